@@ -1,0 +1,38 @@
+# quantserve — two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: venv demo test lint format clean benchmark
+
+venv: $(STAMP)
+
+# torch is pinned to 2.13.0 in requirements.lock (a CPU build on these machines).
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.lock
+	$(PY) -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+demo: venv
+	$(VENV)/bin/quantserve demo --out reports/demo
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: venv lint
+	$(PY) -m pytest -q
+
+format: venv
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+benchmark: venv
+	$(VENV)/bin/python -m quantserve.benchmark
+
+clean:
+	rm -rf $(VENV) build reports .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Example models: the demo model trained on scikit-learn digits."""

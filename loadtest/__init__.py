@@ -1,0 +1,1 @@
+"""loadtest/: Locust gRPC users, the evaluator and reports."""

@@ -1,0 +1,5 @@
+import sys
+
+from quantserve.cli import main
+
+sys.exit(main())

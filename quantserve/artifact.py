@@ -1,0 +1,89 @@
+"""Artifacts passed between stages: a file plus a small typed manifest, saved as JSON beside it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from quantserve.errors import QuantserveError
+
+MANIFEST_NAME = "manifest.json"
+# Dimension values: a positive int is fixed; a string names a dynamic axis ("batch", "sequence").
+Dim = int | str
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One model input or output: name, numpy dtype name and shape (dynamic axes named by strings)."""
+
+    name: str
+    dtype: str
+    shape: tuple[Dim, ...]
+
+    @property
+    def has_batch_axis(self) -> bool:
+        return bool(self.shape) and isinstance(self.shape[0], str)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TensorSpec:
+        return cls(name=data["name"], dtype=data["dtype"], shape=tuple(data["shape"]))
+
+
+@dataclass
+class Manifest:
+    """What a stage produced: the model's I/O, precision, target, per-stage records and verification."""
+
+    name: str
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    precision: str = "fp32"
+    target: str = "embedded"
+    files: dict[str, str] = field(default_factory=dict)
+    stages: list[dict[str, Any]] = field(default_factory=list)
+    verification: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("inputs", "outputs"):
+            data[key] = [dict(asdict(t), shape=list(t.shape)) for t in getattr(self, key)]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Manifest:
+        fields = dict(data)
+        fields["inputs"] = [TensorSpec.from_dict(t) for t in data["inputs"]]
+        fields["outputs"] = [TensorSpec.from_dict(t) for t in data["outputs"]]
+        return cls(**fields)
+
+    def save(self, directory: Path) -> Path:
+        path = Path(directory) / MANIFEST_NAME
+        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, directory: Path) -> Manifest:
+        path = Path(directory) / MANIFEST_NAME
+        if not path.is_file():
+            raise QuantserveError(f"{directory}: no {MANIFEST_NAME}; is this the output of 'quantserve optimize'?")
+        try:
+            return cls.from_dict(json.loads(path.read_text()))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise QuantserveError(f"{path}: not a valid quantserve manifest ({exc})") from exc
+
+
+@dataclass
+class Artifact:
+    """A model file produced by a stage, with the manifest that describes it."""
+
+    path: Path
+    manifest: Manifest
+
+    def with_stage(self, path: Path, record: dict[str, Any], **changes: Any) -> Artifact:
+        """A new artifact at `path`, the manifest copied with `record` appended to its stages."""
+        data = self.manifest.to_dict()
+        data.update(changes)
+        data["stages"] = [*self.manifest.stages, record]
+        return Artifact(Path(path), Manifest.from_dict(data))

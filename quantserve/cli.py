@@ -1,0 +1,89 @@
+"""The `quantserve` command: one entry point, one subcommand per job.
+
+Every option is also settable from the environment (`QUANTSERVE_<OPTION>`, e.g.
+`QUANTSERVE_GRPC_PORT=9001`) or from a TOML config file (`--config quantserve.toml`, one table
+per subcommand, e.g. `[serve] grpc_port = 9001`). Precedence: command line > environment >
+config file > built-in default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+
+from quantserve.errors import QuantserveError
+
+# Subcommand modules under quantserve.commands, each exposing `register(subparsers)`.
+COMMANDS = ("optimize", "deploy", "serve", "infer", "loadtest", "evaluate", "report", "demo")
+ENV_PREFIX = "QUANTSERVE_"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="quantserve",
+        description="Optimize a model to INT8, deploy it to Triton, load-test it, prove speed and accuracy.",
+    )
+    parser.add_argument("--config", type=Path, help="TOML file with one table of options per subcommand")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"quantserve.commands.{name}").register(sub)
+    return parser
+
+
+def _apply_defaults(parser: argparse.ArgumentParser, command: str, config: dict) -> None:
+    """Lower the environment and the config file's table into the subparser's defaults."""
+    subparser = _subparser(parser, command)
+    table = config.get(command, {})
+    for action in subparser._actions:
+        if not action.option_strings or action.dest in ("help",):
+            continue
+        value = os.environ.get(ENV_PREFIX + action.dest.upper(), table.get(action.dest))
+        if value is None:
+            continue
+        if isinstance(value, str) and action.type is not None and callable(action.type):
+            value = action.type(value)
+        elif isinstance(value, str) and isinstance(action.default, bool):
+            value = value.lower() in ("1", "true", "yes", "on")
+        subparser.set_defaults(**{action.dest: value})
+
+
+def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices[command]
+    raise AssertionError("no subcommands registered")
+
+
+def _load_config(path: Path | None) -> dict:
+    if path is None:
+        return {}
+    try:
+        return tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise QuantserveError(f"{path}: cannot read config file ({exc})") from exc
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand; a QuantserveError becomes one line on stderr and a non-zero exit."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        first = parser.parse_args(argv)
+        _apply_defaults(parser, first.command, _load_config(first.config))
+        args = parser.parse_args(argv)
+        return int(args.func(args) or 0)
+    except QuantserveError as exc:
+        print(f"quantserve: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("quantserve: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

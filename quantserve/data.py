@@ -1,0 +1,101 @@
+"""Model input data in one shape: `.npz` files with one array per input name (plus `labels`).
+
+Calibration, verification, `infer` and the load test all read data through here, and every
+calibrator adapts to the iterable of `dict[str, np.ndarray]` batches this yields.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from quantserve.artifact import TensorSpec
+from quantserve.errors import QuantserveError
+
+LABELS = "labels"
+
+
+@dataclass
+class TensorData:
+    """Arrays keyed by model input name, all with the same first (batch) dimension; optional labels."""
+
+    arrays: dict[str, np.ndarray]
+    labels: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return int(next(iter(self.arrays.values())).shape[0])
+
+    def batches(self, batch_size: int) -> Iterator[dict[str, np.ndarray]]:
+        """Yield `{input name: array}` slices of at most `batch_size` samples."""
+        for start in range(0, len(self), batch_size):
+            yield {k: v[start : start + batch_size] for k, v in self.arrays.items()}
+
+    def take(self, start: int, stop: int) -> TensorData:
+        labels = None if self.labels is None else self.labels[start:stop]
+        return TensorData({k: v[start:stop] for k, v in self.arrays.items()}, labels)
+
+    def save(self, path: Path) -> Path:
+        arrays = dict(self.arrays)
+        if self.labels is not None:
+            arrays[LABELS] = self.labels
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, **arrays)  # type: ignore[arg-type]
+        return Path(path)
+
+
+def load_npz(path: Path | str, inputs: Sequence[TensorSpec] | None = None) -> TensorData:
+    """Read an `.npz` (never unpickling objects) and check it against the model's inputs if given."""
+    path = Path(path)
+    if not path.is_file():
+        raise QuantserveError(f"{path}: data file not found")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise QuantserveError(f"{path}: not a readable .npz file ({exc})") from exc
+    labels = arrays.pop(LABELS, None)
+    if not arrays:
+        raise QuantserveError(f"{path}: holds no input arrays")
+    data = TensorData(arrays, labels)
+    _check_batch_dims(path, data)
+    if inputs is not None:
+        check_against(path, data, inputs)
+    return data
+
+
+def _check_batch_dims(path: Path, data: TensorData) -> None:
+    sizes = {name: a.shape[0] if a.ndim else 0 for name, a in data.arrays.items()}
+    if len(set(sizes.values())) != 1:
+        raise QuantserveError(f"{path}: arrays disagree on the number of samples: {sizes}")
+    if next(iter(sizes.values())) == 0:
+        raise QuantserveError(f"{path}: holds zero samples")
+    if data.labels is not None and data.labels.shape[0] != len(data):
+        raise QuantserveError(f"{path}: {data.labels.shape[0]} labels for {len(data)} samples")
+
+
+def check_against(path: Path | str, data: TensorData, inputs: Sequence[TensorSpec]) -> None:
+    """Raise a QuantserveError naming the first input whose name, dtype or shape does not match."""
+    expected = {t.name for t in inputs}
+    if set(data.arrays) != expected:
+        raise QuantserveError(
+            f"{path}: arrays {sorted(data.arrays)} do not match the model inputs {sorted(expected)}"
+        )
+    for spec in inputs:
+        array = data.arrays[spec.name]
+        if array.ndim != len(spec.shape):
+            raise QuantserveError(
+                f"{path}: input '{spec.name}' has shape {array.shape}, the model expects {list(spec.shape)}"
+            )
+        for got, want in zip(array.shape[1:], spec.shape[1:], strict=True):
+            if isinstance(want, int) and want > 0 and got != want:
+                raise QuantserveError(
+                    f"{path}: input '{spec.name}' has shape {array.shape}, the model expects {list(spec.shape)}"
+                )
+        if np.dtype(array.dtype) != np.dtype(spec.dtype):
+            raise QuantserveError(
+                f"{path}: input '{spec.name}' has dtype {array.dtype}, the model expects {spec.dtype}"
+            )

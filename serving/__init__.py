@@ -1,0 +1,1 @@
+"""serving/: run time — deploy into a Triton model repository, start tritonserver, gRPC client."""
