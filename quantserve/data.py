@@ -81,9 +81,7 @@ def check_against(path: Path | str, data: TensorData, inputs: Sequence[TensorSpe
     """Raise a QuantserveError naming the first input whose name, dtype or shape does not match."""
     expected = {t.name for t in inputs}
     if set(data.arrays) != expected:
-        raise QuantserveError(
-            f"{path}: arrays {sorted(data.arrays)} do not match the model inputs {sorted(expected)}"
-        )
+        raise QuantserveError(f"{path}: arrays {sorted(data.arrays)} do not match the model inputs {sorted(expected)}")
     for spec in inputs:
         array = data.arrays[spec.name]
         if array.ndim != len(spec.shape):

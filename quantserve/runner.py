@@ -1,0 +1,75 @@
+"""One interface for "run this model on these inputs": in-process PyTorch, ONNX Runtime, a Triton endpoint.
+
+The evaluator compares any two runners the same way. Subclasses implement `activate_impl`,
+`infer_impl` and `deactivate_impl`; the checks live here (Polygraphy's runner shape).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from types import TracebackType
+
+import numpy as np
+
+from quantserve.artifact import TensorSpec
+from quantserve.errors import QuantserveError
+
+
+class Runner(abc.ABC):
+    """Runs a model on `{input name: array}` feeds and returns `{output name: array}`."""
+
+    name: str = "runner"
+
+    def __init__(self) -> None:
+        self.is_active = False
+
+    def __enter__(self) -> Runner:
+        self.activate()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.deactivate()
+
+    def activate(self) -> None:
+        if not self.is_active:
+            self.activate_impl()
+            self.is_active = True
+
+    def deactivate(self) -> None:
+        if self.is_active:
+            self.deactivate_impl()
+            self.is_active = False
+
+    def infer(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run one batch; inputs are checked against `input_specs()` before the backend sees them."""
+        if not self.is_active:
+            raise QuantserveError(f"{self.name}: infer() called before activate()")
+        self._check_feeds(feeds)
+        return self.infer_impl(feeds)
+
+    def _check_feeds(self, feeds: dict[str, np.ndarray]) -> None:
+        specs = self.input_specs()
+        missing = {s.name for s in specs} - set(feeds)
+        if missing:
+            raise QuantserveError(f"{self.name}: missing inputs {sorted(missing)}")
+        for spec in specs:
+            if feeds[spec.name].ndim != len(spec.shape):
+                raise QuantserveError(
+                    f"{self.name}: input '{spec.name}' has shape {feeds[spec.name].shape}, expected {list(spec.shape)}"
+                )
+
+    @abc.abstractmethod
+    def input_specs(self) -> Sequence[TensorSpec]:
+        """The model inputs this runner expects."""
+
+    @abc.abstractmethod
+    def activate_impl(self) -> None: ...
+
+    @abc.abstractmethod
+    def infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+    def deactivate_impl(self) -> None:  # noqa: B027 - optional hook
+        """Release resources; the default holds none."""
