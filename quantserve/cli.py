@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import os
 import sys
 import tomllib
@@ -31,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, help="TOML file with one table of options per subcommand")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f"quantserve.commands.{name}").register(sub)
+        if importlib.util.find_spec(f"quantserve.commands.{name}") is not None:
+            importlib.import_module(f"quantserve.commands.{name}").register(sub)
     return parser
 
 
