@@ -1,0 +1,221 @@
+"""A thin `tritonclient.grpc` wrapper with timeouts, and a Runner over a served model.
+
+`TritonRunner` lets the evaluator compare a Triton endpoint with in-process runners the same way.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from quantserve.artifact import Dim, TensorSpec
+from quantserve.errors import QuantserveError
+from quantserve.runner import Runner
+
+# Triton's wire datatypes and numpy's names for them.
+TRITON_TO_NUMPY = {
+    "BOOL": "bool",
+    "UINT8": "uint8",
+    "UINT16": "uint16",
+    "UINT32": "uint32",
+    "UINT64": "uint64",
+    "INT8": "int8",
+    "INT16": "int16",
+    "INT32": "int32",
+    "INT64": "int64",
+    "FP16": "float16",
+    "FP32": "float32",
+    "FP64": "float64",
+}
+
+
+def _grpc() -> Any:
+    import tritonclient.grpc as grpcclient
+
+    return grpcclient
+
+
+def _server_error() -> type[Exception]:
+    from tritonclient.utils import InferenceServerException
+
+    return InferenceServerException
+
+
+class TritonGrpcClient:
+    """Health, metadata, inference and statistics over gRPC; every call bounded by `timeout_s`."""
+
+    def __init__(self, url: str, timeout_s: float = 30.0) -> None:
+        self.url = url
+        self.timeout_s = timeout_s
+        self._client = _grpc().InferenceServerClient(url=url)
+
+    def __enter__(self) -> TritonGrpcClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _call(self, what: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return getattr(self._client, method)(*args, client_timeout=self.timeout_s, **kwargs)
+        except _server_error() as exc:
+            raise QuantserveError(f"{self.url}: {what} failed: {exc}") from exc
+
+    def is_server_live(self) -> bool:
+        try:
+            return bool(self._client.is_server_live(client_timeout=self.timeout_s))
+        except _server_error():
+            return False
+
+    def is_server_ready(self) -> bool:
+        try:
+            return bool(self._client.is_server_ready(client_timeout=self.timeout_s))
+        except _server_error():
+            return False
+
+    def is_model_ready(self, model: str, version: str = "") -> bool:
+        try:
+            return bool(self._client.is_model_ready(model, version, client_timeout=self.timeout_s))
+        except _server_error():
+            return False
+
+    def wait_model_ready(self, model: str, timeout_s: float = 60.0) -> None:
+        """Block until `model` is ready, or raise naming it."""
+        deadline = time.monotonic() + timeout_s
+        while not self.is_model_ready(model):
+            if time.monotonic() > deadline:
+                raise QuantserveError(f"{self.url}: model '{model}' not ready after {timeout_s:.0f} s")
+            time.sleep(0.2)
+
+    def repository_index(self) -> list[dict[str, Any]]:
+        """Every model the server knows: name, version, state (READY/UNAVAILABLE/LOADING) and reason."""
+        index = self._call("repository index", "get_model_repository_index", as_json=True)
+        return list(index.get("models", []))
+
+    def failed_models(self) -> dict[str, str]:
+        """Models whose load failed, with Triton's reason."""
+        return {
+            m["name"]: m.get("reason", "unknown reason")
+            for m in self.repository_index()
+            if m.get("state") == "UNAVAILABLE" and m.get("reason")
+        }
+
+    def ready_models(self) -> dict[str, list[str]]:
+        models: dict[str, list[str]] = {}
+        for m in self.repository_index():
+            if m.get("state") == "READY":
+                models.setdefault(m["name"], []).append(m.get("version", ""))
+        return models
+
+    def all_models_ready(self) -> bool:
+        """True when nothing in the repository index is still loading or failed."""
+        return all(m.get("state", "READY") == "READY" for m in self.repository_index() if "version" in m)
+
+    def model_config(self, model: str) -> dict[str, Any]:
+        return dict(self._call(f"config of '{model}'", "get_model_config", model, as_json=True)["config"])
+
+    def model_metadata(self, model: str) -> tuple[list[TensorSpec], list[TensorSpec]]:
+        """The model's inputs and outputs; the batch axis (when batched) is named "batch"."""
+        meta = self._call(f"metadata of '{model}'", "get_model_metadata", model, as_json=True)
+        batched = int(self.model_config(model).get("max_batch_size", 0)) > 0
+        return [_spec(t, batched) for t in meta.get("inputs", [])], [_spec(t, batched) for t in meta.get("outputs", [])]
+
+    def infer(
+        self, model: str, feeds: dict[str, np.ndarray], outputs: Sequence[str] | None = None, version: str = ""
+    ) -> dict[str, np.ndarray]:
+        """One request: `{input name: array}` in, `{output name: array}` out."""
+        grpc = _grpc()
+        inputs = []
+        for name, array in feeds.items():
+            array = np.ascontiguousarray(array)
+            tensor = grpc.InferInput(name, list(array.shape), _triton_dtype(array.dtype))
+            tensor.set_data_from_numpy(array)
+            inputs.append(tensor)
+        requested = [grpc.InferRequestedOutput(n) for n in outputs] if outputs else None
+        result = self._call(f"inference on '{model}'", "infer", model, inputs, model_version=version, outputs=requested)
+        names = outputs or [o["name"] for o in result.get_response(as_json=True)["outputs"]]
+        return {name: result.as_numpy(name) for name in names}
+
+    def statistics(self, model: str = "") -> dict[str, Any]:
+        """Triton's per-model counters (inference_count, execution_count, queue/compute times)."""
+        return dict(self._call("statistics", "get_inference_statistics", model, as_json=True))
+
+
+def _triton_dtype(dtype: np.dtype) -> str:
+    from tritonclient.utils import np_to_triton_dtype
+
+    name = np_to_triton_dtype(np.dtype(dtype))
+    if name is None:
+        raise QuantserveError(f"dtype {dtype} cannot be sent to Triton")
+    return str(name)
+
+
+def _spec(tensor: dict[str, Any], batched: bool) -> TensorSpec:
+    shape: list[Dim] = []
+    for axis, dim in enumerate(int(d) for d in tensor["shape"]):
+        if dim >= 0:
+            shape.append(dim)
+        else:
+            shape.append("batch" if batched and axis == 0 else f"dim{axis}")
+    dtype = TRITON_TO_NUMPY.get(tensor["datatype"], tensor["datatype"].lower())
+    return TensorSpec(name=tensor["name"], dtype=dtype, shape=tuple(shape))
+
+
+class TritonRunner(Runner):
+    """Runs a model served by Triton over gRPC; batches larger than max_batch_size are sent in slices."""
+
+    def __init__(self, url: str, model: str, version: str = "", timeout_s: float = 30.0) -> None:
+        super().__init__()
+        self.url = url
+        self.model = model
+        self.version = version
+        self.timeout_s = timeout_s
+        self.name = f"triton:{model}@{url}"
+        self._client: TritonGrpcClient | None = None
+        self._inputs: list[TensorSpec] = []
+        self._outputs: list[TensorSpec] = []
+        self._max_batch = 0
+
+    def input_specs(self) -> Sequence[TensorSpec]:
+        return self._inputs
+
+    def output_specs(self) -> Sequence[TensorSpec]:
+        return self._outputs
+
+    def activate_impl(self) -> None:
+        self._client = TritonGrpcClient(self.url, self.timeout_s)
+        try:
+            self._client.wait_model_ready(self.model, timeout_s=self.timeout_s)
+            self._inputs, self._outputs = self._client.model_metadata(self.model)
+            self._max_batch = int(self._client.model_config(self.model).get("max_batch_size", 0))
+        except BaseException:
+            self._client.close()
+            self._client = None
+            raise
+
+    def infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        assert self._client is not None
+        n = int(next(iter(feeds.values())).shape[0]) if feeds else 0
+        if self._max_batch <= 0 or n <= self._max_batch:
+            return self._client.infer(self.model, feeds, version=self.version)
+        parts = [
+            self._client.infer(
+                self.model, {k: v[i : i + self._max_batch] for k, v in feeds.items()}, version=self.version
+            )
+            for i in range(0, n, self._max_batch)
+        ]
+        return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+    def deactivate_impl(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None

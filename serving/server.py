@@ -1,0 +1,277 @@
+"""Start and stop a real `tritonserver` as a child process and wait until it and its models are ready.
+
+The binary comes from NVIDIA's NGC image (`tritonserver` on PATH, backends in
+/opt/tritonserver/backends) or, without Docker, from the `nvidia-pytriton` wheel (Triton 2.51,
+Python backend only).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import importlib.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from quantserve.errors import QuantserveError
+
+NGC_BACKENDS = Path("/opt/tritonserver/backends")
+MODEL_CONTROL_MODES = ("none", "explicit", "poll")
+LOG_TAIL_LINES = 15
+
+
+@dataclass(frozen=True)
+class TritonInstall:
+    """Where the server binary and its backends live, and the environment it needs to run."""
+
+    binary: Path
+    backends: Path
+    env: dict[str, str] = field(default_factory=dict)
+    # A folder made for this server (the wheel's backends plus the Python stub); removed on stop.
+    scratch: Path | None = None
+
+
+def locate_tritonserver(scratch_parent: Path | None = None) -> TritonInstall:
+    """The NGC image's `tritonserver` if on PATH, else the one inside the `nvidia-pytriton` wheel."""
+    on_path = shutil.which("tritonserver")
+    if on_path and NGC_BACKENDS.is_dir():
+        return TritonInstall(Path(on_path), NGC_BACKENDS)
+    wheel = _pytriton_server_dir()
+    if wheel is None:
+        raise QuantserveError(
+            "no tritonserver found: run inside NVIDIA's Triton image (tritonserver on PATH) "
+            "or install the pinned nvidia-pytriton wheel (pip install -r requirements.lock)"
+        )
+    return _wheel_install(wheel, scratch_parent)
+
+
+def _pytriton_server_dir() -> Path | None:
+    spec = importlib.util.find_spec("pytriton")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    server_dir = Path(next(iter(spec.submodule_search_locations))) / "tritonserver"
+    return server_dir if (server_dir / "bin" / "tritonserver").is_file() else None
+
+
+def _wheel_install(server_dir: Path, scratch_parent: Path | None) -> TritonInstall:
+    """Copy the wheel's backends beside the stub for this Python, since the backend looks for it there."""
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    stub = server_dir / "python_backend_stubs" / version / "triton_python_backend_stub"
+    if not stub.is_file():
+        raise QuantserveError(f"the nvidia-pytriton wheel has no Python backend stub for Python {version}")
+    scratch = Path(tempfile.mkdtemp(prefix="quantserve-triton-", dir=scratch_parent))
+    backends = scratch / "backends"
+    shutil.copytree(server_dir / "backends", backends, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy2(stub, backends / "python" / "triton_python_backend_stub")
+    return TritonInstall(server_dir / "bin" / "tritonserver", backends, _wheel_env(server_dir), scratch)
+
+
+def _wheel_env(server_dir: Path) -> dict[str, str]:
+    # The stub links a libpython3.11; the running interpreter's own LIBDIR goes first so its patch
+    # version matches the standard library it imports (see DESIGN.md, known pitfalls).
+    libs = [sysconfig.get_config_var("LIBDIR") or "", str(server_dir.parent.parent / "nvidia_pytriton.libs")]
+    existing = os.environ.get("LD_LIBRARY_PATH")
+    return {
+        "LD_LIBRARY_PATH": ":".join([p for p in libs if p] + ([existing] if existing else [])),
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+    }
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port the OS says is free right now (bind to port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def check_port_free(host: str, port: int, role: str) -> None:
+    """Raise a QuantserveError naming the port if something already listens on it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror})"
+            raise QuantserveError(f"{role} port {port} on {host} {reason}; choose another with --{role}-port") from exc
+
+
+class TritonServer:
+    """A `tritonserver` child process serving `repo`; a context manager that always stops it."""
+
+    def __init__(
+        self,
+        repo: Path | str,
+        grpc_port: int = 8001,
+        http_port: int = 8000,
+        metrics_port: int = 8002,
+        host: str = "127.0.0.1",
+        log_path: Path | str | None = None,
+        model_control: str = "none",
+        load_models: tuple[str, ...] = (),
+        startup_timeout_s: float = 120.0,
+        stop_timeout_s: float = 20.0,
+        log_verbose: int = 0,
+    ) -> None:
+        if model_control not in MODEL_CONTROL_MODES:
+            raise QuantserveError(
+                f"model control mode '{model_control}' is not one of {', '.join(MODEL_CONTROL_MODES)}"
+            )
+        self.repo = Path(repo).resolve()
+        self.host = host
+        self.ports = {"grpc": grpc_port, "http": http_port, "metrics": metrics_port}
+        self.log_path = Path(log_path) if log_path else None
+        self.model_control = model_control
+        self.load_models = tuple(load_models)
+        self.startup_timeout_s = startup_timeout_s
+        self.stop_timeout_s = stop_timeout_s
+        self.log_verbose = log_verbose
+        self._process: subprocess.Popen[bytes] | None = None
+        self._install: TritonInstall | None = None
+
+    @property
+    def grpc_url(self) -> str:
+        return f"{self.host}:{self.ports['grpc']}"
+
+    @property
+    def http_url(self) -> str:
+        return f"{self.host}:{self.ports['http']}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{self.host}:{self.ports['metrics']}/metrics"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def __enter__(self) -> TritonServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Launch the server and block until it and every model in the repository are ready."""
+        if self._process is not None:
+            raise QuantserveError(f"tritonserver already running (pid {self.pid})")
+        if not self.repo.is_dir():
+            raise QuantserveError(f"{self.repo}: model repository not found")
+        for role, port in self.ports.items():
+            check_port_free(self.host, port, role)
+        self._install = locate_tritonserver()
+        if self.log_path is None:
+            self.log_path = Path(tempfile.mkstemp(prefix="quantserve-tritonserver-", suffix=".log")[1])
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._launch(self._install)
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _launch(self, install: TritonInstall) -> None:
+        with open(self.log_path, "wb") as log:  # type: ignore[arg-type]
+            self._process = subprocess.Popen(
+                self.command(install),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **install.env},
+                start_new_session=True,  # own process group: stopped by pid, never by name
+            )
+
+    def command(self, install: TritonInstall) -> list[str]:
+        """The tritonserver command line for this configuration."""
+        args = [
+            str(install.binary),
+            f"--model-repository={self.repo}",
+            f"--backend-directory={install.backends}",
+            f"--model-control-mode={self.model_control}",
+            "--exit-on-error=false",  # a model that fails to load is reported by name, not as a dead server
+            "--strict-readiness=true",
+            f"--log-verbose={self.log_verbose}",
+        ]
+        for role, port in self.ports.items():
+            args += [f"--{role}-address={self.host}", f"--{role}-port={port}"]
+        args += [f"--load-model={name}" for name in self.load_models]
+        return args
+
+    def _wait_ready(self) -> None:
+        from serving.client import TritonGrpcClient
+
+        deadline = time.monotonic() + self.startup_timeout_s
+        with TritonGrpcClient(self.grpc_url, timeout_s=5.0) as client:
+            while time.monotonic() < deadline:
+                self._check_alive()
+                if client.is_server_live():
+                    failed = client.failed_models()
+                    if failed:
+                        name, reason = next(iter(failed.items()))
+                        reason = reason.strip().splitlines()[0]  # the Python traceback that follows is in the log
+                        raise QuantserveError(f"model '{name}' failed to load: {reason} (log: {self.log_path})")
+                    if client.is_server_ready() and client.all_models_ready():
+                        return
+                time.sleep(0.25)
+        raise QuantserveError(
+            f"tritonserver not ready after {self.startup_timeout_s:.0f} s (log: {self.log_path}){self._log_tail()}"
+        )
+
+    def _check_alive(self) -> None:
+        assert self._process is not None
+        code = self._process.poll()
+        if code is not None:
+            raise QuantserveError(f"tritonserver exited with code {code} while starting{self._log_tail()}")
+
+    def _log_tail(self) -> str:
+        if self.log_path is None or not self.log_path.is_file():
+            return ""
+        lines = self.log_path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+        return "\n  " + "\n  ".join(lines) if lines else ""
+
+    def loaded_models(self) -> dict[str, list[str]]:
+        """Ready models and their ready versions, from the server's repository index."""
+        from serving.client import TritonGrpcClient
+
+        with TritonGrpcClient(self.grpc_url, timeout_s=5.0) as client:
+            return client.ready_models()
+
+    def is_running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def wait(self) -> int:
+        """Block until the server exits; its exit code."""
+        assert self._process is not None
+        return self._process.wait()
+
+    def stop(self) -> None:
+        """SIGTERM the server (it unloads models and stops its stubs), SIGKILL its process group after a timeout."""
+        process, self._process = self._process, None
+        if process is not None:
+            _terminate(process, self.stop_timeout_s)
+        if self._install is not None and self._install.scratch is not None:
+            shutil.rmtree(self._install.scratch, ignore_errors=True)
+        self._install = None
+
+
+def _terminate(process: subprocess.Popen[bytes], timeout_s: float) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=timeout_s)
+    # Python backend stubs share the server's process group; none may outlive it.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()

@@ -1,0 +1,52 @@
+"""Shared fixtures: free ports on 127.0.0.1 and real tritonserver processes that are always stopped."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from serving.server import TritonServer, free_port
+
+
+@pytest.fixture(scope="session")
+def free_port_factory() -> Callable[[], int]:
+    """Call it for a port the OS says is free; never the same port twice in one session."""
+    given: set[int] = set()
+
+    def next_port() -> int:
+        while True:
+            port = free_port()
+            if port not in given:
+                given.add(port)
+                return port
+
+    return next_port
+
+
+@pytest.fixture(scope="module")
+def triton_server_factory(
+    free_port_factory: Callable[[], int], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., TritonServer]]:
+    """Call it with a model repository (and TritonServer options) for a started server on free ports.
+
+    Every server it starts is stopped by pid when the module's tests are done (or earlier by `.stop()`).
+    """
+    servers: list[TritonServer] = []
+
+    def start(repo: Path, start: bool = True, **options: Any) -> TritonServer:
+        options.setdefault("grpc_port", free_port_factory())
+        options.setdefault("http_port", free_port_factory())
+        options.setdefault("metrics_port", free_port_factory())
+        options.setdefault("log_path", tmp_path_factory.mktemp("triton-log") / "tritonserver.log")
+        server = TritonServer(repo, **options)
+        servers.append(server)
+        if start:
+            server.start()
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

@@ -1,0 +1,89 @@
+"""TritonServer and TritonGrpcClient against a real tritonserver with small Python-backend models."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from quantserve.errors import QuantserveError
+from serving.client import TritonGrpcClient, TritonRunner
+from serving.server import TritonServer
+
+CONFIG = """backend: "python"
+max_batch_size: 4
+input [{ name: "x" data_type: TYPE_FP32 dims: [3] }]
+output [{ name: "y" data_type: TYPE_FP32 dims: [3] }]
+instance_group [{ kind: KIND_CPU count: 1 }]
+"""
+
+DOUBLE_MODEL = """import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def execute(self, requests):
+        return [
+            pb_utils.InferenceResponse([pb_utils.Tensor("y", pb_utils.get_input_tensor_by_name(r, "x").as_numpy() * 2)])
+            for r in requests
+        ]
+"""
+
+
+def write_python_model(repo: Path, name: str, source: str) -> None:
+    (repo / name / "1").mkdir(parents=True)
+    (repo / name / "config.pbtxt").write_text(CONFIG)
+    (repo / name / "1" / "model.py").write_text(source)
+
+
+@pytest.fixture(scope="module")
+def double_server(tmp_path_factory: pytest.TempPathFactory, triton_server_factory: Callable) -> TritonServer:
+    repo = tmp_path_factory.mktemp("repo")
+    write_python_model(repo, "double", DOUBLE_MODEL)
+    return triton_server_factory(repo)
+
+
+def test_taken_port_is_named(tmp_path: Path, free_port_factory: Callable[[], int]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = TritonServer(tmp_path, grpc_port=port, http_port=free_port_factory(), metrics_port=free_port_factory())
+        with pytest.raises(QuantserveError, match=f"grpc port {port} on 127.0.0.1 is already in use"):
+            server.start()
+    assert server.pid is None
+
+
+def test_missing_repository_is_named(tmp_path: Path) -> None:
+    with pytest.raises(QuantserveError, match="model repository not found"):
+        TritonServer(tmp_path / "nope").start()
+
+
+@pytest.mark.e2e
+def test_server_ready_and_client_round_trip(double_server: TritonServer) -> None:
+    assert double_server.loaded_models() == {"double": ["1"]}
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    with TritonGrpcClient(double_server.grpc_url, timeout_s=10) as client:
+        assert client.is_server_ready() and client.is_model_ready("double")
+        np.testing.assert_array_equal(client.infer("double", {"x": x})["y"], x * 2)
+        stats = client.statistics("double")["model_stats"][0]
+    assert int(stats["inference_count"]) >= 2
+
+
+@pytest.mark.e2e
+def test_runner_slices_batches_larger_than_max_batch(double_server: TritonServer) -> None:
+    x = np.random.default_rng(0).normal(size=(11, 3)).astype(np.float32)
+    with TritonRunner(double_server.grpc_url, "double") as runner:
+        assert [(s.name, s.dtype, s.shape) for s in runner.input_specs()] == [("x", "float32", ("batch", 3))]
+        np.testing.assert_allclose(runner.infer({"x": x})["y"], x * 2)
+
+
+@pytest.mark.e2e
+def test_model_that_fails_to_load_is_named(tmp_path: Path, triton_server_factory: Callable) -> None:
+    write_python_model(tmp_path, "broken", "raise RuntimeError('weights are corrupt')\n")
+    server = triton_server_factory(tmp_path, start=False)
+    with pytest.raises(QuantserveError, match=r"model 'broken' failed to load: .*weights are corrupt"):
+        server.start()
+    assert not server.is_running()
