@@ -1,0 +1,191 @@
+"""Export stage: PyTorch → ONNX (opset ≥ 17, dynamic batch axis), or check a given `.onnx`; derive the manifest.
+
+Exporter choice (torch 2.13): an `nn.Module` goes through the TorchScript exporter (`dynamo=False`):
+it writes the requested opset exactly, honours `dynamic_axes` directly and takes milliseconds, while
+the dynamo exporter starts at opset 18 and its down-conversion to 17 fails on Reduce* ops. If the
+TorchScript exporter fails (it is deprecated and misses some new ops), the dynamo exporter is tried.
+A `.pt2` program can only go through the dynamo exporter (opset ≥ 18); the opset used is recorded.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from optimizer.source import ModelSource
+from quantserve.artifact import Artifact, Manifest, TensorSpec
+from quantserve.errors import QuantserveError
+
+MIN_OPSET = 17
+DYNAMO_MIN_OPSET = 18
+BATCH = "batch"
+
+
+class ExportOnnx:
+    """Turn a ModelSource into a checked, shape-inferred ONNX file with a dynamic batch axis."""
+
+    def __init__(self, opset: int = MIN_OPSET, name: str | None = None) -> None:
+        if opset < MIN_OPSET:
+            raise QuantserveError(f"opset {opset} is too old; use {MIN_OPSET} or newer")
+        self.opset = opset
+        self.name = name
+
+    def __call__(self, source: ModelSource, out_path: Path) -> Artifact:
+        out_path = Path(out_path)
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        if source.kind == "onnx":
+            assert source.path is not None
+            exporter = "none (ONNX input)"
+            shutil.copyfile(source.path, out_path)
+        else:
+            exporter = _export_torch(source, out_path, self.opset)
+        model = check_onnx(out_path)
+        record = {"stage": "export", "exporter": exporter, "opset": onnx_opset(model), "nodes": len(model.graph.node)}
+        manifest = manifest_from_onnx(model, self.name or source.name)
+        manifest.stages.append(record)
+        return Artifact(out_path, manifest)
+
+
+def export_onnx(source: ModelSource, out_path: Path, opset: int = MIN_OPSET) -> Artifact:
+    """Functional shorthand for `ExportOnnx(opset)(source, out_path)`."""
+    return ExportOnnx(opset)(source, out_path)
+
+
+def _export_torch(source: ModelSource, out_path: Path, opset: int) -> str:
+    if source.kind == "exported_program":
+        _export_dynamo(source, out_path, max(opset, DYNAMO_MIN_OPSET))
+        return "dynamo"
+    try:
+        _export_torchscript(source, out_path, opset)
+        return "torchscript"
+    except Exception as first:  # the deprecated exporter fails on some new ops; try dynamo
+        try:
+            _export_dynamo(source, out_path, max(opset, DYNAMO_MIN_OPSET))
+        except Exception as exc:
+            raise QuantserveError(
+                f"{source.name}: ONNX export failed (torchscript: {first}; dynamo: {type(exc).__name__}: {exc})"
+            ) from exc
+        return "dynamo"
+
+
+def dynamic_axes_of(source: ModelSource, output_names: list[str]) -> dict[str, dict[int, str]]:
+    """Declared dynamic axes, with axis 0 of every input and output named `batch` unless declared."""
+    declared = source.options.get("dynamic_axes") or source.options.get("dynamic_shapes") or {}
+    axes: dict[str, dict[int, str]] = {}
+    for name in [*source.input_names, *output_names]:
+        given = declared.get(name, {})
+        given = {int(i): BATCH if i == 0 else f"dim{i}" for i in given} if isinstance(given, list) else given
+        axes[name] = {0: BATCH, **{int(k): str(v) for k, v in given.items()}}
+    return axes
+
+
+def _output_names(source: ModelSource) -> list[str]:
+    names = source.options.get("output_names")
+    if names:
+        return list(names)
+    import torch
+
+    with torch.inference_mode():
+        outputs = source.module(**source.example_inputs)
+    count = len(outputs) if isinstance(outputs, tuple | list) else 1
+    return ["output" if i == 0 else f"output_{i}" for i in range(count)]
+
+
+def _export_torchscript(source: ModelSource, out_path: Path, opset: int) -> None:
+    import torch
+
+    outputs = _output_names(source)
+    torch.onnx.export(
+        source.module,
+        tuple(source.example_inputs.values()),
+        str(out_path),
+        input_names=source.input_names,
+        output_names=outputs,
+        opset_version=opset,
+        dynamo=False,
+        dynamic_axes=dynamic_axes_of(source, outputs),  # type: ignore[arg-type]
+    )
+
+
+def _export_dynamo(source: ModelSource, out_path: Path, opset: int) -> None:
+    import torch
+
+    module = source.module
+    kwargs: dict[str, Any] = {}
+    if source.kind != "exported_program":
+        outputs = _output_names(source)
+        kwargs["dynamic_axes"] = dynamic_axes_of(source, outputs)
+        kwargs["output_names"] = outputs
+    program = torch.onnx.export(
+        module,
+        tuple(source.example_inputs.values()),
+        input_names=source.input_names,
+        opset_version=opset,
+        dynamo=True,
+        verbose=False,
+        **kwargs,
+    )
+    assert program is not None
+    program.save(str(out_path), external_data=False)
+
+
+def check_onnx(path: Path) -> onnx.ModelProto:
+    """Load, check and shape-infer an ONNX file in place; a damaged file is a one-line QuantserveError."""
+    try:
+        model = onnx.load(str(path))
+        onnx.checker.check_model(model)
+        model = onnx.shape_inference.infer_shapes(model, strict_mode=False)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+        raise QuantserveError(f"{path}: ONNX checker rejected the model ({str(exc).splitlines()[0]})") from exc
+    except Exception as exc:  # protobuf DecodeError and friends for a damaged file
+        raise QuantserveError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from exc
+    _require_dynamic_batch(path, model)
+    onnx.save(model, str(path))
+    return model
+
+
+def _require_dynamic_batch(path: Path, model: onnx.ModelProto) -> None:
+    for tensor in _graph_inputs(model):
+        dims = tensor.type.tensor_type.shape.dim
+        if not dims:
+            raise QuantserveError(f"{path}: input '{tensor.name}' has no batch axis (rank 0)")
+        if dims[0].HasField("dim_value"):
+            raise QuantserveError(
+                f"{path}: input '{tensor.name}' has a fixed batch axis ({dims[0].dim_value}); "
+                "re-export it with a dynamic batch axis (dim_param) so Triton can batch requests"
+            )
+
+
+def _graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
+    initializers = {i.name for i in model.graph.initializer}
+    return [i for i in model.graph.input if i.name not in initializers]
+
+
+def onnx_opset(model: onnx.ModelProto) -> int:
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+
+
+def tensor_spec(value: onnx.ValueInfoProto) -> TensorSpec:
+    """A TensorSpec from an ONNX value: axis 0 is `batch`; other unnamed dynamic axes get their dim_param."""
+    tensor_type = value.type.tensor_type
+    dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor_type.elem_type)).name
+    shape: list[int | str] = []
+    for i, dim in enumerate(tensor_type.shape.dim):
+        if i == 0:
+            shape.append(BATCH)
+        elif dim.HasField("dim_value"):
+            shape.append(int(dim.dim_value))
+        else:
+            shape.append(dim.dim_param or f"dim{i}")
+    return TensorSpec(name=value.name, dtype=dtype, shape=tuple(shape))
+
+
+def manifest_from_onnx(model: onnx.ModelProto, name: str) -> Manifest:
+    """The model's I/O as a Manifest (FP32, no stages yet)."""
+    inputs = [tensor_spec(v) for v in _graph_inputs(model)]
+    outputs = [tensor_spec(v) for v in model.graph.output]
+    return Manifest(name=name, inputs=inputs, outputs=outputs)

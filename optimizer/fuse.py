@@ -1,0 +1,93 @@
+"""Fuse stage: constant folding, Conv+BatchNormalization folding, Gemm/MatMul+Add and other graph fusions.
+
+Tool: onnxslim. It rewrites the graph with standard ONNX ops only, so its output stays portable:
+TensorRT's parser and `quantize_static` accept it, and the file is the same on any CPU. ONNX
+Runtime's offline optimizer at EXTENDED/ALL writes `com.microsoft` fused ops (FusedConv, NCHWc
+layouts) that TensorRT and the quantizer reject and that are tied to the machine that wrote them;
+at BASIC it adds little over onnxslim. ORT still applies its own fusions at session creation.
+The fused model is checked against the unfused one on the same inputs before it is accepted.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from optimizer.export import check_onnx
+from optimizer.onnxruntime_runner import OnnxRuntimeRunner
+from quantserve.artifact import Artifact, TensorSpec
+from quantserve.errors import QuantserveError
+
+CHECK_BATCH = 4
+DYNAMIC_AXIS_LENGTH = 8
+
+
+class FuseGraph:
+    """Slim an ONNX artifact with onnxslim and prove the outputs unchanged within rtol/atol."""
+
+    def __init__(
+        self, check_inputs: dict[str, np.ndarray] | None = None, rtol: float = 1e-3, atol: float = 1e-4
+    ) -> None:
+        self.check_inputs = check_inputs
+        self.rtol = rtol
+        self.atol = atol
+
+    def __call__(self, artifact: Artifact, out_path: Path) -> Artifact:
+        import onnxslim
+
+        before = onnx.load(str(artifact.path))
+        try:
+            fused = onnxslim.slim(before)
+        except Exception as exc:  # onnxslim raises plain exceptions on graphs it cannot handle
+            raise QuantserveError(f"{artifact.path}: graph fusion failed ({type(exc).__name__}: {exc})") from exc
+        onnx.save(fused, str(out_path))
+        fused = check_onnx(Path(out_path))
+        feeds = self.check_inputs or random_feeds(artifact.manifest.inputs)
+        worst = self._compare(artifact.path, Path(out_path), feeds)
+        record = {
+            "stage": "fuse",
+            "tool": "onnxslim",
+            "nodes_before": len(before.graph.node),
+            "nodes_after": len(fused.graph.node),
+            "op_types_before": op_type_counts(before),
+            "op_types_after": op_type_counts(fused),
+            "max_abs_diff": worst,
+        }
+        return artifact.with_stage(out_path, record)
+
+    def _compare(self, reference: Path, fused: Path, feeds: dict[str, np.ndarray]) -> float:
+        """Largest absolute output difference; a QuantserveError if any output leaves rtol/atol."""
+        with OnnxRuntimeRunner(reference, "disable") as ref, OnnxRuntimeRunner(fused, "disable") as new:
+            expected, got = ref.infer(feeds), new.infer(feeds)
+        worst = 0.0
+        for name, want in expected.items():
+            diff = np.abs(got[name].astype(np.float64) - want.astype(np.float64))
+            worst = max(worst, float(diff.max(initial=0.0)))
+            if not np.allclose(got[name], want, rtol=self.rtol, atol=self.atol):
+                raise QuantserveError(
+                    f"fused model's output '{name}' differs from the unfused model by up to {worst:.3g} "
+                    f"(rtol={self.rtol}, atol={self.atol})"
+                )
+        return worst
+
+
+def op_type_counts(model: onnx.ModelProto) -> dict[str, int]:
+    """Node counts by op type, most frequent first."""
+    return dict(Counter(node.op_type for node in model.graph.node).most_common())
+
+
+def random_feeds(inputs: list[TensorSpec], seed: int = 0) -> dict[str, np.ndarray]:
+    """Random inputs shaped like the specs: floats in [0, 1), integers in [0, 2) (a safe token id)."""
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for spec in inputs:
+        shape = [CHECK_BATCH if i == 0 else (d if isinstance(d, int) else DYNAMIC_AXIS_LENGTH) for i, d in enumerate(spec.shape)]
+        dtype = np.dtype(spec.dtype)
+        if np.issubdtype(dtype, np.floating):
+            feeds[spec.name] = rng.random(shape).astype(dtype)
+        else:
+            feeds[spec.name] = rng.integers(0, 2, size=shape).astype(dtype)
+    return feeds

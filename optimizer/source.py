@@ -1,0 +1,140 @@
+"""Load the model a user names: an `.onnx` file, a `torch.export` program (`.pt2`) or `package.module:factory`.
+
+A factory is a function returning `(nn.Module, example_inputs)` or `(nn.Module, example_inputs, options)`.
+`example_inputs` is a tuple of tensors (inputs named `input`, `input_1`, …) or a dict name → tensor;
+`options` may carry `output_names` and `dynamic_axes` (`{"input_ids": {0: "batch", 1: "sequence"}}`).
+Nothing here unpickles a file: `.onnx` is protobuf and `torch.export.load` reads its own format.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from quantserve.errors import QuantserveError
+
+FACTORY_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+OPTION_KEYS = {"output_names", "dynamic_axes", "dynamic_shapes"}
+
+
+@dataclass
+class ModelSource:
+    """A loaded model: an ONNX file path, or a PyTorch module/program with named example inputs."""
+
+    kind: str  # "onnx" | "torch" | "exported_program"
+    name: str
+    path: Path | None = None
+    module: Any = None
+    example_inputs: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def input_names(self) -> list[str]:
+        return list(self.example_inputs)
+
+
+def load_source(model: str | Path) -> ModelSource:
+    """Resolve MODEL into a ModelSource, or raise a QuantserveError naming what is wrong."""
+    text = str(model)
+    path = Path(text)
+    if path.suffix == ".onnx":
+        return _onnx_source(path)
+    if path.suffix == ".pt2":
+        return _exported_program_source(path)
+    if FACTORY_PATTERN.match(text) and not path.exists():
+        return _factory_source(text)
+    if path.exists():
+        raise QuantserveError(f"{path}: unsupported model file type '{path.suffix}'; expected .onnx or .pt2")
+    raise QuantserveError(
+        f"{text}: not a model file or factory; give an .onnx file, a .pt2 torch.export program "
+        "or package.module:factory"
+    )
+
+
+def _require_file(path: Path) -> None:
+    if not path.is_file():
+        raise QuantserveError(f"{path}: model file not found")
+
+
+def _onnx_source(path: Path) -> ModelSource:
+    _require_file(path)
+    return ModelSource(kind="onnx", name=path.stem, path=path)
+
+
+def _exported_program_source(path: Path) -> ModelSource:
+    _require_file(path)
+    import torch
+
+    try:
+        program = torch.export.load(str(path))
+    except Exception as exc:  # torch raises many types for a damaged archive
+        raise QuantserveError(f"{path}: not a readable torch.export program ({type(exc).__name__}: {exc})") from exc
+    names = [spec.arg.name for spec in program.graph_signature.input_specs if spec.kind.name == "USER_INPUT"]
+    examples = _program_example_inputs(program, len(names))
+    return ModelSource(
+        kind="exported_program", name=path.stem, path=path, module=program, example_inputs=dict(zip(names, examples))
+    )
+
+
+def _program_example_inputs(program: Any, count: int) -> list[Any]:
+    """The program's stored example inputs, else zeros shaped like its input placeholders."""
+    import torch
+
+    stored = getattr(program, "example_inputs", None)
+    if stored and len(stored[0]) == count:
+        return list(stored[0])
+    placeholders = [n for n in program.graph.nodes if n.op == "placeholder"][-count:]
+    examples = []
+    for node in placeholders:
+        fake = node.meta["val"]
+        shape = [d if isinstance(d, int) else 2 for d in fake.shape]
+        examples.append(torch.zeros(shape, dtype=fake.dtype))
+    return examples
+
+
+def _factory_source(spec: str) -> ModelSource:
+    module_name, func_name = spec.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise QuantserveError(f"{spec}: cannot import module '{module_name}' ({exc})") from exc
+    factory = getattr(module, func_name, None)
+    if not callable(factory):
+        raise QuantserveError(f"{spec}: module '{module_name}' has no function '{func_name}'")
+    return _from_factory_result(spec, func_name, factory())
+
+
+def _from_factory_result(spec: str, name: str, result: Any) -> ModelSource:
+    import torch
+
+    if not isinstance(result, tuple) or len(result) not in (2, 3):
+        raise QuantserveError(f"{spec}: the factory must return (nn.Module, example_inputs[, options])")
+    module, examples = result[0], result[1]
+    options = dict(result[2]) if len(result) == 3 and result[2] else {}
+    if not isinstance(module, torch.nn.Module):
+        raise QuantserveError(f"{spec}: the factory returned {type(module).__name__}, not a torch.nn.Module")
+    unknown = set(options) - OPTION_KEYS
+    if unknown:
+        raise QuantserveError(f"{spec}: unknown factory options {sorted(unknown)}; known: {sorted(OPTION_KEYS)}")
+    named = _name_examples(spec, examples)
+    return ModelSource(kind="torch", name=name, module=module.eval(), example_inputs=named, options=options)
+
+
+def _name_examples(spec: str, examples: Any) -> dict[str, Any]:
+    import torch
+
+    if isinstance(examples, torch.Tensor):
+        examples = (examples,)
+    if isinstance(examples, dict):
+        named = dict(examples)
+    elif isinstance(examples, tuple | list):
+        named = {("input" if i == 0 else f"input_{i}"): t for i, t in enumerate(examples)}
+    else:
+        raise QuantserveError(f"{spec}: example inputs must be a tuple of tensors or a dict name -> tensor")
+    bad = [k for k, v in named.items() if not isinstance(v, torch.Tensor)]
+    if bad or not named:
+        raise QuantserveError(f"{spec}: example inputs {bad or '(none)'} are not tensors")
+    return named
