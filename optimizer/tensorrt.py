@@ -210,6 +210,15 @@ def calibration_hash(artifact: Artifact) -> str | None:
     return None
 
 
+def engine_files(onnx: Artifact, out_dir: Path) -> dict[str, str]:
+    """The manifest's `files`: `model` (what deploy copies) becomes the plan; the ONNX it came from stays named."""
+    files = dict(onnx.manifest.files)
+    source = Path(onnx.path)
+    files["onnx"] = source.name if source.parent.resolve() == Path(out_dir).resolve() else str(source)
+    files["model"] = ENGINE_FILE
+    return files
+
+
 def tensorrt_missing_reason() -> str | None:
     """Why TensorRT cannot be used here (cheap check, no import), or None if a module is present."""
     if importlib.util.find_spec("tensorrt") is None:
@@ -288,7 +297,7 @@ class TensorRTTarget:
             engine,
             {"stage": "build", "target": self.name, **record},
             target=self.name,
-            files={**onnx.manifest.files, "engine": ENGINE_FILE},
+            files=engine_files(onnx, out_dir),
             extra={**onnx.manifest.extra, "tensorrt": record},
         )
         artifact.manifest.save(out_dir)

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from engine_test_models import matmul_onnx, onnx_artifact
+from onnx import TensorProto
 
 from optimizer import tensorrt as trt_target
 from optimizer.tensorrt import (
@@ -24,7 +25,7 @@ from optimizer.tensorrt import (
     child_failure,
     optimization_profiles,
 )
-from quantserve.artifact import Artifact, Manifest, TensorSpec
+from quantserve.artifact import TensorSpec
 from quantserve.errors import QuantserveError
 
 NO_TENSORRT = trt_target.tensorrt_missing_reason()
@@ -33,48 +34,6 @@ gpu = pytest.mark.skipif(
     bool(NO_TENSORRT) or NO_GPU,
     reason=f"TensorRT/GPU absent here: {NO_TENSORRT or 'no nvidia-smi (no NVIDIA GPU)'}",
 )
-
-
-def matmul_onnx(path: Path, qdq: bool = False) -> Path:
-    """A tiny `x[batch,4] @ W + b` model; with `qdq`, x and W pass through Q/DQ pairs (explicit INT8)."""
-    rng = np.random.default_rng(0)
-    weight = numpy_helper.from_array(rng.standard_normal((4, 3)).astype(np.float32), "W")
-    bias = numpy_helper.from_array(rng.standard_normal(3).astype(np.float32), "b")
-    inits, nodes, x_name, w_name = [weight, bias], [], "x", "W"
-    if qdq:
-        inits += [
-            numpy_helper.from_array(np.array(0.05, np.float32), "s"),
-            helper.make_tensor("z", TensorProto.INT8, [], [0]),
-        ]
-        for src in ("x", "W"):
-            nodes += [
-                helper.make_node("QuantizeLinear", [src, "s", "z"], [f"{src}_q"]),
-                helper.make_node("DequantizeLinear", [f"{src}_q", "s", "z"], [f"{src}_dq"]),
-            ]
-        x_name, w_name = "x_dq", "W_dq"
-    nodes += [helper.make_node("MatMul", [x_name, w_name], ["xw"]), helper.make_node("Add", ["xw", "b"], ["y"])]
-    graph = helper.make_graph(
-        nodes,
-        "tiny",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-    return path
-
-
-def onnx_artifact(path: Path, precision: str) -> Artifact:
-    manifest = Manifest(
-        name="tiny",
-        inputs=[TensorSpec("x", "float32", ("batch", 4))],
-        outputs=[TensorSpec("y", "float32", ("batch", 3))],
-        precision=precision,
-        stages=[{"stage": "calibrate", "calibration_hash": "abc123"}] if precision == "int8" else [],
-    )
-    return Artifact(path, manifest)
 
 
 def engine_record(**changes: object) -> dict:
@@ -305,3 +264,26 @@ def test_real_build_reuses_the_timing_cache(tmp_path: Path) -> None:
     first = cache.read_bytes()
     trt_target.TensorRTTarget(settings=settings).build(onnx_artifact(source, "int8"), tmp_path / "b")
     assert len(cache.read_bytes()) >= len(first)
+
+
+def test_tensorrt_config_from_deploy_parses_with_triton(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """deploy's config for a TensorRT artifact: tensorrt_plan, GPU instances, batching, parsed by model_config_pb2."""
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
+
+    from serving.deploy import build_config
+    from serving.model_config import merge_extra, to_protobuf_text
+
+    monkeypatch.setenv(trt_target.SKIP_CHECK_ENV, "1")
+    artifact = onnx_artifact(tmp_path / "model.plan", "int8")
+    artifact.manifest.extra["tensorrt"] = engine_record()
+    layout = trt_target.TARGET.triton_layout(artifact)
+    config = build_config(artifact.manifest, layout, "tiny", 16, 500, None, 2)
+    parsed = text_format.Parse(
+        to_protobuf_text(merge_extra(config.to_dict(), layout.config_extra)), model_config_pb2.ModelConfig()
+    )
+    assert parsed.platform == "tensorrt_plan" and parsed.max_batch_size == 16
+    assert parsed.instance_group[0].kind == model_config_pb2.ModelInstanceGroup.KIND_GPU
+    assert parsed.instance_group[0].count == 2
+    assert list(parsed.input[0].dims) == [4] and parsed.input[0].data_type == model_config_pb2.TYPE_FP32
+    assert list(parsed.dynamic_batching.preferred_batch_size) == [2, 4, 8, 16]
