@@ -326,7 +326,8 @@ class TensorRTTarget:
             record = json.loads(result.read_text())
             os.replace(partial, out_dir / ENGINE_FILE)
         finally:
-            partial.unlink(missing_ok=True)
+            for leftover in (partial, result, spec_path):
+                leftover.unlink(missing_ok=True)
         record["build_seconds"] = round(time.perf_counter() - started, 3)
         record["profiles"] = spec["profiles"]
         return record

@@ -36,23 +36,31 @@ def import_tensorrt() -> Any:
     return trt
 
 
-def gpu_identity(index: int = 0) -> dict[str, str]:
-    """Name and compute capability of GPU `index`, from NVML (`nvidia-ml-py`)."""
+def gpu_identity() -> dict[str, str]:
+    """Name and compute capability of the GPU TensorRT builds on (CUDA device 0), from NVML (`nvidia-ml-py`)."""
     try:
         import pynvml
     except ImportError as exc:
         raise BuildError("the 'pynvml' module (PyPI nvidia-ml-py) is not installed") from exc
     try:
         pynvml.nvmlInit()
-        if pynvml.nvmlDeviceGetCount() <= index:
+        if pynvml.nvmlDeviceGetCount() == 0:
             raise BuildError("no NVIDIA GPU is visible (NVML lists no device)")
-        handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+        handle = first_visible_gpu(pynvml, os.environ.get("CUDA_VISIBLE_DEVICES", ""))
         name = pynvml.nvmlDeviceGetName(handle)
         major, minor = pynvml.nvmlDeviceGetCudaComputeCapability(handle)
     except pynvml.NVMLError as exc:
         raise BuildError(f"no usable NVIDIA GPU/driver ({exc})") from exc
     name = name.decode() if isinstance(name, bytes) else str(name)
     return {"gpu_name": name, "compute_capability": f"{major}.{minor}"}
+
+
+def first_visible_gpu(pynvml: Any, visible: str) -> Any:
+    """NVML's handle for CUDA device 0: NVML ignores CUDA_VISIBLE_DEVICES, so honour its first entry."""
+    first = visible.split(",")[0].strip()
+    if first.startswith(("GPU-", "MIG-")):
+        return pynvml.nvmlDeviceGetHandleByUUID(first)
+    return pynvml.nvmlDeviceGetHandleByIndex(int(first) if first.isdigit() else 0)
 
 
 def probe() -> dict[str, str]:

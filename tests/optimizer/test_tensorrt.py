@@ -287,3 +287,19 @@ def test_tensorrt_config_from_deploy_parses_with_triton(tmp_path: Path, monkeypa
     assert parsed.instance_group[0].count == 2
     assert list(parsed.input[0].dims) == [4] and parsed.input[0].data_type == model_config_pb2.TYPE_FP32
     assert list(parsed.dynamic_batching.preferred_batch_size) == [2, 4, 8, 16]
+
+
+def test_gpu_identity_follows_cuda_visible_devices() -> None:
+    """NVML numbers GPUs ignoring CUDA_VISIBLE_DEVICES; the record must describe CUDA device 0."""
+    from optimizer.tensorrt_build import first_visible_gpu
+
+    class Lookups:
+        def nvmlDeviceGetHandleByIndex(self, index: int) -> str:
+            return f"index {index}"
+
+        def nvmlDeviceGetHandleByUUID(self, uuid: str) -> str:
+            return f"uuid {uuid}"
+
+    assert first_visible_gpu(Lookups(), "") == "index 0"
+    assert first_visible_gpu(Lookups(), "3,1") == "index 3"
+    assert first_visible_gpu(Lookups(), "GPU-8d2c,GPU-11aa") == "uuid GPU-8d2c"
