@@ -114,3 +114,22 @@ def test_optimizer_stage_pins_torch_from_the_lock_and_tensorrt(stage: str) -> No
     runs = " ".join(stages()[stage].all("RUN"))
     assert "requirements.lock" in runs and "torch==" in runs and "tensorrt-cu12==" in runs
     assert "torch" in pins(LOCK)
+
+
+def test_serving_requirements_are_closed_under_their_dependencies() -> None:
+    """Every dependency of a serving package is pinned too, so the image installs nothing unpinned."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    serving = {canonicalize_name(name) for name in pins(SERVING_REQUIREMENTS)}
+    missing = set()
+    for name in serving:
+        for text in metadata.distribution(name).requires or []:
+            requirement = Requirement(text)
+            extras = {"extra": "grpc"} if name == "tritonclient" else {"extra": ""}
+            applies = requirement.marker is None or requirement.marker.evaluate(extras)
+            if applies and canonicalize_name(requirement.name) not in serving:
+                missing.add(f"{requirement.name} (needed by {name})")
+    assert not missing, f"requirements-serving.txt lacks: {sorted(missing)}"
