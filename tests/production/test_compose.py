@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -77,3 +78,16 @@ def test_workers_parse_with_locust_and_find_the_master(services: dict[str, Any])
     assert options.worker and options.master_host == "locust-master"
     assert options.triton_url.split(":") == ["triton", "8001"]
     assert "locust-master" in worker["depends_on"]
+
+
+def test_compose_file_matches_the_compose_specification_schema() -> None:
+    import json
+
+    import jsonschema
+
+    schema = json.loads((Path(__file__).parent / "assets" / "compose-spec.json").read_text())
+    validator = jsonschema.Draft7Validator(schema)
+    document = yaml.safe_load(COMPOSE.read_text())
+    assert [error.message for error in validator.iter_errors(document)] == []
+    document["services"]["triton"]["portz"] = ["8000:8000"]  # negative control: the schema does reject
+    assert any("portz" in error.message for error in validator.iter_errors(document))
