@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -329,6 +330,7 @@ class TensorRTTarget:
             for leftover in (partial, result, spec_path):
                 leftover.unlink(missing_ok=True)
         record["build_seconds"] = round(time.perf_counter() - started, 3)
+        record["built_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         record["profiles"] = spec["profiles"]
         return record
 
