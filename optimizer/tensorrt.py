@@ -16,8 +16,8 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
