@@ -1,0 +1,48 @@
+"""The `embedded` target: the ONNX model run by ONNX Runtime inside Triton's Python backend (CPU).
+
+It exists because the Triton server reachable without Docker (the `tritonserver` binary in the
+`nvidia-pytriton` wheel) carries only the Python backend; `serving/python_backend/model.py` runs
+the Q/DQ or FP32 ONNX there.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from optimizer.targets import TritonLayout
+from quantserve.artifact import Artifact
+
+MODEL_FILE = "model.onnx"
+
+
+def python_backend_model() -> Path:
+    """The Python-backend runner that the serving package ships."""
+    import serving
+
+    return Path(serving.__file__).parent / "python_backend" / "model.py"
+
+
+class EmbeddedTarget:
+    """Builds nothing beyond a copy: ONNX Runtime loads the ONNX file itself at serve time."""
+
+    name = "embedded"
+
+    def build(self, onnx: Artifact, out_dir: Path) -> Artifact:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / MODEL_FILE
+        if Path(onnx.path).resolve() != path.resolve():
+            shutil.copyfile(onnx.path, path)
+        record = {"stage": "build", "target": self.name, "engine": "onnxruntime (CPU, Triton python backend)"}
+        return onnx.with_stage(path, record, target=self.name)
+
+    def triton_layout(self, artifact: Artifact) -> TritonLayout:
+        return TritonLayout(
+            runtime={"backend": "python"},
+            version_files={MODEL_FILE: Path(artifact.path), "model.py": python_backend_model()},
+            instance_kind="KIND_CPU",
+        )
+
+
+TARGET = EmbeddedTarget()

@@ -1,0 +1,110 @@
+"""The optimize pipeline: export → fuse → (calibrate INT8) → build for a target → verify → manifest.json.
+
+Everything is written into a hidden sibling folder and renamed into place at the end, so a failed
+run leaves no half-written output and an existing output is replaced only after success.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from optimizer.calibrate import CalibrateInt8, CalibrationSettings
+from optimizer.export import ExportOnnx
+from optimizer.fuse import FuseGraph
+from optimizer.source import load_source
+from optimizer.targets import get_target
+from optimizer.verify import VerifyAgainstReference
+from quantserve.artifact import Artifact
+from quantserve.data import TensorData, check_against, load_npz
+from quantserve.errors import QuantserveError
+
+PRECISIONS = ("fp32", "int8")
+HOLDOUT_FRACTION = 0.2
+MODEL_FILE = "model.onnx"
+REFERENCE_FILE = "fp32.onnx"
+
+
+def optimize(
+    source: str | Path,
+    calib_path: str | Path,
+    precision: str,
+    target: str,
+    out_dir: str | Path,
+    method: str = "minmax",
+    eval_path: str | Path | None = None,
+    name: str | None = None,
+    opset: int = 17,
+    settings: CalibrationSettings | None = None,
+    on_stage: Callable[[str], None] | None = None,
+) -> Artifact:
+    """Run every stage for MODEL and write out_dir/{manifest.json, model.onnx, fp32.onnx}; return the artifact."""
+    if precision not in PRECISIONS:
+        raise QuantserveError(f"unknown precision '{precision}'; choose one of: {', '.join(PRECISIONS)}")
+    engine = get_target(target)  # validated before any expensive work
+    settings = settings or CalibrationSettings(method=method)
+    calib = load_npz(calib_path)
+    held_out = load_npz(eval_path) if eval_path is not None else None
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    progress = on_stage or (lambda stage: None)
+    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.partial-"))
+    try:
+        with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}.work-") as tmp:
+            work = Path(tmp)
+            progress("export")
+            exported = ExportOnnx(opset, name)(load_source(source), work / "exported.onnx")
+            check_against(calib_path, calib, exported.manifest.inputs)
+            if held_out is not None:
+                check_against(eval_path or "", held_out, exported.manifest.inputs)
+            calib_set, eval_set, eval_source = split_holdout(calib, held_out, Path(calib_path), eval_path)
+            progress("fuse")
+            fused = FuseGraph(check_inputs=next(calib_set.batches(8)))(exported, staging / REFERENCE_FILE)
+            onnx_model = fused
+            if precision == "int8":
+                progress("calibrate")
+                onnx_model = CalibrateInt8(calib_set, settings)(fused, work / "int8.onnx")
+            progress("build")
+            built = engine.build(onnx_model, staging)
+            progress("verify")
+            verifier = VerifyAgainstReference(fused.path, eval_set, eval_source)
+            built.manifest.verification = verifier.measure(onnx_model.path)
+            built.manifest.files = {"model": built.path.name, "reference": REFERENCE_FILE}
+            built.manifest.save(staging)
+        _move_into_place(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return Artifact(out_dir / built.path.name, built.manifest)
+
+
+def split_holdout(
+    calib: TensorData, held_out: TensorData | None, calib_path: Path, eval_path: str | Path | None
+) -> tuple[TensorData, TensorData, str]:
+    """Calibration and verification sets: `--eval` if given, else the last 20% of the calibration file."""
+    if held_out is not None:
+        return calib, held_out, str(eval_path)
+    count = len(calib)
+    if count < 2:
+        raise QuantserveError(
+            f"{calib_path}: {count} sample is too few to hold out verification data; give more or --eval"
+        )
+    n_eval = max(1, int(count * HOLDOUT_FRACTION))
+    source = f"{calib_path} (last {n_eval} of {count} samples held out)"
+    return calib.take(0, count - n_eval), calib.take(count - n_eval, count), source
+
+
+def _move_into_place(staging: Path, out_dir: Path) -> None:
+    """Rename the finished folder to `out_dir`, replacing an existing one only now that all succeeded."""
+    if not out_dir.exists():
+        os.rename(staging, out_dir)
+        return
+    if not out_dir.is_dir():
+        raise QuantserveError(f"{out_dir}: exists and is not a folder")
+    retired = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.old-"))
+    os.rename(out_dir, retired / "previous")
+    os.rename(staging, out_dir)
+    shutil.rmtree(retired, ignore_errors=True)
