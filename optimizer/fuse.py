@@ -84,7 +84,10 @@ def random_feeds(inputs: list[TensorSpec], seed: int = 0) -> dict[str, np.ndarra
     rng = np.random.default_rng(seed)
     feeds = {}
     for spec in inputs:
-        shape = [CHECK_BATCH if i == 0 else (d if isinstance(d, int) else DYNAMIC_AXIS_LENGTH) for i, d in enumerate(spec.shape)]
+        shape = [
+            CHECK_BATCH if i == 0 else (d if isinstance(d, int) else DYNAMIC_AXIS_LENGTH)
+            for i, d in enumerate(spec.shape)
+        ]
         dtype = np.dtype(spec.dtype)
         if np.issubdtype(dtype, np.floating):
             feeds[spec.name] = rng.random(shape).astype(dtype)

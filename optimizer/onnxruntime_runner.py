@@ -65,7 +65,9 @@ class OnnxRuntimeRunner(Runner):
         try:
             self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # ORT raises its own Fail/InvalidGraph types
-            raise QuantserveError(f"{self.path}: ONNX Runtime cannot load the model ({str(exc).splitlines()[0]})") from exc
+            raise QuantserveError(
+                f"{self.path}: ONNX Runtime cannot load the model ({str(exc).splitlines()[0]})"
+            ) from exc
 
     def input_specs(self) -> Sequence[TensorSpec]:
         if self.session is None:

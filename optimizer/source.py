@@ -75,7 +75,11 @@ def _exported_program_source(path: Path) -> ModelSource:
     names = [spec.arg.name for spec in program.graph_signature.input_specs if spec.kind.name == "USER_INPUT"]
     examples = _program_example_inputs(program, len(names))
     return ModelSource(
-        kind="exported_program", name=path.stem, path=path, module=program, example_inputs=dict(zip(names, examples))
+        kind="exported_program",
+        name=path.stem,
+        path=path,
+        module=program,
+        example_inputs=dict(zip(names, examples, strict=True)),
     )
 
 

@@ -35,7 +35,8 @@ class VerifyAgainstReference:
         return verification_record(expected, got, self.data.labels, self.data_source)
 
     def _outputs(self, path: Path) -> np.ndarray:
-        with OnnxRuntimeRunner(path) as runner:
+        runner = OnnxRuntimeRunner(path)
+        with runner:
             name = runner.output_names()[0]
             return np.concatenate([runner.infer(feeds)[name] for feeds in self.data.batches(self.batch_size)])
 
