@@ -9,7 +9,7 @@ A `.pt2` program can only go through the dynamo exporter (opset ≥ 18); the ops
 
 from __future__ import annotations
 
-import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +40,10 @@ class ExportOnnx:
         if source.kind == "onnx":
             assert source.path is not None
             exporter = "none (ONNX input)"
-            shutil.copyfile(source.path, out_path)
+            model = check_onnx(source.path, out_path)
         else:
             exporter = _export_torch(source, out_path, self.opset)
-        model = check_onnx(out_path)
+            model = check_onnx(out_path)
         record = {"stage": "export", "exporter": exporter, "opset": onnx_opset(model), "nodes": len(model.graph.node)}
         manifest = manifest_from_onnx(model, self.name or source.name)
         manifest.stages.append(record)
@@ -96,9 +96,16 @@ def _output_names(source: ModelSource) -> list[str]:
 
 
 def _export_torchscript(source: ModelSource, out_path: Path, opset: int) -> None:
-    import torch
 
     outputs = _output_names(source)
+    with warnings.catch_warnings():  # the TorchScript exporter is deprecated; chosen on purpose (module docstring)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        _torchscript_export(source, out_path, opset, outputs)
+
+
+def _torchscript_export(source: ModelSource, out_path: Path, opset: int, outputs: list[str]) -> None:
+    import torch
+
     torch.onnx.export(
         source.module,
         tuple(source.example_inputs.values()),
@@ -133,8 +140,11 @@ def _export_dynamo(source: ModelSource, out_path: Path, opset: int) -> None:
     program.save(str(out_path), external_data=False)
 
 
-def check_onnx(path: Path) -> onnx.ModelProto:
-    """Load, check and shape-infer an ONNX file in place; a damaged file is a one-line QuantserveError."""
+def check_onnx(path: Path, save_to: Path | None = None) -> onnx.ModelProto:
+    """Load, check and shape-infer an ONNX file, saved to `save_to` (default: in place).
+
+    A damaged file or a fixed batch axis is a one-line QuantserveError naming `path`.
+    """
     try:
         model = onnx.load(str(path))
         onnx.checker.check_model(model)
@@ -144,7 +154,7 @@ def check_onnx(path: Path) -> onnx.ModelProto:
     except Exception as exc:  # protobuf DecodeError and friends for a damaged file
         raise QuantserveError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from exc
     _require_dynamic_batch(path, model)
-    onnx.save(model, str(path))
+    onnx.save(model, str(save_to or path))
     return model
 
 

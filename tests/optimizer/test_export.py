@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from optimizer.export import export_onnx
+from optimizer.onnxruntime_runner import OnnxRuntimeRunner
+from optimizer.source import load_source
+from optimizer.torch_runner import TorchRunner
+from quantserve.errors import QuantserveError
+
+
+def test_factory_export_has_dynamic_batch_and_matches_torch(tmp_path: Path) -> None:
+    source = load_source("make_tiny_models:tiny_cnn_factory")
+    artifact = export_onnx(source, tmp_path / "cnn.onnx")
+    manifest = artifact.manifest
+    assert [(t.name, t.dtype, t.shape) for t in manifest.inputs] == [("pixels", "float32", ("batch", 1, 8, 8))]
+    assert [(t.name, t.shape) for t in manifest.outputs] == [("logits", ("batch", 10))]
+    assert manifest.stages[0]["opset"] == 17
+    feeds = {"pixels": np.random.default_rng(1).random((5, 1, 8, 8), dtype=np.float32)}
+    with OnnxRuntimeRunner(artifact.path) as ort_runner, TorchRunner(source.module, manifest.inputs, ["logits"]) as ref:
+        np.testing.assert_allclose(ort_runner.infer(feeds)["logits"], ref.infer(feeds)["logits"], rtol=1e-4, atol=1e-5)
+
+
+def test_factory_declared_sequence_axis(tmp_path: Path) -> None:
+    artifact = export_onnx(load_source("make_tiny_models:tiny_sequence_model"), tmp_path / "seq.onnx")
+    assert artifact.manifest.inputs[0].shape == ("batch", "sequence")
+    assert artifact.manifest.inputs[0].dtype == "int64"
+    with OnnxRuntimeRunner(artifact.path) as runner:
+        out = runner.infer({"input_ids": np.ones((3, 11), dtype=np.int64)})
+    assert out["logits"].shape == (3, 4)
+
+
+def test_pt2_export(tmp_path: Path) -> None:
+    import make_tiny_models
+
+    path = make_tiny_models.write_tiny_pt2(tmp_path / "cnn.pt2")
+    artifact = export_onnx(load_source(path), tmp_path / "cnn.onnx")
+    assert artifact.manifest.inputs[0].shape == ("batch", 1, 8, 8)
+    assert artifact.manifest.stages[0]["exporter"] == "dynamo"
+    with OnnxRuntimeRunner(artifact.path) as runner:
+        (out,) = runner.infer({"input": np.zeros((3, 1, 8, 8), np.float32)}).values()
+    assert out.shape == (3, 10)
+
+
+def test_onnx_input_is_checked_and_described(tiny_onnx: Path, tmp_path: Path) -> None:
+    artifact = export_onnx(load_source(tiny_onnx), tmp_path / "out.onnx")
+    assert artifact.manifest.inputs[0].shape == ("batch", 1, 8, 8)  # dim_param "N" is the batch axis
+    assert artifact.manifest.stages[0]["nodes"] == 6
+
+
+def test_fixed_batch_onnx_is_rejected(tmp_path: Path) -> None:
+    import make_tiny_models
+
+    path = make_tiny_models.write_tiny_onnx(tmp_path / "fixed.onnx", batch=1)
+    with pytest.raises(QuantserveError, match="input 'pixels' has a fixed batch axis \\(1\\)"):
+        export_onnx(load_source(path), tmp_path / "out.onnx")
+
+
+def test_corrupt_onnx_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "broken.onnx"
+    path.write_bytes(b"\x08\x07garbage that is not protobuf" * 3)
+    with pytest.raises(QuantserveError, match="broken.onnx: not a readable ONNX model|ONNX checker rejected"):
+        export_onnx(load_source(path), tmp_path / "out.onnx")
+
+
+def test_invalid_onnx_graph_is_rejected(tiny_onnx: Path, tmp_path: Path) -> None:
+    model = onnx.load(str(tiny_onnx))
+    model.graph.node[0].input[1] = "no_such_weight"
+    path = tmp_path / "invalid.onnx"
+    onnx.save(model, str(path))
+    with pytest.raises(QuantserveError, match="ONNX checker rejected the model"):
+        export_onnx(load_source(path), tmp_path / "out.onnx")
+
+
+def test_old_opset_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(QuantserveError, match="opset 13 is too old"):
+        export_onnx(load_source("make_tiny_models:tiny_cnn_factory"), tmp_path / "x.onnx", opset=13)
