@@ -54,13 +54,23 @@ class CalibrationSettings:
 
 
 class TensorDataReader(CalibrationDataReader):
-    """ORT's CalibrationDataReader over TensorData batches: `get_next()` yields feeds, then None."""
+    """ORT's CalibrationDataReader over TensorData: `get_next()` yields equal-sized feeds, then None.
+
+    ORT's histogram calibrators (entropy, percentile) stack every batch's activations and fail on
+    a ragged last batch, so a remainder smaller than `batch_size` is left out once a full batch exists.
+    """
 
     def __init__(self, data: TensorData, batch_size: int) -> None:
-        self._batches: Iterator[dict[str, np.ndarray]] = data.batches(batch_size)
+        self.used = used_samples(len(data), batch_size)
+        self._batches: Iterator[dict[str, np.ndarray]] = data.take(0, self.used).batches(batch_size)
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         return next(self._batches, None)
+
+
+def used_samples(count: int, batch_size: int) -> int:
+    """How many samples calibration reads: whole batches, or all of them when fewer than one batch."""
+    return count if count <= batch_size else count - count % batch_size
 
 
 def cache_dir() -> Path:
@@ -105,7 +115,7 @@ class CalibrateInt8:
             "tool": "onnxruntime.quantization.quantize_static",
             "format": "QDQ",
             **{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.settings).items()},
-            "samples": len(self.data),
+            "samples": used_samples(len(self.data), self.settings.batch_size),
             "cache": status,
             "cache_key": key,
             "quantize_nodes": _count(model, "QuantizeLinear"),

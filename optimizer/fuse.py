@@ -43,6 +43,7 @@ class FuseGraph:
             fused = onnxslim.slim(before)
         except Exception as exc:  # onnxslim raises plain exceptions on graphs it cannot handle
             raise QuantserveError(f"{artifact.path}: graph fusion failed ({type(exc).__name__}: {exc})") from exc
+        name_nodes(fused)
         onnx.save(fused, str(out_path))
         fused = check_onnx(Path(out_path))
         feeds = self.check_inputs or random_feeds(artifact.manifest.inputs)
@@ -72,6 +73,16 @@ class FuseGraph:
                     f"(rtol={self.rtol}, atol={self.atol})"
                 )
         return worst
+
+
+def name_nodes(model: onnx.ModelProto) -> None:
+    """Name unnamed nodes `<OpType>_<index>` so calibration can exclude nodes by name."""
+    taken = {node.name for node in model.graph.node}
+    for index, node in enumerate(model.graph.node):
+        if not node.name:
+            candidate = f"{node.op_type}_{index}"
+            node.name = candidate if candidate not in taken else f"{candidate}_unnamed"
+            taken.add(node.name)
 
 
 def op_type_counts(model: onnx.ModelProto) -> dict[str, int]:

@@ -126,9 +126,7 @@ def write_tiny_pt2(path: Path) -> Path:
     import torch
 
     batch = torch.export.Dim("batch", min=1, max=1024)
-    program = torch.export.export(
-        tiny_cnn(), (torch.randn(2, *INPUT_SHAPE),), dynamic_shapes=({0: batch},)
-    )
+    program = torch.export.export(tiny_cnn(), (torch.randn(2, *INPUT_SHAPE),), dynamic_shapes=({0: batch},))
     torch.export.save(program, str(path))
     return Path(path)
 

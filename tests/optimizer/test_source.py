@@ -60,12 +60,12 @@ def test_bad_model_names_give_one_clear_line(model: str, message: str, tmp_path:
 def test_corrupt_pt2(tmp_path: Path) -> None:
     path = tmp_path / "broken.pt2"
     path.write_bytes(b"not a zip archive")
-    with pytest.raises(QuantserveError, match="broken.pt2: not a readable torch.export program"):
+    with pytest.raises(QuantserveError, match=r"broken\.pt2: not a readable torch\.export program"):
         load_source(path)
 
 
 def test_unsupported_file_type(tmp_path: Path) -> None:
     path = tmp_path / "weights.pth"
     path.write_bytes(b"\x80\x04")
-    with pytest.raises(QuantserveError, match="unsupported model file type '.pth'"):
+    with pytest.raises(QuantserveError, match=r"unsupported model file type '\.pth'"):
         load_source(path)
