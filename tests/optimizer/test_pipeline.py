@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from optimizer.pipeline import optimize
+from quantserve.artifact import Artifact, Manifest
+from quantserve.errors import QuantserveError
+
+FACTORY = "make_tiny_models:tiny_cnn_factory"
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def test_int8_from_onnx(tiny_onnx: Path, calib_npz: Path, tmp_path: Path) -> None:
+    out = tmp_path / "build" / "tiny"
+    artifact = optimize(tiny_onnx, calib_npz, "int8", "embedded", out, name="tiny")
+    assert sorted(p.name for p in out.iterdir()) == ["fp32.onnx", "manifest.json", "model.onnx"]
+    assert _leftovers(out.parent) == []
+    manifest = Manifest.load(out)
+    assert manifest.files == {"model": "model.onnx", "reference": "fp32.onnx"}
+    assert (manifest.name, manifest.precision, manifest.target) == ("tiny", "int8", "embedded")
+    assert [s["stage"] for s in manifest.stages] == ["export", "fuse", "calibrate", "build"]
+    verification = manifest.verification
+    assert verification is not None and verification["samples"] == 8  # last 20% of 40
+    assert verification["top1_agreement"] >= 0.75
+    assert verification["fp32_accuracy"] is not None
+    assert artifact.path == out / "model.onnx"
+    assert json.loads((out / "manifest.json").read_text())["inputs"][0]["shape"] == ["batch", 1, 8, 8]
+
+
+def test_fp32_from_factory_with_eval_file(calib_npz: Path, tmp_path: Path) -> None:
+    import make_tiny_models
+
+    eval_npz = make_tiny_models.write_digits_like_npz(tmp_path / "eval.npz", samples=10, seed=5)
+    optimize(FACTORY, calib_npz, "fp32", "embedded", tmp_path / "fp32", eval_path=eval_npz)
+    manifest = Manifest.load(tmp_path / "fp32")
+    assert manifest.precision == "fp32"
+    assert [s["stage"] for s in manifest.stages] == ["export", "fuse", "build"]
+    assert manifest.verification is not None
+    assert (manifest.verification["samples"], manifest.verification["max_abs_diff"]) == (10, 0.0)
+
+
+def test_unknown_target_fails_before_any_work(tmp_path: Path) -> None:
+    with pytest.raises(QuantserveError, match="unknown target 'cuda'; choose one of: embedded"):
+        optimize("missing.onnx", tmp_path / "missing.npz", "int8", "cuda", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_npz_names_must_match_inputs(tiny_onnx: Path, tmp_path: Path) -> None:
+    import make_tiny_models
+
+    wrong = make_tiny_models.write_digits_like_npz(tmp_path / "wrong.npz", input_name="image")
+    with pytest.raises(QuantserveError, match=r"arrays \['image'\] do not match the model inputs \['pixels'\]"):
+        optimize(tiny_onnx, wrong, "int8", "embedded", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    assert _leftovers(tmp_path) == []
+
+
+def test_npz_shapes_must_match_inputs(tiny_onnx: Path, tmp_path: Path) -> None:
+    path = tmp_path / "shape.npz"
+    np.savez(path, pixels=np.zeros((4, 1, 9, 9), np.float32))
+    with pytest.raises(QuantserveError, match=r"input 'pixels' has shape \(4, 1, 9, 9\)"):
+        optimize(tiny_onnx, path, "int8", "embedded", tmp_path / "out")
+
+
+def test_empty_calibration_file(tiny_onnx: Path, tmp_path: Path) -> None:
+    path = tmp_path / "empty.npz"
+    np.savez(path, pixels=np.zeros((0, 1, 8, 8), np.float32))
+    with pytest.raises(QuantserveError, match="zero samples"):
+        optimize(tiny_onnx, path, "int8", "embedded", tmp_path / "out")
+
+
+def test_failure_midway_leaves_nothing(tiny_onnx: Path, calib_npz: Path, tmp_path: Path, monkeypatch) -> None:
+    from optimizer.embedded import TARGET
+
+    def failing_build(onnx: Artifact, out_dir: Path) -> Artifact:
+        (Path(out_dir) / "model.onnx").write_bytes(b"half")
+        raise QuantserveError("engine build failed")
+
+    monkeypatch.setattr(TARGET, "build", failing_build)
+    with pytest.raises(QuantserveError, match="engine build failed"):
+        optimize(tiny_onnx, calib_npz, "int8", "embedded", tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["calib-cache", "calib.npz", "tiny.onnx"]
+
+
+def test_existing_output_replaced_only_on_success(
+    tiny_onnx: Path, calib_npz: Path, tmp_path: Path, monkeypatch
+) -> None:
+    out = tmp_path / "out"
+    optimize(tiny_onnx, calib_npz, "fp32", "embedded", out)
+    before = (out / "manifest.json").read_text()
+    monkeypatch.setattr("optimizer.pipeline.VerifyAgainstReference.measure", _raise_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        optimize(tiny_onnx, calib_npz, "int8", "embedded", out)
+    assert (out / "manifest.json").read_text() == before
+    assert _leftovers(tmp_path) == []
+    monkeypatch.undo()
+    monkeypatch.setenv("QUANTSERVE_CACHE_DIR", str(tmp_path / "calib-cache"))
+    optimize(tiny_onnx, calib_npz, "int8", "embedded", out)
+    assert Manifest.load(out).precision == "int8"
+    assert _leftovers(tmp_path) == []
+
+
+def _raise_interrupted(*args: object) -> dict:
+    raise KeyboardInterrupt
+
+
+def test_too_few_samples_to_hold_out(tiny_onnx: Path, tmp_path: Path) -> None:
+    path = tmp_path / "one.npz"
+    np.savez(path, pixels=np.zeros((1, 1, 8, 8), np.float32))
+    with pytest.raises(QuantserveError, match="too few to hold out verification data"):
+        optimize(tiny_onnx, path, "int8", "embedded", tmp_path / "out")
