@@ -1,0 +1,201 @@
+"""Locust users that load a Triton model over gRPC (`tritonclient.grpc`) with real concurrency.
+
+Pitfall (measured): Locust monkey-patches everything with gevent, but a gRPC call blocks in C,
+so a plain call stalls the whole process (one request in flight: Triton never batches), and
+`grpc.experimental.gevent.init_gevent()` with tritonclient hung. Here each blocking call runs
+in a real OS thread from a gevent `ThreadPool` sized to the number of users, and the calling
+greenlet waits cooperatively, so N users hold N requests in flight. Import this module only
+inside a Locust process: importing locust monkey-patches the interpreter.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import time
+from typing import Any
+
+import gevent
+import numpy as np
+from gevent.pool import Group
+from gevent.threadpool import ThreadPool
+from locust import User, task
+from locust.env import Environment
+
+from quantserve.data import TensorData, load_npz
+
+REQUEST_TYPE = "grpc"
+
+_thread_pool: ThreadPool | None = None
+_feeds_cache: dict[tuple[str, int], list[Any]] = {}
+
+
+def blocking_call_pool(extra_threads: int = 0) -> ThreadPool:
+    """The process-wide pool of OS threads that run blocking gRPC calls; grows by `extra_threads`."""
+    global _thread_pool
+    if _thread_pool is None:
+        _thread_pool = ThreadPool(maxsize=0)
+    if extra_threads:
+        _thread_pool.maxsize = _thread_pool.maxsize + extra_threads
+    return _thread_pool
+
+
+def request_inputs(data_path: str, request_batch: int) -> list[Any]:
+    """Prebuilt `InferInput` lists, one per request, cycling through the data file's samples.
+
+    Built once per process and shared read-only by every user, so serialization cost stays out
+    of the measured loop.
+    """
+    key = (data_path, request_batch)
+    if key not in _feeds_cache:
+        data = load_npz(data_path)
+        _feeds_cache[key] = [_to_infer_inputs(batch) for batch in _request_batches(data, request_batch)]
+    return _feeds_cache[key]
+
+
+def _request_batches(data: TensorData, request_batch: int) -> list[dict[str, np.ndarray]]:
+    if len(data) < request_batch:
+        data = TensorData({k: np.resize(v, (request_batch, *v.shape[1:])) for k, v in data.arrays.items()})
+    usable = len(data) - len(data) % request_batch
+    return list(data.take(0, usable).batches(request_batch))
+
+
+def _to_infer_inputs(batch: dict[str, np.ndarray]) -> list[Any]:
+    import tritonclient.grpc as grpcclient
+    from tritonclient.utils import np_to_triton_dtype
+
+    inputs = []
+    for name, array in batch.items():
+        infer_input = grpcclient.InferInput(name, list(array.shape), np_to_triton_dtype(array.dtype))
+        infer_input.set_data_from_numpy(np.ascontiguousarray(array))
+        inputs.append(infer_input)
+    return inputs
+
+
+def _response_bytes(result: Any) -> int:
+    response = result.get_response()
+    return sum(len(raw) for raw in response.raw_output_contents)
+
+
+class _TritonClientMixin:
+    """Settings and one `InferenceServerClient` per user; settings come from Locust's parsed options."""
+
+    environment: Environment
+    url: str = "127.0.0.1:8001"
+    model: str = ""
+    data: str = ""
+    request_batch: int = 1
+    timeout_s: float = 30.0
+
+    def _configure(self) -> None:
+        import tritonclient.grpc as grpcclient
+
+        options = self.environment.parsed_options
+        if options is not None:
+            self.url = options.triton_url or self.url
+            self.model = options.triton_model or self.model
+            self.data = options.triton_data or self.data
+            self.request_batch = options.request_batch or self.request_batch
+        if not self.model or not self.data:
+            raise ValueError("set --triton-model and --triton-data (or QUANTSERVE_MODEL / QUANTSERVE_DATA)")
+        self.client = grpcclient.InferenceServerClient(self.url)
+        self.requests = request_inputs(self.data, self.request_batch)
+
+    def _infer_blocking(self, inputs: list[Any]) -> int:
+        """Runs in an OS thread: one gRPC round trip, returns the response size in bytes."""
+        result = self.client.infer(self.model, inputs, client_timeout=self.timeout_s)
+        return _response_bytes(result)
+
+    def _fire(self, started: float, response_length: int, exception: BaseException | None) -> None:
+        self.environment.events.request.fire(
+            request_type=REQUEST_TYPE,
+            name=self.model,
+            response_time=(time.perf_counter() - started) * 1000.0,
+            response_length=response_length,
+            exception=exception,
+            context={},
+        )
+
+
+class TritonGrpcUser(_TritonClientMixin, User):
+    """Closed-loop user: sends one inference request, waits for the answer, repeats."""
+
+    abstract = True
+
+    def on_start(self) -> None:
+        self._configure()
+        self._pool = blocking_call_pool(extra_threads=1)
+        self._order = itertools.cycle(range(len(self.requests)))
+        # Users start at different samples so concurrent requests are not all identical.
+        for _ in range(random.randrange(len(self.requests))):
+            next(self._order)
+
+    def on_stop(self) -> None:
+        self._pool.maxsize = max(0, self._pool.maxsize - 1)
+        self.client.close()
+
+    @task
+    def infer(self) -> None:
+        inputs = self.requests[next(self._order)]
+        started = time.perf_counter()
+        try:
+            size = self._pool.spawn(self._infer_blocking, inputs).get()
+        except Exception as exc:  # every failure is reported to Locust, never swallowed
+            self._fire(started, 0, exc)
+        else:
+            self._fire(started, size, None)
+
+
+class OpenLoopTritonUser(_TritonClientMixin, User):
+    """Open-loop arrivals: fires requests at a fixed rate whether or not earlier ones returned.
+
+    Latency counts from each request's scheduled arrival, so time spent waiting for a free
+    in-flight slot is charged to the request (no coordinated omission). `rate` is this user's
+    share of the total requests per second; `arrivals` is "constant" or "poisson".
+    """
+
+    abstract = True
+    rate: float = 10.0
+    arrivals: str = "constant"
+    max_in_flight: int = 64
+
+    def on_start(self) -> None:
+        self._configure()
+        options = self.environment.parsed_options
+        if options is not None and options.rate:
+            users = max(1, options.num_users or 1)
+            self.rate = options.rate / users
+            self.arrivals = options.arrivals or self.arrivals
+            self.max_in_flight = options.max_in_flight or self.max_in_flight
+        if self.arrivals not in ("constant", "poisson"):
+            raise ValueError(f"unknown arrivals '{self.arrivals}' (use constant or poisson)")
+        self._pool = blocking_call_pool(extra_threads=self.max_in_flight)
+        self._order = itertools.cycle(range(len(self.requests)))
+        self._rng = random.Random()
+        self._in_flight = Group()
+
+    def on_stop(self) -> None:
+        self._in_flight.kill(block=False)
+        self._pool.maxsize = max(0, self._pool.maxsize - self.max_in_flight)
+        self.client.close()
+
+    def _gap_s(self) -> float:
+        if self.arrivals == "poisson":
+            return self._rng.expovariate(self.rate)
+        return 1.0 / self.rate
+
+    @task
+    def arrive(self) -> None:
+        next_arrival = time.perf_counter()
+        while True:
+            next_arrival += self._gap_s()
+            gevent.sleep(max(0.0, next_arrival - time.perf_counter()))
+            self._in_flight.spawn(self._request, next_arrival, self.requests[next(self._order)])
+
+    def _request(self, scheduled: float, inputs: list[Any]) -> None:
+        try:
+            size = self._pool.spawn(self._infer_blocking, inputs).get()
+        except Exception as exc:
+            self._fire(scheduled, 0, exc)
+        else:
+            self._fire(scheduled, size, None)

@@ -1,0 +1,261 @@
+"""Run Locust headless against a Triton model and turn what it recorded into a `LoadResult`.
+
+Locust runs in child processes (it monkey-patches the interpreter with gevent): one local
+process, or Locust's own master plus K local `--worker` processes — the same form as the
+multi-machine one. Triton's counters are scraped by the Locust master at both ends of the
+measured window; utilization is sampled here, beside it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import loadtest
+from loadtest import recording_files
+from loadtest.percentiles import LatencySummary, cdf_points
+from loadtest.results import LoadResult, LoadRun, safe_name
+from loadtest.triton_metrics import breakdown, metrics_endpoint
+from loadtest.utilization import UtilizationSampler
+from quantserve.data import load_npz
+from quantserve.errors import QuantserveError
+
+LOCUSTFILES = {"closed": "locustfile.py", "open": "locustfile_open_loop.py"}
+STARTUP_MARGIN_S = 60.0
+STDERR_TAIL_LINES = 15
+
+
+@dataclass
+class LoadSettings:
+    """What to load and how: the target, the data, the closed- or open-loop shape, the Locust processes."""
+
+    url: str
+    model: str
+    data: Path
+    users: int = 1
+    duration_s: float = 10.0
+    spawn_rate: float | None = None  # users started per second; default: all within one second
+    request_batch: int = 1
+    rate: float | None = None  # open loop: total requests per second
+    arrivals: str = "constant"
+    workers: int = 0
+    metrics_url: str | None = None
+
+    @property
+    def mode(self) -> str:
+        return "open" if self.rate else "closed"
+
+    @property
+    def step_name(self) -> str:
+        shape = f"rate{self.rate:g}-{self.arrivals}" if self.rate else f"u{self.users}"
+        return f"{safe_name(self.model)}-{shape}"
+
+    def check(self) -> None:
+        """Reject impossible settings before any process starts."""
+        if self.users < 1:
+            raise QuantserveError(f"--users must be at least 1, got {self.users}")
+        if self.duration_s <= 0:
+            raise QuantserveError(f"--duration must be positive, got {self.duration_s:g} s")
+        if self.rate is not None and self.rate <= 0:
+            raise QuantserveError(f"--rate must be positive, got {self.rate:g}")
+        if self.arrivals not in ("constant", "poisson"):
+            raise QuantserveError(f"--arrivals must be constant or poisson, got '{self.arrivals}'")
+        if self.workers < 0:
+            raise QuantserveError(f"--workers must be 0 or more, got {self.workers}")
+        if self.request_batch < 1:
+            raise QuantserveError(f"--request-batch must be at least 1, got {self.request_batch}")
+        load_npz(self.data)  # a missing or unreadable data file is one clear line, here
+
+
+def run_load(
+    url: str,
+    model: str,
+    data: Path | str,
+    users: int,
+    duration_s: float,
+    out_dir: Path | str,
+    metrics_url: str | None = None,
+    server_pid: int | None = None,
+    **options: object,
+) -> LoadResult:
+    """One closed-loop step (or open-loop with `rate=`); saves `load-<model>.json` in `out_dir`.
+
+    `options` are further `LoadSettings` fields: spawn_rate, request_batch, rate, arrivals, workers.
+    """
+    settings = LoadSettings(url, model, Path(data), users, duration_s, metrics_url=metrics_url, **options)  # type: ignore[arg-type]
+    result = run_step(settings, Path(out_dir), server_pid)
+    LoadRun(model, [result]).save(Path(out_dir))
+    return result
+
+
+def run_sweep(
+    settings: LoadSettings, concurrencies: Sequence[int], out_dir: Path | str, server_pid: int | None = None
+) -> LoadRun:
+    """One closed-loop step per concurrency, in order; saves them together as `load-<model>.json`."""
+    steps = []
+    for users in concurrencies:
+        settings.users = users
+        steps.append(run_step(settings, Path(out_dir), server_pid))
+    run = LoadRun(settings.model, steps)
+    run.save(Path(out_dir))
+    return run
+
+
+def run_step(settings: LoadSettings, out_dir: Path, server_pid: int | None = None) -> LoadResult:
+    """Run Locust for one step and summarize exactly its measured window."""
+    settings.check()
+    _check_model_ready(settings.url, settings.model)
+    record_dir = out_dir / "raw" / settings.step_name
+    recording_files.clear(record_dir)
+    csv_prefix = out_dir / "locust" / settings.step_name
+    csv_prefix.parent.mkdir(parents=True, exist_ok=True)
+    pid = server_pid if server_pid is not None else _listening_pid(settings.url)
+    with UtilizationSampler(pid) as sampler:
+        _run_locust(settings, record_dir, csv_prefix)
+    window = recording_files.read_window(record_dir)
+    samples = recording_files.read_latencies(record_dir, window.start, window.end)
+    result = _summarize(settings, window, samples, csv_prefix)
+    result.utilization = sampler.result(window.start, window.end)
+    result.locust_csv_prefix = str(csv_prefix.relative_to(out_dir))
+    return result
+
+
+def _summarize(
+    settings: LoadSettings, window: recording_files.Window, samples: np.ndarray, csv_prefix: Path
+) -> LoadResult:
+    ok = samples[:, 2] > 0.5 if samples.size else np.zeros(0, dtype=bool)
+    latencies = samples[ok, 1] if samples.size else np.zeros(0)
+    span = window.end - window.start
+    server = None
+    if window.metrics_before is not None and window.metrics_after is not None:
+        server = breakdown(window.metrics_before, window.metrics_after, settings.model)
+    return LoadResult(
+        model=settings.model,
+        url=settings.url,
+        mode=settings.mode,
+        users=settings.users,
+        window_s=span,
+        requests=len(ok),
+        failed_requests=int((~ok).sum()),
+        throughput_rps=float(ok.sum() / span) if span > 0 else math.nan,
+        inferences_per_s=float(ok.sum() * settings.request_batch / span) if span > 0 else math.nan,
+        latency=LatencySummary.from_samples(latencies),
+        request_batch=settings.request_batch,
+        rate_rps=settings.rate,
+        arrivals=settings.arrivals if settings.rate else None,
+        workers=settings.workers,
+        server=server,
+        cdf=cdf_points(latencies),
+        errors=recording_files.read_failures(csv_prefix),
+    )
+
+
+def locust_command(settings: LoadSettings, record_dir: Path, csv_prefix: Path | None, role: str = "local") -> list[str]:
+    """The `locust` command line for one process: "local", "master" or "worker"."""
+    locustfile = Path(loadtest.__file__).parent / LOCUSTFILES[settings.mode]
+    command = [sys.executable, "-m", "locust", "-f", str(locustfile), "--loglevel", "WARNING"]
+    command += ["--triton-url", settings.url, "--triton-model", settings.model, "--triton-data", str(settings.data)]
+    command += ["--request-batch", str(settings.request_batch), "--record-dir", str(record_dir)]
+    if settings.metrics_url:
+        command += ["--metrics-url", metrics_endpoint(settings.metrics_url)]
+    if settings.rate:
+        command += ["--rate", f"{settings.rate:g}", "--arrivals", settings.arrivals]
+    if role == "worker":
+        return [*command, "--worker"]
+    users = max(1, settings.workers) if settings.rate else settings.users
+    spawn_rate = settings.spawn_rate or users
+    command += ["--headless", "-u", str(users), "-r", f"{spawn_rate:g}", "-t", f"{settings.duration_s:g}s"]
+    command += ["--only-summary", "--exit-code-on-error", "0", "--stop-timeout", "0"]
+    if csv_prefix is not None:
+        command += ["--csv", str(csv_prefix)]
+    if role == "master":
+        command += ["--master", "--expect-workers", str(settings.workers)]
+    return command
+
+
+def _run_locust(settings: LoadSettings, record_dir: Path, csv_prefix: Path) -> None:
+    """Start the Locust processes, wait for the master (or the single process), and always reap them."""
+    timeout = settings.duration_s + STARTUP_MARGIN_S + 10 * settings.workers
+    if settings.workers == 0:
+        processes = [_spawn(locust_command(settings, record_dir, csv_prefix), record_dir, "locust")]
+    else:
+        port = _free_port()
+        link = ["--master-bind-host", "127.0.0.1", "--master-bind-port", str(port)]
+        master = _spawn([*locust_command(settings, record_dir, csv_prefix, "master"), *link], record_dir, "master")
+        worker_link = ["--master-host", "127.0.0.1", "--master-port", str(port)]
+        processes = [master] + [
+            _spawn([*locust_command(settings, record_dir, None, "worker"), *worker_link], record_dir, f"worker{i}")
+            for i in range(settings.workers)
+        ]
+    try:
+        _wait(processes[0], timeout, record_dir)
+        for worker in processes[1:]:
+            worker.wait(timeout=30)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def _spawn(command: list[str], record_dir: Path, name: str) -> subprocess.Popen[bytes]:
+    record_dir.mkdir(parents=True, exist_ok=True)
+    with open(record_dir / f"{name}.log", "wb") as log:
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=_env())
+
+
+def _env() -> dict[str, str]:
+    # The locustfiles import `loadtest` and `quantserve`: make the project importable even uninstalled.
+    root = str(Path(loadtest.__file__).resolve().parent.parent)
+    path = os.environ.get("PYTHONPATH", "")
+    return {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{path}" if path else root}
+
+
+def _wait(process: subprocess.Popen[bytes], timeout_s: float, record_dir: Path) -> None:
+    try:
+        code = process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise QuantserveError(f"locust did not finish within {timeout_s:.0f} s (logs: {record_dir})") from None
+    if code != 0:
+        log = (record_dir / ("master.log" if (record_dir / "master.log").exists() else "locust.log")).read_text()
+        tail = "\n  ".join(log.splitlines()[-STDERR_TAIL_LINES:])
+        raise QuantserveError(f"locust exited with code {code}:\n  {tail}")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _check_model_ready(url: str, model: str) -> None:
+    """Fail in one line when the server is not there or the model is not loaded."""
+    from serving.client import TritonGrpcClient
+
+    with TritonGrpcClient(url, timeout_s=5.0) as client:
+        if not client.is_model_ready(model):
+            ready = ", ".join(sorted(client.ready_models())) or "none"
+            raise QuantserveError(f"model '{model}' is not ready on {url} (ready: {ready})")
+
+
+def _listening_pid(url: str) -> int | None:
+    """The pid of the local process listening on the gRPC port, for CPU/memory sampling."""
+    import psutil
+
+    port = int(url.rsplit(":", 1)[-1])
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
+                return int(conn.pid)
+    except (psutil.Error, OSError):
+        return None
+    return None

@@ -1,0 +1,97 @@
+"""Locust plumbing shared by the locustfiles: Triton options, the measured window, raw latencies.
+
+Locust's own percentiles are rounded into buckets (1 ms steps below 100 ms), too coarse for a
+model that answers in 2 ms, so every process also keeps each request's exact latency and
+writes it to `--record-dir` on exit. The master (or the single local process) marks the
+measured window — from "all users spawned" to "stopping" — and scrapes Triton's metrics at
+both ends, so the server-side counters cover exactly that window.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from locust import events
+from locust.env import Environment
+from locust.runners import WorkerRunner
+
+from loadtest.recording_files import WINDOW_FILE
+
+_samples: list[tuple[float, float, float]] = []  # (end wall time, latency ms, 1.0 ok / 0.0 failed)
+_window: dict[str, Any] = {}
+_environment: list[Environment] = []  # the process's Locust environment, captured at init
+
+
+@events.init.add_listener
+def remember_environment(environment: Environment, **_: Any) -> None:
+    _environment[:] = [environment]
+
+
+@events.init_command_line_parser.add_listener
+def add_triton_options(parser: Any) -> None:
+    """Triton target and load options, settable on the command line, in the environment or the web UI."""
+    group = parser.add_argument_group("quantserve / Triton")
+    group.add_argument("--triton-url", default="127.0.0.1:8001", env_var="QUANTSERVE_URL", help="gRPC host:port")
+    group.add_argument("--triton-model", default="", env_var="QUANTSERVE_MODEL", help="model name")
+    group.add_argument("--triton-data", default="", env_var="QUANTSERVE_DATA", help=".npz of inputs")
+    group.add_argument("--request-batch", type=int, default=1, env_var="QUANTSERVE_REQUEST_BATCH")
+    group.add_argument("--metrics-url", default="", env_var="QUANTSERVE_METRICS_URL", help="Triton metrics host:port")
+    group.add_argument("--record-dir", default="", env_var="QUANTSERVE_RECORD_DIR", help="where raw latencies go")
+    group.add_argument("--rate", type=float, default=0.0, env_var="QUANTSERVE_RATE", help="open loop: requests/s")
+    group.add_argument("--arrivals", default="constant", env_var="QUANTSERVE_ARRIVALS", help="constant or poisson")
+    group.add_argument("--max-in-flight", type=int, default=64, env_var="QUANTSERVE_MAX_IN_FLIGHT")
+
+
+@events.request.add_listener
+def record_request(response_time: float, exception: BaseException | None = None, **_: Any) -> None:
+    _samples.append((time.time(), float(response_time), 0.0 if exception else 1.0))
+
+
+def _is_worker(environment: Environment) -> bool:
+    return isinstance(environment.runner, WorkerRunner)
+
+
+def _scrape(environment: Environment) -> dict[str, Any] | None:
+    options = environment.parsed_options
+    if options is None or not options.metrics_url:
+        return None
+    from loadtest.triton_metrics import scrape
+
+    return scrape(options.metrics_url)
+
+
+@events.spawning_complete.add_listener
+def open_window(**_: Any) -> None:
+    if not _environment or _is_worker(_environment[0]) or "start" in _window:
+        return
+    environment = _environment[0]
+    _window.update(start=time.time(), metrics_before=_scrape(environment))
+
+
+@events.test_stopping.add_listener
+def close_window(environment: Environment, **_: Any) -> None:
+    if _is_worker(environment) or "start" not in _window or "end" in _window:
+        return
+    _window.update(end=time.time(), metrics_after=_scrape(environment))
+    _write(environment, WINDOW_FILE, lambda path: path.write_text(json.dumps(_window)))
+
+
+@events.quitting.add_listener
+def save_latencies(environment: Environment, **_: Any) -> None:
+    if _samples:
+        array = np.asarray(_samples, dtype=np.float64)
+        _write(environment, f"latencies-{os.getpid()}.npy", lambda path: np.save(path, array))
+
+
+def _write(environment: Environment, name: str, writer: Any) -> None:
+    options = environment.parsed_options
+    if options is None or not options.record_dir:
+        return
+    directory = Path(options.record_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    writer(directory / name)

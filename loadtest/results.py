@@ -1,0 +1,165 @@
+"""Load-test and accuracy results as dataclasses that save to and load from JSON.
+
+Reports are rendered from these files only; nothing here or in the renderers recomputes a
+measurement.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loadtest.percentiles import LatencySummary
+from loadtest.triton_metrics import ServerBreakdown
+from loadtest.utilization import Utilization
+from quantserve.errors import QuantserveError
+
+LOAD_PREFIX = "load-"
+ACCURACY_FILE = "accuracy.json"
+
+
+@dataclass
+class LoadResult:
+    """One measured load step: a model at a fixed concurrency (closed loop) or request rate (open loop)."""
+
+    model: str
+    url: str
+    mode: str  # "closed" (N users in a loop) or "open" (fixed arrival rate)
+    users: int
+    window_s: float  # the measured window: all users spawned → stop
+    requests: int
+    failed_requests: int
+    throughput_rps: float  # successful requests per second of the window
+    inferences_per_s: float  # samples per second (requests × request batch)
+    latency: LatencySummary
+    request_batch: int = 1
+    rate_rps: float | None = None  # open loop: the offered rate
+    arrivals: str | None = None  # open loop: "constant" or "poisson"
+    workers: int = 0  # Locust worker processes (0: one local process)
+    server: ServerBreakdown | None = None
+    utilization: Utilization | None = None
+    cdf: list[tuple[float, float]] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=dict)
+    locust_csv_prefix: str = ""
+
+    @property
+    def latency_p50_ms(self) -> float:
+        return self.latency.p50_ms
+
+    @property
+    def latency_p99_ms(self) -> float:
+        return self.latency.p99_ms
+
+    @property
+    def avg_batch_size(self) -> float:
+        """Triton's own `nv_inference_count / nv_inference_exec_count` over the window (NaN without metrics)."""
+        return self.server.avg_batch_size if self.server is not None else math.nan
+
+    @property
+    def label(self) -> str:
+        if self.mode == "open":
+            return f"{self.model} @ {self.rate_rps:g} req/s {self.arrivals}"
+        return f"{self.model} @ {self.users} users"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LoadResult:
+        fields = dict(data)
+        fields["latency"] = LatencySummary(**data["latency"])
+        fields["server"] = ServerBreakdown(**data["server"]) if data.get("server") else None
+        fields["utilization"] = Utilization(**data["utilization"]) if data.get("utilization") else None
+        fields["cdf"] = [tuple(point) for point in data.get("cdf", [])]
+        return cls(**fields)
+
+
+@dataclass
+class LoadRun:
+    """Every step of one `quantserve loadtest` invocation for one model (one step, or a sweep)."""
+
+    model: str
+    results: list[LoadResult]
+
+    def save(self, out_dir: Path) -> Path:
+        return _write_json(Path(out_dir) / f"{LOAD_PREFIX}{safe_name(self.model)}.json", self)
+
+    @classmethod
+    def load(cls, path: Path) -> LoadRun:
+        data = _read_json(path)
+        return cls(model=data["model"], results=[LoadResult.from_dict(r) for r in data["results"]])
+
+
+@dataclass
+class VariantAccuracy:
+    """One served variant scored on labeled held-out data and compared with the reference's outputs."""
+
+    model: str
+    samples: int
+    top1_agreement: float | None = None  # fraction of samples whose argmax matches the reference
+    mean_abs_diff: float = 0.0
+    max_abs_diff: float = 0.0
+    accuracy: float | None = None
+    precision_macro: float | None = None
+    recall_macro: float | None = None
+    f1_macro: float | None = None
+    auc_roc_ovr: float | None = None
+    auc_pr_ovr: float | None = None
+    accuracy_drop_points: float | None = None  # (reference − this) × 100
+    cosine_mean: float | None = None  # embeddings (no labels): similarity to the reference per sample
+    cosine_min: float | None = None
+    cosine_p01: float | None = None
+
+
+@dataclass
+class AccuracyReport:
+    """Accuracy drift of each variant against an FP32 reference, and whether it fits the budget."""
+
+    reference: str
+    data: str
+    output: str
+    has_labels: bool
+    max_accuracy_drop: float | None  # percentage points; None: no budget
+    variants: list[VariantAccuracy]
+
+    @property
+    def over_budget(self) -> list[str]:
+        """Variants whose accuracy fell by more than the budget."""
+        if self.max_accuracy_drop is None:
+            return []
+        return [
+            v.model
+            for v in self.variants
+            if v.accuracy_drop_points is not None and v.accuracy_drop_points > self.max_accuracy_drop
+        ]
+
+    def save(self, out_dir: Path) -> Path:
+        return _write_json(Path(out_dir) / ACCURACY_FILE, self)
+
+    @classmethod
+    def load(cls, path: Path) -> AccuracyReport:
+        data = _read_json(path)
+        data["variants"] = [VariantAccuracy(**v) for v in data["variants"]]
+        return cls(**data)
+
+
+def safe_name(name: str) -> str:
+    """A model name as a file-name fragment."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+def _write_json(path: Path, result: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(dataclasses.asdict(result), indent=2, allow_nan=True) + "\n")
+    tmp.replace(path)  # a reader never sees a half-written result
+    return path
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise QuantserveError(f"{path}: not a readable results file ({exc})") from exc
