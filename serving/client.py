@@ -191,6 +191,11 @@ class TritonRunner(Runner):
     def output_specs(self) -> Sequence[TensorSpec]:
         return self._outputs
 
+    @property
+    def max_batch_size(self) -> int:
+        """The served model's max_batch_size (0: it does not batch); known once active."""
+        return self._max_batch
+
     def activate_impl(self) -> None:
         self._client = TritonGrpcClient(self.url, self.timeout_s)
         try:

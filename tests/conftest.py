@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from serving.server import TritonServer, free_port
+# tests/serving and tests/optimizer mirror the package names; without the repository root on sys.path
+# (an editable install resolves packages only after the path), `import serving` would find the test
+# folder as a namespace package first and `serving.__file__` would be None.
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from serving.server import TritonServer, free_port  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,62 @@
+"""`quantserve infer --url 127.0.0.1:8001 --model NAME --data INPUTS.npz [--out OUT.npz] [--batch-size N]`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from quantserve.errors import QuantserveError
+
+SHOWN_SAMPLES = 10
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "infer",
+        help="send an .npz of inputs to a served model over gRPC; print a summary and save the outputs",
+        description="Run INPUTS.npz (one array per input name, optional `labels`) through a model served by Triton.",
+    )
+    parser.add_argument("--url", default="127.0.0.1:8001", help="Triton gRPC address host:port")
+    parser.add_argument("--model", required=True, help="model name in the repository")
+    parser.add_argument("--data", type=Path, required=True, help=".npz with one array per model input")
+    parser.add_argument("--out", type=Path, help="where to save the outputs (.npz)")
+    parser.add_argument("--batch-size", type=int, default=0, help="samples per request (default: the model's max)")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per gRPC call")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from quantserve.data import load_npz
+    from serving.client import TritonRunner
+
+    if args.batch_size < 0:
+        raise QuantserveError(f"--batch-size must be ≥ 0, got {args.batch_size}")
+    runner = TritonRunner(args.url, args.model, timeout_s=args.timeout)
+    with runner:
+        data = load_npz(args.data, runner.input_specs())
+        batch_size = args.batch_size or runner.max_batch_size or len(data)
+        parts = [runner.infer(feeds) for feeds in data.batches(batch_size)]
+    outputs = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+    print(summary(outputs, data.labels))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(args.out, **outputs)  # type: ignore[arg-type]
+        print(f"saved {', '.join(outputs)} to {args.out}")
+    return 0
+
+
+def summary(outputs: dict[str, np.ndarray], labels: np.ndarray | None) -> str:
+    """Shapes of each output; for a classifier (one 2-D output), argmax per sample and accuracy if labelled."""
+    lines = [f"{name}: {value.dtype} {list(value.shape)}" for name, value in outputs.items()]
+    scores = [v for v in outputs.values() if v.ndim == 2 and v.shape[1] > 1]
+    if len(scores) == 1:
+        predicted = scores[0].argmax(axis=1)
+        shown = " ".join(str(p) for p in predicted[:SHOWN_SAMPLES])
+        more = " …" if len(predicted) > SHOWN_SAMPLES else ""
+        lines.append(f"argmax: {shown}{more}")
+        if labels is not None and labels.shape == predicted.shape:
+            lines.append(f"accuracy: {float((predicted == labels).mean()):.4f} on {len(labels)} samples")
+    return "\n".join(lines)

@@ -1,0 +1,255 @@
+"""Deploy a built artifact into a Triton model repository: `NAME/config.pbtxt` and `NAME/<version>/…`.
+
+A deploy is atomic: the version folder is assembled under a hidden staging folder inside the
+model folder (Triton skips folder names that are not integers), fsynced, then renamed into
+place, so a numbered version appears complete or not at all, even if the process is killed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from optimizer.targets import TritonLayout, get_target
+from quantserve.artifact import MANIFEST_NAME, Artifact, Manifest, TensorSpec
+from quantserve.errors import QuantserveError
+from serving.model_config import (
+    CONFIG_NAME,
+    DynamicBatching,
+    InstanceGroup,
+    ModelConfig,
+    TensorConfig,
+    check_model_name,
+    default_preferred_batch_sizes,
+    merge_extra,
+    to_protobuf_text,
+    write_config,
+)
+
+STAGING_PREFIX = ".deploy-"
+DEPLOY_RECORD = "deploy.json"
+# How the embedded Python backend batches requests of different lengths (serving/python_backend/model.py).
+RAGGED_BATCHING = ("group", "pad")
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Where a deploy landed."""
+
+    model_dir: Path
+    version: int
+    config_path: Path
+
+    @property
+    def version_dir(self) -> Path:
+        return self.model_dir / str(self.version)
+
+
+def deploy(
+    build_dir: Path | str,
+    repo: Path | str,
+    name: str,
+    max_batch: int = 32,
+    max_queue_delay_us: int = 500,
+    preferred: Sequence[int] | None = None,
+    instances: int = 1,
+    ragged_batching: str = "group",
+) -> Deployment:
+    """Write the artifact in `build_dir` into `repo/name` as its next version, with a fresh config.pbtxt.
+
+    Everything is checked before anything is written; the slow copy happens in staging, and the
+    config and the version folder each appear by one atomic rename.
+    """
+    check_model_name(name)
+    build_dir, repo = Path(build_dir), Path(repo)
+    artifact = load_artifact(build_dir)
+    layout = get_target(artifact.manifest.target).triton_layout(artifact)
+    missing = [str(p) for p in layout.version_files.values() if not Path(p).is_file()]
+    if missing:
+        raise QuantserveError(f"{build_dir}: files the deploy needs are missing: {', '.join(missing)}")
+    config = build_config(
+        artifact.manifest, layout, name, max_batch, max_queue_delay_us, preferred, instances, ragged_batching
+    )
+    config_dict = merge_extra(config.to_dict(), layout.config_extra)
+    to_protobuf_text(config_dict)  # fails here, before anything is written, if Triton would reject it
+    created = not (repo / name).exists()
+    model_dir = prepare_model_dir(repo, name)
+    try:
+        record = deploy_record(build_dir, artifact.manifest, config_dict)
+        version = install_version(model_dir, layout.version_files, artifact.manifest, config_dict, record)
+    except BaseException:
+        if created:
+            shutil.rmtree(model_dir, ignore_errors=True)
+        raise
+    return Deployment(model_dir, version, model_dir / CONFIG_NAME)
+
+
+def load_artifact(build_dir: Path) -> Artifact:
+    """The built model in `build_dir`, as its manifest describes it."""
+    if not build_dir.is_dir():
+        raise QuantserveError(f"{build_dir}: build folder not found; run 'quantserve optimize' first")
+    manifest = Manifest.load(build_dir)
+    model_file = manifest.files.get("model")
+    if not model_file:
+        raise QuantserveError(f"{build_dir / MANIFEST_NAME}: names no model file (files.model)")
+    return Artifact(build_dir / model_file, manifest)
+
+
+def build_config(
+    manifest: Manifest,
+    layout: TritonLayout,
+    name: str,
+    max_batch: int,
+    max_queue_delay_us: int,
+    preferred: Sequence[int] | None,
+    instances: int,
+    ragged_batching: str = "group",
+) -> ModelConfig:
+    """The model's Triton config from its manifest, the target's layout and the batching options."""
+    batched = max_batch > 0
+    if batched and not all(t.has_batch_axis for t in manifest.inputs + manifest.outputs):
+        raise QuantserveError(f"model '{manifest.name}' has no dynamic batch axis; deploy it with --max-batch 0")
+    # The Python backend pads requests of different lengths into one batch (serving/python_backend).
+    ragged = batched and layout.runtime.get("backend") == "python" and any(map(_has_dynamic_inner_dim, manifest.inputs))
+    if ragged_batching not in RAGGED_BATCHING:
+        raise QuantserveError(f"ragged batching '{ragged_batching}' is not one of {', '.join(RAGGED_BATCHING)}")
+    inputs = [TensorConfig.from_spec(t, batched, ragged and _has_dynamic_inner_dim(t)) for t in manifest.inputs]
+    batching = None
+    if batched:
+        sizes = tuple(preferred) if preferred else default_preferred_batch_sizes(max_batch)
+        batching = DynamicBatching(sizes, max_queue_delay_us)
+    return ModelConfig(
+        name=name,
+        runtime=dict(layout.runtime),
+        inputs=inputs,
+        outputs=[TensorConfig.from_spec(t, batched) for t in manifest.outputs],
+        max_batch_size=max(max_batch, 0),
+        dynamic_batching=batching,
+        instance_groups=[InstanceGroup(layout.instance_kind, instances)],
+        parameters={"ragged_batching": ragged_batching} if ragged else {},
+    )
+
+
+def _has_dynamic_inner_dim(spec: TensorSpec) -> bool:
+    return any(not isinstance(d, int) or d < 1 for d in spec.shape[1:])
+
+
+def prepare_model_dir(repo: Path, name: str) -> Path:
+    """Create `repo/name` if needed; a repo that cannot be written is one clear error."""
+    try:
+        repo.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise QuantserveError(f"{repo}: cannot create the model repository ({exc.strerror})") from exc
+    if not os.access(repo, os.W_OK | os.X_OK):
+        raise QuantserveError(f"{repo}: model repository is not writable")
+    model_dir = repo / name
+    if model_dir.exists() and not model_dir.is_dir():
+        raise QuantserveError(f"{model_dir}: exists and is not a folder")
+    try:
+        model_dir.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise QuantserveError(f"{model_dir}: cannot create the model folder ({exc.strerror})") from exc
+    if not os.access(model_dir, os.W_OK | os.X_OK):
+        raise QuantserveError(f"{model_dir}: model folder is not writable")
+    remove_stale_staging(model_dir)
+    return model_dir
+
+
+def existing_versions(model_dir: Path) -> list[int]:
+    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def install_version(
+    model_dir: Path,
+    version_files: dict[str, Path],
+    manifest: Manifest,
+    config: dict[str, Any],
+    record: dict[str, Any],
+) -> int:
+    """Stage the version folder completely, write the config, then rename the folder to the next version."""
+    staging = model_dir / f"{STAGING_PREFIX}{os.getpid()}-{time.monotonic_ns()}"
+    try:
+        staging.mkdir()
+        for file_name, source in version_files.items():
+            copy_file(Path(source), staging / file_name)
+        manifest.save(staging)
+        write_json(staging / DEPLOY_RECORD, record)
+        fsync_path(staging)
+        write_config(config, model_dir)
+        return rename_to_next_version(staging, model_dir, record)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def rename_to_next_version(staging: Path, model_dir: Path, record: dict[str, Any]) -> int:
+    """os.rename is atomic; a racing deploy that took the number makes us try the next one."""
+    while True:
+        versions = existing_versions(model_dir)
+        version = (versions[-1] + 1) if versions else 1
+        record["version"] = version
+        write_json(staging / DEPLOY_RECORD, record)
+        try:
+            os.rename(staging, model_dir / str(version))
+        except OSError:
+            if (model_dir / str(version)).exists():
+                continue
+            raise
+        fsync_path(model_dir)
+        return version
+
+
+def copy_file(source: Path, target: Path) -> None:
+    shutil.copyfile(source, target)
+    with open(target, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    with open(path, "w") as handle:
+        handle.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def fsync_path(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def deploy_record(build_dir: Path, manifest: Manifest, config: dict[str, Any]) -> dict[str, Any]:
+    """What was deployed from where and with which settings; written beside the version files."""
+    return {
+        "source": str(build_dir.resolve()),
+        "model": manifest.name,
+        "precision": manifest.precision,
+        "target": manifest.target,
+        "deployed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "config": config,
+    }
+
+
+def remove_stale_staging(model_dir: Path) -> None:
+    """Remove staging folders left by deploys that were killed (their process is gone)."""
+    for path in model_dir.glob(f"{STAGING_PREFIX}*"):
+        pid = path.name[len(STAGING_PREFIX) :].split("-")[0]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,240 @@
+"""Triton `config.pbtxt` in three steps: typed dataclasses that validate themselves → a plain dict → protobuf text.
+
+The text is produced only when writing, through Triton's own `model_config_pb2` (shipped in
+`tritonclient`), so a config that would not parse in Triton is never written.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from quantserve.artifact import TensorSpec
+from quantserve.errors import QuantserveError
+
+CONFIG_NAME = "config.pbtxt"
+# numpy dtype name -> Triton DataType
+NUMPY_TO_TRITON = {
+    "bool": "TYPE_BOOL",
+    "uint8": "TYPE_UINT8",
+    "uint16": "TYPE_UINT16",
+    "uint32": "TYPE_UINT32",
+    "uint64": "TYPE_UINT64",
+    "int8": "TYPE_INT8",
+    "int16": "TYPE_INT16",
+    "int32": "TYPE_INT32",
+    "int64": "TYPE_INT64",
+    "float16": "TYPE_FP16",
+    "float32": "TYPE_FP32",
+    "float64": "TYPE_FP64",
+    "object": "TYPE_STRING",
+}
+INSTANCE_KINDS = ("KIND_AUTO", "KIND_CPU", "KIND_GPU", "KIND_MODEL")
+RUNTIME_KEYS = ("backend", "platform")
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class TensorConfig:
+    """One input or output; `dims` exclude the batch axis when the model batches, -1 marks a dynamic dim."""
+
+    name: str
+    dtype: str
+    dims: tuple[int, ...]
+    allow_ragged_batch: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise QuantserveError("model config: a tensor has an empty name")
+        if self.dtype not in NUMPY_TO_TRITON:
+            raise QuantserveError(f"model config: tensor '{self.name}' has dtype '{self.dtype}' Triton cannot carry")
+        if any(not isinstance(d, int) or d == 0 or d < -1 for d in self.dims):
+            raise QuantserveError(f"model config: tensor '{self.name}' has invalid dims {list(self.dims)}")
+
+    @classmethod
+    def from_spec(cls, spec: TensorSpec, batched: bool, allow_ragged_batch: bool = False) -> TensorConfig:
+        """From a manifest TensorSpec: drop the batch axis when batched, named (dynamic) axes become -1."""
+        shape = spec.shape[1:] if batched else spec.shape
+        dims = tuple(d if isinstance(d, int) and d > 0 else -1 for d in shape)
+        return cls(spec.name, spec.dtype, dims, allow_ragged_batch)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"name": self.name, "data_type": NUMPY_TO_TRITON[self.dtype], "dims": list(self.dims)}
+        if self.allow_ragged_batch:
+            data["allow_ragged_batch"] = True
+        return data
+
+
+def default_preferred_batch_sizes(max_batch_size: int) -> tuple[int, ...]:
+    """The four largest powers of two up to `max_batch_size`, plus `max_batch_size` itself (32 → 4, 8, 16, 32)."""
+    powers = [2**k for k in range(max_batch_size.bit_length()) if 2**k <= max_batch_size]
+    sizes = sorted({*powers[-4:], max_batch_size})
+    return tuple(s for s in sizes if s > 0)
+
+
+@dataclass(frozen=True)
+class DynamicBatching:
+    """Triton's dynamic batcher: the batch sizes it aims for and how long a request may wait for company."""
+
+    preferred_batch_size: tuple[int, ...]
+    max_queue_delay_microseconds: int = 500
+
+    def __post_init__(self) -> None:
+        if any(s < 1 for s in self.preferred_batch_size):
+            raise QuantserveError(
+                f"model config: preferred batch sizes must be ≥ 1, got {list(self.preferred_batch_size)}"
+            )
+        if self.max_queue_delay_microseconds < 0:
+            raise QuantserveError(
+                f"model config: max queue delay must be ≥ 0 µs, got {self.max_queue_delay_microseconds}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "preferred_batch_size": sorted(set(self.preferred_batch_size)),
+            "max_queue_delay_microseconds": self.max_queue_delay_microseconds,
+        }
+
+
+@dataclass(frozen=True)
+class InstanceGroup:
+    """How many copies of the model run, and on what kind of device."""
+
+    kind: str = "KIND_CPU"
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        if self.kind not in INSTANCE_KINDS:
+            raise QuantserveError(
+                f"model config: instance kind '{self.kind}' is not one of {', '.join(INSTANCE_KINDS)}"
+            )
+        if self.count < 1:
+            raise QuantserveError(f"model config: instance count must be ≥ 1, got {self.count}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "count": self.count}
+
+
+@dataclass
+class ModelConfig:
+    """One Triton model's configuration; validated on construction."""
+
+    name: str
+    runtime: dict[str, str]
+    inputs: list[TensorConfig]
+    outputs: list[TensorConfig]
+    max_batch_size: int = 0
+    dynamic_batching: DynamicBatching | None = None
+    instance_groups: list[InstanceGroup] = field(default_factory=lambda: [InstanceGroup()])
+    parameters: dict[str, str] = field(default_factory=dict)
+    # passed through as-is, e.g. {"execution_accelerators": {"gpu_execution_accelerator": [...]}}
+    optimization: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        check_model_name(self.name)
+        if len(self.runtime) != 1 or next(iter(self.runtime)) not in RUNTIME_KEYS:
+            raise QuantserveError(
+                f"model config: runtime must be one of {{'backend': …}} or {{'platform': …}}, got {self.runtime}"
+            )
+        if self.max_batch_size < 0:
+            raise QuantserveError(f"model config: max batch size must be ≥ 0, got {self.max_batch_size}")
+        if not self.inputs or not self.outputs:
+            raise QuantserveError(f"model config: '{self.name}' needs at least one input and one output")
+        self._check_batching()
+        names = [t.name for t in self.inputs + self.outputs]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise QuantserveError(f"model config: tensor names used twice: {duplicates}")
+
+    def _check_batching(self) -> None:
+        if self.dynamic_batching is None:
+            return
+        if self.max_batch_size == 0:
+            raise QuantserveError("model config: dynamic batching needs max batch size > 0")
+        too_big = [s for s in self.dynamic_batching.preferred_batch_size if s > self.max_batch_size]
+        if too_big:
+            raise QuantserveError(
+                f"model config: preferred batch sizes {too_big} exceed the max batch size {self.max_batch_size}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as the dict form of Triton's ModelConfig message (json_format field names)."""
+        data: dict[str, Any] = {
+            "name": self.name,
+            **self.runtime,
+            "max_batch_size": self.max_batch_size,
+            "input": [t.to_dict() for t in self.inputs],
+            "output": [t.to_dict() for t in self.outputs],
+            "instance_group": [g.to_dict() for g in self.instance_groups],
+        }
+        if self.dynamic_batching is not None:
+            data["dynamic_batching"] = self.dynamic_batching.to_dict()
+        if self.parameters:
+            data["parameters"] = {k: {"string_value": str(v)} for k, v in sorted(self.parameters.items())}
+        if self.optimization:
+            data["optimization"] = self.optimization
+        return data
+
+
+def check_model_name(name: str) -> None:
+    """Raise unless `name` is a safe Triton model (and folder) name."""
+    if not MODEL_NAME.match(name or ""):
+        raise QuantserveError(
+            f"invalid model name '{name}': use letters, digits, '_', '.', '-', starting with a letter or digit"
+        )
+
+
+def merge_extra(config: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """`config` with a target's extra fields added; `parameters` merge key by key, other fields replace."""
+    merged = dict(config)
+    for key, value in extra.items():
+        if key == "parameters":
+            merged["parameters"] = {**merged.get("parameters", {}), **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def to_protobuf_text(config: dict[str, Any]) -> str:
+    """Protobuf text for Triton's ModelConfig; a field Triton does not know is a QuantserveError."""
+    from google.protobuf import json_format, text_format
+    from tritonclient.grpc import model_config_pb2
+
+    try:
+        message = json_format.ParseDict(config, model_config_pb2.ModelConfig())
+    except json_format.ParseError as exc:
+        raise QuantserveError(f"model config: not a valid Triton ModelConfig ({exc})") from exc
+    return str(text_format.MessageToString(message))
+
+
+def parse_config(path: Path) -> dict[str, Any]:
+    """Read a `config.pbtxt` with Triton's own message type, back to the dict form."""
+    from google.protobuf import json_format, text_format
+    from tritonclient.grpc import model_config_pb2
+
+    try:
+        message = text_format.Parse(Path(path).read_text(), model_config_pb2.ModelConfig())
+    except (OSError, text_format.ParseError) as exc:
+        raise QuantserveError(f"{path}: not a readable Triton config ({exc})") from exc
+    return dict(json_format.MessageToDict(message, preserving_proto_field_name=True))
+
+
+def write_config(config: dict[str, Any], model_dir: Path) -> Path:
+    """Write `model_dir/config.pbtxt` atomically (temp file, fsync, os.replace)."""
+    text = to_protobuf_text(config)
+    path = Path(model_dir) / CONFIG_NAME
+    fd, temp = tempfile.mkstemp(prefix=f".{CONFIG_NAME}.", dir=model_dir)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,156 @@
+"""Triton Python-backend model for the `embedded` target: runs `model.onnx` with ONNX Runtime on the CPU.
+
+`execute` concatenates every request Triton's dynamic batcher hands it into ONE batch and makes ONE
+ONNX Runtime call, then splits the outputs back per request: that is what makes batching pay.
+Requests that differ in a non-batch dim (variable sequence length, `allow_ragged_batch` inputs)
+are handled by the config parameter `ragged_batching`:
+- "group" (default): one session call per distinct shape; always exact.
+- "pad": right-pad each input with zeros to the longest and cut outputs sharing that axis back to
+  each request's length; ONE call, but exact only for models that mask or ignore padded positions
+  (a mean over the sequence, for instance, changes).
+Other config parameters: `intra_op_threads` (default: all cores).
+
+This file is copied alone into each version folder, so it imports nothing from quantserve.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+try:
+    import triton_python_backend_utils as pb_utils
+except ImportError:  # imported outside Triton, e.g. by tests of the batching helpers below
+    pb_utils = None
+
+MODEL_FILE = "model.onnx"
+
+
+def pad_and_concat(arrays: Sequence[np.ndarray]) -> np.ndarray:
+    """One batch from per-request arrays, right-padding each non-batch dim with zeros to the longest."""
+    target = tuple(max(a.shape[axis] for a in arrays) for axis in range(1, arrays[0].ndim))
+    padded = []
+    for array in arrays:
+        widths = [(0, 0)] + [(0, t - s) for s, t in zip(array.shape[1:], target, strict=True)]
+        padded.append(np.pad(array, widths) if any(w for _, w in widths) else array)
+    return padded[0] if len(padded) == 1 else np.concatenate(padded, axis=0)
+
+
+def split_outputs(output: np.ndarray, counts: Sequence[int], lengths: Sequence[dict[int, int]]) -> list[np.ndarray]:
+    """Cut a batched output back per request: `counts[i]` rows each, then axis k cut to `lengths[i][k]`."""
+    parts = []
+    start = 0
+    for count, own in zip(counts, lengths, strict=True):
+        part = output[start : start + count]
+        start += count
+        parts.append(part[tuple(slice(0, own.get(axis)) for axis in range(part.ndim))])
+    return parts
+
+
+def output_padded_axes(
+    input_axes: dict[str, dict[int, Any]], output_dims: Sequence[Any], padded: dict[str, dict[int, int]]
+) -> dict[int, tuple[str, int]]:
+    """Which output axes carry a padded input axis: same symbolic dim name (e.g. "sequence") in the ONNX."""
+    found: dict[int, tuple[str, int]] = {}
+    for out_axis, dim in enumerate(output_dims):
+        if out_axis == 0 or not isinstance(dim, str):
+            continue
+        for name, axes in input_axes.items():
+            for in_axis, in_dim in axes.items():
+                if in_dim == dim and in_axis in padded.get(name, {}):
+                    found[out_axis] = (name, in_axis)
+    return found
+
+
+class TritonPythonModel:
+    """Loaded once per model instance; `execute` serves each batch of requests Triton forms."""
+
+    def initialize(self, args: dict[str, Any]) -> None:
+        import onnxruntime as ort
+
+        config = json.loads(args["model_config"])
+        parameters = {k: v.get("string_value", "") for k, v in config.get("parameters", {}).items()}
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = int(parameters.get("intra_op_threads") or os.cpu_count() or 1)
+        options.inter_op_num_threads = 1
+        path = Path(args["model_repository"]) / args["model_version"] / MODEL_FILE
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.ragged_mode = parameters.get("ragged_batching", "group")
+        self.input_names = [t["name"] for t in config["input"]]
+        self.output_names = [t["name"] for t in config["output"]]
+        self.input_dims = {i.name: dict(enumerate(i.shape)) for i in self.session.get_inputs()}
+        self.output_dims = {o.name: list(o.shape) for o in self.session.get_outputs()}
+
+    def execute(self, requests: list[Any]) -> list[Any]:
+        """One response per request; a request that fails gets an error response, never a crashed stub."""
+        responses: list[Any] = [None] * len(requests)
+        feeds: list[tuple[int, dict[str, np.ndarray]]] = []
+        for i, request in enumerate(requests):
+            try:
+                feeds.append((i, self._request_feeds(request)))
+            except Exception as exc:  # reported to that request's client
+                responses[i] = _error_response(f"bad request: {exc}")
+        for group in self._groups(feeds):
+            self._run_group(group, responses)
+        return responses
+
+    def _request_feeds(self, request: Any) -> dict[str, np.ndarray]:
+        feeds = {}
+        for name in self.input_names:
+            tensor = pb_utils.get_input_tensor_by_name(request, name)
+            if tensor is None:
+                raise ValueError(f"missing input '{name}'")
+            feeds[name] = tensor.as_numpy()
+        return feeds
+
+    def _groups(self, feeds: list[tuple[int, dict[str, np.ndarray]]]) -> list[list[tuple[int, dict[str, np.ndarray]]]]:
+        if self.ragged_mode == "pad":
+            return [feeds] if feeds else []
+        groups: dict[tuple, list[tuple[int, dict[str, np.ndarray]]]] = {}
+        for item in feeds:
+            key = tuple(a.shape[1:] for a in item[1].values())
+            groups.setdefault(key, []).append(item)
+        return list(groups.values())
+
+    def _run_group(self, group: list[tuple[int, dict[str, np.ndarray]]], responses: list[Any]) -> None:
+        try:
+            outputs = self._run_batched([f for _, f in group])
+        except Exception as exc:  # every request in the batch learns why
+            for i, _ in group:
+                responses[i] = _error_response(f"inference failed: {exc}")
+            return
+        for (i, _), per_request in zip(group, outputs, strict=True):
+            tensors = [pb_utils.Tensor(name, np.ascontiguousarray(per_request[name])) for name in self.output_names]
+            responses[i] = pb_utils.InferenceResponse(output_tensors=tensors)
+
+    def _run_batched(self, feeds: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+        """Concatenate (padding where lengths differ), run ONE session call, split back per request."""
+        counts = [int(next(iter(f.values())).shape[0]) for f in feeds]
+        batch = {name: pad_and_concat([f[name] for f in feeds]) for name in self.input_names}
+        padded = {
+            name: {
+                axis: batch[name].shape[axis]
+                for axis in range(1, batch[name].ndim)
+                if any(f[name].shape[axis] != batch[name].shape[axis] for f in feeds)
+            }
+            for name in self.input_names
+        }
+        results = dict(zip(self.output_names, self.session.run(self.output_names, batch), strict=True))
+        split: dict[str, list[np.ndarray]] = {}
+        for name, value in results.items():
+            axes = output_padded_axes(self.input_dims, self.output_dims.get(name, []), padded)
+            lengths = [{axis: f[src].shape[src_axis] for axis, (src, src_axis) in axes.items()} for f in feeds]
+            split[name] = split_outputs(value, counts, lengths)
+        return [{name: split[name][i] for name in self.output_names} for i in range(len(feeds))]
+
+    def finalize(self) -> None:
+        self.session = None
+
+
+def _error_response(message: str) -> Any:
+    return pb_utils.InferenceResponse(output_tensors=[], error=pb_utils.TritonError(message))
