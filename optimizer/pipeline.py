@@ -39,6 +39,7 @@ def optimize(
     name: str | None = None,
     opset: int = 17,
     settings: CalibrationSettings | None = None,
+    input_names: list[str] | None = None,
     on_stage: Callable[[str], None] | None = None,
 ) -> Artifact:
     """Run every stage for MODEL and write out_dir/{manifest.json, model.onnx, fp32.onnx}; return the artifact."""
@@ -56,7 +57,9 @@ def optimize(
         with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}.work-") as tmp:
             work = Path(tmp)
             progress("export")
-            exported = ExportOnnx(opset, name)(load_source(source), work / "exported.onnx")
+            model = load_source(source)
+            model = model.renamed(input_names) if input_names else model
+            exported = ExportOnnx(opset, name)(model, work / "exported.onnx")
             check_against(calib_path, calib, exported.manifest.inputs)
             if held_out is not None:
                 check_against(eval_path or "", held_out, exported.manifest.inputs)

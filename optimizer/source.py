@@ -9,7 +9,9 @@ Nothing here unpickles a file: `.onnx` is protobuf and `torch.export.load` reads
 from __future__ import annotations
 
 import importlib
+import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,17 @@ class ModelSource:
     @property
     def input_names(self) -> list[str]:
         return list(self.example_inputs)
+
+    def renamed(self, names: list[str]) -> ModelSource:
+        """The same PyTorch source with its inputs renamed in order (a `.pt2` keeps only argument names)."""
+        if self.kind == "onnx":
+            raise QuantserveError(f"{self.path}: input names of an .onnx model are fixed; rename them in the file")
+        if len(names) != len(self.example_inputs):
+            raise QuantserveError(
+                f"{self.name}: {len(names)} input names given for {len(self.example_inputs)} inputs {self.input_names}"
+            )
+        examples = dict(zip(names, self.example_inputs.values(), strict=True))
+        return ModelSource(self.kind, self.name, self.path, self.module, examples, self.options)
 
 
 def load_source(model: str | Path) -> ModelSource:
@@ -101,6 +114,8 @@ def _program_example_inputs(program: Any, count: int) -> list[Any]:
 
 def _factory_source(spec: str) -> ModelSource:
     module_name, func_name = spec.split(":")
+    if os.getcwd() not in sys.path:  # like `python -m`: a factory module in the working folder imports
+        sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:

@@ -23,6 +23,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--method", choices=("minmax", "entropy", "percentile"), default="minmax")
     parser.add_argument("--eval", type=Path, help="held-out .npz for verification (default: last 20%% of --calib)")
     parser.add_argument("--name", help="model name recorded in the manifest (default: from MODEL)")
+    parser.add_argument(
+        "--input-names", help="comma-separated input names for a .pt2 or factory model (a .pt2 stores only `input`…)"
+    )
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (17 or newer)")
     parser.set_defaults(func=run)
 
@@ -44,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
             eval_path=args.eval,
             name=args.name,
             opset=args.opset,
+            input_names=args.input_names.split(",") if args.input_names else None,
             on_stage=lambda stage: status.update(f"optimizing: {stage}…"),
         )
     console.print(stage_table(artifact.manifest.stages))

@@ -79,3 +79,13 @@ def test_invalid_onnx_graph_is_rejected(tiny_onnx: Path, tmp_path: Path) -> None
 def test_old_opset_is_refused(tmp_path: Path) -> None:
     with pytest.raises(QuantserveError, match="opset 13 is too old"):
         export_onnx(load_source("make_tiny_models:tiny_cnn_factory"), tmp_path / "x.onnx", opset=13)
+
+
+def test_pt2_inputs_can_be_renamed(tmp_path: Path) -> None:
+    import make_tiny_models
+
+    path = make_tiny_models.write_tiny_pt2(tmp_path / "cnn.pt2")
+    artifact = export_onnx(load_source(path).renamed(["pixels"]), tmp_path / "cnn.onnx")
+    assert [t.name for t in artifact.manifest.inputs] == ["pixels"]
+    with pytest.raises(QuantserveError, match=r"2 input names given for 1 inputs \['input'\]"):
+        load_source(path).renamed(["a", "b"])
