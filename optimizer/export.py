@@ -9,7 +9,10 @@ A `.pt2` program can only go through the dynamo exporter (opset ≥ 18); the ops
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -83,15 +86,30 @@ def dynamic_axes_of(source: ModelSource, output_names: list[str]) -> dict[str, d
     return axes
 
 
+@contextlib.contextmanager
+def _quiet_logger(name: str) -> Iterator[None]:
+    """Silence a library logger's warnings (the dynamo exporter logs every missing torchvision op)."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _output_names(source: ModelSource) -> list[str]:
     names = source.options.get("output_names")
     if names:
         return list(names)
-    import torch
+    if source.kind == "exported_program":
+        count = len(source.module.graph_signature.user_outputs)
+    else:
+        import torch
 
-    with torch.inference_mode():
-        outputs = source.module(**source.example_inputs)
-    count = len(outputs) if isinstance(outputs, tuple | list) else 1
+        with torch.inference_mode():
+            outputs = source.module(*source.example_inputs.values())
+        count = len(outputs) if isinstance(outputs, tuple | list) else 1
     return ["output" if i == 0 else f"output_{i}" for i in range(count)]
 
 
@@ -121,21 +139,21 @@ def _torchscript_export(source: ModelSource, out_path: Path, opset: int, outputs
 def _export_dynamo(source: ModelSource, out_path: Path, opset: int) -> None:
     import torch
 
-    module = source.module
-    kwargs: dict[str, Any] = {}
-    if source.kind != "exported_program":
-        outputs = _output_names(source)
+    outputs = _output_names(source)
+    kwargs: dict[str, Any] = {"output_names": outputs}
+    if source.kind != "exported_program":  # a program carries its own dynamic shapes
         kwargs["dynamic_axes"] = dynamic_axes_of(source, outputs)
-        kwargs["output_names"] = outputs
-    program = torch.onnx.export(
-        module,
-        tuple(source.example_inputs.values()),
-        input_names=source.input_names,
-        opset_version=opset,
-        dynamo=True,
-        verbose=False,
-        **kwargs,
-    )
+    with warnings.catch_warnings(), _quiet_logger("torch.onnx"):
+        warnings.simplefilter("ignore", FutureWarning)
+        program = torch.onnx.export(
+            source.module,
+            tuple(source.example_inputs.values()),
+            input_names=source.input_names,
+            opset_version=opset,
+            dynamo=True,
+            verbose=False,
+            **kwargs,
+        )
     assert program is not None
     program.save(str(out_path), external_data=False)
 

@@ -40,6 +40,7 @@ def optimize(
     opset: int = 17,
     settings: CalibrationSettings | None = None,
     input_names: list[str] | None = None,
+    output_names: list[str] | None = None,
     on_stage: Callable[[str], None] | None = None,
 ) -> Artifact:
     """Run every stage for MODEL and write out_dir/{manifest.json, model.onnx, fp32.onnx}; return the artifact."""
@@ -58,7 +59,7 @@ def optimize(
             work = Path(tmp)
             progress("export")
             model = load_source(source)
-            model = model.renamed(input_names) if input_names else model
+            model = model.renamed(input_names or [], output_names) if input_names or output_names else model
             exported = ExportOnnx(opset, name)(model, work / "exported.onnx")
             check_against(calib_path, calib, exported.manifest.inputs)
             if held_out is not None:

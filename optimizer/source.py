@@ -12,6 +12,7 @@ import importlib
 import os
 import re
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,16 +38,17 @@ class ModelSource:
     def input_names(self) -> list[str]:
         return list(self.example_inputs)
 
-    def renamed(self, names: list[str]) -> ModelSource:
-        """The same PyTorch source with its inputs renamed in order (a `.pt2` keeps only argument names)."""
+    def renamed(self, names: list[str], output_names: list[str] | None = None) -> ModelSource:
+        """The same PyTorch source with inputs (and outputs) renamed in order; a `.pt2` keeps only argument names."""
         if self.kind == "onnx":
             raise QuantserveError(f"{self.path}: input names of an .onnx model are fixed; rename them in the file")
-        if len(names) != len(self.example_inputs):
+        if names and len(names) != len(self.example_inputs):
             raise QuantserveError(
                 f"{self.name}: {len(names)} input names given for {len(self.example_inputs)} inputs {self.input_names}"
             )
-        examples = dict(zip(names, self.example_inputs.values(), strict=True))
-        return ModelSource(self.kind, self.name, self.path, self.module, examples, self.options)
+        examples = dict(zip(names or self.input_names, self.example_inputs.values(), strict=True))
+        options = {**self.options, "output_names": output_names} if output_names else self.options
+        return ModelSource(self.kind, self.name, self.path, self.module, examples, options)
 
 
 def load_source(model: str | Path) -> ModelSource:
@@ -82,7 +84,9 @@ def _exported_program_source(path: Path) -> ModelSource:
     import torch
 
     try:
-        program = torch.export.load(str(path))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch's own pytree deprecation, not the user's
+            program = torch.export.load(str(path))
     except Exception as exc:  # torch raises many types for a damaged archive
         raise QuantserveError(f"{path}: not a readable torch.export program ({type(exc).__name__}: {exc})") from exc
     names = [spec.arg.name for spec in program.graph_signature.input_specs if spec.kind.name == "USER_INPUT"]

@@ -26,6 +26,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--input-names", help="comma-separated input names for a .pt2 or factory model (a .pt2 stores only `input`…)"
     )
+    parser.add_argument("--output-names", help="comma-separated output names for a .pt2 or factory model")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (17 or newer)")
     parser.set_defaults(func=run)
 
@@ -48,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
             name=args.name,
             opset=args.opset,
             input_names=args.input_names.split(",") if args.input_names else None,
+            output_names=args.output_names.split(",") if args.output_names else None,
             on_stage=lambda stage: status.update(f"optimizing: {stage}…"),
         )
     console.print(stage_table(artifact.manifest.stages))

@@ -41,6 +41,7 @@ def test_pt2_export(tmp_path: Path) -> None:
     artifact = export_onnx(load_source(path), tmp_path / "cnn.onnx")
     assert artifact.manifest.inputs[0].shape == ("batch", 1, 8, 8)
     assert artifact.manifest.stages[0]["exporter"] == "dynamo"
+    assert [t.name for t in artifact.manifest.outputs] == ["output"]
     with OnnxRuntimeRunner(artifact.path) as runner:
         (out,) = runner.infer({"input": np.zeros((3, 1, 8, 8), np.float32)}).values()
     assert out.shape == (3, 10)
@@ -85,7 +86,8 @@ def test_pt2_inputs_can_be_renamed(tmp_path: Path) -> None:
     import make_tiny_models
 
     path = make_tiny_models.write_tiny_pt2(tmp_path / "cnn.pt2")
-    artifact = export_onnx(load_source(path).renamed(["pixels"]), tmp_path / "cnn.onnx")
+    artifact = export_onnx(load_source(path).renamed(["pixels"], ["logits"]), tmp_path / "cnn.onnx")
     assert [t.name for t in artifact.manifest.inputs] == ["pixels"]
+    assert [t.name for t in artifact.manifest.outputs] == ["logits"]
     with pytest.raises(QuantserveError, match=r"2 input names given for 1 inputs \['input'\]"):
         load_source(path).renamed(["a", "b"])
