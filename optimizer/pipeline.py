@@ -10,13 +10,14 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from optimizer.calibrate import CalibrateInt8, CalibrationSettings
 from optimizer.export import ExportOnnx
 from optimizer.fuse import FuseGraph
 from optimizer.source import load_source
-from optimizer.targets import get_target
+from optimizer.targets import EngineTarget, get_target
 from optimizer.verify import VerifyAgainstReference
 from quantserve.artifact import Artifact
 from quantserve.data import TensorData, check_against, load_npz
@@ -26,6 +27,55 @@ PRECISIONS = ("fp32", "int8")
 HOLDOUT_FRACTION = 0.2
 MODEL_FILE = "model.onnx"
 REFERENCE_FILE = "fp32.onnx"
+
+
+@dataclass
+class OptimizeJob:
+    """One optimize run's inputs and settings; `run` does the stages inside the staging folder."""
+
+    source: str | Path
+    calib_path: Path
+    calib: TensorData
+    held_out: TensorData | None
+    eval_path: str | Path | None
+    precision: str
+    engine: EngineTarget
+    settings: CalibrationSettings
+    name: str | None = None
+    opset: int = 17
+    input_names: list[str] | None = None
+    output_names: list[str] | None = None
+    progress: Callable[[str], None] = field(default=lambda stage: None)
+
+    def run(self, staging: Path, work: Path) -> Artifact:
+        """export → fuse → (calibrate) → build → verify; writes fp32.onnx, the model and manifest.json."""
+        exported = self._export(work / "exported.onnx")
+        calib_set, eval_set, eval_source = split_holdout(self.calib, self.held_out, self.calib_path, self.eval_path)
+        self.progress("fuse")
+        fused = FuseGraph(check_inputs=next(calib_set.batches(8)))(exported, staging / REFERENCE_FILE)
+        onnx_model = fused
+        if self.precision == "int8":
+            self.progress("calibrate")
+            onnx_model = CalibrateInt8(calib_set, self.settings)(fused, work / "int8.onnx")
+        self.progress("build")
+        built = self.engine.build(onnx_model, staging)
+        self.progress("verify")
+        built.manifest.verification = VerifyAgainstReference(fused.path, eval_set, eval_source).measure(onnx_model.path)
+        built.manifest.files = {"model": built.path.name, "reference": REFERENCE_FILE}
+        built.manifest.save(staging)
+        return built
+
+    def _export(self, path: Path) -> Artifact:
+        """Export and check both data files against the model's inputs."""
+        self.progress("export")
+        model = load_source(self.source)
+        if self.input_names or self.output_names:
+            model = model.renamed(self.input_names or [], self.output_names)
+        exported = ExportOnnx(self.opset, self.name)(model, path)
+        check_against(self.calib_path, self.calib, exported.manifest.inputs)
+        if self.held_out is not None:
+            check_against(self.eval_path or "", self.held_out, exported.manifest.inputs)
+        return exported
 
 
 def optimize(
@@ -47,37 +97,32 @@ def optimize(
     if precision not in PRECISIONS:
         raise QuantserveError(f"unknown precision '{precision}'; choose one of: {', '.join(PRECISIONS)}")
     engine = get_target(target)  # validated before any expensive work
-    settings = settings or CalibrationSettings(method=method)
-    calib = load_npz(calib_path)
-    held_out = load_npz(eval_path) if eval_path is not None else None
-    out_dir = Path(out_dir)
+    job = OptimizeJob(
+        source=source,
+        calib_path=Path(calib_path),
+        calib=load_npz(calib_path),
+        held_out=load_npz(eval_path) if eval_path is not None else None,
+        eval_path=eval_path,
+        precision=precision,
+        engine=engine,
+        settings=settings or CalibrationSettings(method=method),
+        name=name,
+        opset=opset,
+        input_names=input_names,
+        output_names=output_names,
+    )
+    if on_stage is not None:
+        job.progress = on_stage
+    return run_atomically(job, Path(out_dir))
+
+
+def run_atomically(job: OptimizeJob, out_dir: Path) -> Artifact:
+    """Run `job` in a hidden sibling folder and rename it to `out_dir` only once everything succeeded."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    progress = on_stage or (lambda stage: None)
     staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.partial-"))
     try:
-        with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}.work-") as tmp:
-            work = Path(tmp)
-            progress("export")
-            model = load_source(source)
-            model = model.renamed(input_names or [], output_names) if input_names or output_names else model
-            exported = ExportOnnx(opset, name)(model, work / "exported.onnx")
-            check_against(calib_path, calib, exported.manifest.inputs)
-            if held_out is not None:
-                check_against(eval_path or "", held_out, exported.manifest.inputs)
-            calib_set, eval_set, eval_source = split_holdout(calib, held_out, Path(calib_path), eval_path)
-            progress("fuse")
-            fused = FuseGraph(check_inputs=next(calib_set.batches(8)))(exported, staging / REFERENCE_FILE)
-            onnx_model = fused
-            if precision == "int8":
-                progress("calibrate")
-                onnx_model = CalibrateInt8(calib_set, settings)(fused, work / "int8.onnx")
-            progress("build")
-            built = engine.build(onnx_model, staging)
-            progress("verify")
-            verifier = VerifyAgainstReference(fused.path, eval_set, eval_source)
-            built.manifest.verification = verifier.measure(onnx_model.path)
-            built.manifest.files = {"model": built.path.name, "reference": REFERENCE_FILE}
-            built.manifest.save(staging)
+        with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}.work-") as work:
+            built = job.run(staging, Path(work))
         _move_into_place(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
