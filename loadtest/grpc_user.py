@@ -17,10 +17,12 @@ from typing import Any
 
 import gevent
 import numpy as np
+import tritonclient.grpc as grpcclient  # imported up front: a lazy import would eat into the measured window
 from gevent.pool import Group
 from gevent.threadpool import ThreadPool
-from locust import User, task
+from locust import User, events, task
 from locust.env import Environment
+from tritonclient.utils import np_to_triton_dtype
 
 from quantserve.data import TensorData, load_npz
 
@@ -60,10 +62,15 @@ def _request_batches(data: TensorData, request_batch: int) -> list[dict[str, np.
     return list(data.take(0, usable).batches(request_batch))
 
 
-def _to_infer_inputs(batch: dict[str, np.ndarray]) -> list[Any]:
-    import tritonclient.grpc as grpcclient
-    from tritonclient.utils import np_to_triton_dtype
+@events.test_start.add_listener
+def preload_requests(environment: Environment, **_: Any) -> None:
+    """Build the requests before users spawn (on workers too), so the window measures load, not setup."""
+    options = environment.parsed_options
+    if options is not None and options.triton_data:
+        request_inputs(options.triton_data, options.request_batch or 1)
 
+
+def _to_infer_inputs(batch: dict[str, np.ndarray]) -> list[Any]:
     inputs = []
     for name, array in batch.items():
         infer_input = grpcclient.InferInput(name, list(array.shape), np_to_triton_dtype(array.dtype))
@@ -88,8 +95,6 @@ class _TritonClientMixin:
     timeout_s: float = 30.0
 
     def _configure(self) -> None:
-        import tritonclient.grpc as grpcclient
-
         options = self.environment.parsed_options
         if options is not None:
             self.url = options.triton_url or self.url
@@ -163,7 +168,7 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
         self._configure()
         options = self.environment.parsed_options
         if options is not None and options.rate:
-            users = max(1, options.num_users or 1)
+            users = max(1, options.rate_users or options.num_users or 1)
             self.rate = options.rate / users
             self.arrivals = options.arrivals or self.arrivals
             self.max_in_flight = options.max_in_flight or self.max_in_flight

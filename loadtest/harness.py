@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -28,7 +29,7 @@ from quantserve.data import load_npz
 from quantserve.errors import QuantserveError
 
 LOCUSTFILES = {"closed": "locustfile.py", "open": "locustfile_open_loop.py"}
-STARTUP_MARGIN_S = 60.0
+STARTUP_MARGIN_S = 45.0
 STDERR_TAIL_LINES = 15
 
 
@@ -215,13 +216,15 @@ def _env() -> dict[str, str]:
     # The locustfiles import `loadtest` and `quantserve`: make the project importable even uninstalled.
     root = str(Path(loadtest.__file__).resolve().parent.parent)
     path = os.environ.get("PYTHONPATH", "")
-    return {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{path}" if path else root}
+    pythonpath = f"{root}{os.pathsep}{path}" if path else root
+    return {**os.environ, "PYTHONPATH": pythonpath, "PYTHONFAULTHANDLER": "1"}
 
 
 def _wait(process: subprocess.Popen[bytes], timeout_s: float, record_dir: Path) -> None:
     try:
         code = process.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)  # faulthandler writes every thread's stack into the log
         raise QuantserveError(f"locust did not finish within {timeout_s:.0f} s (logs: {record_dir})") from None
     if code != 0:
         log = (record_dir / ("master.log" if (record_dir / "master.log").exists() else "locust.log")).read_text()

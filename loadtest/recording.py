@@ -9,6 +9,7 @@ both ends, so the server-side counters cover exactly that window.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import time
@@ -44,7 +45,16 @@ def add_triton_options(parser: Any) -> None:
     group.add_argument("--record-dir", default="", env_var="QUANTSERVE_RECORD_DIR", help="where raw latencies go")
     group.add_argument("--rate", type=float, default=0.0, env_var="QUANTSERVE_RATE", help="open loop: requests/s")
     group.add_argument("--arrivals", default="constant", env_var="QUANTSERVE_ARRIVALS", help="constant or poisson")
+    group.add_argument("--rate-users", type=int, default=0, env_var="QUANTSERVE_RATE_USERS", help=argparse.SUPPRESS)
     group.add_argument("--max-in-flight", type=int, default=64, env_var="QUANTSERVE_MAX_IN_FLIGHT")
+
+
+@events.test_start.add_listener
+def share_rate(environment: Environment, **_: Any) -> None:
+    """Tell every worker the total user count, so each open-loop user fires `rate / users` per second."""
+    options = environment.parsed_options
+    if options is not None and not _is_worker(environment) and not options.rate_users:
+        options.rate_users = options.num_users or 1
 
 
 @events.request.add_listener

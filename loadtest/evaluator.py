@@ -1,0 +1,99 @@
+"""Accuracy drift of served variants against an FP32 reference, over the same gRPC endpoint users hit.
+
+Each variant runs the labeled held-out data through Triton (`serving.client.TritonRunner`);
+its outputs are scored against the labels and compared with the reference's outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from loadtest import accuracy as metrics
+from loadtest.results import AccuracyReport, VariantAccuracy
+from quantserve.data import TensorData, load_npz
+from quantserve.errors import QuantserveError
+
+
+def served_outputs(url: str, model: str, data: TensorData, batch_size: int = 64) -> dict[str, np.ndarray]:
+    """Every output of `model` for every sample, sent in requests of `batch_size` samples."""
+    from serving.client import TritonRunner
+
+    with TritonRunner(url, model) as runner:
+        parts = [runner.infer(batch) for batch in data.batches(batch_size)]
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+
+
+def evaluate_accuracy(
+    url: str,
+    models: Sequence[str],
+    reference: str,
+    data: Path | str | TensorData,
+    output: str | None = None,
+    max_accuracy_drop: float | None = None,
+    batch_size: int = 64,
+) -> AccuracyReport:
+    """Score every model (the reference included) on `data`; drift is measured against `reference`."""
+    if reference not in models:
+        models = [reference, *models]
+    dataset = data if isinstance(data, TensorData) else load_npz(data)
+    outputs = {model: served_outputs(url, model, dataset, batch_size) for model in models}
+    name = output or _first_output(outputs[reference])
+    for model, produced in outputs.items():
+        if name not in produced:
+            raise QuantserveError(f"model '{model}' has no output '{name}' (it has {sorted(produced)})")
+    ref = outputs[reference][name]
+    classify = dataset.labels is not None and ref.ndim == 2
+    variants = [
+        score_variant(model, ref, outputs[model][name], dataset.labels if classify else None) for model in models
+    ]
+    _set_drops(variants, reference)
+    return AccuracyReport(
+        reference=reference,
+        data=str(data) if not isinstance(data, TensorData) else "<in memory>",
+        output=name,
+        has_labels=classify,
+        max_accuracy_drop=max_accuracy_drop,
+        variants=variants,
+    )
+
+
+def _first_output(produced: dict[str, np.ndarray]) -> str:
+    return sorted(produced)[0] if len(produced) > 1 else next(iter(produced))
+
+
+def score_variant(
+    model: str, reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray | None
+) -> VariantAccuracy:
+    """Task metrics (with labels) or cosine statistics (embeddings), plus the difference to the reference."""
+    if reference.shape != candidate.shape:
+        raise QuantserveError(
+            f"model '{model}' output shape {candidate.shape} differs from the reference's {reference.shape}"
+        )
+    mean_diff, max_diff = metrics.abs_difference(reference, candidate)
+    result = VariantAccuracy(model=model, samples=len(candidate), mean_abs_diff=mean_diff, max_abs_diff=max_diff)
+    if labels is None:
+        cosine = metrics.cosine_similarity(reference, candidate)
+        result.cosine_mean = float(cosine.mean())
+        result.cosine_min = float(cosine.min())
+        result.cosine_p01 = float(np.percentile(cosine, 1))
+        return result
+    predicted = candidate.argmax(axis=1)
+    probabilities = metrics.as_probabilities(candidate)
+    result.top1_agreement = metrics.top1_agreement(reference, candidate)
+    result.accuracy = metrics.accuracy(labels, predicted)
+    result.precision_macro, result.recall_macro, result.f1_macro = metrics.precision_recall_f1_macro(labels, predicted)
+    result.auc_roc_ovr = metrics.one_vs_rest("auc_roc", labels, probabilities)
+    result.auc_pr_ovr = metrics.one_vs_rest("auc_pr", labels, probabilities)
+    return result
+
+
+def _set_drops(variants: list[VariantAccuracy], reference: str) -> None:
+    ref = next(v for v in variants if v.model == reference)
+    if ref.accuracy is None:
+        return
+    for variant in variants:
+        assert variant.accuracy is not None
+        variant.accuracy_drop_points = (ref.accuracy - variant.accuracy) * 100.0

@@ -1,0 +1,218 @@
+"""Markdown and one self-contained HTML report, rendered from the JSON results in a folder.
+
+Renderers only format and plot numbers already in `load-*.json` / `accuracy.json`; they never
+compute a measurement.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+
+from loadtest import svg_plots
+from loadtest.results import ACCURACY_FILE, LOAD_PREFIX, AccuracyReport, LoadResult, LoadRun, VariantAccuracy
+from quantserve.errors import QuantserveError
+
+BREAKDOWN_SEGMENTS = ("queue", "compute input", "compute infer", "compute output")
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
+table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
+th:first-child,td:first-child{text-align:left}.charts{display:flex;flex-wrap:wrap;gap:1em}
+.chart text{font-size:11px}.chart .title{font-size:13px;font-weight:bold}.axis{stroke:#333}.grid{stroke:#eee}
+.fail{color:#b00;font-weight:bold}.ok{color:#070}
+"""
+
+
+@dataclass
+class ReportInputs:
+    """Everything found in a results folder."""
+
+    runs: list[LoadRun]
+    accuracy: AccuracyReport | None
+
+
+def load_results(results_dir: Path | str) -> ReportInputs:
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise QuantserveError(f"{results_dir}: results folder not found")
+    runs = [LoadRun.load(p) for p in sorted(results_dir.glob(f"{LOAD_PREFIX}*.json"))]
+    accuracy_path = results_dir / ACCURACY_FILE
+    accuracy = AccuracyReport.load(accuracy_path) if accuracy_path.is_file() else None
+    if not runs and accuracy is None:
+        raise QuantserveError(
+            f"{results_dir}: no {LOAD_PREFIX}*.json or {ACCURACY_FILE}; run loadtest or evaluate first"
+        )
+    return ReportInputs(runs, accuracy)
+
+
+def render(results_dir: Path | str) -> tuple[Path, Path]:
+    """Write `report.md` and `report.html` into `results_dir`; returns their paths."""
+    inputs = load_results(results_dir)
+    md_path, html_path = Path(results_dir) / "report.md", Path(results_dir) / "report.html"
+    md_path.write_text(render_markdown(inputs))
+    html_path.write_text(render_html(inputs))
+    return md_path, html_path
+
+
+def _n(value: float | int | None, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def _load_rows(runs: list[LoadRun]) -> tuple[list[str], list[list[str]]]:
+    header = ["step", "requests", "failed", "req/s", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "mean ms", "avg batch"]
+    header += ["queue µs", "infer µs", "utilization"]
+    rows = []
+    for run in runs:
+        for r in run.results:
+            server = r.server
+            rows.append(
+                [
+                    r.label,
+                    str(r.requests),
+                    str(r.failed_requests),
+                    _n(r.throughput_rps, 1),
+                    _n(r.latency.p50_ms),
+                    _n(r.latency.p90_ms),
+                    _n(r.latency.p95_ms),
+                    _n(r.latency.p99_ms),
+                    _n(r.latency.mean_ms),
+                    _n(r.avg_batch_size),
+                    _n(server.avg_queue_us, 0) if server else "–",
+                    _n(server.avg_compute_infer_us, 0) if server else "–",
+                    _utilization_text(r),
+                ]
+            )
+    return header, rows
+
+
+def _utilization_text(result: LoadResult) -> str:
+    u = result.utilization
+    if u is None:
+        return "–"
+    if u.source == "nvml":
+        return (
+            f"GPU {_n(u.gpu_util_pct_mean, 0)}% · {_n(u.gpu_memory_used_mb_max, 0)} MB · {_n(u.gpu_power_w_mean, 0)} W"
+        )
+    return f"no GPU; server CPU {_n(u.process_cpu_pct_mean, 0)}% · RSS {_n(u.process_rss_mb_max, 0)} MB"
+
+
+def _accuracy_rows(report: AccuracyReport) -> tuple[list[str], list[list[str]]]:
+    if report.has_labels:
+        header = ["model", "accuracy", "drop (pts)", "precision", "recall", "F1", "AUC-ROC", "AUC-PR", "top-1 agree"]
+        header += ["mean abs diff", "max abs diff"]
+        rows = [
+            [
+                v.model,
+                *(_n(v.accuracy, 4), _n(v.accuracy_drop_points), _n(v.precision_macro, 4), _n(v.recall_macro, 4)),
+                *(_n(v.f1_macro, 4), _n(v.auc_roc_ovr, 4), _n(v.auc_pr_ovr, 4), _n(v.top1_agreement, 4)),
+                *(_n(v.mean_abs_diff, 5), _n(v.max_abs_diff, 5)),
+            ]
+            for v in report.variants
+        ]
+        return header, rows
+    header = ["model", "cosine mean", "cosine min", "cosine p1", "mean abs diff", "max abs diff"]
+    rows = [
+        [v.model, _n(v.cosine_mean, 5), _n(v.cosine_min, 5), _n(v.cosine_p01, 5), *_diffs(v)] for v in report.variants
+    ]
+    return header, rows
+
+
+def _diffs(v: VariantAccuracy) -> list[str]:
+    return [_n(v.mean_abs_diff, 5), _n(v.max_abs_diff, 5)]
+
+
+def _budget_line(report: AccuracyReport) -> str:
+    if report.max_accuracy_drop is None:
+        return "No accuracy-drop budget set."
+    over = report.over_budget
+    verdict = f"OVER BUDGET: {', '.join(over)}" if over else "all variants within budget"
+    return f"Budget: at most {report.max_accuracy_drop:g} points of accuracy drop vs `{report.reference}` — {verdict}."
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render_markdown(inputs: ReportInputs) -> str:
+    parts = ["# quantserve load test and evaluation report", ""]
+    if inputs.runs:
+        parts += ["## Load (client latency, Triton server-side counters over the measured window)", ""]
+        parts += [_md_table(*_load_rows(inputs.runs)), ""]
+        notes = {r.utilization.note for run in inputs.runs for r in run.results if r.utilization}
+        parts += [f"Utilization: {note}." for note in sorted(notes)] + [""]
+    if inputs.accuracy is not None:
+        parts += [f"## Accuracy drift vs `{inputs.accuracy.reference}` (output `{inputs.accuracy.output}`)", ""]
+        parts += [_md_table(*_accuracy_rows(inputs.accuracy)), "", _budget_line(inputs.accuracy), ""]
+    return "\n".join(parts)
+
+
+def _html_table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def charts(runs: list[LoadRun]) -> list[str]:
+    """The four load charts as inline SVG."""
+    closed = [(run.model, [r for r in run.results if r.mode == "closed"]) for run in runs]
+    cdf = [(r.label, r.cdf) for run in runs for r in run.results if r.cdf]
+    cdf = cdf if len(cdf) <= len(svg_plots.PALETTE) else [(run.model, run.results[-1].cdf) for run in runs]
+    return [
+        svg_plots.line_chart("Latency CDF", cdf, "latency (ms)", "fraction of requests", markers=False),
+        svg_plots.line_chart(
+            "Throughput vs concurrency",
+            [(m, [(r.users, r.throughput_rps) for r in rs]) for m, rs in closed],
+            "users",
+            "req/s",
+        ),
+        svg_plots.line_chart(
+            "p99 latency vs concurrency",
+            [(m, [(r.users, r.latency.p99_ms) for r in rs]) for m, rs in closed],
+            "users",
+            "ms",
+        ),
+        svg_plots.line_chart(
+            "Latency–throughput",
+            [(run.model, sorted((r.throughput_rps, r.latency.p99_ms) for r in run.results)) for run in runs],
+            "throughput (req/s)",
+            "p99 latency (ms)",
+        ),
+        svg_plots.stacked_bars("Triton server-side time per request", _breakdown_rows(runs), BREAKDOWN_SEGMENTS, "µs"),
+    ]
+
+
+def _breakdown_rows(runs: list[LoadRun]) -> list[tuple[str, list[float]]]:
+    rows = []
+    for run in runs:
+        for r in run.results:
+            if r.server is not None:
+                s = r.server
+                values = [s.avg_queue_us, s.avg_compute_input_us, s.avg_compute_infer_us, s.avg_compute_output_us]
+                rows.append((r.label, values))
+    return rows[:12]
+
+
+def render_html(inputs: ReportInputs) -> str:
+    body = ["<h1>quantserve load test and evaluation report</h1>"]
+    if inputs.runs:
+        body.append("<h2>Load</h2>")
+        body.append('<div class="charts">' + "\n".join(charts(inputs.runs)) + "</div>")
+        body.append(_html_table(*_load_rows(inputs.runs)))
+        notes = sorted({r.utilization.note for run in inputs.runs for r in run.results if r.utilization})
+        body += [f"<p>Utilization: {escape(note)}.</p>" for note in notes]
+    if inputs.accuracy is not None:
+        report = inputs.accuracy
+        body.append(f"<h2>Accuracy drift vs {escape(report.reference)} (output {escape(report.output)})</h2>")
+        body.append(_html_table(*_accuracy_rows(report)))
+        css = "fail" if report.over_budget else "ok"
+        body.append(f'<p class="{css}">{escape(_budget_line(report))}</p>')
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>quantserve report</title>'
+        f"<style>{STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
