@@ -31,6 +31,8 @@ TRITON_TO_NUMPY = {
     "FP32": "float32",
     "FP64": "float64",
 }
+# How long to wait for a server that does not answer at all before saying so.
+CONNECT_TIMEOUT_S = 10.0
 
 
 def _grpc() -> Any:
@@ -89,12 +91,29 @@ class TritonGrpcClient:
             return False
 
     def wait_model_ready(self, model: str, timeout_s: float = 60.0) -> None:
-        """Block until `model` is ready, or raise naming it."""
+        """Block until `model` is ready; raise at once if the server is up but does not serve it."""
         deadline = time.monotonic() + timeout_s
+        connect_deadline = time.monotonic() + min(timeout_s, CONNECT_TIMEOUT_S)
         while not self.is_model_ready(model):
+            if self.is_server_live():
+                self._check_served(model)
+            elif time.monotonic() > connect_deadline:
+                raise QuantserveError(f"no Triton server answers at {self.url}")
             if time.monotonic() > deadline:
                 raise QuantserveError(f"{self.url}: model '{model}' not ready after {timeout_s:.0f} s")
             time.sleep(0.2)
+
+    def _check_served(self, model: str) -> None:
+        index = self.repository_index()
+        states = {m["name"]: m.get("state", "") for m in index}
+        if model not in states:
+            served = ", ".join(sorted(states)) or "none"
+            raise QuantserveError(f"{self.url}: serves no model '{model}' (models: {served})")
+        if states[model] == "UNAVAILABLE":
+            reason = next((m.get("reason", "") for m in index if m["name"] == model), "")
+            raise QuantserveError(
+                f"{self.url}: model '{model}' is unavailable: {(reason.strip().splitlines() or ['no reason given'])[0]}"
+            )
 
     def repository_index(self) -> list[dict[str, Any]]:
         """Every model the server knows: name, version, state (READY/UNAVAILABLE/LOADING) and reason."""

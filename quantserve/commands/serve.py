@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import signal
-import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,6 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from serving.server import TritonServer
 
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     server = TritonServer(
         args.repo,
         grpc_port=args.grpc_port,
@@ -41,20 +39,24 @@ def run(args: argparse.Namespace) -> int:
         model_control=args.model_control,
         startup_timeout_s=args.startup_timeout,
     )
+    # SIGTERM takes the same path as Ctrl-C, so the server is stopped (by pid) whatever phase we are in.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         with server:
             _print_ready(server)
-            while not stop.is_set() and server.is_running():
-                stop.wait(0.5)
-            if not stop.is_set():
-                print(f"tritonserver exited on its own (log: {server.log_path})", flush=True)
-                return 1
-            print("stopping tritonserver…", flush=True)
+            while server.is_running():
+                time.sleep(0.5)
+        print(f"tritonserver exited on its own (log: {server.log_path})", flush=True)
+        return 1
+    except KeyboardInterrupt:
+        print("stopped", flush=True)
+        return 0
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    print("stopped", flush=True)
-    return 0
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _print_ready(server: Any) -> None:
