@@ -116,3 +116,13 @@ def test_too_few_samples_to_hold_out(tiny_onnx: Path, tmp_path: Path) -> None:
     np.savez(path, pixels=np.zeros((1, 1, 8, 8), np.float32))
     with pytest.raises(QuantserveError, match="too few to hold out verification data"):
         optimize(tiny_onnx, path, "int8", "embedded", tmp_path / "out")
+
+
+def test_int8_sequence_model_keeps_its_sequence_axis(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.npz"
+    np.savez(path, input_ids=np.random.default_rng(0).integers(0, 50, (20, 9)).astype(np.int64))
+    optimize("make_tiny_models:tiny_sequence_model", path, "int8", "embedded", tmp_path / "seq")
+    manifest = Manifest.load(tmp_path / "seq")
+    assert manifest.inputs[0].shape == ("batch", "sequence")
+    assert manifest.stages[2]["quantize_nodes"] > 0
+    assert manifest.verification is not None and manifest.verification["top1_agreement"] is not None
