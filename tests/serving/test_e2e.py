@@ -169,3 +169,10 @@ def test_serve_command_starts_and_stops_on_sigterm(
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def test_runner_names_a_model_the_server_does_not_serve(server: TritonServer) -> None:
+    from quantserve.errors import QuantserveError
+
+    with pytest.raises(QuantserveError, match=r"serves no model 'nope' \(models: dense, seq_group, seq_pad\)"):
+        TritonRunner(server.grpc_url, "nope").activate()
