@@ -262,3 +262,28 @@ def _listening_pid(url: str) -> int | None:
     except (psutil.Error, OSError):
         return None
     return None
+
+
+def parse_duration(text: str) -> float:
+    """ "60s", "2m", "1h30m" or a bare number of seconds → seconds."""
+    import re
+
+    text = str(text).strip()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    parts = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?", text)
+    if not text or parts is None or not any(parts.groups()):
+        raise QuantserveError(f"duration '{text}' is not like 60s, 2m or 1h30m")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in parts.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def parse_concurrencies(text: str) -> list[int]:
+    """ "1,2,4,8,16" → [1, 2, 4, 8, 16]; each a positive integer."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise QuantserveError(f"--sweep '{text}' is not a comma-separated list of user counts") from None
+    if not values or min(values) < 1:
+        raise QuantserveError(f"--sweep '{text}' needs user counts of at least 1")
+    return values

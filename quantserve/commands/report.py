@@ -1,0 +1,26 @@
+"""`quantserve report reports/X`: render report.md and one self-contained report.html from the JSON results."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "report",
+        help="render Markdown and self-contained HTML from a results folder",
+        description="Render report.md and report.html (inline SVG plots, no external files) from load-*.json "
+        "and accuracy.json in RESULTS.",
+    )
+    parser.add_argument("results", type=Path, help="folder written by loadtest/evaluate")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from loadtest.report import render
+
+    md_path, html_path = render(args.results)
+    print(f"wrote {html_path} and {md_path}")
+    return 0
