@@ -19,11 +19,13 @@ from optimizer.fuse import FuseGraph
 from optimizer.source import load_source
 from optimizer.targets import EngineTarget, get_target
 from optimizer.verify import VerifyAgainstReference
-from quantserve.artifact import Artifact
+from quantserve.artifact import Artifact, Manifest
 from quantserve.data import TensorData, check_against, load_npz
 from quantserve.errors import QuantserveError
 
-PRECISIONS = ("fp32", "int8")
+PRECISIONS = ("fp32", "fp16", "int8")
+# FP16 is an engine build mode (TensorRT, ONNX Runtime TensorRT accelerator); the CPU runs FP32 ONNX as is.
+FP16_TARGETS = ("tensorrt", "onnxruntime")
 HOLDOUT_FRACTION = 0.2
 MODEL_FILE = "model.onnx"
 REFERENCE_FILE = "fp32.onnx"
@@ -57,6 +59,8 @@ class OptimizeJob:
         if self.precision == "int8":
             self.progress("calibrate")
             onnx_model = CalibrateInt8(calib_set, self.settings)(fused, work / "int8.onnx")
+        elif self.precision == "fp16":
+            onnx_model = Artifact(fused.path, Manifest.from_dict({**fused.manifest.to_dict(), "precision": "fp16"}))
         self.progress("build")
         built = self.engine.build(onnx_model, staging)
         self.progress("verify")
@@ -96,7 +100,12 @@ def optimize(
     """Run every stage for MODEL and write out_dir/{manifest.json, model.onnx, fp32.onnx}; return the artifact."""
     if precision not in PRECISIONS:
         raise QuantserveError(f"unknown precision '{precision}'; choose one of: {', '.join(PRECISIONS)}")
+    if precision == "fp16" and target not in FP16_TARGETS:
+        raise QuantserveError(f"precision fp16 needs a GPU target ({', '.join(FP16_TARGETS)}), not '{target}'")
     engine = get_target(target)  # validated before any expensive work
+    preflight = getattr(engine, "preflight", None)
+    if preflight is not None:
+        preflight()  # e.g. TensorRT missing: one clear line before export/calibration
     job = OptimizeJob(
         source=source,
         calib_path=Path(calib_path),

@@ -17,7 +17,7 @@ def register(subparsers: Any) -> None:
         "model", metavar="MODEL", help=".onnx file, torch.export .pt2 program, or package.module:factory"
     )
     parser.add_argument("--calib", type=Path, required=True, help="calibration .npz (one array per input name)")
-    parser.add_argument("--precision", choices=("fp32", "int8"), default="int8")
+    parser.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="int8", help="fp16: GPU targets only")
     parser.add_argument("--target", default="embedded", help="engine target (embedded, onnxruntime, tensorrt)")
     parser.add_argument("--out", type=Path, required=True, help="output folder, e.g. build/NAME")
     parser.add_argument("--method", choices=("minmax", "entropy", "percentile"), default="minmax")
