@@ -1,0 +1,77 @@
+"""A real tritonserver serving three variants of a tiny MLP (FP32, INT8, damaged), shared per module."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import loadtest_models as models
+import pytest
+
+
+@dataclass
+class ServedModels:
+    """Where the server listens and the data files the tests send."""
+
+    url: str
+    metrics_url: str
+    pid: int
+    load_data: Path
+    heldout: Path
+    fp32: str = "mlp_fp32"
+    int8: str = "mlp_int8"
+    damaged: str = "mlp_damaged"
+
+
+def _int8_build(fp32_build: Path, calib_path: Path, out: Path) -> Path:
+    from optimizer.calibrate import calibrate_int8
+    from quantserve.artifact import Artifact, Manifest
+    from quantserve.data import load_npz
+
+    artifact = Artifact(fp32_build / "model.onnx", Manifest.load(fp32_build))
+    quantized = calibrate_int8(artifact, load_npz(calib_path), out / "int8.onnx")
+    return models.make_build_dir(out / "mlp_int8", model_path=quantized.path)
+
+
+@pytest.fixture(scope="module")
+def served_models(
+    tmp_path_factory: pytest.TempPathFactory,
+    triton_server_factory: Callable[..., object],
+    monkeypatch_module: pytest.MonkeyPatch,
+) -> ServedModels:
+    from serving.deploy import deploy
+
+    root = tmp_path_factory.mktemp("loadtest")
+    monkeypatch_module.setenv("QUANTSERVE_CACHE_DIR", str(root / "calib-cache"))
+    weights = models.mlp_weights()
+    data_dir = root / "data"
+    load_data = models.labeled_data(256, weights, seed=3).save(data_dir / "load.npz")
+    heldout = models.labeled_data(1000, weights, seed=4).save(data_dir / "heldout.npz")
+    calib = models.labeled_data(256, weights, seed=5).save(data_dir / "calib.npz")
+    builds = root / "build"
+    fp32 = models.make_build_dir(builds / "mlp_fp32", weights=weights)
+    damaged = models.make_build_dir(builds / "mlp_damaged", weights=models.perturbed(weights, scale=1.0))
+    int8 = _int8_build(fp32, calib, builds)
+    repo = root / "repo"
+    for name, build in (("mlp_fp32", fp32), ("mlp_int8", int8), ("mlp_damaged", damaged)):
+        deploy(build, repo, name, max_batch=32, max_queue_delay_us=500, instances=1)
+    server = triton_server_factory(repo)
+    return ServedModels(server.grpc_url, server.metrics_url, server.pid, load_data, heldout)  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module() -> pytest.MonkeyPatch:
+    patch = pytest.MonkeyPatch()
+    yield patch  # type: ignore[misc]
+    patch.undo()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's chromium binary, or a skip saying it is missing."""
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary is None:
+        pytest.skip("chromium not installed (apt-get install -y chromium); `make test` installs it")
+    return binary

@@ -1,0 +1,91 @@
+"""Tiny classifier models for the load-test tests, built with onnx.helper (no torch), and their data.
+
+An MLP (x [batch, 32] → logits [batch, 10]); labels are the FP32 model's own predictions with
+a little label noise, so its accuracy is high but not perfect. The "damaged" variant has its
+weights perturbed; the INT8 variant comes from the project's real calibration stage.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from quantserve.artifact import Manifest, TensorSpec
+from quantserve.data import TensorData
+
+FEATURES, HIDDEN, CLASSES = 32, 128, 10
+INPUTS = [TensorSpec("x", "float32", ("batch", FEATURES))]
+OUTPUTS = [TensorSpec("logits", "float32", ("batch", CLASSES))]
+
+
+def mlp_weights(seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {
+        "W1": (rng.normal(size=(FEATURES, HIDDEN)) / np.sqrt(FEATURES)).astype(np.float32),
+        "b1": np.zeros(HIDDEN, np.float32),
+        "W2": (rng.normal(size=(HIDDEN, CLASSES)) / np.sqrt(HIDDEN)).astype(np.float32),
+        "b2": np.zeros(CLASSES, np.float32),
+    }
+
+
+def perturbed(weights: dict[str, np.ndarray], scale: float, seed: int = 1) -> dict[str, np.ndarray]:
+    """Weights with Gaussian noise of `scale` × each tensor's standard deviation added."""
+    rng = np.random.default_rng(seed)
+    return {
+        name: (w + rng.normal(size=w.shape) * scale * (w.std() or 1.0)).astype(np.float32)
+        for name, w in weights.items()
+    }
+
+
+def write_mlp_onnx(path: Path, weights: dict[str, np.ndarray]) -> Path:
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["x", "W1"], ["h0"]),
+            helper.make_node("Add", ["h0", "b1"], ["h1"]),
+            helper.make_node("Relu", ["h1"], ["h"]),
+            helper.make_node("MatMul", ["h", "W2"], ["l0"]),
+            helper.make_node("Add", ["l0", "b2"], ["logits"]),
+        ],
+        "mlp",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", FEATURES])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", CLASSES])],
+        initializer=[numpy_helper.from_array(w, name) for name, w in weights.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, path)
+    return path
+
+
+def reference_logits(x: np.ndarray, weights: dict[str, np.ndarray]) -> np.ndarray:
+    hidden = np.maximum(x @ weights["W1"] + weights["b1"], 0.0)
+    return np.asarray(hidden @ weights["W2"] + weights["b2"])
+
+
+def labeled_data(samples: int, weights: dict[str, np.ndarray], seed: int = 2, noise: float = 0.05) -> TensorData:
+    """Gaussian inputs labeled by the FP32 model, with `noise` of the labels replaced at random."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(samples, FEATURES)).astype(np.float32)
+    labels = reference_logits(x, weights).argmax(axis=1)
+    flip = rng.random(samples) < noise
+    labels[flip] = rng.integers(0, CLASSES, size=int(flip.sum()))
+    return TensorData({"x": x}, labels.astype(np.int64))
+
+
+def make_build_dir(
+    directory: Path, model_path: Path | None = None, weights: dict[str, np.ndarray] | None = None
+) -> Path:
+    """A folder as `quantserve optimize --target embedded` leaves it: model.onnx + manifest.json."""
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / "model.onnx"
+    if model_path is not None:
+        target.write_bytes(Path(model_path).read_bytes())
+    else:
+        write_mlp_onnx(target, weights if weights is not None else mlp_weights())
+    Manifest(directory.name, INPUTS, OUTPUTS, target="embedded", files={"model": "model.onnx"}).save(directory)
+    return directory

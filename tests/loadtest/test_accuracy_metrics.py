@@ -1,0 +1,76 @@
+"""The pure-numpy metrics against scikit-learn's definitions (scikit-learn only needed by this test)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from loadtest import accuracy as m
+
+sklearn_metrics = pytest.importorskip("sklearn.metrics")
+
+
+@pytest.fixture
+def classified() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 5, size=400)
+    logits = rng.normal(size=(400, 5)) + np.eye(5)[labels] * 1.5
+    logits[:20] = np.round(logits[:20])  # ties in the scores
+    return labels, logits
+
+
+def test_accuracy_and_macro_prf(classified: tuple[np.ndarray, np.ndarray]) -> None:
+    labels, logits = classified
+    predicted = logits.argmax(axis=1)
+    assert m.accuracy(labels, predicted) == pytest.approx(sklearn_metrics.accuracy_score(labels, predicted))
+    precision, recall, f1 = m.precision_recall_f1_macro(labels, predicted)
+    assert precision == pytest.approx(sklearn_metrics.precision_score(labels, predicted, average="macro"))
+    assert recall == pytest.approx(sklearn_metrics.recall_score(labels, predicted, average="macro"))
+    assert f1 == pytest.approx(sklearn_metrics.f1_score(labels, predicted, average="macro"))
+
+
+def test_macro_prf_with_a_never_predicted_class() -> None:
+    labels, predicted = np.array([0, 1, 2, 2]), np.array([0, 1, 1, 1])
+    precision, recall, f1 = m.precision_recall_f1_macro(labels, predicted)
+    assert precision == pytest.approx(
+        sklearn_metrics.precision_score(labels, predicted, average="macro", zero_division=0)
+    )
+    assert f1 == pytest.approx(sklearn_metrics.f1_score(labels, predicted, average="macro", zero_division=0))
+
+
+def test_one_vs_rest_auc_roc_and_pr(classified: tuple[np.ndarray, np.ndarray]) -> None:
+    labels, logits = classified
+    probabilities = m.as_probabilities(logits)
+    assert probabilities.sum(axis=1) == pytest.approx(1.0)
+    expected_roc = sklearn_metrics.roc_auc_score(labels, probabilities, multi_class="ovr", average="macro")
+    assert m.one_vs_rest("auc_roc", labels, probabilities) == pytest.approx(expected_roc)
+    expected_pr = np.mean([sklearn_metrics.average_precision_score(labels == c, probabilities[:, c]) for c in range(5)])
+    assert m.one_vs_rest("auc_pr", labels, probabilities) == pytest.approx(expected_pr)
+
+
+def test_binary_auc_with_ties_and_degenerate_input() -> None:
+    positive = np.array([1, 0, 1, 0, 1], dtype=bool)
+    scores = np.array([0.9, 0.9, 0.3, 0.1, 0.3])
+    assert m.binary_auc_roc(positive, scores) == pytest.approx(sklearn_metrics.roc_auc_score(positive, scores))
+    assert m.average_precision(positive, scores) == pytest.approx(
+        sklearn_metrics.average_precision_score(positive, scores)
+    )
+    assert math.isnan(m.binary_auc_roc(np.ones(3, bool), scores[:3]))
+
+
+def test_probabilities_are_kept_when_rows_already_are() -> None:
+    p = np.array([[0.2, 0.8], [0.5, 0.5]])
+    assert m.as_probabilities(p) == pytest.approx(p)
+
+
+def test_drift_measures() -> None:
+    ref = np.array([[1.0, 0.0], [0.0, 2.0], [3.0, 1.0]])
+    cand = ref + np.array([[0.0, 0.5], [0.0, 0.0], [0.0, 5.0]])
+    assert m.top1_agreement(ref, cand) == pytest.approx(2 / 3)
+    mean, biggest = m.abs_difference(ref, cand)
+    assert mean == pytest.approx(5.5 / 6) and biggest == 5.0
+    cosine = m.cosine_similarity(ref, cand)
+    assert cosine[1] == pytest.approx(1.0) and cosine[2] < 0.9
+    assert m.cosine_similarity(np.zeros((1, 3)), np.zeros((1, 3)))[0] == 1.0

@@ -1,0 +1,109 @@
+"""Results round-trip through JSON, and reports are rendered from that JSON alone."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from loadtest.percentiles import LatencySummary, cdf_points
+from loadtest.report import load_results, render
+from loadtest.results import AccuracyReport, LoadResult, LoadRun, VariantAccuracy
+from loadtest.svg_plots import nice_ticks
+from loadtest.triton_metrics import ServerBreakdown
+from loadtest.utilization import Utilization
+from quantserve.errors import QuantserveError
+
+
+def make_result(model: str, users: int, seed: int) -> LoadResult:
+    latencies = np.random.default_rng(seed).gamma(4.0, users / 2.0, size=500)
+    server = ServerBreakdown(500, 0, 500, 500 // users, float(users), 900.0, 300.0, 10.0, 500.0, 20.0)
+    return LoadResult(
+        model=model,
+        url="127.0.0.1:8001",
+        mode="closed",
+        users=users,
+        window_s=5.0,
+        requests=500,
+        failed_requests=0,
+        throughput_rps=100.0 * users,
+        inferences_per_s=100.0 * users,
+        latency=LatencySummary.from_samples(latencies),
+        server=server,
+        utilization=Utilization("psutil", "no NVIDIA GPU (test)", samples=3, process_cpu_pct_mean=50.0),
+        cdf=cdf_points(latencies),
+    )
+
+
+@pytest.fixture
+def results_dir(tmp_path: Path) -> Path:
+    for model in ("m_fp32", "m_int8"):
+        LoadRun(model, [make_result(model, u, u) for u in (1, 4, 16)]).save(tmp_path)
+    variants = [
+        VariantAccuracy("m_fp32", 100, 1.0, 0.0, 0.0, 0.95, 0.95, 0.95, 0.95, 0.99, 0.97, 0.0),
+        VariantAccuracy("m_int8", 100, 0.99, 0.01, 0.1, 0.90, 0.9, 0.9, 0.9, 0.98, 0.96, 5.0),
+    ]
+    AccuracyReport("m_fp32", "heldout.npz", "logits", True, 1.0, variants).save(tmp_path)
+    return tmp_path
+
+
+def test_load_run_round_trip(tmp_path: Path) -> None:
+    run = LoadRun("m", [make_result("m", 4, 0)])
+    path = run.save(tmp_path)
+    back = LoadRun.load(path)
+    assert back == run
+    assert back.results[0].avg_batch_size == 4.0
+    assert back.results[0].latency_p99_ms == run.results[0].latency.p99_ms
+
+
+def test_nan_survives_json(tmp_path: Path) -> None:
+    result = make_result("m", 1, 0)
+    result.server = None
+    result.latency = LatencySummary.from_samples([])
+    back = LoadRun.load(LoadRun("m", [result]).save(tmp_path)).results[0]
+    assert math.isnan(back.latency.p50_ms) and math.isnan(back.avg_batch_size)
+
+
+def test_accuracy_budget(results_dir: Path) -> None:
+    report = AccuracyReport.load(results_dir / "accuracy.json")
+    assert report.over_budget == ["m_int8"]
+    report.max_accuracy_drop = 10.0
+    assert report.over_budget == []
+
+
+def test_markdown_and_html_from_json(results_dir: Path) -> None:
+    md_path, html_path = render(results_dir)
+    md, html = md_path.read_text(), html_path.read_text()
+    assert "| m_int8 @ 16 users | 500 | 0 | 1600.0 |" in md
+    assert "OVER BUDGET: m_int8" in md
+    assert html.count("<svg") == 5
+    assert not re.search(r"(src|href)=|https?://|@import", html), "the HTML must not reference anything outside it"
+    assert html.count("<circle") >= 12  # markers of throughput, p99 and latency–throughput charts
+
+
+def test_report_of_an_empty_folder_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(QuantserveError, match="no load-"):
+        load_results(tmp_path)
+    with pytest.raises(QuantserveError, match="not found"):
+        load_results(tmp_path / "missing")
+
+
+def test_corrupt_results_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "load-x.json").write_text("{not json")
+    with pytest.raises(QuantserveError, match="not a readable results file"):
+        load_results(tmp_path)
+
+
+def test_json_is_plain_data(results_dir: Path) -> None:
+    data = json.loads((results_dir / "load-m_fp32.json").read_text())
+    assert data["results"][0]["server"]["avg_batch_size"] == 1.0
+
+
+@pytest.mark.parametrize(("low", "high"), [(0, 1), (1, 16), (0, 2286), (3.2, 3.2), (0, 1.4e5)])
+def test_nice_ticks_cover_the_range(low: float, high: float) -> None:
+    ticks = nice_ticks(low, high)
+    assert ticks[0] <= low and ticks[-1] >= high and 2 <= len(ticks) <= 12

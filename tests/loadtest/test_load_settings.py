@@ -1,0 +1,74 @@
+"""Settings checks and the Locust command lines, without starting anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from loadtest.harness import LoadSettings, locust_command, parse_concurrencies, parse_duration
+from quantserve.errors import QuantserveError
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("60s", 60), ("2m", 120), ("1h30m", 5400), ("90", 90), ("1.5s", 1.5)])
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "abc", "5x", "m"])
+def test_parse_duration_rejects(text: str) -> None:
+    with pytest.raises(QuantserveError, match="duration"):
+        parse_duration(text)
+
+
+def test_parse_concurrencies() -> None:
+    assert parse_concurrencies("1,2,4, 8") == [1, 2, 4, 8]
+    with pytest.raises(QuantserveError, match="--sweep"):
+        parse_concurrencies("1,x")
+    with pytest.raises(QuantserveError, match="at least 1"):
+        parse_concurrencies("0,1")
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    path = tmp_path / "in.npz"
+    np.savez(path, x=np.zeros((4, 3), np.float32))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"users": 0}, "--users"),
+        ({"duration_s": 0}, "--duration"),
+        ({"rate": -1.0}, "--rate"),
+        ({"arrivals": "bursty"}, "--arrivals"),
+        ({"workers": -1}, "--workers"),
+        ({"request_batch": 0}, "--request-batch"),
+    ],
+)
+def test_bad_settings_are_one_clear_line(data: Path, change: dict, message: str) -> None:
+    settings = LoadSettings("127.0.0.1:8001", "m", data, **change)
+    with pytest.raises(QuantserveError, match=message):
+        settings.check()
+
+
+def test_missing_data_file(tmp_path: Path) -> None:
+    with pytest.raises(QuantserveError, match="not found"):
+        LoadSettings("127.0.0.1:8001", "m", tmp_path / "nope.npz").check()
+
+
+def test_locust_commands(data: Path, tmp_path: Path) -> None:
+    closed = LoadSettings("h:1", "m", data, users=8, duration_s=5, workers=2, metrics_url="h:2")
+    master = locust_command(closed, tmp_path, tmp_path / "csv", "master")
+    assert master[master.index("-u") + 1] == "8" and "--master" in master and "--expect-workers" in master
+    assert master[master.index("--metrics-url") + 1] == "http://h:2/metrics"
+    assert master[master.index("-f") + 1].endswith("locustfile.py")
+    worker = locust_command(closed, tmp_path, None, "worker")
+    assert "--worker" in worker and "--headless" not in worker and "--csv" not in worker
+    open_loop = LoadSettings("h:1", "m", data, rate=50.0, arrivals="poisson")
+    local = locust_command(open_loop, tmp_path, tmp_path / "csv")
+    assert local[local.index("-f") + 1].endswith("locustfile_open_loop.py")
+    assert local[local.index("--rate") + 1] == "50" and local[local.index("-u") + 1] == "1"
+    assert open_loop.step_name == "m-rate50-poisson" and closed.step_name == "m-u8"
