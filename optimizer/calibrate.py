@@ -187,7 +187,10 @@ def prepare_for_quantization(model_path: Path, out_path: Path) -> Path:
     unshare_weights(model)
     onnx.save(model, str(out_path))
     try:
-        quant_pre_process(str(out_path), str(out_path), skip_optimization=True)
+        # ORT's symbolic shape inference drops 'sym_shape_infer_temp.onnx' (+ .data) into the working
+        # directory when it gives up: run it from a scratch folder so nothing lands in the user's.
+        with tempfile.TemporaryDirectory() as scratch, contextlib.chdir(scratch):
+            quant_pre_process(str(out_path.resolve()), str(out_path.resolve()), skip_optimization=True)
     except Exception:  # symbolic shape inference fails on some graphs; quantize_static copes without it
         onnx.save(model, str(out_path))
     return out_path
