@@ -1,0 +1,165 @@
+"""The demo: train the digits CNN, optimize FP32 and INT8, deploy both, serve, measure both through Triton.
+
+Writes `summary.json` (the keys other tools read), the load/accuracy JSON and the HTML report into
+the output folder. Every figure comes from the served gRPC endpoint and Triton's own counters.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from quantserve.errors import QuantserveError
+
+VARIANTS = ("fp32", "int8")
+MODEL_NAME = "digits"
+SUMMARY_FILE = "summary.json"
+
+
+@dataclass
+class DemoSettings:
+    """What the demo trains and how hard it loads the server."""
+
+    out: Path = Path("reports/demo")
+    build: Path = Path("build/demo")
+    repo: Path = Path("model_repo")
+    seed: int = 0
+    epochs: int = 8
+    users: int = 16
+    duration_s: float = 20.0
+    request_batch: int = 4
+    max_batch: int = 32
+    max_accuracy_drop: float = 1.0
+
+
+def prepare_model(settings: DemoSettings, say: Callable[[str], None]) -> dict[str, Path]:
+    """Train the CNN and write the .pt2 program plus calibration and held-out .npz files."""
+    from examples import digits
+
+    splits = digits.load_splits(settings.seed)
+    say(f"training the digits CNN ({settings.epochs} epochs, seed {settings.seed})")
+    model = digits.train(splits, settings.seed, settings.epochs)
+    say(f"torch FP32 held-out accuracy: {digits.accuracy(model, splits.heldout):.2f}%")
+    build = settings.build
+    return {
+        "program": digits.export_program(model, build / "digits.pt2"),
+        "calib": splits.calib.save(build / "calib.npz"),
+        "heldout": splits.heldout.save(build / "heldout.npz"),
+    }
+
+
+def optimize_and_deploy(settings: DemoSettings, files: dict[str, Path], say: Callable[[str], None]) -> list[str]:
+    """Optimize and deploy each variant; return the Triton model names."""
+    from examples.digits import INPUT_NAME, OUTPUT_NAME
+    from optimizer.pipeline import optimize
+    from serving.deploy import deploy
+
+    names = []
+    for precision in VARIANTS:
+        name = f"{MODEL_NAME}_{precision}"
+        say(f"optimize {name}: export → fuse → {'calibrate → ' if precision == 'int8' else ''}build → verify")
+        optimize(
+            files["program"],
+            files["calib"],
+            precision,
+            "embedded",
+            settings.build / name,
+            eval_path=files["heldout"],
+            name=name,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+        )
+        deployment = deploy(settings.build / name, settings.repo, name, max_batch=settings.max_batch)
+        say(f"deployed {name} as version {deployment.version} in {settings.repo}")
+        names.append(name)
+    return names
+
+
+def measure(settings: DemoSettings, names: list[str], heldout: Path, say: Callable[[str], None]) -> dict[str, Any]:
+    """Start tritonserver with just the demo's models; score accuracy, then load each variant."""
+    from loadtest.evaluator import evaluate_accuracy
+    from loadtest.harness import run_load
+    from serving.server import TritonServer, free_port
+
+    settings.out.mkdir(parents=True, exist_ok=True)
+    server = TritonServer(
+        settings.repo,
+        grpc_port=free_port(),
+        http_port=free_port(),
+        metrics_port=free_port(),
+        log_path=settings.out / "tritonserver.log",
+        model_control="explicit",
+        load_models=tuple(names),
+    )
+    with server:
+        say(f"tritonserver (pid {server.pid}) ready at {server.grpc_url}")
+        accuracy = evaluate_accuracy(
+            server.grpc_url, names, names[0], heldout, max_accuracy_drop=settings.max_accuracy_drop
+        )
+        accuracy.save(settings.out)
+        loads = {}
+        for name in names:
+            say(
+                f"load {name}: {settings.users} users × {settings.duration_s:g} s, {settings.request_batch} per request"
+            )
+            loads[name] = run_load(
+                server.grpc_url,
+                name,
+                heldout,
+                settings.users,
+                settings.duration_s,
+                settings.out,
+                metrics_url=server.metrics_url,
+                server_pid=server.pid,
+                request_batch=settings.request_batch,
+            )
+    return {"accuracy": accuracy, "loads": loads}
+
+
+def summarize(names: list[str], measured: dict[str, Any]) -> dict[str, Any]:
+    """The summary.json document: per variant accuracy, agreement, latency, throughput, batching."""
+    accuracy = {v.model: v for v in measured["accuracy"].variants}
+    variants = {}
+    for precision, name in zip(VARIANTS, names, strict=True):
+        load = measured["loads"][name]
+        variants[precision] = {
+            "model": name,
+            "accuracy": accuracy[name].accuracy,
+            "top1_agreement": accuracy[name].top1_agreement,
+            "latency_p50_ms": load.latency_p50_ms,
+            "latency_p99_ms": load.latency_p99_ms,
+            "throughput_rps": load.throughput_rps,
+            "inferences_per_s": load.inferences_per_s,
+            "avg_batch_size": load.avg_batch_size,
+            "failed_requests": load.failed_requests,
+        }
+    fp32, int8 = variants["fp32"], variants["int8"]
+    return {
+        "model": MODEL_NAME,
+        "target": "embedded",
+        "variants": variants,
+        "int8_speedup": int8["throughput_rps"] / fp32["throughput_rps"] if fp32["throughput_rps"] else 0.0,
+        "int8_accuracy_drop_points": (fp32["accuracy"] - int8["accuracy"]) * 100.0,
+    }
+
+
+def run_demo(settings: DemoSettings, say: Callable[[str], None] = print) -> dict[str, Any]:
+    """The whole job end to end; returns the summary (also written to `out/summary.json`)."""
+    from loadtest.report import render
+
+    files = prepare_model(settings, say)
+    names = optimize_and_deploy(settings, files, say)
+    measured = measure(settings, names, files["heldout"], say)
+    summary = summarize(names, measured)
+    (settings.out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    render(settings.out)
+    over = measured["accuracy"].over_budget
+    if over:
+        raise QuantserveError(
+            f"accuracy drop over the {settings.max_accuracy_drop:g}-point budget for: {', '.join(over)} "
+            f"(see {settings.out / SUMMARY_FILE})"
+        )
+    return summary
