@@ -1,0 +1,44 @@
+"""`quantserve demo` end to end, shortened: real training, optimize, deploy, tritonserver, Locust."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from quantserve.cli import main
+
+V_KEYS = {
+    "accuracy",
+    "top1_agreement",
+    "latency_p50_ms",
+    "latency_p99_ms",
+    "throughput_rps",
+    "avg_batch_size",
+    "failed_requests",
+}
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_demo_writes_the_summary_other_tools_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUANTSERVE_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "reports"
+    argv = ["demo", "--out", str(out), "--build", str(tmp_path / "build"), "--repo", str(tmp_path / "repo")]
+    assert main([*argv, "--epochs", "2", "--users", "8", "--duration", "4"]) == 0
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["model"] == "digits" and summary["target"] == "embedded"
+    assert set(summary["variants"]) == {"fp32", "int8"}
+    for variant in summary["variants"].values():
+        assert V_KEYS <= set(variant)
+        assert variant["failed_requests"] == 0
+        assert variant["accuracy"] > 0.5  # learned something even in 2 epochs
+        assert variant["throughput_rps"] > 0
+        assert variant["avg_batch_size"] >= 1.0
+    assert summary["variants"]["int8"]["top1_agreement"] > 0.9
+    speedup = summary["variants"]["int8"]["throughput_rps"] / summary["variants"]["fp32"]["throughput_rps"]
+    assert summary["int8_speedup"] == pytest.approx(speedup)
+    assert (out / "report.html").stat().st_size > 0
+    assert sorted(p.name for p in (tmp_path / "repo").iterdir()) == ["digits_fp32", "digits_int8"]
