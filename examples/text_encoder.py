@@ -106,6 +106,8 @@ def build_model(config: EncoderConfig = EncoderConfig()) -> Any:
             return self.norm(ffn + attended)
 
     class TextEncoder(nn.Module):
+        position_ids: torch.Tensor
+
         def __init__(self) -> None:
             super().__init__()
             self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size)

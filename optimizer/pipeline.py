@@ -18,6 +18,7 @@ from optimizer.export import ExportOnnx
 from optimizer.fuse import FuseGraph
 from optimizer.source import load_source
 from optimizer.targets import EngineTarget, get_target
+from optimizer.transformer import TransformerSettings
 from optimizer.verify import VerifyAgainstReference
 from quantserve.artifact import Artifact, Manifest
 from quantserve.data import TensorData, check_against, load_npz
@@ -48,17 +49,23 @@ class OptimizeJob:
     input_names: list[str] | None = None
     output_names: list[str] | None = None
     progress: Callable[[str], None] = field(default=lambda stage: None)
+    transformer: TransformerSettings | None = None  # --model-type: transformer fusions and INT8 policy
 
     def run(self, staging: Path, work: Path) -> Artifact:
         """export → fuse → (calibrate) → build → verify; writes fp32.onnx, the model and manifest.json."""
         exported = self._export(work / "exported.onnx")
         calib_set, eval_set, eval_source = split_holdout(self.calib, self.held_out, self.calib_path, self.eval_path)
         self.progress("fuse")
-        fused = FuseGraph(check_inputs=next(calib_set.batches(8)))(exported, staging / REFERENCE_FILE)
+        check_inputs = next(calib_set.batches(8))
+        fuse = FuseGraph(check_inputs) if self.transformer is None else self.transformer.fuse_stage(check_inputs)
+        fused = fuse(exported, staging / REFERENCE_FILE)
         onnx_model = fused
         if self.precision == "int8":
             self.progress("calibrate")
-            onnx_model = CalibrateInt8(calib_set, self.settings)(fused, work / "int8.onnx")
+            calibrate: Callable[[Artifact, Path], Artifact] = CalibrateInt8(calib_set, self.settings)
+            if self.transformer is not None:
+                calibrate = self.transformer.int8_stage(calib_set, eval_set, self.settings)
+            onnx_model = calibrate(fused, work / "int8.onnx")
         elif self.precision == "fp16":
             onnx_model = Artifact(fused.path, Manifest.from_dict({**fused.manifest.to_dict(), "precision": "fp16"}))
         self.progress("build")
@@ -96,6 +103,7 @@ def optimize(
     input_names: list[str] | None = None,
     output_names: list[str] | None = None,
     on_stage: Callable[[str], None] | None = None,
+    transformer: TransformerSettings | None = None,
 ) -> Artifact:
     """Run every stage for MODEL and write out_dir/{manifest.json, model.onnx, fp32.onnx}; return the artifact."""
     if precision not in PRECISIONS:
@@ -119,6 +127,7 @@ def optimize(
         opset=opset,
         input_names=input_names,
         output_names=output_names,
+        transformer=transformer,
     )
     if on_stage is not None:
         job.progress = on_stage

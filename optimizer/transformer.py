@@ -269,3 +269,31 @@ class CalibrateTransformerInt8:
             scores[node] = self._budget.score(self._try(artifact, out_path, others)["drift"])
         ranked = sorted(candidates, key=lambda n: scores[n])
         return ranked[: self.max_excluded] if self.max_excluded is not None else ranked
+
+
+@dataclass(frozen=True)
+class TransformerSettings:
+    """What `optimize --model-type bert` adds: the encoder's shape for fusion and the INT8 drift budget."""
+
+    model_type: str = "bert"
+    num_heads: int = 0  # 0: detected from the graph
+    hidden_size: int = 0
+    budget: DriftBudget = DriftBudget()
+
+    def __post_init__(self) -> None:
+        if self.model_type not in MODEL_TYPES:
+            raise QuantserveError(f"unknown model type '{self.model_type}'; choose one of: {', '.join(MODEL_TYPES)}")
+        if self.num_heads < 0 or self.hidden_size < 0 or (self.num_heads and self.hidden_size % self.num_heads):
+            raise QuantserveError(
+                f"hidden size {self.hidden_size} must be a non-negative multiple of num heads {self.num_heads}"
+            )
+
+    def fuse_stage(self, check_inputs: dict[str, np.ndarray] | None) -> FuseTransformer:
+        """The fuse stage the pipeline runs instead of the generic one."""
+        return FuseTransformer(self.num_heads, self.hidden_size, self.model_type, check_inputs=check_inputs)
+
+    def int8_stage(
+        self, calib: TensorData, held_out: TensorData, settings: CalibrationSettings
+    ) -> CalibrateTransformerInt8:
+        """The calibrate stage the pipeline runs instead of the generic one."""
+        return CalibrateTransformerInt8(calib, held_out, settings, self.budget)

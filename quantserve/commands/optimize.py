@@ -28,6 +28,11 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--output-names", help="comma-separated output names for a .pt2 or factory model")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (17 or newer)")
+    parser.add_argument(
+        "--model-type", choices=("bert",), help="transformer encoder: ORT transformer fusions and the INT8 drift policy"
+    )
+    parser.add_argument("--num-heads", type=int, default=0, help="attention heads (--model-type; 0: detect)")
+    parser.add_argument("--hidden-size", type=int, default=0, help="hidden size (--model-type; 0: detect)")
     parser.set_defaults(func=run)
 
 
@@ -51,11 +56,20 @@ def run(args: argparse.Namespace) -> int:
             input_names=args.input_names.split(",") if args.input_names else None,
             output_names=args.output_names.split(",") if args.output_names else None,
             on_stage=lambda stage: status.update(f"optimizing: {stage}…"),
+            transformer=_transformer_settings(args),
         )
     console.print(stage_table(artifact.manifest.stages))
     console.print(verification_table(artifact.manifest.verification or {}))
     console.print(f"wrote {Path(args.out) / 'manifest.json'}")
     return 0
+
+
+def _transformer_settings(args: argparse.Namespace) -> Any:
+    if not args.model_type:
+        return None
+    from optimizer.transformer import TransformerSettings
+
+    return TransformerSettings(args.model_type, args.num_heads, args.hidden_size)
 
 
 def _console() -> Any:
