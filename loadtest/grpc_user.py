@@ -6,6 +6,12 @@ so a plain call stalls the whole process (one request in flight: Triton never ba
 in a real OS thread from a gevent `ThreadPool` sized to the number of users, and the calling
 greenlet waits cooperatively, so N users hold N requests in flight. Import this module only
 inside a Locust process: importing locust monkey-patches the interpreter.
+
+Second pitfall (measured: hangs at stop): gRPC's channel guards its calls with `threading`
+locks, which gevent has patched; shared by several OS threads, or closed from the hub while a
+thread still uses it, such a lock deadlocks. So a channel (client) is used by one OS thread at
+a time — one per closed-loop user, a pool of them for open-loop arrivals — and only idle
+clients are ever closed.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import gevent
 import numpy as np
 import tritonclient.grpc as grpcclient  # imported up front: a lazy import would eat into the measured window
 from gevent.pool import Group
+from gevent.queue import SimpleQueue
 from gevent.threadpool import ThreadPool
 from locust import User, events, task
 from locust.env import Environment
@@ -85,7 +92,7 @@ def _response_bytes(result: Any) -> int:
 
 
 class _TritonClientMixin:
-    """Settings and one `InferenceServerClient` per user; settings come from Locust's parsed options."""
+    """Settings from Locust's parsed options, prebuilt requests, and the blocking gRPC call."""
 
     environment: Environment
     url: str = "127.0.0.1:8001"
@@ -103,12 +110,14 @@ class _TritonClientMixin:
             self.request_batch = options.request_batch or self.request_batch
         if not self.model or not self.data:
             raise ValueError("set --triton-model and --triton-data (or QUANTSERVE_MODEL / QUANTSERVE_DATA)")
-        self.client = grpcclient.InferenceServerClient(self.url)
         self.requests = request_inputs(self.data, self.request_batch)
 
-    def _infer_blocking(self, inputs: list[Any]) -> int:
+    def _new_client(self) -> Any:
+        return grpcclient.InferenceServerClient(self.url)
+
+    def _infer_blocking(self, client: Any, inputs: list[Any]) -> int:
         """Runs in an OS thread: one gRPC round trip, returns the response size in bytes."""
-        result = self.client.infer(self.model, inputs, client_timeout=self.timeout_s)
+        result = client.infer(self.model, inputs, client_timeout=self.timeout_s)
         return _response_bytes(result)
 
     def _fire(self, started: float, response_length: int, exception: BaseException | None) -> None:
@@ -129,6 +138,8 @@ class TritonGrpcUser(_TritonClientMixin, User):
 
     def on_start(self) -> None:
         self._configure()
+        self._client = self._new_client()
+        self._busy = False
         self._pool = blocking_call_pool(extra_threads=1)
         self._order = itertools.cycle(range(len(self.requests)))
         # Users start at different samples so concurrent requests are not all identical.
@@ -137,18 +148,21 @@ class TritonGrpcUser(_TritonClientMixin, User):
 
     def on_stop(self) -> None:
         self._pool.maxsize = max(0, self._pool.maxsize - 1)
-        self.client.close()
+        if not self._busy:  # a call still running in its thread keeps the channel; the process exit frees it
+            self._client.close()
 
     @task
     def infer(self) -> None:
         inputs = self.requests[next(self._order)]
         started = time.perf_counter()
+        self._busy = True
         try:
-            size = self._pool.spawn(self._infer_blocking, inputs).get()
+            size = self._pool.spawn(self._infer_blocking, self._client, inputs).get()
         except Exception as exc:  # every failure is reported to Locust, never swallowed
             self._fire(started, 0, exc)
         else:
             self._fire(started, size, None)
+        self._busy = False
 
 
 class OpenLoopTritonUser(_TritonClientMixin, User):
@@ -178,11 +192,13 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
         self._order = itertools.cycle(range(len(self.requests)))
         self._rng = random.Random()
         self._in_flight = Group()
+        self._idle_clients: SimpleQueue = SimpleQueue()
 
     def on_stop(self) -> None:
         self._in_flight.kill(block=False)
         self._pool.maxsize = max(0, self._pool.maxsize - self.max_in_flight)
-        self.client.close()
+        while not self._idle_clients.empty():
+            self._idle_clients.get().close()
 
     def _gap_s(self) -> float:
         if self.arrivals == "poisson":
@@ -198,9 +214,11 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
             self._in_flight.spawn(self._request, next_arrival, self.requests[next(self._order)])
 
     def _request(self, scheduled: float, inputs: list[Any]) -> None:
+        client = self._idle_clients.get() if not self._idle_clients.empty() else self._new_client()
         try:
-            size = self._pool.spawn(self._infer_blocking, inputs).get()
+            size = self._pool.spawn(self._infer_blocking, client, inputs).get()
         except Exception as exc:
             self._fire(scheduled, 0, exc)
         else:
             self._fire(scheduled, size, None)
+        self._idle_clients.put(client)  # not reached when killed mid-call: that channel stays with its thread

@@ -8,6 +8,7 @@ measured window; utilization is sampled here, beside it.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import signal
@@ -225,6 +226,8 @@ def _wait(process: subprocess.Popen[bytes], timeout_s: float, record_dir: Path) 
         code = process.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         process.send_signal(signal.SIGABRT)  # faulthandler writes every thread's stack into the log
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=5)
         raise QuantserveError(f"locust did not finish within {timeout_s:.0f} s (logs: {record_dir})") from None
     if code != 0:
         log = (record_dir / ("master.log" if (record_dir / "master.log").exists() else "locust.log")).read_text()
