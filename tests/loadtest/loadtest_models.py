@@ -67,10 +67,19 @@ def reference_logits(x: np.ndarray, weights: dict[str, np.ndarray]) -> np.ndarra
     return np.asarray(hidden @ weights["W2"] + weights["b2"])
 
 
-def labeled_data(samples: int, weights: dict[str, np.ndarray], seed: int = 2, noise: float = 0.05) -> TensorData:
-    """Gaussian inputs labeled by the FP32 model, with `noise` of the labels replaced at random."""
+def labeled_data(
+    samples: int, weights: dict[str, np.ndarray], seed: int = 2, noise: float = 0.05, margin: float = 0.15
+) -> TensorData:
+    """Gaussian inputs labeled by the FP32 model, with `noise` of the labels replaced at random.
+
+    Only inputs whose top-two FP32 logits differ by at least `margin` are kept, as a trained
+    model is confident on most of its data; an untrained random MLP puts many inputs on a
+    decision boundary, where any rounding (INT8 included) flips the class.
+    """
     rng = np.random.default_rng(seed)
-    x = rng.normal(size=(samples, FEATURES)).astype(np.float32)
+    x = rng.normal(size=(samples * 4, FEATURES)).astype(np.float32)
+    logits = np.sort(reference_logits(x, weights), axis=1)
+    x = x[logits[:, -1] - logits[:, -2] >= margin][:samples]
     labels = reference_logits(x, weights).argmax(axis=1)
     flip = rng.random(samples) < noise
     labels[flip] = rng.integers(0, CLASSES, size=int(flip.sum()))

@@ -37,6 +37,7 @@ def test_macro_prf_with_a_never_predicted_class() -> None:
     assert precision == pytest.approx(
         sklearn_metrics.precision_score(labels, predicted, average="macro", zero_division=0)
     )
+    assert recall == pytest.approx(sklearn_metrics.recall_score(labels, predicted, average="macro", zero_division=0))
     assert f1 == pytest.approx(sklearn_metrics.f1_score(labels, predicted, average="macro", zero_division=0))
 
 

@@ -1,0 +1,164 @@
+"""End to end against a real tritonserver: real concurrency, headless load outputs, drift budget, browser view.
+
+One server per module (see conftest.py) serves FP32, INT8 (real calibration) and damaged MLPs.
+Loads are short (3–5 s); nothing here asserts on speed, only on what Triton and the files say.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from loadtest.harness import run_load
+from loadtest.results import AccuracyReport, LoadRun
+from quantserve.cli import main
+
+pytestmark = pytest.mark.e2e
+
+
+def test_sixteen_users_keep_triton_batching(served_models, tmp_path: Path) -> None:
+    """The proof of real concurrency, from Triton's own counters: average batch > 1.5 at 16 users."""
+    result = run_load(
+        served_models.url,
+        served_models.fp32,
+        served_models.load_data,
+        users=16,
+        duration_s=5,
+        out_dir=tmp_path,
+        metrics_url=served_models.metrics_url,
+        server_pid=served_models.pid,
+    )
+    assert result.failed_requests == 0 and result.requests > 100
+    assert result.server is not None
+    assert result.avg_batch_size > 1.5, f"Triton batched {result.avg_batch_size:.2f} requests per execution"
+    # The server counted the same window the client measured (give or take the requests in flight at its edges).
+    assert abs(result.server.requests_succeeded - result.requests) <= max(32, 0.05 * result.requests)
+    assert result.utilization is not None and result.utilization.samples > 0
+
+
+@pytest.fixture(scope="module")
+def cli_results(served_models, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`quantserve loadtest` with a 2-step sweep, then `quantserve evaluate` (FP32 vs INT8) into one folder."""
+    out = tmp_path_factory.mktemp("cli-results")
+    common = ["--url", served_models.url, "--out", str(out)]
+    load = ["--model", served_models.fp32, "--data", str(served_models.load_data), "--sweep", "1,8"]
+    code = main(["loadtest", *common, *load, "--duration", "4s", "--metrics-url", served_models.metrics_url])
+    assert code == 0
+    models = f"{served_models.fp32},{served_models.int8}"
+    heldout = ["--data", str(served_models.heldout)]
+    code = main(["evaluate", *common, *heldout, "--models", models, "--reference", served_models.fp32])
+    assert code == 0 or pytest.fail("evaluate without a budget must pass")
+    return out
+
+
+def test_headless_load_writes_json_and_csv(cli_results: Path, served_models) -> None:
+    run = LoadRun.load(cli_results / f"load-{served_models.fp32}.json")
+    assert [r.users for r in run.results] == [1, 8]
+    for result in run.results:
+        assert result.failed_requests == 0 and result.requests > 0
+        assert result.latency.p50_ms <= result.latency.p99_ms
+        assert result.server is not None and result.server.requests_failed == 0
+        with open(cli_results / f"{result.locust_csv_prefix}_stats.csv", newline="") as handle:
+            rows = {row["Name"]: row for row in csv.DictReader(handle)}
+        assert rows[served_models.fp32]["Type"] == "grpc"
+        assert int(rows[served_models.fp32]["Failure Count"]) == 0
+        assert int(rows[served_models.fp32]["Request Count"]) > 0
+    assert run.results[1].avg_batch_size > run.results[0].avg_batch_size
+
+
+def test_report_is_self_contained(cli_results: Path) -> None:
+    html = (cli_results / "report.html").read_text()
+    md = (cli_results / "report.md").read_text()
+    assert html.count("<svg") == 5 and "Accuracy drift" in html
+    assert not re.search(r"(src|href)=|https?://", html)
+    assert "| step |" in md and "top-1 agree" in md
+
+
+def _chromium(binary: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+    flags += [
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+    return subprocess.run([binary, *flags, *args], capture_output=True, text=True, timeout=90, check=False)
+
+
+def test_report_renders_in_headless_chromium(cli_results: Path, chromium: str, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from loadtest.svg_plots import PALETTE
+
+    url = (cli_results / "report.html").as_uri()
+    dom = _chromium(chromium, tmp_path, "--dump-dom", url).stdout
+    assert dom.count("<svg") == 5, "the browser's DOM holds every chart"
+    assert dom.count("<path") >= 4 and dom.count("<circle") >= 6
+    shot = tmp_path / "report.png"
+    _chromium(chromium, tmp_path, "--window-size=1280,1400", f"--screenshot={shot}", url)
+    pixels = np.asarray(Image.open(shot).convert("RGB")).reshape(-1, 3).astype(int)
+    assert len(np.unique(pixels, axis=0)) > 50, "the screenshot is blank"
+    for color in PALETTE[:2]:  # the first two series' colours were painted (lines, markers, bars)
+        rgb = np.array([int(color[i : i + 2], 16) for i in (1, 3, 5)])
+        assert (np.abs(pixels - rgb).sum(axis=1) < 30).sum() > 200, f"no {color} plot pixels in the screenshot"
+
+
+def test_drift_budget_trips_on_a_damaged_model_and_passes_int8(served_models, tmp_path: Path) -> None:
+    args = ["evaluate", "--url", served_models.url, "--data", str(served_models.heldout), "--reference"]
+    args += [served_models.fp32, "--max-accuracy-drop", "1.0"]
+    good = main([*args, "--models", served_models.int8, "--out", str(tmp_path / "good")])
+    bad = main([*args, "--models", f"{served_models.int8},{served_models.damaged}", "--out", str(tmp_path / "bad")])
+    assert good == 0
+    assert bad == 1
+    report = AccuracyReport.load(tmp_path / "bad" / "accuracy.json")
+    assert report.over_budget == [served_models.damaged]
+    scores = {v.model: v for v in report.variants}
+    assert scores[served_models.fp32].accuracy > 0.9  # labels are the FP32 model's own with 5 % noise
+    assert scores[served_models.int8].top1_agreement > 0.97
+    assert scores[served_models.damaged].top1_agreement < 0.9
+    assert json.loads((tmp_path / "bad" / "accuracy.json").read_text())["max_accuracy_drop"] == 1.0
+
+
+def test_open_loop_holds_the_offered_rate(served_models, tmp_path: Path) -> None:
+    result = run_load(
+        served_models.url,
+        served_models.fp32,
+        served_models.load_data,
+        users=1,
+        duration_s=4,
+        out_dir=tmp_path,
+        metrics_url=served_models.metrics_url,
+        rate=80.0,
+        arrivals="constant",
+    )
+    assert result.mode == "open" and result.failed_requests == 0
+    assert 0.8 * 80 <= result.throughput_rps <= 1.2 * 80
+
+
+def test_locust_master_with_local_workers(served_models, tmp_path: Path) -> None:
+    result = run_load(
+        served_models.url,
+        served_models.fp32,
+        served_models.load_data,
+        users=8,
+        duration_s=4,
+        out_dir=tmp_path,
+        metrics_url=served_models.metrics_url,
+        workers=2,
+    )
+    assert result.failed_requests == 0 and result.requests > 0 and result.workers == 2
+    recorded = list((tmp_path / "raw" / "mlp_fp32-u8").glob("latencies-*.npy"))
+    assert len(recorded) == 2, "each worker process sent and recorded its own requests"
+
+
+def test_unknown_model_is_one_clear_line(served_models, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = ["--url", served_models.url, "--model", "nope", "--data", str(served_models.load_data)]
+    code = main(["loadtest", *target, "--out", str(tmp_path), "--duration", "1s"])
+    assert code == 2
+    assert capsys.readouterr().err.strip().count("\n") == 0
