@@ -1,0 +1,68 @@
+"""One trained text encoder per session: the torch model, its exported ONNX file and token data files.
+
+Training takes about 10 s on 2 cores (30 s when the cores are shared); everything else reuses it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from examples import text_encoder
+from quantserve.data import TensorData
+
+
+@dataclass
+class TrainedEncoder:
+    """The trained model and where its exported ONNX and data files live."""
+
+    model: Any
+    onnx_path: Path
+    calib_path: Path
+    eval_path: Path
+    calib: TensorData
+    held_out: TensorData
+
+
+@pytest.fixture(scope="session")
+def calib_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("calib-cache")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_calibration_cache(calib_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Calibration results go to a per-session cache under tmp, never ~/.cache."""
+    monkeypatch.setenv("QUANTSERVE_CACHE_DIR", str(calib_cache))
+
+
+@pytest.fixture(scope="session")
+def trained_encoder(tmp_path_factory: pytest.TempPathFactory) -> TrainedEncoder:
+    import torch
+
+    from optimizer.export import export_onnx
+    from optimizer.source import ModelSource
+
+    torch.set_num_threads(2)
+    root = tmp_path_factory.mktemp("text-encoder")
+    model = text_encoder.train(seed=0)
+    source = ModelSource(
+        kind="torch",
+        name="text_encoder",
+        module=model,
+        example_inputs=text_encoder.example_inputs(),
+        options=text_encoder.export_options(),
+    )
+    exported = export_onnx(source, root / "exported.onnx")
+    calib = text_encoder.make_token_data(256, seed=7)
+    held_out = text_encoder.make_token_data(400, seed=8)
+    return TrainedEncoder(
+        model=model,
+        onnx_path=exported.path,
+        calib_path=calib.save(root / "calib.npz"),
+        eval_path=held_out.save(root / "eval.npz"),
+        calib=calib,
+        held_out=held_out,
+    )
