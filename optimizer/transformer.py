@@ -9,8 +9,9 @@ generic fuse stage for transformers. The output is checked against the unfused m
 INT8 policy: quantize only MatMul/Gemm (the weight-heavy parts); Softmax, LayerNorm, the
 embedding lookups and the fused Attention stay FP32. Measured on the test encoder's unfused
 graph: quantizing every op type quantize_static knows dropped top-1 agreement to 36%, MatMul/Gemm
-only kept 99.9%; on the fused graph MatMul/Gemm keeps 100%. If the measured drift still misses the budget, a sensitivity loop ranks the quantized
-nodes by the drift each causes alone and keeps the worst in FP32 until the budget holds.
+only kept 99.9%; on the fused graph MatMul/Gemm keeps 100%. If the measured drift still misses
+the budget, a sensitivity loop ranks the quantized nodes by the drift each causes alone and
+keeps the worst in FP32 until the budget holds.
 """
 
 from __future__ import annotations
