@@ -26,7 +26,7 @@ from loadtest.percentiles import LatencySummary, cdf_points
 from loadtest.results import LoadResult, LoadRun, safe_name
 from loadtest.triton_metrics import breakdown, metrics_endpoint
 from loadtest.utilization import UtilizationSampler
-from quantserve.data import load_npz
+from quantserve.data import check_against, load_npz
 from quantserve.errors import QuantserveError
 
 LOCUSTFILES = {"closed": "locustfile.py", "open": "locustfile_open_loop.py"}
@@ -113,7 +113,7 @@ def run_sweep(
 def run_step(settings: LoadSettings, out_dir: Path, server_pid: int | None = None) -> LoadResult:
     """Run Locust for one step and summarize exactly its measured window."""
     settings.check()
-    _check_model_ready(settings.url, settings.model)
+    _check_model_ready(settings.url, settings.model, settings.data)
     record_dir = out_dir / "raw" / settings.step_name
     recording_files.clear(record_dir)
     csv_prefix = out_dir / "locust" / settings.step_name
@@ -243,14 +243,16 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _check_model_ready(url: str, model: str) -> None:
-    """Fail in one line when the server is not there or the model is not loaded."""
+def _check_model_ready(url: str, model: str, data_path: Path) -> None:
+    """Fail in one line when the server is not there, the model is not loaded, or the data does not fit it."""
     from serving.client import TritonGrpcClient
 
     with TritonGrpcClient(url, timeout_s=5.0) as client:
         if not client.is_model_ready(model):
             ready = ", ".join(sorted(client.ready_models())) or "none"
             raise QuantserveError(f"model '{model}' is not ready on {url} (ready: {ready})")
+        inputs, _ = client.model_metadata(model)
+    check_against(data_path, load_npz(data_path), inputs)
 
 
 def _listening_pid(url: str) -> int | None:

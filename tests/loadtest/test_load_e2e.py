@@ -162,3 +162,15 @@ def test_unknown_model_is_one_clear_line(served_models, tmp_path: Path, capsys: 
     code = main(["loadtest", *target, "--out", str(tmp_path), "--duration", "1s"])
     assert code == 2
     assert capsys.readouterr().err.strip().count("\n") == 0
+
+
+def test_data_that_does_not_fit_the_model_is_one_clear_line(
+    served_models, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wrong = tmp_path / "wrong.npz"
+    np.savez(wrong, x=np.zeros((4, 7), np.float32))
+    target = ["--url", served_models.url, "--model", served_models.fp32, "--data", str(wrong)]
+    assert main(["loadtest", *target, "--out", str(tmp_path / "out"), "--duration", "1s"]) == 2
+    err = capsys.readouterr().err
+    assert "input 'x' has shape (4, 7)" in err and err.strip().count("\n") == 0
+    assert not (tmp_path / "out" / "load-mlp_fp32.json").exists()
