@@ -9,6 +9,7 @@ measured window; utilization is sampled here, beside it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import signal
@@ -98,13 +99,20 @@ def run_load(
 
 
 def run_sweep(
-    settings: LoadSettings, concurrencies: Sequence[int], out_dir: Path | str, server_pid: int | None = None
+    settings: LoadSettings,
+    concurrencies: Sequence[int],
+    out_dir: Path | str,
+    server_pid: int | None = None,
+    rates: Sequence[float] = (),
 ) -> LoadRun:
-    """One closed-loop step per concurrency, in order; saves them together as `load-<model>.json`."""
+    """One step per concurrency (closed loop) or, given `rates`, per offered rate (open loop).
+
+    The steps run in order and are saved together as `load-<model>.json`.
+    """
     steps = []
-    for users in concurrencies:
-        settings.users = users
-        steps.append(run_step(settings, Path(out_dir), server_pid))
+    for users, rate in [(u, None) for u in concurrencies] if not rates else [(settings.users, r) for r in rates]:
+        step = dataclasses.replace(settings, users=users, rate=rate or settings.rate)
+        steps.append(run_step(step, Path(out_dir), server_pid))
     run = LoadRun(settings.model, steps)
     run.save(Path(out_dir))
     return run
@@ -281,6 +289,17 @@ def parse_duration(text: str) -> float:
         raise QuantserveError(f"duration '{text}' is not like 60s, 2m or 1h30m")
     hours, minutes, seconds = (float(g) if g else 0.0 for g in parts.groups())
     return hours * 3600 + minutes * 60 + seconds
+
+
+def parse_rates(text: str) -> list[float]:
+    """ "50,100,200" → [50.0, 100.0, 200.0] requests per second; each positive."""
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise QuantserveError(f"--rate '{text}' is not a comma-separated list of requests per second") from None
+    if not values or min(values) <= 0:
+        raise QuantserveError(f"--rate '{text}' needs rates above 0")
+    return values
 
 
 def parse_concurrencies(text: str) -> list[int]:

@@ -161,8 +161,9 @@ def _html_table(header: list[str], rows: list[list[str]]) -> str:
 def charts(runs: list[LoadRun]) -> list[str]:
     """The four load charts as inline SVG."""
     closed = [(run.model, [r for r in run.results if r.mode == "closed"]) for run in runs]
+    closed = [(model, steps) for model, steps in closed if steps]
     cdf = [(r.label, r.cdf) for run in runs for r in run.results if r.cdf]
-    cdf = cdf if len(cdf) <= len(svg_plots.PALETTE) else [(run.model, run.results[-1].cdf) for run in runs]
+    cdf = cdf if len(cdf) <= len(svg_plots.PALETTE) else [(run.name, run.results[-1].cdf) for run in runs]
     return [
         svg_plots.line_chart("Latency CDF", cdf, "latency (ms)", "fraction of requests", markers=False),
         svg_plots.line_chart(
@@ -179,7 +180,7 @@ def charts(runs: list[LoadRun]) -> list[str]:
         ),
         svg_plots.line_chart(
             "Latency–throughput",
-            [(run.model, sorted((r.throughput_rps, r.latency.p99_ms) for r in run.results)) for run in runs],
+            [(run.name, sorted((r.throughput_rps, r.latency.p99_ms) for r in run.results)) for run in runs],
             "throughput (req/s)",
             "p99 latency (ms)",
         ),

@@ -83,8 +83,14 @@ class LoadRun:
     model: str
     results: list[LoadResult]
 
+    @property
+    def name(self) -> str:
+        """The model, marked when the run is open loop (closed and open runs of a model sit side by side)."""
+        return f"{self.model} (open loop)" if any(r.mode == "open" for r in self.results) else self.model
+
     def save(self, out_dir: Path) -> Path:
-        return _write_json(Path(out_dir) / f"{LOAD_PREFIX}{safe_name(self.model)}.json", self)
+        suffix = "-open" if any(r.mode == "open" for r in self.results) else ""
+        return _write_json(Path(out_dir) / f"{LOAD_PREFIX}{safe_name(self.model)}{suffix}.json", self)
 
     @classmethod
     def load(cls, path: Path) -> LoadRun:

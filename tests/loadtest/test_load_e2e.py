@@ -125,20 +125,15 @@ def test_drift_budget_trips_on_a_damaged_model_and_passes_int8(served_models, tm
     assert json.loads((tmp_path / "bad" / "accuracy.json").read_text())["max_accuracy_drop"] == 1.0
 
 
-def test_open_loop_holds_the_offered_rate(served_models, tmp_path: Path) -> None:
-    result = run_load(
-        served_models.url,
-        served_models.fp32,
-        served_models.load_data,
-        users=1,
-        duration_s=4,
-        out_dir=tmp_path,
-        metrics_url=served_models.metrics_url,
-        rate=80.0,
-        arrivals="constant",
-    )
-    assert result.mode == "open" and result.failed_requests == 0
-    assert 0.8 * 80 <= result.throughput_rps <= 1.2 * 80
+def test_open_loop_rate_sweep_holds_the_offered_rates(served_models, tmp_path: Path) -> None:
+    target = ["--url", served_models.url, "--model", served_models.fp32, "--data", str(served_models.load_data)]
+    args = ["--rate", "40,120", "--arrivals", "constant", "--duration", "3s", "--out", str(tmp_path)]
+    assert main(["loadtest", *target, *args, "--metrics-url", served_models.metrics_url]) == 0
+    run = LoadRun.load(tmp_path / f"load-{served_models.fp32}-open.json")
+    assert [r.rate_rps for r in run.results] == [40.0, 120.0]
+    for result in run.results:
+        assert result.mode == "open" and result.failed_requests == 0
+        assert 0.8 * result.rate_rps <= result.throughput_rps <= 1.2 * result.rate_rps
 
 
 def test_locust_master_with_local_workers(served_models, tmp_path: Path) -> None:

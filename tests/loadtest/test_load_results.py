@@ -60,6 +60,18 @@ def test_load_run_round_trip(tmp_path: Path) -> None:
     assert back.results[0].latency_p99_ms == run.results[0].latency.p99_ms
 
 
+def test_open_loop_runs_are_saved_beside_closed_ones(tmp_path: Path) -> None:
+    closed = LoadRun("m", [make_result("m", 4, 0)])
+    open_result = make_result("m", 1, 1)
+    open_result.mode, open_result.rate_rps, open_result.arrivals = "open", 50.0, "poisson"
+    open_run = LoadRun("m", [open_result])
+    assert closed.save(tmp_path).name == "load-m.json"
+    assert open_run.save(tmp_path).name == "load-m-open.json"
+    assert open_run.name == "m (open loop)" and open_result.label == "m @ 50 req/s poisson"
+    md = (render(tmp_path)[0]).read_text()
+    assert "| m @ 50 req/s poisson |" in md and "| m @ 4 users |" in md
+
+
 def test_nan_survives_json(tmp_path: Path) -> None:
     result = make_result("m", 1, 0)
     result.server = None

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from loadtest.harness import LoadSettings, locust_command, parse_concurrencies, parse_duration
+from loadtest.harness import LoadSettings, locust_command, parse_concurrencies, parse_duration, parse_rates
 from quantserve.errors import QuantserveError
 
 
@@ -28,6 +28,14 @@ def test_parse_concurrencies() -> None:
         parse_concurrencies("1,x")
     with pytest.raises(QuantserveError, match="at least 1"):
         parse_concurrencies("0,1")
+
+
+def test_parse_rates() -> None:
+    assert parse_rates("50,100.5") == [50.0, 100.5]
+    with pytest.raises(QuantserveError, match="--rate"):
+        parse_rates("fast")
+    with pytest.raises(QuantserveError, match="above 0"):
+        parse_rates("0")
 
 
 @pytest.fixture
