@@ -182,7 +182,8 @@ def locust_command(settings: LoadSettings, record_dir: Path, csv_prefix: Path | 
     users = max(1, settings.workers) if settings.rate else settings.users
     spawn_rate = settings.spawn_rate or users
     command += ["--headless", "-u", str(users), "-r", f"{spawn_rate:g}", "-t", f"{settings.duration_s:g}s"]
-    command += ["--only-summary", "--exit-code-on-error", "0", "--stop-timeout", "0"]
+    # --reset-stats: Locust's own CSVs start, like the measured window, when all users are spawned.
+    command += ["--only-summary", "--exit-code-on-error", "0", "--stop-timeout", "0", "--reset-stats"]
     if csv_prefix is not None:
         command += ["--csv", str(csv_prefix)]
     if role == "master":

@@ -27,6 +27,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--output", default="", help="which model output to score (default: the only/first one)")
     parser.add_argument("--max-accuracy-drop", type=float, default=None, help="budget in accuracy points, e.g. 1.0")
     parser.add_argument("--batch-size", type=int, default=64, help="samples per request")
+    load = parser.add_argument_group("side-by-side load (optional): one closed-loop step per model")
+    load.add_argument("--load-duration", default="", help="also load each model for this long, e.g. 30s")
+    load.add_argument("--load-users", type=int, default=16, help="concurrent users for that load")
+    load.add_argument("--metrics-url", default="", help="Triton metrics host:port (server-side breakdown)")
+    load.add_argument("--server-pid", type=int, default=0, help="tritonserver pid for CPU/memory sampling")
     parser.set_defaults(func=run)
 
 
@@ -45,12 +50,28 @@ def run(args: argparse.Namespace) -> int:
     )
     report.save(args.out)
     print_table(report)
+    if args.load_duration:
+        load_side_by_side(args, models)
     md_path, html_path = render(args.out)
     print(f"report: {html_path} and {md_path}")
     if report.over_budget:
         print(f"accuracy drop over the {args.max_accuracy_drop:g}-point budget: {', '.join(report.over_budget)}")
         return EXIT_OVER_BUDGET
     return 0
+
+
+def load_side_by_side(args: argparse.Namespace, models: list[str]) -> None:
+    """The same load on every variant, with the held-out inputs, into the same results folder."""
+    from loadtest.harness import LoadSettings, parse_duration, run_sweep
+    from quantserve.commands.loadtest import print_table as print_load_table
+
+    duration = parse_duration(args.load_duration)
+    for model in models:
+        settings = LoadSettings(
+            args.url, model, args.data, args.load_users, duration, metrics_url=args.metrics_url or None
+        )
+        run = run_sweep(settings, [args.load_users], args.out, server_pid=args.server_pid or None)
+        print_load_table(run.results)
 
 
 def print_table(report: Any) -> None:

@@ -68,7 +68,8 @@ def test_headless_load_writes_json_and_csv(cli_results: Path, served_models) -> 
             rows = {row["Name"]: row for row in csv.DictReader(handle)}
         assert rows[served_models.fp32]["Type"] == "grpc"
         assert int(rows[served_models.fp32]["Failure Count"]) == 0
-        assert int(rows[served_models.fp32]["Request Count"]) > 0
+        # Locust's own CSV covers the same window (it is rewritten every 0.2 s, so allow one tick).
+        assert abs(int(rows[served_models.fp32]["Request Count"]) - result.requests) <= 0.1 * result.requests
     assert run.results[1].avg_batch_size > run.results[0].avg_batch_size
 
 
