@@ -17,7 +17,7 @@ from quantserve.errors import QuantserveError
 
 BREAKDOWN_SEGMENTS = ("queue", "compute input", "compute infer", "compute output")
 STYLE = """
-body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
+body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1320px}
 table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
 th:first-child,td:first-child{text-align:left}.charts{display:flex;flex-wrap:wrap;gap:1em}
 .chart text{font-size:11px}.chart .title{font-size:13px;font-weight:bold}.axis{stroke:#333}.grid{stroke:#eee}

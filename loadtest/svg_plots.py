@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from html import escape
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
-WIDTH, HEIGHT = 560, 320
-LEFT, RIGHT, TOP, BOTTOM = 64, 150, 34, 46
+WIDTH, HEIGHT = 600, 320
+LEFT, RIGHT, TOP, BOTTOM = 64, 190, 34, 46
 
 Series = tuple[str, Sequence[tuple[float, float]]]
 
@@ -40,8 +40,9 @@ class _Frame:
     """Maps data coordinates to pixels inside the plot area."""
 
     def __init__(self, xs: Sequence[float], ys: Sequence[float], y_from_zero: bool = True) -> None:
-        self.x_ticks = nice_ticks(min(xs), max(xs))
-        self.y_ticks = nice_ticks(0.0 if y_from_zero else min(ys), max(ys))
+        # Users, rates, throughput and latency are all ≥ 0: axes from 0 keep one-point series readable.
+        self.x_ticks = nice_ticks(min(0.0, min(xs)), max(xs))
+        self.y_ticks = nice_ticks(min(0.0, min(ys)) if y_from_zero else min(ys), max(ys))
         self.x0, self.x1 = self.x_ticks[0], self.x_ticks[-1]
         self.y0, self.y1 = self.y_ticks[0], self.y_ticks[-1]
 
@@ -82,7 +83,7 @@ def _legend(names: Sequence[str]) -> list[str]:
         y = TOP + 8 + i * 18
         color = PALETTE[i % len(PALETTE)]
         parts.append(f'<rect x="{WIDTH - RIGHT + 10}" y="{y - 8}" width="12" height="10" fill="{color}"/>')
-        parts.append(f'<text x="{WIDTH - RIGHT + 27}" y="{y + 1}" class="legend">{escape(name[:24])}</text>')
+        parts.append(f'<text x="{WIDTH - RIGHT + 27}" y="{y + 1}" class="legend">{escape(name[:28])}</text>')
     return parts
 
 
@@ -124,8 +125,8 @@ def stacked_bars(title: str, rows: Sequence[tuple[str, Sequence[float]]], segmen
     if not rows or max(totals) <= 0:
         return f'<p class="empty">{escape(title)}: no data</p>'
     ticks = nice_ticks(0.0, max(totals))
-    scale = (WIDTH - LEFT - RIGHT - 40) / ticks[-1]
-    left = LEFT + 40
+    scale = (WIDTH - LEFT - RIGHT - 80) / ticks[-1]
+    left = LEFT + 80
     bar = min(28.0, (HEIGHT - TOP - BOTTOM) / len(rows) - 6)
     parts = [f'<text x="{WIDTH / 2:.0f}" y="20" text-anchor="middle" class="title">{escape(title)}</text>']
     for tick in ticks:
@@ -139,7 +140,7 @@ def stacked_bars(title: str, rows: Sequence[tuple[str, Sequence[float]]], segmen
         y = TOP + 4 + i * (bar + 6)
         label_y = y + bar / 2 + 4
         parts.append(
-            f'<text x="{left - 4}" y="{label_y:.1f}" text-anchor="end" class="legend">{escape(label[:18])}</text>'
+            f'<text x="{left - 4}" y="{label_y:.1f}" text-anchor="end" class="legend">{escape(label[:24])}</text>'
         )
         x = float(left)
         for j, value in enumerate(values):

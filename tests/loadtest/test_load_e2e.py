@@ -102,7 +102,7 @@ def test_report_renders_in_headless_chromium(cli_results: Path, chromium: str, t
     assert dom.count("<svg") == 5, "the browser's DOM holds every chart"
     assert dom.count("<path") >= 4 and dom.count("<circle") >= 6
     shot = tmp_path / "report.png"
-    _chromium(chromium, tmp_path, "--window-size=1280,1400", f"--screenshot={shot}", url)
+    _chromium(chromium, tmp_path, "--window-size=1320,1400", f"--screenshot={shot}", url)
     pixels = np.asarray(Image.open(shot).convert("RGB")).reshape(-1, 3).astype(int)
     assert len(np.unique(pixels, axis=0)) > 50, "the screenshot is blank"
     for color in PALETTE[:2]:  # the first two series' colours were painted (lines, markers, bars)
