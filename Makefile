@@ -38,7 +38,9 @@ format: venv
 	$(VENV)/bin/ruff check --fix .
 
 benchmark: venv
+	@test -f build/demo/digits_int8/manifest.json || $(MAKE) demo
 	$(VENV)/bin/python -m quantserve.benchmark
+	$(VENV)/bin/python -m loadtest.overhead_benchmark --out reports/overhead --onnx build/demo/digits_int8/model.onnx --data build/demo/heldout.npz --users 1,16
 
 clean:
 	rm -rf $(VENV) build reports .pytest_cache .mypy_cache .ruff_cache

@@ -57,7 +57,7 @@ def _residual_block(channels_in: int, channels_out: int, stride: int) -> Any:
             self.bn1 = nn.BatchNorm2d(channels_out)
             self.conv2 = nn.Conv2d(channels_out, channels_out, 3, 1, 1, bias=False)
             self.bn2 = nn.BatchNorm2d(channels_out)
-            self.shortcut = nn.Identity()
+            self.shortcut: nn.Module = nn.Identity()
             if stride != 1 or channels_in != channels_out:
                 self.shortcut = nn.Sequential(
                     nn.Conv2d(channels_in, channels_out, 1, stride, bias=False), nn.BatchNorm2d(channels_out)

@@ -26,7 +26,7 @@ from loadtest.recording_files import WINDOW_FILE
 
 # Locust rewrites its CSVs every CSV_STATS_INTERVAL_SEC (1 s) and does not write them again at
 # exit, so the last second of a run was missing from them; 0.2 s keeps them within one tick of the window.
-locust.stats.CSV_STATS_INTERVAL_SEC = 0.2
+locust.stats.CSV_STATS_INTERVAL_SEC = 0.2  # type: ignore[assignment]
 
 _samples: list[tuple[float, float, float]] = []  # (end wall time, latency ms, 1.0 ok / 0.0 failed)
 _window: dict[str, Any] = {}

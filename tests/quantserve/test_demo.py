@@ -32,7 +32,7 @@ def test_demo_writes_the_summary_other_tools_read(tmp_path: Path, monkeypatch: p
     assert summary["model"] == "digits" and summary["target"] == "embedded"
     assert set(summary["variants"]) == {"fp32", "int8"}
     for variant in summary["variants"].values():
-        assert V_KEYS <= set(variant)
+        assert set(variant) >= V_KEYS
         assert variant["failed_requests"] == 0
         assert variant["accuracy"] > 0.5  # learned something even in 2 epochs
         assert variant["throughput_rps"] > 0
