@@ -10,6 +10,7 @@ be masked. Deterministic given a seed; trains in about 10 s on 2 cores.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,7 +138,13 @@ def build_model(config: EncoderConfig = EncoderConfig()) -> Any:
     return TextEncoder()
 
 
-def train(seed: int = 0, steps: int = 800, batch_size: int = 32, config: EncoderConfig = EncoderConfig()) -> Any:
+def train(
+    seed: int = 0,
+    steps: int = 800,
+    batch_size: int = 32,
+    config: EncoderConfig = EncoderConfig(),
+    max_length: int = 32,
+) -> Any:
     """Train the encoder deterministically with AdamW on fresh synthetic batches; return it in eval mode."""
     import torch
 
@@ -145,7 +152,7 @@ def train(seed: int = 0, steps: int = 800, batch_size: int = 32, config: Encoder
     model = build_model(config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=2e-3, total_steps=steps, pct_start=0.1)
-    data = make_token_data(steps * batch_size, seed=seed + 1)
+    data = make_token_data(steps * batch_size, seed=seed + 1, max_length=max_length)
     model.train()
     for step in range(steps):
         batch = data.take(step * batch_size, (step + 1) * batch_size)
@@ -210,3 +217,94 @@ def export_program(model: Any, path: Path) -> Path:
 def build(seed: int = 0) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     """Factory for `quantserve optimize examples.text_encoder:build`: model, example inputs, export options."""
     return train(seed), example_inputs(), export_options()
+
+
+# Shapes the benchmark measures: the test model, and a wider/deeper one where INT8 GEMMs dominate.
+BENCH_CONFIGS = {
+    "small": (EncoderConfig(), 800, 32),
+    "base": (
+        EncoderConfig(
+            vocab_size=160, hidden_size=256, num_heads=4, num_layers=4, intermediate_size=1024, max_length=128
+        ),
+        500,
+        64,
+    ),
+}
+
+
+def benchmark(out_dir: Path, size: str = "small", seed: int = 0, batch: int = 32, repeats: int = 7) -> dict[str, Any]:
+    """Train, optimize FP32 and INT8 (--model-type bert) and time all three in-process; saves bench.json."""
+    import json
+
+    import torch
+
+    from optimizer.export import export_onnx
+    from optimizer.pipeline import optimize
+    from optimizer.source import ModelSource
+    from optimizer.transformer import TransformerSettings
+
+    torch.set_num_threads(2)
+    config, steps, max_length = BENCH_CONFIGS[size]
+    model = train(seed, steps=steps, config=config, max_length=max_length)
+    source = ModelSource(
+        "torch", f"text_encoder_{size}", module=model, example_inputs=example_inputs(), options=export_options()
+    )
+    exported = export_onnx(source, out_dir / "exported.onnx").path
+    calib = make_token_data(256, seed=seed + 7, max_length=max_length).save(out_dir / "calib.npz")
+    held_out = make_token_data(1000, seed=seed + 8, max_length=max_length).save(out_dir / "eval.npz")
+    settings = TransformerSettings("bert", config.num_heads, config.hidden_size)
+    builds = {}
+    for precision in ("fp32", "int8"):
+        builds[precision] = optimize(
+            exported, calib, precision, "embedded", out_dir / precision, eval_path=held_out, transformer=settings
+        )
+    timed = {"fp32_unfused": exported, "fp32_fused": builds["fp32"].path, "int8": builds["int8"].path}
+    full = make_token_data(batch, seed=seed + 9, min_length=max_length, max_length=max_length).arrays
+    seconds = _best_times(timed, full, repeats)
+    calibrate = next(s for s in builds["int8"].manifest.stages if s["stage"] == "calibrate")
+    fuse = next(s for s in builds["int8"].manifest.stages if s["stage"] == "fuse")
+    result = {
+        "size": size,
+        "config": dataclasses.asdict(config),
+        "batch": batch,
+        "sequence": max_length,
+        "sequences_per_s": {name: batch / s for name, s in seconds.items()},
+        "int8_speedup_vs_fp32_fused": seconds["fp32_fused"] / seconds["int8"],
+        "int8_speedup_vs_fp32_unfused": seconds["fp32_unfused"] / seconds["int8"],
+        "fuse": {k: fuse[k] for k in ("nodes_before", "nodes_after", "fused")},
+        "drift": calibrate["drift"],
+        "kept_fp32": calibrate["kept_fp32"],
+        "verification": builds["int8"].manifest.verification,
+    }
+    (out_dir / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _best_times(models: dict[str, Path], feeds: dict[str, np.ndarray], repeats: int) -> dict[str, float]:
+    """Best-of-`repeats` seconds per run for each model, interleaved so load changes hit all alike."""
+    import time
+
+    from optimizer.onnxruntime_runner import OnnxRuntimeRunner
+
+    runners = {name: OnnxRuntimeRunner(path, intra_op_threads=2) for name, path in models.items()}
+    best = dict.fromkeys(models, float("inf"))
+    for runner in runners.values():
+        runner.activate()
+        runner.infer(feeds)
+    for _ in range(repeats):
+        for name, runner in runners.items():
+            start = time.perf_counter()
+            for _ in range(5):
+                runner.infer(feeds)
+            best[name] = min(best[name], (time.perf_counter() - start) / 5)
+    return best
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    size = sys.argv[1] if len(sys.argv) > 1 else "small"
+    out = Path(sys.argv[2] if len(sys.argv) > 2 else f"reports/transformer/{size}")
+    out.mkdir(parents=True, exist_ok=True)
+    print(json.dumps(benchmark(out, size), indent=2))

@@ -99,6 +99,10 @@ def test_mixed_lengths_batch_at_sixteen_users(served_encoder, trained_encoder) -
     served = _send_concurrently(served_encoder.url, model, requests)
     counters = breakdown(before, scrape(served_encoder.metrics_url), model)
     assert counters.requests_succeeded == len(requests) and counters.requests_failed == 0
+    print(
+        f"\nmixed lengths, {USERS} users: {counters.requests_succeeded} requests, "
+        f"avg batch {counters.avg_batch_size:.2f}"
+    )
     assert counters.avg_batch_size > 1.5, f"Triton ran {counters.avg_batch_size:.2f} requests per execution"
     # Padding inside the server changed nothing: served outputs equal in-process ORT on each sequence alone.
     model_path = served_encoder.builds["int8"] / "model.onnx"
@@ -119,6 +123,7 @@ def test_served_int8_drift_against_served_fp32(served_encoder, trained_encoder) 
     fp32, int8 = outputs["fp32"], outputs["int8"]
     agreement = float(np.mean(fp32["logits"].argmax(1) == int8["logits"].argmax(1)))
     drift = embedding_drift(fp32["embedding"], int8["embedding"], k=5)
+    print(f"\nserved INT8 vs FP32: top-1 agreement {agreement:.4f}, embeddings {drift.to_dict()}")
     assert agreement >= 0.99
     assert drift.mean_cosine >= 0.99 and drift.worst_cosine > 0.9
     assert drift.topk_overlap >= 0.8
@@ -138,5 +143,6 @@ def test_locust_load_at_sixteen_users_batches(served_encoder, trained_encoder, t
         metrics_url=served_encoder.metrics_url,
         server_pid=served_encoder.pid,
     )
+    print(f"\nLocust, {USERS} users: {result.requests} requests, avg batch {result.avg_batch_size:.2f}")
     assert result.failed_requests == 0 and result.requests > 50
     assert result.avg_batch_size > 1.5
