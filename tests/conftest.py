@@ -58,3 +58,14 @@ def triton_server_factory(
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture(autouse=True)
+def no_gevent_monkey_patching() -> Iterator[None]:
+    """Locust patches threading with gevent at import; in the pytest process that would serialize
+    every later test's threads. Tests must run Locust in child processes."""
+    yield
+    if "gevent.monkey" in sys.modules:
+        from gevent import monkey
+
+        assert not monkey.is_module_patched("threading"), "this test imported locust in the pytest process"

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +23,26 @@ def services() -> dict[str, Any]:
 
 
 def locust_options(command: list[str], env: dict[str, str]) -> Any:
-    """Parse a Locust command line the way Locust does, with the project's own options registered."""
-    import locust
-    import locust.argument_parser
+    """Parse a Locust command line the way Locust does, with the project's own options registered.
 
-    import loadtest.recording  # noqa: F401  - registers --triton-url and friends
-
-    parser = locust.argument_parser.get_parser(default_config_files=[])
-    locust.events.init_command_line_parser.fire(parser=parser)
-    return parser.parse_args(command, env_vars=env)
+    In a child interpreter: importing locust monkey-patches threading with gevent for the whole
+    process, which would serialize every later test's threads (and so Triton's batching).
+    """
+    code = (
+        "import json, sys\n"
+        "import locust, locust.argument_parser\n"
+        "import loadtest.recording\n"
+        "parser = locust.argument_parser.get_parser(default_config_files=[])\n"
+        "locust.events.init_command_line_parser.fire(parser=parser)\n"
+        "command, env = json.loads(sys.argv[1])\n"
+        "options = parser.parse_args(command, env_vars=env)\n"
+        "print(json.dumps({k: v for k, v in vars(options).items() if isinstance(v, (str, int, float, bool))}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, json.dumps([command, env])], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return types.SimpleNamespace(**json.loads(result.stdout.strip().splitlines()[-1]))
 
 
 def resolved_env(service: dict[str, Any]) -> dict[str, str]:
