@@ -29,7 +29,8 @@ class DemoSettings:
     seed: int = 0
     epochs: int = 8
     users: int = 16
-    duration_s: float = 20.0
+    sweep: tuple[int, ...] = (1, 4, 16)  # concurrency steps per variant; the summary reads `users`
+    duration_s: float = 12.0
     request_batch: int = 4
     max_batch: int = 32
     max_accuracy_drop: float = 1.0
@@ -81,7 +82,7 @@ def optimize_and_deploy(settings: DemoSettings, files: dict[str, Path], say: Cal
 def measure(settings: DemoSettings, names: list[str], heldout: Path, say: Callable[[str], None]) -> dict[str, Any]:
     """Start tritonserver with just the demo's models; score accuracy, then load each variant."""
     from loadtest.evaluator import evaluate_accuracy
-    from loadtest.harness import run_load
+    from loadtest.harness import LoadSettings, run_sweep
     from serving.server import TritonServer, free_port
 
     settings.out.mkdir(parents=True, exist_ok=True)
@@ -101,21 +102,20 @@ def measure(settings: DemoSettings, names: list[str], heldout: Path, say: Callab
         )
         accuracy.save(settings.out)
         loads = {}
+        steps = sorted({*settings.sweep, settings.users})
         for name in names:
-            say(
-                f"load {name}: {settings.users} users × {settings.duration_s:g} s, {settings.request_batch} per request"
-            )
-            loads[name] = run_load(
+            say(f"load {name}: {steps} users × {settings.duration_s:g} s, {settings.request_batch} per request")
+            load = LoadSettings(
                 server.grpc_url,
                 name,
                 heldout,
-                settings.users,
-                settings.duration_s,
-                settings.out,
-                metrics_url=server.metrics_url,
-                server_pid=server.pid,
+                users=settings.users,
+                duration_s=settings.duration_s,
                 request_batch=settings.request_batch,
+                metrics_url=server.metrics_url,
             )
+            run = run_sweep(load, steps, settings.out, server_pid=server.pid)
+            loads[name] = next(r for r in run.results if r.users == settings.users)
     return {"accuracy": accuracy, "loads": loads}
 
 

@@ -19,7 +19,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--users", type=int, default=16, help="concurrent Locust users per load test")
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds of load per variant")
+    parser.add_argument("--sweep", default="1,4,16", help="concurrency steps per variant (comma-separated)")
+    parser.add_argument("--duration", type=float, default=12.0, help="seconds of load per step")
     parser.add_argument("--request-batch", type=int, default=4, help="samples per gRPC request")
     parser.add_argument("--max-accuracy-drop", type=float, default=1.0, help="INT8 budget, accuracy points")
     parser.set_defaults(func=run)
@@ -38,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         epochs=args.epochs,
         users=args.users,
+        sweep=tuple(int(u) for u in str(args.sweep).split(",") if u),
         duration_s=args.duration,
         request_batch=args.request_batch,
         max_accuracy_drop=args.max_accuracy_drop,

@@ -26,7 +26,7 @@ def test_demo_writes_the_summary_other_tools_read(tmp_path: Path, monkeypatch: p
     monkeypatch.setenv("QUANTSERVE_CACHE_DIR", str(tmp_path / "cache"))
     out = tmp_path / "reports"
     argv = ["demo", "--out", str(out), "--build", str(tmp_path / "build"), "--repo", str(tmp_path / "repo")]
-    assert main([*argv, "--epochs", "2", "--users", "8", "--duration", "4"]) == 0
+    assert main([*argv, "--epochs", "2", "--users", "8", "--sweep", "8", "--duration", "4"]) == 0
 
     summary = json.loads((out / "summary.json").read_text())
     assert summary["model"] == "digits" and summary["target"] == "embedded"
@@ -41,4 +41,6 @@ def test_demo_writes_the_summary_other_tools_read(tmp_path: Path, monkeypatch: p
     speedup = summary["variants"]["int8"]["throughput_rps"] / summary["variants"]["fp32"]["throughput_rps"]
     assert summary["int8_speedup"] == pytest.approx(speedup)
     assert (out / "report.html").stat().st_size > 0
+    steps = json.loads((out / "load-digits_int8.json").read_text())["results"]
+    assert [step["users"] for step in steps] == [8]
     assert sorted(p.name for p in (tmp_path / "repo").iterdir()) == ["digits_fp32", "digits_int8"]
