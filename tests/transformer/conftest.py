@@ -5,6 +5,7 @@ Training takes about 10 s on 2 cores (30 s when the cores are shared); everythin
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,15 +28,13 @@ class TrainedEncoder:
     held_out: TensorData
 
 
-@pytest.fixture(scope="session")
-def calib_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("calib-cache")
-
-
-@pytest.fixture(autouse=True)
-def _isolated_calibration_cache(calib_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Calibration results go to a per-session cache under tmp, never ~/.cache."""
-    monkeypatch.setenv("QUANTSERVE_CACHE_DIR", str(calib_cache))
+@pytest.fixture(scope="module", autouse=True)
+def _isolated_calibration_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Calibration results go to a cache under tmp, never ~/.cache; module-scoped so module fixtures see it."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("QUANTSERVE_CACHE_DIR", str(tmp_path_factory.mktemp("calib-cache")))
+    yield
+    patch.undo()
 
 
 @pytest.fixture(scope="session")
