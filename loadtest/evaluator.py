@@ -16,6 +16,8 @@ from loadtest.results import AccuracyReport, VariantAccuracy
 from quantserve.data import TensorData, load_npz
 from quantserve.errors import QuantserveError
 
+TASKS = ("auto", "classification", "embedding")
+
 
 def served_outputs(url: str, model: str, data: TensorData, batch_size: int = 64) -> dict[str, np.ndarray]:
     """Every output of `model` for every sample, sent in requests of `batch_size` samples."""
@@ -34,6 +36,7 @@ def evaluate_accuracy(
     output: str | None = None,
     max_accuracy_drop: float | None = None,
     batch_size: int = 64,
+    task: str = "auto",
 ) -> AccuracyReport:
     """Score every model (the reference included) on `data`; drift is measured against `reference`."""
     if reference not in models:
@@ -45,7 +48,13 @@ def evaluate_accuracy(
         if name not in produced:
             raise QuantserveError(f"model '{model}' has no output '{name}' (it has {sorted(produced)})")
     ref = outputs[reference][name]
-    classify = dataset.labels is not None and ref.ndim == 2
+    if task not in TASKS:
+        raise QuantserveError(f"unknown task '{task}'; choose one of: {', '.join(TASKS)}")
+    # auto: labels and a 2-D output mean class scores; an embedding output is compared by cosine even
+    # when the data file carries labels for another head.
+    classify = task == "classification" or (task == "auto" and dataset.labels is not None and ref.ndim == 2)
+    if classify and dataset.labels is None:
+        raise QuantserveError(f"{data}: task 'classification' needs a 'labels' array in the data file")
     variants = [
         score_variant(model, ref, outputs[model][name], dataset.labels if classify else None) for model in models
     ]

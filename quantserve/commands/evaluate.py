@@ -24,6 +24,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--reference", required=True, help="the FP32 reference model name")
     parser.add_argument("--data", type=Path, required=True, help=".npz of inputs (+ `labels` for classifiers)")
     parser.add_argument("--out", type=Path, required=True, help="results folder (accuracy.json, report)")
+    parser.add_argument(
+        "--task",
+        choices=("auto", "classification", "embedding"),
+        default="auto",
+        help="auto: classification when the data has labels and the output is 2-D; embedding: cosine statistics",
+    )
     parser.add_argument("--output", default="", help="which model output to score (default: the only/first one)")
     parser.add_argument("--max-accuracy-drop", type=float, default=None, help="budget in accuracy points, e.g. 1.0")
     parser.add_argument("--batch-size", type=int, default=64, help="samples per request")
@@ -46,7 +52,14 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise QuantserveError(f"--batch-size must be at least 1, got {args.batch_size}")
     report = evaluate_accuracy(
-        args.url, models, args.reference, args.data, args.output or None, args.max_accuracy_drop, args.batch_size
+        args.url,
+        models,
+        args.reference,
+        args.data,
+        args.output or None,
+        args.max_accuracy_drop,
+        args.batch_size,
+        task=args.task,
     )
     report.save(args.out)
     print_table(report)

@@ -170,3 +170,15 @@ def test_data_that_does_not_fit_the_model_is_one_clear_line(
     err = capsys.readouterr().err
     assert "input 'x' has shape (4, 7)" in err and err.strip().count("\n") == 0
     assert not (tmp_path / "out" / "load-mlp_fp32.json").exists()
+
+
+def test_embedding_task_scores_by_cosine_even_with_labels(served_models) -> None:
+    from loadtest.evaluator import evaluate_accuracy
+
+    report = evaluate_accuracy(
+        served_models.url, [served_models.int8], served_models.fp32, served_models.heldout, task="embedding"
+    )
+    int8 = next(v for v in report.variants if v.model == served_models.int8)
+    assert not report.has_labels and int8.accuracy is None
+    assert int8.cosine_mean is not None and 0.9 < int8.cosine_mean <= 1.0 + 1e-6
+    assert int8.cosine_min is not None and int8.cosine_min <= int8.cosine_mean
