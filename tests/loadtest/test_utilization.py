@@ -19,9 +19,12 @@ def _has_nvidia_gpu() -> bool:
 def test_samples_a_process_and_never_invents_gpu_figures() -> None:
     start = time.time()
     with UtilizationSampler(os.getpid(), interval_s=0.05) as sampler:
-        deadline = time.time() + 0.5
-        while time.time() < deadline:  # keep this process busy so its CPU% is visible
+        # Keep this process busy so its CPU% is visible, until the sampler has taken a few rows
+        # (no fixed duration: on a loaded machine the sampler thread may get little time).
+        deadline = time.time() + 60
+        while len(sampler._rows) < 4 and time.time() < deadline:
             sum(i * i for i in range(10_000))
+            time.sleep(0.001)  # yield the GIL to the sampler thread
     util = sampler.result(start, time.time())
     assert util.samples >= 3
     assert util.process_rss_mb_max is not None and util.process_rss_mb_max > 10
