@@ -31,6 +31,7 @@ from locust import User, events, task
 from locust.env import Environment
 from tritonclient.utils import np_to_triton_dtype
 
+from loadtest.request_data import trim_padding
 from quantserve.data import TensorData, load_npz
 
 REQUEST_TYPE = "grpc"
@@ -66,7 +67,7 @@ def _request_batches(data: TensorData, request_batch: int) -> list[dict[str, np.
     if len(data) < request_batch:
         data = TensorData({k: np.resize(v, (request_batch, *v.shape[1:])) for k, v in data.arrays.items()})
     usable = len(data) - len(data) % request_batch
-    return list(data.take(0, usable).batches(request_batch))
+    return [trim_padding(batch) for batch in data.take(0, usable).batches(request_batch)]
 
 
 @events.test_start.add_listener

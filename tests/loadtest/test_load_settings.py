@@ -80,3 +80,15 @@ def test_locust_commands(data: Path, tmp_path: Path) -> None:
     assert local[local.index("-f") + 1].endswith("locustfile_open_loop.py")
     assert local[local.index("--rate") + 1] == "50" and local[local.index("-u") + 1] == "1"
     assert open_loop.step_name == "m-rate50-poisson" and closed.step_name == "m-u8"
+
+
+def test_token_requests_are_cut_to_their_own_length() -> None:
+    from loadtest.request_data import trim_padding
+
+    mask = np.array([[1, 1, 0, 0, 0], [1, 1, 1, 0, 0]], dtype=np.int64)
+    ids = np.arange(10, dtype=np.int64).reshape(2, 5)
+    trimmed = trim_padding({"input_ids": ids, "attention_mask": mask})
+    assert trimmed["input_ids"].shape == (2, 3) and trimmed["attention_mask"].shape == (2, 3)
+    np.testing.assert_array_equal(trimmed["input_ids"], ids[:, :3])
+    images = {"image": np.zeros((2, 1, 8, 8), np.float32)}
+    assert trim_padding(images) is images  # no attention mask: untouched
