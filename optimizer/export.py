@@ -140,9 +140,9 @@ def _export_dynamo(source: ModelSource, out_path: Path, opset: int) -> None:
     import torch
 
     outputs = _output_names(source)
-    kwargs: dict[str, Any] = {"output_names": outputs}
+    kwargs: dict[str, Any] = {}
     if source.kind != "exported_program":  # a program carries its own dynamic shapes
-        kwargs["dynamic_axes"] = dynamic_axes_of(source, outputs)
+        kwargs = {"output_names": outputs, "dynamic_axes": dynamic_axes_of(source, outputs)}
     with warnings.catch_warnings(), _quiet_logger("torch.onnx"):
         warnings.simplefilter("ignore", FutureWarning)
         program = torch.onnx.export(
@@ -156,6 +156,39 @@ def _export_dynamo(source: ModelSource, out_path: Path, opset: int) -> None:
         )
     assert program is not None
     program.save(str(out_path), external_data=False)
+    if source.kind == "exported_program":
+        # Named after export: the exporter's own renaming collides with internal values that share
+        # a wanted name (e.g. a submodule called `embedding`), failing the checker.
+        model = onnx.load(str(out_path))
+        rename_graph_outputs(model, outputs)
+        onnx.save(model, str(out_path))
+
+
+def rename_graph_outputs(model: onnx.ModelProto, names: list[str]) -> None:
+    """Rename the graph outputs in order; an internal value already holding a wanted name moves aside."""
+    graph = model.graph
+    for output, new in zip(list(graph.output), names, strict=True):
+        old = output.name
+        if old == new:
+            continue
+        if new in _value_names(graph):
+            _rename_value(graph, new, f"{new}__internal")
+        _rename_value(graph, old, new)
+
+
+def _value_names(graph: onnx.GraphProto) -> set[str]:
+    names = {v.name for v in [*graph.input, *graph.output, *graph.value_info]}
+    names |= {i.name for i in graph.initializer}
+    return names | {n for node in graph.node for n in [*node.input, *node.output]}
+
+
+def _rename_value(graph: onnx.GraphProto, old: str, new: str) -> None:
+    for node in graph.node:
+        node.input[:] = [new if n == old else n for n in node.input]
+        node.output[:] = [new if n == old else n for n in node.output]
+    for value in [*graph.input, *graph.output, *graph.value_info, *graph.initializer]:
+        if value.name == old:
+            value.name = new
 
 
 def check_onnx(path: Path, save_to: Path | None = None) -> onnx.ModelProto:

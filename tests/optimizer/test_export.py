@@ -91,3 +91,33 @@ def test_pt2_inputs_can_be_renamed(tmp_path: Path) -> None:
     assert [t.name for t in artifact.manifest.outputs] == ["logits"]
     with pytest.raises(QuantserveError, match=r"2 input names given for 1 inputs \['input'\]"):
         load_source(path).renamed(["a", "b"])
+
+
+def test_pt2_outputs_renamed_to_names_an_internal_value_holds(tmp_path: Path) -> None:
+    import torch
+    from torch import nn
+
+    class TwoHeads(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embedding = nn.Linear(4, 3)  # its output value is called 'embedding' inside the graph
+            self.head = nn.Linear(3, 2)
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            embedding = self.embedding(x)
+            return self.head(torch.relu(embedding)), embedding
+
+    model = TwoHeads().eval()
+    batch = torch.export.Dim("batch", min=1, max=64)
+    program = torch.export.export(model, (torch.zeros(2, 4),), dynamic_shapes=({0: batch},))
+    torch.export.save(program, str(tmp_path / "two.pt2"))
+    source = load_source(tmp_path / "two.pt2").renamed([], ["logits", "embedding"])
+    artifact = export_onnx(source, tmp_path / "two.onnx")
+    assert [t.name for t in artifact.manifest.outputs] == ["logits", "embedding"]
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    with OnnxRuntimeRunner(artifact.path) as runner:
+        outputs = runner.infer({"x": x})
+    with torch.no_grad():
+        logits, embedding = model(torch.from_numpy(x))
+    np.testing.assert_allclose(outputs["logits"], logits.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(outputs["embedding"], embedding.numpy(), rtol=1e-5, atol=1e-5)
