@@ -29,6 +29,7 @@ from loadtest.triton_metrics import breakdown, metrics_endpoint
 from loadtest.utilization import UtilizationSampler
 from quantserve.data import check_against, load_npz
 from quantserve.errors import QuantserveError
+from serving.server import free_port
 
 LOCUSTFILES = {"closed": "locustfile.py", "open": "locustfile_open_loop.py"}
 STARTUP_MARGIN_S = 45.0
@@ -197,7 +198,7 @@ def _run_locust(settings: LoadSettings, record_dir: Path, csv_prefix: Path) -> N
     if settings.workers == 0:
         processes = [_spawn(locust_command(settings, record_dir, csv_prefix), record_dir, "locust")]
     else:
-        port = _free_port()
+        port = free_port()
         link = ["--master-bind-host", "127.0.0.1", "--master-bind-port", str(port)]
         master = _spawn([*locust_command(settings, record_dir, csv_prefix, "master"), *link], record_dir, "master")
         worker_link = ["--master-host", "127.0.0.1", "--master-port", str(port)]
@@ -242,14 +243,6 @@ def _wait(process: subprocess.Popen[bytes], timeout_s: float, record_dir: Path) 
         log = (record_dir / ("master.log" if (record_dir / "master.log").exists() else "locust.log")).read_text()
         tail = "\n  ".join(log.splitlines()[-STDERR_TAIL_LINES:])
         raise QuantserveError(f"locust exited with code {code}:\n  {tail}")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _check_model_ready(url: str, model: str, data_path: Path) -> None:

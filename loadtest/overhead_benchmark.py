@@ -79,12 +79,9 @@ def ort_throughput(onnx_path: Path, data: TensorData, batch: int, seconds: float
     """Samples per second of one in-process ONNX Runtime session, same threading as the Python backend."""
     import os
 
-    import onnxruntime as ort
+    from quantserve.benchmark import session as ort_session
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = os.cpu_count() or 1
-    options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    session: Any = ort_session(onnx_path, os.cpu_count() or 1)
     feeds = [dict(b) for b in data.take(0, len(data) - len(data) % batch).batches(batch)]
     done, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:

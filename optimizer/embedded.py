@@ -28,6 +28,12 @@ class EmbeddedTarget:
 
     name = "embedded"
 
+    def preflight(self) -> None:
+        """Nothing to check: ONNX Runtime is a dependency of the project."""
+
+    def check_deploy(self, artifact: Artifact, max_batch: int) -> None:
+        """Any batch size: the ONNX model has a dynamic batch axis."""
+
     def build(self, onnx: Artifact, out_dir: Path) -> Artifact:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)

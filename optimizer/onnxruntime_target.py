@@ -80,6 +80,9 @@ class OnnxRuntimeTarget:
         """Nothing to check before the pipeline: ONNX Runtime runs inside Triton, not here."""
         self._settings()
 
+    def check_deploy(self, artifact: Artifact, max_batch: int) -> None:
+        """Any batch size: the ONNX model has a dynamic batch axis."""
+
     def _settings(self) -> OnnxRuntimeSettings:
         return self.settings or OnnxRuntimeSettings.from_env()
 

@@ -111,9 +111,7 @@ def optimize(
     if precision == "fp16" and target not in FP16_TARGETS:
         raise QuantserveError(f"precision fp16 needs a GPU target ({', '.join(FP16_TARGETS)}), not '{target}'")
     engine = get_target(target)  # validated before any expensive work
-    preflight = getattr(engine, "preflight", None)
-    if preflight is not None:
-        preflight()  # e.g. TensorRT missing: one clear line before export/calibration
+    engine.preflight()  # e.g. TensorRT missing: one clear line before export/calibration
     job = OptimizeJob(
         source=source,
         calib_path=Path(calib_path),

@@ -33,12 +33,20 @@ class EngineTarget(Protocol):
 
     name: str
 
+    def preflight(self) -> object:
+        """Fail in one line, before any expensive stage, if this machine cannot build for the target."""
+        ...
+
     def build(self, onnx: Artifact, out_dir: Path) -> Artifact:
         """Build the engine for this target into `out_dir`; return the artifact with its manifest."""
         ...
 
     def triton_layout(self, artifact: Artifact) -> TritonLayout:
         """Describe how `deploy` writes this artifact into a Triton model repository."""
+        ...
+
+    def check_deploy(self, artifact: Artifact, max_batch: int) -> None:
+        """Refuse, before anything is written, deploy settings the built artifact cannot serve."""
         ...
 
 

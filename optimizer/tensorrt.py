@@ -334,6 +334,10 @@ class TensorRTTarget:
         record["profiles"] = spec["profiles"]
         return record
 
+    def check_deploy(self, artifact: Artifact, max_batch: int) -> None:
+        """Refuse a max_batch_size above the engine's optimization profile."""
+        check_max_batch(artifact.manifest.extra.get("tensorrt", {}), max_batch)
+
     def triton_layout(self, artifact: Artifact) -> TritonLayout:
         """`platform: tensorrt_plan` on a GPU instance, after checking this machine can run the engine."""
         record = artifact.manifest.extra.get("tensorrt")

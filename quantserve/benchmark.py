@@ -37,10 +37,12 @@ class BenchmarkRow:
 
 
 def session(model: Path, threads: int) -> object:
+    """An ONNX Runtime CPU session with the project's session options (all graph optimizations)."""
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
+    from optimizer.onnxruntime_runner import session_options
+
+    options = session_options("all", threads)
     options.inter_op_num_threads = 1
     return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
 

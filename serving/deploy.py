@@ -69,11 +69,9 @@ def deploy(
     check_model_name(name)
     build_dir, repo = Path(build_dir), Path(repo)
     artifact = load_artifact(build_dir)
-    if artifact.manifest.target == "tensorrt":
-        from optimizer.tensorrt import check_max_batch
-
-        check_max_batch(artifact.manifest.extra.get("tensorrt", {}), max_batch)
-    layout = get_target(artifact.manifest.target).triton_layout(artifact)
+    target = get_target(artifact.manifest.target)
+    target.check_deploy(artifact, max_batch)
+    layout = target.triton_layout(artifact)
     missing = [str(p) for p in layout.version_files.values() if not Path(p).is_file()]
     if missing:
         raise QuantserveError(f"{build_dir}: files the deploy needs are missing: {', '.join(missing)}")

@@ -165,6 +165,25 @@ def test_deploy_batch_beyond_the_profile_is_refused() -> None:
         check_max_batch(engine_record(max_batch=32), 64)
 
 
+def test_deploy_checks_the_profile_through_the_target_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from serving.deploy import deploy
+
+    monkeypatch.setenv(trt_target.SKIP_CHECK_ENV, "1")
+    build = tmp_path / "build"
+    build.mkdir()
+    (build / "model.plan").write_bytes(b"engine bytes")
+    artifact = onnx_artifact(build / "model.plan", "int8")
+    artifact.manifest.target = "tensorrt"
+    artifact.manifest.files = {"model": "model.plan"}
+    artifact.manifest.extra["tensorrt"] = engine_record(max_batch=16)
+    artifact.manifest.save(build)
+    with pytest.raises(QuantserveError, match="exceeds the engine's profile maximum 16"):
+        deploy(build, tmp_path / "repo", "engine", max_batch=32)
+    assert not (tmp_path / "repo" / "engine").exists()
+
+
 def test_triton_layout_is_a_gpu_tensorrt_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(trt_target.SKIP_CHECK_ENV, "1")
     artifact = onnx_artifact(tmp_path / "model.plan", "int8")

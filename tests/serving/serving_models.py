@@ -83,6 +83,9 @@ class PythonBackendTarget:
 
     name: str = "embedded"
 
+    def check_deploy(self, artifact: Artifact, max_batch: int) -> None:
+        """Any batch size, like the embedded target."""
+
     def triton_layout(self, artifact: Artifact) -> TritonLayout:
         return TritonLayout(
             runtime={"backend": "python"},
