@@ -23,6 +23,7 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 # The report test looks at the HTML in a real headless browser: Debian's chromium (root only).
 browser:
@@ -39,8 +40,8 @@ format: venv
 
 benchmark: venv
 	@test -f build/demo/digits_int8/manifest.json || $(MAKE) demo
-	$(VENV)/bin/python -m quantserve.benchmark
-	$(VENV)/bin/python -m loadtest.overhead_benchmark --out reports/overhead --onnx build/demo/digits_int8/model.onnx --data build/demo/heldout.npz --users 1,16
+	$(VENV)/bin/python -m quantserve.cli.bench
+	$(VENV)/bin/python -m quantserve.cli.overhead_bench --out reports/overhead --onnx build/demo/digits_int8/model.onnx --data build/demo/heldout.npz --users 1,16
 
 clean:
 	rm -rf $(VENV) build reports .pytest_cache .mypy_cache .ruff_cache

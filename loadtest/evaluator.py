@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from loadtest import accuracy as metrics
 from loadtest.results import AccuracyReport, VariantAccuracy
+from quantserve import metrics
 from quantserve.data import TensorData, load_npz
-from quantserve.errors import QuantserveError
+from quantserve.errors import InternalError, QuantserveError
 
 TASKS = ("auto", "classification", "embedding")
 
@@ -104,5 +104,6 @@ def _set_drops(variants: list[VariantAccuracy], reference: str) -> None:
     if ref.accuracy is None:
         return
     for variant in variants:
-        assert variant.accuracy is not None
+        if variant.accuracy is None:
+            raise InternalError(f"{variant.model}: accuracy missing beside a reference accuracy")
         variant.accuracy_drop_points = (ref.accuracy - variant.accuracy) * 100.0

@@ -1,7 +1,7 @@
 """The `embedded` target: the ONNX model run by ONNX Runtime inside Triton's Python backend (CPU).
 
 It exists because the Triton server reachable without Docker (the `tritonserver` binary in the
-`nvidia-pytriton` wheel) carries only the Python backend; `serving/python_backend/model.py` runs
+`nvidia-pytriton` wheel) carries only the Python backend; `optimizer/python_backend/model.py` runs
 the Q/DQ or FP32 ONNX there.
 """
 
@@ -17,10 +17,8 @@ MODEL_FILE = "model.onnx"
 
 
 def python_backend_model() -> Path:
-    """The Python-backend runner that the serving package ships."""
-    import serving
-
-    return Path(serving.__file__).parent / "python_backend" / "model.py"
+    """The Python-backend runner this target ships beside itself (copied into each version folder)."""
+    return Path(__file__).parent / "python_backend" / "model.py"
 
 
 class EmbeddedTarget:

@@ -21,7 +21,7 @@ import onnx
 
 from optimizer.source import ModelSource
 from quantserve.artifact import Artifact, Manifest, TensorSpec
-from quantserve.errors import QuantserveError
+from quantserve.errors import InternalError, QuantserveError
 
 MIN_OPSET = 17
 DYNAMO_MIN_OPSET = 18
@@ -41,7 +41,8 @@ class ExportOnnx:
         out_path = Path(out_path)
         out_path.parent.mkdir(parents=True, exist_ok=True)
         if source.kind == "onnx":
-            assert source.path is not None
+            if source.path is None:
+                raise InternalError("an ONNX model source without a path")
             exporter = "none (ONNX input)"
             model = check_onnx(source.path, out_path)
         else:
@@ -154,7 +155,8 @@ def _export_dynamo(source: ModelSource, out_path: Path, opset: int) -> None:
             verbose=False,
             **kwargs,
         )
-    assert program is not None
+    if program is None:
+        raise InternalError("torch.onnx.export returned no program with dynamo=True")
     program.save(str(out_path), external_data=False)
     if source.kind == "exported_program":
         # Named after export: the exporter's own renaming collides with internal values that share

@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 import onnx
 
-from loadtest.embedding_drift import cosine_similarities
 from optimizer.calibrate import CalibrateInt8, CalibrationSettings
 from optimizer.export import check_onnx
 from optimizer.fuse import name_nodes, op_type_counts
@@ -36,6 +35,7 @@ from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from quantserve.artifact import Artifact
 from quantserve.data import TensorData
 from quantserve.errors import QuantserveError
+from quantserve.metrics import cosine_similarity
 
 MODEL_TYPES = ("bert",)
 TRANSFORMER_OP_TYPES = ("MatMul", "Gemm")
@@ -174,7 +174,7 @@ class DriftBudget:
         drift: dict[str, Any] = {}
         for name, want in expected.items():
             flat_want, flat_got = want.reshape(len(want), -1), got[name].reshape(len(want), -1)
-            cosines = cosine_similarities(flat_want, flat_got)
+            cosines = cosine_similarity(flat_want, flat_got)
             record = {"mean_cosine": float(cosines.mean()), "worst_cosine": float(cosines.min())}
             if name in self.classifier_outputs:
                 record["top1_agreement"] = float(np.mean(flat_want.argmax(1) == flat_got.argmax(1)))

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from quantserve.artifact import Dim, TensorSpec
-from quantserve.errors import QuantserveError
+from quantserve.errors import InternalError, QuantserveError
 from quantserve.runner import Runner
 
 # Triton's wire datatypes and numpy's names for them.
@@ -207,9 +207,6 @@ class TritonRunner(Runner):
     def input_specs(self) -> Sequence[TensorSpec]:
         return self._inputs
 
-    def output_specs(self) -> Sequence[TensorSpec]:
-        return self._outputs
-
     @property
     def max_batch_size(self) -> int:
         """The served model's max_batch_size (0: it does not batch); known once active."""
@@ -227,7 +224,8 @@ class TritonRunner(Runner):
             raise
 
     def infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        assert self._client is not None
+        if self._client is None:
+            raise InternalError("gRPC client used before activate()")
         n = int(next(iter(feeds.values())).shape[0]) if feeds else 0
         if self._max_batch <= 0 or n <= self._max_batch:
             return self._client.infer(self.model, feeds, version=self.version)

@@ -34,7 +34,7 @@ from serving.model_config import (
 
 STAGING_PREFIX = ".deploy-"
 DEPLOY_RECORD = "deploy.json"
-# How the embedded Python backend batches requests of different lengths (serving/python_backend/model.py).
+# How the embedded Python backend batches requests of different lengths (optimizer/python_backend/model.py).
 RAGGED_BATCHING = ("group", "pad")
 
 
@@ -117,7 +117,7 @@ def build_config(
     batched = max_batch > 0
     if batched and not all(t.has_batch_axis for t in manifest.inputs + manifest.outputs):
         raise QuantserveError(f"model '{manifest.name}' has no dynamic batch axis; deploy it with --max-batch 0")
-    # The Python backend pads requests of different lengths into one batch (serving/python_backend).
+    # The Python backend pads requests of different lengths into one batch (optimizer/python_backend).
     ragged = batched and layout.runtime.get("backend") == "python" and any(map(_has_dynamic_inner_dim, manifest.inputs))
     if ragged_batching not in RAGGED_BATCHING:
         raise QuantserveError(f"ragged batching '{ragged_batching}' is not one of {', '.join(RAGGED_BATCHING)}")

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from quantserve.errors import QuantserveError
+from quantserve.errors import InternalError, QuantserveError
 
 NGC_BACKENDS = Path("/opt/tritonserver/backends")
 MODEL_CONTROL_MODES = ("none", "explicit", "poll")
@@ -230,7 +230,8 @@ class TritonServer:
         )
 
     def _check_alive(self) -> None:
-        assert self._process is not None
+        if self._process is None:
+            raise InternalError("tritonserver checked before it was started")
         code = self._process.poll()
         if code is not None:
             raise QuantserveError(f"tritonserver exited with code {code} while starting{self._log_tail()}")
@@ -250,11 +251,6 @@ class TritonServer:
 
     def is_running(self) -> bool:
         return self._process is not None and self._process.poll() is None
-
-    def wait(self) -> int:
-        """Block until the server exits; its exit code."""
-        assert self._process is not None
-        return self._process.wait()
 
     def stop(self) -> None:
         """SIGTERM the server (it unloads models and stops its stubs), SIGKILL its process group after a timeout."""

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import serving
+import optimizer.embedded
 from optimizer.embedded import TARGET
 from optimizer.export import export_onnx
 from optimizer.source import load_source
@@ -25,4 +25,4 @@ def test_build_copies_the_onnx_and_lays_out_a_python_backend(tiny_onnx: Path, tm
     assert layout.runtime == {"backend": "python"}
     assert layout.instance_kind == "KIND_CPU"
     assert layout.version_files["model.onnx"] == built.path
-    assert layout.version_files["model.py"] == Path(serving.__file__).parent / "python_backend" / "model.py"
+    assert layout.version_files["model.py"] == Path(optimizer.embedded.__file__).parent / "python_backend" / "model.py"

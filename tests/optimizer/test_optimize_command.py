@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from quantserve.commands import optimize as optimize_command
+from quantserve.cli.commands import optimize as optimize_command
 from quantserve.errors import QuantserveError
 
 

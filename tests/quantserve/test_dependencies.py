@@ -61,4 +61,4 @@ def test_every_help_runs_without_torch(command: str | None) -> None:
 
 def test_every_registered_command_has_a_module() -> None:
     for command in COMMANDS:
-        assert (ROOT / "quantserve" / "commands" / f"{command}.py").is_file(), command
+        assert (ROOT / "quantserve" / "cli" / "commands" / f"{command}.py").is_file(), command

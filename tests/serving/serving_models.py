@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-import serving.python_backend
+import optimizer.python_backend
 from optimizer.targets import TritonLayout
 from quantserve.artifact import Artifact, Manifest, TensorSpec
 
-MODEL_PY = Path(serving.python_backend.__file__).parent / "model.py"
+MODEL_PY = Path(optimizer.python_backend.__file__).parent / "model.py"
 
 
 def write_dense_onnx(path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from serving.python_backend.model import output_padded_axes, pad_and_concat, split_outputs
+from optimizer.python_backend.model import output_padded_axes, pad_and_concat, split_outputs
 
 
 def test_equal_shapes_concatenate_without_padding() -> None:

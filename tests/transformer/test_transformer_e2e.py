@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from examples import text_encoder
-from loadtest.embedding_drift import embedding_drift
 from optimizer.transformer import TransformerSettings, run_model
 from quantserve.data import TensorData
+from quantserve.metrics import embedding_drift
 
 pytestmark = pytest.mark.e2e
 USERS = 16

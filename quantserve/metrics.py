@@ -1,14 +1,21 @@
-"""Classification and drift metrics as pure numpy functions (no scikit-learn needed at run time).
+"""Every accuracy and drift metric, once: classification, agreement, cosine, retrieval.
 
-Definitions follow scikit-learn's (macro averages; one-vs-rest AUC-ROC by the rank statistic;
-AUC-PR as average precision) and the tests check them against it.
+Pure numpy functions (no scikit-learn at run time), used by build-time verification (optimizer)
+and served evaluation (loadtest) alike, so the two can never disagree. Classification definitions
+follow scikit-learn's (macro averages; one-vs-rest AUC-ROC by the rank statistic; AUC-PR as
+average precision) and the tests check them against it. Embedding drift asks whether each
+text's top-k neighbours in the candidate's space are the ones it had in the reference's.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
+
+from quantserve.errors import QuantserveError
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -104,10 +111,82 @@ def abs_difference(reference: np.ndarray, candidate: np.ndarray) -> tuple[float,
     return float(diff.mean()), float(diff.max())
 
 
+@dataclass(frozen=True)
+class EmbeddingDrift:
+    """Cosine similarity of candidate vs reference (mean, worst) and top-k retrieval agreement."""
+
+    samples: int
+    mean_cosine: float
+    worst_cosine: float
+    k: int
+    topk_unchanged: float  # fraction of queries whose top-k neighbour set is unchanged
+    topk_overlap: float  # mean |top-k(ref) ∩ top-k(candidate)| / k
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _check_pair(reference: np.ndarray, candidate: np.ndarray) -> None:
+    if reference.shape != candidate.shape or reference.ndim != 2:
+        raise QuantserveError(
+            f"embeddings must be two (samples, dim) arrays of one shape; got {reference.shape} and {candidate.shape}"
+        )
+    if reference.shape[0] == 0:
+        raise QuantserveError("embeddings hold zero samples")
+
+
+def normalize_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (zero rows stay zero)."""
+    x = x.astype(np.float64)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norms == 0.0, 1.0, norms)
+
+
 def cosine_similarity(reference: np.ndarray, candidate: np.ndarray) -> np.ndarray:
-    """Per-sample cosine similarity of the flattened outputs (1.0 where both are zero vectors)."""
+    """Per-sample cosine similarity of the flattened outputs.
+
+    Both vectors zero: 1.0 (the outputs agree exactly). Exactly one zero: 0.0 (a collapsed output
+    must not read as faithful). The one definition used at build time and in served evaluation.
+    """
     a = np.asarray(reference, np.float64).reshape(len(reference), -1)
     b = np.asarray(candidate, np.float64).reshape(len(candidate), -1)
-    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    if a.shape != b.shape:
+        raise QuantserveError(f"cannot compare outputs of shapes {np.shape(reference)} and {np.shape(candidate)}")
+    norm_a, norm_b = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
     dots = np.sum(a * b, axis=1)
-    return np.where(norms > 0, dots / np.where(norms > 0, norms, 1.0), 1.0)
+    both_zero = (norm_a == 0) & (norm_b == 0)
+    safe = np.where(norm_a * norm_b > 0, norm_a * norm_b, 1.0)
+    return np.where(both_zero, 1.0, np.where(norm_a * norm_b > 0, dots / safe, 0.0))
+
+
+def top_k_neighbours(embeddings: np.ndarray, k: int) -> np.ndarray:
+    """Indices of each row's k most cosine-similar other rows, most similar first."""
+    unit = normalize_rows(embeddings)
+    similarity = unit @ unit.T
+    np.fill_diagonal(similarity, -np.inf)  # a text is not its own neighbour
+    return np.argsort(-similarity, axis=1, kind="stable")[:, :k]
+
+
+def retrieval_agreement(reference: np.ndarray, candidate: np.ndarray, k: int = 5) -> tuple[float, float]:
+    """(fraction of queries with an unchanged top-k set, mean top-k overlap) over the text set."""
+    _check_pair(reference, candidate)
+    if not 1 <= k < reference.shape[0]:
+        raise QuantserveError(f"retrieval k={k} must be between 1 and {reference.shape[0] - 1} (samples - 1)")
+    ref, new = top_k_neighbours(reference, k), top_k_neighbours(candidate, k)
+    overlaps = np.array([len(set(a) & set(b)) for a, b in zip(ref.tolist(), new.tolist(), strict=True)])
+    return float(np.mean(overlaps == k)), float(np.mean(overlaps) / k)
+
+
+def embedding_drift(reference: np.ndarray, candidate: np.ndarray, k: int = 5) -> EmbeddingDrift:
+    """Everything the evaluator reports for an embedding output."""
+    _check_pair(reference, candidate)
+    cosines = cosine_similarity(reference, candidate)
+    unchanged, overlap = retrieval_agreement(reference, candidate, k)
+    return EmbeddingDrift(
+        samples=int(reference.shape[0]),
+        mean_cosine=float(cosines.mean()),
+        worst_cosine=float(cosines.min()),
+        k=k,
+        topk_unchanged=unchanged,
+        topk_overlap=overlap,
+    )

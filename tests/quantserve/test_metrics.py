@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from loadtest import accuracy as m
+from quantserve import metrics as m
+from quantserve.errors import QuantserveError
 
 sklearn_metrics = pytest.importorskip("sklearn.metrics")
 
@@ -75,3 +76,18 @@ def test_drift_measures() -> None:
     cosine = m.cosine_similarity(ref, cand)
     assert cosine[1] == pytest.approx(1.0) and cosine[2] < 0.9
     assert m.cosine_similarity(np.zeros((1, 3)), np.zeros((1, 3)))[0] == 1.0
+
+
+def test_cosine_of_two_zero_vectors_is_one() -> None:
+    assert m.cosine_similarity(np.zeros((2, 4)), np.zeros((2, 4))).tolist() == [1.0, 1.0]
+
+
+def test_cosine_with_one_zero_vector_is_zero_so_a_collapsed_output_shows() -> None:
+    ref = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
+    cand = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
+    assert m.cosine_similarity(ref, cand).tolist() == [0.0, 0.0]
+
+
+def test_cosine_refuses_outputs_of_different_sizes() -> None:
+    with pytest.raises(QuantserveError, match="cannot compare outputs of shapes"):
+        m.cosine_similarity(np.zeros((2, 4)), np.zeros((2, 3)))

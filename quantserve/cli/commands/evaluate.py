@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 def load_side_by_side(args: argparse.Namespace, models: list[str]) -> None:
     """The same load on every variant, with the held-out inputs, into the same results folder."""
     from loadtest.harness import LoadSettings, parse_duration, run_sweep
-    from quantserve.commands.loadtest import print_table as print_load_table
+    from quantserve.cli.commands.loadtest import print_table as print_load_table
 
     duration = parse_duration(args.load_duration)
     for model in models:

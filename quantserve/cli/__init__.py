@@ -17,9 +17,10 @@ import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
-from quantserve.errors import QuantserveError
+from quantserve.errors import InternalError, QuantserveError
 
-# Subcommand modules under quantserve.commands, each exposing `register(subparsers)`.
+# Subcommand modules under quantserve.cli.commands, each exposing `register(subparsers)`.
+# This package is the application layer: nothing below imports it.
 COMMANDS = ("optimize", "deploy", "serve", "infer", "loadtest", "evaluate", "report", "demo")
 ENV_PREFIX = "QUANTSERVE_"
 
@@ -32,8 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, help="TOML file with one table of options per subcommand")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        if importlib.util.find_spec(f"quantserve.commands.{name}") is not None:
-            importlib.import_module(f"quantserve.commands.{name}").register(sub)
+        if importlib.util.find_spec(f"quantserve.cli.commands.{name}") is not None:
+            importlib.import_module(f"quantserve.cli.commands.{name}").register(sub)
     return parser
 
 
@@ -58,7 +59,7 @@ def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.Argume
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             return action.choices[command]
-    raise AssertionError("no subcommands registered")
+    raise InternalError("no subcommands registered")
 
 
 def _load_config(path: Path | None) -> dict:
@@ -81,6 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except QuantserveError as exc:
         print(f"quantserve: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except InternalError as exc:
+        print(f"quantserve: internal error (a bug in quantserve, please report it): {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("quantserve: interrupted", file=sys.stderr)

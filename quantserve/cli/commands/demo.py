@@ -29,7 +29,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from quantserve.demo import DemoSettings, run_demo
+    from quantserve.cli.demo import DemoSettings, run_demo
 
     console = Console()
     settings = DemoSettings(

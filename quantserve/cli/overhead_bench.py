@@ -1,6 +1,6 @@
 """Measure the Locust client's own overhead: served throughput at saturation vs in-process ONNX Runtime.
 
-    python -m loadtest.overhead_benchmark --out reports/overhead [--onnx MODEL.onnx --data INPUTS.npz]
+    python -m quantserve.cli.overhead_bench --out reports/overhead [--onnx MODEL.onnx --data INPUTS.npz]
 
 Without `--onnx` it uses a tiny MLP whose compute is negligible, so what it measures is the
 cost of the request path (Locust + gRPC + Triton + the Python backend), not of the model.
@@ -21,6 +21,7 @@ import numpy as np
 
 from quantserve.artifact import Manifest, TensorSpec
 from quantserve.data import TensorData, load_npz
+from quantserve.errors import QuantserveError
 
 
 def tiny_mlp(directory: Path) -> tuple[Path, Path]:
@@ -71,7 +72,10 @@ def build_dir_for(onnx_path: Path, data_path: Path, directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "model.onnx").write_bytes(onnx_path.read_bytes())
     Manifest(onnx_path.stem, inputs, outputs, target="embedded", files={"model": "model.onnx"}).save(directory)
-    assert set(data.arrays) == {s.name for s in inputs}, "data names must match the model inputs"
+    if set(data.arrays) != {s.name for s in inputs}:
+        raise QuantserveError(
+            f"data names {sorted(data.arrays)} do not match the model inputs {[s.name for s in inputs]}"
+        )
     return directory
 
 
@@ -79,7 +83,7 @@ def ort_throughput(onnx_path: Path, data: TensorData, batch: int, seconds: float
     """Samples per second of one in-process ONNX Runtime session, same threading as the Python backend."""
     import os
 
-    from quantserve.benchmark import session as ort_session
+    from quantserve.cli.bench import session as ort_session
 
     session: Any = ort_session(onnx_path, os.cpu_count() or 1)
     feeds = [dict(b) for b in data.take(0, len(data) - len(data) % batch).batches(batch)]

@@ -1,6 +1,6 @@
 """In-process INT8 vs FP32 benchmark of two builds with ONNX Runtime, side by side in one run.
 
-`python -m quantserve.benchmark [--fp32 build/demo/digits_fp32 --int8 build/demo/digits_int8]`
+`python -m quantserve.cli.bench [--fp32 build/demo/digits_fp32 --int8 build/demo/digits_int8]`
 (what `make benchmark` runs after `make demo`). Rounds alternate FP32 and INT8 so that noise from
 a shared machine hits both alike; the figure reported is the median round. Prints a table with
 the INT8/FP32 ratio and writes the figures as JSON.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from loadtest.embedding_drift import cosine_similarities, embedding_drift, retrieval_agreement, top_k_neighbours
 from quantserve.errors import QuantserveError
+from quantserve.metrics import cosine_similarity, embedding_drift, retrieval_agreement, top_k_neighbours
 
 
 def test_identical_embeddings_have_no_drift() -> None:
@@ -19,7 +19,7 @@ def test_identical_embeddings_have_no_drift() -> None:
 def test_cosine_is_scale_free_and_catches_a_flipped_row() -> None:
     x = np.eye(3)
     y = np.array([[2.0, 0, 0], [0, 1, 1], [0, 0, -1]])
-    np.testing.assert_allclose(cosine_similarities(x, y), [1.0, np.sqrt(0.5), -1.0])
+    np.testing.assert_allclose(cosine_similarity(x, y), [1.0, np.sqrt(0.5), -1.0])
     drift = embedding_drift(np.vstack([x, x]), np.vstack([y, x]), k=1)
     assert drift.worst_cosine == pytest.approx(-1.0)
     assert drift.mean_cosine == pytest.approx((1 + np.sqrt(0.5) - 1 + 3) / 6)
