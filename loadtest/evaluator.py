@@ -15,6 +15,7 @@ from loadtest.results import AccuracyReport, VariantAccuracy
 from quantserve import metrics
 from quantserve.data import TensorData, load_npz
 from quantserve.errors import InternalError, QuantserveError
+from quantserve.runner import run_batches
 
 TASKS = ("auto", "classification", "embedding")
 
@@ -24,8 +25,7 @@ def served_outputs(url: str, model: str, data: TensorData, batch_size: int = 64)
     from serving.client import TritonRunner
 
     with TritonRunner(url, model) as runner:
-        parts = [runner.infer(batch) for batch in data.batches(batch_size)]
-    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+        return run_batches(runner, data.batches(batch_size))
 
 
 def evaluate_accuracy(

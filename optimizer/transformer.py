@@ -36,6 +36,7 @@ from quantserve.artifact import Artifact
 from quantserve.data import TensorData
 from quantserve.errors import QuantserveError
 from quantserve.metrics import cosine_similarity
+from quantserve.runner import run_batches
 
 MODEL_TYPES = ("bert",)
 TRANSFORMER_OP_TYPES = ("MatMul", "Gemm")
@@ -157,8 +158,7 @@ def run_model(path: Path, feeds: dict[str, np.ndarray], batch_size: int = 64) ->
     """All outputs of an ONNX model over `feeds`, run in ONNX Runtime in batches and concatenated."""
     data = TensorData(feeds)
     with OnnxRuntimeRunner(path) as runner:
-        parts = [runner.infer(batch) for batch in data.batches(batch_size)]
-    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+        return run_batches(runner, data.batches(batch_size))
 
 
 @dataclass(frozen=True)

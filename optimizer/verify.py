@@ -14,6 +14,7 @@ import numpy as np
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from quantserve.artifact import Artifact
 from quantserve.data import TensorData
+from quantserve.runner import run_batches
 
 
 class VerifyAgainstReference:
@@ -38,7 +39,7 @@ class VerifyAgainstReference:
         runner = OnnxRuntimeRunner(path)
         with runner:
             name = runner.output_names()[0]
-            return np.concatenate([runner.infer(feeds)[name] for feeds in self.data.batches(self.batch_size)])
+            return run_batches(runner, self.data.batches(self.batch_size))[name]
 
 
 def verification_record(

@@ -7,7 +7,7 @@ The evaluator compares any two runners the same way. Subclasses implement `activ
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from types import TracebackType
 
 import numpy as np
@@ -73,3 +73,19 @@ class Runner(abc.ABC):
 
     def deactivate_impl(self) -> None:  # noqa: B027 - optional hook
         """Release resources; the default holds none."""
+
+
+def concat_outputs(parts: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Per-batch `{output: array}` results joined along the batch axis, output by output."""
+    if not parts:
+        raise QuantserveError("no batches were run: the data set holds zero samples")
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+
+
+def run_batches(runner: Runner, batches: Iterable[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Every output of an active `runner` over `batches` (e.g. `TensorData.batches(n)`), concatenated.
+
+    The one "run a runner over a data set" loop: build-time verification, the transformer search,
+    served evaluation, `quantserve infer` and the gRPC runner's over-max-batch split all use it.
+    """
+    return concat_outputs([runner.infer(batch) for batch in batches])

@@ -14,7 +14,7 @@ import numpy as np
 
 from quantserve.artifact import Dim, TensorSpec
 from quantserve.errors import InternalError, QuantserveError
-from quantserve.runner import Runner
+from quantserve.runner import Runner, concat_outputs
 
 # Triton's wire datatypes and numpy's names for them.
 TRITON_TO_NUMPY = {
@@ -229,13 +229,13 @@ class TritonRunner(Runner):
         n = int(next(iter(feeds.values())).shape[0]) if feeds else 0
         if self._max_batch <= 0 or n <= self._max_batch:
             return self._client.infer(self.model, feeds, version=self.version)
-        parts = [
-            self._client.infer(
-                self.model, {k: v[i : i + self._max_batch] for k, v in feeds.items()}, version=self.version
-            )
-            for i in range(0, n, self._max_batch)
-        ]
-        return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+        client, step = self._client, self._max_batch
+        return concat_outputs(
+            [
+                client.infer(self.model, {k: v[i : i + step] for k, v in feeds.items()}, version=self.version)
+                for i in range(0, n, step)
+            ]
+        )
 
     def deactivate_impl(self) -> None:
         if self._client is not None:

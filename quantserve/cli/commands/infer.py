@@ -30,6 +30,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from quantserve.data import load_npz
+    from quantserve.runner import run_batches
     from serving.client import TritonRunner
 
     if args.batch_size < 0:
@@ -38,8 +39,7 @@ def run(args: argparse.Namespace) -> int:
     with runner:
         data = load_npz(args.data, runner.input_specs())
         batch_size = args.batch_size or runner.max_batch_size or len(data)
-        parts = [runner.infer(feeds) for feeds in data.batches(batch_size)]
-    outputs = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+        outputs = run_batches(runner, data.batches(batch_size))
     print(summary(outputs, data.labels))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
