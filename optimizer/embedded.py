@@ -25,6 +25,7 @@ class EmbeddedTarget:
     """Builds nothing beyond a copy: ONNX Runtime loads the ONNX file itself at serve time."""
 
     name = "embedded"
+    supports_fp16 = False  # ONNX Runtime on the CPU; FP16 is a GPU precision here
 
     def preflight(self) -> None:
         """Nothing to check: ONNX Runtime is a dependency of the project."""

@@ -74,6 +74,7 @@ class OnnxRuntimeTarget:
     """`--target onnxruntime`: the ONNX itself is the engine; Triton's ONNX Runtime backend runs it."""
 
     name: str = "onnxruntime"
+    supports_fp16: bool = True  # through the TensorRT execution provider on a GPU instance
     settings: OnnxRuntimeSettings | None = None
 
     def preflight(self) -> None:

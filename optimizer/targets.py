@@ -1,13 +1,16 @@
 """Engine targets: what `optimize --target` builds and how `deploy` lays it out for Triton.
 
-Each target has its own module (`embedded`, `onnxruntime_target`, `tensorrt`); this registry is
-the interface between build time and deploy, so neither reaches into the other's internals.
+A target is one module exposing `TARGET` (an `EngineTarget`), registered under the entry-point
+group `quantserve.targets` (pyproject.toml's `[project.entry-points."quantserve.targets"]`), so
+a new backend is one file plus one line, in this project or in another installed package
+(docs/adding-a-target.md). This registry is the interface between build time and deploy, so
+neither reaches into the other's internals.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,6 +35,8 @@ class EngineTarget(Protocol):
     """A build target: turns the (Q/DQ or FP32) ONNX artifact into a deployable engine."""
 
     name: str
+    # Whether `optimize --precision fp16` can build for this target (a GPU engine can; the CPU one cannot).
+    supports_fp16: bool
 
     def preflight(self) -> object:
         """Fail in one line, before any expensive stage, if this machine cannot build for the target."""
@@ -50,13 +55,30 @@ class EngineTarget(Protocol):
         ...
 
 
-# target name -> module under `optimizer` exposing `TARGET`
-TARGET_MODULES = {"embedded": "embedded", "onnxruntime": "onnxruntime_target", "tensorrt": "tensorrt"}
+ENTRY_POINT_GROUP = "quantserve.targets"
+
+
+def _registered() -> dict[str, EntryPoint]:
+    """Every installed target's entry point by name (this project's own and any other package's)."""
+    return {point.name: point for point in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def target_names() -> tuple[str, ...]:
+    """The registered target names, sorted: the CLI's `--target` choices."""
+    return tuple(sorted(_registered()))
 
 
 def get_target(name: str) -> EngineTarget:
-    """The target called `name`, or a QuantserveError listing the known ones."""
-    if name not in TARGET_MODULES:
-        raise QuantserveError(f"unknown target '{name}'; choose one of: {', '.join(TARGET_MODULES)}")
-    module = importlib.import_module(f"optimizer.{TARGET_MODULES[name]}")
-    return module.TARGET
+    """The target called `name`, or a QuantserveError listing the registered ones."""
+    registered = _registered()
+    if name not in registered:
+        known = ", ".join(sorted(registered)) or "none (is quantserve installed? pip install -e .)"
+        raise QuantserveError(f"unknown target '{name}'; choose one of: {known}")
+    point = registered[name]
+    try:
+        target = point.load()
+    except ImportError as exc:
+        raise QuantserveError(f"target '{name}' ({point.value}) cannot be imported: {exc}") from exc
+    if getattr(target, "name", None) != name:
+        raise QuantserveError(f"target '{name}' ({point.value}) calls itself '{getattr(target, 'name', None)}'")
+    return target  # type: ignore[no-any-return]

@@ -268,6 +268,7 @@ class TensorRTTarget:
     """`--target tensorrt`: builds `model.plan` in a child process and deploys it as `tensorrt_plan`."""
 
     name: str = "tensorrt"
+    supports_fp16: bool = True
     settings: TensorRTSettings | None = None
     _runtime: DeviceRuntime | None = field(default=None, repr=False)
 
