@@ -190,3 +190,63 @@ def embedding_drift(reference: np.ndarray, candidate: np.ndarray, k: int = 5) ->
         topk_unchanged=unchanged,
         topk_overlap=overlap,
     )
+
+
+def _channels_last(x: np.ndarray, axis: int | None) -> np.ndarray:
+    """(observations, channels) view: `axis` moved last and every other axis flattened into rows."""
+    x = np.asarray(x, np.float64)
+    if axis is None or x.ndim < 2:
+        return x.reshape(-1, 1)
+    return np.moveaxis(x, axis, -1).reshape(-1, x.shape[axis])
+
+
+def channel_correlations(reference: np.ndarray, candidate: np.ndarray, axis: int | None = 1) -> np.ndarray:
+    """Pearson correlation of candidate vs reference per channel along `axis`, over every other position.
+
+    A channel constant in the reference is NaN (nothing to follow); one that varies in the reference
+    but is constant in the candidate is 0.0 — a collapsed channel must show, however small its values.
+    """
+    if np.shape(reference) != np.shape(candidate):
+        raise QuantserveError(f"cannot compare outputs of shapes {np.shape(reference)} and {np.shape(candidate)}")
+    ref, new = _channels_last(reference, axis), _channels_last(candidate, axis)
+    ref_centred, new_centred = ref - ref.mean(axis=0), new - new.mean(axis=0)
+    ref_norm, new_norm = np.linalg.norm(ref_centred, axis=0), np.linalg.norm(new_centred, axis=0)
+    scale = np.maximum(np.abs(ref).max(axis=0, initial=0.0), 1e-30)
+    ref_constant = np.ptp(ref, axis=0) <= 1e-9 * scale if len(ref) else np.ones(ref.shape[1], bool)
+    denominator = np.where(ref_norm * new_norm > 0, ref_norm * new_norm, 1.0)
+    correlation = np.where(new_norm > 0, np.sum(ref_centred * new_centred, axis=0) / denominator, 0.0)
+    return np.where(ref_constant, np.nan, np.clip(correlation, -1.0, 1.0))
+
+
+def relative_error(reference: np.ndarray, candidate: np.ndarray, axis: int | None = None) -> np.ndarray:
+    """‖candidate − reference‖₂ / ‖reference‖₂, whole tensor (axis None: one value) or per channel.
+
+    A zero reference gives 0.0 where the candidate is zero too, else inf.
+    """
+    ref, new = _channels_last(reference, axis), _channels_last(candidate, axis)
+    if axis is None:
+        ref, new = ref.reshape(-1, 1), new.reshape(-1, 1)
+    error, norm = np.linalg.norm(new - ref, axis=0), np.linalg.norm(ref, axis=0)
+    safe = np.where(norm > 0, norm, 1.0)
+    return np.where(norm > 0, error / safe, np.where(error > 0, np.inf, 0.0))
+
+
+def position_agreement(reference: np.ndarray, candidate: np.ndarray) -> float:
+    """Share of (sample, position) pairs whose argmax over the last axis (the class) is the same."""
+    return float(np.mean(np.argmax(reference, axis=-1) == np.argmax(candidate, axis=-1)))
+
+
+def ctc_collapse(labels: np.ndarray, blank: int = 0) -> list[tuple[int, ...]]:
+    """Greedy CTC decoding of (samples, positions) argmax labels: repeats merged, then blanks dropped."""
+    labels = np.asarray(labels)
+    repeated = np.zeros(labels.shape, dtype=bool)
+    repeated[:, 1:] = labels[:, 1:] == labels[:, :-1]
+    keep = ~repeated & (labels != blank)
+    return [tuple(row[mask].tolist()) for row, mask in zip(labels, keep, strict=True)]
+
+
+def decoded_sequence_agreement(reference: np.ndarray, candidate: np.ndarray, blank: int = 0) -> float:
+    """Share of samples whose greedy CTC-decoded sequence is identical for (samples, positions, classes) logits."""
+    ref = ctc_collapse(np.argmax(reference, axis=-1), blank)
+    new = ctc_collapse(np.argmax(candidate, axis=-1), blank)
+    return float(np.mean([a == b for a, b in zip(ref, new, strict=True)])) if ref else 1.0

@@ -1,0 +1,306 @@
+"""INT8 drift per output, judged against a budget: what each output is, the metrics that fit it, pass/fail.
+
+Whole-tensor cosine and max/mean absolute difference hide what breaks real models (a detector's
+score rows zeroed beside box rows, a CTC recognizer whose decoded text changes while logits barely
+move), so each output is classified by kind and measured with the metrics of that kind; the
+whole-tensor figures stay in the record only as extra information. The metric math itself lives
+in `quantserve.metrics`, shared by build-time verification and served evaluation.
+
+Kinds, inferred from the FP32 reference output (override with `--output-kind NAME=kind`):
+- detection: 3-D (N, 4+K, A) or (N, A, 4+K) — the smaller of axes 1 and 2 has ≥ 5 channels and the
+  first four (box coordinates) span at least 10× the median span of the rest (scores);
+- sequence: any other 3-D (N, T, C) with C > 1 — per-position logits (CTC or token);
+- classification: 2-D (N, C > 1) rows that are probabilities, or whose argmax matches the labels on
+  at least half the samples, or (without either) C < 64;
+- embedding: 2-D (N, D > 1) rows of unit L2 norm, or D ≥ 64 with no label match;
+- dense: anything else (maps, features, scalars).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from quantserve import metrics
+from quantserve.errors import QuantserveError
+
+OUTPUT_KINDS = ("classification", "embedding", "dense", "sequence", "detection")
+EMBEDDING_MIN_DIM = 64
+DETECTION_SPAN_RATIO = 10.0
+BOX_CHANNELS = 4
+
+
+class BudgetExceeded(QuantserveError):
+    """INT8 missed the drift or speed budget: nothing shipped, one line naming what missed, exit 1."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class DriftBudget:
+    """The largest drift INT8 may show and still ship (defaults from issue 9)."""
+
+    max_accuracy_drop_points: float = 1.0
+    min_top1_agreement: float = 0.99
+    min_cosine_mean: float = 0.99
+    min_cosine_worst: float = 0.97
+    min_sequence_agreement: float = 0.98
+    min_channel_correlation: float = 0.98
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+# metric key -> (words in a message, budget field, higher is better)
+CHECKS: dict[str, tuple[str, str, bool]] = {
+    "top1_agreement": ("top-1 agreement", "min_top1_agreement", True),
+    "accuracy_drop_points": ("accuracy drop (points)", "max_accuracy_drop_points", False),
+    "cosine_mean": ("cosine mean", "min_cosine_mean", True),
+    "cosine_worst": ("worst cosine", "min_cosine_worst", True),
+    "sequence_agreement": ("decoded-sequence agreement", "min_sequence_agreement", True),
+    "channel_correlation_worst": ("worst channel correlation", "min_channel_correlation", True),
+}
+# which metrics each kind is judged by (the others are recorded as information)
+BUDGETED: dict[str, tuple[str, ...]] = {
+    "classification": ("top1_agreement", "accuracy_drop_points"),
+    "embedding": ("cosine_mean", "cosine_worst"),
+    "sequence": ("sequence_agreement",),
+    "detection": ("channel_correlation_worst",),
+    "dense": ("channel_correlation_worst",),
+}
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One metric of one output beyond its budget."""
+
+    output: str
+    metric: str
+    value: float
+    budget: float
+    higher_is_better: bool = True
+    scope: str = "output"
+
+    def line(self) -> str:
+        """E.g. "output 'scores': worst channel correlation 0.12 < budget 0.98"."""
+        words = CHECKS[self.metric][0] if self.metric in CHECKS else self.metric
+        op = "<" if self.higher_is_better else ">"
+        return f"{self.scope} '{self.output}': {words} {self.value:.4g} {op} budget {self.budget:.4g}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "line": self.line()}
+
+
+@dataclass
+class DriftReport:
+    """Per-output kind and metrics, and every budget violation (none: the budget holds)."""
+
+    outputs: dict[str, dict[str, Any]]
+    violations: list[Violation] = field(default_factory=list)
+    slacks: list[float] = field(default_factory=list)  # normalized slack of every check made
+
+    @property
+    def holds(self) -> bool:
+        return not self.violations
+
+    def margin(self) -> float:
+        """Worst normalized slack over all checks (1.0: no drift; ≥ 0 iff the budget holds); ranks candidates."""
+        return min(self.slacks, default=1.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "holds": self.holds,
+            "margin": self.margin(),
+            "outputs": self.outputs,
+            "violations": [v.to_dict() for v in self.violations],
+        }
+
+
+def infer_output_kinds(
+    reference: dict[str, np.ndarray],
+    overrides: Mapping[str, str] | None = None,
+    *,
+    labels: np.ndarray | None = None,
+) -> dict[str, str]:
+    """Each output's kind from its FP32 values (module docstring), `overrides` taking precedence."""
+    overrides = dict(overrides or {})
+    for name, kind in overrides.items():
+        if name not in reference:
+            raise QuantserveError(f"--output-kind {name}={kind}: no output '{name}' (outputs: {', '.join(reference)})")
+        if kind not in OUTPUT_KINDS:
+            raise QuantserveError(
+                f"--output-kind {name}={kind}: unknown kind; choose one of: {', '.join(OUTPUT_KINDS)}"
+            )
+    return {name: overrides.get(name) or _infer_kind(np.asarray(values), labels) for name, values in reference.items()}
+
+
+def parse_output_kinds(specs: list[str] | None) -> dict[str, str]:
+    """`NAME=kind` strings (repeatable CLI flag) as a dict; a malformed one is a one-line user error."""
+    kinds: dict[str, str] = {}
+    for spec in specs or []:
+        name, sep, kind = spec.partition("=")
+        if not sep or not name or kind not in OUTPUT_KINDS:
+            raise QuantserveError(
+                f"--output-kind '{spec}': expected NAME=KIND with KIND one of {', '.join(OUTPUT_KINDS)}"
+            )
+        kinds[name] = kind
+    return kinds
+
+
+def _infer_kind(values: np.ndarray, labels: np.ndarray | None) -> str:
+    if values.ndim == 3 and _is_detection(values):
+        return "detection"
+    if values.ndim == 3 and values.shape[2] > 1:
+        return "sequence"
+    if values.ndim == 2 and values.shape[1] > 1:
+        return _classification_or_embedding(values, labels)
+    return "dense"
+
+
+def _detection_axis(values: np.ndarray) -> int:
+    """The axis holding 4 box rows + K score rows: the smaller of axes 1 and 2 (anchors outnumber channels)."""
+    return 1 if values.shape[1] <= values.shape[2] else 2
+
+
+def _is_detection(values: np.ndarray) -> bool:
+    axis = _detection_axis(values)
+    if values.shape[axis] < BOX_CHANNELS + 1 or values.size == 0:
+        return False
+    rows = np.moveaxis(values.astype(np.float64), axis, -1).reshape(-1, values.shape[axis])
+    spans = np.ptp(rows, axis=0)
+    score_span = float(np.median(spans[BOX_CHANNELS:]))
+    return bool(spans[:BOX_CHANNELS].min() >= DETECTION_SPAN_RATIO * max(score_span, 1e-12))
+
+
+def _classification_or_embedding(values: np.ndarray, labels: np.ndarray | None) -> str:
+    rows = values.astype(np.float64)
+    if rows.min() >= 0.0 and np.allclose(rows.sum(axis=1), 1.0, atol=1e-3):
+        return "classification"
+    if _usable_labels(labels, values) and np.mean(rows.argmax(axis=1) == labels) >= 0.5:
+        return "classification"
+    if np.allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-2) or values.shape[1] >= EMBEDDING_MIN_DIM:
+        return "embedding"
+    return "classification"
+
+
+def _usable_labels(labels: np.ndarray | None, values: np.ndarray) -> bool:
+    """Labels that can score this output: one integer class per sample, within its class count."""
+    if labels is None or labels.ndim != 1 or len(labels) != len(values) or not len(labels):
+        return False
+    return bool(np.issubdtype(labels.dtype, np.integer) and labels.min() >= 0 and labels.max() < values.shape[1])
+
+
+def channel_axis(kind: str, values: np.ndarray) -> int | None:
+    """The axis whose entries are separate channels for this kind (None: a single channel)."""
+    if kind == "detection" and values.ndim == 3:
+        return _detection_axis(values)
+    if kind == "sequence":
+        return values.ndim - 1
+    return 1 if values.ndim >= 2 else None
+
+
+def output_metrics(
+    kind: str, reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Every metric of one output: those of its kind, worst channel correlation, and the whole-tensor extras."""
+    if reference.shape != candidate.shape:
+        raise QuantserveError(f"INT8 output shape {candidate.shape} differs from FP32 {reference.shape}")
+    record: dict[str, Any] = {"kind": kind, "shape": list(reference.shape), **_kind_metrics(kind, reference, candidate)}
+    if kind == "classification" and _usable_labels(labels, reference):
+        record.update(_accuracy(reference, candidate, labels))  # type: ignore[arg-type]
+    record.update(_channel_metrics(kind, reference, candidate))
+    cosines = metrics.cosine_similarity(reference, candidate) if reference.size else np.ones(1)
+    mean_abs, max_abs = metrics.abs_difference(reference, candidate) if reference.size else (0.0, 0.0)
+    record.setdefault("cosine_mean", float(cosines.mean()))
+    record.setdefault("cosine_worst", float(cosines.min()))
+    record.update(max_abs_diff=max_abs, mean_abs_diff=mean_abs)
+    return record
+
+
+def _kind_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray) -> dict[str, Any]:
+    if kind == "classification":
+        return {"top1_agreement": metrics.top1_agreement(reference, candidate)}
+    if kind == "sequence":
+        return {
+            "position_agreement": metrics.position_agreement(reference, candidate),
+            "sequence_agreement": metrics.decoded_sequence_agreement(reference, candidate),
+        }
+    if kind == "embedding" and len(reference) >= 2:
+        k = min(5, len(reference) - 1)
+        unchanged, overlap = metrics.retrieval_agreement(reference, candidate, k)
+        return {"neighbour_k": k, "neighbours_unchanged": unchanged, "neighbour_overlap": overlap}
+    return {}
+
+
+def _accuracy(reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    fp32 = metrics.accuracy(labels, reference.argmax(axis=1))
+    int8 = metrics.accuracy(labels, candidate.argmax(axis=1))
+    return {"fp32_accuracy": fp32, "accuracy": int8, "accuracy_drop_points": 100.0 * (fp32 - int8)}
+
+
+def _channel_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray) -> dict[str, Any]:
+    """Worst per-channel correlation and relative error; channels constant in FP32 are skipped."""
+    axis = channel_axis(kind, reference)
+    if reference.size == 0 or reference.ndim < 1:
+        return {}
+    correlations = metrics.channel_correlations(reference, candidate, axis)
+    errors = metrics.relative_error(reference, candidate, axis)
+    record: dict[str, Any] = {
+        "relative_error": float(metrics.relative_error(reference, candidate)[0]),
+        "channels": int(correlations.size),
+        "channels_constant": int(np.isnan(correlations).sum()),
+        "channel_relative_error_worst": float(errors.max()),
+    }
+    if not np.all(np.isnan(correlations)):
+        worst = int(np.nanargmin(correlations))
+        record.update(channel_correlation_worst=float(correlations[worst]), channel_worst=worst)
+    return record
+
+
+def judge(output: str, record: Mapping[str, Any], budget: DriftBudget) -> tuple[list[Violation], list[float]]:
+    """The budgeted metrics of one output's record: its violations and the normalized slack of each check."""
+    violations, slacks = [], []
+    for metric in BUDGETED[record["kind"]]:
+        value = record.get(metric)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            continue
+        _, budget_field, higher = CHECKS[metric]
+        limit = float(getattr(budget, budget_field))
+        slacks.append(normalized_slack(float(value), limit, higher))
+        if (value < limit) if higher else (value > limit):
+            violations.append(Violation(output, metric, float(value), limit, higher))
+    return violations, slacks
+
+
+def normalized_slack(value: float, limit: float, higher_is_better: bool) -> float:
+    """Distance to the budget as a share of the room it allows: 0 at the budget, 1 at no drift (for ≤ 1 metrics)."""
+    if higher_is_better:
+        room = 1.0 - limit if limit < 1.0 else 1.0
+        return (value - limit) / room
+    return (limit - value) / (limit if limit > 0 else 1.0)
+
+
+def measure_drift(
+    reference: dict[str, np.ndarray],
+    candidate: dict[str, np.ndarray],
+    kinds: Mapping[str, str],
+    budget: DriftBudget,
+    labels: np.ndarray | None = None,
+) -> DriftReport:
+    """Every output of `candidate` against `reference`, measured by its kind and judged against `budget`."""
+    missing = [name for name in reference if name not in candidate]
+    if missing:
+        raise QuantserveError(f"the INT8 model lacks output(s) {', '.join(missing)} of the FP32 model")
+    report = DriftReport(outputs={})
+    for name, ref in reference.items():
+        kind = kinds.get(name) or _infer_kind(np.asarray(ref), labels)
+        record = output_metrics(kind, np.asarray(ref), np.asarray(candidate[name]), labels)
+        violations, slacks = judge(name, record, budget)
+        report.outputs[name] = record
+        report.violations.extend(violations)
+        report.slacks.extend(slacks)
+    return report
