@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from quantserve.errors import InternalError, QuantserveError
 
@@ -78,7 +79,8 @@ def _wheel_install(server_dir: Path, scratch_parent: Path | None) -> TritonInsta
 
 def _wheel_env(server_dir: Path) -> dict[str, str]:
     # The stub links a libpython3.11; the running interpreter's own LIBDIR goes first so its patch
-    # version matches the standard library it imports (see DESIGN.md, known pitfalls).
+    # version matches the standard library it imports (a known pitfall: otherwise models fail to load with
+    # "'_thread.RLock' object has no attribute '_recursion_count'").
     libs = [sysconfig.get_config_var("LIBDIR") or "", str(server_dir.parent.parent / "nvidia_pytriton.libs")]
     existing = os.environ.get("LD_LIBRARY_PATH")
     return {
@@ -105,36 +107,55 @@ def check_port_free(host: str, port: int, role: str) -> None:
             raise QuantserveError(f"{role} port {port} on {host} {reason}; choose another with --{role}-port") from exc
 
 
-class TritonServer:
-    """A `tritonserver` child process serving `repo`; a context manager that always stops it."""
+@dataclass(frozen=True)
+class ServerOptions:
+    """How to run one tritonserver: repository, address and ports, model control, log, timeouts.
 
-    def __init__(
-        self,
-        repo: Path | str,
-        grpc_port: int = 8001,
-        http_port: int = 8000,
-        metrics_port: int = 8002,
-        host: str = "127.0.0.1",
-        log_path: Path | str | None = None,
-        model_control: str = "none",
-        load_models: tuple[str, ...] = (),
-        startup_timeout_s: float = 120.0,
-        stop_timeout_s: float = 20.0,
-        log_verbose: int = 0,
-    ) -> None:
-        if model_control not in MODEL_CONTROL_MODES:
+    Built once by `quantserve serve` (or a caller) and handed to `TritonServer`.
+    """
+
+    repo: Path
+    grpc_port: int = 8001
+    http_port: int = 8000
+    metrics_port: int = 8002
+    host: str = "127.0.0.1"
+    log_path: Path | None = None  # default: a new file in the temp folder
+    model_control: str = "none"
+    load_models: tuple[str, ...] = ()  # with model_control "explicit": the models to load at start
+    startup_timeout_s: float = 120.0
+    stop_timeout_s: float = 20.0
+    log_verbose: int = 0
+
+    def __post_init__(self) -> None:
+        if self.model_control not in MODEL_CONTROL_MODES:
             raise QuantserveError(
-                f"model control mode '{model_control}' is not one of {', '.join(MODEL_CONTROL_MODES)}"
+                f"model control mode '{self.model_control}' is not one of {', '.join(MODEL_CONTROL_MODES)}"
             )
-        self.repo = Path(repo).resolve()
-        self.host = host
-        self.ports = {"grpc": grpc_port, "http": http_port, "metrics": metrics_port}
-        self.log_path = Path(log_path) if log_path else None
-        self.model_control = model_control
-        self.load_models = tuple(load_models)
-        self.startup_timeout_s = startup_timeout_s
-        self.stop_timeout_s = stop_timeout_s
-        self.log_verbose = log_verbose
+        object.__setattr__(self, "repo", Path(self.repo).resolve())
+        object.__setattr__(self, "log_path", Path(self.log_path) if self.log_path else None)
+        object.__setattr__(self, "load_models", tuple(self.load_models))
+
+    @classmethod
+    def on_free_ports(cls, repo: Path | str, **changes: Any) -> ServerOptions:
+        """Options for a local server whose three ports are ones the OS says are free now."""
+        ports = {"grpc_port": free_port(), "http_port": free_port(), "metrics_port": free_port()}
+        return cls(Path(repo), **{**ports, **changes})
+
+    @property
+    def ports(self) -> dict[str, int]:
+        """Port by role ("grpc", "http", "metrics"), the order tritonserver's flags take."""
+        return {"grpc": self.grpc_port, "http": self.http_port, "metrics": self.metrics_port}
+
+
+class TritonServer:
+    """A `tritonserver` child process run with `ServerOptions`; a context manager that always stops it."""
+
+    def __init__(self, options: ServerOptions) -> None:
+        self.options = options
+        self.repo = options.repo
+        self.host = options.host
+        self.ports = options.ports
+        self.log_path = options.log_path
         self._process: subprocess.Popen[bytes] | None = None
         self._install: TritonInstall | None = None
 
@@ -199,20 +220,20 @@ class TritonServer:
             str(install.binary),
             f"--model-repository={self.repo}",
             f"--backend-directory={install.backends}",
-            f"--model-control-mode={self.model_control}",
+            f"--model-control-mode={self.options.model_control}",
             "--exit-on-error=false",  # a model that fails to load is reported by name, not as a dead server
             "--strict-readiness=true",
-            f"--log-verbose={self.log_verbose}",
+            f"--log-verbose={self.options.log_verbose}",
         ]
         for role, port in self.ports.items():
             args += [f"--{role}-address={self.host}", f"--{role}-port={port}"]
-        args += [f"--load-model={name}" for name in self.load_models]
+        args += [f"--load-model={name}" for name in self.options.load_models]
         return args
 
     def _wait_ready(self) -> None:
         from serving.client import TritonGrpcClient
 
-        deadline = time.monotonic() + self.startup_timeout_s
+        deadline = time.monotonic() + self.options.startup_timeout_s
         with TritonGrpcClient(self.grpc_url, timeout_s=5.0) as client:
             while time.monotonic() < deadline:
                 self._check_alive()
@@ -225,9 +246,8 @@ class TritonServer:
                     if client.is_server_ready() and client.all_models_ready():
                         return
                 time.sleep(0.25)
-        raise QuantserveError(
-            f"tritonserver not ready after {self.startup_timeout_s:.0f} s (log: {self.log_path}){self._log_tail()}"
-        )
+        waited = self.options.startup_timeout_s
+        raise QuantserveError(f"tritonserver not ready after {waited:.0f} s (log: {self.log_path}){self._log_tail()}")
 
     def _check_alive(self) -> None:
         if self._process is None:
@@ -256,7 +276,7 @@ class TritonServer:
         """SIGTERM the server (it unloads models and stops its stubs), SIGKILL its process group after a timeout."""
         process, self._process = self._process, None
         if process is not None:
-            _terminate(process, self.stop_timeout_s)
+            _terminate(process, self.options.stop_timeout_s)
         if self._install is not None and self._install.scratch is not None:
             shutil.rmtree(self._install.scratch, ignore_errors=True)
         self._install = None

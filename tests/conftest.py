@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from serving.server import TritonServer, free_port  # noqa: E402
+from serving.server import ServerOptions, TritonServer, free_port  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +38,7 @@ def free_port_factory() -> Callable[[], int]:
 def triton_server_factory(
     free_port_factory: Callable[[], int], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Callable[..., TritonServer]]:
-    """Call it with a model repository (and TritonServer options) for a started server on free ports.
+    """Call it with a model repository (and `ServerOptions` fields) for a started server on free ports.
 
     Every server it starts is stopped by pid when the module's tests are done (or earlier by `.stop()`).
     """
@@ -49,7 +49,7 @@ def triton_server_factory(
         options.setdefault("http_port", free_port_factory())
         options.setdefault("metrics_port", free_port_factory())
         options.setdefault("log_path", tmp_path_factory.mktemp("triton-log") / "tritonserver.log")
-        server = TritonServer(repo, **options)
+        server = TritonServer(ServerOptions(repo, **options))
         servers.append(server)
         if start:
             server.start()

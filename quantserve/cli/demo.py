@@ -83,18 +83,13 @@ def measure(settings: DemoSettings, names: list[str], heldout: Path, say: Callab
     """Start tritonserver with just the demo's models; score accuracy, then load each variant."""
     from loadtest.evaluator import evaluate_accuracy
     from loadtest.harness import LoadSettings, run_sweep
-    from serving.server import TritonServer, free_port
+    from serving.server import ServerOptions, TritonServer
 
     settings.out.mkdir(parents=True, exist_ok=True)
-    server = TritonServer(
-        settings.repo,
-        grpc_port=free_port(),
-        http_port=free_port(),
-        metrics_port=free_port(),
-        log_path=settings.out / "tritonserver.log",
-        model_control="explicit",
-        load_models=tuple(names),
+    options = ServerOptions.on_free_ports(
+        settings.repo, log_path=settings.out / "tritonserver.log", model_control="explicit", load_models=tuple(names)
     )
+    server = TritonServer(options)
     with server:
         say(f"tritonserver (pid {server.pid}) ready at {server.grpc_url}")
         accuracy = evaluate_accuracy(

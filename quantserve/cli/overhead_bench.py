@@ -98,12 +98,12 @@ def served_steps(build: Path, data_path: Path, out: Path, users: list[int], seco
     """Deploy, start tritonserver, and run one closed-loop Locust step per user count (and one with 2 workers)."""
     from loadtest.harness import run_load
     from serving.deploy import deploy
-    from serving.server import TritonServer, free_port
+    from serving.server import ServerOptions, TritonServer
 
     repo = out / "repo"
     deploy(build, repo, "bench", max_batch=64, max_queue_delay_us=500, instances=1)
     steps = []
-    with TritonServer(repo, grpc_port=free_port(), http_port=free_port(), metrics_port=free_port()) as server:
+    with TritonServer(ServerOptions.on_free_ports(repo)) as server:
         for n, workers in [(u, 0) for u in users] + [(users[-1], 2)]:
             cpu_before = _children_cpu_s()
             result = run_load(

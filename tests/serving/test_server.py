@@ -11,7 +11,7 @@ import pytest
 
 from quantserve.errors import QuantserveError
 from serving.client import TritonGrpcClient, TritonRunner
-from serving.server import TritonServer
+from serving.server import ServerOptions, TritonInstall, TritonServer
 
 CONFIG = """backend: "python"
 max_batch_size: 4
@@ -50,7 +50,10 @@ def test_taken_port_is_named(tmp_path: Path, free_port_factory: Callable[[], int
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        server = TritonServer(tmp_path, grpc_port=port, http_port=free_port_factory(), metrics_port=free_port_factory())
+        options = ServerOptions(
+            tmp_path, grpc_port=port, http_port=free_port_factory(), metrics_port=free_port_factory()
+        )
+        server = TritonServer(options)
         with pytest.raises(QuantserveError, match=f"grpc port {port} on 127.0.0.1 is already in use"):
             server.start()
     assert server.pid is None
@@ -58,7 +61,7 @@ def test_taken_port_is_named(tmp_path: Path, free_port_factory: Callable[[], int
 
 def test_missing_repository_is_named(tmp_path: Path) -> None:
     with pytest.raises(QuantserveError, match="model repository not found"):
-        TritonServer(tmp_path / "nope").start()
+        TritonServer(ServerOptions(tmp_path / "nope")).start()
 
 
 @pytest.mark.e2e
@@ -87,3 +90,25 @@ def test_model_that_fails_to_load_is_named(tmp_path: Path, triton_server_factory
     with pytest.raises(QuantserveError, match=r"model 'broken' failed to load: .*weights are corrupt"):
         server.start()
     assert not server.is_running()
+
+
+def test_options_become_the_command_line(tmp_path: Path) -> None:
+    options = ServerOptions(
+        tmp_path, grpc_port=9101, http_port=9100, metrics_port=9102, model_control="explicit", load_models=("a", "b")
+    )
+    install = TritonInstall(Path("/opt/bin/tritonserver"), Path("/opt/backends"))
+    command = TritonServer(options).command(install)
+    assert command[0] == "/opt/bin/tritonserver"
+    assert f"--model-repository={tmp_path.resolve()}" in command and "--model-control-mode=explicit" in command
+    assert [a for a in command if "-port=" in a] == ["--grpc-port=9101", "--http-port=9100", "--metrics-port=9102"]
+    assert command[-2:] == ["--load-model=a", "--load-model=b"]
+
+
+def test_unknown_model_control_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(QuantserveError, match=r"^model control mode 'lazy' is not one of none, explicit, poll$"):
+        ServerOptions(tmp_path, model_control="lazy")
+
+
+def test_free_ports_are_distinct(tmp_path: Path) -> None:
+    options = ServerOptions.on_free_ports(tmp_path, log_verbose=1)
+    assert len(set(options.ports.values())) == 3 and options.log_verbose == 1

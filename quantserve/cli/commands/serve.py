@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from serving.server import MODEL_CONTROL_MODES, ServerOptions, TritonServer
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -20,25 +22,14 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--grpc-port", type=int, default=8001)
     parser.add_argument("--http-port", type=int, default=8000)
     parser.add_argument("--metrics-port", type=int, default=8002)
-    parser.add_argument("--model-control", choices=("none", "explicit", "poll"), default="none")
+    parser.add_argument("--model-control", choices=MODEL_CONTROL_MODES, default="none")
     parser.add_argument("--log-file", type=Path, help="tritonserver log (default: a file in the temp folder)")
     parser.add_argument("--startup-timeout", type=float, default=180.0, help="seconds to wait for readiness")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from serving.server import TritonServer
-
-    server = TritonServer(
-        args.repo,
-        grpc_port=args.grpc_port,
-        http_port=args.http_port,
-        metrics_port=args.metrics_port,
-        host=args.host,
-        log_path=args.log_file,
-        model_control=args.model_control,
-        startup_timeout_s=args.startup_timeout,
-    )
+    server = TritonServer(server_options(args))
     # SIGTERM takes the same path as Ctrl-C, so the server is stopped (by pid) whatever phase we are in.
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -55,11 +46,25 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
 
 
+def server_options(args: argparse.Namespace) -> ServerOptions:
+    """The command's flags as the one `ServerOptions` the server runs with."""
+    return ServerOptions(
+        args.repo,
+        grpc_port=args.grpc_port,
+        http_port=args.http_port,
+        metrics_port=args.metrics_port,
+        host=args.host,
+        log_path=args.log_file,
+        model_control=args.model_control,
+        startup_timeout_s=args.startup_timeout,
+    )
+
+
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _print_ready(server: Any) -> None:
+def _print_ready(server: TritonServer) -> None:
     models = server.loaded_models()
     print(f"tritonserver ready (pid {server.pid}), repository {server.repo}", flush=True)
     print(f"  gRPC    {server.grpc_url}", flush=True)
