@@ -114,7 +114,7 @@ def profile_model(
         feeds = Path(tmp) / "batches.npz"
         np.savez(feeds, **{f"{i}/{name}": a for i, batch in enumerate(batches) for name, a in batch.items()})  # type: ignore[arg-type]
         result = Path(tmp) / "profile.json"
-        _run_child(model_path, feeds, result, threads, repeats)
+        _run_child(model_path.resolve(), feeds, result, threads, repeats)
         return ModelProfile.from_dict(json.loads(result.read_text()))
 
 
@@ -123,7 +123,8 @@ def _run_child(model_path: Path, feeds: Path, result: Path, threads: int, repeat
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
     argv = [sys.executable, "-m", "optimizer.profile", str(model_path), str(feeds), str(result)]
     argv += ["--threads", str(threads), "--repeats", str(repeats)]
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    # cwd: the temp folder, so nothing lands in the caller's working directory
+    done = subprocess.run(argv, env=env, cwd=feeds.parent, capture_output=True, text=True, check=False)
     if done.returncode == QuantserveError.exit_code:
         raise QuantserveError(done.stderr.strip().splitlines()[-1])
     if done.returncode != 0:
@@ -251,6 +252,117 @@ class OnnxNodeIndex:
     def _by_affix(self, base: str) -> str | None:
         hits = [n for n in self.op_types if len(n) >= 3 and (base.startswith(n) or base.endswith(n))]
         return max(hits, key=len) if hits else None
+
+
+@dataclass(frozen=True)
+class OpTypeRow:
+    """One ONNX op type's kernel ms per run in the reference and the model, speedup and share of each total."""
+
+    op_type: str
+    reference_ms: float
+    model_ms: float
+    speedup: float | None  # reference_ms / model_ms; None where either ran no kernel of this type
+    reference_share: float
+    model_share: float
+
+
+@dataclass(frozen=True)
+class NodeRow:
+    """One ONNX node (or ORT-inserted kernel) side by side; 0.0 where that model ran no kernel for it."""
+
+    node: str
+    op_type: str
+    reference_ms: float
+    model_ms: float
+    speedup: float | None
+    inserted: bool  # ORT added it (layout Transpose/Reorder); not a node of the ONNX file
+
+
+@dataclass
+class BuildProfile:
+    """A build's FP32 reference and its model profiled on the same inputs, compared per op type and node."""
+
+    build: str
+    precision: str  # the model's precision from the manifest (int8, fp32, …)
+    cpu: str
+    inputs: str  # where the inputs came from, in words
+    batch: int
+    batches: int
+    repeats: int
+    reference: ModelProfile
+    model: ModelProfile
+    op_types: list[OpTypeRow]
+    nodes: list[NodeRow]
+    run_speedup: float | None
+
+    def save(self, path: Path) -> Path:
+        Path(path).write_text(json.dumps(asdict(self), indent=2) + "\n")
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: Path) -> BuildProfile:
+        data = json.loads(Path(path).read_text())
+        fields = {**data, "reference": ModelProfile.from_dict(data["reference"])}
+        fields["model"] = ModelProfile.from_dict(data["model"])
+        fields["op_types"] = [OpTypeRow(**row) for row in data["op_types"]]
+        fields["nodes"] = [NodeRow(**row) for row in data["nodes"]]
+        return cls(**fields)
+
+
+def speedup(reference_ms: float, model_ms: float) -> float | None:
+    """reference ms / model ms (above 1: the model is faster); None where either is zero."""
+    return reference_ms / model_ms if reference_ms > 0 and model_ms > 0 else None
+
+
+def compare_op_types(reference: ModelProfile, model: ModelProfile) -> list[OpTypeRow]:
+    """Per ONNX op type, both models' kernel ms, speedup and shares, the most expensive first."""
+    ref, mod = op_type_totals(reference.nodes), op_type_totals(model.nodes)
+    ref_total, mod_total = sum(ref.values()) or 1.0, sum(mod.values()) or 1.0
+    rows = [
+        OpTypeRow(
+            op,
+            ref.get(op, 0.0),
+            mod.get(op, 0.0),
+            speedup(ref.get(op, 0.0), mod.get(op, 0.0)),
+            ref.get(op, 0.0) / ref_total,
+            mod.get(op, 0.0) / mod_total,
+        )
+        for op in set(ref) | set(mod)
+    ]
+    return sorted(rows, key=lambda r: (-(r.reference_ms + r.model_ms), r.op_type))
+
+
+def compare_nodes(reference: ModelProfile, model: ModelProfile) -> list[NodeRow]:
+    """Per node (ONNX name where mapped), both models' kernel ms, the most expensive first."""
+    keyed: dict[str, dict[str, Any]] = {}
+    for side, profile in (("reference_ms", reference), ("model_ms", model)):
+        for n in profile.nodes:
+            row = keyed.setdefault(n.onnx_node or n.name, {"op_type": n.onnx_op_type, "inserted": n.onnx_node is None})
+            row[side] = row.get(side, 0.0) + n.ms
+    rows = [
+        NodeRow(
+            name,
+            r["op_type"],
+            r.get("reference_ms", 0.0),
+            r.get("model_ms", 0.0),
+            speedup(r.get("reference_ms", 0.0), r.get("model_ms", 0.0)),
+            r["inserted"],
+        )
+        for name, r in keyed.items()
+    ]
+    return sorted(rows, key=lambda r: (-(r.reference_ms + r.model_ms), r.node))
+
+
+def cpu_model() -> str:
+    """The CPU's model name (figures mean little without it), from /proc/cpuinfo or the platform module."""
+    import platform
+
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine() or "unknown CPU"
 
 
 def _load_batches(path: Path) -> list[dict[str, np.ndarray]]:

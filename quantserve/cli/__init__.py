@@ -21,7 +21,7 @@ from quantserve.errors import InternalError, QuantserveError
 
 # Subcommand modules under quantserve.cli.commands, each exposing `register(subparsers)`.
 # This package is the application layer: nothing below imports it.
-COMMANDS = ("optimize", "deploy", "serve", "infer", "loadtest", "evaluate", "report", "demo")
+COMMANDS = ("optimize", "deploy", "serve", "infer", "loadtest", "evaluate", "report", "profile", "demo")
 ENV_PREFIX = "QUANTSERVE_"
 
 

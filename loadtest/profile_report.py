@@ -1,0 +1,155 @@
+"""profile.md and one self-contained profile.html, rendered from the profile.json `quantserve profile` wrote.
+
+Only formats numbers already in the JSON (`optimizer.profile.BuildProfile`); measures nothing.
+The row builders are shared with the command's terminal tables, so all three show the same figures.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+
+from loadtest import svg_plots
+from loadtest.report import STYLE
+from optimizer.profile import BuildProfile
+from quantserve.errors import QuantserveError
+
+PROFILE_FILE = "profile.json"
+CHART_OP_TYPES = len(svg_plots.PALETTE) - 1  # the rest of the op types share one "other" segment
+
+
+def load_profile(folder: Path | str) -> BuildProfile:
+    path = Path(folder) / PROFILE_FILE
+    if not path.is_file():
+        raise QuantserveError(f"{folder}: no {PROFILE_FILE}; run 'quantserve profile BUILD --out {folder}' first")
+    try:
+        return BuildProfile.load(path)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise QuantserveError(f"{path}: not a quantserve profile ({exc})") from exc
+
+
+def render(folder: Path | str, top: int = 10) -> tuple[Path, Path]:
+    """Write profile.md and profile.html into `folder` from its profile.json; returns their paths."""
+    result = load_profile(folder)
+    md_path, html_path = Path(folder) / "profile.md", Path(folder) / "profile.html"
+    md_path.write_text(render_markdown(result, top))
+    html_path.write_text(render_html(result, top))
+    return md_path, html_path
+
+
+def labels(result: BuildProfile) -> tuple[str, str]:
+    """Column names for the reference and the model: FP32 and the model's precision."""
+    if result.precision == "fp32":
+        return "reference", "model"
+    return "FP32", result.precision.upper()
+
+
+def _ms(value: float) -> str:
+    return f"{value:.3f}" if value else "–"
+
+
+def _x(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}×"
+
+
+def summary_lines(result: BuildProfile) -> list[str]:
+    ref, mod = labels(result)
+    return [
+        f"build {result.build}: {ref} {result.reference.run_ms:.3f} ms per run, {mod} {result.model.run_ms:.3f} ms "
+        f"({mod} speedup {_x(result.run_speedup)})",
+        f"CPU: {result.cpu}; {result.reference.threads} intra-op thread(s); {result.repeats} timed passes "
+        f"over {result.batches} batch(es) after a warm-up",
+        f"inputs: {result.inputs}",
+        f"kernel time per run: {ref} {result.reference.kernel_ms:.3f} ms, {mod} {result.model.kernel_ms:.3f} ms "
+        "(the rest of a run is ORT's own overhead)",
+    ]
+
+
+def op_type_rows(result: BuildProfile) -> tuple[list[str], list[list[str]]]:
+    """Per ONNX op type: both models' ms per run, speedup, share of each model's kernel time; op type last."""
+    ref, mod = labels(result)
+    header = [f"{ref} ms", f"{mod} ms", "speedup", f"{ref} %", f"{mod} %", "op type"]
+    rows = [
+        [
+            _ms(r.reference_ms),
+            _ms(r.model_ms),
+            _x(r.speedup),
+            f"{r.reference_share * 100:.1f}",
+            f"{r.model_share * 100:.1f}",
+            r.op_type,
+        ]
+        for r in result.op_types
+    ]
+    return header, rows
+
+
+def node_rows(result: BuildProfile, top: int | None = None) -> tuple[list[str], list[list[str]]]:
+    """The `top` most expensive nodes (all when None), name and op type last so a long name folds."""
+    ref, mod = labels(result)
+    header = [f"{ref} ms", f"{mod} ms", "speedup", "node (op type)"]
+    rows = [
+        [_ms(r.reference_ms), _ms(r.model_ms), _x(r.speedup), _node_label(r.node, r.op_type, r.inserted)]
+        for r in result.nodes[:top]
+    ]
+    return header, rows
+
+
+def _node_label(node: str, op_type: str, inserted: bool) -> str:
+    return f"{node} ({op_type}, added by ORT)" if inserted else f"{node} ({op_type})"
+
+
+def _not_run_lines(result: BuildProfile) -> list[str]:
+    ref, mod = labels(result)
+    lines = []
+    for label, profile in ((ref, result.reference), (mod, result.model)):
+        if profile.not_run:
+            lines.append(f"{label}: ONNX nodes that ran no kernel of their own (fused or folded): ")
+            lines[-1] += ", ".join(profile.not_run)
+    return lines
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render_markdown(result: BuildProfile, top: int = 10) -> str:
+    ref, mod = labels(result)
+    parts = [f"# Profile: {ref} vs {mod}", "", *(f"- {line}" for line in summary_lines(result)), ""]
+    parts += ["## Time per op type (ms per run)", "", _md_table(*op_type_rows(result)), ""]
+    parts += [f"## Top {top} nodes (ms per run)", "", _md_table(*node_rows(result, top)), ""]
+    parts += [*(f"- {line}" for line in _not_run_lines(result)), ""]
+    return "\n".join(parts)
+
+
+def _html_table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in reversed(header))
+    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in reversed(row)) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def op_type_chart(result: BuildProfile) -> str:
+    """Stacked bars, one per model: kernel ms per run split by op type (the costliest, then the rest)."""
+    shown = [r.op_type for r in result.op_types[:CHART_OP_TYPES]]
+    rest = result.op_types[CHART_OP_TYPES:]
+    segments = shown + (["other"] if rest else [])
+    rows = []
+    for label, side in zip(labels(result), ("reference_ms", "model_ms"), strict=True):
+        values = [getattr(r, side) for r in result.op_types[:CHART_OP_TYPES]]
+        rows.append((label, values + ([sum(getattr(r, side) for r in rest)] if rest else [])))
+    return svg_plots.stacked_bars("Kernel time per run by op type", rows, segments, "ms")
+
+
+def render_html(result: BuildProfile, top: int = 10) -> str:
+    ref, mod = labels(result)
+    body = [f"<h1>Profile: {escape(ref)} vs {escape(mod)}</h1>", "<ul>"]
+    body += [f"<li>{escape(line)}</li>" for line in summary_lines(result)] + ["</ul>"]
+    body += ["<h2>Time per op type (ms per run)</h2>", op_type_chart(result), _html_table(*op_type_rows(result))]
+    body += [f"<h2>Top {top} nodes (ms per run)</h2>", _html_table(*node_rows(result, top))]
+    body += [f"<details><summary>All {len(result.nodes)} nodes</summary>", _html_table(*node_rows(result))]
+    body += ["</details>", *(f"<p>{escape(line)}</p>" for line in _not_run_lines(result))]
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>quantserve profile</title>'
+        f"<style>{STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )

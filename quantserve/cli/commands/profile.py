@@ -1,0 +1,161 @@
+"""`quantserve profile build/NAME`: where the time goes, per op type and per node, FP32 vs the build's model.
+
+Both `fp32.onnx` and the build's model run alone, each in a fresh ONNX Runtime session in its own
+child process, on the same inputs; ORT's profiler gives kernel time per node. Writes profile.json
+(the data), profile.md and a self-contained profile.html, and prints the tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MAX_BATCHES = 4  # distinct input batches per profile; each is run --repeats times after a warm-up
+DYNAMIC_AXIS = 16  # size given to a dynamic non-batch axis (sequence) for random inputs
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "profile",
+        help="per-op-type and per-node time of the FP32 reference vs the optimized model (ORT profiler)",
+        description="Profile BUILD's fp32.onnx and model on the same inputs with ONNX Runtime's profiler and "
+        "write profile.json, profile.md and profile.html.",
+    )
+    parser.add_argument("build", type=Path, metavar="BUILD", help="folder written by 'quantserve optimize'")
+    parser.add_argument("--data", type=Path, help=".npz inputs (default: the build's verification data, else random)")
+    parser.add_argument("--batch", type=int, default=8, help="samples per run")
+    parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads")
+    parser.add_argument("--repeats", type=int, default=5, help="timed passes over the batches after a warm-up")
+    parser.add_argument("--out", type=Path, help="folder for profile.json/.md/.html (default: BUILD/profile)")
+    parser.add_argument("--top", type=int, default=10, help="nodes listed in the per-node table")
+    parser.add_argument("--json", action="store_true", help="print profile.json instead of the tables")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from loadtest.profile_report import render
+    from quantserve.errors import QuantserveError
+
+    for option in ("batch", "threads", "repeats", "top"):
+        if getattr(args, option) < 1:
+            raise QuantserveError(f"--{option} must be at least 1, got {getattr(args, option)}")
+    result = profile_build(args.build, args.data, args.batch, args.threads, args.repeats)
+    out = args.out or args.build / "profile"
+    out.mkdir(parents=True, exist_ok=True)
+    result.save(out / "profile.json")
+    md_path, html_path = render(out, top=args.top)
+    if args.json:
+        print(json.dumps(asdict(result), indent=2))
+        return 0
+    print_tables(result, args.top)
+    print(f"report: {html_path} and {md_path}")
+    return 0
+
+
+def profile_build(build: Path, data: Path | None, batch: int, threads: int, repeats: int) -> Any:
+    """Profile the build's reference and model on the same batches and compare them."""
+    from optimizer.profile import BuildProfile, compare_nodes, compare_op_types, cpu_model, profile_model, speedup
+    from quantserve.artifact import Manifest
+
+    manifest = Manifest.load(build)
+    reference_path, model_path = _model_files(build, manifest)
+    batches, inputs = choose_inputs(build, manifest, data, batch)
+    reference = profile_model(reference_path, batches, threads, repeats)
+    model = profile_model(model_path, batches, threads, repeats)
+    return BuildProfile(
+        build=str(build),
+        precision=manifest.precision,
+        cpu=cpu_model(),
+        inputs=inputs,
+        batch=batch,
+        batches=len(batches),
+        repeats=repeats,
+        reference=reference,
+        model=model,
+        op_types=compare_op_types(reference, model),
+        nodes=compare_nodes(reference, model),
+        run_speedup=speedup(reference.run_ms, model.run_ms),
+    )
+
+
+def _model_files(build: Path, manifest: Any) -> tuple[Path, Path]:
+    from quantserve.errors import QuantserveError
+
+    reference = build / manifest.files.get("reference", "fp32.onnx")
+    model = build / manifest.files.get("model", "model.onnx")
+    for path in (reference, model):
+        if not path.is_file():
+            raise QuantserveError(f"{build}: {path.name} is missing; rerun 'quantserve optimize'")
+    if model.suffix != ".onnx":
+        raise QuantserveError(
+            f"{build}: the model is {model.name} ({manifest.target}); profile runs ONNX models in ONNX Runtime"
+        )
+    return reference, model
+
+
+def choose_inputs(build: Path, manifest: Any, data: Path | None, batch: int) -> tuple[list[dict[str, np.ndarray]], str]:
+    """Batches from --data, else the verification data the manifest names (if that file exists), else random."""
+    from quantserve.data import load_npz
+
+    recorded = _verification_file(build, manifest)
+    path, label = (data, "data file") if data is not None else (recorded, "verification data")
+    if path is None:
+        batches = [random_batch(manifest.inputs, batch, seed) for seed in range(MAX_BATCHES)]
+        return batches, f"random inputs from the manifest's input specs ({MAX_BATCHES} batches of {batch})"
+    tensors = load_npz(path, manifest.inputs)
+    batches = list(tensors.batches(batch))[:MAX_BATCHES]
+    return batches, f"{label} {path} ({len(batches)} batches of up to {batch})"
+
+
+def _verification_file(build: Path, manifest: Any) -> Path | None:
+    """The .npz the manifest's verification names ("calib.npz (last 8 of 40 samples held out)"), if it exists."""
+    recorded = str((manifest.verification or {}).get("data", "")).split(" (")[0]
+    if not recorded:
+        return None
+    for candidate in (Path(recorded), build / recorded):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def random_batch(specs: Any, batch: int, seed: int) -> dict[str, np.ndarray]:
+    """Random inputs in each spec's dtype: a batch axis of `batch`, other dynamic axes of DYNAMIC_AXIS."""
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for spec in specs:
+        shape = [d if isinstance(d, int) else (batch if j == 0 else DYNAMIC_AXIS) for j, d in enumerate(spec.shape)]
+        if np.issubdtype(np.dtype(spec.dtype), np.integer) or spec.dtype == "bool":
+            feeds[spec.name] = rng.integers(0, 2, shape).astype(spec.dtype)  # valid ids and masks for any vocab
+        else:
+            feeds[spec.name] = rng.standard_normal(shape).astype(spec.dtype)
+    return feeds
+
+
+def print_tables(result: Any, top: int) -> None:
+    """Per op type and top-K nodes, readable at 80 columns: names fold onto more lines, never cut."""
+    from rich.console import Console
+
+    from loadtest.profile_report import node_rows, op_type_rows, summary_lines
+
+    console = Console()
+    for line in summary_lines(result):
+        console.print(line, highlight=False, soft_wrap=True)
+    console.print(_table("time per op type (ms per run)", *op_type_rows(result)))
+    console.print(_table(f"top {top} nodes (ms per run)", *node_rows(result, top)))
+
+
+def _table(title: str, header: list[str], rows: list[list[str]]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for i, column in enumerate(header):
+        name_column = i == len(header) - 1
+        table.add_column(column, justify="left" if name_column else "right", overflow="fold", no_wrap=not name_column)
+    for row in rows:
+        table.add_row(*row)
+    return table

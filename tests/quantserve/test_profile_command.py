@@ -1,0 +1,150 @@
+"""`quantserve profile BUILD`: profile.json/.md/.html from a tiny build made by the real optimize pipeline."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import onnx
+import pytest
+
+from optimizer.profile import BuildProfile, ModelProfile, NodeRow, NodeTime, OpTypeRow
+from quantserve.cli import main
+from quantserve.cli.commands.profile import print_tables
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+
+
+@pytest.fixture(scope="module")
+def tiny_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """An INT8 build of the tiny CNN (fp32.onnx, model.onnx, manifest.json) written by `optimize`."""
+    sys.path.insert(0, str(ASSETS))
+    import make_tiny_models
+
+    from optimizer.pipeline import optimize
+
+    root = tmp_path_factory.mktemp("profile-command")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("QUANTSERVE_CACHE_DIR", str(root / "calib-cache"))
+        source = make_tiny_models.write_tiny_onnx(root / "tiny.onnx")
+        calib = make_tiny_models.write_digits_like_npz(root / "calib.npz", samples=40)
+        optimize(source, calib, "int8", "embedded", root / "build")
+    sys.path.remove(str(ASSETS))
+    yield root / "build"
+
+
+def _profile(build: Path, out: Path, *extra: str) -> int:
+    return main(["profile", str(build), "--out", str(out), "--repeats", "1", "--batch", "4", *extra])
+
+
+def test_profile_writes_json_markdown_and_self_contained_html(tiny_build: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    assert _profile(tiny_build, out, "--top", "3") == 0
+    printed = capsys.readouterr().out
+    assert "time per op type" in printed and "top 3 nodes" in printed
+    data = json.loads((out / "profile.json").read_text())
+    assert {"cpu", "inputs", "reference", "model", "op_types", "nodes", "run_speedup"} <= set(data)
+    assert data["precision"] == "int8" and data["inputs"].startswith("verification data ")
+    assert data["reference"]["run_ms"] > 0 and data["model"]["run_ms"] > 0
+    rows = {row["op_type"]: row for row in data["op_types"]}
+    for op in ("Conv", "Gemm"):
+        assert rows[op]["reference_ms"] > 0 and rows[op]["model_ms"] > 0
+    html = (out / "profile.html").read_text()
+    for external in ("http://", "https://", "<script", "<link", " src="):
+        assert external not in html
+    assert "<svg" in html and "Kernel time per run by op type" in html
+    assert "| FP32 ms | INT8 ms | speedup | FP32 % | INT8 % | op type |" in (out / "profile.md").read_text()
+
+
+def test_every_node_of_both_models_is_in_the_json(tiny_build: Path, tmp_path: Path) -> None:
+    assert _profile(tiny_build, tmp_path / "out") == 0
+    result = BuildProfile.load(tmp_path / "out" / "profile.json")
+    rows = {row.node for row in result.nodes if not row.inserted}
+    for profile, model in ((result.reference, "fp32.onnx"), (result.model, "model.onnx")):
+        names = {node.name for node in onnx.load(str(tiny_build / model)).graph.node}
+        timed = {n.onnx_node for n in profile.nodes if n.onnx_node}
+        assert timed | set(profile.not_run) == names
+        assert timed <= rows
+
+
+def test_json_flag_prints_the_json(tiny_build: Path, tmp_path: Path, capsys) -> None:
+    assert _profile(tiny_build, tmp_path / "out", "--json") == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads((tmp_path / "out" / "profile.json").read_text())
+
+
+def test_random_inputs_when_the_verification_data_is_gone(tiny_build: Path, tmp_path: Path) -> None:
+    build = shutil.copytree(tiny_build, tmp_path / "build")
+    manifest = json.loads((build / "manifest.json").read_text())
+    manifest["verification"]["data"] = str(tmp_path / "gone.npz (last 8 of 40 samples held out)")
+    (build / "manifest.json").write_text(json.dumps(manifest))
+    assert _profile(build, tmp_path / "out") == 0
+    inputs = json.loads((tmp_path / "out" / "profile.json").read_text())["inputs"]
+    assert inputs == "random inputs from the manifest's input specs (4 batches of 4)"
+
+
+def test_data_file_inputs_are_checked(tiny_build: Path, tmp_path: Path, capsys) -> None:
+    import numpy as np
+
+    np.savez(tmp_path / "wrong.npz", other=np.zeros((4, 3), np.float32))
+    assert _profile(tiny_build, tmp_path / "out", "--data", str(tmp_path / "wrong.npz")) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_not_a_build_folder_is_one_line(tmp_path: Path, capsys) -> None:
+    assert _profile(tmp_path, tmp_path / "out") == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"quantserve: error: {tmp_path}: no manifest.json; is this the output of 'quantserve optimize'?"
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_model_is_one_line(tiny_build: Path, tmp_path: Path, capsys) -> None:
+    build = shutil.copytree(tiny_build, tmp_path / "build")
+    (build / "model.onnx").unlink()
+    assert _profile(build, tmp_path / "out") == 2
+    assert capsys.readouterr().err.strip() == (
+        f"quantserve: error: {build}: model.onnx is missing; rerun 'quantserve optimize'"
+    )
+
+
+def test_a_tensorrt_plan_is_refused(tiny_build: Path, tmp_path: Path, capsys) -> None:
+    build = shutil.copytree(tiny_build, tmp_path / "build")
+    manifest = json.loads((build / "manifest.json").read_text())
+    manifest["files"]["model"], manifest["target"] = "model.plan", "tensorrt"
+    (build / "manifest.json").write_text(json.dumps(manifest))
+    (build / "model.plan").write_bytes(b"engine")
+    assert _profile(build, tmp_path / "out") == 2
+    assert "profile runs ONNX models in ONNX Runtime" in capsys.readouterr().err
+
+
+def test_bad_option_values_exit_2(tiny_build: Path, tmp_path: Path, capsys) -> None:
+    assert _profile(tiny_build, tmp_path / "out", "--top", "0") == 2
+    assert "--top must be at least 1, got 0" in capsys.readouterr().err
+
+
+LONG = "/encoder/layer.11/attention/self/query/MatMul_quantized_with_a_very_long_name_indeed"
+
+
+def _synthetic() -> BuildProfile:
+    nodes = [NodeTime("a", "QLinearMatMul", LONG, "MatMul", 2.0)]
+    profile = ModelProfile("m.onnx", 1, 3, 3.0, nodes)
+    return BuildProfile(
+        "build/x", "int8", "Some CPU", "random", 8, 1, 3, profile, profile,
+        [OpTypeRow("MatMulWithAnUnusuallyLongOpTypeName", 2.0, 1.0, 2.0, 1.0, 1.0)],
+        [NodeRow(LONG, "MatMul", 4.0, 2.0, 2.0, False)], 1.0,
+    )  # fmt: skip
+
+
+def test_terminal_tables_fit_80_columns_and_never_cut_a_name(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    print_tables(_synthetic(), top=5)
+    lines = capsys.readouterr().out.splitlines()
+    table_lines = [line for line in lines if line.startswith("│")]
+    assert all(len(line) <= 80 for line in table_lines)
+    assert "…" not in "".join(lines)
+    last_cells = "".join(line.rstrip(" │").rsplit("│", 1)[-1].strip() for line in table_lines)
+    assert f"{LONG}(MatMul)" in last_cells  # folded over lines; the space at a fold is dropped
+    assert "MatMulWithAnUnusuallyLongOpTypeName" in last_cells
