@@ -31,6 +31,7 @@ from locust import User, events, task
 from locust.env import Environment
 from tritonclient.utils import np_to_triton_dtype
 
+from loadtest.load_pattern import ARRIVALS
 from loadtest.request_data import trim_padding
 from quantserve.data import TensorData, load_npz
 
@@ -171,7 +172,7 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
 
     Latency counts from each request's scheduled arrival, so time spent waiting for a free
     in-flight slot is charged to the request (no coordinated omission). `rate` is this user's
-    share of the total requests per second; `arrivals` is "constant" or "poisson".
+    share of the total requests per second; `arrivals` is one of `loadtest.load_pattern.ARRIVALS`.
     """
 
     abstract = True
@@ -187,8 +188,8 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
             self.rate = options.rate / users
             self.arrivals = options.arrivals or self.arrivals
             self.max_in_flight = options.max_in_flight or self.max_in_flight
-        if self.arrivals not in ("constant", "poisson"):
-            raise ValueError(f"unknown arrivals '{self.arrivals}' (use constant or poisson)")
+        if self.arrivals not in ARRIVALS:
+            raise ValueError(f"unknown arrivals '{self.arrivals}' (use {' or '.join(ARRIVALS)})")
         self._pool = blocking_call_pool(extra_threads=self.max_in_flight)
         self._order = itertools.cycle(range(len(self.requests)))
         self._rng = random.Random()

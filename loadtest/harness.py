@@ -9,13 +9,11 @@ measured window; utilization is sampled here, beside it.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +21,7 @@ import numpy as np
 
 import loadtest
 from loadtest import recording_files
+from loadtest.load_pattern import ClosedLoop, LoadPattern, LoadStep, OpenLoop
 from loadtest.percentiles import LatencySummary, cdf_points
 from loadtest.results import LoadResult, LoadRun, safe_name
 from loadtest.triton_metrics import breakdown, metrics_endpoint
@@ -31,51 +30,48 @@ from quantserve.data import check_against, load_npz
 from quantserve.errors import QuantserveError
 from serving.server import free_port
 
-LOCUSTFILES = {"closed": "locustfile.py", "open": "locustfile_open_loop.py"}
 STARTUP_MARGIN_S = 45.0
 STDERR_TAIL_LINES = 15
+ONE_USER = ClosedLoop(users=1)  # frozen, so one shared default is safe
 
 
 @dataclass
 class LoadSettings:
-    """What to load and how: the target, the data, the closed- or open-loop shape, the Locust processes."""
+    """What to load and how: the target, the data, the load pattern, the Locust processes."""
 
     url: str
     model: str
     data: Path
-    users: int = 1
-    duration_s: float = 10.0
-    spawn_rate: float | None = None  # users started per second; default: all within one second
+    pattern: LoadPattern = ONE_USER
+    duration_s: float = 10.0  # per measured step
     request_batch: int = 1
-    rate: float | None = None  # open loop: total requests per second
-    arrivals: str = "constant"
     workers: int = 0
     metrics_url: str | None = None
 
-    @property
-    def mode(self) -> str:
-        return "open" if self.rate else "closed"
-
-    @property
-    def step_name(self) -> str:
-        shape = f"rate{self.rate:g}-{self.arrivals}" if self.rate else f"u{self.users}"
-        return f"{safe_name(self.model)}-{shape}"
-
     def check(self) -> None:
         """Reject impossible settings before any process starts."""
-        if self.users < 1:
-            raise QuantserveError(f"--users must be at least 1, got {self.users}")
+        self.pattern.check()
         if self.duration_s <= 0:
             raise QuantserveError(f"--duration must be positive, got {self.duration_s:g} s")
-        if self.rate is not None and self.rate <= 0:
-            raise QuantserveError(f"--rate must be positive, got {self.rate:g}")
-        if self.arrivals not in ("constant", "poisson"):
-            raise QuantserveError(f"--arrivals must be constant or poisson, got '{self.arrivals}'")
         if self.workers < 0:
             raise QuantserveError(f"--workers must be 0 or more, got {self.workers}")
         if self.request_batch < 1:
             raise QuantserveError(f"--request-batch must be at least 1, got {self.request_batch}")
         load_npz(self.data)  # a missing or unreadable data file is one clear line, here
+
+    def step_name(self, step: LoadStep) -> str:
+        """Where one step's raw files and Locust CSVs go: `<model>-u16`, `<model>-rate50-poisson`."""
+        return f"{safe_name(self.model)}-{step.name}"
+
+
+def run_pattern(settings: LoadSettings, out_dir: Path | str, server_pid: int | None = None) -> LoadRun:
+    """Every step of `settings.pattern` in order, each measured alone; saved together as `load-<model>.json`."""
+    settings.check()
+    run = LoadRun(
+        settings.model, [run_step(settings, step, Path(out_dir), server_pid) for step in settings.pattern.steps()]
+    )
+    run.save(Path(out_dir))
+    return run
 
 
 def run_load(
@@ -87,59 +83,35 @@ def run_load(
     out_dir: Path | str,
     metrics_url: str | None = None,
     server_pid: int | None = None,
-    **options: object,
+    workers: int = 0,
+    request_batch: int = 1,
 ) -> LoadResult:
-    """One closed-loop step (or open-loop with `rate=`); saves `load-<model>.json` in `out_dir`.
-
-    `options` are further `LoadSettings` fields: spawn_rate, request_batch, rate, arrivals, workers.
-    """
-    settings = LoadSettings(url, model, Path(data), users, duration_s, metrics_url=metrics_url, **options)  # type: ignore[arg-type]
-    result = run_step(settings, Path(out_dir), server_pid)
-    LoadRun(model, [result]).save(Path(out_dir))
-    return result
+    """One closed-loop step of `users` users, the common case of `run_pattern`; saves `load-<model>.json`."""
+    settings = LoadSettings(url, model, Path(data), ClosedLoop(users), duration_s, request_batch, workers, metrics_url)
+    return run_pattern(settings, out_dir, server_pid).results[0]
 
 
-def run_sweep(
-    settings: LoadSettings,
-    concurrencies: Sequence[int],
-    out_dir: Path | str,
-    server_pid: int | None = None,
-    rates: Sequence[float] = (),
-) -> LoadRun:
-    """One step per concurrency (closed loop) or, given `rates`, per offered rate (open loop).
-
-    The steps run in order and are saved together as `load-<model>.json`.
-    """
-    steps = []
-    for users, rate in [(u, None) for u in concurrencies] if not rates else [(settings.users, r) for r in rates]:
-        step = dataclasses.replace(settings, users=users, rate=rate or settings.rate)
-        steps.append(run_step(step, Path(out_dir), server_pid))
-    run = LoadRun(settings.model, steps)
-    run.save(Path(out_dir))
-    return run
-
-
-def run_step(settings: LoadSettings, out_dir: Path, server_pid: int | None = None) -> LoadResult:
+def run_step(settings: LoadSettings, step: LoadStep, out_dir: Path, server_pid: int | None = None) -> LoadResult:
     """Run Locust for one step and summarize exactly its measured window."""
-    settings.check()
+    step.check()
     _check_model_ready(settings.url, settings.model, settings.data)
-    record_dir = out_dir / "raw" / settings.step_name
+    record_dir = out_dir / "raw" / settings.step_name(step)
     recording_files.clear(record_dir)
-    csv_prefix = out_dir / "locust" / settings.step_name
+    csv_prefix = out_dir / "locust" / settings.step_name(step)
     csv_prefix.parent.mkdir(parents=True, exist_ok=True)
     pid = server_pid if server_pid is not None else _listening_pid(settings.url)
     with UtilizationSampler(pid) as sampler:
-        _run_locust(settings, record_dir, csv_prefix)
+        _run_locust(settings, step, record_dir, csv_prefix)
     window = recording_files.read_window(record_dir)
     samples = recording_files.read_latencies(record_dir, window.start, window.end)
-    result = _summarize(settings, window, samples, csv_prefix)
+    result = _summarize(settings, step, window, samples, csv_prefix)
     result.utilization = sampler.result(window.start, window.end)
     result.locust_csv_prefix = str(csv_prefix.relative_to(out_dir))
     return result
 
 
 def _summarize(
-    settings: LoadSettings, window: recording_files.Window, samples: np.ndarray, csv_prefix: Path
+    settings: LoadSettings, step: LoadStep, window: recording_files.Window, samples: np.ndarray, csv_prefix: Path
 ) -> LoadResult:
     ok = samples[:, 2] > 0.5 if samples.size else np.zeros(0, dtype=bool)
     latencies = samples[ok, 1] if samples.size else np.zeros(0)
@@ -150,8 +122,8 @@ def _summarize(
     return LoadResult(
         model=settings.model,
         url=settings.url,
-        mode=settings.mode,
-        users=settings.users,
+        mode=step.mode,
+        users=step.locust_users(settings.workers),
         window_s=span,
         requests=len(ok),
         failed_requests=int((~ok).sum()),
@@ -159,8 +131,8 @@ def _summarize(
         inferences_per_s=float(ok.sum() * settings.request_batch / span) if span > 0 else math.nan,
         latency=LatencySummary.from_samples(latencies),
         request_batch=settings.request_batch,
-        rate_rps=settings.rate,
-        arrivals=settings.arrivals if settings.rate else None,
+        rate_rps=step.rate if isinstance(step, OpenLoop) else None,
+        arrivals=step.arrivals if isinstance(step, OpenLoop) else None,
         workers=settings.workers,
         server=server,
         cdf=cdf_points(latencies),
@@ -168,20 +140,20 @@ def _summarize(
     )
 
 
-def locust_command(settings: LoadSettings, record_dir: Path, csv_prefix: Path | None, role: str = "local") -> list[str]:
-    """The `locust` command line for one process: "local", "master" or "worker"."""
-    locustfile = Path(loadtest.__file__).parent / LOCUSTFILES[settings.mode]
+def locust_command(
+    settings: LoadSettings, step: LoadStep, record_dir: Path, csv_prefix: Path | None, role: str = "local"
+) -> list[str]:
+    """The `locust` command line for one step in one process: "local", "master" or "worker"."""
+    locustfile = Path(loadtest.__file__).parent / step.locustfile
     command = [sys.executable, "-m", "locust", "-f", str(locustfile), "--loglevel", "WARNING"]
     command += ["--triton-url", settings.url, "--triton-model", settings.model, "--triton-data", str(settings.data)]
     command += ["--request-batch", str(settings.request_batch), "--record-dir", str(record_dir)]
     if settings.metrics_url:
         command += ["--metrics-url", metrics_endpoint(settings.metrics_url)]
-    if settings.rate:
-        command += ["--rate", f"{settings.rate:g}", "--arrivals", settings.arrivals]
+    command += step.locust_options()
     if role == "worker":
         return [*command, "--worker"]
-    users = max(1, settings.workers) if settings.rate else settings.users
-    spawn_rate = settings.spawn_rate or users
+    users, spawn_rate = step.locust_users(settings.workers), step.locust_spawn_rate(settings.workers)
     command += ["--headless", "-u", str(users), "-r", f"{spawn_rate:g}", "-t", f"{settings.duration_s:g}s"]
     # --reset-stats: Locust's own CSVs start, like the measured window, when all users are spawned.
     command += ["--only-summary", "--exit-code-on-error", "0", "--stop-timeout", "0", "--reset-stats"]
@@ -192,18 +164,21 @@ def locust_command(settings: LoadSettings, record_dir: Path, csv_prefix: Path | 
     return command
 
 
-def _run_locust(settings: LoadSettings, record_dir: Path, csv_prefix: Path) -> None:
+def _run_locust(settings: LoadSettings, step: LoadStep, record_dir: Path, csv_prefix: Path) -> None:
     """Start the Locust processes, wait for the master (or the single process), and always reap them."""
     timeout = settings.duration_s + STARTUP_MARGIN_S + 10 * settings.workers
     if settings.workers == 0:
-        processes = [_spawn(locust_command(settings, record_dir, csv_prefix), record_dir, "locust")]
+        processes = [_spawn(locust_command(settings, step, record_dir, csv_prefix), record_dir, "locust")]
     else:
         port = free_port()
         link = ["--master-bind-host", "127.0.0.1", "--master-bind-port", str(port)]
-        master = _spawn([*locust_command(settings, record_dir, csv_prefix, "master"), *link], record_dir, "master")
+        master_command = locust_command(settings, step, record_dir, csv_prefix, "master")
+        master = _spawn([*master_command, *link], record_dir, "master")
         worker_link = ["--master-host", "127.0.0.1", "--master-port", str(port)]
         processes = [master] + [
-            _spawn([*locust_command(settings, record_dir, None, "worker"), *worker_link], record_dir, f"worker{i}")
+            _spawn(
+                [*locust_command(settings, step, record_dir, None, "worker"), *worker_link], record_dir, f"worker{i}"
+            )
             for i in range(settings.workers)
         ]
     try:
@@ -283,25 +258,3 @@ def parse_duration(text: str) -> float:
         raise QuantserveError(f"duration '{text}' is not like 60s, 2m or 1h30m")
     hours, minutes, seconds = (float(g) if g else 0.0 for g in parts.groups())
     return hours * 3600 + minutes * 60 + seconds
-
-
-def parse_rates(text: str) -> list[float]:
-    """ "50,100,200" → [50.0, 100.0, 200.0] requests per second; each positive."""
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise QuantserveError(f"--rate '{text}' is not a comma-separated list of requests per second") from None
-    if not values or min(values) <= 0:
-        raise QuantserveError(f"--rate '{text}' needs rates above 0")
-    return values
-
-
-def parse_concurrencies(text: str) -> list[int]:
-    """ "1,2,4,8,16" → [1, 2, 4, 8, 16]; each a positive integer."""
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise QuantserveError(f"--sweep '{text}' is not a comma-separated list of user counts") from None
-    if not values or min(values) < 1:
-        raise QuantserveError(f"--sweep '{text}' needs user counts of at least 1")
-    return values

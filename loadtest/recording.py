@@ -22,6 +22,7 @@ from locust import events
 from locust.env import Environment
 from locust.runners import WorkerRunner
 
+from loadtest.load_pattern import ARRIVALS
 from loadtest.recording_files import WINDOW_FILE
 
 # Locust rewrites its CSVs every CSV_STATS_INTERVAL_SEC (1 s) and does not write them again at
@@ -49,7 +50,7 @@ def add_triton_options(parser: Any) -> None:
     group.add_argument("--metrics-url", default="", env_var="QUANTSERVE_METRICS_URL", help="Triton metrics host:port")
     group.add_argument("--record-dir", default="", env_var="QUANTSERVE_RECORD_DIR", help="where raw latencies go")
     group.add_argument("--rate", type=float, default=0.0, env_var="QUANTSERVE_RATE", help="open loop: requests/s")
-    group.add_argument("--arrivals", default="constant", env_var="QUANTSERVE_ARRIVALS", help="constant or poisson")
+    group.add_argument("--arrivals", default="constant", choices=ARRIVALS, env_var="QUANTSERVE_ARRIVALS")
     group.add_argument("--rate-users", type=int, default=0, env_var="QUANTSERVE_RATE_USERS", help=argparse.SUPPRESS)
     group.add_argument("--max-in-flight", type=int, default=64, env_var="QUANTSERVE_MAX_IN_FLIGHT")
 

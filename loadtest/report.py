@@ -12,6 +12,7 @@ from html import escape
 from pathlib import Path
 
 from loadtest import svg_plots
+from loadtest.load_pattern import ClosedLoop
 from loadtest.results import ACCURACY_FILE, LOAD_PREFIX, AccuracyReport, LoadResult, LoadRun, VariantAccuracy
 from quantserve.errors import QuantserveError
 
@@ -159,8 +160,8 @@ def _html_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def charts(runs: list[LoadRun]) -> list[str]:
-    """The four load charts as inline SVG."""
-    closed = [(run.model, [r for r in run.results if r.mode == "closed"]) for run in runs]
+    """The five load charts as inline SVG (the concurrency charts from closed-loop steps only)."""
+    closed = [(run.model, [r for r in run.results if r.mode == ClosedLoop.mode]) for run in runs]
     closed = [(model, steps) for model, steps in closed if steps]
     cdf = [(r.label, r.cdf) for run in runs for r in run.results if r.cdf]
     cdf = cdf if len(cdf) <= len(svg_plots.PALETTE) else [(run.name, run.results[-1].cdf) for run in runs]

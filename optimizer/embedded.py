@@ -11,9 +11,7 @@ import shutil
 from pathlib import Path
 
 from optimizer.targets import TritonLayout
-from quantserve.artifact import Artifact
-
-MODEL_FILE = "model.onnx"
+from quantserve.artifact import MODEL_FILE, Artifact
 
 
 def python_backend_model() -> Path:

@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from optimizer.targets import TritonLayout
-from quantserve.artifact import Artifact
+from quantserve.artifact import MODEL_FILE, Artifact
 from quantserve.errors import QuantserveError
 
-MODEL_FILE = "model.onnx"
 DEVICES = ("cpu", "gpu")
 # precision of the ONNX -> `precision_mode` of ONNX Runtime's TensorRT provider in Triton
 TRT_PRECISION_MODES = {"fp32": "FP32", "fp16": "FP16", "int8": "INT8"}

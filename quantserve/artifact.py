@@ -10,6 +10,8 @@ from typing import Any
 from quantserve.errors import QuantserveError
 
 MANIFEST_NAME = "manifest.json"
+# The ONNX model's file name in a build folder and in a Triton version folder.
+MODEL_FILE = "model.onnx"
 # Dimension values: a positive int is fixed; a string names a dynamic axis ("batch", "sequence").
 Dim = int | str
 

@@ -82,7 +82,8 @@ def optimize_and_deploy(settings: DemoSettings, files: dict[str, Path], say: Cal
 def measure(settings: DemoSettings, names: list[str], heldout: Path, say: Callable[[str], None]) -> dict[str, Any]:
     """Start tritonserver with just the demo's models; score accuracy, then load each variant."""
     from loadtest.evaluator import evaluate_accuracy
-    from loadtest.harness import LoadSettings, run_sweep
+    from loadtest.harness import LoadSettings, run_pattern
+    from loadtest.load_pattern import Sweep
     from serving.server import ServerOptions, TritonServer
 
     settings.out.mkdir(parents=True, exist_ok=True)
@@ -104,12 +105,12 @@ def measure(settings: DemoSettings, names: list[str], heldout: Path, say: Callab
                 server.grpc_url,
                 name,
                 heldout,
-                users=settings.users,
+                pattern=Sweep.of_users(steps),
                 duration_s=settings.duration_s,
                 request_batch=settings.request_batch,
                 metrics_url=server.metrics_url,
             )
-            run = run_sweep(load, steps, settings.out, server_pid=server.pid)
+            run = run_pattern(load, settings.out, server_pid=server.pid)
             loads[name] = next(r for r in run.results if r.users == settings.users)
     return {"accuracy": accuracy, "loads": loads}
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from quantserve.artifact import Manifest, TensorSpec
+from quantserve.artifact import MODEL_FILE, Manifest, TensorSpec
 from quantserve.data import TensorData, load_npz
 from quantserve.errors import QuantserveError
 
@@ -43,10 +43,10 @@ def tiny_mlp(directory: Path) -> tuple[Path, Path]:
         initializer=[numpy_helper.from_array(w.astype(np.float32), n) for n, w in weights.items()],
     )
     directory.mkdir(parents=True, exist_ok=True)
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), directory / "model.onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), directory / MODEL_FILE)
     inputs = [TensorSpec("x", "float32", ("batch", 32))]
     outputs = [TensorSpec("logits", "float32", ("batch", 10))]
-    Manifest("mlp", inputs, outputs, target="embedded", files={"model": "model.onnx"}).save(directory)
+    Manifest("mlp", inputs, outputs, target="embedded", files={"model": MODEL_FILE}).save(directory)
     data = TensorData({"x": rng.normal(size=(256, 32)).astype(np.float32)})
     return directory, data.save(directory / "inputs.npz")
 
@@ -54,8 +54,6 @@ def tiny_mlp(directory: Path) -> tuple[Path, Path]:
 def build_dir_for(onnx_path: Path, data_path: Path, directory: Path) -> Path:
     """A build folder around a user's ONNX file (inputs/outputs read from the model)."""
     import onnx
-
-    from optimizer.targets import get_target  # noqa: F401 - the embedded target must exist
 
     model = onnx.load(str(onnx_path))
     data = load_npz(data_path)
@@ -70,8 +68,8 @@ def build_dir_for(onnx_path: Path, data_path: Path, directory: Path) -> Path:
     inputs = [spec(v) for v in model.graph.input if v.name not in initializers]
     outputs = [spec(v) for v in model.graph.output]
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "model.onnx").write_bytes(onnx_path.read_bytes())
-    Manifest(onnx_path.stem, inputs, outputs, target="embedded", files={"model": "model.onnx"}).save(directory)
+    (directory / MODEL_FILE).write_bytes(onnx_path.read_bytes())
+    Manifest(onnx_path.stem, inputs, outputs, target="embedded", files={"model": MODEL_FILE}).save(directory)
     if set(data.arrays) != {s.name for s in inputs}:
         raise QuantserveError(
             f"data names {sorted(data.arrays)} do not match the model inputs {[s.name for s in inputs]}"
@@ -151,7 +149,7 @@ def main() -> None:
         data = load_npz(data_path)
         steps = served_steps(build, data_path, args.out, [int(u) for u in args.users.split(",")], args.seconds)
         batches = sorted({1, max(1, round(max(s["avg_batch"] for s in steps)))})
-        ort = {f"batch{b}": ort_throughput(build / "model.onnx", data, b) for b in batches}
+        ort = {f"batch{b}": ort_throughput(build / MODEL_FILE, data, b) for b in batches}
     summary = {"model": str(args.onnx or "tiny MLP 32-128-10"), "ort_samples_per_s": ort, "served": steps}
     (args.out / "overhead.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))

@@ -1,4 +1,4 @@
-"""Settings checks and the Locust command lines, without starting anything."""
+"""Load patterns, settings checks and the Locust command lines, without starting anything."""
 
 from __future__ import annotations
 
@@ -7,7 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from loadtest.harness import LoadSettings, locust_command, parse_concurrencies, parse_duration, parse_rates
+from loadtest.harness import LoadSettings, locust_command, parse_duration
+from loadtest.load_pattern import (
+    ClosedLoop,
+    OpenLoop,
+    Sweep,
+    parse_concurrencies,
+    parse_rates,
+    pattern_from_flags,
+)
 from quantserve.errors import QuantserveError
 
 
@@ -48,12 +56,16 @@ def data(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"users": 0}, "--users"),
-        ({"duration_s": 0}, "--duration"),
-        ({"rate": -1.0}, "--rate"),
-        ({"arrivals": "bursty"}, "--arrivals"),
-        ({"workers": -1}, "--workers"),
-        ({"request_batch": 0}, "--request-batch"),
+        ({"pattern": ClosedLoop(0)}, "--users must be at least 1, got 0"),
+        ({"pattern": ClosedLoop(4, spawn_rate=0.0)}, "--spawn-rate must be positive"),
+        ({"duration_s": 0}, "--duration must be positive"),
+        ({"pattern": OpenLoop(-1.0)}, "--rate must be positive, got -1"),
+        ({"pattern": OpenLoop(10.0, "bursty")}, "--arrivals must be constant or poisson, got 'bursty'"),
+        ({"pattern": Sweep.of_users([1, 0])}, "--users must be at least 1, got 0"),
+        ({"pattern": Sweep(())}, "a load sweep needs at least one step"),
+        ({"pattern": Sweep((ClosedLoop(1), OpenLoop(5.0)))}, "all closed-loop steps or all open-loop steps"),
+        ({"workers": -1}, "--workers must be 0 or more"),
+        ({"request_batch": 0}, "--request-batch must be at least 1"),
     ],
 )
 def test_bad_settings_are_one_clear_line(data: Path, change: dict, message: str) -> None:
@@ -67,19 +79,51 @@ def test_missing_data_file(tmp_path: Path) -> None:
         LoadSettings("127.0.0.1:8001", "m", tmp_path / "nope.npz").check()
 
 
+@pytest.mark.parametrize(
+    ("flags", "pattern"),
+    [
+        ({"users": 16}, ClosedLoop(16)),
+        ({"users": 16, "spawn_rate": 4.0}, ClosedLoop(16, 4.0)),
+        ({"users": 16, "sweep": "1,8"}, Sweep((ClosedLoop(1), ClosedLoop(8)))),
+        ({"users": 16, "sweep": "1,8", "rate": "50"}, OpenLoop(50.0)),
+        (
+            {"users": 16, "rate": "40,120", "arrivals": "poisson"},
+            Sweep((OpenLoop(40.0, "poisson"), OpenLoop(120.0, "poisson"))),
+        ),
+    ],
+)
+def test_cli_flags_become_one_pattern(flags: dict, pattern: object) -> None:
+    """--rate wins over --sweep, which wins over --users, as before the pattern objects."""
+    assert pattern_from_flags(**flags) == pattern
+
+
+def test_every_pattern_is_a_sequence_of_steps() -> None:
+    assert ClosedLoop(4).steps() == (ClosedLoop(4),)
+    assert OpenLoop(50.0).steps() == (OpenLoop(50.0),)
+    assert [s.name for s in Sweep.of_users([1, 4]).steps()] == ["u1", "u4"]
+    assert [s.name for s in Sweep.of_rates([50, 100.5], "poisson").steps()] == ["rate50-poisson", "rate100.5-poisson"]
+
+
 def test_locust_commands(data: Path, tmp_path: Path) -> None:
-    closed = LoadSettings("h:1", "m", data, users=8, duration_s=5, workers=2, metrics_url="h:2")
-    master = locust_command(closed, tmp_path, tmp_path / "csv", "master")
-    assert master[master.index("-u") + 1] == "8" and "--master" in master and "--expect-workers" in master
+    closed = LoadSettings("h:1", "m", data, ClosedLoop(8), duration_s=5, workers=2, metrics_url="h:2")
+    master = locust_command(closed, ClosedLoop(8), tmp_path, tmp_path / "csv", "master")
+    assert master[master.index("-u") + 1] == "8" and master[master.index("-r") + 1] == "8"
+    assert "--master" in master and "--expect-workers" in master and "--rate" not in master
     assert master[master.index("--metrics-url") + 1] == "http://h:2/metrics"
     assert master[master.index("-f") + 1].endswith("locustfile.py")
-    worker = locust_command(closed, tmp_path, None, "worker")
+    worker = locust_command(closed, ClosedLoop(8), tmp_path, None, "worker")
     assert "--worker" in worker and "--headless" not in worker and "--csv" not in worker
-    open_loop = LoadSettings("h:1", "m", data, rate=50.0, arrivals="poisson")
-    local = locust_command(open_loop, tmp_path, tmp_path / "csv")
+    slow_spawn = locust_command(closed, ClosedLoop(8, spawn_rate=2.0), tmp_path, None)
+    assert slow_spawn[slow_spawn.index("-r") + 1] == "2"
+    poisson = OpenLoop(50.0, "poisson")
+    open_loop = LoadSettings("h:1", "m", data, poisson)
+    local = locust_command(open_loop, poisson, tmp_path, tmp_path / "csv")
     assert local[local.index("-f") + 1].endswith("locustfile_open_loop.py")
-    assert local[local.index("--rate") + 1] == "50" and local[local.index("-u") + 1] == "1"
-    assert open_loop.step_name == "m-rate50-poisson" and closed.step_name == "m-u8"
+    assert local[local.index("--rate") + 1] == "50" and local[local.index("--arrivals") + 1] == "poisson"
+    assert local[local.index("-u") + 1] == "1"
+    with_workers = locust_command(LoadSettings("h:1", "m", data, poisson, workers=3), poisson, tmp_path, None, "master")
+    assert with_workers[with_workers.index("-u") + 1] == "3", "one arrival generator per worker process"
+    assert open_loop.step_name(poisson) == "m-rate50-poisson" and closed.step_name(ClosedLoop(8)) == "m-u8"
 
 
 def test_token_requests_are_cut_to_their_own_length() -> None:

@@ -26,3 +26,11 @@ def test_build_copies_the_onnx_and_lays_out_a_python_backend(tiny_onnx: Path, tm
     assert layout.instance_kind == "KIND_CPU"
     assert layout.version_files["model.onnx"] == built.path
     assert layout.version_files["model.py"] == Path(optimizer.embedded.__file__).parent / "python_backend" / "model.py"
+
+
+def test_the_python_backend_reads_the_file_the_target_writes() -> None:
+    """model.py is copied alone into the version folder, so it keeps its own copy of the file name."""
+    from optimizer.python_backend import model as backend_model
+    from quantserve.artifact import MODEL_FILE
+
+    assert backend_model.MODEL_FILE == MODEL_FILE

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from quantserve.errors import QuantserveError
+from serving.deploy import RAGGED_BATCHING
 
 
 def register(subparsers: Any) -> None:
@@ -26,7 +27,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--instances", type=int, default=1, help="model instances (instance_group count)")
     parser.add_argument(
         "--ragged-batching",
-        choices=("group", "pad"),
+        choices=RAGGED_BATCHING,
         default="group",
         help="embedded target, inputs of varying length: run each shape apart (exact) or zero-pad into one batch",
     )

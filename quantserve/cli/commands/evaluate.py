@@ -10,6 +10,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from loadtest.evaluator import TASKS
+
 EXIT_OVER_BUDGET = 1
 
 
@@ -26,7 +28,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--out", type=Path, required=True, help="results folder (accuracy.json, report)")
     parser.add_argument(
         "--task",
-        choices=("auto", "classification", "embedding"),
+        choices=TASKS,
         default="auto",
         help="auto: classification when the data has labels and the output is 2-D; embedding: cosine statistics",
     )
@@ -75,15 +77,15 @@ def run(args: argparse.Namespace) -> int:
 
 def load_side_by_side(args: argparse.Namespace, models: list[str]) -> None:
     """The same load on every variant, with the held-out inputs, into the same results folder."""
-    from loadtest.harness import LoadSettings, parse_duration, run_sweep
+    from loadtest.harness import LoadSettings, parse_duration, run_pattern
+    from loadtest.load_pattern import ClosedLoop
     from quantserve.cli.commands.loadtest import print_table as print_load_table
 
     duration = parse_duration(args.load_duration)
     for model in models:
-        settings = LoadSettings(
-            args.url, model, args.data, args.load_users, duration, metrics_url=args.metrics_url or None
-        )
-        run = run_sweep(settings, [args.load_users], args.out, server_pid=args.server_pid or None)
+        pattern = ClosedLoop(args.load_users)
+        settings = LoadSettings(args.url, model, args.data, pattern, duration, metrics_url=args.metrics_url or None)
+        run = run_pattern(settings, args.out, server_pid=args.server_pid or None)
         print_load_table(run.results)
 
 

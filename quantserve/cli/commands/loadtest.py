@@ -10,6 +10,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from loadtest.load_pattern import ARRIVALS
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -28,7 +30,7 @@ def register(subparsers: Any) -> None:
         "--sweep", default="", help="closed-loop concurrency sweep, e.g. 1,2,4,8,16 (overrides --users)"
     )
     parser.add_argument("--rate", default="", help="open loop: total requests per second; a list (50,100,200) sweeps")
-    parser.add_argument("--arrivals", default="constant", choices=("constant", "poisson"), help="open-loop arrivals")
+    parser.add_argument("--arrivals", default="constant", choices=ARRIVALS, help="open-loop arrivals")
     parser.add_argument("--workers", type=int, default=0, help="Locust master + this many local worker processes")
     parser.add_argument("--request-batch", type=int, default=1, help="samples per request")
     parser.add_argument("--metrics-url", default="", help="Triton metrics host:port (server-side breakdown)")
@@ -37,27 +39,24 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from loadtest.harness import LoadSettings, parse_concurrencies, parse_duration, parse_rates, run_sweep
+    from loadtest.harness import LoadSettings, parse_duration, run_pattern
+    from loadtest.load_pattern import pattern_from_flags
     from loadtest.report import render
 
     duration = parse_duration(args.duration)
-    concurrencies = parse_concurrencies(args.sweep) if args.sweep else [args.users]
-    rates = parse_rates(str(args.rate)) if args.rate else []
+    pattern = pattern_from_flags(args.users, args.sweep, str(args.rate), args.arrivals, args.spawn_rate or None)
     for model in [m.strip() for m in args.model.split(",") if m.strip()]:
         settings = LoadSettings(
             url=args.url,
             model=model,
             data=args.data,
-            users=args.users,
+            pattern=pattern,
             duration_s=duration,
-            spawn_rate=args.spawn_rate or None,
             request_batch=args.request_batch,
-            rate=rates[0] if rates else None,
-            arrivals=args.arrivals,
             workers=args.workers,
             metrics_url=args.metrics_url or None,
         )
-        run_ = run_sweep(settings, concurrencies, args.out, server_pid=args.server_pid or None, rates=rates)
+        run_ = run_pattern(settings, args.out, server_pid=args.server_pid or None)
         print_table(run_.results)
     md_path, html_path = render(args.out)
     print(f"report: {html_path} and {md_path}")

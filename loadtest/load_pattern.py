@@ -1,0 +1,175 @@
+"""Load patterns as objects: closed loop with N users, open loop at a fixed rate (constant or Poisson), a sweep.
+
+A pattern is a sequence of measured steps (`steps()`); each step knows its Locust file, its Locust
+options and how it is named, checked and recorded, so no other module branches on a mode string.
+
+Why a sweep is not Locust's `LoadTestShape`: each step must be measured over its own window —
+Triton's counters scraped at both of its ends, its own Locust CSVs and raw latency files — and one
+Locust run driven by a shape has one stats window and one spawn-complete/stopping pair, so the
+steps would blur into each other. So a sweep runs one Locust process per step. Nor does
+`LoadTestShape` fit the open loop: it sets how many users run, while an open-loop rate is an
+arrival schedule inside the user (`loadtest.grpc_user.OpenLoopTritonUser`), independent of how
+many users carry it. Where `LoadTestShape` does fit is a step or spike shape whose load changes
+*within* one measured window: that becomes another step type here with its own locustfile holding
+a `LoadTestShape` subclass that reads its stages from a Locust option.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from quantserve.errors import QuantserveError
+
+ARRIVALS = ("constant", "poisson")
+
+
+@dataclass(frozen=True)
+class ClosedLoop:
+    """`users` users, each sending its next request when the previous answer arrives (Locust's own model)."""
+
+    users: int
+    spawn_rate: float | None = None  # users started per second; default: all within one second
+
+    mode: ClassVar[str] = "closed"
+    locustfile: ClassVar[str] = "locustfile.py"
+
+    @property
+    def name(self) -> str:
+        """The step's part of file and folder names: `u16`."""
+        return f"u{self.users}"
+
+    def check(self) -> None:
+        """Reject an impossible pattern in one line, naming the CLI flag."""
+        if self.users < 1:
+            raise QuantserveError(f"--users must be at least 1, got {self.users}")
+        if self.spawn_rate is not None and self.spawn_rate <= 0:
+            raise QuantserveError(f"--spawn-rate must be positive, got {self.spawn_rate:g}")
+
+    def steps(self) -> tuple[LoadStep, ...]:
+        return (self,)
+
+    def locust_users(self, workers: int) -> int:
+        """How many Locust users to spawn (over all worker processes)."""
+        return self.users
+
+    def locust_spawn_rate(self, workers: int) -> float:
+        return self.spawn_rate or self.users
+
+    def locust_options(self) -> list[str]:
+        """The quantserve options this step adds to the Locust command line."""
+        return []
+
+
+@dataclass(frozen=True)
+class OpenLoop:
+    """Requests arrive at `rate` per second — evenly spaced or as a Poisson process — whether or not
+    earlier ones have returned; one Locust user per worker process carries its share of the rate."""
+
+    rate: float
+    arrivals: str = "constant"
+
+    mode: ClassVar[str] = "open"
+    locustfile: ClassVar[str] = "locustfile_open_loop.py"
+
+    @property
+    def name(self) -> str:
+        """The step's part of file and folder names: `rate50-poisson`."""
+        return f"rate{self.rate:g}-{self.arrivals}"
+
+    def check(self) -> None:
+        """Reject an impossible pattern in one line, naming the CLI flag."""
+        if self.rate <= 0:
+            raise QuantserveError(f"--rate must be positive, got {self.rate:g}")
+        if self.arrivals not in ARRIVALS:
+            raise QuantserveError(f"--arrivals must be {' or '.join(ARRIVALS)}, got '{self.arrivals}'")
+
+    def steps(self) -> tuple[LoadStep, ...]:
+        return (self,)
+
+    def locust_users(self, workers: int) -> int:
+        """One arrival generator per process: the rate is split between them."""
+        return max(1, workers)
+
+    def locust_spawn_rate(self, workers: int) -> float:
+        return self.locust_users(workers)
+
+    def locust_options(self) -> list[str]:
+        return ["--rate", f"{self.rate:g}", "--arrivals", self.arrivals]
+
+
+# One measured step: a Locust run of one fixed closed- or open-loop load.
+LoadStep = ClosedLoop | OpenLoop
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Measured steps run in order (all closed loop or all open loop), saved together as one run."""
+
+    load_steps: tuple[LoadStep, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "load_steps", tuple(self.load_steps))
+
+    @classmethod
+    def of_users(cls, counts: Sequence[int], spawn_rate: float | None = None) -> Sweep:
+        """A closed-loop concurrency sweep: one step per user count."""
+        return cls(tuple(ClosedLoop(users, spawn_rate) for users in counts))
+
+    @classmethod
+    def of_rates(cls, rates: Sequence[float], arrivals: str = "constant") -> Sweep:
+        """An open-loop sweep: one step per offered rate."""
+        return cls(tuple(OpenLoop(rate, arrivals) for rate in rates))
+
+    def check(self) -> None:
+        """Every step valid, at least one, and one loop kind (closed and open results are filed apart)."""
+        if not self.load_steps:
+            raise QuantserveError("a load sweep needs at least one step")
+        if len({step.mode for step in self.load_steps}) > 1:
+            raise QuantserveError("a load sweep is all closed-loop steps or all open-loop steps, not both")
+        for step in self.load_steps:
+            step.check()
+
+    def steps(self) -> tuple[LoadStep, ...]:
+        return self.load_steps
+
+
+LoadPattern = ClosedLoop | OpenLoop | Sweep
+
+
+def pattern_from_flags(
+    users: int, sweep: str = "", rate: str = "", arrivals: str = "constant", spawn_rate: float | None = None
+) -> LoadPattern:
+    """The CLI's `--users/--sweep/--rate/--arrivals/--spawn-rate` as one pattern.
+
+    `--rate` (open loop; a list sweeps) wins over `--sweep`, which wins over `--users`.
+    """
+    if rate:
+        rates = parse_rates(rate)
+        return OpenLoop(rates[0], arrivals) if len(rates) == 1 else Sweep.of_rates(rates, arrivals)
+    if sweep:
+        return Sweep.of_users(parse_concurrencies(sweep), spawn_rate)
+    return ClosedLoop(users, spawn_rate)
+
+
+def parse_rates(text: str) -> list[float]:
+    """ "50,100,200" → [50.0, 100.0, 200.0] requests per second; each positive."""
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise QuantserveError(f"--rate '{text}' is not a comma-separated list of requests per second") from None
+    if not values or min(values) <= 0:
+        raise QuantserveError(f"--rate '{text}' needs rates above 0")
+    return values
+
+
+def parse_concurrencies(text: str) -> list[int]:
+    """ "1,2,4,8,16" → [1, 2, 4, 8, 16]; each a positive integer."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise QuantserveError(f"--sweep '{text}' is not a comma-separated list of user counts") from None
+    if not values or min(values) < 1:
+        raise QuantserveError(f"--sweep '{text}' needs user counts of at least 1")
+    return values
