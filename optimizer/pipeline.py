@@ -1,144 +1,212 @@
-"""The optimize pipeline: export → fuse → (calibrate INT8) → build for a target → verify → manifest.json.
+"""The optimize pipeline: export → fuse → (INT8) → build for a target → verify drift → time → manifest.json.
 
 Everything is written into a hidden sibling folder and renamed into place at the end, so a failed
-run leaves no half-written output and an existing output is replaced only after success.
+run leaves no half-written output and an existing output is replaced only after success — also
+when INT8 misses the drift budget or runs slower than FP32 (BudgetExceeded, exit 1).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from optimizer.calibrate import CalibrateInt8, CalibrationSettings
+from optimizer.drift import BudgetExceeded, DriftBudget, UserMetric
 from optimizer.export import ExportOnnx
 from optimizer.fuse import FuseGraph
 from optimizer.source import load_source
-from optimizer.targets import EngineTarget, get_target
+from optimizer.speed import SpeedSettings, compare_speed
+from optimizer.targets import EngineTarget, get_target, target_names
 from optimizer.transformer import TransformerSettings
-from optimizer.verify import VerifyAgainstReference
+from optimizer.verify import VerifyAgainstReference, drift_refusal
 from quantserve.artifact import Artifact, Manifest
 from quantserve.data import TensorData, check_against, load_npz
 from quantserve.errors import QuantserveError
 
 PRECISIONS = ("fp32", "fp16", "int8")
-# FP16 is an engine build mode (TensorRT, ONNX Runtime TensorRT accelerator); the CPU runs FP32 ONNX as is.
-FP16_TARGETS = ("tensorrt", "onnxruntime")
 HOLDOUT_FRACTION = 0.2
 MODEL_FILE = "model.onnx"
 REFERENCE_FILE = "fp32.onnx"
 
 
-@dataclass
-class OptimizeJob:
-    """One optimize run's inputs and settings; `run` does the stages inside the staging folder."""
+@dataclass(frozen=True)
+class OptimizeOptions:
+    """Everything one optimize run is asked to do, built once by the CLI (or a caller) and passed down.
 
-    source: str | Path
-    calib_path: Path
-    calib: TensorData
-    held_out: TensorData | None
-    eval_path: str | Path | None
+    The first fields keep the order of the former positional `optimize(...)` arguments.
+    """
+
+    source: str | Path  # .onnx, .pt2 or package.module:factory
+    calib_path: str | Path
     precision: str
-    engine: EngineTarget
-    settings: CalibrationSettings
+    target: str
+    out_dir: str | Path
+    method: str = "minmax"
+    eval_path: str | Path | None = None  # held-out .npz; default: the last 20 % of the calibration file
     name: str | None = None
     opset: int = 17
+    settings: CalibrationSettings | None = None  # default: CalibrationSettings(method=method)
     input_names: list[str] | None = None
     output_names: list[str] | None = None
-    progress: Callable[[str], None] = field(default=lambda stage: None)
+    on_stage: Callable[[str], None] | None = None  # progress: called with each stage's name
     transformer: TransformerSettings | None = None  # --model-type: transformer fusions and INT8 policy
+    budget: DriftBudget = field(default_factory=DriftBudget)
+    output_kinds: dict[str, str] = field(default_factory=dict)  # --output-kind NAME=kind overrides
+    metric: str | None = None  # --metric package.module:function
+    keep_failing: bool = False  # ship even when the drift budget is missed (recorded as such)
+    speed: SpeedSettings = field(default_factory=SpeedSettings)
+
+    def calibration_settings(self) -> CalibrationSettings:
+        return self.settings or CalibrationSettings(method=self.method)
+
+    def progress(self, stage: str) -> None:
+        if self.on_stage is not None:
+            self.on_stage(stage)
+
+
+@dataclass
+class OptimizeJob:
+    """One run: the options plus what was loaded and checked from them; `run` does the stages in a staging folder."""
+
+    options: OptimizeOptions
+    engine: EngineTarget
+    calib: TensorData  # the calibration samples (held-out part removed)
+    held_out: TensorData  # verification samples
+    held_out_source: str  # where `held_out` came from, as the manifest records it
+    user_metric: UserMetric | None = None
+    data_files: list[tuple[str | Path, TensorData]] = field(default_factory=list)  # as loaded, checked after export
 
     def run(self, staging: Path, work: Path) -> Artifact:
-        """export → fuse → (calibrate) → build → verify; writes fp32.onnx, the model and manifest.json."""
+        """export → fuse → (calibrate) → build → verify → time; writes fp32.onnx, the model and manifest.json."""
         exported = self._export(work / "exported.onnx")
-        calib_set, eval_set, eval_source = split_holdout(self.calib, self.held_out, self.calib_path, self.eval_path)
-        self.progress("fuse")
-        check_inputs = next(calib_set.batches(8))
-        fuse = FuseGraph(check_inputs) if self.transformer is None else self.transformer.fuse_stage(check_inputs)
+        self.options.progress("fuse")
+        check_inputs = next(self.calib.batches(8))
+        transformer = self.options.transformer
+        fuse = FuseGraph(check_inputs) if transformer is None else transformer.fuse_stage(check_inputs)
         fused = fuse(exported, staging / REFERENCE_FILE)
-        onnx_model = fused
-        if self.precision == "int8":
-            self.progress("calibrate")
-            calibrate: Callable[[Artifact, Path], Artifact] = CalibrateInt8(calib_set, self.settings)
-            if self.transformer is not None:
-                calibrate = self.transformer.int8_stage(calib_set, eval_set, self.settings)
-            onnx_model = calibrate(fused, work / "int8.onnx")
-        elif self.precision == "fp16":
-            onnx_model = Artifact(fused.path, Manifest.from_dict({**fused.manifest.to_dict(), "precision": "fp16"}))
-        self.progress("build")
+        onnx_model = self._lower_precision(fused, work)
+        self.options.progress("build")
         built = self.engine.build(onnx_model, staging)
-        self.progress("verify")
-        built.manifest.verification = VerifyAgainstReference(fused.path, eval_set, eval_source).measure(onnx_model.path)
+        built.manifest.verification = self._verify(fused.path, onnx_model.path)
         built.manifest.files = {"model": built.path.name, "reference": REFERENCE_FILE}
         built.manifest.save(staging)
         return built
 
+    def _lower_precision(self, fused: Artifact, work: Path) -> Artifact:
+        if self.options.precision == "int8":
+            self.options.progress("calibrate")
+            return int8_stage(self)(fused, work / "int8.onnx")
+        if self.options.precision == "fp16":
+            return Artifact(fused.path, Manifest.from_dict({**fused.manifest.to_dict(), "precision": "fp16"}))
+        return fused
+
+    def _verify(self, reference: Path, candidate: Path) -> dict[str, Any]:
+        """Drift on every output (refused beyond the budget), then speed for INT8 (refused when slower)."""
+        self.options.progress("verify")
+        verify = VerifyAgainstReference(
+            reference,
+            self.held_out,
+            self.held_out_source,
+            budget=self.options.budget,
+            output_kinds=self.options.output_kinds,
+            user_metric=self.user_metric,
+        )
+        record = verify.measure(candidate)
+        record["enforced"] = not self.options.keep_failing
+        if not record["holds"] and not self.options.keep_failing:
+            raise BudgetExceeded(drift_refusal(record))
+        if self.options.precision == "int8" and self._timed_here():
+            record["speed"] = self._speed(reference, candidate)
+        return record
+
+    def _timed_here(self) -> bool:
+        """Speed is measured where the target runs the ONNX model on this CPU (not for TensorRT engines)."""
+        return self.options.speed.enabled and bool(getattr(self.engine, "runs_on_cpu", self.engine.name != "tensorrt"))
+
+    def _speed(self, fp32: Path, int8: Path) -> dict[str, Any]:
+        self.options.progress("time")
+        settings = self.options.speed
+        speed = compare_speed(fp32, int8, next(self.held_out.batches(settings.batch_size)), settings)
+        if not speed.holds and not settings.allow_slower:
+            raise BudgetExceeded(speed.line())
+        return {**speed.to_dict(), "enforced": not settings.allow_slower}
+
     def _export(self, path: Path) -> Artifact:
-        """Export and check both data files against the model's inputs."""
-        self.progress("export")
-        model = load_source(self.source)
-        if self.input_names or self.output_names:
-            model = model.renamed(self.input_names or [], self.output_names)
-        exported = ExportOnnx(self.opset, self.name)(model, path)
-        check_against(self.calib_path, self.calib, exported.manifest.inputs)
-        if self.held_out is not None:
-            check_against(self.eval_path or "", self.held_out, exported.manifest.inputs)
+        """Export and check both data sets against the model's inputs."""
+        self.options.progress("export")
+        options = self.options
+        model = load_source(options.source)
+        if options.input_names or options.output_names:
+            model = model.renamed(options.input_names or [], options.output_names)
+        exported = ExportOnnx(options.opset, options.name)(model, path)
+        for data_path, data in self.data_files:
+            check_against(data_path, data, exported.manifest.inputs)
         return exported
 
 
-def optimize(
-    source: str | Path,
-    calib_path: str | Path,
-    precision: str,
-    target: str,
-    out_dir: str | Path,
-    method: str = "minmax",
-    eval_path: str | Path | None = None,
-    name: str | None = None,
-    opset: int = 17,
-    settings: CalibrationSettings | None = None,
-    input_names: list[str] | None = None,
-    output_names: list[str] | None = None,
-    on_stage: Callable[[str], None] | None = None,
-    transformer: TransformerSettings | None = None,
-) -> Artifact:
-    """Run every stage for MODEL and write out_dir/{manifest.json, model.onnx, fp32.onnx}; return the artifact."""
-    if precision not in PRECISIONS:
-        raise QuantserveError(f"unknown precision '{precision}'; choose one of: {', '.join(PRECISIONS)}")
-    if precision == "fp16" and target not in FP16_TARGETS:
-        raise QuantserveError(f"precision fp16 needs a GPU target ({', '.join(FP16_TARGETS)}), not '{target}'")
-    engine = get_target(target)  # validated before any expensive work
+def int8_stage(job: OptimizeJob) -> Callable[[Artifact, Path], Artifact]:
+    """The INT8 stage for `job`: ORT static Q/DQ calibration, or the transformer policy with --model-type.
+
+    One replaceable callable (artifact, out path) -> artifact, so a scheme search can take its place.
+    """
+    settings = job.options.calibration_settings()
+    if job.options.transformer is not None:
+        return job.options.transformer.int8_stage(job.calib, job.held_out, settings)
+    return CalibrateInt8(job.calib, settings)
+
+
+def optimize(options: OptimizeOptions | str | Path, *legacy_args: Any, **legacy_fields: Any) -> Artifact:
+    """Run every stage for the model and write out_dir/{manifest.json, model.onnx, fp32.onnx}; return the artifact.
+
+    Refused before any work: an unknown precision or target, fp16 on a CPU target, a bad --metric.
+    Refused after verification (BudgetExceeded, nothing written): drift beyond the budget, or INT8
+    slower than FP32 here. The former form `optimize(source, calib, precision, target, out, ...)`
+    is read as `OptimizeOptions(...)` of the same arguments until its last callers move over.
+    """
+    if not isinstance(options, OptimizeOptions):
+        options = OptimizeOptions(options, *legacy_args, **legacy_fields)
+    engine = _checked_engine(options)
+    user_metric = UserMetric.load(options.metric) if options.metric else None
+    calib = load_npz(options.calib_path)
+    held_out = load_npz(options.eval_path) if options.eval_path is not None else None
+    calib_set, eval_set, eval_source = split_holdout(calib, held_out, Path(options.calib_path), options.eval_path)
+    files: list[tuple[str | Path, TensorData]] = [(options.calib_path, calib)]
+    if options.eval_path is not None and held_out is not None:
+        files.append((options.eval_path, held_out))
+    job = OptimizeJob(options, engine, calib_set, eval_set, eval_source, user_metric, files)
+    return run_atomically(job, Path(options.out_dir))
+
+
+def _checked_engine(options: OptimizeOptions) -> EngineTarget:
+    """The target, after every check that needs no model: precision, fp16 support, the target's preflight."""
+    if options.precision not in PRECISIONS:
+        raise QuantserveError(f"unknown precision '{options.precision}'; choose one of: {', '.join(PRECISIONS)}")
+    engine = get_target(options.target)  # validated before any expensive work
+    # FP16 is an engine build mode (TensorRT, ONNX Runtime's TensorRT accelerator); the CPU runs FP32 as is.
+    supports_fp16 = getattr(engine, "supports_fp16", engine.name in ("tensorrt", "onnxruntime"))
+    if options.precision == "fp16" and not supports_fp16:
+        able = [name for name in target_names() if getattr(get_target(name), "supports_fp16", False)]
+        raise QuantserveError(f"precision fp16 needs a GPU target ({', '.join(able)}), not '{options.target}'")
     engine.preflight()  # e.g. TensorRT missing: one clear line before export/calibration
-    job = OptimizeJob(
-        source=source,
-        calib_path=Path(calib_path),
-        calib=load_npz(calib_path),
-        held_out=load_npz(eval_path) if eval_path is not None else None,
-        eval_path=eval_path,
-        precision=precision,
-        engine=engine,
-        settings=settings or CalibrationSettings(method=method),
-        name=name,
-        opset=opset,
-        input_names=input_names,
-        output_names=output_names,
-        transformer=transformer,
-    )
-    if on_stage is not None:
-        job.progress = on_stage
-    return run_atomically(job, Path(out_dir))
+    return engine
 
 
 def run_atomically(job: OptimizeJob, out_dir: Path) -> Artifact:
-    """Run `job` in a hidden sibling folder and rename it to `out_dir` only once everything succeeded."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.partial-"))
+    """Run `job` in a hidden sibling folder and rename it to `out_dir` only once everything succeeded.
+
+    The hidden folders carry this process's id; those a killed earlier run left behind are removed first.
+    """
+    from optimizer.scratch import make_owned_dir, owned_tempdir, remove_stale_dirs
+
+    remove_stale_dirs(out_dir.parent, tuple(f".{out_dir.name}.{kind}-" for kind in ("partial", "work", "old")))
+    staging = make_owned_dir(out_dir.parent, f".{out_dir.name}.partial-")
     try:
-        with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}.work-") as work:
-            built = job.run(staging, Path(work))
+        with owned_tempdir(out_dir.parent, f".{out_dir.name}.work-") as work:
+            built = job.run(staging, work)
         _move_into_place(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -169,7 +237,9 @@ def _move_into_place(staging: Path, out_dir: Path) -> None:
         return
     if not out_dir.is_dir():
         raise QuantserveError(f"{out_dir}: exists and is not a folder")
-    retired = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.old-"))
+    from optimizer.scratch import make_owned_dir
+
+    retired = make_owned_dir(out_dir.parent, f".{out_dir.name}.old-")
     os.rename(out_dir, retired / "previous")
     os.rename(staging, out_dir)
     shutil.rmtree(retired, ignore_errors=True)

@@ -6,8 +6,22 @@ from pathlib import Path
 
 import pytest
 
+from quantserve.cli import main
 from quantserve.cli.commands import optimize as optimize_command
 from quantserve.errors import QuantserveError
+
+USER_METRIC = """
+import numpy as np
+
+def accuracy(outputs, labels):
+    return float(np.mean(outputs["logits"].argmax(axis=1) == labels))
+
+def error_rate(outputs, labels):
+    return {"value": float(np.mean(outputs["logits"].argmax(axis=1) != labels)), "higher_is_better": False}
+
+def broken(outputs, labels):
+    return "high"
+"""
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -16,15 +30,22 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(["optimize", *argv])
 
 
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
 def test_optimize_prints_tables_and_writes_the_build(tiny_onnx: Path, calib_npz: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "build" / "tiny"
     args = _parse([str(tiny_onnx), "--calib", str(calib_npz), "--out", str(out), "--method", "percentile"])
+    args.skip_timing = True  # unit tests are never timed
     assert args.func(args) == 0
     printed = capsys.readouterr().out
-    for text in ("calibrate", "percentile", "nodes 6 → 5", "top1_agreement"):
+    for text in ("calibrate", "percentile", "nodes 6 → 5", "top1_agreement", "budget holds"):
         assert text in printed
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["stages"][2]["method"] == "percentile"
+    assert manifest["verification"]["outputs"]["logits"]["kind"] == "classification"
+    assert manifest["verification"]["holds"] is True and manifest["verification"]["enforced"] is True
 
 
 def test_unknown_target_is_one_line(tiny_onnx: Path, calib_npz: Path, tmp_path: Path) -> None:
@@ -32,3 +53,97 @@ def test_unknown_target_is_one_line(tiny_onnx: Path, calib_npz: Path, tmp_path: 
     with pytest.raises(QuantserveError, match="unknown target 'fpga'; choose one of: embedded, onnxruntime, tensorrt"):
         args.func(args)
     assert not (tmp_path / "o").exists()
+
+
+def test_help_lists_the_registered_targets(capsys: pytest.CaptureFixture[str]) -> None:
+    from optimizer.targets import target_names
+
+    with pytest.raises(SystemExit):
+        _parse(["--help"])
+    assert f"engine target ({', '.join(target_names())})" in " ".join(capsys.readouterr().out.split())
+
+
+def test_budget_missed_exits_1_and_writes_nothing(
+    tiny_onnx: Path, calib_npz: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "build" / "tiny"
+    argv = ["optimize", str(tiny_onnx), "--calib", str(calib_npz), "--out", str(out), "--skip-timing"]
+    assert main([*argv, "--output-kind", "logits=dense", "--min-channel-correlation", "1.0"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("quantserve: error: INT8 misses the drift budget: output 'logits': worst channel correlation")
+    assert "< budget 1;" in err and err.count("\n") == 0
+    assert not out.exists() and _leftovers(out.parent) == []
+
+
+def test_keep_failing_ships_with_the_failure_recorded(tiny_onnx: Path, calib_npz: Path, tmp_path: Path) -> None:
+    out = tmp_path / "tiny"
+    argv = ["optimize", str(tiny_onnx), "--calib", str(calib_npz), "--out", str(out), "--skip-timing"]
+    assert main([*argv, "--output-kind", "logits=dense", "--min-channel-correlation", "1.0", "--keep-failing"]) == 0
+    verification = json.loads((out / "manifest.json").read_text())["verification"]
+    assert verification["holds"] is False and verification["enforced"] is False
+    assert verification["budget"]["min_channel_correlation"] == 1.0
+    assert verification["violations"][0]["metric"] == "channel_correlation_worst"
+
+
+def test_slower_int8_is_refused_and_allow_slower_ships(
+    tiny_onnx: Path, calib_npz: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "tiny"
+    argv = ["optimize", str(tiny_onnx), "--calib", str(calib_npz), "--out", str(out), "--min-speedup", "1000"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "below --min-speedup 1000; deploy fp32 (or pass --allow-slower)" in err and "INT8 is " in err
+    assert not out.exists()
+    assert main([*argv, "--allow-slower"]) == 0
+    speed = json.loads((out / "manifest.json").read_text())["verification"]["speed"]
+    assert speed["fp32_ms"] > 0 and speed["int8_ms"] > 0 and speed["min_speedup"] == 1000.0
+    assert speed["holds"] is False and speed["enforced"] is False and speed["cpu"]
+
+
+def test_user_metric_side_by_side_and_budgeted(
+    tiny_onnx: Path, calib_npz: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "my_task_metric.py").write_text(USER_METRIC)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = tmp_path / "tiny"
+    argv = ["optimize", str(tiny_onnx), "--calib", str(calib_npz), "--out", str(out), "--skip-timing"]
+    assert main([*argv, "--metric", "my_task_metric:error_rate"]) == 0
+    metric = json.loads((out / "manifest.json").read_text())["verification"]["metric"]
+    assert metric["spec"] == "my_task_metric:error_rate" and metric["higher_is_better"] is False
+    assert 0.0 <= metric["fp32"] <= 1.0 and 0.0 <= metric["int8"] <= 1.0
+    assert metric["max_relative_drop"] == 0.01
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("no_colon", "--metric 'no_colon': expected package.module:function"),
+        ("no_such_module_xyz:f", "--metric 'no_such_module_xyz:f': cannot import no_such_module_xyz"),
+        ("my_task_metric:missing", "--metric 'my_task_metric:missing': my_task_metric has no function 'missing'"),
+        ("my_task_metric:broken", "--metric 'my_task_metric:broken' returned 'high'; expected a number"),
+    ],
+)
+def test_bad_metric_is_one_line(
+    spec: str,
+    message: str,
+    tiny_onnx: Path,
+    calib_npz: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "my_task_metric.py").write_text(USER_METRIC)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    argv = ["optimize", str(tiny_onnx), "--calib", str(calib_npz), "--out", str(tmp_path / "o"), "--skip-timing"]
+    assert main([*argv, "--metric", spec]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and err.count("\n") == 0
+    assert not (tmp_path / "o").exists()
+
+
+def test_bad_output_kind_is_one_line(tiny_onnx: Path, calib_npz: Path, tmp_path: Path, capsys) -> None:
+    argv = ["optimize", str(tiny_onnx), "--calib", str(calib_npz), "--out", str(tmp_path / "o")]
+    assert main([*argv, "--output-kind", "logits=blob"]) == 2
+    assert "--output-kind 'logits=blob': expected NAME=KIND with KIND one of classification," in capsys.readouterr().err
+    assert main([*argv, "--output-kind", "nope=dense", "--skip-timing"]) == 2
+    assert "--output-kind nope=dense: no output 'nope' (outputs: logits)" in capsys.readouterr().err

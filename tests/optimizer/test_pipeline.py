@@ -6,11 +6,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from optimizer.pipeline import optimize
+from optimizer.pipeline import OptimizeOptions, optimize
+from optimizer.speed import SpeedSettings
 from quantserve.artifact import Artifact, Manifest
 from quantserve.errors import QuantserveError
 
 FACTORY = "make_tiny_models:tiny_cnn_factory"
+UNTIMED = SpeedSettings(enabled=False)  # unit tests are never timed; tests/optimizer/test_speed.py covers speed
+
+
+def _optimize(source: str | Path, calib: Path, precision: str, out: Path, **fields: object) -> Artifact:
+    """optimize() for the embedded target, timing off."""
+    return optimize(OptimizeOptions(source, calib, precision, "embedded", out, speed=UNTIMED, **fields))  # type: ignore[arg-type]
 
 
 def _leftovers(folder: Path) -> list[str]:
@@ -19,7 +26,7 @@ def _leftovers(folder: Path) -> list[str]:
 
 def test_int8_from_onnx(tiny_onnx: Path, calib_npz: Path, tmp_path: Path) -> None:
     out = tmp_path / "build" / "tiny"
-    artifact = optimize(tiny_onnx, calib_npz, "int8", "embedded", out, name="tiny")
+    artifact = _optimize(tiny_onnx, calib_npz, "int8", out, name="tiny")
     assert sorted(p.name for p in out.iterdir()) == ["fp32.onnx", "manifest.json", "model.onnx"]
     assert _leftovers(out.parent) == []
     manifest = Manifest.load(out)
@@ -38,7 +45,7 @@ def test_fp32_from_factory_with_eval_file(calib_npz: Path, tmp_path: Path) -> No
     import make_tiny_models
 
     eval_npz = make_tiny_models.write_digits_like_npz(tmp_path / "eval.npz", samples=10, seed=5)
-    optimize(FACTORY, calib_npz, "fp32", "embedded", tmp_path / "fp32", eval_path=eval_npz)
+    _optimize(FACTORY, calib_npz, "fp32", tmp_path / "fp32", eval_path=eval_npz)
     manifest = Manifest.load(tmp_path / "fp32")
     assert manifest.precision == "fp32"
     assert [s["stage"] for s in manifest.stages] == ["export", "fuse", "build"]
@@ -48,7 +55,7 @@ def test_fp32_from_factory_with_eval_file(calib_npz: Path, tmp_path: Path) -> No
 
 def test_unknown_target_fails_before_any_work(tmp_path: Path) -> None:
     with pytest.raises(QuantserveError, match="unknown target 'cuda'; choose one of: embedded"):
-        optimize("missing.onnx", tmp_path / "missing.npz", "int8", "cuda", tmp_path / "out")
+        optimize(OptimizeOptions("missing.onnx", tmp_path / "missing.npz", "int8", "cuda", tmp_path / "out"))
     assert not (tmp_path / "out").exists()
 
 
@@ -57,7 +64,7 @@ def test_npz_names_must_match_inputs(tiny_onnx: Path, tmp_path: Path) -> None:
 
     wrong = make_tiny_models.write_digits_like_npz(tmp_path / "wrong.npz", input_name="image")
     with pytest.raises(QuantserveError, match=r"arrays \['image'\] do not match the model inputs \['pixels'\]"):
-        optimize(tiny_onnx, wrong, "int8", "embedded", tmp_path / "out")
+        _optimize(tiny_onnx, wrong, "int8", tmp_path / "out")
     assert not (tmp_path / "out").exists()
     assert _leftovers(tmp_path) == []
 
@@ -66,14 +73,14 @@ def test_npz_shapes_must_match_inputs(tiny_onnx: Path, tmp_path: Path) -> None:
     path = tmp_path / "shape.npz"
     np.savez(path, pixels=np.zeros((4, 1, 9, 9), np.float32))
     with pytest.raises(QuantserveError, match=r"input 'pixels' has shape \(4, 1, 9, 9\)"):
-        optimize(tiny_onnx, path, "int8", "embedded", tmp_path / "out")
+        _optimize(tiny_onnx, path, "int8", tmp_path / "out")
 
 
 def test_empty_calibration_file(tiny_onnx: Path, tmp_path: Path) -> None:
     path = tmp_path / "empty.npz"
     np.savez(path, pixels=np.zeros((0, 1, 8, 8), np.float32))
     with pytest.raises(QuantserveError, match="zero samples"):
-        optimize(tiny_onnx, path, "int8", "embedded", tmp_path / "out")
+        _optimize(tiny_onnx, path, "int8", tmp_path / "out")
 
 
 def test_failure_midway_leaves_nothing(tiny_onnx: Path, calib_npz: Path, tmp_path: Path, monkeypatch) -> None:
@@ -85,7 +92,7 @@ def test_failure_midway_leaves_nothing(tiny_onnx: Path, calib_npz: Path, tmp_pat
 
     monkeypatch.setattr(TARGET, "build", failing_build)
     with pytest.raises(QuantserveError, match="engine build failed"):
-        optimize(tiny_onnx, calib_npz, "int8", "embedded", tmp_path / "out")
+        _optimize(tiny_onnx, calib_npz, "int8", tmp_path / "out")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["calib-cache", "calib.npz", "tiny.onnx"]
 
 
@@ -93,16 +100,16 @@ def test_existing_output_replaced_only_on_success(
     tiny_onnx: Path, calib_npz: Path, tmp_path: Path, monkeypatch
 ) -> None:
     out = tmp_path / "out"
-    optimize(tiny_onnx, calib_npz, "fp32", "embedded", out)
+    _optimize(tiny_onnx, calib_npz, "fp32", out)
     before = (out / "manifest.json").read_text()
     monkeypatch.setattr("optimizer.pipeline.VerifyAgainstReference.measure", _raise_interrupted)
     with pytest.raises(KeyboardInterrupt):
-        optimize(tiny_onnx, calib_npz, "int8", "embedded", out)
+        _optimize(tiny_onnx, calib_npz, "int8", out)
     assert (out / "manifest.json").read_text() == before
     assert _leftovers(tmp_path) == []
     monkeypatch.undo()
     monkeypatch.setenv("QUANTSERVE_CACHE_DIR", str(tmp_path / "calib-cache"))
-    optimize(tiny_onnx, calib_npz, "int8", "embedded", out)
+    _optimize(tiny_onnx, calib_npz, "int8", out)
     assert Manifest.load(out).precision == "int8"
     assert _leftovers(tmp_path) == []
 
@@ -115,13 +122,13 @@ def test_too_few_samples_to_hold_out(tiny_onnx: Path, tmp_path: Path) -> None:
     path = tmp_path / "one.npz"
     np.savez(path, pixels=np.zeros((1, 1, 8, 8), np.float32))
     with pytest.raises(QuantserveError, match="too few to hold out verification data"):
-        optimize(tiny_onnx, path, "int8", "embedded", tmp_path / "out")
+        _optimize(tiny_onnx, path, "int8", tmp_path / "out")
 
 
 def test_int8_sequence_model_keeps_its_sequence_axis(tmp_path: Path) -> None:
     path = tmp_path / "tokens.npz"
     np.savez(path, input_ids=np.random.default_rng(0).integers(0, 50, (20, 9)).astype(np.int64))
-    optimize("make_tiny_models:tiny_sequence_model", path, "int8", "embedded", tmp_path / "seq")
+    _optimize("make_tiny_models:tiny_sequence_model", path, "int8", tmp_path / "seq")
     manifest = Manifest.load(tmp_path / "seq")
     assert manifest.inputs[0].shape == ("batch", "sequence")
     assert manifest.stages[2]["quantize_nodes"] > 0

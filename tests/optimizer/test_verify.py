@@ -3,17 +3,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
 
+from optimizer.drift import DriftBudget
 from optimizer.export import export_onnx
 from optimizer.source import load_source
-from optimizer.verify import VerifyAgainstReference, verification_record
-from quantserve.data import load_npz
+from optimizer.verify import VerifyAgainstReference, drift_refusal, first_output_summary
+from quantserve.data import TensorData, load_npz
 
 
-def test_record_math() -> None:
+def test_first_output_summary_math() -> None:
     expected = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.2, 0.1]])
     got = np.array([[0.9, 0.0], [0.0, 1.0], [0.0, 1.0], [0.2, 0.1]])
-    record = verification_record(expected, got, np.array([0, 1, 1, 0]), "held-out")
+    record = first_output_summary(expected, got, np.array([0, 1, 1, 0]))
     assert record["top1_agreement"] == 0.75
     assert record["max_abs_diff"] == 1.0
     assert np.isclose(record["mean_abs_diff"], (0.1 + 1.0 + 1.0) / 8)
@@ -23,7 +26,7 @@ def test_record_math() -> None:
 
 
 def test_no_labels_no_accuracy() -> None:
-    record = verification_record(np.eye(3), np.eye(3), None, "x")
+    record = first_output_summary(np.eye(3), np.eye(3), None)
     assert record["top1_agreement"] == 1.0
     assert record["accuracy"] is None and record["fp32_accuracy"] is None
 
@@ -36,3 +39,50 @@ def test_model_against_itself(tiny_onnx: Path, calib_npz: Path, tmp_path: Path) 
     assert record is not None
     assert (record["samples"], record["top1_agreement"], record["max_abs_diff"]) == (40, 1.0, 0.0)
     assert record["accuracy"] == record["fp32_accuracy"]
+    assert record["holds"] is True and record["violations"] == []
+    assert record["outputs"]["logits"]["kind"] == "classification"
+    assert record["budget"] == DriftBudget().to_dict()
+
+
+def _two_output_model(path: Path, score_scale: float) -> Path:
+    """x (N, 6) → boxes = x·W (N, 4) and scores = sigmoid(x·V)·score_scale (N, 3): two outputs."""
+    rng = np.random.default_rng(3)
+    w = numpy_helper.from_array(rng.normal(size=(6, 4)).astype(np.float32), "w")
+    v = numpy_helper.from_array(rng.normal(size=(6, 3)).astype(np.float32), "v")
+    s = numpy_helper.from_array(np.array(score_scale, np.float32), "s")
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["boxes"]),
+        helper.make_node("MatMul", ["x", "v"], ["raw"]),
+        helper.make_node("Sigmoid", ["raw"], ["sig"]),
+        helper.make_node("Mul", ["sig", "s"], ["scores"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "two_outputs",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 6])],
+        [
+            helper.make_tensor_value_info("boxes", TensorProto.FLOAT, ["N", 4]),
+            helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", 3]),
+        ],
+        [w, v, s],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+def test_every_output_is_verified_and_the_second_can_fail(tmp_path: Path) -> None:
+    reference = _two_output_model(tmp_path / "ref.onnx", 1.0)
+    candidate = _two_output_model(tmp_path / "cand.onnx", 0.0)  # the second output collapsed to zeros
+    data = TensorData({"x": np.random.default_rng(0).normal(size=(32, 6)).astype(np.float32)})
+    verify = VerifyAgainstReference(reference, data, "x.npz", output_kinds={"boxes": "dense", "scores": "dense"})
+    record = verify.measure(candidate)
+    assert set(record["outputs"]) == {"boxes", "scores"}
+    assert record["outputs"]["boxes"]["channel_correlation_worst"] > 0.999999
+    assert record["outputs"]["scores"]["channel_correlation_worst"] == 0.0
+    assert record["holds"] is False and record["max_abs_diff"] == 0.0  # the old first-output record saw nothing
+    assert drift_refusal(record) == (
+        "INT8 misses the drift budget: output 'scores': worst channel correlation 0 < budget 0.98; "
+        "nothing written (pass --keep-failing to ship anyway)"
+    )

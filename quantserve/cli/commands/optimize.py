@@ -3,24 +3,32 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 
 def register(subparsers: Any) -> None:
+    from optimizer.calibrate import METHODS
+    from optimizer.drift import BUDGET_FLAGS, OUTPUT_KINDS, DriftBudget
+    from optimizer.pipeline import PRECISIONS
+    from optimizer.speed import SpeedSettings
+    from optimizer.targets import target_names
+
     parser = subparsers.add_parser(
         "optimize",
-        help="export, fuse, calibrate INT8, build for a target and verify against FP32",
-        description="Turn MODEL (.onnx, .pt2 or package.module:factory) into a deployable, verified build.",
+        help="export, fuse, calibrate INT8, build for a target, verify drift against FP32 and time both",
+        description="Turn MODEL (.onnx, .pt2 or package.module:factory) into a deployable, verified build. "
+        "INT8 that misses the drift budget or runs slower than FP32 is refused (exit 1, nothing written).",
     )
     parser.add_argument(
         "model", metavar="MODEL", help=".onnx file, torch.export .pt2 program, or package.module:factory"
     )
     parser.add_argument("--calib", type=Path, required=True, help="calibration .npz (one array per input name)")
-    parser.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="int8", help="fp16: GPU targets only")
-    parser.add_argument("--target", default="embedded", help="engine target (embedded, onnxruntime, tensorrt)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="int8", help="fp16: GPU targets only")
+    parser.add_argument("--target", default="embedded", help=f"engine target ({', '.join(target_names())})")
     parser.add_argument("--out", type=Path, required=True, help="output folder, e.g. build/NAME")
-    parser.add_argument("--method", choices=("minmax", "entropy", "percentile"), default="minmax")
+    parser.add_argument("--method", choices=METHODS, default="minmax")
     parser.add_argument("--eval", type=Path, help="held-out .npz for verification (default: last 20%% of --calib)")
     parser.add_argument("--name", help="model name recorded in the manifest (default: from MODEL)")
     parser.add_argument(
@@ -33,35 +41,85 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--num-heads", type=int, default=0, help="attention heads (--model-type; 0: detect)")
     parser.add_argument("--hidden-size", type=int, default=0, help="hidden size (--model-type; 0: detect)")
+    budget = parser.add_argument_group("drift budget (INT8 beyond it is refused: exit 1, nothing written)")
+    defaults = DriftBudget()
+    for field_name, (flag, text) in BUDGET_FLAGS.items():
+        default = getattr(defaults, field_name)
+        budget.add_argument(
+            flag, dest=field_name, type=float, default=default, metavar="X", help=f"{text} (default {default:g})"
+        )
+    budget.add_argument(
+        "--output-kind",
+        action="append",
+        metavar="NAME=KIND",
+        help=f"what an output is, instead of inferring it ({', '.join(OUTPUT_KINDS)}); repeatable",
+    )
+    budget.add_argument("--metric", help="package.module:function(outputs, labels) -> score, compared FP32 vs INT8")
+    budget.add_argument(
+        "--keep-failing", "--no-budget", action="store_true", help="ship INT8 beyond the budget, the failure recorded"
+    )
+    speed = parser.add_argument_group("speed (INT8 slower than FP32 here is refused: exit 1, nothing written)")
+    speed.add_argument(
+        "--min-speedup", type=float, default=SpeedSettings().min_speedup, help="INT8 must run this many × FP32's speed"
+    )
+    speed.add_argument("--allow-slower", action="store_true", help="ship a slower INT8 anyway, the speedup recorded")
+    speed.add_argument(
+        "--skip-timing", action="store_true", help="do not time FP32 vs INT8 (nothing refused for speed)"
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from optimizer.pipeline import optimize
-    from optimizer.targets import get_target
 
-    get_target(args.target)  # an unknown target fails here, before any work
+    options = build_options(args)  # every user error in the flags fails here, before any work
     console = _console()
     with console.status("optimizing…") as status:
-        artifact = optimize(
-            args.model,
-            args.calib,
-            args.precision,
-            args.target,
-            args.out,
-            method=args.method,
-            eval_path=args.eval,
-            name=args.name,
-            opset=args.opset,
-            input_names=args.input_names.split(",") if args.input_names else None,
-            output_names=args.output_names.split(",") if args.output_names else None,
-            on_stage=lambda stage: status.update(f"optimizing: {stage}…"),
-            transformer=_transformer_settings(args),
-        )
+        progress = OptimizeProgress(status)
+        artifact = optimize(dataclasses.replace(options, on_stage=progress))
     console.print(stage_table(artifact.manifest.stages))
     console.print(verification_table(artifact.manifest.verification or {}))
     console.print(f"wrote {Path(args.out) / 'manifest.json'}")
     return 0
+
+
+class OptimizeProgress:
+    """The spinner's text follows the pipeline's stages."""
+
+    def __init__(self, status: Any) -> None:
+        self.status = status
+
+    def __call__(self, stage: str) -> None:
+        self.status.update(f"optimizing: {stage}…")
+
+
+def build_options(args: argparse.Namespace) -> Any:
+    """The one OptimizeOptions for this command line (budget, output kinds, metric, speed included)."""
+    from optimizer.drift import BUDGET_FLAGS, DriftBudget, parse_output_kinds
+    from optimizer.pipeline import OptimizeOptions
+    from optimizer.speed import SpeedSettings
+    from optimizer.targets import get_target
+
+    get_target(args.target)  # an unknown target fails here, before any work
+    return OptimizeOptions(
+        source=args.model,
+        calib_path=args.calib,
+        precision=args.precision,
+        target=args.target,
+        out_dir=args.out,
+        method=args.method,
+        eval_path=args.eval,
+        name=args.name,
+        opset=args.opset,
+        input_names=args.input_names.split(",") if args.input_names else None,
+        output_names=args.output_names.split(",") if args.output_names else None,
+        transformer=_transformer_settings(args),
+        budget=DriftBudget(**{name: getattr(args, name) for name in BUDGET_FLAGS}),
+        output_kinds=parse_output_kinds(args.output_kind),
+        metric=args.metric,
+        keep_failing=args.keep_failing,
+        speed=SpeedSettings(min_speedup=args.min_speedup, allow_slower=args.allow_slower, enabled=not args.skip_timing),
+    )
 
 
 def _transformer_settings(args: argparse.Namespace) -> Any:
@@ -108,13 +166,40 @@ def _details(record: dict[str, Any]) -> str:
 
 
 def verification_table(verification: dict[str, Any]) -> Any:
-    """The verification record as metric/value rows."""
+    """Per output: its kind, each budgeted metric against its budget, and the informative extras; then speed."""
     from rich.table import Table
 
-    table = Table(title=f"verification vs FP32 ({verification.get('data', 'n/a')})")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key in ("samples", "top1_agreement", "accuracy", "fp32_accuracy", "max_abs_diff", "mean_abs_diff"):
-        value = verification.get(key)
-        table.add_row(key, "n/a" if value is None else (f"{value:.4g}" if isinstance(value, float) else str(value)))
+    from optimizer.drift import BUDGETED, CHECKS
+
+    budget = verification.get("budget") or {}
+    verdict = "holds" if verification.get("holds", True) else "MISSED"
+    table = Table(title=f"verification vs FP32 ({verification.get('data', 'n/a')}): budget {verdict}")
+    for column in ("output", "kind", "metric", "value", "budget"):
+        table.add_column(column, justify="right" if column in ("value", "budget") else "left")
+    table.add_row("", "", "samples", _fmt(verification.get("samples")), "")
+    for name, record in (verification.get("outputs") or {}).items():
+        kind = record.get("kind", "?")
+        budgeted = BUDGETED.get(kind, ())
+        for metric in dict.fromkeys((*budgeted, *INFORMATIVE)):
+            if metric in record:
+                limit = _fmt(budget.get(CHECKS[metric][1])) if metric in budgeted else ""
+                table.add_row(name, kind, metric, _fmt(record[metric]), limit)
+    user = verification.get("metric")
+    if user:
+        value = f"{_fmt(user['fp32'])} → {_fmt(user['int8'])}"
+        table.add_row("", "", user["spec"], value, f"drop ≤ {_fmt(budget.get('max_metric_drop'))}")
+    speed = verification.get("speed")
+    if speed:
+        value = f"{speed['speedup']:.2f}× ({speed['fp32_ms']:.3g} → {speed['int8_ms']:.3g} ms)"
+        table.add_row("", "", f"speedup, {speed['threads']} threads", value, f"≥ {speed['min_speedup']:g}")
     return table
+
+
+# recorded for every kind, shown beside the budgeted ones (whole-tensor figures are information only)
+INFORMATIVE = ("top1_agreement", "cosine_mean", "channel_correlation_worst", "relative_error", "max_abs_diff")
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
