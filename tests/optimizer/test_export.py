@@ -5,11 +5,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from torch_runner import TorchRunner
 
 from optimizer.export import export_onnx
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from optimizer.source import load_source
-from optimizer.torch_runner import TorchRunner
 from quantserve.errors import QuantserveError
 
 

@@ -1,4 +1,7 @@
-"""Run a PyTorch module in-process behind quantserve's Runner interface (torch imported on activate)."""
+"""Run a PyTorch module in-process behind quantserve's Runner interface (torch imported on activate).
+
+Only the export tests compare against PyTorch itself, so this runner lives beside them, not in the library.
+"""
 
 from __future__ import annotations
 
