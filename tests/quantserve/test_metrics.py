@@ -91,3 +91,43 @@ def test_cosine_with_one_zero_vector_is_zero_so_a_collapsed_output_shows() -> No
 def test_cosine_refuses_outputs_of_different_sizes() -> None:
     with pytest.raises(QuantserveError, match="cannot compare outputs of shapes"):
         m.cosine_similarity(np.zeros((2, 4)), np.zeros((2, 3)))
+
+
+def test_channel_correlation_shows_a_collapsed_channel_and_skips_a_constant_one() -> None:
+    rng = np.random.default_rng(0)
+    ref = rng.normal(size=(50, 4))
+    ref[:, 3] = 7.0  # constant in the reference: nothing to follow
+    cand = ref.copy()
+    cand[:, 1] = 0.0  # collapsed in the candidate
+    cand[:, 2] = -ref[:, 2]  # inverted
+    corr = m.channel_correlations(ref, cand, axis=1)
+    assert corr[0] == pytest.approx(1.0) and corr[1] == 0.0 and corr[2] == pytest.approx(-1.0)
+    assert np.isnan(corr[3])
+
+
+def test_channel_correlation_along_a_middle_axis_pools_the_other_positions() -> None:
+    ref = np.arange(2 * 3 * 5, dtype=np.float64).reshape(2, 3, 5)
+    cand = ref.copy()
+    cand[:, 2, :] = 1.0
+    corr = m.channel_correlations(ref, cand, axis=1)
+    assert corr.shape == (3,) and corr[:2] == pytest.approx([1.0, 1.0]) and corr[2] == 0.0
+
+
+def test_relative_error_whole_and_per_channel() -> None:
+    ref = np.array([[3.0, 0.0], [4.0, 0.0]])
+    cand = np.array([[3.0, 0.0], [4.0, 1.0]])
+    assert m.relative_error(ref, ref)[0] == 0.0
+    assert m.relative_error(ref, cand)[0] == pytest.approx(1 / 5)
+    assert m.relative_error(ref, cand, axis=1).tolist() == [0.0, np.inf]  # a zero reference channel that moved
+
+
+def test_position_agreement_and_ctc_decoded_agreement() -> None:
+    def logits(labels: list[list[int]]) -> np.ndarray:
+        return np.eye(4)[np.array(labels)]  # (samples, positions, 4 classes), class 0 = CTC blank
+
+    ref = logits([[1, 1, 0, 2, 2], [3, 0, 3, 0, 0], [1, 2, 0, 0, 0]])
+    # sample 0: a repeat split differently (same text); sample 1: the blank between two 3s lost (text changes)
+    cand = logits([[1, 0, 0, 2, 0], [3, 3, 3, 0, 0], [1, 2, 0, 0, 0]])
+    assert m.ctc_collapse(np.array([[1, 1, 0, 2, 2], [3, 0, 3, 0, 0]])) == [(1, 2), (3, 3)]
+    assert m.position_agreement(ref, cand) == pytest.approx(12 / 15)
+    assert m.decoded_sequence_agreement(ref, cand) == pytest.approx(2 / 3)

@@ -1,0 +1,171 @@
+"""Per-output drift: kinds inferred from FP32 values, the metrics of each kind, the budget's verdict."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from optimizer.drift import (
+    BudgetExceeded,
+    DriftBudget,
+    UserMetric,
+    Violation,
+    add_user_metric,
+    infer_output_kinds,
+    measure_drift,
+    parse_output_kinds,
+)
+from quantserve.errors import QuantserveError
+
+RNG = np.random.default_rng(0)
+
+
+def _detection(anchors_last: bool = True) -> np.ndarray:
+    """YOLO-style head: 4 box rows (0–320) + 3 class-score rows (0–1) over 200 anchors."""
+    boxes = RNG.uniform(0, 320, (6, 4, 200))
+    scores = RNG.uniform(0, 1, (6, 3, 200))
+    head = np.concatenate([boxes, scores], axis=1).astype(np.float32)
+    return head if anchors_last else head.transpose(0, 2, 1)
+
+
+def _unit_rows(n: int, d: int) -> np.ndarray:
+    x = RNG.normal(size=(n, d))
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_each_kind_is_inferred_from_shape_and_values() -> None:
+    reference = {
+        "logits": RNG.normal(size=(16, 10)),
+        "probabilities": np.full((16, 200), 1 / 200),
+        "sentence": RNG.normal(size=(16, 384)),
+        "unit": _unit_rows(16, 8),
+        "ctc": RNG.normal(size=(16, 40, 97)),
+        "yolo": _detection(),
+        "yolo_t": _detection(anchors_last=False),
+        "depth": RNG.normal(size=(16, 1, 8, 8)),
+        "score": RNG.normal(size=(16,)),
+    }
+    assert infer_output_kinds(reference) == {
+        "logits": "classification",
+        "probabilities": "classification",
+        "sentence": "embedding",
+        "unit": "embedding",
+        "ctc": "sequence",
+        "yolo": "detection",
+        "yolo_t": "detection",
+        "depth": "dense",
+        "score": "dense",
+    }
+
+
+def test_labels_that_match_the_argmax_make_a_wide_output_a_classifier() -> None:
+    logits = RNG.normal(size=(32, 1000))
+    assert infer_output_kinds({"out": logits}) == {"out": "embedding"}
+    labels = logits.argmax(axis=1)
+    assert infer_output_kinds({"out": logits}, labels=labels) == {"out": "classification"}
+
+
+def test_overrides_win_and_bad_ones_are_one_line() -> None:
+    reference = {"out": RNG.normal(size=(8, 10))}
+    assert infer_output_kinds(reference, {"out": "dense"}) == {"out": "dense"}
+    with pytest.raises(QuantserveError, match=r"--output-kind other=dense: no output 'other' \(outputs: out\)"):
+        infer_output_kinds(reference, {"other": "dense"})
+    with pytest.raises(QuantserveError, match="unknown kind; choose one of: classification, embedding"):
+        infer_output_kinds(reference, {"out": "boxes"})
+    assert parse_output_kinds(["a=dense", "b=sequence"]) == {"a": "dense", "b": "sequence"}
+    with pytest.raises(QuantserveError, match="--output-kind 'a': expected NAME=KIND"):
+        parse_output_kinds(["a"])
+
+
+def test_a_collapsed_score_channel_fails_although_whole_tensor_cosine_is_near_one() -> None:
+    reference = _detection()
+    candidate = reference.copy()
+    candidate[:, 5, :] = 0.0  # one class's scores all zero, as one shared UINT8 scale does
+    report = measure_drift({"output0": reference}, {"output0": candidate}, {}, DriftBudget())
+    record = report.outputs["output0"]
+    assert record["kind"] == "detection"
+    assert record["cosine_mean"] > 0.999 and record["max_abs_diff"] < 1.0  # the figures that hid it
+    assert record["channel_correlation_worst"] == 0.0 and record["channel_worst"] == 5
+    assert not report.holds and report.margin() < 0
+    assert [v.line() for v in report.violations] == ["output 'output0': worst channel correlation 0 < budget 0.98"]
+
+
+def test_a_faithful_model_holds_every_kind() -> None:
+    reference = {
+        "logits": RNG.normal(size=(16, 10)),
+        "sentence": _unit_rows(16, 64),
+        "ctc": RNG.normal(size=(16, 20, 12)),
+        "yolo": _detection(),
+    }
+    candidate = {name: value * 1.0001 for name, value in reference.items()}
+    report = measure_drift(reference, candidate, infer_output_kinds(reference), DriftBudget())
+    assert report.holds and report.violations == []
+    assert 0.9 < report.margin() <= 1.0
+    assert report.outputs["ctc"]["sequence_agreement"] == 1.0
+    assert report.outputs["sentence"]["neighbours_unchanged"] == 1.0
+    assert report.to_dict()["holds"] is True
+
+
+def test_classification_with_labels_is_judged_by_agreement_and_accuracy_drop() -> None:
+    reference = np.eye(4)[[0, 1, 2, 3, 0, 1, 2, 3, 0, 1]] + 0.01
+    candidate = reference.copy()
+    candidate[0] = [0.0, 1.0, 0.0, 0.0]  # one sample flips from its (right) class 0 to 1
+    labels = np.array([0, 1, 2, 3, 0, 1, 2, 3, 0, 1])
+    report = measure_drift({"p": reference}, {"p": candidate}, {"p": "classification"}, DriftBudget(), labels)
+    record = report.outputs["p"]
+    assert (record["top1_agreement"], record["fp32_accuracy"], record["accuracy"]) == (0.9, 1.0, 0.9)
+    assert record["accuracy_drop_points"] == pytest.approx(10.0)
+    assert [v.metric for v in report.violations] == ["top1_agreement", "accuracy_drop_points"]
+    assert report.violations[1].line() == "output 'p': accuracy drop (points) 10 > budget 1"
+
+
+def test_embedding_budget_reads_cosine_mean_and_worst() -> None:
+    reference = _unit_rows(20, 64)
+    candidate = reference.copy()
+    candidate[3] = _unit_rows(1, 64)[0]  # one sample's vector replaced
+    report = measure_drift({"e": reference}, {"e": candidate}, {"e": "embedding"}, DriftBudget())
+    assert [v.metric for v in report.violations][-1] == "cosine_worst"
+    assert report.outputs["e"]["cosine_worst"] < 0.5
+
+
+def test_sequence_budget_reads_decoded_agreement() -> None:
+    reference = RNG.normal(size=(10, 15, 6))
+    candidate = reference.copy()
+    candidate[0, 3] = -reference[0, 3]  # one position of one sample gets another argmax
+    report = measure_drift({"ctc": reference}, {"ctc": candidate}, {"ctc": "sequence"}, DriftBudget())
+    assert report.outputs["ctc"]["sequence_agreement"] == pytest.approx(0.9)
+    (violation,) = report.violations
+    assert violation == Violation("ctc", "sequence_agreement", violation.value, 0.98)
+    assert violation.line() == "output 'ctc': decoded-sequence agreement 0.9 < budget 0.98"
+
+
+def test_a_channel_constant_in_fp32_is_skipped() -> None:
+    reference = RNG.normal(size=(20, 3, 4, 4))
+    reference[:, 2] = 0.5
+    candidate = reference.copy()
+    candidate[:, 2] = 0.25
+    record = measure_drift({"m": reference}, {"m": candidate}, {}, DriftBudget()).outputs["m"]
+    assert (record["kind"], record["channels"], record["channels_constant"]) == ("dense", 3, 1)
+    assert record["channel_correlation_worst"] == pytest.approx(1.0)
+
+
+def test_budget_values_are_checked() -> None:
+    with pytest.raises(QuantserveError, match=r"--min-cosine-mean 1.5: expected a number in \[0, 1\]"):
+        DriftBudget(min_cosine_mean=1.5)
+    assert BudgetExceeded("x").exit_code == 1
+
+
+def test_user_metric_compared_side_by_side() -> None:
+    labels = np.array([0, 1, 1, 0])
+    reference = {"logits": np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [1.0, 0.0]])}
+    candidate = {"logits": np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 0.0]])}
+
+    def accuracy(outputs: dict[str, np.ndarray], labels: np.ndarray | None) -> float:
+        return float(np.mean(outputs["logits"].argmax(axis=1) == labels))
+
+    report = measure_drift(reference, candidate, {"logits": "dense"}, DriftBudget(min_channel_correlation=0.0))
+    add_user_metric(report, UserMetric("tests:accuracy", accuracy), reference, candidate, labels, DriftBudget())
+    assert report.user_metric is not None
+    assert (report.user_metric["fp32"], report.user_metric["int8"]) == (1.0, 0.75)
+    assert report.user_metric["relative_drop"] == pytest.approx(0.25)
+    assert report.violations[-1].line() == "metric 'tests:accuracy': relative drop 0.25 > budget 0.01"
