@@ -29,6 +29,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from loadtest.load_pattern import parse_concurrencies
     from quantserve.cli.demo import DemoSettings, run_demo
 
     console = Console()
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         epochs=args.epochs,
         users=args.users,
-        sweep=tuple(int(u) for u in str(args.sweep).split(",") if u),
+        sweep=tuple(parse_concurrencies(str(args.sweep))),
         duration_s=args.duration,
         request_batch=args.request_batch,
         max_accuracy_drop=args.max_accuracy_drop,
