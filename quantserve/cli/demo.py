@@ -55,14 +55,14 @@ def prepare_model(settings: DemoSettings, say: Callable[[str], None]) -> dict[st
 def optimize_and_deploy(settings: DemoSettings, files: dict[str, Path], say: Callable[[str], None]) -> list[str]:
     """Optimize and deploy each variant; return the Triton model names."""
     from examples.digits import INPUT_NAME, OUTPUT_NAME
-    from optimizer.pipeline import optimize
+    from optimizer.pipeline import OptimizeOptions, optimize
     from serving.deploy import deploy
 
     names = []
     for precision in VARIANTS:
         name = f"{MODEL_NAME}_{precision}"
         say(f"optimize {name}: export → fuse → {'calibrate → ' if precision == 'int8' else ''}build → verify")
-        optimize(
+        options = OptimizeOptions(
             files["program"],
             files["calib"],
             precision,
@@ -73,6 +73,7 @@ def optimize_and_deploy(settings: DemoSettings, files: dict[str, Path], say: Cal
             input_names=[INPUT_NAME],
             output_names=[OUTPUT_NAME],
         )
+        optimize(options)
         deployment = deploy(settings.build / name, settings.repo, name, max_batch=settings.max_batch)
         say(f"deployed {name} as version {deployment.version} in {settings.repo}")
         names.append(name)
