@@ -93,6 +93,7 @@ def run_load(
 
 def run_step(settings: LoadSettings, step: LoadStep, out_dir: Path, server_pid: int | None = None) -> LoadResult:
     """Run Locust for one step and summarize exactly its measured window."""
+    settings.check()
     step.check()
     _check_model_ready(settings.url, settings.model, settings.data)
     record_dir = out_dir / "raw" / settings.step_name(step)
