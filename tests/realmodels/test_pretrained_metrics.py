@@ -1,0 +1,77 @@
+"""The task metrics and label encodings of examples.pretrained, on outputs whose answer is known."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from examples import pretrained, pretrained_bench
+from examples import pretrained_data as data
+
+
+def test_text_labels_round_trip_as_code_points():
+    strings = data.text_strings(20, seed=3)
+    labels = data.encode_text(strings)
+    assert labels.dtype == np.int32 and labels.shape == (20, data.MAX_TEXT)
+    assert data.decode_labels(labels) == strings
+    assert data.text_strings(20, seed=3) == strings  # deterministic by seed
+
+
+def test_edit_distance():
+    assert pretrained.edit_distance("kitten", "sitting") == 3
+    assert pretrained.edit_distance("", "abc") == 3
+    assert pretrained.edit_distance("same", "same") == 0
+
+
+def test_paraphrase_retrieval_finds_partners_and_misses_when_swapped():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(4, 16))
+    embeddings = np.repeat(centres, 2, axis=0) + 0.01 * rng.normal(size=(8, 16))
+    labels = np.arange(8) ^ 1
+    assert pretrained.paraphrase_retrieval({"e": embeddings}, labels) == 1.0
+    assert pretrained.paraphrase_retrieval({"e": embeddings}, np.roll(labels, 2)) == 0.0
+
+
+def test_text_mask_iou_thresholds_like_rapidocr():
+    truth = np.zeros((1, 4, 4), dtype=np.uint8)
+    truth[0, :2] = 1
+    probs = np.full((1, 1, 4, 4), 0.1, dtype=np.float32)
+    probs[0, 0, :1] = 0.9  # half of the true region found, nothing else
+    assert pretrained.text_mask_iou({"map": probs}, truth) == pytest.approx(0.5)
+
+
+def test_detector_drift_shows_a_collapsed_score_row():
+    rng = np.random.default_rng(1)
+    fp32 = rng.random((2, 6, 50)).astype(np.float32)
+    int8 = fp32.copy()
+    int8[:, 5] = 0.0  # one class's scores zeroed, as one shared Q/DQ scale does
+    drift = pretrained_bench.detector_drift({"o": fp32}, {"o": int8}, None)
+    assert drift["score_channel_correlation_worst"] == 0.0
+    assert pretrained_bench.broken_metrics(drift) == ["score_channel_correlation_worst 0 < 0.98"]
+
+
+def test_refusal_lines_are_recognised():
+    drift = (
+        "quantserve: error: INT8 misses the drift budget: output 'x': worst cosine 0.91 < budget 0.97; nothing written"
+    )
+    assert pretrained_bench.REFUSAL.search(drift)
+    assert pretrained_bench.REFUSAL.search("quantserve: error: INT8 is 0.68× FP32 here; deploy fp32")
+    assert not pretrained_bench.REFUSAL.search("quantserve: error: calibration failed")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("rapidocr_onnxruntime") is None, reason="needs rapidocr-onnxruntime")
+def test_ocr_metrics_decode_with_rapidocrs_own_dictionary():
+    decoder = pretrained._ctc_decoder()
+    truth = ["Cafe 12.50", "ABC-123"]
+    steps = np.zeros((2, 30, len(decoder.character)), dtype=np.float32)
+    for row, text in enumerate(truth):
+        for t, char in enumerate(text):  # a blank between characters keeps repeats apart
+            steps[row, 2 * t, decoder.dict[char]] = 1.0
+        steps[row, 2 * len(text) :, 0] = 1.0
+        steps[row, 1 : 2 * len(text) : 2, 0] = 1.0
+    labels = data.encode_text(truth)
+    assert pretrained.ctc_texts({"p": steps}) == truth
+    assert pretrained.ocr_exact_match({"p": steps}, labels) == 1.0
+    assert pretrained.ocr_char_accuracy({"p": steps}, data.encode_text(["Cafe 12.5", "ABC-124"])) < 1.0
