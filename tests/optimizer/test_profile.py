@@ -28,14 +28,16 @@ def tiny_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """fp32.onnx + model.onnx (INT8 Q/DQ) written by `optimize` for the tiny CNN."""
     import make_tiny_models
 
-    from optimizer.pipeline import optimize
+    from optimizer.pipeline import OptimizeOptions, optimize
+    from optimizer.speed import SpeedSettings
 
     root = tmp_path_factory.mktemp("profile-build")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("QUANTSERVE_CACHE_DIR", str(root / "calib-cache"))
         source = make_tiny_models.write_tiny_onnx(root / "tiny.onnx")
         calib = make_tiny_models.write_digits_like_npz(root / "calib.npz", samples=40)
-        optimize(source, calib, "int8", "embedded", root / "build")
+        untimed = SpeedSettings(enabled=False)  # a slower tiny INT8 is still a build to profile
+        optimize(OptimizeOptions(source, calib, "int8", "embedded", root / "build", speed=untimed))
     yield root / "build"
 
 
@@ -166,3 +168,9 @@ def test_summarize_trace_skips_the_warm_up_run_and_averages_per_run() -> None:
 def test_op_type_totals_sum_per_onnx_op_type() -> None:
     nodes = [NodeTime("a", "QLinearConv", "a", "Conv", 1.0), NodeTime("b", "Conv", "b", "Conv", 2.0)]
     assert op_type_totals(nodes) == {"Conv": 3.0}
+
+
+def test_a_trace_cut_short_by_the_event_limit_is_refused() -> None:
+    events = [_event("model_run", 0, 100, cat="Session"), _event("conv_kernel_time", 10, 90)]
+    with pytest.raises(QuantserveError, match=r"recorded 1 of 3 runs \(event limit reached\)"):
+        summarize_trace(events, warmup_runs=1, runs=2)

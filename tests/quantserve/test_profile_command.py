@@ -24,14 +24,16 @@ def tiny_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     sys.path.insert(0, str(ASSETS))
     import make_tiny_models
 
-    from optimizer.pipeline import optimize
+    from optimizer.pipeline import OptimizeOptions, optimize
+    from optimizer.speed import SpeedSettings
 
     root = tmp_path_factory.mktemp("profile-command")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("QUANTSERVE_CACHE_DIR", str(root / "calib-cache"))
         source = make_tiny_models.write_tiny_onnx(root / "tiny.onnx")
         calib = make_tiny_models.write_digits_like_npz(root / "calib.npz", samples=40)
-        optimize(source, calib, "int8", "embedded", root / "build")
+        untimed = SpeedSettings(enabled=False)  # a slower tiny INT8 is still a build to profile
+        optimize(OptimizeOptions(source, calib, "int8", "embedded", root / "build", speed=untimed))
     sys.path.remove(str(ASSETS))
     yield root / "build"
 
