@@ -84,7 +84,7 @@ def test_int8_build_records_fusions_and_drift_within_budget(served_encoder) -> N
     manifest = Manifest.load(served_encoder.builds["int8"])
     fuse, calibrate = (next(s for s in manifest.stages if s["stage"] == name) for name in ("fuse", "calibrate"))
     assert fuse["fused"]["Attention"] == 2 and fuse["fused"]["SkipLayerNormalization"] == 4
-    assert calibrate["policy"] == "transformer" and calibrate["within_budget"]
+    assert calibrate["encoder"] == "--model-type bert" and calibrate["within_budget"]
     assert manifest.verification is not None and manifest.verification["top1_agreement"] >= 0.99
 
 

@@ -1,17 +1,19 @@
-"""INT8 policy for transformers: MatMul/Gemm in Q/DQ, sensitive parts FP32, drift measured against a budget."""
+"""INT8 for transformers: encoders recognised from the graph, the scheme search, mixed precision when strict."""
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import onnx
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 
-from examples import text_encoder
 from optimizer.calibrate import CalibrationSettings
+from optimizer.drift import DriftBudget, infer_output_kinds, measure_drift
 from optimizer.export import manifest_from_onnx
-from optimizer.transformer import CalibrateTransformerInt8, DriftBudget, FuseTransformer, quantizable_nodes, run_model
+from optimizer.int8_search import SearchInt8, SearchSettings
+from optimizer.transformer import FuseTransformer, detect_encoder, quantizable_nodes, run_model
 from quantserve.artifact import Artifact
 
 
@@ -22,47 +24,68 @@ def fused(trained_encoder, tmp_path_factory: pytest.TempPathFactory) -> Artifact
     return FuseTransformer(4, 64)(Artifact(path, manifest_from_onnx(onnx.load(str(path)), "enc")), out)
 
 
-def _int8_weight_consumers(model: onnx.ModelProto) -> Counter[str]:
-    """Op types of the nodes whose weights are INT8 (a DequantizeLinear of an initializer feeds them)."""
-    initializers = {i.name for i in model.graph.initializer}
-    weights = {n.output[0] for n in model.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in initializers}
-    return Counter(n.op_type for n in model.graph.node if weights.intersection(n.input))
+def _one_conv() -> onnx.ModelProto:
+    weight = numpy_helper.from_array(np.ones((2, 3, 1, 1), np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"], name="conv")],
+        "cnn",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2, 4, 4])],
+        [weight],
+    )
+    return helper.make_model(graph)
 
 
-def test_policy_quantizes_only_matmul_and_gemm_within_budget(fused: Artifact, trained_encoder, tmp_path: Path) -> None:
-    quantized = CalibrateTransformerInt8(trained_encoder.calib, trained_encoder.held_out)(fused, tmp_path / "q.onnx")
-    record = quantized.manifest.stages[-1]
-    consumers = _int8_weight_consumers(onnx.load(str(quantized.path)))
-    layers = text_encoder.EncoderConfig().num_layers
-    # Attention (its packed QKV weights), LayerNorm, BiasGelu and the embedding tables stay FP32.
-    assert consumers == {"MatMul": 3 * layers, "Gemm": 2}, consumers  # attention output + FFN in/out; pooler, head
-    assert record["within_budget"] and record["kept_fp32"] == []
-    assert record["drift"]["logits"]["top1_agreement"] >= 0.99
-    assert record["drift"]["embedding"]["mean_cosine"] >= 0.99
-    assert quantized.manifest.precision == "int8"
+def test_encoder_recognised_from_fused_and_unfused_graphs_not_from_a_cnn(fused: Artifact, trained_encoder) -> None:
+    assert detect_encoder(onnx.load(str(fused.path))).startswith("fused transformer ops: Attention")
+    unfused = detect_encoder(onnx.load(str(trained_encoder.onnx_path)))
+    assert unfused is not None and "Softmax over a MatMul" in unfused, unfused
+    assert detect_encoder(_one_conv()) is None
 
 
-def test_sensitivity_loop_keeps_nodes_fp32_until_a_strict_budget_holds(
+def test_search_measures_static_and_dynamic_and_ships_one_within_budget(
     fused: Artifact, trained_encoder, tmp_path: Path
 ) -> None:
-    strict = DriftBudget(top1_agreement=1.0, mean_cosine=0.99999)
-    held_out = trained_encoder.held_out.take(0, 200)
-    quantized = CalibrateTransformerInt8(trained_encoder.calib, held_out, budget=strict)(fused, tmp_path / "q.onnx")
+    quantized = SearchInt8(trained_encoder.calib, trained_encoder.held_out)(fused, tmp_path / "q.onnx")
     record = quantized.manifest.stages[-1]
-    steps = record["sensitivity_steps"]
-    assert not steps[0]["within_budget"], "the strict budget must first fail with everything quantized"
-    assert record["kept_fp32"], "the loop kept some nodes in FP32"
-    assert set(record["kept_fp32"]) <= set(quantizable_nodes(onnx.load(str(fused.path))))
-    first, last = steps[0]["drift"]["embedding"]["mean_cosine"], steps[-1]["drift"]["embedding"]["mean_cosine"]
-    assert last > first
-    # What was written is the model the last step measured.
-    got = run_model(quantized.path, held_out.arrays)["embedding"]
-    want = run_model(fused.path, held_out.arrays)["embedding"]
-    assert float((got * want).sum(1).mean()) == pytest.approx(last, abs=1e-6)
+    print("\ntiny encoder INT8 search:", {k: record[k] for k in ("scheme", "speed", "int8_mac_share", "search_s")})
+    print("candidates:", record["candidates"])
+    assert [c["scheme"] for c in record["candidates"]] == ["static_qdq", "dynamic"]
+    assert record["encoder"].startswith("fused transformer ops") and record["within_budget"]
+    assert record["drift"]["outputs"]["logits"]["top1_agreement"] >= 0.99
+    assert record["drift"]["outputs"]["embedding"]["cosine_mean"] >= 0.99
+    static = next(c for c in record["candidates"] if c["scheme"] == "static_qdq")
+    assert static["holds"], "MatMul/Gemm-only static Q/DQ holds on the fused encoder"
+    excluded = {e["node"] for e in record["excluded"]}
+    assert "/classifier/Gemm" in excluded  # produces the logits output
+    assert quantized.manifest.precision == "int8" and 0.0 < record["int8_mac_share"] <= 1.0
+
+
+def test_strict_budget_keeps_nodes_fp32_and_ships_what_it_measured(
+    fused: Artifact, trained_encoder, tmp_path: Path
+) -> None:
+    strict = DriftBudget(min_top1_agreement=1.0, min_cosine_mean=0.99999, min_cosine_worst=0.9999)
+    held_out = trained_encoder.held_out.take(0, 200)
+    search = SearchSettings(max_probes=6, probe_samples=48)
+    stage = SearchInt8(trained_encoder.calib, held_out, budget=strict, search=search)
+    quantized = stage(fused, tmp_path / "q.onnx")
+    record = quantized.manifest.stages[-1]
+    mixed = record["mixed_precision"]
+    assert not any(c["holds"] for c in record["candidates"]), "the strict budget must first fail everywhere"
+    assert mixed is not None and mixed["probes"] and mixed["steps"]
+    kept = {k["node"] for k in mixed["kept_fp32"]}
+    assert kept and kept <= set(quantizable_nodes(onnx.load(str(fused.path)), ("MatMul", "Gemm", "Attention")))
+    assert max(s["margin"] for s in mixed["steps"]) > max(c["margin"] for c in record["candidates"])
+    # What was written is the model the record measured.
+    reference = run_model(fused.path, held_out.arrays)
+    got = run_model(quantized.path, held_out.arrays)
+    kinds = infer_output_kinds(reference, labels=held_out.labels)
+    again = measure_drift(reference, got, kinds, strict, held_out.labels)
+    assert again.margin() == pytest.approx(record["drift"]["margin"], abs=1e-6)
 
 
 def test_every_op_type_breaks_the_unfused_encoder_matmul_gemm_does_not(trained_encoder, tmp_path: Path) -> None:
-    """The measurement behind the policy, on the unfused graph (Softmax, mask and pooling ops exposed)."""
+    """The measurement behind the static policy, on the unfused graph (Softmax, mask and pooling ops exposed)."""
     from optimizer.calibrate import CalibrateInt8
 
     path = trained_encoder.onnx_path

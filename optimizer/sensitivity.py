@@ -1,0 +1,173 @@
+"""Mixed precision by time and drift: which quantized nodes to keep FP32, cheapest drift-per-millisecond first.
+
+Each quantized compute node is scored by two figures: the drift it causes (how much the budget margin
+improves when its group alone is kept FP32, probed on a small held-out subset) and the time INT8
+saves on it (ONNX Runtime's profiler, FP32 vs INT8, node by node). Groups are kept FP32 in order of
+margin gained per millisecond given up, re-measured on the full held-out set after each, until the
+budget holds or the wall-clock cap is reached. Nodes are probed in contiguous groups (at most
+`max_probes`), so the search time stays bounded however many nodes the model has.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from optimizer.quant_exclusions import COMPUTE_OPS, run_with_tensors
+
+MIN_SAVED_MS = 1e-3  # a node saving no time is kept FP32 first when keeping it helps
+
+
+def compute_macs(model: onnx.ModelProto, model_path: Path, sample: dict[str, np.ndarray]) -> dict[str, int]:
+    """Multiply-adds per sample of each Conv/ConvTranspose/MatMul/Gemm/Attention node, from one sample's shapes."""
+    weights = {i.name: tuple(i.dims) for i in model.graph.initializer}
+    nodes = [n for n in model.graph.node if n.op_type in COMPUTE_OPS]
+    wanted = sorted({t for n in nodes for t in (n.input[0], n.output[0]) if t not in weights})
+    shapes = {name: a.shape for name, a in next(iter(run_with_tensors(model_path, [sample], wanted))).items()}
+    shapes.update(weights)
+    return {n.name: _node_macs(n, shapes) for n in nodes}
+
+
+def _node_macs(node: onnx.NodeProto, shapes: dict[str, tuple[int, ...]]) -> int:
+    first, out = shapes.get(node.input[0]), shapes.get(node.output[0])
+    second = shapes.get(node.input[1]) if len(node.input) > 1 else None
+    if first is None or out is None or second is None:
+        return 0
+    size = int(np.prod(out))
+    if node.op_type == "Conv":
+        return size * int(np.prod(second[1:]))
+    if node.op_type == "ConvTranspose":
+        return int(np.prod(first)) * int(np.prod(second[1:]))
+    if node.op_type == "Gemm":
+        trans_a = any(a.name == "transA" and a.i for a in node.attribute)
+        return size * int(first[0] if trans_a else first[-1])
+    if node.op_type == "Attention":  # the packed QKV projection
+        return int(np.prod(first)) * int(second[-1])
+    return size * int(first[-1])  # MatMul
+
+
+def quantized_nodes(fp32: onnx.ModelProto, int8: onnx.ModelProto) -> list[str]:
+    """Compute nodes of `fp32` that run in INT8 in `int8`: fed by a DequantizeLinear (Q/DQ) or replaced (dynamic)."""
+    dq_outputs = {o for n in int8.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    by_name = {n.name: n for n in int8.graph.node}
+    found = []
+    for node in fp32.graph.node:
+        if node.op_type not in COMPUTE_OPS:
+            continue
+        twin = by_name.get(node.name)
+        if twin is None or twin.op_type != node.op_type or dq_outputs.intersection(twin.input):
+            found.append(node.name)
+    return found
+
+
+def time_saved_ms(
+    nodes: Sequence[str], op_types: dict[str, str], fp32_ms: dict[str, float], int8_ms: dict[str, float]
+) -> dict[str, float]:
+    """FP32 − INT8 ms per node, matched by name (`X` or dynamic's `X_quant`), else from its op type's ratio."""
+    ratios = _op_type_ratios(op_types, fp32_ms, int8_ms)
+    saved = {}
+    for name in nodes:
+        before = fp32_ms.get(name, 0.0)
+        after = int8_ms.get(name, int8_ms.get(f"{name}_quant"))
+        if after is None:
+            after = before * ratios.get(op_types.get(name, ""), 1.0)
+        saved[name] = before - after
+    return saved
+
+
+def _op_type_ratios(op_types: dict[str, str], fp32_ms: dict[str, float], int8_ms: dict[str, float]) -> dict[str, float]:
+    totals: dict[str, list[float]] = {}
+    for name, op in op_types.items():
+        pair = totals.setdefault(op, [0.0, 0.0])
+        pair[0] += fp32_ms.get(name, 0.0)
+        pair[1] += int8_ms.get(name, int8_ms.get(f"{name}_quant", 0.0))
+    return {op: (b / a if a > 0 and b > 0 else 1.0) for op, (a, b) in totals.items()}
+
+
+def probe_groups(nodes: Sequence[str], max_probes: int) -> list[list[str]]:
+    """`nodes` (graph order) cut into at most `max_probes` contiguous groups of near-equal size."""
+    count = min(len(nodes), max(1, max_probes))
+    return [list(part) for part in np.array_split(np.array(nodes, dtype=object), count) if len(part)]
+
+
+@dataclass
+class Attempt:
+    """One model tried: the nodes kept FP32 beyond the up-front exclusions, its path and its drift."""
+
+    kept: list[str]
+    path: Path
+    drift: Any  # optimizer.drift.DriftReport
+
+    @property
+    def margin(self) -> float:
+        return float(self.drift.margin())
+
+
+@dataclass
+class MixedPrecisionResult:
+    """The best attempt and how it was reached (probe scores, the order groups were kept in, steps)."""
+
+    best: Attempt
+    probes: list[dict[str, Any]] = field(default_factory=list)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    stopped: str = ""
+
+
+class MixedPrecisionSearch:
+    """Greedy drift-per-millisecond search over probe groups; `build(kept)` makes a variant, the `measure`s judge it."""
+
+    def __init__(
+        self,
+        build: Callable[[Sequence[str]], Path],
+        measure_probe: Callable[[Path], Any],
+        measure_full: Callable[[Path], Any],
+        deadline: float,
+        max_probes: int = 12,
+    ) -> None:
+        self.build, self.measure_probe, self.measure_full = build, measure_probe, measure_full
+        self.deadline, self.max_probes = deadline, max_probes
+
+    def run(self, start: Attempt, nodes: Sequence[str], saved_ms: dict[str, float]) -> MixedPrecisionResult:
+        """Keep groups FP32, best margin gained per ms given up first, until the drift budget holds."""
+        result = MixedPrecisionResult(best=start)
+        ranked = self._rank(start, probe_groups(nodes, self.max_probes), saved_ms, result)
+        kept: list[str] = []
+        for group, score in ranked:
+            if time.monotonic() > self.deadline:
+                result.stopped = "search time cap reached"
+                return result
+            kept.extend(group)
+            attempt = Attempt(list(kept), self.build(kept), None)
+            attempt.drift = self.measure_full(attempt.path)
+            result.steps.append(
+                {"kept_fp32": group, "score": score, "margin": attempt.margin, "holds": attempt.drift.holds}
+            )
+            if attempt.margin > result.best.margin or attempt.drift.holds:
+                result.best = attempt
+            if attempt.drift.holds:
+                result.stopped = "budget holds"
+                return result
+        result.stopped = result.stopped or "every probed group kept FP32"
+        return result
+
+    def _rank(
+        self, start: Attempt, groups: list[list[str]], saved_ms: dict[str, float], result: MixedPrecisionResult
+    ) -> list[tuple[list[str], float]]:
+        """Probe each group kept FP32 alone on the subset; order by margin gained per ms of INT8 saving lost."""
+        base = float(self.measure_probe(start.path).margin())
+        scored = []
+        for group in groups:
+            if time.monotonic() > self.deadline:
+                result.stopped = "search time cap reached while probing"
+                break
+            gain = float(self.measure_probe(self.build(group)).margin()) - base
+            cost = max(sum(saved_ms.get(n, 0.0) for n in group), MIN_SAVED_MS)
+            result.probes.append({"nodes": group, "margin_gain": gain, "ms_saved_by_int8": cost})
+            scored.append((group, gain / cost))
+        return sorted(scored, key=lambda item: -item[1])

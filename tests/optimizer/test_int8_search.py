@@ -1,0 +1,201 @@
+"""The INT8 search: mixed-range outputs kept FP32, the scheme that holds the drift budget chosen, MACs counted.
+
+Tiny graphs are generated here with onnx.helper. Nothing asserts timing: which candidate is faster
+depends on the machine, so tests check drift, what was excluded and what the record says.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from optimizer.calibrate import CalibrateInt8
+from optimizer.drift import DriftBudget, infer_output_kinds, measure_drift
+from optimizer.export import manifest_from_onnx
+from optimizer.int8_search import SearchInt8, SearchSettings
+from optimizer.quant_exclusions import find_exclusions, output_side_exclusions
+from optimizer.sensitivity import compute_macs, probe_groups, quantized_nodes
+from optimizer.transformer import run_model
+from quantserve.artifact import Artifact
+from quantserve.data import TensorData
+
+FAST = SearchSettings(max_search_s=30.0, max_probes=4, probe_samples=32, timing_repeats=1)
+
+
+def _conv(name: str, x: str, cin: int, cout: int, rng: np.random.Generator, k: int = 1) -> tuple[list, list]:
+    weight = numpy_helper.from_array((rng.standard_normal((cout, cin, k, k)) * 0.5).astype(np.float32), f"{name}.w")
+    bias = numpy_helper.from_array((rng.standard_normal(cout) * 0.1).astype(np.float32), f"{name}.b")
+    node = helper.make_node("Conv", [x, weight.name, bias.name], [name], name=name, pads=[k // 2] * 4)
+    return [node], [weight, bias]
+
+
+def _save(path: Path, nodes: list, inits: list, output: str, out_shape: list) -> Artifact:
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])],
+        [helper.make_tensor_value_info(output, TensorProto.FLOAT, out_shape)],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return Artifact(path, manifest_from_onnx(model, path.stem))
+
+
+def detector(path: Path, internal_concat: bool = False) -> Artifact:
+    """Conv trunk, a box branch (0–~300) and a score branch (sigmoid, 0–1) concatenated on channels.
+
+    `internal_concat`: the concatenation feeds two more convs before the output instead of being it.
+    """
+    rng = np.random.default_rng(0)
+    nodes, inits = [], []
+    for part in (
+        _conv("trunk", "x", 3, 8, rng, 3),
+        _conv("box_conv", "trunk_relu", 8, 4, rng),
+        _conv("cls_conv", "trunk_relu", 8, 3, rng),
+    ):
+        nodes += part[0]
+        inits += part[1]
+    inits.append(numpy_helper.from_array(np.array(80.0, np.float32), "stride"))
+    nodes.insert(1, helper.make_node("Relu", ["trunk"], ["trunk_relu"], name="trunk_act"))
+    nodes += [
+        helper.make_node("Relu", ["box_conv"], ["box_pos"], name="box_act"),
+        helper.make_node("Mul", ["box_pos", "stride"], ["boxes"], name="box_scale"),
+        helper.make_node("Sigmoid", ["cls_conv"], ["scores"], name="cls_act"),
+        helper.make_node("Concat", ["boxes", "scores"], ["head"], name="head_concat", axis=1),
+    ]
+    if not internal_concat:
+        inits.append(numpy_helper.from_array(np.array([0, 7, 64], np.int64), "flat"))
+        nodes.append(helper.make_node("Reshape", ["head", "flat"], ["detections"], name="flatten"))
+        return _save(path, nodes, inits, "detections", ["N", 7, 64])
+    for part in (_conv("neck", "head", 7, 8, rng), _conv("out_conv", "neck_relu", 8, 4, rng)):
+        nodes += part[0]
+        inits += part[1]
+    nodes.insert(-1, helper.make_node("Relu", ["neck"], ["neck_relu"], name="neck_act"))
+    return _save(path, nodes, inits, "out_conv", ["N", 4, 8, 8])
+
+
+def images(count: int, seed: int) -> TensorData:
+    return TensorData({"x": np.random.default_rng(seed).standard_normal((count, 3, 8, 8)).astype(np.float32)})
+
+
+def test_output_side_and_mixed_range_concat_are_excluded_with_reasons(tmp_path: Path) -> None:
+    art = detector(tmp_path / "det.onnx", internal_concat=True)
+    model = onnx.load(str(art.path))
+    found = {e.node: e.reason for e in find_exclusions(model, art.path, images(8, 1).batches(4))}
+    assert "concatenates ranges" in found["head_concat"], found
+    assert "neck" in found and "mixed-range output of 'head_concat'" in found["neck"]
+    assert "produces graph output" in found["out_conv"]
+    assert "trunk" not in found and "box_conv" not in found and "neck_act" not in found, found
+
+
+def test_output_side_walks_back_to_the_last_compute_nodes(tmp_path: Path) -> None:
+    model = onnx.load(str(detector(tmp_path / "det.onnx").path))
+    names = {e.node for e in output_side_exclusions(model)}
+    assert names == {"flatten", "head_concat", "box_scale", "box_act", "cls_act"}
+
+
+def test_search_keeps_every_score_channel_that_plain_static_int8_zeroes(tmp_path: Path) -> None:
+    art = detector(tmp_path / "det.onnx")
+    calib, held = images(64, 1), images(48, 2)
+    plain = CalibrateInt8(calib)(art, tmp_path / "plain.onnx")
+    want = run_model(art.path, held.arrays)["detections"]
+    collapsed = run_model(plain.path, held.arrays)["detections"][:, 4:]
+    assert np.abs(collapsed).max() == 0.0, "the shared scale zeroes the score rows (what the search must avoid)"
+
+    result = SearchInt8(calib, held, target="embedded", search=FAST)(art, tmp_path / "int8.onnx")
+    record = result.manifest.stages[-1]
+    got = run_model(result.path, held.arrays)["detections"]
+    for channel in range(4, 7):
+        assert np.corrcoef(want[:, channel].ravel(), got[:, channel].ravel())[0, 1] > 0.99
+    excluded = {e["node"]: e["reason"] for e in record["excluded"]}
+    assert "produces graph output 'detections'" in excluded["flatten"] and "head_concat" in excluded
+    assert record["scheme"] == "static_qdq" and [c["scheme"] for c in record["candidates"]] == ["static_qdq"]
+    assert record["output_kinds"] == {"detections": "detection"} and record["within_budget"]
+    assert 0.0 < record["int8_mac_share"] <= 1.0 and result.manifest.precision == "int8"
+
+
+def mlp(path: Path, features: int = 16, hidden: int = 64) -> Artifact:
+    """x[N, F] → MatMul → Relu → MatMul → MatMul → y[N, 64], an embedding; weight MatMuls only (dynamic applies)."""
+    rng = np.random.default_rng(3)
+    shapes = [(features, hidden), (hidden, hidden), (hidden, 64)]
+    inits = [
+        numpy_helper.from_array((rng.standard_normal(s) / np.sqrt(s[0])).astype(np.float32), f"w{i}")
+        for i, s in enumerate(shapes)
+    ]
+    nodes = [
+        helper.make_node("MatMul", ["x", "w0"], ["h0"], name="fc0"),
+        helper.make_node("Relu", ["h0"], ["a0"], name="act0"),
+        helper.make_node("MatMul", ["a0", "w1"], ["h1"], name="fc1"),
+        helper.make_node("Relu", ["h1"], ["a1"], name="act1"),
+        helper.make_node("MatMul", ["a1", "w2"], ["y"], name="fc2"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "mlp",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", features])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 64])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, str(path))
+    return Artifact(path, manifest_from_onnx(model, "mlp"))
+
+
+def test_dynamic_chosen_where_static_ranges_clip_the_held_out_data(tmp_path: Path) -> None:
+    """Calibration saw values 8× smaller than the held-out set: static Q/DQ clips, dynamic adapts per run."""
+    art = mlp(tmp_path / "mlp.onnx")
+    rng = np.random.default_rng(5)
+    calib = TensorData({"x": (rng.standard_normal((128, 16)) * 0.25).astype(np.float32)})
+    held = TensorData({"x": (rng.standard_normal((128, 16)) * 2.0).astype(np.float32)})
+    budget = DriftBudget(min_cosine_mean=0.99, min_cosine_worst=0.9, min_channel_correlation=0.9)
+    result = SearchInt8(calib, held, budget=budget, search=FAST)(art, tmp_path / "int8.onnx")
+    record = result.manifest.stages[-1]
+    holds = {c["scheme"]: c["holds"] for c in record["candidates"]}
+    assert holds == {"static_qdq": False, "dynamic": True}, record["candidates"]
+    assert record["within_budget"] and record["encoder"] is None
+    # What was written is what was measured.
+    reference = run_model(art.path, held.arrays)
+    kinds = infer_output_kinds(reference)
+    assert measure_drift(reference, run_model(result.path, held.arrays), kinds, budget).holds
+    assert record["speed"]["fp32_run_ms"] > 0 and record["speed"]["int8_run_ms"] > 0
+
+
+def test_mixed_precision_keeps_nodes_fp32_until_a_strict_budget_holds(tmp_path: Path) -> None:
+    art = mlp(tmp_path / "mlp.onnx")
+    rng = np.random.default_rng(6)
+    calib = TensorData({"x": rng.standard_normal((128, 16)).astype(np.float32)})
+    held = TensorData({"x": rng.standard_normal((96, 16)).astype(np.float32)})
+    strict = DriftBudget(min_cosine_mean=0.99999, min_cosine_worst=0.9999, min_channel_correlation=0.9999)
+    result = SearchInt8(calib, held, budget=strict, search=FAST)(art, tmp_path / "int8.onnx")
+    record = result.manifest.stages[-1]
+    mixed = record["mixed_precision"]
+    assert not any(c["holds"] for c in record["candidates"]), "the strict budget must first fail everywhere"
+    assert mixed is not None and mixed["probes"], record
+    kept = {k["node"] for k in mixed["kept_fp32"]}
+    assert kept <= {"fc0", "fc1"}, kept  # fc2 produces the output: excluded up front, not searched
+    assert record["int8_mac_share"] < 1.0
+    margins = [s["margin"] for s in mixed["steps"]]
+    assert max(margins) > min(c["margin"] for c in record["candidates"])
+
+
+def test_macs_and_quantized_nodes_from_shapes_and_the_int8_graph(tmp_path: Path) -> None:
+    art = detector(tmp_path / "det.onnx")
+    model = onnx.load(str(art.path))
+    macs = compute_macs(model, art.path, {"x": np.zeros((1, 3, 8, 8), np.float32)})
+    assert macs == {"trunk": 64 * 8 * 27, "box_conv": 64 * 4 * 8, "cls_conv": 64 * 3 * 8}
+    quantized = CalibrateInt8(images(16, 0))(art, tmp_path / "q.onnx")
+    assert set(quantized_nodes(model, onnx.load(str(quantized.path)))) == set(macs)
+    assert quantized_nodes(model, model) == []
+
+
+@pytest.mark.parametrize(("count", "probes", "sizes"), [(5, 2, [3, 2]), (3, 8, [1, 1, 1]), (1, 4, [1])])
+def test_probe_groups_are_contiguous_and_bounded(count: int, probes: int, sizes: list[int]) -> None:
+    nodes = [f"n{i}" for i in range(count)]
+    groups = probe_groups(nodes, probes)
+    assert [len(g) for g in groups] == sizes and [n for g in groups for n in g] == nodes
