@@ -62,6 +62,7 @@ class BenchRow:
     outcome: str  # shipped, refused or failed
     line: str  # the refusal or error line; empty when shipped
     optimize: OptimizeRun
+    verification: dict[str, float] = field(default_factory=dict)  # optimize's own budgeted figures
     drift: dict[str, float] = field(default_factory=dict)  # task-level, model.onnx vs fp32.onnx
     speedup: float | None = None
     fp32_ms: float | None = None
@@ -95,13 +96,15 @@ def cli_takes_metric() -> bool:
 
 
 def outcome_of(run: OptimizeRun) -> tuple[str, str]:
-    """shipped (exit 0), refused (exit 1 with one budget line) or failed (anything else), and its line."""
+    """shipped (exit 0), refused (exit 1, one budget line), noisy refusal (more stderr lines) or failed."""
     if run.exit_code == 0:
         return "shipped", ""
     line = run.stderr_lines[-1] if run.stderr_lines else f"exit {run.exit_code}, no stderr"
-    if run.exit_code == 1 and len(run.stderr_lines) == 1 and REFUSAL.search(line):
-        return "refused", line
-    return "failed", line
+    if run.exit_code != 1 or not REFUSAL.search(line):
+        return "failed", line
+    if len(run.stderr_lines) > 1:
+        return "noisy refusal", f"{line} [+{len(run.stderr_lines) - 1} more stderr lines: {run.stderr_lines[0][:60]}…]"
+    return "refused", line
 
 
 def run_onnx(path: Path, data: TensorData, batch: int = 8) -> dict[str, np.ndarray]:
@@ -240,9 +243,26 @@ def bench_model(name: str, root: Path, calib: int, heldout: int) -> BenchRow:
     outcome, line = outcome_of(run)
     row = BenchRow(name, pretrained.MODELS[name].kind, outcome, line, run)
     if outcome == "shipped":
+        row.verification = budgeted_figures(json.loads((build / "manifest.json").read_text()).get("verification", {}))
         row.drift = task_drift(name, build, heldout_path)
         row.fp32_ms, row.int8_ms, row.speedup = speedup(build, heldout_path)
     return row
+
+
+BUDGETED = ("top1_agreement", "accuracy_drop_points", "cosine_mean", "cosine_worst", "sequence_agreement")
+BUDGETED += ("channel_correlation_worst",)
+
+
+def budgeted_figures(verification: dict[str, Any]) -> dict[str, float]:
+    """The budgeted figures `optimize` recorded: per output, the user metric both ways, the speedup."""
+    figures: dict[str, float] = {}
+    for output, record in (verification.get("outputs") or {}).items():
+        figures |= {f"{output}.{k}": float(v) for k, v in record.items() if k in BUDGETED and v is not None}
+    metric = verification.get("metric") or {}
+    figures |= {f"metric.{k}": float(metric[k]) for k in ("fp32", "int8") if k in metric}
+    if "speedup" in (verification.get("speed") or {}):
+        figures["speedup"] = float(verification["speed"]["speedup"])
+    return figures
 
 
 def cpu_model() -> str:
@@ -259,15 +279,17 @@ def cpu_model() -> str:
 def markdown_table(rows: list[BenchRow]) -> str:
     """The BENCHMARKS.md table: outcome, task-level drift, speedup, peak RSS and wall time of optimize."""
     lines = [
-        "| model | optimize outcome | task-level drift (INT8 vs FP32) | speedup | peak RSS | optimize wall |",
-        "|---|---|---|---|---|---|",
+        "| model | optimize outcome | optimize's verification | task-level drift (INT8 vs FP32), here | "
+        "speedup, here | peak RSS | optimize wall |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        outcome = row.outcome if not row.line else f"{row.outcome} (exit {row.optimize.exit_code}): `{row.line[:160]}`"
+        outcome = row.outcome if not row.line else f"{row.outcome} (exit {row.optimize.exit_code}): `{row.line[:220]}`"
+        checked = ", ".join(f"{k} {v:.4g}" for k, v in row.verification.items()) or "—"
         drift = ", ".join(f"{k} {v:.4g}" for k, v in row.drift.items()) or "—"
         speed = f"{row.speedup:.2f}× ({row.fp32_ms:.1f} → {row.int8_ms:.1f} ms)" if row.speedup else "—"
         lines.append(
-            f"| {row.model} ({row.kind}) | {outcome} | {drift} | {speed} | "
+            f"| {row.model} ({row.kind}) | {outcome} | {checked} | {drift} | {speed} | "
             f"{row.optimize.peak_rss_mb / 1024:.2f} GB | {row.optimize.wall_s:.0f} s |"
         )
     return "\n".join(lines)

@@ -44,7 +44,7 @@ def test_default_int8_is_faithful_and_faster_or_refused(name, tmp_path, request)
     run = bench.run_optimize(model, calib, heldout, build, pretrained.MODELS[name].metric)
     outcome, line = bench.outcome_of(run)
 
-    assert outcome != "failed", f"exit {run.exit_code}: {run.stderr_lines[-5:]}"
+    assert outcome in ("shipped", "refused"), f"{outcome}, exit {run.exit_code}, stderr: {run.stderr_lines[-5:]}"
     assert run.peak_rss_mb <= MAX_RSS_MB, f"optimize peaked at {run.peak_rss_mb:.0f} MB"
     assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 <= MAX_RSS_MB
     if outcome == "refused":

@@ -75,3 +75,17 @@ def test_ocr_metrics_decode_with_rapidocrs_own_dictionary():
     assert pretrained.ctc_texts({"p": steps}) == truth
     assert pretrained.ocr_exact_match({"p": steps}, labels) == 1.0
     assert pretrained.ocr_char_accuracy({"p": steps}, data.encode_text(["Cafe 12.5", "ABC-124"])) < 1.0
+
+
+def test_a_refusal_with_extra_stderr_lines_is_not_one_line():
+    refusal = (
+        "quantserve: error: INT8 misses the drift budget: output 'o': worst cosine 0.5 < budget 0.97; nothing written"
+    )
+    quiet = pretrained_bench.OptimizeRun([], 1, [refusal], "", 1.0, 100.0)
+    noisy = pretrained_bench.OptimizeRun(
+        [], 1, ["WARNING:root:Please consider pre-processing", refusal], "", 1.0, 100.0
+    )
+    crashed = pretrained_bench.OptimizeRun([], 2, ["quantserve: error: invalid model"], "", 1.0, 100.0)
+    assert pretrained_bench.outcome_of(quiet) == ("refused", refusal)
+    assert pretrained_bench.outcome_of(noisy)[0] == "noisy refusal"
+    assert pretrained_bench.outcome_of(crashed)[0] == "failed"
