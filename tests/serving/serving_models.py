@@ -1,17 +1,12 @@
-"""Tiny ONNX models built with onnx.helper (no torch), their build folders, and the embedded layout."""
+"""Tiny ONNX models built with onnx.helper (no torch) and their build folders for the embedded target."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-import optimizer.python_backend
-from optimizer.targets import TritonLayout
-from quantserve.artifact import Artifact, Manifest, TensorSpec
-
-MODEL_PY = Path(optimizer.python_backend.__file__).parent / "model.py"
+from quantserve.artifact import Manifest, TensorSpec
 
 
 def write_dense_onnx(path: Path) -> None:
@@ -75,29 +70,3 @@ def make_build_dir(directory: Path, kind: str = "dense") -> Path:
     inputs, outputs = DENSE_IO if kind == "dense" else SEQUENCE_IO
     Manifest(kind, inputs, outputs, target="embedded", files={"model": "model.onnx"}).save(directory)
     return directory
-
-
-@dataclass
-class PythonBackendTarget:
-    """The embedded layout (Python backend running model.onnx): used until optimizer/embedded.py exists."""
-
-    name: str = "embedded"
-
-    def check_deploy(self, artifact: Artifact, max_batch: int) -> None:
-        """Any batch size, like the embedded target."""
-
-    def triton_layout(self, artifact: Artifact) -> TritonLayout:
-        return TritonLayout(
-            runtime={"backend": "python"},
-            version_files={"model.onnx": Path(artifact.path), "model.py": MODEL_PY},
-            config_extra={"parameters": {"intra_op_threads": {"string_value": "1"}}},
-        )
-
-
-def embedded_target() -> object:
-    try:
-        from optimizer.targets import get_target
-
-        return get_target("embedded")
-    except ModuleNotFoundError:
-        return PythonBackendTarget()

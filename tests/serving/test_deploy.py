@@ -16,8 +16,6 @@ import serving.deploy
 from quantserve.errors import QuantserveError
 from serving.deploy import STAGING_PREFIX, deploy, existing_versions
 
-pytestmark = pytest.mark.usefixtures("embedded_layout")
-
 
 def test_deploy_writes_config_and_version(dense_build: Path, tmp_path: Path) -> None:
     result = deploy(dense_build, tmp_path / "repo", "dense", max_batch=16, max_queue_delay_us=300, instances=2)
@@ -85,8 +83,6 @@ KILLED_DEPLOY = """
 import os, signal, sys
 sys.path[:0] = [{root!r}, {tests!r}]
 import serving.deploy
-from serving_models import PythonBackendTarget
-serving.deploy.get_target = lambda name: PythonBackendTarget()
 copy = serving.deploy.copy_file
 def copy_then_die(source, target):
     copy(source, target)

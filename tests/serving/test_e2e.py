@@ -20,7 +20,7 @@ from serving.client import TritonGrpcClient, TritonRunner
 from serving.deploy import deploy
 from serving.server import TritonServer
 
-pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("embedded_layout")]
+pytestmark = pytest.mark.e2e
 
 # Long enough that concurrent single-sample requests meet in the queue; the batcher leaves early at 8.
 BATCH_WINDOW_US = 300_000
