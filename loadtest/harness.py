@@ -21,7 +21,7 @@ import numpy as np
 
 import loadtest
 from loadtest import recording_files
-from loadtest.load_pattern import ClosedLoop, LoadPattern, LoadStep, OpenLoop
+from loadtest.load_pattern import ClosedLoop, LoadPattern, LoadStep
 from loadtest.percentiles import LatencySummary, cdf_points
 from loadtest.results import LoadResult, LoadRun, safe_name
 from loadtest.triton_metrics import breakdown, metrics_endpoint
@@ -123,8 +123,6 @@ def _summarize(
     return LoadResult(
         model=settings.model,
         url=settings.url,
-        mode=step.mode,
-        users=step.locust_users(settings.workers),
         window_s=span,
         requests=len(ok),
         failed_requests=int((~ok).sum()),
@@ -132,10 +130,9 @@ def _summarize(
         inferences_per_s=float(ok.sum() * settings.request_batch / span) if span > 0 else math.nan,
         latency=LatencySummary.from_samples(latencies),
         request_batch=settings.request_batch,
-        rate_rps=step.rate if isinstance(step, OpenLoop) else None,
-        arrivals=step.arrivals if isinstance(step, OpenLoop) else None,
         workers=settings.workers,
         server=server,
+        **step.recorded(settings.workers),
         cdf=cdf_points(latencies),
         errors=recording_files.read_failures(csv_prefix),
     )

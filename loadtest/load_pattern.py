@@ -18,11 +18,37 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar, Protocol
 
 from quantserve.errors import QuantserveError
 
 ARRIVALS = ("constant", "poisson")
+
+
+class LoadStep(Protocol):
+    """One measured step: one Locust run of a load that its locustfile and options describe.
+
+    A new kind of load (a step or spike shape) is one more class with these members.
+    """
+
+    @property
+    def mode(self) -> str: ...  # recorded in each result ("closed", "open")
+
+    @property
+    def locustfile(self) -> str: ...  # file name inside `loadtest/`
+
+    @property
+    def name(self) -> str: ...  # the step's part of file and folder names
+
+    def check(self) -> None: ...
+
+    def locust_users(self, workers: int) -> int: ...
+
+    def locust_spawn_rate(self, workers: int) -> float: ...
+
+    def locust_options(self) -> list[str]: ...
+
+    def recorded(self, workers: int) -> dict[str, Any]: ...  # the `LoadResult` fields that describe the load
 
 
 @dataclass(frozen=True)
@@ -61,6 +87,10 @@ class ClosedLoop:
         """The quantserve options this step adds to the Locust command line."""
         return []
 
+    def recorded(self, workers: int) -> dict[str, Any]:
+        """How the step is described in its `LoadResult`."""
+        return {"mode": self.mode, "users": self.users, "rate_rps": None, "arrivals": None}
+
 
 @dataclass(frozen=True)
 class OpenLoop:
@@ -98,9 +128,14 @@ class OpenLoop:
     def locust_options(self) -> list[str]:
         return ["--rate", f"{self.rate:g}", "--arrivals", self.arrivals]
 
-
-# One measured step: a Locust run of one fixed closed- or open-loop load.
-LoadStep = ClosedLoop | OpenLoop
+    def recorded(self, workers: int) -> dict[str, Any]:
+        """How the step is described in its `LoadResult` (users: the arrival generators Locust ran)."""
+        return {
+            "mode": self.mode,
+            "users": self.locust_users(workers),
+            "rate_rps": self.rate,
+            "arrivals": self.arrivals,
+        }
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,16 @@ def test_every_pattern_is_a_sequence_of_steps() -> None:
     assert [s.name for s in Sweep.of_rates([50, 100.5], "poisson").steps()] == ["rate50-poisson", "rate100.5-poisson"]
 
 
+def test_each_step_says_how_its_result_is_recorded() -> None:
+    assert ClosedLoop(8).recorded(workers=2) == {"mode": "closed", "users": 8, "rate_rps": None, "arrivals": None}
+    assert OpenLoop(50.0, "poisson").recorded(workers=3) == {
+        "mode": "open",
+        "users": 3,
+        "rate_rps": 50.0,
+        "arrivals": "poisson",
+    }
+
+
 def test_locust_commands(data: Path, tmp_path: Path) -> None:
     closed = LoadSettings("h:1", "m", data, ClosedLoop(8), duration_s=5, workers=2, metrics_url="h:2")
     master = locust_command(closed, ClosedLoop(8), tmp_path, tmp_path / "csv", "master")
