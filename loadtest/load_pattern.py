@@ -170,7 +170,12 @@ class Sweep:
         return self.load_steps
 
 
-LoadPattern = ClosedLoop | OpenLoop | Sweep
+class LoadPattern(Protocol):
+    """What the harness runs: every step, in order (a `ClosedLoop`, an `OpenLoop`, a `Sweep`, or a new shape)."""
+
+    def check(self) -> None: ...
+
+    def steps(self) -> tuple[LoadStep, ...]: ...
 
 
 def pattern_from_flags(
