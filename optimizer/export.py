@@ -5,6 +5,10 @@ it writes the requested opset exactly, honours `dynamic_axes` directly and takes
 the dynamo exporter starts at opset 18 and its down-conversion to 17 fails on Reduce* ops. If the
 TorchScript exporter fails (it is deprecated and misses some new ops), the dynamo exporter is tried.
 A `.pt2` program can only go through the dynamo exporter (opset ≥ 18); the opset used is recorded.
+
+An `.onnx` input is taken as published: an opset below 13 (which cannot hold the per-axis
+DequantizeLinear of INT8 weights) or below `--opset` is upgraded with ONNX's version converter
+before anything else, and a batch axis written as -1, 0, unnamed or symbolic is named `batch`.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from quantserve.artifact import Artifact, Manifest, TensorSpec
 from quantserve.errors import InternalError, QuantserveError
 
 MIN_OPSET = 17
+QDQ_MIN_OPSET = 13  # per-axis DequantizeLinear (per-channel INT8 weights) needs opset 13
 DYNAMO_MIN_OPSET = 18
 BATCH = "batch"
 
@@ -31,9 +36,8 @@ BATCH = "batch"
 class ExportOnnx:
     """Turn a ModelSource into a checked, shape-inferred ONNX file with a dynamic batch axis."""
 
-    def __init__(self, opset: int = MIN_OPSET, name: str | None = None) -> None:
-        if opset < MIN_OPSET:
-            raise QuantserveError(f"opset {opset} is too old; use {MIN_OPSET} or newer")
+    def __init__(self, opset: int | None = None, name: str | None = None) -> None:
+        """`opset`: what the user asked for; None exports PyTorch at 17 and keeps an ONNX file's own (≥ 13)."""
         self.opset = opset
         self.name = name
 
@@ -44,17 +48,27 @@ class ExportOnnx:
             if source.path is None:
                 raise InternalError("an ONNX model source without a path")
             exporter = "none (ONNX input)"
-            model = check_onnx(source.path, out_path)
+            model, source_opset = load_onnx_input(source.path, out_path, self.opset)
         else:
-            exporter = _export_torch(source, out_path, self.opset)
+            opset = MIN_OPSET if self.opset is None else self.opset
+            if opset < MIN_OPSET:
+                raise QuantserveError(f"opset {opset} is too old; use {MIN_OPSET} or newer")
+            exporter = _export_torch(source, out_path, opset)
             model = check_onnx(out_path)
-        record = {"stage": "export", "exporter": exporter, "opset": onnx_opset(model), "nodes": len(model.graph.node)}
+            source_opset = None
+        record = {
+            "stage": "export",
+            "exporter": exporter,
+            "source_opset": source_opset,
+            "opset": onnx_opset(model),
+            "nodes": len(model.graph.node),
+        }
         manifest = manifest_from_onnx(model, self.name or source.name)
         manifest.stages.append(record)
         return Artifact(out_path, manifest)
 
 
-def export_onnx(source: ModelSource, out_path: Path, opset: int = MIN_OPSET) -> Artifact:
+def export_onnx(source: ModelSource, out_path: Path, opset: int | None = None) -> Artifact:
     """Functional shorthand for `ExportOnnx(opset)(source, out_path)`."""
     return ExportOnnx(opset)(source, out_path)
 
@@ -193,22 +207,140 @@ def _rename_value(graph: onnx.GraphProto, old: str, new: str) -> None:
             value.name = new
 
 
+def load_onnx_input(path: Path, save_to: Path, opset: int | None = None) -> tuple[onnx.ModelProto, int]:
+    """Check a user's ONNX file, upgrade its opset (to ≥ 13, or to `opset`), name its batch axes; save it.
+
+    Returns the model and its original opset. An `opset` older than the model's is refused: opsets
+    are not downgraded.
+    """
+    model = _load_onnx(path)
+    original = onnx_opset(model)
+    target = max(QDQ_MIN_OPSET, original if opset is None else opset)
+    if opset is not None and opset < original:
+        raise QuantserveError(
+            f"{path}: the model uses opset {original}, newer than the requested opset {opset}; "
+            f"opsets are not downgraded (ask for {original} or newer, or leave --opset out)"
+        )
+    name_dynamic_batch_axes(model)
+    _require_dynamic_batch(path, model)  # before a conversion that may take a while
+    if target > original:
+        _check(path, model)  # the converter expects a valid graph
+        model = upgrade_opset(path, model, target)
+    return _finish(path, model, save_to), original
+
+
 def check_onnx(path: Path, save_to: Path | None = None) -> onnx.ModelProto:
     """Load, check and shape-infer an ONNX file, saved to `save_to` (default: in place).
 
-    A damaged file or a fixed batch axis is a one-line QuantserveError naming `path`.
+    A damaged file or a fixed batch axis is a one-line QuantserveError naming `path`; a batch axis
+    written as -1, 0, unnamed or symbolic is named `batch`.
     """
+    model = _load_onnx(path)
+    name_dynamic_batch_axes(model)
+    return _finish(path, model, save_to or path)
+
+
+def _load_onnx(path: Path) -> onnx.ModelProto:
     try:
-        model = onnx.load(str(path))
-        onnx.checker.check_model(model)
-        model = onnx.shape_inference.infer_shapes(model, strict_mode=False)
-    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
-        raise QuantserveError(f"{path}: ONNX checker rejected the model ({str(exc).splitlines()[0]})") from exc
+        return onnx.load(str(path))
     except Exception as exc:  # protobuf DecodeError and friends for a damaged file
         raise QuantserveError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from exc
+
+
+def _check(path: Path, model: onnx.ModelProto) -> None:
+    try:
+        onnx.checker.check_model(model)
+    except onnx.checker.ValidationError as exc:
+        raise QuantserveError(f"{path}: ONNX checker rejected the model ({str(exc).splitlines()[0]})") from exc
+
+
+def _finish(path: Path, model: onnx.ModelProto, save_to: Path) -> onnx.ModelProto:
+    """Check, shape-infer, require a dynamic batch axis, save."""
+    _check(path, model)
+    try:
+        model = onnx.shape_inference.infer_shapes(model, strict_mode=False)
+    except onnx.shape_inference.InferenceError as exc:
+        raise QuantserveError(f"{path}: ONNX checker rejected the model ({str(exc).splitlines()[0]})") from exc
     _require_dynamic_batch(path, model)
-    onnx.save(model, str(save_to or path))
+    onnx.save(model, str(save_to))
     return model
+
+
+def upgrade_opset(path: Path, model: onnx.ModelProto, target: int) -> onnx.ModelProto:
+    """The model converted to opset `target` by ONNX's version converter, or a one-line error naming the op."""
+    from onnx import version_converter
+
+    original = onnx_opset(model)
+    try:
+        return version_converter.convert_version(model, target)
+    except Exception as exc:  # the converter raises RuntimeError with a C++ assertion text
+        reason = str(exc).splitlines()[0].rpartition("failed: ")[2][:160]
+        raise QuantserveError(
+            f"{path}: cannot upgrade opset {original} to {target}: ONNX's version converter fails on "
+            f"{_failing_node(model, target)} ({reason})"
+        ) from exc
+
+
+def _failing_node(model: onnx.ModelProto, target: int) -> str:
+    """The first node the converter cannot convert on its own, tried one node at a time."""
+    from onnx import version_converter
+
+    types = {v.name: v.type for v in [*model.graph.input, *model.graph.value_info, *model.graph.output]}
+    for node in model.graph.node:
+        inputs = [_value(name, types) for name in node.input if name]
+        outputs = [_value(name, types) for name in node.output if name]
+        graph = onnx.helper.make_graph([node], "probe", inputs, outputs)
+        probe = onnx.helper.make_model(graph, opset_imports=model.opset_import, ir_version=model.ir_version)
+        try:
+            version_converter.convert_version(probe, target)
+        except Exception:
+            return f"node '{node.name}' ({node.op_type})" if node.name else f"op '{node.op_type}'"
+    return "a node it does not name"
+
+
+def _value(name: str, types: dict[str, onnx.TypeProto]) -> onnx.ValueInfoProto:
+    value = onnx.ValueInfoProto(name=name)
+    if name in types:
+        value.type.CopyFrom(types[name])
+    else:
+        value.type.tensor_type.elem_type = onnx.TensorProto.FLOAT
+    return value
+
+
+def name_dynamic_batch_axes(model: onnx.ModelProto) -> list[str]:
+    """Name axis 0 `batch` where it is -1, 0, unnamed or symbolic (inputs, and outputs sharing it); return the tensors.
+
+    Exporters mark a dynamic axis with -1 or leave it unnamed. A fixed positive batch stays, to be refused.
+    Other non-positive dims of inputs, outputs and value_info become unknown dims.
+    """
+    batch_names = {BATCH}
+    renamed = []
+    for value in _graph_inputs(model):
+        dims = value.type.tensor_type.shape.dim
+        if dims and _is_dynamic(dims[0]):
+            batch_names.add(dims[0].dim_param or BATCH)
+            renamed += _set_batch(value)
+    for value in model.graph.output:
+        dims = value.type.tensor_type.shape.dim
+        if dims and _is_dynamic(dims[0]) and (not dims[0].dim_param or dims[0].dim_param in batch_names):
+            renamed += _set_batch(value)
+    for value in [*model.graph.input, *model.graph.output, *model.graph.value_info]:
+        for dim in value.type.tensor_type.shape.dim:
+            if dim.HasField("dim_value") and dim.dim_value <= 0:
+                dim.ClearField("dim_value")
+    return renamed
+
+
+def _is_dynamic(dim: onnx.TensorShapeProto.Dimension) -> bool:
+    return not dim.HasField("dim_value") or dim.dim_value <= 0
+
+
+def _set_batch(value: onnx.ValueInfoProto) -> list[str]:
+    dim = value.type.tensor_type.shape.dim[0]
+    if dim.dim_param == BATCH:
+        return []
+    dim.dim_param = BATCH  # setting the oneof field clears any dim_value
+    return [value.name]
 
 
 def _require_dynamic_batch(path: Path, model: onnx.ModelProto) -> None:

@@ -140,6 +140,119 @@ def write_digits_like_npz(path: Path, samples: int = 64, input_name: str = "pixe
     return Path(path)
 
 
+def write_legacy_onnx(path: Path, opset: int = 12) -> Path:
+    """The tiny CNN as an older exporter writes it: opset `opset` (< 13) and the batch axis marked -1."""
+    import onnx
+
+    write_tiny_onnx(path, batch=-1)
+    model = onnx.load(str(path))
+    del model.opset_import[:]
+    model.opset_import.append(onnx.helper.make_opsetid("", opset))
+    model.ir_version = 7
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return Path(path)
+
+
+def write_unconvertible_onnx(path: Path) -> Path:
+    """An opset-5 model ONNX's version converter cannot upgrade: Dropout in training mode (is_test=0)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    nodes = [
+        helper.make_node("Relu", ["pixels"], ["relu"], name="relu"),
+        helper.make_node("Dropout", ["relu"], ["logits"], name="train_dropout", is_test=0),
+    ]
+    shape = ["N", 4]
+    graph = helper.make_graph(
+        nodes,
+        "unconvertible",
+        [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, shape)],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 5)])
+    model.ir_version = 3
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return Path(path)
+
+
+def write_heavy_tail_mlp(path: Path, features: int = 16, hidden: int = 32) -> Path:
+    """`x[batch, features]` → MatMul → Relu → MatMul → `y[batch, 4]`: fed heavy-tailed data, the hidden
+    activation has rare huge values, where minmax, entropy and percentile ranges part ways."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(3)
+    initializers = [
+        numpy_helper.from_array(rng.normal(0, 0.5, (features, hidden)).astype(np.float32), "w1"),
+        numpy_helper.from_array(rng.normal(0, 0.5, (hidden, 4)).astype(np.float32), "w2"),
+    ]
+    nodes = [
+        helper.make_node("MatMul", ["x", "w1"], ["hidden"], name="fc1"),
+        helper.make_node("Relu", ["hidden"], ["act"], name="relu"),
+        helper.make_node("MatMul", ["act", "w2"], ["y"], name="fc2"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "heavy_tail_mlp",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", features])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])],
+        initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return Path(path)
+
+
+def write_heavy_tail_npz(path: Path, samples: int = 256, features: int = 16, seed: int = 0) -> Path:
+    """Student-t (2 degrees of freedom) inputs for `write_heavy_tail_mlp`: mostly small, a few huge."""
+    rng = np.random.default_rng(seed)
+    np.savez(path, x=rng.standard_t(2.0, size=(samples, features)).astype(np.float32))
+    return Path(path)
+
+
+def write_wide_conv_onnx(path: Path, channels: int = 16, size: int = 64, layers: int = 3) -> Path:
+    """A Conv+Relu stack on `pixels[batch, 1, size, size]` whose activations are large per sample
+    (channels * size² floats each, about 2 MB a sample at the defaults): calibration memory shows."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(5)
+    nodes, initializers, previous, width = [], [], "pixels", 1
+    for i in range(layers):
+        weight = rng.normal(0, 1 / np.sqrt(9 * width), (channels, width, 3, 3)).astype(np.float32)
+        initializers.append(numpy_helper.from_array(weight, f"conv{i}_w"))
+        nodes.append(
+            helper.make_node("Conv", [previous, f"conv{i}_w"], [f"conv{i}"], pads=[1, 1, 1, 1], name=f"conv{i}")
+        )
+        nodes.append(helper.make_node("Relu", [f"conv{i}"], [f"relu{i}"], name=f"relu{i}"))
+        previous, width = f"relu{i}", channels
+    nodes.append(helper.make_node("GlobalAveragePool", [previous], ["pool"], name="pool"))
+    nodes.append(helper.make_node("Flatten", ["pool"], ["features"], name="flatten"))
+    graph = helper.make_graph(
+        nodes,
+        "wide_conv",
+        [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["batch", 1, size, size])],
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", channels])],
+        initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return Path(path)
+
+
+def write_wide_conv_npz(path: Path, samples: int, size: int = 64, seed: int = 0) -> Path:
+    """Uniform pixels for `write_wide_conv_onnx`."""
+    rng = np.random.default_rng(seed)
+    np.savez(path, pixels=rng.uniform(0, 1, size=(samples, 1, size, size)).astype(np.float32))
+    return Path(path)
+
+
 if __name__ == "__main__":
     out = Path(sys.argv[1] if len(sys.argv) > 1 else ".")
     out.mkdir(parents=True, exist_ok=True)

@@ -110,3 +110,67 @@ def test_pt2_outputs_renamed_to_names_an_internal_value_holds(tmp_path: Path) ->
         logits, embedding = model(*(torch.from_numpy(data.arrays[n.name]) for n in artifact.manifest.inputs))
     np.testing.assert_allclose(served["logits"], logits.numpy(), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(served["embedding"], embedding.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def _batch_dims(path: Path) -> dict[str, str]:
+    model = onnx.load(str(path))
+    return {v.name: v.type.tensor_type.shape.dim[0].dim_param for v in [*model.graph.input, *model.graph.output]}
+
+
+def test_old_opset_onnx_is_upgraded_and_its_minus_one_batch_named(tmp_path: Path) -> None:
+    import make_tiny_models
+
+    legacy = make_tiny_models.write_legacy_onnx(tmp_path / "legacy.onnx", opset=12)  # batch axis -1
+    artifact = export_onnx(load_source(legacy), tmp_path / "out.onnx")
+    record = artifact.manifest.stages[0]
+    assert (record["source_opset"], record["opset"]) == (12, 13)  # 13: per-axis DequantizeLinear
+    assert _batch_dims(artifact.path) == {"pixels": "batch", "logits": "batch"}
+    feeds = {"pixels": np.random.default_rng(2).random((3, 1, 8, 8), dtype=np.float32)}
+    with OnnxRuntimeRunner(legacy) as before, OnnxRuntimeRunner(artifact.path) as after:
+        np.testing.assert_allclose(after.infer(feeds)["logits"], before.infer(feeds)["logits"], rtol=1e-5, atol=1e-6)
+
+
+def test_requested_opset_upgrades_onnx_input(tiny_onnx: Path, tmp_path: Path) -> None:
+    artifact = export_onnx(load_source(tiny_onnx), tmp_path / "out.onnx", opset=19)
+    assert (artifact.manifest.stages[0]["source_opset"], artifact.manifest.stages[0]["opset"]) == (17, 19)
+    assert artifact.manifest.stages[0]["nodes"] == 6
+
+
+def test_requested_opset_older_than_the_model_is_refused(tiny_onnx: Path, tmp_path: Path) -> None:
+    with pytest.raises(QuantserveError) as info:
+        export_onnx(load_source(tiny_onnx), tmp_path / "out.onnx", opset=15)
+    assert str(info.value) == (
+        f"{tiny_onnx}: the model uses opset 17, newer than the requested opset 15; "
+        "opsets are not downgraded (ask for 17 or newer, or leave --opset out)"
+    )
+
+
+def test_unconvertible_opset_is_refused_naming_the_node(tmp_path: Path) -> None:
+    import make_tiny_models
+
+    path = make_tiny_models.write_unconvertible_onnx(tmp_path / "old.onnx")
+    with pytest.raises(QuantserveError) as info:
+        export_onnx(load_source(path), tmp_path / "out.onnx")
+    message = str(info.value)
+    assert message.startswith(f"{path}: cannot upgrade opset 5 to 13: ONNX's version converter fails on ")
+    assert "node 'train_dropout' (Dropout)" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("batch", [-1, 0, None, "N"], ids=["minus-one", "zero", "unnamed", "symbolic"])
+def test_dynamic_batch_spellings_become_batch(batch: int | str | None, tiny_onnx: Path, tmp_path: Path) -> None:
+    model = onnx.load(str(tiny_onnx))
+    for value in [*model.graph.input, *model.graph.output]:
+        dim = value.type.tensor_type.shape.dim[0]
+        dim.Clear()
+        if isinstance(batch, int):
+            dim.dim_value = batch
+        elif batch is not None:
+            dim.dim_param = batch
+    path = tmp_path / "exporter.onnx"
+    onnx.save(model, str(path))
+    artifact = export_onnx(load_source(path), tmp_path / "out.onnx")
+    assert _batch_dims(artifact.path) == {"pixels": "batch", "logits": "batch"}
+    assert artifact.manifest.inputs[0].shape == ("batch", 1, 8, 8)
+    with OnnxRuntimeRunner(artifact.path) as runner:
+        assert runner.infer({"pixels": np.zeros((5, 1, 8, 8), np.float32)})["logits"].shape == (5, 10)

@@ -1,0 +1,68 @@
+"""Hidden scratch folders named for the process that owns them, and removal of those a killed run left behind.
+
+A run that is killed (out of memory, Ctrl-C twice, a lost machine) cannot clean up after itself, so
+every hidden folder is named `PREFIX<pid>-<random>`: the next run removes the folders whose process
+is gone and never touches one whose process still runs. A reused pid only keeps a folder longer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def make_owned_dir(parent: Path, prefix: str) -> Path:
+    """Create `parent/PREFIX<pid>-<random>` for this process (parent created if missing)."""
+    parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(dir=parent, prefix=f"{prefix}{os.getpid()}-"))
+
+
+@contextlib.contextmanager
+def owned_tempdir(parent: Path, prefix: str) -> Iterator[Path]:
+    """A `make_owned_dir` folder that is removed on exit, whatever happens inside."""
+    folder = make_owned_dir(parent, prefix)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def remove_stale_dirs(parent: Path, prefixes: tuple[str, ...]) -> list[Path]:
+    """Remove `parent/PREFIX<pid>-*` folders whose process is gone; return what was removed.
+
+    Names without a pid (written before this scheme) are left alone: nothing says their run ended.
+    """
+    if not parent.is_dir():
+        return []
+    removed = []
+    for entry in parent.iterdir():
+        pid = _owner_pid(entry.name, prefixes)
+        if pid is not None and entry.is_dir() and not entry.is_symlink() and not process_alive(pid):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
+def _owner_pid(name: str, prefixes: tuple[str, ...]) -> int | None:
+    for prefix in prefixes:
+        if name.startswith(prefix):
+            pid, dash, _ = name[len(prefix) :].partition("-")
+            return int(pid) if dash and pid.isdigit() else None
+    return None
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine (one of another user counts as alive)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
