@@ -1,10 +1,11 @@
 """Where an ONNX model's time goes, per node and per op type, from ONNX Runtime's own profiler.
 
 Each model is profiled alone in a fresh session in a child process (`python -m optimizer.profile`),
-so no idle session's spinning threads inflate it (DESIGN.md pitfall). ORT fuses and renames nodes
-(Q/DQ pairs into QLinearConv, Conv+Relu into an NCHWc Conv), so every timed kernel is mapped back
-to a node of the ONNX file (`map_to_onnx`) and grouped by that node's op type, which lets FP32 and
-INT8 runs of one graph be compared op type by op type.
+so no idle session's spinning threads inflate it (two sessions timed alternately on 2 cores
+inflate each other). ORT fuses and renames nodes (Q/DQ pairs into QLinearConv, Conv+Relu into an
+NCHWc Conv), so every timed kernel is mapped back to a node of the ONNX file (`map_to_onnx`) and
+grouped by that node's op type, which lets FP32 and INT8 runs of one graph be compared op type by
+op type.
 """
 
 from __future__ import annotations
