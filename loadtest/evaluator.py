@@ -1,17 +1,20 @@
 """Accuracy drift of served variants against an FP32 reference, over the same gRPC endpoint users hit.
 
 Each variant runs the labeled held-out data through Triton (`serving.client.TritonRunner`);
-its outputs are scored against the labels and compared with the reference's outputs.
+its outputs are scored against the labels and compared with the reference's outputs. With a
+drift budget, every output of every variant is also measured by its kind and judged against the
+budget exactly as `optimize` judges the INT8 build (`optimizer.drift`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from loadtest.results import AccuracyReport, VariantAccuracy
+from optimizer.drift import DriftBudget, infer_output_kinds, measure_drift
 from quantserve import metrics
 from quantserve.data import TensorData, load_npz
 from quantserve.errors import InternalError, QuantserveError
@@ -37,8 +40,13 @@ def evaluate_accuracy(
     max_accuracy_drop: float | None = None,
     batch_size: int = 64,
     task: str = "auto",
+    budget: DriftBudget | None = None,
+    output_kinds: Mapping[str, str] | None = None,
 ) -> AccuracyReport:
-    """Score every model (the reference included) on `data`; drift is measured against `reference`."""
+    """Score every model (the reference included) on `data`; drift is measured against `reference`.
+
+    With `budget`, every output of every variant is judged against it too (`VariantAccuracy.violations`).
+    """
     if reference not in models:
         models = [reference, *models]
     dataset = data if isinstance(data, TensorData) else load_npz(data)
@@ -59,6 +67,12 @@ def evaluate_accuracy(
         score_variant(model, ref, outputs[model][name], dataset.labels if classify else None) for model in models
     ]
     _set_drops(variants, reference)
+    if budget is not None:
+        kinds = dict(output_kinds or {})
+        if task != "auto":
+            kinds.setdefault(name, task)
+        labels = None if task == "embedding" else dataset.labels
+        judge_variants(variants, outputs, reference, budget, kinds, labels)
     return AccuracyReport(
         reference=reference,
         data=str(data) if not isinstance(data, TensorData) else "<in memory>",
@@ -66,7 +80,27 @@ def evaluate_accuracy(
         has_labels=classify,
         max_accuracy_drop=max_accuracy_drop,
         variants=variants,
+        drift_budget=budget.to_dict() if budget is not None else None,
     )
+
+
+def judge_variants(
+    variants: list[VariantAccuracy],
+    outputs: dict[str, dict[str, np.ndarray]],
+    reference: str,
+    budget: DriftBudget,
+    kinds: Mapping[str, str],
+    labels: np.ndarray | None,
+) -> None:
+    """Every output of each non-reference variant measured by kind and judged against `budget`."""
+    expected = outputs[reference]
+    kinds = infer_output_kinds(expected, kinds, labels=labels)
+    for variant in variants:
+        if variant.model == reference:
+            continue
+        report = measure_drift(expected, outputs[variant.model], kinds, budget, labels)
+        variant.drift = report.outputs
+        variant.violations = [v.line() for v in report.violations]
 
 
 def _first_output(produced: dict[str, np.ndarray]) -> str:

@@ -117,6 +117,9 @@ class VariantAccuracy:
     cosine_mean: float | None = None  # embeddings (no labels): similarity to the reference per sample
     cosine_min: float | None = None
     cosine_p01: float | None = None
+    # every output against the reference's under the drift budget (optimizer.drift): kind + metrics per output
+    drift: dict[str, dict[str, Any]] | None = None
+    violations: list[str] = field(default_factory=list)  # one line per metric beyond the budget
 
 
 @dataclass
@@ -129,17 +132,16 @@ class AccuracyReport:
     has_labels: bool
     max_accuracy_drop: float | None  # percentage points; None: no budget
     variants: list[VariantAccuracy]
+    drift_budget: dict[str, float] | None = None  # the DriftBudget applied to every output; None: none
 
     @property
     def over_budget(self) -> list[str]:
-        """Variants whose accuracy fell by more than the budget."""
-        if self.max_accuracy_drop is None:
-            return []
-        return [
-            v.model
-            for v in self.variants
-            if v.accuracy_drop_points is not None and v.accuracy_drop_points > self.max_accuracy_drop
-        ]
+        """Variants whose accuracy fell by more than the budget, or with any output beyond the drift budget."""
+        return [v.model for v in self.variants if self._accuracy_over(v) or v.violations]
+
+    def _accuracy_over(self, v: VariantAccuracy) -> bool:
+        limit = self.max_accuracy_drop
+        return limit is not None and v.accuracy_drop_points is not None and v.accuracy_drop_points > limit
 
     def save(self, out_dir: Path) -> Path:
         return _write_json(Path(out_dir) / ACCURACY_FILE, self)

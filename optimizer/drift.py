@@ -230,7 +230,7 @@ def output_metrics(
 ) -> dict[str, Any]:
     """Every metric of one output: those of its kind, worst channel correlation, and the whole-tensor extras."""
     if reference.shape != candidate.shape:
-        raise QuantserveError(f"INT8 output shape {candidate.shape} differs from FP32 {reference.shape}")
+        raise QuantserveError(f"output shape {candidate.shape} differs from the FP32 reference's {reference.shape}")
     record: dict[str, Any] = {"kind": kind, "shape": list(reference.shape), **_kind_metrics(kind, reference, candidate)}
     if kind == "classification" and _usable_labels(labels, reference):
         record.update(_accuracy(reference, candidate, labels))  # type: ignore[arg-type]
@@ -316,9 +316,13 @@ def measure_drift(
     """Every output of `candidate` against `reference`, measured by its kind and judged against `budget`."""
     missing = [name for name in reference if name not in candidate]
     if missing:
-        raise QuantserveError(f"the INT8 model lacks output(s) {', '.join(missing)} of the FP32 model")
+        raise QuantserveError(f"the compared model lacks output(s) {', '.join(missing)} of the FP32 reference")
     report = DriftReport(outputs={})
     for name, ref in reference.items():
+        if np.shape(ref) != np.shape(candidate[name]):
+            raise QuantserveError(
+                f"output '{name}' has shape {np.shape(candidate[name])}, the FP32 reference's {np.shape(ref)}"
+            )
         kind = kinds.get(name) or _infer_kind(np.asarray(ref), labels)
         record = output_metrics(kind, np.asarray(ref), np.asarray(candidate[name]), labels)
         violations, slacks = judge(name, record, budget)

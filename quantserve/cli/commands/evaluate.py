@@ -1,7 +1,8 @@
 """`quantserve evaluate --url … --models fp32,int8 --reference fp32 --data HELDOUT.npz --out reports/X`.
 
-Accuracy drift of each served variant against the FP32 reference; exits 1 when a variant's
-accuracy drops by more than `--max-accuracy-drop` points.
+Accuracy drift of each served variant against the FP32 reference; every output is judged against
+the same drift budget `optimize` applies (flags to change each value, `--no-budget` to skip it), and
+the command exits 1 when a variant misses it, naming the output, metric, value and budget.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ def register(subparsers: Any) -> None:
         help="auto: classification when the data has labels and the output is 2-D; embedding: cosine statistics",
     )
     parser.add_argument("--output", default="", help="which model output to score (default: the only/first one)")
-    parser.add_argument("--max-accuracy-drop", type=float, default=None, help="budget in accuracy points, e.g. 1.0")
     parser.add_argument("--batch-size", type=int, default=64, help="samples per request")
+    add_budget_flags(parser)
     load = parser.add_argument_group("side-by-side load (optional): one closed-loop step per model")
     load.add_argument("--load-duration", default="", help="also load each model for this long, e.g. 30s")
     load.add_argument("--load-users", type=int, default=16, help="concurrent users for that load")
@@ -46,6 +47,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from loadtest.evaluator import evaluate_accuracy
     from loadtest.report import render
+    from optimizer.drift import parse_output_kinds
     from quantserve.errors import QuantserveError
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -59,9 +61,11 @@ def run(args: argparse.Namespace) -> int:
         args.reference,
         args.data,
         args.output or None,
-        args.max_accuracy_drop,
+        _accuracy_drop_budget(args),
         args.batch_size,
         task=args.task,
+        budget=_budget(args),
+        output_kinds=parse_output_kinds(args.output_kind),
     )
     report.save(args.out)
     print_table(report)
@@ -70,9 +74,66 @@ def run(args: argparse.Namespace) -> int:
     md_path, html_path = render(args.out)
     print(f"report: {html_path} and {md_path}")
     if report.over_budget:
-        print(f"accuracy drop over the {args.max_accuracy_drop:g}-point budget: {', '.join(report.over_budget)}")
+        for line in budget_lines(report):
+            print(line)
         return EXIT_OVER_BUDGET
     return 0
+
+
+def add_budget_flags(parser: argparse.ArgumentParser) -> None:
+    """The drift budget's flags, as `optimize` has them (the user metric's excepted)."""
+    from optimizer.drift import BUDGET_FLAGS, OUTPUT_KINDS, DriftBudget
+
+    group = parser.add_argument_group("drift budget (every output; a variant beyond it: exit 1)")
+    defaults = DriftBudget()
+    for field_name, (flag, text) in BUDGET_FLAGS.items():
+        if field_name != "max_metric_drop":
+            default = getattr(defaults, field_name)
+            help_text = f"{text} (default {default:g})"
+            # accuracy drop: None until given, so that --no-budget keeps only an explicitly given drop budget
+            value = None if field_name == "max_accuracy_drop_points" else default
+            group.add_argument(flag, dest=field_name, type=float, default=value, metavar="X", help=help_text)
+    group.add_argument(
+        "--output-kind",
+        action="append",
+        metavar="NAME=KIND",
+        help=f"what an output is, instead of inferring it ({', '.join(OUTPUT_KINDS)}); repeatable",
+    )
+    group.add_argument("--no-budget", action="store_true", help="only the accuracy-drop check, if given")
+
+
+def _accuracy_drop_budget(args: argparse.Namespace) -> float | None:
+    from optimizer.drift import DriftBudget
+
+    if args.max_accuracy_drop_points is not None or args.no_budget:
+        return args.max_accuracy_drop_points  # type: ignore[no-any-return]
+    return DriftBudget().max_accuracy_drop_points
+
+
+def _budget(args: argparse.Namespace) -> Any:
+    """The DriftBudget from the flags, or None with --no-budget."""
+    from optimizer.drift import BUDGET_FLAGS, DriftBudget
+
+    if args.no_budget:
+        return None
+    values = {name: getattr(args, name) for name in BUDGET_FLAGS if name != "max_metric_drop"}
+    values["max_accuracy_drop_points"] = _accuracy_drop_budget(args)
+    return DriftBudget(**values)
+
+
+def budget_lines(report: Any) -> list[str]:
+    """One line per variant over budget: its first drift violation, else its accuracy drop."""
+    lines = []
+    for variant in report.variants:
+        if variant.model not in report.over_budget:
+            continue
+        if variant.violations:
+            more = f" (and {len(variant.violations) - 1} more)" if len(variant.violations) > 1 else ""
+            lines.append(f"model '{variant.model}' misses the drift budget: {variant.violations[0]}{more}")
+        else:
+            drop, limit = variant.accuracy_drop_points, report.max_accuracy_drop
+            lines.append(f"model '{variant.model}': accuracy drop {drop:.2f} points > budget {limit:g}")
+    return lines
 
 
 def load_side_by_side(args: argparse.Namespace, models: list[str]) -> None:

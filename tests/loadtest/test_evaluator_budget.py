@@ -1,0 +1,78 @@
+"""Served evaluation judges every output against the same drift budget as `optimize` (no server needed here)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from loadtest.evaluator import judge_variants
+from loadtest.results import AccuracyReport, VariantAccuracy
+from optimizer.drift import DriftBudget
+from quantserve.cli.commands import evaluate as evaluate_command
+
+RNG = np.random.default_rng(1)
+
+
+def _outputs() -> dict[str, dict[str, np.ndarray]]:
+    """Reference, a faithful variant and one whose second output lost a score channel."""
+    logits = RNG.normal(size=(40, 10))
+    head = np.concatenate([RNG.uniform(0, 320, (40, 4, 50)), RNG.uniform(0, 1, (40, 3, 50))], axis=1)
+    collapsed = head.copy()
+    collapsed[:, 6] = 0.0
+    return {
+        "fp32": {"logits": logits, "head": head},
+        "int8": {"logits": logits * 1.001, "head": head * 1.001},
+        "bad": {"logits": logits, "head": collapsed},
+    }
+
+
+def _report(budget: DriftBudget | None) -> AccuracyReport:
+    outputs = _outputs()
+    variants = [VariantAccuracy(model, 40) for model in outputs]
+    if budget is not None:
+        judge_variants(variants, outputs, "fp32", budget, {}, None)
+    return AccuracyReport("fp32", "heldout.npz", "logits", False, None, variants, budget.to_dict() if budget else None)
+
+
+def test_every_output_of_every_variant_is_judged() -> None:
+    report = _report(DriftBudget())
+    scores = {v.model: v for v in report.variants}
+    assert scores["fp32"].drift is None and scores["fp32"].violations == []
+    assert scores["int8"].drift is not None and set(scores["int8"].drift) == {"logits", "head"}
+    assert scores["int8"].drift["head"]["kind"] == "detection" and scores["int8"].violations == []
+    assert scores["bad"].violations == ["output 'head': worst channel correlation 0 < budget 0.98"]
+    assert report.over_budget == ["bad"]
+    assert evaluate_command.budget_lines(report) == [
+        "model 'bad' misses the drift budget: output 'head': worst channel correlation 0 < budget 0.98"
+    ]
+
+
+def test_without_a_budget_only_the_accuracy_drop_counts() -> None:
+    assert _report(None).over_budget == []
+
+
+def test_drift_fields_round_trip_through_json(tmp_path: Path) -> None:
+    _report(DriftBudget()).save(tmp_path)
+    loaded = AccuracyReport.load(tmp_path / "accuracy.json")
+    assert loaded.drift_budget == DriftBudget().to_dict()
+    assert loaded.over_budget == ["bad"]
+    assert next(v for v in loaded.variants if v.model == "int8").drift["logits"]["kind"] == "classification"  # type: ignore[index]
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="quantserve")
+    evaluate_command.register(parser.add_subparsers())
+    base = ["evaluate", "--models", "a,b", "--reference", "a", "--data", "d.npz", "--out", "o"]
+    return parser.parse_args([*base, *argv])
+
+
+def test_budget_flags_build_the_budget() -> None:
+    args = _parse(["--min-cosine-worst", "0.9"])
+    assert evaluate_command._budget(args) == DriftBudget(min_cosine_worst=0.9)
+    assert evaluate_command._accuracy_drop_budget(args) == 1.0
+    args = _parse(["--no-budget"])
+    assert evaluate_command._budget(args) is None and evaluate_command._accuracy_drop_budget(args) is None
+    args = _parse(["--no-budget", "--max-accuracy-drop", "2"])
+    assert evaluate_command._accuracy_drop_budget(args) == 2.0
