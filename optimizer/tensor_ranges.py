@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 import onnx
 from onnxruntime.quantization import CalibrationDataReader
+from onnxruntime.quantization.calibrate import HistogramCollector, entropy
+from onnxruntime.quantization.quant_utils import smooth_distribution
 
 from quantserve.data import TensorData
 
@@ -171,9 +173,8 @@ def _feed(calibrator: Any, data: TensorData, rows: int) -> None:
 
 def _start_histograms(calibrator: Any, whole: Any) -> None:
     """Give the histogram calibrator a collector whose histograms already span the whole set's range."""
-    from onnxruntime.quantization.calibrate import HistogramCollector
-
-    collector = HistogramCollector(
+    collector_type = EntropyCollector if calibrator.method == "entropy" else HistogramCollector
+    collector = collector_type(
         method=calibrator.method,
         symmetric=calibrator.symmetric,
         num_bins=calibrator.num_bins,
@@ -198,6 +199,47 @@ def _empty_histogram(low: np.floating, high: np.floating, bins: int, absolute: b
     span: Any = (-threshold, threshold)  # numpy 0-d arrays, exactly as ORT passes them
     hist, edges = np.histogram(np.empty(0, low.dtype), bins, range=span)
     return np.zeros_like(hist), edges, low, high, threshold
+
+
+class EntropyCollector(HistogramCollector):  # type: ignore[misc]
+    """ORT's HistogramCollector whose entropy threshold search runs its per-bin loops in numpy.
+
+    Same candidates, same divergences (ORT's own smooth_distribution and entropy), same result;
+    ORT's Python loops took 1.6 s per tensor at 2048 bins here, so a 200-tensor model spent minutes.
+    """
+
+    def get_entropy_threshold(self, histogram: tuple[Any, ...], num_quantized_bins: int) -> tuple[Any, Any]:
+        hist, edges = histogram[0], histogram[1]
+        zero, half = hist.size // 2, num_quantized_bins // 2
+        below = np.concatenate(([0], np.cumsum(hist)))  # below[k] = hist[:k].sum()
+        candidates, divergences = [], []
+        for i in range(half, zero + 1):
+            start, end = zero - i, min(zero + i + 1, hist.size)
+            candidates.append((edges[start], edges[end]))
+            p, q = _reference_and_candidate(hist[start:end], below[start], below[-1] - below[end], num_quantized_bins)
+            p, q = smooth_distribution(p), smooth_distribution(q)
+            divergence = np.inf if p is None or q is None else entropy(p, q)
+            divergences.append(np.array(divergence, dtype=edges.dtype))  # ORT compares them at the edges' dtype
+        low, high = candidates[int(np.argmin(np.array(divergences, dtype=np.float64)))]
+        return (histogram[2] if low < histogram[2] else low), (histogram[3] if high > histogram[3] else high)
+
+
+def _reference_and_candidate(
+    sliced: np.ndarray, left: int, right: int, quantized: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """ORT's p (the slice, outliers folded into its ends) and q (the slice merged into `quantized` bins,
+    spread back over p's non-zero bins per merged bin, truncated to int64 as ORT stores it)."""
+    p = sliced.copy()
+    p[0] += left
+    p[-1] += right
+    merged = sliced.size // quantized
+    head = quantized * merged
+    sums = sliced[:head].reshape(quantized, merged).sum(axis=1)
+    sums[-1] += sliced[head:].sum()
+    norm = (p[:head] != 0).reshape(quantized, merged).sum(axis=1)
+    q = np.zeros(p.size, dtype=np.int64)
+    q[:head] = np.repeat(np.where(norm != 0, sums / np.maximum(norm, 1), 0), merged)
+    return p, q
 
 
 def _bare_ranges(ranges: Any) -> Any:

@@ -249,3 +249,25 @@ def test_stale_calibration_folders_are_removed(
     calibrate_int8(fused, load_npz(calib_npz), tmp_path / "int8.onnx")
     assert not dead.exists()
     assert live.is_dir()
+
+
+@pytest.mark.parametrize(("bins", "quantized"), [(512, 128), (1001, 255)])
+def test_entropy_threshold_search_equals_orts(bins: int, quantized: int) -> None:
+    """EntropyCollector's numpy search picks exactly ORT's threshold (ReLU-like heavy tail, skewed signed)."""
+    from onnxruntime.quantization.calibrate import HistogramCollector
+
+    from optimizer.tensor_ranges import EntropyCollector
+
+    rng = np.random.default_rng(0)
+    for values in (np.maximum(rng.standard_t(2, 50_000), 0), rng.exponential(1, 50_000) - 0.2):
+        x = values.astype(np.float32)
+        threshold = np.array(np.abs(x).max(), np.float32)
+        hist, edges = np.histogram(x, bins, range=(-threshold, threshold))
+        histogram = (hist, edges, np.min(x), np.max(x), threshold)
+        ours = EntropyCollector("entropy", False, bins, quantized, 99.99, "same").get_entropy_threshold(
+            histogram, quantized
+        )
+        orts = HistogramCollector("entropy", False, bins, quantized, 99.99, "same").get_entropy_threshold(
+            histogram, quantized
+        )
+        assert [float(v) for v in ours] == [float(v) for v in orts]
