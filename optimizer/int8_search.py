@@ -32,7 +32,14 @@ from optimizer.calibrate import CalibrateInt8, CalibrationSettings
 from optimizer.drift import DriftBudget, DriftReport, infer_output_kinds, measure_drift
 from optimizer.profile import ModelProfile, profile_model
 from optimizer.quant_exclusions import MIXED_RANGE_RATIO, find_exclusions
-from optimizer.sensitivity import Attempt, MixedPrecisionSearch, compute_macs, quantized_nodes, time_saved_ms
+from optimizer.sensitivity import (
+    Attempt,
+    MixedPrecisionSearch,
+    compute_macs,
+    keep_fp32,
+    quantized_nodes,
+    time_saved_ms,
+)
 from optimizer.transformer import TRANSFORMER_OP_TYPES, detect_encoder, run_model
 from quantserve.artifact import Artifact
 from quantserve.data import TensorData
@@ -46,15 +53,15 @@ FASTER = 1.05  # a non-holding candidate this much faster than the best holding 
 
 @dataclass(frozen=True)
 class SearchSettings:
-    """Bounds of the search: wall-clock cap, probe count and sample counts, timing size."""
+    """Bounds of the search: the mixed-precision wall-clock cap, probe count, sample counts, timing size."""
 
-    max_search_s: float = 60.0
+    max_search_s: float = 60.0  # probes and steps of the mixed-precision search (candidates are measured first)
     max_probes: int = 12
     probe_samples: int = 64
     max_eval_samples: int = 512
     stats_samples: int = 16
     timing_batch: int = 8
-    timing_repeats: int = 5
+    timing_repeats: int = 3
     mixed_range_ratio: float = MIXED_RANGE_RATIO
 
     def __post_init__(self) -> None:
@@ -87,17 +94,29 @@ class Candidate:
 
 
 class StaticScheme:
-    """Static Q/DQ through `CalibrateInt8` (ranges calibrated once and cached, exclusions cheap to vary)."""
+    """Static Q/DQ through `CalibrateInt8` (ranges calibrated once and cached, exclusions cheap to vary).
+
+    Search variants are cut from the first model built (`keep_fp32`); the shipped model is built again.
+    """
 
     name = "static_qdq"
 
     def __init__(self, calib: TensorData, settings: CalibrationSettings) -> None:
         self.calib, self.settings = calib, settings
         self.records: dict[Path, dict[str, Any]] = {}
+        self._first: Path | None = None
 
     def build(self, fused: Artifact, excluded: Sequence[str], out: Path) -> Path:
         settings = dataclasses.replace(self.settings, nodes_to_exclude=tuple(excluded))
         self.records[out] = CalibrateInt8(self.calib, settings)(fused, out).manifest.stages[-1]
+        self._first = self._first or out
+        return out
+
+    def variant(self, fused: Artifact, excluded: Sequence[str], kept: Sequence[str], out: Path) -> Path:
+        """The first built model with `kept` back in FP32 (fast graph surgery, for probes and steps)."""
+        if self._first is None:
+            return self.build(fused, [*excluded, *kept], out)
+        onnx.save(keep_fp32(onnx.load(str(self._first)), onnx.load(str(fused.path)), kept), str(out))
         return out
 
 
@@ -137,6 +156,10 @@ class DynamicScheme:
         }
         return out
 
+    def variant(self, fused: Artifact, excluded: Sequence[str], kept: Sequence[str], out: Path) -> Path:
+        """Quantized again with `kept` excluded too (dynamic quantization is only weight work: fast)."""
+        return self.build(fused, [*excluded, *kept], out)
+
 
 Scheme = StaticScheme | DynamicScheme
 
@@ -166,7 +189,7 @@ class SearchInt8:
         work = Path(out_path).parent / f".{Path(out_path).stem}-search"
         work.mkdir(parents=True, exist_ok=True)
         try:
-            run = _SearchRun(self, fused, work, started)
+            run = _SearchRun(self, fused, work)
             chosen, record = run.choose()
             shutil.copyfile(chosen.path, out_path)
         finally:
@@ -178,9 +201,8 @@ class SearchInt8:
 class _SearchRun:
     """The state of one search: reference outputs, kinds, exclusions, FP32 profile and the candidates."""
 
-    def __init__(self, stage: SearchInt8, fused: Artifact, work: Path, started: float) -> None:
+    def __init__(self, stage: SearchInt8, fused: Artifact, work: Path) -> None:
         self.stage, self.fused, self.work = stage, fused, work
-        self.deadline = started + stage.search.max_search_s
         self.model = onnx.load(str(fused.path))
         self.encoder = f"--model-type {stage.model_type}" if stage.model_type else detect_encoder(self.model)
         held = stage.held_out
@@ -201,7 +223,8 @@ class _SearchRun:
     def choose(self) -> tuple[Candidate, dict[str, Any]]:
         """Measure each scheme; the fastest that holds, else the mixed-precision search on the closest."""
         base = [e.node for e in self.exclusions]
-        tried = [self._candidate(scheme, base, f"{scheme.name}.onnx") for scheme in self._schemes()]
+        self.schemes = {scheme.name: scheme for scheme in self._schemes()}
+        tried = [self._candidate(scheme, base, f"{scheme.name}.onnx") for scheme in self.schemes.values()]
         holding = [c for c in tried if c.drift.holds]
         best = max(holding, key=lambda c: c.speedup) if holding else None
         # A candidate that misses the budget but runs clearly faster than the best holding one is worth a search.
@@ -247,18 +270,17 @@ class _SearchRun:
 
     def _mixed_precision(self, start: Candidate, base: list[str]) -> tuple[Candidate, dict[str, Any]]:
         """Keep the nodes with the worst drift per ms saved FP32 until the budget holds (or time is up)."""
-        scheme = next(s for s in self._schemes() if s.name == start.scheme)
+        scheme = self.schemes[start.scheme]
         nodes = quantized_nodes(self.model, onnx.load(str(start.path)))
         op_types = {n.name: n.op_type for n in self.model.graph.node}
         saved = time_saved_ms(nodes, op_types, _node_ms(self.fp32_profile), _node_ms(start.profile))
         count = iter(range(10**6))
 
         def build(kept: Sequence[str]) -> Path:
-            return scheme.build(self.fused, [*base, *kept], self.work / f"{scheme.name}-{next(count)}.onnx")
+            return scheme.variant(self.fused, base, kept, self.work / f"{scheme.name}-{next(count)}.onnx")
 
-        search = MixedPrecisionSearch(
-            build, self._probe_drift, self._drift, self.deadline, self.stage.search.max_probes
-        )
+        deadline = time.monotonic() + self.stage.search.max_search_s
+        search = MixedPrecisionSearch(build, self._probe_drift, self._drift, deadline, self.stage.search.max_probes)
         result = search.run(Attempt([], start.path, start.drift), nodes, saved)
         kept = result.best.kept
         chosen = start if not kept else self._candidate(scheme, [*base, *kept], f"{scheme.name}-mixed.onnx")

@@ -171,3 +171,47 @@ class MixedPrecisionSearch:
             result.probes.append({"nodes": group, "margin_gain": gain, "ms_saved_by_int8": cost})
             scored.append((group, gain / cost))
         return sorted(scored, key=lambda item: -item[1])
+
+
+def keep_fp32(int8: onnx.ModelProto, fp32: onnx.ModelProto, nodes: Sequence[str]) -> onnx.ModelProto:
+    """A Q/DQ model with `nodes` reading FP32 again: weights from `fp32`, activations from before their Q/DQ pair.
+
+    Graph surgery instead of re-quantizing, so a probe costs milliseconds; an activation whose float
+    tensor no longer exists (ORT folded a Relu into the Q range) stays quantized for that probe.
+    """
+    model = onnx.ModelProto()
+    model.CopyFrom(int8)
+    originals = {n.name: n for n in fp32.graph.node}
+    weights = {i.name: i for i in fp32.graph.initializer}
+    producers = {out: n for n in model.graph.node for out in n.output}
+    tensors = set(producers) | {i.name for i in model.graph.input} | {i.name for i in model.graph.initializer}
+    wanted = set(nodes)
+    for node in model.graph.node:
+        if node.name not in wanted or node.name not in originals:
+            continue
+        for index, name in enumerate(node.input):
+            source = originals[node.name].input[index] if index < len(originals[node.name].input) else ""
+            dq = producers.get(name)
+            if dq is None or dq.op_type != "DequantizeLinear" or not source:
+                continue
+            if source in weights and source not in tensors:
+                model.graph.initializer.append(weights[source])
+                tensors.add(source)
+            if source in tensors:
+                node.input[index] = source
+    _prune(model)
+    return model
+
+
+def _prune(model: onnx.ModelProto) -> None:
+    """Drop nodes whose outputs nothing reads (the bypassed Q/DQ pairs), then unused initializers."""
+    while True:
+        used = {name for n in model.graph.node for name in n.input} | {o.name for o in model.graph.output}
+        dead = [n for n in model.graph.node if not used.intersection(n.output)]
+        if not dead:
+            break
+        for node in dead:
+            model.graph.node.remove(node)
+    used = {name for n in model.graph.node for name in n.input}
+    for init in [i for i in model.graph.initializer if i.name not in used]:
+        model.graph.initializer.remove(init)

@@ -199,3 +199,23 @@ def test_probe_groups_are_contiguous_and_bounded(count: int, probes: int, sizes:
     nodes = [f"n{i}" for i in range(count)]
     groups = probe_groups(nodes, probes)
     assert [len(g) for g in groups] == sizes and [n for g in groups for n in g] == nodes
+
+
+def test_keep_fp32_surgery_restores_float_weights_and_inputs(tmp_path: Path) -> None:
+    from optimizer.calibrate import CalibrationSettings
+    from optimizer.sensitivity import keep_fp32
+
+    art = mlp(tmp_path / "mlp.onnx")
+    calib = TensorData({"x": np.random.default_rng(7).standard_normal((32, 16)).astype(np.float32)})
+    settings = CalibrationSettings(op_types_to_quantize=("MatMul",))
+    int8 = onnx.load(str(CalibrateInt8(calib, settings)(art, tmp_path / "q.onnx").path))
+    fp32 = onnx.load(str(art.path))
+    one = keep_fp32(int8, fp32, ["fc1"])
+    fc1 = next(n for n in one.graph.node if n.name == "fc1")
+    assert list(fc1.input) == ["a0", "w1"] and quantized_nodes(fp32, one) == ["fc0", "fc2"]
+    every = keep_fp32(int8, fp32, ["fc0", "fc1", "fc2"])
+    assert quantized_nodes(fp32, every) == [] and "w0_quantized" not in {i.name for i in every.graph.initializer}
+    onnx.save(one, str(tmp_path / "one.onnx"))
+    x = {"x": calib.arrays["x"][:8]}
+    want, got = run_model(art.path, x)["y"], run_model(tmp_path / "one.onnx", x)["y"]
+    assert np.corrcoef(want.ravel(), got.ravel())[0, 1] > 0.99
