@@ -41,6 +41,15 @@ FLOORS = {
 }
 
 
+# Run argv[2:] from a small Python process and write its peak RSS (kB, wait4) to argv[1]. A forked
+# child starts with its parent's resident pages counted, so measuring from the bench or pytest
+# process (torch loaded, models run) would add their size to the figure.
+MEASURE_PEAK_RSS = (
+    "import os, subprocess, sys; child = subprocess.Popen(sys.argv[2:]); _, status, usage = os.wait4(child.pid, 0); "
+    "open(sys.argv[1], 'w').write(str(usage.ru_maxrss)); sys.exit(os.waitstatus_to_exitcode(status) % 256)"
+)
+
+
 @dataclass
 class OptimizeRun:
     """One `quantserve optimize` child process: exit code, stderr lines, wall time, peak RSS."""
@@ -77,15 +86,17 @@ def run_optimize(model: Path, calib: Path, heldout: Path, out: Path, metric: str
         command += ["--metric", metric]
     out.parent.mkdir(parents=True, exist_ok=True)
     stdout_path, stderr_path = out.parent / f"{out.name}.stdout", out.parent / f"{out.name}.stderr"
+    rss_path = out.parent / f"{out.name}.maxrss"
     started = time.perf_counter()
     with stdout_path.open("w") as stdout, stderr_path.open("w") as stderr:
-        child = subprocess.Popen(command, stdout=stdout, stderr=stderr, env={**os.environ, "COLUMNS": "160"})
-        _, status, usage = os.wait4(child.pid, 0)
-        child.returncode = os.waitstatus_to_exitcode(status)
+        measured = [sys.executable, "-c", MEASURE_PEAK_RSS, str(rss_path), *command]
+        exit_code = subprocess.run(
+            measured, stdout=stdout, stderr=stderr, env={**os.environ, "COLUMNS": "160"}
+        ).returncode
     wall = time.perf_counter() - started
     lines = [line for line in stderr_path.read_text(errors="replace").splitlines() if line.strip()]
     tail = stdout_path.read_text(errors="replace")[-2000:]
-    return OptimizeRun(command, child.returncode, lines, tail, wall, usage.ru_maxrss / 1024)
+    return OptimizeRun(command, exit_code, lines, tail, wall, int(rss_path.read_text()) / 1024)
 
 
 @cache
