@@ -260,8 +260,8 @@ def bench_model(name: str, root: Path, calib: int, heldout: int) -> BenchRow:
     return row
 
 
-BUDGETED = ("top1_agreement", "accuracy_drop_points", "cosine_mean", "cosine_worst", "sequence_agreement")
-BUDGETED += ("channel_correlation_worst",)
+BUDGETED = {"top1_agreement", "accuracy_drop_points", "cosine_mean", "cosine_worst", "sequence_agreement"}
+BUDGETED |= {"channel_correlation_worst"}
 
 
 def budgeted_figures(verification: dict[str, Any]) -> dict[str, float]:
