@@ -72,6 +72,7 @@ class BenchRow:
     line: str  # the refusal or error line; empty when shipped
     optimize: OptimizeRun
     verification: dict[str, float] = field(default_factory=dict)  # optimize's own budgeted figures
+    search: dict[str, Any] = field(default_factory=dict)  # the calibrate stage: scheme, search time, FP32 kept
     drift: dict[str, float] = field(default_factory=dict)  # task-level, model.onnx vs fp32.onnx
     speedup: float | None = None
     fp32_ms: float | None = None
@@ -254,7 +255,9 @@ def bench_model(name: str, root: Path, calib: int, heldout: int) -> BenchRow:
     outcome, line = outcome_of(run)
     row = BenchRow(name, pretrained.MODELS[name].kind, outcome, line, run)
     if outcome == "shipped":
-        row.verification = budgeted_figures(json.loads((build / "manifest.json").read_text()).get("verification", {}))
+        manifest = json.loads((build / "manifest.json").read_text())
+        row.verification = budgeted_figures(manifest.get("verification") or {})
+        row.search = search_figures(manifest.get("stages") or [])
         row.drift = task_drift(name, build, heldout_path)
         row.fp32_ms, row.int8_ms, row.speedup = speedup(build, heldout_path)
     return row
@@ -267,13 +270,35 @@ BUDGETED |= {"channel_correlation_worst"}
 def budgeted_figures(verification: dict[str, Any]) -> dict[str, float]:
     """The budgeted figures `optimize` recorded: per output, the user metric both ways, the speedup."""
     figures: dict[str, float] = {}
-    for output, record in (verification.get("outputs") or {}).items():
-        figures |= {f"{output}.{k}": float(v) for k, v in record.items() if k in BUDGETED and v is not None}
+    outputs = verification.get("outputs") or {}
+    for output, record in outputs.items():
+        prefix = f"{output}." if len(outputs) > 1 else ""  # one output: its name says nothing
+        figures |= {f"{prefix}{k}": float(v) for k, v in record.items() if k in BUDGETED and v is not None}
     metric = verification.get("metric") or {}
     figures |= {f"metric.{k}": float(metric[k]) for k in ("fp32", "int8") if k in metric}
     if "speedup" in (verification.get("speed") or {}):
         figures["speedup"] = float(verification["speed"]["speedup"])
     return figures
+
+
+def search_figures(stages: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the INT8 search chose: scheme, seconds, nodes kept in FP32, share of multiply-adds in INT8."""
+    record = next((r for r in stages if r.get("stage") == "calibrate"), {})
+    kept = record.get("kept_fp32")
+    return {
+        "scheme": record.get("scheme", record.get("method", "?")),
+        "search_s": record.get("search_s"),
+        "kept_fp32": len(kept) if isinstance(kept, list) else kept,
+        "int8_mac_share": record.get("int8_mac_share"),
+    }
+
+
+def _search_cell(search: dict[str, Any]) -> str:
+    if not search:
+        return "—"
+    share = search.get("int8_mac_share")
+    share_text = f", {share:.0%} of MACs in INT8" if isinstance(share, (int, float)) else ""
+    return f"{search['scheme']}, {search.get('search_s')} s, {search.get('kept_fp32')} nodes kept FP32{share_text}"
 
 
 def cpu_model() -> str:
@@ -290,9 +315,9 @@ def cpu_model() -> str:
 def markdown_table(rows: list[BenchRow]) -> str:
     """The BENCHMARKS.md table: outcome, task-level drift, speedup, peak RSS and wall time of optimize."""
     lines = [
-        "| model | optimize outcome | optimize's verification | task-level drift (INT8 vs FP32), here | "
+        "| model | optimize outcome | INT8 search | optimize's verification | task-level drift (INT8 vs FP32), here | "
         "speedup, here | peak RSS | optimize wall |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         outcome = row.outcome if not row.line else f"{row.outcome} (exit {row.optimize.exit_code}): `{row.line[:220]}`"
@@ -300,7 +325,7 @@ def markdown_table(rows: list[BenchRow]) -> str:
         drift = ", ".join(f"{k} {v:.4g}" for k, v in row.drift.items()) or "—"
         speed = f"{row.speedup:.2f}× ({row.fp32_ms:.1f} → {row.int8_ms:.1f} ms)" if row.speedup else "—"
         lines.append(
-            f"| {row.model} ({row.kind}) | {outcome} | {checked} | {drift} | {speed} | "
+            f"| {row.model} ({row.kind}) | {outcome} | {_search_cell(row.search)} | {checked} | {drift} | {speed} | "
             f"{row.optimize.peak_rss_mb / 1024:.2f} GB | {row.optimize.wall_s:.0f} s |"
         )
     return "\n".join(lines)
