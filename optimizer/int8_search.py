@@ -300,6 +300,7 @@ class _SearchRun:
             "probes": result.probes,
             "steps": result.steps,
             "stopped": result.stopped,
+            "search_s": round(time.monotonic() - deadline + self.stage.search.max_search_s, 2),
         }
         return chosen, record
 

@@ -22,6 +22,7 @@ import onnx
 from optimizer.quant_exclusions import COMPUTE_OPS, run_with_tensors
 
 MIN_SAVED_MS = 1e-3  # a node saving no time is kept FP32 first when keeping it helps
+PROBE_SHARE = 0.5  # of the search time, at most this share goes to probing; the rest to keeping groups FP32
 
 
 def compute_macs(model: onnx.ModelProto, model_path: Path, sample: dict[str, np.ndarray]) -> dict[str, int]:
@@ -134,43 +135,55 @@ class MixedPrecisionSearch:
         self.deadline, self.max_probes = deadline, max_probes
 
     def run(self, start: Attempt, nodes: Sequence[str], saved_ms: dict[str, float]) -> MixedPrecisionResult:
-        """Keep groups FP32, best margin gained per ms given up first, until the drift budget holds."""
+        """Keep groups FP32, best margin gained per ms given up first, until the drift budget holds.
+
+        Probing may use up to `PROBE_SHARE` of the time left; unprobed groups follow the probed ones
+        in graph order. Steps are judged on the probe subset and confirmed on the full held-out set.
+        """
         result = MixedPrecisionResult(best=start)
-        ranked = self._rank(start, probe_groups(nodes, self.max_probes), saved_ms, result)
+        groups = probe_groups(nodes, self.max_probes)
+        probe_deadline = time.monotonic() + PROBE_SHARE * max(self.deadline - time.monotonic(), 0.0)
+        ranked = self._rank(start, groups, saved_ms, result, probe_deadline)
         kept: list[str] = []
         for group, score in ranked:
             if time.monotonic() > self.deadline:
                 result.stopped = "search time cap reached"
                 return result
             kept.extend(group)
-            attempt = Attempt(list(kept), self.build(kept), None)
-            attempt.drift = self.measure_full(attempt.path)
-            result.steps.append(
-                {"kept_fp32": group, "score": score, "margin": attempt.margin, "holds": attempt.drift.holds}
-            )
-            if attempt.margin > result.best.margin or attempt.drift.holds:
+            path = self.build(kept)
+            attempt = Attempt(list(kept), path, self.measure_probe(path))
+            if attempt.drift.holds:
+                attempt.drift = self.measure_full(attempt.path)
+            step = {"kept_fp32": group, "score": score, "margin": attempt.margin, "holds": attempt.drift.holds}
+            result.steps.append(step)
+            if attempt.drift.holds or (not result.best.drift.holds and attempt.margin > result.best.margin):
                 result.best = attempt
             if attempt.drift.holds:
                 result.stopped = "budget holds"
                 return result
-        result.stopped = result.stopped or "every probed group kept FP32"
+        result.stopped = result.stopped or "every group kept FP32"
         return result
 
     def _rank(
-        self, start: Attempt, groups: list[list[str]], saved_ms: dict[str, float], result: MixedPrecisionResult
-    ) -> list[tuple[list[str], float]]:
+        self,
+        start: Attempt,
+        groups: list[list[str]],
+        saved_ms: dict[str, float],
+        result: MixedPrecisionResult,
+        probe_deadline: float,
+    ) -> list[tuple[list[str], float | None]]:
         """Probe each group kept FP32 alone on the subset; order by margin gained per ms of INT8 saving lost."""
         base = float(self.measure_probe(start.path).margin())
-        scored = []
-        for group in groups:
-            if time.monotonic() > self.deadline:
-                result.stopped = "search time cap reached while probing"
-                break
+        scored: list[tuple[list[str], float]] = []
+        for index, group in enumerate(groups):
+            if time.monotonic() > probe_deadline:
+                unprobed: list[tuple[list[str], float | None]] = [(g, None) for g in groups[index:]]
+                return [*sorted(scored, key=lambda item: -item[1]), *unprobed]
             gain = float(self.measure_probe(self.build(group)).margin()) - base
             cost = max(sum(saved_ms.get(n, 0.0) for n in group), MIN_SAVED_MS)
             result.probes.append({"nodes": group, "margin_gain": gain, "ms_saved_by_int8": cost})
             scored.append((group, gain / cost))
-        return sorted(scored, key=lambda item: -item[1])
+        return [*sorted(scored, key=lambda item: -item[1])]
 
 
 def keep_fp32(int8: onnx.ModelProto, fp32: onnx.ModelProto, nodes: Sequence[str]) -> onnx.ModelProto:

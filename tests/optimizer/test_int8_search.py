@@ -219,3 +219,11 @@ def test_keep_fp32_surgery_restores_float_weights_and_inputs(tmp_path: Path) -> 
     x = {"x": calib.arrays["x"][:8]}
     want, got = run_model(art.path, x)["y"], run_model(tmp_path / "one.onnx", x)["y"]
     assert np.corrcoef(want.ravel(), got.ravel())[0, 1] > 0.99
+
+
+def test_tensorrt_target_gets_static_qdq_only(tmp_path: Path) -> None:
+    art = mlp(tmp_path / "mlp.onnx")
+    data = TensorData({"x": np.random.default_rng(8).standard_normal((64, 16)).astype(np.float32)})
+    record = SearchInt8(data, data, target="tensorrt", search=FAST)(art, tmp_path / "int8.onnx").manifest.stages[-1]
+    assert [c["scheme"] for c in record["candidates"]] == ["static_qdq"] and record["format"] == "QDQ"
+    assert "not implemented" in record["smoothquant"]
