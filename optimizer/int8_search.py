@@ -147,7 +147,10 @@ class DynamicScheme:
             raise QuantserveError(f"{fused.path.name}: dynamic INT8 failed ({type(exc).__name__}: {exc})") from exc
         finally:
             logging.disable(logging.NOTSET)
+        ops = [n.op_type for n in onnx.load(str(out)).graph.node]
         self.records[out] = {
+            "quantize_nodes": ops.count("DynamicQuantizeLinear") + ops.count("QuantizeLinear"),
+            "dequantize_nodes": ops.count("DequantizeLinear"),
             "tool": "onnxruntime.quantization.quantize_dynamic",
             "format": "QOperator (dynamic)",
             "per_channel": True,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from optimizer.calibrate import CalibrateInt8, CalibrationSettings
+from optimizer.calibrate import CalibrationSettings
 from optimizer.drift import BudgetExceeded, DriftBudget, UserMetric
 from optimizer.export import ExportOnnx
 from optimizer.fuse import FuseGraph
@@ -149,14 +149,22 @@ class OptimizeJob:
 
 
 def int8_stage(job: OptimizeJob) -> Callable[[Artifact, Path], Artifact]:
-    """The INT8 stage for `job`: ORT static Q/DQ calibration, or the transformer policy with --model-type.
+    """The INT8 stage for `job`: the scheme search (static Q/DQ vs dynamic, mixed precision; optimizer.int8_search).
 
     One replaceable callable (artifact, out path) -> artifact, so a scheme search can take its place.
     """
-    settings = job.options.calibration_settings()
-    if job.options.transformer is not None:
-        return job.options.transformer.int8_stage(job.calib, job.held_out, settings)
-    return CalibrateInt8(job.calib, settings)
+    from optimizer.int8_search import SearchInt8
+
+    transformer = job.options.transformer
+    return SearchInt8(
+        job.calib,
+        job.held_out,
+        job.options.calibration_settings(),
+        target=job.engine.name,
+        budget=job.options.budget,
+        output_kinds=job.options.output_kinds,
+        model_type=transformer.model_type if transformer is not None else None,
+    )
 
 
 def optimize(options: OptimizeOptions | str | Path, *legacy_args: Any, **legacy_fields: Any) -> Artifact:
