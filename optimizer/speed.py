@@ -4,7 +4,9 @@ Each model is timed alone, in a fresh ONNX Runtime session, in its own child pro
 (`python -m optimizer.speed`): two sessions timed alternately in one process on a few cores inflate
 each other (idle sessions' threads spin — DESIGN.md pitfall). A child warms up, sizes its repeats
 from the warm-up so the whole timing stays within a small budget, and reports the median of the
-repeats' mean ms per run. The thread count is the one the serving target uses.
+repeats' mean ms per run. The children run in rounds (FP32, INT8, FP32, INT8) and each model keeps
+its best round, so a burst of load from other processes does not land on one model only. The
+thread count is the one the serving target uses.
 """
 
 from __future__ import annotations
@@ -39,11 +41,12 @@ class SpeedSettings:
     enabled: bool = True
     threads: int = 0  # 0: os.cpu_count(), what the embedded target's ONNX Runtime uses
     batch_size: int = 8
-    seconds_per_model: float = 1.5  # timing budget per model, warm-up excluded
+    seconds_per_model: float = 1.0  # timing budget per model over all rounds, warm-up excluded
     repeats: int = 5
+    rounds: int = 2
 
     def __post_init__(self) -> None:
-        if self.min_speedup <= 0 or self.batch_size < 1 or self.repeats < 1 or self.seconds_per_model <= 0:
+        if min(self.batch_size, self.repeats, self.rounds) < 1 or min(self.min_speedup, self.seconds_per_model) <= 0:
             raise QuantserveError(
                 "speed settings must be positive: --min-speedup, batch size, repeats and seconds per model"
             )
@@ -86,10 +89,13 @@ def cpu_model() -> str:
 
 
 def compare_speed(fp32: Path, int8: Path, batch: dict[str, np.ndarray], settings: SpeedSettings) -> SpeedRecord:
-    """Time FP32 then INT8 on one batch, each alone in a child process; the speedup is fp32 / int8."""
+    """Time FP32 and INT8 on one batch, each alone in a child process, in alternating rounds; speedup = fp32 / int8."""
     threads = settings.threads or os.cpu_count() or 1
-    fp32_ms = time_model(fp32, batch, threads, settings)
-    int8_ms = time_model(int8, batch, threads, settings)
+    rounds = [
+        (time_model(fp32, batch, threads, settings), time_model(int8, batch, threads, settings))
+        for _ in range(settings.rounds)
+    ]
+    fp32_ms, int8_ms = min(r[0] for r in rounds), min(r[1] for r in rounds)
     return SpeedRecord(
         fp32_ms=fp32_ms,
         int8_ms=int8_ms,
@@ -107,7 +113,7 @@ def time_model(model: Path, batch: dict[str, np.ndarray], threads: int, settings
         feeds, result = Path(tmp) / "batch.npz", Path(tmp) / "speed.json"
         np.savez(feeds, **batch)  # type: ignore[arg-type]
         argv = [sys.executable, "-m", "optimizer.speed", str(model), str(feeds), str(result)]
-        argv += ["--threads", str(threads), "--seconds", str(settings.seconds_per_model)]
+        argv += ["--threads", str(threads), "--seconds", str(settings.seconds_per_model / settings.rounds)]
         argv += ["--repeats", str(settings.repeats)]
         _run_child(argv, model)
         return float(json.loads(result.read_text())["ms"])

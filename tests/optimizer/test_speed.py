@@ -10,7 +10,7 @@ import pytest
 from optimizer.speed import SpeedRecord, SpeedSettings, compare_speed, cpu_model
 from quantserve.errors import QuantserveError
 
-FAST = SpeedSettings(seconds_per_model=0.05, repeats=2)
+FAST = SpeedSettings(seconds_per_model=0.05, repeats=2, rounds=1)
 
 
 def _record(speedup: float, min_speedup: float = 1.0) -> SpeedRecord:
@@ -29,7 +29,7 @@ def test_slower_int8_is_refused_in_one_line() -> None:
 
 def test_both_models_are_timed_in_child_processes(tiny_onnx: Path) -> None:
     batch = {"pixels": np.zeros((4, 1, 8, 8), np.float32)}
-    record = compare_speed(tiny_onnx, tiny_onnx, batch, FAST)
+    record = compare_speed(tiny_onnx, tiny_onnx, batch, SpeedSettings(seconds_per_model=0.1, repeats=2, rounds=2))
     assert record.fp32_ms > 0 and record.int8_ms > 0
     assert record.speedup == pytest.approx(record.fp32_ms / record.int8_ms)
     assert (record.batch_size, record.cpu) == (4, cpu_model())
