@@ -57,7 +57,7 @@ class SearchSettings:
 
     max_search_s: float = 60.0  # probes and steps of the mixed-precision search (candidates are measured first)
     max_probes: int = 12
-    probe_samples: int = 64
+    probe_samples: int = 32
     max_eval_samples: int = 512
     stats_samples: int = 16
     timing_batch: int = 8
@@ -117,6 +117,7 @@ class StaticScheme:
         if self._first is None:
             return self.build(fused, [*excluded, *kept], out)
         onnx.save(keep_fp32(onnx.load(str(self._first)), onnx.load(str(fused.path)), kept), str(out))
+        self.records[out] = {**self.records[self._first], "fp32_by_graph_surgery": list(kept)}
         return out
 
 
@@ -259,7 +260,10 @@ class _SearchRun:
         return heavy / max(sum(self.macs.values()), 1)
 
     def _candidate(self, scheme: Scheme, excluded: Sequence[str], file: str) -> Candidate:
-        path = scheme.build(self.fused, excluded, self.work / file)
+        return self._measured(scheme, scheme.build(self.fused, excluded, self.work / file), excluded)
+
+    def _measured(self, scheme: Scheme, path: Path, excluded: Sequence[str]) -> Candidate:
+        """A built model as a candidate: drift on the held-out set, speed from a profile in a child process."""
         profile = self._profile(path)
         return Candidate(
             scheme.name,
@@ -286,7 +290,8 @@ class _SearchRun:
         search = MixedPrecisionSearch(build, self._probe_drift, self._drift, deadline, self.stage.search.max_probes)
         result = search.run(Attempt([], start.path, start.drift), nodes, saved)
         kept = result.best.kept
-        chosen = start if not kept else self._candidate(scheme, [*base, *kept], f"{scheme.name}-mixed.onnx")
+        # Ship the variant the search measured (for static Q/DQ: the calibrated model with `kept` restored to FP32).
+        chosen = start if not kept else self._measured(scheme, result.best.path, [*base, *kept])
         reasons = {n: p for p in result.probes for n in p["nodes"]}
         record = {
             "from_scheme": start.scheme,
