@@ -14,6 +14,10 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
   at least half the samples, or (without either) C < 64;
 - embedding: 2-D (N, D > 1) rows of unit L2 norm, or D ≥ 64 with no label match;
 - dense: anything else (maps, features, scalars).
+Judged by (`BUDGETED`): classification — top-1 agreement and, with labels, accuracy drop; embedding —
+cosine mean and worst; sequence — decoded-sequence agreement; detection and dense — worst channel
+correlation. Every other metric (worst channel correlation of the other kinds, relative error,
+neighbour agreement, whole-tensor cosine, abs differences) is recorded as information.
 """
 
 from __future__ import annotations

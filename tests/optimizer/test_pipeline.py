@@ -37,6 +37,8 @@ def test_int8_from_onnx(tiny_onnx: Path, calib_npz: Path, tmp_path: Path) -> Non
     assert verification is not None and verification["samples"] == 8  # last 20% of 40
     assert verification["top1_agreement"] >= 0.75
     assert verification["fp32_accuracy"] is not None
+    assert verification["outputs"]["logits"]["kind"] == "classification" and verification["holds"] is True
+    assert verification["budget"]["min_top1_agreement"] == 0.99 and "speed" not in verification  # timing off
     assert artifact.path == out / "model.onnx"
     assert json.loads((out / "manifest.json").read_text())["inputs"][0]["shape"] == ["batch", 1, 8, 8]
 
@@ -112,6 +114,18 @@ def test_existing_output_replaced_only_on_success(
     _optimize(tiny_onnx, calib_npz, "int8", out)
     assert Manifest.load(out).precision == "int8"
     assert _leftovers(tmp_path) == []
+
+
+def test_budget_missed_writes_nothing_and_keep_failing_ships(tiny_onnx: Path, calib_npz: Path, tmp_path: Path) -> None:
+    from optimizer.drift import BudgetExceeded, DriftBudget
+
+    absurd = {"budget": DriftBudget(min_channel_correlation=1.0), "output_kinds": {"logits": "dense"}}
+    with pytest.raises(BudgetExceeded, match=r"output 'logits': worst channel correlation .* < budget 1;"):
+        _optimize(tiny_onnx, calib_npz, "int8", tmp_path / "out", **absurd)
+    assert not (tmp_path / "out").exists() and _leftovers(tmp_path) == []
+    _optimize(tiny_onnx, calib_npz, "int8", tmp_path / "out", keep_failing=True, **absurd)
+    verification = Manifest.load(tmp_path / "out").verification
+    assert verification is not None and (verification["holds"], verification["enforced"]) == (False, False)
 
 
 def _raise_interrupted(*args: object) -> dict:
