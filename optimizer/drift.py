@@ -164,8 +164,10 @@ def infer_output_kinds(
     return {name: overrides.get(name) or _infer_kind(np.asarray(values), labels) for name, values in reference.items()}
 
 
-def parse_output_kinds(specs: list[str] | None) -> dict[str, str]:
-    """`NAME=kind` strings (repeatable CLI flag) as a dict; a malformed one is a one-line user error."""
+def parse_output_kinds(specs: list[str] | str | None) -> dict[str, str]:
+    """`NAME=kind` strings (repeatable CLI flag; from the environment, comma-separated) as a dict."""
+    if isinstance(specs, str):
+        specs = specs.split(",")
     kinds: dict[str, str] = {}
     for spec in specs or []:
         name, sep, kind = spec.partition("=")

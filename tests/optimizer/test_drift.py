@@ -73,6 +73,7 @@ def test_overrides_win_and_bad_ones_are_one_line() -> None:
     with pytest.raises(QuantserveError, match="unknown kind; choose one of: classification, embedding"):
         infer_output_kinds(reference, {"out": "boxes"})
     assert parse_output_kinds(["a=dense", "b=sequence"]) == {"a": "dense", "b": "sequence"}
+    assert parse_output_kinds("a=dense,b=sequence") == {"a": "dense", "b": "sequence"}  # QUANTSERVE_OUTPUT_KIND
     with pytest.raises(QuantserveError, match="--output-kind 'a': expected NAME=KIND"):
         parse_output_kinds(["a"])
 
