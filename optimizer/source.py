@@ -127,7 +127,8 @@ def _factory_source(spec: str) -> ModelSource:
     factory = getattr(module, func_name, None)
     if not callable(factory):
         raise QuantserveError(f"{spec}: module '{module_name}' has no function '{func_name}'")
-    return _from_factory_result(spec, func_name, factory())
+    # the manifest's default name: the module's (`examples.digits:build` → `digits`), not the function's
+    return _from_factory_result(spec, module_name.rsplit(".", 1)[-1], factory())
 
 
 def _from_factory_result(spec: str, name: str, result: Any) -> ModelSource:

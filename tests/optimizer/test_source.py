@@ -11,7 +11,7 @@ from quantserve.errors import QuantserveError
 def test_factory_with_named_inputs_and_options() -> None:
     source = load_source("make_tiny_models:tiny_cnn_factory")
     assert source.kind == "torch"
-    assert source.name == "tiny_cnn_factory"
+    assert source.name == "make_tiny_models"  # the module's name, not the function's
     assert source.input_names == ["pixels"]
     assert source.options["output_names"] == ["logits"]
 
