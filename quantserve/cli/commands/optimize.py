@@ -14,6 +14,7 @@ def register(subparsers: Any) -> None:
     from optimizer.pipeline import PRECISIONS
     from optimizer.speed import SpeedSettings
     from optimizer.targets import target_names
+    from optimizer.transformer import MODEL_TYPES
 
     parser = subparsers.add_parser(
         "optimize",
@@ -37,7 +38,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--output-names", help="comma-separated output names for a .pt2 or factory model")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (17 or newer)")
     parser.add_argument(
-        "--model-type", choices=("bert",), help="transformer encoder: ORT transformer fusions and the INT8 drift policy"
+        "--model-type",
+        choices=MODEL_TYPES,
+        help="transformer encoder: ORT transformer fusions and the INT8 drift policy",
     )
     parser.add_argument("--num-heads", type=int, default=0, help="attention heads (--model-type; 0: detect)")
     parser.add_argument("--hidden-size", type=int, default=0, help="hidden size (--model-type; 0: detect)")
