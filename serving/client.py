@@ -5,8 +5,10 @@
 
 from __future__ import annotations
 
+import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -15,6 +17,7 @@ import numpy as np
 from quantserve.artifact import Dim, TensorSpec
 from quantserve.errors import InternalError, QuantserveError
 from quantserve.runner import Runner, concat_outputs
+from serving.tls import ClientTls
 
 # Triton's wire datatypes and numpy's names for them.
 TRITON_TO_NUMPY = {
@@ -33,6 +36,41 @@ TRITON_TO_NUMPY = {
 }
 # How long to wait for a server that does not answer at all before saying so.
 CONNECT_TIMEOUT_S = 10.0
+# gRPC codes after which an idempotent inference may be sent again (server restarting, a lost deadline).
+RETRYABLE = ("StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EXCEEDED")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retries of idempotent inferences: jittered exponential backoff, all attempts within `deadline_s`."""
+
+    deadline_s: float = 30.0
+    initial_s: float = 0.05
+    max_s: float = 2.0
+    max_attempts: int = 20
+
+    def backoff_s(self, attempt: int) -> float:
+        return min(self.max_s, self.initial_s * 2**attempt) * random.uniform(0.5, 1.0)
+
+
+NO_RETRY = RetryPolicy(max_attempts=1)
+
+
+def call_with_retry(call: Callable[[float], Any], policy: RetryPolicy, per_call_timeout_s: float) -> Any:
+    """`call(timeout_s)` again after a retryable gRPC error while attempts and the overall deadline last."""
+    error = _server_error()
+    deadline = time.monotonic() + policy.deadline_s
+    for attempt in range(max(1, policy.max_attempts)):
+        remaining = deadline - time.monotonic()
+        try:
+            return call(max(0.001, min(per_call_timeout_s, remaining)))
+        except error as exc:
+            wait = policy.backoff_s(attempt)
+            last = attempt + 1 >= policy.max_attempts or time.monotonic() + wait >= deadline
+            if str(getattr(exc, "status", lambda: None)()) not in RETRYABLE or last:
+                raise
+            time.sleep(wait)
+    raise InternalError("retry loop ended without a result")
 
 
 def _grpc() -> Any:
@@ -50,10 +88,14 @@ def _server_error() -> type[Exception]:
 class TritonGrpcClient:
     """Health, metadata, inference and statistics over gRPC; every call bounded by `timeout_s`."""
 
-    def __init__(self, url: str, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, url: str, timeout_s: float = 30.0, tls: ClientTls | None = None, retry: RetryPolicy | None = None
+    ) -> None:
         self.url = url
         self.timeout_s = timeout_s
-        self._client = _grpc().InferenceServerClient(url=url)
+        self.tls = tls if tls is not None else ClientTls.from_env()
+        self.retry = retry if retry is not None else RetryPolicy(deadline_s=timeout_s)
+        self._client = _grpc().InferenceServerClient(url=url, **(self.tls.grpc_kwargs() if self.tls else {}))
 
     def __enter__(self) -> TritonGrpcClient:
         return self
@@ -160,7 +202,14 @@ class TritonGrpcClient:
             tensor.set_data_from_numpy(array)
             inputs.append(tensor)
         requested = [grpc.InferRequestedOutput(n) for n in outputs] if outputs else None
-        result = self._call(f"inference on '{model}'", "infer", model, inputs, model_version=version, outputs=requested)
+
+        def once(timeout_s: float) -> Any:
+            return self._client.infer(model, inputs, model_version=version, outputs=requested, client_timeout=timeout_s)
+
+        try:
+            result = call_with_retry(once, self.retry, self.timeout_s)
+        except _server_error() as exc:
+            raise QuantserveError(f"{self.url}: inference on '{model}' failed: {exc}") from exc
         names = outputs or [o["name"] for o in result.get_response(as_json=True)["outputs"]]
         return {name: result.as_numpy(name) for name in names}
 
@@ -192,8 +241,11 @@ def _spec(tensor: dict[str, Any], batched: bool) -> TensorSpec:
 class TritonRunner(Runner):
     """Runs a model served by Triton over gRPC; batches larger than max_batch_size are sent in slices."""
 
-    def __init__(self, url: str, model: str, version: str = "", timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, url: str, model: str, version: str = "", timeout_s: float = 30.0, tls: ClientTls | None = None
+    ) -> None:
         super().__init__()
+        self.tls = tls
         self.url = url
         self.model = model
         self.version = version
@@ -213,7 +265,7 @@ class TritonRunner(Runner):
         return self._max_batch
 
     def activate_impl(self) -> None:
-        self._client = TritonGrpcClient(self.url, self.timeout_s)
+        self._client = TritonGrpcClient(self.url, self.timeout_s, self.tls)
         try:
             self._client.wait_model_ready(self.model, timeout_s=self.timeout_s)
             self._inputs, self._outputs = self._client.model_metadata(self.model)

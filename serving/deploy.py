@@ -12,7 +12,7 @@ import os
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,18 +24,38 @@ from serving.model_config import (
     DynamicBatching,
     InstanceGroup,
     ModelConfig,
+    QueuePolicy,
     TensorConfig,
+    VersionPolicy,
     check_model_name,
     default_preferred_batch_sizes,
     merge_extra,
     to_protobuf_text,
     write_config,
 )
+from serving.versions import existing_versions, prune_versions, remove_stale_pruned
 
 STAGING_PREFIX = ".deploy-"
 DEPLOY_RECORD = "deploy.json"
 # How the embedded Python backend batches requests of different lengths (optimizer/python_backend/model.py).
 RAGGED_BATCHING = ("group", "pad")
+KEEP_VERSIONS = 5  # version folders kept on disk for rollback
+
+
+@dataclass(frozen=True)
+class ServingPolicy:
+    """How the deployed model behaves in service: its bounded queue and how many versions are live or kept."""
+
+    queue: QueuePolicy = field(default_factory=QueuePolicy)
+    live_versions: int = 1  # version_policy latest { num_versions }
+    keep_versions: int = KEEP_VERSIONS  # folders kept on disk (0: all)
+
+    def __post_init__(self) -> None:
+        VersionPolicy(self.live_versions)  # validates
+        if self.keep_versions < 0:
+            raise QuantserveError(f"--keep-versions must be ≥ 0, got {self.keep_versions}")
+        if self.keep_versions and self.keep_versions < self.live_versions:
+            raise QuantserveError(f"--keep-versions {self.keep_versions} is below --live-versions {self.live_versions}")
 
 
 @dataclass(frozen=True)
@@ -60,6 +80,7 @@ def deploy(
     preferred: Sequence[int] | None = None,
     instances: int = 1,
     ragged_batching: str = "group",
+    policy: ServingPolicy | None = None,
 ) -> Deployment:
     """Write the artifact in `build_dir` into `repo/name` as its next version, with a fresh config.pbtxt.
 
@@ -75,8 +96,9 @@ def deploy(
     missing = [str(p) for p in layout.version_files.values() if not Path(p).is_file()]
     if missing:
         raise QuantserveError(f"{build_dir}: files the deploy needs are missing: {', '.join(missing)}")
+    policy = policy or ServingPolicy()
     config = build_config(
-        artifact.manifest, layout, name, max_batch, max_queue_delay_us, preferred, instances, ragged_batching
+        artifact.manifest, layout, name, max_batch, max_queue_delay_us, preferred, instances, ragged_batching, policy
     )
     config_dict = merge_extra(config.to_dict(), layout.config_extra)
     to_protobuf_text(config_dict)  # fails here, before anything is written, if Triton would reject it
@@ -89,6 +111,7 @@ def deploy(
         if created:
             shutil.rmtree(model_dir, ignore_errors=True)
         raise
+    prune_versions(model_dir, policy.keep_versions)
     return Deployment(model_dir, version, model_dir / CONFIG_NAME)
 
 
@@ -112,9 +135,13 @@ def build_config(
     preferred: Sequence[int] | None,
     instances: int,
     ragged_batching: str = "group",
+    policy: ServingPolicy | None = None,
 ) -> ModelConfig:
     """The model's Triton config from its manifest, the target's layout and the batching options."""
+    policy = policy or ServingPolicy()
     batched = max_batch > 0
+    if policy.queue.bounded and not batched:
+        raise QuantserveError("a bounded queue (--max-queue-size, --queue-timeout-us) needs --max-batch > 0")
     if batched and not all(t.has_batch_axis for t in manifest.inputs + manifest.outputs):
         raise QuantserveError(f"model '{manifest.name}' has no dynamic batch axis; deploy it with --max-batch 0")
     # The Python backend pads requests of different lengths into one batch (optimizer/python_backend).
@@ -125,7 +152,7 @@ def build_config(
     batching = None
     if batched:
         sizes = tuple(preferred) if preferred else default_preferred_batch_sizes(max_batch)
-        batching = DynamicBatching(sizes, max_queue_delay_us)
+        batching = DynamicBatching(sizes, max_queue_delay_us, policy.queue)
     return ModelConfig(
         name=name,
         runtime=dict(layout.runtime),
@@ -135,6 +162,7 @@ def build_config(
         dynamic_batching=batching,
         instance_groups=[InstanceGroup(layout.instance_kind, instances)],
         parameters={"ragged_batching": ragged_batching} if ragged else {},
+        version_policy=VersionPolicy(policy.live_versions),
     )
 
 
@@ -160,11 +188,8 @@ def prepare_model_dir(repo: Path, name: str) -> Path:
     if not os.access(model_dir, os.W_OK | os.X_OK):
         raise QuantserveError(f"{model_dir}: model folder is not writable")
     remove_stale_staging(model_dir)
+    remove_stale_pruned(model_dir)
     return model_dir
-
-
-def existing_versions(model_dir: Path) -> list[int]:
-    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
 
 
 def install_version(

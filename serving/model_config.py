@@ -35,7 +35,8 @@ NUMPY_TO_TRITON = {
 }
 INSTANCE_KINDS = ("KIND_AUTO", "KIND_CPU", "KIND_GPU", "KIND_MODEL")
 RUNTIME_KEYS = ("backend", "platform")
-MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+VERSION_NAME = re.compile(r"^[1-9][0-9]{0,17}$")
 
 
 @dataclass(frozen=True)
@@ -77,11 +78,58 @@ def default_preferred_batch_sizes(max_batch_size: int) -> tuple[int, ...]:
 
 
 @dataclass(frozen=True)
+class QueuePolicy:
+    """A bounded queue: at most `max_queue_size` waiting requests (0: unbounded), each rejected after
+    `timeout_us` in the queue (0: never), so overload is refused fast instead of queueing without bound."""
+
+    max_queue_size: int = 0
+    timeout_us: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_queue_size < 0:
+            raise QuantserveError(f"model config: max queue size must be ≥ 0, got {self.max_queue_size}")
+        if self.timeout_us < 0:
+            raise QuantserveError(f"model config: queue timeout must be ≥ 0 µs, got {self.timeout_us}")
+
+    @property
+    def bounded(self) -> bool:
+        return self.max_queue_size > 0 or self.timeout_us > 0
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"timeout_action": "REJECT", "allow_timeout_override": False}
+        if self.max_queue_size:
+            data["max_queue_size"] = self.max_queue_size
+        if self.timeout_us:
+            data["default_timeout_microseconds"] = self.timeout_us
+        return data
+
+
+@dataclass(frozen=True)
+class VersionPolicy:
+    """Which versions Triton serves: the `latest` N (default 1), or exactly `specific` ones (a rollback)."""
+
+    latest: int = 1
+    specific: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.specific and self.latest < 1:
+            raise QuantserveError(f"model config: live versions must be ≥ 1, got {self.latest}")
+        if any(v < 1 for v in self.specific):
+            raise QuantserveError(f"model config: versions must be ≥ 1, got {list(self.specific)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.specific:
+            return {"specific": {"versions": sorted(set(self.specific))}}
+        return {"latest": {"num_versions": self.latest}}
+
+
+@dataclass(frozen=True)
 class DynamicBatching:
     """Triton's dynamic batcher: the batch sizes it aims for and how long a request may wait for company."""
 
     preferred_batch_size: tuple[int, ...]
     max_queue_delay_microseconds: int = 500
+    queue: QueuePolicy = QueuePolicy()
 
     def __post_init__(self) -> None:
         if any(s < 1 for s in self.preferred_batch_size):
@@ -94,10 +142,13 @@ class DynamicBatching:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "preferred_batch_size": sorted(set(self.preferred_batch_size)),
             "max_queue_delay_microseconds": self.max_queue_delay_microseconds,
         }
+        if self.queue.bounded:
+            data["default_queue_policy"] = self.queue.to_dict()
+        return data
 
 
 @dataclass(frozen=True)
@@ -133,6 +184,7 @@ class ModelConfig:
     parameters: dict[str, str] = field(default_factory=dict)
     # passed through as-is, e.g. {"execution_accelerators": {"gpu_execution_accelerator": [...]}}
     optimization: dict[str, Any] | None = None
+    version_policy: VersionPolicy = VersionPolicy()
 
     def __post_init__(self) -> None:
         check_model_name(self.name)
@@ -170,6 +222,7 @@ class ModelConfig:
             "input": [t.to_dict() for t in self.inputs],
             "output": [t.to_dict() for t in self.outputs],
             "instance_group": [g.to_dict() for g in self.instance_groups],
+            "version_policy": self.version_policy.to_dict(),
         }
         if self.dynamic_batching is not None:
             data["dynamic_batching"] = self.dynamic_batching.to_dict()
@@ -182,10 +235,18 @@ class ModelConfig:
 
 def check_model_name(name: str) -> None:
     """Raise unless `name` is a safe Triton model (and folder) name."""
-    if not MODEL_NAME.match(name or ""):
+    if not isinstance(name, str) or not MODEL_NAME.fullmatch(name):
         raise QuantserveError(
-            f"invalid model name '{name}': use letters, digits, '_', '.', '-', starting with a letter or digit"
+            f"invalid model name '{name}': use up to 128 letters, digits, '_', '.', '-', "
+            "starting with a letter or digit"
         )
+
+
+def check_version_name(version: str | int) -> int:
+    """The version as an integer; raise unless it is a plain positive number (no path, no sign)."""
+    if not VERSION_NAME.fullmatch(str(version)):
+        raise QuantserveError(f"invalid model version '{version}': use a positive whole number such as 2")
+    return int(version)
 
 
 def merge_extra(config: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

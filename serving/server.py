@@ -25,6 +25,8 @@ from types import TracebackType
 from typing import Any
 
 from quantserve.errors import InternalError, QuantserveError
+from serving.control import ControlClient
+from serving.tls import ServerTls, is_loopback
 
 NGC_BACKENDS = Path("/opt/tritonserver/backends")
 MODEL_CONTROL_MODES = ("none", "explicit", "poll")
@@ -125,6 +127,7 @@ class ServerOptions:
     startup_timeout_s: float = 120.0
     stop_timeout_s: float = 20.0
     log_verbose: int = 0
+    tls: ServerTls | None = None  # gRPC over TLS (mutual with a client CA); HTTP and metrics then stay on loopback
 
     def __post_init__(self) -> None:
         if self.model_control not in MODEL_CONTROL_MODES:
@@ -146,6 +149,17 @@ class ServerOptions:
         """Port by role ("grpc", "http", "metrics"), the order tritonserver's flags take."""
         return {"grpc": self.grpc_port, "http": self.http_port, "metrics": self.metrics_port}
 
+    def address(self, role: str) -> str:
+        """Where `role` binds: the host, except HTTP and metrics stay on loopback under TLS (Triton has no HTTPS)."""
+        if self.tls is not None and role != "grpc":
+            return "127.0.0.1"
+        return self.host
+
+    @property
+    def exposed_without_tls(self) -> bool:
+        """True when gRPC listens beyond loopback in plain text."""
+        return self.tls is None and not is_loopback(self.host)
+
 
 class TritonServer:
     """A `tritonserver` child process run with `ServerOptions`; a context manager that always stops it."""
@@ -165,11 +179,21 @@ class TritonServer:
 
     @property
     def http_url(self) -> str:
-        return f"{self.host}:{self.ports['http']}"
+        return f"{self.options.address('http')}:{self.ports['http']}"
 
     @property
     def metrics_url(self) -> str:
-        return f"http://{self.host}:{self.ports['metrics']}/metrics"
+        return f"http://{self.options.address('metrics')}:{self.ports['metrics']}/metrics"
+
+    @property
+    def control_url(self) -> str:
+        """The HTTP endpoint this process uses for health and model loads (loopback when bound to all addresses)."""
+        host = self.options.address("http")
+        host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        return f"http://{host}:{self.ports['http']}"
+
+    def control(self, timeout_s: float = 5.0) -> ControlClient:
+        return ControlClient(self.control_url, timeout_s)
 
     @property
     def pid(self) -> int | None:
@@ -191,7 +215,7 @@ class TritonServer:
         if not self.repo.is_dir():
             raise QuantserveError(f"{self.repo}: model repository not found")
         for role, port in self.ports.items():
-            check_port_free(self.host, port, role)
+            check_port_free(self.options.address(role), port, role)
         self._install = locate_tritonserver()
         if self.log_path is None:
             self.log_path = Path(tempfile.mkstemp(prefix="quantserve-tritonserver-", suffix=".log")[1])
@@ -204,7 +228,7 @@ class TritonServer:
             raise
 
     def _launch(self, install: TritonInstall) -> None:
-        with open(self.log_path, "wb") as log:  # type: ignore[arg-type]
+        with open(self.log_path, "ab") as log:  # type: ignore[arg-type]  # appended: a restart keeps the crash
             self._process = subprocess.Popen(
                 self.command(install),
                 stdout=log,
@@ -226,26 +250,28 @@ class TritonServer:
             f"--log-verbose={self.options.log_verbose}",
         ]
         for role, port in self.ports.items():
-            args += [f"--{role}-address={self.host}", f"--{role}-port={port}"]
+            args += [f"--{role}-address={self.options.address(role)}", f"--{role}-port={port}"]
+        if self.options.tls is not None:
+            args += self.options.tls.flags()
         args += [f"--load-model={name}" for name in self.options.load_models]
         return args
 
     def _wait_ready(self) -> None:
-        from serving.client import TritonGrpcClient
-
         deadline = time.monotonic() + self.options.startup_timeout_s
-        with TritonGrpcClient(self.grpc_url, timeout_s=5.0) as client:
-            while time.monotonic() < deadline:
-                self._check_alive()
-                if client.is_server_live():
-                    failed = client.failed_models()
-                    if failed:
-                        name, reason = next(iter(failed.items()))
-                        reason = reason.strip().splitlines()[0]  # the Python traceback that follows is in the log
-                        raise QuantserveError(f"model '{name}' failed to load: {reason} (log: {self.log_path})")
-                    if client.is_server_ready() and client.all_models_ready():
-                        return
-                time.sleep(0.25)
+        client = self.control()
+        while time.monotonic() < deadline:
+            self._check_alive()
+            if client.is_live():
+                index = [m for m in client.repository_index() if "version" in m or m.get("state")]
+                failed = {m["name"]: m["reason"] for m in index if m.get("state") == "UNAVAILABLE" and m.get("reason")}
+                if failed:
+                    name, reason = next(iter(failed.items()))
+                    reason = reason.strip().splitlines()[0]  # the Python traceback that follows is in the log
+                    raise QuantserveError(f"model '{name}' failed to load: {reason} (log: {self.log_path})")
+                loaded = [m for m in index if "version" in m]
+                if client.is_ready() and all(m.get("state", "READY") == "READY" for m in loaded):
+                    return
+            time.sleep(0.25)
         waited = self.options.startup_timeout_s
         raise QuantserveError(f"tritonserver not ready after {waited:.0f} s (log: {self.log_path}){self._log_tail()}")
 
@@ -264,13 +290,25 @@ class TritonServer:
 
     def loaded_models(self) -> dict[str, list[str]]:
         """Ready models and their ready versions, from the server's repository index."""
-        from serving.client import TritonGrpcClient
-
-        with TritonGrpcClient(self.grpc_url, timeout_s=5.0) as client:
-            return client.ready_models()
+        models: dict[str, list[str]] = {}
+        for m in self.control().repository_index():
+            if m.get("state") == "READY":
+                models.setdefault(m["name"], []).append(str(m.get("version", "")))
+        return models
 
     def is_running(self) -> bool:
         return self._process is not None and self._process.poll() is None
+
+    def exit_cause(self) -> str | None:
+        """None while running; else how the process ended: 'killed by SIGKILL' or 'exited with code 1'."""
+        code = self._process.poll() if self._process is not None else None
+        if code is None:
+            return None
+        if code < 0:
+            with contextlib.suppress(ValueError):
+                return f"killed by {signal.Signals(-code).name}"
+            return f"killed by signal {-code}"
+        return f"exited with code {code}"
 
     def stop(self) -> None:
         """SIGTERM the server (it unloads models and stops its stubs), SIGKILL its process group after a timeout."""

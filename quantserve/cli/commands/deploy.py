@@ -31,7 +31,25 @@ def register(subparsers: Any) -> None:
         default="group",
         help="embedded target, inputs of varying length: run each shape apart (exact) or zero-pad into one batch",
     )
+    service = parser.add_argument_group("in service")
+    service.add_argument("--max-queue-size", type=int, default=0, help="requests waiting at most; more are refused")
+    service.add_argument(
+        "--queue-timeout-us", type=int, default=0, help="a request waiting longer than this (µs) is refused"
+    )
+    service.add_argument("--live-versions", type=int, default=1, help="newest versions served at once")
+    service.add_argument("--keep-versions", type=int, default=5, help="version folders kept for rollback (0: all)")
+    add_live_url(service)
     parser.set_defaults(func=run)
+
+
+def add_live_url(parser: Any) -> None:
+    """`--url`: the running server's HTTP address, to load the change now and wait until it serves it."""
+    parser.add_argument(
+        "--url",
+        default="",
+        help="HTTP address (host:8000) of a server to load the change on now and wait for; "
+        "without it 'quantserve serve' picks the change up within a second",
+    )
 
 
 def _batch_sizes(text: str) -> list[int]:
@@ -42,7 +60,8 @@ def _batch_sizes(text: str) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from serving.deploy import deploy
+    from serving.deploy import ServingPolicy, deploy
+    from serving.model_config import QueuePolicy
 
     if args.max_batch < 0:
         raise QuantserveError(f"--max-batch must be ≥ 0, got {args.max_batch}")
@@ -55,7 +74,24 @@ def run(args: argparse.Namespace) -> int:
         preferred=args.preferred_batch,
         instances=args.instances,
         ragged_batching=args.ragged_batching,
+        policy=ServingPolicy(
+            QueuePolicy(args.max_queue_size, args.queue_timeout_us), args.live_versions, args.keep_versions
+        ),
     )
     print(f"deployed {args.build_dir} as '{args.name}' version {result.version}: {result.version_dir}")
     print(f"config: {result.config_path}")
+    if args.url:
+        make_live(args.url, args.repo, args.name)
     return 0
+
+
+def make_live(url: str, repo: Path, name: str) -> None:
+    """Load `name` on the server at `url` and wait until it serves exactly the versions its config names."""
+    from serving.control import ControlClient
+    from serving.versions import served_versions
+
+    control = ControlClient(url, timeout_s=120.0)
+    control.load(name)
+    expected = served_versions(repo / name)
+    control.wait_versions(name, expected)
+    print(f"live on {control.url}: '{name}' versions {', '.join(map(str, expected))}")

@@ -1,53 +1,88 @@
-"""`quantserve serve --repo model_repo [--grpc-port 8001 --http-port 8000 --metrics-port 8002 --host 127.0.0.1]`."""
+"""`quantserve serve --repo model_repo [--grpc-port 8001 … --host 127.0.0.1] [--tls-cert F --tls-key F]`.
+
+Supervised: a `tritonserver` that dies is restarted (exponential backoff, a cap per window), and
+with the default explicit model control a deploy or rollback into the repository goes live
+without a restart (see serving.supervisor).
+"""
 
 from __future__ import annotations
 
 import argparse
 import signal
-import time
+import sys
 from pathlib import Path
 from typing import Any
 
+from serving.endpoints import endpoints_of, recorded
 from serving.server import MODEL_CONTROL_MODES, ServerOptions, TritonServer
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "serve",
-        help="start the real tritonserver on a model repository; stops cleanly on Ctrl-C/SIGTERM",
-        description="Run tritonserver on REPO until interrupted; waits until the server and every model are ready.",
+        help="run the real tritonserver on a model repository, supervised; stops cleanly on Ctrl-C/SIGTERM",
+        description="Run tritonserver on REPO until interrupted: restarted if it dies, repository changes loaded live.",
     )
     parser.add_argument("--repo", type=Path, default=Path("model_repo"), help="Triton model repository")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1 only)")
     parser.add_argument("--grpc-port", type=int, default=8001)
     parser.add_argument("--http-port", type=int, default=8000)
     parser.add_argument("--metrics-port", type=int, default=8002)
-    parser.add_argument("--model-control", choices=MODEL_CONTROL_MODES, default="none")
+    parser.add_argument(
+        "--model-control",
+        choices=MODEL_CONTROL_MODES,
+        default="explicit",
+        help="explicit (default): every model loaded at start, changed ones reloaded live; none: load once",
+    )
     parser.add_argument("--log-file", type=Path, help="tritonserver log (default: a file in the temp folder)")
     parser.add_argument("--startup-timeout", type=float, default=180.0, help="seconds to wait for readiness")
+    parser.add_argument("--max-restarts", type=int, default=5, help="restarts allowed within --restart-window")
+    parser.add_argument("--restart-window", type=float, default=300.0, help="seconds over which restarts are counted")
+    parser.add_argument("--tls-cert", type=Path, help="serve gRPC over TLS with this PEM certificate")
+    parser.add_argument("--tls-key", type=Path, help="the certificate's PEM private key")
+    parser.add_argument("--tls-client-ca", type=Path, help="mutual TLS: clients need a certificate this CA signed")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    server = TritonServer(server_options(args))
+    from serving.supervisor import RestartPolicy, Supervisor
+
+    options = server_options(args)
+    if options.exposed_without_tls:
+        print(
+            f"warning: gRPC and HTTP listen on {options.host} without TLS: anyone who can reach it can run and "
+            "manage models; use --tls-cert/--tls-key (and --tls-client-ca) or bind 127.0.0.1",
+            file=sys.stderr,
+            flush=True,
+        )
+    supervisor = Supervisor(options, RestartPolicy(args.max_restarts, args.restart_window), log=_say)
     # SIGTERM takes the same path as Ctrl-C, so the server is stopped (by pid) whatever phase we are in.
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        with server:
-            _print_ready(server)
-            while server.is_running():
-                time.sleep(0.5)
-        print(f"tritonserver exited on its own (log: {server.log_path})", flush=True)
-        return 1
+        supervisor.start()
+        with recorded(endpoints_of(supervisor.server)) as record:  # loadtest/evaluate find the metrics port here
+            _print_ready(supervisor.server)
+            print(f"  ports recorded in {record}", flush=True)
+            supervisor.run()
+        return 0
     except KeyboardInterrupt:
         print("stopped", flush=True)
         return 0
     finally:
+        supervisor.stop()
         signal.signal(signal.SIGTERM, previous)
 
 
 def server_options(args: argparse.Namespace) -> ServerOptions:
     """The command's flags as the one `ServerOptions` the server runs with."""
+    from quantserve.errors import QuantserveError
+    from serving.tls import ServerTls
+
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise QuantserveError("--tls-cert and --tls-key go together")
+    if args.tls_client_ca is not None and args.tls_cert is None:
+        raise QuantserveError("--tls-client-ca needs --tls-cert and --tls-key")
+    tls = ServerTls(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None
     return ServerOptions(
         args.repo,
         grpc_port=args.grpc_port,
@@ -56,8 +91,14 @@ def server_options(args: argparse.Namespace) -> ServerOptions:
         host=args.host,
         log_path=args.log_file,
         model_control=args.model_control,
+        load_models=("*",) if args.model_control == "explicit" else (),
         startup_timeout_s=args.startup_timeout,
+        tls=tls,
     )
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -66,8 +107,10 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 def _print_ready(server: TritonServer) -> None:
     models = server.loaded_models()
+    tls = server.options.tls
+    scheme = "gRPC+mTLS" if tls and tls.client_ca else "gRPC+TLS" if tls else "gRPC"
     print(f"tritonserver ready (pid {server.pid}), repository {server.repo}", flush=True)
-    print(f"  gRPC    {server.grpc_url}", flush=True)
+    print(f"  {scheme:<8}{server.grpc_url}", flush=True)
     print(f"  HTTP    http://{server.http_url}", flush=True)
     print(f"  metrics {server.metrics_url}", flush=True)
     print(f"  log     {server.log_path}", flush=True)

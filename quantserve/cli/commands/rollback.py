@@ -1,0 +1,37 @@
+"""`quantserve rollback --repo model_repo --name NAME [--to VERSION] [--url 127.0.0.1:8000]`.
+
+Serves the previous version (or --to VERSION) by rewriting the config's version policy; version
+folders stay as they are, and the next deploy serves its new version again.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from quantserve.cli.commands.deploy import add_live_url, make_live
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "rollback",
+        help="serve the previous version of a deployed model again, without a restart",
+        description="Point REPO/NAME's version policy at the previous version (or --to); 'quantserve serve' "
+        "reloads it.",
+    )
+    parser.add_argument("--repo", type=Path, default=Path("model_repo"), help="Triton model repository")
+    parser.add_argument("--name", required=True, help="model name in the repository")
+    parser.add_argument("--to", help="the version to serve (default: the newest below the one served now)")
+    add_live_url(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from serving.versions import rollback
+
+    version = rollback(args.repo, args.name, args.to)
+    print(f"'{args.name}' now serves version {version} ({args.repo / args.name / str(version)})")
+    if args.url:
+        make_live(args.url, args.repo, args.name)
+    return 0

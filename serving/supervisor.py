@@ -1,0 +1,151 @@
+"""Keep a `tritonserver` serving: restart it when it dies, and make repository changes live without a restart.
+
+Restarts back off exponentially and stop after `max_restarts` within `window_s` (a crash loop is
+reported, not hidden); each is logged with the exit cause. With explicit model control the
+supervisor watches the repository and asks Triton (HTTP repository API) to load a model whose
+folder changed: Triton keeps serving the loaded versions until the new ones are ready, so a
+deploy or a rollback goes live with no failed request.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from quantserve.errors import QuantserveError
+from serving.model_config import CONFIG_NAME, MODEL_NAME
+from serving.server import ServerOptions, TritonServer
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """How often a dead server is restarted: backoff from `initial_s` doubling to `max_s`, at most
+    `max_restarts` within any `window_s` seconds."""
+
+    max_restarts: int = 5
+    window_s: float = 300.0
+    initial_s: float = 0.5
+    max_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.max_restarts < 0 or self.window_s <= 0 or self.initial_s < 0 or self.max_s < self.initial_s:
+            raise QuantserveError(f"invalid restart policy {self}")
+
+    def backoff_s(self, recent_restarts: int) -> float:
+        """The wait before the next restart, given how many happened within the window."""
+        return min(self.max_s, self.initial_s * 2**recent_restarts)
+
+
+def model_fingerprints(repo: Path) -> dict[str, tuple[object, ...]]:
+    """Per model folder: the config's size and mtime and the numbered versions; a change means 'reload'."""
+    prints: dict[str, tuple[object, ...]] = {}
+    for model_dir in sorted(Path(repo).iterdir()):
+        config = model_dir / CONFIG_NAME
+        if not MODEL_NAME.fullmatch(model_dir.name) or not config.is_file():
+            continue
+        stat = config.stat()
+        versions = tuple(sorted(p.name for p in model_dir.iterdir() if p.name.isdigit()))
+        prints[model_dir.name] = (stat.st_size, stat.st_mtime_ns, versions)
+    return prints
+
+
+class Supervisor:
+    """Runs one `TritonServer` until `stop()`; `ready` is False from a crash until the restarted server is ready."""
+
+    def __init__(
+        self,
+        options: ServerOptions,
+        policy: RestartPolicy = RestartPolicy(),
+        poll_s: float = 0.5,
+        log: Callable[[str], None] = print,
+    ) -> None:
+        self.options = options
+        self.policy = policy
+        self.poll_s = poll_s
+        self.log = log
+        self.server = TritonServer(options)
+        self.restarts: list[float] = []  # monotonic times of restarts
+        self._ready = threading.Event()
+        self._stop = threading.Event()
+        self._prints: dict[str, tuple[object, ...]] = {}
+        self._down_cause: str | None = None  # set while a restart attempt has failed
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    @property
+    def watches_repository(self) -> bool:
+        return self.options.model_control == "explicit"
+
+    def start(self) -> None:
+        """Start the server and wait until it is ready (the first start fails loudly, it is never retried)."""
+        self._prints = model_fingerprints(self.options.repo) if self.watches_repository else {}
+        self.server.start()
+        self._ready.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._ready.clear()
+        self.server.stop()
+
+    def run(self) -> None:
+        """Watch until `stop()`: restart a dead server, reload changed models; raise when restarts are exhausted."""
+        while not self._stop.wait(self.poll_s):
+            cause = self._down_cause or self.server.exit_cause()
+            if cause is not None:
+                self._restart(cause)
+            elif self.watches_repository:
+                self.reload_changed()
+
+    def _restart(self, cause: str) -> None:
+        self._ready.clear()
+        now = time.monotonic()
+        recent = [t for t in self.restarts if now - t < self.policy.window_s]
+        if len(recent) >= self.policy.max_restarts:
+            self.server.stop()
+            raise QuantserveError(
+                f"tritonserver {cause}; gave up after {len(recent)} restarts within {self.policy.window_s:.0f} s "
+                f"(log: {self.server.log_path})"
+            )
+        wait = self.policy.backoff_s(len(recent))
+        self.log(
+            f"tritonserver {cause}; not ready; restart {len(recent) + 1}/{self.policy.max_restarts} in {wait:.1f} s"
+        )
+        self.server.stop()  # reaps it and kills any backend stub left in its process group
+        if self._stop.wait(wait):
+            return
+        self.restarts.append(time.monotonic())
+        started = time.monotonic()
+        try:
+            self.start()
+        except QuantserveError as exc:
+            self.server.stop()
+            self._down_cause = f"did not come back ({str(exc).splitlines()[0]})"
+            self.log(f"restart failed: {self._down_cause}")
+            return
+        self._down_cause = None
+        self.log(f"tritonserver ready again (pid {self.server.pid}) {time.monotonic() - started:.1f} s after restart")
+
+    def reload_changed(self) -> list[str]:
+        """Ask Triton to load every model whose folder changed since the last look; returns their names."""
+        current = model_fingerprints(self.options.repo)
+        changed = [name for name, fp in current.items() if self._prints.get(name) != fp]
+        control = self.server.control(timeout_s=max(60.0, self.options.startup_timeout_s))
+        for name in changed:
+            try:
+                control.load(name)
+                self.log(f"model '{name}' reloaded: versions {control.ready_versions(name)} live")
+            except QuantserveError as exc:
+                self.log(f"model '{name}' reload failed, previous versions keep serving: {exc}")
+        for name in set(self._prints) - set(current):
+            try:
+                control.unload(name)
+                self.log(f"model '{name}' removed from the repository: unloaded")
+            except QuantserveError as exc:
+                self.log(f"model '{name}' unload failed: {exc}")
+        self._prints = current
+        return changed

@@ -1,0 +1,91 @@
+"""Model versions on disk: which one Triton serves, rolling back to the previous one, pruning old folders.
+
+The served version is the config's `version_policy`: `latest { num_versions: N }` after a deploy,
+`specific { versions: [V] }` after a rollback. Rolling back rewrites only `config.pbtxt`
+(atomically), so the version folders stay untouched and the next deploy rolls forward again.
+Old folders beyond `keep` are renamed to a hidden name (Triton ignores it) before removal, so a
+half-deleted version never looks like a numbered one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+from quantserve.errors import QuantserveError
+from serving.model_config import CONFIG_NAME, check_model_name, check_version_name, parse_config, write_config
+
+PRUNE_PREFIX = ".pruned-"
+
+
+def existing_versions(model_dir: Path) -> list[int]:
+    """The numbered version folders in `model_dir`, ascending."""
+    return sorted(int(p.name) for p in Path(model_dir).iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def served_versions(model_dir: Path) -> list[int]:
+    """The versions the config's version policy makes live (of those on disk), ascending."""
+    config = parse_config(Path(model_dir) / CONFIG_NAME)
+    on_disk = existing_versions(model_dir)
+    policy = config.get("version_policy", {})
+    if "specific" in policy:
+        wanted = {int(v) for v in policy["specific"].get("versions", [])}
+        return [v for v in on_disk if v in wanted]
+    if "all" in policy:
+        return on_disk
+    count = int(policy.get("latest", {}).get("num_versions", 1))
+    return on_disk[-count:]
+
+
+def model_dir_of(repo: Path | str, name: str) -> Path:
+    """`repo/name`, checked: a valid name and an existing model folder with a config."""
+    check_model_name(name)
+    model_dir = Path(repo) / name
+    if not (model_dir / CONFIG_NAME).is_file():
+        raise QuantserveError(f"{model_dir}: no deployed model '{name}' (no {CONFIG_NAME})")
+    return model_dir
+
+
+def rollback(repo: Path | str, name: str, to: str | int | None = None) -> int:
+    """Serve `to` (default: the newest version below the one served now) and only it; returns that version."""
+    model_dir = model_dir_of(repo, name)
+    on_disk = existing_versions(model_dir)
+    if to is not None:
+        target = check_version_name(to)
+        if target not in on_disk:
+            raise QuantserveError(f"{model_dir}: has no version {target} (versions: {_listed(on_disk)})")
+    else:
+        current = max(served_versions(model_dir), default=0)
+        older = [v for v in on_disk if v < current]
+        if not older:
+            raise QuantserveError(f"{model_dir}: no version older than {current} to roll back to")
+        target = older[-1]
+    config = parse_config(model_dir / CONFIG_NAME)
+    config["version_policy"] = {"specific": {"versions": [target]}}
+    write_config(config, model_dir)
+    return target
+
+
+def prune_versions(model_dir: Path, keep: int) -> list[int]:
+    """Remove all but the newest `keep` version folders (0: keep all); returns the versions removed."""
+    if keep < 0:
+        raise QuantserveError(f"--keep-versions must be ≥ 0, got {keep}")
+    versions = existing_versions(model_dir)
+    doomed = versions[:-keep] if keep and len(versions) > keep else []
+    for version in doomed:
+        hidden = model_dir / f"{PRUNE_PREFIX}{os.getpid()}-{time.monotonic_ns()}-{version}"
+        os.rename(model_dir / str(version), hidden)  # atomic: the number disappears at once
+        shutil.rmtree(hidden, ignore_errors=True)
+    return doomed
+
+
+def remove_stale_pruned(model_dir: Path) -> None:
+    """Finish removals a killed prune left behind (hidden folders Triton never reads)."""
+    for path in Path(model_dir).glob(f"{PRUNE_PREFIX}*"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _listed(versions: list[int]) -> str:
+    return ", ".join(map(str, versions)) or "none"
