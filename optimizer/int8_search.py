@@ -31,7 +31,7 @@ import onnx
 from optimizer.calibrate import CalibrateInt8, CalibrationSettings
 from optimizer.drift import DriftBudget, DriftReport, infer_output_kinds, measure_drift
 from optimizer.profile import ModelProfile, profile_model
-from optimizer.quant_exclusions import MIXED_RANGE_RATIO, find_exclusions
+from optimizer.quant_exclusions import MIXED_RANGE_RATIO, activation_matmuls, find_exclusions
 from optimizer.sensitivity import (
     Attempt,
     MixedPrecisionSearch,
@@ -226,6 +226,8 @@ class _SearchRun:
 
     def choose(self) -> tuple[Candidate, dict[str, Any]]:
         """Measure each scheme; the fastest that holds, else the mixed-precision search on the closest."""
+        if self.encoder:
+            self.exclusions += activation_matmuls(self.model, {e.node for e in self.exclusions})
         base = [e.node for e in self.exclusions]
         self.schemes = {scheme.name: scheme for scheme in self._schemes()}
         tried = [self._candidate(scheme, base, f"{scheme.name}.onnx") for scheme in self.schemes.values()]
@@ -244,7 +246,12 @@ class _SearchRun:
     def _schemes(self) -> list[Scheme]:
         static_settings = self.stage.settings
         if self.encoder and not static_settings.op_types_to_quantize:
-            static_settings = dataclasses.replace(static_settings, op_types_to_quantize=TRANSFORMER_OP_TYPES)
+            # MatMul/Gemm only, their outputs left FP32 (ORT runs them as MatMulIntegerToFloat): a per-tensor
+            # scale on every MatMul output (the attention scores before Softmax among them) broke a 6-layer encoder.
+            extra = {"OpTypesToExcludeOutputQuantization": list(TRANSFORMER_OP_TYPES), **static_settings.extra_options}
+            static_settings = dataclasses.replace(
+                static_settings, op_types_to_quantize=TRANSFORMER_OP_TYPES, extra_options=extra
+            )
         schemes: list[Scheme] = [StaticScheme(self.stage.calib, static_settings)]
         if self.stage.target in CPU_TARGETS and (self.encoder or self._weight_matmul_share() >= DYNAMIC_MIN_MAC_SHARE):
             schemes.append(DynamicScheme())

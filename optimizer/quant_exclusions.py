@@ -109,6 +109,18 @@ def find_exclusions(
     return list(found.values())
 
 
+def activation_matmuls(model: onnx.ModelProto, already: set[str]) -> list[Exclusion]:
+    """MatMuls of two activations (attention scores and context in unfused encoders): both sides would get one
+    per-tensor scale each, and dynamic INT8 leaves them FP32 anyway (weights-only)."""
+    constants = {i.name for i in model.graph.initializer}
+    constants.update(o for n in model.graph.node if n.op_type == "Constant" for o in n.output)
+    return [
+        Exclusion(n.name, n.op_type, "multiplies two activations (attention), not a weight")
+        for n in model.graph.node
+        if n.op_type == "MatMul" and n.name not in already and not constants.intersection(n.input[1:2])
+    ]
+
+
 def _readers(model: onnx.ModelProto, tensor: str, reason: str) -> list[Exclusion]:
     """Nodes reading `tensor`, followed through data-movement ops (a reshaped view is just as mixed)."""
     consumers: dict[str, list[onnx.NodeProto]] = defaultdict(list)

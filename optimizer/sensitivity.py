@@ -62,7 +62,8 @@ def quantized_nodes(fp32: onnx.ModelProto, int8: onnx.ModelProto) -> list[str]:
         if node.op_type not in COMPUTE_OPS:
             continue
         twin = by_name.get(node.name)
-        if twin is None or twin.op_type != node.op_type or dq_outputs.intersection(twin.input):
+        # INT8 when its weight (or second operand) is dequantized: an FP32 node may still read a DQ'd activation.
+        if twin is None or twin.op_type != node.op_type or dq_outputs.intersection(twin.input[1:2]):
             found.append(node.name)
     return found
 
@@ -189,31 +190,56 @@ class MixedPrecisionSearch:
 def keep_fp32(int8: onnx.ModelProto, fp32: onnx.ModelProto, nodes: Sequence[str]) -> onnx.ModelProto:
     """A Q/DQ model with `nodes` reading FP32 again: weights from `fp32`, activations from before their Q/DQ pair.
 
-    Graph surgery instead of re-quantizing, so a probe costs milliseconds; an activation whose float
-    tensor no longer exists (ORT folded a Relu into the Q range) stays quantized for that probe.
+    Graph surgery instead of re-quantizing, so a probe costs milliseconds. A float tensor is used only
+    where the same node produces it in both graphs: ORT folds a Relu into its Q range and hands the
+    Relu's output name to the node before it, so that name then holds pre-Relu values.
     """
     model = onnx.ModelProto()
     model.CopyFrom(int8)
     originals = {n.name: n for n in fp32.graph.node}
     weights = {i.name: i for i in fp32.graph.initializer}
     producers = {out: n for n in model.graph.node for out in n.output}
-    tensors = set(producers) | {i.name for i in model.graph.input} | {i.name for i in model.graph.initializer}
-    wanted = set(nodes)
+    fp32_producers = {out: n.name for n in fp32.graph.node for out in n.output}
+    fp32_inputs = {n.name: set(n.input) for n in fp32.graph.node}
+
+    def same(tensor: str) -> bool:
+        return tensor in fp32_producers and tensor in producers and producers[tensor].name == fp32_producers[tensor]
+
+    inputs = {i.name for i in model.graph.input}
     for node in model.graph.node:
-        if node.name not in wanted or node.name not in originals:
+        if node.name not in set(nodes) or node.name not in originals:
             continue
         for index, name in enumerate(node.input):
             source = originals[node.name].input[index] if index < len(originals[node.name].input) else ""
             dq = producers.get(name)
             if dq is None or dq.op_type != "DequantizeLinear" or not source:
                 continue
-            if source in weights and source not in tensors:
-                model.graph.initializer.append(weights[source])
-                tensors.add(source)
-            if source in tensors:
+            if source in weights:
+                if not any(i.name == source for i in model.graph.initializer):
+                    model.graph.initializer.append(weights[source])
                 node.input[index] = source
+            elif source in inputs or same(source):
+                node.input[index] = source
+        _bypass_output_qdq(model, node, fp32_inputs, [o for o in node.output if same(o)])
     _prune(model)
     return model
+
+
+def _bypass_output_qdq(
+    model: onnx.ModelProto, node: onnx.NodeProto, fp32_inputs: dict[str, set[str]], outputs: Sequence[str]
+) -> None:
+    """Readers of `outputs` through a Q→DQ pair (e.g. a MatMul's quantized output) read the float tensor again,
+    where the FP32 graph has them read it."""
+    readers: dict[str, list[onnx.NodeProto]] = {}
+    for other in model.graph.node:
+        for name in other.input:
+            readers.setdefault(name, []).append(other)
+    for output in outputs:
+        for q in (r for r in readers.get(output, []) if r.op_type == "QuantizeLinear"):
+            for dq in (r for r in readers.get(q.output[0], []) if r.op_type == "DequantizeLinear"):
+                for reader in readers.get(dq.output[0], []):
+                    if output in fp32_inputs.get(reader.name, set()):
+                        reader.input[:] = [output if name == dq.output[0] else name for name in reader.input]
 
 
 def _prune(model: onnx.ModelProto) -> None:

@@ -227,3 +227,18 @@ def test_tensorrt_target_gets_static_qdq_only(tmp_path: Path) -> None:
     record = SearchInt8(data, data, target="tensorrt", search=FAST)(art, tmp_path / "int8.onnx").manifest.stages[-1]
     assert [c["scheme"] for c in record["candidates"]] == ["static_qdq"] and record["format"] == "QDQ"
     assert "not implemented" in record["smoothquant"]
+
+
+def test_keep_fp32_never_reads_a_name_orts_folded_relu_handed_over(tmp_path: Path) -> None:
+    """Quantized with every op type, ORT drops the Relus and names fc0's pre-Relu output 'a0': reading it is wrong."""
+    from optimizer.sensitivity import keep_fp32
+
+    art = mlp(tmp_path / "mlp.onnx")
+    calib = TensorData({"x": np.random.default_rng(6).standard_normal((64, 16)).astype(np.float32)})
+    int8 = CalibrateInt8(calib)(art, tmp_path / "q.onnx")
+    assert "Relu" not in {n.op_type for n in onnx.load(str(int8.path)).graph.node}
+    onnx.save(keep_fp32(onnx.load(str(int8.path)), onnx.load(str(art.path)), ["fc0"]), str(tmp_path / "k.onnx"))
+    x = {"x": calib.arrays["x"][:16]}
+    want = run_model(art.path, x)["y"]
+    error_int8 = np.abs(run_model(int8.path, x)["y"] - want).max()
+    assert np.abs(run_model(tmp_path / "k.onnx", x)["y"] - want).max() < error_int8
