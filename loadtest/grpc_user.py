@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import random
 import time
+from pathlib import Path
 from typing import Any
 
 import gevent
@@ -36,6 +37,9 @@ from loadtest.request_data import trim_padding
 from quantserve.data import TensorData, load_npz
 
 REQUEST_TYPE = "grpc"
+# A closed-loop user whose request failed waits this long before the next, so an outage (server
+# restarting, connection refused) is counted without spinning the load generator's CPU.
+FAILURE_PAUSE_S = 0.05
 
 _thread_pool: ThreadPool | None = None
 _feeds_cache: dict[tuple[str, int], list[Any]] = {}
@@ -110,12 +114,14 @@ class _TritonClientMixin:
             self.model = options.triton_model or self.model
             self.data = options.triton_data or self.data
             self.request_batch = options.request_batch or self.request_batch
+            self.tls = _client_tls(options)
         if not self.model or not self.data:
             raise ValueError("set --triton-model and --triton-data (or QUANTSERVE_MODEL / QUANTSERVE_DATA)")
         self.requests = request_inputs(self.data, self.request_batch)
 
     def _new_client(self) -> Any:
-        return grpcclient.InferenceServerClient(self.url)
+        tls = getattr(self, "tls", None)
+        return grpcclient.InferenceServerClient(self.url, **(tls.grpc_kwargs() if tls else {}))
 
     def _infer_blocking(self, client: Any, inputs: list[Any]) -> int:
         """Runs in an OS thread: one gRPC round trip, returns the response size in bytes."""
@@ -131,6 +137,16 @@ class _TritonClientMixin:
             exception=exception,
             context={},
         )
+
+
+def _client_tls(options: Any) -> Any:
+    """TLS from the Locust options (`--triton-tls-ca`, `--triton-tls-cert`, `--triton-tls-key`), else None."""
+    from serving.tls import ClientTls
+
+    given = [getattr(options, name, "") or None for name in ("triton_tls_ca", "triton_tls_cert", "triton_tls_key")]
+    if any(given):
+        return ClientTls.from_args(*(Path(v) if v else None for v in given))
+    return ClientTls.from_env()
 
 
 class TritonGrpcUser(_TritonClientMixin, User):
@@ -162,6 +178,7 @@ class TritonGrpcUser(_TritonClientMixin, User):
             size = self._pool.spawn(self._infer_blocking, self._client, inputs).get()
         except Exception as exc:  # every failure is reported to Locust, never swallowed
             self._fire(started, 0, exc)
+            gevent.sleep(FAILURE_PAUSE_S)
         else:
             self._fire(started, size, None)
         self._busy = False

@@ -29,6 +29,7 @@ from loadtest.utilization import UtilizationSampler
 from quantserve.data import check_against, load_npz
 from quantserve.errors import QuantserveError
 from serving.server import free_port
+from serving.tls import ClientTls
 
 STARTUP_MARGIN_S = 45.0
 STDERR_TAIL_LINES = 15
@@ -47,6 +48,7 @@ class LoadSettings:
     request_batch: int = 1
     workers: int = 0
     metrics_url: str | None = None
+    tls: ClientTls | None = None  # gRPC over TLS (mutual with a client certificate)
 
     def check(self) -> None:
         """Reject impossible settings before any process starts."""
@@ -85,9 +87,12 @@ def run_load(
     server_pid: int | None = None,
     workers: int = 0,
     request_batch: int = 1,
+    tls: ClientTls | None = None,
 ) -> LoadResult:
     """One closed-loop step of `users` users, the common case of `run_pattern`; saves `load-<model>.json`."""
-    settings = LoadSettings(url, model, Path(data), ClosedLoop(users), duration_s, request_batch, workers, metrics_url)
+    settings = LoadSettings(
+        url, model, Path(data), ClosedLoop(users), duration_s, request_batch, workers, metrics_url, tls
+    )
     return run_pattern(settings, out_dir, server_pid).results[0]
 
 
@@ -95,7 +100,7 @@ def run_step(settings: LoadSettings, step: LoadStep, out_dir: Path, server_pid: 
     """Run Locust for one step and summarize exactly its measured window."""
     settings.check()
     step.check()
-    _check_model_ready(settings.url, settings.model, settings.data)
+    _check_model_ready(settings.url, settings.model, settings.data, settings.tls)
     record_dir = out_dir / "raw" / settings.step_name(step)
     recording_files.clear(record_dir)
     csv_prefix = out_dir / "locust" / settings.step_name(step)
@@ -148,6 +153,8 @@ def locust_command(
     command += ["--request-batch", str(settings.request_batch), "--record-dir", str(record_dir)]
     if settings.metrics_url:
         command += ["--metrics-url", metrics_endpoint(settings.metrics_url)]
+    for flag, value in _tls_flags(settings.tls):
+        command += [flag, value]
     command += step.locust_options()
     if role == "worker":
         return [*command, "--worker"]
@@ -218,11 +225,18 @@ def _wait(process: subprocess.Popen[bytes], timeout_s: float, record_dir: Path) 
         raise QuantserveError(f"locust exited with code {code}:\n  {tail}")
 
 
-def _check_model_ready(url: str, model: str, data_path: Path) -> None:
+def _tls_flags(tls: ClientTls | None) -> list[tuple[str, str]]:
+    if tls is None:
+        return []
+    pairs = (("--triton-tls-ca", tls.ca), ("--triton-tls-cert", tls.cert), ("--triton-tls-key", tls.key))
+    return [(flag, str(value)) for flag, value in pairs if value is not None]
+
+
+def _check_model_ready(url: str, model: str, data_path: Path, tls: ClientTls | None = None) -> None:
     """Fail in one line when the server is not there, the model is not loaded, or the data does not fit it."""
     from serving.client import TritonGrpcClient
 
-    with TritonGrpcClient(url, timeout_s=5.0) as client:
+    with TritonGrpcClient(url, timeout_s=5.0, tls=tls) as client:
         if not client.is_model_ready(model):
             ready = ", ".join(sorted(client.ready_models())) or "none"
             raise QuantserveError(f"model '{model}' is not ready on {url} (ready: {ready})")

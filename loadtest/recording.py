@@ -53,6 +53,9 @@ def add_triton_options(parser: Any) -> None:
     group.add_argument("--arrivals", default="constant", choices=ARRIVALS, env_var="QUANTSERVE_ARRIVALS")
     group.add_argument("--rate-users", type=int, default=0, env_var="QUANTSERVE_RATE_USERS", help=argparse.SUPPRESS)
     group.add_argument("--max-in-flight", type=int, default=64, env_var="QUANTSERVE_MAX_IN_FLIGHT")
+    group.add_argument("--triton-tls-ca", default="", env_var="QUANTSERVE_TLS_CA", help="PEM CA: connect over TLS")
+    group.add_argument("--triton-tls-cert", default="", env_var="QUANTSERVE_TLS_CERT", help="mutual TLS: client cert")
+    group.add_argument("--triton-tls-key", default="", env_var="QUANTSERVE_TLS_KEY", help="mutual TLS: client key")
 
 
 @events.test_start.add_listener

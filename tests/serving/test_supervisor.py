@@ -1,0 +1,145 @@
+"""Supervision: kill -9 the tritonserver under `quantserve serve` (a real subprocess); it comes back and serves.
+
+While it is down its readiness is false, a retrying client rides the outage out, and a Locust
+load running across it counts the failed requests and continues after the restart.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+
+from loadtest.harness import run_load
+from quantserve.cli import main
+from quantserve.errors import QuantserveError
+from serving.client import RetryPolicy, TritonGrpcClient
+from serving.control import ControlClient
+from serving.supervisor import RestartPolicy
+
+pytestmark = pytest.mark.e2e
+
+
+class Serve:
+    """`quantserve serve` in its own process group; its output lines arrive in a queue."""
+
+    def __init__(self, command: list[str]) -> None:
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:  # type: ignore[union-attr]
+            self.lines.put(line)
+
+    def wait_for(self, text: str, timeout_s: float = 180.0) -> str:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=1.0)
+            except queue.Empty:
+                assert self.process.poll() is None, f"serve exited: {self.seen}"
+                continue
+            self.seen.append(line)
+            if text in line:
+                return line
+        raise AssertionError(f"no line with {text!r} within {timeout_s:.0f} s: {self.seen}")
+
+    def tritonserver(self) -> psutil.Process:
+        children = [p for p in psutil.Process(self.process.pid).children() if p.name() == "tritonserver"]
+        assert len(children) == 1, children
+        return children[0]
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                return self.process.wait(timeout=60)
+            finally:
+                if self.process.poll() is None:
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                    self.process.wait()
+        return int(self.process.returncode)
+
+
+@pytest.fixture
+def serve(dense_build: Path, tmp_path: Path, free_port_factory: Callable[[], int]) -> Iterator[tuple[Serve, list[str]]]:
+    repo = tmp_path / "repo"
+    assert main(["deploy", str(dense_build), "--repo", str(repo), "--name", "dense", "--max-batch", "8"]) == 0
+    ports = [str(free_port_factory()) for _ in range(3)]
+    command = [sys.executable, "-m", "quantserve", "serve", "--repo", str(repo), "--grpc-port", ports[0]]
+    command += ["--http-port", ports[1], "--metrics-port", ports[2], "--log-file", str(tmp_path / "triton.log")]
+    command += ["--max-restarts", "2", "--restart-window", "600"]
+    server = Serve(command)
+    try:
+        server.wait_for("press Ctrl-C")
+        yield server, ports
+    finally:
+        server.stop()
+
+
+def test_killed_tritonserver_is_restarted_and_serves(serve: tuple[Serve, list[str]], tmp_path: Path) -> None:
+    server, ports = serve
+    grpc_url, control = f"127.0.0.1:{ports[0]}", ControlClient(f"127.0.0.1:{ports[1]}", timeout_s=2)
+    x = np.random.default_rng(0).normal(size=(3, 8)).astype(np.float32)
+    with TritonGrpcClient(grpc_url, timeout_s=10) as client:
+        expected = client.infer("dense", {"x": x})["probs"]
+    data = tmp_path / "load.npz"
+    np.savez(data, x=np.repeat(x, 20, axis=0))
+    loads: list[object] = []
+    load = threading.Thread(target=lambda: loads.append(run_load(grpc_url, "dense", data, 2, 25.0, tmp_path / "load")))
+    load.start()
+    time.sleep(5)
+    first = server.tritonserver()
+    killed_at = time.monotonic()
+    first.kill()  # SIGKILL
+    first.wait(timeout=30)
+    assert not control.is_ready(), "readiness must be false while the server is down"
+    retried: list[np.ndarray] = []
+    # A retrying client started during the outage gets its answer once the server is back.
+    with TritonGrpcClient(grpc_url, timeout_s=120, retry=RetryPolicy(deadline_s=120)) as client:
+        retried.append(client.infer("dense", {"x": x})["probs"])
+    cause = server.wait_for("restart 1/2")
+    assert "killed by SIGKILL" in cause and "not ready" in cause
+    server.wait_for("ready again")
+    print(f"\nrestart after kill -9: ready again {time.monotonic() - killed_at:.1f} s after the kill")
+    assert control.is_ready()
+    assert server.tritonserver().pid != first.pid
+    np.testing.assert_allclose(retried[0], expected, rtol=1e-6)
+    load.join(timeout=120)
+    result = loads[0]
+    print(f"load across the outage: {result.requests} requests, {result.failed_requests} failed")  # type: ignore[attr-defined]
+    assert result.failed_requests > 0, "the outage must show as failed requests"  # type: ignore[attr-defined]
+    assert result.requests > result.failed_requests  # type: ignore[attr-defined]
+    with TritonGrpcClient(grpc_url, timeout_s=30) as client:
+        np.testing.assert_allclose(client.infer("dense", {"x": x})["probs"], expected, rtol=1e-6)
+    assert server.stop() == 0
+
+
+def test_client_without_retries_fails_fast_on_a_dead_server(free_port_factory: Callable[[], int]) -> None:
+    x = np.zeros((1, 8), np.float32)
+    with TritonGrpcClient(f"127.0.0.1:{free_port_factory()}", timeout_s=5, retry=RetryPolicy(max_attempts=1)) as c:
+        started = time.monotonic()
+        with pytest.raises(QuantserveError, match="inference on 'dense' failed"):
+            c.infer("dense", {"x": x})
+    assert time.monotonic() - started < 5
+
+
+def test_restart_policy_backs_off_exponentially_to_a_cap() -> None:
+    policy = RestartPolicy(max_restarts=3, window_s=60, initial_s=0.5, max_s=4.0)
+    assert [policy.backoff_s(n) for n in range(6)] == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
+    with pytest.raises(QuantserveError, match="invalid restart policy"):
+        RestartPolicy(max_restarts=-1)
