@@ -7,20 +7,27 @@ compute a measurement.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 
 from loadtest import svg_plots
 from loadtest.load_pattern import ClosedLoop
 from loadtest.results import ACCURACY_FILE, LOAD_PREFIX, AccuracyReport, LoadResult, LoadRun, VariantAccuracy
+from loadtest.verdict import Verdict, gather, load_manifest
 from quantserve.errors import QuantserveError
 
 BREAKDOWN_SEGMENTS = ("queue", "compute input", "compute infer", "compute output")
 STYLE = """
-body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1320px}
+body{font-family:system-ui,sans-serif;margin:1.2em 2em;color:#222;max-width:1800px}h1{margin:0 0 .4em;font-size:1.5em}
 table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
-th:first-child,td:first-child{text-align:left}.charts{display:flex;flex-wrap:wrap;gap:1em}
+th:first-child,td:first-child{text-align:left}
+.charts{display:grid;grid-template-columns:repeat(3,minmax(0,1fr));gap:1em}.charts svg{width:100%;height:auto}
+.verdict{border:2px solid #070;border-radius:6px;padding:.6em 1em;margin:0 0 1em}.verdict.failed{border-color:#b00}
+.verdict .headline{font-size:1.25em;margin:.2em 0}.verdict table{margin:.4em 0;font-size:.9em}
+.verdict td,.verdict th{text-align:left}
+.verdict .machine{color:#555;margin:.2em 0}
 .chart text{font-size:11px}.chart .title{font-size:13px;font-weight:bold}.axis{stroke:#333}.grid{stroke:#eee}
 .fail{color:#b00;font-weight:bold}.ok{color:#070}
 """
@@ -28,13 +35,14 @@ th:first-child,td:first-child{text-align:left}.charts{display:flex;flex-wrap:wra
 
 @dataclass
 class ReportInputs:
-    """Everything found in a results folder."""
+    """Everything found in a results folder (and the build manifests given with it)."""
 
     runs: list[LoadRun]
     accuracy: AccuracyReport | None
+    verdict: Verdict = field(default_factory=Verdict)
 
 
-def load_results(results_dir: Path | str) -> ReportInputs:
+def load_results(results_dir: Path | str, builds: Sequence[Path] = ()) -> ReportInputs:
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise QuantserveError(f"{results_dir}: results folder not found")
@@ -45,12 +53,16 @@ def load_results(results_dir: Path | str) -> ReportInputs:
         raise QuantserveError(
             f"{results_dir}: no {LOAD_PREFIX}*.json or {ACCURACY_FILE}; run loadtest or evaluate first"
         )
-    return ReportInputs(runs, accuracy)
+    manifests = [load_manifest(Path(b)) for b in builds]
+    return ReportInputs(runs, accuracy, gather(results_dir, runs, accuracy, manifests))
 
 
-def render(results_dir: Path | str) -> tuple[Path, Path]:
-    """Write `report.md` and `report.html` into `results_dir`; returns their paths."""
-    inputs = load_results(results_dir)
+def render(results_dir: Path | str, builds: Sequence[Path] = ()) -> tuple[Path, Path]:
+    """Write `report.md` and `report.html` into `results_dir`; returns their paths.
+
+    `builds`: build folders (or manifest.json files) whose recorded in-process speed joins the verdict.
+    """
+    inputs = load_results(results_dir, builds)
     md_path, html_path = Path(results_dir) / "report.md", Path(results_dir) / "report.html"
     md_path.write_text(render_markdown(inputs))
     html_path.write_text(render_html(inputs))
@@ -141,7 +153,7 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def render_markdown(inputs: ReportInputs) -> str:
-    parts = ["# quantserve load test and evaluation report", ""]
+    parts = ["# quantserve load test and evaluation report", "", *verdict_markdown(inputs.verdict)]
     if inputs.runs:
         parts += ["## Load (client latency, Triton server-side counters over the measured window)", ""]
         parts += [_md_table(*_load_rows(inputs.runs)), ""]
@@ -201,7 +213,7 @@ def _breakdown_rows(runs: list[LoadRun]) -> list[tuple[str, list[float]]]:
 
 
 def render_html(inputs: ReportInputs) -> str:
-    body = ["<h1>quantserve load test and evaluation report</h1>"]
+    body = ["<h1>quantserve load test and evaluation report</h1>", verdict_html(inputs.verdict)]
     if inputs.runs:
         body.append("<h2>Load</h2>")
         body.append('<div class="charts">' + "\n".join(charts(inputs.runs)) + "</div>")
@@ -218,3 +230,62 @@ def render_html(inputs: ReportInputs) -> str:
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>quantserve report</title>'
         f"<style>{STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
     )
+
+
+def verdict_headline(verdict: Verdict) -> str:
+    """One sentence: pass/fail, INT8 vs FP32 served and in-process."""
+    if not verdict.judged:
+        return "No verdict: load-test an FP32 and an INT8 variant, or evaluate them, to compare."
+    parts = ["PASS" if verdict.passed else "FAIL"]
+    served = verdict.served
+    if served is not None:
+        parts.append(
+            f"INT8 {served.speedup:.2f}× FP32 served ({served.int8_model} vs {served.fp32_model}, "
+            f"{served.int8_rps:.1f} vs {served.fp32_rps:.1f} req/s at {served.users} users)"
+        )
+    for speed in verdict.in_process:
+        parts.append(f"{speed['speedup']:.2f}× in-process ({speed['model']}, {speed['threads']} threads)")
+    if verdict.drift:
+        held = sum(r.holds for r in verdict.drift)
+        parts.append(f"drift: {held} of {len(verdict.drift)} budgeted metrics within budget")
+    return " · ".join(parts)
+
+
+def _drift_table_rows(verdict: Verdict) -> tuple[list[str], list[list[str]]]:
+    header = ["variant", "output", "kind", "metric", "value", "budget", ""]
+    rows = [
+        [
+            r.variant,
+            r.output,
+            r.kind,
+            r.metric,
+            f"{r.value:.4g}",
+            "–" if r.budget is None else f"{'≥' if r.higher_is_better else '≤'} {r.budget:g}",
+            "ok" if r.holds else "MISSED",
+        ]
+        for r in verdict.drift
+    ]
+    return header, rows
+
+
+def verdict_markdown(verdict: Verdict) -> list[str]:
+    """The verdict section, first in report.md."""
+    parts = ["## Verdict", "", f"**{verdict_headline(verdict)}**", ""]
+    parts += [f"- {line}" for line in verdict.failures]
+    if verdict.drift:
+        parts += ["", _md_table(*_drift_table_rows(verdict))]
+    return [*parts, "", f"Machine: {verdict.machine}.", ""]
+
+
+def verdict_html(verdict: Verdict) -> str:
+    """The verdict box the HTML report opens with (visible without scrolling)."""
+    css = "verdict" if verdict.passed or not verdict.judged else "verdict failed"
+    word, _, rest = verdict_headline(verdict).partition(" · ")
+    mark = {"PASS": "ok", "FAIL": "fail"}.get(word)
+    headline = f'<span class="{mark}">{word}</span> · {escape(rest)}' if mark else escape(word)
+    parts = [f'<section id="verdict" class="{css}">', f'<p class="headline">{headline}</p>']
+    parts += [f'<p class="fail">{escape(line)}</p>' for line in verdict.failures]
+    if verdict.drift:
+        parts.append(_html_table(*_drift_table_rows(verdict)))
+    parts.append(f'<p class="machine">Machine: {escape(verdict.machine)}</p></section>')
+    return "\n".join(parts)

@@ -21,7 +21,19 @@ from quantserve.errors import InternalError, QuantserveError
 
 # Subcommand modules under quantserve.cli.commands, each exposing `register(subparsers)`.
 # This package is the application layer: nothing below imports it.
-COMMANDS = ("optimize", "deploy", "serve", "infer", "loadtest", "evaluate", "report", "profile", "demo")
+COMMANDS = (
+    "optimize",
+    "deploy",
+    "rollback",
+    "serve",
+    "infer",
+    "loadtest",
+    "evaluate",
+    "report",
+    "profile",
+    "demo",
+    "doctor",
+)
 ENV_PREFIX = "QUANTSERVE_"
 
 
@@ -31,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Optimize a model to INT8, deploy it to Triton, load-test it, prove speed and accuracy.",
     )
     parser.add_argument("--config", type=Path, help="TOML file with one table of options per subcommand")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars and no notes, results only")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         if importlib.util.find_spec(f"quantserve.cli.commands.{name}") is not None:
@@ -79,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         first = parser.parse_args(argv)
         _apply_defaults(parser, first.command, _load_config(first.config))
         args = parser.parse_args(argv)
-        return int(args.func(args) or 0)
+        return _run_command(args)
     except QuantserveError as exc:
         print(f"quantserve: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -89,6 +102,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("quantserve: interrupted", file=sys.stderr)
         return 130
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    """Run the subcommand with library chatter in the log file; then the tool's own notes on stderr."""
+    from quantserve.cli.library_log import library_log
+
+    with library_log(args.command) as captured:
+        try:
+            return int(args.func(args) or 0)
+        finally:
+            if not args.quiet:
+                for line in captured.lines():
+                    print(f"quantserve: {line}", file=sys.stderr)
 
 
 if __name__ == "__main__":

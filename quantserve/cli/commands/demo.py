@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from quantserve.cli.tables import add_json_flag
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -23,6 +25,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--duration", type=float, default=12.0, help="seconds of load per step")
     parser.add_argument("--request-batch", type=int, default=4, help="samples per gRPC request")
     parser.add_argument("--max-accuracy-drop", type=float, default=1.0, help="INT8 budget, accuracy points")
+    add_json_flag(parser)
     parser.set_defaults(func=run)
 
 
@@ -30,9 +33,12 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from loadtest.load_pattern import parse_concurrencies
-    from quantserve.cli.demo import DemoSettings, run_demo
+    from loadtest.report import render
+    from quantserve.cli.demo import MODEL_NAME, VARIANTS, DemoSettings, run_demo
+    from quantserve.cli.tables import print_json
+    from serving.machine import write_machine_facts
 
-    console = Console()
+    console = Console(stderr=True) if args.json else Console()
     settings = DemoSettings(
         out=args.out,
         build=args.build,
@@ -45,21 +51,30 @@ def run(args: argparse.Namespace) -> int:
         request_batch=args.request_batch,
         max_accuracy_drop=args.max_accuracy_drop,
     )
-    summary = run_demo(settings, say=lambda line: console.print(f"[bold cyan]›[/] {line}"))
-    console.print(summary_table(summary))
+    quiet = args.quiet or args.json
+    summary = run_demo(settings, say=lambda line: None if quiet else console.print(f"[bold cyan]›[/] {line}"))
+    # the report again, now with the machine and the builds' in-process INT8 vs FP32 speed in its verdict
+    write_machine_facts(settings.out)
+    render(settings.out, [settings.build / f"{MODEL_NAME}_{precision}" for precision in VARIANTS])
+    if args.json:
+        print_json(summary)
+        return 0
+    print_summary(summary, console)
     console.print(f"summary: {settings.out / 'summary.json'}   report: {settings.out / 'report.html'}")
     return 0
 
 
-def summary_table(summary: dict[str, Any]) -> Any:
-    """A small table a person can read: one row per variant, then the served INT8 speedup."""
-    from rich.table import Table
+def print_summary(summary: dict[str, Any], console: Any = None) -> None:
+    """A small table a person can read, one row per variant, then the verdict: served INT8 speedup and drop."""
+    from rich.console import Console
 
-    table = Table(title=f"{summary['model']} on {summary['target']} (served through Triton over gRPC)")
-    for column in ("variant", "accuracy %", "top-1 agree %", "p50 ms", "p99 ms", "req/s", "avg batch", "failed"):
-        table.add_column(column, justify="right")
-    for variant, v in summary["variants"].items():
-        table.add_row(
+    from quantserve.cli.tables import NAME, Column, print_rows
+
+    console = console or Console()
+    headers = ("accuracy %", "top-1 agree %", "p50 ms", "p99 ms", "req/s", "avg batch", "failed")
+    columns = [Column("variant", NAME), *(Column(h) for h in headers)]
+    rows = [
+        [
             variant,
             f"{v['accuracy'] * 100:.2f}",
             f"{v['top1_agreement'] * 100:.2f}",
@@ -68,6 +83,17 @@ def summary_table(summary: dict[str, Any]) -> Any:
             f"{v['throughput_rps']:.1f}",
             f"{v['avg_batch_size']:.2f}",
             str(v["failed_requests"]),
-        )
-    table.caption = f"INT8 speedup (served throughput): {summary['int8_speedup']:.2f}×"
-    return table
+        ]
+        for variant, v in summary["variants"].items()
+    ]
+    title = f"{summary['model']} on {summary['target']} (served through Triton over gRPC)"
+    print_rows(title, columns, rows, console)
+    console.print(verdict_line(summary))
+
+
+def verdict_line(summary: dict[str, Any]) -> str:
+    """E.g. "INT8 vs FP32: 2.21× served throughput, accuracy drop 0.00 points"."""
+    return (
+        f"INT8 vs FP32: {summary['int8_speedup']:.2f}× served throughput, "
+        f"accuracy drop {summary['int8_accuracy_drop_points']:.2f} points"
+    )

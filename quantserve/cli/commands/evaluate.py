@@ -8,10 +8,12 @@ the command exits 1 when a variant misses it, naming the output, metric, value a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 from loadtest.evaluator import TASKS
+from quantserve.cli.tables import add_json_flag, print_json
 
 EXIT_OVER_BUDGET = 1
 
@@ -36,10 +38,15 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--output", default="", help="which model output to score (default: the only/first one)")
     parser.add_argument("--batch-size", type=int, default=64, help="samples per request")
     add_budget_flags(parser)
+    add_json_flag(parser)
     load = parser.add_argument_group("side-by-side load (optional): one closed-loop step per model")
     load.add_argument("--load-duration", default="", help="also load each model for this long, e.g. 30s")
     load.add_argument("--load-users", type=int, default=16, help="concurrent users for that load")
-    load.add_argument("--metrics-url", default="", help="Triton metrics host:port (server-side breakdown)")
+    load.add_argument(
+        "--metrics-url",
+        default="",
+        help="Triton metrics host:port (default: the one `quantserve serve` recorded for --url)",
+    )
     load.add_argument("--server-pid", type=int, default=0, help="tritonserver pid for CPU/memory sampling")
     parser.set_defaults(func=run)
 
@@ -49,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from loadtest.report import render
     from optimizer.drift import parse_output_kinds
     from quantserve.errors import QuantserveError
+    from serving.machine import write_machine_facts
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     if not models:
@@ -68,10 +76,14 @@ def run(args: argparse.Namespace) -> int:
         output_kinds=parse_output_kinds(args.output_kind),
     )
     report.save(args.out)
-    print_table(report)
-    if args.load_duration:
-        load_side_by_side(args, models)
+    write_machine_facts(Path(args.out))
+    if not args.json:
+        print_table(report)
+    runs = load_side_by_side(args, models) if args.load_duration else []
     md_path, html_path = render(args.out)
+    if args.json:
+        print_json({"accuracy": dataclasses.asdict(report), "over_budget": report.over_budget, "loads": runs})
+        return EXIT_OVER_BUDGET if report.over_budget else 0
     print(f"report: {html_path} and {md_path}")
     if report.over_budget:
         for line in budget_lines(report):
@@ -136,40 +148,46 @@ def budget_lines(report: Any) -> list[str]:
     return lines
 
 
-def load_side_by_side(args: argparse.Namespace, models: list[str]) -> None:
-    """The same load on every variant, with the held-out inputs, into the same results folder."""
-    from loadtest.harness import LoadSettings, parse_duration, run_pattern
+def load_side_by_side(args: argparse.Namespace, models: list[str]) -> list[dict[str, Any]]:
+    """The same load on every variant, with the held-out inputs, into the same results folder; the runs as dicts."""
+    from loadtest.harness import LoadSettings, parse_duration
     from loadtest.load_pattern import ClosedLoop
-    from quantserve.cli.commands.loadtest import print_table as print_load_table
+    from quantserve.cli.commands.loadtest import resolve_metrics_url, run_with_progress
+    from quantserve.cli.tables import print_load_table
+    from serving.endpoints import metrics_hint
 
     duration = parse_duration(args.load_duration)
+    metrics_url = resolve_metrics_url(args)
+    runs = []
     for model in models:
         pattern = ClosedLoop(args.load_users)
-        settings = LoadSettings(args.url, model, args.data, pattern, duration, metrics_url=args.metrics_url or None)
-        run = run_pattern(settings, args.out, server_pid=args.server_pid or None)
-        print_load_table(run.results)
+        settings = LoadSettings(args.url, model, args.data, pattern, duration, metrics_url=metrics_url)
+        run = run_with_progress(settings, args)
+        runs.append(dataclasses.asdict(run))
+        if not args.json:
+            print_load_table(run.results)
+    if metrics_url is None and not args.json:
+        print(metrics_hint(args.url))
+    return runs
 
 
-def print_table(report: Any) -> None:
-    from rich.console import Console
-    from rich.table import Table
+def print_table(report: Any, console: Any = None) -> None:
+    """One row per served variant; model names are never cut (narrow consoles get one block per model)."""
+    from quantserve.cli.tables import NAME, Column, fmt, print_rows
 
-    def fmt(value: float | None, digits: int = 4) -> str:
-        return "–" if value is None else f"{value:.{digits}f}"
-
-    table = Table(title=f"accuracy drift vs {report.reference}")
-    columns = ("model", "accuracy", "drop pts", "F1 macro", "AUC-ROC", "top-1 agree", "max abs diff", "cosine min")
-    for column in columns:
-        table.add_column(column, justify="left" if column == "model" else "right")
-    for v in report.variants:
-        table.add_row(
+    headers = ("accuracy", "drop pts", "F1 macro", "AUC-ROC", "top-1 agree", "max abs diff", "cosine min")
+    columns = [Column("model", NAME), *(Column(h) for h in headers)]
+    rows = [
+        [
             v.model,
-            fmt(v.accuracy),
+            fmt(v.accuracy, 4),
             fmt(v.accuracy_drop_points, 2),
-            fmt(v.f1_macro),
-            fmt(v.auc_roc_ovr),
-            fmt(v.top1_agreement),
+            fmt(v.f1_macro, 4),
+            fmt(v.auc_roc_ovr, 4),
+            fmt(v.top1_agreement, 4),
             fmt(v.max_abs_diff, 5),
-            fmt(v.cosine_min),
-        )
-    Console().print(table)
+            fmt(v.cosine_min, 4),
+        ]
+        for v in report.variants
+    ]
+    print_rows(f"accuracy drift vs {report.reference}", columns, rows, console)

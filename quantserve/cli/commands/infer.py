@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from quantserve.cli.tables import add_json_flag, print_json
+from quantserve.cli.tls_flags import add_tls_flags, client_tls
 from quantserve.errors import QuantserveError
 
 SHOWN_SAMPLES = 10
@@ -24,7 +26,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--data", type=Path, required=True, help=".npz with one array per model input")
     parser.add_argument("--out", type=Path, help="where to save the outputs (.npz)")
     parser.add_argument("--batch-size", type=int, default=0, help="samples per request (default: the model's max)")
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per gRPC call")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request, retries included")
+    add_tls_flags(parser)
+    add_json_flag(parser)
     parser.set_defaults(func=run)
 
 
@@ -35,17 +39,35 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch_size < 0:
         raise QuantserveError(f"--batch-size must be ≥ 0, got {args.batch_size}")
-    runner = TritonRunner(args.url, args.model, timeout_s=args.timeout)
+    runner = TritonRunner(args.url, args.model, timeout_s=args.timeout, tls=client_tls(args))
     with runner:
         data = load_npz(args.data, runner.input_specs())
         batch_size = args.batch_size or runner.max_batch_size or len(data)
         outputs = run_batches(runner, data.batches(batch_size))
-    print(summary(outputs, data.labels))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         np.savez(args.out, **outputs)  # type: ignore[arg-type]
+    if args.json:
+        print_json({**summary_record(outputs, data.labels), "saved": str(args.out) if args.out else None})
+        return 0
+    print(summary(outputs, data.labels))
+    if args.out:
         print(f"saved {', '.join(outputs)} to {args.out}")
     return 0
+
+
+def summary_record(outputs: dict[str, np.ndarray], labels: np.ndarray | None) -> dict[str, Any]:
+    """`--json`: each output's dtype and shape; for a classifier, argmax per sample and accuracy if labelled."""
+    record: dict[str, Any] = {
+        "outputs": {n: {"dtype": str(v.dtype), "shape": list(v.shape)} for n, v in outputs.items()}
+    }
+    scores = [v for v in outputs.values() if v.ndim == 2 and v.shape[1] > 1]
+    if len(scores) == 1:
+        predicted = scores[0].argmax(axis=1)
+        record["argmax"] = predicted.tolist()
+        if labels is not None and labels.shape == predicted.shape:
+            record["accuracy"] = float((predicted == labels).mean())
+    return record
 
 
 def summary(outputs: dict[str, np.ndarray], labels: np.ndarray | None) -> str:

@@ -7,10 +7,14 @@ fixed rate), writes `load-<model>.json`, Locust's CSVs and the report, and print
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 from loadtest.load_pattern import ARRIVALS
+from quantserve.cli.tables import add_json_flag
+from serving.endpoints import find_metrics_url, metrics_hint
+from serving.machine import write_machine_facts
 
 
 def register(subparsers: Any) -> None:
@@ -33,18 +37,27 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--arrivals", default="constant", choices=ARRIVALS, help="open-loop arrivals")
     parser.add_argument("--workers", type=int, default=0, help="Locust master + this many local worker processes")
     parser.add_argument("--request-batch", type=int, default=1, help="samples per request")
-    parser.add_argument("--metrics-url", default="", help="Triton metrics host:port (server-side breakdown)")
+    parser.add_argument(
+        "--metrics-url",
+        default="",
+        help="Triton metrics host:port (default: the one `quantserve serve` recorded for --url)",
+    )
     parser.add_argument("--server-pid", type=int, default=0, help="tritonserver pid for CPU/memory sampling")
+    add_json_flag(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from loadtest.harness import LoadSettings, parse_duration, run_pattern
+    from loadtest.harness import LoadSettings, parse_duration
     from loadtest.load_pattern import pattern_from_flags
     from loadtest.report import render
+    from quantserve.cli.tables import print_json, print_load_table
 
     duration = parse_duration(args.duration)
     pattern = pattern_from_flags(args.users, args.sweep, str(args.rate), args.arrivals, args.spawn_rate or None)
+    metrics_url = resolve_metrics_url(args)
+    write_machine_facts(Path(args.out))
+    runs = []
     for model in [m.strip() for m in args.model.split(",") if m.strip()]:
         settings = LoadSettings(
             url=args.url,
@@ -54,30 +67,40 @@ def run(args: argparse.Namespace) -> int:
             duration_s=duration,
             request_batch=args.request_batch,
             workers=args.workers,
-            metrics_url=args.metrics_url or None,
+            metrics_url=metrics_url,
         )
-        run_ = run_pattern(settings, args.out, server_pid=args.server_pid or None)
-        print_table(run_.results)
+        runs.append(run_with_progress(settings, args))
+        if not args.json:
+            print_load_table(runs[-1].results)
     md_path, html_path = render(args.out)
+    if args.json:
+        print_json({"runs": [dataclasses.asdict(r) for r in runs], "report": str(html_path)})
+        return 0
+    if metrics_url is None:
+        print(metrics_hint(args.url))
     print(f"report: {html_path} and {md_path}")
     return 0
 
 
-def print_table(results: list[Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+def resolve_metrics_url(args: argparse.Namespace) -> str | None:
+    """--metrics-url, else the port `quantserve serve` recorded for --url, else the default port if it answers."""
+    return str(args.metrics_url) if args.metrics_url else find_metrics_url(args.url)
 
-    table = Table(title="load test (client latency; avg batch from Triton's counters)")
-    for column in ("step", "requests", "failed", "req/s", "p50 ms", "p99 ms", "avg batch"):
-        table.add_column(column, justify="left" if column == "step" else "right")
-    for r in results:
-        table.add_row(
-            r.label,
-            str(r.requests),
-            str(r.failed_requests),
-            f"{r.throughput_rps:.1f}",
-            f"{r.latency.p50_ms:.2f}",
-            f"{r.latency.p99_ms:.2f}",
-            f"{r.avg_batch_size:.2f}",
-        )
-    Console().print(table)
+
+def run_with_progress(settings: Any, args: argparse.Namespace) -> Any:
+    """`run_pattern`, one step at a time under a progress bar (elapsed, remaining), saved the same way."""
+    from loadtest.harness import run_step
+    from loadtest.results import LoadRun
+    from quantserve.cli.progress import StepProgress, is_quiet
+
+    settings.check()
+    steps = list(settings.pattern.steps())
+    results = []
+    with StepProgress(f"load {settings.model}", len(steps), is_quiet(args)) as bar:
+        for step in steps:
+            bar.describe(f"{step.name}, {settings.duration_s:g} s")
+            results.append(run_step(settings, step, Path(args.out), server_pid=args.server_pid or None))
+            bar.advance()
+    run = LoadRun(settings.model, results)
+    run.save(Path(args.out))
+    return run

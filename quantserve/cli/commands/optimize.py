@@ -7,6 +7,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from quantserve.cli.tables import NAME, TEXT, Column, add_json_flag, print_json, print_rows
+
 
 def register(subparsers: Any) -> None:
     from optimizer.calibrate import METHODS
@@ -69,31 +71,35 @@ def register(subparsers: Any) -> None:
     speed.add_argument(
         "--skip-timing", action="store_true", help="do not time FP32 vs INT8 (nothing refused for speed)"
     )
+    add_json_flag(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
     from optimizer.pipeline import optimize
+    from quantserve.cli.library_log import quiet_onnxruntime
+    from quantserve.cli.progress import StageProgress, is_quiet
 
     options = build_options(args)  # every user error in the flags fails here, before any work
-    console = _console()
-    with console.status("optimizing…") as status:
-        progress = OptimizeProgress(status)
+    quiet_onnxruntime()
+    with StageProgress("optimize", planned_stages(options), is_quiet(args)) as progress:
         artifact = optimize(dataclasses.replace(options, on_stage=progress))
-    console.print(stage_table(artifact.manifest.stages))
-    console.print(verification_table(artifact.manifest.verification or {}))
+    if args.json:
+        print_json(artifact.manifest.to_dict())
+        return 0
+    console = Console()
+    print_stages(artifact.manifest.stages, console)
+    print_verification(artifact.manifest.verification or {}, console)
     console.print(f"wrote {Path(args.out) / 'manifest.json'}")
     return 0
 
 
-class OptimizeProgress:
-    """The spinner's text follows the pipeline's stages."""
-
-    def __init__(self, status: Any) -> None:
-        self.status = status
-
-    def __call__(self, stage: str) -> None:
-        self.status.update(f"optimizing: {stage}…")
+def planned_stages(options: Any) -> list[str]:
+    """The pipeline's stages for these options, in the order its `on_stage` callback names them."""
+    stages = ["export", "fuse"] + (["calibrate"] if options.precision == "int8" else []) + ["build", "verify"]
+    return stages + (["time"] if options.precision == "int8" and options.speed.enabled else [])
 
 
 def build_options(args: argparse.Namespace) -> Any:
@@ -133,23 +139,13 @@ def _transformer_settings(args: argparse.Namespace) -> Any:
     return TransformerSettings(args.model_type, args.num_heads, args.hidden_size)
 
 
-def _console() -> Any:
-    from rich.console import Console
-
-    return Console(stderr=False)
-
-
-def stage_table(stages: list[dict[str, Any]]) -> Any:
+def print_stages(stages: list[dict[str, Any]], console: Any = None) -> None:
     """One row per stage with its main facts."""
-    from rich.table import Table
-
-    table = Table(title="optimize")
-    for column in ("stage", "tool", "details"):
-        table.add_column(column)
-    for record in stages:
-        tool = str(record.get("tool", record.get("exporter", ""))).rsplit(".", 1)[-1]
-        table.add_row(record.get("stage", "?"), tool, _details(record))
-    return table
+    rows = [
+        [str(r.get("stage", "?")), str(r.get("tool", r.get("exporter", ""))).rsplit(".", 1)[-1], _details(r)]
+        for r in stages
+    ]
+    print_rows("optimize", [Column("stage", NAME), Column("tool", TEXT), Column("details", TEXT)], rows, console)
 
 
 def _details(record: dict[str, Any]) -> str:
@@ -168,34 +164,36 @@ def _details(record: dict[str, Any]) -> str:
     return ""
 
 
-def verification_table(verification: dict[str, Any]) -> Any:
-    """Per output: its kind, each budgeted metric against its budget, and the informative extras; then speed."""
-    from rich.table import Table
+def print_verification(verification: dict[str, Any], console: Any = None) -> None:
+    """Per output (its kind in the heading): each budgeted metric against its budget, then the extras; then speed."""
+    from rich.console import Console
 
     from optimizer.drift import BUDGETED, CHECKS
 
+    console = console or Console()
     budget = verification.get("budget") or {}
     verdict = "holds" if verification.get("holds", True) else "MISSED"
-    table = Table(title=f"verification vs FP32 ({verification.get('data', 'n/a')}): budget {verdict}")
-    for column in ("output", "kind", "metric", "value", "budget"):
-        table.add_column(column, justify="right" if column in ("value", "budget") else "left")
-    table.add_row("", "", "samples", _fmt(verification.get("samples")), "")
+    console.print(f"[bold]verification vs FP32[/] ({verification.get('data', 'n/a')}): budget {verdict}")
+    columns = [Column("metric", NAME), Column("value"), Column("budget")]
     for name, record in (verification.get("outputs") or {}).items():
         kind = record.get("kind", "?")
         budgeted = BUDGETED.get(kind, ())
-        for metric in dict.fromkeys((*budgeted, *INFORMATIVE)):
-            if metric in record:
-                limit = _fmt(budget.get(CHECKS[metric][1])) if metric in budgeted else ""
-                table.add_row(name, kind, metric, _fmt(record[metric]), limit)
+        rows = [
+            [metric, _fmt(record[metric]), _fmt(budget.get(CHECKS[metric][1])) if metric in budgeted else ""]
+            for metric in dict.fromkeys((*budgeted, *INFORMATIVE))
+            if metric in record
+        ]
+        print_rows(f"output {name} ({kind})", columns, rows, console)
+    overall = [["samples", _fmt(verification.get("samples")), ""]]
     user = verification.get("metric")
     if user:
         value = f"{_fmt(user['fp32'])} → {_fmt(user['int8'])}"
-        table.add_row("", "", user["spec"], value, f"drop ≤ {_fmt(budget.get('max_metric_drop'))}")
+        overall.append([user["spec"], value, f"drop ≤ {_fmt(budget.get('max_metric_drop'))}"])
     speed = verification.get("speed")
     if speed:
         value = f"{speed['speedup']:.2f}× ({speed['fp32_ms']:.3g} → {speed['int8_ms']:.3g} ms)"
-        table.add_row("", "", f"speedup, {speed['threads']} threads", value, f"≥ {speed['min_speedup']:g}")
-    return table
+        overall.append([f"speedup, {speed['threads']} threads", value, f"≥ {speed['min_speedup']:g}"])
+    print_rows("overall", columns, overall, console)
 
 
 # recorded for every kind, shown beside the budgeted ones (whole-tensor figures are information only)

@@ -15,12 +15,19 @@ def register(subparsers: Any) -> None:
         "and accuracy.json in RESULTS.",
     )
     parser.add_argument("results", type=Path, help="folder written by loadtest/evaluate")
+    parser.add_argument(
+        "--build",
+        type=Path,
+        action="append",
+        default=[],
+        help="build folder whose manifest's in-process INT8 vs FP32 speed joins the verdict; repeatable",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from loadtest.report import render
 
-    md_path, html_path = render(args.results)
+    md_path, html_path = render(args.results, args.build)
     print(f"wrote {html_path} and {md_path}")
     return 0

@@ -1,0 +1,160 @@
+"""The report's verdict, gathered from results already measured: is INT8 worth shipping here?
+
+INT8 vs FP32 speed served through Triton (the load runs' throughput at the same concurrency) and
+in-process (the `speed` section `quantserve optimize` records in a build's manifest.json), drift
+per output against its budget (accuracy.json, or the INT8 build's manifest), pass or fail, and
+the machine. Nothing is measured here; ratios are taken of figures the results already hold.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loadtest.load_pattern import ClosedLoop
+from loadtest.results import AccuracyReport, LoadRun
+from optimizer.drift import BUDGETED, CHECKS
+from serving.machine import MACHINE_FILE, cpu_facts
+
+
+@dataclass(frozen=True)
+class ServedSpeedup:
+    """INT8 over FP32 served throughput at one closed-loop concurrency."""
+
+    fp32_model: str
+    int8_model: str
+    users: int
+    fp32_rps: float
+    int8_rps: float
+
+    @property
+    def speedup(self) -> float:
+        return self.int8_rps / self.fp32_rps if self.fp32_rps > 0 else float("nan")
+
+
+@dataclass(frozen=True)
+class DriftRow:
+    """One budgeted metric of one output of one INT8 variant, against its budget."""
+
+    variant: str
+    output: str
+    kind: str
+    metric: str
+    value: float
+    budget: float | None
+    higher_is_better: bool
+
+    @property
+    def holds(self) -> bool:
+        if self.budget is None:
+            return True
+        return self.value >= self.budget if self.higher_is_better else self.value <= self.budget
+
+
+@dataclass
+class Verdict:
+    """Everything the report opens with."""
+
+    served: ServedSpeedup | None = None
+    in_process: list[dict[str, Any]] = field(default_factory=list)  # manifest speed records, with the model name
+    drift: list[DriftRow] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # one line per reason it does not pass
+    machine: str = ""
+
+    @property
+    def judged(self) -> bool:
+        return bool(self.drift or self.in_process or self.served)
+
+    @property
+    def passed(self) -> bool:
+        return self.judged and not self.failures
+
+
+def is_int8(name: str) -> bool:
+    return "int8" in name.lower()
+
+
+def served_speedup(runs: list[LoadRun], reference: str | None) -> ServedSpeedup | None:
+    """INT8 vs FP32 throughput at the highest concurrency both were loaded at (closed loop)."""
+    closed = {run.model: {r.users: r for r in run.results if r.mode == ClosedLoop.mode} for run in runs}
+    fp32 = [m for m in closed if m == reference or (reference is None and "fp32" in m.lower())]
+    int8 = [m for m in closed if is_int8(m)]
+    if not fp32 or not int8:
+        return None
+    common = sorted(set(closed[fp32[0]]) & set(closed[int8[0]]))
+    if not common:
+        return None
+    a, b = closed[fp32[0]][common[-1]], closed[int8[0]][common[-1]]
+    return ServedSpeedup(fp32[0], int8[0], common[-1], a.throughput_rps, b.throughput_rps)
+
+
+def drift_rows(variant: str, outputs: dict[str, dict[str, Any]], budget: dict[str, float] | None) -> list[DriftRow]:
+    """The budgeted metrics of every output (kind decides which), each with its budget."""
+    rows = []
+    for output, record in outputs.items():
+        kind = str(record.get("kind", "?"))
+        for metric in BUDGETED.get(kind, ()):
+            if record.get(metric) is None:
+                continue
+            _, budget_field, higher = CHECKS[metric]
+            limit = (budget or {}).get(budget_field)
+            rows.append(DriftRow(variant, output, kind, metric, float(record[metric]), limit, higher))
+    return rows
+
+
+def load_manifest(path: Path) -> dict[str, Any]:
+    """A build's manifest.json (the folder or the file)."""
+    path = path / "manifest.json" if path.is_dir() else path
+    return dict(json.loads(path.read_text()))
+
+
+def machine_line(results_dir: Path, manifests: list[dict[str, Any]]) -> str:
+    """The machine the figures came from: machine.json beside the results, else the build's CPU, else this one."""
+    recorded = results_dir / MACHINE_FILE
+    if recorded.is_file():
+        facts = json.loads(recorded.read_text())
+        return f"{facts['model']}, {facts['usable_cores']} cores ({' '.join(facts['isa']) or 'no AVX2/VNNI/AMX'})"
+    for manifest in manifests:
+        speed = (manifest.get("verification") or {}).get("speed")
+        if speed:
+            return f"{speed['cpu']}, timed on {speed['threads']} threads (from the build's manifest)"
+    cpu = cpu_facts()
+    return f"{cpu.model}, {cpu.usable_cores} cores (the machine this report was rendered on)"
+
+
+def gather(
+    results_dir: Path, runs: list[LoadRun], accuracy: AccuracyReport | None, manifests: list[dict[str, Any]]
+) -> Verdict:
+    """The verdict from a results folder's runs and accuracy, and any build manifests given."""
+    verdict = Verdict(served=served_speedup(runs, accuracy.reference if accuracy else None))
+    for manifest in manifests:
+        verification = manifest.get("verification") or {}
+        if verification.get("speed"):
+            verdict.in_process.append({"model": manifest.get("name", "?"), **verification["speed"]})
+        if not accuracy and manifest.get("precision") == "int8":
+            outputs = verification.get("outputs") or {}
+            verdict.drift += drift_rows(manifest.get("name", "int8"), outputs, verification.get("budget"))
+    if accuracy is not None:
+        for v in accuracy.variants:
+            if v.model != accuracy.reference and v.drift:
+                verdict.drift += drift_rows(v.model, v.drift, accuracy.drift_budget)
+        over = [v for v in accuracy.variants if v.model in accuracy.over_budget]
+        verdict.failures += [
+            f"{v.model}: {v.violations[0] if v.violations else 'accuracy drop over budget'}" for v in over
+        ]
+    else:
+        verdict.failures += [
+            f"{r.variant} {r.output}: {r.metric} {r.value:.4g} vs budget {r.budget:g}"
+            for r in verdict.drift
+            if not r.holds
+        ]
+    if verdict.served is not None and verdict.served.speedup < 1.0:
+        verdict.failures.append(f"served INT8 is slower than FP32 ({verdict.served.speedup:.2f}×)")
+    slow = [s for s in verdict.in_process if not s.get("holds", True)]
+    verdict.failures += [
+        f"{s['model']}: INT8 {s['speedup']:.2f}× FP32 in-process, below its speed budget" for s in slow
+    ]
+    verdict.machine = machine_line(results_dir, manifests)
+    return verdict

@@ -1,0 +1,126 @@
+"""Libraries' own chatter goes to a log file, not the terminal; the tool says what happened in its words.
+
+ONNX Runtime's quantization tools log advice on Python's root logger ("Please consider to run
+pre-processing before quantization …") and onnxslim, onnx and Locust have their own loggers and
+`warnings`. While a command runs, every log record and warning lands in
+`$QUANTSERVE_LOG_DIR/quantserve.log` (default `~/.cache/quantserve/log/quantserve.log`, appended,
+one header line per command); at the end the command prints one line of its own for each known
+message and where the rest is.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+LOG_ENV = "QUANTSERVE_LOG_DIR"
+LOG_FILE = "quantserve.log"
+# a library message (substring) -> what quantserve says about it, in its own words
+KNOWN_MESSAGES = {
+    "consider to run pre-processing": "ONNX Runtime's shape pre-processing did not run on this graph "
+    "(its symbolic shape inference gave up); INT8 was quantized without it",
+    "consider pre-processing": "ONNX Runtime's shape pre-processing did not run on this graph; "
+    "INT8 was quantized without it",
+}
+
+
+def log_path() -> Path:
+    """Where library messages go (see the module docstring)."""
+    folder = os.environ.get(LOG_ENV)
+    return (Path(folder) if folder else Path.home() / ".cache" / "quantserve" / "log") / LOG_FILE
+
+
+@dataclass
+class CapturedLog:
+    """What a command's libraries said while it ran: a count, the file, and the known messages seen."""
+
+    path: Path
+    records: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """The tool's own words: one line per known message, then where the rest is (empty when quiet)."""
+        lines = [f"note: {note}" for note in self.notes]
+        if self.records:
+            lines.append(f"{self.records} library log messages kept in {self.path}")
+        return lines
+
+
+class _Counter(logging.Handler):
+    def __init__(self, captured: CapturedLog) -> None:
+        super().__init__(logging.WARNING)
+        self.captured = captured
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.captured.records += 1
+        message = record.getMessage()
+        for needle, note in KNOWN_MESSAGES.items():
+            if needle in message and note not in self.captured.notes:
+                self.captured.notes.append(note)
+
+
+class _LogFile(logging.Handler):
+    """Appends to the log file, opened (and headed with the command line) only at the first message."""
+
+    def __init__(self, path: Path, command: str) -> None:
+        super().__init__(logging.INFO)
+        self.path, self.command = path, command
+        self.stream: Any = None
+        self.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            if self.stream is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.stream = self.path.open("a", encoding="utf-8")
+                self.stream.write(_header(self.command) + "\n")
+            self.stream.write(self.format(record) + "\n")
+            self.stream.flush()
+        except OSError:  # an unwritable home: the chatter stays out of the terminal all the same
+            pass
+
+    def close(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
+        super().close()
+
+
+@contextmanager
+def library_log(command: str) -> Iterator[CapturedLog]:
+    """Route Python logging and warnings to the log file while the block runs; restore after."""
+    captured = CapturedLog(log_path())
+    file_handler = _LogFile(captured.path, command)
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    root.handlers[:] = [file_handler, _Counter(captured)]
+    root.setLevel(logging.INFO)
+    logging.captureWarnings(True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            yield captured
+    finally:
+        logging.captureWarnings(False)
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        file_handler.close()
+
+
+def _header(command: str) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M:%S")
+    return f"== quantserve {command} (pid {os.getpid()}, {when}): {' '.join(sys.argv)}"
+
+
+def quiet_onnxruntime() -> None:
+    """ONNX Runtime's C++ logger writes warnings straight to stderr: errors only from here on."""
+    import onnxruntime
+
+    onnxruntime.set_default_logger_severity(3)

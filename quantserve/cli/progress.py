@@ -1,0 +1,106 @@
+"""Progress bars (rich) for long work, with elapsed and remaining time; silent when nobody watches.
+
+Bars go to stderr, so stdout keeps only results (and `--json` keeps exactly one document). They
+are off under `--quiet`, `--json`, or when stdout or stderr is not a terminal (pipes, CI logs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+
+def is_quiet(args: argparse.Namespace) -> bool:
+    """No progress and no chatter: `--quiet`, `--json`, or output that is not a terminal."""
+    if getattr(args, "quiet", False) or getattr(args, "json", False):
+        return True
+    return not (sys.stdout.isatty() and sys.stderr.isatty())
+
+
+def new_progress(quiet: bool) -> Progress:
+    """A bar with count, elapsed and remaining time, drawn on stderr and cleared when done."""
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(bar_width=24),
+        MofNCompleteColumn(),
+        TextColumn("elapsed"),
+        TimeElapsedColumn(),
+        TextColumn("left"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=quiet,
+    )
+
+
+class StageProgress:
+    """One bar over a known list of named stages; call it with each stage's name as the stage starts.
+
+    Matches the optimizer's `on_stage(stage)` callback: the bar advances past every earlier stage.
+    """
+
+    def __init__(self, title: str, stages: Sequence[str], quiet: bool) -> None:
+        self.title = title
+        self.stages = list(stages)
+        self.progress = new_progress(quiet)
+        self.task: TaskID | None = None
+
+    def __enter__(self) -> StageProgress:
+        self.progress.start()
+        self.task = self.progress.add_task(self.title, total=len(self.stages))
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.progress.stop()
+
+    def __call__(self, stage: str) -> None:
+        if self.task is None:
+            return
+        done = self.stages.index(stage) if stage in self.stages else self.progress.tasks[0].completed
+        self.progress.update(self.task, completed=done, description=f"{self.title}: {stage}")
+
+
+class StepProgress:
+    """One bar over N equal steps (load-test steps, tune trials): `advance(description)` after each."""
+
+    def __init__(self, title: str, total: int, quiet: bool) -> None:
+        self.progress = new_progress(quiet)
+        self.title = title
+        self.total = total
+        self.task: TaskID | None = None
+
+    def __enter__(self) -> StepProgress:
+        self.progress.start()
+        self.task = self.progress.add_task(self.title, total=self.total)
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.progress.stop()
+
+    def describe(self, text: str) -> None:
+        """Name the step now running."""
+        if self.task is not None:
+            self.progress.update(self.task, description=f"{self.title}: {text}")
+
+    def advance(self) -> None:
+        if self.task is not None:
+            self.progress.advance(self.task)

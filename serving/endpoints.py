@@ -1,0 +1,154 @@
+"""Where a running `quantserve serve` listens, so `loadtest`/`evaluate` find its metrics port by the gRPC URL.
+
+`quantserve serve` writes one small JSON record per server (pid, repository, host, gRPC/HTTP/metrics
+ports) into the runtime folder and removes it on exit:
+`$QUANTSERVE_RUNTIME_DIR`, else `$XDG_RUNTIME_DIR/quantserve`, else `~/.cache/quantserve/run`,
+file `serve-<grpc port>.json`. A record whose pid is gone is stale and removed when read.
+Triton cannot be asked for its metrics port over gRPC, so without a record the only other
+source is the default layout (gRPC 8001 → metrics 8002 on the same host), probed before use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from quantserve.errors import InternalError
+
+RUNTIME_ENV = "QUANTSERVE_RUNTIME_DIR"
+RECORD_PREFIX = "serve-"
+DEFAULT_GRPC_PORT, DEFAULT_METRICS_PORT = 8001, 8002
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "0.0.0.0", "::1", "[::1]", ""}
+PROBE_TIMEOUT_S = 1.0
+
+
+@dataclass(frozen=True)
+class ServedEndpoints:
+    """One running server's process and ports, as `quantserve serve` recorded them."""
+
+    pid: int  # the `quantserve serve` process (it may restart tritonserver on the same ports)
+    repo: str
+    host: str
+    grpc_port: int
+    http_port: int
+    metrics_port: int
+
+    @property
+    def grpc_url(self) -> str:
+        return f"{self.host}:{self.grpc_port}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"{self.host}:{self.metrics_port}"
+
+
+def endpoints_of(server: Any) -> ServedEndpoints:
+    """The record for a started `serving.server.TritonServer`, owned by this process (which may restart it)."""
+    if server.pid is None:
+        raise InternalError("the server is not running: nothing to record")
+    ports = server.ports
+    return ServedEndpoints(os.getpid(), str(server.repo), server.host, ports["grpc"], ports["http"], ports["metrics"])
+
+
+def runtime_dir() -> Path:
+    """The folder the records live in (see the module docstring)."""
+    if os.environ.get(RUNTIME_ENV):
+        return Path(os.environ[RUNTIME_ENV])
+    if os.environ.get("XDG_RUNTIME_DIR"):
+        return Path(os.environ["XDG_RUNTIME_DIR"]) / "quantserve"
+    return Path.home() / ".cache" / "quantserve" / "run"
+
+
+def record_path(grpc_port: int) -> Path:
+    return runtime_dir() / f"{RECORD_PREFIX}{grpc_port}.json"
+
+
+def write_record(endpoints: ServedEndpoints) -> Path:
+    """Write the record atomically (a reader never sees half a file); returns its path."""
+    path = record_path(endpoints.grpc_port)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.partial")
+    partial.write_text(json.dumps(asdict(endpoints), indent=2) + "\n")
+    partial.replace(path)
+    return path
+
+
+@contextmanager
+def recorded(endpoints: ServedEndpoints) -> Iterator[Path]:
+    """The record exists while the block runs and is removed after, however it ends."""
+    path = write_record(endpoints)
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _split(url: str) -> tuple[str, int] | None:
+    host, _, port = url.rpartition(":")
+    return (host, int(port)) if port.isdigit() else None
+
+
+def _same_host(a: str, b: str) -> bool:
+    return a == b or (a in LOCAL_HOSTS and b in LOCAL_HOSTS)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
+def find_endpoints(grpc_url: str) -> ServedEndpoints | None:
+    """The live server recorded for this gRPC URL, or None; a record of a dead process is removed."""
+    parts = _split(grpc_url)
+    if parts is None:
+        return None
+    path = record_path(parts[1])
+    try:
+        endpoints = ServedEndpoints(**json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+    if not _alive(endpoints.pid):
+        path.unlink(missing_ok=True)
+        return None
+    return endpoints if _same_host(endpoints.host, parts[0]) else None
+
+
+def answers_triton_metrics(metrics_url: str, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
+    """Whether `host:port/metrics` answers with Triton's Prometheus counters."""
+    try:
+        with urllib.request.urlopen(f"http://{metrics_url}/metrics", timeout=timeout_s) as response:
+            return b"nv_inference" in response.read()
+    except (OSError, urllib.error.URLError, ValueError):
+        return False
+
+
+def find_metrics_url(grpc_url: str) -> str | None:
+    """Triton's metrics `host:port` for a gRPC URL: the serve record, else the default port if it answers."""
+    endpoints, parts = find_endpoints(grpc_url), _split(grpc_url)
+    if endpoints is not None and parts is not None:
+        return f"{parts[0]}:{endpoints.metrics_port}"  # the host the user reaches, not the bind address
+    if parts is not None and parts[1] == DEFAULT_GRPC_PORT:
+        guess = f"{parts[0]}:{DEFAULT_METRICS_PORT}"
+        if answers_triton_metrics(guess):
+            return guess
+    return None
+
+
+def metrics_hint(grpc_url: str) -> str:
+    """The one line shown when the server-side columns stay empty."""
+    return (
+        f"server-side columns (avg batch, queue) are '–': no Triton metrics endpoint found for {grpc_url} "
+        "(none recorded by `quantserve serve`, default port not answering); pass --metrics-url HOST:PORT"
+    )
