@@ -129,6 +129,8 @@ class _TritonClientMixin:
         return _response_bytes(result)
 
     def _fire(self, started: float, response_length: int, exception: BaseException | None) -> None:
+        if exception is not None:
+            exception = readable_failure(exception)
         self.environment.events.request.fire(
             request_type=REQUEST_TYPE,
             name=self.model,
@@ -137,6 +139,18 @@ class _TritonClientMixin:
             exception=exception,
             context={},
         )
+
+
+class TritonRequestFailed(Exception):
+    """A failed request as Locust files it: the gRPC status and Triton's message, not an empty repr."""
+
+
+def readable_failure(exc: BaseException) -> BaseException:
+    """tritonclient's exception prints as `InferenceServerException()`; name its status and message instead."""
+    status, message = getattr(exc, "status", None), getattr(exc, "message", None)
+    if callable(status) and callable(message):
+        return TritonRequestFailed(f"[{status()}] {message()}")
+    return exc
 
 
 def _client_tls(options: Any) -> Any:
