@@ -83,7 +83,8 @@ class Supervisor:
 
     def start(self) -> None:
         """Start the server and wait until it is ready (the first start fails loudly, it is never retried)."""
-        self._prints = model_fingerprints(self.options.repo) if self.watches_repository else {}
+        watch = self.watches_repository and self.options.repo.is_dir()  # else start() names the missing folder
+        self._prints = model_fingerprints(self.options.repo) if watch else {}
         self.server.start()
         self._ready.set()
 
