@@ -215,14 +215,23 @@ def keep_fp32(int8: onnx.ModelProto, fp32: onnx.ModelProto, nodes: Sequence[str]
             if dq is None or dq.op_type != "DequantizeLinear" or not source:
                 continue
             if source in weights:
-                if not any(i.name == source for i in model.graph.initializer):
-                    model.graph.initializer.append(weights[source])
-                node.input[index] = source
+                node.input[index] = _restore_weight(model, weights[source], taken=source in producers)
             elif source in inputs or same(source):
                 node.input[index] = source
         _bypass_output_qdq(model, node, fp32_inputs, [o for o in node.output if same(o)])
     _prune(model)
     return model
+
+
+def _restore_weight(model: onnx.ModelProto, weight: onnx.TensorProto, taken: bool) -> str:
+    """Put the FP32 `weight` back (renamed when ORT gave its name to the DequantizeLinear output); its name."""
+    name = f"{weight.name}_fp32" if taken else weight.name
+    if not any(i.name == name for i in model.graph.initializer):
+        restored = onnx.TensorProto()
+        restored.CopyFrom(weight)
+        restored.name = name
+        model.graph.initializer.append(restored)
+    return name
 
 
 def _bypass_output_qdq(

@@ -242,3 +242,17 @@ def test_keep_fp32_never_reads_a_name_orts_folded_relu_handed_over(tmp_path: Pat
     want = run_model(art.path, x)["y"]
     error_int8 = np.abs(run_model(int8.path, x)["y"] - want).max()
     assert np.abs(run_model(tmp_path / "k.onnx", x)["y"] - want).max() < error_int8
+
+
+def test_keep_fp32_restores_biases_whose_name_orts_dequantize_output_took(tmp_path: Path) -> None:
+    from optimizer.sensitivity import keep_fp32
+
+    art = detector(tmp_path / "det.onnx")
+    data = images(16, 3)
+    int8 = CalibrateInt8(data)(art, tmp_path / "q.onnx")
+    fp32 = onnx.load(str(art.path))
+    kept = keep_fp32(onnx.load(str(int8.path)), fp32, ["trunk", "box_conv", "cls_conv"])
+    onnx.checker.check_model(kept)
+    onnx.save(kept, str(tmp_path / "k.onnx"))
+    assert quantized_nodes(fp32, kept) == []
+    assert run_model(tmp_path / "k.onnx", data.arrays)["detections"].shape == (16, 7, 64)
