@@ -24,12 +24,11 @@ from typing import Any
 LOG_ENV = "QUANTSERVE_LOG_DIR"
 LOG_FILE = "quantserve.log"
 # a library message (substring) -> what quantserve says about it, in its own words
-KNOWN_MESSAGES = {
-    "consider to run pre-processing": "ONNX Runtime's shape pre-processing did not run on this graph "
-    "(its symbolic shape inference gave up); INT8 was quantized without it",
-    "consider pre-processing": "ONNX Runtime's shape pre-processing did not run on this graph; "
-    "INT8 was quantized without it",
-}
+PRE_PROCESSING_NOTE = (
+    "ONNX Runtime's shape pre-processing did not run on this graph (its symbolic shape inference gave up); "
+    "INT8 was quantized without it"
+)
+KNOWN_MESSAGES = {"consider to run pre-processing": PRE_PROCESSING_NOTE, "consider pre-processing": PRE_PROCESSING_NOTE}
 
 
 def log_path() -> Path:

@@ -31,8 +31,8 @@ def is_quiet(args: argparse.Namespace) -> bool:
     return not (sys.stdout.isatty() and sys.stderr.isatty())
 
 
-def new_progress(quiet: bool) -> Progress:
-    """A bar with count, elapsed and remaining time, drawn on stderr and cleared when done."""
+def new_progress(quiet: bool, console: Console | None = None) -> Progress:
+    """A bar with count, elapsed and remaining time, drawn on stderr (or `console`) and cleared when done."""
     return Progress(
         SpinnerColumn(),
         TextColumn("[progress.description]{task.description}"),
@@ -42,7 +42,7 @@ def new_progress(quiet: bool) -> Progress:
         TimeElapsedColumn(),
         TextColumn("left"),
         TimeRemainingColumn(),
-        console=Console(stderr=True),
+        console=console or Console(stderr=True),
         transient=True,
         disable=quiet,
     )
@@ -54,10 +54,10 @@ class StageProgress:
     Matches the optimizer's `on_stage(stage)` callback: the bar advances past every earlier stage.
     """
 
-    def __init__(self, title: str, stages: Sequence[str], quiet: bool) -> None:
+    def __init__(self, title: str, stages: Sequence[str], quiet: bool, console: Console | None = None) -> None:
         self.title = title
         self.stages = list(stages)
-        self.progress = new_progress(quiet)
+        self.progress = new_progress(quiet, console)
         self.task: TaskID | None = None
 
     def __enter__(self) -> StageProgress:
@@ -80,8 +80,8 @@ class StageProgress:
 class StepProgress:
     """One bar over N equal steps (load-test steps, tune trials): `advance(description)` after each."""
 
-    def __init__(self, title: str, total: int, quiet: bool) -> None:
-        self.progress = new_progress(quiet)
+    def __init__(self, title: str, total: int, quiet: bool, console: Console | None = None) -> None:
+        self.progress = new_progress(quiet, console)
         self.title = title
         self.total = total
         self.task: TaskID | None = None

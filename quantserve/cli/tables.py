@@ -79,12 +79,25 @@ def vertical_blocks(title: str | None, columns: Sequence[Column], rows: Sequence
     return Group(*parts)
 
 
+def transposed(columns: Sequence[Column], rows: Sequence[Sequence[str]]) -> tuple[list[Column], list[list[str]]]:
+    """Rows become columns (headed by each row's name), columns become rows: a few variants side by side."""
+    names = [i for i, c in enumerate(columns) if c.kind == NAME] or [0]
+    new_columns = [Column("", NAME), *(Column(" · ".join(row[i] for i in names), NUMBER) for row in rows)]
+    new_rows = [[c.header, *(row[i] for row in rows)] for i, c in enumerate(columns) if i not in names]
+    return new_columns, new_rows
+
+
 def rows_renderable(
     title: str | None, columns: Sequence[Column], rows: Sequence[Sequence[str]], width: int
 ) -> RenderableType:
-    """A grid when it fits in `width` columns, else one key-value block per row."""
+    """A grid when it fits in `width` columns; else the grid turned sideways if that fits; else key-value blocks."""
     if needed_width(columns, rows) <= width:
         return wide_table(title, columns, rows)
+    if any(c.kind == TEXT for c in columns) or not rows:
+        return vertical_blocks(title, columns, rows)
+    side_columns, side_rows = transposed(columns, rows)
+    if needed_width(side_columns, side_rows) <= width:
+        return wide_table(title, side_columns, side_rows)
     return vertical_blocks(title, columns, rows)
 
 
