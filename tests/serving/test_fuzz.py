@@ -8,6 +8,7 @@ the right answer. The example count is bounded so the run stays well under a min
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from typing import Any
 
@@ -16,9 +17,12 @@ import pytest
 import tritonclient.grpc as grpcclient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 from tritonclient.utils import InferenceServerException
 
 pytestmark = pytest.mark.e2e
+# Hypothesis caches files (constants, examples) in `.hypothesis` under the working folder; keep them in tmp.
+set_hypothesis_home_dir(tempfile.mkdtemp(prefix="quantserve-hypothesis-"))
 
 DTYPES = ["FP32", "FP16", "FP64", "INT8", "INT32", "INT64", "UINT8", "BOOL", "BYTES"]
 GOOD = np.random.default_rng(0).normal(size=(2, 8)).astype(np.float32)
