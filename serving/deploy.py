@@ -208,10 +208,26 @@ def install_version(
         manifest.save(staging)
         write_json(staging / DEPLOY_RECORD, record)
         fsync_path(staging)
+        config_path = model_dir / CONFIG_NAME
+        previous = config_path.read_bytes() if config_path.is_file() else None
         write_config(config, model_dir)
-        return rename_to_next_version(staging, model_dir, record)
+        try:
+            return rename_to_next_version(staging, model_dir, record)
+        except BaseException:
+            restore_config(config_path, previous)  # the repository as it was: old config, no new version
+            raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def restore_config(path: Path, previous: bytes | None) -> None:
+    """Put back the config bytes a failed deploy replaced (atomically), or remove the one it created."""
+    if previous is None:
+        path.unlink(missing_ok=True)
+        return
+    temp = path.with_name(f".{path.name}.restore-{os.getpid()}")
+    temp.write_bytes(previous)
+    os.replace(temp, path)
 
 
 def rename_to_next_version(staging: Path, model_dir: Path, record: dict[str, Any]) -> int:

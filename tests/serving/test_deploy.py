@@ -13,8 +13,11 @@ from serving_models import make_build_dir
 from tritonclient.grpc import model_config_pb2
 
 import serving.deploy
+from quantserve.cli import main
 from quantserve.errors import QuantserveError
-from serving.deploy import STAGING_PREFIX, deploy, existing_versions
+from serving.deploy import STAGING_PREFIX, ServingPolicy, deploy, existing_versions
+from serving.model_config import QueuePolicy
+from serving.versions import rollback, served_versions
 
 
 def test_deploy_writes_config_and_version(dense_build: Path, tmp_path: Path) -> None:
@@ -153,3 +156,63 @@ def test_bad_batching_options_write_nothing(dense_build: Path, tmp_path: Path) -
     with pytest.raises(QuantserveError, match="instance count must be ≥ 1"):
         deploy(dense_build, tmp_path / "repo", "dense", instances=0)
     assert not (tmp_path / "repo").exists()
+
+
+def tree(root: Path) -> dict[str, bytes | None]:
+    """Every path under `root` with its bytes (None for a folder): equal trees are byte-identical."""
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+
+
+def _no_space(*args: object, **kwargs: object) -> None:
+    raise OSError(28, "No space left on device")
+
+
+@pytest.mark.parametrize("step", ["copy_file", "write_json", "write_config", "rename_to_next_version"])
+def test_disk_full_at_any_step_leaves_the_repository_byte_identical(
+    dense_build: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    repo = tmp_path / "repo"
+    deploy(dense_build, repo, "dense")
+    deploy(dense_build, repo, "dense", max_batch=8)
+    before = tree(repo)
+    monkeypatch.setattr(serving.deploy, step, _no_space)
+    with pytest.raises(OSError, match="No space left"):
+        deploy(dense_build, repo, "dense", max_batch=4, policy=ServingPolicy(QueuePolicy(8, 1000)))
+    assert tree(repo) == before
+
+
+def test_bounded_queue_and_version_policy_are_written(dense_build: Path, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    args = ["deploy", str(dense_build), "--repo", str(repo), "--name", "dense", "--max-queue-size", "16"]
+    assert main([*args, "--queue-timeout-us", "50000", "--live-versions", "2"]) == 0
+    message = text_format.Parse((repo / "dense" / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
+    queue = message.dynamic_batching.default_queue_policy
+    assert queue.max_queue_size == 16 and queue.default_timeout_microseconds == 50000
+    assert queue.timeout_action == model_config_pb2.ModelQueuePolicy.REJECT
+    assert message.version_policy.latest.num_versions == 2
+    assert main([*args, "--max-batch", "0"]) == 2  # a queue policy lives in the dynamic batcher
+
+
+def test_old_versions_are_pruned_beyond_the_limit(dense_build: Path, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    for _ in range(4):
+        deploy(dense_build, repo, "dense", policy=ServingPolicy(keep_versions=2))
+    assert existing_versions(repo / "dense") == [3, 4]
+    assert sorted(p.name for p in (repo / "dense").iterdir()) == ["3", "4", "config.pbtxt"]
+    with pytest.raises(QuantserveError, match="--keep-versions 1 is below --live-versions 2"):
+        ServingPolicy(live_versions=2, keep_versions=1)
+
+
+def test_rollback_serves_the_previous_version_and_a_deploy_rolls_forward(dense_build: Path, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    for _ in range(3):
+        deploy(dense_build, repo, "dense")
+    assert served_versions(repo / "dense") == [3]
+    assert rollback(repo, "dense") == 2 and served_versions(repo / "dense") == [2]
+    assert rollback(repo, "dense") == 1 and served_versions(repo / "dense") == [1]
+    assert rollback(repo, "dense", to="3") == 3 and served_versions(repo / "dense") == [3]
+    with pytest.raises(QuantserveError, match=r"has no version 9 \(versions: 1, 2, 3\)"):
+        rollback(repo, "dense", to=9)
+    assert existing_versions(repo / "dense") == [1, 2, 3]  # a rollback moves no folder
+    rollback(repo, "dense")
+    assert deploy(dense_build, repo, "dense").version == 4 and served_versions(repo / "dense") == [4]
