@@ -90,14 +90,18 @@ def transposed(columns: Sequence[Column], rows: Sequence[Sequence[str]]) -> tupl
 def rows_renderable(
     title: str | None, columns: Sequence[Column], rows: Sequence[Sequence[str]], width: int
 ) -> RenderableType:
-    """A grid when it fits in `width` columns; else the grid turned sideways if that fits; else key-value blocks."""
+    """A grid when it fits in `width` columns; else the grid turned sideways if that fits; else key-value blocks.
+
+    The title is a line of its own, so it wraps at the console's width rather than the table's.
+    """
+    heading = [Text(title, style="bold")] if title else []
     if needed_width(columns, rows) <= width:
-        return wide_table(title, columns, rows)
+        return Group(*heading, wide_table(None, columns, rows))
     if any(c.kind == TEXT for c in columns) or not rows:
         return vertical_blocks(title, columns, rows)
     side_columns, side_rows = transposed(columns, rows)
     if needed_width(side_columns, side_rows) <= width:
-        return wide_table(title, side_columns, side_rows)
+        return Group(*heading, wide_table(None, side_columns, side_rows))
     return vertical_blocks(title, columns, rows)
 
 

@@ -1,0 +1,81 @@
+"""The CLI around a real tritonserver on non-default ports: the metrics port found or a hint, and --json output."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from quantserve.cli import main
+from serving import endpoints
+from serving.endpoints import ServedEndpoints, recorded
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(autouse=True)
+def runtime_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv(endpoints.RUNTIME_ENV, str(tmp_path / "run"))
+    monkeypatch.setenv("QUANTSERVE_LOG_DIR", str(tmp_path / "log"))
+    return tmp_path / "run"
+
+
+def _loadtest(served_models, out: Path, *extra: str) -> list[str]:  # type: ignore[no-untyped-def]
+    argv = [
+        "loadtest",
+        "--url",
+        served_models.url,
+        "--model",
+        served_models.int8,
+        "--data",
+        str(served_models.load_data),
+    ]
+    return [*argv, "--users", "4", "--duration", "2s", "--request-batch", "2", "--out", str(out), *extra]
+
+
+def _avg_batch_cell(printed: str) -> str:
+    """At 80 columns one load step is printed sideways: a row per figure, `│ avg batch │ 3.52 │`."""
+    assert "@ 4 users" in printed
+    return re.search(r"│ avg batch\s*│\s*(\S+)\s*│", printed).group(1)  # type: ignore[union-attr]
+
+
+def test_without_metrics_the_server_columns_are_dashes_and_one_hint_names_the_flag(
+    served_models, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(_loadtest(served_models, tmp_path / "r")) == 0
+    printed = capsys.readouterr().out
+    assert _avg_batch_cell(printed) == "–" and "nan" not in printed
+    hints = [line for line in printed.splitlines() if "--metrics-url" in line]
+    assert len(hints) == 1 and served_models.url in hints[0]
+
+
+def test_the_metrics_port_serve_recorded_is_found_by_the_grpc_url(
+    served_models, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host, grpc = served_models.url.rsplit(":", 1)
+    metrics = int(re.search(r":(\d+)/metrics", served_models.metrics_url).group(1))  # type: ignore[union-attr]
+    with recorded(ServedEndpoints(os.getpid(), "repo", host, int(grpc), 0, metrics)):
+        assert main(_loadtest(served_models, tmp_path / "r")) == 0
+    printed = capsys.readouterr().out
+    assert float(_avg_batch_cell(printed)) >= 1.0
+    assert "--metrics-url" not in printed
+
+
+def test_json_prints_one_document_and_nothing_else(
+    served_models, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(_loadtest(served_models, tmp_path / "r", "--json")) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["runs"][0]["model"] == served_models.int8 and document["runs"][0]["results"][0]["requests"] > 0
+    argv = ["evaluate", "--url", served_models.url, "--models", f"{served_models.fp32},{served_models.int8}"]
+    argv += ["--reference", served_models.fp32, "--data", str(served_models.heldout), "--out", str(tmp_path / "e")]
+    assert main([*argv, "--json"]) == 0
+    accuracy = json.loads(capsys.readouterr().out)
+    assert [v["model"] for v in accuracy["accuracy"]["variants"]] == [served_models.fp32, served_models.int8]
+    infer = ["infer", "--url", served_models.url, "--model", served_models.int8, "--data", str(served_models.heldout)]
+    assert main([*infer, "--json"]) == 0
+    outputs = json.loads(capsys.readouterr().out)
+    assert len(outputs["argmax"]) == 1000 and 0.0 <= outputs["accuracy"] <= 1.0
