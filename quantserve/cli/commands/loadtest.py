@@ -13,6 +13,7 @@ from typing import Any
 
 from loadtest.load_pattern import ARRIVALS
 from quantserve.cli.tables import add_json_flag
+from quantserve.cli.tls_flags import add_tls_flags, client_tls
 from serving.endpoints import find_metrics_url, metrics_hint
 from serving.machine import write_machine_facts
 
@@ -31,6 +32,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--spawn-rate", type=float, default=0.0, help="users started per second (default: all at once)")
     parser.add_argument("--duration", default="60s", help="run time per step: 60s, 2m, …")
     parser.add_argument(
+        "--soak", default="", help="soak for this long (10m, 1h): --users closed loop, server memory trend, p99 drift"
+    )
+    parser.add_argument(
         "--sweep", default="", help="closed-loop concurrency sweep, e.g. 1,2,4,8,16 (overrides --users)"
     )
     parser.add_argument("--rate", default="", help="open loop: total requests per second; a list (50,100,200) sweeps")
@@ -43,6 +47,7 @@ def register(subparsers: Any) -> None:
         help="Triton metrics host:port (default: the one `quantserve serve` recorded for --url)",
     )
     parser.add_argument("--server-pid", type=int, default=0, help="tritonserver pid for CPU/memory sampling")
+    add_tls_flags(parser)
     add_json_flag(parser)
     parser.set_defaults(func=run)
 
@@ -53,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     from loadtest.report import render
     from quantserve.cli.tables import print_json, print_load_table
 
+    if args.soak:
+        return run_soak_command(args)
     duration = parse_duration(args.duration)
     pattern = pattern_from_flags(args.users, args.sweep, str(args.rate), args.arrivals, args.spawn_rate or None)
     metrics_url = resolve_metrics_url(args)
@@ -68,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
             request_batch=args.request_batch,
             workers=args.workers,
             metrics_url=metrics_url,
+            tls=client_tls(args),
         )
         runs.append(run_with_progress(settings, args))
         if not args.json:
@@ -80,6 +88,31 @@ def run(args: argparse.Namespace) -> int:
         print(metrics_hint(args.url))
     print(f"report: {html_path} and {md_path}")
     return 0
+
+
+def run_soak_command(args: argparse.Namespace) -> int:
+    """`--soak`: one long closed-loop run per model; memory trend and p99 drift, saved as soak-<model>.json."""
+    from loadtest.harness import LoadSettings, parse_duration
+    from loadtest.load_pattern import ClosedLoop
+    from loadtest.soak import run_soak
+
+    flat = True
+    for model in [m.strip() for m in args.model.split(",") if m.strip()]:
+        settings = LoadSettings(
+            url=args.url,
+            model=model,
+            data=args.data,
+            pattern=ClosedLoop(args.users, args.spawn_rate or None),
+            duration_s=parse_duration(args.soak),
+            request_batch=args.request_batch,
+            workers=args.workers,
+            metrics_url=resolve_metrics_url(args),
+            tls=client_tls(args),
+        )
+        result = run_soak(settings, args.out, server_pid=args.server_pid or None)
+        print(f"soak {model}:\n{result.summary()}")
+        flat = flat and result.rss_flat
+    return 0 if flat else 1
 
 
 def resolve_metrics_url(args: argparse.Namespace) -> str | None:

@@ -1,0 +1,128 @@
+"""A bounded soak: one long closed-loop run, with the server's memory and the latency drift judged over time.
+
+The memory is the resident set of `tritonserver` plus its children (the Python backend stubs that
+run the models), sampled every half second by `UtilizationSampler`. After a warm-up (the first
+`WARMUP_FRACTION` of the run) a least-squares line is fitted; the run is "flat" when the growth
+that line predicts over the run stays within the margin (`margin_mb`, or `margin_pct` of the
+starting RSS, whichever is larger). Latency drift compares the p99 of the first and last windows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from loadtest import recording_files
+from loadtest.harness import LoadSettings, run_step
+from loadtest.load_pattern import ClosedLoop
+from loadtest.results import safe_name
+from quantserve.errors import QuantserveError
+
+WARMUP_FRACTION = 0.2
+EDGE_FRACTION = 0.2  # the first and last windows whose p99 are compared
+
+
+@dataclass
+class SoakResult:
+    """What a soak measured: requests, the RSS trend with its verdict, and p99 in the first and last windows."""
+
+    model: str
+    duration_s: float
+    users: int
+    requests: int
+    failed_requests: int
+    rss_start_mb: float
+    rss_end_mb: float
+    rss_slope_mb_per_min: float
+    rss_growth_mb: float  # the fitted line's rise over the post-warm-up part of the run
+    rss_margin_mb: float
+    rss_flat: bool
+    p99_first_ms: float
+    p99_last_ms: float
+    p99_drift_pct: float
+    rss_timeline: list[tuple[float, float]] = field(default_factory=list)  # (seconds since start, MB)
+
+    def save(self, out_dir: Path) -> Path:
+        path = Path(out_dir) / f"soak-{safe_name(self.model)}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(dataclasses.asdict(self), indent=2) + "\n")
+        return path
+
+    def summary(self) -> str:
+        """Two lines for a terminal: memory trend with its verdict, then the latency drift."""
+        verdict = "flat" if self.rss_flat else "GROWING"
+        return (
+            f"memory {verdict}: {self.rss_start_mb:.0f} → {self.rss_end_mb:.0f} MB, slope "
+            f"{self.rss_slope_mb_per_min:+.2f} MB/min, fitted growth {self.rss_growth_mb:+.1f} MB "
+            f"(margin {self.rss_margin_mb:.0f} MB)\n"
+            f"p99 first {self.p99_first_ms:.2f} ms, last {self.p99_last_ms:.2f} ms ({self.p99_drift_pct:+.1f} %); "
+            f"{self.requests} requests, {self.failed_requests} failed over {self.duration_s:.0f} s"
+        )
+
+
+def run_soak(
+    settings: LoadSettings,
+    out_dir: Path | str,
+    server_pid: int | None = None,
+    margin_mb: float = 20.0,
+    margin_pct: float = 5.0,
+) -> SoakResult:
+    """Load for `settings.duration_s` with `settings.pattern` (a `ClosedLoop`); judge memory and p99 drift."""
+    if not isinstance(settings.pattern, ClosedLoop):
+        raise QuantserveError("a soak runs closed-loop users (--users), not a sweep or an open-loop rate")
+    out_dir = Path(out_dir)
+    result = run_step(settings, settings.pattern, out_dir, server_pid)
+    if result.utilization is None or not any("process_rss_mb" in r for r in result.utilization.timeline):
+        raise QuantserveError("no tritonserver memory samples: pass --server-pid (the server is not local?)")
+    record_dir = out_dir / "raw" / settings.step_name(settings.pattern)
+    window = recording_files.read_window(record_dir)
+    samples = recording_files.read_latencies(record_dir, window.start, window.end)
+    rss = [(r["t"] - window.start, r["process_rss_mb"]) for r in result.utilization.timeline if "process_rss_mb" in r]
+    soak = SoakResult(
+        model=settings.model,
+        duration_s=window.end - window.start,
+        users=settings.pattern.users,
+        requests=result.requests,
+        failed_requests=result.failed_requests,
+        rss_timeline=rss,
+        **memory_trend(rss, margin_mb, margin_pct),
+        **latency_drift(samples, window.start, window.end),
+    )
+    soak.save(out_dir)
+    return soak
+
+
+def memory_trend(rss: list[tuple[float, float]], margin_mb: float, margin_pct: float) -> dict[str, Any]:
+    """Slope (MB/min) of a line fitted after the warm-up, its growth over that span, and the verdict."""
+    t, mb = np.array([p[0] for p in rss]), np.array([p[1] for p in rss])
+    steady = t >= t.min() + WARMUP_FRACTION * (t.max() - t.min())
+    if steady.sum() < 3:
+        raise QuantserveError(f"only {int(steady.sum())} memory samples after warm-up: soak for longer")
+    slope, _ = np.polyfit(t[steady], mb[steady], 1)
+    growth = float(slope * (t[steady].max() - t[steady].min()))
+    margin = max(margin_mb, margin_pct / 100 * float(mb[steady][0]))
+    return {
+        "rss_start_mb": float(mb[steady][0]),
+        "rss_end_mb": float(mb[-1]),
+        "rss_slope_mb_per_min": float(slope * 60),
+        "rss_growth_mb": growth,
+        "rss_margin_mb": margin,
+        "rss_flat": bool(growth <= margin),
+    }
+
+
+def latency_drift(samples: np.ndarray, start: float, end: float) -> dict[str, float]:
+    """p99 of the successful requests in the first and last EDGE_FRACTION of the window, and the change."""
+    span = end - start
+    ok = samples[samples[:, 2] > 0.5] if samples.size else np.zeros((0, 3))
+    first = ok[ok[:, 0] <= start + EDGE_FRACTION * span, 1]
+    last = ok[ok[:, 0] >= end - EDGE_FRACTION * span, 1]
+    if not first.size or not last.size:
+        raise QuantserveError("no successful requests in the first or last window of the soak")
+    p99_first, p99_last = float(np.percentile(first, 99)), float(np.percentile(last, 99))
+    return {"p99_first_ms": p99_first, "p99_last_ms": p99_last, "p99_drift_pct": 100 * (p99_last / p99_first - 1)}
