@@ -116,7 +116,7 @@ def memory_trend(rss: list[tuple[float, float]], margin_mb: float, margin_pct: f
     }
 
 
-def latency_drift(samples: np.ndarray, start: float, end: float) -> dict[str, float]:
+def latency_drift(samples: np.ndarray, start: float, end: float) -> dict[str, Any]:
     """p99 of the successful requests in the first and last EDGE_FRACTION of the window, and the change."""
     span = end - start
     ok = samples[samples[:, 2] > 0.5] if samples.size else np.zeros((0, 3))

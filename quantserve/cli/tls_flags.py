@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,3 +23,19 @@ def client_tls(args: argparse.Namespace) -> Any:
     from serving.tls import ClientTls
 
     return ClientTls.from_args(args.tls_ca, args.tls_cert, args.tls_key)
+
+
+@contextlib.contextmanager
+def tls_environment(tls: Any) -> Iterator[None]:
+    """QUANTSERVE_TLS_* set from `tls` for code that builds its own gRPC clients, restored afterwards."""
+    saved = dict(os.environ)
+    if tls is not None:
+        os.environ.update(tls.env())
+    try:
+        yield
+    finally:
+        for name in ("QUANTSERVE_TLS_CA", "QUANTSERVE_TLS_CERT", "QUANTSERVE_TLS_KEY"):
+            if name in saved:
+                os.environ[name] = saved[name]
+            else:
+                os.environ.pop(name, None)

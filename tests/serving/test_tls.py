@@ -7,6 +7,7 @@ loopback under TLS; binding beyond loopback without TLS prints a warning.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -69,6 +70,10 @@ def test_tls_server_answers_trusting_clients_only(
     np.savez(tmp_path / "x.npz", x=x)
     infer = ["infer", "--url", server.grpc_url, "--model", "dense", "--data", str(tmp_path / "x.npz")]
     assert main([*infer, "--tls-ca", str(pki["ca"])]) == 0
+    evaluate = ["evaluate", "--url", server.grpc_url, "--models", "dense", "--reference", "dense"]
+    evaluate += ["--data", str(tmp_path / "x.npz"), "--out", str(tmp_path / "eval"), "--task", "embedding"]
+    assert main([*evaluate, "--tls-ca", str(pki["ca"])]) == 0
+    assert "QUANTSERVE_TLS_CA" not in os.environ  # restored: later plain clients stay plain
     load = run_load(server.grpc_url, "dense", tmp_path / "x.npz", 2, 3.0, tmp_path / "load", tls=ClientTls(pki["ca"]))
     assert load.requests > 0 and load.failed_requests == 0
 

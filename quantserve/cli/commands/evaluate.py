@@ -14,6 +14,7 @@ from typing import Any
 
 from loadtest.evaluator import TASKS
 from quantserve.cli.tables import add_json_flag, print_json
+from quantserve.cli.tls_flags import add_tls_flags, client_tls, tls_environment
 
 EXIT_OVER_BUDGET = 1
 
@@ -38,6 +39,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--output", default="", help="which model output to score (default: the only/first one)")
     parser.add_argument("--batch-size", type=int, default=64, help="samples per request")
     add_budget_flags(parser)
+    add_tls_flags(parser)
     add_json_flag(parser)
     load = parser.add_argument_group("side-by-side load (optional): one closed-loop step per model")
     load.add_argument("--load-duration", default="", help="also load each model for this long, e.g. 30s")
@@ -63,18 +65,20 @@ def run(args: argparse.Namespace) -> int:
         raise QuantserveError("--models names no model")
     if args.batch_size < 1:
         raise QuantserveError(f"--batch-size must be at least 1, got {args.batch_size}")
-    report = evaluate_accuracy(
-        args.url,
-        models,
-        args.reference,
-        args.data,
-        args.output or None,
-        _accuracy_drop_budget(args),
-        args.batch_size,
-        task=args.task,
-        budget=_budget(args),
-        output_kinds=parse_output_kinds(args.output_kind),
-    )
+    # The evaluator's gRPC clients take QUANTSERVE_TLS_* when given no TLS of their own.
+    with tls_environment(client_tls(args)):
+        report = evaluate_accuracy(
+            args.url,
+            models,
+            args.reference,
+            args.data,
+            args.output or None,
+            _accuracy_drop_budget(args),
+            args.batch_size,
+            task=args.task,
+            budget=_budget(args),
+            output_kinds=parse_output_kinds(args.output_kind),
+        )
     report.save(args.out)
     write_machine_facts(Path(args.out))
     if not args.json:
@@ -161,7 +165,9 @@ def load_side_by_side(args: argparse.Namespace, models: list[str]) -> list[dict[
     runs = []
     for model in models:
         pattern = ClosedLoop(args.load_users)
-        settings = LoadSettings(args.url, model, args.data, pattern, duration, metrics_url=metrics_url)
+        settings = LoadSettings(
+            args.url, model, args.data, pattern, duration, metrics_url=metrics_url, tls=client_tls(args)
+        )
         run = run_with_progress(settings, args)
         runs.append(dataclasses.asdict(run))
         if not args.json:
