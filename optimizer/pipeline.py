@@ -48,7 +48,7 @@ class OptimizeOptions:
     method: str = "minmax"
     eval_path: str | Path | None = None  # held-out .npz; default: the last 20 % of the calibration file
     name: str | None = None
-    opset: int = 17
+    opset: int | None = None  # None: PyTorch exports at 17, an .onnx keeps its own opset (at least 13)
     settings: CalibrationSettings | None = None  # default: CalibrationSettings(method=method)
     input_names: list[str] | None = None
     output_names: list[str] | None = None
@@ -167,16 +167,13 @@ def int8_stage(job: OptimizeJob) -> Callable[[Artifact, Path], Artifact]:
     )
 
 
-def optimize(options: OptimizeOptions | str | Path, *legacy_args: Any, **legacy_fields: Any) -> Artifact:
+def optimize(options: OptimizeOptions) -> Artifact:
     """Run every stage for the model and write out_dir/{manifest.json, model.onnx, fp32.onnx}; return the artifact.
 
     Refused before any work: an unknown precision or target, fp16 on a CPU target, a bad --metric.
     Refused after verification (BudgetExceeded, nothing written): drift beyond the budget, or INT8
-    slower than FP32 here. The former form `optimize(source, calib, precision, target, out, ...)`
-    is read as `OptimizeOptions(...)` of the same arguments until its last callers move over.
+    slower than FP32 here.
     """
-    if not isinstance(options, OptimizeOptions):
-        options = OptimizeOptions(options, *legacy_args, **legacy_fields)
     engine = _checked_engine(options)
     user_metric = UserMetric.load(options.metric) if options.metric else None
     calib = load_npz(options.calib_path)

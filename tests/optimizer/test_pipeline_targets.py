@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from optimizer.pipeline import optimize
+from optimizer.pipeline import OptimizeOptions, optimize
 from quantserve.errors import QuantserveError
 
 
 def test_fp16_on_the_cpu_target_is_refused(tiny_onnx: Path, calib_npz: Path, tmp_path: Path) -> None:
     with pytest.raises(QuantserveError, match="fp16 needs a GPU target"):
-        optimize(tiny_onnx, calib_npz, "fp16", "embedded", tmp_path / "out")
+        optimize(OptimizeOptions(tiny_onnx, calib_npz, "fp16", "embedded", tmp_path / "out"))
     assert not (tmp_path / "out").exists()
 
 
@@ -23,6 +23,6 @@ def test_tensorrt_target_without_tensorrt_fails_before_export(
 ) -> None:
     stages: list[str] = []
     with pytest.raises(QuantserveError, match="needs TensorRT"):
-        optimize(tiny_onnx, calib_npz, "int8", "tensorrt", tmp_path / "out", on_stage=stages.append)
+        optimize(OptimizeOptions(tiny_onnx, calib_npz, "int8", "tensorrt", tmp_path / "out", on_stage=stages.append))
     assert stages == []  # preflight ran before the export stage
     assert not (tmp_path / "out").exists()

@@ -37,7 +37,8 @@ class ServedEncoder:
 def served_encoder(
     trained_encoder, triton_server_factory: Callable[..., object], tmp_path_factory: pytest.TempPathFactory
 ) -> ServedEncoder:
-    from optimizer.pipeline import optimize
+    from optimizer.pipeline import OptimizeOptions, optimize
+    from optimizer.speed import SpeedSettings
     from serving.deploy import deploy
 
     root = tmp_path_factory.mktemp("encoder-e2e")
@@ -45,7 +46,7 @@ def served_encoder(
     builds = {}
     for precision in ("fp32", "int8"):
         builds[precision] = root / "build" / f"encoder_{precision}"
-        optimize(
+        options = OptimizeOptions(
             trained_encoder.onnx_path,
             trained_encoder.calib_path,
             precision,
@@ -53,7 +54,9 @@ def served_encoder(
             builds[precision],
             eval_path=trained_encoder.eval_path,
             transformer=settings,
+            speed=SpeedSettings(enabled=False),  # speed is a benchmark's job, not a test's
         )
+        optimize(options)
         deploy(builds[precision], root / "repo", f"encoder_{precision}", max_batch=32, ragged_batching="pad")
     server = triton_server_factory(root / "repo")
     return ServedEncoder(server.grpc_url, server.metrics_url, server.pid, builds)  # type: ignore[attr-defined]

@@ -38,7 +38,12 @@ def register(subparsers: Any) -> None:
         "--input-names", help="comma-separated input names for a .pt2 or factory model (a .pt2 stores only `input`…)"
     )
     parser.add_argument("--output-names", help="comma-separated output names for a .pt2 or factory model")
-    parser.add_argument("--opset", type=int, default=17, help="ONNX opset (17 or newer)")
+    parser.add_argument(
+        "--opset",
+        type=int,
+        default=None,
+        help="ONNX opset: PyTorch exports at 17 by default; an .onnx keeps its own (at least 13) unless asked higher",
+    )
     parser.add_argument(
         "--model-type",
         choices=MODEL_TYPES,
