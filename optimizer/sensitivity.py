@@ -131,9 +131,10 @@ class MixedPrecisionSearch:
         measure_full: Callable[[Path], Any],
         deadline: float,
         max_probes: int = 12,
+        accept: Callable[[Any], bool] = lambda drift: bool(drift.holds),
     ) -> None:
         self.build, self.measure_probe, self.measure_full = build, measure_probe, measure_full
-        self.deadline, self.max_probes = deadline, max_probes
+        self.deadline, self.max_probes, self.accept = deadline, max_probes, accept
 
     def run(self, start: Attempt, nodes: Sequence[str], saved_ms: dict[str, float]) -> MixedPrecisionResult:
         """Keep groups FP32, best margin gained per ms given up first, until the drift budget holds.
@@ -153,13 +154,14 @@ class MixedPrecisionSearch:
             kept.extend(group)
             path = self.build(kept)
             attempt = Attempt(list(kept), path, self.measure_probe(path))
-            if attempt.drift.holds:
+            if self.accept(attempt.drift):
                 attempt.drift = self.measure_full(attempt.path)
-            step = {"kept_fp32": group, "score": score, "margin": attempt.margin, "holds": attempt.drift.holds}
+            holds = self.accept(attempt.drift)
+            step = {"kept_fp32": group, "score": score, "margin": attempt.margin, "holds": holds}
             result.steps.append(step)
-            if attempt.drift.holds or (not result.best.drift.holds and attempt.margin > result.best.margin):
+            if holds or (not self.accept(result.best.drift) and attempt.margin > result.best.margin):
                 result.best = attempt
-            if attempt.drift.holds:
+            if holds:
                 result.stopped = "budget holds"
                 return result
         result.stopped = result.stopped or "every group kept FP32"
