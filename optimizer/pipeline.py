@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from optimizer.calibrate import CalibrationSettings
-from optimizer.drift import BudgetExceeded, DriftBudget, UserMetric
+from optimizer.drift import BudgetExceeded, DriftBudget
 from optimizer.export import ExportOnnx
 from optimizer.fuse import FuseGraph
 from optimizer.source import load_source
 from optimizer.speed import SpeedSettings, compare_speed
 from optimizer.targets import EngineTarget, get_target, target_names
 from optimizer.transformer import TransformerSettings
+from optimizer.user_metric import UserMetric
 from optimizer.verify import VerifyAgainstReference, drift_refusal
 from quantserve.artifact import Artifact, Manifest
 from quantserve.data import TensorData, check_against, load_npz

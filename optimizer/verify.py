@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from optimizer.drift import DriftBudget, UserMetric, add_user_metric, infer_output_kinds, measure_drift
+from optimizer.drift import DriftBudget, infer_output_kinds, measure_drift
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
+from optimizer.user_metric import UserMetric, add_user_metric
 from quantserve.artifact import Artifact
 from quantserve.data import TensorData
 from quantserve.runner import run_batches

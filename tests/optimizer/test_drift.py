@@ -8,13 +8,12 @@ import pytest
 from optimizer.drift import (
     BudgetExceeded,
     DriftBudget,
-    UserMetric,
     Violation,
-    add_user_metric,
     infer_output_kinds,
     measure_drift,
     parse_output_kinds,
 )
+from optimizer.user_metric import UserMetric, add_user_metric
 from quantserve.errors import QuantserveError
 
 RNG = np.random.default_rng(0)
