@@ -40,7 +40,10 @@ def test_demo_writes_the_summary_other_tools_read(tmp_path: Path, monkeypatch: p
     assert summary["variants"]["int8"]["top1_agreement"] > 0.9
     speedup = summary["variants"]["int8"]["throughput_rps"] / summary["variants"]["fp32"]["throughput_rps"]
     assert summary["int8_speedup"] == pytest.approx(speedup)
-    assert (out / "report.html").stat().st_size > 0
+    html = (out / "report.html").read_text()
+    assert html.index('id="verdict"') < html.index("<svg")  # the verdict first, with the build's in-process speed
+    assert "× FP32 served (digits_int8 vs digits_fp32" in html and "× in-process (digits_int8" in html
+    assert "Machine: " in html and (out / "machine.json").is_file()
     steps = json.loads((out / "load-digits_int8.json").read_text())["results"]
     assert [step["users"] for step in steps] == [8]
     assert sorted(p.name for p in (tmp_path / "repo").iterdir()) == ["digits_fp32", "digits_int8"]

@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         request_batch=args.request_batch,
         max_accuracy_drop=args.max_accuracy_drop,
     )
-    quiet = args.quiet or args.json
+    quiet = getattr(args, "quiet", False) or args.json
     summary = run_demo(settings, say=lambda line: None if quiet else console.print(f"[bold cyan]›[/] {line}"))
     # the report again, now with the machine and the builds' in-process INT8 vs FP32 speed in its verdict
     write_machine_facts(settings.out)

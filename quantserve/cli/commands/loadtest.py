@@ -82,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
             print_load_table(runs[-1].results)
     md_path, html_path = render(args.out)
     if args.json:
-        print_json({"runs": [dataclasses.asdict(r) for r in runs], "report": str(html_path)})
+        document = {"runs": [dataclasses.asdict(r) for r in runs], "metrics_url": metrics_url, "report": str(html_path)}
+        print_json(document)
         return 0
     if metrics_url is None:
         print(metrics_hint(args.url))
