@@ -84,6 +84,7 @@ def test_deploy_and_rollback_under_load_fail_no_request(supervised: Supervisor, 
     result = results[0]
     assert result.requests > 50, result  # type: ignore[attr-defined]
     assert result.failed_requests == 0, result.errors  # type: ignore[attr-defined]
+    print(f"\nlive updates under load: {result.requests} requests, {result.failed_requests} failed")  # type: ignore[attr-defined]
     assert sorted(p.name for p in (repo / "dense").iterdir() if p.name.isdigit()) == ["1", "2", "3"]
 
 

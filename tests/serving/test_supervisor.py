@@ -129,6 +129,35 @@ def test_killed_tritonserver_is_restarted_and_serves(serve: tuple[Serve, list[st
     assert server.stop() == 0
 
 
+def test_serve_gives_up_past_the_restart_cap(
+    dense_build: Path, tmp_path: Path, free_port_factory: Callable[[], int]
+) -> None:
+    repo = tmp_path / "repo"
+    assert main(["deploy", str(dense_build), "--repo", str(repo), "--name", "dense", "--max-batch", "8"]) == 0
+    ports = [str(free_port_factory()) for _ in range(3)]
+    command = [sys.executable, "-m", "quantserve", "serve", "--repo", str(repo), "--grpc-port", ports[0]]
+    command += ["--http-port", ports[1], "--metrics-port", ports[2], "--max-restarts", "0"]
+    server = Serve(command)
+    try:
+        server.wait_for("press Ctrl-C")
+        child = server.tritonserver()
+        child.send_signal(signal.SIGSEGV)
+        assert server.process.wait(timeout=60) == 2
+        output = "".join(server.seen) + "".join(iter_lines(server))
+        assert "tritonserver killed by SIGSEGV; gave up after 0 restarts within 300 s" in output, output
+        assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
+    finally:
+        server.stop()
+
+
+def iter_lines(server: Serve) -> list[str]:
+    time.sleep(0.5)  # the reader thread drains what the exited process wrote
+    lines = []
+    while not server.lines.empty():
+        lines.append(server.lines.get())
+    return lines
+
+
 def test_client_without_retries_fails_fast_on_a_dead_server(free_port_factory: Callable[[], int]) -> None:
     x = np.zeros((1, 8), np.float32)
     with TritonGrpcClient(f"127.0.0.1:{free_port_factory()}", timeout_s=5, retry=RetryPolicy(max_attempts=1)) as c:
