@@ -3,6 +3,7 @@ infer over gRPC with concurrent requests, and compare to in-process ONNX Runtime
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -153,7 +154,8 @@ def test_serve_command_starts_and_stops_on_sigterm(
     ports = [str(free_port_factory()) for _ in range(3)]
     command = [sys.executable, "-m", "quantserve", "serve", "--repo", str(repo), "--grpc-port", ports[0]]
     command += ["--http-port", ports[1], "--metrics-port", ports[2], "--log-file", str(tmp_path / "triton.log")]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    env = {**os.environ, "QUANTSERVE_RUNTIME_DIR": str(tmp_path / "run"), "QUANTSERVE_LOG_DIR": str(tmp_path)}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, start_new_session=True, env=env)
     try:
         lines = []
         for line in process.stdout:  # type: ignore[union-attr]
@@ -162,9 +164,13 @@ def test_serve_command_starts_and_stops_on_sigterm(
                 break
         assert any(f"gRPC    127.0.0.1:{ports[0]}" in line for line in lines), lines
         assert any("model   dense (versions 1)" in line for line in lines), lines
+        # the ports recorded while it serves, so loadtest/evaluate find the metrics port by the gRPC URL
+        record = json.loads((tmp_path / "run" / f"serve-{ports[0]}.json").read_text())
+        assert (record["pid"], record["grpc_port"], record["metrics_port"]) == (process.pid, *map(int, ports[::2]))
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
         assert "stopped" in process.stdout.read()  # type: ignore[union-attr]
+        assert not (tmp_path / "run" / f"serve-{ports[0]}.json").exists()
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
