@@ -99,3 +99,23 @@ def test_rollback_without_an_older_version_is_one_clear_error(
     assert "invalid model name '../etc'" in capsys.readouterr().err
     assert main(["rollback", "--repo", str(repo), "--name", "dense", "--to", "../1"]) == 2
     assert "invalid model version '../1'" in capsys.readouterr().err
+
+
+def test_a_version_that_fails_to_load_leaves_the_old_one_serving(supervised: Supervisor, tmp_path: Path) -> None:
+    import shutil
+
+    server = supervised.server
+    broken = server.repo / "dense" / "2"
+    lines: list[str] = []
+    supervised.log = lines.append
+    shutil.copytree(server.repo / "dense" / "1", tmp_path / "staged")
+    (tmp_path / "staged" / "model.py").write_text("raise RuntimeError('weights are corrupt')\n")
+    (tmp_path / "staged").rename(broken)
+    deadline = time.monotonic() + 60
+    while not lines:  # the supervisor's watcher thread sees the new folder and tries to load it
+        assert time.monotonic() < deadline, "the watcher did not try the new version"
+        time.sleep(0.2)
+    assert "reload failed, previous versions keep serving" in lines[0] and "weights are corrupt" in lines[0]
+    assert served_versions(server.grpc_url) == ["1"]
+    with TritonGrpcClient(server.grpc_url, timeout_s=10) as client:
+        assert client.infer("dense", {"x": np.zeros((2, 8), np.float32)})["probs"].shape == (2, 4)
