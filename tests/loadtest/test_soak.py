@@ -25,7 +25,7 @@ def test_short_soak_reports_flat_memory_and_p99_drift(served_models, tmp_path: P
     import json
 
     soak = json.loads((tmp_path / f"soak-{served_models.fp32}.json").read_text())
-    print(f"\nsoak 30 s: {({k: v for k, v in soak.items() if k != 'rss_timeline'})}")
+    print(f"\nsoak 30 s: { ({k: v for k, v in soak.items() if k != 'rss_timeline'}) }")
     assert soak["failed_requests"] == 0 and soak["requests"] > 100
     assert len(soak["rss_timeline"]) >= 30 and soak["rss_start_mb"] > 0
     assert soak["rss_flat"], f"server memory grew {soak['rss_growth_mb']:.1f} MB (margin {soak['rss_margin_mb']})"
