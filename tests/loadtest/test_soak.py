@@ -6,6 +6,7 @@ enough memory samples, a fitted slope, a verdict within the margin, and p99 in b
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +23,9 @@ def test_short_soak_reports_flat_memory_and_p99_drift(served_models, tmp_path: P
     args = ["loadtest", "--url", served_models.url, "--model", served_models.fp32]
     args += ["--data", str(served_models.load_data), "--out", str(tmp_path), "--users", "4"]
     assert main([*args, "--soak", "30s", "--server-pid", str(served_models.pid)]) == 0
-    import json
-
     soak = json.loads((tmp_path / f"soak-{served_models.fp32}.json").read_text())
-    print(f"\nsoak 30 s: { ({k: v for k, v in soak.items() if k != 'rss_timeline'}) }")
+    figures = {k: v for k, v in soak.items() if k != "rss_timeline"}
+    print(f"\nsoak 30 s: {figures}")
     assert soak["failed_requests"] == 0 and soak["requests"] > 100
     assert len(soak["rss_timeline"]) >= 30 and soak["rss_start_mb"] > 0
     assert soak["rss_flat"], f"server memory grew {soak['rss_growth_mb']:.1f} MB (margin {soak['rss_margin_mb']})"
