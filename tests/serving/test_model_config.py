@@ -131,3 +131,37 @@ def test_invalid_configs_are_refused(changes: dict, message: str) -> None:
 def test_invalid_parts_are_refused(build: object, message: str) -> None:
     with pytest.raises(QuantserveError, match=message):
         build()  # type: ignore[operator]
+
+
+def test_queue_and_version_policies_reach_the_config() -> None:
+    from serving.model_config import QueuePolicy, VersionPolicy
+
+    batching = DynamicBatching((4, 8), 100, QueuePolicy(max_queue_size=32, timeout_us=5000))
+    config = embedded_config(dynamic_batching=batching, version_policy=VersionPolicy(specific=(3,)))
+    message = text_format.Parse(to_protobuf_text(config.to_dict()), model_config_pb2.ModelConfig())
+    queue = message.dynamic_batching.default_queue_policy
+    assert (queue.max_queue_size, queue.default_timeout_microseconds) == (32, 5000)
+    assert queue.timeout_action == model_config_pb2.ModelQueuePolicy.REJECT and not queue.allow_timeout_override
+    assert list(message.version_policy.specific.versions) == [3]
+    unbounded = DynamicBatching((4,), 100).to_dict()
+    assert "default_queue_policy" not in unbounded
+    with pytest.raises(QuantserveError, match="max queue size must be ≥ 0"):
+        QueuePolicy(max_queue_size=-1)
+    with pytest.raises(QuantserveError, match="live versions must be ≥ 1"):
+        VersionPolicy(latest=0)
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", ".hidden", "x\n", "", "a" * 129, "é"])
+def test_unsafe_model_names_are_refused(name: str) -> None:
+    from serving.model_config import check_model_name
+
+    with pytest.raises(QuantserveError, match="invalid model name"):
+        check_model_name(name)
+
+
+@pytest.mark.parametrize("version", ["0", "-1", "../1", "1/..", "1.0", " 1", "01"])
+def test_unsafe_versions_are_refused(version: str) -> None:
+    from serving.model_config import check_version_name
+
+    with pytest.raises(QuantserveError, match="invalid model version"):
+        check_version_name(version)
