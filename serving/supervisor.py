@@ -133,7 +133,11 @@ class Supervisor:
 
     def reload_changed(self) -> list[str]:
         """Ask Triton to load every model whose folder changed since the last look; returns their names."""
-        current = model_fingerprints(self.options.repo)
+        try:
+            current = model_fingerprints(self.options.repo)
+        except OSError as exc:  # the repository moved or is being replaced: keep serving what is loaded
+            self.log(f"repository {self.options.repo} unreadable ({exc.strerror}); loaded models keep serving")
+            return []
         changed = [name for name, fp in current.items() if self._prints.get(name) != fp]
         control = self.server.control(timeout_s=max(60.0, self.options.startup_timeout_s))
         for name in changed:
