@@ -72,6 +72,7 @@ class Supervisor:
         self._stop = threading.Event()
         self._prints: dict[str, tuple[object, ...]] = {}
         self._down_cause: str | None = None  # set while a restart attempt has failed
+        self._repo_unreadable = False  # said once, not every poll
 
     @property
     def ready(self) -> bool:
@@ -136,8 +137,11 @@ class Supervisor:
         try:
             current = model_fingerprints(self.options.repo)
         except OSError as exc:  # the repository moved or is being replaced: keep serving what is loaded
-            self.log(f"repository {self.options.repo} unreadable ({exc.strerror}); loaded models keep serving")
+            if not self._repo_unreadable:
+                self.log(f"repository {self.options.repo} unreadable ({exc.strerror}); loaded models keep serving")
+            self._repo_unreadable = True
             return []
+        self._repo_unreadable = False
         changed = [name for name, fp in current.items() if self._prints.get(name) != fp]
         control = self.server.control(timeout_s=max(60.0, self.options.startup_timeout_s))
         for name in changed:
