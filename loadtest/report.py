@@ -243,6 +243,8 @@ def verdict_headline(verdict: Verdict) -> str:
             f"INT8 {served.speedup:.2f}× FP32 served ({served.int8_model} vs {served.fp32_model}, "
             f"{served.int8_rps:.1f} vs {served.fp32_rps:.1f} req/s at {served.users} users)"
         )
+    else:
+        parts.append("served INT8 vs FP32 not measured (load-test both variants into this folder)")
     for speed in verdict.in_process:
         parts.append(f"{speed['speedup']:.2f}× in-process ({speed['model']}, {speed['threads']} threads)")
     if verdict.drift:

@@ -141,3 +141,19 @@ def test_verdict_fields_are_plain_data(tmp_path: Path, field: str) -> None:
     verdict = load_results(_results(tmp_path / "r"), [_build(tmp_path / "build")]).verdict
     assert getattr(verdict, field)
     assert dataclasses.is_dataclass(verdict)
+
+
+def test_the_report_command_says_the_verdict_and_what_was_not_measured(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from quantserve.cli import main
+
+    results = _results(tmp_path / "r")
+    for load in results.glob("load-*.json"):
+        load.unlink()
+    assert main(["report", str(results)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[-1] == (
+        "PASS · served INT8 vs FP32 not measured (load-test both variants into this folder) · "
+        "drift: 2 of 2 budgeted metrics within budget"
+    )

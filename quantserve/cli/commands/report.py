@@ -26,8 +26,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from loadtest.report import render
+    from loadtest.report import load_results, render, verdict_headline
 
     md_path, html_path = render(args.results, args.build)
     print(f"wrote {html_path} and {md_path}")
+    print(verdict_headline(load_results(args.results, args.build).verdict))
     return 0
