@@ -64,7 +64,8 @@ def test_every_onnx_node_is_timed_or_listed_as_not_run(tiny_build: Path, model: 
 def test_int8_kernels_map_back_to_the_fp32_op_types(tiny_build: Path) -> None:
     fp32 = profile_model(tiny_build / "fp32.onnx", _batches(), repeats=1)
     int8 = profile_model(tiny_build / "model.onnx", _batches(), repeats=1)
-    assert {"QLinearConv", "QGemm"} <= {n.op_type for n in int8.nodes}
+    # the head Gemm writes the graph output, which the INT8 search keeps in FP32 by design
+    assert "QLinearConv" in {n.op_type for n in int8.nodes}
     assert {"Conv", "Gemm"} <= set(op_type_totals(fp32.nodes)) & set(op_type_totals(int8.nodes))
     conv = next(n for n in int8.nodes if n.op_type == "QLinearConv")
     assert (conv.onnx_node, conv.onnx_op_type) == ("conv", "Conv")
