@@ -4,9 +4,11 @@ Each model is timed alone, in a fresh ONNX Runtime session, in its own child pro
 (`python -m optimizer.speed`): two sessions timed alternately in one process on a few cores inflate
 each other (idle sessions' threads spin — DESIGN.md pitfall). A child warms up, sizes its repeats
 from the warm-up so the whole timing stays within a small budget, and reports the median of the
-repeats' mean ms per run. The children run in rounds (FP32, INT8, FP32, INT8) and each model keeps
-its best round, so a burst of load from other processes does not land on one model only. The
-thread count is the one the serving target uses.
+repeats' mean ms per run. The children run in rounds (FP32 then INT8, three times); each round
+gives one ratio from two timings taken back to back, and the speedup is the median of those
+ratios. Taking each model's best round instead let one lucky INT8 round ship a classifier that
+really ran at 0.65× FP32 (measured on a shared machine); a median of paired ratios is not moved by
+one burst of load. The thread count is the one the serving target uses.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ class SpeedSettings:
     batch_size: int = 8
     seconds_per_model: float = 1.0  # timing budget per model over all rounds, warm-up excluded
     repeats: int = 5
-    rounds: int = 2
+    rounds: int = 3
 
     def __post_init__(self) -> None:
         if min(self.batch_size, self.repeats, self.rounds) < 1 or min(self.min_speedup, self.seconds_per_model) <= 0:
@@ -63,6 +65,7 @@ class SpeedRecord:
     batch_size: int
     threads: int
     cpu: str
+    round_speedups: tuple[float, ...] = ()  # one FP32/INT8 ratio per round; `speedup` is their median
 
     @property
     def holds(self) -> bool:
@@ -89,17 +92,18 @@ def cpu_model() -> str:
 
 
 def compare_speed(fp32: Path, int8: Path, batch: dict[str, np.ndarray], settings: SpeedSettings) -> SpeedRecord:
-    """Time FP32 and INT8 on one batch, each alone in a child process, in alternating rounds; speedup = fp32 / int8."""
+    """Time FP32 and INT8 on one batch, each alone in a child process, in rounds; speedup = median of fp32/int8."""
     threads = settings.threads or os.cpu_count() or 1
     rounds = [
         (time_model(fp32, batch, threads, settings), time_model(int8, batch, threads, settings))
         for _ in range(settings.rounds)
     ]
-    fp32_ms, int8_ms = min(r[0] for r in rounds), min(r[1] for r in rounds)
+    ratios = tuple(f / i if i > 0 else float("inf") for f, i in rounds)
     return SpeedRecord(
-        fp32_ms=fp32_ms,
-        int8_ms=int8_ms,
-        speedup=fp32_ms / int8_ms if int8_ms > 0 else float("inf"),
+        fp32_ms=statistics.median(r[0] for r in rounds),
+        int8_ms=statistics.median(r[1] for r in rounds),
+        speedup=statistics.median(ratios),
+        round_speedups=ratios,
         min_speedup=settings.min_speedup,
         batch_size=len(next(iter(batch.values()))),
         threads=threads,

@@ -19,6 +19,20 @@ if str(ROOT) not in sys.path:
 from serving.server import ServerOptions, TritonServer, free_port  # noqa: E402
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_quantserve_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Calibration cache, library log and serve records under a temp folder: tests never write to ~/.cache.
+
+    Tests that need their own folder still set these variables themselves (monkeypatch wins).
+    """
+    root = tmp_path_factory.mktemp("quantserve-home")
+    names = {"QUANTSERVE_CACHE_DIR": "calib", "QUANTSERVE_LOG_DIR": "log", "QUANTSERVE_RUNTIME_DIR": "run"}
+    with pytest.MonkeyPatch.context() as patch:
+        for variable, folder in names.items():
+            patch.setenv(variable, str(root / folder))
+        yield
+
+
 @pytest.fixture(scope="session")
 def free_port_factory() -> Callable[[], int]:
     """Call it for a port the OS says is free; never the same port twice in one session."""
