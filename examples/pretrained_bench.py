@@ -108,14 +108,17 @@ def cli_takes_metric() -> bool:
 
 
 def outcome_of(run: OptimizeRun) -> tuple[str, str]:
-    """shipped (exit 0), refused (exit 1, one budget line), noisy refusal (more stderr lines) or failed."""
+    """shipped (exit 0), refused (exit 1, one budget line after any notes), noisy refusal (other stderr lines) or failed."""
     if run.exit_code == 0:
         return "shipped", ""
     line = run.stderr_lines[-1] if run.stderr_lines else f"exit {run.exit_code}, no stderr"
     if run.exit_code != 1 or not REFUSAL.search(line):
         return "failed", line
-    if len(run.stderr_lines) > 1:
-        return "noisy refusal", f"{line} [+{len(run.stderr_lines) - 1} more stderr lines: {run.stderr_lines[0][:60]}…]"
+    # the tool's own "quantserve: note: …" lines (what it did instead of a library's warning) may
+    # precede the refusal; anything else on stderr (a library's chatter, a traceback) is noise
+    others = [entry for entry in run.stderr_lines[:-1] if not entry.startswith("quantserve: note:")]
+    if others:
+        return "noisy refusal", f"{line} [+{len(others)} more stderr lines: {others[0][:60]}…]"
     return "refused", line
 
 
