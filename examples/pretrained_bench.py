@@ -108,7 +108,7 @@ def cli_takes_metric() -> bool:
 
 
 def outcome_of(run: OptimizeRun) -> tuple[str, str]:
-    """shipped (exit 0), refused (exit 1, one budget line after any notes), noisy refusal (other stderr lines) or failed."""
+    """shipped (exit 0), refused (exit 1, one budget line after any notes), noisy refusal or failed."""
     if run.exit_code == 0:
         return "shipped", ""
     line = run.stderr_lines[-1] if run.stderr_lines else f"exit {run.exit_code}, no stderr"
