@@ -16,9 +16,11 @@ import numpy as np
 import pytest
 
 from examples import text_encoder
+from optimizer.drift import DriftBudget
 from optimizer.transformer import TransformerSettings, run_model
+from quantserve.artifact import Manifest
 from quantserve.data import TensorData
-from quantserve.metrics import embedding_drift
+from quantserve.metrics import cosine_similarity, embedding_drift
 
 pytestmark = pytest.mark.e2e
 USERS = 16
@@ -107,12 +109,18 @@ def test_mixed_lengths_batch_at_sixteen_users(served_encoder, trained_encoder) -
         f"avg batch {counters.avg_batch_size:.2f}"
     )
     assert counters.avg_batch_size > 1.5, f"Triton ran {counters.avg_batch_size:.2f} requests per execution"
-    # Padding inside the server changed nothing: served outputs equal in-process ORT on each sequence alone.
-    model_path = served_encoder.builds["int8"] / "model.onnx"
+    # Padding inside the server changed nothing: served outputs equal in-process ORT on each sequence
+    # alone. Dynamic INT8 picks its activation scales per batch at run time, so a request's answer
+    # there moves with its batch neighbours: it must still hold the cosine budget, not equal bits.
+    build = served_encoder.builds["int8"]
+    scheme = next(s for s in Manifest.load(build).stages if s["stage"] == "calibrate").get("scheme")
     for index in range(0, len(requests), 37):
-        alone = run_model(model_path, requests[index])
+        alone = run_model(build / "model.onnx", requests[index])
         for name in text_encoder.OUTPUT_NAMES:
-            np.testing.assert_allclose(served[index][name], alone[name], rtol=1e-3, atol=1e-3)
+            if scheme == "dynamic":
+                assert cosine_similarity(served[index][name], alone[name]).min() >= DriftBudget().min_cosine_worst
+            else:
+                np.testing.assert_allclose(served[index][name], alone[name], rtol=1e-3, atol=1e-3)
 
 
 def test_served_int8_drift_against_served_fp32(served_encoder, trained_encoder) -> None:
