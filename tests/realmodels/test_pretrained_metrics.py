@@ -89,3 +89,10 @@ def test_a_refusal_with_extra_stderr_lines_is_not_one_line():
     assert pretrained_bench.outcome_of(quiet) == ("refused", refusal)
     assert pretrained_bench.outcome_of(noisy)[0] == "noisy refusal"
     assert pretrained_bench.outcome_of(crashed)[0] == "failed"
+
+
+def test_the_tools_own_notes_before_a_refusal_are_not_noise():
+    refusal = "quantserve: error: INT8 is 0.68× FP32 here; deploy fp32 (or pass --allow-slower)"
+    note = "quantserve: note: ONNX Runtime's shape pre-processing did not run; quantized without it"
+    run = pretrained_bench.OptimizeRun([], 1, [note, refusal], "", 1.0, 100.0)
+    assert pretrained_bench.outcome_of(run) == ("refused", refusal)
