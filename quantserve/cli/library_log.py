@@ -102,12 +102,16 @@ def library_log(command: str) -> Iterator[CapturedLog]:
     root.handlers[:] = [file_handler, _Counter(captured)]
     root.setLevel(logging.INFO)
     logging.captureWarnings(True)
+    # warnings arrive through "py.warnings"; a library's dictConfig (Locust's) may have disabled it
+    py_warnings = logging.getLogger("py.warnings")
+    was_disabled, py_warnings.disabled = py_warnings.disabled, False
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
             yield captured
     finally:
         logging.captureWarnings(False)
+        py_warnings.disabled = was_disabled
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
         file_handler.close()
