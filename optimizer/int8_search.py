@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import shutil
 import time
 from collections.abc import Sequence
@@ -66,6 +67,9 @@ class SearchSettings:
     stats_samples: int = 16
     timing_batch: int = 8
     timing_repeats: int = 3
+    # 0: os.cpu_count(), the threads the serving target and optimize's speed gate use; timing the
+    # candidates on one thread while the gate times on all of them chose schemes the gate refused
+    threads: int = 0
     mixed_range_ratio: float = MIXED_RANGE_RATIO
     min_margin: float = 0.05  # a variant counts as holding with this much normalized slack left (DriftReport.margin)
 
@@ -348,7 +352,7 @@ class _SearchRun:
                 "fp32_run_ms": self.fp32_profile.run_ms,
                 "int8_run_ms": chosen.profile.run_ms,
                 "speedup": chosen.speedup,
-                "threads": 1,
+                "threads": self._threads(),
                 "batch": len(next(iter(self.timing_batch.values()))),
             },
             "candidates": [c.summary() for c in tried],
@@ -376,7 +380,10 @@ class _SearchRun:
         return measure_drift(self._probe_reference, got, self.kinds, self.stage.budget, labels)
 
     def _profile(self, path: Path) -> ModelProfile:
-        return profile_model(path, [self.timing_batch], threads=1, repeats=self.stage.search.timing_repeats)
+        return profile_model(path, [self.timing_batch], self._threads(), repeats=self.stage.search.timing_repeats)
+
+    def _threads(self) -> int:
+        return self.stage.search.threads or os.cpu_count() or 1
 
 
 def _node_ms(profile: ModelProfile) -> dict[str, float]:

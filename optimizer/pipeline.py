@@ -154,7 +154,7 @@ def int8_stage(job: OptimizeJob) -> Callable[[Artifact, Path], Artifact]:
 
     One replaceable callable (artifact, out path) -> artifact, so a scheme search can take its place.
     """
-    from optimizer.int8_search import SearchInt8
+    from optimizer.int8_search import SearchInt8, SearchSettings
 
     transformer = job.options.transformer
     return SearchInt8(
@@ -165,6 +165,7 @@ def int8_stage(job: OptimizeJob) -> Callable[[Artifact, Path], Artifact]:
         budget=job.options.budget,
         output_kinds=job.options.output_kinds,
         model_type=transformer.model_type if transformer is not None else None,
+        search=SearchSettings(threads=job.options.speed.threads),  # candidates timed as the gate times
     )
 
 
