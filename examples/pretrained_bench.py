@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from examples import pretrained
+from optimizer.speed import cpu_model
 from quantserve import metrics
 from quantserve.data import TensorData, load_npz
 
@@ -302,17 +302,6 @@ def _search_cell(search: dict[str, Any]) -> str:
     share = search.get("int8_mac_share")
     share_text = f", {share:.0%} of MACs in INT8" if isinstance(share, (int, float)) else ""
     return f"{search['scheme']}, {search.get('search_s')} s, {search.get('kept_fp32')} nodes kept FP32{share_text}"
-
-
-def cpu_model() -> str:
-    """The CPU's model name (lscpu's 'Model name'), for every figure."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def markdown_table(rows: list[BenchRow]) -> str:

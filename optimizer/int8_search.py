@@ -25,7 +25,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -190,8 +190,10 @@ class SearchInt8:
         output_kinds: dict[str, str] | None = None,
         model_type: str | None = None,
         search: SearchSettings | None = None,
+        on_step: Callable[[str], None] | None = None,
     ) -> None:
         self.calib, self.settings = calib, settings or CalibrationSettings()
+        self.on_step = on_step  # told what the search is doing: "static_qdq candidate", "probe 3/12"…
         self.search = search or SearchSettings()
         self.held_out = held_out.take(0, min(len(held_out), self.search.max_eval_samples))
         self.target, self.budget = target, budget or DriftBudget()
@@ -216,6 +218,7 @@ class _SearchRun:
 
     def __init__(self, stage: SearchInt8, fused: Artifact, work: Path) -> None:
         self.stage, self.fused, self.work = stage, fused, work
+        self.probes_run = 0
         self.model = onnx.load(str(fused.path))
         self.encoder = f"--model-type {stage.model_type}" if stage.model_type else detect_encoder(self.model)
         held = stage.held_out
@@ -278,6 +281,7 @@ class _SearchRun:
         return heavy / max(sum(self.macs.values()), 1)
 
     def _candidate(self, scheme: Scheme, excluded: Sequence[str], file: str) -> Candidate:
+        self._step(f"{scheme.name} candidate")
         return self._measured(scheme, scheme.build(self.fused, excluded, self.work / file), excluded)
 
     def _measured(self, scheme: Scheme, path: Path, excluded: Sequence[str]) -> Candidate:
@@ -375,12 +379,18 @@ class _SearchRun:
         return measure_drift(self.reference, got, self.kinds, self.stage.budget, self.labels)
 
     def _probe_drift(self, path: Path) -> DriftReport:
+        self.probes_run += 1
+        self._step(f"mixed precision: variant {self.probes_run}")
         got = run_model(path, self.probe.arrays, VERIFY_BATCH)
         labels = None if self.labels is None else self.labels[: len(self.probe)]
         return measure_drift(self._probe_reference, got, self.kinds, self.stage.budget, labels)
 
     def _profile(self, path: Path) -> ModelProfile:
         return profile_model(path, [self.timing_batch], self._threads(), repeats=self.stage.search.timing_repeats)
+
+    def _step(self, what: str) -> None:
+        if self.stage.on_step is not None:
+            self.stage.on_step(what)
 
     def _threads(self) -> int:
         return self.stage.search.threads or os.cpu_count() or 1

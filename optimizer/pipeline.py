@@ -166,6 +166,7 @@ def int8_stage(job: OptimizeJob) -> Callable[[Artifact, Path], Artifact]:
         output_kinds=job.options.output_kinds,
         model_type=transformer.model_type if transformer is not None else None,
         search=SearchSettings(threads=job.options.speed.threads),  # candidates timed as the gate times
+        on_step=lambda what: job.options.progress(f"calibrate: {what}"),
     )
 
 

@@ -357,18 +357,6 @@ def compare_nodes(reference: ModelProfile, model: ModelProfile) -> list[NodeRow]
     return sorted(rows, key=lambda r: (-(r.reference_ms + r.model_ms), r.node))
 
 
-def cpu_model() -> str:
-    """The CPU's model name (figures mean little without it), from /proc/cpuinfo or the platform module."""
-    import platform
-
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine() or "unknown CPU"
-
-
 def _load_batches(path: Path) -> list[dict[str, np.ndarray]]:
     with np.load(path, allow_pickle=False) as npz:
         batches: dict[int, dict[str, np.ndarray]] = defaultdict(dict)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from optimizer.scratch import process_alive
 from optimizer.targets import TritonLayout, get_target
 from quantserve.artifact import MANIFEST_NAME, Artifact, Manifest, TensorSpec
 from quantserve.errors import QuantserveError
@@ -284,15 +285,5 @@ def remove_stale_staging(model_dir: Path) -> None:
     """Remove staging folders left by deploys that were killed (their process is gone)."""
     for path in model_dir.glob(f"{STAGING_PREFIX}*"):
         pid = path.name[len(STAGING_PREFIX) :].split("-")[0]
-        if pid.isdigit() and not _process_alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -172,9 +172,11 @@ def test_mixed_precision_keeps_nodes_fp32_until_a_strict_budget_holds(tmp_path: 
     calib = TensorData({"x": rng.standard_normal((128, 16)).astype(np.float32)})
     held = TensorData({"x": rng.standard_normal((96, 16)).astype(np.float32)})
     strict = DriftBudget(min_cosine_mean=0.99999, min_cosine_worst=0.9999, min_channel_correlation=0.9999)
-    result = SearchInt8(calib, held, budget=strict, search=FAST)(art, tmp_path / "int8.onnx")
+    steps: list[str] = []  # what a progress bar is told while the search runs
+    result = SearchInt8(calib, held, budget=strict, search=FAST, on_step=steps.append)(art, tmp_path / "int8.onnx")
     record = result.manifest.stages[-1]
     mixed = record["mixed_precision"]
+    assert steps[:2] == ["static_qdq candidate", "dynamic candidate"] and "mixed precision: variant 1" in steps
     assert not any(c["holds"] for c in record["candidates"]), "the strict budget must first fail everywhere"
     assert mixed is not None and mixed["probes"], record
     kept = {k["node"] for k in mixed["kept_fp32"]}

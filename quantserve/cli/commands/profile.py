@@ -59,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
 
 def profile_build(build: Path, data: Path | None, batch: int, threads: int, repeats: int) -> Any:
     """Profile the build's reference and model on the same batches and compare them."""
-    from optimizer.profile import BuildProfile, compare_nodes, compare_op_types, cpu_model, profile_model, speedup
+    from optimizer.profile import BuildProfile, compare_nodes, compare_op_types, profile_model, speedup
+    from optimizer.speed import cpu_model
     from quantserve.artifact import Manifest
 
     manifest = Manifest.load(build)
