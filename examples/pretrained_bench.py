@@ -114,9 +114,9 @@ def outcome_of(run: OptimizeRun) -> tuple[str, str]:
     line = run.stderr_lines[-1] if run.stderr_lines else f"exit {run.exit_code}, no stderr"
     if run.exit_code != 1 or not REFUSAL.search(line):
         return "failed", line
-    # the tool's own "quantserve: note: …" lines (what it did instead of a library's warning) may
-    # precede the refusal; anything else on stderr (a library's chatter, a traceback) is noise
-    others = [entry for entry in run.stderr_lines[:-1] if not entry.startswith("quantserve: note:")]
+    # the tool's own lines ("quantserve: note: …", where the library log went) may precede the
+    # refusal; anything else on stderr (a library's chatter, a traceback) is noise
+    others = [entry for entry in run.stderr_lines[:-1] if not entry.startswith("quantserve: ")]
     if others:
         return "noisy refusal", f"{line} [+{len(others)} more stderr lines: {others[0][:60]}…]"
     return "refused", line

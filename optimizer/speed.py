@@ -38,7 +38,10 @@ WARMUP_RUNS = 3
 class SpeedSettings:
     """How long and on how many threads to time; `min_speedup` is the bar INT8 must clear to ship."""
 
-    min_speedup: float = 1.0
+    # INT8 must beat FP32 by more than timing noise to count as faster. Measured on a 2-core EPYC:
+    # an OCR detector's three gate rounds spanned 0.71-1.09x, and a detector the gate put at 1.14x
+    # timed 0.96x in the next measurement. 1.1 is the bar; --min-speedup changes it.
+    min_speedup: float = 1.1
     allow_slower: bool = False  # ship a slower INT8 anyway, the figures recorded
     enabled: bool = True
     threads: int = 0  # 0: os.cpu_count(), what the embedded target's ONNX Runtime uses
