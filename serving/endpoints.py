@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from quantserve.errors import InternalError
+from serving.tls import reaches_this_machine
 
 RUNTIME_ENV = "QUANTSERVE_RUNTIME_DIR"
 RECORD_PREFIX = "serve-"
 DEFAULT_GRPC_PORT, DEFAULT_METRICS_PORT = 8001, 8002
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "0.0.0.0", "::1", "[::1]", ""}
 PROBE_TIMEOUT_S = 1.0
 
 
@@ -96,7 +96,7 @@ def _split(url: str) -> tuple[str, int] | None:
 
 
 def _same_host(a: str, b: str) -> bool:
-    return a == b or (a in LOCAL_HOSTS and b in LOCAL_HOSTS)
+    return a == b or (reaches_this_machine(a) and reaches_this_machine(b))
 
 
 def _alive(pid: int) -> bool:

@@ -26,7 +26,7 @@ from typing import Any
 
 from quantserve.errors import InternalError, QuantserveError
 from serving.control import ControlClient
-from serving.tls import ServerTls, is_loopback
+from serving.tls import ServerTls, connect_host, is_loopback
 
 NGC_BACKENDS = Path("/opt/tritonserver/backends")
 MODEL_CONTROL_MODES = ("none", "explicit", "poll")
@@ -188,9 +188,7 @@ class TritonServer:
     @property
     def control_url(self) -> str:
         """The HTTP endpoint this process uses for health and model loads (loopback when bound to all addresses)."""
-        host = self.options.address("http")
-        host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-        return f"http://{host}:{self.ports['http']}"
+        return f"http://{connect_host(self.options.address('http'))}:{self.ports['http']}"
 
     def control(self, timeout_s: float = 5.0) -> ControlClient:
         return ControlClient(self.control_url, timeout_s)

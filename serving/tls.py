@@ -88,11 +88,24 @@ class ClientTls:
         }
 
 
+WILDCARD_HOSTS = ("0.0.0.0", "::", "[::]", "")  # bind addresses meaning "every interface"
+
+
 def is_loopback(host: str) -> bool:
     """True for 127.0.0.0/8, ::1 and 'localhost'; 0.0.0.0 and real addresses are exposed."""
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def connect_host(bind_host: str) -> str:
+    """The address a client on this machine dials for a server bound to `bind_host` (a wildcard: loopback)."""
+    return "127.0.0.1" if bind_host in WILDCARD_HOSTS else bind_host
+
+
+def reaches_this_machine(host: str) -> bool:
+    """True for loopback names and the wildcard bind addresses: a local client reaches either here."""
+    return host in WILDCARD_HOSTS or is_loopback(host)

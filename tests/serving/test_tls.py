@@ -117,3 +117,15 @@ def test_half_tls_settings_are_one_clear_error(pki: dict[str, Path], capsys: pyt
     assert "--tls-cert and --tls-key go together" in capsys.readouterr().err
     with pytest.raises(QuantserveError, match=r"--tls-ca .*missing\.pem: file not found"):
         ClientTls(pki["ca"].parent / "missing.pem")
+
+
+def test_host_helpers_agree_on_what_is_local_and_what_is_exposed() -> None:
+    from serving.tls import connect_host, is_loopback, reaches_this_machine
+
+    assert [is_loopback(h) for h in ("127.0.0.1", "localhost", "::1", "[::1]", "0.0.0.0", "10.0.0.5")] == [
+        True, True, True, True, False, False
+    ]  # fmt: skip
+    assert connect_host("0.0.0.0") == "127.0.0.1" and connect_host("::") == "127.0.0.1"
+    assert connect_host("10.0.0.5") == "10.0.0.5"
+    assert reaches_this_machine("0.0.0.0") and reaches_this_machine("localhost")
+    assert not reaches_this_machine("10.0.0.5")
