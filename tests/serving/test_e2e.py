@@ -61,14 +61,17 @@ def test_concurrent_requests_are_batched_and_match_onnxruntime(server: TritonSer
     samples = np.random.default_rng(0).normal(size=(8, 8)).astype(np.float32)
     expected = ort_run(builds["dense"] / "model.onnx", {"x": samples})["probs"]
     with TritonGrpcClient(server.grpc_url, timeout_s=30) as client, ThreadPoolExecutor(8) as pool:
-        before = client.statistics("dense")["model_stats"][0]
-        results = list(pool.map(lambda i: client.infer("dense", {"x": samples[i : i + 1]})["probs"], range(8)))
-        after = client.statistics("dense")["model_stats"][0]
-    np.testing.assert_allclose(np.concatenate(results), expected, rtol=1e-5, atol=1e-6)
-    inferences = int(after.get("inference_count", 0)) - int(before.get("inference_count", 0))
-    executions = int(after.get("execution_count", 0)) - int(before.get("execution_count", 0))
-    assert inferences == 8
-    assert executions < inferences, "Triton's dynamic batcher never put two requests into one execution"
+        for _ in range(3):  # a burst may straggle past the window on a loaded machine; see _concurrent
+            before = client.statistics("dense")["model_stats"][0]
+            results = list(pool.map(lambda i: client.infer("dense", {"x": samples[i : i + 1]})["probs"], range(8)))
+            after = client.statistics("dense")["model_stats"][0]
+            np.testing.assert_allclose(np.concatenate(results), expected, rtol=1e-5, atol=1e-6)
+            inferences = int(after.get("inference_count", 0)) - int(before.get("inference_count", 0))
+            executions = int(after.get("execution_count", 0)) - int(before.get("execution_count", 0))
+            assert inferences == 8
+            if executions < inferences:
+                break
+    assert executions < inferences, "Triton's dynamic batcher never put two requests into one execution in 3 bursts"
 
 
 def _ragged_requests() -> list[np.ndarray]:
@@ -76,13 +79,24 @@ def _ragged_requests() -> list[np.ndarray]:
     return [rng.normal(size=(n, length, 4)).astype(np.float32) for n, length in [(1, 2), (2, 5), (1, 3), (3, 5)]]
 
 
-def _concurrent(url: str, model: str, requests: list[np.ndarray]) -> tuple[list[dict[str, np.ndarray]], int]:
-    """Responses to `requests` sent at once, and how many executions Triton needed for them."""
+def _concurrent(
+    url: str, model: str, requests: list[np.ndarray], bursts: int = 1
+) -> tuple[list[dict[str, np.ndarray]], int]:
+    """Responses to `requests` sent at once, and the fewest executions Triton needed for them.
+
+    Whether concurrent requests meet in the batcher's window depends on the scheduler: on a loaded
+    2-core machine one burst may straggle past the window. `bursts` sends the same burst up to that
+    many times, stopping at the first one Triton batched (fewer executions than requests)."""
+    fewest = len(requests) + 1
     with TritonGrpcClient(url, timeout_s=30) as client, ThreadPoolExecutor(len(requests)) as pool:
-        before = int(client.statistics(model)["model_stats"][0].get("execution_count", 0))
-        results = list(pool.map(lambda tokens: client.infer(model, {"tokens": tokens}), requests))
-        after = int(client.statistics(model)["model_stats"][0].get("execution_count", 0))
-    return results, after - before
+        for _ in range(bursts):
+            before = int(client.statistics(model)["model_stats"][0].get("execution_count", 0))
+            results = list(pool.map(lambda tokens: client.infer(model, {"tokens": tokens}), requests))
+            after = int(client.statistics(model)["model_stats"][0].get("execution_count", 0))
+            fewest = min(fewest, after - before)
+            if fewest < len(requests):
+                break
+    return results, fewest
 
 
 def test_ragged_requests_grouped_match_onnxruntime_exactly(server: TritonServer, builds: dict[str, Path]) -> None:
@@ -97,8 +111,8 @@ def test_ragged_requests_grouped_match_onnxruntime_exactly(server: TritonServer,
 
 def test_ragged_requests_padded_are_cut_back_to_their_length(server: TritonServer, builds: dict[str, Path]) -> None:
     requests = _ragged_requests()
-    results, executions = _concurrent(server.grpc_url, "seq_pad", requests)
-    assert executions < len(requests), "requests of different lengths were never batched together"
+    results, executions = _concurrent(server.grpc_url, "seq_pad", requests, bursts=3)
+    assert executions < len(requests), "requests of different lengths were never batched together in 3 bursts"
     for tokens, got in zip(requests, results, strict=True):
         want = ort_run(builds["sequence"] / "model.onnx", {"tokens": tokens})
         # Per-position outputs are unchanged by zero padding; the mean over the sequence is not compared.
