@@ -20,7 +20,7 @@ from optimizer.export import ExportOnnx
 from optimizer.fuse import FuseGraph
 from optimizer.source import load_source
 from optimizer.speed import SpeedSettings, compare_speed
-from optimizer.targets import EngineTarget, get_target, target_names
+from optimizer.targets import PRECISIONS, EngineTarget, get_target, target_names
 from optimizer.transformer import TransformerSettings
 from optimizer.user_metric import UserMetric
 from optimizer.verify import VerifyAgainstReference, drift_refusal
@@ -28,7 +28,6 @@ from quantserve.artifact import Artifact, Manifest
 from quantserve.data import TensorData, check_against, load_npz
 from quantserve.errors import QuantserveError
 
-PRECISIONS = ("fp32", "fp16", "int8")
 HOLDOUT_FRACTION = 0.2
 MODEL_FILE = "model.onnx"
 REFERENCE_FILE = "fp32.onnx"

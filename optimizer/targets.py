@@ -17,6 +17,9 @@ from typing import Any, Protocol
 from quantserve.artifact import Artifact
 from quantserve.errors import QuantserveError
 
+# Every precision `optimize --precision` knows; a target says which it builds (`supports_fp16`).
+PRECISIONS = ("fp32", "fp16", "int8")
+
 
 @dataclass(frozen=True)
 class TritonLayout:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from optimizer.targets import TritonLayout
+from optimizer.targets import PRECISIONS, TritonLayout
 from quantserve.artifact import Artifact, TensorSpec
 from quantserve.errors import QuantserveError
 
@@ -31,7 +31,6 @@ MIN_TENSORRT_MAJOR = 10
 ERROR_PREFIX = "tensorrt_build: error: "
 # Deploying onto an unverified GPU is allowed only when the operator says so explicitly.
 SKIP_CHECK_ENV = "QUANTSERVE_TRT_SKIP_DEVICE_CHECK"
-PRECISIONS = ("fp32", "fp16", "int8")
 
 
 @dataclass(frozen=True)
