@@ -24,6 +24,7 @@ from loadtest import recording_files
 from loadtest.load_pattern import ClosedLoop, LoadPattern, LoadStep
 from loadtest.percentiles import LatencySummary, cdf_points
 from loadtest.results import LoadResult, LoadRun, safe_name
+from loadtest.timeline import outages, per_second
 from loadtest.triton_metrics import breakdown, metrics_endpoint
 from loadtest.utilization import UtilizationSampler
 from quantserve.data import check_against, load_npz
@@ -122,6 +123,7 @@ def _summarize(
     ok = samples[:, 2] > 0.5 if samples.size else np.zeros(0, dtype=bool)
     latencies = samples[ok, 1] if samples.size else np.zeros(0)
     span = window.end - window.start
+    timeline = per_second(samples, window.start, window.end)
     server = None
     if window.metrics_before is not None and window.metrics_after is not None:
         server = breakdown(window.metrics_before, window.metrics_after, settings.model)
@@ -140,6 +142,8 @@ def _summarize(
         **step.recorded(settings.workers),
         cdf=cdf_points(latencies),
         errors=recording_files.read_failures(csv_prefix),
+        timeline=timeline,
+        outages=outages(timeline),
     )
 
 

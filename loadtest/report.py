@@ -15,10 +15,12 @@ from pathlib import Path
 from loadtest import svg_plots
 from loadtest.load_pattern import ClosedLoop
 from loadtest.results import ACCURACY_FILE, LOAD_PREFIX, AccuracyReport, LoadResult, LoadRun, VariantAccuracy
+from loadtest.timeline import Outage
 from loadtest.verdict import Verdict, gather, load_manifest
 from quantserve.errors import QuantserveError
 
 BREAKDOWN_SEGMENTS = ("queue", "compute input", "compute infer", "compute output")
+MAX_TIMELINES = 6  # steps drawn over time (those with an outage first): a long sweep would bury the report
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.2em 2em;color:#222;max-width:1800px}h1{margin:0 0 .4em;font-size:1.5em}
 table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
@@ -157,6 +159,8 @@ def render_markdown(inputs: ReportInputs) -> str:
     if inputs.runs:
         parts += ["## Load (client latency, Triton server-side counters over the measured window)", ""]
         parts += [_md_table(*_load_rows(inputs.runs)), ""]
+        outages = _outage_lines(inputs.runs)
+        parts += [*(f"- Outage: {line}" for line in outages), ""] if outages else []
         notes = {r.utilization.note for run in inputs.runs for r in run.results if r.utilization}
         parts += [f"Utilization: {note}." for note in sorted(notes)] + [""]
     if inputs.accuracy is not None:
@@ -201,6 +205,41 @@ def charts(runs: list[LoadRun]) -> list[str]:
     ]
 
 
+def timeline_charts(runs: list[LoadRun]) -> list[str]:
+    """Throughput and latency of each step second by second, outages shaded; a second with no success is a gap."""
+    steps = [r for run in runs for r in run.results if r.timeline]
+    steps = sorted(steps, key=lambda r: not r.outages)[:MAX_TIMELINES]
+    return [chart for r in steps for chart in _step_over_time(r)]
+
+
+def _step_over_time(r: LoadResult) -> list[str]:
+    middles = [second.t_s + second.width_s / 2 for second in r.timeline]
+    bands = [(o.start_s, o.end_s, outage_text(o)) for o in r.outages]
+    throughput = [
+        ("succeeded", list(zip(middles, (s.ok_per_s for s in r.timeline), strict=True))),
+        ("failed", list(zip(middles, (s.failed_per_s for s in r.timeline), strict=True))),
+    ]
+    latency = [
+        ("p99", list(zip(middles, (s.p99_ms for s in r.timeline), strict=True))),
+        ("p50", list(zip(middles, (s.p50_ms for s in r.timeline), strict=True))),
+    ]
+    return [
+        svg_plots.time_chart(f"Requests/s over time — {r.label}", throughput, "seconds", "req/s", bands),
+        svg_plots.time_chart(f"Latency over time — {r.label}", latency, "seconds", "ms", bands),
+    ]
+
+
+def outage_text(outage: Outage) -> str:
+    return (
+        f"no successful request for {outage.duration_s:.1f} s (t = {outage.start_s:.1f}–{outage.end_s:.1f} s), "
+        f"{outage.failed_requests} requests failed in it"
+    )
+
+
+def _outage_lines(runs: list[LoadRun]) -> list[str]:
+    return [f"{r.label}: {outage_text(o)}" for run in runs for r in run.results for o in r.outages]
+
+
 def _breakdown_rows(runs: list[LoadRun]) -> list[tuple[str, list[float]]]:
     rows = []
     for run in runs:
@@ -218,6 +257,11 @@ def render_html(inputs: ReportInputs) -> str:
         body.append("<h2>Load</h2>")
         body.append('<div class="charts">' + "\n".join(charts(inputs.runs)) + "</div>")
         body.append(_html_table(*_load_rows(inputs.runs)))
+        body += [f'<p class="fail">Outage: {escape(line)}</p>' for line in _outage_lines(inputs.runs)]
+        over_time = timeline_charts(inputs.runs)
+        if over_time:
+            body.append("<h3>Over time</h3>")
+            body.append('<div class="charts">' + "\n".join(over_time) + "</div>")
         notes = sorted({r.utilization.note for run in inputs.runs for r in run.results if r.utilization})
         body += [f"<p>Utilization: {escape(note)}.</p>" for note in notes]
     if inputs.accuracy is not None:

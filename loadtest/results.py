@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.percentiles import LatencySummary
+from loadtest.timeline import Outage, SecondStats
 from loadtest.triton_metrics import ServerBreakdown
 from loadtest.utilization import Utilization
 from quantserve.errors import QuantserveError
@@ -46,6 +47,8 @@ class LoadResult:
     cdf: list[tuple[float, float]] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
     locust_csv_prefix: str = ""
+    timeline: list[SecondStats] = field(default_factory=list)  # per second of the window (empty before it existed)
+    outages: list[Outage] = field(default_factory=list)  # seconds with failures and no success, from `timeline`
 
     @property
     def latency_p50_ms(self) -> float:
@@ -73,6 +76,8 @@ class LoadResult:
         fields["server"] = ServerBreakdown(**data["server"]) if data.get("server") else None
         fields["utilization"] = Utilization(**data["utilization"]) if data.get("utilization") else None
         fields["cdf"] = [tuple(point) for point in data.get("cdf", [])]
+        fields["timeline"] = [SecondStats(**second) for second in data.get("timeline", [])]
+        fields["outages"] = [Outage(**outage) for outage in data.get("outages", [])]
         return cls(**fields)
 
 

@@ -1,4 +1,4 @@
-"""Small inline-SVG charts (lines with markers, stacked bars) for the self-contained HTML report.
+"""Small inline-SVG charts (lines with markers, lines over time, stacked bars) for the self-contained HTML report.
 
 Pure string building from numbers already measured: no plotting library, no external assets.
 """
@@ -13,7 +13,10 @@ PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e
 WIDTH, HEIGHT = 600, 320
 LEFT, RIGHT, TOP, BOTTOM = 64, 190, 34, 46
 
+OUTAGE_FILL = "#f4c7c3"
+
 Series = tuple[str, Sequence[tuple[float, float]]]
+Band = tuple[float, float, str]  # x from, x to, what it marks
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
@@ -117,6 +120,45 @@ def line_chart(title: str, series: Sequence[Series], x_label: str, y_label: str,
             ]
     parts += _legend([name for name, _ in series])
     return _svg(parts, title)
+
+
+def time_chart(title: str, series: Sequence[Series], x_label: str, y_label: str, bands: Sequence[Band] = ()) -> str:
+    """Lines over time that break where a value is missing (NaN), over shaded `bands` (outages).
+
+    A line never bridges a missing point, so seconds without a measurement show as a gap.
+    """
+    points = [(x, y) for _, pts in series for x, y in pts if math.isfinite(x) and math.isfinite(y)]
+    if not points:
+        return f'<p class="empty">{escape(title)}: no data</p>'
+    xs = [p[0] for p in points] + [x for band in bands for x in band[:2]]
+    frame = _Frame(xs, [p[1] for p in points])
+    parts = _axes(frame, title, x_label, y_label)
+    for x0, x1, label in bands:
+        left, right = frame.px(x0), frame.px(x1)
+        parts.append(
+            f'<rect class="outage" x="{left:.1f}" y="{TOP}" width="{right - left:.1f}" '
+            f'height="{HEIGHT - TOP - BOTTOM}" fill="{OUTAGE_FILL}" fill-opacity="0.7">'
+            f"<title>{escape(label)}</title></rect>"
+        )
+    for i, (_, pts) in enumerate(series):
+        path = broken_path(frame, pts)
+        if path:
+            color = PALETTE[i % len(PALETTE)]
+            parts.append(f'<path d="{path}" fill="none" stroke="{color}" stroke-width="1.5"/>')
+    parts += _legend([name for name, _ in series])
+    return _svg(parts, title)
+
+
+def broken_path(frame: _Frame, points: Sequence[tuple[float, float]]) -> str:
+    """SVG path data: a new subpath (`M`) after every missing value, `L` between present neighbours."""
+    commands, pen_down = [], False
+    for x, y in points:
+        if not (math.isfinite(x) and math.isfinite(y)):
+            pen_down = False
+            continue
+        commands.append(f"{'L' if pen_down else 'M'}{frame.px(x):.1f},{frame.py(y):.1f}")
+        pen_down = True
+    return " ".join(commands)
 
 
 def stacked_bars(title: str, rows: Sequence[tuple[str, Sequence[float]]], segments: Sequence[str], unit: str) -> str:

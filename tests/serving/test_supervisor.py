@@ -21,6 +21,8 @@ import psutil
 import pytest
 
 from loadtest.harness import run_load
+from loadtest.report import render
+from loadtest.results import LoadResult
 from quantserve.cli import main
 from quantserve.errors import QuantserveError
 from serving.client import RetryPolicy, TritonGrpcClient
@@ -124,9 +126,21 @@ def test_killed_tritonserver_is_restarted_and_serves(serve: tuple[Serve, list[st
     print(f"load across the outage: {result.requests} requests, {result.failed_requests} failed")  # type: ignore[attr-defined]
     assert result.failed_requests > 0, "the outage must show as failed requests"  # type: ignore[attr-defined]
     assert result.requests > result.failed_requests  # type: ignore[attr-defined]
+    assert_outage_is_a_gap(result, tmp_path / "load")  # type: ignore[arg-type]
     with TritonGrpcClient(grpc_url, timeout_s=30) as client:
         np.testing.assert_allclose(client.infer("dense", {"x": x})["probs"], expected, rtol=1e-6)
     assert server.stop() == 0
+
+
+def assert_outage_is_a_gap(result: LoadResult, results_dir: Path) -> None:
+    """The load's seconds show the down time: no success for at least a second, its failures counted, reported."""
+    longest = max(result.outages, key=lambda o: o.duration_s, default=None)
+    assert longest is not None, [(s.t_s, s.ok, s.failed) for s in result.timeline]
+    print(f"outage in the load: {longest.duration_s:.0f} s without a success, {longest.failed_requests} failed in it")
+    assert longest.duration_s >= 1.0 and 0 < longest.failed_requests <= result.failed_requests
+    assert sum(s.ok + s.failed for s in result.timeline) == result.requests
+    markdown = render(results_dir)[0].read_text()
+    assert f"{longest.failed_requests} requests failed in it" in markdown
 
 
 def test_serve_gives_up_past_the_restart_cap(

@@ -1,0 +1,99 @@
+"""Per-second throughput, failures and latency over a measured window, and the outages in it.
+
+Built from the exact per-request records (end time, latency, ok) that every Locust process
+keeps, not from Locust's `_stats_history.csv`: there `Requests/s` is a mean over the last ten
+seconds that counts failed requests too, so a three-second outage shows as a shallow dip and
+never as a gap. Here a second with no successful request is a second with zero throughput and
+no latency point, and the requests that failed in it are counted.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from loadtest.percentiles import percentile
+
+# A last bin shorter than this joins the one before it: a rate over a sliver of a second is noise.
+MIN_LAST_BIN_S = 0.5
+
+
+@dataclass
+class SecondStats:
+    """One second of the window: successful and failed requests per second, latency of the successful ones."""
+
+    t_s: float  # start of the second, from the start of the measured window
+    width_s: float  # 1, or up to 1.5 for the window's last second
+    ok: int  # requests that succeeded, ending in this second
+    failed: int
+    p50_ms: float  # NaN: no successful request ended in this second
+    p99_ms: float
+
+    @property
+    def ok_per_s(self) -> float:
+        return self.ok / self.width_s
+
+    @property
+    def failed_per_s(self) -> float:
+        return self.failed / self.width_s
+
+
+@dataclass
+class Outage:
+    """Consecutive seconds with requests failing and none succeeding."""
+
+    start_s: float
+    end_s: float
+    failed_requests: int
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+def bin_edges(start: float, end: float) -> np.ndarray:
+    """One-second bin edges from `start` to `end`; a last sliver under MIN_LAST_BIN_S joins the bin before."""
+    span = end - start
+    if span <= 1.0:
+        return np.array([start, end])
+    edges = start + np.arange(0.0, math.floor(span) + 1.0)
+    if end - edges[-1] >= MIN_LAST_BIN_S:
+        return np.append(edges, end)
+    edges[-1] = end
+    return edges
+
+
+def per_second(samples: np.ndarray, start: float, end: float) -> list[SecondStats]:
+    """`samples` rows of (end wall time, latency ms, 1 ok / 0 failed), ending in [start, end], per second."""
+    if end <= start:
+        return []
+    samples = np.asarray(samples, dtype=np.float64).reshape(-1, 3)
+    edges = bin_edges(start, end)
+    ok = samples[:, 2] > 0.5
+    index = np.clip(np.searchsorted(edges, samples[:, 0], side="right") - 1, 0, len(edges) - 2)
+    series = []
+    for i in range(len(edges) - 1):
+        here = index == i
+        latencies = samples[here & ok, 1]
+        t_s, width_s = round(float(edges[i] - start), 3), round(float(edges[i + 1] - edges[i]), 3)
+        failed = int((here & ~ok).sum())
+        p50, p99 = percentile(latencies, 50.0), percentile(latencies, 99.0)
+        series.append(SecondStats(t_s, width_s, int(latencies.size), failed, p50, p99))
+    return series
+
+
+def outages(series: list[SecondStats]) -> list[Outage]:
+    """Runs of seconds with no successful request and at least one failed one, with their failure counts."""
+    found: list[Outage] = []
+    run: list[SecondStats] = []
+    for second in [*series, None]:
+        if second is not None and second.ok == 0:
+            run.append(second)
+            continue
+        failed = sum(s.failed for s in run)
+        if failed:
+            found.append(Outage(run[0].t_s, round(run[-1].t_s + run[-1].width_s, 3), failed))
+        run = []
+    return found
