@@ -33,6 +33,7 @@ COMMANDS = (
     "profile",
     "demo",
     "doctor",
+    "tune",
 )
 ENV_PREFIX = "QUANTSERVE_"
 

@@ -1,0 +1,114 @@
+"""`quantserve tune BUILD [BUILD2] --data D.npz --slo-p99-ms MS --repo R --name NAME --out DIR`.
+
+Searches the serving configuration (and, given FP32 and INT8 builds, the precision) with the most
+goodput under the p99 SLO on a live tritonserver, deploys the winner, and writes tune.json/tune.html.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from quantserve.cli.tables import add_json_flag
+from quantserve.errors import QuantserveError
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "tune",
+        help="search batch sizes, queue delay, instances (and precision) for the most goodput under a p99 SLO",
+        description="Search the Triton serving configuration on a live server with Locust; deploy the winner.",
+    )
+    parser.add_argument("builds", metavar="BUILD", type=Path, nargs="+", help="build folder(s); two: FP32 and INT8")
+    parser.add_argument("--data", type=Path, required=True, help=".npz with one array per model input")
+    parser.add_argument("--slo-p99-ms", type=float, required=True, help="latency SLO (ms) that goodput counts under")
+    parser.add_argument("--max-trials", type=int, default=12, help="configurations measured after the baseline")
+    parser.add_argument("--quick", action="store_true", help="short windows, at most 6 trials (minutes)")
+    parser.add_argument("--users", type=int, default=16, help="closed-loop concurrency of every trial")
+    parser.add_argument("--request-batch", type=int, default=1, help="samples per request")
+    parser.add_argument("--repo", type=Path, default=Path("model_repo"), help="Triton model repository for the winner")
+    parser.add_argument("--name", required=True, help="model name the winner is deployed as")
+    parser.add_argument("--out", type=Path, required=True, help="folder for tune.json, tune.html and the raw runs")
+    add_json_flag(parser)
+    parser.set_defaults(func=run)
+
+
+def build_labels(builds: list[Path]) -> dict[str, Path]:
+    """Label each build by its manifest's precision ("int8", "fp32"); by folder name when they clash."""
+    from serving.deploy import load_artifact
+
+    if len(builds) > 2:
+        raise QuantserveError(f"tune takes one or two build folders (FP32 and INT8), got {len(builds)}")
+    labels = [load_artifact(b).manifest.precision or b.name for b in builds]
+    if len(set(labels)) < len(labels):
+        labels = [b.name for b in builds]
+    if len(set(labels)) < len(labels):
+        raise QuantserveError(f"the two build folders have the same name '{labels[0]}'; give distinct folders")
+    return dict(zip(labels, builds, strict=True))
+
+
+def run(args: argparse.Namespace) -> int:
+    from quantserve.cli.progress import StepProgress, is_quiet
+    from quantserve.cli.tables import print_json
+    from quantserve.cli.tune import TuneSettings, check_settings, tune
+
+    settings = TuneSettings(
+        builds=build_labels(list(args.builds)),
+        data=args.data,
+        slo_p99_ms=args.slo_p99_ms,
+        repo=args.repo,
+        name=args.name,
+        out=args.out,
+        max_trials=args.max_trials,
+        quick=args.quick,
+        users=args.users,
+        request_batch=args.request_batch,
+    )
+    check_settings(settings)
+    quiet = is_quiet(args)
+    chatter = not (args.quiet or args.json)
+
+    def say(line: str) -> None:
+        if chatter:
+            print(f"tune: {line}", file=sys.stderr)
+
+    with StepProgress("tune", settings.search_trials + 1, quiet) as bar:
+
+        def on_trial(trial: Any, index: int, total: int) -> None:
+            bar.describe(f"trial {index}/{total}: {trial.config.label()}")
+            bar.advance()
+
+        result = tune(settings, say, on_trial)
+    document = result.to_json()
+    if args.json:
+        print_json(document)
+        return 0
+    print_summary(document, args.out)
+    return 0
+
+
+def print_summary(document: dict[str, Any], out: Path) -> None:
+    """The trials as a table, then the winner, the gain over the baseline and the re-measure."""
+    from quantserve.cli.tables import TEXT, Column, fmt, print_rows
+    from quantserve.cli.tune_report import config_label
+
+    columns = [Column("config", TEXT), *(Column(h) for h in ("req/s", "p50 ms", "p99 ms", "goodput/s", "pruned"))]
+    rows = [
+        [
+            config_label(t["config"]),
+            *(fmt(t[k]) for k in ("throughput_rps", "p50_ms", "p99_ms", "goodput_rps")),
+            "yes" if t["pruned"] else "",
+        ]
+        for t in document["trials"]
+    ]
+    print_rows("tune trials", columns, rows)
+    best, search, check = document["best"], document["search"], document["remeasured"]
+    print(f"best: {config_label(best['config'])} ({best['goodput_rps']:.1f} good req/s, p99 {best['p99_ms']:.2f} ms)")
+    print(f"gain over the naive baseline: {fmt(document['gain'])}x goodput")
+    if document["winner_precision"]:
+        print(f"winning precision: {document['winner_precision']}")
+    print(f"{search['trials']} trials ({search['pruned']} pruned) in {search['seconds']:.0f} s")
+    print(f"re-measured: {check['throughput_rps']:.1f} req/s ({fmt(check['throughput_ratio'])}x the claim)")
+    print(f"deployed: {document['deployed']['repo']}/{document['deployed']['name']}; report: {out / 'tune.html'}")

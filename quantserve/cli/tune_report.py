@@ -1,0 +1,182 @@
+"""`tune.json` and `tune.html`: the trials as data, then a table and a throughput-vs-p99 scatter drawn from it.
+
+The HTML is rendered from the JSON document only (it computes no measurement); the Pareto front
+(no other trial has more throughput at a lower or equal p99) is a pure function tested on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from loadtest.svg_plots import PALETTE, nice_ticks
+
+JSON_NAME, HTML_NAME = "tune.json", "tune.html"
+WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 640, 360, 64, 24, 34, 46
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:1.2em 2em;color:#222;max-width:1400px}h1{font-size:1.5em}
+table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
+th:nth-child(2),td:nth-child(2){text-align:left}tr.best{background:#e6f4e6}tr.baseline{background:#f3f3f3}
+svg text{font-size:11px}svg .title{font-size:13px;font-weight:bold}.axis{stroke:#333}.grid{stroke:#eee}
+"""
+COLUMNS = ("#", "config", "req/s", "p50 ms", "p99 ms", "goodput/s", "failed", "pruned", "front")
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the (throughput, p99) points no other point dominates (≥ throughput and ≤ p99, one strictly).
+
+    Points with a non-finite coordinate are never on the front.
+    """
+    finite = [i for i, (x, y) in enumerate(points) if math.isfinite(x) and math.isfinite(y)]
+
+    def dominated(i: int) -> bool:
+        x, y = points[i]
+        return any(points[j][0] >= x and points[j][1] <= y and (points[j][0] > x or points[j][1] < y) for j in finite)
+
+    return [i for i in finite if not dominated(i)]
+
+
+def write_report(result: Any, out: Path) -> tuple[Path, Path]:
+    """Write `tune.json` (result.to_json()) and the HTML rendered from it into `out`, each atomically."""
+    out.mkdir(parents=True, exist_ok=True)
+    document = result.to_json()
+    json_path = _write_atomic(out / JSON_NAME, json.dumps(_finite(document), indent=2) + "\n")
+    html_path = _write_atomic(out / HTML_NAME, render_html(document))
+    return json_path, html_path
+
+
+def _write_atomic(path: Path, text: str) -> Path:
+    temp = path.with_name(f".{path.name}.{os.getpid()}")
+    temp.write_text(text)
+    os.replace(temp, path)
+    return path
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities as null: tune.json stays strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _num(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) else math.nan
+
+
+def config_label(config: dict[str, Any]) -> str:
+    head = f"{config['precision']} " if config.get("precision") else ""
+    if config["max_batch"] == 0:
+        return f"{head}no batching ×{config['instances']}"
+    pref = ",".join(map(str, config["preferred"]))
+    delay = config["max_queue_delay_us"]
+    return f"{head}max batch {config['max_batch']}, preferred {pref}, delay {delay} µs, ×{config['instances']}"
+
+
+def render_html(document: dict[str, Any]) -> str:
+    """The whole page: headline, the scatter, the trials table, settings and machine."""
+    trials = document["trials"]
+    points = [(_num(t["throughput_rps"]), _num(t["p99_ms"])) for t in trials]
+    front = set(pareto_front(points))
+    body = [f"<h1>quantserve tune: {escape(document.get('deployed', {}).get('name', ''))}</h1>", _headline(document)]
+    body.append(scatter_svg(trials, front, _num(document["settings"].get("slo_p99_ms"))))
+    body.append(trials_table(document, front))
+    body.append(f"<h2>Settings</h2><pre>{escape(json.dumps(document['settings'], indent=2))}</pre>")
+    body.append(f"<h2>Machine</h2><pre>{escape(json.dumps(document.get('machine', {}), indent=2))}</pre>")
+    head = f"<!doctype html><html><head><meta charset='utf-8'><title>quantserve tune</title><style>{STYLE}</style>"
+    return head + "</head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+
+
+def _headline(document: dict[str, Any]) -> str:
+    best, base, search = document["best"], document["baseline"], document["search"]
+    gain = _num(document.get("gain"))
+    check = document.get("remeasured") or {}
+    lines = [
+        f"Best: {escape(config_label(best['config']))}: goodput {_num(best['goodput_rps']):.1f}/s, "
+        f"p99 {_num(best['p99_ms']):.2f} ms",
+        f"Baseline (no batching, one instance): goodput {_num(base['goodput_rps']):.1f}/s — gain {gain:.2f}×",
+        f"{search['trials']} trials ({search['pruned']} pruned) in {_num(search['seconds']):.0f} s",
+    ]
+    if check:
+        lines.append(
+            f"Re-measured on a fresh server: {_num(check['throughput_rps']):.1f} req/s "
+            f"({_num(check['throughput_ratio']):.2f}× the claim), p99 {_num(check['p99_ms']):.2f} ms"
+        )
+    return "<p>" + "<br>".join(lines) + "</p>"
+
+
+def trials_table(document: dict[str, Any], front: set[int]) -> str:
+    best_config, base_config = document["best"]["config"], document["baseline"]["config"]
+    rows = []
+    for index, trial in enumerate(document["trials"]):
+        kind = "best" if trial["config"] == best_config else "baseline" if trial["config"] == base_config else ""
+        cells = [
+            str(index + 1),
+            escape(config_label(trial["config"])) + (f" ({escape(trial['error'])})" if trial.get("error") else ""),
+            *(f"{_num(trial[k]):.2f}" for k in ("throughput_rps", "p50_ms", "p99_ms", "goodput_rps")),
+            str(trial["failed_requests"]),
+            "yes" if trial["pruned"] else "",
+            "●" if index in front else "",
+        ]
+        rows.append(f"<tr class='{kind}'>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    head = "".join(f"<th>{escape(c)}</th>" for c in COLUMNS)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def scatter_svg(trials: Sequence[dict[str, Any]], front: set[int], slo_ms: float) -> str:
+    """Throughput (x) against p99 (y) per trial; the Pareto front joined by a line; the SLO as a dashed line."""
+    points = [(_num(t["throughput_rps"]), _num(t["p99_ms"])) for t in trials]
+    shown = [p for p in points if math.isfinite(p[0]) and math.isfinite(p[1])]
+    xs = [p[0] for p in shown] or [1.0]
+    ys = [p[1] for p in shown] + ([slo_ms] if math.isfinite(slo_ms) else [])
+    x_ticks, y_ticks = nice_ticks(0.0, max(xs)), nice_ticks(0.0, max(ys or [1.0]))
+
+    def px(x: float) -> float:
+        return LEFT + x / (x_ticks[-1] or 1.0) * (WIDTH - LEFT - RIGHT)
+
+    def py(y: float) -> float:
+        return HEIGHT - BOTTOM - y / (y_ticks[-1] or 1.0) * (HEIGHT - TOP - BOTTOM)
+
+    parts = [
+        f'<text x="{WIDTH / 2:.0f}" y="20" text-anchor="middle" class="title">throughput vs p99 per trial</text>',
+        f'<line x1="{LEFT}" y1="{HEIGHT - BOTTOM}" x2="{WIDTH - RIGHT}" y2="{HEIGHT - BOTTOM}" class="axis"/>',
+        f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{HEIGHT - BOTTOM}" class="axis"/>',
+        f'<text x="{(LEFT + WIDTH - RIGHT) / 2:.0f}" y="{HEIGHT - 8}" text-anchor="middle">throughput (req/s)</text>',
+        f'<text x="14" y="{(TOP + HEIGHT - BOTTOM) / 2:.0f}" text-anchor="middle" '
+        f'transform="rotate(-90 14 {(TOP + HEIGHT - BOTTOM) / 2:.0f})">p99 latency (ms)</text>',
+    ]
+    parts += [f'<text x="{px(t):.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle">{t:g}</text>' for t in x_ticks]
+    parts += [f'<text x="{LEFT - 6}" y="{py(t) + 4:.1f}" text-anchor="end">{t:g}</text>' for t in y_ticks]
+    if math.isfinite(slo_ms):
+        parts.append(
+            f'<line x1="{LEFT}" y1="{py(slo_ms):.1f}" x2="{WIDTH - RIGHT}" y2="{py(slo_ms):.1f}" '
+            f'stroke="{PALETTE[1]}" stroke-dasharray="5,4"/><text x="{WIDTH - RIGHT - 4}" y="{py(slo_ms) - 4:.1f}" '
+            f'text-anchor="end" fill="{PALETTE[1]}">SLO {slo_ms:g} ms</text>'
+        )
+    ordered = sorted((points[i] for i in front), key=lambda p: p[0])
+    if len(ordered) > 1:
+        path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in ordered)
+        parts.append(f'<polyline class="front" points="{path}" fill="none" stroke="{PALETTE[2]}" stroke-width="1.5"/>')
+    for index, (x, y) in enumerate(points):
+        if not (math.isfinite(x) and math.isfinite(y)):
+            continue
+        on_front = index in front
+        colour = PALETTE[2] if on_front else PALETTE[0]
+        fill = colour if not trials[index]["pruned"] else "none"
+        label = escape(config_label(trials[index]["config"]))
+        parts.append(
+            f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="{6 if on_front else 4}" fill="{fill}" stroke="{colour}">'
+            f"<title>#{index + 1} {label}</title></circle>"
+        )
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" role="img" '
+        f'aria-label="throughput vs p99">{"".join(parts)}</svg>'
+    )
