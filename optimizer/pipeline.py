@@ -209,6 +209,7 @@ def run_atomically(job: OptimizeJob, out_dir: Path) -> Artifact:
     """
     from optimizer.scratch import make_owned_dir, owned_tempdir, remove_stale_dirs
 
+    _restore_retired(out_dir)
     remove_stale_dirs(out_dir.parent, tuple(f".{out_dir.name}.{kind}-" for kind in ("partial", "work", "old")))
     staging = make_owned_dir(out_dir.parent, f".{out_dir.name}.partial-")
     try:
@@ -219,6 +220,22 @@ def run_atomically(job: OptimizeJob, out_dir: Path) -> Artifact:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return Artifact(out_dir / built.path.name, built.manifest)
+
+
+def _restore_retired(out_dir: Path) -> None:
+    """Put back the previous output a run killed between `_move_into_place`'s two renames left retired.
+
+    That run had moved the complete previous output into its `.old-` folder and died before renaming
+    its own into place, so `out_dir` is missing; the previous one is whole, and becomes the output again.
+    """
+    from optimizer.scratch import stale_dirs
+
+    if os.path.lexists(out_dir):
+        return
+    for retired in stale_dirs(out_dir.parent, (f".{out_dir.name}.old-",)):
+        if (retired / "previous").is_dir():
+            os.rename(retired / "previous", out_dir)
+            return
 
 
 def split_holdout(

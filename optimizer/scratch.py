@@ -36,15 +36,24 @@ def remove_stale_dirs(parent: Path, prefixes: tuple[str, ...]) -> list[Path]:
 
     Names without a pid (written before this scheme) are left alone: nothing says their run ended.
     """
+    removed = stale_dirs(parent, prefixes)
+    for entry in removed:
+        shutil.rmtree(entry, ignore_errors=True)
+    return removed
+
+
+def stale_dirs(parent: Path, prefixes: tuple[str, ...]) -> list[Path]:
+    """The `parent/PREFIX<pid>-*` folders (not links) whose process is gone, in name order."""
     if not parent.is_dir():
         return []
-    removed = []
-    for entry in parent.iterdir():
-        pid = _owner_pid(entry.name, prefixes)
-        if pid is not None and entry.is_dir() and not entry.is_symlink() and not process_alive(pid):
-            shutil.rmtree(entry, ignore_errors=True)
-            removed.append(entry)
-    return removed
+    return [
+        entry
+        for entry in sorted(parent.iterdir())
+        if (pid := _owner_pid(entry.name, prefixes)) is not None
+        and entry.is_dir()
+        and not entry.is_symlink()
+        and not process_alive(pid)
+    ]
 
 
 def _owner_pid(name: str, prefixes: tuple[str, ...]) -> int | None:
