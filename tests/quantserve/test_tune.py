@@ -1,0 +1,206 @@
+"""`quantserve tune`: the Pareto front and search space as pure functions, bad input refused before any
+server starts, and one quick joint FP32 x INT8 search end to end on a real tritonserver with Locust."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from quantserve.cli import main
+from quantserve.cli.tune import (
+    PRUNE_FRACTION,
+    Samples,
+    ServingConfig,
+    TuneSettings,
+    check_settings,
+    clearly_worse,
+    make_config,
+    suggest_config,
+    trial_figures,
+)
+from quantserve.cli.tune_report import pareto_front
+from quantserve.errors import QuantserveError
+
+MODELS_FILE = Path(__file__).resolve().parents[1] / "loadtest" / "loadtest_models.py"
+TRIAL_KEYS = {"config", "throughput_rps", "p50_ms", "p99_ms", "failed_requests", "goodput_rps", "pruned"}
+CONFIG_KEYS = {"max_batch", "preferred", "max_queue_delay_us", "instances", "precision"}
+
+
+def loadtest_models() -> ModuleType:
+    """The load-test suite's tiny MLP builders, loaded by path (they live beside those tests)."""
+    spec = importlib.util.spec_from_file_location("tune_loadtest_models", MODELS_FILE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# --- pure functions ---------------------------------------------------------------------------------
+
+
+def test_pareto_front_keeps_points_no_other_beats_on_both_axes() -> None:
+    points = [(100.0, 10.0), (200.0, 20.0), (150.0, 25.0), (200.0, 15.0), (50.0, 5.0), (math.nan, 1.0)]
+    # (200, 20) loses to (200, 15); (150, 25) loses to (200, 15); NaN is never on the front.
+    assert pareto_front(points) == [0, 3, 4]
+
+
+def test_pareto_front_of_equal_points_keeps_both() -> None:
+    assert pareto_front([(10.0, 1.0), (10.0, 1.0)]) == [0, 1]
+    assert pareto_front([]) == []
+
+
+def test_goodput_counts_only_successes_within_the_slo() -> None:
+    samples = Samples(np.array([1.0, 2.0, 9.0, 11.0, 3.0]), np.array([True, True, True, True, False]), 2.0)
+    trial = trial_figures(ServingConfig(8, (8,), 100, 1), samples, slo_ms=10.0)
+    assert trial.throughput_rps == 2.0  # 4 successes in 2 s
+    assert trial.goodput_rps == 1.5  # 3 of them within 10 ms
+    assert trial.failed_requests == 1 and trial.requests == 5
+    assert trial.p50_ms == 5.5  # of the successes only
+
+
+def test_pruning_rule_needs_a_best_and_a_clear_gap() -> None:
+    assert not clearly_worse(10.0, 0.0)
+    assert not clearly_worse(PRUNE_FRACTION * 100 + 1, 100.0)
+    assert clearly_worse(PRUNE_FRACTION * 100 - 1, 100.0)
+
+
+def test_configs_are_normalized_so_equal_deployments_compare_equal() -> None:
+    assert make_config("", 0, "max", 2000, 2) == make_config("", 0, "powers", 0, 2) == ServingConfig(0, (), 0, 2)
+    assert make_config("int8", 16, "powers", 500, 1).preferred == (2, 4, 8, 16)
+    assert make_config("", 8, "half", 0, 1).preferred == (4, 8)
+    assert make_config("", 2, "max", 0, 1).preferred == (2,)
+
+
+def test_optuna_suggestions_span_precision_and_stay_deployable(tmp_path: Path) -> None:
+    import optuna
+
+    settings = settings_for(tmp_path, {"int8": tmp_path / "a", "fp32": tmp_path / "b"})
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0))
+    configs = [suggest_config(study.ask(), settings) for _ in range(12)]
+    assert {c.precision for c in configs} == {"int8", "fp32"}
+    for config in configs:
+        assert config.instances >= 1
+        assert (config.max_batch == 0) == (config.preferred == ())
+        assert all(1 <= size <= config.max_batch for size in config.preferred)
+
+
+# --- bad input: one line, before any server starts ----------------------------------------------------
+
+
+def settings_for(tmp_path: Path, builds: dict[str, Path], **changes: object) -> TuneSettings:
+    fields: dict = dict(
+        builds=builds, data=tmp_path / "load.npz", slo_p99_ms=50.0, repo=tmp_path / "repo", name="m", out=tmp_path
+    )
+    return TuneSettings(**{**fields, **changes})
+
+
+@pytest.fixture
+def fp32_build(tmp_path: Path) -> Path:
+    models = loadtest_models()
+    models.labeled_data(64, models.mlp_weights(), seed=3).save(tmp_path / "load.npz")
+    return Path(models.make_build_dir(tmp_path / "build" / "mlp_fp32"))
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"slo_p99_ms": 0.0}, "--slo-p99-ms must be positive, got 0"),
+        ({"slo_p99_ms": -5.0}, "--slo-p99-ms must be positive, got -5"),
+        ({"max_trials": 0}, "--max-trials must be at least 1, got 0"),
+    ],
+)
+def test_bad_numbers_are_refused(tmp_path: Path, fp32_build: Path, changes: dict, message: str) -> None:
+    with pytest.raises(QuantserveError, match=f"^{message}$"):
+        check_settings(settings_for(tmp_path, {"": fp32_build}, **changes))
+
+
+def test_unknown_build_folder_is_named(tmp_path: Path, fp32_build: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "build" / "nope"
+    argv = ["tune", str(missing), "--data", str(tmp_path / "load.npz"), "--slo-p99-ms", "50"]
+    assert main([*argv, "--name", "m", "--repo", str(tmp_path / "repo"), "--out", str(tmp_path / "out")]) == 2
+    assert f"{missing}: build folder not found" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # refused before any server or folder
+
+
+def test_data_that_does_not_fit_the_manifest_is_named(tmp_path: Path, fp32_build: Path) -> None:
+    np.savez(tmp_path / "wrong.npz", x=np.zeros((4, 7), np.float32))
+    settings = settings_for(tmp_path, {"": fp32_build}, data=tmp_path / "wrong.npz")
+    with pytest.raises(QuantserveError, match=r"wrong.npz: input 'x' has shape \(4, 7\), the model expects"):
+        check_settings(settings)
+    np.savez(tmp_path / "other.npz", image=np.zeros((4, 32), np.float32))
+    with pytest.raises(QuantserveError, match=r"arrays \['image'\] do not match the model inputs \['x'\]"):
+        check_settings(settings_for(tmp_path, {"": fp32_build}, data=tmp_path / "other.npz"))
+
+
+# --- end to end -------------------------------------------------------------------------------------------
+
+
+def int8_build(fp32: Path, data: Path, out: Path) -> Path:
+    """The project's real INT8 calibration of the MLP, labelled int8 in its manifest."""
+    from optimizer.calibrate import calibrate_int8
+    from quantserve.artifact import Artifact, Manifest
+    from quantserve.data import load_npz
+
+    artifact = Artifact(fp32 / "model.onnx", Manifest.load(fp32))
+    quantized = calibrate_int8(artifact, load_npz(data), out / "int8.onnx")
+    build = Path(loadtest_models().make_build_dir(out / "mlp_int8", model_path=quantized.path))
+    manifest = Manifest.load(build)
+    manifest.precision = "int8"
+    manifest.save(build)
+    return build
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_quick_joint_search_deploys_its_best_and_reports_it(
+    tmp_path: Path, fp32_build: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
+
+    monkeypatch.setenv("QUANTSERVE_CACHE_DIR", str(tmp_path / "cache"))
+    int8 = int8_build(fp32_build, tmp_path / "load.npz", tmp_path / "build")
+    out, repo = tmp_path / "out", tmp_path / "repo"
+    argv = ["tune", str(int8), str(fp32_build), "--data", str(tmp_path / "load.npz"), "--slo-p99-ms", "200"]
+    argv += ["--quick", "--max-trials", "1", "--users", "8", "--repo", str(repo), "--name", "mlp", "--out", str(out)]
+    assert main([*argv, "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    document = json.loads((out / "tune.json").read_text())
+    assert printed == document
+
+    trials = document["trials"]
+    assert len(trials) == 2 and document["search"]["trials"] == 2
+    for entry in [*trials, document["best"], document["baseline"]]:
+        assert set(entry) >= TRIAL_KEYS and set(entry["config"]) == CONFIG_KEYS
+        assert entry["failed_requests"] == 0 and not entry["error"]
+        assert 0 <= entry["goodput_rps"] <= entry["throughput_rps"]
+        assert entry["p50_ms"] <= entry["p99_ms"]
+    assert {t["config"]["precision"] for t in trials} == {"int8", "fp32"}
+    assert document["best"] in trials and document["baseline"] in trials
+    assert document["baseline"]["config"] == {**document["baseline"]["config"], "max_batch": 0, "instances": 1}
+    assert document["baseline"]["config"]["precision"] == "fp32"
+    assert document["winner_precision"] == document["best"]["config"]["precision"]
+    assert document["settings"]["slo_p99_ms"] == 200 and document["settings"]["window_s"] > 0
+    assert document["machine"]["logical_cores"] >= 1
+    assert document["remeasured"]["throughput_rps"] > 0 and document["remeasured"]["throughput_ratio"] > 0
+
+    best = document["best"]["config"]
+    config = text_format.Parse((repo / "mlp" / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
+    assert config.max_batch_size == best["max_batch"]
+    assert config.instance_group[0].count == best["instances"]
+    assert model_config_pb2.ModelInstanceGroup.Kind.Name(config.instance_group[0].kind) == "KIND_CPU"
+    if best["max_batch"]:
+        assert list(config.dynamic_batching.preferred_batch_size) == best["preferred"]
+        assert config.dynamic_batching.max_queue_delay_microseconds == best["max_queue_delay_us"]
+    record = json.loads((repo / "mlp" / "1" / "deploy.json").read_text())
+    assert record["precision"] == best["precision"]
+
+    html = (out / "tune.html").read_text()
+    assert html.count("<tr class=") == len(trials)
+    assert "<svg" in html and html.count("<circle") == len(trials)
