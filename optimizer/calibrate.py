@@ -35,6 +35,7 @@ from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from optimizer.scratch import owned_tempdir, remove_stale_dirs
 from optimizer.tensor_ranges import (
     CALIBRATOR_OPTIONS,
+    ProgressCallback,
     activation_bytes_per_sample,
     collect_ranges,
     rows_per_chunk,
@@ -152,6 +153,7 @@ class CalibrateInt8:
     """Quantize an FP32 ONNX artifact to Q/DQ INT8 from calibration data, through the cache.
 
     `memory_budget_bytes` bounds the activations held per calibration chunk (it does not change the result).
+    `on_progress(done, total, what)` hears of every calibration chunk (nothing on a cache hit).
     """
 
     def __init__(
@@ -159,12 +161,14 @@ class CalibrateInt8:
         data: TensorData,
         settings: CalibrationSettings | None = None,
         memory_budget_bytes: int = MEMORY_BUDGET_BYTES,
+        on_progress: ProgressCallback | None = None,
     ) -> None:
         if len(data.arrays) == 0 or len(data) == 0:
             raise QuantserveError("calibration set is empty; give at least one sample per input")
         self.data = data
         self.settings = settings or CalibrationSettings()
         self.memory_budget_bytes = memory_budget_bytes
+        self.on_progress = on_progress
 
     def __call__(self, artifact: Artifact, out_path: Path) -> Artifact:
         folder = cache_dir()
@@ -253,7 +257,14 @@ class CalibrateInt8:
         rows = rows_per_chunk(sample_bytes, self.memory_budget_bytes, s.batch_size)
         try:
             ranges, calibrator = collect_ranges(
-                prepared, self.data, s.method, s.op_types_to_quantize, s.calibrator_options(), rows, tmp
+                prepared,
+                self.data,
+                s.method,
+                s.op_types_to_quantize,
+                s.calibrator_options(),
+                rows,
+                tmp,
+                self.on_progress,
             )
         except Exception as exc:  # ORT raises plain exceptions for graphs it cannot calibrate
             raise QuantserveError(f"{prepared.name}: INT8 calibration failed ({type(exc).__name__}: {exc})") from exc

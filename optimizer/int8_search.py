@@ -44,6 +44,7 @@ from optimizer.sensitivity import (
     quantized_nodes,
     time_saved_ms,
 )
+from optimizer.tensor_ranges import ProgressCallback
 from optimizer.transformer import TRANSFORMER_OP_TYPES, detect_encoder, run_model
 from quantserve.artifact import Artifact
 from quantserve.data import TensorData
@@ -54,6 +55,7 @@ DYNAMIC_OP_TYPES = ("MatMul", "Gemm", "Attention")
 DYNAMIC_MIN_MAC_SHARE = 0.5  # dynamic is a candidate when weight MatMul/Gemm hold this share of the MACs
 VERIFY_BATCH = 32  # the batch size verification runs at: INT8 kernels' results differ slightly by batch size
 FASTER = 1.05  # a non-holding candidate this much faster than the best holding one gets a mixed search
+CANDIDATES = "INT8 schemes measured"  # on_progress's `what` after each candidate scheme
 
 
 @dataclass(frozen=True)
@@ -110,14 +112,17 @@ class StaticScheme:
 
     name = "static_qdq"
 
-    def __init__(self, calib: TensorData, settings: CalibrationSettings) -> None:
-        self.calib, self.settings = calib, settings
+    def __init__(
+        self, calib: TensorData, settings: CalibrationSettings, on_progress: ProgressCallback | None = None
+    ) -> None:
+        self.calib, self.settings, self.on_progress = calib, settings, on_progress
         self.records: dict[Path, dict[str, Any]] = {}
         self._first: Path | None = None
 
     def build(self, fused: Artifact, excluded: Sequence[str], out: Path) -> Path:
         settings = dataclasses.replace(self.settings, nodes_to_exclude=tuple(excluded))
-        self.records[out] = CalibrateInt8(self.calib, settings)(fused, out).manifest.stages[-1]
+        calibrate = CalibrateInt8(self.calib, settings, on_progress=self.on_progress)
+        self.records[out] = calibrate(fused, out).manifest.stages[-1]
         self._first = self._first or out
         return out
 
@@ -191,9 +196,11 @@ class SearchInt8:
         model_type: str | None = None,
         search: SearchSettings | None = None,
         on_step: Callable[[str], None] | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> None:
         self.calib, self.settings = calib, settings or CalibrationSettings()
         self.on_step = on_step  # told what the search is doing: "static_qdq candidate", "probe 3/12"…
+        self.on_progress = on_progress  # (done, total, what): calibration chunks, candidates, mixed-precision groups
         self.search = search or SearchSettings()
         self.held_out = held_out.take(0, min(len(held_out), self.search.max_eval_samples))
         self.target, self.budget = target, budget or DriftBudget()
@@ -242,7 +249,10 @@ class _SearchRun:
             self.exclusions += activation_matmuls(self.model, {e.node for e in self.exclusions})
         base = [e.node for e in self.exclusions]
         self.schemes = {scheme.name: scheme for scheme in self._schemes()}
-        tried = [self._candidate(scheme, base, f"{scheme.name}.onnx") for scheme in self.schemes.values()]
+        tried = []
+        for scheme in self.schemes.values():
+            tried.append(self._candidate(scheme, base, f"{scheme.name}.onnx"))
+            self._progress(len(tried), len(self.schemes), CANDIDATES)
         holding = [c for c in tried if self._accept(c.drift)]
         best = max(holding, key=lambda c: c.speedup) if holding else None
         # A candidate that misses the budget but runs clearly faster than the best holding one is worth a search.
@@ -266,7 +276,7 @@ class _SearchRun:
             static_settings = dataclasses.replace(
                 static_settings, op_types_to_quantize=TRANSFORMER_OP_TYPES, extra_options=extra
             )
-        schemes: list[Scheme] = [StaticScheme(self.stage.calib, static_settings)]
+        schemes: list[Scheme] = [StaticScheme(self.stage.calib, static_settings, self.stage.on_progress)]
         if self.stage.target in CPU_TARGETS and (self.encoder or self._weight_matmul_share() >= DYNAMIC_MIN_MAC_SHARE):
             schemes.append(DynamicScheme())
         return schemes
@@ -310,7 +320,13 @@ class _SearchRun:
 
         deadline = time.monotonic() + self.stage.search.max_search_s
         search = MixedPrecisionSearch(
-            build, self._probe_drift, self._drift, deadline, self.stage.search.max_probes, self._accept
+            build,
+            self._probe_drift,
+            self._drift,
+            deadline,
+            self.stage.search.max_probes,
+            self._accept,
+            self.stage.on_progress,
         )
         result = search.run(Attempt([], start.path, start.drift), nodes, saved)
         kept = result.best.kept
@@ -391,6 +407,10 @@ class _SearchRun:
     def _step(self, what: str) -> None:
         if self.stage.on_step is not None:
             self.stage.on_step(what)
+
+    def _progress(self, done: int, total: int, what: str) -> None:
+        if self.stage.on_progress is not None:
+            self.stage.on_progress(done, total, what)
 
     def _threads(self) -> int:
         return self.stage.search.threads or os.cpu_count() or 1

@@ -53,6 +53,7 @@ class OptimizeOptions:
     input_names: list[str] | None = None
     output_names: list[str] | None = None
     on_stage: Callable[[str], None] | None = None  # progress: called with each stage's name
+    on_progress: Callable[[int, int, str], None] | None = None  # (done, total, what) inside long stages
     transformer: TransformerSettings | None = None  # --model-type: transformer fusions and INT8 policy
     budget: DriftBudget = field(default_factory=DriftBudget)
     output_kinds: dict[str, str] = field(default_factory=dict)  # --output-kind NAME=kind overrides
@@ -166,6 +167,7 @@ def int8_stage(job: OptimizeJob) -> Callable[[Artifact, Path], Artifact]:
         model_type=transformer.model_type if transformer is not None else None,
         search=SearchSettings(threads=job.options.speed.threads),  # candidates timed as the gate times
         on_step=lambda what: job.options.progress(f"calibrate: {what}"),
+        on_progress=job.options.on_progress,
     )
 
 

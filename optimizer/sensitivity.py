@@ -23,6 +23,7 @@ from optimizer.quant_exclusions import COMPUTE_OPS, run_with_tensors
 
 MIN_SAVED_MS = 1e-3  # a node saving no time is kept FP32 first when keeping it helps
 PROBE_SHARE = 0.5  # of the search time, at most this share goes to probing; the rest to keeping groups FP32
+PROBING, KEEPING = "mixed precision: probing groups", "mixed precision: keeping groups FP32"
 
 
 def compute_macs(model: onnx.ModelProto, model_path: Path, sample: dict[str, np.ndarray]) -> dict[str, int]:
@@ -122,7 +123,10 @@ class MixedPrecisionResult:
 
 
 class MixedPrecisionSearch:
-    """Greedy drift-per-millisecond search over probe groups; `build(kept)` makes a variant, the `measure`s judge it."""
+    """Greedy drift-per-millisecond search over probe groups; `build(kept)` makes a variant, the `measure`s judge it.
+
+    `on_progress(done, total, what)` hears of each group probed (PROBING) and each group kept FP32 (KEEPING).
+    """
 
     def __init__(
         self,
@@ -132,9 +136,11 @@ class MixedPrecisionSearch:
         deadline: float,
         max_probes: int = 12,
         accept: Callable[[Any], bool] = lambda drift: bool(drift.holds),
+        on_progress: Callable[[int, int, str], None] | None = None,
     ) -> None:
         self.build, self.measure_probe, self.measure_full = build, measure_probe, measure_full
         self.deadline, self.max_probes, self.accept = deadline, max_probes, accept
+        self.on_progress = on_progress
 
     def run(self, start: Attempt, nodes: Sequence[str], saved_ms: dict[str, float]) -> MixedPrecisionResult:
         """Keep groups FP32, best margin gained per ms given up first, until the drift budget holds.
@@ -147,7 +153,7 @@ class MixedPrecisionSearch:
         probe_deadline = time.monotonic() + PROBE_SHARE * max(self.deadline - time.monotonic(), 0.0)
         ranked = self._rank(start, groups, saved_ms, result, probe_deadline)
         kept: list[str] = []
-        for group, score in ranked:
+        for step, (group, score) in enumerate(ranked, 1):
             if time.monotonic() > self.deadline:
                 result.stopped = "search time cap reached"
                 return result
@@ -157,8 +163,9 @@ class MixedPrecisionSearch:
             if self.accept(attempt.drift):
                 attempt.drift = self.measure_full(attempt.path)
             holds = self.accept(attempt.drift)
-            step = {"kept_fp32": group, "score": score, "margin": attempt.margin, "holds": holds}
-            result.steps.append(step)
+            record = {"kept_fp32": group, "score": score, "margin": attempt.margin, "holds": holds}
+            result.steps.append(record)
+            self._tell(step, len(ranked), KEEPING)
             if holds or (not self.accept(result.best.drift) and attempt.margin > result.best.margin):
                 result.best = attempt
             if holds:
@@ -186,7 +193,12 @@ class MixedPrecisionSearch:
             cost = max(sum(saved_ms.get(n, 0.0) for n in group), MIN_SAVED_MS)
             result.probes.append({"nodes": group, "margin_gain": gain, "ms_saved_by_int8": cost})
             scored.append((group, gain / cost))
+            self._tell(index + 1, len(groups), PROBING)
         return [*sorted(scored, key=lambda item: -item[1])]
+
+    def _tell(self, done: int, total: int, what: str) -> None:
+        if self.on_progress is not None:
+            self.on_progress(done, total, what)
 
 
 def keep_fp32(int8: onnx.ModelProto, fp32: onnx.ModelProto, nodes: Sequence[str]) -> onnx.ModelProto:

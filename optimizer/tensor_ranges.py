@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,8 @@ CALIBRATOR_OPTIONS = {
 }
 FLOAT_TYPES: dict[int, int] = {onnx.TensorProto.FLOAT: 4, onnx.TensorProto.FLOAT16: 2, onnx.TensorProto.DOUBLE: 8}
 UNKNOWN_SAMPLE_BYTES = 64 << 20  # per sample, when shape inference knows no activation size at all
+# on_progress(done, total, what): called after each unit of long work (here: each calibration chunk)
+ProgressCallback = Callable[[int, int, str], None]
 
 
 class OneBatchReader(CalibrationDataReader):
@@ -117,22 +119,39 @@ def collect_ranges(
     options: dict[str, Any],
     rows: int,
     work_dir: Path,
+    on_progress: ProgressCallback | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """ORT TensorsData (lowest/highest per tensor) for `method`, collected chunk by chunk; and what was used.
 
     `options` are create_calibrator's extra options for the method (see CALIBRATOR_OPTIONS).
+    `on_progress(done, total, what)` hears of every chunk fed, in order; the histogram methods make
+    two passes over the data (min/max first), so their total is twice the chunk count.
     """
+    passes = ["min/max ranges"] if method == "minmax" else ["min/max ranges", f"{method} histograms"]
+    counter = ChunkCounter(-(-len(data) // rows) * len(passes), on_progress)
     with contextlib.redirect_stdout(io.StringIO()):  # the histogram collector prints progress
+        first = _calibrator(model_path, "minmax", op_types, options if method == "minmax" else {}, work_dir)
+        _feed(first, data, rows, counter, f"calibration: {passes[0]}")
         if method == "minmax":
-            calibrator = _run_calibrator(model_path, data, "minmax", op_types, options, rows, work_dir)
-            ranges = calibrator.compute_data()
+            calibrator, ranges = first, first.compute_data()
         else:
-            whole = _run_calibrator(model_path, data, "minmax", op_types, {}, rows, work_dir).compute_data()
             calibrator = _calibrator(model_path, method, op_types, options, work_dir)
-            _start_histograms(calibrator, whole)
-            _feed(calibrator, data, rows)
+            _start_histograms(calibrator, first.compute_data())
+            _feed(calibrator, data, rows, counter, f"calibration: {passes[1]}")
             ranges = calibrator.compute_data()
     return _bare_ranges(ranges), describe(calibrator)
+
+
+class ChunkCounter:
+    """Counts chunks across the passes of one calibration and tells `on_progress` after each."""
+
+    def __init__(self, total: int, on_progress: ProgressCallback | None) -> None:
+        self.done, self.total, self.on_progress = 0, total, on_progress
+
+    def tick(self, what: str) -> None:
+        self.done += 1
+        if self.on_progress is not None:
+            self.on_progress(self.done, self.total, what)
 
 
 def _calibrator(model_path: Path, method: str, op_types: Sequence[str], options: dict[str, Any], work: Path) -> Any:
@@ -152,23 +171,10 @@ def _calibrator(model_path: Path, method: str, op_types: Sequence[str], options:
     )
 
 
-def _run_calibrator(
-    model_path: Path,
-    data: TensorData,
-    method: str,
-    op_types: Sequence[str],
-    options: dict[str, Any],
-    rows: int,
-    work: Path,
-) -> Any:
-    calibrator = _calibrator(model_path, method, op_types, options, work)
-    _feed(calibrator, data, rows)
-    return calibrator
-
-
-def _feed(calibrator: Any, data: TensorData, rows: int) -> None:
+def _feed(calibrator: Any, data: TensorData, rows: int, counter: ChunkCounter, what: str) -> None:
     for feeds in chunks(data, rows):
         calibrator.collect_data(OneBatchReader(feeds))
+        counter.tick(what)
 
 
 def _start_histograms(calibrator: Any, whole: Any) -> None:

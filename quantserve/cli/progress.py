@@ -52,6 +52,9 @@ class StageProgress:
     """One bar over a known list of named stages; call it with each stage's name as the stage starts.
 
     Matches the optimizer's `on_stage(stage)` callback: the bar advances past every earlier stage.
+    `on_progress(done, total, what)` (the optimizer's callback inside a long stage: calibration chunks,
+    INT8 candidates, mixed-precision groups) draws a second bar under it, restarted whenever `what`
+    changes so its remaining time is that of the work now running; it goes when the next stage starts.
     """
 
     def __init__(self, title: str, stages: Sequence[str], quiet: bool, console: Console | None = None) -> None:
@@ -59,6 +62,8 @@ class StageProgress:
         self.stages = list(stages)
         self.progress = new_progress(quiet, console)
         self.task: TaskID | None = None
+        self.detail: TaskID | None = None
+        self.detail_what = ""
 
     def __enter__(self) -> StageProgress:
         self.progress.start()
@@ -75,6 +80,20 @@ class StageProgress:
             return
         done = self.stages.index(stage) if stage in self.stages else self.progress.tasks[0].completed
         self.progress.update(self.task, completed=done, description=f"{self.title}: {stage}")
+        if stage in self.stages and self.detail is not None:
+            self.progress.remove_task(self.detail)
+            self.detail, self.detail_what = None, ""
+
+    def on_progress(self, done: int, total: int, what: str) -> None:
+        """`done` of `total` units of `what` finished (e.g. 3 of 8 calibration chunks)."""
+        if self.task is None:
+            return
+        if self.detail is None:
+            self.detail = self.progress.add_task(f"  {what}", total=total, completed=done)
+        elif what != self.detail_what:
+            self.progress.reset(self.detail, total=total, description=f"  {what}")
+        self.detail_what = what
+        self.progress.update(self.detail, completed=done, total=total)
 
 
 class StepProgress:

@@ -55,6 +55,27 @@ def test_rerun_is_a_cache_hit(fused: Artifact, calib_npz: Path, tmp_path: Path, 
     assert other.manifest.stages[-1]["cache"] == "miss"  # settings are part of the key
 
 
+@pytest.mark.parametrize(
+    ("method", "passes"), [("minmax", ["min/max ranges"]), ("entropy", ["min/max ranges", "entropy histograms"])]
+)
+def test_progress_hears_every_chunk_in_order(
+    method: str, passes: list[str], fused: Artifact, calib_npz: Path, tmp_path: Path
+) -> None:
+    """on_progress(done, total, what) after each chunk of each pass, the total known from the first call."""
+    data = load_npz(calib_npz)
+    calls: list[tuple[int, int, str]] = []
+    settings = CalibrationSettings(method=method, batch_size=6)
+    int8 = CalibrateInt8(data, settings, on_progress=lambda *call: calls.append(call))(fused, tmp_path / "a.onnx")
+    chunks = int8.manifest.stages[-1]["chunks"]
+    assert chunks == 7  # 40 samples in chunks of 6: the ragged last one is reported too
+    total = chunks * len(passes)
+    whats = [f"calibration: {p}" for p in passes for _ in range(chunks)]
+    assert calls == [(done, total, what) for done, what in enumerate(whats, 1)]
+    calls.clear()
+    CalibrateInt8(data, settings, on_progress=lambda *call: calls.append(call))(fused, tmp_path / "b.onnx")
+    assert calls == []  # a cache hit calibrates nothing
+
+
 def test_empty_calibration_set_is_refused() -> None:
     empty = TensorData({"pixels": np.zeros((0, 1, 8, 8), np.float32)})
     with pytest.raises(QuantserveError, match="calibration set is empty"):

@@ -16,9 +16,9 @@ from onnx import TensorProto, helper, numpy_helper
 from optimizer.calibrate import CalibrateInt8
 from optimizer.drift import DriftBudget, infer_output_kinds, measure_drift
 from optimizer.export import manifest_from_onnx
-from optimizer.int8_search import SearchInt8, SearchSettings
+from optimizer.int8_search import CANDIDATES, SearchInt8, SearchSettings
 from optimizer.quant_exclusions import find_exclusions, output_side_exclusions
-from optimizer.sensitivity import compute_macs, probe_groups, quantized_nodes
+from optimizer.sensitivity import KEEPING, PROBING, compute_macs, probe_groups, quantized_nodes
 from optimizer.transformer import run_model
 from quantserve.artifact import Artifact
 from quantserve.data import TensorData
@@ -173,10 +173,19 @@ def test_mixed_precision_keeps_nodes_fp32_until_a_strict_budget_holds(tmp_path: 
     held = TensorData({"x": rng.standard_normal((96, 16)).astype(np.float32)})
     strict = DriftBudget(min_cosine_mean=0.99999, min_cosine_worst=0.9999, min_channel_correlation=0.9999)
     steps: list[str] = []  # what a progress bar is told while the search runs
-    result = SearchInt8(calib, held, budget=strict, search=FAST, on_step=steps.append)(art, tmp_path / "int8.onnx")
-    record = result.manifest.stages[-1]
+    counts: list[tuple[int, int, str]] = []  # and the counts its bar advances by
+    search = SearchInt8(
+        calib, held, budget=strict, search=FAST, on_step=steps.append, on_progress=lambda *c: counts.append(c)
+    )
+    record = search(art, tmp_path / "int8.onnx").manifest.stages[-1]
     mixed = record["mixed_precision"]
     assert steps[:2] == ["static_qdq candidate", "dynamic candidate"] and "mixed precision: variant 1" in steps
+    assert _counted(counts, "calibration: min/max ranges") == [(1, 4), (2, 4), (3, 4), (4, 4)]  # 128 rows in 32s
+    assert _counted(counts, CANDIDATES) == [(1, 2), (2, 2)]
+    probed = len(mixed["probes"])
+    assert _counted(counts, PROBING) == [(n, probed) for n in range(1, probed + 1)]
+    groups = _counted(counts, KEEPING)  # the search stops once the budget holds: the total is the groups ranked
+    assert [done for done, _ in groups] == list(range(1, len(mixed["steps"]) + 1)) and groups[-1][1] >= probed
     assert not any(c["holds"] for c in record["candidates"]), "the strict budget must first fail everywhere"
     assert mixed is not None and mixed["probes"], record
     kept = {k["node"] for k in mixed["kept_fp32"]}
@@ -184,6 +193,10 @@ def test_mixed_precision_keeps_nodes_fp32_until_a_strict_budget_holds(tmp_path: 
     assert record["int8_mac_share"] < 1.0
     margins = [s["margin"] for s in mixed["steps"]]
     assert max(margins) > min(c["margin"] for c in record["candidates"])
+
+
+def _counted(counts: list[tuple[int, int, str]], what: str) -> list[tuple[int, int]]:
+    return [(done, total) for done, total, said in counts if said == what]
 
 
 def test_macs_and_quantized_nodes_from_shapes_and_the_int8_graph(tmp_path: Path) -> None:

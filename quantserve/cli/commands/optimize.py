@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     options = build_options(args)  # every user error in the flags fails here, before any work
     quiet_onnxruntime()
     with StageProgress("optimize", planned_stages(options), is_quiet(args)) as progress:
-        artifact = optimize(dataclasses.replace(options, on_stage=progress))
+        artifact = optimize(dataclasses.replace(options, on_stage=progress, on_progress=progress.on_progress))
     if args.json:
         print_json(artifact.manifest.to_dict())
         return 0
