@@ -19,123 +19,44 @@ import math
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from quantserve.cli.tune_trials import (
+    PRUNE_FRACTION,
+    QUICK_TRIALS,
+    QUICK_WARMUP_S,
+    QUICK_WINDOW_S,
+    SEED,
+    WARMUP_S,
+    WINDOW_S,
+    ServingConfig,
+    Trial,
+    TrialServer,
+    TuneSettings,
+)
 from quantserve.errors import QuantserveError
 
-WARMUP_S = 2.0  # after all users are spawned: ORT's first runs, batcher queues filling, gRPC channels warm
-WINDOW_S = 5.0  # per window, two windows per trial: >= 1000 requests even at 100 req/s, so p99 rests on >= 10
-QUICK_WARMUP_S = 1.0
-QUICK_WINDOW_S = 3.0  # Locust takes whole seconds: warm-up + window must be an integer
-QUICK_TRIALS = 6
-SPAWN_S = 1.0  # Locust's run time includes spawning the users (all within one second); the window opens after
-PRUNE_FRACTION = 0.7  # first-window goodput below 70 % of the best: well past window-to-window noise here
-SEED = 0
+__all__ = [
+    "PRUNE_FRACTION",
+    "QUICK_TRIALS",
+    "QUICK_WARMUP_S",
+    "QUICK_WINDOW_S",
+    "SEED",
+    "WARMUP_S",
+    "WINDOW_S",
+    "ServingConfig",
+    "Trial",
+    "TrialServer",
+    "TuneResult",
+    "TuneSettings",
+    "tune",
+]
+
 MAX_BATCH_CHOICES = (0, 2, 4, 8, 16, 32)
 DELAY_CHOICES_US = (0, 100, 500, 1000, 2000, 4000)
 PREFERRED_CHOICES = ("powers", "max", "half")
-SCRATCH_MODEL = "tune_candidate"
-
-
-@dataclass(frozen=True)
-class ServingConfig:
-    """One point of the search space."""
-
-    max_batch: int  # 0 = no dynamic batching (the naive baseline)
-    preferred: tuple[int, ...]  # preferred batch sizes (empty = none: no batching)
-    max_queue_delay_us: int
-    instances: int
-    precision: str = ""  # "fp32"/"int8" label of the build used ("" when one build)
-
-    def label(self) -> str:
-        """E.g. "int8 mb16 pref 8,16 q500us x2"."""
-        head = f"{self.precision} " if self.precision else ""
-        if self.max_batch == 0:
-            return f"{head}no batching x{self.instances}"
-        pref = ",".join(map(str, self.preferred))
-        return f"{head}mb{self.max_batch} pref {pref} q{self.max_queue_delay_us}us x{self.instances}"
-
-
-@dataclass
-class Trial:
-    """One configuration as measured: client-side figures over the measured windows."""
-
-    config: ServingConfig
-    throughput_rps: float
-    p50_ms: float
-    p99_ms: float
-    failed_requests: int
-    goodput_rps: float  # requests/s whose latency met the SLO
-    pruned: bool = False
-    requests: int = 0
-    window_s: float = 0.0
-    error: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["config"]["preferred"] = list(self.config.preferred)
-        return data
-
-
-@dataclass(frozen=True)
-class TuneSettings:
-    """What to tune, against which SLO, and where the winner and the report go."""
-
-    builds: dict[str, Path]  # label -> optimize build folder (one or two: {"int8": ..., "fp32": ...})
-    data: Path  # .npz of request inputs
-    slo_p99_ms: float
-    repo: Path
-    name: str
-    out: Path
-    max_trials: int = 12
-    quick: bool = False  # small search, short windows: for the demo, tests and `bench`
-    users: int = 16  # closed-loop concurrency of every trial
-    request_batch: int = 1
-
-    @property
-    def warmup_s(self) -> float:
-        return QUICK_WARMUP_S if self.quick else WARMUP_S
-
-    @property
-    def window_s(self) -> float:
-        return QUICK_WINDOW_S if self.quick else WINDOW_S
-
-    @property
-    def search_trials(self) -> int:
-        """Trials after the baseline: --max-trials, at most QUICK_TRIALS in quick mode."""
-        return min(self.max_trials, QUICK_TRIALS) if self.quick else self.max_trials
-
-    def labels(self) -> list[str]:
-        return list(self.builds) if len(self.builds) > 1 else [""]
-
-    def build_for(self, precision: str) -> Path:
-        return self.builds[precision] if precision else next(iter(self.builds.values()))
-
-    def baseline(self) -> ServingConfig:
-        """No dynamic batching, one instance; FP32 where there is an FP32 build (what a user deploys first)."""
-        labels = self.labels()
-        return ServingConfig(0, (), 0, 1, "fp32" if "fp32" in labels else labels[0])
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "builds": {k: str(v) for k, v in self.builds.items()},
-            "data": str(self.data),
-            "slo_p99_ms": self.slo_p99_ms,
-            "users": self.users,
-            "request_batch": self.request_batch,
-            "warmup_s": self.warmup_s,
-            "window_s": self.window_s,
-            "windows_per_trial": 2,
-            "max_trials": self.search_trials,
-            "quick": self.quick,
-            "sampler": f"optuna TPE, seed {SEED}",
-            "pruning": f"after window 1, goodput < {PRUNE_FRACTION:g} x best complete trial's goodput",
-            "goodput": "successful requests with latency <= SLO per second of measured window (exact latencies)",
-        }
 
 
 @dataclass
@@ -206,6 +127,7 @@ def tune(
     """Start its own tritonserver(s) on free loopback ports, search, deploy the winner into
     settings.repo as settings.name, write settings.out/tune.json and tune.html, stop every server."""
     from quantserve.cli.tune_report import write_report
+    from quantserve.cli.tune_trials import deploy_winner, remeasure
     from serving.machine import cpu_facts
 
     check_settings(settings)
@@ -319,183 +241,3 @@ def describe(trial: Trial) -> str:
         return f"failed ({trial.error})"
     text = f"{trial.throughput_rps:.0f} req/s, p99 {trial.p99_ms:.1f} ms, goodput {trial.goodput_rps:.0f}/s"
     return text + (" (pruned after window 1)" if trial.pruned else "")
-
-
-@dataclass
-class Samples:
-    """Exact latencies (ms) and success flags of the requests that ended inside measured windows."""
-
-    latencies_ms: np.ndarray
-    ok: np.ndarray
-    seconds: float
-
-    def __add__(self, other: Samples) -> Samples:
-        return Samples(
-            np.concatenate([self.latencies_ms, other.latencies_ms]),
-            np.concatenate([self.ok, other.ok]),
-            self.seconds + other.seconds,
-        )
-
-    def trial(self, config: ServingConfig, slo_ms: float, pruned: bool = False) -> Trial:
-        return trial_figures(config, self, slo_ms, pruned)
-
-
-def trial_figures(config: ServingConfig, samples: Samples, slo_ms: float, pruned: bool = False) -> Trial:
-    """Throughput, p50/p99 of successful requests, and goodput (successes within the SLO per second)."""
-    from loadtest.percentiles import percentile
-
-    good = samples.latencies_ms[samples.ok]
-    span = samples.seconds if samples.seconds > 0 else math.nan
-    return Trial(
-        config=config,
-        throughput_rps=float(good.size / span),
-        p50_ms=percentile(good, 50.0),
-        p99_ms=percentile(good, 99.0),
-        failed_requests=int((~samples.ok).sum()),
-        goodput_rps=float((good <= slo_ms).sum() / span),
-        pruned=pruned,
-        requests=int(samples.ok.size),
-        window_s=round(samples.seconds, 3),
-    )
-
-
-def clearly_worse(goodput: float, best: float) -> bool:
-    """Prune rule: a first window below PRUNE_FRACTION of the best complete trial's goodput."""
-    return best > 0 and goodput < PRUNE_FRACTION * best
-
-
-class TrialServer:
-    """One tritonserver (explicit model control) over a scratch repository; each trial redeploys one model."""
-
-    def __init__(self, settings: TuneSettings, out: Path) -> None:
-        from serving.server import ServerOptions, TritonServer
-
-        self.settings = settings
-        self.out = out
-        self.repo = out / ".tune-repo"
-        shutil.rmtree(self.repo, ignore_errors=True)
-        self.repo.mkdir(parents=True)
-        options = ServerOptions.on_free_ports(
-            self.repo, model_control="explicit", log_path=out / "tritonserver-tune.log"
-        )
-        self.server = TritonServer(options)
-        self.count = 0
-
-    def __enter__(self) -> TrialServer:
-        self.server.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.stop()
-        shutil.rmtree(self.repo, ignore_errors=True)
-
-    def install(self, config: ServingConfig) -> None:
-        """Deploy the candidate as the scratch model's next version and load it (the old one unloads)."""
-        from serving.deploy import ServingPolicy, deploy
-
-        build = self.settings.build_for(config.precision)
-        policy = ServingPolicy(keep_versions=1)
-        deploy(
-            build,
-            self.repo,
-            SCRATCH_MODEL,
-            config.max_batch,
-            config.max_queue_delay_us,
-            config.preferred,
-            config.instances,
-            policy=policy,
-        )
-        self.server.control(timeout_s=120.0).load(SCRATCH_MODEL)
-
-    def run(self, config: ServingConfig, best_goodput: float) -> Trial:
-        """Two measured windows, or one when the first is clearly worse than the best so far."""
-        self.count += 1
-        slo = self.settings.slo_p99_ms
-        try:
-            self.install(config)
-            first = self.window(1)
-            if clearly_worse(first.trial(config, slo).goodput_rps, best_goodput):
-                return first.trial(config, slo, pruned=True)
-            return (first + self.window(2)).trial(config, slo)
-        except QuantserveError as exc:
-            return Trial(config, 0.0, math.nan, math.nan, 0, 0.0, error=" ".join(str(exc).split())[:300])
-
-    def window(self, index: int) -> Samples:
-        folder = self.out / "runs" / f"trial{self.count:02d}-w{index}"
-        return measure_window(self.settings, self.server.grpc_url, SCRATCH_MODEL, folder, self.server.pid)
-
-
-def measure_window(settings: TuneSettings, url: str, model: str, folder: Path, pid: int | None) -> Samples:
-    """One Locust closed-loop run of warm-up + window; the requests ending in the warm-up are discarded."""
-    from loadtest import recording_files
-    from loadtest.harness import LoadSettings, run_step
-    from loadtest.load_pattern import ClosedLoop
-
-    step = ClosedLoop(settings.users)
-    duration = SPAWN_S + settings.warmup_s + settings.window_s
-    load = LoadSettings(url, model, Path(settings.data), step, duration, settings.request_batch)
-    run_step(load, step, folder, server_pid=pid)
-    record_dir = folder / "raw" / load.step_name(step)
-    window = recording_files.read_window(record_dir)
-    start = window.start + settings.warmup_s
-    rows = recording_files.read_latencies(record_dir, start, window.end)
-    if rows.size == 0:
-        rows = np.zeros((0, 3))
-    return Samples(rows[:, 1], rows[:, 2] > 0.5, max(window.end - start, 0.0))
-
-
-def deploy_winner(settings: TuneSettings, config: ServingConfig) -> dict[str, Any]:
-    """Deploy the winning build with the winning settings into the user's repository."""
-    from serving.deploy import deploy
-
-    build = settings.build_for(config.precision)
-    deployment = deploy(
-        build,
-        settings.repo,
-        settings.name,
-        config.max_batch,
-        config.max_queue_delay_us,
-        config.preferred or None,
-        config.instances,
-    )
-    return {
-        "repo": str(settings.repo),
-        "name": settings.name,
-        "version": deployment.version,
-        "build": str(build),
-        "config": {**asdict(config), "preferred": list(config.preferred)},
-        "config_path": str(deployment.config_path),
-    }
-
-
-def remeasure(settings: TuneSettings, best: Trial, out: Path) -> dict[str, Any]:
-    """One plain closed-loop load (no warm-up discarded) of the deployed winner on a fresh server."""
-    from loadtest.harness import run_load
-    from serving.server import ServerOptions, TritonServer
-
-    options = ServerOptions.on_free_ports(
-        settings.repo, model_control="explicit", load_models=(settings.name,), log_path=out / "tritonserver-check.log"
-    )
-    duration = SPAWN_S + settings.warmup_s + 2 * settings.window_s
-    with TritonServer(options) as server:
-        result = run_load(
-            server.grpc_url,
-            settings.name,
-            settings.data,
-            settings.users,
-            duration,
-            out / "remeasure",
-            server_pid=server.pid,
-            request_batch=settings.request_batch,
-        )
-    throughput, p99 = result.throughput_rps, result.latency.p99_ms
-    return {
-        "throughput_rps": throughput,
-        "p50_ms": result.latency.p50_ms,
-        "p99_ms": p99,
-        "failed_requests": result.failed_requests,
-        "window_s": result.window_s,
-        "throughput_ratio": throughput / best.throughput_rps if best.throughput_rps > 0 else math.nan,
-        "p99_ratio": p99 / best.p99_ms if best.p99_ms > 0 else math.nan,
-        "how": "a fresh server on the deployed repository, one plain closed-loop load, nothing discarded",
-    }

@@ -13,18 +13,9 @@ import numpy as np
 import pytest
 
 from quantserve.cli import main
-from quantserve.cli.tune import (
-    PRUNE_FRACTION,
-    Samples,
-    ServingConfig,
-    TuneSettings,
-    check_settings,
-    clearly_worse,
-    make_config,
-    suggest_config,
-    trial_figures,
-)
+from quantserve.cli.tune import PRUNE_FRACTION, ServingConfig, TuneSettings, check_settings, make_config, suggest_config
 from quantserve.cli.tune_report import pareto_front
+from quantserve.cli.tune_trials import MIN_REQUESTS, Samples, clearly_worse, second_window_s, trial_figures
 from quantserve.errors import QuantserveError
 
 MODELS_FILE = Path(__file__).resolve().parents[1] / "loadtest" / "loadtest_models.py"
@@ -68,6 +59,16 @@ def test_pruning_rule_needs_a_best_and_a_clear_gap() -> None:
     assert not clearly_worse(10.0, 0.0)
     assert not clearly_worse(PRUNE_FRACTION * 100 + 1, 100.0)
     assert clearly_worse(PRUNE_FRACTION * 100 - 1, 100.0)
+
+
+def test_second_window_stretches_until_the_trial_holds_enough_requests() -> None:
+    def first(requests: int, seconds: float) -> Samples:
+        return Samples(np.ones(requests), np.ones(requests, dtype=bool), seconds)
+
+    assert second_window_s(first(MIN_REQUESTS, 3.0), 3.0) == 3.0
+    assert second_window_s(first(MIN_REQUESTS // 4, 3.0), 3.0) == 9.0  # 750 more at 83/s, capped at 3 windows
+    assert second_window_s(first(MIN_REQUESTS // 2 + 100, 3.0), 3.0) == 3.0  # 400 more at 200/s fit in one window
+    assert second_window_s(first(0, 3.0), 3.0) == 3.0
 
 
 def test_configs_are_normalized_so_equal_deployments_compare_equal() -> None:
