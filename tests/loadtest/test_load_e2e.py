@@ -76,7 +76,7 @@ def test_headless_load_writes_json_and_csv(cli_results: Path, served_models) -> 
 def test_report_is_self_contained(cli_results: Path) -> None:
     html = (cli_results / "report.html").read_text()
     md = (cli_results / "report.md").read_text()
-    assert html.count("<svg") == 5 and "Accuracy drift" in html
+    assert html.count("<svg") == 5 + 2 * 2 and "Accuracy drift" in html  # and requests/s, latency over time per step
     assert not re.search(r"(src|href)=|https?://", html)
     assert "| step |" in md and "top-1 agree" in md
 
@@ -99,7 +99,7 @@ def test_report_renders_in_headless_chromium(cli_results: Path, chromium: str, t
 
     url = (cli_results / "report.html").as_uri()
     dom = _chromium(chromium, tmp_path, "--dump-dom", url).stdout
-    assert dom.count("<svg") == 5, "the browser's DOM holds every chart"
+    assert dom.count("<svg") == 5 + 2 * 2, "the browser's DOM holds every chart (two over time per step)"
     assert dom.count("<path") >= 4 and dom.count("<circle") >= 6
     shot = tmp_path / "report.png"
     _chromium(chromium, tmp_path, "--window-size=1320,1400", f"--screenshot={shot}", url)
