@@ -162,10 +162,8 @@ def locust_command(
     command += step.locust_options()
     if role == "worker":
         return [*command, "--worker"]
-    users, spawn_rate = step.locust_users(settings.workers), step.locust_spawn_rate(settings.workers)
-    command += ["--headless", "-u", str(users), "-r", f"{spawn_rate:g}", "-t", f"{settings.duration_s:g}s"]
-    # --reset-stats: Locust's own CSVs start, like the measured window, when all users are spawned.
-    command += ["--only-summary", "--exit-code-on-error", "0", "--stop-timeout", "0", "--reset-stats"]
+    command += ["--headless", *step.locust_run_flags(settings.workers, settings.duration_s)]
+    command += ["--only-summary", "--exit-code-on-error", "0", "--stop-timeout", "0"]
     if csv_prefix is not None:
         command += ["--csv", str(csv_prefix)]
     if role == "master":
@@ -175,7 +173,7 @@ def locust_command(
 
 def _run_locust(settings: LoadSettings, step: LoadStep, record_dir: Path, csv_prefix: Path) -> None:
     """Start the Locust processes, wait for the master (or the single process), and always reap them."""
-    timeout = settings.duration_s + STARTUP_MARGIN_S + 10 * settings.workers
+    timeout = step.run_seconds(settings.duration_s) + STARTUP_MARGIN_S + 10 * settings.workers
     if settings.workers == 0:
         processes = [_spawn(locust_command(settings, step, record_dir, csv_prefix), record_dir, "locust")]
     else:
@@ -260,17 +258,3 @@ def _listening_pid(url: str) -> int | None:
     except (psutil.Error, OSError):
         return None
     return None
-
-
-def parse_duration(text: str) -> float:
-    """ "60s", "2m", "1h30m" or a bare number of seconds → seconds."""
-    import re
-
-    text = str(text).strip()
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)
-    parts = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?", text)
-    if not text or parts is None or not any(parts.groups()):
-        raise QuantserveError(f"duration '{text}' is not like 60s, 2m or 1h30m")
-    hours, minutes, seconds = (float(g) if g else 0.0 for g in parts.groups())
-    return hours * 3600 + minutes * 60 + seconds

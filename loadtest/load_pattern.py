@@ -1,4 +1,5 @@
-"""Load patterns as objects: closed loop with N users, open loop at a fixed rate (constant or Poisson), a sweep.
+"""Load patterns as objects: closed loop with N users, open loop at a fixed rate (constant or Poisson), a
+sweep, and staged closed-loop users (a step or a spike) inside one window.
 
 A pattern is a sequence of measured steps (`steps()`); each step knows its Locust file, its Locust
 options and how it is named, checked and recorded, so no other module branches on a mode string.
@@ -10,12 +11,14 @@ steps would blur into each other. So a sweep runs one Locust process per step. N
 `LoadTestShape` fit the open loop: it sets how many users run, while an open-loop rate is an
 arrival schedule inside the user (`loadtest.grpc_user.OpenLoopTritonUser`), independent of how
 many users carry it. Where `LoadTestShape` does fit is a step or spike shape whose load changes
-*within* one measured window: that becomes another step type here with its own locustfile holding
-a `LoadTestShape` subclass that reads its stages from a Locust option.
+*within* one measured window: `Staged`, whose locustfile (`locustfile_staged.py`) holds a
+`LoadTestShape` that reads its stages from the `--stages` Locust option; the result's per-second
+timeline shows what the step or spike did to latency and throughput.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
@@ -49,6 +52,17 @@ class LoadStep(Protocol):
     def locust_options(self) -> list[str]: ...
 
     def recorded(self, workers: int) -> dict[str, Any]: ...  # the `LoadResult` fields that describe the load
+
+    def run_seconds(self, duration_s: float) -> float: ...  # how long its Locust run lasts
+
+    def locust_run_flags(self, workers: int, duration_s: float) -> list[str]: ...  # users, spawn rate, run time
+
+
+def _steady_run_flags(step: LoadStep, workers: int, duration_s: float) -> list[str]:
+    """A steady load: all users spawned, then `duration_s` measured; Locust's stats restart at spawn end."""
+    users, spawn_rate = step.locust_users(workers), step.locust_spawn_rate(workers)
+    # --reset-stats: Locust's own CSVs start, like the measured window, when all users are spawned.
+    return ["-u", str(users), "-r", f"{spawn_rate:g}", "-t", f"{duration_s:g}s", "--reset-stats"]
 
 
 @dataclass(frozen=True)
@@ -90,6 +104,12 @@ class ClosedLoop:
     def recorded(self, workers: int) -> dict[str, Any]:
         """How the step is described in its `LoadResult`."""
         return {"mode": self.mode, "users": self.users, "rate_rps": None, "arrivals": None}
+
+    def run_seconds(self, duration_s: float) -> float:
+        return duration_s
+
+    def locust_run_flags(self, workers: int, duration_s: float) -> list[str]:
+        return _steady_run_flags(self, workers, duration_s)
 
 
 @dataclass(frozen=True)
@@ -137,6 +157,68 @@ class OpenLoop:
             "arrivals": self.arrivals,
         }
 
+    def run_seconds(self, duration_s: float) -> float:
+        return duration_s
+
+    def locust_run_flags(self, workers: int, duration_s: float) -> list[str]:
+        return _steady_run_flags(self, workers, duration_s)
+
+
+@dataclass(frozen=True)
+class Staged:
+    """Closed-loop users whose number changes inside one measured window: `((4, 20), (32, 5), (4, 20))` is
+    a spike from 4 to 32 users for 5 s; `((4, 20), (16, 20))` a step. Locust's own `LoadTestShape`
+    drives it, so the stages decide the run time (the `--duration` flag does not apply)."""
+
+    stages: tuple[tuple[int, float], ...]  # (users, seconds), in order
+
+    mode: ClassVar[str] = "staged"
+    locustfile: ClassVar[str] = "locustfile_staged.py"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stages", tuple((int(u), float(s)) for u, s in self.stages))
+
+    @property
+    def name(self) -> str:
+        """The step's part of file and folder names: `staged-u4x20s-u32x5s-u4x20s`."""
+        return "staged-" + "-".join(f"u{users}x{seconds:g}s" for users, seconds in self.stages)
+
+    @property
+    def peak_users(self) -> int:
+        return max(users for users, _ in self.stages)
+
+    def check(self) -> None:
+        """Reject an impossible shape in one line, naming the CLI flag."""
+        if not self.stages:
+            raise QuantserveError("--stages needs at least one USERS:DURATION stage")
+        for users, seconds in self.stages:
+            if users < 1 or seconds <= 0:
+                raise QuantserveError(f"--stages: a stage needs users >= 1 and seconds > 0, got {users}:{seconds:g}s")
+
+    def steps(self) -> tuple[LoadStep, ...]:
+        return (self,)
+
+    def locust_users(self, workers: int) -> int:
+        return self.peak_users
+
+    def locust_spawn_rate(self, workers: int) -> float:
+        return self.peak_users  # a jump to any stage completes within one second
+
+    def locust_options(self) -> list[str]:
+        return ["--stages", ",".join(f"{users}:{seconds:g}" for users, seconds in self.stages)]
+
+    def recorded(self, workers: int) -> dict[str, Any]:
+        """Recorded with its peak user count; the timeline shows each stage."""
+        return {"mode": self.mode, "users": self.peak_users, "rate_rps": None, "arrivals": None}
+
+    def run_seconds(self, duration_s: float) -> float:
+        return sum(seconds for _, seconds in self.stages)
+
+    def locust_run_flags(self, workers: int, duration_s: float) -> list[str]:
+        """None: the shape sets users and run time (Locust warns that -u/-r/-t would be ignored), and stats
+        are not reset at each stage's spawn end."""
+        return []
+
 
 @dataclass(frozen=True)
 class Sweep:
@@ -179,12 +261,19 @@ class LoadPattern(Protocol):
 
 
 def pattern_from_flags(
-    users: int, sweep: str = "", rate: str = "", arrivals: str = "constant", spawn_rate: float | None = None
+    users: int,
+    sweep: str = "",
+    rate: str = "",
+    arrivals: str = "constant",
+    spawn_rate: float | None = None,
+    stages: str = "",
 ) -> LoadPattern:
-    """The CLI's `--users/--sweep/--rate/--arrivals/--spawn-rate` as one pattern.
+    """The CLI's `--users/--sweep/--rate/--arrivals/--spawn-rate/--stages` as one pattern.
 
-    `--rate` (open loop; a list sweeps) wins over `--sweep`, which wins over `--users`.
+    `--stages` wins over `--rate` (open loop; a list sweeps), which wins over `--sweep`, then `--users`.
     """
+    if stages:
+        return Staged(parse_stages(stages))
     if rate:
         rates = parse_rates(rate)
         return OpenLoop(rates[0], arrivals) if len(rates) == 1 else Sweep.of_rates(rates, arrivals)
@@ -213,3 +302,28 @@ def parse_concurrencies(text: str) -> list[int]:
     if not values or min(values) < 1:
         raise QuantserveError(f"--sweep '{text}' needs user counts of at least 1")
     return values
+
+
+def parse_stages(text: str) -> tuple[tuple[int, float], ...]:
+    """ "4:20s,32:5s,4:20s" → ((4, 20.0), (32, 5.0), (4, 20.0)): users and duration per stage."""
+    stages = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        users, _, duration = part.partition(":")
+        if not users.strip().isdigit() or not duration:
+            raise QuantserveError(f"--stages '{text}': each stage is USERS:DURATION like 32:5s, got '{part}'")
+        stages.append((int(users), parse_duration(duration)))
+    if not stages:
+        raise QuantserveError(f"--stages '{text}' has no USERS:DURATION stage")
+    return tuple(stages)
+
+
+def parse_duration(text: str) -> float:
+    """ "60s", "2m", "1h30m" or a bare number of seconds → seconds."""
+    text = str(text).strip()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    parts = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?", text)
+    if not text or parts is None or not any(parts.groups()):
+        raise QuantserveError(f"duration '{text}' is not like 60s, 2m or 1h30m")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in parts.groups())
+    return hours * 3600 + minutes * 60 + seconds

@@ -30,7 +30,7 @@ class LoadResult:
 
     model: str
     url: str
-    mode: str  # "closed" (N users in a loop) or "open" (fixed arrival rate)
+    mode: str  # "closed" (N users in a loop), "open" (fixed arrival rate) or "staged" (users per stage)
     users: int
     window_s: float  # the measured window: all users spawned → stop
     requests: int
@@ -67,6 +67,8 @@ class LoadResult:
     def label(self) -> str:
         if self.mode == "open":
             return f"{self.model} @ {self.rate_rps:g} req/s {self.arrivals}"
+        if self.mode == "staged":
+            return f"{self.model} staged, up to {self.users} users"
         return f"{self.model} @ {self.users} users"
 
     @classmethod
@@ -90,11 +92,16 @@ class LoadRun:
 
     @property
     def name(self) -> str:
-        """The model, marked when the run is open loop (closed and open runs of a model sit side by side)."""
-        return f"{self.model} (open loop)" if any(r.mode == "open" for r in self.results) else self.model
+        """The model, marked when the run is open loop or staged (runs of a model sit side by side)."""
+        kind = self._kind()
+        return f"{self.model} ({'open loop' if kind == 'open' else kind})" if kind else self.model
+
+    def _kind(self) -> str:
+        """"open" or "staged" when a step is; "" for closed-loop runs."""
+        return next((r.mode for r in self.results if r.mode in ("open", "staged")), "")
 
     def save(self, out_dir: Path) -> Path:
-        suffix = "-open" if any(r.mode == "open" for r in self.results) else ""
+        suffix = f"-{self._kind()}" if self._kind() else ""
         return _write_json(Path(out_dir) / f"{LOAD_PREFIX}{safe_name(self.model)}{suffix}.json", self)
 
     @classmethod

@@ -182,3 +182,23 @@ def test_embedding_task_scores_by_cosine_even_with_labels(served_models) -> None
     assert not report.has_labels and int8.accuracy is None
     assert int8.cosine_mean is not None and 0.9 < int8.cosine_mean <= 1.0 + 1e-6
     assert int8.cosine_min is not None and int8.cosine_min <= int8.cosine_mean
+
+
+def test_a_spike_of_users_inside_one_window(served_models, tmp_path: Path) -> None:
+    """`--stages 1:2s,6:2s,1:2s`: Locust's LoadTestShape drives the users; the raw records show the spike."""
+    target = ["--url", served_models.url, "--model", served_models.fp32, "--data", str(served_models.load_data)]
+    assert main(["loadtest", *target, "--stages", "1:2s,6:2s,1:2s", "--out", str(tmp_path)]) == 0
+    run = LoadRun.load(tmp_path / f"load-{served_models.fp32}-staged.json")
+    (result,) = run.results
+    assert result.mode == "staged" and result.users == 6 and result.failed_requests == 0
+    assert 4.0 <= result.window_s <= 7.0 and len(result.timeline) >= 4
+    records = np.concatenate([np.load(p) for p in (tmp_path / "raw").glob("*/latencies-*.npy")])
+    ends, starts = records[:, 0], records[:, 0] - records[:, 1] / 1000.0
+    first = starts.min()
+
+    def most_in_flight(t0: float, t1: float) -> int:
+        moments = starts[(starts >= first + t0) & (starts < first + t1)]
+        return max((int(((starts <= t) & (ends > t)).sum()) for t in moments), default=0)
+
+    assert most_in_flight(0.0, 1.5) == 1, "one user before the spike"
+    assert most_in_flight(2.5, 3.5) >= 4, "the spike's users were in flight together"

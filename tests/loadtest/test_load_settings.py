@@ -7,13 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from loadtest.harness import LoadSettings, locust_command, parse_duration
+from loadtest.harness import LoadSettings, locust_command
 from loadtest.load_pattern import (
     ClosedLoop,
     OpenLoop,
+    Staged,
     Sweep,
     parse_concurrencies,
+    parse_duration,
     parse_rates,
+    parse_stages,
     pattern_from_flags,
 )
 from quantserve.errors import QuantserveError
@@ -66,6 +69,8 @@ def data(tmp_path: Path) -> Path:
         ({"pattern": Sweep((ClosedLoop(1), OpenLoop(5.0)))}, "all closed-loop steps or all open-loop steps"),
         ({"workers": -1}, "--workers must be 0 or more"),
         ({"request_batch": 0}, "--request-batch must be at least 1"),
+        ({"pattern": Staged(())}, "--stages needs at least one"),
+        ({"pattern": Staged(((4, 5.0), (0, 2.0)))}, "--stages: a stage needs users >= 1 and seconds > 0, got 0:2s"),
     ],
 )
 def test_bad_settings_are_one_clear_line(data: Path, change: dict, message: str) -> None:
@@ -86,6 +91,7 @@ def test_missing_data_file(tmp_path: Path) -> None:
         ({"users": 16, "spawn_rate": 4.0}, ClosedLoop(16, 4.0)),
         ({"users": 16, "sweep": "1,8"}, Sweep((ClosedLoop(1), ClosedLoop(8)))),
         ({"users": 16, "sweep": "1,8", "rate": "50"}, OpenLoop(50.0)),
+        ({"users": 16, "rate": "50", "stages": "4:20s,32:5s,4:20s"}, Staged(((4, 20), (32, 5), (4, 20)))),
         (
             {"users": 16, "rate": "40,120", "arrivals": "poisson"},
             Sweep((OpenLoop(40.0, "poisson"), OpenLoop(120.0, "poisson"))),
@@ -102,6 +108,26 @@ def test_every_pattern_is_a_sequence_of_steps() -> None:
     assert OpenLoop(50.0).steps() == (OpenLoop(50.0),)
     assert [s.name for s in Sweep.of_users([1, 4]).steps()] == ["u1", "u4"]
     assert [s.name for s in Sweep.of_rates([50, 100.5], "poisson").steps()] == ["rate50-poisson", "rate100.5-poisson"]
+
+
+def test_parse_stages() -> None:
+    assert parse_stages("4:20s, 32:5,4:1m") == ((4, 20.0), (32, 5.0), (4, 60.0))
+    for bad in ["", "4", "x:5s", "4:soon", "-1:5s"]:
+        with pytest.raises(QuantserveError, match="--stages|duration"):
+            parse_stages(bad)
+
+
+def test_a_staged_step_lets_its_shape_drive_locust(data: Path, tmp_path: Path) -> None:
+    spike = Staged(((4, 20), (32, 5), (4, 20)))
+    assert spike.name == "staged-u4x20s-u32x5s-u4x20s" and spike.run_seconds(60.0) == 45.0
+    assert spike.recorded(workers=0) == {"mode": "staged", "users": 32, "rate_rps": None, "arrivals": None}
+    command = locust_command(LoadSettings("h:1", "m", data, spike, duration_s=60), spike, tmp_path, tmp_path / "csv")
+    assert command[command.index("-f") + 1].endswith("locustfile_staged.py")
+    assert command[command.index("--stages") + 1] == "4:20,32:5,4:20"
+    # Locust ignores -u/-r/-t beside a shape (and warns); resetting stats at each stage would lose failures.
+    assert not {"-u", "-r", "-t", "--reset-stats"} & set(command)
+    steady = locust_command(LoadSettings("h:1", "m", data, duration_s=7), ClosedLoop(2), tmp_path, None)
+    assert steady[steady.index("-t") + 1] == "7s" and "--reset-stats" in steady
 
 
 def test_each_step_says_how_its_result_is_recorded() -> None:

@@ -154,8 +154,8 @@ def budget_lines(report: Any) -> list[str]:
 
 def load_side_by_side(args: argparse.Namespace, models: list[str]) -> list[dict[str, Any]]:
     """The same load on every variant, with the held-out inputs, into the same results folder; the runs as dicts."""
-    from loadtest.harness import LoadSettings, parse_duration
-    from loadtest.load_pattern import ClosedLoop
+    from loadtest.harness import LoadSettings
+    from loadtest.load_pattern import ClosedLoop, parse_duration
     from quantserve.cli.commands.loadtest import resolve_metrics_url, run_with_progress
     from quantserve.cli.tables import print_load_table
     from serving.endpoints import metrics_hint

@@ -39,6 +39,11 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--rate", default="", help="open loop: total requests per second; a list (50,100,200) sweeps")
     parser.add_argument("--arrivals", default="constant", choices=ARRIVALS, help="open-loop arrivals")
+    parser.add_argument(
+        "--stages",
+        default="",
+        help="closed-loop users by stage in one window, a step or spike: 4:20s,32:5s,4:20s (sets the run time)",
+    )
     parser.add_argument("--workers", type=int, default=0, help="Locust master + this many local worker processes")
     parser.add_argument("--request-batch", type=int, default=1, help="samples per request")
     parser.add_argument(
@@ -53,15 +58,17 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from loadtest.harness import LoadSettings, parse_duration
-    from loadtest.load_pattern import pattern_from_flags
+    from loadtest.harness import LoadSettings
+    from loadtest.load_pattern import parse_duration, pattern_from_flags
     from loadtest.report import render
     from quantserve.cli.tables import print_json, print_load_table
 
     if args.soak:
         return run_soak_command(args)
     duration = parse_duration(args.duration)
-    pattern = pattern_from_flags(args.users, args.sweep, str(args.rate), args.arrivals, args.spawn_rate or None)
+    pattern = pattern_from_flags(
+        args.users, args.sweep, str(args.rate), args.arrivals, args.spawn_rate or None, args.stages
+    )
     metrics_url = resolve_metrics_url(args)
     write_machine_facts(Path(args.out))
     runs = []
@@ -93,8 +100,8 @@ def run(args: argparse.Namespace) -> int:
 
 def run_soak_command(args: argparse.Namespace) -> int:
     """`--soak`: one long closed-loop run per model; memory trend and p99 drift, saved as soak-<model>.json."""
-    from loadtest.harness import LoadSettings, parse_duration
-    from loadtest.load_pattern import ClosedLoop
+    from loadtest.harness import LoadSettings
+    from loadtest.load_pattern import ClosedLoop, parse_duration
     from loadtest.soak import run_soak
 
     flat = True
@@ -132,7 +139,7 @@ def run_with_progress(settings: Any, args: argparse.Namespace) -> Any:
     results = []
     with StepProgress(f"load {settings.model}", len(steps), is_quiet(args)) as bar:
         for step in steps:
-            bar.describe(f"{step.name}, {settings.duration_s:g} s")
+            bar.describe(f"{step.name}, {step.run_seconds(settings.duration_s):g} s")
             results.append(run_step(settings, step, Path(args.out), server_pid=args.server_pid or None))
             bar.advance()
     run = LoadRun(settings.model, results)
