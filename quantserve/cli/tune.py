@@ -54,6 +54,7 @@ __all__ = [
     "tune",
 ]
 
+STARTUP_TRIALS = 4  # baseline, the deploy defaults per precision, then random until TPE has this many
 MAX_BATCH_CHOICES = (0, 2, 4, 8, 16, 32)
 DELAY_CHOICES_US = (0, 100, 500, 1000, 2000, 4000)
 PREFERRED_CHOICES = ("powers", "max", "half")
@@ -69,6 +70,7 @@ class TuneResult:
     seconds: float
     settings: TuneSettings | None = None
     remeasured: dict[str, Any] = field(default_factory=dict)
+    paired: dict[str, Any] = field(default_factory=dict)  # baseline and best re-run back to back
     deployed: dict[str, Any] = field(default_factory=dict)
     machine: dict[str, Any] = field(default_factory=dict)
 
@@ -83,6 +85,7 @@ class TuneResult:
             "best": self.best.to_json(),
             "baseline": self.baseline.to_json(),
             "gain": self.gain,
+            "paired": self.paired,
             "winner_precision": self.best.config.precision,
             "search": {
                 "trials": len(self.trials),
@@ -136,9 +139,12 @@ def tune(
     shutil.rmtree(out / "runs", ignore_errors=True)
     with TrialServer(settings, out) as bench:
         trials = search(settings, bench, say, on_trial)
-    best = max((t for t in trials if not t.pruned and not t.error), key=lambda t: t.goodput_rps, default=trials[0])
-    baseline = next(t for t in trials if t.config == settings.baseline())
-    result = TuneResult(trials, best, baseline, 0.0, settings, machine=cpu_facts().to_dict())
+        best = max((t for t in trials if not t.pruned and not t.error), key=lambda t: t.goodput_rps, default=trials[0])
+        baseline = next(t for t in trials if t.config == settings.baseline())
+        result = TuneResult(trials, best, baseline, 0.0, settings, machine=cpu_facts().to_dict())
+        if best.config != baseline.config:
+            result.paired = bench.paired(baseline.config, best.config)
+            say(f"paired re-run, baseline then best: {result.paired['gain']:.2f}x goodput")
     result.deployed = deploy_winner(settings, best.config)
     say(f"deployed {best.config.label()} into {settings.repo} as {settings.name} v{result.deployed['version']}")
     result.remeasured = remeasure(settings, best, out)
@@ -160,7 +166,9 @@ def search(
     total = settings.search_trials + 1
     trials: list[Trial] = []
     seen: dict[ServingConfig, Trial] = {}
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=SEED))
+    study = optuna.create_study(
+        direction="maximize", sampler=optuna.samplers.TPESampler(seed=SEED, n_startup_trials=STARTUP_TRIALS)
+    )
     for params in starting_points(settings):
         study.enqueue_trial(params)
 

@@ -105,6 +105,9 @@ def _headline(document: dict[str, Any]) -> str:
         f"Baseline (no batching, one instance): goodput {_num(base['goodput_rps']):.1f}/s — gain {gain:.2f}×",
         f"{search['trials']} trials ({search['pruned']} pruned) in {_num(search['seconds']):.0f} s",
     ]
+    paired = document.get("paired") or {}
+    if paired:
+        lines.append(f"Baseline and best re-run back to back: {_num(paired.get('gain')):.2f}× goodput")
     if check:
         lines.append(
             f"Re-measured on a fresh server: {_num(check['throughput_rps']):.1f} req/s "

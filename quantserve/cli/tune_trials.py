@@ -228,6 +228,21 @@ class TrialServer:
         except QuantserveError as exc:
             return Trial(config, 0.0, math.nan, math.nan, 0, 0.0, error=" ".join(str(exc).split())[:300])
 
+    def paired(self, baseline: ServingConfig, best: ServingConfig) -> dict[str, Any]:
+        """Baseline then winner, one window each, back to back: a gain less exposed to drifting machine load
+        than one between trials measured minutes apart."""
+        figures = {}
+        for role, config in (("baseline", baseline), ("best", best)):
+            self.count += 1
+            try:
+                self.install(config)
+                trial = self.window(1).trial(config, self.settings.slo_p99_ms)
+            except QuantserveError as exc:
+                return {"error": " ".join(str(exc).split())[:300], "gain": math.nan}
+            figures[role] = {k: getattr(trial, k) for k in ("throughput_rps", "p99_ms", "goodput_rps", "requests")}
+        base, won = figures["baseline"]["goodput_rps"], figures["best"]["goodput_rps"]
+        return {**figures, "gain": won / base if base > 0 else math.nan}
+
     def window(self, index: int, window_s: float | None = None) -> Samples:
         folder = self.out / "runs" / f"trial{self.count:02d}-w{index}"
         seconds = window_s or self.settings.window_s

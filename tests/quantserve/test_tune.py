@@ -190,6 +190,9 @@ def test_quick_joint_search_deploys_its_best_and_reports_it(
     assert document["settings"]["slo_p99_ms"] == 200 and document["settings"]["window_s"] > 0
     assert document["machine"]["logical_cores"] >= 1
     assert document["remeasured"]["throughput_rps"] > 0 and document["remeasured"]["throughput_ratio"] > 0
+    if document["best"] != document["baseline"]:  # the two re-run back to back on the search's server
+        paired = document["paired"]
+        assert paired["gain"] == paired["best"]["goodput_rps"] / paired["baseline"]["goodput_rps"]
 
     best = document["best"]["config"]
     config = text_format.Parse((repo / "mlp" / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
