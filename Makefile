@@ -49,8 +49,9 @@ format: venv
 
 benchmark: venv
 	@test -f build/demo/digits_int8/manifest.json || $(MAKE) demo
-	$(VENV)/bin/python -m quantserve.cli.bench
+	$(VENV)/bin/python -m quantserve.cli.bench_int8
 	$(VENV)/bin/python -m quantserve.cli.overhead_bench --out reports/overhead --onnx build/demo/digits_int8/model.onnx --data build/demo/heldout.npz --users 1,16
+	$(VENV)/bin/quantserve bench --models demo,cnn,encoder --out reports/bench
 
 clean:
 	rm -rf $(VENV) build reports .pytest_cache .mypy_cache .ruff_cache

@@ -34,6 +34,7 @@ COMMANDS = (
     "demo",
     "doctor",
     "tune",
+    "bench",
 )
 ENV_PREFIX = "QUANTSERVE_"
 

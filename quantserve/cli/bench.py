@@ -1,120 +1,316 @@
-"""In-process INT8 vs FP32 benchmark of two builds with ONNX Runtime, side by side in one run.
+"""`quantserve bench`: one model, one machine, one run, five ways of running it side by side.
 
-`python -m quantserve.cli.bench [--fp32 build/demo/digits_fp32 --int8 build/demo/digits_int8]`
-(what `make benchmark` runs after `make demo`). Rounds alternate FP32 and INT8 so that noise from
-a shared machine hits both alike; the figure reported is the median round. Prints a table with
-the INT8/FP32 ratio and writes the figures as JSON.
+1. PyTorch eager FP32 in-process (what the user had); 2. ONNX Runtime FP32 in-process; 3. ONNX
+Runtime INT8 in-process (this project's build); 4. Triton FP32, no dynamic batching, one instance
+(a naive deployment); 5. Triton INT8 as `quantserve tune` leaves it. Every row is measured
+`repeats` times, the rows taking turns within each repeat so that a shared machine's load hits
+all alike; a figure is the median of the repeats, with the min-max spread beside it.
+
+Order per model: prepare the model and its data (examples.bench_models), build FP32 and INT8
+(optimizer.pipeline), time in-process INT8 once at the clients' concurrency to set the SLO that
+`tune` searches under, deploy the naive FP32 model and tune INT8 into one repository, then the
+repeats. `session` is kept here for the tools that import it from this module.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import statistics
+import os
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
-import numpy as np
-
-from quantserve.artifact import Manifest
-from quantserve.data import load_npz
+from quantserve.cli.bench_inprocess import session
+from quantserve.cli.bench_results import ROWS, ModelBench, RowResult, save
 from quantserve.errors import QuantserveError
+
+__all__ = ["BenchSettings", "run_bench", "session"]
+
+Say = Callable[[str], None]
+SLO_FACTOR = 2.0  # tune's p99 SLO: this × in-process INT8 p99 at the same concurrency
+FULL_MODELS = ("demo", "cnn", "encoder")
+QUICK_MODEL = "tiny"
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """What to bench and how long to measure each figure."""
+
+    models: tuple[str, ...] = FULL_MODELS
+    quick: bool = False  # the tiny model, short windows, one repeat, no tune search
+    users: int = 16  # clients: Locust users served, Python threads in-process
+    repeats: int = 3
+    out: Path = Path("reports/bench")
+    build: Path = Path("build/bench")
+    rebuild: bool = False  # fit and optimize afresh even where the build folder is complete
+    inprocess_s: float = 4.0  # per in-process figure
+    served_s: float = 10.0  # measured window per served step
+    tune_trials: int = 6  # tune's quick search: trials after the baseline; 0: a fixed config, no search
+    slo_p99_ms: float = 0.0  # 0: SLO_FACTOR × in-process INT8 p99
+    threads: int = 0  # intra-op threads in-process; 0: this process's usable cores (as the server uses)
+
+    @classmethod
+    def quick_run(cls, **changes: Any) -> BenchSettings:
+        defaults: dict[str, Any] = {"models": (QUICK_MODEL,), "quick": True, "repeats": 1}
+        # tune's search alone takes most of a minute: --quick deploys row 5 with a fixed config (labelled so)
+        defaults.update(inprocess_s=0.5, served_s=4.0, tune_trials=0, users=8)
+        return cls(**{**defaults, **changes})
+
+    def check(self) -> None:
+        from examples.bench_models import MODEL_NAMES
+
+        unknown = [m for m in self.models if m not in MODEL_NAMES]
+        if unknown or not self.models:
+            raise QuantserveError(
+                f"--models: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(FULL_MODELS)}"
+            )
+        if min(self.users, self.repeats) < 1 or self.tune_trials < 0:
+            raise QuantserveError("--users and --repeats must be at least 1, --tune-trials at least 0")
+        if min(self.inprocess_s, self.served_s) <= 0 or self.slo_p99_ms < 0:
+            raise QuantserveError("measurement windows must be positive and --slo-p99-ms not negative")
+
+    @property
+    def cores(self) -> int:
+        return self.threads or len(os.sched_getaffinity(0))
 
 
 @dataclass
-class BenchmarkRow:
-    """Median samples/s of each precision at one batch size and thread count."""
+class PreparedModel:
+    """A model with its builds: the eager module, the two ONNX files, and where everything lies."""
 
-    batch: int
-    threads: int
-    fp32_samples_per_s: float
-    int8_samples_per_s: float
-
-    @property
-    def speedup(self) -> float:
-        return self.int8_samples_per_s / self.fp32_samples_per_s
+    model: Any  # examples.bench_models.BenchModel
+    builds: dict[str, Path]  # "fp32"/"int8" -> optimize build folder
+    records: dict[str, Any] = field(default_factory=dict)
 
 
-def session(model: Path, threads: int) -> object:
-    """An ONNX Runtime CPU session with the project's session options (all graph optimizations)."""
-    import onnxruntime as ort
+def run_bench(settings: BenchSettings, say: Say = print) -> dict[str, Any]:
+    """Bench every model; returns the document also written to `out/bench.json`."""
+    from quantserve.cli.bench_peak import fp32_peak, int8_peak
 
-    from optimizer.onnxruntime_runner import session_options
-
-    options = session_options("all", threads)
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
-
-
-def samples_per_s(sess: object, feeds: dict[str, np.ndarray], seconds: float) -> float:
-    """Throughput of repeated `run` calls on one batch over about `seconds`."""
-    batch = len(next(iter(feeds.values())))
-    sess.run(None, feeds)  # type: ignore[attr-defined]
-    runs, start = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < seconds:
-        sess.run(None, feeds)  # type: ignore[attr-defined]
-        runs += 1
-    return runs * batch / elapsed
-
-
-def measure(models: dict[str, Path], feeds: dict[str, np.ndarray], threads: int, rounds: int, seconds: float) -> dict:
-    sessions = {precision: session(path, threads) for precision, path in models.items()}
-    figures: dict[str, list[float]] = {precision: [] for precision in models}
-    for _ in range(rounds):
-        for precision, sess in sessions.items():
-            figures[precision].append(samples_per_s(sess, feeds, seconds))
-    return {precision: statistics.median(values) for precision, values in figures.items()}
+    settings.check()
+    started = time.monotonic()
+    document: dict[str, Any] = {"machine": machine_record(), "settings": settings_record(settings), "models": {}}
+    say(f"machine: {document['machine']['cpu_line']}; load average {document['machine']['load_average_start']}")
+    peak_s = 0.5 if settings.quick else 3.0
+    peaks = {"int8": int8_peak(settings.cores, peak_s), "fp32": fp32_peak(settings.cores, peak_s)}
+    document["peak"] = {k: v.to_dict() for k, v in peaks.items()}
+    say(f"INT8 GEMM peak {peaks['int8'].macs_per_s / 1e9:.1f} G/s, FP32 {peaks['fp32'].macs_per_s / 1e9:.1f} G/s")
+    for name in settings.models:
+        result = bench_model(name, settings, peaks["int8"], say)
+        document["models"][name] = result.to_dict()
+        document["machine"]["load_average_end"] = load_average()
+        save(document, settings.out)  # after each model: a long run leaves what it measured
+    document["seconds"] = round(time.monotonic() - started, 1)
+    save(document, settings.out)
+    return document
 
 
-def model_path(build: Path) -> Path:
-    manifest = Manifest.load(build)
-    return build / manifest.files["model"]
+def machine_record() -> dict[str, Any]:
+    from serving.machine import cpu_facts, int8_expectation
+
+    cpu = cpu_facts()
+    return {
+        **cpu.to_dict(),
+        "cpu_line": cpu.line(),
+        "int8_expectation": int8_expectation(cpu),
+        "load_average_start": load_average(),
+        "load_average_end": load_average(),
+        "shared": "measured on a machine shared with other jobs: compare the ratios, which are side by side",
+    }
 
 
-def run(args: argparse.Namespace) -> list[BenchmarkRow]:
-    models = {"fp32": model_path(args.fp32), "int8": model_path(args.int8)}
-    data = load_npz(args.data)
-    rows = []
-    for threads in args.threads:
-        for batch in args.batches:
-            if batch > len(data):
-                raise QuantserveError(f"{args.data}: {len(data)} samples, fewer than batch {batch}")
-            feeds = next(data.batches(batch))
-            medians = measure(models, feeds, threads, args.rounds, args.seconds)
-            rows.append(BenchmarkRow(batch, threads, medians["fp32"], medians["int8"]))
-            print(f"batch {batch:3d} threads {threads}: {rows[-1].speedup:.2f}×", flush=True)
-    return rows
+def load_average() -> list[float]:
+    return [round(v, 2) for v in os.getloadavg()]
 
 
-def print_table(rows: list[BenchmarkRow]) -> None:
-    print("\n| batch | threads | FP32 samples/s | INT8 samples/s | INT8 / FP32 |\n|---|---|---|---|---|")
-    for r in rows:
-        print(
-            f"| {r.batch} | {r.threads} | {r.fp32_samples_per_s:.0f} | {r.int8_samples_per_s:.0f} | {r.speedup:.2f}× |"
-        )
+def settings_record(settings: BenchSettings) -> dict[str, Any]:
+    record = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(settings).items()}
+    record["threads"] = settings.cores
+    flags = f"--models {','.join(settings.models)} --users {settings.users} --repeats {settings.repeats}"
+    record["command"] = "quantserve bench --quick" if settings.quick else f"quantserve bench {flags}"
+    return record
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fp32", type=Path, default=Path("build/demo/digits_fp32"))
-    parser.add_argument("--int8", type=Path, default=Path("build/demo/digits_int8"))
-    parser.add_argument("--data", type=Path, default=Path("build/demo/heldout.npz"))
-    parser.add_argument("--batches", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8, 32])
-    parser.add_argument("--threads", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=1.0, help="per round and precision")
-    parser.add_argument("--out", type=Path, default=Path("reports/benchmark/inprocess.json"))
-    args = parser.parse_args()
-    try:
-        rows = run(args)
-    except QuantserveError as exc:
-        raise SystemExit(f"quantserve: error: {exc}") from None
-    print_table(rows)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps([dict(asdict(r), speedup=r.speedup) for r in rows], indent=2) + "\n")
-    print(f"\nwrote {args.out}")
+def bench_model(name: str, settings: BenchSettings, peak: Any, say: Say) -> ModelBench:
+    """Prepare, build, set the SLO, deploy and tune, then the repeats; the five rows and their ratios."""
+    started = time.monotonic()
+    prepared = prepare(name, settings, say)
+    model = prepared.model
+    folder = settings.out / name
+    requests_path = model.path("requests.npz")
+    slo = settings.slo_p99_ms or (slo_from_inprocess(prepared, settings, say) if settings.tune_trials else 0.0)
+    setup = deploy_rows(prepared, settings, folder, slo, say)
+    batch = max(setup.tuned_config["max_batch"], model.request_batch)
+    rows = empty_rows(settings, setup, batch, model.request_batch)
+    runners = inprocess_runners(prepared, settings)
+    from quantserve.cli.bench_served import BenchServer
+
+    with BenchServer(setup.repo, (setup.naive, setup.tuned), folder / "tritonserver.log") as server:
+        say(f"{name}: tritonserver (pid {server.server.pid}) serving {setup.naive} and {setup.tuned}")
+        for repeat in range(1, settings.repeats + 1):
+            measure_repeat(rows, runners, prepared, settings, batch, server, setup, requests_path, folder, repeat, say)
+    bench = ModelBench(name, model.description, model.request_batch, batch, rows, prepared.records, setup.tune)
+    bench.compute = compute_for(prepared, rows, peak)
+    bench.seconds = round(time.monotonic() - started, 1)
+    return bench
 
 
-if __name__ == "__main__":
-    main()
+def prepare(name: str, settings: BenchSettings, say: Say) -> PreparedModel:
+    """The model and its data (fitted, or read back), then its FP32 and INT8 builds (optimized, or reused)."""
+    import shutil
+
+    from examples.bench_models import prepare as prepare_model
+
+    root = settings.build / name
+    if settings.rebuild:
+        shutil.rmtree(root, ignore_errors=True)
+    say(f"{name}: preparing the model and its data in {root / 'model'}")
+    model = prepare_model(name, root / "model")
+    builds, records = {}, {}
+    for precision in ("fp32", "int8"):
+        builds[precision], records[precision] = build(model, precision, root / precision, model.trained_here, say)
+    return PreparedModel(model, builds, records)
+
+
+def build(model: Any, precision: str, out: Path, fresh: bool, say: Say) -> tuple[Path, dict[str, Any]]:
+    """Optimize `model` to `precision` for the embedded target (reusing a complete build of the same weights)."""
+    from optimizer.pipeline import OptimizeOptions, optimize
+    from optimizer.speed import SpeedSettings
+    from optimizer.transformer import TransformerSettings
+    from quantserve.artifact import Manifest
+
+    if fresh or not (out / "manifest.json").is_file():
+        say(f"{model.name}: optimize {precision} → {out}")
+        transformer = TransformerSettings(model.model_type, *model.encoder_shape) if model.model_type else None
+        options = OptimizeOptions(
+            model.program, model.path("calib.npz"), precision, "embedded", out,
+            eval_path=model.path("heldout.npz"), name=f"{model.name}_{precision}",
+            input_names=list(model.input_names), output_names=list(model.output_names), transformer=transformer,
+            keep_failing=True,  # the bench measures speed: a drift over budget is recorded, not refused
+            speed=SpeedSettings(enabled=False),  # the bench times INT8 against FP32 itself
+        )  # fmt: skip
+        optimize(options)
+    manifest = Manifest.load(out)
+    verification = manifest.verification or {}
+    record = {"path": str(out), "drift_holds": verification.get("holds"), "reused": not fresh}
+    return out, record
+
+
+def model_file(build_dir: Path) -> Path:
+    from quantserve.artifact import Manifest
+
+    return build_dir / Manifest.load(build_dir).files["model"]
+
+
+def inprocess_runners(prepared: PreparedModel, settings: BenchSettings) -> dict[int, Any]:
+    from quantserve.cli.bench_inprocess import onnxruntime_infer, torch_eager_infer
+
+    model = prepared.model
+    return {
+        1: torch_eager_infer(model.module, model.input_names, settings.cores),
+        2: onnxruntime_infer(model_file(prepared.builds["fp32"]), settings.cores),
+        3: onnxruntime_infer(model_file(prepared.builds["int8"]), settings.cores),
+    }
+
+
+def slo_from_inprocess(prepared: PreparedModel, settings: BenchSettings, say: Say) -> float:
+    """SLO_FACTOR × in-process INT8 p99 with `users` threads: what tune's goodput counts against."""
+    from loadtest.percentiles import LatencySummary
+    from quantserve.cli.bench_inprocess import batches_of, concurrent_requests, onnxruntime_infer
+
+    model = prepared.model
+    infer = onnxruntime_infer(model_file(prepared.builds["int8"]), settings.cores)
+    requests = batches_of(model.requests(), model.request_batch)
+    _, latencies = concurrent_requests(infer, requests, settings.users, settings.inprocess_s)
+    p99 = LatencySummary.from_samples(latencies).p99_ms
+    slo = round(max(SLO_FACTOR * p99, 1.0), 1)
+    say(f"{model.name}: in-process INT8 p99 at {settings.users} threads {p99:.1f} ms → tune's SLO p99 ≤ {slo:g} ms")
+    return slo
+
+
+def deploy_rows(prepared: PreparedModel, settings: BenchSettings, folder: Path, slo: float, say: Say) -> Any:
+    """Rows 4 and 5 deployed into `folder/repo`: the naive FP32 model, and INT8 as tune leaves it."""
+    import shutil
+
+    from quantserve.cli.bench_served import ServedSetup, TuneRequest, deploy_fallback, deploy_naive, deploy_tuned
+
+    model = prepared.model
+    repo = folder / "repo"
+    shutil.rmtree(repo, ignore_errors=True)
+    naive, tuned = f"{model.name}_fp32_naive", f"{model.name}_int8_tuned"
+    naive_config = deploy_naive(prepared.builds["fp32"], repo, naive)
+    if not settings.tune_trials:
+        say(f"{model.name}: INT8 deployed with a fixed dynamic-batching config (no tune search asked for)")
+        tuned_config, fixed = deploy_fallback(prepared.builds["int8"], repo, tuned)
+        fixed["source"] = "fixed dynamic batching (tune's search skipped: --tune-trials 0, as --quick does)"
+        return ServedSetup(repo, naive, tuned, naive_config, tuned_config, fixed)
+    say(f"{model.name}: tune INT8 (quick, {settings.tune_trials} trial(s) after the baseline, SLO {slo:g} ms)")
+    request = TuneRequest(
+        prepared.builds["int8"], model.path("requests.npz"), slo, settings.users, model.request_batch,
+        folder / "tune", settings.tune_trials,
+    )  # fmt: skip
+    tuned_config, tune = deploy_tuned(request, repo, tuned, lambda line: say(f"{model.name}: tune: {line}"))
+    return ServedSetup(repo, naive, tuned, naive_config, tuned_config, tune)
+
+
+def empty_rows(settings: BenchSettings, setup: Any, batch: int, request_batch: int) -> dict[int, RowResult]:
+    from quantserve.cli.bench_served import describe_config
+
+    clients = f"{settings.users} threads share one {{}} ({settings.cores} intra-op threads), "
+    clients += f"{request_batch} sample(s) a request; saturation: batches of {batch} back to back"
+    served = f"tritonserver, {{}}; Locust closed loop, {settings.users} users, {request_batch} sample(s) a request"
+    return {
+        1: RowResult(1, "in-process", clients.format("eager nn.Module")),
+        2: RowResult(2, "in-process", clients.format("ONNX Runtime session")),
+        3: RowResult(3, "in-process", clients.format("ONNX Runtime session")),
+        4: RowResult(4, "served", served.format(describe_config(setup.naive_config)), setup.naive_config),
+        5: RowResult(5, "served", served.format(describe_config(setup.tuned_config)), setup.tuned_config),
+    }
+
+
+def measure_repeat(
+    rows: dict[int, RowResult], runners: dict[int, Any], prepared: PreparedModel, settings: BenchSettings,
+    batch: int, server: Any, setup: Any, requests_path: Path, folder: Path, repeat: int, say: Say,
+) -> None:  # fmt: skip
+    """One turn of all five rows."""
+    from dataclasses import asdict as figures_of
+
+    from quantserve.cli.bench_inprocess import measure, window_for
+
+    model = prepared.model
+    data = model.requests()
+    for row, infer in runners.items():
+        figures = measure(infer, data, batch, model.request_batch, settings.users, settings.inprocess_s)
+        rows[row].add({k: v for k, v in figures_of(figures).items() if k != "requests"})
+        say(f"{model.name} repeat {repeat}: {ROWS[row][1]}: {line(rows[row])}")
+    fp32_rate = rows[2].figures["saturation_samples_per_s"].runs[-1]  # the naive server's rate, roughly
+    seconds = round(window_for(fp32_rate, model.request_batch, settings.users, settings.served_s))
+    for row, name in ((4, setup.naive), (5, setup.tuned)):
+        out = folder / "load" / f"repeat{repeat}"
+        rows[row].add(server.measure(name, requests_path, settings.users, seconds, model.request_batch, out))
+        say(f"{model.name} repeat {repeat}: {ROWS[row][1]}: {line(rows[row])}")
+
+
+def line(row: RowResult) -> str:
+    f = {name: figure.runs[-1] for name, figure in row.figures.items()}
+    return (
+        f"{f['saturation_samples_per_s']:.1f} samples/s at saturation, {f['concurrent_samples_per_s']:.1f} "
+        f"at {row.where} concurrency, p50 {f['p50_ms']:.1f} ms, p99 {f['p99_ms']:.1f} ms"
+    )
+
+
+def compute_for(prepared: PreparedModel, rows: dict[int, RowResult], peak: Any) -> dict[str, Any] | None:
+    """Achieved multiply-adds/s over the INT8 peak (conv and dense models: fused transformer ops hide their GEMMs)."""
+    from quantserve.cli.bench_peak import compute_record, count_macs
+
+    model = prepared.model
+    if model.model_type is not None:
+        return None
+    sample = {k: v[:1] for k, v in model.requests().arrays.items()}
+    macs = count_macs(prepared.builds["fp32"] / "fp32.onnx", sample)
+    rates = {
+        "in-process INT8 at saturation (row 3)": rows[3].figures["saturation_samples_per_s"].median,
+        "served INT8 tuned (row 5)": rows[5].figures["saturation_samples_per_s"].median,
+    }
+    return compute_record(macs, rates, peak)

@@ -1,0 +1,144 @@
+"""In-process rows of `quantserve bench`: PyTorch eager and ONNX Runtime sessions, timed in this process.
+
+Two figures per runner, as the served rows have them:
+- saturation: one caller running batches of the size the server forms, back to back (samples/s);
+- fixed concurrency: N Python threads sharing the one model or session, each a closed loop of
+  single requests (the in-process twin of N Locust users): throughput and per-request p50/p99.
+Both runners release the GIL while they compute, so the threads contend for the cores as the
+requests of a server would.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from loadtest.percentiles import LatencySummary
+from quantserve.data import TensorData
+
+Feeds = dict[str, np.ndarray]
+Infer = Callable[[Feeds], object]
+WARMUP_FRACTION = 0.2  # of each concurrency window: requests finishing earlier are not counted
+MIN_CALLS = 3  # a saturation window runs at least this many batches, however long they take
+MIN_ROUNDS = 4  # a concurrency window lasts at least this many requests per client (p99 of >= 64 at 16)
+MAX_WINDOW_S = 40.0
+
+
+@dataclass(frozen=True)
+class InProcessFigures:
+    """What one in-process runner measured in one repeat."""
+
+    saturation_samples_per_s: float
+    concurrent_samples_per_s: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+
+
+def session(model: Path, threads: int) -> Any:
+    """An ONNX Runtime CPU session with the project's session options (all graph optimizations).
+
+    The same options the embedded target's Triton Python backend uses: `threads` intra-op
+    threads, one inter-op thread.
+    """
+    import onnxruntime as ort
+
+    from optimizer.onnxruntime_runner import session_options
+
+    options = session_options("all", threads)
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+
+
+def onnxruntime_infer(model: Path, threads: int) -> Infer:
+    """`infer(feeds)` on one shared ONNX Runtime session."""
+    sess = session(model, threads)
+    return lambda feeds: sess.run(None, feeds)
+
+
+def torch_eager_infer(module: Any, input_names: Sequence[str], threads: int) -> Infer:
+    """`infer(feeds)` on the eager torch module (no_grad/inference mode, `threads` intra-op threads)."""
+    import torch
+
+    torch.set_num_threads(threads)
+
+    def infer(feeds: Feeds) -> object:
+        with torch.inference_mode():
+            return module(*(torch.from_numpy(feeds[name]) for name in input_names))
+
+    return infer
+
+
+def batches_of(data: TensorData, size: int) -> list[Feeds]:
+    """`data` cut into batches of `size` (repeated when it holds fewer samples than one batch)."""
+    if len(data) < size:
+        data = TensorData({k: np.resize(v, (size, *v.shape[1:])) for k, v in data.arrays.items()})
+    whole = len(data) - len(data) % size
+    return [{k: np.ascontiguousarray(v) for k, v in b.items()} for b in data.take(0, whole).batches(size)]
+
+
+def saturation_throughput(infer: Infer, batches: list[Feeds], seconds: float) -> float:
+    """Samples/s of one caller running `batches` back to back for about `seconds` (after one warm-up call)."""
+    size = len(next(iter(batches[0].values())))
+    infer(batches[0])
+    calls, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds or calls < MIN_CALLS:
+        infer(batches[calls % len(batches)])
+        calls += 1
+    return calls * size / elapsed
+
+
+def concurrent_requests(infer: Infer, requests: list[Feeds], clients: int, seconds: float) -> tuple[float, list[float]]:
+    """Samples/s and latencies (ms) of `clients` threads each calling `infer` on one request at a time.
+
+    Counts only requests that finish inside the measured window: after a warm-up of
+    `WARMUP_FRACTION` of `seconds`, until `seconds`.
+    """
+    size = len(next(iter(requests[0].values())))
+    infer(requests[0])
+    start_gate = threading.Barrier(clients + 1)
+    finished: list[list[tuple[float, float]]] = [[] for _ in range(clients)]
+    bounds: list[float] = []
+
+    def client(index: int) -> None:
+        start_gate.wait()
+        end, call = bounds[1], index
+        while (began := time.perf_counter()) < end:
+            infer(requests[call % len(requests)])
+            finished[index].append((began, time.perf_counter()))
+            call += clients
+
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    now = time.perf_counter()
+    bounds.extend((now + WARMUP_FRACTION * seconds, now + seconds))
+    start_gate.wait()
+    for thread in threads:
+        thread.join()
+    counted = [(b, e) for calls in finished for b, e in calls if bounds[0] <= e <= bounds[1]]
+    window = bounds[1] - bounds[0]
+    return len(counted) * size / window, [(e - b) * 1000.0 for b, e in counted]
+
+
+def measure(
+    infer: Infer, data: TensorData, batch: int, request_batch: int, clients: int, seconds: float
+) -> InProcessFigures:
+    """Both figures for one runner: saturation at `batch`, then `clients` concurrent requests of `request_batch`."""
+    saturation = saturation_throughput(infer, batches_of(data, batch), seconds)
+    window = window_for(saturation, request_batch, clients, seconds)
+    throughput, latencies = concurrent_requests(infer, batches_of(data, request_batch), clients, window)
+    summary = LatencySummary.from_samples(latencies)
+    return InProcessFigures(saturation, throughput, summary.p50_ms, summary.p99_ms, summary.count)
+
+
+def window_for(samples_per_s: float, request_batch: int, clients: int, seconds: float) -> float:
+    """At least `seconds`, and long enough for MIN_ROUNDS requests per client after the warm-up (slow models)."""
+    per_round = clients * request_batch / samples_per_s if samples_per_s > 0 else 0.0
+    return min(max(seconds, MIN_ROUNDS * per_round / (1.0 - WARMUP_FRACTION)), MAX_WINDOW_S)

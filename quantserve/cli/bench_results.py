@@ -1,0 +1,187 @@
+"""`quantserve bench` results as data: rows of repeated figures, the ratios between rows, the targets.
+
+A row's figure is the median of its repeats, with the spread (min-max) beside it. A ratio is the
+median of one row's figure over the median of another's (so anyone can recompute it from the
+rows), with the spread of the per-repeat ratios. Everything here saves to JSON; the table is
+rendered from the JSON (`quantserve.cli.commands.bench`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCH_FILE = "bench.json"
+
+# Row number → (key, label). The numbers are the issue's: ratios are named after them.
+ROWS = {
+    1: ("torch_eager_fp32", "PyTorch eager FP32"),
+    2: ("ort_fp32", "ONNX Runtime FP32"),
+    3: ("ort_int8", "ONNX Runtime INT8"),
+    4: ("triton_fp32_naive", "Triton FP32 naive"),
+    5: ("triton_int8_tuned", "Triton INT8 tuned"),
+}
+FIGURES = ("saturation_samples_per_s", "concurrent_samples_per_s", "p50_ms", "p99_ms")
+
+
+@dataclass(frozen=True)
+class RatioSpec:
+    """One ratio of the issue: row `top`'s `figure` over row `bottom`'s."""
+
+    key: str
+    top: int
+    bottom: int
+    figure: str
+    meaning: str
+    target: float | None = None  # the issue's bar, where it sets one
+    target_models: tuple[str, ...] = ()  # () = every model
+
+
+RATIOS = (
+    RatioSpec("5/1", 5, 1, "concurrent_samples_per_s", "served tuned INT8 over PyTorch eager FP32, same clients", 3.0),
+    RatioSpec("5/4", 5, 4, "concurrent_samples_per_s", "served tuned INT8 over a naive FP32 deployment"),
+    RatioSpec("3/2", 3, 2, "saturation_samples_per_s", "INT8 over FP32 in ONNX Runtime", 2.5, ("cnn",)),
+    RatioSpec(
+        "served5/inprocess3", 5, 3, "saturation_samples_per_s", "served INT8 over in-process INT8 at saturation", 0.8
+    ),
+)
+
+
+@dataclass
+class Figure:
+    """One measured quantity over the repeats."""
+
+    runs: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        finite = [v for v in self.runs if math.isfinite(v)]
+        return statistics.median(finite) if finite else math.nan
+
+    def to_dict(self) -> dict[str, Any]:
+        finite = [v for v in self.runs if math.isfinite(v)]
+        low, high = (min(finite), max(finite)) if finite else (math.nan, math.nan)
+        return {"median": self.median, "min": low, "max": high, "runs": self.runs}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Figure:
+        return cls([math.nan if v is None else float(v) for v in data["runs"]])
+
+
+@dataclass
+class RowResult:
+    """One of the five ways of running the model, its figures over the repeats and how it was run."""
+
+    row: int
+    where: str  # "in-process" or "served"
+    how: str  # a sentence: threads, batching, instances, clients
+    config: dict[str, Any] = field(default_factory=dict)
+    figures: dict[str, Figure] = field(default_factory=lambda: {name: Figure() for name in FIGURES})
+    extra: dict[str, Figure] = field(default_factory=dict)  # served: avg batch, failed requests
+
+    @property
+    def key(self) -> str:
+        return ROWS[self.row][0]
+
+    @property
+    def label(self) -> str:
+        return ROWS[self.row][1]
+
+    def add(self, values: dict[str, float]) -> None:
+        for name, value in values.items():
+            target = self.figures if name in FIGURES else self.extra
+            target.setdefault(name, Figure()).runs.append(float(value))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "row": self.row,
+            "key": self.key,
+            "label": self.label,
+            "where": self.where,
+            "how": self.how,
+            "config": self.config,
+            **{name: figure.to_dict() for name, figure in self.figures.items()},
+            "extra": {name: figure.to_dict() for name, figure in self.extra.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RowResult:
+        return cls(
+            data["row"], data["where"], data["how"], data.get("config", {}),
+            {name: Figure.from_dict(data[name]) for name in FIGURES},
+            {name: Figure.from_dict(v) for name, v in data.get("extra", {}).items()},
+        )  # fmt: skip
+
+
+def ratio(spec: RatioSpec, rows: dict[int, RowResult], model: str) -> dict[str, Any]:
+    """The ratio of the row medians, the per-repeat spread, and whether the issue's target is met."""
+    top, bottom = rows[spec.top].figures[spec.figure], rows[spec.bottom].figures[spec.figure]
+    value = top.median / bottom.median if bottom.median else math.nan
+    per_repeat = [t / b for t, b in zip(top.runs, bottom.runs, strict=False) if b and math.isfinite(t / b)]
+    applies = spec.target is not None and (not spec.target_models or model in spec.target_models)
+    return {
+        "value": value,
+        "min": min(per_repeat, default=math.nan),
+        "max": max(per_repeat, default=math.nan),
+        "of": f"row {spec.top} {spec.figure} / row {spec.bottom} {spec.figure}",
+        "meaning": spec.meaning,
+        "target": spec.target if applies else None,
+        "met": (value >= spec.target) if applies and spec.target is not None else None,
+    }
+
+
+@dataclass
+class ModelBench:
+    """Everything measured for one model: its five rows, their ratios, the builds, tune, compute."""
+
+    model: str
+    description: str
+    request_batch: int
+    saturation_batch: int
+    rows: dict[int, RowResult]
+    builds: dict[str, Any] = field(default_factory=dict)
+    tune: dict[str, Any] = field(default_factory=dict)
+    compute: dict[str, Any] | None = None
+    seconds: float = 0.0
+
+    def ratios(self) -> dict[str, dict[str, Any]]:
+        return {spec.key: ratio(spec, self.rows, self.model) for spec in RATIOS}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "description": self.description,
+            "request_batch": self.request_batch,
+            "saturation_batch": self.saturation_batch,
+            "rows": [self.rows[n].to_dict() for n in sorted(self.rows)],
+            "ratios": self.ratios(),
+            "builds": self.builds,
+            "tune": self.tune,
+            "compute": self.compute,
+            "seconds": self.seconds,
+        }
+
+
+def save(document: dict[str, Any], out: Path) -> Path:
+    """Write `bench.json` atomically (NaN written as null)."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / BENCH_FILE
+    staging = path.with_name(f".{BENCH_FILE}.tmp")
+    staging.write_text(json.dumps(finite(document), indent=2, default=str) + "\n")
+    staging.replace(path)
+    return path
+
+
+def finite(value: Any) -> Any:
+    """`value` with every NaN or infinity replaced by None (JSON has no NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value

@@ -1,0 +1,143 @@
+"""Served rows of `quantserve bench`: a naive FP32 deployment and the INT8 deployment `tune` leaves.
+
+Both are deployed into one model repository and served by one tritonserver on 127.0.0.1 (explicit
+model control, both loaded; while one is measured the other is idle). Each is measured by the
+project's load harness: Locust, a closed loop of `users` clients, one request after another.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+FALLBACK = {"max_batch": 16, "max_queue_delay_us": 500, "instances": 1}  # deploy defaults, when tune is absent
+
+
+@dataclass(frozen=True)
+class ServedSetup:
+    """What the served rows need: the repository, the two model names, how each was configured."""
+
+    repo: Path
+    naive: str
+    tuned: str
+    naive_config: dict[str, Any]
+    tuned_config: dict[str, Any]
+    tune: dict[str, Any]  # how row 5's configuration was chosen (tune's summary, or the fallback)
+
+
+def deploy_naive(fp32_build: Path, repo: Path, name: str) -> dict[str, Any]:
+    """FP32 with no dynamic batching and one instance: what a first deployment looks like."""
+    from serving.deploy import deploy
+
+    deploy(fp32_build, repo, name, max_batch=0, instances=1)
+    return {"max_batch": 0, "preferred": [], "max_queue_delay_us": 0, "instances": 1, "precision": "fp32"}
+
+
+@dataclass(frozen=True)
+class TuneRequest:
+    """What `tune` is asked for: the INT8 build, the requests, the SLO, the clients, where it writes."""
+
+    int8_build: Path
+    data: Path
+    slo_p99_ms: float
+    users: int
+    request_batch: int
+    out: Path
+    max_trials: int
+
+
+def deploy_tuned(request: TuneRequest, repo: Path, name: str, say: Callable[[str], None]) -> tuple[dict, dict]:
+    """INT8 as `quantserve tune` (quick search) leaves it; (config, tune summary)."""
+    try:
+        from quantserve.cli.tune import TuneSettings, tune
+    except ImportError:  # only while the tune command is not yet in the tree
+        return deploy_fallback(request.int8_build, repo, name)
+    settings = TuneSettings(
+        {"int8": request.int8_build}, request.data, request.slo_p99_ms, repo, name, request.out,
+        max_trials=request.max_trials, quick=True, users=request.users, request_batch=request.request_batch,
+    )  # fmt: skip
+    result = tune(settings, say=say)
+    config = dict(result.deployed["config"])
+    summary = {
+        "source": "quantserve tune (quick)",
+        "slo_p99_ms": request.slo_p99_ms,
+        "trials": len(result.trials),
+        "seconds": round(result.seconds, 1),
+        "best": result.best.to_json(),
+        "baseline": result.baseline.to_json(),
+        "gain": result.gain,
+        "remeasured": result.remeasured,
+        "tune_json": str(request.out / "tune.json"),
+    }
+    return config, summary
+
+
+def deploy_fallback(int8_build: Path, repo: Path, name: str) -> tuple[dict, dict]:
+    """A fixed dynamic-batching configuration, labelled as such."""
+    from serving.deploy import deploy
+
+    deploy(int8_build, repo, name, FALLBACK["max_batch"], FALLBACK["max_queue_delay_us"], None, FALLBACK["instances"])
+    config = {**FALLBACK, "preferred": [], "precision": "int8"}
+    return config, {"source": "fixed dynamic batching (quantserve tune not available)"}
+
+
+def describe_config(config: dict[str, Any]) -> str:
+    """E.g. "dynamic batching up to 16, queue delay 500 µs, 2 instances" or "no dynamic batching, 1 instance"."""
+    instances = f"{config['instances']} instance{'s' if config['instances'] != 1 else ''}"
+    if not config["max_batch"]:
+        return f"no dynamic batching, {instances}"
+    return f"dynamic batching up to {config['max_batch']}, queue delay {config['max_queue_delay_us']} µs, {instances}"
+
+
+WARMUP_REQUESTS = 3  # the Python backend's first requests pay ONNX Runtime's lazy initialisation
+
+
+class BenchServer:
+    """One tritonserver on free loopback ports with the bench's models loaded; stopped by pid on exit."""
+
+    def __init__(self, repo: Path, names: tuple[str, ...], log_path: Path) -> None:
+        from serving.server import ServerOptions, TritonServer
+
+        options = ServerOptions.on_free_ports(repo, model_control="explicit", load_models=names, log_path=log_path)
+        self.server = TritonServer(options)
+
+    def __enter__(self) -> BenchServer:
+        self.server.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.stop()
+
+    def measure(self, name: str, data: Path, users: int, seconds: float, request_batch: int, out: Path) -> dict:
+        """One closed-loop step of `users` Locust users; samples/s, p50/p99 ms, Triton's avg batch, failures."""
+        from loadtest.harness import LoadSettings, run_pattern
+        from loadtest.load_pattern import ClosedLoop
+
+        server = self.server
+        self.warm(name, data, request_batch)
+        load = LoadSettings(
+            server.grpc_url, name, data, ClosedLoop(users), seconds, request_batch, metrics_url=server.metrics_url
+        )
+        result = run_pattern(load, out, server_pid=server.pid).results[0]
+        return {
+            "saturation_samples_per_s": result.inferences_per_s,  # the closed loop at `users` is the served saturation
+            "concurrent_samples_per_s": result.inferences_per_s,
+            "p50_ms": result.latency.p50_ms,
+            "p99_ms": result.latency.p99_ms,
+            "avg_batch": result.avg_batch_size if math.isfinite(result.avg_batch_size) else math.nan,
+            "failed_requests": float(result.failed_requests),
+            "requests": float(result.requests),
+        }
+
+    def warm(self, name: str, data: Path, request_batch: int) -> None:
+        """A few requests before the measured load, so its window does not time the model's first runs."""
+        from quantserve.data import load_npz
+        from serving.client import TritonRunner
+
+        feeds = next(load_npz(data).batches(request_batch))
+        with TritonRunner(self.server.grpc_url, name, timeout_s=120.0) as runner:
+            for _ in range(WARMUP_REQUESTS):
+                runner.infer(feeds)

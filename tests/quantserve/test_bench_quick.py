@@ -1,0 +1,83 @@
+"""`quantserve bench --quick` as a command: the five rows, the ratios from them, the machine, the compute.
+
+A command run on a tiny model (real torch, ONNX Runtime, optimize, tritonserver, Locust); nothing
+here asserts a speed — the figures are only checked to be measured and consistent.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ROW_KEYS = ["torch_eager_fp32", "ort_fp32", "ort_int8", "triton_fp32_naive", "triton_int8_tuned"]
+FIGURES = ("saturation_samples_per_s", "concurrent_samples_per_s", "p50_ms", "p99_ms")
+RATIOS = {"5/1": (5, 1, "concurrent"), "5/4": (5, 4, "concurrent"), "3/2": (3, 2, "saturation")}
+RATIOS["served5/inprocess3"] = (5, 3, "saturation")
+
+
+@pytest.fixture(scope="module")
+def quick_bench(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
+    tmp = tmp_path_factory.mktemp("bench")
+    argv = [sys.executable, "-m", "quantserve", "bench", "--quick", "--json"]
+    argv += ["--out", str(tmp / "out"), "--build", str(tmp / "build")]
+    result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout), tmp / "out"
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_quick_bench_has_all_five_rows_measured(quick_bench: tuple[dict, Path]) -> None:
+    document, out = quick_bench
+    assert json.loads((out / "bench.json").read_text()) == document  # --json prints what bench.json holds
+    assert list(document["models"]) == ["tiny"]
+    model = document["models"]["tiny"]
+    assert [row["key"] for row in model["rows"]] == ROW_KEYS
+    assert [row["where"] for row in model["rows"]] == ["in-process"] * 3 + ["served"] * 2
+    for row in model["rows"]:
+        for figure in FIGURES:
+            assert len(row[figure]["runs"]) == 1, (row["key"], figure)  # --quick: one repeat
+            assert row[figure]["median"] > 0, (row["key"], figure)
+            assert row[figure]["min"] <= row[figure]["median"] <= row[figure]["max"]
+    naive, tuned = model["rows"][3], model["rows"][4]
+    assert naive["config"]["max_batch"] == 0 and naive["config"]["instances"] == 1
+    assert tuned["config"]["max_batch"] > 0 and "fixed dynamic batching" in model["tune"]["source"]
+    assert naive["extra"]["failed_requests"]["median"] == 0 and tuned["extra"]["failed_requests"]["median"] == 0
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_quick_bench_ratios_are_computed_from_the_rows(quick_bench: tuple[dict, Path]) -> None:
+    model = quick_bench[0]["models"]["tiny"]
+    rows = {row["row"]: row for row in model["rows"]}
+    assert set(model["ratios"]) == set(RATIOS)
+    for key, (top, bottom, figure) in RATIOS.items():
+        name = f"{figure}_samples_per_s"
+        expected = rows[top][name]["median"] / rows[bottom][name]["median"]
+        assert model["ratios"][key]["value"] == pytest.approx(expected), key
+    assert model["ratios"]["5/1"]["target"] == 3.0 and model["ratios"]["3/2"]["target"] is None  # CNN-only bar
+    assert isinstance(model["ratios"]["served5/inprocess3"]["met"], bool)
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_quick_bench_records_the_machine_and_the_compute(quick_bench: tuple[dict, Path]) -> None:
+    document = quick_bench[0]
+    machine = document["machine"]
+    assert machine["model"] and machine["usable_cores"] >= 1 and isinstance(machine["isa"], list)
+    assert len(machine["load_average_start"]) == 3 and len(machine["load_average_end"]) == 3
+    assert document["peak"]["int8"]["macs_per_call"] == 1024**3 and document["peak"]["int8"]["macs_per_s"] > 0
+    compute = document["models"]["tiny"]["compute"]
+    # the tiny CNN: Conv 1→8 3x3 on 8x8 and Conv 8→16 3x3 stride 2 (4x4 out), then Linear 16→10
+    assert compute["macs_by_op"]["Conv"] == 8 * 8 * 8 * 9 + 16 * 4 * 4 * 8 * 9
+    assert compute["macs_by_op"]["Gemm"] + compute["macs_by_op"]["MatMul"] == 16 * 10
+    rate = document["models"]["tiny"]["rows"][2]["saturation_samples_per_s"]["median"]
+    achieved = compute["achieved_macs_per_s"]["in-process INT8 at saturation (row 3)"]
+    assert math.isclose(achieved, rate * compute["macs_per_sample"], rel_tol=1e-9)
+    assert any("INT8 peak" in line for line in compute["arithmetic"])
