@@ -1,0 +1,78 @@
+"""`bench.json` rendered as the Markdown tables of BENCHMARKS.md's side-by-side section.
+
+    python -m quantserve.cli.bench_markdown reports/bench/bench.json
+
+Rendered from the JSON only (nothing is measured or computed here beyond formatting).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def num(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{value:,.{digits}f}".replace(",", " ")
+
+
+def spread(figure: dict[str, Any], digits: int = 1) -> str:
+    return f"{num(figure['median'], digits)} ({num(figure['min'], digits)}–{num(figure['max'], digits)})"
+
+
+def model_section(name: str, model: dict[str, Any]) -> list[str]:
+    lines = [f"### {name}: {model['description']}", ""]
+    lines.append(
+        f"{model['request_batch']} sample(s) a request; in-process saturation at batch {model['saturation_batch']} "
+        f"(the largest batch the tuned server may form). Median (min–max) of the repeats."
+    )
+    lines += ["", "| # | runner | samples/s at saturation | samples/s at fixed concurrency | p50 ms | p99 ms |"]
+    lines.append("|---|---|---|---|---|---|")
+    for row in model["rows"]:
+        cells = [spread(row["saturation_samples_per_s"]), spread(row["concurrent_samples_per_s"])]
+        cells += [spread(row["p50_ms"], 2), spread(row["p99_ms"], 2)]
+        lines.append(f"| {row['row']} | {row['label']} | " + " | ".join(cells) + " |")
+    lines += ["", "| ratio | value (min–max of repeats) | target | what |", "|---|---|---|---|"]
+    for key, r in model["ratios"].items():
+        target = "" if r["target"] is None else f"≥ {r['target']:g}: {'met' if r['met'] else '**not met**'}"
+        value = f"{num(r['value'], 2)}× ({num(r['min'], 2)}–{num(r['max'], 2)})"
+        lines.append(f"| {key} | {value} | {target} | {r['meaning']} ({r['of']}) |")
+    lines += ["", *(f"- row {row['row']}: {row['how']}" for row in model["rows"])]
+    lines.append(f"- row 5's configuration: {model['tune'].get('source', '')}" + tune_note(model["tune"]))
+    for text in (model.get("compute") or {}).get("arithmetic", []):
+        lines.append(f"- {text}")
+    return [*lines, ""]
+
+
+def tune_note(tune: dict[str, Any]) -> str:
+    if "trials" not in tune:
+        return ""
+    best = tune["best"]["config"]
+    return (
+        f", SLO p99 ≤ {tune['slo_p99_ms']:g} ms, {tune['trials']} trials in {tune['seconds']:g} s, best "
+        f"max batch {best['max_batch']}, queue delay {best['max_queue_delay_us']} µs, {best['instances']} instance(s)"
+    )
+
+
+def render(document: dict[str, Any]) -> str:
+    machine = document["machine"]
+    settings = document["settings"]
+    lines = [
+        f"Machine: {machine['cpu_line']} (shared with other jobs); load average (1, 5, 15 min) "
+        f"{machine['load_average_start']} at the start, {machine['load_average_end']} at the end; "
+        f"{document.get('seconds', 0):g} s in all. Re-measure: `{settings['command']}`.",
+        "",
+    ]
+    for name, model in document["models"].items():
+        lines += model_section(name, model)
+    return "\n".join(lines)
+
+
+def main() -> None:
+    path = Path(sys.argv[1] if len(sys.argv) > 1 else "reports/bench/bench.json")
+    print(render(json.loads(path.read_text())))
+
+
+if __name__ == "__main__":
+    main()
