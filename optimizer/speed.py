@@ -1,14 +1,31 @@
-"""FP32 vs INT8 speed in-process: is the INT8 model really faster on this machine?
+"""FP32 vs INT8 speed in-process: is the INT8 model really faster on this machine, as it will be served?
 
-Each model is timed alone, in a fresh ONNX Runtime session, in its own child process
-(`python -m optimizer.speed`): two sessions timed alternately in one process on a few cores inflate
-each other (idle sessions' threads spin — DESIGN.md pitfall). A child warms up, sizes its repeats
-from the warm-up so the whole timing stays within a small budget, and reports the median of the
-repeats' mean ms per run. The children run in rounds (FP32 then INT8, three times); each round
-gives one ratio from two timings taken back to back, and the speedup is the median of those
-ratios. Taking each model's best round instead let one lucky INT8 round ship a classifier that
-really ran at 0.65× FP32 (measured on a shared machine); a median of paired ratios is not moved by
-one burst of load. The thread count is the one the serving target uses.
+One timing basis, used by `optimize`'s speed gate and re-used by every figure reported beside it
+(`python -m examples.pretrained bench` calls `compare_speed` with the basis the manifest recorded):
+
+- **The batch:** the first `batch_size` rows of the held-out data as the user gave them (their
+  sequence length and padding are those of the requests to be served); `batch_size` is
+  `--timing-batch`, default 8 — set it to the batch the server will form (Triton's dynamic batcher:
+  1 when idle, up to `--max-batch` under load). The input shapes timed are recorded.
+- **The session:** as the embedded target's Python backend runs the model: CPU provider, every
+  graph optimization, `intra_op_num_threads` = the target's threads (all cores by default; an
+  explicit count, so ORT does not pin its workers as it does for 0), `inter_op_num_threads` 1.
+- **The clock:** each model alone in a fresh child process (`python -m optimizer.speed`): two
+  sessions timed alternately in one process on a few cores inflate each other (idle sessions'
+  threads spin — DESIGN.md pitfall), and a long-lived process carries other libraries' threads
+  and pages. A child warms up (3 runs), sizes its repeats from the warm-up so the whole timing
+  stays within a small budget, and reports the median of the repeats' mean ms per run.
+- **The ratio:** the children run in rounds (FP32 then INT8, three times); each round gives one
+  ratio from two timings taken back to back, and the speedup is the median of those ratios.
+  Taking each model's best round instead let one lucky INT8 round ship a classifier that really
+  ran at 0.65× FP32 (measured on a shared machine); a median of paired ratios is not moved by one
+  burst of load, and a ratio of separately taken medians is (see BENCHMARKS.md: an encoder's
+  bench timing said 2.74× where this basis said 1.40× for the same two files).
+- **The machine:** while a child times, it reads how much CPU the other processes took
+  (/proc/stat less its own); the median share over the timings is recorded, and above
+  `BUSY_SHARE` the figure is marked busy and the refusal line says so: on 2 shared cores at load 7
+  the paired rounds of one encoder spanned 0.3×-10×, so no timing basis is honest there, and
+  the record must say when it was taken like that.
 """
 
 from __future__ import annotations
@@ -23,15 +40,19 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from quantserve.data import TensorData
 from quantserve.errors import InternalError, QuantserveError
 
 WARMUP_RUNS = 3
+# Other processes used more than this share of the cores while a model was timed: the figure is
+# recorded as taken on a busy machine (2-thread timings swung 0.3-10x per round at load 7 on 2 cores).
+BUSY_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -45,7 +66,7 @@ class SpeedSettings:
     allow_slower: bool = False  # ship a slower INT8 anyway, the figures recorded
     enabled: bool = True
     threads: int = 0  # 0: os.cpu_count(), what the embedded target's ONNX Runtime uses
-    batch_size: int = 8
+    batch_size: int = 8  # rows of the held-out data per timed run: the request batch to be served
     seconds_per_model: float = 1.0  # timing budget per model over all rounds, warm-up excluded
     repeats: int = 5
     rounds: int = 3
@@ -53,7 +74,7 @@ class SpeedSettings:
     def __post_init__(self) -> None:
         if min(self.batch_size, self.repeats, self.rounds) < 1 or min(self.min_speedup, self.seconds_per_model) <= 0:
             raise QuantserveError(
-                "speed settings must be positive: --min-speedup, batch size, repeats and seconds per model"
+                "speed settings must be positive: --min-speedup, --timing-batch, repeats and seconds per model"
             )
 
 
@@ -69,6 +90,15 @@ class SpeedRecord:
     threads: int
     cpu: str
     round_speedups: tuple[float, ...] = ()  # one FP32/INT8 ratio per round; `speedup` is their median
+    input_shapes: dict[str, list[int]] = field(default_factory=dict)  # the batch timed, e.g. input_ids [8, 32]
+    others_share: float | None = (
+        None  # share of the cores other processes used, median over the timings (None: unknown)
+    )
+
+    @property
+    def busy(self) -> bool:
+        """Timed while other processes took a noticeable share of the cores: the figure is not to be trusted."""
+        return self.others_share is not None and self.others_share > BUSY_SHARE
 
     @property
     def holds(self) -> bool:
@@ -77,10 +107,17 @@ class SpeedRecord:
     def line(self) -> str:
         """E.g. "INT8 is 0.68× FP32 here; deploy fp32 (or pass --allow-slower)"."""
         bar = "" if self.min_speedup == 1.0 else f", below --min-speedup {self.min_speedup:g}"
-        return f"INT8 is {self.speedup:.2f}× FP32 here{bar}; deploy fp32 (or pass --allow-slower)"
+        return f"INT8 is {self.speedup:.2f}× FP32 here{bar}; deploy fp32 (or pass --allow-slower){self.busy_note()}"
+
+    def busy_note(self) -> str:
+        """E.g. "; timed on a busy machine (other processes used 80% of the cores): time again when idle"."""
+        if not self.busy or self.others_share is None:
+            return ""
+        share = f"{self.others_share:.0%}"
+        return f"; timed on a busy machine (other processes used {share} of the cores): time again when idle"
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "holds": self.holds}
+        return {**asdict(self), "holds": self.holds, "busy": self.busy}
 
 
 def cpu_model() -> str:
@@ -94,6 +131,13 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def timing_batch(data: TensorData, settings: SpeedSettings) -> dict[str, np.ndarray]:
+    """The batch both models are timed on: the first `settings.batch_size` rows of `data` (all, if fewer)."""
+    if len(data) == 0:
+        raise QuantserveError("no held-out samples to time FP32 and INT8 on")
+    return next(data.batches(settings.batch_size))
+
+
 def compare_speed(fp32: Path, int8: Path, batch: dict[str, np.ndarray], settings: SpeedSettings) -> SpeedRecord:
     """Time FP32 and INT8 on one batch, each alone in a child process, in rounds; speedup = median of fp32/int8."""
     threads = settings.threads or os.cpu_count() or 1
@@ -101,20 +145,31 @@ def compare_speed(fp32: Path, int8: Path, batch: dict[str, np.ndarray], settings
         (time_model(fp32, batch, threads, settings), time_model(int8, batch, threads, settings))
         for _ in range(settings.rounds)
     ]
-    ratios = tuple(f / i if i > 0 else float("inf") for f, i in rounds)
+    ratios = tuple(f.ms / i.ms if i.ms > 0 else float("inf") for f, i in rounds)
+    shares = [t.others_share for pair in rounds for t in pair if t.others_share is not None]
     return SpeedRecord(
-        fp32_ms=statistics.median(r[0] for r in rounds),
-        int8_ms=statistics.median(r[1] for r in rounds),
+        fp32_ms=statistics.median(r[0].ms for r in rounds),
+        int8_ms=statistics.median(r[1].ms for r in rounds),
         speedup=statistics.median(ratios),
         round_speedups=ratios,
         min_speedup=settings.min_speedup,
         batch_size=len(next(iter(batch.values()))),
         threads=threads,
         cpu=cpu_model(),
+        input_shapes={name: list(array.shape) for name, array in batch.items()},
+        others_share=round(statistics.median(shares), 3) if shares else None,
     )
 
 
-def time_model(model: Path, batch: dict[str, np.ndarray], threads: int, settings: SpeedSettings) -> float:
+@dataclass(frozen=True)
+class Timing:
+    """One model's median ms per run, and the share of the cores other processes used meanwhile."""
+
+    ms: float
+    others_share: float | None = None
+
+
+def time_model(model: Path, batch: dict[str, np.ndarray], threads: int, settings: SpeedSettings) -> Timing:
     """Median ms per `session.run` of `model` on `batch`, measured in a fresh child process."""
     with tempfile.TemporaryDirectory(prefix="quantserve-speed-") as tmp:
         feeds, result = Path(tmp) / "batch.npz", Path(tmp) / "speed.json"
@@ -123,7 +178,8 @@ def time_model(model: Path, batch: dict[str, np.ndarray], threads: int, settings
         argv += ["--threads", str(threads), "--seconds", str(settings.seconds_per_model / settings.rounds)]
         argv += ["--repeats", str(settings.repeats)]
         _run_child(argv, model)
-        return float(json.loads(result.read_text())["ms"])
+        timed = json.loads(result.read_text())
+        return Timing(float(timed["ms"]), timed.get("others_share"))
 
 
 def _run_child(argv: list[str], model: Path) -> None:
@@ -137,7 +193,7 @@ def _run_child(argv: list[str], model: Path) -> None:
         raise InternalError(f"timing {model} failed in its child process (exit {done.returncode}): {tail}")
 
 
-def time_in_session(model: Path, batch: dict[str, np.ndarray], threads: int, seconds: float, repeats: int) -> float:
+def time_in_session(model: Path, batch: dict[str, np.ndarray], threads: int, seconds: float, repeats: int) -> Timing:
     """Warm up, then `repeats` repeats sized to fill `seconds`; the median of their mean ms per run."""
     session = _session(model, threads)
     started = time.perf_counter()
@@ -146,12 +202,36 @@ def time_in_session(model: Path, batch: dict[str, np.ndarray], threads: int, sec
     warm_ms = (time.perf_counter() - started) * 1000.0 / WARMUP_RUNS
     runs = max(1, int(seconds * 1000.0 / repeats / max(warm_ms, 1e-3)))
     means = []
+    machine, own, wall = machine_busy_seconds(), _own_cpu_seconds(), time.perf_counter()
     for _ in range(repeats):
         started = time.perf_counter()
         for _ in range(runs):
             session.run(None, batch)
         means.append((time.perf_counter() - started) * 1000.0 / runs)
-    return float(statistics.median(means))
+    others = None
+    after = machine_busy_seconds()
+    if machine is not None and after is not None:
+        used = (after - machine) - (_own_cpu_seconds() - own)
+        others = round(min(1.0, max(0.0, used) / ((time.perf_counter() - wall) * (os.cpu_count() or 1))), 3)
+    return Timing(float(statistics.median(means)), others)
+
+
+def machine_busy_seconds() -> float | None:
+    """CPU seconds all processes have used since boot (Linux /proc/stat; None elsewhere)."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()
+    except (OSError, IndexError):
+        return None
+    if fields[0] != "cpu" or len(fields) < 8:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, *rest = (int(v) for v in fields[1:9])
+    steal = rest[0] if rest else 0
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
 
 
 def _session(model: Path, threads: int) -> Any:
@@ -168,7 +248,7 @@ def _session(model: Path, threads: int) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Child-process entry: time MODEL on BATCH.npz and write {"ms": median} to OUT.json."""
+    """Child-process entry: time MODEL on BATCH.npz and write {"ms": median, "others_share": …} to OUT.json."""
     parser = argparse.ArgumentParser(prog="python -m optimizer.speed")
     parser.add_argument("model", type=Path)
     parser.add_argument("batch", type=Path)
@@ -180,11 +260,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     with np.load(args.batch, allow_pickle=False) as npz:
         batch = {name: npz[name] for name in npz.files}
     try:
-        ms = time_in_session(args.model, batch, args.threads, args.seconds, args.repeats)
+        timed = time_in_session(args.model, batch, args.threads, args.seconds, args.repeats)
     except QuantserveError as exc:
         print(exc, file=sys.stderr)
         return QuantserveError.exit_code
-    args.out.write_text(json.dumps({"ms": ms}) + "\n")
+    args.out.write_text(json.dumps({"ms": timed.ms, "others_share": timed.others_share}) + "\n")
     return 0
 
 

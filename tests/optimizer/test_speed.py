@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from optimizer.speed import SpeedRecord, SpeedSettings, compare_speed, cpu_model
+from optimizer.speed import SpeedRecord, SpeedSettings, compare_speed, cpu_model, timing_batch
+from quantserve.data import TensorData
 from quantserve.errors import QuantserveError
 
 FAST = SpeedSettings(seconds_per_model=0.05, repeats=2, rounds=1)
@@ -27,14 +28,26 @@ def test_slower_int8_is_refused_in_one_line() -> None:
     assert _record(1.0).holds and _record(1.6, 1.5).holds
 
 
+def test_a_timing_on_a_busy_machine_says_so() -> None:
+    busy = SpeedRecord(1.0, 1 / 0.9, 0.9, 1.1, 8, 2, "a CPU", others_share=0.77)
+    assert busy.busy and busy.to_dict()["busy"] is True
+    assert busy.line() == (
+        "INT8 is 0.90× FP32 here, below --min-speedup 1.1; deploy fp32 (or pass --allow-slower); "
+        "timed on a busy machine (other processes used 77% of the cores): time again when idle"
+    )
+    assert not _record(0.9).busy and "busy" not in _record(0.9).line()  # unknown (not Linux): no claim
+    assert not SpeedRecord(1.0, 1.0, 1.0, 1.0, 8, 2, "a CPU", others_share=0.1).busy
+
+
 def test_both_models_are_timed_in_child_processes(tiny_onnx: Path) -> None:
     batch = {"pixels": np.zeros((4, 1, 8, 8), np.float32)}
     record = compare_speed(tiny_onnx, tiny_onnx, batch, SpeedSettings(seconds_per_model=0.1, repeats=2, rounds=2))
     assert record.fp32_ms > 0 and record.int8_ms > 0
     assert len(record.round_speedups) == 2  # one back-to-back FP32/INT8 ratio per round
     assert record.speedup == pytest.approx(sum(record.round_speedups) / 2)  # the median of two
-    assert (record.batch_size, record.cpu) == (4, cpu_model())
+    assert (record.batch_size, record.cpu, record.input_shapes) == (4, cpu_model(), {"pixels": [4, 1, 8, 8]})
     assert record.threads >= 1 and record.to_dict()["holds"] == record.holds
+    assert record.others_share is not None and 0.0 <= record.others_share <= 1.0  # measured from /proc/stat
 
 
 def test_a_model_the_child_cannot_load_is_one_user_error(tmp_path: Path) -> None:
@@ -47,3 +60,16 @@ def test_a_model_the_child_cannot_load_is_one_user_error(tmp_path: Path) -> None
 def test_settings_are_checked() -> None:
     with pytest.raises(QuantserveError, match="speed settings must be positive"):
         SpeedSettings(min_speedup=0.0)
+
+
+def test_the_timed_batch_is_the_first_rows_of_the_held_out_data_as_given() -> None:
+    tokens = np.arange(10 * 6).reshape(10, 6)  # 10 rows, padded to 6 positions: timed as they will be served
+    data = TensorData({"input_ids": tokens, "attention_mask": (tokens % 6 < 4).astype(np.int64)})
+    batch = timing_batch(data, SpeedSettings(batch_size=4))
+    assert {k: v.shape for k, v in batch.items()} == {"input_ids": (4, 6), "attention_mask": (4, 6)}
+    assert (batch["input_ids"] == tokens[:4]).all()
+    assert len(timing_batch(data, SpeedSettings(batch_size=32))["input_ids"]) == 10  # all there is
+    with pytest.raises(QuantserveError, match="no held-out samples to time"):
+        timing_batch(TensorData({"x": np.zeros((0, 2), np.float32)}), SpeedSettings())
+    with pytest.raises(QuantserveError, match="--timing-batch"):
+        SpeedSettings(batch_size=0)

@@ -54,5 +54,5 @@ def test_default_int8_is_faithful_and_faster_or_refused(name, tmp_path, request)
     assert verification.get("holds") is True, f"shipped without the default budget holding: {verification}"
     broken = bench.broken_metrics(bench.task_drift(name, build, heldout))
     assert not broken, f"exit 0 with a broken model: {broken}"
-    fp32_ms, int8_ms, speedup = bench.speedup(build, heldout)
-    assert speedup > 1.0, f"shipped INT8 at {speedup:.2f}× FP32 ({fp32_ms:.1f} → {int8_ms:.1f} ms)"
+    timed = bench.speedup(build, heldout)  # optimize's own timing basis, measured again
+    assert timed.speedup > 1.0, f"shipped INT8 at {timed.speedup:.2f}× FP32 ({bench.describe_basis(timed)})"
