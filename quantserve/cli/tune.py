@@ -62,7 +62,11 @@ PREFERRED_CHOICES = ("powers", "max", "half")
 
 @dataclass
 class TuneResult:
-    """The search's trials, its winner and the naive baseline; `to_json` is what tune.json holds."""
+    """The search's trials, its winner and the naive baseline; `to_json` is what tune.json holds.
+
+    `best` and `baseline` are the confirmation run (both measured again, back to back, after the
+    search); `search_best` and `search_baseline` are the same configurations as the search saw them.
+    """
 
     trials: list[Trial]
     best: Trial
@@ -70,7 +74,8 @@ class TuneResult:
     seconds: float
     settings: TuneSettings | None = None
     remeasured: dict[str, Any] = field(default_factory=dict)
-    paired: dict[str, Any] = field(default_factory=dict)  # baseline and best re-run back to back
+    search_best: Trial | None = None
+    search_baseline: Trial | None = None
     deployed: dict[str, Any] = field(default_factory=dict)
     machine: dict[str, Any] = field(default_factory=dict)
 
@@ -85,7 +90,8 @@ class TuneResult:
             "best": self.best.to_json(),
             "baseline": self.baseline.to_json(),
             "gain": self.gain,
-            "paired": self.paired,
+            "search_best": (self.search_best or self.best).to_json(),
+            "search_baseline": (self.search_baseline or self.baseline).to_json(),
             "winner_precision": self.best.config.precision,
             "search": {
                 "trials": len(self.trials),
@@ -139,18 +145,19 @@ def tune(
     shutil.rmtree(out / "runs", ignore_errors=True)
     with TrialServer(settings, out) as bench:
         trials = search(settings, bench, say, on_trial)
-        best = max((t for t in trials if not t.pruned and not t.error), key=lambda t: t.goodput_rps, default=trials[0])
-        baseline = next(t for t in trials if t.config == settings.baseline())
-        result = TuneResult(trials, best, baseline, 0.0, settings, machine=cpu_facts().to_dict())
-        if best.config != baseline.config:
-            result.paired = bench.paired(baseline.config, best.config)
-            say(f"paired re-run, baseline then best: {result.paired['gain']:.2f}x goodput")
+        chosen = max(
+            (t for t in trials if not t.pruned and not t.error), key=lambda t: t.goodput_rps, default=trials[0]
+        )
+        first = next(t for t in trials if t.config == settings.baseline())
+        baseline, best = bench.confirm(first.config, chosen.config)
+    if best.error or baseline.error:  # the confirmation failed: fall back to the search's own figures
+        baseline, best = first, chosen
+    result = TuneResult(trials, best, baseline, 0.0, settings, search_best=chosen, search_baseline=first)
+    result.machine = cpu_facts().to_dict()
+    say(f"confirmed back to back: baseline {describe(baseline)}; best {describe(best)}")
     result.deployed = deploy_winner(settings, best.config)
     say(f"deployed {best.config.label()} into {settings.repo} as {settings.name} v{result.deployed['version']}")
     result.remeasured = remeasure(settings, best, out)
-    paired_best = result.paired.get("best", {}).get("throughput_rps", 0.0)
-    if paired_best > 0:  # the search's best figure is the luckiest of many; the paired re-run is not selected
-        result.remeasured["throughput_ratio_to_paired"] = result.remeasured["throughput_rps"] / paired_best
     result.seconds = time.monotonic() - started
     write_report(result, out)
     return result
