@@ -126,6 +126,20 @@ def check_settings(settings: TuneSettings) -> None:
     data = load_npz(settings.data)
     for build in settings.builds.values():
         check_against(settings.data, data, load_artifact(Path(build)).manifest.inputs)
+        check_instance_kind(Path(build))
+
+
+def check_instance_kind(build: Path) -> None:
+    """Refuse a build whose target serves on GPU instances where there is no NVIDIA GPU."""
+    from optimizer.targets import get_target
+    from serving.deploy import load_artifact
+    from serving.machine import gpus
+
+    artifact = load_artifact(build)
+    kind = get_target(artifact.manifest.target).triton_layout(artifact).instance_kind
+    found = gpus() if kind == "KIND_GPU" else []
+    if isinstance(found, str):
+        raise QuantserveError(f"{build}: its target serves on {kind} instances, but this machine has {found}")
 
 
 def tune(

@@ -139,6 +139,21 @@ def test_data_that_does_not_fit_the_manifest_is_named(tmp_path: Path, fp32_build
         check_settings(settings_for(tmp_path, {"": fp32_build}, data=tmp_path / "other.npz"))
 
 
+def test_a_gpu_build_is_refused_where_there_is_no_gpu(tmp_path: Path, fp32_build: Path) -> None:
+    from quantserve.artifact import Manifest
+    from serving.machine import gpus
+
+    if not isinstance(gpus(), str):
+        pytest.skip("this machine has an NVIDIA GPU")
+    manifest = Manifest.load(fp32_build)
+    manifest.target, manifest.extra = "onnxruntime", {"onnxruntime": {"device": "gpu"}}
+    manifest.save(fp32_build)
+    with pytest.raises(
+        QuantserveError, match=r"mlp_fp32: its target serves on KIND_GPU instances, but this machine has no"
+    ):
+        check_settings(settings_for(tmp_path, {"": fp32_build}))
+
+
 # --- end to end -------------------------------------------------------------------------------------------
 
 
