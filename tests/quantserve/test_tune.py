@@ -46,6 +46,27 @@ def test_pareto_front_of_equal_points_keeps_both() -> None:
     assert pareto_front([]) == []
 
 
+def test_report_marks_the_front_the_pruned_and_the_slo(tmp_path: Path) -> None:
+    from quantserve.cli.tune import TuneResult
+    from quantserve.cli.tune_report import write_report
+    from quantserve.cli.tune_trials import Trial
+
+    def trial(mb: int, rps: float, p99: float, pruned: bool = False) -> Trial:
+        return Trial(make_config("", mb, "powers", 500, 1), rps, p99 / 2, p99, 0, rps * 0.9, pruned)
+
+    trials = [trial(0, 100.0, 30.0), trial(8, 300.0, 20.0), trial(16, 250.0, 40.0, pruned=True)]
+    settings = settings_for(tmp_path, {"": tmp_path}, slo_p99_ms=25.0)
+    json_path, html_path = write_report(TuneResult(trials, trials[1], trials[0], 12.0, settings), tmp_path)
+    document = json.loads(json_path.read_text())
+    assert [t["pruned"] for t in document["trials"]] == [False, False, True]
+    assert document["gain"] == 3.0 and document["settings"]["slo_p99_ms"] == 25.0
+    html = html_path.read_text()
+    assert html.count("<tr class=") == 3 and html.count("<circle") == 3
+    assert html.count('fill="none" stroke') == 1  # the pruned trial is hollow
+    assert "SLO 25 ms" in html and 'class="front"' not in html  # one point alone is the whole front
+    assert "<tr class='best'><td>2</td>" in html and "<tr class='baseline'><td>1</td>" in html
+
+
 def test_goodput_counts_only_successes_within_the_slo() -> None:
     samples = Samples(np.array([1.0, 2.0, 9.0, 11.0, 3.0]), np.array([True, True, True, True, False]), 2.0)
     trial = trial_figures(ServingConfig(8, (8,), 100, 1), samples, slo_ms=10.0)
