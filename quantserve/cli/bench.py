@@ -180,7 +180,8 @@ def build(model: Any, precision: str, out: Path, fresh: bool, say: Say) -> tuple
     from optimizer.transformer import TransformerSettings
     from quantserve.artifact import Manifest
 
-    if fresh or not (out / "manifest.json").is_file():
+    reused = not fresh and (out / "manifest.json").is_file()
+    if not reused:
         say(f"{model.name}: optimize {precision} → {out}")
         transformer = TransformerSettings(model.model_type, *model.encoder_shape) if model.model_type else None
         options = OptimizeOptions(
@@ -193,7 +194,9 @@ def build(model: Any, precision: str, out: Path, fresh: bool, say: Say) -> tuple
         optimize(options)
     manifest = Manifest.load(out)
     verification = manifest.verification or {}
-    record = {"path": str(out), "drift_holds": verification.get("holds"), "reused": not fresh}
+    calibrate = next((s for s in manifest.stages if s.get("stage") == "calibrate"), {})
+    record = {"path": str(out), "drift_holds": verification.get("holds"), "reused": reused}
+    record.update({k: calibrate[k] for k in ("scheme", "kept_fp32", "int8_mac_share") if k in calibrate})
     return out, record
 
 
@@ -258,7 +261,8 @@ def empty_rows(settings: BenchSettings, setup: Any, batch: int, request_batch: i
     from quantserve.cli.bench_served import describe_config
 
     clients = f"{settings.users} threads share one {{}} ({settings.cores} intra-op threads), "
-    clients += f"{request_batch} sample(s) a request; saturation: batches of {batch} back to back"
+    clients += f"{request_batch} sample(s) a request; saturation: the better of that and one caller "
+    clients += f"running batches of {batch} back to back"
     served = f"tritonserver, {{}}; Locust closed loop, {settings.users} users, {request_batch} sample(s) a request"
     return {
         1: RowResult(1, "in-process", clients.format("eager nn.Module")),
@@ -282,9 +286,9 @@ def measure_repeat(
     data = model.requests()
     for row, infer in runners.items():
         figures = measure(infer, data, batch, model.request_batch, settings.users, settings.inprocess_s)
-        rows[row].add({k: v for k, v in figures_of(figures).items() if k != "requests"})
+        rows[row].add(figures_of(figures))
         say(f"{model.name} repeat {repeat}: {ROWS[row][1]}: {line(rows[row])}")
-    fp32_rate = rows[2].figures["saturation_samples_per_s"].runs[-1]  # the naive server's rate, roughly
+    fp32_rate = rows[2].figures["concurrent_samples_per_s"].runs[-1]  # the naive server's rate, roughly
     seconds = round(window_for(fp32_rate, model.request_batch, settings.users, settings.served_s))
     for row, name in ((4, setup.naive), (5, setup.tuned)):
         out = folder / "load" / f"repeat{repeat}"
