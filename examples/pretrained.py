@@ -11,7 +11,8 @@ The models, as their authors published them (requirements-realmodels.lock instal
 Task metrics for `quantserve optimize --metric examples.pretrained:NAME`, each
 `function(outputs, labels) -> float`, higher is better (label encodings: examples.pretrained_data):
 `ocr_exact_match`, `ocr_char_accuracy`, `text_mask_iou`, `paraphrase_retrieval`.
-`python -m examples.pretrained bench` prints the figures table of BENCHMARKS.md.
+`python -m examples.pretrained bench` prints the figures table of BENCHMARKS.md;
+`python -m examples.pretrained work BUILD HELDOUT.npz` the FP32 vs INT8 CPU work per run by batch.
 """
 
 from __future__ import annotations
@@ -225,7 +226,7 @@ def _require(labels: np.ndarray | None) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m examples.pretrained bench [--models a,b] [--out DIR]`: the BENCHMARKS.md figures."""
+    """`python -m examples.pretrained bench [--models a,b] [--out DIR]` (the BENCHMARKS.md figures) or `work …`."""
     from examples import pretrained_bench
 
     return pretrained_bench.main(sys.argv[1:] if argv is None else argv)

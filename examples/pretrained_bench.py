@@ -240,9 +240,10 @@ def speedup(build: Path, heldout: Path, batch_size: int | None = None) -> SpeedR
 
 
 def describe_basis(record: SpeedRecord) -> str:
-    """E.g. "batch 8 (input_ids 8×32), 2 threads"."""
+    """E.g. "batch 8 (input_ids 8×32), 2 threads, others took 3% of the cores"."""
     shapes = ", ".join(f"{name} {'×'.join(map(str, shape))}" for name, shape in list(record.input_shapes.items())[:1])
-    return f"batch {record.batch_size} ({shapes}), {record.threads} threads"
+    others = "" if record.others_share is None else f", others took {record.others_share:.0%} of the cores"
+    return f"batch {record.batch_size} ({shapes}), {record.threads} threads{others}"
 
 
 def bench_model(name: str, root: Path, calib: int, heldout: int, batches: tuple[int, ...] = ()) -> BenchRow:
@@ -330,8 +331,65 @@ def markdown_table(rows: list[BenchRow]) -> str:
     return "\n".join(lines)
 
 
+# CPU milliseconds per run of argv[1] on the first argv[3] rows of argv[2], on argv[4] threads with ORT's
+# spinning off, in a fresh process: the work a run costs, which other processes' load hardly moves
+# (wall time on 2 shared cores does: paired rounds spanned 0.33-10x at load 7).
+MEASURE_CPU_WORK = """
+import json, statistics, sys, time
+import numpy as np, onnxruntime as ort
+model, heldout, rows, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+with np.load(heldout) as data:
+    feed = {name: data[name][:rows] for name in data.files if name != "labels"}
+options = ort.SessionOptions()
+options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+for _ in range(3):
+    session.run(None, feed)
+cpu = []
+for _ in range(10):
+    started = time.process_time()
+    session.run(None, feed)
+    cpu.append((time.process_time() - started) * 1000)
+print(json.dumps(statistics.median(cpu)))
+"""
+
+
+def cpu_work(build: Path, heldout: Path, rows: int, threads: int = 0) -> tuple[float, float]:
+    """(FP32, INT8) median CPU ms per run of build/fp32.onnx and build/model.onnx, each in its own process."""
+    threads = threads or os.cpu_count() or 1
+    found = []
+    for name in ("fp32.onnx", "model.onnx"):
+        argv = [sys.executable, "-c", MEASURE_CPU_WORK, str(build / name), str(heldout), str(rows), str(threads)]
+        found.append(float(subprocess.run(argv, capture_output=True, text=True, check=True).stdout))
+    return found[0], found[1]
+
+
+def work_main(argv: list[str]) -> int:
+    """work BUILD HELDOUT [--batches 1,8,32]: FP32 vs INT8 CPU work per run, by request batch."""
+    parser = argparse.ArgumentParser(prog="python -m examples.pretrained work")
+    parser.add_argument("build", type=Path, help="a build folder written by quantserve optimize")
+    parser.add_argument("heldout", type=Path, help="the held-out .npz its rows are taken from")
+    parser.add_argument("--batches", default="1,8,32", help="comma-separated request batch sizes")
+    parser.add_argument("--rounds", type=int, default=2, help="times each batch is measured")
+    args = parser.parse_args(argv)
+    print(f"CPU: {cpu_model()}; {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}")
+    for rows in (int(size) for size in args.batches.split(",") if size):
+        for _ in range(args.rounds):
+            fp32, int8 = cpu_work(args.build, args.heldout, rows)
+            print(
+                f"batch {rows}: FP32 {fp32:.1f} ms, INT8 {int8:.1f} ms of CPU per run: {fp32 / int8:.2f}×", flush=True
+            )
+    return 0
+
+
 def main(argv: list[str]) -> int:
-    """bench [--models a,b] [--out DIR] [--calib N] [--heldout N] [--json PATH]: run and print the table."""
+    """bench [--models a,b] [--out DIR] [--calib N] [--heldout N] [--json PATH]: run and print the table.
+
+    `work BUILD HELDOUT [--batches …]`: CPU work per run of a build's two files (work_main).
+    """
+    if argv[:1] == ["work"]:
+        return work_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m examples.pretrained")
     parser.add_argument("command", choices=("bench",))
     parser.add_argument("--models", default=",".join(pretrained.MODELS), help="comma-separated model names")

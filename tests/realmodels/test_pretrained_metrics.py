@@ -58,6 +58,8 @@ def test_refusal_lines_are_recognised():
     )
     assert pretrained_bench.REFUSAL.search(drift)
     assert pretrained_bench.REFUSAL.search("quantserve: error: INT8 is 0.68× FP32 here; deploy fp32")
+    busy = "INT8 is 0.90× FP32 here; deploy fp32 (or pass --allow-slower); timed on a busy machine (other …)"
+    assert pretrained_bench.REFUSAL.search(f"quantserve: error: {busy}")
     assert not pretrained_bench.REFUSAL.search("quantserve: error: calibration failed")
 
 
