@@ -37,6 +37,12 @@ def test_a_timing_on_a_busy_machine_says_so() -> None:
     )
     assert not _record(0.9).busy and "busy" not in _record(0.9).line()  # unknown (not Linux): no claim
     assert not SpeedRecord(1.0, 1.0, 1.0, 1.0, 8, 2, "a CPU", others_share=0.1).busy
+    from quantserve.cli.commands.optimize import busy_note  # what optimize prints when it ships such a figure
+
+    assert busy_note(busy.to_dict()) == (
+        "INT8 was timed at 0.90× FP32 while other processes took 77% of the cores: that figure is uncertain; "
+        "time again when the machine is idle"
+    )
 
 
 def test_both_models_are_timed_in_child_processes(tiny_onnx: Path) -> None:
