@@ -257,6 +257,8 @@ def bench_model(name: str, root: Path, calib: int, heldout: int, batches: tuple[
     row = BenchRow(name, pretrained.MODELS[name].kind, outcome, line, run)
     if outcome == "shipped":
         manifest = json.loads((build / "manifest.json").read_text())
+        notes = [entry for entry in run.stderr_lines if entry.startswith("quantserve: note: INT8 was timed")]
+        row.line = notes[-1] if notes else ""  # shipped on a figure timed on a busy machine: say so
         row.verification = budgeted_figures(manifest.get("verification") or {})
         row.search = search_figures(manifest.get("stages") or [])
         row.drift = task_drift(name, build, heldout_path)
