@@ -86,24 +86,32 @@ class PreparedModel:
 
 def run_bench(settings: BenchSettings, say: Say = print) -> dict[str, Any]:
     """Bench every model; returns the document also written to `out/bench.json`."""
-    from quantserve.cli.bench_peak import fp32_peak, int8_peak
+    from quantserve.cli.bench_peak import PeakTracker
 
     settings.check()
     started = time.monotonic()
     document: dict[str, Any] = {"machine": machine_record(), "settings": settings_record(settings), "models": {}}
     say(f"machine: {document['machine']['cpu_line']}; load average {document['machine']['load_average_start']}")
-    peak_s = 0.5 if settings.quick else 3.0
-    peaks = {"int8": int8_peak(settings.cores, peak_s), "fp32": fp32_peak(settings.cores, peak_s)}
-    document["peak"] = {k: v.to_dict() for k, v in peaks.items()}
-    say(f"INT8 GEMM peak {peaks['int8'].macs_per_s / 1e9:.1f} G/s, FP32 {peaks['fp32'].macs_per_s / 1e9:.1f} G/s")
+    peaks = PeakTracker(settings.cores, 0.3 if settings.quick else 1.5)
+    peaks.measure()
+    say(f"INT8 GEMM peak {giga(peaks.best('int8'))} G/s, FP32 {giga(peaks.best('fp32'))} G/s (best so far)")
+    results = []
     for name in settings.models:
-        result = bench_model(name, settings, peaks["int8"], say)
-        document["models"][name] = result.to_dict()
+        results.append(bench_model(name, settings, peaks, say))
+        document["models"][name] = results[-1].to_dict()
         document["machine"]["load_average_end"] = load_average()
         save(document, settings.out)  # after each model: a long run leaves what it measured
+    for result in results:  # against the best peak of the whole run
+        result.compute = compute_for(result, peaks.best("int8"))
+        document["models"][result.model] = result.to_dict()
+    document["peak"] = peaks.to_dict()
     document["seconds"] = round(time.monotonic() - started, 1)
     save(document, settings.out)
     return document
+
+
+def giga(record: Any) -> str:
+    return f"{record.macs_per_s / 1e9:.1f}"
 
 
 def machine_record() -> dict[str, Any]:
@@ -132,7 +140,7 @@ def settings_record(settings: BenchSettings) -> dict[str, Any]:
     return record
 
 
-def bench_model(name: str, settings: BenchSettings, peak: Any, say: Say) -> ModelBench:
+def bench_model(name: str, settings: BenchSettings, peaks: Any, say: Say) -> ModelBench:
     """Prepare, build, set the SLO, deploy and tune, then the repeats; the five rows and their ratios."""
     started = time.monotonic()
     prepared = prepare(name, settings, say)
@@ -150,8 +158,9 @@ def bench_model(name: str, settings: BenchSettings, peak: Any, say: Say) -> Mode
         say(f"{name}: tritonserver (pid {server.server.pid}) serving {setup.naive} and {setup.tuned}")
         for repeat in range(1, settings.repeats + 1):
             measure_repeat(rows, runners, prepared, settings, batch, server, setup, requests_path, folder, repeat, say)
+            peaks.measure()
     bench = ModelBench(name, model.description, model.request_batch, batch, rows, prepared.records, setup.tune)
-    bench.compute = compute_for(prepared, rows, peak)
+    bench.macs = count_model_macs(prepared)
     bench.seconds = round(time.monotonic() - started, 1)
     return bench
 
@@ -304,17 +313,25 @@ def line(row: RowResult) -> str:
     )
 
 
-def compute_for(prepared: PreparedModel, rows: dict[int, RowResult], peak: Any) -> dict[str, Any] | None:
-    """Achieved multiply-adds/s over the INT8 peak (conv and dense models: fused transformer ops hide their GEMMs)."""
-    from quantserve.cli.bench_peak import compute_record, count_macs
+def count_model_macs(prepared: PreparedModel) -> dict[str, int] | None:
+    """Conv/Gemm/MatMul multiply-adds a sample (not for transformers: their fused ops hide the GEMMs)."""
+    from quantserve.cli.bench_peak import count_macs
 
     model = prepared.model
     if model.model_type is not None:
         return None
     sample = {k: v[:1] for k, v in model.requests().arrays.items()}
-    macs = count_macs(prepared.builds["fp32"] / "fp32.onnx", sample)
+    return count_macs(prepared.builds["fp32"] / "fp32.onnx", sample)
+
+
+def compute_for(bench: ModelBench, peak: Any) -> dict[str, Any] | None:
+    """Achieved multiply-adds/s of in-process and served INT8 over the INT8 peak, with the arithmetic."""
+    from quantserve.cli.bench_peak import compute_record
+
+    if bench.macs is None:
+        return None
     rates = {
-        "in-process INT8 at saturation (row 3)": rows[3].figures["saturation_samples_per_s"].median,
-        "served INT8 tuned (row 5)": rows[5].figures["saturation_samples_per_s"].median,
+        "in-process INT8 at saturation (row 3)": bench.rows[3].figures["saturation_samples_per_s"].median,
+        "served INT8 tuned (row 5)": bench.rows[5].figures["saturation_samples_per_s"].median,
     }
-    return compute_record(macs, rates, peak)
+    return compute_record(bench.macs, rates, peak)

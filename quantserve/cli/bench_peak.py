@@ -110,6 +110,27 @@ def fp32_peak(threads: int, seconds: float, size: int = PEAK_SIZE) -> PeakRecord
     return PeakRecord(f"MatMul fp32 {size}×{size}×{size}", size**3, best, threads)
 
 
+class PeakTracker:
+    """Every peak measurement of a run (one per repeat): a peak is the best seen, so a loaded moment is outvoted."""
+
+    def __init__(self, threads: int, seconds: float) -> None:
+        self.threads, self.seconds = threads, seconds
+        self.runs: dict[str, list[PeakRecord]] = {"int8": [], "fp32": []}
+
+    def measure(self) -> None:
+        self.runs["int8"].append(int8_peak(self.threads, self.seconds))
+        self.runs["fp32"].append(fp32_peak(self.threads, self.seconds))
+
+    def best(self, kind: str) -> PeakRecord:
+        return max(self.runs[kind], key=lambda record: record.macs_per_s)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            kind: {**self.best(kind).to_dict(), "runs_macs_per_s": [r.macs_per_s for r in records]}
+            for kind, records in self.runs.items()
+        }
+
+
 def _gemm_model(op: str, input_type: int, output_type: int, weights: np.ndarray) -> bytes:
     from onnx import helper, numpy_helper
 

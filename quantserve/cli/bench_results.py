@@ -147,6 +147,7 @@ class ModelBench:
     tune: dict[str, Any] = field(default_factory=dict)
     compute: dict[str, Any] | None = None
     seconds: float = 0.0
+    macs: dict[str, int] | None = None  # multiply-adds a sample by op type, where counted
 
     def ratios(self) -> dict[str, dict[str, Any]]:
         return {spec.key: ratio(spec, self.rows, self.model) for spec in RATIOS}
