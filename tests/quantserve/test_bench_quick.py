@@ -81,3 +81,12 @@ def test_quick_bench_records_the_machine_and_the_compute(quick_bench: tuple[dict
     achieved = compute["achieved_macs_per_s"]["in-process INT8 at saturation (row 3)"]
     assert math.isclose(achieved, rate * compute["macs_per_sample"], rel_tol=1e-9)
     assert any("INT8 peak" in line for line in compute["arithmetic"])
+
+
+def test_an_unknown_model_is_one_line_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from quantserve.cli import main
+
+    assert main(["bench", "--models", "cnn,resnet50", "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == "quantserve: error: --models: unknown resnet50; choose from demo, cnn, encoder"
+    assert not (tmp_path / "out").exists()  # refused before any work
