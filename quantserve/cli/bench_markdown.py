@@ -55,6 +55,18 @@ def tune_note(tune: dict[str, Any]) -> str:
     )
 
 
+def peak_line(peak: dict[str, Any]) -> str:
+    if not peak:
+        return ""
+    parts = []
+    for kind in ("int8", "fp32"):
+        record = peak[kind]
+        runs = len(record.get("runs_macs_per_s", [])) or 1
+        parts.append(f"{record['what']}: {num(record['macs_per_s'] / 1e9)} G multiply-adds/s (best of {runs})")
+    ratio = peak["int8"]["macs_per_s"] / peak["fp32"]["macs_per_s"]
+    return f"GEMM peaks on {peak['int8']['threads']} threads — " + "; ".join(parts) + f"; INT8/FP32 {ratio:.2f}×."
+
+
 def render(document: dict[str, Any]) -> str:
     machine = document["machine"]
     settings = document["settings"]
@@ -62,6 +74,8 @@ def render(document: dict[str, Any]) -> str:
         f"Machine: {machine['cpu_line']} (shared with other jobs); load average (1, 5, 15 min) "
         f"{machine['load_average_start']} at the start, {machine['load_average_end']} at the end; "
         f"{document.get('seconds', 0):g} s in all. Re-measure: `{settings['command']}`.",
+        "",
+        peak_line(document.get("peak", {})),
         "",
     ]
     for name, model in document["models"].items():
