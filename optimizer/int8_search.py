@@ -10,7 +10,8 @@ migration is not implemented yet). Transformer encoders (recognised from the gra
 all-MiniLM-L6-v2 that lifted static cosine from 0.939 to 0.988 (dynamic: 0.992).
 
 Each candidate's drift is measured on the held-out set against the budget, and its speed vs FP32
-by ONNX Runtime's profiler in a fresh child process (one thread). The fastest candidate that holds
+by ONNX Runtime's profiler in a fresh child process, on the batch and threads optimize's speed gate
+times (`--timing-batch`, the target's threads; `optimizer.speed`). The fastest candidate that holds
 wins. If none holds, or one that misses runs clearly faster, the mixed-precision search
 (`optimizer.sensitivity`) keeps nodes FP32 on it.
 Graph outputs and mixed-range tensors are never quantized (`optimizer.quant_exclusions`). Whatever
@@ -67,7 +68,7 @@ class SearchSettings:
     probe_samples: int = 32
     max_eval_samples: int = 512
     stats_samples: int = 16
-    timing_batch: int = 8
+    timing_batch: int = 8  # held-out rows per profiled run: optimize passes its --timing-batch
     timing_repeats: int = 3
     # 0: os.cpu_count(), the threads the serving target and optimize's speed gate use; timing the
     # candidates on one thread while the gate times on all of them chose schemes the gate refused
