@@ -270,8 +270,7 @@ def empty_rows(settings: BenchSettings, setup: Any, batch: int, request_batch: i
     from quantserve.cli.bench_served import describe_config
 
     clients = f"{settings.users} threads share one {{}} ({settings.cores} intra-op threads), "
-    clients += f"{request_batch} sample(s) a request; saturation: the better of that and one caller "
-    clients += f"running batches of {batch} back to back"
+    clients += f"{request_batch} sample(s) a request; saturation: one caller, batches of {batch} back to back"
     served = f"tritonserver, {{}}; Locust closed loop, {settings.users} users, {request_batch} sample(s) a request"
     return {
         1: RowResult(1, "in-process", clients.format("eager nn.Module")),

@@ -1,10 +1,11 @@
 """In-process rows of `quantserve bench`: PyTorch eager and ONNX Runtime sessions, timed in this process.
 
-Two operating points per runner:
-- batched: one caller running batches of the size the server forms, back to back (samples/s);
+Two figures per runner:
+- saturation: one caller running batches of the size the server forms, back to back (samples/s),
+  on the same intra-op threads as one served instance — "batch as served";
 - fixed concurrency: N Python threads sharing the one model or session, each a closed loop of
   single requests (the in-process twin of N Locust users): throughput and per-request p50/p99.
-Saturation throughput is the better of the two (as a concurrency sweep reports its best point).
+  On a shared machine N threads also win a larger share of the cores than one instance's few.
 Both runners release the GIL while they compute, so the threads contend for the cores as the
 requests of a server would.
 """
@@ -40,7 +41,6 @@ class InProcessFigures:
     p50_ms: float
     p99_ms: float
     requests: int
-    batch_samples_per_s: float  # one caller, batches of the served size back to back
 
 
 def session(model: Path, threads: int) -> Any:
@@ -133,13 +133,11 @@ def measure(
     infer: Infer, data: TensorData, batch: int, request_batch: int, clients: int, seconds: float
 ) -> InProcessFigures:
     """Both figures for one runner: saturation at `batch`, then `clients` concurrent requests of `request_batch`."""
-    batched = saturation_throughput(infer, batches_of(data, batch), seconds)
-    window = window_for(batched, request_batch, clients, seconds)
+    saturation = saturation_throughput(infer, batches_of(data, batch), seconds)
+    window = window_for(saturation, request_batch, clients, seconds)
     throughput, latencies = concurrent_requests(infer, batches_of(data, request_batch), clients, window)
     summary = LatencySummary.from_samples(latencies)
-    # saturation: the better of the two operating points (on a shared machine, more threads win more CPU)
-    saturation = max(batched, throughput)
-    return InProcessFigures(saturation, throughput, summary.p50_ms, summary.p99_ms, summary.count, batched)
+    return InProcessFigures(saturation, throughput, summary.p50_ms, summary.p99_ms, summary.count)
 
 
 def window_for(samples_per_s: float, request_batch: int, clients: int, seconds: float) -> float:

@@ -24,16 +24,14 @@ def spread(figure: dict[str, Any], digits: int = 1) -> str:
 def model_section(name: str, model: dict[str, Any]) -> list[str]:
     lines = [f"### {name}: {model['description']}", ""]
     lines.append(
-        f"{model['request_batch']} sample(s) a request. In-process saturation: the better of one caller's "
-        f"batches of {model['saturation_batch']} (the largest batch the tuned server may form) and the "
-        "fixed-concurrency threads. Median (min–max) of the repeats."
+        f"{model['request_batch']} sample(s) a request. In-process saturation: one caller's batches of "
+        f"{model['saturation_batch']} back to back (the largest batch the tuned server may form), on the "
+        "intra-op threads of one served instance. Median (min–max) of the repeats."
     )
-    header = "| # | runner | samples/s at saturation | one caller, batches | fixed concurrency | p50 ms | p99 ms |"
-    lines += ["", header, "|---|---|---|---|---|---|---|"]
+    header = "| # | runner | samples/s at saturation | samples/s at fixed concurrency | p50 ms | p99 ms |"
+    lines += ["", header, "|---|---|---|---|---|---|"]
     for row in model["rows"]:
-        batched = row["extra"].get("batch_samples_per_s")
-        cells = [spread(row["saturation_samples_per_s"]), spread(batched) if batched else "–"]
-        cells.append(spread(row["concurrent_samples_per_s"]))
+        cells = [spread(row["saturation_samples_per_s"]), spread(row["concurrent_samples_per_s"])]
         cells += [spread(row["p50_ms"], 2), spread(row["p99_ms"], 2)]
         lines.append(f"| {row['row']} | {row['label']} | " + " | ".join(cells) + " |")
     lines += ["", "| ratio | value (min–max of repeats) | target | what |", "|---|---|---|---|"]
