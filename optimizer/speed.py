@@ -23,9 +23,10 @@ One timing basis, used by `optimize`'s speed gate and re-used by every figure re
   bench timing said 2.74× where this basis said 1.40× for the same two files).
 - **The machine:** while a child times, it reads how much CPU the other processes took
   (/proc/stat less its own); the median share over the timings is recorded, and above
-  `BUSY_SHARE` the figure is marked busy and the refusal line says so: on 2 shared cores at load 7
-  the paired rounds of one encoder spanned 0.3×-10×, so no timing basis is honest there, and
-  the record must say when it was taken like that.
+  `BUSY_SHARE` a round is busy: on 2 shared cores at load 7 the paired rounds of one encoder
+  spanned 0.3×-10×, so no timing basis is honest there. Busy rounds are retaken (up to `rounds`
+  more) and left out when two or more quiet ones exist; when they cannot be, the figure is marked
+  busy and the verdict line says so.
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ class SpeedRecord:
     others_share: float | None = (
         None  # share of the cores other processes used, median over the timings (None: unknown)
     )
+    busy_rounds_dropped: int = 0  # rounds left out because the machine was busy while they were timed
 
     @property
     def busy(self) -> bool:
@@ -139,17 +141,28 @@ def timing_batch(data: TensorData, settings: SpeedSettings) -> dict[str, np.ndar
 
 
 def compare_speed(fp32: Path, int8: Path, batch: dict[str, np.ndarray], settings: SpeedSettings) -> SpeedRecord:
-    """Time FP32 and INT8 on one batch, each alone in a child process, in rounds; speedup = median of fp32/int8."""
+    """Time FP32 and INT8 on one batch, each alone in a child process, in rounds; speedup = median of fp32/int8.
+
+    A round timed while other processes took the cores (either timing above `BUSY_SHARE`) says little:
+    up to `rounds` more rounds are taken until `rounds` quiet ones exist, and the figure comes from
+    the quiet rounds when there are at least two; otherwise from all of them, marked busy."""
     threads = settings.threads or os.cpu_count() or 1
-    rounds = [
-        (time_model(fp32, batch, threads, settings), time_model(int8, batch, threads, settings))
-        for _ in range(settings.rounds)
-    ]
-    ratios = tuple(f.ms / i.ms if i.ms > 0 else float("inf") for f, i in rounds)
-    shares = [t.others_share for pair in rounds for t in pair if t.others_share is not None]
+
+    def one_round() -> tuple[Timing, Timing]:
+        return time_model(fp32, batch, threads, settings), time_model(int8, batch, threads, settings)
+
+    rounds = [one_round() for _ in range(settings.rounds)]
+    for _ in range(settings.rounds):
+        if all(map(_quiet, rounds)) or sum(map(_quiet, rounds)) >= settings.rounds:
+            break
+        rounds.append(one_round())
+    quiet = [pair for pair in rounds if _quiet(pair)]
+    used = quiet if len(quiet) >= 2 else rounds
+    ratios = tuple(f.ms / i.ms if i.ms > 0 else float("inf") for f, i in used)
+    shares = [t.others_share for pair in used for t in pair if t.others_share is not None]
     return SpeedRecord(
-        fp32_ms=statistics.median(r[0].ms for r in rounds),
-        int8_ms=statistics.median(r[1].ms for r in rounds),
+        fp32_ms=statistics.median(r[0].ms for r in used),
+        int8_ms=statistics.median(r[1].ms for r in used),
         speedup=statistics.median(ratios),
         round_speedups=ratios,
         min_speedup=settings.min_speedup,
@@ -158,7 +171,12 @@ def compare_speed(fp32: Path, int8: Path, batch: dict[str, np.ndarray], settings
         cpu=cpu_model(),
         input_shapes={name: list(array.shape) for name, array in batch.items()},
         others_share=round(statistics.median(shares), 3) if shares else None,
+        busy_rounds_dropped=len(rounds) - len(used),
     )
+
+
+def _quiet(pair: tuple[Timing, Timing]) -> bool:
+    return all(t.others_share is None or t.others_share <= BUSY_SHARE for t in pair)
 
 
 @dataclass(frozen=True)
