@@ -152,6 +152,7 @@ def bench_model(name: str, settings: BenchSettings, peaks: Any, say: Say) -> Mod
     batch = max(setup.tuned_config["max_batch"], model.request_batch)
     rows = empty_rows(settings, setup, batch, model.request_batch)
     runners = inprocess_runners(prepared, settings)
+    loads: list[list[float]] = []
     from quantserve.cli.bench_served import BenchServer
 
     with BenchServer(setup.repo, (setup.naive, setup.tuned), folder / "tritonserver.log") as server:
@@ -159,7 +160,9 @@ def bench_model(name: str, settings: BenchSettings, peaks: Any, say: Say) -> Mod
         for repeat in range(1, settings.repeats + 1):
             measure_repeat(rows, runners, prepared, settings, batch, server, setup, requests_path, folder, repeat, say)
             peaks.measure()
+            loads.append(load_average())
     bench = ModelBench(name, model.description, model.request_batch, batch, rows, prepared.records, setup.tune)
+    bench.load_by_repeat = loads
     bench.macs = count_model_macs(prepared)
     bench.seconds = round(time.monotonic() - started, 1)
     return bench

@@ -40,6 +40,8 @@ def model_section(name: str, model: dict[str, Any]) -> list[str]:
         value = f"{num(r['value'], 2)}× ({num(r['min'], 2)}–{num(r['max'], 2)})"
         lines.append(f"| {key} | {value} | {target} | {r['meaning']} ({r['of']}) |")
     lines += ["", *(f"- row {row['row']}: {row['how']}" for row in model["rows"])]
+    if model.get("load_average_by_repeat"):
+        lines.append(f"- load average after each repeat: {model['load_average_by_repeat']}")
     lines.append(f"- row 5's configuration: {model['tune'].get('source', '')}" + tune_note(model["tune"]))
     for text in (model.get("compute") or {}).get("arithmetic", []):
         lines.append(f"- {text}")

@@ -148,6 +148,7 @@ class ModelBench:
     compute: dict[str, Any] | None = None
     seconds: float = 0.0
     macs: dict[str, int] | None = None  # multiply-adds a sample by op type, where counted
+    load_by_repeat: list[list[float]] = field(default_factory=list)  # 1/5/15-min load average after each repeat
 
     def ratios(self) -> dict[str, dict[str, Any]]:
         return {spec.key: ratio(spec, self.rows, self.model) for spec in RATIOS}
@@ -164,6 +165,7 @@ class ModelBench:
             "tune": self.tune,
             "compute": self.compute,
             "seconds": self.seconds,
+            "load_average_by_repeat": self.load_by_repeat,
         }
 
 
