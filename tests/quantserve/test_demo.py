@@ -26,7 +26,8 @@ def test_demo_writes_the_summary_other_tools_read(tmp_path: Path, monkeypatch: p
     monkeypatch.setenv("QUANTSERVE_CACHE_DIR", str(tmp_path / "cache"))
     out = tmp_path / "reports"
     argv = ["demo", "--out", str(out), "--build", str(tmp_path / "build"), "--repo", str(tmp_path / "repo")]
-    assert main([*argv, "--epochs", "2", "--users", "8", "--sweep", "8", "--duration", "4"]) == 0
+    shorter = ["--epochs", "2", "--users", "8", "--sweep", "8", "--duration", "4", "--max-batch", "48"]
+    assert main([*argv, *shorter]) == 0
 
     summary = json.loads((out / "summary.json").read_text())
     assert summary["model"] == "digits" and summary["target"] == "embedded"
@@ -46,4 +47,7 @@ def test_demo_writes_the_summary_other_tools_read(tmp_path: Path, monkeypatch: p
     assert "Machine: " in html and (out / "machine.json").is_file()
     steps = json.loads((out / "load-digits_int8.json").read_text())["results"]
     assert [step["users"] for step in steps] == [8]
+    assert steps[0]["request_batch"] == 16  # the demo's default: compute-bound requests
     assert sorted(p.name for p in (tmp_path / "repo").iterdir()) == ["digits_fp32", "digits_int8"]
+    for name in ("digits_fp32", "digits_int8"):  # --max-batch reaches Triton's config
+        assert "max_batch_size: 48\n" in (tmp_path / "repo" / name / "config.pbtxt").read_text()

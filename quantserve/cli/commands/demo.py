@@ -10,6 +10,9 @@ from quantserve.cli.tables import add_json_flag
 
 
 def register(subparsers: Any) -> None:
+    from quantserve.cli.demo import DemoSettings
+
+    defaults = DemoSettings()
     parser = subparsers.add_parser(
         "demo",
         help="train the digits CNN, optimize FP32+INT8, deploy, serve and measure both through Triton",
@@ -19,11 +22,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--build", type=Path, default=Path("build/demo"), help="where optimized builds go")
     parser.add_argument("--repo", type=Path, default=Path("model_repo"), help="Triton model repository")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--users", type=int, default=16, help="concurrent Locust users per load test")
     parser.add_argument("--sweep", default="1,4,16", help="concurrency steps per variant (comma-separated)")
     parser.add_argument("--duration", type=float, default=12.0, help="seconds of load per step")
-    parser.add_argument("--request-batch", type=int, default=4, help="samples per gRPC request")
+    parser.add_argument("--request-batch", type=int, default=defaults.request_batch, help="samples per gRPC request")
+    parser.add_argument("--max-batch", type=int, default=defaults.max_batch, help="Triton max_batch_size (samples)")
     parser.add_argument("--max-accuracy-drop", type=float, default=1.0, help="INT8 budget, accuracy points")
     add_json_flag(parser)
     parser.set_defaults(func=run)
@@ -49,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
         sweep=tuple(parse_concurrencies(str(args.sweep))),
         duration_s=args.duration,
         request_batch=args.request_batch,
+        max_batch=args.max_batch,
         max_accuracy_drop=args.max_accuracy_drop,
     )
     quiet = getattr(args, "quiet", False) or args.json
