@@ -288,16 +288,18 @@ def measure_repeat(
     rows: dict[int, RowResult], runners: dict[int, Any], prepared: PreparedModel, settings: BenchSettings,
     batch: int, server: Any, setup: Any, requests_path: Path, folder: Path, repeat: int, say: Say,
 ) -> None:  # fmt: skip
-    """One turn of all five rows."""
-    from dataclasses import asdict as figures_of
-
-    from quantserve.cli.bench_inprocess import measure, window_for
+    """One turn of all five rows: the in-process saturation rounds in rotation, then each runner's concurrency."""
+    from quantserve.cli.bench_inprocess import SATURATION_ROUNDS, batches_of, concurrency, saturation_rounds, window_for
 
     model = prepared.model
     data = model.requests()
+    rounds = 1 if settings.quick else SATURATION_ROUNDS
+    saturation = saturation_rounds(runners, batches_of(data, batch), settings.inprocess_s, rounds)
     for row, infer in runners.items():
-        figures = measure(infer, data, batch, model.request_batch, settings.users, settings.inprocess_s)
-        rows[row].add(figures_of(figures))
+        window = window_for(saturation[row], model.request_batch, settings.users, settings.inprocess_s)
+        throughput, latency = concurrency(infer, data, model.request_batch, settings.users, window)
+        figures = {"saturation_samples_per_s": saturation[row], "concurrent_samples_per_s": throughput}
+        rows[row].add({**figures, "p50_ms": latency.p50_ms, "p99_ms": latency.p99_ms, "requests": latency.count})
         say(f"{model.name} repeat {repeat}: {ROWS[row][1]}: {line(rows[row])}")
     fp32_rate = rows[2].figures["concurrent_samples_per_s"].runs[-1]  # the naive server's rate, roughly
     seconds = round(window_for(fp32_rate, model.request_batch, settings.users, settings.served_s))

@@ -15,7 +15,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,19 +27,9 @@ Feeds = dict[str, np.ndarray]
 Infer = Callable[[Feeds], object]
 WARMUP_FRACTION = 0.2  # of each concurrency window: requests finishing earlier are not counted
 MIN_CALLS = 3  # a saturation window runs at least this many batches, however long they take
+SATURATION_ROUNDS = 5  # turns per runner in one repeat
 MIN_ROUNDS = 4  # a concurrency window lasts at least this many requests per client (p99 of >= 64 at 16)
 MAX_WINDOW_S = 40.0
-
-
-@dataclass(frozen=True)
-class InProcessFigures:
-    """What one in-process runner measured in one repeat."""
-
-    saturation_samples_per_s: float
-    concurrent_samples_per_s: float
-    p50_ms: float
-    p99_ms: float
-    requests: int
 
 
 def session(model: Path, threads: int) -> Any:
@@ -85,15 +74,29 @@ def batches_of(data: TensorData, size: int) -> list[Feeds]:
     return [{k: np.ascontiguousarray(v) for k, v in b.items()} for b in data.take(0, whole).batches(size)]
 
 
-def saturation_throughput(infer: Infer, batches: list[Feeds], seconds: float) -> float:
-    """Samples/s of one caller running `batches` back to back for about `seconds` (after one warm-up call)."""
+def saturation_throughput(infer: Infer, batches: list[Feeds], seconds: float, min_calls: int = MIN_CALLS) -> float:
+    """Samples/s of one caller running `batches` back to back for about `seconds` (warm it up first)."""
     size = len(next(iter(batches[0].values())))
-    infer(batches[0])
     calls, start = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < seconds or calls < MIN_CALLS:
+    while (elapsed := time.perf_counter() - start) < seconds or calls < min_calls:
         infer(batches[calls % len(batches)])
         calls += 1
     return calls * size / elapsed
+
+
+def saturation_rounds(infers: dict[int, Infer], batches: list[Feeds], seconds: float, rounds: int) -> dict[int, float]:
+    """Each runner's median samples/s over `rounds` short turns taken in rotation.
+
+    A shared machine's load moves within seconds; taking turns lets a busy moment hit every
+    runner alike instead of one runner's whole window (as optimize's paired speed rounds do).
+    """
+    for infer in infers.values():
+        infer(batches[0])
+    figures: dict[int, list[float]] = {key: [] for key in infers}
+    for _ in range(rounds):
+        for key, infer in infers.items():
+            figures[key].append(saturation_throughput(infer, batches, seconds / rounds, min_calls=1))
+    return {key: float(np.median(values)) for key, values in figures.items()}
 
 
 def concurrent_requests(infer: Infer, requests: list[Feeds], clients: int, seconds: float) -> tuple[float, list[float]]:
@@ -129,15 +132,12 @@ def concurrent_requests(infer: Infer, requests: list[Feeds], clients: int, secon
     return len(counted) * size / window, [(e - b) * 1000.0 for b, e in counted]
 
 
-def measure(
-    infer: Infer, data: TensorData, batch: int, request_batch: int, clients: int, seconds: float
-) -> InProcessFigures:
-    """Both figures for one runner: saturation at `batch`, then `clients` concurrent requests of `request_batch`."""
-    saturation = saturation_throughput(infer, batches_of(data, batch), seconds)
-    window = window_for(saturation, request_batch, clients, seconds)
-    throughput, latencies = concurrent_requests(infer, batches_of(data, request_batch), clients, window)
-    summary = LatencySummary.from_samples(latencies)
-    return InProcessFigures(saturation, throughput, summary.p50_ms, summary.p99_ms, summary.count)
+def concurrency(
+    infer: Infer, data: TensorData, request_batch: int, clients: int, seconds: float
+) -> tuple[float, LatencySummary]:
+    """Samples/s and the latency summary of `clients` threads sending single requests of `request_batch`."""
+    throughput, latencies = concurrent_requests(infer, batches_of(data, request_batch), clients, seconds)
+    return throughput, LatencySummary.from_samples(latencies)
 
 
 def window_for(samples_per_s: float, request_batch: int, clients: int, seconds: float) -> float:
