@@ -1,11 +1,11 @@
 """The demo's model: a small ResNet-style CNN trained on scikit-learn's digits (8x8 grey images).
 
 Deterministic given a seed; 5 epochs take 112 s of CPU here (98.24 % held-out), what the former
-64/128-channel model's 8 epochs took. Wide (96 channels at 8x8,
-192 at 4x4: 40 M multiply-adds per image) so its convolutions are large GEMMs where INT8 kernels
-run near their peak: on an AVX2 CPU without VNNI that peak is about 1.9x FP32's (measured with
-a plain 1024x1024 GEMM in ONNX Runtime), which bounds any INT8 speedup there. Narrower (64/128)
-it timed 1.76x in-process, this width 1.9-2.0x, 128/256 no better for four times the training.
+64/128-channel model's 8 epochs took. Wide (96 channels at 8x8, 192 at 4x4: 40 M multiply-adds
+per image) so its convolutions are large GEMMs where INT8 kernels run near their peak. On an AVX2
+CPU without VNNI that peak is 1.85x FP32's (a 512x1024x1024 GEMM in ONNX Runtime, one core),
+which bounds any INT8 speedup there: 64/128 channels timed 1.76x in-process, this width 1.9-2.0x,
+128/256 no better for four times the training.
 """
 
 from __future__ import annotations
