@@ -115,17 +115,18 @@ def print_rows(
 
 def print_json(document: Any) -> None:
     """`--json`: one JSON document on stdout and nothing else (NaN written as null)."""
-    sys.stdout.write(json.dumps(_finite(document), indent=2, default=str) + "\n")
+    sys.stdout.write(json.dumps(finite_json(document), indent=2, default=str) + "\n")
     sys.stdout.flush()
 
 
-def _finite(value: Any) -> Any:
+def finite_json(value: Any) -> Any:
+    """NaN and infinities as null, recursively: what `json.dumps` writes stays strict JSON."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
+        return {str(k): finite_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
+        return [finite_json(v) for v in value]
     return value
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.svg_plots import PALETTE, nice_ticks
+from quantserve.cli.tables import finite_json
 
 JSON_NAME, HTML_NAME = "tune.json", "tune.html"
 WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 640, 360, 64, 24, 34, 46
@@ -45,7 +46,7 @@ def write_report(result: Any, out: Path) -> tuple[Path, Path]:
     """Write `tune.json` (result.to_json()) and the HTML rendered from it into `out`, each atomically."""
     out.mkdir(parents=True, exist_ok=True)
     document = result.to_json()
-    json_path = _write_atomic(out / JSON_NAME, json.dumps(_finite(document), indent=2) + "\n")
+    json_path = _write_atomic(out / JSON_NAME, json.dumps(finite_json(document), indent=2) + "\n")
     html_path = _write_atomic(out / HTML_NAME, render_html(document))
     return json_path, html_path
 
@@ -55,17 +56,6 @@ def _write_atomic(path: Path, text: str) -> Path:
     temp.write_text(text)
     os.replace(temp, path)
     return path
-
-
-def _finite(value: Any) -> Any:
-    """NaN and infinities as null: tune.json stays strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
 
 
 def _num(value: Any) -> float:
