@@ -113,7 +113,7 @@ def test_every_pattern_is_a_sequence_of_steps() -> None:
 def test_parse_stages() -> None:
     assert parse_stages("4:20s, 32:5,4:1m") == ((4, 20.0), (32, 5.0), (4, 60.0))
     for bad in ["", "4", "x:5s", "4:soon", "-1:5s"]:
-        with pytest.raises(QuantserveError, match="--stages|duration"):
+        with pytest.raises(QuantserveError, match=r"--stages|duration"):
             parse_stages(bad)
 
 
