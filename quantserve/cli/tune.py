@@ -166,6 +166,9 @@ def tune(
         baseline, best = bench.confirm(first.config, chosen.config)
     if best.error or baseline.error:  # the confirmation failed: fall back to the search's own figures
         baseline, best = first, chosen
+    if best.config != baseline.config and best.goodput_rps <= baseline.goodput_rps:
+        say("the search's pick did not beat the baseline when both were measured again: the baseline is deployed")
+        best = baseline
     result = TuneResult(trials, best, baseline, 0.0, settings, search_best=chosen, search_baseline=first)
     result.machine = cpu_facts().to_dict()
     say(f"confirmed back to back: baseline {describe(baseline)}; best {describe(best)}")

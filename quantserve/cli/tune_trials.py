@@ -224,7 +224,10 @@ class TrialServer:
             first = self.window(1)
             if clearly_worse(first.trial(config, slo).goodput_rps, best_goodput):
                 return first.trial(config, slo, pruned=True)
-            return (first + self.window(2, second_window_s(first, self.settings.window_s))).trial(config, slo)
+            measured = (first + self.window(2, second_window_s(first, self.settings.window_s))).trial(config, slo)
+            if measured.requests == 0:  # nothing came back in the window: a failed trial, not a slow one
+                raise QuantserveError(f"no request completed in {measured.window_s:g} s of measured load")
+            return measured
         except QuantserveError as exc:
             return Trial(config, 0.0, math.nan, math.nan, 0, 0.0, error=" ".join(str(exc).split())[:300])
 

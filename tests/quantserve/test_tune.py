@@ -221,7 +221,11 @@ def test_quick_joint_search_deploys_its_best_and_reports_it(
     assert {t["config"]["precision"] for t in trials} == {"int8", "fp32"}
     configs = [t["config"] for t in trials]
     assert document["search_best"] in trials and document["search_baseline"] == trials[0]
-    assert document["best"]["config"] == document["search_best"]["config"] in configs  # confirmed, not re-chosen
+    # confirmed, not re-chosen: the search's pick, or the baseline where the pick lost when both were re-run
+    assert document["best"]["config"] in (document["search_best"]["config"], document["baseline"]["config"])
+    assert document["best"]["config"] in configs
+    if document["best"]["config"] != document["search_best"]["config"]:
+        assert document["best"] == document["baseline"]
     assert document["baseline"]["config"] == trials[0]["config"] == {**trials[0]["config"], "max_batch": 0}
     assert document["baseline"]["config"]["instances"] == 1
     assert document["gain"] == document["best"]["goodput_rps"] / document["baseline"]["goodput_rps"]
