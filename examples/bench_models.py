@@ -147,38 +147,16 @@ def export_demo(model: Any, path: Path) -> Path:
 # ---- cnn: ResNet-18 shape at 224x224 ----------------------------------------------------------
 
 
-def _basic_block(channels_in: int, channels_out: int, stride: int) -> Any:
-    import torch
-    from torch import nn
-
-    class BasicBlock(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.conv1 = nn.Conv2d(channels_in, channels_out, 3, stride, 1, bias=False)
-            self.bn1 = nn.BatchNorm2d(channels_out)
-            self.conv2 = nn.Conv2d(channels_out, channels_out, 3, 1, 1, bias=False)
-            self.bn2 = nn.BatchNorm2d(channels_out)
-            self.downsample: nn.Module = nn.Identity()
-            if stride != 1 or channels_in != channels_out:
-                self.downsample = nn.Sequential(
-                    nn.Conv2d(channels_in, channels_out, 1, stride, bias=False), nn.BatchNorm2d(channels_out)
-                )
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            y = torch.relu(self.bn1(self.conv1(x)))
-            return torch.relu(self.bn2(self.conv2(y)) + self.downsample(x))
-
-    return BasicBlock()
-
-
 def build_resnet18(num_classes: int = 1000) -> Any:
     """ResNet-18's layout: 7x7/2 stem, max pool, 4 stages of 2 basic blocks (64-128-256-512), pool, FC."""
     from torch import nn
 
+    from examples.digits import residual_block  # ResNet's basic block
+
     stages = []
     for index, (channels_in, channels_out) in enumerate([(64, 64), (64, 128), (128, 256), (256, 512)]):
         stride = 1 if index == 0 else 2
-        stages += [_basic_block(channels_in, channels_out, stride), _basic_block(channels_out, channels_out, 1)]
+        stages += [residual_block(channels_in, channels_out, stride), residual_block(channels_out, channels_out, 1)]
     return nn.Sequential(
         nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(3, 2, 1),
         *stages, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, num_classes),
@@ -203,22 +181,11 @@ def fit_batchnorm(model: Any, seed: int) -> None:
 
 
 def photo_crops(count: int, seed: int, side: int = IMAGE_SIDE) -> TensorData:
-    """Random crops, scales and flips of scikit-learn's two sample photos, ImageNet-normalised NCHW."""
-    from PIL import Image
-    from sklearn.datasets import load_sample_images
+    """Random crops, scales and flips of natural photos (`examples.pretrained_data`), ImageNet-normalised NCHW."""
+    from examples.pretrained_data import make_scene_data
 
-    rng = np.random.default_rng(seed)
-    photos = load_sample_images().images
-    rows = []
-    for _ in range(count):
-        photo = photos[int(rng.integers(len(photos)))]
-        crop = int(rng.integers(side // 2, min(photo.shape[:2]) + 1))
-        top, left = (int(rng.integers(0, photo.shape[i] - crop + 1)) for i in (0, 1))
-        patch = Image.fromarray(photo[top : top + crop, left : left + crop]).resize((side, side))
-        pixels = np.asarray(patch, dtype=np.float32).transpose(2, 0, 1) / 255.0
-        pixels = pixels[:, :, ::-1] if rng.random() < 0.5 else pixels
-        rows.append((pixels - IMAGENET_MEAN) / IMAGENET_STD)
-    return TensorData({"images": np.ascontiguousarray(np.stack(rows), dtype=np.float32)})
+    images = make_scene_data(count, seed, side).arrays["images"]
+    return TensorData({"images": np.ascontiguousarray((images - IMAGENET_MEAN) / IMAGENET_STD, dtype=np.float32)})
 
 
 def export_resnet(model: Any, path: Path) -> Path:

@@ -50,7 +50,7 @@ def load_splits(seed: int = 0, calib_size: int = 256, heldout_size: int = 512) -
     )
 
 
-def _residual_block(channels_in: int, channels_out: int, stride: int) -> Any:
+def residual_block(channels_in: int, channels_out: int, stride: int) -> Any:
     import torch
     from torch import nn
 
@@ -82,9 +82,9 @@ def build_model(width: int = 96) -> Any:
         nn.Conv2d(1, width, 3, 1, 1, bias=False),
         nn.BatchNorm2d(width),
         nn.ReLU(),
-        *[_residual_block(width, width, 1) for _ in range(2)],
-        _residual_block(width, 2 * width, 2),
-        _residual_block(2 * width, 2 * width, 1),
+        *[residual_block(width, width, 1) for _ in range(2)],
+        residual_block(width, 2 * width, 2),
+        residual_block(2 * width, 2 * width, 1),
         nn.AdaptiveAvgPool2d(1),
         nn.Flatten(),
         nn.Linear(2 * width, 10),

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from quantserve.cli.tables import finite_json
+
 BENCH_FILE = "bench.json"
 
 # Row number → (key, label). The numbers are the issue's: ratios are named after them.
@@ -174,17 +176,6 @@ def save(document: dict[str, Any], out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     path = out / BENCH_FILE
     staging = path.with_name(f".{BENCH_FILE}.tmp")
-    staging.write_text(json.dumps(finite(document), indent=2, default=str) + "\n")
+    staging.write_text(json.dumps(finite_json(document), indent=2, default=str) + "\n")
     staging.replace(path)
     return path
-
-
-def finite(value: Any) -> Any:
-    """`value` with every NaN or infinity replaced by None (JSON has no NaN)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [finite(v) for v in value]
-    return value
