@@ -97,7 +97,7 @@ class LoadRun:
         return f"{self.model} ({'open loop' if kind == 'open' else kind})" if kind else self.model
 
     def _kind(self) -> str:
-        """"open" or "staged" when a step is; "" for closed-loop runs."""
+        """The step kind that names the run: "open" or "staged"; "" for closed-loop runs."""
         return next((r.mode for r in self.results if r.mode in ("open", "staged")), "")
 
     def save(self, out_dir: Path) -> Path:
