@@ -74,7 +74,7 @@ def render(document: dict[str, Any]) -> str:
     machine = document["machine"]
     settings = document["settings"]
     lines = [
-        f"Machine: {machine['cpu_line']} (shared with other jobs); load average (1, 5, 15 min) "
+        f"Machine: {machine['cpu_line']}; load average (1, 5, 15 min) "
         f"{machine['load_average_start']} at the start, {machine['load_average_end']} at the end; "
         f"{document.get('seconds', 0):g} s in all. Re-measure: `{settings['command']}`.",
         "",
