@@ -12,10 +12,13 @@ import argparse
 import importlib
 import importlib.util
 import os
+import signal
 import sys
+import threading
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from quantserve.errors import InternalError, QuantserveError
 
@@ -90,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; a QuantserveError becomes one line on stderr and a non-zero exit."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    previous = _sigterm_as_interrupt()
     try:
         first = parser.parse_args(argv)
         _apply_defaults(parser, first.command, _load_config(first.config))
@@ -104,6 +108,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("quantserve: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _sigterm_as_interrupt() -> Any:
+    """SIGTERM takes Ctrl-C's path, so every server, Locust run and scratch folder a command started is
+    stopped or removed by the context managers that own them (a bare SIGTERM left tritonserver running).
+    Returns the previous handler (None where signals cannot be set: not the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _interrupt)
 
 
 def _run_command(args: argparse.Namespace) -> int:

@@ -90,3 +90,34 @@ def test_an_unknown_model_is_one_line_naming_it(tmp_path: Path, capsys: pytest.C
     error = capsys.readouterr().err.strip()
     assert error == "quantserve: error: --models: unknown resnet50; choose from demo, cnn, encoder"
     assert not (tmp_path / "out").exists()  # refused before any work
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_sigterm_stops_the_bench_and_every_server_it_started(tmp_path: Path) -> None:
+    """SIGTERM takes Ctrl-C's path (quantserve.cli.main): the bench's tritonserver and Locust go with it."""
+    import os
+    import signal
+
+    import psutil
+
+    argv = [sys.executable, "-m", "quantserve", "bench", "--quick", "--out", str(tmp_path / "out")]
+    argv += ["--build", str(tmp_path / "build")]
+    env = {**os.environ, "COLUMNS": "200"}
+    bench = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    assert bench.stdout is not None
+    children: list[psutil.Process] = []
+    try:
+        for line in bench.stdout:  # the served rows: a tritonserver and a Locust run are children now
+            children = [p for p in psutil.Process(bench.pid).children(recursive=True) if "tritonserver" in p.name()]
+            if "Triton FP32 naive" in line or (children and "Triton" in line):
+                break
+        children = psutil.Process(bench.pid).children(recursive=True)
+        assert any("tritonserver" in p.name() for p in children), "the bench started no tritonserver"
+        bench.send_signal(signal.SIGTERM)
+        assert bench.wait(timeout=60) == 130
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+    _, alive = psutil.wait_procs(children, timeout=30)
+    assert not alive, f"left running after SIGTERM: {[p.name() for p in alive]}"
