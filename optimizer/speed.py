@@ -10,21 +10,27 @@ One timing basis, used by `optimize`'s speed gate and re-used by every figure re
 - **The session:** as the embedded target's Python backend runs the model: CPU provider, every
   graph optimization, `intra_op_num_threads` = the target's threads (all cores by default; an
   explicit count, so ORT does not pin its workers as it does for 0), `inter_op_num_threads` 1.
-- **The clock:** each model alone in a fresh child process (`python -m optimizer.speed`): two
-  sessions timed alternately in one process on a few cores inflate each other (idle sessions'
-  threads spin — DESIGN.md pitfall), and a long-lived process carries other libraries' threads
-  and pages. A child warms up (3 runs), sizes its repeats from the warm-up so the whole timing
-  stays within a small budget, and reports the median of the repeats' mean ms per run.
-- **The ratio:** the children run in rounds (FP32 then INT8, three times); each round gives one
-  ratio from two timings taken back to back, and the speedup is the median of those ratios.
-  Taking each model's best round instead let one lucky INT8 round ship a classifier that really
-  ran at 0.65× FP32 (measured on a shared machine); a median of paired ratios is not moved by one
-  burst of load, and a ratio of separately taken medians is (see BENCHMARKS.md: an encoder's
-  bench timing said 2.74× where this basis said 1.40× for the same two files).
+- **The clock:** both models in a fresh child process (`python -m optimizer.speed`), their runs
+  alternated one by one, the order swapped every pair, each pair's FP32/INT8 ratio taken from two
+  runs a few milliseconds apart: whatever the machine does meanwhile (other processes, a VM
+  neighbour, the clock) moves both. The sessions run with ORT's spinning off, or the idle session's
+  workers spin on the cores the other one needs (DESIGN.md pitfall). Measured on a 2-core EPYC VM,
+  all-MiniLM at batch 8, idle: the same file against itself gave 0.81-1.04x (median of three
+  rounds) and per-round ratios 0.68-1.56x when each model was timed in its own child one after the
+  other; alternated in one child, 0.997-1.006x, pairs' interquartile range 0.95-1.05x. A fresh
+  process, not the caller's: a long-lived process carries other libraries' threads and pages.
+- **The ratio:** `rounds` blocks (3 by default), each a child of its own: at least `repeats` pairs,
+  more to fill `2 × seconds_per_model / rounds`; a block's ratio is the median of its pairs' ratios,
+  the speedup the median of the blocks'. Blocks in separate processes, because one process's pairs
+  agree closely with each other and less with the next process's (the same encoder files: 1.54x in
+  one child, 1.34x in the next, each within ±1 %). A median of paired ratios is not moved by one burst of
+  load, and a ratio of separately taken medians is (see BENCHMARKS.md: an encoder's bench timing
+  said 2.74x where this basis said 1.40x for the same two files). Spinning off costs both models a
+  wake-up per parallel region; the served Python backend keeps ORT's default.
 - **The machine:** while a child times, it reads how much CPU the other processes took
   (/proc/stat less its own); the median share over the timings is recorded, and above
-  `BUSY_SHARE` a round is busy: on 2 shared cores at load 7 the paired rounds of one encoder
-  spanned 0.3×-10×, so no timing basis is honest there. Busy rounds are retaken (up to `rounds`
+  `BUSY_SHARE` a block is busy: on 2 shared cores at load 7 the paired rounds of one encoder
+  spanned 0.3×-10×, so no timing basis is honest there. Busy blocks are retaken (up to `rounds`
   more) and left out when two or more quiet ones exist; when they cannot be, the figure is marked
   busy and the verdict line says so.
 """
@@ -40,7 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,9 +74,9 @@ class SpeedSettings:
     enabled: bool = True
     threads: int = 0  # 0: os.cpu_count(), what the embedded target's ONNX Runtime uses
     batch_size: int = 8  # rows of the held-out data per timed run: the request batch to be served
-    seconds_per_model: float = 1.0  # timing budget per model over all rounds, warm-up excluded
-    repeats: int = 5
-    rounds: int = 3
+    seconds_per_model: float = 1.0  # timing budget per model over all blocks, warm-up excluded
+    repeats: int = 5  # pairs per block at least
+    rounds: int = 3  # blocks of alternated pairs; the speedup is the median of their ratios
 
     def __post_init__(self) -> None:
         if min(self.batch_size, self.repeats, self.rounds) < 1 or min(self.min_speedup, self.seconds_per_model) <= 0:
@@ -90,12 +96,12 @@ class SpeedRecord:
     batch_size: int
     threads: int
     cpu: str
-    round_speedups: tuple[float, ...] = ()  # one FP32/INT8 ratio per round; `speedup` is their median
+    round_speedups: tuple[float, ...] = ()  # one FP32/INT8 ratio per block of pairs; `speedup` is their median
     input_shapes: dict[str, list[int]] = field(default_factory=dict)  # the batch timed, e.g. input_ids [8, 32]
     others_share: float | None = (
         None  # share of the cores other processes used, median over the timings (None: unknown)
     )
-    busy_rounds_dropped: int = 0  # rounds left out because the machine was busy while they were timed
+    busy_rounds_dropped: int = 0  # blocks left out because the machine was busy while they were timed
 
     @property
     def busy(self) -> bool:
@@ -141,63 +147,67 @@ def timing_batch(data: TensorData, settings: SpeedSettings) -> dict[str, np.ndar
 
 
 def compare_speed(fp32: Path, int8: Path, batch: dict[str, np.ndarray], settings: SpeedSettings) -> SpeedRecord:
-    """Time FP32 and INT8 on one batch, each alone in a child process, in rounds; speedup = median of fp32/int8.
+    """Time FP32 and INT8 on one batch, alternating run by run; speedup = the median of the blocks' ratios.
 
-    A round timed while other processes took the cores (either timing above `BUSY_SHARE`) says little:
-    up to `rounds` more rounds are taken until `rounds` quiet ones exist, and the figure comes from
-    the quiet rounds when there are at least two; otherwise from all of them, marked busy."""
+    Each block is one fresh child process timing alternated pairs (its ratio: the median of its pairs'
+    FP32/INT8 ratios). A block timed while other processes took the cores (above `BUSY_SHARE`) says
+    little: up to `rounds` more blocks are taken until `rounds` quiet ones exist, and the figure comes
+    from the quiet blocks when there are at least two; otherwise from all of them, marked busy."""
     threads = settings.threads or os.cpu_count() or 1
-
-    def one_round() -> tuple[Timing, Timing]:
-        return time_model(fp32, batch, threads, settings), time_model(int8, batch, threads, settings)
-
-    rounds = [one_round() for _ in range(settings.rounds)]
-    for _ in range(settings.rounds):
-        if all(map(_quiet, rounds)) or sum(map(_quiet, rounds)) >= settings.rounds:
-            break
-        rounds.append(one_round())
-    quiet = [pair for pair in rounds if _quiet(pair)]
-    used = quiet if len(quiet) >= 2 else rounds
-    ratios = tuple(f.ms / i.ms if i.ms > 0 else float("inf") for f, i in used)
-    shares = [t.others_share for pair in used for t in pair if t.others_share is not None]
+    blocks = take_blocks(lambda: time_pair(fp32, int8, batch, threads, settings), settings.rounds)
+    quiet = [block for block in blocks if block.quiet]
+    used = quiet if len(quiet) >= 2 else blocks
+    shares = [b.others_share for b in used if b.others_share is not None]
     return SpeedRecord(
-        fp32_ms=statistics.median(r[0].ms for r in used),
-        int8_ms=statistics.median(r[1].ms for r in used),
-        speedup=statistics.median(ratios),
-        round_speedups=ratios,
+        fp32_ms=statistics.median(b.fp32_ms for b in used),
+        int8_ms=statistics.median(b.int8_ms for b in used),
+        speedup=statistics.median(b.ratio for b in used),
+        round_speedups=tuple(b.ratio for b in used),
         min_speedup=settings.min_speedup,
         batch_size=len(next(iter(batch.values()))),
         threads=threads,
         cpu=cpu_model(),
         input_shapes={name: list(array.shape) for name, array in batch.items()},
         others_share=round(statistics.median(shares), 3) if shares else None,
-        busy_rounds_dropped=len(rounds) - len(used),
+        busy_rounds_dropped=len(blocks) - len(used),
     )
 
 
-def _quiet(pair: tuple[Timing, Timing]) -> bool:
-    return all(t.others_share is None or t.others_share <= BUSY_SHARE for t in pair)
-
-
 @dataclass(frozen=True)
-class Timing:
-    """One model's median ms per run, and the share of the cores other processes used meanwhile."""
+class Block:
+    """One block of alternated FP32/INT8 runs: median ms of each, the median per-pair ratio, others' share."""
 
-    ms: float
+    fp32_ms: float
+    int8_ms: float
+    ratio: float  # median over the block's pairs of fp32 ms / int8 ms, each pair timed back to back
     others_share: float | None = None
+    pairs: int = 0
+
+    @property
+    def quiet(self) -> bool:
+        return self.others_share is None or self.others_share <= BUSY_SHARE
 
 
-def time_model(model: Path, batch: dict[str, np.ndarray], threads: int, settings: SpeedSettings) -> Timing:
-    """Median ms per `session.run` of `model` on `batch`, measured in a fresh child process."""
+def take_blocks(one_block: Callable[[], Block], rounds: int) -> list[Block]:
+    """`rounds` blocks, and up to `rounds` more while fewer than `rounds` of them were quiet."""
+    blocks = [one_block() for _ in range(rounds)]
+    for _ in range(rounds):
+        if sum(block.quiet for block in blocks) >= rounds:
+            break
+        blocks.append(one_block())
+    return blocks
+
+
+def time_pair(fp32: Path, int8: Path, batch: dict[str, np.ndarray], threads: int, settings: SpeedSettings) -> Block:
+    """One block of alternated runs of `fp32` and `int8` on `batch`, in a fresh child process."""
     with tempfile.TemporaryDirectory(prefix="quantserve-speed-") as tmp:
         feeds, result = Path(tmp) / "batch.npz", Path(tmp) / "speed.json"
         np.savez(feeds, **batch)  # type: ignore[arg-type]
-        argv = [sys.executable, "-m", "optimizer.speed", str(model), str(feeds), str(result)]
-        argv += ["--threads", str(threads), "--seconds", str(settings.seconds_per_model / settings.rounds)]
-        argv += ["--repeats", str(settings.repeats)]
-        _run_child(argv, model)
-        timed = json.loads(result.read_text())
-        return Timing(float(timed["ms"]), timed.get("others_share"))
+        argv = [sys.executable, "-m", "optimizer.speed", str(fp32), str(int8), str(feeds), str(result)]
+        argv += ["--threads", str(threads), "--seconds", str(2 * settings.seconds_per_model / settings.rounds)]
+        argv += ["--min-pairs", str(settings.repeats)]
+        _run_child(argv, int8)
+        return Block(**json.loads(result.read_text()))
 
 
 def _run_child(argv: list[str], model: Path) -> None:
@@ -211,27 +221,45 @@ def _run_child(argv: list[str], model: Path) -> None:
         raise InternalError(f"timing {model} failed in its child process (exit {done.returncode}): {tail}")
 
 
-def time_in_session(model: Path, batch: dict[str, np.ndarray], threads: int, seconds: float, repeats: int) -> Timing:
-    """Warm up, then `repeats` repeats sized to fill `seconds`; the median of their mean ms per run."""
-    session = _session(model, threads)
+def time_alternating(
+    models: tuple[Path, Path], batch: dict[str, np.ndarray], threads: int, seconds: float, min_pairs: int
+) -> Block:
+    """Warm both sessions up, then pairs of runs back to back for `seconds`, the order swapped every pair."""
+    sessions = tuple(_session(model, threads) for model in models)
+
+    def run_ms(session: Any) -> float:
+        started = time.perf_counter()
+        session.run(None, batch)
+        return (time.perf_counter() - started) * 1000.0
+
     started = time.perf_counter()
     for _ in range(WARMUP_RUNS):
-        session.run(None, batch)
-    warm_ms = (time.perf_counter() - started) * 1000.0 / WARMUP_RUNS
-    runs = max(1, int(seconds * 1000.0 / repeats / max(warm_ms, 1e-3)))
-    means = []
-    machine, own, wall = machine_busy_seconds(), _own_cpu_seconds(), time.perf_counter()
-    for _ in range(repeats):
-        started = time.perf_counter()
-        for _ in range(runs):
+        for session in sessions:
             session.run(None, batch)
-        means.append((time.perf_counter() - started) * 1000.0 / runs)
+    pair_ms = (time.perf_counter() - started) * 1000.0 / WARMUP_RUNS
+    pairs = max(min_pairs, int(seconds * 1000.0 / max(pair_ms, 1e-3)))
+    fp32_ms, int8_ms = [], []
+    machine, own, wall = machine_busy_seconds(), _own_cpu_seconds(), time.perf_counter()
+    for pair in range(pairs):
+        if pair % 2:  # INT8 first every other pair: neither model always runs on the other's warm caches
+            int8_ms.append(run_ms(sessions[1]))
+            fp32_ms.append(run_ms(sessions[0]))
+        else:
+            fp32_ms.append(run_ms(sessions[0]))
+            int8_ms.append(run_ms(sessions[1]))
     others = None
     after = machine_busy_seconds()
     if machine is not None and after is not None:
         used = (after - machine) - (_own_cpu_seconds() - own)
         others = round(min(1.0, max(0.0, used) / ((time.perf_counter() - wall) * (os.cpu_count() or 1))), 3)
-    return Timing(float(statistics.median(means)), others)
+    ratios = [f / i if i > 0 else float("inf") for f, i in zip(fp32_ms, int8_ms, strict=True)]
+    return Block(
+        float(statistics.median(fp32_ms)),
+        float(statistics.median(int8_ms)),
+        float(statistics.median(ratios)),
+        others,
+        pairs,
+    )
 
 
 def machine_busy_seconds() -> float | None:
@@ -259,6 +287,9 @@ def _session(model: Path, threads: int) -> Any:
 
     options = session_options("all", threads)
     options.inter_op_num_threads = 1  # as the embedded target's Python backend runs it
+    # Two sessions alternate in one process: with ORT's default spinning, the idle one's workers spin on
+    # the cores the other needs (measured: the same file against itself paired 0.55-1.88x, interquartile).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # ORT raises its own Fail/InvalidGraph types
@@ -266,23 +297,24 @@ def _session(model: Path, threads: int) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Child-process entry: time MODEL on BATCH.npz and write {"ms": median, "others_share": …} to OUT.json."""
+    """Child-process entry: time FP32 and INT8 alternately on BATCH.npz and write one block to OUT.json."""
     parser = argparse.ArgumentParser(prog="python -m optimizer.speed")
-    parser.add_argument("model", type=Path)
+    parser.add_argument("fp32", type=Path)
+    parser.add_argument("int8", type=Path)
     parser.add_argument("batch", type=Path)
     parser.add_argument("out", type=Path)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--seconds", type=float, default=1.5)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=1.0)
+    parser.add_argument("--min-pairs", type=int, default=5)
     args = parser.parse_args(argv)
     with np.load(args.batch, allow_pickle=False) as npz:
         batch = {name: npz[name] for name in npz.files}
     try:
-        timed = time_in_session(args.model, batch, args.threads, args.seconds, args.repeats)
+        block = time_alternating((args.fp32, args.int8), batch, args.threads, args.seconds, args.min_pairs)
     except QuantserveError as exc:
         print(exc, file=sys.stderr)
         return QuantserveError.exit_code
-    args.out.write_text(json.dumps({"ms": timed.ms, "others_share": timed.others_share}) + "\n")
+    args.out.write_text(json.dumps(asdict(block)) + "\n")
     return 0
 
 

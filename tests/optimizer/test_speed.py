@@ -1,4 +1,4 @@
-"""FP32 vs INT8 timing: each model alone in a child process; the verdict and its one line (no timing asserted)."""
+"""FP32 vs INT8 timing: both models alternated in one child process; the verdict and its line (no timing asserted)."""
 
 from __future__ import annotations
 
@@ -46,16 +46,26 @@ def test_a_timing_on_a_busy_machine_says_so() -> None:
     )
 
 
-def test_both_models_are_timed_in_child_processes(tiny_onnx: Path) -> None:
+def test_both_models_are_timed_alternately_in_a_child_process(tiny_onnx: Path) -> None:
     batch = {"pixels": np.zeros((4, 1, 8, 8), np.float32)}
     record = compare_speed(tiny_onnx, tiny_onnx, batch, SpeedSettings(seconds_per_model=0.1, repeats=2, rounds=2))
     assert record.fp32_ms > 0 and record.int8_ms > 0
-    # one back-to-back FP32/INT8 ratio per round kept: two, or up to two more where busy ones were retaken
+    # one ratio per block of alternated pairs kept: two, or up to two more where busy ones were retaken
     assert 2 <= len(record.round_speedups) + record.busy_rounds_dropped <= 4
     assert record.speedup == pytest.approx(statistics.median(record.round_speedups))
     assert (record.batch_size, record.cpu, record.input_shapes) == (4, cpu_model(), {"pixels": [4, 1, 8, 8]})
     assert record.threads >= 1 and record.to_dict()["holds"] == record.holds
     assert record.others_share is not None and 0.0 <= record.others_share <= 1.0  # measured from /proc/stat
+
+
+def test_a_block_is_the_median_of_pairs_timed_in_alternating_order(tiny_onnx: Path) -> None:
+    """The child's own loop, run here: a block has its pairs; its ratio is a per-pair median."""
+    from optimizer.speed import time_alternating
+
+    batch = {"pixels": np.zeros((2, 1, 8, 8), np.float32)}
+    block = time_alternating((tiny_onnx, tiny_onnx), batch, threads=1, seconds=0.05, min_pairs=3)
+    assert block.pairs >= 3 and block.fp32_ms > 0 and block.int8_ms > 0 and block.ratio > 0
+    assert block.others_share is None or 0.0 <= block.others_share <= 1.0
 
 
 def test_a_model_the_child_cannot_load_is_one_user_error(tmp_path: Path) -> None:
@@ -83,24 +93,24 @@ def test_the_timed_batch_is_the_first_rows_of_the_held_out_data_as_given() -> No
         SpeedSettings(batch_size=0)
 
 
-def test_busy_rounds_are_retaken_and_left_out(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """The round-selection rule alone (the timings are scripted): a round with a busy timing is retaken,
-    and the figure comes from the quiet rounds once two exist."""
+def test_busy_blocks_are_retaken_and_left_out(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The block-selection rule alone (the blocks are scripted): a busy block is retaken, and the figure
+    comes from the quiet blocks once two exist."""
     import optimizer.speed as speed
 
-    def scripted(timings: list[speed.Timing]) -> None:
-        queue = iter(timings)
-        monkeypatch.setattr(speed, "time_model", lambda *_: next(queue))
-
     quiet, busy = 0.05, 0.8
-    fp32, int8 = speed.Timing(10.0, quiet), speed.Timing(5.0, quiet)
-    lucky = speed.Timing(1.0, busy)  # an INT8 round that only looks fast because FP32 was starved
+    honest = speed.Block(10.0, 5.0, 2.0, quiet, 5)
+    lucky = speed.Block(10.0, 1.0, 10.0, busy, 5)  # INT8 looks fast because FP32 was starved
+
+    def scripted(blocks: list[speed.Block]) -> None:
+        queue = iter(blocks)
+        monkeypatch.setattr(speed, "time_pair", lambda *_: next(queue))
+
     batch = {"x": np.zeros((2, 3), np.float32)}
-    settings = SpeedSettings(rounds=3)
-    scripted([fp32, lucky, fp32, int8, fp32, lucky, fp32, int8, fp32, int8])
-    record = compare_speed(tmp_path / "a", tmp_path / "b", batch, settings)
+    scripted([honest, lucky, honest, lucky, honest, honest])  # retaken until three quiet ones
+    record = compare_speed(tmp_path / "a", tmp_path / "b", batch, SpeedSettings(rounds=3))
     assert record.round_speedups == (2.0, 2.0, 2.0) and record.busy_rounds_dropped == 2 and not record.busy
-    scripted([speed.Timing(10.0, busy), lucky] * 6)  # busy throughout: all six rounds kept, marked busy
-    record = compare_speed(tmp_path / "a", tmp_path / "b", batch, settings)
+    scripted([lucky] * 6)  # busy throughout: all six blocks kept, marked busy
+    record = compare_speed(tmp_path / "a", tmp_path / "b", batch, SpeedSettings(rounds=3))
     assert len(record.round_speedups) == 6 and record.busy and record.busy_rounds_dropped == 0
     assert "timed on a busy machine" in record.line()
