@@ -104,6 +104,19 @@ def test_optimize_stage_table_keeps_stage_names_whole() -> None:
     assert any(line.startswith("│ calibrate │") for line in _lines(console))
 
 
+def test_a_dynamic_int8_stage_says_what_it_did_not_none() -> None:
+    from quantserve.cli.commands.optimize import _details
+
+    dynamic = {"stage": "calibrate", "scheme": "dynamic", "weight_type": "QInt8", "int8_mac_share": 0.76}
+    details = _details({**dynamic, "kept_fp32": ["a", "b"]})
+    assert details == (
+        "dynamic, QInt8 weights per channel, activations quantized per run, 76% of MACs in INT8, 2 nodes FP32"
+    )
+    static = {"stage": "calibrate", "scheme": "static_qdq", "method": "minmax", "activation_type": "QUInt8"}
+    details = _details({**static, "weight_type": "QInt8", "samples": 32, "cache": "hit"})
+    assert details == "static_qdq minmax, QUInt8/QInt8, 32 samples, cache hit" and "None" not in details
+
+
 def _load_result(model: str, server: object | None) -> LoadResult:
     latency = LatencySummary(10, 1.0, 1.0, 2.0, 2.0, 3.0, 0.5, 4.0)
     return LoadResult(model, "h:1", "closed", 16, 10.0, 100, 0, 10.0, 40.0, latency, server=server)  # type: ignore[arg-type]

@@ -184,13 +184,25 @@ def _details(record: dict[str, Any]) -> str:
     if stage == "fuse":
         return f"nodes {record.get('nodes_before')} → {record.get('nodes_after')}"
     if stage == "calibrate":
-        return (
-            f"{record.get('method')}, {record.get('activation_type')}/{record.get('weight_type')}, "
-            f"{record.get('samples')} samples, cache {record.get('cache')}"
-        )
+        return _calibrate_details(record)
     if stage == "build":
         return f"target {record.get('target')}"
     return ""
+
+
+def _calibrate_details(record: dict[str, Any]) -> str:
+    """Static: method, types, samples, cache; dynamic: weights only (nothing calibrated); then what the search kept."""
+    if record.get("scheme") == "dynamic":
+        parts = [f"dynamic, {record.get('weight_type')} weights per channel, activations quantized per run"]
+    else:
+        parts = [
+            f"{record.get('scheme', 'static')} {record.get('method')}".strip(),
+            f"{record.get('activation_type')}/{record.get('weight_type')}",
+            f"{record.get('samples')} samples, cache {record.get('cache')}",
+        ]
+    if "int8_mac_share" in record:
+        parts.append(f"{record['int8_mac_share']:.0%} of MACs in INT8, {len(record.get('kept_fp32') or [])} nodes FP32")
+    return ", ".join(parts)
 
 
 def print_verification(verification: dict[str, Any], console: Any = None) -> None:
