@@ -3,11 +3,14 @@
 Candidates (CPU targets: embedded, onnxruntime): static Q/DQ (`CalibrateInt8`, U8 activations and S8
 per-channel weights: S8 activations ran 2.5× slower on VNNI) and, where MatMul/Gemm weights carry
 the work, ONNX Runtime's dynamic INT8 (per-channel MatMul weights, activations quantized at run
-time). Measured on a 6-layer sentence encoder: static kept cosine 0.36, dynamic 0.993 at 1.81×. For
-TensorRT only static Q/DQ is valid (strongly typed explicit quantization; SmoothQuant-style scale
-migration is not implemented yet). Transformer encoders (recognised from the graph, or
-`--model-type`) quantize only weight MatMul/Gemm statically, their outputs left FP32: on
-all-MiniLM-L6-v2 that lifted static cosine from 0.939 to 0.988 (dynamic: 0.992).
+time). Measured on a 6-layer sentence encoder: static kept cosine 0.36, dynamic 0.993 at 1.81×.
+Transformer encoders (recognised from the graph, or `--model-type`) quantize only weight
+MatMul/Gemm statically, their outputs left FP32: on all-MiniLM-L6-v2 that lifted static cosine from
+0.939 to 0.988 (dynamic: 0.992). Where dynamic is a candidate, so is static Q/DQ of the SmoothQuant-
+smoothed model (`optimizer.smoothquant`: activation outlier channels migrated into the weights).
+For TensorRT only static Q/DQ is valid (strongly typed explicit quantization), so it always
+calibrates the smoothed model. Drift is always measured against the unsmoothed FP32 outputs, and
+the FP32 reference the pipeline ships is the unsmoothed model.
 
 Each candidate's drift is measured on the held-out set against the budget, and its speed vs FP32
 by ONNX Runtime's profiler in a fresh child process, on the batch and threads optimize's speed gate
@@ -45,6 +48,7 @@ from optimizer.sensitivity import (
     quantized_nodes,
     time_saved_ms,
 )
+from optimizer.smoothquant import SmoothRecord, smooth_quant
 from optimizer.tensor_ranges import ProgressCallback
 from optimizer.transformer import TRANSFORMER_OP_TYPES, detect_encoder, run_model
 from quantserve.artifact import Artifact
@@ -57,6 +61,9 @@ DYNAMIC_MIN_MAC_SHARE = 0.5  # dynamic is a candidate when weight MatMul/Gemm ho
 VERIFY_BATCH = 32  # the batch size verification runs at: INT8 kernels' results differ slightly by batch size
 FASTER = 1.05  # a non-holding candidate this much faster than the best holding one gets a mixed search
 CANDIDATES = "INT8 schemes measured"  # on_progress's `what` after each candidate scheme
+# SmoothQuant's migration strength. all-MiniLM-L6-v2 static Q/DQ cosine mean by alpha: 0.3 0.874, 0.5 0.990,
+# 0.65 0.9965, 0.8 0.9969, 0.9 0.996, 1.0 0.992 (unsmoothed 0.9886); the paper uses 0.75-0.85 on hard models.
+SMOOTH_ALPHA = 0.8
 
 
 @dataclass(frozen=True)
@@ -180,6 +187,55 @@ class DynamicScheme:
         return self.build(fused, [*excluded, *kept], out)
 
 
+class SmoothStaticScheme(StaticScheme):
+    """Static Q/DQ of the SmoothQuant-smoothed model (smoothed once, on the calibration set).
+
+    Search variants are cut against the smoothed FP32 model; the Muls smoothing inserts stay FP32.
+    """
+
+    name = "static_qdq_smooth"
+
+    def __init__(
+        self,
+        calib: TensorData,
+        settings: CalibrationSettings,
+        work: Path,
+        alpha: float = SMOOTH_ALPHA,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        super().__init__(calib, settings, on_progress)
+        self.work, self.alpha = work, alpha
+        self.smooth_record: SmoothRecord | None = None
+        self._smoothed: Artifact | None = None
+        self._smooth_s = 0.0
+
+    def smoothed(self, fused: Artifact) -> Artifact:
+        """The smoothed FP32 model (made on first use)."""
+        if self._smoothed is None:
+            started = time.monotonic()
+            batches = self.calib.batches(self.settings.batch_size)
+            model, self.smooth_record = smooth_quant(onnx.load(str(fused.path)), batches, self.alpha)
+            path = self.work / "fp32-smoothed.onnx"
+            onnx.save(model, str(path))
+            self._smooth_s = round(time.monotonic() - started, 2)
+            self._smoothed = Artifact(path, fused.manifest)
+        return self._smoothed
+
+    def build(self, fused: Artifact, excluded: Sequence[str], out: Path) -> Path:
+        smoothed = self.smoothed(fused)
+        inserted = self.smooth_record.inserted_nodes if self.smooth_record else []
+        return super().build(smoothed, [*excluded, *inserted], out)
+
+    def variant(self, fused: Artifact, excluded: Sequence[str], kept: Sequence[str], out: Path) -> Path:
+        return super().variant(self.smoothed(fused), excluded, kept, out)
+
+    def record(self) -> dict[str, Any] | None:
+        """The smoothing record for the stage record (None until the model was smoothed)."""
+        if self.smooth_record is None:
+            return None
+        return {**self.smooth_record.to_dict(), "smooth_s": self._smooth_s}
+
+
 Scheme = StaticScheme | DynamicScheme
 
 
@@ -277,9 +333,13 @@ class _SearchRun:
             static_settings = dataclasses.replace(
                 static_settings, op_types_to_quantize=TRANSFORMER_OP_TYPES, extra_options=extra
             )
-        schemes: list[Scheme] = [StaticScheme(self.stage.calib, static_settings, self.stage.on_progress)]
-        if self.stage.target in CPU_TARGETS and (self.encoder or self._weight_matmul_share() >= DYNAMIC_MIN_MAC_SHARE):
-            schemes.append(DynamicScheme())
+        calib, progress = self.stage.calib, self.stage.on_progress
+        smooth = SmoothStaticScheme(calib, static_settings, self.work, on_progress=progress)
+        if self.stage.target not in CPU_TARGETS:
+            return [smooth]  # TensorRT: static Q/DQ only, so outliers are smoothed away before calibrating
+        schemes: list[Scheme] = [StaticScheme(calib, static_settings, progress)]
+        if self.encoder or self._weight_matmul_share() >= DYNAMIC_MIN_MAC_SHARE:
+            schemes += [DynamicScheme(), smooth]
         return schemes
 
     def _weight_matmul_share(self) -> float:
@@ -382,10 +442,14 @@ class _SearchRun:
             "kept_fp32": kept,
             "int8_nodes": len(int8),
             "int8_mac_share": sum(self.macs.get(n, 0) for n in int8) / total if total else 0.0,
-            "smoothquant": "not implemented: TensorRT gets static Q/DQ as calibrated"
-            if self.stage.target == "tensorrt"
-            else None,
+            "smoothquant": self._smooth_record(chosen),
         }
+
+    def _smooth_record(self, chosen: Candidate) -> dict[str, Any] | None:
+        """What smoothing did, where a smoothed candidate was tried; whether it was the one shipped."""
+        smooth = next((s for s in self.schemes.values() if isinstance(s, SmoothStaticScheme)), None)
+        record = smooth.record() if smooth else None
+        return None if record is None else {**record, "chosen": chosen.scheme == SmoothStaticScheme.name}
 
     def _accept(self, drift: DriftReport) -> bool:
         """Holds the budget with headroom: verification reruns at another batch size, and INT8 kernels vary."""

@@ -16,7 +16,7 @@ from onnx import TensorProto, helper, numpy_helper
 from optimizer.calibrate import CalibrateInt8
 from optimizer.drift import DriftBudget, infer_output_kinds, measure_drift
 from optimizer.export import manifest_from_onnx
-from optimizer.int8_search import CANDIDATES, SearchInt8, SearchSettings
+from optimizer.int8_search import CANDIDATES, SMOOTH_ALPHA, SearchInt8, SearchSettings
 from optimizer.quant_exclusions import find_exclusions, output_side_exclusions
 from optimizer.sensitivity import KEEPING, PROBING, compute_macs, probe_groups, quantized_nodes
 from optimizer.transformer import run_model
@@ -157,7 +157,7 @@ def test_dynamic_chosen_where_static_ranges_clip_the_held_out_data(tmp_path: Pat
     result = SearchInt8(calib, held, budget=budget, search=FAST)(art, tmp_path / "int8.onnx")
     record = result.manifest.stages[-1]
     holds = {c["scheme"]: c["holds"] for c in record["candidates"]}
-    assert holds == {"static_qdq": False, "dynamic": True}, record["candidates"]
+    assert holds == {"static_qdq": False, "dynamic": True, "static_qdq_smooth": False}, record["candidates"]
     assert record["within_budget"] and record["encoder"] is None
     # What was written is what was measured.
     reference = run_model(art.path, held.arrays)
@@ -180,8 +180,9 @@ def test_mixed_precision_keeps_nodes_fp32_until_a_strict_budget_holds(tmp_path: 
     record = search(art, tmp_path / "int8.onnx").manifest.stages[-1]
     mixed = record["mixed_precision"]
     assert steps[:2] == ["static_qdq candidate", "dynamic candidate"] and "mixed precision: variant 1" in steps
-    assert _counted(counts, "calibration: min/max ranges") == [(1, 4), (2, 4), (3, 4), (4, 4)]  # 128 rows in 32s
-    assert _counted(counts, CANDIDATES) == [(1, 2), (2, 2)]
+    # 128 rows in 32s, for static_qdq and again for static_qdq_smooth
+    assert _counted(counts, "calibration: min/max ranges") == [(1, 4), (2, 4), (3, 4), (4, 4)] * 2
+    assert _counted(counts, CANDIDATES) == [(1, 3), (2, 3), (3, 3)]
     probed = len(mixed["probes"])
     assert _counted(counts, PROBING) == [(n, probed) for n in range(1, probed + 1)]
     groups = _counted(counts, KEEPING)  # the search stops once the budget holds: the total is the groups ranked
@@ -236,12 +237,17 @@ def test_keep_fp32_surgery_restores_float_weights_and_inputs(tmp_path: Path) -> 
     assert np.corrcoef(want.ravel(), got.ravel())[0, 1] > 0.99
 
 
-def test_tensorrt_target_gets_static_qdq_only(tmp_path: Path) -> None:
+def test_tensorrt_target_gets_static_qdq_of_the_smoothed_model_only(tmp_path: Path) -> None:
     art = mlp(tmp_path / "mlp.onnx")
     data = TensorData({"x": np.random.default_rng(8).standard_normal((64, 16)).astype(np.float32)})
-    record = SearchInt8(data, data, target="tensorrt", search=FAST)(art, tmp_path / "int8.onnx").manifest.stages[-1]
-    assert [c["scheme"] for c in record["candidates"]] == ["static_qdq"] and record["format"] == "QDQ"
-    assert "not implemented" in record["smoothquant"]
+    result = SearchInt8(data, data, target="tensorrt", search=FAST)(art, tmp_path / "int8.onnx")
+    record = result.manifest.stages[-1]
+    assert [c["scheme"] for c in record["candidates"]] == ["static_qdq_smooth"] and record["format"] == "QDQ"
+    smooth = record["smoothquant"]
+    assert smooth["chosen"] and smooth["alpha"] == SMOOTH_ALPHA and sorted(smooth["smoothed"]) == ["fc0", "fc1", "fc2"]
+    assert smooth["mul_inserted"] == 3 and smooth["folded_into_layernorm"] == 0
+    shipped = {n.name for n in onnx.load(str(result.path)).graph.node}
+    assert set(smooth["inserted_nodes"]) <= shipped  # the shipped file is the quantized smoothed model
 
 
 def test_keep_fp32_never_reads_a_name_orts_folded_relu_handed_over(tmp_path: Path) -> None:
@@ -271,3 +277,33 @@ def test_keep_fp32_restores_biases_whose_name_orts_dequantize_output_took(tmp_pa
     onnx.save(kept, str(tmp_path / "k.onnx"))
     assert quantized_nodes(fp32, kept) == []
     assert run_model(tmp_path / "k.onnx", data.arrays)["detections"].shape == (16, 7, 64)
+
+
+# --- SmoothQuant in the search (optimizer.smoothquant): the smoothed static candidate and its variants ---
+
+
+def test_cpu_search_tries_the_smoothed_static_candidate_beside_dynamic(tmp_path: Path) -> None:
+    art = mlp(tmp_path / "mlp.onnx")
+    data = TensorData({"x": np.random.default_rng(9).standard_normal((64, 16)).astype(np.float32)})
+    record = SearchInt8(data, data, search=FAST)(art, tmp_path / "int8.onnx").manifest.stages[-1]
+    assert [c["scheme"] for c in record["candidates"]] == ["static_qdq", "dynamic", "static_qdq_smooth"]
+    assert record["smoothquant"]["chosen"] == (record["scheme"] == "static_qdq_smooth")
+    assert len(record["smoothquant"]["smoothed"]) == 3
+
+
+def test_smoothed_scheme_variants_restore_the_smoothed_fp32_weights(tmp_path: Path) -> None:
+    from optimizer.calibrate import CalibrationSettings
+    from optimizer.int8_search import SmoothStaticScheme
+
+    art = mlp(tmp_path / "mlp.onnx")
+    calib = TensorData({"x": np.random.default_rng(10).standard_normal((32, 16)).astype(np.float32)})
+    scheme = SmoothStaticScheme(calib, CalibrationSettings(op_types_to_quantize=("MatMul",)), tmp_path)
+    scheme.build(art, [], tmp_path / "q.onnx")
+    variant = onnx.load(str(scheme.variant(art, [], ["fc1"], tmp_path / "v.onnx")))
+    fc1 = next(n for n in variant.graph.node if n.name == "fc1")
+    smoothed_fp32 = onnx.load(str(scheme.smoothed(art).path))
+    assert list(fc1.input) == list(next(n for n in smoothed_fp32.graph.node if n.name == "fc1").input)
+    assert quantized_nodes(smoothed_fp32, variant) == ["fc0", "fc2"]
+    x = {"x": calib.arrays["x"][:8]}
+    want, got = run_model(art.path, x)["y"], run_model(tmp_path / "v.onnx", x)["y"]
+    assert np.corrcoef(want.ravel(), got.ravel())[0, 1] > 0.99
