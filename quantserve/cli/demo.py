@@ -1,12 +1,15 @@
-"""The demo: train the digits CNN, optimize FP32 and INT8, deploy both, serve, measure both through Triton.
+"""The demo: train the digits CNN, optimize FP32 and INT8, deploy both, serve, measure both through Triton,
+then let `quantserve tune` (quick joint FP32 x INT8 search) choose and deploy the serving configuration.
 
 Writes `summary.json` (the keys other tools read), the load/accuracy JSON and the HTML report into
 the output folder. Every figure comes from the served gRPC endpoint and Triton's own counters.
+The tune step runs after the comparison is written: a failed search is reported, never fatal.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +20,12 @@ from quantserve.errors import QuantserveError
 VARIANTS = ("fp32", "int8")
 MODEL_NAME = "digits"
 SUMMARY_FILE = "summary.json"
+TUNED_NAME = f"{MODEL_NAME}_tuned"
+TUNE_FOLDER = "tune"
+# tune's p99 SLO: this x the FP32 deployment's served p99 at `users`. A tail the FP32 model meets at this
+# load, with room for a shared machine's +-30 % window noise, so the naive FP32 baseline's goodput is
+# its throughput and the ratio measures served capacity rather than how far FP32 falls off an SLO cliff.
+TUNE_SLO_FACTOR = 1.5
 
 
 @dataclass
@@ -36,6 +45,8 @@ class DemoSettings:
     request_batch: int = 16
     max_batch: int = 64
     max_accuracy_drop: float = 1.0
+    tune: bool = True  # after the comparison: tune's quick joint search, winner deployed as TUNED_NAME
+    tune_trials: int = 6  # trials after the naive baseline (tune's quick mode allows at most 6)
 
 
 def prepare_model(settings: DemoSettings, say: Callable[[str], None]) -> dict[str, Path]:
@@ -149,11 +160,13 @@ def run_demo(settings: DemoSettings, say: Callable[[str], None] = print) -> dict
     """The whole job end to end; returns the summary (also written to `out/summary.json`)."""
     from loadtest.report import render
 
+    if settings.tune and settings.tune_trials < 1:
+        raise QuantserveError(f"--tune-trials must be at least 1, got {settings.tune_trials}")
     files = prepare_model(settings, say)
     names = optimize_and_deploy(settings, files, say)
     measured = measure(settings, names, files["heldout"], say)
     summary = summarize(names, measured)
-    (settings.out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    write_summary(settings.out, summary)
     render(settings.out)
     over = measured["accuracy"].over_budget
     if over:
@@ -161,4 +174,86 @@ def run_demo(settings: DemoSettings, say: Callable[[str], None] = print) -> dict
             f"accuracy drop over the {settings.max_accuracy_drop:g}-point budget for: {', '.join(over)} "
             f"(see {settings.out / SUMMARY_FILE})"
         )
+    if settings.tune:
+        summary["tune"] = tune_served(settings, files["heldout"], summary, say)
+        write_summary(settings.out, summary)
     return summary
+
+
+def write_summary(out: Path, summary: dict[str, Any]) -> Path:
+    from quantserve.cli.tables import finite_json
+
+    path = out / SUMMARY_FILE
+    path.write_text(json.dumps(finite_json(summary), indent=2) + "\n")
+    return path
+
+
+def tune_slo_ms(summary: dict[str, Any]) -> float:
+    """TUNE_SLO_FACTOR x the FP32 variant's served p99 (ms); 0.0 when the comparison measured none."""
+    p99 = float(summary["variants"]["fp32"]["latency_p99_ms"])
+    return TUNE_SLO_FACTOR * p99 if math.isfinite(p99) and p99 > 0 else 0.0
+
+
+def tune_served(settings: DemoSettings, data: Path, summary: dict[str, Any], say: Callable[[str], None]) -> dict:
+    """Tune's quick joint FP32 x INT8 search on the comparison's load (users, images per request);
+    the summary's `tune` section: the winner, its goodput over the naive baseline's, or why it failed."""
+    from quantserve.cli.tune import TuneSettings, tune
+
+    slo = tune_slo_ms(summary)
+    if not slo:
+        return tune_failed("the served comparison measured no FP32 p99 to set the SLO from")
+    tune_settings = TuneSettings(
+        builds={precision: settings.build / f"{MODEL_NAME}_{precision}" for precision in VARIANTS},
+        data=data,
+        slo_p99_ms=round(slo, 1),
+        repo=settings.repo,
+        name=TUNED_NAME,
+        out=settings.out / TUNE_FOLDER,
+        max_trials=settings.tune_trials,
+        quick=True,
+        users=settings.users,
+        request_batch=settings.request_batch,
+    )
+    slo_text = f"SLO p99 <= {tune_settings.slo_p99_ms:g} ms ({TUNE_SLO_FACTOR:g}x FP32's)"
+    say(f"tune: quick joint FP32 x INT8 search, {settings.tune_trials + 1} trials, {slo_text}")
+    try:
+        result = tune(tune_settings, say=lambda line: say(f"tune: {line}"))
+    except Exception as exc:  # the comparison is made and written: a failed search must not lose it
+        return tune_failed(" ".join(f"{type(exc).__name__}: {exc}".split())[:300])
+    return tune_section(result, tune_settings)
+
+
+def tune_failed(reason: str) -> dict[str, Any]:
+    return {"status": "failed", "error": reason}
+
+
+def tune_section(result: Any, tune_settings: Any) -> dict[str, Any]:
+    """The figures the demo prints from a TuneResult: ratio = winner goodput / naive baseline goodput."""
+    best, baseline = result.best, result.baseline
+    if best.error or best.goodput_rps <= 0:
+        why = f": {best.error}" if best.error else ""
+        return tune_failed(f"no trial served a request within the {tune_settings.slo_p99_ms:g} ms SLO{why}")
+    config, out = best.config, Path(tune_settings.out)
+    return {
+        "status": "ok",
+        "slo_p99_ms": tune_settings.slo_p99_ms,
+        "slo_rule": f"{TUNE_SLO_FACTOR:g} x the FP32 deployment's served p99 at {tune_settings.users} users",
+        "users": tune_settings.users,
+        "request_batch": tune_settings.request_batch,
+        "precision": config.precision,
+        "max_batch": config.max_batch,
+        "preferred": list(config.preferred),
+        "max_queue_delay_us": config.max_queue_delay_us,
+        "instances": config.instances,
+        "goodput_rps": best.goodput_rps,
+        "throughput_rps": best.throughput_rps,
+        "p99_ms": best.p99_ms,
+        "baseline_goodput_rps": baseline.goodput_rps,
+        "goodput_ratio": result.gain,
+        "trials": len(result.trials),
+        "pruned": sum(t.pruned for t in result.trials),
+        "seconds": round(result.seconds, 1),
+        "deployed": {k: result.deployed[k] for k in ("repo", "name", "version", "config_path")},
+        "tune_json": str(out / "tune.json"),
+        "tune_html": str(out / "tune.html"),
+    }

@@ -1,4 +1,5 @@
-"""`quantserve demo`: the main job end to end on the embedded default (what `make demo` runs)."""
+"""`quantserve demo`: the main job end to end on the embedded default (what `make demo` runs),
+then `quantserve tune`'s quick joint FP32 x INT8 search (`--no-tune` skips it)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--request-batch", type=int, default=defaults.request_batch, help="samples per gRPC request")
     parser.add_argument("--max-batch", type=int, default=defaults.max_batch, help="Triton max_batch_size (samples)")
     parser.add_argument("--max-accuracy-drop", type=float, default=1.0, help="INT8 budget, accuracy points")
+    parser.add_argument("--no-tune", dest="tune", action="store_false", help="skip the tune step after the comparison")
+    parser.add_argument(
+        "--tune-trials", type=int, default=defaults.tune_trials, help="tune's trials after the baseline (1-6)"
+    )
     add_json_flag(parser)
     parser.set_defaults(func=run)
 
@@ -55,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
         request_batch=args.request_batch,
         max_batch=args.max_batch,
         max_accuracy_drop=args.max_accuracy_drop,
+        tune=args.tune,
+        tune_trials=args.tune_trials,
     )
     quiet = getattr(args, "quiet", False) or args.json
     summary = run_demo(settings, say=lambda line: None if quiet else console.print(f"[bold cyan]›[/] {line}"))
@@ -65,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
         print_json(summary)
         return 0
     print_summary(summary, console)
+    for line in tune_lines(summary.get("tune")):
+        console.print(line)
     console.print(f"summary: {settings.out / 'summary.json'}   report: {settings.out / 'report.html'}")
     return 0
 
@@ -102,3 +111,25 @@ def verdict_line(summary: dict[str, Any]) -> str:
         f"INT8 vs FP32: {summary['int8_speedup']:.2f}× served throughput, "
         f"accuracy drop {summary['int8_accuracy_drop_points']:.2f} points"
     )
+
+
+def tune_lines(section: dict[str, Any] | None) -> list[str]:
+    """The tune step in three lines (winner, gain, where), or one line saying why it failed; none when skipped."""
+    if section is None:
+        return []
+    if section["status"] != "ok":
+        return [f"tune: failed ({section['error']}); the served comparison above stands"]
+    s = section
+    instances = f"{s['instances']} instance{'s' if s['instances'] > 1 else ''}"
+    batching = (
+        f"max batch {s['max_batch']}, queue delay {s['max_queue_delay_us']} µs" if s["max_batch"] else "no batching"
+    )
+    ratio = f"{s['goodput_ratio']:.2f}×" if s["goodput_ratio"] == s["goodput_ratio"] else "n/a (baseline 0)"
+    deployed = s["deployed"]
+    return [
+        f"tune: best {s['precision'].upper()}, {batching}, {instances} (SLO p99 ≤ {s['slo_p99_ms']:g} ms)",
+        f"tune: {s['goodput_rps']:.1f} good req/s vs the naive FP32 baseline's {s['baseline_goodput_rps']:.1f}: "
+        f"{ratio} goodput; {s['trials']} trials ({s['pruned']} pruned) in {s['seconds']:.0f} s",
+        f"tune: deployed as {deployed['name']} v{deployed['version']} in {deployed['repo']}; "
+        f"{s['tune_json']}, {s['tune_html']}",
+    ]
