@@ -7,8 +7,10 @@ whole-tensor figures stay in the record only as extra information. The metric ma
 in `quantserve.metrics`, shared by build-time verification and served evaluation.
 
 Kinds, inferred from the FP32 reference output (override with `--output-kind NAME=kind`):
-- detection: 3-D (N, 4+K, A) or (N, A, 4+K) — the smaller of axes 1 and 2 has ≥ 5 channels and the
-  first four (box coordinates) span at least 10× the median span of the rest (scores);
+- detection: 3-D (N, 4+K, A) or (N, A, 4+K) — the smaller of axes 1 and 2 has ≥ 5 channels and either
+  the first four (box coordinates) span at least 10× the median span of the rest (decoded boxes in
+  pixels, scores), or the rest lie in [0, 1] (sigmoid scores) while the first four leave it and the
+  rows are not probabilities (a raw head: box regressions of a few units, as YOLOX emits them);
 - sequence: any other 3-D (N, T, C) with C > 1 — per-position logits (CTC or token);
 - classification: 2-D (N, C > 1) rows that are probabilities, or whose argmax matches the labels on
   at least half the samples, or (without either) C < 64;
@@ -200,7 +202,12 @@ def _is_detection(values: np.ndarray) -> bool:
     rows = np.moveaxis(values.astype(np.float64), axis, -1).reshape(-1, values.shape[axis])
     spans = np.ptp(rows, axis=0)
     score_span = float(np.median(spans[BOX_CHANNELS:]))
-    return bool(spans[:BOX_CHANNELS].min() >= DETECTION_SPAN_RATIO * max(score_span, 1e-12))
+    if spans[:BOX_CHANNELS].min() >= DETECTION_SPAN_RATIO * max(score_span, 1e-12):
+        return True
+    boxes, scores = rows[:, :BOX_CHANNELS], rows[:, BOX_CHANNELS:]
+    sigmoid_scores = scores.min() >= 0.0 and scores.max() <= 1.0
+    probabilities = rows.min() >= 0.0 and np.allclose(rows.sum(axis=1), 1.0, atol=1e-3)
+    return bool(sigmoid_scores and (boxes.min() < 0.0 or boxes.max() > 1.0) and not probabilities)
 
 
 def _classification_or_embedding(values: np.ndarray, labels: np.ndarray | None) -> str:

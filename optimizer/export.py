@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from optimizer.batch_axis import BATCH, FreedBatch, free_unit_batch
 from optimizer.source import ModelSource
 from quantserve.artifact import Artifact, Manifest, TensorSpec
 from quantserve.errors import InternalError, QuantserveError
@@ -30,7 +31,6 @@ from quantserve.errors import InternalError, QuantserveError
 MIN_OPSET = 17
 QDQ_MIN_OPSET = 13  # per-axis DequantizeLinear (per-channel INT8 weights) needs opset 13
 DYNAMO_MIN_OPSET = 18
-BATCH = "batch"
 
 
 class ExportOnnx:
@@ -48,21 +48,23 @@ class ExportOnnx:
             if source.path is None:
                 raise InternalError("an ONNX model source without a path")
             exporter = "none (ONNX input)"
-            model, source_opset = load_onnx_input(source.path, out_path, self.opset)
+            model, source_opset, freed = load_onnx_input(source.path, out_path, self.opset)
         else:
             opset = MIN_OPSET if self.opset is None else self.opset
             if opset < MIN_OPSET:
                 raise QuantserveError(f"opset {opset} is too old; use {MIN_OPSET} or newer")
             exporter = _export_torch(source, out_path, opset)
             model = check_onnx(out_path)
-            source_opset = None
-        record = {
+            source_opset, freed = None, None
+        record: dict[str, Any] = {
             "stage": "export",
             "exporter": exporter,
             "source_opset": source_opset,
             "opset": onnx_opset(model),
             "nodes": len(model.graph.node),
         }
+        if freed is not None:
+            record["batch_axis_made_dynamic"] = freed.to_dict()
         manifest = manifest_from_onnx(model, self.name or source.name)
         manifest.stages.append(record)
         return Artifact(out_path, manifest)
@@ -207,11 +209,13 @@ def _rename_value(graph: onnx.GraphProto, old: str, new: str) -> None:
             value.name = new
 
 
-def load_onnx_input(path: Path, save_to: Path, opset: int | None = None) -> tuple[onnx.ModelProto, int]:
+def load_onnx_input(
+    path: Path, save_to: Path, opset: int | None = None
+) -> tuple[onnx.ModelProto, int, FreedBatch | None]:
     """Check a user's ONNX file, upgrade its opset (to ≥ 13, or to `opset`), name its batch axes; save it.
 
-    Returns the model and its original opset. An `opset` older than the model's is refused: opsets
-    are not downgraded.
+    Returns the model, its original opset and what was done to free a fixed batch of 1 (None: nothing;
+    `optimizer.batch_axis`). An `opset` older than the model's is refused: opsets are not downgraded.
     """
     model = _load_onnx(path)
     original = onnx_opset(model)
@@ -222,11 +226,12 @@ def load_onnx_input(path: Path, save_to: Path, opset: int | None = None) -> tupl
             f"opsets are not downgraded (ask for {original} or newer, or leave --opset out)"
         )
     name_dynamic_batch_axes(model)
+    model, freed = free_unit_batch(path, model)
     _require_dynamic_batch(path, model)  # before a conversion that may take a while
     if target > original:
         _check(path, model)  # the converter expects a valid graph
         model = upgrade_opset(path, model, target)
-    return _finish(path, model, save_to), original
+    return _finish(path, model, save_to), original, freed
 
 
 def check_onnx(path: Path, save_to: Path | None = None) -> onnx.ModelProto:

@@ -27,6 +27,18 @@ def _detection(anchors_last: bool = True) -> np.ndarray:
     return head if anchors_last else head.transpose(0, 2, 1)
 
 
+def _raw_detection() -> np.ndarray:
+    """A raw YOLOX head (N, anchors, 4 + 1 + 1): box regressions of a few units either side of 0, sigmoid scores."""
+    boxes = RNG.normal(0, 1.2, (6, 500, 4))
+    scores = 1 / (1 + np.exp(-RNG.normal(-2, 2, (6, 500, 2))))
+    return np.concatenate([boxes, scores], axis=2).astype(np.float32)
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
 def _unit_rows(n: int, d: int) -> np.ndarray:
     x = RNG.normal(size=(n, d))
     return x / np.linalg.norm(x, axis=1, keepdims=True)
@@ -41,6 +53,8 @@ def test_each_kind_is_inferred_from_shape_and_values() -> None:
         "ctc": RNG.normal(size=(16, 40, 97)),
         "yolo": _detection(),
         "yolo_t": _detection(anchors_last=False),
+        "yolox_raw": _raw_detection(),
+        "ctc_probabilities": _softmax(RNG.normal(size=(16, 40, 6))),
         "depth": RNG.normal(size=(16, 1, 8, 8)),
         "score": RNG.normal(size=(16,)),
     }
@@ -52,6 +66,8 @@ def test_each_kind_is_inferred_from_shape_and_values() -> None:
         "ctc": "sequence",
         "yolo": "detection",
         "yolo_t": "detection",
+        "yolox_raw": "detection",
+        "ctc_probabilities": "sequence",
         "depth": "dense",
         "score": "dense",
     }

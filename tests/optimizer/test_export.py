@@ -54,10 +54,11 @@ def test_onnx_input_is_checked_and_described(tiny_onnx: Path, tmp_path: Path) ->
 
 
 def test_fixed_batch_onnx_is_rejected(tmp_path: Path) -> None:
+    """A batch fixed above 1 is refused (a fixed batch of 1 is made dynamic where the graph allows: below)."""
     import make_tiny_models
 
-    path = make_tiny_models.write_tiny_onnx(tmp_path / "fixed.onnx", batch=1)
-    with pytest.raises(QuantserveError, match="input 'pixels' has a fixed batch axis \\(1\\)"):
+    path = make_tiny_models.write_tiny_onnx(tmp_path / "fixed.onnx", batch=4)
+    with pytest.raises(QuantserveError, match="input 'pixels' has a fixed batch axis \\(4\\)"):
         export_onnx(load_source(path), tmp_path / "out.onnx")
 
 
@@ -174,3 +175,47 @@ def test_dynamic_batch_spellings_become_batch(batch: int | str | None, tiny_onnx
     assert artifact.manifest.inputs[0].shape == ("batch", 1, 8, 8)
     with OnnxRuntimeRunner(artifact.path) as runner:
         assert runner.infer({"pixels": np.zeros((5, 1, 8, 8), np.float32)})["logits"].shape == (5, 10)
+
+
+def test_a_fixed_batch_of_one_is_made_dynamic_when_rows_stay_independent(tmp_path: Path) -> None:
+    """A published file with batch 1 baked in (inputs, outputs and a Reshape target) is served batched,
+    after 2 rows at once were proven equal to single-row runs."""
+    import make_tiny_models
+    from onnx import numpy_helper
+
+    path = make_tiny_models.write_tiny_onnx(tmp_path / "fixed.onnx", batch=1)
+    model = onnx.load(str(path))
+    flatten = next(n for n in model.graph.node if n.op_type == "Flatten")
+    flatten.op_type, flatten.input[:] = "Reshape", [flatten.input[0], "flat_shape"]  # the exporter's [1, -1]
+    model.graph.initializer.append(numpy_helper.from_array(np.array([1, -1], np.int64), "flat_shape"))
+    onnx.save(model, str(path))
+    artifact = export_onnx(load_source(path), tmp_path / "out.onnx")
+    assert artifact.manifest.inputs[0].shape == ("batch", 1, 8, 8)
+    record = artifact.manifest.stages[0]["batch_axis_made_dynamic"]
+    assert record["was"] == 1 and record["inputs"] == ["pixels"] and len(record["reshape_targets_rewritten"]) == 1
+    x = np.random.default_rng(1).standard_normal((3, 1, 8, 8)).astype(np.float32)
+    with OnnxRuntimeRunner(artifact.path) as runner:
+        (batched,) = runner.infer({"pixels": x}).values()
+        singles = [next(iter(runner.infer({"pixels": x[i : i + 1]}).values())) for i in range(3)]
+    assert batched.shape == (3, 10)
+    np.testing.assert_allclose(batched, np.concatenate(singles), rtol=1e-4, atol=1e-5)
+
+
+def test_a_fixed_batch_the_graph_depends_on_is_refused_with_the_shapes(tmp_path: Path) -> None:
+    """Batch folded into another axis (a detector's [1, -1, 6] head, a time-major sequence): refused, shapes named."""
+    import make_tiny_models
+    from onnx import helper, numpy_helper
+
+    path = make_tiny_models.write_tiny_onnx(tmp_path / "fixed.onnx", batch=1)
+    model = onnx.load(str(path))
+    model.graph.node[-1].output[0] = "logits_2d"
+    model.graph.node.append(helper.make_node("Reshape", ["logits_2d", "everything"], ["logits"]))
+    model.graph.initializer.append(numpy_helper.from_array(np.array([-1], np.int64), "everything"))
+    model.graph.output[0].type.tensor_type.shape.ClearField("dim")
+    model.graph.output[0].type.tensor_type.shape.dim.add().dim_value = 10
+    onnx.save(model, str(path))
+    with pytest.raises(QuantserveError) as refused:
+        export_onnx(load_source(path), tmp_path / "out.onnx")
+    assert str(refused.value).startswith(f"{path}: input 'pixels' has a fixed batch axis (1) and the graph depends")
+    assert "with 2 rows output 'logits' has shape [20], with 1 row [10]" in str(refused.value)
+    assert not (tmp_path / "out.onnx").exists()

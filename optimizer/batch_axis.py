@@ -1,0 +1,169 @@
+"""A fixed batch of 1 made dynamic where the graph allows it, proven by running it.
+
+Many published ONNX files fix the batch at 1 (exporters' default for a traced example input: a
+YOLO export, a captcha OCR model inside a PyPI package). Triton batches requests only along a
+dynamic axis 0, so such a file used to be refused with "re-export it" — which the user of a
+third-party file cannot do. Here axis 0 of the inputs (and of the outputs fixed at 1) is named
+`batch`, and each `Reshape` whose constant target starts with a literal 1 copies axis 0 instead
+(target 0: "copy this dim from the input", ONNX's Reshape with allowzero unset). Whether that is
+faithful is not guessed: two rows of synthetic input are run at once and one at a time, and every
+output must come back with 2 rows equal to the two single runs. When it does not (the batch is
+folded into another axis, an output is time-major, a shape is baked in elsewhere), the model is
+refused with the shapes that show it. No library does this: ONNX Runtime's
+`make_dynamic_shape_fixed` goes the other way, and onnx's `update_inputs_outputs_dims` renames
+dims without touching the graph or checking it.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from quantserve.errors import QuantserveError
+
+BATCH = "batch"
+OTHER_DYNAMIC_DIM = 32  # the size given to the other dynamic axes (sequence, width) in the proof run
+ROWS = 2
+
+
+@dataclass(frozen=True)
+class FreedBatch:
+    """What was changed to make the batch axis dynamic, for the export stage's record."""
+
+    inputs: list[str]
+    reshapes: list[str]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "was": 1,
+            "inputs": self.inputs,
+            "reshape_targets_rewritten": self.reshapes,
+            "proof": f"{ROWS} rows at once equal {ROWS} single-row runs on every output",
+        }
+
+
+def fixed_unit_batch(model: onnx.ModelProto) -> list[str]:
+    """The graph inputs whose axis 0 is fixed at 1 (every input, or none: a mix is not a batch of 1)."""
+    inputs = _graph_inputs(model)
+    fixed = [v.name for v in inputs if _dims(v) and _dims(v)[0].HasField("dim_value") and _dims(v)[0].dim_value == 1]
+    return fixed if inputs and len(fixed) == len(inputs) else []
+
+
+def free_unit_batch(path: Path, model: onnx.ModelProto) -> tuple[onnx.ModelProto, FreedBatch | None]:
+    """`model` with its fixed batch of 1 made dynamic and proven, or unchanged when it has no such axis.
+
+    Raises QuantserveError naming the input, the output and the shapes when the graph depends on the batch of 1.
+    """
+    inputs = fixed_unit_batch(model)
+    if not inputs:
+        return model, None
+    freed = copy.deepcopy(model)
+    for value in [*_graph_inputs(freed), *freed.graph.output]:
+        dims = _dims(value)
+        if dims and dims[0].HasField("dim_value") and dims[0].dim_value == 1:
+            dims[0].dim_param = BATCH  # setting the oneof field clears dim_value
+    reshapes = _copy_batch_in_reshapes(freed)
+    del freed.graph.value_info[:]  # shapes inferred for a batch of 1; inferred again downstream
+    problem = rows_mismatch(freed)
+    if problem:
+        raise QuantserveError(
+            f"{path}: input '{inputs[0]}' has a fixed batch axis (1) and the graph depends on it ({problem}); "
+            "re-export it with a dynamic batch axis (dim_param) so Triton can batch requests"
+        )
+    return freed, FreedBatch(inputs, reshapes)
+
+
+def _copy_batch_in_reshapes(model: onnx.ModelProto) -> list[str]:
+    """Reshape targets (initializers or Constant nodes) starting with 1 now start with 0: copy axis 0."""
+    graph = model.graph
+    initializers = {t.name: t for t in graph.initializer}
+    constants = {n.output[0]: n for n in graph.node if n.op_type == "Constant" and n.output}
+    readers: dict[str, int] = {}
+    for node in graph.node:
+        for name in node.input:
+            readers[name] = readers.get(name, 0) + 1
+    rewritten: list[str] = []
+    for node in graph.node:
+        if node.op_type != "Reshape" or len(node.input) < 2 or _attr(node, "allowzero"):
+            continue
+        target = node.input[1]
+        tensor = initializers.get(target)
+        if tensor is None and target in constants:
+            tensor = next((a.t for a in constants[target].attribute if a.name == "value"), None)
+        if tensor is None:
+            continue
+        shape = numpy_helper.to_array(tensor)
+        if shape.ndim != 1 or shape.size < 2 or shape[0] != 1:
+            continue
+        new = shape.copy()
+        new[0] = 0
+        if readers.get(target, 0) > 1:  # shared with another reader: give this Reshape its own copy
+            name = f"{target}__batch_{len(rewritten)}"
+            graph.initializer.append(numpy_helper.from_array(new, name))
+            node.input[1] = name
+        else:
+            tensor.CopyFrom(numpy_helper.from_array(new, tensor.name))
+        rewritten.append(node.name or target)
+    return rewritten
+
+
+def rows_mismatch(model: onnx.ModelProto) -> str:
+    """'' when ROWS synthetic rows run at once give, on every output, the single-row runs stacked; else why not."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # ORT warns that outputs differ from the declared shapes: that is what is tested
+    try:
+        session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        feeds = _synthetic_rows(model)
+        together = session.run(None, feeds)
+        alone = [session.run(None, {k: v[i : i + 1] for k, v in feeds.items()}) for i in range(ROWS)]
+    except Exception as exc:  # ORT's own errors for a shape the graph cannot take
+        return f"{ROWS} rows do not run: {str(exc).splitlines()[0][:160]}"
+    for index, output in enumerate(session.get_outputs()):
+        got, singles = together[index], [run[index] for run in alone]
+        if got.ndim == 0 or got.shape[0] != ROWS or any(s.shape != (1, *got.shape[1:]) for s in singles):
+            one = list(singles[0].shape)
+            return f"with {ROWS} rows output '{output.name}' has shape {list(got.shape)}, with 1 row {one}"
+        stacked = np.concatenate(singles)
+        if got.dtype.kind in "biu":
+            same = np.array_equal(got, stacked)
+        else:
+            scale = float(np.nanmax(np.abs(stacked))) if stacked.size else 0.0
+            same = np.allclose(got, stacked, rtol=1e-3, atol=1e-4 * max(1.0, scale), equal_nan=True)
+        if not same:
+            return f"output '{output.name}' of {ROWS} rows at once differs from the rows run one at a time"
+    return ""
+
+
+def _synthetic_rows(model: onnx.ModelProto) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    feeds = {}
+    for value in _graph_inputs(model):
+        shape = [ROWS] + [d.dim_value if d.HasField("dim_value") else OTHER_DYNAMIC_DIM for d in _dims(value)[1:]]
+        dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type))
+        if dtype.kind == "f":
+            feeds[value.name] = rng.standard_normal(shape).astype(dtype)
+        elif dtype.kind == "b":
+            feeds[value.name] = np.ones(shape, dtype)
+        else:  # token ids and masks: 1 is a valid id and an "attend" mask
+            feeds[value.name] = np.ones(shape, dtype)
+    return feeds
+
+
+def _graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
+    initializers = {i.name for i in model.graph.initializer}
+    return [i for i in model.graph.input if i.name not in initializers]
+
+
+def _dims(value: onnx.ValueInfoProto) -> list[onnx.TensorShapeProto.Dimension]:
+    return list(value.type.tensor_type.shape.dim)
+
+
+def _attr(node: onnx.NodeProto, name: str) -> int:
+    return next((int(a.i) for a in node.attribute if a.name == name), 0)
