@@ -365,6 +365,38 @@ def _graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
     return [i for i in model.graph.input if i.name not in initializers]
 
 
+QUANTIZED_OPS = frozenset(
+    {
+        "QuantizeLinear",
+        "DequantizeLinear",
+        "DynamicQuantizeLinear",
+        "MatMulInteger",
+        "ConvInteger",
+        "QLinearConv",
+        "QLinearMatMul",
+        "DynamicQuantizeMatMul",
+        "MatMulIntegerToFloat",
+        "QAttention",
+        "QGemm",
+    }
+)
+
+
+def refuse_quantized(path: Path, precision: str, shown_as: str = "") -> None:
+    """An already-quantized graph has no FP32 model to calibrate or to judge drift and speed against: refused."""
+    counts: dict[str, int] = {}
+    for node in onnx.load(str(path), load_external_data=False).graph.node:
+        if node.op_type in QUANTIZED_OPS or node.op_type.startswith("QLinear"):
+            counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    if counts:
+        found = ", ".join(f"{n} {op}" for op, n in sorted(counts.items(), key=lambda item: -item[1])[:3])
+        raise QuantserveError(
+            f"{shown_as or path}: the model is already quantized ({found}): --precision {precision} needs the "
+            "FP32 model to quantize and to measure drift and speed against; give the FP32 original, or serve "
+            "this one with --precision fp32"
+        )
+
+
 def onnx_opset(model: onnx.ModelProto) -> int:
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from optimizer.calibrate import CalibrationSettings
 from optimizer.drift import BudgetExceeded, DriftBudget
-from optimizer.export import ExportOnnx
+from optimizer.export import ExportOnnx, refuse_quantized
 from optimizer.fuse import FuseGraph
 from optimizer.source import load_source
 from optimizer.speed import SpeedSettings, compare_speed
@@ -144,6 +144,8 @@ class OptimizeJob:
         if options.input_names or options.output_names:
             model = model.renamed(options.input_names or [], options.output_names)
         exported = ExportOnnx(options.opset, options.name)(model, path)
+        if options.precision != "fp32":
+            refuse_quantized(exported.path, options.precision, shown_as=str(options.source))
         for data_path, data in self.data_files:
             check_against(data_path, data, exported.manifest.inputs)
         return exported

@@ -219,3 +219,21 @@ def test_a_fixed_batch_the_graph_depends_on_is_refused_with_the_shapes(tmp_path:
     assert str(refused.value).startswith(f"{path}: input 'pixels' has a fixed batch axis (1) and the graph depends")
     assert "with 2 rows output 'logits' has shape [20], with 1 row [10]" in str(refused.value)
     assert not (tmp_path / "out.onnx").exists()
+
+
+def test_an_already_quantized_model_is_refused_for_int8_before_any_work(tmp_path: Path) -> None:
+    """No FP32 model to judge drift and speed against: one line, nothing written."""
+    import make_tiny_models
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from optimizer.pipeline import OptimizeOptions, optimize
+
+    fp32 = make_tiny_models.write_tiny_onnx(tmp_path / "fp32.onnx")
+    quantize_dynamic(str(fp32), str(tmp_path / "int8.onnx"), weight_type=QuantType.QInt8)
+    data = tmp_path / "calib.npz"
+    np.savez(data, pixels=np.random.default_rng(0).standard_normal((8, 1, 8, 8)).astype(np.float32))
+    out = tmp_path / "build"
+    options = OptimizeOptions(str(tmp_path / "int8.onnx"), str(data), "int8", "embedded", str(out))
+    with pytest.raises(QuantserveError, match=r"int8\.onnx: the model is already quantized \(\d+ \w+") as refused:
+        optimize(options)
+    assert "--precision fp32" in str(refused.value) and not out.exists()
