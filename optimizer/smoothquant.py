@@ -8,10 +8,12 @@ LayerNormalization producer (its scale and bias) where the activation feeds only
 MatMuls; otherwise one `Mul` by 1/s is inserted before them. MatMuls reading the same activation
 (attention Q/K/V) share one scale vector, from the max |W| over the group.
 
-Hand-written because ONNX Runtime's own switch does not run here: in ORT 1.32
-`onnxruntime/quantization/quantize.py` (`quantize_static`, `extra_options["SmoothQuant"]`) imports
-`neural_compressor.adaptor.ox_utils.smooth_quant.ORTSmoothQuant`, Intel Neural Compressor 2.x's
-ONNX adaptor, which INC 3.x removed; INC 2.x pulls a dozen heavy dependencies, and ORT's vendored
+Hand-written because ONNX Runtime's own switch cannot run here. In ORT 1.32
+`onnxruntime/quantization/quantize.py` (`quantize_static`, lines 749-778), `extra_options
+["SmoothQuant"]` imports `neural_compressor.adaptor.ox_utils.smooth_quant.ORTSmoothQuant`, Intel
+Neural Compressor 2.x's ONNX adaptor: the neural-compressor 2.6 wheel has that file, the 3.10 wheel
+has no `ox_utils` at all (3.x keeps PyTorch and TensorFlow only), and 2.6 requires 13 packages
+(opencv-python-headless, pandas, scikit-learn, pycocotools, numpy<2 among them). ORT's vendored
 `quantization/neural_compressor/` holds only weight-only quantization. The maxima are collected in
 one streamed ONNX Runtime pass (the activations added as graph outputs, running maxima kept): memory
 does not grow with the calibration set.

@@ -145,3 +145,13 @@ def test_alpha_outside_zero_one_is_refused(alpha: float) -> None:
 def test_no_calibration_batches_is_refused() -> None:
     with pytest.raises(QuantserveError, match="SmoothQuant needs calibration batches; none were given"):
         smooth_quant(outlier_model(), iter([]))
+
+
+def test_a_layernorm_output_that_is_a_graph_output_is_never_folded(tmp_path: Path) -> None:
+    model = outlier_model()
+    model.graph.output.append(helper.make_tensor_value_info("ln", TensorProto.FLOAT, ["N", SEQ, HIDDEN]))
+    result, record = smooth_quant(model, samples(16, 1).batches(8))
+    assert record.folded_into_layernorm == 0 and record.mul_inserted == 2
+    feeds = samples(8, 2).arrays
+    want = run_model(_save(model, tmp_path / "a.onnx").path, feeds)["ln"]
+    assert np.array_equal(run_model(_save(result, tmp_path / "b.onnx").path, feeds)["ln"], want)
