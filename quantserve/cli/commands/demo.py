@@ -4,6 +4,7 @@ then `quantserve tune`'s quick joint FP32 x INT8 search (`--no-tune` skips it)."
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any
 
@@ -114,22 +115,23 @@ def verdict_line(summary: dict[str, Any]) -> str:
 
 
 def tune_lines(section: dict[str, Any] | None) -> list[str]:
-    """The tune step in three lines (winner, gain, where), or one line saying why it failed; none when skipped."""
+    """The tune step in four lines of at most ~80 columns, or one saying why it failed; none when skipped."""
     if section is None:
         return []
     if section["status"] != "ok":
         return [f"tune: failed ({section['error']}); the served comparison above stands"]
-    s = section
+    s, deployed = section, section["deployed"]
     instances = f"{s['instances']} instance{'s' if s['instances'] > 1 else ''}"
     batching = (
         f"max batch {s['max_batch']}, queue delay {s['max_queue_delay_us']} µs" if s["max_batch"] else "no batching"
     )
-    ratio = f"{s['goodput_ratio']:.2f}×" if s["goodput_ratio"] == s["goodput_ratio"] else "n/a (baseline 0)"
-    deployed = s["deployed"]
+    gain = s["goodput_ratio"]  # NaN in memory, null in summary.json, where the baseline met the SLO never
+    ratio = f"{gain:.2f}×" if isinstance(gain, float) and math.isfinite(gain) else "n/a (baseline 0)"
     return [
-        f"tune: best {s['precision'].upper()}, {batching}, {instances} (SLO p99 ≤ {s['slo_p99_ms']:g} ms)",
-        f"tune: {s['goodput_rps']:.1f} good req/s vs the naive FP32 baseline's {s['baseline_goodput_rps']:.1f}: "
-        f"{ratio} goodput; {s['trials']} trials ({s['pruned']} pruned) in {s['seconds']:.0f} s",
-        f"tune: deployed as {deployed['name']} v{deployed['version']} in {deployed['repo']}; "
-        f"{s['tune_json']}, {s['tune_html']}",
+        f"tune: best {s['precision'].upper()}, {batching}, {instances}",
+        f"tune: goodput {s['goodput_rps']:.1f} vs naive FP32 {s['baseline_goodput_rps']:.1f} req/s "
+        f"(p99 ≤ {s['slo_p99_ms']:.0f} ms): {ratio}",
+        f"tune: {s['trials']} trials ({s['pruned']} pruned) in {s['seconds']:.0f} s; "
+        f"deployed as {deployed['name']} v{deployed['version']}",
+        f"tune: {s['tune_json']}, {Path(s['tune_html']).name}",
     ]
