@@ -82,8 +82,13 @@ MODELS: dict[str, PretrainedModel] = {
         PretrainedModel(
             "ocr-cls", OCR_PACKAGE, "models/ch_ppocr_mobile_v2.0_cls_infer.onnx", "classifier", data.make_cls_data
         ),
+        # YOLOX-style raw head (N, anchors, 4 + 1 + 1), batch fixed at 1 in the file, opset 11
+        PretrainedModel("captcha-det", "ddddocr", "common_det.onnx", "detector", data.make_yolox_data),
     )
 }
+# ddddocr's CTC recogniser: batch fixed at 1 and a time-major output (T, batch, classes): refused at
+# export, naming the shapes (tests/realmodels/test_pretrained_int8.py)
+CAPTCHA_OCR = ("ddddocr", "common.onnx")
 
 
 def package_dir(package: str) -> Path:

@@ -173,7 +173,9 @@ def recognizer_drift(ref: dict[str, np.ndarray], got: dict[str, np.ndarray], lab
 
 def detector_drift(ref: dict[str, np.ndarray], got: dict[str, np.ndarray], labels: Any) -> dict[str, float]:
     """Pearson correlation of every score row (rows 4…) over all anchors of all images; the worst, and the boxes'."""
-    a, b = _only(ref), _only(got)  # (N, 4 + classes, anchors)
+    a, b = _only(ref), _only(got)  # (N, 4 + classes, anchors), or (N, anchors, 4 + classes) channels last
+    if a.shape[2] < a.shape[1]:
+        a, b = a.transpose(0, 2, 1), b.transpose(0, 2, 1)
     rows = [_correlation(a[:, c], b[:, c]) for c in range(a.shape[1])]
     return {
         "score_channel_correlation_worst": min(rows[4:]),

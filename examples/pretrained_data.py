@@ -170,6 +170,30 @@ def make_scene_data(count: int, seed: int, side: int = SCENE_SIDE) -> TensorData
     return TensorData({"images": np.ascontiguousarray(np.stack(rows), dtype=np.float32)})
 
 
+YOLOX_SIDE = 416
+
+
+def make_yolox_data(count: int, seed: int) -> TensorData:
+    """Photos for a YOLOX-style detector (ddddocr's): N×3×416×416, pixel values 0–255 as YOLOX takes them."""
+    scenes = make_scene_data(count, seed, side=YOLOX_SIDE)
+    return TensorData({"images": (scenes.arrays["images"] * 255.0).astype(np.float32)})
+
+
+def make_gray_lines(count: int, seed: int, height: int = 64, width: int = 256) -> TensorData:
+    """Text lines as ddddocr's recogniser reads them: N×1×64×width grey, scaled to [-1, 1], padded white."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for text in text_strings(count, seed):
+        line = render_line(text, rng).convert("L")
+        resized_w = min(width, math.ceil(height * line.width / line.height))
+        pixels = np.full((height, width), 255.0, np.float32)
+        pixels[:, :resized_w] = np.asarray(line.resize((resized_w, height), Image.Resampling.BILINEAR), np.float32)
+        rows.append(((pixels / 255.0 - 0.5) / 0.5)[None])
+    return TensorData({"input1": np.stack(rows).astype(np.float32)}, encode_text(text_strings(count, seed)))
+
+
 SKIMAGE_PHOTOS = ("astronaut.png", "camera.png", "coffee.png", "chelsea.png")  # people, a cup, a cat
 
 

@@ -58,3 +58,19 @@ def test_default_int8_is_faithful_and_faster_or_refused(name, tmp_path, request)
     # on a busy machine no wall-clock ratio means anything (2 threads on 2 shared cores: 0.33-10x per round)
     if not timed.busy:
         assert timed.speedup > 1.0, f"shipped INT8 at {timed.speedup:.2f}× FP32 ({bench.describe_basis(timed)})"
+
+
+def test_a_time_major_batch_of_one_recogniser_is_refused_at_export_naming_the_shapes(tmp_path):
+    """ddddocr's CTC recogniser fixes the batch at 1 and emits (T, batch, classes): a dynamic batch cannot
+    be proven (2 rows come back on axis 1), so optimize refuses in one line before any calibration."""
+    from examples import pretrained_data
+
+    package, file = pretrained.CAPTCHA_OCR
+    model = pretrained.package_dir(package) / file
+    calib = pretrained_data.make_gray_lines(8, 0).save(tmp_path / "calib.npz")
+    run = bench.run_optimize(model, calib, calib, tmp_path / "build", None)
+    assert run.exit_code == 2 and run.stderr_lines, run.stderr_lines
+    line = run.stderr_lines[-1]
+    assert "input 'input1' has a fixed batch axis (1) and the graph depends on it" in line
+    assert "with 2 rows output" in line and "with 1 row" in line
+    assert not (tmp_path / "build").exists()

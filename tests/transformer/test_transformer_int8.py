@@ -43,14 +43,14 @@ def test_encoder_recognised_from_fused_and_unfused_graphs_not_from_a_cnn(fused: 
     assert detect_encoder(_one_conv()) is None
 
 
-def test_search_measures_static_and_dynamic_and_ships_one_within_budget(
+def test_search_measures_static_dynamic_and_smoothed_and_ships_one_within_budget(
     fused: Artifact, trained_encoder, tmp_path: Path
 ) -> None:
     quantized = SearchInt8(trained_encoder.calib, trained_encoder.held_out)(fused, tmp_path / "q.onnx")
     record = quantized.manifest.stages[-1]
     print("\ntiny encoder INT8 search:", {k: record[k] for k in ("scheme", "speed", "int8_mac_share", "search_s")})
     print("candidates:", record["candidates"])
-    assert [c["scheme"] for c in record["candidates"]] == ["static_qdq", "dynamic"]
+    assert [c["scheme"] for c in record["candidates"]] == ["static_qdq", "dynamic", "static_qdq_smooth"]
     assert record["encoder"].startswith("fused transformer ops") and record["within_budget"]
     assert record["drift"]["outputs"]["logits"]["top1_agreement"] >= 0.99
     assert record["drift"]["outputs"]["embedding"]["cosine_mean"] >= 0.99
