@@ -55,6 +55,8 @@ __all__ = [
 ]
 
 STARTUP_TRIALS = 4  # baseline, the deploy defaults per precision, then random until TPE has this many
+# in requests: Triton's max batch is in rows, so a choice is multiplied by the rows each request carries
+# (a max batch of 8 rows refuses every 16-row request: the demo's search lost two trials that way)
 MAX_BATCH_CHOICES = (0, 2, 4, 8, 16, 32)
 DELAY_CHOICES_US = (0, 100, 500, 1000, 2000, 4000)
 PREFERRED_CHOICES = ("powers", "max", "half")
@@ -254,21 +256,25 @@ def suggest_config(trial: Any, settings: TuneSettings) -> ServingConfig:
     preferred = str(trial.suggest_categorical("preferred", PREFERRED_CHOICES))
     delay = int(trial.suggest_categorical("max_queue_delay_us", DELAY_CHOICES_US))
     instances = int(trial.suggest_int("instances", 1, max_instances()))
-    return make_config(precision, max_batch, preferred, delay, instances)
+    return make_config(precision, max_batch, preferred, delay, instances, settings.request_batch)
 
 
-def make_config(precision: str, max_batch: int, preferred: str, delay_us: int, instances: int) -> ServingConfig:
-    """The deployable configuration: preferred sizes spelled out; no batching ignores sizes and delay."""
+def make_config(
+    precision: str, max_batch: int, preferred: str, delay_us: int, instances: int, request_rows: int = 1
+) -> ServingConfig:
+    """The deployable configuration: `max_batch` requests of `request_rows` rows each, preferred sizes
+    spelled out in rows (multiples of a request); no batching ignores sizes and delay."""
     from serving.model_config import default_preferred_batch_sizes
 
     if max_batch == 0:
         return ServingConfig(0, (), 0, instances, precision)
-    sizes = {
+    requests = {
         "powers": default_preferred_batch_sizes(max_batch),
         "max": (max_batch,),
         "half": tuple(sorted({max(1, max_batch // 2), max_batch})),
     }[preferred]
-    return ServingConfig(max_batch, sizes, delay_us, instances, precision)
+    sizes = tuple(size * request_rows for size in requests)
+    return ServingConfig(max_batch * request_rows, sizes, delay_us, instances, precision)
 
 
 def describe(trial: Trial) -> str:

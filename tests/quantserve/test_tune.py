@@ -99,6 +99,14 @@ def test_configs_are_normalized_so_equal_deployments_compare_equal() -> None:
     assert make_config("", 2, "max", 0, 1).preferred == (2,)
 
 
+def test_batch_choices_count_requests_so_multi_row_requests_always_fit() -> None:
+    """16 rows per request (the demo's): a max batch of 2 requests is 32 rows, sizes in whole requests."""
+    config = make_config("int8", 2, "powers", 500, 1, request_rows=16)
+    assert config.max_batch == 32 and config.preferred == (16, 32)
+    assert make_config("", 8, "half", 0, 1, request_rows=16).preferred == (64, 128)
+    assert make_config("", 0, "max", 0, 1, request_rows=16).max_batch == 0  # no batching stays no batching
+
+
 def test_optuna_suggestions_span_precision_and_stay_deployable(tmp_path: Path) -> None:
     import optuna
 
