@@ -113,6 +113,8 @@ def test_the_tune_step_deploys_its_winner_and_reports_it(
 
     lines = tune_lines(section)
     assert len(lines) == 4 and f"best {section['precision'].upper()}," in lines[0]
+    if section["max_batch"]:  # Triton's max batch counts images; tune chose it in 16-image requests
+        assert f"max batch {section['max_batch']} ({section['max_batch'] // 16} requests)" in lines[0]
     assert lines[1].endswith(f": {section['goodput_ratio']:.2f}×") and "2 trials" in lines[2]
     assert f"as {TUNED_NAME} v{deployed['version']}" in lines[2] and section["tune_json"] in lines[3]
 

@@ -122,8 +122,10 @@ def tune_lines(section: dict[str, Any] | None) -> list[str]:
         return [f"tune: failed ({section['error']}); the served comparison above stands"]
     s, deployed = section, section["deployed"]
     instances = f"{s['instances']} instance{'s' if s['instances'] > 1 else ''}"
+    rows = int(s.get("request_batch") or 1)
+    requests = f" ({s['max_batch'] // rows} requests)" if rows > 1 else ""
     batching = (
-        f"max batch {s['max_batch']}, queue delay {s['max_queue_delay_us']} µs" if s["max_batch"] else "no batching"
+        f"max batch {s['max_batch']}{requests}, delay {s['max_queue_delay_us']} µs" if s["max_batch"] else "no batching"
     )
     gain = s["goodput_ratio"]  # NaN in memory, null in summary.json, where the baseline met the SLO never
     ratio = f"{gain:.2f}×" if isinstance(gain, float) and math.isfinite(gain) else "n/a (baseline 0)"
