@@ -191,7 +191,9 @@ def search(
     """The baseline first, then TPE-suggested configurations until `search_trials` distinct ones were measured."""
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # ERROR: optuna logs every failed trial at WARNING with its traceback, Ctrl-C included ("Trial 1 failed …
+    # KeyboardInterrupt"); a failed trial is already one line of ours
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     total = settings.search_trials + 1
     trials: list[Trial] = []
     seen: dict[ServingConfig, Trial] = {}
