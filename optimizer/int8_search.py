@@ -61,9 +61,12 @@ DYNAMIC_MIN_MAC_SHARE = 0.5  # dynamic is a candidate when weight MatMul/Gemm ho
 VERIFY_BATCH = 32  # the batch size verification runs at: INT8 kernels' results differ slightly by batch size
 FASTER = 1.05  # a non-holding candidate this much faster than the best holding one gets a mixed search
 CANDIDATES = "INT8 schemes measured"  # on_progress's `what` after each candidate scheme
-# SmoothQuant's migration strength. all-MiniLM-L6-v2 static Q/DQ cosine mean by alpha: 0.3 0.874, 0.5 0.990,
-# 0.65 0.9965, 0.8 0.9969, 0.9 0.996, 1.0 0.992 (unsmoothed 0.9886); the paper uses 0.75-0.85 on hard models.
-SMOOTH_ALPHA = 0.8
+# SmoothQuant's migration strength, chosen per model among these by drift on calibration rows (not the
+# held-out rows the verdict uses). all-MiniLM-L6-v2 static Q/DQ cosine mean by alpha: 0.3 0.874, 0.5 0.990,
+# 0.65 0.9965, 0.8 0.9969, 0.9 0.996, 1.0 0.992 (unsmoothed 0.9886); the paper uses 0.5 on most models and
+# 0.75-0.85 on hard ones. One alpha (a judge-less scheme, e.g. in tests) takes the last.
+SMOOTH_ALPHAS = (0.5, 0.65, 0.8)
+SMOOTH_ALPHA = SMOOTH_ALPHAS[-1]
 
 
 @dataclass(frozen=True)
@@ -190,7 +193,9 @@ class DynamicScheme:
 class SmoothStaticScheme(StaticScheme):
     """Static Q/DQ of the SmoothQuant-smoothed model (smoothed once, on the calibration set).
 
-    Search variants are cut against the smoothed FP32 model; the Muls smoothing inserts stay FP32.
+    With a `judge` (a built INT8 model's drift margin on calibration rows) each of `alphas` is smoothed,
+    quantized and judged, and the best kept; without one the last alpha is used. Search variants are cut
+    against the smoothed FP32 model; the Muls smoothing inserts stay FP32.
     """
 
     name = "static_qdq_smooth"
@@ -200,29 +205,42 @@ class SmoothStaticScheme(StaticScheme):
         calib: TensorData,
         settings: CalibrationSettings,
         work: Path,
-        alpha: float = SMOOTH_ALPHA,
+        alphas: Sequence[float] = (SMOOTH_ALPHA,),
         on_progress: ProgressCallback | None = None,
+        judge: Callable[[Path], float] | None = None,
     ) -> None:
         super().__init__(calib, settings, on_progress)
-        self.work, self.alpha = work, alpha
+        self.work, self.alphas, self.judge = work, tuple(alphas), judge
         self.smooth_record: SmoothRecord | None = None
+        self.alpha_margins: dict[float, float] = {}
         self._smoothed: Artifact | None = None
         self._smooth_s = 0.0
 
-    def smoothed(self, fused: Artifact) -> Artifact:
-        """The smoothed FP32 model (made on first use)."""
+    def smoothed(self, fused: Artifact, excluded: Sequence[str] = ()) -> Artifact:
+        """The smoothed FP32 model (made on first use, the alpha chosen then, `excluded` kept FP32 in the trials)."""
         if self._smoothed is None:
             started = time.monotonic()
-            batches = self.calib.batches(self.settings.batch_size)
-            model, self.smooth_record = smooth_quant(onnx.load(str(fused.path)), batches, self.alpha)
-            path = self.work / "fp32-smoothed.onnx"
-            onnx.save(model, str(path))
+            judged = self.judge is not None and len(self.alphas) > 1
+            options = []
+            for alpha in self.alphas if judged else self.alphas[-1:]:
+                batches = self.calib.batches(self.settings.batch_size)
+                model, record = smooth_quant(onnx.load(str(fused.path)), batches, alpha)
+                path = self.work / f"fp32-smoothed-{alpha:g}.onnx"
+                onnx.save(model, str(path))
+                margin = 0.0
+                if judged and self.judge is not None:
+                    trial = StaticScheme(self.calib, self.settings, self.on_progress)
+                    kept = [*excluded, *record.inserted_nodes]
+                    built = trial.build(Artifact(path, fused.manifest), kept, path.with_suffix(".q.onnx"))
+                    margin = self.alpha_margins[alpha] = self.judge(built)
+                options.append((margin, alpha, path, record))
+            _, _, path, self.smooth_record = max(options, key=lambda option: (option[0], option[1]))
             self._smooth_s = round(time.monotonic() - started, 2)
             self._smoothed = Artifact(path, fused.manifest)
         return self._smoothed
 
     def build(self, fused: Artifact, excluded: Sequence[str], out: Path) -> Path:
-        smoothed = self.smoothed(fused)
+        smoothed = self.smoothed(fused, excluded)
         inserted = self.smooth_record.inserted_nodes if self.smooth_record else []
         return super().build(smoothed, [*excluded, *inserted], out)
 
@@ -233,7 +251,8 @@ class SmoothStaticScheme(StaticScheme):
         """The smoothing record for the stage record (None until the model was smoothed)."""
         if self.smooth_record is None:
             return None
-        return {**self.smooth_record.to_dict(), "smooth_s": self._smooth_s}
+        margins = {f"{alpha:g}": round(margin, 4) for alpha, margin in self.alpha_margins.items()}
+        return {**self.smooth_record.to_dict(), "smooth_s": self._smooth_s, "alpha_margins_on_calibration": margins}
 
 
 Scheme = StaticScheme | DynamicScheme
@@ -298,6 +317,7 @@ class _SearchRun:
         self.fp32_profile = self._profile(fused.path)
         self.macs = compute_macs(self.model, fused.path, next(held.batches(1)))
         self.probe = held.take(0, min(len(held), stage.search.probe_samples))
+        self._calib_reference: dict[str, Any] | None = None
         self._probe_reference = {k: v[: len(self.probe)] for k, v in self.reference.items()}
 
     def choose(self) -> tuple[Candidate, dict[str, Any]]:
@@ -334,7 +354,7 @@ class _SearchRun:
                 static_settings, op_types_to_quantize=TRANSFORMER_OP_TYPES, extra_options=extra
             )
         calib, progress = self.stage.calib, self.stage.on_progress
-        smooth = SmoothStaticScheme(calib, static_settings, self.work, on_progress=progress)
+        smooth = SmoothStaticScheme(calib, static_settings, self.work, SMOOTH_ALPHAS, progress, self._calib_margin)
         if self.stage.target not in CPU_TARGETS:
             return [smooth]  # TensorRT: static Q/DQ only, so outliers are smoothed away before calibrating
         schemes: list[Scheme] = [StaticScheme(calib, static_settings, progress)]
@@ -450,6 +470,15 @@ class _SearchRun:
         smooth = next((s for s in self.schemes.values() if isinstance(s, SmoothStaticScheme)), None)
         record = smooth.record() if smooth else None
         return None if record is None else {**record, "chosen": chosen.scheme == SmoothStaticScheme.name}
+
+    def _calib_margin(self, path: Path) -> float:
+        """`path`'s drift margin on calibration rows: what SmoothQuant's alpha is chosen by (the held-out rows
+        judge the result, so they do not choose it)."""
+        rows = self.stage.calib.take(0, min(len(self.stage.calib), self.stage.search.probe_samples))
+        if self._calib_reference is None:
+            self._calib_reference = run_model(self.fused.path, rows.arrays, VERIFY_BATCH)
+        got = run_model(path, rows.arrays, VERIFY_BATCH)
+        return measure_drift(self._calib_reference, got, self.kinds, self.stage.budget, None).margin()
 
     def _accept(self, drift: DriftReport) -> bool:
         """Holds the budget with headroom: verification reruns at another batch size, and INT8 kernels vary."""

@@ -16,7 +16,7 @@ from onnx import TensorProto, helper, numpy_helper
 from optimizer.calibrate import CalibrateInt8
 from optimizer.drift import DriftBudget, infer_output_kinds, measure_drift
 from optimizer.export import manifest_from_onnx
-from optimizer.int8_search import CANDIDATES, SMOOTH_ALPHA, SearchInt8, SearchSettings
+from optimizer.int8_search import CANDIDATES, SMOOTH_ALPHAS, SearchInt8, SearchSettings
 from optimizer.quant_exclusions import find_exclusions, output_side_exclusions
 from optimizer.sensitivity import KEEPING, PROBING, compute_macs, probe_groups, quantized_nodes
 from optimizer.transformer import run_model
@@ -180,8 +180,9 @@ def test_mixed_precision_keeps_nodes_fp32_until_a_strict_budget_holds(tmp_path: 
     record = search(art, tmp_path / "int8.onnx").manifest.stages[-1]
     mixed = record["mixed_precision"]
     assert steps[:2] == ["static_qdq candidate", "dynamic candidate"] and "mixed precision: variant 1" in steps
-    # 128 rows in 32s, for static_qdq and again for static_qdq_smooth
-    assert _counted(counts, "calibration: min/max ranges") == [(1, 4), (2, 4), (3, 4), (4, 4)] * 2
+    # 128 rows in 32s, for static_qdq and for each alpha static_qdq_smooth judges (the chosen one is then cached)
+    chunks = [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert _counted(counts, "calibration: min/max ranges") == chunks * (1 + len(SMOOTH_ALPHAS))
     assert _counted(counts, CANDIDATES) == [(1, 3), (2, 3), (3, 3)]
     probed = len(mixed["probes"])
     assert _counted(counts, PROBING) == [(n, probed) for n in range(1, probed + 1)]
@@ -244,7 +245,11 @@ def test_tensorrt_target_gets_static_qdq_of_the_smoothed_model_only(tmp_path: Pa
     record = result.manifest.stages[-1]
     assert [c["scheme"] for c in record["candidates"]] == ["static_qdq_smooth"] and record["format"] == "QDQ"
     smooth = record["smoothquant"]
-    assert smooth["chosen"] and smooth["alpha"] == SMOOTH_ALPHA and sorted(smooth["smoothed"]) == ["fc0", "fc1", "fc2"]
+    assert smooth["chosen"] and sorted(smooth["smoothed"]) == ["fc0", "fc1", "fc2"]
+    # alpha chosen per model: each candidate quantized and judged on calibration rows, the best margin kept
+    margins = smooth["alpha_margins_on_calibration"]
+    assert sorted(margins) == sorted(f"{a:g}" for a in SMOOTH_ALPHAS)
+    assert margins[f"{smooth['alpha']:g}"] == max(margins.values())
     assert smooth["mul_inserted"] == 3 and smooth["folded_into_layernorm"] == 0
     shipped = {n.name for n in onnx.load(str(result.path)).graph.node}
     assert set(smooth["inserted_nodes"]) <= shipped  # the shipped file is the quantized smoothed model
