@@ -61,7 +61,7 @@ def resolved_env(service: dict[str, Any]) -> dict[str, str]:
 def test_triton_service_uses_the_image_with_its_ports_and_volume(services: dict[str, Any]) -> None:
     triton = services["triton"]
     assert triton["build"]["target"] in stages()
-    assert sorted(triton["ports"]) == ["8000:8000", "8001:8001", "8002:8002"]
+    assert sorted(triton["ports"]) == ["127.0.0.1:8000:8000", "127.0.0.1:8001:8001", "127.0.0.1:8002:8002"]
     assert any(v.endswith(":/models") for v in triton["volumes"])
     assert "/v2/health/ready" in " ".join(triton["healthcheck"]["test"])
     assert triton["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
@@ -106,3 +106,10 @@ def test_compose_file_matches_the_compose_specification_schema() -> None:
     assert [error.message for error in validator.iter_errors(document)] == []
     document["services"]["triton"]["portz"] = ["8000:8000"]  # negative control: the schema does reject
     assert any("portz" in error.message for error in validator.iter_errors(document))
+
+
+def test_every_published_port_is_on_the_host_loopback_only() -> None:
+    """Docker publishes a bare "8001:8001" on every host interface; the image binds 0.0.0.0 inside the container."""
+    services = yaml.safe_load((REPO / "compose.yaml").read_text())["services"]
+    published = [str(p) for service in services.values() for p in service.get("ports", [])]
+    assert published and all(p.startswith("127.0.0.1:") for p in published), published
