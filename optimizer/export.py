@@ -65,6 +65,9 @@ class ExportOnnx:
         }
         if freed is not None:
             record["batch_axis_made_dynamic"] = freed.to_dict()
+        quantized = quantized_ops(model)
+        if quantized:
+            record["quantized_ops"] = quantized
         manifest = manifest_from_onnx(model, self.name or source.name)
         manifest.stages.append(record)
         return Artifact(out_path, manifest)
@@ -365,6 +368,7 @@ def _graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
     return [i for i in model.graph.input if i.name not in initializers]
 
 
+# ONNX and ORT-contrib ops that only an already-quantized graph holds (every QLinear* op counts too)
 QUANTIZED_OPS = frozenset(
     {
         "QuantizeLinear",
@@ -372,8 +376,6 @@ QUANTIZED_OPS = frozenset(
         "DynamicQuantizeLinear",
         "MatMulInteger",
         "ConvInteger",
-        "QLinearConv",
-        "QLinearMatMul",
         "DynamicQuantizeMatMul",
         "MatMulIntegerToFloat",
         "QAttention",
@@ -382,16 +384,23 @@ QUANTIZED_OPS = frozenset(
 )
 
 
-def refuse_quantized(path: Path, precision: str, shown_as: str = "") -> None:
-    """An already-quantized graph has no FP32 model to calibrate or to judge drift and speed against: refused."""
+def quantized_ops(model: onnx.ModelProto) -> dict[str, int]:
+    """How many nodes of each quantized op type the graph has (empty for an FP32 model)."""
     counts: dict[str, int] = {}
-    for node in onnx.load(str(path), load_external_data=False).graph.node:
+    for node in model.graph.node:
         if node.op_type in QUANTIZED_OPS or node.op_type.startswith("QLinear"):
             counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    return counts
+
+
+def refuse_quantized(export_record: dict[str, Any], precision: str, source: str) -> None:
+    """An already-quantized graph (the export stage's `quantized_ops`) has no FP32 model to calibrate or to
+    judge drift and speed against: refused."""
+    counts = export_record.get("quantized_ops") or {}
     if counts:
         found = ", ".join(f"{n} {op}" for op, n in sorted(counts.items(), key=lambda item: -item[1])[:3])
         raise QuantserveError(
-            f"{shown_as or path}: the model is already quantized ({found}): --precision {precision} needs the "
+            f"{source}: the model is already quantized ({found}): --precision {precision} needs the "
             "FP32 model to quantize and to measure drift and speed against; give the FP32 original, or serve "
             "this one with --precision fp32"
         )

@@ -145,7 +145,7 @@ class OptimizeJob:
             model = model.renamed(options.input_names or [], options.output_names)
         exported = ExportOnnx(options.opset, options.name)(model, path)
         if options.precision != "fp32":
-            refuse_quantized(exported.path, options.precision, shown_as=str(options.source))
+            refuse_quantized(exported.manifest.stages[0], options.precision, str(options.source))
         for data_path, data in self.data_files:
             check_against(data_path, data, exported.manifest.inputs)
         return exported
