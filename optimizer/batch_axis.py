@@ -16,7 +16,6 @@ dims without touching the graph or checking it.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,33 +48,32 @@ class FreedBatch:
 
 def fixed_unit_batch(model: onnx.ModelProto) -> list[str]:
     """The graph inputs whose axis 0 is fixed at 1 (every input, or none: a mix is not a batch of 1)."""
-    inputs = _graph_inputs(model)
+    inputs = graph_inputs(model)
     fixed = [v.name for v in inputs if _dims(v) and _dims(v)[0].HasField("dim_value") and _dims(v)[0].dim_value == 1]
     return fixed if inputs and len(fixed) == len(inputs) else []
 
 
 def free_unit_batch(path: Path, model: onnx.ModelProto) -> tuple[onnx.ModelProto, FreedBatch | None]:
-    """`model` with its fixed batch of 1 made dynamic and proven, or unchanged when it has no such axis.
+    """`model` with its fixed batch of 1 made dynamic (in place) and proven, or unchanged when it has no such axis.
 
     Raises QuantserveError naming the input, the output and the shapes when the graph depends on the batch of 1.
     """
     inputs = fixed_unit_batch(model)
     if not inputs:
         return model, None
-    freed = copy.deepcopy(model)
-    for value in [*_graph_inputs(freed), *freed.graph.output]:
+    for value in [*graph_inputs(model), *model.graph.output]:  # in place: a refused model is not used again
         dims = _dims(value)
         if dims and dims[0].HasField("dim_value") and dims[0].dim_value == 1:
             dims[0].dim_param = BATCH  # setting the oneof field clears dim_value
-    reshapes = _copy_batch_in_reshapes(freed)
-    del freed.graph.value_info[:]  # shapes inferred for a batch of 1; inferred again downstream
-    problem = rows_mismatch(freed)
+    reshapes = _copy_batch_in_reshapes(model)
+    del model.graph.value_info[:]  # shapes inferred for a batch of 1; inferred again downstream
+    problem = rows_mismatch(model)
     if problem:
         raise QuantserveError(
             f"{path}: input '{inputs[0]}' has a fixed batch axis (1) and the graph depends on it ({problem}); "
             "re-export it with a dynamic batch axis (dim_param) so Triton can batch requests"
         )
-    return freed, FreedBatch(inputs, reshapes)
+    return model, FreedBatch(inputs, reshapes)
 
 
 def _copy_batch_in_reshapes(model: onnx.ModelProto) -> list[str]:
@@ -144,7 +142,7 @@ def rows_mismatch(model: onnx.ModelProto) -> str:
 def _synthetic_rows(model: onnx.ModelProto) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     feeds = {}
-    for value in _graph_inputs(model):
+    for value in graph_inputs(model):
         shape = [ROWS] + [d.dim_value if d.HasField("dim_value") else OTHER_DYNAMIC_DIM for d in _dims(value)[1:]]
         dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type))
         if dtype.kind == "f":
@@ -156,7 +154,8 @@ def _synthetic_rows(model: onnx.ModelProto) -> dict[str, np.ndarray]:
     return feeds
 
 
-def _graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
+def graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
+    """The inputs a caller feeds (not the initializers some exporters also list as inputs)."""
     initializers = {i.name for i in model.graph.initializer}
     return [i for i in model.graph.input if i.name not in initializers]
 

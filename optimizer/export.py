@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from optimizer.batch_axis import BATCH, FreedBatch, free_unit_batch
+from optimizer.batch_axis import BATCH, FreedBatch, free_unit_batch, graph_inputs
 from optimizer.source import ModelSource
 from quantserve.artifact import Artifact, Manifest, TensorSpec
 from quantserve.errors import InternalError, QuantserveError
@@ -323,7 +323,7 @@ def name_dynamic_batch_axes(model: onnx.ModelProto) -> list[str]:
     """
     batch_names = {BATCH}
     renamed = []
-    for value in _graph_inputs(model):
+    for value in graph_inputs(model):
         dims = value.type.tensor_type.shape.dim
         if dims and _is_dynamic(dims[0]):
             batch_names.add(dims[0].dim_param or BATCH)
@@ -352,7 +352,7 @@ def _set_batch(value: onnx.ValueInfoProto) -> list[str]:
 
 
 def _require_dynamic_batch(path: Path, model: onnx.ModelProto) -> None:
-    for tensor in _graph_inputs(model):
+    for tensor in graph_inputs(model):
         dims = tensor.type.tensor_type.shape.dim
         if not dims:
             raise QuantserveError(f"{path}: input '{tensor.name}' has no batch axis (rank 0)")
@@ -361,11 +361,6 @@ def _require_dynamic_batch(path: Path, model: onnx.ModelProto) -> None:
                 f"{path}: input '{tensor.name}' has a fixed batch axis ({dims[0].dim_value}); "
                 "re-export it with a dynamic batch axis (dim_param) so Triton can batch requests"
             )
-
-
-def _graph_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
-    initializers = {i.name for i in model.graph.initializer}
-    return [i for i in model.graph.input if i.name not in initializers]
 
 
 # ONNX and ORT-contrib ops that only an already-quantized graph holds (every QLinear* op counts too)
@@ -427,6 +422,6 @@ def tensor_spec(value: onnx.ValueInfoProto) -> TensorSpec:
 
 def manifest_from_onnx(model: onnx.ModelProto, name: str) -> Manifest:
     """The model's I/O as a Manifest (FP32, no stages yet)."""
-    inputs = [tensor_spec(v) for v in _graph_inputs(model)]
+    inputs = [tensor_spec(v) for v in graph_inputs(model)]
     outputs = [tensor_spec(v) for v in model.graph.output]
     return Manifest(name=name, inputs=inputs, outputs=outputs)
