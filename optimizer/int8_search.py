@@ -48,7 +48,7 @@ from optimizer.sensitivity import (
     quantized_nodes,
     time_saved_ms,
 )
-from optimizer.smoothquant import SmoothRecord, smooth_quant
+from optimizer.smoothquant import SmoothRecord, smooth_quant, smoothing_maxima
 from optimizer.tensor_ranges import ProgressCallback
 from optimizer.transformer import TRANSFORMER_OP_TYPES, detect_encoder, run_model
 from quantserve.artifact import Artifact
@@ -222,9 +222,10 @@ class SmoothStaticScheme(StaticScheme):
             started = time.monotonic()
             judged = self.judge is not None and len(self.alphas) > 1
             options = []
+            original = onnx.load(str(fused.path))
+            maxima = smoothing_maxima(original, self.calib.batches(self.settings.batch_size))  # alpha-free: once
             for alpha in self.alphas if judged else self.alphas[-1:]:
-                batches = self.calib.batches(self.settings.batch_size)
-                model, record = smooth_quant(onnx.load(str(fused.path)), batches, alpha)
+                model, record = smooth_quant(original, (), alpha, maxima)
                 path = self.work / f"fp32-smoothed-{alpha:g}.onnx"
                 onnx.save(model, str(path))
                 margin = 0.0

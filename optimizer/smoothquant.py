@@ -68,9 +68,15 @@ class SmoothRecord:
 
 
 def smooth_quant(
-    model: onnx.ModelProto, batches: Iterable[dict[str, np.ndarray]], alpha: float = 0.5
+    model: onnx.ModelProto,
+    batches: Iterable[dict[str, np.ndarray]],
+    alpha: float = 0.5,
+    maxima: dict[str, np.ndarray] | None = None,
 ) -> tuple[onnx.ModelProto, SmoothRecord]:
-    """`model` with activation outliers migrated into its weight MatMul/Gemm weights, and what was done."""
+    """`model` with activation outliers migrated into its weight MatMul/Gemm weights, and what was done.
+
+    `maxima` (from `smoothing_maxima`, which does not depend on alpha) spares the ONNX Runtime pass over
+    `batches` when several alphas are tried on one model."""
     if not 0.0 < alpha <= 1.0:
         raise QuantserveError(f"SmoothQuant alpha {alpha} must be in (0, 1]")
     smoothed = onnx.ModelProto()
@@ -80,7 +86,8 @@ def smooth_quant(
     record = SmoothRecord(alpha=alpha)
     if not groups:
         return smoothed, record
-    maxima = activation_maxima(smoothed, [g.activation for g in groups], batches)
+    if maxima is None:
+        maxima = activation_maxima(smoothed, [g.activation for g in groups], batches)
     ratios_before, ratios_after = [], []
     for group in groups:
         act = maxima[group.activation]
@@ -95,6 +102,13 @@ def smooth_quant(
     _drop_unused_initializers(smoothed)
     _check(smoothed)
     return smoothed, record
+
+
+def smoothing_maxima(model: onnx.ModelProto, batches: Iterable[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The per-channel activation maxima `smooth_quant` needs for `model`, for any alpha."""
+    weights = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    groups = find_groups(model, weights)
+    return activation_maxima(model, [g.activation for g in groups], batches) if groups else {}
 
 
 def find_groups(model: onnx.ModelProto, weights: dict[str, np.ndarray]) -> list[SmoothGroup]:
@@ -241,14 +255,8 @@ def _insert_mul(model: onnx.ModelProto, group: SmoothGroup, scale: np.ndarray) -
 def _consumers(graph: onnx.GraphProto, tensor: str) -> Iterator[onnx.NodeProto]:
     """Nodes reading `tensor`, a node whose subgraph (If/Loop body) reads it counted as reading it."""
     for node in graph.node:
-        if tensor in node.input or any(_reads(a.g, tensor) for a in node.attribute if a.type == a.GRAPH):
+        if tensor in node.input or any(tensor in _subgraph_reads(a.g) for a in node.attribute if a.type == a.GRAPH):
             yield node
-
-
-def _reads(graph: onnx.GraphProto, tensor: str) -> bool:
-    return any(
-        tensor in n.input or any(_reads(a.g, tensor) for a in n.attribute if a.type == a.GRAPH) for n in graph.node
-    )
 
 
 def _fresh_name(model: onnx.ModelProto, base: str) -> str:
@@ -262,16 +270,17 @@ def _fresh_name(model: onnx.ModelProto, base: str) -> str:
 
 def _drop_unused_initializers(model: onnx.ModelProto) -> None:
     used = {t for n in model.graph.node for t in n.input} | {o.name for o in model.graph.output}
-    used |= {t for n in model.graph.node for a in n.attribute if a.type == a.GRAPH for t in _graph_inputs(a.g)}
+    used |= {t for n in model.graph.node for a in n.attribute if a.type == a.GRAPH for t in _subgraph_reads(a.g)}
     keep = [i for i in model.graph.initializer if i.name in used]
     del model.graph.initializer[:]
     model.graph.initializer.extend(keep)
 
 
-def _graph_inputs(graph: onnx.GraphProto) -> set[str]:
+def _subgraph_reads(graph: onnx.GraphProto) -> set[str]:
+    """Every tensor a (sub)graph's nodes read, nested subgraphs included."""
     names = {t for n in graph.node for t in n.input}
     for node in graph.node:
-        names |= {t for a in node.attribute if a.type == a.GRAPH for t in _graph_inputs(a.g)}
+        names |= {t for a in node.attribute if a.type == a.GRAPH for t in _subgraph_reads(a.g)}
     return names
 
 

@@ -155,3 +155,16 @@ def test_a_layernorm_output_that_is_a_graph_output_is_never_folded(tmp_path: Pat
     feeds = samples(8, 2).arrays
     want = run_model(_save(model, tmp_path / "a.onnx").path, feeds)["ln"]
     assert np.array_equal(run_model(_save(result, tmp_path / "b.onnx").path, feeds)["ln"], want)
+
+
+def test_maxima_taken_once_give_the_same_smoothing_for_every_alpha() -> None:
+    """The search tries several alphas on one model: the activation pass is alpha-free and taken once."""
+    from optimizer.smoothquant import smoothing_maxima
+
+    model, data = outlier_model(), samples(32, 3)
+    maxima = smoothing_maxima(model, data.batches(8))
+    for alpha in (0.5, 0.8):
+        direct, _ = smooth_quant(model, data.batches(8), alpha=alpha)
+        reused, _ = smooth_quant(model, (), alpha=alpha, maxima=maxima)
+        assert direct.SerializeToString() == reused.SerializeToString()
+    assert smoothing_maxima(onnx.ModelProto(), ()) == {}  # nothing to smooth: no pass, no batches needed
