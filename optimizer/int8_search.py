@@ -214,6 +214,7 @@ class SmoothStaticScheme(StaticScheme):
         self.smooth_record: SmoothRecord | None = None
         self.alpha_margins: dict[float, float] = {}
         self._smoothed: Artifact | None = None
+        self._trial: tuple[tuple[str, ...], Path, dict[str, Any]] | None = None  # the chosen alpha's INT8 build
         self._smooth_s = 0.0
 
     def smoothed(self, fused: Artifact, excluded: Sequence[str] = ()) -> Artifact:
@@ -228,20 +229,27 @@ class SmoothStaticScheme(StaticScheme):
                 model, record = smooth_quant(original, (), alpha, maxima)
                 path = self.work / f"fp32-smoothed-{alpha:g}.onnx"
                 onnx.save(model, str(path))
-                margin = 0.0
+                margin, trial = 0.0, None
                 if judged and self.judge is not None:
-                    trial = StaticScheme(self.calib, self.settings, self.on_progress)
-                    kept = [*excluded, *record.inserted_nodes]
-                    built = trial.build(Artifact(path, fused.manifest), kept, path.with_suffix(".q.onnx"))
+                    static = StaticScheme(self.calib, self.settings, self.on_progress)
+                    built = static.build(
+                        Artifact(path, fused.manifest), [*excluded, *record.inserted_nodes], path.with_suffix(".q.onnx")
+                    )
                     margin = self.alpha_margins[alpha] = self.judge(built)
-                options.append((margin, alpha, path, record))
-            _, _, path, self.smooth_record = max(options, key=lambda option: (option[0], option[1]))
+                    trial = (tuple(excluded), built, static.records[built])
+                options.append((margin, alpha, path, record, trial))
+            _, _, path, self.smooth_record, self._trial = max(options, key=lambda option: (option[0], option[1]))
             self._smooth_s = round(time.monotonic() - started, 2)
             self._smoothed = Artifact(path, fused.manifest)
         return self._smoothed
 
     def build(self, fused: Artifact, excluded: Sequence[str], out: Path) -> Path:
         smoothed = self.smoothed(fused, excluded)
+        if self._trial is not None and self._trial[0] == tuple(excluded):  # judging the alpha built it already
+            _, built, record = self._trial
+            shutil.copyfile(built, out)
+            self.records[out], self._first = record, self._first or out
+            return out
         inserted = self.smooth_record.inserted_nodes if self.smooth_record else []
         return super().build(smoothed, [*excluded, *inserted], out)
 
