@@ -11,11 +11,16 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
   the first four (box coordinates) span at least 10× the median span of the rest (decoded boxes in
   pixels, scores), or the rest lie in [0, 1] (sigmoid scores) while the first four leave it and the
   rows are not probabilities (a raw head: box regressions of a few units, as YOLOX emits them);
-- sequence: any other 3-D (N, T, C) with C > 1 — per-position logits (CTC or token);
+- sequence: any other 3-D (N, T, C) with C > 1 whose rows are distributions (softmax or log-softmax), or
+  raw logits over at most 1024 positions — per-position class scores (CTC or token). Rows in [0, 1]
+  that are not distributions are independent (sigmoid) scores, and more than 1024 positions are
+  anchors, not a sequence: a PicoDet layout detector's (1, 7600, 10) scores and (1, 7600, 32) box
+  bins were judged as sequences and refused at "decoded-sequence agreement 0" — both are dense maps;
 - classification: 2-D (N, C > 1) rows that are probabilities, or whose argmax matches the labels on
   at least half the samples, or (without either) C < 64;
 - embedding: 2-D (N, D > 1) rows of unit L2 norm, or D ≥ 64 with no label match;
-- dense: anything else (maps, features, scalars).
+- dense: anything else (maps, features, scalars); a 3-D dense output's channels are the smaller of
+  axes 1 and 2 ((N, C, L) features, (N, A, C) per-anchor scores).
 Judged by (`BUDGETED`): classification — top-1 agreement and, with labels, accuracy drop; embedding —
 cosine mean and worst; sequence — decoded-sequence agreement; detection and dense — worst channel
 correlation. Every other metric (worst channel correlation of the other kinds, relative error,
@@ -36,6 +41,7 @@ from quantserve.errors import QuantserveError
 
 OUTPUT_KINDS = ("classification", "embedding", "dense", "sequence", "detection")
 EMBEDDING_MIN_DIM = 64
+MAX_SEQUENCE_POSITIONS = 1024  # raw 3-D logits over more positions are a per-anchor map, not a sequence
 DETECTION_SPAN_RATIO = 10.0
 BOX_CHANNELS = 4
 
@@ -183,7 +189,7 @@ def parse_output_kinds(specs: list[str] | str | None) -> dict[str, str]:
 def _infer_kind(values: np.ndarray, labels: np.ndarray | None) -> str:
     if values.ndim == 3 and _is_detection(values):
         return "detection"
-    if values.ndim == 3 and values.shape[2] > 1:
+    if values.ndim == 3 and values.shape[2] > 1 and _is_sequence(values):
         return "sequence"
     if values.ndim == 2 and values.shape[1] > 1:
         return _classification_or_embedding(values, labels)
@@ -210,6 +216,20 @@ def _is_detection(values: np.ndarray) -> bool:
     return bool(sigmoid_scores and (boxes.min() < 0.0 or boxes.max() > 1.0) and not probabilities)
 
 
+def _is_sequence(values: np.ndarray) -> bool:
+    """(N, T, C) per-position class scores: distributions, or raw logits over at most MAX_SEQUENCE_POSITIONS."""
+    rows = values.reshape(-1, values.shape[2]).astype(np.float64)
+    if rows.size == 0:
+        return False
+    if rows.min() >= 0.0 and np.allclose(rows.sum(axis=1), 1.0, atol=1e-3):
+        return True  # softmax
+    if rows.max() <= 0.0 and np.allclose(np.exp(rows).sum(axis=1), 1.0, atol=1e-3):
+        return True  # log-softmax
+    if rows.min() >= 0.0 and rows.max() <= 1.0:
+        return False  # independent sigmoid scores
+    return values.shape[1] <= MAX_SEQUENCE_POSITIONS
+
+
 def _classification_or_embedding(values: np.ndarray, labels: np.ndarray | None) -> str:
     rows = values.astype(np.float64)
     if rows.min() >= 0.0 and np.allclose(rows.sum(axis=1), 1.0, atol=1e-3):
@@ -230,7 +250,7 @@ def _usable_labels(labels: np.ndarray | None, values: np.ndarray) -> bool:
 
 def channel_axis(kind: str, values: np.ndarray) -> int | None:
     """The axis whose entries are separate channels for this kind (None: a single channel)."""
-    if kind == "detection" and values.ndim == 3:
+    if kind in ("detection", "dense") and values.ndim == 3:
         return _detection_axis(values)
     if kind == "sequence":
         return values.ndim - 1

@@ -55,6 +55,9 @@ def test_each_kind_is_inferred_from_shape_and_values() -> None:
         "yolo_t": _detection(anchors_last=False),
         "yolox_raw": _raw_detection(),
         "ctc_probabilities": _softmax(RNG.normal(size=(16, 40, 6))),
+        "ctc_log_probabilities": np.log(_softmax(RNG.normal(size=(16, 40, 6)))),
+        "anchor_scores": RNG.uniform(size=(2, 1200, 10)),  # sigmoid class scores per anchor
+        "anchor_box_bins": RNG.normal(size=(2, 1200, 32)),  # raw box-distribution logits per anchor
         "depth": RNG.normal(size=(16, 1, 8, 8)),
         "score": RNG.normal(size=(16,)),
     }
@@ -68,9 +71,21 @@ def test_each_kind_is_inferred_from_shape_and_values() -> None:
         "yolo_t": "detection",
         "yolox_raw": "detection",
         "ctc_probabilities": "sequence",
+        "ctc_log_probabilities": "sequence",
+        "anchor_scores": "dense",
+        "anchor_box_bins": "dense",
         "depth": "dense",
         "score": "dense",
     }
+
+
+def test_a_per_anchor_dense_map_is_judged_per_class_channel() -> None:
+    scores = RNG.uniform(size=(4, 1200, 10))
+    candidate = scores.copy()
+    candidate[..., 3] = 0.0  # one class's scores collapsed
+    report = measure_drift({"scores": scores}, {"scores": candidate}, {"scores": "dense"}, DriftBudget())
+    assert report.outputs["scores"]["channels"] == 10 and report.outputs["scores"]["channel_worst"] == 3
+    assert [v.metric for v in report.violations] == ["channel_correlation_worst"]
 
 
 def test_labels_that_match_the_argmax_make_a_wide_output_a_classifier() -> None:
