@@ -73,7 +73,8 @@ class CalibrationSettings:
     reduce_range: bool = False
     batch_size: int = 32
     nodes_to_exclude: tuple[str, ...] = ()
-    op_types_to_quantize: tuple[str, ...] = ()
+    op_types_to_quantize: tuple[str, ...] = ()  # calibrated and quantized (empty: every op type ORT quantizes)
+    quantize_op_types: tuple[str, ...] = ()  # quantized from those ranges, a subset (empty: op_types_to_quantize)
     extra_options: dict[str, Any] = field(default_factory=dict)
     num_bins: int = 2048
     num_quantized_bins: int = 128
@@ -294,7 +295,7 @@ class CalibrateInt8:
                     str(out_path),
                     None,
                     quant_format=QuantFormat.QDQ,
-                    op_types_to_quantize=list(s.op_types_to_quantize) or None,
+                    op_types_to_quantize=list(s.quantize_op_types or s.op_types_to_quantize) or None,
                     per_channel=s.per_channel,
                     reduce_range=s.reduce_range,
                     activation_type=getattr(QuantType, s.activation_type),

@@ -157,7 +157,9 @@ def test_dynamic_chosen_where_static_ranges_clip_the_held_out_data(tmp_path: Pat
     result = SearchInt8(calib, held, budget=budget, search=FAST)(art, tmp_path / "int8.onnx")
     record = result.manifest.stages[-1]
     holds = {c["scheme"]: c["holds"] for c in record["candidates"]}
-    assert holds == {"static_qdq": False, "dynamic": True, "static_qdq_smooth": False}, record["candidates"]
+    assert holds == {"static_qdq": False, "dynamic": True, "static_qdq_smooth": False, "static_qdq_compute": False}, (
+        record["candidates"]
+    )
     assert record["within_budget"] and record["encoder"] is None
     # What was written is what was measured.
     reference = run_model(art.path, held.arrays)
@@ -291,7 +293,7 @@ def test_cpu_search_tries_the_smoothed_static_candidate_beside_dynamic(tmp_path:
     art = mlp(tmp_path / "mlp.onnx")
     data = TensorData({"x": np.random.default_rng(9).standard_normal((64, 16)).astype(np.float32)})
     record = SearchInt8(data, data, search=FAST)(art, tmp_path / "int8.onnx").manifest.stages[-1]
-    assert [c["scheme"] for c in record["candidates"]] == ["static_qdq", "dynamic", "static_qdq_smooth"]
+    assert [c["scheme"] for c in record["candidates"]][:3] == ["static_qdq", "dynamic", "static_qdq_smooth"]
     assert record["smoothquant"]["chosen"] == (record["scheme"] == "static_qdq_smooth")
     assert len(record["smoothquant"]["smoothed"]) == 3
 
@@ -312,3 +314,64 @@ def test_smoothed_scheme_variants_restore_the_smoothed_fp32_weights(tmp_path: Pa
     x = {"x": calib.arrays["x"][:8]}
     want, got = run_model(art.path, x)["y"], run_model(tmp_path / "v.onnx", x)["y"]
     assert np.corrcoef(want.ravel(), got.ravel())[0, 1] > 0.99
+
+
+def written_out_layernorm_mlp(path: Path) -> Artifact:
+    """MatMul → LayerNorm written as E[x²] − E[x]² (as jax2tf and tf2onnx emit it) → MatMul → logits.
+
+    The first MatMul's outputs sit near 40 with unit spread: a per-tensor UINT8 scale on x² (about 1600 wide)
+    rounds the variance away, so Q/DQ on the element-wise ops breaks the model and Q/DQ on the MatMuls alone does not.
+    """
+    rng = np.random.default_rng(3)
+    inits = [
+        numpy_helper.from_array((rng.standard_normal((16, 32)) * 0.3).astype(np.float32), "w1"),
+        numpy_helper.from_array(np.full(32, 40.0, np.float32), "b1"),
+        numpy_helper.from_array((rng.standard_normal((32, 10)) * 0.5).astype(np.float32), "w2"),
+        numpy_helper.from_array(np.array([1e-3], np.float32), "eps"),
+    ]
+    mean = {"axes": [-1], "keepdims": 1}
+    nodes = [
+        helper.make_node("MatMul", ["x", "w1"], ["h0"], name="dense1"),
+        helper.make_node("Add", ["h0", "b1"], ["h"], name="dense1_bias"),
+        helper.make_node("ReduceMean", ["h"], ["m"], name="ln_mean", **mean),
+        helper.make_node("Mul", ["h", "h"], ["h2"], name="ln_square"),
+        helper.make_node("ReduceMean", ["h2"], ["m2"], name="ln_mean_square", **mean),
+        helper.make_node("Mul", ["m", "m"], ["mm"], name="ln_mean_squared"),
+        helper.make_node("Sub", ["m2", "mm"], ["var"], name="ln_var"),
+        helper.make_node("Add", ["var", "eps"], ["var_eps"], name="ln_eps"),
+        helper.make_node("Sqrt", ["var_eps"], ["std"], name="ln_std"),
+        helper.make_node("Sub", ["h", "m"], ["centred"], name="ln_centre"),
+        helper.make_node("Div", ["centred", "std"], ["normed"], name="ln_scale"),
+        helper.make_node("MatMul", ["normed", "w2"], ["logits"], name="dense2"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 16])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return Artifact(path, manifest_from_onnx(model, path.stem))
+
+
+def test_compute_ops_alone_are_tried_where_quantizing_every_op_type_misses(tmp_path: Path) -> None:
+    art = written_out_layernorm_mlp(tmp_path / "mlp.onnx")
+    rng = np.random.default_rng(4)
+    calib, held = (TensorData({"x": rng.standard_normal((n, 16)).astype(np.float32)}) for n in (128, 200))
+    result = SearchInt8(calib, held, target="embedded", search=FAST)(art, tmp_path / "int8.onnx")
+    record = result.manifest.stages[-1]
+    by_scheme = {c["scheme"]: c for c in record["candidates"]}
+    assert "static_qdq_compute" in by_scheme, record["candidates"]
+    assert not by_scheme["static_qdq"]["holds"], "every op type in INT8 must break this graph (the premise)"
+    # Within a couple of near-tied samples of the budget, where every op type in INT8 loses a quarter of them.
+    assert by_scheme["static_qdq_compute"]["margin"] > by_scheme["static_qdq"]["margin"] + 10, by_scheme
+    assert record["within_budget"], record["candidates"]
+
+
+def test_a_model_whose_static_int8_holds_tries_no_compute_only_fallback(tmp_path: Path) -> None:
+    art = detector(tmp_path / "det.onnx")
+    result = SearchInt8(images(64, 1), images(48, 2), target="embedded", search=FAST)(art, tmp_path / "int8.onnx")
+    assert [c["scheme"] for c in result.manifest.stages[-1]["candidates"]] == ["static_qdq"]
