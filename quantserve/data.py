@@ -70,7 +70,12 @@ def load_npz(path: Path | str, inputs: Sequence[TensorSpec] | None = None) -> Te
 def _check_batch_dims(path: Path, data: TensorData) -> None:
     sizes = {name: a.shape[0] if a.ndim else 0 for name, a in data.arrays.items()}
     if len(set(sizes.values())) != 1:
-        raise QuantserveError(f"{path}: arrays disagree on the number of samples: {sizes}")
+        scalars = [name for name, a in data.arrays.items() if not a.ndim]
+        hint = f"; rank 0 (a constant belongs in the model): {', '.join(scalars)}" if scalars else ""
+        raise QuantserveError(
+            f"{path}: arrays disagree on the number of samples: {sizes} (samples are rows of axis 0 of every "
+            f"input, as Triton's dynamic batching stacks them{hint})"
+        )
     if next(iter(sizes.values())) == 0:
         raise QuantserveError(f"{path}: holds zero samples")
     if data.labels is not None and data.labels.shape[0] != len(data):

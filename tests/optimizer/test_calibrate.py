@@ -292,3 +292,15 @@ def test_entropy_threshold_search_equals_orts(bins: int, quantized: int) -> None
             histogram, quantized
         )
         assert [float(v) for v in ours] == [float(v) for v in orts]
+
+
+def test_data_whose_arrays_are_not_batched_along_axis_0_is_one_line_naming_the_scalar(tmp_path: Path) -> None:
+    # A stateful voice-activity model's inputs: audio rows, a (layers, batch, hidden) state and a sample-rate scalar.
+    path = tmp_path / "vad.npz"
+    np.savez(path, input=np.zeros((6, 512), np.float32), state=np.zeros((2, 6, 128), np.float32), sr=np.array(16000))
+    with pytest.raises(QuantserveError) as info:
+        load_npz(path)
+    assert str(info.value) == (
+        f"{path}: arrays disagree on the number of samples: {{'input': 6, 'state': 2, 'sr': 0}} (samples are rows of "
+        "axis 0 of every input, as Triton's dynamic batching stacks them; rank 0 (a constant belongs in the model): sr)"
+    )
