@@ -19,10 +19,12 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
 - classification: 2-D (N, C > 1) rows that are probabilities, or whose argmax matches the labels on
   at least half the samples, or (without either) C < 64;
 - embedding: 2-D (N, D > 1) rows of unit L2 norm, or D ≥ 64 with no label match;
+- ids: integer or boolean outputs (class ids, argmax labels, token ids, masks), whatever their shape;
 - dense: anything else (maps, features, scalars); a 3-D dense output's channels are the smaller of
   axes 1 and 2 ((N, C, L) features, (N, A, C) per-anchor scores).
 Judged by (`BUDGETED`): classification — top-1 agreement and, with labels, accuracy drop; embedding —
-cosine mean and worst; sequence — decoded-sequence agreement; detection and dense — worst channel
+cosine mean and worst; sequence — decoded-sequence agreement; ids — share of samples
+whose values are all unchanged (against the top-1 agreement budget); detection and dense — worst channel
 correlation. Every other metric (worst channel correlation of the other kinds, relative error,
 neighbour agreement, whole-tensor cosine, abs differences) is recorded as information.
 """
@@ -39,7 +41,7 @@ import numpy as np
 from quantserve import metrics
 from quantserve.errors import QuantserveError
 
-OUTPUT_KINDS = ("classification", "embedding", "dense", "sequence", "detection")
+OUTPUT_KINDS = ("classification", "embedding", "dense", "sequence", "detection", "ids")
 EMBEDDING_MIN_DIM = 64
 MAX_SEQUENCE_POSITIONS = 1024  # raw 3-D logits over more positions are a per-anchor map, not a sequence
 DETECTION_SPAN_RATIO = 10.0
@@ -93,6 +95,7 @@ CHECKS: dict[str, tuple[str, str, bool]] = {
     "cosine_mean": ("cosine mean", "min_cosine_mean", True),
     "cosine_worst": ("worst cosine", "min_cosine_worst", True),
     "sequence_agreement": ("decoded-sequence agreement", "min_sequence_agreement", True),
+    "id_agreement": ("id agreement", "min_top1_agreement", True),
     "channel_correlation_worst": ("worst channel correlation", "min_channel_correlation", True),
 }
 # which metrics each kind is judged by (the others are recorded as information)
@@ -102,6 +105,7 @@ BUDGETED: dict[str, tuple[str, ...]] = {
     "sequence": ("sequence_agreement",),
     "detection": ("channel_correlation_worst",),
     "dense": ("channel_correlation_worst",),
+    "ids": ("id_agreement",),
 }
 
 
@@ -187,6 +191,8 @@ def parse_output_kinds(specs: list[str] | str | None) -> dict[str, str]:
 
 
 def _infer_kind(values: np.ndarray, labels: np.ndarray | None) -> str:
+    if not np.issubdtype(values.dtype, np.floating):
+        return "ids"
     if values.ndim == 3 and _is_detection(values):
         return "detection"
     if values.ndim == 3 and values.shape[2] > 1 and _is_sequence(values):
@@ -264,6 +270,8 @@ def output_metrics(
     if reference.shape != candidate.shape:
         raise QuantserveError(f"output shape {candidate.shape} differs from the FP32 reference's {reference.shape}")
     record: dict[str, Any] = {"kind": kind, "shape": list(reference.shape), **_kind_metrics(kind, reference, candidate)}
+    if kind == "ids":  # only equality means anything (correlation or cosine of class ids does not)
+        return {**record, "values_changed": int(np.sum(reference != candidate))}
     if kind == "classification" and _usable_labels(labels, reference):
         record.update(_accuracy(reference, candidate, labels))  # type: ignore[arg-type]
     record.update(_channel_metrics(kind, reference, candidate))
@@ -276,6 +284,8 @@ def output_metrics(
 
 
 def _kind_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray) -> dict[str, Any]:
+    if kind == "ids":
+        return {"id_agreement": metrics.exact_agreement(reference, candidate)}
     if kind == "classification":
         return {"top1_agreement": metrics.top1_agreement(reference, candidate)}
     if kind == "sequence":

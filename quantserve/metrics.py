@@ -105,6 +105,14 @@ def top1_agreement(reference: np.ndarray, candidate: np.ndarray) -> float:
     return float(np.mean(reference.argmax(axis=1) == candidate.argmax(axis=1)))
 
 
+def exact_agreement(reference: np.ndarray, candidate: np.ndarray) -> float:
+    """Fraction of samples (rows of axis 0) whose values are all identical: integer outputs (labels, ids)."""
+    if reference.ndim == 0:
+        return float(np.array_equal(reference, candidate))
+    same = (reference == candidate).reshape(len(reference), -1)
+    return float(np.mean(np.all(same, axis=1))) if len(reference) else 1.0
+
+
 def abs_difference(reference: np.ndarray, candidate: np.ndarray) -> tuple[float, float]:
     """(mean, max) absolute element-wise difference."""
     diff = np.abs(np.asarray(reference, np.float64) - np.asarray(candidate, np.float64))

@@ -60,6 +60,8 @@ def test_each_kind_is_inferred_from_shape_and_values() -> None:
         "anchor_box_bins": RNG.normal(size=(2, 1200, 32)),  # raw box-distribution logits per anchor
         "depth": RNG.normal(size=(16, 1, 8, 8)),
         "score": RNG.normal(size=(16,)),
+        "label": RNG.integers(0, 10, size=16),
+        "mask": RNG.normal(size=(16, 8)) > 0,
     }
     assert infer_output_kinds(reference) == {
         "logits": "classification",
@@ -76,6 +78,8 @@ def test_each_kind_is_inferred_from_shape_and_values() -> None:
         "anchor_box_bins": "dense",
         "depth": "dense",
         "score": "dense",
+        "label": "ids",
+        "mask": "ids",
     }
 
 
@@ -86,6 +90,19 @@ def test_a_per_anchor_dense_map_is_judged_per_class_channel() -> None:
     report = measure_drift({"scores": scores}, {"scores": candidate}, {"scores": "dense"}, DriftBudget())
     assert report.outputs["scores"]["channels"] == 10 and report.outputs["scores"]["channel_worst"] == 3
     assert [v.metric for v in report.violations] == ["channel_correlation_worst"]
+
+
+def test_integer_outputs_are_judged_by_unchanged_ids() -> None:
+    reference = RNG.integers(0, 10, size=(100, 3))
+    candidate = reference.copy()
+    candidate[:2, 1] += 1  # two samples with one changed id each
+    report = measure_drift(
+        {"ids": reference}, {"ids": candidate}, infer_output_kinds({"ids": reference}), DriftBudget()
+    )
+    assert report.outputs["ids"]["id_agreement"] == pytest.approx(0.98)
+    assert report.outputs["ids"]["values_changed"] == 2
+    assert [v.line() for v in report.violations] == ["output 'ids': id agreement 0.98 < budget 0.99"]
+    assert measure_drift({"ids": reference}, {"ids": reference.copy()}, {"ids": "ids"}, DriftBudget()).holds
 
 
 def test_labels_that_match_the_argmax_make_a_wide_output_a_classifier() -> None:
