@@ -68,6 +68,10 @@ class ExportOnnx:
         quantized = quantized_ops(model)
         if quantized:
             record["quantized_ops"] = quantized
+        types = [t.data_type for t in model.graph.initializer]
+        half = types.count(onnx.TensorProto.FLOAT16)
+        if half > types.count(onnx.TensorProto.FLOAT):  # a float16 model, not an FP32 one with a stray table
+            record["float16_weights"] = half
         manifest = manifest_from_onnx(model, self.name or source.name)
         manifest.stages.append(record)
         return Artifact(out_path, manifest)
@@ -220,7 +224,7 @@ def load_onnx_input(
     Returns the model, its original opset and what was done to free a fixed batch of 1 (None: nothing;
     `optimizer.batch_axis`). An `opset` older than the model's is refused: opsets are not downgraded.
     """
-    model = _load_onnx(path)
+    model = sort_topologically(_load_onnx(path))
     original = onnx_opset(model)
     target = max(QDQ_MIN_OPSET, original if opset is None else opset)
     if opset is not None and opset < original:
@@ -235,6 +239,27 @@ def load_onnx_input(
         _check(path, model)  # the converter expects a valid graph
         model = upgrade_opset(path, model, target)
     return _finish(path, model, save_to), original, freed
+
+
+def sort_topologically(model: onnx.ModelProto) -> onnx.ModelProto:
+    """`model` with its nodes in topological order (as the ONNX checker requires), by onnx_ir's sort pass.
+
+    ONNX Runtime runs unsorted graphs, so published models can be unsorted: onnxruntime.transformers'
+    float16 converter with keep_io_types appends its input Casts after the nodes that read them.
+    """
+    known = {i.name for i in model.graph.input} | {i.name for i in model.graph.initializer} | {""}
+    for node in model.graph.node:
+        if not all(name in known for name in node.input):
+            break
+        known.update(node.output)
+    else:
+        return model
+    import onnx_ir
+    from onnx_ir.passes.common import TopologicalSortPass
+
+    ir_model = onnx_ir.from_proto(model)
+    TopologicalSortPass()(ir_model)
+    return onnx_ir.to_proto(ir_model)
 
 
 def check_onnx(path: Path, save_to: Path | None = None) -> onnx.ModelProto:
@@ -390,7 +415,14 @@ def quantized_ops(model: onnx.ModelProto) -> dict[str, int]:
 
 def refuse_quantized(export_record: dict[str, Any], precision: str, source: str) -> None:
     """An already-quantized graph (the export stage's `quantized_ops`) has no FP32 model to calibrate or to
-    judge drift and speed against: refused."""
+    judge drift and speed against: refused. So is INT8 of a float16 graph: ONNX Runtime's quantizer writes
+    float16 scales that its own DequantizeLinear then rejects."""
+    half = export_record.get("float16_weights", 0)
+    if half and precision == "int8":
+        raise QuantserveError(
+            f"{source}: the model computes in float16 ({half} float16 weights): INT8 calibration needs the FP32 "
+            "model; give the FP32 original, or serve this one with --precision fp32"
+        )
     counts = export_record.get("quantized_ops") or {}
     if counts:
         found = ", ".join(f"{n} {op}" for op, n in sorted(counts.items(), key=lambda item: -item[1])[:3])

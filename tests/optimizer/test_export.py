@@ -237,3 +237,31 @@ def test_an_already_quantized_model_is_refused_for_int8_before_any_work(tmp_path
     with pytest.raises(QuantserveError, match=r"int8\.onnx: the model is already quantized \(\d+ \w+") as refused:
         optimize(options)
     assert "--precision fp32" in str(refused.value) and not out.exists()
+
+
+def test_a_float16_model_is_sorted_then_refused_for_int8_and_served_as_it_is_for_fp32(tmp_path: Path) -> None:
+    """ORT's float16 converter (keep_io_types) leaves input Casts after their readers: sorted on load; INT8 of a
+    float16 graph is refused in one line (ORT's quantizer writes float16 scales its DequantizeLinear rejects)."""
+    import make_tiny_models
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    from optimizer.pipeline import OptimizeOptions, optimize
+    from optimizer.transformer import run_model
+
+    fp32 = make_tiny_models.write_tiny_onnx(tmp_path / "fp32.onnx")
+    half = convert_float_to_float16(onnx.load(str(fp32)), keep_io_types=True)
+    with pytest.raises(onnx.checker.ValidationError, match="topologically sorted"):
+        onnx.checker.check_model(half)  # the premise: the converter's output is unsorted
+    onnx.save(half, str(tmp_path / "half.onnx"))
+    data = tmp_path / "calib.npz"
+    pixels = np.random.default_rng(0).standard_normal((16, 1, 8, 8)).astype(np.float32)
+    np.savez(data, pixels=pixels)
+    out = tmp_path / "build"
+    options = OptimizeOptions(str(tmp_path / "half.onnx"), str(data), "int8", "embedded", str(out))
+    with pytest.raises(QuantserveError, match=r"half\.onnx: the model computes in float16 \(\d+ float16 weights\)"):
+        optimize(options)
+    assert not out.exists()
+    served = optimize(OptimizeOptions(str(tmp_path / "half.onnx"), str(data), "fp32", "embedded", str(out)))
+    got = run_model(served.path, {"pixels": pixels})
+    want = run_model(tmp_path / "half.onnx", {"pixels": pixels})
+    assert all(np.allclose(got[k], want[k], rtol=1e-2, atol=1e-3) for k in want)  # fusion reorders float16 math
