@@ -51,7 +51,7 @@ def evaluate_accuracy(
         models = [reference, *models]
     dataset = data if isinstance(data, TensorData) else load_npz(data)
     outputs = {model: served_outputs(url, model, dataset, batch_size) for model in models}
-    name = output or _first_output(outputs[reference])
+    name = output or _headline_output(outputs[reference], output_kinds, dataset.labels)
     for model, produced in outputs.items():
         if name not in produced:
             raise QuantserveError(f"model '{model}' has no output '{name}' (it has {sorted(produced)})")
@@ -103,8 +103,16 @@ def judge_variants(
         variant.violations = [v.line() for v in report.violations]
 
 
-def _first_output(produced: dict[str, np.ndarray]) -> str:
-    return sorted(produced)[0] if len(produced) > 1 else next(iter(produced))
+# The output the headline table scores when --output is not given: class scores first, ids last.
+HEADLINE_KINDS = ("classification", "embedding", "sequence", "detection", "dense", "ids")
+
+
+def _headline_output(
+    produced: dict[str, np.ndarray], kinds: Mapping[str, str] | None, labels: np.ndarray | None
+) -> str:
+    """The first output (by name) of the most scoreable kind: a model's logits, not the argmax label beside them."""
+    found = infer_output_kinds(produced, kinds, labels=labels)
+    return min(sorted(produced), key=lambda name: HEADLINE_KINDS.index(found[name]))
 
 
 def score_variant(

@@ -238,6 +238,23 @@ def _spec(tensor: dict[str, Any], batched: bool) -> TensorSpec:
     return TensorSpec(name=tensor["name"], dtype=dtype, shape=tuple(shape))
 
 
+def _reshaped_tensors(config: dict[str, Any]) -> dict[str, tuple[tuple[int, ...], tuple[int, ...]]]:
+    """Tensors whose config has a `reshape`: name → (served dims, the model's own shape), batch axis excluded."""
+    found = {}
+    for tensor in [*config.get("input", []), *config.get("output", [])]:
+        if "reshape" in tensor and all(int(d) > 0 for d in tensor.get("dims", [])):
+            dims = tuple(int(d) for d in tensor["dims"])
+            found[tensor["name"]] = (dims, tuple(int(d) for d in tensor["reshape"].get("shape", [])))
+    return found
+
+
+def _model_spec(spec: TensorSpec, reshaped: dict[str, tuple[tuple[int, ...], tuple[int, ...]]]) -> TensorSpec:
+    """An input's spec with the model's own shape where the config reshapes it (what callers' data has)."""
+    if spec.name not in reshaped:
+        return spec
+    return TensorSpec(spec.name, spec.dtype, (*spec.shape[:1], *reshaped[spec.name][1]))
+
+
 class TritonRunner(Runner):
     """Runs a model served by Triton over gRPC; batches larger than max_batch_size are sent in slices."""
 
@@ -255,6 +272,7 @@ class TritonRunner(Runner):
         self._inputs: list[TensorSpec] = []
         self._outputs: list[TensorSpec] = []
         self._max_batch = 0
+        self._reshaped: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}  # name: (served dims, model shape)
 
     def input_specs(self) -> Sequence[TensorSpec]:
         return self._inputs
@@ -269,7 +287,10 @@ class TritonRunner(Runner):
         try:
             self._client.wait_model_ready(self.model, timeout_s=self.timeout_s)
             self._inputs, self._outputs = self._client.model_metadata(self.model)
-            self._max_batch = int(self._client.model_config(self.model).get("max_batch_size", 0))
+            config = self._client.model_config(self.model)
+            self._max_batch = int(config.get("max_batch_size", 0))
+            self._reshaped = _reshaped_tensors(config)
+            self._inputs = [_model_spec(t, self._reshaped) for t in self._inputs]
         except BaseException:
             self._client.close()
             self._client = None
@@ -279,15 +300,25 @@ class TritonRunner(Runner):
         if self._client is None:
             raise InternalError("gRPC client used before activate()")
         n = int(next(iter(feeds.values())).shape[0]) if feeds else 0
+        feeds = {k: self._as_shape(k, v, served=True) for k, v in feeds.items()}
         if self._max_batch <= 0 or n <= self._max_batch:
-            return self._client.infer(self.model, feeds, version=self.version)
-        client, step = self._client, self._max_batch
-        return concat_outputs(
-            [
-                client.infer(self.model, {k: v[i : i + step] for k, v in feeds.items()}, version=self.version)
-                for i in range(0, n, step)
-            ]
-        )
+            results = self._client.infer(self.model, feeds, version=self.version)
+        else:
+            client, step = self._client, self._max_batch
+            results = concat_outputs(
+                [
+                    client.infer(self.model, {k: v[i : i + step] for k, v in feeds.items()}, version=self.version)
+                    for i in range(0, n, step)
+                ]
+            )
+        return {k: self._as_shape(k, v, served=False) for k, v in results.items()}
+
+    def _as_shape(self, name: str, array: np.ndarray, served: bool) -> np.ndarray:
+        """A reshaped tensor (config `reshape`) as the server takes it (`served`) or as the model has it."""
+        if name not in self._reshaped or self._max_batch <= 0:
+            return array
+        dims, model_shape = self._reshaped[name]
+        return array.reshape(len(array), *(dims if served else model_shape))
 
     def deactivate_impl(self) -> None:
         if self._client is not None:

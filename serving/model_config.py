@@ -41,12 +41,18 @@ VERSION_NAME = re.compile(r"^[1-9][0-9]{0,17}$")
 
 @dataclass(frozen=True)
 class TensorConfig:
-    """One input or output; `dims` exclude the batch axis when the model batches, -1 marks a dynamic dim."""
+    """One input or output; `dims` exclude the batch axis when the model batches, -1 marks a dynamic dim.
+
+    `reshape`: the shape the model itself has, where it differs from `dims` — a batched tensor with one value
+    per sample (an argmax label, a score: model shape [N]) is served as dims [1] reshaped to [], as Triton
+    requires non-empty dims (its error: "model output 'label' must specify 'dims'").
+    """
 
     name: str
     dtype: str
     dims: tuple[int, ...]
     allow_ragged_batch: bool = False
+    reshape: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -61,12 +67,16 @@ class TensorConfig:
         """From a manifest TensorSpec: drop the batch axis when batched, named (dynamic) axes become -1."""
         shape = spec.shape[1:] if batched else spec.shape
         dims = tuple(d if isinstance(d, int) and d > 0 else -1 for d in shape)
+        if batched and not dims:
+            return cls(spec.name, spec.dtype, (1,), allow_ragged_batch, reshape=())
         return cls(spec.name, spec.dtype, dims, allow_ragged_batch)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"name": self.name, "data_type": NUMPY_TO_TRITON[self.dtype], "dims": list(self.dims)}
         if self.allow_ragged_batch:
             data["allow_ragged_batch"] = True
+        if self.reshape is not None:
+            data["reshape"] = {"shape": list(self.reshape)}
         return data
 
 

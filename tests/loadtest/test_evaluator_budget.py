@@ -76,3 +76,14 @@ def test_budget_flags_build_the_budget() -> None:
     assert evaluate_command._budget(args) is None and evaluate_command._accuracy_drop_budget(args) is None
     args = _parse(["--no-budget", "--max-accuracy-drop", "2"])
     assert evaluate_command._accuracy_drop_budget(args) == 2.0
+
+
+def test_the_headline_output_is_the_class_scores_not_the_argmax_label_beside_them() -> None:
+    from loadtest.evaluator import _headline_output
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(16, 10)).astype(np.float32)
+    produced = {"label": logits.argmax(axis=1), "logits": logits}  # "label" sorts first
+    assert _headline_output(produced, None, None) == "logits"
+    assert _headline_output(produced, {"logits": "ids"}, None) == "label"  # ties: by name
+    assert _headline_output({"b": logits, "a": logits.copy()}, None, None) == "a"

@@ -10,7 +10,8 @@ from quantserve.artifact import Manifest, TensorSpec
 
 
 def write_dense_onnx(path: Path) -> None:
-    """probs = softmax(x @ W + b): x [batch, 8] float32 → probs [batch, 4]."""
+    """probs = softmax(x @ W + b): x [batch, 8] float32 → probs [batch, 4], and its argmax `label` [batch] int64
+    (one value per sample: served as dims [1] reshaped to [])."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -22,10 +23,14 @@ def write_dense_onnx(path: Path) -> None:
             helper.make_node("MatMul", ["x", "W"], ["xw"]),
             helper.make_node("Add", ["xw", "b"], ["logits"]),
             helper.make_node("Softmax", ["logits"], ["probs"], axis=-1),
+            helper.make_node("ArgMax", ["logits"], ["label"], axis=-1, keepdims=0),
         ],
         "dense",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8])],
-        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", 4])],
+        [
+            helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", 4]),
+            helper.make_tensor_value_info("label", TensorProto.INT64, ["batch"]),
+        ],
         initializer=[weights, bias],
     )
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
@@ -55,7 +60,7 @@ def write_sequence_onnx(path: Path) -> None:
 
 DENSE_IO = (
     [TensorSpec("x", "float32", ("batch", 8))],
-    [TensorSpec("probs", "float32", ("batch", 4))],
+    [TensorSpec("probs", "float32", ("batch", 4)), TensorSpec("label", "int64", ("batch",))],
 )
 SEQUENCE_IO = (
     [TensorSpec("tokens", "float32", ("batch", "sequence", 4))],

@@ -27,7 +27,8 @@ def test_deploy_writes_config_and_version(dense_build: Path, tmp_path: Path) -> 
     message = text_format.Parse(result.config_path.read_text(), model_config_pb2.ModelConfig())
     assert message.name == "dense" and message.backend == "python" and message.max_batch_size == 16
     assert [(t.name, list(t.dims)) for t in message.input] == [("x", [8])]
-    assert [(t.name, list(t.dims)) for t in message.output] == [("probs", [4])]
+    assert [(t.name, list(t.dims)) for t in message.output] == [("probs", [4]), ("label", [1])]
+    assert message.output[1].HasField("reshape") and list(message.output[1].reshape.shape) == []
     assert list(message.dynamic_batching.preferred_batch_size) == [2, 4, 8, 16]
     assert message.dynamic_batching.max_queue_delay_microseconds == 300
     assert message.instance_group[0].count == 2

@@ -125,7 +125,10 @@ def test_triton_runner_matches_onnxruntime_runner(server: TritonServer, builds: 
 
     feeds = {"x": np.random.default_rng(2).normal(size=(19, 8)).astype(np.float32)}  # > max_batch: sliced
     with TritonRunner(server.grpc_url, "dense") as served, OnnxRuntimeRunner(builds["dense"] / "model.onnx") as local:
-        np.testing.assert_allclose(served.infer(feeds)["probs"], local.infer(feeds)["probs"], rtol=1e-5, atol=1e-6)
+        got, want = served.infer(feeds), local.infer(feeds)
+    np.testing.assert_allclose(got["probs"], want["probs"], rtol=1e-5, atol=1e-6)
+    # One value per sample: served as [19, 1] (Triton needs non-empty dims), handed back as the model's [19].
+    assert got["label"].shape == (19,) and np.array_equal(got["label"], want["label"])
 
 
 def test_bad_request_gets_an_error_not_a_dead_model(server: TritonServer) -> None:

@@ -91,6 +91,15 @@ def test_from_spec_drops_the_batch_axis_and_marks_dynamic_dims() -> None:
     assert TensorConfig.from_spec(spec, batched=False).dims == (-1, -1, 16)
 
 
+def test_one_value_per_sample_is_served_as_dims_1_reshaped_to_the_models_empty_shape() -> None:
+    label = TensorConfig.from_spec(TensorSpec("label", "int64", ("batch",)), batched=True)
+    assert (label.dims, label.reshape) == ((1,), ())
+    text = to_protobuf_text(embedded_config(outputs=[TensorConfig("logits", "float32", (10,)), label]).to_dict())
+    parsed = text_format.Parse(text, model_config_pb2.ModelConfig())
+    assert list(parsed.output[1].dims) == [1] and parsed.output[1].HasField("reshape")
+    assert list(parsed.output[1].reshape.shape) == []
+
+
 @pytest.mark.parametrize(
     ("max_batch", "expected"),
     [(32, (4, 8, 16, 32)), (8, (1, 2, 4, 8)), (48, (4, 8, 16, 32, 48)), (1, (1,))],
