@@ -6,6 +6,7 @@ The row builders are shared with the command's terminal tables, so all three sho
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 
@@ -76,7 +77,7 @@ def op_type_rows(result: BuildProfile) -> tuple[list[str], list[list[str]]]:
             _x(r.speedup),
             f"{r.reference_share * 100:.1f}",
             f"{r.model_share * 100:.1f}",
-            r.op_type,
+            _runs_as(r.op_type, r.runs_as),
         ]
         for r in result.op_types
     ]
@@ -88,10 +89,20 @@ def node_rows(result: BuildProfile, top: int | None = None) -> tuple[list[str], 
     ref, mod = labels(result)
     header = [f"{ref} ms", f"{mod} ms", "speedup", "node (op type)"]
     rows = [
-        [_ms(r.reference_ms), _ms(r.model_ms), _x(r.speedup), _node_label(r.node, r.op_type, r.inserted)]
+        [
+            _ms(r.reference_ms),
+            _ms(r.model_ms),
+            _x(r.speedup),
+            _node_label(r.node, _runs_as(r.op_type, r.runs_as), r.inserted),
+        ]
         for r in result.nodes[:top]
     ]
     return header, rows
+
+
+def _runs_as(op_type: str, kernels: Sequence[str]) -> str:
+    """The ONNX op type, and the kernels ORT fused it into: "MatMulInteger → MatMulIntegerToFloat"."""
+    return f"{op_type} → {', '.join(kernels)}" if kernels else op_type
 
 
 def _node_label(node: str, op_type: str, inserted: bool) -> str:

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -268,6 +268,7 @@ class OpTypeRow:
     speedup: float | None  # reference_ms / model_ms; None where either ran no kernel of this type
     reference_share: float
     model_share: float
+    runs_as: tuple[str, ...] = ()  # ORT's kernels for it where they differ from the ONNX op type (its fusions)
 
 
 @dataclass(frozen=True)
@@ -280,6 +281,7 @@ class NodeRow:
     model_ms: float
     speedup: float | None
     inserted: bool  # ORT added it (layout Transpose/Reorder); not a node of the ONNX file
+    runs_as: tuple[str, ...] = ()  # ORT's kernels for it where they differ from the ONNX op type (its fusions)
 
 
 @dataclass
@@ -308,8 +310,10 @@ class BuildProfile:
         data = json.loads(Path(path).read_text())
         fields = {**data, "reference": ModelProfile.from_dict(data["reference"])}
         fields["model"] = ModelProfile.from_dict(data["model"])
-        fields["op_types"] = [OpTypeRow(**row) for row in data["op_types"]]
-        fields["nodes"] = [NodeRow(**row) for row in data["nodes"]]
+        fields["op_types"] = [
+            OpTypeRow(**{**row, "runs_as": tuple(row.get("runs_as", ()))}) for row in data["op_types"]
+        ]
+        fields["nodes"] = [NodeRow(**{**row, "runs_as": tuple(row.get("runs_as", ()))}) for row in data["nodes"]]
         return cls(**fields)
 
 
@@ -322,6 +326,7 @@ def compare_op_types(reference: ModelProfile, model: ModelProfile) -> list[OpTyp
     """Per ONNX op type, both models' kernel ms, speedup and shares, the most expensive first."""
     ref, mod = op_type_totals(reference.nodes), op_type_totals(model.nodes)
     ref_total, mod_total = sum(ref.values()) or 1.0, sum(mod.values()) or 1.0
+    kernels = _kernels_run(n for profile in (reference, model) for n in profile.nodes if n.onnx_node is not None)
     rows = [
         OpTypeRow(
             op,
@@ -330,6 +335,7 @@ def compare_op_types(reference: ModelProfile, model: ModelProfile) -> list[OpTyp
             speedup(ref.get(op, 0.0), mod.get(op, 0.0)),
             ref.get(op, 0.0) / ref_total,
             mod.get(op, 0.0) / mod_total,
+            kernels.get(op, ()),
         )
         for op in set(ref) | set(mod)
     ]
@@ -341,8 +347,11 @@ def compare_nodes(reference: ModelProfile, model: ModelProfile) -> list[NodeRow]
     keyed: dict[str, dict[str, Any]] = {}
     for side, profile in (("reference_ms", reference), ("model_ms", model)):
         for n in profile.nodes:
-            row = keyed.setdefault(n.onnx_node or n.name, {"op_type": n.onnx_op_type, "inserted": n.onnx_node is None})
+            row = keyed.setdefault(
+                n.onnx_node or n.name, {"op_type": n.onnx_op_type, "inserted": n.onnx_node is None, "nodes": []}
+            )
             row[side] = row.get(side, 0.0) + n.ms
+            row["nodes"].append(n)
     rows = [
         NodeRow(
             name,
@@ -351,10 +360,21 @@ def compare_nodes(reference: ModelProfile, model: ModelProfile) -> list[NodeRow]
             r.get("model_ms", 0.0),
             speedup(r.get("reference_ms", 0.0), r.get("model_ms", 0.0)),
             r["inserted"],
+            _kernels_run(r["nodes"]).get(r["op_type"], ()),
         )
         for name, r in keyed.items()
     ]
     return sorted(rows, key=lambda r: (-(r.reference_ms + r.model_ms), r.node))
+
+
+def _kernels_run(nodes: Iterable[NodeTime]) -> dict[str, tuple[str, ...]]:
+    """Per ONNX op type, the kernels ORT ran for it under another name (a fused MatMulIntegerToFloat for the
+    MatMulInteger, Cast and Mul of a dynamic INT8 MatMul), sorted."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for n in nodes:
+        if n.op_type != n.onnx_op_type:
+            found[n.onnx_op_type].add(n.op_type)
+    return {op: tuple(sorted(kernels)) for op, kernels in found.items()}
 
 
 def _load_batches(path: Path) -> list[dict[str, np.ndarray]]:

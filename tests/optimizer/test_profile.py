@@ -14,6 +14,8 @@ from optimizer.profile import (
     NodeTime,
     OnnxNodeIndex,
     base_op_type,
+    compare_nodes,
+    compare_op_types,
     node_times_ms,
     op_type_times_ms,
     op_type_totals,
@@ -69,6 +71,10 @@ def test_int8_kernels_map_back_to_the_fp32_op_types(tiny_build: Path) -> None:
     assert {"Conv", "Gemm"} <= set(op_type_totals(fp32.nodes)) & set(op_type_totals(int8.nodes))
     conv = next(n for n in int8.nodes if n.op_type == "QLinearConv")
     assert (conv.onnx_node, conv.onnx_op_type) == ("conv", "Conv")
+    # and the tables say which kernel ran for it
+    rows = {r.op_type: r for r in compare_op_types(fp32, int8)}
+    assert "QLinearConv" in rows["Conv"].runs_as and "Conv" not in rows["Conv"].runs_as
+    assert next(r for r in compare_nodes(fp32, int8) if r.node == "conv").runs_as == rows["Conv"].runs_as
 
 
 def test_public_dicts_are_keyed_by_onnx_names_and_op_types(tiny_build: Path) -> None:
