@@ -86,6 +86,8 @@ def preload_requests(environment: Environment, **_: Any) -> None:
 def _to_infer_inputs(batch: dict[str, np.ndarray]) -> list[Any]:
     inputs = []
     for name, array in batch.items():
+        if array.ndim == 1:  # one value per sample: a batching Triton model takes it as dims [1] (serving.deploy)
+            array = array[:, None]
         infer_input = grpcclient.InferInput(name, list(array.shape), np_to_triton_dtype(array.dtype))
         infer_input.set_data_from_numpy(np.ascontiguousarray(array))
         inputs.append(infer_input)

@@ -185,10 +185,15 @@ class TritonGrpcClient:
         return dict(self._call(f"config of '{model}'", "get_model_config", model, as_json=True)["config"])
 
     def model_metadata(self, model: str) -> tuple[list[TensorSpec], list[TensorSpec]]:
-        """The model's inputs and outputs; the batch axis (when batched) is named "batch"."""
+        """The model's inputs and outputs; the batch axis (when batched) is named "batch". A tensor the config
+        reshapes has the model's own shape (an argmax label: [batch], not the served [batch, 1])."""
         meta = self._call(f"metadata of '{model}'", "get_model_metadata", model, as_json=True)
-        batched = int(self.model_config(model).get("max_batch_size", 0)) > 0
-        return [_spec(t, batched) for t in meta.get("inputs", [])], [_spec(t, batched) for t in meta.get("outputs", [])]
+        config = self.model_config(model)
+        batched, reshaped = int(config.get("max_batch_size", 0)) > 0, _reshaped_tensors(config)
+        specs = [
+            [_model_spec(_spec(t, batched), reshaped) for t in meta.get(side, [])] for side in ("inputs", "outputs")
+        ]
+        return specs[0], specs[1]
 
     def infer(
         self, model: str, feeds: dict[str, np.ndarray], outputs: Sequence[str] | None = None, version: str = ""
@@ -239,8 +244,11 @@ def _spec(tensor: dict[str, Any], batched: bool) -> TensorSpec:
 
 
 def _reshaped_tensors(config: dict[str, Any]) -> dict[str, tuple[tuple[int, ...], tuple[int, ...]]]:
-    """Tensors whose config has a `reshape`: name → (served dims, the model's own shape), batch axis excluded."""
-    found = {}
+    """Tensors whose config has a `reshape`: name → (served dims, the model's own shape), batch axis excluded
+    (a model that does not batch: none, its shapes are taken as served)."""
+    found: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
+    if int(config.get("max_batch_size", 0)) <= 0:
+        return found
     for tensor in [*config.get("input", []), *config.get("output", [])]:
         if "reshape" in tensor and all(int(d) > 0 for d in tensor.get("dims", [])):
             dims = tuple(int(d) for d in tensor["dims"])
@@ -290,7 +298,6 @@ class TritonRunner(Runner):
             config = self._client.model_config(self.model)
             self._max_batch = int(config.get("max_batch_size", 0))
             self._reshaped = _reshaped_tensors(config)
-            self._inputs = [_model_spec(t, self._reshaped) for t in self._inputs]
         except BaseException:
             self._client.close()
             self._client = None

@@ -23,6 +23,7 @@ class ServedModels:
     fp32: str = "mlp_fp32"
     int8: str = "mlp_int8"
     damaged: str = "mlp_damaged"
+    gain: str = "mlp_gain"  # a second input and an output with one value per sample
 
 
 def _int8_build(fp32_build: Path, calib_path: Path, out: Path) -> Path:
@@ -55,7 +56,8 @@ def served_models(
     damaged = models.make_build_dir(builds / "mlp_damaged", weights=models.perturbed(weights, scale=1.0))
     int8 = _int8_build(fp32, calib, builds)
     repo = root / "repo"
-    for name, build in (("mlp_fp32", fp32), ("mlp_int8", int8), ("mlp_damaged", damaged)):
+    gain = models.make_gain_build(builds / "mlp_gain", weights)
+    for name, build in (("mlp_fp32", fp32), ("mlp_int8", int8), ("mlp_damaged", damaged), ("mlp_gain", gain)):
         deploy(build, repo, name, max_batch=32, max_queue_delay_us=500, instances=1)
     server = triton_server_factory(repo)
     return ServedModels(server.grpc_url, server.metrics_url, server.pid, load_data, heldout)  # type: ignore[attr-defined]

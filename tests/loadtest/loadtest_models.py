@@ -62,6 +62,35 @@ def write_mlp_onnx(path: Path, weights: dict[str, np.ndarray]) -> Path:
     return path
 
 
+def make_gain_build(directory: Path, weights: dict[str, np.ndarray]) -> Path:
+    """The MLP with a second input holding one value per sample (`gain` [batch]: logits × gain) and the argmax
+    `label` [batch] as a second output: tensors Triton serves as dims [1] reshaped to the model's []."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    directory.mkdir(parents=True, exist_ok=True)
+    mlp = onnx.load(str(write_mlp_onnx(directory / "mlp.onnx", weights)))
+    graph = mlp.graph
+    graph.node[-1].output[0] = "raw"
+    graph.node.extend(
+        [
+            helper.make_node("Unsqueeze", ["gain", "last"], ["gain_col"]),
+            helper.make_node("Mul", ["raw", "gain_col"], ["logits"]),
+            helper.make_node("ArgMax", ["logits"], ["label"], axis=-1, keepdims=0),
+        ]
+    )
+    graph.initializer.append(helper.make_tensor("last", TensorProto.INT64, [1], [-1]))
+    graph.input.append(helper.make_tensor_value_info("gain", TensorProto.FLOAT, ["batch"]))
+    graph.output.append(helper.make_tensor_value_info("label", TensorProto.INT64, ["batch"]))
+    onnx.checker.check_model(mlp)
+    onnx.save(mlp, str(directory / "model.onnx"))
+    (directory / "mlp.onnx").unlink()
+    inputs = [*INPUTS, TensorSpec("gain", "float32", ("batch",))]
+    outputs = [*OUTPUTS, TensorSpec("label", "int64", ("batch",))]
+    Manifest(directory.name, inputs, outputs, target="embedded", files={"model": "model.onnx"}).save(directory)
+    return directory
+
+
 def reference_logits(x: np.ndarray, weights: dict[str, np.ndarray]) -> np.ndarray:
     hidden = np.maximum(x @ weights["W1"] + weights["b1"], 0.0)
     return np.asarray(hidden @ weights["W2"] + weights["b2"])

@@ -12,6 +12,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import loadtest_models as models
 import numpy as np
 import pytest
 
@@ -170,6 +171,22 @@ def test_data_that_does_not_fit_the_model_is_one_clear_line(
     err = capsys.readouterr().err
     assert "input 'x' has shape (4, 7)" in err and err.strip().count("\n") == 0
     assert not (tmp_path / "out" / "load-mlp_fp32.json").exists()
+
+
+def test_inputs_and_outputs_with_one_value_per_sample_load_and_evaluate(served_models, tmp_path: Path) -> None:
+    """`gain` [batch] in, `label` [batch] out: Triton takes and gives them as [batch, 1]; the data has [batch]."""
+    from loadtest.evaluator import served_outputs
+    from quantserve.data import TensorData, load_npz
+
+    data = load_npz(served_models.load_data)
+    gain = np.random.default_rng(7).uniform(0.5, 2.0, size=len(data)).astype(np.float32)
+    path = TensorData({"x": data.arrays["x"], "gain": gain}).save(tmp_path / "gain.npz")
+    result = run_load(served_models.url, served_models.gain, path, users=2, duration_s=2, out_dir=tmp_path)
+    assert result.failed_requests == 0 and result.requests > 0
+    got = served_outputs(served_models.url, served_models.gain, TensorData({"x": data.arrays["x"], "gain": gain}))
+    want = models.reference_logits(data.arrays["x"], models.mlp_weights()) * gain[:, None]
+    np.testing.assert_allclose(got["logits"], want, rtol=1e-4, atol=1e-4)
+    assert got["label"].shape == (len(data),) and np.array_equal(got["label"], want.argmax(axis=1))
 
 
 def test_embedding_task_scores_by_cosine_even_with_labels(served_models) -> None:
