@@ -267,7 +267,7 @@ def make_file_bytes(count: int, seed: int) -> TensorData:
                 by_suffix.setdefault(path.suffix.lower(), []).append(path)
     rng = np.random.default_rng(seed)
     suffixes = sorted(by_suffix)
-    rows = []
+    rows: list[np.ndarray] = []
     while len(rows) < count:
         files = by_suffix[suffixes[int(rng.integers(len(suffixes)))]]
         rows.append(_file_features(files[int(rng.integers(len(files)))].read_bytes()))
