@@ -3,8 +3,15 @@
 Every output is measured by what it is (`optimizer.drift`: class scores, embedding, sequence,
 detection head, dense map) and judged against the drift budget; the user's task metric
 (`--metric`) is scored on both models side by side. The record goes into `manifest.verification`:
-per-output kinds and metrics, the budget, the violations and whether the budget holds. The
-first output's top-1 agreement, accuracies and absolute differences stay at the top of the record
+per-output kinds and metrics, the budget, the violations and whether the budget holds.
+
+A model whose answers depend on their batch neighbours (dynamic INT8: one activation scale per run,
+over the whole batch) is judged at three batch compositions — the held-out rows in order in batches
+of `batch_size`, the same rows shuffled, and each row alone — and the worst one is the verdict:
+Triton's dynamic batcher forms whichever batches the traffic brings. The check that a model depends
+on its neighbours: the first rows alone against the same rows in their batch.
+
+The first output's top-1 agreement, accuracies and absolute differences stay at the top of the record
 for readers of its earlier form.
 """
 
@@ -22,6 +29,8 @@ from optimizer.user_metric import UserMetric, add_user_metric
 from quantserve.artifact import Artifact
 from quantserve.data import TensorData
 from quantserve.runner import run_batches
+
+PROBE_ROWS = 8  # rows run alone to learn whether a model's answers depend on their batch neighbours
 
 
 class VerifyAgainstReference:
@@ -50,25 +59,64 @@ class VerifyAgainstReference:
         return artifact
 
     def measure(self, candidate: Path) -> dict[str, Any]:
-        """The verification record: per-output drift by kind, the budget and its verdict, over all held-out samples."""
-        expected, got = self.outputs(self.reference), self.outputs(candidate)
+        """The verification record: per-output drift by kind, the budget and its verdict, over all held-out samples
+        (at the worst batch composition, where the candidate's answers depend on their batch neighbours)."""
+        expected = self.outputs(self.reference)
         labels = self.data.labels
         kinds = infer_output_kinds(expected, self.output_kinds, labels=labels)
-        report = measure_drift(expected, got, kinds, self.budget, labels)
-        if self.user_metric is not None:
-            add_user_metric(report, self.user_metric, expected, got, labels, self.budget)
+        judged = []
+        for composition, got in self.compositions(candidate):
+            report = measure_drift(expected, got, kinds, self.budget, labels)
+            if self.user_metric is not None:
+                add_user_metric(report, self.user_metric, expected, got, labels, self.budget)
+            judged.append((composition, got, report))
+        composition, got, report = min(judged, key=lambda item: (item[2].holds, item[2].margin()))
         first = next(iter(expected))
-        return {
+        record = {
             "data": self.data_source,
             **first_output_summary(expected[first], got[first], labels),
             "budget": self.budget.to_dict(),
             **report.to_dict(),
         }
+        if len(judged) > 1:
+            record["batch_compositions"] = [
+                {"composition": name, "holds": r.holds, "margin": r.margin()} for name, _, r in judged
+            ]
+            record["judged_at"] = composition
+        return record
+
+    def compositions(self, candidate: Path) -> list[tuple[str, dict[str, np.ndarray]]]:
+        """The candidate's outputs in order in batches; shuffled and alone too where its answers depend on them."""
+        return batch_compositions(candidate, self.data, self.batch_size)
 
     def outputs(self, path: Path) -> dict[str, np.ndarray]:
         """Every output of the model at `path` over the held-out data."""
-        with OnnxRuntimeRunner(path) as runner:
-            return run_batches(runner, self.data.batches(self.batch_size))
+        return model_outputs(path, self.data, self.batch_size)
+
+
+def model_outputs(path: Path, data: TensorData, batch_size: int) -> dict[str, np.ndarray]:
+    """Every output of the model at `path` over `data`, run in batches of `batch_size`."""
+    with OnnxRuntimeRunner(path) as runner:
+        return run_batches(runner, data.batches(batch_size))
+
+
+def batch_compositions(path: Path, data: TensorData, batch_size: int) -> list[tuple[str, dict[str, np.ndarray]]]:
+    """The model's outputs over `data` in batches of `batch_size` in order; where its first rows run alone
+    answer otherwise, also over the rows shuffled (seeded) and each row alone, every set in `data`'s order."""
+    in_order = model_outputs(path, data, batch_size)
+    name = f"batches of {batch_size} in order"
+    first = data.take(0, min(len(data), PROBE_ROWS))
+    alone = model_outputs(path, first, 1)
+    if len(data) < 2 or all(np.allclose(alone[k], v[: len(first)], rtol=1e-4, atol=1e-5) for k, v in in_order.items()):
+        return [(name, in_order)]
+    order = np.random.default_rng(0).permutation(len(data))
+    shuffled = model_outputs(path, data.take_rows(order), batch_size)
+    back = np.argsort(order)
+    return [
+        (name, in_order),
+        (f"batches of {batch_size} shuffled", {k: v[back] for k, v in shuffled.items()}),
+        ("each row alone", model_outputs(path, data, 1)),
+    ]
 
 
 def first_output_summary(expected: np.ndarray, got: np.ndarray, labels: np.ndarray | None) -> dict[str, Any]:
@@ -96,4 +144,5 @@ def drift_refusal(record: Mapping[str, Any]) -> str:
     lines = [violation["line"] for violation in record.get("violations", [])]
     more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
     first = lines[0] if lines else "no violation recorded"
-    return f"INT8 misses the drift budget: {first}{more}; nothing written (pass --keep-failing to ship anyway)"
+    where = f" with {record['judged_at']}" if "judged_at" in record else ""
+    return f"INT8 misses the drift budget{where}: {first}{more}; nothing written (pass --keep-failing to ship anyway)"

@@ -38,6 +38,11 @@ class TensorData:
         labels = None if self.labels is None else self.labels[start:stop]
         return TensorData({k: v[start:stop] for k, v in self.arrays.items()}, labels)
 
+    def take_rows(self, rows: np.ndarray) -> TensorData:
+        """The samples at `rows` (indices), in that order."""
+        labels = None if self.labels is None else self.labels[rows]
+        return TensorData({k: v[rows] for k, v in self.arrays.items()}, labels)
+
     def save(self, path: Path) -> Path:
         arrays = dict(self.arrays)
         if self.labels is not None:

@@ -86,3 +86,48 @@ def test_every_output_is_verified_and_the_second_can_fail(tmp_path: Path) -> Non
         "INT8 misses the drift budget: output 'scores': worst channel correlation 0 < budget 0.98; "
         "nothing written (pass --keep-failing to ship anyway)"
     )
+
+
+def _embedding_mlp(path: Path) -> Path:
+    rng = np.random.default_rng(3)
+    weights = [numpy_helper.from_array((rng.normal(size=(16, 16)) / 4).astype(np.float32), f"w{i}") for i in range(2)]
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["x", "w0"], ["h"]),
+            helper.make_node("Relu", ["h"], ["r"]),
+            helper.make_node("MatMul", ["r", "w1"], ["embedding"]),
+        ],
+        "mlp",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 16])],
+        [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["N", 16])],
+        weights,
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def test_dynamic_int8_is_judged_at_its_worst_batch_composition(tmp_path: Path) -> None:
+    """One activation scale per run: a row beside a 1000× louder neighbour loses its resolution."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    reference = _embedding_mlp(tmp_path / "fp32.onnx")
+    quantize_dynamic(str(reference), str(tmp_path / "int8.onnx"), weight_type=QuantType.QInt8)
+    x = np.random.default_rng(4).normal(size=(64, 16)).astype(np.float32)
+    x[::16] *= 1000.0  # one loud row in every batch of 16
+    data = TensorData({"x": x})
+    record = VerifyAgainstReference(reference, data, "x.npz", batch_size=16).measure(tmp_path / "int8.onnx")
+    compositions = {c["composition"]: c for c in record["batch_compositions"]}
+    assert set(compositions) == {"batches of 16 in order", "batches of 16 shuffled", "each row alone"}
+    assert compositions["each row alone"]["margin"] > compositions["batches of 16 in order"]["margin"]
+    worst = min(compositions.values(), key=lambda c: c["margin"])
+    assert record["judged_at"] == worst["composition"] and record["margin"] == worst["margin"]
+    assert not record["holds"] and drift_refusal(record).startswith(
+        f"INT8 misses the drift budget with {worst['composition']}: "
+    )
+
+
+def test_a_batch_independent_model_is_judged_once(tmp_path: Path) -> None:
+    reference = _embedding_mlp(tmp_path / "fp32.onnx")
+    data = TensorData({"x": np.random.default_rng(5).normal(size=(40, 16)).astype(np.float32)})
+    record = VerifyAgainstReference(reference, data, "x.npz", batch_size=16).measure(reference)
+    assert "batch_compositions" not in record and record["holds"]
