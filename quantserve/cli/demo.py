@@ -94,10 +94,16 @@ def optimize_and_deploy(settings: DemoSettings, files: dict[str, Path], say: Cal
 
 
 def measure(settings: DemoSettings, names: list[str], heldout: Path, say: Callable[[str], None]) -> dict[str, Any]:
-    """Start tritonserver with just the demo's models; score accuracy, then load each variant."""
+    """Start tritonserver with just the demo's models; score accuracy, then load the variants step by step.
+
+    The variants take turns at each concurrency step (FP32 then INT8, INT8 then FP32 at the next), so the
+    two windows the headline compares are seconds apart, not a whole sweep: a load swing on a shared
+    machine hits both alike.
+    """
     from loadtest.evaluator import evaluate_accuracy
-    from loadtest.harness import LoadSettings, run_pattern
+    from loadtest.harness import LoadSettings, run_step
     from loadtest.load_pattern import Sweep
+    from loadtest.results import LoadRun
     from serving.server import ServerOptions, TritonServer
 
     settings.out.mkdir(parents=True, exist_ok=True)
@@ -111,11 +117,9 @@ def measure(settings: DemoSettings, names: list[str], heldout: Path, say: Callab
             server.grpc_url, names, names[0], heldout, max_accuracy_drop=settings.max_accuracy_drop
         )
         accuracy.save(settings.out)
-        loads = {}
         steps = sorted({*settings.sweep, settings.users})
-        for name in names:
-            say(f"load {name}: {steps} users × {settings.duration_s:g} s, {settings.request_batch} per request")
-            load = LoadSettings(
+        loads = {
+            name: LoadSettings(
                 server.grpc_url,
                 name,
                 heldout,
@@ -124,9 +128,19 @@ def measure(settings: DemoSettings, names: list[str], heldout: Path, say: Callab
                 request_batch=settings.request_batch,
                 metrics_url=server.metrics_url,
             )
-            run = run_pattern(load, settings.out, server_pid=server.pid)
-            loads[name] = next(r for r in run.results if r.users == settings.users)
-    return {"accuracy": accuracy, "loads": loads}
+            for name in names
+        }
+        runs: dict[str, list[Any]] = {name: [] for name in names}
+        for i, step in enumerate(Sweep.of_users(steps).steps()):
+            turn = names if i % 2 == 0 else names[::-1]
+            per = f"{settings.duration_s:g} s, {settings.request_batch} per request"
+            say(f"load {steps[i]} users × {per}: {', '.join(turn)}")
+            for name in turn:
+                runs[name].append(run_step(loads[name], step, settings.out, server.pid))
+        for name, results in runs.items():
+            LoadRun(name, results).save(settings.out)
+    headline = {name: next(r for r in results if r.users == settings.users) for name, results in runs.items()}
+    return {"accuracy": accuracy, "loads": headline}
 
 
 def summarize(names: list[str], measured: dict[str, Any]) -> dict[str, Any]:
