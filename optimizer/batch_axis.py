@@ -139,6 +139,19 @@ def rows_mismatch(model: onnx.ModelProto) -> str:
     return ""
 
 
+def unbatched_output(path: Path, feeds: dict[str, np.ndarray]) -> str:
+    """'' when every output of the model at `path` holds one row per row of `feeds` along axis 0; else which
+    does not and its shape (a per-model constant among the outputs: SSD-style priors, a class list)."""
+    import onnxruntime as ort
+
+    rows = len(next(iter(feeds.values())))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for output, value in zip(session.get_outputs(), session.run(None, feeds), strict=True):
+        if np.ndim(value) == 0 or np.shape(value)[0] != rows:
+            return f"output '{output.name}' has shape {list(np.shape(value))} for {rows} input rows"
+    return ""
+
+
 def _synthetic_rows(model: onnx.ModelProto) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     feeds = {}

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from optimizer.batch_axis import unbatched_output
 from optimizer.calibrate import CalibrationSettings
 from optimizer.drift import BudgetExceeded, DriftBudget
 from optimizer.export import ExportOnnx, refuse_quantized
@@ -86,6 +87,13 @@ class OptimizeJob:
         exported = self._export(work / "exported.onnx")
         self.options.progress("fuse")
         check_inputs = next(self.calib.batches(8))
+        unbatched = unbatched_output(exported.path, check_inputs)
+        if unbatched:
+            raise QuantserveError(
+                f"{self.options.source}: {unbatched}: every output must hold one row per sample along axis 0 "
+                "(Triton's dynamic batching splits responses there, and verification compares row by row); "
+                "a per-model constant does not belong among the outputs"
+            )
         transformer = self.options.transformer
         fuse = FuseGraph(check_inputs) if transformer is None else transformer.fuse_stage(check_inputs)
         fused = fuse(exported, staging / REFERENCE_FILE)

@@ -147,3 +147,30 @@ def test_int8_sequence_model_keeps_its_sequence_axis(tmp_path: Path) -> None:
     assert manifest.inputs[0].shape == ("batch", "sequence")
     assert manifest.stages[2]["quantize_nodes"] > 0
     assert manifest.verification is not None and manifest.verification["top1_agreement"] is not None
+
+
+def test_an_output_not_batched_along_axis_0_is_one_line_before_any_work(tmp_path: Path) -> None:
+    """A per-model constant among the outputs (SSD-style priors) crashed verification with a numpy traceback."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weights = numpy_helper.from_array(rng.normal(size=(8, 4)).astype(np.float32), "W")
+    priors = numpy_helper.from_array(np.arange(12, dtype=np.float32).reshape(3, 4), "P")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["y"]), helper.make_node("Identity", ["P"], ["priors"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 8])],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4]),
+            helper.make_tensor_value_info("priors", TensorProto.FLOAT, [3, 4]),
+        ],
+        [weights, priors],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "priors.onnx"))
+    np.savez(tmp_path / "calib.npz", x=rng.normal(size=(32, 8)).astype(np.float32))
+    out = tmp_path / "build"
+    options = OptimizeOptions(str(tmp_path / "priors.onnx"), str(tmp_path / "calib.npz"), "fp32", "embedded", str(out))
+    with pytest.raises(QuantserveError, match=r"output 'priors' has shape \[3, 4\] for 8 input rows: every output"):
+        optimize(options)
+    assert not out.exists()
