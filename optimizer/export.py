@@ -277,24 +277,27 @@ PROTOBUF_LIMIT = 2**31  # bytes one ONNX ModelProto can hold, weights included o
 
 
 def _load_onnx(path: Path) -> onnx.ModelProto:
-    weights = _external_weight_bytes(path)  # before reading them: they would not fit one protobuf
+    """The model with its weights; external-data weights of 2 GiB or more are refused before they are read."""
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf DecodeError and friends for a damaged file
+        raise QuantserveError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from exc
+    weights = _external_weight_bytes(path, model)
     if weights >= PROTOBUF_LIMIT:
         raise QuantserveError(
             f"{path}: {weights / 2**30:.1f} GiB of weights in external data: models of 2 GiB or more are not "
             "supported (one ONNX protobuf holds at most 2 GiB, and every stage here holds the model as one)"
         )
-    try:
-        return onnx.load(str(path))
-    except Exception as exc:  # protobuf DecodeError and friends for a damaged file
-        raise QuantserveError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from exc
+    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
+        try:
+            onnx.load_external_data_for_model(model, str(Path(path).parent))
+        except Exception as exc:  # a missing or short .data file
+            raise QuantserveError(f"{path}: its external weights cannot be read ({type(exc).__name__})") from exc
+    return model
 
 
-def _external_weight_bytes(path: Path) -> int:
-    """Bytes of the external-data files the model's initializers name (0: none, or the file is unreadable)."""
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception:  # damaged: no external data to count
-        return 0
+def _external_weight_bytes(path: Path, model: onnx.ModelProto) -> int:
+    """Bytes of the external-data files the model's initializers name (0: none)."""
     locations = {
         entry.value
         for tensor in model.graph.initializer
@@ -302,8 +305,7 @@ def _external_weight_bytes(path: Path) -> int:
         for entry in tensor.external_data
         if entry.key == "location"
     }
-    files = [Path(path).parent / location for location in locations]
-    return sum(f.stat().st_size for f in files if f.is_file())
+    return sum(f.stat().st_size for f in (Path(path).parent / loc for loc in locations) if f.is_file())
 
 
 def _check(path: Path, model: onnx.ModelProto) -> None:

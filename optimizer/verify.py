@@ -24,11 +24,10 @@ from typing import Any
 import numpy as np
 
 from optimizer.drift import DriftBudget, infer_output_kinds, measure_drift
-from optimizer.onnxruntime_runner import OnnxRuntimeRunner
+from optimizer.transformer import run_model
 from optimizer.user_metric import UserMetric, add_user_metric
 from quantserve.artifact import Artifact
 from quantserve.data import TensorData
-from quantserve.runner import run_batches
 
 PROBE_ROWS = 8  # rows run alone to learn whether a model's answers depend on their batch neighbours
 
@@ -65,7 +64,7 @@ class VerifyAgainstReference:
         labels = self.data.labels
         kinds = infer_output_kinds(expected, self.output_kinds, labels=labels)
         judged = []
-        for composition, got in self.compositions(candidate):
+        for composition, got in batch_compositions(candidate, self.data, self.batch_size):
             report = measure_drift(expected, got, kinds, self.budget, labels)
             if self.user_metric is not None:
                 add_user_metric(report, self.user_metric, expected, got, labels, self.budget)
@@ -85,37 +84,27 @@ class VerifyAgainstReference:
             record["judged_at"] = composition
         return record
 
-    def compositions(self, candidate: Path) -> list[tuple[str, dict[str, np.ndarray]]]:
-        """The candidate's outputs in order in batches; shuffled and alone too where its answers depend on them."""
-        return batch_compositions(candidate, self.data, self.batch_size)
-
     def outputs(self, path: Path) -> dict[str, np.ndarray]:
         """Every output of the model at `path` over the held-out data."""
-        return model_outputs(path, self.data, self.batch_size)
-
-
-def model_outputs(path: Path, data: TensorData, batch_size: int) -> dict[str, np.ndarray]:
-    """Every output of the model at `path` over `data`, run in batches of `batch_size`."""
-    with OnnxRuntimeRunner(path) as runner:
-        return run_batches(runner, data.batches(batch_size))
+        return run_model(path, self.data.arrays, self.batch_size)
 
 
 def batch_compositions(path: Path, data: TensorData, batch_size: int) -> list[tuple[str, dict[str, np.ndarray]]]:
     """The model's outputs over `data` in batches of `batch_size` in order; where its first rows run alone
     answer otherwise, also over the rows shuffled (seeded) and each row alone, every set in `data`'s order."""
-    in_order = model_outputs(path, data, batch_size)
+    in_order = run_model(path, data.arrays, batch_size)
     name = f"batches of {batch_size} in order"
     first = data.take(0, min(len(data), PROBE_ROWS))
-    alone = model_outputs(path, first, 1)
+    alone = run_model(path, first.arrays, 1)
     if len(data) < 2 or all(np.allclose(alone[k], v[: len(first)], rtol=1e-4, atol=1e-5) for k, v in in_order.items()):
         return [(name, in_order)]
     order = np.random.default_rng(0).permutation(len(data))
-    shuffled = model_outputs(path, data.take_rows(order), batch_size)
+    shuffled = run_model(path, data.take_rows(order).arrays, batch_size)
     back = np.argsort(order)
     return [
         (name, in_order),
         (f"batches of {batch_size} shuffled", {k: v[back] for k, v in shuffled.items()}),
-        ("each row alone", model_outputs(path, data, 1)),
+        ("each row alone", run_model(path, data.arrays, 1)),
     ]
 
 
