@@ -17,7 +17,11 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
   anchors, not a sequence: a PicoDet layout detector's (1, 7600, 10) scores and (1, 7600, 32) box
   bins were judged as sequences and refused at "decoded-sequence agreement 0" — both are dense maps;
 - classification: 2-D (N, C > 1) rows that are probabilities, or whose argmax matches the labels on
-  at least half the samples, or (without either) C < 64;
+  at least half the samples, or independent per-class (sigmoid) scores — every value in [0, 1], rows
+  not of unit norm, at most a quarter exact zeros (a ReLU feature vector has about half; a float32
+  sigmoid reaches 0 only below −88) — or (without any of these) C < 64. torchcrepe's (N, 360)
+  pitch-bin sigmoid (3 % zeros) was judged an embedding at cosine 0.9998 while 2 % of its frames
+  changed pitch bin, one by an octave;
 - embedding: 2-D (N, D > 1) rows of unit L2 norm, or D ≥ 64 with no label match;
 - ids: integer or boolean outputs (class ids, argmax labels, token ids, masks), whatever their shape;
 - dense: anything else (maps, features, scalars); a 3-D dense output's channels are the smaller of
@@ -46,6 +50,7 @@ EMBEDDING_MIN_DIM = 64
 MAX_SEQUENCE_POSITIONS = 1024  # raw 3-D logits over more positions are a per-anchor map, not a sequence
 DETECTION_SPAN_RATIO = 10.0
 BOX_CHANNELS = 4
+SIGMOID_MAX_ZERO_SHARE = 0.25  # rows in [0, 1] with more exact zeros are ReLU features (about half zeros), not scores
 
 
 class BudgetExceeded(QuantserveError):
@@ -124,7 +129,7 @@ class Violation:
         """E.g. "output 'scores': worst channel correlation 0.12 < budget 0.98"."""
         words = CHECKS[self.metric][0] if self.metric in CHECKS else self.metric
         op = "<" if self.higher_is_better else ">"
-        return f"{self.scope} '{self.output}': {words} {self.value:.4g} {op} budget {self.budget:.4g}"
+        return f"{self.scope} '{self.output}': {words} {_beside(self.value, self.budget)} {op} budget {self.budget:g}"
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "line": self.line()}
@@ -155,6 +160,16 @@ class DriftReport:
             "violations": [v.to_dict() for v in self.violations],
             "metric": self.user_metric,
         }
+
+
+def _beside(value: float, budget: float) -> str:
+    """`value` to 4 significant digits, or as many more as it takes not to read as equal to, or on the other side
+    of, `budget` (a cosine mean of 0.99996 against a budget of 0.99999 read "1 < budget 1")."""
+    for digits in range(4, 10):
+        text = f"{value:.{digits}g}"
+        if float(text) != budget and (float(text) < budget) == (value < budget):
+            return text
+    return repr(value)
 
 
 def infer_output_kinds(
@@ -242,9 +257,11 @@ def _classification_or_embedding(values: np.ndarray, labels: np.ndarray | None) 
         return "classification"
     if _usable_labels(labels, values) and np.mean(rows.argmax(axis=1) == labels) >= 0.5:
         return "classification"
-    if np.allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-2) or values.shape[1] >= EMBEDDING_MIN_DIM:
+    if np.allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-2):
         return "embedding"
-    return "classification"
+    if rows.min() >= 0.0 and rows.max() <= 1.0 and np.mean(rows == 0.0) <= SIGMOID_MAX_ZERO_SHARE:
+        return "classification"  # independent per-class scores: their argmax is the answer
+    return "embedding" if values.shape[1] >= EMBEDDING_MIN_DIM else "classification"
 
 
 def _usable_labels(labels: np.ndarray | None, values: np.ndarray) -> bool:

@@ -38,7 +38,7 @@ from typing import Any
 import onnx
 
 from optimizer.calibrate import CalibrateInt8, CalibrationSettings
-from optimizer.drift import DriftBudget, DriftReport, infer_output_kinds, measure_drift
+from optimizer.drift import BudgetExceeded, DriftBudget, DriftReport, infer_output_kinds, measure_drift
 from optimizer.profile import ModelProfile, profile_model
 from optimizer.quant_exclusions import COMPUTE_OPS, MIXED_RANGE_RATIO, activation_matmuls, find_exclusions
 from optimizer.sensitivity import (
@@ -304,8 +304,10 @@ class SearchInt8:
         search: SearchSettings | None = None,
         on_step: Callable[[str], None] | None = None,
         on_progress: ProgressCallback | None = None,
+        keep_failing: bool = False,
     ) -> None:
         self.calib, self.settings = calib, settings or CalibrationSettings()
+        self.keep_failing = keep_failing  # where only all-FP32 holds: ship the closest INT8 model, not refuse
         self.on_step = on_step  # told what the search is doing: "static_qdq candidate", "probe 3/12"…
         self.on_progress = on_progress  # (done, total, what): calibration chunks, candidates, mixed-precision groups
         self.search = search or SearchSettings()
@@ -369,15 +371,44 @@ class _SearchRun:
         best = max(holding, key=lambda c: c.speedup) if holding else None
         # A candidate that misses the budget but runs clearly faster than the best holding one is worth a search.
         faster = [c for c in tried if c not in holding and (best is None or c.speedup > FASTER * best.speedup)]
-        if not faster:
-            return best or tried[0], self._record(best or tried[0], tried, {})
-        mixed_candidate, mixed = self._mixed_precision(max(faster, key=lambda c: (c.drift.margin(), c.speedup)), base)
-        options = [c for c in (best, mixed_candidate) if c is not None]
-        chosen = max(
-            options, key=lambda c: (self._accept(c.drift), c.speedup if self._accept(c.drift) else c.drift.margin())
-        )
-        mixed["chosen"] = chosen is mixed_candidate
+        chosen, mixed = best or tried[0], {}
+        if faster:
+            start = max(faster, key=lambda c: (c.drift.margin(), c.speedup))
+            mixed_candidate, mixed = self._mixed_precision(start, base)
+            options = [c for c in (best, mixed_candidate) if c is not None]
+            chosen = max(
+                options, key=lambda c: (self._accept(c.drift), c.speedup if self._accept(c.drift) else c.drift.margin())
+            )
+            mixed["chosen"] = chosen is mixed_candidate
+        if not self._quantizes_anything(chosen):
+            chosen = self._nothing_in_int8(tried)
+            if mixed:
+                mixed["chosen"] = False
         return chosen, self._record(chosen, tried, mixed)
+
+    def _quantizes_anything(self, candidate: Candidate) -> bool:
+        return bool(quantized_nodes(self.model, onnx.load(str(candidate.path))))
+
+    def _nothing_in_int8(self, tried: list[Candidate]) -> Candidate:
+        """The mixed-precision search held the budget only by keeping every compute node FP32: that is the FP32
+        model with Q/DQ around data movement, not an INT8 model (basic-pitch's CQT front end broke at every
+        granularity; the search ended at 0 % of MACs in INT8 and the speed gate called it "1.03× FP32"). Refused
+        in one line, or with --keep-failing the closest INT8 candidate is shipped, its misses recorded."""
+        int8 = [c for c in tried if self._quantizes_anything(c)]
+        if not int8:  # nothing was left to quantize: every compute node excluded up front
+            raise BudgetExceeded(
+                f"no INT8 model to ship: every compute node is kept FP32 ({len(self.exclusions)} nodes excluded: "
+                "graph outputs and mixed-range tensors); nothing written: deploy fp32"
+            )
+        closest = max(int8, key=lambda c: c.drift.margin())
+        if self.stage.keep_failing or not closest.drift.violations:
+            return closest
+        first = closest.drift.violations[0].line()
+        raise BudgetExceeded(
+            f"no INT8 model holds the drift budget: with its compute nodes in INT8, {closest.scheme} misses it "
+            f"({first}); it holds only with every compute node FP32; "
+            "nothing written: deploy fp32 (or pass --keep-failing to ship the closest INT8 model)"
+        )
 
     def _schemes(self) -> list[Scheme]:
         static_settings = self.stage.settings

@@ -179,6 +179,7 @@ def int8_stage(job: OptimizeJob) -> Callable[[Artifact, Path], Artifact]:
         search=SearchSettings(threads=job.options.speed.threads, timing_batch=job.options.speed.batch_size),
         on_step=lambda what: job.options.progress(f"calibrate: {what}"),
         on_progress=job.options.on_progress,
+        keep_failing=job.options.keep_failing,
     )
 
 

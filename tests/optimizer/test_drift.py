@@ -57,6 +57,8 @@ def test_each_kind_is_inferred_from_shape_and_values() -> None:
         "ctc_probabilities": _softmax(RNG.normal(size=(16, 40, 6))),
         "ctc_log_probabilities": np.log(_softmax(RNG.normal(size=(16, 40, 6)))),
         "anchor_scores": RNG.uniform(size=(2, 1200, 10)),  # sigmoid class scores per anchor
+        "pitch_bins": 1 / (1 + np.exp(-RNG.normal(size=(16, 360)))),  # independent sigmoid scores per class
+        "relu_features": np.maximum(RNG.normal(size=(16, 512)), 0.0) / 10,  # in [0, 1], half of it zeros
         "anchor_box_bins": RNG.normal(size=(2, 1200, 32)),  # raw box-distribution logits per anchor
         "depth": RNG.normal(size=(16, 1, 8, 8)),
         "score": RNG.normal(size=(16,)),
@@ -75,6 +77,8 @@ def test_each_kind_is_inferred_from_shape_and_values() -> None:
         "ctc_probabilities": "sequence",
         "ctc_log_probabilities": "sequence",
         "anchor_scores": "dense",
+        "pitch_bins": "classification",
+        "relu_features": "embedding",
         "anchor_box_bins": "dense",
         "depth": "dense",
         "score": "dense",
@@ -217,3 +221,10 @@ def test_user_metric_compared_side_by_side() -> None:
     assert (report.user_metric["fp32"], report.user_metric["int8"]) == (1.0, 0.75)
     assert report.user_metric["relative_drop"] == pytest.approx(0.25)
     assert report.violations[-1].line() == "metric 'tests:accuracy': relative drop 0.25 > budget 0.01"
+
+
+def test_a_refusal_line_never_rounds_a_value_onto_its_budget() -> None:
+    line = Violation("y", "cosine_mean", 0.999962, 0.99999).line()
+    assert line == "output 'y': cosine mean 0.99996 < budget 0.99999", line
+    assert Violation("y", "cosine_mean", 0.9983, 0.99995).line().endswith("0.9983 < budget 0.99995")
+    assert Violation("s", "channel_correlation_worst", -0.26059, 0.98).line().endswith("-0.2606 < budget 0.98")
