@@ -29,8 +29,9 @@ from optimizer.speed import SpeedRecord, SpeedSettings, compare_speed, cpu_model
 from quantserve import metrics
 from quantserve.data import TensorData, load_npz
 
-REFUSAL = re.compile(  # a drift violation (output or metric, value, budget) or the speed line
+REFUSAL = re.compile(  # a drift violation (output or metric, value, budget), the speed line, or nothing to quantize
     r"(output|metric) '[^']+': .+ -?[\d.]+(e-?\d+)? [<>] budget -?[\d.]+(e-?\d+)?|INT8 is [\d.]+× FP32"
+    r"|no INT8 model to ship"
 )
 # the lowest task-level agreement INT8 may show here (issue 9's default budget)
 FLOORS = {

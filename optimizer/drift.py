@@ -152,6 +152,14 @@ class DriftReport:
         """Worst normalized slack over all checks (1.0: no drift; ≥ 0 iff the budget holds); ranks candidates."""
         return min(self.slacks, default=1.0)
 
+    def error(self) -> float:
+        """Mean relative error over the outputs (ids: the share of values changed): a continuous drift figure
+        that still moves where a discrete metric (top-1 or sequence agreement on a few probe rows) does not."""
+        errors = [
+            float(o["relative_error"]) if "relative_error" in o else _changed_share(o) for o in self.outputs.values()
+        ]
+        return float(np.mean(errors)) if errors else 0.0
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "holds": self.holds,
@@ -160,6 +168,11 @@ class DriftReport:
             "violations": [v.to_dict() for v in self.violations],
             "metric": self.user_metric,
         }
+
+
+def _changed_share(output: Mapping[str, Any]) -> float:
+    size = int(np.prod(output.get("shape") or [0]))
+    return float(output.get("values_changed", 0)) / size if size else 0.0
 
 
 def _beside(value: float, budget: float) -> str:

@@ -396,8 +396,9 @@ class _SearchRun:
         in one line, or with --keep-failing the closest INT8 candidate is shipped, its misses recorded."""
         int8 = [c for c in tried if self._quantizes_anything(c)]
         if not int8:  # nothing was left to quantize: every compute node excluded up front
+            count = len(self.exclusions)
             raise BudgetExceeded(
-                f"no INT8 model to ship: every compute node is kept FP32 ({len(self.exclusions)} nodes excluded: "
+                f"no INT8 model to ship: every compute node is kept FP32 ({count} node{'s' * (count != 1)} excluded: "
                 "graph outputs and mixed-range tensors); nothing written: deploy fp32"
             )
         closest = max(int8, key=lambda c: c.drift.margin())

@@ -420,3 +420,13 @@ def test_keep_failing_ships_the_closest_int8_model_not_the_fp32_one(tmp_path: Pa
     record = search(art, tmp_path / "int8.onnx").manifest.stages[-1]
     assert not record["within_budget"] and record["int8_nodes"] == 1 and record["int8_mac_share"] > 0, record
     assert quantized_nodes(onnx.load(str(art.path)), onnx.load(str(tmp_path / "int8.onnx"))) == ["front"]
+
+
+def test_a_model_whose_only_compute_node_makes_the_output_has_no_int8_to_ship(tmp_path: Path) -> None:
+    nodes, inits = _conv("only", "x", 3, 4, np.random.default_rng(8))
+    art = _save(tmp_path / "one.onnx", nodes, inits, "only", ["N", 4, 8, 8])
+    with pytest.raises(
+        BudgetExceeded, match=r"^no INT8 model to ship: every compute node is kept FP32 \(1 node excluded"
+    ):
+        SearchInt8(images(32, 1), images(32, 2), target="embedded", search=FAST)(art, tmp_path / "int8.onnx")
+    assert not (tmp_path / "int8.onnx").exists()
