@@ -17,12 +17,16 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
   anchors, not a sequence: a PicoDet layout detector's (1, 7600, 10) scores and (1, 7600, 32) box
   bins were judged as sequences and refused at "decoded-sequence agreement 0" — both are dense maps;
 - classification: 2-D (N, C > 1) rows that are probabilities, or whose argmax matches the labels on
-  at least half the samples, or independent per-class (sigmoid) scores — every value in [0, 1], rows
-  not of unit norm, at most a quarter exact zeros (a ReLU feature vector has about half; a float32
-  sigmoid reaches 0 only below −88) — or (without any of these) C < 64. torchcrepe's (N, 360)
-  pitch-bin sigmoid (3 % zeros) was judged an embedding at cosine 0.9998 while 2 % of its frames
-  changed pitch bin, one by an octave;
-- embedding: 2-D (N, D > 1) rows of unit L2 norm, or D ≥ 64 with no label match;
+  at least half the samples, or where one class stands out on the median row: independent per-class
+  (sigmoid) scores — every value in [0, 1], rows not of unit norm, at most a quarter exact zeros (a
+  ReLU feature vector has about half; a float32 sigmoid reaches 0 only below −88) — whose top score
+  clears the row's median by 0.5, or, for C < 64, raw logits whose softmax gives the top class at
+  least half the mass. torchcrepe's (N, 360) pitch-bin sigmoid (3 % zeros) was judged an embedding at
+  cosine 0.9998 while 2 % of its frames changed pitch bin, one by an octave;
+- embedding: 2-D (N, D > 1) rows of unit L2 norm, or D ≥ 64 otherwise;
+- dense, for 2-D: C < 64 values per sample where no class stands out — regressions. MTCNN's ONet box
+  deltas (N, 4) and landmark coordinates (N, 10) were judged by the top-1 agreement of their argmax
+  (a near-tie between coordinates) and refused at 0.98 with every compute node FP32;
 - ids: integer or boolean outputs (class ids, argmax labels, token ids, masks), whatever their shape;
 - dense: anything else (maps, features, scalars); a 3-D dense output's channels are the smaller of
   axes 1 and 2 ((N, C, L) features, (N, A, C) per-anchor scores).
@@ -50,6 +54,7 @@ EMBEDDING_MIN_DIM = 64
 MAX_SEQUENCE_POSITIONS = 1024  # raw 3-D logits over more positions are a per-anchor map, not a sequence
 DETECTION_SPAN_RATIO = 10.0
 BOX_CHANNELS = 4
+STANDS_OUT = 0.5  # how far a class must stand out (score over the row's median, or softmax mass) to be the answer
 SIGMOID_MAX_ZERO_SHARE = 0.25  # rows in [0, 1] with more exact zeros are ReLU features (about half zeros), not scores
 
 
@@ -272,9 +277,27 @@ def _classification_or_embedding(values: np.ndarray, labels: np.ndarray | None) 
         return "classification"
     if np.allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-2):
         return "embedding"
-    if rows.min() >= 0.0 and rows.max() <= 1.0 and np.mean(rows == 0.0) <= SIGMOID_MAX_ZERO_SHARE:
-        return "classification"  # independent per-class scores: their argmax is the answer
-    return "embedding" if values.shape[1] >= EMBEDDING_MIN_DIM else "classification"
+    scores = rows.min() >= 0.0 and rows.max() <= 1.0 and np.mean(rows == 0.0) <= SIGMOID_MAX_ZERO_SHARE
+    if scores and _a_class_stands_out(rows):
+        return "classification"  # independent per-class (sigmoid) scores: their argmax is the answer
+    if values.shape[1] >= EMBEDDING_MIN_DIM:
+        return "embedding"
+    if not scores and _peaked_softmax(rows):
+        return "classification"  # raw logits
+    return "dense"  # a few values per sample where no class stands out: regressions (box deltas, landmarks)
+
+
+def _a_class_stands_out(scores: np.ndarray) -> bool:
+    """On the median row the top score clears the row's median by half the [0, 1] range (torchcrepe's pitch
+    bin: 0.9 over ≈ 0; MTCNN's landmark coordinates in [0, 1]: 0.8 over 0.45)."""
+    return bool(np.median(scores.max(axis=1) - np.median(scores, axis=1)) >= STANDS_OUT)
+
+
+def _peaked_softmax(logits: np.ndarray) -> bool:
+    """The softmax of the median row gives its top class at least half the mass: a classifier commits to an answer;
+    regression values (box deltas of ±0.1) give a near-uniform softmax."""
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return bool(np.median(1.0 / shifted.sum(axis=1)) >= STANDS_OUT)
 
 
 def _usable_labels(labels: np.ndarray | None, values: np.ndarray) -> bool:

@@ -17,7 +17,7 @@ RNG = np.random.default_rng(1)
 
 def _outputs() -> dict[str, dict[str, np.ndarray]]:
     """Reference, a faithful variant and one whose second output lost a score channel."""
-    logits = RNG.normal(size=(40, 10))
+    logits = RNG.normal(size=(40, 10)) * 5  # a classifier commits to a class: a peaked softmax
     head = np.concatenate([RNG.uniform(0, 320, (40, 4, 50)), RNG.uniform(0, 1, (40, 3, 50))], axis=1)
     collapsed = head.copy()
     collapsed[:, 6] = 0.0

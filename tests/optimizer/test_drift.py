@@ -44,9 +44,17 @@ def _unit_rows(n: int, d: int) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
+def _pitch_bins(n: int, bins: int = 360) -> np.ndarray:
+    """torchcrepe-like sigmoid scores: one pitch bin per row near 1, its neighbours blurred, the rest near 0."""
+    distance = np.arange(bins)[None, :] - RNG.integers(20, bins - 20, size=(n, 1))
+    return 1 / (1 + np.exp(-(3.0 - 11.0 * (1 - np.exp(-(distance**2) / 8.0)))))
+
+
 def test_each_kind_is_inferred_from_shape_and_values() -> None:
     reference = {
-        "logits": RNG.normal(size=(16, 10)),
+        "logits": RNG.normal(size=(16, 10)) * 5,  # a trained classifier commits: its softmax is peaked
+        "box_deltas": RNG.normal(size=(16, 4)) * 0.1,  # regressions: no class stands out
+        "landmarks": RNG.uniform(0.2, 0.8, size=(16, 10)),
         "probabilities": np.full((16, 200), 1 / 200),
         "sentence": RNG.normal(size=(16, 384)),
         "unit": _unit_rows(16, 8),
@@ -57,7 +65,7 @@ def test_each_kind_is_inferred_from_shape_and_values() -> None:
         "ctc_probabilities": _softmax(RNG.normal(size=(16, 40, 6))),
         "ctc_log_probabilities": np.log(_softmax(RNG.normal(size=(16, 40, 6)))),
         "anchor_scores": RNG.uniform(size=(2, 1200, 10)),  # sigmoid class scores per anchor
-        "pitch_bins": 1 / (1 + np.exp(-RNG.normal(size=(16, 360)))),  # independent sigmoid scores per class
+        "pitch_bins": _pitch_bins(16),  # independent sigmoid scores per class, one of them standing out
         "relu_features": np.maximum(RNG.normal(size=(16, 512)), 0.0) / 10,  # in [0, 1], half of it zeros
         "anchor_box_bins": RNG.normal(size=(2, 1200, 32)),  # raw box-distribution logits per anchor
         "depth": RNG.normal(size=(16, 1, 8, 8)),
@@ -67,6 +75,8 @@ def test_each_kind_is_inferred_from_shape_and_values() -> None:
     }
     assert infer_output_kinds(reference) == {
         "logits": "classification",
+        "box_deltas": "dense",
+        "landmarks": "dense",
         "probabilities": "classification",
         "sentence": "embedding",
         "unit": "embedding",
@@ -144,7 +154,9 @@ def test_a_collapsed_score_channel_fails_although_whole_tensor_cosine_is_near_on
 
 def test_a_faithful_model_holds_every_kind() -> None:
     reference = {
-        "logits": RNG.normal(size=(16, 10)),
+        "logits": RNG.normal(size=(16, 10)) * 5,  # a trained classifier commits: its softmax is peaked
+        "box_deltas": RNG.normal(size=(16, 4)) * 0.1,  # regressions: no class stands out
+        "landmarks": RNG.uniform(0.2, 0.8, size=(16, 10)),
         "sentence": _unit_rows(16, 64),
         "ctc": RNG.normal(size=(16, 20, 12)),
         "yolo": _detection(),
