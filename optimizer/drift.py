@@ -54,6 +54,7 @@ EMBEDDING_MIN_DIM = 64
 MAX_SEQUENCE_POSITIONS = 1024  # raw 3-D logits over more positions are a per-anchor map, not a sequence
 DETECTION_SPAN_RATIO = 10.0
 BOX_CHANNELS = 4
+KIND_SAMPLES = 16  # rows a 3-D output's kind is inferred from (a PP-OCRv5 row: 40 × 18385 logits)
 STANDS_OUT = 0.5  # how far a class must stand out (score over the row's median, or softmax mass) to be the answer
 SIGMOID_MAX_ZERO_SHARE = 0.25  # rows in [0, 1] with more exact zeros are ReLU features (about half zeros), not scores
 
@@ -226,6 +227,8 @@ def parse_output_kinds(specs: list[str] | str | None) -> dict[str, str]:
 def _infer_kind(values: np.ndarray, labels: np.ndarray | None) -> str:
     if not np.issubdtype(values.dtype, np.floating):
         return "ids"
+    if values.ndim == 3:  # the kind of a big per-position output is read off its first rows, not a float64 copy of all
+        values = values[:KIND_SAMPLES]
     if values.ndim == 3 and _is_detection(values):
         return "detection"
     if values.ndim == 3 and values.shape[2] > 1 and _is_sequence(values):
