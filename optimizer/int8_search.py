@@ -371,7 +371,8 @@ class _SearchRun:
         best = max(holding, key=lambda c: c.speedup) if holding else None
         # A candidate that misses the budget but runs clearly faster than the best holding one is worth a search.
         faster = [c for c in tried if c not in holding and (best is None or c.speedup > FASTER * best.speedup)]
-        chosen, mixed = best or tried[0], {}
+        chosen: Candidate = best or tried[0]
+        mixed: dict[str, Any] = {}
         if faster:
             start = max(faster, key=lambda c: (c.drift.margin(), c.speedup))
             mixed_candidate, mixed = self._mixed_precision(start, base)

@@ -189,7 +189,7 @@ class MixedPrecisionSearch:
         base, base_error = float(before.margin()), float(before.error())
         scored: list[tuple[list[str], float, float]] = []
 
-        def ranked() -> list[tuple[list[str], float]]:
+        def ranked() -> list[tuple[list[str], float | None]]:
             return [(group, score) for group, score, _ in sorted(scored, key=lambda item: (-item[1], -item[2]))]
 
         for index, group in enumerate(groups):
