@@ -1,7 +1,9 @@
 """Default `quantserve optimize --precision int8` on public pretrained models: faithful and faster, or refused.
 
 The models ship inside PyPI packages (requirements-realmodels.lock; `make test-real`): a sentence
-encoder, a YOLO-style detector, and PP-OCR's text detector, CTC recognizer and direction classifier.
+encoder, YOLO-style detectors, PP-OCR's text detector, CTC recognizers (v4, v5) and direction classifier,
+a file-type classifier, a music transcriber, and two PyTorch state dicts (a pitch estimator, a face
+landmarker) exported as factories (examples.pretrained.MODELS).
 Each runs as a real child process with defaults. The contract (issue 9): exit 0 with the budget held
 in the manifest, a task-level check recomputed here from ONNX Runtime runs of fp32.onnx and model.onnx
 within the budget, and INT8 faster in-process; or exit 1 with one stderr line naming an output (or the
