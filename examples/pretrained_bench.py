@@ -17,6 +17,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
@@ -163,13 +164,22 @@ def encoder_drift(ref: dict[str, np.ndarray], got: dict[str, np.ndarray], labels
     }
 
 
+def _line_drift(
+    texts: Callable[[dict[str, np.ndarray]], list[str]],
+    exact: Callable[[dict[str, np.ndarray], Any], float],
+    ref: dict[str, np.ndarray],
+    got: dict[str, np.ndarray],
+    labels: Any,
+) -> dict[str, float]:
+    """Share of lines INT8 decodes exactly as FP32 does, and exact match with the truth both ways."""
+    same = [x == y for x, y in zip(texts(ref), texts(got), strict=True)]
+    return {"text_agreement": float(np.mean(same)), "exact_fp32": exact(ref, labels), "exact_int8": exact(got, labels)}
+
+
 def recognizer_drift(ref: dict[str, np.ndarray], got: dict[str, np.ndarray], labels: Any) -> dict[str, float]:
-    """Share of lines INT8 decodes exactly as FP32 does, and exact match / 1 − CER with the truth both ways."""
-    same = [x == y for x, y in zip(pretrained.ctc_texts(ref), pretrained.ctc_texts(got), strict=True)]
+    """PP-OCRv4 (rapidocr's decoder): lines decoded alike, exact match and 1 − CER with the truth both ways."""
     return {
-        "text_agreement": float(np.mean(same)),
-        "exact_fp32": pretrained.ocr_exact_match(ref, labels),
-        "exact_int8": pretrained.ocr_exact_match(got, labels),
+        **_line_drift(pretrained.ctc_texts, pretrained.ocr_exact_match, ref, got, labels),
         "char_acc_fp32": pretrained.ocr_char_accuracy(ref, labels),
         "char_acc_int8": pretrained.ocr_char_accuracy(got, labels),
     }
@@ -211,13 +221,8 @@ def classifier_drift(ref: dict[str, np.ndarray], got: dict[str, np.ndarray], lab
 
 
 def recognizer_v5_drift(ref: dict[str, np.ndarray], got: dict[str, np.ndarray], labels: Any) -> dict[str, float]:
-    """PP-OCRv5: lines decoded identically, and exact match with the truth both ways (its own dictionary)."""
-    same = [x == y for x, y in zip(pretrained.ocr5_texts(ref), pretrained.ocr5_texts(got), strict=True)]
-    return {
-        "text_agreement": float(np.mean(same)),
-        "exact_fp32": pretrained.ocr5_exact_match(ref, labels),
-        "exact_int8": pretrained.ocr5_exact_match(got, labels),
-    }
+    """PP-OCRv5 (its own dictionary): lines decoded alike, exact match with the truth both ways."""
+    return _line_drift(pretrained.ocr5_texts, pretrained.ocr5_exact_match, ref, got, labels)
 
 
 def transcriber_drift(ref: dict[str, np.ndarray], got: dict[str, np.ndarray], labels: Any) -> dict[str, float]:
