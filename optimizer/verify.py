@@ -23,9 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from optimizer.drift import DriftBudget, infer_output_kinds, measure_drift
+from optimizer.drift import DriftBudget, infer_output_kinds, measure_drift, thin_evidence
 from optimizer.transformer import run_model
 from optimizer.user_metric import UserMetric, add_user_metric
+from quantserve import metrics
 from quantserve.artifact import Artifact
 from quantserve.data import TensorData
 
@@ -77,6 +78,7 @@ class VerifyAgainstReference:
             "budget": self.budget.to_dict(),
             **report.to_dict(),
         }
+        record["thin_evidence"] = thin_evidence(report, self.budget, len(self.data))
         if len(judged) > 1:
             record["batch_compositions"] = [
                 {"composition": name, "holds": r.holds, "margin": r.margin()} for name, _, r in judged
@@ -110,11 +112,11 @@ def batch_compositions(path: Path, data: TensorData, batch_size: int) -> list[tu
 
 def first_output_summary(expected: np.ndarray, got: np.ndarray, labels: np.ndarray | None) -> dict[str, Any]:
     """The record's earlier form, for the first output: samples, abs differences, top-1 agreement, accuracies."""
-    diff = np.abs(got.astype(np.float64) - expected.astype(np.float64))
+    mean_abs, max_abs = metrics.abs_difference(expected, got) if expected.size else (0.0, 0.0)
     record: dict[str, Any] = {
         "samples": int(expected.shape[0]),
-        "max_abs_diff": float(diff.max(initial=0.0)),
-        "mean_abs_diff": float(diff.mean()) if diff.size else 0.0,
+        "max_abs_diff": max_abs,
+        "mean_abs_diff": mean_abs,
         "top1_agreement": None,
         "accuracy": None,
         "fp32_accuracy": None,

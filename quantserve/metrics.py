@@ -105,6 +105,17 @@ def top1_agreement(reference: np.ndarray, candidate: np.ndarray) -> float:
     return float(np.mean(reference.argmax(axis=1) == candidate.argmax(axis=1)))
 
 
+def agreement_lower_bound(share: float, samples: int, z: float = 1.645) -> float:
+    """One-sided 95 % (z = 1.645) Wilson lower bound of an agreement rate `share` seen on `samples` rows:
+    32 of 32 rows agreeing shows only that the rate is at least 0.92."""
+    if samples <= 0:
+        return 0.0
+    z2 = z * z
+    centre = share + z2 / (2 * samples)
+    spread = z * math.sqrt(share * (1 - share) / samples + z2 / (4 * samples * samples))
+    return max(0.0, (centre - spread) / (1 + z2 / samples))
+
+
 def exact_agreement(reference: np.ndarray, candidate: np.ndarray) -> float:
     """Fraction of samples (rows of axis 0) whose values are all identical: integer outputs (labels, ids)."""
     if reference.ndim == 0:

@@ -12,6 +12,8 @@ from optimizer.drift import (
     infer_output_kinds,
     measure_drift,
     parse_output_kinds,
+    thin_evidence,
+    thin_evidence_line,
 )
 from optimizer.user_metric import UserMetric, add_user_metric
 from quantserve.errors import QuantserveError
@@ -240,3 +242,20 @@ def test_a_refusal_line_never_rounds_a_value_onto_its_budget() -> None:
     assert line == "output 'y': cosine mean 0.99996 < budget 0.99999", line
     assert Violation("y", "cosine_mean", 0.9983, 0.99995).line().endswith("0.9983 < budget 0.99995")
     assert Violation("s", "channel_correlation_worst", -0.26059, 0.98).line().endswith("-0.2606 < budget 0.98")
+
+
+def test_an_agreement_that_holds_on_too_few_rows_says_how_many_would_show_it() -> None:
+    reference = RNG.normal(size=(32, 10)) * 5
+    report = measure_drift({"p": reference}, {"p": reference.copy()}, {"p": "classification"}, DriftBudget())
+    assert report.holds
+    (entry,) = thin_evidence(report, DriftBudget(), rows=32)
+    assert (entry["output"], entry["metric"], entry["value"], entry["rows"]) == ("p", "top1_agreement", 1.0, 32)
+    assert entry["lower_bound"] == pytest.approx(0.922, abs=1e-3)  # Wilson, one-sided 95 %: 32 of 32
+    assert entry["rows_needed"] == 268  # n / (n + 1.645²) ≥ 0.99
+    assert thin_evidence_line(entry) == (
+        "output 'p': top-1 agreement 1 over 32 held-out rows shows only ≥ 0.922 (95 % lower bound), "
+        "not the budget's 0.99; about 268 rows would (--eval)"
+    )
+    many = np.tile(reference, (10, 1))
+    report = measure_drift({"p": many}, {"p": many.copy()}, {"p": "classification"}, DriftBudget())
+    assert thin_evidence(report, DriftBudget(), rows=len(many)) == []  # 320 of 320 show ≥ 0.99

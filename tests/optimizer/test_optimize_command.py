@@ -39,13 +39,19 @@ def test_optimize_prints_tables_and_writes_the_build(tiny_onnx: Path, calib_npz:
     args = _parse([str(tiny_onnx), "--calib", str(calib_npz), "--out", str(out), "--method", "percentile"])
     args.skip_timing = True  # unit tests are never timed
     assert args.func(args) == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     for text in ("calibrate", "percentile", "nodes 6 → 5", "top1_agreement", "budget holds"):
         assert text in printed
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["stages"][2]["method"] == "percentile"
     assert manifest["verification"]["outputs"]["logits"]["kind"] == "classification"
     assert manifest["verification"]["holds"] is True and manifest["verification"]["enforced"] is True
+    # a handful of held-out rows cannot show 99 % agreement, and optimize says so beside the verdict
+    rows = manifest["verification"]["samples"]
+    (thin,) = manifest["verification"]["thin_evidence"]
+    assert thin["rows"] == rows < thin["rows_needed"]
+    assert f"quantserve: note: output 'logits': top-1 agreement 1 over {rows} held-out rows shows only" in captured.err
 
 
 def test_unknown_target_is_one_line(tiny_onnx: Path, calib_npz: Path, tmp_path: Path) -> None:

@@ -91,6 +91,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from optimizer.drift import thin_evidence_line
     from optimizer.pipeline import optimize
     from quantserve.cli.library_log import quiet_onnxruntime
     from quantserve.cli.progress import StageProgress, is_quiet
@@ -102,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
     speed = (artifact.manifest.verification or {}).get("speed") or {}
     if speed.get("busy") and not getattr(args, "quiet", False):
         print(f"quantserve: note: {busy_note(speed)}", file=sys.stderr)
+    for entry in (artifact.manifest.verification or {}).get("thin_evidence") or []:
+        print(f"quantserve: note: {thin_evidence_line(entry)}", file=sys.stderr)
     if args.json:
         print_json(artifact.manifest.to_dict())
         return 0
