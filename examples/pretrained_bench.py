@@ -307,8 +307,9 @@ def bench_model(name: str, root: Path, calib: int, heldout: int, batches: tuple[
     row = BenchRow(name, pretrained.MODELS[name].kind, outcome, line, run)
     if outcome == "shipped":
         manifest = json.loads((build / "manifest.json").read_text())
-        notes = [entry for entry in run.stderr_lines if entry.startswith("quantserve: note: INT8 was timed")]
-        row.line = notes[-1] if notes else ""  # shipped on a figure timed on a busy machine: say so
+        # shipped on a figure timed on a busy machine, or on too few rows to show an agreement budget: say so
+        notes = [entry for entry in run.stderr_lines if entry.startswith("quantserve: note: ")]
+        row.line = " ".join(n for n in notes if "INT8 was timed" in n or "held-out rows shows only" in n)
         row.verification = budgeted_figures(manifest.get("verification") or {})
         row.search = search_figures(manifest.get("stages") or [])
         row.drift = task_drift(name, build, heldout_path)
