@@ -188,7 +188,7 @@ MAX_ROWS_NEEDED = 100_000
 def thin_evidence(report: DriftReport, budget: DriftBudget, rows: int) -> list[dict[str, Any]]:
     """Budgeted agreement rates that hold on `rows` held-out rows without the rows to show it: their 95 % lower
     bound is below the budget. The budget is judged on the rate seen; this says how far that can be trusted
-    (magika's 32 held-out rows agreed 32 of 32, its next 512 rows 97.3 %), and how many rows would do."""
+    (magika's 32 held-out rows agreed 32 of 32, 512 other files 97.3 %), and how many rows would do."""
     thin = []
     for output, record in report.outputs.items():
         for metric in (m for m in DISCRETE_METRICS if record.get(m) is not None):
