@@ -100,11 +100,12 @@ def run(args: argparse.Namespace) -> int:
     quiet_onnxruntime()
     with StageProgress("optimize", planned_stages(options), is_quiet(args)) as progress:
         artifact = optimize(dataclasses.replace(options, on_stage=progress, on_progress=progress.on_progress))
-    speed = (artifact.manifest.verification or {}).get("speed") or {}
-    if speed.get("busy") and not getattr(args, "quiet", False):
-        print(f"quantserve: note: {busy_note(speed)}", file=sys.stderr)
-    for entry in (artifact.manifest.verification or {}).get("thin_evidence") or []:
-        print(f"quantserve: note: {thin_evidence_line(entry)}", file=sys.stderr)
+    verification = artifact.manifest.verification or {}
+    speed = verification.get("speed") or {}
+    notes = [busy_note(speed)] if speed.get("busy") else []
+    notes += [thin_evidence_line(entry) for entry in verification.get("thin_evidence") or []]
+    for note in notes if not getattr(args, "quiet", False) else []:
+        print(f"quantserve: note: {note}", file=sys.stderr)
     if args.json:
         print_json(artifact.manifest.to_dict())
         return 0
