@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from loadtest.results import AccuracyReport, VariantAccuracy
-from optimizer.drift import DriftBudget, infer_output_kinds, measure_drift
+from optimizer.drift import DriftBudget, infer_output_kinds, measure_drift, thin_evidence, thin_evidence_line
 from quantserve import metrics
 from quantserve.data import TensorData, load_npz
 from quantserve.errors import InternalError, QuantserveError
@@ -101,6 +101,7 @@ def judge_variants(
         report = measure_drift(expected, outputs[variant.model], kinds, budget, labels)
         variant.drift = report.outputs
         variant.violations = [v.line() for v in report.violations]
+        variant.thin_evidence = [thin_evidence_line(e) for e in thin_evidence(report, budget, variant.samples)]
 
 
 # The output the headline table scores when --output is not given: class scores first, ids last.

@@ -132,6 +132,8 @@ class VariantAccuracy:
     # every output against the reference's under the drift budget (optimizer.drift): kind + metrics per output
     drift: dict[str, dict[str, Any]] | None = None
     violations: list[str] = field(default_factory=list)  # one line per metric beyond the budget
+    # agreement rates within the budget that too few rows cannot show (optimizer.drift.thin_evidence), as lines
+    thin_evidence: list[str] = field(default_factory=list)
 
 
 @dataclass

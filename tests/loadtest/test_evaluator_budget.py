@@ -87,3 +87,15 @@ def test_the_headline_output_is_the_class_scores_not_the_argmax_label_beside_the
     assert _headline_output(produced, None, None) == "logits"
     assert _headline_output(produced, {"logits": "ids"}, None) == "label"  # ties: by name
     assert _headline_output({"b": logits, "a": logits.copy()}, None, None) == "a"
+
+
+def test_served_agreement_on_too_few_rows_is_noted_per_variant(tmp_path: Path) -> None:
+    report = _report(DriftBudget())
+    int8 = next(v for v in report.variants if v.model == "int8")
+    # 40 rows agreeing 40 of 40 show top-1 agreement ≥ 0.937 only, not 0.99
+    assert int8.thin_evidence == [
+        "output 'logits': top-1 agreement 1 over 40 held-out rows shows only ≥ 0.937 (95 % lower bound), "
+        "not the budget's 0.99; about 268 rows would (--eval)"
+    ]
+    report.save(tmp_path)
+    assert AccuracyReport.load(tmp_path / "accuracy.json").variants[1].thin_evidence == int8.thin_evidence

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,9 @@ def run(args: argparse.Namespace) -> int:
         print_json({"accuracy": dataclasses.asdict(report), "over_budget": report.over_budget, "loads": runs})
         return EXIT_OVER_BUDGET if report.over_budget else 0
     print(f"report: {html_path} and {md_path}")
+    for variant in report.variants:
+        for line in variant.thin_evidence:
+            print(f"quantserve: note: model '{variant.model}': {line}", file=sys.stderr)
     if report.over_budget:
         for line in budget_lines(report):
             print(line)
