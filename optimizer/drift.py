@@ -203,17 +203,15 @@ def thin_evidence(report: DriftReport, budget: DriftBudget, rows: int) -> list[d
 
 
 def _rows_needed(share: float, floor: float) -> int | None:
-    """The fewest rows on which `share` would show at least `floor` (None: not within MAX_ROWS_NEEDED)."""
-    rows = 1
-    while rows <= MAX_ROWS_NEEDED and metrics.agreement_lower_bound(share, rows) < floor:
-        rows *= 2
-    if rows > MAX_ROWS_NEEDED:
+    """The fewest rows on which `share` would show at least `floor` (None: not within MAX_ROWS_NEEDED). The bound
+    grows with the rows at a fixed share, so a bisection finds them."""
+    if metrics.agreement_lower_bound(share, MAX_ROWS_NEEDED) < floor:
         return None
-    low = rows // 2
-    while low + 1 < rows:  # the bound grows with the rows at a fixed share: bisect the last doubling
-        middle = (low + rows) // 2
-        low, rows = (low, middle) if metrics.agreement_lower_bound(share, middle) >= floor else (middle, rows)
-    return rows
+    low, high = 0, MAX_ROWS_NEEDED  # the bound misses `floor` at low rows (or low is 0) and reaches it at high
+    while low + 1 < high:
+        middle = (low + high) // 2
+        low, high = (low, middle) if metrics.agreement_lower_bound(share, middle) >= floor else (middle, high)
+    return high
 
 
 def thin_evidence_line(entry: Mapping[str, Any]) -> str:

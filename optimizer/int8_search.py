@@ -352,6 +352,7 @@ class _SearchRun:
         self.probe = held.take(0, min(len(held), stage.search.probe_samples))
         self._calib_reference: dict[str, Any] | None = None
         self._probe_reference = {k: v[: len(self.probe)] for k, v in self.reference.items()}
+        self._int8_nodes: dict[Path, list[str]] = {}  # per built model: its compute nodes that run in INT8
 
     def choose(self) -> tuple[Candidate, dict[str, Any]]:
         """Measure each scheme; the fastest that holds, else the mixed-precision search on the closest."""
@@ -387,8 +388,14 @@ class _SearchRun:
                 mixed["chosen"] = False
         return chosen, self._record(chosen, tried, mixed)
 
+    def _quantized(self, path: Path) -> list[str]:
+        """The compute nodes the model at `path` runs in INT8, read once per model (the choice and the record ask)."""
+        if path not in self._int8_nodes:
+            self._int8_nodes[path] = quantized_nodes(self.model, onnx.load(str(path)))
+        return self._int8_nodes[path]
+
     def _quantizes_anything(self, candidate: Candidate) -> bool:
-        return bool(quantized_nodes(self.model, onnx.load(str(candidate.path))))
+        return bool(self._quantized(candidate.path))
 
     def _nothing_in_int8(self, tried: list[Candidate]) -> Candidate:
         """The mixed-precision search held the budget only by keeping every compute node FP32: that is the FP32
@@ -472,7 +479,7 @@ class _SearchRun:
     def _mixed_precision(self, start: Candidate, base: list[str]) -> tuple[Candidate, dict[str, Any]]:
         """Keep the nodes with the worst drift per ms saved FP32 until the budget holds (or time is up)."""
         scheme = self.schemes[start.scheme]
-        nodes = quantized_nodes(self.model, onnx.load(str(start.path)))
+        nodes = self._quantized(start.path)
         op_types = {n.name: n.op_type for n in self.model.graph.node}
         saved = time_saved_ms(nodes, op_types, _node_ms(self.fp32_profile), _node_ms(start.profile))
         count = iter(range(10**6))
@@ -515,7 +522,7 @@ class _SearchRun:
         return chosen, record
 
     def _record(self, chosen: Candidate, tried: list[Candidate], mixed: dict[str, Any]) -> dict[str, Any]:
-        int8 = quantized_nodes(self.model, onnx.load(str(chosen.path)))
+        int8 = self._quantized(chosen.path)
         total = sum(self.macs.values())
         kept = [e.node for e in self.exclusions] + [k["node"] for k in mixed.get("kept_fp32", [])]
         return {

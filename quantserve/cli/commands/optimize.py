@@ -104,8 +104,9 @@ def run(args: argparse.Namespace) -> int:
     speed = verification.get("speed") or {}
     notes = [busy_note(speed)] if speed.get("busy") else []
     notes += [thin_evidence_line(entry) for entry in verification.get("thin_evidence") or []]
-    for note in notes if not getattr(args, "quiet", False) else []:
-        print(f"quantserve: note: {note}", file=sys.stderr)
+    if not getattr(args, "quiet", False):
+        for note in notes:
+            print(f"quantserve: note: {note}", file=sys.stderr)
     if args.json:
         print_json(artifact.manifest.to_dict())
         return 0
