@@ -296,7 +296,7 @@ def describe_basis(record: SpeedRecord) -> str:
     return f"batch {record.batch_size} ({shapes}), {record.threads} threads{others}"
 
 
-def bench_model(name: str, root: Path, calib: int, heldout: int, batches: tuple[int, ...] = ()) -> BenchRow:
+def bench_model(name: str, root: Path, calib: int, heldout: int | None, batches: tuple[int, ...] = ()) -> BenchRow:
     """Make the data, run default optimize, and measure what it shipped (nothing more when refused)."""
     work = root / name
     model = pretrained.model_file(name, work)
@@ -448,7 +448,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--models", default=",".join(pretrained.MODELS), help="comma-separated model names")
     parser.add_argument("--out", type=Path, default=Path("build/pretrained"), help="work folder")
     parser.add_argument("--calib", type=int, default=32, help="calibration samples per model")
-    parser.add_argument("--heldout", type=int, default=32, help="held-out samples per model")
+    parser.add_argument(
+        "--heldout", type=int, help="held-out samples per model (default: each model's own, enough to show its budget)"
+    )
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
     parser.add_argument(
         "--batches", default="", help="comma-separated request batch sizes also timed (optimize's basis), e.g. 1,32"
@@ -465,6 +467,7 @@ def main(argv: list[str]) -> int:
         print(f"{name}: {rows[-1].outcome} {rows[-1].line}", file=sys.stderr, flush=True)
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in rows], indent=2))
-    print(f"CPU: {cpu_model()}; {os.cpu_count()} cores; calib {args.calib}, held-out {args.heldout} samples")
+    heldout = args.heldout or "each model's own count of"
+    print(f"CPU: {cpu_model()}; {os.cpu_count()} cores; calib {args.calib}, held-out {heldout} samples")
     print(markdown_table(rows))
     return 0

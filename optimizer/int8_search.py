@@ -38,7 +38,15 @@ from typing import Any
 import onnx
 
 from optimizer.calibrate import CalibrateInt8, CalibrationSettings
-from optimizer.drift import BudgetExceeded, DriftBudget, DriftReport, infer_output_kinds, measure_drift
+from optimizer.drift import (
+    BudgetExceeded,
+    DriftBudget,
+    DriftReport,
+    evidence_refusal,
+    evidence_shortfall,
+    infer_output_kinds,
+    measure_drift,
+)
 from optimizer.profile import ModelProfile, profile_model
 from optimizer.quant_exclusions import COMPUTE_OPS, MIXED_RANGE_RATIO, activation_matmuls, find_exclusions
 from optimizer.sensitivity import (
@@ -305,9 +313,11 @@ class SearchInt8:
         on_step: Callable[[str], None] | None = None,
         on_progress: ProgressCallback | None = None,
         keep_failing: bool = False,
+        allow_thin_evidence: bool = False,
     ) -> None:
         self.calib, self.settings = calib, settings or CalibrationSettings()
         self.keep_failing = keep_failing  # where only all-FP32 holds: ship the closest INT8 model, not refuse
+        self.allow_thin_evidence = allow_thin_evidence  # search on held-out rows too few to show the budget
         self.on_step = on_step  # told what the search is doing: "static_qdq candidate", "probe 3/12"…
         self.on_progress = on_progress  # (done, total, what): calibration chunks, candidates, mixed-precision groups
         self.search = search or SearchSettings()
@@ -341,6 +351,9 @@ class _SearchRun:
         self.labels = held.labels
         self.reference = run_model(fused.path, held.arrays, VERIFY_BATCH)
         self.kinds = infer_output_kinds(self.reference, stage.output_kinds, labels=held.labels)
+        short = evidence_shortfall(self.kinds, stage.budget, len(held))
+        if short and not stage.allow_thin_evidence:  # known before any calibration: refused in seconds
+            raise BudgetExceeded(evidence_refusal(short))
         stats = stage.calib.take(0, min(len(stage.calib), stage.search.stats_samples))
         user = stage.settings.nodes_to_exclude
         self.exclusions = find_exclusions(

@@ -16,7 +16,7 @@ from typing import Any
 
 from optimizer.batch_axis import unbatched_output
 from optimizer.calibrate import CalibrationSettings
-from optimizer.drift import BudgetExceeded, DriftBudget
+from optimizer.drift import BudgetExceeded, DriftBudget, evidence_refusal, evidence_rows
 from optimizer.export import ExportOnnx, refuse_quantized
 from optimizer.fuse import FuseGraph
 from optimizer.source import load_source
@@ -30,6 +30,9 @@ from quantserve.data import TensorData, check_against, load_npz
 from quantserve.errors import QuantserveError
 
 HOLDOUT_FRACTION = 0.2
+# calibration rows kept when more are held out to show the budget: ONNX Runtime's min-max and histogram
+# calibrators settle on a hundred or so representative rows; verification's agreement rates need 268 for 0.99
+MIN_CALIB_ROWS = 128
 MODEL_FILE = "model.onnx"
 REFERENCE_FILE = "fp32.onnx"
 
@@ -60,10 +63,16 @@ class OptimizeOptions:
     output_kinds: dict[str, str] = field(default_factory=dict)  # --output-kind NAME=kind overrides
     metric: str | None = None  # --metric package.module:function
     keep_failing: bool = False  # ship even when the drift budget is missed (recorded as such)
+    allow_thin_evidence: bool = False  # judge the agreement rates seen on held-out rows too few to show the budget
     speed: SpeedSettings = field(default_factory=SpeedSettings)
 
     def calibration_settings(self) -> CalibrationSettings:
         return self.settings or CalibrationSettings(method=self.method)
+
+    @property
+    def judges_thin_evidence(self) -> bool:
+        """Held-out rows too few to show the budget are judged anyway (asked, or no budget is enforced)."""
+        return self.allow_thin_evidence or self.keep_failing
 
     def progress(self, stage: str) -> None:
         if self.on_stage is not None:
@@ -128,6 +137,8 @@ class OptimizeJob:
         record["enforced"] = not self.options.keep_failing
         if not record["holds"] and not self.options.keep_failing:
             raise BudgetExceeded(drift_refusal(record))
+        if record["evidence_short"] and self.options.precision != "fp32" and not self.options.judges_thin_evidence:
+            raise BudgetExceeded(evidence_refusal(record["evidence_short"]))
         if self.options.precision == "int8" and self._timed_here():
             record["speed"] = self._speed(reference, candidate)
         return record
@@ -180,6 +191,7 @@ def int8_stage(job: OptimizeJob) -> Callable[[Artifact, Path], Artifact]:
         on_step=lambda what: job.options.progress(f"calibrate: {what}"),
         on_progress=job.options.on_progress,
         keep_failing=job.options.keep_failing,
+        allow_thin_evidence=job.options.judges_thin_evidence,
     )
 
 
@@ -187,14 +199,17 @@ def optimize(options: OptimizeOptions) -> Artifact:
     """Run every stage for the model and write out_dir/{manifest.json, model.onnx, fp32.onnx}; return the artifact.
 
     Refused before any work: an unknown precision or target, fp16 on a CPU target, a bad --metric.
-    Refused after verification (BudgetExceeded, nothing written): drift beyond the budget, or INT8
-    slower than FP32 here.
+    Refused after verification (BudgetExceeded, nothing written): drift beyond the budget, held-out rows
+    too few to show it (the INT8 search refuses that before calibrating), or INT8 slower than FP32 here.
     """
     engine = _checked_engine(options)
     user_metric = UserMetric.load(options.metric) if options.metric else None
     calib = load_npz(options.calib_path)
     held_out = load_npz(options.eval_path) if options.eval_path is not None else None
-    calib_set, eval_set, eval_source = split_holdout(calib, held_out, Path(options.calib_path), options.eval_path)
+    wanted = evidence_rows(options.budget) if options.precision != "fp32" else 0
+    calib_set, eval_set, eval_source = split_holdout(
+        calib, held_out, Path(options.calib_path), options.eval_path, wanted
+    )
     files: list[tuple[str | Path, TensorData]] = [(options.calib_path, calib)]
     if options.eval_path is not None and held_out is not None:
         files.append((options.eval_path, held_out))
@@ -253,9 +268,14 @@ def _restore_retired(out_dir: Path) -> None:
 
 
 def split_holdout(
-    calib: TensorData, held_out: TensorData | None, calib_path: Path, eval_path: str | Path | None
+    calib: TensorData,
+    held_out: TensorData | None,
+    calib_path: Path,
+    eval_path: str | Path | None,
+    wanted: int = 0,
 ) -> tuple[TensorData, TensorData, str]:
-    """Calibration and verification sets: `--eval` if given, else the last 20% of the calibration file."""
+    """Calibration and verification sets: `--eval` if given, else the last 20% of the calibration file, or up
+    to `wanted` rows (what the budget's agreement rates need to be shown) while MIN_CALIB_ROWS stay to calibrate."""
     if held_out is not None:
         return calib, held_out, str(eval_path)
     count = len(calib)
@@ -263,7 +283,7 @@ def split_holdout(
         raise QuantserveError(
             f"{calib_path}: {count} sample is too few to hold out verification data; give more or --eval"
         )
-    n_eval = max(1, int(count * HOLDOUT_FRACTION))
+    n_eval = max(1, int(count * HOLDOUT_FRACTION), min(count - MIN_CALIB_ROWS, wanted))
     source = f"{calib_path} (last {n_eval} of {count} samples held out)"
     return calib.take(0, count - n_eval), calib.take(count - n_eval, count), source
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from optimizer.drift import DriftBudget, infer_output_kinds, measure_drift, thin_evidence
+from optimizer.drift import DriftBudget, evidence_shortfall, infer_output_kinds, measure_drift, thin_evidence
 from optimizer.transformer import run_model
 from optimizer.user_metric import UserMetric, add_user_metric
 from quantserve import metrics
@@ -79,6 +79,7 @@ class VerifyAgainstReference:
             **report.to_dict(),
         }
         record["thin_evidence"] = thin_evidence(report, self.budget, len(self.data))
+        record["evidence_short"] = evidence_shortfall(kinds, self.budget, len(self.data))
         if len(judged) > 1:
             record["batch_compositions"] = [
                 {"composition": name, "holds": r.holds, "margin": r.margin()} for name, _, r in judged

@@ -18,6 +18,14 @@ from quantserve.errors import QuantserveError
 
 
 @pytest.fixture
+def calib_npz(tmp_path: Path) -> Path:
+    """40 rows: the chunk counts below are worked out for them (optimize's tests use the shared 400)."""
+    import make_tiny_models
+
+    return make_tiny_models.write_digits_like_npz(tmp_path / "calib.npz", samples=40)
+
+
+@pytest.fixture
 def fused(tiny_onnx: Path, tmp_path: Path) -> Artifact:
     exported = export_onnx(load_source(tiny_onnx), tmp_path / "exported.onnx")
     return FuseGraph()(exported, tmp_path / "fused.onnx")

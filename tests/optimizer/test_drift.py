@@ -9,9 +9,13 @@ from optimizer.drift import (
     BudgetExceeded,
     DriftBudget,
     Violation,
+    evidence_refusal,
+    evidence_rows,
+    evidence_shortfall,
     infer_output_kinds,
     measure_drift,
     parse_output_kinds,
+    rows_to_show,
     thin_evidence,
     thin_evidence_line,
 )
@@ -259,3 +263,23 @@ def test_an_agreement_that_holds_on_too_few_rows_says_how_many_would_show_it() -
     many = np.tile(reference, (10, 1))
     report = measure_drift({"p": many}, {"p": many.copy()}, {"p": "classification"}, DriftBudget())
     assert thin_evidence(report, DriftBudget(), rows=len(many)) == []  # 320 of 320 show ≥ 0.99
+
+
+def test_a_budget_too_few_rows_cannot_show_is_known_from_the_kinds_alone() -> None:
+    """Full agreement on n rows shows n / (n + 1.645²): 0.99 needs 268 rows, 0.98 needs 133; a floor of 0 needs
+    none and a floor of 1 no count can show (judged on the rows seen). Maps and embeddings need no count."""
+    assert (rows_to_show(0.99), rows_to_show(0.98), rows_to_show(0.0), rows_to_show(1.0)) == (268, 133, 0, 0)
+    assert evidence_rows(DriftBudget()) == 268 and evidence_rows(DriftBudget(min_top1_agreement=0.9)) == 133
+    kinds = {"p": "classification", "s": "sequence", "e": "embedding", "m": "dense", "i": "ids"}
+    short = evidence_shortfall(kinds, DriftBudget(), rows=200)  # enough for the sequence's 133, not for 268
+    assert [(e["output"], e["metric"], e["rows_needed"]) for e in short] == [
+        ("p", "top1_agreement", 268),
+        ("i", "id_agreement", 268),
+    ]
+    assert evidence_shortfall(kinds, DriftBudget(), rows=268) == []
+    assert evidence_shortfall({"e": "embedding", "m": "dense"}, DriftBudget(), rows=2) == []
+    assert evidence_refusal(evidence_shortfall({"s": "sequence"}, DriftBudget(), rows=32)) == (
+        "too few held-out rows to show the drift budget: output 's': decoded-sequence agreement ≥ 0.98 needs at "
+        "least 133 held-out rows (95 % lower bound, every row agreeing), 32 given; nothing written: pass --eval "
+        "with more rows, or lower the budget (or --allow-thin-evidence to judge the rate seen)"
+    )

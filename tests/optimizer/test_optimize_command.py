@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from optimizer.drift import BudgetExceeded
 from quantserve.cli import main
 from quantserve.cli.commands import optimize as optimize_command
 from quantserve.errors import QuantserveError
@@ -47,11 +48,39 @@ def test_optimize_prints_tables_and_writes_the_build(tiny_onnx: Path, calib_npz:
     assert manifest["stages"][2]["method"] == "percentile"
     assert manifest["verification"]["outputs"]["logits"]["kind"] == "classification"
     assert manifest["verification"]["holds"] is True and manifest["verification"]["enforced"] is True
-    # a handful of held-out rows cannot show 99 % agreement, and optimize says so beside the verdict
-    rows = manifest["verification"]["samples"]
-    (thin,) = manifest["verification"]["thin_evidence"]
-    assert thin["rows"] == rows < thin["rows_needed"]
-    assert f"quantserve: note: output 'logits': top-1 agreement 1 over {rows} held-out rows shows only" in captured.err
+    # 268 of the 400 rows held out: every one agreeing shows the 0.99 budget, and nothing is noted
+    assert manifest["verification"]["samples"] == 268 and manifest["verification"]["thin_evidence"] == []
+    assert manifest["verification"]["evidence_short"] == [] and "note" not in captured.err
+
+
+def test_too_few_held_out_rows_are_refused_before_calibrating(tiny_onnx: Path, tmp_path: Path, capsys) -> None:
+    """40 rows hold out 8: no agreement rate on them can show 0.99, so INT8 is refused before any calibration,
+    nothing written; --allow-thin-evidence judges the rate seen and says how far it can be trusted."""
+    import make_tiny_models
+
+    calib = make_tiny_models.write_digits_like_npz(tmp_path / "small.npz", samples=40)
+    out = tmp_path / "build" / "tiny"
+    args = _parse([str(tiny_onnx), "--calib", str(calib), "--out", str(out)])
+    args.skip_timing = True
+    with pytest.raises(BudgetExceeded) as refused:
+        args.func(args)
+    assert str(refused.value).startswith(
+        "too few held-out rows to show the drift budget: output 'logits': top-1 agreement ≥ 0.99 needs at least "
+        "268 held-out rows (95 % lower bound, every row agreeing), 8 given; nothing written: pass --eval"
+    )
+    assert not out.exists() and not (tmp_path / "calib-cache").exists()  # refused before calibrating
+    lowered = _parse([str(tiny_onnx), "--calib", str(calib), "--out", str(out), "--min-top1-agreement", "0.6"])
+    lowered.skip_timing = True
+    assert lowered.func(lowered) == 0  # 8 rows that all agree show ≥ 0.75: a budget of 0.6 can be judged
+    capsys.readouterr()
+    allowed = _parse([str(tiny_onnx), "--calib", str(calib), "--out", str(out), "--allow-thin-evidence"])
+    allowed.skip_timing = True
+    assert allowed.func(allowed) == 0
+    verification = json.loads((out / "manifest.json").read_text())["verification"]
+    (thin,) = verification["thin_evidence"]
+    assert thin["rows"] == 8 < thin["rows_needed"] and verification["evidence_short"][0]["rows_needed"] == 268
+    err = capsys.readouterr().err
+    assert "quantserve: note: output 'logits': top-1 agreement 1 over 8 held-out rows shows only" in err
 
 
 def test_unknown_target_is_one_line(tiny_onnx: Path, calib_npz: Path, tmp_path: Path) -> None:

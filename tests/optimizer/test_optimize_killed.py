@@ -70,7 +70,7 @@ def test_optimize_killed_while_calibrating(
     import make_tiny_models
 
     out, before = built
-    other_calib = make_tiny_models.write_digits_like_npz(tmp_path / "other.npz", samples=40, seed=1)  # a cache miss
+    other_calib = make_tiny_models.write_digits_like_npz(tmp_path / "other.npz", samples=400, seed=1)  # a cache miss
     argv = optimize_argv(tiny_onnx, other_calib, out)
     child = subprocess.Popen([sys.executable, "-m", "quantserve", *argv], stdout=subprocess.DEVNULL)
     try:

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from optimizer.pipeline import OptimizeOptions, optimize
+from optimizer.pipeline import OptimizeOptions, optimize, split_holdout
 from optimizer.speed import SpeedSettings
 from quantserve.artifact import Artifact, Manifest
 from quantserve.errors import QuantserveError
@@ -34,7 +34,7 @@ def test_int8_from_onnx(tiny_onnx: Path, calib_npz: Path, tmp_path: Path) -> Non
     assert (manifest.name, manifest.precision, manifest.target) == ("tiny", "int8", "embedded")
     assert [s["stage"] for s in manifest.stages] == ["export", "fuse", "calibrate", "build"]
     verification = manifest.verification
-    assert verification is not None and verification["samples"] == 8  # last 20% of 40
+    assert verification is not None and verification["samples"] == 268  # the rows 0.99 needs, 128 left to calibrate
     assert verification["top1_agreement"] >= 0.75
     assert verification["fp32_accuracy"] is not None
     assert verification["outputs"]["logits"]["kind"] == "classification" and verification["holds"] is True
@@ -176,3 +176,18 @@ def test_an_output_not_batched_along_axis_0_is_one_line_before_any_work(tmp_path
     with pytest.raises(QuantserveError, match=r"output 'priors' has shape \[3, 4\] for 8 input rows: every output"):
         optimize(options)
     assert not out.exists()
+
+
+def test_the_held_out_split_takes_the_rows_the_budget_needs_while_128_stay_to_calibrate() -> None:
+    from quantserve.data import TensorData
+
+    def split(count: int, wanted: int) -> tuple[int, int]:
+        data = TensorData({"x": np.zeros((count, 2), np.float32)})
+        calib, held, _ = split_holdout(data, None, Path("c.npz"), None, wanted)
+        return len(calib), len(held)
+
+    assert split(40, 268) == (32, 8)  # too few to spare: the last 20 %
+    assert split(200, 268) == (128, 72)
+    assert split(400, 268) == (132, 268)
+    assert split(2000, 268) == (1600, 400)  # 20 % is more than the budget needs
+    assert split(400, 0) == (320, 80)  # FP32: nothing to show

@@ -54,7 +54,9 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 def _optimize(tmp_path: Path, model: Path, calib: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     env = _env(tmp_path)
-    argv = ["optimize", str(model), "--calib", str(calib), "--out", str(tmp_path / "out"), "--skip-timing", *extra]
+    # 8 held-out rows judged on the rate seen: the thin-evidence note is among the tool's own lines
+    argv = ["optimize", str(model), "--calib", str(calib), "--out", str(tmp_path / "out"), "--skip-timing"]
+    argv += ["--allow-thin-evidence", *extra]
     return subprocess.run(
         [sys.executable, "-c", OPTIMIZE, *argv], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
     )
@@ -91,6 +93,7 @@ def test_json_stdout_is_one_document_and_quiet_drops_the_notes(tmp_path: Path, t
             "--out",
             str(tmp_path / "q"),
             "--skip-timing",
+            "--allow-thin-evidence",
         ],
         capture_output=True,
         text=True,

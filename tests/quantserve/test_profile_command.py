@@ -31,7 +31,7 @@ def tiny_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("QUANTSERVE_CACHE_DIR", str(root / "calib-cache"))
         source = make_tiny_models.write_tiny_onnx(root / "tiny.onnx")
-        calib = make_tiny_models.write_digits_like_npz(root / "calib.npz", samples=40)
+        calib = make_tiny_models.write_digits_like_npz(root / "calib.npz", samples=400)
         untimed = SpeedSettings(enabled=False)  # a slower tiny INT8 is still a build to profile
         optimize(OptimizeOptions(source, calib, "int8", "embedded", root / "build", speed=untimed))
     sys.path.remove(str(ASSETS))

@@ -131,7 +131,7 @@ def test_optimize_in_a_terminal_shows_the_calibration_bar(tmp_path: Path) -> Non
     finally:
         sys.path.remove(str(ROOT / "tests" / "assets"))
     model = make_tiny_models.write_tiny_onnx(tmp_path / "tiny.onnx")
-    calib = make_tiny_models.write_digits_like_npz(tmp_path / "calib.npz", samples=40)
+    calib = make_tiny_models.write_digits_like_npz(tmp_path / "calib.npz", samples=400)
     argv = ["optimize", str(model), "--calib", str(calib), "--out", str(tmp_path / "out"), "--skip-timing"]
     code, drawn = _in_a_terminal(argv, tmp_path)
     assert code == 0, drawn

@@ -69,6 +69,12 @@ def register(subparsers: Any) -> None:
     budget.add_argument(
         "--keep-failing", "--no-budget", action="store_true", help="ship INT8 beyond the budget, the failure recorded"
     )
+    budget.add_argument(
+        "--allow-thin-evidence",
+        action="store_true",
+        help="judge agreement rates on held-out rows too few to show their budget (0.99 needs 268 rows agreeing; "
+        "refused otherwise)",
+    )
     speed = parser.add_argument_group("speed (INT8 slower than FP32 here is refused: exit 1, nothing written)")
     speed.add_argument(
         "--min-speedup", type=float, default=SpeedSettings().min_speedup, help="INT8 must run this many × FP32's speed"
@@ -156,6 +162,7 @@ def build_options(args: argparse.Namespace) -> Any:
         output_kinds=parse_output_kinds(args.output_kind),
         metric=args.metric,
         keep_failing=args.keep_failing,
+        allow_thin_evidence=args.allow_thin_evidence,
         speed=SpeedSettings(
             min_speedup=args.min_speedup,
             allow_slower=args.allow_slower,
