@@ -325,7 +325,7 @@ def bench_model(name: str, root: Path, calib: int, heldout: int | None, batches:
 
 
 BUDGETED = {"top1_agreement", "accuracy_drop_points", "cosine_mean", "cosine_worst", "sequence_agreement"}
-BUDGETED |= {"channel_correlation_worst"}
+BUDGETED |= {"channel_correlation_worst", "channel_error_worst"}
 
 
 def budgeted_figures(verification: dict[str, Any]) -> dict[str, float]:

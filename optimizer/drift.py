@@ -33,8 +33,10 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
 Judged by (`BUDGETED`): classification — top-1 agreement and, with labels, accuracy drop; embedding —
 cosine mean and worst; sequence — decoded-sequence agreement; ids — share of samples
 whose values are all unchanged (against the top-1 agreement budget); detection and dense — worst channel
-correlation. Every other metric (worst channel correlation of the other kinds, relative error,
-neighbour agreement, whole-tensor cosine, abs differences) is recorded as information.
+correlation and worst channel error (RMS error over the channel's FP32 standard deviation: correlation
+alone passes a channel shifted by a constant or rescaled). Every other metric (the channel figures of the
+other kinds, relative error, neighbour agreement, whole-tensor cosine, abs differences) is recorded as
+information.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ class DriftBudget:
     min_cosine_worst: float = 0.97
     min_sequence_agreement: float = 0.98
     min_channel_correlation: float = 0.98
+    max_channel_error: float = 0.25  # RMS error over the FP32 std per channel: 0.2 is noise alone at correlation 0.98
     max_metric_drop: float = 0.01  # the user metric (--metric): relative drop, 0.01 = 1 %
 
     def __post_init__(self) -> None:
@@ -95,6 +98,10 @@ BUDGET_FLAGS: dict[str, tuple[str, str]] = {
     "min_cosine_worst": ("--min-cosine-worst", "embedding outputs: worst sample's cosine similarity"),
     "min_sequence_agreement": ("--min-sequence-agreement", "sequence outputs: share of identical CTC-decoded samples"),
     "min_channel_correlation": ("--min-channel-correlation", "detection/dense outputs: worst channel's correlation"),
+    "max_channel_error": (
+        "--max-channel-error",
+        "detection/dense outputs: worst channel's RMS error over its FP32 standard deviation (catches shifts)",
+    ),
     "max_metric_drop": ("--max-metric-drop", "--metric: largest relative drop of the user metric (0.01 = 1 %%)"),
 }
 
@@ -108,14 +115,15 @@ CHECKS: dict[str, tuple[str, str, bool]] = {
     "sequence_agreement": ("decoded-sequence agreement", "min_sequence_agreement", True),
     "id_agreement": ("id agreement", "min_top1_agreement", True),
     "channel_correlation_worst": ("worst channel correlation", "min_channel_correlation", True),
+    "channel_error_worst": ("worst channel error (RMS / FP32 std)", "max_channel_error", False),
 }
 # which metrics each kind is judged by (the others are recorded as information)
 BUDGETED: dict[str, tuple[str, ...]] = {
     "classification": ("top1_agreement", "accuracy_drop_points"),
     "embedding": ("cosine_mean", "cosine_worst"),
     "sequence": ("sequence_agreement",),
-    "detection": ("channel_correlation_worst",),
-    "dense": ("channel_correlation_worst",),
+    "detection": ("channel_correlation_worst", "channel_error_worst"),
+    "dense": ("channel_correlation_worst", "channel_error_worst"),
     "ids": ("id_agreement",),
 }
 
@@ -462,6 +470,10 @@ def _channel_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray) ->
     if not np.all(np.isnan(correlations)):
         worst = int(np.nanargmin(correlations))
         record.update(channel_correlation_worst=float(correlations[worst]), channel_worst=worst)
+        spread_errors = metrics.channel_errors(reference, candidate, axis)
+        if not np.all(np.isnan(spread_errors)):
+            worst = int(np.nanargmax(spread_errors))
+            record.update(channel_error_worst=float(spread_errors[worst]), channel_error_worst_channel=worst)
     return record
 
 

@@ -292,6 +292,27 @@ def relative_error(reference: np.ndarray, candidate: np.ndarray, axis: int | Non
     return np.where(norm > 0, error / safe, np.where(error > 0, np.inf, 0.0))
 
 
+def channel_errors(reference: np.ndarray, candidate: np.ndarray, axis: int | None = 1) -> np.ndarray:
+    """Per channel along `axis`: RMS(candidate − reference) over the channel's FP32 standard deviation, over every
+    other position — how far values stray, in units of the spread they carry. Correlation is blind to a shift or a
+    rescaled channel (an INT8 bias shift moves a depth map by a constant and keeps its correlation at 1); this is
+    not: noise alone at correlation 0.98 reads 0.2. A channel constant in the reference is NaN."""
+    if np.shape(reference) != np.shape(candidate):
+        raise QuantserveError(f"cannot compare outputs of shapes {np.shape(reference)} and {np.shape(candidate)}")
+    ref, new = _channels_last(reference, axis), _channels_last(candidate, axis)
+    errors = np.full(ref.shape[1], np.nan)
+    if not len(ref):
+        return errors
+    for cols in _column_blocks(ref):
+        block = ref[:, cols].astype(np.float64)
+        rms = np.sqrt(np.mean(np.square(new[:, cols].astype(np.float64) - block), axis=0))
+        spread = block.std(axis=0)
+        scale = np.maximum(np.abs(block).max(axis=0), 1e-30)
+        varies = np.ptp(block, axis=0) > 1e-9 * scale  # as channel_correlations: constant channels say nothing
+        errors[cols] = np.where(varies, rms / np.where(spread > 0, spread, 1.0), np.nan)
+    return errors
+
+
 def position_agreement(reference: np.ndarray, candidate: np.ndarray) -> float:
     """Share of (sample, position) pairs whose argmax over the last axis (the class) is the same."""
     return float(np.mean(np.argmax(reference, axis=-1) == np.argmax(candidate, axis=-1)))

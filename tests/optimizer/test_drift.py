@@ -109,7 +109,7 @@ def test_a_per_anchor_dense_map_is_judged_per_class_channel() -> None:
     candidate[..., 3] = 0.0  # one class's scores collapsed
     report = measure_drift({"scores": scores}, {"scores": candidate}, {"scores": "dense"}, DriftBudget())
     assert report.outputs["scores"]["channels"] == 10 and report.outputs["scores"]["channel_worst"] == 3
-    assert [v.metric for v in report.violations] == ["channel_correlation_worst"]
+    assert [v.metric for v in report.violations] == ["channel_correlation_worst", "channel_error_worst"]
 
 
 def test_integer_outputs_are_judged_by_unchanged_ids() -> None:
@@ -155,7 +155,11 @@ def test_a_collapsed_score_channel_fails_although_whole_tensor_cosine_is_near_on
     assert record["cosine_mean"] > 0.999 and record["max_abs_diff"] < 1.0  # the figures that hid it
     assert record["channel_correlation_worst"] == 0.0 and record["channel_worst"] == 5
     assert not report.holds and report.margin() < 0
-    assert [v.line() for v in report.violations] == ["output 'output0': worst channel correlation 0 < budget 0.98"]
+    assert [v.line() for v in report.violations] == [
+        "output 'output0': worst channel correlation 0 < budget 0.98",
+        f"output 'output0': worst channel error (RMS / FP32 std) {record['channel_error_worst']:.4g} > budget 0.25",
+    ]
+    assert record["channel_error_worst"] > 1 and record["channel_error_worst_channel"] == 5
 
 
 def test_a_faithful_model_holds_every_kind() -> None:
@@ -282,4 +286,25 @@ def test_a_budget_too_few_rows_cannot_show_is_known_from_the_kinds_alone() -> No
         "too few held-out rows to show the drift budget: output 's': decoded-sequence agreement ≥ 0.98 needs at "
         "least 133 held-out rows (95 % lower bound, every row agreeing), 32 given; nothing written: pass --eval "
         "with more rows, or lower the budget (or --allow-thin-evidence to judge the rate seen)"
+    )
+
+
+def test_a_shifted_or_rescaled_map_is_refused_though_its_correlation_is_one() -> None:
+    """Correlation is blind to an offset (an INT8 bias shift) and to a rescaled channel; the channel error, RMS
+    error over the FP32 standard deviation, is not, and leaves plain noise of correlation 0.995 alone."""
+    reference = RNG.normal(size=(64, 3, 16, 16)).astype(np.float32)
+    budget = DriftBudget()
+    for changed, error in ((reference + 0.5, 0.5), (reference * 1.4, 0.4)):
+        report = measure_drift({"d": reference}, {"d": changed}, {"d": "dense"}, budget)
+        record = report.outputs["d"]
+        assert record["channel_correlation_worst"] == pytest.approx(1.0)
+        assert record["channel_error_worst"] == pytest.approx(error, rel=0.02)
+        assert [(v.metric, v.higher_is_better) for v in report.violations] == [("channel_error_worst", False)]
+        assert report.violations[0].line().startswith("output 'd': worst channel error (RMS / FP32 std) 0.")
+    noisy = reference + 0.1 * RNG.normal(size=reference.shape).astype(np.float32)
+    assert measure_drift({"d": reference}, {"d": noisy}, {"d": "dense"}, budget).holds
+    constant = np.ones((8, 2, 4), np.float32)  # nothing varies: no channel error to judge
+    assert (
+        "channel_error_worst"
+        not in measure_drift({"d": constant}, {"d": constant + 1}, {"d": "dense"}, budget).outputs["d"]
     )
