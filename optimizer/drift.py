@@ -141,6 +141,8 @@ class Violation:
 
     def line(self) -> str:
         """E.g. "output 'scores': worst channel correlation 0.12 < budget 0.98"."""
+        if self.metric == "nonfinite_values":
+            return f"{self.scope} '{self.output}': {self.value:.0f} values NaN or infinite where FP32 is finite"
         words = CHECKS[self.metric][0] if self.metric in CHECKS else self.metric
         op = "<" if self.higher_is_better else ">"
         return f"{self.scope} '{self.output}': {words} {_beside(self.value, self.budget)} {op} budget {self.budget:g}"
@@ -492,6 +494,19 @@ def judge(output: str, record: Mapping[str, Any], budget: DriftBudget) -> tuple[
     return violations, slacks
 
 
+def nonfinite_where_finite(reference: np.ndarray, candidate: np.ndarray) -> int:
+    """How many values the candidate has NaN or infinite where FP32 is finite (an INT8 variance quantized to
+    zero under a division): a cosine, correlation or channel error over them is NaN, which no budget judges."""
+    if not (np.issubdtype(candidate.dtype, np.floating) or np.issubdtype(candidate.dtype, np.complexfloating)):
+        return 0
+    flat_ref, flat_new = reference.reshape(-1), candidate.reshape(-1)
+    step = 1 << 24  # values at a time: the two boolean masks of a PP-OCRv5 output whole would take 200 MB
+    return sum(
+        int(np.count_nonzero(~np.isfinite(flat_new[i : i + step]) & np.isfinite(flat_ref[i : i + step])))
+        for i in range(0, flat_ref.size, step)
+    )
+
+
 def normalized_slack(value: float, limit: float, higher_is_better: bool) -> float:
     """Distance to the budget as a share of the room it allows: 0 at the budget, 1 at no drift (for ≤ 1 metrics)."""
     if higher_is_better:
@@ -520,6 +535,11 @@ def measure_drift(
         kind = kinds.get(name) or _infer_kind(np.asarray(ref), labels)
         record = output_metrics(kind, np.asarray(ref), np.asarray(candidate[name]), labels)
         violations, slacks = judge(name, record, budget)
+        broken = nonfinite_where_finite(np.asarray(ref), np.asarray(candidate[name]))
+        if broken:  # every metric above reads NaN there, and a NaN metric is skipped: never pass it
+            record["nonfinite_values"] = broken
+            violations.insert(0, Violation(name, "nonfinite_values", float(broken), 0.0, higher_is_better=False))
+            slacks.append(-1.0 - math.log10(broken))
         report.outputs[name] = record
         report.violations.extend(violations)
         report.slacks.extend(slacks)

@@ -308,3 +308,26 @@ def test_a_shifted_or_rescaled_map_is_refused_though_its_correlation_is_one() ->
         "channel_error_worst"
         not in measure_drift({"d": constant}, {"d": constant + 1}, {"d": "dense"}, budget).outputs["d"]
     )
+
+
+@pytest.mark.parametrize("kind", ["embedding", "dense", "classification", "sequence"])
+def test_values_nan_or_infinite_where_fp32_is_finite_are_named_first(kind: str) -> None:
+    """An INT8 variance quantized to zero under a division gives inf or NaN; every metric over it reads NaN or
+    0 by accident, so the refusal names the non-finite values themselves, whatever the output's kind."""
+    shape = (40, 6, 12) if kind == "sequence" else (40, 12)
+    reference = RNG.normal(size=shape).astype(np.float32)
+    candidate = reference.copy()
+    candidate[3, 1] = np.nan
+    candidate[7, 2] = np.inf
+    with np.errstate(all="ignore"):
+        report = measure_drift({"y": reference}, {"y": candidate}, {"y": kind}, DriftBudget())
+    count = 2 * (shape[2] if kind == "sequence" else 1)
+    assert report.outputs["y"]["nonfinite_values"] == count and not report.holds and report.margin() < -1
+    assert report.violations[0].line() == f"output 'y': {count} values NaN or infinite where FP32 is finite"
+    both = reference.copy()
+    both[3, 1] = np.nan  # NaN in FP32 too: not INT8's doing
+    with np.errstate(all="ignore"):
+        assert (
+            "nonfinite_values"
+            not in measure_drift({"y": both}, {"y": both.copy()}, {"y": kind}, DriftBudget()).outputs["y"]
+        )
