@@ -137,7 +137,7 @@ class OptimizeJob:
         record["enforced"] = not self.options.keep_failing
         if not record["holds"] and not self.options.keep_failing:
             raise BudgetExceeded(drift_refusal(record))
-        if record["evidence_short"] and self.options.precision != "fp32" and not self.options.judges_thin_evidence:
+        if record["evidence_short"] and self.options.precision == "int8" and not self.options.judges_thin_evidence:
             raise BudgetExceeded(evidence_refusal(record["evidence_short"]))
         if self.options.precision == "int8" and self._timed_here():
             record["speed"] = self._speed(reference, candidate)
@@ -206,7 +206,9 @@ def optimize(options: OptimizeOptions) -> Artifact:
     user_metric = UserMetric.load(options.metric) if options.metric else None
     calib = load_npz(options.calib_path)
     held_out = load_npz(options.eval_path) if options.eval_path is not None else None
-    wanted = evidence_rows(options.budget) if options.precision != "fp32" else 0
+    wanted = (
+        evidence_rows(options.budget) if options.precision == "int8" else 0
+    )  # FP16 builds here verify the FP32 ONNX
     calib_set, eval_set, eval_source = split_holdout(
         calib, held_out, Path(options.calib_path), options.eval_path, wanted
     )
