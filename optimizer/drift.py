@@ -533,7 +533,8 @@ def measure_drift(
                 f"output '{name}' has shape {np.shape(candidate[name])}, the FP32 reference's {np.shape(ref)}"
             )
         kind = kinds.get(name) or _infer_kind(np.asarray(ref), labels)
-        record = output_metrics(kind, np.asarray(ref), np.asarray(candidate[name]), labels)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # non-finite values: reported below
+            record = output_metrics(kind, np.asarray(ref), np.asarray(candidate[name]), labels)
         violations, slacks = judge(name, record, budget)
         broken = nonfinite_where_finite(np.asarray(ref), np.asarray(candidate[name]))
         if broken:  # every metric above reads NaN there, and a NaN metric is skipped: never pass it
