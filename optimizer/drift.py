@@ -27,12 +27,14 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
 - dense, for 2-D: C < 64 values per sample where no class stands out — regressions. MTCNN's ONet box
   deltas (N, 4) and landmark coordinates (N, 10) were judged by the top-1 agreement of their argmax
   (a near-tie between coordinates) and refused at 0.98 with every compute node FP32;
-- ids: integer or boolean outputs (class ids, argmax labels, token ids, masks), whatever their shape;
+- ids: integer or boolean outputs of at most 2 axes (class ids, argmax labels, token ids);
+- mask: integer or boolean outputs of 3 or more axes (a segmentation's label per pixel);
 - dense: anything else (maps, features, scalars); a 3-D dense output's channels are the smaller of
   axes 1 and 2 ((N, C, L) features, (N, A, C) per-anchor scores).
 Judged by (`BUDGETED`): classification — top-1 agreement and, with labels, accuracy drop; embedding —
 cosine mean and worst; sequence — decoded-sequence agreement; ids — share of samples
-whose values are all unchanged (against the top-1 agreement budget); detection and dense — worst channel
+whose values are all unchanged (against the top-1 agreement budget); mask — share of values unchanged (against
+the same budget) and worst class IoU; detection and dense — worst channel
 correlation and worst channel error (RMS error over the channel's FP32 standard deviation: correlation
 alone passes a channel shifted by a constant or rescaled). Every other metric (the channel figures of the
 other kinds, relative error, neighbour agreement, whole-tensor cosine, abs differences) is recorded as
@@ -51,7 +53,8 @@ import numpy as np
 from quantserve import metrics
 from quantserve.errors import QuantserveError
 
-OUTPUT_KINDS = ("classification", "embedding", "dense", "sequence", "detection", "ids")
+OUTPUT_KINDS = ("classification", "embedding", "dense", "sequence", "detection", "ids", "mask")
+MASK_MIN_CLASS_VALUES = 100  # a class with fewer FP32 values in a mask is too small for its IoU to mean anything
 EMBEDDING_MIN_DIM = 64
 MAX_SEQUENCE_POSITIONS = 1024  # raw 3-D logits over more positions are a per-anchor map, not a sequence
 DETECTION_SPAN_RATIO = 10.0
@@ -77,6 +80,7 @@ class DriftBudget:
     min_cosine_worst: float = 0.97
     min_sequence_agreement: float = 0.98
     min_channel_correlation: float = 0.98
+    min_class_iou: float = 0.9  # masks: worst class's IoU, FP32 vs INT8 (a small class can vanish at 99 % agreement)
     max_channel_error: float = 0.25  # RMS error over the FP32 std per channel: 0.2 is noise alone at correlation 0.98
     max_metric_drop: float = 0.01  # the user metric (--metric): relative drop, 0.01 = 1 %
 
@@ -98,6 +102,7 @@ BUDGET_FLAGS: dict[str, tuple[str, str]] = {
     "min_cosine_worst": ("--min-cosine-worst", "embedding outputs: worst sample's cosine similarity"),
     "min_sequence_agreement": ("--min-sequence-agreement", "sequence outputs: share of identical CTC-decoded samples"),
     "min_channel_correlation": ("--min-channel-correlation", "detection/dense outputs: worst channel's correlation"),
+    "min_class_iou": ("--min-class-iou", "mask outputs: worst class's IoU between the FP32 and INT8 masks"),
     "max_channel_error": (
         "--max-channel-error",
         "detection/dense outputs: worst channel's RMS error over its FP32 standard deviation (catches shifts)",
@@ -114,6 +119,8 @@ CHECKS: dict[str, tuple[str, str, bool]] = {
     "cosine_worst": ("worst cosine", "min_cosine_worst", True),
     "sequence_agreement": ("decoded-sequence agreement", "min_sequence_agreement", True),
     "id_agreement": ("id agreement", "min_top1_agreement", True),
+    "value_agreement": ("share of values unchanged", "min_top1_agreement", True),
+    "class_iou_worst": ("worst class IoU", "min_class_iou", True),
     "channel_correlation_worst": ("worst channel correlation", "min_channel_correlation", True),
     "channel_error_worst": ("worst channel error (RMS / FP32 std)", "max_channel_error", False),
 }
@@ -125,6 +132,7 @@ BUDGETED: dict[str, tuple[str, ...]] = {
     "detection": ("channel_correlation_worst", "channel_error_worst"),
     "dense": ("channel_correlation_worst", "channel_error_worst"),
     "ids": ("id_agreement",),
+    "mask": ("value_agreement", "class_iou_worst"),
 }
 
 
@@ -320,7 +328,7 @@ def parse_output_kinds(specs: list[str] | str | None) -> dict[str, str]:
 
 def _infer_kind(values: np.ndarray, labels: np.ndarray | None) -> str:
     if not np.issubdtype(values.dtype, np.floating):
-        return "ids"
+        return "mask" if values.ndim >= 3 else "ids"
     if values.ndim == 3:  # the kind of a big per-position output is read off its first rows, not a float64 copy of all
         values = values[:KIND_SAMPLES]
     if values.ndim == 3 and _is_detection(values):
@@ -420,7 +428,7 @@ def output_metrics(
     if reference.shape != candidate.shape:
         raise QuantserveError(f"output shape {candidate.shape} differs from the FP32 reference's {reference.shape}")
     record: dict[str, Any] = {"kind": kind, "shape": list(reference.shape), **_kind_metrics(kind, reference, candidate)}
-    if kind == "ids":  # only equality means anything (correlation or cosine of class ids does not)
+    if kind in ("ids", "mask"):  # only equality means anything (correlation or cosine of class ids does not)
         return {**record, "values_changed": int(np.sum(reference != candidate))}
     if kind == "classification" and _usable_labels(labels, reference):
         record.update(_accuracy(reference, candidate, labels))  # type: ignore[arg-type]
@@ -436,6 +444,8 @@ def output_metrics(
 def _kind_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray) -> dict[str, Any]:
     if kind == "ids":
         return {"id_agreement": metrics.exact_agreement(reference, candidate)}
+    if kind == "mask":
+        return _mask_metrics(reference, candidate)
     if kind == "classification":
         return {"top1_agreement": metrics.top1_agreement(reference, candidate)}
     if kind == "sequence":
@@ -448,6 +458,23 @@ def _kind_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray) -> di
         unchanged, overlap = metrics.retrieval_agreement(reference, candidate, k)
         return {"neighbour_k": k, "neighbours_unchanged": unchanged, "neighbour_overlap": overlap}
     return {}
+
+
+def _mask_metrics(reference: np.ndarray, candidate: np.ndarray) -> dict[str, Any]:
+    """A label per value (a segmentation's argmax, (N, H, W) or (N, 1, H, W)): the share of values unchanged, and
+    the worst IoU of a class between the two masks over the classes FP32 gives at least MASK_MIN_CLASS_VALUES
+    values — a thin class can vanish while 99 % of the values stay. Whole-sample equality (ids) would refuse any
+    mask in which one pixel of a boundary moved."""
+    record: dict[str, Any] = {"value_agreement": float(np.mean(reference == candidate)) if reference.size else 1.0}
+    classes, counts = np.unique(reference, return_counts=True)
+    ious = {}
+    for label in classes[counts >= MASK_MIN_CLASS_VALUES]:
+        fp32, int8 = reference == label, candidate == label
+        ious[label.item()] = float(np.count_nonzero(fp32 & int8) / np.count_nonzero(fp32 | int8))
+    if ious:
+        worst = min(ious, key=lambda label: ious[label])
+        record.update(class_iou_worst=ious[worst], class_iou_worst_class=worst, classes_judged=len(ious))
+    return record
 
 
 def _accuracy(reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray) -> dict[str, float]:

@@ -78,6 +78,7 @@ def test_each_kind_is_inferred_from_shape_and_values() -> None:
         "score": RNG.normal(size=(16,)),
         "label": RNG.integers(0, 10, size=16),
         "mask": RNG.normal(size=(16, 8)) > 0,
+        "segmentation": RNG.integers(0, 4, size=(4, 1, 8, 8)),
     }
     assert infer_output_kinds(reference) == {
         "logits": "classification",
@@ -100,6 +101,7 @@ def test_each_kind_is_inferred_from_shape_and_values() -> None:
         "score": "dense",
         "label": "ids",
         "mask": "ids",
+        "segmentation": "mask",
     }
 
 
@@ -330,3 +332,27 @@ def test_values_nan_or_infinite_where_fp32_is_finite_are_named_first(kind: str) 
             "nonfinite_values"
             not in measure_drift({"y": both}, {"y": both.copy()}, {"y": kind}, DriftBudget()).outputs["y"]
         )
+
+
+def test_a_segmentation_mask_is_judged_per_value_and_per_class() -> None:
+    """A label per pixel: one moved boundary pixel must not refuse it (whole-sample equality would), and a thin
+    class that vanishes must, though 97 % of the values stay."""
+    reference = RNG.integers(0, 3, size=(8, 64, 64))
+    reference[:, :2, :] = 5  # a thin class: 2 rows of every image
+    moved = reference.copy()
+    moved[0, 10, 10] = (moved[0, 10, 10] + 1) % 3
+    report = measure_drift({"m": reference}, {"m": moved}, {}, DriftBudget())
+    record = report.outputs["m"]
+    assert record["kind"] == "mask" and report.holds and record["values_changed"] == 1
+    assert record["value_agreement"] == pytest.approx(1 - 1 / reference.size) and record["classes_judged"] == 4
+    vanished = reference.copy()
+    vanished[vanished == 5] = 0
+    report = measure_drift({"m": reference}, {"m": vanished}, {}, DriftBudget())
+    assert [v.line() for v in report.violations] == [
+        "output 'm': share of values unchanged 0.9688 < budget 0.99",
+        "output 'm': worst class IoU 0 < budget 0.9",
+    ]
+    assert report.outputs["m"]["class_iou_worst_class"] == 5
+    assert measure_drift(
+        {"m": reference}, {"m": vanished}, {}, DriftBudget(min_top1_agreement=0.9, min_class_iou=0)
+    ).holds
