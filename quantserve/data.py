@@ -107,3 +107,18 @@ def check_against(path: Path | str, data: TensorData, inputs: Sequence[TensorSpe
             raise QuantserveError(
                 f"{path}: input '{spec.name}' has dtype {array.dtype}, the model expects {spec.dtype}"
             )
+        _check_finite(path, spec.name, array)
+
+
+def _check_finite(path: Path | str, name: str, array: np.ndarray) -> None:
+    """A NaN or infinity in a float input reached calibration as a NaN range, and optimize failed later with
+    "fused model's output differs from the unfused model by up to 0"; name it here instead."""
+    if not np.issubdtype(array.dtype, np.floating):
+        return
+    bad = ~np.isfinite(array.reshape(len(array), -1)) if array.ndim else ~np.isfinite(array.reshape(1, 1))
+    if bad.any():
+        rows = np.flatnonzero(bad.any(axis=1))
+        raise QuantserveError(
+            f"{path}: input '{name}' has {int(bad.sum())} NaN or infinite value(s), in {len(rows)} row(s) "
+            f"(first: row {int(rows[0])}); inputs must be finite"
+        )

@@ -71,6 +71,24 @@ def test_npz_names_must_match_inputs(tiny_onnx: Path, tmp_path: Path) -> None:
     assert _leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_nan_or_infinity_in_the_data_is_named_before_any_work(tiny_onnx: Path, tmp_path: Path, bad: float) -> None:
+    """It used to reach calibration as a NaN range and fail at fuse: "differs from the unfused model by up to 0"."""
+    import make_tiny_models
+
+    path = make_tiny_models.write_digits_like_npz(tmp_path / "bad.npz", samples=400)
+    arrays = dict(np.load(path))
+    arrays["pixels"][[5, 9], 0, 2, 2] = bad
+    np.savez(path, **arrays)
+    with pytest.raises(
+        QuantserveError,
+        match=r"bad.npz: input 'pixels' has 2 NaN or infinite value\(s\), in 2 row\(s\) \(first: row 5\); "
+        "inputs must be finite",
+    ):
+        _optimize(tiny_onnx, path, "int8", tmp_path / "out")
+    assert not (tmp_path / "out").exists() and _leftovers(tmp_path) == []
+
+
 def test_npz_shapes_must_match_inputs(tiny_onnx: Path, tmp_path: Path) -> None:
     path = tmp_path / "shape.npz"
     np.savez(path, pixels=np.zeros((4, 1, 9, 9), np.float32))
