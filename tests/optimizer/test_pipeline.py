@@ -161,8 +161,9 @@ def test_too_few_samples_to_hold_out(tiny_onnx: Path, tmp_path: Path) -> None:
 
 def test_int8_sequence_model_keeps_its_sequence_axis(tmp_path: Path) -> None:
     path = tmp_path / "tokens.npz"
-    np.savez(path, input_ids=np.random.default_rng(0).integers(0, 50, (20, 9)).astype(np.int64))
-    _optimize("make_tiny_models:tiny_sequence_model", path, "int8", tmp_path / "seq")
+    np.savez(path, input_ids=np.random.default_rng(0).integers(0, 50, (400, 9)).astype(np.int64))  # 268 held out
+    # its random weights drift beyond the budget on 268 rows; what is checked here is the axes, not the drift
+    _optimize("make_tiny_models:tiny_sequence_model", path, "int8", tmp_path / "seq", keep_failing=True)
     manifest = Manifest.load(tmp_path / "seq")
     assert manifest.inputs[0].shape == ("batch", "sequence")
     assert manifest.stages[2]["quantize_nodes"] > 0
