@@ -50,7 +50,7 @@ class OptimizeOptions:
     target: str
     out_dir: str | Path
     method: str = "minmax"
-    eval_path: str | Path | None = None  # held-out .npz; default: the last 20 % of the calibration file
+    eval_path: str | Path | None = None  # held-out .npz; default: split from the calibration file (split_holdout)
     name: str | None = None
     opset: int | None = None  # None: PyTorch exports at 17, an .onnx keeps its own opset (at least 13)
     settings: CalibrationSettings | None = None  # default: CalibrationSettings(method=method)
