@@ -234,7 +234,7 @@ def _rows_needed(share: float, floor: float) -> int | None:
 
 def rows_to_show(floor: float) -> int:
     """The fewest held-out rows on which full agreement shows at least `floor` (95 % lower bound; 268 for 0.99,
-    134 for 0.98); 0 where no row count needs to (a floor of 0) or can (a floor of 1: judged on the rows seen)."""
+    133 for 0.98); 0 where no row count needs to (a floor of 0) or can (a floor of 1: judged on the rows seen)."""
     if not 0 < floor < 1:
         return 0
     return _rows_needed(1.0, floor) or 0
