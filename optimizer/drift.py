@@ -499,6 +499,7 @@ def _channel_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray) ->
     if not np.all(np.isnan(correlations)):
         worst = int(np.nanargmin(correlations))
         record.update(channel_correlation_worst=float(correlations[worst]), channel_worst=worst)
+    if "channel_error_worst" in BUDGETED[kind] and not np.all(np.isnan(correlations)):  # judged: maps, detections
         spread_errors = metrics.channel_errors(reference, candidate, axis)
         if not np.all(np.isnan(spread_errors)):
             worst = int(np.nanargmax(spread_errors))

@@ -206,9 +206,7 @@ def optimize(options: OptimizeOptions) -> Artifact:
     user_metric = UserMetric.load(options.metric) if options.metric else None
     calib = load_npz(options.calib_path)
     held_out = load_npz(options.eval_path) if options.eval_path is not None else None
-    wanted = (
-        evidence_rows(options.budget) if options.precision == "int8" else 0
-    )  # FP16 builds here verify the FP32 ONNX
+    wanted = evidence_rows(options.budget) if options.precision == "int8" else 0  # FP16 verifies the FP32 ONNX
     calib_set, eval_set, eval_source = split_holdout(
         calib, held_out, Path(options.calib_path), options.eval_path, wanted
     )

@@ -115,7 +115,7 @@ def _check_finite(path: Path | str, name: str, array: np.ndarray) -> None:
     "fused model's output differs from the unfused model by up to 0"; name it here instead."""
     if not np.issubdtype(array.dtype, np.floating):
         return
-    bad = ~np.isfinite(array.reshape(len(array), -1)) if array.ndim else ~np.isfinite(array.reshape(1, 1))
+    bad = ~np.isfinite(array).reshape(len(array), -1)  # every input has its batch axis (checked above)
     if bad.any():
         rows = np.flatnonzero(bad.any(axis=1))
         raise QuantserveError(

@@ -263,11 +263,18 @@ def channel_correlations(reference: np.ndarray, candidate: np.ndarray, axis: int
     return correlations
 
 
+def _constant(channels: np.ndarray) -> np.ndarray:
+    """Per column of (observations, channels): constant to float precision (nothing there to follow or spread)."""
+    if not len(channels):
+        return np.ones(channels.shape[1], bool)
+    scale = np.maximum(np.abs(channels).max(axis=0), 1e-30)
+    return np.ptp(channels, axis=0) <= 1e-9 * scale  # type: ignore[no-any-return]
+
+
 def _correlations(ref: np.ndarray, new: np.ndarray) -> np.ndarray:
     ref_centred, new_centred = ref - ref.mean(axis=0), new - new.mean(axis=0)
     ref_norm, new_norm = np.linalg.norm(ref_centred, axis=0), np.linalg.norm(new_centred, axis=0)
-    scale = np.maximum(np.abs(ref).max(axis=0, initial=0.0), 1e-30)
-    ref_constant = np.ptp(ref, axis=0) <= 1e-9 * scale if len(ref) else np.ones(ref.shape[1], bool)
+    ref_constant = _constant(ref)
     denominator = np.where(ref_norm * new_norm > 0, ref_norm * new_norm, 1.0)
     correlation = np.where(new_norm > 0, np.sum(ref_centred * new_centred, axis=0) / denominator, 0.0)
     return np.where(ref_constant, np.nan, np.clip(correlation, -1.0, 1.0))
@@ -307,9 +314,7 @@ def channel_errors(reference: np.ndarray, candidate: np.ndarray, axis: int | Non
         block = ref[:, cols].astype(np.float64)
         rms = np.sqrt(np.mean(np.square(new[:, cols].astype(np.float64) - block), axis=0))
         spread = block.std(axis=0)
-        scale = np.maximum(np.abs(block).max(axis=0), 1e-30)
-        varies = np.ptp(block, axis=0) > 1e-9 * scale  # as channel_correlations: constant channels say nothing
-        errors[cols] = np.where(varies, rms / np.where(spread > 0, spread, 1.0), np.nan)
+        errors[cols] = np.where(_constant(block), np.nan, rms / np.where(spread > 0, spread, 1.0))
     return errors
 
 
