@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import random
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from locust import User, events, task
 from locust.env import Environment
 from tritonclient.utils import np_to_triton_dtype
 
+from loadtest.arrival_trace import ArrivalTrace, read_trace
 from loadtest.load_pattern import ARRIVALS
 from loadtest.request_data import trim_padding
 from quantserve.data import TensorData, load_npz
@@ -201,11 +203,12 @@ class TritonGrpcUser(_TritonClientMixin, User):
 
 
 class OpenLoopTritonUser(_TritonClientMixin, User):
-    """Open-loop arrivals: fires requests at a fixed rate whether or not earlier ones returned.
+    """Open-loop arrivals: fires requests on a schedule whether or not earlier ones returned.
 
     Latency counts from each request's scheduled arrival, so time spent waiting for a free
     in-flight slot is charged to the request (no coordinated omission). `rate` is this user's
-    share of the total requests per second; `arrivals` is one of `loadtest.load_pattern.ARRIVALS`.
+    share of the total requests per second; `arrivals` is one of `loadtest.load_pattern.ARRIVALS`;
+    with `--trace` the schedule is this user's share of a recorded trace's arrivals instead.
     """
 
     abstract = True
@@ -216,10 +219,15 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
     def on_start(self) -> None:
         self._configure()
         options = self.environment.parsed_options
-        if options is not None and options.rate:
-            users = max(1, options.rate_users or options.num_users or 1)
+        users = max(1, (options.rate_users or options.num_users or 1) if options is not None else 1)
+        self._trace: ArrivalTrace | None = None
+        if options is not None and options.trace:
+            self._trace = read_trace(options.trace, options.trace_speed or 1.0)
+            self._share = (getattr(self.environment.runner, "worker_index", 0), users)
+        elif options is not None and options.rate:
             self.rate = options.rate / users
             self.arrivals = options.arrivals or self.arrivals
+        if options is not None:
             self.max_in_flight = options.max_in_flight or self.max_in_flight
         if self.arrivals not in ARRIVALS:
             raise ValueError(f"unknown arrivals '{self.arrivals}' (use {' or '.join(ARRIVALS)})")
@@ -235,18 +243,23 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
         while not self._idle_clients.empty():
             self._idle_clients.get().close()
 
-    def _gap_s(self) -> float:
-        if self.arrivals == "poisson":
-            return self._rng.expovariate(self.rate)
-        return 1.0 / self.rate
+    def _schedule(self) -> Iterator[float]:
+        """Seconds from the start of each arrival: the trace's share, or gaps of 1/rate (constant) or Poisson."""
+        if self._trace is not None:
+            yield from self._trace.schedule(*self._share)
+            return
+        offset = 0.0
+        while True:
+            offset += self._rng.expovariate(self.rate) if self.arrivals == "poisson" else 1.0 / self.rate
+            yield offset
 
     @task
     def arrive(self) -> None:
-        next_arrival = time.perf_counter()
-        while True:
-            next_arrival += self._gap_s()
-            gevent.sleep(max(0.0, next_arrival - time.perf_counter()))
-            self._in_flight.spawn(self._request, next_arrival, self.requests[next(self._order)])
+        start = time.perf_counter()
+        for offset in self._schedule():
+            arrival = start + offset
+            gevent.sleep(max(0.0, arrival - time.perf_counter()))
+            self._in_flight.spawn(self._request, arrival, self.requests[next(self._order)])
 
     def _request(self, scheduled: float, inputs: list[Any]) -> None:
         client = self._idle_clients.get() if not self._idle_clients.empty() else self._new_client()

@@ -1,5 +1,5 @@
-"""Load patterns as objects: closed loop with N users, open loop at a fixed rate (constant or Poisson), a
-sweep, and staged closed-loop users (a step or a spike) inside one window.
+"""Load patterns as objects: closed loop with N users, open loop at a fixed rate (constant or Poisson) or on
+a recorded trace's arrivals, a sweep, and staged closed-loop users (a step or a spike) inside one window.
 
 A pattern is a sequence of measured steps (`steps()`); each step knows its Locust file, its Locust
 options and how it is named, checked and recorded, so no other module branches on a mode string.
@@ -21,8 +21,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
+from loadtest.arrival_trace import ArrivalTrace, read_trace
 from quantserve.errors import QuantserveError
 
 ARRIVALS = ("constant", "poisson")
@@ -165,6 +168,60 @@ class OpenLoop:
 
 
 @dataclass(frozen=True)
+class TraceReplay:
+    """Open loop on recorded arrivals (`loadtest.arrival_trace`): a trace's bursts and lulls, looped for the
+    window, its time divided by `speed`. Latency counts from each arrival's time, as in `OpenLoop`."""
+
+    path: str
+    speed: float = 1.0
+
+    mode: ClassVar[str] = "open"
+    locustfile: ClassVar[str] = "locustfile_open_loop.py"
+
+    @cached_property
+    def trace(self) -> ArrivalTrace:
+        return read_trace(self.path, self.speed)
+
+    @property
+    def name(self) -> str:
+        """The step's part of file and folder names: `trace-morning` or `trace-morning-x2`."""
+        return f"trace-{Path(self.path).stem}" + (f"-x{self.speed:g}" if self.speed != 1 else "")
+
+    def check(self) -> None:
+        """Read the trace: a missing, empty or malformed file is one line naming it and the line at fault."""
+        _ = self.trace
+
+    def steps(self) -> tuple[LoadStep, ...]:
+        return (self,)
+
+    def locust_users(self, workers: int) -> int:
+        """One arrival generator per process; the arrivals are dealt to them in turn."""
+        return max(1, workers)
+
+    def locust_spawn_rate(self, workers: int) -> float:
+        return self.locust_users(workers)
+
+    def locust_options(self) -> list[str]:
+        return ["--trace", str(Path(self.path).resolve()), "--trace-speed", f"{self.speed:g}"]
+
+    def recorded(self, workers: int) -> dict[str, Any]:
+        """Recorded with the trace's mean rate as replayed (offered rate), and what the trace is."""
+        return {
+            "mode": self.mode,
+            "users": self.locust_users(workers),
+            "rate_rps": round(self.trace.mean_rate_rps, 3),
+            "arrivals": "trace",
+            "trace": self.trace.summary(self.speed),
+        }
+
+    def run_seconds(self, duration_s: float) -> float:
+        return duration_s
+
+    def locust_run_flags(self, workers: int, duration_s: float) -> list[str]:
+        return _steady_run_flags(self, workers, duration_s)
+
+
+@dataclass(frozen=True)
 class Staged:
     """Closed-loop users whose number changes inside one measured window: `((4, 20), (32, 5), (4, 20))` is
     a spike from 4 to 32 users for 5 s; `((4, 20), (16, 20))` a step. Locust's own `LoadTestShape`
@@ -267,11 +324,19 @@ def pattern_from_flags(
     arrivals: str = "constant",
     spawn_rate: float | None = None,
     stages: str = "",
+    trace: str = "",
+    trace_speed: float = 1.0,
 ) -> LoadPattern:
-    """The CLI's `--users/--sweep/--rate/--arrivals/--spawn-rate/--stages` as one pattern.
+    """The CLI's `--users/--sweep/--rate/--arrivals/--spawn-rate/--stages/--trace` as one pattern.
 
     `--stages` wins over `--rate` (open loop; a list sweeps), which wins over `--sweep`, then `--users`.
+    `--trace` brings its own arrivals, so it is refused beside `--rate`, `--stages` or `--sweep`.
     """
+    if trace:
+        clash = [flag for flag, value in (("--rate", rate), ("--stages", stages), ("--sweep", sweep)) if value]
+        if clash:
+            raise QuantserveError(f"--trace replays the file's own arrivals; drop {' and '.join(clash)}")
+        return TraceReplay(trace, trace_speed)
     if stages:
         return Staged(parse_stages(stages))
     if rate:

@@ -52,6 +52,10 @@ def add_triton_options(parser: Any) -> None:
     group.add_argument("--rate", type=float, default=0.0, env_var="QUANTSERVE_RATE", help="open loop: requests/s")
     group.add_argument("--arrivals", default="constant", choices=ARRIVALS, env_var="QUANTSERVE_ARRIVALS")
     group.add_argument("--stages", default="", env_var="QUANTSERVE_STAGES", help="staged users: 4:20s,32:5s,4:20s")
+    group.add_argument("--trace", default="", env_var="QUANTSERVE_TRACE", help="open loop: replay these arrivals")
+    group.add_argument(
+        "--trace-speed", type=float, default=1.0, env_var="QUANTSERVE_TRACE_SPEED", help="2: twice as fast"
+    )
     group.add_argument("--rate-users", type=int, default=0, env_var="QUANTSERVE_RATE_USERS", help=argparse.SUPPRESS)
     group.add_argument("--max-in-flight", type=int, default=64, env_var="QUANTSERVE_MAX_IN_FLIGHT")
     group.add_argument("--triton-tls-ca", default="", env_var="QUANTSERVE_TLS_CA", help="PEM CA: connect over TLS")

@@ -40,7 +40,7 @@ class LoadResult:
     latency: LatencySummary
     request_batch: int = 1
     rate_rps: float | None = None  # open loop: the offered rate
-    arrivals: str | None = None  # open loop: "constant" or "poisson"
+    arrivals: str | None = None  # open loop: "constant", "poisson" or "trace"
     workers: int = 0  # Locust worker processes (0: one local process)
     server: ServerBreakdown | None = None
     utilization: Utilization | None = None
@@ -49,6 +49,7 @@ class LoadResult:
     locust_csv_prefix: str = ""
     timeline: list[SecondStats] = field(default_factory=list)  # per second of the window (empty before it existed)
     outages: list[Outage] = field(default_factory=list)  # seconds with failures and no success, from `timeline`
+    trace: dict[str, Any] | None = None  # a replayed trace: its file, speed, mean/peak rate (`ArrivalTrace.summary`)
 
     @property
     def latency_p50_ms(self) -> float:
@@ -65,6 +66,8 @@ class LoadResult:
 
     @property
     def label(self) -> str:
+        if self.mode == "open" and self.trace:
+            return f"{self.model} replaying {Path(self.trace['file']).name} ({self.rate_rps:g} req/s mean)"
         if self.mode == "open":
             return f"{self.model} @ {self.rate_rps:g} req/s {self.arrivals}"
         if self.mode == "staged":

@@ -138,6 +138,27 @@ def test_open_loop_rate_sweep_holds_the_offered_rates(served_models, tmp_path: P
         assert 0.8 * result.rate_rps <= result.throughput_rps <= 1.2 * result.rate_rps
 
 
+def test_a_recorded_trace_replays_its_bursts_across_worker_processes(served_models, tmp_path: Path) -> None:
+    """perf_analyzer's intervals file, 10 then 60 arrivals a second, dealt to two Locust worker processes."""
+    gaps_us = [100_000] * 10 + [1_000_000 // 60] * 60  # one quiet second, one busy second: a 2 s pass
+    trace = tmp_path / "bursts.txt"
+    trace.write_text("\n".join(str(g) for g in gaps_us) + "\n")
+    target = ["--url", served_models.url, "--model", served_models.fp32, "--data", str(served_models.load_data)]
+    args = ["--trace", str(trace), "--duration", "4s", "--workers", "2", "--out", str(tmp_path / "out")]
+    assert main(["loadtest", *target, *args, "--metrics-url", served_models.metrics_url]) == 0
+    (result,) = LoadRun.load(tmp_path / "out" / f"load-{served_models.fp32}-open.json").results
+    assert result.mode == "open" and result.arrivals == "trace" and result.failed_requests == 0
+    assert result.trace is not None and result.trace["peak_rate_rps_1s"] == pytest.approx(60.0, abs=1)
+    assert result.rate_rps == pytest.approx(35.0, rel=0.01)
+    assert 0.75 * result.rate_rps <= result.throughput_rps <= 1.25 * result.rate_rps
+    seconds = [s.ok for s in result.timeline if s.width_s == 1.0]
+    assert max(seconds) >= 2 * min(seconds), f"the replay kept the trace's bursts: {seconds} requests a second"
+    shares = [
+        len(np.load(p)) for p in (tmp_path / "out" / "raw" / f"mlp_fp32-{'trace-bursts'}").glob("latencies-*.npy")
+    ]
+    assert len(shares) == 2 and min(shares) >= 0.8 * max(shares), f"arrivals dealt in turn: {shares}"
+
+
 def test_locust_master_with_local_workers(served_models, tmp_path: Path) -> None:
     result = run_load(
         served_models.url,

@@ -44,6 +44,13 @@ def register(subparsers: Any) -> None:
         default="",
         help="closed-loop users by stage in one window, a step or spike: 4:20s,32:5s,4:20s (sets the run time)",
     )
+    parser.add_argument(
+        "--trace",
+        default="",
+        help="open loop on recorded arrivals, looped: perf_analyzer's --request-intervals file (gaps in µs, one "
+        "per line) or a CSV with a timestamp/time/arrival_time column (seconds or date-times)",
+    )
+    parser.add_argument("--trace-speed", type=float, default=1.0, help="--trace: replay this many times faster")
     parser.add_argument("--workers", type=int, default=0, help="Locust master + this many local worker processes")
     parser.add_argument("--request-batch", type=int, default=1, help="samples per request")
     parser.add_argument(
@@ -67,7 +74,14 @@ def run(args: argparse.Namespace) -> int:
         return run_soak_command(args)
     duration = parse_duration(args.duration)
     pattern = pattern_from_flags(
-        args.users, args.sweep, str(args.rate), args.arrivals, args.spawn_rate or None, args.stages
+        args.users,
+        args.sweep,
+        str(args.rate),
+        args.arrivals,
+        args.spawn_rate or None,
+        args.stages,
+        args.trace,
+        args.trace_speed,
     )
     metrics_url = resolve_metrics_url(args)
     write_machine_facts(Path(args.out))

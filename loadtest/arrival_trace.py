@@ -1,0 +1,176 @@
+"""Recorded arrivals, replayed open loop: real traffic's bursts and lulls instead of an even or Poisson rate.
+
+Two file forms are read:
+- perf_analyzer's `--request-intervals` file: one gap per line, in microseconds, between consecutive
+  requests (lines starting with `#` and blank lines skipped), so a file made for perf_analyzer replays
+  here unchanged;
+- a CSV with a header and an arrival-time column (`timestamp`, `time`, `arrival_time` or `arrival`,
+  any case): seconds as numbers (any origin), or date-times such as `2023-11-16 18:15:46.6805900`
+  (the form of Azure's public inference traces). Rows need not be sorted; other columns are ignored.
+
+The trace is replayed from its first arrival and loops when it ends (as perf_analyzer loops over its
+intervals) until the measured window closes; `speed` compresses time (2: twice the rate, the same
+shape). Arrivals are dealt in turn to the load processes (`--workers`): process i of n fires arrivals
+i, i + n, i + 2n … of the looped trace, so together they fire every arrival once, at its time.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from quantserve.errors import QuantserveError
+
+TIME_COLUMNS = ("timestamp", "time", "arrival_time", "arrival")
+DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?")  # local time, no zone
+MAX_ARRIVALS = 10_000_000  # a trace's arrivals held in memory (80 MB of float64)
+
+
+@dataclass(frozen=True)
+class ArrivalTrace:
+    """Arrival times of one pass (seconds from the first arrival, ascending) and the length of a pass."""
+
+    source: str
+    offsets_s: np.ndarray
+    period_s: float  # one pass; the next pass starts this long after the first arrival
+
+    @property
+    def requests(self) -> int:
+        return len(self.offsets_s)
+
+    @property
+    def mean_rate_rps(self) -> float:
+        return self.requests / self.period_s
+
+    def peak_rate_rps(self, window_s: float = 1.0) -> float:
+        """The most arrivals in any `window_s` of the looped trace, per second (the burst a server must take)."""
+        two_passes = np.concatenate([self.offsets_s, self.offsets_s + self.period_s])
+        ends = np.searchsorted(two_passes, self.offsets_s + window_s, side="left")
+        return float((ends - np.arange(self.requests)).max() / window_s)
+
+    def gap_cv(self) -> float:
+        """Coefficient of variation of the gaps between arrivals: 0 even, 1 Poisson, above 1 bursty."""
+        gaps = np.diff(np.append(self.offsets_s, self.period_s))
+        return float(gaps.std() / gaps.mean()) if gaps.mean() > 0 else 0.0
+
+    def summary(self, speed: float) -> dict[str, Any]:
+        """How the trace is recorded with each result: the file, its size, and its rate as replayed."""
+        return {
+            "file": self.source,
+            "speed": speed,
+            "requests_per_pass": self.requests,
+            "pass_s": round(self.period_s, 6),
+            "mean_rate_rps": round(self.mean_rate_rps, 3),
+            "peak_rate_rps_1s": round(self.peak_rate_rps(), 3),
+            "gap_cv": round(self.gap_cv(), 3),
+        }
+
+    def schedule(self, share: int = 0, shares: int = 1) -> Iterator[float]:
+        """Seconds from the replay's start of arrivals share, share + shares, … of the looped trace."""
+        for k in itertools.count(share % max(1, shares), max(1, shares)):
+            passes, position = divmod(k, self.requests)
+            yield passes * self.period_s + float(self.offsets_s[position])
+
+
+def read_trace(path: Path | str, speed: float = 1.0) -> ArrivalTrace:
+    """The trace in `path` (module docstring), its time divided by `speed`; every problem is one line naming it."""
+    path = Path(path)
+    if not speed > 0:
+        raise QuantserveError(f"--trace-speed must be positive, got {speed:g}")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise QuantserveError(f"--trace {path}: cannot read it ({exc.__class__.__name__}: {exc})") from None
+    lines = [line.strip() for line in text.splitlines()]
+    first = next((line for line in lines if line and not line.startswith("#")), "")
+    if not first:
+        raise QuantserveError(f"--trace {path}: no arrivals in it")
+    if path.suffix.lower() == ".csv" or "," in first or _is_header(first):
+        offsets, period = _from_timestamps(path, text)
+    else:
+        offsets, period = _from_intervals(path, lines)
+    if len(offsets) > MAX_ARRIVALS:
+        raise QuantserveError(f"--trace {path}: {len(offsets)} arrivals, more than {MAX_ARRIVALS} (cut it)")
+    return ArrivalTrace(str(path), offsets / speed, period / speed)
+
+
+def _is_header(line: str) -> bool:
+    return any(ch.isalpha() for ch in line) and line.lower().split(",")[0].strip() in TIME_COLUMNS
+
+
+def _from_intervals(path: Path, lines: list[str]) -> tuple[np.ndarray, float]:
+    """perf_analyzer's form: the gap before each request, in µs; arrival k is at the sum of the gaps before it."""
+    gaps = []
+    for number, line in enumerate(lines, start=1):
+        if not line or line.startswith("#"):
+            continue
+        try:
+            gap = float(line)
+        except ValueError:
+            raise QuantserveError(
+                f"--trace {path} line {number}: '{line[:40]}' is not a gap in microseconds "
+                f"(a CSV of timestamps needs a header with one of: {', '.join(TIME_COLUMNS)})"
+            ) from None
+        if not np.isfinite(gap) or gap < 0:
+            raise QuantserveError(f"--trace {path} line {number}: gap {line} µs is not a number >= 0")
+        gaps.append(gap * 1e-6)
+    period = float(np.sum(gaps))
+    if period <= 0:
+        raise QuantserveError(f"--trace {path}: the gaps add up to 0 µs; a replay needs time between requests")
+    return np.concatenate([[0.0], np.cumsum(gaps)[:-1]]), period
+
+
+def _from_timestamps(path: Path, text: str) -> tuple[np.ndarray, float]:
+    """A CSV's arrival-time column; a pass lasts the span plus one mean gap, so looping keeps the mean rate."""
+    rows = csv.reader(line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#"))
+    header = [name.strip() for name in next(rows)]
+    lowered = [name.lower() for name in header]
+    column = next((lowered.index(name) for name in TIME_COLUMNS if name in lowered), None)
+    if column is None:
+        raise QuantserveError(
+            f"--trace {path}: no arrival-time column (looked for {', '.join(TIME_COLUMNS)}; found: {', '.join(header)})"
+        )
+    values = [(number, row[column].strip() if column < len(row) else "") for number, row in enumerate(rows, start=2)]
+    seconds = _as_seconds(path, header[column], values)
+    if len(seconds) < 2:
+        raise QuantserveError(f"--trace {path}: {len(seconds)} arrival(s); a replay needs at least 2 to have a rate")
+    seconds = np.sort(seconds)
+    offsets = seconds - seconds[0]
+    span = float(offsets[-1])
+    if span <= 0:
+        raise QuantserveError(f"--trace {path}: every arrival has the same time; a replay needs time between them")
+    return offsets, span * len(offsets) / (len(offsets) - 1)
+
+
+def _as_seconds(path: Path, name: str, values: list[tuple[int, str]]) -> np.ndarray:
+    """Seconds if the first value is a number, else date-times (numpy's ISO 8601 parser, to the nanosecond)."""
+    numeric = bool(values) and _is_number(values[0][1])
+    parsed = []
+    for number, value in values:
+        try:
+            if not numeric and not DATE_TIME.fullmatch(value):
+                raise ValueError(value)
+            parsed.append(float(value) if numeric else np.datetime64(value.replace(" ", "T", 1), "ns"))
+        except ValueError:
+            what = "a number of seconds (as the first row)" if numeric else "a date-time (as the first row)"
+            raise QuantserveError(f"--trace {path} line {number}: {name} '{value[:40]}' is not {what}") from None
+        if numeric and not np.isfinite(parsed[-1]):
+            raise QuantserveError(f"--trace {path} line {number}: {name} '{value}' is not a finite number of seconds")
+    if not numeric and parsed:
+        return (np.array(parsed) - parsed[0]).astype("timedelta64[ns]").astype(np.float64) * 1e-9
+    return np.array(parsed, dtype=np.float64)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

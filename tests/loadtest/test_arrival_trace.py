@@ -1,0 +1,122 @@
+"""Recorded arrivals: the two file forms, their errors, the replay schedule and how processes share it."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from loadtest.arrival_trace import ArrivalTrace, read_trace
+from loadtest.load_pattern import OpenLoop, TraceReplay, pattern_from_flags
+from quantserve.errors import QuantserveError
+
+
+def test_perf_analyzer_intervals_are_gaps_in_microseconds(tmp_path: Path) -> None:
+    path = tmp_path / "intervals.txt"
+    path.write_text("# from perf_analyzer\n100000\n300000\n\n600000\n")
+    trace = read_trace(path)
+    np.testing.assert_allclose(trace.offsets_s, [0.0, 0.1, 0.4])
+    assert trace.period_s == pytest.approx(1.0)  # the last gap leads into the next pass
+    assert trace.mean_rate_rps == pytest.approx(3.0)
+    twice = read_trace(path, speed=2.0)
+    np.testing.assert_allclose(twice.offsets_s, [0.0, 0.05, 0.2])
+    assert twice.mean_rate_rps == pytest.approx(6.0)
+
+
+def test_csv_timestamps_in_seconds_or_date_times(tmp_path: Path) -> None:
+    seconds = tmp_path / "seconds.csv"
+    seconds.write_text("request_id,Timestamp,tokens\n1,100.5,3\n3,101.5,9\n2,100.0,4\n")  # unsorted rows
+    trace = read_trace(seconds)
+    np.testing.assert_allclose(trace.offsets_s, [0.0, 0.5, 1.5])
+    assert trace.period_s == pytest.approx(1.5 * 3 / 2)  # the span plus one mean gap
+    azure = tmp_path / "azure.csv"  # the form of Azure's public inference traces: 7 fractional digits
+    azure.write_text("TIMESTAMP,ContextTokens\n2023-11-16 18:15:46.6805900,10\n2023-11-16 18:15:47.1805900,4\n")
+    np.testing.assert_allclose(read_trace(azure).offsets_s, [0.0, 0.5])
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("empty.txt", "# nothing\n\n", "no arrivals in it"),
+        ("words.txt", "100\nfast\n", "line 2: 'fast' is not a gap in microseconds"),
+        ("negative.txt", "100\n-5\n", "line 2: gap -5 µs is not a number >= 0"),
+        ("zero.txt", "0\n0\n", "the gaps add up to 0 µs"),
+        (
+            "nocolumn.csv",
+            "id,size\n1,2\n",
+            "no arrival-time column (looked for timestamp, time, arrival_time, arrival; found: id, size)",
+        ),
+        ("one.csv", "time\n1.0\n", "1 arrival(s); a replay needs at least 2"),
+        ("same.csv", "time\n1.0\n1.0\n", "every arrival has the same time"),
+        ("bad.csv", "time\n1.0\nyesterday\n", "line 3: time 'yesterday' is not a number of seconds (as the first row)"),
+        ("day.csv", "time\n2023-11-16 18:15:46\n5\n", "line 3: time '5' is not a date-time (as the first row)"),
+        ("nan.csv", "time\n1.0\nnan\n", "line 3: time 'nan' is not a finite number of seconds"),
+    ],
+)
+def test_a_bad_trace_is_one_line_naming_the_file(tmp_path: Path, name: str, text: str, message: str) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(QuantserveError, match="--trace .*" + name) as caught:
+        read_trace(path)
+    assert message in str(caught.value)
+
+
+def test_a_missing_trace_or_a_bad_speed_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(QuantserveError, match="cannot read it"):
+        read_trace(tmp_path / "absent.txt")
+    (tmp_path / "t.txt").write_text("1000\n")
+    with pytest.raises(QuantserveError, match="--trace-speed must be positive, got 0"):
+        read_trace(tmp_path / "t.txt", speed=0.0)
+
+
+def test_the_summary_shows_the_bursts() -> None:
+    # 10 arrivals in the first 0.1 s of a 2 s pass: mean 5/s, a 1 s window holds all 10
+    trace = ArrivalTrace("t", np.linspace(0.0, 0.09, 10), 2.0)
+    summary = trace.summary(speed=1.0)
+    assert summary["mean_rate_rps"] == 5.0 and summary["peak_rate_rps_1s"] == 10.0
+    assert summary["gap_cv"] > 2.0  # bursty; even gaps read 0
+    assert ArrivalTrace("even", np.arange(4) * 0.25, 1.0).gap_cv() == pytest.approx(0.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    offsets=st.lists(st.floats(0.0, 10.0, allow_nan=False), min_size=1, max_size=20),
+    shares=st.integers(1, 5),
+    passes=st.integers(1, 3),
+)
+def test_the_processes_share_every_arrival_once_at_its_time(offsets: list[float], shares: int, passes: int) -> None:
+    """Process i of n fires arrivals i, i + n, …: together exactly the looped trace, each in time order."""
+    times = np.sort(np.asarray(offsets))
+    trace = ArrivalTrace("t", times - times[0], float(times[-1] - times[0]) + 1.0)
+    count = passes * trace.requests
+    looped = [p * trace.period_s + t for p in range(passes) for t in trace.offsets_s]
+    fired = []
+    for share in range(shares):
+        mine = list(itertools.islice(trace.schedule(share, shares), len(range(share, count, shares))))
+        assert mine == sorted(mine)
+        fired += mine
+    assert sorted(fired) == pytest.approx(sorted(looped))
+
+
+def test_the_trace_flag_is_one_open_loop_step(tmp_path: Path) -> None:
+    path = tmp_path / "morning.txt"
+    path.write_text("50000\n150000\n")
+    step = pattern_from_flags(16, trace=str(path), trace_speed=2.0)
+    assert step == TraceReplay(str(path), 2.0) and step.name == "trace-morning-x2"
+    step.check()
+    recorded = step.recorded(workers=3)
+    assert recorded["mode"] == "open" and recorded["users"] == 3 and recorded["arrivals"] == "trace"
+    assert recorded["rate_rps"] == pytest.approx(20.0)  # 2 arrivals a 0.2 s pass, twice as fast
+    assert recorded["trace"]["file"] == str(path)
+    options = step.locust_options()
+    assert options[options.index("--trace") + 1] == str(path.resolve()) and "--trace-speed" in options
+    with pytest.raises(QuantserveError, match="--trace replays the file's own arrivals; drop --rate and --sweep"):
+        pattern_from_flags(16, sweep="1,2", rate="50", trace=str(path))
+    assert pattern_from_flags(16, rate="50") == OpenLoop(50.0)
+    with pytest.raises(QuantserveError, match="no arrivals"):
+        (tmp_path / "empty.txt").write_text("")
+        TraceReplay(str(tmp_path / "empty.txt")).check()
