@@ -105,7 +105,7 @@ def judge_variants(
 
 
 # The output the headline table scores when --output is not given: class scores first, ids last.
-HEADLINE_KINDS = ("classification", "embedding", "sequence", "detection", "dense", "mask", "ids")
+HEADLINE_KINDS = ("classification", "multilabel", "embedding", "sequence", "detection", "dense", "mask", "ids")
 
 
 def _headline_output(

@@ -23,6 +23,12 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
   clears the row's median by 0.5, or, for C < 64, raw logits whose softmax gives the top class at
   least half the mass. torchcrepe's (N, 360) pitch-bin sigmoid (3 % zeros) was judged an embedding at
   cosine 0.9998 while 2 % of its frames changed pitch bin, one by an octave;
+- multilabel: 2-D (N, C ≥ 3) independent per-class (sigmoid) scores, most of a row's classes plainly off
+  (< 0.1), where at least a tenth of the rows have two or more classes at ≥ 0.5, on most of them not one
+  run of neighbouring classes — a tagger, whose
+  answer is the set of classes on, which top-1 agreement does not see (its classes can flip at 0.5 while
+  the top one stays); raw multi-label logits look like a classifier's, so name them with
+  `--output-kind NAME=multilabel` (judged at logit 0);
 - embedding: 2-D (N, D > 1) rows of unit L2 norm, or D ≥ 64 otherwise;
 - dense, for 2-D: C < 64 values per sample where no class stands out — regressions. MTCNN's ONet box
   deltas (N, 4) and landmark coordinates (N, 10) were judged by the top-1 agreement of their argmax
@@ -31,7 +37,8 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
 - mask: integer or boolean outputs of 3 or more axes (a segmentation's label per pixel);
 - dense: anything else (maps, features, scalars); a 3-D dense output's channels are the smaller of
   axes 1 and 2 ((N, C, L) features, (N, A, C) per-anchor scores).
-Judged by (`BUDGETED`): classification — top-1 agreement and, with labels, accuracy drop; embedding —
+Judged by (`BUDGETED`): classification — top-1 agreement and, with labels, accuracy drop; multilabel — the
+share of samples whose set of classes on is unchanged (against the top-1 budget); embedding —
 cosine mean and worst; sequence — decoded-sequence agreement; ids — share of samples
 whose values are all unchanged (against the top-1 agreement budget); mask — share of values unchanged (against
 the same budget) and worst class IoU; detection and dense — worst channel
@@ -53,7 +60,7 @@ import numpy as np
 from quantserve import metrics
 from quantserve.errors import QuantserveError
 
-OUTPUT_KINDS = ("classification", "embedding", "dense", "sequence", "detection", "ids", "mask")
+OUTPUT_KINDS = ("classification", "multilabel", "embedding", "dense", "sequence", "detection", "ids", "mask")
 MASK_MIN_CLASS_VALUES = 100  # a class with fewer FP32 values in a mask is too small for its IoU to mean anything
 EMBEDDING_MIN_DIM = 64
 MAX_SEQUENCE_POSITIONS = 1024  # raw 3-D logits over more positions are a per-anchor map, not a sequence
@@ -61,6 +68,7 @@ DETECTION_SPAN_RATIO = 10.0
 BOX_CHANNELS = 4
 KIND_SAMPLES = 16  # rows a 3-D output's kind is inferred from (a PP-OCRv5 row: 40 × 18385 logits)
 STANDS_OUT = 0.5  # how far a class must stand out (score over the row's median, or softmax mass) to be the answer
+MULTILABEL_MIN_SHARE = 0.1  # rows with several classes on, at least this share of rows, most of them scattered
 SIGMOID_MAX_ZERO_SHARE = 0.25  # rows in [0, 1] with more exact zeros are ReLU features (about half zeros), not scores
 
 
@@ -114,6 +122,7 @@ BUDGET_FLAGS: dict[str, tuple[str, str]] = {
 # metric key -> (words in a message, budget field, higher is better)
 CHECKS: dict[str, tuple[str, str, bool]] = {
     "top1_agreement": ("top-1 agreement", "min_top1_agreement", True),
+    "label_set_agreement": ("label-set agreement", "min_top1_agreement", True),
     "accuracy_drop_points": ("accuracy drop (points)", "max_accuracy_drop_points", False),
     "cosine_mean": ("cosine mean", "min_cosine_mean", True),
     "cosine_worst": ("worst cosine", "min_cosine_worst", True),
@@ -127,6 +136,7 @@ CHECKS: dict[str, tuple[str, str, bool]] = {
 # which metrics each kind is judged by (the others are recorded as information)
 BUDGETED: dict[str, tuple[str, ...]] = {
     "classification": ("top1_agreement", "accuracy_drop_points"),
+    "multilabel": ("label_set_agreement",),
     "embedding": ("cosine_mean", "cosine_worst"),
     "sequence": ("sequence_agreement",),
     "detection": ("channel_correlation_worst", "channel_error_worst"),
@@ -199,7 +209,12 @@ def _changed_share(output: Mapping[str, Any]) -> float:
     return float(output.get("values_changed", 0)) / size if size else 0.0
 
 
-DISCRETE_METRICS = ("top1_agreement", "id_agreement", "sequence_agreement")  # shares of rows: resolved by count
+DISCRETE_METRICS = (
+    "top1_agreement",
+    "label_set_agreement",
+    "id_agreement",
+    "sequence_agreement",
+)  # shares of rows: resolved by count
 MAX_ROWS_NEEDED = 100_000
 
 
@@ -383,6 +398,8 @@ def _classification_or_embedding(values: np.ndarray, labels: np.ndarray | None) 
     if np.allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-2):
         return "embedding"
     scores = rows.min() >= 0.0 and rows.max() <= 1.0 and np.mean(rows == 0.0) <= SIGMOID_MAX_ZERO_SHARE
+    if scores and _several_scattered_labels(rows):
+        return "multilabel"  # a tagger: the answer is the set of classes over 0.5, not one of them
     if scores and _a_class_stands_out(rows):
         return "classification"  # independent per-class (sigmoid) scores: their argmax is the answer
     if values.shape[1] >= EMBEDDING_MIN_DIM:
@@ -390,6 +407,22 @@ def _classification_or_embedding(values: np.ndarray, labels: np.ndarray | None) 
     if not scores and _peaked_softmax(rows):
         return "classification"  # raw logits
     return "dense"  # a few values per sample where no class stands out: regressions (box deltas, landmarks)
+
+
+def _several_scattered_labels(scores: np.ndarray) -> bool:
+    """At least MULTILABEL_MIN_SHARE of the rows have two or more classes at ≥ 0.5, on the median row most classes
+    are plainly off (< 0.1; coordinates in [0, 1], MTCNN's landmarks, sit in the middle), and on most rows with
+    several on those are not one run of neighbours: a tagger's labels are scattered over its classes, while an
+    ordinal output (torchcrepe's pitch bins: one pitch, its neighbouring bins also high) answers with one."""
+    on = scores >= 0.5
+    several = on.sum(axis=1) >= 2
+    mostly_off = np.median(np.mean(scores < 0.1, axis=1)) >= 0.5  # most classes plainly off: not coordinates
+    if scores.shape[1] < 3 or np.mean(several) < MULTILABEL_MIN_SHARE or not mostly_off:
+        return False
+    rows = on[several]
+    first, last = rows.argmax(axis=1), rows.shape[1] - 1 - rows[:, ::-1].argmax(axis=1)
+    scattered = (last - first + 1) > rows.sum(axis=1)  # a gap between the first and last class on
+    return bool(np.mean(scattered) >= 0.5)
 
 
 def _a_class_stands_out(scores: np.ndarray) -> bool:
@@ -448,6 +481,13 @@ def _kind_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray) -> di
         return _mask_metrics(reference, candidate)
     if kind == "classification":
         return {"top1_agreement": metrics.top1_agreement(reference, candidate)}
+    if kind == "multilabel":
+        sets, decisions = metrics.label_set_agreement(reference, candidate)
+        return {
+            "label_set_agreement": sets,
+            "decision_agreement": decisions,
+            "top_class_agreement": metrics.top1_agreement(reference, candidate) if reference.ndim == 2 else None,
+        }
     if kind == "sequence":
         return {
             "position_agreement": metrics.position_agreement(reference, candidate),

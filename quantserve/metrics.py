@@ -105,6 +105,17 @@ def top1_agreement(reference: np.ndarray, candidate: np.ndarray) -> float:
     return float(np.mean(reference.argmax(axis=1) == candidate.argmax(axis=1)))
 
 
+def label_set_agreement(reference: np.ndarray, candidate: np.ndarray) -> tuple[float, float]:
+    """Share of samples whose set of classes switched on is unchanged, and the share of (sample, class)
+    decisions unchanged. The reference's threshold is used for both, so a shift across it counts."""
+    reference, candidate = np.asarray(reference), np.asarray(candidate)
+    threshold = 0.5 if reference.size and reference.min() >= 0.0 and reference.max() <= 1.0 else 0.0
+    same = (reference >= threshold) == (candidate >= threshold)
+    if not len(reference):
+        return 1.0, 1.0
+    return float(np.mean(np.all(same.reshape(len(reference), -1), axis=1))), float(np.mean(same))
+
+
 def agreement_lower_bound(share: float, samples: int, z: float = 1.645) -> float:
     """One-sided 95 % (z = 1.645) Wilson lower bound of an agreement rate `share` seen on `samples` rows:
     32 of 32 rows agreeing shows only that the rate is at least 0.92."""

@@ -56,6 +56,15 @@ def _pitch_bins(n: int, bins: int = 360) -> np.ndarray:
     return 1 / (1 + np.exp(-(3.0 - 11.0 * (1 - np.exp(-(distance**2) / 8.0)))))
 
 
+def _tags(n: int, classes: int = 40) -> np.ndarray:
+    """A tagger's sigmoid scores: about 3 of 40 tags on per row, scattered, one of them clearly the strongest."""
+    logits = RNG.normal(-4.0, 1.0, size=(n, classes))
+    for row in logits:
+        on = RNG.choice(classes, size=3, replace=False)
+        row[on] = [4.0, 1.0, 0.6]
+    return 1 / (1 + np.exp(-logits))
+
+
 def test_each_kind_is_inferred_from_shape_and_values() -> None:
     reference = {
         "logits": RNG.normal(size=(16, 10)) * 5,  # a trained classifier commits: its softmax is peaked
@@ -72,6 +81,7 @@ def test_each_kind_is_inferred_from_shape_and_values() -> None:
         "ctc_log_probabilities": np.log(_softmax(RNG.normal(size=(16, 40, 6)))),
         "anchor_scores": RNG.uniform(size=(2, 1200, 10)),  # sigmoid class scores per anchor
         "pitch_bins": _pitch_bins(16),  # independent sigmoid scores per class, one of them standing out
+        "tags": _tags(16),  # several classes on per row, scattered: a tagger
         "relu_features": np.maximum(RNG.normal(size=(16, 512)), 0.0) / 10,  # in [0, 1], half of it zeros
         "anchor_box_bins": RNG.normal(size=(2, 1200, 32)),  # raw box-distribution logits per anchor
         "depth": RNG.normal(size=(16, 1, 8, 8)),
@@ -95,6 +105,7 @@ def test_each_kind_is_inferred_from_shape_and_values() -> None:
         "ctc_log_probabilities": "sequence",
         "anchor_scores": "dense",
         "pitch_bins": "classification",
+        "tags": "multilabel",
         "relu_features": "embedding",
         "anchor_box_bins": "dense",
         "depth": "dense",
@@ -139,7 +150,7 @@ def test_overrides_win_and_bad_ones_are_one_line() -> None:
     assert infer_output_kinds(reference, {"out": "dense"}) == {"out": "dense"}
     with pytest.raises(QuantserveError, match=r"--output-kind other=dense: no output 'other' \(outputs: out\)"):
         infer_output_kinds(reference, {"other": "dense"})
-    with pytest.raises(QuantserveError, match="unknown kind; choose one of: classification, embedding"):
+    with pytest.raises(QuantserveError, match="unknown kind; choose one of: classification, multilabel, embedding"):
         infer_output_kinds(reference, {"out": "boxes"})
     assert parse_output_kinds(["a=dense", "b=sequence"]) == {"a": "dense", "b": "sequence"}
     assert parse_output_kinds("a=dense,b=sequence") == {"a": "dense", "b": "sequence"}  # QUANTSERVE_OUTPUT_KIND
@@ -356,3 +367,24 @@ def test_a_segmentation_mask_is_judged_per_value_and_per_class() -> None:
     assert measure_drift(
         {"m": reference}, {"m": vanished}, {}, DriftBudget(min_top1_agreement=0.9, min_class_iou=0)
     ).holds
+
+
+def test_a_tagger_is_judged_by_its_label_sets_not_its_top_class() -> None:
+    """Tags that cross 0.5 while the strongest tag stays: top-1 agreement reads 1.0; the label sets do not."""
+    reference = _tags(400)
+    nudged = reference.copy()
+    weak = np.argsort(reference, axis=1)[:, -3]  # the third tag on each row (score ≈ 0.65)
+    nudged[np.arange(20), weak[:20]] = 0.45  # 5 % of the rows lose a tag; the top tag never moves
+    report = measure_drift({"tags": reference}, {"tags": nudged}, {}, DriftBudget())
+    record = report.outputs["tags"]
+    assert record["kind"] == "multilabel" and record["top_class_agreement"] == 1.0
+    assert record["label_set_agreement"] == pytest.approx(0.95)
+    assert record["decision_agreement"] == pytest.approx(1 - 20 / reference.size)
+    assert [v.line() for v in report.violations] == ["output 'tags': label-set agreement 0.95 < budget 0.99"]
+    assert measure_drift({"tags": reference}, {"tags": reference * 0.999 + 0.0005}, {}, DriftBudget()).holds
+    # raw multi-label logits look like a classifier's: named by the override, judged at logit 0
+    logits = np.log(reference / (1 - reference))
+    named = measure_drift({"t": logits}, {"t": np.log(nudged / (1 - nudged))}, {"t": "multilabel"}, DriftBudget())
+    assert named.outputs["t"]["label_set_agreement"] == pytest.approx(0.95) and not named.holds
+    # the rows it takes to show the budget, as for top-1
+    assert evidence_shortfall({"tags": "multilabel"}, DriftBudget(), 100)[0]["rows_needed"] == 268

@@ -258,7 +258,15 @@ def print_verification(verification: dict[str, Any], console: Any = None) -> Non
 
 
 # recorded for every kind, shown beside the budgeted ones (whole-tensor figures are information only)
-INFORMATIVE = ("top1_agreement", "cosine_mean", "channel_correlation_worst", "relative_error", "max_abs_diff")
+INFORMATIVE = (
+    "top1_agreement",
+    "decision_agreement",
+    "top_class_agreement",
+    "cosine_mean",
+    "channel_correlation_worst",
+    "relative_error",
+    "max_abs_diff",
+)
 
 
 def _fmt(value: Any) -> str:
