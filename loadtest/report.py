@@ -159,6 +159,7 @@ def render_markdown(inputs: ReportInputs) -> str:
     if inputs.runs:
         parts += ["## Load (client latency, Triton server-side counters over the measured window)", ""]
         parts += [_md_table(*_load_rows(inputs.runs)), ""]
+        parts += [*(f"- Trace: {line}" for line in _trace_lines(inputs.runs)), ""] if _trace_lines(inputs.runs) else []
         outages = _outage_lines(inputs.runs)
         parts += [*(f"- Outage: {line}" for line in outages), ""] if outages else []
         notes = {r.utilization.note for run in inputs.runs for r in run.results if r.utilization}
@@ -236,6 +237,19 @@ def outage_text(outage: Outage) -> str:
     )
 
 
+def _trace_lines(runs: list[LoadRun]) -> list[str]:
+    """What each replayed trace was: a mean rate alone hides the bursts the latency figures answer to."""
+    lines = []
+    for r in (r for run in runs for r in run.results if r.trace):
+        t = r.trace or {}
+        lines.append(
+            f"{r.label}: {t['requests_per_pass']} arrivals a {t['pass_s']:.4g} s pass (looped; speed {t['speed']:g}), "
+            f"mean {t['mean_rate_rps']:g}/s, busiest second {t['peak_rate_rps_1s']:g}/s, gaps' coefficient of "
+            f"variation {t['gap_cv']:g} (0 even, 1 Poisson)"
+        )
+    return lines
+
+
 def _outage_lines(runs: list[LoadRun]) -> list[str]:
     return [f"{r.label}: {outage_text(o)}" for run in runs for r in run.results for o in r.outages]
 
@@ -257,6 +271,7 @@ def render_html(inputs: ReportInputs) -> str:
         body.append("<h2>Load</h2>")
         body.append('<div class="charts">' + "\n".join(charts(inputs.runs)) + "</div>")
         body.append(_html_table(*_load_rows(inputs.runs)))
+        body += [f"<p>Trace: {escape(line)}</p>" for line in _trace_lines(inputs.runs)]
         body += [f'<p class="fail">Outage: {escape(line)}</p>' for line in _outage_lines(inputs.runs)]
         over_time = timeline_charts(inputs.runs)
         if over_time:

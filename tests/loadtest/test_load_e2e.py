@@ -153,10 +153,12 @@ def test_a_recorded_trace_replays_its_bursts_across_worker_processes(served_mode
     assert 0.75 * result.rate_rps <= result.throughput_rps <= 1.25 * result.rate_rps
     seconds = [s.ok for s in result.timeline if s.width_s == 1.0]
     assert max(seconds) >= 2 * min(seconds), f"the replay kept the trace's bursts: {seconds} requests a second"
-    shares = [
-        len(np.load(p)) for p in (tmp_path / "out" / "raw" / f"mlp_fp32-{'trace-bursts'}").glob("latencies-*.npy")
-    ]
+    shares = [len(np.load(p)) for p in (tmp_path / "out" / "raw" / "mlp_fp32-trace-bursts").glob("latencies-*.npy")]
     assert len(shares) == 2 and min(shares) >= 0.8 * max(shares), f"arrivals dealt in turn: {shares}"
+    assert (
+        "- Trace: mlp_fp32 replaying bursts.txt (35 req/s mean): 70 arrivals a 2 s pass"
+        in (tmp_path / "out" / "report.md").read_text()
+    )
 
 
 def test_locust_master_with_local_workers(served_models, tmp_path: Path) -> None:
