@@ -244,7 +244,7 @@ def _trace_lines(runs: list[LoadRun]) -> list[str]:
         t = r.trace or {}
         lines.append(
             f"{r.label}: {t['requests_per_pass']} arrivals a {t['pass_s']:.4g} s pass (looped; speed {t['speed']:g}), "
-            f"mean {t['mean_rate_rps']:g}/s, busiest second {t['peak_rate_rps_1s']:g}/s, gaps' coefficient of "
+            f"mean {t['mean_rate_rps']:.4g}/s, busiest second {t['peak_rate_rps_1s']:.4g}/s, gaps' coefficient of "
             f"variation {t['gap_cv']:g} (0 even, 1 Poisson)"
         )
     return lines

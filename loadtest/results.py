@@ -67,7 +67,7 @@ class LoadResult:
     @property
     def label(self) -> str:
         if self.mode == "open" and self.trace:
-            return f"{self.model} replaying {Path(self.trace['file']).name} ({self.rate_rps:g} req/s mean)"
+            return f"{self.model} replaying {Path(self.trace['file']).name} ({self.rate_rps:.4g} req/s mean)"
         if self.mode == "open":
             return f"{self.model} @ {self.rate_rps:g} req/s {self.arrivals}"
         if self.mode == "staged":
