@@ -84,6 +84,8 @@ def read_trace(path: Path | str, speed: float = 1.0) -> ArrivalTrace:
     path = Path(path)
     if not speed > 0:
         raise QuantserveError(f"--trace-speed must be positive, got {speed:g}")
+    if not path.is_file():
+        raise QuantserveError(f"--trace {path}: no such file")
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:

@@ -1,7 +1,7 @@
 """The INT8 stage: the right scheme per model and target, chosen by measured drift and speed.
 
 Candidates (CPU targets: embedded, onnxruntime): static Q/DQ (`CalibrateInt8`, U8 activations and S8
-per-channel weights: S8 activations ran 2.5× slower on VNNI) and, where MatMul/Gemm weights carry
+per-channel weights: S8 activations ran 2.5× slower on VNNI) and, where MatMul/Gemm/LSTM weights carry
 the work, ONNX Runtime's dynamic INT8 (per-channel MatMul weights, activations quantized at run
 time). Measured on a 6-layer sentence encoder: static kept cosine 0.36, dynamic 0.993 at 1.81×.
 Transformer encoders (recognised from the graph, or `--model-type`) quantize only weight
@@ -48,7 +48,13 @@ from optimizer.drift import (
     measure_drift,
 )
 from optimizer.profile import ModelProfile, profile_model
-from optimizer.quant_exclusions import COMPUTE_OPS, MIXED_RANGE_RATIO, activation_matmuls, find_exclusions
+from optimizer.quant_exclusions import (
+    COMPUTE_OPS,
+    DYNAMIC_ONLY_OPS,
+    MIXED_RANGE_RATIO,
+    activation_matmuls,
+    find_exclusions,
+)
 from optimizer.sensitivity import (
     Attempt,
     MixedPrecisionSearch,
@@ -66,8 +72,8 @@ from quantserve.data import TensorData
 from quantserve.errors import QuantserveError
 
 CPU_TARGETS = ("embedded", "onnxruntime")
-DYNAMIC_OP_TYPES = ("MatMul", "Gemm", "Attention")
-DYNAMIC_MIN_MAC_SHARE = 0.5  # dynamic is a candidate when weight MatMul/Gemm hold this share of the MACs
+DYNAMIC_OP_TYPES = ("MatMul", "Gemm", "Attention", "LSTM")  # LSTM: ORT's DynamicQuantizeLSTM
+DYNAMIC_MIN_MAC_SHARE = 0.5  # dynamic is a candidate when weight MatMul/Gemm/LSTM hold this share of the MACs
 VERIFY_BATCH = 32  # the batch size verification runs at: INT8 kernels' results differ slightly by batch size
 FASTER = 1.05  # a non-holding candidate this much faster than the best holding one gets a mixed search
 CANDIDATES = "INT8 schemes measured"  # on_progress's `what` after each candidate scheme
@@ -168,12 +174,18 @@ class DynamicScheme:
     def build(self, fused: Artifact, excluded: Sequence[str], out: Path) -> Path:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
+        # 7-bit weights (all of them) where an LSTM is quantized: DynamicQuantizeLSTM's u8 x s8 products with
+        # per-channel full-range weights saturate on AVX2 without VNNI (a 12-step LSTM's output: relative error
+        # 0.12 with 8-bit weights, 0.015 with 7-bit; per-tensor 8-bit 0.015)
+        graph_ops = {n.op_type for n in onnx.load(str(fused.path)).graph.node}
+        reduce_range = "LSTM" in self.op_types and "LSTM" in graph_ops
         logging.disable(logging.WARNING)  # ORT's "consider pre-processing" advice, printed on every call
         try:
             quantize_dynamic(
                 str(fused.path),
                 str(out),
                 per_channel=True,
+                reduce_range=reduce_range,
                 weight_type=QuantType.QInt8,
                 op_types_to_quantize=self.op_types,
                 nodes_to_exclude=list(excluded),
@@ -190,6 +202,7 @@ class DynamicScheme:
             "tool": "onnxruntime.quantization.quantize_dynamic",
             "format": "QOperator (dynamic)",
             "per_channel": True,
+            "reduce_range": reduce_range,
             "weight_type": "QInt8",
             "op_types_to_quantize": self.op_types,
         }
@@ -460,7 +473,7 @@ class _SearchRun:
             or self.stage.settings.op_types_to_quantize
         ):
             return None  # held, not tried (TensorRT), or its op types were already chosen (encoders, the user)
-        present = sorted({n.op_type for n in self.model.graph.node} & COMPUTE_OPS)
+        present = sorted({n.op_type for n in self.model.graph.node} & (COMPUTE_OPS - DYNAMIC_ONLY_OPS))
         return ComputeStaticScheme(self.stage.calib, self.stage.settings, present, self.stage.on_progress)
 
     def _weight_matmul_share(self) -> float:

@@ -24,7 +24,10 @@ from typing import Any
 import numpy as np
 import onnx
 
-COMPUTE_OPS = frozenset({"Conv", "ConvTranspose", "MatMul", "Gemm", "Attention"})
+COMPUTE_OPS = frozenset({"Conv", "ConvTranspose", "MatMul", "Gemm", "Attention", "LSTM"})
+# Compute ops ONNX Runtime runs in INT8 only by dynamic quantization (DynamicQuantizeLSTM): static Q/DQ around
+# them would only dequantize their weights again, slower than FP32
+DYNAMIC_ONLY_OPS = frozenset({"LSTM"})
 # Ops whose output holds the input's values rearranged: a mixed-range tensor stays mixed through them.
 DATA_MOVEMENT_OPS = frozenset(
     {"Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "Identity", "Slice", "Split", "Gather", "Expand"}

@@ -4,10 +4,12 @@ A seeded TPE search (optuna) over max batch size, preferred batch sizes, max que
 count and, given FP32 and INT8 builds, precision. One tritonserver in explicit model-control mode
 hosts every trial (each trial is a fresh deploy of the candidate into a scratch repository and
 one model load: no server restarts). Each trial is measured by the project's own Locust harness at
-a fixed closed-loop concurrency, in two windows; after the first window a trial whose goodput is
-clearly below the best so far is pruned. The naive baseline (no dynamic batching, one instance)
-is the search's first trial. The winner is deployed into the user's repository and re-measured
-there by one plain closed-loop load, so the claim is checked by a server that did not search.
+a fixed closed-loop concurrency, or, with `--trace`, replaying recorded arrivals open loop (every trial
+offered the same traffic: goodputs within 1 % tie and the lower p99 wins), in two windows; after the
+first window a trial whose goodput is clearly below the best so far is pruned. The naive baseline (no
+dynamic batching, one instance) is the search's first trial. The winner is deployed into the user's
+repository and re-measured there by one plain load of the same kind, so the claim is checked by a
+server that did not search.
 
 Goodput = requests that succeeded with latency <= the SLO, per second of measured window, from
 the exact per-request latencies the harness records (not Locust's rounded histogram).
@@ -86,12 +88,18 @@ class TuneResult:
         """Best goodput over the baseline's (NaN when the baseline served nothing within the SLO)."""
         return self.best.goodput_rps / self.baseline.goodput_rps if self.baseline.goodput_rps > 0 else math.nan
 
+    @property
+    def slo_met(self) -> bool:
+        """Whether the winner's p99 is within the SLO: the most goodput can still miss it (a burst too big)."""
+        return bool(self.settings is None or self.best.p99_ms <= self.settings.slo_p99_ms)
+
     def to_json(self) -> dict:
         return {
             "trials": [t.to_json() for t in self.trials],
             "best": self.best.to_json(),
             "baseline": self.baseline.to_json(),
             "gain": self.gain,
+            "slo_met": self.slo_met,
             "search_best": (self.search_best or self.best).to_json(),
             "search_baseline": (self.search_baseline or self.baseline).to_json(),
             "winner_precision": self.best.config.precision,
@@ -122,6 +130,8 @@ def check_settings(settings: TuneSettings) -> None:
         raise QuantserveError(f"--max-trials must be at least 1, got {settings.max_trials}")
     if settings.users < 1:
         raise QuantserveError(f"--users must be at least 1, got {settings.users}")
+    if settings.trace is not None:
+        settings.load_step().check()  # a missing or malformed trace is one line, before any server starts
     if settings.request_batch < 1:
         raise QuantserveError(f"--request-batch must be at least 1, got {settings.request_batch}")
     check_model_name(settings.name)
@@ -152,7 +162,7 @@ def tune(
     """Start its own tritonserver(s) on free loopback ports, search, deploy the winner into
     settings.repo as settings.name, write settings.out/tune.json and tune.html, stop every server."""
     from quantserve.cli.tune_report import write_report
-    from quantserve.cli.tune_trials import deploy_winner, remeasure
+    from quantserve.cli.tune_trials import best_trial, deploy_winner, remeasure
     from serving.machine import cpu_facts
 
     check_settings(settings)
@@ -161,14 +171,12 @@ def tune(
     shutil.rmtree(out / "runs", ignore_errors=True)
     with TrialServer(settings, out) as bench:
         trials = search(settings, bench, say, on_trial)
-        chosen = max(
-            (t for t in trials if not t.pruned and not t.error), key=lambda t: t.goodput_rps, default=trials[0]
-        )
+        chosen = best_trial(trials, traced=settings.trace is not None)
         first = next(t for t in trials if t.config == settings.baseline())
         baseline, best = bench.confirm(first.config, chosen.config)
     if best.error or baseline.error:  # the confirmation failed: fall back to the search's own figures
         baseline, best = first, chosen
-    if best.config != baseline.config and best.goodput_rps <= baseline.goodput_rps:
+    if best.config != baseline.config and best_trial([baseline, best], settings.trace is not None) is baseline:
         say("the search's pick did not beat the baseline when both were measured again: the baseline is deployed")
         best = baseline
     result = TuneResult(trials, best, baseline, 0.0, settings, search_best=chosen, search_baseline=first)

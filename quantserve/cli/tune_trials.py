@@ -30,6 +30,10 @@ SPAWN_S = 1.0  # Locust's run time includes spawning the users (all within one s
 MIN_REQUESTS = 1000  # per trial: p99 then rests on >= 10 tail samples; the second window stretches to reach it
 MAX_STRETCH = 3.0  # ... but to at most this many windows
 SCRATCH_MODEL = "tune_candidate"
+TRACE_WINDOW_S = 30.0  # a trace's window: one pass of it, at most this long (its first 30 s after the warm-up)
+QUICK_TRACE_WINDOW_S = 10.0
+TIE_SHARE = 0.01  # a trace offers every trial the same load: goodputs this close are a tie, broken by p99
+TIES = f"trace: goodput within {TIE_SHARE:.0%} of the most is a tie, won by the lowest p99"
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,14 @@ class TuneSettings:
     quick: bool = False  # small search, short windows: for the demo, tests and `bench`
     users: int = 16  # closed-loop concurrency of every trial
     request_batch: int = 1
+    trace: Path | None = None  # recorded arrivals every trial replays open loop instead (`loadtest --trace`)
+    trace_speed: float = 1.0
+
+    def load_step(self) -> Any:
+        """What every trial, the confirmation and the re-measure offer: `users` in a closed loop, or the trace."""
+        from loadtest.load_pattern import ClosedLoop, TraceReplay
+
+        return TraceReplay(str(self.trace), self.trace_speed) if self.trace else ClosedLoop(self.users)
 
     @property
     def warmup_s(self) -> float:
@@ -93,6 +105,11 @@ class TuneSettings:
 
     @property
     def window_s(self) -> float:
+        """Closed loop: WINDOW_S. A trace: one pass of it in whole seconds, so every window meets all its bursts
+        (a 5 s window of a trace with a burst every 5 s after a 2 s warm-up may hold none), capped."""
+        if self.trace:
+            cap = QUICK_TRACE_WINDOW_S if self.quick else TRACE_WINDOW_S
+            return float(min(max(1, math.ceil(self.load_step().trace.period_s)), cap))
         return QUICK_WINDOW_S if self.quick else WINDOW_S
 
     @property
@@ -112,11 +129,14 @@ class TuneSettings:
         return ServingConfig(0, (), 0, 1, "fp32" if "fp32" in labels else labels[0])
 
     def to_json(self) -> dict[str, Any]:
+        step = self.load_step()
         return {
             "builds": {k: str(v) for k, v in self.builds.items()},
             "data": str(self.data),
             "slo_p99_ms": self.slo_p99_ms,
-            "users": self.users,
+            "users": None if self.trace else self.users,
+            "load": step.mode,
+            "trace": step.trace.summary(self.trace_speed) if self.trace else None,
             "request_batch": self.request_batch,
             "warmup_s": self.warmup_s,
             "window_s": self.window_s,
@@ -126,6 +146,7 @@ class TuneSettings:
             "sampler": f"optuna TPE, seed {SEED}",
             "pruning": f"after window 1, goodput < {PRUNE_FRACTION:g} x best complete trial's goodput",
             "goodput": "successful requests with latency <= SLO per second of measured window (exact latencies)",
+            "ties": TIES if self.trace else "",
         }
 
 
@@ -165,6 +186,17 @@ def trial_figures(config: ServingConfig, samples: Samples, slo_ms: float, pruned
         requests=int(samples.ok.size),
         window_s=round(samples.seconds, 3),
     )
+
+
+def best_trial(trials: list[Trial], traced: bool) -> Trial:
+    """The most goodput among complete trials; with a trace (the same offered load for all), goodputs within
+    TIE_SHARE of the most tie, and the lowest p99 among them wins."""
+    complete = [t for t in trials if not t.pruned and not t.error] or trials[:1]
+    most = max(t.goodput_rps for t in complete)
+    if not traced:
+        return next(t for t in complete if t.goodput_rps == most)
+    tied = [t for t in complete if t.goodput_rps >= (1 - TIE_SHARE) * most]
+    return min(tied, key=lambda t: t.p99_ms if not math.isnan(t.p99_ms) else math.inf)
 
 
 def clearly_worse(goodput: float, best: float) -> bool:
@@ -258,12 +290,12 @@ def second_window_s(first: Samples, window_s: float) -> float:
 def measure_window(
     settings: TuneSettings, url: str, model: str, folder: Path, pid: int | None, window_s: float
 ) -> Samples:
-    """One Locust closed-loop run of warm-up + window; the requests ending in the warm-up are discarded."""
+    """One Locust run of warm-up + window (closed loop, or the trace from its start); the requests ending in the
+    warm-up are discarded."""
     from loadtest import recording_files
     from loadtest.harness import LoadSettings, run_step
-    from loadtest.load_pattern import ClosedLoop
 
-    step = ClosedLoop(settings.users)
+    step = settings.load_step()
     duration = SPAWN_S + settings.warmup_s + window_s
     load = LoadSettings(url, model, Path(settings.data), step, duration, settings.request_batch)
     run_step(load, step, folder, server_pid=pid)
@@ -301,8 +333,8 @@ def deploy_winner(settings: TuneSettings, config: ServingConfig) -> dict[str, An
 
 
 def remeasure(settings: TuneSettings, best: Trial, out: Path) -> dict[str, Any]:
-    """One plain closed-loop load (no warm-up discarded) of the deployed winner on a fresh server."""
-    from loadtest.harness import run_load
+    """One plain load (no warm-up discarded) of the deployed winner on a fresh server: the trials' own load."""
+    from loadtest.harness import LoadSettings, run_pattern
     from serving.server import ServerOptions, TritonServer
 
     options = ServerOptions.on_free_ports(
@@ -310,16 +342,10 @@ def remeasure(settings: TuneSettings, best: Trial, out: Path) -> dict[str, Any]:
     )
     duration = SPAWN_S + settings.warmup_s + 2 * settings.window_s
     with TritonServer(options) as server:
-        result = run_load(
-            server.grpc_url,
-            settings.name,
-            settings.data,
-            settings.users,
-            duration,
-            out / "remeasure",
-            server_pid=server.pid,
-            request_batch=settings.request_batch,
+        load = LoadSettings(
+            server.grpc_url, settings.name, Path(settings.data), settings.load_step(), duration, settings.request_batch
         )
+        result = run_pattern(load, out / "remeasure", server_pid=server.pid).results[0]
     throughput, p99 = result.throughput_rps, result.latency.p99_ms
     return {
         "throughput_rps": throughput,
@@ -329,5 +355,6 @@ def remeasure(settings: TuneSettings, best: Trial, out: Path) -> dict[str, Any]:
         "window_s": result.window_s,
         "throughput_ratio": throughput / best.throughput_rps if best.throughput_rps > 0 else math.nan,
         "p99_ratio": p99 / best.p99_ms if best.p99_ms > 0 else math.nan,
-        "how": "a fresh server on the deployed repository, one plain closed-loop load, nothing discarded",
+        "how": f"a fresh server on the deployed repository, one plain {settings.load_step().mode}-loop load, "
+        "nothing discarded",
     }

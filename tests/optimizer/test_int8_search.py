@@ -430,3 +430,55 @@ def test_a_model_whose_only_compute_node_makes_the_output_has_no_int8_to_ship(tm
     ):
         SearchInt8(images(32, 1), images(32, 2), target="embedded", search=FAST)(art, tmp_path / "int8.onnx")
     assert not (tmp_path / "int8.onnx").exists()
+
+
+def lstm_encoder(path: Path, steps: int = 12, features: int = 16, hidden: int = 32, out: int = 64) -> Artifact:
+    """(N, T, F) → Transpose → LSTM (time-major, as torch exports it) → last hidden state → MatMul → (N, 64)."""
+    rng = np.random.default_rng(7)
+    scale = 1 / np.sqrt(hidden)
+    inits = [
+        numpy_helper.from_array((rng.standard_normal((1, 4 * hidden, features)) * scale).astype(np.float32), "W"),
+        numpy_helper.from_array((rng.standard_normal((1, 4 * hidden, hidden)) * scale).astype(np.float32), "R"),
+        numpy_helper.from_array((rng.standard_normal((1, 8 * hidden)) * 0.1).astype(np.float32), "B"),
+        numpy_helper.from_array((rng.standard_normal((hidden, out)) * scale).astype(np.float32), "fc.w"),
+        numpy_helper.from_array(np.array([0], np.int64), "axis0"),
+    ]
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["x_t"], name="time_major", perm=[1, 0, 2]),
+        helper.make_node("LSTM", ["x_t", "W", "R", "B"], ["", "h", ""], name="lstm", hidden_size=hidden),
+        helper.make_node("Squeeze", ["h", "axis0"], ["last"], name="last_state"),
+        helper.make_node("MatMul", ["last", "fc.w"], ["y"], name="fc"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", steps, features])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", out])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return Artifact(path, manifest_from_onnx(model, path.stem))
+
+
+def test_an_lstm_is_a_dynamic_int8_candidate_with_its_multiply_adds_counted(tmp_path: Path) -> None:
+    """ONNX Runtime runs an LSTM in INT8 only as DynamicQuantizeLSTM: the dynamic scheme is tried for a recurrent
+    model, its LSTM counted in the MACs, and static Q/DQ never wraps the LSTM's weights."""
+    art = lstm_encoder(tmp_path / "lstm.onnx")
+    model = onnx.load(str(art.path))
+    macs = compute_macs(model, art.path, {"x": np.zeros((1, 12, 16), np.float32)})
+    assert macs == {"lstm": 12 * 1 * 1 * 128 * (16 + 32), "fc": 32 * 64}
+    rng = np.random.default_rng(8)
+    calib = TensorData({"x": rng.standard_normal((128, 12, 16)).astype(np.float32)})
+    held = TensorData({"x": rng.standard_normal((96, 12, 16)).astype(np.float32)})
+    budget = DriftBudget(min_cosine_mean=0.99, min_cosine_worst=0.95)
+    result = SearchInt8(calib, held, budget=budget, search=FAST)(art, tmp_path / "int8.onnx")
+    record = result.manifest.stages[-1]
+    assert next(c for c in record["candidates"] if c["scheme"] == "dynamic")["holds"], record["candidates"]
+    built = onnx.load(str(result.path))
+    if record["scheme"] == "dynamic":  # which holding candidate is fastest depends on the machine
+        assert "DynamicQuantizeLSTM" in {n.op_type for n in built.graph.node} and record["int8_mac_share"] > 0.9
+    else:  # static Q/DQ leaves the LSTM FP32: its weights are never wrapped in Q/DQ
+        assert record["int8_mac_share"] < 0.5
+    assert not any(n.op_type == "DequantizeLinear" and n.input[0].startswith(("W", "R")) for n in built.graph.node)

@@ -3,6 +3,7 @@ server starts, and one quick joint FP32 x INT8 search end to end on a real trito
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import math
@@ -12,10 +13,19 @@ from types import ModuleType
 import numpy as np
 import pytest
 
+from loadtest.results import LoadRun
 from quantserve.cli import main
 from quantserve.cli.tune import PRUNE_FRACTION, ServingConfig, TuneSettings, check_settings, make_config, suggest_config
 from quantserve.cli.tune_report import pareto_front
-from quantserve.cli.tune_trials import MIN_REQUESTS, Samples, clearly_worse, second_window_s, trial_figures
+from quantserve.cli.tune_trials import (
+    MIN_REQUESTS,
+    Samples,
+    Trial,
+    best_trial,
+    clearly_worse,
+    second_window_s,
+    trial_figures,
+)
 from quantserve.errors import QuantserveError
 
 MODELS_FILE = Path(__file__).resolve().parents[1] / "loadtest" / "loadtest_models.py"
@@ -74,6 +84,19 @@ def test_goodput_counts_only_successes_within_the_slo() -> None:
     assert trial.goodput_rps == 1.5  # 3 of them within 10 ms
     assert trial.failed_requests == 1 and trial.requests == 5
     assert trial.p50_ms == 5.5  # of the successes only
+
+
+def test_a_trace_ties_goodputs_within_one_percent_and_the_lower_p99_wins() -> None:
+    """Closed loop: the most goodput wins. A trace offers every trial the same load, so near-equal goodputs
+    (every request within the SLO, give or take one) are a tie, won by the lower p99."""
+    config = ServingConfig(16, (8, 16), 500, 1)
+    fast = Trial(config, 100.0, 3.0, 9.0, 0, 99.5)
+    full = Trial(dataclasses.replace(config, instances=2), 100.0, 5.0, 40.0, 0, 100.0)
+    pruned = Trial(dataclasses.replace(config, instances=3), 100.0, 1.0, 2.0, 0, 100.0, pruned=True)
+    assert best_trial([full, fast, pruned], traced=False) is full
+    assert best_trial([full, fast, pruned], traced=True) is fast
+    short = Trial(dataclasses.replace(config, max_batch=4), 97.0, 1.0, 2.0, 0, 97.0)  # 3 % fewer within the SLO
+    assert best_trial([full, short], traced=True) is full
 
 
 def test_pruning_rule_needs_a_best_and_a_clear_gap() -> None:
@@ -143,6 +166,7 @@ def fp32_build(tmp_path: Path) -> Path:
         ({"slo_p99_ms": 0.0}, "--slo-p99-ms must be positive, got 0"),
         ({"slo_p99_ms": -5.0}, "--slo-p99-ms must be positive, got -5"),
         ({"max_trials": 0}, "--max-trials must be at least 1, got 0"),
+        ({"trace": Path("/nonexistent/arrivals.csv")}, "--trace /nonexistent/arrivals.csv: no such file"),
     ],
 )
 def test_bad_numbers_are_refused(tmp_path: Path, fp32_build: Path, changes: dict, message: str) -> None:
@@ -237,6 +261,7 @@ def test_quick_joint_search_deploys_its_best_and_reports_it(
     assert document["baseline"]["config"] == trials[0]["config"] == {**trials[0]["config"], "max_batch": 0}
     assert document["baseline"]["config"]["instances"] == 1
     assert document["gain"] == document["best"]["goodput_rps"] / document["baseline"]["goodput_rps"]
+    assert document["slo_met"] == (document["best"]["p99_ms"] <= 200)
     assert document["baseline"]["config"]["precision"] == "fp32"
     assert document["winner_precision"] == document["best"]["config"]["precision"]
     assert document["settings"]["slo_p99_ms"] == 200 and document["settings"]["window_s"] > 0
@@ -257,3 +282,32 @@ def test_quick_joint_search_deploys_its_best_and_reports_it(
     html = (out / "tune.html").read_text()
     assert html.count("<tr class=") == len(trials)
     assert "<svg" in html and html.count("<circle") == len(trials)
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_a_search_on_recorded_arrivals_replays_them_in_every_trial(
+    tmp_path: Path, fp32_build: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tune --trace`: each trial, the confirmation and the re-measure are open-loop replays of the trace."""
+    monkeypatch.setenv("QUANTSERVE_CACHE_DIR", str(tmp_path / "cache"))
+    trace = tmp_path / "arrivals.csv"  # 100/s with a 0.5 s burst of 300/s every 2 s: 150/s on average
+    quiet, burst = np.arange(0.5, 2.0, 0.01), np.arange(0.0, 0.5, 1 / 300)
+    trace.write_text("time\n" + "\n".join(f"{t:.6f}" for t in np.sort(np.concatenate([quiet, burst]))) + "\n")
+    out, repo = tmp_path / "out", tmp_path / "repo"
+    argv = ["tune", str(fp32_build), "--data", str(tmp_path / "load.npz"), "--slo-p99-ms", "200"]
+    argv += ["--quick", "--max-trials", "1", "--trace", str(trace), "--repo", str(repo), "--name", "mlp"]
+    assert main([*argv, "--out", str(out), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    settings = document["settings"]
+    assert settings["load"] == "open" and settings["users"] is None and "lowest p99" in settings["ties"]
+    assert settings["trace"]["requests_per_pass"] == len(quiet) + len(burst)
+    offered = settings["trace"]["mean_rate_rps"]
+    assert offered == pytest.approx(150.0, rel=0.02)
+    for entry in [*document["trials"], document["best"], document["baseline"]]:
+        assert entry["failed_requests"] == 0 and not entry["error"]
+        assert 0.8 * offered <= entry["throughput_rps"] <= 1.2 * offered, "an open loop serves what is offered"
+    assert 0.8 * offered <= document["remeasured"]["throughput_rps"] <= 1.2 * offered
+    assert "open-loop load" in document["remeasured"]["how"]
+    replayed = LoadRun.load(next((out / "remeasure").glob("load-*.json"))).results[0]
+    assert replayed.arrivals == "trace" and replayed.trace["file"] == str(trace)

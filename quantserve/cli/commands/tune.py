@@ -27,6 +27,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--max-trials", type=int, default=12, help="configurations measured after the baseline")
     parser.add_argument("--quick", action="store_true", help="short windows, at most 6 trials (minutes)")
     parser.add_argument("--users", type=int, default=16, help="closed-loop concurrency of every trial")
+    parser.add_argument(
+        "--trace",
+        type=Path,
+        default=None,
+        help="replay these recorded arrivals open loop in every trial instead of --users (loadtest --trace's forms)",
+    )
+    parser.add_argument("--trace-speed", type=float, default=1.0, help="--trace: replay this many times faster")
     parser.add_argument("--request-batch", type=int, default=1, help="samples per request")
     parser.add_argument("--repo", type=Path, default=Path("model_repo"), help="Triton model repository for the winner")
     parser.add_argument("--name", required=True, help="model name the winner is deployed as")
@@ -65,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
         quick=args.quick,
         users=args.users,
         request_batch=args.request_batch,
+        trace=args.trace,
+        trace_speed=args.trace_speed,
     )
     check_settings(settings)
     quiet = is_quiet(args)
@@ -107,6 +116,12 @@ def print_summary(document: dict[str, Any], out: Path) -> None:
     best, search, check = document["best"], document["search"], document["remeasured"]
     print(f"best: {config_label(best['config'])} ({best['goodput_rps']:.1f} good req/s, p99 {best['p99_ms']:.2f} ms)")
     print(f"gain over the naive baseline: {fmt(document['gain'])}x goodput (both confirmed back to back)")
+    if not document["slo_met"]:
+        slo, within = document["settings"]["slo_p99_ms"], best["goodput_rps"] / max(best["throughput_rps"], 1e-9)
+        print(
+            f"no configuration met the SLO: the best's p99 is {best['p99_ms']:.0f} ms > {slo:g} ms "
+            f"({within:.0%} of its requests within it); a faster build, more cores or a looser SLO would"
+        )
     if document["winner_precision"]:
         print(f"winning precision: {document['winner_precision']}")
     print(f"{search['trials']} trials ({search['pruned']} pruned) in {search['seconds']:.0f} s")
