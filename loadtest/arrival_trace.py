@@ -5,8 +5,9 @@ Two file forms are read:
   requests (lines starting with `#` and blank lines skipped), so a file made for perf_analyzer replays
   here unchanged;
 - a CSV with a header and an arrival-time column (`timestamp`, `time`, `arrival_time` or `arrival`,
-  any case): seconds as numbers (any origin), or date-times such as `2023-11-16 18:15:46.6805900`
-  (the form of Azure's public inference traces). Rows need not be sorted; other columns are ignored.
+  any case, optionally with a unit: `timestamp_ms`, `time_us`; seconds without one): numbers (any
+  origin), or date-times such as `2023-11-16 18:15:46.6805900` (the form of Azure's public inference
+  traces). Rows need not be sorted; other columns are ignored.
 
 The trace is replayed from its first arrival and loops when it ends (as perf_analyzer loops over its
 intervals) until the measured window closes; `speed` compresses time (2: twice the rate, the same
@@ -29,6 +30,7 @@ import numpy as np
 from quantserve.errors import QuantserveError
 
 TIME_COLUMNS = ("timestamp", "time", "arrival_time", "arrival")
+TIME_UNITS = {"": 1.0, "_s": 1.0, "_ms": 1e-3, "_us": 1e-6, "_ns": 1e-9}  # a column name's suffix
 DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?")  # local time, no zone
 MAX_ARRIVALS = 10_000_000  # a trace's arrivals held in memory (80 MB of float64)
 
@@ -104,7 +106,8 @@ def read_trace(path: Path | str, speed: float = 1.0) -> ArrivalTrace:
 
 
 def _is_header(line: str) -> bool:
-    return any(ch.isalpha() for ch in line) and line.lower().split(",")[0].strip() in TIME_COLUMNS
+    first = line.lower().split(",")[0].strip()
+    return any(first == name + unit for name in TIME_COLUMNS for unit in TIME_UNITS)
 
 
 def _from_intervals(path: Path, lines: list[str]) -> tuple[np.ndarray, float]:
@@ -134,13 +137,14 @@ def _from_timestamps(path: Path, text: str) -> tuple[np.ndarray, float]:
     rows = csv.reader(line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#"))
     header = [name.strip() for name in next(rows)]
     lowered = [name.lower() for name in header]
-    column = next((lowered.index(name) for name in TIME_COLUMNS if name in lowered), None)
-    if column is None:
+    found = [(lowered.index(n + u), u) for n in TIME_COLUMNS for u in TIME_UNITS if n + u in lowered]
+    if not found:
         raise QuantserveError(
             f"--trace {path}: no arrival-time column (looked for {', '.join(TIME_COLUMNS)}; found: {', '.join(header)})"
         )
+    column, unit = found[0]
     values = [(number, row[column].strip() if column < len(row) else "") for number, row in enumerate(rows, start=2)]
-    seconds = _as_seconds(path, header[column], values)
+    seconds = _as_seconds(path, header[column], values, TIME_UNITS[unit])
     if len(seconds) < 2:
         raise QuantserveError(f"--trace {path}: {len(seconds)} arrival(s); a replay needs at least 2 to have a rate")
     seconds = np.sort(seconds)
@@ -151,8 +155,9 @@ def _from_timestamps(path: Path, text: str) -> tuple[np.ndarray, float]:
     return offsets, span * len(offsets) / (len(offsets) - 1)
 
 
-def _as_seconds(path: Path, name: str, values: list[tuple[int, str]]) -> np.ndarray:
-    """Seconds if the first value is a number, else date-times (numpy's ISO 8601 parser, to the nanosecond)."""
+def _as_seconds(path: Path, name: str, values: list[tuple[int, str]], unit_s: float = 1.0) -> np.ndarray:
+    """Numbers (in `unit_s` seconds each) if the first value is one, else date-times (numpy's ISO 8601 parser, to
+    the nanosecond)."""
     numeric = bool(values) and _is_number(values[0][1])
     parsed = []
     for number, value in values:
@@ -167,7 +172,7 @@ def _as_seconds(path: Path, name: str, values: list[tuple[int, str]]) -> np.ndar
             raise QuantserveError(f"--trace {path} line {number}: {name} '{value}' is not a finite number of seconds")
     if not numeric and parsed:
         return (np.array(parsed) - parsed[0]).astype("timedelta64[ns]").astype(np.float64) * 1e-9
-    return np.array(parsed, dtype=np.float64)
+    return np.array(parsed, dtype=np.float64) * unit_s
 
 
 def _is_number(text: str) -> bool:

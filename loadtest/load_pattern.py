@@ -61,9 +61,8 @@ class LoadStep(Protocol):
     def locust_run_flags(self, workers: int, duration_s: float) -> list[str]: ...  # users, spawn rate, run time
 
 
-def _steady_run_flags(step: LoadStep, workers: int, duration_s: float) -> list[str]:
+def _steady_run_flags(users: int, spawn_rate: float, duration_s: float) -> list[str]:
     """A steady load: all users spawned, then `duration_s` measured; Locust's stats restart at spawn end."""
-    users, spawn_rate = step.locust_users(workers), step.locust_spawn_rate(workers)
     # --reset-stats: Locust's own CSVs start, like the measured window, when all users are spawned.
     return ["-u", str(users), "-r", f"{spawn_rate:g}", "-t", f"{duration_s:g}s", "--reset-stats"]
 
@@ -112,19 +111,36 @@ class ClosedLoop:
         return duration_s
 
     def locust_run_flags(self, workers: int, duration_s: float) -> list[str]:
-        return _steady_run_flags(self, workers, duration_s)
+        return _steady_run_flags(self.locust_users(workers), self.locust_spawn_rate(workers), duration_s)
+
+
+class _ArrivalGenerators:
+    """What open-loop steps share: one arrival generator per Locust process, a steady measured window."""
+
+    mode: ClassVar[str] = "open"
+    locustfile: ClassVar[str] = "locustfile_open_loop.py"
+
+    def locust_users(self, workers: int) -> int:
+        """One arrival generator per process: the rate (or the trace's arrivals) is split between them."""
+        return max(1, workers)
+
+    def locust_spawn_rate(self, workers: int) -> float:
+        return self.locust_users(workers)
+
+    def run_seconds(self, duration_s: float) -> float:
+        return duration_s
+
+    def locust_run_flags(self, workers: int, duration_s: float) -> list[str]:
+        return _steady_run_flags(self.locust_users(workers), self.locust_spawn_rate(workers), duration_s)
 
 
 @dataclass(frozen=True)
-class OpenLoop:
+class OpenLoop(_ArrivalGenerators):
     """Requests arrive at `rate` per second — evenly spaced or as a Poisson process — whether or not
     earlier ones have returned; one Locust user per worker process carries its share of the rate."""
 
     rate: float
     arrivals: str = "constant"
-
-    mode: ClassVar[str] = "open"
-    locustfile: ClassVar[str] = "locustfile_open_loop.py"
 
     @property
     def name(self) -> str:
@@ -141,13 +157,6 @@ class OpenLoop:
     def steps(self) -> tuple[LoadStep, ...]:
         return (self,)
 
-    def locust_users(self, workers: int) -> int:
-        """One arrival generator per process: the rate is split between them."""
-        return max(1, workers)
-
-    def locust_spawn_rate(self, workers: int) -> float:
-        return self.locust_users(workers)
-
     def locust_options(self) -> list[str]:
         return ["--rate", f"{self.rate:g}", "--arrivals", self.arrivals]
 
@@ -160,23 +169,14 @@ class OpenLoop:
             "arrivals": self.arrivals,
         }
 
-    def run_seconds(self, duration_s: float) -> float:
-        return duration_s
-
-    def locust_run_flags(self, workers: int, duration_s: float) -> list[str]:
-        return _steady_run_flags(self, workers, duration_s)
-
 
 @dataclass(frozen=True)
-class TraceReplay:
+class TraceReplay(_ArrivalGenerators):
     """Open loop on recorded arrivals (`loadtest.arrival_trace`): a trace's bursts and lulls, looped for the
     window, its time divided by `speed`. Latency counts from each arrival's time, as in `OpenLoop`."""
 
     path: str
     speed: float = 1.0
-
-    mode: ClassVar[str] = "open"
-    locustfile: ClassVar[str] = "locustfile_open_loop.py"
 
     @cached_property
     def trace(self) -> ArrivalTrace:
@@ -194,13 +194,6 @@ class TraceReplay:
     def steps(self) -> tuple[LoadStep, ...]:
         return (self,)
 
-    def locust_users(self, workers: int) -> int:
-        """One arrival generator per process; the arrivals are dealt to them in turn."""
-        return max(1, workers)
-
-    def locust_spawn_rate(self, workers: int) -> float:
-        return self.locust_users(workers)
-
     def locust_options(self) -> list[str]:
         return ["--trace", str(Path(self.path).resolve()), "--trace-speed", f"{self.speed:g}"]
 
@@ -213,12 +206,6 @@ class TraceReplay:
             "arrivals": "trace",
             "trace": self.trace.summary(self.speed),
         }
-
-    def run_seconds(self, duration_s: float) -> float:
-        return duration_s
-
-    def locust_run_flags(self, workers: int, duration_s: float) -> list[str]:
-        return _steady_run_flags(self, workers, duration_s)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,9 @@ def test_csv_timestamps_in_seconds_or_date_times(tmp_path: Path) -> None:
     trace = read_trace(seconds)
     np.testing.assert_allclose(trace.offsets_s, [0.0, 0.5, 1.5])
     assert trace.period_s == pytest.approx(1.5 * 3 / 2)  # the span plus one mean gap
+    millis = tmp_path / "millis.txt"  # a unit in the column's name; a one-column CSV needs no .csv suffix
+    millis.write_text("timestamp_ms\n1000\n1250\n2000\n")
+    np.testing.assert_allclose(read_trace(millis).offsets_s, [0.0, 0.25, 1.0])
     azure = tmp_path / "azure.csv"  # the form of Azure's public inference traces: 7 fractional digits
     azure.write_text("TIMESTAMP,ContextTokens\n2023-11-16 18:15:46.6805900,10\n2023-11-16 18:15:47.1805900,4\n")
     np.testing.assert_allclose(read_trace(azure).offsets_s, [0.0, 0.5])
@@ -120,3 +123,14 @@ def test_the_trace_flag_is_one_open_loop_step(tmp_path: Path) -> None:
     with pytest.raises(QuantserveError, match="no arrivals"):
         (tmp_path / "empty.txt").write_text("")
         TraceReplay(str(tmp_path / "empty.txt")).check()
+
+
+def test_a_trace_replays_once_by_default(tmp_path: Path) -> None:
+    """`loadtest --trace` without --duration plays one pass of the trace (whole seconds); else 60 s."""
+    from quantserve.cli.commands.loadtest import default_duration
+
+    path = tmp_path / "t.txt"
+    path.write_text("600000\n900000\n")  # a 1.5 s pass
+    assert default_duration(TraceReplay(str(path))) == "2s"
+    assert default_duration(TraceReplay(str(path), speed=3.0)) == "1s"
+    assert default_duration(OpenLoop(50.0)) == "60s"

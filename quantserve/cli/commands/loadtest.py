@@ -1,13 +1,14 @@
 """`quantserve loadtest --url 127.0.0.1:8001 --model NAME --users N --duration 60s --data INPUTS.npz --out reports/X`.
 
-Runs Locust headless against Triton over gRPC (closed loop, a concurrency sweep, or an open-loop
-fixed rate), writes `load-<model>.json`, Locust's CSVs and the report, and prints a table.
+Runs Locust headless against Triton over gRPC (closed loop, a concurrency sweep, an open-loop fixed
+rate, or a recorded trace's arrivals), writes `load-<model>.json`, Locust's CSVs and the report, and prints a table.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--out", type=Path, required=True, help="results folder (JSON, Locust CSVs, report)")
     parser.add_argument("--users", type=int, default=16, help="concurrent closed-loop users")
     parser.add_argument("--spawn-rate", type=float, default=0.0, help="users started per second (default: all at once)")
-    parser.add_argument("--duration", default="60s", help="run time per step: 60s, 2m, …")
+    parser.add_argument(
+        "--duration", default="", help="run time per step: 60s, 2m, … (default 60s; with --trace, one pass of it)"
+    )
     parser.add_argument(
         "--soak", default="", help="soak for this long (10m, 1h): --users closed loop, server memory trend, p99 drift"
     )
@@ -72,7 +75,6 @@ def run(args: argparse.Namespace) -> int:
 
     if args.soak:
         return run_soak_command(args)
-    duration = parse_duration(args.duration)
     pattern = pattern_from_flags(
         args.users,
         args.sweep,
@@ -83,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         args.trace,
         args.trace_speed,
     )
+    duration = parse_duration(args.duration or default_duration(pattern))
     metrics_url = resolve_metrics_url(args)
     write_machine_facts(Path(args.out))
     runs = []
@@ -110,6 +113,16 @@ def run(args: argparse.Namespace) -> int:
         print(metrics_hint(args.url))
     print(f"report: {html_path} and {md_path}")
     return 0
+
+
+def default_duration(pattern: Any) -> str:
+    """60 s, or one pass of a replayed trace (whole seconds): the whole recording, once."""
+    from loadtest.load_pattern import TraceReplay
+
+    if isinstance(pattern, TraceReplay):
+        pattern.check()
+        return f"{max(1, math.ceil(pattern.trace.period_s))}s"
+    return "60s"
 
 
 def run_soak_command(args: argparse.Namespace) -> int:
