@@ -25,10 +25,9 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
   cosine 0.9998 while 2 % of its frames changed pitch bin, one by an octave;
 - multilabel: 2-D (N, C ≥ 3) independent per-class (sigmoid) scores, most of a row's classes plainly off
   (< 0.1), where at least a tenth of the rows have two or more classes at ≥ 0.5, on most of them not one
-  run of neighbouring classes — a tagger, whose
-  answer is the set of classes on, which top-1 agreement does not see (its classes can flip at 0.5 while
-  the top one stays); raw multi-label logits look like a classifier's, so name them with
-  `--output-kind NAME=multilabel` (judged at logit 0);
+  run of neighbouring classes — a tagger, whose answer is the set of classes on, which top-1 agreement
+  does not see (weaker tags can flip at 0.5 while the top one stays); raw multi-label logits look like a
+  classifier's, so name them with `--output-kind NAME=multilabel` (judged at logit 0);
 - embedding: 2-D (N, D > 1) rows of unit L2 norm, or D ≥ 64 otherwise;
 - dense, for 2-D: C < 64 values per sample where no class stands out — regressions. MTCNN's ONet box
   deltas (N, 4) and landmark coordinates (N, 10) were judged by the top-1 agreement of their argmax
