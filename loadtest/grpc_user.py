@@ -132,7 +132,16 @@ class _TritonClientMixin:
         result = client.infer(self.model, inputs, client_timeout=self.timeout_s)
         return _response_bytes(result)
 
-    def _fire(self, started: float, response_length: int, exception: BaseException | None) -> None:
+    def _fire(
+        self,
+        started: float,
+        response_length: int,
+        exception: BaseException | None,
+        send_lag_ms: float = 0.0,
+        generator_lag_ms: float = 0.0,
+    ) -> None:
+        """Report one request to Locust. Open loop: `send_lag_ms`, how long after its arrival time it left the
+        client; `generator_lag_ms`, the part the generator itself was late waking for it (its CPU)."""
         if exception is not None:
             exception = readable_failure(exception)
         self.environment.events.request.fire(
@@ -141,7 +150,7 @@ class _TritonClientMixin:
             response_time=(time.perf_counter() - started) * 1000.0,
             response_length=response_length,
             exception=exception,
-            context={},
+            context={"send_lag_ms": send_lag_ms, "generator_lag_ms": generator_lag_ms},
         )
 
 
@@ -259,14 +268,21 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
         for offset in self._schedule():
             arrival = start + offset
             gevent.sleep(max(0.0, arrival - time.perf_counter()))
-            self._in_flight.spawn(self._request, arrival, self.requests[next(self._order)])
+            woke = time.perf_counter()
+            self._in_flight.spawn(self._request, arrival, woke, self.requests[next(self._order)])
 
-    def _request(self, scheduled: float, inputs: list[Any]) -> None:
+    def _request(self, scheduled: float, woke: float, inputs: list[Any]) -> None:
         client = self._idle_clients.get() if not self._idle_clients.empty() else self._new_client()
+        sent = [scheduled]  # when an OS thread took the call: after `woke`, the wait for a free in-flight slot
+
+        def call() -> int:
+            sent[0] = time.perf_counter()
+            return self._infer_blocking(client, inputs)
+
+        size, failure = 0, None
         try:
-            size = self._pool.spawn(self._infer_blocking, client, inputs).get()
+            size = self._pool.spawn(call).get()
         except Exception as exc:
-            self._fire(scheduled, 0, exc)
-        else:
-            self._fire(scheduled, size, None)
+            failure = exc
+        self._fire(scheduled, size, failure, (sent[0] - scheduled) * 1000.0, (woke - scheduled) * 1000.0)
         self._idle_clients.put(client)  # not reached when killed mid-call: that channel stays with its thread

@@ -50,6 +50,7 @@ class LoadSettings:
     workers: int = 0
     metrics_url: str | None = None
     tls: ClientTls | None = None  # gRPC over TLS (mutual with a client certificate)
+    max_in_flight: int = 64  # open loop: requests a Locust process keeps in flight; later arrivals wait in the client
 
     def check(self) -> None:
         """Reject impossible settings before any process starts."""
@@ -60,6 +61,8 @@ class LoadSettings:
             raise QuantserveError(f"--workers must be 0 or more, got {self.workers}")
         if self.request_batch < 1:
             raise QuantserveError(f"--request-batch must be at least 1, got {self.request_batch}")
+        if self.max_in_flight < 1:
+            raise QuantserveError(f"--max-in-flight must be at least 1, got {self.max_in_flight}")
         load_npz(self.data)  # a missing or unreadable data file is one clear line, here
 
     def step_name(self, step: LoadStep) -> str:
@@ -127,7 +130,12 @@ def _summarize(
     server = None
     if window.metrics_before is not None and window.metrics_after is not None:
         server = breakdown(window.metrics_before, window.metrics_after, settings.model)
+    lag_p50, lag_p99, generator_p99 = _send_lags(samples) if step.mode == "open" else (None, None, None)
     return LoadResult(
+        send_lag_p50_ms=lag_p50,
+        send_lag_p99_ms=lag_p99,
+        generator_lag_p99_ms=generator_p99,
+        max_in_flight=settings.max_in_flight if step.mode == "open" else None,
         model=settings.model,
         url=settings.url,
         window_s=span,
@@ -147,6 +155,15 @@ def _summarize(
     )
 
 
+def _send_lags(samples: np.ndarray) -> tuple[float | None, float | None, float | None]:
+    """p50 and p99 of how late open-loop requests left the client after their arrival times (column 3), and p99 of
+    how late the generator woke for them (column 4; the rest is the wait for a free in-flight slot)."""
+    if samples.ndim != 2 or samples.shape[1] < 5 or not len(samples):
+        return None, None, None
+    lags, generator = samples[:, 3], samples[:, 4]
+    return float(np.percentile(lags, 50)), float(np.percentile(lags, 99)), float(np.percentile(generator, 99))
+
+
 def locust_command(
     settings: LoadSettings, step: LoadStep, record_dir: Path, csv_prefix: Path | None, role: str = "local"
 ) -> list[str]:
@@ -160,6 +177,8 @@ def locust_command(
     for flag, value in _tls_flags(settings.tls):
         command += [flag, value]
     command += step.locust_options()
+    if step.mode == "open":
+        command += ["--max-in-flight", str(settings.max_in_flight)]
     if role == "worker":
         return [*command, "--worker"]
     command += ["--headless", *step.locust_run_flags(settings.workers, settings.duration_s)]

@@ -29,7 +29,9 @@ from loadtest.recording_files import WINDOW_FILE
 # exit, so the last second of a run was missing from them; 0.2 s keeps them within one tick of the window.
 locust.stats.CSV_STATS_INTERVAL_SEC = 0.2  # type: ignore[assignment]
 
-_samples: list[tuple[float, float, float]] = []  # (end wall time, latency ms, 1.0 ok / 0.0 failed)
+# (end wall time, latency ms, 1.0 ok / 0.0 failed, and for the open loop: send lag ms — how long after its
+# arrival time it left the client — and generator lag ms — how late the generator woke for it)
+_samples: list[tuple[float, float, float, float, float]] = []
 _window: dict[str, Any] = {}
 _environment: list[Environment] = []  # the process's Locust environment, captured at init
 
@@ -72,8 +74,20 @@ def share_rate(environment: Environment, **_: Any) -> None:
 
 
 @events.request.add_listener
-def record_request(response_time: float, exception: BaseException | None = None, **_: Any) -> None:
-    _samples.append((time.time(), float(response_time), 0.0 if exception else 1.0))
+def record_request(
+    response_time: float, exception: BaseException | None = None, context: dict | None = None, **_: Any
+) -> None:
+    lags = context or {}
+    ok = 0.0 if exception else 1.0
+    _samples.append(
+        (
+            time.time(),
+            float(response_time),
+            ok,
+            float(lags.get("send_lag_ms", 0.0)),
+            float(lags.get("generator_lag_ms", 0.0)),
+        )
+    )
 
 
 def _is_worker(environment: Environment) -> bool:

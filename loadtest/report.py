@@ -160,6 +160,8 @@ def render_markdown(inputs: ReportInputs) -> str:
         parts += ["## Load (client latency, Triton server-side counters over the measured window)", ""]
         parts += [_md_table(*_load_rows(inputs.runs)), ""]
         parts += [*(f"- Trace: {line}" for line in _trace_lines(inputs.runs)), ""] if _trace_lines(inputs.runs) else []
+        late = _late_lines(inputs.runs)
+        parts += [*(f"- Sent late: {line}" for line in late), ""] if late else []
         outages = _outage_lines(inputs.runs)
         parts += [*(f"- Outage: {line}" for line in outages), ""] if outages else []
         notes = {r.utilization.note for run in inputs.runs for r in run.results if r.utilization}
@@ -250,6 +252,10 @@ def _trace_lines(runs: list[LoadRun]) -> list[str]:
     return lines
 
 
+def _late_lines(runs: list[LoadRun]) -> list[str]:
+    return [note for run in runs for r in run.results if (note := r.send_lag_note())]
+
+
 def _outage_lines(runs: list[LoadRun]) -> list[str]:
     return [f"{r.label}: {outage_text(o)}" for run in runs for r in run.results for o in r.outages]
 
@@ -272,6 +278,7 @@ def render_html(inputs: ReportInputs) -> str:
         body.append('<div class="charts">' + "\n".join(charts(inputs.runs)) + "</div>")
         body.append(_html_table(*_load_rows(inputs.runs)))
         body += [f"<p>Trace: {escape(line)}</p>" for line in _trace_lines(inputs.runs)]
+        body += [f'<p class="fail">Sent late: {escape(line)}</p>' for line in _late_lines(inputs.runs)]
         body += [f'<p class="fail">Outage: {escape(line)}</p>' for line in _outage_lines(inputs.runs)]
         over_time = timeline_charts(inputs.runs)
         if over_time:

@@ -21,6 +21,7 @@ from loadtest.utilization import Utilization
 from quantserve.errors import QuantserveError
 
 LOAD_PREFIX = "load-"
+LATE_SEND_MS = 10.0  # an open-loop p99 send lag above this is reported: the client, not the server, added it
 ACCURACY_FILE = "accuracy.json"
 
 
@@ -50,6 +51,10 @@ class LoadResult:
     timeline: list[SecondStats] = field(default_factory=list)  # per second of the window (empty before it existed)
     outages: list[Outage] = field(default_factory=list)  # seconds with failures and no success, from `timeline`
     trace: dict[str, Any] | None = None  # a replayed trace: its file, speed, mean/peak rate (`ArrivalTrace.summary`)
+    send_lag_p50_ms: float | None = None  # open loop: how long after its arrival time a request left the client
+    send_lag_p99_ms: float | None = None
+    generator_lag_p99_ms: float | None = None  # ... the part the generator woke late (the rest: a full in-flight pool)
+    max_in_flight: int | None = None  # open loop: requests each Locust process kept in flight at most
 
     @property
     def latency_p50_ms(self) -> float:
@@ -73,6 +78,26 @@ class LoadResult:
         if self.mode == "staged":
             return f"{self.model} staged, up to {self.users} users"
         return f"{self.model} @ {self.users} users"
+
+    def send_lag_note(self) -> str | None:
+        """One line when open-loop requests left the client late: their latency then includes a wait the server
+        never saw (the generator's CPU, or every in-flight slot taken), so the figures are the client's too."""
+        if self.send_lag_p99_ms is None or not self.send_lag_p99_ms > LATE_SEND_MS:
+            return None
+        head = (
+            f"{self.label}: requests left the client up to {self.send_lag_p99_ms:.0f} ms after their arrival time "
+            f"(p99; p50 {self.send_lag_p50_ms or 0.0:.1f} ms), and their latencies include that wait: "
+        )
+        if (self.generator_lag_p99_ms or 0.0) > LATE_SEND_MS:
+            return head + (
+                f"the load generator fell behind its schedule (p99 {self.generator_lag_p99_ms:.0f} ms late, its CPU); "
+                "spread the load (--workers N) or run the client on another machine"
+            )
+        slots = f"all {self.max_in_flight}" if self.max_in_flight else "all"
+        return head + (
+            f"{slots} in-flight slots were taken, so the server held that many requests and the rest queued in the "
+            "client, as a client with that many connections would see it; --max-in-flight lets more reach the server"
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LoadResult:

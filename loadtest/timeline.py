@@ -66,10 +66,12 @@ def bin_edges(start: float, end: float) -> np.ndarray:
 
 
 def per_second(samples: np.ndarray, start: float, end: float) -> list[SecondStats]:
-    """`samples` rows of (end wall time, latency ms, 1 ok / 0 failed), ending in [start, end], per second."""
+    """`samples` rows of (end wall time, latency ms, 1 ok / 0 failed[, send lag ms]), ending in [start, end], per
+    second."""
     if end <= start:
         return []
-    samples = np.asarray(samples, dtype=np.float64).reshape(-1, 3)
+    samples = np.asarray(samples, dtype=np.float64)
+    samples = samples.reshape(len(samples), -1) if samples.size else np.zeros((0, 3))
     edges = bin_edges(start, end)
     ok = samples[:, 2] > 0.5
     index = np.clip(np.searchsorted(edges, samples[:, 0], side="right") - 1, 0, len(edges) - 2)

@@ -136,6 +136,25 @@ def test_open_loop_rate_sweep_holds_the_offered_rates(served_models, tmp_path: P
     for result in run.results:
         assert result.mode == "open" and result.failed_requests == 0
         assert 0.8 * result.rate_rps <= result.throughput_rps <= 1.2 * result.rate_rps
+        assert result.send_lag_p50_ms is not None and result.send_lag_p99_ms is not None
+        assert 0.0 <= result.send_lag_p50_ms <= result.send_lag_p99_ms <= result.latency.max_ms
+
+
+def test_an_open_loop_its_client_cannot_keep_says_it_sent_late(
+    served_models, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One in-flight slot at 1000 req/s: requests wait in the client, their latency includes it, and the run
+    says so (and why) instead of blaming the server."""
+    target = ["--url", served_models.url, "--model", served_models.fp32, "--data", str(served_models.load_data)]
+    args = ["--rate", "1000", "--max-in-flight", "1", "--duration", "3s", "--out", str(tmp_path)]
+    assert main(["loadtest", *target, *args, "--metrics-url", served_models.metrics_url]) == 0
+    (result,) = LoadRun.load(tmp_path / f"load-{served_models.fp32}-open.json").results
+    assert result.send_lag_p99_ms is not None and result.send_lag_p99_ms > 100, result.send_lag_p99_ms
+    assert result.throughput_rps < 0.8 * 1000, "one slot cannot carry 1000 req/s of round trips"
+    note = result.send_lag_note()
+    assert result.max_in_flight == 1 and note is not None and f"note: {note}" in capsys.readouterr().out
+    assert "all 1 in-flight slots were taken" in note or "fell behind its schedule" in note
+    assert f"- Sent late: {note}" in (tmp_path / "report.md").read_text()
 
 
 def test_a_recorded_trace_replays_its_bursts_across_worker_processes(served_models, tmp_path: Path) -> None:
@@ -148,6 +167,7 @@ def test_a_recorded_trace_replays_its_bursts_across_worker_processes(served_mode
     assert main(["loadtest", *target, *args, "--metrics-url", served_models.metrics_url]) == 0
     (result,) = LoadRun.load(tmp_path / "out" / f"load-{served_models.fp32}-open.json").results
     assert result.mode == "open" and result.arrivals == "trace" and result.failed_requests == 0
+    assert result.send_lag_p99_ms is not None and result.send_lag_p99_ms >= 0.0
     assert result.trace is not None and result.trace["peak_rate_rps_1s"] == pytest.approx(60.0, abs=1)
     assert result.rate_rps == pytest.approx(35.0, rel=0.01)
     assert 0.75 * result.rate_rps <= result.throughput_rps <= 1.25 * result.rate_rps

@@ -72,6 +72,22 @@ def test_open_loop_runs_are_saved_beside_closed_ones(tmp_path: Path) -> None:
     assert "| m @ 50 req/s poisson |" in md and "| m @ 4 users |" in md
 
 
+def test_an_open_loop_that_sent_late_says_so_in_the_report(tmp_path: Path) -> None:
+    """Send lag (arrival time to the request leaving the client) above 10 ms at p99 is the client's wait, inside
+    the latencies: one line says so; on time, or closed loop (no arrival times), nothing is said."""
+    on_time, slots, generator = make_result("m", 1, 1), make_result("m", 1, 2), make_result("m", 1, 3)
+    for result, lags in ((on_time, (0.2, 3.0, 1.0)), (slots, (4.0, 180.0, 2.0)), (generator, (30.0, 90.0, 85.0))):
+        result.mode, result.rate_rps, result.arrivals, result.max_in_flight = "open", 50.0, "constant", 64
+        result.send_lag_p50_ms, result.send_lag_p99_ms, result.generator_lag_p99_ms = lags
+    assert on_time.send_lag_note() is None and make_result("m", 4, 0).send_lag_note() is None
+    note = slots.send_lag_note()
+    assert note is not None and note.startswith("m @ 50 req/s constant: requests left the client up to 180 ms")
+    assert "all 64 in-flight slots were taken" in note and "--max-in-flight" in note
+    assert "the load generator fell behind its schedule (p99 85 ms late" in (generator.send_lag_note() or "")
+    LoadRun("m", [slots]).save(tmp_path)
+    assert f"- Sent late: {note}" in render(tmp_path)[0].read_text()
+
+
 def test_nan_survives_json(tmp_path: Path) -> None:
     result = make_result("m", 1, 0)
     result.server = None

@@ -64,6 +64,7 @@ def data(tmp_path: Path) -> Path:
         ({"duration_s": 0}, "--duration must be positive"),
         ({"pattern": OpenLoop(-1.0)}, "--rate must be positive, got -1"),
         ({"pattern": OpenLoop(10.0, "bursty")}, "--arrivals must be constant or poisson, got 'bursty'"),
+        ({"max_in_flight": 0}, "--max-in-flight must be at least 1, got 0"),
         ({"pattern": Sweep.of_users([1, 0])}, "--users must be at least 1, got 0"),
         ({"pattern": Sweep(())}, "a load sweep needs at least one step"),
         ({"pattern": Sweep((ClosedLoop(1), OpenLoop(5.0)))}, "all closed-loop steps or all open-loop steps"),

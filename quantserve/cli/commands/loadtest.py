@@ -54,6 +54,12 @@ def register(subparsers: Any) -> None:
         "per line) or a CSV with a timestamp/time/arrival_time column (seconds or date-times)",
     )
     parser.add_argument("--trace-speed", type=float, default=1.0, help="--trace: replay this many times faster")
+    parser.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=64,
+        help="open loop: requests each Locust process keeps in flight; later arrivals wait in the client",
+    )
     parser.add_argument("--workers", type=int, default=0, help="Locust master + this many local worker processes")
     parser.add_argument("--request-batch", type=int, default=1, help="samples per request")
     parser.add_argument(
@@ -100,10 +106,14 @@ def run(args: argparse.Namespace) -> int:
             workers=args.workers,
             metrics_url=metrics_url,
             tls=client_tls(args),
+            max_in_flight=args.max_in_flight,
         )
         runs.append(run_with_progress(settings, args))
         if not args.json:
             print_load_table(runs[-1].results)
+            for note in (r.send_lag_note() for r in runs[-1].results):
+                if note:
+                    print(f"note: {note}")
     md_path, html_path = render(args.out)
     if args.json:
         document = {"runs": [dataclasses.asdict(r) for r in runs], "metrics_url": metrics_url, "report": str(html_path)}
