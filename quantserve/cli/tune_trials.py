@@ -32,6 +32,10 @@ MAX_STRETCH = 3.0  # ... but to at most this many windows
 SCRATCH_MODEL = "tune_candidate"
 TRACE_WINDOW_S = 30.0  # a trace's window: one pass of it, at most this long (its first 30 s after the warm-up)
 QUICK_TRACE_WINDOW_S = 10.0
+# a trace's requests a Locust process keeps in flight: enough that a burst's backlog waits in Triton's queue,
+# where the configuration under test decides its fate, not in the client (64, loadtest's default, held FP32's
+# burst backlog in the client: p99 send lag 1.06 s)
+TRACE_MAX_IN_FLIGHT = 512
 TIE_SHARE = 0.01  # a trace offers every trial the same load: goodputs this close are a tie, broken by p99
 TIES = f"trace: goodput within {TIE_SHARE:.0%} of the most is a tie, won by the lowest p99"
 
@@ -137,6 +141,7 @@ class TuneSettings:
             "users": None if self.trace else self.users,
             "load": step.mode,
             "trace": step.trace.summary(self.trace_speed) if self.trace else None,
+            "max_in_flight": TRACE_MAX_IN_FLIGHT if self.trace else None,
             "request_batch": self.request_batch,
             "warmup_s": self.warmup_s,
             "window_s": self.window_s,
@@ -297,7 +302,9 @@ def measure_window(
 
     step = settings.load_step()
     duration = SPAWN_S + settings.warmup_s + window_s
-    load = LoadSettings(url, model, Path(settings.data), step, duration, settings.request_batch)
+    load = LoadSettings(
+        url, model, Path(settings.data), step, duration, settings.request_batch, max_in_flight=TRACE_MAX_IN_FLIGHT
+    )
     run_step(load, step, folder, server_pid=pid)
     record_dir = folder / "raw" / load.step_name(step)
     window = recording_files.read_window(record_dir)
@@ -343,7 +350,13 @@ def remeasure(settings: TuneSettings, best: Trial, out: Path) -> dict[str, Any]:
     duration = SPAWN_S + settings.warmup_s + 2 * settings.window_s
     with TritonServer(options) as server:
         load = LoadSettings(
-            server.grpc_url, settings.name, Path(settings.data), settings.load_step(), duration, settings.request_batch
+            server.grpc_url,
+            settings.name,
+            Path(settings.data),
+            settings.load_step(),
+            duration,
+            settings.request_batch,
+            max_in_flight=TRACE_MAX_IN_FLIGHT,
         )
         result = run_pattern(load, out / "remeasure", server_pid=server.pid).results[0]
     throughput, p99 = result.throughput_rps, result.latency.p99_ms

@@ -301,7 +301,7 @@ def test_a_search_on_recorded_arrivals_replays_them_in_every_trial(
     document = json.loads(capsys.readouterr().out)
     settings = document["settings"]
     assert settings["load"] == "open" and settings["users"] is None and "lowest p99" in settings["ties"]
-    assert settings["trace"]["requests_per_pass"] == len(quiet) + len(burst)
+    assert settings["trace"]["requests_per_pass"] == len(quiet) + len(burst) and settings["max_in_flight"] == 512
     offered = settings["trace"]["mean_rate_rps"]
     assert offered == pytest.approx(150.0, rel=0.02)
     for entry in [*document["trials"], document["best"], document["baseline"]]:
@@ -310,4 +310,4 @@ def test_a_search_on_recorded_arrivals_replays_them_in_every_trial(
     assert 0.8 * offered <= document["remeasured"]["throughput_rps"] <= 1.2 * offered
     assert "open-loop load" in document["remeasured"]["how"]
     replayed = LoadRun.load(next((out / "remeasure").glob("load-*.json"))).results[0]
-    assert replayed.arrivals == "trace" and replayed.trace["file"] == str(trace)
+    assert replayed.arrivals == "trace" and replayed.trace["file"] == str(trace) and replayed.max_in_flight == 512
