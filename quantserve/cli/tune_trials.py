@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import shutil
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,11 @@ class TuneSettings:
 
     def load_step(self) -> Any:
         """What every trial, the confirmation and the re-measure offer: `users` in a closed loop, or the trace."""
+        return self._load_step
+
+    @cached_property
+    def _load_step(self) -> Any:
+        """Built once: a trace step reads and parses its file once, not at every window of every trial."""
         from loadtest.load_pattern import ClosedLoop, TraceReplay
 
         return TraceReplay(str(self.trace), self.trace_speed) if self.trace else ClosedLoop(self.users)
