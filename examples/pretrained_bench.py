@@ -38,6 +38,8 @@ REFUSAL = re.compile(  # a drift violation (output or metric, value, budget), th
 FLOORS = {
     "cosine_mean": 0.99,
     "cosine_worst": 0.97,
+    "pooled_cosine_mean": 0.99,
+    "pooled_cosine_worst": 0.97,
     "text_agreement": 0.98,
     "score_channel_correlation_worst": 0.98,
     "map_correlation": 0.98,
@@ -145,7 +147,10 @@ def task_drift(name: str, build: Path, heldout: Path) -> dict[str, float]:
     """Task-level agreement of build/model.onnx with build/fp32.onnx on the held-out data, by model kind."""
     data = load_npz(heldout)
     reference, candidate = run_onnx(build / "fp32.onnx", data), run_onnx(build / "model.onnx", data)
-    return KIND_CHECKS[pretrained.MODELS[name].kind](reference, candidate, data.labels)
+    kind = pretrained.MODELS[name].kind
+    if kind == "token-encoder":
+        return token_encoder_drift(reference, candidate, data.labels, data.arrays["attention_mask"])
+    return KIND_CHECKS[kind](reference, candidate, data.labels)
 
 
 def _only(outputs: dict[str, np.ndarray]) -> np.ndarray:
@@ -154,14 +159,42 @@ def _only(outputs: dict[str, np.ndarray]) -> np.ndarray:
 
 def encoder_drift(ref: dict[str, np.ndarray], got: dict[str, np.ndarray], labels: Any) -> dict[str, float]:
     """Cosine of each INT8 embedding to its FP32 one (mean, worst), and paraphrase retrieval both ways."""
-    a, b = _only(ref), _only(got)
-    cosines = np.sum(a * b, axis=1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
+    cosines = _cosines(_only(ref), _only(got))
     return {
         "cosine_mean": float(cosines.mean()),
         "cosine_worst": float(cosines.min()),
         "retrieval_fp32": pretrained.paraphrase_retrieval(ref, labels),
         "retrieval_int8": pretrained.paraphrase_retrieval(got, labels),
     }
+
+
+def token_encoder_drift(
+    ref: dict[str, np.ndarray], got: dict[str, np.ndarray], labels: Any, attention_mask: np.ndarray
+) -> dict[str, float]:
+    """Per-token hidden states, as a user of a feature extractor takes them: mean-pooled over the real tokens
+    (sentence-transformers' pooling), each INT8 sentence vector's cosine to its FP32 one (mean, worst) and
+    paraphrase retrieval both ways; and the real tokens' own cosines (padded rows left out)."""
+    weights = np.asarray(attention_mask, dtype=np.float64)[:, :, None]
+
+    def pooled(hidden: np.ndarray) -> np.ndarray:
+        return (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+
+    a, b = pooled(_only(ref)), pooled(_only(got))
+    real = np.asarray(attention_mask) != 0
+    tokens = _cosines(_only(ref)[real], _only(got)[real])
+    sentences = _cosines(a, b)
+    return {
+        "pooled_cosine_mean": float(sentences.mean()),
+        "pooled_cosine_worst": float(sentences.min()),
+        "token_cosine_mean": float(tokens.mean()),
+        "token_cosine_worst": float(tokens.min()),
+        "retrieval_fp32": pretrained.paraphrase_retrieval({"pooled": a}, labels),
+        "retrieval_int8": pretrained.paraphrase_retrieval({"pooled": b}, labels),
+    }
+
+
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.sum(a * b, axis=1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
 
 
 def _line_drift(

@@ -120,9 +120,10 @@ def build_model(config: EncoderConfig = EncoderConfig()) -> Any:
             self.classifier = nn.Linear(config.hidden_size, config.num_classes)
             self.register_buffer("position_ids", torch.arange(config.max_length).unsqueeze(0), persistent=False)
 
-        def forward(
+        def encode(
             self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
-        ) -> tuple[torch.Tensor, torch.Tensor]:
+        ) -> torch.Tensor:
+            """The last layer's hidden states, one row per token (padded positions included)."""
             positions = self.position_ids[:, : input_ids.size(1)]
             hidden = self.word_embeddings(input_ids) + self.token_type_embeddings(token_type_ids)
             hidden = self.embedding_norm(hidden + self.position_embeddings(positions))
@@ -130,6 +131,12 @@ def build_model(config: EncoderConfig = EncoderConfig()) -> Any:
             mask_bias = (1.0 - mask) * -10000.0
             for layer in self.layers:
                 hidden = layer(hidden, mask_bias)
+            return hidden
+
+        def forward(
+            self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
+        ) -> tuple[torch.Tensor, torch.Tensor]:
+            hidden = self.encode(input_ids, attention_mask, token_type_ids)
             logits = self.classifier(torch.tanh(self.pooler(hidden[:, 0])))
             weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
@@ -212,6 +219,60 @@ def export_program(model: Any, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.export.save(program, str(path))
     return path
+
+
+TAGGER_OUTPUTS = ("tags", "last_hidden_state")
+NUM_TAGS = FIRST_FILLER + 2  # [PAD] [CLS] [SEP] A B C, then a filler in segment 0 or in segment 1
+
+
+def token_tags(data: TensorData) -> np.ndarray:
+    """(N, T) per-token tags: the special token or marker itself, or which segment a filler sits in; padded
+    positions -100 (unlabelled, as Hugging Face's token-classification labels mark them)."""
+    ids, types = data.arrays["input_ids"], data.arrays["token_type_ids"]
+    tags = np.where(ids >= FIRST_FILLER, FIRST_FILLER + types, ids)
+    return np.where(data.arrays["attention_mask"] != 0, tags, -100)
+
+
+def token_tagger(encoder: Any, steps: int = 300, seed: int = 0) -> Any:
+    """A tagger on the trained `encoder`'s frozen hidden states (a linear head trained for `steps` batches,
+    about 2 s): outputs per-token `tags` logits and the `last_hidden_state` itself, (N, T, ...) both, as a
+    Hugging Face token-classification or feature-extraction export has them."""
+    import torch
+    from torch import nn
+
+    class Tagger(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = encoder
+            self.head = nn.Linear(encoder.word_embeddings.embedding_dim, NUM_TAGS)
+
+        def forward(
+            self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
+        ) -> tuple[torch.Tensor, torch.Tensor]:
+            hidden = self.encoder.encode(input_ids, attention_mask, token_type_ids)
+            return self.head(hidden), hidden
+
+    torch.manual_seed(seed)
+    tagger = Tagger()
+    optimizer = torch.optim.Adam(tagger.head.parameters(), lr=1e-2)
+    data = make_token_data(steps * 32, seed=seed + 2)
+    for step in range(steps):
+        batch = data.take(step * 32, (step + 1) * 32)
+        with torch.no_grad():
+            hidden = encoder.encode(*(torch.from_numpy(batch.arrays[name]) for name in INPUT_NAMES))
+        loss = nn.functional.cross_entropy(
+            tagger.head(hidden).flatten(0, 1), torch.from_numpy(token_tags(batch)).flatten(), ignore_index=-100
+        )
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return tagger.eval()
+
+
+def tagger_export_options() -> dict[str, Any]:
+    """Output names and dynamic axes of the tagger: batch and sequence on every input and output."""
+    names = (*INPUT_NAMES, *TAGGER_OUTPUTS)
+    return {"output_names": list(TAGGER_OUTPUTS), "dynamic_axes": {n: {0: "batch", 1: "sequence"} for n in names}}
 
 
 def build(seed: int = 0) -> tuple[Any, dict[str, Any], dict[str, Any]]:

@@ -97,7 +97,7 @@ def read_trace(path: Path | str, speed: float = 1.0) -> ArrivalTrace:
     if not first:
         raise QuantserveError(f"--trace {path}: no arrivals in it")
     if path.suffix.lower() == ".csv" or "," in first or _is_header(first):
-        offsets, period = _from_timestamps(path, text)
+        offsets, period = _from_timestamps(path, lines)
     else:
         offsets, period = _from_intervals(path, lines)
     if len(offsets) > MAX_ARRIVALS:
@@ -132,10 +132,11 @@ def _from_intervals(path: Path, lines: list[str]) -> tuple[np.ndarray, float]:
     return np.concatenate([[0.0], np.cumsum(gaps)[:-1]]), period
 
 
-def _from_timestamps(path: Path, text: str) -> tuple[np.ndarray, float]:
+def _from_timestamps(path: Path, lines: list[str]) -> tuple[np.ndarray, float]:
     """A CSV's arrival-time column; a pass lasts the span plus one mean gap, so looping keeps the mean rate."""
-    rows = csv.reader(line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#"))
-    header = [name.strip() for name in next(rows)]
+    kept = [(number, line) for number, line in enumerate(lines, start=1) if line and not line.startswith("#")]
+    rows = [(number, next(csv.reader([line]))) for number, line in kept]  # a row a line: errors name the file's line
+    header = [name.strip() for name in rows[0][1]]
     lowered = [name.lower() for name in header]
     found = [(lowered.index(n + u), u) for n in TIME_COLUMNS for u in TIME_UNITS if n + u in lowered]
     if not found:
@@ -143,7 +144,7 @@ def _from_timestamps(path: Path, text: str) -> tuple[np.ndarray, float]:
             f"--trace {path}: no arrival-time column (looked for {', '.join(TIME_COLUMNS)}; found: {', '.join(header)})"
         )
     column, unit = found[0]
-    values = [(number, row[column].strip() if column < len(row) else "") for number, row in enumerate(rows, start=2)]
+    values = [(number, row[column].strip() if column < len(row) else "") for number, row in rows[1:]]
     seconds = _as_seconds(path, header[column], values, TIME_UNITS[unit])
     if len(seconds) < 2:
         raise QuantserveError(f"--trace {path}: {len(seconds)} arrival(s); a replay needs at least 2 to have a rate")

@@ -51,7 +51,7 @@ def evaluate_accuracy(
         models = [reference, *models]
     dataset = data if isinstance(data, TensorData) else load_npz(data)
     outputs = {model: served_outputs(url, model, dataset, batch_size) for model in models}
-    name = output or _headline_output(outputs[reference], output_kinds, dataset.labels)
+    name = output or _headline_output(outputs[reference], output_kinds, dataset.labels, dataset.arrays)
     for model, produced in outputs.items():
         if name not in produced:
             raise QuantserveError(f"model '{model}' has no output '{name}' (it has {sorted(produced)})")
@@ -72,7 +72,7 @@ def evaluate_accuracy(
         if task != "auto":
             kinds.setdefault(name, task)
         labels = None if task == "embedding" else dataset.labels
-        judge_variants(variants, outputs, reference, budget, kinds, labels)
+        judge_variants(variants, outputs, reference, budget, kinds, labels, dataset.arrays)
     return AccuracyReport(
         reference=reference,
         data=str(data) if not isinstance(data, TensorData) else "<in memory>",
@@ -91,28 +91,44 @@ def judge_variants(
     budget: DriftBudget,
     kinds: Mapping[str, str],
     labels: np.ndarray | None,
+    inputs: Mapping[str, np.ndarray] | None = None,
 ) -> None:
-    """Every output of each non-reference variant measured by kind and judged against `budget`."""
+    """Every output of each non-reference variant measured by kind and judged against `budget` (`inputs`: the
+    rows sent, which mark a text model's real tokens)."""
     expected = outputs[reference]
-    kinds = infer_output_kinds(expected, kinds, labels=labels)
+    kinds = infer_output_kinds(expected, kinds, labels=labels, inputs=inputs)
     for variant in variants:
         if variant.model == reference:
             continue
-        report = measure_drift(expected, outputs[variant.model], kinds, budget, labels)
+        report = measure_drift(expected, outputs[variant.model], kinds, budget, labels, inputs)
         variant.drift = report.outputs
         variant.violations = [v.line() for v in report.violations]
         variant.thin_evidence = [thin_evidence_line(e) for e in thin_evidence(report, budget, variant.samples)]
 
 
 # The output the headline table scores when --output is not given: class scores first, ids last.
-HEADLINE_KINDS = ("classification", "multilabel", "embedding", "sequence", "detection", "dense", "mask", "ids")
+HEADLINE_KINDS = (
+    "classification",
+    "multilabel",
+    "embedding",
+    "token_classification",
+    "token_embedding",
+    "sequence",
+    "detection",
+    "dense",
+    "mask",
+    "ids",
+)
 
 
 def _headline_output(
-    produced: dict[str, np.ndarray], kinds: Mapping[str, str] | None, labels: np.ndarray | None
+    produced: dict[str, np.ndarray],
+    kinds: Mapping[str, str] | None,
+    labels: np.ndarray | None,
+    inputs: Mapping[str, np.ndarray] | None = None,
 ) -> str:
     """The first output (by name) of the most scoreable kind: a model's logits, not the argmax label beside them."""
-    found = infer_output_kinds(produced, kinds, labels=labels)
+    found = infer_output_kinds(produced, kinds, labels=labels, inputs=inputs)
     return min(sorted(produced), key=lambda name: HEADLINE_KINDS.index(found[name]))
 
 

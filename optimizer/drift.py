@@ -11,6 +11,14 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
   the first four (box coordinates) span at least 10× the median span of the rest (decoded boxes in
   pixels, scores), or the rest lie in [0, 1] (sigmoid scores) while the first four leave it and the
   rows are not probabilities (a raw head: box regressions of a few units, as YOLOX emits them);
+- token_classification / token_embedding: a 3-D (N, T, C) output over a text model's tokens — the rows
+  carry a 2-D integer input (token ids) of the same (N, T), and the real tokens are where its attention
+  mask (a 2-D 0/1 input named "*mask*") is 1. Its real tokens' rows are read as 2-D outputs are below:
+  class scores (a tagger's logits) make token_classification, judged by per-token top-1 agreement (and,
+  with (N, T) token labels, the accuracy drop over the labelled tokens); anything of ≥ 64 values per
+  token (an encoder's last_hidden_state) makes token_embedding, judged by per-token cosine mean and
+  worst. Padded positions are never judged: all-MiniLM-L6-v2's last_hidden_state was read as CTC
+  logits over 384 "classes" and refused at decoded-sequence agreement 0.05, a faithful INT8 model;
 - sequence: any other 3-D (N, T, C) with C > 1 whose rows are distributions (softmax or log-softmax), or
   raw logits over at most 1024 positions — per-position class scores (CTC or token). Rows in [0, 1]
   that are not distributions are independent (sigmoid) scores, and more than 1024 positions are
@@ -37,10 +45,12 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
 - dense: anything else (maps, features, scalars); a 3-D dense output's channels are the smaller of
   axes 1 and 2 ((N, C, L) features, (N, A, C) per-anchor scores).
 Judged by (`BUDGETED`): classification — top-1 agreement and, with labels, accuracy drop; multilabel — the
-share of samples whose set of classes on is unchanged (against the top-1 budget); embedding —
-cosine mean and worst; sequence — decoded-sequence agreement; ids — share of samples
-whose values are all unchanged (against the top-1 agreement budget); mask — share of values unchanged (against
-the same budget) and worst class IoU; detection and dense — worst channel
+share of samples whose set of classes on (score ≥ --label-threshold, 0.5; logits at its logit) is unchanged
+(against the top-1 budget); embedding — cosine mean and worst; token_classification — per-token top-1
+agreement over the real tokens (against the top-1 budget) and, with token labels, accuracy drop;
+token_embedding — per-token cosine mean and worst; sequence — decoded-sequence agreement; ids — share of
+samples whose values are all unchanged (against the top-1 agreement budget); mask — share of values unchanged
+(against the same budget) and worst class IoU; detection and dense — worst channel
 correlation and worst channel error (RMS error over the channel's FP32 standard deviation: correlation
 alone passes a channel shifted by a constant or rescaled). Every other metric (the channel figures of the
 other kinds, relative error, neighbour agreement, whole-tensor cosine, abs differences) is recorded as
@@ -59,7 +69,20 @@ import numpy as np
 from quantserve import metrics
 from quantserve.errors import QuantserveError
 
-OUTPUT_KINDS = ("classification", "multilabel", "embedding", "dense", "sequence", "detection", "ids", "mask")
+OUTPUT_KINDS = (
+    "classification",
+    "multilabel",
+    "embedding",
+    "dense",
+    "sequence",
+    "detection",
+    "ids",
+    "mask",
+    "token_classification",
+    "token_embedding",
+)
+# per-token kinds -> the kind each real token's row is measured as
+TOKEN_KINDS = {"token_classification": "classification", "token_embedding": "embedding"}
 MASK_MIN_CLASS_VALUES = 100  # a class with fewer FP32 values in a mask is too small for its IoU to mean anything
 EMBEDDING_MIN_DIM = 64
 MAX_SEQUENCE_POSITIONS = 1024  # raw 3-D logits over more positions are a per-anchor map, not a sequence
@@ -90,10 +113,12 @@ class DriftBudget:
     min_class_iou: float = 0.9  # masks: worst class's IoU, FP32 vs INT8 (a small class can vanish at 99 % agreement)
     max_channel_error: float = 0.25  # RMS error over the FP32 std per channel: 0.2 is noise alone at correlation 0.98
     max_metric_drop: float = 0.01  # the user metric (--metric): relative drop, 0.01 = 1 %
+    label_threshold: float = 0.5  # multilabel outputs: the score at which a class is on (not a budget, the rule)
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
-            if not math.isfinite(value) or value < 0 or (name.startswith("min_") and value > 1):
+            in_unit = name.startswith("min_") or name == "label_threshold"
+            if not math.isfinite(value) or value < 0 or (in_unit and value > 1):
                 flag = BUDGET_FLAGS[name][0]
                 raise QuantserveError(f"{flag} {value:g}: expected a number in [0, 1] (drops: any number >= 0)")
 
@@ -115,6 +140,10 @@ BUDGET_FLAGS: dict[str, tuple[str, str]] = {
         "detection/dense outputs: worst channel's RMS error over its FP32 standard deviation (catches shifts)",
     ),
     "max_metric_drop": ("--max-metric-drop", "--metric: largest relative drop of the user metric (0.01 = 1 %%)"),
+    "label_threshold": (
+        "--label-threshold",
+        "multilabel outputs: the score at which a class is on, as the tagger is used (logits: at its logit)",
+    ),
 }
 
 
@@ -126,6 +155,7 @@ CHECKS: dict[str, tuple[str, str, bool]] = {
     "cosine_mean": ("cosine mean", "min_cosine_mean", True),
     "cosine_worst": ("worst cosine", "min_cosine_worst", True),
     "sequence_agreement": ("decoded-sequence agreement", "min_sequence_agreement", True),
+    "token_agreement": ("per-token top-1 agreement", "min_top1_agreement", True),
     "id_agreement": ("id agreement", "min_top1_agreement", True),
     "value_agreement": ("share of values unchanged", "min_top1_agreement", True),
     "class_iou_worst": ("worst class IoU", "min_class_iou", True),
@@ -142,6 +172,8 @@ BUDGETED: dict[str, tuple[str, ...]] = {
     "dense": ("channel_correlation_worst", "channel_error_worst"),
     "ids": ("id_agreement",),
     "mask": ("value_agreement", "class_iou_worst"),
+    "token_classification": ("token_agreement", "accuracy_drop_points"),
+    "token_embedding": ("cosine_mean", "cosine_worst"),
 }
 
 
@@ -211,6 +243,7 @@ def _changed_share(output: Mapping[str, Any]) -> float:
 DISCRETE_METRICS = (
     "top1_agreement",
     "label_set_agreement",
+    "token_agreement",
     "id_agreement",
     "sequence_agreement",
 )  # shares of rows: resolved by count
@@ -312,8 +345,10 @@ def infer_output_kinds(
     overrides: Mapping[str, str] | None = None,
     *,
     labels: np.ndarray | None = None,
+    inputs: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, str]:
-    """Each output's kind from its FP32 values (module docstring), `overrides` taking precedence."""
+    """Each output's kind from its FP32 values (module docstring), `overrides` taking precedence; `inputs` (the
+    rows the outputs came from) tell a per-token output from a CTC sequence."""
     overrides = dict(overrides or {})
     for name, kind in overrides.items():
         if name not in reference:
@@ -322,7 +357,33 @@ def infer_output_kinds(
             raise QuantserveError(
                 f"--output-kind {name}={kind}: unknown kind; choose one of: {', '.join(OUTPUT_KINDS)}"
             )
-    return {name: overrides.get(name) or _infer_kind(np.asarray(values), labels) for name, values in reference.items()}
+        if kind in TOKEN_KINDS and np.ndim(reference[name]) != 3:
+            raise QuantserveError(
+                f"--output-kind {name}={kind}: output '{name}' has shape {np.shape(reference[name])}; a per-token "
+                "kind needs (samples, tokens, values)"
+            )
+    positions = token_positions(inputs)
+    return {
+        name: overrides.get(name) or _infer_kind(np.asarray(values), labels, positions)
+        for name, values in reference.items()
+    }
+
+
+def token_positions(inputs: Mapping[str, np.ndarray] | None) -> np.ndarray | None:
+    """(N, T) True at each real token of a text model's rows, None when the model takes no tokens. Tokens are a
+    2-D integer input (token ids); the real ones are where an attention mask (a 2-D input named "*mask*" of 0s
+    and 1s) is non-zero, every position where there is none. Padded positions carry whatever the model
+    computes for padding: judged like tokens, they refused a faithful encoder, or could pass a broken one."""
+    if not inputs:
+        return None
+    arrays = {name: np.asarray(value) for name, value in inputs.items()}
+    ids = [a for a in arrays.values() if a.ndim == 2 and np.issubdtype(a.dtype, np.integer)]
+    if not ids:
+        return None
+    for name, array in arrays.items():
+        if "mask" in name.lower() and array.shape == ids[0].shape and np.isin(array, (0, 1)).all():
+            return array != 0
+    return np.ones(ids[0].shape, dtype=bool)
 
 
 def parse_output_kinds(specs: list[str] | str | None) -> dict[str, str]:
@@ -340,9 +401,11 @@ def parse_output_kinds(specs: list[str] | str | None) -> dict[str, str]:
     return kinds
 
 
-def _infer_kind(values: np.ndarray, labels: np.ndarray | None) -> str:
+def _infer_kind(values: np.ndarray, labels: np.ndarray | None, positions: np.ndarray | None = None) -> str:
     if not np.issubdtype(values.dtype, np.floating):
         return "mask" if values.ndim >= 3 else "ids"
+    if values.ndim == 3 and positions is not None and values.shape[:2] == positions.shape:
+        return _token_kind(values[:KIND_SAMPLES], positions[:KIND_SAMPLES])
     if values.ndim == 3:  # the kind of a big per-position output is read off its first rows, not a float64 copy of all
         values = values[:KIND_SAMPLES]
     if values.ndim == 3 and _is_detection(values):
@@ -352,6 +415,18 @@ def _infer_kind(values: np.ndarray, labels: np.ndarray | None) -> str:
     if values.ndim == 2 and values.shape[1] > 1:
         return _classification_or_embedding(values, labels)
     return "dense"
+
+
+def _token_kind(values: np.ndarray, positions: np.ndarray) -> str:
+    """A (N, T, C) output over a text model's tokens: its real tokens' rows read as 2-D outputs are. Class scores
+    per token (a tagger's logits) are token_classification, hidden states (an encoder's last_hidden_state,
+    judged before as CTC logits over 384 "classes" and refused at decoded-sequence agreement 0.05) are
+    token_embedding; anything else is dense."""
+    rows = values[positions] if positions.any() else values.reshape(-1, values.shape[2])
+    if values.shape[2] < 2:
+        return "dense"
+    found = _classification_or_embedding(rows, None)
+    return {"classification": "token_classification", "embedding": "token_embedding"}.get(found, "dense")
 
 
 def _detection_axis(values: np.ndarray) -> int:
@@ -448,18 +523,29 @@ def channel_axis(kind: str, values: np.ndarray) -> int | None:
     """The axis whose entries are separate channels for this kind (None: a single channel)."""
     if kind in ("detection", "dense") and values.ndim == 3:
         return _detection_axis(values)
-    if kind == "sequence":
+    if kind == "sequence" or kind in TOKEN_KINDS:
         return values.ndim - 1
     return 1 if values.ndim >= 2 else None
 
 
 def output_metrics(
-    kind: str, reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray | None = None
+    kind: str,
+    reference: np.ndarray,
+    candidate: np.ndarray,
+    labels: np.ndarray | None = None,
+    positions: np.ndarray | None = None,
+    label_threshold: float = 0.5,
 ) -> dict[str, Any]:
     """Every metric of one output: those of its kind, worst channel correlation, and the whole-tensor extras."""
     if reference.shape != candidate.shape:
         raise QuantserveError(f"output shape {candidate.shape} differs from the FP32 reference's {reference.shape}")
-    record: dict[str, Any] = {"kind": kind, "shape": list(reference.shape), **_kind_metrics(kind, reference, candidate)}
+    if kind in TOKEN_KINDS:
+        return _token_metrics(kind, reference, candidate, labels, positions)
+    record: dict[str, Any] = {
+        "kind": kind,
+        "shape": list(reference.shape),
+        **_kind_metrics(kind, reference, candidate, label_threshold),
+    }
     if kind in ("ids", "mask"):  # only equality means anything (correlation or cosine of class ids does not)
         return {**record, "values_changed": int(np.sum(reference != candidate))}
     if kind == "classification" and _usable_labels(labels, reference):
@@ -473,7 +559,32 @@ def output_metrics(
     return record
 
 
-def _kind_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray) -> dict[str, Any]:
+def _token_metrics(
+    kind: str, reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray | None, positions: np.ndarray | None
+) -> dict[str, Any]:
+    """A (N, T, C) per-token output measured over its real tokens' rows only (every position where the rows
+    carry no attention mask): token_classification by per-token top-1 agreement (and, with (N, T) token labels,
+    accuracy over the labelled tokens; negative labels, Hugging Face's -100, are unlabelled), token_embedding by
+    per-token cosine. The share of samples with every token's class unchanged is information."""
+    real = positions if positions is not None and positions.shape == reference.shape[:2] else None
+    if real is None or not real.any():
+        real = np.ones(reference.shape[:2], dtype=bool)
+    # per-token rows: an embedding's cosines without its neighbour search (tokens × tokens similarities)
+    base = "classification" if TOKEN_KINDS[kind] == "classification" else "dense"
+    record = output_metrics(base, reference[real], candidate[real])
+    record.update(kind=kind, shape=list(reference.shape), tokens_judged=int(real.sum()))
+    if base == "classification":
+        record["token_agreement"] = record.pop("top1_agreement")
+        changed = (reference.argmax(axis=2) != candidate.argmax(axis=2)) & real
+        record["samples_unchanged"] = float(np.mean(~changed.any(axis=1)))
+        if labels is not None and labels.shape == reference.shape[:2] and np.issubdtype(labels.dtype, np.integer):
+            scored = real & (labels >= 0) & (labels < reference.shape[2])
+            if scored.any():
+                record.update(_accuracy(reference[scored], candidate[scored], labels[scored]))
+    return record
+
+
+def _kind_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray, label_threshold: float) -> dict[str, Any]:
     if kind == "ids":
         return {"id_agreement": metrics.exact_agreement(reference, candidate)}
     if kind == "mask":
@@ -481,8 +592,9 @@ def _kind_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray) -> di
     if kind == "classification":
         return {"top1_agreement": metrics.top1_agreement(reference, candidate)}
     if kind == "multilabel":
-        sets, decisions = metrics.label_set_agreement(reference, candidate)
+        sets, decisions = metrics.label_set_agreement(reference, candidate, label_threshold)
         return {
+            "label_threshold": label_threshold,
             "label_set_agreement": sets,
             "decision_agreement": decisions,
             "top_class_agreement": metrics.top1_agreement(reference, candidate) if reference.ndim == 2 else None,
@@ -588,20 +700,25 @@ def measure_drift(
     kinds: Mapping[str, str],
     budget: DriftBudget,
     labels: np.ndarray | None = None,
+    inputs: Mapping[str, np.ndarray] | None = None,
 ) -> DriftReport:
-    """Every output of `candidate` against `reference`, measured by its kind and judged against `budget`."""
+    """Every output of `candidate` against `reference`, measured by its kind and judged against `budget`;
+    `inputs`, the rows both came from, mark the real tokens a per-token output is measured over."""
     missing = [name for name in reference if name not in candidate]
     if missing:
         raise QuantserveError(f"the compared model lacks output(s) {', '.join(missing)} of the FP32 reference")
     report = DriftReport(outputs={})
+    positions = token_positions(inputs)
     for name, ref in reference.items():
         if np.shape(ref) != np.shape(candidate[name]):
             raise QuantserveError(
                 f"output '{name}' has shape {np.shape(candidate[name])}, the FP32 reference's {np.shape(ref)}"
             )
-        kind = kinds.get(name) or _infer_kind(np.asarray(ref), labels)
+        kind = kinds.get(name) or _infer_kind(np.asarray(ref), labels, positions)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # non-finite values: reported below
-            record = output_metrics(kind, np.asarray(ref), np.asarray(candidate[name]), labels)
+            record = output_metrics(
+                kind, np.asarray(ref), np.asarray(candidate[name]), labels, positions, budget.label_threshold
+            )
         violations, slacks = judge(name, record, budget)
         broken = nonfinite_where_finite(np.asarray(ref), np.asarray(candidate[name]))
         if broken:  # every metric above reads NaN there, and a NaN metric is skipped: never pass it

@@ -363,7 +363,7 @@ class _SearchRun:
         held = stage.held_out
         self.labels = held.labels
         self.reference = run_model(fused.path, held.arrays, VERIFY_BATCH)
-        self.kinds = infer_output_kinds(self.reference, stage.output_kinds, labels=held.labels)
+        self.kinds = infer_output_kinds(self.reference, stage.output_kinds, labels=held.labels, inputs=held.arrays)
         short = evidence_shortfall(self.kinds, stage.budget, len(held))
         if short and not stage.allow_thin_evidence:  # known before any calibration: refused in seconds
             raise BudgetExceeded(evidence_refusal(short))
@@ -592,7 +592,7 @@ class _SearchRun:
         if self._calib_reference is None:
             self._calib_reference = run_model(self.fused.path, rows.arrays, VERIFY_BATCH)
         got = run_model(path, rows.arrays, VERIFY_BATCH)
-        return measure_drift(self._calib_reference, got, self.kinds, self.stage.budget, None).margin()
+        return measure_drift(self._calib_reference, got, self.kinds, self.stage.budget, None, rows.arrays).margin()
 
     def _accept(self, drift: DriftReport) -> bool:
         """Holds the budget with headroom: verification reruns at another batch size, and INT8 kernels vary."""
@@ -602,7 +602,7 @@ class _SearchRun:
         """Drift on the held-out set at the worst batch composition (as verification judges it: dynamic INT8's
         answers move with their batch neighbours)."""
         reports = [
-            measure_drift(self.reference, got, self.kinds, self.stage.budget, self.labels)
+            measure_drift(self.reference, got, self.kinds, self.stage.budget, self.labels, self.stage.held_out.arrays)
             for _, got in batch_compositions(path, self.stage.held_out, VERIFY_BATCH)
         ]
         return min(reports, key=lambda report: (report.holds, report.margin()))
@@ -612,7 +612,7 @@ class _SearchRun:
         self._step(f"mixed precision: variant {self.probes_run}")
         got = run_model(path, self.probe.arrays, VERIFY_BATCH)
         labels = None if self.labels is None else self.labels[: len(self.probe)]
-        return measure_drift(self._probe_reference, got, self.kinds, self.stage.budget, labels)
+        return measure_drift(self._probe_reference, got, self.kinds, self.stage.budget, labels, self.probe.arrays)
 
     def _profile(self, path: Path) -> ModelProfile:
         return profile_model(path, [self.timing_batch], self._threads(), repeats=self.stage.search.timing_repeats)

@@ -63,10 +63,10 @@ class VerifyAgainstReference:
         (at the worst batch composition, where the candidate's answers depend on their batch neighbours)."""
         expected = self.outputs(self.reference)
         labels = self.data.labels
-        kinds = infer_output_kinds(expected, self.output_kinds, labels=labels)
+        kinds = infer_output_kinds(expected, self.output_kinds, labels=labels, inputs=self.data.arrays)
         judged = []
         for composition, got in batch_compositions(candidate, self.data, self.batch_size):
-            report = measure_drift(expected, got, kinds, self.budget, labels)
+            report = measure_drift(expected, got, kinds, self.budget, labels, self.data.arrays)
             if self.user_metric is not None:
                 add_user_metric(report, self.user_metric, expected, got, labels, self.budget)
             judged.append((composition, got, report))

@@ -105,11 +105,13 @@ def top1_agreement(reference: np.ndarray, candidate: np.ndarray) -> float:
     return float(np.mean(reference.argmax(axis=1) == candidate.argmax(axis=1)))
 
 
-def label_set_agreement(reference: np.ndarray, candidate: np.ndarray) -> tuple[float, float]:
-    """Share of samples whose set of classes switched on is unchanged, and the share of (sample, class)
-    decisions unchanged. The reference's threshold is used for both, so a shift across it counts."""
+def label_set_agreement(reference: np.ndarray, candidate: np.ndarray, threshold: float = 0.5) -> tuple[float, float]:
+    """Share of samples whose set of classes switched on (score ≥ `threshold`) is unchanged, and the share of
+    (sample, class) decisions unchanged. Scores outside [0, 1] are logits: judged at the threshold's logit
+    (0 for 0.5). The reference's scale is used for both, so a shift across the threshold counts."""
     reference, candidate = np.asarray(reference), np.asarray(candidate)
-    threshold = 0.5 if reference.size and reference.min() >= 0.0 and reference.max() <= 1.0 else 0.0
+    if reference.size and (reference.min() < 0.0 or reference.max() > 1.0):
+        threshold = math.log(threshold / (1.0 - threshold)) if 0.0 < threshold < 1.0 else 0.0
     same = (reference >= threshold) == (candidate >= threshold)
     if not len(reference):
         return 1.0, 1.0

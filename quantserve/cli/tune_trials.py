@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -74,6 +74,7 @@ class Trial:
     requests: int = 0
     window_s: float = 0.0
     error: str = ""
+    send_lag_p99_ms: float | None = None  # open loop (--trace): how late requests left the client (p99)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -168,12 +169,14 @@ class Samples:
     latencies_ms: np.ndarray
     ok: np.ndarray
     seconds: float
+    send_lags_ms: np.ndarray = field(default_factory=lambda: np.zeros(0))  # open loop: each request's send lag
 
     def __add__(self, other: Samples) -> Samples:
         return Samples(
             np.concatenate([self.latencies_ms, other.latencies_ms]),
             np.concatenate([self.ok, other.ok]),
             self.seconds + other.seconds,
+            np.concatenate([self.send_lags_ms, other.send_lags_ms]),
         )
 
     def trial(self, config: ServingConfig, slo_ms: float, pruned: bool = False) -> Trial:
@@ -196,6 +199,7 @@ def trial_figures(config: ServingConfig, samples: Samples, slo_ms: float, pruned
         pruned=pruned,
         requests=int(samples.ok.size),
         window_s=round(samples.seconds, 3),
+        send_lag_p99_ms=float(np.percentile(samples.send_lags_ms, 99)) if samples.send_lags_ms.size else None,
     )
 
 
@@ -318,7 +322,8 @@ def measure_window(
     rows = recording_files.read_latencies(record_dir, start, window.end)
     if rows.size == 0:
         rows = np.zeros((0, 3))
-    return Samples(rows[:, 1], rows[:, 2] > 0.5, max(window.end - start, 0.0))
+    lags = rows[:, 3] if rows.shape[1] >= 5 and settings.trace else np.zeros(0)  # closed loop: 0, not a figure
+    return Samples(rows[:, 1], rows[:, 2] > 0.5, max(window.end - start, 0.0), lags)
 
 
 def deploy_winner(settings: TuneSettings, config: ServingConfig) -> dict[str, Any]:

@@ -58,6 +58,7 @@ def test_csv_timestamps_in_seconds_or_date_times(tmp_path: Path) -> None:
         ("bad.csv", "time\n1.0\nyesterday\n", "line 3: time 'yesterday' is not a number of seconds (as the first row)"),
         ("day.csv", "time\n2023-11-16 18:15:46\n5\n", "line 3: time '5' is not a date-time (as the first row)"),
         ("nan.csv", "time\n1.0\nnan\n", "line 3: time 'nan' is not a finite number of seconds"),
+        ("noted.csv", "# from the gateway log\ntime\n\n1.0\nsoon\n", "line 5: time 'soon' is not a number of seconds"),
     ],
 )
 def test_a_bad_trace_is_one_line_naming_the_file(tmp_path: Path, name: str, text: str, message: str) -> None:

@@ -388,3 +388,101 @@ def test_a_tagger_is_judged_by_its_label_sets_not_its_top_class() -> None:
     assert named.outputs["t"]["label_set_agreement"] == pytest.approx(0.95) and not named.holds
     # the rows it takes to show the budget, as for top-1
     assert evidence_shortfall({"tags": "multilabel"}, DriftBudget(), 100)[0]["rows_needed"] == 268
+
+
+def test_a_tagger_used_at_another_threshold_is_judged_at_that_threshold() -> None:
+    """Tags the user switches on at 0.3: scores that slip from 0.35 to 0.25 cross it, never 0.5."""
+    reference = _tags(400)
+    reference[:40, 0] = 0.35  # a weak tag on a tenth of the rows
+    slipped = reference.copy()
+    slipped[:40, 0] = 0.25
+    at_half = measure_drift({"tags": reference}, {"tags": slipped}, {}, DriftBudget())
+    assert at_half.holds and at_half.outputs["tags"]["label_threshold"] == 0.5
+    at_03 = measure_drift({"tags": reference}, {"tags": slipped}, {}, DriftBudget(label_threshold=0.3))
+    assert at_03.outputs["tags"]["label_set_agreement"] == pytest.approx(0.9) and not at_03.holds
+    logits = {"t": np.log(reference / (1 - reference))}  # logits: judged at logit(0.3)
+    moved = {"t": np.log(slipped / (1 - slipped))}
+    assert not measure_drift(logits, moved, {"t": "multilabel"}, DriftBudget(label_threshold=0.3)).holds
+    assert measure_drift(logits, moved, {"t": "multilabel"}, DriftBudget()).holds
+    with pytest.raises(QuantserveError, match="--label-threshold 1.5"):
+        DriftBudget(label_threshold=1.5)
+
+
+def _token_rows(samples: int = 300, length: int = 16, classes: int = 9) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """A tagger's rows: token ids and an attention mask (each sample 4–16 real tokens, the rest padding), and
+    peaked per-token logits (N, T, classes)."""
+    rng = np.random.default_rng(3)
+    lengths = rng.integers(4, length + 1, samples)
+    mask = (np.arange(length)[None, :] < lengths[:, None]).astype(np.int64)
+    ids = rng.integers(5, 1000, (samples, length)) * mask
+    logits = rng.normal(0, 1, (samples, length, classes))
+    logits[np.arange(samples)[:, None], np.arange(length)[None, :], rng.integers(0, classes, (samples, length))] += 6
+    return {"input_ids": ids, "attention_mask": mask}, logits.astype(np.float32)
+
+
+def test_a_taggers_padded_positions_are_not_judged_its_real_tokens_are() -> None:
+    inputs, logits = _token_rows()
+    real = inputs["attention_mask"] != 0
+    assert infer_output_kinds({"logits": logits}, inputs=inputs) == {"logits": "token_classification"}
+    assert infer_output_kinds({"logits": logits}) == {"logits": "sequence"}  # no token input: CTC logits, as before
+
+    padding_scrambled = logits.copy()
+    padding_scrambled[~real] = np.random.default_rng(4).normal(0, 5, padding_scrambled[~real].shape)
+    kinds = {"logits": "token_classification"}
+    report = measure_drift({"logits": logits}, {"logits": padding_scrambled}, kinds, DriftBudget(), inputs=inputs)
+    record = report.outputs["logits"]
+    assert report.holds, report.violations
+    assert record["token_agreement"] == 1.0 and record["samples_unchanged"] == 1.0
+    assert record["tokens_judged"] == int(real.sum())
+
+    flipped = logits.copy()
+    rows = np.arange(0, 300, 5)  # a fifth of the samples lose their first token's class
+    flipped[rows, 0] = np.roll(flipped[rows, 0], 1, axis=-1)
+    report = measure_drift({"logits": logits}, {"logits": flipped}, kinds, DriftBudget(), inputs=inputs)
+    assert report.outputs["logits"]["samples_unchanged"] == pytest.approx(0.8)
+    assert report.outputs["logits"]["token_agreement"] == pytest.approx(1 - len(rows) / real.sum())
+    assert [v.metric for v in report.violations] == ["token_agreement"]  # 60 of about 3 000 tokens: 0.98 < 0.99
+    assert "per-token top-1 agreement" in report.violations[0].line()
+
+
+def test_a_taggers_token_labels_give_its_accuracy_drop_over_the_labelled_tokens() -> None:
+    inputs, logits = _token_rows()
+    labels = logits.argmax(axis=2)
+    labels[:, 1::2] = -100  # Hugging Face: only each word's first piece is labelled
+    worse = logits.copy()
+    worse[:, 0] = np.roll(worse[:, 0], 1, axis=-1)  # every sample's first token (labelled) changes class
+    report = measure_drift(
+        {"logits": logits}, {"logits": worse}, {"logits": "token_classification"}, DriftBudget(), labels, inputs
+    )
+    record = report.outputs["logits"]
+    scored = (inputs["attention_mask"] != 0) & (labels >= 0)
+    assert record["fp32_accuracy"] == 1.0
+    assert record["accuracy"] == pytest.approx(1 - 300 / scored.sum())
+    assert "accuracy_drop_points" in {v.metric for v in report.violations}
+
+
+def test_an_encoders_hidden_states_are_judged_by_cosine_over_real_tokens() -> None:
+    inputs, _ = _token_rows(samples=40)
+    hidden = np.random.default_rng(5).normal(0, 1, (40, 16, 96)).astype(np.float32)
+    real = inputs["attention_mask"] != 0
+    assert infer_output_kinds({"last_hidden_state": hidden}, inputs=inputs) == {"last_hidden_state": "token_embedding"}
+
+    noisy = hidden + np.random.default_rng(6).normal(0, 0.05, hidden.shape).astype(np.float32)
+    noisy[~real] = 0.0  # padded rows: whatever the model computes there, never read
+    kinds = {"last_hidden_state": "token_embedding"}
+    report = measure_drift(
+        {"last_hidden_state": hidden}, {"last_hidden_state": noisy}, kinds, DriftBudget(), None, inputs
+    )
+    assert report.holds, report.violations
+    assert report.outputs["last_hidden_state"]["cosine_worst"] > 0.99
+
+    noisy[0, 0] = -hidden[0, 0]  # one real token turned around
+    report = measure_drift(
+        {"last_hidden_state": hidden}, {"last_hidden_state": noisy}, kinds, DriftBudget(), None, inputs
+    )
+    assert [v.metric for v in report.violations] == ["cosine_worst"]
+
+
+def test_a_per_token_kind_needs_a_per_token_output() -> None:
+    with pytest.raises(QuantserveError, match="needs \\(samples, tokens, values\\)"):
+        infer_output_kinds({"logits": np.zeros((4, 3), np.float32)}, {"logits": "token_classification"})

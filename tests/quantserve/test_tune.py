@@ -84,6 +84,9 @@ def test_goodput_counts_only_successes_within_the_slo() -> None:
     assert trial.goodput_rps == 1.5  # 3 of them within 10 ms
     assert trial.failed_requests == 1 and trial.requests == 5
     assert trial.p50_ms == 5.5  # of the successes only
+    assert trial.send_lag_p99_ms is None  # a closed loop has no arrival times to be late for
+    lagged = Samples(samples.latencies_ms, samples.ok, 2.0, np.array([0.0, 0.0, 0.0, 0.0, 50.0]))
+    assert (lagged + lagged).trial(trial.config, 10.0).send_lag_p99_ms == 50.0  # 2 of 10 requests at 50 ms
 
 
 def test_a_trace_ties_goodputs_within_one_percent_and_the_lower_p99_wins() -> None:
@@ -306,6 +309,7 @@ def test_a_search_on_recorded_arrivals_replays_them_in_every_trial(
     assert offered == pytest.approx(150.0, rel=0.02)
     for entry in [*document["trials"], document["best"], document["baseline"]]:
         assert entry["failed_requests"] == 0 and not entry["error"]
+        assert entry["send_lag_p99_ms"] is not None and entry["send_lag_p99_ms"] >= 0.0  # measured, per trial
         assert 0.8 * offered <= entry["throughput_rps"] <= 1.2 * offered, "an open loop serves what is offered"
     assert 0.8 * offered <= document["remeasured"]["throughput_rps"] <= 1.2 * offered
     assert "open-loop load" in document["remeasured"]["how"]
