@@ -8,6 +8,13 @@ Two file forms are read:
   any case, optionally with a unit: `timestamp_ms`, `time_us`; seconds without one): numbers (any
   origin), or date-times such as `2023-11-16 18:15:46.6805900` (the form of Azure's public inference
   traces). Rows need not be sorted; other columns are ignored.
+- the same CSV with a count per interval instead of a row per request, as request logs are kept once
+  aggregated (a dashboard's requests per second or per minute): a `count`, `requests` or
+  `invocations` column (arrivals in the interval from that row's time to the next row's), or a `rate`,
+  `rps` or `qps` column (arrivals per second over it). The last row's interval is the median of the
+  others. Within an interval the arrivals fall as a Poisson process would given their number
+  (uniformly at random, seeded, so every replay of the file is the same); a fractional expected count
+  is carried over to the next interval, so the total is the count the file holds.
 
 The trace is replayed from its first arrival and loops when it ends (as perf_analyzer loops over its
 intervals) until the measured window closes; `speed` compresses time (2: twice the rate, the same
@@ -19,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +38,9 @@ import numpy as np
 from quantserve.errors import QuantserveError
 
 TIME_COLUMNS = ("timestamp", "time", "arrival_time", "arrival")
+COUNT_COLUMNS = ("count", "requests", "invocations")  # arrivals in the row's interval
+RATE_COLUMNS = ("rate", "rps", "qps")  # arrivals per second over the row's interval
+COUNT_SEED = 0  # where in its interval each counted arrival falls: fixed, so a replay is repeatable
 TIME_UNITS = {"": 1.0, "_s": 1.0, "_ms": 1e-3, "_us": 1e-6, "_ns": 1e-9}  # a column name's suffix
 DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?")  # local time, no zone
 MAX_ARRIVALS = 10_000_000  # a trace's arrivals held in memory (80 MB of float64)
@@ -37,7 +48,8 @@ MAX_ARRIVALS = 10_000_000  # a trace's arrivals held in memory (80 MB of float64
 
 @dataclass(frozen=True)
 class ArrivalTrace:
-    """Arrival times of one pass (seconds from the first arrival, ascending) and the length of a pass."""
+    """Arrival times of one pass (seconds from the pass's start — its first arrival, or a counted trace's first
+    interval — ascending) and the length of a pass."""
 
     source: str
     offsets_s: np.ndarray
@@ -59,7 +71,7 @@ class ArrivalTrace:
 
     def gap_cv(self) -> float:
         """Coefficient of variation of the gaps between arrivals: 0 even, 1 Poisson, above 1 bursty."""
-        gaps = np.diff(np.append(self.offsets_s, self.period_s))
+        gaps = np.diff(np.append(self.offsets_s, self.offsets_s[0] + self.period_s))  # the last wraps around
         return float(gaps.std() / gaps.mean()) if gaps.mean() > 0 else 0.0
 
     def summary(self, speed: float) -> dict[str, Any]:
@@ -146,6 +158,13 @@ def _from_timestamps(path: Path, lines: list[str]) -> tuple[np.ndarray, float]:
     column, unit = found[0]
     values = [(number, row[column].strip() if column < len(row) else "") for number, row in rows[1:]]
     seconds = _as_seconds(path, header[column], values, TIME_UNITS[unit])
+    counted = [i for i, name in enumerate(lowered) if name in COUNT_COLUMNS + RATE_COLUMNS]
+    if counted:
+        amounts = [(number, row[counted[0]].strip() if counted[0] < len(row) else "") for number, row in rows[1:]]
+        per_second = lowered[counted[0]] in RATE_COLUMNS
+        return _from_counts(
+            path, header[counted[0]], seconds, _as_amounts(path, header[counted[0]], amounts), per_second
+        )
     if len(seconds) < 2:
         raise QuantserveError(f"--trace {path}: {len(seconds)} arrival(s); a replay needs at least 2 to have a rate")
     seconds = np.sort(seconds)
@@ -154,6 +173,44 @@ def _from_timestamps(path: Path, lines: list[str]) -> tuple[np.ndarray, float]:
     if span <= 0:
         raise QuantserveError(f"--trace {path}: every arrival has the same time; a replay needs time between them")
     return offsets, span * len(offsets) / (len(offsets) - 1)
+
+
+def _as_amounts(path: Path, name: str, values: list[tuple[int, str]]) -> np.ndarray:
+    """A count or rate column: finite numbers >= 0."""
+    amounts = []
+    for number, value in values:
+        try:
+            amount = float(value)
+        except ValueError:
+            amount = math.nan
+        if not (math.isfinite(amount) and amount >= 0):
+            raise QuantserveError(f"--trace {path} line {number}: {name} '{value[:40]}' is not a number >= 0")
+        amounts.append(amount)
+    return np.array(amounts, dtype=np.float64)
+
+
+def _from_counts(
+    path: Path, name: str, seconds: np.ndarray, amounts: np.ndarray, per_second: bool
+) -> tuple[np.ndarray, float]:
+    """Arrivals from a count (or rate) per interval (module docstring); a pass is the intervals' whole span."""
+    order = np.argsort(seconds, kind="stable")
+    starts, amounts = seconds[order] - seconds[order][0], amounts[order]
+    widths = np.diff(starts)
+    if len(starts) < 2 or not np.all(widths > 0):
+        raise QuantserveError(
+            f"--trace {path}: a {name} per interval needs 2 or more rows at distinct times (an interval runs from "
+            "one row's time to the next)"
+        )
+    widths = np.append(widths, np.median(widths))
+    expected = np.cumsum(amounts * widths if per_second else amounts)
+    counts = np.diff(np.floor(expected + 1e-9), prepend=0.0).astype(np.int64)  # fractions carried forward
+    if counts.sum() < 2:
+        raise QuantserveError(f"--trace {path}: {int(counts.sum())} arrival(s) in all; a replay needs at least 2")
+    if counts.sum() > MAX_ARRIVALS:
+        raise QuantserveError(f"--trace {path}: {int(counts.sum())} arrivals, more than {MAX_ARRIVALS} (cut it)")
+    rng = np.random.default_rng(COUNT_SEED)
+    offsets = np.repeat(starts, counts) + rng.random(int(counts.sum())) * np.repeat(widths, counts)
+    return np.sort(offsets), float(starts[-1] + widths[-1])
 
 
 def _as_seconds(path: Path, name: str, values: list[tuple[int, str]], unit_s: float = 1.0) -> np.ndarray:

@@ -41,6 +41,25 @@ def test_csv_timestamps_in_seconds_or_date_times(tmp_path: Path) -> None:
     np.testing.assert_allclose(read_trace(azure).offsets_s, [0.0, 0.5])
 
 
+def test_a_count_or_rate_per_interval_becomes_that_many_arrivals_inside_each(tmp_path: Path) -> None:
+    """Aggregated logs: arrivals fall inside their interval, as many as counted; the last interval is the
+    median width; fractional expected counts carry over; the same file replays the same arrivals."""
+    counts = tmp_path / "per_second.csv"
+    counts.write_text("time,count\n0,2\n1,0\n2,3\n")
+    trace = read_trace(counts)
+    assert trace.requests == 5 and trace.period_s == pytest.approx(3.0)
+    assert np.histogram(trace.offsets_s, bins=[0, 1, 2, 3])[0].tolist() == [2, 0, 3]
+    np.testing.assert_array_equal(read_trace(counts).offsets_s, trace.offsets_s)
+    rate = tmp_path / "rate.csv"  # a dashboard export: requests per second over 2 s intervals, minutes apart
+    rate.write_text("timestamp,rps\n2023-11-16 18:00:00,2.5\n2023-11-16 18:00:02,0.5\n")
+    trace = read_trace(rate)
+    assert trace.requests == 6 and trace.period_s == pytest.approx(4.0)  # 2.5/s × 2 s, then 0.5/s × 2 s
+    assert np.histogram(trace.offsets_s, bins=[0, 2, 4])[0].tolist() == [5, 1]
+    sparse = tmp_path / "sparse.csv"
+    sparse.write_text("time,rate\n0,0.5\n1,0.5\n2,0.5\n3,0.5\n")
+    assert np.histogram(read_trace(sparse).offsets_s, bins=[0, 1, 2, 3, 4])[0].tolist() == [0, 1, 0, 1]
+
+
 @pytest.mark.parametrize(
     ("name", "text", "message"),
     [
@@ -58,6 +77,9 @@ def test_csv_timestamps_in_seconds_or_date_times(tmp_path: Path) -> None:
         ("bad.csv", "time\n1.0\nyesterday\n", "line 3: time 'yesterday' is not a number of seconds (as the first row)"),
         ("day.csv", "time\n2023-11-16 18:15:46\n5\n", "line 3: time '5' is not a date-time (as the first row)"),
         ("nan.csv", "time\n1.0\nnan\n", "line 3: time 'nan' is not a finite number of seconds"),
+        ("negative.csv", "time,count\n0,3\n1,-2\n", "line 3: count '-2' is not a number >= 0"),
+        ("once.csv", "time,requests\n0,40\n", "a requests per interval needs 2 or more rows at distinct times"),
+        ("few.csv", "time,count\n0,1\n1,0\n", "1 arrival(s) in all; a replay needs at least 2"),
         ("noted.csv", "# from the gateway log\ntime\n\n1.0\nsoon\n", "line 5: time 'soon' is not a number of seconds"),
     ],
 )

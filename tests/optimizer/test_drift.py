@@ -404,7 +404,7 @@ def test_a_tagger_used_at_another_threshold_is_judged_at_that_threshold() -> Non
     moved = {"t": np.log(slipped / (1 - slipped))}
     assert not measure_drift(logits, moved, {"t": "multilabel"}, DriftBudget(label_threshold=0.3)).holds
     assert measure_drift(logits, moved, {"t": "multilabel"}, DriftBudget()).holds
-    with pytest.raises(QuantserveError, match="--label-threshold 1.5"):
+    with pytest.raises(QuantserveError, match=r"--label-threshold 1\.5"):
         DriftBudget(label_threshold=1.5)
 
 
