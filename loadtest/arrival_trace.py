@@ -16,6 +16,10 @@ Two file forms are read:
   (uniformly at random, seeded, so every replay of the file is the same); a fractional expected count
   is carried over to the next interval, so the total is the count the file holds.
 
+A row-per-request CSV may also say how many samples each request carries (real clients send batches of
+different sizes): a `batch_size`, `batch` or `samples` column of integers >= 1. Each request is then
+built of that many rows of the data file (the run's `--request-batch` is used where there is none).
+
 The trace is replayed from its first arrival and loops when it ends (as perf_analyzer loops over its
 intervals) until the measured window closes; `speed` compresses time (2: twice the rate, the same
 shape). Arrivals are dealt in turn to the load processes (`--workers`): process i of n fires arrivals
@@ -40,6 +44,8 @@ from quantserve.errors import QuantserveError
 TIME_COLUMNS = ("timestamp", "time", "arrival_time", "arrival")
 COUNT_COLUMNS = ("count", "requests", "invocations")  # arrivals in the row's interval
 RATE_COLUMNS = ("rate", "rps", "qps")  # arrivals per second over the row's interval
+SIZE_COLUMNS = ("batch_size", "batch", "samples")  # samples in the row's request
+MAX_REQUEST_SAMPLES = 4096  # a request's samples, as a sanity bound (Triton's max_batch_size is far below)
 COUNT_SEED = 0  # where in its interval each counted arrival falls: fixed, so a replay is repeatable
 TIME_UNITS = {"": 1.0, "_s": 1.0, "_ms": 1e-3, "_us": 1e-6, "_ns": 1e-9}  # a column name's suffix
 DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?")  # local time, no zone
@@ -54,6 +60,7 @@ class ArrivalTrace:
     source: str
     offsets_s: np.ndarray
     period_s: float  # one pass; the next pass starts this long after the first arrival
+    sizes: np.ndarray | None = None  # samples in each arrival's request (None: the run's --request-batch)
 
     @property
     def requests(self) -> int:
@@ -76,7 +83,7 @@ class ArrivalTrace:
 
     def summary(self, speed: float) -> dict[str, Any]:
         """How the trace is recorded with each result: the file, its size, and its rate as replayed."""
-        return {
+        record = {
             "file": self.source,
             "speed": speed,
             "requests_per_pass": self.requests,
@@ -85,12 +92,25 @@ class ArrivalTrace:
             "peak_rate_rps_1s": round(self.peak_rate_rps(), 3),
             "gap_cv": round(self.gap_cv(), 3),
         }
+        if self.sizes is not None:
+            record.update(
+                mean_request_samples=round(float(self.sizes.mean()), 3),
+                max_request_samples=int(self.sizes.max()),
+                request_sizes=len(np.unique(self.sizes)),
+            )
+        return record
 
     def schedule(self, share: int = 0, shares: int = 1) -> Iterator[float]:
         """Seconds from the replay's start of arrivals share, share + shares, … of the looped trace."""
+        for offset, _ in self.arrivals(share, shares):
+            yield offset
+
+    def arrivals(self, share: int = 0, shares: int = 1) -> Iterator[tuple[float, int]]:
+        """`schedule`'s arrivals with each one's request size (0: the run's --request-batch)."""
         for k in itertools.count(share % max(1, shares), max(1, shares)):
             passes, position = divmod(k, self.requests)
-            yield passes * self.period_s + float(self.offsets_s[position])
+            size = 0 if self.sizes is None else int(self.sizes[position])
+            yield passes * self.period_s + float(self.offsets_s[position]), size
 
 
 def read_trace(path: Path | str, speed: float = 1.0) -> ArrivalTrace:
@@ -108,13 +128,14 @@ def read_trace(path: Path | str, speed: float = 1.0) -> ArrivalTrace:
     first = next((line for line in lines if line and not line.startswith("#")), "")
     if not first:
         raise QuantserveError(f"--trace {path}: no arrivals in it")
+    sizes = None
     if path.suffix.lower() == ".csv" or "," in first or _is_header(first):
-        offsets, period = _from_timestamps(path, lines)
+        offsets, period, sizes = _from_timestamps(path, lines)
     else:
         offsets, period = _from_intervals(path, lines)
     if len(offsets) > MAX_ARRIVALS:
         raise QuantserveError(f"--trace {path}: {len(offsets)} arrivals, more than {MAX_ARRIVALS} (cut it)")
-    return ArrivalTrace(str(path), offsets / speed, period / speed)
+    return ArrivalTrace(str(path), offsets / speed, period / speed, sizes)
 
 
 def _is_header(line: str) -> bool:
@@ -144,7 +165,7 @@ def _from_intervals(path: Path, lines: list[str]) -> tuple[np.ndarray, float]:
     return np.concatenate([[0.0], np.cumsum(gaps)[:-1]]), period
 
 
-def _from_timestamps(path: Path, lines: list[str]) -> tuple[np.ndarray, float]:
+def _from_timestamps(path: Path, lines: list[str]) -> tuple[np.ndarray, float, np.ndarray | None]:
     """A CSV's arrival-time column; a pass lasts the span plus one mean gap, so looping keeps the mean rate."""
     kept = [(number, line) for number, line in enumerate(lines, start=1) if line and not line.startswith("#")]
     rows = [(number, next(csv.reader([line]))) for number, line in kept]  # a row a line: errors name the file's line
@@ -162,17 +183,40 @@ def _from_timestamps(path: Path, lines: list[str]) -> tuple[np.ndarray, float]:
     if counted:
         amounts = [(number, row[counted[0]].strip() if counted[0] < len(row) else "") for number, row in rows[1:]]
         per_second = lowered[counted[0]] in RATE_COLUMNS
-        return _from_counts(
+        offsets, period = _from_counts(
             path, header[counted[0]], seconds, _as_amounts(path, header[counted[0]], amounts), per_second
         )
+        return offsets, period, None
+    sized = [i for i, name in enumerate(lowered) if name in SIZE_COLUMNS]
+    sizes = None
+    if sized:
+        cells = [(number, row[sized[0]].strip() if sized[0] < len(row) else "") for number, row in rows[1:]]
+        sizes = _as_sizes(path, header[sized[0]], cells)
     if len(seconds) < 2:
         raise QuantserveError(f"--trace {path}: {len(seconds)} arrival(s); a replay needs at least 2 to have a rate")
-    seconds = np.sort(seconds)
-    offsets = seconds - seconds[0]
+    order = np.argsort(seconds, kind="stable")
+    offsets = seconds[order] - seconds[order][0]
     span = float(offsets[-1])
     if span <= 0:
         raise QuantserveError(f"--trace {path}: every arrival has the same time; a replay needs time between them")
-    return offsets, span * len(offsets) / (len(offsets) - 1)
+    return offsets, span * len(offsets) / (len(offsets) - 1), None if sizes is None else sizes[order]
+
+
+def _as_sizes(path: Path, name: str, values: list[tuple[int, str]]) -> np.ndarray:
+    """A request-size column: whole numbers of samples, 1 to MAX_REQUEST_SAMPLES."""
+    sizes = []
+    for number, value in values:
+        try:
+            size = int(value)
+        except ValueError:
+            size = 0
+        if not 1 <= size <= MAX_REQUEST_SAMPLES:
+            raise QuantserveError(
+                f"--trace {path} line {number}: {name} '{value[:40]}' is not a whole number of samples "
+                f"from 1 to {MAX_REQUEST_SAMPLES}"
+            )
+        sizes.append(size)
+    return np.array(sizes, dtype=np.int64)
 
 
 def _as_amounts(path: Path, name: str, values: list[tuple[int, str]]) -> np.ndarray:

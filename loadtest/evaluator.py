@@ -14,7 +14,14 @@ from pathlib import Path
 import numpy as np
 
 from loadtest.results import AccuracyReport, VariantAccuracy
-from optimizer.drift import DriftBudget, infer_output_kinds, measure_drift, thin_evidence, thin_evidence_line
+from optimizer.drift import (
+    DriftBudget,
+    infer_output_kinds,
+    measure_drift,
+    thin_evidence,
+    thin_evidence_line,
+    token_positions,
+)
 from quantserve import metrics
 from quantserve.data import TensorData, load_npz
 from quantserve.errors import InternalError, QuantserveError
@@ -63,9 +70,18 @@ def evaluate_accuracy(
     classify = task == "classification" or (task == "auto" and dataset.labels is not None and ref.ndim == 2)
     if classify and dataset.labels is None:
         raise QuantserveError(f"{data}: task 'classification' needs a 'labels' array in the data file")
+    real = token_positions(dataset.arrays)  # a text model's per-token output: scored over its real tokens
+    per_token = not classify and ref.ndim == 3 and real is not None and ref.shape[:2] == real.shape
+
+    def rows(values: np.ndarray) -> np.ndarray:
+        return values[real] if per_token else values  # (tokens, C): padded rows' values are not answers
+
     variants = [
-        score_variant(model, ref, outputs[model][name], dataset.labels if classify else None) for model in models
+        score_variant(model, rows(ref), rows(outputs[model][name]), dataset.labels if classify else None)
+        for model in models
     ]
+    for variant in variants:
+        variant.samples = len(dataset)  # rows of the data, whatever was scored in them
     _set_drops(variants, reference)
     if budget is not None:
         kinds = dict(output_kinds or {})

@@ -139,9 +139,11 @@ class _TritonClientMixin:
         exception: BaseException | None,
         send_lag_ms: float = 0.0,
         generator_lag_ms: float = 0.0,
+        samples: int = 0,
     ) -> None:
         """Report one request to Locust. Open loop: `send_lag_ms`, how long after its arrival time it left the
-        client; `generator_lag_ms`, the part the generator itself was late waking for it (its CPU)."""
+        client; `generator_lag_ms`, the part the generator itself was late waking for it (its CPU). `samples`:
+        the request's samples (0: the run's --request-batch)."""
         if exception is not None:
             exception = readable_failure(exception)
         self.environment.events.request.fire(
@@ -150,7 +152,11 @@ class _TritonClientMixin:
             response_time=(time.perf_counter() - started) * 1000.0,
             response_length=response_length,
             exception=exception,
-            context={"send_lag_ms": send_lag_ms, "generator_lag_ms": generator_lag_ms},
+            context={
+                "send_lag_ms": send_lag_ms,
+                "generator_lag_ms": generator_lag_ms,
+                "samples": samples or self.request_batch,
+            },
         )
 
 
@@ -241,6 +247,8 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
         if self.arrivals not in ARRIVALS:
             raise ValueError(f"unknown arrivals '{self.arrivals}' (use {' or '.join(ARRIVALS)})")
         self._pool = blocking_call_pool(extra_threads=self.max_in_flight)
+        sizes = () if self._trace is None or self._trace.sizes is None else np.unique(self._trace.sizes)
+        self._sized = {int(n): (request_inputs(self.data, int(n)), itertools.count()) for n in sizes}
         self._order = itertools.cycle(range(len(self.requests)))
         self._rng = random.Random()
         self._in_flight = Group()
@@ -252,26 +260,34 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
         while not self._idle_clients.empty():
             self._idle_clients.get().close()
 
-    def _schedule(self) -> Iterator[float]:
-        """Seconds from the start of each arrival: the trace's share, or gaps of 1/rate (constant) or Poisson."""
+    def _schedule(self) -> Iterator[tuple[float, int]]:
+        """Seconds from the start of each arrival and its request's samples (0: --request-batch): the trace's
+        share, or gaps of 1/rate (constant) or Poisson."""
         if self._trace is not None:
-            yield from self._trace.schedule(*self._share)
+            yield from self._trace.arrivals(*self._share)
             return
         offset = 0.0
         while True:
             offset += self._rng.expovariate(self.rate) if self.arrivals == "poisson" else 1.0 / self.rate
-            yield offset
+            yield offset, 0
+
+    def _inputs(self, samples: int) -> list[Any]:
+        """The next prebuilt request of `samples` samples (0: of --request-batch), cycling through the data."""
+        if not samples:
+            return self.requests[next(self._order)]
+        requests, order = self._sized[samples]
+        return requests[next(order) % len(requests)]
 
     @task
     def arrive(self) -> None:
         start = time.perf_counter()
-        for offset in self._schedule():
+        for offset, samples in self._schedule():
             arrival = start + offset
             gevent.sleep(max(0.0, arrival - time.perf_counter()))
             woke = time.perf_counter()
-            self._in_flight.spawn(self._request, arrival, woke, self.requests[next(self._order)])
+            self._in_flight.spawn(self._request, arrival, woke, self._inputs(samples), samples)
 
-    def _request(self, scheduled: float, woke: float, inputs: list[Any]) -> None:
+    def _request(self, scheduled: float, woke: float, inputs: list[Any], samples: int = 0) -> None:
         client = self._idle_clients.get() if not self._idle_clients.empty() else self._new_client()
         sent = [scheduled]  # when an OS thread took the call: after `woke`, the wait for a free in-flight slot
 
@@ -284,5 +300,5 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
             size = self._pool.spawn(call).get()
         except Exception as exc:
             failure = exc
-        self._fire(scheduled, size, failure, (sent[0] - scheduled) * 1000.0, (woke - scheduled) * 1000.0)
+        self._fire(scheduled, size, failure, (sent[0] - scheduled) * 1000.0, (woke - scheduled) * 1000.0, samples)
         self._idle_clients.put(client)  # not reached when killed mid-call: that channel stays with its thread

@@ -104,7 +104,7 @@ def run_step(settings: LoadSettings, step: LoadStep, out_dir: Path, server_pid: 
     """Run Locust for one step and summarize exactly its measured window."""
     settings.check()
     step.check()
-    _check_model_ready(settings.url, settings.model, settings.data, settings.tls)
+    _check_model_ready(settings.url, settings.model, settings.data, settings.tls, _largest_request(settings, step))
     record_dir = out_dir / "raw" / settings.step_name(step)
     recording_files.clear(record_dir)
     csv_prefix = out_dir / "locust" / settings.step_name(step)
@@ -142,7 +142,7 @@ def _summarize(
         requests=len(ok),
         failed_requests=int((~ok).sum()),
         throughput_rps=float(ok.sum() / span) if span > 0 else math.nan,
-        inferences_per_s=float(ok.sum() * settings.request_batch / span) if span > 0 else math.nan,
+        inferences_per_s=_samples_sent(samples, ok, settings.request_batch) / span if span > 0 else math.nan,
         latency=LatencySummary.from_samples(latencies),
         request_batch=settings.request_batch,
         workers=settings.workers,
@@ -153,6 +153,14 @@ def _summarize(
         timeline=timeline,
         outages=outages(timeline),
     )
+
+
+def _samples_sent(samples: np.ndarray, ok: np.ndarray, request_batch: int) -> float:
+    """The samples the successful requests carried: each one's own count (column 5), --request-batch each where
+    it was not recorded."""
+    if samples.ndim == 2 and samples.shape[1] >= 6 and len(samples):
+        return float(np.where(samples[ok, 5] > 0, samples[ok, 5], request_batch).sum())
+    return float(ok.sum() * request_batch)
 
 
 def _send_lags(samples: np.ndarray) -> tuple[float | None, float | None, float | None]:
@@ -253,8 +261,19 @@ def _tls_flags(tls: ClientTls | None) -> list[tuple[str, str]]:
     return [(flag, str(value)) for flag, value in pairs if value is not None]
 
 
-def _check_model_ready(url: str, model: str, data_path: Path, tls: ClientTls | None = None) -> None:
-    """Fail in one line when the server is not there, the model is not loaded, or the data does not fit it."""
+def _largest_request(settings: LoadSettings, step: LoadStep) -> tuple[int, str]:
+    """The most samples one request of this step carries, and which flag says so."""
+    sizes = getattr(getattr(step, "trace", None), "sizes", None)  # a replayed trace with a request-size column
+    if sizes is not None:
+        return int(sizes.max()), f"--trace {getattr(step, 'path', '')}"
+    return settings.request_batch, "--request-batch"
+
+
+def _check_model_ready(
+    url: str, model: str, data_path: Path, tls: ClientTls | None = None, largest: tuple[int, str] = (1, "")
+) -> None:
+    """Fail in one line when the server is not there, the model is not loaded, the data does not fit it, or a
+    request would carry more samples than the model's max_batch_size (every such request would fail)."""
     from serving.client import TritonGrpcClient
 
     with TritonGrpcClient(url, timeout_s=5.0, tls=tls) as client:
@@ -262,7 +281,14 @@ def _check_model_ready(url: str, model: str, data_path: Path, tls: ClientTls | N
             ready = ", ".join(sorted(client.ready_models())) or "none"
             raise QuantserveError(f"model '{model}' is not ready on {url} (ready: {ready})")
         inputs, _ = client.model_metadata(model)
+        max_batch = int(client.model_config(model).get("max_batch_size", 0) or 0)
     check_against(data_path, load_npz(data_path), inputs)
+    samples, flag = largest
+    if max_batch > 0 and samples > max_batch:
+        raise QuantserveError(
+            f"{flag}: requests of {samples} samples, more than model '{model}' takes (max_batch_size {max_batch}); "
+            "Triton would reject every one: send smaller requests or deploy with a larger --max-batch"
+        )
 
 
 def _listening_pid(url: str) -> int | None:

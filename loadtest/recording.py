@@ -30,8 +30,9 @@ from loadtest.recording_files import WINDOW_FILE
 locust.stats.CSV_STATS_INTERVAL_SEC = 0.2  # type: ignore[assignment]
 
 # (end wall time, latency ms, 1.0 ok / 0.0 failed, and for the open loop: send lag ms — how long after its
-# arrival time it left the client — and generator lag ms — how late the generator woke for it)
-_samples: list[tuple[float, float, float, float, float]] = []
+# arrival time it left the client — and generator lag ms — how late the generator woke for it; then the samples the
+# request carried)
+_samples: list[tuple[float, float, float, float, float, float]] = []
 _window: dict[str, Any] = {}
 _environment: list[Environment] = []  # the process's Locust environment, captured at init
 
@@ -86,6 +87,7 @@ def record_request(
             ok,
             float(lags.get("send_lag_ms", 0.0)),
             float(lags.get("generator_lag_ms", 0.0)),
+            float(lags.get("samples", 0.0)),
         )
     )
 

@@ -244,10 +244,16 @@ def _trace_lines(runs: list[LoadRun]) -> list[str]:
     lines = []
     for r in (r for run in runs for r in run.results if r.trace):
         t = r.trace or {}
+        sizes = (
+            f"; requests of {t['request_sizes']} sizes, mean {t['mean_request_samples']:.3g} samples, "
+            f"up to {t['max_request_samples']}"
+            if t.get("mean_request_samples")
+            else ""
+        )
         lines.append(
             f"{r.label}: {t['requests_per_pass']} arrivals a {t['pass_s']:.4g} s pass (looped; speed {t['speed']:g}), "
             f"mean {t['mean_rate_rps']:.4g}/s, busiest second {t['peak_rate_rps_1s']:.4g}/s, gaps' coefficient of "
-            f"variation {t['gap_cv']:g} (0 even, 1 Poisson)"
+            f"variation {t['gap_cv']:g} (0 even, 1 Poisson){sizes}"
         )
     return lines
 

@@ -60,6 +60,22 @@ def test_a_count_or_rate_per_interval_becomes_that_many_arrivals_inside_each(tmp
     assert np.histogram(read_trace(sparse).offsets_s, bins=[0, 1, 2, 3, 4])[0].tolist() == [0, 1, 0, 1]
 
 
+def test_a_request_size_column_gives_each_arrival_its_samples(tmp_path: Path) -> None:
+    sized = tmp_path / "sized.csv"
+    sized.write_text("time,batch_size\n0.2,8\n0.0,1\n0.1,32\n")  # rows unsorted: sizes follow their arrivals
+    trace = read_trace(sized)
+    assert trace.sizes is not None and trace.sizes.tolist() == [1, 32, 8]
+    first = list(itertools.islice(trace.arrivals(), 4))  # looped: the 4th is the next pass's first
+    assert [size for _, size in first] == [1, 32, 8, 1]
+    np.testing.assert_allclose([offset for offset, _ in first], [0.0, 0.1, 0.2, 0.3])
+    summary = trace.summary(1.0)
+    assert summary["max_request_samples"] == 32 and summary["request_sizes"] == 3
+    assert summary["mean_request_samples"] == pytest.approx(41 / 3, abs=1e-3)
+    plain = tmp_path / "plain.csv"
+    plain.write_text("time\n0\n1\n")
+    assert read_trace(plain).sizes is None and next(read_trace(plain).arrivals()) == (0.0, 0)  # 0: --request-batch
+
+
 @pytest.mark.parametrize(
     ("name", "text", "message"),
     [
@@ -80,6 +96,7 @@ def test_a_count_or_rate_per_interval_becomes_that_many_arrivals_inside_each(tmp
         ("negative.csv", "time,count\n0,3\n1,-2\n", "line 3: count '-2' is not a number >= 0"),
         ("once.csv", "time,requests\n0,40\n", "a requests per interval needs 2 or more rows at distinct times"),
         ("few.csv", "time,count\n0,1\n1,0\n", "1 arrival(s) in all; a replay needs at least 2"),
+        ("zero.csv", "time,samples\n0,1\n1,0\n", "line 3: samples '0' is not a whole number of samples from 1"),
         ("noted.csv", "# from the gateway log\ntime\n\n1.0\nsoon\n", "line 5: time 'soon' is not a number of seconds"),
     ],
 )

@@ -100,3 +100,22 @@ def test_served_agreement_on_too_few_rows_is_noted_per_variant(tmp_path: Path) -
     ]
     report.save(tmp_path)
     assert AccuracyReport.load(tmp_path / "accuracy.json").variants[1].thin_evidence == int8.thin_evidence
+
+
+def test_a_served_per_token_output_is_scored_over_its_real_tokens(monkeypatch) -> None:
+    """Padded positions answer nothing: the headline cosine and the judged one both leave them out."""
+    from loadtest import evaluator
+    from quantserve.data import TensorData
+
+    mask = np.zeros((30, 12), dtype=np.int64)
+    mask[:, :6] = 1  # half of every row is padding
+    data = TensorData({"input_ids": RNG.integers(5, 900, (30, 12)) * mask, "attention_mask": mask})
+    hidden = RNG.normal(size=(30, 12, 96))
+    served = hidden + RNG.normal(0, 0.02, hidden.shape)
+    served[:, 6:] = -hidden[:, 6:]  # whatever the INT8 model computes for padding
+    outputs = {"fp32": {"last_hidden_state": hidden}, "int8": {"last_hidden_state": served}}
+    monkeypatch.setattr(evaluator, "served_outputs", lambda url, model, data, batch_size: outputs[model])
+    report = evaluator.evaluate_accuracy("127.0.0.1:1", ["int8"], "fp32", data, budget=DriftBudget())
+    int8 = next(v for v in report.variants if v.model == "int8")
+    assert int8.samples == 30 and int8.cosine_min is not None and int8.cosine_min > 0.99
+    assert int8.drift["last_hidden_state"]["kind"] == "token_embedding" and not int8.violations

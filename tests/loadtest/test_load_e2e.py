@@ -181,6 +181,30 @@ def test_a_recorded_trace_replays_its_bursts_across_worker_processes(served_mode
     )
 
 
+def test_a_trace_of_mixed_request_sizes_sends_each_its_samples(
+    served_models, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Clients sending 1, 4 and 16 samples a request, as recorded: inferences count each request's own samples."""
+    times = np.arange(0.0, 3.0, 1 / 30)
+    sizes = np.resize([1, 4, 16], len(times))  # mean 7 samples a request
+    trace = tmp_path / "mixed.csv"
+    trace.write_text("time,batch_size\n" + "".join(f"{t:.4f},{n}\n" for t, n in zip(times, sizes, strict=True)))
+    target = ["--url", served_models.url, "--model", served_models.fp32, "--data", str(served_models.load_data)]
+    assert main(["loadtest", *target, "--trace", str(trace), "--out", str(tmp_path / "out")]) == 0
+    (result,) = LoadRun.load(tmp_path / "out" / f"load-{served_models.fp32}-open.json").results
+    assert result.failed_requests == 0 and result.trace is not None and result.trace["max_request_samples"] == 16
+    assert result.inferences_per_s / result.throughput_rps == pytest.approx(7.0, rel=0.1)
+    recorded = np.concatenate([np.load(p) for p in (tmp_path / "out" / "raw").glob("*/latencies-*.npy")])
+    assert set(recorded[:, 5].astype(int)) == {1, 4, 16}
+    assert "requests of 3 sizes, mean 7 samples, up to 16" in (tmp_path / "out" / "report.md").read_text()
+
+    trace.write_text("time,batch_size\n0,1\n0.5,64\n")  # the model takes at most 32 a request
+    assert main(["loadtest", *target, "--trace", str(trace), "--out", str(tmp_path / "too-big")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "requests of 64 samples, more than model 'mlp_fp32' takes (max_batch_size 32)" in error
+    assert error.count("\n") == 0
+
+
 def test_locust_master_with_local_workers(served_models, tmp_path: Path) -> None:
     result = run_load(
         served_models.url,

@@ -52,7 +52,8 @@ def register(subparsers: Any) -> None:
         default="",
         help="open loop on recorded arrivals, looped: perf_analyzer's --request-intervals file (gaps in µs, one "
         "per line) or a CSV with a timestamp/time/arrival_time column (seconds or date-times), a row per request "
-        "or, with a count/requests or rate/rps column, a row per interval",
+        "(a batch_size column: each request's samples) or, with a count/requests or rate/rps column, a row per "
+        "interval",
     )
     parser.add_argument("--trace-speed", type=float, default=1.0, help="--trace: replay this many times faster")
     parser.add_argument(
