@@ -140,10 +140,12 @@ class _TritonClientMixin:
         send_lag_ms: float = 0.0,
         generator_lag_ms: float = 0.0,
         samples: int = 0,
+        in_flight: int = 0,
     ) -> None:
         """Report one request to Locust. Open loop: `send_lag_ms`, how long after its arrival time it left the
         client; `generator_lag_ms`, the part the generator itself was late waking for it (its CPU). `samples`:
-        the request's samples (0: the run's --request-batch)."""
+        the request's samples (0: the run's --request-batch); `in_flight`, open loop: this user's requests in
+        flight when it arrived, itself included."""
         if exception is not None:
             exception = readable_failure(exception)
         self.environment.events.request.fire(
@@ -156,6 +158,7 @@ class _TritonClientMixin:
                 "send_lag_ms": send_lag_ms,
                 "generator_lag_ms": generator_lag_ms,
                 "samples": samples or self.request_batch,
+                "in_flight": in_flight,
             },
         )
 
@@ -285,9 +288,10 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
             arrival = start + offset
             gevent.sleep(max(0.0, arrival - time.perf_counter()))
             woke = time.perf_counter()
-            self._in_flight.spawn(self._request, arrival, woke, self._inputs(samples), samples)
+            in_flight = len(self._in_flight) + 1
+            self._in_flight.spawn(self._request, arrival, woke, self._inputs(samples), samples, in_flight)
 
-    def _request(self, scheduled: float, woke: float, inputs: list[Any], samples: int = 0) -> None:
+    def _request(self, scheduled: float, woke: float, inputs: list[Any], samples: int = 0, in_flight: int = 0) -> None:
         client = self._idle_clients.get() if not self._idle_clients.empty() else self._new_client()
         sent = [scheduled]  # when an OS thread took the call: after `woke`, the wait for a free in-flight slot
 
@@ -300,5 +304,6 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
             size = self._pool.spawn(call).get()
         except Exception as exc:
             failure = exc
-        self._fire(scheduled, size, failure, (sent[0] - scheduled) * 1000.0, (woke - scheduled) * 1000.0, samples)
+        lags = (sent[0] - scheduled) * 1000.0, (woke - scheduled) * 1000.0
+        self._fire(scheduled, size, failure, *lags, samples, in_flight)
         self._idle_clients.put(client)  # not reached when killed mid-call: that channel stays with its thread

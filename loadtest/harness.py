@@ -131,11 +131,13 @@ def _summarize(
     if window.metrics_before is not None and window.metrics_after is not None:
         server = breakdown(window.metrics_before, window.metrics_after, settings.model)
     lag_p50, lag_p99, generator_p99 = _send_lags(samples) if step.mode == "open" else (None, None, None)
+    peak = int(samples[:, 6].max()) if step.mode == "open" and samples.ndim == 2 and samples.shape[1] >= 7 else None
     return LoadResult(
         send_lag_p50_ms=lag_p50,
         send_lag_p99_ms=lag_p99,
         generator_lag_p99_ms=generator_p99,
         max_in_flight=settings.max_in_flight if step.mode == "open" else None,
+        peak_in_flight=peak or None,
         model=settings.model,
         url=settings.url,
         window_s=span,

@@ -31,8 +31,8 @@ locust.stats.CSV_STATS_INTERVAL_SEC = 0.2  # type: ignore[assignment]
 
 # (end wall time, latency ms, 1.0 ok / 0.0 failed, and for the open loop: send lag ms — how long after its
 # arrival time it left the client — and generator lag ms — how late the generator woke for it; then the samples the
-# request carried)
-_samples: list[tuple[float, float, float, float, float, float]] = []
+# request carried, and for the open loop its user's requests in flight when it arrived, itself included)
+_samples: list[tuple[float, float, float, float, float, float, float]] = []
 _window: dict[str, Any] = {}
 _environment: list[Environment] = []  # the process's Locust environment, captured at init
 
@@ -88,6 +88,7 @@ def record_request(
             float(lags.get("send_lag_ms", 0.0)),
             float(lags.get("generator_lag_ms", 0.0)),
             float(lags.get("samples", 0.0)),
+            float(lags.get("in_flight", 0.0)),
         )
     )
 

@@ -45,12 +45,12 @@ def read_window(record_dir: Path) -> Window:
     return Window(data["start"], data["end"], data.get("metrics_before"), data.get("metrics_after"))
 
 
-SAMPLE_COLUMNS = 6
+SAMPLE_COLUMNS = 7
 
 
 def read_latencies(record_dir: Path, start: float, end: float) -> np.ndarray:
-    """Rows of (end wall time, latency ms, ok, send lag ms, generator lag ms, samples in the request) from every
-    Locust process, for requests ending in the window."""
+    """Rows of (end wall time, latency ms, ok, send lag ms, generator lag ms, samples in the request, requests in
+    flight at its arrival) from every Locust process, for requests ending in the window."""
     parts = [np.load(path) for path in sorted(record_dir.glob(LATENCY_PATTERN))]
     if not parts:
         return np.zeros((0, SAMPLE_COLUMNS))

@@ -55,6 +55,7 @@ class LoadResult:
     send_lag_p99_ms: float | None = None
     generator_lag_p99_ms: float | None = None  # ... the part the generator woke late (the rest: a full in-flight pool)
     max_in_flight: int | None = None  # open loop: requests each Locust process kept in flight at most
+    peak_in_flight: int | None = None  # open loop: the most one user had in flight (= max_in_flight: it was full)
 
     @property
     def latency_p50_ms(self) -> float:
@@ -92,6 +93,12 @@ class LoadResult:
             return head + (
                 f"the load generator fell behind its schedule (p99 {self.generator_lag_p99_ms:.0f} ms late, its CPU); "
                 "spread the load (--workers N) or run the client on another machine"
+            )
+        if self.peak_in_flight and self.max_in_flight and self.peak_in_flight < self.max_in_flight:
+            return head + (
+                f"at most {self.peak_in_flight} of its {self.max_in_flight} in-flight slots were in use, so the wait "
+                "was the client's own threads taking the calls up late (its CPU, shared here with the server); "
+                "run the load from another machine, or read these latencies as the client's too"
             )
         slots = f"all {self.max_in_flight}" if self.max_in_flight else "all"
         return head + (

@@ -153,6 +153,7 @@ def test_an_open_loop_its_client_cannot_keep_says_it_sent_late(
     assert result.throughput_rps < 0.8 * 1000, "one slot cannot carry 1000 req/s of round trips"
     note = result.send_lag_note()
     assert result.max_in_flight == 1 and note is not None and f"note: {note}" in capsys.readouterr().out
+    assert result.peak_in_flight is not None and result.peak_in_flight > 1, "arrivals queued behind the one slot"
     assert "all 1 in-flight slots were taken" in note or "fell behind its schedule" in note
     assert f"- Sent late: {note}" in (tmp_path / "report.md").read_text()
 

@@ -84,6 +84,14 @@ def test_an_open_loop_that_sent_late_says_so_in_the_report(tmp_path: Path) -> No
     assert note is not None and note.startswith("m @ 50 req/s constant: requests left the client up to 180 ms")
     assert "all 64 in-flight slots were taken" in note and "--max-in-flight" in note
     assert "the load generator fell behind its schedule (p99 85 ms late" in (generator.send_lag_note() or "")
+    slots.peak_in_flight = 64  # the slots were all in use: the same line
+    assert slots.send_lag_note() == note
+    threads = make_result("m", 1, 4)
+    threads.mode, threads.rate_rps, threads.arrivals, threads.max_in_flight = "open", 50.0, "constant", 512
+    threads.send_lag_p50_ms, threads.send_lag_p99_ms, threads.generator_lag_p99_ms = 0.9, 12.3, 1.0
+    threads.peak_in_flight = 9  # never near the cap: not "all slots taken", the client's own threads were late
+    late = threads.send_lag_note() or ""
+    assert "at most 9 of its 512 in-flight slots were in use" in late and "slots were taken" not in late
     LoadRun("m", [slots]).save(tmp_path)
     assert f"- Sent late: {note}" in render(tmp_path)[0].read_text()
 
