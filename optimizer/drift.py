@@ -19,6 +19,9 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
   token (an encoder's last_hidden_state) makes token_embedding, judged by per-token cosine mean and
   worst. Padded positions are never judged: all-MiniLM-L6-v2's last_hidden_state was read as CTC
   logits over 384 "classes" and refused at decoded-sequence agreement 0.05, a faithful INT8 model;
+- token_embedding also, without a token input: 3-D (N, T ≤ 1024, C ≥ 64) raw values whose per-position
+  softmax commits to no class on the median row — hidden states per position (an audio frame, an image
+  patch), judged by per-position cosine over every position;
 - sequence: any other 3-D (N, T, C) with C > 1 whose rows are distributions (softmax or log-softmax), or
   raw logits over at most 1024 positions — per-position class scores (CTC or token). Rows in [0, 1]
   that are not distributions are independent (sigmoid) scores, and more than 1024 positions are
@@ -410,6 +413,8 @@ def _infer_kind(values: np.ndarray, labels: np.ndarray | None, positions: np.nda
         values = values[:KIND_SAMPLES]
     if values.ndim == 3 and _is_detection(values):
         return "detection"
+    if values.ndim == 3 and _position_features(values):
+        return "token_embedding"  # a vector per position, every position counted: no token input marks them
     if values.ndim == 3 and values.shape[2] > 1 and _is_sequence(values):
         return "sequence"
     if values.ndim == 2 and values.shape[1] > 1:
@@ -447,6 +452,21 @@ def _is_detection(values: np.ndarray) -> bool:
     sigmoid_scores = scores.min() >= 0.0 and scores.max() <= 1.0
     probabilities = rows.min() >= 0.0 and np.allclose(rows.sum(axis=1), 1.0, atol=1e-3)
     return bool(sigmoid_scores and (boxes.min() < 0.0 or boxes.max() > 1.0) and not probabilities)
+
+
+def _position_features(values: np.ndarray) -> bool:
+    """(N, T ≤ MAX_SEQUENCE_POSITIONS, C ≥ EMBEDDING_MIN_DIM) raw values whose softmax commits to no class on the
+    median row: hidden states per position (an audio encoder's frames, a vision encoder's patches, a text
+    encoder fed without its attention mask), not CTC logits, whose blank or character takes most of the mass
+    (all-MiniLM-L6-v2's last_hidden_state: 1.2 % on the median token)."""
+    if values.shape[2] < EMBEDDING_MIN_DIM or values.shape[1] > MAX_SEQUENCE_POSITIONS or values.size == 0:
+        return False
+    rows = values.reshape(-1, values.shape[2]).astype(np.float64)
+    if rows.min() >= 0.0 and (rows.max() <= 1.0 or np.allclose(rows.sum(axis=1), 1.0, atol=1e-3)):
+        return False  # probabilities or sigmoid scores
+    if rows.max() <= 0.0 and np.allclose(np.exp(rows).sum(axis=1), 1.0, atol=1e-3):
+        return False  # log-softmax
+    return not _peaked_softmax(rows)
 
 
 def _is_sequence(values: np.ndarray) -> bool:

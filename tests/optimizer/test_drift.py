@@ -65,6 +65,13 @@ def _tags(n: int, classes: int = 40) -> np.ndarray:
     return 1 / (1 + np.exp(-logits))
 
 
+def _committed(logits: np.ndarray) -> np.ndarray:
+    """Logits whose softmax puts most of the mass on one class at each position."""
+    top = RNG.integers(0, logits.shape[-1], size=logits.shape[:-1])
+    np.put_along_axis(logits, top[..., None], np.take_along_axis(logits, top[..., None], -1) + 8.0, axis=-1)
+    return logits
+
+
 def test_each_kind_is_inferred_from_shape_and_values() -> None:
     reference = {
         "logits": RNG.normal(size=(16, 10)) * 5,  # a trained classifier commits: its softmax is peaked
@@ -73,7 +80,8 @@ def test_each_kind_is_inferred_from_shape_and_values() -> None:
         "probabilities": np.full((16, 200), 1 / 200),
         "sentence": RNG.normal(size=(16, 384)),
         "unit": _unit_rows(16, 8),
-        "ctc": RNG.normal(size=(16, 40, 97)),
+        "ctc": _committed(RNG.normal(size=(16, 40, 97))),  # a trained CTC head commits at each position
+        "hidden_states": RNG.normal(size=(16, 40, 97)),  # a vector per frame: no class takes the mass
         "yolo": _detection(),
         "yolo_t": _detection(anchors_last=False),
         "yolox_raw": _raw_detection(),
@@ -98,6 +106,7 @@ def test_each_kind_is_inferred_from_shape_and_values() -> None:
         "sentence": "embedding",
         "unit": "embedding",
         "ctc": "sequence",
+        "hidden_states": "token_embedding",
         "yolo": "detection",
         "yolo_t": "detection",
         "yolox_raw": "detection",
