@@ -266,7 +266,7 @@ def suggest_config(trial: Any, settings: TuneSettings) -> ServingConfig:
     preferred = str(trial.suggest_categorical("preferred", PREFERRED_CHOICES))
     delay = int(trial.suggest_categorical("max_queue_delay_us", DELAY_CHOICES_US))
     instances = int(trial.suggest_int("instances", 1, max_instances()))
-    return make_config(precision, max_batch, preferred, delay, instances, settings.request_batch)
+    return make_config(precision, max_batch, preferred, delay, instances, settings.request_rows)
 
 
 def make_config(

@@ -111,6 +111,13 @@ class TuneSettings:
         return TraceReplay(str(self.trace), self.trace_speed) if self.trace else ClosedLoop(self.users)
 
     @property
+    def request_rows(self) -> int:
+        """Samples in the largest request the load sends: --request-batch, or a trace's largest request size. A
+        configuration batches whole requests of that many, so no request is ever larger than its max batch."""
+        sizes = self.load_step().trace.sizes if self.trace else None
+        return int(sizes.max()) if sizes is not None else self.request_batch
+
+    @property
     def warmup_s(self) -> float:
         return QUICK_WARMUP_S if self.quick else WARMUP_S
 

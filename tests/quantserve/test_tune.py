@@ -146,6 +146,17 @@ def test_optuna_suggestions_span_precision_and_stay_deployable(tmp_path: Path) -
         assert all(1 <= size <= config.max_batch for size in config.preferred)
 
 
+def test_a_trace_of_mixed_sizes_batches_whole_requests_of_its_largest(tmp_path: Path) -> None:
+    """Every configuration takes the trace's largest request: its max batch counts requests of that size."""
+    trace = tmp_path / "sized.csv"
+    trace.write_text("time,batch_size\n0,1\n0.1,48\n0.2,4\n")
+    fields: dict = dict(builds={}, data=tmp_path / "d.npz", slo_p99_ms=50.0, repo=tmp_path, name="m", out=tmp_path)
+    sized = TuneSettings(**fields, trace=trace, request_batch=2)
+    assert sized.request_rows == 48 and TuneSettings(**fields, request_batch=2).request_rows == 2
+    config = make_config("", 4, "powers", 500, 1, sized.request_rows)
+    assert config.max_batch == 4 * 48 and config.max_batch >= max(48, *config.preferred)
+
+
 # --- bad input: one line, before any server starts ----------------------------------------------------
 
 
