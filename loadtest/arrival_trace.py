@@ -32,7 +32,7 @@ import csv
 import itertools
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -204,33 +204,34 @@ def _from_timestamps(path: Path, lines: list[str]) -> tuple[np.ndarray, float, n
 
 def _as_sizes(path: Path, name: str, values: list[tuple[int, str]]) -> np.ndarray:
     """A request-size column: whole numbers of samples, 1 to MAX_REQUEST_SAMPLES."""
-    sizes = []
-    for number, value in values:
-        try:
-            size = int(value)
-        except ValueError:
-            size = 0
-        if not 1 <= size <= MAX_REQUEST_SAMPLES:
-            raise QuantserveError(
-                f"--trace {path} line {number}: {name} '{value[:40]}' is not a whole number of samples "
-                f"from 1 to {MAX_REQUEST_SAMPLES}"
-            )
-        sizes.append(size)
-    return np.array(sizes, dtype=np.int64)
+    what = f"a whole number of samples from 1 to {MAX_REQUEST_SAMPLES}"
+    return _as_column(path, name, values, int, lambda n: 1 <= n <= MAX_REQUEST_SAMPLES, what).astype(np.int64)
 
 
 def _as_amounts(path: Path, name: str, values: list[tuple[int, str]]) -> np.ndarray:
     """A count or rate column: finite numbers >= 0."""
-    amounts = []
+    return _as_column(path, name, values, float, lambda x: math.isfinite(x) and x >= 0, "a number >= 0")
+
+
+def _as_column(
+    path: Path,
+    name: str,
+    values: list[tuple[int, str]],
+    parse: Callable[[str], float],
+    valid: Callable[[float], bool],
+    what: str,
+) -> np.ndarray:
+    """Each (line number, text) parsed and checked; the first that is not `what` is one line naming it."""
+    parsed = []
     for number, value in values:
         try:
-            amount = float(value)
+            item: float | None = parse(value)
         except ValueError:
-            amount = math.nan
-        if not (math.isfinite(amount) and amount >= 0):
-            raise QuantserveError(f"--trace {path} line {number}: {name} '{value[:40]}' is not a number >= 0")
-        amounts.append(amount)
-    return np.array(amounts, dtype=np.float64)
+            item = None
+        if item is None or not valid(item):
+            raise QuantserveError(f"--trace {path} line {number}: {name} '{value[:40]}' is not {what}")
+        parsed.append(item)
+    return np.array(parsed, dtype=np.float64)
 
 
 def _from_counts(
