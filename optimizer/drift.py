@@ -427,9 +427,9 @@ def _token_kind(values: np.ndarray, positions: np.ndarray) -> str:
     per token (a tagger's logits) are token_classification, hidden states (an encoder's last_hidden_state,
     judged before as CTC logits over 384 "classes" and refused at decoded-sequence agreement 0.05) are
     token_embedding; anything else is dense."""
-    rows = values[positions] if positions.any() else values.reshape(-1, values.shape[2])
     if values.shape[2] < 2:
         return "dense"
+    rows = values[positions] if positions.any() else values.reshape(-1, values.shape[2])
     found = _classification_or_embedding(rows, None)
     return {"classification": "token_classification", "embedding": "token_embedding"}.get(found, "dense")
 
