@@ -23,7 +23,8 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
   softmax commits to no class on the median row — hidden states per position (an audio frame, an image
   patch), judged by per-position cosine over every position;
 - sequence: any other 3-D (N, T, C) with C > 1 whose rows are distributions (softmax or log-softmax), or
-  raw logits over at most 1024 positions — per-position class scores (CTC or token). Rows in [0, 1]
+  raw logits over at most 1024 positions whose softmax commits to a class on the median row — per-position
+  class scores (CTC); raw values committing to none are per-position regressions (dense). Rows in [0, 1]
   that are not distributions are independent (sigmoid) scores, and more than 1024 positions are
   anchors, not a sequence: a PicoDet layout detector's (1, 7600, 10) scores and (1, 7600, 32) box
   bins were judged as sequences and refused at "decoded-sequence agreement 0" — both are dense maps;
@@ -470,7 +471,10 @@ def _position_features(values: np.ndarray) -> bool:
 
 
 def _is_sequence(values: np.ndarray) -> bool:
-    """(N, T, C) per-position class scores: distributions, or raw logits over at most MAX_SEQUENCE_POSITIONS."""
+    """(N, T, C) per-position class scores: distributions, or raw logits over at most MAX_SEQUENCE_POSITIONS whose
+    softmax commits to a class on the median row (a CTC head's blank or character). Raw values that commit to
+    nothing are regressions per position (a forecast's (N, horizon, features)), judged as a dense map: the
+    argmax of near-equal features flips with any noise, and refused faithful models as "decoded sequences"."""
     rows = values.reshape(-1, values.shape[2]).astype(np.float64)
     if rows.size == 0:
         return False
@@ -480,7 +484,7 @@ def _is_sequence(values: np.ndarray) -> bool:
         return True  # log-softmax
     if rows.min() >= 0.0 and rows.max() <= 1.0:
         return False  # independent sigmoid scores
-    return values.shape[1] <= MAX_SEQUENCE_POSITIONS
+    return values.shape[1] <= MAX_SEQUENCE_POSITIONS and _peaked_softmax(rows)
 
 
 def _classification_or_embedding(values: np.ndarray, labels: np.ndarray | None) -> str:

@@ -82,6 +82,7 @@ def test_each_kind_is_inferred_from_shape_and_values() -> None:
         "unit": _unit_rows(16, 8),
         "ctc": _committed(RNG.normal(size=(16, 40, 97))),  # a trained CTC head commits at each position
         "hidden_states": RNG.normal(size=(16, 40, 97)),  # a vector per frame: no class takes the mass
+        "forecast": RNG.normal(size=(16, 24, 7)),  # 7 features over 24 future steps: regressions, no class
         "yolo": _detection(),
         "yolo_t": _detection(anchors_last=False),
         "yolox_raw": _raw_detection(),
@@ -107,6 +108,7 @@ def test_each_kind_is_inferred_from_shape_and_values() -> None:
         "unit": "embedding",
         "ctc": "sequence",
         "hidden_states": "token_embedding",
+        "forecast": "dense",
         "yolo": "detection",
         "yolo_t": "detection",
         "yolox_raw": "detection",
@@ -190,7 +192,7 @@ def test_a_faithful_model_holds_every_kind() -> None:
         "box_deltas": RNG.normal(size=(16, 4)) * 0.1,  # regressions: no class stands out
         "landmarks": RNG.uniform(0.2, 0.8, size=(16, 10)),
         "sentence": _unit_rows(16, 64),
-        "ctc": RNG.normal(size=(16, 20, 12)),
+        "ctc": _committed(RNG.normal(size=(16, 20, 12))),
         "yolo": _detection(),
     }
     candidate = {name: value * 1.0001 for name, value in reference.items()}
