@@ -463,11 +463,7 @@ def _position_features(values: np.ndarray) -> bool:
     if values.shape[2] < EMBEDDING_MIN_DIM or values.shape[1] > MAX_SEQUENCE_POSITIONS or values.size == 0:
         return False
     rows = values.reshape(-1, values.shape[2]).astype(np.float64)
-    if rows.min() >= 0.0 and (rows.max() <= 1.0 or np.allclose(rows.sum(axis=1), 1.0, atol=1e-3)):
-        return False  # probabilities or sigmoid scores
-    if rows.max() <= 0.0 and np.allclose(np.exp(rows).sum(axis=1), 1.0, atol=1e-3):
-        return False  # log-softmax
-    return not _peaked_softmax(rows)
+    return _row_form(rows) == "raw" and not _peaked_softmax(rows)
 
 
 def _is_sequence(values: np.ndarray) -> bool:
@@ -478,13 +474,20 @@ def _is_sequence(values: np.ndarray) -> bool:
     rows = values.reshape(-1, values.shape[2]).astype(np.float64)
     if rows.size == 0:
         return False
-    if rows.min() >= 0.0 and np.allclose(rows.sum(axis=1), 1.0, atol=1e-3):
-        return True  # softmax
-    if rows.max() <= 0.0 and np.allclose(np.exp(rows).sum(axis=1), 1.0, atol=1e-3):
-        return True  # log-softmax
-    if rows.min() >= 0.0 and rows.max() <= 1.0:
-        return False  # independent sigmoid scores
+    form = _row_form(rows)
+    if form != "raw":
+        return form == "distribution"  # independent sigmoid scores are not a sequence
     return values.shape[1] <= MAX_SEQUENCE_POSITIONS and _peaked_softmax(rows)
+
+
+def _row_form(rows: np.ndarray) -> str:
+    """What a non-empty 2-D block of rows holds: "distribution" (softmax or log-softmax rows), "scores"
+    (independent values in [0, 1]) or "raw" (logits, features, regressions)."""
+    if rows.min() >= 0.0 and np.allclose(rows.sum(axis=1), 1.0, atol=1e-3):
+        return "distribution"
+    if rows.max() <= 0.0 and np.allclose(np.exp(rows).sum(axis=1), 1.0, atol=1e-3):
+        return "distribution"
+    return "scores" if rows.min() >= 0.0 and rows.max() <= 1.0 else "raw"
 
 
 def _classification_or_embedding(values: np.ndarray, labels: np.ndarray | None) -> str:

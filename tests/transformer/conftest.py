@@ -37,29 +37,36 @@ def _isolated_calibration_cache(tmp_path_factory: pytest.TempPathFactory) -> Ite
     patch.undo()
 
 
+def export_encoder(module: Any, name: str, options: dict[str, Any], path: Path) -> Path:
+    """`module` (the encoder, or a model built on it) exported to ONNX at `path` from the encoder's example inputs."""
+    from optimizer.export import export_onnx
+    from optimizer.source import ModelSource
+
+    source = ModelSource(
+        kind="torch", name=name, module=module, example_inputs=text_encoder.example_inputs(), options=options
+    )
+    return export_onnx(source, path).path
+
+
+@pytest.fixture(scope="session")
+def encoder_exporter() -> Any:
+    """`export_encoder`, for tests that export a model built on the trained encoder."""
+    return export_encoder
+
+
 @pytest.fixture(scope="session")
 def trained_encoder(tmp_path_factory: pytest.TempPathFactory) -> TrainedEncoder:
     import torch
 
-    from optimizer.export import export_onnx
-    from optimizer.source import ModelSource
-
     torch.set_num_threads(2)
     root = tmp_path_factory.mktemp("text-encoder")
     model = text_encoder.train(seed=0)
-    source = ModelSource(
-        kind="torch",
-        name="text_encoder",
-        module=model,
-        example_inputs=text_encoder.example_inputs(),
-        options=text_encoder.export_options(),
-    )
-    exported = export_onnx(source, root / "exported.onnx")
+    exported_path = export_encoder(model, "text_encoder", text_encoder.export_options(), root / "exported.onnx")
     calib = text_encoder.make_token_data(256, seed=7)
     held_out = text_encoder.make_token_data(400, seed=8)
     return TrainedEncoder(
         model=model,
-        onnx_path=exported.path,
+        onnx_path=exported_path,
         calib_path=calib.save(root / "calib.npz"),
         eval_path=held_out.save(root / "eval.npz"),
         calib=calib,

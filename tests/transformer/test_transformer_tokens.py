@@ -12,26 +12,21 @@ import onnx
 import pytest
 
 from examples import text_encoder
-from optimizer.export import export_onnx, manifest_from_onnx
+from optimizer.export import manifest_from_onnx
 from optimizer.int8_search import SearchInt8
-from optimizer.source import ModelSource
 from quantserve.artifact import Artifact
 from quantserve.data import TensorData
 
 
 @pytest.fixture(scope="module")
-def tagger(trained_encoder, tmp_path_factory: pytest.TempPathFactory) -> tuple[Artifact, TensorData, TensorData]:
+def tagger(
+    trained_encoder, encoder_exporter, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Artifact, TensorData, TensorData]:
     """The trained encoder with a tagging head, exported; calibration and held-out rows with token labels."""
     model = text_encoder.token_tagger(trained_encoder.model)
-    source = ModelSource(
-        kind="torch",
-        name="tagger",
-        module=model,
-        example_inputs=text_encoder.example_inputs(),
-        options=text_encoder.tagger_export_options(),
-    )
-    exported = export_onnx(source, tmp_path_factory.mktemp("tagger") / "tagger.onnx")
-    artifact = Artifact(exported.path, manifest_from_onnx(onnx.load(str(exported.path)), "tagger"))
+    options = text_encoder.tagger_export_options()
+    path = encoder_exporter(model, "tagger", options, tmp_path_factory.mktemp("tagger") / "tagger.onnx")
+    artifact = Artifact(path, manifest_from_onnx(onnx.load(str(path)), "tagger"))
     held_out = trained_encoder.held_out
     return artifact, trained_encoder.calib, TensorData(held_out.arrays, text_encoder.token_tags(held_out))
 
