@@ -47,7 +47,9 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
 - ids: integer or boolean outputs of at most 2 axes (class ids, argmax labels, token ids);
 - mask: integer or boolean outputs of 3 or more axes (a segmentation's label per pixel);
 - dense: anything else (maps, features, scalars); a 3-D dense output's channels are the smaller of
-  axes 1 and 2 ((N, C, L) features, (N, A, C) per-anchor scores).
+  axes 1 and 2 ((N, C, L) features, (N, A, C) per-anchor scores), a larger one's axis 1; since the shape
+  does not say where channels lie (axis 1 in ONNX convolutions, last in Keras exports), the other of axis 1
+  and the last axis is judged too, and the worst entry of either counts.
 Judged by (`BUDGETED`): classification — top-1 agreement and, with labels, accuracy drop; multilabel — the
 share of samples whose set of classes on (score ≥ --label-threshold, 0.5; logits at its logit) is unchanged
 (against the top-1 budget); embedding — cosine mean and worst; token_classification — per-token top-1
@@ -92,6 +94,7 @@ EMBEDDING_MIN_DIM = 64
 MAX_SEQUENCE_POSITIONS = 1024  # raw 3-D logits over more positions are a per-anchor map, not a sequence
 DETECTION_SPAN_RATIO = 10.0
 BOX_CHANNELS = 4
+CROSS_AXIS_FLOOR = 0.01  # cross-axis entries whose FP32 spread is under this share of the median entry's: not judged
 KIND_SAMPLES = 16  # rows a 3-D output's kind is inferred from (a PP-OCRv5 row: 40 × 18385 logits)
 STANDS_OUT = 0.5  # how far a class must stand out (score over the row's median, or softmax mass) to be the answer
 MULTILABEL_MIN_SHARE = 0.1  # rows with several classes on, at least this share of rows, most of them scattered
@@ -662,7 +665,8 @@ def _accuracy(reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray) 
 
 
 def _channel_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray) -> dict[str, Any]:
-    """Worst per-channel correlation and relative error; channels constant in FP32 are skipped."""
+    """Worst per-channel correlation and relative error; channels constant in FP32 are skipped. A dense output of
+    three or more axes is also judged along its other candidate channel axis (`_cross_axes`)."""
     axis = channel_axis(kind, reference)
     if reference.size == 0 or reference.ndim < 1:
         return {}
@@ -674,15 +678,54 @@ def _channel_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray) ->
         "channels_constant": int(np.isnan(correlations).sum()),
         "channel_relative_error_worst": float(errors.max()),
     }
+    judged = "channel_error_worst" in BUDGETED[kind]  # maps and detections: their spread errors are budgeted
+    spread_errors = metrics.channel_errors(reference, candidate, axis) if judged else None
+    _keep_worst(record, axis, correlations, spread_errors)
+    for other in _cross_axes(kind, reference, axis):
+        spreads = metrics.channel_spreads(reference, other)
+        moving = spreads[spreads > 0]
+        still = spreads < CROSS_AXIS_FLOOR * (float(np.median(moving)) if moving.size else 0.0)
+        across = np.where(still, np.nan, metrics.channel_correlations(reference, candidate, other))
+        across_errors = np.where(still, np.nan, metrics.channel_errors(reference, candidate, other))
+        _keep_worst(record, other, across, across_errors)
+    return record
+
+
+def _cross_axes(kind: str, reference: np.ndarray, axis: int | None) -> list[int]:
+    """The other axis a dense output's channels may lie on. Its shape does not say which axis holds them: ONNX
+    convolutions put them at axis 1 ((N, C, L), (N, C, H, W)), Keras exports and linear layers last ((N, L, C),
+    (N, H, W, C)), and a collapsed channel shows only along its own axis — judged along axis 1 alone, an (N, H,
+    W, C) map with one of its 8 channels zeroed passed at correlation 0.98, and so did an (N, 128, 16) feature
+    map judged by its 16 positions. So both candidates, axis 1 and the last, are judged and the worst counts.
+    Along the axis that turns out not to hold channels, each entry pools every channel, so its figures are no
+    stricter than the channels' own; entries whose FP32 values barely vary (a border that is background in
+    every sample) are skipped. An output with one entry on either candidate axis is a single map: no other."""
+    if kind != "dense" or reference.ndim < 3 or axis is None:
+        return []
+    candidates = (1, reference.ndim - 1)
+    if min(reference.shape[c] for c in candidates) < 2:
+        return []
+    return [c for c in candidates if c != axis]
+
+
+def _keep_worst(
+    record: dict[str, Any], axis: int | None, correlations: np.ndarray, spread_errors: np.ndarray | None
+) -> None:
+    """Fold one axis's per-entry correlations and spread errors into the record's worst, naming axis and entry."""
     if not np.all(np.isnan(correlations)):
         worst = int(np.nanargmin(correlations))
-        record.update(channel_correlation_worst=float(correlations[worst]), channel_worst=worst)
-    if "channel_error_worst" in BUDGETED[kind] and not np.all(np.isnan(correlations)):  # judged: maps, detections
-        spread_errors = metrics.channel_errors(reference, candidate, axis)
-        if not np.all(np.isnan(spread_errors)):
-            worst = int(np.nanargmax(spread_errors))
-            record.update(channel_error_worst=float(spread_errors[worst]), channel_error_worst_channel=worst)
-    return record
+        if correlations[worst] < record.get("channel_correlation_worst", math.inf):
+            record.update(
+                channel_correlation_worst=float(correlations[worst]), channel_worst=worst, channel_worst_axis=axis
+            )
+    if spread_errors is not None and not np.all(np.isnan(spread_errors)):
+        worst = int(np.nanargmax(spread_errors))
+        if spread_errors[worst] > record.get("channel_error_worst", -math.inf):
+            record.update(
+                channel_error_worst=float(spread_errors[worst]),
+                channel_error_worst_channel=worst,
+                channel_error_worst_axis=axis,
+            )
 
 
 def judge(output: str, record: Mapping[str, Any], budget: DriftBudget) -> tuple[list[Violation], list[float]]:

@@ -331,6 +331,15 @@ def channel_errors(reference: np.ndarray, candidate: np.ndarray, axis: int | Non
     return errors
 
 
+def channel_spreads(reference: np.ndarray, axis: int) -> np.ndarray:
+    """Per channel along `axis`: the reference's standard deviation over every other position."""
+    ref = _channels_last(reference, axis)
+    spreads = np.zeros(ref.shape[1])
+    for cols in _column_blocks(ref):
+        spreads[cols] = ref[:, cols].astype(np.float64).std(axis=0) if len(ref) else 0.0
+    return spreads
+
+
 def position_agreement(reference: np.ndarray, candidate: np.ndarray) -> float:
     """Share of (sample, position) pairs whose argmax over the last axis (the class) is the same."""
     return float(np.mean(np.argmax(reference, axis=-1) == np.argmax(candidate, axis=-1)))

@@ -242,9 +242,58 @@ def test_a_channel_constant_in_fp32_is_skipped() -> None:
     reference[:, 2] = 0.5
     candidate = reference.copy()
     candidate[:, 2] = 0.25
-    record = measure_drift({"m": reference}, {"m": candidate}, {}, DriftBudget()).outputs["m"]
+    report = measure_drift({"m": reference}, {"m": candidate}, {}, DriftBudget())
+    record = report.outputs["m"]
     assert (record["kind"], record["channels"], record["channels_constant"]) == ("dense", 3, 1)
-    assert record["channel_correlation_worst"] == pytest.approx(1.0)
+    # judged along the columns too (channels may lie last), where the shift shows a little but holds
+    assert report.holds and record["channel_worst_axis"] == 3
+
+
+@pytest.mark.parametrize(
+    ("shape", "channel_axis", "judged_axis"),
+    [
+        ((64, 128, 16), 1, 2),  # conv1d features (N, C, L), more channels than positions
+        ((64, 16, 16, 8), 3, 1),  # a Keras export's (N, H, W, C) map
+        ((64, 8, 16, 16), 1, 1),  # ONNX's own (N, C, H, W)
+        ((64, 24, 6), 2, 2),  # a forecast's (N, horizon, features)
+    ],
+)
+def test_a_collapsed_channel_shows_whichever_axis_holds_the_channels(
+    shape: tuple[int, ...], channel_axis: int, judged_axis: int
+) -> None:
+    scales = RNG.uniform(0.5, 3.0, size=shape[channel_axis])
+    offsets = RNG.uniform(-2.0, 2.0, size=shape[channel_axis])
+    broadcast = [1] * len(shape)
+    broadcast[channel_axis] = shape[channel_axis]
+    reference = RNG.normal(size=shape) * scales.reshape(broadcast) + offsets.reshape(broadcast)
+    candidate = reference + 0.01 * RNG.normal(size=shape)
+    dense = {"f": "dense"}  # named: what is judged here, not how the kind is inferred
+    faithful = measure_drift({"f": reference}, {"f": candidate}, dense, DriftBudget())
+    assert faithful.holds, [v.line() for v in faithful.violations]
+    assert faithful.outputs["f"]["channel_worst_axis"] in (1, len(shape) - 1)
+    index = [slice(None)] * len(shape)
+    index[channel_axis] = 5
+    candidate[tuple(index)] = 0.0
+    report = measure_drift({"f": reference}, {"f": candidate}, dense, DriftBudget())
+    record = report.outputs["f"]
+    assert record["channels"] == shape[judged_axis]
+    assert (record["channel_correlation_worst"], record["channel_worst"]) == (0.0, 5)
+    assert record["channel_worst_axis"] == channel_axis
+    assert [v.metric for v in report.violations] == ["channel_correlation_worst", "channel_error_worst"]
+
+
+def test_a_single_map_is_judged_whole_and_a_still_border_is_not_judged() -> None:
+    reference = np.zeros((32, 1, 24, 24))
+    reference[:, :, 4:20, 4:20] = RNG.uniform(size=(32, 1, 16, 16))  # a map whose border is always background
+    candidate = reference + 0.005 * RNG.normal(size=reference.shape)
+    report = measure_drift({"map": reference}, {"map": candidate}, {}, DriftBudget())
+    assert report.holds and report.outputs["map"]["channels"] == 1
+    assert "channel_worst_axis" not in report.outputs["map"] or report.outputs["map"]["channel_worst_axis"] == 1
+    features = np.zeros((32, 6, 24))
+    features[:, :, 2:22] = RNG.normal(size=(32, 6, 20))  # two still positions at each end of every channel
+    noisy = features + 0.005 * RNG.normal(size=features.shape)
+    record = measure_drift({"f": features}, {"f": noisy}, {}, DriftBudget()).outputs["f"]
+    assert record["channel_correlation_worst"] > 0.99 and record["channel_error_worst"] < 0.01
 
 
 def test_budget_values_are_checked() -> None:
