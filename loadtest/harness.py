@@ -25,7 +25,7 @@ from loadtest.load_pattern import ClosedLoop, LoadPattern, LoadStep
 from loadtest.percentiles import LatencySummary, cdf_points
 from loadtest.results import LoadResult, LoadRun, safe_name
 from loadtest.timeline import outages, per_second
-from loadtest.triton_metrics import breakdown, metrics_endpoint
+from loadtest.triton_metrics import breakdown, counters_went_back, metrics_endpoint
 from loadtest.utilization import UtilizationSampler
 from quantserve.data import check_against, load_npz
 from quantserve.errors import QuantserveError
@@ -109,13 +109,17 @@ def run_step(settings: LoadSettings, step: LoadStep, out_dir: Path, server_pid: 
     recording_files.clear(record_dir)
     csv_prefix = out_dir / "locust" / settings.step_name(step)
     csv_prefix.parent.mkdir(parents=True, exist_ok=True)
-    pid = server_pid if server_pid is not None else _listening_pid(settings.url)
+    listening = _listening_pid(settings.url)
+    pid = server_pid if server_pid is not None else listening
     with UtilizationSampler(pid) as sampler:
         _run_locust(settings, step, record_dir, csv_prefix)
     window = recording_files.read_window(record_dir)
     samples = recording_files.read_latencies(record_dir, window.start, window.end)
+    restarted = _server_restarted(listening, _listening_pid(settings.url), window, settings.model)
     result = _summarize(settings, step, window, samples, csv_prefix)
     result.utilization = sampler.result(window.start, window.end)
+    if restarted:  # counters and samples of two processes: the delta and the samples cover part of the window
+        result.server_restarted, result.server, result.utilization = restarted, None, None
     result.locust_csv_prefix = str(csv_prefix.relative_to(out_dir))
     return result
 
@@ -291,6 +295,24 @@ def _check_model_ready(
             f"{flag}: requests of {samples} samples, more than model '{model}' takes (max_batch_size {max_batch}); "
             "Triton would reject every one: send smaller requests or deploy with a larger --max-batch"
         )
+
+
+def _server_restarted(
+    pid_before: int | None, pid_after: int | None, window: recording_files.Window, model: str
+) -> str | None:
+    """How a server replaced during the window showed (None: it was not): another process listening on its port
+    at the end than at the start (`quantserve serve` restarts a tritonserver that died), none at all, or Triton's
+    cumulative counters lower at the end than at the start. A restarted server's counters begin again at zero,
+    so their delta over the window counted only the time since: a run whose server was killed 11 s into 20
+    reported the last 5 s's batch size and queue time as the window's."""
+    if pid_before is not None and pid_after is not None and pid_after != pid_before:
+        return f"pid {pid_before} listened on its port at the start, pid {pid_after} at the end"
+    if pid_before is not None and pid_after is None:
+        return f"pid {pid_before} listened on its port at the start, no process at the end"
+    before, after = window.metrics_before, window.metrics_after
+    if before is not None and after is not None and counters_went_back(before, after, model):
+        return "Triton's cumulative counters were lower at the end than at the start"
+    return None
 
 
 def _listening_pid(url: str) -> int | None:

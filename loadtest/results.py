@@ -56,6 +56,8 @@ class LoadResult:
     generator_lag_p99_ms: float | None = None  # ... the part the generator woke late (the rest: a full in-flight pool)
     max_in_flight: int | None = None  # open loop: requests each Locust process kept in flight at most
     peak_in_flight: int | None = None  # open loop: the most one user had in flight (= max_in_flight: it was full)
+    # the server was replaced during the window (how it showed): its counters and samples cover only part of it
+    server_restarted: str | None = None
 
     @property
     def latency_p50_ms(self) -> float:
@@ -105,6 +107,37 @@ class LoadResult:
             f"{slots} in-flight slots were taken, so the server held that many requests and the rest queued in the "
             "client, as a client with that many connections would see it; --max-in-flight lets more reach the server"
         )
+
+    def restart_note(self) -> str | None:
+        """One line when tritonserver was replaced during the window, so its own figures were left out."""
+        if not self.server_restarted:
+            return None
+        return (
+            f"{self.label}: tritonserver restarted during the measured window ({self.server_restarted}); its "
+            "counters and the CPU/memory samples cover only part of the window, so the server-side figures (avg "
+            "batch, queue, infer, utilization) are left out; the client's figures stand"
+        )
+
+    def failure_note(self) -> str | None:
+        """One line when requests failed: how many, the commonest error, and the outages they fell in."""
+        if not self.failed_requests:
+            return None
+        share = self.failed_requests / self.requests if self.requests else 1.0
+        line = f"{self.label}: {self.failed_requests} of {self.requests} requests failed ({100 * share:.1f} %)"
+        if self.errors:
+            error, count = max(self.errors.items(), key=lambda item: item[1])
+            line += f"; {count} × {error if len(error) <= 200 else error[:199] + '…'}"
+        if self.outages:
+            worst = max(self.outages, key=lambda o: o.duration_s)
+            line += (
+                f"; {len(self.outages)} outage(s), the longest {worst.duration_s:.1f} s without a success "
+                f"(t = {worst.start_s:.1f}–{worst.end_s:.1f} s)"
+            )
+        return line + "; throughput and latency count successes only"
+
+    def notes(self) -> list[str]:
+        """What the figures alone do not say: failures, a restarted server, requests that left the client late."""
+        return [n for n in (self.failure_note(), self.restart_note(), self.send_lag_note()) if n]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LoadResult:

@@ -67,6 +67,15 @@ def scrape(url: str, timeout_s: float = 5.0) -> dict[str, ModelCounters]:
         raise QuantserveError(f"{endpoint}: Triton metrics endpoint not reachable ({exc})") from exc
 
 
+def counters_went_back(before: dict[str, ModelCounters], after: dict[str, ModelCounters], model: str) -> bool:
+    """Any of the model's cumulative counters lower at the end than at the start: the server restarted (or the
+    model was reloaded) in between, and the delta covers only the time since."""
+    start, end = before.get(model), after.get(model)
+    if start is None:
+        return False
+    return end is None or any(end[name] < start[name] for name in COUNTERS)
+
+
 @dataclass
 class ServerBreakdown:
     """Triton's view of one model over the measured window (a delta of its cumulative counters)."""

@@ -40,7 +40,9 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
   run of neighbouring classes — a tagger, whose answer is the set of classes on, which top-1 agreement
   does not see (weaker tags can flip at 0.5 while the top one stays); raw multi-label logits look like a
   classifier's, so name them with `--output-kind NAME=multilabel` (judged at logit 0);
-- embedding: 2-D (N, D > 1) rows of unit L2 norm, or D ≥ 64 otherwise;
+- embedding: 2-D (N, D > 1) rows of unit L2 norm, or D ≥ 64 otherwise, unless the rows all point nearly where
+  their mean does (median cosine to it ≥ 0.99: many coordinates near fixed points, a landmark regressor's),
+  whose whole-row cosine cannot see one value move — those are dense;
 - dense, for 2-D: C < 64 values per sample where no class stands out — regressions. MTCNN's ONet box
   deltas (N, 4) and landmark coordinates (N, 10) were judged by the top-1 agreement of their argmax
   (a near-tie between coordinates) and refused at 0.98 with every compute node FP32;
@@ -91,6 +93,7 @@ OUTPUT_KINDS = (
 TOKEN_KINDS = {"token_classification": "classification", "token_embedding": "embedding"}
 MASK_MIN_CLASS_VALUES = 100  # a class with fewer FP32 values in a mask is too small for its IoU to mean anything
 EMBEDDING_MIN_DIM = 64
+ALIKE_ROWS = 0.99  # median cosine of the rows to their mean row above which D ≥ 64 values are regressions
 MAX_SEQUENCE_POSITIONS = 1024  # raw 3-D logits over more positions are a per-anchor map, not a sequence
 DETECTION_SPAN_RATIO = 10.0
 BOX_CHANNELS = 4
@@ -506,11 +509,26 @@ def _classification_or_embedding(values: np.ndarray, labels: np.ndarray | None) 
         return "multilabel"  # a tagger: the answer is the set of classes over 0.5, not one of them
     if scores and _a_class_stands_out(rows):
         return "classification"  # independent per-class (sigmoid) scores: their argmax is the answer
+    if values.shape[1] >= EMBEDDING_MIN_DIM and _rows_alike(rows):
+        return "dense"  # many regressions per sample (landmark coordinates): a row's cosine cannot see one move
     if values.shape[1] >= EMBEDDING_MIN_DIM:
         return "embedding"
     if not scores and _peaked_softmax(rows):
         return "classification"  # raw logits
     return "dense"  # a few values per sample where no class stands out: regressions (box deltas, landmarks)
+
+
+def _rows_alike(rows: np.ndarray) -> bool:
+    """The median row points where the mean row does (cosine ≥ ALIKE_ROWS): values that sit near a fixed point and
+    vary little around it (98 face-landmark coordinates in [0, 1]), not an embedding, whose rows point their own
+    ways. Their whole-row cosine is blind: such an output with one coordinate zeroed and another stuck kept a
+    cosine of 0.998 to FP32 and shipped; judged per value, those two read correlation 0."""
+    if len(rows) < 2:
+        return False
+    mean = rows.mean(axis=0)
+    norms = np.linalg.norm(rows, axis=1) * np.linalg.norm(mean)
+    cosines = rows @ mean / np.where(norms > 0, norms, 1.0)
+    return bool(np.median(cosines) >= ALIKE_ROWS)
 
 
 def _several_scattered_labels(scores: np.ndarray) -> bool:

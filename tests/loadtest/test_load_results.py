@@ -96,6 +96,31 @@ def test_an_open_loop_that_sent_late_says_so_in_the_report(tmp_path: Path) -> No
     assert f"- Sent late: {note}" in render(tmp_path)[0].read_text()
 
 
+def test_failures_and_a_restarted_server_are_said_and_set_the_exit_status(tmp_path: Path) -> None:
+    from loadtest.timeline import Outage
+    from quantserve.cli.commands.loadtest import failure_status
+
+    clean, broken = make_result("m", 8, 1), make_result("m", 8, 2)
+    assert clean.notes() == [] and failure_status([LoadRun("m", [clean])], allowed=False) == 0
+    broken.failed_requests, broken.errors = 40, {"TritonRequestFailed('[StatusCode.UNAVAILABLE] …')": 38, "x": 2}
+    broken.outages = [Outage(11.0, 15.0, 36)]
+    broken.server_restarted, broken.server, broken.utilization = (
+        "pid 1 listened on its port at the start, pid 2 …",
+        None,
+        None,
+    )
+    failure, restart = broken.notes()
+    assert failure.startswith("m @ 8 users: 40 of 500 requests failed (8.0 %); 38 × TritonRequestFailed(")
+    assert "1 outage(s), the longest 4.0 s without a success (t = 11.0–15.0 s)" in failure
+    assert "tritonserver restarted during the measured window (pid 1" in restart and "left out" in restart
+    run = LoadRun("m", [clean, broken])
+    assert failure_status([run], allowed=False) == 1 and failure_status([run], allowed=True) == 0
+    run.save(tmp_path)
+    markdown = render(tmp_path)[0].read_text()
+    assert f"- Restart: {restart}" in markdown
+    assert LoadRun.load(tmp_path / "load-m.json").results[1].server_restarted == broken.server_restarted
+
+
 def test_nan_survives_json(tmp_path: Path) -> None:
     result = make_result("m", 1, 0)
     result.server = None

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.triton_metrics import breakdown, metrics_endpoint, parse_metrics, scrape
+from loadtest.harness import _server_restarted
+from loadtest.recording_files import Window
+from loadtest.triton_metrics import breakdown, counters_went_back, metrics_endpoint, parse_metrics, scrape
 from quantserve.errors import QuantserveError
 
 SCRAPE = Path(__file__).parent / "assets" / "triton_metrics.txt"
@@ -49,6 +51,21 @@ def test_breakdown_is_a_delta_over_the_window() -> None:
     assert b.requests_succeeded == 400 and b.executions == 100
     assert b.avg_batch_size == 4.0
     assert b.avg_queue_us == 20.0
+
+
+def test_a_server_replaced_in_the_window_is_told_by_its_pid_or_its_counters() -> None:
+    """A restarted tritonserver's counters start again at zero: their delta covers only the time since."""
+    served = parse_metrics('nv_inference_request_success{model="m",version="1"} 900')
+    restarted = parse_metrics('nv_inference_request_success{model="m",version="1"} 40')
+    later = parse_metrics('nv_inference_request_success{model="m",version="1"} 2000')
+    assert counters_went_back(served, restarted, "m") and counters_went_back(served, {}, "m")
+    assert not counters_went_back(served, later, "m") and not counters_went_back({}, later, "m")
+    same = Window(0.0, 10.0, served, later)
+    assert _server_restarted(100, 100, same, "m") is None and _server_restarted(None, None, same, "m") is None
+    assert _server_restarted(100, 250, same, "m") == "pid 100 listened on its port at the start, pid 250 at the end"
+    assert "no process at the end" in (_server_restarted(100, None, same, "m") or "")
+    # the same pid (or none seen) but counters lower at the end: a restart the pid did not show
+    assert "counters were lower" in (_server_restarted(None, None, Window(0.0, 10.0, served, restarted), "m") or "")
 
 
 def test_breakdown_of_an_idle_model_is_zero_not_an_error() -> None:

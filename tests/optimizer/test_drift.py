@@ -226,6 +226,24 @@ def test_embedding_budget_reads_cosine_mean_and_worst() -> None:
     assert report.outputs["e"]["cosine_worst"] < 0.5
 
 
+def test_many_coordinates_near_fixed_points_are_regressions_not_an_embedding() -> None:
+    """98 landmarks' (x, y) in [0, 1]: every row points where the mean face does, so a row's cosine to FP32 reads
+    0.998 with one coordinate zeroed and another stuck; judged per value, the output is refused."""
+    mean_face = RNG.uniform(0.2, 0.8, size=196)
+    landmarks = mean_face + 0.03 * RNG.normal(size=(256, 196))
+    features = np.maximum(RNG.normal(size=(256, 196)), 0.0)  # ReLU features: rows of their own directions
+    assert infer_output_kinds({"marks": landmarks, "features": features}) == {
+        "marks": "dense",
+        "features": "embedding",
+    }
+    candidate = landmarks + 0.002 * RNG.normal(size=landmarks.shape)
+    assert measure_drift({"m": landmarks}, {"m": candidate}, {}, DriftBudget()).holds
+    candidate[:, 7], candidate[:, 8] = mean_face[7], 0.0
+    report = measure_drift({"m": landmarks}, {"m": candidate}, {}, DriftBudget())
+    assert report.outputs["m"]["cosine_mean"] > 0.99, "whole-row cosine cannot see it"
+    assert report.outputs["m"]["channel_worst"] in (7, 8) and report.violations[0].metric == "channel_correlation_worst"
+
+
 def test_sequence_budget_reads_decoded_agreement() -> None:
     reference = RNG.normal(size=(10, 15, 6))
     candidate = reference.copy()
@@ -371,7 +389,7 @@ def test_a_shifted_or_rescaled_map_is_refused_though_its_correlation_is_one() ->
         report = measure_drift({"d": reference}, {"d": changed}, {"d": "dense"}, budget)
         record = report.outputs["d"]
         assert record["channel_correlation_worst"] == pytest.approx(1.0)
-        assert record["channel_error_worst"] == pytest.approx(error, rel=0.02)
+        assert record["channel_error_worst"] == pytest.approx(error, rel=0.05)
         assert [(v.metric, v.higher_is_better) for v in report.violations] == [("channel_error_worst", False)]
         assert report.violations[0].line().startswith("output 'd': worst channel error (RMS / FP32 std) 0.")
     noisy = reference + 0.1 * RNG.normal(size=reference.shape).astype(np.float32)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,12 @@ def register(subparsers: Any) -> None:
         help="Triton metrics host:port (default: the one `quantserve serve` recorded for --url)",
     )
     parser.add_argument("--server-pid", type=int, default=0, help="tritonserver pid for CPU/memory sampling")
+    parser.add_argument(
+        "--allow-failures",
+        action="store_true",
+        help="exit 0 even when requests failed (an overload test that expects rejections); by default any failed "
+        "request makes the exit status 1, as Locust's and perf_analyzer's do — the figures and report are written",
+    )
     add_tls_flags(parser)
     add_json_flag(parser)
     parser.set_defaults(func=run)
@@ -113,18 +120,31 @@ def run(args: argparse.Namespace) -> int:
         runs.append(run_with_progress(settings, args))
         if not args.json:
             print_load_table(runs[-1].results)
-            for note in (r.send_lag_note() for r in runs[-1].results):
-                if note:
-                    print(f"note: {note}")
+            for note in (n for r in runs[-1].results for n in r.notes()):
+                print(f"note: {note}")
     md_path, html_path = render(args.out)
     if args.json:
         document = {"runs": [dataclasses.asdict(r) for r in runs], "metrics_url": metrics_url, "report": str(html_path)}
         print_json(document)
+    else:
+        if metrics_url is None:
+            print(metrics_hint(args.url))
+        print(f"report: {html_path} and {md_path}")
+    return failure_status(runs, args.allow_failures)
+
+
+def failure_status(runs: list[Any], allowed: bool) -> int:
+    """1 when any request failed (unless allowed), with one line on stderr saying so; else 0."""
+    failed = sum(r.failed_requests for run in runs for r in run.results)
+    if not failed or allowed:
         return 0
-    if metrics_url is None:
-        print(metrics_hint(args.url))
-    print(f"report: {html_path} and {md_path}")
-    return 0
+    total = sum(r.requests for run in runs for r in run.results)
+    print(
+        f"quantserve loadtest: {failed} of {total} requests failed (notes above, report written); exit 1 "
+        "(--allow-failures: exit 0 where failures are expected)",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def default_duration(pattern: Any) -> str:
