@@ -16,6 +16,13 @@ Two file forms are read:
   (uniformly at random, seeded, so every replay of the file is the same); a fractional expected count
   is carried over to the next interval, so the total is the count the file holds.
 
+- JSON lines (`.jsonl`, or any file whose first line is a JSON object): one object a line, its keys read as
+  the CSV's columns are (Mooncake's and similar LLM-serving traces; their `timestamp` is in milliseconds,
+  so replay them with `--trace-speed 1000`, or name it `timestamp_ms`);
+- Azure Functions' per-minute form: a CSV whose columns `1`, `2`, … `N` are counts per minute (a row per
+  function, other columns such as HashFunction ignored); the minutes are summed over the rows and replayed
+  as a count per 60 s interval, as above.
+
 A row-per-request CSV may also say how many samples each request carries (real clients send batches of
 different sizes): a `batch_size`, `batch` or `samples` column of integers >= 1. Each request is then
 built of that many rows of the data file (the run's `--request-batch` is used where there is none).
@@ -29,7 +36,9 @@ i, i + n, i + 2n … of the looped trace, so together they fire every arrival on
 from __future__ import annotations
 
 import csv
+import io
 import itertools
+import json
 import math
 import re
 from collections.abc import Callable, Iterator
@@ -129,7 +138,10 @@ def read_trace(path: Path | str, speed: float = 1.0) -> ArrivalTrace:
     if not first:
         raise QuantserveError(f"--trace {path}: no arrivals in it")
     sizes = None
-    if path.suffix.lower() == ".csv" or "," in first or _is_header(first):
+    if path.suffix.lower() in (".jsonl", ".ndjson") or first.startswith("{"):
+        lines = _json_lines_as_csv(path, lines)
+        offsets, period, sizes = _from_timestamps(path, lines)
+    elif path.suffix.lower() == ".csv" or "," in first or _is_header(first):
         offsets, period, sizes = _from_timestamps(path, lines)
     else:
         offsets, period = _from_intervals(path, lines)
@@ -165,6 +177,54 @@ def _from_intervals(path: Path, lines: list[str]) -> tuple[np.ndarray, float]:
     return np.concatenate([[0.0], np.cumsum(gaps)[:-1]]), period
 
 
+def _json_lines_as_csv(path: Path, lines: list[str]) -> list[str]:
+    """JSON lines as CSV lines (a header of the first object's keys, then each object's values), one for one, so
+    every later error names the file's own line."""
+    out: list[str] = []
+    keys: list[str] | None = None
+    for number, line in enumerate(lines, start=1):
+        if not line or line.startswith("#"):
+            out.append(line)
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict):
+            raise QuantserveError(f"--trace {path} line {number}: '{line[:40]}' is not a JSON object")
+        if keys is None:
+            keys = [str(key) for key in record]
+            out.insert(0, _csv_line(keys))
+        out.append(_csv_line(["" if record.get(key) is None else str(record.get(key)) for key in keys]))
+    return out
+
+
+def _csv_line(cells: list[str]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow(cells)
+    return buffer.getvalue()
+
+
+def _minute_columns(header: list[str]) -> list[int]:
+    """Indices of columns named 1, 2, … N in order (Azure Functions' invocations per minute), or none."""
+    columns = [i for i, name in enumerate(header) if name.isdigit()]
+    if len(columns) < 2 or [int(header[i]) for i in columns] != list(range(1, len(columns) + 1)):
+        return []
+    return columns
+
+
+def _from_minute_counts(path: Path, header: list[str], rows: list[tuple[int, list[str]]]) -> tuple[np.ndarray, float]:
+    """Counts per minute in columns 1 … N, summed over the rows (functions), as a count per 60 s interval."""
+    columns = _minute_columns(header)
+    totals = np.zeros(len(columns))
+    for number, row in rows[1:]:
+        cells = [(number, row[i].strip() if i < len(row) else "") for i in columns]
+        totals += _as_column(
+            path, "a minute's count", cells, float, lambda x: math.isfinite(x) and x >= 0, "a number >= 0"
+        )
+    return _from_counts(path, "count per minute", np.arange(len(columns)) * 60.0, totals, per_second=False)
+
+
 def _from_timestamps(path: Path, lines: list[str]) -> tuple[np.ndarray, float, np.ndarray | None]:
     """A CSV's arrival-time column; a pass lasts the span plus one mean gap, so looping keeps the mean rate."""
     kept = [(number, line) for number, line in enumerate(lines, start=1) if line and not line.startswith("#")]
@@ -172,9 +232,13 @@ def _from_timestamps(path: Path, lines: list[str]) -> tuple[np.ndarray, float, n
     header = [name.strip() for name in rows[0][1]]
     lowered = [name.lower() for name in header]
     found = [(lowered.index(n + u), u) for n in TIME_COLUMNS for u in TIME_UNITS if n + u in lowered]
+    if not found and _minute_columns(header):
+        offsets, period = _from_minute_counts(path, header, rows)
+        return offsets, period, None
     if not found:
+        shown = ", ".join(header[:12]) + (f", … ({len(header)} columns)" if len(header) > 12 else "")
         raise QuantserveError(
-            f"--trace {path}: no arrival-time column (looked for {', '.join(TIME_COLUMNS)}; found: {', '.join(header)})"
+            f"--trace {path}: no arrival-time column (looked for {', '.join(TIME_COLUMNS)}; found: {shown})"
         )
     column, unit = found[0]
     values = [(number, row[column].strip() if column < len(row) else "") for number, row in rows[1:]]

@@ -23,8 +23,10 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
   softmax commits to no class on the median row — hidden states per position (an audio frame, an image
   patch), judged by per-position cosine over every position;
 - sequence: any other 3-D (N, T, C) with C > 1 whose rows are distributions (softmax or log-softmax), or
-  raw logits over at most 1024 positions whose softmax commits to a class on the median row — per-position
-  class scores (CTC); raw values committing to none are per-position regressions (dense). Rows in [0, 1]
+  raw logits over at most 1024 positions whose softmax commits to a class on the median row and whose argmax
+  takes at least min(C, 3) classes — per-position class scores (CTC); raw values committing to none, or always
+  to the same one or two (a forecast whose pressure in hPa dwarfs its temperature), are per-position
+  regressions (dense). Rows in [0, 1]
   that are not distributions are independent (sigmoid) scores, and more than 1024 positions are
   anchors, not a sequence: a PicoDet layout detector's (1, 7600, 10) scores and (1, 7600, 32) box
   bins were judged as sequences and refused at "decoded-sequence agreement 0" — both are dense maps;
@@ -33,7 +35,8 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
   (sigmoid) scores — every value in [0, 1], rows not of unit norm, at most a quarter exact zeros (a
   ReLU feature vector has about half; a float32 sigmoid reaches 0 only below −88) — whose top score
   clears the row's median by 0.5, or, for C < 64, raw logits whose softmax gives the top class at
-  least half the mass. torchcrepe's (N, 360) pitch-bin sigmoid (3 % zeros) was judged an embedding at
+  least half the mass and whose argmax takes at least min(C, 3) classes (a box's pixel coordinates (x1, y1,
+  x2, y2) commit the softmax to x2 or y2 and were judged by that argmax's agreement: any shift passed). torchcrepe's (N, 360) pitch-bin sigmoid (3 % zeros) was judged an embedding at
   cosine 0.9998 while 2 % of its frames changed pitch bin, one by an octave;
 - multilabel: 2-D (N, C ≥ 3) independent per-class (sigmoid) scores, most of a row's classes plainly off
   (< 0.1), where at least a tenth of the rows have two or more classes at ≥ 0.5, on most of them not one
@@ -483,7 +486,7 @@ def _is_sequence(values: np.ndarray) -> bool:
     form = _row_form(rows)
     if form != "raw":
         return form == "distribution"  # independent sigmoid scores are not a sequence
-    return values.shape[1] <= MAX_SEQUENCE_POSITIONS and _peaked_softmax(rows)
+    return values.shape[1] <= MAX_SEQUENCE_POSITIONS and _peaked_softmax(rows) and _answers_vary(rows)
 
 
 def _row_form(rows: np.ndarray) -> str:
@@ -507,13 +510,13 @@ def _classification_or_embedding(values: np.ndarray, labels: np.ndarray | None) 
     scores = rows.min() >= 0.0 and rows.max() <= 1.0 and np.mean(rows == 0.0) <= SIGMOID_MAX_ZERO_SHARE
     if scores and _several_scattered_labels(rows):
         return "multilabel"  # a tagger: the answer is the set of classes over 0.5, not one of them
-    if scores and _a_class_stands_out(rows):
+    if scores and _a_class_stands_out(rows) and _answers_vary(rows):
         return "classification"  # independent per-class (sigmoid) scores: their argmax is the answer
     if values.shape[1] >= EMBEDDING_MIN_DIM and _rows_alike(rows):
         return "dense"  # many regressions per sample (landmark coordinates): a row's cosine cannot see one move
     if values.shape[1] >= EMBEDDING_MIN_DIM:
         return "embedding"
-    if not scores and _peaked_softmax(rows):
+    if not scores and _peaked_softmax(rows) and _answers_vary(rows):
         return "classification"  # raw logits
     return "dense"  # a few values per sample where no class stands out: regressions (box deltas, landmarks)
 
@@ -551,6 +554,15 @@ def _a_class_stands_out(scores: np.ndarray) -> bool:
     """On the median row the top score clears the row's median by half the [0, 1] range (torchcrepe's pitch
     bin: 0.9 over ≈ 0; MTCNN's landmark coordinates in [0, 1]: 0.8 over 0.45)."""
     return bool(np.median(scores.max(axis=1) - np.median(scores, axis=1)) >= STANDS_OUT)
+
+
+def _answers_vary(logits: np.ndarray) -> bool:
+    """The argmax takes at least min(C, 3) classes over the rows: class scores answer differently for different
+    inputs. Values of fixed, different scales do not: a forecast's (N, 24, 3) temperature, humidity and pressure
+    commit the softmax to pressure everywhere, a box's (x1, y1, x2, y2) in pixels to x2 or y2, and judged by the
+    agreement of that argmax they pass whatever INT8 does to the values; judged per value (dense) they do not."""
+    classes = np.unique(logits.argmax(axis=1)).size
+    return bool(classes >= min(logits.shape[1], 3))
 
 
 def _peaked_softmax(logits: np.ndarray) -> bool:

@@ -60,6 +60,34 @@ def test_a_count_or_rate_per_interval_becomes_that_many_arrivals_inside_each(tmp
     assert np.histogram(read_trace(sparse).offsets_s, bins=[0, 1, 2, 3, 4])[0].tolist() == [0, 1, 0, 1]
 
 
+def test_json_lines_and_azure_functions_per_minute_counts(tmp_path: Path) -> None:
+    """Mooncake-style JSON lines (milliseconds under `timestamp`: --trace-speed 1000 replays them in real time,
+    lists in other fields ignored) and Azure Functions' invocations per function per minute, summed."""
+    jsonl = tmp_path / "mooncake.jsonl"
+    jsonl.write_text(
+        '{"timestamp": 0, "input_length": 6955, "hash_ids": [46, 47]}\n'
+        '{"timestamp": 500, "input_length": 6472, "hash_ids": [46]}\n\n'
+        '{"timestamp": 2000, "input_length": 6940, "hash_ids": []}\n'
+    )
+    np.testing.assert_allclose(read_trace(jsonl, speed=1000.0).offsets_s, [0.0, 0.5, 2.0])
+    sized = tmp_path / "sized.log"  # no suffix needed: the first line is a JSON object
+    sized.write_text('{"time": 1.0, "batch_size": 4}\n{"time": 1.5, "batch_size": 1}\n')
+    assert read_trace(sized).sizes.tolist() == [4, 1]  # type: ignore[union-attr]
+    minutes = tmp_path / "invocations_per_function_md.anon.d01.csv"
+    minutes.write_text("HashOwner,HashApp,HashFunction,Trigger,1,2,3\na,b,f1,http,2,0,1\na,b,f2,timer,1,0,0\n")
+    trace = read_trace(minutes)
+    assert trace.requests == 4 and trace.period_s == pytest.approx(180.0)
+    assert np.histogram(trace.offsets_s, bins=[0, 60, 120, 180])[0].tolist() == [3, 0, 1]
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"timestamp": 0}\n[1, 2]\n')
+    with pytest.raises(QuantserveError, match=r"broken\.jsonl line 2: '\[1, 2\]' is not a JSON object"):
+        read_trace(broken)
+    wide = tmp_path / "wide.csv"  # a header of many columns is named in part
+    wide.write_text(",".join(f"c{i}" for i in range(40)) + "\n" + ",".join("1" for _ in range(40)) + "\n")
+    with pytest.raises(QuantserveError, match=r"found: c0, c1, .*, c11, … \(40 columns\)\)$"):
+        read_trace(wide)
+
+
 def test_a_request_size_column_gives_each_arrival_its_samples(tmp_path: Path) -> None:
     sized = tmp_path / "sized.csv"
     sized.write_text("time,batch_size\n0.2,8\n0.0,1\n0.1,32\n")  # rows unsorted: sizes follow their arrivals

@@ -244,6 +244,34 @@ def test_many_coordinates_near_fixed_points_are_regressions_not_an_embedding() -
     assert report.outputs["m"]["channel_worst"] in (7, 8) and report.violations[0].metric == "channel_correlation_worst"
 
 
+def test_values_of_fixed_different_scales_are_regressions_whatever_their_argmax() -> None:
+    """A forecast's pressure (hPa) dwarfs its temperature and a box's x2/y2 its x1/y1: the softmax commits, the
+    argmax never changes, and judged by that argmax a zeroed temperature or a halved y1 passed."""
+    rows = 128
+    forecast = np.stack(
+        [
+            20 + 5 * RNG.normal(size=(rows, 24)),
+            60 + 10 * RNG.normal(size=(rows, 24)),
+            1000 + 5 * RNG.normal(size=(rows, 24)),
+        ],
+        axis=-1,
+    )
+    x1, y1 = RNG.uniform(0, 100, rows), RNG.uniform(0, 100, rows)
+    boxes = np.stack([x1, y1, x1 + RNG.uniform(20, 80, rows), y1 + RNG.uniform(20, 80, rows)], axis=1)
+    logits = RNG.normal(size=(rows, 5)) * 3.0  # a classifier's: the argmax goes everywhere
+    kinds = infer_output_kinds({"forecast": forecast, "boxes": boxes, "logits": logits})
+    assert kinds == {"forecast": "dense", "boxes": "dense", "logits": "classification"}
+    broken_forecast, broken_boxes = forecast.copy(), boxes.copy()
+    broken_forecast[..., 0], broken_boxes[:, 1] = 0.0, boxes[:, 1] * 0.5
+    report = measure_drift(
+        {"forecast": forecast, "boxes": boxes},
+        {"forecast": broken_forecast, "boxes": broken_boxes},
+        kinds,
+        DriftBudget(),
+    )
+    assert {v.output for v in report.violations} == {"forecast", "boxes"}
+
+
 def test_sequence_budget_reads_decoded_agreement() -> None:
     reference = RNG.normal(size=(10, 15, 6))
     candidate = reference.copy()
