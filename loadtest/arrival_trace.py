@@ -5,9 +5,11 @@ Two file forms are read:
   requests (lines starting with `#` and blank lines skipped), so a file made for perf_analyzer replays
   here unchanged;
 - a CSV with a header and an arrival-time column (`timestamp`, `time`, `arrival_time` or `arrival`,
-  any case, optionally with a unit: `timestamp_ms`, `time_us`; seconds without one): numbers (any
-  origin), or date-times such as `2023-11-16 18:15:46.6805900` (the form of Azure's public inference
-  traces). Rows need not be sorted; other columns are ignored.
+  any case, optionally with a unit: `timestamp_ms`, `time_us`; seconds without one, unless the numbers are
+  too large to be Unix seconds — from 1e11 they are epoch milliseconds, 1e14 microseconds, 1e17 nanoseconds,
+  as JavaScript's Date.now() and tracing spans write them): numbers (any origin), or date-times such as
+  `2023-11-16 18:15:46.6805900` (the form of Azure's public inference traces), with a zone or not
+  (`2024-05-01T12:00:00.123Z`, `…+02:00`: moved to UTC). Rows need not be sorted; other columns are ignored.
 - the same CSV with a count per interval instead of a row per request, as request logs are kept once
   aggregated (a dashboard's requests per second or per minute): a `count`, `requests` or
   `invocations` column (arrivals in the interval from that row's time to the next row's), or a `rate`,
@@ -57,7 +59,10 @@ SIZE_COLUMNS = ("batch_size", "batch", "samples")  # samples in the row's reques
 MAX_REQUEST_SAMPLES = 4096  # a request's samples, as a sanity bound (Triton's max_batch_size is far below)
 COUNT_SEED = 0  # where in its interval each counted arrival falls: fixed, so a replay is repeatable
 TIME_UNITS = {"": 1.0, "_s": 1.0, "_ms": 1e-3, "_us": 1e-6, "_ns": 1e-9}  # a column name's suffix
-DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?")  # local time, no zone
+# a date-time, its zone (Z or ±HH:MM) optional: without one, every row is taken in the same (unknown) zone
+DATE_TIME = re.compile(r"(\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?)(Z|[+-]\d{2}:?\d{2})?")
+# unit-less numbers this large are no Unix time in seconds (1e11 s is the year 5138): epoch ms, µs or ns
+EPOCH_UNITS = ((1e17, 1e-9), (1e14, 1e-6), (1e11, 1e-3))
 MAX_ARRIVALS = 10_000_000  # a trace's arrivals held in memory (80 MB of float64)
 
 
@@ -242,7 +247,7 @@ def _from_timestamps(path: Path, lines: list[str]) -> tuple[np.ndarray, float, n
         )
     column, unit = found[0]
     values = [(number, row[column].strip() if column < len(row) else "") for number, row in rows[1:]]
-    seconds = _as_seconds(path, header[column], values, TIME_UNITS[unit])
+    seconds = _as_seconds(path, header[column], values, TIME_UNITS[unit] if unit else None)
     counted = [i for i, name in enumerate(lowered) if name in COUNT_COLUMNS + RATE_COLUMNS]
     if counted:
         amounts = [(number, row[counted[0]].strip() if counted[0] < len(row) else "") for number, row in rows[1:]]
@@ -322,16 +327,18 @@ def _from_counts(
     return np.sort(offsets), float(starts[-1] + widths[-1])
 
 
-def _as_seconds(path: Path, name: str, values: list[tuple[int, str]], unit_s: float = 1.0) -> np.ndarray:
-    """Numbers (in `unit_s` seconds each) if the first value is one, else date-times (numpy's ISO 8601 parser, to
-    the nanosecond)."""
+def _as_seconds(path: Path, name: str, values: list[tuple[int, str]], unit_s: float | None = 1.0) -> np.ndarray:
+    """Numbers (in `unit_s` seconds each; None: seconds, or epoch ms/µs/ns where the first is too large to be
+    seconds) if the first value is one, else date-times (numpy's ISO 8601 parser, to the nanosecond; a zone
+    suffix, Z or ±HH:MM as JSON and cloud logs write them, moves each to UTC)."""
     numeric = bool(values) and _is_number(values[0][1])
     parsed = []
     for number, value in values:
         try:
-            if not numeric and not DATE_TIME.fullmatch(value):
+            match = None if numeric else DATE_TIME.fullmatch(value)
+            if not numeric and match is None:
                 raise ValueError(value)
-            parsed.append(float(value) if numeric else np.datetime64(value.replace(" ", "T", 1), "ns"))
+            parsed.append(float(value) if numeric else _utc(match))  # type: ignore[arg-type]
         except ValueError:
             what = "a number of seconds (as the first row)" if numeric else "a date-time (as the first row)"
             raise QuantserveError(f"--trace {path} line {number}: {name} '{value[:40]}' is not {what}") from None
@@ -339,7 +346,22 @@ def _as_seconds(path: Path, name: str, values: list[tuple[int, str]], unit_s: fl
             raise QuantserveError(f"--trace {path} line {number}: {name} '{value}' is not a finite number of seconds")
     if not numeric and parsed:
         return (np.array(parsed) - parsed[0]).astype("timedelta64[ns]").astype(np.float64) * 1e-9
-    return np.array(parsed, dtype=np.float64) * unit_s
+    numbers = np.array(parsed, dtype=np.float64)
+    if unit_s is None:
+        first = abs(float(numbers[0])) if len(numbers) else 0.0
+        unit_s = next((unit for floor, unit in EPOCH_UNITS if first >= floor), 1.0)
+    return numbers * unit_s
+
+
+def _utc(match: re.Match[str]) -> np.datetime64:
+    """A matched date-time at nanosecond precision, moved to UTC by its zone offset (none: as written)."""
+    when = np.datetime64(match[1].replace(" ", "T", 1), "ns")
+    zone = match[2]
+    if not zone or zone == "Z":
+        return when
+    digits = zone[1:].replace(":", "")
+    minutes = int(digits[:2]) * 60 + int(digits[2:])
+    return when - np.timedelta64(minutes if zone[0] == "+" else -minutes, "m")
 
 
 def _is_number(text: str) -> bool:

@@ -41,6 +41,21 @@ def test_csv_timestamps_in_seconds_or_date_times(tmp_path: Path) -> None:
     np.testing.assert_allclose(read_trace(azure).offsets_s, [0.0, 0.5])
 
 
+def test_zoned_date_times_and_epoch_numbers_in_any_unit(tmp_path: Path) -> None:
+    """Cloud and JSON logs write UTC with a Z or an offset; Date.now() and tracing spans write epoch milliseconds or
+    nanoseconds under a unit-less name (numbers too large to be Unix seconds)."""
+    zoned = tmp_path / "zoned.csv"
+    zoned.write_text("time\n2024-05-01T12:00:00.123Z\n2024-05-01T14:00:00.623+02:00\n2024-05-01T11:00:01-01:00\n")
+    np.testing.assert_allclose(read_trace(zoned).offsets_s, [0.0, 0.5, 0.877])
+    for scale in (1e3, 1e6, 1e9):  # ms, µs, ns since 1970
+        epoch = tmp_path / f"epoch{int(scale)}.csv"
+        epoch.write_text("timestamp\n" + "\n".join(f"{int((1714560000 + t) * scale)}" for t in (0.0, 0.25, 2.0)))
+        np.testing.assert_allclose(read_trace(epoch).offsets_s, [0.0, 0.25, 2.0], atol=1e-6)
+    seconds = tmp_path / "unix_seconds.csv"
+    seconds.write_text("timestamp\n1714560000.0\n1714560000.5\n")
+    np.testing.assert_allclose(read_trace(seconds).offsets_s, [0.0, 0.5])
+
+
 def test_a_count_or_rate_per_interval_becomes_that_many_arrivals_inside_each(tmp_path: Path) -> None:
     """Aggregated logs: arrivals fall inside their interval, as many as counted; the last interval is the
     median width; fractional expected counts carry over; the same file replays the same arrivals."""

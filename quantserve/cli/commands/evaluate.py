@@ -176,6 +176,8 @@ def load_side_by_side(args: argparse.Namespace, models: list[str]) -> list[dict[
         runs.append(dataclasses.asdict(run))
         if not args.json:
             print_load_table(run.results)
+            for note in (n for r in run.results for n in r.notes()):
+                print(f"note: {note}")
     if metrics_url is None and not args.json:
         print(metrics_hint(args.url))
     return runs
