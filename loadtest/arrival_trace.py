@@ -29,6 +29,11 @@ A row-per-request CSV may also say how many samples each request carries (real c
 different sizes): a `batch_size`, `batch` or `samples` column of integers >= 1. Each request is then
 built of that many rows of the data file (the run's `--request-batch` is used where there is none).
 
+`scale` (`--trace-scale`) replays a trace at a share of its rate with its shape kept, as a production trace
+must be to fit one test server: a count per interval is multiplied by it before the arrivals are placed
+(any positive scale; Azure's per-minute counts sum to far more than one machine takes), a row-per-request
+trace is thinned, each arrival kept with that probability (seeded; scale ≤ 1 — `speed` makes one faster).
+
 The trace is replayed from its first arrival and loops when it ends (as perf_analyzer loops over its
 intervals) until the measured window closes; `speed` compresses time (2: twice the rate, the same
 shape). Arrivals are dealt in turn to the load processes (`--workers`): process i of n fires arrivals
@@ -95,11 +100,12 @@ class ArrivalTrace:
         gaps = np.diff(np.append(self.offsets_s, self.offsets_s[0] + self.period_s))  # the last wraps around
         return float(gaps.std() / gaps.mean()) if gaps.mean() > 0 else 0.0
 
-    def summary(self, speed: float) -> dict[str, Any]:
+    def summary(self, speed: float, scale: float = 1.0) -> dict[str, Any]:
         """How the trace is recorded with each result: the file, its size, and its rate as replayed."""
         record = {
             "file": self.source,
             "speed": speed,
+            "scale": scale,
             "requests_per_pass": self.requests,
             "pass_s": round(self.period_s, 6),
             "mean_rate_rps": round(self.mean_rate_rps, 3),
@@ -127,11 +133,14 @@ class ArrivalTrace:
             yield passes * self.period_s + float(self.offsets_s[position]), size
 
 
-def read_trace(path: Path | str, speed: float = 1.0) -> ArrivalTrace:
-    """The trace in `path` (module docstring), its time divided by `speed`; every problem is one line naming it."""
+def read_trace(path: Path | str, speed: float = 1.0, scale: float = 1.0) -> ArrivalTrace:
+    """The trace in `path` (module docstring), its time divided by `speed`, its arrivals scaled by `scale`; every
+    problem is one line naming it."""
     path = Path(path)
     if not speed > 0:
         raise QuantserveError(f"--trace-speed must be positive, got {speed:g}")
+    if not (scale > 0 and math.isfinite(scale)):
+        raise QuantserveError(f"--trace-scale must be a positive number, got {scale:g}")
     if not path.is_file():
         raise QuantserveError(f"--trace {path}: no such file")
     try:
@@ -142,17 +151,41 @@ def read_trace(path: Path | str, speed: float = 1.0) -> ArrivalTrace:
     first = next((line for line in lines if line and not line.startswith("#")), "")
     if not first:
         raise QuantserveError(f"--trace {path}: no arrivals in it")
-    sizes = None
+    sizes, counted = None, False
     if path.suffix.lower() in (".jsonl", ".ndjson") or first.startswith("{"):
         lines = _json_lines_as_csv(path, lines)
-        offsets, period, sizes = _from_timestamps(path, lines)
+        offsets, period, sizes, counted = _from_timestamps(path, lines, scale)
     elif path.suffix.lower() == ".csv" or "," in first or _is_header(first):
-        offsets, period, sizes = _from_timestamps(path, lines)
+        offsets, period, sizes, counted = _from_timestamps(path, lines, scale)
     else:
         offsets, period = _from_intervals(path, lines)
+    if not counted and scale != 1.0:
+        offsets, sizes = _thinned(path, offsets, sizes, scale)
     if len(offsets) > MAX_ARRIVALS:
-        raise QuantserveError(f"--trace {path}: {len(offsets)} arrivals, more than {MAX_ARRIVALS} (cut it)")
+        raise QuantserveError(
+            f"--trace {path}: {len(offsets)} arrivals, more than {MAX_ARRIVALS} (cut it, or thin it with --trace-scale)"
+        )
     return ArrivalTrace(str(path), offsets / speed, period / speed, sizes)
+
+
+def _thinned(
+    path: Path, offsets: np.ndarray, sizes: np.ndarray | None, scale: float
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """A row-per-request trace at `scale` (< 1) of its rate, its shape kept: each arrival kept with that
+    probability, seeded (every process of a run, and every run, keeps the same ones), as thinning a Poisson
+    process leaves a Poisson process."""
+    if scale > 1:
+        raise QuantserveError(
+            f"--trace {path}: --trace-scale {scale:g} above 1 needs a count per interval to multiply; a trace of one "
+            "row per request replays faster with --trace-speed"
+        )
+    keep = np.random.default_rng(COUNT_SEED).random(len(offsets)) < scale
+    if keep.sum() < 2:
+        raise QuantserveError(
+            f"--trace {path}: --trace-scale {scale:g} keeps {int(keep.sum())} of {len(offsets)} arrivals; a replay "
+            "needs at least 2"
+        )
+    return offsets[keep], None if sizes is None else sizes[keep]
 
 
 def _is_header(line: str) -> bool:
@@ -218,7 +251,9 @@ def _minute_columns(header: list[str]) -> list[int]:
     return columns
 
 
-def _from_minute_counts(path: Path, header: list[str], rows: list[tuple[int, list[str]]]) -> tuple[np.ndarray, float]:
+def _from_minute_counts(
+    path: Path, header: list[str], rows: list[tuple[int, list[str]]], scale: float = 1.0
+) -> tuple[np.ndarray, float]:
     """Counts per minute in columns 1 … N, summed over the rows (functions), as a count per 60 s interval."""
     columns = _minute_columns(header)
     totals = np.zeros(len(columns))
@@ -227,19 +262,22 @@ def _from_minute_counts(path: Path, header: list[str], rows: list[tuple[int, lis
         totals += _as_column(
             path, "a minute's count", cells, float, lambda x: math.isfinite(x) and x >= 0, "a number >= 0"
         )
-    return _from_counts(path, "count per minute", np.arange(len(columns)) * 60.0, totals, per_second=False)
+    return _from_counts(path, "count per minute", np.arange(len(columns)) * 60.0, totals * scale, per_second=False)
 
 
-def _from_timestamps(path: Path, lines: list[str]) -> tuple[np.ndarray, float, np.ndarray | None]:
-    """A CSV's arrival-time column; a pass lasts the span plus one mean gap, so looping keeps the mean rate."""
+def _from_timestamps(
+    path: Path, lines: list[str], scale: float = 1.0
+) -> tuple[np.ndarray, float, np.ndarray | None, bool]:
+    """A CSV's arrival-time column; a pass lasts the span plus one mean gap, so looping keeps the mean rate. Also
+    whether the rows were counts per interval (scaled here by `scale`, before any arrival is placed)."""
     kept = [(number, line) for number, line in enumerate(lines, start=1) if line and not line.startswith("#")]
     rows = [(number, next(csv.reader([line]))) for number, line in kept]  # a row a line: errors name the file's line
     header = [name.strip() for name in rows[0][1]]
     lowered = [name.lower() for name in header]
     found = [(lowered.index(n + u), u) for n in TIME_COLUMNS for u in TIME_UNITS if n + u in lowered]
     if not found and _minute_columns(header):
-        offsets, period = _from_minute_counts(path, header, rows)
-        return offsets, period, None
+        offsets, period = _from_minute_counts(path, header, rows, scale)
+        return offsets, period, None, True
     if not found:
         shown = ", ".join(header[:12]) + (f", … ({len(header)} columns)" if len(header) > 12 else "")
         raise QuantserveError(
@@ -253,9 +291,9 @@ def _from_timestamps(path: Path, lines: list[str]) -> tuple[np.ndarray, float, n
         amounts = [(number, row[counted[0]].strip() if counted[0] < len(row) else "") for number, row in rows[1:]]
         per_second = lowered[counted[0]] in RATE_COLUMNS
         offsets, period = _from_counts(
-            path, header[counted[0]], seconds, _as_amounts(path, header[counted[0]], amounts), per_second
+            path, header[counted[0]], seconds, _as_amounts(path, header[counted[0]], amounts) * scale, per_second
         )
-        return offsets, period, None
+        return offsets, period, None, True
     sized = [i for i, name in enumerate(lowered) if name in SIZE_COLUMNS]
     sizes = None
     if sized:
@@ -268,7 +306,7 @@ def _from_timestamps(path: Path, lines: list[str]) -> tuple[np.ndarray, float, n
     span = float(offsets[-1])
     if span <= 0:
         raise QuantserveError(f"--trace {path}: every arrival has the same time; a replay needs time between them")
-    return offsets, span * len(offsets) / (len(offsets) - 1), None if sizes is None else sizes[order]
+    return offsets, span * len(offsets) / (len(offsets) - 1), None if sizes is None else sizes[order], False
 
 
 def _as_sizes(path: Path, name: str, values: list[tuple[int, str]]) -> np.ndarray:
@@ -321,7 +359,9 @@ def _from_counts(
     if counts.sum() < 2:
         raise QuantserveError(f"--trace {path}: {int(counts.sum())} arrival(s) in all; a replay needs at least 2")
     if counts.sum() > MAX_ARRIVALS:
-        raise QuantserveError(f"--trace {path}: {int(counts.sum())} arrivals, more than {MAX_ARRIVALS} (cut it)")
+        raise QuantserveError(
+            f"--trace {path}: {int(counts.sum())} arrivals, more than {MAX_ARRIVALS} (a smaller --trace-scale thins it)"
+        )
     rng = np.random.default_rng(COUNT_SEED)
     offsets = np.repeat(starts, counts) + rng.random(int(counts.sum())) * np.repeat(widths, counts)
     return np.sort(offsets), float(starts[-1] + widths[-1])

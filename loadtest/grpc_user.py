@@ -240,7 +240,7 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
         users = max(1, (options.rate_users or options.num_users or 1) if options is not None else 1)
         self._trace: ArrivalTrace | None = None
         if options is not None and options.trace:
-            self._trace = read_trace(options.trace, options.trace_speed or 1.0)
+            self._trace = read_trace(options.trace, options.trace_speed or 1.0, options.trace_scale or 1.0)
             self._share = (getattr(self.environment.runner, "worker_index", 0), users)
         elif options is not None and options.rate:
             self.rate = options.rate / users

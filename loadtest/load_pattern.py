@@ -177,15 +177,20 @@ class TraceReplay(_ArrivalGenerators):
 
     path: str
     speed: float = 1.0
+    scale: float = 1.0  # a share of the trace's arrivals (`read_trace`): a production trace made to fit one server
 
     @cached_property
     def trace(self) -> ArrivalTrace:
-        return read_trace(self.path, self.speed)
+        return read_trace(self.path, self.speed, self.scale)
 
     @property
     def name(self) -> str:
-        """The step's part of file and folder names: `trace-morning` or `trace-morning-x2`."""
-        return f"trace-{Path(self.path).stem}" + (f"-x{self.speed:g}" if self.speed != 1 else "")
+        """The step's part of file and folder names: `trace-morning`, `trace-morning-x2` or `trace-morning-s0.01`."""
+        return (
+            f"trace-{Path(self.path).stem}"
+            + (f"-x{self.speed:g}" if self.speed != 1 else "")
+            + (f"-s{self.scale:g}" if self.scale != 1 else "")
+        )
 
     def check(self) -> None:
         """Read the trace: a missing, empty or malformed file is one line naming it and the line at fault."""
@@ -195,7 +200,14 @@ class TraceReplay(_ArrivalGenerators):
         return (self,)
 
     def locust_options(self) -> list[str]:
-        return ["--trace", str(Path(self.path).resolve()), "--trace-speed", f"{self.speed:g}"]
+        return [
+            "--trace",
+            str(Path(self.path).resolve()),
+            "--trace-speed",
+            f"{self.speed!r}",
+            "--trace-scale",
+            f"{self.scale!r}",
+        ]
 
     def recorded(self, workers: int) -> dict[str, Any]:
         """Recorded with the trace's mean rate as replayed (offered rate), and what the trace is."""
@@ -204,7 +216,7 @@ class TraceReplay(_ArrivalGenerators):
             "users": self.locust_users(workers),
             "rate_rps": round(self.trace.mean_rate_rps, 3),
             "arrivals": "trace",
-            "trace": self.trace.summary(self.speed),
+            "trace": self.trace.summary(self.speed, self.scale),
         }
 
 
@@ -313,6 +325,7 @@ def pattern_from_flags(
     stages: str = "",
     trace: str = "",
     trace_speed: float = 1.0,
+    trace_scale: float = 1.0,
 ) -> LoadPattern:
     """The CLI's `--users/--sweep/--rate/--arrivals/--spawn-rate/--stages/--trace` as one pattern.
 
@@ -323,7 +336,7 @@ def pattern_from_flags(
         clash = [flag for flag, value in (("--rate", rate), ("--stages", stages), ("--sweep", sweep)) if value]
         if clash:
             raise QuantserveError(f"--trace replays the file's own arrivals; drop {' and '.join(clash)}")
-        return TraceReplay(trace, trace_speed)
+        return TraceReplay(trace, trace_speed, trace_scale)
     if stages:
         return Staged(parse_stages(stages))
     if rate:

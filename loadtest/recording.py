@@ -59,6 +59,9 @@ def add_triton_options(parser: Any) -> None:
     group.add_argument(
         "--trace-speed", type=float, default=1.0, env_var="QUANTSERVE_TRACE_SPEED", help="2: twice as fast"
     )
+    group.add_argument(
+        "--trace-scale", type=float, default=1.0, env_var="QUANTSERVE_TRACE_SCALE", help="0.1: a tenth of its arrivals"
+    )
     group.add_argument("--rate-users", type=int, default=0, env_var="QUANTSERVE_RATE_USERS", help=argparse.SUPPRESS)
     group.add_argument("--max-in-flight", type=int, default=64, env_var="QUANTSERVE_MAX_IN_FLIGHT")
     group.add_argument("--triton-tls-ca", default="", env_var="QUANTSERVE_TLS_CA", help="PEM CA: connect over TLS")

@@ -35,7 +35,7 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
   (sigmoid) scores — every value in [0, 1], rows not of unit norm, at most a quarter exact zeros (a
   ReLU feature vector has about half; a float32 sigmoid reaches 0 only below −88) — whose top score
   clears the row's median by 0.5, or, for C < 64, raw logits whose softmax gives the top class at
-  least half the mass and whose argmax takes at least min(C, 3) classes (a box's pixel coordinates (x1, y1,
+  least half the mass and whose argmax takes at least min(C, 3) classes, or with labels of its classes (a box's pixel coordinates (x1, y1,
   x2, y2) commit the softmax to x2 or y2 and were judged by that argmax's agreement: any shift passed). torchcrepe's (N, 360) pitch-bin sigmoid (3 % zeros) was judged an embedding at
   cosine 0.9998 while 2 % of its frames changed pitch bin, one by an octave;
 - multilabel: 2-D (N, C ≥ 3) independent per-class (sigmoid) scores, most of a row's classes plainly off
@@ -510,13 +510,14 @@ def _classification_or_embedding(values: np.ndarray, labels: np.ndarray | None) 
     scores = rows.min() >= 0.0 and rows.max() <= 1.0 and np.mean(rows == 0.0) <= SIGMOID_MAX_ZERO_SHARE
     if scores and _several_scattered_labels(rows):
         return "multilabel"  # a tagger: the answer is the set of classes over 0.5, not one of them
-    if scores and _a_class_stands_out(rows) and _answers_vary(rows):
+    answers = _answers_vary(rows) or _usable_labels(labels, values)  # labels of its classes: the user says so
+    if scores and _a_class_stands_out(rows) and answers:
         return "classification"  # independent per-class (sigmoid) scores: their argmax is the answer
     if values.shape[1] >= EMBEDDING_MIN_DIM and _rows_alike(rows):
         return "dense"  # many regressions per sample (landmark coordinates): a row's cosine cannot see one move
     if values.shape[1] >= EMBEDDING_MIN_DIM:
         return "embedding"
-    if not scores and _peaked_softmax(rows) and _answers_vary(rows):
+    if not scores and _peaked_softmax(rows) and answers:
         return "classification"  # raw logits
     return "dense"  # a few values per sample where no class stands out: regressions (box deltas, landmarks)
 
@@ -558,7 +559,7 @@ def _a_class_stands_out(scores: np.ndarray) -> bool:
 
 def _answers_vary(logits: np.ndarray) -> bool:
     """The argmax takes at least min(C, 3) classes over the rows: class scores answer differently for different
-    inputs. Values of fixed, different scales do not: a forecast's (N, 24, 3) temperature, humidity and pressure
+    inputs (or labels of the output's classes come with the data: the user says it classifies). Values of fixed, different scales do not: a forecast's (N, 24, 3) temperature, humidity and pressure
     commit the softmax to pressure everywhere, a box's (x1, y1, x2, y2) in pixels to x2 or y2, and judged by the
     agreement of that argmax they pass whatever INT8 does to the values; judged per value (dense) they do not."""
     classes = np.unique(logits.argmax(axis=1)).size

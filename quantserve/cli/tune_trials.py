@@ -98,6 +98,7 @@ class TuneSettings:
     request_batch: int = 1
     trace: Path | None = None  # recorded arrivals every trial replays open loop instead (`loadtest --trace`)
     trace_speed: float = 1.0
+    trace_scale: float = 1.0
 
     def load_step(self) -> Any:
         """What every trial, the confirmation and the re-measure offer: `users` in a closed loop, or the trace."""
@@ -108,7 +109,9 @@ class TuneSettings:
         """Built once: a trace step reads and parses its file once, not at every window of every trial."""
         from loadtest.load_pattern import ClosedLoop, TraceReplay
 
-        return TraceReplay(str(self.trace), self.trace_speed) if self.trace else ClosedLoop(self.users)
+        return (
+            TraceReplay(str(self.trace), self.trace_speed, self.trace_scale) if self.trace else ClosedLoop(self.users)
+        )
 
     @property
     def request_rows(self) -> int:
@@ -154,7 +157,7 @@ class TuneSettings:
             "slo_p99_ms": self.slo_p99_ms,
             "users": None if self.trace else self.users,
             "load": step.mode,
-            "trace": step.trace.summary(self.trace_speed) if self.trace else None,
+            "trace": step.trace.summary(self.trace_speed, self.trace_scale) if self.trace else None,
             "max_in_flight": TRACE_MAX_IN_FLIGHT if self.trace else None,
             "request_batch": self.request_batch,
             "warmup_s": self.warmup_s,

@@ -208,6 +208,36 @@ def test_the_trace_flag_is_one_open_loop_step(tmp_path: Path) -> None:
         TraceReplay(str(tmp_path / "empty.txt")).check()
 
 
+def test_a_scaled_trace_keeps_its_shape_at_a_share_of_its_rate(tmp_path: Path) -> None:
+    """--trace-scale: counts per interval multiplied before placing (Azure's per-minute sums: billions a day),
+    a row-per-request trace thinned the same way in every process; the step is named and records it."""
+    counts = tmp_path / "busy.csv"
+    counts.write_text("time,count\n0,20000000\n60,0\n120,40000000\n")  # 60 M arrivals: more than any replay holds
+    with pytest.raises(QuantserveError, match="more than 10000000 \\(a smaller --trace-scale thins it\\)"):
+        read_trace(counts)
+    scaled = read_trace(counts, scale=1e-5)
+    assert scaled.requests == 600 and scaled.period_s == pytest.approx(180.0)
+    assert np.histogram(scaled.offsets_s, bins=[0, 60, 120, 180])[0].tolist() == [200, 0, 400]
+    assert read_trace(counts, scale=2e-5).requests == 1200  # counts may be multiplied up too
+    rows = tmp_path / "rows.csv"
+    rows.write_text("time\n" + "\n".join(f"{t:.3f}" for t in np.sort(RNG_TIMES)) + "\n")
+    whole, tenth = read_trace(rows), read_trace(rows, scale=0.1)
+    assert 150 <= tenth.requests <= 250 and tenth.period_s == whole.period_s  # 2 000 rows, about 200 kept
+    assert set(np.round(tenth.offsets_s, 3)) <= set(np.round(whole.offsets_s, 3))
+    np.testing.assert_array_equal(read_trace(rows, scale=0.1).offsets_s, tenth.offsets_s)  # every process alike
+    with pytest.raises(QuantserveError, match="--trace-scale 2 above 1 needs a count per interval"):
+        read_trace(rows, scale=2.0)
+    with pytest.raises(QuantserveError, match="--trace-scale must be a positive number, got 0"):
+        read_trace(rows, scale=0.0)
+    step = pattern_from_flags(16, trace=str(rows), trace_scale=0.1)
+    assert step.name == "trace-rows-s0.1" and step.recorded(workers=1)["trace"]["scale"] == 0.1
+    options = step.locust_options()
+    assert options[options.index("--trace-scale") + 1] == "0.1"
+
+
+RNG_TIMES = np.random.default_rng(3).uniform(0.0, 100.0, size=2000)
+
+
 def test_a_trace_replays_once_by_default(tmp_path: Path) -> None:
     """`loadtest --trace` without --duration plays one pass of the trace (whole seconds); else 60 s."""
     from quantserve.cli.commands.loadtest import default_duration

@@ -58,6 +58,13 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--trace-speed", type=float, default=1.0, help="--trace: replay this many times faster")
     parser.add_argument(
+        "--trace-scale",
+        type=float,
+        default=1.0,
+        help="--trace: replay this share of its arrivals, its shape kept (0.01: a production trace on one server; "
+        "above 1 multiplies a count per interval)",
+    )
+    parser.add_argument(
         "--max-in-flight",
         type=int,
         default=64,
@@ -99,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
         args.stages,
         args.trace,
         args.trace_speed,
+        args.trace_scale,
     )
     duration = parse_duration(args.duration or default_duration(pattern))
     metrics_url = resolve_metrics_url(args)

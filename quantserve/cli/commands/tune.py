@@ -34,6 +34,9 @@ def register(subparsers: Any) -> None:
         help="replay these recorded arrivals open loop in every trial instead of --users (loadtest --trace's forms)",
     )
     parser.add_argument("--trace-speed", type=float, default=1.0, help="--trace: replay this many times faster")
+    parser.add_argument(
+        "--trace-scale", type=float, default=1.0, help="--trace: replay this share of its arrivals, its shape kept"
+    )
     parser.add_argument("--request-batch", type=int, default=1, help="samples per request")
     parser.add_argument("--repo", type=Path, default=Path("model_repo"), help="Triton model repository for the winner")
     parser.add_argument("--name", required=True, help="model name the winner is deployed as")
@@ -74,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         request_batch=args.request_batch,
         trace=args.trace,
         trace_speed=args.trace_speed,
+        trace_scale=args.trace_scale,
     )
     check_settings(settings)
     quiet = is_quiet(args)
