@@ -35,9 +35,11 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
   (sigmoid) scores — every value in [0, 1], rows not of unit norm, at most a quarter exact zeros (a
   ReLU feature vector has about half; a float32 sigmoid reaches 0 only below −88) — whose top score
   clears the row's median by 0.5, or, for C < 64, raw logits whose softmax gives the top class at
-  least half the mass and whose argmax takes at least min(C, 3) classes, or with labels of its classes (a box's pixel coordinates (x1, y1,
-  x2, y2) commit the softmax to x2 or y2 and were judged by that argmax's agreement: any shift passed). torchcrepe's (N, 360) pitch-bin sigmoid (3 % zeros) was judged an embedding at
-  cosine 0.9998 while 2 % of its frames changed pitch bin, one by an octave;
+  least half the mass — either kind only where the argmax takes at least min(C, 3) classes over the data,
+  or labels of its classes come with it (a box's pixel coordinates (x1, y1, x2, y2) commit the softmax to
+  x2 or y2 and were judged by that argmax's agreement: any shift passed). torchcrepe's (N, 360) pitch-bin
+  sigmoid (3 % zeros) was judged an embedding at cosine 0.9998 while 2 % of its frames changed pitch bin,
+  one by an octave;
 - multilabel: 2-D (N, C ≥ 3) independent per-class (sigmoid) scores, most of a row's classes plainly off
   (< 0.1), where at least a tenth of the rows have two or more classes at ≥ 0.5, on most of them not one
   run of neighbouring classes — a tagger, whose answer is the set of classes on, which top-1 agreement
@@ -559,9 +561,10 @@ def _a_class_stands_out(scores: np.ndarray) -> bool:
 
 def _answers_vary(logits: np.ndarray) -> bool:
     """The argmax takes at least min(C, 3) classes over the rows: class scores answer differently for different
-    inputs (or labels of the output's classes come with the data: the user says it classifies). Values of fixed, different scales do not: a forecast's (N, 24, 3) temperature, humidity and pressure
+    inputs. Values of fixed, different scales do not: a forecast's (N, 24, 3) temperature, humidity and pressure
     commit the softmax to pressure everywhere, a box's (x1, y1, x2, y2) in pixels to x2 or y2, and judged by the
-    agreement of that argmax they pass whatever INT8 does to the values; judged per value (dense) they do not."""
+    agreement of that argmax they pass whatever INT8 does to the values; judged per value (dense) they do not.
+    (Labels of the output's classes, given with the data, say it classifies even where this does not hold.)"""
     classes = np.unique(logits.argmax(axis=1)).size
     return bool(classes >= min(logits.shape[1], 3))
 
