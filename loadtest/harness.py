@@ -118,8 +118,8 @@ def run_step(settings: LoadSettings, step: LoadStep, out_dir: Path, server_pid: 
     restarted = _server_restarted(listening, _listening_pid(settings.url), window, settings.model)
     result = _summarize(settings, step, window, samples, csv_prefix)
     result.utilization = sampler.result(window.start, window.end)
-    if restarted:  # counters and samples of two processes: the delta and the samples cover part of the window
-        result.server_restarted, result.server, result.utilization = restarted, None, None
+    if restarted:  # the new process's counters began at zero: their delta covers part of the window
+        result.server_restarted, result.server = restarted, None  # samples kept (a soak's evidence), never shown
     result.locust_csv_prefix = str(csv_prefix.relative_to(out_dir))
     return result
 

@@ -106,7 +106,7 @@ def _load_rows(runs: list[LoadRun]) -> tuple[list[str], list[list[str]]]:
 
 def _utilization_text(result: LoadResult) -> str:
     u = result.utilization
-    if u is None:
+    if u is None or result.server_restarted:  # the samples followed a process that stopped partway
         return "–"
     if u.source == "nvml":
         return (

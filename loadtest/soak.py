@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import numpy as np
 from loadtest import recording_files
 from loadtest.harness import LoadSettings, run_step
 from loadtest.load_pattern import ClosedLoop
-from loadtest.results import safe_name
+from loadtest.results import LoadResult, safe_name
 from quantserve.errors import QuantserveError
 
 WARMUP_FRACTION = 0.2
@@ -46,6 +47,7 @@ class SoakResult:
     p99_last_ms: float
     p99_drift_pct: float
     rss_timeline: list[tuple[float, float]] = field(default_factory=list)  # (seconds since start, MB)
+    server_restarted: str | None = None  # the server was replaced during the soak: never flat, whatever the line
 
     def save(self, out_dir: Path) -> Path:
         path = Path(out_dir) / f"soak-{safe_name(self.model)}.json"
@@ -56,6 +58,8 @@ class SoakResult:
     def summary(self) -> str:
         """Two lines for a terminal: memory trend with its verdict, then the latency drift."""
         verdict = "flat" if self.rss_flat else "GROWING"
+        if self.server_restarted:
+            verdict = f"NOT JUDGED, tritonserver restarted during the soak ({self.server_restarted}); until then"
         return (
             f"memory {verdict}: {self.rss_start_mb:.0f} → {self.rss_end_mb:.0f} MB, slope "
             f"{self.rss_slope_mb_per_min:+.2f} MB/min, fitted growth {self.rss_growth_mb:+.1f} MB "
@@ -77,24 +81,61 @@ def run_soak(
         raise QuantserveError("a soak runs closed-loop users (--users), not a sweep or an open-loop rate")
     out_dir = Path(out_dir)
     result = run_step(settings, settings.pattern, out_dir, server_pid)
-    if result.utilization is None or not any("process_rss_mb" in r for r in result.utilization.timeline):
-        raise QuantserveError("no tritonserver memory samples: pass --server-pid (the server is not local?)")
     record_dir = out_dir / "raw" / settings.step_name(settings.pattern)
     window = recording_files.read_window(record_dir)
     samples = recording_files.read_latencies(record_dir, window.start, window.end)
-    rss = [(r["t"] - window.start, r["process_rss_mb"]) for r in result.utilization.timeline if "process_rss_mb" in r]
-    soak = SoakResult(
-        model=settings.model,
-        duration_s=window.end - window.start,
-        users=settings.pattern.users,
+    soak = judge_soak(result, window.start, window.end, samples, margin_mb, margin_pct)
+    soak.save(out_dir)
+    return soak
+
+
+def judge_soak(
+    result: LoadResult, start: float, end: float, samples: np.ndarray, margin_mb: float, margin_pct: float
+) -> SoakResult:
+    """The soak's verdict from its load step: the RSS line after warm-up and the p99 drift. A server replaced
+    during the soak (a leak the kernel's OOM killer ended, then `quantserve serve` restarted it) is never
+    flat: the new process's memory starts low again, and a line across both read a leak as a fall."""
+    utilization = result.utilization
+    if utilization is None or not any("process_rss_mb" in r for r in utilization.timeline):
+        if result.server_restarted:
+            raise QuantserveError(
+                f"soak {result.model}: tritonserver restarted during the soak ({result.server_restarted}) before "
+                "any memory sample; nothing to judge"
+            )
+        raise QuantserveError("no tritonserver memory samples: pass --server-pid (the server is not local?)")
+    rss = [(r["t"] - start, r["process_rss_mb"]) for r in utilization.timeline if "process_rss_mb" in r]
+    if not result.server_restarted:
+        trend, drift = memory_trend(rss, margin_mb, margin_pct), latency_drift(samples, start, end)
+    else:  # judged not flat; the first process's line and the p99s are evidence where there is enough of them
+        trend = _or_none(lambda: memory_trend(rss, margin_mb, margin_pct)) or {
+            "rss_start_mb": rss[0][1],
+            "rss_end_mb": rss[-1][1],
+            "rss_slope_mb_per_min": math.nan,
+            "rss_growth_mb": math.nan,
+            "rss_margin_mb": margin_mb,
+        }
+        trend["rss_flat"] = False
+        drift = _or_none(lambda: latency_drift(samples, start, end)) or dict.fromkeys(
+            ("p99_first_ms", "p99_last_ms", "p99_drift_pct"), math.nan
+        )
+    return SoakResult(
+        model=result.model,
+        duration_s=end - start,
+        users=result.users,
         requests=result.requests,
         failed_requests=result.failed_requests,
         rss_timeline=rss,
-        **memory_trend(rss, margin_mb, margin_pct),
-        **latency_drift(samples, window.start, window.end),
+        **trend,
+        **drift,
+        server_restarted=result.server_restarted,
     )
-    soak.save(out_dir)
-    return soak
+
+
+def _or_none(measure: Any) -> dict[str, Any] | None:
+    try:
+        return measure()  # type: ignore[no-any-return]
+    except QuantserveError:
+        return None
 
 
 def memory_trend(rss: list[tuple[float, float]], margin_mb: float, margin_pct: float) -> dict[str, Any]:

@@ -47,3 +47,27 @@ def test_latency_drift_compares_first_and_last_windows() -> None:
     assert drift["p99_first_ms"] == 2.0 and drift["p99_last_ms"] == 4.0 and drift["p99_drift_pct"] == 100.0
     with pytest.raises(QuantserveError, match="no successful requests"):
         latency_drift(samples[:10], 0, 100)
+
+
+def test_a_soak_whose_server_restarted_is_never_flat() -> None:
+    """A leak the OOM killer ends, then `quantserve serve` restarts: the new process starts low again, and a
+    line across both would read the leak as a fall. The first process's climb is kept as evidence."""
+    from loadtest.percentiles import LatencySummary
+    from loadtest.results import LoadResult
+    from loadtest.soak import judge_soak
+    from loadtest.utilization import Utilization
+
+    t = np.arange(0, 60, 0.5)
+    climb = [{"t": float(x), "process_rss_mb": 500 + 0.05 * float(x)} for x in t]  # flat enough on its own
+    usage = Utilization("psutil", "no NVIDIA GPU (test)", samples=len(climb), timeline=climb)
+    result = LoadResult("m", "127.0.0.1:8001", "closed", 4, 60.0, 1000, 0, 16.0, 16.0, LatencySummary.from_samples(t))
+    samples = np.stack([t, np.full_like(t, 3.0), np.ones_like(t)], axis=1)
+    result.utilization = usage
+    assert judge_soak(result, 0.0, 60.0, samples, 20.0, 5.0).rss_flat
+    result.server_restarted = "pid 10 listened on its port at the start, pid 11 at the end"
+    soak = judge_soak(result, 0.0, 60.0, samples, 20.0, 5.0)
+    assert not soak.rss_flat and soak.server_restarted == result.server_restarted
+    assert "memory NOT JUDGED, tritonserver restarted during the soak (pid 10" in soak.summary()
+    result.utilization = Utilization("psutil", "test", samples=2, timeline=climb[:2])  # died almost at once
+    short = judge_soak(result, 0.0, 60.0, samples, 20.0, 5.0)
+    assert not short.rss_flat and np.isnan(short.rss_slope_mb_per_min) and short.rss_start_mb == 500.0
