@@ -31,7 +31,7 @@ from quantserve import metrics
 from quantserve.data import TensorData, load_npz
 
 REFUSAL = re.compile(  # a drift violation (output or metric, value, budget), the speed line, or nothing to quantize
-    r"(output|metric) '[^']+': .+ -?[\d.]+(e-?\d+)? [<>] budget -?[\d.]+(e-?\d+)?|INT8 is [\d.]+× FP32"
+    r"(output|metric) '[^']+'( \([a-z_]+\))?: .+ -?[\d.]+(e-?\d+)? [<>] budget -?[\d.]+(e-?\d+)?|INT8 is [\d.]+× FP32"
     r"|no INT8 model to ship"
 )
 # the lowest task-level agreement INT8 may show here (issue 9's default budget)

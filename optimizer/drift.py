@@ -203,13 +203,15 @@ class Violation:
     higher_is_better: bool = True
     scope: str = "output"
 
-    def line(self) -> str:
-        """E.g. "output 'scores': worst channel correlation 0.12 < budget 0.98"."""
+    def line(self, kind: str = "") -> str:
+        """E.g. "output 'scores': worst channel correlation 0.12 < budget 0.98"; with the output's `kind`,
+        "output 'scores' (dense): …" — how it was judged, which `--output-kind` can change."""
+        where = f"{self.scope} '{self.output}'" + (f" ({kind})" if kind else "")
         if self.metric == "nonfinite_values":
-            return f"{self.scope} '{self.output}': {self.value:.0f} values NaN or infinite where FP32 is finite"
+            return f"{where}: {self.value:.0f} values NaN or infinite where FP32 is finite"
         words = CHECKS[self.metric][0] if self.metric in CHECKS else self.metric
         op = "<" if self.higher_is_better else ">"
-        return f"{self.scope} '{self.output}': {words} {_beside(self.value, self.budget)} {op} budget {self.budget:g}"
+        return f"{where}: {words} {_beside(self.value, self.budget)} {op} budget {self.budget:g}"
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "line": self.line()}

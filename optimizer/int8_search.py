@@ -438,7 +438,8 @@ class _SearchRun:
         closest = max(int8, key=lambda c: c.drift.margin())
         if self.stage.keep_failing or not closest.drift.violations:
             return closest
-        first = closest.drift.violations[0].line()
+        worst = closest.drift.violations[0]
+        first = worst.line(closest.drift.outputs.get(worst.output, {}).get("kind", ""))
         raise BudgetExceeded(
             f"no INT8 model holds the drift budget: with its compute nodes in INT8, {closest.scheme} misses it "
             f"({first}); it holds only with every compute node FP32; "

@@ -131,9 +131,18 @@ def first_output_summary(expected: np.ndarray, got: np.ndarray, labels: np.ndarr
     return record
 
 
+def _with_kind(violation: Mapping[str, Any], kinds: Mapping[str, str]) -> str:
+    """A recorded violation's line with its output's kind named (how it was judged; --output-kind changes it)."""
+    kind = kinds.get(violation.get("output", ""), "") if violation.get("scope") == "output" else ""
+    where = f"output '{violation.get('output')}'"
+    line = str(violation["line"])
+    return line.replace(f"{where}:", f"{where} ({kind}):", 1) if kind and line.startswith(f"{where}:") else line
+
+
 def drift_refusal(record: Mapping[str, Any]) -> str:
     """The one line `optimize` exits with when the budget is missed: the first violation, and how many more."""
-    lines = [violation["line"] for violation in record.get("violations", [])]
+    kinds = {name: output.get("kind", "") for name, output in record.get("outputs", {}).items()}
+    lines = [_with_kind(violation, kinds) for violation in record.get("violations", [])]
     more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
     first = lines[0] if lines else "no violation recorded"
     where = f" with {record['judged_at']}" if "judged_at" in record else ""

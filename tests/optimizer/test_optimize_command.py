@@ -107,7 +107,7 @@ def test_budget_missed_exits_1_and_writes_nothing(
     err = capsys.readouterr().err.strip()
     # a correlation of 1.0 holds only with every compute node FP32: that is no INT8 model, and the line says so
     assert err.startswith("quantserve: error: no INT8 model holds the drift budget: with its compute nodes in INT8")
-    assert "output 'logits': worst channel correlation" in err and "< budget 1)" in err and err.count("\n") == 0
+    assert "output 'logits' (dense): worst channel correlation" in err and "< budget 1)" in err and err.count("\n") == 0
     assert not out.exists() and _leftovers(out.parent) == []
 
 

@@ -139,7 +139,8 @@ def test_budget_missed_writes_nothing_and_keep_failing_ships(tiny_onnx: Path, ca
 
     absurd = {"budget": DriftBudget(min_channel_correlation=1.0), "output_kinds": {"logits": "dense"}}
     with pytest.raises(
-        BudgetExceeded, match=r"no INT8 model holds .*output 'logits': worst channel correlation .* < budget 1\)"
+        BudgetExceeded,
+        match=r"no INT8 model holds .*output 'logits' \(dense\): worst channel correlation .* < budget 1\)",
     ):
         _optimize(tiny_onnx, calib_npz, "int8", tmp_path / "out", **absurd)
     assert not (tmp_path / "out").exists() and _leftovers(tmp_path) == []

@@ -83,8 +83,8 @@ def test_every_output_is_verified_and_the_second_can_fail(tmp_path: Path) -> Non
     assert record["outputs"]["scores"]["channel_correlation_worst"] == 0.0
     assert record["holds"] is False and record["max_abs_diff"] == 0.0  # the old first-output record saw nothing
     assert drift_refusal(record) == (
-        "INT8 misses the drift budget: output 'scores': worst channel correlation 0 < budget 0.98 (and 1 more); "
-        "nothing written (pass --keep-failing to ship anyway)"
+        "INT8 misses the drift budget: output 'scores' (dense): worst channel correlation 0 < budget 0.98 "
+        "(and 1 more); nothing written (pass --keep-failing to ship anyway)"
     )
 
 

@@ -57,6 +57,7 @@ def test_refusal_lines_are_recognised():
         "quantserve: error: INT8 misses the drift budget: output 'x': worst cosine 0.91 < budget 0.97; nothing written"
     )
     assert pretrained_bench.REFUSAL.search(drift)
+    assert pretrained_bench.REFUSAL.search(drift.replace("output 'x':", "output 'x' (token_embedding):"))
     assert pretrained_bench.REFUSAL.search("quantserve: error: INT8 is 0.68× FP32 here; deploy fp32")
     busy = "INT8 is 0.90× FP32 here; deploy fp32 (or pass --allow-slower); timed on a busy machine (other …)"
     assert pretrained_bench.REFUSAL.search(f"quantserve: error: {busy}")
