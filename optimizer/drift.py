@@ -54,7 +54,7 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
 - ids: integer or boolean outputs of at most 2 axes (class ids, argmax labels, token ids);
 - mask: integer or boolean outputs of 3 or more axes (a segmentation's label per pixel);
 - dense: anything else (maps, features, scalars); a 3-D dense output's channels are the smaller of
-  axes 1 and 2 ((N, C, L) features, (N, A, C) per-anchor scores), a larger one's axis 1; since the shape
+  axes 1 and 2 ((N, C, L) features, (N, A, C) per-anchor scores), those of 4 or more axes axis 1; since the shape
   does not say where channels lie (axis 1 in ONNX convolutions, last in Keras exports), the other of axis 1
   and the last axis is judged too, and the worst entry of either counts.
 Judged by (`BUDGETED`): classification — top-1 agreement and, with labels, accuracy drop; multilabel — the
