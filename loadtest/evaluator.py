@@ -118,7 +118,7 @@ def judge_variants(
             continue
         report = measure_drift(expected, outputs[variant.model], kinds, budget, labels, inputs)
         variant.drift = report.outputs
-        variant.violations = [v.line() for v in report.violations]
+        variant.violations = [v.line(kinds.get(v.output, "")) for v in report.violations]  # how each was judged
         variant.thin_evidence = [thin_evidence_line(e) for e in thin_evidence(report, budget, variant.samples)]
 
 

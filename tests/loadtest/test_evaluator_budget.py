@@ -42,11 +42,12 @@ def test_every_output_of_every_variant_is_judged() -> None:
     assert scores["fp32"].drift is None and scores["fp32"].violations == []
     assert scores["int8"].drift is not None and set(scores["int8"].drift) == {"logits", "head"}
     assert scores["int8"].drift["head"]["kind"] == "detection" and scores["int8"].violations == []
-    assert scores["bad"].violations[0] == "output 'head': worst channel correlation 0 < budget 0.98"
-    assert scores["bad"].violations[1].startswith("output 'head': worst channel error (RMS / FP32 std) ")
+    assert scores["bad"].violations[0] == "output 'head' (detection): worst channel correlation 0 < budget 0.98"
+    assert scores["bad"].violations[1].startswith("output 'head' (detection): worst channel error (RMS / FP32 std) ")
     assert report.over_budget == ["bad"]
     assert evaluate_command.budget_lines(report) == [
-        "model 'bad' misses the drift budget: output 'head': worst channel correlation 0 < budget 0.98 (and 1 more)"
+        "model 'bad' misses the drift budget: output 'head' (detection): worst channel correlation 0 < budget 0.98 "
+        "(and 1 more)"
     ]
 
 
