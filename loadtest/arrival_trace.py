@@ -259,9 +259,7 @@ def _from_minute_counts(
     totals = np.zeros(len(columns))
     for number, row in rows[1:]:
         cells = [(number, row[i].strip() if i < len(row) else "") for i in columns]
-        totals += _as_column(
-            path, "a minute's count", cells, float, lambda x: math.isfinite(x) and x >= 0, "a number >= 0"
-        )
+        totals += _as_amounts(path, "a minute's count", cells)
     return _from_counts(path, "count per minute", np.arange(len(columns)) * 60.0, totals * scale, per_second=False)
 
 

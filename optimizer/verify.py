@@ -23,7 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from optimizer.drift import DriftBudget, evidence_shortfall, infer_output_kinds, measure_drift, thin_evidence
+from optimizer.drift import (
+    DriftBudget,
+    Violation,
+    evidence_shortfall,
+    infer_output_kinds,
+    measure_drift,
+    thin_evidence,
+)
 from optimizer.transformer import run_model
 from optimizer.user_metric import UserMetric, add_user_metric
 from quantserve import metrics
@@ -132,11 +139,11 @@ def first_output_summary(expected: np.ndarray, got: np.ndarray, labels: np.ndarr
 
 
 def _with_kind(violation: Mapping[str, Any], kinds: Mapping[str, str]) -> str:
-    """A recorded violation's line with its output's kind named (how it was judged; --output-kind changes it)."""
-    kind = kinds.get(violation.get("output", ""), "") if violation.get("scope") == "output" else ""
-    where = f"output '{violation.get('output')}'"
-    line = str(violation["line"])
-    return line.replace(f"{where}:", f"{where} ({kind}):", 1) if kind and line.startswith(f"{where}:") else line
+    """A recorded violation's line (`Violation.to_dict`) with its output's kind named: how it was judged, which
+    --output-kind changes."""
+    fields = {name: violation[name] for name in ("output", "metric", "value", "budget", "higher_is_better", "scope")}
+    kind = kinds.get(fields["output"], "") if fields["scope"] == "output" else ""
+    return Violation(**fields).line(kind)
 
 
 def drift_refusal(record: Mapping[str, Any]) -> str:
