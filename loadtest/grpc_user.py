@@ -35,6 +35,7 @@ from tritonclient.utils import np_to_triton_dtype
 
 from loadtest.arrival_trace import ArrivalTrace, read_trace
 from loadtest.load_pattern import ARRIVALS
+from loadtest.recording import record_unanswered
 from loadtest.request_data import trim_padding
 from quantserve.data import TensorData, load_npz
 
@@ -193,7 +194,7 @@ class TritonGrpcUser(_TritonClientMixin, User):
     def on_start(self) -> None:
         self._configure()
         self._client = self._new_client()
-        self._busy = False
+        self._busy, self._sent_at = False, 0.0
         self._pool = blocking_call_pool(extra_threads=1)
         self._order = itertools.cycle(range(len(self.requests)))
         # Users start at different samples so concurrent requests are not all identical.
@@ -202,13 +203,15 @@ class TritonGrpcUser(_TritonClientMixin, User):
 
     def on_stop(self) -> None:
         self._pool.maxsize = max(0, self._pool.maxsize - 1)
+        if self._busy:  # stopped while waiting for an answer: a hung server leaves only this behind
+            record_unanswered(self._sent_at, self.request_batch)
         if not self._busy:  # a call still running in its thread keeps the channel; the process exit frees it
             self._client.close()
 
     @task
     def infer(self) -> None:
         inputs = self.requests[next(self._order)]
-        started = time.perf_counter()
+        started, self._sent_at = time.perf_counter(), time.time()
         self._busy = True
         try:
             size = self._pool.spawn(self._infer_blocking, self._client, inputs).get()
@@ -255,9 +258,12 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
         self._order = itertools.cycle(range(len(self.requests)))
         self._rng = random.Random()
         self._in_flight = Group()
+        self._waiting: dict[int, tuple[float, int]] = {}  # request sent → (when, as wall time; its samples)
         self._idle_clients: SimpleQueue = SimpleQueue()
 
     def on_stop(self) -> None:
+        for sent, samples in list(self._waiting.values()):  # those still in the client are its backlog, not these
+            record_unanswered(sent, samples or self.request_batch)
         self._in_flight.kill(block=False)
         self._pool.maxsize = max(0, self._pool.maxsize - self.max_in_flight)
         while not self._idle_clients.empty():
@@ -297,6 +303,7 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
 
         def call() -> int:
             sent[0] = time.perf_counter()
+            self._waiting[id(sent)] = (time.time(), samples)  # sent: from here on it waits on the server
             return self._infer_blocking(client, inputs)
 
         size, failure = 0, None
@@ -304,6 +311,8 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
             size = self._pool.spawn(call).get()
         except Exception as exc:
             failure = exc
+        finally:
+            self._waiting.pop(id(sent), None)
         lags = (sent[0] - scheduled) * 1000.0, (woke - scheduled) * 1000.0
         self._fire(scheduled, size, failure, *lags, samples, in_flight)
         self._idle_clients.put(client)  # not reached when killed mid-call: that channel stays with its thread

@@ -23,7 +23,7 @@ import loadtest
 from loadtest import recording_files
 from loadtest.load_pattern import ClosedLoop, LoadPattern, LoadStep
 from loadtest.percentiles import LatencySummary, cdf_points
-from loadtest.results import LoadResult, LoadRun, safe_name
+from loadtest.results import UNANSWERED_ERROR, LoadResult, LoadRun, safe_name
 from loadtest.timeline import outages, per_second
 from loadtest.triton_metrics import breakdown, counters_went_back, metrics_endpoint
 from loadtest.utilization import UtilizationSampler
@@ -115,8 +115,13 @@ def run_step(settings: LoadSettings, step: LoadStep, out_dir: Path, server_pid: 
         _run_locust(settings, step, record_dir, csv_prefix)
     window = recording_files.read_window(record_dir)
     samples = recording_files.read_latencies(record_dir, window.start, window.end)
+    unanswered = recording_files.read_unanswered(record_dir, window.end)
+    stuck = recording_files.unanswered_rows(samples, unanswered, window.end)
     restarted = _server_restarted(listening, _listening_pid(settings.url), window, settings.model)
-    result = _summarize(settings, step, window, samples, csv_prefix)
+    result = _summarize(settings, step, window, np.concatenate([samples, stuck]), csv_prefix)
+    if len(stuck):
+        result.errors[UNANSWERED_ERROR] = len(stuck)
+        result.unanswered_max_ms = float(stuck[:, 1].max())
     result.utilization = sampler.result(window.start, window.end)
     if restarted:  # the new process's counters began at zero: their delta covers part of the window
         result.server_restarted, result.server = restarted, None  # samples kept (a soak's evidence), never shown
@@ -156,6 +161,7 @@ def _summarize(
         **step.recorded(settings.workers),
         cdf=cdf_points(latencies),
         errors=recording_files.read_failures(csv_prefix),
+        metrics_missing="; ".join(window.metrics_errors) or None,
         timeline=timeline,
         outages=outages(timeline),
     )

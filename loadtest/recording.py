@@ -23,7 +23,7 @@ from locust.env import Environment
 from locust.runners import WorkerRunner
 
 from loadtest.load_pattern import ARRIVALS
-from loadtest.recording_files import WINDOW_FILE
+from loadtest.recording_files import UNANSWERED_PREFIX, WINDOW_FILE
 
 # Locust rewrites its CSVs every CSV_STATS_INTERVAL_SEC (1 s) and does not write them again at
 # exit, so the last second of a run was missing from them; 0.2 s keeps them within one tick of the window.
@@ -34,6 +34,10 @@ locust.stats.CSV_STATS_INTERVAL_SEC = 0.2  # type: ignore[assignment]
 # request carried, and for the open loop its user's requests in flight when it arrived, itself included)
 _samples: list[tuple[float, float, float, float, float, float, float]] = []
 _window: dict[str, Any] = {}
+# Requests still waiting for their answer when the run stopped: (stop wall time, ms waited since sent, samples in
+# the request). Locust drops them; a server that stopped answering leaves nothing else behind.
+_unanswered: list[tuple[float, float, float]] = []
+_stopping: list[bool] = []  # the run is stopping (a user stopped before, by a stage of --stages, is not noted)
 _environment: list[Environment] = []  # the process's Locust environment, captured at init
 
 
@@ -96,6 +100,20 @@ def record_request(
     )
 
 
+def record_unanswered(sent_wall_time: float, samples: int) -> None:
+    """A user stopping with a request sent and not answered (`sent_wall_time`: `time.time()` when it left the
+    client): noted when the run is stopping."""
+    if _stopping:
+        now = time.time()
+        _unanswered.append((now, max(0.0, now - sent_wall_time) * 1000.0, float(samples)))
+
+
+@events.test_stopping.add_listener
+def note_stopping(**_: Any) -> None:
+    """Fired in every Locust process before its users are stopped."""
+    _stopping[:] = [True]
+
+
 def _is_worker(environment: Environment) -> bool:
     return isinstance(environment.runner, WorkerRunner)
 
@@ -105,8 +123,13 @@ def _scrape(environment: Environment) -> dict[str, Any] | None:
     if options is None or not options.metrics_url:
         return None
     from loadtest.triton_metrics import scrape
+    from quantserve.errors import QuantserveError
 
-    return scrape(options.metrics_url)
+    try:
+        return scrape(options.metrics_url)
+    except QuantserveError as exc:  # a hung server: the load's own figures stand, its counters are not known
+        _window.setdefault("metrics_errors", []).append(str(exc))
+        return None
 
 
 @events.spawning_complete.add_listener
@@ -130,6 +153,9 @@ def save_latencies(environment: Environment, **_: Any) -> None:
     if _samples:
         array = np.asarray(_samples, dtype=np.float64)
         _write(environment, f"latencies-{os.getpid()}.npy", lambda path: np.save(path, array))
+    if _unanswered:
+        waiting = np.asarray(_unanswered, dtype=np.float64)
+        _write(environment, f"{UNANSWERED_PREFIX}{os.getpid()}.npy", lambda path: np.save(path, waiting))
 
 
 def _write(environment: Environment, name: str, writer: Any) -> None:

@@ -19,6 +19,10 @@ from quantserve.errors import QuantserveError
 
 WINDOW_FILE = "window.json"
 LATENCY_PATTERN = "latencies-*.npy"
+UNANSWERED_PREFIX = "unanswered-"
+# A request still unanswered at the window's end counts as failed once it has waited longer than this and than any
+# answered request took: an ordinary request cut by the stop has waited less than its answer would take.
+UNANSWERED_FLOOR_MS = 1000.0
 
 
 @dataclass
@@ -29,6 +33,7 @@ class Window:
     end: float
     metrics_before: dict[str, Any] | None
     metrics_after: dict[str, Any] | None
+    metrics_errors: tuple[str, ...] = ()  # why a scrape at either end got nothing (the endpoint did not answer)
 
 
 def clear(record_dir: Path) -> None:
@@ -42,7 +47,8 @@ def read_window(record_dir: Path) -> Window:
     if not path.is_file():
         raise QuantserveError(f"locust recorded no measured window (logs: {record_dir}); did any user start?")
     data = json.loads(path.read_text())
-    return Window(data["start"], data["end"], data.get("metrics_before"), data.get("metrics_after"))
+    errors = tuple(data.get("metrics_errors", ()))
+    return Window(data["start"], data["end"], data.get("metrics_before"), data.get("metrics_after"), errors)
 
 
 SAMPLE_COLUMNS = 7
@@ -56,6 +62,30 @@ def read_latencies(record_dir: Path, start: float, end: float) -> np.ndarray:
         return np.zeros((0, SAMPLE_COLUMNS))
     samples = np.concatenate(parts)
     return samples[(samples[:, 0] >= start) & (samples[:, 0] <= end)]
+
+
+def read_unanswered(record_dir: Path, end: float) -> np.ndarray:
+    """Requests sent before the window's `end` and still unanswered then (one sent during the ramp-up too), from
+    every Locust process: rows of (ms waited by the end of the window, samples in the request)."""
+    parts = [np.load(path) for path in sorted(record_dir.glob(f"{UNANSWERED_PREFIX}*.npy"))]
+    if not parts:
+        return np.zeros((0, 2))
+    stopped, waited, samples = np.concatenate(parts).T
+    sent = stopped - waited / 1000.0
+    keep = sent <= end
+    return np.column_stack([(end - sent[keep]) * 1000.0, samples[keep]])
+
+
+def unanswered_rows(samples: np.ndarray, unanswered: np.ndarray, end: float) -> np.ndarray:
+    """Failed-request rows, ending at `end`, for the `unanswered` requests (`read_unanswered`) that had waited
+    longer than UNANSWERED_FLOOR_MS and than any answered request in `samples` took: a server that stopped
+    answering (Locust drops the requests in flight when it stops)."""
+    ok = samples[:, 2] > 0.5 if samples.size else np.zeros(0, dtype=bool)
+    slowest = float(samples[ok, 1].max()) if ok.any() else 0.0
+    waited = unanswered[unanswered[:, 0] > max(slowest, UNANSWERED_FLOOR_MS)]
+    rows = np.zeros((len(waited), SAMPLE_COLUMNS))
+    rows[:, 0], rows[:, 1], rows[:, 5] = end, waited[:, 0], waited[:, 1]
+    return rows
 
 
 def read_failures(csv_prefix: Path) -> dict[str, int]:

@@ -164,8 +164,8 @@ def render_markdown(inputs: ReportInputs) -> str:
         parts += [*(f"- Sent late: {line}" for line in late), ""] if late else []
         outages = _outage_lines(inputs.runs)
         parts += [*(f"- Outage: {line}" for line in outages), ""] if outages else []
-        restarts = _restart_lines(inputs.runs)
-        parts += [*(f"- Restart: {line}" for line in restarts), ""] if restarts else []
+        server = _server_lines(inputs.runs)
+        parts += [*(f"- {kind}: {line}" for kind, line in server), ""] if server else []
         notes = {r.utilization.note for run in inputs.runs for r in run.results if r.utilization}
         parts += [f"Utilization: {note}." for note in sorted(notes)] + [""]
     if inputs.accuracy is not None:
@@ -268,8 +268,13 @@ def _outage_lines(runs: list[LoadRun]) -> list[str]:
     return [f"{r.label}: {outage_text(o)}" for run in runs for r in run.results for o in r.outages]
 
 
-def _restart_lines(runs: list[LoadRun]) -> list[str]:
-    return [note for run in runs for r in run.results for note in [r.restart_note()] if note]
+def _server_lines(runs: list[LoadRun]) -> list[tuple[str, str]]:
+    """What went wrong with the server during a step, by kind: a restart, requests it never answered, no counters."""
+    found = []
+    for r in (r for run in runs for r in run.results):
+        notes = (("Restart", r.restart_note()), ("Unanswered", r.unanswered_note()), ("Counters", r.metrics_note()))
+        found += [(kind, note) for kind, note in notes if note]
+    return found
 
 
 def _breakdown_rows(runs: list[LoadRun]) -> list[tuple[str, list[float]]]:
@@ -292,7 +297,7 @@ def render_html(inputs: ReportInputs) -> str:
         body += [f"<p>Trace: {escape(line)}</p>" for line in _trace_lines(inputs.runs)]
         body += [f'<p class="fail">Sent late: {escape(line)}</p>' for line in _late_lines(inputs.runs)]
         body += [f'<p class="fail">Outage: {escape(line)}</p>' for line in _outage_lines(inputs.runs)]
-        body += [f'<p class="fail">Restart: {escape(line)}</p>' for line in _restart_lines(inputs.runs)]
+        body += [f'<p class="fail">{kind}: {escape(line)}</p>' for kind, line in _server_lines(inputs.runs)]
         over_time = timeline_charts(inputs.runs)
         if over_time:
             body.append("<h3>Over time</h3>")

@@ -21,6 +21,7 @@ from loadtest.utilization import Utilization
 from quantserve.errors import QuantserveError
 
 LOAD_PREFIX = "load-"
+UNANSWERED_ERROR = "no reply by the end of the measured window"  # the error a request the server never answered gets
 LATE_SEND_MS = 10.0  # an open-loop p99 send lag above this is reported: the client, not the server, added it
 ACCURACY_FILE = "accuracy.json"
 
@@ -58,6 +59,8 @@ class LoadResult:
     peak_in_flight: int | None = None  # open loop: the most one user had in flight (= max_in_flight: it was full)
     # the server was replaced during the window (how it showed): its counters and samples cover only part of it
     server_restarted: str | None = None
+    unanswered_max_ms: float | None = None  # requests the server never answered by the window's end: the longest wait
+    metrics_missing: str | None = None  # why Triton's counters were not read at an end of the window
 
     @property
     def latency_p50_ms(self) -> float:
@@ -118,6 +121,25 @@ class LoadResult:
             "batch, queue, infer, utilization) are left out; the client's figures stand"
         )
 
+    def unanswered_note(self) -> str | None:
+        """One line when requests were still waiting at the window's end, longer than any answered one took."""
+        count = self.errors.get(UNANSWERED_ERROR, 0)
+        if not count or self.unanswered_max_ms is None:
+            return None
+        return (
+            f"{self.label}: {count} request(s) sent still had no reply when the window ended, the oldest sent "
+            f"{self.unanswered_max_ms / 1000:.1f} s before, longer than any answered request took: the server stopped "
+            "answering (hung, or overloaded past the window); they count as failed, and the latency figures, of "
+            "answered requests, do not show them"
+        )
+
+    def metrics_note(self) -> str | None:
+        """One line when Triton's metrics endpoint gave nothing at an end of the window."""
+        if not self.metrics_missing:
+            return None
+        missing = self.metrics_missing
+        return f"{self.label}: server-side figures left out, Triton's counters could not be read ({missing})"
+
     def failure_note(self) -> str | None:
         """One line when requests failed: how many, the commonest error, and the outages they fell in."""
         if not self.failed_requests:
@@ -137,7 +159,8 @@ class LoadResult:
 
     def notes(self) -> list[str]:
         """What the figures alone do not say: failures, a restarted server, requests that left the client late."""
-        return [n for n in (self.failure_note(), self.restart_note(), self.send_lag_note()) if n]
+        notes = (self.failure_note(), self.unanswered_note(), self.restart_note(), self.metrics_note())
+        return [n for n in (*notes, self.send_lag_note()) if n]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LoadResult:

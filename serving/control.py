@@ -6,6 +6,7 @@ gRPC is served over TLS; `urllib` keeps it free of gevent and of any client TLS 
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
@@ -41,7 +42,7 @@ class ControlClient:
     def _ok(self, path: str) -> bool:
         try:
             return self._request("GET", path)[0] == 200
-        except (OSError, ValueError):
+        except (OSError, ValueError, http.client.HTTPException):  # a half answer from a dying server is no answer
             return False
 
     def is_live(self) -> bool:

@@ -308,19 +308,23 @@ class TritonServer:
             return f"killed by signal {-code}"
         return f"exited with code {code}"
 
-    def stop(self) -> None:
-        """SIGTERM the server (it unloads models and stops its stubs), SIGKILL its process group after a timeout."""
+    def stop(self, kill: bool = False) -> None:
+        """SIGTERM the server (it unloads models and stops its stubs), SIGKILL its process group after a timeout.
+
+        `kill`: SIGKILL at once, for a hung server: a stopped or deadlocked process never honours SIGTERM, and
+        waiting `stop_timeout_s` for it would only lengthen the outage.
+        """
         process, self._process = self._process, None
         if process is not None:
-            _terminate(process, self.options.stop_timeout_s)
+            _terminate(process, self.options.stop_timeout_s, graceful=not kill)
         if self._install is not None and self._install.scratch is not None:
             shutil.rmtree(self._install.scratch, ignore_errors=True)
         self._install = None
 
 
-def _terminate(process: subprocess.Popen[bytes], timeout_s: float) -> None:
+def _terminate(process: subprocess.Popen[bytes], timeout_s: float, graceful: bool = True) -> None:
     try:
-        if process.poll() is None:
+        if graceful and process.poll() is None:
             process.send_signal(signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=timeout_s)

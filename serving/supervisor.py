@@ -1,10 +1,11 @@
-"""Keep a `tritonserver` serving: restart it when it dies, and make repository changes live without a restart.
+"""Keep a `tritonserver` serving: restart it when it dies or hangs, and make repository changes live without a restart.
 
-Restarts back off exponentially and stop after `max_restarts` within `window_s` (a crash loop is
-reported, not hidden); each is logged with the exit cause. With explicit model control the
-supervisor watches the repository and asks Triton (HTTP repository API) to load a model whose
-folder changed: Triton keeps serving the loaded versions until the new ones are ready, so a
-deploy or a rollback goes live with no failed request.
+A server that stays alive but stops answering (stopped, deadlocked) is found by a liveness watchdog,
+killed and restarted like a dead one. Restarts back off exponentially and stop after `max_restarts`
+within `window_s` (a crash loop is reported, not hidden); each is logged with its cause. With
+explicit model control the supervisor watches the repository and asks Triton (HTTP repository API)
+to load a model whose folder changed: Triton keeps serving the loaded versions until the new ones
+are ready, so a deploy or a rollback goes live with no failed request.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from quantserve.errors import QuantserveError
+from quantserve.errors import InternalError, QuantserveError
 from serving.model_config import CONFIG_NAME, MODEL_NAME
 from serving.server import ServerOptions, TritonServer
 
@@ -39,6 +40,43 @@ class RestartPolicy:
         return min(self.max_s, self.initial_s * 2**recent_restarts)
 
 
+class LivenessWatchdog:
+    """Tells a hung server from a busy one: hung after `hang_s` seconds in a row with no 'live' answer (0: never).
+
+    Asked every `check_every_s` (default min(5, hang_s/3)), each ask bounded by `timeout_s` (min(5, hang_s)):
+    liveness is cheap in Triton, so even a loaded server answers well within it. The silence counts from the
+    start of the first unanswered ask, so time the asking thread spent elsewhere never counts against the server.
+    """
+
+    def __init__(self, hang_s: float = 30.0, check_every_s: float | None = None) -> None:
+        if hang_s < 0:
+            raise QuantserveError(f"hang timeout {hang_s:g} s: give seconds above 0, or 0 for no hang watchdog")
+        if check_every_s is not None and check_every_s <= 0:
+            raise InternalError(f"liveness check interval {check_every_s} s is not above 0")
+        self.hang_s = hang_s
+        self.check_every_s = check_every_s or min(5.0, hang_s / 3)
+        self.timeout_s = min(5.0, hang_s)
+        self._asked_at: float | None = None
+        self._silent_since: float | None = None
+
+    def reset(self, now: float) -> None:
+        """Forget past silence (after a start, or when the server just answered something); next ask in a period."""
+        self._asked_at, self._silent_since = now, None
+
+    def due(self, now: float) -> bool:
+        return self.hang_s > 0 and (self._asked_at is None or now - self._asked_at >= self.check_every_s)
+
+    def record(self, asked_at: float, live: bool, now: float) -> bool:
+        """Note an ask begun at `asked_at` and its answer; True when the server has been silent for `hang_s`."""
+        self._asked_at = asked_at
+        if live:
+            self._silent_since = None
+            return False
+        if self._silent_since is None:
+            self._silent_since = asked_at
+        return now - self._silent_since >= self.hang_s
+
+
 def model_fingerprints(repo: Path) -> dict[str, tuple[object, ...]]:
     """Per model folder: the config's size and mtime and the numbered versions; a change means 'reload'."""
     prints: dict[str, tuple[object, ...]] = {}
@@ -53,7 +91,7 @@ def model_fingerprints(repo: Path) -> dict[str, tuple[object, ...]]:
 
 
 class Supervisor:
-    """Runs one `TritonServer` until `stop()`; `ready` is False from a crash until the restarted server is ready."""
+    """Runs one `TritonServer` until `stop()`; `ready` is False from a crash or hang until the new server is ready."""
 
     def __init__(
         self,
@@ -61,9 +99,11 @@ class Supervisor:
         policy: RestartPolicy = RestartPolicy(),
         poll_s: float = 0.5,
         log: Callable[[str], None] = print,
+        watchdog: LivenessWatchdog | None = None,
     ) -> None:
         self.options = options
         self.policy = policy
+        self.watchdog = watchdog or LivenessWatchdog()
         self.poll_s = poll_s
         self.log = log
         self.server = TritonServer(options)
@@ -87,6 +127,7 @@ class Supervisor:
         watch = self.watches_repository and self.options.repo.is_dir()  # else start() names the missing folder
         self._prints = model_fingerprints(self.options.repo) if watch else {}
         self.server.start()
+        self.watchdog.reset(time.monotonic())
         self._ready.set()
 
     def stop(self) -> None:
@@ -95,20 +136,32 @@ class Supervisor:
         self.server.stop()
 
     def run(self) -> None:
-        """Watch until `stop()`: restart a dead server, reload changed models; raise when restarts are exhausted."""
+        """Watch until `stop()`: restart a dead or hung server, reload changed models; raise past the restart cap."""
         while not self._stop.wait(self.poll_s):
             cause = self._down_cause or self.server.exit_cause()
             if cause is not None:
                 self._restart(cause)
+            elif self._is_hung():
+                hang_s = self.watchdog.hang_s
+                self._restart(f"stopped answering (no reply to /v2/health/live for {hang_s:g} s)", kill=True)
             elif self.watches_repository:
                 self.reload_changed()
 
-    def _restart(self, cause: str) -> None:
+    def _is_hung(self) -> bool:
+        """Ask the liveness endpoint when a check is due; True once it has gone unanswered for the watchdog's hang_s."""
+        asked_at = time.monotonic()
+        if not self.watchdog.due(asked_at):
+            return False
+        live = self.server.control(timeout_s=self.watchdog.timeout_s).is_live()
+        return self.watchdog.record(asked_at, live, time.monotonic())
+
+    def _restart(self, cause: str, kill: bool = False) -> None:
+        """Stop the server (`kill`: SIGKILL at once, it is hung) and start it again after the policy's backoff."""
         self._ready.clear()
         now = time.monotonic()
         recent = [t for t in self.restarts if now - t < self.policy.window_s]
         if len(recent) >= self.policy.max_restarts:
-            self.server.stop()
+            self.server.stop(kill=kill)
             raise QuantserveError(
                 f"tritonserver {cause}; gave up after {len(recent)} restarts within {self.policy.window_s:.0f} s "
                 f"(log: {self.server.log_path})"
@@ -117,7 +170,7 @@ class Supervisor:
         self.log(
             f"tritonserver {cause}; not ready; restart {len(recent) + 1}/{self.policy.max_restarts} in {wait:.1f} s"
         )
-        self.server.stop()  # reaps it and kills any backend stub left in its process group
+        self.server.stop(kill=kill)  # reaps it and kills any backend stub left in its process group
         if self._stop.wait(wait):
             return
         self.restarts.append(time.monotonic())
@@ -150,11 +203,14 @@ class Supervisor:
                 self.log(f"model '{name}' reloaded: versions {control.ready_versions(name)} live")
             except QuantserveError as exc:
                 self.log(f"model '{name}' reload failed, previous versions keep serving: {exc}")
-        for name in set(self._prints) - set(current):
+        removed = set(self._prints) - set(current)
+        for name in removed:
             try:
                 control.unload(name)
                 self.log(f"model '{name}' removed from the repository: unloaded")
             except QuantserveError as exc:
                 self.log(f"model '{name}' unload failed: {exc}")
         self._prints = current
+        if changed or removed:  # a load blocks this thread for as long as it takes: that wait is no silence
+            self.watchdog.reset(time.monotonic())
         return changed

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ QUICK_TRACE_WINDOW_S = 10.0
 # burst backlog in the client: p99 send lag 1.06 s)
 TRACE_MAX_IN_FLIGHT = 512
 TIE_SHARE = 0.01  # a trace offers every trial the same load: goodputs this close are a tie, broken by p99
+LIVENESS_TIMEOUT_S = 10.0  # after a trial: a server that cannot say it is live in this long is hung
 TIES = f"trace: goodput within {TIE_SHARE:.0%} of the most is a tie, won by the lowest p99"
 
 
@@ -272,9 +273,36 @@ class TrialServer:
         )
         self.server.control(timeout_s=120.0).load(SCRATCH_MODEL)
 
+    def down(self) -> str | None:
+        """How the trial server is out of service (None: it answers): exited, or silent to a liveness check."""
+        cause = self.server.exit_cause()
+        if cause is None and not self.server.control(timeout_s=LIVENESS_TIMEOUT_S).is_live():
+            cause = f"stopped answering (no reply to /v2/health/live within {LIVENESS_TIMEOUT_S:g} s)"
+        return cause
+
     def run(self, config: ServingConfig, best_goodput: float) -> Trial:
-        """Two measured windows, or one when the first is clearly worse than the best so far."""
+        """Two measured windows, or one when the first is clearly worse than the best so far.
+
+        A configuration that kills or hangs tritonserver fails its own trial, named so, and the server is started
+        again for the next: one bad point must not fail every trial after it."""
         self.count += 1
+        trial = self._measure(config, best_goodput)
+        cause = self.down()
+        if cause is None:
+            return trial
+        self.server.stop(kill=True)  # dead already, or hung: a scratch server owes nothing a graceful stop
+        try:
+            self.server.start()
+        except QuantserveError as exc:
+            raise QuantserveError(
+                f"tritonserver {cause} during trial {self.count} ({config.label()}) and did not "
+                f"start again: {str(exc).splitlines()[0]}"
+            ) from exc
+        return replace(
+            trial, goodput_rps=0.0, throughput_rps=0.0, error=f"tritonserver {cause} during this trial (restarted)"
+        )
+
+    def _measure(self, config: ServingConfig, best_goodput: float) -> Trial:
         slo = self.settings.slo_p99_ms
         try:
             self.install(config)
@@ -330,6 +358,8 @@ def measure_window(
     window = recording_files.read_window(record_dir)
     start = window.start + settings.warmup_s
     rows = recording_files.read_latencies(record_dir, start, window.end)
+    unanswered = recording_files.read_unanswered(record_dir, window.end)  # a hung server's requests: failed
+    rows = np.concatenate([rows, recording_files.unanswered_rows(rows, unanswered, window.end)])
     if rows.size == 0:
         rows = np.zeros((0, 3))
     lags = rows[:, 3] if rows.shape[1] >= 5 and settings.trace else np.zeros(0)  # closed loop: 0, not a figure

@@ -3,14 +3,19 @@ server starts, and one quick joint FP32 x INT8 search end to end on a real trito
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.util
 import json
 import math
+import os
+import signal
+import threading
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
+import psutil
 import pytest
 
 from loadtest.results import LoadRun
@@ -21,6 +26,7 @@ from quantserve.cli.tune_trials import (
     MIN_REQUESTS,
     Samples,
     Trial,
+    TrialServer,
     best_trial,
     clearly_worse,
     second_window_s,
@@ -326,3 +332,42 @@ def test_a_search_on_recorded_arrivals_replays_them_in_every_trial(
     assert "open-loop load" in document["remeasured"]["how"]
     replayed = LoadRun.load(next((out / "remeasure").glob("load-*.json"))).results[0]
     assert replayed.arrivals == "trace" and replayed.trace["file"] == str(trace) and replayed.max_in_flight == 512
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("fault", "cause"),
+    [(signal.SIGKILL, "killed by SIGKILL"), (signal.SIGSTOP, "stopped answering")],
+    ids=["SIGKILL", "SIGSTOP"],
+)
+def test_a_trial_that_kills_or_hangs_the_server_fails_alone(
+    tmp_path: Path, fp32_build: Path, fault: signal.Signals, cause: str
+) -> None:
+    """The server dies (or stops answering) during a trial: that trial fails, named so; the next one is measured."""
+    settings = settings_for(tmp_path, {"": fp32_build}, quick=True, users=4)
+    config = settings.baseline()
+    with TrialServer(settings, tmp_path / "out") as bench:
+        first_pid = bench.server.pid
+        assert first_pid is not None
+        timer = threading.Timer(2.0, os.kill, (first_pid, fault))
+        timer.start()
+        try:
+            failed = bench.run(config, 0.0)
+        finally:
+            timer.join()
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(first_pid, signal.SIGCONT)
+        print(f"\n{fault.name} during a trial: {failed.error}")
+        assert failed.error.startswith(f"tritonserver {cause}")
+        assert failed.error.endswith("during this trial (restarted)")
+        assert failed.goodput_rps == 0.0
+        assert bench.server.pid != first_pid and _gone(first_pid)
+        after = bench.run(config, 0.0)
+        assert not after.error and after.requests > 0 and after.failed_requests == 0, after
+
+
+def _gone(pid: int) -> bool:
+    with contextlib.suppress(psutil.NoSuchProcess):
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    return True

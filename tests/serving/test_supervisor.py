@@ -1,11 +1,13 @@
 """Supervision: kill -9 the tritonserver under `quantserve serve` (a real subprocess); it comes back and serves.
 
 While it is down its readiness is false, a retrying client rides the outage out, and a Locust
-load running across it counts the failed requests and continues after the restart.
+load running across it counts the failed requests and continues after the restart. A server that
+hangs (SIGSTOP) is found by the liveness watchdog, killed and restarted the same way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import signal
@@ -27,7 +29,7 @@ from quantserve.cli import main
 from quantserve.errors import QuantserveError
 from serving.client import RetryPolicy, TritonGrpcClient
 from serving.control import ControlClient
-from serving.supervisor import RestartPolicy
+from serving.supervisor import LivenessWatchdog, RestartPolicy
 
 pytestmark = pytest.mark.e2e
 
@@ -77,15 +79,19 @@ class Serve:
         return int(self.process.returncode)
 
 
-@pytest.fixture
-def serve(dense_build: Path, tmp_path: Path, free_port_factory: Callable[[], int]) -> Iterator[tuple[Serve, list[str]]]:
+def serve_command(dense_build: Path, tmp_path: Path, ports: list[str], *flags: str) -> list[str]:
+    """`quantserve serve` on a fresh repository with the dense model deployed as 'dense', on `ports`."""
     repo = tmp_path / "repo"
     assert main(["deploy", str(dense_build), "--repo", str(repo), "--name", "dense", "--max-batch", "8"]) == 0
-    ports = [str(free_port_factory()) for _ in range(3)]
     command = [sys.executable, "-m", "quantserve", "serve", "--repo", str(repo), "--grpc-port", ports[0]]
-    command += ["--http-port", ports[1], "--metrics-port", ports[2], "--log-file", str(tmp_path / "triton.log")]
-    command += ["--max-restarts", "2", "--restart-window", "600"]
-    server = Serve(command)
+    return [*command, "--http-port", ports[1], "--metrics-port", ports[2], *flags]
+
+
+@pytest.fixture
+def serve(dense_build: Path, tmp_path: Path, free_port_factory: Callable[[], int]) -> Iterator[tuple[Serve, list[str]]]:
+    ports = [str(free_port_factory()) for _ in range(3)]
+    flags = ["--log-file", str(tmp_path / "triton.log"), "--max-restarts", "2", "--restart-window", "600"]
+    server = Serve(serve_command(dense_build, tmp_path, ports, *flags))
     try:
         server.wait_for("press Ctrl-C")
         yield server, ports
@@ -151,12 +157,8 @@ def assert_outage_is_a_gap(result: LoadResult, results_dir: Path) -> None:
 def test_serve_gives_up_past_the_restart_cap(
     dense_build: Path, tmp_path: Path, free_port_factory: Callable[[], int]
 ) -> None:
-    repo = tmp_path / "repo"
-    assert main(["deploy", str(dense_build), "--repo", str(repo), "--name", "dense", "--max-batch", "8"]) == 0
     ports = [str(free_port_factory()) for _ in range(3)]
-    command = [sys.executable, "-m", "quantserve", "serve", "--repo", str(repo), "--grpc-port", ports[0]]
-    command += ["--http-port", ports[1], "--metrics-port", ports[2], "--max-restarts", "0"]
-    server = Serve(command)
+    server = Serve(serve_command(dense_build, tmp_path, ports, "--max-restarts", "0"))
     try:
         server.wait_for("press Ctrl-C")
         child = server.tritonserver()
@@ -167,6 +169,38 @@ def test_serve_gives_up_past_the_restart_cap(
         assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
     finally:
         server.stop()
+
+
+def test_stopped_tritonserver_is_killed_and_restarted(
+    dense_build: Path, tmp_path: Path, free_port_factory: Callable[[], int]
+) -> None:
+    ports = [str(free_port_factory()) for _ in range(3)]
+    server = Serve(serve_command(dense_build, tmp_path, ports, "--hang-timeout", "3", "--max-restarts", "2"))
+    x = np.random.default_rng(0).normal(size=(3, 8)).astype(np.float32)
+    stopped: list[psutil.Process] = []
+    try:
+        server.wait_for("press Ctrl-C")
+        with TritonGrpcClient(f"127.0.0.1:{ports[0]}", timeout_s=10) as client:
+            expected = client.infer("dense", {"x": x})["probs"]
+        first = server.tritonserver()
+        stopped = [first, *first.children()]  # its Python backend stubs: not stopped, but must go with it
+        first.send_signal(signal.SIGSTOP)  # alive and silent: no exit for the supervisor to see
+        stopped_at = time.monotonic()
+        cause = server.wait_for("restart 1/2", timeout_s=30)
+        print(f"\nhang (SIGSTOP, --hang-timeout 3): restart logged {time.monotonic() - stopped_at:.1f} s after")
+        assert "tritonserver stopped answering (no reply to /v2/health/live for 3 s); not ready" in cause, cause
+        # SIGKILL at once: waiting on SIGTERM would take the whole stop timeout (20 s) before the restart
+        server.wait_for("ready again", timeout_s=15)
+        assert all(not p.is_running() or p.status() == psutil.STATUS_ZOMBIE for p in stopped), stopped
+        assert server.tritonserver().pid != first.pid
+        with TritonGrpcClient(f"127.0.0.1:{ports[0]}", timeout_s=30) as client:
+            np.testing.assert_allclose(client.infer("dense", {"x": x})["probs"], expected, rtol=1e-6)
+        assert server.stop() == 0
+    finally:
+        server.stop()
+        for process in stopped:  # tritonserver has its own process group: never leave a stopped one behind
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
 
 
 def iter_lines(server: Serve) -> list[str]:
@@ -184,6 +218,30 @@ def test_client_without_retries_fails_fast_on_a_dead_server(free_port_factory: C
         with pytest.raises(QuantserveError, match="inference on 'dense' failed"):
             c.infer("dense", {"x": x})
     assert time.monotonic() - started < 5
+
+
+def test_liveness_watchdog_fires_after_hang_s_of_silence_in_a_row() -> None:
+    dog = LivenessWatchdog(hang_s=30)
+    assert (dog.check_every_s, dog.timeout_s) == (5.0, 5.0)
+    dog.reset(now=0.0)
+    assert not dog.due(4.9) and dog.due(5.0)
+    assert not dog.record(5.0, live=False, now=10.0)
+    assert not dog.record(10.0, live=True, now=10.1)  # an answer forgets the silence before it
+    for asked_at in (15.0, 20.0, 25.0, 30.0, 35.0):  # each ask times out after 5 s
+        assert not dog.record(asked_at, live=False, now=asked_at + 5.0)
+    assert dog.record(40.0, live=False, now=45.0)  # silent since the ask at 15 s
+    dog.reset(now=100.0)  # restarted: silence before it counts no more
+    assert not dog.due(104.0) and not dog.record(105.0, live=False, now=110.0)
+
+
+def test_liveness_watchdog_off_at_zero_and_short_timeouts_scale_down() -> None:
+    off = LivenessWatchdog(hang_s=0)
+    off.reset(now=0.0)
+    assert not off.due(1e9)
+    short = LivenessWatchdog(hang_s=3)
+    assert (short.check_every_s, short.timeout_s) == (1.0, 3.0)
+    with pytest.raises(QuantserveError, match="hang timeout -1 s: give seconds above 0, or 0 for no hang watchdog"):
+        LivenessWatchdog(hang_s=-1)
 
 
 def test_restart_policy_backs_off_exponentially_to_a_cap() -> None:

@@ -1,6 +1,7 @@
 """`quantserve serve --repo model_repo [--grpc-port 8001 … --host 127.0.0.1] [--tls-cert F --tls-key F]`.
 
-Supervised: a `tritonserver` that dies is restarted (exponential backoff, a cap per window), and
+Supervised: a `tritonserver` that dies, or hangs (no answer to its liveness endpoint for
+`--hang-timeout` seconds), is restarted (exponential backoff, a cap per window), and
 with the default explicit model control a deploy or rollback into the repository goes live
 without a restart (see serving.supervisor).
 """
@@ -21,7 +22,8 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "serve",
         help="run the real tritonserver on a model repository, supervised; stops cleanly on Ctrl-C/SIGTERM",
-        description="Run tritonserver on REPO until interrupted: restarted if it dies, repository changes loaded live.",
+        description="Run tritonserver on REPO until interrupted: restarted if it dies or hangs, repository changes "
+        "loaded live.",
     )
     parser.add_argument("--repo", type=Path, default=Path("model_repo"), help="Triton model repository")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1 only)")
@@ -38,6 +40,14 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--startup-timeout", type=float, default=180.0, help="seconds to wait for readiness")
     parser.add_argument("--max-restarts", type=int, default=5, help="restarts allowed within --restart-window")
     parser.add_argument("--restart-window", type=float, default=300.0, help="seconds over which restarts are counted")
+    parser.add_argument(
+        "--hang-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="kill and restart a tritonserver that has not answered its liveness endpoint (/v2/health/live) for "
+        "this long, e.g. a stopped or deadlocked process (default 30; 0: off)",
+    )
     parser.add_argument("--tls-cert", type=Path, help="serve gRPC over TLS with this PEM certificate")
     parser.add_argument("--tls-key", type=Path, help="the certificate's PEM private key")
     parser.add_argument("--tls-client-ca", type=Path, help="mutual TLS: clients need a certificate this CA signed")
@@ -45,7 +55,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from serving.supervisor import RestartPolicy, Supervisor
+    from serving.supervisor import LivenessWatchdog, RestartPolicy, Supervisor
 
     options = server_options(args)
     if options.exposed_without_tls:
@@ -55,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
-    supervisor = Supervisor(options, RestartPolicy(args.max_restarts, args.restart_window), log=_say)
+    policy = RestartPolicy(args.max_restarts, args.restart_window)
+    supervisor = Supervisor(options, policy, log=_say, watchdog=LivenessWatchdog(args.hang_timeout))
     # SIGTERM takes the same path as Ctrl-C, so the server is stopped (by pid) whatever phase we are in.
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
