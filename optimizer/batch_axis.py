@@ -23,6 +23,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from optimizer import onnx_files
 from quantserve.errors import QuantserveError
 
 BATCH = "batch"
@@ -67,7 +68,7 @@ def free_unit_batch(path: Path, model: onnx.ModelProto) -> tuple[onnx.ModelProto
             dims[0].dim_param = BATCH  # setting the oneof field clears dim_value
     reshapes = _copy_batch_in_reshapes(model)
     del model.graph.value_info[:]  # shapes inferred for a batch of 1; inferred again downstream
-    problem = rows_mismatch(model)
+    problem = rows_mismatch(model, path)
     if problem:
         raise QuantserveError(
             f"{path}: input '{inputs[0]}' has a fixed batch axis (1) and the graph depends on it ({problem}); "
@@ -110,14 +111,14 @@ def _copy_batch_in_reshapes(model: onnx.ModelProto) -> list[str]:
     return rewritten
 
 
-def rows_mismatch(model: onnx.ModelProto) -> str:
+def rows_mismatch(model: onnx.ModelProto, path: Path) -> str:
     """'' when ROWS synthetic rows run at once give, on every output, the single-row runs stacked; else why not."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 3  # ORT warns that outputs differ from the declared shapes: that is what is tested
     try:
-        session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        session = onnx_files.inference_session(model, path, options)  # `model` is the file at `path`, changed
         feeds = _synthetic_rows(model)
         together = session.run(None, feeds)
         alone = [session.run(None, {k: v[i : i + 1] for k, v in feeds.items()}) for i in range(ROWS)]

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from optimizer import onnx_files
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from optimizer.scratch import owned_tempdir, remove_stale_dirs
 from optimizer.tensor_ranges import (
@@ -123,10 +124,14 @@ def cache_dir() -> Path:
 
 
 def _digest(model_path: Path, data: TensorData) -> Any:
-    """sha256 over the model bytes, every calibration array (name, dtype, shape, bytes) and ORT's version."""
+    """sha256 over the model bytes (its external weights file too), every calibration array (name, dtype, shape,
+    bytes) and ORT's version."""
     import onnxruntime
 
-    digest = hashlib.sha256(Path(model_path).read_bytes())
+    digest = hashlib.sha256()
+    for path in [Path(model_path), *onnx_files.external_files(model_path).values()]:
+        with path.open("rb") as handle:
+            digest.update(hashlib.file_digest(handle, "sha256").digest())
     for name in sorted(data.arrays):
         array = np.ascontiguousarray(data.arrays[name])
         digest.update(f"{name}|{array.dtype.str}|{array.shape}".encode())
@@ -347,14 +352,16 @@ def prepare_for_quantization(model_path: Path, out_path: Path) -> Path:
 
     model = onnx.load(str(model_path))
     unshare_weights(model)
-    onnx.save(model, str(out_path))
+    onnx_files.save(model, out_path)
+    if onnx_files.is_large(model):  # its shape inference holds the model as one protobuf; quantize_static copes
+        return out_path
     try:
         # ORT's symbolic shape inference drops 'sym_shape_infer_temp.onnx' (+ .data) into the working
         # directory when it gives up: run it from a scratch folder so nothing lands in the user's.
         with tempfile.TemporaryDirectory() as scratch, contextlib.chdir(scratch):
             quant_pre_process(str(out_path.resolve()), str(out_path.resolve()), skip_optimization=True)
     except Exception:  # symbolic shape inference fails on some graphs; quantize_static copes without it
-        onnx.save(model, str(out_path))
+        onnx_files.save(model, out_path)
     return out_path
 
 

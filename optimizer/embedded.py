@@ -7,9 +7,9 @@ the Q/DQ or FP32 ONNX there.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
+from optimizer import onnx_files
 from optimizer.targets import TritonLayout
 from quantserve.artifact import MODEL_FILE, Artifact
 
@@ -36,14 +36,18 @@ class EmbeddedTarget:
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / MODEL_FILE
         if Path(onnx.path).resolve() != path.resolve():
-            shutil.copyfile(onnx.path, path)
+            onnx_files.copy(onnx.path, path)
         record = {"stage": "build", "target": self.name, "engine": "onnxruntime (CPU, Triton python backend)"}
         return onnx.with_stage(path, record, target=self.name)
 
     def triton_layout(self, artifact: Artifact) -> TritonLayout:
         return TritonLayout(
             runtime={"backend": "python"},
-            version_files={MODEL_FILE: Path(artifact.path), "model.py": python_backend_model()},
+            version_files={
+                MODEL_FILE: Path(artifact.path),
+                "model.py": python_backend_model(),
+                **onnx_files.external_files(artifact.path),  # a model of 2 GiB or more: its weights file
+            },
             instance_kind="KIND_CPU",
         )
 

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from optimizer import onnx_files
 from optimizer.batch_axis import BATCH, FreedBatch, free_unit_batch, graph_inputs
 from optimizer.source import ModelSource
 from quantserve.artifact import Artifact, Manifest, TensorSpec
@@ -236,6 +237,11 @@ def load_onnx_input(
     model, freed = free_unit_batch(path, model)
     _require_dynamic_batch(path, model)  # before a conversion that may take a while
     if target > original:
+        if onnx_files.is_large(model):  # the converter takes the whole model as one protobuf
+            raise QuantserveError(
+                f"{path}: opset {original} must be upgraded to {target}, and ONNX's version converter takes at most "
+                "2 GiB of model; convert it where it was exported (opset 13 or newer), then optimize it here"
+            )
         _check(path, model)  # the converter expects a valid graph
         model = upgrade_opset(path, model, target)
     return _finish(path, model, save_to), original, freed
@@ -273,21 +279,12 @@ def check_onnx(path: Path, save_to: Path | None = None) -> onnx.ModelProto:
     return _finish(path, model, save_to or path)
 
 
-PROTOBUF_LIMIT = 2**31  # bytes one ONNX ModelProto can hold, weights included once loaded
-
-
 def _load_onnx(path: Path) -> onnx.ModelProto:
-    """The model with its weights; external-data weights of 2 GiB or more are refused before they are read."""
+    """The model with its weights, external ones read from beside it (any size: `optimizer.onnx_files`)."""
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf DecodeError and friends for a damaged file
         raise QuantserveError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from exc
-    weights = _external_weight_bytes(path, model)
-    if weights >= PROTOBUF_LIMIT:
-        raise QuantserveError(
-            f"{path}: {weights / 2**30:.1f} GiB of weights in external data: models of 2 GiB or more are not "
-            "supported (one ONNX protobuf holds at most 2 GiB, and every stage here holds the model as one)"
-        )
     if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
         try:
             onnx.load_external_data_for_model(model, str(Path(path).parent))
@@ -296,27 +293,18 @@ def _load_onnx(path: Path) -> onnx.ModelProto:
     return model
 
 
-def _external_weight_bytes(path: Path, model: onnx.ModelProto) -> int:
-    """Bytes of the external-data files the model's initializers name (0: none)."""
-    locations = {
-        entry.value
-        for tensor in model.graph.initializer
-        if tensor.data_location == onnx.TensorProto.EXTERNAL
-        for entry in tensor.external_data
-        if entry.key == "location"
-    }
-    return sum(f.stat().st_size for f in (Path(path).parent / loc for loc in locations) if f.is_file())
-
-
-def _check(path: Path, model: onnx.ModelProto) -> None:
+def _check(path: Path, model: onnx.ModelProto | Path) -> None:
+    """The ONNX checker on `model`, or on the saved file `model` (a large model: it cannot be serialized whole)."""
     try:
-        onnx.checker.check_model(model)
+        onnx.checker.check_model(str(model) if isinstance(model, Path) else model)
     except onnx.checker.ValidationError as exc:
         raise QuantserveError(f"{path}: ONNX checker rejected the model ({str(exc).splitlines()[0]})") from exc
 
 
 def _finish(path: Path, model: onnx.ModelProto, save_to: Path) -> onnx.ModelProto:
-    """Check, shape-infer, require a dynamic batch axis, save."""
+    """Check, shape-infer, require a dynamic batch axis, save (a large model: saved first, checked from its file)."""
+    if onnx_files.is_large(model):
+        return _finish_large(path, model, save_to)
     _check(path, model)
     try:
         model = onnx.shape_inference.infer_shapes(model, strict_mode=False)
@@ -325,6 +313,18 @@ def _finish(path: Path, model: onnx.ModelProto, save_to: Path) -> onnx.ModelProt
     _require_dynamic_batch(path, model)
     onnx.save(model, str(save_to))
     return model
+
+
+def _finish_large(path: Path, model: onnx.ModelProto, save_to: Path) -> onnx.ModelProto:
+    """`_finish` for a model of EXTERNAL_AT or more: ONNX's checker and shape inference read it from its file."""
+    _require_dynamic_batch(path, model)
+    onnx_files.save(model, save_to)
+    _check(path, save_to)
+    try:
+        onnx.shape_inference.infer_shapes_path(str(save_to), str(save_to), strict_mode=False)
+    except onnx.shape_inference.InferenceError as exc:
+        raise QuantserveError(f"{path}: ONNX checker rejected the model ({str(exc).splitlines()[0]})") from exc
+    return onnx.load(str(save_to))
 
 
 def upgrade_opset(path: Path, model: onnx.ModelProto, target: int) -> onnx.ModelProto:

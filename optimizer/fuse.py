@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from optimizer import onnx_files
 from optimizer.export import check_onnx
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from quantserve.artifact import Artifact, TensorSpec
@@ -46,7 +47,7 @@ class FuseGraph:
         except Exception as exc:  # onnxslim raises plain exceptions on graphs it cannot handle
             raise QuantserveError(f"{artifact.path}: graph fusion failed ({type(exc).__name__}: {exc})") from exc
         name_nodes(fused)
-        onnx.save(fused, str(out_path))
+        onnx_files.save(fused, out_path)
         fused = check_onnx(Path(out_path))
         feeds = self.check_inputs or random_feeds(artifact.manifest.inputs)
         half = any(stage.get("float16_weights") for stage in artifact.manifest.stages)

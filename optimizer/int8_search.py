@@ -37,6 +37,7 @@ from typing import Any
 
 import onnx
 
+from optimizer import onnx_files
 from optimizer.calibrate import CalibrateInt8, CalibrationSettings
 from optimizer.drift import (
     BudgetExceeded,
@@ -157,7 +158,7 @@ class StaticScheme:
         """The first built model with `kept` back in FP32 (fast graph surgery, for probes and steps)."""
         if self._first is None:
             return self.build(fused, [*excluded, *kept], out)
-        onnx.save(keep_fp32(onnx.load(str(self._first)), onnx.load(str(fused.path)), kept), str(out))
+        onnx_files.save(keep_fp32(onnx.load(str(self._first)), onnx.load(str(fused.path)), kept), out)
         self.records[out] = {**self.records[self._first], "fp32_by_graph_surgery": list(kept)}
         return out
 
@@ -271,7 +272,7 @@ class SmoothStaticScheme(StaticScheme):
             for alpha in self.alphas if judged else self.alphas[-1:]:
                 model, record = smooth_quant(original, (), alpha, maxima)
                 path = self.work / f"fp32-smoothed-{alpha:g}.onnx"
-                onnx.save(model, str(path))
+                onnx_files.save(model, path)
                 margin, trial = 0.0, None
                 if judged and self.judge is not None:
                     static = StaticScheme(self.calib, self.settings, self.on_progress)
@@ -290,7 +291,7 @@ class SmoothStaticScheme(StaticScheme):
         smoothed = self.smoothed(fused, excluded)
         if self._trial is not None and self._trial[0] == tuple(excluded):  # judging the alpha built it already
             _, built, record = self._trial
-            shutil.copyfile(built, out)
+            onnx_files.copy(built, out)
             self.records[out], self._first = record, self._first or out
             return out
         inserted = self.smooth_record.inserted_nodes if self.smooth_record else []
@@ -345,7 +346,7 @@ class SearchInt8:
         try:
             run = _SearchRun(self, fused, work)
             chosen, record = run.choose()
-            shutil.copyfile(chosen.path, out_path)
+            onnx_files.copy(chosen.path, out_path)
         finally:
             shutil.rmtree(work, ignore_errors=True)
         record["search_s"] = round(time.monotonic() - started, 2)
@@ -358,7 +359,10 @@ class _SearchRun:
     def __init__(self, stage: SearchInt8, fused: Artifact, work: Path) -> None:
         self.stage, self.fused, self.work = stage, fused, work
         self.probes_run = 0
-        self.model = onnx.load(str(fused.path))
+        # the graph, its initializers' names and shapes: a large model's weights stay in their file (2+ GB here)
+        self.model = onnx.load(str(fused.path), load_external_data=False)
+        self.large = onnx_files.is_large(self.model)
+        self.skipped: dict[str, str] = {}  # schemes not tried, and why
         self.encoder = f"--model-type {stage.model_type}" if stage.model_type else detect_encoder(self.model)
         held = stage.held_out
         self.labels = held.labels
@@ -417,7 +421,7 @@ class _SearchRun:
     def _quantized(self, path: Path) -> list[str]:
         """The compute nodes the model at `path` runs in INT8, read once per model (the choice and the record ask)."""
         if path not in self._int8_nodes:
-            self._int8_nodes[path] = quantized_nodes(self.model, onnx.load(str(path)))
+            self._int8_nodes[path] = quantized_nodes(self.model, onnx.load(str(path), load_external_data=False))
         return self._int8_nodes[path]
 
     def _quantizes_anything(self, candidate: Candidate) -> bool:
@@ -461,7 +465,14 @@ class _SearchRun:
             return [smooth]  # TensorRT: static Q/DQ only, so outliers are smoothed away before calibrating
         schemes: list[Scheme] = [StaticScheme(calib, static_settings, progress)]
         if self.encoder or self._weight_matmul_share() >= DYNAMIC_MIN_MAC_SHARE:
-            schemes += [DynamicScheme(), smooth]
+            schemes.append(DynamicScheme())
+            if self.large:  # measured: a 2.2 GB MLP's search was killed at 23.8 GB of 24 while smoothing it
+                self.skipped[smooth.name] = (
+                    "a model of 1 GiB or more: SmoothQuant's rewrite holds three copies of its weights, and each "
+                    "alpha is a calibration of the whole model"
+                )
+            else:
+                schemes.append(smooth)
         return schemes
 
     def _compute_only_scheme(self, tried: list[Candidate]) -> ComputeStaticScheme | None:
@@ -572,6 +583,7 @@ class _SearchRun:
                 "batch": len(next(iter(self.timing_batch.values()))),
             },
             "candidates": [c.summary() for c in tried],
+            "skipped": self.skipped,
             "excluded": [e.to_dict() for e in self.exclusions],
             "mixed_precision": mixed or None,
             "kept_fp32": kept,

@@ -9,11 +9,11 @@ precision matched to the model (INT8 for a Q/DQ graph) and engines cached beside
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from optimizer import onnx_files
 from optimizer.targets import TritonLayout
 from quantserve.artifact import MODEL_FILE, Artifact
 from quantserve.errors import QuantserveError
@@ -97,7 +97,7 @@ class OnnxRuntimeTarget:
         target = out_dir / MODEL_FILE
         if source.resolve() != target.resolve():
             partial = out_dir / f".{MODEL_FILE}.partial"
-            shutil.copyfile(source, partial)
+            onnx_files.copy(source, partial)  # a large model's weights file keeps the name the model gives it
             os.replace(partial, target)
         record = {"device": settings.device, "tensorrt_accelerator": settings.tensorrt_accelerator}
         artifact = onnx.with_stage(
@@ -116,7 +116,7 @@ class OnnxRuntimeTarget:
         settings = OnnxRuntimeSettings(**recorded) if recorded else self._settings()
         return TritonLayout(
             runtime={"platform": "onnxruntime_onnx"},
-            version_files={MODEL_FILE: Path(artifact.path)},
+            version_files={MODEL_FILE: Path(artifact.path), **onnx_files.external_files(artifact.path)},
             config_extra=config_extra(artifact.manifest.precision, settings),
             instance_kind="KIND_GPU" if settings.device == "gpu" else "KIND_CPU",
         )

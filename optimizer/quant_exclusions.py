@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import onnx
 
+from optimizer import onnx_files
+
 COMPUTE_OPS = frozenset({"Conv", "ConvTranspose", "MatMul", "Gemm", "Attention", "LSTM"})
 # Compute ops ONNX Runtime runs in INT8 only by dynamic quantization (DynamicQuantizeLSTM): static Q/DQ around
 # them would only dequantize their weights again, slower than FP32
@@ -160,18 +162,15 @@ def run_with_tensors(
     model_path: Path, batches: Iterable[dict[str, np.ndarray]], tensors: Sequence[str]
 ) -> Iterable[dict[str, np.ndarray]]:
     """Yield the named intermediate tensors for each batch, from the FP32 model with them added as outputs."""
-    import onnxruntime as ort
 
     from optimizer.onnxruntime_runner import session_options
 
-    model = onnx.load(str(model_path))
+    model = onnx.load(str(model_path), load_external_data=False)  # a large model's weights stay in their file
     present = {o.name for o in model.graph.output}
     for name in tensors:
         if name not in present:
             model.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
-    session = ort.InferenceSession(
-        model.SerializeToString(), session_options("disable", 0), providers=["CPUExecutionProvider"]
-    )
+    session = onnx_files.inference_session(model, model_path, session_options("disable", 0))
     names = list(tensors)
     wanted = {i.name for i in session.get_inputs()}
     for batch in batches:

@@ -36,6 +36,7 @@ from onnxruntime.quantization import CalibrationDataReader
 from onnxruntime.quantization.calibrate import HistogramCollector, entropy
 from onnxruntime.quantization.quant_utils import smooth_distribution
 
+from optimizer import onnx_files
 from quantserve.data import TensorData
 
 # Options each ORT calibrator takes in create_calibrator(extra_options=…), by method.
@@ -162,11 +163,13 @@ def _calibrator(model_path: Path, method: str, op_types: Sequence[str], options:
         "entropy": CalibrationMethod.Entropy,
         "percentile": CalibrationMethod.Percentile,
     }
+    large = onnx_files.is_large(onnx.load(str(model_path), load_external_data=False))
     return create_calibrator(
         model_path,
         list(op_types) or None,
         augmented_model_path=str(work / f"augmented_{method}.onnx"),
         calibrate_method=methods[method],
+        use_external_data_format=large,  # the augmented model is as large as the model
         extra_options=dict(options),
     )
 

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from optimizer import onnx_files
 from optimizer.targets import PRECISIONS, TritonLayout
 from quantserve.artifact import Artifact, TensorSpec
 from quantserve.errors import QuantserveError
@@ -152,7 +153,7 @@ def autocast_fp16(onnx_path: Path, out_path: Path) -> Path:
     from onnxconverter_common import float16
 
     model = float16.convert_float_to_float16(onnx.load(str(onnx_path)), keep_io_types=True)
-    onnx.save(model, str(out_path))
+    onnx_files.save(model, out_path)
     return out_path
 
 

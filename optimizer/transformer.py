@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from optimizer import onnx_files
 from optimizer.export import check_onnx
 from optimizer.fuse import name_nodes, op_type_counts
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
@@ -67,7 +68,7 @@ class FuseTransformer:
         before = onnx.load(str(artifact.path))
         fused = self._optimize(artifact.path)
         name_nodes(fused)
-        onnx.save(fused, str(out_path))
+        onnx_files.save(fused, out_path)
         check_onnx(Path(out_path))
         feeds = self.check_inputs or _token_feeds(artifact)
         worst = max_output_difference(artifact.path, Path(out_path), feeds, self.rtol, self.atol)

@@ -25,8 +25,8 @@ LOG_ENV = "QUANTSERVE_LOG_DIR"
 LOG_FILE = "quantserve.log"
 # a library message (substring) -> what quantserve says about it, in its own words
 PRE_PROCESSING_NOTE = (
-    "ONNX Runtime's shape pre-processing did not run on this graph (its symbolic shape inference gave up); "
-    "INT8 was quantized without it"
+    "ONNX Runtime's shape pre-processing did not run on this graph (its symbolic shape inference gave up, or the "
+    "model holds 1 GiB of weights or more, which it would hold as one protobuf); INT8 was quantized without it"
 )
 KNOWN_MESSAGES = {"consider to run pre-processing": PRE_PROCESSING_NOTE, "consider pre-processing": PRE_PROCESSING_NOTE}
 

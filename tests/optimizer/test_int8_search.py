@@ -299,6 +299,22 @@ def test_cpu_search_tries_the_smoothed_static_candidate_beside_dynamic(tmp_path:
     assert len(record["smoothquant"]["smoothed"]) == 3
 
 
+def test_a_large_model_skips_the_smoothed_candidate_and_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From 1 GiB of weights (lowered here to 256 bytes) SmoothQuant is not tried on CPU: its rewrite holds three
+    copies of the weights (a 2.2 GB MLP's search was killed at 23.8 GB of 24 while smoothing)."""
+    from optimizer import onnx_files
+
+    monkeypatch.setattr(onnx_files, "EXTERNAL_AT", 256)
+    art = mlp(tmp_path / "mlp.onnx")
+    data = TensorData({"x": np.random.default_rng(9).standard_normal((64, 16)).astype(np.float32)})
+    record = SearchInt8(data, data, search=FAST)(art, tmp_path / "int8.onnx").manifest.stages[-1]
+    schemes = [c["scheme"] for c in record["candidates"]]
+    assert schemes[:2] == ["static_qdq", "dynamic"] and "static_qdq_smooth" not in schemes
+    assert "three copies of its weights" in record["skipped"]["static_qdq_smooth"]
+
+
 def test_smoothed_scheme_variants_restore_the_smoothed_fp32_weights(tmp_path: Path) -> None:
     from optimizer.calibrate import CalibrationSettings
     from optimizer.int8_search import SmoothStaticScheme

@@ -1,0 +1,119 @@
+"""ONNX files of any size: a model whose weights reach EXTERNAL_AT is saved with them in `<file>.data` beside it.
+
+One ONNX protobuf holds at most 2 GiB, so a model of 2 GiB or more of weights cannot be serialized
+whole: not saved as one file, not handed to ONNX Runtime as bytes, not checked or shape-inferred in
+memory. Such a model is saved with external data (ONNX's own format: every tensor in one file, named
+in the model) and everything that needs the whole model reads it from its path. Smaller models are
+saved as one file, as before. ONNX Runtime's quantizers take `use_external_data_format` for the same.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+from quantserve.errors import InternalError
+
+EXTERNAL_AT = 1 << 30  # bytes of initializers from which a model is saved with external data (limit: 2 GiB)
+INLINE_BELOW = 1024  # bytes: a smaller tensor (a shape, a scale) stays in the model file, readable without its data
+DATA_SUFFIX = ".data"
+
+
+def weight_bytes(model: onnx.ModelProto) -> int:
+    """Serialized bytes of the model's initializers, loaded or not (external ones count their stored length)."""
+    total = 0
+    for tensor in model.graph.initializer:
+        if tensor.data_location == onnx.TensorProto.EXTERNAL:
+            total += next((int(e.value) for e in tensor.external_data if e.key == "length"), 0)
+        else:
+            total += tensor.ByteSize()
+    return total
+
+
+def is_large(model: onnx.ModelProto) -> bool:
+    return weight_bytes(model) >= EXTERNAL_AT
+
+
+def data_path(path: Path | str) -> Path:
+    """Where `save` puts the weights of a large model saved at `path`."""
+    path = Path(path)
+    return path.with_name(path.name + DATA_SUFFIX)
+
+
+def save(model: onnx.ModelProto, path: Path | str) -> None:
+    """Save `model` at `path`, its weights in `data_path(path)` when it is large; `model` keeps them in memory."""
+    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
+        raise InternalError("onnx_files.save needs the model's weights loaded (it replaces the weights file)")
+    path = Path(path)
+    data = data_path(path)
+    data.unlink(missing_ok=True)  # an earlier save's weights, or the file is appended to
+    if not is_large(model):
+        onnx.save(model, str(path))
+        return
+    onnx.save(
+        model,
+        str(path),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location=data.name,
+        size_threshold=INLINE_BELOW,
+    )
+    onnx.load_external_data_for_model(model, str(path.parent))  # saving moved them out of `model`
+
+
+def inference_session(model: onnx.ModelProto, model_path: Path | str, options: Any) -> Any:
+    """An ONNX Runtime CPU session of `model`, a variant of the model at `model_path` (outputs added, a batch
+    axis freed).
+
+    Loaded without its external data (`onnx.load(..., load_external_data=False)`), `model` is written beside
+    `model_path` for the session to find those weights there; a large model held whole is written with its
+    weights to a scratch folder there; either is removed once the session holds the weights. A small model is
+    handed over as bytes."""
+    import onnxruntime as ort
+
+    providers = ["CPUExecutionProvider"]
+    external = any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
+    if not external and not is_large(model):
+        return ort.InferenceSession(model.SerializeToString(), options, providers=providers)
+    folder = Path(model_path).parent
+    with tempfile.TemporaryDirectory(prefix=".session-", dir=folder) as scratch:
+        path = (folder if external else Path(scratch)) / f"{Path(scratch).name}.onnx"
+        try:
+            if external:
+                onnx.save(model, str(path))
+            else:
+                save(model, path)
+            return ort.InferenceSession(str(path), options, providers=providers)
+        finally:
+            path.unlink(missing_ok=True)
+
+
+def external_files(path: Path | str) -> dict[str, Path]:
+    """The weights files the saved model at `path` names, by the name it gives them (beside it): {} for most,
+    and for a file not there (its absence is reported where the model is needed)."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    model = onnx.load(str(path), load_external_data=False)
+    names = {
+        entry.value
+        for tensor in model.graph.initializer
+        if tensor.data_location == onnx.TensorProto.EXTERNAL
+        for entry in tensor.external_data
+        if entry.key == "location"
+    }
+    return {name: path.parent / name for name in sorted(names)}
+
+
+def copy(source: Path | str, target: Path | str) -> None:
+    """Copy the model at `source` to `target` with its weights: in the same folder the weights file is shared
+    (the model names it), elsewhere it is written again beside `target` (`save`)."""
+    source, target = Path(source), Path(target)
+    if not external_files(source) or source.parent.resolve() == target.parent.resolve():
+        shutil.copyfile(source, target)
+        return
+    save(onnx.load(str(source)), target)
