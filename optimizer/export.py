@@ -272,20 +272,39 @@ def check_onnx(path: Path, save_to: Path | None = None) -> onnx.ModelProto:
     """Load, check and shape-infer an ONNX file, saved to `save_to` (default: in place).
 
     A damaged file or a fixed batch axis is a one-line QuantserveError naming `path`; a batch axis
-    written as -1, 0, unnamed or symbolic is named `batch`.
+    written as -1, 0, unnamed or symbolic is named `batch`. A large model whose weights file lies beside
+    `save_to` is checked without reading its weights, and comes back without them (graph, shapes, types).
     """
+    save_to = save_to or path
+    bare = _load_onnx(path, weights=False)
+    if onnx_files.is_large(bare) and _weights_beside(bare, path, save_to):
+        name_dynamic_batch_axes(bare)
+        _require_dynamic_batch(path, bare)
+        onnx.save(bare, str(save_to))  # the graph alone: its tensors still name the weights file beside it
+        return _check_large(path, save_to)
     model = _load_onnx(path)
     name_dynamic_batch_axes(model)
-    return _finish(path, model, save_to or path)
+    return _finish(path, model, save_to)
 
 
-def _load_onnx(path: Path) -> onnx.ModelProto:
-    """The model with its weights, external ones read from beside it (any size: `optimizer.onnx_files`)."""
+def _weights_beside(bare: onnx.ModelProto, path: Path, save_to: Path) -> bool:
+    """True when `bare` (loaded without its external data) keeps its bulk in external files and `save_to` sits in
+    `path`'s folder, beside them."""
+    tensors = bare.graph.initializer
+    inline = sum(t.ByteSize() for t in tensors if t.data_location != onnx.TensorProto.EXTERNAL)
+    external = any(t.data_location == onnx.TensorProto.EXTERNAL for t in tensors)
+    beside = Path(save_to).parent.resolve() == Path(path).parent.resolve()
+    return external and inline < onnx_files.EXTERNAL_AT and beside
+
+
+def _load_onnx(path: Path, weights: bool = True) -> onnx.ModelProto:
+    """The model with its weights, external ones read from beside it (any size: `optimizer.onnx_files`); with
+    `weights=False` its external ones stay in their file."""
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf DecodeError and friends for a damaged file
         raise QuantserveError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from exc
-    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
+    if weights and any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
         try:
             onnx.load_external_data_for_model(model, str(Path(path).parent))
         except Exception as exc:  # a missing or short .data file
@@ -316,15 +335,21 @@ def _finish(path: Path, model: onnx.ModelProto, save_to: Path) -> onnx.ModelProt
 
 
 def _finish_large(path: Path, model: onnx.ModelProto, save_to: Path) -> onnx.ModelProto:
-    """`_finish` for a model of EXTERNAL_AT or more: ONNX's checker and shape inference read it from its file."""
+    """`_finish` for a model of EXTERNAL_AT or more: saved with its weights beside it, then `_check_large`."""
     _require_dynamic_batch(path, model)
     onnx_files.save(model, save_to)
-    _check(path, save_to)
+    return _check_large(path, save_to)
+
+
+def _check_large(path: Path, saved: Path) -> onnx.ModelProto:
+    """ONNX's checker and shape inference on the large model saved at `saved`, read from its files; the model
+    without its weights (graph, shapes, types: all a caller reads; every stage reads the weights from the file)."""
+    _check(path, saved)
     try:
-        onnx.shape_inference.infer_shapes_path(str(save_to), str(save_to), strict_mode=False)
+        onnx.shape_inference.infer_shapes_path(str(saved), str(saved), strict_mode=False)
     except onnx.shape_inference.InferenceError as exc:
         raise QuantserveError(f"{path}: ONNX checker rejected the model ({str(exc).splitlines()[0]})") from exc
-    return onnx.load(str(save_to))
+    return onnx.load(str(saved), load_external_data=False)
 
 
 def upgrade_opset(path: Path, model: onnx.ModelProto, target: int) -> onnx.ModelProto:

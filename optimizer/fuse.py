@@ -42,23 +42,26 @@ class FuseGraph:
         import onnxslim
 
         before = onnx.load(str(artifact.path))
+        counts_before = op_type_counts(before)
         try:
             fused = onnxslim.slim(before)
         except Exception as exc:  # onnxslim raises plain exceptions on graphs it cannot handle
             raise QuantserveError(f"{artifact.path}: graph fusion failed ({type(exc).__name__}: {exc})") from exc
+        del before  # a model's weights held once less from here on (2.2 GB for the large MLP in BENCHMARKS.md)
         name_nodes(fused)
-        onnx_files.save(fused, out_path)
-        fused = check_onnx(Path(out_path))
+        onnx_files.save(fused, out_path, keep_weights=False)
+        del fused
+        counts_after = op_type_counts(check_onnx(Path(out_path)))
         feeds = self.check_inputs or random_feeds(artifact.manifest.inputs)
         half = any(stage.get("float16_weights") for stage in artifact.manifest.stages)
         worst = self._compare(artifact.path, Path(out_path), feeds, *(FLOAT16_TOLERANCE if half else ()))
         record = {
             "stage": "fuse",
             "tool": "onnxslim",
-            "nodes_before": len(before.graph.node),
-            "nodes_after": len(fused.graph.node),
-            "op_types_before": op_type_counts(before),
-            "op_types_after": op_type_counts(fused),
+            "nodes_before": sum(counts_before.values()),
+            "nodes_after": sum(counts_after.values()),
+            "op_types_before": counts_before,
+            "op_types_after": counts_after,
             "max_abs_diff": worst,
         }
         return artifact.with_stage(out_path, record)
@@ -69,8 +72,10 @@ class FuseGraph:
         """Largest absolute output difference; a QuantserveError if any output leaves rtol/atol (at least
         the stage's own)."""
         rtol, atol = max(rtol, self.rtol), max(atol, self.atol)
-        with OnnxRuntimeRunner(reference, "disable") as ref, OnnxRuntimeRunner(fused, "disable") as new:
-            expected, got = ref.infer(feeds), new.infer(feeds)
+        with OnnxRuntimeRunner(reference, "disable") as ref:  # one session at a time: each holds the weights
+            expected = ref.infer(feeds)
+        with OnnxRuntimeRunner(fused, "disable") as new:
+            got = new.infer(feeds)
         worst = 0.0
         for name, want in expected.items():
             diff = np.abs(got[name].astype(np.float64) - want.astype(np.float64))

@@ -44,8 +44,9 @@ def data_path(path: Path | str) -> Path:
     return path.with_name(path.name + DATA_SUFFIX)
 
 
-def save(model: onnx.ModelProto, path: Path | str) -> None:
-    """Save `model` at `path`, its weights in `data_path(path)` when it is large; `model` keeps them in memory."""
+def save(model: onnx.ModelProto, path: Path | str, keep_weights: bool = True) -> None:
+    """Save `model` at `path`, its weights in `data_path(path)` when it is large; `model` keeps them in memory
+    unless `keep_weights` is False (a caller done with it: a large model's weights are not read back)."""
     if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
         raise InternalError("onnx_files.save needs the model's weights loaded (it replaces the weights file)")
     path = Path(path)
@@ -62,7 +63,8 @@ def save(model: onnx.ModelProto, path: Path | str) -> None:
         location=data.name,
         size_threshold=INLINE_BELOW,
     )
-    onnx.load_external_data_for_model(model, str(path.parent))  # saving moved them out of `model`
+    if keep_weights:
+        onnx.load_external_data_for_model(model, str(path.parent))  # saving moved them out of `model`
 
 
 def inference_session(model: onnx.ModelProto, model_path: Path | str, options: Any) -> Any:
