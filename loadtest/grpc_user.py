@@ -204,8 +204,8 @@ class TritonGrpcUser(_TritonClientMixin, User):
     def on_stop(self) -> None:
         self._pool.maxsize = max(0, self._pool.maxsize - 1)
         if self._busy:  # stopped while waiting for an answer: a hung server leaves only this behind
-            record_unanswered(self._sent_at, self.request_batch)
-        if not self._busy:  # a call still running in its thread keeps the channel; the process exit frees it
+            record_unanswered(self._sent_at, self.request_batch)  # its channel stays with its thread until exit
+        else:
             self._client.close()
 
     @task
