@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -181,13 +182,21 @@ def _export_dynamo(source: ModelSource, out_path: Path, opset: int) -> None:
         )
     if program is None:
         raise InternalError("torch.onnx.export returned no program with dynamo=True")
-    program.save(str(out_path), external_data=False)
+    program.save(str(out_path), external_data=_initializer_bytes(program) >= onnx_files.EXTERNAL_AT)
     if source.kind == "exported_program":
         # Named after export: the exporter's own renaming collides with internal values that share
-        # a wanted name (e.g. a submodule called `embedding`), failing the checker.
-        model = onnx.load(str(out_path))
+        # a wanted name (e.g. a submodule called `embedding`), failing the checker. Renamed without
+        # reading the weights: those of a large model stay in the file the model names.
+        model = onnx.load(str(out_path), load_external_data=False)
         rename_graph_outputs(model, outputs)
         onnx.save(model, str(out_path))
+
+
+def _initializer_bytes(program: Any) -> int:
+    """Bytes of an ONNXProgram's weights: from `onnx_files.EXTERNAL_AT` they are saved beside the model, as
+    every stage saves them (the exporter's own rule is 2 GB, where one protobuf can no longer hold them)."""
+    values = program.model.graph.initializers.values()
+    return sum(value.const_value.nbytes for value in values if value.const_value is not None)
 
 
 def rename_graph_outputs(model: onnx.ModelProto, names: list[str]) -> None:
@@ -236,12 +245,9 @@ def load_onnx_input(
     name_dynamic_batch_axes(model)
     model, freed = free_unit_batch(path, model)
     _require_dynamic_batch(path, model)  # before a conversion that may take a while
-    if target > original:
-        if onnx_files.is_large(model):  # the converter takes the whole model as one protobuf
-            raise QuantserveError(
-                f"{path}: opset {original} must be upgraded to {target}, and ONNX's version converter takes at most "
-                "2 GiB of model; convert it where it was exported (opset 13 or newer), then optimize it here"
-            )
+    if target > original and onnx_files.is_large(model):
+        model = _upgrade_large(path, model, target, Path(save_to).parent)
+    elif target > original:
         _check(path, model)  # the converter expects a valid graph
         model = upgrade_opset(path, model, target)
     return _finish(path, model, save_to), original, freed
@@ -365,6 +371,19 @@ def upgrade_opset(path: Path, model: onnx.ModelProto, target: int) -> onnx.Model
             f"{path}: cannot upgrade opset {original} to {target}: ONNX's version converter fails on "
             f"{_failing_node(model, target)} ({reason})"
         ) from exc
+
+
+def _upgrade_large(path: Path, model: onnx.ModelProto, target: int, work: Path) -> onnx.ModelProto:
+    """`upgrade_opset` for a model too large for one protobuf: its weights are written to a scratch file, the
+    graph checked from there and converted without them (the converter keeps their references), then they
+    are read back. The scratch file is made in `work`."""
+    with tempfile.TemporaryDirectory(prefix=".upgrade-", dir=work) as scratch:
+        saved = Path(scratch) / "model.onnx"
+        onnx_files.save(model, saved, keep_weights=False)  # `model`'s tensors now only name the scratch file
+        _check(path, saved)
+        upgraded = upgrade_opset(path, model, target)
+        onnx.load_external_data_for_model(upgraded, scratch)
+    return upgraded
 
 
 def _failing_node(model: onnx.ModelProto, target: int) -> str:

@@ -133,3 +133,62 @@ def test_a_large_models_fixed_batch_of_one_is_freed_from_its_file(tmp_path: Path
         rtol=1e-4,
         atol=1e-5,
     )
+
+
+def test_a_large_torch_export_program_is_exported_beside_its_weights_and_optimized(
+    calib_npz: Path, tmp_path: Path, large: None
+) -> None:
+    """A `.pt2` of 2 GiB or more: its weights cannot be read back into one protobuf to rename its outputs (a 2.2 GB
+    MLP failed here with `exported.onnx: not a readable ONNX model (DecodeError)`); they stay in their file."""
+    import make_tiny_models
+    import torch
+
+    path = make_tiny_models.write_tiny_pt2(tmp_path / "cnn.pt2")
+    out = tmp_path / "build"
+    argv = ["optimize", str(path), "--input-names", "pixels", "--output-names", "logits", "--calib", str(calib_npz)]
+    assert main([*argv, "--out", str(out), "--precision", "fp32", "--skip-timing"]) == 0
+    assert (out / "fp32.onnx.data").is_file() and not list(tmp_path.glob(".build.*"))
+    pixels = load_npz(calib_npz).arrays["pixels"][:5]
+    program = torch.export.load(str(path))
+    want = program.module()(torch.from_numpy(pixels)).detach().numpy()
+    np.testing.assert_allclose(run_model(out / "model.onnx", {"pixels": pixels})["logits"], want, rtol=1e-4, atol=1e-5)
+
+
+def test_a_large_torch_export_program_is_exported_without_reading_its_weights_back(
+    tmp_path: Path, large: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The exporter writes a large program's weights beside the model; export renames, checks and shape-infers it
+    from its files without loading them again (a 2 GiB protobuf cannot hold them)."""
+    import make_tiny_models
+
+    from optimizer.export import export_onnx
+    from optimizer.source import load_source
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("export read a large model's weights back into memory")
+
+    monkeypatch.setattr(onnx, "load_external_data_for_model", refuse)
+    monkeypatch.setattr(onnx.external_data_helper, "load_external_data_for_model", refuse)
+    source = load_source(make_tiny_models.write_tiny_pt2(tmp_path / "cnn.pt2")).renamed(["pixels"], ["logits"])
+    artifact = export_onnx(source, tmp_path / "cnn.onnx")
+    assert [t.name for t in artifact.manifest.outputs] == ["logits"]
+    assert onnx_files.external_files(tmp_path / "cnn.onnx") == {"cnn.onnx.data": tmp_path / "cnn.onnx.data"}
+
+
+def test_a_large_model_below_opset_13_is_upgraded_without_one_protobuf(tmp_path: Path, large: None) -> None:
+    """ONNX's version converter takes one protobuf (at most 2 GiB): a large model's graph is converted without its
+    weights, which are read back after (it was refused: `… takes at most 2 GiB of model`)."""
+    import make_tiny_models
+
+    from optimizer.export import load_onnx_input
+
+    legacy = make_tiny_models.write_legacy_onnx(tmp_path / "legacy.onnx", opset=11)
+    published = _as_published(legacy, tmp_path / "published")
+    model, original, _ = load_onnx_input(published, tmp_path / "out.onnx")
+    assert (original, model.opset_import[0].version) == (11, 13)
+    assert (tmp_path / "out.onnx.data").is_file() and not list(tmp_path.glob(".upgrade-*"))
+    x = np.random.default_rng(2).standard_normal((3, 1, 8, 8)).astype(np.float32)
+    name = model.graph.input[0].name
+    np.testing.assert_allclose(
+        run_model(tmp_path / "out.onnx", {name: x})["logits"], run_model(legacy, {name: x})["logits"], rtol=1e-5
+    )
