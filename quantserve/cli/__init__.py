@@ -105,12 +105,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InternalError as exc:
         print(f"quantserve: internal error (a bug in quantserve, please report it): {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # the machine said no (a folder not writable, a disk full, a path through a file)
+        print(f"quantserve: error: {_os_error_line(exc)}", file=sys.stderr)
+        return QuantserveError.exit_code
     except KeyboardInterrupt:
         print("quantserve: interrupted", file=sys.stderr)
         return 130
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _os_error_line(exc: OSError) -> str:
+    """`PATH: reason` for an OSError the system raised about a file, else its own text."""
+    if exc.filename is None or not exc.strerror:
+        return str(exc)
+    return f"{exc.filename}: {exc.strerror.lower()}"
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -183,3 +183,16 @@ def test_bad_output_kind_is_one_line(tiny_onnx: Path, calib_npz: Path, tmp_path:
     assert "--output-kind 'logits=blob': expected NAME=KIND with KIND one of classification," in capsys.readouterr().err
     assert main([*argv, "--output-kind", "nope=dense", "--skip-timing"]) == 2
     assert "--output-kind nope=dense: no output 'nope' (outputs: logits)" in capsys.readouterr().err
+
+
+def test_a_path_the_system_refuses_is_one_line_naming_it(
+    tiny_onnx: Path, calib_npz: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An OSError about a file (here `--out` under a regular file; elsewhere a read-only folder, a full disk) is a
+    user error: one line with the path and the system's reason, exit 2, no traceback."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    argv = ["optimize", str(tiny_onnx), "--calib", str(calib_npz), "--precision", "fp32", "--skip-timing"]
+    code = main([*argv, "--out", str(blocker / "build")])
+    assert code == 2
+    assert capsys.readouterr().err == f"quantserve: error: {blocker}: file exists\n"
