@@ -55,16 +55,24 @@ def save(model: onnx.ModelProto, path: Path | str, keep_weights: bool = True) ->
     if not is_large(model):
         onnx.save(model, str(path))
         return
-    onnx.save(
-        model,
-        str(path),
-        save_as_external_data=True,
-        all_tensors_to_one_file=True,
-        location=data.name,
-        size_threshold=INLINE_BELOW,
-    )
+    save_external(model, path, data.name)
     if keep_weights:
         onnx.load_external_data_for_model(model, str(path.parent))  # saving moved them out of `model`
+
+
+def save_external(model: onnx.ModelProto, path: Path | str, location: str, threshold: int | None = None) -> None:
+    """`onnx.save(model, path, save_as_external_data=True, location=location)`, its tensors of `threshold` bytes
+    or more (default INLINE_BELOW) in the file `location` beside `path` — without ONNX's check that no file
+    named `location` exists in the *working* folder (not beside the model): started where the user's own
+    `model.onnx.data` lies, a run failed with "External data file exists in model.onnx.data"."""
+    from onnx import external_data_helper
+
+    limit = INLINE_BELOW if threshold is None else threshold
+    external_data_helper.convert_model_to_external_data(model, all_tensors_to_one_file=True, size_threshold=limit)
+    for tensor in model.graph.initializer:
+        if external_data_helper.uses_external_data(tensor):
+            external_data_helper.set_external_data(tensor, location)  # instead of the random name it gave
+    onnx.save(model, str(path))  # writes the tensors to `location` beside `path`, then the graph
 
 
 def inference_session(model: onnx.ModelProto, model_path: Path | str, options: Any) -> Any:

@@ -159,7 +159,7 @@ def activation_maxima(
     seen = 0
     with tempfile.TemporaryDirectory(prefix="smoothquant-") as tmp:
         path = Path(tmp) / "probe.onnx"
-        onnx.save(probe, str(path), save_as_external_data=True, location="probe.data")
+        onnx_files.save_external(probe, path, "probe.data")
         with OnnxRuntimeRunner(path, optimization_level="basic") as runner:
             for batch in batches:
                 seen += 1

@@ -65,6 +65,21 @@ def test_save_puts_a_large_models_weights_beside_it_and_keeps_them_in_memory(
     assert not (tmp_path / "big.onnx.data").exists() and onnx_files.external_files(tmp_path / "big.onnx") == {}
 
 
+def test_save_works_where_the_working_folder_holds_a_weights_file_of_the_same_name(
+    tiny_onnx: Path, tmp_path: Path, large: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ONNX's own save refuses when a file named like the weights file exists in the *working* folder: optimize
+    started beside a published model.onnx + model.onnx.data failed ("External data file exists")."""
+    (tmp_path / "model.onnx.data").write_bytes(b"the user's own weights")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "build").mkdir()
+    onnx_files.save(onnx.load(str(tiny_onnx)), tmp_path / "build" / "model.onnx")
+    assert (tmp_path / "model.onnx.data").read_bytes() == b"the user's own weights"
+    saved = onnx.load(str(tmp_path / "build" / "model.onnx"))
+    for name, array in _weights(saved).items():
+        np.testing.assert_array_equal(array, _weights(onnx.load(str(tiny_onnx)))[name])
+
+
 def test_the_calibration_cache_tells_apart_models_that_differ_only_in_their_weights_file(
     tiny_onnx: Path, calib_npz: Path, tmp_path: Path, large: None
 ) -> None:
