@@ -6,6 +6,9 @@ path (optimizer.onnx_files) was measured (BENCHMARKS.md, "A model over 2 GiB"):
 
     python -m examples.large_model /tmp/big
     quantserve optimize /tmp/big/model.onnx --calib /tmp/big/calib.npz --precision int8 --out /tmp/big/build
+
+`--pt2` writes the same shape from PyTorch instead (`model.pt2`: `quantserve optimize /tmp/big/model.pt2
+--input-names x …`).
 """
 
 from __future__ import annotations
@@ -51,5 +54,26 @@ def write_large_mlp(folder: Path, widths: tuple[int, ...] = WIDTHS, seed: int = 
     return path
 
 
+def write_large_pt2(folder: Path, widths: tuple[int, ...] = WIDTHS, seed: int = 0) -> Path:
+    """The same shape from PyTorch: `folder/model.pt2` (`torch.export`, dynamic batch, `nn.Linear` layers with
+    biases: exported as `Gemm`), and `folder/calib.npz`; the program's path."""
+    import torch
+
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    layers: list[torch.nn.Module] = []
+    for index, (rows, cols) in enumerate(itertools.pairwise(widths)):
+        layers += [torch.nn.Linear(rows, cols)] + ([torch.nn.ReLU()] if index < len(widths) - 2 else [])
+    example = (torch.randn(2, widths[0]),)
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    program = torch.export.export(torch.nn.Sequential(*layers).eval(), example, dynamic_shapes=({0: batch},))
+    path = folder / "model.pt2"
+    torch.export.save(program, str(path))
+    rng = np.random.default_rng(seed)
+    np.savez(folder / "calib.npz", x=rng.standard_normal((ROWS, widths[0])).astype(np.float32))
+    return path
+
+
 if __name__ == "__main__":
-    print(write_large_mlp(Path(sys.argv[1] if len(sys.argv) > 1 else "build/large")))
+    folder = Path(next((a for a in sys.argv[1:] if not a.startswith("--")), "build/large"))
+    print(write_large_pt2(folder) if "--pt2" in sys.argv else write_large_mlp(folder))
