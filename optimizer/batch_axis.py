@@ -141,15 +141,18 @@ def rows_mismatch(model: onnx.ModelProto, path: Path) -> str:
 
 
 def unbatched_output(path: Path, feeds: dict[str, np.ndarray]) -> str:
-    """'' when every output of the model at `path` holds one row per row of `feeds` along axis 0; else which
-    does not and its shape (a per-model constant among the outputs: SSD-style priors, a class list)."""
+    """'' when every output of the model at `path` holds one row per row of `feeds` along axis 0, for all of
+    them and for the first alone; else which does not and its shape (a per-model constant among the outputs:
+    SSD-style priors, a class list; a `Squeeze` that drops the batch axis of a single row)."""
     import onnxruntime as ort
 
-    rows = len(next(iter(feeds.values())))
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    for output, value in zip(session.get_outputs(), session.run(None, feeds), strict=True):
-        if np.ndim(value) == 0 or np.shape(value)[0] != rows:
-            return f"output '{output.name}' has shape {list(np.shape(value))} for {rows} input rows"
+    for batch in (feeds, {name: array[:1] for name, array in feeds.items()}):
+        rows = len(next(iter(batch.values())))
+        for output, value in zip(session.get_outputs(), session.run(None, batch), strict=True):
+            if np.ndim(value) == 0 or np.shape(value)[0] != rows:
+                noun = "input row" if rows == 1 else "input rows"
+                return f"output '{output.name}' has shape {list(np.shape(value))} for {rows} {noun}"
     return ""
 
 

@@ -211,3 +211,27 @@ def test_the_held_out_split_takes_the_rows_the_budget_needs_while_128_stay_to_ca
     assert split(400, 268) == (132, 268)
     assert split(2000, 268) == (1600, 400)  # 20 % is more than the budget needs
     assert split(400, 0) == (320, 80)  # FP32: nothing to show
+
+
+def test_an_output_that_loses_its_batch_axis_for_one_row_is_one_line(tmp_path: Path) -> None:
+    """A `Squeeze` without axes (PLCMOS v2 ends so) gives (N,) for N rows but a scalar for one: verification's
+    single-row runs crashed with "zero-dimensional arrays cannot be concatenated" (exit 1, a traceback)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weights = numpy_helper.from_array(rng.normal(size=(8, 1)).astype(np.float32), "W")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["s"]), helper.make_node("Squeeze", ["s"], ["score"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 8])],
+        [helper.make_tensor_value_info("score", TensorProto.FLOAT, [])],
+        [weights],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "squeeze.onnx"))
+    np.savez(tmp_path / "calib.npz", x=rng.normal(size=(32, 8)).astype(np.float32))
+    out = tmp_path / "build"
+    options = OptimizeOptions(str(tmp_path / "squeeze.onnx"), str(tmp_path / "calib.npz"), "fp32", "embedded", str(out))
+    with pytest.raises(QuantserveError, match=r"output 'score' has shape \[\] for 1 input row: every output"):
+        optimize(options)
+    assert not out.exists()
