@@ -136,7 +136,7 @@ class OptimizeJob:
         record = verify.measure(candidate)
         record["enforced"] = not self.options.keep_failing
         if not record["holds"] and not self.options.keep_failing:
-            raise BudgetExceeded(drift_refusal(record))
+            raise BudgetExceeded(drift_refusal(record, self.options.precision))
         if record["evidence_short"] and self.options.precision == "int8" and not self.options.judges_thin_evidence:
             raise BudgetExceeded(evidence_refusal(record["evidence_short"]))
         if self.options.precision == "int8" and self._timed_here():

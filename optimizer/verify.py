@@ -146,11 +146,25 @@ def _with_kind(violation: Mapping[str, Any], kinds: Mapping[str, str]) -> str:
     return Violation(**fields).line(kind)
 
 
-def drift_refusal(record: Mapping[str, Any]) -> str:
-    """The one line `optimize` exits with when the budget is missed: the first violation, and how many more."""
+def drift_refusal(record: Mapping[str, Any], precision: str = "int8") -> str:
+    """The one line `optimize` exits with when the budget is missed: the first violation, and how many more.
+
+    A build that is not INT8 (an FP32 one of an already-quantized file) misses it only where a row's answer
+    moves with the rows batched beside it: the line says so rather than blaming INT8."""
     kinds = {name: output.get("kind", "") for name, output in record.get("outputs", {}).items()}
     lines = [_with_kind(violation, kinds) for violation in record.get("violations", [])]
     more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
     first = lines[0] if lines else "no violation recorded"
     where = f" with {record['judged_at']}" if "judged_at" in record else ""
-    return f"INT8 misses the drift budget{where}: {first}{more}; nothing written (pass --keep-failing to ship anyway)"
+    subject, cause = "INT8", ""
+    if precision != "int8":
+        subject = f"the {precision.upper()} build"
+        if where:
+            cause = (
+                "; a row's answer depends on the rows batched with it (dynamic quantization takes one scale per "
+                "batch), so Triton's dynamic batching would change it"
+            )
+    return (
+        f"{subject} misses the drift budget{where}: {first}{more}{cause}; nothing written "
+        "(pass --keep-failing to ship anyway)"
+    )

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from optimizer.drift import BudgetExceeded
 from optimizer.pipeline import OptimizeOptions, optimize, split_holdout
 from optimizer.speed import SpeedSettings
 from quantserve.artifact import Artifact, Manifest
@@ -234,4 +235,34 @@ def test_an_output_that_loses_its_batch_axis_for_one_row_is_one_line(tmp_path: P
     options = OptimizeOptions(str(tmp_path / "squeeze.onnx"), str(tmp_path / "calib.npz"), "fp32", "embedded", str(out))
     with pytest.raises(QuantserveError, match=r"output 'score' has shape \[\] for 1 input row: every output"):
         optimize(options)
+    assert not out.exists()
+
+
+def test_an_fp32_build_whose_rows_depend_on_their_batch_is_refused_for_that_not_as_int8(tmp_path: Path) -> None:
+    """An already dynamically quantized file (one activation scale per batch) given for `--precision fp32`: its
+    rows answer otherwise alone than in a batch; the refusal said "INT8 misses the drift budget"."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from onnxruntime.quantization import quantize_dynamic
+
+    rng = np.random.default_rng(0)
+    weights = numpy_helper.from_array(rng.standard_normal((64, 64)).astype(np.float32), "W")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 64])],
+        [weights],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(tmp_path / "fp32.onnx"))
+    quantize_dynamic(str(tmp_path / "fp32.onnx"), str(tmp_path / "dyn.onnx"))
+    loudness = rng.choice([0.01, 1.0, 30.0], size=(400, 1)).astype(np.float32)  # rows far apart in range
+    np.savez(tmp_path / "calib.npz", x=rng.standard_normal((400, 64)).astype(np.float32) * loudness)
+    out = tmp_path / "build"
+    options = OptimizeOptions(str(tmp_path / "dyn.onnx"), str(tmp_path / "calib.npz"), "fp32", "embedded", str(out))
+    with pytest.raises(BudgetExceeded) as refused:
+        optimize(options)
+    line = str(refused.value)
+    assert line.startswith("the FP32 build misses the drift budget with ") and "INT8" not in line
+    assert "a row's answer depends on the rows batched with it" in line
     assert not out.exists()
