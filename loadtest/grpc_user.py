@@ -35,7 +35,7 @@ from tritonclient.utils import np_to_triton_dtype
 
 from loadtest.arrival_trace import ArrivalTrace, read_trace
 from loadtest.load_pattern import ARRIVALS
-from loadtest.recording import record_unanswered
+from loadtest.recording import record_unanswered, record_unsent
 from loadtest.request_data import trim_padding
 from quantserve.data import TensorData, load_npz
 
@@ -43,6 +43,15 @@ REQUEST_TYPE = "grpc"
 # A closed-loop user whose request failed waits this long before the next, so an outage (server
 # restarting, connection refused) is counted without spinning the load generator's CPU.
 FAILURE_PAUSE_S = 0.05
+
+# gRPC's reconnect backoff (1 s, growing to 120 s) kept users failing with a cached "Connection refused" for up to
+# ~4 s after a restarted tritonserver listened again, so an outage measured longer than it was (9.0 s vs 5.7 s).
+# Pitfall: grpc.min_reconnect_backoff_ms is also gRPC core's minimum connect timeout (20 s): at 100 ms, a connection
+# to a hung or busy server failed after 100 ms without its HTTP/2 SETTINGS frame instead of waiting, so it stays.
+RECONNECT_BACKOFF_ARGS: tuple[tuple[str, int], ...] = (
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 250),
+)
 
 _thread_pool: ThreadPool | None = None
 _feeds_cache: dict[tuple[str, int], list[Any]] = {}
@@ -102,6 +111,21 @@ def _response_bytes(result: Any) -> int:
     return sum(len(raw) for raw in response.raw_output_contents)
 
 
+def channel_args() -> list[tuple[str, Any]]:
+    """tritonclient's own channel options (given `channel_args` it drops them: message size and keepalive) plus a
+    short reconnect backoff, so a request after a server restart reaches it within a quarter second."""
+    keepalive = grpcclient.KeepAliveOptions()
+    return [
+        ("grpc.max_send_message_length", grpcclient.MAX_GRPC_MESSAGE_SIZE),
+        ("grpc.max_receive_message_length", grpcclient.MAX_GRPC_MESSAGE_SIZE),
+        ("grpc.keepalive_time_ms", keepalive.keepalive_time_ms),
+        ("grpc.keepalive_timeout_ms", keepalive.keepalive_timeout_ms),
+        ("grpc.keepalive_permit_without_calls", keepalive.keepalive_permit_without_calls),
+        ("grpc.http2.max_pings_without_data", keepalive.http2_max_pings_without_data),
+        *RECONNECT_BACKOFF_ARGS,
+    ]
+
+
 class _TritonClientMixin:
     """Settings from Locust's parsed options, prebuilt requests, and the blocking gRPC call."""
 
@@ -126,7 +150,8 @@ class _TritonClientMixin:
 
     def _new_client(self) -> Any:
         tls = getattr(self, "tls", None)
-        return grpcclient.InferenceServerClient(self.url, **(tls.grpc_kwargs() if tls else {}))
+        tls_kwargs = tls.grpc_kwargs() if tls else {}
+        return grpcclient.InferenceServerClient(self.url, channel_args=channel_args(), **tls_kwargs)
 
     def _infer_blocking(self, client: Any, inputs: list[Any]) -> int:
         """Runs in an OS thread: one gRPC round trip, returns the response size in bytes."""
@@ -259,11 +284,14 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
         self._rng = random.Random()
         self._in_flight = Group()
         self._waiting: dict[int, tuple[float, int]] = {}  # request sent → (when, as wall time; its samples)
+        self._queued: dict[int, tuple[float, int]] = {}  # arrived, not yet sent → (arrival as wall time; samples)
         self._idle_clients: SimpleQueue = SimpleQueue()
 
     def on_stop(self) -> None:
         for sent, samples in list(self._waiting.values()):  # those still in the client are its backlog, not these
             record_unanswered(sent, samples or self.request_batch)
+        for arrived, samples in list(self._queued.values()):  # ... recorded apart: the server never saw them
+            record_unsent(arrived, samples or self.request_batch)
         self._in_flight.kill(block=False)
         self._pool.maxsize = max(0, self._pool.maxsize - self.max_in_flight)
         while not self._idle_clients.empty():
@@ -303,15 +331,18 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
 
         def call() -> int:
             sent[0] = time.perf_counter()
+            self._queued.pop(id(sent), None)
             self._waiting[id(sent)] = (time.time(), samples)  # sent: from here on it waits on the server
             return self._infer_blocking(client, inputs)
 
         size, failure = 0, None
+        self._queued[id(sent)] = (time.time() - (time.perf_counter() - scheduled), samples)
         try:
             size = self._pool.spawn(call).get()
         except Exception as exc:
             failure = exc
         finally:
+            self._queued.pop(id(sent), None)
             self._waiting.pop(id(sent), None)
         lags = (sent[0] - scheduled) * 1000.0, (woke - scheduled) * 1000.0
         self._fire(scheduled, size, failure, *lags, samples, in_flight)

@@ -34,6 +34,7 @@ from serving.tls import ClientTls
 
 STARTUP_MARGIN_S = 45.0
 STDERR_TAIL_LINES = 15
+LIVENESS_TIMEOUT_S = 2.0  # a server that answers nothing within this at the end of a run has stopped answering
 ONE_USER = ClosedLoop(users=1)  # frozen, so one shared default is safe
 
 
@@ -112,21 +113,57 @@ def run_step(settings: LoadSettings, step: LoadStep, out_dir: Path, server_pid: 
     listening = _listening_pid(settings.url)
     pid = server_pid if server_pid is not None else listening
     with UtilizationSampler(pid) as sampler:
-        _run_locust(settings, step, record_dir, csv_prefix)
+        lost = _run_locust(settings, step, record_dir, csv_prefix)
     window = recording_files.read_window(record_dir)
-    samples = recording_files.read_latencies(record_dir, window.start, window.end)
-    unanswered = recording_files.read_unanswered(record_dir, window.end)
-    stuck = recording_files.unanswered_rows(samples, unanswered, window.end)
     restarted = _server_restarted(listening, _listening_pid(settings.url), window, settings.model)
-    result = _summarize(settings, step, window, np.concatenate([samples, stuck]), csv_prefix)
-    if len(stuck):
-        result.errors[UNANSWERED_ERROR] = len(stuck)
-        result.unanswered_max_ms = float(stuck[:, 1].max())
-    result.utilization = sampler.result(window.start, window.end)
+    result = _result_of_window(settings, step, record_dir, window, csv_prefix)
+    result.utilization, result.lost_workers = sampler.result(window.start, window.end), lost
     if restarted:  # the new process's counters began at zero: their delta covers part of the window
         result.server_restarted, result.server = restarted, None  # samples kept (a soak's evidence), never shown
     result.locust_csv_prefix = str(csv_prefix.relative_to(out_dir))
     return result
+
+
+def _result_of_window(
+    settings: LoadSettings, step: LoadStep, record_dir: Path, window: recording_files.Window, csv_prefix: Path
+) -> LoadResult:
+    """The window's result from what the Locust processes recorded, with the requests they left unanswered (failed
+    or still in flight) and, open loop, the arrivals they never sent."""
+    samples = recording_files.read_latencies(record_dir, window.start, window.end)
+    unanswered = recording_files.read_unanswered(record_dir, window.end)
+    answering = _answering_at_end(settings, window, samples, unanswered)
+    stuck = recording_files.unanswered_rows(samples, unanswered, window.end, answering)
+    result = _summarize(settings, step, window, np.concatenate([samples, stuck]), csv_prefix)
+    if len(stuck):
+        result.errors[UNANSWERED_ERROR] = len(stuck)
+        result.unanswered_max_ms = float(stuck[:, 1].max())
+    waits = recording_files.still_in_flight(samples, unanswered, answering)
+    if len(waits):
+        result.in_flight_at_end, result.in_flight_max_ms = len(waits), float(waits.max())
+    if step.mode == "open":
+        result.unsent = recording_files.read_unsent(record_dir, window.end)
+        result.offered_requests = len(samples) + len(unanswered) + result.unsent
+    return result
+
+
+def _answering_at_end(
+    settings: LoadSettings, window: recording_files.Window, samples: np.ndarray, unanswered: np.ndarray
+) -> bool:
+    """Whether the server still answered at the end, asked only when it decides anything: overdue requests and
+    none answered. A metrics scrape at the end that got nothing says no; without one, a liveness probe decides."""
+    if not len(recording_files.overdue(samples, unanswered)) or recording_files.answered_any(samples):
+        return False
+    if settings.metrics_url:
+        return window.metrics_after is not None
+    return server_live(settings.url, settings.tls)
+
+
+def server_live(url: str, tls: ClientTls | None = None, timeout_s: float = LIVENESS_TIMEOUT_S) -> bool:
+    """Whether tritonserver at `url` answers a liveness check within `timeout_s` (a stopped one does not)."""
+    from serving.client import TritonGrpcClient
+
+    with TritonGrpcClient(url, timeout_s=timeout_s, tls=tls) as client:
+        return client.is_server_live()
 
 
 def _summarize(
@@ -210,8 +247,9 @@ def locust_command(
     return command
 
 
-def _run_locust(settings: LoadSettings, step: LoadStep, record_dir: Path, csv_prefix: Path) -> None:
-    """Start the Locust processes, wait for the master (or the single process), and always reap them."""
+def _run_locust(settings: LoadSettings, step: LoadStep, record_dir: Path, csv_prefix: Path) -> list[str]:
+    """Start the Locust processes, wait for the master (or the single process), and always reap them; returns the
+    workers that died before the end (`lost_workers`)."""
     timeout = step.run_seconds(settings.duration_s) + STARTUP_MARGIN_S + 10 * settings.workers
     if settings.workers == 0:
         processes = [_spawn(locust_command(settings, step, record_dir, csv_prefix), record_dir, "locust")]
@@ -229,13 +267,32 @@ def _run_locust(settings: LoadSettings, step: LoadStep, record_dir: Path, csv_pr
         ]
     try:
         _wait(processes[0], timeout, record_dir)
-        for worker in processes[1:]:
-            worker.wait(timeout=30)
+        return lost_workers(processes[1:])
     finally:
         for process in processes:
             if process.poll() is None:
                 process.kill()
                 process.wait()
+
+
+def lost_workers(workers: list[subprocess.Popen[bytes]]) -> list[str]:
+    """Each worker that exited non-zero or by a signal, once the master is done, as "worker1 killed by SIGKILL":
+    the master carries on without it and its users' requests are lost, so the run must not pass as complete."""
+    lost = []
+    for index, worker in enumerate(workers):
+        code = worker.wait(timeout=30)
+        if code:
+            lost.append(f"worker{index} {_exit_cause(code)}")
+    return lost
+
+
+def _exit_cause(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with code {code}"
 
 
 def _spawn(command: list[str], record_dir: Path, name: str) -> subprocess.Popen[bytes]:

@@ -23,7 +23,7 @@ from locust.env import Environment
 from locust.runners import WorkerRunner
 
 from loadtest.load_pattern import ARRIVALS
-from loadtest.recording_files import UNANSWERED_PREFIX, WINDOW_FILE
+from loadtest.recording_files import UNANSWERED_PREFIX, UNSENT_PREFIX, WINDOW_FILE
 
 # Locust rewrites its CSVs every CSV_STATS_INTERVAL_SEC (1 s) and does not write them again at
 # exit, so the last second of a run was missing from them; 0.2 s keeps them within one tick of the window.
@@ -37,6 +37,9 @@ _window: dict[str, Any] = {}
 # Requests still waiting for their answer when the run stopped: (stop wall time, ms waited since sent, samples in
 # the request). Locust drops them; a server that stopped answering leaves nothing else behind.
 _unanswered: list[tuple[float, float, float]] = []
+# Open-loop arrivals still waiting in the client for an in-flight slot when the run stopped, never sent: (arrival
+# wall time, samples in the request). Their users knew them as a backlog; nothing else records them.
+_unsent: list[tuple[float, float]] = []
 _stopping: list[bool] = []  # the run is stopping (a user stopped before, by a stage of --stages, is not noted)
 _environment: list[Environment] = []  # the process's Locust environment, captured at init
 
@@ -108,6 +111,13 @@ def record_unanswered(sent_wall_time: float, samples: int) -> None:
         _unanswered.append((now, max(0.0, now - sent_wall_time) * 1000.0, float(samples)))
 
 
+def record_unsent(arrival_wall_time: float, samples: int) -> None:
+    """A user stopping with an arrival (due at `arrival_wall_time`, as `time.time()`) it never sent: noted when the
+    run is stopping."""
+    if _stopping:
+        _unsent.append((arrival_wall_time, float(samples)))
+
+
 @events.test_stopping.add_listener
 def note_stopping(**_: Any) -> None:
     """Fired in every Locust process before its users are stopped."""
@@ -156,6 +166,9 @@ def save_latencies(environment: Environment, **_: Any) -> None:
     if _unanswered:
         waiting = np.asarray(_unanswered, dtype=np.float64)
         _write(environment, f"{UNANSWERED_PREFIX}{os.getpid()}.npy", lambda path: np.save(path, waiting))
+    if _unsent:
+        backlog = np.asarray(_unsent, dtype=np.float64)
+        _write(environment, f"{UNSENT_PREFIX}{os.getpid()}.npy", lambda path: np.save(path, backlog))
 
 
 def _write(environment: Environment, name: str, writer: Any) -> None:

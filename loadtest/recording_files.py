@@ -20,9 +20,13 @@ from quantserve.errors import QuantserveError
 WINDOW_FILE = "window.json"
 LATENCY_PATTERN = "latencies-*.npy"
 UNANSWERED_PREFIX = "unanswered-"
-# A request still unanswered at the window's end counts as failed once it has waited longer than this and than any
-# answered request took: an ordinary request cut by the stop has waited less than its answer would take.
+UNSENT_PREFIX = "unsent-"
+# A request still unanswered at the window's end is overdue once it has waited longer than this and than twice the
+# slowest answered request took: an ordinary request cut by the stop has waited less than its answer would take (the
+# factor leaves room for a slow model's spread). Overdue counts as failed only with evidence the server stopped.
 UNANSWERED_FLOOR_MS = 1000.0
+UNANSWERED_SLOWER = 2.0
+UNSENT_FLOOR_MS = 250.0  # an arrival due this long before the stop and not sent was backlog, not on its way
 
 
 @dataclass
@@ -76,16 +80,54 @@ def read_unanswered(record_dir: Path, end: float) -> np.ndarray:
     return np.column_stack([(end - sent[keep]) * 1000.0, samples[keep]])
 
 
-def unanswered_rows(samples: np.ndarray, unanswered: np.ndarray, end: float) -> np.ndarray:
-    """Failed-request rows, ending at `end`, for the `unanswered` requests (`read_unanswered`) that had waited
-    longer than UNANSWERED_FLOOR_MS and than any answered request in `samples` took: a server that stopped
-    answering (Locust drops the requests in flight when it stops)."""
-    ok = samples[:, 2] > 0.5 if samples.size else np.zeros(0, dtype=bool)
+def read_unsent(record_dir: Path, end: float) -> int:
+    """Open-loop arrivals due UNSENT_FLOOR_MS or more before the window's `end` that were still waiting in the
+    client when the run stopped, never sent (a server slower than the offered rate), from every Locust process.
+    A younger one may only be on its way to a free slot as the run stops: a healthy run has none older."""
+    parts = [np.load(path) for path in sorted(record_dir.glob(f"{UNSENT_PREFIX}*.npy"))]
+    if not parts:
+        return 0
+    return int((np.concatenate(parts)[:, 0] <= end - UNSENT_FLOOR_MS / 1000.0).sum())
+
+
+def overdue(samples: np.ndarray, unanswered: np.ndarray) -> np.ndarray:
+    """The `unanswered` rows (`read_unanswered`) that had waited longer than UNANSWERED_FLOOR_MS and than
+    UNANSWERED_SLOWER times the slowest answered request in `samples` took."""
+    ok = _answered(samples)
     slowest = float(samples[ok, 1].max()) if ok.any() else 0.0
-    waited = unanswered[unanswered[:, 0] > max(slowest, UNANSWERED_FLOOR_MS)]
+    return unanswered[unanswered[:, 0] > max(UNANSWERED_SLOWER * slowest, UNANSWERED_FLOOR_MS)]
+
+
+def answered_any(samples: np.ndarray) -> bool:
+    """Whether the server answered any request in `samples`."""
+    return bool(_answered(samples).any())
+
+
+def _answered(samples: np.ndarray) -> np.ndarray:
+    return samples[:, 2] > 0.5 if samples.size else np.zeros(0, dtype=bool)
+
+
+def unanswered_rows(
+    samples: np.ndarray, unanswered: np.ndarray, end: float, server_answering: bool = False
+) -> np.ndarray:
+    """Failed-request rows, ending at `end`, for the `overdue` requests when the server stopped answering (Locust
+    drops the requests in flight when it stops): it answered earlier requests and not these, or it did not answer
+    at the end (`server_answering` False: the end-of-run metrics scrape or a liveness probe got nothing)."""
+    waited = overdue(samples, unanswered)
+    if server_answering and not answered_any(samples):
+        waited = waited[:0]
     rows = np.zeros((len(waited), SAMPLE_COLUMNS))
     rows[:, 0], rows[:, 1], rows[:, 5] = end, waited[:, 0], waited[:, 1]
     return rows
+
+
+def still_in_flight(samples: np.ndarray, unanswered: np.ndarray, server_answering: bool) -> np.ndarray:
+    """Ms waited by the `overdue` requests that are not failures: nothing answered yet and the server still
+    answering at the end, so the model takes longer than the window (`unanswered_rows` counts the others)."""
+    waited = overdue(samples, unanswered)
+    if server_answering and not answered_any(samples):
+        return waited[:, 0]
+    return np.zeros(0)
 
 
 def read_failures(csv_prefix: Path) -> dict[str, int]:

@@ -269,10 +269,18 @@ def _outage_lines(runs: list[LoadRun]) -> list[str]:
 
 
 def _server_lines(runs: list[LoadRun]) -> list[tuple[str, str]]:
-    """What went wrong with the server during a step, by kind: a restart, requests it never answered, no counters."""
+    """What went wrong during a step, by kind: a restart, requests never answered or never sent, a model slower
+    than the window, no counters, a Locust worker lost."""
     found = []
     for r in (r for run in runs for r in run.results):
-        notes = (("Restart", r.restart_note()), ("Unanswered", r.unanswered_note()), ("Counters", r.metrics_note()))
+        notes = (
+            ("Restart", r.restart_note()),
+            ("Unanswered", r.unanswered_note()),
+            ("Unsent", r.unsent_note()),
+            ("In flight", r.in_flight_note()),
+            ("Counters", r.metrics_note()),
+            ("Workers", r.lost_workers_note()),
+        )
         found += [(kind, note) for kind, note in notes if note]
     return found
 

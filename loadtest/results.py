@@ -61,6 +61,15 @@ class LoadResult:
     server_restarted: str | None = None
     unanswered_max_ms: float | None = None  # requests the server never answered by the window's end: the longest wait
     metrics_missing: str | None = None  # why Triton's counters were not read at an end of the window
+    # requests unanswered at the end, long overdue, with nothing answered and the server alive: a model slower than
+    # the window, not failures (how many, and the longest wait)
+    in_flight_at_end: int = 0
+    in_flight_max_ms: float | None = None
+    # open loop: arrivals the schedule offered by the window's end (answered, failed, in flight, unsent), and those
+    # still waiting in the client when it stopped, never sent: not served on time, so the run fails like on failures
+    offered_requests: int | None = None
+    unsent: int = 0
+    lost_workers: list[str] = field(default_factory=list)  # Locust workers that died before the end, and how
 
     @property
     def latency_p50_ms(self) -> float:
@@ -74,6 +83,12 @@ class LoadResult:
     def avg_batch_size(self) -> float:
         """Triton's own `nv_inference_count / nv_inference_exec_count` over the window (NaN without metrics)."""
         return self.server.avg_batch_size if self.server is not None else math.nan
+
+    @property
+    def has_failures(self) -> bool:
+        """Whether this step fails the run: failed requests, open-loop arrivals never sent, or a Locust worker lost
+        (its requests are in no count)."""
+        return bool(self.failed_requests or self.unsent or self.lost_workers)
 
     @property
     def label(self) -> str:
@@ -94,9 +109,10 @@ class LoadResult:
             f"{self.label}: requests left the client up to {self.send_lag_p99_ms:.0f} ms after their arrival time "
             f"(p99; p50 {self.send_lag_p50_ms or 0.0:.1f} ms), and their latencies include that wait: "
         )
-        if (self.generator_lag_p99_ms or 0.0) > LATE_SEND_MS:
+        generator = self.generator_lag_p99_ms or 0.0
+        if generator > LATE_SEND_MS and generator >= self.send_lag_p99_ms / 2:  # the larger part of the wait
             return head + (
-                f"the load generator fell behind its schedule (p99 {self.generator_lag_p99_ms:.0f} ms late, its CPU); "
+                f"the load generator fell behind its schedule (p99 {generator:.0f} ms late, its CPU); "
                 "spread the load (--workers N) or run the client on another machine"
             )
         if self.peak_in_flight and self.max_in_flight and self.peak_in_flight < self.max_in_flight:
@@ -107,8 +123,9 @@ class LoadResult:
             )
         slots = f"all {self.max_in_flight}" if self.max_in_flight else "all"
         return head + (
-            f"{slots} in-flight slots were taken, so the server held that many requests and the rest queued in the "
-            "client, as a client with that many connections would see it; --max-in-flight lets more reach the server"
+            f"{slots} in-flight slots were taken, so requests waited for a free in-flight slot (the generator itself "
+            f"was {generator:.0f} ms late at p99): the server answered slower than the offered rate; raise "
+            "--max-in-flight or lower the rate"
         )
 
     def restart_note(self) -> str | None:
@@ -131,6 +148,38 @@ class LoadResult:
             f"{self.unanswered_max_ms / 1000:.1f} s before, longer than any answered request took: the server stopped "
             "answering (hung, or overloaded past the window); they count as failed, and the latency figures, of "
             "answered requests, do not show them"
+        )
+
+    def lost_workers_note(self) -> str | None:
+        """One line when Locust worker processes died before the end: their users' requests are in no figure."""
+        if not self.lost_workers:
+            return None
+        return (
+            f"{self.label}: Locust {', '.join(self.lost_workers)} before the end; its users' requests are lost "
+            "(the figures cover the other processes only), so the run failed"
+        )
+
+    def unsent_note(self) -> str | None:
+        """One line when open-loop arrivals were never sent: they waited in the client behind a server slower than
+        the offered rate, and neither the counts nor the latencies show them."""
+        if not self.unsent:
+            return None
+        answered = self.requests - self.failed_requests
+        return (
+            f"{self.label}: offered {self.offered_requests} requests, {answered} answered, {self.unsent} never sent: "
+            "the server's capacity was below the offered rate (they waited in the client when the run stopped; the "
+            "latency figures, of answered requests, do not show them)"
+        )
+
+    def in_flight_note(self) -> str | None:
+        """One line when requests were still waiting at the end of a window in which nothing was answered, from a
+        server that still answered: the model is slower than the window, not failing."""
+        if not self.in_flight_at_end or self.in_flight_max_ms is None:
+            return None
+        count = self.in_flight_at_end
+        return (
+            f"{self.label}: {count} request{'s' if count > 1 else ''} still in flight at the end, waited "
+            f"{self.in_flight_max_ms / 1000:.1f} s: the model answers slower than the window; lengthen --duration"
         )
 
     def metrics_note(self) -> str | None:
@@ -159,7 +208,15 @@ class LoadResult:
 
     def notes(self) -> list[str]:
         """What the figures alone do not say: failures, a restarted server, requests that left the client late."""
-        notes = (self.failure_note(), self.unanswered_note(), self.restart_note(), self.metrics_note())
+        notes = (
+            self.failure_note(),
+            self.lost_workers_note(),
+            self.unsent_note(),
+            self.unanswered_note(),
+            self.in_flight_note(),
+            self.restart_note(),
+            self.metrics_note(),
+        )
         return [n for n in (*notes, self.send_lag_note()) if n]
 
     @classmethod

@@ -7,6 +7,7 @@ timed out at the window's end made the whole run fail with a line about metrics.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import threading
@@ -18,7 +19,7 @@ import loadtest_models as models
 import numpy as np
 import pytest
 
-from loadtest import recording_files
+from loadtest import harness, recording_files
 from loadtest.harness import LoadSettings, run_pattern
 from loadtest.load_pattern import ClosedLoop, LoadPattern, OpenLoop
 from loadtest.report import render
@@ -87,15 +88,67 @@ def test_requests_a_hung_server_never_answered_count_as_failed(
 
 
 def test_a_request_cut_by_the_stop_is_not_a_failure() -> None:
-    """Requests in flight at the end that waited less than the floor, or than answered ones took, are ordinary."""
+    """Requests in flight at the end that waited less than the floor, or than twice the slowest answered one took,
+    are ordinary."""
     answered = np.zeros((3, recording_files.SAMPLE_COLUMNS))
     answered[:, 1], answered[:, 2] = [5.0, 1800.0, 7.0], 1.0  # the slowest answered request took 1.8 s
-    waiting = np.array([[3.0, 1.0], [recording_files.UNANSWERED_FLOOR_MS - 1, 1.0], [1500.0, 1.0], [2500.0, 4.0]])
+    waiting = np.array([[3.0, 1.0], [recording_files.UNANSWERED_FLOOR_MS - 1, 1.0], [2500.0, 1.0], [4000.0, 4.0]])
     rows = recording_files.unanswered_rows(answered, waiting, end=100.0)
-    assert rows[:, 1].tolist() == [2500.0] and rows[:, 0].tolist() == [100.0] and rows[:, 5].tolist() == [4.0]
+    assert rows[:, 1].tolist() == [4000.0] and rows[:, 0].tolist() == [100.0] and rows[:, 5].tolist() == [4.0]
     assert rows[:, 2].tolist() == [0.0]  # failed
+    # answered requests, then these overdue: failed even though the server still answers liveness checks
+    assert len(recording_files.unanswered_rows(answered, waiting, end=100.0, server_answering=True)) == 1
     nothing_answered = recording_files.unanswered_rows(answered[:0], waiting, end=100.0)
-    assert len(nothing_answered) == 2  # the floor alone
+    assert len(nothing_answered) == 2  # the floor alone, and the server did not answer at the end
+
+
+def test_a_model_slower_than_the_window_is_still_in_flight_not_failed(tmp_path: Path) -> None:
+    """Nothing answered yet and the server answering at the end: a 5–7 s model under a 4 s window, not a hang."""
+    nothing = np.zeros((0, recording_files.SAMPLE_COLUMNS))
+    waiting = np.array([[4000.0, 64.0], [200.0, 64.0]])
+    assert len(recording_files.unanswered_rows(nothing, waiting, end=100.0, server_answering=True)) == 0
+    assert recording_files.still_in_flight(nothing, waiting, server_answering=True).tolist() == [4000.0]
+    assert len(recording_files.still_in_flight(nothing, waiting, server_answering=False)) == 0
+    result = LoadResult.from_dict(
+        {**_empty_result(), "in_flight_at_end": 1, "in_flight_max_ms": 4000.0, "model": "cnn", "users": 1}
+    )
+    assert result.notes() == [
+        "cnn @ 1 users: 1 request still in flight at the end, waited 4.0 s: the model answers slower than the "
+        "window; lengthen --duration"
+    ]
+    LoadRun("cnn", [result]).save(tmp_path)
+    assert "- In flight: cnn @ 1 users: 1 request still in flight" in render(tmp_path)[0].read_text()
+
+
+def test_a_server_that_does_not_answer_at_the_end_is_not_answering(free_port_factory: Callable[[], int]) -> None:
+    """The evidence for a hang: the end-of-run scrape got nothing, or (no metrics) a liveness probe got nothing."""
+    nothing = np.zeros((0, recording_files.SAMPLE_COLUMNS))
+    waiting = np.array([[4000.0, 1.0]])
+    url = f"127.0.0.1:{free_port_factory()}"  # nothing listens there
+    window = recording_files.Window(0.0, 4.0, {}, None, ("127.0.0.1:1/metrics not reachable",))
+    with_metrics = LoadSettings(url, "m", Path("d.npz"), metrics_url="127.0.0.1:1")
+    assert not harness._answering_at_end(with_metrics, window, nothing, waiting)
+    assert not harness._answering_at_end(LoadSettings(url, "m", Path("d.npz")), window, nothing, waiting)
+    answered_scrape = recording_files.Window(0.0, 4.0, {}, {})
+    assert harness._answering_at_end(with_metrics, answered_scrape, nothing, waiting)
+
+
+def _empty_result() -> dict:
+    from loadtest.percentiles import LatencySummary
+
+    latency = LatencySummary.from_samples(np.zeros(0))
+    return {
+        "model": "m",
+        "url": "127.0.0.1:1",
+        "mode": "closed",
+        "users": 1,
+        "window_s": 4.0,
+        "requests": 0,
+        "failed_requests": 0,
+        "throughput_rps": 0.0,
+        "inferences_per_s": 0.0,
+        "latency": dataclasses.asdict(latency),
+    }
 
 
 def test_unanswered_waits_are_measured_to_the_window_end(tmp_path: Path) -> None:

@@ -10,13 +10,16 @@ import csv
 import json
 import re
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import loadtest_models as models
 import numpy as np
 import pytest
 
-from loadtest.harness import run_load
+from loadtest.harness import LoadSettings, run_load, run_pattern
+from loadtest.load_pattern import ClosedLoop, OpenLoop
 from loadtest.results import AccuracyReport, LoadRun
 from quantserve.cli import main
 
@@ -144,18 +147,34 @@ def test_an_open_loop_its_client_cannot_keep_says_it_sent_late(
     served_models, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """One in-flight slot at 1000 req/s: requests wait in the client, their latency includes it, and the run
-    says so (and why) instead of blaming the server."""
+    says so (and why) instead of blaming the server; the arrivals never sent fail it (exit 1)."""
     target = ["--url", served_models.url, "--model", served_models.fp32, "--data", str(served_models.load_data)]
     args = ["--rate", "1000", "--max-in-flight", "1", "--duration", "3s", "--out", str(tmp_path)]
-    assert main(["loadtest", *target, *args, "--metrics-url", served_models.metrics_url]) == 0
+    assert main(["loadtest", *target, *args, "--metrics-url", served_models.metrics_url]) == 1
+    printed = capsys.readouterr()
+    assert "arrivals never sent" in printed.err
     (result,) = LoadRun.load(tmp_path / f"load-{served_models.fp32}-open.json").results
     assert result.send_lag_p99_ms is not None and result.send_lag_p99_ms > 100, result.send_lag_p99_ms
     assert result.throughput_rps < 0.8 * 1000, "one slot cannot carry 1000 req/s of round trips"
     note = result.send_lag_note()
-    assert result.max_in_flight == 1 and note is not None and f"note: {note}" in capsys.readouterr().out
+    assert result.max_in_flight == 1 and note is not None and f"note: {note}" in printed.out
     assert result.peak_in_flight is not None and result.peak_in_flight > 1, "arrivals queued behind the one slot"
     assert "all 1 in-flight slots were taken" in note or "fell behind its schedule" in note
     assert f"- Sent late: {note}" in (tmp_path / "report.md").read_text()
+
+
+def test_an_open_loop_above_capacity_counts_the_arrivals_it_never_sent(served_models, tmp_path: Path) -> None:
+    """1000 req/s through one in-flight slot: most arrivals still wait in the client at the stop. They are counted
+    (never sent), and every arrival of the window is accounted for."""
+    pattern = OpenLoop(rate=1000.0)
+    settings = LoadSettings(served_models.url, served_models.fp32, served_models.load_data, pattern, 3.0)
+    settings.max_in_flight = 1
+    (result,) = run_pattern(settings, tmp_path).results
+    arrivals = 1000 * result.window_s
+    assert result.unsent > 0.2 * arrivals, f"{result.unsent} of ~{arrivals:.0f} arrivals never sent"
+    assert result.offered_requests is not None and 0.8 * arrivals <= result.offered_requests <= 1.2 * arrivals
+    assert result.offered_requests >= result.requests + result.unsent
+    assert result.unsent_note() in result.notes()
 
 
 def test_a_recorded_trace_replays_its_bursts_across_worker_processes(served_models, tmp_path: Path) -> None:
@@ -218,8 +237,34 @@ def test_locust_master_with_local_workers(served_models, tmp_path: Path) -> None
         workers=2,
     )
     assert result.failed_requests == 0 and result.requests > 0 and result.workers == 2
+    assert result.lost_workers == [], "workers that exit with the master are not lost"
     recorded = list((tmp_path / "raw" / "mlp_fp32-u8").glob("latencies-*.npy"))
     assert len(recorded) == 2, "each worker process sent and recorded its own requests"
+
+
+def test_a_worker_killed_mid_run_is_named_in_the_result(served_models, tmp_path: Path) -> None:
+    """The master carries on without a SIGKILLed worker and exits 0; the result still says the worker was lost."""
+    settings = LoadSettings(served_models.url, served_models.fp32, served_models.load_data, ClosedLoop(4), 6.0)
+    settings.workers = 2
+    killer = threading.Thread(target=_kill_a_worker, args=(tmp_path / "locust" / "mlp_fp32-u4_stats.csv",))
+    killer.start()
+    (result,) = run_pattern(settings, tmp_path).results
+    killer.join()
+    (lost,) = result.lost_workers
+    assert re.fullmatch(r"worker[01] killed by SIGKILL", lost) and result.has_failures
+    assert f"Locust {lost} before the end" in (result.lost_workers_note() or "")
+
+
+def _kill_a_worker(stats_csv: Path) -> None:
+    """SIGKILL one Locust worker a second after the master starts writing its stats (the load is running)."""
+    import psutil
+
+    deadline = time.monotonic() + 60
+    while not stats_csv.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)
+    workers = [p for p in psutil.Process().children(recursive=True) if "--worker" in p.cmdline()]
+    workers[0].kill()
 
 
 def test_unknown_model_is_one_clear_line(served_models, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

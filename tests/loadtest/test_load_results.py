@@ -96,6 +96,61 @@ def test_an_open_loop_that_sent_late_says_so_in_the_report(tmp_path: Path) -> No
     assert f"- Sent late: {note}" in render(tmp_path)[0].read_text()
 
 
+def test_a_full_in_flight_pool_is_blamed_over_a_small_generator_lag() -> None:
+    """A bursty trace: 3.8 s of send lag, 53 ms of it the generator's; the pool was full (346 waiting on 64 slots):
+    the server was slower than the offered rate, not the client's CPU."""
+    bursty = make_result("m", 1, 5)
+    bursty.mode, bursty.rate_rps, bursty.arrivals, bursty.max_in_flight = "open", 50.0, "constant", 64
+    bursty.send_lag_p50_ms, bursty.send_lag_p99_ms, bursty.generator_lag_p99_ms = 400.0, 3780.0, 53.0
+    bursty.peak_in_flight = 346
+    note = bursty.send_lag_note() or ""
+    assert "all 64 in-flight slots were taken, so requests waited for a free in-flight slot" in note
+    assert "the server answered slower than the offered rate; raise --max-in-flight or lower the rate" in note
+    assert "fell behind its schedule" not in note and "--workers" not in note
+    bursty.generator_lag_p99_ms = 3000.0  # the generator's own lag is most of it: its CPU
+    assert "the load generator fell behind its schedule (p99 3000 ms late" in (bursty.send_lag_note() or "")
+
+
+def test_arrivals_never_sent_are_counted_apart_and_said(tmp_path: Path) -> None:
+    """Open loop above capacity: most arrivals still waited in the client at the stop; the result says how many."""
+    over = make_result("m", 1, 6)
+    over.mode, over.rate_rps, over.arrivals, over.requests = "open", 400.0, "constant", 655
+    assert over.unsent_note() is None
+    over.offered_requests, over.unsent = 4680, 4025
+    note = over.unsent_note()
+    assert note is not None and note.startswith(
+        "m @ 400 req/s constant: offered 4680 requests, 655 answered, 4025 never sent: the server's capacity was "
+        "below the offered rate"
+    )
+    assert note in over.notes()
+    LoadRun("m", [over]).save(tmp_path)
+    assert LoadRun.load(tmp_path / "load-m-open.json").results[0].unsent == 4025
+    assert f"- Unsent: {note}" in render(tmp_path)[0].read_text()
+    from quantserve.cli.commands.loadtest import failure_status
+
+    assert failure_status([LoadRun("m", [over])], allowed=False) == 1
+    assert failure_status([LoadRun("m", [over])], allowed=True) == 0
+
+
+def test_a_lost_locust_worker_is_said_and_fails_the_step(tmp_path: Path) -> None:
+    """A worker killed mid-run leaves "@ 4 users", 0 failed: the result names it and counts as failing."""
+    lost = make_result("m", 4, 7)
+    assert not lost.has_failures and lost.lost_workers_note() is None
+    lost.workers, lost.lost_workers = 2, ["worker1 killed by SIGKILL"]
+    note = lost.lost_workers_note()
+    assert note == (
+        "m @ 4 users: Locust worker1 killed by SIGKILL before the end; its users' requests are lost (the figures "
+        "cover the other processes only), so the run failed"
+    )
+    assert lost.has_failures and note in lost.notes()
+    LoadRun("m", [lost]).save(tmp_path)
+    assert LoadRun.load(tmp_path / "load-m.json").results[0].lost_workers == ["worker1 killed by SIGKILL"]
+    assert f"- Workers: {note}" in render(tmp_path)[0].read_text()
+    from quantserve.cli.commands.loadtest import failure_status
+
+    assert failure_status([LoadRun("m", [lost])], allowed=False) == 1
+
+
 def test_failures_and_a_restarted_server_are_said_and_set_the_exit_status(tmp_path: Path) -> None:
     from loadtest.timeline import Outage
     from quantserve.cli.commands.loadtest import failure_status

@@ -142,13 +142,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def failure_status(runs: list[Any], allowed: bool) -> int:
-    """1 when any request failed (unless allowed), with one line on stderr saying so; else 0."""
-    failed = sum(r.failed_requests for run in runs for r in run.results)
-    if not failed or allowed:
+    """1 when any request failed, an open-loop arrival was never sent or a Locust worker was lost (unless allowed),
+    with one line on stderr saying which; else 0."""
+    results = [r for run in runs for r in run.results]
+    if allowed or not any(r.has_failures for r in results):
         return 0
-    total = sum(r.requests for run in runs for r in run.results)
+    failed, unsent = sum(r.failed_requests for r in results), sum(r.unsent for r in results)
+    total = sum(r.requests for r in results)
+    parts = [f"{failed} of {total} requests failed"] if failed else []
+    parts += [f"{unsent} arrivals never sent"] if unsent else []
+    lost = sum(len(r.lost_workers) for r in results)
+    parts += [f"{lost} Locust worker{'s' if lost > 1 else ''} lost"] if lost else []
     print(
-        f"quantserve loadtest: {failed} of {total} requests failed (notes above, report written); exit 1 "
+        f"quantserve loadtest: {', '.join(parts)} (notes above, report written); exit 1 "
         "(--allow-failures: exit 0 where failures are expected)",
         file=sys.stderr,
     )
