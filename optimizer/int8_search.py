@@ -67,7 +67,7 @@ from optimizer.sensitivity import (
 from optimizer.smoothquant import SmoothRecord, smooth_quant, smoothing_maxima
 from optimizer.tensor_ranges import ProgressCallback
 from optimizer.transformer import TRANSFORMER_OP_TYPES, detect_encoder, run_model
-from optimizer.verify import batch_compositions
+from optimizer.verify import batch_compositions, verify_batch_size
 from quantserve.artifact import Artifact
 from quantserve.data import TensorData
 from quantserve.errors import QuantserveError
@@ -75,7 +75,6 @@ from quantserve.errors import QuantserveError
 CPU_TARGETS = ("embedded", "onnxruntime")
 DYNAMIC_OP_TYPES = ("MatMul", "Gemm", "Attention", "LSTM")  # LSTM: ORT's DynamicQuantizeLSTM
 DYNAMIC_MIN_MAC_SHARE = 0.5  # dynamic is a candidate when weight MatMul/Gemm/LSTM hold this share of the MACs
-VERIFY_BATCH = 32  # the batch size verification runs at: INT8 kernels' results differ slightly by batch size
 FASTER = 1.05  # a non-holding candidate this much faster than the best holding one gets a mixed search
 CANDIDATES = "INT8 schemes measured"  # on_progress's `what` after each candidate scheme
 # SmoothQuant's migration strength, chosen per model among these by drift on calibration rows (not the
@@ -366,7 +365,8 @@ class _SearchRun:
         self.encoder = f"--model-type {stage.model_type}" if stage.model_type else detect_encoder(self.model)
         held = stage.held_out
         self.labels = held.labels
-        self.reference = run_model(fused.path, held.arrays, VERIFY_BATCH)
+        self.verify_batch = verify_batch_size(fused.path, held)  # as the verification that follows runs
+        self.reference = run_model(fused.path, held.arrays, self.verify_batch)
         self.kinds = infer_output_kinds(self.reference, stage.output_kinds, labels=held.labels, inputs=held.arrays)
         short = evidence_shortfall(self.kinds, stage.budget, len(held))
         if short and not stage.allow_thin_evidence:  # known before any calibration: refused in seconds
@@ -603,8 +603,8 @@ class _SearchRun:
         judge the result, so they do not choose it)."""
         rows = self.stage.calib.take(0, min(len(self.stage.calib), self.stage.search.probe_samples))
         if self._calib_reference is None:
-            self._calib_reference = run_model(self.fused.path, rows.arrays, VERIFY_BATCH)
-        got = run_model(path, rows.arrays, VERIFY_BATCH)
+            self._calib_reference = run_model(self.fused.path, rows.arrays, self.verify_batch)
+        got = run_model(path, rows.arrays, self.verify_batch)
         return measure_drift(self._calib_reference, got, self.kinds, self.stage.budget, None, rows.arrays).margin()
 
     def _accept(self, drift: DriftReport) -> bool:
@@ -616,14 +616,14 @@ class _SearchRun:
         answers move with their batch neighbours)."""
         reports = [
             measure_drift(self.reference, got, self.kinds, self.stage.budget, self.labels, self.stage.held_out.arrays)
-            for _, got in batch_compositions(path, self.stage.held_out, VERIFY_BATCH)
+            for _, got in batch_compositions(path, self.stage.held_out, self.verify_batch)
         ]
         return min(reports, key=lambda report: (report.holds, report.margin()))
 
     def _probe_drift(self, path: Path) -> DriftReport:
         self.probes_run += 1
         self._step(f"mixed precision: variant {self.probes_run}")
-        got = run_model(path, self.probe.arrays, VERIFY_BATCH)
+        got = run_model(path, self.probe.arrays, self.verify_batch)
         labels = None if self.labels is None else self.labels[: len(self.probe)]
         return measure_drift(self._probe_reference, got, self.kinds, self.stage.budget, labels, self.probe.arrays)
 

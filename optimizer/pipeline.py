@@ -24,7 +24,7 @@ from optimizer.speed import SpeedSettings, compare_speed
 from optimizer.targets import PRECISIONS, EngineTarget, get_target, target_names
 from optimizer.transformer import TransformerSettings
 from optimizer.user_metric import UserMetric
-from optimizer.verify import VerifyAgainstReference, drift_refusal
+from optimizer.verify import VerifyAgainstReference, drift_refusal, verify_batch_size
 from quantserve.artifact import Artifact, Manifest
 from quantserve.data import TensorData, check_against, load_npz
 from quantserve.errors import QuantserveError
@@ -129,6 +129,7 @@ class OptimizeJob:
             reference,
             self.held_out,
             self.held_out_source,
+            batch_size=verify_batch_size(reference, self.held_out),
             budget=self.options.budget,
             output_kinds=self.options.output_kinds,
             user_metric=self.user_metric,

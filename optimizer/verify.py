@@ -31,6 +31,7 @@ from optimizer.drift import (
     measure_drift,
     thin_evidence,
 )
+from optimizer.tensor_ranges import activation_bytes_per_sample, rows_per_chunk
 from optimizer.transformer import run_model
 from optimizer.user_metric import UserMetric, add_user_metric
 from quantserve import metrics
@@ -38,6 +39,18 @@ from quantserve.artifact import Artifact
 from quantserve.data import TensorData
 
 PROBE_ROWS = 8  # rows run alone to learn whether a model's answers depend on their batch neighbours
+VERIFY_BATCH = 32  # rows a verification run holds: INT8 kernels' results differ slightly by batch size
+VERIFY_MEMORY_BYTES = 1 << 30  # activations one verification run may hold (estimated from shape inference)
+MIN_VERIFY_BATCH = 4  # fewest rows a run holds however large they are: batch neighbours must still meet
+
+
+def verify_batch_size(model_path: Path, data: TensorData) -> int:
+    """Rows per verification run for the model at `model_path`: VERIFY_BATCH, fewer where that many rows' activations
+    would pass VERIFY_MEMORY_BYTES (DNSMOS holds ~370 MB a row: at 32, an INT8 candidate beside its FP32 reference
+    was killed by the kernel at 12 GB, nothing said), not below MIN_VERIFY_BATCH. The search and the verification
+    call it on the same FP32 model, so both judge at the same batch size."""
+    sample = activation_bytes_per_sample(model_path, data)
+    return max(MIN_VERIFY_BATCH, rows_per_chunk(sample, VERIFY_MEMORY_BYTES, VERIFY_BATCH))
 
 
 class VerifyAgainstReference:
@@ -48,7 +61,7 @@ class VerifyAgainstReference:
         reference: Path,
         data: TensorData,
         data_source: str,
-        batch_size: int = 32,
+        batch_size: int = VERIFY_BATCH,
         budget: DriftBudget | None = None,
         output_kinds: Mapping[str, str] | None = None,
         user_metric: UserMetric | None = None,

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from optimizer.drift import DriftBudget
@@ -132,3 +133,20 @@ def test_a_batch_independent_model_is_judged_once(tmp_path: Path) -> None:
     data = TensorData({"x": np.random.default_rng(5).normal(size=(40, 16)).astype(np.float32)})
     record = VerifyAgainstReference(reference, data, "x.npz", batch_size=16).measure(reference)
     assert "batch_compositions" not in record and record["holds"]
+
+
+def test_verification_runs_hold_fewer_rows_where_a_row_holds_much(
+    tiny_onnx: Path, calib_npz: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """32 rows a run, fewer where their activations would pass the memory bound (DNSMOS, ~370 MB a row, was killed
+    by the kernel at 12 GB verifying at 32), never fewer than 4."""
+    from optimizer import verify
+    from optimizer.tensor_ranges import activation_bytes_per_sample
+
+    data = load_npz(calib_npz)
+    assert verify.verify_batch_size(tiny_onnx, data) == 32
+    row = activation_bytes_per_sample(tiny_onnx, data)
+    monkeypatch.setattr(verify, "VERIFY_MEMORY_BYTES", 10 * row)
+    assert verify.verify_batch_size(tiny_onnx, data) == 10
+    monkeypatch.setattr(verify, "VERIFY_MEMORY_BYTES", row)
+    assert verify.verify_batch_size(tiny_onnx, data) == 4
