@@ -34,7 +34,13 @@ from serving.model_config import (
     to_protobuf_text,
     write_config,
 )
-from serving.versions import existing_versions, prune_versions, remove_stale_pruned
+from serving.versions import (
+    PRUNE_PREFIX,
+    existing_versions,
+    prune_versions,
+    remove_stale_pruned,
+    restore_config,
+)
 
 STAGING_PREFIX = ".deploy-"
 DEPLOY_RECORD = "deploy.json"
@@ -66,6 +72,8 @@ class Deployment:
     model_dir: Path
     version: int
     config_path: Path
+    previous_config: bytes | None = None  # the config.pbtxt this deploy replaced (None: it wrote the first)
+    created: bool = False  # the deploy made the model folder
 
     @property
     def version_dir(self) -> Path:
@@ -82,21 +90,27 @@ def deploy(
     instances: int = 1,
     ragged_batching: str = "group",
     policy: ServingPolicy | None = None,
+    prune: bool = True,
 ) -> Deployment:
     """Write the artifact in `build_dir` into `repo/name` as its next version, with a fresh config.pbtxt.
 
-    Everything is checked before anything is written; the slow copy happens in staging, and the
-    config and the version folder each appear by one atomic rename.
+    Everything is checked before anything is written (the model file too: a model Triton cannot load
+    would take the model down at the next restart); the slow copy happens in staging, and the config
+    and the version folder each appear by one atomic rename. `prune=False` keeps old folders, so a
+    caller can still `withdraw` this version and leave the repository as it was.
     """
     check_model_name(name)
     build_dir, repo = Path(build_dir), Path(repo)
     artifact = load_artifact(build_dir)
     target = get_target(artifact.manifest.target)
+    check_onnx_file(artifact.path)
     target.check_deploy(artifact, max_batch)
     layout = target.triton_layout(artifact)
     missing = [str(p) for p in layout.version_files.values() if not Path(p).is_file()]
     if missing:
         raise QuantserveError(f"{build_dir}: files the deploy needs are missing: {', '.join(missing)}")
+    if is_onnx(artifact.path) and layout.instance_kind == "KIND_CPU":
+        check_cpu_session(artifact.path)
     policy = policy or ServingPolicy()
     config = build_config(
         artifact.manifest, layout, name, max_batch, max_queue_delay_us, preferred, instances, ragged_batching, policy
@@ -105,6 +119,7 @@ def deploy(
     to_protobuf_text(config_dict)  # fails here, before anything is written, if Triton would reject it
     created = not (repo / name).exists()
     model_dir = prepare_model_dir(repo, name)
+    previous = config_bytes(model_dir)
     try:
         record = deploy_record(build_dir, artifact.manifest, config_dict)
         version = install_version(model_dir, layout.version_files, artifact.manifest, config_dict, record)
@@ -112,8 +127,70 @@ def deploy(
         if created:
             shutil.rmtree(model_dir, ignore_errors=True)
         raise
-    prune_versions(model_dir, policy.keep_versions)
-    return Deployment(model_dir, version, model_dir / CONFIG_NAME)
+    if prune:
+        prune_versions(model_dir, policy.keep_versions)
+    return Deployment(model_dir, version, model_dir / CONFIG_NAME, previous, created)
+
+
+def is_onnx(model_path: Path) -> bool:
+    """ONNX-based targets (embedded, onnxruntime) deploy an .onnx file; a TensorRT plan cannot be checked here."""
+    return Path(model_path).suffix == ".onnx"
+
+
+def check_onnx_file(model_path: Path) -> None:
+    """Refuse an .onnx model that does not parse or fails ONNX's checker, before anything is written.
+
+    Checked by path, so a large model's weights file beside it is found and never read whole.
+    """
+    if not is_onnx(model_path) or not Path(model_path).is_file():
+        return  # a missing file is named below, with every other file the deploy needs
+    import onnx
+
+    try:
+        onnx.load(str(model_path), load_external_data=False)
+    except Exception as exc:  # protobuf DecodeError and friends for a damaged file
+        raise QuantserveError(f"{model_path}: not a readable ONNX model ({type(exc).__name__})") from exc
+    try:
+        onnx.checker.check_model(str(model_path))
+    except (onnx.checker.ValidationError, OSError) as exc:
+        raise QuantserveError(f"{model_path}: ONNX checker rejected the model ({_first_line(exc)})") from exc
+
+
+def check_cpu_session(model_path: Path) -> None:
+    """Refuse a model ONNX Runtime cannot make a CPU session of (an op without a kernel, mismatched types):
+    Triton would fail to load it the same way, after the deploy."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # loading is the check
+    options.intra_op_num_threads = 1
+    try:
+        ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ORT raises its own exception types, one per status code
+        reason = _first_line(exc).split(" failed:", 1)[-1].strip()
+        raise QuantserveError(f"{model_path}: ONNX Runtime cannot load the model ({reason})") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
+
+
+def config_bytes(model_dir: Path) -> bytes | None:
+    path = model_dir / CONFIG_NAME
+    return path.read_bytes() if path.is_file() else None
+
+
+def withdraw(deployment: Deployment) -> None:
+    """Undo a deploy the server would not load: its version folder goes (one rename first, so the number
+    disappears at once), the config it replaced comes back, and a model folder it created is removed."""
+    if deployment.created:
+        shutil.rmtree(deployment.model_dir, ignore_errors=True)
+        return
+    hidden = deployment.model_dir / f"{PRUNE_PREFIX}{os.getpid()}-{time.monotonic_ns()}-{deployment.version}"
+    os.rename(deployment.version_dir, hidden)
+    restore_config(deployment.config_path, deployment.previous_config)
+    fsync_path(deployment.model_dir)
+    shutil.rmtree(hidden, ignore_errors=True)
 
 
 def load_artifact(build_dir: Path) -> Artifact:
@@ -221,16 +298,6 @@ def install_version(
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def restore_config(path: Path, previous: bytes | None) -> None:
-    """Put back the config bytes a failed deploy replaced (atomically), or remove the one it created."""
-    if previous is None:
-        path.unlink(missing_ok=True)
-        return
-    temp = path.with_name(f".{path.name}.restore-{os.getpid()}")
-    temp.write_bytes(previous)
-    os.replace(temp, path)
-
-
 def rename_to_next_version(staging: Path, model_dir: Path, record: dict[str, Any]) -> int:
     """os.rename is atomic; a racing deploy that took the number makes us try the next one."""
     while True:
@@ -287,3 +354,18 @@ def remove_stale_staging(model_dir: Path) -> None:
         pid = path.name[len(STAGING_PREFIX) :].split("-")[0]
         if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
+
+
+def prepare_repository(repo: Path) -> None:
+    """Before a server starts: clear what killed deploys left, and refuse a model folder with no version.
+
+    Triton with every model loaded would wait on such a folder until its startup timeout and name none.
+    """
+    for model_dir in sorted(p for p in Path(repo).iterdir() if p.is_dir() and not p.name.startswith(".")):
+        remove_stale_staging(model_dir)
+        if not any(model_dir.iterdir()):  # only a dead first deploy's staging was in it
+            model_dir.rmdir()
+            continue
+        if not existing_versions(model_dir):
+            name = model_dir.name
+            raise QuantserveError(f"{model_dir}: model '{name}' has no version folder; deploy it or remove the folder")

@@ -8,6 +8,7 @@ Python backend only).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import importlib.util
 import os
@@ -18,7 +19,9 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -31,6 +34,7 @@ from serving.tls import ServerTls, connect_host, is_loopback
 NGC_BACKENDS = Path("/opt/tritonserver/backends")
 MODEL_CONTROL_MODES = ("none", "explicit", "poll")
 LOG_TAIL_LINES = 15
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 @dataclass(frozen=True)
@@ -234,6 +238,7 @@ class TritonServer:
                 stdin=subprocess.DEVNULL,
                 env={**os.environ, **install.env},
                 start_new_session=True,  # own process group: stopped by pid, never by name
+                preexec_fn=die_with_parent(),
             )
 
     def command(self, install: TritonInstall) -> list[str]:
@@ -320,6 +325,29 @@ class TritonServer:
         if self._install is not None and self._install.scratch is not None:
             shutil.rmtree(self._install.scratch, ignore_errors=True)
         self._install = None
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A preexec_fn asking Linux to SIGTERM the child when this thread ends (PR_SET_PDEATHSIG), so a
+    SIGKILLed `serve` leaves no tritonserver behind holding its ports; None elsewhere.
+
+    The signal fires when the *thread* that forked exits, not the process: it is set only from the main
+    thread (where `serve` starts and restarts the server), never from a worker thread that may end first.
+    """
+    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved before the fork: the child only calls it
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def set_parent_death_signal() -> None:
+        prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect (SIGKILL: no handler before exec)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return set_parent_death_signal
 
 
 def _terminate(process: subprocess.Popen[bytes], timeout_s: float, graceful: bool = True) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from quantserve.errors import InternalError, QuantserveError
+from serving.deploy import prepare_repository
 from serving.model_config import CONFIG_NAME, MODEL_NAME
 from serving.server import ServerOptions, TritonServer
 
@@ -125,6 +126,8 @@ class Supervisor:
     def start(self) -> None:
         """Start the server and wait until it is ready (the first start fails loudly, it is never retried)."""
         watch = self.watches_repository and self.options.repo.is_dir()  # else start() names the missing folder
+        if self.options.repo.is_dir():
+            prepare_repository(self.options.repo)
         self._prints = model_fingerprints(self.options.repo) if watch else {}
         self.server.start()
         self.watchdog.reset(time.monotonic())

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from quantserve.errors import QuantserveError
+from serving.control import ControlClient
 from serving.model_config import CONFIG_NAME, check_model_name, check_version_name, parse_config, write_config
 
 PRUNE_PREFIX = ".pruned-"
@@ -48,8 +49,11 @@ def model_dir_of(repo: Path | str, name: str) -> Path:
     return model_dir
 
 
-def rollback(repo: Path | str, name: str, to: str | int | None = None) -> int:
-    """Serve `to` (default: the newest version below the one served now) and only it; returns that version."""
+def rollback(repo: Path | str, name: str, to: str | int | None = None, current: int | None = None) -> int:
+    """Serve `to` (default: the newest version below the one served now) and only it; returns that version.
+
+    `current` is the version a running server serves, when known: the config may name versions it failed to load.
+    """
     model_dir = model_dir_of(repo, name)
     on_disk = existing_versions(model_dir)
     if to is not None:
@@ -57,7 +61,7 @@ def rollback(repo: Path | str, name: str, to: str | int | None = None) -> int:
         if target not in on_disk:
             raise QuantserveError(f"{model_dir}: has no version {target} (versions: {_listed(on_disk)})")
     else:
-        current = max(served_versions(model_dir), default=0)
+        current = current if current is not None else max(served_versions(model_dir), default=0)
         older = [v for v in on_disk if v < current]
         if not older:
             raise QuantserveError(f"{model_dir}: no version older than {current} to roll back to")
@@ -65,6 +69,27 @@ def rollback(repo: Path | str, name: str, to: str | int | None = None) -> int:
     config = parse_config(model_dir / CONFIG_NAME)
     config["version_policy"] = {"specific": {"versions": [target]}}
     write_config(config, model_dir)
+    return target
+
+
+def rollback_live(repo: Path | str, name: str, control: ControlClient, to: str | int | None = None) -> int:
+    """`rollback` on a running server: from the newest version it serves, confirmed loaded before returning.
+
+    If the server does not load the version, the config is put back, so the repository says what it serves.
+    """
+    model_dir = model_dir_of(repo, name)
+    served = control.ready_versions(name)
+    if not served and to is None:
+        raise QuantserveError(f"{control.url}: '{name}' serves no version now; name the one to serve with --to")
+    config_path = model_dir / CONFIG_NAME
+    previous = config_path.read_bytes()
+    target = rollback(repo, name, to, current=max(served, default=None))
+    try:
+        control.load(name)
+        control.wait_versions(name, [target])
+    except QuantserveError as exc:
+        restore_config(config_path, previous)
+        raise QuantserveError(f"{exc}; {config_path} put back, the server keeps what it served") from exc
     return target
 
 
@@ -85,6 +110,16 @@ def remove_stale_pruned(model_dir: Path) -> None:
     """Finish removals a killed prune left behind (hidden folders Triton never reads)."""
     for path in Path(model_dir).glob(f"{PRUNE_PREFIX}*"):
         shutil.rmtree(path, ignore_errors=True)
+
+
+def restore_config(path: Path, previous: bytes | None) -> None:
+    """Put back the config bytes a failed deploy or rollback replaced (atomically), or remove the one it created."""
+    if previous is None:
+        path.unlink(missing_ok=True)
+        return
+    temp = path.with_name(f".{path.name}.restore-{os.getpid()}")
+    temp.write_bytes(previous)
+    os.replace(temp, path)
 
 
 def _listed(versions: list[int]) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from quantserve.errors import QuantserveError
-from serving.deploy import RAGGED_BATCHING
+from serving.deploy import RAGGED_BATCHING, Deployment
 
 
 def register(subparsers: Any) -> None:
@@ -62,6 +62,7 @@ def _batch_sizes(text: str) -> list[int]:
 def run(args: argparse.Namespace) -> int:
     from serving.deploy import ServingPolicy, deploy
     from serving.model_config import QueuePolicy
+    from serving.versions import prune_versions
 
     if args.max_batch < 0:
         raise QuantserveError(f"--max-batch must be ≥ 0, got {args.max_batch}")
@@ -77,12 +78,27 @@ def run(args: argparse.Namespace) -> int:
         policy=ServingPolicy(
             QueuePolicy(args.max_queue_size, args.queue_timeout_us), args.live_versions, args.keep_versions
         ),
+        prune=not args.url,  # with --url, old folders stay until the server has loaded the new version
     )
+    if args.url:
+        make_live_or_withdraw(args.url, args.repo, args.name, result)
+        prune_versions(result.model_dir, args.keep_versions)
     print(f"deployed {args.build_dir} as '{args.name}' version {result.version}: {result.version_dir}")
     print(f"config: {result.config_path}")
-    if args.url:
-        make_live(args.url, args.repo, args.name)
     return 0
+
+
+def make_live_or_withdraw(url: str, repo: Path, name: str, result: Deployment) -> None:
+    """`make_live`; if the server will not load the new version, take it out of the repository again, so that
+    no restart ever loads a version that fails (the server keeps serving the previous one meanwhile)."""
+    from serving.deploy import withdraw
+
+    try:
+        make_live(url, repo, name)
+    except QuantserveError as exc:
+        withdraw(result)
+        removed = f"version {result.version} removed again, {result.model_dir} is as before"
+        raise QuantserveError(f"{exc}; {removed}") from exc
 
 
 def make_live(url: str, repo: Path, name: str) -> None:

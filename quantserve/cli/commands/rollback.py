@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from quantserve.cli.commands.deploy import add_live_url, make_live
+from quantserve.cli.commands.deploy import add_live_url
 
 
 def register(subparsers: Any) -> None:
@@ -28,10 +28,14 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from serving.versions import rollback
+    from serving.control import ControlClient
+    from serving.versions import rollback, rollback_live
 
-    version = rollback(args.repo, args.name, args.to)
+    if args.url:  # from the version the server serves, and claimed only once it has loaded the old one
+        control = ControlClient(args.url, timeout_s=120.0)
+        version = rollback_live(args.repo, args.name, control, args.to)
+        print(f"live on {control.url}: '{args.name}' version {version}")
+    else:
+        version = rollback(args.repo, args.name, args.to)
     print(f"'{args.name}' now serves version {version} ({args.repo / args.name / str(version)})")
-    if args.url:
-        make_live(args.url, args.repo, args.name)
     return 0

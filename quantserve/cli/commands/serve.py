@@ -9,13 +9,14 @@ without a restart (see serving.supervisor).
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 from serving.endpoints import endpoints_of, recorded
-from serving.server import MODEL_CONTROL_MODES, ServerOptions, TritonServer
+from serving.server import MODEL_CONTROL_MODES, ServerOptions, TritonServer, check_port_free
 
 
 def register(subparsers: Any) -> None:
@@ -70,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     # SIGTERM takes the same path as Ctrl-C, so the server is stopped (by pid) whatever phase we are in.
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
+        check_ports(options)
         supervisor.start()
         with recorded(endpoints_of(supervisor.server)) as record:  # loadtest/evaluate find the metrics port here
             _print_ready(supervisor.server)
@@ -106,6 +108,33 @@ def server_options(args: argparse.Namespace) -> ServerOptions:
         startup_timeout_s=args.startup_timeout,
         tls=tls,
     )
+
+
+def check_ports(options: ServerOptions) -> None:
+    """Refuse a taken port before starting anything, naming the `quantserve serve` that holds it if one does."""
+    from quantserve.errors import QuantserveError
+
+    for role, port in options.ports.items():
+        try:
+            check_port_free(options.address(role), port, role)
+        except QuantserveError as exc:
+            holder = serve_holding(port)
+            raise QuantserveError(f"{exc}; held by {holder}" if holder else str(exc)) from exc
+
+
+def serve_holding(port: int) -> str | None:
+    """The live `quantserve serve` whose record (serving.endpoints) lists `port`, described in a few words."""
+    from optimizer.scratch import process_alive
+    from serving.endpoints import RECORD_PREFIX, ServedEndpoints, runtime_dir
+
+    for path in sorted(runtime_dir().glob(f"{RECORD_PREFIX}*.json")):
+        try:
+            served = ServedEndpoints(**json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError):
+            continue
+        if port in (served.grpc_port, served.http_port, served.metrics_port) and process_alive(served.pid):
+            return f"quantserve serve (pid {served.pid}, repository {served.repo}; record {path})"
+    return None
 
 
 def _say(line: str) -> None:
