@@ -101,7 +101,8 @@ class OptimizeJob:
             raise QuantserveError(
                 f"{self.options.source}: {unbatched}: every output must hold one row per sample along axis 0 "
                 "(Triton's dynamic batching splits responses there, and verification compares row by row); "
-                "a per-model constant does not belong among the outputs"
+                "a per-model constant does not belong among the outputs, nor may a Squeeze drop the batch axis "
+                "of a single row"
             )
         transformer = self.options.transformer
         fuse = FuseGraph(check_inputs) if transformer is None else transformer.fuse_stage(check_inputs)
