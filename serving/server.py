@@ -138,9 +138,20 @@ class ServerOptions:
             raise QuantserveError(
                 f"model control mode '{self.model_control}' is not one of {', '.join(MODEL_CONTROL_MODES)}"
             )
+        self._check_ports()
         object.__setattr__(self, "repo", Path(self.repo).resolve())
         object.__setattr__(self, "log_path", Path(self.log_path) if self.log_path else None)
         object.__setattr__(self, "load_models", tuple(self.load_models))
+
+    def _check_ports(self) -> None:
+        """Ports in 1–65535 and three different ones (70000 was an OverflowError traceback; one port for gRPC and
+        HTTP was tritonserver's exit 1 under its usage text)."""
+        for role, port in self.ports.items():
+            if not 0 < port < 65536:
+                raise QuantserveError(f"--{role}-port {port} is not a port (1–65535)")
+        if len(set(self.ports.values())) < 3:
+            listed = ", ".join(f"--{role}-port {port}" for role, port in self.ports.items())
+            raise QuantserveError(f"the three ports must differ: {listed}")
 
     @classmethod
     def on_free_ports(cls, repo: Path | str, **changes: Any) -> ServerOptions:

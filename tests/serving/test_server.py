@@ -109,6 +109,15 @@ def test_unknown_model_control_is_refused(tmp_path: Path) -> None:
         ServerOptions(tmp_path, model_control="lazy")
 
 
+def test_a_port_out_of_range_or_shared_is_one_line(tmp_path: Path) -> None:
+    """`serve --grpc-port 70000` was an OverflowError traceback; one port for gRPC and HTTP, tritonserver's exit 1
+    under fifteen lines of its usage text."""
+    with pytest.raises(QuantserveError, match=r"^--grpc-port 70000 is not a port \(1–65535\)$"):
+        ServerOptions(tmp_path, grpc_port=70000)
+    with pytest.raises(QuantserveError, match=r"^the three ports must differ: --grpc-port 8000, --http-port 8000, "):
+        ServerOptions(tmp_path, grpc_port=8000, http_port=8000)
+
+
 def test_free_ports_are_distinct(tmp_path: Path) -> None:
     options = ServerOptions.on_free_ports(tmp_path, log_verbose=1)
     assert len(set(options.ports.values())) == 3 and options.log_verbose == 1
