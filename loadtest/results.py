@@ -139,15 +139,16 @@ class LoadResult:
         )
 
     def unanswered_note(self) -> str | None:
-        """One line when requests were still waiting at the window's end, longer than any answered one took."""
+        """One line when requests were still waiting at the window's end, over twice as long as any answered one took
+        (or, none answered, while the server answered nothing)."""
         count = self.errors.get(UNANSWERED_ERROR, 0)
         if not count or self.unanswered_max_ms is None:
             return None
         return (
             f"{self.label}: {count} request(s) sent still had no reply when the window ended, the oldest sent "
-            f"{self.unanswered_max_ms / 1000:.1f} s before, longer than any answered request took: the server stopped "
-            "answering (hung, or overloaded past the window); they count as failed, and the latency figures, of "
-            "answered requests, do not show them"
+            f"{self.unanswered_max_ms / 1000:.1f} s before, over twice as long as any answered request took: the "
+            "server stopped answering (hung, or overloaded past the window); they count as failed, and the latency "
+            "figures, of answered requests, do not show them"
         )
 
     def lost_workers_note(self) -> str | None:
