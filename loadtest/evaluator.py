@@ -23,18 +23,22 @@ from optimizer.drift import (
     token_positions,
 )
 from quantserve import metrics
-from quantserve.data import TensorData, load_npz
+from quantserve.data import TensorData, check_against, load_npz
 from quantserve.errors import InternalError, QuantserveError
 from quantserve.runner import run_batches
 
 TASKS = ("auto", "classification", "embedding")
 
 
-def served_outputs(url: str, model: str, data: TensorData, batch_size: int = 64) -> dict[str, np.ndarray]:
-    """Every output of `model` for every sample, sent in requests of `batch_size` samples."""
+def served_outputs(
+    url: str, model: str, data: TensorData, batch_size: int = 64, source: Path | str = "the data"
+) -> dict[str, np.ndarray]:
+    """Every output of `model` for every sample, sent in requests of `batch_size` samples; data that does not fit
+    the model's inputs is one line naming `source` and the input, before any request (not Triton's message)."""
     from serving.client import TritonRunner
 
     with TritonRunner(url, model) as runner:
+        check_against(source, data, runner.input_specs())
         return run_batches(runner, data.batches(batch_size))
 
 
@@ -57,7 +61,8 @@ def evaluate_accuracy(
     if reference not in models:
         models = [reference, *models]
     dataset = data if isinstance(data, TensorData) else load_npz(data)
-    outputs = {model: served_outputs(url, model, dataset, batch_size) for model in models}
+    source = "the data" if isinstance(data, TensorData) else data
+    outputs = {model: served_outputs(url, model, dataset, batch_size, source) for model in models}
     name = output or _headline_output(outputs[reference], output_kinds, dataset.labels, dataset.arrays)
     for model, produced in outputs.items():
         if name not in produced:

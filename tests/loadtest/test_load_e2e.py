@@ -332,3 +332,18 @@ def test_a_spike_of_users_inside_one_window(served_models, tmp_path: Path) -> No
 
     assert most_in_flight(0.0, 1.5) == 1, "one user before the spike"
     assert most_in_flight(2.5, 3.5) >= 4, "the spike's users were in flight together"
+
+
+def test_evaluate_data_that_does_not_fit_the_model_is_one_line_before_any_request(
+    served_models, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`infer` and `loadtest` checked the data against the served model's inputs; `evaluate` sent it and came back
+    with Triton's long message."""
+    arrays = dict(np.load(served_models.heldout))
+    name = next(k for k in arrays if k != "labels")
+    bad = tmp_path / "float64.npz"
+    np.savez(bad, **{**arrays, name: arrays[name].astype(np.float64)})
+    args = ["evaluate", "--url", served_models.url, "--models", served_models.int8, "--reference", served_models.fp32]
+    assert main([*args, "--data", str(bad), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"quantserve: error: {bad}: input '{name}' ") and err.count("\n") == 1, err
