@@ -177,7 +177,8 @@ def _summarize(
     if window.metrics_before is not None and window.metrics_after is not None:
         server = breakdown(window.metrics_before, window.metrics_after, settings.model)
     lag_p50, lag_p99, generator_p99 = _send_lags(samples) if step.mode == "open" else (None, None, None)
-    peak = int(samples[:, 6].max()) if step.mode == "open" and samples.ndim == 2 and samples.shape[1] >= 7 else None
+    columns = samples.shape[1] if samples.ndim == 2 and len(samples) else 0  # a window with no arrival has no rows
+    peak = int(samples[:, 6].max()) if step.mode == "open" and columns >= 7 else None
     return LoadResult(
         send_lag_p50_ms=lag_p50,
         send_lag_p99_ms=lag_p99,

@@ -18,6 +18,7 @@ timeline shows what the step or spike did to latency and throughput.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -348,13 +349,13 @@ def pattern_from_flags(
 
 
 def parse_rates(text: str) -> list[float]:
-    """ "50,100,200" → [50.0, 100.0, 200.0] requests per second; each positive."""
+    """ "50,100,200" → [50.0, 100.0, 200.0] requests per second; each positive and finite (NaN passed `<= 0`)."""
     try:
         values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise QuantserveError(f"--rate '{text}' is not a comma-separated list of requests per second") from None
-    if not values or min(values) <= 0:
-        raise QuantserveError(f"--rate '{text}' needs rates above 0")
+    if not values or not all(math.isfinite(v) and v > 0 for v in values):
+        raise QuantserveError(f"--rate '{text}' needs finite rates above 0")
     return values
 
 

@@ -47,6 +47,9 @@ def test_parse_rates() -> None:
         parse_rates("fast")
     with pytest.raises(QuantserveError, match="above 0"):
         parse_rates("0")
+    for text in ("nan", "inf", "50,nan"):  # NaN passed `<= 0`: Locust then died with its own traceback
+        with pytest.raises(QuantserveError, match=f"^--rate '{text}' needs finite rates above 0$"):
+            parse_rates(text)
 
 
 @pytest.fixture

@@ -125,7 +125,7 @@ def print_summary(document: dict[str, Any], out: Path) -> None:
         slo, within = document["settings"]["slo_p99_ms"], best["goodput_rps"] / max(best["throughput_rps"], 1e-9)
         print(
             f"no configuration met the SLO: the best's p99 is {best['p99_ms']:.0f} ms > {slo:g} ms "
-            f"({within:.0%} of its requests within it); a faster build, more cores or a looser SLO would"
+            f"({within:.0%} of its requests within it); a faster build, more cores or a looser SLO would be needed"
         )
     late = best.get("send_lag_p99_ms")
     if late is not None and late > LATE_SEND_MS:
