@@ -592,3 +592,24 @@ def test_an_encoders_hidden_states_are_judged_by_cosine_over_real_tokens() -> No
 def test_a_per_token_kind_needs_a_per_token_output() -> None:
     with pytest.raises(QuantserveError, match="needs \\(samples, tokens, values\\)"):
         infer_output_kinds({"logits": np.zeros((4, 3), np.float32)}, {"logits": "token_classification"})
+
+
+def test_a_language_model_heads_logits_are_judged_by_per_token_top1_not_cosine() -> None:
+    """A GPT-2-style decoder's logits (a channel per vocabulary entry, a flat softmax: its top token has ~0.26 of
+    the mass) read as hidden states and passed at cosine 0.999 with 1.6 % of its next tokens changed."""
+    inputs, _ = _token_rows(samples=300)  # ids 5..999
+    rng = np.random.default_rng(7)
+    logits = rng.normal(0, 1, (300, 16, 1200)).astype(np.float32)
+    assert infer_output_kinds({"logits": logits}, inputs=inputs) == {"logits": "token_classification"}
+    hidden = rng.normal(0, 1, (300, 16, 384)).astype(np.float32)  # fewer channels than the ids seen: not a vocabulary
+    assert infer_output_kinds({"last_hidden_state": hidden}, inputs=inputs) == {"last_hidden_state": "token_embedding"}
+
+    flipped = logits.copy()
+    real = np.argwhere(inputs["attention_mask"] != 0)[::50]  # 2 % of the real tokens: their top two swap
+    for n, t in real:
+        top = np.argsort(flipped[n, t])[-2:]
+        flipped[n, t, top] = flipped[n, t, top[::-1]]
+    kinds = {"logits": "token_classification"}
+    report = measure_drift({"logits": logits}, {"logits": flipped}, kinds, DriftBudget(), None, inputs)
+    assert [v.metric for v in report.violations] == ["token_agreement"]
+    assert report.outputs["logits"]["cosine_worst"] > 0.99  # what judged it before, and passed
