@@ -454,8 +454,10 @@ def _require_dynamic_batch(path: Path, model: onnx.ModelProto) -> None:
         if not dims:
             raise QuantserveError(f"{path}: input '{tensor.name}' has no batch axis (rank 0)")
         if dims[0].HasField("dim_value"):
+            dynamic = [i for i, dim in enumerate(dims) if not dim.HasField("dim_value")]
+            where = f", and axis {dynamic[0]} is dynamic: Triton batches along axis 0" if dynamic else ""
             raise QuantserveError(
-                f"{path}: input '{tensor.name}' has a fixed batch axis ({dims[0].dim_value}); "
+                f"{path}: input '{tensor.name}' has a fixed batch axis ({dims[0].dim_value}){where}; "
                 "re-export it with a dynamic batch axis (dim_param) so Triton can batch requests"
             )
 

@@ -286,3 +286,20 @@ def test_a_weights_file_missing_or_short_is_one_line(tmp_path: Path, present: in
         (tmp_path / "big.onnx.data").write_bytes(b"\0" * present)
     with pytest.raises(QuantserveError, match=r"big\.onnx: its external weights cannot be read \("):
         load_onnx_input(tmp_path / "big.onnx", tmp_path / "out.onnx")
+
+
+def test_an_input_batched_along_axis_1_is_told_triton_batches_along_axis_0(tmp_path: Path) -> None:
+    """(16, batch): the refusal named 16 "a fixed batch axis" and said nothing of the dynamic axis beside it."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Transpose", ["y"], ["scores"])],
+        "g",
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [16, "batch"])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["batch", 16])],
+    )
+    path = tmp_path / "axis1.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    with pytest.raises(QuantserveError, match=r"input 'y' has a fixed batch axis \(16\), and axis 1 is dynamic: "):
+        export_onnx(load_source(path), tmp_path / "out.onnx")
