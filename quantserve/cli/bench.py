@@ -289,11 +289,19 @@ def measure_repeat(
     batch: int, server: Any, setup: Any, requests_path: Path, folder: Path, repeat: int, say: Say,
 ) -> None:  # fmt: skip
     """One turn of all five rows: the in-process saturation rounds in rotation, then each runner's concurrency."""
-    from quantserve.cli.bench_inprocess import SATURATION_ROUNDS, batches_of, concurrency, saturation_rounds, window_for
+    from quantserve.cli.bench_inprocess import (
+        QUICK_SATURATION_ROUNDS,
+        SATURATION_ROUNDS,
+        batches_of,
+        concurrency,
+        saturation_rounds,
+        window_for,
+    )
 
     model = prepared.model
     data = model.requests()
-    rounds = 1 if settings.quick else SATURATION_ROUNDS
+    # a median even in --quick: one round is one or two calls there, and a busy moment made a row read 128x slow
+    rounds = QUICK_SATURATION_ROUNDS if settings.quick else SATURATION_ROUNDS
     saturation = saturation_rounds(runners, batches_of(data, batch), settings.inprocess_s, rounds)
     for row, infer in runners.items():
         window = window_for(saturation[row], model.request_batch, settings.users, settings.inprocess_s)

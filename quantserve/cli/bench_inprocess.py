@@ -28,6 +28,7 @@ Infer = Callable[[Feeds], object]
 WARMUP_FRACTION = 0.2  # of each concurrency window: requests finishing earlier are not counted
 MIN_CALLS = 3  # a saturation window runs at least this many batches, however long they take
 SATURATION_ROUNDS = 5  # turns per runner in one repeat
+QUICK_SATURATION_ROUNDS = 3  # --quick: still a median of turns
 MIN_ROUNDS = 4  # a concurrency window lasts at least this many requests per client (p99 of >= 64 at 16)
 MAX_WINDOW_S = 40.0
 
