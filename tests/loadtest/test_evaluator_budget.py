@@ -115,7 +115,7 @@ def test_a_served_per_token_output_is_scored_over_its_real_tokens(monkeypatch) -
     served = hidden + RNG.normal(0, 0.02, hidden.shape)
     served[:, 6:] = -hidden[:, 6:]  # whatever the INT8 model computes for padding
     outputs = {"fp32": {"last_hidden_state": hidden}, "int8": {"last_hidden_state": served}}
-    monkeypatch.setattr(evaluator, "served_outputs", lambda url, model, data, batch_size: outputs[model])
+    monkeypatch.setattr(evaluator, "served_outputs", lambda url, model, data, batch_size, source: outputs[model])
     report = evaluator.evaluate_accuracy("127.0.0.1:1", ["int8"], "fp32", data, budget=DriftBudget())
     int8 = next(v for v in report.variants if v.model == "int8")
     assert int8.samples == 30 and int8.cosine_min is not None and int8.cosine_min > 0.99
