@@ -174,7 +174,6 @@ def test_int8_sequence_model_keeps_its_sequence_axis(tmp_path: Path) -> None:
 
 def test_an_output_not_batched_along_axis_0_is_one_line_before_any_work(tmp_path: Path) -> None:
     """A per-model constant among the outputs (SSD-style priors) crashed verification with a numpy traceback."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)
@@ -190,13 +189,7 @@ def test_an_output_not_batched_along_axis_0_is_one_line_before_any_work(tmp_path
         ],
         [weights, priors],
     )
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "priors.onnx"))
-    np.savez(tmp_path / "calib.npz", x=rng.normal(size=(32, 8)).astype(np.float32))
-    out = tmp_path / "build"
-    options = OptimizeOptions(str(tmp_path / "priors.onnx"), str(tmp_path / "calib.npz"), "fp32", "embedded", str(out))
-    with pytest.raises(QuantserveError, match=r"output 'priors' has shape \[3, 4\] for 8 input rows: every output"):
-        optimize(options)
-    assert not out.exists()
+    _refused_before_any_work(tmp_path, graph, r"output 'priors' has shape \[3, 4\] for 8 input rows: every output")
 
 
 def test_the_held_out_split_takes_the_rows_the_budget_needs_while_128_stay_to_calibrate() -> None:
@@ -217,7 +210,6 @@ def test_the_held_out_split_takes_the_rows_the_budget_needs_while_128_stay_to_ca
 def test_an_output_that_loses_its_batch_axis_for_one_row_is_one_line(tmp_path: Path) -> None:
     """A `Squeeze` without axes (PLCMOS v2 ends so) gives (N,) for N rows but a scalar for one: verification's
     single-row runs crashed with "zero-dimensional arrays cannot be concatenated" (exit 1, a traceback)."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)
@@ -229,13 +221,7 @@ def test_an_output_that_loses_its_batch_axis_for_one_row_is_one_line(tmp_path: P
         [helper.make_tensor_value_info("score", TensorProto.FLOAT, [])],
         [weights],
     )
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "squeeze.onnx"))
-    np.savez(tmp_path / "calib.npz", x=rng.normal(size=(32, 8)).astype(np.float32))
-    out = tmp_path / "build"
-    options = OptimizeOptions(str(tmp_path / "squeeze.onnx"), str(tmp_path / "calib.npz"), "fp32", "embedded", str(out))
-    with pytest.raises(QuantserveError, match=r"output 'score' has shape \[\] for 1 input row: every output"):
-        optimize(options)
-    assert not out.exists()
+    _refused_before_any_work(tmp_path, graph, r"output 'score' has shape \[\] for 1 input row: every output")
 
 
 def test_an_fp32_build_whose_rows_depend_on_their_batch_is_refused_for_that_not_as_int8(tmp_path: Path) -> None:
@@ -265,4 +251,19 @@ def test_an_fp32_build_whose_rows_depend_on_their_batch_is_refused_for_that_not_
     line = str(refused.value)
     assert line.startswith("the FP32 build misses the drift budget with ") and "INT8" not in line
     assert "a row's answer depends on the rows batched with it" in line
+    assert not out.exists()
+
+
+def _refused_before_any_work(tmp_path: Path, graph: object, refusal: str) -> None:
+    """Optimize `graph` (one input `x` of 8 values) to FP32: refused with `refusal`, no build folder left."""
+    import onnx
+    from onnx import helper
+
+    path = tmp_path / "model.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    x = np.random.default_rng(1).normal(size=(32, 8)).astype(np.float32)
+    np.savez(tmp_path / "calib.npz", x=x)
+    out = tmp_path / "build"
+    with pytest.raises(QuantserveError, match=refusal):
+        optimize(OptimizeOptions(str(path), str(tmp_path / "calib.npz"), "fp32", "embedded", str(out)))
     assert not out.exists()
