@@ -243,10 +243,14 @@ def tune_failed(reason: str) -> dict[str, Any]:
 
 def tune_section(result: Any, tune_settings: Any) -> dict[str, Any]:
     """The figures the demo prints from a TuneResult: ratio = winner goodput / naive baseline goodput."""
+    from quantserve.cli.tune import slo_missed
+
     best, baseline = result.best, result.baseline
     if best.error or best.goodput_rps <= 0:
         why = f": {best.error}" if best.error else ""
         return tune_failed(f"no trial served a request within the {tune_settings.slo_p99_ms:g} ms SLO{why}")
+    if not result.deployed:
+        return tune_failed(f"{slo_missed(result)}; nothing deployed")
     config, out = best.config, Path(tune_settings.out)
     return {
         "status": "ok",

@@ -116,6 +116,18 @@ class TuneResult:
         }
 
 
+def slo_missed(result: TuneResult) -> str:
+    """One line: the best configuration's p99 against the SLO, and the share of its requests within it."""
+    best, slo = result.best, result.settings.slo_p99_ms if result.settings else math.nan
+    if best.error:
+        return f"no configuration was measured: the best failed ({best.error})"
+    within = best.goodput_rps / best.throughput_rps if best.throughput_rps > 0 else 0.0
+    return (
+        f"no configuration met the {slo:g} ms p99 SLO: the best ({best.config.label()}) has p99 {best.p99_ms:.1f} ms, "
+        f"{within:.0%} of its requests within it"
+    )
+
+
 def check_settings(settings: TuneSettings) -> None:
     """Every input checked before any server starts; each problem is one line naming it."""
     from quantserve.data import check_against, load_npz
@@ -182,9 +194,12 @@ def tune(
     result = TuneResult(trials, best, baseline, 0.0, settings, search_best=chosen, search_baseline=first)
     result.machine = cpu_facts().to_dict()
     say(f"confirmed back to back: baseline {describe(baseline)}; best {describe(best)}")
-    result.deployed = deploy_winner(settings, best.config)
-    say(f"deployed {best.config.label()} into {settings.repo} as {settings.name} v{result.deployed['version']}")
-    result.remeasured = remeasure(settings, best, out)
+    if result.slo_met or settings.allow_slo_miss:
+        result.deployed = deploy_winner(settings, best.config)
+        say(f"deployed {best.config.label()} into {settings.repo} as {settings.name} v{result.deployed['version']}")
+        result.remeasured = remeasure(settings, best, out)
+    else:  # a configuration that misses the SLO is not what was asked for: the repository is left as it was
+        say(f"{slo_missed(result)}; nothing deployed")
     result.seconds = time.monotonic() - started
     write_report(result, out)
     return result

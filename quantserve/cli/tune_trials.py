@@ -100,6 +100,7 @@ class TuneSettings:
     trace: Path | None = None  # recorded arrivals every trial replays open loop instead (`loadtest --trace`)
     trace_speed: float = 1.0
     trace_scale: float = 1.0
+    allow_slo_miss: bool = False  # deploy the best even when its p99 misses the SLO (else nothing is deployed)
 
     def load_step(self) -> Any:
         """What every trial, the confirmation and the re-measure offer: `users` in a closed loop, or the trace."""
@@ -298,8 +299,14 @@ class TrialServer:
                 f"tritonserver {cause} during trial {self.count} ({config.label()}) and did not "
                 f"start again: {str(exc).splitlines()[0]}"
             ) from exc
+        # the windows' latencies are of the requests that finished before the fault: no figure of this config
         return replace(
-            trial, goodput_rps=0.0, throughput_rps=0.0, error=f"tritonserver {cause} during this trial (restarted)"
+            trial,
+            goodput_rps=0.0,
+            throughput_rps=0.0,
+            p50_ms=math.nan,
+            p99_ms=math.nan,
+            error=f"tritonserver {cause} during this trial (restarted)",
         )
 
     def _measure(self, config: ServingConfig, best_goodput: float) -> Trial:

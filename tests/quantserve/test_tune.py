@@ -336,6 +336,29 @@ def test_a_search_on_recorded_arrivals_replays_them_in_every_trial(
 
 @pytest.mark.e2e
 @pytest.mark.slow
+def test_an_slo_no_configuration_meets_deploys_nothing_and_fails(
+    tmp_path: Path, fp32_build: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A p99 SLO of 1 µs: every configuration misses it, so the user's repository is left as it was and tune exits 1
+    with the best's p99 named; tune.json still holds every trial, with slo_met false and nothing deployed."""
+    monkeypatch.setenv("QUANTSERVE_CACHE_DIR", str(tmp_path / "cache"))
+    out, repo = tmp_path / "out", tmp_path / "repo"
+    argv = ["tune", str(fp32_build), "--data", str(tmp_path / "load.npz"), "--slo-p99-ms", "0.001", "--quick"]
+    argv += ["--max-trials", "1", "--users", "4", "--repo", str(repo), "--name", "mlp", "--out", str(out)]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    line = captured.err.strip().splitlines()[-1]
+    assert line.startswith("quantserve: tune: no configuration met the 0.001 ms p99 SLO: the best (")
+    assert line.endswith("0% of its requests within it; nothing deployed (--allow-slo-miss deploys it)")
+    assert "nothing deployed (the SLO was missed)" in captured.out
+    assert not (repo / "mlp").exists()
+    document = json.loads((out / "tune.json").read_text())
+    assert document["slo_met"] is False and document["deployed"] == {} and document["remeasured"] == {}
+    assert len(document["trials"]) == 2 and all(t["requests"] > 0 for t in document["trials"])
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("fault", "cause"),
     [(signal.SIGKILL, "killed by SIGKILL"), (signal.SIGSTOP, "stopped answering")],
@@ -361,7 +384,7 @@ def test_a_trial_that_kills_or_hangs_the_server_fails_alone(
         print(f"\n{fault.name} during a trial: {failed.error}")
         assert failed.error.startswith(f"tritonserver {cause}")
         assert failed.error.endswith("during this trial (restarted)")
-        assert failed.goodput_rps == 0.0
+        assert failed.goodput_rps == 0.0 and math.isnan(failed.p50_ms) and math.isnan(failed.p99_ms)
         assert bench.server.pid != first_pid and _gone(first_pid)
         after = bench.run(config, 0.0)
         assert not after.error and after.requests > 0 and after.failed_requests == 0, after

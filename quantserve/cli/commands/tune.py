@@ -38,6 +38,11 @@ def register(subparsers: Any) -> None:
         "--trace-scale", type=float, default=1.0, help="--trace: replay this share of its arrivals, its shape kept"
     )
     parser.add_argument("--request-batch", type=int, default=1, help="samples per request")
+    parser.add_argument(
+        "--allow-slo-miss",
+        action="store_true",
+        help="deploy the best configuration even when none met the SLO (by default nothing is deployed, exit 1)",
+    )
     parser.add_argument("--repo", type=Path, default=Path("model_repo"), help="Triton model repository for the winner")
     parser.add_argument("--name", required=True, help="model name the winner is deployed as")
     parser.add_argument("--out", type=Path, required=True, help="folder for tune.json, tune.html and the raw runs")
@@ -62,7 +67,7 @@ def build_labels(builds: list[Path]) -> dict[str, Path]:
 def run(args: argparse.Namespace) -> int:
     from quantserve.cli.progress import StepProgress, is_quiet
     from quantserve.cli.tables import print_json
-    from quantserve.cli.tune import TuneSettings, check_settings, tune
+    from quantserve.cli.tune import TuneSettings, check_settings, slo_missed, tune
 
     settings = TuneSettings(
         builds=build_labels(list(args.builds)),
@@ -78,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         trace=args.trace,
         trace_speed=args.trace_speed,
         trace_scale=args.trace_scale,
+        allow_slo_miss=args.allow_slo_miss,
     )
     check_settings(settings)
     quiet = is_quiet(args)
@@ -97,9 +103,13 @@ def run(args: argparse.Namespace) -> int:
     document = result.to_json()
     if args.json:
         print_json(document)
+    else:
+        print_summary(document, args.out)
+    if document["deployed"]:
         return 0
-    print_summary(document, args.out)
-    return 0
+    # nothing deployed: no configuration met the SLO (print_summary said so; --json readers see slo_met false)
+    print(f"quantserve: tune: {slo_missed(result)}; nothing deployed (--allow-slo-miss deploys it)", file=sys.stderr)
+    return 1
 
 
 def print_summary(document: dict[str, Any], out: Path) -> None:
@@ -136,5 +146,8 @@ def print_summary(document: dict[str, Any], out: Path) -> None:
     if document["winner_precision"]:
         print(f"winning precision: {document['winner_precision']}")
     print(f"{search['trials']} trials ({search['pruned']} pruned) in {search['seconds']:.0f} s")
+    if not document["deployed"]:
+        print(f"nothing deployed (the SLO was missed); report: {out / 'tune.html'}")
+        return
     print(f"re-measured: {check['throughput_rps']:.1f} req/s ({fmt(check['throughput_ratio'])}x the claim)")
     print(f"deployed: {document['deployed']['repo']}/{document['deployed']['name']}; report: {out / 'tune.html'}")
