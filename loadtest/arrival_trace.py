@@ -91,9 +91,13 @@ class ArrivalTrace:
 
     def peak_rate_rps(self, window_s: float = 1.0) -> float:
         """The most arrivals in any `window_s` of the looped trace, per second (the burst a server must take)."""
+        # a window longer than a pass holds whole passes and then a remainder; the remainder's busiest stretch may
+        # wrap around the pass's end, hence two passes (a 0.01 s pass of 2 arrivals: 200/s, not "4/s")
+        whole = math.floor(window_s / self.period_s)
+        rest = window_s - whole * self.period_s
         two_passes = np.concatenate([self.offsets_s, self.offsets_s + self.period_s])
-        ends = np.searchsorted(two_passes, self.offsets_s + window_s, side="left")
-        return float((ends - np.arange(self.requests)).max() / window_s)
+        ends = np.searchsorted(two_passes, self.offsets_s + rest, side="left")
+        return float((whole * self.requests + (ends - np.arange(self.requests)).max()) / window_s)
 
     def gap_cv(self) -> float:
         """Coefficient of variation of the gaps between arrivals: 0 even, 1 Poisson, above 1 bursty."""

@@ -81,10 +81,8 @@ def evaluate_accuracy(
     def rows(values: np.ndarray) -> np.ndarray:
         return values[real] if per_token else values  # (tokens, C): padded rows' values are not answers
 
-    variants = [
-        score_variant(model, rows(ref), rows(outputs[model][name]), dataset.labels if classify else None)
-        for model in models
-    ]
+    scored = dataset.labels if classify else None
+    variants = [score_variant(model, rows(ref), rows(outputs[model][name]), scored, source) for model in models]
     for variant in variants:
         variant.samples = len(dataset)  # rows of the data, whatever was scored in them
     _set_drops(variants, reference)
@@ -154,13 +152,21 @@ def _headline_output(
 
 
 def score_variant(
-    model: str, reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray | None
+    model: str,
+    reference: np.ndarray,
+    candidate: np.ndarray,
+    labels: np.ndarray | None,
+    source: Path | str = "the data",
 ) -> VariantAccuracy:
     """Task metrics (with labels) or cosine statistics (embeddings), plus the difference to the reference."""
     if reference.shape != candidate.shape:
         raise QuantserveError(
             f"model '{model}' output shape {candidate.shape} differs from the reference's {reference.shape}"
         )
+    if labels is not None:
+        check_class_labels(source, labels, candidate, model)
+    if candidate.dtype.kind in STRING_OUTPUT_KINDS:
+        return _score_strings(model, reference, candidate)
     mean_diff, max_diff = metrics.abs_difference(reference, candidate)
     result = VariantAccuracy(model=model, samples=len(candidate), mean_abs_diff=mean_diff, max_abs_diff=max_diff)
     if labels is None:
@@ -177,6 +183,49 @@ def score_variant(
     result.auc_roc_ovr = metrics.one_vs_rest("auc_roc", labels, probabilities)
     result.auc_pr_ovr = metrics.one_vs_rest("auc_pr", labels, probabilities)
     return result
+
+
+# Strings (Triton BYTES outputs arrive as object arrays of bytes): no numeric distance or cosine between them.
+STRING_OUTPUT_KINDS = "OSU"
+
+
+def _score_strings(model: str, reference: np.ndarray, candidate: np.ndarray) -> VariantAccuracy:
+    """String outputs: top-1 agreement is the share of samples whose strings are all unchanged, and a value's
+    difference is 0 or 1 (unchanged or not), so the abs-diff columns read the share of values changed."""
+    same = np.asarray(reference == candidate, dtype=bool).reshape(len(reference), -1)
+    return VariantAccuracy(
+        model=model,
+        samples=len(candidate),
+        top1_agreement=float(same.all(axis=1).mean()) if len(same) else None,
+        mean_abs_diff=float(1.0 - same.mean()) if same.size else 0.0,
+        max_abs_diff=float(not same.all()),
+    )
+
+
+def check_class_labels(source: Path | str, labels: np.ndarray, scores: np.ndarray, model: str) -> None:
+    """Labels that can score (N, C) class scores: one integer id per row, each in 0..C-1 (one-hot labels and ids
+    beyond the output's classes broke the metrics with a traceback; other dtypes scored accuracy 0 for all)."""
+    where = f"{source}: array 'labels'"
+    if scores.ndim != 2 or scores.dtype.kind in STRING_OUTPUT_KINDS:
+        raise QuantserveError(
+            f"model '{model}' output ({scores.dtype}, shape {scores.shape}) is not class scores (samples, classes) "
+            "to score labels by"
+        )
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise QuantserveError(f"{where} has dtype {labels.dtype}; labels must be integer class ids (e.g. int64)")
+    if labels.shape != scores.shape[:1]:
+        raise QuantserveError(
+            f"{where} has shape {labels.shape}; scoring the class scores {scores.shape} of model '{model}' needs one "
+            f"class id per sample, shape {scores.shape[:1]} (one-hot labels: save their argmax)"
+        )
+    classes = scores.shape[1]
+    outside = np.flatnonzero((labels < 0) | (labels >= classes))
+    if outside.size:
+        first = int(outside[0])
+        raise QuantserveError(
+            f"{where} has {outside.size} class id(s) outside 0..{classes - 1}, the {classes} classes model "
+            f"'{model}' scores (first: {int(labels[first])} in row {first})"
+        )
 
 
 def _set_drops(variants: list[VariantAccuracy], reference: str) -> None:

@@ -37,7 +37,7 @@ from loadtest.arrival_trace import ArrivalTrace, read_trace
 from loadtest.load_pattern import ARRIVALS
 from loadtest.recording import record_unanswered, record_unsent
 from loadtest.request_data import trim_padding
-from quantserve.data import TensorData, load_npz
+from quantserve.data import TensorData, as_sent, load_npz
 
 REQUEST_TYPE = "grpc"
 # A closed-loop user whose request failed waits this long before the next, so an outage (server
@@ -100,6 +100,7 @@ def _to_infer_inputs(batch: dict[str, np.ndarray]) -> list[Any]:
     for name, array in batch.items():
         if array.ndim == 1:  # one value per sample: a batching Triton model takes it as dims [1] (serving.deploy)
             array = array[:, None]
+        array = as_sent(array)  # str (U) arrays as UTF-8 bytes: Triton's BYTES
         infer_input = grpcclient.InferInput(name, list(array.shape), np_to_triton_dtype(array.dtype))
         infer_input.set_data_from_numpy(np.ascontiguousarray(array))
         inputs.append(infer_input)

@@ -34,8 +34,10 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
   at least half the samples, or where one class stands out on the median row: independent per-class
   (sigmoid) scores — every value in [0, 1], rows not of unit norm, at most a quarter exact zeros (a
   ReLU feature vector has about half; a float32 sigmoid reaches 0 only below −88) — whose top score
-  clears the row's median by 0.5, or, for C < 64, raw logits whose softmax gives the top class at
-  least half the mass — either kind only where the argmax takes at least min(C, 3) classes over the data,
+  clears the row's median by 0.5, or raw logits whose softmax gives the top class at least half the
+  mass (for C ≥ 64 only signed rows: ReLU features are not logits; an ImageNet head's 1000 logits were
+  judged an embedding, whose cosine passes INT8 while a few percent of the answers change) — either
+  kind only where the argmax takes at least min(C, 3) classes over the data,
   or labels of its classes come with it (a box's pixel coordinates (x1, y1, x2, y2) commit the softmax to
   x2 or y2 and were judged by that argmax's agreement: any shift passed). torchcrepe's (N, 360) pitch-bin
   sigmoid (3 % zeros) was judged an embedding at cosine 0.9998 while 2 % of its frames changed pitch bin,
@@ -45,7 +47,8 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
   run of neighbouring classes — a tagger, whose answer is the set of classes on, which top-1 agreement
   does not see (weaker tags can flip at 0.5 while the top one stays); raw multi-label logits look like a
   classifier's, so name them with `--output-kind NAME=multilabel` (judged at logit 0);
-- embedding: 2-D (N, D > 1) rows of unit L2 norm, or D ≥ 64 otherwise, unless the rows all point nearly where
+- embedding: 2-D (N, D > 1) rows of unit L2 norm, or D ≥ 64 otherwise (not a classifier's logits), unless
+  the rows all point nearly where
   their mean does (median cosine to it ≥ 0.99: many coordinates near fixed points, a landmark regressor's),
   whose whole-row cosine cannot see one value move — those are dense;
 - dense, for 2-D: C < 64 values per sample where no class stands out — regressions. MTCNN's ONet box
@@ -381,10 +384,24 @@ def infer_output_kinds(
                 "kind needs (samples, tokens, values)"
             )
     positions = token_positions(inputs)
+    for name, values in reference.items():
+        if labels is not None and np.ndim(values) == 2 and _one_hot_of(labels, np.asarray(values)):
+            raise QuantserveError(
+                f"the labels have shape {np.shape(labels)}, the shape of output '{name}': a classifier's labels are "
+                "one class id per sample (one-hot labels: save their argmax)"
+            )  # else they would be dropped without a word and no accuracy judged
     return {
         name: overrides.get(name) or _infer_kind(np.asarray(values), labels, positions, inputs)
         for name, values in reference.items()
     }
+
+
+def _one_hot_of(labels: np.ndarray, values: np.ndarray) -> bool:
+    """Labels shaped like a float output, a single 1 in each row: one-hot class labels of that classifier."""
+    labels = np.asarray(labels)
+    if labels.shape != values.shape or not np.issubdtype(values.dtype, np.floating) or not labels.size:
+        return False
+    return bool(np.isin(labels, (0, 1)).all() and (labels.sum(axis=1) == 1).all())
 
 
 def _vocabulary_scores(values: np.ndarray, inputs: Mapping[str, np.ndarray] | None) -> bool:
@@ -464,7 +481,7 @@ def _token_kind(values: np.ndarray, positions: np.ndarray) -> str:
     if values.shape[2] < 2:
         return "dense"
     rows = values[positions] if positions.any() else values.reshape(-1, values.shape[2])
-    found = _classification_or_embedding(rows, None)
+    found = _classification_or_embedding(rows, None, wide_logits=False)
     return {"classification": "token_classification", "embedding": "token_embedding"}.get(found, "dense")
 
 
@@ -523,7 +540,12 @@ def _row_form(rows: np.ndarray) -> str:
     return "scores" if rows.min() >= 0.0 and rows.max() <= 1.0 else "raw"
 
 
-def _classification_or_embedding(values: np.ndarray, labels: np.ndarray | None) -> str:
+def _classification_or_embedding(values: np.ndarray, labels: np.ndarray | None, wide_logits: bool = True) -> str:
+    """`wide_logits`: raw signed rows of EMBEDDING_MIN_DIM or more values whose softmax commits to a class that
+    varies over the rows are a classifier's logits (an ImageNet head's 1000), not an embedding. Judged by cosine,
+    a classifier's INT8 logits pass at 0.995 while a few percent of its answers change; a contrastive embedding's
+    softmax commits to nothing and ReLU features are not signed. Per-token rows leave it off: an encoder's hidden
+    states carry a few outlier channels, and a language model's heads are found by their vocabulary instead."""
     rows = values.astype(np.float64)
     if rows.min() >= 0.0 and np.allclose(rows.sum(axis=1), 1.0, atol=1e-3):
         return "classification"
@@ -537,12 +559,13 @@ def _classification_or_embedding(values: np.ndarray, labels: np.ndarray | None) 
     answers = _answers_vary(rows) or _usable_labels(labels, values)  # labels of its classes: the user says so
     if scores and _a_class_stands_out(rows) and answers:
         return "classification"  # independent per-class (sigmoid) scores: their argmax is the answer
+    wide = values.shape[1] >= EMBEDDING_MIN_DIM
+    if not scores and (not wide or (wide_logits and rows.min() < 0.0)) and _peaked_softmax(rows) and answers:
+        return "classification"  # raw logits
     if values.shape[1] >= EMBEDDING_MIN_DIM and _rows_alike(rows):
         return "dense"  # many regressions per sample (landmark coordinates): a row's cosine cannot see one move
     if values.shape[1] >= EMBEDDING_MIN_DIM:
         return "embedding"
-    if not scores and _peaked_softmax(rows) and answers:
-        return "classification"  # raw logits
     return "dense"  # a few values per sample where no class stands out: regressions (box deltas, landmarks)
 
 

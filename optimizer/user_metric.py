@@ -52,12 +52,25 @@ class UserMetric:
         value, higher = result, True
         if isinstance(result, Mapping):
             value, higher = result.get("value"), bool(result.get("higher_is_better", True))
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or math.isnan(float(value)):
+        number = _finite(value)
+        if number is None:
             raise QuantserveError(
-                f"--metric '{self.spec}' returned {result!r}; expected a number or "
-                "{'value': number, 'higher_is_better': bool}"
+                f"--metric '{self.spec}' returned {result!r}; expected a finite number or "
+                "{'value': finite number, 'higher_is_better': bool}"
             )
-        return float(value), higher
+        return number, higher
+
+
+def _finite(value: Any) -> float | None:
+    """`value` as a float if it is a finite real number, else None: an inf passed every budget ("budget holds") and
+    reached the manifest as `Infinity`, which is not JSON."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float's range
+        return None
+    return number if math.isfinite(number) else None
 
 
 def add_user_metric(

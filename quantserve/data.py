@@ -63,6 +63,8 @@ def load_npz(path: Path | str, inputs: Sequence[TensorSpec] | None = None) -> Te
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise QuantserveError(f"{path}: not a readable .npz file ({exc})") from exc
     labels = arrays.pop(LABELS, None)
+    if labels is not None and labels.dtype == np.bool_:  # a binary task's True/False: class ids 1/0
+        labels = labels.astype(np.int64)
     if not arrays:
         raise QuantserveError(f"{path}: holds no input arrays")
     data = TensorData(arrays, labels)
@@ -83,8 +85,29 @@ def _check_batch_dims(path: Path, data: TensorData) -> None:
         )
     if next(iter(sizes.values())) == 0:
         raise QuantserveError(f"{path}: holds zero samples")
-    if data.labels is not None and data.labels.shape[0] != len(data):
-        raise QuantserveError(f"{path}: {data.labels.shape[0]} labels for {len(data)} samples")
+    if data.labels is not None:
+        check_labels(path, data.labels, len(data))
+
+
+def check_labels(path: Path | str, labels: np.ndarray, samples: int) -> None:
+    """Labels are integer class ids, one row per sample: (N,) ids ≥ 0, or more axes (per-token (N, T) ids, where
+    negative ones, Hugging Face's -100, are unlabelled; masks or code points for a `--metric`). String or float
+    labels were scored as accuracy 0 for every model, a drop of 0 points that passed any budget (load_npz reads
+    booleans as ids 0 and 1)."""
+    where = f"{path}: array '{LABELS}'"
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise QuantserveError(
+            f"{where} has dtype {labels.dtype}; labels must be integer class ids (e.g. int64), one per sample"
+        )
+    if labels.ndim == 0 or labels.shape[0] != samples:
+        count = labels.shape[0] if labels.ndim else "no"
+        raise QuantserveError(f"{path}: {count} labels for {samples} samples (array '{LABELS}', shape {labels.shape})")
+    if labels.ndim == 1 and labels.min() < 0:
+        rows = np.flatnonzero(labels < 0)
+        raise QuantserveError(
+            f"{where} has {len(rows)} negative class id(s) (first: {int(labels[rows[0]])} in row {int(rows[0])}); "
+            "class ids are 0 or more"
+        )
 
 
 def check_against(path: Path | str, data: TensorData, inputs: Sequence[TensorSpec]) -> None:
@@ -103,11 +126,32 @@ def check_against(path: Path | str, data: TensorData, inputs: Sequence[TensorSpe
                 raise QuantserveError(
                     f"{path}: input '{spec.name}' has shape {array.shape}, the model expects {list(spec.shape)}"
                 )
-        if np.dtype(array.dtype) != np.dtype(spec.dtype):
-            raise QuantserveError(
-                f"{path}: input '{spec.name}' has dtype {array.dtype}, the model expects {spec.dtype}"
-            )
+        _check_dtype(path, spec, array)
         _check_finite(path, spec.name, array)
+
+
+# A string input: Triton's BYTES ("bytes" in its metadata), ONNX's STRING ("object" in a manifest).
+STRING_KINDS = "SO"
+# What a string input takes: numpy bytes (S), str (U, sent as UTF-8) or object arrays of either (in memory only:
+# an .npz never holds objects, as nothing is unpickled).
+STRING_ARRAY_KINDS = "SUO"
+
+
+def _check_dtype(path: Path | str, spec: TensorSpec, array: np.ndarray) -> None:
+    if np.dtype(spec.dtype).kind in STRING_KINDS:
+        if array.dtype.kind not in STRING_ARRAY_KINDS:
+            raise QuantserveError(
+                f"{path}: input '{spec.name}' has dtype {array.dtype}, the model expects strings (Triton BYTES): "
+                "a numpy bytes (S) or str (U, sent as UTF-8) array"
+            )
+    elif np.dtype(array.dtype) != np.dtype(spec.dtype):
+        raise QuantserveError(f"{path}: input '{spec.name}' has dtype {array.dtype}, the model expects {spec.dtype}")
+
+
+def as_sent(array: np.ndarray) -> np.ndarray:
+    """`array` as a gRPC client sends it: str (U) arrays as UTF-8 bytes (S), which Triton's BYTES carries and
+    tritonclient serializes (it refuses U arrays); any other array as it is."""
+    return np.char.encode(array, "utf-8") if array.dtype.kind == "U" else array
 
 
 def _check_finite(path: Path | str, name: str, array: np.ndarray) -> None:

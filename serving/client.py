@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from quantserve.artifact import Dim, TensorSpec
+from quantserve.data import as_sent
 from quantserve.errors import InternalError, QuantserveError
 from quantserve.runner import Runner, concat_outputs
 from serving.tls import ClientTls
@@ -202,7 +203,7 @@ class TritonGrpcClient:
         grpc = _grpc()
         inputs = []
         for name, array in feeds.items():
-            array = np.ascontiguousarray(array)
+            array = np.ascontiguousarray(as_sent(array))  # str (U) arrays as UTF-8 bytes: Triton's BYTES
             tensor = grpc.InferInput(name, list(array.shape), _triton_dtype(array.dtype))
             tensor.set_data_from_numpy(array)
             inputs.append(tensor)

@@ -31,6 +31,15 @@ except ImportError:  # imported outside Triton, e.g. by tests of the batching he
 MODEL_FILE = "model.onnx"
 
 
+def onnx_feed(array: np.ndarray) -> np.ndarray:
+    """A request's tensor as ONNX Runtime takes it: Triton hands BYTES inputs over as an object array of `bytes`,
+    and ORT turns each into a string with str() ("b'a'" for b"a"), so they are decoded as UTF-8 here."""
+    if array.dtype != object:
+        return array
+    decode = np.frompyfunc(lambda v: v.decode("utf-8") if isinstance(v, bytes) else v, 1, 1)
+    return np.asarray(decode(array), dtype=object).reshape(array.shape)
+
+
 def pad_and_concat(arrays: Sequence[np.ndarray]) -> np.ndarray:
     """One batch from per-request arrays, right-padding each non-batch dim with zeros to the longest."""
     target = tuple(max(a.shape[axis] for a in arrays) for axis in range(1, arrays[0].ndim))
@@ -105,7 +114,7 @@ class TritonPythonModel:
             tensor = pb_utils.get_input_tensor_by_name(request, name)
             if tensor is None:
                 raise ValueError(f"missing input '{name}'")
-            feeds[name] = tensor.as_numpy()
+            feeds[name] = onnx_feed(tensor.as_numpy())
         return feeds
 
     def _groups(self, feeds: list[tuple[int, dict[str, np.ndarray]]]) -> list[list[tuple[int, dict[str, np.ndarray]]]]:

@@ -136,8 +136,8 @@ def check_settings(settings: TuneSettings) -> None:
 
     if not settings.builds:
         raise QuantserveError("tune needs at least one build folder")
-    if not settings.slo_p99_ms > 0:
-        raise QuantserveError(f"--slo-p99-ms must be positive, got {settings.slo_p99_ms:g}")
+    if not (settings.slo_p99_ms > 0 and math.isfinite(settings.slo_p99_ms)):
+        raise QuantserveError(f"--slo-p99-ms must be a positive number of ms, got {settings.slo_p99_ms:g}")
     if settings.max_trials < 1:
         raise QuantserveError(f"--max-trials must be at least 1, got {settings.max_trials}")
     if settings.users < 1:
@@ -306,4 +306,6 @@ def describe(trial: Trial) -> str:
     if trial.error:
         return f"failed ({trial.error})"
     text = f"{trial.throughput_rps:.0f} req/s, p99 {trial.p99_ms:.1f} ms, goodput {trial.goodput_rps:.0f}/s"
+    if trial.failed_requests:
+        text += f", {trial.failed_requests} of {trial.requests} requests failed"
     return text + (" (pruned after window 1)" if trial.pruned else "")

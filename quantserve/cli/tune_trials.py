@@ -218,8 +218,12 @@ def trial_figures(config: ServingConfig, samples: Samples, slo_ms: float, pruned
 def best_trial(trials: list[Trial], traced: bool) -> Trial:
     """The most goodput among complete trials; with a trace (the same offered load for all), goodputs within
     TIE_SHARE of the most tie, and the lowest p99 among them wins."""
-    complete = [t for t in trials if not t.pruned and not t.error] or trials[:1]
+    measured = [t for t in trials if not t.pruned and not t.error]
+    # a configuration that fails requests (a model that cannot take a batch) is no winner while one serves them all
+    complete = [t for t in measured if not t.failed_requests] or measured or trials[:1]
     most = max(t.goodput_rps for t in complete)
+    if most <= 0:  # nothing within the SLO anywhere: the tail nearest to it, not whichever came first
+        return min(complete, key=lambda t: t.p99_ms if not math.isnan(t.p99_ms) else math.inf)
     if not traced:
         return next(t for t in complete if t.goodput_rps == most)
     tied = [t for t in complete if t.goodput_rps >= (1 - TIE_SHARE) * most]
@@ -306,6 +310,7 @@ class TrialServer:
             throughput_rps=0.0,
             p50_ms=math.nan,
             p99_ms=math.nan,
+            pruned=False,  # failed, not pruned: its first window may have read as clearly worse only for the fault
             error=f"tritonserver {cause} during this trial (restarted)",
         )
 

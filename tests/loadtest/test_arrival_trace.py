@@ -168,6 +168,15 @@ def test_the_summary_shows_the_bursts() -> None:
     assert ArrivalTrace("even", np.arange(4) * 0.25, 1.0).gap_cv() == pytest.approx(0.0)
 
 
+def test_the_busiest_second_of_a_pass_shorter_than_a_second_counts_every_pass_in_it() -> None:
+    """Two arrivals 0.01 s apart, looped: 100 a second, 200 in the busiest; it read "4/s", under the mean."""
+    short = ArrivalTrace("short", np.array([0.0, 0.01]), 0.02)
+    assert short.mean_rate_rps == pytest.approx(100.0) and short.peak_rate_rps() == pytest.approx(100.0)
+    bursty = ArrivalTrace("bursty", np.array([0.0, 0.001, 0.002]), 0.4)  # 3 at once every 0.4 s
+    assert bursty.peak_rate_rps() == pytest.approx(9.0)  # three passes start within any second: 9 arrivals
+    assert ArrivalTrace("fast", np.array([0.0, 1e-8]), 2e-8).peak_rate_rps() == pytest.approx(1e8)
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     offsets=st.lists(st.floats(0.0, 10.0, allow_nan=False), min_size=1, max_size=20),

@@ -32,3 +32,30 @@ def test_the_client_reconnects_within_a_quarter_second_and_keeps_tritonclients_o
     assert "grpc.min_reconnect_backoff_ms" not in args, "it is also the connect timeout: a hung server must not fail"
     assert args["grpc.max_receive_message_length"] == args["grpc.max_send_message_length"] == 2**31 - 1
     assert "grpc.keepalive_time_ms" in args
+
+
+STRINGS_CHILD = textwrap.dedent(
+    """
+    import json
+    import numpy as np
+    from tritonclient.utils import deserialize_bytes_tensor
+    import loadtest.grpc_user as users
+
+    sent = []
+    for strings in (np.array([[b"a"], [b"bb"]]), np.array(["a", "h\\u00e9llo"])):
+        tensor = users._to_infer_inputs({"x": strings})[0]
+        values = [v.decode() for v in deserialize_bytes_tensor(tensor._get_content())]
+        sent.append([tensor.datatype(), list(tensor.shape()), values])
+    print(json.dumps(sent))
+    """
+)
+
+
+def test_bytes_and_str_inputs_are_sent_as_bytes() -> None:
+    """A string model's requests: bytes (S) as they are, str (U; tritonclient has no datatype for it) as UTF-8."""
+    child = subprocess.run([sys.executable, "-c", STRINGS_CHILD], capture_output=True, text=True, timeout=60)
+    assert child.returncode == 0, child.stderr
+    assert json.loads(child.stdout.splitlines()[-1]) == [
+        ["BYTES", [2, 1], ["a", "bb"]],
+        ["BYTES", [2, 1], ["a", "h\u00e9llo"]],
+    ]

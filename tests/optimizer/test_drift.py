@@ -79,6 +79,8 @@ def test_each_kind_is_inferred_from_shape_and_values() -> None:
         "landmarks": RNG.uniform(0.2, 0.8, size=(16, 10)),
         "probabilities": np.full((16, 200), 1 / 200),
         "sentence": RNG.normal(size=(16, 384)),
+        "imagenet_logits": _committed(RNG.normal(size=(16, 1000))),  # a trained head of 1000 classes commits
+        "pooled_relu": np.maximum(RNG.normal(size=(16, 512)), 0.0) * 3 + _committed(np.zeros((16, 512))),
         "unit": _unit_rows(16, 8),
         "ctc": _committed(RNG.normal(size=(16, 40, 97))),  # a trained CTC head commits at each position
         "hidden_states": RNG.normal(size=(16, 40, 97)),  # a vector per frame: no class takes the mass
@@ -105,6 +107,8 @@ def test_each_kind_is_inferred_from_shape_and_values() -> None:
         "landmarks": "dense",
         "probabilities": "classification",
         "sentence": "embedding",
+        "imagenet_logits": "classification",
+        "pooled_relu": "embedding",  # unsigned: features, however peaked
         "unit": "embedding",
         "ctc": "sequence",
         "hidden_states": "token_embedding",
@@ -613,3 +617,30 @@ def test_a_language_model_heads_logits_are_judged_by_per_token_top1_not_cosine()
     report = measure_drift({"logits": logits}, {"logits": flipped}, kinds, DriftBudget(), None, inputs)
     assert [v.metric for v in report.violations] == ["token_agreement"]
     assert report.outputs["logits"]["cosine_worst"] > 0.99  # what judged it before, and passed
+
+
+def test_a_wide_classifiers_logits_are_judged_by_top1_not_cosine() -> None:
+    """1000 ImageNet-style logits were read as an embedding: INT8 passed at cosine 0.99+ with 2 % of the answers
+    changed. Signed logits whose softmax commits to varying classes are a classifier's, whatever their width."""
+    rng = np.random.default_rng(11)
+    logits = rng.normal(0, 1, (400, 1000))
+    top = rng.integers(0, 1000, 400)
+    logits[np.arange(400), top] += 10.0  # committed: the top class takes most of the softmax
+    rows, runner_up = np.arange(0, 400, 50), (top + 1) % 1000  # 2 % of the rows: a near tie, their top two swap
+    logits[rows, runner_up[rows]] = logits[rows, top[rows]] - 0.2
+    assert infer_output_kinds({"logits": logits}) == {"logits": "classification"}
+    flipped = logits.copy()
+    flipped[rows, top[rows]], flipped[rows, runner_up[rows]] = logits[rows, runner_up[rows]], logits[rows, top[rows]]
+    report = measure_drift({"logits": logits}, {"logits": flipped}, {"logits": "classification"}, DriftBudget())
+    assert [v.metric for v in report.violations] == ["top1_agreement"]
+    assert report.outputs["logits"]["top1_agreement"] == pytest.approx(0.98)
+    assert report.outputs["logits"]["cosine_worst"] > 0.99  # what judged it before, and passed
+
+
+def test_one_hot_labels_are_named_not_dropped() -> None:
+    """(N, C) labels beside an (N, C) classifier were unusable, so silently unused: no accuracy was judged."""
+    logits = RNG.normal(size=(16, 10)) * 5
+    one_hot = np.eye(10, dtype=np.int64)[RNG.integers(0, 10, 16)]
+    with pytest.raises(QuantserveError, match=r"labels have shape \(16, 10\), the shape of output 'logits'"):
+        infer_output_kinds({"logits": logits}, labels=one_hot)
+    assert infer_output_kinds({"logits": logits}, labels=one_hot.argmax(axis=1)) == {"logits": "classification"}

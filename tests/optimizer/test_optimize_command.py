@@ -4,6 +4,7 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from optimizer.drift import BudgetExceeded
@@ -156,7 +157,7 @@ def test_user_metric_side_by_side_and_budgeted(
         ("no_colon", "--metric 'no_colon': expected package.module:function"),
         ("no_such_module_xyz:f", "--metric 'no_such_module_xyz:f': cannot import no_such_module_xyz"),
         ("my_task_metric:missing", "--metric 'my_task_metric:missing': my_task_metric has no function 'missing'"),
-        ("my_task_metric:broken", "--metric 'my_task_metric:broken' returned 'high'; expected a number"),
+        ("my_task_metric:broken", "--metric 'my_task_metric:broken' returned 'high'; expected a finite number"),
     ],
 )
 def test_bad_metric_is_one_line(
@@ -174,6 +175,31 @@ def test_bad_metric_is_one_line(
     assert main([*argv, "--metric", spec]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and err.count("\n") == 0
+    assert not (tmp_path / "o").exists()
+
+
+def test_labels_that_cannot_be_scored_are_refused_before_any_work(
+    tiny_onnx: Path, calib_npz: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """String labels made the output judge as `dense` and the accuracy check silently never ran."""
+    from quantserve.data import load_npz
+
+    data = load_npz(calib_npz)
+    data.labels = np.array([f"class {i}" for i in data.labels])  # type: ignore[union-attr]
+    calib = data.save(tmp_path / "string_labels.npz")
+    import optimizer.pipeline
+
+    def no_work(*_: object) -> None:
+        raise AssertionError("optimize ran past its data check")
+
+    monkeypatch.setattr(optimizer.pipeline, "run_atomically", no_work)
+    argv = ["optimize", str(tiny_onnx), "--calib", str(calib), "--out", str(tmp_path / "o"), "--skip-timing"]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == (
+        f"quantserve: error: {calib}: array 'labels' has dtype {data.labels.dtype}; labels must be integer class ids "
+        "(e.g. int64), "
+        "one per sample\n"
+    )
     assert not (tmp_path / "o").exists()
 
 

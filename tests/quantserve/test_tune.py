@@ -108,6 +108,19 @@ def test_a_trace_ties_goodputs_within_one_percent_and_the_lower_p99_wins() -> No
     assert best_trial([full, short], traced=True) is full
 
 
+def test_a_configuration_that_fails_requests_does_not_win_and_nothing_in_the_slo_picks_the_lowest_p99() -> None:
+    """A model that cannot take a batch fails 3 of 4 requests under batching: its successes' goodput beat the
+    baseline's and it won, failures unseen. Where no trial serves within the SLO, the nearest tail is the best."""
+    base = ServingConfig(0, (), 0, 1)
+    clean = Trial(base, 24.0, 4.0, 9.0, 0, 20.0, requests=100)
+    failing = Trial(ServingConfig(16, (16,), 500, 1), 30.0, 2.0, 6.0, 238, 30.0, requests=319)
+    assert best_trial([clean, failing], traced=False) is clean
+    assert best_trial([failing], traced=False) is failing  # nothing better measured: it stands, its failures shown
+    slow = Trial(base, 24.0, 40.0, 90.0, 0, 0.0)
+    nearer = Trial(ServingConfig(8, (8,), 500, 1), 40.0, 20.0, 60.0, 0, 0.0)
+    assert best_trial([slow, nearer], traced=False) is nearer
+
+
 def test_pruning_rule_needs_a_best_and_a_clear_gap() -> None:
     assert not clearly_worse(10.0, 0.0)
     assert not clearly_worse(PRUNE_FRACTION * 100 + 1, 100.0)
@@ -183,8 +196,9 @@ def fp32_build(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"slo_p99_ms": 0.0}, "--slo-p99-ms must be positive, got 0"),
-        ({"slo_p99_ms": -5.0}, "--slo-p99-ms must be positive, got -5"),
+        ({"slo_p99_ms": 0.0}, "--slo-p99-ms must be a positive number of ms, got 0"),
+        ({"slo_p99_ms": -5.0}, "--slo-p99-ms must be a positive number of ms, got -5"),
+        ({"slo_p99_ms": math.inf}, "--slo-p99-ms must be a positive number of ms, got inf"),
         ({"max_trials": 0}, "--max-trials must be at least 1, got 0"),
         ({"trace": Path("/nonexistent/arrivals.csv")}, "--trace /nonexistent/arrivals.csv: no such file"),
     ],
@@ -385,6 +399,7 @@ def test_a_trial_that_kills_or_hangs_the_server_fails_alone(
         assert failed.error.startswith(f"tritonserver {cause}")
         assert failed.error.endswith("during this trial (restarted)")
         assert failed.goodput_rps == 0.0 and math.isnan(failed.p50_ms) and math.isnan(failed.p99_ms)
+        assert not failed.pruned  # failed, not pruned
         assert bench.server.pid != first_pid and _gone(first_pid)
         after = bench.run(config, 0.0)
         assert not after.error and after.requests > 0 and after.failed_requests == 0, after

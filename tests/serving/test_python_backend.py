@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from optimizer.python_backend.model import output_padded_axes, pad_and_concat, split_outputs
+from optimizer.python_backend.model import onnx_feed, output_padded_axes, pad_and_concat, split_outputs
 
 
 def test_equal_shapes_concatenate_without_padding() -> None:
@@ -38,3 +38,25 @@ def test_output_axes_follow_the_symbolic_dim_names() -> None:
     assert output_padded_axes(inputs, ["batch", "sequence", 3], padded) == {1: ("tokens", 1)}
     assert output_padded_axes(inputs, ["batch", 3], padded) == {}
     assert output_padded_axes(inputs, ["batch", "sequence", 3], {"tokens": {}}) == {}
+
+
+def test_bytes_inputs_reach_onnx_runtime_as_the_strings_sent() -> None:
+    """Triton's BYTES arrive as bytes objects; ORT str()-ed them, so an identity model answered "b'a'" for b"a"."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["text"], ["same"])],
+        "strings",
+        [helper.make_tensor_value_info("text", TensorProto.STRING, [None, 2])],
+        [helper.make_tensor_value_info("same", TensorProto.STRING, [None, 2])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    sent = np.array([[b"a", "é".encode()], [b"xyz", b""]], dtype=object)
+    (answer,) = session.run(None, {"text": onnx_feed(sent)})
+    assert answer.tolist() == [["a", "é"], ["xyz", ""]]
+    numbers = np.ones((2, 3), np.float32)
+    assert onnx_feed(numbers) is numbers
+    onnx.checker.check_model(model)

@@ -66,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         raise QuantserveError("--models names no model")
     if args.batch_size < 1:
         raise QuantserveError(f"--batch-size must be at least 1, got {args.batch_size}")
+    load_s = load_duration_s(args)  # before the accuracy pass, which a bad flag used to fail only after
     # The evaluator's gRPC clients take QUANTSERVE_TLS_* when given no TLS of their own.
     with tls_environment(client_tls(args)):
         report = evaluate_accuracy(
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     write_machine_facts(Path(args.out))
     if not args.json:
         print_table(report)
-    runs = load_side_by_side(args, models) if args.load_duration else []
+    runs = load_side_by_side(args, models, load_s) if load_s else []
     md_path, html_path = render(args.out)
     if args.json:
         print_json({"accuracy": dataclasses.asdict(report), "over_budget": report.over_budget, "loads": runs})
@@ -156,15 +157,32 @@ def budget_lines(report: Any) -> list[str]:
     return lines
 
 
-def load_side_by_side(args: argparse.Namespace, models: list[str]) -> list[dict[str, Any]]:
+def load_duration_s(args: argparse.Namespace) -> float:
+    """--load-duration in seconds (0: no side-by-side load), its flags checked by evaluate's own names."""
+    from loadtest.load_pattern import parse_duration
+    from quantserve.errors import QuantserveError
+
+    if not args.load_duration:
+        return 0.0
+    try:
+        duration = parse_duration(args.load_duration)
+    except QuantserveError as exc:
+        raise QuantserveError(f"--load-duration: {exc}") from exc
+    if duration <= 0:
+        raise QuantserveError(f"--load-duration must be positive, got {duration:g} s (leave it out for no load)")
+    if args.load_users < 1:
+        raise QuantserveError(f"--load-users must be at least 1, got {args.load_users}")
+    return duration
+
+
+def load_side_by_side(args: argparse.Namespace, models: list[str], duration: float) -> list[dict[str, Any]]:
     """The same load on every variant, with the held-out inputs, into the same results folder; the runs as dicts."""
     from loadtest.harness import LoadSettings
-    from loadtest.load_pattern import ClosedLoop, parse_duration
+    from loadtest.load_pattern import ClosedLoop
     from quantserve.cli.commands.loadtest import resolve_metrics_url, run_with_progress
     from quantserve.cli.tables import print_load_table
     from serving.endpoints import metrics_hint
 
-    duration = parse_duration(args.load_duration)
     metrics_url = resolve_metrics_url(args)
     runs = []
     for model in models:

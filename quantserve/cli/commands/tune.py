@@ -118,11 +118,13 @@ def print_summary(document: dict[str, Any], out: Path) -> None:
     from quantserve.cli.tables import TEXT, Column, fmt, print_rows
     from quantserve.cli.tune_report import config_label
 
-    columns = [Column("config", TEXT), *(Column(h) for h in ("req/s", "p50 ms", "p99 ms", "goodput/s", "pruned"))]
+    headers = ("req/s", "p50 ms", "p99 ms", "goodput/s", "failed", "pruned")
+    columns = [Column("config", TEXT), *(Column(h) for h in headers)]
     rows = [
         [
             config_label(t["config"]),
             *(fmt(t[k]) for k in ("throughput_rps", "p50_ms", "p99_ms", "goodput_rps")),
+            "error" if t["error"] else str(t["failed_requests"]),
             "yes" if t["pruned"] else "",
         ]
         for t in document["trials"]
