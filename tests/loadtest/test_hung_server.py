@@ -77,7 +77,8 @@ def test_requests_a_hung_server_never_answered_count_as_failed(
     stuck = result.errors.get(UNANSWERED_ERROR, 0)
     assert stuck >= expected and result.failed_requests >= stuck
     assert result.unanswered_max_ms is not None and result.unanswered_max_ms > 3000.0  # hung ≥ 4 s before the end
-    assert result.unanswered_max_ms > result.latency.max_ms
+    # longer than any answered request took (on a busy machine the workers may start so late that none was)
+    assert result.latency.count == 0 or result.unanswered_max_ms > result.latency.max_ms
     # the silent seconds are an outage: no success in them, the unanswered requests counted at the window's end
     worst = max(result.outages, key=lambda o: o.duration_s)
     assert worst.duration_s >= 3.0 and worst.end_s == pytest.approx(result.window_s, abs=0.01)

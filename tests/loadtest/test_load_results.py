@@ -21,7 +21,9 @@ from quantserve.errors import QuantserveError
 
 def make_result(model: str, users: int, seed: int) -> LoadResult:
     latencies = np.random.default_rng(seed).gamma(4.0, users / 2.0, size=500)
-    server = ServerBreakdown(500, 0, 500, 500 // users, float(users), 900.0, 300.0, 10.0, 500.0, 20.0)
+    # Triton's own time per request: 90 % of the client's mean (2 × users ms), as with a server-bound load
+    inside_us = 1800.0 * users
+    server = ServerBreakdown(500, 0, 500, 500 // users, float(users), inside_us, inside_us / 3, 10.0, 500.0, 20.0)
     return LoadResult(
         model=model,
         url="127.0.0.1:8001",
@@ -223,3 +225,20 @@ def test_json_is_plain_data(results_dir: Path) -> None:
 def test_nice_ticks_cover_the_range(low: float, high: float) -> None:
     ticks = nice_ticks(low, high)
     assert ticks[0] <= low and ticks[-1] >= high and 2 <= len(ticks) <= 12
+
+
+def test_a_closed_loop_whose_latency_is_mostly_outside_triton_says_so() -> None:
+    """500 users on 2 shared cores: 243 ms at the client for 36.7 ms in Triton, and nothing said so."""
+    crowded = make_result("m", 500, 6)  # client mean ≈ 1000 ms (gamma 4 × 250 ms)
+    crowded.server = ServerBreakdown(500, 0, 500, 50, 10.0, 36_700.0, 30_000.0, 10.0, 6_000.0, 20.0)
+    note = crowded.outside_server_note() or ""
+    assert note.startswith("m @ 500 users: Triton's own time per request averaged 36.7 ms, the client measured")
+    assert "of the latency was spent outside the server" in note and note in crowded.notes()
+    busy = make_result("m", 16, 7)  # client mean ≈ 32 ms, Triton 30 ms: the server's own time
+    busy.server = ServerBreakdown(500, 0, 500, 50, 10.0, 30_000.0, 20_000.0, 10.0, 9_000.0, 20.0)
+    assert busy.outside_server_note() is None
+    quick = make_result("m", 1, 8)  # 2 ms at the client, 0.9 ms inside: over half, but under 5 ms
+    quick.server = ServerBreakdown(500, 0, 500, 500, 1.0, 900.0, 300.0, 10.0, 500.0, 20.0)
+    assert quick.outside_server_note() is None
+    crowded.mode = "open"  # an open loop's client waits are the send-lag note's
+    assert crowded.outside_server_note() is None
