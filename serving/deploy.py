@@ -3,10 +3,14 @@
 A deploy is atomic: the version folder is assembled under a hidden staging folder inside the
 model folder (Triton skips folder names that are not integers), fsynced, then renamed into
 place, so a numbered version appears complete or not at all, even if the process is killed.
+Deploys of one model may run at once: the model folder's lock (serving.repository_lock) is held while a
+version number is taken, the config written and the version renamed in, and while a failed deploy takes
+its own version out again, so none of them ever removes or overwrites another's work.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -16,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from optimizer.scratch import process_alive
 from optimizer.targets import TritonLayout, get_target
 from quantserve.artifact import MANIFEST_NAME, Artifact, Manifest, TensorSpec
 from quantserve.errors import QuantserveError
@@ -34,19 +37,21 @@ from serving.model_config import (
     to_protobuf_text,
     write_config,
 )
+from serving.repository import STAGING_PREFIX, remove_stale_staging
+from serving.repository_lock import model_folder_lock, remove_if_empty
 from serving.versions import (
-    PRUNE_PREFIX,
     existing_versions,
     prune_versions,
     remove_stale_pruned,
     restore_config,
 )
 
-STAGING_PREFIX = ".deploy-"
 DEPLOY_RECORD = "deploy.json"
 # How the embedded Python backend batches requests of different lengths (optimizer/python_backend/model.py).
 RAGGED_BATCHING = ("group", "pad")
 KEEP_VERSIONS = 5  # version folders kept on disk for rollback
+# Errors about the disk being written, not the file being read: a full disk is the repository's.
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
 
 
 @dataclass(frozen=True)
@@ -73,7 +78,8 @@ class Deployment:
     version: int
     config_path: Path
     previous_config: bytes | None = None  # the config.pbtxt this deploy replaced (None: it wrote the first)
-    created: bool = False  # the deploy made the model folder
+    written_config: bytes = b""  # the config.pbtxt this deploy wrote
+    previous_versions: tuple[int, ...] = ()  # the versions on disk when this deploy renamed its own in
 
     @property
     def version_dir(self) -> Path:
@@ -117,19 +123,21 @@ def deploy(
     )
     config_dict = merge_extra(config.to_dict(), layout.config_extra)
     to_protobuf_text(config_dict)  # fails here, before anything is written, if Triton would reject it
-    created = not (repo / name).exists()
-    model_dir = prepare_model_dir(repo, name)
-    previous = config_bytes(model_dir)
+    staging = open_staging(repo, name)
     try:
         record = deploy_record(build_dir, artifact.manifest, config_dict)
-        version = install_version(model_dir, layout.version_files, artifact.manifest, config_dict, record)
+        stage_version(staging, layout.version_files, artifact.manifest, record)
+        with model_folder_lock(staging.parent):  # our staging folder in it: nobody removes the folder now
+            deployment = install_version(staging, config_dict, record)
+    except OSError as exc:
+        abandon_staging(staging)
+        raise naming_the_repository(exc, staging.parent) from exc
     except BaseException:
-        if created:
-            shutil.rmtree(model_dir, ignore_errors=True)
+        abandon_staging(staging)
         raise
     if prune:
-        prune_versions(model_dir, policy.keep_versions)
-    return Deployment(model_dir, version, model_dir / CONFIG_NAME, previous, created)
+        prune_versions(deployment.model_dir, policy.keep_versions)
+    return deployment
 
 
 def is_onnx(model_path: Path) -> bool:
@@ -178,19 +186,6 @@ def _first_line(exc: BaseException) -> str:
 def config_bytes(model_dir: Path) -> bytes | None:
     path = model_dir / CONFIG_NAME
     return path.read_bytes() if path.is_file() else None
-
-
-def withdraw(deployment: Deployment) -> None:
-    """Undo a deploy the server would not load: its version folder goes (one rename first, so the number
-    disappears at once), the config it replaced comes back, and a model folder it created is removed."""
-    if deployment.created:
-        shutil.rmtree(deployment.model_dir, ignore_errors=True)
-        return
-    hidden = deployment.model_dir / f"{PRUNE_PREFIX}{os.getpid()}-{time.monotonic_ns()}-{deployment.version}"
-    os.rename(deployment.version_dir, hidden)
-    restore_config(deployment.config_path, deployment.previous_config)
-    fsync_path(deployment.model_dir)
-    shutil.rmtree(hidden, ignore_errors=True)
 
 
 def load_artifact(build_dir: Path) -> Artifact:
@@ -248,14 +243,50 @@ def _has_dynamic_inner_dim(spec: TensorSpec) -> bool:
     return any(not isinstance(d, int) or d < 1 for d in spec.shape[1:])
 
 
-def prepare_model_dir(repo: Path, name: str) -> Path:
-    """Create `repo/name` if needed; a repo that cannot be written is one clear error."""
+def open_staging(repo: Path, name: str) -> Path:
+    """Under the lock: the model folder (created if needed) and a new staging folder in it, so that no
+    concurrent withdrawal or `serve` clean-up removes the folder between the two."""
+    prepare_repo_dir(repo)
+    model_dir = prepare_model_dir(repo, name)
+    with model_folder_lock(model_dir, create=True):  # made again if a withdrawal removed it meanwhile
+        remove_stale_staging(model_dir)
+        remove_stale_pruned(model_dir)
+        staging = model_dir / f"{STAGING_PREFIX}{os.getpid()}-{time.monotonic_ns()}"
+        try:
+            staging.mkdir()
+        except OSError:
+            remove_if_empty(model_dir)
+            raise
+    return staging
+
+
+def abandon_staging(staging: Path) -> None:
+    """After a failed deploy: its staging folder goes, and the model folder too if that leaves it empty."""
+    shutil.rmtree(staging, ignore_errors=True)
+    with model_folder_lock(staging.parent):
+        remove_if_empty(staging.parent)
+
+
+def naming_the_repository(exc: OSError, model_dir: Path) -> OSError:
+    """A full (or read-only) disk named by the model folder being written, not by the source file being read
+    (shutil names the source) nor a hidden temporary name; other errors unchanged."""
+    if exc.errno not in WRITE_ERRNOS:
+        return exc
+    return OSError(exc.errno, exc.strerror, str(model_dir))
+
+
+def prepare_repo_dir(repo: Path) -> None:
+    """Create the repository if needed; one that cannot be written is one clear error."""
     try:
         repo.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise QuantserveError(f"{repo}: cannot create the model repository ({exc.strerror})") from exc
     if not os.access(repo, os.W_OK | os.X_OK):
         raise QuantserveError(f"{repo}: model repository is not writable")
+
+
+def prepare_model_dir(repo: Path, name: str) -> Path:
+    """Create `repo/name` if needed; a folder that cannot be made or written is one clear error."""
     model_dir = repo / name
     if model_dir.exists() and not model_dir.is_dir():
         raise QuantserveError(f"{model_dir}: exists and is not a folder")
@@ -265,41 +296,36 @@ def prepare_model_dir(repo: Path, name: str) -> Path:
         raise QuantserveError(f"{model_dir}: cannot create the model folder ({exc.strerror})") from exc
     if not os.access(model_dir, os.W_OK | os.X_OK):
         raise QuantserveError(f"{model_dir}: model folder is not writable")
-    remove_stale_staging(model_dir)
-    remove_stale_pruned(model_dir)
     return model_dir
 
 
-def install_version(
-    model_dir: Path,
-    version_files: dict[str, Path],
-    manifest: Manifest,
-    config: dict[str, Any],
-    record: dict[str, Any],
-) -> int:
-    """Stage the version folder completely, write the config, then rename the folder to the next version."""
-    staging = model_dir / f"{STAGING_PREFIX}{os.getpid()}-{time.monotonic_ns()}"
+def stage_version(staging: Path, version_files: dict[str, Path], manifest: Manifest, record: dict[str, Any]) -> None:
+    """Copy the version's files into its staging folder (the slow part: no lock held) and fsync them."""
+    for file_name, source in version_files.items():
+        copy_file(Path(source), staging / file_name)
+    manifest.save(staging)
+    write_json(staging / DEPLOY_RECORD, record)
+    fsync_path(staging)
+
+
+def install_version(staging: Path, config: dict[str, Any], record: dict[str, Any]) -> Deployment:
+    """Write the config, then rename the staged folder to the next version (the caller holds the lock)."""
+    model_dir = staging.parent
+    config_path = model_dir / CONFIG_NAME
+    previous = config_bytes(model_dir)
+    before = tuple(existing_versions(model_dir))
+    write_config(config, model_dir)
     try:
-        staging.mkdir()
-        for file_name, source in version_files.items():
-            copy_file(Path(source), staging / file_name)
-        manifest.save(staging)
-        write_json(staging / DEPLOY_RECORD, record)
-        fsync_path(staging)
-        config_path = model_dir / CONFIG_NAME
-        previous = config_path.read_bytes() if config_path.is_file() else None
-        write_config(config, model_dir)
-        try:
-            return rename_to_next_version(staging, model_dir, record)
-        except BaseException:
-            restore_config(config_path, previous)  # the repository as it was: old config, no new version
-            raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        version = rename_to_next_version(staging, model_dir, record)
+    except BaseException:
+        restore_config(config_path, previous)  # the repository as it was: old config, no new version
+        raise
+    return Deployment(model_dir, version, config_path, previous, config_path.read_bytes(), before)
 
 
 def rename_to_next_version(staging: Path, model_dir: Path, record: dict[str, Any]) -> int:
-    """os.rename is atomic; a racing deploy that took the number makes us try the next one."""
+    """The next version number, taken by one atomic os.rename. The caller holds the model folder's lock; a number
+    taken all the same (a deploy by a quantserve without the lock) makes us try the next one."""
     while True:
         versions = existing_versions(model_dir)
         version = (versions[-1] + 1) if versions else 1
@@ -346,26 +372,3 @@ def deploy_record(build_dir: Path, manifest: Manifest, config: dict[str, Any]) -
         "deployed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "config": config,
     }
-
-
-def remove_stale_staging(model_dir: Path) -> None:
-    """Remove staging folders left by deploys that were killed (their process is gone)."""
-    for path in model_dir.glob(f"{STAGING_PREFIX}*"):
-        pid = path.name[len(STAGING_PREFIX) :].split("-")[0]
-        if pid.isdigit() and not process_alive(int(pid)):
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def prepare_repository(repo: Path) -> None:
-    """Before a server starts: clear what killed deploys left, and refuse a model folder with no version.
-
-    Triton with every model loaded would wait on such a folder until its startup timeout and name none.
-    """
-    for model_dir in sorted(p for p in Path(repo).iterdir() if p.is_dir() and not p.name.startswith(".")):
-        remove_stale_staging(model_dir)
-        if not any(model_dir.iterdir()):  # only a dead first deploy's staging was in it
-            model_dir.rmdir()
-            continue
-        if not existing_versions(model_dir):
-            name = model_dir.name
-            raise QuantserveError(f"{model_dir}: model '{name}' has no version folder; deploy it or remove the folder")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -295,10 +295,15 @@ def parse_config(path: Path) -> dict[str, Any]:
 
 
 def write_config(config: dict[str, Any], model_dir: Path) -> Path:
-    """Write `model_dir/config.pbtxt` atomically (temp file, fsync, os.replace)."""
+    """Write `model_dir/config.pbtxt` atomically (temp file, fsync, os.replace).
+
+    The file gets the usual 0o666-less-umask mode (mkstemp's 0600 kept a Triton container running as
+    another user from reading it).
+    """
     text = to_protobuf_text(config)
     path = Path(model_dir) / CONFIG_NAME
-    fd, temp = tempfile.mkstemp(prefix=f".{CONFIG_NAME}.", dir=model_dir)
+    temp = Path(model_dir) / f".{CONFIG_NAME}.{os.getpid()}-{secrets.token_hex(4)}"
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)

@@ -29,6 +29,7 @@ from typing import Any
 
 from quantserve.errors import InternalError, QuantserveError
 from serving.control import ControlClient
+from serving.model_states import models_not_loaded, not_loaded_line
 from serving.tls import ServerTls, connect_host, is_loopback
 
 NGC_BACKENDS = Path("/opt/tritonserver/backends")
@@ -171,6 +172,11 @@ class ServerOptions:
         return self.host
 
     @property
+    def models_asked_for(self) -> tuple[str, ...] | None:
+        """The models loaded at start: those named under explicit model control, else (None) every one."""
+        return self.load_models if self.model_control == "explicit" else None
+
+    @property
     def exposed_without_tls(self) -> bool:
         """True when gRPC listens beyond loopback in plain text."""
         return self.tls is None and not is_loopback(self.host)
@@ -187,6 +193,7 @@ class TritonServer:
         self.log_path = options.log_path
         self._process: subprocess.Popen[bytes] | None = None
         self._install: TritonInstall | None = None
+        self.not_loaded: dict[str, str] = {}  # after a lenient start: model → why Triton did not load it
 
     @property
     def grpc_url(self) -> str:
@@ -221,8 +228,12 @@ class TritonServer:
     ) -> None:
         self.stop()
 
-    def start(self) -> None:
-        """Launch the server and block until it and every model in the repository are ready."""
+    def start(self, strict: bool = True) -> None:
+        """Launch the server and block until it and every model it was asked to load are ready.
+
+        A model Triton does not load is an error naming each such model (`strict`), or else (a restart, where
+        the healthy models must come back) noted in `not_loaded`; the others serve.
+        """
         if self._process is not None:
             raise QuantserveError(f"tritonserver already running (pid {self.pid})")
         if not self.repo.is_dir():
@@ -235,7 +246,7 @@ class TritonServer:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._launch(self._install)
-            self._wait_ready()
+            self.not_loaded = self._wait_ready(strict)
         except BaseException:
             self.stop()
             raise
@@ -270,21 +281,19 @@ class TritonServer:
         args += [f"--load-model={name}" for name in self.options.load_models]
         return args
 
-    def _wait_ready(self) -> None:
+    def _wait_ready(self, strict: bool) -> dict[str, str]:
         deadline = time.monotonic() + self.options.startup_timeout_s
         client = self.control()
         while time.monotonic() < deadline:
             self._check_alive()
-            if client.is_live():
-                index = [m for m in client.repository_index() if "version" in m or m.get("state")]
-                failed = {m["name"]: m["reason"] for m in index if m.get("state") == "UNAVAILABLE" and m.get("reason")}
-                if failed:
-                    name, reason = next(iter(failed.items()))
-                    reason = reason.strip().splitlines()[0]  # the Python traceback that follows is in the log
-                    raise QuantserveError(f"model '{name}' failed to load: {reason} (log: {self.log_path})")
-                loaded = [m for m in index if "version" in m]
-                if client.is_ready() and all(m.get("state", "READY") == "READY" for m in loaded):
-                    return
+            if client.is_live():  # Triton opens its endpoints once the models to load at start are tried
+                index = client.repository_index()
+                failed = models_not_loaded(index, self.repo, self.options.models_asked_for, self.log_path)
+                if failed and strict:
+                    raise QuantserveError(not_loaded_line(failed, self.log_path))
+                settled = all(m.get("state") != "LOADING" for m in index)
+                if settled and (failed or client.is_ready()):  # a failed model holds strict readiness false
+                    return failed
             time.sleep(0.25)
         waited = self.options.startup_timeout_s
         raise QuantserveError(f"tritonserver not ready after {waited:.0f} s (log: {self.log_path}){self._log_tail()}")

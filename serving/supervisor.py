@@ -6,6 +6,10 @@ within `window_s` (a crash loop is reported, not hidden); each is logged with it
 explicit model control the supervisor watches the repository and asks Triton (HTTP repository API)
 to load a model whose folder changed: Triton keeps serving the loaded versions until the new ones
 are ready, so a deploy or a rollback goes live with no failed request.
+
+A restart never lets one broken model folder take the healthy models down: a folder Triton cannot serve
+(no config.pbtxt, no version) is left out of the models asked for, a model that fails to load is set
+aside, and each is named in a warning line; only the first start refuses them (see `start`).
 """
 
 from __future__ import annotations
@@ -13,12 +17,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from quantserve.errors import InternalError, QuantserveError
-from serving.deploy import prepare_repository
 from serving.model_config import CONFIG_NAME, MODEL_NAME
+from serving.repository import prepare_repository
 from serving.server import ServerOptions, TritonServer
 
 
@@ -123,15 +127,34 @@ class Supervisor:
     def watches_repository(self) -> bool:
         return self.options.model_control == "explicit"
 
-    def start(self) -> None:
-        """Start the server and wait until it is ready (the first start fails loudly, it is never retried)."""
+    def start(self, first: bool = True) -> None:
+        """Start the server and wait until it is ready.
+
+        The `first` start fails loudly, naming every model folder or model that cannot be served, and is never
+        retried: the operator is there and nothing serves yet. A restart serves what it can and names the rest.
+        """
         watch = self.watches_repository and self.options.repo.is_dir()  # else start() names the missing folder
-        if self.options.repo.is_dir():
-            prepare_repository(self.options.repo)
+        skipped = prepare_repository(self.options.repo, strict=first) if self.options.repo.is_dir() else {}
         self._prints = model_fingerprints(self.options.repo) if watch else {}
-        self.server.start()
+        self.server.options = self._options_skipping(skipped)
+        self.server.start(strict=first)
+        for name, reason in {**self.server.not_loaded, **self._said(skipped)}.items():
+            self.log(f"warning: model '{name}' not loaded: {reason}; the other models serve")
         self.watchdog.reset(time.monotonic())
         self._ready.set()
+
+    def _options_skipping(self, skipped: dict[str, str]) -> ServerOptions:
+        """The options with the skipped folders left out of the models to load (explicit control: otherwise
+        Triton loads every folder, and a failed one is set aside once the server is up)."""
+        if not skipped or not self.watches_repository:
+            return self.options
+        wanted = self.options.load_models
+        if "*" in wanted:
+            wanted = tuple(p.name for p in sorted(self.options.repo.iterdir()) if MODEL_NAME.fullmatch(p.name))
+        return replace(self.options, load_models=tuple(n for n in wanted if n not in skipped))
+
+    def _said(self, skipped: dict[str, str]) -> dict[str, str]:
+        return {name: f"{self.options.repo / name} {reason}" for name, reason in skipped.items()}
 
     def stop(self) -> None:
         self._stop.set()
@@ -179,7 +202,7 @@ class Supervisor:
         self.restarts.append(time.monotonic())
         started = time.monotonic()
         try:
-            self.start()
+            self.start(first=False)
         except QuantserveError as exc:
             self.server.stop()
             self._down_cause = f"did not come back ({str(exc).splitlines()[0]})"

@@ -17,6 +17,7 @@ from pathlib import Path
 from quantserve.errors import QuantserveError
 from serving.control import ControlClient
 from serving.model_config import CONFIG_NAME, check_model_name, check_version_name, parse_config, write_config
+from serving.repository_lock import model_folder_lock
 
 PRUNE_PREFIX = ".pruned-"
 
@@ -54,6 +55,11 @@ def rollback(repo: Path | str, name: str, to: str | int | None = None, current: 
 
     `current` is the version a running server serves, when known: the config may name versions it failed to load.
     """
+    with model_folder_lock(model_dir_of(repo, name)):
+        return _rollback(repo, name, to, current)
+
+
+def _rollback(repo: Path | str, name: str, to: str | int | None, current: int | None) -> int:
     model_dir = model_dir_of(repo, name)
     on_disk = existing_versions(model_dir)
     if to is not None:
@@ -82,14 +88,20 @@ def rollback_live(repo: Path | str, name: str, control: ControlClient, to: str |
     if not served and to is None:
         raise QuantserveError(f"{control.url}: '{name}' serves no version now; name the one to serve with --to")
     config_path = model_dir / CONFIG_NAME
-    previous = config_path.read_bytes()
-    target = rollback(repo, name, to, current=max(served, default=None))
+    with model_folder_lock(model_dir):
+        previous = config_path.read_bytes()
+        target = _rollback(repo, name, to, current=max(served, default=None))
+        written = config_path.read_bytes()
     try:
         control.load(name)
         control.wait_versions(name, [target])
     except QuantserveError as exc:
-        restore_config(config_path, previous)
-        raise QuantserveError(f"{exc}; {config_path} put back, the server keeps what it served") from exc
+        with model_folder_lock(model_dir):  # a deploy since wrote a newer config: that one stays
+            ours = config_path.is_file() and config_path.read_bytes() == written
+            if ours:
+                restore_config(config_path, previous)
+        done = "put back" if ours else "kept (changed since the rollback wrote it)"
+        raise QuantserveError(f"{exc}; {config_path} {done}, the server keeps what it served") from exc
     return target
 
 
@@ -97,13 +109,19 @@ def prune_versions(model_dir: Path, keep: int) -> list[int]:
     """Remove all but the newest `keep` version folders (0: keep all); returns the versions removed."""
     if keep < 0:
         raise QuantserveError(f"--keep-versions must be ≥ 0, got {keep}")
-    versions = existing_versions(model_dir)
-    doomed = versions[:-keep] if keep and len(versions) > keep else []
-    for version in doomed:
-        hidden = model_dir / f"{PRUNE_PREFIX}{os.getpid()}-{time.monotonic_ns()}-{version}"
-        os.rename(model_dir / str(version), hidden)  # atomic: the number disappears at once
-        shutil.rmtree(hidden, ignore_errors=True)
+    with model_folder_lock(model_dir):
+        versions = existing_versions(model_dir)
+        doomed = versions[:-keep] if keep and len(versions) > keep else []
+        for version in doomed:
+            remove_version_folder(model_dir, version)
     return doomed
+
+
+def remove_version_folder(model_dir: Path, version: int) -> None:
+    """Rename the version folder to a hidden name (atomic: the number disappears at once), then delete it."""
+    hidden = Path(model_dir) / f"{PRUNE_PREFIX}{os.getpid()}-{time.monotonic_ns()}-{version}"
+    os.rename(Path(model_dir) / str(version), hidden)
+    shutil.rmtree(hidden, ignore_errors=True)
 
 
 def remove_stale_pruned(model_dir: Path) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -15,8 +18,10 @@ from tritonclient.grpc import model_config_pb2
 import serving.deploy
 from quantserve.cli import main
 from quantserve.errors import QuantserveError
-from serving.deploy import STAGING_PREFIX, ServingPolicy, deploy, existing_versions
+from serving.deploy import ServingPolicy, deploy, existing_versions
 from serving.model_config import QueuePolicy
+from serving.repository import STAGING_PREFIX
+from serving.repository_lock import LOCK_NAME
 from serving.versions import rollback, served_versions
 
 
@@ -67,7 +72,7 @@ def test_failure_mid_copy_leaves_no_version(dense_build: Path, tmp_path: Path, m
     monkeypatch.setattr(serving.deploy, "copy_file", copy_then_fail)
     with pytest.raises(OSError, match="No space left"):
         deploy(dense_build, repo, "dense", max_batch=4)
-    assert sorted(p.name for p in (repo / "dense").iterdir()) == ["1", "config.pbtxt"]
+    assert sorted(p.name for p in (repo / "dense").iterdir()) == [LOCK_NAME, "1", "config.pbtxt"]
     assert (repo / "dense" / "config.pbtxt").read_text() == before
 
 
@@ -104,7 +109,7 @@ def test_process_killed_mid_deploy_leaves_no_version(dense_build: Path, tmp_path
     assert done.returncode == -9, done.stderr.decode()
     leftovers = [p.name for p in (repo / "dense").iterdir()]
     assert existing_versions(repo / "dense") == []
-    assert all(name.startswith(STAGING_PREFIX) for name in leftovers if name != "config.pbtxt")
+    assert all(name.startswith(STAGING_PREFIX) for name in leftovers if name not in ("config.pbtxt", LOCK_NAME))
     # The next deploy cleans the dead deploy's staging folder and takes version 1.
     assert deploy(dense_build, repo, "dense").version == 1
     assert not [p for p in (repo / "dense").iterdir() if p.name.startswith(STAGING_PREFIX)]
@@ -199,7 +204,7 @@ def test_old_versions_are_pruned_beyond_the_limit(dense_build: Path, tmp_path: P
     for _ in range(4):
         deploy(dense_build, repo, "dense", policy=ServingPolicy(keep_versions=2))
     assert existing_versions(repo / "dense") == [3, 4]
-    assert sorted(p.name for p in (repo / "dense").iterdir()) == ["3", "4", "config.pbtxt"]
+    assert sorted(p.name for p in (repo / "dense").iterdir()) == [LOCK_NAME, "3", "4", "config.pbtxt"]
     with pytest.raises(QuantserveError, match="--keep-versions 1 is below --live-versions 2"):
         ServingPolicy(live_versions=2, keep_versions=1)
 
@@ -217,3 +222,31 @@ def test_rollback_serves_the_previous_version_and_a_deploy_rolls_forward(dense_b
     assert existing_versions(repo / "dense") == [1, 2, 3]  # a rollback moves no folder
     rollback(repo, "dense")
     assert deploy(dense_build, repo, "dense").version == 4 and served_versions(repo / "dense") == [4]
+
+
+def test_deployed_files_are_readable_by_other_users(dense_build: Path, tmp_path: Path) -> None:
+    """A Triton container running as another user reads the repository: no 0600 file (mkstemp's mode) in it."""
+    old = os.umask(0o022)
+    try:
+        result = deploy(dense_build, tmp_path / "repo", "dense")
+    finally:
+        os.umask(old)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in [result.config_path, *result.version_dir.iterdir()]}
+    assert modes == dict.fromkeys(modes, 0o644) and "config.pbtxt" in modes
+
+
+def test_a_full_disk_names_the_model_folder_being_written(
+    dense_build: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """shutil's copy names the source file when the disk fills; the line names the repository folder."""
+
+    def disk_full(*args: object) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    repo = tmp_path / "repo"
+    deploy(dense_build, repo, "dense")
+    before = tree(repo)
+    monkeypatch.setattr(os, "sendfile", disk_full)  # what shutil.copyfile writes with on Linux
+    assert main(["deploy", str(dense_build), "--repo", str(repo), "--name", "dense"]) == 2
+    assert capsys.readouterr().err == f"quantserve: error: {repo / 'dense'}: no space left on device\n"
+    assert tree(repo) == before

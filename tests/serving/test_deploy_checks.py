@@ -15,7 +15,10 @@ import pytest
 from onnx import numpy_helper
 
 from quantserve.cli import main
-from serving.deploy import STAGING_PREFIX, deploy, prepare_repository, withdraw
+from serving.deploy import deploy
+from serving.repository import STAGING_PREFIX, prepare_repository
+from serving.repository_lock import LOCK_NAME
+from serving.withdraw import withdraw
 
 
 def break_no_such_op(model: onnx.ModelProto) -> None:
@@ -93,7 +96,7 @@ def test_killed_first_deploy_leftovers_are_removed_before_serving(dense_build: P
     (repo / "dense" / f"{STAGING_PREFIX}{dead_pid()}-2").mkdir()
     prepare_repository(repo)
     assert sorted(p.name for p in repo.iterdir()) == ["dense"]
-    assert sorted(p.name for p in (repo / "dense").iterdir()) == ["1", "config.pbtxt"]
+    assert sorted(p.name for p in (repo / "dense").iterdir()) == [LOCK_NAME, "1", "config.pbtxt"]
 
 
 def serve_args(repo: Path, free_port_factory: Callable[[], int], grpc_port: int | None = None) -> list[str]:

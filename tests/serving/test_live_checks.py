@@ -16,7 +16,8 @@ from test_supervisor import Serve, serve_command
 
 import optimizer.embedded
 from quantserve.cli import main
-from serving.deploy import STAGING_PREFIX, deploy
+from serving.deploy import deploy
+from serving.repository import STAGING_PREFIX
 from serving.server import ServerOptions, TritonServer
 from serving.supervisor import Supervisor
 from serving.versions import existing_versions

@@ -90,15 +90,14 @@ def run(args: argparse.Namespace) -> int:
 
 def make_live_or_withdraw(url: str, repo: Path, name: str, result: Deployment) -> None:
     """`make_live`; if the server will not load the new version, take it out of the repository again, so that
-    no restart ever loads a version that fails (the server keeps serving the previous one meanwhile)."""
-    from serving.deploy import withdraw
+    no restart ever loads a version that fails (the server keeps serving the previous one meanwhile). The line
+    says what the withdrawal did: a deploy that ran meanwhile keeps its version and its config."""
+    from serving.withdraw import withdraw
 
     try:
         make_live(url, repo, name)
     except QuantserveError as exc:
-        withdraw(result)
-        removed = f"version {result.version} removed again, {result.model_dir} is as before"
-        raise QuantserveError(f"{exc}; {removed}") from exc
+        raise QuantserveError(f"{exc}; {withdraw(result)}") from exc
 
 
 def make_live(url: str, repo: Path, name: str) -> None:

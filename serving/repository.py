@@ -1,0 +1,65 @@
+"""The model repository as `serve` finds it: leftovers of killed deploys cleared, folders Triton cannot serve named.
+
+A deploy works in a hidden staging folder inside the model folder (Triton skips names that are not
+integers); one killed mid-copy leaves it behind, and a first deploy killed so leaves a model folder with
+no version, on which Triton would wait its whole startup timeout naming nothing.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from optimizer.scratch import process_alive
+from quantserve.errors import QuantserveError
+from serving.model_config import CONFIG_NAME
+from serving.repository_lock import model_folder_lock, remove_if_empty
+from serving.versions import existing_versions
+
+STAGING_PREFIX = ".deploy-"
+
+
+def remove_stale_staging(model_dir: Path) -> None:
+    """Remove staging folders left by deploys that were killed (their process is gone)."""
+    for path in model_dir.glob(f"{STAGING_PREFIX}*"):
+        pid = path.name[len(STAGING_PREFIX) :].split("-")[0]
+        if pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def prepare_repository(repo: Path, strict: bool = True) -> dict[str, str]:
+    """Before a server starts: clear what killed deploys left, and find the model folders Triton cannot serve.
+
+    Such a folder (no version: Triton would wait on it until its startup timeout and name none; no config.pbtxt:
+    Triton would guess one and fail with an unrelated backend error) is refused in one line naming them all
+    when `strict` (a first start); else (a restart) they are returned, name → reason, for the caller to skip.
+    """
+    unservable: dict[str, str] = {}
+    for model_dir in sorted(p for p in Path(repo).iterdir() if p.is_dir() and not p.name.startswith(".")):
+        with model_folder_lock(model_dir):
+            remove_stale_staging(model_dir)
+            if remove_if_empty(model_dir):  # only a dead first deploy's staging was in it
+                continue
+            problem = unservable_because(model_dir)
+        if problem:
+            unservable[model_dir.name] = problem
+    if strict and unservable:
+        raise QuantserveError(_refusal(Path(repo), unservable))
+    return unservable
+
+
+def unservable_because(model_dir: Path) -> str | None:
+    """Why Triton cannot serve this model folder as quantserve deploys it, or None."""
+    if not existing_versions(model_dir):
+        return "has no version folder"
+    if not (model_dir / CONFIG_NAME).is_file():
+        return f"has no {CONFIG_NAME}"
+    return None
+
+
+def _refusal(repo: Path, unservable: dict[str, str]) -> str:
+    if len(unservable) == 1:
+        name, reason = next(iter(unservable.items()))
+        return f"{repo / name}: model '{name}' {reason}; deploy it or remove the folder"
+    listed = ", ".join(f"model '{name}' {reason}" for name, reason in unservable.items())
+    return f"{repo}: {listed}; deploy them or remove the folders"
