@@ -16,6 +16,7 @@ dims without touching the graph or checking it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,6 +120,10 @@ def rows_mismatch(model: onnx.ModelProto, path: Path) -> str:
     options.log_severity_level = 3  # ORT warns that outputs differ from the declared shapes: that is what is tested
     try:
         session = onnx_files.inference_session(model, path, options)  # `model` is the file at `path`, changed
+    except Exception as exc:  # the freed batch breaks the graph's shapes, or ORT cannot load the file at all
+        _require_loadable(path)
+        return f"{ROWS} rows do not load: {str(exc).splitlines()[0][:160]}"
+    try:
         feeds = _synthetic_rows(model)
         together = session.run(None, feeds)
         alone = [session.run(None, {k: v[i : i + 1] for k, v in feeds.items()}) for i in range(ROWS)]
@@ -140,20 +145,60 @@ def rows_mismatch(model: onnx.ModelProto, path: Path) -> str:
     return ""
 
 
-def unbatched_output(path: Path, feeds: dict[str, np.ndarray]) -> str:
+def unbatched_output(path: Path, feeds: dict[str, np.ndarray], model: str | Path | None = None) -> str:
     """'' when every output of the model at `path` holds one row per row of `feeds` along axis 0, for all of
     them and for the first alone; else which does not and its shape (a per-model constant among the outputs:
-    SSD-style priors, a class list; a `Squeeze` that drops the batch axis of a single row)."""
+    SSD-style priors, a class list; a `Squeeze` that drops the batch axis of a single row).
+
+    The first time the user's model meets ONNX Runtime: a model it cannot load is a QuantserveError naming
+    `model` (default `path`), and so is an output whose other axes change with the number of rows.
+    """
     import onnxruntime as ort
 
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ORT's Fail/InvalidGraph/NotImplemented: a custom op, an op its build lacks
+        raise cannot_load(model or path, exc) from exc
+    names = [output.name for output in session.get_outputs()]
+    shapes = []
     for batch in (feeds, {name: array[:1] for name, array in feeds.items()}):
         rows = len(next(iter(batch.values())))
-        for output, value in zip(session.get_outputs(), session.run(None, batch), strict=True):
-            if np.ndim(value) == 0 or np.shape(value)[0] != rows:
+        shapes.append([list(np.shape(value)) for value in session.run(None, batch)])
+        for name, shape in zip(names, shapes[-1], strict=True):
+            if not shape or shape[0] != rows:
                 noun = "input row" if rows == 1 else "input rows"
-                return f"output '{output.name}' has shape {list(np.shape(value))} for {rows} {noun}"
+                return f"output '{name}' has shape {shape} for {rows} {noun}"
+    _refuse_rows_in_other_axes(model or path, names, shapes, len(next(iter(feeds.values()))))
     return ""
+
+
+def _refuse_rows_in_other_axes(model: str | Path, names: list[str], shapes: list[list[list[int]]], rows: int) -> None:
+    """A QuantserveError when an output's axes after 0 change with the number of rows (CLIP's logits_per_image,
+    images × texts): a response Triton's dynamic batching cannot split per request."""
+    for name, many, one in zip(names, shapes[0], shapes[1], strict=True):
+        if many[1:] != one[1:]:
+            raise QuantserveError(
+                f"{model}: output '{name}' has shape {many} for {rows} input rows and {one} for 1 input row: an axis "
+                "other than 0 follows the number of rows, so Triton's dynamic batching cannot split it per request"
+            )
+
+
+def _require_loadable(path: Path) -> None:
+    """A QuantserveError when ONNX Runtime cannot load the user's file as it is (a custom-domain op, an op its
+    build lacks): said as such, not as a batch axis problem."""
+    import onnxruntime as ort
+
+    try:
+        ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ORT's own error types
+        raise cannot_load(path, exc) from exc
+
+
+def cannot_load(model: str | Path, exc: Exception) -> QuantserveError:
+    """'MODEL: ONNX Runtime cannot load it (…)' with the first line of ORT's message, less its path preamble."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    reason = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : (Load model from .*? failed:)?", "", first).strip()
+    return QuantserveError(f"{model}: ONNX Runtime cannot load it ({reason[:240]})")
 
 
 def _synthetic_rows(model: onnx.ModelProto) -> dict[str, np.ndarray]:

@@ -33,6 +33,7 @@ import onnx
 
 from optimizer import onnx_files
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
+from optimizer.qdq_graph import at_qdq_opset, finish_qdq
 from optimizer.scratch import owned_tempdir, remove_stale_dirs
 from optimizer.tensor_ranges import (
     CALIBRATOR_OPTIONS,
@@ -56,6 +57,8 @@ CALIBRATOR_EXTRA_OPTIONS = {
     "CalibMovingAverageConstant": "averaging_constant",
 }
 HISTOGRAM_KNOBS = ("num_bins", "num_quantized_bins", "percentile")
+# changes the cache key when what a result holds changes: entries quantized before are not served
+RESULT_FORMAT = "fp32-outputs-1"  # finish_qdq: FP32 nodes and graph outputs read FP32, not a Q/DQ pair
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,7 @@ def cache_key(model_path: Path, data: TensorData, settings: CalibrationSettings)
     """Key of the quantized model: model, data, every setting and ORT's version."""
     digest = _digest(model_path, data)
     digest.update(json.dumps(asdict(settings), sort_keys=True).encode())
+    digest.update(RESULT_FORMAT.encode())
     return digest.hexdigest()
 
 
@@ -225,6 +229,7 @@ class CalibrateInt8:
             ranges_file, facts = self._ranges(prepared, entry.parent / f"{ranges_id}.ranges.json", tmp)
             result = tmp / "int8.onnx"
             self._quantize(prepared, ranges_file, result)
+            finish_qdq(result, model_path, self.settings.nodes_to_exclude)
             try:
                 validate_int8(result, self._validation_feeds())
             except QuantserveError as exc:
@@ -350,8 +355,15 @@ def prepare_for_quantization(model_path: Path, out_path: Path) -> Path:
     """
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    model = onnx.load(str(model_path))
+    model = at_qdq_opset(onnx.load(str(model_path), load_external_data=False), model_path.name)
+    onnx.load_external_data_for_model(model, str(model_path.parent))
     unshare_weights(model)
+    inputs = {i.name for i in model.graph.input}
+    # an input listed as an output too: ORT's quantizer would put a Q/DQ pair on it (and fail: "Graph is not a
+    # DAG"); hidden from it here, it is listed again by finish_qdq and passes the input through untouched
+    kept = [o for o in model.graph.output if o.name not in inputs]
+    del model.graph.output[:]
+    model.graph.output.extend(kept)
     onnx_files.save(model, out_path)
     if onnx_files.is_large(model):  # its shape inference holds the model as one protobuf; quantize_static copes
         return out_path

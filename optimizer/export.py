@@ -67,6 +67,8 @@ class ExportOnnx:
         }
         if freed is not None:
             record["batch_axis_made_dynamic"] = freed.to_dict()
+        if defaulted_inputs(model):
+            record["inputs_folded"] = {"inputs": defaulted_inputs(model), "note": defaults_note(model)}
         quantized = quantized_ops(model)
         if quantized:
             record["quantized_ops"] = quantized
@@ -511,8 +513,16 @@ def onnx_opset(model: onnx.ModelProto) -> int:
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
 
 
-def tensor_spec(value: onnx.ValueInfoProto) -> TensorSpec:
-    """A TensorSpec from an ONNX value: axis 0 is `batch`; other unnamed dynamic axes get their dim_param."""
+ZIPMAP_HINT = "convert with zipmap=False (skl2onnx options={id(model): {'zipmap': False}})"
+
+
+def tensor_spec(value: onnx.ValueInfoProto, role: str = "output") -> TensorSpec:
+    """A TensorSpec from an ONNX value: axis 0 is `batch`; other unnamed dynamic axes get their dim_param.
+
+    A value that is not a tensor (a sequence, a map, an optional) is refused naming it (`role`: input or output).
+    """
+    if value.type.WhichOneof("value") != "tensor_type":
+        raise QuantserveError(f"{role} '{value.name}' is {non_tensor_type(value.type)}")
     tensor_type = value.type.tensor_type
     dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor_type.elem_type)).name
     shape: list[int | str] = []
@@ -528,6 +538,42 @@ def tensor_spec(value: onnx.ValueInfoProto) -> TensorSpec:
 
 def manifest_from_onnx(model: onnx.ModelProto, name: str) -> Manifest:
     """The model's I/O as a Manifest (FP32, no stages yet)."""
-    inputs = [tensor_spec(v) for v in graph_inputs(model)]
-    outputs = [tensor_spec(v) for v in model.graph.output]
+    inputs = [tensor_spec(v, "input") for v in graph_inputs(model)]
+    outputs = [tensor_spec(v, "output") for v in model.graph.output]
     return Manifest(name=name, inputs=inputs, outputs=outputs)
+
+
+def non_tensor_type(value_type: onnx.TypeProto) -> str:
+    """What a non-tensor value is and why it cannot be served, e.g. skl2onnx's ZipMap output (a sequence of maps)."""
+    kind = value_type.WhichOneof("value")
+    if kind == "sequence_type" and value_type.sequence_type.elem_type.WhichOneof("value") == "map_type":
+        return f"a sequence of maps (ZipMap), which Triton cannot serve; {ZIPMAP_HINT}"
+    nouns = {
+        "sequence_type": "a sequence",
+        "map_type": "a map",
+        "optional_type": "an optional",
+        "sparse_tensor_type": "a sparse tensor",
+    }
+    noun = nouns.get(kind or "", "not a tensor (no type)" if kind is None else f"a {kind}")
+    return f"{noun}, which Triton cannot serve: it takes and returns dense tensors only"
+
+
+def defaulted_inputs(model: onnx.ModelProto) -> list[str]:
+    """Graph inputs that also have an initializer of the same name: an overridable default (ONNX IR ≥ 4)."""
+    initializers = {i.name for i in model.graph.initializer}
+    return [i.name for i in model.graph.input if i.name in initializers]
+
+
+def defaults_note(model: onnx.ModelProto) -> str:
+    """The line saying which defaulted inputs are folded as constants ('' when none)."""
+    names = defaulted_inputs(model)
+    if not names:
+        return ""
+    served = ", ".join(i.name for i in graph_inputs(model))
+    which = ", ".join(f"'{n}'" for n in names)
+    noun = "input" if len(names) == 1 else "inputs"
+    return (
+        f"{noun} {which} {'has' if len(names) == 1 else 'have'} a default (an initializer of the same name) and "
+        f"{'is' if len(names) == 1 else 'are'} folded into the model as that constant; the served model takes "
+        f"only {served}"
+    )

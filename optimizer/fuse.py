@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 
 from optimizer import onnx_files
-from optimizer.export import check_onnx
+from optimizer.export import check_onnx, defaulted_inputs
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from quantserve.artifact import Artifact, TensorSpec
 from quantserve.errors import QuantserveError
@@ -43,11 +43,13 @@ class FuseGraph:
 
         before = onnx.load(str(artifact.path))
         counts_before = op_type_counts(before)
+        inputs_before, defaults = input_names(before), defaulted_inputs(before)
         try:
             fused = onnxslim.slim(before)
         except Exception as exc:  # onnxslim raises plain exceptions on graphs it cannot handle
             raise QuantserveError(f"{artifact.path}: graph fusion failed ({type(exc).__name__}: {exc})") from exc
         del before  # a model's weights held once less from here on (2.2 GB for the large MLP in BENCHMARKS.md)
+        folded = check_inputs_kept(artifact.path, inputs_before, defaults, input_names(fused))
         name_nodes(fused)
         onnx_files.save(fused, out_path, keep_weights=False)
         del fused
@@ -64,6 +66,8 @@ class FuseGraph:
             "op_types_after": counts_after,
             "max_abs_diff": worst,
         }
+        if folded:
+            record["defaults_folded"] = folded
         return artifact.with_stage(out_path, record)
 
     def _compare(
@@ -78,6 +82,10 @@ class FuseGraph:
             got = new.infer(feeds)
         worst = 0.0
         for name, want in expected.items():
+            if not _numeric(want) or not _numeric(got[name]):  # string labels (an sklearn classifier's): equal or not
+                if want.shape != got[name].shape or not np.array_equal(want, got[name]):
+                    raise QuantserveError(f"fused model's output '{name}' differs from the unfused model's")
+                continue
             diff = np.abs(got[name].astype(np.float64) - want.astype(np.float64))
             worst = max(worst, float(diff.max(initial=0.0)))
             if not np.allclose(got[name], want, rtol=rtol, atol=atol):
@@ -86,6 +94,29 @@ class FuseGraph:
                     f"(rtol={rtol}, atol={atol})"
                 )
         return worst
+
+
+def _numeric(values: np.ndarray) -> bool:
+    return values.dtype.kind in "biufc"
+
+
+def input_names(model: onnx.ModelProto) -> list[str]:
+    """Every name the graph lists as an input, defaulted ones (an initializer of the same name) included."""
+    return [value.name for value in model.graph.input]
+
+
+def check_inputs_kept(path: Path, before: list[str], defaults: list[str], after: list[str]) -> list[str]:
+    """The defaulted inputs fusion folded (recorded, and already announced by the export stage); a
+    QuantserveError when it dropped, added or renamed any other input: the served model must take what the
+    manifest lists."""
+    dropped = [name for name in before if name not in after and name not in defaults]
+    added = [name for name in after if name not in before]
+    if dropped or added:
+        change = f"dropped {dropped}" if dropped else f"added {added}"
+        raise QuantserveError(
+            f"{path}: graph fusion changed the model's inputs ({change}; before: {before}, after: {after})"
+        )
+    return [name for name in defaults if name not in after]
 
 
 def name_nodes(model: onnx.ModelProto) -> None:

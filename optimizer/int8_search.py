@@ -362,6 +362,7 @@ class _SearchRun:
         self.model = onnx.load(str(fused.path), load_external_data=False)
         self.large = onnx_files.is_large(self.model)
         self.skipped: dict[str, str] = {}  # schemes not tried, and why
+        self.failed: dict[str, str] = {}  # schemes that failed to build, and why
         self.encoder = f"--model-type {stage.model_type}" if stage.model_type else detect_encoder(self.model)
         held = stage.held_out
         self.labels = held.labels
@@ -390,14 +391,17 @@ class _SearchRun:
             self.exclusions += activation_matmuls(self.model, {e.node for e in self.exclusions})
         base = [e.node for e in self.exclusions]
         self.schemes = {scheme.name: scheme for scheme in self._schemes()}
-        tried = []
-        for scheme in self.schemes.values():
-            tried.append(self._candidate(scheme, base, f"{scheme.name}.onnx"))
-            self._progress(len(tried), len(self.schemes), CANDIDATES)
+        tried: list[Candidate] = []
+        for done, scheme in enumerate(list(self.schemes.values()), start=1):
+            tried += self._built_candidate(scheme, base)
+            self._progress(done, len(self.schemes), CANDIDATES)
         fallback = self._compute_only_scheme(tried)
         if fallback is not None:
             self.schemes[fallback.name] = fallback
-            tried.append(self._candidate(fallback, base, f"{fallback.name}.onnx"))
+            tried += self._built_candidate(fallback, base)
+        if not tried:
+            reasons = "; ".join(f"{name}: {why}" for name, why in self.failed.items())
+            raise BudgetExceeded(f"no INT8 scheme could be built ({reasons}); nothing written: deploy fp32")
         holding = [c for c in tried if self._accept(c.drift)]
         best = max(holding, key=lambda c: c.speedup) if holding else None
         # A candidate that misses the budget but runs clearly faster than the best holding one is worth a search.
@@ -496,6 +500,19 @@ class _SearchRun:
             if n.op_type in DYNAMIC_OP_TYPES and len(n.input) > 1 and n.input[1] in weights
         )
         return heavy / max(sum(self.macs.values()), 1)
+
+    def _built_candidate(self, scheme: Scheme, base: Sequence[str]) -> list[Candidate]:
+        """[the scheme's candidate], or [] when it fails to build: dropped, its reason kept for the record (a
+        scheme ORT cannot apply to this graph does not end the search while another scheme can)."""
+        try:
+            return [self._candidate(scheme, base, f"{scheme.name}.onnx")]
+        except BudgetExceeded:
+            raise
+        except QuantserveError as exc:
+            self.failed[scheme.name] = str(exc)
+            self.skipped[scheme.name] = f"failed to build: {exc}"
+            self._step(f"{scheme.name} candidate dropped: {exc}")
+            return []
 
     def _candidate(self, scheme: Scheme, excluded: Sequence[str], file: str) -> Candidate:
         self._step(f"{scheme.name} candidate")

@@ -19,6 +19,7 @@ from optimizer.calibrate import CalibrationSettings
 from optimizer.drift import BudgetExceeded, DriftBudget, evidence_refusal, evidence_rows
 from optimizer.export import ExportOnnx, refuse_quantized
 from optimizer.fuse import FuseGraph
+from optimizer.quant_exclusions import no_compute_refusal
 from optimizer.source import load_source
 from optimizer.speed import SpeedSettings, compare_speed
 from optimizer.targets import PRECISIONS, EngineTarget, get_target, target_names
@@ -96,7 +97,7 @@ class OptimizeJob:
         exported = self._export(work / "exported.onnx")
         self.options.progress("fuse")
         check_inputs = next(self.calib.batches(8))
-        unbatched = unbatched_output(exported.path, check_inputs)
+        unbatched = unbatched_output(exported.path, check_inputs, self.options.source)
         if unbatched:
             raise QuantserveError(
                 f"{self.options.source}: {unbatched}: every output must hold one row per sample along axis 0 "
@@ -117,6 +118,9 @@ class OptimizeJob:
 
     def _lower_precision(self, fused: Artifact, work: Path) -> Artifact:
         if self.options.precision == "int8":
+            refusal = no_compute_refusal(fused.path)  # e.g. a tree ensemble: nothing INT8 speeds up
+            if refusal:
+                raise BudgetExceeded(refusal)
             self.options.progress("calibrate")
             return int8_stage(self)(fused, work / "int8.onnx")
         if self.options.precision == "fp16":

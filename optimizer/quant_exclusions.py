@@ -114,6 +114,108 @@ def find_exclusions(
     return list(found.values())
 
 
+def no_compute_refusal(model_path: Path) -> str | None:
+    """Why INT8 cannot speed the model up (it has no compute op INT8 runs, e.g. a tree ensemble), else None."""
+    model = onnx.load(str(model_path), load_external_data=False)
+    ops = list(dict.fromkeys(_op_types(model.graph)))
+    if COMPUTE_OPS.intersection(ops):
+        return None
+    shown = ", ".join(ops[:6]) + (", …" if len(ops) > 6 else "")
+    return (
+        f"nothing to quantize: the model has no Conv, MatMul or Gemm (its ops: {shown or 'none'}); "
+        "deploy it with --precision fp32"
+    )
+
+
+def _op_types(graph: onnx.GraphProto) -> Iterable[str]:
+    """Every node's op type, subgraphs (If/Loop/Scan bodies) included."""
+    for node in graph.node:
+        yield node.op_type
+        for attribute in node.attribute:
+            for subgraph in [attribute.g, *attribute.graphs] if attribute.HasField("g") else attribute.graphs:
+                yield from _op_types(subgraph)
+
+
+def read_fp32(model: onnx.ModelProto, fp32: onnx.ModelProto, excluded: Iterable[str]) -> int:
+    """Rewire excluded nodes and graph outputs of the Q/DQ `model` off activation Q/DQ pairs onto the FP32
+    tensor (as `fp32` computes it); return how many.
+
+    ORT's QDQ quantizer gives a tensor one Q/DQ pair shared by all its readers, the FP32 ones too, and writes a
+    graph output from the DequantizeLinear: an input passed through to an output shipped clipped to its
+    calibrated range and rounded to its scale. Weight DQs (no QuantizeLinear before them) stay as they are.
+    """
+    sources = _Fp32Sources(model, fp32)
+    keep = set(excluded)
+    count = 0
+    for node in list(model.graph.node):
+        if node.name not in keep or node.op_type in ("QuantizeLinear", "DequantizeLinear"):
+            continue
+        for index, name in enumerate(node.input):
+            source = sources.find(name)
+            if source:
+                node.input[index] = source
+                count += 1
+    for output in model.graph.output:
+        source = sources.find(output.name)
+        if source:
+            _output_from(model, output.name, source)
+            count += 1
+    return count
+
+
+class _Fp32Sources:
+    """The FP32 tensor behind a DequantizeLinear of a QuantizeLinear (an activation pair), as the FP32 model has it.
+
+    ORT's quantizer drops a Relu before a Q (the UINT8 range clips at zero instead) and the Q then reads the
+    Relu's input under the Relu's output name: that value is rebuilt by a Relu copy; behind any other node
+    the FP32 model does not have, the pair is left in place (the value cannot be told).
+    """
+
+    def __init__(self, model: onnx.ModelProto, fp32: onnx.ModelProto) -> None:
+        self.model = model
+        self.producers = {out: node for node in model.graph.node for out in node.output}
+        self.fp32_producers = {out: node for node in fp32.graph.node for out in node.output}
+        self.rebuilt: dict[str, str] = {}
+
+    def find(self, tensor: str) -> str | None:
+        dq = self.producers.get(tensor)
+        q = self.producers.get(dq.input[0]) if dq is not None and dq.op_type == "DequantizeLinear" else None
+        if q is None or q.op_type != "QuantizeLinear":
+            return None
+        # a graph output's Q reads the producer's renamed output (`X_QuantizeLinear_Input`); the DQ writes `X`
+        return self._as_fp32(q.input[0], q.input[0] if q.input[0] in self.fp32_producers else tensor)
+
+    def _as_fp32(self, tensor: str, fp32_name: str) -> str | None:
+        now, then = self.producers.get(tensor), self.fp32_producers.get(fp32_name)
+        if (now is None and then is None) or (now and then and (now.name, now.op_type) == (then.name, then.op_type)):
+            return tensor
+        if then is None or then.op_type != "Relu":
+            return None
+        if tensor not in self.rebuilt:
+            self.rebuilt[tensor] = f"{tensor}_fp32"
+            relu = onnx.helper.make_node("Relu", [tensor], [self.rebuilt[tensor]], name=f"{then.name}_fp32")
+            position = list(self.model.graph.node).index(now) + 1 if now is not None else 0
+            self.model.graph.node.insert(position, relu)
+        return self.rebuilt[tensor]
+
+
+def _output_from(model: onnx.ModelProto, output: str, source: str) -> None:
+    """Make graph output `output` (written by a DequantizeLinear) the FP32 tensor `source`; the DQ's readers keep
+    reading it under a new name. `source` takes the output's name, or an Identity copies it where it is itself
+    a graph input or output (those names are the model's interface)."""
+    dequantized = f"{output}_DequantizeLinear_Output"
+    interface = {v.name for v in [*model.graph.input, *model.graph.output]} | {i.name for i in model.graph.initializer}
+    renamed = {output: dequantized} if source in interface else {output: dequantized, source: output}
+    for node in model.graph.node:
+        node.input[:] = [renamed.get(name, name) for name in node.input]
+        node.output[:] = [renamed.get(name, name) for name in node.output]
+    if source in interface:
+        model.graph.node.append(onnx.helper.make_node("Identity", [source], [output], name=f"{output}_fp32"))
+    stale = [v for v in model.graph.value_info if v.name in renamed]
+    for value in stale:
+        model.graph.value_info.remove(value)
+
+
 def activation_matmuls(model: onnx.ModelProto, already: set[str]) -> list[Exclusion]:
     """MatMuls of two activations (attention scores and context in unfused encoders): both sides would get one
     per-tensor scale each, and dynamic INT8 leaves them FP32 anyway (weights-only)."""
@@ -172,6 +274,9 @@ def run_with_tensors(
             model.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
     session = onnx_files.inference_session(model, model_path, session_options("disable", 0))
     names = list(tensors)
+    if not names:  # session.run([]) would return every graph output, not none
+        yield from ({} for _ in batches)
+        return
     wanted = {i.name for i in session.get_inputs()}
     for batch in batches:
         arrays: list[Any] = session.run(names, {k: v for k, v in batch.items() if k in wanted})

@@ -28,8 +28,8 @@ import numpy as np
 import onnx
 
 from optimizer import onnx_files
-from optimizer.export import check_onnx
-from optimizer.fuse import name_nodes, op_type_counts
+from optimizer.export import check_onnx, defaulted_inputs
+from optimizer.fuse import check_inputs_kept, input_names, name_nodes, op_type_counts
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from quantserve.artifact import Artifact
 from quantserve.data import TensorData
@@ -67,6 +67,7 @@ class FuseTransformer:
     def __call__(self, artifact: Artifact, out_path: Path) -> Artifact:
         before = onnx.load(str(artifact.path), load_external_data=False)  # its nodes are counted, nothing more
         fused = self._optimize(artifact.path)
+        folded = check_inputs_kept(artifact.path, input_names(before), defaulted_inputs(before), input_names(fused))
         name_nodes(fused)
         counts, nodes_after = op_type_counts(fused), len(fused.graph.node)
         onnx_files.save(fused, out_path, keep_weights=False)
@@ -88,6 +89,8 @@ class FuseTransformer:
             "fused": {op: counts.get(op, 0) for op in FUSED_OP_TYPES},
             "max_abs_diff": worst,
         }
+        if folded:
+            record["defaults_folded"] = folded
         return artifact.with_stage(out_path, record)
 
     def _optimize(self, path: Path) -> onnx.ModelProto:

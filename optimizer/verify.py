@@ -112,6 +112,13 @@ class VerifyAgainstReference:
         return run_model(path, self.data.arrays, self.batch_size)
 
 
+def _same_answers(alone: np.ndarray, batched: np.ndarray) -> bool:
+    """Numbers within float tolerance; anything else (a classifier's string labels) equal."""
+    if alone.dtype.kind in "biufc" and batched.dtype.kind in "biufc":
+        return bool(np.allclose(alone, batched, rtol=1e-4, atol=1e-5))
+    return bool(np.array_equal(alone, batched))
+
+
 def batch_compositions(path: Path, data: TensorData, batch_size: int) -> list[tuple[str, dict[str, np.ndarray]]]:
     """The model's outputs over `data` in batches of `batch_size` in order; where its first rows run alone
     answer otherwise, also over the rows shuffled (seeded) and each row alone, every set in `data`'s order."""
@@ -119,7 +126,7 @@ def batch_compositions(path: Path, data: TensorData, batch_size: int) -> list[tu
     name = f"batches of {batch_size} in order"
     first = data.take(0, min(len(data), PROBE_ROWS))
     alone = run_model(path, first.arrays, 1)
-    if len(data) < 2 or all(np.allclose(alone[k], v[: len(first)], rtol=1e-4, atol=1e-5) for k, v in in_order.items()):
+    if len(data) < 2 or all(_same_answers(alone[k], v[: len(first)]) for k, v in in_order.items()):
         return [(name, in_order)]
     order = np.random.default_rng(0).permutation(len(data))
     shuffled = run_model(path, data.take_rows(order).arrays, batch_size)

@@ -149,8 +149,12 @@ def _row_blocks(x: np.ndarray) -> list[slice]:
 
 
 def abs_difference(reference: np.ndarray, candidate: np.ndarray) -> tuple[float, float]:
-    """(mean, max) absolute element-wise difference."""
+    """(mean, max) absolute element-wise difference; of values that are not numbers (strings), the share changed
+    and 1.0 if any changed."""
     reference, candidate = np.asarray(reference), np.asarray(candidate)
+    if reference.dtype.kind not in "biufc" or candidate.dtype.kind not in "biufc":
+        changed = float(np.mean(reference != candidate)) if reference.size else float("nan")
+        return changed, float(changed > 0)
     if reference.ndim == 0 or reference.size == 0:
         diff = np.abs(np.asarray(reference, np.float64) - np.asarray(candidate, np.float64))
         return float(diff.mean()) if diff.size else float("nan"), float(diff.max(initial=0.0))

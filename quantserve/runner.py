@@ -79,7 +79,19 @@ def concat_outputs(parts: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarr
     """Per-batch `{output: array}` results joined along the batch axis, output by output."""
     if not parts:
         raise QuantserveError("no batches were run: the data set holds zero samples")
-    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+    return {name: _concat_output(name, [part[name] for part in parts]) for name in parts[0]}
+
+
+def _concat_output(name: str, arrays: list[np.ndarray]) -> np.ndarray:
+    """One output's batches joined along axis 0; a QuantserveError naming it when its other axes differ."""
+    try:
+        return np.concatenate(arrays)
+    except ValueError as exc:  # shapes that differ beyond axis 0 (or a batch of rank 0)
+        shapes = list(dict.fromkeys(tuple(np.shape(a)) for a in arrays))[:2]  # the first two that differ
+        raise QuantserveError(
+            f"output '{name}' cannot be joined along the batch axis: its batches have shapes "
+            f"{', '.join(str(list(s)) for s in shapes)}; every axis but 0 must stay the same from batch to batch"
+        ) from exc
 
 
 def run_batches(runner: Runner, batches: Iterable[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:

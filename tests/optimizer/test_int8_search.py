@@ -173,8 +173,10 @@ def test_mixed_precision_keeps_nodes_fp32_until_a_strict_budget_holds(tmp_path: 
     rng = np.random.default_rng(6)
     calib = TensorData({"x": rng.standard_normal((128, 16)).astype(np.float32)})
     held = TensorData({"x": rng.standard_normal((96, 16)).astype(np.float32)})
-    # every candidate misses this; one MatMul kept FP32 holds it (both kept is no INT8 model: refused)
-    strict = DriftBudget(min_cosine_mean=0.9995, min_cosine_worst=0.99, min_channel_correlation=0.99)
+    # every candidate misses this; one MatMul kept FP32 holds it (both kept is no INT8 model: refused). fc2 writes
+    # the output and reads FP32 (qdq_graph.finish_qdq), so the best candidate's cosine mean is 0.99975 (margin about
+    # -0.06 here, 0.05 needed to hold) and fc1 kept FP32 holds with margin about 0.45
+    strict = DriftBudget(min_cosine_mean=0.99977, min_cosine_worst=0.99, min_channel_correlation=0.99)
     steps: list[str] = []  # what a progress bar is told while the search runs
     counts: list[tuple[int, int, str]] = []  # and the counts its bar advances by
     search = SearchInt8(

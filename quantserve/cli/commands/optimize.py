@@ -114,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
     verification = artifact.manifest.verification or {}
     speed = verification.get("speed") or {}
     notes = [busy_note(speed)] if speed.get("busy") else []
+    # the served model's inputs differ from the file's: an input with a default was folded in as that constant
+    notes += [stage["inputs_folded"]["note"] for stage in artifact.manifest.stages if stage.get("inputs_folded")]
     notes += [thin_evidence_line(entry) for entry in verification.get("thin_evidence") or []]
     if not getattr(args, "quiet", False):
         for note in notes:

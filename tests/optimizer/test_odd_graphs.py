@@ -1,0 +1,131 @@
+"""INT8 on unusual graphs: inputs passed through to outputs, no compute op, a newer opset than ORT quantizes at."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from optimizer.calibrate import CalibrateInt8, CalibrationSettings
+from optimizer.drift import BudgetExceeded
+from optimizer.export import export_onnx
+from optimizer.onnxruntime_runner import OnnxRuntimeRunner
+from optimizer.pipeline import OptimizeOptions, optimize
+from optimizer.quant_exclusions import output_side_exclusions, run_with_tensors
+from optimizer.sensitivity import compute_macs
+from optimizer.source import load_source
+from quantserve.data import TensorData
+
+D, C = 16, 4
+
+
+def _mlp(outputs: list[onnx.ValueInfoProto], extra: list[onnx.NodeProto], opset: int = 17) -> onnx.ModelProto:
+    rng = np.random.default_rng(0)
+    weights = [
+        numpy_helper.from_array(rng.normal(size=(D, D)).astype(np.float32), "W1"),
+        numpy_helper.from_array(rng.normal(size=(D, C)).astype(np.float32), "W2"),
+    ]
+    nodes = [
+        helper.make_node("MatMul", ["x", "W1"], ["m1"], name="mm1"),
+        helper.make_node("Relu", ["m1"], ["h"], name="relu"),
+        helper.make_node("MatMul", ["h", "W2"], ["logits"], name="mm2"),
+        *extra,
+    ]
+    logits = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", C])
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", D])], [logits, *outputs], weights
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 10
+    return model
+
+
+def _quantized(model: onnx.ModelProto, tmp_path: Path) -> tuple[Path, np.ndarray]:
+    """The INT8 model of `model` (output side excluded, as the search does) and rows 3x beyond the calibrated range."""
+    path = tmp_path / "model.onnx"
+    onnx.save(model, str(path))
+    artifact = export_onnx(load_source(path), tmp_path / "exported.onnx")
+    excluded = tuple(e.node for e in output_side_exclusions(onnx.load(str(artifact.path))))
+    calib = TensorData({"x": np.random.default_rng(1).uniform(-1, 1, (32, D)).astype(np.float32)})
+    int8 = CalibrateInt8(calib, CalibrationSettings(nodes_to_exclude=excluded))(artifact, tmp_path / "int8.onnx")
+    return int8.path, np.random.default_rng(2).uniform(-3, 3, (8, D)).astype(np.float32)
+
+
+def _run(path: Path, x: np.ndarray) -> dict[str, np.ndarray]:
+    with OnnxRuntimeRunner(path) as runner:
+        return dict(runner.infer({"x": x}))
+
+
+def _producers(path: Path) -> dict[str, str]:
+    return {out: n.op_type for n in onnx.load(str(path)).graph.node for out in n.output}
+
+
+def test_output_passing_an_input_through_stays_exact(tmp_path: Path) -> None:
+    echo = helper.make_tensor_value_info("echo", TensorProto.FLOAT, ["N", D])
+    path, x = _quantized(_mlp([echo], [helper.make_node("Identity", ["x"], ["echo"], name="echo")]), tmp_path)
+    assert _producers(path)["echo"] == "Identity"
+    assert "DequantizeLinear" in _producers(path).values()  # x itself is quantized for mm1
+    np.testing.assert_array_equal(_run(path, x)["echo"], x)
+
+
+def test_output_read_by_a_quantized_node_is_not_a_dequantize(tmp_path: Path) -> None:
+    hidden = helper.make_tensor_value_info("h", TensorProto.FLOAT, ["N", D])
+    model = _mlp([hidden], [helper.make_node("Identity", ["m2"], ["logits"], name="last")])
+    model.graph.node[2].output[0] = "m2"  # mm2 not an output writer: it runs INT8 and quantizes `h`
+    path, x = _quantized(model, tmp_path)
+    assert "h_QuantizeLinear" in {n.name for n in onnx.load(str(path)).graph.node}
+    assert _producers(path)["h"] != "DequantizeLinear"
+    assert _run(path, x)["h"].min() >= 0.0  # the Relu's own output, not a copy rounded to a scale
+
+
+def test_input_listed_as_output_passes_through(tmp_path: Path) -> None:
+    model = _mlp([helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", D])], [])
+    path, x = _quantized(model, tmp_path)
+    assert [o.name for o in onnx.load(str(path)).graph.output] == ["logits", "x"]
+    np.testing.assert_array_equal(_run(path, x)["x"], x)
+
+
+def test_opset_newer_than_ort_quantizes_at_is_converted_down(tmp_path: Path) -> None:
+    newest = onnx.defs.onnx_opset_version()
+    path, x = _quantized(_mlp([], [], opset=newest), tmp_path)
+    assert set(_producers(path).values()) >= {"QuantizeLinear", "DequantizeLinear"}
+    assert _run(path, x)["logits"].shape == (8, C)
+
+
+def _no_compute(tmp_path: Path) -> Path:
+    bias = numpy_helper.from_array(np.ones(D, np.float32), "b")
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "b"], ["a"], name="add"), helper.make_node("Relu", ["a"], ["y"], name="relu")],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", D])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", D])],
+        [bias],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 10
+    onnx.save(model, str(tmp_path / "add.onnx"))
+    return tmp_path / "add.onnx"
+
+
+def test_no_tensors_wanted_yields_none(tmp_path: Path) -> None:
+    path = _no_compute(tmp_path)
+    sample = {"x": np.zeros((1, D), np.float32)}
+    assert list(run_with_tensors(path, [sample, sample], [])) == [{}, {}]
+    assert compute_macs(onnx.load(str(path)), path, sample) == {}
+
+
+def test_int8_of_a_model_without_compute_ops_is_refused(tmp_path: Path) -> None:
+    path = _no_compute(tmp_path)
+    np.savez(tmp_path / "calib.npz", x=np.zeros((40, D), np.float32))
+    options = OptimizeOptions(path, tmp_path / "calib.npz", "int8", "embedded", tmp_path / "out")
+    with pytest.raises(BudgetExceeded) as caught:
+        optimize(options)
+    assert str(caught.value) == (
+        "nothing to quantize: the model has no Conv, MatMul or Gemm (its ops: Add, Relu); "
+        "deploy it with --precision fp32"
+    )
+    assert caught.value.exit_code == 1
+    assert not (tmp_path / "out").exists()
