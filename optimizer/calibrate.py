@@ -58,7 +58,7 @@ CALIBRATOR_EXTRA_OPTIONS = {
 }
 HISTOGRAM_KNOBS = ("num_bins", "num_quantized_bins", "percentile")
 # changes the cache key when what a result holds changes: entries quantized before are not served
-RESULT_FORMAT = "fp32-outputs-1"  # finish_qdq: FP32 nodes and graph outputs read FP32, not a Q/DQ pair
+RESULT_FORMAT = "fp32-outputs-2"  # finish_qdq: FP32 nodes and graph outputs read FP32, not a Q/DQ pair
 
 
 @dataclass(frozen=True)
