@@ -22,6 +22,7 @@ from optimizer.drift import (
     thin_evidence_line,
     token_positions,
 )
+from optimizer.user_metric import MetricComparison, UserMetric, metric_violation
 from quantserve import metrics
 from quantserve.data import TensorData, check_against, load_npz
 from quantserve.errors import InternalError, QuantserveError
@@ -53,10 +54,12 @@ def evaluate_accuracy(
     task: str = "auto",
     budget: DriftBudget | None = None,
     output_kinds: Mapping[str, str] | None = None,
+    metric: UserMetric | None = None,
 ) -> AccuracyReport:
     """Score every model (the reference included) on `data`; drift is measured against `reference`.
 
-    With `budget`, every output of every variant is judged against it too (`VariantAccuracy.violations`).
+    With `budget`, every output of every variant is judged against it too (`VariantAccuracy.violations`), and so is
+    the user's `metric` (`--metric`), scored on every model's served outputs.
     """
     if reference not in models:
         models = [reference, *models]
@@ -92,6 +95,8 @@ def evaluate_accuracy(
             kinds.setdefault(name, task)
         labels = None if task == "embedding" else dataset.labels
         judge_variants(variants, outputs, reference, budget, kinds, labels, dataset.arrays)
+    if metric is not None:
+        score_user_metric(variants, outputs, reference, metric, dataset.labels, budget)
     return AccuracyReport(
         reference=reference,
         data=str(data) if not isinstance(data, TensorData) else "<in memory>",
@@ -123,6 +128,33 @@ def judge_variants(
         variant.drift = report.outputs
         variant.violations = [v.line(kinds.get(v.output, "")) for v in report.violations]  # how each was judged
         variant.thin_evidence = [thin_evidence_line(e) for e in thin_evidence(report, budget, variant.samples)]
+
+
+def score_user_metric(
+    variants: list[VariantAccuracy],
+    outputs: dict[str, dict[str, np.ndarray]],
+    reference: str,
+    metric: UserMetric,
+    labels: np.ndarray | None,
+    budget: DriftBudget | None,
+) -> None:
+    """The user's task metric on every variant's served outputs beside the reference's; with `budget`, a relative
+    drop beyond `max_metric_drop` is a violation like any output's (the same rule `optimize` applies)."""
+    expected, higher = metric.score(outputs[reference], labels)  # once: the user's function may be slow
+    for variant in variants:
+        value = expected if variant.model == reference else metric.score(outputs[variant.model], labels)[0]
+        compared = MetricComparison(metric.spec, expected, value, higher)
+        limit = budget.max_metric_drop if budget is not None else None
+        variant.user_metric = {
+            "spec": metric.spec,
+            "value": compared.candidate,
+            "reference": compared.reference,
+            "higher_is_better": compared.higher_is_better,
+            "relative_drop": compared.relative_drop,
+            "max_relative_drop": limit,
+        }
+        if limit is not None and variant.model != reference and compared.relative_drop > limit:
+            variant.violations.append(metric_violation(metric.spec, compared.relative_drop, limit).line())
 
 
 # The output the headline table scores when --output is not given: class scores first, ids last.

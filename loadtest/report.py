@@ -116,6 +116,16 @@ def _utilization_text(result: LoadResult) -> str:
 
 
 def _accuracy_rows(report: AccuracyReport) -> tuple[list[str], list[list[str]]]:
+    header, rows = _score_rows(report)
+    spec = next((v.user_metric["spec"] for v in report.variants if v.user_metric), None)
+    if spec is None:
+        return header, rows
+    # the user's own task metric (--metric), last: what they judge the model by
+    cells = [_n(v.user_metric["value"], 4) if v.user_metric else "–" for v in report.variants]
+    return [*header, spec], [[*row, cell] for row, cell in zip(rows, cells, strict=True)]
+
+
+def _score_rows(report: AccuracyReport) -> tuple[list[str], list[list[str]]]:
     if report.has_labels:
         header = ["model", "accuracy", "drop (pts)", "precision", "recall", "F1", "AUC-ROC", "AUC-PR", "top-1 agree"]
         header += ["mean abs diff", "max abs diff"]

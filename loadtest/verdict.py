@@ -104,6 +104,16 @@ def drift_rows(variant: str, outputs: dict[str, dict[str, Any]], budget: dict[st
     return rows
 
 
+def metric_row(variant: str, record: dict[str, Any] | None) -> list[DriftRow]:
+    """The user metric's relative drop (`--metric`) as a budgeted row, where one was scored."""
+    if not record or record.get("relative_drop") is None:
+        return []
+    limit = record.get("max_relative_drop")
+    return [
+        DriftRow(variant, str(record["spec"]), "metric", "relative drop", float(record["relative_drop"]), limit, False)
+    ]
+
+
 def load_manifest(path: Path) -> dict[str, Any]:
     """A build's manifest.json (the folder or the file)."""
     path = path / "manifest.json" if path.is_dir() else path
@@ -136,10 +146,13 @@ def gather(
         if not accuracy and manifest.get("precision") == "int8":
             outputs = verification.get("outputs") or {}
             verdict.drift += drift_rows(manifest.get("name", "int8"), outputs, verification.get("budget"))
+            verdict.drift += metric_row(manifest.get("name", "int8"), verification.get("metric"))
     if accuracy is not None:
         for v in accuracy.variants:
             if v.model != accuracy.reference and v.drift:
                 verdict.drift += drift_rows(v.model, v.drift, accuracy.drift_budget)
+            if v.model != accuracy.reference:
+                verdict.drift += metric_row(v.model, v.user_metric)
         over = [v for v in accuracy.variants if v.model in accuracy.over_budget]
         verdict.failures += [
             f"{v.model}: {v.violations[0] if v.violations else 'accuracy drop over budget'}" for v in over

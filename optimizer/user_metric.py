@@ -73,6 +73,34 @@ def _finite(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+@dataclass(frozen=True)
+class MetricComparison:
+    """The user's metric on the reference (FP32) outputs and on a candidate's, and the candidate's relative drop."""
+
+    spec: str
+    reference: float
+    candidate: float
+    higher_is_better: bool
+
+    @property
+    def relative_drop(self) -> float:
+        """How much worse the candidate scores, relative to the reference's score (its plain drop where that is 0)."""
+        drop = self.reference - self.candidate if self.higher_is_better else self.candidate - self.reference
+        return drop / abs(self.reference) if self.reference != 0 else drop
+
+
+def compare_user_metric(
+    metric: UserMetric,
+    reference: dict[str, np.ndarray],
+    candidate: dict[str, np.ndarray],
+    labels: np.ndarray | None,
+) -> MetricComparison:
+    """Score the reference's and the candidate's outputs with the user's metric (the reference's direction counts)."""
+    fp32, higher = metric.score(reference, labels)
+    other, _ = metric.score(candidate, labels)
+    return MetricComparison(metric.spec, fp32, other, higher)
+
+
 def add_user_metric(
     report: DriftReport,
     metric: UserMetric,
@@ -82,19 +110,21 @@ def add_user_metric(
     budget: DriftBudget,
 ) -> None:
     """Score FP32 and INT8 with the user's metric, record both, and judge the relative drop against the budget."""
-    fp32, higher = metric.score(reference, labels)
-    int8, _ = metric.score(candidate, labels)
-    drop = (fp32 - int8) if higher else (int8 - fp32)
-    relative = drop / abs(fp32) if fp32 != 0 else drop
-    limit = budget.max_metric_drop
+    compared = compare_user_metric(metric, reference, candidate, labels)
+    relative, limit = compared.relative_drop, budget.max_metric_drop
     report.user_metric = {
         "spec": metric.spec,
-        "fp32": fp32,
-        "int8": int8,
-        "higher_is_better": higher,
+        "fp32": compared.reference,
+        "int8": compared.candidate,
+        "higher_is_better": compared.higher_is_better,
         "relative_drop": relative,
         "max_relative_drop": limit,
     }
     report.slacks.append(normalized_slack(relative, limit, higher_is_better=False))
     if relative > limit:
-        report.violations.append(Violation(metric.spec, "relative drop", relative, limit, False, scope="metric"))
+        report.violations.append(metric_violation(metric.spec, relative, limit))
+
+
+def metric_violation(spec: str, relative_drop: float, limit: float) -> Violation:
+    """The user metric's relative drop beyond its budget, e.g. "metric 'm:f1': relative drop 0.25 > budget 0.01"."""
+    return Violation(spec, "relative drop", relative_drop, limit, False, scope="metric")

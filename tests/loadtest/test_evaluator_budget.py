@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from loadtest.evaluator import judge_variants
 from loadtest.results import AccuracyReport, VariantAccuracy
@@ -120,3 +121,91 @@ def test_a_served_per_token_output_is_scored_over_its_real_tokens(monkeypatch) -
     int8 = next(v for v in report.variants if v.model == "int8")
     assert int8.samples == 30 and int8.cosine_min is not None and int8.cosine_min > 0.99
     assert int8.drift["last_hidden_state"]["kind"] == "token_embedding" and not int8.violations
+
+
+EVAL_METRIC = """
+import numpy as np
+
+def accuracy(outputs, labels):
+    return float((outputs["logits"].argmax(axis=1) == labels).mean())
+
+def error_rate(outputs, labels):
+    return {"value": float((outputs["logits"].argmax(axis=1) != labels).mean()), "higher_is_better": False}
+"""
+
+
+def _served_with_metric(monkeypatch, tmp_path: Path, spec: str, budget: DriftBudget | None) -> AccuracyReport:
+    """fp32 answers 80 of 100 rows right; int8 the same; 'bad' answers 20 of those 80 differently."""
+    from loadtest import evaluator
+    from optimizer.user_metric import UserMetric
+    from quantserve.data import TensorData
+
+    (tmp_path / "eval_task_metric.py").write_text(EVAL_METRIC)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    labels = np.arange(100) % 10
+    logits = np.eye(10)[labels] * 8 + RNG.normal(0, 0.1, (100, 10))
+    logits[80:] = np.eye(10)[(labels[80:] + 1) % 10] * 8  # the reference itself is wrong on 20 rows
+    bad = logits.copy()
+    bad[:20] = np.eye(10)[(labels[:20] + 3) % 10] * 8
+    outputs = {"fp32": {"logits": logits}, "int8": {"logits": logits * 1.001}, "bad": {"logits": bad}}
+    monkeypatch.setattr(evaluator, "served_outputs", lambda url, model, data, batch_size, source: outputs[model])
+    data = TensorData({"x": np.zeros((100, 3), np.float32)}, labels)
+    metric = UserMetric.load(spec)
+    return evaluator.evaluate_accuracy("127.0.0.1:1", ["int8", "bad"], "fp32", data, budget=budget, metric=metric)
+
+
+def test_the_users_metric_is_scored_on_every_served_model_and_budgeted(monkeypatch, tmp_path: Path) -> None:
+    report = _served_with_metric(monkeypatch, tmp_path, "eval_task_metric:accuracy", DriftBudget())
+    scores = {v.model: v.user_metric for v in report.variants}
+    assert scores["fp32"] == {
+        "spec": "eval_task_metric:accuracy",
+        "value": 0.8,
+        "reference": 0.8,
+        "higher_is_better": True,
+        "relative_drop": 0.0,
+        "max_relative_drop": 0.01,
+    }
+    assert scores["int8"]["value"] == 0.8 and scores["bad"]["value"] == pytest.approx(0.6)
+    assert scores["bad"]["relative_drop"] == pytest.approx(0.25)
+    assert report.over_budget == ["bad"]
+    bad = next(v for v in report.variants if v.model == "bad")
+    assert bad.violations[-1] == "metric 'eval_task_metric:accuracy': relative drop 0.25 > budget 0.01"
+    report.save(tmp_path / "r")
+    loaded = AccuracyReport.load(tmp_path / "r" / "accuracy.json")
+    assert next(v for v in loaded.variants if v.model == "bad").user_metric == scores["bad"]
+
+
+def test_a_lower_is_better_metric_drops_when_it_rises(monkeypatch, tmp_path: Path) -> None:
+    report = _served_with_metric(monkeypatch, tmp_path, "eval_task_metric:error_rate", DriftBudget())
+    bad = next(v for v in report.variants if v.model == "bad")
+    assert bad.user_metric is not None and bad.user_metric["higher_is_better"] is False
+    assert bad.user_metric["relative_drop"] == pytest.approx(1.0)  # 0.2 → 0.4 errors: twice as many
+    assert report.over_budget == ["bad"]
+
+
+def test_without_a_budget_the_metric_is_recorded_not_judged(monkeypatch, tmp_path: Path) -> None:
+    report = _served_with_metric(monkeypatch, tmp_path, "eval_task_metric:accuracy", None)
+    bad = next(v for v in report.variants if v.model == "bad")
+    assert bad.user_metric is not None and bad.user_metric["max_relative_drop"] is None
+    assert report.over_budget == [] and bad.violations == []
+
+
+def test_the_metric_shows_in_the_table_the_report_and_the_verdict(monkeypatch, tmp_path: Path, capsys) -> None:
+    from loadtest.report import render
+
+    report = _served_with_metric(monkeypatch, tmp_path, "eval_task_metric:accuracy", DriftBudget())
+    evaluate_command.print_table(report)
+    printed = capsys.readouterr().out
+    assert "eval_task_metric:accuracy" in printed and "0.6000" in printed
+    report.save(tmp_path / "r")
+    md_path, html_path = render(tmp_path / "r")
+    markdown = Path(md_path).read_text()
+    assert "| bad | metric | relative drop | 0.25 | ≤ 0.01 | MISSED |" in markdown.replace(
+        "eval_task_metric:accuracy | ", ""
+    )
+    assert "eval_task_metric:accuracy" in Path(html_path).read_text()
+
+
+def test_metric_flags_reach_the_budget() -> None:
+    args = _parse(["--metric", "m:f", "--max-metric-drop", "0.05"])
+    assert args.metric == "m:f" and evaluate_command._budget(args) == DriftBudget(max_metric_drop=0.05)

@@ -114,10 +114,22 @@ def test_report_renders_in_headless_chromium(cli_results: Path, chromium: str, t
         assert (np.abs(pixels - rgb).sum(axis=1) < 30).sum() > 200, f"no {color} plot pixels in the screenshot"
 
 
-def test_drift_budget_trips_on_a_damaged_model_and_passes_int8(served_models, tmp_path: Path) -> None:
+SERVED_METRIC = """
+def accuracy(outputs, labels):
+    (scores,) = outputs.values()
+    return float((scores.argmax(axis=1) == labels).mean())
+"""
+
+
+def test_drift_budget_trips_on_a_damaged_model_and_passes_int8(
+    served_models, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "served_task_metric.py").write_text(SERVED_METRIC)
+    monkeypatch.syspath_prepend(str(tmp_path))
     args = ["evaluate", "--url", served_models.url, "--data", str(served_models.heldout), "--reference"]
     args += [served_models.fp32, "--max-accuracy-drop", "1.0"]
     good = main([*args, "--models", served_models.int8, "--out", str(tmp_path / "good")])
+    args += ["--metric", "served_task_metric:accuracy"]  # the user's task metric, on the served outputs
     bad = main([*args, "--models", f"{served_models.int8},{served_models.damaged}", "--out", str(tmp_path / "bad")])
     assert good == 0
     assert bad == 1
@@ -127,6 +139,12 @@ def test_drift_budget_trips_on_a_damaged_model_and_passes_int8(served_models, tm
     assert scores[served_models.fp32].accuracy > 0.9  # labels are the FP32 model's own with 5 % noise
     assert scores[served_models.int8].top1_agreement > 0.97
     assert scores[served_models.damaged].top1_agreement < 0.9
+    metric = {model: v.user_metric for model, v in scores.items()}
+    assert metric[served_models.fp32]["value"] == pytest.approx(scores[served_models.fp32].accuracy)
+    assert metric[served_models.damaged]["relative_drop"] > 0.01
+    assert (
+        scores[served_models.damaged].violations[-1].startswith("metric 'served_task_metric:accuracy': relative drop")
+    )
     assert json.loads((tmp_path / "bad" / "accuracy.json").read_text())["max_accuracy_drop"] == 1.0
 
 

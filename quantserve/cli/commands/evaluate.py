@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from loadtest.evaluator import evaluate_accuracy
     from loadtest.report import render
     from optimizer.drift import parse_output_kinds
+    from optimizer.user_metric import UserMetric
     from quantserve.errors import QuantserveError
     from serving.machine import write_machine_facts
 
@@ -67,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise QuantserveError(f"--batch-size must be at least 1, got {args.batch_size}")
     load_s = load_duration_s(args)  # before the accuracy pass, which a bad flag used to fail only after
+    metric = UserMetric.load(args.metric) if args.metric else None  # a bad spec fails before any request
     # The evaluator's gRPC clients take QUANTSERVE_TLS_* when given no TLS of their own.
     with tls_environment(client_tls(args)):
         report = evaluate_accuracy(
@@ -80,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
             task=args.task,
             budget=_budget(args),
             output_kinds=parse_output_kinds(args.output_kind),
+            metric=metric,
         )
     report.save(args.out)
     write_machine_facts(Path(args.out))
@@ -102,18 +105,23 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_budget_flags(parser: argparse.ArgumentParser) -> None:
-    """The drift budget's flags, as `optimize` has them (the user metric's excepted)."""
+    """The drift budget's flags, as `optimize` has them, and the user's own task metric."""
     from optimizer.drift import BUDGET_FLAGS, OUTPUT_KINDS, DriftBudget
 
     group = parser.add_argument_group("drift budget (every output; a variant beyond it: exit 1)")
     defaults = DriftBudget()
     for field_name, (flag, text) in BUDGET_FLAGS.items():
-        if field_name != "max_metric_drop":
-            default = getattr(defaults, field_name)
-            help_text = f"{text} (default {default:g})"
-            # accuracy drop: None until given, so that --no-budget keeps only an explicitly given drop budget
-            value = None if field_name == "max_accuracy_drop_points" else default
-            group.add_argument(flag, dest=field_name, type=float, default=value, metavar="X", help=help_text)
+        default = getattr(defaults, field_name)
+        help_text = f"{text} (default {default:g})"
+        # accuracy drop: None until given, so that --no-budget keeps only an explicitly given drop budget
+        value = None if field_name == "max_accuracy_drop_points" else default
+        group.add_argument(flag, dest=field_name, type=float, default=value, metavar="X", help=help_text)
+    group.add_argument(
+        "--metric",
+        metavar="package.module:function",
+        help="your task metric, function(outputs, labels) -> score, on every model's served outputs; a relative drop "
+        "beyond --max-metric-drop vs the reference is over budget",
+    )
     group.add_argument(
         "--output-kind",
         action="append",
@@ -137,7 +145,7 @@ def _budget(args: argparse.Namespace) -> Any:
 
     if args.no_budget:
         return None
-    values = {name: getattr(args, name) for name in BUDGET_FLAGS if name != "max_metric_drop"}
+    values = {name: getattr(args, name) for name in BUDGET_FLAGS}
     values["max_accuracy_drop_points"] = _accuracy_drop_budget(args)
     return DriftBudget(**values)
 
@@ -220,4 +228,9 @@ def print_table(report: Any, console: Any = None) -> None:
         ]
         for v in report.variants
     ]
+    metric = next((v.user_metric["spec"] for v in report.variants if v.user_metric), None)
+    if metric is not None:  # the user's own task metric, last: what they judge the model by
+        columns.append(Column(metric))
+        for row, v in zip(rows, report.variants, strict=True):
+            row.append(fmt(v.user_metric["value"], 4) if v.user_metric else "")
     print_rows(f"accuracy drift vs {report.reference}", columns, rows, console)
