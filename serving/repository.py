@@ -20,11 +20,20 @@ STAGING_PREFIX = ".deploy-"
 
 
 def remove_stale_staging(model_dir: Path) -> None:
-    """Remove staging folders left by deploys that were killed (their process is gone)."""
+    """Remove staging folders, and config.pbtxt temporary files (`model_config.write_config`), left by deploys
+    that were killed (their process is gone)."""
     for path in model_dir.glob(f"{STAGING_PREFIX}*"):
-        pid = path.name[len(STAGING_PREFIX) :].split("-")[0]
-        if pid.isdigit() and not process_alive(int(pid)):
+        if _writer_gone(path.name[len(STAGING_PREFIX) :]):
             shutil.rmtree(path, ignore_errors=True)
+    for path in model_dir.glob(f".{CONFIG_NAME}.*"):
+        if path.is_file() and _writer_gone(path.name[len(CONFIG_NAME) + 2 :]):
+            path.unlink(missing_ok=True)
+
+
+def _writer_gone(suffix: str) -> bool:
+    """Whether the process that named a temporary `…<pid>-<token>` is gone (a name without a pid is not ours)."""
+    pid = suffix.split("-")[0]
+    return pid.isdigit() and not process_alive(int(pid))
 
 
 def prepare_repository(repo: Path, strict: bool = True) -> dict[str, str]:

@@ -115,6 +115,18 @@ def test_process_killed_mid_deploy_leaves_no_version(dense_build: Path, tmp_path
     assert not [p for p in (repo / "dense").iterdir() if p.name.startswith(STAGING_PREFIX)]
 
 
+def test_a_killed_config_writers_temp_file_is_removed_by_the_next_deploy(dense_build: Path, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    deploy(dense_build, repo, "dense")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = repo / "dense" / f".config.pbtxt.{int(dead.stdout)}-0a1b2c3d"  # as write_config names it
+    live = repo / "dense" / f".config.pbtxt.{os.getpid()}-0a1b2c3d"  # a writer still running keeps its file
+    for path in (stale, live):
+        path.write_text("max_batch_size: 8\n")
+    assert deploy(dense_build, repo, "dense").version == 2
+    assert not stale.exists() and live.exists()
+
+
 def test_unwritable_repo_is_one_clear_error(dense_build: Path, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
