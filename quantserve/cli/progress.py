@@ -1,15 +1,20 @@
 """Progress bars (rich) for long work, with elapsed and remaining time; silent when nobody watches.
 
 Bars go to stderr, so stdout keeps only results (and `--json` keeps exactly one document). They
-are off under `--quiet`, `--json`, or when stdout or stderr is not a terminal (pipes, CI logs).
+are off under `--quiet`, `--json`, or when stdout or stderr is not a terminal (pipes, CI logs). Where
+stderr is not a terminal (a CI log) and neither flag is given, long work says it is still running
+instead: one line every HEARTBEAT_S once it has run that long (`Heartbeat`), so a short run prints none.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from types import TracebackType
+from typing import TextIO
 
 from rich.console import Console
 from rich.progress import (
@@ -29,6 +34,54 @@ def is_quiet(args: argparse.Namespace) -> bool:
     if getattr(args, "quiet", False) or getattr(args, "json", False):
         return True
     return not (sys.stdout.isatty() and sys.stderr.isatty())
+
+
+def wants_heartbeat(args: argparse.Namespace) -> bool:
+    """Lines instead of a bar: stderr is not a terminal (a CI log, a pipe) and neither --quiet nor --json given."""
+    if getattr(args, "quiet", False) or getattr(args, "json", False):
+        return False
+    return not sys.stderr.isatty()
+
+
+HEARTBEAT_S = 30.0
+
+
+class Heartbeat:
+    """Every `interval_s`, one line on `stream` naming what runs now and for how long, e.g.
+    `quantserve: optimize: still running (2m30s): calibrate: 3 of 8 chunks` — a CI log of a 15-minute calibration
+    showed nothing before. A daemon thread; `set(text)` names the work now running."""
+
+    def __init__(self, title: str, interval_s: float = HEARTBEAT_S, stream: TextIO | None = None) -> None:
+        self.title = title
+        self.interval_s = interval_s
+        self.stream = stream
+        self.text = ""
+        self.started = time.monotonic()
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name=f"{title}-heartbeat", daemon=True)
+
+    def start(self) -> Heartbeat:
+        self.started = time.monotonic()
+        self.thread.start()
+        return self
+
+    def set(self, text: str) -> None:
+        self.text = text
+
+    def stop(self) -> None:
+        self.stopped.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout=5)
+
+    def line(self) -> str:
+        elapsed = int(time.monotonic() - self.started)
+        minutes, seconds = divmod(elapsed, 60)
+        took = f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
+        return f"quantserve: {self.title}: still running ({took})" + (f": {self.text}" if self.text else "")
+
+    def _beat(self) -> None:
+        while not self.stopped.wait(self.interval_s):
+            print(self.line(), file=self.stream or sys.stderr, flush=True)
 
 
 def new_progress(quiet: bool, console: Console | None = None) -> Progress:
@@ -57,25 +110,41 @@ class StageProgress:
     changes so its remaining time is that of the work now running; it goes when the next stage starts.
     """
 
-    def __init__(self, title: str, stages: Sequence[str], quiet: bool, console: Console | None = None) -> None:
+    def __init__(
+        self,
+        title: str,
+        stages: Sequence[str],
+        quiet: bool,
+        console: Console | None = None,
+        heartbeat: Heartbeat | None = None,
+    ) -> None:
         self.title = title
         self.stages = list(stages)
         self.progress = new_progress(quiet, console)
         self.task: TaskID | None = None
         self.detail: TaskID | None = None
         self.detail_what = ""
+        self.heartbeat = heartbeat  # lines where no bar is drawn (wants_heartbeat)
+        self.stage = ""
 
     def __enter__(self) -> StageProgress:
         self.progress.start()
         self.task = self.progress.add_task(self.title, total=len(self.stages))
+        if self.heartbeat is not None:
+            self.heartbeat.start()
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
         self.progress.stop()
 
     def __call__(self, stage: str) -> None:
+        self.stage = stage
+        if self.heartbeat is not None:
+            self.heartbeat.set(stage)
         if self.task is None:
             return
         done = self.stages.index(stage) if stage in self.stages else self.progress.tasks[0].completed
@@ -86,6 +155,8 @@ class StageProgress:
 
     def on_progress(self, done: int, total: int, what: str) -> None:
         """`done` of `total` units of `what` finished (e.g. 3 of 8 calibration chunks)."""
+        if self.heartbeat is not None:
+            self.heartbeat.set(f"{self.stage}: {what} {done} of {total}" if self.stage else f"{what} {done} of {total}")
         if self.task is None:
             return
         if self.detail is None:

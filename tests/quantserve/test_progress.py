@@ -139,3 +139,39 @@ def test_optimize_in_a_terminal_shows_the_calibration_bar(tmp_path: Path) -> Non
     assert "calibration: min/max ranges" in drawn and "optimize: calibrate" in drawn, drawn
     quiet_code, quiet = _in_a_terminal(["--quiet", *argv], tmp_path)
     assert quiet_code == 0 and "calibration:" not in quiet and "optimize:" not in quiet, quiet
+
+
+def test_a_heartbeat_says_what_runs_where_no_bar_is_drawn() -> None:
+    import time
+
+    from quantserve.cli.progress import Heartbeat
+
+    log = io.StringIO()
+    heartbeat = Heartbeat("optimize", interval_s=0.05, stream=log)
+    with StageProgress("optimize", ["fuse", "calibrate"], quiet=True, heartbeat=heartbeat) as progress:
+        progress("calibrate")
+        progress.on_progress(3, 8, "calibration chunks")
+        time.sleep(0.3)
+    lines = log.getvalue().splitlines()
+    assert lines and lines[-1].startswith("quantserve: optimize: still running (")
+    assert lines[-1].endswith("): calibrate: calibration chunks 3 of 8")
+    count = len(lines)
+    time.sleep(0.15)
+    assert len(log.getvalue().splitlines()) == count, "the heartbeat stops with the work"
+
+
+def test_a_short_run_has_no_heartbeat_line() -> None:
+    from quantserve.cli.progress import Heartbeat
+
+    log = io.StringIO()
+    with StageProgress("optimize", ["fuse"], quiet=True, heartbeat=Heartbeat("optimize", stream=log)) as progress:
+        progress("fuse")
+    assert log.getvalue() == ""
+
+
+def test_heartbeat_only_without_quiet_or_json_on_a_non_terminal() -> None:
+    from quantserve.cli.progress import wants_heartbeat
+
+    assert wants_heartbeat(argparse.Namespace(quiet=False, json=False))  # pytest's stderr is not a terminal
+    assert not wants_heartbeat(argparse.Namespace(quiet=True, json=False))
+    assert not wants_heartbeat(argparse.Namespace(quiet=False, json=True))

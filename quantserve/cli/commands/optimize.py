@@ -105,11 +105,12 @@ def run(args: argparse.Namespace) -> int:
     from optimizer.drift import thin_evidence_line
     from optimizer.pipeline import optimize
     from quantserve.cli.library_log import quiet_onnxruntime
-    from quantserve.cli.progress import StageProgress, is_quiet
+    from quantserve.cli.progress import Heartbeat, StageProgress, is_quiet, wants_heartbeat
 
     options = build_options(args)  # every user error in the flags fails here, before any work
     quiet_onnxruntime()
-    with StageProgress("optimize", planned_stages(options), is_quiet(args)) as progress:
+    heartbeat = Heartbeat("optimize") if wants_heartbeat(args) else None
+    with StageProgress("optimize", planned_stages(options), is_quiet(args), heartbeat=heartbeat) as progress:
         artifact = optimize(dataclasses.replace(options, on_stage=progress, on_progress=progress.on_progress))
     verification = artifact.manifest.verification or {}
     speed = verification.get("speed") or {}
