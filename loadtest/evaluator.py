@@ -166,6 +166,7 @@ HEADLINE_KINDS = (
     "token_embedding",
     "sequence",
     "detection",
+    "class_map",
     "dense",
     "mask",
     "ids",

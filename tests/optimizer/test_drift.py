@@ -479,6 +479,40 @@ def test_a_segmentation_mask_is_judged_per_value_and_per_class() -> None:
     ).holds
 
 
+def _face_map(logit: np.ndarray) -> np.ndarray:
+    """(N, 2, H, W) softmax over a not-face/face pair of logits, as MTCNN's PNet answers."""
+    pair = np.stack([-logit, logit], axis=1)
+    exp = np.exp(pair - pair.max(axis=1, keepdims=True))
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def test_a_per_position_class_map_is_judged_by_its_answer_map() -> None:
+    """Face probabilities per position: noise that keeps the maps' channel correlation at 0.99 but moves which
+    positions are faces (2.5 % of them) is refused; faithful noise holds."""
+    logit = RNG.normal(0, 1.5, size=(64, 1, 24, 24))[:, 0] + np.linspace(-3, 3, 24)  # faces to the right
+    reference = _face_map(logit)
+    faithful = _face_map(logit + RNG.normal(0, 0.01, logit.shape))
+    report = measure_drift({"prob": reference}, {"prob": faithful}, {}, DriftBudget())
+    record = report.outputs["prob"]
+    assert record["kind"] == "class_map" and report.holds, report.violations
+    assert record["classes_judged"] == 2 and record["value_agreement"] > 0.99
+    moved = _face_map(logit + RNG.normal(0, 0.2, logit.shape))
+    report = measure_drift({"prob": reference}, {"prob": moved}, {}, DriftBudget())
+    record = report.outputs["prob"]
+    assert record["channel_correlation_worst"] > 0.99 and record["channel_error_worst"] < 0.2, "dense figures pass"
+    assert [v.line() for v in report.violations] == [
+        f"output 'prob': share of values unchanged {record['value_agreement']:.4f} < budget 0.99"
+    ]
+    assert 0.95 < record["value_agreement"] < 0.985
+
+
+def test_maps_that_are_not_distributions_stay_dense() -> None:
+    raw = RNG.normal(size=(8, 3, 16, 16))  # features or regressions per position
+    sigmoid = 1 / (1 + np.exp(-RNG.normal(size=(8, 1, 16, 16))))  # one probability per position: no argmax
+    kinds = infer_output_kinds({"raw": raw, "sigmoid": sigmoid, "probs": _face_map(raw[:, 0])})
+    assert kinds == {"raw": "dense", "sigmoid": "dense", "probs": "class_map"}
+
+
 def test_a_tagger_is_judged_by_its_label_sets_not_its_top_class() -> None:
     """Tags that cross 0.5 while the strongest tag stays: top-1 agreement reads 1.0; the label sets do not."""
     reference = _tags(400)
