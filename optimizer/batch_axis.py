@@ -172,6 +172,38 @@ def unbatched_output(path: Path, feeds: dict[str, np.ndarray], model: str | Path
     return ""
 
 
+def dependent_rows(path: Path, feeds: dict[str, np.ndarray]) -> str:
+    """'' when every row of `feeds` run alone answers as it does run together with the others; else which output
+    of which row moved, and by how much. A model whose axis 0 is not a batch of independent samples (a recurrent
+    model fed its time steps as rows, an op that pools over axis 0) answers a request by what Triton's dynamic
+    batching put beside it: silero-vad's sequence model, its FP32 rows alone agreeing with their batch on 0.48 of
+    its frames, was refused only after calibration, as an INT8 drift. Float tolerance as `rows_mismatch`'s."""
+    import onnxruntime as ort
+
+    rows = len(next(iter(feeds.values())))
+    if rows < 2:
+        return ""
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [output.name for output in session.get_outputs()]
+    together = session.run(None, feeds)
+    for row in range(rows):
+        alone = session.run(None, {name: array[row : row + 1] for name, array in feeds.items()})
+        for name, batched, single in zip(names, together, alone, strict=True):
+            got, want = np.asarray(single), np.asarray(batched)[row : row + 1]
+            if got.shape != want.shape or got.dtype.kind not in "fc":
+                if got.shape != want.shape or not np.array_equal(got, want):
+                    return f"output '{name}' of row {row} run alone differs from the same row among {rows} rows"
+                continue
+            scale = float(np.nanmax(np.abs(want))) if want.size else 0.0
+            if not np.allclose(got, want, rtol=1e-3, atol=1e-4 * max(1.0, scale), equal_nan=True):
+                moved = float(np.nanmax(np.abs(got.astype(np.float64) - want)))
+                return (
+                    f"output '{name}' of row {row} run alone differs from the same row among {rows} rows "
+                    f"(by up to {moved:.3g})"
+                )
+    return ""
+
+
 def _refuse_rows_in_other_axes(model: str | Path, names: list[str], shapes: list[list[list[int]]], rows: int) -> None:
     """A QuantserveError when an output's axes after 0 change with the number of rows (CLIP's logits_per_image,
     images × texts): a response Triton's dynamic batching cannot split per request."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from optimizer.batch_axis import unbatched_output
+from optimizer.batch_axis import dependent_rows, unbatched_output
 from optimizer.calibrate import CalibrationSettings
 from optimizer.drift import BudgetExceeded, DriftBudget, evidence_refusal, evidence_rows
 from optimizer.export import ExportOnnx, refuse_quantized
@@ -105,6 +105,14 @@ class OptimizeJob:
                 "a per-model constant does not belong among the outputs, nor may a Squeeze drop the batch axis "
                 "of a single row"
             )
+        if not exported.manifest.stages[0].get("quantized_ops"):  # a dynamic-INT8 file's scale spans its batch
+            dependent = dependent_rows(exported.path, check_inputs)
+            if dependent:
+                raise QuantserveError(
+                    f"{self.options.source}: rows along axis 0 are not independent: {dependent}, so Triton's "
+                    "dynamic batching would change a request's answers with the requests batched beside it; axis 0 "
+                    "must hold independent samples (a recurrent model's time steps or state belong on another axis)"
+                )
         transformer = self.options.transformer
         fuse = FuseGraph(check_inputs) if transformer is None else transformer.fuse_stage(check_inputs)
         fused = fuse(exported, staging / REFERENCE_FILE)

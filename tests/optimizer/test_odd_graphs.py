@@ -18,6 +18,7 @@ from optimizer.quant_exclusions import output_side_exclusions, run_with_tensors
 from optimizer.sensitivity import compute_macs
 from optimizer.source import load_source
 from quantserve.data import TensorData
+from quantserve.errors import QuantserveError
 
 D, C = 16, 4
 
@@ -129,3 +130,24 @@ def test_int8_of_a_model_without_compute_ops_is_refused(tmp_path: Path) -> None:
     )
     assert caught.value.exit_code == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_a_model_whose_rows_depend_on_each_other_is_refused_before_calibration(tmp_path: Path) -> None:
+    """Axis 0 pooled (each row minus the batch mean): a request's answer would depend on what Triton's dynamic
+    batching put beside it. Refused at once, naming the output and the row, nothing written."""
+    mean = helper.make_node("ReduceMean", ["logits"], ["batch_mean"], name="pool_rows", axes=[0], keepdims=1)
+    centred = helper.make_node("Sub", ["logits", "batch_mean"], ["centred"], name="centre")
+    model = _mlp([helper.make_tensor_value_info("centred", TensorProto.FLOAT, ["N", C])], [mean, centred])
+    onnx.save(model, str(tmp_path / "pooled.onnx"))
+    np.savez(tmp_path / "calib.npz", x=np.random.default_rng(3).normal(size=(40, D)).astype(np.float32))
+    for precision in ("int8", "fp32"):
+        options = OptimizeOptions(
+            tmp_path / "pooled.onnx", tmp_path / "calib.npz", precision, "embedded", tmp_path / "o"
+        )
+        with pytest.raises(QuantserveError) as caught:
+            optimize(options)
+        message = str(caught.value)
+        assert message.startswith(f"{tmp_path / 'pooled.onnx'}: rows along axis 0 are not independent: output ")
+        assert "'centred' of row 0 run alone differs from the same row among 8 rows (by up to " in message
+        assert "Triton's dynamic batching would change a request's answers" in message
+        assert caught.value.exit_code == 2 and not (tmp_path / "o").exists()
