@@ -106,8 +106,16 @@ def _export_torch(source: ModelSource, out_path: Path, opset: int) -> str:
 def dynamic_axes_of(source: ModelSource, output_names: list[str]) -> dict[str, dict[int, str]]:
     """Declared dynamic axes, with axis 0 of every input and output named `batch` unless declared."""
     declared = source.options.get("dynamic_axes") or source.options.get("dynamic_shapes") or {}
+    names = [*source.input_names, *output_names]
+    unknown = [str(key) for key in declared if key not in names] if isinstance(declared, dict) else []
+    if unknown:  # dropped without a word, the axis was exported fixed at the example's size
+        raise QuantserveError(
+            f"{source.name}: dynamic_axes names {', '.join(repr(k) for k in unknown)}, which is neither an input "
+            f"{source.input_names} nor an output {output_names}; a tuple of example inputs names them input, "
+            "input_1, … (give a dict of example inputs, or --input-names)"
+        )
     axes: dict[str, dict[int, str]] = {}
-    for name in [*source.input_names, *output_names]:
+    for name in names:
         given = declared.get(name, {})
         given = {int(i): BATCH if i == 0 else f"dim{i}" for i in given} if isinstance(given, list) else given
         axes[name] = {0: BATCH, **{int(k): str(v) for k, v in given.items()}}

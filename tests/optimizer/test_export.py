@@ -34,6 +34,22 @@ def test_factory_declared_sequence_axis(tmp_path: Path) -> None:
     assert out["logits"].shape == (3, 4)
 
 
+def test_dynamic_axes_naming_no_input_or_output_are_refused_not_dropped(tmp_path: Path) -> None:
+    """A tuple of example inputs names its input `input`; axes declared under the forward argument's name were
+    dropped without a word and the axis exported fixed at the example's size."""
+    import dataclasses
+
+    source = load_source("make_tiny_models:tiny_sequence_model")
+    examples = {"input": source.example_inputs["input_ids"]}  # as a tuple example names it
+    source = dataclasses.replace(source, example_inputs=examples)
+    with pytest.raises(QuantserveError) as caught:
+        export_onnx(source, tmp_path / "seq.onnx")
+    assert "dynamic_axes names 'input_ids', which is neither an input ['input'] nor an output ['logits']" in str(
+        caught.value
+    )
+    assert not (tmp_path / "seq.onnx").exists()
+
+
 def test_pt2_export(tmp_path: Path) -> None:
     import make_tiny_models
 
