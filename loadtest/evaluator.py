@@ -18,6 +18,7 @@ from optimizer.drift import (
     DriftBudget,
     infer_output_kinds,
     measure_drift,
+    neighbour_notes,
     thin_evidence,
     thin_evidence_line,
     token_positions,
@@ -128,6 +129,7 @@ def judge_variants(
         variant.drift = report.outputs
         variant.violations = [v.line(kinds.get(v.output, "")) for v in report.violations]  # how each was judged
         variant.thin_evidence = [thin_evidence_line(e) for e in thin_evidence(report, budget, variant.samples)]
+        variant.notes = neighbour_notes(report.outputs)
 
 
 def score_user_metric(

@@ -306,6 +306,7 @@ class VariantAccuracy:
     violations: list[str] = field(default_factory=list)  # one line per metric beyond the budget
     # agreement rates within the budget that too few rows cannot show (optimizer.drift.thin_evidence), as lines
     thin_evidence: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the budget does not judge (optimizer.drift.neighbour_notes)
     # --metric: the user's task metric on this variant's served outputs and on the reference's, and the relative drop
     user_metric: dict[str, Any] | None = None
 

@@ -29,6 +29,7 @@ from optimizer.drift import (
     evidence_shortfall,
     infer_output_kinds,
     measure_drift,
+    neighbour_notes,
     thin_evidence,
 )
 from optimizer.tensor_ranges import activation_bytes_per_sample, rows_per_chunk
@@ -99,6 +100,7 @@ class VerifyAgainstReference:
             **report.to_dict(),
         }
         record["thin_evidence"] = thin_evidence(report, self.budget, len(self.data))
+        record["notes"] = neighbour_notes(report.outputs)
         record["evidence_short"] = evidence_shortfall(kinds, self.budget, len(self.data))
         if len(judged) > 1:
             record["batch_compositions"] = [

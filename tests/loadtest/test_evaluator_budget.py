@@ -209,3 +209,19 @@ def test_the_metric_shows_in_the_table_the_report_and_the_verdict(monkeypatch, t
 def test_metric_flags_reach_the_budget() -> None:
     args = _parse(["--metric", "m:f", "--max-metric-drop", "0.05"])
     assert args.metric == "m:f" and evaluate_command._budget(args) == DriftBudget(max_metric_drop=0.05)
+
+
+def test_a_served_embedding_whose_neighbours_changed_is_noted(monkeypatch, capsys, tmp_path: Path) -> None:
+    from loadtest import evaluator
+    from quantserve.data import TensorData
+
+    alike = RNG.normal(size=128) + 0.15 * RNG.normal(size=(100, 128))
+    noise = 0.03 * np.linalg.norm(alike, axis=1, keepdims=True) / np.sqrt(128) * RNG.normal(size=alike.shape)
+    outputs = {"fp32": {"emb": alike}, "int8": {"emb": alike + noise}}
+    monkeypatch.setattr(evaluator, "served_outputs", lambda url, model, data, batch_size, source: outputs[model])
+    data = TensorData({"x": np.zeros((100, 3), np.float32)})
+    report = evaluator.evaluate_accuracy("127.0.0.1:1", ["int8"], "fp32", data, budget=DriftBudget())
+    int8 = next(v for v in report.variants if v.model == "int8")
+    assert report.over_budget == [] and len(int8.notes) == 1 and "nearest held-out row changed" in int8.notes[0]
+    report.save(tmp_path)
+    assert AccuracyReport.load(tmp_path / "accuracy.json").variants[1].notes == int8.notes

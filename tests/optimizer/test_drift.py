@@ -678,3 +678,24 @@ def test_one_hot_labels_are_named_not_dropped() -> None:
     with pytest.raises(QuantserveError, match=r"labels have shape \(16, 10\), the shape of output 'logits'"):
         infer_output_kinds({"logits": logits}, labels=one_hot)
     assert infer_output_kinds({"logits": logits}, labels=one_hot.argmax(axis=1)) == {"logits": "classification"}
+
+
+def test_an_embedding_whose_neighbours_changed_holds_the_budget_with_a_note() -> None:
+    """Rows alike (every pair near cosine 0.98): noise at cosine 0.999 holds the cosine budget and changes most
+    rows' nearest neighbour, which a note says; a well-spread embedding under the same noise gets none."""
+    from optimizer.drift import neighbour_notes
+
+    base = RNG.normal(size=128)
+    alike = base + 0.15 * RNG.normal(size=(100, 128))
+    noise = 0.03 * np.linalg.norm(alike, axis=1, keepdims=True) / np.sqrt(128)
+    report = measure_drift({"e": alike}, {"e": alike + noise * RNG.normal(size=alike.shape)}, {}, DriftBudget())
+    record = report.outputs["e"]
+    assert record["kind"] == "embedding" and report.holds and record["cosine_mean"] > 0.99
+    assert record["neighbours_unchanged"] < 0.9
+    (note,) = neighbour_notes(report.outputs)
+    assert note.startswith(f"output 'e': judged by cosine (mean {record['cosine_mean']:.4f}), yet the nearest ")
+    assert note.endswith("judge it by that search: --metric package.module:function")
+    spread = RNG.normal(size=(40, 1, 128)) + 0.3 * RNG.normal(size=(40, 3, 128))  # 40 groups of 3 alike rows
+    spread = spread.reshape(120, 128)
+    report = measure_drift({"e": spread}, {"e": spread * 1.0001}, {}, DriftBudget())
+    assert report.outputs["e"]["neighbours_unchanged"] == 1.0 and neighbour_notes(report.outputs) == []

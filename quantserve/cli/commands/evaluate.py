@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OVER_BUDGET if report.over_budget else 0
     print(f"report: {html_path} and {md_path}")
     for variant in report.variants:
-        for line in variant.thin_evidence:
+        for line in [*variant.thin_evidence, *variant.notes]:
             print(f"quantserve: note: model '{variant.model}': {line}", file=sys.stderr)
     if report.over_budget:
         for line in budget_lines(report):

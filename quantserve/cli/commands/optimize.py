@@ -118,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
     # the served model's inputs differ from the file's: an input with a default was folded in as that constant
     notes += [stage["inputs_folded"]["note"] for stage in artifact.manifest.stages if stage.get("inputs_folded")]
     notes += [thin_evidence_line(entry) for entry in verification.get("thin_evidence") or []]
+    notes += verification.get("notes") or []  # e.g. an embedding whose nearest neighbours changed
     if not getattr(args, "quiet", False):
         for note in notes:
             print(f"quantserve: note: {note}", file=sys.stderr)
