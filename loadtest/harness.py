@@ -297,9 +297,20 @@ def _exit_cause(code: int) -> str:
 
 
 def _spawn(command: list[str], record_dir: Path, name: str) -> subprocess.Popen[bytes]:
+    """A Locust process that dies with us: a SIGKILLed loadtest left its master and workers loading the server
+    until their run time ran out (an hour, under --soak 1h)."""
+    from serving.server import die_with_parent
+
     record_dir.mkdir(parents=True, exist_ok=True)
     with open(record_dir / f"{name}.log", "wb") as log:
-        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=_env())
+        return subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=_env(),
+            preexec_fn=die_with_parent(),
+        )
 
 
 def _env() -> dict[str, str]:

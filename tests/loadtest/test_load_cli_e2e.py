@@ -79,3 +79,35 @@ def test_json_prints_one_document_and_nothing_else(
     assert main([*infer, "--json"]) == 0
     outputs = json.loads(capsys.readouterr().out)
     assert len(outputs["argmax"]) == 1000 and 0.0 <= outputs["accuracy"] <= 1.0
+
+
+def test_locust_dies_with_a_killed_loadtest(served_models, tmp_path: Path) -> None:
+    """SIGKILL of `quantserve loadtest` left its Locust master and workers loading the server until their run
+    time ran out (an hour under --soak 1h)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    argv = _loadtest(served_models, tmp_path / "r")
+    argv[argv.index("--duration") + 1] = "60s"
+    command = [sys.executable, "-m", "quantserve", *argv, "--workers", "2"]
+    loadtest = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    family: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(family) < 3 and time.monotonic() < deadline:  # the master and its two workers
+            family = [p for p in psutil.Process(loadtest.pid).children() if "locust" in " ".join(p.cmdline())]
+            time.sleep(0.2)
+        assert len(family) == 3, "locust master and workers never started"
+        loadtest.send_signal(signal.SIGKILL)
+        loadtest.wait(timeout=10)
+        _gone, alive = psutil.wait_procs(family, timeout=20)
+        assert not alive, f"outlived loadtest: {[p.pid for p in alive]}"
+    finally:
+        loadtest.kill()
+        for process in family:
+            if process.is_running():
+                process.kill()
