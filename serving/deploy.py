@@ -40,13 +40,13 @@ from serving.model_config import (
 from serving.repository import STAGING_PREFIX, remove_stale_staging
 from serving.repository_lock import model_folder_lock, remove_if_empty
 from serving.versions import (
+    DEPLOY_RECORD,
     existing_versions,
     prune_versions,
     remove_stale_pruned,
     restore_config,
 )
 
-DEPLOY_RECORD = "deploy.json"
 # How the embedded Python backend batches requests of different lengths (optimizer/python_backend/model.py).
 RAGGED_BATCHING = ("group", "pad")
 KEEP_VERSIONS = 5  # version folders kept on disk for rollback

@@ -11,6 +11,7 @@ import contextlib
 import ctypes
 import errno
 import importlib.util
+import itertools
 import os
 import shutil
 import signal
@@ -36,6 +37,8 @@ NGC_BACKENDS = Path("/opt/tritonserver/backends")
 MODEL_CONTROL_MODES = ("none", "explicit", "poll")
 LOG_TAIL_LINES = 15
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+SHM_DIR = Path("/dev/shm")  # where Linux keeps POSIX shared memory (shm_open) as files
+_SERVER_STARTS = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -193,6 +196,7 @@ class TritonServer:
         self.log_path = options.log_path
         self._process: subprocess.Popen[bytes] | None = None
         self._install: TritonInstall | None = None
+        self.shm_prefix = python_shm_prefix()
         self.not_loaded: dict[str, str] = {}  # after a lenient start: model → why Triton did not load it
 
     @property
@@ -244,6 +248,7 @@ class TritonServer:
         if self.log_path is None:
             self.log_path = Path(tempfile.mkstemp(prefix="quantserve-tritonserver-", suffix=".log")[1])
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.shm_prefix = python_shm_prefix()  # a restart's regions never share a name with the dead server's
         try:
             self._launch(self._install)
             self.not_loaded = self._wait_ready(strict)
@@ -278,6 +283,8 @@ class TritonServer:
             args += [f"--{role}-address={self.options.address(role)}", f"--{role}-port={port}"]
         if self.options.tls is not None:
             args += self.options.tls.flags()
+        # Regions named by this start alone, so `stop` can remove what a killed server leaves in /dev/shm.
+        args.append(f"--backend-config=python,shm-region-prefix-name={self.shm_prefix}")
         args += [f"--load-model={name}" for name in self.options.load_models]
         return args
 
@@ -342,9 +349,29 @@ class TritonServer:
         process, self._process = self._process, None
         if process is not None:
             _terminate(process, self.options.stop_timeout_s, graceful=not kill)
+            remove_shm_regions(self.shm_prefix)
         if self._install is not None and self._install.scratch is not None:
             shutil.rmtree(self._install.scratch, ignore_errors=True)
         self._install = None
+
+
+def python_shm_prefix() -> str:
+    """A Python backend shared memory prefix no other tritonserver uses: this process's pid and a start count.
+
+    Triton names each model instance's region `<prefix><uuid>`; the default prefix is shared by every server.
+    """
+    return f"quantserve_{os.getpid()}_{next(_SERVER_STARTS)}_"
+
+
+def remove_shm_regions(prefix: str) -> None:
+    """Unlink the Python backend regions named with `prefix`: a graceful tritonserver removes its own, but a
+    killed one leaves each stub's region (up to hundreds of MB) in /dev/shm, and restarts add them up."""
+    if not SHM_DIR.is_dir():
+        return
+    for path in SHM_DIR.iterdir():
+        if path.name.startswith(prefix):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
 
 
 def die_with_parent() -> Callable[[], None] | None:

@@ -9,10 +9,12 @@ half-deleted version never looks like a numbered one.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 from quantserve.errors import QuantserveError
 from serving.control import ControlClient
@@ -20,6 +22,7 @@ from serving.model_config import CONFIG_NAME, check_model_name, check_version_na
 from serving.repository_lock import model_folder_lock
 
 PRUNE_PREFIX = ".pruned-"
+DEPLOY_RECORD = "deploy.json"  # in each version folder: what deployed it, with the config it was deployed with
 
 
 def existing_versions(model_dir: Path) -> list[int]:
@@ -72,7 +75,10 @@ def _rollback(repo: Path | str, name: str, to: str | int | None, current: int | 
         if not older:
             raise QuantserveError(f"{model_dir}: no version older than {current} to roll back to")
         target = older[-1]
-    config = parse_config(model_dir / CONFIG_NAME)
+    # The version's own config (its inputs, batching, instances), not the one a newer version brought: rolled back
+    # under a newer version's config, a version whose input was 16 wide was served as 32 wide and every request
+    # failed. A version without a readable record (hand-placed) keeps the config as it is.
+    config = recorded_config(model_dir / str(target)) or parse_config(model_dir / CONFIG_NAME)
     config["version_policy"] = {"specific": {"versions": [target]}}
     write_config(config, model_dir)
     return target
@@ -142,3 +148,12 @@ def restore_config(path: Path, previous: bytes | None) -> None:
 
 def _listed(versions: list[int]) -> str:
     return ", ".join(map(str, versions)) or "none"
+
+
+def recorded_config(version_dir: Path) -> dict[str, Any] | None:
+    """The config a version was deployed with (its deploy record), or None."""
+    try:
+        config = json.loads((version_dir / DEPLOY_RECORD).read_text()).get("config")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return config if isinstance(config, dict) else None

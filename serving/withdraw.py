@@ -9,14 +9,10 @@ version left); it removes the model folder only when nothing at all is left in i
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any
-
-from serving.deploy import DEPLOY_RECORD, Deployment, config_bytes
+from serving.deploy import Deployment, config_bytes
 from serving.model_config import write_config
 from serving.repository_lock import model_folder_lock, remove_if_empty
-from serving.versions import existing_versions, remove_version_folder, restore_config
+from serving.versions import DEPLOY_RECORD, existing_versions, recorded_config, remove_version_folder, restore_config
 
 
 def withdraw(deployment: Deployment) -> str:
@@ -59,12 +55,3 @@ def _withdraw_config(d: Deployment) -> str:
         return f"kept: version {remaining[-1]} has no readable {DEPLOY_RECORD} to take its config from"
     write_config(recorded, d.model_dir)
     return f"rewritten from version {remaining[-1]}'s {DEPLOY_RECORD}"
-
-
-def recorded_config(version_dir: Path) -> dict[str, Any] | None:
-    """The config a version was deployed with (its deploy record), or None."""
-    try:
-        config = json.loads((version_dir / DEPLOY_RECORD).read_text()).get("config")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return config if isinstance(config, dict) else None

@@ -236,6 +236,25 @@ def test_rollback_serves_the_previous_version_and_a_deploy_rolls_forward(dense_b
     assert deploy(dense_build, repo, "dense").version == 4 and served_versions(repo / "dense") == [4]
 
 
+def test_rollback_serves_the_version_with_its_own_config(tmp_path: Path) -> None:
+    """Rolled back under the newer version's config (its inputs, batch size, instances), the older version was
+    served with a config that fits another model: every request failed."""
+    from serving_models import make_build_dir
+
+    from serving.model_config import CONFIG_NAME, parse_config
+
+    repo = tmp_path / "repo"
+    deploy(make_build_dir(tmp_path / "b" / "dense"), repo, "m", max_batch=64, instances=1)
+    first = parse_config(repo / "m" / CONFIG_NAME)
+    deploy(make_build_dir(tmp_path / "b" / "sequence", "sequence"), repo, "m", max_batch=8, instances=2)
+    assert parse_config(repo / "m" / CONFIG_NAME)["input"] != first["input"]
+    assert rollback(repo, "m") == 1
+    config = parse_config(repo / "m" / CONFIG_NAME)
+    assert config == {**first, "version_policy": {"specific": {"versions": ["1"]}}}
+    assert rollback(repo, "m", to=2) == 2
+    assert parse_config(repo / "m" / CONFIG_NAME)["max_batch_size"] == 8
+
+
 def test_deployed_files_are_readable_by_other_users(dense_build: Path, tmp_path: Path) -> None:
     """A Triton container running as another user reads the repository: no 0600 file (mkstemp's mode) in it."""
     old = os.umask(0o022)
