@@ -33,7 +33,9 @@ from serving.model_config import (
     VersionPolicy,
     check_model_name,
     default_preferred_batch_sizes,
+    interface_changes,
     merge_extra,
+    parse_config,
     to_protobuf_text,
     write_config,
 )
@@ -97,13 +99,15 @@ def deploy(
     ragged_batching: str = "group",
     policy: ServingPolicy | None = None,
     prune: bool = True,
+    allow_interface_change: bool = False,
 ) -> Deployment:
     """Write the artifact in `build_dir` into `repo/name` as its next version, with a fresh config.pbtxt.
 
     Everything is checked before anything is written (the model file too: a model Triton cannot load
     would take the model down at the next restart); the slow copy happens in staging, and the config
     and the version folder each appear by one atomic rename. `prune=False` keeps old folders, so a
-    caller can still `withdraw` this version and leave the repository as it was.
+    caller can still `withdraw` this version and leave the repository as it was. A version whose inputs or outputs
+    differ from the config there now (its clients' requests would fail) is refused unless `allow_interface_change`.
     """
     check_model_name(name)
     build_dir, repo = Path(build_dir), Path(repo)
@@ -123,6 +127,8 @@ def deploy(
     )
     config_dict = merge_extra(config.to_dict(), layout.config_extra)
     to_protobuf_text(config_dict)  # fails here, before anything is written, if Triton would reject it
+    if not allow_interface_change:
+        check_same_interface(repo / name, config_dict)
     staging = open_staging(repo, name)
     try:
         record = deploy_record(build_dir, artifact.manifest, config_dict)
@@ -138,6 +144,22 @@ def deploy(
     if prune:
         prune_versions(deployment.model_dir, policy.keep_versions)
     return deployment
+
+
+def check_same_interface(model_dir: Path, config: dict[str, Any]) -> None:
+    """Refuse a version whose inputs or outputs differ from those the model's config declares now: deployed live
+    (an input 16 wide → 32), every client request failed at once, and nothing said why beforehand."""
+    config_path = model_dir / CONFIG_NAME
+    if not config_path.is_file():
+        return
+    changes = interface_changes(parse_config(config_path), config)
+    if changes:
+        more = f" (and {len(changes) - 2} more)" if len(changes) > 2 else ""
+        raise QuantserveError(
+            f"{model_dir}: this version changes the model's interface: {'; '.join(changes[:2])}{more}; requests "
+            "made for the version there now would fail. Deploy it under another --name, or pass "
+            "--allow-interface-change"
+        )
 
 
 def is_onnx(model_path: Path) -> bool:

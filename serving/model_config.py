@@ -294,6 +294,37 @@ def parse_config(path: Path) -> dict[str, Any]:
     return dict(json_format.MessageToDict(message, preserving_proto_field_name=True))
 
 
+def interface_changes(served: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """How `new` (a config dict) changes what clients of `served` (a config as `parse_config` reads it) send and
+    receive: tensors added, removed, or of another type or shape; [] if none. Shapes as clients see them: a batched
+    config's dims behind its batch axis (-1), so max_batch_size 0 with dims [-1, 16] and 8 with [16] are alike."""
+    from google.protobuf import json_format, text_format
+    from tritonclient.grpc import model_config_pb2
+
+    message = text_format.Parse(to_protobuf_text(new), model_config_pb2.ModelConfig())
+    new = json_format.MessageToDict(message, preserving_proto_field_name=True)  # the form parse_config gives
+    changes = []
+    for kind in ("input", "output"):
+        before = {t["name"]: t for t in served.get(kind, [])}
+        after = {t["name"]: t for t in new.get(kind, [])}
+        changes += [f"{kind} '{name}' removed" for name in before if name not in after]
+        changes += [f"{kind} '{name}' added" for name in after if name not in before]
+        for name in (n for n in before if n in after):
+            for field_name, words in (("data_type", "type"), ("dims", "dims")):
+                was, now = before[name].get(field_name), after[name].get(field_name)
+                if field_name == "dims":
+                    was, now = _client_shape(served, was), _client_shape(new, now)
+                if was != now:
+                    changes.append(f"{kind} '{name}' {words} {was} → {now}")
+    return changes
+
+
+def _client_shape(config: dict[str, Any], dims: list[Any] | None) -> list[int]:
+    """A tensor's shape as a client sends or reads it: behind the batch axis where the config batches."""
+    shape = [int(d) for d in dims or []]
+    return [-1, *shape] if int(config.get("max_batch_size", 0)) > 0 else shape
+
+
 def write_config(config: dict[str, Any], model_dir: Path) -> Path:
     """Write `model_dir/config.pbtxt` atomically (temp file, fsync, os.replace).
 

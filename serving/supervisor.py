@@ -196,7 +196,7 @@ class Supervisor:
         self.log(
             f"tritonserver {cause}; not ready; restart {len(recent) + 1}/{self.policy.max_restarts} in {wait:.1f} s"
         )
-        self.server.stop(kill=kill)  # reaps it and kills any backend stub left in its process group
+        self.server.stop(kill=kill)  # reaps it, kills any stub left in its process group, removes their shm
         if self._stop.wait(wait):
             return
         self.restarts.append(time.monotonic())

@@ -246,13 +246,35 @@ def test_rollback_serves_the_version_with_its_own_config(tmp_path: Path) -> None
     repo = tmp_path / "repo"
     deploy(make_build_dir(tmp_path / "b" / "dense"), repo, "m", max_batch=64, instances=1)
     first = parse_config(repo / "m" / CONFIG_NAME)
-    deploy(make_build_dir(tmp_path / "b" / "sequence", "sequence"), repo, "m", max_batch=8, instances=2)
+    sequence = make_build_dir(tmp_path / "b" / "sequence", "sequence")
+    deploy(sequence, repo, "m", max_batch=8, instances=2, allow_interface_change=True)
     assert parse_config(repo / "m" / CONFIG_NAME)["input"] != first["input"]
     assert rollback(repo, "m") == 1
     config = parse_config(repo / "m" / CONFIG_NAME)
     assert config == {**first, "version_policy": {"specific": {"versions": ["1"]}}}
     assert rollback(repo, "m", to=2) == 2
     assert parse_config(repo / "m" / CONFIG_NAME)["max_batch_size"] == 8
+
+
+def test_a_version_that_changes_the_interface_is_refused_unless_allowed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Deployed live, a version whose input changed shape failed every request made for the one served."""
+    from serving_models import make_build_dir
+
+    repo = tmp_path / "repo"
+    deploy(make_build_dir(tmp_path / "b" / "dense"), repo, "m")
+    before = tree(repo)
+    sequence = make_build_dir(tmp_path / "b" / "sequence", "sequence")
+    argv = ["deploy", str(sequence), "--repo", str(repo), "--name", "m"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"quantserve: error: {repo / 'm'}: this version changes the model's interface: input ")
+    assert "removed; input " in err and "(and " in err and err.rstrip().endswith("pass --allow-interface-change")
+    assert tree(repo) == before, "nothing written"
+    assert main([*argv, "--allow-interface-change"]) == 0
+    assert existing_versions(repo / "m") == [1, 2]
+    assert main(["deploy", str(sequence), "--repo", str(repo), "--name", "m"]) == 0  # the same interface again
 
 
 def test_deployed_files_are_readable_by_other_users(dense_build: Path, tmp_path: Path) -> None:

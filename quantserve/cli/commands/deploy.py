@@ -38,6 +38,11 @@ def register(subparsers: Any) -> None:
     )
     service.add_argument("--live-versions", type=int, default=1, help="newest versions served at once")
     service.add_argument("--keep-versions", type=int, default=5, help="version folders kept for rollback (0: all)")
+    service.add_argument(
+        "--allow-interface-change",
+        action="store_true",
+        help="deploy a version whose inputs or outputs differ from the served config's (its clients' requests fail)",
+    )
     add_live_url(service)
     parser.set_defaults(func=run)
 
@@ -79,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
             QueuePolicy(args.max_queue_size, args.queue_timeout_us), args.live_versions, args.keep_versions
         ),
         prune=not args.url,  # with --url, old folders stay until the server has loaded the new version
+        allow_interface_change=args.allow_interface_change,
     )
     if args.url:
         make_live_or_withdraw(args.url, args.repo, args.name, result)
