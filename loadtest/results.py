@@ -29,6 +29,7 @@ OUTSIDE_SHARE = 0.5
 OUTSIDE_MIN_MS = 5.0
 LATE_SEND_MS = 10.0  # an open-loop p99 send lag above this is reported: the client, not the server, added it
 ACCURACY_FILE = "accuracy.json"
+NO_PROCESS_AT_END = "no process at the end"  # how `server_restarted` says the server stopped and none took its place
 
 
 @dataclass
@@ -55,7 +56,7 @@ class LoadResult:
     errors: dict[str, int] = field(default_factory=dict)
     locust_csv_prefix: str = ""
     timeline: list[SecondStats] = field(default_factory=list)  # per second of the window (empty before it existed)
-    outages: list[Outage] = field(default_factory=list)  # seconds with failures and no success, from `timeline`
+    outages: list[Outage] = field(default_factory=list)  # failures and no success for a second or more (`outages`)
     trace: dict[str, Any] | None = None  # a replayed trace: its file, speed, mean/peak rate (`ArrivalTrace.summary`)
     send_lag_p50_ms: float | None = None  # open loop: how long after its arrival time a request left the client
     send_lag_p99_ms: float | None = None
@@ -64,6 +65,8 @@ class LoadResult:
     peak_in_flight: int | None = None  # open loop: the most one user had in flight (= max_in_flight: it was full)
     # the server was replaced during the window (how it showed): its counters and samples cover only part of it
     server_restarted: str | None = None
+    # the server stayed, but its counters cover only part of the window (a version swapped or reloaded): why
+    server_counters_left_out: str | None = None
     unanswered_max_ms: float | None = None  # requests the server never answered by the window's end: the longest wait
     metrics_missing: str | None = None  # why Triton's counters were not read at an end of the window
     # requests unanswered at the end, long overdue, with nothing answered and the server alive: a model slower than
@@ -74,6 +77,9 @@ class LoadResult:
     # still waiting in the client when it stopped, never sent: not served on time, so the run fails like on failures
     offered_requests: int | None = None
     unsent: int = 0
+    # requests sent and still on their way, not overdue, when the window ended (Locust's stop dropped them): in the
+    # offered count and in no other, so offered = requests + unsent + in_flight_at_end + cut_at_end
+    cut_at_end: int = 0
     lost_workers: list[str] = field(default_factory=list)  # Locust workers that died before the end, and how
 
     @property
@@ -85,9 +91,16 @@ class LoadResult:
         return self.latency.p99_ms
 
     @property
+    def server_figures(self) -> ServerBreakdown | None:
+        """Triton's breakdown where it has figures to show: None without metrics, or when the model ran no batch in
+        the window (a batch size and queue time of nothing is no 0)."""
+        return self.server if self.server is not None and self.server.executions > 0 else None
+
+    @property
     def avg_batch_size(self) -> float:
-        """Triton's own `nv_inference_count / nv_inference_exec_count` over the window (NaN without metrics)."""
-        return self.server.avg_batch_size if self.server is not None else math.nan
+        """Triton's own `nv_inference_count / nv_inference_exec_count` over the window (NaN without metrics or
+        executions)."""
+        return self.server_figures.avg_batch_size if self.server_figures is not None else math.nan
 
     @property
     def has_failures(self) -> bool:
@@ -154,10 +167,21 @@ class LoadResult:
         """One line when tritonserver was replaced during the window, so its own figures were left out."""
         if not self.server_restarted:
             return None
+        what = "stopped" if self.server_restarted.endswith(NO_PROCESS_AT_END) else "restarted"
         return (
-            f"{self.label}: tritonserver restarted during the measured window ({self.server_restarted}); its "
+            f"{self.label}: tritonserver {what} during the measured window ({self.server_restarted}); its "
             "counters and the CPU/memory samples cover only part of the window, so the server-side figures (avg "
             "batch, queue, infer, utilization) are left out; the client's figures stand"
+        )
+
+    def counters_note(self) -> str | None:
+        """One line when the model's served versions changed (or its counters disagree with the client's) during the
+        window, so Triton's own figures were left out."""
+        if not self.server_counters_left_out:
+            return None
+        return (
+            f"{self.label}: {self.server_counters_left_out}, so its server-side figures (avg batch, queue, infer) are "
+            "left out; the client's figures stand"
         )
 
     def unanswered_note(self) -> str | None:
@@ -188,8 +212,12 @@ class LoadResult:
         if not self.unsent:
             return None
         answered = self.requests - self.failed_requests
+        failed = f"{self.failed_requests} failed, " if self.failed_requests else ""
+        on_way = self.cut_at_end + self.in_flight_at_end
+        cut = f"{on_way} in flight at the end, " if on_way else ""
         return (
-            f"{self.label}: offered {self.offered_requests} requests, {answered} answered, {self.unsent} never sent: "
+            f"{self.label}: offered {self.offered_requests} requests, {answered} answered, {failed}{cut}"
+            f"{self.unsent} never sent: "
             "the server's capacity was below the offered rate (they waited in the client when the run stopped; the "
             "latency figures, of answered requests, do not show them)"
         )
@@ -225,7 +253,7 @@ class LoadResult:
             worst = max(self.outages, key=lambda o: o.duration_s)
             line += (
                 f"; {len(self.outages)} outage(s), the longest {worst.duration_s:.1f} s without a success "
-                f"(t = {worst.start_s:.1f}–{worst.end_s:.1f} s)"
+                f"(t = {worst.start_s:.2f}–{worst.end_s:.2f} s)"
             )
         return line + "; throughput and latency count successes only"
 
@@ -238,6 +266,7 @@ class LoadResult:
             self.unanswered_note(),
             self.in_flight_note(),
             self.restart_note(),
+            self.counters_note(),
             self.metrics_note(),
             self.outside_server_note(),
         )
@@ -289,6 +318,7 @@ class VariantAccuracy:
     model: str
     samples: int
     top1_agreement: float | None = None  # fraction of samples whose argmax matches the reference
+    version: str = ""  # the model version that answered every request (pinned at the start)
     mean_abs_diff: float = 0.0
     max_abs_diff: float = 0.0
     accuracy: float | None = None

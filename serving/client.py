@@ -268,13 +268,22 @@ class TritonRunner(Runner):
     """Runs a model served by Triton over gRPC; batches larger than max_batch_size are sent in slices."""
 
     def __init__(
-        self, url: str, model: str, version: str = "", timeout_s: float = 30.0, tls: ClientTls | None = None
+        self,
+        url: str,
+        model: str,
+        version: str = "",
+        timeout_s: float = 30.0,
+        tls: ClientTls | None = None,
+        pin_version: bool = False,
     ) -> None:
+        """`pin_version`: ask for the newest version served at activation by number in every request, so that a
+        deploy or rollback meanwhile fails the run in one line instead of mixing two versions' answers."""
         super().__init__()
         self.tls = tls
         self.url = url
         self.model = model
         self.version = version
+        self.pin_version = pin_version and not version
         self.timeout_s = timeout_s
         self.name = f"triton:{model}@{url}"
         self._client: TritonGrpcClient | None = None
@@ -295,6 +304,9 @@ class TritonRunner(Runner):
         self._client = TritonGrpcClient(self.url, self.timeout_s, self.tls)
         try:
             self._client.wait_model_ready(self.model, timeout_s=self.timeout_s)
+            if self.pin_version:
+                ready = [v for v in self._client.ready_models().get(self.model, []) if v.isdigit()]
+                self.version = max(ready, key=int, default="")
             self._inputs, self._outputs = self._client.model_metadata(self.model)
             config = self._client.model_config(self.model)
             self._max_batch = int(config.get("max_batch_size", 0))
@@ -309,16 +321,25 @@ class TritonRunner(Runner):
             raise InternalError("gRPC client used before activate()")
         n = int(next(iter(feeds.values())).shape[0]) if feeds else 0
         feeds = {k: self._as_shape(k, v, served=True) for k, v in feeds.items()}
-        if self._max_batch <= 0 or n <= self._max_batch:
-            results = self._client.infer(self.model, feeds, version=self.version)
-        else:
-            client, step = self._client, self._max_batch
-            results = concat_outputs(
-                [
-                    client.infer(self.model, {k: v[i : i + step] for k, v in feeds.items()}, version=self.version)
-                    for i in range(0, n, step)
-                ]
-            )
+        try:
+            if self._max_batch <= 0 or n <= self._max_batch:
+                results = self._client.infer(self.model, feeds, version=self.version)
+            else:
+                client, step = self._client, self._max_batch
+                results = concat_outputs(
+                    [
+                        client.infer(self.model, {k: v[i : i + step] for k, v in feeds.items()}, version=self.version)
+                        for i in range(0, n, step)
+                    ]
+                )
+        except QuantserveError as exc:
+            if self.pin_version and self.version and not self._client.is_model_ready(self.model, self.version):
+                raise QuantserveError(
+                    f"{self.url}: model '{self.model}' version {self.version} stopped being served during the run (a "
+                    "deploy or rollback meanwhile?); answers of two versions would be mixed, so none count: run it "
+                    "again"
+                ) from exc
+            raise
         return {k: self._as_shape(k, v, served=False) for k, v in results.items()}
 
     def _as_shape(self, name: str, array: np.ndarray, served: bool) -> np.ndarray:

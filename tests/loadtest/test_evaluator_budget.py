@@ -116,7 +116,9 @@ def test_a_served_per_token_output_is_scored_over_its_real_tokens(monkeypatch) -
     served = hidden + RNG.normal(0, 0.02, hidden.shape)
     served[:, 6:] = -hidden[:, 6:]  # whatever the INT8 model computes for padding
     outputs = {"fp32": {"last_hidden_state": hidden}, "int8": {"last_hidden_state": served}}
-    monkeypatch.setattr(evaluator, "served_outputs", lambda url, model, data, batch_size, source: outputs[model])
+    monkeypatch.setattr(
+        evaluator, "served_outputs", lambda url, model, data, batch_size, source, versions=None: outputs[model]
+    )
     report = evaluator.evaluate_accuracy("127.0.0.1:1", ["int8"], "fp32", data, budget=DriftBudget())
     int8 = next(v for v in report.variants if v.model == "int8")
     assert int8.samples == 30 and int8.cosine_min is not None and int8.cosine_min > 0.99
@@ -148,7 +150,9 @@ def _served_with_metric(monkeypatch, tmp_path: Path, spec: str, budget: DriftBud
     bad = logits.copy()
     bad[:20] = np.eye(10)[(labels[:20] + 3) % 10] * 8
     outputs = {"fp32": {"logits": logits}, "int8": {"logits": logits * 1.001}, "bad": {"logits": bad}}
-    monkeypatch.setattr(evaluator, "served_outputs", lambda url, model, data, batch_size, source: outputs[model])
+    monkeypatch.setattr(
+        evaluator, "served_outputs", lambda url, model, data, batch_size, source, versions=None: outputs[model]
+    )
     data = TensorData({"x": np.zeros((100, 3), np.float32)}, labels)
     metric = UserMetric.load(spec)
     return evaluator.evaluate_accuracy("127.0.0.1:1", ["int8", "bad"], "fp32", data, budget=budget, metric=metric)
@@ -218,10 +222,28 @@ def test_a_served_embedding_whose_neighbours_changed_is_noted(monkeypatch, capsy
     alike = RNG.normal(size=128) + 0.15 * RNG.normal(size=(100, 128))
     noise = 0.03 * np.linalg.norm(alike, axis=1, keepdims=True) / np.sqrt(128) * RNG.normal(size=alike.shape)
     outputs = {"fp32": {"emb": alike}, "int8": {"emb": alike + noise}}
-    monkeypatch.setattr(evaluator, "served_outputs", lambda url, model, data, batch_size, source: outputs[model])
+    monkeypatch.setattr(
+        evaluator, "served_outputs", lambda url, model, data, batch_size, source, versions=None: outputs[model]
+    )
     data = TensorData({"x": np.zeros((100, 3), np.float32)})
     report = evaluator.evaluate_accuracy("127.0.0.1:1", ["int8"], "fp32", data, budget=DriftBudget())
     int8 = next(v for v in report.variants if v.model == "int8")
     assert report.over_budget == [] and len(int8.notes) == 1 and "nearest held-out row changed" in int8.notes[0]
     report.save(tmp_path)
     assert AccuracyReport.load(tmp_path / "accuracy.json").variants[1].notes == int8.notes
+
+
+def test_a_request_over_grpcs_2_gib_limit_is_refused_naming_the_batch_size_that_fits() -> None:
+    from loadtest.evaluator import check_request_size
+    from quantserve.data import TensorData
+    from quantserve.errors import QuantserveError
+
+    images = np.broadcast_to(np.zeros(1, np.float32), (200, 3, 1024, 1024))  # 12.6 MB a row, no memory taken
+    data = TensorData({"image": images})
+    with pytest.raises(QuantserveError) as refused:
+        check_request_size("huge.npz", data, 176, 256)
+    assert str(refused.value) == (
+        "huge.npz: a request of 176 rows is 2.21 GB, over gRPC's 2 GiB message limit; pass --batch-size 170 or less"
+    )
+    check_request_size("huge.npz", data, 176, 64)  # the runner sends slices of max_batch_size: 64 rows fit
+    check_request_size("huge.npz", data, 170, 0)

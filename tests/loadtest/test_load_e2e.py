@@ -139,6 +139,7 @@ def test_drift_budget_trips_on_a_damaged_model_and_passes_int8(
     assert scores[served_models.fp32].accuracy > 0.9  # labels are the FP32 model's own with 5 % noise
     assert scores[served_models.int8].top1_agreement > 0.97
     assert scores[served_models.damaged].top1_agreement < 0.9
+    assert all(v.version.isdigit() for v in scores.values()), "the version that answered is recorded"
     metric = {model: v.user_metric for model, v in scores.items()}
     assert metric[served_models.fp32]["value"] == pytest.approx(scores[served_models.fp32].accuracy)
     assert metric[served_models.damaged]["relative_drop"] > 0.01

@@ -88,6 +88,25 @@ def test_deploy_and_rollback_under_load_fail_no_request(supervised: Supervisor, 
     assert sorted(p.name for p in (repo / "dense").iterdir() if p.name.isdigit()) == ["1", "2", "3"]
 
 
+def test_a_pinned_runner_names_the_version_that_stopped_being_served(supervised: Supervisor, tmp_path: Path) -> None:
+    """evaluate asks for the version served when it starts: a deploy landing mid-run fails it in one line instead of
+    mixing two versions' answers into one figure (top-1 agreement 0.74 that described neither version)."""
+    from quantserve.errors import QuantserveError
+    from serving.client import TritonRunner
+
+    server = supervised.server
+    rows = {"x": np.random.default_rng(0).normal(size=(4, 8)).astype(np.float32)}
+    with TritonRunner(server.grpc_url, "dense", pin_version=True) as runner:
+        assert runner.version == "1" and runner.infer(rows)["probs"].shape[0] == 4
+        v2 = make_build_dir(tmp_path / "build" / "v2")
+        deploy = ["deploy", str(v2), "--repo", str(server.repo), "--name", "dense", "--max-batch", "8"]
+        assert main([*deploy, "--url", server.control_url]) == 0
+        with pytest.raises(QuantserveError, match="model 'dense' version 1 stopped being served during the run"):
+            runner.infer(rows)
+    with TritonRunner(server.grpc_url, "dense") as unpinned:  # without pinning: whatever is served now
+        assert unpinned.version == "" and unpinned.infer(rows)["probs"].shape[0] == 4
+
+
 def test_rollback_without_an_older_version_is_one_clear_error(
     dense_build: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
