@@ -166,7 +166,7 @@ class OptimizeJob:
         settings = self.options.speed
         speed = compare_speed(fp32, int8, next(self.held_out.batches(settings.batch_size)), settings)
         if not speed.holds and not settings.allow_slower:  # drift was judged first: it holds here
-            raise BudgetExceeded(f"{speed.line()}; its drift is within the budget")
+            raise BudgetExceeded(speed.line(drift_holds=True))
         return {**speed.to_dict(), "enforced": not settings.allow_slower}
 
     def _export(self, path: Path) -> Artifact:

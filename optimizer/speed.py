@@ -112,10 +112,14 @@ class SpeedRecord:
     def holds(self) -> bool:
         return self.speedup >= self.min_speedup
 
-    def line(self) -> str:
-        """E.g. "INT8 is 0.68× FP32 here; deploy fp32 (or pass --allow-slower)"."""
+    def line(self, drift_holds: bool = False) -> str:
+        """E.g. "INT8 is 0.68× FP32 here; deploy fp32 (or pass --allow-slower)"; `drift_holds`: saying so, so the
+        user knows --allow-slower would ship a faithful model."""
         bar = "" if self.min_speedup == 1.0 else f", below --min-speedup {self.min_speedup:g}"
-        return f"INT8 is {self.speedup:.2f}× FP32 here{bar}; deploy fp32 (or pass --allow-slower){self.busy_note()}"
+        held = "; its drift is within the budget" if drift_holds else ""
+        return (
+            f"INT8 is {self.speedup:.2f}× FP32 here{bar}; deploy fp32 (or pass --allow-slower){held}{self.busy_note()}"
+        )
 
     def busy_note(self) -> str:
         """E.g. "; timed on a busy machine (other processes used 80% of the cores): time again when idle"."""
