@@ -50,7 +50,8 @@ def served_outputs(
     versions' answers into one figure (top-1 agreement 0.74 that described neither)."""
     from serving.client import TritonRunner
 
-    with TritonRunner(url, model, pin_version=True) as runner:
+    runner = TritonRunner(url, model, pin_version=True)
+    with runner:
         check_against(source, data, runner.input_specs())
         check_request_size(source, data, batch_size, runner.max_batch_size)
         if versions is not None:

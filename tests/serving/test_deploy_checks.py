@@ -149,3 +149,25 @@ def test_a_port_taken_by_another_serve_names_it(
     )
     assert json.loads(record.read_text())["pid"] == other.pid
     record.unlink()
+
+
+def test_a_repository_another_serve_serves_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], free_port_factory: Callable[[], int]
+) -> None:
+    """Two servers on one repository both loaded every change, and a deploy --url to one left the other behind."""
+    from serving.endpoints import ServedEndpoints, write_record
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    other = subprocess.Popen(["sleep", "30"])  # stands in for the serve process that serves the repository
+    try:
+        record = write_record(ServedEndpoints(other.pid, str(repo), "127.0.0.1", free_port_factory(), 1, 2))
+        assert main(serve_args(tmp_path / "." / "repo", free_port_factory)) == 2
+    finally:
+        other.kill()
+        other.wait()
+    assert capsys.readouterr().err == (
+        f"quantserve: error: {tmp_path / 'repo'}: already served by quantserve serve (pid {other.pid}, repository "
+        f"{repo}; record {record}); stop it first, or serve a copy of the repository\n"
+    )
+    record.unlink()

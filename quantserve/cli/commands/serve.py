@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -71,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     # SIGTERM takes the same path as Ctrl-C, so the server is stopped (by pid) whatever phase we are in.
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
+        check_repository_free(options)
         check_ports(options)
         supervisor.start()
         with recorded(endpoints_of(supervisor.server)) as record:  # loadtest/evaluate find the metrics port here
@@ -122,8 +124,20 @@ def check_ports(options: ServerOptions) -> None:
             raise QuantserveError(f"{exc}; held by {holder}" if holder else str(exc)) from exc
 
 
-def serve_holding(port: int) -> str | None:
-    """The live `quantserve serve` whose record (serving.endpoints) lists `port`, described in a few words."""
+def check_repository_free(options: ServerOptions) -> None:
+    """Refuse a repository another live `quantserve serve` serves: both watchers would load every change, and a
+    deploy --url to one leaves the other serving what it had."""
+    from quantserve.errors import QuantserveError
+
+    holder = serve_holding(repo=Path(options.repo))
+    if holder:
+        raise QuantserveError(
+            f"{options.repo}: already served by {holder}; stop it first, or serve a copy of the repository"
+        )
+
+
+def serve_holding(port: int | None = None, repo: Path | None = None) -> str | None:
+    """The live `quantserve serve` whose record (serving.endpoints) lists `port`, or serves `repo`, in a few words."""
     from optimizer.scratch import process_alive
     from serving.endpoints import RECORD_PREFIX, ServedEndpoints, runtime_dir
 
@@ -132,7 +146,9 @@ def serve_holding(port: int) -> str | None:
             served = ServedEndpoints(**json.loads(path.read_text()))
         except (OSError, ValueError, TypeError):
             continue
-        if port in (served.grpc_port, served.http_port, served.metrics_port) and process_alive(served.pid):
+        holds_port = port in (served.grpc_port, served.http_port, served.metrics_port)
+        same_repo = repo is not None and Path(served.repo).resolve() == repo.resolve()
+        if (holds_port or same_repo) and process_alive(served.pid) and served.pid != os.getpid():
             return f"quantserve serve (pid {served.pid}, repository {served.repo}; record {path})"
     return None
 
