@@ -21,11 +21,11 @@ import numpy as np
 
 import loadtest
 from loadtest import recording_files
-from loadtest.load_pattern import ClosedLoop, LoadPattern, LoadStep
+from loadtest.load_pattern import ClosedLoop, LoadPattern, LoadStep, OpenLoop
 from loadtest.percentiles import LatencySummary, cdf_points
-from loadtest.results import UNANSWERED_ERROR, LoadResult, LoadRun, safe_name
+from loadtest.results import NO_PROCESS_AT_END, UNANSWERED_ERROR, LoadResult, LoadRun, safe_name
 from loadtest.timeline import outages, per_second
-from loadtest.triton_metrics import breakdown, counters_went_back, metrics_endpoint
+from loadtest.triton_metrics import breakdown, counters_went_back, counts_disagree, metrics_endpoint, versions_changed
 from loadtest.utilization import UtilizationSampler
 from quantserve.data import check_against, load_npz
 from quantserve.errors import QuantserveError
@@ -64,11 +64,22 @@ class LoadSettings:
             raise QuantserveError(f"--request-batch must be at least 1, got {self.request_batch}")
         if self.max_in_flight < 1:
             raise QuantserveError(f"--max-in-flight must be at least 1, got {self.max_in_flight}")
+        check_expected_arrivals(self.pattern, self.duration_s)
         load_npz(self.data)  # a missing or unreadable data file is one clear line, here
 
     def step_name(self, step: LoadStep) -> str:
         """Where one step's raw files and Locust CSVs go: `<model>-u16`, `<model>-rate50-poisson`."""
         return f"{safe_name(self.model)}-{step.name}"
+
+
+def check_expected_arrivals(pattern: LoadPattern, duration_s: float) -> None:
+    """Refuse an open-loop rate that expects under one arrival in the window: it would measure nothing and pass."""
+    for step in pattern.steps():
+        if isinstance(step, OpenLoop) and step.rate * duration_s < 1:
+            raise QuantserveError(
+                f"--rate {step.rate:g} over --duration {duration_s:g}s expects {step.rate * duration_s:.2g} requests, "
+                "fewer than one: raise --rate or --duration"
+            )
 
 
 def run_pattern(settings: LoadSettings, out_dir: Path | str, server_pid: int | None = None) -> LoadRun:
@@ -120,6 +131,8 @@ def run_step(settings: LoadSettings, step: LoadStep, out_dir: Path, server_pid: 
     result.utilization, result.lost_workers = sampler.result(window.start, window.end), lost
     if restarted:  # the new process's counters began at zero: their delta covers part of the window
         result.server_restarted, result.server = restarted, None  # samples kept (a soak's evidence), never shown
+    elif partial := counters_not_whole(window, result):  # the same process, but its counters cover part of it
+        result.server_counters_left_out, result.server = partial, None
     result.locust_csv_prefix = str(csv_prefix.relative_to(out_dir))
     return result
 
@@ -140,6 +153,7 @@ def _result_of_window(
     waits = recording_files.still_in_flight(samples, unanswered, answering)
     if len(waits):
         result.in_flight_at_end, result.in_flight_max_ms = len(waits), float(waits.max())
+    result.cut_at_end = len(unanswered) - len(stuck) - len(waits)  # on their way when the stop dropped them
     if step.mode == "open":
         result.unsent = recording_files.read_unsent(record_dir, window.end)
         result.offered_requests = len(samples) + len(unanswered) + result.unsent
@@ -201,7 +215,7 @@ def _summarize(
         errors=recording_files.read_failures(csv_prefix),
         metrics_missing="; ".join(window.metrics_errors) or None,
         timeline=timeline,
-        outages=outages(timeline),
+        outages=outages(samples, window.start, window.end),
     )
 
 
@@ -359,6 +373,8 @@ def _check_model_ready(
 
     with TritonGrpcClient(url, timeout_s=5.0, tls=tls) as client:
         if not client.is_model_ready(model):
+            if not client.is_server_live():
+                raise QuantserveError(f"no Triton server answers at {url}")
             ready = ", ".join(sorted(client.ready_models())) or "none"
             raise QuantserveError(f"model '{model}' is not ready on {url} (ready: {ready})")
         inputs, _ = client.model_metadata(model)
@@ -383,11 +399,33 @@ def _server_restarted(
     if pid_before is not None and pid_after is not None and pid_after != pid_before:
         return f"pid {pid_before} listened on its port at the start, pid {pid_after} at the end"
     if pid_before is not None and pid_after is None:
-        return f"pid {pid_before} listened on its port at the start, no process at the end"
+        return f"pid {pid_before} listened on its port at the start, {NO_PROCESS_AT_END}"
     before, after = window.metrics_before, window.metrics_after
-    if before is not None and after is not None and counters_went_back(before, after, model):
-        return "Triton's cumulative counters were lower at the end than at the start"
+    if before is None or after is None or versions_changed(before, after, model):  # a version swap, not a restart
+        return None
+    if counters_went_back(before, after, model):
+        return f"Triton's cumulative counters were lower at the end than at the start (or model '{model}' reloaded)"
     return None
+
+
+def counters_not_whole(window: recording_files.Window, result: LoadResult) -> str | None:
+    """Why Triton's counters over the window do not cover it though the server stayed up (None: they do): the
+    model's served versions changed (a deploy or rollback: an unloaded version's counters are gone), or Triton's
+    count of successful requests is off the client's beyond noise (a version reloaded under the same number)."""
+    before, after, server = window.metrics_before, window.metrics_after, result.server
+    if before is None or after is None or server is None:
+        return None
+    changed = versions_changed(before, after, result.model)
+    if changed:
+        return f"{changed}: Triton's counters of an unloaded version are gone"
+    client = result.requests - result.failed_requests
+    if not counts_disagree(server.requests_succeeded, client, result.users * (result.max_in_flight or 1)):
+        return None
+    return (
+        f"Triton counted {server.requests_succeeded} successful requests of model '{result.model}' over the window, "
+        f"the client {client}: a version unloaded or reloaded during it (a deploy, a rollback) takes its counters "
+        "with it, another client's load adds to them"
+    )
 
 
 def _listening_pid(url: str) -> int | None:

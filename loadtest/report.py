@@ -83,7 +83,7 @@ def _load_rows(runs: list[LoadRun]) -> tuple[list[str], list[list[str]]]:
     rows = []
     for run in runs:
         for r in run.results:
-            server = r.server
+            server = r.server_figures
             rows.append(
                 [
                     r.label,
@@ -246,7 +246,7 @@ def _step_over_time(r: LoadResult) -> list[str]:
 
 def outage_text(outage: Outage) -> str:
     return (
-        f"no successful request for {outage.duration_s:.1f} s (t = {outage.start_s:.1f}–{outage.end_s:.1f} s), "
+        f"no successful request for {outage.duration_s:.1f} s (t = {outage.start_s:.2f}–{outage.end_s:.2f} s), "
         f"{outage.failed_requests} requests failed in it"
     )
 
@@ -285,6 +285,7 @@ def _server_lines(runs: list[LoadRun]) -> list[tuple[str, str]]:
     for r in (r for run in runs for r in run.results):
         notes = (
             ("Restart", r.restart_note()),
+            ("Server counters", r.counters_note()),
             ("Unanswered", r.unanswered_note()),
             ("Unsent", r.unsent_note()),
             ("In flight", r.in_flight_note()),
@@ -299,8 +300,8 @@ def _breakdown_rows(runs: list[LoadRun]) -> list[tuple[str, list[float]]]:
     rows = []
     for run in runs:
         for r in run.results:
-            if r.server is not None:
-                s = r.server
+            if r.server_figures is not None:
+                s = r.server_figures
                 values = [s.avg_queue_us, s.avg_compute_input_us, s.avg_compute_infer_us, s.avg_compute_output_us]
                 rows.append((r.label, values))
     return rows[:12]

@@ -318,7 +318,6 @@ class VariantAccuracy:
     model: str
     samples: int
     top1_agreement: float | None = None  # fraction of samples whose argmax matches the reference
-    version: str = ""  # the model version that answered every request (pinned at the start)
     mean_abs_diff: float = 0.0
     max_abs_diff: float = 0.0
     accuracy: float | None = None
@@ -339,6 +338,7 @@ class VariantAccuracy:
     notes: list[str] = field(default_factory=list)  # what the budget does not judge (optimizer.drift.neighbour_notes)
     # --metric: the user's task metric on this variant's served outputs and on the reference's, and the relative drop
     user_metric: dict[str, Any] | None = None
+    version: str = ""  # the model version that answered every request (pinned at the start)
 
 
 @dataclass

@@ -4,7 +4,9 @@ Built from the exact per-request records (end time, latency, ok) that every Locu
 keeps, not from Locust's `_stats_history.csv`: there `Requests/s` is a mean over the last ten
 seconds that counts failed requests too, so a three-second outage shows as a shallow dip and
 never as a gap. Here a second with no successful request is a second with zero throughput and
-no latency point, and the requests that failed in it are counted.
+no latency point, and the requests that failed in it are counted. Outages are measured from the
+requests' own end times, not from the seconds: a server killed 0.1 s into one second and back
+0.9 s into another was down 3.8 s, not the 2 whole seconds between.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from loadtest.percentiles import percentile
 
 # A last bin shorter than this joins the one before it: a rate over a sliver of a second is noise.
 MIN_LAST_BIN_S = 0.5
+# Failures with no success between them make an outage when they span this long without a success (a second, as
+# the per-second charts show one); shorter, they are failed requests among successes.
+MIN_OUTAGE_S = 1.0
 
 
 @dataclass
@@ -42,7 +47,8 @@ class SecondStats:
 
 @dataclass
 class Outage:
-    """Consecutive seconds with requests failing and none succeeding."""
+    """A stretch of the window with requests failing and none succeeding, from the last success before it (or the
+    window's start) to the first success after it (or the window's end)."""
 
     start_s: float
     end_s: float
@@ -86,16 +92,24 @@ def per_second(samples: np.ndarray, start: float, end: float) -> list[SecondStat
     return series
 
 
-def outages(series: list[SecondStats]) -> list[Outage]:
-    """Runs of seconds with no successful request and at least one failed one, with their failure counts."""
-    found: list[Outage] = []
-    run: list[SecondStats] = []
-    for second in [*series, None]:
-        if second is not None and second.ok == 0:
-            run.append(second)
-            continue
-        failed = sum(s.failed for s in run)
-        if failed:
-            found.append(Outage(run[0].t_s, round(run[-1].t_s + run[-1].width_s, 3), failed))
-        run = []
-    return found
+def outages(samples: np.ndarray, start: float, end: float) -> list[Outage]:
+    """Each run of failed requests with no success between them, in the order they ended, that spans at least
+    `MIN_OUTAGE_S` without a success: measured from the end time of the last successful request before its first
+    failure (the window's start if none) to that of the first success after its last failure (the window's end if
+    none), to the millisecond of the requests' own end times, not to whole seconds. `samples` rows are as
+    `per_second`'s. A lone failure among successes is no outage; a quiet spell without failures is none either."""
+    samples = np.asarray(samples, dtype=np.float64)
+    if not samples.size:
+        return []
+    samples = samples.reshape(len(samples), -1)
+    samples = samples[np.argsort(samples[:, 0], kind="stable")]
+    ok = samples[:, 2] > 0.5
+    # a run is the failures between two successes: each failure carries the number of successes that ended before it
+    runs, failed = np.unique(np.cumsum(ok)[~ok], return_counts=True)
+    success_times = np.concatenate([[start], samples[ok, 0], [end]])  # success k ends at success_times[k + 1]
+    begins, finishes = success_times[runs], success_times[runs + 1]
+    return [
+        Outage(round(float(b - start), 3), round(float(f - start), 3), int(n))
+        for b, f, n in zip(begins, finishes, failed, strict=True)
+        if f - b >= MIN_OUTAGE_S
+    ]

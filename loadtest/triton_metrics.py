@@ -2,6 +2,8 @@
 
 The server-side breakdown (queue, compute input/infer/output) and the average batch size
 (`nv_inference_count / nv_inference_exec_count`) come from here, never from the client.
+Triton keeps these counters per model version and drops a version's when it unloads it, so each
+scrape keeps them per version too: a delta across a deploy or a rollback is no window's figure.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import re
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from typing import Any
 
 from quantserve.errors import QuantserveError
 
@@ -29,11 +32,19 @@ COUNTERS = (
 _SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>[^}]*)\})?\s+(?P<value>\S+)")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
-ModelCounters = dict[str, float]
+# Triton's successful-request count over a window may miss the client's by this share of it (requests answered
+# while a scrape at either end was being read: 2 s windows at 1.7k req/s on 2 shared cores) plus this many requests
+COUNT_SLACK = 0.1
+COUNT_FLOOR = 10
+VERSIONS = "versions"  # a model's entry also holds its counters per version: {version: {counter: value}}
+
+# {counter: value summed over versions, VERSIONS: {version: {counter: value}}}; plain dicts, saved as JSON
+ModelCounters = dict[str, Any]
 
 
 def parse_metrics(text: str) -> dict[str, ModelCounters]:
-    """Prometheus text → `{model name: {counter: value summed over versions}}` for `COUNTERS`."""
+    """Prometheus text → `{model name: {counter: value summed over versions, "versions": {version: counters}}}`
+    for `COUNTERS`."""
     models: dict[str, ModelCounters] = {}
     for line in text.splitlines():
         if not line or line.startswith("#"):
@@ -45,8 +56,10 @@ def parse_metrics(text: str) -> dict[str, ModelCounters]:
         model = labels.get("model")
         if model is None:
             continue
-        counters = models.setdefault(model, dict.fromkeys(COUNTERS, 0.0))
+        counters = models.setdefault(model, {**dict.fromkeys(COUNTERS, 0.0), VERSIONS: {}})
+        version = counters[VERSIONS].setdefault(labels.get("version", ""), dict.fromkeys(COUNTERS, 0.0))
         counters[match["name"]] += float(match["value"])
+        version[match["name"]] += float(match["value"])
     return models
 
 
@@ -74,6 +87,40 @@ def counters_went_back(before: dict[str, ModelCounters], after: dict[str, ModelC
     if start is None:
         return False
     return end is None or any(end[name] < start[name] for name in COUNTERS)
+
+
+def served_versions(scrape: dict[str, ModelCounters], model: str) -> dict[str, dict[str, float]]:
+    """The model's counters per version in one scrape (empty: not served, or a scrape from before versions were
+    kept)."""
+    return dict(scrape.get(model, {}).get(VERSIONS, {}))
+
+
+def versions_changed(before: dict[str, ModelCounters], after: dict[str, ModelCounters], model: str) -> str | None:
+    """How the versions of `model` in Triton's counters changed between two scrapes (None: they did not): their
+    counters are then no delta over the time between, since Triton drops a version's counters when it unloads it
+    (tritonserver 2.51 may list it again at zero) and a new version's begin at zero. A version unloaded and loaded
+    again under the same number, as a rollback to it does, is not seen here: the client's count tells that
+    (`counts_disagree`)."""
+    start, end = served_versions(before, model), served_versions(after, model)
+    if not start or set(start) == set(end):  # not served at the start (the readiness check says so), or unchanged
+        return None
+    return f"model '{model}' served versions changed during the window ({_shown(start)} → {_shown(end)})"
+
+
+def counts_disagree(server_succeeded: int, client_succeeded: int, in_flight: int) -> bool:
+    """Whether Triton's count of a model's successful requests over the window is off the client's by more than
+    the noise at its ends: requests in flight when each scrape was taken (up to `in_flight` each), and those
+    answered while a scrape was read (`COUNT_SLACK` of the count). A version unloaded or reloaded during the
+    window (the same version number again, which nothing else shows) dropped its counters; another client's load
+    on the model added to them."""
+    allowed = COUNT_SLACK * client_succeeded + 2 * in_flight + COUNT_FLOOR
+    return abs(server_succeeded - client_succeeded) > allowed
+
+
+def _shown(versions: dict[str, dict[str, float]]) -> str:
+    """The versions that counted anything (those listed at zero after an unload are not served), else all listed."""
+    counted = [v for v, counters in versions.items() if any(counters.values())]
+    return ", ".join(sorted(counted or versions, key=lambda v: (len(v), v))) or "none"
 
 
 @dataclass

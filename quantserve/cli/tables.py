@@ -142,10 +142,10 @@ def load_columns() -> list[Column]:
 
 
 def load_rows(results: Sequence[Any]) -> list[list[str]]:
-    """One row per load step; server-side cells are "–" where Triton's metrics were not read."""
+    """One row per load step; server-side cells are "–" where Triton's metrics were not read or ran nothing."""
     rows = []
     for r in results:
-        server = r.server
+        server = r.server_figures
         rows.append(
             [
                 r.label,

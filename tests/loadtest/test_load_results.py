@@ -168,7 +168,7 @@ def test_failures_and_a_restarted_server_are_said_and_set_the_exit_status(tmp_pa
     )
     failure, restart = broken.notes()
     assert failure.startswith("m @ 8 users: 40 of 500 requests failed (8.0 %); 38 × TritonRequestFailed(")
-    assert "1 outage(s), the longest 4.0 s without a success (t = 11.0–15.0 s)" in failure
+    assert "1 outage(s), the longest 4.0 s without a success (t = 11.00–15.00 s)" in failure
     assert "tritonserver restarted during the measured window (pid 1" in restart and "left out" in restart
     run = LoadRun("m", [clean, broken])
     assert failure_status([run], allowed=False) == 1 and failure_status([run], allowed=True) == 0

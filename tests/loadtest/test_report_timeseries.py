@@ -54,7 +54,7 @@ def result_with(samples: np.ndarray, end: float = START + 10.3) -> LoadResult:
         inferences_per_s=float(ok.sum() / (end - START)),
         latency=LatencySummary.from_samples(samples[ok, 1]),
         timeline=timeline,
-        outages=outages(timeline),
+        outages=outages(samples, START, end),
     )
 
 
@@ -71,17 +71,18 @@ def test_seconds_count_successes_and_failures_apart() -> None:
     assert series[-1].ok_per_s == pytest.approx(20.0)
 
 
-def test_an_outage_is_the_seconds_with_failures_and_no_success() -> None:
-    series = per_second(load_with_outage(), START, START + 10.3)
-    assert outages(series) == [Outage(4.0, 7.0, 60)]
-    assert outages(series)[0].duration_s == 3.0
+def test_an_outage_runs_from_the_last_success_to_the_next() -> None:
+    # successes end every 50 ms until 3.975 s and again from 7.025 s; the lone failure at 3.525 s is no outage
+    found = outages(load_with_outage(), START, START + 10.3)
+    assert found == [Outage(3.975, 7.025, 60)]
+    assert found[0].duration_s == pytest.approx(3.05)
 
 
 def test_a_quiet_second_is_no_outage_and_one_at_the_end_is() -> None:
     slow = np.concatenate([requests(0, 2, 1, ok=True), requests(4, 5, 1, ok=True)])  # 2 s without a request
-    assert outages(per_second(slow, START, START + 5)) == []
+    assert outages(slow, START, START + 5) == []
     down_at_end = np.concatenate([requests(0, 3, 10, ok=True), requests(3, 5.6, 10, ok=False)])
-    assert outages(per_second(down_at_end, START, START + 5.6)) == [Outage(3.0, 5.6, 26)]
+    assert outages(down_at_end, START, START + 5.6) == [Outage(2.95, 5.6, 26)]
 
 
 @pytest.mark.parametrize(
@@ -124,7 +125,7 @@ def test_the_outage_is_a_gap_in_the_latency_line_over_a_shaded_band() -> None:
 def test_report_states_the_outage_and_draws_it(tmp_path: Path) -> None:
     LoadRun("dense", [result_with(load_with_outage())]).save(tmp_path)
     md_path, html_path = render(tmp_path)
-    line = "dense @ 2 users: no successful request for 3.0 s (t = 4.0–7.0 s), 60 requests failed in it"
+    line = "dense @ 2 users: no successful request for 3.1 s (t = 3.98–7.03 s), 60 requests failed in it"
     assert f"- Outage: {line}" in md_path.read_text()
     html = html_path.read_text()
     assert line in html and html.count('class="outage"') == 2
@@ -134,7 +135,7 @@ def test_report_states_the_outage_and_draws_it(tmp_path: Path) -> None:
 def test_timeline_survives_json_and_old_results_still_load(tmp_path: Path) -> None:
     path = LoadRun("dense", [result_with(load_with_outage())]).save(tmp_path)
     back = LoadRun.load(path).results[0]
-    assert back.outages == [Outage(4.0, 7.0, 60)] and [s.ok for s in back.timeline][3:8] == [20, 0, 0, 0, 20]
+    assert back.outages == [Outage(3.975, 7.025, 60)] and [s.ok for s in back.timeline][3:8] == [20, 0, 0, 0, 20]
     assert math.isnan(back.timeline[5].p99_ms)
     data = json.loads(path.read_text())
     for result in data["results"]:

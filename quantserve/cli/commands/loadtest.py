@@ -90,7 +90,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from loadtest.harness import LoadSettings
+    from loadtest.harness import LoadSettings, check_expected_arrivals
     from loadtest.load_pattern import parse_duration, pattern_from_flags
     from loadtest.report import render
     from quantserve.cli.tables import print_json, print_load_table
@@ -109,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
         args.trace_scale,
     )
     duration = parse_duration(args.duration or default_duration(pattern))
+    check_expected_arrivals(pattern, duration)  # before any probe or file
     metrics_url = resolve_metrics_url(args)
     write_machine_facts(Path(args.out))
     runs = []
