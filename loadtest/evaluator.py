@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from loadtest.request_data import check_request_size
 from loadtest.results import AccuracyReport, VariantAccuracy
 from optimizer.drift import (
     DriftBudget,
@@ -30,10 +31,6 @@ from quantserve.errors import InternalError, QuantserveError
 from quantserve.runner import run_batches
 
 TASKS = ("auto", "classification", "embedding")
-
-
-GRPC_MAX_MESSAGE = 2**31 - 1  # gRPC's hard limit on one message, whatever the channel options say
-MESSAGE_OVERHEAD = 1 << 20  # room for the request's own fields beside the tensors
 
 
 def served_outputs(
@@ -57,24 +54,6 @@ def served_outputs(
         if versions is not None:
             versions[model] = runner.version
         return run_batches(runner, data.batches(batch_size))
-
-
-def check_request_size(source: Path | str, data: TensorData, batch_size: int, max_batch: int) -> None:
-    """Refuse requests over gRPC's 2 GiB message limit before sending any: 176 images of 3×1024² (2.2 GB) failed
-    after 23 s at 10.9 GB of memory with gRPC's own message and no fix named."""
-    if not len(data):
-        return
-    row_bytes = sum(int(np.asarray(array[:1]).nbytes) for array in data.arrays.values())
-    rows = min(batch_size, max_batch) if max_batch > 0 else batch_size
-    limit = GRPC_MAX_MESSAGE - MESSAGE_OVERHEAD
-    if rows * row_bytes <= limit:
-        return
-    fit = limit // row_bytes
-    advice = f"pass --batch-size {fit} or less" if fit else "no request of even one row fits"
-    raise QuantserveError(
-        f"{source}: a request of {rows} rows is {rows * row_bytes / 1e9:.2f} GB, over gRPC's 2 GiB message "
-        f"limit; {advice}"
-    )
 
 
 def evaluate_accuracy(

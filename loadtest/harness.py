@@ -23,6 +23,7 @@ import loadtest
 from loadtest import recording_files
 from loadtest.load_pattern import ClosedLoop, LoadPattern, LoadStep, OpenLoop
 from loadtest.percentiles import LatencySummary, cdf_points
+from loadtest.request_data import check_request_size
 from loadtest.results import NO_PROCESS_AT_END, UNANSWERED_ERROR, LoadResult, LoadRun, safe_name
 from loadtest.timeline import outages, per_second
 from loadtest.triton_metrics import breakdown, counters_went_back, counts_disagree, metrics_endpoint, versions_changed
@@ -65,7 +66,8 @@ class LoadSettings:
         if self.max_in_flight < 1:
             raise QuantserveError(f"--max-in-flight must be at least 1, got {self.max_in_flight}")
         check_expected_arrivals(self.pattern, self.duration_s)
-        load_npz(self.data)  # a missing or unreadable data file is one clear line, here
+        data = load_npz(self.data)  # a missing or unreadable data file is one clear line, here
+        check_request_size(self.data, data, self.request_batch, 0, "--request-batch")
 
     def step_name(self, step: LoadStep) -> str:
         """Where one step's raw files and Locust CSVs go: `<model>-u16`, `<model>-rate50-poisson`."""

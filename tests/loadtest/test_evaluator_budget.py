@@ -234,7 +234,7 @@ def test_a_served_embedding_whose_neighbours_changed_is_noted(monkeypatch, capsy
 
 
 def test_a_request_over_grpcs_2_gib_limit_is_refused_naming_the_batch_size_that_fits() -> None:
-    from loadtest.evaluator import check_request_size
+    from loadtest.request_data import check_request_size
     from quantserve.data import TensorData
     from quantserve.errors import QuantserveError
 

@@ -11,7 +11,7 @@ import pytest
 from rich.console import Console
 
 from loadtest.harness import LoadSettings, _result_of_window, _server_restarted
-from loadtest.load_pattern import OpenLoop, Sweep
+from loadtest.load_pattern import ClosedLoop, OpenLoop, Sweep
 from loadtest.percentiles import LatencySummary
 from loadtest.recording_files import SAMPLE_COLUMNS, WINDOW_FILE, Window, read_window
 from loadtest.report import render
@@ -104,3 +104,12 @@ def test_open_loop_arrivals_on_their_way_at_the_end_are_counted(tmp_path: Path, 
     assert result.offered_requests == result.requests + result.unsent + result.in_flight_at_end + result.cut_at_end
     result.unsent, result.offered_requests = 40, 1062
     assert "offered 1062 requests, 960 answered, 62 in flight at the end, 40 never sent" in (result.unsent_note() or "")
+
+
+def test_a_request_batch_over_grpcs_2_gib_limit_is_refused_before_locust_starts(tmp_path: Path) -> None:
+    rows = np.broadcast_to(np.zeros(1, np.float32), (4, 3, 1024, 1024))  # 12.6 MB a row
+    np.savez(tmp_path / "big.npz", image=rows)
+    settings = LoadSettings("127.0.0.1:1", "m", tmp_path / "big.npz", ClosedLoop(1), duration_s=1.0, request_batch=200)
+    with pytest.raises(QuantserveError) as refused:
+        settings.check()
+    assert str(refused.value).endswith("over gRPC's 2 GiB message limit; pass --request-batch 170 or less")
