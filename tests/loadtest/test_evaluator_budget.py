@@ -201,6 +201,7 @@ def test_the_metric_shows_in_the_table_the_report_and_the_verdict(monkeypatch, t
     evaluate_command.print_table(report)
     printed = capsys.readouterr().out
     assert "eval_task_metric:accuracy" in printed and "0.6000" in printed
+    assert "drift per output, against the budget" in printed and "MISSED" in printed and "top1_agreement" in printed
     report.save(tmp_path / "r")
     md_path, html_path = render(tmp_path / "r")
     markdown = Path(md_path).read_text()

@@ -234,3 +234,30 @@ def print_table(report: Any, console: Any = None) -> None:
         for row, v in zip(rows, report.variants, strict=True):
             row.append(fmt(v.user_metric["value"], 4) if v.user_metric else "")
     print_rows(f"accuracy drift vs {report.reference}", columns, rows, console)
+    print_drift_rows(report, console)
+
+
+def print_drift_rows(report: Any, console: Any = None) -> None:
+    """Every budgeted metric of every output of every variant (the table above scores one output; a detector's
+    box output was judged but shown only in accuracy.json)."""
+    from loadtest.verdict import drift_rows, metric_row
+    from quantserve.cli.tables import NAME, NUMBER, TEXT, Column, print_rows
+
+    rows = [
+        [
+            r.variant,
+            r.output,
+            r.kind,
+            r.metric,
+            f"{r.value:.4g}",
+            "–" if r.budget is None else f"{r.budget:g}",
+            "ok" if r.holds else "MISSED",
+        ]
+        for v in report.variants
+        if v.model != report.reference
+        for r in [*drift_rows(v.model, v.drift or {}, report.drift_budget), *metric_row(v.model, v.user_metric)]
+    ]
+    if rows:
+        kinds = ((NAME, "model"), (NAME, "output"), (TEXT, "kind"), (NAME, "metric"), (NUMBER, "value"))
+        columns = [*(Column(h, k) for k, h in kinds), Column("budget"), Column("", TEXT)]
+        print_rows("drift per output, against the budget", columns, rows, console)
