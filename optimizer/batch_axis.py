@@ -28,6 +28,10 @@ from optimizer import onnx_files
 from quantserve.errors import QuantserveError
 
 BATCH = "batch"
+# A row alone may differ from itself in a batch by kernel numerics (ORT picks GEMM blocking by batch size): magika's
+# file-type probabilities moved by up to 1.5 % of their spread over the rows; silero-vad's sequence model, its time
+# steps fed as rows, by 174 %. Rows count as dependent where a row moves by more than this share of the spread.
+DEPENDENT_SHARE = 0.1
 OTHER_DYNAMIC_DIM = 32  # the size given to the other dynamic axes (sequence, width) in the proof run
 ROWS = 2
 
@@ -177,7 +181,8 @@ def dependent_rows(path: Path, feeds: dict[str, np.ndarray]) -> str:
     of which row moved, and by how much. A model whose axis 0 is not a batch of independent samples (a recurrent
     model fed its time steps as rows, an op that pools over axis 0) answers a request by what Triton's dynamic
     batching put beside it: silero-vad's sequence model, its FP32 rows alone agreeing with their batch on 0.48 of
-    its frames, was refused only after calibration, as an INT8 drift. Float tolerance as `rows_mismatch`'s."""
+    its frames, was refused only after calibration, as an INT8 drift. A row must move beyond `rows_mismatch`'s float
+    tolerance and by more than DEPENDENT_SHARE of the output's spread over the rows."""
     import onnxruntime as ort
 
     rows = len(next(iter(feeds.values())))
@@ -186,17 +191,24 @@ def dependent_rows(path: Path, feeds: dict[str, np.ndarray]) -> str:
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = [output.name for output in session.get_outputs()]
     together = session.run(None, feeds)
+    # ids beside float outputs are judged through them: an argmax near a tie may flip by the kernels' numerics
+    floats = any(np.asarray(t).dtype.kind in "fc" for t in together)
     for row in range(rows):
         alone = session.run(None, {name: array[row : row + 1] for name, array in feeds.items()})
         for name, batched, single in zip(names, together, alone, strict=True):
             got, want = np.asarray(single), np.asarray(batched)[row : row + 1]
+            if got.dtype.kind not in "fc" and floats and got.shape == want.shape:
+                continue
             if got.shape != want.shape or got.dtype.kind not in "fc":
                 if got.shape != want.shape or not np.array_equal(got, want):
                     return f"output '{name}' of row {row} run alone differs from the same row among {rows} rows"
                 continue
             scale = float(np.nanmax(np.abs(want))) if want.size else 0.0
-            if not np.allclose(got, want, rtol=1e-3, atol=1e-4 * max(1.0, scale), equal_nan=True):
-                moved = float(np.nanmax(np.abs(got.astype(np.float64) - want)))
+            if np.allclose(got, want, rtol=1e-3, atol=1e-4 * max(1.0, scale), equal_nan=True):
+                continue
+            moved = float(np.nanmax(np.abs(got.astype(np.float64) - want)))
+            spread = float(np.nanstd(np.asarray(batched, dtype=np.float64)))
+            if moved > DEPENDENT_SHARE * spread:  # beyond the numerical noise of another batch size's kernels
                 return (
                     f"output '{name}' of row {row} run alone differs from the same row among {rows} rows "
                     f"(by up to {moved:.3g})"
