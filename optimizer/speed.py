@@ -112,13 +112,15 @@ class SpeedRecord:
     def holds(self) -> bool:
         return self.speedup >= self.min_speedup
 
-    def line(self, drift_holds: bool = False) -> str:
-        """E.g. "INT8 is 0.68× FP32 here; deploy fp32 (or pass --allow-slower)"; `drift_holds`: saying so, so the
-        user knows --allow-slower would ship a faithful model."""
+    def line(self, drift_holds: bool | None = None) -> str:
+        """E.g. "INT8 is 0.68× FP32 here; deploy fp32 (or pass --allow-slower)"; with `drift_holds`, whether the drift
+        held too, so the user knows whether --allow-slower would ship a faithful model."""
         bar = "" if self.min_speedup == 1.0 else f", below --min-speedup {self.min_speedup:g}"
-        held = "; its drift is within the budget" if drift_holds else ""
+        drift = ""
+        if drift_holds is not None:
+            drift = "; its drift is within the budget" if drift_holds else "; its drift misses the budget too"
         return (
-            f"INT8 is {self.speedup:.2f}× FP32 here{bar}; deploy fp32 (or pass --allow-slower){held}{self.busy_note()}"
+            f"INT8 is {self.speedup:.2f}× FP32 here{bar}; deploy fp32 (or pass --allow-slower){drift}{self.busy_note()}"
         )
 
     def busy_note(self) -> str:

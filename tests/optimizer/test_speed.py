@@ -23,6 +23,7 @@ def test_slower_int8_is_refused_in_one_line() -> None:
     assert not _record(0.68).holds
     assert _record(0.68).line() == "INT8 is 0.68× FP32 here; deploy fp32 (or pass --allow-slower)"
     assert _record(0.68).line(drift_holds=True).endswith("(or pass --allow-slower); its drift is within the budget")
+    assert _record(0.68).line(drift_holds=False).endswith("(or pass --allow-slower); its drift misses the budget too")
     assert (
         _record(1.3, 1.5).line()
         == "INT8 is 1.30× FP32 here, below --min-speedup 1.5; deploy fp32 (or pass --allow-slower)"
