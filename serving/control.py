@@ -38,11 +38,16 @@ class ControlClient:
                 return exc.code, json.loads(raw) if raw else None
             except ValueError:
                 return exc.code, {"error": raw.decode(errors="replace")}
+        except (http.client.HTTPException, ValueError) as exc:  # not HTTP/JSON: the gRPC port given for --url
+            raise QuantserveError(
+                f"{self.url}: not a Triton HTTP endpoint ({type(exc).__name__}); --url takes the HTTP port "
+                "(8000 by default), not the gRPC one"
+            ) from exc
 
     def _ok(self, path: str) -> bool:
         try:
             return self._request("GET", path)[0] == 200
-        except (OSError, ValueError, http.client.HTTPException):  # a half answer from a dying server is no answer
+        except (OSError, QuantserveError):  # a half answer from a dying server is no answer
             return False
 
     def is_live(self) -> bool:

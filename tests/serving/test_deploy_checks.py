@@ -171,3 +171,37 @@ def test_a_repository_another_serve_serves_is_refused(
         f"{repo}; record {record}); stop it first, or serve a copy of the repository\n"
     )
     record.unlink()
+
+
+def test_deploy_url_at_a_port_that_does_not_speak_http_is_one_line_and_withdrawn(
+    dense_build: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The gRPC port given for --url: a traceback (BadStatusLine) while the version stayed in the repository, where
+    a watching server loaded it."""
+    import threading
+
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def answer_like_grpc() -> None:  # an HTTP/2 SETTINGS frame, as a gRPC port answers an HTTP/1.1 request
+        for _ in range(8):
+            try:
+                peer, _ = listener.accept()
+            except OSError:
+                return
+            with peer:
+                peer.recv(4096)
+                peer.sendall(b"\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x03\x00\x00\x00\x64")
+
+    threading.Thread(target=answer_like_grpc, daemon=True).start()
+    repo = tmp_path / "repo"
+    url = f"127.0.0.1:{listener.getsockname()[1]}"
+    try:
+        assert main(["deploy", str(dense_build), "--repo", str(repo), "--name", "dense", "--url", url]) == 2
+    finally:
+        listener.close()
+    err = capsys.readouterr().err
+    assert f"{url}: not a Triton HTTP endpoint (" in err and "--url takes the HTTP port" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (repo / "dense").exists() or not [p for p in (repo / "dense").iterdir() if p.name.isdigit()]
