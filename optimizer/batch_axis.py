@@ -167,7 +167,15 @@ def unbatched_output(path: Path, feeds: dict[str, np.ndarray], model: str | Path
     shapes = []
     for batch in (feeds, {name: array[:1] for name, array in feeds.items()}):
         rows = len(next(iter(batch.values())))
-        shapes.append([list(np.shape(value)) for value in session.run(None, batch)])
+        try:
+            shapes.append([list(np.shape(value)) for value in session.run(None, batch)])
+        except Exception as exc:  # ORT's own error types: the model does not run at the data's shapes
+            given = ", ".join(f"{name} {list(np.shape(array))}" for name, array in batch.items())
+            first = ort_reason(exc)
+            raise QuantserveError(
+                f"{model or path}: the model does not run on the data's rows ({given}): {first}; a size the data "
+                "uses may be fixed in the graph (the TorchScript exporter bakes an example's sizes into Reshape)"
+            ) from exc
         for name, shape in zip(names, shapes[-1], strict=True):
             if not shape or shape[0] != rows:
                 noun = "input row" if rows == 1 else "input rows"
@@ -214,6 +222,52 @@ def dependent_rows(path: Path, feeds: dict[str, np.ndarray]) -> str:
                     f"(by up to {moved:.3g})"
                 )
     return ""
+
+
+def sizes_fixed_in_graph(path: Path, feeds: dict[str, np.ndarray]) -> list[str]:
+    """A note per named dynamic axis (after the batch) the model does not run with at twice the data's size (the
+    first row repeated along it, so every divisibility the size had holds): the TorchScript exporter baked a
+    transformer's T=30 into its attention's Reshape, and the model shipped declaring ['batch', 'time', 8] failed at
+    any other length. Doubling keeps a convolution stack's multiples of 32 that a size-1 probe would break."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    places: dict[str, list[tuple[str, int]]] = {}
+    for spec in session.get_inputs():
+        for axis, dim in enumerate(spec.shape):
+            if axis >= 1 and isinstance(dim, str) and spec.name in feeds and np.ndim(feeds[spec.name]) > axis:
+                places.setdefault(dim, []).append((spec.name, axis))
+    first = {name: array[:1] for name, array in feeds.items()}
+    notes = []
+    for dim, where in places.items():
+        grown = dict(first)
+        for name, axis in where:
+            grown[name] = np.concatenate([grown[name], grown[name]], axis=axis)
+        name, axis = where[0]
+        size = int(np.shape(first[name])[axis])
+        if size == 0:
+            continue
+        try:
+            session.run(None, grown)
+        except Exception as exc:  # ORT's own error types: the graph cannot take the other size
+            reason = ort_reason(exc)
+            notes.append(
+                f"input '{name}' axis {axis} ('{dim}') is declared dynamic, but the model does not run at {2 * size} "
+                f"where it runs at {size} ({reason}); requests of other sizes will fail: re-export it with that axis "
+                "dynamic (the TorchScript exporter bakes sizes into Reshape; the dynamo one keeps them), or send only "
+                f"{size}"
+            )
+    return notes
+
+
+def ort_reason(exc: Exception) -> str:
+    """ONNX Runtime's failure in a few words: the node, and the shapes it was given where it says them."""
+    text = str(exc).strip()
+    node = re.search(r"running (\w+) node\. Name:'([^']*)'", text)
+    shapes = re.search(r"Input shape:\{[^}]*\}, requested shape:\{[^}]*\}", text)
+    if node:
+        return f"{node.group(1)} node '{node.group(2)}'" + (f": {shapes.group(0)}" if shapes else "")
+    return (text.splitlines() or [type(exc).__name__])[0][:200]
 
 
 def _refuse_rows_in_other_axes(model: str | Path, names: list[str], shapes: list[list[list[int]]], rows: int) -> None:

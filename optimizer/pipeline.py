@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from optimizer.batch_axis import dependent_rows, unbatched_output
+from optimizer.batch_axis import dependent_rows, sizes_fixed_in_graph, unbatched_output
 from optimizer.calibrate import CalibrationSettings
 from optimizer.drift import BudgetExceeded, DriftBudget, evidence_refusal, evidence_rows
 from optimizer.export import ExportOnnx, refuse_quantized
@@ -105,6 +105,9 @@ class OptimizeJob:
                 "a per-model constant does not belong among the outputs, nor may a Squeeze drop the batch axis "
                 "of a single row"
             )
+        fixed = sizes_fixed_in_graph(exported.path, check_inputs)
+        if fixed:  # said, not refused: traffic of the data's sizes is served right
+            exported.manifest.stages[0]["sizes_fixed"] = {"notes": fixed}
         if not exported.manifest.stages[0].get("quantized_ops"):  # a dynamic-INT8 file's scale spans its batch
             dependent = dependent_rows(exported.path, check_inputs)
             if dependent:

@@ -173,3 +173,40 @@ def test_rows_moving_within_kernel_noise_of_their_spread_are_independent(
     rows = {"x": np.random.default_rng(4).normal(size=(8, D)).astype(np.float32)}
     found = dependent_rows(tmp_path / "m.onnx", rows)
     assert bool(found) is dependent, found
+
+
+def _fixed_time(tmp_path: Path) -> Path:
+    """x [N, 'time', 4] through a Reshape whose target fixes time at 30, as the TorchScript exporter leaves one."""
+    target = numpy_helper.from_array(np.array([0, 30, 4], np.int64), "target")
+    weight = numpy_helper.from_array(np.random.default_rng(5).normal(size=(4, 3)).astype(np.float32), "W")
+    graph = helper.make_graph(
+        [
+            helper.make_node("Reshape", ["x", "target"], ["r"], name="baked"),
+            helper.make_node("MatMul", ["r", "W"], ["y"], name="mm"),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", "time", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 30, 3])],
+        [target, weight],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 10
+    onnx.save(model, str(tmp_path / "fixed.onnx"))
+    return tmp_path / "fixed.onnx"
+
+
+def test_a_dynamic_axis_the_graph_fixed_is_said_and_data_at_another_size_is_one_line(tmp_path: Path) -> None:
+    path = _fixed_time(tmp_path)
+    rng = np.random.default_rng(6)
+    np.savez(tmp_path / "t30.npz", x=rng.normal(size=(40, 30, 4)).astype(np.float32))
+    artifact = optimize(OptimizeOptions(path, tmp_path / "t30.npz", "fp32", "embedded", tmp_path / "o30"))
+    (note,) = next(s for s in artifact.manifest.stages if s.get("sizes_fixed"))["sizes_fixed"]["notes"]
+    assert note.startswith("input 'x' axis 1 ('time') is declared dynamic, but the model does not run at 60 where it ")
+    assert "Reshape node 'baked'" in note and note.endswith("or send only 30")
+    np.savez(tmp_path / "t40.npz", x=rng.normal(size=(40, 40, 4)).astype(np.float32))
+    with pytest.raises(QuantserveError) as caught:
+        optimize(OptimizeOptions(path, tmp_path / "t40.npz", "fp32", "embedded", tmp_path / "o40"))
+    assert f"{path}: the model does not run on the data's rows (x [8, 40, 4]): Reshape node 'baked'" in str(
+        caught.value
+    )
+    assert caught.value.exit_code == 2 and not (tmp_path / "o40").exists()

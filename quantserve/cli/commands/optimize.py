@@ -117,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
     notes = [busy_note(speed)] if speed.get("busy") else []
     # the served model's inputs differ from the file's: an input with a default was folded in as that constant
     notes += [stage["inputs_folded"]["note"] for stage in artifact.manifest.stages if stage.get("inputs_folded")]
+    notes += [note for stage in artifact.manifest.stages for note in (stage.get("sizes_fixed") or {}).get("notes", [])]
     notes += [thin_evidence_line(entry) for entry in verification.get("thin_evidence") or []]
     notes += verification.get("notes") or []  # e.g. an embedding whose nearest neighbours changed
     if not getattr(args, "quiet", False):
