@@ -236,6 +236,34 @@ def retrieval_agreement(reference: np.ndarray, candidate: np.ndarray, k: int = 5
     return float(np.mean(overlaps == k)), float(np.mean(overlaps) / k)
 
 
+REGRET_MAX_ROWS = 2000  # rows the nearest-neighbour regret is taken over (an N × N similarity matrix each)
+
+
+def nearest_neighbour_regret(reference: np.ndarray, candidate: np.ndarray) -> tuple[float, float]:
+    """(share of rows whose nearest other row changed, mean regret): a row's regret is how much less similar, by
+    the reference's similarities, the candidate's nearest row is than the reference's nearest, over the gap between
+    the reference's nearest and its median row. A swap among near-duplicates costs ~0 (a tight cluster's rows are
+    all nearest); a pick of a typical row costs 1. Over the first REGRET_MAX_ROWS rows."""
+    _check_pair(reference, candidate)
+    rows = min(len(reference), REGRET_MAX_ROWS)
+    if rows < 3:
+        return 0.0, 0.0
+    unit = [_unit_rows(np.asarray(x[:rows], dtype=np.float64).reshape(rows, -1)) for x in (reference, candidate)]
+    fp32, other = (u @ u.T for u in unit)
+    np.fill_diagonal(fp32, np.nan)
+    np.fill_diagonal(other, -np.inf)
+    nearest, picked = np.nanargmax(fp32, axis=1), other.argmax(axis=1)
+    index = np.arange(rows)
+    best, got = fp32[index, nearest], fp32[index, picked]
+    typical = np.nanmedian(fp32, axis=1)
+    regret = (best - got) / np.maximum(best - typical, 1e-12)
+    return float(np.mean(nearest != picked)), float(np.mean(regret))
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
 def embedding_drift(reference: np.ndarray, candidate: np.ndarray, k: int = 5) -> EmbeddingDrift:
     """Everything the evaluator reports for an embedding output."""
     _check_pair(reference, candidate)

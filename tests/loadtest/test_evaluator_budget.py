@@ -221,7 +221,7 @@ def test_a_served_embedding_whose_neighbours_changed_is_noted(monkeypatch, capsy
     from quantserve.data import TensorData
 
     alike = RNG.normal(size=128) + 0.15 * RNG.normal(size=(100, 128))
-    noise = 0.03 * np.linalg.norm(alike, axis=1, keepdims=True) / np.sqrt(128) * RNG.normal(size=alike.shape)
+    noise = 0.06 * np.linalg.norm(alike, axis=1, keepdims=True) / np.sqrt(128) * RNG.normal(size=alike.shape)
     outputs = {"fp32": {"emb": alike}, "int8": {"emb": alike + noise}}
     monkeypatch.setattr(
         evaluator, "served_outputs", lambda url, model, data, batch_size, source, versions=None: outputs[model]
