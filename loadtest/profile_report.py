@@ -63,6 +63,8 @@ def summary_lines(result: BuildProfile) -> list[str]:
         f"inputs: {result.inputs}",
         f"kernel time per run: {ref} {result.reference.kernel_ms:.3f} ms, {mod} {result.model.kernel_ms:.3f} ms "
         "(the rest of a run is ORT's own overhead)",
+        *([f"timed: {result.timing}"] if result.timing else []),
+        *result.notes,  # a busy machine, an FP32 build: what the figures cannot say
     ]
 
 

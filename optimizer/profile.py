@@ -6,6 +6,13 @@ inflate each other). ORT fuses and renames nodes (Q/DQ pairs into QLinearConv, C
 NCHWc Conv), so every timed kernel is mapped back to a node of the ONNX file (`map_to_onnx`) and
 grouped by that node's op type, which lets FP32 and INT8 runs of one graph be compared op type by
 op type.
+
+Two models are profiled in alternated rounds (FP32, INT8, FP32, INT8 …, a child each) and each
+kernel's and run's median taken (`profile_rounds`): one child after the other, whatever the machine
+did meanwhile lands on one model only. Each child reads the share of the cores other processes took
+while it timed (`optimizer.speed.CpuClock`); above `BUSY_SHARE` the profile is marked busy, as
+`optimize`'s speed gate marks its figures: on 2 shared cores at load 6 the same build profiled 2.24×,
+0.18× and 0.30× back to back.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import argparse
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from optimizer.speed import BUSY_SHARE, CpuClock
 from quantserve.errors import InternalError, QuantserveError
 
 # Suffixes ORT's graph transformers append to a node or tensor name when they make a new node.
@@ -33,6 +42,8 @@ _ORT_SUFFIX = re.compile(r"(_token_\d+|_nchwc|_output|_Output|_quant|_dequant)$"
 _OP_PREFIXES = ("DynamicQuantize", "QLinear", "Nchwc", "Fused", "QOrdered", "Q")
 _OP_SUFFIXES = ("Integer", "AndScale")
 _ANCESTOR_STEPS = 4  # how far up a fused chain (Conv → BN → Relu) a kernel is traced to its root op
+# ORT's errors that blame the inputs (an id past an embedding's end, a wrong dtype or rank): the user's data.
+_INPUT_ERROR = re.compile(r"INVALID_ARGUMENT|out of (data )?(range|bounds)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,8 @@ class ModelProfile:
     run_ms: float
     nodes: list[NodeTime]
     not_run: list[str] = field(default_factory=list)  # fused into another kernel or folded to a constant
+    others_share: float | None = None  # share of the cores other processes took while it ran (None: unknown)
+    rounds: int = 1  # children whose medians these are (`runs` each)
 
     @property
     def kernel_ms(self) -> float:
@@ -101,9 +114,15 @@ def op_type_totals(nodes: Sequence[NodeTime]) -> dict[str, float]:
 
 
 def profile_model(
-    model_path: Path, batches: Sequence[dict[str, np.ndarray]], threads: int = 1, repeats: int = 3
+    model_path: Path,
+    batches: Sequence[dict[str, np.ndarray]],
+    threads: int = 1,
+    repeats: int = 3,
+    inputs: str = "the inputs",
 ) -> ModelProfile:
-    """Profile `model_path` on `batches` (each run `repeats` times after one warm-up pass) in a child process."""
+    """Profile `model_path` on `batches` (each run `repeats` times after one warm-up pass) in a child process.
+
+    `inputs` names where the batches came from, for the one-line error when ONNX Runtime refuses them."""
     model_path = Path(model_path)
     if not model_path.is_file():
         raise QuantserveError(f"{model_path}: model file not found")
@@ -115,15 +134,15 @@ def profile_model(
         feeds = Path(tmp) / "batches.npz"
         np.savez(feeds, **{f"{i}/{name}": a for i, batch in enumerate(batches) for name, a in batch.items()})  # type: ignore[arg-type]
         result = Path(tmp) / "profile.json"
-        _run_child(model_path.resolve(), feeds, result, threads, repeats)
+        _run_child(model_path.resolve(), feeds, result, (threads, repeats), inputs)
         return ModelProfile.from_dict(json.loads(result.read_text()))
 
 
-def _run_child(model_path: Path, feeds: Path, result: Path, threads: int, repeats: int) -> None:
+def _run_child(model_path: Path, feeds: Path, result: Path, counts: tuple[int, int], inputs: str) -> None:
     root = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
     argv = [sys.executable, "-m", "optimizer.profile", str(model_path), str(feeds), str(result)]
-    argv += ["--threads", str(threads), "--repeats", str(repeats)]
+    argv += ["--threads", str(counts[0]), "--repeats", str(counts[1]), "--inputs", inputs]
     # cwd: the temp folder, so nothing lands in the caller's working directory
     done = subprocess.run(argv, env=env, cwd=feeds.parent, capture_output=True, text=True, check=False)
     if done.returncode == QuantserveError.exit_code:
@@ -134,20 +153,83 @@ def _run_child(model_path: Path, feeds: Path, result: Path, threads: int, repeat
 
 
 def profile_in_session(
-    model_path: Path, batches: Sequence[dict[str, np.ndarray]], threads: int, repeats: int
+    model_path: Path, batches: Sequence[dict[str, np.ndarray]], threads: int, repeats: int, inputs: str = "the inputs"
 ) -> ModelProfile:
     """Profile in a fresh session of this process; the trace JSON goes to a temp folder and is deleted."""
     with tempfile.TemporaryDirectory(prefix="quantserve-ort-trace-") as tmp:
         session = _profiling_session(model_path, threads, Path(tmp) / "trace")
-        for batch in batches:  # warm-up: first-run allocations and kernel selection stay out of the figures
-            session.run(None, batch)
-        for _ in range(repeats):
-            for batch in batches:
-                session.run(None, batch)
+        # warm-up: first-run allocations and kernel selection stay out of the figures
+        _run_passes(session, batches, 1, f"{model_path.name} cannot run on {inputs}")
+        clock = CpuClock.now()
+        _run_passes(session, batches, repeats, f"{model_path.name} cannot run on {inputs}")
+        others = clock.others_share()
         events = json.loads(Path(session.end_profiling()).read_text())
     runs = repeats * len(batches)
     kernels, run_ms = summarize_trace(events, warmup_runs=len(batches), runs=runs)
-    return _model_profile(model_path, threads, runs, run_ms, kernels)
+    profile = _model_profile(model_path, threads, runs, run_ms, kernels)
+    profile.others_share = others
+    return profile
+
+
+def _run_passes(session: Any, batches: Sequence[dict[str, np.ndarray]], passes: int, refused: str) -> None:
+    """Run every batch `passes` times; ORT refusing the inputs (INVALID_ARGUMENT, an index out of range) is the
+    user's data, not a bug: a QuantserveError `refused: ORT's first line`."""
+    try:
+        for _ in range(passes):
+            for batch in batches:
+                session.run(None, batch)
+    except Exception as exc:  # ORT raises its own InvalidArgument/Fail types
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if type(exc).__name__ == "InvalidArgument" or _INPUT_ERROR.search(first):
+            raise QuantserveError(f"{refused}: {first}") from exc
+        raise
+
+
+def profile_rounds(
+    models: Sequence[Path],
+    batches: Sequence[dict[str, np.ndarray]],
+    threads: int,
+    repeats: int,
+    rounds: int = 3,
+    inputs: str = "the inputs",
+) -> list[ModelProfile]:
+    """Profile `models` in alternated rounds (A, B, A, B …, a child each); per model the rounds' medians."""
+    taken: list[list[ModelProfile]] = [[] for _ in models]
+    for _ in range(rounds):
+        for profiles, path in zip(taken, models, strict=True):
+            profiles.append(profile_model(path, batches, threads, repeats, inputs))
+    return [median_profile(profiles) for profiles in taken]
+
+
+def median_profile(profiles: Sequence[ModelProfile]) -> ModelProfile:
+    """One model's rounds as one profile: the median run ms, each kernel's median ms, others' median share."""
+    if len(profiles) == 1:
+        return profiles[0]
+    first = profiles[0]
+    per_round = [{(n.name, n.op_type, n.onnx_node, n.onnx_op_type): n.ms for n in p.nodes} for p in profiles]
+    keys = {key for kernels in per_round for key in kernels}
+    nodes = [NodeTime(*key, statistics.median(k.get(key, 0.0) for k in per_round)) for key in keys]
+    shares = [p.others_share for p in profiles if p.others_share is not None]
+    return ModelProfile(
+        first.model,
+        first.threads,
+        first.runs,
+        statistics.median(p.run_ms for p in profiles),
+        sorted(nodes, key=lambda n: (-n.ms, n.name)),
+        first.not_run,
+        statistics.median(shares) if shares else None,
+        len(profiles),
+    )
+
+
+def busy_note(others_share: float | None) -> str | None:
+    """The warning for a profile taken while other processes took over `BUSY_SHARE` of the cores, else None."""
+    if others_share is None or others_share <= BUSY_SHARE:
+        return None
+    return (
+        f"profiled on a busy machine (other processes used {others_share:.0%} of the cores): the ms and "
+        "speedups are not to be trusted; profile again when idle"
+    )
 
 
 def _profiling_session(model_path: Path, threads: int, prefix: Path) -> Any:
@@ -300,6 +382,10 @@ class BuildProfile:
     op_types: list[OpTypeRow]
     nodes: list[NodeRow]
     run_speedup: float | None
+    timing: str = ""  # how the two models were timed, in words
+    others_share: float | None = None  # the larger of the two models' median shares of others' CPU
+    busy: bool = False  # others_share above BUSY_SHARE: the figures are not to be trusted
+    notes: list[str] = field(default_factory=list)  # the busy machine; an FP32 build with nothing to compare
 
     def save(self, path: Path) -> Path:
         Path(path).write_text(json.dumps(asdict(self), indent=2) + "\n")
@@ -394,9 +480,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("out", type=Path)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--inputs", default="the inputs", help="where the batches came from, for errors")
     args = parser.parse_args(argv)
     try:
-        profile = profile_in_session(args.model, _load_batches(args.batches), args.threads, args.repeats)
+        batches = _load_batches(args.batches)
+        profile = profile_in_session(args.model, batches, args.threads, args.repeats, args.inputs)
     except QuantserveError as exc:
         print(exc, file=sys.stderr)
         return QuantserveError.exit_code

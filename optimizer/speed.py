@@ -245,7 +245,7 @@ def time_alternating(
     pair_ms = (time.perf_counter() - started) * 1000.0 / WARMUP_RUNS
     pairs = max(min_pairs, int(seconds * 1000.0 / max(pair_ms, 1e-3)))
     fp32_ms, int8_ms = [], []
-    machine, own, wall = machine_busy_seconds(), _own_cpu_seconds(), time.perf_counter()
+    clock = CpuClock.now()
     for pair in range(pairs):
         if pair % 2:  # INT8 first every other pair: neither model always runs on the other's warm caches
             int8_ms.append(run_ms(sessions[1]))
@@ -253,11 +253,7 @@ def time_alternating(
         else:
             fp32_ms.append(run_ms(sessions[0]))
             int8_ms.append(run_ms(sessions[1]))
-    others = None
-    after = machine_busy_seconds()
-    if machine is not None and after is not None:
-        used = (after - machine) - (_own_cpu_seconds() - own)
-        others = round(min(1.0, max(0.0, used) / ((time.perf_counter() - wall) * (os.cpu_count() or 1))), 3)
+    others = clock.others_share()
     ratios = [f / i if i > 0 else float("inf") for f, i in zip(fp32_ms, int8_ms, strict=True)]
     return Block(
         float(statistics.median(fp32_ms)),
@@ -266,6 +262,29 @@ def time_alternating(
         others,
         pairs,
     )
+
+
+@dataclass(frozen=True)
+class CpuClock:
+    """Where the machine's CPU seconds, this process's and the wall clock stood: the start of a window whose
+    `others_share` says how much of the cores other processes took (what makes a timing `BUSY_SHARE`-busy)."""
+
+    machine: float | None
+    own: float
+    wall: float
+
+    @classmethod
+    def now(cls) -> CpuClock:
+        return cls(machine_busy_seconds(), _own_cpu_seconds(), time.perf_counter())
+
+    def others_share(self) -> float | None:
+        """Share of all cores other processes used since `now()`: the machine's CPU less this process's (None
+        off Linux)."""
+        after = machine_busy_seconds()
+        if self.machine is None or after is None:
+            return None
+        used = (after - self.machine) - (_own_cpu_seconds() - self.own)
+        return round(min(1.0, max(0.0, used) / ((time.perf_counter() - self.wall) * (os.cpu_count() or 1))), 3)
 
 
 def machine_busy_seconds() -> float | None:

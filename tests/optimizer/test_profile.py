@@ -11,15 +11,18 @@ import pytest
 from onnx import TensorProto, helper
 
 from optimizer.profile import (
+    ModelProfile,
     NodeTime,
     OnnxNodeIndex,
     base_op_type,
+    busy_note,
     compare_nodes,
     compare_op_types,
     node_times_ms,
     op_type_times_ms,
     op_type_totals,
     profile_model,
+    profile_rounds,
     summarize_trace,
 )
 from quantserve.errors import QuantserveError
@@ -181,3 +184,69 @@ def test_a_trace_cut_short_by_the_event_limit_is_refused() -> None:
     events = [_event("model_run", 0, 100, cat="Session"), _event("conv_kernel_time", 10, 90)]
     with pytest.raises(QuantserveError, match=r"recorded 1 of 3 runs \(event limit reached\)"):
         summarize_trace(events, warmup_runs=1, runs=2)
+
+
+def _embedding_model(path: Path, graph_name: str = "embed") -> Path:
+    """ids (batch, 3) int64 → a 100-entry embedding's rows: an id of 100 or more is out of its range."""
+    table = helper.make_tensor("table", TensorProto.FLOAT, [100, 4], np.zeros(400, np.float32).tolist())
+    graph = helper.make_graph(
+        [helper.make_node("Gather", ["table", "ids"], ["rows"], name="/embed/Gather")],
+        graph_name,
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", 3])],
+        [helper.make_tensor_value_info("rows", TensorProto.FLOAT, ["batch", 3, 4])],
+        [table],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def test_inputs_onnx_runtime_refuses_are_the_users_data_in_one_line(tmp_path: Path) -> None:
+    model = _embedding_model(tmp_path / "embed.onnx")
+    ids = [{"ids": np.full((2, 3), 500, np.int64)}]
+    with pytest.raises(QuantserveError) as info:
+        profile_model(model, ids, repeats=1, inputs="data file seqbig.npz")
+    message = str(info.value)
+    assert message.startswith(
+        "embed.onnx cannot run on data file seqbig.npz: [ONNXRuntimeError] : 2 : INVALID_ARGUMENT"
+    )
+    assert "/embed/Gather" in message and "idx=500" in message and "\n" not in message
+
+
+def test_each_child_reads_the_share_of_the_cores_other_processes_took(tiny_build: Path) -> None:
+    profile = profile_model(tiny_build / "fp32.onnx", _batches(), repeats=1)
+    assert profile.others_share is not None and 0.0 <= profile.others_share <= 1.0
+    assert profile.rounds == 1
+
+
+def _fake(model: str, run_ms: float, ms: float, share: float | None) -> ModelProfile:
+    return ModelProfile(model, 1, 2, run_ms, [NodeTime("k", "Conv", "conv", "Conv", ms)], others_share=share)
+
+
+def test_rounds_alternate_the_models_and_keep_each_ones_medians(monkeypatch: pytest.MonkeyPatch) -> None:
+    import optimizer.profile
+
+    order: list[str] = []
+    taken = {"a.onnx": iter([1.0, 9.0, 2.0]), "b.onnx": iter([4.0, 5.0, 40.0])}
+
+    def fake_profile(path: Path, *args: object) -> ModelProfile:
+        order.append(path.name)
+        ms = next(taken[path.name])
+        return _fake(path.name, ms, ms / 2, ms / 100)
+
+    monkeypatch.setattr(optimizer.profile, "profile_model", fake_profile)
+    a, b = profile_rounds([Path("a.onnx"), Path("b.onnx")], _batches(), threads=1, repeats=2, rounds=3)
+    assert order == ["a.onnx", "b.onnx"] * 3
+    assert (a.run_ms, a.nodes[0].ms, a.others_share, a.rounds) == (2.0, 1.0, 0.02, 3)
+    assert (b.run_ms, b.nodes[0].ms, b.others_share) == (5.0, 2.5, 0.05)
+
+
+def test_a_share_above_busy_share_makes_a_note_that_says_not_to_trust_the_figures() -> None:
+    from optimizer.speed import BUSY_SHARE
+
+    assert busy_note(0.52) == (
+        "profiled on a busy machine (other processes used 52% of the cores): the ms and speedups are not to "
+        "be trusted; profile again when idle"
+    )
+    assert busy_note(BUSY_SHARE) is None and busy_note(0.0) is None and busy_note(None) is None

@@ -6,6 +6,7 @@ import json
 import shutil
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import onnx
@@ -150,3 +151,100 @@ def test_terminal_tables_fit_80_columns_and_never_cut_a_name(monkeypatch: pytest
     last_cells = "".join(line.rstrip(" │").rsplit("│", 1)[-1].strip() for line in table_lines)
     assert f"{LONG}(MatMul)" in last_cells  # folded over lines; the space at a fold is dropped
     assert "MatMulWithAnUnusuallyLongOpTypeName" in last_cells
+
+
+def test_a_busy_machine_is_said_and_recorded(tiny_build: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    import optimizer.profile
+
+    real = optimizer.profile.profile_model
+
+    def profiled_while_busy(*args: object, **kwargs: object) -> ModelProfile:
+        profile = real(*args, **kwargs)
+        profile.others_share = 0.52  # as other processes at load 6 took 52% of 2 cores
+        return profile
+
+    monkeypatch.setattr(optimizer.profile, "profile_model", profiled_while_busy)
+    assert _profile(tiny_build, tmp_path / "out", "--rounds", "1") == 0
+    note = (
+        "profiled on a busy machine (other processes used 52% of the cores): the ms and speedups are not to be "
+        "trusted; profile again when idle"
+    )
+    printed = capsys.readouterr().out
+    assert note in printed and "timed: 1 round(s) (FP32, model, FP32, model, …)" in printed
+    data = json.loads((tmp_path / "out" / "profile.json").read_text())
+    assert (data["busy"], data["others_share"], data["notes"]) == (True, 0.52, [note])
+
+
+def test_an_idle_profile_records_the_share_and_no_note(tiny_build: Path, tmp_path: Path, monkeypatch) -> None:
+    import optimizer.profile
+
+    real = optimizer.profile.profile_model
+
+    def profiled_while_idle(*args: object, **kwargs: object) -> ModelProfile:
+        return replace(real(*args, **kwargs), others_share=0.03)
+
+    monkeypatch.setattr(optimizer.profile, "profile_model", profiled_while_idle)
+    assert _profile(tiny_build, tmp_path / "out", "--rounds", "2") == 0
+    data = json.loads((tmp_path / "out" / "profile.json").read_text())
+    assert (data["busy"], data["others_share"], data["notes"]) == (False, 0.03, [])
+    assert data["reference"]["rounds"] == data["model"]["rounds"] == 2
+
+
+def test_an_fp32_build_is_profiled_once_and_shows_no_ratio(
+    tiny_build: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    import optimizer.profile
+
+    build = shutil.copytree(tiny_build, tmp_path / "build")
+    shutil.copyfile(build / "fp32.onnx", build / "model.onnx")
+    profiled: list[str] = []
+    real = optimizer.profile.profile_model
+
+    def spy(path: Path, *args: object) -> ModelProfile:
+        profiled.append(path.name)
+        return real(path, *args)
+
+    monkeypatch.setattr(optimizer.profile, "profile_model", spy)
+    assert _profile(build, tmp_path / "out", "--rounds", "2") == 0
+    assert profiled == ["fp32.onnx", "fp32.onnx"]
+    assert "model.onnx is the FP32 model itself (an FP32 build): nothing to compare" in capsys.readouterr().out
+    data = json.loads((tmp_path / "out" / "profile.json").read_text())
+    assert data["run_speedup"] is None
+    assert all(row["speedup"] is None for row in data["op_types"] + data["nodes"])
+
+
+def _embedding_model(path: Path, graph_name: str) -> None:
+    """ids (batch, 3) int64 → rows of a 100-entry embedding: an id of 100 or more is out of its range."""
+    import numpy as np
+    from onnx import TensorProto, helper
+
+    table = helper.make_tensor("table", TensorProto.FLOAT, [100, 4], np.zeros(400, np.float32).tolist())
+    graph = helper.make_graph(
+        [helper.make_node("Gather", ["table", "ids"], ["rows"], name="/embed/Gather")],
+        graph_name,
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", 3])],
+        [helper.make_tensor_value_info("rows", TensorProto.FLOAT, ["batch", 3, 4])],
+        [table],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path))
+
+
+def test_ids_past_the_embedding_in_the_data_file_are_one_line_exit_2(tmp_path: Path, capsys) -> None:
+    import numpy as np
+
+    from quantserve.artifact import Manifest, TensorSpec
+
+    build = tmp_path / "seq_int8"
+    build.mkdir()
+    _embedding_model(build / "fp32.onnx", "embed")
+    _embedding_model(build / "model.onnx", "embed_int8")  # another file, so both are profiled
+    ids, rows = TensorSpec("ids", "int64", ("batch", 3)), TensorSpec("rows", "float32", ("batch", 3, 4))
+    Manifest("seq", [ids], [rows], precision="int8").save(build)
+    np.savez(tmp_path / "seqbig.npz", ids=np.full((4, 3), 500, np.int64))
+    assert _profile(build, tmp_path / "out", "--data", str(tmp_path / "seqbig.npz")) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(
+        f"quantserve: error: fp32.onnx cannot run on data file {tmp_path / 'seqbig.npz'} (1 batches of up to 4): "
+        "[ONNXRuntimeError] : 2 : INVALID_ARGUMENT"
+    )
+    assert "Name:'/embed/Gather'" in err and "idx=500" in err and len(err.splitlines()) == 1

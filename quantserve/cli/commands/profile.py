@@ -1,15 +1,18 @@
 """`quantserve profile build/NAME`: where the time goes, per op type and per node, FP32 vs the build's model.
 
 Both `fp32.onnx` and the build's model run alone, each in a fresh ONNX Runtime session in its own
-child process, on the same inputs; ORT's profiler gives kernel time per node. Writes profile.json
-(the data), profile.md and a self-contained profile.html, and prints the tables.
+child process, on the same inputs, in alternated rounds (medians kept); ORT's profiler gives kernel
+time per node. A model.onnx that is fp32.onnx byte for byte (an FP32 build) is profiled once and
+shows no ratio. Writes profile.json (the data), profile.md and a self-contained profile.html, and
+prints the tables, with a note where the machine was busy.
 """
 
 from __future__ import annotations
 
 import argparse
+import filecmp
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--batch", type=int, default=8, help="samples per run")
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads")
     parser.add_argument("--repeats", type=int, default=5, help="timed passes over the batches after a warm-up")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="alternated rounds (FP32, model, FP32, …), a child each; medians kept"
+    )
     parser.add_argument("--out", type=Path, help="folder for profile.json/.md/.html (default: BUILD/profile)")
     parser.add_argument("--top", type=int, default=10, help="nodes listed in the per-node table")
     parser.add_argument("--json", action="store_true", help="print profile.json instead of the tables")
@@ -41,10 +47,10 @@ def run(args: argparse.Namespace) -> int:
     from loadtest.profile_report import render
     from quantserve.errors import QuantserveError
 
-    for option in ("batch", "threads", "repeats", "top"):
+    for option in ("batch", "threads", "repeats", "rounds", "top"):
         if getattr(args, option) < 1:
             raise QuantserveError(f"--{option} must be at least 1, got {getattr(args, option)}")
-    result = profile_build(args.build, args.data, args.batch, args.threads, args.repeats)
+    result = profile_build(args.build, args.data, args.batch, args.threads, (args.repeats, args.rounds))
     out = args.out or args.build / "profile"
     out.mkdir(parents=True, exist_ok=True)
     result.save(out / "profile.json")
@@ -57,18 +63,27 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def profile_build(build: Path, data: Path | None, batch: int, threads: int, repeats: int) -> Any:
-    """Profile the build's reference and model on the same batches and compare them."""
-    from optimizer.profile import BuildProfile, compare_nodes, compare_op_types, profile_model, speedup
+def profile_build(build: Path, data: Path | None, batch: int, threads: int, passes: tuple[int, int]) -> Any:
+    """Profile the build's reference and model on the same batches and compare them; `passes`: (repeats, rounds).
+
+    A model.onnx that is fp32.onnx byte for byte is profiled once: a ratio of a file to itself is noise."""
+    from optimizer.profile import BuildProfile, busy_note, compare_nodes, compare_op_types, profile_rounds, speedup
     from optimizer.speed import cpu_model
     from quantserve.artifact import Manifest
 
-    manifest = Manifest.load(build)
+    (repeats, rounds), manifest = passes, Manifest.load(build)
     reference_path, model_path = _model_files(build, manifest)
     batches, inputs = choose_inputs(build, manifest, data, batch)
-    reference = profile_model(reference_path, batches, threads, repeats)
-    model = profile_model(model_path, batches, threads, repeats)
-    return BuildProfile(
+    same = filecmp.cmp(reference_path, model_path, shallow=False)
+    models = [reference_path] if same else [reference_path, model_path]
+    profiles = profile_rounds(models, batches, threads, repeats, rounds, inputs)
+    reference, model = profiles[0], profiles[-1]
+    shares = [p.others_share for p in profiles if p.others_share is not None]
+    others = max(shares) if shares else None
+    notes = [note for note in (busy_note(others),) if note]
+    if same:
+        notes.insert(0, f"{model_path.name} is the FP32 model itself (an FP32 build): nothing to compare")
+    result = BuildProfile(
         build=str(build),
         precision=manifest.precision,
         cpu=cpu_model(),
@@ -81,6 +96,29 @@ def profile_build(build: Path, data: Path | None, batch: int, threads: int, repe
         op_types=compare_op_types(reference, model),
         nodes=compare_nodes(reference, model),
         run_speedup=speedup(reference.run_ms, model.run_ms),
+        timing=_timing_words(len(models), rounds, repeats),
+        others_share=others,
+        busy=busy_note(others) is not None,
+        notes=notes,
+    )
+    return _without_ratios(result) if same else result
+
+
+def _timing_words(models: int, rounds: int, repeats: int) -> str:
+    order = "FP32, model, FP32, model, …" if models == 2 else "the one model"
+    return (
+        f"{rounds} round(s) ({order}), each model alone in a fresh child process, {repeats} timed passes after a "
+        "warm-up; the median per run and per kernel over the rounds"
+    )
+
+
+def _without_ratios(result: Any) -> Any:
+    """The profile of a file against itself, every speedup blanked: the ratio of two timings of one file is noise."""
+    return replace(
+        result,
+        run_speedup=None,
+        op_types=[replace(row, speedup=None) for row in result.op_types],
+        nodes=[replace(row, speedup=None) for row in result.nodes],
     )
 
 
@@ -144,7 +182,7 @@ def print_tables(result: Any, top: int) -> None:
     from loadtest.profile_report import node_rows, op_type_rows, summary_lines
 
     console = Console()
-    for line in summary_lines(result):
+    for line in summary_lines(result):  # with how it was timed and its notes (a busy machine, an FP32 build)
         console.print(line, highlight=False, soft_wrap=True)
     console.print(_table("time per op type (ms per run)", *op_type_rows(result)))
     console.print(_table(f"top {top} nodes (ms per run)", *node_rows(result, top)))
