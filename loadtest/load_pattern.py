@@ -330,13 +330,11 @@ def pattern_from_flags(
 ) -> LoadPattern:
     """The CLI's `--users/--sweep/--rate/--arrivals/--spawn-rate/--stages/--trace` as one pattern.
 
-    `--stages` wins over `--rate` (open loop; a list sweeps), which wins over `--sweep`, then `--users`.
-    `--trace` brings its own arrivals, so it is refused beside `--rate`, `--stages` or `--sweep`.
+    One load shape per run: `--trace`, `--stages`, `--rate` (open loop; a list sweeps) and `--sweep` exclude
+    each other (`refuse_mixed_loads`); with none of them, `--users` in a closed loop.
     """
+    refuse_mixed_loads({"--trace": trace, "--stages": stages, "--rate": rate, "--sweep": sweep})
     if trace:
-        clash = [flag for flag, value in (("--rate", rate), ("--stages", stages), ("--sweep", sweep)) if value]
-        if clash:
-            raise QuantserveError(f"--trace replays the file's own arrivals; drop {' and '.join(clash)}")
         return TraceReplay(trace, trace_speed, trace_scale)
     if stages:
         return Staged(parse_stages(stages))
@@ -346,6 +344,39 @@ def pattern_from_flags(
     if sweep:
         return Sweep.of_users(parse_concurrencies(sweep), spawn_rate)
     return ClosedLoop(users, spawn_rate)
+
+
+# each load shape and why it excludes the others (before: all but the first given were dropped in silence)
+LOAD_SHAPES = {
+    "--soak": "runs one closed loop of --users for its own length",
+    "--trace": "replays the file's own arrivals",
+    "--stages": "sets its own users and run time",
+    "--rate": "runs an open loop (a list of rates sweeps)",
+    "--sweep": "runs a closed-loop sweep",
+}
+
+
+def refuse_mixed_loads(given: dict[str, str]) -> None:
+    """One line naming the first load-shape flag given (in `given`'s order, the first a `LOAD_SHAPES` key) and every
+    other flag given, to drop."""
+    flags = [flag for flag, value in given.items() if value]
+    if len(flags) > 1:
+        raise QuantserveError(f"{flags[0]} {LOAD_SHAPES[flags[0]]}; drop {' and '.join(flags[1:])}")
+
+
+def soak_from_flags(
+    soak: str, users: int, spawn_rate: float | None, others: dict[str, str]
+) -> tuple[ClosedLoop, float]:
+    """`--soak`'s closed loop and its length in seconds; any flag given in `others` (`--rate`, `--trace`,
+    `--stages`, `--sweep`, `--duration`: the soak sets shape and length) is refused, naming both."""
+    refuse_mixed_loads({"--soak": soak, **others})
+    try:
+        seconds = parse_duration(soak)
+    except QuantserveError:
+        raise QuantserveError(f"--soak '{soak}' is not like 10m, 1h or 90s") from None
+    if seconds <= 0:
+        raise QuantserveError(f"--soak must be positive, got {soak}")
+    return ClosedLoop(users, spawn_rate), seconds
 
 
 def parse_rates(text: str) -> list[float]:

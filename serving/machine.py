@@ -74,7 +74,11 @@ def int8_expectation(cpu: CpuFacts) -> str:
         vnni = "AVX512-VNNI" if "AVX512-VNNI" in cpu.isa else "AVX-VNNI"
         gain = f"{vnni}: INT8 Conv/MatMul typically 2–3× FP32"
     elif "AVX2" in cpu.isa:
-        gain = "AVX2 without VNNI: INT8 typically 1–1.5× FP32, and small or depthwise models can run slower"
+        gain = (
+            "AVX2 without VNNI: INT8 GEMM peaked at 1.85–2.01× FP32 on an AVX2-only EPYC (BENCHMARKS.md), "
+            "compute-bound convolutions 1.87–2.04× in-process; small, depthwise or overhead-bound models gain less or "
+            "run slower"
+        )
     else:
         gain = "no AVX2, VNNI or AMX: INT8 is unlikely to beat FP32 here"
     return f"{gain} — an expectation from the CPU, not a measurement; `quantserve optimize` measures it here"

@@ -14,6 +14,7 @@ repeats. `session` is kept here for the tools that import it from this module.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable
@@ -67,8 +68,8 @@ class BenchSettings:
             )
         if min(self.users, self.repeats) < 1 or self.tune_trials < 0:
             raise QuantserveError("--users and --repeats must be at least 1, --tune-trials at least 0")
-        if min(self.inprocess_s, self.served_s) <= 0 or self.slo_p99_ms < 0:
-            raise QuantserveError("measurement windows must be positive and --slo-p99-ms not negative")
+        if min(self.inprocess_s, self.served_s) <= 0 or not (math.isfinite(self.slo_p99_ms) and self.slo_p99_ms >= 0):
+            raise QuantserveError("measurement windows must be positive and --slo-p99-ms a finite number, not negative")
 
     @property
     def cores(self) -> int:

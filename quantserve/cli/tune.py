@@ -150,20 +150,57 @@ def check_settings(settings: TuneSettings) -> None:
     data = load_npz(settings.data)
     for build in settings.builds.values():
         check_against(settings.data, data, load_artifact(Path(build)).manifest.inputs)
-        check_instance_kind(Path(build))
+        check_deployable(Path(build))
+    check_one_model([Path(build) for build in settings.builds.values()])
 
 
-def check_instance_kind(build: Path) -> None:
-    """Refuse a build whose target serves on GPU instances where there is no NVIDIA GPU."""
+def check_deployable(build: Path) -> None:
+    """Refuse a build the trials could not deploy: a file its target's layout needs is missing (each trial's
+    deploy would fail, and the search would end as "SLO missed"), a damaged ONNX file, or a target that serves
+    on GPU instances where there is no NVIDIA GPU. The checks are deploy's own, run once up front."""
     from optimizer.targets import get_target
-    from serving.deploy import load_artifact
+    from serving.deploy import check_onnx_file, load_artifact
     from serving.machine import gpus
 
     artifact = load_artifact(build)
-    kind = get_target(artifact.manifest.target).triton_layout(artifact).instance_kind
+    layout = get_target(artifact.manifest.target).triton_layout(artifact)
+    missing = [str(p) for p in layout.version_files.values() if not Path(p).is_file()]
+    if missing:
+        raise QuantserveError(f"{build}: files the deploy needs are missing: {', '.join(missing)}")
+    check_onnx_file(artifact.path)
+    kind = layout.instance_kind
     found = gpus() if kind == "KIND_GPU" else []
     if isinstance(found, str):
         raise QuantserveError(f"{build}: its target serves on {kind} instances, but this machine has {found}")
+
+
+def check_one_model(builds: list[Path]) -> None:
+    """Two builds must be two precisions of one model (the winner of either is deployed under one name): some
+    file of each — its model file or its FP32 reference (`files.reference`, fp32.onnx) — has the other's bytes."""
+    if len(builds) < 2:
+        return
+    first, second = (model_digests(build) for build in builds)
+    if not first & second:
+        raise QuantserveError(
+            f"{builds[0]} and {builds[1]} are builds of different models: neither's model file nor reference "
+            "(files.reference) has the other's bytes; tune compares FP32 and INT8 builds of one model"
+        )
+
+
+def model_digests(build: Path) -> set[str]:
+    """sha256 of the build's model file and of its FP32 reference where it has one, each file read once."""
+    import hashlib
+
+    from serving.deploy import load_artifact
+
+    artifact = load_artifact(build)
+    reference = artifact.manifest.files.get("reference")
+    paths = {artifact.path, *([build / reference] if reference else [])}
+    digests = set()
+    for path in (p for p in paths if p.is_file()):
+        with path.open("rb") as file:
+            digests.add(hashlib.file_digest(file, "sha256").hexdigest())
+    return digests
 
 
 def tune(

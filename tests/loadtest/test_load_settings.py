@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from loadtest.load_pattern import (
     parse_rates,
     parse_stages,
     pattern_from_flags,
+    soak_from_flags,
 )
 from quantserve.errors import QuantserveError
 
@@ -94,8 +96,8 @@ def test_missing_data_file(tmp_path: Path) -> None:
         ({"users": 16}, ClosedLoop(16)),
         ({"users": 16, "spawn_rate": 4.0}, ClosedLoop(16, 4.0)),
         ({"users": 16, "sweep": "1,8"}, Sweep((ClosedLoop(1), ClosedLoop(8)))),
-        ({"users": 16, "sweep": "1,8", "rate": "50"}, OpenLoop(50.0)),
-        ({"users": 16, "rate": "50", "stages": "4:20s,32:5s,4:20s"}, Staged(((4, 20), (32, 5), (4, 20)))),
+        ({"users": 16, "rate": "50"}, OpenLoop(50.0)),
+        ({"users": 16, "stages": "4:20s,32:5s,4:20s"}, Staged(((4, 20), (32, 5), (4, 20)))),
         (
             {"users": 16, "rate": "40,120", "arrivals": "poisson"},
             Sweep((OpenLoop(40.0, "poisson"), OpenLoop(120.0, "poisson"))),
@@ -103,8 +105,60 @@ def test_missing_data_file(tmp_path: Path) -> None:
     ],
 )
 def test_cli_flags_become_one_pattern(flags: dict, pattern: object) -> None:
-    """--rate wins over --sweep, which wins over --users, as before the pattern objects."""
+    """One load shape per run; --sweep overrides --users."""
     assert pattern_from_flags(**flags) == pattern
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        ({"sweep": "1,8", "rate": "50"}, "--rate runs an open loop (a list of rates sweeps); drop --sweep"),
+        ({"stages": "4:20s", "rate": "50"}, "--stages sets its own users and run time; drop --rate"),
+        ({"stages": "4:20s", "sweep": "1,2"}, "--stages sets its own users and run time; drop --sweep"),
+        (
+            {"stages": "4:20s", "rate": "5", "sweep": "1"},
+            "--stages sets its own users and run time; drop --rate and --sweep",
+        ),
+        ({"trace": "t.csv", "stages": "4:20s"}, "--trace replays the file's own arrivals; drop --stages"),
+    ],
+)
+def test_two_load_shapes_are_refused_naming_both(flags: dict, message: str) -> None:
+    """Before, all but one were dropped in silence (--stages 1:5s,2:5s --rate 50 ran staged only)."""
+    with pytest.raises(QuantserveError, match=f"^{re.escape(message)}$"):
+        pattern_from_flags(16, **flags)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--rate", "100"], "--soak runs one closed loop of --users for its own length; drop --rate"),
+        (["--trace", "gaps.txt"], "--soak runs one closed loop of --users for its own length; drop --trace"),
+        (["--stages", "1:5s,2:5s"], "--soak runs one closed loop of --users for its own length; drop --stages"),
+        (["--sweep", "1,2"], "--soak runs one closed loop of --users for its own length; drop --sweep"),
+        (["--duration", "30s"], "--soak runs one closed loop of --users for its own length; drop --duration"),
+    ],
+)
+def test_soak_refuses_every_other_load_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    """Before, `--soak 20s --rate 100` ran a closed loop of 16 users at ~500 req/s."""
+    from quantserve.cli import main
+
+    argv = ["loadtest", "--url", "127.0.0.1:1", "--model", "m", "--data", str(tmp_path / "in.npz")]
+    assert main([*argv, "--out", str(tmp_path / "out"), "--soak", "20s", *extra]) == 2
+    assert capsys.readouterr().err.strip() == f"quantserve: error: {message}"
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("soak", "message"),
+    [("0s", "--soak must be positive, got 0s"), ("soon", "--soak 'soon' is not like 10m, 1h or 90s")],
+)
+def test_soak_errors_name_soak(soak: str, message: str) -> None:
+    """Before, `--soak 0s` was refused as `--duration must be positive`."""
+    with pytest.raises(QuantserveError, match=f"^{re.escape(message)}$"):
+        soak_from_flags(soak, 4, None, {})
+    assert soak_from_flags("2m", 4, None, {"--rate": "", "--duration": ""}) == (ClosedLoop(4), 120.0)
 
 
 def test_every_pattern_is_a_sequence_of_steps() -> None:

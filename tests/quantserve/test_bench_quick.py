@@ -120,3 +120,32 @@ def test_sigterm_stops_the_bench_and_every_server_it_started(tmp_path: Path) -> 
             bench.kill()
     _, alive = psutil.wait_procs(children, timeout=30)
     assert not alive, f"left running after SIGTERM: {[p.name() for p in alive]}"
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--quick", "--models", "nonsense"], "--quick benches its tiny model only; drop --models"),
+        (["--quick", "--slo-p99-ms", "nan"], "--slo-p99-ms must be a positive number of ms, got nan"),
+        (["--slo-p99-ms", "inf"], "--slo-p99-ms must be a positive number of ms, got inf"),
+        (["--slo-p99-ms", "0"], "--slo-p99-ms must be a positive number of ms, got 0"),
+        (["--slo-p99-ms", "-3"], "--slo-p99-ms must be a positive number of ms, got -3"),
+    ],
+)
+def test_flags_bench_would_ignore_or_misread_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], message: str
+) -> None:
+    """Before, `--quick --models nonsense` and `--slo-p99-ms nan` were accepted and the bench ran."""
+    from quantserve.cli import main
+
+    assert main(["bench", *flags, "--out", str(tmp_path / "out"), "--build", str(tmp_path / "build")]) == 2
+    assert capsys.readouterr().err.strip() == f"quantserve: error: {message}"
+    assert not (tmp_path / "out").exists() and not (tmp_path / "build").exists()
+
+
+def test_bench_settings_refuse_a_non_finite_slo() -> None:
+    from quantserve.cli.bench import BenchSettings
+    from quantserve.errors import QuantserveError
+
+    with pytest.raises(QuantserveError, match="--slo-p99-ms a finite number"):
+        BenchSettings(slo_p99_ms=math.nan).check()

@@ -32,7 +32,7 @@ def test_isa_flags_come_from_cpuinfo(tmp_path: Path) -> None:
         (["AVX2", "AVX-512", "AVX512-VNNI", "AMX-INT8"], "AMX: INT8 Conv/MatMul typically 3× FP32 or more"),
         (["AVX2", "AVX-512", "AVX512-VNNI"], "AVX512-VNNI: INT8 Conv/MatMul typically 2–3× FP32"),
         (["AVX2", "AVX-VNNI"], "AVX-VNNI: INT8 Conv/MatMul typically 2–3× FP32"),
-        (["AVX2"], "AVX2 without VNNI: INT8 typically 1–1.5× FP32"),
+        (["AVX2"], "AVX2 without VNNI: INT8 GEMM peaked at 1.85–2.01× FP32"),
         ([], "no AVX2, VNNI or AMX: INT8 is unlikely to beat FP32 here"),
     ],
 )
@@ -69,3 +69,10 @@ def test_doctor_json_is_one_document(capsys: pytest.CaptureFixture[str]) -> None
     assert isinstance(report["gpu"], list | str) and "docker" in report
     triton = report["tritonserver"]
     assert triton["binary"] is None or "python" in triton["backends"]  # the wheel's server carries the Python backend
+
+
+def test_the_avx2_expectation_says_what_was_measured() -> None:
+    from serving.machine import CpuFacts, int8_expectation
+
+    text = int8_expectation(CpuFacts("EPYC", 2, 2, ["AVX2"]))
+    assert "1–1.5×" not in text and "1.85–2.01× FP32" in text and "gain less" in text

@@ -9,6 +9,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 import signal
 import threading
 from pathlib import Path
@@ -241,6 +242,62 @@ def test_a_gpu_build_is_refused_where_there_is_no_gpu(tmp_path: Path, fp32_build
         check_settings(settings_for(tmp_path, {"": fp32_build}))
 
 
+def test_a_build_missing_its_model_file_is_refused_before_any_server(
+    tmp_path: Path, fp32_build: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before, 7 trials each failed to deploy in 1 s and tune said the SLO was missed (--allow-slo-miss)."""
+    (fp32_build / "model.onnx").unlink()
+    argv = ["tune", str(fp32_build), "--data", str(tmp_path / "load.npz"), "--slo-p99-ms", "50"]
+    assert main([*argv, "--name", "m", "--repo", str(tmp_path / "repo"), "--out", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == f"quantserve: error: {fp32_build}: files the deploy needs are missing: {fp32_build / 'model.onnx'}"
+    assert not (tmp_path / "out").exists() and not (tmp_path / "repo").exists()
+
+
+def with_reference(build: Path, reference: Path, precision: str) -> Path:
+    """`build` as optimize leaves it: its FP32 reference copied in as fp32.onnx, named in files.reference."""
+    from quantserve.artifact import Manifest
+
+    (build / "fp32.onnx").write_bytes(reference.read_bytes())
+    manifest = Manifest.load(build)
+    manifest.files, manifest.precision = {"model": "model.onnx", "reference": "fp32.onnx"}, precision
+    manifest.save(build)
+    return build
+
+
+def test_two_builds_of_different_models_are_refused(tmp_path: Path, fp32_build: Path) -> None:
+    """Before, tune searched between two unrelated models as "FP32 and INT8" and deployed either under one name."""
+    models = loadtest_models()
+    other = models.make_build_dir(tmp_path / "build" / "other_int8", weights=models.mlp_weights(seed=5))
+    other_fp32 = models.make_build_dir(tmp_path / "build" / "other_fp32", weights=models.mlp_weights(seed=5))
+    other = with_reference(other, other_fp32 / "model.onnx", "int8")
+    message = f"{other} and {fp32_build} are builds of different models: neither's model file nor reference"
+    with pytest.raises(QuantserveError, match=f"^{re.escape(message)}"):
+        check_settings(settings_for(tmp_path, {"int8": other, "fp32": fp32_build}))
+    # the same model's INT8 build (a different model file, its reference the FP32 build's model) is accepted
+    int8 = models.make_build_dir(tmp_path / "build" / "mlp_int8", weights=models.mlp_weights(seed=6))
+    check_settings(
+        settings_for(tmp_path, {"int8": with_reference(int8, fp32_build / "model.onnx", "int8"), "fp32": fp32_build})
+    )
+
+
+def test_the_remeasure_line_holds_its_p99_against_the_slo() -> None:
+    """Before, a trace run printed only `re-measured: 298.7 req/s (1.00x the claim)` while its p99 was 46.9 ms
+    against a claimed 13.0 and an SLO of 20."""
+    from quantserve.cli.commands.tune import remeasure_line
+
+    document = {
+        "remeasured": {"throughput_rps": 298.7, "throughput_ratio": 1.0, "p99_ms": 46.9},
+        "best": {"p99_ms": 13.0},
+        "settings": {"slo_p99_ms": 20.0, "load": "open"},
+    }
+    assert remeasure_line(document) == (
+        "re-measured: 298.7 req/s (set by the trace) (1.00x the claim), p99 46.9 ms (claimed 13.0): ABOVE the 20 ms SLO"
+    )
+    document["remeasured"]["p99_ms"], document["settings"]["load"] = 12.0, "closed"
+    assert remeasure_line(document).endswith("p99 12.0 ms (claimed 13.0): within the 20 ms SLO")
+
+
 # --- end to end -------------------------------------------------------------------------------------------
 
 
@@ -253,10 +310,7 @@ def int8_build(fp32: Path, data: Path, out: Path) -> Path:
     artifact = Artifact(fp32 / "model.onnx", Manifest.load(fp32))
     quantized = calibrate_int8(artifact, load_npz(data), out / "int8.onnx")
     build = Path(loadtest_models().make_build_dir(out / "mlp_int8", model_path=quantized.path))
-    manifest = Manifest.load(build)
-    manifest.precision = "int8"
-    manifest.save(build)
-    return build
+    return with_reference(build, fp32 / "model.onnx", "int8")  # tune checks both builds are one model
 
 
 @pytest.mark.e2e

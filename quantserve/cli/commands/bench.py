@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any
 
 from quantserve.cli.tables import add_json_flag
+from quantserve.errors import QuantserveError
 
 
 def register(subparsers: Any) -> None:
@@ -19,7 +21,9 @@ def register(subparsers: Any) -> None:
             "tune` leaves it. Medians of repeats with their spread; writes OUT/bench.json."
         ),
     )
-    parser.add_argument("--models", default="demo,cnn,encoder", help="comma-separated: demo, cnn, encoder")
+    parser.add_argument(
+        "--models", default=None, help="comma-separated: demo, cnn, encoder (default all three; not with --quick)"
+    )
     parser.add_argument("--quick", action="store_true", help="a tiny model, short windows, one repeat (seconds)")
     parser.add_argument("--users", type=int, help="clients: Locust users served, threads in-process (16; quick 8)")
     parser.add_argument("--repeats", type=int, help="repeats per row; figures are their median (3; quick 1)")
@@ -29,7 +33,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--tune-trials", type=int, help="tune's quick search: trials after the baseline (6; quick 0 = a fixed config)"
     )
-    parser.add_argument("--slo-p99-ms", type=float, default=0.0, help="tune's SLO (default: 2x in-process INT8 p99)")
+    parser.add_argument("--slo-p99-ms", type=float, default=None, help="tune's SLO (default: 2x in-process INT8 p99)")
     add_json_flag(parser)
     parser.set_defaults(func=run)
 
@@ -37,18 +41,20 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from quantserve.cli.bench import BenchSettings, run_bench
+    from quantserve.cli.bench import FULL_MODELS, BenchSettings, run_bench
     from quantserve.cli.tables import print_json
 
     console = Console(stderr=True) if args.json else Console()
     changes: dict[str, Any] = {"out": args.out, "build": args.build, "rebuild": args.rebuild}
-    changes.update(slo_p99_ms=args.slo_p99_ms)
+    changes.update(slo_p99_ms=slo_flag(args.slo_p99_ms))
     given = {"users": args.users, "repeats": args.repeats, "tune_trials": args.tune_trials}
     changes.update({k: v for k, v in given.items() if v is not None})
     if args.quick:
+        if args.models is not None:  # before, --quick ran its tiny model and ignored --models, names unread
+            raise QuantserveError("--quick benches its tiny model only; drop --models")
         settings = BenchSettings.quick_run(**changes)
     else:
-        models = tuple(m.strip() for m in str(args.models).split(",") if m.strip())
+        models = tuple(m.strip() for m in str(args.models or ",".join(FULL_MODELS)).split(",") if m.strip())
         settings = BenchSettings(models=models, **changes)
     quiet = getattr(args, "quiet", False) or args.json
     document = run_bench(settings, say=lambda line: None if quiet else console.print(f"[bold cyan]›[/] {line}"))
@@ -58,6 +64,16 @@ def run(args: argparse.Namespace) -> int:
     print_bench(document, console)
     console.print(f"bench.json: {settings.out / 'bench.json'}")
     return 0
+
+
+def slo_flag(value: float | None) -> float:
+    """--slo-p99-ms as BenchSettings takes it (0: derived from the in-process INT8 p99); a given value must be a
+    positive, finite number of ms (NaN passed a `< 0` check, and tune then searched under no SLO at all)."""
+    if value is None:
+        return 0.0
+    if not (math.isfinite(value) and value > 0):
+        raise QuantserveError(f"--slo-p99-ms must be a positive number of ms, got {value:g}")
+    return value
 
 
 def print_bench(document: dict[str, Any], console: Any = None) -> None:

@@ -175,17 +175,21 @@ def default_duration(pattern: Any) -> str:
 def run_soak_command(args: argparse.Namespace) -> int:
     """`--soak`: one long closed-loop run per model; memory trend and p99 drift, saved as soak-<model>.json."""
     from loadtest.harness import LoadSettings
-    from loadtest.load_pattern import ClosedLoop, parse_duration
+    from loadtest.load_pattern import soak_from_flags
     from loadtest.soak import run_soak
 
+    others = {"--rate": str(args.rate), "--trace": args.trace, "--stages": args.stages, "--sweep": args.sweep}
+    pattern, seconds = soak_from_flags(
+        args.soak, args.users, args.spawn_rate or None, {**others, "--duration": args.duration}
+    )
     flat = True
     for model in [m.strip() for m in args.model.split(",") if m.strip()]:
         settings = LoadSettings(
             url=args.url,
             model=model,
             data=args.data,
-            pattern=ClosedLoop(args.users, args.spawn_rate or None),
-            duration_s=parse_duration(args.soak),
+            pattern=pattern,
+            duration_s=seconds,
             request_batch=args.request_batch,
             workers=args.workers,
             metrics_url=resolve_metrics_url(args),
