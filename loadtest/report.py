@@ -358,19 +358,7 @@ def verdict_headline(verdict: Verdict) -> str:
 
 def _drift_table_rows(verdict: Verdict) -> tuple[list[str], list[list[str]]]:
     header = ["variant", "output", "kind", "metric", "value", "budget", ""]
-    rows = [
-        [
-            r.variant,
-            r.output,
-            r.kind,
-            r.metric,
-            f"{r.value:.4g}",
-            "–" if r.budget is None else f"{'≥' if r.higher_is_better else '≤'} {r.budget:g}",
-            "ok" if r.holds else "MISSED",
-        ]
-        for r in verdict.drift
-    ]
-    return header, rows
+    return header, [r.cells() for r in verdict.drift]
 
 
 def verdict_markdown(verdict: Verdict) -> list[str]:

@@ -52,6 +52,12 @@ class DriftRow:
             return True
         return self.value >= self.budget if self.higher_is_better else self.value <= self.budget
 
+    def cells(self) -> list[str]:
+        """variant, output, kind, metric, value, budget (with its direction), ok/MISSED: one table row."""
+        budget = "–" if self.budget is None else f"{'≥' if self.higher_is_better else '≤'} {self.budget:g}"
+        verdict = "ok" if self.holds else "MISSED"
+        return [self.variant, self.output, self.kind, self.metric, f"{self.value:.4g}", budget, verdict]
+
 
 @dataclass
 class Verdict:

@@ -244,20 +244,12 @@ def print_drift_rows(report: Any, console: Any = None) -> None:
     from quantserve.cli.tables import NAME, NUMBER, TEXT, Column, print_rows
 
     rows = [
-        [
-            r.variant,
-            r.output,
-            r.kind,
-            r.metric,
-            f"{r.value:.4g}",
-            "–" if r.budget is None else f"{r.budget:g}",
-            "ok" if r.holds else "MISSED",
-        ]
+        r.cells()
         for v in report.variants
         if v.model != report.reference
         for r in [*drift_rows(v.model, v.drift or {}, report.drift_budget), *metric_row(v.model, v.user_metric)]
     ]
     if rows:
         kinds = ((NAME, "model"), (NAME, "output"), (TEXT, "kind"), (NAME, "metric"), (NUMBER, "value"))
-        columns = [*(Column(h, k) for k, h in kinds), Column("budget"), Column("", TEXT)]
+        columns = [*(Column(h, k) for k, h in kinds), Column("budget", TEXT), Column("", TEXT)]
         print_rows("drift per output, against the budget", columns, rows, console)
