@@ -159,8 +159,10 @@ def unbatched_output(path: Path, feeds: dict[str, np.ndarray], model: str | Path
     """
     import onnxruntime as ort
 
+    options = ort.SessionOptions()
+    options.log_severity_level = 4  # a run that fails is said in our one line, not also as ORT's error log
     try:
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # ORT's Fail/InvalidGraph/NotImplemented: a custom op, an op its build lacks
         raise cannot_load(model or path, exc) from exc
     names = [output.name for output in session.get_outputs()]
@@ -231,7 +233,9 @@ def sizes_fixed_in_graph(path: Path, feeds: dict[str, np.ndarray]) -> list[str]:
     any other length. Doubling keeps a convolution stack's multiples of 32 that a size-1 probe would break."""
     import onnxruntime as ort
 
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    options = ort.SessionOptions()
+    options.log_severity_level = 4  # the failure probed for is ours to say: ORT would log it as an error line too
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     places: dict[str, list[tuple[str, int]]] = {}
     for spec in session.get_inputs():
         for axis, dim in enumerate(spec.shape):
@@ -253,9 +257,9 @@ def sizes_fixed_in_graph(path: Path, feeds: dict[str, np.ndarray]) -> list[str]:
             reason = ort_reason(exc)
             notes.append(
                 f"input '{name}' axis {axis} ('{dim}') is declared dynamic, but the model does not run at {2 * size} "
-                f"where it runs at {size} ({reason}); requests of other sizes will fail: re-export it with that axis "
-                "dynamic (the TorchScript exporter bakes sizes into Reshape; the dynamo one keeps them), or send only "
-                f"{size}"
+                f"where it runs at {size} ({reason}); requests at other sizes may fail: where that is not the "
+                "model's own limit, re-export it with that axis dynamic (the TorchScript exporter bakes sizes into "
+                f"Reshape; the dynamo one keeps them), or send only sizes it takes, such as {size}"
             )
     return notes
 

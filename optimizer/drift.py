@@ -368,8 +368,8 @@ def neighbour_notes(outputs: Mapping[str, Mapping[str, Any]]) -> list[str]:
     notes = []
     for name, record in outputs.items():
         regret = record.get("neighbour_regret")
-        if record.get("kind") != "embedding" or regret is None or regret <= NEIGHBOUR_REGRET_NOTED:
-            continue
+        if record.get("kind") != "embedding" or regret is None or not regret > NEIGHBOUR_REGRET_NOTED:
+            continue  # NaN: values non-finite, judged on their own
         notes.append(
             f"output '{name}': judged by cosine (mean {record['cosine_mean']:.4f}), yet the nearest held-out row "
             f"changed for {record['nearest_changed']:.0%} of the rows, to rows FP32 finds clearly less similar (mean "

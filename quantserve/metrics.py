@@ -248,6 +248,8 @@ def nearest_neighbour_regret(reference: np.ndarray, candidate: np.ndarray) -> tu
     rows = min(len(reference), REGRET_MAX_ROWS)
     if rows < 3:
         return 0.0, 0.0
+    if not (np.isfinite(reference[:rows]).all() and np.isfinite(candidate[:rows]).all()):
+        return math.nan, math.nan  # non-finite values are judged on their own (drift's nonfinite_values)
     unit = [_unit_rows(np.asarray(x[:rows], dtype=np.float64).reshape(rows, -1)) for x in (reference, candidate)]
     fp32, other = (u @ u.T for u in unit)
     np.fill_diagonal(fp32, np.nan)
