@@ -178,6 +178,7 @@ def test_deploy_url_at_a_port_that_does_not_speak_http_is_one_line_and_withdrawn
 ) -> None:
     """The gRPC port given for --url: a traceback (BadStatusLine) while the version stayed in the repository, where
     a watching server loaded it."""
+    import contextlib
     import threading
 
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -190,9 +191,21 @@ def test_deploy_url_at_a_port_that_does_not_speak_http_is_one_line_and_withdrawn
                 peer, _ = listener.accept()
             except OSError:
                 return
-            with peer:
-                peer.recv(4096)
+            with peer, contextlib.suppress(OSError):  # a client gone early: nothing more to answer
+                peer.settimeout(10)
+                request = b""
+                while b"\r\n\r\n" not in request:  # the whole request read first: unread bytes make close a reset
+                    request += peer.recv(4096)
+                head, _, body = request.partition(b"\r\n\r\n")
+                length = next(
+                    (int(h.split(b":")[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")), 0
+                )
+                while len(body) < length:
+                    body += peer.recv(4096)
                 peer.sendall(b"\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x03\x00\x00\x00\x64")
+                peer.shutdown(socket.SHUT_WR)
+                while peer.recv(4096):  # until the client closes its side
+                    pass
 
     threading.Thread(target=answer_like_grpc, daemon=True).start()
     repo = tmp_path / "repo"
