@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -149,22 +150,29 @@ def rows_mismatch(model: onnx.ModelProto, path: Path) -> str:
     return ""
 
 
-def unbatched_output(path: Path, feeds: dict[str, np.ndarray], model: str | Path | None = None) -> str:
-    """'' when every output of the model at `path` holds one row per row of `feeds` along axis 0, for all of
-    them and for the first alone; else which does not and its shape (a per-model constant among the outputs:
-    SSD-style priors, a class list; a `Squeeze` that drops the batch axis of a single row).
-
-    The first time the user's model meets ONNX Runtime: a model it cannot load is a QuantserveError naming
-    `model` (default `path`), and so is an output whose other axes change with the number of rows.
-    """
+def checking_session(path: Path, model: str | Path) -> Any:
+    """One quiet ONNX Runtime CPU session of the exported model at `path`, shared by the row checks below (a large
+    model was loaded three times); the first time the user's model meets ONNX Runtime, so a model it cannot load
+    is a QuantserveError naming `model` (a custom op, an op its build lacks). Quiet: a run that fails is said in our
+    one line, not also as ORT's error log."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.log_severity_level = 4  # a run that fails is said in our one line, not also as ORT's error log
+    options.log_severity_level = 4
     try:
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # ORT's Fail/InvalidGraph/NotImplemented: a custom op, an op its build lacks
-        raise cannot_load(model or path, exc) from exc
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ORT's Fail/InvalidGraph/NotImplemented
+        raise cannot_load(model, exc) from exc
+
+
+def unbatched_output(session: Any, feeds: dict[str, np.ndarray], model: str | Path) -> str:
+    """'' when every output of `session`'s model holds one row per row of `feeds` along axis 0, for all of
+    them and for the first alone; else which does not and its shape (a per-model constant among the outputs:
+    SSD-style priors, a class list; a `Squeeze` that drops the batch axis of a single row).
+
+    An output whose other axes change with the number of rows is a QuantserveError naming `model`, and so is a
+    model that does not run at the data's shapes.
+    """
     names = [output.name for output in session.get_outputs()]
     shapes = []
     for batch in (feeds, {name: array[:1] for name, array in feeds.items()}):
@@ -175,30 +183,27 @@ def unbatched_output(path: Path, feeds: dict[str, np.ndarray], model: str | Path
             given = ", ".join(f"{name} {list(np.shape(array))}" for name, array in batch.items())
             first = ort_reason(exc)
             raise QuantserveError(
-                f"{model or path}: the model does not run on the data's rows ({given}): {first}; a size the data "
+                f"{model}: the model does not run on the data's rows ({given}): {first}; a size the data "
                 "uses may be fixed in the graph (the TorchScript exporter bakes an example's sizes into Reshape)"
             ) from exc
         for name, shape in zip(names, shapes[-1], strict=True):
             if not shape or shape[0] != rows:
                 noun = "input row" if rows == 1 else "input rows"
                 return f"output '{name}' has shape {shape} for {rows} {noun}"
-    _refuse_rows_in_other_axes(model or path, names, shapes, len(next(iter(feeds.values()))))
+    _refuse_rows_in_other_axes(model, names, shapes, len(next(iter(feeds.values()))))
     return ""
 
 
-def dependent_rows(path: Path, feeds: dict[str, np.ndarray]) -> str:
+def dependent_rows(session: Any, feeds: dict[str, np.ndarray]) -> str:
     """'' when every row of `feeds` run alone answers as it does run together with the others; else which output
     of which row moved, and by how much. A model whose axis 0 is not a batch of independent samples (a recurrent
     model fed its time steps as rows, an op that pools over axis 0) answers a request by what Triton's dynamic
     batching put beside it: silero-vad's sequence model, its FP32 rows alone agreeing with their batch on 0.48 of
     its frames, was refused only after calibration, as an INT8 drift. A row must move beyond `rows_mismatch`'s float
     tolerance and by more than DEPENDENT_SHARE of the output's spread over the rows."""
-    import onnxruntime as ort
-
     rows = len(next(iter(feeds.values())))
     if rows < 2:
         return ""
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = [output.name for output in session.get_outputs()]
     together = session.run(None, feeds)
     # ids beside float outputs are judged through them: an argmax near a tie may flip by the kernels' numerics
@@ -226,16 +231,11 @@ def dependent_rows(path: Path, feeds: dict[str, np.ndarray]) -> str:
     return ""
 
 
-def sizes_fixed_in_graph(path: Path, feeds: dict[str, np.ndarray]) -> list[str]:
+def sizes_fixed_in_graph(session: Any, feeds: dict[str, np.ndarray]) -> list[str]:
     """A note per named dynamic axis (after the batch) the model does not run with at twice the data's size (the
     first row repeated along it, so every divisibility the size had holds): the TorchScript exporter baked a
     transformer's T=30 into its attention's Reshape, and the model shipped declaring ['batch', 'time', 8] failed at
     any other length. Doubling keeps a convolution stack's multiples of 32 that a size-1 probe would break."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 4  # the failure probed for is ours to say: ORT would log it as an error line too
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     places: dict[str, list[tuple[str, int]]] = {}
     for spec in session.get_inputs():
         for axis, dim in enumerate(spec.shape):

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from optimizer.batch_axis import dependent_rows, sizes_fixed_in_graph, unbatched_output
+import numpy as np
+
+from optimizer.batch_axis import checking_session, dependent_rows, sizes_fixed_in_graph, unbatched_output
 from optimizer.calibrate import CalibrationSettings
 from optimizer.drift import BudgetExceeded, DriftBudget, evidence_refusal, evidence_rows
 from optimizer.export import ExportOnnx, refuse_quantized
@@ -97,25 +99,7 @@ class OptimizeJob:
         exported = self._export(work / "exported.onnx")
         self.options.progress("fuse")
         check_inputs = next(self.calib.batches(8))
-        unbatched = unbatched_output(exported.path, check_inputs, self.options.source)
-        if unbatched:
-            raise QuantserveError(
-                f"{self.options.source}: {unbatched}: every output must hold one row per sample along axis 0 "
-                "(Triton's dynamic batching splits responses there, and verification compares row by row); "
-                "a per-model constant does not belong among the outputs, nor may a Squeeze drop the batch axis "
-                "of a single row"
-            )
-        fixed = sizes_fixed_in_graph(exported.path, check_inputs)
-        if fixed:  # said, not refused: traffic of the data's sizes is served right
-            exported.manifest.stages[0]["sizes_fixed"] = {"notes": fixed}
-        if not exported.manifest.stages[0].get("quantized_ops"):  # a dynamic-INT8 file's scale spans its batch
-            dependent = dependent_rows(exported.path, check_inputs)
-            if dependent:
-                raise QuantserveError(
-                    f"{self.options.source}: rows along axis 0 are not independent: {dependent}, so Triton's "
-                    "dynamic batching would change a request's answers with the requests batched beside it; axis 0 "
-                    "must hold independent samples (a recurrent model's time steps or state belong on another axis)"
-                )
+        self._check_rows(exported, check_inputs)
         transformer = self.options.transformer
         fuse = FuseGraph(check_inputs) if transformer is None else transformer.fuse_stage(check_inputs)
         fused = fuse(exported, staging / REFERENCE_FILE)
@@ -126,6 +110,30 @@ class OptimizeJob:
         built.manifest.files = {"model": built.path.name, "reference": REFERENCE_FILE}
         built.manifest.save(staging)
         return built
+
+    def _check_rows(self, exported: Artifact, check_inputs: dict[str, np.ndarray]) -> None:
+        """Axis 0 must be a batch Triton can split: checked on one ONNX Runtime session of the exported model,
+        released on return (before calibration needs the memory)."""
+        session = checking_session(exported.path, self.options.source)
+        unbatched = unbatched_output(session, check_inputs, self.options.source)
+        if unbatched:
+            raise QuantserveError(
+                f"{self.options.source}: {unbatched}: every output must hold one row per sample along axis 0 "
+                "(Triton's dynamic batching splits responses there, and verification compares row by row); "
+                "a per-model constant does not belong among the outputs, nor may a Squeeze drop the batch axis "
+                "of a single row"
+            )
+        fixed = sizes_fixed_in_graph(session, check_inputs)
+        if fixed:  # said, not refused: traffic of the data's sizes is served right
+            exported.manifest.stages[0]["sizes_fixed"] = {"notes": fixed}
+        if not exported.manifest.stages[0].get("quantized_ops"):  # a dynamic-INT8 file's scale spans its batch
+            dependent = dependent_rows(session, check_inputs)
+            if dependent:
+                raise QuantserveError(
+                    f"{self.options.source}: rows along axis 0 are not independent: {dependent}, so Triton's "
+                    "dynamic batching would change a request's answers with the requests batched beside it; axis 0 "
+                    "must hold independent samples (a recurrent model's time steps or state belong on another axis)"
+                )
 
     def _lower_precision(self, fused: Artifact, work: Path) -> Artifact:
         if self.options.precision == "int8":

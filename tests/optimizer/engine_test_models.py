@@ -1,4 +1,4 @@
-"""Tiny ONNX graphs and artifacts for the engine-target tests (TensorRT, ONNX Runtime), built in tmp_path."""
+"""Tiny ONNX graphs and artifacts for tests (engine targets, profile), built in tmp_path."""
 
 from __future__ import annotations
 
@@ -51,3 +51,17 @@ def onnx_artifact(path: Path, precision: str) -> Artifact:
         stages=[{"stage": "calibrate", "calibration_hash": "abc123"}] if precision == "int8" else [],
     )
     return Artifact(path, manifest)
+
+
+def embedding_model(path: Path, graph_name: str = "embed") -> Path:
+    """ids (batch, 3) int64 → a 100-entry embedding's rows: an id of 100 or more is out of its range."""
+    table = helper.make_tensor("table", TensorProto.FLOAT, [100, 4], np.zeros(400, np.float32).tolist())
+    graph = helper.make_graph(
+        [helper.make_node("Gather", ["table", "ids"], ["rows"], name="/embed/Gather")],
+        graph_name,
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", 3])],
+        [helper.make_tensor_value_info("rows", TensorProto.FLOAT, ["batch", 3, 4])],
+        [table],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path))
+    return path

@@ -159,7 +159,7 @@ def test_rows_moving_within_kernel_noise_of_their_spread_are_independent(
 ) -> None:
     """A row alone may differ from itself in a batch by the kernels' numerics (magika's probabilities moved by 1.5 %
     of their spread and were refused): only a move beyond a tenth of the output's spread over the rows counts."""
-    from optimizer.batch_axis import dependent_rows
+    from optimizer.batch_axis import checking_session, dependent_rows
 
     share = numpy_helper.from_array(np.array(weight, np.float32), "share")
     nodes = [
@@ -171,7 +171,7 @@ def test_rows_moving_within_kernel_noise_of_their_spread_are_independent(
     model.graph.initializer.append(share)
     onnx.save(model, str(tmp_path / "m.onnx"))
     rows = {"x": np.random.default_rng(4).normal(size=(8, D)).astype(np.float32)}
-    found = dependent_rows(tmp_path / "m.onnx", rows)
+    found = dependent_rows(checking_session(tmp_path / "m.onnx", "m.onnx"), rows)
     assert bool(found) is dependent, found
 
 

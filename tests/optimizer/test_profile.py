@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from engine_test_models import embedding_model
 from onnx import TensorProto, helper
 
 from optimizer.profile import (
@@ -186,24 +187,8 @@ def test_a_trace_cut_short_by_the_event_limit_is_refused() -> None:
         summarize_trace(events, warmup_runs=1, runs=2)
 
 
-def _embedding_model(path: Path, graph_name: str = "embed") -> Path:
-    """ids (batch, 3) int64 → a 100-entry embedding's rows: an id of 100 or more is out of its range."""
-    table = helper.make_tensor("table", TensorProto.FLOAT, [100, 4], np.zeros(400, np.float32).tolist())
-    graph = helper.make_graph(
-        [helper.make_node("Gather", ["table", "ids"], ["rows"], name="/embed/Gather")],
-        graph_name,
-        [helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", 3])],
-        [helper.make_tensor_value_info("rows", TensorProto.FLOAT, ["batch", 3, 4])],
-        [table],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
-    return path
-
-
 def test_inputs_onnx_runtime_refuses_are_the_users_data_in_one_line(tmp_path: Path) -> None:
-    model = _embedding_model(tmp_path / "embed.onnx")
+    model = embedding_model(tmp_path / "embed.onnx")
     ids = [{"ids": np.full((2, 3), 500, np.int64)}]
     with pytest.raises(QuantserveError) as info:
         profile_model(model, ids, repeats=1, inputs="data file seqbig.npz")

@@ -15,7 +15,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from optimizer import int8_search
-from optimizer.batch_axis import unbatched_output
+from optimizer.batch_axis import checking_session, unbatched_output
 from optimizer.drift import BudgetExceeded
 from optimizer.export import manifest_from_onnx
 from optimizer.fuse import FuseGraph, check_inputs_kept
@@ -200,7 +200,7 @@ def test_an_output_whose_axis_1_follows_the_rows_is_refused_up_front(tmp_path: P
     path = _rows_by_rows(tmp_path / "pairs.onnx")
     feeds = {"x": np.ones((8, 4), np.float32)}
     with pytest.raises(QuantserveError) as caught:
-        unbatched_output(path, feeds, "clip")
+        unbatched_output(checking_session(path, "clip"), feeds, "clip")
     assert str(caught.value) == (
         "clip: output 'y' has shape [8, 8] for 8 input rows and [1, 1] for 1 input row: an axis other than 0 "
         "follows the number of rows, so Triton's dynamic batching cannot split it per request"

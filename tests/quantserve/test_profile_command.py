@@ -15,6 +15,7 @@ import pytest
 from optimizer.profile import BuildProfile, ModelProfile, NodeRow, NodeTime, OpTypeRow
 from quantserve.cli import main
 from quantserve.cli.commands.profile import print_tables
+from tests.optimizer.engine_test_models import embedding_model
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
@@ -213,22 +214,6 @@ def test_an_fp32_build_is_profiled_once_and_shows_no_ratio(
     assert all(row["speedup"] is None for row in data["op_types"] + data["nodes"])
 
 
-def _embedding_model(path: Path, graph_name: str) -> None:
-    """ids (batch, 3) int64 → rows of a 100-entry embedding: an id of 100 or more is out of its range."""
-    import numpy as np
-    from onnx import TensorProto, helper
-
-    table = helper.make_tensor("table", TensorProto.FLOAT, [100, 4], np.zeros(400, np.float32).tolist())
-    graph = helper.make_graph(
-        [helper.make_node("Gather", ["table", "ids"], ["rows"], name="/embed/Gather")],
-        graph_name,
-        [helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", 3])],
-        [helper.make_tensor_value_info("rows", TensorProto.FLOAT, ["batch", 3, 4])],
-        [table],
-    )
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path))
-
-
 def test_ids_past_the_embedding_in_the_data_file_are_one_line_exit_2(tmp_path: Path, capsys) -> None:
     import numpy as np
 
@@ -236,8 +221,8 @@ def test_ids_past_the_embedding_in_the_data_file_are_one_line_exit_2(tmp_path: P
 
     build = tmp_path / "seq_int8"
     build.mkdir()
-    _embedding_model(build / "fp32.onnx", "embed")
-    _embedding_model(build / "model.onnx", "embed_int8")  # another file, so both are profiled
+    embedding_model(build / "fp32.onnx", "embed")
+    embedding_model(build / "model.onnx", "embed_int8")  # another file, so both are profiled
     ids, rows = TensorSpec("ids", "int64", ("batch", 3)), TensorSpec("rows", "float32", ("batch", 3, 4))
     Manifest("seq", [ids], [rows], precision="int8").save(build)
     np.savez(tmp_path / "seqbig.npz", ids=np.full((4, 3), 500, np.int64))
