@@ -1,6 +1,6 @@
 """profile.md and one self-contained profile.html, rendered from the profile.json `quantserve profile` wrote.
 
-Only formats numbers already in the JSON (`optimizer.profile.BuildProfile`); measures nothing.
+Only formats numbers already in the JSON (`optimizer.profile_compare.BuildProfile`); measures nothing.
 The row builders are shared with the command's terminal tables, so all three show the same figures.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from loadtest import svg_plots
 from loadtest.report import STYLE
-from optimizer.profile import BuildProfile
+from optimizer.profile_compare import BuildProfile
 from quantserve.errors import QuantserveError
 
 PROFILE_FILE = "profile.json"

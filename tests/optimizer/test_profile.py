@@ -17,8 +17,6 @@ from optimizer.profile import (
     OnnxNodeIndex,
     base_op_type,
     busy_note,
-    compare_nodes,
-    compare_op_types,
     node_times_ms,
     op_type_times_ms,
     op_type_totals,
@@ -26,6 +24,7 @@ from optimizer.profile import (
     profile_rounds,
     summarize_trace,
 )
+from optimizer.profile_compare import compare_nodes, compare_op_types
 from quantserve.errors import QuantserveError
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import onnx
 import pytest
 
-from optimizer.profile import BuildProfile, ModelProfile, NodeRow, NodeTime, OpTypeRow
+from optimizer.profile import ModelProfile, NodeTime
+from optimizer.profile_compare import BuildProfile, NodeRow, OpTypeRow
 from quantserve.cli import main
 from quantserve.cli.commands.profile import print_tables
 from tests.optimizer.engine_test_models import embedding_model

@@ -67,7 +67,8 @@ def profile_build(build: Path, data: Path | None, batch: int, threads: int, pass
     """Profile the build's reference and model on the same batches and compare them; `passes`: (repeats, rounds).
 
     A model.onnx that is fp32.onnx byte for byte is profiled once: a ratio of a file to itself is noise."""
-    from optimizer.profile import BuildProfile, busy_note, compare_nodes, compare_op_types, profile_rounds, speedup
+    from optimizer.profile import busy_note, profile_rounds
+    from optimizer.profile_compare import BuildProfile, compare_nodes, compare_op_types, speedup
     from optimizer.speed import cpu_model
     from quantserve.artifact import Manifest
 
