@@ -24,8 +24,8 @@ def withdraw(deployment: Deployment) -> str:
         gone = not d.version_dir.is_dir()  # pruned meanwhile by a deploy with a small --keep-versions
         if not gone:
             remove_version_folder(d.model_dir, d.version)
-        config = _withdraw_config(d)
         remaining = tuple(existing_versions(d.model_dir))
+        config = _withdraw_config(d, remaining)
         folder_removed = remove_if_empty(d.model_dir)
     if config in ("put back", "removed") and remaining == d.previous_versions:
         return f"version {d.version} removed again, {d.model_dir} is as before"
@@ -35,9 +35,9 @@ def withdraw(deployment: Deployment) -> str:
     return "; ".join(said)
 
 
-def _withdraw_config(d: Deployment) -> str:
-    """What becomes of the config `d` wrote, done: 'put back', 'removed', 'rewritten …' or 'kept: why'."""
-    remaining = existing_versions(d.model_dir)
+def _withdraw_config(d: Deployment, remaining: tuple[int, ...]) -> str:
+    """What becomes of the config `d` wrote, done: 'put back', 'removed', 'rewritten …' or 'kept: why';
+    `remaining` the versions on disk once its own is gone."""
     newer = [v for v in remaining if v > d.version]
     if newer:
         return f"kept: version {newer[-1]}, deployed since, uses it"

@@ -235,8 +235,8 @@ def tune(
         result.deployed = deploy_winner(settings, best.config)
         say(f"deployed {best.config.label()} into {settings.repo} as {settings.name} v{result.deployed['version']}")
         result.remeasured = remeasure(settings, best, out)
-    else:  # a configuration that misses the SLO is not what was asked for: the repository is left as it was
-        say(f"{slo_missed(result)}; nothing deployed")
+    # else a configuration that misses the SLO is not what was asked for: the repository is left as it was, and
+    # the caller says why once (`slo_missed`: the command's error line, the demo's tune section)
     result.seconds = time.monotonic() - started
     write_report(result, out)
     return result
@@ -287,12 +287,24 @@ def search(
     return trials
 
 
+def max_batch_choices(settings: TuneSettings) -> tuple[int, ...]:
+    """The max batch sizes (in requests) worth a trial. A closed loop of `users` never queues more than `users`
+    requests, so a max batch above the next power of two of it waits for requests that never come and batches
+    as that one does: searching it only spends trials (a trace's bursts can queue any number)."""
+    if settings.trace is not None:
+        return MAX_BATCH_CHOICES
+    fills = 1 << max(0, settings.users - 1).bit_length()  # the next power of two >= users
+    return tuple(choice for choice in MAX_BATCH_CHOICES if choice <= fills)
+
+
 def starting_points(settings: TuneSettings) -> list[dict[str, Any]]:
-    """The baseline, then the deploy defaults (max batch 16, powers of two, 500 µs) for each precision."""
+    """The baseline, then the deploy defaults (max batch 16, powers of two, 500 µs) for each precision, at most
+    the largest max batch the load fills."""
     base = settings.baseline()
     points = [_params(base.precision, 0, "powers", 0, 1, settings)]
+    default = min(16, max_batch_choices(settings)[-1])
     for label in sorted(settings.labels(), key=lambda x: x != "int8"):
-        points.append(_params(label, 16, "powers", 500, 1, settings))
+        points.append(_params(label, default, "powers", 500, 1, settings))
     return points[: settings.search_trials + 1]
 
 
@@ -314,7 +326,7 @@ def suggest_config(trial: Any, settings: TuneSettings) -> ServingConfig:
     """One configuration from optuna's suggestions, normalized so equal deployments compare equal."""
     labels = settings.labels()
     precision = trial.suggest_categorical("precision", labels) if len(labels) > 1 else ""
-    max_batch = int(trial.suggest_categorical("max_batch", MAX_BATCH_CHOICES))
+    max_batch = int(trial.suggest_categorical("max_batch", max_batch_choices(settings)))
     preferred = str(trial.suggest_categorical("preferred", PREFERRED_CHOICES))
     delay = int(trial.suggest_categorical("max_queue_delay_us", DELAY_CHOICES_US))
     instances = int(trial.suggest_int("instances", 1, max_instances()))

@@ -166,6 +166,20 @@ def test_optuna_suggestions_span_precision_and_stay_deployable(tmp_path: Path) -
         assert all(1 <= size <= config.max_batch for size in config.preferred)
 
 
+@pytest.mark.parametrize(("users", "largest"), [(1, 0), (3, 4), (4, 4), (16, 16), (17, 32), (500, 32)])
+def test_a_closed_loop_searches_no_max_batch_its_users_cannot_fill(tmp_path: Path, users: int, largest: int) -> None:
+    """16 users never queue 32 requests: max batch 32 would batch as 16 does, a trial spent for nothing. The
+    starting points stay within the choices; a trace's bursts keep every choice."""
+    from quantserve.cli.tune import MAX_BATCH_CHOICES, max_batch_choices, starting_points
+
+    settings = settings_for(tmp_path, {"": tmp_path / "a"}, users=users)
+    assert max_batch_choices(settings)[-1] == largest
+    assert all(point["max_batch"] in max_batch_choices(settings) for point in starting_points(settings))
+    trace = tmp_path / "t.csv"
+    trace.write_text("time\n0\n0.1\n")
+    assert max_batch_choices(settings_for(tmp_path, {"": tmp_path / "a"}, users=2, trace=trace)) == MAX_BATCH_CHOICES
+
+
 def test_a_trace_of_mixed_sizes_batches_whole_requests_of_its_largest(tmp_path: Path) -> None:
     """Every configuration takes the trace's largest request: its max batch counts requests of that size."""
     trace = tmp_path / "sized.csv"
