@@ -72,6 +72,28 @@ def test_npz_names_must_match_inputs(tiny_onnx: Path, tmp_path: Path) -> None:
     assert _leftovers(tmp_path) == []
 
 
+def test_a_factorys_data_naming_none_of_its_inputs_is_refused_before_the_export(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tuple example names its input `input`: data named `pixels` is refused before the export (a large head took
+    30 s and 3 GB to say so), with the flag that names it."""
+    import make_tiny_models
+
+    import optimizer.pipeline
+
+    def no_export(*_: object) -> None:
+        raise AssertionError("exported before the data's names were checked")
+
+    monkeypatch.setattr(optimizer.pipeline, "ExportOnnx", no_export)
+    data = make_tiny_models.write_digits_like_npz(tmp_path / "pixels.npz", input_name="pixels")
+    with pytest.raises(QuantserveError) as caught:
+        _optimize("make_tiny_models:tiny_cnn_tuple_factory", data, "int8", tmp_path / "out")
+    assert str(caught.value) == (
+        f"{data}: arrays ['pixels'] do not match the model inputs ['input']; name them with --input-names pixels"
+    )
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_a_nan_or_infinity_in_the_data_is_named_before_any_work(tiny_onnx: Path, tmp_path: Path, bad: float) -> None:
     """It used to reach calibration as a NaN range and fail at fuse: "differs from the unfused model by up to 0"."""
