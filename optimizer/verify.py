@@ -32,12 +32,14 @@ from optimizer.drift import (
     neighbour_notes,
     thin_evidence,
 )
+from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from optimizer.tensor_ranges import activation_bytes_per_sample, rows_per_chunk
 from optimizer.transformer import run_model
 from optimizer.user_metric import UserMetric, add_user_metric
 from quantserve import metrics
 from quantserve.artifact import Artifact
 from quantserve.data import TensorData
+from quantserve.runner import run_batches
 
 PROBE_ROWS = 8  # rows run alone to learn whether a model's answers depend on their batch neighbours
 VERIFY_BATCH = 32  # rows a verification run holds: INT8 kernels' results differ slightly by batch size
@@ -123,21 +125,23 @@ def _same_answers(alone: np.ndarray, batched: np.ndarray) -> bool:
 
 def batch_compositions(path: Path, data: TensorData, batch_size: int) -> list[tuple[str, dict[str, np.ndarray]]]:
     """The model's outputs over `data` in batches of `batch_size` in order; where its first rows run alone
-    answer otherwise, also over the rows shuffled (seeded) and each row alone, every set in `data`'s order."""
-    in_order = run_model(path, data.arrays, batch_size)
-    name = f"batches of {batch_size} in order"
-    first = data.take(0, min(len(data), PROBE_ROWS))
-    alone = run_model(path, first.arrays, 1)
-    if len(data) < 2 or all(_same_answers(alone[k], v[: len(first)]) for k, v in in_order.items()):
-        return [(name, in_order)]
-    order = np.random.default_rng(0).permutation(len(data))
-    shuffled = run_model(path, data.take_rows(order).arrays, batch_size)
-    back = np.argsort(order)
-    return [
-        (name, in_order),
-        (f"batches of {batch_size} shuffled", {k: v[back] for k, v in shuffled.items()}),
-        ("each row alone", run_model(path, data.arrays, 1)),
-    ]
+    answer otherwise, also over the rows shuffled (seeded) and each row alone, every set in `data`'s order.
+    One session for all of them (a 400 MB model was loaded four times per candidate)."""
+    with OnnxRuntimeRunner(path) as runner:
+        in_order = run_batches(runner, data.batches(batch_size))
+        name = f"batches of {batch_size} in order"
+        first = data.take(0, min(len(data), PROBE_ROWS))
+        alone = run_batches(runner, first.batches(1))
+        if len(data) < 2 or all(_same_answers(alone[k], v[: len(first)]) for k, v in in_order.items()):
+            return [(name, in_order)]
+        order = np.random.default_rng(0).permutation(len(data))
+        shuffled = run_batches(runner, data.take_rows(order).batches(batch_size))
+        back = np.argsort(order)
+        return [
+            (name, in_order),
+            (f"batches of {batch_size} shuffled", {k: v[back] for k, v in shuffled.items()}),
+            ("each row alone", run_batches(runner, data.batches(1))),
+        ]
 
 
 def first_output_summary(expected: np.ndarray, got: np.ndarray, labels: np.ndarray | None) -> dict[str, Any]:
