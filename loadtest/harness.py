@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import numpy as np
 
 import loadtest
 from loadtest import recording_files
+from loadtest.interruption import MeasuredSteps, StepInterrupted
 from loadtest.load_pattern import ClosedLoop, LoadPattern, LoadStep, OpenLoop
 from loadtest.percentiles import LatencySummary, cdf_points
 from loadtest.request_data import check_request_size
@@ -36,6 +38,7 @@ from serving.tls import ClientTls
 STARTUP_MARGIN_S = 45.0
 STDERR_TAIL_LINES = 15
 LIVENESS_TIMEOUT_S = 2.0  # a server that answers nothing within this at the end of a run has stopped answering
+STOP_GRACE_S = 10.0  # an interrupted Locust run closes its window and writes its records within this, or is killed
 ONE_USER = ClosedLoop(users=1)  # frozen, so one shared default is safe
 
 
@@ -85,11 +88,15 @@ def check_expected_arrivals(pattern: LoadPattern, duration_s: float) -> None:
 
 
 def run_pattern(settings: LoadSettings, out_dir: Path | str, server_pid: int | None = None) -> LoadRun:
-    """Every step of `settings.pattern` in order, each measured alone; saved together as `load-<model>.json`."""
+    """Every step of `settings.pattern` in order, each measured alone; saved together as `load-<model>.json`.
+    Ctrl-C or SIGTERM saves what was measured, marked, and raises `RunInterrupted` (a KeyboardInterrupt)."""
     settings.check()
-    run = LoadRun(
-        settings.model, [run_step(settings, step, Path(out_dir), server_pid) for step in settings.pattern.steps()]
-    )
+    steps = settings.pattern.steps()
+    with MeasuredSteps(settings.model, len(steps), Path(out_dir)) as measured:
+        for step in steps:
+            measured.start(step.name)
+            measured.finish(run_step(settings, step, Path(out_dir), server_pid))
+    run = measured.run()
     run.save(Path(out_dir))
     return run
 
@@ -115,7 +122,8 @@ def run_load(
 
 
 def run_step(settings: LoadSettings, step: LoadStep, out_dir: Path, server_pid: int | None = None) -> LoadResult:
-    """Run Locust for one step and summarize exactly its measured window."""
+    """Run Locust for one step and summarize exactly its measured window. Ctrl-C or SIGTERM during the run raises
+    `StepInterrupted` with the window measured up to then, summarized the same way."""
     settings.check()
     step.check()
     _check_model_ready(settings.url, settings.model, settings.data, settings.tls, _largest_request(settings, step))
@@ -125,8 +133,43 @@ def run_step(settings: LoadSettings, step: LoadStep, out_dir: Path, server_pid: 
     csv_prefix.parent.mkdir(parents=True, exist_ok=True)
     listening = _listening_pid(settings.url)
     pid = server_pid if server_pid is not None else listening
+    interrupted_at = None
     with UtilizationSampler(pid) as sampler:
-        lost = _run_locust(settings, step, record_dir, csv_prefix)
+        try:
+            lost = _run_locust(settings, step, record_dir, csv_prefix)
+        except KeyboardInterrupt:  # Locust was stopped and wrote what it had recorded: that much was measured
+            lost, interrupted_at = [], time.time()
+    if interrupted_at is not None:
+        raise _interrupted(settings, step, out_dir, listening, sampler, interrupted_at)
+    return _step_result(settings, step, out_dir, listening, sampler, lost)
+
+
+def _interrupted(
+    settings: LoadSettings, step: LoadStep, out_dir: Path, listening: int | None, sampler: UtilizationSampler, at: float
+) -> StepInterrupted:
+    """The interrupted step's window up to the interrupt, summarized as a finished one and marked; no result, and
+    why, when nothing was recorded (the interrupt came before the users were spawned, or before a request ended)."""
+    try:
+        result = _step_result(settings, step, out_dir, listening, sampler, [])
+    except QuantserveError as exc:
+        return StepInterrupted(at, None, f"nothing recorded before the interrupt ({exc})")
+    if not result.requests:
+        return StepInterrupted(at, None, f"no request ended in its {result.window_s:.1f} s window before the interrupt")
+    result.interrupted, result.planned_window_s = True, step.run_seconds(settings.duration_s)
+    return StepInterrupted(at, result)
+
+
+def _step_result(
+    settings: LoadSettings,
+    step: LoadStep,
+    out_dir: Path,
+    listening: int | None,
+    sampler: UtilizationSampler,
+    lost: list[str],
+) -> LoadResult:
+    """The step's result from what its Locust processes recorded, with the server's counters judged whole or not."""
+    record_dir = out_dir / "raw" / settings.step_name(step)
+    csv_prefix = out_dir / "locust" / settings.step_name(step)
     window = recording_files.read_window(record_dir)
     restarted = _server_restarted(listening, _listening_pid(settings.url), window, settings.model)
     result = _result_of_window(settings, step, record_dir, window, csv_prefix)
@@ -285,11 +328,26 @@ def _run_locust(settings: LoadSettings, step: LoadStep, record_dir: Path, csv_pr
     try:
         _wait(processes[0], timeout, record_dir)
         return lost_workers(processes[1:])
+    except KeyboardInterrupt:
+        _stop_gracefully(processes)
+        raise
     finally:
         for process in processes:
             if process.poll() is None:
                 process.kill()
                 process.wait()
+
+
+def _stop_gracefully(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Stop an interrupted Locust run the way its run time would: SIGTERM to the master (or the single process),
+    which closes the measured window, writes what every process recorded and tells its workers to quit. Waits up to
+    STOP_GRACE_S; a second Ctrl-C ends the wait at once (the caller kills what is left)."""
+    if processes[0].poll() is None:
+        processes[0].send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_S
+    for process in processes:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
 
 
 def lost_workers(workers: list[subprocess.Popen[bytes]]) -> list[str]:
@@ -314,7 +372,8 @@ def _exit_cause(code: int) -> str:
 
 def _spawn(command: list[str], record_dir: Path, name: str) -> subprocess.Popen[bytes]:
     """A Locust process that dies with us: a SIGKILLed loadtest left its master and workers loading the server
-    until their run time ran out (an hour, under --soak 1h)."""
+    until their run time ran out (an hour, under --soak 1h). In its own process group, so a terminal's Ctrl-C
+    reaches only us and we stop it once, in order (`_stop_gracefully`)."""
     from serving.server import die_with_parent
 
     record_dir.mkdir(parents=True, exist_ok=True)
@@ -326,6 +385,7 @@ def _spawn(command: list[str], record_dir: Path, name: str) -> subprocess.Popen[
             stdin=subprocess.DEVNULL,
             env=_env(),
             preexec_fn=die_with_parent(),
+            process_group=0,
         )
 
 

@@ -160,6 +160,9 @@ def close_window(environment: Environment, **_: Any) -> None:
 
 @events.quitting.add_listener
 def save_latencies(environment: Environment, **_: Any) -> None:
+    # Stopped by SIGTERM (an interrupted loadtest), Locust quits before its users stop: the window ends here, so
+    # every request it holds was saved with it (those its stop then cuts were never in it).
+    close_window(environment)
     if _samples:
         array = np.asarray(_samples, dtype=np.float64)
         _write(environment, f"latencies-{os.getpid()}.npy", lambda path: np.save(path, array))

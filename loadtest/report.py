@@ -14,7 +14,15 @@ from pathlib import Path
 
 from loadtest import svg_plots
 from loadtest.load_pattern import ClosedLoop
-from loadtest.results import ACCURACY_FILE, LOAD_PREFIX, AccuracyReport, LoadResult, LoadRun, VariantAccuracy
+from loadtest.results import (
+    ACCURACY_FILE,
+    LOAD_PREFIX,
+    AccuracyReport,
+    LoadResult,
+    LoadRun,
+    VariantAccuracy,
+    write_atomic,
+)
 from loadtest.timeline import Outage
 from loadtest.verdict import Verdict, gather, load_manifest
 from quantserve.errors import QuantserveError
@@ -66,9 +74,14 @@ def render(results_dir: Path | str, builds: Sequence[Path] = ()) -> tuple[Path, 
     """
     inputs = load_results(results_dir, builds)
     md_path, html_path = Path(results_dir) / "report.md", Path(results_dir) / "report.html"
-    md_path.write_text(render_markdown(inputs))
-    html_path.write_text(render_html(inputs))
+    write_atomic(md_path, render_markdown(inputs))
+    write_atomic(html_path, render_html(inputs))
     return md_path, html_path
+
+
+def _interrupted_lines(runs: list[LoadRun]) -> list[str]:
+    """Each run stopped by Ctrl-C or SIGTERM: when, in which step, and what of it the figures below hold."""
+    return [f"{run.name}: {run.interrupted.summary()}" for run in runs if run.interrupted]
 
 
 def _n(value: float | int | None, digits: int = 2) -> str:
@@ -165,7 +178,9 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def render_markdown(inputs: ReportInputs) -> str:
-    parts = ["# quantserve load test and evaluation report", "", *verdict_markdown(inputs.verdict)]
+    interrupted = [f"- **Interrupted:** {line}" for line in _interrupted_lines(inputs.runs)]
+    parts = ["# quantserve load test and evaluation report", "", *interrupted, *([""] if interrupted else [])]
+    parts += verdict_markdown(inputs.verdict)
     if inputs.runs:
         parts += ["## Load (client latency, Triton server-side counters over the measured window)", ""]
         parts += [_md_table(*_load_rows(inputs.runs)), ""]
@@ -308,7 +323,9 @@ def _breakdown_rows(runs: list[LoadRun]) -> list[tuple[str, list[float]]]:
 
 
 def render_html(inputs: ReportInputs) -> str:
-    body = ["<h1>quantserve load test and evaluation report</h1>", verdict_html(inputs.verdict)]
+    body = ["<h1>quantserve load test and evaluation report</h1>"]
+    body += [f'<p class="fail">Interrupted: {escape(line)}</p>' for line in _interrupted_lines(inputs.runs)]
+    body.append(verdict_html(inputs.verdict))
     if inputs.runs:
         body.append("<h2>Load</h2>")
         body.append('<div class="charts">' + "\n".join(charts(inputs.runs)) + "</div>")

@@ -81,6 +81,10 @@ class LoadResult:
     # offered count and in no other, so offered = requests + unsent + in_flight_at_end + cut_at_end
     cut_at_end: int = 0
     lost_workers: list[str] = field(default_factory=list)  # Locust workers that died before the end, and how
+    # stopped by Ctrl-C or SIGTERM: the figures cover `window_s`, measured up to the interrupt, of the
+    # `planned_window_s` asked for
+    interrupted: bool = False
+    planned_window_s: float | None = None
 
     @property
     def latency_p50_ms(self) -> float:
@@ -110,6 +114,13 @@ class LoadResult:
 
     @property
     def label(self) -> str:
+        """The step as tables and notes name it; a step cut short by an interrupt says so, with its real window."""
+        if not self.interrupted:
+            return self._load_label()
+        planned = f" of {self.planned_window_s:g}" if self.planned_window_s else ""
+        return f"{self._load_label()} (interrupted: {self.window_s:.1f}{planned} s measured)"
+
+    def _load_label(self) -> str:
         if self.mode == "open" and self.trace:
             return f"{self.model} replaying {Path(self.trace['file']).name} ({self.rate_rps:.4g} req/s mean)"
         if self.mode == "open":
@@ -285,11 +296,34 @@ class LoadResult:
 
 
 @dataclass
+class Interruption:
+    """A run stopped by Ctrl-C or SIGTERM: when, how far in, in which step, and what of that step was kept."""
+
+    at: str  # UTC time of the interrupt, ISO 8601
+    after_s: float  # seconds from the start of the run's first step to the interrupt
+    step: str  # the step in progress (its name: u4, rate50-poisson)
+    step_number: int  # 1-based, of `steps`
+    steps: int
+    completed_steps: int  # saved exactly as a finished run saves them
+    partial_step_saved: bool  # the step in progress is the last result, marked `interrupted`; else it is omitted
+    note: str  # what became of the step in progress
+
+    def summary(self) -> str:
+        """One line: `interrupted 8.2 s in, in step 2 of 5 (u2): 1 step complete; u2 saved partial, …`."""
+        done = f"{self.completed_steps} step{'' if self.completed_steps == 1 else 's'} complete"
+        return (
+            f"interrupted {self.after_s:.1f} s in ({self.at}), in step {self.step_number} of {self.steps} "
+            f"({self.step}): {done}; {self.note}"
+        )
+
+
+@dataclass
 class LoadRun:
     """Every step of one `quantserve loadtest` invocation for one model (one step, or a sweep)."""
 
     model: str
     results: list[LoadResult]
+    interrupted: Interruption | None = None  # stopped by Ctrl-C or SIGTERM: `results` hold what it measured
 
     @property
     def name(self) -> str:
@@ -308,7 +342,8 @@ class LoadRun:
     @classmethod
     def load(cls, path: Path) -> LoadRun:
         data = _read_json(path)
-        return cls(model=data["model"], results=[LoadResult.from_dict(r) for r in data["results"]])
+        stop = Interruption(**data["interrupted"]) if data.get("interrupted") else None
+        return cls(model=data["model"], results=[LoadResult.from_dict(r) for r in data["results"]], interrupted=stop)
 
 
 @dataclass
@@ -379,10 +414,19 @@ def safe_name(name: str) -> str:
 
 def _write_json(path: Path, result: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(dataclasses.asdict(result), indent=2, allow_nan=True) + "\n")
-    tmp.replace(path)  # a reader never sees a half-written result
+    write_atomic(path, json.dumps(dataclasses.asdict(result), indent=2, allow_nan=True) + "\n")
     return path
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file renamed over it: a reader never sees a half-written file,
+    and a write cut short (a second Ctrl-C while an interrupted run saves) leaves the old file and no stray one."""
+    tmp = path.with_name(f"{path.name}.tmp")
+    try:
+        tmp.write_text(text)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _read_json(path: Path) -> dict[str, Any]:

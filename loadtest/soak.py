@@ -9,6 +9,7 @@ starting RSS, whichever is larger). Latency drift compares the p99 of the first 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -20,8 +21,9 @@ import numpy as np
 
 from loadtest import recording_files
 from loadtest.harness import LoadSettings, run_step
+from loadtest.interruption import MeasuredSteps, RunInterrupted
 from loadtest.load_pattern import ClosedLoop
-from loadtest.results import LoadResult, safe_name
+from loadtest.results import Interruption, LoadResult, safe_name, write_atomic
 from quantserve.errors import QuantserveError
 
 WARMUP_FRACTION = 0.2
@@ -48,11 +50,12 @@ class SoakResult:
     p99_drift_pct: float
     rss_timeline: list[tuple[float, float]] = field(default_factory=list)  # (seconds since start, MB)
     server_restarted: str | None = None  # the server was replaced during the soak: never flat, whatever the line
+    interrupted: Interruption | None = None  # stopped by Ctrl-C or SIGTERM: judged over `duration_s`, up to then
 
     def save(self, out_dir: Path) -> Path:
         path = Path(out_dir) / f"soak-{safe_name(self.model)}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(dataclasses.asdict(self), indent=2) + "\n")
+        write_atomic(path, json.dumps(dataclasses.asdict(self), indent=2) + "\n")
         return path
 
     def summary(self) -> str:
@@ -76,15 +79,38 @@ def run_soak(
     margin_mb: float = 20.0,
     margin_pct: float = 5.0,
 ) -> SoakResult:
-    """Load for `settings.duration_s` with `settings.pattern` (a `ClosedLoop`); judge memory and p99 drift."""
+    """Load for `settings.duration_s` with `settings.pattern` (a `ClosedLoop`); judge memory and p99 drift.
+    Ctrl-C or SIGTERM saves the load measured up to then as `load-<model>.json` (and the soak judged over it, where
+    it is long enough), both marked interrupted, and raises `RunInterrupted`."""
     if not isinstance(settings.pattern, ClosedLoop):
         raise QuantserveError("a soak runs closed-loop users (--users), not a sweep or an open-loop rate")
     out_dir = Path(out_dir)
-    result = run_step(settings, settings.pattern, out_dir, server_pid)
     record_dir = out_dir / "raw" / settings.step_name(settings.pattern)
+    try:
+        with MeasuredSteps(settings.model, 1, out_dir) as measured:
+            measured.start(settings.pattern.name)
+            result = run_step(settings, settings.pattern, out_dir, server_pid)
+    except RunInterrupted as stop:
+        if stop.run.results:
+            with contextlib.suppress(QuantserveError):  # too short to judge: the load file holds what it measured
+                _judge(stop.run.results[0], record_dir, out_dir, margin_mb, margin_pct, stop.run.interrupted)
+        raise
+    return _judge(result, record_dir, out_dir, margin_mb, margin_pct)
+
+
+def _judge(
+    result: LoadResult,
+    record_dir: Path,
+    out_dir: Path,
+    margin_mb: float,
+    margin_pct: float,
+    interrupted: Interruption | None = None,
+) -> SoakResult:
+    """The soak judged over the window its Locust run recorded (in `record_dir`), saved as `soak-<model>.json`."""
     window = recording_files.read_window(record_dir)
     samples = recording_files.read_latencies(record_dir, window.start, window.end)
     soak = judge_soak(result, window.start, window.end, samples, margin_mb, margin_pct)
+    soak.interrupted = interrupted
     soak.save(out_dir)
     return soak
 

@@ -2,6 +2,7 @@
 
 Runs Locust headless against Triton over gRPC (closed loop, a concurrency sweep, an open-loop fixed
 rate, or a recorded trace's arrivals), writes `load-<model>.json`, Locust's CSVs and the report, and prints a table.
+Ctrl-C or SIGTERM keeps what was measured: saved and reported, marked interrupted, with one line and exit 130.
 """
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ import dataclasses
 import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loadtest.load_pattern import ARRIVALS
 from quantserve.cli.tables import add_json_flag
 from quantserve.cli.tls_flags import add_tls_flags, client_tls
 from serving.endpoints import find_metrics_url, metrics_hint
 from serving.machine import write_machine_facts
+
+if TYPE_CHECKING:
+    from loadtest.interruption import RunInterrupted
 
 
 def register(subparsers: Any) -> None:
@@ -89,14 +93,39 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
+INTERRUPTED_EXIT = 130  # as on any Ctrl-C (128 + SIGINT), once what was measured is saved
+
+
 def run(args: argparse.Namespace) -> int:
+    from loadtest.interruption import RunInterrupted
+
+    try:
+        return run_soak_command(args) if args.soak else run_load_command(args)
+    except RunInterrupted as stop:
+        return interrupted_status(stop, args.out)
+
+
+def interrupted_status(stop: RunInterrupted, out: Path) -> int:
+    """Render the report of what an interrupted run saved, say in one line where it is, and exit as on Ctrl-C."""
+    from loadtest.report import render
+
+    _, html_path = render(out)
+    what = stop.run.interrupted.summary() if stop.run.interrupted else "interrupted"
+    print(
+        f"quantserve loadtest: {what}; partial results saved in {stop.path} "
+        f"(report: {html_path}); exit {INTERRUPTED_EXIT}",
+        file=sys.stderr,
+    )
+    return INTERRUPTED_EXIT
+
+
+def run_load_command(args: argparse.Namespace) -> int:
+    """One load run (a step, a sweep, a rate list, stages or a trace) per model, then the report and a table."""
     from loadtest.harness import LoadSettings, check_expected_arrivals
     from loadtest.load_pattern import parse_duration, pattern_from_flags
     from loadtest.report import render
     from quantserve.cli.tables import print_json, print_load_table
 
-    if args.soak:
-        return run_soak_command(args)
     pattern = pattern_from_flags(
         args.users,
         args.sweep,
@@ -209,17 +238,20 @@ def resolve_metrics_url(args: argparse.Namespace) -> str | None:
 def run_with_progress(settings: Any, args: argparse.Namespace) -> Any:
     """`run_pattern`, one step at a time under a progress bar (elapsed, remaining), saved the same way."""
     from loadtest.harness import run_step
-    from loadtest.results import LoadRun
+    from loadtest.interruption import MeasuredSteps
     from quantserve.cli.progress import StepProgress, is_quiet
 
     settings.check()
     steps = list(settings.pattern.steps())
-    results = []
-    with StepProgress(f"load {settings.model}", len(steps), is_quiet(args)) as bar:
+    with (
+        StepProgress(f"load {settings.model}", len(steps), is_quiet(args)) as bar,
+        MeasuredSteps(settings.model, len(steps), Path(args.out)) as measured,  # an interrupt saves what it has
+    ):
         for step in steps:
             bar.describe(f"{step.name}, {step.run_seconds(settings.duration_s):g} s")
-            results.append(run_step(settings, step, Path(args.out), server_pid=args.server_pid or None))
+            measured.start(step.name)
+            measured.finish(run_step(settings, step, Path(args.out), server_pid=args.server_pid or None))
             bar.advance()
-    run = LoadRun(settings.model, results)
+    run = measured.run()
     run.save(Path(args.out))
     return run

@@ -1,0 +1,93 @@
+"""A load run stopped by Ctrl-C or SIGTERM keeps what it measured.
+
+The steps that finished are saved exactly as a finished run saves them, the step in progress from the
+requests recorded up to the interrupt (its window cut short, marked `interrupted`) or, with nothing
+recorded, left out with a note; the run records when, how far in and in which step it stopped. Both
+exceptions are KeyboardInterrupts, so a caller that does not look for them stops as on any Ctrl-C (exit 130).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+
+from loadtest.results import Interruption, LoadResult, LoadRun
+
+OUTSIDE_LOCUST = "omitted: interrupted outside its Locust run (before it started, or while its figures were summarized)"
+
+
+class StepInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during a step's Locust run: what the step measured up to then, or None and why not."""
+
+    def __init__(self, at: float, result: LoadResult | None, why: str = "") -> None:
+        super().__init__(why or "interrupted")
+        self.at, self.result, self.why = at, result, why
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A run stopped by Ctrl-C or SIGTERM after saving what it measured: `run`, written to `path`."""
+
+    def __init__(self, run: LoadRun, path: Path) -> None:
+        super().__init__(f"interrupted; partial results in {path}")
+        self.run, self.path = run, path
+
+
+class MeasuredSteps:
+    """One run's step results as they finish. An interrupt inside it saves them, with the step in progress, as
+    `load-<model>.json` and becomes a `RunInterrupted`; a second interrupt while saving stops at once."""
+
+    def __init__(self, model: str, steps: int, out_dir: Path) -> None:
+        self.model, self.steps, self.out_dir = model, steps, Path(out_dir)
+        self.results: list[LoadResult] = []
+        self.current = ""
+        self.started = time.time()
+
+    def start(self, step_name: str) -> None:
+        self.current = step_name
+
+    def finish(self, result: LoadResult) -> None:
+        self.results.append(result)
+
+    def run(self) -> LoadRun:
+        return LoadRun(self.model, self.results)
+
+    def __enter__(self) -> MeasuredSteps:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, RunInterrupted):
+            raise self._save(exc) from None
+
+    def _save(self, exc: KeyboardInterrupt) -> RunInterrupted:
+        stopped = exc if isinstance(exc, StepInterrupted) else None
+        at = stopped.at if stopped else time.time()
+        partial = stopped.result if stopped else None
+        run = LoadRun(self.model, [*self.results, *([partial] if partial else [])])
+        run.interrupted = Interruption(
+            at=datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            after_s=round(at - self.started, 3),
+            step=self.current,
+            step_number=len(self.results) + 1,
+            steps=self.steps,
+            completed_steps=len(self.results),
+            partial_step_saved=partial is not None,
+            note=_step_note(self.current, partial, stopped),
+        )
+        return RunInterrupted(run, run.save(self.out_dir))
+
+
+def _step_note(name: str, partial: LoadResult | None, stopped: StepInterrupted | None) -> str:
+    """What became of the step in progress, in words."""
+    if partial is not None:
+        planned = f" of its {partial.planned_window_s:g} s" if partial.planned_window_s else ""
+        return (
+            f"{name} saved partial: {partial.requests} requests in {partial.window_s:.1f} s{planned} measured "
+            "up to the interrupt"
+        )
+    if stopped is not None:
+        return f"{name} omitted: {stopped.why}"
+    return f"{name} {OUTSIDE_LOCUST}"
