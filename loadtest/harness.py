@@ -8,11 +8,7 @@ measured window; utilization is sampled here, beside it.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -24,6 +20,7 @@ import loadtest
 from loadtest import recording_files
 from loadtest.interruption import MeasuredSteps, StepInterrupted
 from loadtest.load_pattern import ClosedLoop, LoadPattern, LoadStep, OpenLoop
+from loadtest.locust_processes import lost_workers, spawn, stop_gracefully, wait_for
 from loadtest.percentiles import LatencySummary, cdf_points
 from loadtest.request_data import check_request_size
 from loadtest.results import NO_PROCESS_AT_END, UNANSWERED_ERROR, LoadResult, LoadRun, safe_name
@@ -36,9 +33,7 @@ from serving.server import free_port
 from serving.tls import ClientTls
 
 STARTUP_MARGIN_S = 45.0
-STDERR_TAIL_LINES = 15
 LIVENESS_TIMEOUT_S = 2.0  # a server that answers nothing within this at the end of a run has stopped answering
-STOP_GRACE_S = 10.0  # an interrupted Locust run closes its window and writes its records within this, or is killed
 ONE_USER = ClosedLoop(users=1)  # frozen, so one shared default is safe
 
 
@@ -312,103 +307,28 @@ def _run_locust(settings: LoadSettings, step: LoadStep, record_dir: Path, csv_pr
     workers that died before the end (`lost_workers`)."""
     timeout = step.run_seconds(settings.duration_s) + STARTUP_MARGIN_S + 10 * settings.workers
     if settings.workers == 0:
-        processes = [_spawn(locust_command(settings, step, record_dir, csv_prefix), record_dir, "locust")]
+        processes = [spawn(locust_command(settings, step, record_dir, csv_prefix), record_dir, "locust")]
     else:
         port = free_port()
         link = ["--master-bind-host", "127.0.0.1", "--master-bind-port", str(port)]
         master_command = locust_command(settings, step, record_dir, csv_prefix, "master")
-        master = _spawn([*master_command, *link], record_dir, "master")
+        master = spawn([*master_command, *link], record_dir, "master")
         worker_link = ["--master-host", "127.0.0.1", "--master-port", str(port)]
         processes = [master] + [
-            _spawn(
-                [*locust_command(settings, step, record_dir, None, "worker"), *worker_link], record_dir, f"worker{i}"
-            )
+            spawn([*locust_command(settings, step, record_dir, None, "worker"), *worker_link], record_dir, f"worker{i}")
             for i in range(settings.workers)
         ]
     try:
-        _wait(processes[0], timeout, record_dir)
+        wait_for(processes[0], timeout, record_dir)
         return lost_workers(processes[1:])
     except KeyboardInterrupt:
-        _stop_gracefully(processes)
+        stop_gracefully(processes)
         raise
     finally:
         for process in processes:
             if process.poll() is None:
                 process.kill()
                 process.wait()
-
-
-def _stop_gracefully(processes: list[subprocess.Popen[bytes]]) -> None:
-    """Stop an interrupted Locust run the way its run time would: SIGTERM to the master (or the single process),
-    which closes the measured window, writes what every process recorded and tells its workers to quit. Waits up to
-    STOP_GRACE_S; a second Ctrl-C ends the wait at once (the caller kills what is left)."""
-    if processes[0].poll() is None:
-        processes[0].send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE_S
-    for process in processes:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=max(0.0, deadline - time.monotonic()))
-
-
-def lost_workers(workers: list[subprocess.Popen[bytes]]) -> list[str]:
-    """Each worker that exited non-zero or by a signal, once the master is done, as "worker1 killed by SIGKILL":
-    the master carries on without it and its users' requests are lost, so the run must not pass as complete."""
-    lost = []
-    for index, worker in enumerate(workers):
-        code = worker.wait(timeout=30)
-        if code:
-            lost.append(f"worker{index} {_exit_cause(code)}")
-    return lost
-
-
-def _exit_cause(code: int) -> str:
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exited with code {code}"
-
-
-def _spawn(command: list[str], record_dir: Path, name: str) -> subprocess.Popen[bytes]:
-    """A Locust process that dies with us: a SIGKILLed loadtest left its master and workers loading the server
-    until their run time ran out (an hour, under --soak 1h). In its own process group, so a terminal's Ctrl-C
-    reaches only us and we stop it once, in order (`_stop_gracefully`)."""
-    from serving.server import die_with_parent
-
-    record_dir.mkdir(parents=True, exist_ok=True)
-    with open(record_dir / f"{name}.log", "wb") as log:
-        return subprocess.Popen(
-            command,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=_env(),
-            preexec_fn=die_with_parent(),
-            process_group=0,
-        )
-
-
-def _env() -> dict[str, str]:
-    # The locustfiles import `loadtest` and `quantserve`: make the project importable even uninstalled.
-    root = str(Path(loadtest.__file__).resolve().parent.parent)
-    path = os.environ.get("PYTHONPATH", "")
-    pythonpath = f"{root}{os.pathsep}{path}" if path else root
-    return {**os.environ, "PYTHONPATH": pythonpath, "PYTHONFAULTHANDLER": "1"}
-
-
-def _wait(process: subprocess.Popen[bytes], timeout_s: float, record_dir: Path) -> None:
-    try:
-        code = process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        process.send_signal(signal.SIGABRT)  # faulthandler writes every thread's stack into the log
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=5)
-        raise QuantserveError(f"locust did not finish within {timeout_s:.0f} s (logs: {record_dir})") from None
-    if code != 0:
-        log = (record_dir / ("master.log" if (record_dir / "master.log").exists() else "locust.log")).read_text()
-        tail = "\n  ".join(log.splitlines()[-STDERR_TAIL_LINES:])
-        raise QuantserveError(f"locust exited with code {code}:\n  {tail}")
 
 
 def _tls_flags(tls: ClientTls | None) -> list[tuple[str, str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from loadtest.harness import lost_workers
+from loadtest.locust_processes import lost_workers
 
 
 def test_a_worker_that_died_before_the_end_is_named_with_its_signal() -> None:

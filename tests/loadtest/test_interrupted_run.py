@@ -194,7 +194,7 @@ def test_a_second_interrupt_while_locust_stops_ends_the_wait_and_kills_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A Locust that ignores SIGTERM: the first Ctrl-C asks it to stop, the second kills it at once, no hang."""
-    from loadtest import harness
+    from loadtest import harness, locust_processes
     from loadtest.load_pattern import ClosedLoop
 
     stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); "
@@ -207,7 +207,7 @@ def test_a_second_interrupt_while_locust_stops_ends_the_wait_and_kills_it(
     with pytest.raises(KeyboardInterrupt):
         harness._run_locust(settings, ClosedLoop(1), record_dir, tmp_path / "locust" / "m-u1")
     ctrl_c.join()
-    assert time.monotonic() - started < harness.STOP_GRACE_S / 2
+    assert time.monotonic() - started < locust_processes.STOP_GRACE_S / 2
     assert (record_dir / "locust.log").read_text().strip() == "up"
     assert not [p for p in psutil.process_iter(["cmdline"]) if stubborn in " ".join(p.info["cmdline"] or [])]
 

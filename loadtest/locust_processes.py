@@ -1,0 +1,93 @@
+"""The Locust processes of one load step: started so they die with us and in their own process group, waited for
+with a deadline (a hung one's stacks into its log), stopped gracefully on Ctrl-C, and their exits read.
+
+`loadtest.harness` builds their command lines and reads what they recorded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import loadtest
+from quantserve.errors import QuantserveError
+
+STDERR_TAIL_LINES = 15
+STOP_GRACE_S = 10.0  # an interrupted Locust run closes its window and writes its records within this, or is killed
+
+
+def stop_gracefully(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Stop an interrupted Locust run the way its run time would: SIGTERM to the master (or the single process),
+    which closes the measured window, writes what every process recorded and tells its workers to quit. Waits up to
+    STOP_GRACE_S; a second Ctrl-C ends the wait at once (the caller kills what is left)."""
+    if processes[0].poll() is None:
+        processes[0].send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_S
+    for process in processes:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+
+
+def lost_workers(workers: list[subprocess.Popen[bytes]]) -> list[str]:
+    """Each worker that exited non-zero or by a signal, once the master is done, as "worker1 killed by SIGKILL":
+    the master carries on without it and its users' requests are lost, so the run must not pass as complete."""
+    lost = []
+    for index, worker in enumerate(workers):
+        code = worker.wait(timeout=30)
+        if code:
+            lost.append(f"worker{index} {exit_cause(code)}")
+    return lost
+
+
+def exit_cause(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+def spawn(command: list[str], record_dir: Path, name: str) -> subprocess.Popen[bytes]:
+    """A Locust process that dies with us: a SIGKILLed loadtest left its master and workers loading the server
+    until their run time ran out (an hour, under --soak 1h). In its own process group, so a terminal's Ctrl-C
+    reaches only us and we stop it once, in order (`stop_gracefully`)."""
+    from serving.server import die_with_parent
+
+    record_dir.mkdir(parents=True, exist_ok=True)
+    with open(record_dir / f"{name}.log", "wb") as log:
+        return subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=_env(),
+            preexec_fn=die_with_parent(),
+            process_group=0,
+        )
+
+
+def _env() -> dict[str, str]:
+    # The locustfiles import `loadtest` and `quantserve`: make the project importable even uninstalled.
+    root = str(Path(loadtest.__file__).resolve().parent.parent)
+    path = os.environ.get("PYTHONPATH", "")
+    pythonpath = f"{root}{os.pathsep}{path}" if path else root
+    return {**os.environ, "PYTHONPATH": pythonpath, "PYTHONFAULTHANDLER": "1"}
+
+
+def wait_for(process: subprocess.Popen[bytes], timeout_s: float, record_dir: Path) -> None:
+    try:
+        code = process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)  # faulthandler writes every thread's stack into the log
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=5)
+        raise QuantserveError(f"locust did not finish within {timeout_s:.0f} s (logs: {record_dir})") from None
+    if code != 0:
+        log = (record_dir / ("master.log" if (record_dir / "master.log").exists() else "locust.log")).read_text()
+        tail = "\n  ".join(log.splitlines()[-STDERR_TAIL_LINES:])
+        raise QuantserveError(f"locust exited with code {code}:\n  {tail}")
