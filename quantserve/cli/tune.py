@@ -152,6 +152,31 @@ def check_settings(settings: TuneSettings) -> None:
         check_against(settings.data, data, load_artifact(Path(build)).manifest.inputs)
         check_deployable(Path(build))
     check_one_model([Path(build) for build in settings.builds.values()])
+    for build in settings.builds.values():
+        check_interface_kept(Path(build), settings)
+
+
+def check_interface_kept(build: Path, settings: TuneSettings) -> None:
+    """Refuse, before the search, a build whose inputs or outputs differ from those of the model already at
+    `repo/name`: the winner's deploy would be refused only after the whole search (49 s at --max-trials 1), and
+    nothing of the search was written."""
+    from optimizer.targets import get_target
+    from serving.deploy import build_config, load_artifact
+    from serving.model_config import CONFIG_NAME, interface_changes, merge_extra, parse_config
+
+    config_path = Path(settings.repo) / settings.name / CONFIG_NAME
+    if not config_path.is_file():
+        return
+    artifact = load_artifact(build)
+    layout = get_target(artifact.manifest.target).triton_layout(artifact)
+    config = build_config(artifact.manifest, layout, settings.name, 0, 0, None, 1)  # clients' shapes: batched alike
+    changes = interface_changes(parse_config(config_path), merge_extra(config.to_dict(), layout.config_extra))
+    if changes:
+        more = f" (and {len(changes) - 2} more)" if len(changes) > 2 else ""
+        raise QuantserveError(
+            f"{config_path.parent}: {build} changes the model's interface: {'; '.join(changes[:2])}{more}; requests "
+            "made for the model there now would fail. Tune it under another --name (nothing was searched)"
+        )
 
 
 def check_deployable(build: Path) -> None:

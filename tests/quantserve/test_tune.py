@@ -231,6 +231,26 @@ def test_unknown_build_folder_is_named(tmp_path: Path, fp32_build: Path, capsys:
     assert not (tmp_path / "out").exists()  # refused before any server or folder
 
 
+def test_a_name_holding_a_model_of_another_interface_is_refused_before_the_search(
+    tmp_path: Path, fp32_build: Path
+) -> None:
+    """The winner's deploy would be refused after the whole search (49 s at --max-trials 1, nothing of it written):
+    a build whose inputs differ from the model already under --name is named up front."""
+    from serving.deploy import deploy
+    from serving.model_config import parse_config, write_config
+
+    deploy(fp32_build, tmp_path / "repo", "m")
+    check_settings(settings_for(tmp_path, {"": fp32_build}))  # the same interface: searched
+    config = parse_config(tmp_path / "repo" / "m" / "config.pbtxt")
+    config["input"][0]["dims"] = [2 * int(config["input"][0]["dims"][-1])]
+    write_config(config, tmp_path / "repo" / "m")
+    with pytest.raises(QuantserveError) as caught:
+        check_settings(settings_for(tmp_path, {"": fp32_build}))
+    message = str(caught.value)
+    assert message.startswith(f"{tmp_path / 'repo' / 'm'}: {fp32_build} changes the model's interface: input 'x' dims")
+    assert message.endswith("Tune it under another --name (nothing was searched)")
+
+
 def test_data_that_does_not_fit_the_manifest_is_named(tmp_path: Path, fp32_build: Path) -> None:
     np.savez(tmp_path / "wrong.npz", x=np.zeros((4, 7), np.float32))
     settings = settings_for(tmp_path, {"": fp32_build}, data=tmp_path / "wrong.npz")
