@@ -10,6 +10,8 @@ import dataclasses
 import json
 import math
 import re
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -341,9 +343,22 @@ class LoadRun:
 
     @classmethod
     def load(cls, path: Path) -> LoadRun:
+        """The run saved at `path`; a file of another shape (hand-edited, another tool's) is one line naming what
+        is wrong, not a traceback from the report that reads it."""
         data = _read_json(path)
-        stop = Interruption(**data["interrupted"]) if data.get("interrupted") else None
-        return cls(model=data["model"], results=[LoadResult.from_dict(r) for r in data["results"]], interrupted=stop)
+        try:
+            stop = Interruption(**data["interrupted"]) if data.get("interrupted") else None
+            if not isinstance(data["results"], list) or not (data["results"] or stop):
+                raise ValueError(f"'results' is {data['results']!r}, not a list of measured steps")
+            run = cls(model=data["model"], results=[LoadResult.from_dict(r) for r in data["results"]], interrupted=stop)
+            for result in run.results:
+                _numbers_checked(result)
+                _numbers_checked(result.latency)
+        except KeyError as exc:
+            raise QuantserveError(f"{path}: not a quantserve load results file (no {exc} field)") from exc
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise QuantserveError(f"{path}: not a quantserve load results file ({exc})") from exc
+        return run
 
 
 @dataclass
@@ -403,8 +418,31 @@ class AccuracyReport:
     @classmethod
     def load(cls, path: Path) -> AccuracyReport:
         data = _read_json(path)
-        data["variants"] = [VariantAccuracy(**v) for v in data["variants"]]
-        return cls(**data)
+        try:
+            data["variants"] = [VariantAccuracy(**v) for v in data["variants"]]
+            report = cls(**data)
+            for variant in report.variants:
+                _numbers_checked(variant)
+        except KeyError as exc:
+            raise QuantserveError(f"{path}: not a quantserve accuracy file (no {exc} field)") from exc
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise QuantserveError(f"{path}: not a quantserve accuracy file ({exc})") from exc
+        return report
+
+
+def _numbers_checked(record: Any) -> None:
+    """A ValueError naming the first field declared a number (int, float, or either or None) that holds another
+    value: dataclasses do not check, and a string there would fail only when the report formats it."""
+    hints = typing.get_type_hints(type(record))
+    for item in dataclasses.fields(record):
+        hint = hints[item.name]
+        union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+        allowed = set(typing.get_args(hint)) if union else {hint}
+        value = getattr(record, item.name)
+        if not allowed & {int, float} or (value is None and type(None) in allowed):
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"'{item.name}' is {value!r}, not a number")
 
 
 def safe_name(name: str) -> str:

@@ -242,3 +242,34 @@ def test_a_closed_loop_whose_latency_is_mostly_outside_triton_says_so() -> None:
     assert quick.outside_server_note() is None
     crowded.mode = "open"  # an open loop's client waits are the send-lag note's
     assert crowded.outside_server_note() is None
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (lambda d: d.pop("model"), "(no 'model' field)"),
+        (lambda d: d.update(results={}), "('results' is {}, not a list of measured steps)"),
+        (lambda d: d["results"][0].update(requests="many"), "('requests' is 'many', not a number)"),
+        (lambda d: d["results"][0]["latency"].update(p99_ms=[1]), "('p99_ms' is [1], not a number)"),
+        (lambda d: d["results"][0].pop("latency"), "(no 'latency' field)"),
+    ],
+)
+def test_a_results_file_of_another_shape_is_one_line_naming_what_is_wrong(
+    tmp_path: Path, change: object, said: str
+) -> None:
+    """A hand-edited or foreign load-*.json made `report` fail with KeyError/TypeError tracebacks, or (results {})
+    write an empty report and exit 0."""
+    path = LoadRun("mlp", [make_result("mlp", 4, 0)]).save(tmp_path)
+    assert LoadRun.load(path).results[0].requests == 500  # as saved: read back
+    data = json.loads(path.read_text())
+    change(data)  # type: ignore[operator]
+    path.write_text(json.dumps(data))
+    with pytest.raises(QuantserveError) as caught:
+        render(tmp_path)
+    assert str(caught.value) == f"{path}: not a quantserve load results file {said}"
+
+
+def test_an_accuracy_file_of_another_shape_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "accuracy.json").write_text(json.dumps({"reference": "m", "samples": 3}))
+    with pytest.raises(QuantserveError, match=r"accuracy.json: not a quantserve accuracy file \(no 'variants' field\)"):
+        render(tmp_path)
