@@ -87,12 +87,13 @@ def run_pattern(settings: LoadSettings, out_dir: Path | str, server_pid: int | N
     Ctrl-C or SIGTERM saves what was measured, marked, and raises `RunInterrupted` (a KeyboardInterrupt)."""
     settings.check()
     steps = settings.pattern.steps()
-    with MeasuredSteps(settings.model, len(steps), Path(out_dir)) as measured:
-        for step in steps:
-            measured.start(step.name)
-            measured.finish(run_step(settings, step, Path(out_dir), server_pid))
-    run = measured.run()
-    run.save(Path(out_dir))
+    with recording_files.results_folder_held(Path(out_dir)):
+        with MeasuredSteps(settings.model, len(steps), Path(out_dir)) as measured:
+            for step in steps:
+                measured.start(step.name)
+                measured.finish(run_step(settings, step, Path(out_dir), server_pid))
+        run = measured.run()
+        run.save(Path(out_dir))
     return run
 
 
@@ -127,6 +128,8 @@ def run_step(settings: LoadSettings, step: LoadStep, out_dir: Path, server_pid: 
     csv_prefix = out_dir / "locust" / settings.step_name(step)
     csv_prefix.parent.mkdir(parents=True, exist_ok=True)
     listening = _listening_pid(settings.url)
+    if server_pid is not None:
+        check_server_pid(server_pid, listening, settings.url)
     pid = server_pid if server_pid is not None else listening
     interrupted_at = None
     with UtilizationSampler(pid) as sampler:
@@ -408,6 +411,26 @@ def counters_not_whole(window: recording_files.Window, result: LoadResult) -> st
         f"the client {client}: a version unloaded or reloaded during it (a deploy, a rollback) takes its counters "
         "with it, another client's load adds to them"
     )
+
+
+def check_server_pid(server_pid: int, listening: int | None, url: str) -> None:
+    """A QuantserveError unless `server_pid` is a live process that is the server listening at `url` or its parent
+    (`quantserve serve`): `--server-pid 1` reported init's family as the server's CPU and memory, and a
+    negative pid failed in the sampling thread. Where the listening process cannot be seen, alive is enough."""
+    import psutil
+
+    try:
+        if server_pid <= 0:
+            raise psutil.NoSuchProcess(server_pid)
+        name = psutil.Process(server_pid).name()
+        server = {listening, psutil.Process(listening).ppid()} if listening is not None else {server_pid}
+    except psutil.Error:
+        raise QuantserveError(f"--server-pid {server_pid}: no such process") from None
+    if server_pid not in server:
+        raise QuantserveError(
+            f"--server-pid {server_pid}: process {server_pid} ({name}) is not the server listening at {url} "
+            f"(pid {listening}) nor its parent; give that pid, or leave --server-pid out (it is found by the port)"
+        )
 
 
 def _listening_pid(url: str) -> int | None:

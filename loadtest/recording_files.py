@@ -6,9 +6,13 @@ the interpreter) and this one is read by the harness in the ordinary process.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import json
+import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +22,7 @@ import numpy as np
 from quantserve.errors import QuantserveError
 
 WINDOW_FILE = "window.json"
+LOCK_FILE = ".loadtest.lock"  # in --out: held by the load run writing there
 LATENCY_PATTERN = "latencies-*.npy"
 UNANSWERED_PREFIX = "unanswered-"
 UNSENT_PREFIX = "unsent-"
@@ -38,6 +43,28 @@ class Window:
     metrics_before: dict[str, Any] | None
     metrics_after: dict[str, Any] | None
     metrics_errors: tuple[str, ...] = ()  # why a scrape at either end got nothing (the endpoint did not answer)
+
+
+@contextlib.contextmanager
+def results_folder_held(out_dir: Path) -> Iterator[None]:
+    """Hold `out_dir` for one load run (fcntl.flock on a hidden lock file, released even if the process is killed):
+    two loadtests into one --out each read both runs' records and printed their sum as their own figures."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise QuantserveError(
+            f"{out_dir}: another load run (pid {holder}) is writing its results here; give this one another --out"
+        ) from None
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        yield
+    finally:
+        os.close(fd)
 
 
 def clear(record_dir: Path) -> None:

@@ -86,16 +86,17 @@ def run_soak(
         raise QuantserveError("a soak runs closed-loop users (--users), not a sweep or an open-loop rate")
     out_dir = Path(out_dir)
     record_dir = out_dir / "raw" / settings.step_name(settings.pattern)
-    try:
-        with MeasuredSteps(settings.model, 1, out_dir) as measured:
-            measured.start(settings.pattern.name)
-            result = run_step(settings, settings.pattern, out_dir, server_pid)
-    except RunInterrupted as stop:
-        if stop.run.results:
-            with contextlib.suppress(QuantserveError):  # too short to judge: the load file holds what it measured
-                _judge(stop.run.results[0], record_dir, out_dir, margin_mb, margin_pct, stop.run.interrupted)
-        raise
-    return _judge(result, record_dir, out_dir, margin_mb, margin_pct)
+    with recording_files.results_folder_held(out_dir):
+        try:
+            with MeasuredSteps(settings.model, 1, out_dir) as measured:
+                measured.start(settings.pattern.name)
+                result = run_step(settings, settings.pattern, out_dir, server_pid)
+        except RunInterrupted as stop:
+            if stop.run.results:
+                with contextlib.suppress(QuantserveError):  # too short to judge: the load file holds what it measured
+                    _judge(stop.run.results[0], record_dir, out_dir, margin_mb, margin_pct, stop.run.interrupted)
+            raise
+        return _judge(result, record_dir, out_dir, margin_mb, margin_pct)
 
 
 def _judge(
