@@ -65,7 +65,10 @@ class LoadStep(Protocol):
 def _steady_run_flags(users: int, spawn_rate: float, duration_s: float) -> list[str]:
     """A steady load: all users spawned, then `duration_s` measured; Locust's stats restart at spawn end."""
     # --reset-stats: Locust's own CSVs start, like the measured window, when all users are spawned.
-    return ["-u", str(users), "-r", f"{spawn_rate:g}", "-t", f"{duration_s:g}s", "--reset-stats"]
+    # Locust's -t takes whole seconds: a caller that skipped `parse_duration` (demo's float --duration) is refused
+    # here in one line, not by Locust's own usage text; `:.0f`, as `:g` would write 1000000 s as 1e+06s.
+    whole_seconds(duration_s, f"{duration_s:g}s", "--duration")
+    return ["-u", str(users), "-r", f"{spawn_rate:g}", "-t", f"{duration_s:.0f}s", "--reset-stats"]
 
 
 @dataclass(frozen=True)
@@ -371,12 +374,12 @@ def soak_from_flags(
     `--stages`, `--sweep`, `--duration`: the soak sets shape and length) is refused, naming both."""
     refuse_mixed_loads({"--soak": soak, **others})
     try:
-        seconds = parse_duration(soak)
+        seconds = parse_seconds(soak)
     except QuantserveError:
         raise QuantserveError(f"--soak '{soak}' is not like 10m, 1h or 90s") from None
     if seconds <= 0:
         raise QuantserveError(f"--soak must be positive, got {soak}")
-    return ClosedLoop(users, spawn_rate), seconds
+    return ClosedLoop(users, spawn_rate), whole_seconds(seconds, soak, "--soak")
 
 
 def parse_rates(text: str) -> list[float]:
@@ -387,6 +390,7 @@ def parse_rates(text: str) -> list[float]:
         raise QuantserveError(f"--rate '{text}' is not a comma-separated list of requests per second") from None
     if not values or not all(math.isfinite(v) and v > 0 for v in values):
         raise QuantserveError(f"--rate '{text}' needs finite rates above 0")
+    refuse_repeats("--rate", text, [f"{v:g}" for v in values])  # the names its files are saved under
     return values
 
 
@@ -398,7 +402,17 @@ def parse_concurrencies(text: str) -> list[int]:
         raise QuantserveError(f"--sweep '{text}' is not a comma-separated list of user counts") from None
     if not values or min(values) < 1:
         raise QuantserveError(f"--sweep '{text}' needs user counts of at least 1")
+    refuse_repeats("--sweep", text, [str(v) for v in values])
     return values
+
+
+def refuse_repeats(flag: str, text: str, names: list[str]) -> None:
+    """A step given twice would save its raw latencies and Locust CSVs over the first's (they are filed by it)."""
+    repeated = sorted({n for n in names if names.count(n) > 1}, key=names.index)
+    if repeated:
+        raise QuantserveError(
+            f"{flag} '{text}' repeats {', '.join(repeated)}: each step's files are named by its value; give each once"
+        )
 
 
 def parse_stages(text: str) -> tuple[tuple[int, float], ...]:
@@ -408,14 +422,31 @@ def parse_stages(text: str) -> tuple[tuple[int, float], ...]:
         users, _, duration = part.partition(":")
         if not users.strip().isdigit() or not duration:
             raise QuantserveError(f"--stages '{text}': each stage is USERS:DURATION like 32:5s, got '{part}'")
-        stages.append((int(users), parse_duration(duration)))
+        stages.append((int(users), parse_seconds(duration)))  # a stage may last 2.5 s: Locust's shape, not -t
     if not stages:
         raise QuantserveError(f"--stages '{text}' has no USERS:DURATION stage")
     return tuple(stages)
 
 
-def parse_duration(text: str) -> float:
-    """ "60s", "2m", "1h30m" or a bare number of seconds → seconds."""
+def parse_duration(text: str, flag: str = "--duration") -> float:
+    """A Locust run time (`flag`): "60s", "2m", "1h30m" or a bare number → whole seconds, checked before any work
+    (Locust's -t/--run-time refuses a fraction, after a run had begun and evaluate had saved its accuracy)."""
+    try:
+        seconds = parse_seconds(text)
+    except QuantserveError as exc:
+        raise QuantserveError(f"{flag}: {exc}") from None
+    return whole_seconds(seconds, text, flag)
+
+
+def whole_seconds(seconds: float, text: str, flag: str) -> float:
+    """`seconds` if whole; else one line naming the flag and the next whole second."""
+    if seconds != math.floor(seconds):
+        raise QuantserveError(f"{flag} {text}: Locust runs whole seconds; use {math.ceil(seconds)}s")
+    return seconds
+
+
+def parse_seconds(text: str) -> float:
+    """ "60s", "2m", "1h30m", "2.5s" or a bare number of seconds → seconds."""
     text = str(text).strip()
     if re.fullmatch(r"\d+(\.\d+)?", text):
         return float(text)

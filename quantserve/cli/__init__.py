@@ -11,15 +11,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
-import os
 import signal
 import sys
 import threading
-import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from quantserve.cli.option_sources import command_table, environment_defaults, file_defaults, read_config
 from quantserve.errors import InternalError, QuantserveError
 
 # Subcommand modules under quantserve.cli.commands, each exposing `register(subparsers)`.
@@ -39,7 +38,6 @@ COMMANDS = (
     "tune",
     "bench",
 )
-ENV_PREFIX = "QUANTSERVE_"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,21 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _apply_defaults(parser: argparse.ArgumentParser, command: str, config: dict) -> None:
-    """Lower the environment and the config file's table into the subparser's defaults."""
+def _apply_defaults(parser: argparse.ArgumentParser, command: str, config: dict, source: str = "config file") -> None:
+    """Lower the config file's table, then the environment, into the subparser's defaults, each value converted
+    and checked as its flag's (`option_sources`); `source` names the file in an error."""
     subparser = _subparser(parser, command)
-    table = config.get(command, {})
-    for action in subparser._actions:
-        if not action.option_strings or action.dest in ("help",):
-            continue
-        value = os.environ.get(ENV_PREFIX + action.dest.upper(), table.get(action.dest))
-        if value is None:
-            continue
-        if isinstance(value, str) and action.type is not None and callable(action.type):
-            value = action.type(value)
-        elif isinstance(value, str) and isinstance(action.default, bool):
-            value = value.lower() in ("1", "true", "yes", "on")
-        subparser.set_defaults(**{action.dest: value})
+    table = command_table(config, command, list(COMMANDS), source)
+    subparser.set_defaults(**file_defaults(subparser, command, table, source))
+    subparser.set_defaults(**environment_defaults(subparser))
 
 
 def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
@@ -81,12 +71,7 @@ def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.Argume
 
 
 def _load_config(path: Path | None) -> dict:
-    if path is None:
-        return {}
-    try:
-        return tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise QuantserveError(f"{path}: cannot read config file ({exc})") from exc
+    return {} if path is None else read_config(path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -96,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = _sigterm_as_interrupt()
     try:
         first = parser.parse_args(argv)
-        _apply_defaults(parser, first.command, _load_config(first.config))
+        _apply_defaults(parser, first.command, _load_config(first.config), str(first.config))
         args = parser.parse_args(argv)
         return _run_command(args)
     except QuantserveError as exc:

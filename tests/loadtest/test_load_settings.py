@@ -24,7 +24,7 @@ from loadtest.load_pattern import (
 from quantserve.errors import QuantserveError
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("60s", 60), ("2m", 120), ("1h30m", 5400), ("90", 90), ("1.5s", 1.5)])
+@pytest.mark.parametrize(("text", "seconds"), [("60s", 60), ("2m", 120), ("1h30m", 5400), ("90", 90)])
 def test_parse_duration(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
 

@@ -172,10 +172,7 @@ def load_duration_s(args: argparse.Namespace) -> float:
 
     if not args.load_duration:
         return 0.0
-    try:
-        duration = parse_duration(args.load_duration)
-    except QuantserveError as exc:
-        raise QuantserveError(f"--load-duration: {exc}") from exc
+    duration = parse_duration(args.load_duration, "--load-duration")  # whole seconds, as Locust's run time
     if duration <= 0:
         raise QuantserveError(f"--load-duration must be positive, got {duration:g} s (leave it out for no load)")
     if args.load_users < 1:

@@ -24,7 +24,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--url", default="127.0.0.1:8001", help="Triton gRPC address host:port")
     parser.add_argument("--model", required=True, help="model name in the repository")
     parser.add_argument("--data", type=Path, required=True, help=".npz with one array per model input")
-    parser.add_argument("--out", type=Path, help="where to save the outputs (.npz)")
+    parser.add_argument(
+        "--out", type=Path, help="file to save the outputs in (.npz, added if missing as numpy does; not a folder)"
+    )
     parser.add_argument("--batch-size", type=int, default=0, help="samples per request (default: the model's max)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request, retries included")
     add_tls_flags(parser)
@@ -39,21 +41,31 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch_size < 0:
         raise QuantserveError(f"--batch-size must be ≥ 0, got {args.batch_size}")
+    out = outputs_path(args.out) if args.out else None  # before any request
     runner = TritonRunner(args.url, args.model, timeout_s=args.timeout, tls=client_tls(args))
     with runner:
         data = load_npz(args.data, runner.input_specs())
         batch_size = args.batch_size or runner.max_batch_size or len(data)
         outputs = run_batches(runner, data.batches(batch_size))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(args.out, **outputs)  # type: ignore[arg-type]
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(out, **outputs)  # type: ignore[arg-type]
     if args.json:
-        print_json({**summary_record(outputs, data.labels), "saved": str(args.out) if args.out else None})
+        print_json({**summary_record(outputs, data.labels), "saved": str(out) if out else None})
         return 0
     print(summary(outputs, data.labels))
-    if args.out:
-        print(f"saved {', '.join(outputs)} to {args.out}")
+    if out:
+        print(f"saved {', '.join(outputs)} to {out}")
     return 0
+
+
+def outputs_path(out: Path) -> Path:
+    """The file `np.savez` writes for `--out`: `.npz` appended unless given (it saved `out.txt` as `out.txt.npz`
+    and said `out.txt`); a folder is refused (`--out DIR` wrote `DIR.npz` beside it)."""
+    path = out if out.suffix == ".npz" or out.is_dir() else out.with_name(out.name + ".npz")
+    if path.is_dir():
+        raise QuantserveError(f"--out {path} is a folder; give a file name, e.g. --out {path / 'outputs.npz'}")
+    return path
 
 
 def summary_record(outputs: dict[str, np.ndarray], labels: np.ndarray | None) -> dict[str, Any]:

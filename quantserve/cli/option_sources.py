@@ -1,0 +1,170 @@
+"""Option values from the environment (`QUANTSERVE_<DEST>`) and a TOML config file (`[command] dest = value`).
+
+Each value goes through its flag's own conversion (argparse `type`, `choices`, a flag that takes no value or
+repeats), so a value the command line would refuse is refused here too: one line naming where it came from
+(the variable, or the file, table and key), the value and what the flag expects — never a traceback, and
+never a misspelt key ignored in silence while the default is deployed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from quantserve.errors import QuantserveError
+
+ENV_PREFIX = "QUANTSERVE_"
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+EXPECTED_BY_TYPE = {int: "an integer", float: "a number", Path: "a path", str: "text", None: "text"}
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """The TOML file's tables; unreadable, not UTF-8 or not TOML is one line naming the file."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+        return tomllib.loads(text)
+    except OSError as exc:
+        raise QuantserveError(f"{path}: cannot read config file ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise QuantserveError(
+            f"{path}: cannot read config file (not UTF-8 text: byte 0x{exc.object[exc.start]:02x} at offset "
+            f"{exc.start}); a config file is TOML in UTF-8"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise QuantserveError(f"{path}: cannot read config file (not valid TOML: {exc})") from None
+
+
+def command_table(config: dict[str, Any], command: str, commands: list[str], source: str) -> dict[str, Any]:
+    """`config[command]`, after checking every top-level name is a command whose value is a table."""
+    for name, value in config.items():
+        if name not in commands:
+            raise QuantserveError(f"{source}: [{name}] is not a command{_suggestion(name, commands, 'tables')}")
+        if not isinstance(value, dict):
+            raise QuantserveError(
+                f"{source}: {name} = {_toml(value)} is not a table: options go in a table, [{name}] then key = value"
+            )
+    return config.get(command, {})  # type: ignore[no-any-return]
+
+
+def file_defaults(subparser: argparse.ArgumentParser, command: str, table: dict[str, Any], source: str) -> dict:
+    """The table's values converted as their flags convert them; an unknown key is refused with the known ones."""
+    actions = {a.dest: a for a in subparser._actions if a.option_strings and a.dest != "help"}
+    values = {}
+    for key, value in table.items():
+        if key not in actions:
+            raise QuantserveError(f"{source}: [{command}] {_unknown_key(key, actions, subparser)}")
+        where = f"{source}: [{command}] {key} = {_toml(value)}"
+        values[key] = _from_file(actions[key], value, where)
+    return values
+
+
+def environment_defaults(subparser: argparse.ArgumentParser, environ: dict[str, str] | None = None) -> dict:
+    """`QUANTSERVE_<DEST>` for each option of the subparser, converted as its flag converts it."""
+    environ = dict(os.environ) if environ is None else environ
+    values = {}
+    for action in subparser._actions:
+        name = ENV_PREFIX + action.dest.upper()
+        if action.option_strings and action.dest != "help" and name in environ:
+            text = environ[name]
+            where = f"{name}={text!r}"
+            if _takes_no_value(action):
+                values[action.dest] = _switch(action, _env_bool(action, text, where))
+            else:
+                value = _convert(action, text, where)
+                values[action.dest] = [value] if isinstance(action, argparse._AppendAction) else value
+    return values
+
+
+def _from_file(action: argparse.Action, value: Any, where: str) -> Any:
+    """A TOML value as the flag's value: a boolean for a switch, else the text one would type after the flag
+    (an array for a repeatable flag)."""
+    if _takes_no_value(action):
+        if not isinstance(value, bool):
+            raise QuantserveError(f"{where}: {_flag(action)} is a switch, expected true or false")
+        return _switch(action, value)
+    if isinstance(action, argparse._AppendAction):
+        items = value if isinstance(value, list) else [value]
+        return [_convert(action, _text(action, item, where), where) for item in items]
+    return _convert(action, _text(action, value, where), where)
+
+
+def _text(action: argparse.Action, value: Any, where: str) -> str:
+    """What one would type after the flag: a string as is, a number as written; a boolean, array or table is
+    not one value."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise QuantserveError(f"{where}: {_flag(action)} expects {_expected(action)} (one value, as on the command line)")
+
+
+def _convert(action: argparse.Action, text: str, where: str) -> Any:
+    """The flag's own `type` and `choices`, as argparse applies them to the command line."""
+    convert = action.type if callable(action.type) else str
+    try:
+        value = convert(text)
+    except argparse.ArgumentTypeError as exc:
+        raise QuantserveError(f"{where}: {_flag(action)}: {exc}") from None
+    except (TypeError, ValueError):
+        raise QuantserveError(f"{where}: {_flag(action)} expects {_expected(action)}") from None
+    if action.choices is not None and value not in action.choices:
+        raise QuantserveError(f"{where}: {_flag(action)} expects {_expected(action)}")
+    return value
+
+
+def _expected(action: argparse.Action) -> str:
+    if action.choices is not None:
+        return "one of " + ", ".join(str(c) for c in action.choices)
+    return EXPECTED_BY_TYPE.get(action.type, "a valid value")  # type: ignore[arg-type]
+
+
+def _takes_no_value(action: argparse.Action) -> bool:
+    return isinstance(action, argparse._StoreConstAction) and action.nargs == 0
+
+
+def _switch(action: argparse.Action, on: bool) -> Any:
+    """A switch's value: its constant when on (True for store_true, False for store_false), else its default."""
+    return action.const if on else action.default
+
+
+def _env_bool(action: argparse.Action, text: str, where: str) -> bool:
+    words = TRUE_WORDS + FALSE_WORDS
+    if text.strip().lower() in words:
+        return text.strip().lower() in TRUE_WORDS
+    raise QuantserveError(f"{where}: {_flag(action)} is a switch, expected one of {', '.join(words)}")
+
+
+def _unknown_key(key: str, actions: dict[str, argparse.Action], subparser: argparse.ArgumentParser) -> str:
+    """`KEY is not an option …; did you mean …?` with the known keys; a key spelt as its flag ('-') is named."""
+    if key.replace("-", "_") in actions:
+        return f"{key} is not a key; did you mean {key.replace('-', '_')}? (keys use '_' where flags use '-')"
+    positional = {a.dest for a in subparser._actions if not a.option_strings}
+    if key in positional:
+        return f"{key} is an argument, given on the command line only; keys: {', '.join(actions)}"
+    return f"{key} is not an option{_suggestion(key, list(actions), 'keys')}"
+
+
+def _suggestion(name: str, known: list[str], kind: str) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    return (f"; did you mean {close[0]}?" if close else "") + f" ({kind}: {', '.join(known)})"
+
+
+def _flag(action: argparse.Action) -> str:
+    return max(action.option_strings, key=len)
+
+
+def _toml(value: Any) -> str:
+    """A value as TOML writes it: `"lots"`, `8.5`, `true`, `[1, 2]`."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + "}"
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, str) else str(value)
