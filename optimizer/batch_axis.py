@@ -275,13 +275,15 @@ def ort_reason(exc: Exception) -> str:
 
 
 def _refuse_rows_in_other_axes(model: str | Path, names: list[str], shapes: list[list[list[int]]], rows: int) -> None:
-    """A QuantserveError when an output's axes after 0 change with the number of rows (CLIP's logits_per_image,
-    images × texts): a response Triton's dynamic batching cannot split per request."""
+    """A QuantserveError when an output's axes after 0 change with the rows run together: their number (CLIP's
+    logits_per_image, images × texts) or their content (SLANet's table decoder runs as long as its longest table):
+    a response Triton's dynamic batching cannot split per request."""
     for name, many, one in zip(names, shapes[0], shapes[1], strict=True):
         if many[1:] != one[1:]:
             raise QuantserveError(
                 f"{model}: output '{name}' has shape {many} for {rows} input rows and {one} for 1 input row: an axis "
-                "other than 0 follows the number of rows, so Triton's dynamic batching cannot split it per request"
+                "other than 0 changes with the rows run together (their number, or their content: a decoder's length "
+                "is its longest row's), so Triton's dynamic batching cannot split it per request"
             )
 
 

@@ -480,11 +480,13 @@ class _SearchRun:
         return schemes
 
     def _compute_only_scheme(self, tried: list[Candidate]) -> ComputeStaticScheme | None:
-        """Static Q/DQ of the compute ops alone, where static Q/DQ of every op type was tried and missed."""
+        """Static Q/DQ of the compute ops alone, where static Q/DQ of every op type was tried and missed, or failed
+        to build (ORT's per-channel quantizer crashed on PESTO's LayerNormalization with a 2-D scale, and the search
+        ended "no INT8 scheme could be built" while the compute ops alone build)."""
         everything = next((c for c in tried if c.scheme == StaticScheme.name), None)
         if (
-            everything is None
-            or self._accept(everything.drift)
+            (everything is None and StaticScheme.name not in self.failed)
+            or (everything is not None and self._accept(everything.drift))
             or self.encoder
             or self.stage.settings.op_types_to_quantize
         ):

@@ -500,3 +500,37 @@ def test_an_lstm_is_a_dynamic_int8_candidate_with_its_multiply_adds_counted(tmp_
     else:  # static Q/DQ leaves the LSTM FP32: its weights are never wrapped in Q/DQ
         assert record["int8_mac_share"] < 0.5
     assert not any(n.op_type == "DequantizeLinear" and n.input[0].startswith(("W", "R")) for n in built.graph.node)
+
+
+def test_a_static_scheme_that_fails_to_build_falls_back_to_the_compute_ops_alone(tmp_path: Path) -> None:
+    """ORT's per-channel static quantizer crashes on a LayerNormalization with a 2-D scale (PESTO's pitch encoder):
+    the search ended "no INT8 scheme could be built" while static Q/DQ of the compute ops alone builds."""
+    rng = np.random.default_rng(0)
+    inits = [
+        numpy_helper.from_array((1 + 0.1 * rng.standard_normal((1, 64))).astype(np.float32), "ln.scale"),
+        numpy_helper.from_array((0.1 * rng.standard_normal((1, 64))).astype(np.float32), "ln.bias"),
+        numpy_helper.from_array((rng.standard_normal((16, 1, 7)) * 0.3).astype(np.float32), "c.w"),
+        numpy_helper.from_array((rng.standard_normal(16) * 0.1).astype(np.float32), "c.b"),
+        numpy_helper.from_array((rng.standard_normal((4, 16, 1)) * 0.3).astype(np.float32), "d.w"),
+    ]
+    nodes = [
+        helper.make_node("LayerNormalization", ["x", "ln.scale", "ln.bias"], ["ln"], name="ln", axis=1),
+        helper.make_node("Conv", ["ln", "c.w", "c.b"], ["c"], name="conv", pads=[3, 3]),
+        helper.make_node("Relu", ["c"], ["r"], name="relu"),
+        helper.make_node("Conv", ["r", "d.w"], ["y"], name="out"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "ln2d",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, 64])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, str(tmp_path / "ln2d.onnx"))
+    art = Artifact(tmp_path / "ln2d.onnx", manifest_from_onnx(model, "ln2d"))
+    calib = TensorData({"x": rng.standard_normal((64, 1, 64)).astype(np.float32)})
+    held = TensorData({"x": rng.standard_normal((64, 1, 64)).astype(np.float32)})
+    record = SearchInt8(calib, held, target="embedded", search=FAST)(art, tmp_path / "int8.onnx").manifest.stages[-1]
+    assert record["scheme"] == "static_qdq_compute" and record["within_budget"]
+    assert record["skipped"]["static_qdq"].startswith("failed to build: prepared.onnx: INT8 quantization failed")

@@ -203,7 +203,8 @@ def test_an_output_whose_axis_1_follows_the_rows_is_refused_up_front(tmp_path: P
         unbatched_output(checking_session(path, "clip"), feeds, "clip")
     assert str(caught.value) == (
         "clip: output 'y' has shape [8, 8] for 8 input rows and [1, 1] for 1 input row: an axis other than 0 "
-        "follows the number of rows, so Triton's dynamic batching cannot split it per request"
+        "changes with the rows run together (their number, or their content: a decoder's length is its longest "
+        "row's), so Triton's dynamic batching cannot split it per request"
     )
 
 
