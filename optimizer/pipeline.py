@@ -28,7 +28,7 @@ from optimizer.targets import PRECISIONS, EngineTarget, get_target, target_names
 from optimizer.transformer import TransformerSettings
 from optimizer.user_metric import UserMetric
 from optimizer.verify import VerifyAgainstReference, drift_refusal, verify_batch_size
-from quantserve.artifact import Artifact, Manifest
+from quantserve.artifact import MODEL_SHA256, Artifact, Manifest, file_sha256
 from quantserve.data import TensorData, check_against, load_npz
 from quantserve.errors import QuantserveError
 
@@ -108,6 +108,7 @@ class OptimizeJob:
         built = self.engine.build(onnx_model, staging)
         built.manifest.verification = self._verify(fused.path, onnx_model.path)
         built.manifest.files = {"model": built.path.name, "reference": REFERENCE_FILE}
+        built.manifest.extra[MODEL_SHA256] = file_sha256(built.path)  # deploy checks it
         built.manifest.save(staging)
         return built
 

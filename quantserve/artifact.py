@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -12,8 +13,16 @@ from quantserve.errors import QuantserveError
 MANIFEST_NAME = "manifest.json"
 # The ONNX model's file name in a build folder and in a Triton version folder.
 MODEL_FILE = "model.onnx"
+# manifest.extra key: the sha256 of the model file (files.model) as the build wrote it; deploy checks it.
+MODEL_SHA256 = "model_sha256"
 # Dimension values: a positive int is fixed; a string names a dynamic axis ("batch", "sequence").
 Dim = int | str
+
+
+def file_sha256(path: Path) -> str:
+    """The file's sha256, read in chunks (a model file may be gigabytes; its external weights are not included)."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from typing import Any
 from optimizer.targets import TritonLayout, get_target
 from quantserve.artifact import MANIFEST_NAME, Artifact, Manifest, TensorSpec
 from quantserve.errors import QuantserveError
+from serving.build_checks import check_build_model, check_cpu_session, check_onnx_file, is_onnx, model_file_in
 from serving.model_config import (
     CONFIG_NAME,
     DynamicBatching,
@@ -114,6 +115,7 @@ def deploy(
     artifact = load_artifact(build_dir)
     target = get_target(artifact.manifest.target)
     check_onnx_file(artifact.path)
+    check_build_model(artifact)
     target.check_deploy(artifact, max_batch)
     layout = target.triton_layout(artifact)
     missing = [str(p) for p in layout.version_files.values() if not Path(p).is_file()]
@@ -162,49 +164,6 @@ def check_same_interface(model_dir: Path, config: dict[str, Any]) -> None:
         )
 
 
-def is_onnx(model_path: Path) -> bool:
-    """ONNX-based targets (embedded, onnxruntime) deploy an .onnx file; a TensorRT plan cannot be checked here."""
-    return Path(model_path).suffix == ".onnx"
-
-
-def check_onnx_file(model_path: Path) -> None:
-    """Refuse an .onnx model that does not parse or fails ONNX's checker, before anything is written.
-
-    Checked by path, so a large model's weights file beside it is found and never read whole.
-    """
-    if not is_onnx(model_path) or not Path(model_path).is_file():
-        return  # a missing file is named below, with every other file the deploy needs
-    import onnx
-
-    try:
-        onnx.load(str(model_path), load_external_data=False)
-    except Exception as exc:  # protobuf DecodeError and friends for a damaged file
-        raise QuantserveError(f"{model_path}: not a readable ONNX model ({type(exc).__name__})") from exc
-    try:
-        onnx.checker.check_model(str(model_path))
-    except (onnx.checker.ValidationError, OSError) as exc:
-        raise QuantserveError(f"{model_path}: ONNX checker rejected the model ({_first_line(exc)})") from exc
-
-
-def check_cpu_session(model_path: Path) -> None:
-    """Refuse a model ONNX Runtime cannot make a CPU session of (an op without a kernel, mismatched types):
-    Triton would fail to load it the same way, after the deploy."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # loading is the check
-    options.intra_op_num_threads = 1
-    try:
-        ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # ORT raises its own exception types, one per status code
-        reason = _first_line(exc).split(" failed:", 1)[-1].strip()
-        raise QuantserveError(f"{model_path}: ONNX Runtime cannot load the model ({reason})") from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
-
-
 def config_bytes(model_dir: Path) -> bytes | None:
     path = model_dir / CONFIG_NAME
     return path.read_bytes() if path.is_file() else None
@@ -218,7 +177,7 @@ def load_artifact(build_dir: Path) -> Artifact:
     model_file = manifest.files.get("model")
     if not model_file:
         raise QuantserveError(f"{build_dir / MANIFEST_NAME}: names no model file (files.model)")
-    return Artifact(build_dir / model_file, manifest)
+    return Artifact(model_file_in(build_dir, model_file), manifest)
 
 
 def build_config(

@@ -19,8 +19,9 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from quantserve.errors import InternalError
+from quantserve.errors import InternalError, QuantserveError
 from serving.tls import reaches_this_machine
 
 RUNTIME_ENV = "QUANTSERVE_RUNTIME_DIR"
@@ -123,6 +124,37 @@ def find_endpoints(grpc_url: str) -> ServedEndpoints | None:
         path.unlink(missing_ok=True)
         return None
     return endpoints if _same_host(endpoints.host, parts[0]) else None
+
+
+def find_endpoints_by_http(http_url: str) -> ServedEndpoints | None:
+    """The live server recorded with this HTTP address (`--url` of deploy and rollback: `host:port`, with or without
+    `http://`), or None."""
+    parts = urlsplit(http_url if "//" in http_url else f"//{http_url}")
+    try:
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return None
+    for path in sorted(runtime_dir().glob(f"{RECORD_PREFIX}*.json")):
+        try:
+            endpoints = ServedEndpoints(**json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError):
+            continue
+        if endpoints.http_port == port and _same_host(endpoints.host, host) and _alive(endpoints.pid):
+            return endpoints
+    return None
+
+
+def check_serves_repository(http_url: str, repo: Path) -> None:
+    """Refuse a `--url` whose server is a `quantserve serve` of another repository: it would reload its own copy
+    of the model, and the deploy would say the new version is live. A server not recorded is not checked."""
+    endpoints = find_endpoints_by_http(http_url)
+    if endpoints is None or Path(endpoints.repo).resolve() == Path(repo).resolve():
+        return
+    raise QuantserveError(
+        f"{http_url}: serves repository {endpoints.repo} (quantserve serve, pid {endpoints.pid}), not --repo {repo}; "
+        "it would load its own copy of the model: pass that repository as --repo, or the --url of the server of "
+        f"{repo}"
+    )
 
 
 def answers_triton_metrics(metrics_url: str, timeout_s: float = PROBE_TIMEOUT_S) -> bool:

@@ -14,7 +14,7 @@ from optimizer.scratch import process_alive
 from quantserve.errors import QuantserveError
 from serving.model_config import CONFIG_NAME
 from serving.repository_lock import model_folder_lock, remove_if_empty
-from serving.versions import existing_versions
+from serving.versions import existing_versions, pinned_missing_because
 
 STAGING_PREFIX = ".deploy-"
 
@@ -63,7 +63,7 @@ def unservable_because(model_dir: Path) -> str | None:
         return "has no version folder"
     if not (model_dir / CONFIG_NAME).is_file():
         return f"has no {CONFIG_NAME}"
-    return None
+    return pinned_missing_because(model_dir)
 
 
 def _refusal(repo: Path, unservable: dict[str, str]) -> str:

@@ -44,6 +44,32 @@ def served_versions(model_dir: Path) -> list[int]:
     return on_disk[-count:]
 
 
+def pinned_versions_missing(model_dir: Path) -> list[int]:
+    """The versions a `specific` version policy pins when none of them is on disk (else []): Triton would load
+    nothing and, at a first start, wait its whole startup timeout naming neither model nor cause."""
+    try:
+        policy = parse_config(Path(model_dir) / CONFIG_NAME).get("version_policy", {})
+    except QuantserveError:
+        return []  # an unreadable config is named where Triton fails to load it
+    pinned = sorted({int(v) for v in policy.get("specific", {}).get("versions", [])})
+    return pinned if pinned and not set(pinned) & set(existing_versions(model_dir)) else []
+
+
+def pinned_missing_because(model_dir: Path) -> str | None:
+    """Why a model folder whose config pins only versions that are not on disk cannot serve, or None."""
+    pinned = pinned_versions_missing(model_dir)
+    if not pinned:
+        return None
+    model_dir, on_disk = Path(model_dir), existing_versions(model_dir)
+    rollback = f"quantserve rollback --repo {model_dir.parent} --name {model_dir.name} --to {max(on_disk, default=0)}"
+    advice = f"'{rollback}' serves one of them" if on_disk else "deploy it again"
+    which = "which is not" if len(pinned) == 1 else "none of which is"
+    return (
+        f"pins version {_listed(pinned)} ({CONFIG_NAME} version_policy specific), {which} on disk "
+        f"(versions on disk: {_listed(on_disk)}); {advice}"
+    )
+
+
 def model_dir_of(repo: Path | str, name: str) -> Path:
     """`repo/name`, checked: a valid name and an existing model folder with a config."""
     check_model_name(name)
@@ -70,6 +96,8 @@ def _rollback(repo: Path | str, name: str, to: str | int | None, current: int | 
         if target not in on_disk:
             raise QuantserveError(f"{model_dir}: has no version {target} (versions: {_listed(on_disk)})")
     else:
+        if current is None and (problem := pinned_missing_because(model_dir)):
+            raise QuantserveError(f"{model_dir}: model '{name}' {problem}")
         current = current if current is not None else max(served_versions(model_dir), default=0)
         older = [v for v in on_disk if v < current]
         if not older:

@@ -66,11 +66,14 @@ def _batch_sizes(text: str) -> list[int]:
 
 def run(args: argparse.Namespace) -> int:
     from serving.deploy import ServingPolicy, deploy
+    from serving.endpoints import check_serves_repository
     from serving.model_config import QueuePolicy
     from serving.versions import prune_versions
 
     if args.max_batch < 0:
         raise QuantserveError(f"--max-batch must be ≥ 0, got {args.max_batch}")
+    if args.url:  # a server of another repository would reload its own copy of the model
+        check_serves_repository(args.url, args.repo)
     result = deploy(
         args.build_dir,
         args.repo,

@@ -29,9 +29,11 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from serving.control import ControlClient
+    from serving.endpoints import check_serves_repository
     from serving.versions import rollback, rollback_live
 
     if args.url:  # from the version the server serves, and claimed only once it has loaded the old one
+        check_serves_repository(args.url, args.repo)
         control = ControlClient(args.url, timeout_s=120.0)
         version = rollback_live(args.repo, args.name, control, args.to)
         print(f"live on {control.url}: '{args.name}' version {version}")
