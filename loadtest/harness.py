@@ -72,6 +72,15 @@ class LoadSettings:
         return f"{safe_name(self.model)}-{step.name}"
 
 
+def check_ready(settings: LoadSettings) -> None:
+    """What each step checks before its Locust run, for every step at once: with several models, one that is not
+    ready is said before the first model's run (it used to run the first, then stop with no report)."""
+    settings.check()
+    for step in settings.pattern.steps():
+        step.check()
+        _check_model_ready(settings.url, settings.model, settings.data, settings.tls, _largest_request(settings, step))
+
+
 def check_expected_arrivals(pattern: LoadPattern, duration_s: float) -> None:
     """Refuse an open-loop rate that expects under one arrival in the window: it would measure nothing and pass."""
     for step in pattern.steps():

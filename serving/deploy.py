@@ -196,6 +196,8 @@ def build_config(
     batched = max_batch > 0
     if policy.queue.bounded and not batched:
         raise QuantserveError("a bounded queue (--max-queue-size, --queue-timeout-us) needs --max-batch > 0")
+    if preferred and not batched:  # dropped in silence, it deployed something other than what was asked
+        raise QuantserveError("preferred batch sizes (--preferred-batch) need --max-batch > 0 (dynamic batching)")
     if batched and not all(t.has_batch_axis for t in manifest.inputs + manifest.outputs):
         raise QuantserveError(f"model '{manifest.name}' has no dynamic batch axis; deploy it with --max-batch 0")
     # The Python backend pads requests of different lengths into one batch (optimizer/python_backend).

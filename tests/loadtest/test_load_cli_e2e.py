@@ -111,3 +111,14 @@ def test_locust_dies_with_a_killed_loadtest(served_models, tmp_path: Path) -> No
         for process in family:
             if process.is_running():
                 process.kill()
+
+
+def test_a_model_not_ready_among_several_is_refused_before_any_run(
+    served_models, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--model ready,absent` ran the first model's whole step, then stopped on the second with no report."""
+    argv = _loadtest(served_models, tmp_path / "r")
+    argv[argv.index("--model") + 1] = f"{served_models.int8},absent"
+    assert main(argv) == 2
+    assert "model 'absent' is not ready on" in capsys.readouterr().err
+    assert not list((tmp_path / "r").glob("load-*.json")) and not (tmp_path / "r" / "raw").exists()

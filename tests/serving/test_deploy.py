@@ -211,6 +211,18 @@ def test_bounded_queue_and_version_policy_are_written(dense_build: Path, tmp_pat
     assert main([*args, "--max-batch", "0"]) == 2  # a queue policy lives in the dynamic batcher
 
 
+def test_preferred_sizes_without_dynamic_batching_are_refused(
+    dense_build: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--max-batch 0 --preferred-batch 4` dropped the sizes in silence and deployed something else than asked."""
+    args = ["deploy", str(dense_build), "--repo", str(tmp_path / "repo"), "--name", "dense", "--max-batch", "0"]
+    assert main([*args, "--preferred-batch", "4"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "quantserve: error: preferred batch sizes (--preferred-batch) need --max-batch > 0 (dynamic batching)"
+    )
+    assert not (tmp_path / "repo" / "dense").exists()
+
+
 def test_old_versions_are_pruned_beyond_the_limit(dense_build: Path, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     for _ in range(4):

@@ -121,7 +121,7 @@ def interrupted_status(stop: RunInterrupted, out: Path) -> int:
 
 def run_load_command(args: argparse.Namespace) -> int:
     """One load run (a step, a sweep, a rate list, stages or a trace) per model, then the report and a table."""
-    from loadtest.harness import LoadSettings, check_expected_arrivals
+    from loadtest.harness import LoadSettings, check_expected_arrivals, check_ready
     from loadtest.load_pattern import parse_duration, pattern_from_flags
     from loadtest.report import render
     from quantserve.cli.tables import print_json, print_load_table
@@ -142,8 +142,8 @@ def run_load_command(args: argparse.Namespace) -> int:
     metrics_url = resolve_metrics_url(args)
     write_machine_facts(Path(args.out))
     runs = []
-    for model in [m.strip() for m in args.model.split(",") if m.strip()]:
-        settings = LoadSettings(
+    every = [
+        LoadSettings(
             url=args.url,
             model=model,
             data=args.data,
@@ -155,6 +155,11 @@ def run_load_command(args: argparse.Namespace) -> int:
             tls=client_tls(args),
             max_in_flight=args.max_in_flight,
         )
+        for model in [m.strip() for m in args.model.split(",") if m.strip()]
+    ]
+    for settings in every:  # every model ready before the first one's run
+        check_ready(settings)
+    for settings in every:
         runs.append(run_with_progress(settings, args))
         if not args.json:
             print_load_table(runs[-1].results)
