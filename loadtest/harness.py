@@ -132,9 +132,8 @@ def run_step(settings: LoadSettings, step: LoadStep, out_dir: Path, server_pid: 
     settings.check()
     step.check()
     _check_model_ready(settings.url, settings.model, settings.data, settings.tls, _largest_request(settings, step))
-    record_dir = out_dir / "raw" / settings.step_name(step)
+    record_dir, csv_prefix = step_paths(settings, step, out_dir)
     recording_files.clear(record_dir)
-    csv_prefix = out_dir / "locust" / settings.step_name(step)
     csv_prefix.parent.mkdir(parents=True, exist_ok=True)
     listening = _listening_pid(settings.url)
     if server_pid is not None:
@@ -166,6 +165,11 @@ def _interrupted(
     return StepInterrupted(at, result)
 
 
+def step_paths(settings: LoadSettings, step: LoadStep, out_dir: Path) -> tuple[Path, Path]:
+    """Where a step's Locust processes record (`raw/<step>`) and the prefix of Locust's CSVs (`locust/<step>`)."""
+    return out_dir / "raw" / settings.step_name(step), out_dir / "locust" / settings.step_name(step)
+
+
 def _step_result(
     settings: LoadSettings,
     step: LoadStep,
@@ -175,8 +179,7 @@ def _step_result(
     lost: list[str],
 ) -> LoadResult:
     """The step's result from what its Locust processes recorded, with the server's counters judged whole or not."""
-    record_dir = out_dir / "raw" / settings.step_name(step)
-    csv_prefix = out_dir / "locust" / settings.step_name(step)
+    record_dir, csv_prefix = step_paths(settings, step, out_dir)
     window = recording_files.read_window(record_dir)
     restarted = _server_restarted(listening, _listening_pid(settings.url), window, settings.model)
     result = _result_of_window(settings, step, record_dir, window, csv_prefix)

@@ -21,6 +21,7 @@ from loadtest.timeline import Outage, SecondStats
 from loadtest.triton_metrics import ServerBreakdown
 from loadtest.utilization import Utilization
 from quantserve.errors import QuantserveError
+from quantserve.files import write_atomic
 
 LOAD_PREFIX = "load-"
 UNANSWERED_ERROR = "no reply by the end of the measured window"  # the error a request the server never answered gets
@@ -454,17 +455,6 @@ def _write_json(path: Path, result: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, json.dumps(dataclasses.asdict(result), indent=2, allow_nan=True) + "\n")
     return path
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file renamed over it: a reader never sees a half-written file,
-    and a write cut short (a second Ctrl-C while an interrupted run saves) leaves the old file and no stray one."""
-    tmp = path.with_name(f"{path.name}.tmp")
-    try:
-        tmp.write_text(text)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -20,11 +20,12 @@ from typing import Any
 import numpy as np
 
 from loadtest import recording_files
-from loadtest.harness import LoadSettings, run_step
+from loadtest.harness import LoadSettings, run_step, step_paths
 from loadtest.interruption import MeasuredSteps, RunInterrupted
 from loadtest.load_pattern import ClosedLoop
-from loadtest.results import Interruption, LoadResult, safe_name, write_atomic
+from loadtest.results import Interruption, LoadResult, safe_name
 from quantserve.errors import QuantserveError
+from quantserve.files import write_atomic
 
 WARMUP_FRACTION = 0.2
 EDGE_FRACTION = 0.2  # the first and last windows whose p99 are compared
@@ -85,7 +86,7 @@ def run_soak(
     if not isinstance(settings.pattern, ClosedLoop):
         raise QuantserveError("a soak runs closed-loop users (--users), not a sweep or an open-loop rate")
     out_dir = Path(out_dir)
-    record_dir = out_dir / "raw" / settings.step_name(settings.pattern)
+    record_dir, _ = step_paths(settings, settings.pattern, out_dir)
     with recording_files.results_folder_held(out_dir):
         try:
             with MeasuredSteps(settings.model, 1, out_dir) as measured:

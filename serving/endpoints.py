@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from quantserve.errors import InternalError, QuantserveError
+from quantserve.files import write_atomic
 from serving.tls import reaches_this_machine
 
 RUNTIME_ENV = "QUANTSERVE_RUNTIME_DIR"
@@ -75,10 +76,7 @@ def write_record(endpoints: ServedEndpoints) -> Path:
     """Write the record atomically (a reader never sees half a file); returns its path."""
     path = record_path(endpoints.grpc_port)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(f".{os.getpid()}.partial")
-    partial.write_text(json.dumps(asdict(endpoints), indent=2) + "\n")
-    partial.replace(path)
-    return path
+    return write_atomic(path, json.dumps(asdict(endpoints), indent=2) + "\n")
 
 
 @contextmanager
@@ -110,15 +108,22 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _read_record(path: Path) -> ServedEndpoints | None:
+    """The record at `path`, or None where it is gone or not a record."""
+    try:
+        return ServedEndpoints(**json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
 def find_endpoints(grpc_url: str) -> ServedEndpoints | None:
     """The live server recorded for this gRPC URL, or None; a record of a dead process is removed."""
     parts = _split(grpc_url)
     if parts is None:
         return None
     path = record_path(parts[1])
-    try:
-        endpoints = ServedEndpoints(**json.loads(path.read_text()))
-    except (OSError, ValueError, TypeError):
+    endpoints = _read_record(path)
+    if endpoints is None:
         return None
     if not _alive(endpoints.pid):
         path.unlink(missing_ok=True)
@@ -135,11 +140,10 @@ def find_endpoints_by_http(http_url: str) -> ServedEndpoints | None:
     except ValueError:
         return None
     for path in sorted(runtime_dir().glob(f"{RECORD_PREFIX}*.json")):
-        try:
-            endpoints = ServedEndpoints(**json.loads(path.read_text()))
-        except (OSError, ValueError, TypeError):
+        endpoints = _read_record(path)
+        if endpoints is None or endpoints.http_port != port:
             continue
-        if endpoints.http_port == port and _same_host(endpoints.host, host) and _alive(endpoints.pid):
+        if _same_host(endpoints.host, host) and _alive(endpoints.pid):
             return endpoints
     return None
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from quantserve.errors import QuantserveError
+from quantserve.files import write_atomic
 from serving.control import ControlClient
 from serving.model_config import CONFIG_NAME, check_model_name, check_version_name, parse_config, write_config
 from serving.repository_lock import model_folder_lock
@@ -169,9 +170,7 @@ def restore_config(path: Path, previous: bytes | None) -> None:
     if previous is None:
         path.unlink(missing_ok=True)
         return
-    temp = path.with_name(f".{path.name}.restore-{os.getpid()}")
-    temp.write_bytes(previous)
-    os.replace(temp, path)
+    write_atomic(path, previous)
 
 
 def _listed(versions: list[int]) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from quantserve.cli.tables import finite_json
+from quantserve.files import write_atomic
 
 BENCH_FILE = "bench.json"
 
@@ -174,8 +175,4 @@ class ModelBench:
 def save(document: dict[str, Any], out: Path) -> Path:
     """Write `bench.json` atomically (NaN written as null)."""
     out.mkdir(parents=True, exist_ok=True)
-    path = out / BENCH_FILE
-    staging = path.with_name(f".{BENCH_FILE}.tmp")
-    staging.write_text(json.dumps(finite_json(document), indent=2, default=str) + "\n")
-    staging.replace(path)
-    return path
+    return write_atomic(out / BENCH_FILE, json.dumps(finite_json(document), indent=2, default=str) + "\n")

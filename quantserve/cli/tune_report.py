@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 from loadtest.svg_plots import PALETTE, nice_ticks
 from quantserve.cli.tables import finite_json
+from quantserve.files import write_atomic
 
 JSON_NAME, HTML_NAME = "tune.json", "tune.html"
 WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 640, 360, 64, 24, 34, 46
@@ -46,16 +46,9 @@ def write_report(result: Any, out: Path) -> tuple[Path, Path]:
     """Write `tune.json` (result.to_json()) and the HTML rendered from it into `out`, each atomically."""
     out.mkdir(parents=True, exist_ok=True)
     document = result.to_json()
-    json_path = _write_atomic(out / JSON_NAME, json.dumps(finite_json(document), indent=2) + "\n")
-    html_path = _write_atomic(out / HTML_NAME, render_html(document))
+    json_path = write_atomic(out / JSON_NAME, json.dumps(finite_json(document), indent=2) + "\n")
+    html_path = write_atomic(out / HTML_NAME, render_html(document))
     return json_path, html_path
-
-
-def _write_atomic(path: Path, text: str) -> Path:
-    temp = path.with_name(f".{path.name}.{os.getpid()}")
-    temp.write_text(text)
-    os.replace(temp, path)
-    return path
 
 
 def _num(value: Any) -> float:

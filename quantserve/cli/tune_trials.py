@@ -358,7 +358,7 @@ def measure_window(
     """One Locust run of warm-up + window (closed loop, or the trace from its start); the requests ending in the
     warm-up are discarded."""
     from loadtest import recording_files
-    from loadtest.harness import LoadSettings, run_step
+    from loadtest.harness import LoadSettings, run_step, step_paths
 
     step = settings.load_step()
     duration = SPAWN_S + settings.warmup_s + window_s
@@ -366,7 +366,7 @@ def measure_window(
         url, model, Path(settings.data), step, duration, settings.request_batch, max_in_flight=TRACE_MAX_IN_FLIGHT
     )
     run_step(load, step, folder, server_pid=pid)
-    record_dir = folder / "raw" / load.step_name(step)
+    record_dir, _ = step_paths(load, step, folder)
     window = recording_files.read_window(record_dir)
     start = window.start + settings.warmup_s
     rows = recording_files.read_latencies(record_dir, start, window.end)

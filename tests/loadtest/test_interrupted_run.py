@@ -99,7 +99,7 @@ def test_ctrl_c_saves_the_window_measured_up_to_it_and_exits_130(served_models, 
     assert main(["report", str(out)]) == 0
     report = (out / "report.md").read_text()
     assert "**Interrupted:**" in report and "(interrupted:" in report
-    assert not list(out.glob("*.tmp"))
+    assert not list(out.glob(".load-*"))  # no temporary left
 
 
 @pytest.mark.e2e
@@ -225,7 +225,7 @@ def _press_ctrl_c_twice(log: Path) -> None:
 def test_a_write_cut_short_leaves_the_old_file_and_no_temporary(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from loadtest.results import write_atomic
+    from quantserve.files import write_atomic
 
     path = tmp_path / "load-m.json"
     write_atomic(path, "old\n")
