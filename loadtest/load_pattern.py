@@ -64,11 +64,11 @@ class LoadStep(Protocol):
 
 def _steady_run_flags(users: int, spawn_rate: float, duration_s: float) -> list[str]:
     """A steady load: all users spawned, then `duration_s` measured; Locust's stats restart at spawn end."""
-    # --reset-stats: Locust's own CSVs start, like the measured window, when all users are spawned.
-    # Locust's -t takes whole seconds: a caller that skipped `parse_duration` (demo's float --duration) is refused
-    # here in one line, not by Locust's own usage text; `:.0f`, as `:g` would write 1000000 s as 1e+06s.
+    # --window-time (`loadtest.recording`), not Locust's -t, which counts the ramp in the run: the window opens when
+    # all users are spawned and lasts `duration_s` from there. --reset-stats: Locust's own CSVs start then too.
+    # Whole seconds, as --duration is everywhere (`parse_duration`); `:.0f`, as `:g` would write 1000000 as 1e+06.
     whole_seconds(duration_s, f"{duration_s:g}s", "--duration")
-    return ["-u", str(users), "-r", f"{spawn_rate:g}", "-t", f"{duration_s:.0f}s", "--reset-stats"]
+    return ["-u", str(users), "-r", f"{spawn_rate:g}", "--window-time", f"{duration_s:.0f}", "--reset-stats"]
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,9 @@ from quantserve.errors import QuantserveError
 
 STDERR_TAIL_LINES = 15
 STOP_GRACE_S = 10.0  # an interrupted Locust run closes its window and writes its records within this, or is killed
+# The master ends the run on time whatever its workers do (at its end it sends them "quit" and waits for none); each
+# worker then writes its records and exits within this, or has stopped reporting (stopped, hung) and is killed.
+WORKER_EXIT_GRACE_S = 10.0
 
 
 def stop_gracefully(processes: list[subprocess.Popen[bytes]]) -> None:
@@ -33,14 +36,40 @@ def stop_gracefully(processes: list[subprocess.Popen[bytes]]) -> None:
 
 
 def lost_workers(workers: list[subprocess.Popen[bytes]]) -> list[str]:
-    """Each worker that exited non-zero or by a signal, once the master is done, as "worker1 killed by SIGKILL":
-    the master carries on without it and its users' requests are lost, so the run must not pass as complete."""
+    """Each worker that exited non-zero or by a signal, once the master is done, as "worker1 killed by SIGKILL",
+    and each still running WORKER_EXIT_GRACE_S later, killed, as "worker1 (pid 42, …) stopped reporting": the master
+    carries on without it and its users' requests are lost, so the run must not pass as complete. A SIGSTOPped worker
+    held the run here for 30 s, then a TimeoutExpired traceback threw away what the others had measured."""
+    deadline = time.monotonic() + WORKER_EXIT_GRACE_S
     lost = []
     for index, worker in enumerate(workers):
-        code = worker.wait(timeout=30)
+        try:
+            code = worker.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            lost.append(f"worker{index} {_kill_silent(worker)}")
+            continue
         if code:
             lost.append(f"worker{index} {exit_cause(code)}")
     return lost
+
+
+def _kill_silent(worker: subprocess.Popen[bytes]) -> str:
+    """SIGKILL a worker still running after the master's end (it ends a stopped process too), and say so: its
+    records, written only as it quits, are lost."""
+    stopped = _is_stopped(worker.pid)
+    worker.kill()
+    worker.wait()
+    how = "its process stopped, " if stopped else ""
+    return f"(pid {worker.pid}, {how}killed {WORKER_EXIT_GRACE_S:g} s after the master ended) stopped reporting"
+
+
+def _is_stopped(pid: int) -> bool:
+    import psutil
+
+    try:
+        return bool(psutil.Process(pid).status() == psutil.STATUS_STOPPED)
+    except psutil.Error:
+        return False
 
 
 def exit_cause(code: int) -> str:

@@ -2,8 +2,9 @@
 
 Web UI (options also in the UI's form):
     locust -f loadtest/locustfile.py --triton-url 127.0.0.1:8001 --triton-model NAME --triton-data INPUTS.npz
-Headless: add `--headless -u 16 -r 16 -t 60s --csv reports/X/locust`. Triton's server-side
-counters over the measured window: `--metrics-url 127.0.0.1:8002 --record-dir reports/X/raw`.
+Headless: add `--headless -u 16 -r 16 --window-time 60 --csv reports/X/locust` (60 s once all 16 users run;
+Locust's `-t 60s` would count the ramp in them). Triton's server-side counters over the measured window:
+`--metrics-url 127.0.0.1:8002 --record-dir reports/X/raw`.
 Many machines (Locust's own distribution; the data file must exist on every worker):
     locust -f loadtest/locustfile.py --master --triton-url TRITON:8001 --triton-model NAME --triton-data INPUTS.npz
     locust -f loadtest/locustfile.py --worker --master-host MASTER --triton-data INPUTS.npz    # on each machine

@@ -5,6 +5,11 @@ model that answers in 2 ms, so every process also keeps each request's exact lat
 writes it to `--record-dir` on exit. The master (or the single local process) marks the
 measured window — from "all users spawned" to "stopping" — and scrapes Triton's metrics at
 both ends, so the server-side counters cover exactly that window.
+
+`--window-time N` ends a headless run N seconds after all users are spawned (Locust's
+`spawning_complete`), so the window is the N seconds asked for at the full load. Locust's own
+`-t` counts from the start of spawning (locust 2.x; a clock after the ramp was declined upstream,
+locustio/locust#1352): its window was N less the ramp, 2.3–2.7 s of 4 behind a 1.5 s ramp.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import gevent
 import locust.stats
 import numpy as np
 from locust import events
@@ -71,6 +77,13 @@ def add_triton_options(parser: Any) -> None:
     )
     group.add_argument("--rate-users", type=int, default=0, env_var="QUANTSERVE_RATE_USERS", help=argparse.SUPPRESS)
     group.add_argument("--max-in-flight", type=int, default=64, env_var="QUANTSERVE_MAX_IN_FLIGHT")
+    group.add_argument(
+        "--window-time",
+        type=float,
+        default=0.0,
+        env_var="QUANTSERVE_WINDOW_TIME",
+        help="headless: stop this many seconds after all users are spawned (-t counts from the start of spawning)",
+    )
     group.add_argument("--triton-tls-ca", default="", env_var="QUANTSERVE_TLS_CA", help="PEM CA: connect over TLS")
     group.add_argument("--triton-tls-cert", default="", env_var="QUANTSERVE_TLS_CERT", help="mutual TLS: client cert")
     group.add_argument("--triton-tls-key", default="", env_var="QUANTSERVE_TLS_KEY", help="mutual TLS: client key")
@@ -147,7 +160,17 @@ def open_window(**_: Any) -> None:
     if not _environment or _is_worker(_environment[0]) or "start" in _window:
         return
     environment = _environment[0]
-    _window.update(start=time.time(), metrics_before=_scrape(environment))
+    _window.update(start=time.time())
+    options = environment.parsed_options
+    if options is not None and options.window_time > 0:
+        # what Locust's -t does at its end (`runner.quit()`: stop, tell the workers to quit), timed from here
+        gevent.spawn_later(options.window_time, _end_run, environment)
+    _window.update(metrics_before=_scrape(environment))
+
+
+def _end_run(environment: Environment) -> None:
+    if environment.runner is not None:
+        environment.runner.quit()
 
 
 @events.test_stopping.add_listener

@@ -183,9 +183,9 @@ def test_a_staged_step_lets_its_shape_drive_locust(data: Path, tmp_path: Path) -
     assert command[command.index("-f") + 1].endswith("locustfile_staged.py")
     assert command[command.index("--stages") + 1] == "4:20,32:5,4:20"
     # Locust ignores -u/-r/-t beside a shape (and warns); resetting stats at each stage would lose failures.
-    assert not {"-u", "-r", "-t", "--reset-stats"} & set(command)
+    assert not {"-u", "-r", "-t", "--window-time", "--reset-stats"} & set(command)
     steady = locust_command(LoadSettings("h:1", "m", data, duration_s=7), ClosedLoop(2), tmp_path, None)
-    assert steady[steady.index("-t") + 1] == "7s" and "--reset-stats" in steady
+    assert steady[steady.index("--window-time") + 1] == "7" and "--reset-stats" in steady
 
 
 def test_each_step_says_how_its_result_is_recorded() -> None:
