@@ -24,6 +24,7 @@ from optimizer.targets import TritonLayout, get_target
 from quantserve.artifact import MANIFEST_NAME, Artifact, Manifest, TensorSpec
 from quantserve.errors import QuantserveError
 from serving.build_checks import check_build_model, check_cpu_session, check_onnx_file, is_onnx, model_file_in
+from serving.deploy_numbers import check_numbers
 from serving.model_config import (
     CONFIG_NAME,
     DynamicBatching,
@@ -45,7 +46,9 @@ from serving.repository_lock import model_folder_lock, remove_if_empty
 from serving.versions import (
     DEPLOY_RECORD,
     existing_versions,
+    next_version,
     prune_versions,
+    record_issued,
     remove_stale_pruned,
     restore_config,
 )
@@ -111,6 +114,9 @@ def deploy(
     differ from the config there now (its clients' requests would fail) is refused unless `allow_interface_change`.
     """
     check_model_name(name)
+    policy = policy or ServingPolicy()
+    queue = (policy.queue.max_queue_size, policy.queue.timeout_us)
+    check_numbers(max_batch, max_queue_delay_us, preferred, instances, queue, policy.live_versions)
     build_dir, repo = Path(build_dir), Path(repo)
     artifact = load_artifact(build_dir)
     target = get_target(artifact.manifest.target)
@@ -123,7 +129,6 @@ def deploy(
         raise QuantserveError(f"{build_dir}: files the deploy needs are missing: {', '.join(missing)}")
     if is_onnx(artifact.path) and layout.instance_kind == "KIND_CPU":
         check_cpu_session(artifact.path)
-    policy = policy or ServingPolicy()
     config = build_config(
         artifact.manifest, layout, name, max_batch, max_queue_delay_us, preferred, instances, ragged_batching, policy
     )
@@ -307,11 +312,12 @@ def install_version(staging: Path, config: dict[str, Any], record: dict[str, Any
 
 
 def rename_to_next_version(staging: Path, model_dir: Path, record: dict[str, Any]) -> int:
-    """The next version number, taken by one atomic os.rename. The caller holds the model folder's lock; a number
-    taken all the same (a deploy by a quantserve without the lock) makes us try the next one."""
+    """The next version number (`next_version`: never one issued before), taken by one atomic os.rename. The caller
+    holds the model folder's lock; a number taken all the same (a deploy by a quantserve without the lock) makes us
+    try the next one."""
     while True:
-        versions = existing_versions(model_dir)
-        version = (versions[-1] + 1) if versions else 1
+        version = next_version(model_dir)
+        record_issued(model_dir, version)  # first: a deploy killed before its rename skips a number, never reuses one
         record["version"] = version
         write_json(staging / DEPLOY_RECORD, record)
         try:

@@ -13,21 +13,22 @@ from pathlib import Path
 from optimizer.scratch import process_alive
 from quantserve.errors import QuantserveError
 from serving.model_config import CONFIG_NAME
-from serving.repository_lock import model_folder_lock, remove_if_empty
+from serving.repository_lock import VERSION_RECORD, model_folder_lock, remove_if_empty
 from serving.versions import existing_versions, pinned_missing_because
 
 STAGING_PREFIX = ".deploy-"
 
 
 def remove_stale_staging(model_dir: Path) -> None:
-    """Remove staging folders, and config.pbtxt temporary files (`model_config.write_config`), left by deploys
-    that were killed (their process is gone)."""
+    """Remove staging folders, and temporary files of config.pbtxt (`model_config.write_config`) and of the version
+    record, left by deploys that were killed (their process is gone)."""
     for path in model_dir.glob(f"{STAGING_PREFIX}*"):
         if _writer_gone(path.name[len(STAGING_PREFIX) :]):
             shutil.rmtree(path, ignore_errors=True)
-    for path in model_dir.glob(f".{CONFIG_NAME}.*"):
-        if path.is_file() and _writer_gone(path.name[len(CONFIG_NAME) + 2 :]):
-            path.unlink(missing_ok=True)
+    for written in (CONFIG_NAME, VERSION_RECORD):  # `.NAME.<pid>-<token>`, as write_config and write_atomic name them
+        for path in model_dir.glob(f".{written}.*"):
+            if path.is_file() and _writer_gone(path.name[len(written) + 2 :]):
+                path.unlink(missing_ok=True)
 
 
 def _writer_gone(suffix: str) -> bool:

@@ -19,6 +19,9 @@ from pathlib import Path
 # (a withdrawal or `serve`'s clean-up of an empty one, under the lock): whoever waited on the lock then
 # holds a lock on a file no longer linked there, sees so, and locks the folder that is there now.
 LOCK_NAME = ".quantserve.lock"
+# The highest version number ever issued in the folder (serving.versions.next_version), so that numbers only grow.
+VERSION_RECORD = ".quantserve.highest-version"
+HOUSEKEEPING = frozenset({LOCK_NAME, VERSION_RECORD})  # quantserve's own files, not a model's
 
 
 @contextlib.contextmanager
@@ -69,10 +72,12 @@ def _still_linked(fd: int, path: Path) -> bool:
 
 
 def remove_if_empty(model_dir: Path) -> bool:
-    """Remove `model_dir` if nothing but its lock file is in it (the caller holds the lock); else leave it."""
+    """Remove `model_dir` if nothing but quantserve's own files are in it (the caller holds the lock); else leave
+    it. The version record goes with it: a folder left for it alone would be a model Triton cannot serve."""
     with contextlib.suppress(OSError):
-        if {p.name for p in model_dir.iterdir()} <= {LOCK_NAME}:
-            (model_dir / LOCK_NAME).unlink(missing_ok=True)
+        if {p.name for p in model_dir.iterdir()} <= HOUSEKEEPING:
+            for name in HOUSEKEEPING:
+                (model_dir / name).unlink(missing_ok=True)
             model_dir.rmdir()  # refuses if a file appeared meanwhile: then the folder stays
             return True
     return False

@@ -38,6 +38,8 @@ MODEL_CONTROL_MODES = ("none", "explicit", "poll")
 LOG_TAIL_LINES = 15
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 SHM_DIR = Path("/dev/shm")  # where Linux keeps POSIX shared memory (shm_open) as files
+PROC_DIR = Path("/proc")
+GROUP_EXIT_S = 5.0  # after SIGKILL, how long to wait for the server's process group to be gone
 _SERVER_STARTS = itertools.count(1)
 
 
@@ -198,6 +200,7 @@ class TritonServer:
         self._install: TritonInstall | None = None
         self.shm_prefix = python_shm_prefix()
         self.not_loaded: dict[str, str] = {}  # after a lenient start: model → why Triton did not load it
+        self.still_running: list[int] = []  # after `stop`: pids of its process group that had not ended (rare)
 
     @property
     def grpc_url(self) -> str:
@@ -341,14 +344,16 @@ class TritonServer:
         return f"exited with code {code}"
 
     def stop(self, kill: bool = False) -> None:
-        """SIGTERM the server (it unloads models and stops its stubs), SIGKILL its process group after a timeout.
+        """SIGTERM the server (it unloads models and stops its stubs), SIGKILL its process group after a timeout,
+        and return once the group is gone (or `still_running` names what is left after GROUP_EXIT_S).
 
         `kill`: SIGKILL at once, for a hung server: a stopped or deadlocked process never honours SIGTERM, and
         waiting `stop_timeout_s` for it would only lengthen the outage.
         """
         process, self._process = self._process, None
+        self.still_running = []
         if process is not None:
-            _terminate(process, self.options.stop_timeout_s, graceful=not kill)
+            self.still_running = _terminate(process, self.options.stop_timeout_s, graceful=not kill)
             remove_shm_regions(self.shm_prefix)
         if self._install is not None and self._install.scratch is not None:
             shutil.rmtree(self._install.scratch, ignore_errors=True)
@@ -397,7 +402,8 @@ def die_with_parent() -> Callable[[], None] | None:
     return set_parent_death_signal
 
 
-def _terminate(process: subprocess.Popen[bytes], timeout_s: float, graceful: bool = True) -> None:
+def _terminate(process: subprocess.Popen[bytes], timeout_s: float, graceful: bool = True) -> list[int]:
+    """Stop the server and its process group; returns the pids of the group still running after GROUP_EXIT_S."""
     try:
         if graceful and process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -408,3 +414,27 @@ def _terminate(process: subprocess.Popen[bytes], timeout_s: float, graceful: boo
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+    return wait_group_gone(process.pid, GROUP_EXIT_S)
+
+
+def wait_group_gone(pgid: int, timeout_s: float) -> list[int]:
+    """Wait until no process of group `pgid` runs (SIGKILL is delivered, not awaited: a stub killed a moment ago
+    may still hold its memory and shm); returns those still running at `timeout_s`. A zombie holds nothing."""
+    deadline = time.monotonic() + timeout_s
+    while (running := group_running(pgid)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return running
+
+
+def group_running(pgid: int) -> list[int]:
+    """The pids of process group `pgid` that have not ended, from /proc (none where there is no /proc)."""
+    running = []
+    for stat in PROC_DIR.glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # ended while we looked
+            continue
+        state, _parent, group = text[text.rindex(")") + 2 :].split()[:3]
+        if int(group) == pgid and state not in ("Z", "X"):
+            running.append(int(stat.parent.name))
+    return running

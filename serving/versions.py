@@ -4,7 +4,8 @@ The served version is the config's `version_policy`: `latest { num_versions: N }
 `specific { versions: [V] }` after a rollback. Rolling back rewrites only `config.pbtxt`
 (atomically), so the version folders stay untouched and the next deploy rolls forward again.
 Old folders beyond `keep` are renamed to a hidden name (Triton ignores it) before removal, so a
-half-deleted version never looks like a numbered one.
+half-deleted version never looks like a numbered one. Numbers only grow: the highest ever issued is recorded in
+the model folder, so a version withdrawn or removed never has its number given to another model.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from quantserve.errors import QuantserveError
 from quantserve.files import write_atomic
 from serving.control import ControlClient
 from serving.model_config import CONFIG_NAME, check_model_name, check_version_name, parse_config, write_config
-from serving.repository_lock import model_folder_lock
+from serving.repository_lock import VERSION_RECORD, model_folder_lock
 
 PRUNE_PREFIX = ".pruned-"
 DEPLOY_RECORD = "deploy.json"  # in each version folder: what deployed it, with the config it was deployed with
@@ -29,6 +30,27 @@ DEPLOY_RECORD = "deploy.json"  # in each version folder: what deployed it, with 
 def existing_versions(model_dir: Path) -> list[int]:
     """The numbered version folders in `model_dir`, ascending."""
     return sorted(int(p.name) for p in Path(model_dir).iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def next_version(model_dir: Path) -> int:
+    """One above the highest number issued in `model_dir`: the record's, or its folders' where higher (a repository
+    from before the record, a record damaged). Triton keeps no trace of a removed version folder, and a client or
+    cache that saw version N must never get another model under N."""
+    return max(highest_issued(model_dir), *existing_versions(model_dir), 0) + 1
+
+
+def highest_issued(model_dir: Path) -> int:
+    """The version number recorded as the highest issued (0 with no readable record)."""
+    try:
+        text = (Path(model_dir) / VERSION_RECORD).read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return 0
+    return int(text) if text.isdigit() else 0
+
+
+def record_issued(model_dir: Path, version: int) -> None:
+    """Record `version` as issued (the caller holds the folder's lock and takes numbers upwards only)."""
+    write_atomic(Path(model_dir) / VERSION_RECORD, f"{version}\n")
 
 
 def served_versions(model_dir: Path) -> list[int]:

@@ -3,7 +3,8 @@
 Each value goes through its flag's own conversion (argparse `type`, `choices`, a flag that takes no value or
 repeats), so a value the command line would refuse is refused here too: one line naming where it came from
 (the variable, or the file, table and key), the value and what the flag expects — never a traceback, and
-never a misspelt key ignored in silence while the default is deployed.
+never a misspelt key ignored in silence while the default is deployed. A repeatable flag's list from here is
+replaced by the command line's, as every other flag's value is, not added to (see `ListFromSource`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,18 @@ ENV_PREFIX = "QUANTSERVE_"
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
 EXPECTED_BY_TYPE = {int: "an integer", float: "a number", Path: "a path", str: "text", None: "text"}
+
+
+class ListFromSource(list):  # type: ignore[type-arg]
+    """A repeatable flag's values from the environment or a config file, given to argparse as the flag's default.
+
+    argparse's `append` action copies the current list and adds each value of the command line to it, so
+    `--build b` with `[report] build = ["a"]` ran with [a, b]. The copy it takes of this list is empty: the
+    command line's first value starts a new list, which replaces this one as any flag's value replaces the file's.
+    """
+
+    def __copy__(self) -> list[Any]:
+        return []
 
 
 def read_config(path: Path) -> dict[str, Any]:
@@ -77,7 +90,7 @@ def environment_defaults(subparser: argparse.ArgumentParser, environ: dict[str, 
                 values[action.dest] = _switch(action, _env_bool(action, text, where))
             else:
                 value = _convert(action, text, where)
-                values[action.dest] = [value] if isinstance(action, argparse._AppendAction) else value
+                values[action.dest] = ListFromSource([value]) if isinstance(action, argparse._AppendAction) else value
     return values
 
 
@@ -90,7 +103,7 @@ def _from_file(action: argparse.Action, value: Any, where: str) -> Any:
         return _switch(action, value)
     if isinstance(action, argparse._AppendAction):
         items = value if isinstance(value, list) else [value]
-        return [_convert(action, _text(action, item, where), where) for item in items]
+        return ListFromSource(_convert(action, _text(action, item, where), where) for item in items)
     return _convert(action, _text(action, value, where), where)
 
 

@@ -154,3 +154,55 @@ def test_environment_values_of_other_commands(
     assert cli.main(argv) == 2
     assert capsys.readouterr().err == f"quantserve: error: {line}\n"
     assert not (tmp_path / "o").exists()
+
+
+def _append_flags() -> list[tuple[str, str, str]]:
+    """(command, dest, flag) of every repeatable option (`action="append"`) of every subcommand."""
+    import argparse
+
+    found = []
+    for action in cli.build_parser()._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command, subparser in action.choices.items():
+                found += [
+                    (command, a.dest, max(a.option_strings, key=len))
+                    for a in subparser._actions
+                    if isinstance(a, argparse._AppendAction)
+                ]
+    return found
+
+
+REQUIRED_ARGS = {
+    "optimize": ["m.onnx", "--calib", "c.npz", "--out", "o"],
+    "evaluate": ["--models", "a", "--reference", "a", "--data", "d.npz", "--out", "o"],
+    "report": ["results"],
+}
+
+
+@pytest.mark.parametrize(("command", "dest", "flag"), _append_flags())
+def test_a_repeatable_flag_on_the_command_line_replaces_the_file_and_environment_lists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str, dest: str, flag: str
+) -> None:
+    """`--build b` with `[report] build = ["a"]` ran with [a, b]: the command line added to the file's list
+    instead of replacing it, as it replaces every other option's value."""
+    (tmp_path / "q.toml").write_text(f'[{command}]\n{dest} = ["file=probs"]\n')
+
+    def parsed(*flags: str) -> list[str]:
+        parser = cli.build_parser()
+        cli._apply_defaults(parser, command, cli._load_config(tmp_path / "q.toml"))
+        return [str(v) for v in getattr(parser.parse_args([command, *REQUIRED_ARGS[command], *flags]), dest)]
+
+    assert parsed() == ["file=probs"]  # the file over the default
+    assert parsed(flag, "cli=probs") == ["cli=probs"]  # the command line over the file
+    assert parsed(flag, "cli=probs", flag, "cli2=probs") == ["cli=probs", "cli2=probs"]  # repeated: all of them
+    monkeypatch.setenv(f"QUANTSERVE_{dest.upper()}", "env=probs")
+    assert parsed() == ["env=probs"]  # the environment over the file
+    assert parsed(flag, "cli=probs") == ["cli=probs"]  # the command line over the environment
+
+
+def test_every_repeatable_flag_is_covered() -> None:
+    assert {(c, d) for c, d, _ in _append_flags()} >= {
+        ("optimize", "output_kind"),
+        ("evaluate", "output_kind"),
+        ("report", "build"),
+    }

@@ -84,8 +84,8 @@ def test_the_config_comes_back_only_when_nothing_newer_uses_the_one_it_wrote(den
     # version 2's config (its deploy failed) is not the one to go back to: version 1's, from its record
     assert withdraw(third) == f"version 3 removed again; {third.config_path} rewritten from version 1's deploy.json"
     assert third.config_path.read_bytes() == config_1 and existing_versions(repo / "m") == [1]
-    fourth = deploy(dense_build, repo, "m", max_batch=2, prune=False)  # takes number 2 again
-    assert withdraw(fourth) == f"version 2 removed again, {repo / 'm'} is as before"
+    fourth = deploy(dense_build, repo, "m", max_batch=2, prune=False)  # 2 and 3 were issued: never again
+    assert withdraw(fourth) == f"version 4 removed again, {repo / 'm'} is as before"
     assert third.config_path.read_bytes() == config_1
 
 

@@ -21,7 +21,7 @@ from quantserve.errors import QuantserveError
 from serving.deploy import ServingPolicy, deploy, existing_versions
 from serving.model_config import QueuePolicy
 from serving.repository import STAGING_PREFIX
-from serving.repository_lock import LOCK_NAME
+from serving.repository_lock import LOCK_NAME, VERSION_RECORD
 from serving.versions import rollback, served_versions
 
 
@@ -72,7 +72,7 @@ def test_failure_mid_copy_leaves_no_version(dense_build: Path, tmp_path: Path, m
     monkeypatch.setattr(serving.deploy, "copy_file", copy_then_fail)
     with pytest.raises(OSError, match="No space left"):
         deploy(dense_build, repo, "dense", max_batch=4)
-    assert sorted(p.name for p in (repo / "dense").iterdir()) == [LOCK_NAME, "1", "config.pbtxt"]
+    assert sorted(p.name for p in (repo / "dense").iterdir()) == [VERSION_RECORD, LOCK_NAME, "1", "config.pbtxt"]
     assert (repo / "dense" / "config.pbtxt").read_text() == before
 
 
@@ -109,7 +109,8 @@ def test_process_killed_mid_deploy_leaves_no_version(dense_build: Path, tmp_path
     assert done.returncode == -9, done.stderr.decode()
     leftovers = [p.name for p in (repo / "dense").iterdir()]
     assert existing_versions(repo / "dense") == []
-    assert all(name.startswith(STAGING_PREFIX) for name in leftovers if name not in ("config.pbtxt", LOCK_NAME))
+    ours = ("config.pbtxt", LOCK_NAME, VERSION_RECORD)
+    assert all(name.startswith(STAGING_PREFIX) for name in leftovers if name not in ours)
     # The next deploy cleans the dead deploy's staging folder and takes version 1.
     assert deploy(dense_build, repo, "dense").version == 1
     assert not [p for p in (repo / "dense").iterdir() if p.name.startswith(STAGING_PREFIX)]
@@ -228,7 +229,7 @@ def test_old_versions_are_pruned_beyond_the_limit(dense_build: Path, tmp_path: P
     for _ in range(4):
         deploy(dense_build, repo, "dense", policy=ServingPolicy(keep_versions=2))
     assert existing_versions(repo / "dense") == [3, 4]
-    assert sorted(p.name for p in (repo / "dense").iterdir()) == [LOCK_NAME, "3", "4", "config.pbtxt"]
+    assert sorted(p.name for p in (repo / "dense").iterdir()) == [VERSION_RECORD, LOCK_NAME, "3", "4", "config.pbtxt"]
     with pytest.raises(QuantserveError, match="--keep-versions 1 is below --live-versions 2"):
         ServingPolicy(live_versions=2, keep_versions=1)
 

@@ -18,6 +18,7 @@ import optimizer.embedded
 from quantserve.cli import main
 from serving.deploy import deploy
 from serving.repository import STAGING_PREFIX
+from serving.repository_lock import VERSION_RECORD
 from serving.server import ServerOptions, TritonServer
 from serving.supervisor import Supervisor
 from serving.versions import existing_versions
@@ -53,8 +54,15 @@ def test_deploy_url_that_fails_to_load_is_removed_again(
     assert "deployed" not in captured.out, captured.out
     assert captured.err.startswith("quantserve: error: ") and captured.err.count("\n") == 1, captured.err
     assert f"version 2 removed again, {repo / 'dense'} is as before" in captured.err, captured.err
-    assert files_of(repo) == before  # version 1 kept (not pruned), the old config back
+    record = Path("dense") / VERSION_RECORD  # the one change: number 2 was issued, and is never issued again
+    after = files_of(repo)
+    assert (before.pop(record), after.pop(record)) == (b"1\n", b"2\n")
+    assert after == before  # version 1 kept (not pruned), the old config back
     assert server.control().ready_versions("dense") == [1]
+    monkeypatch.undo()  # a good build again: it goes live as version 3, not as a second version 2
+    assert main([*command, "--url", server.control_url]) == 0
+    assert "deployed" in capsys.readouterr().out
+    assert server.control().ready_versions("dense") == [3]
 
 
 def test_rollback_url_starts_from_the_served_version_and_waits_for_the_load(

@@ -59,19 +59,25 @@ def add_live_url(parser: Any) -> None:
 
 def _batch_sizes(text: str) -> list[int]:
     try:
-        return [int(part) for part in text.split(",") if part.strip()]
+        sizes = [int(part) for part in text.split(",") if part.strip()]
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of integers") from exc
+    if not sizes:  # an empty list deployed the default sizes in silence
+        raise argparse.ArgumentTypeError(f"'{text}' names no batch size")
+    return sizes
 
 
 def run(args: argparse.Namespace) -> int:
     from serving.deploy import ServingPolicy, deploy
+    from serving.deploy_numbers import check_numbers
     from serving.endpoints import check_serves_repository
     from serving.model_config import QueuePolicy
     from serving.versions import prune_versions
 
-    if args.max_batch < 0:
-        raise QuantserveError(f"--max-batch must be ≥ 0, got {args.max_batch}")
+    queue = (args.max_queue_size, args.queue_timeout_us)
+    check_numbers(
+        args.max_batch, args.max_queue_delay_us, args.preferred_batch, args.instances, queue, args.live_versions
+    )
     if args.url:  # a server of another repository would reload its own copy of the model
         check_serves_repository(args.url, args.repo)
     result = deploy(

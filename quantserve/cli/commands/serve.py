@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     supervisor = Supervisor(options, policy, log=_say, watchdog=LivenessWatchdog(args.hang_timeout))
     # SIGTERM takes the same path as Ctrl-C, so the server is stopped (by pid) whatever phase we are in.
     previous = signal.signal(signal.SIGTERM, _interrupt)
+    interrupted = False
     try:
         check_repository_free(options)
         check_ports(options)
@@ -81,11 +82,22 @@ def run(args: argparse.Namespace) -> int:
             supervisor.run()
         return 0
     except KeyboardInterrupt:
-        print("stopped", flush=True)
+        interrupted = True
+        print("stopping… (tritonserver and its model processes)", flush=True)
         return 0
     finally:
         supervisor.stop()
         signal.signal(signal.SIGTERM, previous)
+        if interrupted:  # said once the server and every process it started are gone: its ports are free
+            _say_stopped(supervisor.server.still_running)
+
+
+def _say_stopped(still_running: list[int]) -> None:
+    if still_running:
+        pids = ", ".join(map(str, still_running))
+        print(f"stopped; tritonserver's processes {pids} were still exiting after SIGKILL", flush=True)
+    else:
+        print("stopped", flush=True)
 
 
 def server_options(args: argparse.Namespace) -> ServerOptions:

@@ -1,0 +1,88 @@
+"""`quantserve serve` says "stopped" only once tritonserver and every process it started are gone.
+
+It printed "stopped" on SIGTERM and then spent seconds stopping the server: a script that waited for the
+line and restarted on the same ports found them taken.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+import pytest
+
+from quantserve.cli import main
+
+pytestmark = pytest.mark.e2e
+
+
+def _lines_of(process: subprocess.Popen[str]) -> queue.Queue[str]:
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        for line in process.stdout:  # type: ignore[union-attr]
+            lines.put(line.rstrip("\n"))
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
+def _wait_for(lines: queue.Queue[str], text: str, seen: list[str], timeout_s: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(queue.Empty):
+            seen.append(lines.get(timeout=1.0))
+            if seen[-1] == text:
+                return
+    raise AssertionError(f"no line {text!r} within {timeout_s:.0f} s: {seen}")
+
+
+def _still_running(processes: list[psutil.Process]) -> list[psutil.Process]:
+    """Those not gone; a zombie (ended, not yet reaped by init) holds nothing and counts as gone."""
+    running = []
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                running.append(process)
+    return running
+
+
+def test_stopped_is_printed_once_tritonserver_and_its_stubs_are_gone(
+    dense_build: Path, tmp_path: Path, free_port_factory: Callable[[], int]
+) -> None:
+    repo = tmp_path / "repo"
+    assert main(["deploy", str(dense_build), "--repo", str(repo), "--name", "dense", "--max-batch", "4"]) == 0
+    ports = [str(free_port_factory()) for _ in range(3)]
+    command = [sys.executable, "-m", "quantserve", "serve", "--repo", str(repo), "--grpc-port", ports[0]]
+    command += ["--http-port", ports[1], "--metrics-port", ports[2], "--log-file", str(tmp_path / "triton.log")]
+    env = {**os.environ, "QUANTSERVE_RUNTIME_DIR": str(tmp_path / "run")}
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True, env=env
+    )
+    started: list[psutil.Process] = []
+    try:
+        lines, seen = _lines_of(process), []
+        _wait_for(lines, "press Ctrl-C to stop", seen)
+        (triton,) = [p for p in psutil.Process(process.pid).children() if p.name() == "tritonserver"]
+        started = [triton, *triton.children(recursive=True)]
+        assert len(started) >= 2, started  # the server and the model's Python backend stub
+        process.send_signal(signal.SIGTERM)
+        _wait_for(lines, "stopped", seen, timeout_s=60)
+        assert _still_running(started) == [], f"'stopped' printed while these run: {_still_running(started)}"
+        assert process.wait(timeout=60) == 0
+        assert any(line.startswith("stopping") for line in seen), seen  # said at once, before the wait
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        for leftover in _still_running(started):
+            leftover.kill()
