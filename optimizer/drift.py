@@ -77,7 +77,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -104,6 +104,7 @@ VOCABULARY_MIN = 256  # channels from which a per-token output with one per toke
 MASK_MIN_CLASS_VALUES = 100  # a class with fewer FP32 values in a mask is too small for its IoU to mean anything
 EMBEDDING_MIN_DIM = 64
 ALIKE_ROWS = 0.99  # median cosine of the rows to their mean row above which D ≥ 64 values are regressions
+ALIKE_LOGIT_ROWS = 0.95  # the same of rows less their own means, above which "logits" may be coordinates (a doubt)
 MAX_SEQUENCE_POSITIONS = 1024  # raw 3-D logits over more positions are a per-anchor map, not a sequence
 DETECTION_SPAN_RATIO = 10.0
 BOX_CHANNELS = 4
@@ -209,6 +210,7 @@ class Violation:
     budget: float
     higher_is_better: bool = True
     scope: str = "output"
+    hint: str = ""  # how the output's kind was read, where it may be misread (`kind_doubt`), and the override
 
     def line(self, kind: str = "") -> str:
         """E.g. "output 'scores': worst channel correlation 0.12 < budget 0.98"; with the output's `kind`,
@@ -218,7 +220,8 @@ class Violation:
             return f"{where}: {self.value:.0f} values NaN or infinite where FP32 is finite"
         words = CHECKS[self.metric][0] if self.metric in CHECKS else self.metric
         op = "<" if self.higher_is_better else ">"
-        return f"{where}: {words} {_beside(self.value, self.budget)} {op} budget {self.budget:g}"
+        hint = f" ({self.hint})" if self.hint else ""
+        return f"{where}: {words} {_beside(self.value, self.budget)} {op} budget {self.budget:g}{hint}"
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "line": self.line()}
@@ -610,6 +613,36 @@ def _classification_or_embedding(values: np.ndarray, labels: np.ndarray | None, 
     return "dense"  # a few values per sample where no class stands out: regressions (box deltas, landmarks)
 
 
+def kind_doubt(name: str, kind: str, values: np.ndarray) -> str:
+    """Why a classification read off raw values may be a misreading, with the override; "" where it is not in doubt.
+
+    Raw values whose softmax commits to a class read as logits whatever their unit: MediaPipe's hand landmarks
+    (63 coordinates in pixels) and iris contours (213) were judged by the "top-1 agreement" of their largest
+    coordinate and refused for it (6 of 300 rows had their two largest within 1 px). Logits mean the same shifted
+    by a constant, so a classifier's rows, each less its own mean, point different ways (its answers differ);
+    coordinates near a fixed layout point where their mean row does (median cosine 0.965 and 0.993 for those two).
+    Judging them as classification stays (a classifier mistaken for a dense map could ship with rare answers
+    flipped under a correlation that barely moves); the line names the doubt and how to say what the output is."""
+    if kind != "classification" or values.ndim != 2 or values.shape[1] < 3 or len(values) < 2:
+        return ""
+    rows = values.astype(np.float64)
+    if _row_form(rows) != "raw":
+        return ""
+    centred = rows - rows.mean(axis=1, keepdims=True)
+    if np.median(_cosines_to_mean(centred)) < ALIKE_LOGIT_ROWS:
+        return ""
+    return (
+        "judged as a classifier's logits; its rows all sit near one pattern, as coordinates do: "
+        f"if they are regressions, pass --output-kind {name}=dense"
+    )
+
+
+def _cosines_to_mean(rows: np.ndarray) -> np.ndarray:
+    mean = rows.mean(axis=0)
+    norms = np.linalg.norm(rows, axis=1) * np.linalg.norm(mean)
+    return np.asarray(rows @ mean / np.where(norms > 0, norms, 1.0))
+
+
 def _rows_alike(rows: np.ndarray) -> bool:
     """The median row points where the mean row does (cosine ≥ ALIKE_ROWS): values that sit near a fixed point and
     vary little around it (98 face-landmark coordinates in [0, 1]), not an embedding, whose rows point their own
@@ -617,10 +650,7 @@ def _rows_alike(rows: np.ndarray) -> bool:
     cosine of 0.998 to FP32 and shipped; judged per value, those two read correlation 0."""
     if len(rows) < 2:
         return False
-    mean = rows.mean(axis=0)
-    norms = np.linalg.norm(rows, axis=1) * np.linalg.norm(mean)
-    cosines = rows @ mean / np.where(norms > 0, norms, 1.0)
-    return bool(np.median(cosines) >= ALIKE_ROWS)
+    return bool(np.median(_cosines_to_mean(rows)) >= ALIKE_ROWS)
 
 
 def _several_scattered_labels(scores: np.ndarray) -> bool:
@@ -919,6 +949,10 @@ def measure_drift(
                 kind, np.asarray(ref), np.asarray(candidate[name]), labels, positions, budget.label_threshold
             )
         violations, slacks = judge(name, record, budget)
+        doubt = kind_doubt(name, kind, np.asarray(ref))
+        if doubt:
+            record["kind_doubt"] = doubt
+            violations = [replace(violation, hint=doubt) for violation in violations]
         broken = nonfinite_where_finite(np.asarray(ref), np.asarray(candidate[name]))
         if broken:  # every metric above reads NaN there, and a NaN metric is skipped: never pass it
             record["nonfinite_values"] = broken

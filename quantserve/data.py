@@ -97,7 +97,9 @@ def check_labels(path: Path | str, labels: np.ndarray, samples: int) -> None:
     where = f"{path}: array '{LABELS}'"
     if not np.issubdtype(labels.dtype, np.integer):
         raise QuantserveError(
-            f"{where} has dtype {labels.dtype}; labels must be integer class ids (e.g. int64), one per sample"
+            f"{where} has dtype {labels.dtype}; labels must be integer class ids (e.g. int64), one row per sample "
+            "(per-token ids, or for a --metric any integer truth: float truth such as keypoints in pixels scaled to "
+            "integers, e.g. × 1000, and back inside the metric)"
         )
     if labels.ndim == 0 or labels.shape[0] != samples:
         count = labels.shape[0] if labels.ndim else "no"

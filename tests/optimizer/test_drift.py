@@ -702,3 +702,36 @@ def test_an_embedding_whose_neighbours_changed_holds_the_budget_with_a_note() ->
     report = measure_drift({"e": clusters}, {"e": noisy(clusters)}, {}, DriftBudget())
     assert report.outputs["e"]["nearest_changed"] > 0.5 and report.outputs["e"]["neighbour_regret"] < 0.01
     assert neighbour_notes(report.outputs) == []
+
+
+def _landmarks(rows: int, seed: int) -> np.ndarray:
+    """21 points (x, y in pixels of a 224 crop, z signed) near one hand layout, as MediaPipe's hand landmarks."""
+    rng = np.random.default_rng(seed)
+    layout = rng.uniform(40, 190, size=(1, 21, 3))
+    layout[..., 2] = rng.normal(0, 10, size=(1, 21))
+    return (layout + rng.normal(0, 4, size=(rows, 21, 3))).reshape(rows, 63).astype(np.float32)
+
+
+def test_coordinates_read_as_logits_are_judged_so_with_the_doubt_and_override_named() -> None:
+    reference = {"Identity": _landmarks(300, 0)}
+    kinds = infer_output_kinds(reference)
+    assert kinds == {"Identity": "classification"}  # their softmax commits: read as logits (kept: the safe side)
+    noisy = {"Identity": reference["Identity"] + np.random.default_rng(1).normal(0, 2.0, (300, 63)).astype(np.float32)}
+    report = measure_drift(reference, noisy, kinds, DriftBudget())
+    line = report.violations[0].line("classification")
+    assert "top-1 agreement" in line and "--output-kind Identity=dense" in line and "coordinates" in line
+    assert report.outputs["Identity"]["kind_doubt"]
+    rescaled = measure_drift(reference, noisy, {"Identity": "dense"}, DriftBudget())
+    assert "kind_doubt" not in rescaled.outputs["Identity"]  # named as dense: no doubt about a classifier
+
+
+def test_a_classifiers_logits_raise_no_doubt_whatever_their_offset() -> None:
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(400, 32)) @ rng.normal(size=(32, 10)) + 40.0  # a common offset softmax ignores
+    reference = {"logits": logits.astype(np.float32)}
+    kinds = infer_output_kinds(reference)
+    assert kinds == {"logits": "classification"}
+    flipped = {"logits": reference["logits"][::-1].copy()}
+    report = measure_drift(reference, flipped, kinds, DriftBudget())
+    assert report.violations and "kind_doubt" not in report.outputs["logits"]
+    assert "--output-kind" not in report.violations[0].line("classification")

@@ -198,8 +198,8 @@ def test_labels_that_cannot_be_scored_are_refused_before_any_work(
     assert main(argv) == 2
     assert capsys.readouterr().err == (
         f"quantserve: error: {calib}: array 'labels' has dtype {data.labels.dtype}; labels must be integer class ids "
-        "(e.g. int64), "
-        "one per sample\n"
+        "(e.g. int64), one row per sample (per-token ids, or for a --metric any integer truth: float truth such as "
+        "keypoints in pixels scaled to integers, e.g. × 1000, and back inside the metric)\n"
     )
     assert not (tmp_path / "o").exists()
 
