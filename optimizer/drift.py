@@ -68,7 +68,9 @@ token_embedding — per-token cosine mean and worst; sequence — decoded-sequen
 samples whose values are all unchanged (against the top-1 agreement budget); mask — share of values unchanged
 (against the same budget) and worst class IoU; detection and dense — worst channel
 correlation and worst channel error (RMS error over the channel's FP32 standard deviation: correlation
-alone passes a channel shifted by a constant or rescaled). Every other metric (the channel figures of the
+alone passes a channel shifted by a constant or rescaled), and a dense yes/no flag (one score in [0, 1] per
+sample, most near 0 or 1) also by the share of its decisions at --label-threshold unchanged (against the top-1
+budget). Every other metric (the channel figures of the
 other kinds, relative error, neighbour agreement, whole-tensor cosine, abs differences) is recorded as
 information.
 """
@@ -104,6 +106,7 @@ VOCABULARY_MIN = 256  # channels from which a per-token output with one per toke
 MASK_MIN_CLASS_VALUES = 100  # a class with fewer FP32 values in a mask is too small for its IoU to mean anything
 EMBEDDING_MIN_DIM = 64
 ALIKE_ROWS = 0.99  # median cosine of the rows to their mean row above which D ≥ 64 values are regressions
+FLAG_COMMITTED = 0.1  # a one-score-per-sample output in [0, 1] with most scores this near 0 or 1 is a yes/no flag
 ALIKE_LOGIT_ROWS = 0.95  # the same of rows less their own means, above which "logits" may be coordinates (a doubt)
 MAX_SEQUENCE_POSITIONS = 1024  # raw 3-D logits over more positions are a per-anchor map, not a sequence
 DETECTION_SPAN_RATIO = 10.0
@@ -182,6 +185,7 @@ CHECKS: dict[str, tuple[str, str, bool]] = {
     "class_iou_worst": ("worst class IoU", "min_class_iou", True),
     "channel_correlation_worst": ("worst channel correlation", "min_channel_correlation", True),
     "channel_error_worst": ("worst channel error (RMS / FP32 std)", "max_channel_error", False),
+    "flag_agreement": ("share of flag decisions unchanged", "min_top1_agreement", True),
 }
 # which metrics each kind is judged by (the others are recorded as information)
 BUDGETED: dict[str, tuple[str, ...]] = {
@@ -190,7 +194,7 @@ BUDGETED: dict[str, tuple[str, ...]] = {
     "embedding": ("cosine_mean", "cosine_worst"),
     "sequence": ("sequence_agreement",),
     "detection": ("channel_correlation_worst", "channel_error_worst"),
-    "dense": ("channel_correlation_worst", "channel_error_worst"),
+    "dense": ("channel_correlation_worst", "channel_error_worst", "flag_agreement"),  # a flag's: where it is one
     "ids": ("id_agreement",),
     "mask": ("value_agreement", "class_iou_worst"),
     # per-position class probabilities (N, C, H, W): the answer map (argmax) as a mask, and the maps as dense ones
@@ -269,6 +273,7 @@ def _changed_share(output: Mapping[str, Any]) -> float:
 
 DISCRETE_METRICS = (
     "top1_agreement",
+    "flag_agreement",
     "label_set_agreement",
     "token_agreement",
     "id_agreement",
@@ -325,7 +330,8 @@ def evidence_shortfall(kinds: Mapping[str, str], budget: DriftBudget, rows: int)
     97.3 % on 512 other files). Known from the output kinds alone, before any INT8 work."""
     short = []
     for output, kind in kinds.items():
-        for metric in (m for m in BUDGETED.get(kind, ()) if m in DISCRETE_METRICS):
+        # a dense output's flag decisions only where it turns out to be a flag: the kind alone does not say
+        for metric in (m for m in BUDGETED.get(kind, ()) if m in DISCRETE_METRICS and m != "flag_agreement"):
             floor = float(getattr(budget, CHECKS[metric][1]))
             needed = rows_to_show(floor)
             if rows < needed:
@@ -613,6 +619,26 @@ def _classification_or_embedding(values: np.ndarray, labels: np.ndarray | None, 
     return "dense"  # a few values per sample where no class stands out: regressions (box deltas, landmarks)
 
 
+def is_flag(values: np.ndarray) -> bool:
+    """One score in [0, 1] per sample, most of them committed (within FLAG_COMMITTED of 0 or 1): a sigmoid's
+    yes/no (a hand's presence, a wake word), read at --label-threshold. Judged by correlation alone, MediaPipe's
+    hand-presence flag at 0.944 had 5.7 % of its decisions flipped at 0.5, and one at 0.98 can flip more than the
+    1 % the top-1 budget allows; a regression in [0, 1] spreads over the range instead, and is not one."""
+    values = np.asarray(values)
+    if (
+        not np.issubdtype(values.dtype, np.floating)
+        or values.ndim == 0
+        or values.size != len(values)
+        or not len(values)
+    ):
+        return False
+    flat = values.reshape(-1).astype(np.float64)
+    if not (np.isfinite(flat).all() and flat.min() >= 0.0 and flat.max() <= 1.0):
+        return False
+    committed = (flat <= FLAG_COMMITTED) | (flat >= 1.0 - FLAG_COMMITTED)
+    return bool(np.mean(committed) >= 0.5)
+
+
 def kind_doubt(name: str, kind: str, values: np.ndarray) -> str:
     """Why a classification read off raw values may be a misreading, with the override; "" where it is not in doubt.
 
@@ -731,6 +757,8 @@ def output_metrics(
     if kind == "classification" and _usable_labels(labels, reference):
         record.update(_accuracy(reference, candidate, labels))  # type: ignore[arg-type]
     record.update(_channel_metrics(kind, reference, candidate))
+    if kind == "dense" and is_flag(reference):
+        record["flag_agreement"] = metrics.label_set_agreement(reference, candidate, label_threshold)[0]
     cosines = metrics.cosine_similarity(reference, candidate) if reference.size else np.ones(1)
     mean_abs, max_abs = metrics.abs_difference(reference, candidate) if reference.size else (0.0, 0.0)
     record.setdefault("cosine_mean", float(cosines.mean()))

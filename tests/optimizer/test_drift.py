@@ -735,3 +735,19 @@ def test_a_classifiers_logits_raise_no_doubt_whatever_their_offset() -> None:
     report = measure_drift(reference, flipped, kinds, DriftBudget())
     assert report.violations and "kind_doubt" not in report.outputs["logits"]
     assert "--output-kind" not in report.violations[0].line("classification")
+
+
+def test_a_yes_no_flag_is_judged_by_its_decisions_not_correlation_alone() -> None:
+    rng = np.random.default_rng(0)
+    logit = rng.normal(0, 4, size=(400, 1))
+    presence = 1 / (1 + np.exp(-logit))
+    drifted = 1 / (1 + np.exp(-(logit + rng.normal(0, 0.6, size=(400, 1)))))  # correlation still ≥ 0.98
+    report = measure_drift({"presence": presence}, {"presence": drifted}, {"presence": "dense"}, DriftBudget())
+    record = report.outputs["presence"]
+    assert record["channel_correlation_worst"] >= 0.98  # correlation alone would have passed it
+    assert record["flag_agreement"] < 0.99
+    assert [v.metric for v in report.violations] == ["flag_agreement"]
+    assert "share of flag decisions unchanged" in report.violations[0].line("dense")
+    spread = rng.uniform(0.2, 0.8, size=(400, 1))  # a regression in [0, 1], not a yes/no: no decisions judged
+    record = measure_drift({"y": spread}, {"y": spread + 0.001}, {"y": "dense"}, DriftBudget()).outputs["y"]
+    assert "flag_agreement" not in record
