@@ -27,7 +27,8 @@ Two file forms are read:
 
 A row-per-request CSV may also say how many samples each request carries (real clients send batches of
 different sizes): a `batch_size`, `batch` or `samples` column of integers >= 1. Each request is then
-built of that many rows of the data file (the run's `--request-batch` is used where there is none).
+built of that many rows of the data file (the run's `--request-batch` is used where there is none). Beside a count
+or rate, it is the size of every request counted in that row's interval.
 
 `scale` (`--trace-scale`) replays a trace at a share of its rate with its shape kept, as a production trace
 must be to fit one test server: a count per interval is multiplied by it before the arrivals are placed
@@ -141,8 +142,8 @@ def read_trace(path: Path | str, speed: float = 1.0, scale: float = 1.0) -> Arri
     """The trace in `path` (module docstring), its time divided by `speed`, its arrivals scaled by `scale`; every
     problem is one line naming it."""
     path = Path(path)
-    if not speed > 0:
-        raise QuantserveError(f"--trace-speed must be positive, got {speed:g}")
+    if not (speed > 0 and math.isfinite(speed)):
+        raise QuantserveError(f"--trace-speed must be a finite number above 0, got {speed:g}")
     if not (scale > 0 and math.isfinite(scale)):
         raise QuantserveError(f"--trace-scale must be a positive number, got {scale:g}")
     if not path.is_file():
@@ -157,8 +158,8 @@ def read_trace(path: Path | str, speed: float = 1.0, scale: float = 1.0) -> Arri
         raise QuantserveError(f"--trace {path}: no arrivals in it")
     sizes, counted = None, False
     if path.suffix.lower() in (".jsonl", ".ndjson") or first.startswith("{"):
-        lines = _json_lines_as_csv(path, lines)
-        offsets, period, sizes, counted = _from_timestamps(path, lines, scale)
+        lines = _json_lines_as_csv(path, lines)  # a header line before the file's first
+        offsets, period, sizes, counted = _from_timestamps(path, lines, scale, first_line=0)
     elif path.suffix.lower() == ".csv" or "," in first or _is_header(first):
         offsets, period, sizes, counted = _from_timestamps(path, lines, scale)
     else:
@@ -169,7 +170,14 @@ def read_trace(path: Path | str, speed: float = 1.0, scale: float = 1.0) -> Arri
         raise QuantserveError(
             f"--trace {path}: {len(offsets)} arrivals, more than {MAX_ARRIVALS} (cut it, or thin it with --trace-scale)"
         )
-    return ArrivalTrace(str(path), offsets / speed, period / speed, sizes)
+    replayed = period / speed
+    if not (replayed > 0 and math.isfinite(replayed) and math.isfinite(len(offsets) / replayed)):
+        # it ran the whole load, then divided by zero for the mean rate and lost the results (--trace-speed inf)
+        raise QuantserveError(
+            f"--trace {path}: a pass of {period:g} s at --trace-speed {speed:g} lasts {replayed:g} s; a replay needs "
+            "a finite pass longer than zero"
+        )
+    return ArrivalTrace(str(path), offsets / speed, replayed, sizes)
 
 
 def _thinned(
@@ -199,29 +207,35 @@ def _is_header(line: str) -> bool:
 
 def _from_intervals(path: Path, lines: list[str]) -> tuple[np.ndarray, float]:
     """perf_analyzer's form: the gap before each request, in µs; arrival k is at the sum of the gaps before it."""
-    gaps = []
-    for number, line in enumerate(lines, start=1):
-        if not line or line.startswith("#"):
-            continue
-        try:
-            gap = float(line)
-        except ValueError:
-            raise QuantserveError(
-                f"--trace {path} line {number}: '{line[:40]}' is not a gap in microseconds "
-                f"(a CSV of timestamps needs a header with one of: {', '.join(TIME_COLUMNS)})"
-            ) from None
-        if not np.isfinite(gap) or gap < 0:
-            raise QuantserveError(f"--trace {path} line {number}: gap {line} µs is not a number >= 0")
-        gaps.append(gap * 1e-6)
+    try:
+        gaps = np.array([line for line in lines if line and not line.startswith("#")], dtype=np.float64) * 1e-6
+    except ValueError:
+        gaps = np.full(1, np.nan)
+    if not np.all(np.isfinite(gaps) & (gaps >= 0)):
+        _refuse_first_bad_gap(path, lines)
     period = float(np.sum(gaps))
     if period <= 0:
         raise QuantserveError(f"--trace {path}: the gaps add up to 0 µs; a replay needs time between requests")
     return np.concatenate([[0.0], np.cumsum(gaps)[:-1]]), period
 
 
+def _refuse_first_bad_gap(path: Path, lines: list[str]) -> None:
+    """One line naming the first line that is no gap in microseconds >= 0."""
+    for number, line in enumerate(lines, start=1):
+        if not line or line.startswith("#"):
+            continue
+        if not _is_number(line):
+            raise QuantserveError(
+                f"--trace {path} line {number}: '{line[:40]}' is not a gap in microseconds "
+                f"(a CSV of timestamps needs a header with one of: {', '.join(TIME_COLUMNS)})"
+            )
+        if not (math.isfinite(float(line)) and float(line) >= 0):
+            raise QuantserveError(f"--trace {path} line {number}: gap {line} µs is not a number >= 0")
+
+
 def _json_lines_as_csv(path: Path, lines: list[str]) -> list[str]:
-    """JSON lines as CSV lines (a header of the first object's keys, then each object's values), one for one, so
-    every later error names the file's own line."""
+    """JSON lines as CSV lines: a header of the first object's keys, then each object's values, one for one (read
+    from line 0, every later error names the file's own line)."""
     out: list[str] = []
     keys: list[str] | None = None
     for number, line in enumerate(lines, start=1):
@@ -247,6 +261,37 @@ def _csv_line(cells: list[str]) -> str:
     return buffer.getvalue()
 
 
+@dataclass(frozen=True)
+class _Rows:
+    """A CSV's data rows under its header, read a whole column at a time (a row per line: `numbers` are the file's
+    line numbers, so every error names the line at fault)."""
+
+    path: Path
+    header: list[str]
+    numbers: list[int]
+    lines: list[str]
+
+    @classmethod
+    def of(cls, path: Path, lines: list[str], first_line: int = 1) -> _Rows:
+        kept = [index for index, line in enumerate(lines) if line and line[0] != "#"]
+        header = [name.strip() for name in next(csv.reader([lines[kept[0]]]))]
+        return cls(path, header, [index + first_line for index in kept[1:]], [lines[index] for index in kept[1:]])
+
+    def cells(self, column: int) -> list[str]:
+        """Column `column` of every row, stripped ("" where a row is shorter)."""
+        joined = "\n".join(self.lines) if len(self.header) == 1 else ","
+        if "," not in joined and '"' not in joined:
+            return self.lines  # one column, nothing quoted: each line is its cell (3× faster than csv for millions)
+        cells = [row[column].strip() if column < len(row) else "" for row in csv.reader(self.lines)]
+        if len(cells) != len(self.lines):  # an unclosed quote ran on into the next line: read each line alone
+            rows = (next(csv.reader([line])) for line in self.lines)
+            cells = [row[column].strip() if column < len(row) else "" for row in rows]
+        return cells
+
+    def refuse(self, row: int, name: str, value: str, what: str) -> QuantserveError:
+        return QuantserveError(f"--trace {self.path} line {self.numbers[row]}: {name} '{value[:40]}' {what}")
+
+
 def _minute_columns(header: list[str]) -> list[int]:
     """Indices of columns named 1, 2, … N in order (Azure Functions' invocations per minute), or none."""
     columns = [i for i, name in enumerate(header) if name.isdigit()]
@@ -255,52 +300,48 @@ def _minute_columns(header: list[str]) -> list[int]:
     return columns
 
 
-def _from_minute_counts(
-    path: Path, header: list[str], rows: list[tuple[int, list[str]]], scale: float = 1.0
-) -> tuple[np.ndarray, float]:
+def _from_minute_counts(rows: _Rows, scale: float = 1.0) -> tuple[np.ndarray, float]:
     """Counts per minute in columns 1 … N, summed over the rows (functions), as a count per 60 s interval."""
-    columns = _minute_columns(header)
-    totals = np.zeros(len(columns))
-    for number, row in rows[1:]:
-        cells = [(number, row[i].strip() if i < len(row) else "") for i in columns]
-        totals += _as_amounts(path, "a minute's count", cells)
-    return _from_counts(path, "count per minute", np.arange(len(columns)) * 60.0, totals * scale, per_second=False)
+    columns = _minute_columns(rows.header)
+    table = [next(csv.reader([line])) for line in rows.lines]
+    cells = [row[i].strip() if i < len(row) else "" for row in table for i in columns]
+    flat = _Rows(rows.path, rows.header, [number for number in rows.numbers for _ in columns], [])
+    totals = _as_amounts(flat, "a minute's count", cells).reshape(len(table), len(columns)).sum(axis=0)
+
+    def describe(minute: int) -> str:
+        return f": minute {rows.header[columns[minute]]}'s count {totals[minute]:g} (summed over the rows)"
+
+    starts = np.arange(len(columns)) * 60.0
+    offsets, period, _ = _from_counts(rows.path, "count per minute", starts, totals * scale, False, describe)
+    return offsets, period
 
 
 def _from_timestamps(
-    path: Path, lines: list[str], scale: float = 1.0
+    path: Path, lines: list[str], scale: float = 1.0, first_line: int = 1
 ) -> tuple[np.ndarray, float, np.ndarray | None, bool]:
     """A CSV's arrival-time column; a pass lasts the span plus one mean gap, so looping keeps the mean rate. Also
-    whether the rows were counts per interval (scaled here by `scale`, before any arrival is placed)."""
-    kept = [(number, line) for number, line in enumerate(lines, start=1) if line and not line.startswith("#")]
-    rows = [(number, next(csv.reader([line]))) for number, line in kept]  # a row a line: errors name the file's line
-    header = [name.strip() for name in rows[0][1]]
-    lowered = [name.lower() for name in header]
+    whether the rows were counts per interval (scaled here by `scale`, before any arrival is placed). `first_line`:
+    the number of `lines[0]` in the file."""
+    rows = _Rows.of(path, lines, first_line)
+    lowered = [name.lower() for name in rows.header]
     found = [(lowered.index(n + u), u) for n in TIME_COLUMNS for u in TIME_UNITS if n + u in lowered]
-    if not found and _minute_columns(header):
-        offsets, period = _from_minute_counts(path, header, rows, scale)
+    if not found and _minute_columns(rows.header):
+        offsets, period = _from_minute_counts(rows, scale)
         return offsets, period, None, True
     if not found:
+        header = rows.header
         shown = ", ".join(header[:12]) + (f", … ({len(header)} columns)" if len(header) > 12 else "")
         raise QuantserveError(
             f"--trace {path}: no arrival-time column (looked for {', '.join(TIME_COLUMNS)}; found: {shown})"
         )
     column, unit = found[0]
-    values = [(number, row[column].strip() if column < len(row) else "") for number, row in rows[1:]]
-    seconds = _as_seconds(path, header[column], values, TIME_UNITS[unit] if unit else None)
+    seconds = _as_seconds(rows, rows.header[column], rows.cells(column), TIME_UNITS[unit] if unit else None)
+    sized = [i for i, name in enumerate(lowered) if name in SIZE_COLUMNS]
+    sizes = _as_sizes(rows, rows.header[sized[0]], rows.cells(sized[0])) if sized else None
     counted = [i for i, name in enumerate(lowered) if name in COUNT_COLUMNS + RATE_COLUMNS]
     if counted:
-        amounts = [(number, row[counted[0]].strip() if counted[0] < len(row) else "") for number, row in rows[1:]]
-        per_second = lowered[counted[0]] in RATE_COLUMNS
-        offsets, period = _from_counts(
-            path, header[counted[0]], seconds, _as_amounts(path, header[counted[0]], amounts) * scale, per_second
-        )
-        return offsets, period, None, True
-    sized = [i for i, name in enumerate(lowered) if name in SIZE_COLUMNS]
-    sizes = None
-    if sized:
-        cells = [(number, row[sized[0]].strip() if sized[0] < len(row) else "") for number, row in rows[1:]]
-        sizes = _as_sizes(path, header[sized[0]], cells)
+        offsets, period, source = _from_column_counts(rows, counted[0], seconds, scale)
+        return offsets, period, None if sizes is None else sizes[source], True
     if len(seconds) < 2:
         raise QuantserveError(f"--trace {path}: {len(seconds)} arrival(s); a replay needs at least 2 to have a rate")
     order = np.argsort(seconds, kind="stable")
@@ -311,42 +352,74 @@ def _from_timestamps(
     return offsets, span * len(offsets) / (len(offsets) - 1), None if sizes is None else sizes[order], False
 
 
-def _as_sizes(path: Path, name: str, values: list[tuple[int, str]]) -> np.ndarray:
+def _from_column_counts(
+    rows: _Rows, column: int, seconds: np.ndarray, scale: float
+) -> tuple[np.ndarray, float, np.ndarray]:
+    """`_from_counts` of a count or rate column, each row named by its line if its interval holds too many."""
+    name, cells = rows.header[column], rows.cells(column)
+    amounts = _as_amounts(rows, name, cells) * scale
+
+    def describe(row: int) -> str:
+        return f" line {rows.numbers[row]}: {name} '{cells[row][:40]}'"
+
+    return _from_counts(rows.path, name, seconds, amounts, name.lower() in RATE_COLUMNS, describe)
+
+
+def _as_sizes(rows: _Rows, name: str, cells: list[str]) -> np.ndarray:
     """A request-size column: whole numbers of samples, 1 to MAX_REQUEST_SAMPLES."""
-    what = f"a whole number of samples from 1 to {MAX_REQUEST_SAMPLES}"
-    return _as_column(path, name, values, int, lambda n: 1 <= n <= MAX_REQUEST_SAMPLES, what).astype(np.int64)
+    what = f"is not a whole number of samples from 1 to {MAX_REQUEST_SAMPLES}"
+    return _as_column(rows, name, cells, np.int64, lambda n: (n >= 1) & (n <= MAX_REQUEST_SAMPLES), what)
 
 
-def _as_amounts(path: Path, name: str, values: list[tuple[int, str]]) -> np.ndarray:
+def _as_amounts(rows: _Rows, name: str, cells: list[str]) -> np.ndarray:
     """A count or rate column: finite numbers >= 0."""
-    return _as_column(path, name, values, float, lambda x: math.isfinite(x) and x >= 0, "a number >= 0")
+    return _as_column(rows, name, cells, np.float64, lambda x: np.isfinite(x) & (x >= 0), "is not a number >= 0")
 
 
 def _as_column(
-    path: Path,
+    rows: _Rows,
     name: str,
-    values: list[tuple[int, str]],
-    parse: Callable[[str], float],
-    valid: Callable[[float], bool],
+    cells: list[str],
+    dtype: Any,
+    valid: Callable[[np.ndarray], np.ndarray],
     what: str,
+    unparsed: str = "",
+    converted: list[str] | None = None,
 ) -> np.ndarray:
-    """Each (line number, text) parsed and checked; the first that is not `what` is one line naming it."""
-    parsed = []
-    for number, value in values:
-        try:
-            item: float | None = parse(value)
-        except ValueError:
-            item = None
-        if item is None or not valid(item):
-            raise QuantserveError(f"--trace {path} line {number}: {name} '{value[:40]}' is not {what}")
-        parsed.append(item)
-    return np.array(parsed, dtype=np.float64)
+    """The cells (or the texts `converted` from them) as numbers, converted a whole column at once (each as `float`,
+    `int` or `np.datetime64` would read it alone); the first that does not parse (`unparsed`, else `what`) or is
+    not `valid` (`what`) is one line naming it."""
+    texts = cells if converted is None else converted
+    try:
+        values = np.array(texts, dtype=dtype)
+    except (ValueError, OverflowError):
+        bad = next(i for i, text in enumerate(texts) if not _parses(text, dtype))
+        raise rows.refuse(bad, name, cells[bad], unparsed or what) from None
+    invalid = np.flatnonzero(~valid(values))
+    if len(invalid):
+        raise rows.refuse(int(invalid[0]), name, cells[int(invalid[0])], what)
+    return values
+
+
+def _parses(cell: str, dtype: Any) -> bool:
+    try:
+        np.array([cell], dtype=dtype)
+    except (ValueError, OverflowError):
+        return False
+    return True
 
 
 def _from_counts(
-    path: Path, name: str, seconds: np.ndarray, amounts: np.ndarray, per_second: bool
-) -> tuple[np.ndarray, float]:
-    """Arrivals from a count (or rate) per interval (module docstring); a pass is the intervals' whole span."""
+    path: Path,
+    name: str,
+    seconds: np.ndarray,
+    amounts: np.ndarray,
+    per_second: bool,
+    describe: Callable[[int], str],
+) -> tuple[np.ndarray, float, np.ndarray]:
+    """Arrivals from a count (or rate) per interval (module docstring); a pass is the intervals' whole span. Also
+    the row each arrival came from. An interval expecting more than MAX_ARRIVALS is refused, named by
+    `describe(row)` (it overflowed into "-9223372036854775808 arrival(s)")."""
     order = np.argsort(seconds, kind="stable")
     starts, amounts = seconds[order] - seconds[order][0], amounts[order]
     widths = np.diff(starts)
@@ -356,54 +429,72 @@ def _from_counts(
             "one row's time to the next)"
         )
     widths = np.append(widths, np.median(widths))
-    expected = np.cumsum(amounts * widths if per_second else amounts)
+    per_interval = amounts * widths if per_second else amounts
+    over = np.flatnonzero(~(per_interval <= MAX_ARRIVALS))  # NaN and inf too (0 × an infinite width)
+    if len(over):
+        at = int(over[0])
+        raise QuantserveError(
+            f"--trace {path}{describe(int(order[at]))} over its {widths[at]:g} s interval is "
+            f"{per_interval[at]:.3g} arrivals, more than {MAX_ARRIVALS} (a smaller --trace-scale thins it)"
+        )
+    expected = np.cumsum(per_interval)
+    if expected[-1] > MAX_ARRIVALS:
+        raise QuantserveError(
+            f"--trace {path}: {expected[-1]:.0f} arrivals, more than {MAX_ARRIVALS} (a smaller --trace-scale thins it)"
+        )
     counts = np.diff(np.floor(expected + 1e-9), prepend=0.0).astype(np.int64)  # fractions carried forward
     if counts.sum() < 2:
         raise QuantserveError(f"--trace {path}: {int(counts.sum())} arrival(s) in all; a replay needs at least 2")
-    if counts.sum() > MAX_ARRIVALS:
-        raise QuantserveError(
-            f"--trace {path}: {int(counts.sum())} arrivals, more than {MAX_ARRIVALS} (a smaller --trace-scale thins it)"
-        )
     rng = np.random.default_rng(COUNT_SEED)
     offsets = np.repeat(starts, counts) + rng.random(int(counts.sum())) * np.repeat(widths, counts)
-    return np.sort(offsets), float(starts[-1] + widths[-1])
+    placed = np.argsort(offsets, kind="stable")
+    return offsets[placed], float(starts[-1] + widths[-1]), np.repeat(order, counts)[placed]
 
 
-def _as_seconds(path: Path, name: str, values: list[tuple[int, str]], unit_s: float | None = 1.0) -> np.ndarray:
+def _as_seconds(rows: _Rows, name: str, cells: list[str], unit_s: float | None = 1.0) -> np.ndarray:
     """Numbers (in `unit_s` seconds each; None: seconds, or epoch ms/µs/ns where the first is too large to be
-    seconds) if the first value is one, else date-times (numpy's ISO 8601 parser, to the nanosecond; a zone
-    suffix, Z or ±HH:MM as JSON and cloud logs write them, moves each to UTC)."""
-    numeric = bool(values) and _is_number(values[0][1])
-    parsed = []
-    for number, value in values:
-        try:
-            match = None if numeric else DATE_TIME.fullmatch(value)
-            if not numeric and match is None:
-                raise ValueError(value)
-            parsed.append(float(value) if numeric else _utc(match))  # type: ignore[arg-type]
-        except ValueError:
-            what = "a number of seconds (as the first row)" if numeric else "a date-time (as the first row)"
-            raise QuantserveError(f"--trace {path} line {number}: {name} '{value[:40]}' is not {what}") from None
-        if numeric and not np.isfinite(parsed[-1]):
-            raise QuantserveError(f"--trace {path} line {number}: {name} '{value}' is not a finite number of seconds")
-    if not numeric and parsed:
-        return (np.array(parsed) - parsed[0]).astype("timedelta64[ns]").astype(np.float64) * 1e-9
-    numbers = np.array(parsed, dtype=np.float64)
+    seconds) if the first value is one, else date-times (`_as_date_times`)."""
+    if not (cells and _is_number(cells[0])):
+        return _as_date_times(rows, name, cells)
+    numbers = _as_column(
+        rows,
+        name,
+        cells,
+        np.float64,
+        np.isfinite,
+        "is not a finite number of seconds",
+        "is not a number of seconds (as the first row)",
+    )
     if unit_s is None:
         first = abs(float(numbers[0])) if len(numbers) else 0.0
         unit_s = next((unit for floor, unit in EPOCH_UNITS if first >= floor), 1.0)
     return numbers * unit_s
 
 
-def _utc(match: re.Match[str]) -> np.datetime64:
-    """A matched date-time at nanosecond precision, moved to UTC by its zone offset (none: as written)."""
-    when = np.datetime64(match[1].replace(" ", "T", 1), "ns")
-    zone = match[2]
-    if not zone or zone == "Z":
-        return when
+def _as_date_times(rows: _Rows, name: str, cells: list[str]) -> np.ndarray:
+    """Date-times as seconds from the first (numpy's ISO 8601 parser, to the nanosecond, a whole column at once);
+    a zone suffix, Z or ±HH:MM as JSON and cloud logs write them, moves each to UTC."""
+    matches = [DATE_TIME.fullmatch(cell) for cell in cells]
+    dates = [match[1].replace(" ", "T", 1) if match else "NaT" for match in matches]  # NaT: refused below
+    what = "is not a date-time (as the first row)"
+    when = _as_column(rows, name, cells, "datetime64[ns]", lambda t: ~np.isnat(t), what, converted=dates)
+    shift = np.zeros(len(cells), dtype="timedelta64[m]")
+    for row, zone in enumerate(match[2] if match else None for match in matches):
+        if zone and zone != "Z":
+            shift[row] = _zone_minutes(rows, row, name, cells[row], zone)
+    if not len(when):
+        return np.zeros(0)
+    utc = when - shift
+    return (utc - utc[0]).astype("timedelta64[ns]").astype(np.float64) * 1e-9
+
+
+def _zone_minutes(rows: _Rows, row: int, name: str, cell: str, zone: str) -> int:
+    """A ±HH:MM (or ±HHMM) zone as minutes east of UTC; hours above 23 or minutes above 59 are no zone."""
     digits = zone[1:].replace(":", "")
-    minutes = int(digits[:2]) * 60 + int(digits[2:])
-    return when - np.timedelta64(minutes if zone[0] == "+" else -minutes, "m")
+    hours, minutes = int(digits[:2]), int(digits[2:])
+    if hours > 23 or minutes > 59:
+        raise rows.refuse(row, name, cell, f"has zone {zone}, not one from -23:59 to +23:59")
+    return (hours * 60 + minutes) * (1 if zone[0] == "+" else -1)
 
 
 def _is_number(text: str) -> bool:

@@ -26,11 +26,13 @@ from typing import Any
 import gevent
 import numpy as np
 import tritonclient.grpc as grpcclient  # imported up front: a lazy import would eat into the measured window
+from gevent.lock import Semaphore
 from gevent.pool import Group
 from gevent.queue import SimpleQueue
 from gevent.threadpool import ThreadPool
 from locust import User, events, task
 from locust.env import Environment
+from locust.runners import MasterRunner
 from tritonclient.utils import np_to_triton_dtype
 
 from loadtest.arrival_trace import ArrivalTrace, read_trace
@@ -55,6 +57,7 @@ RECONNECT_BACKOFF_ARGS: tuple[tuple[str, int], ...] = (
 
 _thread_pool: ThreadPool | None = None
 _feeds_cache: dict[tuple[str, int], list[Any]] = {}
+_traces: dict[tuple[str, float, float], ArrivalTrace] = {}
 
 
 def blocking_call_pool(extra_threads: int = 0) -> ThreadPool:
@@ -89,10 +92,28 @@ def _request_batches(data: TensorData, request_batch: int) -> list[dict[str, np.
 
 @events.test_start.add_listener
 def preload_requests(environment: Environment, **_: Any) -> None:
-    """Build the requests before users spawn (on workers too), so the window measures load, not setup."""
+    """Build the requests and read the --trace before users spawn (on workers too, not on the master, which has no
+    users), so the window measures load, not setup: a 2 M-row trace read by the user as it started left a 20 s
+    window without a request."""
     options = environment.parsed_options
-    if options is not None and options.triton_data:
+    if options is None or isinstance(environment.runner, MasterRunner):
+        return
+    trace = replayed_trace(options)
+    if options.triton_data:
         request_inputs(options.triton_data, options.request_batch or 1)
+        for samples in () if trace is None or trace.sizes is None else np.unique(trace.sizes):
+            request_inputs(options.triton_data, int(samples))
+
+
+def replayed_trace(options: Any) -> ArrivalTrace | None:
+    """The run's --trace as replayed (None without one), read once per process, in an OS thread: a Locust worker
+    that blocked its hub for seconds would miss its heartbeats to the master."""
+    if options is None or not options.trace:
+        return None
+    key = (options.trace, options.trace_speed or 1.0, options.trace_scale or 1.0)
+    if key not in _traces:
+        _traces[key] = gevent.get_hub().threadpool.apply(read_trace, key)
+    return _traces[key]
 
 
 def _to_infer_inputs(batch: dict[str, np.ndarray]) -> list[Any]:
@@ -252,10 +273,13 @@ class TritonGrpcUser(_TritonClientMixin, User):
 class OpenLoopTritonUser(_TritonClientMixin, User):
     """Open-loop arrivals: fires requests on a schedule whether or not earlier ones returned.
 
-    Latency counts from each request's scheduled arrival, so time spent waiting for a free
-    in-flight slot is charged to the request (no coordinated omission). `rate` is this user's
-    share of the total requests per second; `arrivals` is one of `loadtest.load_pattern.ARRIVALS`;
-    with `--trace` the schedule is this user's share of a recorded trace's arrivals instead.
+    Latency counts from each request's scheduled arrival, so time spent waiting for a free in-flight slot is charged
+    to the request (no coordinated omission). At most `max_in_flight` requests are in flight, each with its own
+    greenlet and client; an arrival due while every slot is taken waits in the schedule itself, so nothing grows
+    with the backlog (a greenlet and a client per waiting arrival grew one process by 40 MB/s): it leaves late when
+    a slot frees, and those still due when the run stops are recorded as never sent. `rate` is this user's share
+    of the total requests per second; `arrivals` is one of `loadtest.load_pattern.ARRIVALS`; with `--trace` the
+    schedule is this user's share of a recorded trace's arrivals instead (read before the users spawn).
     """
 
     abstract = True
@@ -267,9 +291,8 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
         self._configure()
         options = self.environment.parsed_options
         users = max(1, (options.rate_users or options.num_users or 1) if options is not None else 1)
-        self._trace: ArrivalTrace | None = None
-        if options is not None and options.trace:
-            self._trace = read_trace(options.trace, options.trace_speed or 1.0, options.trace_scale or 1.0)
+        self._trace: ArrivalTrace | None = replayed_trace(options)
+        if self._trace is not None:
             self._share = (getattr(self.environment.runner, "worker_index", 0), users)
         elif options is not None and options.rate:
             self.rate = options.rate / users
@@ -279,24 +302,39 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
         if self.arrivals not in ARRIVALS:
             raise ValueError(f"unknown arrivals '{self.arrivals}' (use {' or '.join(ARRIVALS)})")
         self._pool = blocking_call_pool(extra_threads=self.max_in_flight)
+        self._slots = Semaphore(self.max_in_flight)
         sizes = () if self._trace is None or self._trace.sizes is None else np.unique(self._trace.sizes)
         self._sized = {int(n): (request_inputs(self.data, int(n)), itertools.count()) for n in sizes}
         self._order = itertools.cycle(range(len(self.requests)))
         self._rng = random.Random()
         self._in_flight = Group()
         self._waiting: dict[int, tuple[float, int]] = {}  # request sent → (when, as wall time; its samples)
-        self._queued: dict[int, tuple[float, int]] = {}  # arrived, not yet sent → (arrival as wall time; samples)
+        self._queued: dict[int, tuple[float, int]] = {}  # given a slot, not yet sent → (arrival as wall time; samples)
         self._idle_clients: SimpleQueue = SimpleQueue()
+        self._started = 0.0  # the schedule's start (perf_counter); 0: not started
+        self._arrivals: Iterator[tuple[float, int]] = iter(())
+        self._held: tuple[float, int] | None = None  # taken from the schedule: (when due, perf_counter; samples)
 
     def on_stop(self) -> None:
         for sent, samples in list(self._waiting.values()):  # those still in the client are its backlog, not these
             record_unanswered(sent, samples or self.request_batch)
-        for arrived, samples in list(self._queued.values()):  # ... recorded apart: the server never saw them
+        for arrived, samples in [*self._queued.values(), *self._overdue()]:  # ... recorded apart: never sent
             record_unsent(arrived, samples or self.request_batch)
         self._in_flight.kill(block=False)
         self._pool.maxsize = max(0, self._pool.maxsize - self.max_in_flight)
         while not self._idle_clients.empty():
             self._idle_clients.get().close()
+
+    def _overdue(self) -> Iterator[tuple[float, int]]:
+        """Arrivals due by now that never got a slot, as (arrival wall time, samples): the one waiting for a slot,
+        then those the schedule still holds (the client fell that far behind it)."""
+        if not self._started:
+            return
+        now, wall = time.perf_counter(), time.time()
+        later = ((self._started + offset, samples) for offset, samples in self._arrivals)
+        due = itertools.chain([self._held] if self._held else [], later)
+        for arrival, samples in itertools.takewhile(lambda pending: pending[0] <= now, due):
+            yield wall - (now - arrival), samples
 
     def _schedule(self) -> Iterator[tuple[float, int]]:
         """Seconds from the start of each arrival and its request's samples (0: --request-batch): the trace's
@@ -318,17 +356,32 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
 
     @task
     def arrive(self) -> None:
-        start = time.perf_counter()
-        for offset, samples in self._schedule():
-            arrival = start + offset
+        """Take each arrival in turn, at its time, into a free in-flight slot. `freed`: when the last wait for a slot
+        ended; an arrival due before it was late because of the slots, and only what follows is the generator's."""
+        self._started = freed = time.perf_counter()
+        self._arrivals = self._schedule()
+        for offset, samples in self._arrivals:
+            arrival = self._started + offset
+            self._held = (arrival, samples)
             gevent.sleep(max(0.0, arrival - time.perf_counter()))
-            woke = time.perf_counter()
-            in_flight = len(self._in_flight) + 1
+            woke = arrival + max(0.0, time.perf_counter() - max(arrival, freed))  # late by the generator's own part
+            in_flight = self.max_in_flight - self._slots.counter + 1  # itself included
+            full = self._slots.locked()
+            self._slots.acquire()  # all taken: the arrivals due meanwhile stay in the schedule, to leave late
+            freed = time.perf_counter() if full else freed
+            self._held = None
             self._in_flight.spawn(self._request, arrival, woke, self._inputs(samples), samples, in_flight)
 
     def _request(self, scheduled: float, woke: float, inputs: list[Any], samples: int = 0, in_flight: int = 0) -> None:
+        """One arrival's request, in the slot `arrive` took for it (given back however it ends)."""
+        try:
+            self._send(scheduled, woke, inputs, samples, in_flight)
+        finally:
+            self._slots.release()
+
+    def _send(self, scheduled: float, woke: float, inputs: list[Any], samples: int, in_flight: int) -> None:
         client = self._idle_clients.get() if not self._idle_clients.empty() else self._new_client()
-        sent = [scheduled]  # when an OS thread took the call: after `woke`, the wait for a free in-flight slot
+        sent = [scheduled]  # when an OS thread took the call
 
         def call() -> int:
             sent[0] = time.perf_counter()

@@ -6,8 +6,15 @@
 The total `--rate` is shared among the users (one per worker process is enough).
 """
 
+import os
+
 from loadtest import recording  # noqa: F401  - registers the Triton options and recorders
 from loadtest.grpc_user import OpenLoopTritonUser
+
+# A Locust master opens the measured window (spawning_complete) 1 s after it sends the workers their users, whether
+# they reported them spawned or not: workers still reading a 2 M-row --trace (`preload_requests`) began 0.6–1.0 s
+# into the window. Wait for their reports instead, up to this long (the harness allows 45 s to start).
+os.environ.setdefault("LOCUST_WAIT_FOR_WORKERS_REPORT_AFTER_RAMP_UP", "30")
 
 
 class TritonOpenLoopUser(OpenLoopTritonUser):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from pathlib import Path
 
 import numpy as np
@@ -141,6 +142,7 @@ def test_a_request_size_column_gives_each_arrival_its_samples(tmp_path: Path) ->
         ("few.csv", "time,count\n0,1\n1,0\n", "1 arrival(s) in all; a replay needs at least 2"),
         ("zero.csv", "time,samples\n0,1\n1,0\n", "line 3: samples '0' is not a whole number of samples from 1"),
         ("noted.csv", "# from the gateway log\ntime\n\n1.0\nsoon\n", "line 5: time 'soon' is not a number of seconds"),
+        ("late.jsonl", '{"timestamp": 0}\n{"timestamp": "soon"}\n', "line 2: timestamp 'soon' is not a number"),
     ],
 )
 def test_a_bad_trace_is_one_line_naming_the_file(tmp_path: Path, name: str, text: str, message: str) -> None:
@@ -155,7 +157,7 @@ def test_a_missing_trace_or_a_bad_speed_is_refused(tmp_path: Path) -> None:
     with pytest.raises(QuantserveError, match=r"absent\.txt: no such file"):
         read_trace(tmp_path / "absent.txt")
     (tmp_path / "t.txt").write_text("1000\n")
-    with pytest.raises(QuantserveError, match="--trace-speed must be positive, got 0"):
+    with pytest.raises(QuantserveError, match="--trace-speed must be a finite number above 0, got 0"):
         read_trace(tmp_path / "t.txt", speed=0.0)
 
 
@@ -256,3 +258,128 @@ def test_a_trace_replays_once_by_default(tmp_path: Path) -> None:
     assert default_duration(TraceReplay(str(path))) == "2s"
     assert default_duration(TraceReplay(str(path), speed=3.0)) == "1s"
     assert default_duration(OpenLoop(50.0)) == "60s"
+
+
+# --- a speed that leaves no time, and rows that cannot be replayed: one line before any load ---------------
+
+
+@pytest.mark.parametrize(
+    ("rows", "speed", "message"),
+    [
+        ("0\n1\n2\n", math.inf, "--trace-speed must be a finite number above 0, got inf"),
+        ("0\n1\n2\n", math.nan, "--trace-speed must be a finite number above 0, got nan"),
+        ("0\n1e-300\n", 1e300, "a pass of 2e-300 s at --trace-speed 1e+300 lasts 0 s"),
+        ("0\n1e-300\n", 1e10, "a pass of 2e-300 s at --trace-speed 1e+10 lasts 2e-310 s"),  # n / 2e-310 s: inf
+        ("0\n1e308\n", 1.0, "a pass of inf s at --trace-speed 1 lasts inf s"),  # span × 2 / 1 overflows
+    ],
+)
+def test_a_speed_that_leaves_a_pass_no_time_is_refused_up_front(
+    tmp_path: Path, rows: str, speed: float, message: str
+) -> None:
+    """--trace-speed inf (or 1e300 over arrivals 1e-300 s apart) made a pass of 0 s: the whole load ran, then the
+    mean rate divided by zero and the results were lost."""
+    path = tmp_path / "t.csv"
+    path.write_text("timestamp\n" + rows)
+    with pytest.raises(QuantserveError) as refused:
+        read_trace(path, speed=speed)
+    assert message in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_loadtest_and_tune_refuse_an_infinite_speed_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Both commands read the trace through `read_trace` before any server is asked anything: exit 2, one line."""
+    import loadtest_models as models
+
+    from quantserve.cli import main
+
+    trace = tmp_path / "t.csv"
+    trace.write_text("timestamp\n0\n1\n2\n")
+    data = models.labeled_data(8, models.mlp_weights(), seed=3).save(tmp_path / "load.npz")
+    build = models.make_build_dir(tmp_path / "build" / "mlp_fp32")
+    speed = ["--trace", str(trace), "--trace-speed", "inf"]
+    load = ["loadtest", "--url", "127.0.0.1:1", "--model", "m", "--data", str(data), "--out", str(tmp_path / "lt")]
+    tune = ["tune", str(build), "--data", str(data), "--slo-p99-ms", "50", "--name", "m", "--out", str(tmp_path / "t")]
+    for command in (load, [*load, "--duration", "2s"], [*tune, "--repo", str(tmp_path / "repo")]):
+        capsys.readouterr()
+        assert main([*command, *speed]) == 2
+        err = capsys.readouterr().err
+        assert err.strip() == "quantserve: error: --trace-speed must be a finite number above 0, got inf", err
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        (  # 1e300 × 1 s overflowed int64: "-9223372036854775808 arrival(s) in all"
+            "huge_rate.csv",
+            "timestamp,rate\n0,1e300\n1,1\n",
+            " line 2: rate '1e300' over its 1 s interval is 1e+300 arrivals, more than 10000000",
+        ),
+        (
+            "huge_count.csv",
+            "timestamp,count\n0,5\n1,1e19\n",
+            " line 3: count '1e19' over its 1 s interval is 1e+19 arrivals, more than 10000000",
+        ),
+        (
+            "long_interval.csv",
+            "timestamp,rps\n0,1\n1e300,1\n",
+            " line 2: rps '1' over its 1e+300 s interval is 1e+300 arrivals, more than 10000000",
+        ),
+        (
+            "zone.csv",
+            "timestamp\n2023-11-16 18:15:46.1+99:99\n2023-11-16 18:15:47\n",
+            " line 2: timestamp '2023-11-16 18:15:46.1+99:99' has zone +99:99, not one from -23:59 to +23:59",
+        ),
+        (
+            "zone_minutes.csv",
+            "time\n2024-05-01T12:00:00Z\n2024-05-01T12:00:01+05:75\n",
+            " line 3: time '2024-05-01T12:00:01+05:75' has zone +05:75, not one from -23:59 to +23:59",
+        ),
+        (  # Azure Functions' counts per minute, summed over the functions
+            "invocations_per_function.csv",
+            "HashFunction,1,2\nf,1e300,1\ng,1,1\n",
+            ": minute 1's count 1e+300 (summed over the rows) over its 60 s interval is 1e+300 arrivals",
+        ),
+        (
+            "bad_size.csv",
+            "timestamp,count,batch_size\n0,5,64\n1,5,0\n",
+            " line 3: batch_size '0' is not a whole number of samples from 1 to 4096",
+        ),
+    ],
+)
+def test_a_row_that_cannot_be_replayed_is_one_line_naming_it(
+    tmp_path: Path, name: str, text: str, message: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(QuantserveError) as refused:
+        read_trace(path)
+    assert f"--trace {path}{message}" in str(refused.value)
+
+
+def test_a_request_size_beside_a_count_gives_each_counted_arrival_its_samples(tmp_path: Path) -> None:
+    """`batch_size` beside `count` was dropped without a word; each arrival of a row's interval now carries it."""
+    path = tmp_path / "sized_counts.csv"
+    path.write_text("timestamp,count,batch_size\n0,3,64\n1,2,8\n2,1,1\n")
+    trace = read_trace(path)
+    assert trace.requests == 6 and trace.sizes is not None
+    in_second = np.floor(trace.offsets_s).astype(int)
+    assert trace.sizes.tolist() == [[64, 8, 1][second] for second in in_second]
+    assert sorted(trace.sizes.tolist()) == [1, 8, 8, 64, 64, 64]
+    scaled = read_trace(path, scale=2.0)  # counts multiplied: the sizes follow their rows
+    assert sorted(scaled.sizes.tolist()) == [1, 1] + [8] * 4 + [64] * 6  # type: ignore[union-attr]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    times=st.lists(st.floats(-1e6, 1e6, allow_nan=False, width=32), min_size=2, max_size=60, unique=True),
+    extra=st.booleans(),
+)
+def test_a_timestamp_column_is_read_exactly_as_written(tmp_path_factory, times: list[float], extra: bool) -> None:
+    """The column reader (a whole column at once) gives each row's own time, sorted, from its own column."""
+    path = tmp_path_factory.mktemp("h") / "t.csv"
+    header = "id,timestamp,note" if extra else "timestamp"
+    rows = [f'{i},{t!r},"a, b"' if extra else repr(t) for i, t in enumerate(times)]
+    path.write_text("\n".join([header, *rows]) + "\n")
+    expected = np.sort(np.asarray(times, dtype=np.float64))
+    np.testing.assert_allclose(read_trace(path).offsets_s, expected - expected[0], rtol=0, atol=1e-9)

@@ -1,0 +1,138 @@
+"""The open loop's schedule against real Locust processes: ready before the measured window opens, and bounded
+however far the server falls behind it.
+
+A 2 M-row trace was parsed by each Locust user as it started, inside the measured window: 0 requests in a 20 s
+window, exit 0 (a 600 k-row one: nothing for 5 s, then half the trace's rate). An overloaded open loop spawned a
+greenlet and a gRPC client per waiting arrival: 625 MB after 15 s at 1500 req/s through 4 in-flight slots.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import loadtest_models as models
+import numpy as np
+import pytest
+
+from loadtest import recording_files
+from loadtest.harness import LoadSettings, run_pattern
+from loadtest.load_pattern import TraceReplay
+from serving.deploy import deploy
+from serving.server import TritonServer
+
+TRACE_ROWS = 1_500_000  # ~11 s a million before, row by row; still over a second now, beyond a master's 1 s wait
+TRACE_RATE = 50.0  # arrivals a second, evenly spaced
+
+
+@pytest.fixture(scope="module")
+def served_mlp(
+    tmp_path_factory: pytest.TempPathFactory, triton_server_factory: Callable[..., TritonServer]
+) -> tuple[TritonServer, Path]:
+    root = tmp_path_factory.mktemp("schedule")
+    weights = models.mlp_weights()
+    data = models.labeled_data(64, weights, seed=3).save(root / "load.npz")
+    deploy(models.make_build_dir(root / "build", weights=weights), root / "repo", "mlp", max_batch=8, instances=1)
+    return triton_server_factory(root / "repo"), data
+
+
+@pytest.fixture(scope="module")
+def long_trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("trace") / "long.csv"
+    np.savetxt(path, np.arange(TRACE_ROWS) / TRACE_RATE, fmt="%.3f", header="timestamp", comments="")
+    return path
+
+
+@pytest.mark.parametrize("workers", [0, 2], ids=["one-process", "2-workers"])
+def test_a_long_trace_is_parsed_before_the_window_opens(
+    served_mlp: tuple[TritonServer, Path], long_trace: Path, workers: int, tmp_path: Path
+) -> None:
+    """Every second of the window carries arrivals, and the arrivals offered are the ones the trace plans for it
+    (those the client could not send on time are counted, not lost)."""
+    server, data = served_mlp
+    settings = LoadSettings(server.grpc_url, "mlp", data, TraceReplay(str(long_trace)), duration_s=3.0, workers=workers)
+    (result,) = run_pattern(settings, tmp_path).results
+    seconds = [s.ok + s.failed for s in result.timeline if s.width_s == 1.0]
+    print(f"\n{result.label}: {seconds} requests a second, offered {result.offered_requests}", *result.notes())
+    assert seconds and min(seconds) > 0, f"a second of the window without an arrival: {seconds}"
+    planned = TRACE_RATE * result.window_s
+    assert result.offered_requests is not None and result.offered_requests >= 0.85 * planned, (
+        f"offered {result.offered_requests} of the {planned:.0f} arrivals the trace plans for the window"
+    )
+
+
+COUNTING_LOCUSTFILE = textwrap.dedent(
+    """
+    import json
+    import os
+
+    import gevent
+
+    from loadtest import recording  # noqa: F401
+    from loadtest.grpc_user import OpenLoopTritonUser
+
+    class CountingUser(OpenLoopTritonUser):
+        timeout_s = 1.0  # the silent server never answers: each call ends at its deadline
+
+        def on_start(self):
+            super().on_start()
+            self.clients_built, self.peak_greenlets = 0, 0
+            gevent.spawn(self._watch)
+
+        def _watch(self):
+            while True:
+                self.peak_greenlets = max(self.peak_greenlets, len(self._in_flight))
+                gevent.sleep(0.005)
+
+        def _new_client(self):
+            self.clients_built += 1
+            return super()._new_client()
+
+        def on_stop(self):
+            counts = {"clients_built": self.clients_built, "peak_greenlets": self.peak_greenlets}
+            with open(os.path.join(self.environment.parsed_options.record_dir, "counts.json"), "w") as out:
+                json.dump(counts, out)
+            super().on_stop()
+    """
+)
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """A gRPC address that accepts connections and never answers (a hung server), closed after the test."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1024)
+    try:
+        yield f"127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        listener.close()
+
+
+def test_an_overloaded_open_loop_holds_at_most_max_in_flight_requests(silent_server: str, tmp_path: Path) -> None:
+    """400 arrivals a second through 4 in-flight slots to a server that never answers: at most 4 clients and 4
+    request greenlets, and every arrival the window planned is still offered (the unsent counted)."""
+    locustfile = tmp_path / "locustfile_counting.py"
+    locustfile.write_text(COUNTING_LOCUSTFILE)
+    data = models.labeled_data(16, models.mlp_weights(), seed=3).save(tmp_path / "load.npz")
+    record = tmp_path / "raw"
+    command = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "-u", "1", "-r", "1"]
+    command += ["--window-time", "3", "--stop-timeout", "0", "--only-summary", "--loglevel", "WARNING"]
+    command += ["--triton-url", silent_server, "--triton-model", "m", "--triton-data", str(data)]
+    command += ["--rate", "400", "--max-in-flight", "4", "--record-dir", str(record)]
+    locust = subprocess.run(command, capture_output=True, text=True, timeout=50, cwd=tmp_path)
+    assert (record / "counts.json").is_file(), locust.stderr[-3000:]
+    counts = json.loads((record / "counts.json").read_text())
+    print(f"\n{counts}")
+    assert counts["clients_built"] <= 4 and counts["peak_greenlets"] <= 4, counts
+    window = recording_files.read_window(record)
+    answered = recording_files.read_latencies(record, window.start, window.end)
+    offered = len(answered) + len(recording_files.read_unanswered(record, window.end))
+    offered += recording_files.read_unsent(record, window.end)
+    planned = 400 * (window.end - window.start)
+    assert offered >= 0.8 * planned, f"offered {offered} of the {planned:.0f} arrivals planned for the window"
