@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from optimizer import onnx_files
+from optimizer import calib_cache, onnx_files
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from optimizer.qdq_graph import at_qdq_opset, finish_qdq
 from optimizer.scratch import owned_tempdir, remove_stale_dirs
@@ -190,7 +190,9 @@ class CalibrateInt8:
         status = "hit" if facts is not None else "miss"
         if facts is None:
             facts = self._quantize_into_cache(artifact.path, entry, ranges_key(digest, self.settings))
+        calib_cache.touch(entry)  # used now: the last the size cap removes
         shutil.copyfile(entry, out_path)
+        calib_cache.prune(folder, calib_cache.limit_bytes())
         model = onnx.load(str(out_path))
         record = {
             "stage": "calibrate",
@@ -251,6 +253,7 @@ class CalibrateInt8:
         try:
             stored = json.loads(cached.read_text())
             save_tensors_data(TensorsData.from_dict(stored["ranges"]), ranges_file)
+            calib_cache.touch(cached)
             return ranges_file, {**stored["facts"], "ranges_cache": "hit"}
         except (OSError, ValueError, KeyError, TypeError):
             pass  # none yet, or unreadable: calibrate

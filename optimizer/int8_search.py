@@ -17,7 +17,10 @@ by ONNX Runtime's profiler in a fresh child process, on the batch and threads op
 times (`--timing-batch`, the target's threads; `optimizer.speed`). The fastest candidate that holds
 wins. Where static Q/DQ of every op type misses the budget, static Q/DQ of the compute ops alone (from
 the same ranges) is tried too. If none holds, or one that misses runs clearly faster, the mixed-precision search
-(`optimizer.sensitivity`) keeps nodes FP32 on it.
+(`optimizer.sensitivity`) keeps nodes FP32 on it. The whole stage — reference run, candidates, probes, steps,
+profiles — spends one wall-clock budget (`SearchSettings.max_search_s`, `optimizer.search_budget`): work that
+the time left cannot hold is not started, and where the time ran out before any INT8 model was verified within
+the drift budget and timed, the stage refuses in one line naming the flag that raises the budget.
 Graph outputs and mixed-range tensors are never quantized (`optimizer.quant_exclusions`). Whatever
 comes out, the stage record says what was tried, measured and kept, so the pipeline can refuse a
 model that misses the budget or is not faster with one line.
@@ -35,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import onnx
 
 from optimizer import onnx_files
@@ -56,7 +60,9 @@ from optimizer.quant_exclusions import (
     activation_matmuls,
     find_exclusions,
 )
+from optimizer.search_budget import CANDIDATE, PROFILE, SearchBudget
 from optimizer.sensitivity import (
+    EXHAUSTED,
     Attempt,
     MixedPrecisionSearch,
     compute_macs,
@@ -67,6 +73,7 @@ from optimizer.sensitivity import (
 from optimizer.smoothquant import SmoothRecord, smooth_quant, smoothing_maxima
 from optimizer.tensor_ranges import ProgressCallback
 from optimizer.transformer import TRANSFORMER_OP_TYPES, detect_encoder, run_model
+from optimizer.user_metric import UserMetric, add_user_metric
 from optimizer.verify import batch_compositions, verify_batch_size
 from quantserve.artifact import Artifact
 from quantserve.data import TensorData
@@ -87,9 +94,12 @@ SMOOTH_ALPHA = SMOOTH_ALPHAS[-1]
 
 @dataclass(frozen=True)
 class SearchSettings:
-    """Bounds of the search: the mixed-precision wall-clock cap, probe count, sample counts, timing size."""
+    """Bounds of the search: its whole wall-clock budget, probe count, sample counts, timing size."""
 
-    max_search_s: float = 60.0  # probes and steps of the mixed-precision search (candidates are measured first)
+    # the whole stage's wall clock (reference run, candidates, probes, steps, profiles): optimize's --max-search-s
+    max_search_s: float = 300.0
+    # of which the mixed-precision search may spend at most this (its own cap, as before the whole was budgeted)
+    max_mixed_s: float = 60.0
     max_probes: int = 12
     probe_samples: int = 32
     max_eval_samples: int = 512
@@ -103,7 +113,8 @@ class SearchSettings:
     min_margin: float = 0.05  # a variant counts as holding with this much normalized slack left (DriftReport.margin)
 
     def __post_init__(self) -> None:
-        if self.max_search_s <= 0 or min(self.max_probes, self.probe_samples, self.timing_batch) < 1:
+        seconds = min(self.max_search_s, self.max_mixed_s)
+        if seconds <= 0 or min(self.max_probes, self.probe_samples, self.timing_batch) < 1:
             raise QuantserveError("INT8 search settings must be positive (search seconds, probes, samples, batch)")
 
 
@@ -145,6 +156,7 @@ class StaticScheme:
         self.calib, self.settings, self.on_progress = calib, settings, on_progress
         self.records: dict[Path, dict[str, Any]] = {}
         self._first: Path | None = None
+        self._graphs: tuple[onnx.ModelProto, onnx.ModelProto] | None = None  # the first build and its FP32 model
 
     def build(self, fused: Artifact, excluded: Sequence[str], out: Path) -> Path:
         settings = dataclasses.replace(self.settings, nodes_to_exclude=tuple(excluded))
@@ -157,7 +169,10 @@ class StaticScheme:
         """The first built model with `kept` back in FP32 (fast graph surgery, for probes and steps)."""
         if self._first is None:
             return self.build(fused, [*excluded, *kept], out)
-        onnx_files.save(keep_fp32(onnx.load(str(self._first)), onnx.load(str(fused.path)), kept), out)
+        int8, fp32 = self._graphs or (onnx.load(str(self._first)), onnx.load(str(fused.path)))
+        if not onnx_files.is_large(fp32):  # loaded once for every probe and step (a large model's copies would not fit)
+            self._graphs = (int8, fp32)
+        onnx_files.save(keep_fp32(int8, fp32, kept), out)
         self.records[out] = {**self.records[self._first], "fp32_by_graph_surgery": list(kept)}
         return out
 
@@ -327,8 +342,12 @@ class SearchInt8:
         on_progress: ProgressCallback | None = None,
         keep_failing: bool = False,
         allow_thin_evidence: bool = False,
+        user_metric: UserMetric | None = None,
     ) -> None:
         self.calib, self.settings = calib, settings or CalibrationSettings()
+        # --metric: judged on every candidate's held-out drift, as verification judges it (the search once stopped
+        # at "budget holds" by the outputs alone, and verification then refused on the metric with nothing tried)
+        self.user_metric = user_metric
         self.keep_failing = keep_failing  # where only all-FP32 holds: ship the closest INT8 model, not refuse
         self.allow_thin_evidence = allow_thin_evidence  # search on held-out rows too few to show the budget
         self.on_step = on_step  # told what the search is doing: "static_qdq candidate", "probe 3/12"…
@@ -343,7 +362,7 @@ class SearchInt8:
         work = Path(out_path).parent / f".{Path(out_path).stem}-search"
         work.mkdir(parents=True, exist_ok=True)
         try:
-            run = _SearchRun(self, fused, work)
+            run = _SearchRun(self, fused, work, SearchBudget(self.search.max_search_s))
             chosen, record = run.choose()
             onnx_files.copy(chosen.path, out_path)
         finally:
@@ -355,8 +374,8 @@ class SearchInt8:
 class _SearchRun:
     """The state of one search: reference outputs, kinds, exclusions, FP32 profile and the candidates."""
 
-    def __init__(self, stage: SearchInt8, fused: Artifact, work: Path) -> None:
-        self.stage, self.fused, self.work = stage, fused, work
+    def __init__(self, stage: SearchInt8, fused: Artifact, work: Path, budget: SearchBudget) -> None:
+        self.stage, self.fused, self.work, self.budget = stage, fused, work, budget
         self.probes_run = 0
         # the graph, its initializers' names and shapes: a large model's weights stay in their file (2+ GB here)
         self.model = onnx.load(str(fused.path), load_external_data=False)
@@ -384,6 +403,7 @@ class _SearchRun:
         self._calib_reference: dict[str, Any] | None = None
         self._probe_reference = {k: v[: len(self.probe)] for k, v in self.reference.items()}
         self._int8_nodes: dict[Path, list[str]] = {}  # per built model: its compute nodes that run in INT8
+        self._last_run: tuple[Path, dict[str, np.ndarray]] | None = None  # `_outputs`' one model kept
 
     def choose(self) -> tuple[Candidate, dict[str, Any]]:
         """Measure each scheme; the fastest that holds, else the mixed-precision search on the closest."""
@@ -393,12 +413,14 @@ class _SearchRun:
         self.schemes = {scheme.name: scheme for scheme in self._schemes()}
         tried: list[Candidate] = []
         for done, scheme in enumerate(list(self.schemes.values()), start=1):
-            tried += self._built_candidate(scheme, base)
+            tried += self._timed_candidate(scheme, base)
             self._progress(done, len(self.schemes), CANDIDATES)
         fallback = self._compute_only_scheme(tried)
         if fallback is not None:
             self.schemes[fallback.name] = fallback
-            tried += self._built_candidate(fallback, base)
+            tried += self._timed_candidate(fallback, base)
+        if not tried and self.budget.ran_out:
+            raise BudgetExceeded(self.budget.refusal())
         if not tried:
             reasons = "; ".join(f"{name}: {why}" for name, why in self.failed.items())
             raise BudgetExceeded(f"no INT8 scheme could be built ({reasons}); nothing written: deploy fp32")
@@ -416,11 +438,37 @@ class _SearchRun:
                 options, key=lambda c: (self._accept(c.drift), c.speedup if self._accept(c.drift) else c.drift.margin())
             )
             mixed["chosen"] = chosen is mixed_candidate
+        self._refuse_unverified(chosen)
+        self._refuse_exhausted(chosen, mixed)
         if not self._quantizes_anything(chosen):
             chosen = self._nothing_in_int8(tried)
             if mixed:
                 mixed["chosen"] = False
         return chosen, self._record(chosen, tried, mixed)
+
+    def _refuse_unverified(self, chosen: Candidate) -> None:
+        """Where the time ran out and the best model found misses the budget, the search did not finish: refused in
+        one line naming the flag that raises the budget (--keep-failing ships the closest, its misses recorded)."""
+        if not self.budget.ran_out or chosen.drift.holds or self.stage.keep_failing:
+            return
+        worst = chosen.drift.violations[0] if chosen.drift.violations else None
+        closest = "" if worst is None else f"{chosen.scheme}, {worst.line()}"
+        raise BudgetExceeded(self.budget.refusal(closest))
+
+    def _refuse_exhausted(self, chosen: Candidate, mixed: dict[str, Any]) -> None:
+        """Where the mixed-precision search kept every compute group FP32 in turn and the budget still missed, what
+        drifts is the Q/DQ left around the other ops (MediaPipe's hand landmarks: Clip, Add, Sigmoid), not one
+        compute node: said so in one line (it went to verification's generic line, the search recorded as
+        "every group kept FP32" beside an empty list kept). --keep-failing ships the closest, as elsewhere."""
+        if mixed.get("stopped") != EXHAUSTED or chosen.drift.holds or self.stage.keep_failing:
+            return
+        worst = chosen.drift.violations[0] if chosen.drift.violations else None
+        first = "" if worst is None else f" ({worst.line(chosen.drift.outputs.get(worst.output, {}).get('kind', ''))})"
+        raise BudgetExceeded(
+            f"no INT8 model holds the drift budget: {chosen.scheme} misses it{first}, and still missed it with every "
+            "compute node kept FP32 in turn: the drift is in the quantized data movement between them; nothing "
+            "written: deploy fp32 (or pass --keep-failing to ship the closest INT8 model)"
+        )
 
     def _quantized(self, path: Path) -> list[str]:
         """The compute nodes the model at `path` runs in INT8, read once per model (the choice and the record ask)."""
@@ -503,6 +551,16 @@ class _SearchRun:
         )
         return heavy / max(sum(self.macs.values()), 1)
 
+    def _timed_candidate(self, scheme: Scheme, base: Sequence[str]) -> list[Candidate]:
+        """`_built_candidate` where the time left holds one more candidate (as long as the longest so far), else []
+        and the scheme recorded as left undone."""
+        if not self.budget.affords(CANDIDATE):
+            self.budget.skip(f"the {scheme.name} candidate")
+            self.skipped[scheme.name] = f"the search's time budget ({self.budget.seconds:g} s) was spent"
+            return []
+        with self.budget.spend(CANDIDATE):
+            return self._built_candidate(scheme, base)
+
     def _built_candidate(self, scheme: Scheme, base: Sequence[str]) -> list[Candidate]:
         """[the scheme's candidate], or [] when it fails to build: dropped, its reason kept for the record (a
         scheme ORT cannot apply to this graph does not end the search while another scheme can)."""
@@ -520,14 +578,17 @@ class _SearchRun:
         self._step(f"{scheme.name} candidate")
         return self._measured(scheme, scheme.build(self.fused, excluded, self.work / file), excluded)
 
-    def _measured(self, scheme: Scheme, path: Path, excluded: Sequence[str]) -> Candidate:
-        """A built model as a candidate: drift on the held-out set, speed from a profile in a child process."""
+    def _measured(
+        self, scheme: Scheme, path: Path, excluded: Sequence[str], drift: DriftReport | None = None
+    ) -> Candidate:
+        """A built model as a candidate: drift on the held-out set (unless measured there already), speed from a
+        profile in a child process."""
         profile = self._profile(path)
         return Candidate(
             scheme.name,
             path,
             list(excluded),
-            self._drift(path),
+            drift if drift is not None else self._drift(path, independent=scheme.name != DynamicScheme.name),
             profile,
             self.fp32_profile.run_ms / max(profile.run_ms, 1e-9),
             scheme.records[path],
@@ -544,20 +605,28 @@ class _SearchRun:
         def build(kept: Sequence[str]) -> Path:
             return scheme.variant(self.fused, base, kept, self.work / f"{scheme.name}-{next(count)}.onnx")
 
-        deadline = time.monotonic() + self.stage.search.max_search_s
+        started = time.monotonic()
+        mixed_budget = self.budget.capped(self.stage.search.max_mixed_s)
         search = MixedPrecisionSearch(
             build,
             self._probe_drift,
-            self._drift,
-            deadline,
+            lambda path: self._drift(path, independent=scheme.name != DynamicScheme.name),
+            mixed_budget,
             self.stage.search.max_probes,
             self._accept,
             self.stage.on_progress,
+            reserve_s=self.budget.cost(PROFILE),  # the winner is still to be timed
         )
-        result = search.run(Attempt([], start.path, start.drift), nodes, saved)
+        result = search.run(Attempt([], start.path, start.drift, full=True), nodes, saved)
+        self.budget.absorb(mixed_budget)
         kept = result.best.kept
-        # Ship the variant the search measured (for static Q/DQ: the calibrated model with `kept` restored to FP32).
-        chosen = start if not kept else self._measured(scheme, result.best.path, [*base, *kept])
+        # Ship the variant the search measured (for static Q/DQ: the calibrated model with `kept` restored to FP32),
+        # its held-out drift reused; one judged on the probe rows alone is measured, where the time holds that.
+        best = result.best
+        if not kept or (not best.full and self.budget.ran_out):
+            chosen = start
+        else:
+            chosen = self._measured(scheme, best.path, [*base, *kept], best.drift if best.full else None)
         reasons = {n: p for p in result.probes for n in p["nodes"]}
         record = {
             "from_scheme": start.scheme,
@@ -574,7 +643,7 @@ class _SearchRun:
             "probes": result.probes,
             "steps": result.steps,
             "stopped": result.stopped,
-            "search_s": round(time.monotonic() - deadline + self.stage.search.max_search_s, 2),
+            "search_s": round(time.monotonic() - started, 2),
         }
         return chosen, record
 
@@ -609,6 +678,7 @@ class _SearchRun:
             "int8_nodes": len(int8),
             "int8_mac_share": sum(self.macs.get(n, 0) for n in int8) / total if total else 0.0,
             "smoothquant": self._smooth_record(chosen),
+            "time_budget": self.budget.record(),
         }
 
     def _smooth_record(self, chosen: Candidate) -> dict[str, Any] | None:
@@ -630,24 +700,48 @@ class _SearchRun:
         """Holds the budget with headroom: verification reruns at another batch size, and INT8 kernels vary."""
         return drift.holds and drift.margin() >= self.stage.search.min_margin
 
-    def _drift(self, path: Path) -> DriftReport:
+    def _drift(self, path: Path, independent: bool = False) -> DriftReport:
         """Drift on the held-out set at the worst batch composition (as verification judges it: dynamic INT8's
-        answers move with their batch neighbours)."""
-        reports = [
-            measure_drift(self.reference, got, self.kinds, self.stage.budget, self.labels, self.stage.held_out.arrays)
-            for _, got in batch_compositions(path, self.stage.held_out, self.verify_batch)
-        ]
+        answers move with their batch neighbours). `independent`: a static scheme's rows cannot meet (fixed scales,
+        rows of the FP32 model checked independent), so the rows in order are the only composition; verification
+        still judges every one."""
+        held = self.stage.held_out
+        compositions = (
+            [self._outputs(path, len(held))]
+            if independent
+            else [got for _, got in batch_compositions(path, held, self.verify_batch)]
+        )
+        reports = []
+        for got in compositions:
+            report = measure_drift(self.reference, got, self.kinds, self.stage.budget, self.labels, held.arrays)
+            if self.stage.user_metric is not None:
+                add_user_metric(report, self.stage.user_metric, self.reference, got, self.labels, self.stage.budget)
+            reports.append(report)
         return min(reports, key=lambda report: (report.holds, report.margin()))
+
+    def _outputs(self, path: Path, rows: int) -> dict[str, np.ndarray]:
+        """The model's outputs over the first `rows` held-out rows in order, reused where the last model run was this
+        one over as many rows or more, batched alike (a step's probe rows were the whole held-out set of a detector:
+        its verification ran them again, in a new session)."""
+        ran = self._last_run
+        if ran is not None and ran[0] == path:
+            have = len(next(iter(ran[1].values())))
+            if have == rows or (have > rows and rows % self.verify_batch == 0):
+                return {name: values[:rows] for name, values in ran[1].items()}
+        got = run_model(path, self.stage.held_out.take(0, rows).arrays, self.verify_batch)
+        self._last_run = (path, got)  # one model's outputs: a large output's rows can take hundreds of MB
+        return got
 
     def _probe_drift(self, path: Path) -> DriftReport:
         self.probes_run += 1
         self._step(f"mixed precision: variant {self.probes_run}")
-        got = run_model(path, self.probe.arrays, self.verify_batch)
+        got = self._outputs(path, len(self.probe))
         labels = None if self.labels is None else self.labels[: len(self.probe)]
         return measure_drift(self._probe_reference, got, self.kinds, self.stage.budget, labels, self.probe.arrays)
 
     def _profile(self, path: Path) -> ModelProfile:
-        return profile_model(path, [self.timing_batch], self._threads(), repeats=self.stage.search.timing_repeats)
+        with self.budget.spend(PROFILE):
+            return profile_model(path, [self.timing_batch], self._threads(), repeats=self.stage.search.timing_repeats)
 
     def _step(self, what: str) -> None:
         if self.stage.on_step is not None:

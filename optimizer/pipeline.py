@@ -68,6 +68,7 @@ class OptimizeOptions:
     keep_failing: bool = False  # ship even when the drift budget is missed (recorded as such)
     allow_thin_evidence: bool = False  # judge the agreement rates seen on held-out rows too few to show the budget
     speed: SpeedSettings = field(default_factory=SpeedSettings)
+    max_search_s: float = 300.0  # --max-search-s: the INT8 search's whole wall-clock budget (SearchSettings)
 
     def calibration_settings(self) -> CalibrationSettings:
         return self.settings or CalibrationSettings(method=self.method)
@@ -232,7 +233,12 @@ def int8_stage(job: OptimizeJob) -> Callable[[Artifact, Path], Artifact]:
         output_kinds=job.options.output_kinds,
         model_type=transformer.model_type if transformer is not None else None,
         # candidates timed as the gate times: the target's threads, the request batch (--timing-batch)
-        search=SearchSettings(threads=job.options.speed.threads, timing_batch=job.options.speed.batch_size),
+        search=SearchSettings(
+            max_search_s=job.options.max_search_s,
+            threads=job.options.speed.threads,
+            timing_batch=job.options.speed.batch_size,
+        ),
+        user_metric=job.user_metric,
         on_step=lambda what: job.options.progress(f"calibrate: {what}"),
         on_progress=job.options.on_progress,
         keep_failing=job.options.keep_failing,
@@ -267,6 +273,8 @@ def _checked_engine(options: OptimizeOptions) -> EngineTarget:
     if options.precision not in PRECISIONS:
         raise QuantserveError(f"unknown precision '{options.precision}'; choose one of: {', '.join(PRECISIONS)}")
     engine = get_target(options.target)  # validated before any expensive work
+    if not options.max_search_s > 0:
+        raise QuantserveError(f"--max-search-s {options.max_search_s:g}: expected a positive number of seconds")
     # FP16 is an engine build mode (TensorRT, ONNX Runtime's TensorRT accelerator); the CPU runs FP32 as is.
     supports_fp16 = getattr(engine, "supports_fp16", engine.name in ("tensorrt", "onnxruntime"))
     if options.precision == "fp16" and not supports_fp16:
@@ -334,7 +342,11 @@ def split_holdout(
 
 
 def _move_into_place(staging: Path, out_dir: Path) -> None:
-    """Rename the finished folder to `out_dir`, replacing an existing one only now that all succeeded."""
+    """Rename the finished folder to `out_dir`, replacing an existing one only now that all succeeded; with the
+    mode a folder made here gets (mkdtemp's is 0700: a build made by one user was unreadable to the image's)."""
+    from optimizer.scratch import folder_mode
+
+    staging.chmod(folder_mode())
     if not out_dir.exists():
         os.rename(staging, out_dir)
         return

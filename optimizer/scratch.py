@@ -21,6 +21,13 @@ def make_owned_dir(parent: Path, prefix: str) -> Path:
     return Path(tempfile.mkdtemp(dir=parent, prefix=f"{prefix}{os.getpid()}-"))
 
 
+def folder_mode() -> int:
+    """The mode `mkdir` gives a new folder under this process's umask (0755 under 022)."""
+    mask = os.umask(0o022)  # reading the umask means setting it: put straight back
+    os.umask(mask)
+    return 0o777 & ~mask
+
+
 @contextlib.contextmanager
 def owned_tempdir(parent: Path, prefix: str) -> Iterator[Path]:
     """A `make_owned_dir` folder that is removed on exit, whatever happens inside."""

@@ -4,8 +4,9 @@ Each quantized compute node is scored by two figures: the drift it causes (how m
 improves when its group alone is kept FP32, probed on a small held-out subset) and the time INT8
 saves on it (ONNX Runtime's profiler, FP32 vs INT8, node by node). Groups are kept FP32 in order of
 margin gained per millisecond given up, re-measured on the full held-out set after each, until the
-budget holds or the wall-clock cap is reached. Nodes are probed in contiguous groups (at most
-`max_probes`), so the search time stays bounded however many nodes the model has.
+budget holds or the search's budget (`optimizer.search_budget`, shared with the candidates before it) cannot
+hold another probe or step with the winner's profile still to come. Nodes are probed in contiguous groups (at
+most `max_probes`), so the search time stays bounded however many nodes the model has.
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ import numpy as np
 import onnx
 
 from optimizer.quant_exclusions import COMPUTE_OPS, run_with_tensors
+from optimizer.search_budget import PROBE, STEP, SearchBudget
 
 MIN_SAVED_MS = 1e-3  # a node saving no time is kept FP32 first when keeping it helps
+# the search kept every group FP32 in turn and none held (`best` is the closest attempt, maybe the start)
+EXHAUSTED = "every group kept FP32, the budget still missed"
 PROBE_SHARE = 0.5  # of the search time, at most this share goes to probing; the rest to keeping groups FP32
 PROBING, KEEPING = "mixed precision: probing groups", "mixed precision: keeping groups FP32"
 
@@ -111,6 +115,7 @@ class Attempt:
     kept: list[str]
     path: Path
     drift: Any  # optimizer.drift.DriftReport
+    full: bool = False  # `drift` is over the whole held-out set (else over the probe rows only)
 
     @property
     def margin(self) -> float:
@@ -130,7 +135,9 @@ class MixedPrecisionResult:
 class MixedPrecisionSearch:
     """Greedy drift-per-millisecond search over probe groups; `build(kept)` makes a variant, the `measure`s judge it.
 
-    `on_progress(done, total, what)` hears of each group probed (PROBING) and each group kept FP32 (KEEPING).
+    `budget` is the whole search's (a float: a `time.monotonic()` deadline); `reserve_s` of it stays for what
+    follows a step that holds (timing the winner). `on_progress(done, total, what)` hears of each group probed
+    (PROBING) and each group kept FP32 (KEEPING).
     """
 
     def __init__(
@@ -138,14 +145,17 @@ class MixedPrecisionSearch:
         build: Callable[[Sequence[str]], Path],
         measure_probe: Callable[[Path], Any],
         measure_full: Callable[[Path], Any],
-        deadline: float,
+        budget: SearchBudget | float,
         max_probes: int = 12,
         accept: Callable[[Any], bool] = lambda drift: bool(drift.holds),
         on_progress: Callable[[int, int, str], None] | None = None,
+        reserve_s: float = 0.0,
     ) -> None:
         self.build, self.measure_probe, self.measure_full = build, measure_probe, measure_full
-        self.deadline, self.max_probes, self.accept = deadline, max_probes, accept
-        self.on_progress = on_progress
+        if not isinstance(budget, SearchBudget):
+            budget = SearchBudget(budget - time.monotonic())
+        self.budget, self.max_probes, self.accept = budget, max_probes, accept
+        self.on_progress, self.reserve_s = on_progress, reserve_s
 
     def run(self, start: Attempt, nodes: Sequence[str], saved_ms: dict[str, float]) -> MixedPrecisionResult:
         """Keep groups FP32, best margin gained per ms given up first, until the drift budget holds.
@@ -155,18 +165,17 @@ class MixedPrecisionSearch:
         """
         result = MixedPrecisionResult(best=start)
         groups = probe_groups(nodes, self.max_probes)
-        probe_deadline = time.monotonic() + PROBE_SHARE * max(self.deadline - time.monotonic(), 0.0)
+        probe_deadline = self.budget.clock() + PROBE_SHARE * max(self.budget.left() - self.reserve_s, 0.0)
         ranked = self._rank(start, groups, saved_ms, result, probe_deadline)
         kept: list[str] = []
         for step, (group, score) in enumerate(ranked, 1):
-            if time.monotonic() > self.deadline:
-                result.stopped = "search time cap reached"
+            if not self.budget.affords(STEP, self.reserve_s):
+                self.budget.skip(f"mixed precision: {len(ranked) - step + 1} of {len(ranked)} steps")
+                result.stopped = "search time budget spent"
                 return result
             kept.extend(group)
-            path = self.build(kept)
-            attempt = Attempt(list(kept), path, self.measure_probe(path))
-            if self.accept(attempt.drift):
-                attempt.drift = self.measure_full(attempt.path)
+            with self.budget.spend(STEP):
+                attempt = self._attempt(kept)
             holds = self.accept(attempt.drift)
             record = {"kept_fp32": group, "score": score, "margin": attempt.margin, "holds": holds}
             result.steps.append(record)
@@ -176,8 +185,16 @@ class MixedPrecisionSearch:
             if holds:
                 result.stopped = "budget holds"
                 return result
-        result.stopped = result.stopped or "every group kept FP32"
+        result.stopped = result.stopped or EXHAUSTED  # each step missed: `best` is the closest, whichever it was
         return result
+
+    def _attempt(self, kept: Sequence[str]) -> Attempt:
+        """`kept` FP32: judged on the probe rows, and where it holds there, on the whole held-out set."""
+        path = self.build(kept)
+        attempt = Attempt(list(kept), path, self.measure_probe(path))
+        if self.accept(attempt.drift):
+            attempt.drift, attempt.full = self.measure_full(attempt.path), True
+        return attempt
 
     def _rank(
         self,
@@ -190,7 +207,10 @@ class MixedPrecisionSearch:
         """Probe each group kept FP32 alone on the subset; order by margin gained per ms of INT8 saving lost, ties
         (a top-1 agreement that no group moves on the probe rows: torchcrepe's every probe gained 0) by relative
         error removed per ms."""
-        before = self.measure_probe(start.path)
+        if not self.budget.affords(PROBE, self.reserve_s):
+            return [(group, None) for group in groups]
+        with self.budget.spend(PROBE):
+            before = self.measure_probe(start.path)
         base, base_error = float(before.margin()), float(before.error())
         scored: list[tuple[list[str], float, float]] = []
 
@@ -198,10 +218,11 @@ class MixedPrecisionSearch:
             return [(group, score) for group, score, _ in sorted(scored, key=lambda item: (-item[1], -item[2]))]
 
         for index, group in enumerate(groups):
-            if time.monotonic() > probe_deadline:
+            if self.budget.clock() > probe_deadline or not self.budget.affords(PROBE, self.reserve_s):
                 unprobed: list[tuple[list[str], float | None]] = [(g, None) for g in groups[index:]]
                 return [*ranked(), *unprobed]
-            probe = self.measure_probe(self.build(group))
+            with self.budget.spend(PROBE):
+                probe = self.measure_probe(self.build(group))
             gain, error_gain = float(probe.margin()) - base, base_error - float(probe.error())
             cost = max(sum(saved_ms.get(n, 0.0) for n in group), MIN_SAVED_MS)
             result.probes.append(

@@ -57,6 +57,12 @@ from quantserve.data import TensorData
 from quantserve.errors import InternalError, QuantserveError
 
 WARMUP_RUNS = 3
+# Warm-up pairs past the first stop once they took this long: one run settles ORT's allocations and kernel choice,
+# and three warm-up pairs of a YOLOv8-seg at batch 8 (640²) took 20-40 s of every block on 2 cores.
+WARMUP_SECONDS = 1.0
+# Busy blocks are retaken only while the gate has run less than this: a YOLOv8-seg's six blocks (three retaken
+# for other processes' load) took 6 min of a 10-min optimize; past it the figure stands, marked busy.
+RETAKE_SECONDS = 60.0
 # Other processes used more than this share of the cores while a model was timed: the figure is
 # recorded as taken on a busy machine (2-thread timings swung 0.3-10x per round at load 7 on 2 cores).
 BUSY_SHARE = 0.25
@@ -194,11 +200,19 @@ class Block:
         return self.others_share is None or self.others_share <= BUSY_SHARE
 
 
-def take_blocks(one_block: Callable[[], Block], rounds: int) -> list[Block]:
-    """`rounds` blocks, and up to `rounds` more while fewer than `rounds` of them were quiet."""
+def take_blocks(
+    one_block: Callable[[], Block],
+    rounds: int,
+    retake_s: float = RETAKE_SECONDS,
+    clock: Callable[[], float] = time.monotonic,
+) -> list[Block]:
+    """`rounds` blocks, and up to `rounds` more while fewer than `rounds` of them were quiet and another block
+    (as long as the mean so far) ends within `retake_s` of the start."""
+    started = clock()
     blocks = [one_block() for _ in range(rounds)]
     for _ in range(rounds):
-        if sum(block.quiet for block in blocks) >= rounds:
+        spent = clock() - started
+        if sum(block.quiet for block in blocks) >= rounds or spent + spent / len(blocks) > retake_s:
             break
         blocks.append(one_block())
     return blocks
@@ -238,11 +252,12 @@ def time_alternating(
         session.run(None, batch)
         return (time.perf_counter() - started) * 1000.0
 
-    started = time.perf_counter()
-    for _ in range(WARMUP_RUNS):
+    started, warmups = time.perf_counter(), 0
+    while warmups < WARMUP_RUNS and (not warmups or time.perf_counter() - started < WARMUP_SECONDS):
         for session in sessions:
             session.run(None, batch)
-    pair_ms = (time.perf_counter() - started) * 1000.0 / WARMUP_RUNS
+        warmups += 1
+    pair_ms = (time.perf_counter() - started) * 1000.0 / warmups
     pairs = max(min_pairs, int(seconds * 1000.0 / max(pair_ms, 1e-3)))
     fp32_ms, int8_ms = [], []
     clock = CpuClock.now()

@@ -167,7 +167,8 @@ def first_output_summary(expected: np.ndarray, got: np.ndarray, labels: np.ndarr
 def _with_kind(violation: Mapping[str, Any], kinds: Mapping[str, str]) -> str:
     """A recorded violation's line (`Violation.to_dict`) with its output's kind named: how it was judged, which
     --output-kind changes."""
-    fields = {name: violation[name] for name in ("output", "metric", "value", "budget", "higher_is_better", "scope")}
+    names = ("output", "metric", "value", "budget", "higher_is_better", "scope", "hint")
+    fields = {name: violation[name] for name in names if name in violation}
     kind = kinds.get(fields["output"], "") if fields["scope"] == "output" else ""
     return Violation(**fields).line(kind)
 

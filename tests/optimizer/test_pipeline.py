@@ -289,3 +289,17 @@ def _refused_before_any_work(tmp_path: Path, graph: object, refusal: str) -> Non
     with pytest.raises(QuantserveError, match=refusal):
         optimize(OptimizeOptions(str(path), str(tmp_path / "calib.npz"), "fp32", "embedded", str(out)))
     assert not out.exists()
+
+
+def test_a_build_folder_gets_the_mode_of_any_new_folder(tiny_onnx: Path, calib_npz: Path, tmp_path: Path) -> None:
+    """mkdtemp's staging folder is 0700: renamed into place as it was, a build made by one user was unreadable to
+    another (the image runs as uid 10001)."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        _optimize(tiny_onnx, calib_npz, "fp32", tmp_path / "out")
+        _optimize(tiny_onnx, calib_npz, "fp32", tmp_path / "out")  # and when it replaces a build
+    finally:
+        os.umask(old)
+    assert (tmp_path / "out").stat().st_mode & 0o777 == 0o755

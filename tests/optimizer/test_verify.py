@@ -150,3 +150,19 @@ def test_verification_runs_hold_fewer_rows_where_a_row_holds_much(
     assert verify.verify_batch_size(tiny_onnx, data) == 10
     monkeypatch.setattr(verify, "VERIFY_MEMORY_BYTES", row)
     assert verify.verify_batch_size(tiny_onnx, data) == 4
+
+
+def test_the_refusal_line_carries_the_doubt_about_an_outputs_kind() -> None:
+    record = {
+        "outputs": {"Identity": {"kind": "classification"}},
+        "violations": [
+            {"output": "Identity", "metric": "top1_agreement", "value": 0.9767, "budget": 0.99,
+             "higher_is_better": True, "scope": "output", "hint": "… pass --output-kind Identity=dense"},
+        ],
+    }  # fmt: skip
+    assert drift_refusal(record) == (
+        "INT8 misses the drift budget: output 'Identity' (classification): top-1 agreement 0.9767 < budget 0.99 "
+        "(… pass --output-kind Identity=dense); nothing written (pass --keep-failing to ship anyway)"
+    )
+    del record["violations"][0]["hint"]  # a record written before hints: read as it was
+    assert "--output-kind" not in drift_refusal(record)

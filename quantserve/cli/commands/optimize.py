@@ -95,6 +95,14 @@ def register(subparsers: Any) -> None:
     speed.add_argument(
         "--skip-timing", action="store_true", help="do not time FP32 vs INT8 (nothing refused for speed)"
     )
+    parser.add_argument(
+        "--max-search-s",
+        type=float,
+        default=300.0,
+        metavar="S",
+        help="wall-clock budget of the INT8 search as a whole (candidates, mixed precision, their timing); past it "
+        "only a model verified within the drift budget and timed ships, else optimize refuses (default %(default)g)",
+    )
     add_json_flag(parser)
     parser.set_defaults(func=run)
 
@@ -173,6 +181,7 @@ def build_options(args: argparse.Namespace) -> Any:
         metric=args.metric,
         keep_failing=args.keep_failing,
         allow_thin_evidence=args.allow_thin_evidence,
+        max_search_s=args.max_search_s,
         speed=SpeedSettings(
             min_speedup=args.min_speedup,
             allow_slower=args.allow_slower,
