@@ -8,7 +8,7 @@ budget exactly as `optimize` judges the INT8 build (`optimizer.drift`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,7 @@ from quantserve.errors import InternalError, QuantserveError
 from quantserve.runner import run_batches
 
 TASKS = ("auto", "classification", "embedding")
+DEADLINE_EXCEEDED = "StatusCode.DEADLINE_EXCEEDED"  # in the client's error: a request ran past its deadline
 
 
 def served_outputs(
@@ -40,20 +41,47 @@ def served_outputs(
     batch_size: int = 64,
     source: Path | str = "the data",
     versions: dict[str, str] | None = None,
+    request_timeout_s: float = 30.0,
 ) -> dict[str, np.ndarray]:
     """Every output of `model` for every sample, sent in requests of `batch_size` samples; data that does not fit
     the model's inputs, or requests gRPC cannot carry, is one line naming `source`, before any request. Every
     request asks for the version served at the start (recorded in `versions`): a deploy landing mid-run mixed two
-    versions' answers into one figure (top-1 agreement 0.74 that described neither)."""
+    versions' answers into one figure (top-1 agreement 0.74 that described neither). A request that runs past
+    `request_timeout_s` is one line naming the limit, the model and its rows (it said only "Deadline Exceeded")."""
     from serving.client import TritonRunner
 
-    runner = TritonRunner(url, model, pin_version=True)
+    runner = TritonRunner(url, model, timeout_s=request_timeout_s, pin_version=True)
     with runner:
         check_against(source, data, runner.input_specs())
         check_request_size(source, data, batch_size, runner.max_batch_size)
         if versions is not None:
             versions[model] = runner.version
-        return run_batches(runner, data.batches(batch_size))
+        sent = RowsSent(data.batches(batch_size))
+        try:
+            return run_batches(runner, sent)
+        except QuantserveError as exc:
+            if DEADLINE_EXCEEDED not in str(exc):
+                raise
+            raise QuantserveError(
+                f"{url}: model '{model}' did not answer a request of {sent.rows} samples (rows {sent.first + 1}–"
+                f"{sent.first + sent.rows} of {len(data)}) within {request_timeout_s:g} s, the limit per request "
+                "(--request-timeout, default 30): raise --request-timeout, or send fewer samples a request "
+                "(--batch-size)"
+            ) from exc
+
+
+class RowsSent:
+    """The batches of a data set, remembering where the one last taken starts and how many rows it holds: which
+    request a timeout cut short."""
+
+    def __init__(self, batches: Iterable[dict[str, np.ndarray]]) -> None:
+        self.batches, self.first, self.rows = batches, 0, 0
+
+    def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
+        for batch in self.batches:
+            self.first += self.rows
+            self.rows = len(next(iter(batch.values()))) if batch else 0
+            yield batch
 
 
 def evaluate_accuracy(
@@ -68,6 +96,7 @@ def evaluate_accuracy(
     budget: DriftBudget | None = None,
     output_kinds: Mapping[str, str] | None = None,
     metric: UserMetric | None = None,
+    request_timeout_s: float = 30.0,
 ) -> AccuracyReport:
     """Score every model (the reference included) on `data`; drift is measured against `reference`.
 
@@ -79,7 +108,9 @@ def evaluate_accuracy(
     dataset = data if isinstance(data, TensorData) else load_npz(data)
     source = "the data" if isinstance(data, TensorData) else data
     versions: dict[str, str] = {}
-    outputs = {model: served_outputs(url, model, dataset, batch_size, source, versions) for model in models}
+    outputs = {
+        model: served_outputs(url, model, dataset, batch_size, source, versions, request_timeout_s) for model in models
+    }
     name = output or _headline_output(outputs[reference], output_kinds, dataset.labels, dataset.arrays)
     for model, produced in outputs.items():
         if name not in produced:

@@ -1,14 +1,20 @@
-"""A load run stopped by Ctrl-C or SIGTERM keeps what it measured.
+"""A load run stopped by Ctrl-C, SIGTERM or SIGHUP keeps what it measured.
 
 The steps that finished are saved exactly as a finished run saves them, the step in progress from the
 requests recorded up to the interrupt (its window cut short, marked `interrupted`) or, with nothing
 recorded, left out with a note; the run records when, how far in and in which step it stopped. Both
 exceptions are KeyboardInterrupts, so a caller that does not look for them stops as on any Ctrl-C (exit 130).
+SIGHUP (the terminal closed) takes the same path inside `hangup_as_interrupt`: by default it killed the run at once,
+nothing saved but Locust's CSVs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -16,6 +22,25 @@ from types import TracebackType
 from loadtest.results import Interruption, LoadResult, LoadRun
 
 OUTSIDE_LOCUST = "omitted: interrupted outside its Locust run (before it started, or while its figures were summarized)"
+
+
+@contextlib.contextmanager
+def hangup_as_interrupt() -> Iterator[None]:
+    """SIGHUP raises KeyboardInterrupt inside the block, as SIGTERM does in the CLI, so what was measured is saved
+    and every Locust process stopped; the previous handler is put back after. Nothing where signals cannot be set
+    (not the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGHUP, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 class StepInterrupted(KeyboardInterrupt):

@@ -90,8 +90,11 @@ class ClosedLoop:
         """Reject an impossible pattern in one line, naming the CLI flag."""
         if self.users < 1:
             raise QuantserveError(f"--users must be at least 1, got {self.users}")
-        if self.spawn_rate is not None and self.spawn_rate <= 0:
-            raise QuantserveError(f"--spawn-rate must be positive, got {self.spawn_rate:g}")
+        # NaN passed `<= 0` and ended in Locust's usage error after the start; 0 meant "all at once" in silence
+        if self.spawn_rate is not None and not (math.isfinite(self.spawn_rate) and self.spawn_rate > 0):
+            raise QuantserveError(
+                f"--spawn-rate must be positive and finite (users started per second), got {self.spawn_rate:g}"
+            )
 
     def steps(self) -> tuple[LoadStep, ...]:
         return (self,)
@@ -254,6 +257,7 @@ class Staged:
         for users, seconds in self.stages:
             if users < 1 or seconds <= 0:
                 raise QuantserveError(f"--stages: a stage needs users >= 1 and seconds > 0, got {users}:{seconds:g}s")
+            whole_stage(users, seconds)
 
     def steps(self) -> tuple[LoadStep, ...]:
         return (self,)
@@ -373,6 +377,7 @@ def soak_from_flags(
     """`--soak`'s closed loop and its length in seconds; any flag given in `others` (`--rate`, `--trace`,
     `--stages`, `--sweep`, `--duration`: the soak sets shape and length) is refused, naming both."""
     refuse_mixed_loads({"--soak": soak, **others})
+    ClosedLoop(users, spawn_rate).check()
     try:
         seconds = parse_seconds(soak)
     except QuantserveError:
@@ -422,10 +427,21 @@ def parse_stages(text: str) -> tuple[tuple[int, float], ...]:
         users, _, duration = part.partition(":")
         if not users.strip().isdigit() or not duration:
             raise QuantserveError(f"--stages '{text}': each stage is USERS:DURATION like 32:5s, got '{part}'")
-        stages.append((int(users), parse_seconds(duration)))  # a stage may last 2.5 s: Locust's shape, not -t
+        stages.append((int(users), whole_stage(int(users), parse_seconds(duration))))
     if not stages:
         raise QuantserveError(f"--stages '{text}' has no USERS:DURATION stage")
     return tuple(stages)
+
+
+def whole_stage(users: int, seconds: float) -> float:
+    """`seconds` if whole; else one line naming the stage and the next whole second. The staged shape's `tick`
+    (`locustfile_staged.py`) runs once a second: 0.5 s stages were dropped and the report claimed their users."""
+    if seconds != math.floor(seconds):
+        raise QuantserveError(
+            f"--stages {users}:{seconds:g}s: the staged shape changes users once a second; "
+            f"use {users}:{math.ceil(seconds)}s"
+        )
+    return seconds
 
 
 def parse_duration(text: str, flag: str = "--duration") -> float:

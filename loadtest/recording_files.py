@@ -150,9 +150,12 @@ def unanswered_rows(
 
 def still_in_flight(samples: np.ndarray, unanswered: np.ndarray, server_answering: bool) -> np.ndarray:
     """Ms waited by the `overdue` requests that are not failures: nothing answered yet and the server still
-    answering at the end, so the model takes longer than the window (`unanswered_rows` counts the others)."""
+    answering at the end, so the model takes longer than the window (`unanswered_rows` counts the others). Not
+    where requests failed in the window: the server answered them, with errors, and these were on their way to the
+    same (a killed backend's requests failed after 2.4 s each; two waiting 1.96 s were blamed on a slow model)."""
     waited = overdue(samples, unanswered)
-    if server_answering and not answered_any(samples):
+    failed = bool(len(samples)) and not bool(_answered(samples).all())
+    if server_answering and not answered_any(samples) and not failed:
         return waited[:, 0]
     return np.zeros(0)
 

@@ -358,7 +358,12 @@ def verdict_headline(verdict: Verdict) -> str:
         return "No verdict: load-test an FP32 and an INT8 variant, or evaluate them, to compare."
     parts = ["PASS" if verdict.passed else "FAIL"]
     served = verdict.served
-    if served is not None:
+    if served is not None and not served.comparable:
+        parts.append(
+            f"served INT8 vs FP32 not comparable: {served.idle_side()} ({served.int8_model} vs {served.fp32_model}, "
+            f"{served.int8_rps:.1f} vs {served.fp32_rps:.1f} req/s)"
+        )
+    elif served is not None:
         parts.append(
             f"INT8 {served.speedup:.2f}× FP32 served ({served.int8_model} vs {served.fp32_model}, "
             f"{served.int8_rps:.1f} vs {served.fp32_rps:.1f} req/s at {served.users} users)"

@@ -116,6 +116,11 @@ class LoadResult:
         return bool(self.failed_requests or self.unsent or self.lost_workers)
 
     @property
+    def measured_nothing(self) -> bool:
+        """No request completed (succeeded or failed) in the window: its figures measure nothing."""
+        return self.requests == 0 and not self.interrupted
+
+    @property
     def label(self) -> str:
         """The step as tables and notes name it; a step cut short by an interrupt says so, with its real window."""
         if not self.interrupted:
@@ -242,10 +247,13 @@ class LoadResult:
         if not self.in_flight_at_end or self.in_flight_max_ms is None:
             return None
         count = self.in_flight_at_end
-        return (
+        head = (
             f"{self.label}: {count} request{'s' if count > 1 else ''} still in flight at the end, waited "
-            f"{self.in_flight_max_ms / 1000:.1f} s: the model answers slower than the window; lengthen --duration"
+            f"{self.in_flight_max_ms / 1000:.1f} s"
         )
+        if self.failed_requests:  # the server answered, with errors: not a model slower than the window
+            return f"{head}, while the step's other requests failed (the failure note says how)"
+        return f"{head}: the model answers slower than the window; lengthen --duration"
 
     def metrics_note(self) -> str | None:
         """One line when Triton's metrics endpoint gave nothing at an end of the window."""
@@ -254,15 +262,25 @@ class LoadResult:
         missing = self.metrics_missing
         return f"{self.label}: server-side figures left out, Triton's counters could not be read ({missing})"
 
+    def failed_share_line(self) -> str:
+        """`label: F of N requests failed (P %)`; where Locust's error table counts more, it says the window."""
+        share = self.failed_requests / self.requests if self.requests else 1.0
+        counted = sum(self.errors.values())
+        failed = "ended failed in the window" if counted and counted != self.failed_requests else "failed"
+        return f"{self.label}: {self.failed_requests} of {self.requests} requests {failed} ({100 * share:.1f} %)"
+
     def failure_note(self) -> str | None:
         """One line when requests failed: how many, the commonest error, and the outages they fell in."""
         if not self.failed_requests:
             return None
-        share = self.failed_requests / self.requests if self.requests else 1.0
-        line = f"{self.label}: {self.failed_requests} of {self.requests} requests failed ({100 * share:.1f} %)"
+        line = self.failed_share_line()
         if self.errors:
             error, count = max(self.errors.items(), key=lambda item: item[1])
-            line += f"; {count} × {error if len(error) <= 200 else error[:199] + '…'}"
+            text = error if len(error) <= 200 else error[:199] + "…"
+            if sum(self.errors.values()) == self.failed_requests:
+                line += f"; {count} × {text}"
+            else:  # Locust's table also counts requests that failed after the window closed, before its stop
+                line += f"; Locust counted {count} × {text} over its whole run, after the window too"
         if self.outages:
             worst = max(self.outages, key=lambda o: o.duration_s)
             line += (

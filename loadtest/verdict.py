@@ -3,7 +3,9 @@
 INT8 vs FP32 speed served through Triton (the load runs' throughput at the same concurrency) and
 in-process (the `speed` section `quantserve optimize` records in a build's manifest.json), drift
 per output against its budget (accuracy.json, or the INT8 build's manifest), pass or fail, and
-the machine. Nothing is measured here; ratios are taken of figures the results already hold.
+the machine. Nothing is measured here; ratios are taken of figures the results already hold. A load step with
+failed requests (an outage among them), arrivals never sent, a lost Locust worker or no request completed fails it,
+and so does a comparison in which a variant served nothing (its ratio is no speedup: NaN passed `< 1.0`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,16 @@ class ServedSpeedup:
     @property
     def speedup(self) -> float:
         return self.int8_rps / self.fp32_rps if self.fp32_rps > 0 else float("nan")
+
+    @property
+    def comparable(self) -> bool:
+        """Both variants served something: else the ratio is NaN (FP32 served nothing) or 0, and says nothing."""
+        return self.fp32_rps > 0 and self.int8_rps > 0
+
+    def idle_side(self) -> str:
+        """`ref_fp32 served nothing at 4 users` (the variants that served nothing), for a ratio that is not one."""
+        idle = [m for m, rps in ((self.fp32_model, self.fp32_rps), (self.int8_model, self.int8_rps)) if not rps > 0]
+        return f"{' and '.join(idle)} served nothing at {self.users} users"
 
 
 @dataclass(frozen=True)
@@ -71,7 +83,7 @@ class Verdict:
 
     @property
     def judged(self) -> bool:
-        return bool(self.drift or self.in_process or self.served)
+        return bool(self.drift or self.in_process or self.served or self.failures)
 
     @property
     def passed(self) -> bool:
@@ -94,6 +106,27 @@ def served_speedup(runs: list[LoadRun], reference: str | None) -> ServedSpeedup 
         return None
     a, b = closed[fp32[0]][common[-1]], closed[int8[0]][common[-1]]
     return ServedSpeedup(fp32[0], int8[0], common[-1], a.throughput_rps, b.throughput_rps)
+
+
+def load_failures(runs: list[LoadRun]) -> list[str]:
+    """One line per load step that failed (requests failed, arrivals never sent, a Locust worker lost) or measured
+    nothing: its figures cannot stand for the variant, so the verdict fails, whichever steps it compares."""
+    lines = []
+    for r in (r for run in runs for r in run.results):
+        if r.measured_nothing:
+            lines.append(f"{r.label}: no request completed in its {r.window_s:.1f} s window")
+            continue
+        if not r.has_failures:
+            continue
+        worst = max(r.outages, key=lambda o: o.duration_s) if r.outages else None
+        parts = [r.failed_share_line()] if r.failed_requests else []
+        parts += (
+            [f"no success for {worst.duration_s:.1f} s (t = {worst.start_s:.2f}–{worst.end_s:.2f} s)"] if worst else []
+        )
+        parts += [f"{r.unsent} arrivals never sent"] if r.unsent else []
+        parts += [f"Locust {', '.join(r.lost_workers)}"] if r.lost_workers else []
+        lines.append("; ".join(parts) if r.failed_requests else f"{r.label}: {'; '.join(parts)}")
+    return lines
 
 
 def drift_rows(variant: str, outputs: dict[str, dict[str, Any]], budget: dict[str, float] | None) -> list[DriftRow]:
@@ -169,8 +202,12 @@ def gather(
             for r in verdict.drift
             if not r.holds
         ]
-    if verdict.served is not None and verdict.served.speedup < 1.0:
-        verdict.failures.append(f"served INT8 is slower than FP32 ({verdict.served.speedup:.2f}×)")
+    verdict.failures += load_failures(runs)
+    served = verdict.served
+    if served is not None and not served.comparable:  # NaN < 1.0 is False: a dead FP32 passed as "nan×"
+        verdict.failures.append(f"served INT8 vs FP32 not comparable: {served.idle_side()}")
+    elif served is not None and served.speedup < 1.0:
+        verdict.failures.append(f"served INT8 is slower than FP32 ({served.speedup:.2f}×)")
     slow = [s for s in verdict.in_process if not s.get("holds", True)]
     verdict.failures += [
         f"{s['model']}: INT8 {s['speedup']:.2f}× FP32 in-process, below its speed budget" for s in slow

@@ -1,6 +1,7 @@
 """Locust's run time is whole seconds: a fractional --duration, --soak or --load-duration is refused up front in
-quantserve's own line (Locust's usage text came after a run began, and after evaluate saved accuracy.json); a
-stage may still last 2.5 s. A step repeated in --sweep or --rate is refused: its files would overwrite the first's."""
+quantserve's own line (Locust's usage text came after a run began, and after evaluate saved accuracy.json); so is a
+stage of 2.5 s (`test_flags_up_front`). A step repeated in --sweep or --rate is refused: its files would overwrite
+the first's."""
 
 from __future__ import annotations
 
@@ -29,8 +30,11 @@ def test_a_fractional_duration_is_refused_naming_the_next_whole_second() -> None
     assert parse_duration("1m30s") == 90
 
 
-def test_a_stage_may_still_last_a_fraction_of_a_second() -> None:
-    assert parse_stages("2:2.5s,4:1s") == ((2, 2.5), (4, 1.0))
+def test_a_stage_lasts_whole_seconds() -> None:
+    """The staged shape changes users once a second: a 2.5 s stage ran 3 s (and 0.5 s stages not at all)."""
+    assert parse_stages("2:2s,4:1s") == ((2, 2.0), (4, 1.0))
+    with pytest.raises(QuantserveError, match=r"^--stages 2:2\.5s: the staged shape changes users once a second"):
+        parse_stages("2:2.5s,4:1s")
 
 
 def test_locust_run_time_is_written_in_whole_seconds() -> None:

@@ -117,7 +117,9 @@ def test_a_served_per_token_output_is_scored_over_its_real_tokens(monkeypatch) -
     served[:, 6:] = -hidden[:, 6:]  # whatever the INT8 model computes for padding
     outputs = {"fp32": {"last_hidden_state": hidden}, "int8": {"last_hidden_state": served}}
     monkeypatch.setattr(
-        evaluator, "served_outputs", lambda url, model, data, batch_size, source, versions=None: outputs[model]
+        evaluator,
+        "served_outputs",
+        lambda url, model, data, batch_size, source, versions=None, request_timeout_s=30.0: outputs[model],
     )
     report = evaluator.evaluate_accuracy("127.0.0.1:1", ["int8"], "fp32", data, budget=DriftBudget())
     int8 = next(v for v in report.variants if v.model == "int8")
@@ -151,7 +153,9 @@ def _served_with_metric(monkeypatch, tmp_path: Path, spec: str, budget: DriftBud
     bad[:20] = np.eye(10)[(labels[:20] + 3) % 10] * 8
     outputs = {"fp32": {"logits": logits}, "int8": {"logits": logits * 1.001}, "bad": {"logits": bad}}
     monkeypatch.setattr(
-        evaluator, "served_outputs", lambda url, model, data, batch_size, source, versions=None: outputs[model]
+        evaluator,
+        "served_outputs",
+        lambda url, model, data, batch_size, source, versions=None, request_timeout_s=30.0: outputs[model],
     )
     data = TensorData({"x": np.zeros((100, 3), np.float32)}, labels)
     metric = UserMetric.load(spec)
@@ -224,7 +228,9 @@ def test_a_served_embedding_whose_neighbours_changed_is_noted(monkeypatch, capsy
     noise = 0.06 * np.linalg.norm(alike, axis=1, keepdims=True) / np.sqrt(128) * RNG.normal(size=alike.shape)
     outputs = {"fp32": {"emb": alike}, "int8": {"emb": alike + noise}}
     monkeypatch.setattr(
-        evaluator, "served_outputs", lambda url, model, data, batch_size, source, versions=None: outputs[model]
+        evaluator,
+        "served_outputs",
+        lambda url, model, data, batch_size, source, versions=None, request_timeout_s=30.0: outputs[model],
     )
     data = TensorData({"x": np.zeros((100, 3), np.float32)})
     report = evaluator.evaluate_accuracy("127.0.0.1:1", ["int8"], "fp32", data, budget=DriftBudget())

@@ -54,7 +54,9 @@ def test_labels_beyond_the_served_classes_stop_evaluate_in_one_line(
 ) -> None:
     """Ids the output has no class for are known only once it is served: refused there, nothing written."""
     monkeypatch.setattr(
-        evaluator, "served_outputs", lambda url, model, data, batch_size, source, versions=None: {"logits": LOGITS}
+        evaluator,
+        "served_outputs",
+        lambda url, model, data, batch_size, source, versions=None, request_timeout_s=30.0: {"logits": LOGITS},
     )
     args = _evaluate_args(tmp_path)
     with pytest.raises(QuantserveError) as error:

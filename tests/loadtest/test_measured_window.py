@@ -19,6 +19,7 @@ from loadtest.load_pattern import ClosedLoop
 pytestmark = pytest.mark.e2e
 
 PLANNED_S = 4.0
+CLOCKS_S = 0.1  # two clocks' disagreement allowed; the ramp cut 1.35–1.75 s
 
 
 @pytest.mark.parametrize("workers", [0, 2], ids=["one-process", "master-and-2-workers"])
@@ -27,7 +28,8 @@ def test_the_window_lasts_the_planned_duration_after_the_ramp(served_models, tmp
     settings = LoadSettings(served_models.url, served_models.fp32, served_models.load_data, pattern, PLANNED_S)
     settings.workers, settings.metrics_url = workers, served_models.metrics_url
     (result,) = run_pattern(settings, tmp_path).results
-    assert result.window_s >= PLANNED_S, f"measured {result.window_s:.2f} s of the {PLANNED_S:g} s planned"
+    # gevent's timer runs on its loop's clock, the window's ends are wall-clock stamps: 3.997 s was seen once
+    assert result.window_s >= PLANNED_S - CLOCKS_S, f"measured {result.window_s:.2f} s of the {PLANNED_S:g} s planned"
     assert not result.has_failures and result.requests > 0
     successes = result.requests - result.failed_requests
     assert result.throughput_rps == pytest.approx(successes / result.window_s)  # rates over the measured window

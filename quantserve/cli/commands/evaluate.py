@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from quantserve.cli.tables import add_json_flag, print_json
 from quantserve.cli.tls_flags import add_tls_flags, client_tls, tls_environment
 
 EXIT_OVER_BUDGET = 1
+DEFAULT_REQUEST_TIMEOUT_S = 30.0
 
 
 def register(subparsers: Any) -> None:
@@ -39,6 +41,14 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--output", default="", help="which model output to score (default: the only/first one)")
     parser.add_argument("--batch-size", type=int, default=64, help="samples per request")
+    parser.add_argument(
+        "--request-timeout",
+        type=float,
+        default=DEFAULT_REQUEST_TIMEOUT_S,
+        metavar="S",
+        help=f"seconds each request may take before it fails (default {DEFAULT_REQUEST_TIMEOUT_S:g}); raise it for a "
+        "slow model or large --batch-size",
+    )
     add_budget_flags(parser)
     add_tls_flags(parser)
     add_json_flag(parser)
@@ -55,6 +65,14 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from loadtest.interruption import hangup_as_interrupt
+
+    with hangup_as_interrupt():  # the terminal closed: stopped as on SIGTERM, a side-by-side load's figures saved
+        return evaluate(args)
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    """Score every model, judge it against the budget, save accuracy.json (and any side-by-side load), report."""
     from loadtest.evaluator import evaluate_accuracy
     from loadtest.report import render
     from optimizer.drift import parse_output_kinds
@@ -67,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
         raise QuantserveError("--models names no model")
     if args.batch_size < 1:
         raise QuantserveError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if not (math.isfinite(args.request_timeout) and args.request_timeout > 0):
+        raise QuantserveError(f"--request-timeout must be a positive number of seconds, got {args.request_timeout:g}")
     load_s = load_duration_s(args)  # before the accuracy pass, which a bad flag used to fail only after
     metric = UserMetric.load(args.metric) if args.metric else None  # a bad spec fails before any request
     # The evaluator's gRPC clients take QUANTSERVE_TLS_* when given no TLS of their own.
@@ -83,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
             budget=_budget(args),
             output_kinds=parse_output_kinds(args.output_kind),
             metric=metric,
+            request_timeout_s=args.request_timeout,
         )
     report.save(args.out)
     write_machine_facts(Path(args.out))

@@ -2,12 +2,13 @@
 
 Runs Locust headless against Triton over gRPC (closed loop, a concurrency sweep, an open-loop fixed
 rate, or a recorded trace's arrivals), writes `load-<model>.json`, Locust's CSVs and the report, and prints a table.
-Ctrl-C or SIGTERM keeps what was measured: saved and reported, marked interrupted, with one line and exit 130.
+Ctrl-C, SIGTERM or SIGHUP keeps what was measured: saved and reported, marked interrupted, with one line and exit 130.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import math
 import sys
@@ -35,7 +36,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--data", type=Path, required=True, help=".npz with one array per model input")
     parser.add_argument("--out", type=Path, required=True, help="results folder (JSON, Locust CSVs, report)")
     parser.add_argument("--users", type=int, default=16, help="concurrent closed-loop users")
-    parser.add_argument("--spawn-rate", type=float, default=0.0, help="users started per second (default: all at once)")
+    parser.add_argument(
+        "--spawn-rate", type=float, default=None, help="users started per second, above 0 (default: all at once)"
+    )
     parser.add_argument(
         "--duration", default="", help="run time per step: 60s, 2m, … (default 60s; with --trace, one pass of it)"
     )
@@ -97,12 +100,13 @@ INTERRUPTED_EXIT = 130  # as on any Ctrl-C (128 + SIGINT), once what was measure
 
 
 def run(args: argparse.Namespace) -> int:
-    from loadtest.interruption import RunInterrupted
+    from loadtest.interruption import RunInterrupted, hangup_as_interrupt
 
-    try:
-        return run_soak_command(args) if args.soak else run_load_command(args)
-    except RunInterrupted as stop:
-        return interrupted_status(stop, args.out)
+    with hangup_as_interrupt():  # the terminal closed: saved as on SIGTERM (it killed the run, nothing saved)
+        try:
+            return run_soak_command(args) if args.soak else run_load_command(args)
+        except RunInterrupted as stop:
+            return interrupted_status(stop, args.out)
 
 
 def interrupted_status(stop: RunInterrupted, out: Path) -> int:
@@ -111,11 +115,12 @@ def interrupted_status(stop: RunInterrupted, out: Path) -> int:
 
     _, html_path = render(out)
     what = stop.run.interrupted.summary() if stop.run.interrupted else "interrupted"
-    print(
-        f"quantserve loadtest: {what}; partial results saved in {stop.path} "
-        f"(report: {html_path}); exit {INTERRUPTED_EXIT}",
-        file=sys.stderr,
-    )
+    with contextlib.suppress(OSError):  # a terminal that hung up takes no line; the results are saved
+        print(
+            f"quantserve loadtest: {what}; partial results saved in {stop.path} "
+            f"(report: {html_path}); exit {INTERRUPTED_EXIT}",
+            file=sys.stderr,
+        )
     return INTERRUPTED_EXIT
 
 
@@ -131,12 +136,13 @@ def run_load_command(args: argparse.Namespace) -> int:
         args.sweep,
         str(args.rate),
         args.arrivals,
-        args.spawn_rate or None,
+        args.spawn_rate,
         args.stages,
         args.trace,
         args.trace_speed,
         args.trace_scale,
     )
+    pattern.check()  # --spawn-rate, --stages, --rate…: one line before any probe or file
     duration = parse_duration(args.duration or default_duration(pattern))
     check_expected_arrivals(pattern, duration)  # before any probe or file
     metrics_url = resolve_metrics_url(args)
@@ -178,10 +184,18 @@ def run_load_command(args: argparse.Namespace) -> int:
 
 def failure_status(runs: list[Any], allowed: bool) -> int:
     """1 when any request failed, an open-loop arrival was never sent or a Locust worker was lost (unless allowed),
-    with one line on stderr saying which; else 0."""
+    or a step measured nothing (allowed or not: no request completed in its window), with one line on stderr saying
+    which; else 0."""
     results = [r for run in runs for r in run.results]
+    empty = [r for r in results if r.measured_nothing]
+    for r in empty:  # a model slower than the window reported 0 requests and exit 0
+        print(
+            f"quantserve loadtest: {r.label}: no request completed in its {r.window_s:.1f} s window, nothing was "
+            "measured (notes above, report written); exit 1",
+            file=sys.stderr,
+        )
     if allowed or not any(r.has_failures for r in results):
-        return 0
+        return 1 if empty else 0
     failed, unsent = sum(r.failed_requests for r in results), sum(r.unsent for r in results)
     total = sum(r.requests for r in results)
     parts = [f"{failed} of {total} requests failed"] if failed else []
@@ -213,9 +227,7 @@ def run_soak_command(args: argparse.Namespace) -> int:
     from loadtest.soak import run_soak
 
     others = {"--rate": str(args.rate), "--trace": args.trace, "--stages": args.stages, "--sweep": args.sweep}
-    pattern, seconds = soak_from_flags(
-        args.soak, args.users, args.spawn_rate or None, {**others, "--duration": args.duration}
-    )
+    pattern, seconds = soak_from_flags(args.soak, args.users, args.spawn_rate, {**others, "--duration": args.duration})
     flat = True
     for model in [m.strip() for m in args.model.split(",") if m.strip()]:
         settings = LoadSettings(
