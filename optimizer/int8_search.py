@@ -73,7 +73,7 @@ from optimizer.sensitivity import (
 from optimizer.smoothquant import SmoothRecord, smooth_quant, smoothing_maxima
 from optimizer.tensor_ranges import ProgressCallback
 from optimizer.transformer import TRANSFORMER_OP_TYPES, detect_encoder, run_model
-from optimizer.user_metric import UserMetric, add_user_metric
+from optimizer.user_metric import MetricError, UserMetric, add_user_metric
 from optimizer.verify import batch_compositions, verify_batch_size
 from quantserve.artifact import Artifact
 from quantserve.data import TensorData
@@ -439,11 +439,12 @@ class _SearchRun:
             )
             mixed["chosen"] = chosen is mixed_candidate
         self._refuse_unverified(chosen)
-        self._refuse_exhausted(chosen, mixed)
         if not self._quantizes_anything(chosen):
             chosen = self._nothing_in_int8(tried)
             if mixed:
                 mixed["chosen"] = False
+        else:
+            self._refuse_exhausted(chosen, mixed)
         return chosen, self._record(chosen, tried, mixed)
 
     def _refuse_unverified(self, chosen: Candidate) -> None:
@@ -566,7 +567,7 @@ class _SearchRun:
         scheme ORT cannot apply to this graph does not end the search while another scheme can)."""
         try:
             return [self._candidate(scheme, base, f"{scheme.name}.onnx")]
-        except BudgetExceeded:
+        except (BudgetExceeded, MetricError):  # a refusal, or the user's metric failing on any model
             raise
         except QuantserveError as exc:
             self.failed[scheme.name] = str(exc)

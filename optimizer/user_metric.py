@@ -18,6 +18,10 @@ from optimizer.drift import DriftBudget, DriftReport, Violation, normalized_slac
 from quantserve.errors import QuantserveError
 
 
+class MetricError(QuantserveError):
+    """The user's metric failed or returned no number: their error, whatever the model (never a scheme's failure)."""
+
+
 @dataclass(frozen=True)
 class UserMetric:
     """A task metric the user names (`--metric package.module:function`): function(outputs, labels) -> score.
@@ -48,13 +52,13 @@ class UserMetric:
         try:
             result = self.function(outputs, labels)
         except Exception as exc:  # the user's code: report it as their error, in one line
-            raise QuantserveError(f"--metric '{self.spec}' raised {type(exc).__name__}: {exc}") from exc
+            raise MetricError(f"--metric '{self.spec}' raised {type(exc).__name__}: {exc}") from exc
         value, higher = result, True
         if isinstance(result, Mapping):
             value, higher = result.get("value"), bool(result.get("higher_is_better", True))
         number = _finite(value)
         if number is None:
-            raise QuantserveError(
+            raise MetricError(
                 f"--metric '{self.spec}' returned {result!r}; expected a finite number or "
                 "{'value': finite number, 'higher_is_better': bool}"
             )
