@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -18,7 +19,7 @@ from quantserve.artifact import Dim, TensorSpec
 from quantserve.data import as_sent
 from quantserve.errors import InternalError, QuantserveError
 from quantserve.runner import Runner, concat_outputs
-from serving.tls import ClientTls
+from serving.tls import HANDSHAKE_TIMEOUT_S, ClientTls, tls_problem
 
 # Triton's wire datatypes and numpy's names for them.
 TRITON_TO_NUMPY = {
@@ -75,6 +76,9 @@ def call_with_retry(call: Callable[[float], Any], policy: RetryPolicy, per_call_
 
 
 def _grpc() -> Any:
+    # gRPC's own INFO lines (each failed TLS handshake) would bury the one line that names the cause; ERROR keeps
+    # its real errors. Read once, when grpc is first imported; a value the user set wins.
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     import tritonclient.grpc as grpcclient
 
     return grpcclient
@@ -116,10 +120,21 @@ class TritonGrpcClient:
             raise QuantserveError(f"{self.url}: {what} failed: {exc}") from exc
 
     def is_server_live(self) -> bool:
+        """Whether the server answers; a TLS mismatch no retry mends (an unknown CA, an expired certificate, a
+        missing client certificate) raises the one line that names it instead."""
         try:
             return bool(self._client.is_server_live(client_timeout=self.timeout_s))
-        except _server_error():
+        except _server_error() as exc:
+            cause = self._tls_cause(exc)
+            if cause is not None:
+                raise QuantserveError(f"{self.url}: {cause}") from None
             return False
+
+    def _tls_cause(self, exc: Exception) -> str | None:
+        """The TLS cause of an unreachable server (gRPC says only UNAVAILABLE), or None where TLS is not it."""
+        if str(getattr(exc, "status", lambda: None)()) != "StatusCode.UNAVAILABLE":
+            return None  # a hung server's DEADLINE_EXCEEDED is no TLS matter: spare it a handshake's wait
+        return tls_problem(self.url, self.tls, timeout_s=min(self.timeout_s, HANDSHAKE_TIMEOUT_S))
 
     def is_server_ready(self) -> bool:
         try:
@@ -215,7 +230,8 @@ class TritonGrpcClient:
         try:
             result = call_with_retry(once, self.retry, self.timeout_s)
         except _server_error() as exc:
-            raise QuantserveError(f"{self.url}: inference on '{model}' failed: {exc}") from exc
+            cause = self._tls_cause(exc)
+            raise QuantserveError(f"{self.url}: inference on '{model}' failed: {cause or exc}") from exc
         names = outputs or [o["name"] for o in result.get_response(as_json=True)["outputs"]]
         return {name: result.as_numpy(name) for name in names}
 

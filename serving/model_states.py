@@ -1,17 +1,31 @@
-"""Which of the models a starting tritonserver was asked to load it did not load, and why, from its repository index.
+"""Which models a tritonserver does not serve: those it did not load, and why; and loaded ones whose process died.
 
 Triton lists a model that failed to load as UNAVAILABLE with a reason, but a model whose config.pbtxt
 it cannot parse only by name, with no state and no reason (the parse error is in its log alone):
 that one is named with the same parse, by Triton's own message type.
+
+A Python backend model instance runs in its own process (`triton_python_backend_stub`, a child of
+tritonserver whose command line names the model's folder and the instance). When it dies (kill -9, the
+kernel's out-of-memory killer) Triton 2.51 keeps the model READY and fails every request to it with "Stub
+process '<instance>' is not healthy"; its backend reaps a stub only when it unloads the instance, so the dead
+one stays a zombie child of tritonserver, and how it ended can be read from /proc. `InstanceWatch` finds them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from quantserve.errors import QuantserveError
 from serving.model_config import CONFIG_NAME, parse_config
+
+STUB_PROGRAM = "triton_python_backend_stub"
+PROC_DIR = Path("/proc")
 
 
 def models_not_loaded(
@@ -48,3 +62,96 @@ def not_loaded_line(failed: dict[str, str], log_path: Path | None) -> str:
         return f"model '{name}' failed to load: {reason} (log: {log_path})"
     listed = "; ".join(f"'{name}': {reason}" for name, reason in failed.items())
     return f"{len(failed)} models failed to load: {listed} (log: {log_path})"
+
+
+@dataclass(frozen=True)
+class ModelInstance:
+    """One Python backend model instance: the process that runs `<repo>/<model>/<version>/model.py`."""
+
+    model: str
+    version: str
+    name: str  # Triton's instance name, e.g. "dense_0_0"
+    pid: int
+
+
+def model_instance(pid: int, argv: list[str]) -> ModelInstance | None:
+    """The instance a stub's command line names (stub, model file, shm region, two sizes, parent pid, library
+    folder, ipc handle, instance name, …); None for any other process."""
+    if len(argv) < 9 or Path(argv[0]).name != STUB_PROGRAM:
+        return None
+    model_file = Path(argv[1])
+    return ModelInstance(model_file.parent.parent.name, model_file.parent.name, argv[8], pid)
+
+
+def how_it_ended(pid: int) -> str:
+    """How a process that its parent has not reaped yet ended: its wait status, field 52 of /proc/PID/stat."""
+    try:
+        stat = (PROC_DIR / str(pid) / "stat").read_text()
+        status = int(stat[stat.rindex(")") + 2 :].split()[49])
+    except (OSError, ValueError, IndexError):
+        return "ended (how is not known)"
+    if not status & 0x7F:
+        return f"exited with code {status >> 8 & 0xFF}"
+    number = status & 0x7F
+    with contextlib.suppress(ValueError):
+        if signal.Signals(number) == signal.SIGKILL:
+            return "killed by SIGKILL (kill -9, or the kernel's out-of-memory killer)"
+        return f"killed by {signal.Signals(number).name}"
+    return f"killed by signal {number}"
+
+
+class InstanceWatch:
+    """Names the model instances of one tritonserver whose process died while Triton still serves them.
+
+    A stub Triton stops on an unload is reaped at once, so a zombie stub seen at two looks in a row is one that
+    died unasked. Each is named once; a new server (another pid) starts a new watch.
+    """
+
+    def __init__(self) -> None:
+        self._server_pid: int | None = None
+        self._forget()
+
+    def _forget(self) -> None:
+        self._known: dict[int, ModelInstance] = {}  # stub pid → its instance, read while it ran
+        self._zombies: set[int] = set()  # stubs ended but not reaped at the last look
+        self._named: set[int] = set()
+
+    def learn(self, server_pid: int | None) -> tuple[set[int], set[int]]:
+        """Note the instances of the server's running stubs; returns the pids of its children and of its zombies.
+
+        Called after a start or a load too: a stub is named by the command line read while it ran, so one killed
+        before the next poll would otherwise go unnamed.
+        """
+        if server_pid is None:
+            return set(), set()
+        if server_pid != self._server_pid:
+            self._forget()
+            self._server_pid = server_pid
+        try:
+            children = psutil.Process(server_pid).children()
+        except psutil.Error:  # the server itself is gone: the supervisor restarts it
+            return set(), set()
+        zombies = {child.pid for child in children if self._look(child)}
+        return {child.pid for child in children}, zombies
+
+    def dead(self, server_pid: int | None) -> list[tuple[ModelInstance, str]]:
+        """Instances whose process died since the last looks, each with how it ended; look every poll."""
+        present, zombies = self.learn(server_pid)
+        found = [(self._known[pid], how_it_ended(pid)) for pid in sorted(zombies & self._zombies - self._named)]
+        self._named = {pid for pid in self._named | {i.pid for i, _ in found} if pid in present}
+        self._known = {pid: instance for pid, instance in self._known.items() if pid in present}
+        self._zombies = {pid for pid in zombies if pid in self._known}
+        return found
+
+    def _look(self, child: psutil.Process) -> bool:
+        """Note a running stub's instance; True for a zombie (its command line is gone with it)."""
+        try:
+            if child.status() == psutil.STATUS_ZOMBIE:
+                return True
+            if child.pid not in self._known:
+                instance = model_instance(child.pid, child.cmdline())
+                if instance is not None:
+                    self._known[child.pid] = instance
+        except psutil.Error:  # ended while we looked: seen at the next look
+            pass
+        return False

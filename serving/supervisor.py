@@ -10,10 +10,16 @@ are ready, so a deploy or a rollback goes live with no failed request.
 A restart never lets one broken model folder take the healthy models down: a folder Triton cannot serve
 (no config.pbtxt, no version) is left out of the models asked for, a model that fails to load is set
 aside, and each is named in a warning line; only the first start refuses them (see `start`).
+
+A model instance whose process dies (a Python backend stub killed by kill -9 or the out-of-memory killer) is
+named in one line and, under explicit model control, that model alone is reloaded through the repository API
+(the tritonserver and the other models keep serving): Triton itself keeps such a model READY while every
+request to it fails. A reload that fails unloads the model, so it reads as not ready rather than failing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +28,7 @@ from pathlib import Path
 
 from quantserve.errors import InternalError, QuantserveError
 from serving.model_config import CONFIG_NAME, MODEL_NAME
+from serving.model_states import InstanceWatch, ModelInstance
 from serving.repository import prepare_repository
 from serving.server import ServerOptions, TritonServer
 
@@ -118,6 +125,7 @@ class Supervisor:
         self._prints: dict[str, tuple[object, ...]] = {}
         self._down_cause: str | None = None  # set while a restart attempt has failed
         self._repo_unreadable = False  # said once, not every poll
+        self._instances = InstanceWatch()
 
     @property
     def ready(self) -> bool:
@@ -141,6 +149,7 @@ class Supervisor:
         for name, reason in {**self.server.not_loaded, **self._said(skipped)}.items():
             self.log(f"warning: model '{name}' not loaded: {reason}; the other models serve")
         self.watchdog.reset(time.monotonic())
+        self._instances.learn(self.server.pid)
         self._ready.set()
 
     def _options_skipping(self, skipped: dict[str, str]) -> ServerOptions:
@@ -170,8 +179,10 @@ class Supervisor:
             elif self._is_hung():
                 hang_s = self.watchdog.hang_s
                 self._restart(f"stopped answering (no reply to /v2/health/live for {hang_s:g} s)", kill=True)
-            elif self.watches_repository:
-                self.reload_changed()
+            else:
+                if self.watches_repository:
+                    self.reload_changed()
+                self.recover_dead_instances()
 
     def _is_hung(self) -> bool:
         """Ask the liveness endpoint when a check is due; True once it has gone unanswered for the watchdog's hang_s."""
@@ -226,6 +237,7 @@ class Supervisor:
         for name in changed:
             try:
                 control.load(name)
+                self._instances.learn(self.server.pid)  # its new instances, before anyone hears it is live
                 self.log(f"model '{name}' reloaded: versions {control.ready_versions(name)} live")
             except QuantserveError as exc:
                 self.log(f"model '{name}' reload failed, previous versions keep serving: {exc}")
@@ -240,3 +252,43 @@ class Supervisor:
         if changed or removed:  # a load blocks this thread for as long as it takes: that wait is no silence
             self.watchdog.reset(time.monotonic())
         return changed
+
+    def recover_dead_instances(self) -> list[str]:
+        """Name each model instance whose process died and reload its model (explicit model control only: the
+        other modes cannot load one model); returns the models reloaded or tried."""
+        dead = self._instances.dead(self.server.pid)
+        for instance, how in dead:
+            self.log(self._death_line(instance, how))
+        models = sorted({instance.model for instance, _ in dead}) if self.watches_repository else []
+        for model in models:
+            self._reload_after_death(model)
+        if models:
+            self.watchdog.reset(time.monotonic())
+        return models
+
+    def _death_line(self, instance: ModelInstance, how: str) -> str:
+        then = (
+            "reloading the model"
+            if self.watches_repository
+            else f"its requests fail until serve restarts (model control '{self.options.model_control}' cannot "
+            "reload one model)"
+        )
+        return (
+            f"model '{instance.model}' instance {instance.name} (version {instance.version}, pid {instance.pid}) "
+            f"died: {how}; {then}"
+        )
+
+    def _reload_after_death(self, model: str) -> None:
+        """Load `model` again; if that fails, unload it (Triton would go on calling it ready) and say so."""
+        control = self.server.control(timeout_s=max(60.0, self.options.startup_timeout_s))
+        try:
+            control.load(model)
+            self._instances.learn(self.server.pid)  # its new instances, before anyone hears it serves again
+            self.log(f"model '{model}' reloaded after its instance died: versions {control.ready_versions(model)} live")
+        except QuantserveError as exc:
+            with contextlib.suppress(QuantserveError, OSError):
+                control.unload(model)
+            self.log(
+                f"model '{model}' reload failed after its instance died ({str(exc).splitlines()[0]}); unloaded: not "
+                "ready until it is deployed again or serve restarts"
+            )

@@ -3,12 +3,21 @@
 Triton 2.51 serves TLS on gRPC only (`--grpc-use-ssl`, `--grpc-server-cert`, `--grpc-server-key`,
 and with a client CA `--grpc-use-ssl-mutual` + `--grpc-root-cert`); its HTTP endpoint has no TLS,
 so with TLS on quantserve keeps HTTP and metrics on loopback.
+
+Both sides check their PEM files before use, each mistake in one line (neither Triton nor gRPC names the
+file at fault: a key of another certificate made tritonserver exit under a false "Socket already in use", and
+a client only ever saw "no Triton server answers"): a certificate file holds certificates, a key file a key,
+the key matches the certificate, and each certificate is within its dates. The dates and the certificates'
+names are read with `cryptography` where installed; Python's `ssl` (the same OpenSSL) checks the rest.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import os
+import socket
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +48,9 @@ class ServerTls:
         object.__setattr__(self, "cert", _readable(self.cert, "--tls-cert"))
         object.__setattr__(self, "key", _readable(self.key, "--tls-key"))
         object.__setattr__(self, "client_ca", _readable(self.client_ca, "--tls-client-ca"))
+        check_key_pair(self.cert, "--tls-cert", self.key, "--tls-key")
+        if self.client_ca is not None:
+            check_ca_file(self.client_ca, "--tls-client-ca")
 
     def flags(self) -> list[str]:
         """tritonserver's gRPC TLS flags (checked against the 2.51 binary's --help)."""
@@ -61,6 +73,10 @@ class ClientTls:
             raise QuantserveError("--tls-cert and --tls-key go together (a client certificate needs its key)")
         for name, flag in (("ca", "--tls-ca"), ("cert", "--tls-cert"), ("key", "--tls-key")):
             object.__setattr__(self, name, _readable(getattr(self, name), flag))
+        if self.ca is not None:
+            check_ca_file(self.ca, "--tls-ca")
+        if self.cert is not None and self.key is not None:
+            check_key_pair(self.cert, "--tls-cert", self.key, "--tls-key")
 
     @classmethod
     def from_args(cls, ca: Path | None, cert: Path | None = None, key: Path | None = None) -> ClientTls | None:
@@ -86,6 +102,181 @@ class ClientTls:
             "private_key": str(self.key) if self.key else None,
             "certificate_chain": str(self.cert) if self.cert else None,
         }
+
+
+def check_key_pair(cert: Path, cert_flag: str, key: Path, key_flag: str) -> None:
+    """One line if `cert` holds no usable certificate, `key` no private key, the two do not match, or a certificate
+    is outside its dates."""
+    certificates = pem_certificates(cert, cert_flag)
+    data = key.read_bytes()
+    if b"PRIVATE KEY-----" not in data:
+        holds = " (it holds a certificate: are --tls-cert and --tls-key swapped?)" if _CERT_PEM in data else ""
+        raise QuantserveError(f"{key_flag} {key}: no PEM private key in it{holds}")
+    try:  # the password is never asked for on the terminal: gRPC cannot use an encrypted key anyway
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(cert, key, password=lambda: b"")
+    except ssl.SSLError as exc:
+        if exc.reason == "KEY_VALUES_MISMATCH":
+            raise QuantserveError(
+                f"{key_flag} {key} does not match {cert_flag} {cert} (the key of another certificate)"
+            ) from exc
+        raise QuantserveError(
+            f"{cert_flag} {cert} with {key_flag} {key}: unusable ({_reason(exc)}; an encrypted key is not supported)"
+        ) from exc
+    check_dates(certificates, cert, cert_flag)
+
+
+def check_ca_file(ca: Path, flag: str) -> None:
+    """One line if `ca` holds no certificate OpenSSL can trust, or one outside its dates."""
+    certificates = pem_certificates(ca, flag)
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=ca)
+    except ssl.SSLError as exc:
+        raise QuantserveError(f"{flag} {ca}: not a usable CA certificate ({_reason(exc)})") from exc
+    check_dates(certificates, ca, flag, any_will_do=True)
+
+
+_CERT_PEM = b"-----BEGIN CERTIFICATE-----"
+
+
+def pem_certificates(path: Path, flag: str) -> list[Any]:
+    """The certificates in a PEM file (`cryptography` objects; none listed where it is not installed)."""
+    data = path.read_bytes()
+    if _CERT_PEM not in data:
+        holds = (
+            " (it holds a private key: are --tls-cert and --tls-key swapped?)" if b"PRIVATE KEY-----" in data else ""
+        )
+        raise QuantserveError(f"{flag} {path}: no PEM certificate in it{holds}")
+    try:
+        from cryptography import x509
+    except ImportError:
+        return []
+    try:
+        return list(x509.load_pem_x509_certificates(data))
+    except ValueError as exc:
+        raise QuantserveError(f"{flag} {path}: not a readable PEM certificate ({exc})") from exc
+
+
+def check_dates(certificates: list[Any], path: Path, flag: str, any_will_do: bool = False) -> None:
+    """One line for a certificate that has expired or is not valid yet (peers would refuse it): the first one, or
+    with `any_will_do` (a CA bundle, where one good root suffices) only when none is within its dates."""
+    problems = [_date_problem(certificate) for certificate in certificates]
+    if any_will_do and None in problems:
+        return
+    problem = next((p for p in problems if p is not None), None)
+    if problem is not None:
+        raise QuantserveError(f"{flag} {path}: {problem}")
+
+
+def _date_problem(certificate: Any) -> str | None:
+    subject = certificate.subject.rfc4514_string() or "(no subject)"
+    now = dt.datetime.now(dt.UTC)
+    if certificate.not_valid_after_utc < now:
+        return (
+            f"certificate '{subject}' expired on {certificate.not_valid_after_utc:%Y-%m-%d %H:%M} UTC; issue a new one"
+        )
+    if certificate.not_valid_before_utc > now:
+        begins = f"{certificate.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
+        return f"certificate '{subject}' is not valid before {begins} (is this machine's clock right?)"
+    return None
+
+
+def _reason(exc: ssl.SSLError) -> str:
+    return str(exc.reason or exc.strerror or exc).lower().replace("_", " ")
+
+
+HANDSHAKE_TIMEOUT_S = 3.0
+# OpenSSL's verification codes a client meets most (x509_vfy.h), as what they mean to whoever runs it.
+NOT_SIGNED_BY_CA = (2, 18, 19, 20, 21)  # issuer unknown, self-signed, unable to verify the leaf
+EXPIRED, NOT_YET_VALID, HOSTNAME_MISMATCH = 10, 9, 62
+# TLS alerts a server sends about the client's certificate (OpenSSL reason names).
+CLIENT_CERT_ALERTS = {
+    "TLSV13_ALERT_CERTIFICATE_REQUIRED": "requires a client certificate: pass --tls-cert and --tls-key",
+    "SSLV3_ALERT_HANDSHAKE_FAILURE": "refused the handshake (a client certificate required?): pass --tls-cert and "
+    "--tls-key",
+    "TLSV1_ALERT_UNKNOWN_CA": "does not know the CA of the client certificate (is it signed by the server's "
+    "--tls-client-ca?)",
+}
+
+
+def tls_problem(url: str, tls: ClientTls | None, timeout_s: float = HANDSHAKE_TIMEOUT_S) -> str | None:
+    """Why the gRPC server at `url` (host:port) does not answer a client with these TLS settings, where TLS is the
+    reason; None where it is not (nothing listens, the handshake succeeds, or no answer in `timeout_s`).
+
+    A TLS handshake as the client makes it (the same CA, certificate and key), then one read: under TLS 1.3 a
+    server refuses a client certificate only after the handshake.
+    """
+    host, _, port = url.rpartition(":")
+    if not port.isdigit():
+        return None
+    host = host.strip("[]")
+    try:
+        connection = socket.create_connection((host, int(port)), timeout=timeout_s)
+    except OSError:
+        return None
+    with connection:
+        return _handshake_problem(connection, host, tls)
+
+
+def _handshake_problem(connection: socket.socket, host: str, tls: ClientTls | None) -> str | None:
+    try:
+        with _client_context(tls).wrap_socket(connection, server_hostname=host) as channel:
+            if tls is None:
+                return "serves gRPC over TLS: pass --tls-ca (the CA that signed its certificate)"
+            if channel.recv(1) == b"":  # a gRPC server speaks first (its HTTP/2 settings): this one hung up
+                return _hung_up(tls)
+    except ssl.SSLCertVerificationError as exc:
+        return _verify_problem(exc, host, tls)
+    except ssl.SSLError as exc:
+        return _refusal(exc, tls)
+    except OSError:  # reset, or no answer within the timeout: not a TLS matter this client can name
+        return None
+    return None
+
+
+def _hung_up(tls: ClientTls) -> str:
+    """What a server that closes the connection right after the handshake (TLS 1.3) means: no client certificate
+    it accepts."""
+    if tls.cert is None:
+        return "the server requires a client certificate: pass --tls-cert and --tls-key (mutual TLS)"
+    return f"the server refused the client certificate {tls.cert} (is it signed by the server's --tls-client-ca?)"
+
+
+def _client_context(tls: ClientTls | None) -> ssl.SSLContext:
+    if tls is None:  # a plain client: does the server speak TLS at all?
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    else:
+        context = ssl.create_default_context(cafile=tls.ca)
+        if tls.cert is not None:
+            context.load_cert_chain(tls.cert, tls.key, password=lambda: b"")
+    context.set_alpn_protocols(["h2"])  # gRPC servers refuse a handshake without it
+    return context
+
+
+def _verify_problem(exc: ssl.SSLCertVerificationError, host: str, tls: ClientTls | None) -> str:
+    trusted = f"--tls-ca {tls.ca}" if tls is not None and tls.ca is not None else "a CA this machine trusts (--tls-ca)"
+    if exc.verify_code == EXPIRED:
+        return "the server's certificate has expired (TLS handshake): the server needs a new one"
+    if exc.verify_code == NOT_YET_VALID:
+        return "the server's certificate is not valid yet (TLS handshake): is either machine's clock wrong?"
+    if exc.verify_code in NOT_SIGNED_BY_CA:
+        return f"the server's certificate is not signed by {trusted} (TLS handshake: {exc.verify_message})"
+    if exc.verify_code == HOSTNAME_MISMATCH:
+        return f"the server's certificate is not for '{host}' (TLS handshake): connect by a name it holds"
+    return f"the server's certificate does not verify (TLS handshake: {exc.verify_message})"
+
+
+def _refusal(exc: ssl.SSLError, tls: ClientTls | None) -> str | None:
+    reason = str(exc.reason or "")
+    if tls is None:
+        return None
+    if reason in CLIENT_CERT_ALERTS:
+        return f"the server {CLIENT_CERT_ALERTS[reason]}"
+    if "ALERT" in reason and tls.cert is not None:
+        return f"the server refused the client certificate {tls.cert} (TLS alert: {_reason(exc)})"
+    if reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG"):
+        return "no TLS handshake: the server may serve plain gRPC (leave out --tls-ca)"
+    return f"TLS handshake failed ({_reason(exc)})"
 
 
 WILDCARD_HOSTS = ("0.0.0.0", "::", "[::]", "")  # bind addresses meaning "every interface"

@@ -9,6 +9,7 @@ without a restart (see serving.supervisor).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -19,11 +20,13 @@ from typing import Any
 from serving.endpoints import endpoints_of, recorded
 from serving.server import MODEL_CONTROL_MODES, ServerOptions, TritonServer, check_port_free
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # each stops serve as Ctrl-C does
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "serve",
-        help="run the real tritonserver on a model repository, supervised; stops cleanly on Ctrl-C/SIGTERM",
+        help="run the real tritonserver on a model repository, supervised; stops cleanly on Ctrl-C/SIGTERM/SIGHUP",
         description="Run tritonserver on REPO until interrupted: restarted if it dies or hangs, repository changes "
         "loaded live.",
     )
@@ -69,8 +72,9 @@ def run(args: argparse.Namespace) -> int:
         )
     policy = RestartPolicy(args.max_restarts, args.restart_window)
     supervisor = Supervisor(options, policy, log=_say, watchdog=LivenessWatchdog(args.hang_timeout))
-    # SIGTERM takes the same path as Ctrl-C, so the server is stopped (by pid) whatever phase we are in.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    # SIGTERM and SIGHUP (the terminal closed) take the same path as Ctrl-C, so the server is stopped (by pid),
+    # its scratch folder and endpoint record removed, whatever phase we are in.
+    previous = {signum: signal.signal(signum, _interrupt) for signum in STOP_SIGNALS}
     interrupted = False
     try:
         check_repository_free(options)
@@ -83,11 +87,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     except KeyboardInterrupt:
         interrupted = True
-        print("stopping… (tritonserver and its model processes)", flush=True)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a closing terminal may hang up again: never cut the cleanup
+        _say("stopping… (tritonserver and its model processes)")
         return 0
     finally:
         supervisor.stop()
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         if interrupted:  # said once the server and every process it started are gone: its ports are free
             _say_stopped(supervisor.server.still_running)
 
@@ -95,9 +101,9 @@ def run(args: argparse.Namespace) -> int:
 def _say_stopped(still_running: list[int]) -> None:
     if still_running:
         pids = ", ".join(map(str, still_running))
-        print(f"stopped; tritonserver's processes {pids} were still exiting after SIGKILL", flush=True)
+        _say(f"stopped; tritonserver's processes {pids} were still exiting after SIGKILL")
     else:
-        print("stopped", flush=True)
+        _say("stopped")
 
 
 def server_options(args: argparse.Namespace) -> ServerOptions:
@@ -166,7 +172,9 @@ def serve_holding(port: int | None = None, repo: Path | None = None) -> str | No
 
 
 def _say(line: str) -> None:
-    print(line, flush=True)
+    """Print a line; a terminal already closed (SIGHUP) fails the write, which must not stop the cleanup."""
+    with contextlib.suppress(OSError):
+        print(line, flush=True)
 
 
 def _interrupt(signum: int, frame: Any) -> None:
