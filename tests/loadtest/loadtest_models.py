@@ -127,3 +127,16 @@ def make_build_dir(
         write_mlp_onnx(target, weights if weights is not None else mlp_weights())
     Manifest(directory.name, INPUTS, OUTPUTS, target="embedded", files={"model": "model.onnx"}).save(directory)
     return directory
+
+
+def own_mlp_repo(root: Path, names: tuple[str, ...] = ("mlp",), max_batch: int = 8) -> tuple[Path, Path]:
+    """A repository of the test MLP deployed under each of `names`, for a server a module starts alone (so no other
+    test's server is stopped or slowed), and the data to load it with: (repository, load data)."""
+    from serving.deploy import deploy
+
+    weights = mlp_weights()
+    data = labeled_data(64, weights, seed=3).save(root / "load.npz")
+    build = make_build_dir(root / "build", weights=weights)
+    for name in names:
+        deploy(build, root / "repo", name, max_batch=max_batch, instances=1)
+    return root / "repo", data

@@ -24,7 +24,6 @@ from loadtest.harness import LoadSettings, run_pattern
 from loadtest.load_pattern import ClosedLoop, LoadPattern, OpenLoop
 from loadtest.report import render
 from loadtest.results import UNANSWERED_ERROR, LoadResult, LoadRun
-from serving.deploy import deploy
 from serving.server import TritonServer
 
 HANG_AT_S = 4.0  # seconds into the run: the measured window starts a second or two in
@@ -35,11 +34,8 @@ def hangable(
     tmp_path_factory: pytest.TempPathFactory, triton_server_factory: Callable[..., TritonServer]
 ) -> tuple[TritonServer, Path]:
     """A server of its own (no other test's server is stopped) and the data to load it with."""
-    root = tmp_path_factory.mktemp("hung")
-    weights = models.mlp_weights()
-    data = models.labeled_data(64, weights, seed=3).save(root / "load.npz")
-    deploy(models.make_build_dir(root / "build", weights=weights), root / "repo", "mlp", max_batch=8, instances=1)
-    return triton_server_factory(root / "repo"), data
+    repo, data = models.own_mlp_repo(tmp_path_factory.mktemp("hung"))
+    return triton_server_factory(repo), data
 
 
 def _load_while_hung(server: TritonServer, data: Path, pattern: LoadPattern, workers: int, out: Path) -> LoadResult:

@@ -23,7 +23,6 @@ import pytest
 from loadtest import recording_files
 from loadtest.harness import LoadSettings, run_pattern
 from loadtest.load_pattern import TraceReplay
-from serving.deploy import deploy
 from serving.server import TritonServer
 
 TRACE_ROWS = 1_500_000  # ~11 s a million before, row by row; still over a second now, beyond a master's 1 s wait
@@ -34,11 +33,8 @@ TRACE_RATE = 50.0  # arrivals a second, evenly spaced
 def served_mlp(
     tmp_path_factory: pytest.TempPathFactory, triton_server_factory: Callable[..., TritonServer]
 ) -> tuple[TritonServer, Path]:
-    root = tmp_path_factory.mktemp("schedule")
-    weights = models.mlp_weights()
-    data = models.labeled_data(64, weights, seed=3).save(root / "load.npz")
-    deploy(models.make_build_dir(root / "build", weights=weights), root / "repo", "mlp", max_batch=8, instances=1)
-    return triton_server_factory(root / "repo"), data
+    repo, data = models.own_mlp_repo(tmp_path_factory.mktemp("schedule"))
+    return triton_server_factory(repo), data
 
 
 @pytest.fixture(scope="module")

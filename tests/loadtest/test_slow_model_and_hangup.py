@@ -23,7 +23,6 @@ import pytest
 
 from loadtest.results import LoadRun
 from quantserve.cli import main
-from serving.deploy import deploy
 from serving.server import TritonServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,18 +36,11 @@ def slow_and_fast(
     tmp_path_factory: pytest.TempPathFactory, triton_server_factory: Callable[..., TritonServer]
 ) -> tuple[TritonServer, Path]:
     """A server of its own with `mlp` and `mlp_slow` (the same model, its Python backend sleeping SLEEP_S a batch)."""
-    root = tmp_path_factory.mktemp("slow")
-    weights = models.mlp_weights()
-    data = models.labeled_data(64, weights, seed=3).save(root / "load.npz")
-    build = models.make_build_dir(root / "build", weights=weights)
-    for name in ("mlp", "mlp_slow", "dead_fp32", "mlp_int8"):
-        deploy(build, root / "repo", name, max_batch=32, instances=1)
-    _first_in_execute(root / "repo" / "mlp_slow", f"import time; time.sleep({SLEEP_S})")
+    repo, data = models.own_mlp_repo(tmp_path_factory.mktemp("slow"), ("mlp", "mlp_slow", "dead_fp32", "mlp_int8"), 32)
+    _first_in_execute(repo / "mlp_slow", f"import time; time.sleep({SLEEP_S})")
     # a backend that fails every batch after FAIL_AFTER_S (the probe's killed stub answered "not healthy" after ~2 s)
-    _first_in_execute(
-        root / "repo" / "dead_fp32", f"import time; time.sleep({FAIL_AFTER_S}); raise RuntimeError('dead')"
-    )
-    return triton_server_factory(root / "repo"), data
+    _first_in_execute(repo / "dead_fp32", f"import time; time.sleep({FAIL_AFTER_S}); raise RuntimeError('dead')")
+    return triton_server_factory(repo), data
 
 
 def _first_in_execute(model_dir: Path, line: str) -> None:
