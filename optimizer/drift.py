@@ -107,6 +107,8 @@ MASK_MIN_CLASS_VALUES = 100  # a class with fewer FP32 values in a mask is too s
 EMBEDDING_MIN_DIM = 64
 ALIKE_ROWS = 0.99  # median cosine of the rows to their mean row above which D ≥ 64 values are regressions
 FLAG_COMMITTED = 0.1  # a one-score-per-sample output in [0, 1] with most scores this near 0 or 1 is a yes/no flag
+MAX_COORDINATES = 4096  # values a sample beyond which a "classification" output is not doubted (a face mesh: 1 404)
+DOUBT_ROWS = 512  # rows the doubt is read from
 ALIKE_LOGIT_ROWS = 0.95  # the same of rows less their own means, above which "logits" may be coordinates (a doubt)
 MAX_SEQUENCE_POSITIONS = 1024  # raw 3-D logits over more positions are a per-anchor map, not a sequence
 DETECTION_SPAN_RATIO = 10.0
@@ -649,9 +651,9 @@ def kind_doubt(name: str, kind: str, values: np.ndarray) -> str:
     coordinates near a fixed layout point where their mean row does (median cosine 0.965 and 0.993 for those two).
     Judging them as classification stays (a classifier mistaken for a dense map could ship with rare answers
     flipped under a correlation that barely moves); the line names the doubt and how to say what the output is."""
-    if kind != "classification" or values.ndim != 2 or values.shape[1] < 3 or len(values) < 2:
-        return ""
-    rows = values.astype(np.float64)
+    if kind != "classification" or values.ndim != 2 or not 3 <= values.shape[1] <= MAX_COORDINATES or len(values) < 2:
+        return ""  # wider rows are a vocabulary's or a class list's, never coordinates: no float64 copy of them
+    rows = values[:DOUBT_ROWS].astype(np.float64)  # measured on every candidate: its first rows say it
     if _row_form(rows) != "raw":
         return ""
     centred = rows - rows.mean(axis=1, keepdims=True)
