@@ -157,3 +157,16 @@ def test_the_report_command_says_the_verdict_and_what_was_not_measured(
         "PASS · served INT8 vs FP32 not measured (load-test both variants into this folder) · "
         "drift: 2 of 2 budgeted metrics within budget"
     )
+
+
+def test_the_report_command_exits_1_on_a_fail_verdict_and_still_writes_both_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It exited 0 whatever the verdict, so `quantserve report X && roll-out` let a FAIL through."""
+    from quantserve.cli import main
+
+    failing = _results(tmp_path / "fail", int8_top1=0.9)
+    assert main(["report", str(failing)]) == 1
+    assert capsys.readouterr().out.splitlines()[-1].startswith("FAIL")
+    assert (failing / "report.md").is_file() and (failing / "report.html").is_file()
+    assert main(["report", str(_results(tmp_path / "pass"))]) == 0

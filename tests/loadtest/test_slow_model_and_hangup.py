@@ -95,7 +95,7 @@ def test_a_reference_whose_every_request_failed_fails_the_verdict(
     assert main(argv) == 1
     out = capsys.readouterr().out
     assert "slower than the window" not in out, out
-    assert main(["report", str(tmp_path)]) == 0
+    assert main(["report", str(tmp_path)]) == 1  # a FAIL verdict gates a script
     headline = capsys.readouterr().out.splitlines()[-1]
     assert headline.startswith("FAIL · served INT8 vs FP32 not comparable: dead_fp32 served nothing at 2 users"), (
         headline

@@ -12,7 +12,8 @@ def register(subparsers: Any) -> None:
         "report",
         help="render Markdown and self-contained HTML from a results folder",
         description="Render report.md and report.html (inline SVG plots, no external files) from load-*.json "
-        "and accuracy.json in RESULTS.",
+        "and accuracy.json in RESULTS. Exits 1 when the verdict is FAIL (the files are written either way), so a "
+        "script can gate a rollout on it; 0 on PASS or when nothing was judged.",
     )
     parser.add_argument("results", type=Path, help="folder written by loadtest/evaluate")
     parser.add_argument(
@@ -30,5 +31,6 @@ def run(args: argparse.Namespace) -> int:
 
     md_path, html_path = render(args.results, args.build)
     print(f"wrote {html_path} and {md_path}")
-    print(verdict_headline(load_results(args.results, args.build).verdict))
-    return 0
+    verdict = load_results(args.results, args.build).verdict
+    print(verdict_headline(verdict))
+    return 1 if verdict.judged and not verdict.passed else 0
