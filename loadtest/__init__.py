@@ -2,7 +2,8 @@
 
 Python API (the CLI's `loadtest`, `evaluate` and `report` call the same functions):
 - `loadtest.harness.run_pattern(LoadSettings, out_dir, server_pid=None) -> LoadRun` — every measured step of
-  a load pattern (`loadtest.load_pattern`: `ClosedLoop(users)`, `OpenLoop(rate, arrivals)`, `Sweep`);
+  a load pattern (`loadtest.load_pattern`: `ClosedLoop(users)`, `OpenLoop(rate, arrivals)`, `Sweep`; the settings
+  in `loadtest.load_settings`);
   `run_load(url, model, data, users, duration_s, out_dir, …) -> LoadResult` — one closed-loop step. Ctrl-C or
   SIGTERM saves what was measured, marked, and raises `loadtest.interruption.RunInterrupted` (a KeyboardInterrupt).
 - `loadtest.evaluator.evaluate_accuracy(url, models, reference, data, …) -> AccuracyReport`.

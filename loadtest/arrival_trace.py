@@ -48,7 +48,6 @@ import io
 import itertools
 import json
 import math
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,19 +55,15 @@ from typing import Any
 
 import numpy as np
 
+from loadtest.trace_columns import TraceRows, as_amounts, as_seconds, as_sizes, is_number
 from quantserve.errors import QuantserveError
 
 TIME_COLUMNS = ("timestamp", "time", "arrival_time", "arrival")
 COUNT_COLUMNS = ("count", "requests", "invocations")  # arrivals in the row's interval
 RATE_COLUMNS = ("rate", "rps", "qps")  # arrivals per second over the row's interval
 SIZE_COLUMNS = ("batch_size", "batch", "samples")  # samples in the row's request
-MAX_REQUEST_SAMPLES = 4096  # a request's samples, as a sanity bound (Triton's max_batch_size is far below)
 COUNT_SEED = 0  # where in its interval each counted arrival falls: fixed, so a replay is repeatable
 TIME_UNITS = {"": 1.0, "_s": 1.0, "_ms": 1e-3, "_us": 1e-6, "_ns": 1e-9}  # a column name's suffix
-# a date-time, its zone (Z or ±HH:MM) optional: without one, every row is taken in the same (unknown) zone
-DATE_TIME = re.compile(r"(\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?)(Z|[+-]\d{2}:?\d{2})?")
-# unit-less numbers this large are no Unix time in seconds (1e11 s is the year 5138): epoch ms, µs or ns
-EPOCH_UNITS = ((1e17, 1e-9), (1e14, 1e-6), (1e11, 1e-3))
 MAX_ARRIVALS = 10_000_000  # a trace's arrivals held in memory (80 MB of float64)
 
 
@@ -224,7 +219,7 @@ def _refuse_first_bad_gap(path: Path, lines: list[str]) -> None:
     for number, line in enumerate(lines, start=1):
         if not line or line.startswith("#"):
             continue
-        if not _is_number(line):
+        if not is_number(line):
             raise QuantserveError(
                 f"--trace {path} line {number}: '{line[:40]}' is not a gap in microseconds "
                 f"(a CSV of timestamps needs a header with one of: {', '.join(TIME_COLUMNS)})"
@@ -261,37 +256,6 @@ def _csv_line(cells: list[str]) -> str:
     return buffer.getvalue()
 
 
-@dataclass(frozen=True)
-class _Rows:
-    """A CSV's data rows under its header, read a whole column at a time (a row per line: `numbers` are the file's
-    line numbers, so every error names the line at fault)."""
-
-    path: Path
-    header: list[str]
-    numbers: list[int]
-    lines: list[str]
-
-    @classmethod
-    def of(cls, path: Path, lines: list[str], first_line: int = 1) -> _Rows:
-        kept = [index for index, line in enumerate(lines) if line and line[0] != "#"]
-        header = [name.strip() for name in next(csv.reader([lines[kept[0]]]))]
-        return cls(path, header, [index + first_line for index in kept[1:]], [lines[index] for index in kept[1:]])
-
-    def cells(self, column: int) -> list[str]:
-        """Column `column` of every row, stripped ("" where a row is shorter)."""
-        joined = "\n".join(self.lines) if len(self.header) == 1 else ","
-        if "," not in joined and '"' not in joined:
-            return self.lines  # one column, nothing quoted: each line is its cell (3× faster than csv for millions)
-        cells = [row[column].strip() if column < len(row) else "" for row in csv.reader(self.lines)]
-        if len(cells) != len(self.lines):  # an unclosed quote ran on into the next line: read each line alone
-            rows = (next(csv.reader([line])) for line in self.lines)
-            cells = [row[column].strip() if column < len(row) else "" for row in rows]
-        return cells
-
-    def refuse(self, row: int, name: str, value: str, what: str) -> QuantserveError:
-        return QuantserveError(f"--trace {self.path} line {self.numbers[row]}: {name} '{value[:40]}' {what}")
-
-
 def _minute_columns(header: list[str]) -> list[int]:
     """Indices of columns named 1, 2, … N in order (Azure Functions' invocations per minute), or none."""
     columns = [i for i, name in enumerate(header) if name.isdigit()]
@@ -300,13 +264,13 @@ def _minute_columns(header: list[str]) -> list[int]:
     return columns
 
 
-def _from_minute_counts(rows: _Rows, scale: float = 1.0) -> tuple[np.ndarray, float]:
+def _from_minute_counts(rows: TraceRows, scale: float = 1.0) -> tuple[np.ndarray, float]:
     """Counts per minute in columns 1 … N, summed over the rows (functions), as a count per 60 s interval."""
     columns = _minute_columns(rows.header)
     table = [next(csv.reader([line])) for line in rows.lines]
     cells = [row[i].strip() if i < len(row) else "" for row in table for i in columns]
-    flat = _Rows(rows.path, rows.header, [number for number in rows.numbers for _ in columns], [])
-    totals = _as_amounts(flat, "a minute's count", cells).reshape(len(table), len(columns)).sum(axis=0)
+    flat = TraceRows(rows.path, rows.header, [number for number in rows.numbers for _ in columns], [])
+    totals = as_amounts(flat, "a minute's count", cells).reshape(len(table), len(columns)).sum(axis=0)
 
     def describe(minute: int) -> str:
         return f": minute {rows.header[columns[minute]]}'s count {totals[minute]:g} (summed over the rows)"
@@ -322,7 +286,7 @@ def _from_timestamps(
     """A CSV's arrival-time column; a pass lasts the span plus one mean gap, so looping keeps the mean rate. Also
     whether the rows were counts per interval (scaled here by `scale`, before any arrival is placed). `first_line`:
     the number of `lines[0]` in the file."""
-    rows = _Rows.of(path, lines, first_line)
+    rows = TraceRows.of(path, lines, first_line)
     lowered = [name.lower() for name in rows.header]
     found = [(lowered.index(n + u), u) for n in TIME_COLUMNS for u in TIME_UNITS if n + u in lowered]
     if not found and _minute_columns(rows.header):
@@ -335,9 +299,9 @@ def _from_timestamps(
             f"--trace {path}: no arrival-time column (looked for {', '.join(TIME_COLUMNS)}; found: {shown})"
         )
     column, unit = found[0]
-    seconds = _as_seconds(rows, rows.header[column], rows.cells(column), TIME_UNITS[unit] if unit else None)
+    seconds = as_seconds(rows, rows.header[column], rows.cells(column), TIME_UNITS[unit] if unit else None)
     sized = [i for i, name in enumerate(lowered) if name in SIZE_COLUMNS]
-    sizes = _as_sizes(rows, rows.header[sized[0]], rows.cells(sized[0])) if sized else None
+    sizes = as_sizes(rows, rows.header[sized[0]], rows.cells(sized[0])) if sized else None
     counted = [i for i, name in enumerate(lowered) if name in COUNT_COLUMNS + RATE_COLUMNS]
     if counted:
         offsets, period, source = _from_column_counts(rows, counted[0], seconds, scale)
@@ -353,60 +317,16 @@ def _from_timestamps(
 
 
 def _from_column_counts(
-    rows: _Rows, column: int, seconds: np.ndarray, scale: float
+    rows: TraceRows, column: int, seconds: np.ndarray, scale: float
 ) -> tuple[np.ndarray, float, np.ndarray]:
     """`_from_counts` of a count or rate column, each row named by its line if its interval holds too many."""
     name, cells = rows.header[column], rows.cells(column)
-    amounts = _as_amounts(rows, name, cells) * scale
+    amounts = as_amounts(rows, name, cells) * scale
 
     def describe(row: int) -> str:
         return f" line {rows.numbers[row]}: {name} '{cells[row][:40]}'"
 
     return _from_counts(rows.path, name, seconds, amounts, name.lower() in RATE_COLUMNS, describe)
-
-
-def _as_sizes(rows: _Rows, name: str, cells: list[str]) -> np.ndarray:
-    """A request-size column: whole numbers of samples, 1 to MAX_REQUEST_SAMPLES."""
-    what = f"is not a whole number of samples from 1 to {MAX_REQUEST_SAMPLES}"
-    return _as_column(rows, name, cells, np.int64, lambda n: (n >= 1) & (n <= MAX_REQUEST_SAMPLES), what)
-
-
-def _as_amounts(rows: _Rows, name: str, cells: list[str]) -> np.ndarray:
-    """A count or rate column: finite numbers >= 0."""
-    return _as_column(rows, name, cells, np.float64, lambda x: np.isfinite(x) & (x >= 0), "is not a number >= 0")
-
-
-def _as_column(
-    rows: _Rows,
-    name: str,
-    cells: list[str],
-    dtype: Any,
-    valid: Callable[[np.ndarray], np.ndarray],
-    what: str,
-    unparsed: str = "",
-    converted: list[str] | None = None,
-) -> np.ndarray:
-    """The cells (or the texts `converted` from them) as numbers, converted a whole column at once (each as `float`,
-    `int` or `np.datetime64` would read it alone); the first that does not parse (`unparsed`, else `what`) or is
-    not `valid` (`what`) is one line naming it."""
-    texts = cells if converted is None else converted
-    try:
-        values = np.array(texts, dtype=dtype)
-    except (ValueError, OverflowError):
-        bad = next(i for i, text in enumerate(texts) if not _parses(text, dtype))
-        raise rows.refuse(bad, name, cells[bad], unparsed or what) from None
-    invalid = np.flatnonzero(~valid(values))
-    if len(invalid):
-        raise rows.refuse(int(invalid[0]), name, cells[int(invalid[0])], what)
-    return values
-
-
-def _parses(cell: str, dtype: Any) -> bool:
-    try:
-        np.array([cell], dtype=dtype)
-    except (ValueError, OverflowError):
-        return False
-    return True
 
 
 def _from_counts(
@@ -449,57 +369,3 @@ def _from_counts(
     offsets = np.repeat(starts, counts) + rng.random(int(counts.sum())) * np.repeat(widths, counts)
     placed = np.argsort(offsets, kind="stable")
     return offsets[placed], float(starts[-1] + widths[-1]), np.repeat(order, counts)[placed]
-
-
-def _as_seconds(rows: _Rows, name: str, cells: list[str], unit_s: float | None = 1.0) -> np.ndarray:
-    """Numbers (in `unit_s` seconds each; None: seconds, or epoch ms/µs/ns where the first is too large to be
-    seconds) if the first value is one, else date-times (`_as_date_times`)."""
-    if not (cells and _is_number(cells[0])):
-        return _as_date_times(rows, name, cells)
-    numbers = _as_column(
-        rows,
-        name,
-        cells,
-        np.float64,
-        np.isfinite,
-        "is not a finite number of seconds",
-        "is not a number of seconds (as the first row)",
-    )
-    if unit_s is None:
-        first = abs(float(numbers[0])) if len(numbers) else 0.0
-        unit_s = next((unit for floor, unit in EPOCH_UNITS if first >= floor), 1.0)
-    return numbers * unit_s
-
-
-def _as_date_times(rows: _Rows, name: str, cells: list[str]) -> np.ndarray:
-    """Date-times as seconds from the first (numpy's ISO 8601 parser, to the nanosecond, a whole column at once);
-    a zone suffix, Z or ±HH:MM as JSON and cloud logs write them, moves each to UTC."""
-    matches = [DATE_TIME.fullmatch(cell) for cell in cells]
-    dates = [match[1].replace(" ", "T", 1) if match else "NaT" for match in matches]  # NaT: refused below
-    what = "is not a date-time (as the first row)"
-    when = _as_column(rows, name, cells, "datetime64[ns]", lambda t: ~np.isnat(t), what, converted=dates)
-    shift = np.zeros(len(cells), dtype="timedelta64[m]")
-    for row, zone in enumerate(match[2] if match else None for match in matches):
-        if zone and zone != "Z":
-            shift[row] = _zone_minutes(rows, row, name, cells[row], zone)
-    if not len(when):
-        return np.zeros(0)
-    utc = when - shift
-    return (utc - utc[0]).astype("timedelta64[ns]").astype(np.float64) * 1e-9
-
-
-def _zone_minutes(rows: _Rows, row: int, name: str, cell: str, zone: str) -> int:
-    """A ±HH:MM (or ±HHMM) zone as minutes east of UTC; hours above 23 or minutes above 59 are no zone."""
-    digits = zone[1:].replace(":", "")
-    hours, minutes = int(digits[:2]), int(digits[2:])
-    if hours > 23 or minutes > 59:
-        raise rows.refuse(row, name, cell, f"has zone {zone}, not one from -23:59 to +23:59")
-    return (hours * 60 + minutes) * (1 if zone[0] == "+" else -1)
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True

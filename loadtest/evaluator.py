@@ -9,12 +9,13 @@ budget exactly as `optimize` judges the INT8 build (`optimizer.drift`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
 from loadtest.request_data import check_request_size
-from loadtest.results import AccuracyReport, VariantAccuracy
 from optimizer.drift import (
     DriftBudget,
     infer_output_kinds,
@@ -40,13 +41,14 @@ def served_outputs(
     data: TensorData,
     batch_size: int = 64,
     source: Path | str = "the data",
-    versions: dict[str, str] | None = None,
+    served: dict[str, ServedModel] | None = None,
     request_timeout_s: float = 30.0,
 ) -> dict[str, np.ndarray]:
     """Every output of `model` for every sample, sent in requests of `batch_size` samples; data that does not fit
     the model's inputs, or requests gRPC cannot carry, is one line naming `source`, before any request. Every
-    request asks for the version served at the start (recorded in `versions`): a deploy landing mid-run mixed two
-    versions' answers into one figure (top-1 agreement 0.74 that described neither). A request that runs past
+    request asks for the version served at the start (recorded in `served`, with the precision its deployment
+    recorded): a deploy landing mid-run mixed two versions' answers into one figure (top-1 agreement 0.74 that
+    described neither). A request that runs past
     `request_timeout_s` is one line naming the limit, the model and its rows (it said only "Deadline Exceeded")."""
     from serving.client import TritonRunner
 
@@ -54,8 +56,8 @@ def served_outputs(
     with runner:
         check_against(source, data, runner.input_specs())
         check_request_size(source, data, batch_size, runner.max_batch_size)
-        if versions is not None:
-            versions[model] = runner.version
+        if served is not None:
+            served[model] = ServedModel(runner.version, runner.precision)
         sent = RowsSent(data.batches(batch_size))
         try:
             return run_batches(runner, sent)
@@ -68,6 +70,15 @@ def served_outputs(
                 "(--request-timeout, default 30): raise --request-timeout, or send fewer samples a request "
                 "(--batch-size)"
             ) from exc
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """What answered a model's requests: the version pinned at the start, and the precision its deployment recorded
+    in its config (None: none recorded)."""
+
+    version: str
+    precision: str | None = None
 
 
 class RowsSent:
@@ -105,11 +116,11 @@ def evaluate_accuracy(
     """
     if reference not in models:
         models = [reference, *models]
-    dataset = data if isinstance(data, TensorData) else load_npz(data)
+    dataset = data if isinstance(data, TensorData) else load_npz(data, float_truth=metric is not None)
     source = "the data" if isinstance(data, TensorData) else data
-    versions: dict[str, str] = {}
+    served: dict[str, ServedModel] = {}
     outputs = {
-        model: served_outputs(url, model, dataset, batch_size, source, versions, request_timeout_s) for model in models
+        model: served_outputs(url, model, dataset, batch_size, source, served, request_timeout_s) for model in models
     }
     name = output or _headline_output(outputs[reference], output_kinds, dataset.labels, dataset.arrays)
     for model, produced in outputs.items():
@@ -133,7 +144,8 @@ def evaluate_accuracy(
     variants = [score_variant(model, rows(ref), rows(outputs[model][name]), scored, source) for model in models]
     for variant in variants:
         variant.samples = len(dataset)  # rows of the data, whatever was scored in them
-        variant.version = versions.get(variant.model, "")
+        answered = served.get(variant.model, ServedModel(""))
+        variant.version, variant.precision = answered.version, answered.precision
     _set_drops(variants, reference)
     if budget is not None:
         kinds = dict(output_kinds or {})
@@ -142,7 +154,7 @@ def evaluate_accuracy(
         labels = None if task == "embedding" else dataset.labels
         judge_variants(variants, outputs, reference, budget, kinds, labels, dataset.arrays)
     if metric is not None:
-        score_user_metric(variants, outputs, reference, metric, dataset.labels, budget)
+        score_user_metric(variants, outputs, reference, metric, dataset.metric_truth, budget)
     return AccuracyReport(
         reference=reference,
         data=str(data) if not isinstance(data, TensorData) else "<in memory>",

@@ -63,8 +63,9 @@ class MeasuredSteps:
     """One run's step results as they finish. An interrupt inside it saves them, with the step in progress, as
     `load-<model>.json` and becomes a `RunInterrupted`; a second interrupt while saving stops at once."""
 
-    def __init__(self, model: str, steps: int, out_dir: Path) -> None:
+    def __init__(self, model: str, steps: int, out_dir: Path, precision: str | None = None) -> None:
         self.model, self.steps, self.out_dir = model, steps, Path(out_dir)
+        self.precision = precision  # as the model's deployment recorded it (`serving.client.served_precision`)
         self.results: list[LoadResult] = []
         self.current = ""
         self.started = time.time()
@@ -76,7 +77,7 @@ class MeasuredSteps:
         self.results.append(result)
 
     def run(self) -> LoadRun:
-        return LoadRun(self.model, self.results)
+        return LoadRun(self.model, self.results, precision=self.precision)
 
     def __enter__(self) -> MeasuredSteps:
         return self
@@ -91,7 +92,7 @@ class MeasuredSteps:
         stopped = exc if isinstance(exc, StepInterrupted) else None
         at = stopped.at if stopped else time.time()
         partial = stopped.result if stopped else None
-        run = LoadRun(self.model, [*self.results, *([partial] if partial else [])])
+        run = LoadRun(self.model, [*self.results, *([partial] if partial else [])], precision=self.precision)
         run.interrupted = Interruption(
             at=datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
             after_s=round(at - self.started, 3),

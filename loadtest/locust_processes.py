@@ -1,12 +1,13 @@
 """The Locust processes of one load step: started so they die with us and in their own process group, waited for
 with a deadline (a hung one's stacks into its log), stopped gracefully on Ctrl-C, and their exits read.
 
-`loadtest.harness` builds their command lines and reads what they recorded.
+`loadtest.harness` builds their command lines; `loadtest.step_result` reads what they recorded.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import subprocess
@@ -21,6 +22,7 @@ STOP_GRACE_S = 10.0  # an interrupted Locust run closes its window and writes it
 # The master ends the run on time whatever its workers do (at its end it sends them "quit" and waits for none); each
 # worker then writes its records and exits within this, or has stopped reporting (stopped, hung) and is killed.
 WORKER_EXIT_GRACE_S = 10.0
+PROBE_BYTES = 1 << 16  # written and synced where Locust recorded, after it failed: a full disk refuses it
 
 
 def stop_gracefully(processes: list[subprocess.Popen[bytes]]) -> None:
@@ -117,6 +119,31 @@ def wait_for(process: subprocess.Popen[bytes], timeout_s: float, record_dir: Pat
             process.wait(timeout=5)
         raise QuantserveError(f"locust did not finish within {timeout_s:.0f} s (logs: {record_dir})") from None
     if code != 0:
-        log = (record_dir / ("master.log" if (record_dir / "master.log").exists() else "locust.log")).read_text()
-        tail = "\n  ".join(log.splitlines()[-STDERR_TAIL_LINES:])
-        raise QuantserveError(f"locust exited with code {code}:\n  {tail}")
+        check_disk_space(record_dir)
+        raise QuantserveError(_exit_line(code, record_dir))
+
+
+def _exit_line(code: int, record_dir: Path) -> str:
+    """`locust exited with code N:` and the last lines of its log, or that the log is empty."""
+    path = record_dir / ("master.log" if (record_dir / "master.log").exists() else "locust.log")
+    lines = path.read_text().splitlines()[-STDERR_TAIL_LINES:]
+    if not "".join(lines).strip():
+        return f"locust exited with code {code}, its log empty ({path})"
+    return f"locust exited with code {code}:\n  " + "\n  ".join(lines)
+
+
+def check_disk_space(folder: Path) -> None:
+    """The system's own OSError naming `folder` (`FOLDER: No space left on device`, or over quota) when a block of
+    PROBE_BYTES cannot be written there: asked once a Locust process failed, since on a full disk its log is empty
+    (its traceback could not be written either) and numpy's error for the records it cut names no cause."""
+    probe = folder / ".space-probe"
+    try:
+        with open(probe, "wb") as handle:
+            handle.write(bytes(PROBE_BYTES))
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise OSError(exc.errno, exc.strerror, str(folder)) from None
+    finally:
+        probe.unlink(missing_ok=True)

@@ -12,7 +12,7 @@ from locust import LoadTestShape
 
 from loadtest import recording  # noqa: F401  - registers the Triton options and recorders
 from loadtest.grpc_user import TritonGrpcUser
-from loadtest.load_pattern import parse_stages
+from loadtest.load_flags import parse_stages
 
 
 class TritonUser(TritonGrpcUser):

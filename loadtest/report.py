@@ -13,19 +13,13 @@ from html import escape
 from pathlib import Path
 
 from loadtest import svg_plots
+from loadtest.accuracy_results import ACCURACY_FILE, AccuracyReport, VariantAccuracy
 from loadtest.load_pattern import ClosedLoop
-from loadtest.results import (
-    ACCURACY_FILE,
-    LOAD_PREFIX,
-    AccuracyReport,
-    LoadResult,
-    LoadRun,
-    VariantAccuracy,
-    write_atomic,
-)
+from loadtest.results import LOAD_PREFIX, LoadResult, LoadRun
 from loadtest.timeline import Outage
 from loadtest.verdict import Verdict, gather, load_manifest
 from quantserve.errors import QuantserveError
+from quantserve.files import write_atomic
 
 BREAKDOWN_SEGMENTS = ("queue", "compute input", "compute infer", "compute output")
 MAX_TIMELINES = 6  # steps drawn over time (those with an outage first): a long sweep would bury the report
@@ -369,7 +363,7 @@ def verdict_headline(verdict: Verdict) -> str:
             f"{served.int8_rps:.1f} vs {served.fp32_rps:.1f} req/s at {served.users} users)"
         )
     else:
-        parts.append("served INT8 vs FP32 not measured (load-test both variants into this folder)")
+        parts.append(f"served INT8 vs FP32 not measured ({verdict.served_missing})")
     for speed in verdict.in_process:
         parts.append(f"{speed['speedup']:.2f}× in-process ({speed['model']}, {speed['threads']} threads)")
     if verdict.drift:
@@ -386,7 +380,7 @@ def _drift_table_rows(verdict: Verdict) -> tuple[list[str], list[list[str]]]:
 def verdict_markdown(verdict: Verdict) -> list[str]:
     """The verdict section, first in report.md."""
     parts = ["## Verdict", "", f"**{verdict_headline(verdict)}**", ""]
-    parts += [f"- {line}" for line in verdict.failures]
+    parts += [f"- {line}" for line in verdict.failures] + [f"- Note: {line}" for line in verdict.notes]
     if verdict.drift:
         parts += ["", _md_table(*_drift_table_rows(verdict))]
     return [*parts, "", f"Machine: {verdict.machine}.", ""]
@@ -400,6 +394,7 @@ def verdict_html(verdict: Verdict) -> str:
     headline = f'<span class="{mark}">{word}</span> · {escape(rest)}' if mark else escape(word)
     parts = [f'<section id="verdict" class="{css}">', f'<p class="headline">{headline}</p>']
     parts += [f'<p class="fail">{escape(line)}</p>' for line in verdict.failures]
+    parts += [f"<p>Note: {escape(line)}</p>" for line in verdict.notes]
     if verdict.drift:
         parts.append(_html_table(*_drift_table_rows(verdict)))
     parts.append(f'<p class="machine">Machine: {escape(verdict.machine)}</p></section>')

@@ -1,4 +1,4 @@
-"""Load-test and accuracy results as dataclasses that save to and load from JSON.
+"""Load-test results as dataclasses that save to and load from JSON (accuracy's: `loadtest.accuracy_results`).
 
 Reports are rendered from these files only; nothing here or in the renderers recomputes a
 measurement.
@@ -6,22 +6,17 @@ measurement.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
-import re
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from loadtest.percentiles import LatencySummary
+from loadtest.result_files import numbers_checked, read_json, safe_name, write_json
 from loadtest.timeline import Outage, SecondStats
 from loadtest.triton_metrics import ServerBreakdown
 from loadtest.utilization import Utilization
 from quantserve.errors import QuantserveError
-from quantserve.files import write_atomic
 
 LOAD_PREFIX = "load-"
 UNANSWERED_ERROR = "no reply by the end of the measured window"  # the error a request the server never answered gets
@@ -31,7 +26,6 @@ UNANSWERED_ERROR = "no reply by the end of the measured window"  # the error a r
 OUTSIDE_SHARE = 0.5
 OUTSIDE_MIN_MS = 5.0
 LATE_SEND_MS = 10.0  # an open-loop p99 send lag above this is reported: the client, not the server, added it
-ACCURACY_FILE = "accuracy.json"
 NO_PROCESS_AT_END = "no process at the end"  # how `server_restarted` says the server stopped and none took its place
 
 
@@ -236,10 +230,22 @@ class LoadResult:
         cut = f"{on_way} in flight at the end, " if on_way else ""
         return (
             f"{self.label}: offered {self.offered_requests} requests, {answered} answered, {failed}{cut}"
-            f"{self.unsent} never sent: "
-            "the server's capacity was below the offered rate (they waited in the client when the run stopped; the "
+            f"{self.unsent} never sent: {self._unsent_cause()} (they waited in the client when the run stopped; the "
             "latency figures, of answered requests, do not show them)"
         )
+
+    def _unsent_cause(self) -> str:
+        """Why arrivals waited. An arrival that found every in-flight slot taken counts itself over the limit: then
+        the client's --max-in-flight held them as much as the server (by Little's law a full pool serves exactly
+        what the server answers, so the two cannot be told apart from one run); else the server's capacity."""
+        limit = self.max_in_flight
+        if limit and self.peak_in_flight and self.peak_in_flight > limit:
+            slots = "the 1 in-flight slot was" if limit == 1 else f"all {limit} in-flight slots were"
+            return (
+                f"{slots} taken (--max-in-flight {limit}): the server's capacity or that limit was below the offered "
+                "rate (raise --max-in-flight to tell which, or lower the rate)"
+            )
+        return "the server's capacity was below the offered rate"
 
     def in_flight_note(self) -> str | None:
         """One line when requests were still waiting at the end of a window in which nothing was answered, from a
@@ -345,6 +351,9 @@ class LoadRun:
     model: str
     results: list[LoadResult]
     interrupted: Interruption | None = None  # stopped by Ctrl-C or SIGTERM: `results` hold what it measured
+    # the precision the model's deployment recorded in its served config (int8, fp32…); None: none recorded (an
+    # older deployment, another tool's, or a file from before it was read), so the verdict goes by the name
+    precision: str | None = None
 
     @property
     def name(self) -> str:
@@ -358,21 +367,22 @@ class LoadRun:
 
     def save(self, out_dir: Path) -> Path:
         suffix = f"-{self._kind()}" if self._kind() else ""
-        return _write_json(Path(out_dir) / f"{LOAD_PREFIX}{safe_name(self.model)}{suffix}.json", self)
+        return write_json(Path(out_dir) / f"{LOAD_PREFIX}{safe_name(self.model)}{suffix}.json", self)
 
     @classmethod
     def load(cls, path: Path) -> LoadRun:
         """The run saved at `path`; a file of another shape (hand-edited, another tool's) is one line naming what
         is wrong, not a traceback from the report that reads it."""
-        data = _read_json(path)
+        data = read_json(path)
         try:
             stop = Interruption(**data["interrupted"]) if data.get("interrupted") else None
             if not isinstance(data["results"], list) or not (data["results"] or stop):
                 raise ValueError(f"'results' is {data['results']!r}, not a list of measured steps")
-            run = cls(model=data["model"], results=[LoadResult.from_dict(r) for r in data["results"]], interrupted=stop)
+            results = [LoadResult.from_dict(r) for r in data["results"]]
+            run = cls(data["model"], results, interrupted=stop, precision=_precision(data.get("precision")))
             for result in run.results:
-                _numbers_checked(result)
-                _numbers_checked(result.latency)
+                numbers_checked(result)
+                numbers_checked(result.latency)
         except KeyError as exc:
             raise QuantserveError(f"{path}: not a quantserve load results file (no {exc} field)") from exc
         except (TypeError, ValueError, AttributeError) as exc:
@@ -380,103 +390,8 @@ class LoadRun:
         return run
 
 
-@dataclass
-class VariantAccuracy:
-    """One served variant scored on labeled held-out data and compared with the reference's outputs."""
-
-    model: str
-    samples: int
-    top1_agreement: float | None = None  # fraction of samples whose argmax matches the reference
-    mean_abs_diff: float = 0.0
-    max_abs_diff: float = 0.0
-    accuracy: float | None = None
-    precision_macro: float | None = None
-    recall_macro: float | None = None
-    f1_macro: float | None = None
-    auc_roc_ovr: float | None = None
-    auc_pr_ovr: float | None = None
-    accuracy_drop_points: float | None = None  # (reference − this) × 100
-    cosine_mean: float | None = None  # embeddings (no labels): similarity to the reference per sample
-    cosine_min: float | None = None
-    cosine_p01: float | None = None
-    # every output against the reference's under the drift budget (optimizer.drift): kind + metrics per output
-    drift: dict[str, dict[str, Any]] | None = None
-    violations: list[str] = field(default_factory=list)  # one line per metric beyond the budget
-    # agreement rates within the budget that too few rows cannot show (optimizer.drift.thin_evidence), as lines
-    thin_evidence: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)  # what the budget does not judge (optimizer.drift.neighbour_notes)
-    # --metric: the user's task metric on this variant's served outputs and on the reference's, and the relative drop
-    user_metric: dict[str, Any] | None = None
-    version: str = ""  # the model version that answered every request (pinned at the start)
-
-
-@dataclass
-class AccuracyReport:
-    """Accuracy drift of each variant against an FP32 reference, and whether it fits the budget."""
-
-    reference: str
-    data: str
-    output: str
-    has_labels: bool
-    max_accuracy_drop: float | None  # percentage points; None: no budget
-    variants: list[VariantAccuracy]
-    drift_budget: dict[str, float] | None = None  # the DriftBudget applied to every output; None: none
-
-    @property
-    def over_budget(self) -> list[str]:
-        """Variants whose accuracy fell by more than the budget, or with any output beyond the drift budget."""
-        return [v.model for v in self.variants if self._accuracy_over(v) or v.violations]
-
-    def _accuracy_over(self, v: VariantAccuracy) -> bool:
-        limit = self.max_accuracy_drop
-        return limit is not None and v.accuracy_drop_points is not None and v.accuracy_drop_points > limit
-
-    def save(self, out_dir: Path) -> Path:
-        return _write_json(Path(out_dir) / ACCURACY_FILE, self)
-
-    @classmethod
-    def load(cls, path: Path) -> AccuracyReport:
-        data = _read_json(path)
-        try:
-            data["variants"] = [VariantAccuracy(**v) for v in data["variants"]]
-            report = cls(**data)
-            for variant in report.variants:
-                _numbers_checked(variant)
-        except KeyError as exc:
-            raise QuantserveError(f"{path}: not a quantserve accuracy file (no {exc} field)") from exc
-        except (TypeError, ValueError, AttributeError) as exc:
-            raise QuantserveError(f"{path}: not a quantserve accuracy file ({exc})") from exc
-        return report
-
-
-def _numbers_checked(record: Any) -> None:
-    """A ValueError naming the first field declared a number (int, float, or either or None) that holds another
-    value: dataclasses do not check, and a string there would fail only when the report formats it."""
-    hints = typing.get_type_hints(type(record))
-    for item in dataclasses.fields(record):
-        hint = hints[item.name]
-        union = typing.get_origin(hint) in (typing.Union, types.UnionType)
-        allowed = set(typing.get_args(hint)) if union else {hint}
-        value = getattr(record, item.name)
-        if not allowed & {int, float} or (value is None and type(None) in allowed):
-            continue
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"'{item.name}' is {value!r}, not a number")
-
-
-def safe_name(name: str) -> str:
-    """A model name as a file-name fragment."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
-
-
-def _write_json(path: Path, result: Any) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, json.dumps(dataclasses.asdict(result), indent=2, allow_nan=True) + "\n")
-    return path
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise QuantserveError(f"{path}: not a readable results file ({exc})") from exc
+def _precision(value: Any) -> str | None:
+    """A recorded precision as a string, or None (absent from older files)."""
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"'precision' is {value!r}, not a precision such as 'int8'")
+    return value or None

@@ -20,10 +20,12 @@ from typing import Any
 import numpy as np
 
 from loadtest import recording_files
-from loadtest.harness import LoadSettings, run_step, step_paths
+from loadtest.harness import run_step
 from loadtest.interruption import MeasuredSteps, RunInterrupted
 from loadtest.load_pattern import ClosedLoop
-from loadtest.results import Interruption, LoadResult, safe_name
+from loadtest.load_settings import LoadSettings, step_paths
+from loadtest.result_files import safe_name
+from loadtest.results import Interruption, LoadResult
 from quantserve.errors import QuantserveError
 from quantserve.files import write_atomic
 

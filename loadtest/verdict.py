@@ -3,7 +3,9 @@
 INT8 vs FP32 speed served through Triton (the load runs' throughput at the same concurrency) and
 in-process (the `speed` section `quantserve optimize` records in a build's manifest.json), drift
 per output against its budget (accuracy.json, or the INT8 build's manifest), pass or fail, and
-the machine. Nothing is measured here; ratios are taken of figures the results already hold. A load step with
+the machine. Which model is INT8 and which FP32 is the precision each one's deployment recorded in its served
+config (read into the results by loadtest and evaluate), the name only where none is recorded, and the report says
+so. Nothing is measured here; ratios are taken of figures the results already hold. A load step with
 failed requests (an outage among them), arrivals never sent, a lost Locust worker or no request completed fails it,
 and so does a comparison in which a variant served nothing (its ratio is no speedup: NaN passed `< 1.0`).
 """
@@ -15,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loadtest.accuracy_results import AccuracyReport
 from loadtest.load_pattern import ClosedLoop
-from loadtest.results import AccuracyReport, LoadRun
+from loadtest.results import LoadRun
 from optimizer.drift import BUDGETED, CHECKS
 from serving.machine import MACHINE_FILE, cpu_facts
 
@@ -79,6 +82,8 @@ class Verdict:
     in_process: list[dict[str, Any]] = field(default_factory=list)  # manifest speed records, with the model name
     drift: list[DriftRow] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # one line per reason it does not pass
+    notes: list[str] = field(default_factory=list)  # what the reader should know: how precisions were known
+    served_missing: str = "load-test both variants into this folder"  # why no served INT8 vs FP32, where none
     machine: str = ""
 
     @property
@@ -90,15 +95,76 @@ class Verdict:
         return self.judged and not self.failures
 
 
-def is_int8(name: str) -> bool:
-    return "int8" in name.lower()
+NAMED_PRECISIONS = ("int8", "fp16", "fp32")  # what a name can say; the first it holds counts
 
 
-def served_speedup(runs: list[LoadRun], reference: str | None) -> ServedSpeedup | None:
-    """INT8 vs FP32 throughput at the highest concurrency both were loaded at (closed loop)."""
+def named_precision(name: str) -> str | None:
+    """The precision a model's name says (`digits_int8`: int8), or None: the rule only where none is recorded."""
+    lowered = name.lower()
+    return next((p for p in NAMED_PRECISIONS if p in lowered), None)
+
+
+@dataclass(frozen=True)
+class ServedPrecisions:
+    """Each served model's precision: as its deployment recorded it in the served config (`recorded`), else as its
+    name says, for results of older deployments or another tool's."""
+
+    recorded: dict[str, str]
+
+    @classmethod
+    def of(cls, runs: list[LoadRun], accuracy: AccuracyReport | None) -> ServedPrecisions:
+        variants = accuracy.variants if accuracy is not None else []
+        found = [(v.model, v.precision) for v in variants] + [(run.model, run.precision) for run in runs]
+        return cls({model: precision for model, precision in found if precision})
+
+    def precision(self, model: str) -> str | None:
+        return self.recorded.get(model) or named_precision(model)
+
+    def unknown(self, models: list[str]) -> list[str]:
+        """The models neither a deployment's record nor a name gives a precision."""
+        return [m for m in dict.fromkeys(models) if not self.precision(m)]
+
+    def notes(self, models: list[str], loaded: list[str], reference: str | None) -> list[str]:
+        """A line per name that says another precision than the deployment recorded (of `models`), one if the
+        evaluated reference is not FP32, and one for the `loaded` models whose precision came from their name, or
+        from nowhere."""
+        lines = [self._contradiction(m) for m in dict.fromkeys(models)]
+        if reference and self.recorded.get(reference, "fp32") != "fp32":
+            lines.append(
+                f"the reference {reference} (evaluate --reference) is served as {self.recorded[reference].upper()}, "
+                "and the verdict compares against it as FP32"
+            )
+        return [line for line in lines if line] + self._unrecorded(loaded)
+
+    def _unrecorded(self, loaded: list[str]) -> list[str]:
+        """A line for the models whose precision came from their name, and one for those it came from nowhere."""
+        guessed = [m for m in dict.fromkeys(loaded) if m not in self.recorded and named_precision(m)]
+        unknown = self.unknown(loaded)
+        why = "their served config records none (deployed before quantserve recorded it, or not by quantserve)"
+        lines = [f"precision of {', '.join(guessed)} taken from the model names: {why}"] if guessed else []
+        if unknown:
+            lines.append(
+                f"precision of {', '.join(unknown)} unknown: {why} and the names say none, so they are not "
+                "compared as INT8 or FP32; redeploy them with quantserve deploy"
+            )
+        return lines
+
+    def _contradiction(self, model: str) -> str:
+        recorded, named = self.recorded.get(model), named_precision(model)
+        if not recorded or not named or named == recorded:
+            return ""
+        return (
+            f"{model} is served as {recorded.upper()} (its deployment's precision), though its name says "
+            f"{named.upper()}: the verdict goes by what is deployed"
+        )
+
+
+def served_speedup(runs: list[LoadRun], reference: str | None, precisions: ServedPrecisions) -> ServedSpeedup | None:
+    """INT8 vs FP32 throughput at the highest concurrency both were loaded at (closed loop); FP32 is the evaluated
+    reference where there is one."""
     closed = {run.model: {r.users: r for r in run.results if r.mode == ClosedLoop.mode} for run in runs}
-    fp32 = [m for m in closed if m == reference or (reference is None and "fp32" in m.lower())]
-    int8 = [m for m in closed if is_int8(m)]
+    fp32 = [m for m in closed if m == reference or (reference is None and precisions.precision(m) == "fp32")]
+    int8 = [m for m in closed if precisions.precision(m) == "int8" and m not in fp32]
     if not fp32 or not int8:
         return None
     common = sorted(set(closed[fp32[0]]) & set(closed[int8[0]]))
@@ -173,11 +239,26 @@ def machine_line(results_dir: Path, manifests: list[dict[str, Any]]) -> str:
     return f"{cpu.model}, {cpu.usable_cores} cores (the machine this report was rendered on)"
 
 
+def note_precisions(
+    verdict: Verdict, precisions: ServedPrecisions, runs: list[LoadRun], accuracy: AccuracyReport | None
+) -> None:
+    """How the models' precisions were known, as notes, and why nothing was compared where one is unknown."""
+    reference = accuracy.reference if accuracy else None
+    variants = [v.model for v in accuracy.variants] if accuracy else []
+    loaded = [run.model for run in runs if run.model != reference]  # the reference is FP32 (evaluate --reference)
+    verdict.notes = precisions.notes([*variants, *loaded], loaded, reference)
+    unknown = precisions.unknown(loaded)
+    if unknown:
+        verdict.served_missing = f"precision unknown for {', '.join(unknown)}: see the notes"
+
+
 def gather(
     results_dir: Path, runs: list[LoadRun], accuracy: AccuracyReport | None, manifests: list[dict[str, Any]]
 ) -> Verdict:
     """The verdict from a results folder's runs and accuracy, and any build manifests given."""
-    verdict = Verdict(served=served_speedup(runs, accuracy.reference if accuracy else None))
+    precisions = ServedPrecisions.of(runs, accuracy)
+    verdict = Verdict(served=served_speedup(runs, accuracy.reference if accuracy else None, precisions))
+    note_precisions(verdict, precisions, runs, accuracy)
     for manifest in manifests:
         verification = manifest.get("verification") or {}
         if verification.get("speed"):

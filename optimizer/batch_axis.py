@@ -16,7 +16,6 @@ dims without touching the graph or checking it.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,8 @@ import onnx
 from onnx import numpy_helper
 
 from optimizer import onnx_files
+from optimizer.batch_advice import constants, resize_sizes_advice, unbatched_reason
+from optimizer.ort_failure import cannot_load, failing_node, ort_reason
 from quantserve.errors import QuantserveError
 
 BATCH = "batch"
@@ -74,11 +75,13 @@ def free_unit_batch(path: Path, model: onnx.ModelProto) -> tuple[onnx.ModelProto
             dims[0].dim_param = BATCH  # setting the oneof field clears dim_value
     reshapes = _copy_batch_in_reshapes(model)
     del model.graph.value_info[:]  # shapes inferred for a batch of 1; inferred again downstream
-    problem = rows_mismatch(model, path)
+    problem, failing = rows_mismatch(model, path)
     if problem:
-        raise QuantserveError(
-            f"{path}: input '{inputs[0]}' has a fixed batch axis (1) and the graph depends on it ({problem}); "
+        advice = resize_sizes_advice(model, failing) or (
             "re-export it with a dynamic batch axis (dim_param) so Triton can batch requests"
+        )
+        raise QuantserveError(
+            f"{path}: input '{inputs[0]}' has a fixed batch axis (1) and the graph depends on it ({problem}); {advice}"
         )
     return model, FreedBatch(inputs, reshapes)
 
@@ -86,8 +89,7 @@ def free_unit_batch(path: Path, model: onnx.ModelProto) -> tuple[onnx.ModelProto
 def _copy_batch_in_reshapes(model: onnx.ModelProto) -> list[str]:
     """Reshape targets (initializers or Constant nodes) starting with 1 now start with 0: copy axis 0."""
     graph = model.graph
-    initializers = {t.name: t for t in graph.initializer}
-    constants = {n.output[0]: n for n in graph.node if n.op_type == "Constant" and n.output}
+    known = constants(model)
     readers: dict[str, int] = {}
     for node in graph.node:
         for name in node.input:
@@ -97,9 +99,7 @@ def _copy_batch_in_reshapes(model: onnx.ModelProto) -> list[str]:
         if node.op_type != "Reshape" or len(node.input) < 2 or _attr(node, "allowzero"):
             continue
         target = node.input[1]
-        tensor = initializers.get(target)
-        if tensor is None and target in constants:
-            tensor = next((a.t for a in constants[target].attribute if a.name == "value"), None)
+        tensor = known.get(target)
         if tensor is None:
             continue
         shape = numpy_helper.to_array(tensor)
@@ -117,23 +117,32 @@ def _copy_batch_in_reshapes(model: onnx.ModelProto) -> list[str]:
     return rewritten
 
 
-def rows_mismatch(model: onnx.ModelProto, path: Path) -> str:
-    """'' when ROWS synthetic rows run at once give, on every output, the single-row runs stacked; else why not."""
+def rows_mismatch(model: onnx.ModelProto, path: Path) -> tuple[str, str]:
+    """('', '') when ROWS synthetic rows run at once give, on every output, the single-row runs stacked; else why
+    not, and the name of the node ORT failed to run ('' if none)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.log_severity_level = 3  # ORT warns that outputs differ from the declared shapes: that is what is tested
+    # Quiet: ORT warns that outputs differ from the declared shapes (what is tested), and its error log of a node
+    # that fails (a Resize's multi-line "'Linear' mode only supports:") went to stderr beside our line, which says it
+    options.log_severity_level = 4
     try:
         session = onnx_files.inference_session(model, path, options)  # `model` is the file at `path`, changed
     except Exception as exc:  # the freed batch breaks the graph's shapes, or ORT cannot load the file at all
         _require_loadable(path)
-        return f"{ROWS} rows do not load: {str(exc).splitlines()[0][:160]}"
+        return f"{ROWS} rows do not load: {ort_reason(exc)}", ""
     try:
         feeds = _synthetic_rows(model)
         together = session.run(None, feeds)
         alone = [session.run(None, {k: v[i : i + 1] for k, v in feeds.items()}) for i in range(ROWS)]
     except Exception as exc:  # ORT's own errors for a shape the graph cannot take
-        return f"{ROWS} rows do not run: {str(exc).splitlines()[0][:160]}"
+        node = failing_node(exc)
+        return f"{ROWS} rows do not run: {ort_reason(exc)}", node[1] if node else ""
+    return _rows_differ(session, together, alone), ""
+
+
+def _rows_differ(session: Any, together: list[np.ndarray], alone: list[list[np.ndarray]]) -> str:
+    """'' when every output of the rows run `together` is the rows run `alone` stacked; else which is not."""
     for index, output in enumerate(session.get_outputs()):
         got, singles = together[index], [run[index] for run in alone]
         if got.ndim == 0 or got.shape[0] != ROWS or any(s.shape != (1, *got.shape[1:]) for s in singles):
@@ -167,8 +176,7 @@ def checking_session(path: Path, model: str | Path) -> Any:
 
 def unbatched_output(session: Any, feeds: dict[str, np.ndarray], model: str | Path) -> str:
     """'' when every output of `session`'s model holds one row per row of `feeds` along axis 0, for all of
-    them and for the first alone; else which does not and its shape (a per-model constant among the outputs:
-    SSD-style priors, a class list; a `Squeeze` that drops the batch axis of a single row).
+    them and for the first alone; else which does not, its shape and what to do (`unbatched_reason`).
 
     An output whose other axes change with the number of rows is a QuantserveError naming `model`, and so is a
     model that does not run at the data's shapes.
@@ -188,8 +196,7 @@ def unbatched_output(session: Any, feeds: dict[str, np.ndarray], model: str | Pa
             ) from exc
         for name, shape in zip(names, shapes[-1], strict=True):
             if not shape or shape[0] != rows:
-                noun = "input row" if rows == 1 else "input rows"
-                return f"output '{name}' has shape {shape} for {rows} {noun}"
+                return unbatched_reason(name, shape, rows)
     _refuse_rows_in_other_axes(model, names, shapes, len(next(iter(feeds.values()))))
     return ""
 
@@ -264,16 +271,6 @@ def sizes_fixed_in_graph(session: Any, feeds: dict[str, np.ndarray]) -> list[str
     return notes
 
 
-def ort_reason(exc: Exception) -> str:
-    """ONNX Runtime's failure in a few words: the node, and the shapes it was given where it says them."""
-    text = str(exc).strip()
-    node = re.search(r"running (\w+) node\. Name:'([^']*)'", text)
-    shapes = re.search(r"Input shape:\{[^}]*\}, requested shape:\{[^}]*\}", text)
-    if node:
-        return f"{node.group(1)} node '{node.group(2)}'" + (f": {shapes.group(0)}" if shapes else "")
-    return (text.splitlines() or [type(exc).__name__])[0][:200]
-
-
 def _refuse_rows_in_other_axes(model: str | Path, names: list[str], shapes: list[list[list[int]]], rows: int) -> None:
     """A QuantserveError when an output's axes after 0 change with the rows run together: their number (CLIP's
     logits_per_image, images × texts) or their content (SLANet's table decoder runs as long as its longest table):
@@ -292,17 +289,12 @@ def _require_loadable(path: Path) -> None:
     build lacks): said as such, not as a batch axis problem."""
     import onnxruntime as ort
 
+    options = ort.SessionOptions()
+    options.log_severity_level = 4  # the failure is said in our line, not also as ORT's error log
     try:
-        ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # ORT's own error types
         raise cannot_load(path, exc) from exc
-
-
-def cannot_load(model: str | Path, exc: Exception) -> QuantserveError:
-    """'MODEL: ONNX Runtime cannot load it (…)' with the first line of ORT's message, less its path preamble."""
-    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    reason = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : (Load model from .*? failed:)?", "", first).strip()
-    return QuantserveError(f"{model}: ONNX Runtime cannot load it ({reason[:240]})")
 
 
 def _synthetic_rows(model: onnx.ModelProto) -> dict[str, np.ndarray]:

@@ -17,7 +17,8 @@ import numpy as np
 import onnx
 
 from optimizer import onnx_files
-from optimizer.export import check_onnx, defaulted_inputs
+from optimizer.export import defaulted_inputs
+from optimizer.onnx_input import check_onnx
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from quantserve.artifact import Artifact, TensorSpec
 from quantserve.errors import QuantserveError

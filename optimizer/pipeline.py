@@ -18,7 +18,8 @@ import numpy as np
 
 from optimizer.batch_axis import checking_session, dependent_rows, sizes_fixed_in_graph, unbatched_output
 from optimizer.calibrate import CalibrationSettings
-from optimizer.drift import BudgetExceeded, DriftBudget, evidence_refusal, evidence_rows
+from optimizer.drift_budget import BudgetExceeded, DriftBudget
+from optimizer.drift_evidence import evidence_refusal, evidence_rows
 from optimizer.export import ExportOnnx, refuse_quantized
 from optimizer.fuse import FuseGraph
 from optimizer.quant_exclusions import no_compute_refusal
@@ -119,12 +120,7 @@ class OptimizeJob:
         session = checking_session(exported.path, self.options.source)
         unbatched = unbatched_output(session, check_inputs, self.options.source)
         if unbatched:
-            raise QuantserveError(
-                f"{self.options.source}: {unbatched}: every output must hold one row per sample along axis 0 "
-                "(Triton's dynamic batching splits responses there, and verification compares row by row); "
-                "a per-model constant does not belong among the outputs, nor may a Squeeze drop the batch axis "
-                "of a single row"
-            )
+            raise QuantserveError(f"{self.options.source}: {unbatched}")
         fixed = sizes_fixed_in_graph(session, check_inputs)
         if fixed:  # said, not refused: traffic of the data's sizes is served right
             exported.manifest.stages[0]["sizes_fixed"] = {"notes": fixed}
@@ -221,7 +217,8 @@ def int8_stage(job: OptimizeJob) -> Callable[[Artifact, Path], Artifact]:
 
     One replaceable callable (artifact, out path) -> artifact, so a scheme search can take its place.
     """
-    from optimizer.int8_search import SearchInt8, SearchSettings
+    from optimizer.int8_measure import SearchSettings
+    from optimizer.int8_search import SearchInt8
 
     transformer = job.options.transformer
     return SearchInt8(
@@ -255,8 +252,9 @@ def optimize(options: OptimizeOptions) -> Artifact:
     """
     engine = _checked_engine(options)
     user_metric = UserMetric.load(options.metric) if options.metric else None
-    calib = load_npz(options.calib_path)
-    held_out = load_npz(options.eval_path) if options.eval_path is not None else None
+    float_truth = user_metric is not None  # float labels are truth for the metric alone
+    calib = load_npz(options.calib_path, float_truth=float_truth)
+    held_out = load_npz(options.eval_path, float_truth=float_truth) if options.eval_path is not None else None
     wanted = evidence_rows(options.budget) if options.precision == "int8" else 0  # FP16 verifies the FP32 ONNX
     calib_set, eval_set, eval_source = split_holdout(
         calib, held_out, Path(options.calib_path), options.eval_path, wanted

@@ -28,8 +28,9 @@ import numpy as np
 import onnx
 
 from optimizer import onnx_files
-from optimizer.export import check_onnx, defaulted_inputs
+from optimizer.export import defaulted_inputs
 from optimizer.fuse import check_inputs_kept, input_names, name_nodes, op_type_counts
+from optimizer.onnx_input import check_onnx
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from quantserve.artifact import Artifact
 from quantserve.data import TensorData

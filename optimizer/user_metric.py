@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from optimizer.drift import DriftBudget, DriftReport, Violation, normalized_slack
+from optimizer.drift_budget import DriftBudget, DriftReport, Violation, normalized_slack
 from quantserve.errors import QuantserveError
 
 

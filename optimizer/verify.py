@@ -23,16 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from optimizer.drift import (
-    DriftBudget,
-    Violation,
-    evidence_shortfall,
-    infer_output_kinds,
-    measure_drift,
-    neighbour_notes,
-    thin_evidence,
-)
+from optimizer.drift import measure_drift
+from optimizer.drift_budget import DriftBudget, Violation
+from optimizer.drift_evidence import evidence_shortfall, neighbour_notes, thin_evidence
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
+from optimizer.output_kinds import infer_output_kinds
 from optimizer.tensor_ranges import activation_bytes_per_sample, rows_per_chunk
 from optimizer.transformer import run_model
 from optimizer.user_metric import UserMetric, add_user_metric
@@ -91,7 +86,7 @@ class VerifyAgainstReference:
         for composition, got in batch_compositions(candidate, self.data, self.batch_size):
             report = measure_drift(expected, got, kinds, self.budget, labels, self.data.arrays)
             if self.user_metric is not None:
-                add_user_metric(report, self.user_metric, expected, got, labels, self.budget)
+                add_user_metric(report, self.user_metric, expected, got, self.data.metric_truth, self.budget)
             judged.append((composition, got, report))
         composition, got, report = min(judged, key=lambda item: (item[2].holds, item[2].margin()))
         first = next(iter(expected))

@@ -21,10 +21,16 @@ LABELS = "labels"
 
 @dataclass
 class TensorData:
-    """Arrays keyed by model input name, all with the same first (batch) dimension; optional labels."""
+    """Arrays keyed by model input name, all with the same first (batch) dimension; optional labels.
+
+    `labels` are integer class ids (accuracy, per-token agreement and a --metric read them); `truth` is float
+    ground truth (keypoints in pixels, regression targets) that only a --metric reads, so no class metric
+    scores it as ids.
+    """
 
     arrays: dict[str, np.ndarray]
     labels: np.ndarray | None = None
+    truth: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(next(iter(self.arrays.values())).shape[0])
@@ -34,26 +40,36 @@ class TensorData:
         for start in range(0, len(self), batch_size):
             yield {k: v[start : start + batch_size] for k, v in self.arrays.items()}
 
+    @property
+    def metric_truth(self) -> np.ndarray | None:
+        """What a --metric scores against: the float truth if the file had one, else the labels."""
+        return self.truth if self.truth is not None else self.labels
+
     def take(self, start: int, stop: int) -> TensorData:
         labels = None if self.labels is None else self.labels[start:stop]
-        return TensorData({k: v[start:stop] for k, v in self.arrays.items()}, labels)
+        truth = None if self.truth is None else self.truth[start:stop]
+        return TensorData({k: v[start:stop] for k, v in self.arrays.items()}, labels, truth)
 
     def take_rows(self, rows: np.ndarray) -> TensorData:
         """The samples at `rows` (indices), in that order."""
         labels = None if self.labels is None else self.labels[rows]
-        return TensorData({k: v[rows] for k, v in self.arrays.items()}, labels)
+        truth = None if self.truth is None else self.truth[rows]
+        return TensorData({k: v[rows] for k, v in self.arrays.items()}, labels, truth)
 
     def save(self, path: Path) -> Path:
         arrays = dict(self.arrays)
-        if self.labels is not None:
-            arrays[LABELS] = self.labels
+        if self.metric_truth is not None:
+            arrays[LABELS] = self.metric_truth
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         np.savez(path, **arrays)  # type: ignore[arg-type]
         return Path(path)
 
 
-def load_npz(path: Path | str, inputs: Sequence[TensorSpec] | None = None) -> TensorData:
-    """Read an `.npz` (never unpickling objects) and check it against the model's inputs if given."""
+def load_npz(path: Path | str, inputs: Sequence[TensorSpec] | None = None, *, float_truth: bool = False) -> TensorData:
+    """Read an `.npz` (never unpickling objects) and check it against the model's inputs if given.
+
+    `float_truth` (a --metric is given): float `labels` are kept as `truth`, for the metric alone.
+    """
     path = Path(path)
     if not path.is_file():
         raise QuantserveError(f"{path}: data file not found")
@@ -67,6 +83,13 @@ def load_npz(path: Path | str, inputs: Sequence[TensorSpec] | None = None) -> Te
         labels = labels.astype(np.int64)
     if not arrays:
         raise QuantserveError(f"{path}: holds no input arrays")
+    if float_truth and labels is not None and np.issubdtype(labels.dtype, np.floating):
+        data = TensorData(arrays, None, labels)
+        _check_batch_dims(path, data)
+        _check_truth_rows(path, labels, len(data))
+        if inputs is not None:
+            check_against(path, data, inputs)
+        return data
     data = TensorData(arrays, labels)
     _check_batch_dims(path, data)
     if inputs is not None:
@@ -98,18 +121,22 @@ def check_labels(path: Path | str, labels: np.ndarray, samples: int) -> None:
     if not np.issubdtype(labels.dtype, np.integer):
         raise QuantserveError(
             f"{where} has dtype {labels.dtype}; labels must be integer class ids (e.g. int64), one row per sample "
-            "(per-token ids, or for a --metric any integer truth: float truth such as keypoints in pixels scaled to "
-            "integers, e.g. × 1000, and back inside the metric)"
+            "(per-token ids, or any integer truth for a --metric; float truth such as keypoints in pixels is read "
+            "only with a --metric, which scores it)"
         )
-    if labels.ndim == 0 or labels.shape[0] != samples:
-        count = labels.shape[0] if labels.ndim else "no"
-        raise QuantserveError(f"{path}: {count} labels for {samples} samples (array '{LABELS}', shape {labels.shape})")
+    _check_truth_rows(path, labels, samples)
     if labels.ndim == 1 and labels.min() < 0:
         rows = np.flatnonzero(labels < 0)
         raise QuantserveError(
             f"{where} has {len(rows)} negative class id(s) (first: {int(labels[rows[0]])} in row {int(rows[0])}); "
             "class ids are 0 or more"
         )
+
+
+def _check_truth_rows(path: Path | str, labels: np.ndarray, samples: int) -> None:
+    if labels.ndim == 0 or labels.shape[0] != samples:
+        count = labels.shape[0] if labels.ndim else "no"
+        raise QuantserveError(f"{path}: {count} labels for {samples} samples (array '{LABELS}', shape {labels.shape})")
 
 
 def check_against(path: Path | str, data: TensorData, inputs: Sequence[TensorSpec]) -> None:

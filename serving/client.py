@@ -19,6 +19,7 @@ from quantserve.artifact import Dim, TensorSpec
 from quantserve.data import as_sent
 from quantserve.errors import InternalError, QuantserveError
 from quantserve.runner import Runner, concat_outputs
+from serving.model_config import recorded_precision
 from serving.tls import HANDSHAKE_TIMEOUT_S, ClientTls, tls_problem
 
 # Triton's wire datatypes and numpy's names for them.
@@ -200,6 +201,10 @@ class TritonGrpcClient:
     def model_config(self, model: str) -> dict[str, Any]:
         return dict(self._call(f"config of '{model}'", "get_model_config", model, as_json=True)["config"])
 
+    def served_precision(self, model: str) -> str | None:
+        """The precision `deploy` recorded in the model's config (int8, fp16, fp32), or None where none is."""
+        return recorded_precision(self.model_config(model))
+
     def model_metadata(self, model: str) -> tuple[list[TensorSpec], list[TensorSpec]]:
         """The model's inputs and outputs; the batch axis (when batched) is named "batch". A tensor the config
         reshapes has the model's own shape (an argmax label: [batch], not the served [batch, 1])."""
@@ -238,6 +243,16 @@ class TritonGrpcClient:
     def statistics(self, model: str = "") -> dict[str, Any]:
         """Triton's per-model counters (inference_count, execution_count, queue/compute times)."""
         return dict(self._call("statistics", "get_inference_statistics", model, as_json=True))
+
+
+def served_precision(url: str, model: str, tls: ClientTls | None = None, timeout_s: float = 10.0) -> str | None:
+    """The precision `deploy` recorded for `model` on the server at `url`; None where none is recorded (deployed
+    before it was, or not by quantserve) or the config cannot be read: the report then says it went by the name."""
+    try:
+        with TritonGrpcClient(url, timeout_s, tls, NO_RETRY) as client:
+            return client.served_precision(model)
+    except QuantserveError:
+        return None
 
 
 def _triton_dtype(dtype: np.dtype) -> str:
@@ -306,6 +321,7 @@ class TritonRunner(Runner):
         self._inputs: list[TensorSpec] = []
         self._outputs: list[TensorSpec] = []
         self._max_batch = 0
+        self.precision: str | None = None  # as its deployment recorded it (None: not recorded); known once active
         self._reshaped: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}  # name: (served dims, model shape)
 
     def input_specs(self) -> Sequence[TensorSpec]:
@@ -326,6 +342,7 @@ class TritonRunner(Runner):
             self._inputs, self._outputs = self._client.model_metadata(self.model)
             config = self._client.model_config(self.model)
             self._max_batch = int(config.get("max_batch_size", 0))
+            self.precision = recorded_precision(config)
             self._reshaped = _reshaped_tensors(config)
         except BaseException:
             self._client.close()

@@ -27,6 +27,7 @@ from serving.build_checks import check_build_model, check_cpu_session, check_onn
 from serving.deploy_numbers import check_numbers
 from serving.model_config import (
     CONFIG_NAME,
+    PRECISION_PARAMETER,
     DynamicBatching,
     InstanceGroup,
     ModelConfig,
@@ -43,6 +44,7 @@ from serving.model_config import (
 )
 from serving.repository import STAGING_PREFIX, remove_stale_staging
 from serving.repository_lock import model_folder_lock, remove_if_empty
+from serving.stub_path import check_python_backend_repository
 from serving.versions import (
     DEPLOY_RECORD,
     existing_versions,
@@ -124,6 +126,8 @@ def deploy(
     check_build_model(artifact)
     target.check_deploy(artifact, max_batch)
     layout = target.triton_layout(artifact)
+    if layout.runtime.get("backend") == "python":  # its stub cannot start from every path
+        check_python_backend_repository(repo)
     missing = [str(p) for p in layout.version_files.values() if not Path(p).is_file()]
     if missing:
         raise QuantserveError(f"{build_dir}: files the deploy needs are missing: {', '.join(missing)}")
@@ -222,9 +226,16 @@ def build_config(
         max_batch_size=max(max_batch, 0),
         dynamic_batching=batching,
         instance_groups=[InstanceGroup(layout.instance_kind, instances)],
-        parameters={"ragged_batching": ragged_batching} if ragged else {},
+        parameters=model_parameters(manifest, ragged_batching if ragged else None),
         version_policy=VersionPolicy(policy.live_versions),
     )
+
+
+def model_parameters(manifest: Manifest, ragged_batching: str | None) -> dict[str, str]:
+    """The config's parameters: the build's precision, where clients read it (not from the model's name), and how
+    the Python backend batches requests of different lengths where it must."""
+    parameters = {PRECISION_PARAMETER: manifest.precision} if manifest.precision else {}
+    return {**parameters, **({"ragged_batching": ragged_batching} if ragged_batching else {})}
 
 
 def _has_dynamic_inner_dim(spec: TensorSpec) -> bool:

@@ -37,6 +37,10 @@ INSTANCE_KINDS = ("KIND_AUTO", "KIND_CPU", "KIND_GPU", "KIND_MODEL")
 RUNTIME_KEYS = ("backend", "platform")
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 VERSION_NAME = re.compile(r"^[1-9][0-9]{0,17}$")
+# The config parameter `deploy` records the build's precision under (its manifest's `precision`): clients read what a
+# model really is from the server, not from its name (an INT8 build deployed as `sw_fp32` was judged as FP32).
+# Triton and its backends ignore parameters they do not know.
+PRECISION_PARAMETER = "quantserve_precision"
 
 
 @dataclass(frozen=True)
@@ -241,6 +245,14 @@ class ModelConfig:
         if self.optimization:
             data["optimization"] = self.optimization
         return data
+
+
+def recorded_precision(config: dict[str, Any]) -> str | None:
+    """The precision `deploy` recorded in a config (the dict Triton's get_model_config or `parse_config` gives), or
+    None where none is recorded (deployed before it was, or not by quantserve)."""
+    value = (config.get("parameters") or {}).get(PRECISION_PARAMETER) or {}
+    precision = value.get("string_value") if isinstance(value, dict) else None
+    return str(precision).lower() if precision else None
 
 
 def check_model_name(name: str) -> None:

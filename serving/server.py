@@ -31,6 +31,7 @@ from typing import Any
 from quantserve.errors import InternalError, QuantserveError
 from serving.control import ControlClient
 from serving.model_states import models_not_loaded, not_loaded_line
+from serving.stub_path import check_repository_serves_its_models
 from serving.tls import ServerTls, connect_host, is_loopback
 
 NGC_BACKENDS = Path("/opt/tritonserver/backends")
@@ -245,6 +246,7 @@ class TritonServer:
             raise QuantserveError(f"tritonserver already running (pid {self.pid})")
         if not self.repo.is_dir():
             raise QuantserveError(f"{self.repo}: model repository not found")
+        check_repository_serves_its_models(self.repo)  # else a stub dies and Triton waits out its startup timeout
         for role, port in self.ports.items():
             check_port_free(self.options.address(role), port, role)
         self._install = locate_tritonserver()

@@ -115,8 +115,9 @@ class BenchServer:
 
     def measure(self, name: str, data: Path, users: int, seconds: float, request_batch: int, out: Path) -> dict:
         """One closed-loop step of `users` Locust users; samples/s, p50/p99 ms, Triton's avg batch, failures."""
-        from loadtest.harness import LoadSettings, run_pattern
+        from loadtest.harness import run_pattern
         from loadtest.load_pattern import ClosedLoop
+        from loadtest.load_settings import LoadSettings
 
         server = self.server
         self.warm(name, data, request_batch)

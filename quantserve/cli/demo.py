@@ -104,8 +104,9 @@ def measure(settings: DemoSettings, names: list[str], heldout: Path, say: Callab
     machine hits both alike.
     """
     from loadtest.evaluator import evaluate_accuracy
-    from loadtest.harness import LoadSettings, run_step
+    from loadtest.harness import run_step
     from loadtest.load_pattern import Sweep
+    from loadtest.load_settings import LoadSettings
     from loadtest.results import LoadRun
     from serving.server import ServerOptions, TritonServer
 
@@ -140,8 +141,9 @@ def measure(settings: DemoSettings, names: list[str], heldout: Path, say: Callab
             say(f"load {steps[i]} users × {per}: {', '.join(turn)}")
             for name in turn:
                 runs[name].append(run_step(loads[name], step, settings.out, server.pid))
+        precisions = {v.model: v.precision for v in accuracy.variants}  # as deployed, read by evaluate
         for name, results in runs.items():
-            LoadRun(name, results).save(settings.out)
+            LoadRun(name, results, precision=precisions.get(name)).save(settings.out)
     headline = {name: next(r for r in results if r.users == settings.users) for name, results in runs.items()}
     return {"accuracy": accuracy, "loads": headline}
 

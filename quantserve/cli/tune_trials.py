@@ -358,7 +358,8 @@ def measure_window(
     """One Locust run of warm-up + window (closed loop, or the trace from its start); the requests ending in the
     warm-up are discarded."""
     from loadtest import recording_files
-    from loadtest.harness import LoadSettings, run_step, step_paths
+    from loadtest.harness import run_step
+    from loadtest.load_settings import LoadSettings, step_paths
 
     step = settings.load_step()
     duration = SPAWN_S + settings.warmup_s + window_s
@@ -404,7 +405,8 @@ def deploy_winner(settings: TuneSettings, config: ServingConfig) -> dict[str, An
 
 def remeasure(settings: TuneSettings, best: Trial, out: Path) -> dict[str, Any]:
     """One plain load (no warm-up discarded) of the deployed winner on a fresh server: the trials' own load."""
-    from loadtest.harness import LoadSettings, run_pattern
+    from loadtest.harness import run_pattern
+    from loadtest.load_settings import LoadSettings
     from serving.server import ServerOptions, TritonServer
 
     options = ServerOptions.on_free_ports(

@@ -26,16 +26,6 @@ class ServedModels:
     gain: str = "mlp_gain"  # a second input and an output with one value per sample
 
 
-def _int8_build(fp32_build: Path, calib_path: Path, out: Path) -> Path:
-    from optimizer.calibrate import calibrate_int8
-    from quantserve.artifact import Artifact, Manifest
-    from quantserve.data import load_npz
-
-    artifact = Artifact(fp32_build / "model.onnx", Manifest.load(fp32_build))
-    quantized = calibrate_int8(artifact, load_npz(calib_path), out / "int8.onnx")
-    return models.make_build_dir(out / "mlp_int8", model_path=quantized.path)
-
-
 @pytest.fixture(scope="module")
 def served_models(
     tmp_path_factory: pytest.TempPathFactory,
@@ -54,7 +44,7 @@ def served_models(
     builds = root / "build"
     fp32 = models.make_build_dir(builds / "mlp_fp32", weights=weights)
     damaged = models.make_build_dir(builds / "mlp_damaged", weights=models.perturbed(weights, scale=1.0))
-    int8 = _int8_build(fp32, calib, builds)
+    int8 = models.make_int8_build(fp32, calib, builds)
     repo = root / "repo"
     gain = models.make_gain_build(builds / "mlp_gain", weights)
     for name, build in (("mlp_fp32", fp32), ("mlp_int8", int8), ("mlp_damaged", damaged), ("mlp_gain", gain)):

@@ -116,17 +116,33 @@ def labeled_data(
 
 
 def make_build_dir(
-    directory: Path, model_path: Path | None = None, weights: dict[str, np.ndarray] | None = None
+    directory: Path,
+    model_path: Path | None = None,
+    weights: dict[str, np.ndarray] | None = None,
+    precision: str = "fp32",
 ) -> Path:
-    """A folder as `quantserve optimize --target embedded` leaves it: model.onnx + manifest.json."""
+    """A folder as `quantserve optimize --target embedded` leaves it: model.onnx + manifest.json (its `precision`
+    is what `deploy` records for clients to read)."""
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / "model.onnx"
     if model_path is not None:
         target.write_bytes(Path(model_path).read_bytes())
     else:
         write_mlp_onnx(target, weights if weights is not None else mlp_weights())
-    Manifest(directory.name, INPUTS, OUTPUTS, target="embedded", files={"model": "model.onnx"}).save(directory)
+    files = {"model": "model.onnx"}
+    Manifest(directory.name, INPUTS, OUTPUTS, precision=precision, target="embedded", files=files).save(directory)
     return directory
+
+
+def make_int8_build(fp32_build: Path, calib_path: Path, out: Path, name: str = "mlp_int8") -> Path:
+    """The project's real INT8 calibration of an FP32 build, as a build folder whose manifest says int8."""
+    from optimizer.calibrate import calibrate_int8
+    from quantserve.artifact import Artifact
+    from quantserve.data import load_npz
+
+    artifact = Artifact(fp32_build / "model.onnx", Manifest.load(fp32_build))
+    quantized = calibrate_int8(artifact, load_npz(calib_path), out / f"{name}.onnx")
+    return make_build_dir(out / name, model_path=quantized.path, precision=quantized.manifest.precision)
 
 
 def own_mlp_repo(root: Path, names: tuple[str, ...] = ("mlp",), max_batch: int = 8) -> tuple[Path, Path]:

@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loadtest.arrival_trace import ArrivalTrace, read_trace
-from loadtest.load_pattern import OpenLoop, TraceReplay, pattern_from_flags
+from loadtest.load_flags import pattern_from_flags
+from loadtest.load_pattern import OpenLoop, TraceReplay
 from quantserve.errors import QuantserveError
 
 

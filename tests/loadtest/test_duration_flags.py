@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.load_pattern import (
-    ClosedLoop,
+from loadtest.load_flags import (
     parse_concurrencies,
     parse_duration,
     parse_rates,
     parse_stages,
     soak_from_flags,
 )
+from loadtest.load_pattern import ClosedLoop
 from quantserve import cli
 from quantserve.errors import QuantserveError
 

@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
 from loadtest.evaluator import judge_variants
-from loadtest.results import AccuracyReport, VariantAccuracy
 from optimizer.drift import DriftBudget
 from quantserve.cli.commands import evaluate as evaluate_command
+from quantserve.errors import QuantserveError
 
 RNG = np.random.default_rng(1)
 
@@ -254,3 +255,40 @@ def test_a_request_over_grpcs_2_gib_limit_is_refused_naming_the_batch_size_that_
     )
     check_request_size("huge.npz", data, 176, 64)  # the runner sends slices of max_batch_size: 64 rows fit
     check_request_size("huge.npz", data, 170, 0)
+
+
+KEYPOINT_METRIC = """
+import numpy as np
+
+def pixel_error(outputs, labels):
+    return {"value": float(np.abs(outputs["points"] - labels).mean()), "higher_is_better": False}
+"""
+
+
+def test_float_truth_reaches_the_users_metric_and_no_class_metric(monkeypatch, tmp_path: Path) -> None:
+    """Float truth (keypoints in pixels) was refused at load: it had to be scaled to integers by hand."""
+    from loadtest import evaluator
+    from optimizer.user_metric import UserMetric
+
+    (tmp_path / "kp_task_metric.py").write_text(KEYPOINT_METRIC)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    truth = RNG.uniform(0, 320, (60, 8))
+    points = truth + RNG.normal(0, 1.0, truth.shape)
+    outputs = {"fp32": {"points": points}, "int8": {"points": points + 0.001}, "bad": {"points": points + 4.0}}
+    monkeypatch.setattr(
+        evaluator,
+        "served_outputs",
+        lambda url, model, data, batch_size, source, versions=None, request_timeout_s=30.0: outputs[model],
+    )
+    held = tmp_path / "held.npz"
+    np.savez(held, x=np.zeros((60, 3), np.float32), labels=truth)
+    metric = UserMetric.load("kp_task_metric:pixel_error")
+    report = evaluator.evaluate_accuracy(
+        "127.0.0.1:1", ["int8", "bad"], "fp32", held, budget=DriftBudget(), metric=metric
+    )
+    scores = {v.model: v.user_metric for v in report.variants}
+    assert scores["fp32"]["value"] == pytest.approx(np.abs(points - truth).mean())
+    assert scores["bad"]["relative_drop"] > 1 and report.over_budget == ["bad"]
+    assert all(v.accuracy is None for v in report.variants)  # the truth is not class ids
+    with pytest.raises(QuantserveError, match="read only with a --metric"):
+        evaluator.evaluate_accuracy("127.0.0.1:1", ["int8"], "fp32", held, budget=DriftBudget())

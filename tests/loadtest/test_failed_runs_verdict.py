@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from loadtest import recording_files
+from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
 from loadtest.percentiles import LatencySummary
 from loadtest.report import load_results, render, verdict_headline
-from loadtest.results import AccuracyReport, LoadResult, LoadRun, VariantAccuracy
+from loadtest.results import LoadResult, LoadRun
 from loadtest.timeline import Outage
 from quantserve.cli.commands.loadtest import failure_status
 

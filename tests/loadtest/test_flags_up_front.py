@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.load_pattern import ClosedLoop, Staged, parse_stages
+from loadtest.load_flags import parse_stages
+from loadtest.load_pattern import ClosedLoop, Staged
 from quantserve import cli
 from quantserve.errors import QuantserveError
 

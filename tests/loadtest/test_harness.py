@@ -24,7 +24,8 @@ def test_a_results_folder_another_load_run_holds_is_refused(tmp_path: Path) -> N
 
     import numpy as np
 
-    from loadtest.harness import LoadSettings, run_pattern
+    from loadtest.harness import run_pattern
+    from loadtest.load_settings import LoadSettings
     from loadtest.recording_files import results_folder_held
     from quantserve.errors import QuantserveError
 

@@ -19,11 +19,13 @@ import loadtest_models as models
 import numpy as np
 import pytest
 
-from loadtest import harness, recording_files
-from loadtest.harness import LoadSettings, run_pattern
+from loadtest import recording_files
+from loadtest.harness import run_pattern
 from loadtest.load_pattern import ClosedLoop, LoadPattern, OpenLoop
+from loadtest.load_settings import LoadSettings
 from loadtest.report import render
 from loadtest.results import UNANSWERED_ERROR, LoadResult, LoadRun
+from loadtest.step_result import _answering_at_end
 from serving.server import TritonServer
 
 HANG_AT_S = 4.0  # seconds into the run: the measured window starts a second or two in
@@ -124,10 +126,10 @@ def test_a_server_that_does_not_answer_at_the_end_is_not_answering(free_port_fac
     url = f"127.0.0.1:{free_port_factory()}"  # nothing listens there
     window = recording_files.Window(0.0, 4.0, {}, None, ("127.0.0.1:1/metrics not reachable",))
     with_metrics = LoadSettings(url, "m", Path("d.npz"), metrics_url="127.0.0.1:1")
-    assert not harness._answering_at_end(with_metrics, window, nothing, waiting)
-    assert not harness._answering_at_end(LoadSettings(url, "m", Path("d.npz")), window, nothing, waiting)
+    assert not _answering_at_end(with_metrics, window, nothing, waiting)
+    assert not _answering_at_end(LoadSettings(url, "m", Path("d.npz")), window, nothing, waiting)
     answered_scrape = recording_files.Window(0.0, 4.0, {}, {})
-    assert harness._answering_at_end(with_metrics, answered_scrape, nothing, waiting)
+    assert _answering_at_end(with_metrics, answered_scrape, nothing, waiting)
 
 
 def _empty_result() -> dict:

@@ -196,10 +196,11 @@ def test_a_second_interrupt_while_locust_stops_ends_the_wait_and_kills_it(
     """A Locust that ignores SIGTERM: the first Ctrl-C asks it to stop, the second kills it at once, no hang."""
     from loadtest import harness, locust_processes
     from loadtest.load_pattern import ClosedLoop
+    from loadtest.load_settings import LoadSettings
 
     stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); "
     monkeypatch.setattr(harness, "locust_command", lambda *_: [sys.executable, "-c", stubborn + "time.sleep(60)"])
-    settings = harness.LoadSettings("127.0.0.1:1", "m", tmp_path / "d.npz", duration_s=60.0)
+    settings = LoadSettings("127.0.0.1:1", "m", tmp_path / "d.npz", duration_s=60.0)
     record_dir = tmp_path / "raw"
     ctrl_c = threading.Thread(target=_press_ctrl_c_twice, args=(record_dir / "locust.log",), daemon=True)
     started = time.monotonic()

@@ -18,9 +18,11 @@ import loadtest_models as models
 import numpy as np
 import pytest
 
-from loadtest.harness import LoadSettings, run_load, run_pattern
+from loadtest.accuracy_results import AccuracyReport
+from loadtest.harness import run_load, run_pattern
 from loadtest.load_pattern import ClosedLoop, OpenLoop
-from loadtest.results import AccuracyReport, LoadRun
+from loadtest.load_settings import LoadSettings
+from loadtest.results import LoadRun
 from quantserve.cli import main
 
 pytestmark = pytest.mark.e2e

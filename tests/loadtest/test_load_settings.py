@@ -8,12 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from loadtest.harness import LoadSettings, locust_command
-from loadtest.load_pattern import (
-    ClosedLoop,
-    OpenLoop,
-    Staged,
-    Sweep,
+from loadtest.harness import locust_command
+from loadtest.load_flags import (
     parse_concurrencies,
     parse_duration,
     parse_rates,
@@ -21,6 +17,8 @@ from loadtest.load_pattern import (
     pattern_from_flags,
     soak_from_flags,
 )
+from loadtest.load_pattern import ClosedLoop, OpenLoop, Staged, Sweep
+from loadtest.load_settings import LoadSettings
 from quantserve.errors import QuantserveError
 
 

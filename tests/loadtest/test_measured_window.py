@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from loadtest.harness import LoadSettings, run_pattern
+from loadtest.harness import run_pattern
 from loadtest.load_pattern import ClosedLoop
+from loadtest.load_settings import LoadSettings
 
 pytestmark = pytest.mark.e2e
 

@@ -21,8 +21,9 @@ import numpy as np
 import pytest
 
 from loadtest import recording_files
-from loadtest.harness import LoadSettings, run_pattern
+from loadtest.harness import run_pattern
 from loadtest.load_pattern import TraceReplay
+from loadtest.load_settings import LoadSettings
 from serving.server import TritonServer
 
 TRACE_ROWS = 1_500_000  # ~11 s a million before, row by row; still over a second now, beyond a master's 1 s wait

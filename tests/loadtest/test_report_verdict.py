@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
 from loadtest.percentiles import LatencySummary
 from loadtest.report import render
-from loadtest.results import AccuracyReport, LoadResult, LoadRun, VariantAccuracy
+from loadtest.results import LoadResult, LoadRun
 from loadtest.triton_metrics import ServerBreakdown
 from optimizer.drift import DriftBudget
 from serving.machine import MACHINE_FILE

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.harness import _server_restarted
 from loadtest.recording_files import Window
+from loadtest.step_result import _server_restarted
 from loadtest.triton_metrics import breakdown, counters_went_back, metrics_endpoint, parse_metrics, scrape
 from quantserve.errors import QuantserveError
 

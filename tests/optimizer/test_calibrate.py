@@ -241,7 +241,8 @@ def test_failing_result_is_not_cached(tmp_path: Path, calib_cache: Path) -> None
     """Opset 12 cannot hold per-axis DequantizeLinear: the broken result is refused, not stored."""
     import make_tiny_models
 
-    from optimizer.export import check_onnx, manifest_from_onnx
+    from optimizer.export import manifest_from_onnx
+    from optimizer.onnx_input import check_onnx
 
     legacy = make_tiny_models.write_legacy_onnx(tmp_path / "legacy.onnx")
     model = check_onnx(legacy, tmp_path / "opset12.onnx")  # checked only: no opset upgrade here

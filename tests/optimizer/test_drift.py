@@ -5,20 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from optimizer.drift import (
-    BudgetExceeded,
-    DriftBudget,
-    Violation,
+from optimizer.drift import measure_drift
+from optimizer.drift_budget import BudgetExceeded, DriftBudget, Violation
+from optimizer.drift_evidence import (
     evidence_refusal,
     evidence_rows,
     evidence_shortfall,
-    infer_output_kinds,
-    measure_drift,
-    parse_output_kinds,
     rows_to_show,
     thin_evidence,
     thin_evidence_line,
 )
+from optimizer.output_kinds import infer_output_kinds, parse_output_kinds
 from optimizer.user_metric import UserMetric, add_user_metric
 from quantserve.errors import QuantserveError
 
@@ -684,7 +681,7 @@ def test_an_embedding_whose_neighbours_changed_holds_the_budget_with_a_note() ->
     """Rows alike (every pair near cosine 0.98): noise at cosine 0.998 holds the cosine budget and moves most rows'
     nearest row to clearly less similar ones, which a note says; tight clusters whose near-duplicates swap places
     under the same noise get none, though their nearest rows changed as often."""
-    from optimizer.drift import neighbour_notes
+    from optimizer.drift_evidence import neighbour_notes
 
     def noisy(rows: np.ndarray) -> np.ndarray:
         scale = 0.06 * np.linalg.norm(rows, axis=1, keepdims=True) / np.sqrt(rows.shape[1])

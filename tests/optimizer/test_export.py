@@ -287,7 +287,7 @@ def test_a_float16_model_is_sorted_then_refused_for_int8_and_served_as_it_is_for
 def test_a_weights_file_missing_or_short_is_one_line(tmp_path: Path, present: int) -> None:
     from onnx import TensorProto, helper, numpy_helper
 
-    from optimizer.export import load_onnx_input
+    from optimizer.onnx_input import load_onnx_input
 
     weight = numpy_helper.from_array(np.zeros(4, np.float32), "W")
     weight.ClearField("raw_data")

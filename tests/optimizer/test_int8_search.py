@@ -14,9 +14,13 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from optimizer.calibrate import CalibrateInt8
-from optimizer.drift import BudgetExceeded, DriftBudget, infer_output_kinds, measure_drift
+from optimizer.drift import measure_drift
+from optimizer.drift_budget import BudgetExceeded, DriftBudget
 from optimizer.export import manifest_from_onnx
-from optimizer.int8_search import CANDIDATES, SMOOTH_ALPHAS, SearchInt8, SearchSettings
+from optimizer.int8_measure import SearchSettings
+from optimizer.int8_schemes import SMOOTH_ALPHAS
+from optimizer.int8_search import CANDIDATES, SearchInt8
+from optimizer.output_kinds import infer_output_kinds
 from optimizer.quant_exclusions import find_exclusions, output_side_exclusions
 from optimizer.sensitivity import KEEPING, PROBING, compute_macs, probe_groups, quantized_nodes
 from optimizer.transformer import run_model
@@ -319,7 +323,7 @@ def test_a_large_model_skips_the_smoothed_candidate_and_says_why(
 
 def test_smoothed_scheme_variants_restore_the_smoothed_fp32_weights(tmp_path: Path) -> None:
     from optimizer.calibrate import CalibrationSettings
-    from optimizer.int8_search import SmoothStaticScheme
+    from optimizer.int8_schemes import SmoothStaticScheme
 
     art = mlp(tmp_path / "mlp.onnx")
     calib = TensorData({"x": np.random.default_rng(10).standard_normal((32, 16)).astype(np.float32)})

@@ -134,7 +134,7 @@ def test_a_large_models_fixed_batch_of_one_is_freed_from_its_file(tmp_path: Path
     """Freeing a batch of 1 runs the changed graph in ONNX Runtime: a large one from a file, not as bytes."""
     import make_tiny_models
 
-    from optimizer.export import load_onnx_input
+    from optimizer.onnx_input import load_onnx_input
 
     fixed = make_tiny_models.write_tiny_onnx(tmp_path / "fixed.onnx", batch=1)
     published = _as_published(fixed, tmp_path / "published")
@@ -195,7 +195,7 @@ def test_a_large_model_below_opset_13_is_upgraded_without_one_protobuf(tmp_path:
     weights, which are read back after (it was refused: `… takes at most 2 GiB of model`)."""
     import make_tiny_models
 
-    from optimizer.export import load_onnx_input
+    from optimizer.onnx_input import load_onnx_input
 
     legacy = make_tiny_models.write_legacy_onnx(tmp_path / "legacy.onnx", opset=11)
     published = _as_published(legacy, tmp_path / "published")

@@ -10,7 +10,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from optimizer.calibrate import CalibrateInt8, CalibrationSettings
-from optimizer.drift import BudgetExceeded
+from optimizer.drift_budget import BudgetExceeded
 from optimizer.export import export_onnx
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from optimizer.pipeline import OptimizeOptions, optimize

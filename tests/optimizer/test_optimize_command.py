@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from optimizer.drift import BudgetExceeded
+from optimizer.drift_budget import BudgetExceeded
 from quantserve.cli import main
 from quantserve.cli.commands import optimize as optimize_command
+from quantserve.data import TensorData
 from quantserve.errors import QuantserveError
 
 USER_METRIC = """
@@ -152,6 +153,39 @@ def test_user_metric_side_by_side_and_budgeted(
     assert metric["max_relative_drop"] == 0.01
 
 
+FLOAT_TRUTH_METRIC = """
+import numpy as np
+
+def logit_error(outputs, labels):
+    assert labels.dtype.kind == "f", labels.dtype  # the float truth itself, not class ids
+    return {"value": float(np.abs(outputs["logits"] - labels).mean()), "higher_is_better": False}
+"""
+
+
+def test_float_truth_is_scored_by_the_users_metric(
+    tiny_onnx: Path, calib_npz: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Float truth (regression targets, keypoints) was refused at load: it had to be scaled to integers by hand."""
+    import onnxruntime as ort
+
+    from quantserve.data import load_npz
+
+    data = load_npz(calib_npz)
+    session = ort.InferenceSession(str(tiny_onnx), providers=["CPUExecutionProvider"])
+    logits = session.run(None, data.arrays)[0]
+    truth = (logits + np.random.default_rng(0).normal(0, 1.0, logits.shape)).astype(np.float32)
+    calib = TensorData(data.arrays, None, truth).save(tmp_path / "float_truth.npz")
+    (tmp_path / "float_truth_metric.py").write_text(FLOAT_TRUTH_METRIC)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = tmp_path / "tiny"
+    argv = ["optimize", str(tiny_onnx), "--calib", str(calib), "--out", str(out), "--skip-timing"]
+    argv += ["--output-kind", "logits=classification"]  # with no class ids, the logits would be judged a dense map
+    assert main([*argv, "--metric", "float_truth_metric:logit_error", "--max-metric-drop", "1"]) == 0
+    metric = json.loads((out / "manifest.json").read_text())["verification"]["metric"]
+    assert metric["higher_is_better"] is False and 0.6 < metric["fp32"] < 1.0  # E|noise| = 0.8 for FP32
+    assert metric["int8"] > 0 and metric["max_relative_drop"] == 1.0
+
+
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
@@ -198,8 +232,8 @@ def test_labels_that_cannot_be_scored_are_refused_before_any_work(
     assert main(argv) == 2
     assert capsys.readouterr().err == (
         f"quantserve: error: {calib}: array 'labels' has dtype {data.labels.dtype}; labels must be integer class ids "
-        "(e.g. int64), one row per sample (per-token ids, or for a --metric any integer truth: float truth such as "
-        "keypoints in pixels scaled to integers, e.g. × 1000, and back inside the metric)\n"
+        "(e.g. int64), one row per sample (per-token ids, or any integer truth for a --metric; float truth such as "
+        "keypoints in pixels is read only with a --metric, which scores it)\n"
     )
     assert not (tmp_path / "o").exists()
 

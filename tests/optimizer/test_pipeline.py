@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from optimizer.drift import BudgetExceeded
+from optimizer.drift_budget import BudgetExceeded
 from optimizer.pipeline import OptimizeOptions, optimize, split_holdout
 from optimizer.speed import SpeedSettings
 from quantserve.artifact import Artifact, Manifest
@@ -158,7 +158,7 @@ def test_existing_output_replaced_only_on_success(
 
 
 def test_budget_missed_writes_nothing_and_keep_failing_ships(tiny_onnx: Path, calib_npz: Path, tmp_path: Path) -> None:
-    from optimizer.drift import BudgetExceeded, DriftBudget
+    from optimizer.drift_budget import BudgetExceeded, DriftBudget
 
     absurd = {"budget": DriftBudget(min_channel_correlation=1.0), "output_kinds": {"logits": "dense"}}
     with pytest.raises(

@@ -17,8 +17,9 @@ import pytest
 from test_int8_search import FAST, mlp
 
 import optimizer.int8_search as int8_search
-from optimizer.drift import BudgetExceeded, DriftBudget, Violation
-from optimizer.int8_search import SearchInt8, SearchSettings
+from optimizer.drift_budget import BudgetExceeded, DriftBudget, Violation
+from optimizer.int8_measure import SearchSettings
+from optimizer.int8_search import SearchInt8
 from optimizer.search_budget import STEP, SearchBudget
 from optimizer.speed import Block, take_blocks
 from quantserve.data import TensorData

@@ -14,12 +14,13 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from optimizer import int8_search
+from optimizer import int8_schemes
 from optimizer.batch_axis import checking_session, unbatched_output
-from optimizer.drift import BudgetExceeded
+from optimizer.drift_budget import BudgetExceeded
 from optimizer.export import manifest_from_onnx
 from optimizer.fuse import FuseGraph, check_inputs_kept
-from optimizer.int8_search import SearchInt8, SearchSettings
+from optimizer.int8_measure import SearchSettings
+from optimizer.int8_search import SearchInt8
 from optimizer.pipeline import OptimizeOptions, optimize
 from optimizer.speed import SpeedSettings
 from quantserve.artifact import Artifact
@@ -242,7 +243,7 @@ def _fail(self: object, fused: Artifact, excluded: object, out: Path) -> Path:
 def test_a_scheme_that_fails_to_build_is_dropped_and_the_search_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(int8_search.DynamicScheme, "build", _fail)
+    monkeypatch.setattr(int8_schemes.DynamicScheme, "build", _fail)
     data = TensorData({"x": np.random.default_rng(9).standard_normal((64, 16)).astype(np.float32)})
     record = SearchInt8(data, data, search=FAST, allow_thin_evidence=True, keep_failing=True)(
         _mlp(tmp_path / "mlp.onnx"), tmp_path / "int8.onnx"
@@ -256,7 +257,7 @@ def test_a_scheme_that_fails_to_build_is_dropped_and_the_search_goes_on(
 
 
 def test_every_scheme_failing_is_a_refusal_with_the_reasons(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for scheme in (int8_search.StaticScheme, int8_search.DynamicScheme, int8_search.SmoothStaticScheme):
+    for scheme in (int8_schemes.StaticScheme, int8_schemes.DynamicScheme, int8_schemes.SmoothStaticScheme):
         monkeypatch.setattr(scheme, "build", _fail)
     data = TensorData({"x": np.random.default_rng(9).standard_normal((64, 16)).astype(np.float32)})
     with pytest.raises(BudgetExceeded, match=r"^no INT8 scheme could be built \(static_qdq: .*dynamic: ") as caught:

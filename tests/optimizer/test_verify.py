@@ -7,7 +7,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from optimizer.drift import DriftBudget
+from optimizer.drift_budget import DriftBudget
 from optimizer.export import export_onnx
 from optimizer.source import load_source
 from optimizer.verify import VerifyAgainstReference, drift_refusal, first_output_summary

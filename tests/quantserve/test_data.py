@@ -80,3 +80,25 @@ def test_str_arrays_are_sent_as_utf8_bytes() -> None:
     assert sent.dtype.kind == "S" and sent[1, 0] == "héllo".encode()
     numbers = np.arange(3)
     assert as_sent(numbers) is numbers
+
+
+def test_float_labels_are_truth_for_a_metric_alone(tmp_path: Path) -> None:
+    """Float truth (keypoints in pixels) had to be scaled to integers by hand to reach a --metric."""
+    keypoints = np.random.default_rng(0).uniform(0, 320, (6, 4)).astype(np.float32)
+    path = tmp_path / "kp.npz"
+    np.savez(path, x=np.zeros((6, 3), np.float32), labels=keypoints)
+    with pytest.raises(QuantserveError, match="float truth such as keypoints in pixels is read only with a --metric"):
+        load_npz(path)
+    data = load_npz(path, float_truth=True)
+    assert data.labels is None  # no class metric reads them
+    np.testing.assert_array_equal(data.metric_truth, keypoints)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(data.take(2, 4).metric_truth, keypoints[2:4])  # type: ignore[arg-type]
+    np.testing.assert_array_equal(data.take_rows(np.array([5, 0])).truth, keypoints[[5, 0]])  # type: ignore[arg-type]
+    saved = load_npz(data.save(tmp_path / "again.npz"), float_truth=True)
+    np.testing.assert_array_equal(saved.truth, keypoints)  # type: ignore[arg-type]
+    np.savez(path, x=np.zeros((6, 3), np.float32), labels=keypoints[:5])
+    with pytest.raises(QuantserveError, match="5 labels for 6 samples"):
+        load_npz(path, float_truth=True)
+    ids = tmp_path / "ids.npz"
+    np.savez(ids, x=np.zeros((6, 3), np.float32), labels=np.arange(6))
+    assert load_npz(ids, float_truth=True).labels is not None  # integer labels stay class ids

@@ -6,8 +6,9 @@ import math
 
 from rich.console import Console
 
+from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
 from loadtest.percentiles import LatencySummary
-from loadtest.results import AccuracyReport, LoadResult, VariantAccuracy
+from loadtest.results import LoadResult
 from quantserve.cli.commands.demo import print_summary
 from quantserve.cli.commands.evaluate import print_table as print_accuracy_table
 from quantserve.cli.commands.optimize import print_stages, print_verification

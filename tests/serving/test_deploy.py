@@ -16,10 +16,11 @@ from serving_models import make_build_dir
 from tritonclient.grpc import model_config_pb2
 
 import serving.deploy
+from quantserve.artifact import Manifest
 from quantserve.cli import main
 from quantserve.errors import QuantserveError
 from serving.deploy import ServingPolicy, deploy, existing_versions
-from serving.model_config import QueuePolicy
+from serving.model_config import PRECISION_PARAMETER, QueuePolicy, parse_config, recorded_precision
 from serving.repository import STAGING_PREFIX
 from serving.repository_lock import LOCK_NAME, VERSION_RECORD
 from serving.versions import rollback, served_versions
@@ -55,6 +56,19 @@ def test_sequence_inputs_are_ragged_with_the_batching_mode(tmp_path: Path) -> No
     message = text_format.Parse(result.config_path.read_text(), model_config_pb2.ModelConfig())
     assert message.input[0].allow_ragged_batch and list(message.input[0].dims) == [-1, 4]
     assert message.parameters["ragged_batching"].string_value == "pad"
+
+
+def test_the_builds_precision_is_recorded_in_the_config_where_clients_read_it(tmp_path: Path) -> None:
+    """The report told INT8 from FP32 by the model's name: an INT8 build deployed as `sw_fp32` was taken for FP32."""
+    build = make_build_dir(tmp_path / "build")
+    manifest = Manifest.load(build)
+    manifest.precision = "int8"
+    manifest.save(build)
+    result = deploy(build, tmp_path / "repo", "sw_fp32")
+    message = text_format.Parse(result.config_path.read_text(), model_config_pb2.ModelConfig())
+    assert message.parameters[PRECISION_PARAMETER].string_value == "int8"
+    assert recorded_precision(parse_config(result.config_path)) == "int8"
+    assert recorded_precision({"name": "older"}) is None  # deployed before it was recorded, or by another tool
 
 
 def test_failure_mid_copy_leaves_no_version(dense_build: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from loadtest.harness import LoadSettings, run_pattern
+from loadtest.harness import run_pattern
 from loadtest.load_pattern import OpenLoop
+from loadtest.load_settings import LoadSettings
 from serving.model_config import DynamicBatching, ModelConfig, QueuePolicy, TensorConfig, write_config
 
 pytestmark = pytest.mark.e2e

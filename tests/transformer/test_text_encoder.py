@@ -36,7 +36,8 @@ def test_extra_padding_does_not_change_outputs(trained_encoder) -> None:
 
 
 def test_exported_onnx_has_dynamic_batch_and_sequence_and_matches_torch(trained_encoder) -> None:
-    from optimizer.export import check_onnx, manifest_from_onnx
+    from optimizer.export import manifest_from_onnx
+    from optimizer.onnx_input import check_onnx
 
     manifest = manifest_from_onnx(check_onnx(trained_encoder.onnx_path), "text_encoder")
     assert [t.name for t in manifest.inputs] == list(text_encoder.INPUT_NAMES)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from examples import text_encoder
-from optimizer.drift import DriftBudget
+from optimizer.drift_budget import DriftBudget
 from optimizer.transformer import TransformerSettings, run_model
 from quantserve.artifact import Manifest
 from quantserve.data import TensorData

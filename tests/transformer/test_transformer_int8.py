@@ -10,9 +10,12 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from optimizer.calibrate import CalibrationSettings
-from optimizer.drift import DriftBudget, infer_output_kinds, measure_drift
+from optimizer.drift import measure_drift
+from optimizer.drift_budget import DriftBudget
 from optimizer.export import manifest_from_onnx
-from optimizer.int8_search import SearchInt8, SearchSettings
+from optimizer.int8_measure import SearchSettings
+from optimizer.int8_search import SearchInt8
+from optimizer.output_kinds import infer_output_kinds
 from optimizer.transformer import FuseTransformer, detect_encoder, quantizable_nodes, run_model
 from quantserve.artifact import Artifact
 

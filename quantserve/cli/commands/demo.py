@@ -42,7 +42,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from loadtest.load_pattern import parse_concurrencies
+    from loadtest.load_flags import parse_concurrencies
     from loadtest.report import render
     from quantserve.cli.demo import MODEL_NAME, VARIANTS, DemoSettings, run_demo
     from quantserve.cli.tables import print_json

@@ -75,7 +75,7 @@ def evaluate(args: argparse.Namespace) -> int:
     """Score every model, judge it against the budget, save accuracy.json (and any side-by-side load), report."""
     from loadtest.evaluator import evaluate_accuracy
     from loadtest.report import render
-    from optimizer.drift import parse_output_kinds
+    from optimizer.output_kinds import parse_output_kinds
     from optimizer.user_metric import UserMetric
     from quantserve.errors import QuantserveError
     from serving.machine import write_machine_facts
@@ -127,7 +127,8 @@ def evaluate(args: argparse.Namespace) -> int:
 
 def add_budget_flags(parser: argparse.ArgumentParser) -> None:
     """The drift budget's flags, as `optimize` has them, and the user's own task metric."""
-    from optimizer.drift import BUDGET_FLAGS, OUTPUT_KINDS, DriftBudget
+    from optimizer.drift_budget import BUDGET_FLAGS, DriftBudget
+    from optimizer.output_kinds import OUTPUT_KINDS
 
     group = parser.add_argument_group("drift budget (every output; a variant beyond it: exit 1)")
     defaults = DriftBudget()
@@ -153,7 +154,7 @@ def add_budget_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _accuracy_drop_budget(args: argparse.Namespace) -> float | None:
-    from optimizer.drift import DriftBudget
+    from optimizer.drift_budget import DriftBudget
 
     if args.max_accuracy_drop_points is not None or args.no_budget:
         return args.max_accuracy_drop_points  # type: ignore[no-any-return]
@@ -162,7 +163,7 @@ def _accuracy_drop_budget(args: argparse.Namespace) -> float | None:
 
 def _budget(args: argparse.Namespace) -> Any:
     """The DriftBudget from the flags, or None with --no-budget."""
-    from optimizer.drift import BUDGET_FLAGS, DriftBudget
+    from optimizer.drift_budget import BUDGET_FLAGS, DriftBudget
 
     if args.no_budget:
         return None
@@ -188,7 +189,7 @@ def budget_lines(report: Any) -> list[str]:
 
 def load_duration_s(args: argparse.Namespace) -> float:
     """--load-duration in seconds (0: no side-by-side load), its flags checked by evaluate's own names."""
-    from loadtest.load_pattern import parse_duration
+    from loadtest.load_flags import parse_duration
     from quantserve.errors import QuantserveError
 
     if not args.load_duration:
@@ -203,8 +204,8 @@ def load_duration_s(args: argparse.Namespace) -> float:
 
 def load_side_by_side(args: argparse.Namespace, models: list[str], duration: float) -> list[dict[str, Any]]:
     """The same load on every variant, with the held-out inputs, into the same results folder; the runs as dicts."""
-    from loadtest.harness import LoadSettings
     from loadtest.load_pattern import ClosedLoop
+    from loadtest.load_settings import LoadSettings
     from quantserve.cli.commands.loadtest import resolve_metrics_url, run_with_progress
     from quantserve.cli.tables import print_load_table
     from serving.endpoints import metrics_hint

@@ -126,8 +126,9 @@ def interrupted_status(stop: RunInterrupted, out: Path) -> int:
 
 def run_load_command(args: argparse.Namespace) -> int:
     """One load run (a step, a sweep, a rate list, stages or a trace) per model, then the report and a table."""
-    from loadtest.harness import LoadSettings, check_expected_arrivals, check_ready
-    from loadtest.load_pattern import parse_duration, pattern_from_flags
+    from loadtest.harness import check_ready
+    from loadtest.load_flags import parse_duration, pattern_from_flags
+    from loadtest.load_settings import LoadSettings, check_expected_arrivals
     from loadtest.report import render
     from quantserve.cli.tables import print_json, print_load_table
 
@@ -222,8 +223,8 @@ def default_duration(pattern: Any) -> str:
 
 def run_soak_command(args: argparse.Namespace) -> int:
     """`--soak`: one long closed-loop run per model; memory trend and p99 drift, saved as soak-<model>.json."""
-    from loadtest.harness import LoadSettings
-    from loadtest.load_pattern import soak_from_flags
+    from loadtest.load_flags import soak_from_flags
+    from loadtest.load_settings import LoadSettings
     from loadtest.soak import run_soak
 
     others = {"--rate": str(args.rate), "--trace": args.trace, "--stages": args.stages, "--sweep": args.sweep}
@@ -257,12 +258,14 @@ def run_with_progress(settings: Any, args: argparse.Namespace) -> Any:
     from loadtest.harness import run_step
     from loadtest.interruption import MeasuredSteps
     from quantserve.cli.progress import StepProgress, is_quiet
+    from serving.client import served_precision
 
     settings.check()
     steps = list(settings.pattern.steps())
+    precision = served_precision(settings.url, settings.model, settings.tls)  # what it is, whatever its name says
     with (
         StepProgress(f"load {settings.model}", len(steps), is_quiet(args)) as bar,
-        MeasuredSteps(settings.model, len(steps), Path(args.out)) as measured,  # an interrupt saves what it has
+        MeasuredSteps(settings.model, len(steps), Path(args.out), precision) as measured,  # an interrupt saves it
     ):
         for step in steps:
             bar.describe(f"{step.name}, {step.run_seconds(settings.duration_s):g} s")

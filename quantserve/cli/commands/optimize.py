@@ -13,7 +13,8 @@ from quantserve.cli.tables import NAME, TEXT, Column, add_json_flag, print_json,
 
 def register(subparsers: Any) -> None:
     from optimizer.calibrate import METHODS
-    from optimizer.drift import BUDGET_FLAGS, OUTPUT_KINDS, DriftBudget
+    from optimizer.drift_budget import BUDGET_FLAGS, DriftBudget
+    from optimizer.output_kinds import OUTPUT_KINDS
     from optimizer.pipeline import PRECISIONS
     from optimizer.speed import SpeedSettings
     from optimizer.targets import target_names
@@ -70,7 +71,11 @@ def register(subparsers: Any) -> None:
         metavar="NAME=KIND",
         help=f"what an output is, instead of inferring it ({', '.join(OUTPUT_KINDS)}); repeatable",
     )
-    budget.add_argument("--metric", help="package.module:function(outputs, labels) -> score, compared FP32 vs INT8")
+    budget.add_argument(
+        "--metric",
+        help="package.module:function(outputs, labels) -> score, compared FP32 vs INT8 (labels: the data's "
+        "'labels' array; float ones are read by the metric alone)",
+    )
     budget.add_argument(
         "--keep-failing", "--no-budget", action="store_true", help="ship INT8 beyond the budget, the failure recorded"
     )
@@ -110,7 +115,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from optimizer.drift import thin_evidence_line
+    from optimizer.drift_evidence import thin_evidence_line
     from optimizer.pipeline import optimize
     from quantserve.cli.library_log import quiet_onnxruntime
     from quantserve.cli.progress import Heartbeat, StageProgress, is_quiet, wants_heartbeat
@@ -157,7 +162,8 @@ def planned_stages(options: Any) -> list[str]:
 
 def build_options(args: argparse.Namespace) -> Any:
     """The one OptimizeOptions for this command line (budget, output kinds, metric, speed included)."""
-    from optimizer.drift import BUDGET_FLAGS, DriftBudget, parse_output_kinds
+    from optimizer.drift_budget import BUDGET_FLAGS, DriftBudget
+    from optimizer.output_kinds import parse_output_kinds
     from optimizer.pipeline import OptimizeOptions
     from optimizer.speed import SpeedSettings
     from optimizer.targets import get_target
@@ -240,7 +246,7 @@ def print_verification(verification: dict[str, Any], console: Any = None) -> Non
     """Per output (its kind in the heading): each budgeted metric against its budget, then the extras; then speed."""
     from rich.console import Console
 
-    from optimizer.drift import BUDGETED, CHECKS
+    from optimizer.drift_budget import BUDGETED, CHECKS
 
     console = console or Console()
     budget = verification.get("budget") or {}

@@ -1,0 +1,84 @@
+"""Accuracy results as dataclasses that save to and load from JSON: each served variant's drift from the FP32
+reference, and whether it fits the budget. `loadtest.evaluator` measures them; reports render them from the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loadtest.result_files import numbers_checked, read_json, write_json
+from quantserve.errors import QuantserveError
+
+ACCURACY_FILE = "accuracy.json"
+
+
+@dataclass
+class VariantAccuracy:
+    """One served variant scored on labeled held-out data and compared with the reference's outputs."""
+
+    model: str
+    samples: int
+    top1_agreement: float | None = None  # fraction of samples whose argmax matches the reference
+    mean_abs_diff: float = 0.0
+    max_abs_diff: float = 0.0
+    accuracy: float | None = None
+    precision_macro: float | None = None
+    recall_macro: float | None = None
+    f1_macro: float | None = None
+    auc_roc_ovr: float | None = None
+    auc_pr_ovr: float | None = None
+    accuracy_drop_points: float | None = None  # (reference − this) × 100
+    cosine_mean: float | None = None  # embeddings (no labels): similarity to the reference per sample
+    cosine_min: float | None = None
+    cosine_p01: float | None = None
+    # every output against the reference's under the drift budget (optimizer.drift): kind + metrics per output
+    drift: dict[str, dict[str, Any]] | None = None
+    violations: list[str] = field(default_factory=list)  # one line per metric beyond the budget
+    # agreement rates within the budget that too few rows cannot show (optimizer.drift.thin_evidence), as lines
+    thin_evidence: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the budget does not judge (optimizer.drift.neighbour_notes)
+    # --metric: the user's task metric on this variant's served outputs and on the reference's, and the relative drop
+    user_metric: dict[str, Any] | None = None
+    version: str = ""  # the model version that answered every request (pinned at the start)
+    precision: str | None = None  # as its deployment recorded it in the served config (None: none recorded)
+
+
+@dataclass
+class AccuracyReport:
+    """Accuracy drift of each variant against an FP32 reference, and whether it fits the budget."""
+
+    reference: str
+    data: str
+    output: str
+    has_labels: bool
+    max_accuracy_drop: float | None  # percentage points; None: no budget
+    variants: list[VariantAccuracy]
+    drift_budget: dict[str, float] | None = None  # the DriftBudget applied to every output; None: none
+
+    @property
+    def over_budget(self) -> list[str]:
+        """Variants whose accuracy fell by more than the budget, or with any output beyond the drift budget."""
+        return [v.model for v in self.variants if self._accuracy_over(v) or v.violations]
+
+    def _accuracy_over(self, v: VariantAccuracy) -> bool:
+        limit = self.max_accuracy_drop
+        return limit is not None and v.accuracy_drop_points is not None and v.accuracy_drop_points > limit
+
+    def save(self, out_dir: Path) -> Path:
+        return write_json(Path(out_dir) / ACCURACY_FILE, self)
+
+    @classmethod
+    def load(cls, path: Path) -> AccuracyReport:
+        data = read_json(path)
+        try:
+            data["variants"] = [VariantAccuracy(**v) for v in data["variants"]]
+            report = cls(**data)
+            for variant in report.variants:
+                numbers_checked(variant)
+        except KeyError as exc:
+            raise QuantserveError(f"{path}: not a quantserve accuracy file (no {exc} field)") from exc
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise QuantserveError(f"{path}: not a quantserve accuracy file ({exc})") from exc
+        return report

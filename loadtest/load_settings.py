@@ -1,0 +1,68 @@
+"""What one load run measures and how (`LoadSettings`: the target, the data, the load pattern, the Locust processes),
+checked before any process starts, and where each step's files go. Apart from the harness so that the command
+lines it builds and the result it reads (`loadtest.step_result`) share one definition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from loadtest.load_pattern import ClosedLoop, LoadPattern, LoadStep, OpenLoop
+from loadtest.request_data import check_request_size
+from loadtest.result_files import safe_name
+from quantserve.data import load_npz
+from quantserve.errors import QuantserveError
+from serving.tls import ClientTls
+
+ONE_USER = ClosedLoop(users=1)  # frozen, so one shared default is safe
+
+
+@dataclass
+class LoadSettings:
+    """What to load and how: the target, the data, the load pattern, the Locust processes."""
+
+    url: str
+    model: str
+    data: Path
+    pattern: LoadPattern = ONE_USER
+    duration_s: float = 10.0  # per measured step
+    request_batch: int = 1
+    workers: int = 0
+    metrics_url: str | None = None
+    tls: ClientTls | None = None  # gRPC over TLS (mutual with a client certificate)
+    max_in_flight: int = 64  # open loop: requests a Locust process keeps in flight; later arrivals wait in the client
+
+    def check(self) -> None:
+        """Reject impossible settings before any process starts."""
+        self.pattern.check()
+        if self.duration_s <= 0:
+            raise QuantserveError(f"--duration must be positive, got {self.duration_s:g} s")
+        if self.workers < 0:
+            raise QuantserveError(f"--workers must be 0 or more, got {self.workers}")
+        if self.request_batch < 1:
+            raise QuantserveError(f"--request-batch must be at least 1, got {self.request_batch}")
+        if self.max_in_flight < 1:
+            raise QuantserveError(f"--max-in-flight must be at least 1, got {self.max_in_flight}")
+        check_expected_arrivals(self.pattern, self.duration_s)
+        data = load_npz(self.data)  # a missing or unreadable data file is one clear line, here
+        check_request_size(self.data, data, self.request_batch, 0, "--request-batch")
+
+    def step_name(self, step: LoadStep) -> str:
+        """Where one step's raw files and Locust CSVs go: `<model>-u16`, `<model>-rate50-poisson`."""
+        return f"{safe_name(self.model)}-{step.name}"
+
+
+def check_expected_arrivals(pattern: LoadPattern, duration_s: float) -> None:
+    """Refuse an open-loop rate that expects under one arrival in the window: it would measure nothing and pass."""
+    for step in pattern.steps():
+        if isinstance(step, OpenLoop) and step.rate * duration_s < 1:
+            raise QuantserveError(
+                f"--rate {step.rate:g} over --duration {duration_s:g}s expects {step.rate * duration_s:.2g} requests, "
+                "fewer than one: raise --rate or --duration"
+            )
+
+
+def step_paths(settings: LoadSettings, step: LoadStep, out_dir: Path) -> tuple[Path, Path]:
+    """Where a step's Locust processes record (`raw/<step>`) and the prefix of Locust's CSVs (`locust/<step>`)."""
+    return out_dir / "raw" / settings.step_name(step), out_dir / "locust" / settings.step_name(step)

@@ -1,0 +1,200 @@
+"""One measured step's `LoadResult`, read from what its Locust processes recorded over exactly its window: the
+requests left unanswered or never sent, and the server's counters judged whole or not (a server restarted or a
+version swapped during the window covers only part of it).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from loadtest import recording_files
+from loadtest.load_pattern import LoadStep
+from loadtest.load_settings import LoadSettings, step_paths
+from loadtest.percentiles import LatencySummary, cdf_points
+from loadtest.results import NO_PROCESS_AT_END, UNANSWERED_ERROR, LoadResult
+from loadtest.timeline import outages, per_second
+from loadtest.triton_metrics import breakdown, counters_went_back, counts_disagree, versions_changed
+from loadtest.utilization import UtilizationSampler
+from serving.tls import ClientTls
+
+LIVENESS_TIMEOUT_S = 2.0  # a server that answers nothing within this at the end of a run has stopped answering
+
+
+def step_result(
+    settings: LoadSettings,
+    step: LoadStep,
+    out_dir: Path,
+    listening: int | None,
+    sampler: UtilizationSampler,
+    lost: list[str],
+) -> LoadResult:
+    """The step's result from what its Locust processes recorded, with the server's counters judged whole or not."""
+    record_dir, csv_prefix = step_paths(settings, step, out_dir)
+    window = recording_files.read_window(record_dir)
+    restarted = _server_restarted(listening, listening_pid(settings.url), window, settings.model)
+    result = _result_of_window(settings, step, record_dir, window, csv_prefix)
+    result.utilization, result.lost_workers = sampler.result(window.start, window.end), lost
+    if restarted:  # the new process's counters began at zero: their delta covers part of the window
+        result.server_restarted, result.server = restarted, None  # samples kept (a soak's evidence), never shown
+    elif partial := counters_not_whole(window, result):  # the same process, but its counters cover part of it
+        result.server_counters_left_out, result.server = partial, None
+    result.locust_csv_prefix = str(csv_prefix.relative_to(out_dir))
+    return result
+
+
+def _result_of_window(
+    settings: LoadSettings, step: LoadStep, record_dir: Path, window: recording_files.Window, csv_prefix: Path
+) -> LoadResult:
+    """The window's result from what the Locust processes recorded, with the requests they left unanswered (failed
+    or still in flight) and, open loop, the arrivals they never sent."""
+    samples = recording_files.read_latencies(record_dir, window.start, window.end)
+    unanswered = recording_files.read_unanswered(record_dir, window.end)
+    answering = _answering_at_end(settings, window, samples, unanswered)
+    stuck = recording_files.unanswered_rows(samples, unanswered, window.end, answering)
+    result = _summarize(settings, step, window, np.concatenate([samples, stuck]), csv_prefix)
+    if len(stuck):
+        result.errors[UNANSWERED_ERROR] = len(stuck)
+        result.unanswered_max_ms = float(stuck[:, 1].max())
+    waits = recording_files.still_in_flight(samples, unanswered, answering)
+    if len(waits):
+        result.in_flight_at_end, result.in_flight_max_ms = len(waits), float(waits.max())
+    result.cut_at_end = len(unanswered) - len(stuck) - len(waits)  # on their way when the stop dropped them
+    if step.mode == "open":
+        result.unsent = recording_files.read_unsent(record_dir, window.end)
+        result.offered_requests = len(samples) + len(unanswered) + result.unsent
+    return result
+
+
+def _answering_at_end(
+    settings: LoadSettings, window: recording_files.Window, samples: np.ndarray, unanswered: np.ndarray
+) -> bool:
+    """Whether the server still answered at the end, asked only when it decides anything: overdue requests and
+    none answered. A metrics scrape at the end that got nothing says no; without one, a liveness probe decides."""
+    if not len(recording_files.overdue(samples, unanswered)) or recording_files.answered_any(samples):
+        return False
+    if settings.metrics_url:
+        return window.metrics_after is not None
+    return server_live(settings.url, settings.tls)
+
+
+def server_live(url: str, tls: ClientTls | None = None, timeout_s: float = LIVENESS_TIMEOUT_S) -> bool:
+    """Whether tritonserver at `url` answers a liveness check within `timeout_s` (a stopped one does not)."""
+    from serving.client import TritonGrpcClient
+
+    with TritonGrpcClient(url, timeout_s=timeout_s, tls=tls) as client:
+        return client.is_server_live()
+
+
+def _summarize(
+    settings: LoadSettings, step: LoadStep, window: recording_files.Window, samples: np.ndarray, csv_prefix: Path
+) -> LoadResult:
+    ok = samples[:, 2] > 0.5 if samples.size else np.zeros(0, dtype=bool)
+    latencies = samples[ok, 1] if samples.size else np.zeros(0)
+    span = window.end - window.start
+    timeline = per_second(samples, window.start, window.end)
+    server = None
+    if window.metrics_before is not None and window.metrics_after is not None:
+        server = breakdown(window.metrics_before, window.metrics_after, settings.model)
+    lag_p50, lag_p99, generator_p99 = _send_lags(samples) if step.mode == "open" else (None, None, None)
+    columns = samples.shape[1] if samples.ndim == 2 and len(samples) else 0  # a window with no arrival has no rows
+    peak = int(samples[:, 6].max()) if step.mode == "open" and columns >= 7 else None
+    return LoadResult(
+        send_lag_p50_ms=lag_p50,
+        send_lag_p99_ms=lag_p99,
+        generator_lag_p99_ms=generator_p99,
+        max_in_flight=settings.max_in_flight if step.mode == "open" else None,
+        peak_in_flight=peak or None,
+        model=settings.model,
+        url=settings.url,
+        window_s=span,
+        requests=len(ok),
+        failed_requests=int((~ok).sum()),
+        throughput_rps=float(ok.sum() / span) if span > 0 else math.nan,
+        inferences_per_s=_samples_sent(samples, ok, settings.request_batch) / span if span > 0 else math.nan,
+        latency=LatencySummary.from_samples(latencies),
+        request_batch=settings.request_batch,
+        workers=settings.workers,
+        server=server,
+        **step.recorded(settings.workers),
+        cdf=cdf_points(latencies),
+        errors=recording_files.read_failures(csv_prefix),
+        metrics_missing="; ".join(window.metrics_errors) or None,
+        timeline=timeline,
+        outages=outages(samples, window.start, window.end),
+    )
+
+
+def _samples_sent(samples: np.ndarray, ok: np.ndarray, request_batch: int) -> float:
+    """The samples the successful requests carried: each one's own count (column 5), --request-batch each where
+    it was not recorded."""
+    if samples.ndim == 2 and samples.shape[1] >= 6 and len(samples):
+        return float(np.where(samples[ok, 5] > 0, samples[ok, 5], request_batch).sum())
+    return float(ok.sum() * request_batch)
+
+
+def _send_lags(samples: np.ndarray) -> tuple[float | None, float | None, float | None]:
+    """p50 and p99 of how late open-loop requests left the client after their arrival times (column 3), and p99 of
+    how late the generator woke for them (column 4; the rest is the wait for a free in-flight slot)."""
+    if samples.ndim != 2 or samples.shape[1] < 5 or not len(samples):
+        return None, None, None
+    lags, generator = samples[:, 3], samples[:, 4]
+    return float(np.percentile(lags, 50)), float(np.percentile(lags, 99)), float(np.percentile(generator, 99))
+
+
+def _server_restarted(
+    pid_before: int | None, pid_after: int | None, window: recording_files.Window, model: str
+) -> str | None:
+    """How a server replaced during the window showed (None: it was not): another process listening on its port
+    at the end than at the start (`quantserve serve` restarts a tritonserver that died), none at all, or Triton's
+    cumulative counters lower at the end than at the start. A restarted server's counters begin again at zero,
+    so their delta over the window counted only the time since: a run whose server was killed 11 s into 20
+    reported the last 5 s's batch size and queue time as the window's."""
+    if pid_before is not None and pid_after is not None and pid_after != pid_before:
+        return f"pid {pid_before} listened on its port at the start, pid {pid_after} at the end"
+    if pid_before is not None and pid_after is None:
+        return f"pid {pid_before} listened on its port at the start, {NO_PROCESS_AT_END}"
+    before, after = window.metrics_before, window.metrics_after
+    if before is None or after is None or versions_changed(before, after, model):  # a version swap, not a restart
+        return None
+    if counters_went_back(before, after, model):
+        return f"Triton's cumulative counters were lower at the end than at the start (or model '{model}' reloaded)"
+    return None
+
+
+def counters_not_whole(window: recording_files.Window, result: LoadResult) -> str | None:
+    """Why Triton's counters over the window do not cover it though the server stayed up (None: they do): the
+    model's served versions changed (a deploy or rollback: an unloaded version's counters are gone), or Triton's
+    count of successful requests is off the client's beyond noise (a version reloaded under the same number)."""
+    before, after, server = window.metrics_before, window.metrics_after, result.server
+    if before is None or after is None or server is None:
+        return None
+    changed = versions_changed(before, after, result.model)
+    if changed:
+        return f"{changed}: Triton's counters of an unloaded version are gone"
+    client = result.requests - result.failed_requests
+    if result.lost_workers and server.requests_succeeded >= client:  # Triton answered the lost workers' requests too
+        return None
+    if not counts_disagree(server.requests_succeeded, client, result.users * (result.max_in_flight or 1)):
+        return None
+    return (
+        f"Triton counted {server.requests_succeeded} successful requests of model '{result.model}' over the window, "
+        f"the client {client}: a version unloaded or reloaded during it (a deploy, a rollback) takes its counters "
+        "with it, another client's load adds to them"
+    )
+
+
+def listening_pid(url: str) -> int | None:
+    """The pid of the local process listening on the gRPC port, for CPU/memory sampling."""
+    import psutil
+
+    port = int(url.rsplit(":", 1)[-1])
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
+                return int(conn.pid)
+    except (psutil.Error, OSError):
+        return None
+    return None

@@ -1,0 +1,158 @@
+"""A trace CSV's rows read a whole column at a time: arrival times (numbers in a unit, or date-times with a zone),
+request sizes, counts and rates (`loadtest.arrival_trace` picks the columns). Kept apart from the trace's forms: it
+is where every cell is parsed and checked, and every bad cell is one line naming the file's line at fault.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from quantserve.errors import QuantserveError
+
+MAX_REQUEST_SAMPLES = 4096  # a request's samples, as a sanity bound (Triton's max_batch_size is far below)
+# a date-time, its zone (Z or ±HH:MM) optional: without one, every row is taken in the same (unknown) zone
+DATE_TIME = re.compile(r"(\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?)(Z|[+-]\d{2}:?\d{2})?")
+# unit-less numbers this large are no Unix time in seconds (1e11 s is the year 5138): epoch ms, µs or ns
+EPOCH_UNITS = ((1e17, 1e-9), (1e14, 1e-6), (1e11, 1e-3))
+
+
+@dataclass(frozen=True)
+class TraceRows:
+    """A CSV's data rows under its header, read a whole column at a time (a row per line: `numbers` are the file's
+    line numbers, so every error names the line at fault)."""
+
+    path: Path
+    header: list[str]
+    numbers: list[int]
+    lines: list[str]
+
+    @classmethod
+    def of(cls, path: Path, lines: list[str], first_line: int = 1) -> TraceRows:
+        kept = [index for index, line in enumerate(lines) if line and line[0] != "#"]
+        header = [name.strip() for name in next(csv.reader([lines[kept[0]]]))]
+        return cls(path, header, [index + first_line for index in kept[1:]], [lines[index] for index in kept[1:]])
+
+    def cells(self, column: int) -> list[str]:
+        """Column `column` of every row, stripped ("" where a row is shorter)."""
+        joined = "\n".join(self.lines) if len(self.header) == 1 else ","
+        if "," not in joined and '"' not in joined:
+            return self.lines  # one column, nothing quoted: each line is its cell (3× faster than csv for millions)
+        cells = [row[column].strip() if column < len(row) else "" for row in csv.reader(self.lines)]
+        if len(cells) != len(self.lines):  # an unclosed quote ran on into the next line: read each line alone
+            rows = (next(csv.reader([line])) for line in self.lines)
+            cells = [row[column].strip() if column < len(row) else "" for row in rows]
+        return cells
+
+    def refuse(self, row: int, name: str, value: str, what: str) -> QuantserveError:
+        return QuantserveError(f"--trace {self.path} line {self.numbers[row]}: {name} '{value[:40]}' {what}")
+
+
+def as_sizes(rows: TraceRows, name: str, cells: list[str]) -> np.ndarray:
+    """A request-size column: whole numbers of samples, 1 to MAX_REQUEST_SAMPLES. Read as floats, so `2.0` or `2e0`
+    count as 2 (pandas writes an integer column holding a missing value as floats); `2.5` is refused."""
+    what = f"is not a whole number of samples from 1 to {MAX_REQUEST_SAMPLES}"
+    sizes = _as_column(rows, name, cells, np.float64, _is_request_size, what)
+    return sizes.astype(np.int64)
+
+
+def _is_request_size(n: np.ndarray) -> np.ndarray:
+    return (n >= 1) & (n <= MAX_REQUEST_SAMPLES) & (n == np.floor(n))
+
+
+def as_amounts(rows: TraceRows, name: str, cells: list[str]) -> np.ndarray:
+    """A count or rate column: finite numbers >= 0."""
+    return _as_column(rows, name, cells, np.float64, lambda x: np.isfinite(x) & (x >= 0), "is not a number >= 0")
+
+
+def _as_column(
+    rows: TraceRows,
+    name: str,
+    cells: list[str],
+    dtype: Any,
+    valid: Callable[[np.ndarray], np.ndarray],
+    what: str,
+    unparsed: str = "",
+    converted: list[str] | None = None,
+) -> np.ndarray:
+    """The cells (or the texts `converted` from them) as numbers, converted a whole column at once (each as `float`,
+    `int` or `np.datetime64` would read it alone); the first that does not parse (`unparsed`, else `what`) or is
+    not `valid` (`what`) is one line naming it."""
+    texts = cells if converted is None else converted
+    try:
+        values = np.array(texts, dtype=dtype)
+    except (ValueError, OverflowError):
+        bad = next(i for i, text in enumerate(texts) if not _parses(text, dtype))
+        raise rows.refuse(bad, name, cells[bad], unparsed or what) from None
+    invalid = np.flatnonzero(~valid(values))
+    if len(invalid):
+        raise rows.refuse(int(invalid[0]), name, cells[int(invalid[0])], what)
+    return values
+
+
+def _parses(cell: str, dtype: Any) -> bool:
+    try:
+        np.array([cell], dtype=dtype)
+    except (ValueError, OverflowError):
+        return False
+    return True
+
+
+def as_seconds(rows: TraceRows, name: str, cells: list[str], unit_s: float | None = 1.0) -> np.ndarray:
+    """Numbers (in `unit_s` seconds each; None: seconds, or epoch ms/µs/ns where the first is too large to be
+    seconds) if the first value is one, else date-times (`_as_date_times`)."""
+    if not (cells and is_number(cells[0])):
+        return _as_date_times(rows, name, cells)
+    numbers = _as_column(
+        rows,
+        name,
+        cells,
+        np.float64,
+        np.isfinite,
+        "is not a finite number of seconds",
+        "is not a number of seconds (as the first row)",
+    )
+    if unit_s is None:
+        first = abs(float(numbers[0])) if len(numbers) else 0.0
+        unit_s = next((unit for floor, unit in EPOCH_UNITS if first >= floor), 1.0)
+    return numbers * unit_s
+
+
+def _as_date_times(rows: TraceRows, name: str, cells: list[str]) -> np.ndarray:
+    """Date-times as seconds from the first (numpy's ISO 8601 parser, to the nanosecond, a whole column at once);
+    a zone suffix, Z or ±HH:MM as JSON and cloud logs write them, moves each to UTC."""
+    matches = [DATE_TIME.fullmatch(cell) for cell in cells]
+    dates = [match[1].replace(" ", "T", 1) if match else "NaT" for match in matches]  # NaT: refused below
+    what = "is not a date-time (as the first row)"
+    when = _as_column(rows, name, cells, "datetime64[ns]", lambda t: ~np.isnat(t), what, converted=dates)
+    shift = np.zeros(len(cells), dtype="timedelta64[m]")
+    for row, zone in enumerate(match[2] if match else None for match in matches):
+        if zone and zone != "Z":
+            shift[row] = _zone_minutes(rows, row, name, cells[row], zone)
+    if not len(when):
+        return np.zeros(0)
+    utc = when - shift
+    return (utc - utc[0]).astype("timedelta64[ns]").astype(np.float64) * 1e-9
+
+
+def _zone_minutes(rows: TraceRows, row: int, name: str, cell: str, zone: str) -> int:
+    """A ±HH:MM (or ±HHMM) zone as minutes east of UTC; hours above 23 or minutes above 59 are no zone."""
+    digits = zone[1:].replace(":", "")
+    hours, minutes = int(digits[:2]), int(digits[2:])
+    if hours > 23 or minutes > 59:
+        raise rows.refuse(row, name, cell, f"has zone {zone}, not one from -23:59 to +23:59")
+    return (hours * 60 + minutes) * (1 if zone[0] == "+" else -1)
+
+
+def is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,87 @@
+"""The advice in a refusal of a model's batch axis: what to change in the graph so Triton can batch it.
+
+"Re-export it with a dynamic batch axis" does not help a model converted from TFLite, whose Resize
+takes a constant `sizes` with the batch of 1 in it (MediaPipe's palm detector), nor "a per-model
+constant does not belong among the outputs" a CTC recognizer whose logits are time-major ([T, N, C]).
+Each such graph gets its own fix, said in the refusal's line.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from optimizer import onnx_files
+
+
+def unbatched_reason(name: str, shape: list[int], rows: int) -> str:
+    """Why output `name` of `shape` for `rows` input rows cannot be split per request, and what to do: a time-major
+    output (a CTC recognizer's logits, [T, N, C]) needs a Transpose; a per-model constant among the outputs
+    (SSD-style priors, a class list) or a `Squeeze` that drops the batch axis of a single row is left out."""
+    noun = "input row" if rows == 1 else "input rows"
+    said = f"output '{name}' has shape {shape} for {rows} {noun}"
+    if rows > 1 and len(shape) > 1 and shape[1] == rows and shape[0] != rows:
+        perm = [1, 0, *range(2, len(shape))]
+        batch_first = ", ".join(str(d) for d in ["N", shape[0], *shape[2:]])
+        return (
+            f"{said}: its rows are along axis 1 (time-major, as CTC recognizers export their logits), but Triton "
+            f"batches requests and splits responses along axis 0; add a Transpose with perm {perm} at the end of "
+            f"the graph, so the output is [{batch_first}], or re-export the model batch-first"
+        )
+    return (
+        f"{said}: every output must hold one row per sample along axis 0 (Triton's dynamic batching splits "
+        "responses there, and verification compares row by row); a per-model constant does not belong among the "
+        "outputs, nor may a Squeeze drop the batch axis of a single row"
+    )
+
+
+def resize_sizes_advice(model: onnx.ModelProto, failing: str) -> str:
+    """What to do where the graph's batch of 1 is a Resize's constant `sizes` (a converted TFLite model's
+    RESIZE_BILINEAR: tflite2onnx writes `sizes`): re-exporting does not change it, `scales` do. The Resize ORT
+    failed to run, or the first such one where none failed (a 'nearest' Resize returns 1 row for 2); '' if none."""
+    known = constants(model)
+    for node in model.graph.node:
+        sizes = node.input[3] if node.op_type == "Resize" and len(node.input) > 3 else ""
+        if not sizes or sizes not in known or (failing and node.name != failing):
+            continue
+        target = numpy_helper.to_array(known[sizes])
+        if target.ndim != 1 or target.size < 2 or target[0] != 1:
+            continue
+        scales = _resize_scales(model, node.input[0], target)
+        which = "that Resize" if failing else f"Resize node '{node.name}'"
+        return (
+            f"{which} takes its output size from the constant `sizes` {target.astype(int).tolist()}, batch 1 "
+            "included (as converters such as tflite2onnx write it; re-exporting with a dynamic batch axis keeps it): "
+            f"give it `scales` {scales} instead of `sizes` so it resizes any number of rows"
+        )
+    return ""
+
+
+def _resize_scales(model: onnx.ModelProto, resized: str, sizes: np.ndarray) -> str:
+    """The `scales` equal to `sizes` for the tensor `resized` (by ONNX shape inference), as '[1, 1, 2, 2]';
+    '(1 on the batch axis, output over input size on the others)' where its shape is not known."""
+    unknown = "(1 on the batch axis, output over input size on the others)"
+    external = any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
+    if onnx_files.is_large(model) and not external:
+        return unknown  # more than one protobuf holds: not inferred in memory
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except (onnx.shape_inference.InferenceError, ValueError):
+        return unknown
+    value = next((v for v in [*inferred.graph.value_info, *inferred.graph.input] if v.name == resized), None)
+    dims = [d.dim_value for d in value.type.tensor_type.shape.dim] if value is not None else []  # 0: unknown
+    if len(dims) != len(sizes) or not all(dims[1:]):
+        return unknown
+    ratios = [f"{int(size) / d:g}" for size, d in zip(sizes[1:], dims[1:], strict=True)]
+    return f"[1, {', '.join(ratios)}]"
+
+
+def constants(model: onnx.ModelProto) -> dict[str, onnx.TensorProto]:
+    """The graph's constant tensors by name: its initializers and its Constant nodes' values."""
+    found = {t.name: t for t in model.graph.initializer}
+    for node in model.graph.node:
+        value = next((a.t for a in node.attribute if a.name == "value"), None)
+        if node.op_type == "Constant" and node.output and value is not None:
+            found[node.output[0]] = value
+    return found

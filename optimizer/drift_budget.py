@@ -1,0 +1,214 @@
+"""The drift budget and its verdict: the limits INT8 may show, which metric of each output kind is judged
+against which limit, and the violations and slack that rank candidates and refuse a build.
+
+Judged by (`BUDGETED`): classification — top-1 agreement and, with labels, accuracy drop; multilabel — the
+share of samples whose set of classes on (score ≥ --label-threshold, 0.5; logits at its logit) is unchanged
+(against the top-1 budget); embedding — cosine mean and worst; token_classification — per-token top-1
+agreement over the real tokens (against the top-1 budget) and, with token labels, accuracy drop;
+token_embedding — per-token cosine mean and worst; sequence — decoded-sequence agreement; ids — share of
+samples whose values are all unchanged (against the top-1 agreement budget); mask — share of values unchanged
+(against the same budget) and worst class IoU; detection and dense — worst channel
+correlation and worst channel error (RMS error over the channel's FP32 standard deviation: correlation
+alone passes a channel shifted by a constant or rescaled), and a dense yes/no flag (one score in [0, 1] per
+sample, most near 0 or 1) also by the share of its decisions at --label-threshold unchanged (against the top-1
+budget). Every other metric (the channel figures of the
+other kinds, relative error, neighbour agreement, whole-tensor cosine, abs differences) is recorded as
+information.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from quantserve.errors import QuantserveError
+
+
+class BudgetExceeded(QuantserveError):
+    """INT8 missed the drift or speed budget: nothing shipped, one line naming what missed, exit 1."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class DriftBudget:
+    """The largest drift INT8 may show and still ship (defaults from issue 9)."""
+
+    max_accuracy_drop_points: float = 1.0
+    min_top1_agreement: float = 0.99
+    min_cosine_mean: float = 0.99
+    min_cosine_worst: float = 0.97
+    min_sequence_agreement: float = 0.98
+    min_channel_correlation: float = 0.98
+    min_class_iou: float = 0.9  # masks: worst class's IoU, FP32 vs INT8 (a small class can vanish at 99 % agreement)
+    max_channel_error: float = 0.25  # RMS error over the FP32 std per channel: 0.2 is noise alone at correlation 0.98
+    max_metric_drop: float = 0.01  # the user metric (--metric): relative drop, 0.01 = 1 %
+    label_threshold: float = 0.5  # multilabel outputs: the score at which a class is on (not a budget, the rule)
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            in_unit = name.startswith("min_") or name == "label_threshold"
+            if not math.isfinite(value) or value < 0 or (in_unit and value > 1):
+                flag = BUDGET_FLAGS[name][0]
+                raise QuantserveError(f"{flag} {value:g}: expected a number in [0, 1] (drops: any number >= 0)")
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+# budget field -> (the CLI flag that sets it, its help); `optimize` and `evaluate` add the same flags
+BUDGET_FLAGS: dict[str, tuple[str, str]] = {
+    "max_accuracy_drop_points": ("--max-accuracy-drop", "largest task-accuracy drop in points (outputs with labels)"),
+    "min_top1_agreement": ("--min-top1-agreement", "classification outputs: share of samples with the same top-1"),
+    "min_cosine_mean": ("--min-cosine-mean", "embedding outputs: mean cosine similarity to FP32"),
+    "min_cosine_worst": ("--min-cosine-worst", "embedding outputs: worst sample's cosine similarity"),
+    "min_sequence_agreement": ("--min-sequence-agreement", "sequence outputs: share of identical CTC-decoded samples"),
+    "min_channel_correlation": ("--min-channel-correlation", "detection/dense outputs: worst channel's correlation"),
+    "min_class_iou": ("--min-class-iou", "mask outputs: worst class's IoU between the FP32 and INT8 masks"),
+    "max_channel_error": (
+        "--max-channel-error",
+        "detection/dense outputs: worst channel's RMS error over its FP32 standard deviation (catches shifts)",
+    ),
+    "max_metric_drop": ("--max-metric-drop", "--metric: largest relative drop of the user metric (0.01 = 1 %%)"),
+    "label_threshold": (
+        "--label-threshold",
+        "multilabel outputs: the score at which a class is on, as the tagger is used (logits: at its logit)",
+    ),
+}
+
+
+# metric key -> (words in a message, budget field, higher is better)
+CHECKS: dict[str, tuple[str, str, bool]] = {
+    "top1_agreement": ("top-1 agreement", "min_top1_agreement", True),
+    "label_set_agreement": ("label-set agreement", "min_top1_agreement", True),
+    "accuracy_drop_points": ("accuracy drop (points)", "max_accuracy_drop_points", False),
+    "cosine_mean": ("cosine mean", "min_cosine_mean", True),
+    "cosine_worst": ("worst cosine", "min_cosine_worst", True),
+    "sequence_agreement": ("decoded-sequence agreement", "min_sequence_agreement", True),
+    "token_agreement": ("per-token top-1 agreement", "min_top1_agreement", True),
+    "id_agreement": ("id agreement", "min_top1_agreement", True),
+    "value_agreement": ("share of values unchanged", "min_top1_agreement", True),
+    "class_iou_worst": ("worst class IoU", "min_class_iou", True),
+    "channel_correlation_worst": ("worst channel correlation", "min_channel_correlation", True),
+    "channel_error_worst": ("worst channel error (RMS / FP32 std)", "max_channel_error", False),
+    "flag_agreement": ("share of flag decisions unchanged", "min_top1_agreement", True),
+}
+# which metrics each kind is judged by (the others are recorded as information)
+BUDGETED: dict[str, tuple[str, ...]] = {
+    "classification": ("top1_agreement", "accuracy_drop_points"),
+    "multilabel": ("label_set_agreement",),
+    "embedding": ("cosine_mean", "cosine_worst"),
+    "sequence": ("sequence_agreement",),
+    "detection": ("channel_correlation_worst", "channel_error_worst"),
+    "dense": ("channel_correlation_worst", "channel_error_worst", "flag_agreement"),  # a flag's: where it is one
+    "ids": ("id_agreement",),
+    "mask": ("value_agreement", "class_iou_worst"),
+    # per-position class probabilities (N, C, H, W): the answer map (argmax) as a mask, and the maps as dense ones
+    "class_map": ("value_agreement", "class_iou_worst", "channel_correlation_worst", "channel_error_worst"),
+    "token_classification": ("token_agreement", "accuracy_drop_points"),
+    "token_embedding": ("cosine_mean", "cosine_worst"),
+}
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One metric of one output beyond its budget."""
+
+    output: str
+    metric: str
+    value: float
+    budget: float
+    higher_is_better: bool = True
+    scope: str = "output"
+    hint: str = ""  # how the output's kind was read, where it may be misread (`kind_doubt`), and the override
+
+    def line(self, kind: str = "") -> str:
+        """E.g. "output 'scores': worst channel correlation 0.12 < budget 0.98"; with the output's `kind`,
+        "output 'scores' (dense): …" — how it was judged, which `--output-kind` can change."""
+        where = f"{self.scope} '{self.output}'" + (f" ({kind})" if kind else "")
+        if self.metric == "nonfinite_values":
+            return f"{where}: {self.value:.0f} values NaN or infinite where FP32 is finite"
+        words = CHECKS[self.metric][0] if self.metric in CHECKS else self.metric
+        op = "<" if self.higher_is_better else ">"
+        hint = f" ({self.hint})" if self.hint else ""
+        return f"{where}: {words} {_beside(self.value, self.budget)} {op} budget {self.budget:g}{hint}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "line": self.line()}
+
+
+@dataclass
+class DriftReport:
+    """Per-output kind and metrics, and every budget violation (none: the budget holds)."""
+
+    outputs: dict[str, dict[str, Any]]
+    violations: list[Violation] = field(default_factory=list)
+    slacks: list[float] = field(default_factory=list)  # normalized slack of every check made
+    user_metric: dict[str, Any] | None = None  # --metric: FP32 and INT8 scores side by side
+
+    @property
+    def holds(self) -> bool:
+        return not self.violations
+
+    def margin(self) -> float:
+        """Worst normalized slack over all checks (1.0: no drift; ≥ 0 iff the budget holds); ranks candidates."""
+        return min(self.slacks, default=1.0)
+
+    def error(self) -> float:
+        """Mean relative error over the outputs (ids: the share of values changed): a continuous drift figure
+        that still moves where a discrete metric (top-1 or sequence agreement on a few probe rows) does not."""
+        errors = [
+            float(o["relative_error"]) if "relative_error" in o else _changed_share(o) for o in self.outputs.values()
+        ]
+        return float(np.mean(errors)) if errors else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "holds": self.holds,
+            "margin": self.margin(),
+            "outputs": self.outputs,
+            "violations": [v.to_dict() for v in self.violations],
+            "metric": self.user_metric,
+        }
+
+
+def _changed_share(output: Mapping[str, Any]) -> float:
+    size = int(np.prod(output.get("shape") or [0]))
+    return float(output.get("values_changed", 0)) / size if size else 0.0
+
+
+def _beside(value: float, budget: float) -> str:
+    """`value` to 4 significant digits, or as many more as it takes not to read as equal to, or on the other side
+    of, `budget` (a cosine mean of 0.99996 against a budget of 0.99999 read "1 < budget 1")."""
+    for digits in range(4, 10):
+        text = f"{value:.{digits}g}"
+        if float(text) != budget and (float(text) < budget) == (value < budget):
+            return text
+    return repr(value)
+
+
+def judge(output: str, record: Mapping[str, Any], budget: DriftBudget) -> tuple[list[Violation], list[float]]:
+    """The budgeted metrics of one output's record: its violations and the normalized slack of each check."""
+    violations, slacks = [], []
+    for metric in BUDGETED[record["kind"]]:
+        value = record.get(metric)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            continue
+        _, budget_field, higher = CHECKS[metric]
+        limit = float(getattr(budget, budget_field))
+        slacks.append(normalized_slack(float(value), limit, higher))
+        if (value < limit) if higher else (value > limit):
+            violations.append(Violation(output, metric, float(value), limit, higher))
+    return violations, slacks
+
+
+def normalized_slack(value: float, limit: float, higher_is_better: bool) -> float:
+    """Distance to the budget as a share of the room it allows: 0 at the budget, 1 at no drift (for ≤ 1 metrics)."""
+    if higher_is_better:
+        room = 1.0 - limit if limit < 1.0 else 1.0
+        return (value - limit) / room
+    return (limit - value) / (limit if limit > 0 else 1.0)

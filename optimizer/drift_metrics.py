@@ -1,0 +1,243 @@
+"""The drift metrics of one output, by its kind: top-1 and label-set agreement, cosines and neighbours,
+decoded sequences, masks' IoU, per-channel correlation and error along every axis channels may lie on.
+The metric math itself lives in `quantserve.metrics`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from optimizer.drift_budget import BUDGETED
+from optimizer.output_kinds import TOKEN_KINDS, _detection_axis, _usable_labels
+from quantserve import metrics
+from quantserve.errors import QuantserveError
+
+MASK_MIN_CLASS_VALUES = 100  # a class with fewer FP32 values in a mask is too small for its IoU to mean anything
+FLAG_COMMITTED = 0.1  # a one-score-per-sample output in [0, 1] with most scores this near 0 or 1 is a yes/no flag
+CROSS_AXIS_FLOOR = 0.01  # cross-axis entries whose FP32 spread is under this share of the median entry's: not judged
+
+
+def is_flag(values: np.ndarray) -> bool:
+    """One score in [0, 1] per sample, most of them committed (within FLAG_COMMITTED of 0 or 1): a sigmoid's
+    yes/no (a hand's presence, a wake word), read at --label-threshold. Judged by correlation alone, MediaPipe's
+    hand-presence flag at 0.944 had 5.7 % of its decisions flipped at 0.5, and one at 0.98 can flip more than the
+    1 % the top-1 budget allows; a regression in [0, 1] spreads over the range instead, and is not one."""
+    values = np.asarray(values)
+    if (
+        not np.issubdtype(values.dtype, np.floating)
+        or values.ndim == 0
+        or values.size != len(values)
+        or not len(values)
+    ):
+        return False
+    flat = values.reshape(-1).astype(np.float64)
+    if not (np.isfinite(flat).all() and flat.min() >= 0.0 and flat.max() <= 1.0):
+        return False
+    committed = (flat <= FLAG_COMMITTED) | (flat >= 1.0 - FLAG_COMMITTED)
+    return bool(np.mean(committed) >= 0.5)
+
+
+def channel_axis(kind: str, values: np.ndarray) -> int | None:
+    """The axis whose entries are separate channels for this kind (None: a single channel)."""
+    if kind in ("detection", "dense") and values.ndim == 3:
+        return _detection_axis(values)
+    if kind == "sequence" or kind in TOKEN_KINDS:
+        return values.ndim - 1
+    return 1 if values.ndim >= 2 else None
+
+
+def output_metrics(
+    kind: str,
+    reference: np.ndarray,
+    candidate: np.ndarray,
+    labels: np.ndarray | None = None,
+    positions: np.ndarray | None = None,
+    label_threshold: float = 0.5,
+) -> dict[str, Any]:
+    """Every metric of one output: those of its kind, worst channel correlation, and the whole-tensor extras."""
+    if reference.shape != candidate.shape:
+        raise QuantserveError(f"output shape {candidate.shape} differs from the FP32 reference's {reference.shape}")
+    if kind in TOKEN_KINDS:
+        return _token_metrics(kind, reference, candidate, labels, positions)
+    record: dict[str, Any] = {
+        "kind": kind,
+        "shape": list(reference.shape),
+        **_kind_metrics(kind, reference, candidate, label_threshold),
+    }
+    if kind in ("ids", "mask"):  # only equality means anything (correlation or cosine of class ids does not)
+        return {**record, "values_changed": int(np.sum(reference != candidate))}
+    if kind == "classification" and _usable_labels(labels, reference):
+        record.update(_accuracy(reference, candidate, labels))  # type: ignore[arg-type]
+    record.update(_channel_metrics(kind, reference, candidate))
+    if kind == "dense" and is_flag(reference):
+        record["flag_agreement"] = metrics.label_set_agreement(reference, candidate, label_threshold)[0]
+    cosines = metrics.cosine_similarity(reference, candidate) if reference.size else np.ones(1)
+    mean_abs, max_abs = metrics.abs_difference(reference, candidate) if reference.size else (0.0, 0.0)
+    record.setdefault("cosine_mean", float(cosines.mean()))
+    record.setdefault("cosine_worst", float(cosines.min()))
+    record.update(max_abs_diff=max_abs, mean_abs_diff=mean_abs)
+    return record
+
+
+def _token_metrics(
+    kind: str, reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray | None, positions: np.ndarray | None
+) -> dict[str, Any]:
+    """A (N, T, C) per-token output measured over its real tokens' rows only (every position where the rows
+    carry no attention mask): token_classification by per-token top-1 agreement (and, with (N, T) token labels,
+    accuracy over the labelled tokens; negative labels, Hugging Face's -100, are unlabelled), token_embedding by
+    per-token cosine. The share of samples with every token's class unchanged is information."""
+    real = positions if positions is not None and positions.shape == reference.shape[:2] else None
+    if real is None or not real.any():
+        real = np.ones(reference.shape[:2], dtype=bool)
+    # per-token rows: an embedding's cosines without its neighbour search (tokens × tokens similarities)
+    base = "classification" if TOKEN_KINDS[kind] == "classification" else "dense"
+    record = output_metrics(base, reference[real], candidate[real])
+    record.update(kind=kind, shape=list(reference.shape), tokens_judged=int(real.sum()))
+    if base == "classification":
+        record["token_agreement"] = record.pop("top1_agreement")
+        changed = (reference.argmax(axis=2) != candidate.argmax(axis=2)) & real
+        record["samples_unchanged"] = float(np.mean(~changed.any(axis=1)))
+        if labels is not None and labels.shape == reference.shape[:2] and np.issubdtype(labels.dtype, np.integer):
+            scored = real & (labels >= 0) & (labels < reference.shape[2])
+            if scored.any():
+                record.update(_accuracy(reference[scored], candidate[scored], labels[scored]))
+    return record
+
+
+def _kind_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray, label_threshold: float) -> dict[str, Any]:
+    if kind == "ids":
+        return {"id_agreement": metrics.exact_agreement(reference, candidate)}
+    if kind == "mask":
+        return _mask_metrics(reference, candidate)
+    if kind == "class_map":  # the answer map: the class each position takes
+        return _mask_metrics(reference.argmax(axis=1), candidate.argmax(axis=1))
+    if kind == "classification":
+        return {"top1_agreement": metrics.top1_agreement(reference, candidate)}
+    if kind == "multilabel":
+        sets, decisions = metrics.label_set_agreement(reference, candidate, label_threshold)
+        return {
+            "label_threshold": label_threshold,
+            "label_set_agreement": sets,
+            "decision_agreement": decisions,
+            "top_class_agreement": metrics.top1_agreement(reference, candidate) if reference.ndim == 2 else None,
+        }
+    if kind == "sequence":
+        return {
+            "position_agreement": metrics.position_agreement(reference, candidate),
+            "sequence_agreement": metrics.decoded_sequence_agreement(reference, candidate),
+        }
+    if kind == "embedding" and len(reference) >= 2:
+        k = min(5, len(reference) - 1)
+        unchanged, overlap = metrics.retrieval_agreement(reference, candidate, k)
+        changed, regret = metrics.nearest_neighbour_regret(reference, candidate)
+        return {
+            "neighbour_k": k,
+            "neighbours_unchanged": unchanged,
+            "neighbour_overlap": overlap,
+            "nearest_changed": changed,
+            "neighbour_regret": regret,
+        }
+    return {}
+
+
+def _mask_metrics(reference: np.ndarray, candidate: np.ndarray) -> dict[str, Any]:
+    """A label per value (a segmentation's argmax, (N, H, W) or (N, 1, H, W)): the share of values unchanged, and
+    the worst IoU of a class between the two masks over the classes FP32 gives at least MASK_MIN_CLASS_VALUES
+    values — a thin class can vanish while 99 % of the values stay. Whole-sample equality (ids) would refuse any
+    mask in which one pixel of a boundary moved."""
+    record: dict[str, Any] = {"value_agreement": float(np.mean(reference == candidate)) if reference.size else 1.0}
+    classes, counts = np.unique(reference, return_counts=True)
+    ious = {}
+    for label in classes[counts >= MASK_MIN_CLASS_VALUES]:
+        fp32, int8 = reference == label, candidate == label
+        ious[label.item()] = float(np.count_nonzero(fp32 & int8) / np.count_nonzero(fp32 | int8))
+    if ious:
+        worst = min(ious, key=lambda label: ious[label])
+        record.update(class_iou_worst=ious[worst], class_iou_worst_class=worst, classes_judged=len(ious))
+    return record
+
+
+def _accuracy(reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    fp32 = metrics.accuracy(labels, reference.argmax(axis=1))
+    int8 = metrics.accuracy(labels, candidate.argmax(axis=1))
+    return {"fp32_accuracy": fp32, "accuracy": int8, "accuracy_drop_points": 100.0 * (fp32 - int8)}
+
+
+def _channel_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray) -> dict[str, Any]:
+    """Worst per-channel correlation and relative error; channels constant in FP32 are skipped. A dense output of
+    three or more axes is also judged along its other candidate channel axis (`_cross_axes`)."""
+    axis = channel_axis(kind, reference)
+    if reference.size == 0 or reference.ndim < 1:
+        return {}
+    correlations = metrics.channel_correlations(reference, candidate, axis)
+    errors = metrics.relative_error(reference, candidate, axis)
+    record: dict[str, Any] = {
+        "relative_error": float(metrics.relative_error(reference, candidate)[0]),
+        "channels": int(correlations.size),
+        "channels_constant": int(np.isnan(correlations).sum()),
+        "channel_relative_error_worst": float(errors.max()),
+    }
+    judged = "channel_error_worst" in BUDGETED[kind]  # maps and detections: their spread errors are budgeted
+    spread_errors = metrics.channel_errors(reference, candidate, axis) if judged else None
+    _keep_worst(record, axis, correlations, spread_errors)
+    for other in _cross_axes(kind, reference, axis):
+        spreads = metrics.channel_spreads(reference, other)
+        moving = spreads[spreads > 0]
+        still = spreads < CROSS_AXIS_FLOOR * (float(np.median(moving)) if moving.size else 0.0)
+        across = np.where(still, np.nan, metrics.channel_correlations(reference, candidate, other))
+        across_errors = np.where(still, np.nan, metrics.channel_errors(reference, candidate, other))
+        _keep_worst(record, other, across, across_errors)
+    return record
+
+
+def _cross_axes(kind: str, reference: np.ndarray, axis: int | None) -> list[int]:
+    """The other axis a dense output's channels may lie on. Its shape does not say which axis holds them: ONNX
+    convolutions put them at axis 1 ((N, C, L), (N, C, H, W)), Keras exports and linear layers last ((N, L, C),
+    (N, H, W, C)), and a collapsed channel shows only along its own axis — judged along axis 1 alone, an (N, H,
+    W, C) map with one of its 8 channels zeroed passed at correlation 0.98, and so did an (N, 128, 16) feature
+    map judged by its 16 positions. So both candidates, axis 1 and the last, are judged and the worst counts.
+    Along the axis that turns out not to hold channels, each entry pools every channel, so its figures are no
+    stricter than the channels' own; entries whose FP32 values barely vary (a border that is background in
+    every sample) are skipped. An output with one entry on either candidate axis is a single map: no other."""
+    if kind != "dense" or reference.ndim < 3 or axis is None:
+        return []
+    candidates = (1, reference.ndim - 1)
+    if min(reference.shape[c] for c in candidates) < 2:
+        return []
+    return [c for c in candidates if c != axis]
+
+
+def _keep_worst(
+    record: dict[str, Any], axis: int | None, correlations: np.ndarray, spread_errors: np.ndarray | None
+) -> None:
+    """Fold one axis's per-entry correlations and spread errors into the record's worst, naming axis and entry."""
+    if not np.all(np.isnan(correlations)):
+        worst = int(np.nanargmin(correlations))
+        if correlations[worst] < record.get("channel_correlation_worst", math.inf):
+            record.update(
+                channel_correlation_worst=float(correlations[worst]), channel_worst=worst, channel_worst_axis=axis
+            )
+    if spread_errors is not None and not np.all(np.isnan(spread_errors)):
+        worst = int(np.nanargmax(spread_errors))
+        if spread_errors[worst] > record.get("channel_error_worst", -math.inf):
+            record.update(
+                channel_error_worst=float(spread_errors[worst]),
+                channel_error_worst_channel=worst,
+                channel_error_worst_axis=axis,
+            )
+
+
+def nonfinite_where_finite(reference: np.ndarray, candidate: np.ndarray) -> int:
+    """How many values the candidate has NaN or infinite where FP32 is finite (an INT8 variance quantized to
+    zero under a division): a cosine, correlation or channel error over them is NaN, which no budget judges."""
+    if not (np.issubdtype(candidate.dtype, np.floating) or np.issubdtype(candidate.dtype, np.complexfloating)):
+        return 0
+    flat_ref, flat_new = reference.reshape(-1), candidate.reshape(-1)
+    step = 1 << 24  # values at a time: the two boolean masks of a PP-OCRv5 output whole would take 200 MB
+    return sum(
+        int(np.count_nonzero(~np.isfinite(flat_new[i : i + step]) & np.isfinite(flat_ref[i : i + step])))
+        for i in range(0, flat_ref.size, step)
+    )

@@ -1,0 +1,171 @@
+"""What the INT8 search measures a built model by: the search's bounds, a measured candidate, and the
+model's drift on the held-out rows (at the worst batch composition), on the probe rows, and on calibration
+rows (SmoothQuant's alpha), as verification will judge it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from optimizer.drift import measure_drift
+from optimizer.drift_budget import DriftBudget, DriftReport
+from optimizer.profile import ModelProfile
+from optimizer.quant_exclusions import MIXED_RANGE_RATIO
+from optimizer.tensor_ranges import ProgressCallback
+from optimizer.transformer import run_model
+from optimizer.user_metric import UserMetric, add_user_metric
+from optimizer.verify import batch_compositions
+from quantserve.artifact import Artifact
+from quantserve.data import TensorData
+from quantserve.errors import QuantserveError
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """Bounds of the search: its whole wall-clock budget, probe count, sample counts, timing size."""
+
+    # the whole stage's wall clock (reference run, candidates, probes, steps, profiles): optimize's --max-search-s
+    max_search_s: float = 300.0
+    # of which the mixed-precision search may spend at most this (its own cap, as before the whole was budgeted)
+    max_mixed_s: float = 60.0
+    max_probes: int = 12
+    probe_samples: int = 32
+    max_eval_samples: int = 512
+    stats_samples: int = 16
+    timing_batch: int = 8  # held-out rows per profiled run: optimize passes its --timing-batch
+    timing_repeats: int = 3
+    # 0: os.cpu_count(), the threads the serving target and optimize's speed gate use; timing the
+    # candidates on one thread while the gate times on all of them chose schemes the gate refused
+    threads: int = 0
+    mixed_range_ratio: float = MIXED_RANGE_RATIO
+    min_margin: float = 0.05  # a variant counts as holding with this much normalized slack left (DriftReport.margin)
+
+    def __post_init__(self) -> None:
+        seconds = min(self.max_search_s, self.max_mixed_s)
+        if seconds <= 0 or min(self.max_probes, self.probe_samples, self.timing_batch) < 1:
+            raise QuantserveError("INT8 search settings must be positive (search seconds, probes, samples, batch)")
+
+
+@dataclass
+class Candidate:
+    """One INT8 model measured: its scheme, the nodes it keeps FP32, drift and profiled speed."""
+
+    scheme: str
+    path: Path
+    excluded: list[str]
+    drift: DriftReport
+    profile: ModelProfile
+    speedup: float
+    record: dict[str, Any] = field(default_factory=dict)  # the scheme's own stage record
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "scheme": self.scheme,
+            "holds": self.drift.holds,
+            "margin": self.drift.margin(),
+            "violations": [v.line() for v in self.drift.violations],
+            "run_ms": self.profile.run_ms,
+            "speedup": self.speedup,
+            "kept_fp32": len(self.excluded),
+        }
+
+
+class SearchStage(Protocol):
+    """The INT8 stage's settings as the search run reads them (`optimizer.int8_search.SearchInt8`)."""
+
+    calib: TensorData
+    held_out: TensorData
+    target: str
+    budget: DriftBudget
+    search: SearchSettings
+    on_step: Callable[[str], None] | None
+    on_progress: ProgressCallback | None
+    keep_failing: bool
+    user_metric: UserMetric | None
+
+
+class HeldOutDrift:
+    """The search run's drift measurements of a built model (the run's state: `optimizer.int8_search`)."""
+
+    stage: SearchStage
+    fused: Artifact
+    reference: dict[str, np.ndarray]
+    kinds: dict[str, str]
+    labels: np.ndarray | None
+    verify_batch: int
+    probe: TensorData
+    probes_run: int
+    _calib_reference: dict[str, Any] | None
+    _probe_reference: dict[str, np.ndarray]
+    _last_run: tuple[Path, dict[str, np.ndarray]] | None
+
+    def _calib_margin(self, path: Path) -> float:
+        """`path`'s drift margin on calibration rows: what SmoothQuant's alpha is chosen by (the held-out rows
+        judge the result, so they do not choose it)."""
+        rows = self.stage.calib.take(0, min(len(self.stage.calib), self.stage.search.probe_samples))
+        if self._calib_reference is None:
+            self._calib_reference = run_model(self.fused.path, rows.arrays, self.verify_batch)
+        got = run_model(path, rows.arrays, self.verify_batch)
+        return measure_drift(self._calib_reference, got, self.kinds, self.stage.budget, None, rows.arrays).margin()
+
+    def _accept(self, drift: DriftReport) -> bool:
+        """Holds the budget with headroom: verification reruns at another batch size, and INT8 kernels vary."""
+        return drift.holds and drift.margin() >= self.stage.search.min_margin
+
+    def _drift(self, path: Path, independent: bool = False) -> DriftReport:
+        """Drift on the held-out set at the worst batch composition (as verification judges it: dynamic INT8's
+        answers move with their batch neighbours). `independent`: a static scheme's rows cannot meet (fixed scales,
+        rows of the FP32 model checked independent), so the rows in order are the only composition; verification
+        still judges every one."""
+        held = self.stage.held_out
+        compositions = (
+            [self._outputs(path, len(held))]
+            if independent
+            else [got for _, got in batch_compositions(path, held, self.verify_batch)]
+        )
+        reports = []
+        for got in compositions:
+            report = measure_drift(self.reference, got, self.kinds, self.stage.budget, self.labels, held.arrays)
+            if self.stage.user_metric is not None:
+                add_user_metric(
+                    report, self.stage.user_metric, self.reference, got, held.metric_truth, self.stage.budget
+                )
+            reports.append(report)
+        return min(reports, key=lambda report: (report.holds, report.margin()))
+
+    def _outputs(self, path: Path, rows: int) -> dict[str, np.ndarray]:
+        """The model's outputs over the first `rows` held-out rows in order, reused where the last model run was this
+        one over as many rows or more, batched alike (a step's probe rows were the whole held-out set of a detector:
+        its verification ran them again, in a new session)."""
+        ran = self._last_run
+        if ran is not None and ran[0] == path:
+            have = len(next(iter(ran[1].values())))
+            if have == rows or (have > rows and rows % self.verify_batch == 0):
+                return {name: values[:rows] for name, values in ran[1].items()}
+        got = run_model(path, self.stage.held_out.take(0, rows).arrays, self.verify_batch)
+        self._last_run = (path, got)  # one model's outputs: a large output's rows can take hundreds of MB
+        return got
+
+    def _probe_drift(self, path: Path) -> DriftReport:
+        self.probes_run += 1
+        self._step(f"mixed precision: variant {self.probes_run}")
+        got = self._outputs(path, len(self.probe))
+        labels = None if self.labels is None else self.labels[: len(self.probe)]
+        return measure_drift(self._probe_reference, got, self.kinds, self.stage.budget, labels, self.probe.arrays)
+
+    def _step(self, what: str) -> None:
+        if self.stage.on_step is not None:
+            self.stage.on_step(what)
+
+    def _progress(self, done: int, total: int, what: str) -> None:
+        if self.stage.on_progress is not None:
+            self.stage.on_progress(done, total, what)
+
+    def _threads(self) -> int:
+        return self.stage.search.threads or os.cpu_count() or 1

@@ -1,0 +1,215 @@
+"""The INT8 schemes the search measures: static Q/DQ (of every op type, of the compute ops alone, of the
+SmoothQuant-smoothed model) and ONNX Runtime's dynamic INT8. Each builds a model, and cuts the search's
+variants with nodes kept FP32.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+from optimizer import onnx_files
+from optimizer.calibrate import CalibrateInt8, CalibrationSettings
+from optimizer.sensitivity import keep_fp32
+from optimizer.smoothquant import SmoothRecord, smooth_quant, smoothing_maxima
+from optimizer.tensor_ranges import ProgressCallback
+from quantserve.artifact import Artifact
+from quantserve.data import TensorData
+from quantserve.errors import QuantserveError
+
+DYNAMIC_OP_TYPES = ("MatMul", "Gemm", "Attention", "LSTM")  # LSTM: ORT's DynamicQuantizeLSTM
+# SmoothQuant's migration strength, chosen per model among these by drift on calibration rows (not the
+# held-out rows the verdict uses). all-MiniLM-L6-v2 static Q/DQ cosine mean by alpha: 0.3 0.874, 0.5 0.990,
+# 0.65 0.9965, 0.8 0.9969, 0.9 0.996, 1.0 0.992 (unsmoothed 0.9886); the paper uses 0.5 on most models and
+# 0.75-0.85 on hard ones. One alpha (a judge-less scheme, e.g. in tests) takes the last.
+SMOOTH_ALPHAS = (0.5, 0.65, 0.8)
+SMOOTH_ALPHA = SMOOTH_ALPHAS[-1]
+
+
+class StaticScheme:
+    """Static Q/DQ through `CalibrateInt8` (ranges calibrated once and cached, exclusions cheap to vary).
+
+    Search variants are cut from the first model built (`keep_fp32`); the shipped model is built again.
+    """
+
+    name = "static_qdq"
+
+    def __init__(
+        self, calib: TensorData, settings: CalibrationSettings, on_progress: ProgressCallback | None = None
+    ) -> None:
+        self.calib, self.settings, self.on_progress = calib, settings, on_progress
+        self.records: dict[Path, dict[str, Any]] = {}
+        self._first: Path | None = None
+        self._graphs: tuple[onnx.ModelProto, onnx.ModelProto] | None = None  # the first build and its FP32 model
+
+    def build(self, fused: Artifact, excluded: Sequence[str], out: Path) -> Path:
+        settings = dataclasses.replace(self.settings, nodes_to_exclude=tuple(excluded))
+        calibrate = CalibrateInt8(self.calib, settings, on_progress=self.on_progress)
+        self.records[out] = calibrate(fused, out).manifest.stages[-1]
+        self._first = self._first or out
+        return out
+
+    def variant(self, fused: Artifact, excluded: Sequence[str], kept: Sequence[str], out: Path) -> Path:
+        """The first built model with `kept` back in FP32 (fast graph surgery, for probes and steps)."""
+        if self._first is None:
+            return self.build(fused, [*excluded, *kept], out)
+        int8, fp32 = self._graphs or (onnx.load(str(self._first)), onnx.load(str(fused.path)))
+        if not onnx_files.is_large(fp32):  # loaded once for every probe and step (a large model's copies would not fit)
+            self._graphs = (int8, fp32)
+        onnx_files.save(keep_fp32(int8, fp32, kept), out)
+        self.records[out] = {**self.records[self._first], "fp32_by_graph_surgery": list(kept)}
+        return out
+
+
+class DynamicScheme:
+    """ONNX Runtime's dynamic INT8: per-channel S8 MatMul weights, activations quantized per run."""
+
+    name = "dynamic"
+
+    def __init__(self, op_types: Sequence[str] = DYNAMIC_OP_TYPES) -> None:
+        self.op_types = list(op_types)
+        self.records: dict[Path, dict[str, Any]] = {}
+
+    def build(self, fused: Artifact, excluded: Sequence[str], out: Path) -> Path:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        # 7-bit weights (all of them) where an LSTM is quantized: DynamicQuantizeLSTM's u8 x s8 products with
+        # per-channel full-range weights saturate on AVX2 without VNNI (a 12-step LSTM's output: relative error
+        # 0.12 with 8-bit weights, 0.015 with 7-bit; per-tensor 8-bit 0.015)
+        graph_ops = {n.op_type for n in onnx.load(str(fused.path)).graph.node}
+        reduce_range = "LSTM" in self.op_types and "LSTM" in graph_ops
+        logging.disable(logging.WARNING)  # ORT's "consider pre-processing" advice, printed on every call
+        try:
+            quantize_dynamic(
+                str(fused.path),
+                str(out),
+                per_channel=True,
+                reduce_range=reduce_range,
+                weight_type=QuantType.QInt8,
+                op_types_to_quantize=self.op_types,
+                nodes_to_exclude=list(excluded),
+                extra_options={"MatMulConstBOnly": True},
+            )
+        except Exception as exc:  # ORT raises plain exceptions for graphs it cannot quantize
+            raise QuantserveError(f"{fused.path.name}: dynamic INT8 failed ({type(exc).__name__}: {exc})") from exc
+        finally:
+            logging.disable(logging.NOTSET)
+        ops = [n.op_type for n in onnx.load(str(out)).graph.node]
+        self.records[out] = {
+            "quantize_nodes": ops.count("DynamicQuantizeLinear") + ops.count("QuantizeLinear"),
+            "dequantize_nodes": ops.count("DequantizeLinear"),
+            "tool": "onnxruntime.quantization.quantize_dynamic",
+            "format": "QOperator (dynamic)",
+            "per_channel": True,
+            "reduce_range": reduce_range,
+            "weight_type": "QInt8",
+            "op_types_to_quantize": self.op_types,
+        }
+        return out
+
+    def variant(self, fused: Artifact, excluded: Sequence[str], kept: Sequence[str], out: Path) -> Path:
+        """Quantized again with `kept` excluded too (dynamic quantization is only weight work: fast)."""
+        return self.build(fused, [*excluded, *kept], out)
+
+
+class ComputeStaticScheme(StaticScheme):
+    """Static Q/DQ of the compute ops only (Conv, MatMul, Gemm), quantized from the same calibrated ranges.
+
+    Tried when quantizing every op type misses the budget: Q/DQ on element-wise ops breaks graphs that write
+    LayerNorm out as E[x²] − E[x]² or GELU as Mul/Tanh. Measured on magika's file-type classifier (jax2tf):
+    top-1 agreement 0.005 with every op type, 0.955 with compute ops only (1.44× FP32).
+    """
+
+    name = "static_qdq_compute"
+
+    def __init__(
+        self,
+        calib: TensorData,
+        settings: CalibrationSettings,
+        op_types: Sequence[str],
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        super().__init__(calib, dataclasses.replace(settings, quantize_op_types=tuple(op_types)), on_progress)
+
+
+class SmoothStaticScheme(StaticScheme):
+    """Static Q/DQ of the SmoothQuant-smoothed model (smoothed once, on the calibration set).
+
+    With a `judge` (a built INT8 model's drift margin on calibration rows) each of `alphas` is smoothed,
+    quantized and judged, and the best kept; without one the last alpha is used. Search variants are cut
+    against the smoothed FP32 model; the Muls smoothing inserts stay FP32.
+    """
+
+    name = "static_qdq_smooth"
+
+    def __init__(
+        self,
+        calib: TensorData,
+        settings: CalibrationSettings,
+        work: Path,
+        alphas: Sequence[float] = (SMOOTH_ALPHA,),
+        on_progress: ProgressCallback | None = None,
+        judge: Callable[[Path], float] | None = None,
+    ) -> None:
+        super().__init__(calib, settings, on_progress)
+        self.work, self.alphas, self.judge = work, tuple(alphas), judge
+        self.smooth_record: SmoothRecord | None = None
+        self.alpha_margins: dict[float, float] = {}
+        self._smoothed: Artifact | None = None
+        self._trial: tuple[tuple[str, ...], Path, dict[str, Any]] | None = None  # the chosen alpha's INT8 build
+        self._smooth_s = 0.0
+
+    def smoothed(self, fused: Artifact, excluded: Sequence[str] = ()) -> Artifact:
+        """The smoothed FP32 model (made on first use, the alpha chosen then, `excluded` kept FP32 in the trials)."""
+        if self._smoothed is None:
+            started = time.monotonic()
+            judged = self.judge is not None and len(self.alphas) > 1
+            options = []
+            original = onnx.load(str(fused.path))
+            maxima = smoothing_maxima(original, self.calib.batches(self.settings.batch_size))  # alpha-free: once
+            for alpha in self.alphas if judged else self.alphas[-1:]:
+                model, record = smooth_quant(original, (), alpha, maxima)
+                path = self.work / f"fp32-smoothed-{alpha:g}.onnx"
+                onnx_files.save(model, path)
+                margin, trial = 0.0, None
+                if judged and self.judge is not None:
+                    static = StaticScheme(self.calib, self.settings, self.on_progress)
+                    built = static.build(
+                        Artifact(path, fused.manifest), [*excluded, *record.inserted_nodes], path.with_suffix(".q.onnx")
+                    )
+                    margin = self.alpha_margins[alpha] = self.judge(built)
+                    trial = (tuple(excluded), built, static.records[built])
+                options.append((margin, alpha, path, record, trial))
+            _, _, path, self.smooth_record, self._trial = max(options, key=lambda option: (option[0], option[1]))
+            self._smooth_s = round(time.monotonic() - started, 2)
+            self._smoothed = Artifact(path, fused.manifest)
+        return self._smoothed
+
+    def build(self, fused: Artifact, excluded: Sequence[str], out: Path) -> Path:
+        smoothed = self.smoothed(fused, excluded)
+        if self._trial is not None and self._trial[0] == tuple(excluded):  # judging the alpha built it already
+            _, built, record = self._trial
+            onnx_files.copy(built, out)
+            self.records[out], self._first = record, self._first or out
+            return out
+        inserted = self.smooth_record.inserted_nodes if self.smooth_record else []
+        return super().build(smoothed, [*excluded, *inserted], out)
+
+    def variant(self, fused: Artifact, excluded: Sequence[str], kept: Sequence[str], out: Path) -> Path:
+        return super().variant(self.smoothed(fused), excluded, kept, out)
+
+    def record(self) -> dict[str, Any] | None:
+        """The smoothing record for the stage record (None until the model was smoothed)."""
+        if self.smooth_record is None:
+            return None
+        margins = {f"{alpha:g}": round(margin, 4) for alpha, margin in self.alpha_margins.items()}
+        return {**self.smooth_record.to_dict(), "smooth_s": self._smooth_s, "alpha_margins_on_calibration": margins}
+
+
+Scheme = StaticScheme | DynamicScheme

@@ -1,0 +1,131 @@
+"""What the INT8 search concludes: the one-line refusals where no INT8 model can ship (the time ran out, every
+compute group kept FP32 and still missing, nothing left in INT8) and the stage record of what was tried,
+measured and kept.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from optimizer.drift_budget import BudgetExceeded
+from optimizer.int8_measure import Candidate, HeldOutDrift
+from optimizer.int8_schemes import Scheme, SmoothStaticScheme
+from optimizer.profile import ModelProfile
+from optimizer.quant_exclusions import Exclusion
+from optimizer.search_budget import SearchBudget
+from optimizer.sensitivity import EXHAUSTED, quantized_nodes
+
+
+class SearchVerdict(HeldOutDrift):
+    """The search run's refusals and stage record (the run's state: `optimizer.int8_search`)."""
+
+    budget: SearchBudget
+    model: onnx.ModelProto
+    exclusions: list[Exclusion]
+    encoder: str | None
+    macs: dict[str, int]
+    fp32_profile: ModelProfile
+    timing_batch: dict[str, np.ndarray]
+    schemes: dict[str, Scheme]
+    skipped: dict[str, str]
+    _int8_nodes: dict[Path, list[str]]
+
+    def _refuse_unverified(self, chosen: Candidate) -> None:
+        """Where the time ran out and the best model found misses the budget, the search did not finish: refused in
+        one line naming the flag that raises the budget (--keep-failing ships the closest, its misses recorded)."""
+        if not self.budget.ran_out or chosen.drift.holds or self.stage.keep_failing:
+            return
+        worst = chosen.drift.violations[0] if chosen.drift.violations else None
+        closest = "" if worst is None else f"{chosen.scheme}, {worst.line()}"
+        raise BudgetExceeded(self.budget.refusal(closest))
+
+    def _refuse_exhausted(self, chosen: Candidate, mixed: dict[str, Any]) -> None:
+        """Where the mixed-precision search kept every compute group FP32 in turn and the budget still missed, what
+        drifts is the Q/DQ left around the other ops (MediaPipe's hand landmarks: Clip, Add, Sigmoid), not one
+        compute node: said so in one line (it went to verification's generic line, the search recorded as
+        "every group kept FP32" beside an empty list kept). --keep-failing ships the closest, as elsewhere."""
+        if mixed.get("stopped") != EXHAUSTED or chosen.drift.holds or self.stage.keep_failing:
+            return
+        worst = chosen.drift.violations[0] if chosen.drift.violations else None
+        first = "" if worst is None else f" ({worst.line(chosen.drift.outputs.get(worst.output, {}).get('kind', ''))})"
+        raise BudgetExceeded(
+            f"no INT8 model holds the drift budget: {chosen.scheme} misses it{first}, and still missed it with every "
+            "compute node kept FP32 in turn: the drift is in the quantized data movement between them; nothing "
+            "written: deploy fp32 (or pass --keep-failing to ship the closest INT8 model)"
+        )
+
+    def _quantized(self, path: Path) -> list[str]:
+        """The compute nodes the model at `path` runs in INT8, read once per model (the choice and the record ask)."""
+        if path not in self._int8_nodes:
+            self._int8_nodes[path] = quantized_nodes(self.model, onnx.load(str(path), load_external_data=False))
+        return self._int8_nodes[path]
+
+    def _quantizes_anything(self, candidate: Candidate) -> bool:
+        return bool(self._quantized(candidate.path))
+
+    def _nothing_in_int8(self, tried: list[Candidate]) -> Candidate:
+        """The mixed-precision search held the budget only by keeping every compute node FP32: that is the FP32
+        model with Q/DQ around data movement, not an INT8 model (basic-pitch's CQT front end broke at every
+        granularity; the search ended at 0 % of MACs in INT8 and the speed gate called it "1.03× FP32"). Refused
+        in one line, or with --keep-failing the closest INT8 candidate is shipped, its misses recorded."""
+        int8 = [c for c in tried if self._quantizes_anything(c)]
+        if not int8:  # nothing was left to quantize: every compute node excluded up front
+            count = len(self.exclusions)
+            raise BudgetExceeded(
+                f"no INT8 model to ship: every compute node is kept FP32 ({count} node{'s' * (count != 1)} excluded: "
+                "graph outputs and mixed-range tensors); nothing written: deploy fp32"
+            )
+        closest = max(int8, key=lambda c: c.drift.margin())
+        if self.stage.keep_failing or not closest.drift.violations:
+            return closest
+        worst = closest.drift.violations[0]
+        first = worst.line(closest.drift.outputs.get(worst.output, {}).get("kind", ""))
+        raise BudgetExceeded(
+            f"no INT8 model holds the drift budget: with its compute nodes in INT8, {closest.scheme} misses it "
+            f"({first}); it holds only with every compute node FP32; "
+            "nothing written: deploy fp32 (or pass --keep-failing to ship the closest INT8 model)"
+        )
+
+    def _record(self, chosen: Candidate, tried: list[Candidate], mixed: dict[str, Any]) -> dict[str, Any]:
+        int8 = self._quantized(chosen.path)
+        total = sum(self.macs.values())
+        kept = [e.node for e in self.exclusions] + [k["node"] for k in mixed.get("kept_fp32", [])]
+        return {
+            "stage": "calibrate",
+            **chosen.record,
+            "tool": chosen.record.get("tool", ""),
+            "policy": "int8 search: schemes by drift and speed, mixed precision by drift per ms",
+            "scheme": chosen.scheme,
+            "target": self.stage.target,
+            "encoder": self.encoder,
+            "output_kinds": self.kinds,
+            "budget": self.stage.budget.to_dict(),
+            "drift": chosen.drift.to_dict(),
+            "within_budget": chosen.drift.holds,
+            "speed": {
+                "fp32_run_ms": self.fp32_profile.run_ms,
+                "int8_run_ms": chosen.profile.run_ms,
+                "speedup": chosen.speedup,
+                "threads": self._threads(),
+                "batch": len(next(iter(self.timing_batch.values()))),
+            },
+            "candidates": [c.summary() for c in tried],
+            "skipped": self.skipped,
+            "excluded": [e.to_dict() for e in self.exclusions],
+            "mixed_precision": mixed or None,
+            "kept_fp32": kept,
+            "int8_nodes": len(int8),
+            "int8_mac_share": sum(self.macs.get(n, 0) for n in int8) / total if total else 0.0,
+            "smoothquant": self._smooth_record(chosen),
+            "time_budget": self.budget.record(),
+        }
+
+    def _smooth_record(self, chosen: Candidate) -> dict[str, Any] | None:
+        """What smoothing did, where a smoothed candidate was tried; whether it was the one shipped."""
+        smooth = next((s for s in self.schemes.values() if isinstance(s, SmoothStaticScheme)), None)
+        record = smooth.record() if smooth else None
+        return None if record is None else {**record, "chosen": chosen.scheme == SmoothStaticScheme.name}

@@ -1,0 +1,260 @@
+"""A user's `.onnx` file made ready for the pipeline: loaded, checked, shape-inferred, its opset upgraded and
+its batch axis named, large models (weights beside the graph) handled without serializing them whole.
+
+An `.onnx` input is taken as published: an opset below 13 (which cannot hold the per-axis
+DequantizeLinear of INT8 weights) or below `--opset` is upgraded with ONNX's version converter
+before anything else, and a batch axis written as -1, 0, unnamed or symbolic is named `batch`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import onnx
+
+from optimizer import onnx_files
+from optimizer.batch_axis import BATCH, FreedBatch, free_unit_batch, graph_inputs
+from quantserve.errors import QuantserveError
+
+QDQ_MIN_OPSET = 13  # per-axis DequantizeLinear (per-channel INT8 weights) needs opset 13
+
+
+def load_onnx_input(
+    path: Path, save_to: Path, opset: int | None = None
+) -> tuple[onnx.ModelProto, int, FreedBatch | None]:
+    """Check a user's ONNX file, upgrade its opset (to ≥ 13, or to `opset`), name its batch axes; save it.
+
+    Returns the model, its original opset and what was done to free a fixed batch of 1 (None: nothing;
+    `optimizer.batch_axis`). An `opset` older than the model's is refused: opsets are not downgraded.
+    """
+    model = sort_topologically(_load_onnx(path))
+    original = onnx_opset(model)
+    target = max(QDQ_MIN_OPSET, original if opset is None else opset)
+    if opset is not None and opset < original:
+        raise QuantserveError(
+            f"{path}: the model uses opset {original}, newer than the requested opset {opset}; "
+            f"opsets are not downgraded (ask for {original} or newer, or leave --opset out)"
+        )
+    name_dynamic_batch_axes(model)
+    model, freed = free_unit_batch(path, model)
+    _require_dynamic_batch(path, model)  # before a conversion that may take a while
+    if target > original and onnx_files.is_large(model):
+        model = _upgrade_large(path, model, target, Path(save_to).parent)
+    elif target > original:
+        _check(path, model)  # the converter expects a valid graph
+        model = upgrade_opset(path, model, target)
+    return _finish(path, model, save_to), original, freed
+
+
+def sort_topologically(model: onnx.ModelProto) -> onnx.ModelProto:
+    """`model` with its nodes in topological order (as the ONNX checker requires), by onnx_ir's sort pass.
+
+    ONNX Runtime runs unsorted graphs, so published models can be unsorted: onnxruntime.transformers'
+    float16 converter with keep_io_types appends its input Casts after the nodes that read them.
+    """
+    known = {i.name for i in model.graph.input} | {i.name for i in model.graph.initializer} | {""}
+    for node in model.graph.node:
+        if not all(name in known for name in node.input):
+            break
+        known.update(node.output)
+    else:
+        return model
+    import onnx_ir
+    from onnx_ir.passes.common import TopologicalSortPass
+
+    ir_model = onnx_ir.from_proto(model)
+    TopologicalSortPass()(ir_model)
+    return onnx_ir.to_proto(ir_model)
+
+
+def check_onnx(path: Path, save_to: Path | None = None) -> onnx.ModelProto:
+    """Load, check and shape-infer an ONNX file, saved to `save_to` (default: in place).
+
+    A damaged file or a fixed batch axis is a one-line QuantserveError naming `path`; a batch axis
+    written as -1, 0, unnamed or symbolic is named `batch`. A large model whose weights file lies beside
+    `save_to` is checked without reading its weights, and comes back without them (graph, shapes, types).
+    """
+    save_to = save_to or path
+    bare = _load_onnx(path, weights=False)
+    if onnx_files.is_large(bare) and _weights_beside(bare, path, save_to):
+        name_dynamic_batch_axes(bare)
+        _require_dynamic_batch(path, bare)
+        onnx.save(bare, str(save_to))  # the graph alone: its tensors still name the weights file beside it
+        return _check_large(path, save_to)
+    model = _load_onnx(path)
+    name_dynamic_batch_axes(model)
+    return _finish(path, model, save_to)
+
+
+def _weights_beside(bare: onnx.ModelProto, path: Path, save_to: Path) -> bool:
+    """True when `bare` (loaded without its external data) keeps its bulk in external files and `save_to` sits in
+    `path`'s folder, beside them."""
+    tensors = bare.graph.initializer
+    inline = sum(t.ByteSize() for t in tensors if t.data_location != onnx.TensorProto.EXTERNAL)
+    external = any(t.data_location == onnx.TensorProto.EXTERNAL for t in tensors)
+    beside = Path(save_to).parent.resolve() == Path(path).parent.resolve()
+    return external and inline < onnx_files.EXTERNAL_AT and beside
+
+
+def _load_onnx(path: Path, weights: bool = True) -> onnx.ModelProto:
+    """The model with its weights, external ones read from beside it (any size: `optimizer.onnx_files`); with
+    `weights=False` its external ones stay in their file."""
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf DecodeError and friends for a damaged file
+        raise QuantserveError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from exc
+    if weights and any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
+        try:
+            onnx.load_external_data_for_model(model, str(Path(path).parent))
+        except Exception as exc:  # a missing or short .data file
+            raise QuantserveError(f"{path}: its external weights cannot be read ({type(exc).__name__})") from exc
+    return model
+
+
+def _check(path: Path, model: onnx.ModelProto | Path) -> None:
+    """The ONNX checker on `model`, or on the saved file `model` (a large model: it cannot be serialized whole)."""
+    try:
+        onnx.checker.check_model(str(model) if isinstance(model, Path) else model)
+    except onnx.checker.ValidationError as exc:
+        raise QuantserveError(f"{path}: ONNX checker rejected the model ({str(exc).splitlines()[0]})") from exc
+
+
+def _finish(path: Path, model: onnx.ModelProto, save_to: Path) -> onnx.ModelProto:
+    """Check, shape-infer, require a dynamic batch axis, save (a large model: saved first, checked from its file)."""
+    if onnx_files.is_large(model):
+        return _finish_large(path, model, save_to)
+    _check(path, model)
+    try:
+        model = onnx.shape_inference.infer_shapes(model, strict_mode=False)
+    except onnx.shape_inference.InferenceError as exc:
+        raise QuantserveError(f"{path}: ONNX checker rejected the model ({str(exc).splitlines()[0]})") from exc
+    _require_dynamic_batch(path, model)
+    onnx.save(model, str(save_to))
+    return model
+
+
+def _finish_large(path: Path, model: onnx.ModelProto, save_to: Path) -> onnx.ModelProto:
+    """`_finish` for a model of EXTERNAL_AT or more: saved with its weights beside it, then `_check_large`."""
+    _require_dynamic_batch(path, model)
+    onnx_files.save(model, save_to)
+    return _check_large(path, save_to)
+
+
+def _check_large(path: Path, saved: Path) -> onnx.ModelProto:
+    """ONNX's checker and shape inference on the large model saved at `saved`, read from its files; the model
+    without its weights (graph, shapes, types: all a caller reads; every stage reads the weights from the file)."""
+    _check(path, saved)
+    try:
+        onnx.shape_inference.infer_shapes_path(str(saved), str(saved), strict_mode=False)
+    except onnx.shape_inference.InferenceError as exc:
+        raise QuantserveError(f"{path}: ONNX checker rejected the model ({str(exc).splitlines()[0]})") from exc
+    return onnx.load(str(saved), load_external_data=False)
+
+
+def upgrade_opset(path: Path, model: onnx.ModelProto, target: int) -> onnx.ModelProto:
+    """The model converted to opset `target` by ONNX's version converter, or a one-line error naming the op."""
+    from onnx import version_converter
+
+    original = onnx_opset(model)
+    try:
+        return version_converter.convert_version(model, target)
+    except Exception as exc:  # the converter raises RuntimeError with a C++ assertion text
+        reason = str(exc).splitlines()[0].rpartition("failed: ")[2][:160]
+        raise QuantserveError(
+            f"{path}: cannot upgrade opset {original} to {target}: ONNX's version converter fails on "
+            f"{_failing_node(model, target)} ({reason})"
+        ) from exc
+
+
+def _upgrade_large(path: Path, model: onnx.ModelProto, target: int, work: Path) -> onnx.ModelProto:
+    """`upgrade_opset` for a model too large for one protobuf: its weights are written to a scratch file, the
+    graph checked from there and converted without them (the converter keeps their references), then they
+    are read back. The scratch file is made in `work`."""
+    with tempfile.TemporaryDirectory(prefix=".upgrade-", dir=work) as scratch:
+        saved = Path(scratch) / "model.onnx"
+        onnx_files.save(model, saved, keep_weights=False)  # `model`'s tensors now only name the scratch file
+        _check(path, saved)
+        upgraded = upgrade_opset(path, model, target)
+        onnx.load_external_data_for_model(upgraded, scratch)
+    return upgraded
+
+
+def _failing_node(model: onnx.ModelProto, target: int) -> str:
+    """The first node the converter cannot convert on its own, tried one node at a time."""
+    from onnx import version_converter
+
+    types = {v.name: v.type for v in [*model.graph.input, *model.graph.value_info, *model.graph.output]}
+    for node in model.graph.node:
+        inputs = [_value(name, types) for name in node.input if name]
+        outputs = [_value(name, types) for name in node.output if name]
+        graph = onnx.helper.make_graph([node], "probe", inputs, outputs)
+        probe = onnx.helper.make_model(graph, opset_imports=model.opset_import, ir_version=model.ir_version)
+        try:
+            version_converter.convert_version(probe, target)
+        except Exception:
+            return f"node '{node.name}' ({node.op_type})" if node.name else f"op '{node.op_type}'"
+    return "a node it does not name"
+
+
+def _value(name: str, types: dict[str, onnx.TypeProto]) -> onnx.ValueInfoProto:
+    value = onnx.ValueInfoProto(name=name)
+    if name in types:
+        value.type.CopyFrom(types[name])
+    else:
+        value.type.tensor_type.elem_type = onnx.TensorProto.FLOAT
+    return value
+
+
+def name_dynamic_batch_axes(model: onnx.ModelProto) -> list[str]:
+    """Name axis 0 `batch` where it is -1, 0, unnamed or symbolic (inputs, and outputs sharing it); return the tensors.
+
+    Exporters mark a dynamic axis with -1 or leave it unnamed. A fixed positive batch stays, to be refused.
+    Other non-positive dims of inputs, outputs and value_info become unknown dims.
+    """
+    batch_names = {BATCH}
+    renamed = []
+    for value in graph_inputs(model):
+        dims = value.type.tensor_type.shape.dim
+        if dims and _is_dynamic(dims[0]):
+            batch_names.add(dims[0].dim_param or BATCH)
+            renamed += _set_batch(value)
+    for value in model.graph.output:
+        dims = value.type.tensor_type.shape.dim
+        if dims and _is_dynamic(dims[0]) and (not dims[0].dim_param or dims[0].dim_param in batch_names):
+            renamed += _set_batch(value)
+    for value in [*model.graph.input, *model.graph.output, *model.graph.value_info]:
+        for dim in value.type.tensor_type.shape.dim:
+            if dim.HasField("dim_value") and dim.dim_value <= 0:
+                dim.ClearField("dim_value")
+    return renamed
+
+
+def _is_dynamic(dim: onnx.TensorShapeProto.Dimension) -> bool:
+    return not dim.HasField("dim_value") or dim.dim_value <= 0
+
+
+def _set_batch(value: onnx.ValueInfoProto) -> list[str]:
+    dim = value.type.tensor_type.shape.dim[0]
+    if dim.dim_param == BATCH:
+        return []
+    dim.dim_param = BATCH  # setting the oneof field clears any dim_value
+    return [value.name]
+
+
+def _require_dynamic_batch(path: Path, model: onnx.ModelProto) -> None:
+    for tensor in graph_inputs(model):
+        dims = tensor.type.tensor_type.shape.dim
+        if not dims:
+            raise QuantserveError(f"{path}: input '{tensor.name}' has no batch axis (rank 0)")
+        if dims[0].HasField("dim_value"):
+            dynamic = [i for i, dim in enumerate(dims) if not dim.HasField("dim_value")]
+            where = f", and axis {dynamic[0]} is dynamic: Triton batches along axis 0" if dynamic else ""
+            raise QuantserveError(
+                f"{path}: input '{tensor.name}' has a fixed batch axis ({dims[0].dim_value}){where}; "
+                "re-export it with a dynamic batch axis (dim_param) so Triton can batch requests"
+            )
+
+
+def onnx_opset(model: onnx.ModelProto) -> int:
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)

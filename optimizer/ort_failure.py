@@ -1,0 +1,56 @@
+"""ONNX Runtime's failures said in our one line: the node, its op and ORT's own message, whole.
+
+ORT's exception text is a preamble, a node, a source location and a message that may span lines
+(a Resize's "'Linear' mode only supports:" and its bullets). Its first line, cut at a length, ended a
+refusal at "… Name:'…ResizeBilinear' Status Message" and lost the cause; the message now comes on one
+line, trimmed at a word and never inside a parenthesis. ORT's own log of the same failure is silenced
+where the session is made (`log_severity_level` 4), so the reason is said once, here.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from quantserve.errors import QuantserveError
+
+MESSAGE_CHARS = 400  # ORT's longest messages (a Resize's supported modes) fit; a dump of shapes does not
+_NODE = re.compile(r"running (\w+) node\. Name:'([^']*)'(?: Status Message: )?")
+_PREAMBLE = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : (?:Load model from .*? failed:)?")
+_BULLET = re.compile(r"\n\s*\*\s+")  # a list's items, each on its own line
+# where in ORT's source: "upsamplebase.h:553 ScalesValidation ", ".../reshape_helper.h:91 onnxruntime::…(…, bool) "
+_SOURCE = re.compile(r"^[\w./-]+\.(?:h|cc|cpp):\d+ [\w:~<>]+(?:\([^)]*\))? ")
+
+
+def failing_node(exc: Exception) -> tuple[str, str] | None:
+    """The op type and name of the node ORT names in `exc` as failing to run, if it names one."""
+    found = _NODE.search(str(exc))
+    return (found.group(1), found.group(2)) if found else None
+
+
+def ort_reason(exc: Exception) -> str:
+    """ORT's failure in one line: "Resize node 'name': its message" where a node failed to run, else the message
+    less its "[ONNXRuntimeError] : 1 : FAIL :" preamble."""
+    text = " ".join(_BULLET.sub(" ", str(exc)).split()) or type(exc).__name__
+    found = _NODE.search(text)
+    if not found:
+        return trim(_PREAMBLE.sub("", text).strip())
+    message = _SOURCE.sub("", text[found.end() :])
+    return f"{found.group(1)} node '{found.group(2)}': {trim(message.strip())}"
+
+
+def trim(text: str, limit: int = MESSAGE_CHARS) -> str:
+    """`text` cut to about `limit` characters at a word, before any parenthesis left open, with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0]
+    while cut.count("(") > cut.count(")"):
+        cut = cut[: cut.rindex("(")].rstrip()
+    return cut.rstrip(" ,;:") + " …"
+
+
+def cannot_load(model: str | Path, exc: Exception) -> QuantserveError:
+    """'MODEL: ONNX Runtime cannot load it (…)' with the first line of ORT's message, less its path preamble."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    reason = _PREAMBLE.sub("", first).strip()
+    return QuantserveError(f"{model}: ONNX Runtime cannot load it ({reason[:240]})")

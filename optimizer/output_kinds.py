@@ -1,0 +1,402 @@
+"""What each model output is (its kind), inferred from its FP32 values: the kind decides which drift metrics
+measure it (`optimizer.drift_metrics`) and which of them the budget judges (`optimizer.drift_budget`).
+
+Kinds, inferred from the FP32 reference output (override with `--output-kind NAME=kind`):
+- detection: 3-D (N, 4+K, A) or (N, A, 4+K) — the smaller of axes 1 and 2 has ≥ 5 channels and either
+  the first four (box coordinates) span at least 10× the median span of the rest (decoded boxes in
+  pixels, scores), or the rest lie in [0, 1] (sigmoid scores) while the first four leave it and the
+  rows are not probabilities (a raw head: box regressions of a few units, as YOLOX emits them);
+- token_classification / token_embedding: a 3-D (N, T, C) output over a text model's tokens — the rows
+  carry a 2-D integer input (token ids) of the same (N, T), and the real tokens are where its attention
+  mask (a 2-D 0/1 input named "*mask*") is 1. Its real tokens' rows are read as 2-D outputs are below:
+  class scores (a tagger's logits) make token_classification, judged by per-token top-1 agreement (and,
+  with (N, T) token labels, the accuracy drop over the labelled tokens); anything of ≥ 64 values per
+  token (an encoder's last_hidden_state) makes token_embedding, judged by per-token cosine mean and
+  worst. Padded positions are never judged: all-MiniLM-L6-v2's last_hidden_state was read as CTC
+  logits over 384 "classes" and refused at decoded-sequence agreement 0.05, a faithful INT8 model;
+- token_embedding also, without a token input: 3-D (N, T ≤ 1024, C ≥ 64) raw values whose per-position
+  softmax commits to no class on the median row — hidden states per position (an audio frame, an image
+  patch), judged by per-position cosine over every position;
+- sequence: any other 3-D (N, T, C) with C > 1 whose rows are distributions (softmax or log-softmax), or
+  raw logits over at most 1024 positions whose softmax commits to a class on the median row and whose argmax
+  takes at least min(C, 3) classes — per-position class scores (CTC); raw values committing to none, or always
+  to the same one or two (a forecast whose pressure in hPa dwarfs its temperature), are per-position
+  regressions (dense). Rows in [0, 1]
+  that are not distributions are independent (sigmoid) scores, and more than 1024 positions are
+  anchors, not a sequence: a PicoDet layout detector's (1, 7600, 10) scores and (1, 7600, 32) box
+  bins were judged as sequences and refused at "decoded-sequence agreement 0" — both are dense maps;
+- classification: 2-D (N, C > 1) rows that are probabilities, or whose argmax matches the labels on
+  at least half the samples, or where one class stands out on the median row: independent per-class
+  (sigmoid) scores — every value in [0, 1], rows not of unit norm, at most a quarter exact zeros (a
+  ReLU feature vector has about half; a float32 sigmoid reaches 0 only below −88) — whose top score
+  clears the row's median by 0.5, or raw logits whose softmax gives the top class at least half the
+  mass (for C ≥ 64 only signed rows: ReLU features are not logits; an ImageNet head's 1000 logits were
+  judged an embedding, whose cosine passes INT8 while a few percent of the answers change) — either
+  kind only where the argmax takes at least min(C, 3) classes over the data,
+  or labels of its classes come with it (a box's pixel coordinates (x1, y1, x2, y2) commit the softmax to
+  x2 or y2 and were judged by that argmax's agreement: any shift passed). torchcrepe's (N, 360) pitch-bin
+  sigmoid (3 % zeros) was judged an embedding at cosine 0.9998 while 2 % of its frames changed pitch bin,
+  one by an octave;
+- multilabel: 2-D (N, C ≥ 3) independent per-class (sigmoid) scores, most of a row's classes plainly off
+  (< 0.1), where at least a tenth of the rows have two or more classes at ≥ 0.5, on most of them not one
+  run of neighbouring classes — a tagger, whose answer is the set of classes on, which top-1 agreement
+  does not see (weaker tags can flip at 0.5 while the top one stays); raw multi-label logits look like a
+  classifier's, so name them with `--output-kind NAME=multilabel` (judged at logit 0);
+- embedding: 2-D (N, D > 1) rows of unit L2 norm, or D ≥ 64 otherwise (not a classifier's logits), unless
+  the rows all point nearly where
+  their mean does (median cosine to it ≥ 0.99: many coordinates near fixed points, a landmark regressor's),
+  whose whole-row cosine cannot see one value move — those are dense;
+- dense, for 2-D: C < 64 values per sample where no class stands out — regressions. MTCNN's ONet box
+  deltas (N, 4) and landmark coordinates (N, 10) were judged by the top-1 agreement of their argmax
+  (a near-tie between coordinates) and refused at 0.98 with every compute node FP32;
+- ids: integer or boolean outputs of at most 2 axes (class ids, argmax labels, token ids);
+- mask: integer or boolean outputs of 3 or more axes (a segmentation's label per pixel);
+- dense: anything else (maps, features, scalars); a 3-D dense output's channels are the smaller of
+  axes 1 and 2 ((N, C, L) features, (N, A, C) per-anchor scores), those of 4 or more axes axis 1; since the shape
+  does not say where channels lie (axis 1 in ONNX convolutions, last in Keras exports), the other of axis 1
+  and the last axis is judged too, and the worst entry of either counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from quantserve.errors import QuantserveError
+
+OUTPUT_KINDS = (
+    "classification",
+    "multilabel",
+    "embedding",
+    "dense",
+    "sequence",
+    "detection",
+    "ids",
+    "mask",
+    "class_map",
+    "token_classification",
+    "token_embedding",
+)
+# per-token kinds -> the kind each real token's row is measured as
+TOKEN_KINDS = {"token_classification": "classification", "token_embedding": "embedding"}
+VOCABULARY_MIN = 256  # channels from which a per-token output with one per token id seen is a vocabulary's scores
+EMBEDDING_MIN_DIM = 64
+ALIKE_ROWS = 0.99  # median cosine of the rows to their mean row above which D ≥ 64 values are regressions
+MAX_COORDINATES = 4096  # values a sample beyond which a "classification" output is not doubted (a face mesh: 1 404)
+DOUBT_ROWS = 512  # rows the doubt is read from
+ALIKE_LOGIT_ROWS = 0.95  # the same of rows less their own means, above which "logits" may be coordinates (a doubt)
+MAX_SEQUENCE_POSITIONS = 1024  # raw 3-D logits over more positions are a per-anchor map, not a sequence
+DETECTION_SPAN_RATIO = 10.0
+BOX_CHANNELS = 4
+KIND_SAMPLES = 16  # rows a 3-D output's kind is inferred from (a PP-OCRv5 row: 40 × 18385 logits)
+STANDS_OUT = 0.5  # how far a class must stand out (score over the row's median, or softmax mass) to be the answer
+MULTILABEL_MIN_SHARE = 0.1  # rows with several classes on, at least this share of rows, most of them scattered
+SIGMOID_MAX_ZERO_SHARE = 0.25  # rows in [0, 1] with more exact zeros are ReLU features (about half zeros), not scores
+
+
+def infer_output_kinds(
+    reference: dict[str, np.ndarray],
+    overrides: Mapping[str, str] | None = None,
+    *,
+    labels: np.ndarray | None = None,
+    inputs: Mapping[str, np.ndarray] | None = None,
+) -> dict[str, str]:
+    """Each output's kind from its FP32 values (module docstring), `overrides` taking precedence; `inputs` (the
+    rows the outputs came from) tell a per-token output from a CTC sequence."""
+    overrides = dict(overrides or {})
+    for name, kind in overrides.items():
+        if name not in reference:
+            raise QuantserveError(f"--output-kind {name}={kind}: no output '{name}' (outputs: {', '.join(reference)})")
+        if kind not in OUTPUT_KINDS:
+            raise QuantserveError(
+                f"--output-kind {name}={kind}: unknown kind; choose one of: {', '.join(OUTPUT_KINDS)}"
+            )
+        if kind in TOKEN_KINDS and np.ndim(reference[name]) != 3:
+            raise QuantserveError(
+                f"--output-kind {name}={kind}: output '{name}' has shape {np.shape(reference[name])}; a per-token "
+                "kind needs (samples, tokens, values)"
+            )
+    positions = token_positions(inputs)
+    for name, values in reference.items():
+        if labels is not None and np.ndim(values) == 2 and _one_hot_of(labels, np.asarray(values)):
+            raise QuantserveError(
+                f"the labels have shape {np.shape(labels)}, the shape of output '{name}': a classifier's labels are "
+                "one class id per sample (one-hot labels: save their argmax)"
+            )  # else they would be dropped without a word and no accuracy judged
+    return {
+        name: overrides.get(name) or _infer_kind(np.asarray(values), labels, positions, inputs)
+        for name, values in reference.items()
+    }
+
+
+def _one_hot_of(labels: np.ndarray, values: np.ndarray) -> bool:
+    """Labels shaped like a float output, a single 1 in each row: one-hot class labels of that classifier."""
+    labels = np.asarray(labels)
+    if labels.shape != values.shape or not np.issubdtype(values.dtype, np.floating) or not labels.size:
+        return False
+    return bool(np.isin(labels, (0, 1)).all() and (labels.sum(axis=1) == 1).all())
+
+
+def _vocabulary_scores(values: np.ndarray, inputs: Mapping[str, np.ndarray] | None) -> bool:
+    """A (N, T, C) output over a (N, T) input of token ids, with a channel for every id in it and VOCABULARY_MIN
+    or more: an LM (or masked-LM) head's logits, whose per-token argmax is the answer. Judged by cosine they passed
+    with 1.6 % of a GPT-2-style decoder's next tokens changed (cosine 0.999); hidden states (384 channels, ids up
+    to ~29 000) are not it. Attention masks and other 0/1 inputs are not ids."""
+    if values.shape[2] < VOCABULARY_MIN or not values.size:
+        return False
+    arrays = (np.asarray(value) for value in (inputs or {}).values())
+    token_ids = [a for a in arrays if a.shape == values.shape[:2] and np.issubdtype(a.dtype, np.integer)]
+    return any(1 < int(ids.max()) < values.shape[2] for ids in token_ids)
+
+
+def token_positions(inputs: Mapping[str, np.ndarray] | None) -> np.ndarray | None:
+    """(N, T) True at each real token of a text model's rows, None when the model takes no tokens. Tokens are a
+    2-D integer input (token ids); the real ones are where an attention mask (a 2-D input named "*mask*" of 0s
+    and 1s) is non-zero, every position where there is none. Padded positions carry whatever the model
+    computes for padding: judged like tokens, they refused a faithful encoder, or could pass a broken one."""
+    if not inputs:
+        return None
+    arrays = {name: np.asarray(value) for name, value in inputs.items()}
+    ids = [a for a in arrays.values() if a.ndim == 2 and np.issubdtype(a.dtype, np.integer)]
+    if not ids:
+        return None
+    for name, array in arrays.items():
+        if "mask" in name.lower() and array.shape == ids[0].shape and np.isin(array, (0, 1)).all():
+            return array != 0
+    return np.ones(ids[0].shape, dtype=bool)
+
+
+def parse_output_kinds(specs: list[str] | str | None) -> dict[str, str]:
+    """`NAME=kind` strings (repeatable CLI flag; from the environment, comma-separated) as a dict."""
+    if isinstance(specs, str):
+        specs = specs.split(",")
+    kinds: dict[str, str] = {}
+    for spec in specs or []:
+        name, sep, kind = spec.partition("=")
+        if not sep or not name or kind not in OUTPUT_KINDS:
+            raise QuantserveError(
+                f"--output-kind '{spec}': expected NAME=KIND with KIND one of {', '.join(OUTPUT_KINDS)}"
+            )
+        kinds[name] = kind
+    return kinds
+
+
+def _infer_kind(
+    values: np.ndarray,
+    labels: np.ndarray | None,
+    positions: np.ndarray | None = None,
+    inputs: Mapping[str, np.ndarray] | None = None,
+) -> str:
+    if not np.issubdtype(values.dtype, np.floating):
+        return "mask" if values.ndim >= 3 else "ids"
+    if values.ndim >= 4 and _class_map(values[:KIND_SAMPLES]):
+        return "class_map"
+    if values.ndim == 3 and _vocabulary_scores(values, inputs):
+        return "token_classification"
+    if values.ndim == 3 and positions is not None and values.shape[:2] == positions.shape:
+        return _token_kind(values[:KIND_SAMPLES], positions[:KIND_SAMPLES])
+    if values.ndim == 3:  # the kind of a big per-position output is read off its first rows, not a float64 copy of all
+        values = values[:KIND_SAMPLES]
+    if values.ndim == 3 and _is_detection(values):
+        return "detection"
+    if values.ndim == 3 and _position_features(values):
+        return "token_embedding"  # a vector per position, every position counted: no token input marks them
+    if values.ndim == 3 and values.shape[2] > 1 and _is_sequence(values):
+        return "sequence"
+    if values.ndim == 2 and values.shape[1] > 1:
+        return _classification_or_embedding(values, labels)
+    return "dense"
+
+
+def _class_map(values: np.ndarray) -> bool:
+    """(N, C ≥ 2, H, W…) whose C values at every position are a distribution (softmax or log-softmax over axis 1):
+    a class per position (a segmentation's, a face detector's face/not-face map). Judged as a dense map only, an
+    MTCNN PNet's face map passed at channel correlation 0.989 while 12 % of the windows over its 0.6 threshold
+    were new and 8 % gone; its answer is the argmax map, judged as a mask is."""
+    if values.shape[1] < 2 or values.size == 0:
+        return False
+    rows = np.moveaxis(values, 1, -1).reshape(-1, values.shape[1]).astype(np.float64)
+    return _row_form(rows) == "distribution"
+
+
+def _token_kind(values: np.ndarray, positions: np.ndarray) -> str:
+    """A (N, T, C) output over a text model's tokens: its real tokens' rows read as 2-D outputs are. Class scores
+    per token (a tagger's logits) are token_classification, hidden states (an encoder's last_hidden_state,
+    judged before as CTC logits over 384 "classes" and refused at decoded-sequence agreement 0.05) are
+    token_embedding; anything else is dense."""
+    if values.shape[2] < 2:
+        return "dense"
+    rows = values[positions] if positions.any() else values.reshape(-1, values.shape[2])
+    found = _classification_or_embedding(rows, None, wide_logits=False)
+    return {"classification": "token_classification", "embedding": "token_embedding"}.get(found, "dense")
+
+
+def _detection_axis(values: np.ndarray) -> int:
+    """The axis holding 4 box rows + K score rows: the smaller of axes 1 and 2 (anchors outnumber channels)."""
+    return 1 if values.shape[1] <= values.shape[2] else 2
+
+
+def _is_detection(values: np.ndarray) -> bool:
+    axis = _detection_axis(values)
+    if values.shape[axis] < BOX_CHANNELS + 1 or values.size == 0:
+        return False
+    rows = np.moveaxis(values.astype(np.float64), axis, -1).reshape(-1, values.shape[axis])
+    spans = np.ptp(rows, axis=0)
+    score_span = float(np.median(spans[BOX_CHANNELS:]))
+    if spans[:BOX_CHANNELS].min() >= DETECTION_SPAN_RATIO * max(score_span, 1e-12):
+        return True
+    boxes, scores = rows[:, :BOX_CHANNELS], rows[:, BOX_CHANNELS:]
+    sigmoid_scores = scores.min() >= 0.0 and scores.max() <= 1.0
+    probabilities = rows.min() >= 0.0 and np.allclose(rows.sum(axis=1), 1.0, atol=1e-3)
+    return bool(sigmoid_scores and (boxes.min() < 0.0 or boxes.max() > 1.0) and not probabilities)
+
+
+def _position_features(values: np.ndarray) -> bool:
+    """(N, T ≤ MAX_SEQUENCE_POSITIONS, C ≥ EMBEDDING_MIN_DIM) raw values whose softmax commits to no class on the
+    median row: hidden states per position (an audio encoder's frames, a vision encoder's patches, a text
+    encoder fed without its attention mask), not CTC logits, whose blank or character takes most of the mass
+    (all-MiniLM-L6-v2's last_hidden_state: 1.2 % on the median token)."""
+    if values.shape[2] < EMBEDDING_MIN_DIM or values.shape[1] > MAX_SEQUENCE_POSITIONS or values.size == 0:
+        return False
+    rows = values.reshape(-1, values.shape[2]).astype(np.float64)
+    return _row_form(rows) == "raw" and not _peaked_softmax(rows)
+
+
+def _is_sequence(values: np.ndarray) -> bool:
+    """(N, T, C) per-position class scores: distributions, or raw logits over at most MAX_SEQUENCE_POSITIONS whose
+    softmax commits to a class on the median row (a CTC head's blank or character). Raw values that commit to
+    nothing are regressions per position (a forecast's (N, horizon, features)), judged as a dense map: the
+    argmax of near-equal features flips with any noise, and refused faithful models as "decoded sequences"."""
+    rows = values.reshape(-1, values.shape[2]).astype(np.float64)
+    if rows.size == 0:
+        return False
+    form = _row_form(rows)
+    if form != "raw":
+        return form == "distribution"  # independent sigmoid scores are not a sequence
+    return values.shape[1] <= MAX_SEQUENCE_POSITIONS and _peaked_softmax(rows) and _answers_vary(rows)
+
+
+def _row_form(rows: np.ndarray) -> str:
+    """What a non-empty 2-D block of rows holds: "distribution" (softmax or log-softmax rows), "scores"
+    (independent values in [0, 1]) or "raw" (logits, features, regressions)."""
+    if rows.min() >= 0.0 and np.allclose(rows.sum(axis=1), 1.0, atol=1e-3):
+        return "distribution"
+    if rows.max() <= 0.0 and np.allclose(np.exp(rows).sum(axis=1), 1.0, atol=1e-3):
+        return "distribution"
+    return "scores" if rows.min() >= 0.0 and rows.max() <= 1.0 else "raw"
+
+
+def _classification_or_embedding(values: np.ndarray, labels: np.ndarray | None, wide_logits: bool = True) -> str:
+    """`wide_logits`: raw signed rows of EMBEDDING_MIN_DIM or more values whose softmax commits to a class that
+    varies over the rows are a classifier's logits (an ImageNet head's 1000), not an embedding. Judged by cosine,
+    a classifier's INT8 logits pass at 0.995 while a few percent of its answers change; a contrastive embedding's
+    softmax commits to nothing and ReLU features are not signed. Per-token rows leave it off: an encoder's hidden
+    states carry a few outlier channels, and a language model's heads are found by their vocabulary instead."""
+    rows = values.astype(np.float64)
+    if rows.min() >= 0.0 and np.allclose(rows.sum(axis=1), 1.0, atol=1e-3):
+        return "classification"
+    if _usable_labels(labels, values) and np.mean(rows.argmax(axis=1) == labels) >= 0.5:
+        return "classification"
+    if np.allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-2):
+        return "embedding"
+    scores = rows.min() >= 0.0 and rows.max() <= 1.0 and np.mean(rows == 0.0) <= SIGMOID_MAX_ZERO_SHARE
+    if scores and _several_scattered_labels(rows):
+        return "multilabel"  # a tagger: the answer is the set of classes over 0.5, not one of them
+    answers = _answers_vary(rows) or _usable_labels(labels, values)  # labels of its classes: the user says so
+    if scores and _a_class_stands_out(rows) and answers:
+        return "classification"  # independent per-class (sigmoid) scores: their argmax is the answer
+    wide = values.shape[1] >= EMBEDDING_MIN_DIM
+    if not scores and (not wide or (wide_logits and rows.min() < 0.0)) and _peaked_softmax(rows) and answers:
+        return "classification"  # raw logits
+    if values.shape[1] >= EMBEDDING_MIN_DIM and _rows_alike(rows):
+        return "dense"  # many regressions per sample (landmark coordinates): a row's cosine cannot see one move
+    if values.shape[1] >= EMBEDDING_MIN_DIM:
+        return "embedding"
+    return "dense"  # a few values per sample where no class stands out: regressions (box deltas, landmarks)
+
+
+def kind_doubt(name: str, kind: str, values: np.ndarray) -> str:
+    """Why a classification read off raw values may be a misreading, with the override; "" where it is not in doubt.
+
+    Raw values whose softmax commits to a class read as logits whatever their unit: MediaPipe's hand landmarks
+    (63 coordinates in pixels) and iris contours (213) were judged by the "top-1 agreement" of their largest
+    coordinate and refused for it (6 of 300 rows had their two largest within 1 px). Logits mean the same shifted
+    by a constant, so a classifier's rows, each less its own mean, point different ways (its answers differ);
+    coordinates near a fixed layout point where their mean row does (median cosine 0.965 and 0.993 for those two).
+    Judging them as classification stays (a classifier mistaken for a dense map could ship with rare answers
+    flipped under a correlation that barely moves); the line names the doubt and how to say what the output is."""
+    if kind != "classification" or values.ndim != 2 or not 3 <= values.shape[1] <= MAX_COORDINATES or len(values) < 2:
+        return ""  # wider rows are a vocabulary's or a class list's, never coordinates: no float64 copy of them
+    rows = values[:DOUBT_ROWS].astype(np.float64)  # measured on every candidate: its first rows say it
+    if _row_form(rows) != "raw":
+        return ""
+    centred = rows - rows.mean(axis=1, keepdims=True)
+    if np.median(_cosines_to_mean(centred)) < ALIKE_LOGIT_ROWS:
+        return ""
+    return (
+        "judged as a classifier's logits; its rows all sit near one pattern, as coordinates do: "
+        f"if they are regressions, pass --output-kind {name}=dense"
+    )
+
+
+def _cosines_to_mean(rows: np.ndarray) -> np.ndarray:
+    mean = rows.mean(axis=0)
+    norms = np.linalg.norm(rows, axis=1) * np.linalg.norm(mean)
+    return np.asarray(rows @ mean / np.where(norms > 0, norms, 1.0))
+
+
+def _rows_alike(rows: np.ndarray) -> bool:
+    """The median row points where the mean row does (cosine ≥ ALIKE_ROWS): values that sit near a fixed point and
+    vary little around it (98 face-landmark coordinates in [0, 1]), not an embedding, whose rows point their own
+    ways. Their whole-row cosine is blind: such an output with one coordinate zeroed and another stuck kept a
+    cosine of 0.998 to FP32 and shipped; judged per value, those two read correlation 0."""
+    if len(rows) < 2:
+        return False
+    return bool(np.median(_cosines_to_mean(rows)) >= ALIKE_ROWS)
+
+
+def _several_scattered_labels(scores: np.ndarray) -> bool:
+    """At least MULTILABEL_MIN_SHARE of the rows have two or more classes at ≥ 0.5, on the median row most classes
+    are plainly off (< 0.1; coordinates in [0, 1], MTCNN's landmarks, sit in the middle), and on most rows with
+    several on those are not one run of neighbours: a tagger's labels are scattered over its classes, while an
+    ordinal output (torchcrepe's pitch bins: one pitch, its neighbouring bins also high) answers with one."""
+    on = scores >= 0.5
+    several = on.sum(axis=1) >= 2
+    mostly_off = np.median(np.mean(scores < 0.1, axis=1)) >= 0.5  # most classes plainly off: not coordinates
+    if scores.shape[1] < 3 or np.mean(several) < MULTILABEL_MIN_SHARE or not mostly_off:
+        return False
+    rows = on[several]
+    first, last = rows.argmax(axis=1), rows.shape[1] - 1 - rows[:, ::-1].argmax(axis=1)
+    scattered = (last - first + 1) > rows.sum(axis=1)  # a gap between the first and last class on
+    return bool(np.mean(scattered) >= 0.5)
+
+
+def _a_class_stands_out(scores: np.ndarray) -> bool:
+    """On the median row the top score clears the row's median by half the [0, 1] range (torchcrepe's pitch
+    bin: 0.9 over ≈ 0; MTCNN's landmark coordinates in [0, 1]: 0.8 over 0.45)."""
+    return bool(np.median(scores.max(axis=1) - np.median(scores, axis=1)) >= STANDS_OUT)
+
+
+def _answers_vary(logits: np.ndarray) -> bool:
+    """The argmax takes at least min(C, 3) classes over the rows: class scores answer differently for different
+    inputs. Values of fixed, different scales do not: a forecast's (N, 24, 3) temperature, humidity and pressure
+    commit the softmax to pressure everywhere, a box's (x1, y1, x2, y2) in pixels to x2 or y2, and judged by the
+    agreement of that argmax they pass whatever INT8 does to the values; judged per value (dense) they do not.
+    (Labels of the output's classes, given with the data, say it classifies even where this does not hold.)"""
+    classes = np.unique(logits.argmax(axis=1)).size
+    return bool(classes >= min(logits.shape[1], 3))
+
+
+def _peaked_softmax(logits: np.ndarray) -> bool:
+    """The softmax of the median row gives its top class at least half the mass: a classifier commits to an answer;
+    regression values (box deltas of ±0.1) give a near-uniform softmax."""
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return bool(np.median(1.0 / shifted.sum(axis=1)) >= STANDS_OUT)
+
+
+def _usable_labels(labels: np.ndarray | None, values: np.ndarray) -> bool:
+    """Labels that can score this output: one integer class per sample, within its class count."""
+    if labels is None or labels.ndim != 1 or len(labels) != len(values) or not len(labels):
+        return False
+    return bool(np.issubdtype(labels.dtype, np.integer) and labels.min() >= 0 and labels.max() < values.shape[1])

@@ -1,0 +1,176 @@
+"""PyTorch → ONNX: a module or an exported program to an ONNX file with a dynamic batch axis.
+
+Exporter choice (torch 2.13): an `nn.Module` goes through the TorchScript exporter (`dynamo=False`):
+it writes the requested opset exactly, honours `dynamic_axes` directly and takes milliseconds, while
+the dynamo exporter starts at opset 18 and its down-conversion to 17 fails on Reduce* ops. If the
+TorchScript exporter fails (it is deprecated and misses some new ops), the dynamo exporter is tried.
+A `.pt2` program can only go through the dynamo exporter (opset ≥ 18); the opset used is recorded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+from optimizer import onnx_files
+from optimizer.batch_axis import BATCH
+from optimizer.source import ModelSource
+from quantserve.errors import InternalError, QuantserveError
+
+DYNAMO_MIN_OPSET = 18
+
+
+def _export_torch(source: ModelSource, out_path: Path, opset: int) -> str:
+    if source.kind == "exported_program":
+        _export_dynamo(source, out_path, max(opset, DYNAMO_MIN_OPSET))
+        return "dynamo"
+    try:
+        _export_torchscript(source, out_path, opset)
+        return "torchscript"
+    except Exception as first:  # the deprecated exporter fails on some new ops; try dynamo
+        try:
+            _export_dynamo(source, out_path, max(opset, DYNAMO_MIN_OPSET))
+        except Exception as exc:
+            raise QuantserveError(
+                f"{source.name}: ONNX export failed (torchscript: {first}; dynamo: {type(exc).__name__}: {exc})"
+            ) from exc
+        return "dynamo"
+
+
+def dynamic_axes_of(source: ModelSource, output_names: list[str]) -> dict[str, dict[int, str]]:
+    """Declared dynamic axes, with axis 0 of every input and output named `batch` unless declared."""
+    declared = source.options.get("dynamic_axes") or source.options.get("dynamic_shapes") or {}
+    names = [*source.input_names, *output_names]
+    unknown = [str(key) for key in declared if key not in names] if isinstance(declared, dict) else []
+    if unknown:  # dropped without a word, the axis was exported fixed at the example's size
+        raise QuantserveError(
+            f"{source.name}: dynamic_axes names {', '.join(repr(k) for k in unknown)}, which is neither an input "
+            f"{source.input_names} nor an output {output_names}; a tuple of example inputs names them input, "
+            "input_1, … (give a dict of example inputs, or --input-names)"
+        )
+    axes: dict[str, dict[int, str]] = {}
+    for name in names:
+        given = declared.get(name, {})
+        given = {int(i): BATCH if i == 0 else f"dim{i}" for i in given} if isinstance(given, list) else given
+        axes[name] = {0: BATCH, **{int(k): str(v) for k, v in given.items()}}
+    return axes
+
+
+@contextlib.contextmanager
+def _quiet_logger(name: str) -> Iterator[None]:
+    """Silence a library logger's warnings (the dynamo exporter logs every missing torchvision op)."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _output_names(source: ModelSource) -> list[str]:
+    names = source.options.get("output_names")
+    if names:
+        return list(names)
+    if source.kind == "exported_program":
+        count = len(source.module.graph_signature.user_outputs)
+    else:
+        import torch
+
+        with torch.inference_mode():
+            outputs = source.module(*source.example_inputs.values())
+        count = len(outputs) if isinstance(outputs, tuple | list) else 1
+    return ["output" if i == 0 else f"output_{i}" for i in range(count)]
+
+
+def _export_torchscript(source: ModelSource, out_path: Path, opset: int) -> None:
+
+    outputs = _output_names(source)
+    with warnings.catch_warnings():  # the TorchScript exporter is deprecated; chosen on purpose (module docstring)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        _torchscript_export(source, out_path, opset, outputs)
+
+
+def _torchscript_export(source: ModelSource, out_path: Path, opset: int, outputs: list[str]) -> None:
+    import torch
+
+    torch.onnx.export(
+        source.module,
+        tuple(source.example_inputs.values()),
+        str(out_path),
+        input_names=source.input_names,
+        output_names=outputs,
+        opset_version=opset,
+        dynamo=False,
+        dynamic_axes=dynamic_axes_of(source, outputs),  # type: ignore[arg-type]
+    )
+
+
+def _export_dynamo(source: ModelSource, out_path: Path, opset: int) -> None:
+    import torch
+
+    outputs = _output_names(source)
+    kwargs: dict[str, Any] = {}
+    if source.kind != "exported_program":  # a program carries its own dynamic shapes
+        kwargs = {"output_names": outputs, "dynamic_axes": dynamic_axes_of(source, outputs)}
+    with warnings.catch_warnings(), _quiet_logger("torch.onnx"):
+        warnings.simplefilter("ignore", FutureWarning)
+        program = torch.onnx.export(
+            source.module,
+            tuple(source.example_inputs.values()),
+            input_names=source.input_names,
+            opset_version=opset,
+            dynamo=True,
+            verbose=False,
+            **kwargs,
+        )
+    if program is None:
+        raise InternalError("torch.onnx.export returned no program with dynamo=True")
+    program.save(str(out_path), external_data=_initializer_bytes(program) >= onnx_files.EXTERNAL_AT)
+    if source.kind == "exported_program":
+        # Named after export: the exporter's own renaming collides with internal values that share
+        # a wanted name (e.g. a submodule called `embedding`), failing the checker. Renamed without
+        # reading the weights: those of a large model stay in the file the model names.
+        model = onnx.load(str(out_path), load_external_data=False)
+        rename_graph_outputs(model, outputs)
+        onnx.save(model, str(out_path))
+
+
+def _initializer_bytes(program: Any) -> int:
+    """Bytes of an ONNXProgram's weights: from `onnx_files.EXTERNAL_AT` they are saved beside the model, as
+    every stage saves them (the exporter's own rule is 2 GB, where one protobuf can no longer hold them)."""
+    values = program.model.graph.initializers.values()
+    return sum(value.const_value.nbytes for value in values if value.const_value is not None)
+
+
+def rename_graph_outputs(model: onnx.ModelProto, names: list[str]) -> None:
+    """Rename the graph outputs in order; an internal value already holding a wanted name moves aside."""
+    graph = model.graph
+    for output, new in zip(list(graph.output), names, strict=True):
+        old = output.name
+        if old == new:
+            continue
+        if new in _value_names(graph):
+            _rename_value(graph, new, f"{new}__internal")
+        _rename_value(graph, old, new)
+
+
+def _value_names(graph: onnx.GraphProto) -> set[str]:
+    names = {v.name for v in [*graph.input, *graph.output, *graph.value_info]}
+    names |= {i.name for i in graph.initializer}
+    return names | {n for node in graph.node for n in [*node.input, *node.output]}
+
+
+def _rename_value(graph: onnx.GraphProto, old: str, new: str) -> None:
+    for node in graph.node:
+        node.input[:] = [new if n == old else n for n in node.input]
+        node.output[:] = [new if n == old else n for n in node.output]
+    for value in [*graph.input, *graph.output, *graph.value_info, *graph.initializer]:
+        if value.name == old:
+            value.name = new

@@ -1,0 +1,51 @@
+"""A disk that fills during a load run: one line naming the folder and the system's reason, no cut records left.
+
+Locust's log sat on the same full disk, so it was empty, and the run ended `locust exited with code 1:` and a blank
+line, leaving a latencies file cut at 64 KB that looked like a result.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import loadtest_models as models
+import pytest
+
+from quantserve.cli import main
+from serving.server import TritonServer
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 100 KB tmpfs, unmounted after the test: a disk that fills within seconds of load."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs (the full disk) needs root")
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=100k", "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_disk_that_fills_during_the_run_is_named_and_its_cut_records_removed(
+    tiny_disk: Path,
+    tmp_path: Path,
+    triton_server_factory: Callable[..., TritonServer],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("QUANTSERVE_LOG_DIR", str(tmp_path / "log"))
+    repo, data = models.own_mlp_repo(tmp_path / "models")
+    server = triton_server_factory(repo)
+    out = tiny_disk / "run"
+    argv = ["loadtest", "--url", server.grpc_url, "--model", "mlp", "--data", str(data), "--users", "4"]
+    assert main([*argv, "--duration", "6s", "--out", str(out)]) == 2
+    raw = out / "raw" / "mlp-u4"
+    assert capsys.readouterr().err == f"quantserve: error: {raw}: no space left on device\n"
+    assert list(raw.iterdir()) == [] and list((out / "locust").iterdir()) == []
+    assert not list(out.glob("load-*.json"))
