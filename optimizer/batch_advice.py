@@ -62,19 +62,25 @@ def _resize_scales(model: onnx.ModelProto, resized: str, sizes: np.ndarray) -> s
     """The `scales` equal to `sizes` for the tensor `resized` (by ONNX shape inference), as '[1, 1, 2, 2]';
     '(1 on the batch axis, output over input size on the others)' where its shape is not known."""
     unknown = "(1 on the batch axis, output over input size on the others)"
-    external = any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
-    if onnx_files.is_large(model) and not external:
-        return unknown  # more than one protobuf holds: not inferred in memory
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model)
-    except (onnx.shape_inference.InferenceError, ValueError):
-        return unknown
-    value = next((v for v in [*inferred.graph.value_info, *inferred.graph.input] if v.name == resized), None)
-    dims = [d.dim_value for d in value.type.tensor_type.shape.dim] if value is not None else []  # 0: unknown
+    dims = (static_shapes(model) or {}).get(resized, [])
     if len(dims) != len(sizes) or not all(dims[1:]):
         return unknown
     ratios = [f"{int(size) / d:g}" for size, d in zip(sizes[1:], dims[1:], strict=True)]
     return f"[1, {', '.join(ratios)}]"
+
+
+def static_shapes(model: onnx.ModelProto) -> dict[str, list[int]] | None:
+    """The dims of the graph's inputs and inner tensors by ONNX shape inference (0 where a dim is not known);
+    None where the graph cannot be inferred in memory (more than one protobuf holds) or inference fails."""
+    external = any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
+    if onnx_files.is_large(model) and not external:
+        return None
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except (onnx.shape_inference.InferenceError, ValueError):
+        return None
+    values = [*inferred.graph.input, *inferred.graph.value_info]
+    return {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in values}
 
 
 def constants(model: onnx.ModelProto) -> dict[str, onnx.TensorProto]:

@@ -5,9 +5,11 @@ YOLO export, a captcha OCR model inside a PyPI package). Triton batches requests
 dynamic axis 0, so such a file used to be refused with "re-export it" — which the user of a
 third-party file cannot do. Here axis 0 of the inputs (and of the outputs fixed at 1) is named
 `batch`, and each `Reshape` whose constant target starts with a literal 1 copies axis 0 instead
-(target 0: "copy this dim from the input", ONNX's Reshape with allowzero unset). Whether that is
+(target 0: "copy this dim from the input", ONNX's Reshape with allowzero unset), and each `Resize` to a
+constant `sizes` [1, C, H, W] takes the equal `scales` (`optimizer.batch_resize`). Whether that is
 faithful is not guessed: two rows of synthetic input are run at once and one at a time, and every
-output must come back with 2 rows equal to the two single runs. When it does not (the batch is
+output must come back with 2 rows equal to the two single runs (and, where a Resize was given scales,
+one row equal to the original's). When it does not (the batch is
 folded into another axis, an output is time-major, a shape is baked in elsewhere), the model is
 refused with the shapes that show it. No library does this: ONNX Runtime's
 `make_dynamic_shape_fixed` goes the other way, and onnx's `update_inputs_outputs_dims` renames
@@ -26,6 +28,7 @@ from onnx import numpy_helper
 
 from optimizer import onnx_files
 from optimizer.batch_advice import constants, resize_sizes_advice, unbatched_reason
+from optimizer.batch_resize import ScalesForSizes, drop_unread_sizes, scales_for_sizes, undo_scales
 from optimizer.ort_failure import cannot_load, failing_node, ort_reason
 from quantserve.errors import QuantserveError
 
@@ -44,14 +47,14 @@ class FreedBatch:
 
     inputs: list[str]
     reshapes: list[str]
+    resizes: list[str]
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            "was": 1,
-            "inputs": self.inputs,
-            "reshape_targets_rewritten": self.reshapes,
-            "proof": f"{ROWS} rows at once equal {ROWS} single-row runs on every output",
-        }
+        record: dict[str, object] = {"was": 1, "inputs": self.inputs, "reshape_targets_rewritten": self.reshapes}
+        if self.resizes:  # and one row answers as the published file does
+            record["resize_sizes_given_as_scales"] = self.resizes
+        record["proof"] = f"{ROWS} rows at once equal {ROWS} single-row runs on every output"
+        return record
 
 
 def fixed_unit_batch(model: onnx.ModelProto) -> list[str]:
@@ -69,6 +72,7 @@ def free_unit_batch(path: Path, model: onnx.ModelProto) -> tuple[onnx.ModelProto
     inputs = fixed_unit_batch(model)
     if not inputs:
         return model, None
+    resizes = scales_for_sizes(model)  # while ONNX infers the shapes of a batch of 1
     for value in [*graph_inputs(model), *model.graph.output]:  # in place: a refused model is not used again
         dims = _dims(value)
         if dims and dims[0].HasField("dim_value") and dims[0].dim_value == 1:
@@ -76,6 +80,10 @@ def free_unit_batch(path: Path, model: onnx.ModelProto) -> tuple[onnx.ModelProto
     reshapes = _copy_batch_in_reshapes(model)
     del model.graph.value_info[:]  # shapes inferred for a batch of 1; inferred again downstream
     problem, failing = rows_mismatch(model, path)
+    if resizes.nodes and (problem or not _one_row_as_before(model, path)):
+        undo_scales(model, resizes)  # refused as the graph is, with the advice for its `sizes`
+        resizes = ScalesForSizes([], [])
+        problem, failing = rows_mismatch(model, path)
     if problem:
         advice = resize_sizes_advice(model, failing) or (
             "re-export it with a dynamic batch axis (dim_param) so Triton can batch requests"
@@ -83,7 +91,8 @@ def free_unit_batch(path: Path, model: onnx.ModelProto) -> tuple[onnx.ModelProto
         raise QuantserveError(
             f"{path}: input '{inputs[0]}' has a fixed batch axis (1) and the graph depends on it ({problem}); {advice}"
         )
-    return model, FreedBatch(inputs, reshapes)
+    drop_unread_sizes(model, resizes)
+    return model, FreedBatch(inputs, reshapes, resizes.names)
 
 
 def _copy_batch_in_reshapes(model: onnx.ModelProto) -> list[str]:
@@ -148,15 +157,33 @@ def _rows_differ(session: Any, together: list[np.ndarray], alone: list[list[np.n
         if got.ndim == 0 or got.shape[0] != ROWS or any(s.shape != (1, *got.shape[1:]) for s in singles):
             one = list(singles[0].shape)
             return f"with {ROWS} rows output '{output.name}' has shape {list(got.shape)}, with 1 row {one}"
-        stacked = np.concatenate(singles)
-        if got.dtype.kind in "biu":
-            same = np.array_equal(got, stacked)
-        else:
-            scale = float(np.nanmax(np.abs(stacked))) if stacked.size else 0.0
-            same = np.allclose(got, stacked, rtol=1e-3, atol=1e-4 * max(1.0, scale), equal_nan=True)
-        if not same:
+        if not _same(got, np.concatenate(singles)):
             return f"output '{output.name}' of {ROWS} rows at once differs from the rows run one at a time"
     return ""
+
+
+def _one_row_as_before(model: onnx.ModelProto, path: Path) -> bool:
+    """Whether one synthetic row gives every output of `model` as the file at `path` (the model as published)
+    gives it; False where the file does not run."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 4
+    feeds = {name: rows[:1] for name, rows in _synthetic_rows(model).items()}
+    try:
+        before = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"]).run(None, feeds)
+        after = onnx_files.inference_session(model, path, options).run(None, feeds)
+    except Exception:  # ORT's own error types: judged, and said, by the refusal as the graph is
+        return False
+    return all(a.shape == b.shape and _same(a, b) for a, b in zip(after, before, strict=True))
+
+
+def _same(got: np.ndarray, want: np.ndarray) -> bool:
+    """Ids equal, floats within the tolerance of another batch size's kernels."""
+    if got.dtype.kind in "biu":
+        return bool(np.array_equal(got, want))
+    scale = float(np.nanmax(np.abs(want))) if want.size else 0.0
+    return bool(np.allclose(got, want, rtol=1e-3, atol=1e-4 * max(1.0, scale), equal_nan=True))
 
 
 def checking_session(path: Path, model: str | Path) -> Any:
