@@ -147,12 +147,17 @@ def make_int8_build(fp32_build: Path, calib_path: Path, out: Path, name: str = "
 
 def own_mlp_repo(root: Path, names: tuple[str, ...] = ("mlp",), max_batch: int = 8) -> tuple[Path, Path]:
     """A repository of the test MLP deployed under each of `names`, for a server a module starts alone (so no other
-    test's server is stopped or slowed), and the data to load it with: (repository, load data)."""
+    test's server is stopped or slowed), and the data to load it with: (repository, load data). A name holding
+    "int8" is a real INT8 build: the report goes by the precision deployed, not the name."""
     from serving.deploy import deploy
 
     weights = mlp_weights()
     data = labeled_data(64, weights, seed=3).save(root / "load.npz")
     build = make_build_dir(root / "build", weights=weights)
+    int8 = None
     for name in names:
-        deploy(build, root / "repo", name, max_batch=max_batch, instances=1)
+        if "int8" in name and int8 is None:
+            (root / "int8").mkdir()
+            int8 = make_int8_build(build, labeled_data(128, weights, seed=5).save(root / "calib.npz"), root / "int8")
+        deploy(int8 if "int8" in name else build, root / "repo", name, max_batch=max_batch, instances=1)
     return root / "repo", data
