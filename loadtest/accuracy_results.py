@@ -36,9 +36,10 @@ class VariantAccuracy:
     # every output against the reference's under the drift budget (optimizer.drift): kind + metrics per output
     drift: dict[str, dict[str, Any]] | None = None
     violations: list[str] = field(default_factory=list)  # one line per metric beyond the budget
-    # agreement rates within the budget that too few rows cannot show (optimizer.drift.thin_evidence), as lines
+    # agreement rates within the budget that too few rows cannot show (optimizer.drift_evidence.thin_evidence), as lines
     thin_evidence: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)  # what the budget does not judge (optimizer.drift.neighbour_notes)
+    # what the budget does not judge (optimizer.drift_evidence.neighbour_notes)
+    notes: list[str] = field(default_factory=list)
     # --metric: the user's task metric on this variant's served outputs and on the reference's, and the relative drop
     user_metric: dict[str, Any] | None = None
     version: str = ""  # the model version that answered every request (pinned at the start)

@@ -16,15 +16,10 @@ import numpy as np
 
 from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
 from loadtest.request_data import check_request_size
-from optimizer.drift import (
-    DriftBudget,
-    infer_output_kinds,
-    measure_drift,
-    neighbour_notes,
-    thin_evidence,
-    thin_evidence_line,
-    token_positions,
-)
+from optimizer.drift import measure_drift
+from optimizer.drift_budget import DriftBudget
+from optimizer.drift_evidence import neighbour_notes, thin_evidence, thin_evidence_line
+from optimizer.output_kinds import infer_output_kinds, token_positions
 from optimizer.user_metric import MetricComparison, UserMetric, metric_violation
 from quantserve import metrics
 from quantserve.data import TensorData, check_against, load_npz

@@ -20,7 +20,7 @@ from typing import Any
 from loadtest.accuracy_results import AccuracyReport
 from loadtest.load_pattern import ClosedLoop
 from loadtest.results import LoadRun
-from optimizer.drift import BUDGETED, CHECKS
+from optimizer.drift_budget import BUDGETED, CHECKS
 from serving.machine import MACHINE_FILE, cpu_facts
 
 

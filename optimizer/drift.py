@@ -19,24 +19,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from optimizer.drift_budget import BUDGETED, CHECKS, DriftBudget, DriftReport, Violation, judge
-from optimizer.drift_evidence import neighbour_notes, thin_evidence, thin_evidence_line
+from optimizer.drift_budget import DriftBudget, DriftReport, Violation, judge
 from optimizer.drift_metrics import nonfinite_where_finite, output_metrics
-from optimizer.output_kinds import _infer_kind, infer_output_kinds, kind_doubt, token_positions
+from optimizer.output_kinds import infer_kind, kind_doubt, token_positions
 from quantserve.errors import QuantserveError
-
-# loadtest/ (and its tests) read the budget, kinds and evidence from here, as served evaluation judges alike
-__all__ = [
-    "BUDGETED",
-    "CHECKS",
-    "DriftBudget",
-    "infer_output_kinds",
-    "measure_drift",
-    "neighbour_notes",
-    "thin_evidence",
-    "thin_evidence_line",
-    "token_positions",
-]
 
 
 def measure_drift(
@@ -59,7 +45,7 @@ def measure_drift(
             raise QuantserveError(
                 f"output '{name}' has shape {np.shape(candidate[name])}, the FP32 reference's {np.shape(ref)}"
             )
-        kind = kinds.get(name) or _infer_kind(np.asarray(ref), labels, positions)
+        kind = kinds.get(name) or infer_kind(np.asarray(ref), labels, positions)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # non-finite values: reported below
             record = output_metrics(
                 kind, np.asarray(ref), np.asarray(candidate[name]), labels, positions, budget.label_threshold

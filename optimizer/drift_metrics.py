@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from optimizer.drift_budget import BUDGETED
-from optimizer.output_kinds import TOKEN_KINDS, _detection_axis, _usable_labels
+from optimizer.output_kinds import TOKEN_KINDS, detection_axis, usable_labels
 from quantserve import metrics
 from quantserve.errors import QuantserveError
 
@@ -43,7 +43,7 @@ def is_flag(values: np.ndarray) -> bool:
 def channel_axis(kind: str, values: np.ndarray) -> int | None:
     """The axis whose entries are separate channels for this kind (None: a single channel)."""
     if kind in ("detection", "dense") and values.ndim == 3:
-        return _detection_axis(values)
+        return detection_axis(values)
     if kind == "sequence" or kind in TOKEN_KINDS:
         return values.ndim - 1
     return 1 if values.ndim >= 2 else None
@@ -69,7 +69,7 @@ def output_metrics(
     }
     if kind in ("ids", "mask"):  # only equality means anything (correlation or cosine of class ids does not)
         return {**record, "values_changed": int(np.sum(reference != candidate))}
-    if kind == "classification" and _usable_labels(labels, reference):
+    if kind == "classification" and usable_labels(labels, reference):
         record.update(_accuracy(reference, candidate, labels))  # type: ignore[arg-type]
     record.update(_channel_metrics(kind, reference, candidate))
     if kind == "dense" and is_flag(reference):

@@ -15,7 +15,7 @@ import onnx
 from optimizer.batch_axis import BATCH, graph_inputs
 from optimizer.onnx_input import check_onnx, load_onnx_input, onnx_opset
 from optimizer.source import ModelSource
-from optimizer.torch_export import _export_torch
+from optimizer.torch_export import export_torch
 from quantserve.artifact import Artifact, Manifest, TensorSpec
 from quantserve.errors import InternalError, QuantserveError
 
@@ -42,7 +42,7 @@ class ExportOnnx:
             opset = MIN_OPSET if self.opset is None else self.opset
             if opset < MIN_OPSET:
                 raise QuantserveError(f"opset {opset} is too old; use {MIN_OPSET} or newer")
-            exporter = _export_torch(source, out_path, opset)
+            exporter = export_torch(source, out_path, opset)
             model = check_onnx(out_path)
             source_opset, freed = None, None
         record: dict[str, Any] = {

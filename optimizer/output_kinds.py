@@ -125,7 +125,7 @@ def infer_output_kinds(
                 "one class id per sample (one-hot labels: save their argmax)"
             )  # else they would be dropped without a word and no accuracy judged
     return {
-        name: overrides.get(name) or _infer_kind(np.asarray(values), labels, positions, inputs)
+        name: overrides.get(name) or infer_kind(np.asarray(values), labels, positions, inputs)
         for name, values in reference.items()
     }
 
@@ -182,7 +182,7 @@ def parse_output_kinds(specs: list[str] | str | None) -> dict[str, str]:
     return kinds
 
 
-def _infer_kind(
+def infer_kind(
     values: np.ndarray,
     labels: np.ndarray | None,
     positions: np.ndarray | None = None,
@@ -232,13 +232,13 @@ def _token_kind(values: np.ndarray, positions: np.ndarray) -> str:
     return {"classification": "token_classification", "embedding": "token_embedding"}.get(found, "dense")
 
 
-def _detection_axis(values: np.ndarray) -> int:
+def detection_axis(values: np.ndarray) -> int:
     """The axis holding 4 box rows + K score rows: the smaller of axes 1 and 2 (anchors outnumber channels)."""
     return 1 if values.shape[1] <= values.shape[2] else 2
 
 
 def _is_detection(values: np.ndarray) -> bool:
-    axis = _detection_axis(values)
+    axis = detection_axis(values)
     if values.shape[axis] < BOX_CHANNELS + 1 or values.size == 0:
         return False
     rows = np.moveaxis(values.astype(np.float64), axis, -1).reshape(-1, values.shape[axis])
@@ -296,14 +296,14 @@ def _classification_or_embedding(values: np.ndarray, labels: np.ndarray | None, 
     rows = values.astype(np.float64)
     if rows.min() >= 0.0 and np.allclose(rows.sum(axis=1), 1.0, atol=1e-3):
         return "classification"
-    if _usable_labels(labels, values) and np.mean(rows.argmax(axis=1) == labels) >= 0.5:
+    if usable_labels(labels, values) and np.mean(rows.argmax(axis=1) == labels) >= 0.5:
         return "classification"
     if np.allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-2):
         return "embedding"
     scores = rows.min() >= 0.0 and rows.max() <= 1.0 and np.mean(rows == 0.0) <= SIGMOID_MAX_ZERO_SHARE
     if scores and _several_scattered_labels(rows):
         return "multilabel"  # a tagger: the answer is the set of classes over 0.5, not one of them
-    answers = _answers_vary(rows) or _usable_labels(labels, values)  # labels of its classes: the user says so
+    answers = _answers_vary(rows) or usable_labels(labels, values)  # labels of its classes: the user says so
     if scores and _a_class_stands_out(rows) and answers:
         return "classification"  # independent per-class (sigmoid) scores: their argmax is the answer
     wide = values.shape[1] >= EMBEDDING_MIN_DIM
@@ -395,7 +395,7 @@ def _peaked_softmax(logits: np.ndarray) -> bool:
     return bool(np.median(1.0 / shifted.sum(axis=1)) >= STANDS_OUT)
 
 
-def _usable_labels(labels: np.ndarray | None, values: np.ndarray) -> bool:
+def usable_labels(labels: np.ndarray | None, values: np.ndarray) -> bool:
     """Labels that can score this output: one integer class per sample, within its class count."""
     if labels is None or labels.ndim != 1 or len(labels) != len(values) or not len(labels):
         return False

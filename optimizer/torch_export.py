@@ -26,7 +26,7 @@ from quantserve.errors import InternalError, QuantserveError
 DYNAMO_MIN_OPSET = 18
 
 
-def _export_torch(source: ModelSource, out_path: Path, opset: int) -> str:
+def export_torch(source: ModelSource, out_path: Path, opset: int) -> str:
     if source.kind == "exported_program":
         _export_dynamo(source, out_path, max(opset, DYNAMO_MIN_OPSET))
         return "dynamo"

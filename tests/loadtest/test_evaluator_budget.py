@@ -10,7 +10,7 @@ import pytest
 
 from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
 from loadtest.evaluator import judge_variants
-from optimizer.drift import DriftBudget
+from optimizer.drift_budget import DriftBudget
 from quantserve.cli.commands import evaluate as evaluate_command
 from quantserve.errors import QuantserveError
 

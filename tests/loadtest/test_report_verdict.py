@@ -21,7 +21,7 @@ from loadtest.percentiles import LatencySummary
 from loadtest.report import render
 from loadtest.results import LoadResult, LoadRun
 from loadtest.triton_metrics import ServerBreakdown
-from optimizer.drift import DriftBudget
+from optimizer.drift_budget import DriftBudget
 from serving.machine import MACHINE_FILE
 
 RPS = {"digits_fp32": {1: 80.0, 4: 250.0, 16: 400.0}, "digits_int8": {1: 150.0, 4: 520.0, 16: 884.0}}
