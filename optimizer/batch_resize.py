@@ -38,12 +38,12 @@ def scales_for_sizes(model: onnx.ModelProto) -> ScalesForSizes:
     """Each Resize of `model` (in place; its batch still fixed at 1) whose constant `sizes` start with 1 and over
     its input's inferred shape are exact in float32 now takes those `scales`, its `sizes` empty."""
     known = constants(model)
-    candidates = [node for node in model.graph.node if _sizes_fixing_batch(node, known) is not None]
-    shapes = static_shapes(model) if candidates else None
+    found = [(node, _sizes_fixing_batch(node, known)) for node in model.graph.node]
+    candidates = [(node, sizes) for node, sizes in found if sizes is not None]
+    shapes = (static_shapes(model) if candidates else None) or {}  # inferred only where a Resize needs it
     nodes, before = [], []
-    for node in candidates:
-        sizes = _sizes_fixing_batch(node, known)
-        scales = _exact_scales(sizes, (shapes or {}).get(node.input[0], [])) if sizes is not None else None
+    for node, sizes in candidates:
+        scales = _exact_scales(sizes, shapes.get(node.input[0], []))
         if scales is None:
             continue
         name = _unused_name(model, f"{node.name or node.output[0]}__scales")
