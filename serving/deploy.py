@@ -44,7 +44,6 @@ from serving.model_config import (
 )
 from serving.repository import STAGING_PREFIX, remove_stale_staging
 from serving.repository_lock import model_folder_lock, remove_if_empty
-from serving.stub_path import check_python_backend_repository
 from serving.versions import (
     DEPLOY_RECORD,
     existing_versions,
@@ -126,8 +125,6 @@ def deploy(
     check_build_model(artifact)
     target.check_deploy(artifact, max_batch)
     layout = target.triton_layout(artifact)
-    if layout.runtime.get("backend") == "python":  # its stub cannot start from every path
-        check_python_backend_repository(repo)
     missing = [str(p) for p in layout.version_files.values() if not Path(p).is_file()]
     if missing:
         raise QuantserveError(f"{build_dir}: files the deploy needs are missing: {', '.join(missing)}")

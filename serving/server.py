@@ -3,6 +3,9 @@
 The binary comes from NVIDIA's NGC image (`tritonserver` on PATH, backends in
 /opt/tritonserver/backends) or, without Docker, from the `nvidia-pytriton` wheel (Triton 2.51,
 Python backend only).
+
+A repository whose path the Python backend's stub cannot start from (a space, a non-ASCII letter) is handed to
+tritonserver as a plainly named symlink, made at each start and removed at each stop (see serving.stub_path).
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from typing import Any
 from quantserve.errors import InternalError, QuantserveError
 from serving.control import ControlClient
 from serving.model_states import models_not_loaded, not_loaded_line
-from serving.stub_path import check_repository_serves_its_models
+from serving.process_group import terminate_group
+from serving.stub_path import RepositoryLink, link_for_stub, plain_temp_parent
 from serving.tls import ServerTls, connect_host, is_loopback
 
 NGC_BACKENDS = Path("/opt/tritonserver/backends")
@@ -39,8 +43,6 @@ MODEL_CONTROL_MODES = ("none", "explicit", "poll")
 LOG_TAIL_LINES = 15
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 SHM_DIR = Path("/dev/shm")  # where Linux keeps POSIX shared memory (shm_open) as files
-PROC_DIR = Path("/proc")
-GROUP_EXIT_S = 5.0  # after SIGKILL, how long to wait for the server's process group to be gone
 _SERVER_STARTS = itertools.count(1)
 
 
@@ -191,8 +193,9 @@ class ServerOptions:
 class TritonServer:
     """A `tritonserver` child process run with `ServerOptions`; a context manager that always stops it."""
 
-    def __init__(self, options: ServerOptions) -> None:
+    def __init__(self, options: ServerOptions, log: Callable[[str], None] | None = None) -> None:
         self.options = options
+        self.log = log  # told what the server does that its caller did not ask for (a repository served by a link)
         self.repo = options.repo
         self.host = options.host
         self.ports = options.ports
@@ -202,6 +205,7 @@ class TritonServer:
         self.shm_prefix = python_shm_prefix()
         self.not_loaded: dict[str, str] = {}  # after a lenient start: model → why Triton did not load it
         self.still_running: list[int] = []  # after `stop`: pids of its process group that had not ended (rare)
+        self.link: RepositoryLink | None = None  # while running: the plain path tritonserver is given for `repo`
 
     @property
     def grpc_url(self) -> str:
@@ -222,6 +226,11 @@ class TritonServer:
 
     def control(self, timeout_s: float = 5.0) -> ControlClient:
         return ControlClient(self.control_url, timeout_s)
+
+    @property
+    def served_repo(self) -> Path:
+        """The repository path tritonserver is given: `repo`, or a plainly named link to it (serving.stub_path)."""
+        return self.link.link if self.link is not None else self.repo
 
     @property
     def pid(self) -> int | None:
@@ -246,15 +255,17 @@ class TritonServer:
             raise QuantserveError(f"tritonserver already running (pid {self.pid})")
         if not self.repo.is_dir():
             raise QuantserveError(f"{self.repo}: model repository not found")
-        check_repository_serves_its_models(self.repo)  # else a stub dies and Triton waits out its startup timeout
         for role, port in self.ports.items():
             check_port_free(self.options.address(role), port, role)
-        self._install = locate_tritonserver()
         if self.log_path is None:
             self.log_path = Path(tempfile.mkstemp(prefix="quantserve-tritonserver-", suffix=".log")[1])
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.shm_prefix = python_shm_prefix()  # a restart's regions never share a name with the dead server's
         try:
+            self._install = locate_tritonserver(plain_temp_parent())  # the stub's own path must be plain too
+            self.link = link_for_stub(self.repo)  # else a stub dies and Triton waits out its startup timeout
+            if self.link is not None and self.log is not None:
+                self.log(self.link.line())
             self._launch(self._install)
             self.not_loaded = self._wait_ready(strict)
         except BaseException:
@@ -277,7 +288,7 @@ class TritonServer:
         """The tritonserver command line for this configuration."""
         args = [
             str(install.binary),
-            f"--model-repository={self.repo}",
+            f"--model-repository={self.served_repo}",
             f"--backend-directory={install.backends}",
             f"--model-control-mode={self.options.model_control}",
             "--exit-on-error=false",  # a model that fails to load is reported by name, not as a dead server
@@ -300,7 +311,9 @@ class TritonServer:
             self._check_alive()
             if client.is_live():  # Triton opens its endpoints once the models to load at start are tried
                 index = client.repository_index()
-                failed = models_not_loaded(index, self.repo, self.options.models_asked_for, self.log_path)
+                failed = self.in_user_paths(
+                    models_not_loaded(index, self.repo, self.options.models_asked_for, self.log_path)
+                )
                 if failed and strict:
                     raise QuantserveError(not_loaded_line(failed, self.log_path))
                 settled = all(m.get("state") != "LOADING" for m in index)
@@ -309,6 +322,12 @@ class TritonServer:
             time.sleep(0.25)
         waited = self.options.startup_timeout_s
         raise QuantserveError(f"tritonserver not ready after {waited:.0f} s (log: {self.log_path}){self._log_tail()}")
+
+    def in_user_paths(self, reasons: dict[str, str]) -> dict[str, str]:
+        """Triton's reasons with the link path put back as the repository path its user gave."""
+        if self.link is None:
+            return reasons
+        return {name: why.replace(str(self.link.link), str(self.repo)) for name, why in reasons.items()}
 
     def _check_alive(self) -> None:
         if self._process is None:
@@ -355,11 +374,14 @@ class TritonServer:
         process, self._process = self._process, None
         self.still_running = []
         if process is not None:
-            self.still_running = _terminate(process, self.options.stop_timeout_s, graceful=not kill)
+            self.still_running = terminate_group(process, self.options.stop_timeout_s, graceful=not kill)
             remove_shm_regions(self.shm_prefix)
         if self._install is not None and self._install.scratch is not None:
             shutil.rmtree(self._install.scratch, ignore_errors=True)
         self._install = None
+        if self.link is not None:
+            self.link.remove()
+        self.link = None
 
 
 def python_shm_prefix() -> str:
@@ -402,41 +424,3 @@ def die_with_parent() -> Callable[[], None] | None:
             os.kill(os.getpid(), signal.SIGKILL)
 
     return set_parent_death_signal
-
-
-def _terminate(process: subprocess.Popen[bytes], timeout_s: float, graceful: bool = True) -> list[int]:
-    """Stop the server and its process group; returns the pids of the group still running after GROUP_EXIT_S."""
-    try:
-        if graceful and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=timeout_s)
-    finally:
-        # Python backend stubs share the server's process group; none may outlive it, even on a second Ctrl-C.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    return wait_group_gone(process.pid, GROUP_EXIT_S)
-
-
-def wait_group_gone(pgid: int, timeout_s: float) -> list[int]:
-    """Wait until no process of group `pgid` runs (SIGKILL is delivered, not awaited: a stub killed a moment ago
-    may still hold its memory and shm); returns those still running at `timeout_s`. A zombie holds nothing."""
-    deadline = time.monotonic() + timeout_s
-    while (running := group_running(pgid)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return running
-
-
-def group_running(pgid: int) -> list[int]:
-    """The pids of process group `pgid` that have not ended, from /proc (none where there is no /proc)."""
-    running = []
-    for stat in PROC_DIR.glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:  # ended while we looked
-            continue
-        state, _parent, group = text[text.rindex(")") + 2 :].split()[:3]
-        if int(group) == pgid and state not in ("Z", "X"):
-            running.append(int(stat.parent.name))
-    return running

@@ -118,7 +118,7 @@ class Supervisor:
         self.watchdog = watchdog or LivenessWatchdog()
         self.poll_s = poll_s
         self.log = log
-        self.server = TritonServer(options)
+        self.server = TritonServer(options, log=log)  # says so when it serves the repository through a link
         self.restarts: list[float] = []  # monotonic times of restarts
         self._ready = threading.Event()
         self._stop = threading.Event()
