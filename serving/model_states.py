@@ -14,6 +14,7 @@ one stays a zombie child of tritonserver, and how it ended can be read from /pro
 from __future__ import annotations
 
 import contextlib
+import re
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,9 @@ from serving.model_config import CONFIG_NAME, parse_config
 
 STUB_PROGRAM = "triton_python_backend_stub"
 PROC_DIR = Path("/proc")
+# Triton's log lines for a model load: begun per version, ended once per model (model_lifecycle.cc, Triton 2.51).
+LOADING = re.compile(r'"loading: ([A-Za-z0-9_.-]+):(\d+)"')
+LOAD_ENDED = re.compile(r"(?:successfully loaded|failed to load) '([A-Za-z0-9_.-]+)'")
 
 
 def models_not_loaded(
@@ -62,6 +66,33 @@ def not_loaded_line(failed: dict[str, str], log_path: Path | None) -> str:
         return f"model '{name}' failed to load: {reason} (log: {log_path})"
     listed = "; ".join(f"'{name}': {reason}" for name, reason in failed.items())
     return f"{len(failed)} models failed to load: {listed} (log: {log_path})"
+
+
+def models_still_loading(log_path: Path | None) -> list[str]:
+    """The models whose load Triton's log shows begun and not ended, in order: what a start that timed out waits on.
+
+    Triton opens its endpoints only once every model asked for at start is tried, so the log is the only witness.
+    """
+    try:
+        text = log_path.read_text(errors="replace") if log_path is not None else ""
+    except OSError:
+        return []
+    begun = dict.fromkeys(m.group(1) for m in LOADING.finditer(text))
+    ended = {m.group(1) for m in LOAD_ENDED.finditer(text)}
+    return [name for name in begun if name not in ended]
+
+
+def not_ready_line(waited_s: float, log_path: Path | None) -> str:
+    """Why a start timed out: the models still loading, if the log names any, and the option that gives them longer."""
+    loading = models_still_loading(log_path)
+    if not loading:
+        return f"tritonserver not ready after {waited_s:.0f} s (log: {log_path})"
+    names = ", ".join(f"'{name}'" for name in loading)
+    which = f"model {names} was" if len(loading) == 1 else f"models {names} were"
+    return (
+        f"tritonserver not ready after {waited_s:.0f} s: {which} still loading (a slow initialize?); "
+        f"give it longer with --startup-timeout (log: {log_path})"
+    )
 
 
 @dataclass(frozen=True)

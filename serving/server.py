@@ -33,7 +33,7 @@ from typing import Any
 
 from quantserve.errors import InternalError, QuantserveError
 from serving.control import ControlClient
-from serving.model_states import models_not_loaded, not_loaded_line
+from serving.model_states import models_not_loaded, not_loaded_line, not_ready_line
 from serving.process_group import terminate_group
 from serving.stub_path import RepositoryLink, link_for_stub, plain_temp_parent
 from serving.tls import ServerTls, connect_host, is_loopback
@@ -320,8 +320,7 @@ class TritonServer:
                 if settled and (failed or client.is_ready()):  # a failed model holds strict readiness false
                     return failed
             time.sleep(0.25)
-        waited = self.options.startup_timeout_s
-        raise QuantserveError(f"tritonserver not ready after {waited:.0f} s (log: {self.log_path}){self._log_tail()}")
+        raise QuantserveError(not_ready_line(self.options.startup_timeout_s, self.log_path) + self._log_tail())
 
     def in_user_paths(self, reasons: dict[str, str]) -> dict[str, str]:
         """Triton's reasons with the link path put back as the repository path its user gave."""

@@ -5,7 +5,8 @@ killed and restarted like a dead one. Restarts back off exponentially and stop a
 within `window_s` (a crash loop is reported, not hidden); each is logged with its cause. With
 explicit model control the supervisor watches the repository and asks Triton (HTTP repository API)
 to load a model whose folder changed: Triton keeps serving the loaded versions until the new ones
-are ready, so a deploy or a rollback goes live with no failed request.
+are ready, so a deploy or a rollback goes live with no failed request. Each model loads in its own thread,
+so a model with a slow `initialize` holds up no other model's deploy.
 
 A restart never lets one broken model folder take the healthy models down: a folder Triton cannot serve
 (no config.pbtxt, no version) is left out of the models asked for, a model that fails to load is set
@@ -27,6 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from quantserve.errors import InternalError, QuantserveError
+from serving.control import ControlClient
 from serving.model_config import CONFIG_NAME, MODEL_NAME
 from serving.model_states import InstanceWatch, ModelInstance
 from serving.repository import prepare_repository
@@ -126,6 +128,8 @@ class Supervisor:
         self._down_cause: str | None = None  # set while a restart attempt has failed
         self._repo_unreadable = False  # said once, not every poll
         self._instances = InstanceWatch()
+        self._instances_lock = threading.Lock()  # learnt from by load threads too
+        self._loading: dict[str, threading.Thread] = {}  # model → the thread of its latest load
 
     @property
     def ready(self) -> bool:
@@ -149,7 +153,8 @@ class Supervisor:
         for name, reason in {**self.server.not_loaded, **self._said(skipped)}.items():
             self.log(f"warning: model '{name}' not loaded: {reason}; the other models serve")
         self.watchdog.reset(time.monotonic())
-        self._instances.learn(self.server.pid)
+        with self._instances_lock:
+            self._instances.learn(self.server.pid)
         self._ready.set()
 
     def _options_skipping(self, skipped: dict[str, str]) -> ServerOptions:
@@ -181,7 +186,7 @@ class Supervisor:
                 self._restart(f"stopped answering (no reply to /v2/health/live for {hang_s:g} s)", kill=True)
             else:
                 if self.watches_repository:
-                    self.reload_changed()
+                    self.reload_changed(wait=False)
                 self.recover_dead_instances()
 
     def _is_hung(self) -> bool:
@@ -222,41 +227,82 @@ class Supervisor:
         self._down_cause = None
         self.log(f"tritonserver ready again (pid {self.server.pid}) {time.monotonic() - started:.1f} s after restart")
 
-    def reload_changed(self) -> list[str]:
-        """Ask Triton to load every model whose folder changed since the last look; returns their names."""
-        try:
-            current = model_fingerprints(self.options.repo)
-        except OSError as exc:  # the repository moved or is being replaced: keep serving what is loaded
-            if not self._repo_unreadable:
-                self.log(f"repository {self.options.repo} unreadable ({exc.strerror}); loaded models keep serving")
-            self._repo_unreadable = True
+    def reload_changed(self, wait: bool = True) -> list[str]:
+        """Ask Triton to load every model whose folder changed since the last look; returns their names.
+
+        Each load runs in its own thread, since Triton loads different models at once: one after another, a model
+        with a 40 s initialize held an unrelated deploy back for 42 s. A model changed again while its load runs is
+        loaded again once that load ends. `wait`: return only when the loads begun here are done.
+        """
+        current = self._read_fingerprints()
+        if current is None:
             return []
-        self._repo_unreadable = False
-        changed = [name for name, fp in current.items() if self._prints.get(name) != fp]
-        control = self.server.control(timeout_s=max(60.0, self.options.startup_timeout_s))
+        busy = {name for name, thread in self._loading.items() if thread.is_alive()}
+        changed = [name for name, fp in current.items() if self._prints.get(name) != fp and name not in busy]
+        removed = sorted(set(self._prints) - set(current) - busy)
         for name in changed:
-            try:
-                control.load(name)
-                self._instances.learn(self.server.pid)  # its new instances, before anyone hears it is live
-                self.log(f"model '{name}' reloaded: versions {control.ready_versions(name)} live")
-            except QuantserveError as exc:
-                self.log(f"model '{name}' reload failed, previous versions keep serving: {exc}")
-        removed = set(self._prints) - set(current)
+            self._begin_load(name)
+        control = self._long_control()
         for name in removed:
             try:
                 control.unload(name)
                 self.log(f"model '{name}' removed from the repository: unloaded")
             except QuantserveError as exc:
                 self.log(f"model '{name}' unload failed: {exc}")
-        self._prints = current
-        if changed or removed:  # a load blocks this thread for as long as it takes: that wait is no silence
+        # A model still loading keeps the fingerprint it was loaded for, so a later change to it is seen afterwards.
+        kept = {name: self._prints[name] for name in busy if name in self._prints}
+        self._prints = {**{name: fp for name, fp in current.items() if name not in busy}, **kept}
+        if removed:
             self.watchdog.reset(time.monotonic())
+        if wait:
+            for name in changed:
+                self._loading[name].join()
         return changed
+
+    def _read_fingerprints(self) -> dict[str, tuple[object, ...]] | None:
+        try:
+            current = model_fingerprints(self.options.repo)
+        except OSError as exc:  # the repository moved or is being replaced: keep serving what is loaded
+            if not self._repo_unreadable:
+                self.log(f"repository {self.options.repo} unreadable ({exc.strerror}); loaded models keep serving")
+            self._repo_unreadable = True
+            return None
+        self._repo_unreadable = False
+        return current
+
+    def _long_control(self) -> ControlClient:
+        """A control client whose calls may last as long as a model load may (a slow initialize)."""
+        return self.server.control(timeout_s=max(60.0, self.options.startup_timeout_s))
+
+    def _begin_load(self, name: str) -> None:
+        args = (name, self._long_control(), self.server.pid)
+        self._loading[name] = threading.Thread(target=self._load, args=args, name=f"load {name}", daemon=True)
+        self._loading[name].start()
+
+    def _load(self, name: str, control: ControlClient, server_pid: int | None) -> None:
+        """Load `name` and say how it went, unless the server restarted meanwhile (its start loaded the model)."""
+        try:
+            control.load(name)
+            with self._instances_lock:
+                self._instances.learn(server_pid)  # its new instances, before anyone hears it is live
+            line = f"model '{name}' reloaded: versions {control.ready_versions(name)} live"
+        except QuantserveError as exc:
+            line = self._load_failed_line(name, control, exc)
+        if self.server.pid == server_pid:
+            self.log(line)
+
+    def _load_failed_line(self, name: str, control: ControlClient, exc: QuantserveError) -> str:
+        """A failed load leaves what was served before serving: say so, or that nothing of the model is served."""
+        with contextlib.suppress(QuantserveError):
+            if not control.ready_versions(name):
+                return f"model '{name}' failed to load, not served: {exc}"
+        return f"model '{name}' reload failed, previous versions keep serving: {exc}"
 
     def recover_dead_instances(self) -> list[str]:
         """Name each model instance whose process died and reload its model (explicit model control only: the
         other modes cannot load one model); returns the models reloaded or tried."""
-        dead = self._instances.dead(self.server.pid)
+        with self._instances_lock:
+            dead = self._instances.dead(self.server.pid)
         for instance, how in dead:
             self.log(self._death_line(instance, how))
         models = sorted({instance.model for instance, _ in dead}) if self.watches_repository else []
@@ -280,10 +326,11 @@ class Supervisor:
 
     def _reload_after_death(self, model: str) -> None:
         """Load `model` again; if that fails, unload it (Triton would go on calling it ready) and say so."""
-        control = self.server.control(timeout_s=max(60.0, self.options.startup_timeout_s))
+        control = self._long_control()
         try:
             control.load(model)
-            self._instances.learn(self.server.pid)  # its new instances, before anyone hears it serves again
+            with self._instances_lock:
+                self._instances.learn(self.server.pid)  # its new instances, before anyone hears it serves again
             self.log(f"model '{model}' reloaded after its instance died: versions {control.ready_versions(model)} live")
         except QuantserveError as exc:
             with contextlib.suppress(QuantserveError, OSError):
