@@ -367,9 +367,10 @@ def prepare_for_quantization(model_path: Path, out_path: Path) -> Path:
     kept = [o for o in model.graph.output if o.name not in inputs]
     del model.graph.output[:]
     model.graph.output.extend(kept)
-    onnx_files.save(model, out_path)
     if onnx_files.is_large(model):  # its shape inference holds the model as one protobuf; quantize_static copes
+        onnx_files.save(model, out_path, keep_weights=False)  # not read back: done with it
         return out_path
+    onnx_files.save(model, out_path)
     try:
         # ORT's symbolic shape inference drops 'sym_shape_infer_temp.onnx' (+ .data) into the working
         # directory when it gives up: run it from a scratch folder so nothing lands in the user's.

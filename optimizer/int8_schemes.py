@@ -5,6 +5,7 @@ variants with nodes kept FP32.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
@@ -75,6 +76,7 @@ class DynamicScheme:
     def __init__(self, op_types: Sequence[str] = DYNAMIC_OP_TYPES) -> None:
         self.op_types = list(op_types)
         self.records: dict[Path, dict[str, Any]] = {}
+        self._matmul_form: dict[Path, Path] = {}  # per FP32 model: its Gemms as MatMuls (`gemms_as_matmuls`)
 
     def build(self, fused: Artifact, excluded: Sequence[str], out: Path) -> Path:
         from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -82,12 +84,17 @@ class DynamicScheme:
         # 7-bit weights (all of them) where an LSTM is quantized: DynamicQuantizeLSTM's u8 x s8 products with
         # per-channel full-range weights saturate on AVX2 without VNNI (a 12-step LSTM's output: relative error
         # 0.12 with 8-bit weights, 0.015 with 7-bit; per-tensor 8-bit 0.015)
-        graph_ops = {n.op_type for n in onnx.load(str(fused.path)).graph.node}
+        graph_ops = {n.op_type for n in onnx.load(str(fused.path), load_external_data=False).graph.node}
         reduce_range = "LSTM" in self.op_types and "LSTM" in graph_ops
+        source = self._matmul_form.get(fused.path)
+        if source is None:
+            source = self._matmul_form[fused.path] = gemms_as_matmuls(
+                fused.path, out.with_name(f"{out.stem}-matmul.onnx")
+            )
         logging.disable(logging.WARNING)  # ORT's "consider pre-processing" advice, printed on every call
         try:
             quantize_dynamic(
-                str(fused.path),
+                str(source),
                 str(out),
                 per_channel=True,
                 reduce_range=reduce_range,
@@ -100,7 +107,7 @@ class DynamicScheme:
             raise QuantserveError(f"{fused.path.name}: dynamic INT8 failed ({type(exc).__name__}: {exc})") from exc
         finally:
             logging.disable(logging.NOTSET)
-        ops = [n.op_type for n in onnx.load(str(out)).graph.node]
+        ops = [n.op_type for n in onnx.load(str(out), load_external_data=False).graph.node]
         self.records[out] = {
             "quantize_nodes": ops.count("DynamicQuantizeLinear") + ops.count("QuantizeLinear"),
             "dequantize_nodes": ops.count("DequantizeLinear"),
@@ -116,6 +123,55 @@ class DynamicScheme:
     def variant(self, fused: Artifact, excluded: Sequence[str], kept: Sequence[str], out: Path) -> Path:
         """Quantized again with `kept` excluded too (dynamic quantization is only weight work: fast)."""
         return self.build(fused, [*excluded, *kept], out)
+
+
+def gemms_as_matmuls(model_path: Path, out: Path) -> Path:
+    """The model at `model_path` with its Gemms of a transposed constant weight rewritten as MatMul (+ Add) at `out`,
+    by ONNX Runtime's own rewrite and from the model as `quantize_dynamic` loads it, the untransposed weights dropped;
+    `model_path` itself where there is no such Gemm (or subgraphs, which the rewrite also enters).
+
+    `quantize_dynamic` makes this rewrite itself, keeping both weights, then copies and reloads the model, so a
+    PyTorch export (`Linear` is a Gemm with its weight transposed) held four copies of its weights inside it: a
+    302 MB MLP peaked 2.1 GB above the process there. Given this file it holds two and writes the same bytes
+    (1.4 GB above; this rewrite 1.4 GB too). An untransposed weight in an external file (a large model's) is not
+    loaded with the model: the rewrite reads each one as it transposes it.
+    """
+    from onnxruntime.quantization.onnx_model import ONNXModel
+    from onnxruntime.quantization.quant_utils import add_infer_metadata
+
+    if not _has_transposed_gemm(onnx.load(str(model_path), load_external_data=False)):
+        return model_path
+    inferred = out.with_name(f"{out.stem}-inferred.onnx")  # as quantize_dynamic loads it: shapes inferred, marked
+    onnx.shape_inference.infer_shapes_path(str(model_path), str(inferred))
+    model = onnx.load(str(inferred), load_external_data=False)
+    inferred.unlink()
+    add_infer_metadata(model)
+    with contextlib.chdir(model_path.parent):  # where the rewrite's `to_array` finds an external weight's file
+        ONNXModel(model).replace_gemm_with_matmul()
+    graph = model.graph
+    used = {name for node in graph.node for name in node.input}
+    used |= {value.name for value in [*graph.input, *graph.output]}
+    for tensor in [t for t in graph.initializer if t.name not in used]:  # quantize_dynamic drops them at its end
+        graph.initializer.remove(tensor)
+    onnx.load_external_data_for_model(model, str(model_path.parent))  # the weights left (biases, other ops')
+    onnx_files.save(model, out, keep_weights=False)
+    return out
+
+
+def _has_transposed_gemm(model: onnx.ModelProto) -> bool:
+    """A top-level Gemm with transB whose weight is an initializer, and no subgraph anywhere."""
+    if any(
+        a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for n in model.graph.node for a in n.attribute
+    ):
+        return False
+    weights = {t.name for t in model.graph.initializer}
+    return any(
+        node.op_type == "Gemm"
+        and len(node.input) > 1
+        and node.input[1] in weights
+        and any(a.name == "transB" and a.i == 1 for a in node.attribute)
+        for node in model.graph.node
+    )
 
 
 class ComputeStaticScheme(StaticScheme):

@@ -164,7 +164,7 @@ def _calibrator(model_path: Path, method: str, op_types: Sequence[str], options:
         "percentile": CalibrationMethod.Percentile,
     }
     large = onnx_files.is_large(onnx.load(str(model_path), load_external_data=False))
-    return create_calibrator(
+    calibrator = create_calibrator(
         model_path,
         list(op_types) or None,
         augmented_model_path=str(work / f"augmented_{method}.onnx"),
@@ -172,6 +172,10 @@ def _calibrator(model_path: Path, method: str, op_types: Sequence[str], options:
         use_external_data_format=large,  # the augmented model is as large as the model
         extra_options=dict(options),
     )
+    # The augmented model, weights and all, is kept though only its session runs from here on (read from ORT
+    # 1.32: collect_data and compute_data use the session and the output names taken before): dropped
+    calibrator.model = None
+    return calibrator
 
 
 def _feed(calibrator: Any, data: TensorData, rows: int, counter: ChunkCounter, what: str) -> None:
