@@ -100,7 +100,7 @@ class DynamicScheme:
                 reduce_range=reduce_range,
                 weight_type=QuantType.QInt8,
                 op_types_to_quantize=self.op_types,
-                nodes_to_exclude=list(excluded),
+                nodes_to_exclude=[*excluded, *(f"{name}{MATMUL_SUFFIX}" for name in excluded if source != fused.path)],
                 extra_options={"MatMulConstBOnly": True},
             )
         except Exception as exc:  # ORT raises plain exceptions for graphs it cannot quantize
@@ -125,6 +125,9 @@ class DynamicScheme:
         return self.build(fused, [*excluded, *kept], out)
 
 
+MATMUL_SUFFIX = "_MatMul"  # ONNX Runtime's rewrite names the MatMul of Gemm `X` `X_MatMul` (and its Add `X_Add`)
+
+
 def gemms_as_matmuls(model_path: Path, out: Path) -> Path:
     """The model at `model_path` with its Gemms of a transposed constant weight rewritten as MatMul (+ Add) at `out`,
     by ONNX Runtime's own rewrite and from the model as `quantize_dynamic` loads it, the untransposed weights dropped;
@@ -134,7 +137,8 @@ def gemms_as_matmuls(model_path: Path, out: Path) -> Path:
     PyTorch export (`Linear` is a Gemm with its weight transposed) held four copies of its weights inside it: a
     302 MB MLP peaked 2.1 GB above the process there. Given this file it holds two and writes the same bytes
     (1.4 GB above; this rewrite 1.4 GB too). An untransposed weight in an external file (a large model's) is not
-    loaded with the model: the rewrite reads each one as it transposes it.
+    loaded with the model: the rewrite reads each one as it transposes it. A Gemm kept FP32 is excluded by its
+    MatMul's name too (`X_MatMul`): by its own name alone ORT quantized it all the same.
     """
     from onnxruntime.quantization.onnx_model import ONNXModel
     from onnxruntime.quantization.quant_utils import add_infer_metadata

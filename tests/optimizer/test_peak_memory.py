@@ -162,3 +162,13 @@ def test_the_calibrator_keeps_no_model_beside_its_session(tmp_path: Path) -> Non
         ranges, _ = collect_ranges(art.path, data, "minmax", (), {}, 4, tmp_path)
     assert ranges  # calibrated all the same
     assert [c.model for c in kept] == [None]
+
+
+def test_a_gemm_kept_fp32_stays_fp32_in_the_matmul_form(tmp_path: Path) -> None:
+    """ORT's rewrite renames Gemm `fc0` to MatMul `fc0_MatMul`: a Gemm the search keeps FP32 must stay so there."""
+    fused = _gemm_mlp(tmp_path / "mlp.onnx")
+    out = DynamicScheme().build(fused, ["fc0"], tmp_path / "int8.onnx")
+    nodes = {node.name: node.op_type for node in onnx.load(str(out)).graph.node}
+    assert nodes.get("fc0_MatMul") == "MatMul", nodes  # FP32, as asked
+    assert "fc1_MatMul" not in nodes or nodes["fc1_MatMul"] != "MatMul", nodes  # the others INT8
+    assert not any(name.startswith("fc0") and "Integer" in op for name, op in nodes.items()), nodes
