@@ -44,6 +44,7 @@ class VariantAccuracy:
     user_metric: dict[str, Any] | None = None
     version: str = ""  # the model version that answered every request (pinned at the start)
     precision: str | None = None  # as its deployment recorded it in the served config (None: none recorded)
+    source: str | None = None  # the source model its deployment recorded (serving.model_config.SOURCE_PARAMETER)
 
 
 @dataclass

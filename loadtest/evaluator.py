@@ -25,6 +25,7 @@ from quantserve import metrics
 from quantserve.data import TensorData, check_against, load_npz
 from quantserve.errors import InternalError, QuantserveError
 from quantserve.runner import run_batches
+from serving.model_config import recorded_source
 
 TASKS = ("auto", "classification", "embedding")
 DEADLINE_EXCEEDED = "StatusCode.DEADLINE_EXCEEDED"  # in the client's error: a request ran past its deadline
@@ -52,7 +53,7 @@ def served_outputs(
         check_against(source, data, runner.input_specs())
         check_request_size(source, data, batch_size, runner.max_batch_size)
         if served is not None:
-            served[model] = ServedModel(runner.version, runner.precision)
+            served[model] = ServedModel(runner.version, runner.precision, served_source(url, model))
         sent = RowsSent(data.batches(batch_size))
         try:
             return run_batches(runner, sent)
@@ -67,6 +68,17 @@ def served_outputs(
             ) from exc
 
 
+def served_source(url: str, model: str) -> str | None:
+    """The source model `deploy` recorded in the model's served config, or None (none recorded, or unreadable)."""
+    from serving.client import NO_RETRY, TritonGrpcClient
+
+    try:
+        with TritonGrpcClient(url, 10.0, None, NO_RETRY) as client:
+            return recorded_source(client.model_config(model))
+    except QuantserveError:
+        return None
+
+
 @dataclass(frozen=True)
 class ServedModel:
     """What answered a model's requests: the version pinned at the start, and the precision its deployment recorded
@@ -74,6 +86,7 @@ class ServedModel:
 
     version: str
     precision: str | None = None
+    source: str | None = None  # the source model its deployment recorded (None: none recorded)
 
 
 class RowsSent:
@@ -140,7 +153,7 @@ def evaluate_accuracy(
     for variant in variants:
         variant.samples = len(dataset)  # rows of the data, whatever was scored in them
         answered = served.get(variant.model, ServedModel(""))
-        variant.version, variant.precision = answered.version, answered.precision
+        variant.version, variant.precision, variant.source = answered.version, answered.precision, answered.source
     _set_drops(variants, reference)
     if budget is not None:
         kinds = dict(output_kinds or {})

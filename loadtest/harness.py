@@ -20,12 +20,12 @@ from loadtest.load_pattern import ClosedLoop, LoadStep
 from loadtest.load_settings import LoadSettings, step_paths
 from loadtest.locust_processes import check_disk_space, lost_workers, spawn, stop_gracefully, wait_for
 from loadtest.results import LoadResult, LoadRun
+from loadtest.run_identity import served_identity
 from loadtest.step_result import listening_pid, step_result
 from loadtest.triton_metrics import metrics_endpoint
 from loadtest.utilization import UtilizationSampler
 from quantserve.data import check_against, load_npz
 from quantserve.errors import QuantserveError
-from serving.client import served_precision
 from serving.server import free_port
 from serving.tls import ClientTls
 
@@ -48,8 +48,8 @@ def run_pattern(settings: LoadSettings, out_dir: Path | str, server_pid: int | N
     settings.check()
     steps = settings.pattern.steps()
     with recording_files.results_folder_held(Path(out_dir)):
-        precision = served_precision(settings.url, settings.model, settings.tls)  # what it is, not its name
-        with MeasuredSteps(settings.model, len(steps), Path(out_dir), precision) as measured:
+        identity, precision = served_identity(settings.url, settings.model, settings.data, settings.tls)
+        with MeasuredSteps(settings.model, len(steps), Path(out_dir), precision, identity) as measured:
             for step in steps:
                 measured.start(step.name)
                 measured.finish(run_step(settings, step, Path(out_dir), server_pid))

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 
 from loadtest.results import Interruption, LoadResult, LoadRun
+from loadtest.run_identity import RunIdentity
 
 OUTSIDE_LOCUST = "omitted: interrupted outside its Locust run (before it started, or while its figures were summarized)"
 
@@ -63,9 +64,12 @@ class MeasuredSteps:
     """One run's step results as they finish. An interrupt inside it saves them, with the step in progress, as
     `load-<model>.json` and becomes a `RunInterrupted`; a second interrupt while saving stops at once."""
 
-    def __init__(self, model: str, steps: int, out_dir: Path, precision: str | None = None) -> None:
+    def __init__(
+        self, model: str, steps: int, out_dir: Path, precision: str | None = None, identity: RunIdentity | None = None
+    ) -> None:
         self.model, self.steps, self.out_dir = model, steps, Path(out_dir)
         self.precision = precision  # as the model's deployment recorded it (`serving.client.served_precision`)
+        self.identity = identity  # the run's start, served versions, source model and data
         self.results: list[LoadResult] = []
         self.current = ""
         self.started = time.time()
@@ -77,7 +81,7 @@ class MeasuredSteps:
         self.results.append(result)
 
     def run(self) -> LoadRun:
-        return LoadRun(self.model, self.results, precision=self.precision)
+        return LoadRun(self.model, self.results, precision=self.precision, identity=self.identity)
 
     def __enter__(self) -> MeasuredSteps:
         return self
@@ -92,7 +96,8 @@ class MeasuredSteps:
         stopped = exc if isinstance(exc, StepInterrupted) else None
         at = stopped.at if stopped else time.time()
         partial = stopped.result if stopped else None
-        run = LoadRun(self.model, [*self.results, *([partial] if partial else [])], precision=self.precision)
+        kept = [*self.results, *([partial] if partial else [])]
+        run = LoadRun(self.model, kept, precision=self.precision, identity=self.identity)
         run.interrupted = Interruption(
             at=datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
             after_s=round(at - self.started, 3),

@@ -17,7 +17,7 @@ from loadtest.accuracy_results import ACCURACY_FILE, AccuracyReport, VariantAccu
 from loadtest.load_pattern import ClosedLoop
 from loadtest.results import LOAD_PREFIX, LoadResult, LoadRun
 from loadtest.timeline import Outage
-from loadtest.verdict import Verdict, gather, load_manifest
+from loadtest.verdict import NOT_LOADED, Verdict, gather, load_manifest
 from quantserve.errors import QuantserveError
 from quantserve.files import write_atomic
 
@@ -348,8 +348,9 @@ def render_html(inputs: ReportInputs) -> str:
 
 def verdict_headline(verdict: Verdict) -> str:
     """One sentence: pass/fail, INT8 vs FP32 served and in-process."""
-    if not verdict.judged:
-        return "No verdict: load-test an FP32 and an INT8 variant, or evaluate them, to compare."
+    if not verdict.judged:  # why, where something was loaded but not compared (different models, unknown precision)
+        why = verdict.served_missing if verdict.served_missing != NOT_LOADED else ""
+        return f"No verdict: {why or 'load-test an FP32 and an INT8 variant, or evaluate them, to compare.'}"
     parts = ["PASS" if verdict.passed else "FAIL"]
     served = verdict.served
     if served is not None and not served.comparable:

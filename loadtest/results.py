@@ -13,6 +13,7 @@ from typing import Any
 
 from loadtest.percentiles import LatencySummary
 from loadtest.result_files import numbers_checked, read_json, safe_name, write_json
+from loadtest.run_identity import RunIdentity
 from loadtest.timeline import Outage, SecondStats
 from loadtest.triton_metrics import ServerBreakdown
 from loadtest.utilization import Utilization
@@ -354,6 +355,7 @@ class LoadRun:
     # the precision the model's deployment recorded in its served config (int8, fp32…); None: none recorded (an
     # older deployment, another tool's, or a file from before it was read), so the verdict goes by the name
     precision: str | None = None
+    identity: RunIdentity | None = None  # its start, served versions, source model and data (None: older files)
 
     @property
     def name(self) -> str:
@@ -380,6 +382,7 @@ class LoadRun:
                 raise ValueError(f"'results' is {data['results']!r}, not a list of measured steps")
             results = [LoadResult.from_dict(r) for r in data["results"]]
             run = cls(data["model"], results, interrupted=stop, precision=_precision(data.get("precision")))
+            run.identity = RunIdentity.from_dict(data["identity"]) if data.get("identity") else None
             for result in run.results:
                 numbers_checked(result)
                 numbers_checked(result.latency)

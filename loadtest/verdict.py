@@ -20,6 +20,7 @@ from typing import Any
 from loadtest.accuracy_results import AccuracyReport
 from loadtest.load_pattern import ClosedLoop
 from loadtest.results import LoadRun
+from loadtest.run_pairing import accuracy_source_notes, pairing_notes, pairing_problem, spread_note
 from optimizer.drift_budget import BUDGETED, CHECKS
 from serving.machine import MACHINE_FILE, cpu_facts
 
@@ -74,6 +75,9 @@ class DriftRow:
         return [self.variant, self.output, self.kind, self.metric, f"{self.value:.4g}", budget, verdict]
 
 
+NOT_LOADED = "load-test both variants into this folder"
+
+
 @dataclass
 class Verdict:
     """Everything the report opens with."""
@@ -83,7 +87,7 @@ class Verdict:
     drift: list[DriftRow] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # one line per reason it does not pass
     notes: list[str] = field(default_factory=list)  # what the reader should know: how precisions were known
-    served_missing: str = "load-test both variants into this folder"  # why no served INT8 vs FP32, where none
+    served_missing: str = NOT_LOADED  # why no served INT8 vs FP32, where none
     machine: str = ""
 
     @property
@@ -159,19 +163,27 @@ class ServedPrecisions:
         )
 
 
-def served_speedup(runs: list[LoadRun], reference: str | None, precisions: ServedPrecisions) -> ServedSpeedup | None:
-    """INT8 vs FP32 throughput at the highest concurrency both were loaded at (closed loop); FP32 is the evaluated
-    reference where there is one."""
-    closed = {run.model: {r.users: r for r in run.results if r.mode == ClosedLoop.mode} for run in runs}
+def served_speedup(
+    runs: list[LoadRun], reference: str | None, precisions: ServedPrecisions
+) -> tuple[ServedSpeedup | None, list[str]]:
+    """INT8 vs FP32 throughput at the highest concurrency both were loaded at (closed loop), of the first INT8 and FP32
+    runs that are variants of one model sent the same data (`loadtest.run_pairing`); FP32 is the evaluated reference
+    where there is one. With it, the notes on what the pair's records could not confirm; without, why each candidate
+    pair was no pair."""
+    closed = {run.model: run for run in runs if any(r.mode == ClosedLoop.mode for r in run.results)}
+    steps = {m: {r.users: r for r in run.results if r.mode == ClosedLoop.mode} for m, run in closed.items()}
     fp32 = [m for m in closed if m == reference or (reference is None and precisions.precision(m) == "fp32")]
     int8 = [m for m in closed if precisions.precision(m) == "int8" and m not in fp32]
-    if not fp32 or not int8:
-        return None
-    common = sorted(set(closed[fp32[0]]) & set(closed[int8[0]]))
-    if not common:
-        return None
-    a, b = closed[fp32[0]][common[-1]], closed[int8[0]][common[-1]]
-    return ServedSpeedup(fp32[0], int8[0], common[-1], a.throughput_rps, b.throughput_rps)
+    problems = []
+    for f, i in ((f, i) for f in fp32 for i in int8):
+        problem = pairing_problem(closed[f], closed[i])
+        common = sorted(set(steps[f]) & set(steps[i]))
+        if problem or not common:
+            problems += [problem] if problem else []
+            continue
+        a, b = steps[f][common[-1]], steps[i][common[-1]]
+        return ServedSpeedup(f, i, common[-1], a.throughput_rps, b.throughput_rps), pairing_notes(closed[f], closed[i])
+    return None, problems
 
 
 def load_failures(runs: list[LoadRun]) -> list[str]:
@@ -257,8 +269,16 @@ def gather(
 ) -> Verdict:
     """The verdict from a results folder's runs and accuracy, and any build manifests given."""
     precisions = ServedPrecisions.of(runs, accuracy)
-    verdict = Verdict(served=served_speedup(runs, accuracy.reference if accuracy else None, precisions))
+    served, pairing = served_speedup(runs, accuracy.reference if accuracy else None, precisions)
+    verdict = Verdict(served=served)
     note_precisions(verdict, precisions, runs, accuracy)
+    verdict.notes += [
+        *pairing,
+        *filter(None, [spread_note(runs)]),
+        *(accuracy_source_notes(accuracy) if accuracy else []),
+    ]
+    if served is None and pairing:  # candidates there were, none a pair: the first reason heads the report
+        verdict.served_missing = pairing[0]
     for manifest in manifests:
         verification = manifest.get("verification") or {}
         if verification.get("speed"):

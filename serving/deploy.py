@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from optimizer.targets import TritonLayout, get_target
-from quantserve.artifact import MANIFEST_NAME, Artifact, Manifest, TensorSpec
+from quantserve.artifact import MANIFEST_NAME, Artifact, Manifest, TensorSpec, file_sha256
 from quantserve.errors import QuantserveError
 from serving.build_checks import check_build_model, check_cpu_session, check_onnx_file, is_onnx, model_file_in
 from serving.deploy_numbers import check_numbers
 from serving.model_config import (
     CONFIG_NAME,
     PRECISION_PARAMETER,
+    SOURCE_PARAMETER,
     DynamicBatching,
     InstanceGroup,
     ModelConfig,
@@ -130,9 +131,11 @@ def deploy(
         raise QuantserveError(f"{build_dir}: files the deploy needs are missing: {', '.join(missing)}")
     if is_onnx(artifact.path) and layout.instance_kind == "KIND_CPU":
         check_cpu_session(artifact.path)
+    source = source_identity(build_dir, artifact.manifest)
     config = build_config(
         artifact.manifest, layout, name, max_batch, max_queue_delay_us, preferred, instances, ragged_batching, policy
     )
+    config.parameters.update({SOURCE_PARAMETER: source} if source else {})
     config_dict = merge_extra(config.to_dict(), layout.config_extra)
     to_protobuf_text(config_dict)  # fails here, before anything is written, if Triton would reject it
     if not allow_interface_change:
@@ -233,6 +236,14 @@ def model_parameters(manifest: Manifest, ragged_batching: str | None) -> dict[st
     the Python backend batches requests of different lengths where it must."""
     parameters = {PRECISION_PARAMETER: manifest.precision} if manifest.precision else {}
     return {**parameters, **({"ragged_batching": ragged_batching} if ragged_batching else {})}
+
+
+def source_identity(build_dir: Path, manifest: Manifest) -> str | None:
+    """The source model's identity: the sha256 of the build's FP32 reference (`files.reference`, the exported and
+    fused source model, the same bytes in an INT8 and an FP32 build of one model); None where the build has none."""
+    reference = manifest.files.get("reference")
+    path = build_dir / reference if reference else None
+    return f"sha256:{file_sha256(path)}" if path is not None and path.is_file() else None
 
 
 def _has_dynamic_inner_dim(spec: TensorSpec) -> bool:

@@ -41,6 +41,10 @@ VERSION_NAME = re.compile(r"^[1-9][0-9]{0,17}$")
 # model really is from the server, not from its name (an INT8 build deployed as `sw_fp32` was judged as FP32).
 # Triton and its backends ignore parameters they do not know.
 PRECISION_PARAMETER = "quantserve_precision"
+# ... and the source model's identity: the sha256 of the build's FP32 reference (fp32.onnx, the exported and fused
+# source model, byte for byte the same in an INT8 and an FP32 build of one model), so a report pairs INT8 with FP32
+# only where both are variants of one model (a digits CNN was judged 0.61x an unrelated linear model).
+SOURCE_PARAMETER = "quantserve_source"
 
 
 @dataclass(frozen=True)
@@ -253,6 +257,13 @@ def recorded_precision(config: dict[str, Any]) -> str | None:
     value = (config.get("parameters") or {}).get(PRECISION_PARAMETER) or {}
     precision = value.get("string_value") if isinstance(value, dict) else None
     return str(precision).lower() if precision else None
+
+
+def recorded_source(config: dict[str, Any]) -> str | None:
+    """The source model's identity `deploy` recorded in a config (`SOURCE_PARAMETER`), or None where none is."""
+    value = (config.get("parameters") or {}).get(SOURCE_PARAMETER) or {}
+    source = value.get("string_value") if isinstance(value, dict) else None
+    return str(source) if source else None
 
 
 def check_model_name(name: str) -> None:

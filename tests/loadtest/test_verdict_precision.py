@@ -15,6 +15,7 @@ from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
 from loadtest.percentiles import LatencySummary
 from loadtest.report import render
 from loadtest.results import LoadResult, LoadRun
+from loadtest.run_identity import RunIdentity
 
 FROM_NAMES = "taken from the model names"
 
@@ -25,11 +26,15 @@ def _step(model: str, rps: float, users: int = 4) -> LoadResult:
 
 
 def _folder(tmp_path: Path, runs: dict[str, tuple[float, str | None]], reference: str | None = None) -> Path:
-    """A results folder with a closed-loop run per model (its throughput and recorded precision), and an accuracy
-    report against `reference` if one is given."""
+    """A results folder with a closed-loop run per model (its throughput and recorded precision, with its source model
+    and data where a precision is: one model's variants), and an accuracy report against `reference` if one is
+    given."""
     folder = tmp_path / "r"
     for model, (rps, precision) in runs.items():
-        LoadRun(model, [_step(model, rps)], precision=precision).save(folder)
+        identity = (
+            RunIdentity("2026-11-30T12:00:00Z", ["1"], "sha256:one", "d.npz", "sha256:same") if precision else None
+        )
+        LoadRun(model, [_step(model, rps)], precision=precision, identity=identity).save(folder)
     if reference is not None:
         drift = {"logits": {"kind": "classification", "top1_agreement": 1.0}}
         variants = [VariantAccuracy(m, 64, 1.0, drift=drift, precision=p) for m, (_, p) in runs.items()]

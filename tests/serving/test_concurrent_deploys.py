@@ -23,7 +23,7 @@ from serving.repository_lock import LOCK_NAME
 from serving.versions import existing_versions
 from serving.withdraw import withdraw
 
-URL = "127.0.0.1:9"  # never reached: make_live is replaced below
+URL = "127.0.0.1:9"  # never reached: the liveness check and make_live are replaced below
 
 
 def deploy_url_failing_after(
@@ -37,6 +37,7 @@ def deploy_url_failing_after(
         raise QuantserveError(f"{url}: loading '{name}' failed (connection reset)")
 
     monkeypatch.setattr(deploy_command, "make_live", make_live)
+    monkeypatch.setattr(deploy_command, "check_server_answers", lambda url: None)
 
 
 def cli_deploy(build: Path, repo: Path, *flags: str) -> int:

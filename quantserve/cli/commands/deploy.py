@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import http.client
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 from quantserve.errors import QuantserveError
 from serving.deploy import RAGGED_BATCHING, Deployment
+
+# How long the server at --url has to answer its liveness check before anything is written: a live Triton answers in
+# milliseconds; a typo'd URL whose host accepts the connection and never answers wrote the version first, a watching
+# `serve` loaded it, and the deploy withdrew it as "failed (timed out)" 2 minutes later.
+LIVE_CHECK_S = 5.0
 
 
 def register(subparsers: Any) -> None:
@@ -80,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.url:  # a server of another repository would reload its own copy of the model
         check_serves_repository(args.url, args.repo)
+        check_server_answers(args.url)
     result = deploy(
         args.build_dir,
         args.repo,
@@ -101,6 +110,36 @@ def run(args: argparse.Namespace) -> int:
     print(f"deployed {args.build_dir} as '{args.name}' version {result.version}: {result.version_dir}")
     print(f"config: {result.config_path}")
     return 0
+
+
+def check_server_answers(url: str, timeout_s: float = LIVE_CHECK_S) -> None:
+    """Refuse, before anything is written, a --url where no Triton answers `/v2/health/live` within `timeout_s`: a
+    refused connection, a host that never answers, or a port that does not speak HTTP."""
+    from serving.control import ControlClient
+
+    live = f"{ControlClient(url).url}/v2/health/live"
+    try:
+        with urllib.request.urlopen(live, timeout=timeout_s) as response:
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    except (http.client.HTTPException, ValueError) as exc:  # the gRPC port given for --url
+        raise QuantserveError(
+            f"{url}: not a Triton HTTP endpoint ({type(exc).__name__}); --url takes the HTTP port (8000 by default), "
+            "not the gRPC one: nothing deployed"
+        ) from exc
+    except OSError as exc:  # refused, unreachable, or no answer within the timeout
+        raise QuantserveError(f"no Triton server answers at {url} ({_why(exc, timeout_s)}): nothing deployed") from exc
+    if status != 200:
+        raise QuantserveError(f"no Triton server answers at {url} (GET {live}: HTTP {status}): nothing deployed")
+
+
+def _why(exc: OSError, timeout_s: float) -> str:
+    """An OSError from urllib as a few words: `no answer within 5 s`, `Connection refused`."""
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    if isinstance(reason, TimeoutError):
+        return f"no answer within {timeout_s:g} s"
+    return str(getattr(reason, "strerror", None) or reason)
 
 
 def make_live_or_withdraw(url: str, repo: Path, name: str, result: Deployment) -> None:

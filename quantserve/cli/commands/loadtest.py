@@ -173,6 +173,8 @@ def run_load_command(args: argparse.Namespace) -> int:
             for note in (n for r in runs[-1].results for n in r.notes()):
                 print(f"note: {note}")
     md_path, html_path = render(args.out)
+    if not args.json:
+        print_earlier_runs(Path(args.out), {run.model for run in runs})
     if args.json:
         document = {"runs": [dataclasses.asdict(r) for r in runs], "metrics_url": metrics_url, "report": str(html_path)}
         print_json(document)
@@ -181,6 +183,23 @@ def run_load_command(args: argparse.Namespace) -> int:
             print(metrics_hint(args.url))
         print(f"report: {html_path} and {md_path}")
     return failure_status(runs, args.allow_failures)
+
+
+def print_earlier_runs(out: Path, models: set[str]) -> None:
+    """A note when the folder also holds other models' runs (an earlier loadtest into the same --out): the report
+    compares every run in the folder, so its verdict is said here too."""
+    from loadtest.report import load_results, verdict_headline
+
+    inputs = load_results(out)
+    others = [run for run in inputs.runs if run.model not in models]
+    if not others:
+        return
+    said = [
+        f"{run.model} (started {run.identity.started_at if run.identity else 'at a time not recorded'})"
+        for run in others
+    ]
+    print(f"note: {out} also holds load results of {', '.join(said)}; the report compares every run in the folder")
+    print(f"verdict: {verdict_headline(inputs.verdict)}")
 
 
 def failure_status(runs: list[Any], allowed: bool) -> int:
@@ -257,15 +276,16 @@ def run_with_progress(settings: Any, args: argparse.Namespace) -> Any:
     """`run_pattern`, one step at a time under a progress bar (elapsed, remaining), saved the same way."""
     from loadtest.harness import run_step
     from loadtest.interruption import MeasuredSteps
+    from loadtest.run_identity import served_identity
     from quantserve.cli.progress import StepProgress, is_quiet
-    from serving.client import served_precision
 
     settings.check()
     steps = list(settings.pattern.steps())
-    precision = served_precision(settings.url, settings.model, settings.tls)  # what it is, whatever its name says
+    # what it is, whatever its name says: precision, source model, versions; and the data sent
+    identity, precision = served_identity(settings.url, settings.model, settings.data, settings.tls)
     with (
         StepProgress(f"load {settings.model}", len(steps), is_quiet(args)) as bar,
-        MeasuredSteps(settings.model, len(steps), Path(args.out), precision) as measured,  # an interrupt saves it
+        MeasuredSteps(settings.model, len(steps), Path(args.out), precision, identity) as measured,  # interrupt: saved
     ):
         for step in steps:
             bar.describe(f"{step.name}, {step.run_seconds(settings.duration_s):g} s")

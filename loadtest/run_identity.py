@@ -1,0 +1,79 @@
+"""What a load run measured, recorded with its figures: when it started, the versions served, the source model the
+deployment recorded and the data sent, so that a report compares runs of one model on one data set only.
+
+A digits CNN and an unrelated linear model load-tested into one folder were judged "INT8 0.61× FP32": nothing in
+the results said they were different models, sent different data, or ran days apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from quantserve.data import load_npz
+from quantserve.errors import QuantserveError
+from serving.model_config import recorded_precision, recorded_source
+from serving.tls import ClientTls
+
+
+@dataclass
+class RunIdentity:
+    """One run's start, the model as served at that start, and the data it sent."""
+
+    started_at: str  # UTC, ISO 8601
+    versions: list[str] = field(default_factory=list)  # the model's versions READY at the start
+    source: str | None = None  # the source model's identity its deployment recorded (None: none recorded)
+    data: str = ""  # the --data file
+    data_sha256: str | None = None  # of its input arrays (names, dtypes, shapes, bytes), not of the zip's bytes
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunIdentity:
+        identity = cls(**data)
+        if not isinstance(identity.started_at, str) or not isinstance(identity.versions, list):
+            raise ValueError(f"'identity' is {data!r}, not a run's start time and versions")
+        return identity
+
+    def started(self) -> datetime | None:
+        """The start as a UTC datetime; None where the file holds no readable time."""
+        try:
+            at = datetime.fromisoformat(self.started_at.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def now_utc() -> str:
+    """This moment, UTC, ISO 8601 to the second: `2026-11-30T15:41:07Z`."""
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def arrays_sha256(path: Path) -> str:
+    """The sha256 of a data file's input arrays in name order (a file saved again holds other zip bytes, the same
+    arrays)."""
+    digest = hashlib.sha256()
+    for name, array in sorted(load_npz(path).arrays.items()):
+        array = np.ascontiguousarray(array)
+        digest.update(f"{name}\0{array.dtype.str}\0{array.shape}\0".encode())
+        digest.update(array.tobytes())
+    return f"sha256:{digest.hexdigest()}"
+
+
+def served_identity(url: str, model: str, data: Path, tls: ClientTls | None = None) -> tuple[RunIdentity, str | None]:
+    """The run's identity at its start, and the precision the deployment recorded; what the server does not say
+    (an older deployment, another tool's, a config that cannot be read) stays None."""
+    from serving.client import NO_RETRY, TritonGrpcClient
+
+    identity = RunIdentity(now_utc(), data=str(data), data_sha256=arrays_sha256(data))
+    try:
+        with TritonGrpcClient(url, 10.0, tls, NO_RETRY) as client:
+            config = client.model_config(model)
+            identity.versions = sorted(client.ready_models().get(model, []), key=lambda v: (len(v), v))
+    except QuantserveError:
+        return identity, None
+    identity.source = recorded_source(config)
+    return identity, recorded_precision(config)

@@ -1,0 +1,86 @@
+"""Which two load runs the verdict may compare as INT8 and FP32: variants of one source model, sent the same data.
+
+Each run records the source model its deployment recorded and a hash of the data it sent (`loadtest.run_identity`).
+A digits CNN and an unrelated linear model load-tested into one folder were judged "INT8 0.61× FP32"; now a pair
+whose sources or data differ gets no speed verdict, and a line says why. Runs of older files, or of models deployed
+before the source was recorded, are paired by their precisions and names as before, with a note saying so.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from loadtest.accuracy_results import AccuracyReport
+from loadtest.results import LoadRun
+
+FAR_APART_S = 3600.0  # runs further apart than this are noted: the machine, its load or the deployment may differ
+
+
+def _short(digest: str) -> str:
+    """`sha256:b32f88e3…`: enough to tell two apart in a line."""
+    kind, _, value = digest.partition(":")
+    return f"{kind}:{value[:12]}…" if value else digest[:12]
+
+
+def pairing_problem(fp32: LoadRun, int8: LoadRun) -> str | None:
+    """Why `int8` and `fp32` are no INT8-vs-FP32 pair (their recorded source models or data differ); None: they are
+    one, as far as both recorded."""
+    a, b = fp32.identity, int8.identity
+    if a is None or b is None:
+        return None
+    if a.source and b.source and a.source != b.source:
+        return (
+            f"{int8.model} and {fp32.model} are different models (source {_short(b.source)} vs {_short(a.source)}): "
+            "no INT8-vs-FP32 verdict"
+        )
+    if a.data_sha256 and b.data_sha256 and a.data_sha256 != b.data_sha256:
+        return (
+            f"{int8.model} and {fp32.model} were load-tested on different data ({Path(b.data).name} "
+            f"{_short(b.data_sha256)} vs {Path(a.data).name} {_short(a.data_sha256)}): no INT8-vs-FP32 verdict"
+        )
+    return None
+
+
+def pairing_notes(fp32: LoadRun, int8: LoadRun) -> list[str]:
+    """A line where the pair's records could not confirm one source model and one data set: the runs that recorded
+    no source model (a deployment from before quantserve recorded it, or another tool's) or no data hash (results
+    from before it was recorded)."""
+    unsourced = [run.model for run in (int8, fp32) if run.identity is None or not run.identity.source]
+    undated = [run.model for run in (int8, fp32) if run.identity is None or not run.identity.data_sha256]
+    if not unsourced and not undated:
+        return []
+    missing = [f"no source model for {' and '.join(unsourced)}"] if unsourced else []
+    missing += [f"no data hash for {' and '.join(undated)}"] if undated else []
+    return [
+        f"{int8.model} and {fp32.model} are compared as INT8 and FP32 of one model on one data set by their "
+        f"precisions and names only: the results record {', '.join(missing)} (deployed before quantserve recorded "
+        "its source model, not by quantserve, or load-tested before it recorded them)"
+    ]
+
+
+def spread_note(runs: list[LoadRun]) -> str | None:
+    """One line when the folder's runs started over an hour apart: their figures may not compare."""
+    started = sorted(
+        (t, run.model, run.identity.started_at) for run in runs if run.identity and (t := run.identity.started())
+    )
+    if len(started) < 2 or (started[-1][0] - started[0][0]).total_seconds() <= FAR_APART_S:
+        return None
+    (first, a, a_at), (last, b, b_at) = started[0], started[-1]
+    return (
+        f"the load runs in this folder started {(last - first).total_seconds() / 3600:.1f} h apart ({a} at {a_at}, "
+        f"{b} at {b_at}): the machine, its load or the deployment may have changed between them"
+    )
+
+
+def accuracy_source_notes(accuracy: AccuracyReport) -> list[str]:
+    """A line per evaluated variant whose recorded source model is not the reference's: its drift compares two
+    models, not a variant with its FP32 original."""
+    ref = next((v for v in accuracy.variants if v.model == accuracy.reference), None)
+    if ref is None or not ref.source:
+        return []
+    return [
+        f"{v.model} and the reference {ref.model} are different models (source {_short(v.source)} vs "
+        f"{_short(ref.source)}): its drift and accuracy drop compare two models, not an INT8 variant with its original"
+        for v in accuracy.variants
+        if v.source and v.source != ref.source
+    ]
