@@ -28,10 +28,29 @@ import numpy as np
 from quantserve.errors import QuantserveError
 
 
+class Refusal(str):
+    """A refusal's one line, carrying the record behind it (`refused_for`: drift, speed, time, evidence; the
+    violations, speed figures or candidates tried) for a reader that wants data: `optimize --json` prints it as
+    one document where it printed nothing. A str, so every site that builds the line and raises it keeps its
+    form; `BudgetExceeded` takes the record from it."""
+
+    record: dict[str, Any]
+
+    def __new__(cls, line: str, record: Mapping[str, Any] | None = None) -> Refusal:
+        refusal = super().__new__(cls, line)
+        refusal.record = dict(record or {})
+        return refusal
+
+
 class BudgetExceeded(QuantserveError):
-    """INT8 missed the drift or speed budget: nothing shipped, one line naming what missed, exit 1."""
+    """INT8 missed the drift or speed budget: nothing shipped, one line naming what missed, exit 1. `record`: what
+    the refusal rests on (given, or carried by a `Refusal` line; empty where neither)."""
 
     exit_code = 1
+
+    def __init__(self, line: str, record: Mapping[str, Any] | None = None) -> None:
+        super().__init__(line)
+        self.record: dict[str, Any] = dict(record if record is not None else getattr(line, "record", {}))
 
 
 @dataclass(frozen=True)
@@ -125,6 +144,7 @@ class Violation:
     higher_is_better: bool = True
     scope: str = "output"
     hint: str = ""  # how the output's kind was read, where it may be misread (`kind_doubt`), and the override
+    where: str = ""  # where in the output the worst value lies, where more than one axis was judged ("axis 3, entry 1")
 
     def line(self, kind: str = "") -> str:
         """E.g. "output 'scores': worst channel correlation 0.12 < budget 0.98"; with the output's `kind`,
@@ -135,7 +155,8 @@ class Violation:
         words = CHECKS[self.metric][0] if self.metric in CHECKS else self.metric
         op = "<" if self.higher_is_better else ">"
         hint = f" ({self.hint})" if self.hint else ""
-        return f"{where}: {words} {_beside(self.value, self.budget)} {op} budget {self.budget:g}{hint}"
+        at = f" ({self.where})" if self.where else ""
+        return f"{where}: {words}{at} {_beside(self.value, self.budget)} {op} budget {self.budget:g}{hint}"
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "line": self.line()}
@@ -202,8 +223,24 @@ def judge(output: str, record: Mapping[str, Any], budget: DriftBudget) -> tuple[
         limit = float(getattr(budget, budget_field))
         slacks.append(normalized_slack(float(value), limit, higher))
         if (value < limit) if higher else (value > limit):
-            violations.append(Violation(output, metric, float(value), limit, higher))
+            violations.append(Violation(output, metric, float(value), limit, higher, where=_where(metric, record)))
     return violations, slacks
+
+
+# a channel metric -> the record's keys of the axis and the entry its worst value lies at
+WORST_AT = {
+    "channel_correlation_worst": ("channel_worst_axis", "channel_worst"),
+    "channel_error_worst": ("channel_error_worst_axis", "channel_error_worst_channel"),
+}
+
+
+def _where(metric: str, record: Mapping[str, Any]) -> str:
+    """E.g. "axis 3, entry 1" for a channel metric of an output judged along more than one axis (`channel_axes`): an
+    NHWC map's collapsed channel lies on its last axis, not on the rows of axis 1; "" otherwise."""
+    if metric not in WORST_AT or len(record.get("channel_axes") or ()) < 2:
+        return ""
+    axis, entry = (record.get(key) for key in WORST_AT[metric])
+    return "" if axis is None or entry is None else f"axis {axis}, entry {entry}"
 
 
 def normalized_slack(value: float, limit: float, higher_is_better: bool) -> float:

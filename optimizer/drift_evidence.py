@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from optimizer.drift_budget import BUDGETED, CHECKS, DriftBudget, DriftReport
+from optimizer.drift_budget import BUDGETED, CHECKS, DriftBudget, DriftReport, Refusal
 from quantserve import metrics
 
 DISCRETE_METRICS = (
@@ -82,11 +82,12 @@ def evidence_refusal(short: Sequence[Mapping[str, Any]]) -> str:
     """The one line optimize refuses with when the held-out rows are too few to show the budget."""
     entry = max(short, key=lambda e: e["rows_needed"])
     more = f" (and {len(short) - 1} more)" if len(short) > 1 else ""
-    return (
+    return Refusal(
         f"too few held-out rows to show the drift budget: output '{entry['output']}': {CHECKS[entry['metric']][0]} "
         f"≥ {entry['budget']:g} needs at least {entry['rows_needed']} held-out rows (95 % lower bound, every row "
         f"agreeing), {entry['rows']} given{more}; nothing written: pass --eval with more rows, or lower the budget "
-        "(or --allow-thin-evidence to judge the rate seen)"
+        "(or --allow-thin-evidence to judge the rate seen)",
+        {"refused_for": "evidence", "evidence_short": list(short)},
     )
 
 

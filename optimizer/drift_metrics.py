@@ -168,7 +168,8 @@ def _accuracy(reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray) 
 
 def _channel_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray) -> dict[str, Any]:
     """Worst per-channel correlation and relative error; channels constant in FP32 are skipped. A dense output of
-    three or more axes is also judged along its other candidate channel axis (`_cross_axes`)."""
+    three or more axes is also judged along its other candidate channel axis (`_cross_axes`): `channel_axes` names
+    both with their entry counts, and the worst figures the axis they lie on."""
     axis = channel_axis(kind, reference)
     if reference.size == 0 or reference.ndim < 1:
         return {}
@@ -183,7 +184,10 @@ def _channel_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray) ->
     judged = "channel_error_worst" in BUDGETED[kind]  # maps and detections: their spread errors are budgeted
     spread_errors = metrics.channel_errors(reference, candidate, axis) if judged else None
     _keep_worst(record, axis, correlations, spread_errors)
-    for other in _cross_axes(kind, reference, axis):
+    others = _cross_axes(kind, reference, axis)
+    if others:  # which axes were judged, and their entries: "channels" counts axis 1's alone (an NHWC map's rows)
+        record["channel_axes"] = {str(a): int(reference.shape[a]) for a in (axis, *others) if a is not None}
+    for other in others:
         spreads = metrics.channel_spreads(reference, other)
         moving = spreads[spreads > 0]
         still = spreads < CROSS_AXIS_FLOOR * (float(np.median(moving)) if moving.size else 0.0)

@@ -41,7 +41,8 @@ class SearchVerdict(HeldOutDrift):
             return
         worst = chosen.drift.violations[0] if chosen.drift.violations else None
         closest = "" if worst is None else f"{chosen.scheme}, {worst.line()}"
-        raise BudgetExceeded(self.budget.refusal(closest))
+        line = self.budget.refusal(closest)
+        raise BudgetExceeded(line, {**getattr(line, "record", {}), "candidates": [chosen.summary()]})
 
     def _refuse_exhausted(self, chosen: Candidate, mixed: dict[str, Any]) -> None:
         """Where the mixed-precision search kept every compute group FP32 in turn and the budget still missed, what
@@ -55,7 +56,8 @@ class SearchVerdict(HeldOutDrift):
         raise BudgetExceeded(
             f"no INT8 model holds the drift budget: {chosen.scheme} misses it{first}, and still missed it with every "
             "compute node kept FP32 in turn: the drift is in the quantized data movement between them; nothing "
-            "written: deploy fp32 (or pass --keep-failing to ship the closest INT8 model)"
+            "written: deploy fp32 (or pass --keep-failing to ship the closest INT8 model)",
+            _drift_record(chosen, [], mixed),
         )
 
     def _quantized(self, path: Path) -> list[str]:
@@ -87,7 +89,8 @@ class SearchVerdict(HeldOutDrift):
         raise BudgetExceeded(
             f"no INT8 model holds the drift budget: with its compute nodes in INT8, {closest.scheme} misses it "
             f"({first}); it holds only with every compute node FP32; "
-            "nothing written: deploy fp32 (or pass --keep-failing to ship the closest INT8 model)"
+            "nothing written: deploy fp32 (or pass --keep-failing to ship the closest INT8 model)",
+            _drift_record(closest, tried),
         )
 
     def _record(self, chosen: Candidate, tried: list[Candidate], mixed: dict[str, Any]) -> dict[str, Any]:
@@ -129,3 +132,15 @@ class SearchVerdict(HeldOutDrift):
         smooth = next((s for s in self.schemes.values() if isinstance(s, SmoothStaticScheme)), None)
         record = smooth.record() if smooth else None
         return None if record is None else {**record, "chosen": chosen.scheme == SmoothStaticScheme.name}
+
+
+def _drift_record(closest: Candidate, tried: list[Candidate], mixed: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What a search's drift refusal rests on, for `optimize --json`: the closest model's scheme and violations,
+    the candidates tried (where the refusal has them), the mixed-precision search's record."""
+    return {
+        "refused_for": "drift",
+        "closest": closest.scheme,
+        "violations": [v.to_dict() for v in closest.drift.violations],
+        "candidates": [c.summary() for c in tried],
+        "mixed_precision": mixed,
+    }

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from optimizer.drift_budget import Refusal
+
 BUDGET_FLAG = "--max-search-s"  # the optimize flag that sets SearchSettings.max_search_s
 # kinds of unit the budget times
 CANDIDATE, PROBE, STEP, PROFILE = "candidate", "probe", "step", "profile"
@@ -79,11 +81,19 @@ class SearchBudget:
     def ran_out(self) -> bool:
         return bool(self.cut)
 
+    def overran(self) -> float:
+        """Seconds spent past the budget (0 within it): a unit started in time and ran beyond the end."""
+        return max(0.0, self.elapsed() - self.seconds)
+
     def record(self) -> dict[str, Any]:
+        """`ran_out`: something was left undone, or the search ended past its budget (`overran_s`): CRAFT's search
+        spent 532 s of 300 with nothing left undone, recorded as "ran_out: false"."""
+        overran = round(self.overran(), 2)
         return {
             "max_search_s": self.seconds,
             "spent_s": round(self.elapsed(), 2),
-            "ran_out": self.ran_out,
+            "ran_out": self.ran_out or overran > 0,
+            "overran_s": overran,
             "left_undone": list(self.cut),
             "unit_s": {kind: round(seconds, 2) for kind, seconds in self.costs.items()},
         }
@@ -92,8 +102,25 @@ class SearchBudget:
         """The one line optimize exits with when the time ran out before any INT8 model held the drift budget."""
         undone = f" ({self.cut[0]} left undone)" if self.cut else ""
         near = f"; closest: {closest}" if closest else ""
-        return (
+        return Refusal(
             f"the INT8 search ran out of time: {self.elapsed():.0f} s of its {self.seconds:g} s budget spent before "
             f"any INT8 model was verified within the drift budget and timed{undone}{near}; nothing written: raise "
-            f"the budget with {BUDGET_FLAG} (e.g. {BUDGET_FLAG} {max(2 * self.seconds, 120):g}) or deploy fp32"
+            f"the budget with {BUDGET_FLAG} (e.g. {BUDGET_FLAG} {max(2 * self.seconds, 120):g}) or deploy fp32",
+            {"refused_for": "time", "time_budget": self.record(), "closest": closest or None},
         )
+
+
+def overrun_note(record: dict[str, Any]) -> str:
+    """The note `optimize` prints where the search ended past its budget (`SearchBudget.record`), "" where it did
+    not: by design a unit that starts in time may run past the end (budget plus one unit), and the user should
+    know the search took longer than asked, and why."""
+    overran = float(record.get("overran_s") or 0.0)
+    if overran <= 0:
+        return ""
+    units = record.get("unit_s") or {}
+    longest = max(units, key=units.get, default=None)  # type: ignore[arg-type]
+    unit = f" (its longest unit, a {longest}, took {units[longest]:.0f} s)" if longest else ""
+    return (
+        f"the INT8 search took {record['spent_s']:.0f} s of its {record['max_search_s']:g} s budget ({BUDGET_FLAG}): "
+        f"a unit started within it ran {overran:.0f} s past it{unit}"
+    )

@@ -47,12 +47,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from optimizer.drift_budget import Refusal
+from optimizer.sensitivity import int8_compute_share
 from quantserve.data import TensorData
 from quantserve.errors import InternalError, QuantserveError
 
@@ -66,6 +68,11 @@ RETAKE_SECONDS = 60.0
 # Other processes used more than this share of the cores while a model was timed: the figure is
 # recorded as taken on a busy machine (2-thread timings swung 0.3-10x per round at load 7 on 2 cores).
 BUSY_SHARE = 0.25
+# INT8 covering less than this share of the multiply-adds cannot make the model faster: a slower INT8 is refused
+# naming the FP32 ops that dominate, not the machine's load (resemblyzer's GE2E: 0.03 %, its 3 LSTMs FP32).
+LOW_INT8_SHARE = 0.10
+# what a compute op type left FP32 needs to run in INT8, where ONNX Runtime's static Q/DQ has no kernel for it
+NO_STATIC_INT8 = {"LSTM": "ONNX Runtime has no INT8 LSTM kernel in static Q/DQ"}
 
 
 @dataclass(frozen=True)
@@ -108,6 +115,8 @@ class SpeedRecord:
         None  # share of the cores other processes used, median over the timings (None: unknown)
     )
     busy_rounds_dropped: int = 0  # blocks left out because the machine was busy while they were timed
+    int8_mac_share: float | None = None  # share of multiply-adds INT8 runs (None: not read; read when INT8 is slower)
+    fp32_compute: dict[str, int] = field(default_factory=dict)  # op type -> compute nodes left FP32, most MACs first
 
     @property
     def busy(self) -> bool:
@@ -125,9 +134,32 @@ class SpeedRecord:
         drift = ""
         if drift_holds is not None:
             drift = "; its drift is within the budget" if drift_holds else "; its drift misses the budget too"
-        return (
-            f"INT8 is {self.speedup:.2f}× FP32 here{bar}; deploy fp32 (or pass --allow-slower){drift}{self.busy_note()}"
+        if self.int8_sliver():
+            return Refusal(
+                f"INT8 is {self.speedup:.2f}× FP32 here{bar}: {self.sliver_reason()}; INT8 cannot be faster here; "
+                f"deploy fp32 (or pass --allow-slower){drift}",
+                {"refused_for": "speed", "speed": self.to_dict()},
+            )
+        busy = self.busy_note()
+        return Refusal(
+            f"INT8 is {self.speedup:.2f}× FP32 here{bar}; deploy fp32 (or pass --allow-slower){drift}{busy}",
+            {"refused_for": "speed", "speed": self.to_dict()},
         )
+
+    def int8_sliver(self) -> bool:
+        """INT8 runs under LOW_INT8_SHARE of the multiply-adds: no machine, busy or idle, makes it faster."""
+        return self.int8_mac_share is not None and self.int8_mac_share < LOW_INT8_SHARE
+
+    def sliver_reason(self) -> str:
+        """E.g. "only 0.03 % of multiply-adds are INT8 (LSTM ×3 stays FP32: ONNX Runtime has no INT8 LSTM kernel in
+        static Q/DQ)"."""
+        share = f"only {100 * (self.int8_mac_share or 0.0):.2g} % of multiply-adds are INT8"
+        kept = list(self.fp32_compute)[:3]
+        if not kept:
+            return share
+        names = ", ".join(f"{op} ×{self.fp32_compute[op]}" for op in kept)
+        why = "; ".join(NO_STATIC_INT8[op] for op in kept if op in NO_STATIC_INT8)
+        return f"{share} ({names} {'stays' if len(kept) == 1 else 'stay'} FP32{': ' + why if why else ''})"
 
     def busy_note(self) -> str:
         """E.g. "; timed on a busy machine (other processes used 80% of the cores): time again when idle"."""
@@ -170,7 +202,7 @@ def compare_speed(fp32: Path, int8: Path, batch: dict[str, np.ndarray], settings
     quiet = [block for block in blocks if block.quiet]
     used = quiet if len(quiet) >= 2 else blocks
     shares = [b.others_share for b in used if b.others_share is not None]
-    return SpeedRecord(
+    record = SpeedRecord(
         fp32_ms=statistics.median(b.fp32_ms for b in used),
         int8_ms=statistics.median(b.int8_ms for b in used),
         speedup=statistics.median(b.ratio for b in used),
@@ -183,6 +215,19 @@ def compare_speed(fp32: Path, int8: Path, batch: dict[str, np.ndarray], settings
         others_share=round(statistics.median(shares), 3) if shares else None,
         busy_rounds_dropped=len(blocks) - len(used),
     )
+    if record.holds:
+        return record
+    share, kept = _compute_share(fp32, int8, batch)
+    return replace(record, int8_mac_share=share, fp32_compute=kept)
+
+
+def _compute_share(fp32: Path, int8: Path, batch: dict[str, np.ndarray]) -> tuple[float | None, dict[str, int]]:
+    """What INT8 covers of a model timed slower (`int8_compute_share`); (None, {}) where the graph cannot say (the
+    refusal then keeps its general line: the figures are for its wording, never a reason to fail)."""
+    try:
+        return int8_compute_share(fp32, int8, batch)
+    except Exception:  # any graph ONNX Runtime or shape reading balks at: the general line stays
+        return None, {}
 
 
 @dataclass(frozen=True)

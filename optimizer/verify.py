@@ -11,8 +11,8 @@ of `batch_size`, the same rows shuffled, and each row alone — and the worst on
 Triton's dynamic batcher forms whichever batches the traffic brings. The check that a model depends
 on its neighbours: the first rows alone against the same rows in their batch.
 
-The first output's top-1 agreement, accuracies and absolute differences stay at the top of the record
-for readers of its earlier form.
+The first output's absolute differences, and its top-1 agreement and accuracies where its kind has classes,
+stay at the top of the record for readers of its earlier form.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from optimizer.drift import measure_drift
-from optimizer.drift_budget import DriftBudget, Violation
+from optimizer.drift_budget import CHECKS, DriftBudget, Refusal, Violation
 from optimizer.drift_evidence import evidence_shortfall, neighbour_notes, thin_evidence
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from optimizer.output_kinds import infer_output_kinds
@@ -39,6 +39,7 @@ from quantserve.runner import run_batches
 PROBE_ROWS = 8  # rows run alone to learn whether a model's answers depend on their batch neighbours
 VERIFY_BATCH = 32  # rows a verification run holds: INT8 kernels' results differ slightly by batch size
 VERIFY_MEMORY_BYTES = 1 << 30  # activations one verification run may hold (estimated from shape inference)
+MORE_NAMED = 3  # violations past the first a refusal line names
 MIN_VERIFY_BATCH = 4  # fewest rows a run holds however large they are: batch neighbours must still meet
 
 
@@ -92,7 +93,7 @@ class VerifyAgainstReference:
         first = next(iter(expected))
         record = {
             "data": self.data_source,
-            **first_output_summary(expected[first], got[first], labels),
+            **first_output_summary(expected[first], got[first], report.outputs[first]),
             "budget": self.budget.to_dict(),
             **report.to_dict(),
         }
@@ -139,43 +140,53 @@ def batch_compositions(path: Path, data: TensorData, batch_size: int) -> list[tu
         ]
 
 
-def first_output_summary(expected: np.ndarray, got: np.ndarray, labels: np.ndarray | None) -> dict[str, Any]:
-    """The record's earlier form, for the first output: samples, abs differences, top-1 agreement, accuracies."""
+def first_output_summary(expected: np.ndarray, got: np.ndarray, measured: Mapping[str, Any]) -> dict[str, Any]:
+    """The record's earlier form, for the first output: samples, abs differences, and the top-1 agreement and
+    accuracies its kind was measured by (`measured`, its record in `optimizer.drift_metrics`): None where its kind
+    has no classes. Read off any 2-D output, a speaker embedding's argmax against its 40 speaker ids stood here as
+    "accuracy 0.0075" and "top-1 agreement 0.90" beside a 0.99 budget that judged its cosine and held."""
     mean_abs, max_abs = metrics.abs_difference(expected, got) if expected.size else (0.0, 0.0)
-    record: dict[str, Any] = {
+    return {
         "samples": int(expected.shape[0]),
         "max_abs_diff": max_abs,
         "mean_abs_diff": mean_abs,
-        "top1_agreement": None,
-        "accuracy": None,
-        "fp32_accuracy": None,
+        **{key: measured.get(key) for key in ("top1_agreement", "accuracy", "fp32_accuracy")},
     }
-    if expected.ndim == 2 and expected.shape[1] > 1:
-        ref_top1, new_top1 = expected.argmax(axis=1), got.argmax(axis=1)
-        record["top1_agreement"] = float(np.mean(ref_top1 == new_top1))
-        if labels is not None and labels.ndim == 1:
-            record["accuracy"] = float(np.mean(new_top1 == labels))
-            record["fp32_accuracy"] = float(np.mean(ref_top1 == labels))
-    return record
 
 
 def _with_kind(violation: Mapping[str, Any], kinds: Mapping[str, str]) -> str:
     """A recorded violation's line (`Violation.to_dict`) with its output's kind named: how it was judged, which
     --output-kind changes."""
-    names = ("output", "metric", "value", "budget", "higher_is_better", "scope", "hint")
+    names = ("output", "metric", "value", "budget", "higher_is_better", "scope", "hint", "where")
     fields = {name: violation[name] for name in names if name in violation}
     kind = kinds.get(fields["output"], "") if fields["scope"] == "output" else ""
     return Violation(**fields).line(kind)
 
 
+def _others(violations: list[Mapping[str, Any]]) -> str:
+    """E.g. " (and 1 more: output 'feature' worst cosine 0.4123)": the violations past the first, named (at most
+    MORE_NAMED; "(and 1 more)" left the user to rerun with --keep-failing to learn what else missed)."""
+    if not violations:
+        return ""
+    words = {metric: check[0] for metric, check in CHECKS.items()}
+    named = [
+        f"{v.get('scope', 'output')} '{v['output']}' {words.get(v['metric'], v['metric'])} {v['value']:.4g}"
+        for v in violations[:MORE_NAMED]
+    ]
+    rest = f", and {len(violations) - MORE_NAMED} others" if len(violations) > MORE_NAMED else ""
+    return f" (and {len(violations)} more: {', '.join(named)}{rest})"
+
+
 def drift_refusal(record: Mapping[str, Any], precision: str = "int8") -> str:
-    """The one line `optimize` exits with when the budget is missed: the first violation, and how many more.
+    """The one line `optimize` exits with when the budget is missed: the first violation, the others named; the
+    record rides with it (`Refusal`) for `optimize --json`.
 
     A build that is not INT8 (an FP32 one of an already-quantized file) misses it only where a row's answer
     moves with the rows batched beside it: the line says so rather than blaming INT8."""
     kinds = {name: output.get("kind", "") for name, output in record.get("outputs", {}).items()}
-    lines = [_with_kind(violation, kinds) for violation in record.get("violations", [])]
-    more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
+    violations = list(record.get("violations", []))
+    lines = [_with_kind(violation, kinds) for violation in violations]
+    more = _others(violations[1:])
     first = lines[0] if lines else "no violation recorded"
     where = f" with {record['judged_at']}" if "judged_at" in record else ""
     subject, cause = "INT8", ""
@@ -186,7 +197,8 @@ def drift_refusal(record: Mapping[str, Any], precision: str = "int8") -> str:
                 "; a row's answer depends on the rows batched with it (dynamic quantization takes one scale per "
                 "batch), so Triton's dynamic batching would change it"
             )
-    return (
+    return Refusal(
         f"{subject} misses the drift budget{where}: {first}{more}{cause}; nothing written "
-        "(pass --keep-failing to ship anyway)"
+        "(pass --keep-failing to ship anyway)",
+        {"refused_for": "drift", "violations": violations, "verification": dict(record)},
     )

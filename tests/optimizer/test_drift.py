@@ -420,7 +420,7 @@ def test_a_shifted_or_rescaled_map_is_refused_though_its_correlation_is_one() ->
         assert record["channel_correlation_worst"] == pytest.approx(1.0)
         assert record["channel_error_worst"] == pytest.approx(error, rel=0.05)
         assert [(v.metric, v.higher_is_better) for v in report.violations] == [("channel_error_worst", False)]
-        assert report.violations[0].line().startswith("output 'd': worst channel error (RMS / FP32 std) 0.")
+        assert report.violations[0].line().startswith("output 'd': worst channel error (RMS / FP32 std) (axis ")
     noisy = reference + 0.1 * RNG.normal(size=reference.shape).astype(np.float32)
     assert measure_drift({"d": reference}, {"d": noisy}, {"d": "dense"}, budget).holds
     constant = np.ones((8, 2, 4), np.float32)  # nothing varies: no channel error to judge

@@ -15,9 +15,12 @@ from quantserve.data import TensorData, load_npz
 
 
 def test_first_output_summary_math() -> None:
+    from optimizer.drift_metrics import output_metrics
+
     expected = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.2, 0.1]])
     got = np.array([[0.9, 0.0], [0.0, 1.0], [0.0, 1.0], [0.2, 0.1]])
-    record = first_output_summary(expected, got, np.array([0, 1, 1, 0]))
+    measured = output_metrics("classification", expected, got, np.array([0, 1, 1, 0]))
+    record = first_output_summary(expected, got, measured)
     assert record["top1_agreement"] == 0.75
     assert record["max_abs_diff"] == 1.0
     assert np.isclose(record["mean_abs_diff"], (0.1 + 1.0 + 1.0) / 8)
@@ -27,7 +30,9 @@ def test_first_output_summary_math() -> None:
 
 
 def test_no_labels_no_accuracy() -> None:
-    record = first_output_summary(np.eye(3), np.eye(3), None)
+    from optimizer.drift_metrics import output_metrics
+
+    record = first_output_summary(np.eye(3), np.eye(3), output_metrics("classification", np.eye(3), np.eye(3)))
     assert record["top1_agreement"] == 1.0
     assert record["accuracy"] is None and record["fp32_accuracy"] is None
 
@@ -85,7 +90,8 @@ def test_every_output_is_verified_and_the_second_can_fail(tmp_path: Path) -> Non
     assert record["holds"] is False and record["max_abs_diff"] == 0.0  # the old first-output record saw nothing
     assert drift_refusal(record) == (
         "INT8 misses the drift budget: output 'scores' (dense): worst channel correlation 0 < budget 0.98 "
-        "(and 1 more); nothing written (pass --keep-failing to ship anyway)"
+        "(and 1 more: output 'scores' worst channel error (RMS / FP32 std) 2.143); nothing written (pass "
+        "--keep-failing to ship anyway)"
     )
 
 

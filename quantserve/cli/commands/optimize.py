@@ -24,7 +24,8 @@ def register(subparsers: Any) -> None:
         "optimize",
         help="export, fuse, calibrate INT8, build for a target, verify drift against FP32 and time both",
         description="Turn MODEL (.onnx, .pt2 or package.module:factory) into a deployable, verified build. "
-        "INT8 that misses the drift budget or runs slower than FP32 is refused (exit 1, nothing written).",
+        "INT8 that misses the drift budget, or runs under --min-speedup × FP32's speed (1.1 by default), is "
+        "refused (exit 1, nothing written).",
     )
     parser.add_argument(
         "model", metavar="MODEL", help=".onnx file, torch.export .pt2 program, or package.module:factory"
@@ -74,7 +75,8 @@ def register(subparsers: Any) -> None:
     budget.add_argument(
         "--metric",
         help="package.module:function(outputs, labels) -> score, compared FP32 vs INT8 (labels: the data's "
-        "'labels' array; float ones are read by the metric alone)",
+        "'labels' array; integer ones also score classification outputs' accuracy, float ones and those of other "
+        "outputs are read by the metric alone)",
     )
     budget.add_argument(
         "--keep-failing", "--no-budget", action="store_true", help="ship INT8 beyond the budget, the failure recorded"
@@ -85,9 +87,16 @@ def register(subparsers: Any) -> None:
         help="judge agreement rates on held-out rows too few to show their budget (0.99 needs 268 rows agreeing; "
         "refused otherwise)",
     )
-    speed = parser.add_argument_group("speed (INT8 slower than FP32 here is refused: exit 1, nothing written)")
+    speed = parser.add_argument_group(
+        "speed (INT8 timed here at under --min-speedup × FP32's speed is refused: exit 1, nothing written)"
+    )
     speed.add_argument(
-        "--min-speedup", type=float, default=SpeedSettings().min_speedup, help="INT8 must run this many × FP32's speed"
+        "--min-speedup",
+        type=float,
+        default=SpeedSettings().min_speedup,
+        metavar="X",
+        help="INT8 must run at least X × FP32's speed, timed on this machine: a gain within timing noise is no gain "
+        "(default %(default)g)",
     )
     speed.add_argument("--allow-slower", action="store_true", help="ship a slower INT8 anyway, the speedup recorded")
     speed.add_argument(
@@ -115,6 +124,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from optimizer.drift_budget import BudgetExceeded
     from optimizer.drift_evidence import thin_evidence_line
     from optimizer.pipeline import optimize
     from quantserve.cli.library_log import quiet_onnxruntime
@@ -123,11 +133,17 @@ def run(args: argparse.Namespace) -> int:
     options = build_options(args)  # every user error in the flags fails here, before any work
     quiet_onnxruntime()
     heartbeat = Heartbeat("optimize") if wants_heartbeat(args) else None
-    with StageProgress("optimize", planned_stages(options), is_quiet(args), heartbeat=heartbeat) as progress:
-        artifact = optimize(dataclasses.replace(options, on_stage=progress, on_progress=progress.on_progress))
+    try:
+        with StageProgress("optimize", planned_stages(options), is_quiet(args), heartbeat=heartbeat) as progress:
+            artifact = optimize(dataclasses.replace(options, on_stage=progress, on_progress=progress.on_progress))
+    except BudgetExceeded as refusal:
+        refused = with_method_hint(refusal, options)
+        if args.json:  # one document on stdout for a refusal too; the line on stderr and exit 1 stay
+            print_json(refusal_document(refused, args))
+        raise refused from None
     verification = artifact.manifest.verification or {}
-    speed = verification.get("speed") or {}
-    notes = [busy_note(speed)] if speed.get("busy") else []
+    notes = speed_notes(verification.get("speed") or {})
+    notes += [note for note in map(search_overrun_note, artifact.manifest.stages) if note]  # past --max-search-s
     # the served model's inputs differ from the file's: an input with a default was folded in as that constant
     notes += [stage["inputs_folded"]["note"] for stage in artifact.manifest.stages if stage.get("inputs_folded")]
     notes += [note for stage in artifact.manifest.stages for note in (stage.get("sizes_fixed") or {}).get("notes", [])]
@@ -152,6 +168,52 @@ def busy_note(speed: dict[str, Any]) -> str:
         f"INT8 was timed at {speed['speedup']:.2f}× FP32 while other processes took {speed['others_share']:.0%} "
         "of the cores: that figure is uncertain; time again when the machine is idle"
     )
+
+
+def speed_notes(speed: dict[str, Any]) -> list[str]:
+    """The shipped speed figure's caveat: where INT8 covers a sliver of the multiply-adds (`--allow-slower`), that
+    it cannot be faster, whatever the machine's load; else, timed on a busy machine, that the figure is uncertain."""
+    from optimizer.speed import SpeedRecord
+
+    names = [field.name for field in dataclasses.fields(SpeedRecord)]
+    if speed.get("int8_mac_share") is not None:
+        record = SpeedRecord(**{name: speed[name] for name in names if name in speed})
+        if record.int8_sliver():
+            return [f"INT8 was timed at {record.speedup:.2f}× FP32: {record.sliver_reason()}; it cannot be faster here"]
+    return [busy_note(speed)] if speed.get("busy") else []
+
+
+def search_overrun_note(stage: dict[str, Any]) -> str:
+    """The INT8 search's note where it ended past --max-search-s ("" where it did not)."""
+    from optimizer.search_budget import overrun_note
+
+    return overrun_note(stage["time_budget"]) if stage.get("time_budget") else ""
+
+
+def with_method_hint(refusal: Any, options: Any) -> Any:
+    """A drift refusal of a model calibrated with minmax, with the calibration methods that clip outliers named:
+    one activation outlier stretches a minmax scale over every other value (a re-ID embedder refused at cosine
+    0.68 under minmax). Any other refusal as it was."""
+    from optimizer.drift_budget import BudgetExceeded
+
+    if refusal.record.get("refused_for") != "drift" or options.precision != "int8" or options.method != "minmax":
+        return refusal
+    hint = "; calibrated with --method minmax: --method percentile or --method entropy clips outliers and may hold it"
+    return BudgetExceeded(f"{refusal}{hint}", refusal.record)
+
+
+def refusal_document(refusal: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """`optimize --json` where the build is refused: the verdict, the one line, the exit code and what the refusal
+    rests on (`BudgetExceeded.record`: the violations and verification, the speed figures, the candidates tried)."""
+    return {
+        "verdict": "refused",
+        "reason": str(refusal),
+        "exit_code": refusal.exit_code,
+        "model": args.model,
+        "precision": args.precision,
+        "target": args.target,
+        **refusal.record,
+    }
 
 
 def planned_stages(options: Any) -> list[str]:
