@@ -20,7 +20,6 @@ import itertools
 import random
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import gevent
@@ -36,28 +35,22 @@ from locust.runners import MasterRunner
 from tritonclient.utils import np_to_triton_dtype
 
 from loadtest.arrival_trace import ArrivalTrace, read_trace
+from loadtest.grpc_channel import channel_args, client_tls, read_batches_requests
 from loadtest.load_pattern import ARRIVALS
 from loadtest.recording import record_unanswered, record_unsent
 from loadtest.request_data import trim_padding
 from quantserve.data import TensorData, as_sent, load_npz
+from serving.response_rows import batches_requests, row_mismatch
 
 REQUEST_TYPE = "grpc"
 # A closed-loop user whose request failed waits this long before the next, so an outage (server
 # restarting, connection refused) is counted without spinning the load generator's CPU.
 FAILURE_PAUSE_S = 0.05
 
-# gRPC's reconnect backoff (1 s, growing to 120 s) kept users failing with a cached "Connection refused" for up to
-# ~4 s after a restarted tritonserver listened again, so an outage measured longer than it was (9.0 s vs 5.7 s).
-# Pitfall: grpc.min_reconnect_backoff_ms is also gRPC core's minimum connect timeout (20 s): at 100 ms, a connection
-# to a hung or busy server failed after 100 ms without its HTTP/2 SETTINGS frame instead of waiting, so it stays.
-RECONNECT_BACKOFF_ARGS: tuple[tuple[str, int], ...] = (
-    ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.max_reconnect_backoff_ms", 250),
-)
-
 _thread_pool: ThreadPool | None = None
 _feeds_cache: dict[tuple[str, int], list[Any]] = {}
 _traces: dict[tuple[str, float, float], ArrivalTrace] = {}
+_batched: dict[str, bool] = {}  # model → whether it has a batch axis (its answers' rows are checked), read once
 
 
 def blocking_call_pool(extra_threads: int = 0) -> ThreadPool:
@@ -99,6 +92,11 @@ def preload_requests(environment: Environment, **_: Any) -> None:
     if options is None or isinstance(environment.runner, MasterRunner):
         return
     trace = replayed_trace(options)
+    model, url = options.triton_model, options.triton_url or _TritonClientMixin.url
+    if model and model not in _batched:  # asked here, not in the first request's time; None: left to that request
+        batched = gevent.get_hub().threadpool.apply(read_batches_requests, (url, model, client_tls(options)))
+        if batched is not None:
+            _batched[model] = batched
     if options.triton_data:
         request_inputs(options.triton_data, options.request_batch or 1)
         for samples in () if trace is None or trace.sizes is None else np.unique(trace.sizes):
@@ -128,26 +126,6 @@ def _to_infer_inputs(batch: dict[str, np.ndarray]) -> list[Any]:
     return inputs
 
 
-def _response_bytes(result: Any) -> int:
-    response = result.get_response()
-    return sum(len(raw) for raw in response.raw_output_contents)
-
-
-def channel_args() -> list[tuple[str, Any]]:
-    """tritonclient's own channel options (given `channel_args` it drops them: message size and keepalive) plus a
-    short reconnect backoff, so a request after a server restart reaches it within a quarter second."""
-    keepalive = grpcclient.KeepAliveOptions()
-    return [
-        ("grpc.max_send_message_length", grpcclient.MAX_GRPC_MESSAGE_SIZE),
-        ("grpc.max_receive_message_length", grpcclient.MAX_GRPC_MESSAGE_SIZE),
-        ("grpc.keepalive_time_ms", keepalive.keepalive_time_ms),
-        ("grpc.keepalive_timeout_ms", keepalive.keepalive_timeout_ms),
-        ("grpc.keepalive_permit_without_calls", keepalive.keepalive_permit_without_calls),
-        ("grpc.http2.max_pings_without_data", keepalive.http2_max_pings_without_data),
-        *RECONNECT_BACKOFF_ARGS,
-    ]
-
-
 class _TritonClientMixin:
     """Settings from Locust's parsed options, prebuilt requests, and the blocking gRPC call."""
 
@@ -165,7 +143,7 @@ class _TritonClientMixin:
             self.model = options.triton_model or self.model
             self.data = options.triton_data or self.data
             self.request_batch = options.request_batch or self.request_batch
-            self.tls = _client_tls(options)
+            self.tls = client_tls(options)
         if not self.model or not self.data:
             raise ValueError("set --triton-model and --triton-data (or QUANTSERVE_MODEL / QUANTSERVE_DATA)")
         self.requests = request_inputs(self.data, self.request_batch)
@@ -176,9 +154,19 @@ class _TritonClientMixin:
         return grpcclient.InferenceServerClient(self.url, channel_args=channel_args(), **tls_kwargs)
 
     def _infer_blocking(self, client: Any, inputs: list[Any]) -> int:
-        """Runs in an OS thread: one gRPC round trip, returns the response size in bytes."""
+        """Runs in an OS thread: one gRPC round trip, returns the response size in bytes. An answer without one row
+        per row sent fails (read from the response's shapes, no tensor decoded)."""
         result = client.infer(self.model, inputs, client_timeout=self.timeout_s)
-        return _response_bytes(result)
+        response = result.get_response()
+        if self.model not in _batched:  # the server did not say before the window
+            config = client.get_model_config(self.model, as_json=True, client_timeout=self.timeout_s)["config"]
+            _batched[self.model] = batches_requests(config)
+        if _batched[self.model]:
+            outputs = ((output.name, output.shape) for output in response.outputs)
+            problem = row_mismatch(self.model, int(inputs[0].shape()[0]), outputs)
+            if problem is not None:
+                raise TritonRequestFailed(problem)
+        return sum(len(raw) for raw in response.raw_output_contents)
 
     def _fire(
         self,
@@ -221,16 +209,6 @@ def readable_failure(exc: BaseException) -> BaseException:
     if callable(status) and callable(message):
         return TritonRequestFailed(f"[{status()}] {message()}")
     return exc
-
-
-def _client_tls(options: Any) -> Any:
-    """TLS from the Locust options (`--triton-tls-ca`, `--triton-tls-cert`, `--triton-tls-key`), else None."""
-    from serving.tls import ClientTls
-
-    given = [getattr(options, name, "") or None for name in ("triton_tls_ca", "triton_tls_cert", "triton_tls_key")]
-    if any(given):
-        return ClientTls.from_args(*(Path(v) if v else None for v in given))
-    return ClientTls.from_env()
 
 
 class TritonGrpcUser(_TritonClientMixin, User):

@@ -71,13 +71,7 @@ def load_npz(path: Path | str, inputs: Sequence[TensorSpec] | None = None, *, fl
     `float_truth` (a --metric is given): float `labels` are kept as `truth`, for the metric alone.
     """
     path = Path(path)
-    if not path.is_file():
-        raise QuantserveError(f"{path}: data file not found")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise QuantserveError(f"{path}: not a readable .npz file ({exc})") from exc
+    arrays = _read_arrays(path, inputs)
     labels = arrays.pop(LABELS, None)
     if labels is not None and labels.dtype == np.bool_:  # a binary task's True/False: class ids 1/0
         labels = labels.astype(np.int64)
@@ -95,6 +89,26 @@ def load_npz(path: Path | str, inputs: Sequence[TensorSpec] | None = None, *, fl
     if inputs is not None:
         check_against(path, data, inputs)
     return data
+
+
+def _read_arrays(path: Path, inputs: Sequence[TensorSpec] | None) -> dict[str, np.ndarray]:
+    """The named arrays of an `.npz`; a `.npy` (one array, no names) is refused in one line: it ended in numpy's
+    "'numpy.ndarray' object does not support the context manager protocol" traceback."""
+    if not path.is_file():
+        raise QuantserveError(f"{path}: data file not found")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.ndarray):
+            names = [spec.name for spec in inputs] if inputs else ["<input name>"]
+            example = f"{names[0]}=array" if len(names) == 1 else ", ".join(f"{n}={n}_array" for n in names)
+            raise QuantserveError(
+                f"{path} holds one array, not named inputs: save an .npz named by the input, e.g. "
+                f"np.savez('{path.with_suffix('.npz')}', {example})"
+            )
+        with loaded as npz:
+            return {name: npz[name] for name in npz.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise QuantserveError(f"{path}: not a readable .npz file ({exc})") from exc
 
 
 def _check_batch_dims(path: Path, data: TensorData) -> None:

@@ -19,7 +19,9 @@ from quantserve.artifact import Dim, TensorSpec
 from quantserve.data import as_sent
 from quantserve.errors import InternalError, QuantserveError
 from quantserve.runner import Runner, concat_outputs
+from serving.endpoints import grpc_address_problem, http_port_problem
 from serving.model_config import recorded_precision
+from serving.response_rows import row_mismatch
 from serving.tls import HANDSHAKE_TIMEOUT_S, ClientTls, tls_problem
 
 # Triton's wire datatypes and numpy's names for them.
@@ -97,6 +99,9 @@ class TritonGrpcClient:
     def __init__(
         self, url: str, timeout_s: float = 30.0, tls: ClientTls | None = None, retry: RetryPolicy | None = None
     ) -> None:
+        problem = grpc_address_problem(url)
+        if problem is not None:
+            raise QuantserveError(problem)
         self.url = url
         self.timeout_s = timeout_s
         self.tls = tls if tls is not None else ClientTls.from_env()
@@ -121,11 +126,16 @@ class TritonGrpcClient:
             raise QuantserveError(f"{self.url}: {what} failed: {exc}") from exc
 
     def is_server_live(self) -> bool:
-        """Whether the server answers; a TLS mismatch no retry mends (an unknown CA, an expired certificate, a
-        missing client certificate) raises the one line that names it instead."""
+        """Whether the server answers; what no retry mends raises the one line that names it instead: Triton's HTTP
+        or metrics port given for its gRPC one, a TLS mismatch (an unknown CA, an expired certificate, a missing
+        client certificate)."""
         try:
             return bool(self._client.is_server_live(client_timeout=self.timeout_s))
         except _server_error() as exc:
+            if str(getattr(exc, "status", lambda: None)()) == "StatusCode.UNAVAILABLE":
+                http = http_port_problem(self.url, timeout_s=min(self.timeout_s, HANDSHAKE_TIMEOUT_S))
+                if http is not None:
+                    raise QuantserveError(http) from None
             cause = self._tls_cause(exc)
             if cause is not None:
                 raise QuantserveError(f"{self.url}: {cause}") from None
@@ -341,7 +351,7 @@ class TritonRunner(Runner):
                 self.version = max(ready, key=int, default="")
             self._inputs, self._outputs = self._client.model_metadata(self.model)
             config = self._client.model_config(self.model)
-            self._max_batch = int(config.get("max_batch_size", 0))
+            self._max_batch = int(config.get("max_batch_size", 0) or 0)
             self.precision = recorded_precision(config)
             self._reshaped = _reshaped_tensors(config)
         except BaseException:
@@ -356,14 +366,11 @@ class TritonRunner(Runner):
         feeds = {k: self._as_shape(k, v, served=True) for k, v in feeds.items()}
         try:
             if self._max_batch <= 0 or n <= self._max_batch:
-                results = self._client.infer(self.model, feeds, version=self.version)
+                results = self._request(feeds)
             else:
-                client, step = self._client, self._max_batch
+                step = self._max_batch
                 results = concat_outputs(
-                    [
-                        client.infer(self.model, {k: v[i : i + step] for k, v in feeds.items()}, version=self.version)
-                        for i in range(0, n, step)
-                    ]
+                    [self._request({k: v[i : i + step] for k, v in feeds.items()}) for i in range(0, n, step)]
                 )
         except QuantserveError as exc:
             if self.pin_version and self.version and not self._client.is_model_ready(self.model, self.version):
@@ -374,6 +381,20 @@ class TritonRunner(Runner):
                 ) from exc
             raise
         return {k: self._as_shape(k, v, served=False) for k, v in results.items()}
+
+    def _request(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """One request, its answer checked to hold one row per row sent in every output (a batching model)."""
+        if self._client is None:
+            raise InternalError("gRPC client used before activate()")
+        results = self._client.infer(self.model, feeds, version=self.version)
+        if self._max_batch > 0:
+            sent = int(next(iter(feeds.values())).shape[0]) if feeds else 0
+            problem = row_mismatch(self.model, sent, ((name, value.shape) for name, value in results.items()))
+            if problem is not None:
+                raise QuantserveError(
+                    f"{self.url}: {problem}; a model with max_batch_size {self._max_batch} answers one row per row sent"
+                )
+        return results
 
     def _as_shape(self, name: str, array: np.ndarray, served: bool) -> np.ndarray:
         """A reshaped tensor (config `reshape`) as the server takes it (`served`) or as the model has it."""

@@ -10,6 +10,7 @@ source is the default layout (gRPC 8001 → metrics 8002 on the same host), prob
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import urllib.error
@@ -188,3 +189,65 @@ def metrics_hint(grpc_url: str) -> str:
         f"server-side columns (avg batch, queue) are '–': no Triton metrics endpoint found for {grpc_url} "
         "(none recorded by `quantserve serve`, default port not answering); pass --metrics-url HOST:PORT"
     )
+
+
+def recorded_port(url: str) -> tuple[ServedEndpoints, str] | None:
+    """The live server recorded with `host:port` as one of its ports, and which ("gRPC", "HTTP", "metrics")."""
+    parts = _split(url)
+    if parts is None:
+        return None
+    for path in sorted(runtime_dir().glob(f"{RECORD_PREFIX}*.json")):
+        endpoints = _read_record(path)
+        if endpoints is None or not _same_host(endpoints.host, parts[0]) or not _alive(endpoints.pid):
+            continue
+        ports = {endpoints.grpc_port: "gRPC", endpoints.http_port: "HTTP", endpoints.metrics_port: "metrics"}
+        if parts[1] in ports:
+            return endpoints, ports[parts[1]]
+    return None
+
+
+def _grpc_port_advice(host: str, recorded: tuple[ServedEndpoints, str] | None) -> str:
+    if recorded is None:
+        return "pass Triton's gRPC port as --url host:port (8001 by default; `quantserve serve` prints it)"
+    return f"its gRPC port is {host}:{recorded[0].grpc_port}: pass --url {host}:{recorded[0].grpc_port}"
+
+
+def grpc_address_problem(url: str) -> str | None:
+    """Why `url` is no gRPC address, at once: a scheme (`http://host:port` waited 12 s, then said no server
+    answered); None for `host:port`."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return None
+    address = rest.split("/", 1)[0]
+    host = address.rpartition(":")[0] or address
+    return (
+        f"{url}: a gRPC address is host:port, with no {scheme}:// (that is for Triton's HTTP API); "
+        f"{_grpc_port_advice(host, recorded_port(address))}"
+    )
+
+
+def http_answer(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> str | None:
+    """What speaks HTTP/1 at `host:port`: "metrics" (Triton's Prometheus counters), "HTTP" (any other answer, an
+    error status included), or None (nothing answers HTTP: refused, silent, or another protocol)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(f"http://{url}/metrics", timeout=timeout_s) as response:
+            return "metrics" if b"nv_inference" in response.read(1 << 16) else "HTTP"
+    except urllib.error.HTTPError:
+        return "HTTP"
+    except (OSError, ValueError, http.client.HTTPException):
+        return None
+
+
+def http_port_problem(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> str | None:
+    """One line when the `host:port` given as a gRPC URL answers HTTP instead (Triton's HTTP or metrics port; it
+    waited 12 s, then said no server answered), naming the gRPC port where `quantserve serve` recorded it."""
+    kind = http_answer(url, timeout_s)
+    if kind is None:
+        return None
+    recorded = recorded_port(url)
+    if recorded is not None and recorded[1] == "gRPC":  # a recorded gRPC port speaking HTTP: the record is stale
+        recorded = None
+    kind = recorded[1] if recorded is not None else kind
+    host = url.rpartition(":")[0]
+    return f"{url} answers HTTP (Triton's {kind} port), not gRPC; {_grpc_port_advice(host, recorded)}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +42,17 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch_size < 0:
         raise QuantserveError(f"--batch-size must be ≥ 0, got {args.batch_size}")
-    out = outputs_path(args.out) if args.out else None  # before any request
+    out = outputs_path(args.out, args.data) if args.out else None  # before any request
     runner = TritonRunner(args.url, args.model, timeout_s=args.timeout, tls=client_tls(args))
     with runner:
         data = load_npz(args.data, runner.input_specs())
         batch_size = args.batch_size or runner.max_batch_size or len(data)
+        if 0 < runner.max_batch_size < batch_size:
+            print(
+                f"quantserve: note: --batch-size {batch_size} is more than model '{args.model}' takes (max_batch_size "
+                f"{runner.max_batch_size}): sent as requests of at most {runner.max_batch_size} samples",
+                file=sys.stderr,
+            )
         outputs = run_batches(runner, data.batches(batch_size))
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -59,13 +66,30 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def outputs_path(out: Path) -> Path:
+def outputs_path(out: Path, data: Path) -> Path:
     """The file `np.savez` writes for `--out`: `.npz` appended unless given (it saved `out.txt` as `out.txt.npz`
-    and said `out.txt`); a folder is refused (`--out DIR` wrote `DIR.npz` beside it)."""
+    and said `out.txt`); a folder is refused (`--out DIR` wrote `DIR.npz` beside it), and so is the --data file
+    (`--out d.npz --data d.npz` replaced the inputs with the outputs)."""
     path = out if out.suffix == ".npz" or out.is_dir() else out.with_name(out.name + ".npz")
     if path.is_dir():
         raise QuantserveError(f"--out {path} is a folder; give a file name, e.g. --out {path / 'outputs.npz'}")
+    if _same_file(path, data):
+        suggestion = path.with_name(f"{path.stem}-outputs.npz")
+        raise QuantserveError(
+            f"--out {path} is the --data file: saving would overwrite the inputs; give another file, e.g. --out "
+            f"{suggestion}"
+        )
     return path
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """One file by its resolved path, or by inode where both exist (a hard link, a path through a symlinked folder)."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.exists() and b.exists() and a.samefile(b)
+    except OSError:
+        return False
 
 
 def summary_record(outputs: dict[str, np.ndarray], labels: np.ndarray | None) -> dict[str, Any]:
