@@ -125,3 +125,13 @@ def test_a_version_swap_is_no_restart() -> None:
     assert _server_restarted(7, 7, swapped, "m") is None
     reloaded = Window(0.0, 10.0, scrape(v1=(5000, 900)), scrape(v1=(100, 40)))
     assert "counters were lower" in (_server_restarted(None, None, reloaded, "m") or "")
+
+
+def test_answers_the_client_failed_itself_are_no_missing_counters() -> None:
+    """Triton answered all 1 000 requests; the client failed 900 of them (each answered fewer rows than sent): the
+    counters cover the window, and nothing blames a deploy."""
+    window = Window(0.0, 30.0, scrape(v1=(14, 14)), scrape(v1=(1014, 600)))
+    result = measured(client_result(1000, failed=900), window)
+    assert result.server is not None and result.server_counters_left_out is None
+    # the same counts with nothing failed by the client are a real disagreement
+    assert measured(client_result(100), window).server is None
