@@ -72,6 +72,11 @@ def quantized_nodes(fp32: onnx.ModelProto, int8: onnx.ModelProto) -> list[str]:
         if node.op_type not in COMPUTE_OPS:
             continue
         twin = by_name.get(node.name)
+        if twin is None and node.op_type == "Gemm":  # ORT's dynamic INT8 rewrites Gemm `X` as MatMul `X_MatMul`
+            twin = by_name.get(f"{node.name}_MatMul")  # still a MatMul: kept FP32 (it had counted as INT8)
+            if twin is not None and twin.op_type == "MatMul" and not dq_outputs.intersection(twin.input[1:2]):
+                continue
+            twin = None
         # INT8 when its weight (or second operand) is dequantized: an FP32 node may still read a DQ'd activation.
         if twin is None or twin.op_type != node.op_type or dq_outputs.intersection(twin.input[1:2]):
             found.append(node.name)

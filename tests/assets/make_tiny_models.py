@@ -64,10 +64,11 @@ def tiny_sequence_model() -> tuple[Any, dict[str, Any], dict[str, Any]]:
         def __init__(self) -> None:
             super().__init__()
             self.embed = nn.Embedding(50, 16)
+            self.hidden = nn.Linear(16, 16)  # a compute node INT8 can take (the head makes the graph output)
             self.head = nn.Linear(16, 4)
 
         def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-            return self.head(self.embed(input_ids).mean(dim=1))
+            return self.head(torch.relu(self.hidden(self.embed(input_ids).mean(dim=1))))
 
     torch.manual_seed(0)
     example = {"input_ids": torch.randint(0, 50, (2, 7))}

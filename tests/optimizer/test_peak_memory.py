@@ -124,7 +124,8 @@ def _slim_graphs() -> list[object]:
     return [
         o
         for o in gc.get_objects()
-        if type(o).__module__.startswith("onnxslim") and type(o).__name__ in ("Graph", "Constant", "LazyValues")
+        if str(getattr(type(o), "__module__", "")).startswith("onnxslim")  # a str: some types' is a descriptor
+        and type(o).__name__ in ("Graph", "Constant", "LazyValues")
     ]
 
 
@@ -172,3 +173,15 @@ def test_a_gemm_kept_fp32_stays_fp32_in_the_matmul_form(tmp_path: Path) -> None:
     assert nodes.get("fc0_MatMul") == "MatMul", nodes  # FP32, as asked
     assert "fc1_MatMul" not in nodes or nodes["fc1_MatMul"] != "MatMul", nodes  # the others INT8
     assert not any(name.startswith("fc0") and "Integer" in op for name, op in nodes.items()), nodes
+
+
+def test_a_model_whose_only_gemm_makes_the_output_ships_no_int8(tmp_path: Path) -> None:
+    """Its one compute node is the graph output, kept FP32: the dynamic candidate then holds a plain MatMul (renamed
+    `fc0_MatMul`), which had counted as INT8 — an all-FP32 model recorded as "INT8, 100 % of MACs" and shipped."""
+    from optimizer.sensitivity import quantized_nodes
+
+    art = _gemm_mlp(tmp_path / "fp32.onnx")
+    out = DynamicScheme().build(art, ["fc0", "fc1", "fc2"], tmp_path / "int8.onnx")
+    assert quantized_nodes(onnx.load(str(art.path)), onnx.load(str(out))) == []
+    out = DynamicScheme().build(art, ["fc2"], tmp_path / "int8-2.onnx")
+    assert quantized_nodes(onnx.load(str(art.path)), onnx.load(str(out))) == ["fc0", "fc1"]
