@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import time
 from pathlib import Path
 
 import numpy as np
@@ -75,3 +78,14 @@ def make_build_dir(directory: Path, kind: str = "dense") -> Path:
     inputs, outputs = DENSE_IO if kind == "dense" else SEQUENCE_IO
     Manifest(kind, inputs, outputs, target="embedded", files={"model": "model.onnx"}).save(directory)
     return directory
+
+
+def wait_for_line(lines: queue.Queue[str], text: str, seen: list[str], timeout_s: float = 180.0) -> None:
+    """Read a process's output lines (queued by a reader thread) into `seen` until one is `text`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(queue.Empty):
+            seen.append(lines.get(timeout=1.0))
+            if seen[-1] == text:
+                return
+    raise AssertionError(f"no line {text!r} within {timeout_s:.0f} s: {seen}")

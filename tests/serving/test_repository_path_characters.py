@@ -8,7 +8,6 @@ a user types.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import queue
 import signal
@@ -17,12 +16,12 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+from serving_models import wait_for_line
 
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from quantserve.cli import main
@@ -52,16 +51,6 @@ def test_deploy_writes_the_embedded_model_to_the_path(dense_build: Path, tmp_pat
     assert (repo / "dense" / "1" / "model.onnx").is_file() and (repo / "dense" / "1" / "model.py").is_file()
 
 
-def _wait_for(lines: queue.Queue[str], text: str, seen: list[str], timeout_s: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with contextlib.suppress(queue.Empty):
-            seen.append(lines.get(timeout=1.0))
-            if seen[-1] == text:
-                return
-    raise AssertionError(f"no line {text!r} within {timeout_s:.0f} s: {seen}")
-
-
 def _serve(repo: Path, ports: list[str], run_dir: Path) -> tuple[subprocess.Popen[str], queue.Queue[str]]:
     command = [sys.executable, "-m", "quantserve", "serve", "--repo", str(repo), "--grpc-port", ports[0]]
     command += ["--http-port", ports[1], "--metrics-port", ports[2], "--log-file", str(run_dir / "triton.log")]
@@ -89,7 +78,7 @@ def test_serve_answers_from_a_path_with_a_space_through_a_link(
     process, lines = _serve(repo, ports, tmp_path)
     try:
         seen: list[str] = []
-        _wait_for(lines, "press Ctrl-C to stop", seen)
+        wait_for_line(lines, "press Ctrl-C to stop", seen)
         (said,) = [line for line in seen if "served through" in line]
         link = Path(said.split(" served through ")[1].split(" → ")[0])
         assert said == f"model repository path has {SPACE}: served through {link} → {repo}"
@@ -98,7 +87,7 @@ def test_serve_answers_from_a_path_with_a_space_through_a_link(
         assert "tritonserver ready (pid " in seen[seen.index(said) + 1] and seen[-1] == "press Ctrl-C to stop"
         _answers_as_onnxruntime(f"127.0.0.1:{ports[0]}", dense_build)
         process.send_signal(signal.SIGTERM)
-        _wait_for(lines, "stopped", seen, timeout_s=60)
+        wait_for_line(lines, "stopped", seen, timeout_s=60)
         assert process.wait(timeout=60) == 0
         assert not link.parent.exists(), f"{link.parent} left behind"
         assert (repo / "dense" / "1" / "model.onnx").is_file()  # what the link pointed to is untouched

@@ -14,12 +14,12 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import psutil
 import pytest
+from serving_models import wait_for_line
 
 from quantserve.cli import main
 
@@ -35,16 +35,6 @@ def _lines_of(process: subprocess.Popen[str]) -> queue.Queue[str]:
 
     threading.Thread(target=read, daemon=True).start()
     return lines
-
-
-def _wait_for(lines: queue.Queue[str], text: str, seen: list[str], timeout_s: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with contextlib.suppress(queue.Empty):
-            seen.append(lines.get(timeout=1.0))
-            if seen[-1] == text:
-                return
-    raise AssertionError(f"no line {text!r} within {timeout_s:.0f} s: {seen}")
 
 
 def _still_running(processes: list[psutil.Process]) -> list[psutil.Process]:
@@ -81,14 +71,14 @@ def test_stopped_is_printed_once_tritonserver_and_its_stubs_are_gone(
     started: list[psutil.Process] = []
     try:
         lines, seen = _lines_of(process), []
-        _wait_for(lines, "press Ctrl-C to stop", seen)
+        wait_for_line(lines, "press Ctrl-C to stop", seen)
         (triton,) = [p for p in psutil.Process(process.pid).children() if p.name() == "tritonserver"]
         started = [triton, *triton.children(recursive=True)]
         assert len(started) >= 2, started  # the server and the model's Python backend stub
         scratch, record = _scratch_of(triton), run_dir / f"serve-{ports[0]}.json"
         assert scratch.is_dir() and record.is_file()
         process.send_signal(stop)
-        _wait_for(lines, "stopped", seen, timeout_s=60)
+        wait_for_line(lines, "stopped", seen, timeout_s=60)
         assert _still_running(started) == [], f"'stopped' printed while these run: {_still_running(started)}"
         assert process.wait(timeout=60) == 0
         assert any(line.startswith("stopping") for line in seen), seen  # said at once, before the wait
