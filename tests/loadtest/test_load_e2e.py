@@ -25,7 +25,8 @@ from loadtest.load_settings import LoadSettings
 from loadtest.results import LoadRun
 from quantserve.cli import main
 
-pytestmark = pytest.mark.e2e
+# serial: it judges rates, latencies, time or memory, so it runs alone after the parallel part (make test)
+pytestmark = [pytest.mark.e2e, pytest.mark.serial]
 
 
 def test_sixteen_users_keep_triton_batching(served_models, tmp_path: Path) -> None:

@@ -26,6 +26,9 @@ from loadtest.load_pattern import TraceReplay
 from loadtest.load_settings import LoadSettings
 from serving.server import TritonServer
 
+# serial: it judges rates, latencies, time or memory, so it runs alone after the parallel part (make test)
+pytestmark = pytest.mark.serial
+
 TRACE_ROWS = 1_500_000  # ~11 s a million before, row by row; still over a second now, beyond a master's 1 s wait
 TRACE_RATE = 50.0  # arrivals a second, evenly spaced
 

@@ -16,6 +16,9 @@ from loadtest.soak import latency_drift, memory_trend
 from quantserve.cli import main
 from quantserve.errors import QuantserveError
 
+# serial: it judges rates, latencies, time or memory, so it runs alone after the parallel part (make test)
+pytestmark = pytest.mark.serial
+
 
 @pytest.mark.slow
 @pytest.mark.e2e
@@ -30,6 +33,9 @@ def test_short_soak_reports_flat_memory_and_p99_drift(served_models, tmp_path: P
     assert len(soak["rss_timeline"]) >= 30 and soak["rss_start_mb"] > 0
     assert soak["rss_flat"], f"server memory grew {soak['rss_growth_mb']:.1f} MB (margin {soak['rss_margin_mb']})"
     assert soak["p99_first_ms"] > 0 and soak["p99_last_ms"] > 0
+    identity = soak["identity"]  # what a load run records, so that a soak is known for what it loaded
+    assert identity["started_at"].endswith("Z") or "+00:00" in identity["started_at"]
+    assert identity["versions"] and identity["data_sha256"] and identity["data"] == str(served_models.load_data)
 
 
 def test_memory_trend_flags_growth_beyond_the_margin() -> None:

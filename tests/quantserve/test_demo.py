@@ -14,6 +14,9 @@ from quantserve.cli import main
 from quantserve.cli.commands.demo import tune_lines
 from quantserve.cli.demo import TUNE_SLO_FACTOR, TUNED_NAME, DemoSettings, tune_served
 
+# serial: it judges rates, latencies, time or memory, so it runs alone after the parallel part (make test)
+pytestmark = pytest.mark.serial
+
 V_KEYS = {
     "accuracy",
     "top1_agreement",

@@ -347,8 +347,20 @@ def int8_build(fp32: Path, data: Path, out: Path) -> Path:
     return with_reference(build, fp32 / "model.onnx", "int8")  # tune checks both builds are one model
 
 
+def short_windows(monkeypatch: pytest.MonkeyPatch, window_s: float | None = 1.0) -> None:
+    """Tests of tune's flow, not of its statistics: no stretching to MIN_REQUESTS, and (unless `window_s` is None)
+    1 s closed-loop windows without warm-up. Each trial is two Locust runs; this cuts a quick search to about half."""
+    from quantserve.cli import tune_trials
+
+    monkeypatch.setattr(tune_trials, "MIN_REQUESTS", 1)
+    if window_s is not None:
+        monkeypatch.setattr(tune_trials, "QUICK_WARMUP_S", 0.0)
+        monkeypatch.setattr(tune_trials, "QUICK_WINDOW_S", window_s)
+
+
 @pytest.mark.e2e
 @pytest.mark.slow
+@pytest.mark.serial  # tune's choices rest on measured latencies: run alone (make test)
 def test_quick_joint_search_deploys_its_best_and_reports_it(
     tmp_path: Path, fp32_build: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -356,6 +368,7 @@ def test_quick_joint_search_deploys_its_best_and_reports_it(
     from tritonclient.grpc import model_config_pb2
 
     monkeypatch.setenv("QUANTSERVE_CACHE_DIR", str(tmp_path / "cache"))
+    short_windows(monkeypatch)
     int8 = int8_build(fp32_build, tmp_path / "load.npz", tmp_path / "build")
     out, repo = tmp_path / "out", tmp_path / "repo"
     argv = ["tune", str(int8), str(fp32_build), "--data", str(tmp_path / "load.npz"), "--slo-p99-ms", "200"]
@@ -408,11 +421,13 @@ def test_quick_joint_search_deploys_its_best_and_reports_it(
 
 @pytest.mark.e2e
 @pytest.mark.slow
+@pytest.mark.serial  # tune's choices rest on measured latencies: run alone (make test)
 def test_a_search_on_recorded_arrivals_replays_them_in_every_trial(
     tmp_path: Path, fp32_build: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`tune --trace`: each trial, the confirmation and the re-measure are open-loop replays of the trace."""
     monkeypatch.setenv("QUANTSERVE_CACHE_DIR", str(tmp_path / "cache"))
+    short_windows(monkeypatch, window_s=None)  # the trace's own 2 s window, each a whole pass of it
     trace = tmp_path / "arrivals.csv"  # 100/s with a 0.5 s burst of 300/s every 2 s: 150/s on average
     quiet, burst = np.arange(0.5, 2.0, 0.01), np.arange(0.0, 0.5, 1 / 300)
     trace.write_text("time\n" + "\n".join(f"{t:.6f}" for t in np.sort(np.concatenate([quiet, burst]))) + "\n")
@@ -438,12 +453,14 @@ def test_a_search_on_recorded_arrivals_replays_them_in_every_trial(
 
 @pytest.mark.e2e
 @pytest.mark.slow
+@pytest.mark.serial  # tune's choices rest on measured latencies: run alone (make test)
 def test_an_slo_no_configuration_meets_deploys_nothing_and_fails(
     tmp_path: Path, fp32_build: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A p99 SLO of 1 µs: every configuration misses it, so the user's repository is left as it was and tune exits 1
     with the best's p99 named; tune.json still holds every trial, with slo_met false and nothing deployed."""
     monkeypatch.setenv("QUANTSERVE_CACHE_DIR", str(tmp_path / "cache"))
+    short_windows(monkeypatch)
     out, repo = tmp_path / "out", tmp_path / "repo"
     argv = ["tune", str(fp32_build), "--data", str(tmp_path / "load.npz"), "--slo-p99-ms", "0.001", "--quick"]
     argv += ["--max-trials", "1", "--users", "4", "--repo", str(repo), "--name", "mlp", "--out", str(out)]
@@ -461,6 +478,7 @@ def test_an_slo_no_configuration_meets_deploys_nothing_and_fails(
 
 @pytest.mark.e2e
 @pytest.mark.slow
+@pytest.mark.serial  # tune's choices rest on measured latencies: run alone (make test)
 @pytest.mark.parametrize(
     ("fault", "cause"),
     [(signal.SIGKILL, "killed by SIGKILL"), (signal.SIGSTOP, "stopped answering")],

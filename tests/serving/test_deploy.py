@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from google.protobuf import text_format
 from serving_models import make_build_dir
@@ -330,3 +331,29 @@ def test_a_full_disk_names_the_model_folder_being_written(
     assert main(["deploy", str(dense_build), "--repo", str(repo), "--name", "dense"]) == 2
     assert capsys.readouterr().err == f"quantserve: error: {repo / 'dense'}: no space left on device\n"
     assert tree(repo) == before
+
+
+def test_the_source_identity_covers_a_large_references_weights_file(tmp_path: Path) -> None:
+    """Two references of one graph whose weights live in `fp32.onnx.data` differ only there: the recorded source
+    must differ too (it had hashed the graph file alone, so the verdict would have paired two different models)."""
+    import onnx
+    from onnx import numpy_helper
+    from serving_models import write_dense_onnx
+
+    from optimizer.onnx_files import save_external
+    from serving.deploy import source_identity
+
+    identities = []
+    for seed in (0, 1):
+        build = tmp_path / f"b{seed}"
+        build.mkdir()
+        write_dense_onnx(build / "dense.onnx")
+        model = onnx.load(str(build / "dense.onnx"))
+        weights = model.graph.initializer[0]
+        changed = np.random.default_rng(seed).normal(size=numpy_helper.to_array(weights).shape).astype(np.float32)
+        weights.CopyFrom(numpy_helper.from_array(changed, weights.name))
+        save_external(model, build / "fp32.onnx", "fp32.onnx.data", threshold=0)
+        identities.append(source_identity(build, Manifest("m", (), (), files={"reference": "fp32.onnx"})))
+    graphs = {(tmp_path / f"b{seed}" / "fp32.onnx").read_bytes() for seed in (0, 1)}
+    assert len(graphs) == 1  # the graph files are byte-identical: only the weights files differ
+    assert identities[0] and identities[1] and identities[0].startswith("sha256:") and identities[0] != identities[1]

@@ -58,3 +58,26 @@ def test_deploy_url_where_no_server_answers_writes_nothing(
     assert err.endswith("): nothing deployed\n") and err.count("\n") == 1, err
     assert not repo.exists()  # not even the repository folder
     assert took < LIVE_CHECK_S + 3, took
+
+
+def test_rollback_url_where_no_server_answers_changes_nothing(
+    dense_build: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], silent_port: int
+) -> None:
+    """`rollback --url` to a silent host: refused within seconds with the versions as they were (it waited on the
+    control client's 120 s timeout)."""
+    repo = tmp_path / "repo"
+    for _ in range(2):
+        assert main(["deploy", str(dense_build), "--repo", str(repo), "--name", "dense"]) == 0
+    before = sorted(p.name for p in (repo / "dense").iterdir())
+    config = (repo / "dense" / "config.pbtxt").read_text()
+    capsys.readouterr()
+    url = f"127.0.0.1:{silent_port}"
+    started = time.monotonic()
+    status = main(["rollback", "--repo", str(repo), "--name", "dense", "--url", url])
+    took = time.monotonic() - started
+    err = capsys.readouterr().err
+    assert status == 2 and err.startswith(f"quantserve: error: no Triton server answers at {url} (no answer within")
+    assert err.endswith("): nothing rolled back\n"), err
+    assert sorted(p.name for p in (repo / "dense").iterdir()) == before
+    assert (repo / "dense" / "config.pbtxt").read_text() == config
+    assert took < LIVE_CHECK_S + 3, took

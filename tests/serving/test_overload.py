@@ -19,7 +19,8 @@ from loadtest.load_pattern import OpenLoop
 from loadtest.load_settings import LoadSettings
 from serving.model_config import DynamicBatching, ModelConfig, QueuePolicy, TensorConfig, write_config
 
-pytestmark = pytest.mark.e2e
+# serial: it judges rates, latencies, time or memory, so it runs alone after the parallel part (make test)
+pytestmark = [pytest.mark.e2e, pytest.mark.serial]
 
 EXEC_S = 0.05
 QUEUE_TIMEOUT_US = 200_000
