@@ -26,6 +26,7 @@ from loadtest.load_pattern import ClosedLoop
 from loadtest.load_settings import LoadSettings, step_paths
 from loadtest.result_files import safe_name
 from loadtest.results import Interruption, LoadResult
+from loadtest.run_identity import RunIdentity, served_identity
 from quantserve.errors import QuantserveError
 from quantserve.files import write_atomic
 
@@ -54,6 +55,7 @@ class SoakResult:
     rss_timeline: list[tuple[float, float]] = field(default_factory=list)  # (seconds since start, MB)
     server_restarted: str | None = None  # the server was replaced during the soak: never flat, whatever the line
     interrupted: Interruption | None = None  # stopped by Ctrl-C or SIGTERM: judged over `duration_s`, up to then
+    identity: RunIdentity | None = None  # its start, served versions, source model and data, as a load run's
 
     def save(self, out_dir: Path) -> Path:
         path = Path(out_dir) / f"soak-{safe_name(self.model)}.json"
@@ -90,16 +92,18 @@ def run_soak(
     out_dir = Path(out_dir)
     record_dir, _ = step_paths(settings, settings.pattern, out_dir)
     with recording_files.results_folder_held(out_dir):
+        identity, precision = served_identity(settings.url, settings.model, settings.data, settings.tls)
         try:
-            with MeasuredSteps(settings.model, 1, out_dir) as measured:
+            with MeasuredSteps(settings.model, 1, out_dir, precision, identity) as measured:
                 measured.start(settings.pattern.name)
                 result = run_step(settings, settings.pattern, out_dir, server_pid)
         except RunInterrupted as stop:
             if stop.run.results:
                 with contextlib.suppress(QuantserveError):  # too short to judge: the load file holds what it measured
-                    _judge(stop.run.results[0], record_dir, out_dir, margin_mb, margin_pct, stop.run.interrupted)
+                    cut = stop.run.interrupted
+                    _judge(stop.run.results[0], record_dir, out_dir, margin_mb, margin_pct, cut, identity)
             raise
-        return _judge(result, record_dir, out_dir, margin_mb, margin_pct)
+        return _judge(result, record_dir, out_dir, margin_mb, margin_pct, identity=identity)
 
 
 def _judge(
@@ -109,12 +113,13 @@ def _judge(
     margin_mb: float,
     margin_pct: float,
     interrupted: Interruption | None = None,
+    identity: RunIdentity | None = None,
 ) -> SoakResult:
     """The soak judged over the window its Locust run recorded (in `record_dir`), saved as `soak-<model>.json`."""
     window = recording_files.read_window(record_dir)
     samples = recording_files.read_latencies(record_dir, window.start, window.end)
     soak = judge_soak(result, window.start, window.end, samples, margin_mb, margin_pct)
-    soak.interrupted = interrupted
+    soak.interrupted, soak.identity = interrupted, identity
     soak.save(out_dir)
     return soak
 

@@ -11,6 +11,7 @@ its own version out again, so none of them ever removes or overwrites another's 
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import shutil
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from optimizer.onnx_files import external_files
 from optimizer.targets import TritonLayout, get_target
 from quantserve.artifact import MANIFEST_NAME, Artifact, Manifest, TensorSpec, file_sha256
 from quantserve.errors import QuantserveError
@@ -240,10 +242,19 @@ def model_parameters(manifest: Manifest, ragged_batching: str | None) -> dict[st
 
 def source_identity(build_dir: Path, manifest: Manifest) -> str | None:
     """The source model's identity: the sha256 of the build's FP32 reference (`files.reference`, the exported and
-    fused source model, the same bytes in an INT8 and an FP32 build of one model); None where the build has none."""
+    fused source model, the same bytes in an INT8 and an FP32 build of one model); None where the build has none.
+
+    A large reference keeps its weights in a file beside it (`<file>.data`): two models of one graph and different
+    weights would share the graph file's hash, so the weights files' hashes are folded in, by name."""
     reference = manifest.files.get("reference")
     path = build_dir / reference if reference else None
-    return f"sha256:{file_sha256(path)}" if path is not None and path.is_file() else None
+    if path is None or not path.is_file():
+        return None
+    weights = [(name, file) for name, file in external_files(path).items() if file.is_file()]
+    if not weights:
+        return f"sha256:{file_sha256(path)}"
+    parts = [file_sha256(path), *(f"{name}:{file_sha256(file)}" for name, file in weights)]
+    return "sha256:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 def _has_dynamic_inner_dim(spec: TensorSpec) -> bool:

@@ -112,9 +112,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_server_answers(url: str, timeout_s: float = LIVE_CHECK_S) -> None:
+def check_server_answers(url: str, timeout_s: float = LIVE_CHECK_S, nothing: str = "nothing deployed") -> None:
     """Refuse, before anything is written, a --url where no Triton answers `/v2/health/live` within `timeout_s`: a
-    refused connection, a host that never answers, or a port that does not speak HTTP."""
+    refused connection, a host that never answers, or a port that does not speak HTTP. `nothing` ends the line
+    (what was not done: "nothing deployed", "nothing rolled back")."""
     from serving.control import ControlClient
 
     live = f"{ControlClient(url).url}/v2/health/live"
@@ -126,12 +127,12 @@ def check_server_answers(url: str, timeout_s: float = LIVE_CHECK_S) -> None:
     except (http.client.HTTPException, ValueError) as exc:  # the gRPC port given for --url
         raise QuantserveError(
             f"{url}: not a Triton HTTP endpoint ({type(exc).__name__}); --url takes the HTTP port (8000 by default), "
-            "not the gRPC one: nothing deployed"
+            f"not the gRPC one: {nothing}"
         ) from exc
     except OSError as exc:  # refused, unreachable, or no answer within the timeout
-        raise QuantserveError(f"no Triton server answers at {url} ({_why(exc, timeout_s)}): nothing deployed") from exc
+        raise QuantserveError(f"no Triton server answers at {url} ({_why(exc, timeout_s)}): {nothing}") from exc
     if status != 200:
-        raise QuantserveError(f"no Triton server answers at {url} (GET {live}: HTTP {status}): nothing deployed")
+        raise QuantserveError(f"no Triton server answers at {url} (GET {live}: HTTP {status}): {nothing}")
 
 
 def _why(exc: OSError, timeout_s: float) -> str:

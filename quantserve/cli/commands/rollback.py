@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from quantserve.cli.commands.deploy import add_live_url
+from quantserve.cli.commands.deploy import add_live_url, check_server_answers
 
 
 def register(subparsers: Any) -> None:
@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.url:  # from the version the server serves, and claimed only once it has loaded the old one
         check_serves_repository(args.url, args.repo)
+        check_server_answers(args.url, nothing="nothing rolled back")
         control = ControlClient(args.url, timeout_s=120.0)
         version = rollback_live(args.repo, args.name, control, args.to)
         print(f"live on {control.url}: '{args.name}' version {version}")
