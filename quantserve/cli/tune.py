@@ -82,6 +82,7 @@ class TuneResult:
     search_baseline: Trial | None = None
     deployed: dict[str, Any] = field(default_factory=dict)
     machine: dict[str, Any] = field(default_factory=dict)
+    stopped: str = ""  # why the search stopped before its trials were spent (`tune_reach`); "" where it did not
 
     @property
     def gain(self) -> float:
@@ -108,6 +109,7 @@ class TuneResult:
                 "pruned": sum(t.pruned for t in self.trials),
                 "failed": sum(bool(t.error) for t in self.trials),
                 "seconds": round(self.seconds, 1),
+                "stopped": self.stopped,
             },
             "settings": self.settings.to_json() if self.settings else {},
             "deployed": self.deployed,
@@ -121,6 +123,9 @@ def slo_missed(result: TuneResult) -> str:
     best, slo = result.best, result.settings.slo_p99_ms if result.settings else math.nan
     if best.error:
         return f"no configuration was measured: the best failed ({best.error})"
+    if result.stopped:
+        count = len(result.trials)
+        return f"no configuration can meet the {slo:g} ms p99 SLO: {result.stopped} (stopped after {count} trial(s))"
     within = best.goodput_rps / best.throughput_rps if best.throughput_rps > 0 else 0.0
     return (
         f"no configuration met the {slo:g} ms p99 SLO: the best ({best.config.label()}) has p99 {best.p99_ms:.1f} ms, "
@@ -244,18 +249,21 @@ def tune(
     out = Path(settings.out)
     shutil.rmtree(out / "runs", ignore_errors=True)
     with TrialServer(settings, out) as bench:
-        trials = search(settings, bench, say, on_trial)
+        trials, stopped = search(settings, bench, say, on_trial)
         chosen = best_trial(trials, traced=settings.trace is not None)
         first = next(t for t in trials if t.config == settings.baseline())
-        baseline, best = bench.confirm(first.config, chosen.config)
+        # out of reach: nothing to confirm, every configuration misses the SLO
+        baseline, best = (first, chosen) if stopped else bench.confirm(first.config, chosen.config)
     if best.error or baseline.error:  # the confirmation failed: fall back to the search's own figures
         baseline, best = first, chosen
     if best.config != baseline.config and best_trial([baseline, best], settings.trace is not None) is baseline:
         say("the search's pick did not beat the baseline when both were measured again: the baseline is deployed")
         best = baseline
     result = TuneResult(trials, best, baseline, 0.0, settings, search_best=chosen, search_baseline=first)
+    result.stopped = stopped
     result.machine = cpu_facts().to_dict()
-    say(f"confirmed back to back: baseline {describe(baseline)}; best {describe(best)}")
+    if not stopped:
+        say(f"confirmed back to back: baseline {describe(baseline)}; best {describe(best)}")
     if result.slo_met or settings.allow_slo_miss:
         result.deployed = deploy_winner(settings, best.config)
         say(f"deployed {best.config.label()} into {settings.repo} as {settings.name} v{result.deployed['version']}")
@@ -272,9 +280,12 @@ def search(
     bench: TrialServer,
     say: Callable[[str], None],
     on_trial: Callable[[Trial, int, int], None] | None,
-) -> list[Trial]:
-    """The baseline first, then TPE-suggested configurations until `search_trials` distinct ones were measured."""
+) -> tuple[list[Trial], str]:
+    """The baseline first, then TPE-suggested configurations until `search_trials` distinct ones were measured, or
+    until the SLO is out of reach of every build (`tune_reach`): the trials, and why it stopped early ("" if not)."""
     import optuna
+
+    from quantserve.cli.tune_reach import out_of_reach
 
     # ERROR: optuna logs every failed trial at WARNING with its traceback, Ctrl-C included ("Trial 1 failed …
     # KeyboardInterrupt"); a failed trial is already one line of ours
@@ -282,6 +293,7 @@ def search(
     total = settings.search_trials + 1
     trials: list[Trial] = []
     seen: dict[ServingConfig, Trial] = {}
+    stopped: list[str] = []
     study = optuna.create_study(
         direction="maximize", sampler=optuna.samplers.TPESampler(seed=SEED, n_startup_trials=STARTUP_TRIALS)
     )
@@ -299,17 +311,21 @@ def search(
         say(f"trial {len(trials)}/{total}: {config.label()}: {describe(measured)}")
         if on_trial is not None:
             on_trial(measured, len(trials), total)
+        reach = out_of_reach(settings, trials)
+        if reach:
+            say(f"stopping the search: no configuration can meet the {settings.slo_p99_ms:g} ms p99 SLO: {reach}")
+            stopped.append(reach)
         if measured.pruned:
             trial.report(measured.goodput_rps, step=1)
             raise optuna.TrialPruned()
         return measured.goodput_rps
 
     def stop_when_done(study: optuna.Study, _: optuna.trial.FrozenTrial) -> None:
-        if len(trials) >= total:
+        if len(trials) >= total or stopped:
             study.stop()
 
     study.optimize(objective, n_trials=total * 4, callbacks=[stop_when_done])
-    return trials
+    return trials, "".join(stopped[:1])
 
 
 def max_batch_choices(settings: TuneSettings) -> tuple[int, ...]:

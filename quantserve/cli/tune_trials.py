@@ -76,6 +76,7 @@ class Trial:
     window_s: float = 0.0
     error: str = ""
     send_lag_p99_ms: float | None = None  # open loop (--trace): how late requests left the client (p99)
+    fastest_ms: float = math.nan  # the fastest successful request: what no configuration serves faster
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -212,6 +213,7 @@ def trial_figures(config: ServingConfig, samples: Samples, slo_ms: float, pruned
         requests=int(samples.ok.size),
         window_s=round(samples.seconds, 3),
         send_lag_p99_ms=float(np.percentile(samples.send_lags_ms, 99)) if samples.send_lags_ms.size else None,
+        fastest_ms=float(good.min()) if good.size else math.nan,
     )
 
 
@@ -310,6 +312,7 @@ class TrialServer:
             throughput_rps=0.0,
             p50_ms=math.nan,
             p99_ms=math.nan,
+            fastest_ms=math.nan,
             pruned=False,  # failed, not pruned: its first window may have read as clearly worse only for the fault
             error=f"tritonserver {cause} during this trial (restarted)",
         )

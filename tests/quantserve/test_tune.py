@@ -332,6 +332,44 @@ def test_the_remeasure_line_holds_its_p99_against_the_slo() -> None:
     assert remeasure_line(document).endswith("p99 12.0 ms (claimed 13.0): within the 20 ms SLO")
 
 
+def _measured(precision: str, fastest_ms: float, p99_ms: float = 50.0, error: str = "") -> Trial:
+    config = make_config(precision, 0, "powers", 0, 1)
+    return Trial(config, 100.0, 10.0, p99_ms, 0, 0.0, requests=400, error=error, fastest_ms=fastest_ms)
+
+
+def test_an_slo_below_half_the_fastest_request_of_every_build_is_out_of_reach(tmp_path: Path) -> None:
+    """`tune --slo-p99-ms 0.001` measured every trial before saying nothing met it: the search stops as soon as each
+    build has been measured and the SLO is below half the fastest request any trial saw."""
+    from quantserve.cli.tune_reach import out_of_reach
+
+    one = settings_for(tmp_path, {"": tmp_path}, slo_p99_ms=1.0)
+    assert out_of_reach(one, [_measured("", fastest_ms=1.9)]) == ""  # 1 ms >= half of 1.9: a config might
+    line = out_of_reach(one, [_measured("", fastest_ms=2.5)])
+    assert line.startswith("the fastest of 400 requests took 2.50 ms, over 2x the SLO"), line
+    assert out_of_reach(one, [_measured("", fastest_ms=math.nan, error="tritonserver killed")]) == ""
+    both = settings_for(tmp_path, {"int8": tmp_path, "fp32": tmp_path}, slo_p99_ms=1.0)
+    assert out_of_reach(both, [_measured("fp32", fastest_ms=9.0)]) == ""  # the INT8 build may be faster
+    assert out_of_reach(both, [_measured("fp32", 9.0), _measured("int8", 1.5)]) == ""
+    assert out_of_reach(both, [_measured("fp32", 9.0), _measured("int8", 4.0)]).startswith("the fastest of 800")
+
+
+def test_the_slo_line_says_why_a_stopped_search_stopped(tmp_path: Path) -> None:
+    from quantserve.cli.tune import TuneResult, slo_missed
+
+    settings = settings_for(tmp_path, {"": tmp_path}, slo_p99_ms=1.0)
+    trial = _measured("", fastest_ms=3.0, p99_ms=9.0)
+    missed = TuneResult([trial], trial, trial, 1.0, settings)
+    assert slo_missed(missed) == (
+        "no configuration met the 1 ms p99 SLO: the best (no batching x1) has p99 9.0 ms, 0% of its requests within it"
+    )
+    missed.stopped = "the fastest of 400 requests took 3.00 ms, …"
+    assert slo_missed(missed) == (
+        "no configuration can meet the 1 ms p99 SLO: the fastest of 400 requests took 3.00 ms, … "
+        "(stopped after 1 trial(s))"
+    )
+    assert missed.to_json()["search"]["stopped"] == missed.stopped
+
+
 # --- end to end -------------------------------------------------------------------------------------------
 
 
@@ -467,13 +505,15 @@ def test_an_slo_no_configuration_meets_deploys_nothing_and_fails(
     assert main(argv) == 1
     captured = capsys.readouterr()
     line = captured.err.strip().splitlines()[-1]
-    assert line.startswith("quantserve: tune: no configuration met the 0.001 ms p99 SLO: the best (")
-    assert line.endswith("0% of its requests within it; nothing deployed (--allow-slo-miss deploys it)")
-    assert "nothing deployed (the SLO was missed)" in captured.out
+    assert line.startswith("quantserve: tune: no configuration can meet the 0.001 ms p99 SLO: the fastest of ")
+    assert line.endswith("(stopped after 1 trial(s)); nothing deployed (--allow-slo-miss deploys it)"), line
+    assert "nothing deployed (the SLO was missed)" in captured.out and "stopping the search" in captured.err
     assert not (repo / "mlp").exists()
     document = json.loads((out / "tune.json").read_text())
     assert document["slo_met"] is False and document["deployed"] == {} and document["remeasured"] == {}
-    assert len(document["trials"]) == 2 and all(t["requests"] > 0 for t in document["trials"])
+    # the baseline alone: out of reach once the only build was measured, not after every trial and a confirmation
+    assert len(document["trials"]) == 1 and document["trials"][0]["requests"] > 0
+    assert document["trials"][0]["fastest_ms"] > 0.002 and document["search"]["stopped"]
 
 
 @pytest.mark.e2e
