@@ -16,9 +16,6 @@ from loadtest.soak import latency_drift, memory_trend
 from quantserve.cli import main
 from quantserve.errors import QuantserveError
 
-# serial: it judges rates, latencies, time or memory, so it runs alone after the parallel part (make test)
-pytestmark = pytest.mark.serial
-
 
 @pytest.mark.slow
 @pytest.mark.e2e

@@ -14,9 +14,6 @@ from pathlib import Path
 
 import pytest
 
-# serial: it judges rates, latencies, time or memory, so it runs alone after the parallel part (make test)
-pytestmark = pytest.mark.serial
-
 ROOT = Path(__file__).resolve().parents[2]
 ROW_KEYS = ["torch_eager_fp32", "ort_fp32", "ort_int8", "triton_fp32_naive", "triton_int8_tuned"]
 FIGURES = ("saturation_samples_per_s", "concurrent_samples_per_s", "p50_ms", "p99_ms")
