@@ -339,6 +339,7 @@ class _SearchRun(SearchVerdict):
             ],
             "probes": result.probes,
             "steps": result.steps,
+            "returned_to_int8": result.returned,
             "stopped": result.stopped,
             "search_s": round(time.monotonic() - started, 2),
         }

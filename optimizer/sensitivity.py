@@ -135,6 +135,7 @@ class MixedPrecisionResult:
     probes: list[dict[str, Any]] = field(default_factory=list)
     steps: list[dict[str, Any]] = field(default_factory=list)
     stopped: str = ""
+    returned: list[dict[str, Any]] = field(default_factory=list)  # kept groups tried back in INT8 once it held
 
 
 class MixedPrecisionSearch:
@@ -189,9 +190,29 @@ class MixedPrecisionSearch:
                 result.best = attempt
             if holds:
                 result.stopped = "budget holds"
+                self._return_to_int8(result, [g for g, _ in ranked[: step - 1]], saved_ms)
                 return result
         result.stopped = result.stopped or EXHAUSTED  # each step missed: `best` is the closest, whichever it was
         return result
+
+    def _return_to_int8(
+        self, result: MixedPrecisionResult, earlier: list[list[str]], saved_ms: dict[str, float]
+    ) -> None:
+        """Once the budget holds, try each group kept before the last back in INT8 (most ms saved first), and leave it
+        there where the budget still holds. The greedy order rests on probe scores and measured ms, both noisy: on a
+        loaded machine a group kept first only for its timing was kept with the one that mattered, and a model whose
+        second group alone held shipped with both in FP32 (or, both being every compute node, was refused)."""
+        for group in sorted(earlier, key=lambda g: -sum(saved_ms.get(n, 0.0) for n in g)):
+            if not self.budget.affords(STEP, self.reserve_s):
+                self.budget.skip(f"mixed precision: returning {len(earlier) - len(result.returned)} groups to INT8")
+                return
+            kept = [n for n in result.best.kept if n not in group]
+            with self.budget.spend(STEP):
+                attempt = self._attempt(kept)
+            holds = self.accept(attempt.drift)
+            result.returned.append({"int8_again": group, "margin": attempt.margin, "holds": holds})
+            if holds:
+                result.best = attempt
 
     def _attempt(self, kept: Sequence[str]) -> Attempt:
         """`kept` FP32: judged on the probe rows, and where it holds there, on the whole held-out set."""

@@ -52,3 +52,34 @@ def test_groups_that_tie_on_top1_are_kept_by_relative_error_removed_per_ms(tmp_p
     assert [p["margin_gain"] for p in result.probes] == [0.0, 0.0, 0.0]
     assert [s["kept_fp32"] for s in result.steps] == [["c"], ["a"]] and result.stopped == "budget holds"
     assert result.best.kept == ["c", "a"] and result.best.drift.holds
+
+
+def test_a_group_kept_before_the_one_that_held_goes_back_to_int8_where_the_budget_still_holds(tmp_path: Path) -> None:
+    """The greedy order ranked "a" first (its probe looked better per ms, as a timing on a loaded machine can make
+    it); "a" alone missed, "a" + "c" held. "c" alone holds too: "a" goes back to INT8 rather than shipping FP32 for
+    nothing (with "a" and "c" every compute node, the model had been refused as all-FP32)."""
+    probe = {
+        (): _report(0.90, 0.06),
+        ("a",): _report(0.95, 0.04),
+        ("b",): _report(0.90, 0.06),
+        ("c",): _report(0.94, 0.05),
+        ("a", "c"): _report(1.0, 0.01),
+    }
+    full = {("a", "c"): _report(0.995, 0.01), ("c",): _report(0.992, 0.02)}
+    probe[("c",)] = _report(1.0, 0.02)  # on the probe rows "c" alone holds; it ranked second only per ms
+
+    def key(path: Path) -> tuple[str, ...]:
+        return () if path.name == "none" else tuple(path.name.split("-"))
+
+    search = MixedPrecisionSearch(
+        lambda kept: tmp_path / "-".join(kept or ["none"]),
+        lambda path: probe.get(key(path), _report(0.90, 0.06)),
+        lambda path: full[key(path)],
+        time.monotonic() + 60,
+        max_probes=3,
+    )
+    start = Attempt([], tmp_path / "none", probe[()])
+    result = search.run(start, ["a", "b", "c"], {"a": 0.1, "b": 1.0, "c": 1.0})
+    assert [s["kept_fp32"] for s in result.steps] == [["a"], ["c"]] and result.stopped == "budget holds"
+    assert result.returned == [{"int8_again": ["a"], "margin": result.best.margin, "holds": True}]
+    assert result.best.kept == ["c"] and result.best.full and result.best.drift.holds
