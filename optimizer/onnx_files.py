@@ -9,6 +9,7 @@ saved as one file, as before. ONNX Runtime's quantizers take `use_external_data_
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tempfile
 from pathlib import Path
@@ -117,6 +118,20 @@ def external_files(path: Path | str) -> dict[str, Path]:
         if entry.key == "location"
     }
     return {name: path.parent / name for name in sorted(names)}
+
+
+def model_sha256(path: Path | str) -> str:
+    """The sha256 of a saved model with its weights: of the file alone where it holds them, else of the file's hash
+    and each weights file's name and hash (a large model's graph file is the same bytes for any weights)."""
+    from quantserve.artifact import file_sha256
+
+    path = Path(path)
+    found = external_files(path) if path.suffix == ".onnx" else {}  # an engine plan is one file
+    weights = [(name, file) for name, file in found.items() if file.is_file()]
+    if not weights:
+        return file_sha256(path)
+    parts = [file_sha256(path), *(f"{name}:{file_sha256(file)}" for name, file in weights)]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 def copy(source: Path | str, target: Path | str) -> None:

@@ -11,7 +11,6 @@ its own version out again, so none of them ever removes or overwrites another's 
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import shutil
@@ -21,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from optimizer.onnx_files import external_files
+from optimizer.onnx_files import model_sha256
 from optimizer.targets import TritonLayout, get_target
-from quantserve.artifact import MANIFEST_NAME, Artifact, Manifest, TensorSpec, file_sha256
+from quantserve.artifact import MANIFEST_NAME, Artifact, Manifest, TensorSpec
 from quantserve.errors import QuantserveError
 from serving.build_checks import check_build_model, check_cpu_session, check_onnx_file, is_onnx, model_file_in
 from serving.deploy_numbers import check_numbers
@@ -248,13 +247,7 @@ def source_identity(build_dir: Path, manifest: Manifest) -> str | None:
     weights would share the graph file's hash, so the weights files' hashes are folded in, by name."""
     reference = manifest.files.get("reference")
     path = build_dir / reference if reference else None
-    if path is None or not path.is_file():
-        return None
-    weights = [(name, file) for name, file in external_files(path).items() if file.is_file()]
-    if not weights:
-        return f"sha256:{file_sha256(path)}"
-    parts = [file_sha256(path), *(f"{name}:{file_sha256(file)}" for name, file in weights)]
-    return "sha256:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()
+    return f"sha256:{model_sha256(path)}" if path is not None and path.is_file() else None
 
 
 def _has_dynamic_inner_dim(spec: TensorSpec) -> bool:

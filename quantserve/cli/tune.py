@@ -218,19 +218,14 @@ def check_one_model(builds: list[Path]) -> None:
 
 
 def model_digests(build: Path) -> set[str]:
-    """sha256 of the build's model file and of its FP32 reference where it has one, each file read once."""
-    import hashlib
-
+    """sha256 of the build's model and of its FP32 reference where it has one, each with its weights file."""
+    from optimizer.onnx_files import model_sha256
     from serving.deploy import load_artifact
 
     artifact = load_artifact(build)
     reference = artifact.manifest.files.get("reference")
     paths = {artifact.path, *([build / reference] if reference else [])}
-    digests = set()
-    for path in (p for p in paths if p.is_file()):
-        with path.open("rb") as file:
-            digests.add(hashlib.file_digest(file, "sha256").hexdigest())
-    return digests
+    return {model_sha256(path) for path in paths if path.is_file()}
 
 
 def tune(
