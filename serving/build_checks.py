@@ -143,7 +143,7 @@ def _tensor_difference(spec: TensorSpec, value: Any) -> str | None:
     if value.type.WhichOneof("value") != "tensor_type":
         return "is not a tensor in the model file"
     tensor_type = value.type.tensor_type
-    dtype = _dtype_name(tensor_type.elem_type)
+    dtype = onnx_dtype_name(tensor_type.elem_type)
     if dtype is not None and dtype != spec.dtype:
         return f"is {spec.dtype} in the manifest, {dtype} in the model file"
     if not tensor_type.HasField("shape"):
@@ -160,7 +160,8 @@ def _tensor_difference(spec: TensorSpec, value: Any) -> str | None:
     return None
 
 
-def _dtype_name(elem_type: int) -> str | None:
+def onnx_dtype_name(elem_type: int) -> str | None:
+    """The numpy dtype name of an ONNX element type ("float32", "object" for strings), None where numpy has none."""
     import numpy as np
     import onnx
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from optimizer.scratch import process_alive
 from quantserve.errors import QuantserveError
+from serving.config_check import FIX, config_mismatch
 from serving.model_config import CONFIG_NAME
 from serving.repository_lock import VERSION_RECORD, model_folder_lock, remove_if_empty
 from serving.versions import existing_versions, pinned_missing_because
@@ -41,8 +42,9 @@ def prepare_repository(repo: Path, strict: bool = True) -> dict[str, str]:
     """Before a server starts: clear what killed deploys left, and find the model folders Triton cannot serve.
 
     Such a folder (no version: Triton would wait on it until its startup timeout and name none; no config.pbtxt:
-    Triton would guess one and fail with an unrelated backend error) is refused in one line naming them all
-    when `strict` (a first start); else (a restart) they are returned, name → reason, for the caller to skip.
+    Triton would guess one and fail with an unrelated backend error; a config whose inputs or outputs are not its
+    model's: loaded, every request would fail) is refused in one line naming them all when `strict` (a first start);
+    else (a restart) they are returned, name → reason, for the caller to skip.
     """
     unservable: dict[str, str] = {}
     for model_dir in sorted(p for p in Path(repo).iterdir() if p.is_dir() and not p.name.startswith(".")):
@@ -50,7 +52,7 @@ def prepare_repository(repo: Path, strict: bool = True) -> dict[str, str]:
             remove_stale_staging(model_dir)
             if remove_if_empty(model_dir):  # only a dead first deploy's staging was in it
                 continue
-            problem = unservable_because(model_dir)
+            problem = unservable_because(model_dir) or config_mismatch(model_dir)
         if problem:
             unservable[model_dir.name] = problem
     if strict and unservable:
@@ -68,8 +70,9 @@ def unservable_because(model_dir: Path) -> str | None:
 
 
 def _refusal(repo: Path, unservable: dict[str, str]) -> str:
+    advised = all(reason.endswith(FIX) for reason in unservable.values())  # each says what to do already
     if len(unservable) == 1:
         name, reason = next(iter(unservable.items()))
-        return f"{repo / name}: model '{name}' {reason}; deploy it or remove the folder"
+        return f"{repo / name}: model '{name}' {reason}" + ("" if advised else "; deploy it or remove the folder")
     listed = ", ".join(f"model '{name}' {reason}" for name, reason in unservable.items())
-    return f"{repo}: {listed}; deploy them or remove the folders"
+    return f"{repo}: {listed}" + ("" if advised else "; deploy them or remove the folders")

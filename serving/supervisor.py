@@ -10,7 +10,8 @@ so a model with a slow `initialize` holds up no other model's deploy.
 
 A restart never lets one broken model folder take the healthy models down: a folder Triton cannot serve
 (no config.pbtxt, no version) is left out of the models asked for, a model that fails to load is set
-aside, and each is named in a warning line; only the first start refuses them (see `start`).
+aside, and each is named in a warning line; only the first start refuses them (see `start`). A config whose inputs
+or outputs are not its model's (edited by hand) counts as such a folder, and a change to one is not loaded live.
 
 A model instance whose process dies (a Python backend stub killed by kill -9 or the out-of-memory killer) is
 named in one line and, under explicit model control, that model alone is reloaded through the repository API
@@ -28,6 +29,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from quantserve.errors import InternalError, QuantserveError
+from serving.config_check import config_mismatch
 from serving.control import ControlClient
 from serving.model_config import CONFIG_NAME, MODEL_NAME
 from serving.model_states import InstanceWatch, ModelInstance
@@ -280,16 +282,34 @@ class Supervisor:
         self._loading[name].start()
 
     def _load(self, name: str, control: ControlClient, server_pid: int | None) -> None:
-        """Load `name` and say how it went, unless the server restarted meanwhile (its start loaded the model)."""
-        try:
-            control.load(name)
-            with self._instances_lock:
-                self._instances.learn(server_pid)  # its new instances, before anyone hears it is live
-            line = f"model '{name}' reloaded: versions {control.ready_versions(name)} live"
-        except QuantserveError as exc:
-            line = self._load_failed_line(name, control, exc)
+        """Load `name` and say how it went, unless the server restarted meanwhile (its start loaded the model).
+
+        A config whose inputs or outputs are not those of a version's model is not loaded (Triton would load it, and
+        every request would fail): the versions served before keep serving, and the line says what differs.
+        """
+        served = self._ready_versions(control, name)
+        problem = config_mismatch(self.options.repo / name)
+        if problem:
+            said = f"not reloaded, versions {served} keep serving" if served else "not loaded"
+            line = f"model '{name}' {said}: {self.options.repo / name} {problem}"
+        else:
+            try:
+                control.load(name)
+                with self._instances_lock:
+                    self._instances.learn(server_pid)  # its new instances, before anyone hears it is live
+                done = "reloaded" if served else "loaded"
+                line = f"model '{name}' {done}: versions {control.ready_versions(name)} live"
+            except QuantserveError as exc:
+                line = self._load_failed_line(name, control, exc)
         if self.server.pid == server_pid:
             self.log(line)
+
+    @staticmethod
+    def _ready_versions(control: ControlClient, name: str) -> list[int]:
+        """The versions of `name` served now; [] when none is or the server does not answer."""
+        with contextlib.suppress(QuantserveError):
+            return control.ready_versions(name)
+        return []
 
     def _load_failed_line(self, name: str, control: ControlClient, exc: QuantserveError) -> str:
         """A failed load leaves what was served before serving: say so, or that nothing of the model is served."""
