@@ -12,10 +12,11 @@ For TensorRT only static Q/DQ is valid (strongly typed explicit quantization), s
 calibrates the smoothed model. Drift is always measured against the unsmoothed FP32 outputs, and
 the FP32 reference the pipeline ships is the unsmoothed model.
 
-Each candidate's drift is measured on the held-out set against the budget, and its speed vs FP32
-by ONNX Runtime's profiler in a fresh child process, on the batch and threads optimize's speed gate
-times (`--timing-batch`, the target's threads; `optimizer.speed`). The fastest candidate that holds
-wins. Where static Q/DQ of every op type misses the budget, static Q/DQ of the compute ops alone (from
+Each candidate's drift is measured on the held-out set against the budget (row by row: a stateful model's
+rows each fed FP32's state; the stream fed its own state, `optimizer.state_loop`, is checked on the chosen one
+alone), and its speed vs FP32 by ONNX Runtime's profiler in a fresh child process, on the batch and threads
+optimize's speed gate times (`--timing-batch`, the target's threads; `optimizer.speed`). The fastest candidate that
+holds wins. Where static Q/DQ of every op type misses the budget, static Q/DQ of the compute ops alone (from
 the same ranges) is tried too. If none holds, or one that misses runs clearly faster, the mixed-precision search
 (`optimizer.sensitivity`) keeps nodes FP32 on it. The whole stage — reference run, candidates, probes, steps,
 profiles — spends one wall-clock budget (`SearchSettings.max_search_s`, `optimizer.search_budget`): work that

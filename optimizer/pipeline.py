@@ -25,6 +25,7 @@ from optimizer.fuse import FuseGraph
 from optimizer.quant_exclusions import no_compute_refusal
 from optimizer.source import ModelSource, load_source
 from optimizer.speed import SpeedSettings, compare_speed
+from optimizer.state_loop import StatePair, find_state_pairs
 from optimizer.targets import PRECISIONS, EngineTarget, get_target, target_names
 from optimizer.transformer import TransformerSettings
 from optimizer.user_metric import UserMetric
@@ -70,6 +71,7 @@ class OptimizeOptions:
     allow_thin_evidence: bool = False  # judge the agreement rates seen on held-out rows too few to show the budget
     speed: SpeedSettings = field(default_factory=SpeedSettings)
     max_search_s: float = 300.0  # --max-search-s: the INT8 search's whole wall-clock budget (SearchSettings)
+    state: dict[str, str] | None = None  # --state OUT=IN recurrent state pairs; {}: none; None: detected
 
     def calibration_settings(self) -> CalibrationSettings:
         return self.settings or CalibrationSettings(method=self.method)
@@ -95,6 +97,7 @@ class OptimizeJob:
     held_out_source: str  # where `held_out` came from, as the manifest records it
     user_metric: UserMetric | None = None
     data_files: list[tuple[str | Path, TensorData]] = field(default_factory=list)  # as loaded, checked after export
+    state_pairs: list[StatePair] = field(default_factory=list)  # recurrent state, verified as a stream too
 
     def run(self, staging: Path, work: Path) -> Artifact:
         """export → fuse → (calibrate) → build → verify → time; writes fp32.onnx, the model and manifest.json."""
@@ -105,6 +108,7 @@ class OptimizeJob:
         transformer = self.options.transformer
         fuse = FuseGraph(check_inputs) if transformer is None else transformer.fuse_stage(check_inputs)
         fused = fuse(exported, staging / REFERENCE_FILE)
+        self.state_pairs = find_state_pairs(fused.path, self.options.state)  # a bad --state fails before calibrating
         onnx_model = self._lower_precision(fused, work)
         self.options.progress("build")
         built = self.engine.build(onnx_model, staging)
@@ -155,6 +159,7 @@ class OptimizeJob:
             budget=self.options.budget,
             output_kinds=self.options.output_kinds,
             user_metric=self.user_metric,
+            state_pairs=self.state_pairs,
         )
         record = verify.measure(candidate)
         record["enforced"] = not self.options.keep_failing

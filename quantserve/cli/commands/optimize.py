@@ -79,6 +79,14 @@ def register(subparsers: Any) -> None:
         "outputs are read by the metric alone)",
     )
     budget.add_argument(
+        "--state",
+        action="append",
+        metavar="OUT=IN",
+        help="recurrent state: output OUT is fed back as input IN next call (repeatable; default: detected by name "
+        "and shape); verified also over the held-out rows in order as one stream, each model fed its own state; "
+        "--state none: the model has none",
+    )
+    budget.add_argument(
         "--keep-failing", "--no-budget", action="store_true", help="ship INT8 beyond the budget, the failure recorded"
     )
     budget.add_argument(
@@ -228,6 +236,7 @@ def build_options(args: argparse.Namespace) -> Any:
     from optimizer.output_kinds import parse_output_kinds
     from optimizer.pipeline import OptimizeOptions
     from optimizer.speed import SpeedSettings
+    from optimizer.state_loop import parse_state_flags
     from optimizer.targets import get_target
 
     get_target(args.target)  # an unknown target fails here, before any work
@@ -250,6 +259,7 @@ def build_options(args: argparse.Namespace) -> Any:
         keep_failing=args.keep_failing,
         allow_thin_evidence=args.allow_thin_evidence,
         max_search_s=args.max_search_s,
+        state=parse_state_flags(getattr(args, "state", None)),
         speed=SpeedSettings(
             min_speedup=args.min_speedup,
             allow_slower=args.allow_slower,
@@ -315,7 +325,11 @@ def print_verification(verification: dict[str, Any], console: Any = None) -> Non
     verdict = "holds" if verification.get("holds", True) else "MISSED"
     console.print(f"[bold]verification vs FP32[/] ({verification.get('data', 'n/a')}): budget {verdict}")
     columns = [Column("metric", NAME), Column("value"), Column("budget")]
-    for name, record in (verification.get("outputs") or {}).items():
+    loop = verification.get("closed_loop") or {}
+    judged = [(name, record, "") for name, record in (verification.get("outputs") or {}).items()]
+    stream = f", {loop.get('rows')} rows as one stream fed its own state"  # a stateful model's (state_loop)
+    judged += [(name, record, stream) for name, record in (loop.get("outputs") or {}).items()]
+    for name, record, how in judged:
         kind = record.get("kind", "?")
         budgeted = BUDGETED.get(kind, ())
         rows = [
@@ -323,7 +337,7 @@ def print_verification(verification: dict[str, Any], console: Any = None) -> Non
             for metric in dict.fromkeys((*budgeted, *INFORMATIVE))
             if metric in record
         ]
-        print_rows(f"output {name} ({kind})", columns, rows, console)
+        print_rows(f"output {name} ({kind}{how})", columns, rows, console)
     overall = [["samples", _fmt(verification.get("samples")), ""]]
     user = verification.get("metric")
     if user:
