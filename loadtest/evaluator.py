@@ -16,7 +16,7 @@ import numpy as np
 
 from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
 from loadtest.request_data import check_request_size
-from optimizer.drift import measure_drift
+from optimizer.drift import kind_notes, measure_drift
 from optimizer.drift_budget import DriftBudget
 from optimizer.drift_evidence import neighbour_notes, thin_evidence, thin_evidence_line
 from optimizer.output_kinds import infer_output_kinds, token_positions
@@ -186,6 +186,7 @@ def judge_variants(
     """Every output of each non-reference variant measured by kind and judged against `budget` (`inputs`: the
     rows sent, which mark a text model's real tokens)."""
     expected = outputs[reference]
+    unnamed = [name for name in expected if name not in kinds]  # an output given --output-kind gets no kind note
     kinds = infer_output_kinds(expected, kinds, labels=labels, inputs=inputs)
     for variant in variants:
         if variant.model == reference:
@@ -194,7 +195,8 @@ def judge_variants(
         variant.drift = report.outputs
         variant.violations = [v.line(kinds.get(v.output, "")) for v in report.violations]  # how each was judged
         variant.thin_evidence = [thin_evidence_line(e) for e in thin_evidence(report, budget, variant.samples)]
-        variant.notes = neighbour_notes(report.outputs)
+        inferred = {name: report.outputs[name] for name in unnamed}
+        variant.notes = neighbour_notes(report.outputs) + kind_notes(inferred)
 
 
 def score_user_metric(

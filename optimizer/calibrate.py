@@ -32,6 +32,7 @@ import numpy as np
 import onnx
 
 from optimizer import calib_cache, onnx_files
+from optimizer.onnx_input import checker_reason
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from optimizer.qdq_graph import at_qdq_opset, finish_qdq
 from optimizer.scratch import owned_tempdir, remove_stale_dirs
@@ -327,7 +328,7 @@ def validate_int8(path: Path, feeds: dict[str, np.ndarray]) -> None:
     try:
         onnx.checker.check_model(str(path))
     except onnx.checker.ValidationError as exc:
-        raise QuantserveError(f"the INT8 model fails ONNX's checker ({str(exc).splitlines()[0]})") from exc
+        raise QuantserveError(f"the INT8 model fails ONNX's checker ({checker_reason(exc)})") from exc
     try:
         with OnnxRuntimeRunner(path) as runner:
             runner.infer(feeds)

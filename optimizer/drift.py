@@ -16,9 +16,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
+from optimizer.class_maps import dense_map_note, labelled_class_axis
 from optimizer.drift_budget import DriftBudget, DriftReport, Violation, judge
 from optimizer.drift_metrics import nonfinite_where_finite, output_metrics
 from optimizer.output_kinds import infer_kind, kind_doubt, token_positions
@@ -46,15 +48,18 @@ def measure_drift(
                 f"output '{name}' has shape {np.shape(candidate[name])}, the FP32 reference's {np.shape(ref)}"
             )
         kind = kinds.get(name) or infer_kind(np.asarray(ref), labels, positions)
+        expected, got = _classes_on_axis_1(kind, np.asarray(ref), np.asarray(candidate[name]), labels)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # non-finite values: reported below
-            record = output_metrics(
-                kind, np.asarray(ref), np.asarray(candidate[name]), labels, positions, budget.label_threshold
-            )
+            record = output_metrics(kind, expected, got, labels, positions, budget.label_threshold)
+        record["shape"] = list(np.shape(ref))
         violations, slacks = judge(name, record, budget)
         doubt = kind_doubt(name, kind, np.asarray(ref))
         if doubt:
             record["kind_doubt"] = doubt
             violations = [replace(violation, hint=doubt) for violation in violations]
+        note = dense_map_note(name, kind, np.asarray(ref))
+        if note:  # what the budget may not see: recorded, and listed by kind_notes
+            record["kind_note"] = note
         broken = nonfinite_where_finite(np.asarray(ref), np.asarray(candidate[name]))
         if broken:  # every metric above reads NaN there, and a NaN metric is skipped: never pass it
             record["nonfinite_values"] = broken
@@ -64,3 +69,18 @@ def measure_drift(
         report.violations.extend(violations)
         report.slacks.extend(slacks)
     return report
+
+
+def _classes_on_axis_1(
+    kind: str, reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Both outputs with a labelled NHWC class map's classes moved to axis 1, where a class map's argmax is read;
+    any other output as it is."""
+    if kind != "class_map" or labelled_class_axis(reference, labels) != reference.ndim - 1:
+        return reference, candidate
+    return np.moveaxis(reference, -1, 1), np.moveaxis(candidate, -1, 1)
+
+
+def kind_notes(outputs: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The notes on how outputs were judged that a passing verdict does not show (`optimizer.class_maps`)."""
+    return [str(record["kind_note"]) for record in outputs.values() if record.get("kind_note")]

@@ -8,6 +8,7 @@ before anything else, and a batch axis written as -1, 0, unnamed or symbolic is 
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 
@@ -117,7 +118,32 @@ def _check(path: Path, model: onnx.ModelProto | Path) -> None:
     try:
         onnx.checker.check_model(str(model) if isinstance(model, Path) else model)
     except onnx.checker.ValidationError as exc:
-        raise QuantserveError(f"{path}: ONNX checker rejected the model ({str(exc).splitlines()[0]})") from exc
+        raise QuantserveError(f"{path}: ONNX checker rejected the model ({checker_reason(exc)})") from exc
+
+
+NAME_SHOWN = 60  # characters of a tensor's or node's name a checker refusal keeps (the middle cut out)
+
+
+def checker_reason(exc: Exception) -> str:
+    """ONNX's checker (or shape inference) message on one line: its node as "Relu node 'name'", every quoted name of
+    more than NAME_SHOWN characters cut in the middle. Its first line alone ended in "of node: " and named a tensor of
+    104 characters (an INT8 silero-vad's inlined If branch), the node and op it was about on the lines cut off."""
+    text = " ".join(str(exc).split())
+    text = re.sub(r"of node: name: (\S*) OpType: (\S+)", lambda m: f"of {_node(m[1], m[2])}", text)
+    text = re.sub(
+        r" ?==> Context: Bad node spec for node\. Name: (\S*) OpType: (\S+)", lambda m: f" ({_node(m[1], m[2])})", text
+    )
+    return re.sub(rf"'([^']{{{NAME_SHOWN + 1},}})'", lambda m: f"'{_cut(m[1])}'", text)
+
+
+def _node(name: str, op_type: str) -> str:
+    return f"{op_type} node '{name}'" if name else f"a {op_type} node"
+
+
+def _cut(name: str) -> str:
+    """`name` in NAME_SHOWN characters: its start and end (a path's last part says most), an ellipsis between."""
+    half = NAME_SHOWN // 2
+    return f"{name[: half - 1]}…{name[-half:]}" if len(name) > NAME_SHOWN else name
 
 
 def _finish(path: Path, model: onnx.ModelProto, save_to: Path) -> onnx.ModelProto:
@@ -128,7 +154,7 @@ def _finish(path: Path, model: onnx.ModelProto, save_to: Path) -> onnx.ModelProt
     try:
         model = onnx.shape_inference.infer_shapes(model, strict_mode=False)
     except onnx.shape_inference.InferenceError as exc:
-        raise QuantserveError(f"{path}: ONNX checker rejected the model ({str(exc).splitlines()[0]})") from exc
+        raise QuantserveError(f"{path}: ONNX checker rejected the model ({checker_reason(exc)})") from exc
     _require_dynamic_batch(path, model)
     onnx.save(model, str(save_to))
     return model
@@ -148,7 +174,7 @@ def _check_large(path: Path, saved: Path) -> onnx.ModelProto:
     try:
         onnx.shape_inference.infer_shapes_path(str(saved), str(saved), strict_mode=False)
     except onnx.shape_inference.InferenceError as exc:
-        raise QuantserveError(f"{path}: ONNX checker rejected the model ({str(exc).splitlines()[0]})") from exc
+        raise QuantserveError(f"{path}: ONNX checker rejected the model ({checker_reason(exc)})") from exc
     return onnx.load(str(saved), load_external_data=False)
 
 
@@ -243,10 +269,18 @@ def _set_batch(value: onnx.ValueInfoProto) -> list[str]:
 
 
 def _require_dynamic_batch(path: Path, model: onnx.ModelProto) -> None:
-    for tensor in graph_inputs(model):
+    """Refuse an input without a dynamic axis 0: Triton batches requests along it. Beside inputs that have one, such
+    an input is a state or constant (`_not_a_batch`); where none has one, the model's batch is fixed."""
+    inputs = graph_inputs(model)
+    batched = [t.name for t in inputs if t.type.tensor_type.shape.dim and not _fixed_first(t)]
+    for tensor in inputs:
         dims = tensor.type.tensor_type.shape.dim
+        if batched and (not dims or _fixed_first(tensor)):
+            raise QuantserveError(f"{path}: {_not_a_batch(tensor, batched[0])}")
         if not dims:
-            raise QuantserveError(f"{path}: input '{tensor.name}' has no batch axis (rank 0)")
+            raise QuantserveError(
+                f"{path}: input '{tensor.name}' has no batch axis (rank 0); {_as_default(tensor.name)}"
+            )
         if dims[0].HasField("dim_value"):
             dynamic = [i for i, dim in enumerate(dims) if not dim.HasField("dim_value")]
             where = f", and axis {dynamic[0]} is dynamic: Triton batches along axis 0" if dynamic else ""
@@ -254,6 +288,44 @@ def _require_dynamic_batch(path: Path, model: onnx.ModelProto) -> None:
                 f"{path}: input '{tensor.name}' has a fixed batch axis ({dims[0].dim_value}){where}; "
                 "re-export it with a dynamic batch axis (dim_param) so Triton can batch requests"
             )
+
+
+def _fixed_first(tensor: onnx.ValueInfoProto) -> bool:
+    dims = tensor.type.tensor_type.shape.dim
+    return bool(dims) and dims[0].HasField("dim_value")
+
+
+def _not_a_batch(tensor: onnx.ValueInfoProto, batched: str) -> str:
+    """Why an input of rank 0 or a fixed axis 0 beside one with a dynamic axis 0 is refused, and what to do. Its axis
+    0 is no batch: silero-vad's LSTM state h (1, 1, 128) is [layers, batch, hidden], and "re-export it with a dynamic
+    batch axis" was said of a packaged file, which cannot be re-exported and whose axis 0 must not be batched."""
+    dims = tensor.type.tensor_type.shape.dim
+    name = tensor.name
+    if not dims:
+        return f"input '{name}' has rank 0 (one value for every row) while input '{batched}' has a batch axis; " + (
+            _as_default(name)
+        )
+    shape = ", ".join(str(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?") for d in dims)
+    dynamic = [i for i, d in enumerate(dims) if not d.HasField("dim_value")]
+    likely = f"axis {dynamic[0]}, dynamic, likely is; " if dynamic else ""
+    return (
+        f"input '{name}' has axis 0 fixed at {dims[0].dim_value} (shape [{shape}]) beside input '{batched}', whose "
+        f"axis 0 is dynamic: '{name}' is likely a state or a constant whose axis 0 is no batch ({likely}an RNN state "
+        "is [layers, batch, hidden]), while quantserve batches requests by the rows of axis 0 of every input, at "
+        f"every precision; a constant (an initial state): give the graph an initializer named '{name}' holding it, "
+        f"which optimize folds into the model; a state per request: wrap the model so that '{name}' takes the batch "
+        f"on axis 0 (a Transpose inside the graph), one state per row of '{batched}', which needs its rows to be "
+        "separate samples, not the steps of one sequence"
+    )
+
+
+def _as_default(name: str) -> str:
+    """What to do with an input that holds one value for the whole model (a sample rate)."""
+    return (
+        f"Triton batches requests along axis 0 of every input, so a per-model constant belongs in the model: give "
+        f"the graph an initializer named '{name}' holding its value (the input's default), which optimize folds "
+        "into the model as that constant"
+    )
 
 
 def onnx_opset(model: onnx.ModelProto) -> int:

@@ -51,6 +51,8 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
   (a near-tie between coordinates) and refused at 0.98 with every compute node FP32;
 - ids: integer or boolean outputs of at most 2 axes (class ids, argmax labels, token ids);
 - mask: integer or boolean outputs of 3 or more axes (a segmentation's label per pixel);
+- class_map: (N, C ≥ 2, H, W…) whose channels at every position are a distribution, or raw scores whose
+  labels (N, H, W…) are class ids per position (`optimizer.class_maps`) — judged by its argmax, as a mask;
 - dense: anything else (maps, features, scalars); a 3-D dense output's channels are the smaller of
   axes 1 and 2 ((N, C, L) features, (N, A, C) per-anchor scores), those of 4 or more axes axis 1; since the shape
   does not say where channels lie (axis 1 in ONNX convolutions, last in Keras exports), the other of axis 1
@@ -63,6 +65,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from optimizer.class_maps import labelled_class_axis
 from quantserve.errors import QuantserveError
 
 OUTPUT_KINDS = (
@@ -190,7 +193,7 @@ def infer_kind(
 ) -> str:
     if not np.issubdtype(values.dtype, np.floating):
         return "mask" if values.ndim >= 3 else "ids"
-    if values.ndim >= 4 and _class_map(values[:KIND_SAMPLES]):
+    if values.ndim >= 4 and (_class_map(values[:KIND_SAMPLES]) or labelled_class_axis(values, labels) is not None):
         return "class_map"
     if values.ndim == 3 and _vocabulary_scores(values, inputs):
         return "token_classification"

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from optimizer.drift import measure_drift
+from optimizer.drift import kind_notes, measure_drift
 from optimizer.drift_budget import CHECKS, DriftBudget, Refusal, Violation
 from optimizer.drift_evidence import evidence_shortfall, neighbour_notes, thin_evidence
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
@@ -106,7 +106,7 @@ class VerifyAgainstReference:
             **report.to_dict(),
         }
         record["thin_evidence"] = thin_evidence(report, self.budget, len(self.data))
-        record["notes"] = neighbour_notes(report.outputs)
+        record["notes"] = neighbour_notes(report.outputs) + kind_notes(report.outputs)
         record["evidence_short"] = evidence_shortfall(kinds, self.budget, len(self.data))
         if len(judged) > 1:
             record["batch_compositions"] = [

@@ -114,16 +114,44 @@ def _read_arrays(path: Path, inputs: Sequence[TensorSpec] | None) -> dict[str, n
 def _check_batch_dims(path: Path, data: TensorData) -> None:
     sizes = {name: a.shape[0] if a.ndim else 0 for name, a in data.arrays.items()}
     if len(set(sizes.values())) != 1:
-        scalars = [name for name, a in data.arrays.items() if not a.ndim]
-        hint = f"; rank 0 (a constant belongs in the model): {', '.join(scalars)}" if scalars else ""
         raise QuantserveError(
-            f"{path}: arrays disagree on the number of samples: {sizes} (samples are rows of axis 0 of every "
-            f"input, as Triton's dynamic batching stacks them{hint})"
+            f"{path}: arrays disagree on the number of samples, read as axis 0 of each: {_batch_axes(data.arrays)} "
+            f"(samples are rows of axis 0 of every input, as Triton's dynamic batching stacks them){_rank_0(data)}"
         )
     if next(iter(sizes.values())) == 0:
         raise QuantserveError(f"{path}: holds zero samples")
     if data.labels is not None:
         check_labels(path, data.labels, len(data))
+
+
+def _batch_axes(arrays: dict[str, np.ndarray]) -> str:
+    """Each array's count of samples and where it was read, and the other axis holding the most common count: silero-
+    vad's state (2, 1870, 128) was read as 2 samples, its 1870 rows lying on axis 1."""
+    counts = [a.shape[0] for a in arrays.values() if a.ndim]
+    common = max(set(counts), key=lambda count: (counts.count(count), count)) if counts else 0
+    said = []
+    for name, array in arrays.items():
+        if not array.ndim:
+            said.append(f"'{name}' none (rank 0: one value, no axis 0)")
+            continue
+        elsewhere = [axis for axis in range(1, array.ndim) if array.shape[0] != common == array.shape[axis]]
+        moved = f"; its axis {elsewhere[0]} holds {common}" if elsewhere else ""
+        said.append(f"'{name}' {array.shape[0]} (axis 0 of shape {tuple(array.shape)}{moved})")
+    return ", ".join(said)
+
+
+def _rank_0(data: TensorData) -> str:
+    """The way out for rank-0 arrays (a sample rate): one value for the whole model, which belongs in the model."""
+    scalars = [name for name, array in data.arrays.items() if not array.ndim]
+    if not scalars:
+        return ""
+    names = ", ".join(f"'{name}'" for name in scalars)
+    return (
+        f"; {names} (rank 0) {'is a' if len(scalars) == 1 else 'are'} per-model constant"
+        f"{'' if len(scalars) == 1 else 's'}: leave {'it' if len(scalars) == 1 else 'them'} out of the data and give "
+        "the model an initializer of the same name holding the value (the input's default), which optimize folds "
+        "into the model as that constant"
+    )
 
 
 def check_labels(path: Path | str, labels: np.ndarray, samples: int) -> None:
