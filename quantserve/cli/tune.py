@@ -6,10 +6,11 @@ hosts every trial (each trial is a fresh deploy of the candidate into a scratch 
 one model load: no server restarts). Each trial is measured by the project's own Locust harness at
 a fixed closed-loop concurrency, or, with `--trace`, replaying recorded arrivals open loop (every trial
 offered the same traffic: goodputs within 1 % tie and the lower p99 wins), in two windows; after the
-first window a trial whose goodput is clearly below the best so far is pruned. The naive baseline (no
+first window a trial clearly below the best so far is pruned (`tune_prune`: on goodput, or on
+throughput while the best serves under half its requests within the SLO). The naive baseline (no
 dynamic batching, one instance) is the search's first trial. The winner is deployed into the user's
-repository and re-measured there by one plain load of the same kind, so the claim is checked by a
-server that did not search.
+repository (where it meets the SLO, or with --allow-slo-miss) and re-measured there by one plain load
+of the same kind, so the claim is checked by a server that did not search.
 
 Goodput = requests that succeeded with latency <= the SLO, per second of measured window, from
 the exact per-request latencies the harness records (not Locust's rounded histogram).
@@ -25,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from quantserve.cli.tune_prune import PRUNE_FRACTION
 from quantserve.cli.tune_trials import (
-    PRUNE_FRACTION,
     QUICK_TRIALS,
     QUICK_WARMUP_S,
     QUICK_WINDOW_S,
@@ -69,7 +70,8 @@ class TuneResult:
     """The search's trials, its winner and the naive baseline; `to_json` is what tune.json holds.
 
     `best` and `baseline` are the confirmation run (both measured again, back to back, after the
-    search); `search_best` and `search_baseline` are the same configurations as the search saw them.
+    search) where `confirmed`, else the search's own figures (it stopped early, or the confirmation failed);
+    `search_best` and `search_baseline` are the same configurations as the search saw them.
     """
 
     trials: list[Trial]
@@ -83,6 +85,8 @@ class TuneResult:
     deployed: dict[str, Any] = field(default_factory=dict)
     machine: dict[str, Any] = field(default_factory=dict)
     stopped: str = ""  # why the search stopped before its trials were spent (`tune_reach`); "" where it did not
+    confirmed: bool = False  # best and baseline are the confirmation run's (False: the search's own figures)
+    load_bound: str = ""  # why a closed loop's users alone miss the SLO (`tune_reach.load_bound`); "" where not
 
     @property
     def gain(self) -> float:
@@ -110,6 +114,8 @@ class TuneResult:
                 "failed": sum(bool(t.error) for t in self.trials),
                 "seconds": round(self.seconds, 1),
                 "stopped": self.stopped,
+                "confirmed": self.confirmed,
+                "load_bound": self.load_bound,
             },
             "settings": self.settings.to_json() if self.settings else {},
             "deployed": self.deployed,
@@ -127,9 +133,10 @@ def slo_missed(result: TuneResult) -> str:
         count = len(result.trials)
         return f"no configuration can meet the {slo:g} ms p99 SLO: {result.stopped} (stopped after {count} trial(s))"
     within = best.goodput_rps / best.throughput_rps if best.throughput_rps > 0 else 0.0
+    bound = f"; {result.load_bound}" if result.load_bound else ""
     return (
         f"no configuration met the {slo:g} ms p99 SLO: the best ({best.config.label()}) has p99 {best.p99_ms:.1f} ms, "
-        f"{within:.0%} of its requests within it"
+        f"{within:.0%} of its requests within it{bound}"
     )
 
 
@@ -235,6 +242,7 @@ def tune(
 ) -> TuneResult:
     """Start its own tritonserver(s) on free loopback ports, search, deploy the winner into
     settings.repo as settings.name, write settings.out/tune.json and tune.html, stop every server."""
+    from quantserve.cli.tune_reach import load_bound
     from quantserve.cli.tune_report import write_report
     from quantserve.cli.tune_trials import best_trial, deploy_winner, remeasure
     from serving.machine import cpu_facts
@@ -249,15 +257,20 @@ def tune(
         first = next(t for t in trials if t.config == settings.baseline())
         # out of reach: nothing to confirm, every configuration misses the SLO
         baseline, best = (first, chosen) if stopped else bench.confirm(first.config, chosen.config)
-    if best.error or baseline.error:  # the confirmation failed: fall back to the search's own figures
+    confirmed = not stopped and not (best.error or baseline.error)
+    if not stopped and not confirmed:
+        failed = best.error or baseline.error
+        say(f"the confirmation run failed ({failed}): the search's own figures stand")
+    if not confirmed:  # fall back to the search's own figures
         baseline, best = first, chosen
-    if best.config != baseline.config and best_trial([baseline, best], settings.trace is not None) is baseline:
-        say("the search's pick did not beat the baseline when both were measured again: the baseline is deployed")
+    elif best.config != baseline.config and best_trial([baseline, best], settings.trace is not None) is baseline:
+        say("the search's pick did not beat the baseline when both were measured again: the baseline is kept as best")
         best = baseline
     result = TuneResult(trials, best, baseline, 0.0, settings, search_best=chosen, search_baseline=first)
-    result.stopped = stopped
+    result.stopped, result.confirmed = stopped, confirmed
+    result.load_bound = load_bound(settings, [*trials, baseline, best])
     result.machine = cpu_facts().to_dict()
-    if not stopped:
+    if confirmed:
         say(f"confirmed back to back: baseline {describe(baseline)}; best {describe(best)}")
     if result.slo_met or settings.allow_slo_miss:
         result.deployed = deploy_winner(settings, best.config)
@@ -299,8 +312,7 @@ def search(
         config = suggest_config(trial, settings)
         if config in seen:  # a repeat suggestion costs nothing: the measurement stands
             return seen[config].goodput_rps
-        best = max((t.goodput_rps for t in trials if not t.pruned), default=0.0)
-        measured = bench.run(config, best)
+        measured = bench.run(config, trials)  # pruned against the best so far (`tune_prune`)
         seen[config] = measured
         trials.append(measured)
         say(f"trial {len(trials)}/{total}: {config.label()}: {describe(measured)}")

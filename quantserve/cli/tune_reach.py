@@ -6,6 +6,15 @@ an SLO below REACH_FACTOR of the fastest request any trial saw is out of reach, 
 spent every trial, the confirmation and its windows first (`tune --slo-p99-ms 0.001`: all its trials, then "no
 configuration met the 0.001 ms p99 SLO"). The factor leaves room for a quieter moment of a shared machine: the
 fastest request is one sample, and a configuration's fastest moves by well under 2x between trials here.
+
+A closed loop sets a second bound: its U users, each with one request in flight and no think time, at a throughput
+of X req/s take U / X per request on average (Little's law: the request's latency plus the client's own time). An
+SLO below U / X at the most throughput any trial measured is missed by the load itself (`tune --users 256
+--slo-p99-ms 100`: 820-1400 req/s, so 183-312 ms a request); fewer users or a looser SLO changes that. Where the
+mean latency is well under U / X, the client's own time fills the rest (another run: 834 req/s, 307 ms a request,
+a median latency of 68 ms): a load generator at its CPU's limit, which fewer users relieve too. The search
+does not stop on it: a configuration with more throughput lowers U / X, and nothing measured bounds what batching
+and instances not yet tried reach (one trial served 1.6x the baseline's), so the bound is said at the end instead.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ if TYPE_CHECKING:
     from quantserve.cli.tune_trials import Trial, TuneSettings
 
 REACH_FACTOR = 0.5
+CLIENT_SHARE = 0.5  # a closed loop's mean latency under half its cycle (U / X): the client took the rest
 
 
 def out_of_reach(settings: TuneSettings, trials: list[Trial]) -> str:
@@ -31,4 +41,28 @@ def out_of_reach(settings: TuneSettings, trials: list[Trial]) -> str:
     return (
         f"the fastest of {requests} requests took {fastest:.2f} ms, over {1 / REACH_FACTOR:g}x the SLO, and no "
         "configuration serves a request faster than its model computes it alone"
+    )
+
+
+def load_bound(settings: TuneSettings, trials: list[Trial]) -> str:
+    """Why a closed loop's own users keep the SLO out of reach at the measured throughput (Little's law); "" where
+    the load is a trace, U / (the most throughput any of `trials` measured) is within the SLO, or the SLO is out of
+    reach of a single request (`out_of_reach`: fewer users would not help)."""
+    served = [t for t in trials if not t.error and t.throughput_rps > 0]
+    if settings.trace is not None or not served or out_of_reach(settings, trials):
+        return ""
+    most = max(served, key=lambda t: t.throughput_rps)
+    cycle_ms = 1000.0 * settings.users / most.throughput_rps
+    if settings.slo_p99_ms >= cycle_ms:
+        return ""
+    # the cycle is the latency plus the client's own time between requests: a saturated load generator's share
+    client = (
+        f" ({most.mean_ms:.0f} ms of it latency, the rest the load generator's own time: its CPU limits the load too)"
+        if most.mean_ms < CLIENT_SHARE * cycle_ms
+        else ""
+    )
+    return (
+        f"by Little's law {settings.users} closed-loop users at {most.throughput_rps:.0f} req/s (the most any trial "
+        f"served) take {cycle_ms:.0f} ms a request on average{client}, over the {settings.slo_p99_ms:g} ms SLO: "
+        "fewer --users (or an open-loop --trace) or a looser SLO would be needed"
     )

@@ -84,13 +84,19 @@ def _headline(document: dict[str, Any]) -> str:
     gain = _num(document.get("gain"))
     check = document.get("remeasured") or {}
     seen = document.get("search_best") or best
+    source = (
+        f"confirmed after the search; the search saw {_num(seen['goodput_rps']):.1f}/s"
+        if search.get("confirmed")
+        else "the search's own figures: not confirmed"
+    )
     lines = [
         f"Best: {escape(config_label(best['config']))}: goodput {_num(best['goodput_rps']):.1f}/s, "
-        f"p99 {_num(best['p99_ms']):.2f} ms (confirmed after the search; the search saw "
-        f"{_num(seen['goodput_rps']):.1f}/s)",
+        f"p99 {_num(best['p99_ms']):.2f} ms ({source})",
         f"Baseline (no batching, one instance): goodput {_num(base['goodput_rps']):.1f}/s — gain {gain:.2f}×",
         f"{search['trials']} trials ({search['pruned']} pruned) in {_num(search['seconds']):.0f} s",
     ]
+    if not document.get("slo_met", True) and search.get("load_bound"):
+        lines.append(f"SLO missed: {escape(search['load_bound'])}")
     if check:
         lines.append(
             f"Re-measured on a fresh server: {_num(check['throughput_rps']):.1f} req/s "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import shutil
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from quantserve.cli.tune_prune import RULE, clearly_worse
 from quantserve.errors import QuantserveError
 
 WARMUP_S = 2.0  # after all users are spawned: ORT's first runs, batcher queues filling, gRPC channels warm
@@ -25,7 +27,6 @@ WINDOW_S = 5.0  # per window, two windows per trial: >= 1000 requests even at 10
 QUICK_WARMUP_S = 1.0
 QUICK_WINDOW_S = 3.0  # Locust takes whole seconds: warm-up + window must be an integer
 QUICK_TRIALS = 6
-PRUNE_FRACTION = 0.6  # first-window goodput below 60 % of the best: past the 0.72-1.3x spread of two windows here
 SEED = 0
 SPAWN_S = 1.0  # Locust's run time includes spawning the users (all within one second); the window opens after
 MIN_REQUESTS = 1000  # per trial: p99 then rests on >= 10 tail samples; the second window stretches to reach it
@@ -77,6 +78,7 @@ class Trial:
     error: str = ""
     send_lag_p99_ms: float | None = None  # open loop (--trace): how late requests left the client (p99)
     fastest_ms: float = math.nan  # the fastest successful request: what no configuration serves faster
+    mean_ms: float = math.nan  # successful requests' mean latency: a closed loop's cycle less the client's own time
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -169,7 +171,7 @@ class TuneSettings:
             "max_trials": self.search_trials,
             "quick": self.quick,
             "sampler": f"optuna TPE, seed {SEED}",
-            "pruning": f"after window 1, goodput < {PRUNE_FRACTION:g} x best complete trial's goodput",
+            "pruning": RULE,
             "goodput": "successful requests with latency <= SLO per second of measured window (exact latencies)",
             "ties": TIES if self.trace else "",
         }
@@ -214,6 +216,7 @@ def trial_figures(config: ServingConfig, samples: Samples, slo_ms: float, pruned
         window_s=round(samples.seconds, 3),
         send_lag_p99_ms=float(np.percentile(samples.send_lags_ms, 99)) if samples.send_lags_ms.size else None,
         fastest_ms=float(good.min()) if good.size else math.nan,
+        mean_ms=float(good.mean()) if good.size else math.nan,
     )
 
 
@@ -230,11 +233,6 @@ def best_trial(trials: list[Trial], traced: bool) -> Trial:
         return next(t for t in complete if t.goodput_rps == most)
     tied = [t for t in complete if t.goodput_rps >= (1 - TIE_SHARE) * most]
     return min(tied, key=lambda t: t.p99_ms if not math.isnan(t.p99_ms) else math.inf)
-
-
-def clearly_worse(goodput: float, best: float) -> bool:
-    """Prune rule: a first window below PRUNE_FRACTION of the best complete trial's goodput."""
-    return best > 0 and goodput < PRUNE_FRACTION * best
 
 
 class TrialServer:
@@ -287,13 +285,13 @@ class TrialServer:
             cause = f"stopped answering (no reply to /v2/health/live within {LIVENESS_TIMEOUT_S:g} s)"
         return cause
 
-    def run(self, config: ServingConfig, best_goodput: float) -> Trial:
-        """Two measured windows, or one when the first is clearly worse than the best so far.
+    def run(self, config: ServingConfig, rivals: Sequence[Trial] = ()) -> Trial:
+        """Two measured windows, or one when the first is clearly worse than the best of `rivals` (`tune_prune`).
 
         A configuration that kills or hangs tritonserver fails its own trial, named so, and the server is started
         again for the next: one bad point must not fail every trial after it."""
         self.count += 1
-        trial = self._measure(config, best_goodput)
+        trial = self._measure(config, rivals)
         cause = self.down()
         if cause is None:
             return trial
@@ -313,16 +311,17 @@ class TrialServer:
             p50_ms=math.nan,
             p99_ms=math.nan,
             fastest_ms=math.nan,
+            mean_ms=math.nan,
             pruned=False,  # failed, not pruned: its first window may have read as clearly worse only for the fault
             error=f"tritonserver {cause} during this trial (restarted)",
         )
 
-    def _measure(self, config: ServingConfig, best_goodput: float) -> Trial:
+    def _measure(self, config: ServingConfig, rivals: Sequence[Trial]) -> Trial:
         slo = self.settings.slo_p99_ms
         try:
             self.install(config)
             first = self.window(1)
-            if clearly_worse(first.trial(config, slo).goodput_rps, best_goodput):
+            if clearly_worse(first.trial(config, slo), rivals):
                 return first.trial(config, slo, pruned=True)
             measured = (first + self.window(2, second_window_s(first, self.settings.window_s))).trial(config, slo)
             if measured.requests == 0:  # nothing came back in the window: a failed trial, not a slow one
@@ -337,8 +336,8 @@ class TrialServer:
         The search's best figure is the luckiest of many noisy measurements (the winner's curse);
         this one was not selected on, and pairs the two under the same machine load.
         """
-        confirmed_baseline = self.run(baseline, 0.0)
-        return confirmed_baseline, confirmed_baseline if best == baseline else self.run(best, 0.0)
+        confirmed_baseline = self.run(baseline)
+        return confirmed_baseline, confirmed_baseline if best == baseline else self.run(best)
 
     def window(self, index: int, window_s: float | None = None) -> Samples:
         folder = self.out / "runs" / f"trial{self.count:02d}-w{index}"

@@ -22,6 +22,7 @@ import pytest
 from loadtest.results import LoadRun
 from quantserve.cli import main
 from quantserve.cli.tune import PRUNE_FRACTION, ServingConfig, TuneSettings, check_settings, make_config, suggest_config
+from quantserve.cli.tune_prune import clearly_worse
 from quantserve.cli.tune_report import pareto_front
 from quantserve.cli.tune_trials import (
     MIN_REQUESTS,
@@ -29,7 +30,6 @@ from quantserve.cli.tune_trials import (
     Trial,
     TrialServer,
     best_trial,
-    clearly_worse,
     second_window_s,
     trial_figures,
 )
@@ -123,9 +123,12 @@ def test_a_configuration_that_fails_requests_does_not_win_and_nothing_in_the_slo
 
 
 def test_pruning_rule_needs_a_best_and_a_clear_gap() -> None:
-    assert not clearly_worse(10.0, 0.0)
-    assert not clearly_worse(PRUNE_FRACTION * 100 + 1, 100.0)
-    assert clearly_worse(PRUNE_FRACTION * 100 - 1, 100.0)
+    def trial(goodput: float) -> Trial:  # every request within the SLO: goodput is the measure
+        return Trial(ServingConfig(0, (), 0, 1), goodput, 1.0, 2.0, 0, goodput)
+
+    assert not clearly_worse(trial(10.0), [])
+    assert not clearly_worse(trial(PRUNE_FRACTION * 100 + 1), [trial(100.0)])
+    assert clearly_worse(trial(PRUNE_FRACTION * 100 - 1), [trial(100.0)])
 
 
 def test_second_window_stretches_until_the_trial_holds_enough_requests() -> None:
@@ -536,7 +539,7 @@ def test_a_trial_that_kills_or_hangs_the_server_fails_alone(
         timer = threading.Timer(2.0, os.kill, (first_pid, fault))
         timer.start()
         try:
-            failed = bench.run(config, 0.0)
+            failed = bench.run(config)
         finally:
             timer.join()
             with contextlib.suppress(ProcessLookupError):
@@ -547,7 +550,7 @@ def test_a_trial_that_kills_or_hangs_the_server_fails_alone(
         assert failed.goodput_rps == 0.0 and math.isnan(failed.p50_ms) and math.isnan(failed.p99_ms)
         assert not failed.pruned  # failed, not pruned
         assert bench.server.pid != first_pid and _gone(first_pid)
-        after = bench.run(config, 0.0)
+        after = bench.run(config)
         assert not after.error and after.requests > 0 and after.failed_requests == 0, after
 
 

@@ -7,6 +7,7 @@ goodput under the p99 SLO on a live tritonserver, deploys the winner, and writes
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -132,12 +133,15 @@ def print_summary(document: dict[str, Any], out: Path) -> None:
     print_rows("tune trials", columns, rows)
     best, search = document["best"], document["search"]
     print(f"best: {config_label(best['config'])} ({best['goodput_rps']:.1f} good req/s, p99 {best['p99_ms']:.2f} ms)")
-    print(f"gain over the naive baseline: {fmt(document['gain'])}x goodput (both confirmed back to back)")
+    gain = document["gain"]
+    ratio = f"{fmt(gain)}x goodput" if isinstance(gain, float) and math.isfinite(gain) else "none (no baseline goodput)"
+    print(f"gain over the naive baseline: {ratio} ({how_measured(search)})")
     if not document["slo_met"]:
         slo, within = document["settings"]["slo_p99_ms"], best["goodput_rps"] / max(best["throughput_rps"], 1e-9)
+        remedy = search.get("load_bound") or "a faster build, more cores or a looser SLO would be needed"
         print(
             f"no configuration met the SLO: the best's p99 is {best['p99_ms']:.0f} ms > {slo:g} ms "
-            f"({within:.0%} of its requests within it); a faster build, more cores or a looser SLO would be needed"
+            f"({within:.0%} of its requests within it); {remedy}"
         )
     late = best.get("send_lag_p99_ms")
     if late is not None and late > LATE_SEND_MS:
@@ -153,6 +157,15 @@ def print_summary(document: dict[str, Any], out: Path) -> None:
         return
     print(remeasure_line(document))
     print(f"deployed: {document['deployed']['repo']}/{document['deployed']['name']}; report: {out / 'tune.html'}")
+
+
+def how_measured(search: dict[str, Any]) -> str:
+    """Where the best's and the baseline's figures come from: the confirmation run, or the search alone."""
+    if search.get("confirmed"):
+        return "both confirmed back to back"
+    if search.get("stopped"):
+        return f"the search's figures: it stopped after {search['trials']} trial(s), nothing was confirmed"
+    return "the search's figures: the confirmation run failed"
 
 
 def remeasure_line(document: dict[str, Any]) -> str:
