@@ -46,6 +46,7 @@ REQUEST_TYPE = "grpc"
 # A closed-loop user whose request failed waits this long before the next, so an outage (server
 # restarting, connection refused) is counted without spinning the load generator's CPU.
 FAILURE_PAUSE_S = 0.05
+DEADLINE_STATUS = "StatusCode.DEADLINE_EXCEEDED"  # gRPC's status for a call past its deadline (the client's own)
 
 _thread_pool: ThreadPool | None = None
 _feeds_cache: dict[tuple[str, int], list[Any]] = {}
@@ -143,6 +144,7 @@ class _TritonClientMixin:
             self.model = options.triton_model or self.model
             self.data = options.triton_data or self.data
             self.request_batch = options.request_batch or self.request_batch
+            self.timeout_s = getattr(options, "request_timeout", 0.0) or self.timeout_s
             self.tls = client_tls(options)
         if not self.model or not self.data:
             raise ValueError("set --triton-model and --triton-data (or QUANTSERVE_MODEL / QUANTSERVE_DATA)")
@@ -153,10 +155,21 @@ class _TritonClientMixin:
         tls_kwargs = tls.grpc_kwargs() if tls else {}
         return grpcclient.InferenceServerClient(self.url, channel_args=channel_args(), **tls_kwargs)
 
-    def _infer_blocking(self, client: Any, inputs: list[Any]) -> int:
+    def _infer_blocking(self, client: Any, inputs: list[Any], clock: list[float]) -> int:
         """Runs in an OS thread: one gRPC round trip, returns the response size in bytes. An answer without one row
-        per row sent fails (read from the response's shapes, no tensor decoded)."""
-        result = client.infer(self.model, inputs, client_timeout=self.timeout_s)
+        per row sent fails (read from the response's shapes, no tensor decoded).
+
+        `clock` gets the call's own span, read in this thread: [perf_counter as tritonclient starts the call,
+        perf_counter as it returns (answer or failure), wall time then]. It spans tritonclient building the request,
+        gRPC's send and wait, and reading the answer's protobuf; not the hand-off to this thread and back to the
+        greenlet waiting on it (the gevent hub, the GIL), nor the row check. 10 users of 350 MB answers on 2 shared
+        cores, in two runs: failures at the 30 s gRPC deadline timed 41.4 s with that hand-off, 31–34 s without
+        (the rest is inside tritonclient's call: building, sending, reading 350 MB answers on busy cores)."""
+        clock[:] = [time.perf_counter()]
+        try:
+            result = client.infer(self.model, inputs, client_timeout=self.timeout_s)
+        finally:
+            clock[1:] = [time.perf_counter(), time.time()]
         response = result.get_response()
         if self.model not in _batched:  # the server did not say before the window
             config = client.get_model_config(self.model, as_json=True, client_timeout=self.timeout_s)["config"]
@@ -168,9 +181,18 @@ class _TritonClientMixin:
                 raise TritonRequestFailed(problem)
         return sum(len(raw) for raw in response.raw_output_contents)
 
+    def _past_deadline(self, exception: BaseException | None, clock: list[float]) -> bool:
+        """Whether a request failed by the client's own deadline (--request-timeout): gRPC's DEADLINE_EXCEEDED after
+        the call had waited that long, not a server that answered with that status early."""
+        status = getattr(exception, "status", None)
+        if not callable(status) or status() != DEADLINE_STATUS or len(clock) < 2:
+            return False
+        return clock[1] - clock[0] >= 0.99 * self.timeout_s
+
     def _fire(
         self,
         started: float,
+        clock: list[float],
         response_length: int,
         exception: BaseException | None,
         send_lag_ms: float = 0.0,
@@ -178,16 +200,19 @@ class _TritonClientMixin:
         samples: int = 0,
         in_flight: int = 0,
     ) -> None:
-        """Report one request to Locust. Open loop: `send_lag_ms`, how long after its arrival time it left the
-        client; `generator_lag_ms`, the part the generator itself was late waking for it (its CPU). `samples`:
-        the request's samples (0: the run's --request-batch); `in_flight`, open loop: this user's requests in
-        flight when it arrived, itself included."""
+        """Report one request to Locust: its latency from `started` to its answer as `_infer_blocking`'s `clock`
+        read it (now, where the call never reached a thread). Open loop: `send_lag_ms`, how long after its arrival
+        time it left the client; `generator_lag_ms`, the part the generator itself was late waking for it (its CPU).
+        `samples`: the request's samples (0: the run's --request-batch); `in_flight`, open loop: this user's
+        requests in flight when it arrived, itself included."""
+        deadline = self._past_deadline(exception, clock)
         if exception is not None:
             exception = readable_failure(exception)
+        answered, answered_wall = (clock[1], clock[2]) if len(clock) == 3 else (time.perf_counter(), time.time())
         self.environment.events.request.fire(
             request_type=REQUEST_TYPE,
             name=self.model,
-            response_time=(time.perf_counter() - started) * 1000.0,
+            response_time=(answered - started) * 1000.0,
             response_length=response_length,
             exception=exception,
             context={
@@ -195,6 +220,8 @@ class _TritonClientMixin:
                 "generator_lag_ms": generator_lag_ms,
                 "samples": samples or self.request_batch,
                 "in_flight": in_flight,
+                "ended_at": answered_wall,
+                "client_deadline": deadline,
             },
         )
 
@@ -235,16 +262,18 @@ class TritonGrpcUser(_TritonClientMixin, User):
 
     @task
     def infer(self) -> None:
+        """One request, timed from when its OS thread sent it to when the answer came back (`_infer_blocking`)."""
         inputs = self.requests[next(self._order)]
-        started, self._sent_at = time.perf_counter(), time.time()
+        clock: list[float] = []  # the call's own span, read in its thread
+        self._sent_at = time.time()
         self._busy = True
         try:
-            size = self._pool.spawn(self._infer_blocking, self._client, inputs).get()
+            size = self._pool.spawn(self._infer_blocking, self._client, inputs, clock).get()
         except Exception as exc:  # every failure is reported to Locust, never swallowed
-            self._fire(started, 0, exc)
+            self._fire(clock[0] if clock else time.perf_counter(), clock, 0, exc)
             gevent.sleep(FAILURE_PAUSE_S)
         else:
-            self._fire(started, size, None)
+            self._fire(clock[0], clock, size, None)
         self._busy = False
 
 
@@ -360,12 +389,13 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
     def _send(self, scheduled: float, woke: float, inputs: list[Any], samples: int, in_flight: int) -> None:
         client = self._idle_clients.get() if not self._idle_clients.empty() else self._new_client()
         sent = [scheduled]  # when an OS thread took the call
+        clock: list[float] = []  # the call's own span (`_infer_blocking`); latency runs from the arrival to its end
 
         def call() -> int:
             sent[0] = time.perf_counter()
             self._queued.pop(id(sent), None)
             self._waiting[id(sent)] = (time.time(), samples)  # sent: from here on it waits on the server
-            return self._infer_blocking(client, inputs)
+            return self._infer_blocking(client, inputs, clock)
 
         size, failure = 0, None
         self._queued[id(sent)] = (time.time() - (time.perf_counter() - scheduled), samples)
@@ -377,5 +407,5 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
             self._queued.pop(id(sent), None)
             self._waiting.pop(id(sent), None)
         lags = (sent[0] - scheduled) * 1000.0, (woke - scheduled) * 1000.0
-        self._fire(scheduled, size, failure, *lags, samples, in_flight)
+        self._fire(scheduled, clock, size, failure, *lags, samples, in_flight)
         self._idle_clients.put(client)  # not reached when killed mid-call: that channel stays with its thread

@@ -136,6 +136,7 @@ def locust_command(
     command = [sys.executable, "-m", "locust", "-f", str(locustfile), "--loglevel", "WARNING"]
     command += ["--triton-url", settings.url, "--triton-model", settings.model, "--triton-data", str(settings.data)]
     command += ["--request-batch", str(settings.request_batch), "--record-dir", str(record_dir)]
+    command += ["--request-timeout", f"{settings.request_timeout_s:g}"]
     if settings.metrics_url:
         command += ["--metrics-url", metrics_endpoint(settings.metrics_url)]
     for flag, value in _tls_flags(settings.tls):

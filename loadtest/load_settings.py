@@ -5,6 +5,7 @@ lines it builds and the result it reads (`loadtest.step_result`) share one defin
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,7 @@ class LoadSettings:
     metrics_url: str | None = None
     tls: ClientTls | None = None  # gRPC over TLS (mutual with a client certificate)
     max_in_flight: int = 64  # open loop: requests a Locust process keeps in flight; later arrivals wait in the client
+    request_timeout_s: float = 30.0  # the client's deadline per request (gRPC): a slower answer fails
 
     def check(self) -> None:
         """Reject impossible settings before any process starts."""
@@ -44,6 +46,10 @@ class LoadSettings:
             raise QuantserveError(f"--request-batch must be at least 1, got {self.request_batch}")
         if self.max_in_flight < 1:
             raise QuantserveError(f"--max-in-flight must be at least 1, got {self.max_in_flight}")
+        if not (math.isfinite(self.request_timeout_s) and self.request_timeout_s > 0):
+            raise QuantserveError(
+                f"--request-timeout must be a positive number of seconds, got {self.request_timeout_s:g}"
+            )
         check_expected_arrivals(self.pattern, self.duration_s)
         data = load_npz(self.data)  # a missing or unreadable data file is one clear line, here
         check_request_size(self.data, data, self.request_batch, 0, "--request-batch")

@@ -37,8 +37,10 @@ locust.stats.CSV_STATS_INTERVAL_SEC = 0.2  # type: ignore[assignment]
 
 # (end wall time, latency ms, 1.0 ok / 0.0 failed, and for the open loop: send lag ms — how long after its
 # arrival time it left the client — and generator lag ms — how late the generator woke for it; then the samples the
-# request carried, and for the open loop its user's requests in flight when it arrived, itself included)
-_samples: list[tuple[float, float, float, float, float, float, float]] = []
+# request carried, and for the open loop its user's requests in flight when it arrived, itself included; then 1.0
+# when it failed by the client's own deadline, --request-timeout). The end time is when its answer came back to the
+# OS thread that sent it (`grpc_user`), not when its greenlet woke to report it.
+_samples: list[tuple[float, float, float, float, float, float, float, float]] = []
 _window: dict[str, Any] = {}
 # Requests still waiting for their answer when the run stopped: (stop wall time, ms waited since sent, samples in
 # the request). Locust drops them; a server that stopped answering leaves nothing else behind.
@@ -63,6 +65,13 @@ def add_triton_options(parser: Any) -> None:
     group.add_argument("--triton-model", default="", env_var="QUANTSERVE_MODEL", help="model name")
     group.add_argument("--triton-data", default="", env_var="QUANTSERVE_DATA", help=".npz of inputs")
     group.add_argument("--request-batch", type=int, default=1, env_var="QUANTSERVE_REQUEST_BATCH")
+    group.add_argument(
+        "--request-timeout",
+        type=float,
+        default=30.0,
+        env_var="QUANTSERVE_REQUEST_TIMEOUT",
+        help="seconds each request may take before the client gives up on it (gRPC deadline)",
+    )
     group.add_argument("--metrics-url", default="", env_var="QUANTSERVE_METRICS_URL", help="Triton metrics host:port")
     group.add_argument("--record-dir", default="", env_var="QUANTSERVE_RECORD_DIR", help="where raw latencies go")
     group.add_argument("--rate", type=float, default=0.0, env_var="QUANTSERVE_RATE", help="open loop: requests/s")
@@ -105,13 +114,14 @@ def record_request(
     ok = 0.0 if exception else 1.0
     _samples.append(
         (
-            time.time(),
+            float(lags.get("ended_at") or time.time()),
             float(response_time),
             ok,
             float(lags.get("send_lag_ms", 0.0)),
             float(lags.get("generator_lag_ms", 0.0)),
             float(lags.get("samples", 0.0)),
             float(lags.get("in_flight", 0.0)),
+            1.0 if exception and lags.get("client_deadline") else 0.0,
         )
     )
 

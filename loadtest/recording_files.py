@@ -82,17 +82,26 @@ def read_window(record_dir: Path) -> Window:
     return Window(data["start"], data["end"], data.get("metrics_before"), data.get("metrics_after"), errors)
 
 
-SAMPLE_COLUMNS = 7
+SAMPLE_COLUMNS = 8
+DEADLINE_COLUMN = 7  # 1.0: the request failed by the client's own deadline (--request-timeout), not an answer
 
 
 def read_latencies(record_dir: Path, start: float, end: float) -> np.ndarray:
     """Rows of (end wall time, latency ms, ok, send lag ms, generator lag ms, samples in the request, requests in
-    flight at its arrival) from every Locust process, for requests ending in the window."""
-    parts = [np.load(path) for path in sorted(record_dir.glob(LATENCY_PATTERN))]
+    flight at its arrival, failed by the client's deadline) from every Locust process, for requests ending in the
+    window; columns a process did not record (an older one) are 0."""
+    parts = [_widened(np.load(path)) for path in sorted(record_dir.glob(LATENCY_PATTERN))]
     if not parts:
         return np.zeros((0, SAMPLE_COLUMNS))
     samples = np.concatenate(parts)
     return samples[(samples[:, 0] >= start) & (samples[:, 0] <= end)]
+
+
+def _widened(rows: np.ndarray) -> np.ndarray:
+    """`rows` with zero columns added up to SAMPLE_COLUMNS."""
+    rows = rows.reshape(len(rows), -1)
+    missing = SAMPLE_COLUMNS - rows.shape[1]
+    return np.pad(rows, ((0, 0), (0, missing))) if missing > 0 else rows
 
 
 def read_unanswered(record_dir: Path, end: float) -> np.ndarray:

@@ -17,6 +17,7 @@ from loadtest.run_identity import RunIdentity
 from loadtest.timeline import Outage, SecondStats
 from loadtest.triton_metrics import ServerBreakdown
 from loadtest.utilization import Utilization
+from loadtest.window_notes import cut_note, deadline_note, tail_note
 from quantserve.errors import QuantserveError
 
 LOAD_PREFIX = "load-"
@@ -78,6 +79,9 @@ class LoadResult:
     # requests sent and still on their way, not overdue, when the window ended (Locust's stop dropped them): in the
     # offered count and in no other, so offered = requests + unsent + in_flight_at_end + cut_at_end
     cut_at_end: int = 0
+    cut_max_ms: float | None = None  # ... the longest of their waits by then
+    deadline_failures: int = 0  # failed by the client's own deadline (--request-timeout), not by the server
+    request_timeout_s: float | None = None  # that deadline (None: a file from before it was recorded)
     lost_workers: list[str] = field(default_factory=list)  # Locust workers that died before the end, and how
     # stopped by Ctrl-C or SIGTERM: the figures cover `window_s`, measured up to the interrupt, of the
     # `planned_window_s` asked for
@@ -297,7 +301,7 @@ class LoadResult:
         return line + "; throughput and latency count successes only"
 
     def notes(self) -> list[str]:
-        """What the figures alone do not say: failures, a restarted server, requests that left the client late."""
+        """What the figures alone do not say: failures, a restarted server, late requests, a p99 on few requests."""
         notes = (
             self.failure_note(),
             self.lost_workers_note(),
@@ -308,6 +312,9 @@ class LoadResult:
             self.counters_note(),
             self.metrics_note(),
             self.outside_server_note(),
+            deadline_note(self.label, self.deadline_failures, self.request_timeout_s),
+            cut_note(self.label, self.mode, self.cut_at_end, self.requests - self.failed_requests, self.cut_max_ms),
+            tail_note(self.label, self.latency.count),
         )
         return [n for n in (*notes, self.send_lag_note()) if n]
 

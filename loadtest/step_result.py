@@ -62,6 +62,8 @@ def _result_of_window(
     if len(waits):
         result.in_flight_at_end, result.in_flight_max_ms = len(waits), float(waits.max())
     result.cut_at_end = len(unanswered) - len(stuck) - len(waits)  # on their way when the stop dropped them
+    if result.cut_at_end:  # the overdue ones, counted above, waited longest: the cut are the shortest waits
+        result.cut_max_ms = float(np.sort(unanswered[:, 0])[result.cut_at_end - 1])
     if step.mode == "open":
         result.unsent = recording_files.read_unsent(record_dir, window.end)
         result.offered_requests = len(samples) + len(unanswered) + result.unsent
@@ -124,6 +126,8 @@ def _summarize(
         metrics_missing="; ".join(window.metrics_errors) or None,
         timeline=timeline,
         outages=outages(samples, window.start, window.end),
+        deadline_failures=int((~ok & (samples[:, recording_files.DEADLINE_COLUMN] > 0.5)).sum()) if len(ok) else 0,
+        request_timeout_s=settings.request_timeout_s,
     )
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from loadtest.percentiles import percentile
+from loadtest.recording_files import DEADLINE_COLUMN
 
 # A last bin shorter than this joins the one before it: a rate over a sliver of a second is noise.
 MIN_LAST_BIN_S = 0.5
@@ -97,12 +98,14 @@ def outages(samples: np.ndarray, start: float, end: float) -> list[Outage]:
     `MIN_OUTAGE_S` without a success: measured from the end time of the last successful request before its first
     failure (the window's start if none) to that of the first success after its last failure (the window's end if
     none), to the millisecond of the requests' own end times, not to whole seconds. `samples` rows are as
-    `per_second`'s. A lone failure among successes is no outage; a quiet spell without failures is none either."""
+    `per_second`'s. A lone failure among successes is no outage; a quiet spell without failures is none either, nor
+    a request the client gave up on while others were answered (`slow_not_down`)."""
     samples = np.asarray(samples, dtype=np.float64)
     if not samples.size:
         return []
     samples = samples.reshape(len(samples), -1)
     samples = samples[np.argsort(samples[:, 0], kind="stable")]
+    samples = samples[~slow_not_down(samples)]
     ok = samples[:, 2] > 0.5
     # a run is the failures between two successes: each failure carries the number of successes that ended before it
     runs, failed = np.unique(np.cumsum(ok)[~ok], return_counts=True)
@@ -113,3 +116,19 @@ def outages(samples: np.ndarray, start: float, end: float) -> list[Outage]:
         for b, f, n in zip(begins, finishes, failed, strict=True)
         if f - b >= MIN_OUTAGE_S
     ]
+
+
+def slow_not_down(samples: np.ndarray) -> np.ndarray:
+    """Which rows are requests the client gave up on at its own deadline (--request-timeout) while the server kept
+    answering: a success ended between the request's send (its end less its latency) and its failure. The server
+    was slow on it, not down: no outage (a 30 s deadline among 40 s answers read as a 14 s outage). A deadline
+    passed with no success during it stays a failure of the server to answer (a hung server)."""
+    samples = samples.reshape(len(samples), -1)
+    if samples.shape[1] <= DEADLINE_COLUMN or not len(samples):
+        return np.zeros(len(samples), dtype=bool)
+    ends, ok = samples[:, 0], samples[:, 2] > 0.5
+    deadline = (samples[:, DEADLINE_COLUMN] > 0.5) & ~ok
+    successes = np.sort(ends[ok])
+    sent = ends - samples[:, 1] / 1000.0
+    answered_meanwhile = np.searchsorted(successes, ends, side="right") > np.searchsorted(successes, sent, "left")
+    return deadline & answered_meanwhile

@@ -21,6 +21,8 @@ from quantserve.cli.tls_flags import add_tls_flags, client_tls
 from serving.endpoints import find_metrics_url, metrics_hint
 from serving.machine import write_machine_facts
 
+DEFAULT_REQUEST_TIMEOUT_S = 30.0  # the client's gRPC deadline per request, as evaluate's
+
 if TYPE_CHECKING:
     from loadtest.interruption import RunInterrupted
 
@@ -79,6 +81,14 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--workers", type=int, default=0, help="Locust master + this many local worker processes")
     parser.add_argument("--request-batch", type=int, default=1, help="samples per request")
+    parser.add_argument(
+        "--request-timeout",
+        type=float,
+        default=DEFAULT_REQUEST_TIMEOUT_S,
+        metavar="S",
+        help=f"seconds each request may take before the client gives up on it and counts it failed (default "
+        f"{DEFAULT_REQUEST_TIMEOUT_S:g}); raise it for a slow model or a large --request-batch",
+    )
     parser.add_argument(
         "--metrics-url",
         default="",
@@ -144,6 +154,7 @@ def run_load_command(args: argparse.Namespace) -> int:
         args.trace_scale,
     )
     pattern.check()  # --spawn-rate, --stages, --rate…: one line before any probe or file
+    check_request_timeout(args.request_timeout)
     duration = parse_duration(args.duration or default_duration(pattern))
     check_expected_arrivals(pattern, duration)  # before any probe or file
     metrics_url = resolve_metrics_url(args)
@@ -161,6 +172,7 @@ def run_load_command(args: argparse.Namespace) -> int:
             metrics_url=metrics_url,
             tls=client_tls(args),
             max_in_flight=args.max_in_flight,
+            request_timeout_s=args.request_timeout,
         )
         for model in [m.strip() for m in args.model.split(",") if m.strip()]
     ]
@@ -183,6 +195,14 @@ def run_load_command(args: argparse.Namespace) -> int:
             print(metrics_hint(args.url))
         print(f"report: {html_path} and {md_path}")
     return failure_status(runs, args.allow_failures)
+
+
+def check_request_timeout(seconds: float) -> None:
+    """--request-timeout is a positive, finite number of seconds (refused before any probe or file)."""
+    from quantserve.errors import QuantserveError
+
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise QuantserveError(f"--request-timeout must be a positive number of seconds, got {seconds:g}")
 
 
 def print_earlier_runs(out: Path, models: set[str]) -> None:
@@ -248,6 +268,7 @@ def run_soak_command(args: argparse.Namespace) -> int:
 
     others = {"--rate": str(args.rate), "--trace": args.trace, "--stages": args.stages, "--sweep": args.sweep}
     pattern, seconds = soak_from_flags(args.soak, args.users, args.spawn_rate, {**others, "--duration": args.duration})
+    check_request_timeout(args.request_timeout)
     flat = True
     for model in [m.strip() for m in args.model.split(",") if m.strip()]:
         settings = LoadSettings(
@@ -260,6 +281,7 @@ def run_soak_command(args: argparse.Namespace) -> int:
             workers=args.workers,
             metrics_url=resolve_metrics_url(args),
             tls=client_tls(args),
+            request_timeout_s=args.request_timeout,
         )
         result = run_soak(settings, args.out, server_pid=args.server_pid or None)
         print(f"soak {model}:\n{result.summary()}")
