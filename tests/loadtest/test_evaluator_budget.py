@@ -292,3 +292,31 @@ def test_float_truth_reaches_the_users_metric_and_no_class_metric(monkeypatch, t
     assert all(v.accuracy is None for v in report.variants)  # the truth is not class ids
     with pytest.raises(QuantserveError, match="read only with a --metric"):
         evaluator.evaluate_accuracy("127.0.0.1:1", ["int8"], "fp32", held, budget=DriftBudget())
+
+
+def test_the_side_by_side_load_keeps_evaluates_request_timeout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`evaluate --request-timeout 120 --load-duration …`: the scoring waited 120 s a request, the load after it
+    still gave up at loadtest's 30 s default."""
+    from loadtest.results import LoadRun
+    from quantserve.cli.commands import loadtest as loadtest_command
+
+    seen: list[float] = []
+
+    def record(settings: object, args: object) -> LoadRun:
+        seen.append(settings.request_timeout_s)  # type: ignore[attr-defined]
+        return LoadRun("m", [])
+
+    monkeypatch.setattr(loadtest_command, "run_with_progress", record)
+    monkeypatch.setattr(loadtest_command, "resolve_metrics_url", lambda args: None)
+    args = argparse.Namespace(
+        url="127.0.0.1:1",
+        data=tmp_path / "d.npz",
+        load_users=2,
+        json=True,
+        request_timeout=120.0,
+        tls_ca=None,
+        tls_cert=None,
+        tls_key=None,
+    )
+    evaluate_command.load_side_by_side(args, ["a", "b"], 3.0)
+    assert seen == [120.0, 120.0]

@@ -215,7 +215,14 @@ def load_side_by_side(args: argparse.Namespace, models: list[str], duration: flo
     for model in models:
         pattern = ClosedLoop(args.load_users)
         settings = LoadSettings(
-            args.url, model, args.data, pattern, duration, metrics_url=metrics_url, tls=client_tls(args)
+            args.url,
+            model,
+            args.data,
+            pattern,
+            duration,
+            metrics_url=metrics_url,
+            tls=client_tls(args),
+            request_timeout_s=args.request_timeout,  # the scoring's deadline, the load's too
         )
         run = run_with_progress(settings, args)
         runs.append(dataclasses.asdict(run))
