@@ -301,18 +301,3 @@ def test_entropy_threshold_search_equals_orts(bins: int, quantized: int) -> None
             histogram, quantized
         )
         assert [float(v) for v in ours] == [float(v) for v in orts]
-
-
-def test_data_whose_arrays_are_not_batched_along_axis_0_is_one_line_naming_the_scalar(tmp_path: Path) -> None:
-    # A stateful voice-activity model's inputs: audio rows, a (layers, batch, hidden) state and a sample-rate scalar.
-    path = tmp_path / "vad.npz"
-    np.savez(path, input=np.zeros((6, 512), np.float32), state=np.zeros((2, 6, 128), np.float32), sr=np.array(16000))
-    with pytest.raises(QuantserveError) as info:
-        load_npz(path)
-    assert str(info.value) == (
-        f"{path}: arrays disagree on the number of samples, read as axis 0 of each: 'input' 6 (axis 0 of shape "
-        "(6, 512)), 'state' 2 (axis 0 of shape (2, 6, 128); its axis 1 holds 6), 'sr' none (rank 0: one value, no "
-        "axis 0) (samples are rows of axis 0 of every input, as Triton's dynamic batching stacks them); 'sr' (rank "
-        "0) is a per-model constant: leave it out of the data and give the model an initializer of the same name "
-        "holding the value (the input's default), which optimize folds into the model as that constant"
-    )
