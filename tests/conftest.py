@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +18,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from serving.server import ServerOptions, TritonServer, free_port  # noqa: E402
+
+# A shell starts a background job (`make test &`) with SIGINT ignored, and an ignored signal stays ignored across
+# exec: every `quantserve` the tests start would then ignore the Ctrl-C they send it (Python installs its
+# KeyboardInterrupt handler only where SIGINT is not ignored at start), and the interrupt tests waited 25 s on a run
+# that never heard it. The suite's children get SIGINT as a terminal gives it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session", autouse=True)

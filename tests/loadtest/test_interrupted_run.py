@@ -23,11 +23,6 @@ import pytest
 from loadtest.results import LoadResult, LoadRun
 from quantserve.cli import main
 
-# serial: each interrupt must end its run within seconds; in a fresh clone's parallel part (make test) three of
-# these timed out beside another test file's load, while alone, beside a CPU burner and beside two load-test files
-# they pass: they run alone
-pytestmark = pytest.mark.serial
-
 ROOT = Path(__file__).resolve().parents[2]
 SERVED_BEFORE_SIGNAL = 100  # requests the server answered in the step before the test signals the loadtest
 

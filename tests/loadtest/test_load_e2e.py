@@ -285,7 +285,14 @@ def _kill_a_worker(stats_csv: Path) -> None:
     while not stats_csv.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     time.sleep(1.0)
-    workers = [p for p in psutil.Process().children(recursive=True) if "--worker" in p.cmdline()]
+
+    def cmdline(process: psutil.Process) -> list[str]:
+        try:  # an earlier test's child not yet reaped is a zombie: psutil refuses its command line
+            return process.cmdline()
+        except psutil.Error:
+            return []
+
+    workers = [p for p in psutil.Process().children(recursive=True) if "--worker" in cmdline(p)]
     workers[0].kill()
 
 
