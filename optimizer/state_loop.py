@@ -27,6 +27,7 @@ from optimizer.drift import measure_drift
 from optimizer.drift_budget import DriftBudget, Refusal
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from quantserve.errors import QuantserveError
+from quantserve.metrics import cosine_similarity
 
 NO_STATE = "none"  # --state none: the model has no recurrent state, whatever its inputs and outputs look like
 # name pairs (input word, output word) a state's input and output differ by, one token of the name apart
@@ -155,16 +156,6 @@ def run_stream(path: Path, arrays: Mapping[str, np.ndarray], pairs: Sequence[Sta
     return {name: np.concatenate([step[name] for step in steps]) for name in steps[0]} if steps else {}
 
 
-def _state_cosines(expected: np.ndarray, got: np.ndarray) -> np.ndarray:
-    a = expected.reshape(len(expected), -1).astype(np.float64)
-    b = got.reshape(len(got), -1).astype(np.float64)
-    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-    same = np.all(a == b, axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cos = np.where(norms > 0, (a * b).sum(axis=1) / np.where(norms > 0, norms, 1.0), 0.0)
-    return np.where(same, 1.0, np.nan_to_num(cos, nan=-1.0))
-
-
 def closed_loop_record(
     reference: Path,
     candidate: Path,
@@ -185,7 +176,8 @@ def closed_loop_record(
     )
     state_drift = {}
     for pair in pairs:
-        cos = _state_cosines(expected[pair.output], got[pair.output])
+        # the project's one cosine; a non-finite state (NaN) counts as the worst, -1
+        cos = np.nan_to_num(cosine_similarity(expected[pair.output], got[pair.output]), nan=-1.0)
         state_drift[pair.output] = {
             "input": pair.input,
             "cosine_mean": float(cos.mean()),
