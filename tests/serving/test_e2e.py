@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -64,7 +65,7 @@ def test_concurrent_requests_are_batched_and_match_onnxruntime(server: TritonSer
         for _ in range(3):  # a burst may straggle past the window on a loaded machine; see _concurrent
             before = client.statistics("dense")["model_stats"][0]
             results = list(pool.map(lambda i: client.infer("dense", {"x": samples[i : i + 1]})["probs"], range(8)))
-            after = client.statistics("dense")["model_stats"][0]
+            after = _settled_stats(client, "dense", int(before.get("inference_count", 0)) + 8)
             np.testing.assert_allclose(np.concatenate(results), expected, rtol=1e-5, atol=1e-6)
             inferences = int(after.get("inference_count", 0)) - int(before.get("inference_count", 0))
             executions = int(after.get("execution_count", 0)) - int(before.get("execution_count", 0))
@@ -72,6 +73,17 @@ def test_concurrent_requests_are_batched_and_match_onnxruntime(server: TritonSer
             if executions < inferences:
                 break
     assert executions < inferences, "Triton's dynamic batcher never put two requests into one execution in 3 bursts"
+
+
+def _settled_stats(client: TritonGrpcClient, model: str, inferences: int) -> dict:
+    """The model's counters once they show `inferences` rows: Triton counts a request after its answer has gone out
+    (and leaves zero counts out of the answer), so a read right after the answers may not show them yet."""
+    deadline = time.monotonic() + 10
+    while True:
+        stats = client.statistics(model)["model_stats"][0]
+        if int(stats.get("inference_count", 0)) >= inferences or time.monotonic() > deadline:
+            return stats
+        time.sleep(0.05)
 
 
 def _ragged_requests() -> list[np.ndarray]:
@@ -90,9 +102,11 @@ def _concurrent(
     fewest = len(requests) + 1
     with TritonGrpcClient(url, timeout_s=30) as client, ThreadPoolExecutor(len(requests)) as pool:
         for _ in range(bursts):
-            before = int(client.statistics(model)["model_stats"][0].get("execution_count", 0))
+            stats = client.statistics(model)["model_stats"][0]
+            before = int(stats.get("execution_count", 0))
+            rows = int(stats.get("inference_count", 0)) + sum(len(tokens) for tokens in requests)
             results = list(pool.map(lambda tokens: client.infer(model, {"tokens": tokens}), requests))
-            after = int(client.statistics(model)["model_stats"][0].get("execution_count", 0))
+            after = int(_settled_stats(client, model, rows).get("execution_count", 0))
             fewest = min(fewest, after - before)
             if fewest < len(requests):
                 break
