@@ -15,8 +15,8 @@ from pathlib import Path
 from loadtest import svg_plots
 from loadtest.accuracy_results import ACCURACY_FILE, AccuracyReport, VariantAccuracy
 from loadtest.load_pattern import ClosedLoop
+from loadtest.report_lines import late_lines, outage_lines, outage_text, step_lines, trace_lines
 from loadtest.results import LOAD_PREFIX, LoadResult, LoadRun
-from loadtest.timeline import Outage
 from loadtest.verdict import NOT_LOADED, Verdict, gather, load_manifest
 from quantserve.errors import QuantserveError
 from quantserve.files import write_atomic
@@ -178,12 +178,12 @@ def render_markdown(inputs: ReportInputs) -> str:
     if inputs.runs:
         parts += ["## Load (client latency, Triton server-side counters over the measured window)", ""]
         parts += [_md_table(*_load_rows(inputs.runs)), ""]
-        parts += [*(f"- Trace: {line}" for line in _trace_lines(inputs.runs)), ""] if _trace_lines(inputs.runs) else []
-        late = _late_lines(inputs.runs)
+        parts += [*(f"- Trace: {line}" for line in trace_lines(inputs.runs)), ""] if trace_lines(inputs.runs) else []
+        late = late_lines(inputs.runs)
         parts += [*(f"- Sent late: {line}" for line in late), ""] if late else []
-        outages = _outage_lines(inputs.runs)
+        outages = outage_lines(inputs.runs)
         parts += [*(f"- Outage: {line}" for line in outages), ""] if outages else []
-        server = _server_lines(inputs.runs)
+        server = step_lines(inputs.runs)
         parts += [*(f"- {kind}: {line}" for kind, line in server), ""] if server else []
         notes = {r.utilization.note for run in inputs.runs for r in run.results if r.utilization}
         parts += [f"Utilization: {note}." for note in sorted(notes)] + [""]
@@ -253,58 +253,6 @@ def _step_over_time(r: LoadResult) -> list[str]:
     ]
 
 
-def outage_text(outage: Outage) -> str:
-    return (
-        f"no successful request for {outage.duration_s:.1f} s (t = {outage.start_s:.2f}–{outage.end_s:.2f} s), "
-        f"{outage.failed_requests} requests failed in it"
-    )
-
-
-def _trace_lines(runs: list[LoadRun]) -> list[str]:
-    """What each replayed trace was: a mean rate alone hides the bursts the latency figures answer to."""
-    lines = []
-    for r in (r for run in runs for r in run.results if r.trace):
-        t = r.trace or {}
-        sizes = (
-            f"; requests of {t['request_sizes']} sizes, mean {t['mean_request_samples']:.3g} samples, "
-            f"up to {t['max_request_samples']}"
-            if t.get("mean_request_samples")
-            else ""
-        )
-        lines.append(
-            f"{r.label}: {t['requests_per_pass']} arrivals a {t['pass_s']:.4g} s pass (looped; speed {t['speed']:g}), "
-            f"mean {t['mean_rate_rps']:.4g}/s, busiest second {t['peak_rate_rps_1s']:.4g}/s, gaps' coefficient of "
-            f"variation {t['gap_cv']:g} (0 even, 1 Poisson){sizes}"
-        )
-    return lines
-
-
-def _late_lines(runs: list[LoadRun]) -> list[str]:
-    return [note for run in runs for r in run.results if (note := r.send_lag_note())]
-
-
-def _outage_lines(runs: list[LoadRun]) -> list[str]:
-    return [f"{r.label}: {outage_text(o)}" for run in runs for r in run.results for o in r.outages]
-
-
-def _server_lines(runs: list[LoadRun]) -> list[tuple[str, str]]:
-    """What went wrong during a step, by kind: a restart, requests never answered or never sent, a model slower
-    than the window, no counters, a Locust worker lost."""
-    found = []
-    for r in (r for run in runs for r in run.results):
-        notes = (
-            ("Restart", r.restart_note()),
-            ("Server counters", r.counters_note()),
-            ("Unanswered", r.unanswered_note()),
-            ("Unsent", r.unsent_note()),
-            ("In flight", r.in_flight_note()),
-            ("Counters", r.metrics_note()),
-            ("Workers", r.lost_workers_note()),
-        )
-        found += [(kind, note) for kind, note in notes if note]
-    return found
-
-
 def _breakdown_rows(runs: list[LoadRun]) -> list[tuple[str, list[float]]]:
     rows = []
     for run in runs:
@@ -324,10 +272,10 @@ def render_html(inputs: ReportInputs) -> str:
         body.append("<h2>Load</h2>")
         body.append('<div class="charts">' + "\n".join(charts(inputs.runs)) + "</div>")
         body.append(_html_table(*_load_rows(inputs.runs)))
-        body += [f"<p>Trace: {escape(line)}</p>" for line in _trace_lines(inputs.runs)]
-        body += [f'<p class="fail">Sent late: {escape(line)}</p>' for line in _late_lines(inputs.runs)]
-        body += [f'<p class="fail">Outage: {escape(line)}</p>' for line in _outage_lines(inputs.runs)]
-        body += [f'<p class="fail">{kind}: {escape(line)}</p>' for kind, line in _server_lines(inputs.runs)]
+        body += [f"<p>Trace: {escape(line)}</p>" for line in trace_lines(inputs.runs)]
+        body += [f'<p class="fail">Sent late: {escape(line)}</p>' for line in late_lines(inputs.runs)]
+        body += [f'<p class="fail">Outage: {escape(line)}</p>' for line in outage_lines(inputs.runs)]
+        body += [f'<p class="fail">{kind}: {escape(line)}</p>' for kind, line in step_lines(inputs.runs)]
         over_time = timeline_charts(inputs.runs)
         if over_time:
             body.append("<h3>Over time</h3>")

@@ -6,6 +6,7 @@ import json
 import math
 import re
 import xml.etree.ElementTree as ET
+from html import escape
 from pathlib import Path
 
 import numpy as np
@@ -145,3 +146,22 @@ def test_timeline_survives_json_and_old_results_still_load(tmp_path: Path) -> No
     assert old.timeline == [] and old.outages == []
     html = render(tmp_path)[1].read_text()
     assert "over time" not in html.lower() and "Outage" not in html
+
+
+def test_report_states_what_the_figures_rest_on(tmp_path: Path) -> None:
+    """The deadline, window-end and thin-tail lines `loadtest` prints reached neither report file."""
+    samples = np.concatenate([requests(0, 2, 20, ok=True), requests(2, 2.5, 20, ok=False)])  # 40 answered, 10 failed
+    result = result_with(samples, end=START + 2.5)
+    result.deadline_failures, result.request_timeout_s = 10, 0.5
+    result.cut_at_end, result.cut_max_ms = 6, 700.0
+    LoadRun("dense", [result]).save(tmp_path)
+    md_path, html_path = render(tmp_path)
+    md, html = md_path.read_text(), html_path.read_text()
+    for kind, words in [
+        ("Deadline", "10 requests hit the client's 0.5 s deadline"),
+        ("Window end", "6 requests were still on their way when the window ended (sent up to 0.7 s before)"),
+        ("Tail", "p99 rests on 40 successful requests"),
+        ("Failed", "10 of 50 requests failed"),
+    ]:
+        assert f"- {kind}: dense @ 2 users: {words}" in md, kind
+        assert escape(f"{kind}: dense @ 2 users: {words}") in html, kind

@@ -1,0 +1,69 @@
+"""The lines under a report's load table: each replayed trace, requests sent late, outages, and per step what went
+wrong or what its figures rest on — the same lines `quantserve loadtest` prints, formatted from recorded results
+(`loadtest.report` renders them into Markdown and HTML)."""
+
+from __future__ import annotations
+
+from loadtest.results import LoadRun
+from loadtest.timeline import Outage
+from loadtest.window_notes import cut_note, deadline_note, tail_note
+
+
+def outage_text(outage: Outage) -> str:
+    return (
+        f"no successful request for {outage.duration_s:.1f} s (t = {outage.start_s:.2f}–{outage.end_s:.2f} s), "
+        f"{outage.failed_requests} requests failed in it"
+    )
+
+
+def trace_lines(runs: list[LoadRun]) -> list[str]:
+    """What each replayed trace was: a mean rate alone hides the bursts the latency figures answer to."""
+    lines = []
+    for r in (r for run in runs for r in run.results if r.trace):
+        t = r.trace or {}
+        sizes = (
+            f"; requests of {t['request_sizes']} sizes, mean {t['mean_request_samples']:.3g} samples, "
+            f"up to {t['max_request_samples']}"
+            if t.get("mean_request_samples")
+            else ""
+        )
+        lines.append(
+            f"{r.label}: {t['requests_per_pass']} arrivals a {t['pass_s']:.4g} s pass (looped; speed {t['speed']:g}), "
+            f"mean {t['mean_rate_rps']:.4g}/s, busiest second {t['peak_rate_rps_1s']:.4g}/s, gaps' coefficient of "
+            f"variation {t['gap_cv']:g} (0 even, 1 Poisson){sizes}"
+        )
+    return lines
+
+
+def late_lines(runs: list[LoadRun]) -> list[str]:
+    return [note for run in runs for r in run.results if (note := r.send_lag_note())]
+
+
+def outage_lines(runs: list[LoadRun]) -> list[str]:
+    return [f"{r.label}: {outage_text(o)}" for run in runs for r in run.results for o in r.outages]
+
+
+def step_lines(runs: list[LoadRun]) -> list[tuple[str, str]]:
+    """What went wrong during a step or what its figures rest on, by kind: the commonest failure, a restart,
+    requests never answered or never sent, a model slower than the window, no counters, a Locust worker lost, the
+    client's deadline, requests cut at the window's end, a p99 on few requests, latency spent outside Triton (the
+    same lines `quantserve loadtest` prints)."""
+    found = []
+    for r in (r for run in runs for r in run.results):
+        answered = r.requests - r.failed_requests
+        notes = (
+            ("Failed", r.failure_note()),
+            ("Deadline", deadline_note(r.label, r.deadline_failures, r.request_timeout_s)),
+            ("Window end", cut_note(r.label, r.mode, r.cut_at_end, answered, r.cut_max_ms)),
+            ("Tail", tail_note(r.label, r.latency.count)),
+            ("Client", r.outside_server_note()),
+            ("Restart", r.restart_note()),
+            ("Server counters", r.counters_note()),
+            ("Unanswered", r.unanswered_note()),
+            ("Unsent", r.unsent_note()),
+            ("In flight", r.in_flight_note()),
+            ("Counters", r.metrics_note()),
+            ("Workers", r.lost_workers_note()),
+        )
+        found += [(kind, note) for kind, note in notes if note]
+    return found
