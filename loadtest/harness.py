@@ -26,7 +26,7 @@ from loadtest.triton_metrics import metrics_endpoint
 from loadtest.utilization import UtilizationSampler
 from quantserve.data import check_against, load_npz
 from quantserve.errors import QuantserveError
-from serving.server import free_port
+from serving.ports import free_port
 from serving.tls import ClientTls
 
 STARTUP_MARGIN_S = 45.0

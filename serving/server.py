@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import errno
 import importlib.util
 import itertools
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -34,6 +32,7 @@ from typing import Any
 from quantserve.errors import InternalError, QuantserveError
 from serving.control import ControlClient
 from serving.model_states import models_not_loaded, not_loaded_line, not_ready_line
+from serving.ports import check_port_free, free_port
 from serving.process_group import terminate_group
 from serving.stub_path import RepositoryLink, link_for_stub, plain_temp_parent
 from serving.tls import ServerTls, connect_host, is_loopback
@@ -102,24 +101,6 @@ def _wheel_env(server_dir: Path) -> dict[str, str]:
         "LD_LIBRARY_PATH": ":".join([p for p in libs if p] + ([existing] if existing else [])),
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
     }
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port the OS says is free right now (bind to port 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def check_port_free(host: str, port: int, role: str) -> None:
-    """Raise a QuantserveError naming the port if something already listens on it."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror})"
-            raise QuantserveError(f"{role} port {port} on {host} {reason}; choose another with --{role}-port") from exc
 
 
 @dataclass(frozen=True)

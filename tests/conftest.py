@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from serving.server import ServerOptions, TritonServer, free_port  # noqa: E402
+from serving.ports import free_port  # noqa: E402
+from serving.server import ServerOptions, TritonServer  # noqa: E402
 
 # A shell starts a background job (`make test &`) with SIGINT ignored, and an ignored signal stays ignored across
 # exec: every `quantserve` the tests start would then ignore the Ctrl-C they send it (Python installs its

@@ -124,8 +124,9 @@ def _sigterm_as_interrupt() -> Any:
 def _run_command(args: argparse.Namespace) -> int:
     """Run the subcommand with library chatter in the log file; then the tool's own notes on stderr."""
     from quantserve.cli.library_log import library_log
+    from quantserve.cli.port_flags import port_range_applied
 
-    with library_log(args.command) as captured:
+    with port_range_applied(args), library_log(args.command) as captured:
         try:
             return int(args.func(args) or 0)
         finally:

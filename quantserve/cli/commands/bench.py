@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from quantserve.cli.port_flags import add_port_range_flag
 from quantserve.cli.tables import add_json_flag
 from quantserve.errors import QuantserveError
 
@@ -35,6 +36,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--slo-p99-ms", type=float, default=None, help="tune's SLO (default: 2x in-process INT8 p99)")
     add_json_flag(parser)
+    add_port_range_flag(parser)
     parser.set_defaults(func=run)
 
 

@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from quantserve.cli.port_flags import add_port_range_flag
 from quantserve.cli.tables import add_json_flag
 
 
@@ -36,6 +37,7 @@ def register(subparsers: Any) -> None:
         "--tune-trials", type=int, default=defaults.tune_trials, help="tune's trials after the baseline (1-6)"
     )
     add_json_flag(parser)
+    add_port_range_flag(parser)
     parser.set_defaults(func=run)
 
 

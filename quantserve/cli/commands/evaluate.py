@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.evaluator import TASKS
+from quantserve.cli.port_flags import add_port_range_flag
 from quantserve.cli.tables import add_json_flag, print_json
 from quantserve.cli.tls_flags import add_tls_flags, client_tls, tls_environment
 
@@ -61,6 +62,7 @@ def register(subparsers: Any) -> None:
         help="Triton metrics host:port (default: the one `quantserve serve` recorded for --url)",
     )
     load.add_argument("--server-pid", type=int, default=0, help="tritonserver pid for CPU/memory sampling")
+    add_port_range_flag(parser)
     parser.set_defaults(func=run)
 
 

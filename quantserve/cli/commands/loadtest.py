@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loadtest.load_pattern import ARRIVALS
+from quantserve.cli.port_flags import add_port_range_flag
 from quantserve.cli.tables import add_json_flag
 from quantserve.cli.tls_flags import add_tls_flags, client_tls
 from serving.endpoints import find_metrics_url, metrics_hint
@@ -103,6 +104,7 @@ def register(subparsers: Any) -> None:
     )
     add_tls_flags(parser)
     add_json_flag(parser)
+    add_port_range_flag(parser)
     parser.set_defaults(func=run)
 
 

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from serving.endpoints import endpoints_of, recorded
-from serving.server import MODEL_CONTROL_MODES, ServerOptions, TritonServer, check_port_free
+from serving.ports import check_port_free
+from serving.server import MODEL_CONTROL_MODES, ServerOptions, TritonServer
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # each stops serve as Ctrl-C does
 

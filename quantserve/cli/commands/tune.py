@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from quantserve.cli.port_flags import add_port_range_flag
 from quantserve.cli.tables import add_json_flag
 from quantserve.errors import QuantserveError
 
@@ -48,6 +49,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--name", required=True, help="model name the winner is deployed as")
     parser.add_argument("--out", type=Path, required=True, help="folder for tune.json, tune.html and the raw runs")
     add_json_flag(parser)
+    add_port_range_flag(parser)
     parser.set_defaults(func=run)
 
 
