@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from quantserve.cli.tune_checks import check_settings
 from quantserve.cli.tune_prune import PRUNE_FRACTION
 from quantserve.cli.tune_trials import (
     QUICK_TRIALS,
@@ -39,7 +40,6 @@ from quantserve.cli.tune_trials import (
     TrialServer,
     TuneSettings,
 )
-from quantserve.errors import QuantserveError
 
 __all__ = [
     "PRUNE_FRACTION",
@@ -140,101 +140,6 @@ def slo_missed(result: TuneResult) -> str:
     )
 
 
-def check_settings(settings: TuneSettings) -> None:
-    """Every input checked before any server starts; each problem is one line naming it."""
-    from quantserve.data import check_against, load_npz
-    from serving.deploy import load_artifact
-    from serving.model_config import check_model_name
-
-    if not settings.builds:
-        raise QuantserveError("tune needs at least one build folder")
-    if not (settings.slo_p99_ms > 0 and math.isfinite(settings.slo_p99_ms)):
-        raise QuantserveError(f"--slo-p99-ms must be a positive number of ms, got {settings.slo_p99_ms:g}")
-    if settings.max_trials < 1:
-        raise QuantserveError(f"--max-trials must be at least 1, got {settings.max_trials}")
-    if settings.users < 1:
-        raise QuantserveError(f"--users must be at least 1, got {settings.users}")
-    if settings.trace is not None:
-        settings.load_step().check()  # a missing or malformed trace is one line, before any server starts
-    if settings.request_batch < 1:
-        raise QuantserveError(f"--request-batch must be at least 1, got {settings.request_batch}")
-    check_model_name(settings.name)
-    data = load_npz(settings.data)
-    for build in settings.builds.values():
-        check_against(settings.data, data, load_artifact(Path(build)).manifest.inputs)
-        check_deployable(Path(build))
-    check_one_model([Path(build) for build in settings.builds.values()])
-    for build in settings.builds.values():
-        check_interface_kept(Path(build), settings)
-
-
-def check_interface_kept(build: Path, settings: TuneSettings) -> None:
-    """Refuse, before the search, a build whose inputs or outputs differ from those of the model already at
-    `repo/name`: the winner's deploy would be refused only after the whole search (49 s at --max-trials 1), and
-    nothing of the search was written."""
-    from optimizer.targets import get_target
-    from serving.deploy import build_config, load_artifact
-    from serving.model_config import CONFIG_NAME, interface_changes, merge_extra, parse_config
-
-    config_path = Path(settings.repo) / settings.name / CONFIG_NAME
-    if not config_path.is_file():
-        return
-    artifact = load_artifact(build)
-    layout = get_target(artifact.manifest.target).triton_layout(artifact)
-    config = build_config(artifact.manifest, layout, settings.name, 0, 0, None, 1)  # clients' shapes: batched alike
-    changes = interface_changes(parse_config(config_path), merge_extra(config.to_dict(), layout.config_extra))
-    if changes:
-        more = f" (and {len(changes) - 2} more)" if len(changes) > 2 else ""
-        raise QuantserveError(
-            f"{config_path.parent}: {build} changes the model's interface: {'; '.join(changes[:2])}{more}; requests "
-            "made for the model there now would fail. Tune it under another --name (nothing was searched)"
-        )
-
-
-def check_deployable(build: Path) -> None:
-    """Refuse a build the trials could not deploy: a file its target's layout needs is missing (each trial's
-    deploy would fail, and the search would end as "SLO missed"), a damaged ONNX file, or a target that serves
-    on GPU instances where there is no NVIDIA GPU. The checks are deploy's own, run once up front."""
-    from optimizer.targets import get_target
-    from serving.deploy import check_onnx_file, load_artifact
-    from serving.machine import gpus
-
-    artifact = load_artifact(build)
-    layout = get_target(artifact.manifest.target).triton_layout(artifact)
-    missing = [str(p) for p in layout.version_files.values() if not Path(p).is_file()]
-    if missing:
-        raise QuantserveError(f"{build}: files the deploy needs are missing: {', '.join(missing)}")
-    check_onnx_file(artifact.path)
-    kind = layout.instance_kind
-    found = gpus() if kind == "KIND_GPU" else []
-    if isinstance(found, str):
-        raise QuantserveError(f"{build}: its target serves on {kind} instances, but this machine has {found}")
-
-
-def check_one_model(builds: list[Path]) -> None:
-    """Two builds must be two precisions of one model (the winner of either is deployed under one name): some
-    file of each — its model file or its FP32 reference (`files.reference`, fp32.onnx) — has the other's bytes."""
-    if len(builds) < 2:
-        return
-    first, second = (model_digests(build) for build in builds)
-    if not first & second:
-        raise QuantserveError(
-            f"{builds[0]} and {builds[1]} are builds of different models: neither's model file nor reference "
-            "(files.reference) has the other's bytes; tune compares FP32 and INT8 builds of one model"
-        )
-
-
-def model_digests(build: Path) -> set[str]:
-    """sha256 of the build's model and of its FP32 reference where it has one, each with its weights file."""
-    from optimizer.onnx_files import model_sha256
-    from serving.deploy import load_artifact
-
-    artifact = load_artifact(build)
-    reference = artifact.manifest.files.get("reference")
-    paths = {artifact.path, *([build / reference] if reference else [])}
-    return {model_sha256(path) for path in paths if path.is_file()}
-
-
 def tune(
     settings: TuneSettings,
     say: Callable[[str], None] = print,
@@ -244,7 +149,8 @@ def tune(
     settings.repo as settings.name, write settings.out/tune.json and tune.html, stop every server."""
     from quantserve.cli.tune_reach import load_bound
     from quantserve.cli.tune_report import write_report
-    from quantserve.cli.tune_trials import best_trial, deploy_winner, remeasure
+    from quantserve.cli.tune_trials import best_trial
+    from quantserve.cli.tune_winner import deploy_winner, remeasure
     from serving.machine import cpu_facts
 
     check_settings(settings)

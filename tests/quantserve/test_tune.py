@@ -21,7 +21,8 @@ import pytest
 
 from loadtest.results import LoadRun
 from quantserve.cli import main
-from quantserve.cli.tune import PRUNE_FRACTION, ServingConfig, TuneSettings, check_settings, make_config, suggest_config
+from quantserve.cli.tune import PRUNE_FRACTION, ServingConfig, TuneSettings, make_config, suggest_config
+from quantserve.cli.tune_checks import check_settings
 from quantserve.cli.tune_prune import clearly_worse
 from quantserve.cli.tune_report import pareto_front
 from quantserve.cli.tune_trials import (

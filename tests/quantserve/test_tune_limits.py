@@ -109,12 +109,12 @@ def run_tune(
     confirmed: tuple[Trial, Trial] | None,
 ) -> tuple[TuneResult, list[str]]:
     from quantserve.cli import tune as tune_module
-    from quantserve.cli import tune_trials
+    from quantserve.cli import tune_winner
 
     def no_deploy(*_: object) -> dict:
         raise AssertionError("a configuration that misses the SLO is deployed only with --allow-slo-miss")
 
-    monkeypatch.setattr(tune_trials, "deploy_winner", no_deploy)
+    monkeypatch.setattr(tune_winner, "deploy_winner", no_deploy)
     monkeypatch.setattr(tune_module, "check_settings", lambda _: None)
     monkeypatch.setattr(tune_module, "TrialServer", lambda *_: FakeBench(confirmed))
     monkeypatch.setattr(tune_module, "search", lambda *_: (trials, stopped))

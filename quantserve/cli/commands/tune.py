@@ -70,7 +70,8 @@ def build_labels(builds: list[Path]) -> dict[str, Path]:
 def run(args: argparse.Namespace) -> int:
     from quantserve.cli.progress import StepProgress, is_quiet
     from quantserve.cli.tables import print_json
-    from quantserve.cli.tune import TuneSettings, check_settings, slo_missed, tune
+    from quantserve.cli.tune import TuneSettings, slo_missed, tune
+    from quantserve.cli.tune_checks import check_settings
 
     settings = TuneSettings(
         builds=build_labels(list(args.builds)),

@@ -1,0 +1,70 @@
+"""The end of `quantserve tune`: the winning configuration deployed into the user's repository, and re-measured by
+one plain load on a fresh server (the claim in tune.json checked by what a user would run next)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from quantserve.cli.tune_trials import SPAWN_S, TRACE_MAX_IN_FLIGHT, ServingConfig, Trial, TuneSettings
+
+
+def deploy_winner(settings: TuneSettings, config: ServingConfig) -> dict[str, Any]:
+    """Deploy the winning build with the winning settings into the user's repository."""
+    from serving.deploy import deploy
+
+    build = settings.build_for(config.precision)
+    deployment = deploy(
+        build,
+        settings.repo,
+        settings.name,
+        config.max_batch,
+        config.max_queue_delay_us,
+        config.preferred or None,
+        config.instances,
+    )
+    return {
+        "repo": str(settings.repo),
+        "name": settings.name,
+        "version": deployment.version,
+        "build": str(build),
+        "config": {**asdict(config), "preferred": list(config.preferred)},
+        "config_path": str(deployment.config_path),
+    }
+
+
+def remeasure(settings: TuneSettings, best: Trial, out: Path) -> dict[str, Any]:
+    """One plain load (no warm-up discarded) of the deployed winner on a fresh server: the trials' own load."""
+    from loadtest.harness import run_pattern
+    from loadtest.load_settings import LoadSettings
+    from serving.server import ServerOptions, TritonServer
+
+    options = ServerOptions.on_free_ports(
+        settings.repo, model_control="explicit", load_models=(settings.name,), log_path=out / "tritonserver-check.log"
+    )
+    duration = SPAWN_S + settings.warmup_s + 2 * settings.window_s
+    with TritonServer(options) as server:
+        load = LoadSettings(
+            server.grpc_url,
+            settings.name,
+            Path(settings.data),
+            settings.load_step(),
+            duration,
+            settings.request_batch,
+            max_in_flight=TRACE_MAX_IN_FLIGHT,
+        )
+        result = run_pattern(load, out / "remeasure", server_pid=server.pid).results[0]
+    throughput, p99 = result.throughput_rps, result.latency.p99_ms
+    return {
+        "throughput_rps": throughput,
+        "p50_ms": result.latency.p50_ms,
+        "p99_ms": p99,
+        "failed_requests": result.failed_requests,
+        "window_s": result.window_s,
+        "throughput_ratio": throughput / best.throughput_rps if best.throughput_rps > 0 else math.nan,
+        "p99_ratio": p99 / best.p99_ms if best.p99_ms > 0 else math.nan,
+        "how": f"a fresh server on the deployed repository, one plain {settings.load_step().mode}-loop load, "
+        "nothing discarded",
+    }
