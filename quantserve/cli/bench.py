@@ -6,10 +6,11 @@ Runtime INT8 in-process (this project's build); 4. Triton FP32, no dynamic batch
 `repeats` times, the rows taking turns within each repeat so that a shared machine's load hits
 all alike; a figure is the median of the repeats, with the min-max spread beside it.
 
-Order per model: prepare the model and its data (examples.bench_models), build FP32 and INT8
-(optimizer.pipeline), time in-process INT8 once at the clients' concurrency to set the SLO that
-`tune` searches under, deploy the naive FP32 model and tune INT8 into one repository, then the
-repeats. `session` is kept here for the tools that import it from this module.
+Order per model: prepare the model and its data (examples.bench_models; a user's own:
+quantserve.cli.bench_user), build FP32 and INT8 (optimizer.pipeline, quantserve.cli.bench_build), time
+in-process INT8 once at the clients' concurrency to set the SLO that `tune` searches under, deploy the
+naive FP32 model and tune INT8 into one repository, then the repeats. `session` is kept here for the
+tools that import it from this module.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from quantserve.cli.bench_build import PreparedModel, build, builtin_options
 from quantserve.cli.bench_inprocess import session
-from quantserve.cli.bench_results import ROWS, ModelBench, RowResult, save
+from quantserve.cli.bench_results import ROWS, ModelBench, RowResult, int8_budget_note, save
+from quantserve.cli.bench_user import NO_EAGER, UserModelSpec, prepare_user
 from quantserve.errors import QuantserveError
 
 __all__ = ["BenchSettings", "run_bench", "session"]
@@ -50,6 +53,7 @@ class BenchSettings:
     tune_trials: int = 6  # tune's quick search: trials after the baseline; 0: a fixed config, no search
     slo_p99_ms: float = 0.0  # 0: SLO_FACTOR × in-process INT8 p99
     threads: int = 0  # intra-op threads in-process; 0: this process's usable cores (as the server uses)
+    user: UserModelSpec | None = None  # bench --model: the user's model, benched alone (models: its name)
 
     @classmethod
     def quick_run(cls, **changes: Any) -> BenchSettings:
@@ -62,7 +66,9 @@ class BenchSettings:
         from examples.bench_models import MODEL_NAMES
 
         unknown = [m for m in self.models if m not in MODEL_NAMES]
-        if unknown or not self.models:
+        if self.user is not None:
+            self.user.check()
+        elif unknown or not self.models:
             raise QuantserveError(
                 f"--models: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(FULL_MODELS)}"
             )
@@ -74,15 +80,6 @@ class BenchSettings:
     @property
     def cores(self) -> int:
         return self.threads or len(os.sched_getaffinity(0))
-
-
-@dataclass
-class PreparedModel:
-    """A model with its builds: the eager module, the two ONNX files, and where everything lies."""
-
-    model: Any  # examples.bench_models.BenchModel
-    builds: dict[str, Path]  # "fp32"/"int8" -> optimize build folder
-    records: dict[str, Any] = field(default_factory=dict)
 
 
 def run_bench(settings: BenchSettings, say: Say = print) -> dict[str, Any]:
@@ -136,9 +133,21 @@ def load_average() -> list[float]:
 def settings_record(settings: BenchSettings) -> dict[str, Any]:
     record = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(settings).items()}
     record["threads"] = settings.cores
+    record["user"] = settings.user.to_dict() if settings.user else None
     flags = f"--models {','.join(settings.models)} --users {settings.users} --repeats {settings.repeats}"
     record["command"] = "quantserve bench --quick" if settings.quick else f"quantserve bench {flags}"
+    if settings.user is not None:
+        record["command"] = user_command(settings.user, settings)
     return record
+
+
+def user_command(user: UserModelSpec, settings: BenchSettings) -> str:
+    """The `bench --model` command line that re-measures this run."""
+    given = {"--calib": user.calib, "--heldout": user.heldout}
+    flags = [f"--model {user.model} --data {user.data}", *(f"{k} {v}" for k, v in given.items() if v is not None)]
+    flags.append(f"--name {user.bench_name} --request-batch {user.request_batch}")
+    flags.append("--quick" if settings.quick else f"--users {settings.users} --repeats {settings.repeats}")
+    return "quantserve bench " + " ".join(flags)
 
 
 def bench_model(name: str, settings: BenchSettings, peaks: Any, say: Say) -> ModelBench:
@@ -152,6 +161,8 @@ def bench_model(name: str, settings: BenchSettings, peaks: Any, say: Say) -> Mod
     setup = deploy_rows(prepared, settings, folder, slo, say)
     batch = max(setup.tuned_config["max_batch"], model.request_batch)
     rows = empty_rows(settings, setup, batch, model.request_batch)
+    if model.module is None:
+        rows[1].not_measured, rows[1].how = NO_EAGER, f"not measured: {NO_EAGER}"
     runners = inprocess_runners(prepared, settings)
     loads: list[list[float]] = []
     from quantserve.cli.bench_served import BenchServer
@@ -163,54 +174,35 @@ def bench_model(name: str, settings: BenchSettings, peaks: Any, say: Say) -> Mod
             peaks.measure()
             loads.append(load_average())
     bench = ModelBench(name, model.description, model.request_batch, batch, rows, prepared.records, setup.tune)
-    bench.load_by_repeat = loads
+    bench.load_by_repeat, bench.source = loads, prepared.source
     bench.macs = count_model_macs(prepared)
     bench.seconds = round(time.monotonic() - started, 1)
     return bench
 
 
 def prepare(name: str, settings: BenchSettings, say: Say) -> PreparedModel:
-    """The model and its data (fitted, or read back), then its FP32 and INT8 builds (optimized, or reused)."""
+    """The model and its data (fitted, or read back; or the user's), then its FP32 and INT8 builds (optimized, or
+    reused); a drift budget the INT8 build misses is said, not hidden."""
     import shutil
 
     from examples.bench_models import prepare as prepare_model
 
-    root = settings.build / name
+    root = settings.build / name if settings.user is None else settings.build / "user" / name
     if settings.rebuild:
         shutil.rmtree(root, ignore_errors=True)
-    say(f"{name}: preparing the model and its data in {root / 'model'}")
-    model = prepare_model(name, root / "model")
-    builds, records = {}, {}
-    for precision in ("fp32", "int8"):
-        builds[precision], records[precision] = build(model, precision, root / precision, model.trained_here, say)
-    return PreparedModel(model, builds, records)
-
-
-def build(model: Any, precision: str, out: Path, fresh: bool, say: Say) -> tuple[Path, dict[str, Any]]:
-    """Optimize `model` to `precision` for the embedded target (reusing a complete build of the same weights)."""
-    from optimizer.pipeline import OptimizeOptions, optimize
-    from optimizer.speed import SpeedSettings
-    from optimizer.transformer import TransformerSettings
-    from quantserve.artifact import Manifest
-
-    reused = not fresh and (out / "manifest.json").is_file()
-    if not reused:
-        say(f"{model.name}: optimize {precision} → {out}")
-        transformer = TransformerSettings(model.model_type, *model.encoder_shape) if model.model_type else None
-        options = OptimizeOptions(
-            model.program, model.path("calib.npz"), precision, "embedded", out,
-            eval_path=model.path("heldout.npz"), name=f"{model.name}_{precision}",
-            input_names=list(model.input_names), output_names=list(model.output_names), transformer=transformer,
-            keep_failing=True,  # the bench measures speed: a drift over budget is recorded, not refused
-            speed=SpeedSettings(enabled=False),  # the bench times INT8 against FP32 itself
-        )  # fmt: skip
-        optimize(options)
-    manifest = Manifest.load(out)
-    verification = manifest.verification or {}
-    calibrate = next((s for s in manifest.stages if s.get("stage") == "calibrate"), {})
-    record = {"path": str(out), "drift_holds": verification.get("holds"), "reused": reused}
-    record.update({k: calibrate[k] for k in ("scheme", "kept_fp32", "int8_mac_share") if k in calibrate})
-    return out, record
+    if settings.user is not None:
+        prepared = prepare_user(settings.user, root, say)
+    else:
+        say(f"{name}: preparing the model and its data in {root / 'model'}")
+        model = prepare_model(name, root / "model")
+        prepared = PreparedModel(model, {}, {})
+        for precision in ("fp32", "int8"):
+            options = builtin_options(model, precision, root / precision)
+            prepared.builds[precision], prepared.records[precision] = build(name, options, model.trained_here, say)
+    note = int8_budget_note(prepared.records["int8"])
+    if note:
+        say(f"{name}: {note}")
+    return prepared
 
 
 def model_file(build_dir: Path) -> Path:
@@ -223,11 +215,13 @@ def inprocess_runners(prepared: PreparedModel, settings: BenchSettings) -> dict[
     from quantserve.cli.bench_inprocess import onnxruntime_infer, torch_eager_infer
 
     model = prepared.model
-    return {
-        1: torch_eager_infer(model.module, model.input_names, settings.cores),
+    runners = {
         2: onnxruntime_infer(model_file(prepared.builds["fp32"]), settings.cores),
         3: onnxruntime_infer(model_file(prepared.builds["int8"]), settings.cores),
     }
+    if model.module is None:  # an ONNX source: row 1 is recorded as not measured (empty_rows)
+        return runners
+    return {1: torch_eager_infer(model.module, model.input_names, settings.cores), **runners}
 
 
 def slo_from_inprocess(prepared: PreparedModel, settings: BenchSettings, say: Say) -> float:

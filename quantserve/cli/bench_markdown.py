@@ -8,13 +8,17 @@ Rendered from the JSON only (nothing is measured or computed here beyond formatt
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
 
 
 def num(value: float | None, digits: int = 1) -> str:
-    return "–" if value is None else f"{value:,.{digits}f}".replace(",", " ")
+    """A figure, or "–" where there is none (None in bench.json; NaN in a document not yet saved)."""
+    if value is None or math.isnan(value):
+        return "–"
+    return f"{value:,.{digits}f}".replace(",", " ")
 
 
 def spread(figure: dict[str, Any], digits: int = 1) -> str:
@@ -30,16 +34,24 @@ def model_section(name: str, model: dict[str, Any]) -> list[str]:
     )
     header = "| # | runner | samples/s at saturation | samples/s at fixed concurrency | p50 ms | p99 ms |"
     lines += ["", header, "|---|---|---|---|---|---|"]
+    note = model.get("int8_budget_note")
     for row in model["rows"]:
         cells = [spread(row["saturation_samples_per_s"]), spread(row["concurrent_samples_per_s"])]
         cells += [spread(row["p50_ms"], 2), spread(row["p99_ms"], 2)]
-        lines.append(f"| {row['row']} | {row['label']} | " + " | ".join(cells) + " |")
+        if row.get("not_measured"):
+            cells = [f"not measured: {row['not_measured']}", "", "", ""]
+        label = f"{row['label']} †" if note and row["row"] in (3, 5) else row["label"]
+        lines.append(f"| {row['row']} | {label} | " + " | ".join(cells) + " |")
+    if note:
+        lines += ["", f"† {note}."]
     lines += ["", "| ratio | value (min–max of repeats) | target | what |", "|---|---|---|---|"]
     for key, r in model["ratios"].items():
         target = "" if r["target"] is None else f"≥ {r['target']:g}: {'met' if r['met'] else '**not met**'}"
         value = f"{num(r['value'], 2)}× ({num(r['min'], 2)}–{num(r['max'], 2)})"
-        lines.append(f"| {key} | {value} | {target} | {r['meaning']} ({r['of']}) |")
+        absent = f"; not taken: {r['not_measured']}" if r.get("not_measured") else ""
+        lines.append(f"| {key} | {value} | {target} | {r['meaning']} ({r['of']}){absent} |")
     lines += ["", *(f"- row {row['row']}: {row['how']}" for row in model["rows"])]
+    lines += [f"- {text}" for text in (model.get("source") or {}).get("notes", [])]
     if model.get("load_average_by_repeat"):
         lines.append(f"- load average after each repeat: {model['load_average_by_repeat']}")
     lines.append(f"- row 5's configuration: {model['tune'].get('source', '')}" + tune_note(model["tune"]))

@@ -85,6 +85,7 @@ class RowResult:
     config: dict[str, Any] = field(default_factory=dict)
     figures: dict[str, Figure] = field(default_factory=lambda: {name: Figure() for name in FIGURES})
     extra: dict[str, Figure] = field(default_factory=dict)  # served: avg batch, failed requests
+    not_measured: str | None = None  # why the row has no figures (an ONNX model has no PyTorch form for row 1)
 
     @property
     def key(self) -> str:
@@ -109,6 +110,7 @@ class RowResult:
             "config": self.config,
             **{name: figure.to_dict() for name, figure in self.figures.items()},
             "extra": {name: figure.to_dict() for name, figure in self.extra.items()},
+            "not_measured": self.not_measured,
         }
 
     @classmethod
@@ -116,12 +118,16 @@ class RowResult:
         return cls(
             data["row"], data["where"], data["how"], data.get("config", {}),
             {name: Figure.from_dict(data[name]) for name in FIGURES},
-            {name: Figure.from_dict(v) for name, v in data.get("extra", {}).items()},
+            {name: Figure.from_dict(v) for name, v in data.get("extra", {}).items()}, data.get("not_measured"),
         )  # fmt: skip
 
 
 def ratio(spec: RatioSpec, rows: dict[int, RowResult], model: str) -> dict[str, Any]:
-    """The ratio of the row medians, the per-repeat spread, and whether the issue's target is met."""
+    """The ratio of the row medians, the per-repeat spread, and whether the issue's target is met; where a row it
+    needs was not measured, no value (None, not NaN: a NaN read as a figure in the table) and that row's reason."""
+    missing = [n for n in (spec.top, spec.bottom) if rows[n].not_measured]
+    if missing:
+        return absent_ratio(spec, f"row {missing[0]} not measured: {rows[missing[0]].not_measured}")
     top, bottom = rows[spec.top].figures[spec.figure], rows[spec.bottom].figures[spec.figure]
     value = top.median / bottom.median if bottom.median else math.nan
     per_repeat = [t / b for t, b in zip(top.runs, bottom.runs, strict=False) if b and math.isfinite(t / b)]
@@ -135,6 +141,22 @@ def ratio(spec: RatioSpec, rows: dict[int, RowResult], model: str) -> dict[str, 
         "target": spec.target if applies else None,
         "met": (value >= spec.target) if applies and spec.target is not None else None,
     }
+
+
+def absent_ratio(spec: RatioSpec, reason: str) -> dict[str, Any]:
+    """A ratio that could not be taken, with why."""
+    of = f"row {spec.top} {spec.figure} / row {spec.bottom} {spec.figure}"
+    empty = {"value": None, "min": None, "max": None, "target": None, "met": None}
+    return {**empty, "of": of, "meaning": spec.meaning, "not_measured": reason}
+
+
+def int8_budget_note(int8_build: dict[str, Any]) -> str | None:
+    """The line for an INT8 build that missed its drift budget (kept by keep_failing to be timed), else None."""
+    if int8_build.get("drift_holds") is not False:
+        return None
+    missed = int8_build.get("drift_line") or "see its manifest's verification"
+    ship = "its rows are timed, but this INT8 build is not one optimize would ship"
+    return f"INT8 misses its drift budget ({missed}): {ship}"
 
 
 @dataclass
@@ -152,6 +174,7 @@ class ModelBench:
     seconds: float = 0.0
     macs: dict[str, int] | None = None  # multiply-adds a sample by op type, where counted
     load_by_repeat: list[list[float]] = field(default_factory=list)  # 1/5/15-min load average after each repeat
+    source: dict[str, Any] = field(default_factory=dict)  # a user's model (bench --model): what was given, notes
 
     def ratios(self) -> dict[str, dict[str, Any]]:
         return {spec.key: ratio(spec, self.rows, self.model) for spec in RATIOS}
@@ -165,6 +188,8 @@ class ModelBench:
             "rows": [self.rows[n].to_dict() for n in sorted(self.rows)],
             "ratios": self.ratios(),
             "builds": self.builds,
+            "int8_budget_note": int8_budget_note(self.builds.get("int8", {})),
+            "source": self.source,
             "tune": self.tune,
             "compute": self.compute,
             "seconds": self.seconds,

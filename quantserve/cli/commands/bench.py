@@ -1,4 +1,8 @@
-"""`quantserve bench`: PyTorch eager, ONNX Runtime FP32/INT8, naive Triton FP32 and tuned Triton INT8, side by side."""
+"""`quantserve bench`: PyTorch eager, ONNX Runtime FP32/INT8, naive Triton FP32 and tuned Triton INT8, side by side.
+
+On the built-in models (`--models`, `--quick`: a tiny one) or on the user's own (`--model MODEL --data REQUESTS.npz`,
+what `optimize` takes; `--quick` then means short windows, one repeat and no tune search).
+"""
 
 from __future__ import annotations
 
@@ -19,17 +23,40 @@ def register(subparsers: Any) -> None:
         description=(
             "Five ways of running the same model and data, in one run on this machine: in-process PyTorch eager "
             "FP32, ONNX Runtime FP32 and INT8, Triton FP32 with no dynamic batching, Triton INT8 as `quantserve "
-            "tune` leaves it. Medians of repeats with their spread; writes OUT/bench.json."
+            "tune` leaves it. Medians of repeats with their spread; writes OUT/bench.json. The built-in models "
+            "(--models), or your own: `quantserve bench --model model.onnx --data requests.npz` (MODEL as optimize "
+            "takes it: .onnx, .pt2 or package.module:factory; an .onnx has no PyTorch row, recorded as not measured; "
+            "an INT8 build over its drift budget is timed and marked as one optimize would not ship)."
         ),
     )
     parser.add_argument(
         "--models", default=None, help="comma-separated: demo, cnn, encoder (default all three; not with --quick)"
     )
-    parser.add_argument("--quick", action="store_true", help="a tiny model, short windows, one repeat (seconds)")
+    parser.add_argument(
+        "--quick", action="store_true", help="short windows, one repeat, no tune search; without --model a tiny model"
+    )
+    user = parser.add_argument_group("your own model (instead of --models)")
+    user.add_argument("--model", help="MODEL as `quantserve optimize` takes it: .onnx, .pt2 or package.module:factory")
+    user.add_argument(
+        "--data", type=Path, metavar="REQUESTS.npz", help="requests (one array per model input), sent in every row"
+    )
+    user.add_argument("--calib", type=Path, metavar="C.npz", help="calibration data for INT8 (default: --data)")
+    user.add_argument(
+        "--heldout", type=Path, metavar="H.npz", help="data INT8's drift is measured on (default: --data, said so)"
+    )
+    user.add_argument("--name", help="the model's name in builds, served models and bench.json (default: file stem)")
+    user.add_argument(
+        "--request-batch", type=int, metavar="N", help="samples a request, in-process and served (default 1)"
+    )
     parser.add_argument("--users", type=int, help="clients: Locust users served, threads in-process (16; quick 8)")
     parser.add_argument("--repeats", type=int, help="repeats per row; figures are their median (3; quick 1)")
     parser.add_argument("--out", type=Path, default=Path("reports/bench"), help="where bench.json goes")
-    parser.add_argument("--build", type=Path, default=Path("build/bench"), help="models and builds, reused")
+    parser.add_argument(
+        "--build",
+        type=Path,
+        default=Path("build/bench"),
+        help="models and builds, reused (yours while its files are the same)",
+    )
     parser.add_argument("--rebuild", action="store_true", help="fit and optimize afresh, even where builds exist")
     parser.add_argument(
         "--tune-trials", type=int, help="tune's quick search: trials after the baseline (6; quick 0 = a fixed config)"
@@ -51,10 +78,15 @@ def run(args: argparse.Namespace) -> int:
     changes.update(slo_p99_ms=slo_flag(args.slo_p99_ms))
     given = {"users": args.users, "repeats": args.repeats, "tune_trials": args.tune_trials}
     changes.update({k: v for k, v in given.items() if v is not None})
+    user = user_model(args)
+    if user is not None:
+        changes.update(models=(user.bench_name,), user=user)
     if args.quick:
         if args.models is not None:  # before, --quick ran its tiny model and ignored --models, names unread
             raise QuantserveError("--quick benches its tiny model only; drop --models")
         settings = BenchSettings.quick_run(**changes)
+    elif user is not None:
+        settings = BenchSettings(**changes)
     else:
         models = tuple(m.strip() for m in str(args.models or ",".join(FULL_MODELS)).split(",") if m.strip())
         settings = BenchSettings(models=models, **changes)
@@ -66,6 +98,26 @@ def run(args: argparse.Namespace) -> int:
     print_bench(document, console)
     console.print(f"bench.json: {settings.out / 'bench.json'}")
     return 0
+
+
+def user_model(args: argparse.Namespace) -> Any:
+    """`--model` and what describes it as a UserModelSpec (None without --model); flags that cannot go together,
+    or that describe no model, one line each."""
+    from quantserve.cli.bench_user import UserModelSpec
+
+    described = {"--data": args.data, "--calib": args.calib, "--heldout": args.heldout, "--name": args.name}
+    described["--request-batch"] = args.request_batch
+    if args.model is None:
+        given = [flag for flag, value in described.items() if value is not None]
+        if given:
+            raise QuantserveError(f"{', '.join(given)} describe your own model: give --model MODEL too")
+        return None
+    if args.models is not None:
+        raise QuantserveError("--model benches your model alone; drop --models (or --model for the built-in ones)")
+    if args.data is None:
+        raise QuantserveError("--model needs --data REQUESTS.npz: the requests every row sends, one array per input")
+    batch = 1 if args.request_batch is None else args.request_batch
+    return UserModelSpec(args.model, args.data, args.calib, args.heldout, args.name or "", batch)
 
 
 def slo_flag(value: float | None) -> float:
@@ -89,20 +141,29 @@ def print_bench(document: dict[str, Any], console: Any = None) -> None:
         print_model(name, model, console)
 
 
+OVER_BUDGET = "†"  # marks the INT8 rows of a build that missed its drift budget
+
+
 def print_model(name: str, model: dict[str, Any], console: Any) -> None:
     from quantserve.cli.tables import NAME, Column, fmt, print_rows
 
     columns = [Column("#", NAME), Column("runner", NAME), Column("sat. /s"), Column("conc. /s")]
     columns += [Column("p50 ms"), Column("p99 ms"), Column("spread")]
+    budget_note = model.get("int8_budget_note")
     rows = []
     for row in model["rows"]:
         low, high = row["saturation_samples_per_s"]["min"], row["saturation_samples_per_s"]["max"]
-        spread = f"{fmt(low, 0)}-{fmt(high, 0)}"
+        spread = "not measured" if row.get("not_measured") else f"{fmt(low, 0)}-{fmt(high, 0)}"
         figures = [row[k]["median"] for k in ("saturation_samples_per_s", "concurrent_samples_per_s")]
-        rows.append([str(row["row"]), row["label"], *(fmt(v, 1) for v in figures)])
+        label = f"{row['label']} {OVER_BUDGET}" if budget_note and row["row"] in (3, 5) else row["label"]
+        rows.append([str(row["row"]), label, *(fmt(v, 1) for v in figures)])
         rows[-1] += [fmt(row["p50_ms"]["median"], 1), fmt(row["p99_ms"]["median"], 1), spread]
     title = f"{name}: {model['description']} (samples/s; saturation batch {model['saturation_batch']})"
     print_rows(title, columns, rows, console)
+    for row in (r for r in model["rows"] if r.get("not_measured")):
+        console.print(f"row {row['row']} not measured: {row['not_measured']}")
+    if budget_note:
+        console.print(f"[bold red]{OVER_BUDGET} {budget_note}[/]")
     print_ratios(model["ratios"], console)
     tuned = next(r for r in model["rows"] if r["row"] == 5)
     console.print(f"row 5: {tuned['how']} ({model['tune'].get('source', '')})")
@@ -115,11 +176,20 @@ def print_ratios(ratios: dict[str, Any], console: Any) -> None:
     from quantserve.cli.tables import NAME, TEXT, Column, fmt, print_rows
 
     columns = [Column("ratio", NAME), Column("×"), Column("spread"), Column("target"), Column("of", TEXT)]
-    rows = [
-        [key, fmt(r["value"]), f"{fmt(r['min'])}-{fmt(r['max'])}", target_cell(r), r["meaning"]]
-        for key, r in ratios.items()
-    ]
+    rows = [[key, fmt(r["value"]), ratio_spread(r), target_cell(r), ratio_meaning(r)] for key, r in ratios.items()]
     print_rows(None, columns, rows, console)
+
+
+def ratio_spread(ratio: dict[str, Any]) -> str:
+    from quantserve.cli.tables import MISSING, fmt
+
+    return MISSING if ratio["value"] is None else f"{fmt(ratio['min'])}-{fmt(ratio['max'])}"
+
+
+def ratio_meaning(ratio: dict[str, Any]) -> str:
+    """What the ratio is of; where it could not be taken, why (a row it needs was not measured)."""
+    absent = ratio.get("not_measured")
+    return f"{ratio['meaning']} — not taken: {absent}" if absent else ratio["meaning"]
 
 
 def target_cell(ratio: dict[str, Any]) -> str:
