@@ -106,7 +106,8 @@ def refuse_quantized(export_record: dict[str, Any], precision: str, source: str)
     if half and precision == "int8":
         raise QuantserveError(
             f"{source}: the model computes in float16 ({half} float16 weights): INT8 calibration needs the FP32 "
-            "model; give the FP32 original, or serve this one with --precision fp32"
+            "model; give the FP32 original, or build this one unquantized with --precision fp32 (its float16 "
+            "weights are kept and recorded as fp16)"
         )
     counts = export_record.get("quantized_ops") or {}
     if counts:

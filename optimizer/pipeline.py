@@ -144,7 +144,10 @@ class OptimizeJob:
                 raise BudgetExceeded(refusal)
             self.options.progress("calibrate")
             return int8_stage(self)(fused, work / "int8.onnx")
-        if self.options.precision == "fp16":
+        # a float16 model built without quantization computes in float16: recorded so (it was "fp32" in the build,
+        # the served config and every load result), so nothing compares it as the FP32 reference
+        half = any(stage.get("float16_weights") for stage in fused.manifest.stages)
+        if self.options.precision == "fp16" or half:
             return Artifact(fused.path, Manifest.from_dict({**fused.manifest.to_dict(), "precision": "fp16"}))
         return fused
 

@@ -278,6 +278,7 @@ def test_a_float16_model_is_sorted_then_refused_for_int8_and_served_as_it_is_for
         optimize(options)
     assert not out.exists()
     served = optimize(OptimizeOptions(str(tmp_path / "half.onnx"), str(data), "fp32", "embedded", str(out)))
+    assert served.manifest.precision == "fp16"  # what it computes in (it was recorded, deployed and served as fp32)
     got = run_model(served.path, {"pixels": pixels})
     want = run_model(tmp_path / "half.onnx", {"pixels": pixels})
     assert all(np.allclose(got[k], want[k], rtol=1e-2, atol=1e-3) for k in want)  # fusion reorders float16 math
