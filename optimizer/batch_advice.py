@@ -8,6 +8,8 @@ Each such graph gets its own fix, said in the refusal's line.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import onnx
 from onnx import numpy_helper
@@ -91,3 +93,17 @@ def constants(model: onnx.ModelProto) -> dict[str, onnx.TensorProto]:
         if node.op_type == "Constant" and node.output and value is not None:
             found[node.output[0]] = value
     return found
+
+
+def selection_advice(path: Path) -> str:
+    """'' unless the graph selects boxes with NonMaxSuppression (an end-to-end YOLO/SSD export): its outputs then
+    count the detections kept over the whole batch ([K, 3] indices, [K, 7] boxes), one list for every image sent
+    together, which no dynamic batcher can split per request; what to export instead."""
+    graph = onnx.load(str(path), load_external_data=False).graph
+    if not any(node.op_type == "NonMaxSuppression" for node in graph.node):
+        return ""
+    return (
+        "; the graph selects boxes with NonMaxSuppression, whose outputs list the detections of all the rows sent "
+        "together: export the model without NMS (boxes and scores per image, NMS on the client or in a Triton "
+        "ensemble step), or with a fixed number of detections per image ([N, K, …], padded)"
+    )

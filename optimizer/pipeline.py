@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from optimizer.batch_advice import selection_advice
 from optimizer.batch_axis import checking_session, dependent_rows, sizes_fixed_in_graph, unbatched_output
 from optimizer.calibrate import CalibrationSettings
 from optimizer.drift_budget import BudgetExceeded, DriftBudget
@@ -124,7 +125,7 @@ class OptimizeJob:
         session = checking_session(exported.path, self.options.source)
         unbatched = unbatched_output(session, check_inputs, self.options.source)
         if unbatched:
-            raise QuantserveError(f"{self.options.source}: {unbatched}")
+            raise QuantserveError(f"{self.options.source}: {unbatched}{selection_advice(exported.path)}")
         fixed = sizes_fixed_in_graph(session, check_inputs)
         if fixed:  # said, not refused: traffic of the data's sizes is served right
             exported.manifest.stages[0]["sizes_fixed"] = {"notes": fixed}

@@ -152,3 +152,37 @@ def test_ort_failures_keep_their_message_less_the_source_location_and_trim_outsi
         "reshaped to the requested shape. Input shape:{8,40,4}, requested shape:{8,30,4}"
     )
     assert trim("one two (three four five) six", 20) == "one two …"
+
+
+def test_a_detector_with_nms_inside_is_told_what_to_export_instead(tmp_path: Path) -> None:
+    """An end-to-end detector's NonMaxSuppression lists the boxes kept over all the rows sent together ([K, 3]):
+    it was refused with advice about per-model constants and Squeeze, which fits nothing in such a graph."""
+    limits = [
+        numpy_helper.from_array(np.array([3], np.int64), "keep"),
+        numpy_helper.from_array(np.array([0.5], np.float32), "iou"),
+        numpy_helper.from_array(np.array([0.1], np.float32), "floor"),
+    ]
+    nodes = [
+        helper.make_node("Slice", ["x", "s0", "e0", "a0"], ["boxes"]),
+        helper.make_node("Slice", ["x", "s1", "e1", "a0"], ["score_col"]),
+        helper.make_node("Transpose", ["score_col"], ["scores"], perm=[0, 2, 1]),
+        helper.make_node("NonMaxSuppression", ["boxes", "scores", "keep", "iou", "floor"], ["picked"]),
+        helper.make_node("Cast", ["picked"], ["y"], to=TensorProto.FLOAT),
+    ]
+    consts = [
+        numpy_helper.from_array(np.array([0], np.int64), "s0"),
+        numpy_helper.from_array(np.array([4], np.int64), "e0"),
+        numpy_helper.from_array(np.array([4], np.int64), "s1"),
+        numpy_helper.from_array(np.array([5], np.int64), "e1"),
+        numpy_helper.from_array(np.array([2], np.int64), "a0"),
+    ]
+    path = _save(tmp_path / "e2e.onnx", nodes, ["N", 8, 5], ["K", 3], consts + limits)
+    boxes = np.random.default_rng(1).uniform(0, 1, (32, 8, 5)).astype(np.float32)
+    np.savez(tmp_path / "calib.npz", x=boxes)
+    options = OptimizeOptions(
+        path, tmp_path / "calib.npz", "fp32", "embedded", tmp_path / "out", speed=SpeedSettings(enabled=False)
+    )
+    with pytest.raises(QuantserveError, match=r"output 'y' has shape \[\d+, 3\] for 8 input rows") as refused:
+        optimize(options)
+    assert "the graph selects boxes with NonMaxSuppression" in str(refused.value)
+    assert "export the model without NMS" in str(refused.value) and not (tmp_path / "out").exists()
