@@ -86,6 +86,7 @@ class TuneResult:
     machine: dict[str, Any] = field(default_factory=dict)
     stopped: str = ""  # why the search stopped before its trials were spent (`tune_reach`); "" where it did not
     confirmed: bool = False  # best and baseline are the confirmation run's (False: the search's own figures)
+    failure: str = ""  # no trial served a request (`tune_failed.failure_line`): the one line said; "" where one did
     load_bound: str = ""  # why a closed loop's users alone miss the SLO (`tune_reach.load_bound`); "" where not
 
     @property
@@ -121,6 +122,7 @@ class TuneResult:
             "deployed": self.deployed,
             "remeasured": self.remeasured,
             "machine": self.machine,
+            "failure": self.failure,
         }
 
 
@@ -146,7 +148,9 @@ def tune(
     on_trial: Callable[[Trial, int, int], None] | None = None,
 ) -> TuneResult:
     """Start its own tritonserver(s) on free loopback ports, search, deploy the winner into
-    settings.repo as settings.name, write settings.out/tune.json and tune.html, stop every server."""
+    settings.repo as settings.name, write settings.out/tune.json and tune.html, stop every server. Where no trial
+    served a request, raise `TuneFailed` after writing tune.json, with nothing confirmed or deployed (`tune_failed`)."""
+    from quantserve.cli.tune_failed import TuneFailed, failure_line
     from quantserve.cli.tune_reach import load_bound
     from quantserve.cli.tune_report import write_report
     from quantserve.cli.tune_trials import best_trial
@@ -161,6 +165,12 @@ def tune(
         trials, stopped = search(settings, bench, say, on_trial)
         chosen = best_trial(trials, traced=settings.trace is not None)
         first = next(t for t in trials if t.config == settings.baseline())
+        failure = failure_line(trials)
+        if failure:  # nothing served: no confirmation, no deploy, no SLO verdict (`tune_failed`)
+            result = TuneResult(trials, first, first, time.monotonic() - started, settings, failure=failure)
+            result.machine = cpu_facts().to_dict()
+            write_report(result, out)
+            raise TuneFailed(f"tune: {failure}", result)
         # out of reach: nothing to confirm, every configuration misses the SLO
         baseline, best = (first, chosen) if stopped else bench.confirm(first.config, chosen.config)
     confirmed = not stopped and not (best.error or baseline.error)
@@ -199,6 +209,7 @@ def search(
     until the SLO is out of reach of every build (`tune_reach`): the trials, and why it stopped early ("" if not)."""
     import optuna
 
+    from quantserve.cli.tune_failed import refused_everything
     from quantserve.cli.tune_reach import out_of_reach
 
     # ERROR: optuna logs every failed trial at WARNING with its traceback, Ctrl-C included ("Trial 1 failed …
@@ -225,7 +236,10 @@ def search(
         if on_trial is not None:
             on_trial(measured, len(trials), total)
         reach = out_of_reach(settings, trials)
-        if reach:
+        if refused_everything(trials):  # the model refuses the data: no configuration changes that (`tune_failed`)
+            say("stopping the search: every request failed and no trial served one")
+            stopped.append("every request failed")
+        elif reach:
             say(f"stopping the search: no configuration can meet the {settings.slo_p99_ms:g} ms p99 SLO: {reach}")
             stopped.append(reach)
         if measured.pruned:
@@ -308,6 +322,8 @@ def make_config(
 def describe(trial: Trial) -> str:
     if trial.error:
         return f"failed ({trial.error})"
+    if trial.requests and trial.failed_requests == trial.requests:  # no latency or rate: the refusal is the figure
+        return f"every one of its {trial.requests} requests failed"
     text = f"{trial.throughput_rps:.0f} req/s, p99 {trial.p99_ms:.1f} ms, goodput {trial.goodput_rps:.0f}/s"
     if trial.failed_requests:
         text += f", {trial.failed_requests} of {trial.requests} requests failed"

@@ -81,6 +81,9 @@ def render_html(document: dict[str, Any]) -> str:
 
 def _headline(document: dict[str, Any]) -> str:
     best, base, search = document["best"], document["baseline"], document["search"]
+    if document.get("failure"):  # no trial served a request: no best, gain or SLO to speak of
+        spent = f"{search['trials']} trial(s) in {_num(search['seconds']):.0f} s"
+        return f"<p>Failed: {escape(document['failure'])}<br>{spent}</p>"
     gain = _num(document.get("gain"))
     check = document.get("remeasured") or {}
     seen = document.get("search_best") or best

@@ -10,8 +10,9 @@ latencies the harness records. The winner's deploy and its re-measure are `quant
 from __future__ import annotations
 
 import math
+import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -40,6 +41,8 @@ QUICK_TRACE_WINDOW_S = 10.0
 TRACE_MAX_IN_FLIGHT = 512
 TIE_SHARE = 0.01  # a trace offers every trial the same load: goodputs this close are a tie, broken by p99
 LIVENESS_TIMEOUT_S = 10.0  # after a trial: a server that cannot say it is live in this long is hung
+WRAPPED = re.compile(r"^\w+\((['\"])(.*)\1\)$", re.DOTALL)  # Locust's repr of a failure: Name("message")
+NUMBER = re.compile(r"\d+")
 TIES = f"trace: goodput within {TIE_SHARE:.0%} of the most is a tie, won by the lowest p99"
 
 
@@ -79,6 +82,10 @@ class Trial:
     send_lag_p99_ms: float | None = None  # open loop (--trace): how late requests left the client (p99)
     fastest_ms: float = math.nan  # the fastest successful request: what no configuration serves faster
     mean_ms: float = math.nan  # successful requests' mean latency: a closed loop's cycle less the client's own time
+    # Locust's commonest failure over the trial's runs (`commonest_error`): where every request failed, what Triton
+    # said is the one thing the user needs (`tune_failed`)
+    commonest_failure: str = ""
+    commonest_failure_count: int = 0
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -185,13 +192,18 @@ class Samples:
     ok: np.ndarray
     seconds: float
     send_lags_ms: np.ndarray = field(default_factory=lambda: np.zeros(0))  # open loop: each request's send lag
+    errors: dict[str, int] = field(default_factory=dict)  # Locust's failure table: {message: occurrences}
 
     def __add__(self, other: Samples) -> Samples:
+        errors = dict(self.errors)
+        for message, count in other.errors.items():
+            errors[message] = errors.get(message, 0) + count
         return Samples(
             np.concatenate([self.latencies_ms, other.latencies_ms]),
             np.concatenate([self.ok, other.ok]),
             self.seconds + other.seconds,
             np.concatenate([self.send_lags_ms, other.send_lags_ms]),
+            errors,
         )
 
     def trial(self, config: ServingConfig, slo_ms: float, pruned: bool = False) -> Trial:
@@ -204,6 +216,7 @@ def trial_figures(config: ServingConfig, samples: Samples, slo_ms: float, pruned
 
     good = samples.latencies_ms[samples.ok]
     span = samples.seconds if samples.seconds > 0 else math.nan
+    commonest = commonest_error(samples.errors)
     return Trial(
         config=config,
         throughput_rps=float(good.size / span),
@@ -217,7 +230,23 @@ def trial_figures(config: ServingConfig, samples: Samples, slo_ms: float, pruned
         send_lag_p99_ms=float(np.percentile(samples.send_lags_ms, 99)) if samples.send_lags_ms.size else None,
         fastest_ms=float(good.min()) if good.size else math.nan,
         mean_ms=float(good.mean()) if good.size else math.nan,
+        commonest_failure=commonest[0],
+        commonest_failure_count=commonest[1],
     )
+
+
+def commonest_error(errors: Mapping[str, int]) -> tuple[str, int]:
+    """Locust's commonest failure, unwrapped from its exception's repr, and how often it came, messages that differ
+    only in their numbers counted as one: ORT names each out-of-range index (`idx=11910`), Triton each trimmed length,
+    so one cause split into 33 messages of ~10 each for 275 failed requests."""
+    groups: dict[str, tuple[str, int]] = {}
+    for raw, count in errors.items():
+        match = WRAPPED.match(raw)
+        message = match.group(2) if match else raw
+        key = NUMBER.sub("#", message)
+        first, total = groups.get(key, (message, 0))
+        groups[key] = (first, total + count)
+    return max(groups.values(), key=lambda group: group[1]) if groups else ("", 0)
 
 
 def best_trial(trials: list[Trial], traced: bool) -> Trial:
@@ -266,6 +295,11 @@ class TrialServer:
 
         build = self.settings.build_for(config.precision)
         policy = ServingPolicy(keep_versions=1)
+        # allow_interface_change: deploy's check guards a served model's clients from a version they cannot call;
+        # the scratch model's only client is tune's load, which reads its config afresh every window, and its trials
+        # change the interface by design (a 1-D input is [-1] at max batch 0, [-1, 1] batched: every batched trial
+        # was refused after the baseline). A name per mode would only keep a check that guards no one; the winner's
+        # deploy into the user's repository (`tune_winner`) keeps it.
         deploy(
             build,
             self.repo,
@@ -275,6 +309,7 @@ class TrialServer:
             config.preferred,
             config.instances,
             policy=policy,
+            allow_interface_change=True,
         )
         self.server.control(timeout_s=120.0).load(SCRATCH_MODEL)
 
@@ -321,6 +356,8 @@ class TrialServer:
         try:
             self.install(config)
             first = self.window(1)
+            if first.ok.size and not first.ok.any():  # every request refused: a second window says nothing more
+                return first.trial(config, slo)
             if clearly_worse(first.trial(config, slo), rivals):
                 return first.trial(config, slo, pruned=True)
             measured = (first + self.window(2, second_window_s(first, self.settings.window_s))).trial(config, slo)
@@ -368,7 +405,7 @@ def measure_window(
     load = LoadSettings(
         url, model, Path(settings.data), step, duration, settings.request_batch, max_in_flight=TRACE_MAX_IN_FLIGHT
     )
-    run_step(load, step, folder, server_pid=pid)
+    result = run_step(load, step, folder, server_pid=pid)
     record_dir, _ = step_paths(load, step, folder)
     window = recording_files.read_window(record_dir)
     start = window.start + settings.warmup_s
@@ -378,4 +415,4 @@ def measure_window(
     if rows.size == 0:
         rows = np.zeros((0, 3))
     lags = rows[:, 3] if rows.shape[1] >= 5 and settings.trace else np.zeros(0)  # closed loop: 0, not a figure
-    return Samples(rows[:, 1], rows[:, 2] > 0.5, max(window.end - start, 0.0), lags)
+    return Samples(rows[:, 1], rows[:, 2] > 0.5, max(window.end - start, 0.0), lags, dict(result.errors))

@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from quantserve.cli.tables import print_json
     from quantserve.cli.tune import TuneSettings, slo_missed, tune
     from quantserve.cli.tune_checks import check_settings
+    from quantserve.cli.tune_failed import TuneFailed
 
     settings = TuneSettings(
         builds=build_labels(list(args.builds)),
@@ -103,7 +104,12 @@ def run(args: argparse.Namespace) -> int:
             bar.describe(f"trial {index}/{total}: {trial.config.label()}")
             bar.advance()
 
-        result = tune(settings, say, on_trial)
+        try:
+            result = tune(settings, say, on_trial)
+        except TuneFailed as failed:  # no trial served a request: the error's one line (main), tune.json for --json
+            if args.json:
+                print_json(failed.result.to_json())
+            raise
     document = result.to_json()
     if args.json:
         print_json(document)
