@@ -12,8 +12,6 @@ from typing import Any
 
 import tritonclient.grpc as grpcclient
 
-from serving.response_rows import batches_requests
-
 # gRPC's reconnect backoff (1 s, growing to 120 s) kept users failing with a cached "Connection refused" for up to
 # ~4 s after a restarted tritonserver listened again, so an outage measured longer than it was (9.0 s vs 5.7 s).
 # Pitfall: grpc.min_reconnect_backoff_ms is also gRPC core's minimum connect timeout (20 s): at 100 ms, a connection
@@ -48,15 +46,3 @@ def client_tls(options: Any) -> Any:
     if any(given):
         return ClientTls.from_args(*(Path(v) if v else None for v in given))
     return ClientTls.from_env()
-
-
-def read_batches_requests(url: str, model: str, tls: Any) -> bool | None:
-    """Whether `model` batches (max_batch_size > 0: its answers' rows are checked), over a channel opened and
-    closed in the calling OS thread; None where the server does not say (the users' requests meet the cause)."""
-    client = grpcclient.InferenceServerClient(url, **(tls.grpc_kwargs() if tls else {}))
-    try:
-        return batches_requests(client.get_model_config(model, as_json=True, client_timeout=CONFIG_TIMEOUT_S)["config"])
-    except Exception:  # a server not up yet, a model not loaded: not this question's to report
-        return None
-    finally:
-        client.close()

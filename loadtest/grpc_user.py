@@ -35,11 +35,12 @@ from locust.runners import MasterRunner
 from tritonclient.utils import np_to_triton_dtype
 
 from loadtest.arrival_trace import ArrivalTrace, read_trace
-from loadtest.grpc_channel import channel_args, client_tls, read_batches_requests
+from loadtest.grpc_channel import channel_args, client_tls
 from loadtest.load_pattern import ARRIVALS
 from loadtest.recording import record_unanswered, record_unsent
-from loadtest.request_data import trim_padding
-from quantserve.data import TensorData, as_sent, load_npz
+from loadtest.request_data import request_batches
+from loadtest.request_shapes import ServedInputs, as_served, read_served_inputs
+from quantserve.data import as_sent, load_npz
 from serving.response_rows import batches_requests, row_mismatch
 
 REQUEST_TYPE = "grpc"
@@ -49,9 +50,10 @@ FAILURE_PAUSE_S = 0.05
 DEADLINE_STATUS = "StatusCode.DEADLINE_EXCEEDED"  # gRPC's status for a call past its deadline (the client's own)
 
 _thread_pool: ThreadPool | None = None
-_feeds_cache: dict[tuple[str, int], list[Any]] = {}
+_feeds_cache: dict[tuple[str, int, str], list[Any]] = {}
 _traces: dict[tuple[str, float, float], ArrivalTrace] = {}
 _batched: dict[str, bool] = {}  # model → whether it has a batch axis (its answers' rows are checked), read once
+_served: dict[str, ServedInputs] = {}  # model → the shapes its requests must have, read once before the users start
 
 
 def blocking_call_pool(extra_threads: int = 0) -> ThreadPool:
@@ -64,24 +66,19 @@ def blocking_call_pool(extra_threads: int = 0) -> ThreadPool:
     return _thread_pool
 
 
-def request_inputs(data_path: str, request_batch: int) -> list[Any]:
-    """Prebuilt `InferInput` lists, one per request, cycling through the data file's samples.
+def request_inputs(data_path: str, request_batch: int, model: str = "") -> list[Any]:
+    """Prebuilt `InferInput` lists, one per request, cycling through the data file's samples, shaped as `model`
+    takes them (its config, read before the users start: `preload_requests`).
 
     Built once per process and shared read-only by every user, so serialization cost stays out
     of the measured loop.
     """
-    key = (data_path, request_batch)
+    key = (data_path, request_batch, model)
     if key not in _feeds_cache:
-        data = load_npz(data_path)
-        _feeds_cache[key] = [_to_infer_inputs(batch) for batch in _request_batches(data, request_batch)]
+        served = _served.get(model)
+        batches = request_batches(load_npz(data_path), request_batch, served)
+        _feeds_cache[key] = [_to_infer_inputs(batch, served) for batch in batches]
     return _feeds_cache[key]
-
-
-def _request_batches(data: TensorData, request_batch: int) -> list[dict[str, np.ndarray]]:
-    if len(data) < request_batch:
-        data = TensorData({k: np.resize(v, (request_batch, *v.shape[1:])) for k, v in data.arrays.items()})
-    usable = len(data) - len(data) % request_batch
-    return [trim_padding(batch) for batch in data.take(0, usable).batches(request_batch)]
 
 
 @events.test_start.add_listener
@@ -94,14 +91,14 @@ def preload_requests(environment: Environment, **_: Any) -> None:
         return
     trace = replayed_trace(options)
     model, url = options.triton_model, options.triton_url or _TritonClientMixin.url
-    if model and model not in _batched:  # asked here, not in the first request's time; None: left to that request
-        batched = gevent.get_hub().threadpool.apply(read_batches_requests, (url, model, client_tls(options)))
-        if batched is not None:
-            _batched[model] = batched
+    if model and model not in _served:  # asked here, not in the first request's time; None: left to that request
+        served = gevent.get_hub().threadpool.apply(read_served_inputs, (url, model, client_tls(options)))
+        if served is not None:
+            _served[model], _batched[model] = served, served.batched
     if options.triton_data:
-        request_inputs(options.triton_data, options.request_batch or 1)
+        request_inputs(options.triton_data, options.request_batch or 1, model)
         for samples in () if trace is None or trace.sizes is None else np.unique(trace.sizes):
-            request_inputs(options.triton_data, int(samples))
+            request_inputs(options.triton_data, int(samples), model)
 
 
 def replayed_trace(options: Any) -> ArrivalTrace | None:
@@ -115,11 +112,9 @@ def replayed_trace(options: Any) -> ArrivalTrace | None:
     return _traces[key]
 
 
-def _to_infer_inputs(batch: dict[str, np.ndarray]) -> list[Any]:
+def _to_infer_inputs(batch: dict[str, np.ndarray], served: ServedInputs | None = None) -> list[Any]:
     inputs = []
-    for name, array in batch.items():
-        if array.ndim == 1:  # one value per sample: a batching Triton model takes it as dims [1] (serving.deploy)
-            array = array[:, None]
+    for name, array in as_served(batch, served).items():
         array = as_sent(array)  # str (U) arrays as UTF-8 bytes: Triton's BYTES
         infer_input = grpcclient.InferInput(name, list(array.shape), np_to_triton_dtype(array.dtype))
         infer_input.set_data_from_numpy(np.ascontiguousarray(array))
@@ -148,7 +143,7 @@ class _TritonClientMixin:
             self.tls = client_tls(options)
         if not self.model or not self.data:
             raise ValueError("set --triton-model and --triton-data (or QUANTSERVE_MODEL / QUANTSERVE_DATA)")
-        self.requests = request_inputs(self.data, self.request_batch)
+        self.requests = request_inputs(self.data, self.request_batch, self.model)
 
     def _new_client(self) -> Any:
         tls = getattr(self, "tls", None)
@@ -311,7 +306,7 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
         self._pool = blocking_call_pool(extra_threads=self.max_in_flight)
         self._slots = Semaphore(self.max_in_flight)
         sizes = () if self._trace is None or self._trace.sizes is None else np.unique(self._trace.sizes)
-        self._sized = {int(n): (request_inputs(self.data, int(n)), itertools.count()) for n in sizes}
+        self._sized = {int(n): (request_inputs(self.data, int(n), self.model), itertools.count()) for n in sizes}
         self._order = itertools.cycle(range(len(self.requests)))
         self._rng = random.Random()
         self._in_flight = Group()

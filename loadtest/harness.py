@@ -13,12 +13,16 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 import loadtest
 from loadtest import recording_files
 from loadtest.interruption import MeasuredSteps, StepInterrupted
 from loadtest.load_pattern import ClosedLoop, LoadStep
 from loadtest.load_settings import LoadSettings, step_paths
 from loadtest.locust_processes import check_disk_space, lost_workers, spawn, stop_gracefully, wait_for
+from loadtest.request_data import check_sent_shapes
+from loadtest.request_shapes import ServedInputs
 from loadtest.results import LoadResult, LoadRun
 from loadtest.run_identity import served_identity
 from loadtest.step_result import listening_pid, step_result
@@ -39,7 +43,7 @@ def check_ready(settings: LoadSettings) -> None:
     settings.check()
     for step in settings.pattern.steps():
         step.check()
-        _check_model_ready(settings.url, settings.model, settings.data, settings.tls, _largest_request(settings, step))
+        _check_model_ready(settings.url, settings.model, settings.data, settings.tls, _request_sizes(settings, step))
 
 
 def run_pattern(settings: LoadSettings, out_dir: Path | str, server_pid: int | None = None) -> LoadRun:
@@ -83,7 +87,7 @@ def run_step(settings: LoadSettings, step: LoadStep, out_dir: Path, server_pid: 
     `StepInterrupted` with the window measured up to then, summarized the same way."""
     settings.check()
     step.check()
-    _check_model_ready(settings.url, settings.model, settings.data, settings.tls, _largest_request(settings, step))
+    _check_model_ready(settings.url, settings.model, settings.data, settings.tls, _request_sizes(settings, step))
     record_dir, csv_prefix = step_paths(settings, step, out_dir)
     recording_files.clear(record_dir)
     csv_prefix.parent.mkdir(parents=True, exist_ok=True)
@@ -195,19 +199,24 @@ def _tls_flags(tls: ClientTls | None) -> list[tuple[str, str]]:
     return [(flag, str(value)) for flag, value in pairs if value is not None]
 
 
-def _largest_request(settings: LoadSettings, step: LoadStep) -> tuple[int, str]:
-    """The most samples one request of this step carries, and which flag says so."""
+def _request_sizes(settings: LoadSettings, step: LoadStep) -> tuple[tuple[int, ...], str]:
+    """The samples the requests of this step carry (each size sent), and which flag says so."""
     sizes = getattr(getattr(step, "trace", None), "sizes", None)  # a replayed trace with a request-size column
     if sizes is not None:
-        return int(sizes.max()), f"--trace {getattr(step, 'path', '')}"
-    return settings.request_batch, "--request-batch"
+        return tuple(int(n) for n in np.unique(sizes)), f"--trace {getattr(step, 'path', '')}"
+    return (settings.request_batch,), "--request-batch"
 
 
 def _check_model_ready(
-    url: str, model: str, data_path: Path, tls: ClientTls | None = None, largest: tuple[int, str] = (1, "")
+    url: str,
+    model: str,
+    data_path: Path,
+    tls: ClientTls | None = None,
+    requests: tuple[tuple[int, ...], str] = ((1,), ""),
 ) -> None:
-    """Fail in one line when the server is not there, the model is not loaded, the data does not fit it, or a
-    request would carry more samples than the model's max_batch_size (every such request would fail)."""
+    """Fail in one line when the server is not there, the model is not loaded, the data does not fit it, a request
+    would carry more samples than the model's max_batch_size, or the requests as the users build them (shaped and
+    trimmed by `loadtest.request_data`) do not fit the model's config: every such request would fail."""
     from serving.client import TritonGrpcClient
 
     with TritonGrpcClient(url, timeout_s=5.0, tls=tls) as client:
@@ -217,14 +226,17 @@ def _check_model_ready(
             ready = ", ".join(sorted(client.ready_models())) or "none"
             raise QuantserveError(f"model '{model}' is not ready on {url} (ready: {ready})")
         inputs, _ = client.model_metadata(model)
-        max_batch = int(client.model_config(model).get("max_batch_size", 0) or 0)
-    check_against(data_path, load_npz(data_path), inputs)
-    samples, flag = largest
+        served = ServedInputs.from_config(model, client.model_config(model))
+    data, max_batch = load_npz(data_path), served.max_batch_size
+    check_against(data_path, data, inputs)
+    sizes, flag = requests
+    samples = max(sizes)
     if max_batch > 0 and samples > max_batch:
         raise QuantserveError(
             f"{flag}: requests of {samples} samples, more than model '{model}' takes (max_batch_size {max_batch}); "
             "Triton would reject every one: send smaller requests or deploy with a larger --max-batch"
         )
+    check_sent_shapes(data, sizes, served, flag)
 
 
 def check_server_pid(server_pid: int, listening: int | None, url: str) -> None:

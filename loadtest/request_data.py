@@ -2,29 +2,77 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
+from loadtest.request_shapes import ServedInputs, as_served, shape_problem
 from quantserve.data import TensorData
 from quantserve.errors import QuantserveError
 
 ATTENTION_MASK = "attention_mask"
 
 
-def trim_padding(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def trim_padding(batch: dict[str, np.ndarray], served: ServedInputs | None = None) -> dict[str, np.ndarray]:
     """Cut token inputs to the request's own length: drop trailing columns where `attention_mask` is 0.
 
     Data files of token ids are padded to one width; real clients send each request at its own
-    length, and that mixed-length traffic is what Triton's ragged batching must join.
+    length, and that mixed-length traffic is what Triton's ragged batching must join. Only where the
+    served model takes every padded input at any length on that axis (-1; `served` None: the caller
+    knows it does): a model of fixed length 16 refused every cut request ("Expected [-1,16], got [1,8]").
     """
     mask = batch.get(ATTENTION_MASK)
     if mask is None or mask.ndim != 2:
         return batch
+    width = mask.shape[1]
+    padded = [k for k, v in batch.items() if v.ndim >= 2 and v.shape[1] == width]
+    if served is not None and not all(served.dynamic(k, 1) for k in padded):
+        return batch
     used = np.flatnonzero(mask.any(axis=0))
     length = int(used[-1]) + 1 if used.size else 1
-    width = mask.shape[1]
-    return {k: v[:, :length] if v.ndim >= 2 and v.shape[1] == width else v for k, v in batch.items()}
+    return {k: v[:, :length] if k in padded else v for k, v in batch.items()}
+
+
+def request_batches(data: TensorData, request_batch: int, served: ServedInputs | None) -> list[dict[str, np.ndarray]]:
+    """The data's samples as requests of `request_batch` each (the file repeated where it holds fewer, a last
+    partial one dropped), padding trimmed where the served model allows it (not at all where it is unknown)."""
+    if len(data) < request_batch:
+        data = TensorData({k: np.resize(v, (request_batch, *v.shape[1:])) for k, v in data.arrays.items()})
+    usable = len(data) - len(data) % request_batch
+    batches = data.take(0, usable).batches(request_batch)
+    return [trim_padding(batch, served) for batch in batches] if served is not None else list(batches)
+
+
+def check_sent_shapes(data: TensorData, sizes: Iterable[int], served: ServedInputs, flag: str) -> None:
+    """Refuse, before any load, requests the served model would refuse every one of: each request of each size in
+    `sizes`, built and shaped as the Locust users send it, against the dims of the model's config. The data alone
+    passed a check while Triton refused the requests made of it (1-D flags to a max_batch_size 0 model)."""
+    for size in sizes:
+        for batch in request_batches(data, size, served):
+            request = as_served(batch, served)
+            found = shape_problem(request, served)
+            if found is not None:
+                raise QuantserveError(_refusal(flag, size, request, served, *found))
+
+
+def _refusal(
+    flag: str, size: int, request: dict[str, np.ndarray], served: ServedInputs, name: str, expected: tuple[int, ...]
+) -> str:
+    sent = request[name].shape
+    rows = expected[0] if expected and not served.batched and len(sent) == len(expected) else -1
+    only_rows = rows > 0 and all(w in (-1, g) for w, g in zip(expected[1:], sent[1:], strict=True))
+    advice = f"give data whose '{name}' fits those dims"
+    if only_rows:
+        advice = f"pass --request-batch {rows}" if flag == "--request-batch" else f"send {_samples(rows)} per request"
+    return (
+        f"{flag}: requests of {_samples(size)} would send input '{name}' as {list(sent)}, but model '{served.model}' "
+        f"takes {list(expected)} (max_batch_size {served.max_batch_size}); Triton would refuse every one: {advice}"
+    )
+
+
+def _samples(n: int) -> str:
+    return f"{n} sample" if n == 1 else f"{n} samples"
 
 
 GRPC_MAX_MESSAGE = 2**31 - 1  # gRPC's hard limit on one message, whatever the channel options say

@@ -1,0 +1,90 @@
+"""The shapes a load test's requests must have, read from the served model's Triton config (kept free of Locust).
+
+A data file holds samples on axis 0; a request of n of them goes to a batching model (max_batch_size > 0) as
+[n, *dims], a tensor the config reshapes (one value per sample: deploy serves it as dims [1] reshaped to []) as
+[n, 1]; to a model that does not batch (max_batch_size 0) as the data has it, axis 0 included. Guessing from the
+data alone failed every request (measured): a flag of one value per sample sent as [1, 1] to a max_batch_size 0
+model of dims [-1], and token inputs cut to their own length for a model of fixed dims [16].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ServedInputs:
+    """How a served model takes its inputs: `shapes`, per input, the shape a request carries (-1: the batch axis
+    and dynamic dims); `reshaped`, the batched inputs its config reshapes (sent as [n, *dims])."""
+
+    model: str
+    max_batch_size: int
+    shapes: dict[str, tuple[int, ...]]
+    reshaped: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_config(cls, model: str, config: dict[str, Any]) -> ServedInputs:
+        """From the config as Triton's JSON gives it (dims may be strings there)."""
+        max_batch = int(config.get("max_batch_size", 0) or 0)
+        shapes, reshaped = {}, set()
+        for tensor in config.get("input", []):
+            dims = tuple(int(d) for d in tensor.get("dims", []))
+            shapes[tensor["name"]] = (-1, *dims) if max_batch > 0 else dims
+            if max_batch > 0 and "reshape" in tensor and all(d > 0 for d in dims):
+                reshaped.add(tensor["name"])
+        return cls(model, max_batch, shapes, frozenset(reshaped))
+
+    @property
+    def batched(self) -> bool:
+        return self.max_batch_size > 0
+
+    def dynamic(self, name: str, axis: int) -> bool:
+        """Whether input `name` may be sent at any length on `axis` (of the request as sent): -1 in its config. A
+        reshaped input is not: its served dims are fixed."""
+        shape = self.shapes.get(name)
+        return shape is not None and name not in self.reshaped and axis < len(shape) and shape[axis] == -1
+
+
+def as_served(batch: dict[str, np.ndarray], served: ServedInputs | None) -> dict[str, np.ndarray]:
+    """`batch` (samples on axis 0, as the data file has them) shaped as the served model takes it. `served` None (the
+    server did not say): a 1-D array goes as [n, 1], as deploy serves one value per sample of a batching model."""
+    if served is None:
+        return {name: array[:, None] if array.ndim == 1 else array for name, array in batch.items()}
+    shaped = {}
+    for name, array in batch.items():
+        if name in served.reshaped:
+            array = array.reshape(len(array), *served.shapes[name][1:])
+        shaped[name] = array
+    return shaped
+
+
+def shape_problem(request: dict[str, np.ndarray], served: ServedInputs) -> tuple[str, tuple[int, ...]] | None:
+    """The first input of `request` (as sent) whose shape the served model refuses, with the shape it takes; None
+    when all fit (what Triton checks: rank and every fixed dim; rows against max_batch_size are checked apart)."""
+    for name, array in request.items():
+        expected = served.shapes.get(name)
+        if expected is None:
+            continue
+        if len(expected) != array.ndim or any(w not in (-1, g) for w, g in zip(expected, array.shape, strict=True)):
+            return name, expected
+    return None
+
+
+def read_served_inputs(url: str, model: str, tls: Any) -> ServedInputs | None:
+    """`model`'s inputs as served at `url`, over a channel opened and closed in the calling OS thread; None where
+    the server does not say (a server not up yet, a model not loaded: the users' requests meet the cause)."""
+    import tritonclient.grpc as grpcclient
+
+    from loadtest.grpc_channel import CONFIG_TIMEOUT_S
+
+    client = grpcclient.InferenceServerClient(url, **(tls.grpc_kwargs() if tls else {}))
+    try:
+        config = client.get_model_config(model, as_json=True, client_timeout=CONFIG_TIMEOUT_S)["config"]
+        return ServedInputs.from_config(model, config)
+    except Exception:  # not this question's to report
+        return None
+    finally:
+        client.close()
