@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from loadtest.results import LoadRun
 from loadtest.timeline import Outage
-from loadtest.window_notes import cut_note, deadline_note, tail_note
+from loadtest.window_notes import cut_note, deadline_note, other_load_note, tail_note
 
 
 def outage_text(outage: Outage) -> str:
@@ -57,6 +57,7 @@ def step_lines(runs: list[LoadRun]) -> list[tuple[str, str]]:
             ("Window end", cut_note(r.label, r.mode, r.cut_at_end, answered, r.cut_max_ms)),
             ("Tail", tail_note(r.label, r.latency.count)),
             ("Client", r.outside_server_note()),
+            ("Other load", other_load_note(r.label, r.other_models, r.requests)),
             ("Restart", r.restart_note()),
             ("Server counters", r.counters_note()),
             ("Unanswered", r.unanswered_note()),

@@ -17,7 +17,7 @@ from loadtest.run_identity import RunIdentity
 from loadtest.timeline import Outage, SecondStats
 from loadtest.triton_metrics import ServerBreakdown
 from loadtest.utilization import Utilization
-from loadtest.window_notes import cut_note, deadline_note, tail_note
+from loadtest.window_notes import cut_note, deadline_note, errors_clause, other_load_note, tail_note
 from quantserve.errors import QuantserveError
 
 LOAD_PREFIX = "load-"
@@ -66,6 +66,7 @@ class LoadResult:
     server_restarted: str | None = None
     # the server stayed, but its counters cover only part of the window (a version swapped or reloaded): why
     server_counters_left_out: str | None = None
+    other_models: dict[str, int] = field(default_factory=dict)  # requests Triton counted of its other models meanwhile
     unanswered_max_ms: float | None = None  # requests the server never answered by the window's end: the longest wait
     metrics_missing: str | None = None  # why Triton's counters were not read at an end of the window
     # requests unanswered at the end, long overdue, with nothing answered and the server alive: a model slower than
@@ -277,21 +278,14 @@ class LoadResult:
         """`label: F of N requests failed (P %)`; where Locust's error table counts more, it says the window."""
         share = self.failed_requests / self.requests if self.requests else 1.0
         counted = sum(self.errors.values())
-        failed = "ended failed in the window" if counted and counted != self.failed_requests else "failed"
+        failed = "ended failed in the window" if counted > self.failed_requests else "failed"
         return f"{self.label}: {self.failed_requests} of {self.requests} requests {failed} ({100 * share:.1f} %)"
 
     def failure_note(self) -> str | None:
-        """One line when requests failed: how many, the commonest error, and the outages they fell in."""
+        """One line when requests failed: how many, the commonest error (`errors_clause`), and the outages."""
         if not self.failed_requests:
             return None
-        line = self.failed_share_line()
-        if self.errors:
-            error, count = max(self.errors.items(), key=lambda item: item[1])
-            text = error if len(error) <= 200 else error[:199] + "…"
-            if sum(self.errors.values()) == self.failed_requests:
-                line += f"; {count} × {text}"
-            else:  # Locust's table also counts requests that failed after the window closed, before its stop
-                line += f"; Locust counted {count} × {text} over its whole run, after the window too"
+        line = self.failed_share_line() + errors_clause(self.errors, self.failed_requests)
         if self.outages:
             worst = max(self.outages, key=lambda o: o.duration_s)
             line += (
@@ -312,6 +306,7 @@ class LoadResult:
             self.counters_note(),
             self.metrics_note(),
             self.outside_server_note(),
+            other_load_note(self.label, self.other_models, self.requests),
             deadline_note(self.label, self.deadline_failures, self.request_timeout_s),
             cut_note(self.label, self.mode, self.cut_at_end, self.requests - self.failed_requests, self.cut_max_ms),
             tail_note(self.label, self.latency.count),

@@ -16,10 +16,21 @@ from loadtest.load_settings import LoadSettings, step_paths
 from loadtest.percentiles import LatencySummary, cdf_points
 from loadtest.results import NO_PROCESS_AT_END, UNANSWERED_ERROR, LoadResult
 from loadtest.timeline import outages, per_second
-from loadtest.triton_metrics import breakdown, counters_went_back, counts_disagree, versions_changed
+from loadtest.triton_metrics import (
+    breakdown,
+    counters_went_back,
+    counts_disagree,
+    model_reset,
+    other_models_requests,
+    others_kept_counting,
+    versions_changed,
+)
 from loadtest.utilization import UtilizationSampler
 from serving.tls import ClientTls
 
+# how Triton refuses a request for a model it does not serve (NOT_FOUND): "… 'm' has no available versions", "… 'm'
+# is not found"
+UNKNOWN_MODEL = "Request for unknown model"
 LIVENESS_TIMEOUT_S = 2.0  # a server that answers nothing within this at the end of a run has stopped answering
 
 
@@ -37,6 +48,8 @@ def step_result(
     restarted = _server_restarted(listening, listening_pid(settings.url), window, settings.model)
     result = _result_of_window(settings, step, record_dir, window, csv_prefix)
     result.utilization, result.lost_workers = sampler.result(window.start, window.end), lost
+    if window.metrics_before is not None and window.metrics_after is not None:  # load the server's CPU carried too
+        result.other_models = other_models_requests(window.metrics_before, window.metrics_after, settings.model)
     if restarted:  # the new process's counters began at zero: their delta covers part of the window
         result.server_restarted, result.server = restarted, None  # samples kept (a soak's evidence), never shown
     elif partial := counters_not_whole(window, result):  # the same process, but its counters cover part of it
@@ -155,7 +168,10 @@ def _server_restarted(
     at the end than at the start (`quantserve serve` restarts a tritonserver that died), none at all, or Triton's
     cumulative counters lower at the end than at the start. A restarted server's counters begin again at zero,
     so their delta over the window counted only the time since: a run whose server was killed 11 s into 20
-    reported the last 5 s's batch size and queue time as the window's."""
+    reported the last 5 s's batch size and queue time as the window's. The model's counters alone going back,
+    while the same pid listened throughout or another model's counters went on, is the model unloaded or reloaded
+    (`counters_not_whole` says which), not a restart: its folder moved out of the repository 12 s into 20 read
+    as "tritonserver restarted" though one process served throughout."""
     if pid_before is not None and pid_after is not None and pid_after != pid_before:
         return f"pid {pid_before} listened on its port at the start, pid {pid_after} at the end"
     if pid_before is not None and pid_after is None:
@@ -164,17 +180,23 @@ def _server_restarted(
     if before is None or after is None or versions_changed(before, after, model):  # a version swap, not a restart
         return None
     if counters_went_back(before, after, model):
+        if (pid_before is not None and pid_before == pid_after) or others_kept_counting(before, after, model):
+            return None  # the same process: the model alone lost its counters
         return f"Triton's cumulative counters were lower at the end than at the start (or model '{model}' reloaded)"
     return None
 
 
 def counters_not_whole(window: recording_files.Window, result: LoadResult) -> str | None:
     """Why Triton's counters over the window do not cover it though the server stayed up (None: they do): the
-    model's served versions changed (a deploy or rollback: an unloaded version's counters are gone), or Triton's
-    count of successful requests is off the client's beyond noise (a version reloaded under the same number)."""
+    model's served versions changed (a deploy or rollback: an unloaded version's counters are gone), the model was
+    unloaded or reloaded (its counters went back, the server's others did not), or Triton's count of successful
+    requests is off the client's beyond noise (a version reloaded under the same number)."""
     before, after, server = window.metrics_before, window.metrics_after, result.server
     if before is None or after is None or server is None:
         return None
+    told_unknown = any(UNKNOWN_MODEL in error for error in result.errors)
+    if reset := model_reset(before, after, result.model, told_unknown):
+        return reset
     changed = versions_changed(before, after, result.model)
     if changed:
         return f"{changed}: Triton's counters of an unloaded version are gone"

@@ -89,6 +89,57 @@ def counters_went_back(before: dict[str, ModelCounters], after: dict[str, ModelC
     return end is None or any(end[name] < start[name] for name in COUNTERS)
 
 
+def others_kept_counting(before: dict[str, ModelCounters], after: dict[str, ModelCounters], model: str) -> bool:
+    """Whether another model's counters, of something counted by the start, went on across the window (none lower
+    at the end): then the tritonserver process that counted them was not restarted, whatever became of `model`.
+    A restart takes every model's counters back to zero at once."""
+    return any(
+        name != model and any(counters[c] for c in COUNTERS) and not counters_went_back(before, after, name)
+        for name, counters in before.items()
+    )
+
+
+def model_reset(
+    before: dict[str, ModelCounters], after: dict[str, ModelCounters], model: str, told_unknown: bool = False
+) -> str | None:
+    """How the model's own counters went back while the server stayed (None: they did not): its series gone from
+    the scrape, or listed again at zero (tritonserver 2.51 after an unload), is a model unloaded, losing its
+    versions (a folder moved out of the repository, an unload call); lower but counting again under the same
+    versions, a reload. `told_unknown`: Triton answered the client that it has no such model (NOT_FOUND), which
+    tells an unload where its counters were at zero already at the start (a model loaded again just before)."""
+    went_back, end = counters_went_back(before, after, model), after.get(model)
+    if end is not None and versions_changed(before, after, model):  # a deploy or rollback: `versions_changed` says
+        return None  # (a new version listed at zero, not served yet, is no unload)
+    if (went_back or told_unknown) and (end is None or not any(end[name] for name in COUNTERS)):
+        start = served_versions(before, model)
+        versions = f" (version{'s' if len(start) > 1 else ''} {_shown(start)} → none served)" if start else ""
+        return (
+            f"model '{model}' was unloaded during the window: it lost its versions{versions} and Triton dropped "
+            "their counters"
+        )
+    if not went_back:
+        return None
+    return f"model '{model}' was reloaded during the window: Triton's counters of it began again at zero"
+
+
+def other_models_requests(
+    before: dict[str, ModelCounters], after: dict[str, ModelCounters], model: str
+) -> dict[str, int]:
+    """Requests (successful and failed) Triton counted for each other model of the server between two scrapes, for
+    those it counted any: that load shared the server's CPU and queues with `model`'s. One whose counters went back
+    (reloaded) counted at least its count at the end."""
+    counted = ("nv_inference_request_success", "nv_inference_request_failure")
+    moved: dict[str, int] = {}
+    for name, end in after.items():
+        if name == model:
+            continue
+        start = before.get(name) if not counters_went_back(before, after, name) else None
+        requests = sum(end[c] - (start[c] if start else 0.0) for c in counted)
+        if requests >= 1:
+            moved[name] = int(requests)
+    return moved
+
+
 def served_versions(scrape: dict[str, ModelCounters], model: str) -> dict[str, dict[str, float]]:
     """The model's counters per version in one scrape (empty: not served, or a scrape from before versions were
     kept)."""
@@ -104,7 +155,7 @@ def versions_changed(before: dict[str, ModelCounters], after: dict[str, ModelCou
     start, end = served_versions(before, model), served_versions(after, model)
     if not start or set(start) == set(end):  # not served at the start (the readiness check says so), or unchanged
         return None
-    return f"model '{model}' served versions changed during the window ({_shown(start)} → {_shown(end)})"
+    return f"model '{model}' served versions changed during the window ({_shown(start)} → {_shown(end, start)})"
 
 
 def counts_disagree(server_succeeded: int, client_succeeded: int, in_flight: int) -> bool:
@@ -117,9 +168,12 @@ def counts_disagree(server_succeeded: int, client_succeeded: int, in_flight: int
     return abs(server_succeeded - client_succeeded) > allowed
 
 
-def _shown(versions: dict[str, dict[str, float]]) -> str:
-    """The versions that counted anything (those listed at zero after an unload are not served), else all listed."""
-    counted = [v for v, counters in versions.items() if any(counters.values())]
+def _shown(versions: dict[str, dict[str, float]], before: dict[str, dict[str, float]] | None = None) -> str:
+    """The versions that counted anything, or are new since `before` (a deploy's, listed at zero until it serves),
+    else all listed: one listed at zero after an unload is not served (a swap read "1 → 1, 2")."""
+    counted = [
+        v for v, counters in versions.items() if any(counters.values()) or (before is not None and v not in before)
+    ]
     return ", ".join(sorted(counted or versions, key=lambda v: (len(v), v))) or "none"
 
 

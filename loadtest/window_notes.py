@@ -1,9 +1,12 @@
 """Notes on what a step's figures rest on: how many requests its p99 stands on, the requests its window's end cut
-off, and the requests the client itself gave up on at its deadline. Pure functions of a result's recorded counts
+off, the requests the client itself gave up on at its deadline, its commonest errors, and other models' load on
+the same server. Pure functions of a result's recorded counts
 (`loadtest.results.LoadResult.notes` calls them), apart so each can be judged without a run.
 """
 
 from __future__ import annotations
+
+import re
 
 # a p99 is a tail figure from this many successful requests on: below, it lies between their two slowest (linear
 # interpolation between closest ranks, `loadtest.percentiles`), so it is their slowest one, not a tail
@@ -12,6 +15,12 @@ TAIL_REQUESTS = 100
 # one on its way at the stop: 16 users of a 2 ms model over 10 s cut 16 of some 80 000, nothing to say; 6 users of
 # a 30 s model over 40 s cut 3 of 8)
 CUT_SHARE = 0.05
+# an error message's numbers (a length, a request id, an address): messages equal but for them are one error
+_NUMBER = re.compile(r"0x[0-9a-fA-F]+|\d+")
+MESSAGE_CHARS = 200  # an error message is cut to this many characters in the failure note
+# other models' requests over the window from which their load is said to share the server (fewer: a health check,
+# one infer, nothing the figures would show)
+OTHER_LOAD_FLOOR = 10
 
 
 def tail_note(label: str, successes: int) -> str | None:
@@ -51,4 +60,52 @@ def deadline_note(label: str, count: int, timeout_s: float | None) -> str | None
     return (
         f"{label}: {count} {requests} hit the client's {limit}deadline (--request-timeout): they were slow, not "
         "refused; raise it or send fewer samples a request (--request-batch)"
+    )
+
+
+def errors_clause(errors: dict[str, int], failed: int) -> str:
+    """The failure note's account of Locust's error table: its commonest error, messages that differ only in their
+    numbers (a trimmed length, a request id: "got [1,7]", "got [1,8]") counted as one, and how many other distinct
+    errors. Only a table that counts more than the window's failures is said to cover Locust's whole run: counting
+    split messages apart made one length's 38 of 216 failures read as failures after the window."""
+    if not errors:
+        return ""
+    groups = error_groups(errors)
+    count, message, variants = groups[0]
+    text = message if len(message) <= MESSAGE_CHARS else message[: MESSAGE_CHARS - 1] + "…"
+    if variants > 1:
+        text += f" ({variants} messages that differ only in their numbers, counted as one)"
+    rest = ""
+    if len(groups) > 1:
+        others = len(groups) - 1
+        rest = f"; {others} other distinct error{'s' if others > 1 else ''} ({sum(g[0] for g in groups[1:])} ×)"
+    if sum(errors.values()) > failed:  # Locust's table also counts requests that failed after the window closed
+        return f"; Locust counted {count} × {text} over its whole run, after the window too{rest}"
+    return f"; {count} × {text}{rest}"
+
+
+def error_groups(errors: dict[str, int]) -> list[tuple[int, str, int]]:
+    """Locust's errors grouped by their message with its numbers stripped, commonest first: (count, the group's
+    commonest message, how many distinct messages it holds)."""
+    groups: dict[str, list[tuple[int, str]]] = {}
+    for message, count in errors.items():
+        groups.setdefault(_NUMBER.sub("#", message), []).append((count, message))
+    ranked = [(sum(c for c, _ in members), max(members)[1], len(members)) for members in groups.values()]
+    return sorted(ranked, key=lambda group: -group[0])
+
+
+def other_load_note(label: str, others: dict[str, int], requests: int) -> str | None:
+    """One line when Triton counted OTHER_LOAD_FLOOR or more requests of the server's other models over the window
+    (another client's load test on another model): they shared its CPU, so the server's CPU/memory figures are
+    theirs too, and the latencies (client and Triton's queue and compute) include their load."""
+    total = sum(others.values())
+    if total < OTHER_LOAD_FLOOR:
+        return None
+    busiest = sorted(others.items(), key=lambda item: -item[1])
+    named = ", ".join(f"'{name}' {count}" for name, count in busiest[:3])
+    more = f" and {len(busiest) - 3} more" if len(busiest) > 3 else ""
+    return (
+        f"{label}: Triton served other models during the measured window ({named}{more} requests, against this "
+        f"step's {requests}): the server's CPU and memory figures are theirs too, and the latencies include their "
+        "load; for this model's own, run it with the server otherwise idle"
     )

@@ -1,8 +1,11 @@
-"""One advisory lock per model folder, held while a process changes which versions and config are in it.
+"""One advisory lock per model folder, held while a process changes which versions and config are in it, and
+one per repository, held by the `quantserve serve` that serves it.
 
-Deploys, withdrawals, prunes, rollbacks and `serve`'s clean-up take it for their short steps (a staging
-folder made, a config written, a version renamed in or out), never while copying a model or waiting
+Deploys, withdrawals, prunes, rollbacks and `serve`'s clean-up take the folder's lock for their short steps (a
+staging folder made, a config written, a version renamed in or out), never while copying a model or waiting
 on a server, so concurrent deploys of one model each see the others' versions and remove only their own.
+`serve` takes the repository's before it starts anything and keeps it to its exit: two started 0.5 s apart
+both ran, since the endpoint record that told them apart is written only once tritonserver is ready (10–20 s).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from quantserve.errors import QuantserveError
+
 # The lock file lives in the model folder (Triton reads only its numbered folders and config.pbtxt), not in
 # the repository: deploys of different models never wait for each other, and the repository holds nothing
 # but model folders, as Triton and people listing it expect. The price is that the folder may be removed
@@ -22,6 +27,7 @@ LOCK_NAME = ".quantserve.lock"
 # The highest version number ever issued in the folder (serving.versions.next_version), so that numbers only grow.
 VERSION_RECORD = ".quantserve.highest-version"
 HOUSEKEEPING = frozenset({LOCK_NAME, VERSION_RECORD})  # quantserve's own files, not a model's
+SERVE_LOCK_PREFIX = "repository-"  # + the repository's device and inode: the serve lock's file in the runtime folder
 
 
 @contextlib.contextmanager
@@ -81,3 +87,57 @@ def remove_if_empty(model_dir: Path) -> bool:
             model_dir.rmdir()  # refuses if a file appeared meanwhile: then the folder stays
             return True
     return False
+
+
+@contextlib.contextmanager
+def serving_repository(repo: Path) -> Iterator[None]:
+    """Hold `repo`'s serve lock (fcntl.flock, exclusive, never waited for) for the `with` block, or raise at once
+    naming the process that holds it, starting or running. Released on exit and by the kernel when the holder is
+    killed, so a killed serve leaves nothing stale. The lock file lives in the runtime folder (serving.endpoints),
+    named by the repository's device and inode: a read-only repository, or one reached by a link or another
+    path, is the same repository, and the repository holds nothing but model folders. Without the folder (the
+    server's start names it) or a runtime folder to write, no lock: the endpoint records still tell."""
+    path = _serve_lock_path(repo)
+    fd = _acquire_serve_lock(repo, path) if path is not None else None
+    try:
+        yield
+    finally:
+        if fd is not None and path is not None:
+            with contextlib.suppress(OSError):
+                if _still_linked(fd, path):  # removed while held: whoever opened it before sees it unlinked
+                    path.unlink()
+            os.close(fd)
+
+
+def _serve_lock_path(repo: Path) -> Path | None:
+    from serving.endpoints import runtime_dir
+
+    try:
+        held = os.stat(repo)
+        folder = runtime_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return folder / f"{SERVE_LOCK_PREFIX}{held.st_dev:x}-{held.st_ino:x}.lock"
+
+
+def _acquire_serve_lock(repo: Path, path: Path) -> int | None:
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip()
+            os.close(fd)
+            by = f"quantserve serve (pid {holder})" if holder.isdigit() else "another quantserve serve"
+            raise QuantserveError(
+                f"{repo}: already served by {by}, starting or running; stop it first, or serve a copy of the repository"
+            ) from None
+        if _still_linked(fd, path):
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            return fd
+        os.close(fd)  # its holder removed it as it exited: lock the one there now

@@ -154,6 +154,7 @@ def test_report_states_what_the_figures_rest_on(tmp_path: Path) -> None:
     result = result_with(samples, end=START + 2.5)
     result.deadline_failures, result.request_timeout_s = 10, 0.5
     result.cut_at_end, result.cut_max_ms = 6, 700.0
+    result.other_models = {"heavy": 688}
     LoadRun("dense", [result]).save(tmp_path)
     md_path, html_path = render(tmp_path)
     md, html = md_path.read_text(), html_path.read_text()
@@ -162,6 +163,7 @@ def test_report_states_what_the_figures_rest_on(tmp_path: Path) -> None:
         ("Window end", "6 requests were still on their way when the window ended (sent up to 0.7 s before)"),
         ("Tail", "p99 rests on 40 successful requests"),
         ("Failed", "10 of 50 requests failed"),
+        ("Other load", "Triton served other models during the measured window ('heavy' 688 requests"),
     ]:
         assert f"- {kind}: dense @ 2 users: {words}" in md, kind
         assert escape(f"{kind}: dense @ 2 users: {words}") in html, kind

@@ -61,6 +61,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from serving.repository_lock import serving_repository
     from serving.supervisor import LivenessWatchdog, RestartPolicy, Supervisor
 
     options = server_options(args)
@@ -77,7 +78,9 @@ def run(args: argparse.Namespace) -> int:
     # its scratch folder and endpoint record removed, whatever phase we are in.
     previous = {signum: signal.signal(signum, _interrupt) for signum in STOP_SIGNALS}
     interrupted = False
+    held = contextlib.ExitStack()
     try:
+        held.enter_context(serving_repository(options.repo))  # before anything starts: a second serve is refused
         check_repository_free(options)
         check_ports(options)
         supervisor.start()
@@ -93,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         supervisor.stop()
+        held.close()  # the repository is free once its tritonserver is gone
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         if interrupted:  # said once the server and every process it started are gone: its ports are free
@@ -145,7 +149,8 @@ def check_ports(options: ServerOptions) -> None:
 
 def check_repository_free(options: ServerOptions) -> None:
     """Refuse a repository another live `quantserve serve` serves: both watchers would load every change, and a
-    deploy --url to one leaves the other serving what it had."""
+    deploy --url to one leaves the other serving what it had. The repository's serve lock (taken first, see
+    serving.repository_lock) refuses one still starting; this names a running one by its endpoint record too."""
     from quantserve.errors import QuantserveError
 
     holder = serve_holding(repo=Path(options.repo))
