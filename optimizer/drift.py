@@ -23,7 +23,8 @@ import numpy as np
 from optimizer.class_maps import dense_map_note, labelled_class_axis
 from optimizer.drift_budget import DriftBudget, DriftReport, Violation, judge
 from optimizer.drift_metrics import nonfinite_where_finite, output_metrics
-from optimizer.output_kinds import infer_kind, kind_doubt, token_positions
+from optimizer.output_kinds import infer_kind, on_real_axes, token_positions
+from optimizer.row_kinds import kind_doubt
 from quantserve.errors import QuantserveError
 
 
@@ -53,7 +54,7 @@ def measure_drift(
             record = output_metrics(kind, expected, got, labels, positions, budget.label_threshold)
         record["shape"] = list(np.shape(ref))
         violations, slacks = judge(name, record, budget)
-        doubt = kind_doubt(name, kind, np.asarray(ref))
+        doubt = kind_doubt(name, kind, on_real_axes(np.asarray(ref)))  # (N, 1, 1, C) logits read as (N, C)
         if doubt:
             record["kind_doubt"] = doubt
             violations = [replace(violation, hint=doubt) for violation in violations]

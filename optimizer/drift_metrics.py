@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from optimizer.drift_budget import BUDGETED
-from optimizer.output_kinds import TOKEN_KINDS, detection_axis, usable_labels
+from optimizer.output_kinds import TOKEN_KINDS, detection_axis, real_axes
+from optimizer.row_kinds import usable_labels
 from quantserve import metrics
 from quantserve.errors import QuantserveError
 
@@ -57,11 +58,39 @@ def output_metrics(
     positions: np.ndarray | None = None,
     label_threshold: float = 0.5,
 ) -> dict[str, Any]:
-    """Every metric of one output: those of its kind, worst channel correlation, and the whole-tensor extras."""
+    """Every metric of one output: those of its kind, worst channel correlation, and the whole-tensor extras, measured
+    along its real axes (`optimizer.output_kinds.real_axes`: (N, 1, 1, 96) as (N, 96)); the axes the record names
+    are the output's own."""
     if reference.shape != candidate.shape:
         raise QuantserveError(f"output shape {candidate.shape} differs from the FP32 reference's {reference.shape}")
-    if kind in TOKEN_KINDS:
+    if kind in TOKEN_KINDS:  # its axes are (samples, tokens, values) as they stand: the token positions name them
         return _token_metrics(kind, reference, candidate, labels, positions)
+    axes = real_axes(reference.shape)
+    shape = [reference.shape[axis] for axis in axes]
+    record = _layout_metrics(kind, reference.reshape(shape), candidate.reshape(shape), labels, label_threshold)
+    return {**_axes_named_as_exported(record, axes), "shape": list(reference.shape)}
+
+
+def _axes_named_as_exported(record: dict[str, Any], axes: tuple[int, ...]) -> dict[str, Any]:
+    """The record of an output measured with its singleton axes dropped, its channel axes renamed to the output's
+    own (axis 1 of (N, 96) is axis 3 of (N, 1, 1, 96)): a refusal names the axis the user's model has."""
+    for key in ("channel_worst_axis", "channel_error_worst_axis"):
+        if record.get(key) is not None:
+            record[key] = axes[record[key]]
+    if "channel_axes" in record:
+        record["channel_axes"] = {str(axes[int(axis)]): count for axis, count in record["channel_axes"].items()}
+    return record
+
+
+def _layout_metrics(
+    kind: str,
+    reference: np.ndarray,
+    candidate: np.ndarray,
+    labels: np.ndarray | None,
+    label_threshold: float,
+) -> dict[str, Any]:
+    """`output_metrics` of an output along the axes it has here (its real axes): the kind's own metrics, then the
+    channel figures and whole-tensor extras of every float kind but ids and masks."""
     record: dict[str, Any] = {
         "kind": kind,
         "shape": list(reference.shape),

@@ -57,6 +57,11 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
   axes 1 and 2 ((N, C, L) features, (N, A, C) per-anchor scores), those of 4 or more axes axis 1; since the shape
   does not say where channels lie (axis 1 in ONNX convolutions, last in Keras exports), the other of axis 1
   and the last axis is judged too, and the worst entry of either counts.
+
+An output with one non-batch axis of more than one entry behind singletons — (N, 1, 1, C) from a Keras 1×1-conv
+head, (N, C, 1, 1), (N, 1, C) — is read and measured as (N, C) (`real_axes`): read as a dense map of one channel,
+openWakeWord's (N, 1, 1, 96) embedding had its 96 features pooled into one correlation and shipped broken. The
+2-D rows are read in `optimizer.row_kinds`.
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from optimizer.class_maps import labelled_class_axis
+from optimizer.row_kinds import EMBEDDING_MIN_DIM, answers_vary, classification_or_embedding, peaked_softmax, row_form
 from quantserve.errors import QuantserveError
 
 OUTPUT_KINDS = (
@@ -84,18 +90,10 @@ OUTPUT_KINDS = (
 # per-token kinds -> the kind each real token's row is measured as
 TOKEN_KINDS = {"token_classification": "classification", "token_embedding": "embedding"}
 VOCABULARY_MIN = 256  # channels from which a per-token output with one per token id seen is a vocabulary's scores
-EMBEDDING_MIN_DIM = 64
-ALIKE_ROWS = 0.99  # median cosine of the rows to their mean row above which D ≥ 64 values are regressions
-MAX_COORDINATES = 4096  # values a sample beyond which a "classification" output is not doubted (a face mesh: 1 404)
-DOUBT_ROWS = 512  # rows the doubt is read from
-ALIKE_LOGIT_ROWS = 0.95  # the same of rows less their own means, above which "logits" may be coordinates (a doubt)
 MAX_SEQUENCE_POSITIONS = 1024  # raw 3-D logits over more positions are a per-anchor map, not a sequence
 DETECTION_SPAN_RATIO = 10.0
 BOX_CHANNELS = 4
 KIND_SAMPLES = 16  # rows a 3-D output's kind is inferred from (a PP-OCRv5 row: 40 × 18385 logits)
-STANDS_OUT = 0.5  # how far a class must stand out (score over the row's median, or softmax mass) to be the answer
-MULTILABEL_MIN_SHARE = 0.1  # rows with several classes on, at least this share of rows, most of them scattered
-SIGMOID_MAX_ZERO_SHARE = 0.25  # rows in [0, 1] with more exact zeros are ReLU features (about half zeros), not scores
 
 
 def infer_output_kinds(
@@ -191,6 +189,8 @@ def infer_kind(
     positions: np.ndarray | None = None,
     inputs: Mapping[str, np.ndarray] | None = None,
 ) -> str:
+    """One output's kind (module docstring), read off its real axes (`real_axes`)."""
+    values = on_real_axes(values)
     if not np.issubdtype(values.dtype, np.floating):
         return "mask" if values.ndim >= 3 else "ids"
     if values.ndim >= 4 and (_class_map(values[:KIND_SAMPLES]) or labelled_class_axis(values, labels) is not None):
@@ -208,8 +208,27 @@ def infer_kind(
     if values.ndim == 3 and values.shape[2] > 1 and _is_sequence(values):
         return "sequence"
     if values.ndim == 2 and values.shape[1] > 1:
-        return _classification_or_embedding(values, labels)
+        return classification_or_embedding(values, labels)
     return "dense"
+
+
+def real_axes(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The axes an output is read and measured along: all of them, unless only one non-batch axis has more than one
+    entry — (N, 1, 1, 96), (N, 96, 1, 1), (N, 1, 96) are read as (N, 96): the batch axis and that one (axis 1
+    where every one is a singleton). A Keras 1×1-conv head's (N, 1, 1, 96) embedding was read as a dense map of one
+    channel, its 96 features pooled into one correlation of 0.989, and shipped; as (N, 96) its worst feature reads
+    0.869. Two or more such axes stay as they are: (N, 1, H, W) is a single-channel map, judged whole, and its
+    shape cannot tell it from features (N, 1, T, C)."""
+    wide = [axis for axis in range(1, len(shape)) if shape[axis] != 1]
+    if len(shape) <= 2 or len(wide) > 1:
+        return tuple(range(len(shape)))
+    return (0, wide[0] if wide else 1)
+
+
+def on_real_axes(values: np.ndarray) -> np.ndarray:
+    """`values` reshaped to its real axes (`real_axes`): the same values in the same order, singleton axes dropped."""
+    axes = real_axes(values.shape)
+    return values if len(axes) == values.ndim else values.reshape([values.shape[axis] for axis in axes])
 
 
 def _class_map(values: np.ndarray) -> bool:
@@ -220,7 +239,7 @@ def _class_map(values: np.ndarray) -> bool:
     if values.shape[1] < 2 or values.size == 0:
         return False
     rows = np.moveaxis(values, 1, -1).reshape(-1, values.shape[1]).astype(np.float64)
-    return _row_form(rows) == "distribution"
+    return row_form(rows) == "distribution"
 
 
 def _token_kind(values: np.ndarray, positions: np.ndarray) -> str:
@@ -231,7 +250,7 @@ def _token_kind(values: np.ndarray, positions: np.ndarray) -> str:
     if values.shape[2] < 2:
         return "dense"
     rows = values[positions] if positions.any() else values.reshape(-1, values.shape[2])
-    found = _classification_or_embedding(rows, None, wide_logits=False)
+    found = classification_or_embedding(rows, None, wide_logits=False)
     return {"classification": "token_classification", "embedding": "token_embedding"}.get(found, "dense")
 
 
@@ -263,7 +282,7 @@ def _position_features(values: np.ndarray) -> bool:
     if values.shape[2] < EMBEDDING_MIN_DIM or values.shape[1] > MAX_SEQUENCE_POSITIONS or values.size == 0:
         return False
     rows = values.reshape(-1, values.shape[2]).astype(np.float64)
-    return _row_form(rows) == "raw" and not _peaked_softmax(rows)
+    return row_form(rows) == "raw" and not peaked_softmax(rows)
 
 
 def _is_sequence(values: np.ndarray) -> bool:
@@ -274,132 +293,7 @@ def _is_sequence(values: np.ndarray) -> bool:
     rows = values.reshape(-1, values.shape[2]).astype(np.float64)
     if rows.size == 0:
         return False
-    form = _row_form(rows)
+    form = row_form(rows)
     if form != "raw":
         return form == "distribution"  # independent sigmoid scores are not a sequence
-    return values.shape[1] <= MAX_SEQUENCE_POSITIONS and _peaked_softmax(rows) and _answers_vary(rows)
-
-
-def _row_form(rows: np.ndarray) -> str:
-    """What a non-empty 2-D block of rows holds: "distribution" (softmax or log-softmax rows), "scores"
-    (independent values in [0, 1]) or "raw" (logits, features, regressions)."""
-    if rows.min() >= 0.0 and np.allclose(rows.sum(axis=1), 1.0, atol=1e-3):
-        return "distribution"
-    if rows.max() <= 0.0 and np.allclose(np.exp(rows).sum(axis=1), 1.0, atol=1e-3):
-        return "distribution"
-    return "scores" if rows.min() >= 0.0 and rows.max() <= 1.0 else "raw"
-
-
-def _classification_or_embedding(values: np.ndarray, labels: np.ndarray | None, wide_logits: bool = True) -> str:
-    """`wide_logits`: raw signed rows of EMBEDDING_MIN_DIM or more values whose softmax commits to a class that
-    varies over the rows are a classifier's logits (an ImageNet head's 1000), not an embedding. Judged by cosine,
-    a classifier's INT8 logits pass at 0.995 while a few percent of its answers change; a contrastive embedding's
-    softmax commits to nothing and ReLU features are not signed. Per-token rows leave it off: an encoder's hidden
-    states carry a few outlier channels, and a language model's heads are found by their vocabulary instead."""
-    rows = values.astype(np.float64)
-    if rows.min() >= 0.0 and np.allclose(rows.sum(axis=1), 1.0, atol=1e-3):
-        return "classification"
-    if usable_labels(labels, values) and np.mean(rows.argmax(axis=1) == labels) >= 0.5:
-        return "classification"
-    if np.allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-2):
-        return "embedding"
-    scores = rows.min() >= 0.0 and rows.max() <= 1.0 and np.mean(rows == 0.0) <= SIGMOID_MAX_ZERO_SHARE
-    if scores and _several_scattered_labels(rows):
-        return "multilabel"  # a tagger: the answer is the set of classes over 0.5, not one of them
-    answers = _answers_vary(rows) or usable_labels(labels, values)  # labels of its classes: the user says so
-    if scores and _a_class_stands_out(rows) and answers:
-        return "classification"  # independent per-class (sigmoid) scores: their argmax is the answer
-    wide = values.shape[1] >= EMBEDDING_MIN_DIM
-    if not scores and (not wide or (wide_logits and rows.min() < 0.0)) and _peaked_softmax(rows) and answers:
-        return "classification"  # raw logits
-    if values.shape[1] >= EMBEDDING_MIN_DIM and _rows_alike(rows):
-        return "dense"  # many regressions per sample (landmark coordinates): a row's cosine cannot see one move
-    if values.shape[1] >= EMBEDDING_MIN_DIM:
-        return "embedding"
-    return "dense"  # a few values per sample where no class stands out: regressions (box deltas, landmarks)
-
-
-def kind_doubt(name: str, kind: str, values: np.ndarray) -> str:
-    """Why a classification read off raw values may be a misreading, with the override; "" where it is not in doubt.
-
-    Raw values whose softmax commits to a class read as logits whatever their unit: MediaPipe's hand landmarks
-    (63 coordinates in pixels) and iris contours (213) were judged by the "top-1 agreement" of their largest
-    coordinate and refused for it (6 of 300 rows had their two largest within 1 px). Logits mean the same shifted
-    by a constant, so a classifier's rows, each less its own mean, point different ways (its answers differ);
-    coordinates near a fixed layout point where their mean row does (median cosine 0.965 and 0.993 for those two).
-    Judging them as classification stays (a classifier mistaken for a dense map could ship with rare answers
-    flipped under a correlation that barely moves); the line names the doubt and how to say what the output is."""
-    if kind != "classification" or values.ndim != 2 or not 3 <= values.shape[1] <= MAX_COORDINATES or len(values) < 2:
-        return ""  # wider rows are a vocabulary's or a class list's, never coordinates: no float64 copy of them
-    rows = values[:DOUBT_ROWS].astype(np.float64)  # measured on every candidate: its first rows say it
-    if _row_form(rows) != "raw":
-        return ""
-    centred = rows - rows.mean(axis=1, keepdims=True)
-    if np.median(_cosines_to_mean(centred)) < ALIKE_LOGIT_ROWS:
-        return ""
-    return (
-        "judged as a classifier's logits; its rows all sit near one pattern, as coordinates do: "
-        f"if they are regressions, pass --output-kind {name}=dense"
-    )
-
-
-def _cosines_to_mean(rows: np.ndarray) -> np.ndarray:
-    mean = rows.mean(axis=0)
-    norms = np.linalg.norm(rows, axis=1) * np.linalg.norm(mean)
-    return np.asarray(rows @ mean / np.where(norms > 0, norms, 1.0))
-
-
-def _rows_alike(rows: np.ndarray) -> bool:
-    """The median row points where the mean row does (cosine ≥ ALIKE_ROWS): values that sit near a fixed point and
-    vary little around it (98 face-landmark coordinates in [0, 1]), not an embedding, whose rows point their own
-    ways. Their whole-row cosine is blind: such an output with one coordinate zeroed and another stuck kept a
-    cosine of 0.998 to FP32 and shipped; judged per value, those two read correlation 0."""
-    if len(rows) < 2:
-        return False
-    return bool(np.median(_cosines_to_mean(rows)) >= ALIKE_ROWS)
-
-
-def _several_scattered_labels(scores: np.ndarray) -> bool:
-    """At least MULTILABEL_MIN_SHARE of the rows have two or more classes at ≥ 0.5, on the median row most classes
-    are plainly off (< 0.1; coordinates in [0, 1], MTCNN's landmarks, sit in the middle), and on most rows with
-    several on those are not one run of neighbours: a tagger's labels are scattered over its classes, while an
-    ordinal output (torchcrepe's pitch bins: one pitch, its neighbouring bins also high) answers with one."""
-    on = scores >= 0.5
-    several = on.sum(axis=1) >= 2
-    mostly_off = np.median(np.mean(scores < 0.1, axis=1)) >= 0.5  # most classes plainly off: not coordinates
-    if scores.shape[1] < 3 or np.mean(several) < MULTILABEL_MIN_SHARE or not mostly_off:
-        return False
-    rows = on[several]
-    first, last = rows.argmax(axis=1), rows.shape[1] - 1 - rows[:, ::-1].argmax(axis=1)
-    scattered = (last - first + 1) > rows.sum(axis=1)  # a gap between the first and last class on
-    return bool(np.mean(scattered) >= 0.5)
-
-
-def _a_class_stands_out(scores: np.ndarray) -> bool:
-    """On the median row the top score clears the row's median by half the [0, 1] range (torchcrepe's pitch
-    bin: 0.9 over ≈ 0; MTCNN's landmark coordinates in [0, 1]: 0.8 over 0.45)."""
-    return bool(np.median(scores.max(axis=1) - np.median(scores, axis=1)) >= STANDS_OUT)
-
-
-def _answers_vary(logits: np.ndarray) -> bool:
-    """The argmax takes at least min(C, 3) classes over the rows: class scores answer differently for different
-    inputs. Values of fixed, different scales do not: a forecast's (N, 24, 3) temperature, humidity and pressure
-    commit the softmax to pressure everywhere, a box's (x1, y1, x2, y2) in pixels to x2 or y2, and judged by the
-    agreement of that argmax they pass whatever INT8 does to the values; judged per value (dense) they do not.
-    (Labels of the output's classes, given with the data, say it classifies even where this does not hold.)"""
-    classes = np.unique(logits.argmax(axis=1)).size
-    return bool(classes >= min(logits.shape[1], 3))
-
-
-def _peaked_softmax(logits: np.ndarray) -> bool:
-    """The softmax of the median row gives its top class at least half the mass: a classifier commits to an answer;
-    regression values (box deltas of ±0.1) give a near-uniform softmax."""
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return bool(np.median(1.0 / shifted.sum(axis=1)) >= STANDS_OUT)
-
-
-def usable_labels(labels: np.ndarray | None, values: np.ndarray) -> bool:
-    """Labels that can score this output: one integer class per sample, within its class count."""
-    if labels is None or labels.ndim != 1 or len(labels) != len(values) or not len(labels):
-        return False
-    return bool(np.issubdtype(labels.dtype, np.integer) and labels.min() >= 0 and labels.max() < values.shape[1])
+    return values.shape[1] <= MAX_SEQUENCE_POSITIONS and peaked_softmax(rows) and answers_vary(rows)
