@@ -172,20 +172,22 @@ class OptimizeJob:
         if record["evidence_short"] and self.options.precision == "int8" and not self.options.judges_thin_evidence:
             raise BudgetExceeded(evidence_refusal(record["evidence_short"]))
         if self.options.precision == "int8" and self._timed_here():
-            record["speed"] = self._speed(reference, candidate, bool(record["holds"]))
+            record["speed"] = self._speed(reference, candidate, record)
         return record
 
     def _timed_here(self) -> bool:
         """Speed is measured where the target runs the ONNX model on this CPU (not for TensorRT engines)."""
         return self.options.speed.enabled and bool(getattr(self.engine, "runs_on_cpu", self.engine.name != "tensorrt"))
 
-    def _speed(self, fp32: Path, int8: Path, drift_holds: bool) -> dict[str, Any]:
-        """`drift_holds`: judged first, and false only under --keep-failing, which the refusal must not hide."""
+    def _speed(self, fp32: Path, int8: Path, verification: dict[str, Any]) -> dict[str, Any]:
+        """`verification`: the drift, judged first (failing only under --keep-failing, which the refusal must not
+        hide); a refusal carries it, so the figures behind "its drift is within the budget" are printed with it."""
         self.options.progress("time")
         settings = self.options.speed
         speed = compare_speed(fp32, int8, next(self.held_out.batches(settings.batch_size)), settings)
         if not speed.holds and not settings.allow_slower:
-            raise BudgetExceeded(speed.line(drift_holds))
+            line = speed.line(bool(verification["holds"]))
+            raise BudgetExceeded(line, {**getattr(line, "record", {}), "verification": dict(verification)})
         return {**speed.to_dict(), "enforced": not settings.allow_slower}
 
     def _export(self, path: Path) -> Artifact:

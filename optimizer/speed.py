@@ -10,7 +10,7 @@ One timing basis, used by `optimize`'s speed gate and re-used by every figure re
 - **The session:** as the embedded target's Python backend runs the model: CPU provider, every
   graph optimization, `intra_op_num_threads` = the target's threads (all cores by default; an
   explicit count, so ORT does not pin its workers as it does for 0), `inter_op_num_threads` 1.
-- **The clock:** both models in a fresh child process (`python -m optimizer.speed`), their runs
+- **The clock:** both models in a fresh child process (`python -m optimizer.speed_child`), their runs
   alternated one by one, the order swapped every pair, each pair's FP32/INT8 ratio taken from two
   runs a few milliseconds apart: whatever the machine does meanwhile (other processes, a VM
   neighbour, the clock) moves both. The sessions run with ORT's spinning off, or the idle session's
@@ -33,11 +33,13 @@ One timing basis, used by `optimize`'s speed gate and re-used by every figure re
   spanned 0.3×-10×, so no timing basis is honest there. Busy blocks are retaken (up to `rounds`
   more) and left out when two or more quiet ones exist; when they cannot be, the figure is marked
   busy and the verdict line says so.
+- **The verdict** (`optimizer.speed_verdict`): the median round must clear the bar and its lower
+  confidence bound 1.0; rounds that straddle the verdict are retaken within the same bounds, and a
+  median over rounds that stay unsettled is refused as uncertain, not shipped on a busy machine's luck.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -46,7 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,15 @@ import numpy as np
 
 from optimizer.drift_budget import Refusal
 from optimizer.sensitivity import int8_compute_share
+from optimizer.speed_verdict import (
+    FASTER,
+    LOW_INT8_SHARE,
+    UNCERTAIN,
+    RoundsVerdict,
+    judge_rounds,
+    sliver_reason,
+    uncertain_line,
+)
 from quantserve.data import TensorData
 from quantserve.errors import InternalError, QuantserveError
 
@@ -68,11 +79,6 @@ RETAKE_SECONDS = 60.0
 # Other processes used more than this share of the cores while a model was timed: the figure is
 # recorded as taken on a busy machine (2-thread timings swung 0.3-10x per round at load 7 on 2 cores).
 BUSY_SHARE = 0.25
-# INT8 covering less than this share of the multiply-adds cannot make the model faster: a slower INT8 is refused
-# naming the FP32 ops that dominate, not the machine's load (resemblyzer's GE2E: 0.03 %, its 3 LSTMs FP32).
-LOW_INT8_SHARE = 0.10
-# what a compute op type left FP32 needs to run in INT8, where ONNX Runtime's static Q/DQ has no kernel for it
-NO_STATIC_INT8 = {"LSTM": "ONNX Runtime has no INT8 LSTM kernel in static Q/DQ"}
 
 
 @dataclass(frozen=True)
@@ -89,7 +95,7 @@ class SpeedSettings:
     batch_size: int = 8  # rows of the held-out data per timed run: the request batch to be served
     seconds_per_model: float = 1.0  # timing budget per model over all blocks, warm-up excluded
     repeats: int = 5  # pairs per block at least
-    rounds: int = 3  # blocks of alternated pairs; the speedup is the median of their ratios
+    rounds: int = 3  # blocks of alternated pairs, up to twice as many where busy or unsettled (`take_blocks`)
 
     def __post_init__(self) -> None:
         if min(self.batch_size, self.repeats, self.rounds) < 1 or min(self.min_speedup, self.seconds_per_model) <= 0:
@@ -111,9 +117,7 @@ class SpeedRecord:
     cpu: str
     round_speedups: tuple[float, ...] = ()  # one FP32/INT8 ratio per block of pairs; `speedup` is their median
     input_shapes: dict[str, list[int]] = field(default_factory=dict)  # the batch timed, e.g. input_ids [8, 32]
-    others_share: float | None = (
-        None  # share of the cores other processes used, median over the timings (None: unknown)
-    )
+    others_share: float | None = None  # share of the cores others used, median over the timings (None: unknown)
     busy_rounds_dropped: int = 0  # blocks left out because the machine was busy while they were timed
     int8_mac_share: float | None = None  # share of multiply-adds INT8 runs (None: not read; read when INT8 is slower)
     fp32_compute: dict[str, int] = field(default_factory=dict)  # op type -> compute nodes left FP32, most MACs first
@@ -125,7 +129,12 @@ class SpeedRecord:
 
     @property
     def holds(self) -> bool:
-        return self.speedup >= self.min_speedup
+        """The median clears the bar and its lower bound clears 1.0 (`optimizer.speed_verdict`)."""
+        return self.verdict().outcome == FASTER
+
+    def verdict(self) -> RoundsVerdict:
+        """What the rounds show (a record without rounds: its speedup as the one round)."""
+        return judge_rounds(self.round_speedups or (self.speedup,), self.min_speedup)
 
     def line(self, drift_holds: bool | None = None) -> str:
         """E.g. "INT8 is 0.68× FP32 here; deploy fp32 (or pass --allow-slower)"; with `drift_holds`, whether the drift
@@ -135,31 +144,24 @@ class SpeedRecord:
         if drift_holds is not None:
             drift = "; its drift is within the budget" if drift_holds else "; its drift misses the budget too"
         if self.int8_sliver():
-            return Refusal(
+            text = (
                 f"INT8 is {self.speedup:.2f}× FP32 here{bar}: {self.sliver_reason()}; INT8 cannot be faster here; "
-                f"deploy fp32 (or pass --allow-slower){drift}",
-                {"refused_for": "speed", "speed": self.to_dict()},
+                f"deploy fp32 (or pass --allow-slower){drift}"
             )
-        busy = self.busy_note()
-        return Refusal(
-            f"INT8 is {self.speedup:.2f}× FP32 here{bar}; deploy fp32 (or pass --allow-slower){drift}{busy}",
-            {"refused_for": "speed", "speed": self.to_dict()},
-        )
+        elif self.verdict().outcome == UNCERTAIN:  # the median clears the bar, its lower bound does not
+            text = uncertain_line(self.verdict(), self.others_share, drift)
+        else:
+            text = f"INT8 is {self.speedup:.2f}× FP32 here{bar}; deploy fp32 (or pass --allow-slower){drift}"
+            text += self.busy_note()
+        return Refusal(text, {"refused_for": "speed", "speed": self.to_dict()})
 
     def int8_sliver(self) -> bool:
         """INT8 runs under LOW_INT8_SHARE of the multiply-adds: no machine, busy or idle, makes it faster."""
         return self.int8_mac_share is not None and self.int8_mac_share < LOW_INT8_SHARE
 
     def sliver_reason(self) -> str:
-        """E.g. "only 0.03 % of multiply-adds are INT8 (LSTM ×3 stays FP32: ONNX Runtime has no INT8 LSTM kernel in
-        static Q/DQ)"."""
-        share = f"only {100 * (self.int8_mac_share or 0.0):.2g} % of multiply-adds are INT8"
-        kept = list(self.fp32_compute)[:3]
-        if not kept:
-            return share
-        names = ", ".join(f"{op} ×{self.fp32_compute[op]}" for op in kept)
-        why = "; ".join(NO_STATIC_INT8[op] for op in kept if op in NO_STATIC_INT8)
-        return f"{share} ({names} {'stays' if len(kept) == 1 else 'stay'} FP32{': ' + why if why else ''})"
+        """E.g. "only 0.03 % of multiply-adds are INT8 (LSTM ×3 stays FP32: ...)" (`speed_verdict.sliver_reason`)."""
+        return sliver_reason(self.int8_mac_share or 0.0, self.fp32_compute)
 
     def busy_note(self) -> str:
         """E.g. "; timed on a busy machine (other processes used 80% of the cores): time again when idle"."""
@@ -169,7 +171,9 @@ class SpeedRecord:
         return f"; timed on a busy machine (other processes used {share} of the cores): time again when idle"
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "holds": self.holds, "busy": self.busy}
+        verdict = self.verdict()
+        judged = {"verdict": verdict.outcome, "speedup_low": verdict.low}  # the median's lower bound over the rounds
+        return {**asdict(self), "holds": self.holds, "busy": self.busy, **judged}
 
 
 def cpu_model() -> str:
@@ -195,12 +199,14 @@ def compare_speed(fp32: Path, int8: Path, batch: dict[str, np.ndarray], settings
 
     Each block is one fresh child process timing alternated pairs (its ratio: the median of its pairs'
     FP32/INT8 ratios). A block timed while other processes took the cores (above `BUSY_SHARE`) says
-    little: up to `rounds` more blocks are taken until `rounds` quiet ones exist, and the figure comes
-    from the quiet blocks when there are at least two; otherwise from all of them, marked busy."""
+    little: up to `rounds` more blocks are taken until `rounds` quiet ones exist and their ratios settle
+    the verdict (`take_blocks`), and the figure comes from the quiet blocks when there are at least two;
+    otherwise from all of them, marked busy."""
     threads = settings.threads or os.cpu_count() or 1
-    blocks = take_blocks(lambda: time_pair(fp32, int8, batch, threads, settings), settings.rounds)
-    quiet = [block for block in blocks if block.quiet]
-    used = quiet if len(quiet) >= 2 else blocks
+    blocks = take_blocks(
+        lambda: time_pair(fp32, int8, batch, threads, settings), settings.rounds, min_speedup=settings.min_speedup
+    )
+    used = judged_blocks(blocks)
     shares = [b.others_share for b in used if b.others_share is not None]
     record = SpeedRecord(
         fp32_ms=statistics.median(b.fp32_ms for b in used),
@@ -245,22 +251,36 @@ class Block:
         return self.others_share is None or self.others_share <= BUSY_SHARE
 
 
+def judged_blocks(blocks: list[Block]) -> list[Block]:
+    """The blocks the figure comes from: the quiet ones where at least two exist, else all of them (marked busy)."""
+    quiet = [block for block in blocks if block.quiet]
+    return quiet if len(quiet) >= 2 else blocks
+
+
 def take_blocks(
     one_block: Callable[[], Block],
     rounds: int,
     retake_s: float = RETAKE_SECONDS,
     clock: Callable[[], float] = time.monotonic,
+    min_speedup: float | None = None,
 ) -> list[Block]:
-    """`rounds` blocks, and up to `rounds` more while fewer than `rounds` of them were quiet and another block
+    """`rounds` blocks, and up to `rounds` more while fewer than `rounds` of them were quiet or (given `min_speedup`)
+    the judged blocks' ratios do not settle the verdict (`speed_verdict.judge_rounds`), as long as another block
     (as long as the mean so far) ends within `retake_s` of the start."""
     started = clock()
     blocks = [one_block() for _ in range(rounds)]
     for _ in range(rounds):
         spent = clock() - started
-        if sum(block.quiet for block in blocks) >= rounds or spent + spent / len(blocks) > retake_s:
+        if _enough(blocks, rounds, min_speedup) or spent + spent / len(blocks) > retake_s:
             break
         blocks.append(one_block())
     return blocks
+
+
+def _enough(blocks: list[Block], rounds: int, min_speedup: float | None) -> bool:
+    if sum(block.quiet for block in blocks) < rounds:
+        return False
+    return min_speedup is None or judge_rounds([b.ratio for b in judged_blocks(blocks)], min_speedup).settled
 
 
 def time_pair(fp32: Path, int8: Path, batch: dict[str, np.ndarray], threads: int, settings: SpeedSettings) -> Block:
@@ -268,7 +288,7 @@ def time_pair(fp32: Path, int8: Path, batch: dict[str, np.ndarray], threads: int
     with tempfile.TemporaryDirectory(prefix="quantserve-speed-") as tmp:
         feeds, result = Path(tmp) / "batch.npz", Path(tmp) / "speed.json"
         np.savez(feeds, **batch)  # type: ignore[arg-type]
-        argv = [sys.executable, "-m", "optimizer.speed", str(fp32), str(int8), str(feeds), str(result)]
+        argv = [sys.executable, "-m", "optimizer.speed_child", str(fp32), str(int8), str(feeds), str(result)]
         argv += ["--threads", str(threads), "--seconds", str(2 * settings.seconds_per_model / settings.rounds)]
         argv += ["--min-pairs", str(settings.repeats)]
         _run_child(argv, int8)
@@ -379,29 +399,3 @@ def _session(model: Path, threads: int) -> Any:
         return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # ORT raises its own Fail/InvalidGraph types
         raise QuantserveError(f"{model}: ONNX Runtime cannot load the model ({str(exc).splitlines()[0]})") from exc
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Child-process entry: time FP32 and INT8 alternately on BATCH.npz and write one block to OUT.json."""
-    parser = argparse.ArgumentParser(prog="python -m optimizer.speed")
-    parser.add_argument("fp32", type=Path)
-    parser.add_argument("int8", type=Path)
-    parser.add_argument("batch", type=Path)
-    parser.add_argument("out", type=Path)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--seconds", type=float, default=1.0)
-    parser.add_argument("--min-pairs", type=int, default=5)
-    args = parser.parse_args(argv)
-    with np.load(args.batch, allow_pickle=False) as npz:
-        batch = {name: npz[name] for name in npz.files}
-    try:
-        block = time_alternating((args.fp32, args.int8), batch, args.threads, args.seconds, args.min_pairs)
-    except QuantserveError as exc:
-        print(exc, file=sys.stderr)
-        return QuantserveError.exit_code
-    args.out.write_text(json.dumps(asdict(block)) + "\n")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

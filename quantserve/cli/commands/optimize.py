@@ -148,6 +148,8 @@ def run(args: argparse.Namespace) -> int:
         refused = with_method_hint(refusal, options)
         if args.json:  # one document on stdout for a refusal too; the line on stderr and exit 1 stay
             print_json(refusal_document(refused, args))
+        else:  # the figures the line rests on, as a shipped build shows them
+            print_refusal_figures(refused.record)
         raise refused from None
     verification = artifact.manifest.verification or {}
     notes = speed_notes(verification.get("speed") or {})
@@ -180,14 +182,20 @@ def busy_note(speed: dict[str, Any]) -> str:
 
 def speed_notes(speed: dict[str, Any]) -> list[str]:
     """The shipped speed figure's caveat: where INT8 covers a sliver of the multiply-adds (`--allow-slower`), that
-    it cannot be faster, whatever the machine's load; else, timed on a busy machine, that the figure is uncertain."""
+    it cannot be faster, whatever the machine's load; where its rounds left the speedup uncertain (`--allow-slower`),
+    their spread and the load; else, timed on a busy machine, that the figure is uncertain."""
     from optimizer.speed import SpeedRecord
+    from optimizer.speed_verdict import UNCERTAIN, uncertain_reason
 
+    if not speed:
+        return []
     names = [field.name for field in dataclasses.fields(SpeedRecord)]
-    if speed.get("int8_mac_share") is not None:
-        record = SpeedRecord(**{name: speed[name] for name in names if name in speed})
-        if record.int8_sliver():
-            return [f"INT8 was timed at {record.speedup:.2f}× FP32: {record.sliver_reason()}; it cannot be faster here"]
+    record = SpeedRecord(**{name: speed[name] for name in names if name in speed})
+    if record.int8_sliver():
+        return [f"INT8 was timed at {record.speedup:.2f}× FP32: {record.sliver_reason()}; it cannot be faster here"]
+    if record.verdict().outcome == UNCERTAIN:
+        reason = uncertain_reason(record.verdict(), record.others_share)
+        return [f"{reason}: shipped under --allow-slower; time again on a quiet machine"]
     return [busy_note(speed)] if speed.get("busy") else []
 
 
@@ -314,6 +322,20 @@ def _calibrate_details(record: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def print_refusal_figures(record: dict[str, Any], console: Any = None) -> None:
+    """A refused build's verification table (drift, and speed where it was timed) on stdout, before the line on
+    stderr: "its drift is within the budget" is otherwise shown by nothing. Refusals that carry neither (the
+    search's, too few rows) print nothing."""
+    verification = dict(record.get("verification") or {})
+    if record.get("speed"):
+        verification["speed"] = record["speed"]
+    if verification.get("outputs"):
+        print_verification(verification, console)
+    elif verification.get("speed"):  # the drift figures not carried: the speed row alone, no drift verdict claimed
+        columns = [Column("metric", NAME), Column("value"), Column("budget")]
+        print_rows("speed", columns, [_speed_row(record["speed"])], console)
+
+
 def print_verification(verification: dict[str, Any], console: Any = None) -> None:
     """Per output (its kind in the heading): each budgeted metric against its budget, then the extras; then speed."""
     from rich.console import Console
@@ -343,14 +365,21 @@ def print_verification(verification: dict[str, Any], console: Any = None) -> Non
     if user:
         value = f"{_fmt(user['fp32'])} → {_fmt(user['int8'])}"
         overall.append([user["spec"], value, f"drop ≤ {_fmt(budget.get('max_metric_drop'))}"])
-    speed = verification.get("speed")
-    if speed:
-        value = f"{speed['speedup']:.2f}× ({speed['fp32_ms']:.3g} → {speed['int8_ms']:.3g} ms)"
-        if speed.get("busy"):
-            value += f", busy: others took {speed['others_share']:.0%} of the cores"
-        label = f"speedup, batch {speed.get('batch_size', '?')}, {speed['threads']} threads"
-        overall.append([label, value, f"≥ {speed['min_speedup']:g}"])
+    if verification.get("speed"):
+        overall.append(_speed_row(verification["speed"]))
     print_rows("overall", columns, overall, console)
+
+
+def _speed_row(speed: dict[str, Any]) -> list[str]:
+    """The speedup, both times, the load where busy and the rounds' spread where it left the speedup uncertain."""
+    value = f"{speed['speedup']:.2f}× ({speed['fp32_ms']:.3g} → {speed['int8_ms']:.3g} ms)"
+    if speed.get("busy"):
+        value += f", busy: others took {speed['others_share']:.0%} of the cores"
+    rounds = speed.get("round_speedups") or []
+    if speed.get("verdict") == "uncertain" and rounds:
+        value += f", uncertain: rounds {min(rounds):.2f}-{max(rounds):.2f}×"
+    label = f"speedup, batch {speed.get('batch_size', '?')}, {speed['threads']} threads"
+    return [label, value, f"≥ {speed['min_speedup']:g}"]
 
 
 # recorded for every kind, shown beside the budgeted ones (whole-tensor figures are information only)
