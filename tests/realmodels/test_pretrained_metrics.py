@@ -64,6 +64,8 @@ def test_refusal_lines_are_recognised():
     assert pretrained_bench.REFUSAL.search("quantserve: error: INT8 is 0.68× FP32 here; deploy fp32")
     busy = "INT8 is 0.90× FP32 here; deploy fp32 (or pass --allow-slower); timed on a busy machine (other …)"
     assert pretrained_bench.REFUSAL.search(f"quantserve: error: {busy}")
+    unsettled = "INT8's speedup is uncertain: its 6 timing rounds spread 0.90-1.55× FP32 (median 1.14×, …)"
+    assert pretrained_bench.REFUSAL.search(f"quantserve: error: {unsettled}")
     nothing = "no INT8 model to ship: every compute node is kept FP32 (3 nodes excluded: graph outputs …)"
     assert pretrained_bench.REFUSAL.search(f"quantserve: error: {nothing}")
     assert not pretrained_bench.REFUSAL.search("quantserve: error: calibration failed")
