@@ -42,7 +42,6 @@ TRACE_MAX_IN_FLIGHT = 512
 TIE_SHARE = 0.01  # a trace offers every trial the same load: goodputs this close are a tie, broken by p99
 LIVENESS_TIMEOUT_S = 10.0  # after a trial: a server that cannot say it is live in this long is hung
 WRAPPED = re.compile(r"^\w+\((['\"])(.*)\1\)$", re.DOTALL)  # Locust's repr of a failure: Name("message")
-NUMBER = re.compile(r"\d+")
 TIES = f"trace: goodput within {TIE_SHARE:.0%} of the most is a tie, won by the lowest p99"
 
 
@@ -237,16 +236,19 @@ def trial_figures(config: ServingConfig, samples: Samples, slo_ms: float, pruned
 
 def commonest_error(errors: Mapping[str, int]) -> tuple[str, int]:
     """Locust's commonest failure, unwrapped from its exception's repr, and how often it came, messages that differ
-    only in their numbers counted as one: ORT names each out-of-range index (`idx=11910`), Triton each trimmed length,
-    so one cause split into 33 messages of ~10 each for 275 failed requests."""
-    groups: dict[str, tuple[str, int]] = {}
+    only in their numbers counted as one (`loadtest.window_notes.error_groups`, as the load test's failure note
+    counts them): ORT names each out-of-range index (`idx=11910`), so one cause split into 33 messages."""
+    from loadtest.window_notes import error_groups
+
+    unwrapped: dict[str, int] = {}
     for raw, count in errors.items():
         match = WRAPPED.match(raw)
         message = match.group(2) if match else raw
-        key = NUMBER.sub("#", message)
-        first, total = groups.get(key, (message, 0))
-        groups[key] = (first, total + count)
-    return max(groups.values(), key=lambda group: group[1]) if groups else ("", 0)
+        unwrapped[message] = unwrapped.get(message, 0) + count
+    if not unwrapped:
+        return "", 0
+    count, message, _ = error_groups(unwrapped)[0]
+    return message, count
 
 
 def best_trial(trials: list[Trial], traced: bool) -> Trial:

@@ -121,7 +121,8 @@ def test_the_commonest_error_counts_messages_that_differ_only_in_their_numbers_a
     errors = {f'TritonRequestFailed("{ORT_ERROR.format(i)}")': 10 + i % 3 for i in range(1000, 1033)}
     errors['TritonRequestFailed("[StatusCode.UNAVAILABLE] failed to connect to all addresses")'] = 40
     message, count = commonest_error(errors)
-    assert message == ORT_ERROR.format(1000) and count == sum(10 + i % 3 for i in range(1000, 1033))
+    assert message in {ORT_ERROR.format(i) for i in range(1000, 1033)}  # one of the group's own messages
+    assert count == sum(10 + i % 3 for i in range(1000, 1033))
     assert commonest_error({}) == ("", 0)
 
 
