@@ -234,13 +234,16 @@ def _cross_axes(kind: str, reference: np.ndarray, axis: int | None) -> list[int]
     map judged by its 16 positions. So both candidates, axis 1 and the last, are judged and the worst counts.
     Along the axis that turns out not to hold channels, each entry pools every channel, so its figures are no
     stricter than the channels' own; entries whose FP32 values barely vary (a border that is background in
-    every sample) are skipped. An output with one entry on either candidate axis is a single map: no other."""
+    every sample) are skipped. A candidate of one entry is looked past to the nearest axis of more: (N, 1, T, C)
+    is judged along T and C, (N, H, W, 1) along H and W — openWakeWord's melspectrogram (N, 1, T, 32) was judged as
+    one map, where a collapsed mel band would pool into the other 31 (outputs of a single wide axis are read as
+    (N, D) before this: `optimizer.output_kinds.real_axes`)."""
     if kind != "dense" or reference.ndim < 3 or axis is None:
         return []
-    candidates = (1, reference.ndim - 1)
-    if min(reference.shape[c] for c in candidates) < 2:
+    wide = [a for a in range(1, reference.ndim) if reference.shape[a] > 1]
+    if len(wide) < 2:
         return []
-    return [c for c in candidates if c != axis]
+    return [c for c in dict.fromkeys((wide[0], wide[-1])) if c != axis]
 
 
 def _keep_worst(

@@ -56,7 +56,8 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
 - dense: anything else (maps, features, scalars); a 3-D dense output's channels are the smaller of
   axes 1 and 2 ((N, C, L) features, (N, A, C) per-anchor scores), those of 4 or more axes axis 1; since the shape
   does not say where channels lie (axis 1 in ONNX convolutions, last in Keras exports), the other of axis 1
-  and the last axis is judged too, and the worst entry of either counts.
+  and the last axis is judged too (looking past singletons: (N, 1, T, C) along T and C), and the worst entry of
+  either counts.
 
 An output with one non-batch axis of more than one entry behind singletons — (N, 1, 1, C) from a Keras 1×1-conv
 head, (N, C, 1, 1), (N, 1, C) — is read and measured as (N, C) (`real_axes`): read as a dense map of one channel,
