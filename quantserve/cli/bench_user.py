@@ -22,8 +22,9 @@ from quantserve.artifact import TensorSpec, file_sha256
 from quantserve.cli.bench_build import PreparedModel, Say, build
 from quantserve.data import TensorData, check_against, load_npz
 from quantserve.errors import QuantserveError
+from serving.model_config import check_model_name
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")  # a folder and a Triton model name alike
+LONGEST_SUFFIX = "_fp32_naive"  # of the deployments bench names after --name (serving.model_config: 128 at most)
 NO_EAGER = "an ONNX model has no PyTorch form"
 SOURCE_FILE = "source.json"  # beside the builds: the sha256 of what they were built from
 HELDOUT_NOTE = "no --heldout: INT8 drift was measured on the requests themselves (--data)"
@@ -57,8 +58,14 @@ class UserModelSpec:
 
     def check(self) -> None:
         """The name, the request batch, the model and every data file against its inputs (one line each)."""
-        if self.name and not NAME_PATTERN.match(self.name):
-            raise QuantserveError(f"--name {self.name!r}: use letters, digits, '_' and '-' (it names a Triton model)")
+        if self.name:  # serving's one rule for a model name, on the longest name bench deploys
+            try:
+                check_model_name(f"{self.name}{LONGEST_SUFFIX}")
+            except QuantserveError:
+                raise QuantserveError(
+                    f"--name {self.name!r}: use up to {128 - len(LONGEST_SUFFIX)} letters, digits, '_', '.', '-', "
+                    f"starting with a letter or digit (bench deploys it as NAME{LONGEST_SUFFIX}, a Triton model)"
+                ) from None
         if self.request_batch < 1:
             raise QuantserveError(f"--request-batch must be at least 1, got {self.request_batch}")
         from optimizer.source import load_source

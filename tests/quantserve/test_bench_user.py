@@ -211,7 +211,13 @@ def test_an_int8_build_over_its_drift_budget_is_said_and_marked(
         (["--data", "{tmp}/r.npz", "--name", "x"], "--data, --name describe your own model: give --model MODEL too"),
         (
             ["--model", "{tmp}/mlp.onnx", "--data", "{tmp}/r.npz", "--name", "a b"],
-            "--name 'a b': use letters, digits, '_' and '-' (it names a Triton model)",
+            "--name 'a b': use up to 117 letters, digits, '_', '.', '-', starting with a letter or digit (bench "
+            "deploys it as NAME_fp32_naive, a Triton model)",
+        ),
+        (
+            ["--model", "{tmp}/mlp.onnx", "--data", "{tmp}/r.npz", "--name", "m" * 118],
+            f"--name {'m' * 118!r}: use up to 117 letters, digits, '_', '.', '-', starting with a letter or digit "
+            "(bench deploys it as NAME_fp32_naive, a Triton model)",
         ),
         (
             ["--model", "{tmp}/mlp.onnx", "--data", "{tmp}/r.npz", "--request-batch", "0"],
