@@ -22,7 +22,7 @@ from optimizer.drift_evidence import neighbour_notes, thin_evidence, thin_eviden
 from optimizer.output_kinds import infer_output_kinds, token_positions
 from optimizer.user_metric import MetricComparison, UserMetric, metric_violation
 from quantserve import metrics
-from quantserve.data import TensorData, check_against, load_npz
+from quantserve.data import TensorData, check_against, fixed_request_rows, load_npz
 from quantserve.errors import InternalError, QuantserveError
 from quantserve.runner import run_batches
 from serving.model_config import recorded_source
@@ -51,6 +51,8 @@ def served_outputs(
     runner = TritonRunner(url, model, timeout_s=request_timeout_s, pin_version=True)
     with runner:
         check_against(source, data, runner.input_specs())
+        if runner.max_batch_size <= 0:  # a request of an --unbatched build fixed at [1, …] holds that one row
+            batch_size = min(batch_size, fixed_request_rows(runner.input_specs()) or batch_size)
         check_request_size(source, data, batch_size, runner.max_batch_size)
         if served is not None:
             served[model] = ServedModel(runner.version, runner.precision, served_source(url, model))

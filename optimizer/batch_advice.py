@@ -16,11 +16,20 @@ from onnx import numpy_helper
 
 from optimizer import onnx_files
 
+# How a refusal of a model's batch axis ends where no graph change makes it batch (an `If` on one sample's score,
+# NMS, pooling over axis 0): the route that builds it as it is. Not where a fix lets Triton batch it after all
+# (a time-major output's Transpose, a Resize's `scales`): there the better advice is said alone.
+UNBATCHED_ROUTE = (
+    "; or, if the model takes one sample per request, build it with --unbatched (Triton then serves it with "
+    "max_batch_size 0, one request at a time)"
+)
 
-def unbatched_reason(name: str, shape: list[int], rows: int) -> str:
+
+def unbatched_reason(name: str, shape: list[int], rows: int, advice: str = "") -> str:
     """Why output `name` of `shape` for `rows` input rows cannot be split per request, and what to do: a time-major
     output (a CTC recognizer's logits, [T, N, C]) needs a Transpose; a per-model constant among the outputs
-    (SSD-style priors, a class list) or a `Squeeze` that drops the batch axis of a single row is left out."""
+    (SSD-style priors, a class list) or a `Squeeze` that drops the batch axis of a single row is left out, then
+    `advice` (e.g. `selection_advice`), then UNBATCHED_ROUTE."""
     noun = "input row" if rows == 1 else "input rows"
     said = f"output '{name}' has shape {shape} for {rows} {noun}"
     if rows > 1 and len(shape) > 1 and shape[1] == rows and shape[0] != rows:
@@ -34,7 +43,7 @@ def unbatched_reason(name: str, shape: list[int], rows: int) -> str:
     return (
         f"{said}: every output must hold one row per sample along axis 0 (Triton's dynamic batching splits "
         "responses there, and verification compares row by row); a per-model constant does not belong among the "
-        "outputs, nor may a Squeeze drop the batch axis of a single row"
+        f"outputs, nor may a Squeeze drop the batch axis of a single row{advice}{UNBATCHED_ROUTE}"
     )
 
 

@@ -27,7 +27,7 @@ import onnx
 from onnx import numpy_helper
 
 from optimizer import onnx_files
-from optimizer.batch_advice import constants, resize_sizes_advice, unbatched_reason
+from optimizer.batch_advice import UNBATCHED_ROUTE, constants, resize_sizes_advice, unbatched_reason
 from optimizer.batch_resize import ScalesForSizes, drop_unread_sizes, scales_for_sizes, undo_scales
 from optimizer.ort_failure import cannot_load, failing_node, ort_reason
 from quantserve.errors import QuantserveError
@@ -86,7 +86,7 @@ def free_unit_batch(path: Path, model: onnx.ModelProto) -> tuple[onnx.ModelProto
         problem, failing = rows_mismatch(model, path)
     if problem:
         advice = resize_sizes_advice(model, failing) or (
-            "re-export it with a dynamic batch axis (dim_param) so Triton can batch requests"
+            f"re-export it with a dynamic batch axis (dim_param) so Triton can batch requests{UNBATCHED_ROUTE}"
         )
         raise QuantserveError(
             f"{path}: input '{inputs[0]}' has a fixed batch axis (1) and the graph depends on it ({problem}); {advice}"
@@ -201,9 +201,10 @@ def checking_session(path: Path, model: str | Path) -> Any:
         raise cannot_load(model, exc) from exc
 
 
-def unbatched_output(session: Any, feeds: dict[str, np.ndarray], model: str | Path) -> str:
+def unbatched_output(session: Any, feeds: dict[str, np.ndarray], model: str | Path, advice: str = "") -> str:
     """'' when every output of `session`'s model holds one row per row of `feeds` along axis 0, for all of
-    them and for the first alone; else which does not, its shape and what to do (`unbatched_reason`).
+    them and for the first alone; else which does not, its shape and what to do (`unbatched_reason`, `advice`
+    said before its route).
 
     An output whose other axes change with the number of rows is a QuantserveError naming `model`, and so is a
     model that does not run at the data's shapes.
@@ -223,7 +224,7 @@ def unbatched_output(session: Any, feeds: dict[str, np.ndarray], model: str | Pa
             ) from exc
         for name, shape in zip(names, shapes[-1], strict=True):
             if not shape or shape[0] != rows:
-                return unbatched_reason(name, shape, rows)
+                return unbatched_reason(name, shape, rows, advice)
     _refuse_rows_in_other_axes(model, names, shapes, len(next(iter(feeds.values()))))
     return ""
 

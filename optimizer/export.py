@@ -25,10 +25,12 @@ MIN_OPSET = 17
 class ExportOnnx:
     """Turn a ModelSource into a checked, shape-inferred ONNX file with a dynamic batch axis."""
 
-    def __init__(self, opset: int | None = None, name: str | None = None) -> None:
-        """`opset`: what the user asked for; None exports PyTorch at 17 and keeps an ONNX file's own (≥ 13)."""
+    def __init__(self, opset: int | None = None, name: str | None = None, unbatched: bool = False) -> None:
+        """`opset`: what the user asked for; None exports PyTorch at 17 and keeps an ONNX file's own (≥ 13).
+        `unbatched` (optimize --unbatched): an ONNX file's axis 0 is kept as published (see `load_onnx_input`)."""
         self.opset = opset
         self.name = name
+        self.unbatched = unbatched
 
     def __call__(self, source: ModelSource, out_path: Path) -> Artifact:
         out_path = Path(out_path)
@@ -37,7 +39,7 @@ class ExportOnnx:
             if source.path is None:
                 raise InternalError("an ONNX model source without a path")
             exporter = "none (ONNX input)"
-            model, source_opset, freed = load_onnx_input(source.path, out_path, self.opset)
+            model, source_opset, freed = load_onnx_input(source.path, out_path, self.opset, self.unbatched)
         else:
             opset = MIN_OPSET if self.opset is None else self.opset
             if opset < MIN_OPSET:

@@ -22,12 +22,13 @@ QDQ_MIN_OPSET = 13  # per-axis DequantizeLinear (per-channel INT8 weights) needs
 
 
 def load_onnx_input(
-    path: Path, save_to: Path, opset: int | None = None
+    path: Path, save_to: Path, opset: int | None = None, unbatched: bool = False
 ) -> tuple[onnx.ModelProto, int, FreedBatch | None]:
     """Check a user's ONNX file, upgrade its opset (to ≥ 13, or to `opset`), name its batch axes; save it.
 
     Returns the model, its original opset and what was done to free a fixed batch of 1 (None: nothing;
     `optimizer.batch_axis`). An `opset` older than the model's is refused: opsets are not downgraded.
+    `unbatched` (optimize --unbatched): axis 0 is left as published, neither freed nor required dynamic.
     """
     model = sort_topologically(_load_onnx(path))
     original = onnx_opset(model)
@@ -38,14 +39,16 @@ def load_onnx_input(
             f"opsets are not downgraded (ask for {original} or newer, or leave --opset out)"
         )
     name_dynamic_batch_axes(model)
-    model, freed = free_unit_batch(path, model)
-    _require_dynamic_batch(path, model)  # before a conversion that may take a while
+    freed = None
+    if not unbatched:
+        model, freed = free_unit_batch(path, model)
+        _require_dynamic_batch(path, model)  # before a conversion that may take a while
     if target > original and onnx_files.is_large(model):
         model = _upgrade_large(path, model, target, Path(save_to).parent)
     elif target > original:
         _check(path, model)  # the converter expects a valid graph
         model = upgrade_opset(path, model, target)
-    return _finish(path, model, save_to), original, freed
+    return _finish(path, model, save_to, not unbatched), original, freed
 
 
 def sort_topologically(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -69,23 +72,25 @@ def sort_topologically(model: onnx.ModelProto) -> onnx.ModelProto:
     return onnx_ir.to_proto(ir_model)
 
 
-def check_onnx(path: Path, save_to: Path | None = None) -> onnx.ModelProto:
+def check_onnx(path: Path, save_to: Path | None = None, batched: bool = True) -> onnx.ModelProto:
     """Load, check and shape-infer an ONNX file, saved to `save_to` (default: in place).
 
-    A damaged file or a fixed batch axis is a one-line QuantserveError naming `path`; a batch axis
-    written as -1, 0, unnamed or symbolic is named `batch`. A large model whose weights file lies beside
-    `save_to` is checked without reading its weights, and comes back without them (graph, shapes, types).
+    A damaged file or a fixed batch axis is a one-line QuantserveError naming `path` (the batch axis not required
+    where not `batched`: optimize --unbatched); a batch axis written as -1, 0, unnamed or symbolic is named `batch`.
+    A large model whose weights file lies beside `save_to` is checked without reading its weights, and comes back
+    without them (graph, shapes, types).
     """
     save_to = save_to or path
     bare = _load_onnx(path, weights=False)
     if onnx_files.is_large(bare) and _weights_beside(bare, path, save_to):
         name_dynamic_batch_axes(bare)
-        _require_dynamic_batch(path, bare)
+        if batched:
+            _require_dynamic_batch(path, bare)
         onnx.save(bare, str(save_to))  # the graph alone: its tensors still name the weights file beside it
         return _check_large(path, save_to)
     model = _load_onnx(path)
     name_dynamic_batch_axes(model)
-    return _finish(path, model, save_to)
+    return _finish(path, model, save_to, batched)
 
 
 def _weights_beside(bare: onnx.ModelProto, path: Path, save_to: Path) -> bool:
@@ -146,23 +151,26 @@ def _cut(name: str) -> str:
     return f"{name[: half - 1]}…{name[-half:]}" if len(name) > NAME_SHOWN else name
 
 
-def _finish(path: Path, model: onnx.ModelProto, save_to: Path) -> onnx.ModelProto:
-    """Check, shape-infer, require a dynamic batch axis, save (a large model: saved first, checked from its file)."""
+def _finish(path: Path, model: onnx.ModelProto, save_to: Path, batched: bool = True) -> onnx.ModelProto:
+    """Check, shape-infer, require a dynamic batch axis (if `batched`), save (a large model: saved first, checked
+    from its file)."""
     if onnx_files.is_large(model):
-        return _finish_large(path, model, save_to)
+        return _finish_large(path, model, save_to, batched)
     _check(path, model)
     try:
         model = onnx.shape_inference.infer_shapes(model, strict_mode=False)
     except onnx.shape_inference.InferenceError as exc:
         raise QuantserveError(f"{path}: ONNX checker rejected the model ({checker_reason(exc)})") from exc
-    _require_dynamic_batch(path, model)
+    if batched:
+        _require_dynamic_batch(path, model)
     onnx.save(model, str(save_to))
     return model
 
 
-def _finish_large(path: Path, model: onnx.ModelProto, save_to: Path) -> onnx.ModelProto:
+def _finish_large(path: Path, model: onnx.ModelProto, save_to: Path, batched: bool = True) -> onnx.ModelProto:
     """`_finish` for a model of EXTERNAL_AT or more: saved with its weights beside it, then `_check_large`."""
-    _require_dynamic_batch(path, model)
+    if batched:
+        _require_dynamic_batch(path, model)
     onnx_files.save(model, save_to)
     return _check_large(path, save_to)
 

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 
-from optimizer.batch_advice import selection_advice
+from optimizer.batch_advice import UNBATCHED_ROUTE, selection_advice
 from optimizer.batch_axis import checking_session, dependent_rows, sizes_fixed_in_graph, unbatched_output
 from optimizer.calibrate import CalibrationSettings
 from optimizer.drift_budget import BudgetExceeded, DriftBudget
@@ -29,9 +30,10 @@ from optimizer.speed import SpeedSettings, compare_speed
 from optimizer.state_loop import StatePair, find_state_pairs
 from optimizer.targets import PRECISIONS, EngineTarget, get_target, target_names
 from optimizer.transformer import TransformerSettings
+from optimizer.unbatched import check_requests, request_specs
 from optimizer.user_metric import UserMetric
 from optimizer.verify import VerifyAgainstReference, drift_refusal, verify_batch_size
-from quantserve.artifact import MODEL_SHA256, Artifact, Manifest, file_sha256
+from quantserve.artifact import BATCHING, MODEL_SHA256, NO_BATCHING, Artifact, Manifest, file_sha256
 from quantserve.data import TensorData, check_against, load_npz
 from quantserve.errors import QuantserveError
 
@@ -73,6 +75,9 @@ class OptimizeOptions:
     speed: SpeedSettings = field(default_factory=SpeedSettings)
     max_search_s: float = 300.0  # --max-search-s: the INT8 search's whole wall-clock budget (SearchSettings)
     state: dict[str, str] | None = None  # --state OUT=IN recurrent state pairs; {}: none; None: detected
+    # --unbatched: one request at a time (Triton's max_batch_size 0), each data row along axis 0 one request
+    # data[i:i+1]; every stage feeds single rows (TensorData.unbatched), optimizer.unbatched checks the model
+    unbatched: bool = False
 
     def calibration_settings(self) -> CalibrationSettings:
         return self.settings or CalibrationSettings(method=self.method)
@@ -107,7 +112,12 @@ class OptimizeJob:
         check_inputs = next(self.calib.batches(8))
         self._check_rows(exported, check_inputs)
         transformer = self.options.transformer
-        fuse = FuseGraph(check_inputs) if transformer is None else transformer.fuse_stage(check_inputs)
+        unbatched = self.options.unbatched
+        fuse = (
+            FuseGraph(check_inputs, unbatched=unbatched)
+            if transformer is None
+            else transformer.fuse_stage(check_inputs)
+        )
         fused = fuse(exported, staging / REFERENCE_FILE)
         self.state_pairs = find_state_pairs(fused.path, self.options.state)  # a bad --state fails before calibrating
         onnx_model = self._lower_precision(fused, work)
@@ -116,16 +126,25 @@ class OptimizeJob:
         built.manifest.verification = self._verify(fused.path, onnx_model.path)
         built.manifest.files = {"model": built.path.name, "reference": REFERENCE_FILE}
         built.manifest.extra[MODEL_SHA256] = file_sha256(built.path)  # deploy checks it
+        if self.options.unbatched:  # deploy serves it with max_batch_size 0, dims the full request shape
+            built.manifest.extra[BATCHING] = NO_BATCHING
+            graph = onnx.load(str(staging / REFERENCE_FILE), load_external_data=False).graph
+            built.manifest.inputs = request_specs(built.manifest.inputs, graph)
+            built.manifest.outputs = request_specs(built.manifest.outputs, graph)
         built.manifest.save(staging)
         return built
 
     def _check_rows(self, exported: Artifact, check_inputs: dict[str, np.ndarray]) -> None:
         """Axis 0 must be a batch Triton can split: checked on one ONNX Runtime session of the exported model,
-        released on return (before calibration needs the memory)."""
+        released on return (before calibration needs the memory). An --unbatched build has no batch to split: its
+        requests are checked instead (`check_requests`)."""
         session = checking_session(exported.path, self.options.source)
-        unbatched = unbatched_output(session, check_inputs, self.options.source)
+        if self.options.unbatched:
+            check_requests(session, self.held_out, self.options.source, self.options.precision)
+            return
+        unbatched = unbatched_output(session, check_inputs, self.options.source, selection_advice(exported.path))
         if unbatched:
-            raise QuantserveError(f"{self.options.source}: {unbatched}{selection_advice(exported.path)}")
+            raise QuantserveError(f"{self.options.source}: {unbatched}")
         fixed = sizes_fixed_in_graph(session, check_inputs)
         if fixed:  # said, not refused: traffic of the data's sizes is served right
             exported.manifest.stages[0]["sizes_fixed"] = {"notes": fixed}
@@ -136,6 +155,7 @@ class OptimizeJob:
                     f"{self.options.source}: rows along axis 0 are not independent: {dependent}, so Triton's "
                     "dynamic batching would change a request's answers with the requests batched beside it; axis 0 "
                     "must hold independent samples (a recurrent model's time steps or state belong on another axis)"
+                    f"{UNBATCHED_ROUTE}"
                 )
 
     def _lower_precision(self, fused: Artifact, work: Path) -> Artifact:
@@ -198,7 +218,7 @@ class OptimizeJob:
         if options.input_names or options.output_names:
             model = model.renamed(options.input_names or [], options.output_names)
         self._check_names_before_export(model)
-        exported = ExportOnnx(options.opset, options.name)(model, path)
+        exported = ExportOnnx(options.opset, options.name, options.unbatched)(model, path)
         if options.precision != "fp32":
             refuse_quantized(exported.manifest.stages[0], options.precision, str(options.source))
         for data_path, data in self.data_files:
@@ -266,6 +286,9 @@ def optimize(options: OptimizeOptions) -> Artifact:
     float_truth = user_metric is not None  # float labels are truth for the metric alone
     calib = load_npz(options.calib_path, float_truth=float_truth)
     held_out = load_npz(options.eval_path, float_truth=float_truth) if options.eval_path is not None else None
+    for data in (calib, held_out):  # every stage then feeds one request at a time
+        if data is not None:
+            data.unbatched = options.unbatched
     wanted = evidence_rows(options.budget) if options.precision == "int8" else 0  # FP16 verifies the FP32 ONNX
     calib_set, eval_set, eval_source = split_holdout(
         calib, held_out, Path(options.calib_path), options.eval_path, wanted

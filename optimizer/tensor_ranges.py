@@ -129,6 +129,7 @@ def collect_ranges(
     two passes over the data (min/max first), so their total is twice the chunk count.
     """
     passes = ["min/max ranges"] if method == "minmax" else ["min/max ranges", f"{method} histograms"]
+    rows = 1 if data.unbatched else rows  # an --unbatched model takes one request a run: the chunks counted so
     counter = ChunkCounter(-(-len(data) // rows) * len(passes), on_progress)
     with contextlib.redirect_stdout(io.StringIO()):  # the histogram collector prints progress
         first = _calibrator(model_path, "minmax", op_types, options if method == "minmax" else {}, work_dir)

@@ -53,7 +53,10 @@ def verify_batch_size(model_path: Path, data: TensorData) -> int:
     """Rows per verification run for the model at `model_path`: VERIFY_BATCH, fewer where that many rows' activations
     would pass VERIFY_MEMORY_BYTES (DNSMOS holds ~370 MB a row: at 32, an INT8 candidate beside its FP32 reference
     was killed by the kernel at 12 GB, nothing said), not below MIN_VERIFY_BATCH. The search and the verification
-    call it on the same FP32 model, so both judge at the same batch size."""
+    call it on the same FP32 model, so both judge at the same batch size. 1 for an --unbatched build's data (its
+    server runs one request at a time; `run_model` takes this size, not the data's)."""
+    if data.unbatched:
+        return 1
     sample = activation_bytes_per_sample(model_path, data)
     return max(MIN_VERIFY_BATCH, rows_per_chunk(sample, VERIFY_MEMORY_BYTES, VERIFY_BATCH))
 
@@ -105,6 +108,8 @@ class VerifyAgainstReference:
             "budget": self.budget.to_dict(),
             **report.to_dict(),
         }
+        if self.data.unbatched:  # the requests, not the rows of their joined outputs (an NMS output's K each)
+            record["samples"] = len(self.data)
         record["thin_evidence"] = thin_evidence(report, self.budget, len(self.data))
         record["notes"] = neighbour_notes(report.outputs) + kind_notes(report.outputs)
         record["evidence_short"] = evidence_shortfall(kinds, self.budget, len(self.data))
@@ -136,10 +141,13 @@ def _same_answers(alone: np.ndarray, batched: np.ndarray) -> bool:
 def batch_compositions(path: Path, data: TensorData, batch_size: int) -> list[tuple[str, dict[str, np.ndarray]]]:
     """The model's outputs over `data` in batches of `batch_size` in order; where its first rows run alone
     answer otherwise, also over the rows shuffled (seeded) and each row alone, every set in `data`'s order.
-    One session for all of them (a 400 MB model was loaded four times per candidate)."""
+    One session for all of them (a 400 MB model was loaded four times per candidate). --unbatched data runs one
+    request at a time, the only composition its server forms (an NMS output's rows are no sample's to compare)."""
     with OnnxRuntimeRunner(path) as runner:
         in_order = run_batches(runner, data.batches(batch_size))
         name = f"batches of {batch_size} in order"
+        if data.unbatched:
+            return [("one request at a time", in_order)]
         first = data.take(0, min(len(data), PROBE_ROWS))
         alone = run_batches(runner, first.batches(1))
         if len(data) < 2 or all(_same_answers(alone[k], v[: len(first)]) for k, v in in_order.items()):

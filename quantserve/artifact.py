@@ -15,6 +15,10 @@ MANIFEST_NAME = "manifest.json"
 MODEL_FILE = "model.onnx"
 # manifest.extra key: the sha256 of the model file (files.model) as the build wrote it; deploy checks it.
 MODEL_SHA256 = "model_sha256"
+# manifest.extra key: how the build takes requests; NO_BATCHING ("none", optimize --unbatched): one request at a time,
+# its inputs' full shapes, which deploy serves with max_batch_size 0 (absent: rows along axis 0 are batched).
+BATCHING = "batching"
+NO_BATCHING = "none"
 # Dimension values: a positive int is fixed; a string names a dynamic axis ("batch", "sequence").
 Dim = int | str
 
@@ -55,6 +59,11 @@ class Manifest:
     stages: list[dict[str, Any]] = field(default_factory=list)
     verification: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def unbatched(self) -> bool:
+        """Built with `optimize --unbatched`: Triton must serve it with max_batch_size 0."""
+        return self.extra.get(BATCHING) == NO_BATCHING
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -26,17 +26,23 @@ class TensorData:
     `labels` are integer class ids (accuracy, per-token agreement and a --metric read them); `truth` is float
     ground truth (keypoints in pixels, regression targets) that only a --metric reads, so no class metric
     scores it as ids.
+
+    `unbatched` (optimize --unbatched: a model Triton serves with max_batch_size 0): each row of axis 0 is one
+    request, `data[i:i+1]`, and every run is one request, so `batches(n)` yields single rows whatever `n` asks: the
+    build's calibration, checks, verification and timing feed the model as its server will.
     """
 
     arrays: dict[str, np.ndarray]
     labels: np.ndarray | None = None
     truth: np.ndarray | None = None
+    unbatched: bool = False
 
     def __len__(self) -> int:
         return int(next(iter(self.arrays.values())).shape[0])
 
     def batches(self, batch_size: int) -> Iterator[dict[str, np.ndarray]]:
-        """Yield `{input name: array}` slices of at most `batch_size` samples."""
+        """Yield `{input name: array}` slices of at most `batch_size` samples (one, where `unbatched`)."""
+        batch_size = 1 if self.unbatched else batch_size
         for start in range(0, len(self), batch_size):
             yield {k: v[start : start + batch_size] for k, v in self.arrays.items()}
 
@@ -48,13 +54,13 @@ class TensorData:
     def take(self, start: int, stop: int) -> TensorData:
         labels = None if self.labels is None else self.labels[start:stop]
         truth = None if self.truth is None else self.truth[start:stop]
-        return TensorData({k: v[start:stop] for k, v in self.arrays.items()}, labels, truth)
+        return TensorData({k: v[start:stop] for k, v in self.arrays.items()}, labels, truth, self.unbatched)
 
     def take_rows(self, rows: np.ndarray) -> TensorData:
         """The samples at `rows` (indices), in that order."""
         labels = None if self.labels is None else self.labels[rows]
         truth = None if self.truth is None else self.truth[rows]
-        return TensorData({k: v[rows] for k, v in self.arrays.items()}, labels, truth)
+        return TensorData({k: v[rows] for k, v in self.arrays.items()}, labels, truth, self.unbatched)
 
     def save(self, path: Path) -> Path:
         arrays = dict(self.arrays)
@@ -179,6 +185,15 @@ def _check_truth_rows(path: Path | str, labels: np.ndarray, samples: int) -> Non
     if labels.ndim == 0 or labels.shape[0] != samples:
         count = labels.shape[0] if labels.ndim else "no"
         raise QuantserveError(f"{path}: {count} labels for {samples} samples (array '{LABELS}', shape {labels.shape})")
+
+
+def fixed_request_rows(specs: Sequence[TensorSpec]) -> int:
+    """The rows a served model that does not batch (max_batch_size 0) takes per request where all its inputs fix
+    axis 0 at one size (an `optimize --unbatched` build of a model fixed at batch 1): `infer` sent the whole file
+    as one request, refused with "Expected [1,16,96], got [300,16,96]". 0 where axis 0 is free."""
+    firsts = {spec.shape[0] if spec.shape else -1 for spec in specs}
+    first = firsts.pop() if len(firsts) == 1 else -1
+    return first if isinstance(first, int) and first > 0 else 0
 
 
 def check_against(path: Path | str, data: TensorData, inputs: Sequence[TensorSpec]) -> None:

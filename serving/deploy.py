@@ -59,6 +59,7 @@ from serving.versions import (
 # How the embedded Python backend batches requests of different lengths (optimizer/python_backend/model.py).
 RAGGED_BATCHING = ("group", "pad")
 KEEP_VERSIONS = 5  # version folders kept on disk for rollback
+DEFAULT_MAX_BATCH = 32  # max_batch_size where none is asked, but for an --unbatched build (0: see `max_batch_for`)
 # Errors about the disk being written, not the file being read: a full disk is the repository's.
 WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
 
@@ -99,7 +100,7 @@ def deploy(
     build_dir: Path | str,
     repo: Path | str,
     name: str,
-    max_batch: int = 32,
+    max_batch: int | None = None,
     max_queue_delay_us: int = 500,
     preferred: Sequence[int] | None = None,
     instances: int = 1,
@@ -115,13 +116,15 @@ def deploy(
     and the version folder each appear by one atomic rename. `prune=False` keeps old folders, so a
     caller can still `withdraw` this version and leave the repository as it was. A version whose inputs or outputs
     differ from the config there now (its clients' requests would fail) is refused unless `allow_interface_change`.
+    `max_batch` None: DEFAULT_MAX_BATCH, or 0 for an --unbatched build (`max_batch_for`).
     """
     check_model_name(name)
     policy = policy or ServingPolicy()
     queue = (policy.queue.max_queue_size, policy.queue.timeout_us)
-    check_numbers(max_batch, max_queue_delay_us, preferred, instances, queue, policy.live_versions)
+    check_numbers(max_batch or 0, max_queue_delay_us, preferred, instances, queue, policy.live_versions)
     build_dir, repo = Path(build_dir), Path(repo)
     artifact = load_artifact(build_dir)
+    max_batch = max_batch_for(artifact.manifest, max_batch)
     target = get_target(artifact.manifest.target)
     check_onnx_file(artifact.path)
     check_build_model(artifact)
@@ -156,6 +159,20 @@ def deploy(
     if prune:
         prune_versions(deployment.model_dir, policy.keep_versions)
     return deployment
+
+
+def max_batch_for(manifest: Manifest, asked: int | None) -> int:
+    """The max_batch_size to deploy `manifest`'s build with: `asked`, else DEFAULT_MAX_BATCH, or 0 for a build made
+    with `optimize --unbatched` (one request at a time, its inputs' full shapes), which refuses any batch."""
+    if not manifest.unbatched:
+        return DEFAULT_MAX_BATCH if asked is None else asked
+    if asked:
+        raise QuantserveError(
+            f"model '{manifest.name}' was built with --unbatched (it takes one request at a time and was verified "
+            f"only so), so it cannot be served with --max-batch {asked}; deploy it with --max-batch 0 (the default "
+            "for such a build)"
+        )
+    return 0
 
 
 def check_same_interface(model_dir: Path, config: dict[str, Any]) -> None:

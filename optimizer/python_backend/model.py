@@ -90,6 +90,7 @@ class TritonPythonModel:
         path = Path(args["model_repository"]) / args["model_version"] / MODEL_FILE
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.ragged_mode = parameters.get("ragged_batching", "group")
+        self.batched = int(config.get("max_batch_size", 0) or 0) > 0
         self.input_names = [t["name"] for t in config["input"]]
         self.output_names = [t["name"] for t in config["output"]]
         self.input_dims = {i.name: dict(enumerate(i.shape)) for i in self.session.get_inputs()}
@@ -138,7 +139,11 @@ class TritonPythonModel:
             responses[i] = pb_utils.InferenceResponse(output_tensors=tensors)
 
     def _run_batched(self, feeds: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
-        """Concatenate (padding where lengths differ), run ONE session call, split back per request."""
+        """Concatenate (padding where lengths differ), run ONE session call, split back per request. A model served
+        with max_batch_size 0 runs each request alone, its outputs whole: an NMS output's K rows are not one per input
+        row, and cutting them to the request's one row answered [[0, 0, 1]] for 4 detections."""
+        if not self.batched:
+            return [dict(zip(self.output_names, self.session.run(self.output_names, f), strict=True)) for f in feeds]
         counts = [int(next(iter(f.values())).shape[0]) for f in feeds]
         batch = {name: pad_and_concat([f[name] for f in feeds]) for name in self.input_names}
         padded = {

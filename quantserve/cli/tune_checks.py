@@ -32,7 +32,14 @@ def check_settings(settings: TuneSettings) -> None:
     check_model_name(settings.name)
     data = load_npz(settings.data)
     for build in settings.builds.values():
-        check_against(settings.data, data, load_artifact(Path(build)).manifest.inputs)
+        manifest = load_artifact(Path(build)).manifest
+        if manifest.unbatched:  # its only config is max_batch_size 0: the search's batch sizes do not apply to it
+            raise QuantserveError(
+                f"{build}: built with --unbatched, it is served one request at a time (max_batch_size 0), so tune "
+                "has no batch size or queue delay to search; deploy it with 'quantserve deploy' (--instances N runs "
+                "N requests at once)"
+            )
+        check_against(settings.data, data, manifest.inputs)
         check_deployable(Path(build))
     check_one_model([Path(build) for build in settings.builds.values()])
     for build in settings.builds.values():

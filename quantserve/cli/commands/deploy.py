@@ -27,7 +27,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("build_dir", metavar="BUILD_DIR", type=Path, help="folder written by 'quantserve optimize'")
     parser.add_argument("--repo", type=Path, default=Path("model_repo"), help="Triton model repository")
     parser.add_argument("--name", required=True, help="model name in the repository")
-    parser.add_argument("--max-batch", type=int, default=32, help="max_batch_size (0: no batching)")
+    parser.add_argument(
+        "--max-batch",
+        type=int,
+        default=None,
+        help="max_batch_size (0: no batching; default 32, or 0 for a build made with optimize --unbatched)",
+    )
     parser.add_argument("--max-queue-delay-us", type=int, default=500, help="dynamic batcher max queue delay (µs)")
     parser.add_argument(
         "--preferred-batch", type=_batch_sizes, help="preferred batch sizes, e.g. 8,16,32 (default: powers of two)"
@@ -80,11 +85,12 @@ def run(args: argparse.Namespace) -> int:
     from serving.deploy_numbers import check_numbers
     from serving.endpoints import check_serves_repository
     from serving.model_config import QueuePolicy
+    from serving.queue_policy_stall import warn_queue_policy
     from serving.versions import prune_versions
 
     queue = (args.max_queue_size, args.queue_timeout_us)
     check_numbers(
-        args.max_batch, args.max_queue_delay_us, args.preferred_batch, args.instances, queue, args.live_versions
+        args.max_batch or 0, args.max_queue_delay_us, args.preferred_batch, args.instances, queue, args.live_versions
     )
     if args.url:  # a server of another repository would reload its own copy of the model
         check_serves_repository(args.url, args.repo)
@@ -104,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
         prune=not args.url,  # with --url, old folders stay until the server has loaded the new version
         allow_interface_change=args.allow_interface_change,
     )
+    warn_queue_policy(QueuePolicy(args.max_queue_size, args.queue_timeout_us))  # Triton 2.51 stalls on any
     if args.url:
         make_live_or_withdraw(args.url, args.repo, args.name, result)
         prune_versions(result.model_dir, args.keep_versions)

@@ -36,7 +36,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from quantserve.data import load_npz
+    from quantserve.data import fixed_request_rows, load_npz
     from quantserve.runner import run_batches
     from serving.client import TritonRunner
 
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     runner = TritonRunner(args.url, args.model, timeout_s=args.timeout, tls=client_tls(args))
     with runner:
         data = load_npz(args.data, runner.input_specs())
-        batch_size = args.batch_size or runner.max_batch_size or len(data)
+        batch_size = args.batch_size or runner.max_batch_size or fixed_request_rows(runner.input_specs()) or len(data)
         if 0 < runner.max_batch_size < batch_size:
             print(
                 f"quantserve: note: --batch-size {batch_size} is more than model '{args.model}' takes (max_batch_size "

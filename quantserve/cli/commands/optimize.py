@@ -19,6 +19,7 @@ def register(subparsers: Any) -> None:
     from optimizer.speed import SpeedSettings
     from optimizer.targets import target_names
     from optimizer.transformer import MODEL_TYPES
+    from optimizer.unbatched import UNBATCHED_HELP
 
     parser = subparsers.add_parser(
         "optimize",
@@ -42,6 +43,7 @@ def register(subparsers: Any) -> None:
         "top-1 budget needs, while 128 rows stay to calibrate)",
     )
     parser.add_argument("--name", help="model name recorded in the manifest (default: from MODEL)")
+    parser.add_argument("--unbatched", action="store_true", help=UNBATCHED_HELP)
     parser.add_argument(
         "--input-names", help="comma-separated input names for a .pt2 or factory model (a .pt2 stores only `input`…)"
     )
@@ -268,6 +270,7 @@ def build_options(args: argparse.Namespace) -> Any:
         allow_thin_evidence=args.allow_thin_evidence,
         max_search_s=args.max_search_s,
         state=parse_state_flags(getattr(args, "state", None)),
+        unbatched=args.unbatched,
         speed=SpeedSettings(
             min_speedup=args.min_speedup,
             allow_slower=args.allow_slower,
