@@ -43,7 +43,11 @@ def load_onnx_input(
     if not unbatched:
         model, freed = free_unit_batch(path, model)
         _require_dynamic_batch(path, model)  # before a conversion that may take a while
-    if target > original and onnx_files.is_large(model):
+    if original == 0 and not any(node.domain in ("", "ai.onnx") for node in model.graph.node):
+        # no standard op and no import of them (onnxmltools' XGBoost: ai.onnx.ml alone): nothing to convert; the
+        # import is added so the stages after this, which insert standard ops, have one (it read as "opset 0")
+        model.opset_import.append(onnx.helper.make_opsetid("", target))
+    elif target > original and onnx_files.is_large(model):
         model = _upgrade_large(path, model, target, Path(save_to).parent)
     elif target > original:
         _check(path, model)  # the converter expects a valid graph

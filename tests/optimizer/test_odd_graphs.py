@@ -210,3 +210,28 @@ def test_a_dynamic_axis_the_graph_fixed_is_said_and_data_at_another_size_is_one_
         caught.value
     )
     assert caught.value.exit_code == 2 and not (tmp_path / "o40").exists()
+
+
+def test_a_model_of_ml_ops_alone_builds_without_an_opset_upgrade(tmp_path: Path) -> None:
+    """onnxmltools writes an XGBoost model with ai.onnx.ml ops alone and no import of the standard domain: read as
+    "opset 0", it was refused at every precision ("cannot upgrade opset 0 to 13"), though ONNX Runtime runs it."""
+    coefficients = np.random.default_rng(0).normal(size=D).astype(np.float32)
+    node = helper.make_node(
+        "LinearRegressor", ["x"], ["y"], domain="ai.onnx.ml", coefficients=coefficients.tolist(), name="linear"
+    )
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", D])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 1])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("ai.onnx.ml", 3)])
+    model.ir_version = 10
+    onnx.save(model, str(tmp_path / "ml.onnx"))
+    rows = np.random.default_rng(1).normal(size=(64, D)).astype(np.float32)
+    np.savez(tmp_path / "calib.npz", x=rows)
+    options = OptimizeOptions(tmp_path / "ml.onnx", tmp_path / "calib.npz", "fp32", "embedded", tmp_path / "build")
+    built = optimize(options)
+    assert built.manifest.verification is not None and built.manifest.verification["holds"]
+    got = _run(tmp_path / "build" / built.path.name, rows)["y"]
+    np.testing.assert_allclose(got[:, 0], rows @ coefficients, rtol=1e-5, atol=1e-5)
