@@ -98,7 +98,11 @@ def default_preferred_batch_sizes(max_batch_size: int) -> tuple[int, ...]:
 @dataclass(frozen=True)
 class QueuePolicy:
     """A bounded queue: at most `max_queue_size` waiting requests (0: unbounded), each rejected after
-    `timeout_us` in the queue (0: never), so overload is refused fast instead of queueing without bound."""
+    `timeout_us` in the queue (0: never), so overload is refused fast instead of queueing without bound.
+
+    On Triton 2.51 (embedded, NGC 24.10) any bound stalls the dynamic batcher 0.5 s at a time even with the queue
+    near empty (triton-inference-server/server#8870; measured in `serving.queue_policy_stall`), so deploy writes
+    none unless asked and warns when asked."""
 
     max_queue_size: int = 0
     timeout_us: int = 0

@@ -4,10 +4,15 @@ A deliberately slow Python-backend model (one request per execution, `EXEC_S` ea
 sustains about 1 / EXEC_S requests/s) gets an open-loop rate four times that. Its config comes
 from the same `ModelConfig`/`QueuePolicy` that `quantserve deploy --max-queue-size
 --queue-timeout-us` writes. Bounds are relative to the queue timeout, never a machine speed.
+
+On Triton 2.51 any queue policy also stalls the dynamic batcher 0.5 s at a time with the queue near empty
+(triton-inference-server/server#8870, `serving.queue_policy_stall`): the second test pairs the config deploy writes
+for README's old recipe with the same model unbounded, one client each, and shows refusals far below capacity.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +22,7 @@ import pytest
 from loadtest.harness import run_pattern
 from loadtest.load_pattern import OpenLoop
 from loadtest.load_settings import LoadSettings
+from serving.deploy import ServingPolicy, deploy
 from serving.model_config import DynamicBatching, ModelConfig, QueuePolicy, TensorConfig, write_config
 
 # serial: it judges rates, latencies, time or memory, so it runs alone after the parallel part (make test)
@@ -78,3 +84,43 @@ def test_four_times_the_sustainable_rate_is_refused_fast(
     assert result.latency.p99_ms < bound_ms, f"p99 {result.latency.p99_ms:.0f} ms ≥ {bound_ms:.0f} ms"
     messages = " ".join(str(e) for e in result.errors)
     assert "queue" in messages.lower() or "timeout" in messages.lower(), messages
+
+
+def one_client_failures(url: str, model: str, seconds: float) -> list[str]:
+    """One closed-loop client for `seconds`: the error of each failed request. One client never has more than one
+    request in the queue, so any refusal is far below capacity."""
+    import tritonclient.grpc as grpcclient
+
+    client = grpcclient.InferenceServerClient(url)
+    request = grpcclient.InferInput("x", [1, 8], "FP32")
+    request.set_data_from_numpy(np.ones((1, 8), np.float32))
+    failures, end = [], time.monotonic() + seconds
+    try:
+        while time.monotonic() < end:
+            try:
+                client.infer(model, [request])
+            except grpcclient.InferenceServerException as exc:
+                failures.append(str(exc))
+    finally:
+        client.close()
+    return failures
+
+
+def test_readme_old_queue_recipe_refuses_a_single_client_on_this_triton(
+    dense_build: Path, tmp_path: Path, triton_server_factory: Callable[..., object]
+) -> None:
+    repo = tmp_path / "repo"
+    deploy(dense_build, repo, "plain", max_batch=8)
+    deploy(dense_build, repo, "bounded", max_batch=8, policy=ServingPolicy(QueuePolicy(64, 100_000)))
+    url = triton_server_factory(repo).grpc_url  # type: ignore[attr-defined]
+    plain: list[str] = []
+    bounded: list[str] = []
+    for _ in range(4):  # alternating windows, until the bounded model has refused (3-6 per 3 s measured here)
+        plain += one_client_failures(url, "plain", 1.5)
+        bounded += one_client_failures(url, "bounded", 1.5)
+        if bounded:
+            break
+    print(f"\n1 client: unbounded {len(plain)} failed, queue 64 + timeout 100 ms {len(bounded)} failed")
+    assert plain == [], plain[:3]
+    assert bounded, "Triton refused nothing: it may carry the fix (core#509); drop serving.queue_policy_stall's warning"
+    assert all("Request timeout expired" in message for message in bounded), bounded[:3]
