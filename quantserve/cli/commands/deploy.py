@@ -45,9 +45,17 @@ def register(subparsers: Any) -> None:
         help="embedded target, inputs of varying length: run each shape apart (exact) or zero-pad into one batch",
     )
     service = parser.add_argument_group("in service")
-    service.add_argument("--max-queue-size", type=int, default=0, help="requests waiting at most; more are refused")
     service.add_argument(
-        "--queue-timeout-us", type=int, default=0, help="a request waiting longer than this (µs) is refused"
+        "--max-queue-size",
+        type=int,
+        default=0,
+        help="requests waiting at most; more are refused (Triton 2.51 stalls with any queue policy: server#8870)",
+    )
+    service.add_argument(
+        "--queue-timeout-us",
+        type=int,
+        default=0,
+        help="a request waiting longer than this (µs) is refused (Triton 2.51 stalls with any queue policy)",
     )
     service.add_argument("--live-versions", type=int, default=1, help="newest versions served at once")
     service.add_argument("--keep-versions", type=int, default=5, help="version folders kept for rollback (0: all)")
