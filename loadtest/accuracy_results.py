@@ -58,6 +58,7 @@ class AccuracyReport:
     max_accuracy_drop: float | None  # percentage points; None: no budget
     variants: list[VariantAccuracy]
     drift_budget: dict[str, float] | None = None  # the DriftBudget applied to every output; None: none
+    stream: dict[str, Any] | None = None  # a recurrent model's run as one stream (loadtest.served_stream)
 
     @property
     def over_budget(self) -> list[str]:

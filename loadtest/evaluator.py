@@ -11,15 +11,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
 from loadtest.request_data import check_request_size
+from loadtest.served_stream import state_notes, stream_record, stream_state
 from optimizer.drift import kind_notes, measure_drift
 from optimizer.drift_budget import DriftBudget
 from optimizer.drift_evidence import neighbour_notes, thin_evidence, thin_evidence_line
 from optimizer.output_kinds import infer_output_kinds, token_positions
+from optimizer.state_loop import StatePair, stream_through
 from optimizer.user_metric import MetricComparison, UserMetric, metric_violation
 from quantserve import metrics
 from quantserve.data import TensorData, check_against, fixed_request_rows, load_npz
@@ -39,13 +42,17 @@ def served_outputs(
     source: Path | str = "the data",
     served: dict[str, ServedModel] | None = None,
     request_timeout_s: float = 30.0,
+    state: Mapping[str, str] | None = None,
 ) -> dict[str, np.ndarray]:
     """Every output of `model` for every sample, sent in requests of `batch_size` samples; data that does not fit
     the model's inputs, or requests gRPC cannot carry, is one line naming `source`, before any request. Every
     request asks for the version served at the start (recorded in `served`, with the precision its deployment
     recorded): a deploy landing mid-run mixed two versions' answers into one figure (top-1 agreement 0.74 that
     described neither). A request that runs past
-    `request_timeout_s` is one line naming the limit, the model and its rows (it said only "Deadline Exceeded")."""
+    `request_timeout_s` is one line naming the limit, the model and its rows (it said only "Deadline Exceeded").
+    A recurrent model's `state` ({output: input}, `serving.state_parameter`) runs the rows in order as one stream,
+    one row a request, each fed the model's own previous state output (the first row's from the data), as
+    `optimize` checks it: fed the data's FP32 state row by row, INT8 drift that builds up over a stream hides."""
     from serving.client import TritonRunner
 
     runner = TritonRunner(url, model, timeout_s=request_timeout_s, pin_version=True)
@@ -58,6 +65,8 @@ def served_outputs(
             served[model] = ServedModel(runner.version, runner.precision, served_source(url, model))
         sent = RowsSent(data.batches(batch_size))
         try:
+            if state:
+                return stream_through(runner, data.arrays, [StatePair(out, into) for out, into in state.items()])
             return run_batches(runner, sent)
         except QuantserveError as exc:
             if DEADLINE_EXCEEDED not in str(exc):
@@ -72,11 +81,17 @@ def served_outputs(
 
 def served_source(url: str, model: str) -> str | None:
     """The source model `deploy` recorded in the model's served config, or None (none recorded, or unreadable)."""
+    config = served_config(url, model)
+    return recorded_source(config) if config is not None else None
+
+
+def served_config(url: str, model: str) -> dict[str, Any] | None:
+    """The model's served config as Triton's JSON, or None where it cannot be read (the run then says why)."""
     from serving.client import NO_RETRY, TritonGrpcClient
 
     try:
         with TritonGrpcClient(url, 10.0, None, NO_RETRY) as client:
-            return recorded_source(client.model_config(model))
+            return dict(client.model_config(model))
     except QuantserveError:
         return None
 
@@ -129,9 +144,13 @@ def evaluate_accuracy(
     dataset = data if isinstance(data, TensorData) else load_npz(data, float_truth=metric is not None)
     source = "the data" if isinstance(data, TensorData) else data
     served: dict[str, ServedModel] = {}
+    state = stream_state(models, lambda model: served_config(url, model))  # a recurrent model runs as a stream
     outputs = {
-        model: served_outputs(url, model, dataset, batch_size, source, served, request_timeout_s) for model in models
+        model: served_outputs(url, model, dataset, batch_size, source, served, request_timeout_s, state)
+        for model in models
     }
+    notes = {model: state_notes(outputs[reference], produced, state) for model, produced in outputs.items()}
+    outputs = {model: {k: v for k, v in produced.items() if k not in state} for model, produced in outputs.items()}
     name = output or _headline_output(outputs[reference], output_kinds, dataset.labels, dataset.arrays)
     for model, produced in outputs.items():
         if name not in produced:
@@ -156,6 +175,7 @@ def evaluate_accuracy(
         variant.samples = len(dataset)  # rows of the data, whatever was scored in them
         answered = served.get(variant.model, ServedModel(""))
         variant.version, variant.precision, variant.source = answered.version, answered.precision, answered.source
+        variant.notes.extend(notes[variant.model] if variant.model != reference else [])
     _set_drops(variants, reference)
     if budget is not None:
         kinds = dict(output_kinds or {})
@@ -173,6 +193,7 @@ def evaluate_accuracy(
         max_accuracy_drop=max_accuracy_drop,
         variants=variants,
         drift_budget=budget.to_dict() if budget is not None else None,
+        stream=stream_record(state, len(dataset)),
     )
 
 
@@ -198,7 +219,7 @@ def judge_variants(
         variant.violations = [v.line(kinds.get(v.output, "")) for v in report.violations]  # how each was judged
         variant.thin_evidence = [thin_evidence_line(e) for e in thin_evidence(report, budget, variant.samples)]
         inferred = {name: report.outputs[name] for name in unnamed}
-        variant.notes = neighbour_notes(report.outputs) + kind_notes(inferred)
+        variant.notes += neighbour_notes(report.outputs) + kind_notes(inferred)
 
 
 def score_user_metric(

@@ -33,7 +33,7 @@ from optimizer.transformer import TransformerSettings
 from optimizer.unbatched import check_requests, request_specs
 from optimizer.user_metric import UserMetric
 from optimizer.verify import VerifyAgainstReference, drift_refusal, verify_batch_size
-from quantserve.artifact import BATCHING, MODEL_SHA256, NO_BATCHING, Artifact, Manifest, file_sha256
+from quantserve.artifact import BATCHING, MODEL_SHA256, NO_BATCHING, STATE_PAIRS, Artifact, Manifest, file_sha256
 from quantserve.data import TensorData, check_against, load_npz
 from quantserve.errors import QuantserveError
 
@@ -126,6 +126,8 @@ class OptimizeJob:
         built.manifest.verification = self._verify(fused.path, onnx_model.path)
         built.manifest.files = {"model": built.path.name, "reference": REFERENCE_FILE}
         built.manifest.extra[MODEL_SHA256] = file_sha256(built.path)  # deploy checks it
+        if self.state_pairs:  # deploy records them in the served config: evaluate runs the model as a stream
+            built.manifest.extra[STATE_PAIRS] = [{"output": p.output, "input": p.input} for p in self.state_pairs]
         if self.options.unbatched:  # deploy serves it with max_batch_size 0, dims the full request shape
             built.manifest.extra[BATCHING] = NO_BATCHING
             graph = onnx.load(str(staging / REFERENCE_FILE), load_external_data=False).graph

@@ -28,6 +28,7 @@ from optimizer.drift_budget import DriftBudget, Refusal
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from quantserve.errors import QuantserveError
 from quantserve.metrics import cosine_similarity
+from quantserve.runner import Runner
 
 NO_STATE = "none"  # --state none: the model has no recurrent state, whatever its inputs and outputs look like
 # name pairs (input word, output word) a state's input and output differ by, one token of the name apart
@@ -143,16 +144,23 @@ def find_state_pairs(model_path: Path, wanted: Mapping[str, str] | None = None) 
 def run_stream(path: Path, arrays: Mapping[str, np.ndarray], pairs: Sequence[StatePair]) -> dict[str, np.ndarray]:
     """Every output of the model at `path` over the rows of `arrays` in order, one row a call, each state input fed
     the previous call's state output (the first row's from `arrays`); outputs stacked along axis 0."""
+    with OnnxRuntimeRunner(path) as runner:
+        return stream_through(runner, arrays, pairs)
+
+
+def stream_through(
+    runner: Runner, arrays: Mapping[str, np.ndarray], pairs: Sequence[StatePair]
+) -> dict[str, np.ndarray]:
+    """`run_stream` on an active runner (ONNX Runtime here, a served model's TritonRunner in `evaluate`)."""
     rows = int(next(iter(arrays.values())).shape[0])
     state = {pair.input: np.asarray(arrays[pair.input][:1]) for pair in pairs}
     steps: list[dict[str, np.ndarray]] = []
-    with OnnxRuntimeRunner(path) as runner:
-        for row in range(rows):
-            feeds = {name: np.asarray(values[row : row + 1]) for name, values in arrays.items()}
-            feeds.update(state)
-            got = runner.infer(feeds)
-            state = {pair.input: got[pair.output].astype(arrays[pair.input].dtype, copy=False) for pair in pairs}
-            steps.append(got)
+    for row in range(rows):
+        feeds = {name: np.asarray(values[row : row + 1]) for name, values in arrays.items()}
+        feeds.update(state)
+        got = runner.infer(feeds)
+        state = {pair.input: got[pair.output].astype(arrays[pair.input].dtype, copy=False) for pair in pairs}
+        steps.append(got)
     return {name: np.concatenate([step[name] for step in steps]) for name in steps[0]} if steps else {}
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from optimizer.onnx_files import model_sha256
 from optimizer.targets import TritonLayout, get_target
-from quantserve.artifact import MANIFEST_NAME, Artifact, Manifest, TensorSpec
+from quantserve.artifact import MANIFEST_NAME, STATE_PAIRS, Artifact, Manifest, TensorSpec
 from quantserve.errors import QuantserveError
 from serving.build_checks import check_build_model, check_cpu_session, check_onnx_file, is_onnx, model_file_in
 from serving.deploy_numbers import check_numbers
@@ -46,6 +46,7 @@ from serving.model_config import (
 )
 from serving.repository import STAGING_PREFIX, remove_stale_staging
 from serving.repository_lock import model_folder_lock, remove_if_empty
+from serving.state_parameter import state_parameter
 from serving.versions import (
     DEPLOY_RECORD,
     existing_versions,
@@ -250,9 +251,11 @@ def build_config(
 
 
 def model_parameters(manifest: Manifest, ragged_batching: str | None) -> dict[str, str]:
-    """The config's parameters: the build's precision, where clients read it (not from the model's name), and how
-    the Python backend batches requests of different lengths where it must."""
+    """The config's parameters: the build's precision, where clients read it (not from the model's name), a
+    recurrent model's state pairs (`serving.state_parameter`), and how the Python backend batches requests of
+    different lengths where it must."""
     parameters = {PRECISION_PARAMETER: manifest.precision} if manifest.precision else {}
+    parameters.update(state_parameter(manifest.extra.get(STATE_PAIRS) or []))  # evaluate runs it as a stream
     return {**parameters, **({"ragged_batching": ragged_batching} if ragged_batching else {})}
 
 

@@ -120,7 +120,7 @@ def test_a_served_per_token_output_is_scored_over_its_real_tokens(monkeypatch) -
     monkeypatch.setattr(
         evaluator,
         "served_outputs",
-        lambda url, model, data, batch_size, source, versions=None, request_timeout_s=30.0: outputs[model],
+        lambda url, model, data, batch_size, source, versions=None, request_timeout_s=30.0, state=None: outputs[model],
     )
     report = evaluator.evaluate_accuracy("127.0.0.1:1", ["int8"], "fp32", data, budget=DriftBudget())
     int8 = next(v for v in report.variants if v.model == "int8")
@@ -156,7 +156,7 @@ def _served_with_metric(monkeypatch, tmp_path: Path, spec: str, budget: DriftBud
     monkeypatch.setattr(
         evaluator,
         "served_outputs",
-        lambda url, model, data, batch_size, source, versions=None, request_timeout_s=30.0: outputs[model],
+        lambda url, model, data, batch_size, source, versions=None, request_timeout_s=30.0, state=None: outputs[model],
     )
     data = TensorData({"x": np.zeros((100, 3), np.float32)}, labels)
     metric = UserMetric.load(spec)
@@ -231,7 +231,7 @@ def test_a_served_embedding_whose_neighbours_changed_is_noted(monkeypatch, capsy
     monkeypatch.setattr(
         evaluator,
         "served_outputs",
-        lambda url, model, data, batch_size, source, versions=None, request_timeout_s=30.0: outputs[model],
+        lambda url, model, data, batch_size, source, versions=None, request_timeout_s=30.0, state=None: outputs[model],
     )
     data = TensorData({"x": np.zeros((100, 3), np.float32)})
     report = evaluator.evaluate_accuracy("127.0.0.1:1", ["int8"], "fp32", data, budget=DriftBudget())
@@ -278,7 +278,7 @@ def test_float_truth_reaches_the_users_metric_and_no_class_metric(monkeypatch, t
     monkeypatch.setattr(
         evaluator,
         "served_outputs",
-        lambda url, model, data, batch_size, source, versions=None, request_timeout_s=30.0: outputs[model],
+        lambda url, model, data, batch_size, source, versions=None, request_timeout_s=30.0, state=None: outputs[model],
     )
     held = tmp_path / "held.npz"
     np.savez(held, x=np.zeros((60, 3), np.float32), labels=truth)

@@ -56,7 +56,9 @@ def test_labels_beyond_the_served_classes_stop_evaluate_in_one_line(
     monkeypatch.setattr(
         evaluator,
         "served_outputs",
-        lambda url, model, data, batch_size, source, versions=None, request_timeout_s=30.0: {"logits": LOGITS},
+        lambda url, model, data, batch_size, source, versions=None, request_timeout_s=30.0, state=None: {
+            "logits": LOGITS
+        },
     )
     args = _evaluate_args(tmp_path)
     with pytest.raises(QuantserveError) as error:

@@ -117,6 +117,12 @@ def evaluate(args: argparse.Namespace) -> int:
         print_json({"accuracy": dataclasses.asdict(report), "over_budget": report.over_budget, "loads": runs})
         return EXIT_OVER_BUDGET if report.over_budget else 0
     print(f"report: {html_path} and {md_path}")
+    if report.stream:  # said: the rows were not scored one by one, and why
+        pairs = ", ".join(f"'{p['output']}' → '{p['input']}'" for p in report.stream["pairs"])
+        print(
+            f"quantserve: note: recurrent state ({pairs}): {report.stream['rows']} {report.stream['run']}",
+            file=sys.stderr,
+        )
     for variant in report.variants:
         for line in [*variant.thin_evidence, *variant.notes]:
             print(f"quantserve: note: model '{variant.model}': {line}", file=sys.stderr)

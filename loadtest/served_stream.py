@@ -1,0 +1,58 @@
+"""`evaluate` of a recurrent model: which state pairs its served configs record, and what its state did.
+
+A model whose output is fed back as its input next call (`serving.state_parameter`) is evaluated as a stream: the
+held-out rows in order, one a request, every model fed its own state (`loadtest.evaluator.served_outputs`), the
+check `optimize` makes on the build (`optimizer.state_loop`). The state outputs are not scored as answers, as there;
+each variant's state is compared with the reference's step by step instead, as a note.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from quantserve.errors import QuantserveError
+from quantserve.metrics import cosine_similarity
+from serving.state_parameter import recorded_state
+
+STREAM_RUN = "rows in order as one stream, one row a request, each model fed its own previous state output"
+
+
+def stream_state(models: Sequence[str], config_of: Callable[[str], Mapping[str, Any] | None]) -> dict[str, str]:
+    """{output: input} the models' served configs record (`config_of(model)`); {} where none does. Variants of one
+    model record the same pairs; a deployment made before they were recorded is run with the others' pairs."""
+    found = {model: recorded_state(config_of(model) or {}) for model in models}
+    distinct = {tuple(sorted(pairs.items())) for pairs in found.values() if pairs}
+    if len(distinct) > 1:
+        said = "; ".join(f"'{m}': {', '.join(f'{o}={i}' for o, i in p.items()) or 'none'}" for m, p in found.items())
+        raise QuantserveError(
+            f"the models record different recurrent state ({said}): evaluate compares variants of one model"
+        )
+    return dict(distinct.pop()) if distinct else {}
+
+
+def stream_record(state: Mapping[str, str], rows: int) -> dict[str, Any] | None:
+    """What the report says of the run: None for a model without state."""
+    if not state:
+        return None
+    return {"run": STREAM_RUN, "pairs": [{"output": o, "input": i} for o, i in state.items()], "rows": rows}
+
+
+def state_notes(
+    reference: Mapping[str, np.ndarray], variant: Mapping[str, np.ndarray], state: Mapping[str, str]
+) -> list[str]:
+    """One note per state output of a variant: its cosine to the reference's state over the stream."""
+    notes = []
+    for output, fed in state.items():
+        if output not in reference or output not in variant or reference[output].shape != variant[output].shape:
+            continue
+        rows = len(reference[output])
+        cos = np.nan_to_num(cosine_similarity(reference[output], variant[output]), nan=-1.0)  # NaN counts worst
+        notes.append(
+            f"fed its own state over {rows} rows in order: state '{output}' (fed back as '{fed}') has cosine to the "
+            f"reference's mean {cos.mean():.4f}, worst {cos.min():.4f} (row {int(cos.argmin()) + 1}), last "
+            f"{cos[-1]:.4f}"
+        )
+    return notes
