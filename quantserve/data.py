@@ -122,7 +122,8 @@ def _check_batch_dims(path: Path, data: TensorData) -> None:
     if len(set(sizes.values())) != 1:
         raise QuantserveError(
             f"{path}: arrays disagree on the number of samples, read as axis 0 of each: {_batch_axes(data.arrays)} "
-            f"(samples are rows of axis 0 of every input, as Triton's dynamic batching stacks them){_rank_0(data)}"
+            f"(samples are rows of axis 0 of every input, as Triton's dynamic batching stacks them; the file holds "
+            f"the model's inputs and '{LABELS}' alone){_rank_0(data)}"
         )
     if next(iter(sizes.values())) == 0:
         raise QuantserveError(f"{path}: holds zero samples")

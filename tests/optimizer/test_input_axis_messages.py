@@ -84,7 +84,8 @@ def test_data_arrays_say_where_each_was_read_as_the_batch(tmp_path: Path) -> Non
     assert str(refused.value) == (
         f"{path}: arrays disagree on the number of samples, read as axis 0 of each: 'input' 6 (axis 0 of shape "
         "(6, 512)), 'state' 2 (axis 0 of shape (2, 6, 128); its axis 1 holds 6), 'sr' none (rank 0: one value, no "
-        "axis 0) (samples are rows of axis 0 of every input, as Triton's dynamic batching stacks them); 'sr' (rank "
+        "axis 0) (samples are rows of axis 0 of every input, as Triton's dynamic batching stacks them; the file "
+        "holds the model's inputs and 'labels' alone); 'sr' (rank "
         "0) is a per-model constant: leave it out of the data and give the model an initializer of the same name "
         "holding the value (the input's default), which optimize folds into the model as that constant"
     )
