@@ -10,8 +10,6 @@ its own version out again, so none of them ever removes or overwrites another's 
 
 from __future__ import annotations
 
-import errno
-import json
 import os
 import shutil
 import time
@@ -25,6 +23,14 @@ from optimizer.targets import TritonLayout, get_target
 from quantserve.artifact import MANIFEST_NAME, STATE_PAIRS, Artifact, Manifest, TensorSpec
 from quantserve.errors import QuantserveError
 from serving.build_checks import check_build_model, check_cpu_session, check_onnx_file, is_onnx, model_file_in
+from serving.deploy_files import (
+    copy_file,
+    fsync_path,
+    naming_the_repository,
+    prepare_model_dir,
+    prepare_repo_dir,
+    write_json,
+)
 from serving.deploy_numbers import check_numbers
 from serving.model_config import (
     CONFIG_NAME,
@@ -62,7 +68,6 @@ RAGGED_BATCHING = ("group", "pad")
 KEEP_VERSIONS = 5  # version folders kept on disk for rollback
 DEFAULT_MAX_BATCH = 32  # max_batch_size where none is asked, but for an --unbatched build (0: see `max_batch_for`)
 # Errors about the disk being written, not the file being read: a full disk is the repository's.
-WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
 
 
 @dataclass(frozen=True)
@@ -298,38 +303,6 @@ def abandon_staging(staging: Path) -> None:
         remove_if_empty(staging.parent)
 
 
-def naming_the_repository(exc: OSError, model_dir: Path) -> OSError:
-    """A full (or read-only) disk named by the model folder being written, not by the source file being read
-    (shutil names the source) nor a hidden temporary name; other errors unchanged."""
-    if exc.errno not in WRITE_ERRNOS:
-        return exc
-    return OSError(exc.errno, exc.strerror, str(model_dir))
-
-
-def prepare_repo_dir(repo: Path) -> None:
-    """Create the repository if needed; one that cannot be written is one clear error."""
-    try:
-        repo.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise QuantserveError(f"{repo}: cannot create the model repository ({exc.strerror})") from exc
-    if not os.access(repo, os.W_OK | os.X_OK):
-        raise QuantserveError(f"{repo}: model repository is not writable")
-
-
-def prepare_model_dir(repo: Path, name: str) -> Path:
-    """Create `repo/name` if needed; a folder that cannot be made or written is one clear error."""
-    model_dir = repo / name
-    if model_dir.exists() and not model_dir.is_dir():
-        raise QuantserveError(f"{model_dir}: exists and is not a folder")
-    try:
-        model_dir.mkdir(exist_ok=True)
-    except OSError as exc:
-        raise QuantserveError(f"{model_dir}: cannot create the model folder ({exc.strerror})") from exc
-    if not os.access(model_dir, os.W_OK | os.X_OK):
-        raise QuantserveError(f"{model_dir}: model folder is not writable")
-    return model_dir
-
-
 def stage_version(staging: Path, version_files: dict[str, Path], manifest: Manifest, record: dict[str, Any]) -> None:
     """Copy the version's files into its staging folder (the slow part: no lock held) and fsync them."""
     for file_name, source in version_files.items():
@@ -371,27 +344,6 @@ def rename_to_next_version(staging: Path, model_dir: Path, record: dict[str, Any
             raise
         fsync_path(model_dir)
         return version
-
-
-def copy_file(source: Path, target: Path) -> None:
-    shutil.copyfile(source, target)
-    with open(target, "rb") as handle:
-        os.fsync(handle.fileno())
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    with open(path, "w") as handle:
-        handle.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def fsync_path(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def deploy_record(build_dir: Path, manifest: Manifest, config: dict[str, Any]) -> dict[str, Any]:

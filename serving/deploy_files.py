@@ -1,0 +1,69 @@
+"""The file system side of a deploy: the repository and model folders made (or one clear error), files copied and
+written durably (fsynced: a crash after a deploy's rename must not leave a version of empty files), and a full disk
+named by the folder being written."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from quantserve.errors import QuantserveError
+
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
+
+
+def naming_the_repository(exc: OSError, model_dir: Path) -> OSError:
+    """A full (or read-only) disk named by the model folder being written, not by the source file being read
+    (shutil names the source) nor a hidden temporary name; other errors unchanged."""
+    if exc.errno not in WRITE_ERRNOS:
+        return exc
+    return OSError(exc.errno, exc.strerror, str(model_dir))
+
+
+def prepare_repo_dir(repo: Path) -> None:
+    """Create the repository if needed; one that cannot be written is one clear error."""
+    try:
+        repo.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise QuantserveError(f"{repo}: cannot create the model repository ({exc.strerror})") from exc
+    if not os.access(repo, os.W_OK | os.X_OK):
+        raise QuantserveError(f"{repo}: model repository is not writable")
+
+
+def prepare_model_dir(repo: Path, name: str) -> Path:
+    """Create `repo/name` if needed; a folder that cannot be made or written is one clear error."""
+    model_dir = repo / name
+    if model_dir.exists() and not model_dir.is_dir():
+        raise QuantserveError(f"{model_dir}: exists and is not a folder")
+    try:
+        model_dir.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise QuantserveError(f"{model_dir}: cannot create the model folder ({exc.strerror})") from exc
+    if not os.access(model_dir, os.W_OK | os.X_OK):
+        raise QuantserveError(f"{model_dir}: model folder is not writable")
+    return model_dir
+
+
+def copy_file(source: Path, target: Path) -> None:
+    shutil.copyfile(source, target)
+    with open(target, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    with open(path, "w") as handle:
+        handle.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def fsync_path(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
