@@ -61,8 +61,11 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
 
 An output with one non-batch axis of more than one entry behind singletons — (N, 1, 1, C) from a Keras 1×1-conv
 head, (N, C, 1, 1), (N, 1, C) — is read and measured as (N, C) (`real_axes`): read as a dense map of one channel,
-openWakeWord's (N, 1, 1, 96) embedding had its 96 features pooled into one correlation and shipped broken. The
-2-D rows are read in `optimizer.row_kinds`.
+openWakeWord's (N, 1, 1, 96) embedding had its 96 features pooled into one correlation and shipped broken. A 3-D
+(N, L, 1), though, is one channel at each of L positions (a 3-D output's channels are last: per-anchor scores of a
+one-class detector, a per-frame probability): dense, measured per position as (N, L). Read as rows of L "classes",
+MediaPipe's palm detector's (N, 2016, 1) anchor logits were judged an embedding by cosine, which background anchors
+at -1000 dominate. The 2-D rows are read in `optimizer.row_kinds`.
 """
 
 from __future__ import annotations
@@ -191,6 +194,8 @@ def infer_kind(
     inputs: Mapping[str, np.ndarray] | None = None,
 ) -> str:
     """One output's kind (module docstring), read off its real axes (`real_axes`)."""
+    if values.ndim == 3 and values.shape[1] > 1 and values.shape[2] == 1 and np.issubdtype(values.dtype, np.floating):
+        return "dense"  # one channel at each of L positions (module docstring)
     values = on_real_axes(values)
     if not np.issubdtype(values.dtype, np.floating):
         return "mask" if values.ndim >= 3 else "ids"

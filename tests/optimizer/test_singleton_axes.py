@@ -117,3 +117,19 @@ def test_optimize_refuses_an_int8_head_that_flattens_a_few_features(
     assert len(lines) == 1, lines
     assert "output 'embedding' (dense): worst channel correlation 0 < budget 0.98" in lines[0], lines
     assert not out.exists()
+
+
+def test_one_channel_per_position_is_a_dense_map_not_rows_of_classes() -> None:
+    """MediaPipe's palm detector's (N, 2016, 1) anchor logits: background anchors sit at -1000 in every image, a few
+    anchors score an object. Read as rows of 2016 "classes" they were an embedding, whose cosine the background
+    holds near 1 while the scoring anchors' logits are scrambled; per anchor, those read near correlation 0."""
+    rng = np.random.default_rng(5)
+    fp32 = np.full((64, 200, 1), -1000.0, np.float32)
+    fp32[:, :12, 0] = rng.normal(scale=4.0, size=(64, 12))  # the anchors that score something
+    int8 = fp32.copy()
+    int8[:, :12, 0] = rng.normal(scale=4.0, size=(64, 12))  # their scores scrambled
+    assert infer_kind(fp32, None) == "dense"
+    report = measure_drift({"scores": fp32}, {"scores": int8}, {}, DriftBudget())
+    record = report.outputs["scores"]
+    assert record["kind"] == "dense" and record["cosine_mean"] > 0.999  # what the embedding reading judged by
+    assert not report.holds and record["channel_correlation_worst"] < 0.5 and record["channel_worst_axis"] == 1
