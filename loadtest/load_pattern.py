@@ -13,8 +13,8 @@ steps would blur into each other. So a sweep runs one Locust process per step. N
 arrival schedule inside the user (`loadtest.grpc_user.OpenLoopTritonUser`), independent of how
 many users carry it. Where `LoadTestShape` does fit is a step or spike shape whose load changes
 *within* one measured window: `Staged`, whose locustfile (`locustfile_staged.py`) holds a
-`LoadTestShape` that reads its stages from the `--stages` Locust option; the result's per-second
-timeline shows what the step or spike did to latency and throughput.
+`LoadTestShape` that reads its stages from the `--stages` Locust option and records when it starts each one, so
+the result holds each stage's own figures (`loadtest.stage_figures`) beside the window's blended ones.
 """
 
 from __future__ import annotations
@@ -272,7 +272,7 @@ class Staged:
         return ["--stages", ",".join(f"{users}:{seconds:g}" for users, seconds in self.stages)]
 
     def recorded(self, workers: int) -> dict[str, Any]:
-        """Recorded with its peak user count; the timeline shows each stage."""
+        """Recorded with its peak user count; each stage's figures are in the result's `stages`."""
         return {"mode": self.mode, "users": self.peak_users, "rate_rps": None, "arrivals": None}
 
     def run_seconds(self, duration_s: float) -> float:

@@ -15,13 +15,25 @@ from pathlib import Path
 from loadtest import svg_plots
 from loadtest.accuracy_results import ACCURACY_FILE, AccuracyReport, VariantAccuracy
 from loadtest.load_pattern import ClosedLoop
-from loadtest.report_lines import late_lines, outage_lines, outage_text, step_lines, trace_lines
+from loadtest.report_lines import (
+    STAGE_HEADER,
+    late_lines,
+    outage_lines,
+    outage_text,
+    stage_cells,
+    stage_rows,
+    step_lines,
+    trace_lines,
+)
 from loadtest.results import LOAD_PREFIX, LoadResult, LoadRun
+from loadtest.unfinished_steps import RECOVERED_HEADER, UnfinishedStep, recovered_rows, unfinished_steps, writer_pid
 from loadtest.verdict import NOT_LOADED, Verdict, gather, load_manifest
 from quantserve.errors import QuantserveError
 from quantserve.files import write_atomic
 
 BREAKDOWN_SEGMENTS = ("queue", "compute input", "compute infer", "compute output")
+UNFINISHED_TITLE = "INCOMPLETE: load tests that did not finish (recomputed from their raw records; not judged)"
+STAGES_TITLE = "Stages (each between the moments Locust's LoadTestShape switched users; the row above blends them)"
 MAX_TIMELINES = 6  # steps drawn over time (those with an outage first): a long sweep would bury the report
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.2em 2em;color:#222;max-width:1800px}h1{margin:0 0 .4em;font-size:1.5em}
@@ -44,21 +56,29 @@ class ReportInputs:
     runs: list[LoadRun]
     accuracy: AccuracyReport | None
     verdict: Verdict = field(default_factory=Verdict)
+    unfinished: list[UnfinishedStep] = field(default_factory=list)  # raw records no results file holds
 
 
 def load_results(results_dir: Path | str, builds: Sequence[Path] = ()) -> ReportInputs:
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise QuantserveError(f"{results_dir}: results folder not found")
+    if (writer := writer_pid(results_dir)) is not None:
+        raise QuantserveError(
+            f"{results_dir}: a load run (pid {writer}) is still writing its results here; report it when that run ends"
+        )
     runs = [LoadRun.load(p) for p in sorted(results_dir.glob(f"{LOAD_PREFIX}*.json"))]
     accuracy_path = results_dir / ACCURACY_FILE
     accuracy = AccuracyReport.load(accuracy_path) if accuracy_path.is_file() else None
-    if not runs and accuracy is None:
+    unfinished = unfinished_steps(results_dir, runs)
+    if not runs and accuracy is None and not any(step.window_s is not None for step in unfinished):
         raise QuantserveError(
-            f"{results_dir}: no {LOAD_PREFIX}*.json or {ACCURACY_FILE}; run loadtest or evaluate first"
+            unfinished[0].summary()
+            if unfinished
+            else f"{results_dir}: no {LOAD_PREFIX}*.json or {ACCURACY_FILE}; run loadtest or evaluate first"
         )
     manifests = [load_manifest(Path(b)) for b in builds]
-    return ReportInputs(runs, accuracy, gather(results_dir, runs, accuracy, manifests))
+    return ReportInputs(runs, accuracy, gather(results_dir, runs, accuracy, manifests), unfinished)
 
 
 def render(results_dir: Path | str, builds: Sequence[Path] = ()) -> tuple[Path, Path]:
@@ -173,11 +193,18 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
 
 def render_markdown(inputs: ReportInputs) -> str:
     interrupted = [f"- **Interrupted:** {line}" for line in _interrupted_lines(inputs.runs)]
+    interrupted += [f"- **INCOMPLETE:** {step.summary()}" for step in inputs.unfinished]
     parts = ["# quantserve load test and evaluation report", "", *interrupted, *([""] if interrupted else [])]
     parts += verdict_markdown(inputs.verdict)
+    if recovered_rows(inputs.unfinished):
+        parts += [f"## {UNFINISHED_TITLE}", "", _md_table(RECOVERED_HEADER, recovered_rows(inputs.unfinished)), ""]
+        stages = [[s.label, *stage_cells(stage)] for s in inputs.unfinished for stage in s.stages]
+        parts += [_md_table(STAGE_HEADER, stages), ""] if stages else []
     if inputs.runs:
         parts += ["## Load (client latency, Triton server-side counters over the measured window)", ""]
         parts += [_md_table(*_load_rows(inputs.runs)), ""]
+        stages = stage_rows(inputs.runs)
+        parts += [f"### {STAGES_TITLE}", "", _md_table(STAGE_HEADER, stages), ""] if stages else []
         parts += [*(f"- Trace: {line}" for line in trace_lines(inputs.runs)), ""] if trace_lines(inputs.runs) else []
         late = late_lines(inputs.runs)
         parts += [*(f"- Sent late: {line}" for line in late), ""] if late else []
@@ -267,11 +294,19 @@ def _breakdown_rows(runs: list[LoadRun]) -> list[tuple[str, list[float]]]:
 def render_html(inputs: ReportInputs) -> str:
     body = ["<h1>quantserve load test and evaluation report</h1>"]
     body += [f'<p class="fail">Interrupted: {escape(line)}</p>' for line in _interrupted_lines(inputs.runs)]
+    body += [f'<p class="fail">INCOMPLETE: {escape(step.summary())}</p>' for step in inputs.unfinished]
     body.append(verdict_html(inputs.verdict))
+    if recovered_rows(inputs.unfinished):
+        body += [f'<h2 class="fail">{escape(UNFINISHED_TITLE)}</h2>']
+        body.append(_html_table(RECOVERED_HEADER, recovered_rows(inputs.unfinished)))
+        stages = [[s.label, *stage_cells(stage)] for s in inputs.unfinished for stage in s.stages]
+        body += [_html_table(STAGE_HEADER, stages)] if stages else []
     if inputs.runs:
         body.append("<h2>Load</h2>")
         body.append('<div class="charts">' + "\n".join(charts(inputs.runs)) + "</div>")
         body.append(_html_table(*_load_rows(inputs.runs)))
+        if stage_rows(inputs.runs):
+            body += [f"<h3>{escape(STAGES_TITLE)}</h3>", _html_table(STAGE_HEADER, stage_rows(inputs.runs))]
         body += [f"<p>Trace: {escape(line)}</p>" for line in trace_lines(inputs.runs)]
         body += [f'<p class="fail">Sent late: {escape(line)}</p>' for line in late_lines(inputs.runs)]
         body += [f'<p class="fail">Outage: {escape(line)}</p>' for line in outage_lines(inputs.runs)]

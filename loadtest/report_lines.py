@@ -1,10 +1,13 @@
 """The lines under a report's load table: each replayed trace, requests sent late, outages, and per step what went
 wrong or what its figures rest on — the same lines `quantserve loadtest` prints, formatted from recorded results
-(`loadtest.report` renders them into Markdown and HTML)."""
+(`loadtest.report` renders them into Markdown and HTML); and the rows of a staged load's table of its stages."""
 
 from __future__ import annotations
 
+import math
+
 from loadtest.results import LoadRun
+from loadtest.stage_figures import StageFigures
 from loadtest.timeline import Outage
 from loadtest.window_notes import cut_note, deadline_note, other_load_note, tail_note
 
@@ -68,3 +71,30 @@ def step_lines(runs: list[LoadRun]) -> list[tuple[str, str]]:
         )
         found += [(kind, note) for kind, note in notes if note]
     return found
+
+
+STAGE_HEADER = ["step", "stage", "users", "seconds", "requests", "failed", "req/s", "p50 ms", "p90 ms", "p99 ms"]
+
+
+def stage_rows(runs: list[LoadRun]) -> list[list[str]]:
+    """A row per stage of each staged step (`loadtest.stage_figures`): what each stage's users met, which the
+    step's own row blends (the 2-user stages' p50 beside the 48-user stage's p99)."""
+    return [[run.name, *stage_cells(stage)] for run in runs for r in run.results for stage in r.stages]
+
+
+def stage_cells(stage: StageFigures) -> list[str]:
+    """A stage's cells after the step: stage, users, seconds measured (of those planned), figures."""
+    latency = stage.latency
+    return [
+        f"{stage.number}/{stage.stages}",
+        str(stage.users),
+        f"{stage.end_s - stage.start_s:.1f} of {stage.planned_s:g}",
+        str(stage.requests),
+        str(stage.failed_requests),
+        *(_figure(value, digits) for value, digits in ((stage.throughput_rps, 1), (latency.p50_ms, 2))),
+        *(_figure(value, 2) for value in (latency.p90_ms, latency.p99_ms)),
+    ]
+
+
+def _figure(value: float, digits: int) -> str:
+    return "–" if math.isnan(value) else f"{value:.{digits}f}"  # NaN: nothing answered in the stage

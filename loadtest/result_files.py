@@ -47,3 +47,10 @@ def read_json(path: Path) -> dict[str, Any]:
         return json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
         raise QuantserveError(f"{path}: not a readable results file ({exc})") from exc
+
+
+def precision_of(value: Any) -> str | None:
+    """A recorded precision as a string, or None (absent from older files)."""
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"'precision' is {value!r}, not a precision such as 'int8'")
+    return value or None

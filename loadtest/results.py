@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.percentiles import LatencySummary
-from loadtest.result_files import numbers_checked, read_json, safe_name, write_json
+from loadtest.result_files import numbers_checked, precision_of, read_json, safe_name, write_json
 from loadtest.run_identity import RunIdentity
+from loadtest.stage_figures import StageFigures
 from loadtest.timeline import Outage, SecondStats
 from loadtest.triton_metrics import ServerBreakdown
 from loadtest.utilization import Utilization
@@ -88,6 +89,7 @@ class LoadResult:
     # `planned_window_s` asked for
     interrupted: bool = False
     planned_window_s: float | None = None
+    stages: list[StageFigures] = field(default_factory=list)  # staged: each stage between the shape's switches
 
     @property
     def latency_p50_ms(self) -> float:
@@ -134,7 +136,7 @@ class LoadResult:
         if self.mode == "open":
             return f"{self.model} @ {self.rate_rps:g} req/s {self.arrivals}"
         if self.mode == "staged":
-            return f"{self.model} staged, up to {self.users} users"
+            return f"{self.model} staged, all stages together (up to {self.users} users)"
         return f"{self.model} @ {self.users} users"
 
     def send_lag_note(self) -> str | None:
@@ -322,6 +324,7 @@ class LoadResult:
         fields["cdf"] = [tuple(point) for point in data.get("cdf", [])]
         fields["timeline"] = [SecondStats(**second) for second in data.get("timeline", [])]
         fields["outages"] = [Outage(**outage) for outage in data.get("outages", [])]
+        fields["stages"] = [StageFigures.from_dict(stage) for stage in data.get("stages", [])]
         return cls(**fields)
 
 
@@ -383,20 +386,13 @@ class LoadRun:
             if not isinstance(data["results"], list) or not (data["results"] or stop):
                 raise ValueError(f"'results' is {data['results']!r}, not a list of measured steps")
             results = [LoadResult.from_dict(r) for r in data["results"]]
-            run = cls(data["model"], results, interrupted=stop, precision=_precision(data.get("precision")))
+            run = cls(data["model"], results, interrupted=stop, precision=precision_of(data.get("precision")))
             run.identity = RunIdentity.from_dict(data["identity"]) if data.get("identity") else None
             for result in run.results:
-                numbers_checked(result)
-                numbers_checked(result.latency)
+                for record in (result, result.latency, *result.stages, *(s.latency for s in result.stages)):
+                    numbers_checked(record)
         except KeyError as exc:
             raise QuantserveError(f"{path}: not a quantserve load results file (no {exc} field)") from exc
         except (TypeError, ValueError, AttributeError) as exc:
             raise QuantserveError(f"{path}: not a quantserve load results file ({exc})") from exc
         return run
-
-
-def _precision(value: Any) -> str | None:
-    """A recorded precision as a string, or None (absent from older files)."""
-    if value is not None and not isinstance(value, str):
-        raise ValueError(f"'precision' is {value!r}, not a precision such as 'int8'")
-    return value or None

@@ -1,6 +1,6 @@
 """One measured step's `LoadResult`, read from what its Locust processes recorded over exactly its window: the
-requests left unanswered or never sent, and the server's counters judged whole or not (a server restarted or a
-version swapped during the window covers only part of it).
+requests left unanswered or never sent, the server's counters judged whole or not (a server restarted or a
+version swapped during the window covers only part of it), and a staged load's figures per stage.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from loadtest.load_pattern import LoadStep
 from loadtest.load_settings import LoadSettings, step_paths
 from loadtest.percentiles import LatencySummary, cdf_points
 from loadtest.results import NO_PROCESS_AT_END, UNANSWERED_ERROR, LoadResult
+from loadtest.stage_figures import read_stage_starts, stage_figures
 from loadtest.timeline import outages, per_second
 from loadtest.triton_metrics import (
     breakdown,
@@ -67,7 +68,9 @@ def _result_of_window(
     unanswered = recording_files.read_unanswered(record_dir, window.end)
     answering = _answering_at_end(settings, window, samples, unanswered)
     stuck = recording_files.unanswered_rows(samples, unanswered, window.end, answering)
-    result = _summarize(settings, step, window, np.concatenate([samples, stuck]), csv_prefix)
+    rows = np.concatenate([samples, stuck])
+    result = _summarize(settings, step, window, rows, csv_prefix)
+    result.stages = stage_figures(rows, window.start, window.end, read_stage_starts(record_dir))
     if len(stuck):
         result.errors[UNANSWERED_ERROR] = len(stuck)
         result.unanswered_max_ms = float(stuck[:, 1].max())

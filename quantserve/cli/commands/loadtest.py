@@ -184,6 +184,7 @@ def run_load_command(args: argparse.Namespace) -> int:
         runs.append(run_with_progress(settings, args))
         if not args.json:
             print_load_table(runs[-1].results)
+            print_stage_table(runs[-1])
             for note in (n for r in runs[-1].results for n in r.notes()):
                 print(f"note: {note}")
     md_path, html_path = render(args.out)
@@ -197,6 +198,17 @@ def run_load_command(args: argparse.Namespace) -> int:
             print(metrics_hint(args.url))
         print(f"report: {html_path} and {md_path}")
     return failure_status(runs, args.allow_failures)
+
+
+def print_stage_table(run: Any) -> None:
+    """A row per stage of a staged step (`--stages`), under the step's own row, which blends them."""
+    from loadtest.report_lines import STAGE_HEADER, stage_cells
+    from quantserve.cli.tables import NAME, Column, print_rows
+
+    columns = [Column(STAGE_HEADER[1], NAME), *(Column(header) for header in STAGE_HEADER[2:])]
+    for result in (r for r in run.results if r.stages):
+        title = f"{result.label}, stage by stage (between the moments Locust's shape switched users)"
+        print_rows(title, columns, [stage_cells(stage) for stage in result.stages])
 
 
 def check_request_timeout(seconds: float) -> None:
@@ -300,6 +312,7 @@ def run_with_progress(settings: Any, args: argparse.Namespace) -> Any:
     """`run_pattern`, one step at a time under a progress bar (elapsed, remaining), saved the same way."""
     from loadtest.harness import run_step
     from loadtest.interruption import MeasuredSteps
+    from loadtest.recording_files import results_folder_held
     from loadtest.run_identity import served_identity
     from quantserve.cli.progress import StepProgress, is_quiet
 
@@ -307,15 +320,16 @@ def run_with_progress(settings: Any, args: argparse.Namespace) -> Any:
     steps = list(settings.pattern.steps())
     # what it is, whatever its name says: precision, source model, versions; and the data sent
     identity, precision = served_identity(settings.url, settings.model, settings.data, settings.tls)
-    with (
-        StepProgress(f"load {settings.model}", len(steps), is_quiet(args)) as bar,
-        MeasuredSteps(settings.model, len(steps), Path(args.out), precision, identity) as measured,  # interrupt: saved
-    ):
-        for step in steps:
-            bar.describe(f"{step.name}, {step.run_seconds(settings.duration_s):g} s")
-            measured.start(step.name)
-            measured.finish(run_step(settings, step, Path(args.out), server_pid=args.server_pid or None))
-            bar.advance()
-    run = measured.run()
-    run.save(Path(args.out))
+    with results_folder_held(Path(args.out)):  # another run writing here, or a report, would read these records
+        with (
+            StepProgress(f"load {settings.model}", len(steps), is_quiet(args)) as bar,
+            MeasuredSteps(settings.model, len(steps), Path(args.out), precision, identity) as measured,  # interrupt
+        ):
+            for step in steps:
+                bar.describe(f"{step.name}, {step.run_seconds(settings.duration_s):g} s")
+                measured.start(step.name)
+                measured.finish(run_step(settings, step, Path(args.out), server_pid=args.server_pid or None))
+                bar.advance()
+        run = measured.run()
+        run.save(Path(args.out))
     return run

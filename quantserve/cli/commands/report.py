@@ -13,7 +13,9 @@ def register(subparsers: Any) -> None:
         help="render Markdown and self-contained HTML from a results folder",
         description="Render report.md and report.html (inline SVG plots, no external files) from load-*.json "
         "and accuracy.json in RESULTS. Exits 1 when the verdict is FAIL (the files are written either way), so a "
-        "script can gate a rollout on it; 0 on PASS or when nothing was judged.",
+        "script can gate a rollout on it; 0 on PASS or when nothing was judged. A load test that did not finish "
+        "(killed before writing load-*.json) is reported from the raw records it left, marked INCOMPLETE and never "
+        "judged.",
     )
     parser.add_argument("results", type=Path, help="folder written by loadtest/evaluate")
     parser.add_argument(
@@ -31,6 +33,8 @@ def run(args: argparse.Namespace) -> int:
 
     md_path, html_path = render(args.results, args.build)
     print(f"wrote {html_path} and {md_path}")
-    verdict = load_results(args.results, args.build).verdict
-    print(verdict_headline(verdict))
-    return 1 if verdict.judged and not verdict.passed else 0
+    inputs = load_results(args.results, args.build)
+    for step in inputs.unfinished:
+        print(f"INCOMPLETE: {step.summary()}")
+    print(verdict_headline(inputs.verdict))
+    return 1 if inputs.verdict.judged and not inputs.verdict.passed else 0

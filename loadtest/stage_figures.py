@@ -1,0 +1,99 @@
+"""Per-stage figures of a staged load (`load_pattern.Staged`): users, requests, throughput, latency and failures
+between the moments Locust's `LoadTestShape` switched users, which the shape records itself (`stages.json` beside
+the raw latencies, written by `locustfile_staged.py` as each stage starts).
+
+One window's figures over a spike blend its stages: `--stages 2:6s,48:6s,2:6s` measured p50 1.08 ms (the 2-user
+stages' answers) beside p99 28.1 ms (the 48-user stage's queue), a pair no stage had. The shape's own boundaries,
+not `--stages` added up from the window's start: the window opens when the first stage's users are spawned, and a
+stage begins at the shape's first tick past the one before (ticks run once a second, late while users spawn).
+A request counts in the stage its answer came back in, as in the per-second timeline.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from loadtest.percentiles import LatencySummary
+
+STAGES_FILE = "stages.json"
+
+
+@dataclass
+class StageFigures:
+    """One stage of a staged window, measured between the shape's switches (clipped to the measured window)."""
+
+    number: int  # 1-based, of `stages`
+    stages: int
+    users: int
+    planned_s: float  # the stage's length as --stages asked
+    start_s: float  # from the start of the measured window
+    end_s: float
+    requests: int  # succeeded and failed, ending in the stage
+    failed_requests: int
+    throughput_rps: float  # successful requests per second of the stage
+    latency: LatencySummary
+
+    @property
+    def label(self) -> str:
+        """`stage 2/3: 48 users`."""
+        return f"stage {self.number}/{self.stages}: {self.users} user{'s' if self.users != 1 else ''}"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StageFigures:
+        return cls(**{**data, "latency": LatencySummary(**data["latency"])})
+
+
+def write_stage_start(record_dir: Path, number: int, stages: int, users: int, seconds: float, at: float) -> None:
+    """Add stage `number` (1-based) of `stages`, started at wall time `at`, to `record_dir/stages.json`, replaced
+    whole so a run killed meanwhile leaves the stages started before it."""
+    path = Path(record_dir) / STAGES_FILE
+    started = json.loads(path.read_text()) if path.is_file() else []
+    started.append({"number": number, "stages": stages, "users": users, "seconds": seconds, "started": at})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scratch = path.with_name(f".{STAGES_FILE}.{os.getpid()}")
+    scratch.write_text(json.dumps(started))
+    os.replace(scratch, path)
+
+
+def read_stage_starts(record_dir: Path) -> list[dict[str, Any]]:
+    """The stages the shape started, in order (empty for a load of one kind throughout: no file)."""
+    path = Path(record_dir) / STAGES_FILE
+    return json.loads(path.read_text()) if path.is_file() else []
+
+
+def stage_figures(samples: np.ndarray, start: float, end: float, starts: list[dict[str, Any]]) -> list[StageFigures]:
+    """Each started stage's figures from `samples` rows of (end wall time, latency ms, 1 ok / 0 failed, ...) ending
+    in the window [start, end]: a stage runs from its start (the window's start for the first) to the next one's
+    start (the window's end for the last)."""
+    rows = np.asarray(samples, dtype=np.float64).reshape(len(samples), -1) if len(samples) else np.zeros((0, 3))
+    bounds = [max(start, float(s["started"])) for s in starts] + [end]
+    bounds[0] = start
+    figures = []
+    for i, stage in enumerate(starts):
+        low, high = bounds[i], max(bounds[i], min(bounds[i + 1], end))
+        last = i == len(starts) - 1
+        here = (rows[:, 0] >= low) & ((rows[:, 0] <= high) if last else (rows[:, 0] < high))
+        ok = here & (rows[:, 2] > 0.5)
+        span = high - low
+        figures.append(
+            StageFigures(
+                number=int(stage["number"]),
+                stages=int(stage["stages"]),
+                users=int(stage["users"]),
+                planned_s=float(stage["seconds"]),
+                start_s=round(low - start, 3),
+                end_s=round(high - start, 3),
+                requests=int(here.sum()),
+                failed_requests=int((here & ~ok).sum()),
+                throughput_rps=float(ok.sum() / span) if span > 0 else math.nan,
+                latency=LatencySummary.from_samples(rows[ok, 1]),
+            )
+        )
+    return figures
