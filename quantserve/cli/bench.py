@@ -26,6 +26,7 @@ from typing import Any
 from quantserve.cli.bench_build import PreparedModel, build, builtin_options
 from quantserve.cli.bench_inprocess import session
 from quantserve.cli.bench_results import ROWS, ModelBench, RowResult, int8_budget_note, save
+from quantserve.cli.bench_served import FALLBACK
 from quantserve.cli.bench_user import NO_EAGER, UserModelSpec, prepare_user
 from quantserve.errors import QuantserveError
 
@@ -157,18 +158,25 @@ def bench_model(name: str, settings: BenchSettings, peaks: Any, say: Say) -> Mod
     model = prepared.model
     folder = settings.out / name
     requests_path = model.path("requests.npz")
-    slo = settings.slo_p99_ms or (slo_from_inprocess(prepared, settings, say) if settings.tune_trials else 0.0)
+    int8 = "int8" in prepared.builds  # else optimize refused to build one (`bench_user.int8_or_refusal`)
+    tunes = settings.tune_trials and int8
+    slo = settings.slo_p99_ms or (slo_from_inprocess(prepared, settings, say) if tunes else 0.0)
     setup = deploy_rows(prepared, settings, folder, slo, say)
-    batch = max(setup.tuned_config["max_batch"], model.request_batch)
+    batch = max(setup.tuned_config.get("max_batch", FALLBACK["max_batch"]), model.request_batch)
     rows = empty_rows(settings, setup, batch, model.request_batch)
     if model.module is None:
         rows[1].not_measured, rows[1].how = NO_EAGER, f"not measured: {NO_EAGER}"
+    if not int8:  # the refusal's own line is the reason, as row 1's is for an ONNX file
+        refusal = prepared.records["int8"]["refused"]
+        for row in (3, 5):
+            rows[row].not_measured, rows[row].how = refusal, f"not measured: {refusal}"
     runners = inprocess_runners(prepared, settings)
     loads: list[list[float]] = []
     from quantserve.cli.bench_served import BenchServer
 
-    with BenchServer(setup.repo, (setup.naive, setup.tuned), folder / "tritonserver.log") as server:
-        say(f"{name}: tritonserver (pid {server.server.pid}) serving {setup.naive} and {setup.tuned}")
+    served = tuple(n for n in (setup.naive, setup.tuned) if n)
+    with BenchServer(setup.repo, served, folder / "tritonserver.log") as server:
+        say(f"{name}: tritonserver (pid {server.server.pid}) serving {' and '.join(served)}")
         for repeat in range(1, settings.repeats + 1):
             measure_repeat(rows, runners, prepared, settings, batch, server, setup, requests_path, folder, repeat, say)
             peaks.measure()
@@ -215,10 +223,9 @@ def inprocess_runners(prepared: PreparedModel, settings: BenchSettings) -> dict[
     from quantserve.cli.bench_inprocess import onnxruntime_infer, torch_eager_infer
 
     model = prepared.model
-    runners = {
-        2: onnxruntime_infer(model_file(prepared.builds["fp32"]), settings.cores),
-        3: onnxruntime_infer(model_file(prepared.builds["int8"]), settings.cores),
-    }
+    runners = {2: onnxruntime_infer(model_file(prepared.builds["fp32"]), settings.cores)}
+    if "int8" in prepared.builds:  # else row 3 is recorded as not measured (bench_model)
+        runners[3] = onnxruntime_infer(model_file(prepared.builds["int8"]), settings.cores)
     if model.module is None:  # an ONNX source: row 1 is recorded as not measured (empty_rows)
         return runners
     return {1: torch_eager_infer(model.module, model.input_names, settings.cores), **runners}
@@ -250,6 +257,9 @@ def deploy_rows(prepared: PreparedModel, settings: BenchSettings, folder: Path, 
     shutil.rmtree(repo, ignore_errors=True)
     naive, tuned = f"{model.name}_fp32_naive", f"{model.name}_int8_tuned"
     naive_config = deploy_naive(prepared.builds["fp32"], repo, naive)
+    if "int8" not in prepared.builds:  # optimize refused INT8: row 5 has nothing to serve
+        nothing = {"source": "nothing deployed: no INT8 build"}
+        return ServedSetup(repo, naive, "", naive_config, {}, nothing)
     if not settings.tune_trials:
         say(f"{model.name}: INT8 deployed with a fixed dynamic-batching config (no tune search asked for)")
         tuned_config, fixed = deploy_fallback(prepared.builds["int8"], repo, tuned)
@@ -270,12 +280,13 @@ def empty_rows(settings: BenchSettings, setup: Any, batch: int, request_batch: i
     clients = f"{settings.users} threads share one {{}} ({settings.cores} intra-op threads), "
     clients += f"{request_batch} sample(s) a request; saturation: one caller, batches of {batch} back to back"
     served = f"tritonserver, {{}}; Locust closed loop, {settings.users} users, {request_batch} sample(s) a request"
+    tuned = describe_config(setup.tuned_config) if setup.tuned else "nothing deployed"
     return {
         1: RowResult(1, "in-process", clients.format("eager nn.Module")),
         2: RowResult(2, "in-process", clients.format("ONNX Runtime session")),
         3: RowResult(3, "in-process", clients.format("ONNX Runtime session")),
         4: RowResult(4, "served", served.format(describe_config(setup.naive_config)), setup.naive_config),
-        5: RowResult(5, "served", served.format(describe_config(setup.tuned_config)), setup.tuned_config),
+        5: RowResult(5, "served", served.format(tuned), setup.tuned_config),
     }
 
 
@@ -307,6 +318,8 @@ def measure_repeat(
     fp32_rate = rows[2].figures["concurrent_samples_per_s"].runs[-1]  # the naive server's rate, roughly
     seconds = round(window_for(fp32_rate, model.request_batch, settings.users, settings.served_s))
     for row, name in ((4, setup.naive), (5, setup.tuned)):
+        if rows[row].not_measured:
+            continue
         out = folder / "load" / f"repeat{repeat}"
         rows[row].add(server.measure(name, requests_path, settings.users, seconds, model.request_batch, out))
         say(f"{model.name} repeat {repeat}: {ROWS[row][1]}: {line(rows[row])}")
@@ -337,8 +350,10 @@ def compute_for(bench: ModelBench, peak: Any) -> dict[str, Any] | None:
 
     if bench.macs is None:
         return None
+    labels = {3: "in-process INT8 at saturation (row 3)", 5: "served INT8 tuned (row 5)"}
     rates = {
-        "in-process INT8 at saturation (row 3)": bench.rows[3].figures["saturation_samples_per_s"].median,
-        "served INT8 tuned (row 5)": bench.rows[5].figures["saturation_samples_per_s"].median,
+        label: bench.rows[row].figures["saturation_samples_per_s"].median
+        for row, label in labels.items()
+        if not bench.rows[row].not_measured
     }
-    return compute_record(bench.macs, rates, peak)
+    return compute_record(bench.macs, rates, peak) if rates else None

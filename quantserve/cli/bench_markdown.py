@@ -47,7 +47,8 @@ def model_section(name: str, model: dict[str, Any]) -> list[str]:
     lines += ["", "| ratio | value (min–max of repeats) | target | what |", "|---|---|---|---|"]
     for key, r in model["ratios"].items():
         target = "" if r["target"] is None else f"≥ {r['target']:g}: {'met' if r['met'] else '**not met**'}"
-        value = f"{num(r['value'], 2)}× ({num(r['min'], 2)}–{num(r['max'], 2)})"
+        # a ratio not taken (a row not measured) has no value or spread: "–", not "–× (–––)"
+        value = "–" if r["value"] is None else f"{num(r['value'], 2)}× ({num(r['min'], 2)}–{num(r['max'], 2)})"
         absent = f"; not taken: {r['not_measured']}" if r.get("not_measured") else ""
         lines.append(f"| {key} | {value} | {target} | {r['meaning']} ({r['of']}){absent} |")
     lines += ["", *(f"- row {row['row']}: {row['how']}" for row in model["rows"])]

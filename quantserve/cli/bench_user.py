@@ -236,8 +236,26 @@ def prepare_user(user: UserModelSpec, root: Path, say: Say) -> PreparedModel:
         say(f"{model.name}: {note}")
     stamp = fingerprint(user, model)
     fresh = not builds_current(root, stamp)
-    for precision in ("fp32", "int8"):
-        options = user_options(model, precision, root / precision)
-        prepared.builds[precision], prepared.records[precision] = build(model.name, options, fresh, say)
+    options = user_options(model, "fp32", root / "fp32")
+    prepared.builds["fp32"], prepared.records["fp32"] = build(model.name, options, fresh, say)
+    int8_or_refusal(prepared, user_options(model, "int8", root / "int8"), fresh, say)
     mark_built(root, stamp)
     return prepared
+
+
+def int8_or_refusal(prepared: PreparedModel, options: Any, fresh: bool, say: Say) -> None:
+    """The INT8 build, or where optimize refuses to make one (an int64 token model: every compute node kept FP32)
+    its line recorded as `refused`, no INT8 build kept, and the bench's INT8 rows (3, 5) recorded as not measured
+    with that line (`quantserve.cli.bench`): the FP32 rows are still worth measuring. Before, the bench stopped
+    on the refusal with no bench.json and no row measured."""
+    import shutil
+
+    from optimizer.drift_budget import BudgetExceeded
+
+    name = prepared.model.name
+    try:
+        prepared.builds["int8"], prepared.records["int8"] = build(name, options, fresh, say)
+    except BudgetExceeded as refusal:
+        shutil.rmtree(options.out_dir, ignore_errors=True)  # no older INT8 build may be taken for this model's
+        prepared.records["int8"] = {"path": str(options.out_dir), "refused": str(refusal), "reused": False}
+        say(f"{name}: no INT8 build: {refusal}; rows 3 and 5 (INT8) are recorded as not measured")

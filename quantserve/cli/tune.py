@@ -22,12 +22,13 @@ import math
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from quantserve.cli.tune_checks import check_settings
 from quantserve.cli.tune_prune import PRUNE_FRACTION
+from quantserve.cli.tune_result import TuneResult
+from quantserve.cli.tune_server import TrialServer
 from quantserve.cli.tune_trials import (
     QUICK_TRIALS,
     QUICK_WARMUP_S,
@@ -37,7 +38,6 @@ from quantserve.cli.tune_trials import (
     WINDOW_S,
     ServingConfig,
     Trial,
-    TrialServer,
     TuneSettings,
 )
 
@@ -57,73 +57,15 @@ __all__ = [
     "tune",
 ]
 
+if TYPE_CHECKING:
+    from quantserve.cli.tune_interrupted import TuneProgress
+
 STARTUP_TRIALS = 4  # baseline, the deploy defaults per precision, then random until TPE has this many
 # in requests: Triton's max batch is in rows, so a choice is multiplied by the rows each request carries
 # (a max batch of 8 rows refuses every 16-row request: the demo's search lost two trials that way)
 MAX_BATCH_CHOICES = (0, 2, 4, 8, 16, 32)
 DELAY_CHOICES_US = (0, 100, 500, 1000, 2000, 4000)
 PREFERRED_CHOICES = ("powers", "max", "half")
-
-
-@dataclass
-class TuneResult:
-    """The search's trials, its winner and the naive baseline; `to_json` is what tune.json holds.
-
-    `best` and `baseline` are the confirmation run (both measured again, back to back, after the
-    search) where `confirmed`, else the search's own figures (it stopped early, or the confirmation failed);
-    `search_best` and `search_baseline` are the same configurations as the search saw them.
-    """
-
-    trials: list[Trial]
-    best: Trial
-    baseline: Trial
-    seconds: float
-    settings: TuneSettings | None = None
-    remeasured: dict[str, Any] = field(default_factory=dict)
-    search_best: Trial | None = None
-    search_baseline: Trial | None = None
-    deployed: dict[str, Any] = field(default_factory=dict)
-    machine: dict[str, Any] = field(default_factory=dict)
-    stopped: str = ""  # why the search stopped before its trials were spent (`tune_reach`); "" where it did not
-    confirmed: bool = False  # best and baseline are the confirmation run's (False: the search's own figures)
-    failure: str = ""  # no trial served a request (`tune_failed.failure_line`): the one line said; "" where one did
-    load_bound: str = ""  # why a closed loop's users alone miss the SLO (`tune_reach.load_bound`); "" where not
-
-    @property
-    def gain(self) -> float:
-        """Best goodput over the baseline's (NaN when the baseline served nothing within the SLO)."""
-        return self.best.goodput_rps / self.baseline.goodput_rps if self.baseline.goodput_rps > 0 else math.nan
-
-    @property
-    def slo_met(self) -> bool:
-        """Whether the winner's p99 is within the SLO: the most goodput can still miss it (a burst too big)."""
-        return bool(self.settings is None or self.best.p99_ms <= self.settings.slo_p99_ms)
-
-    def to_json(self) -> dict:
-        return {
-            "trials": [t.to_json() for t in self.trials],
-            "best": self.best.to_json(),
-            "baseline": self.baseline.to_json(),
-            "gain": self.gain,
-            "slo_met": self.slo_met,
-            "search_best": (self.search_best or self.best).to_json(),
-            "search_baseline": (self.search_baseline or self.baseline).to_json(),
-            "winner_precision": self.best.config.precision,
-            "search": {
-                "trials": len(self.trials),
-                "pruned": sum(t.pruned for t in self.trials),
-                "failed": sum(bool(t.error) for t in self.trials),
-                "seconds": round(self.seconds, 1),
-                "stopped": self.stopped,
-                "confirmed": self.confirmed,
-                "load_bound": self.load_bound,
-            },
-            "settings": self.settings.to_json() if self.settings else {},
-            "deployed": self.deployed,
-            "remeasured": self.remeasured,
-            "machine": self.machine,
-            "failure": self.failure,
-        }
 
 
 def slo_missed(result: TuneResult) -> str:
@@ -149,7 +91,25 @@ def tune(
 ) -> TuneResult:
     """Start its own tritonserver(s) on free loopback ports, search, deploy the winner into
     settings.repo as settings.name, write settings.out/tune.json and tune.html, stop every server. Where no trial
-    served a request, raise `TuneFailed` after writing tune.json, with nothing confirmed or deployed (`tune_failed`)."""
+    served a request, raise `TuneFailed` after writing tune.json, with nothing confirmed or deployed (`tune_failed`).
+    Ctrl-C or SIGTERM writes tune.json with what was measured and deployed so far, then raises `TuneInterrupted`
+    naming what the repository holds (`tune_interrupted`)."""
+    from quantserve.cli.tune_interrupted import TuneProgress, interrupted
+
+    check_settings(settings)
+    progress = TuneProgress(settings, time.monotonic())
+    try:
+        return _tune(settings, say, on_trial, progress)
+    except KeyboardInterrupt:
+        raise interrupted(progress) from None
+
+
+def _tune(
+    settings: TuneSettings,
+    say: Callable[[str], None],
+    on_trial: Callable[[Trial, int, int], None] | None,
+    progress: TuneProgress,
+) -> TuneResult:
     from quantserve.cli.tune_failed import TuneFailed, failure_line
     from quantserve.cli.tune_reach import load_bound
     from quantserve.cli.tune_report import write_report
@@ -157,12 +117,11 @@ def tune(
     from quantserve.cli.tune_winner import deploy_winner, remeasure
     from serving.machine import cpu_facts
 
-    check_settings(settings)
-    started = time.monotonic()
-    out = Path(settings.out)
+    started, out = progress.started, Path(settings.out)
     shutil.rmtree(out / "runs", ignore_errors=True)
     with TrialServer(settings, out) as bench:
-        trials, stopped = search(settings, bench, say, on_trial)
+        trials, stopped = search(settings, bench, say, on_trial, progress.trials)
+        progress.trials = trials
         chosen = best_trial(trials, traced=settings.trace is not None)
         first = next(t for t in trials if t.config == settings.baseline())
         failure = failure_line(trials)
@@ -171,27 +130,22 @@ def tune(
             result.machine = cpu_facts().to_dict()
             write_report(result, out)
             raise TuneFailed(f"tune: {failure}", result)
+        progress.stage = "the confirmation run"
         # out of reach: nothing to confirm, every configuration misses the SLO
-        baseline, best = (first, chosen) if stopped else bench.confirm(first.config, chosen.config)
-    confirmed = not stopped and not (best.error or baseline.error)
-    if not stopped and not confirmed:
-        failed = best.error or baseline.error
-        say(f"the confirmation run failed ({failed}): the search's own figures stand")
-    if not confirmed:  # fall back to the search's own figures
-        baseline, best = first, chosen
-    elif best.config != baseline.config and best_trial([baseline, best], settings.trace is not None) is baseline:
-        say("the search's pick did not beat the baseline when both were measured again: the baseline is kept as best")
-        best = baseline
-    result = TuneResult(trials, best, baseline, 0.0, settings, search_best=chosen, search_baseline=first)
-    result.stopped, result.confirmed = stopped, confirmed
-    result.load_bound = load_bound(settings, [*trials, baseline, best])
+        baseline, pick = (first, chosen) if stopped else bench.confirm(first.config, chosen.config)
+    result = TuneResult(trials, pick, baseline, 0.0, settings, search_best=chosen, search_baseline=first)
+    result.stopped = stopped
+    settle_confirmation(result, say)
+    result.load_bound = load_bound(settings, [*trials, result.baseline, result.best])
     result.machine = cpu_facts().to_dict()
-    if confirmed:
-        say(f"confirmed back to back: baseline {describe(baseline)}; best {describe(best)}")
+    progress.result = result
     if result.slo_met or settings.allow_slo_miss:
-        result.deployed = deploy_winner(settings, best.config)
-        say(f"deployed {best.config.label()} into {settings.repo} as {settings.name} v{result.deployed['version']}")
-        result.remeasured = remeasure(settings, best, out)
+        progress.stage = "the deploy"
+        result.deployed = deploy_winner(settings, result.best.config)
+        best = result.best.config
+        say(f"deployed {best.label()} into {settings.repo} as {settings.name} v{result.deployed['version']}")
+        progress.stage = "the re-measure"
+        result.remeasured = remeasure(settings, result.best, out)
     # else a configuration that misses the SLO is not what was asked for: the repository is left as it was, and
     # the caller says why once (`slo_missed`: the command's error line, the demo's tune section)
     result.seconds = time.monotonic() - started
@@ -199,14 +153,41 @@ def tune(
     return result
 
 
+def settle_confirmation(result: TuneResult, say: Callable[[str], None]) -> None:
+    """Which figures stand as best and baseline. `result` comes with the confirmation run's pair (or, where the search
+    stopped, the search's own): a failed run falls back to the search's figures; a pick that loses to the baseline
+    when both are measured again gives way to it, its own confirmation kept in `confirmed_pick` and said."""
+    from quantserve.cli.tune_trials import best_trial
+
+    baseline, pick = result.baseline, result.best
+    stopped, traced = result.stopped, result.settings is not None and result.settings.trace is not None
+    result.confirmed = not stopped and not (pick.error or baseline.error)
+    if not stopped and not result.confirmed:
+        say(f"the confirmation run failed ({pick.error or baseline.error}): the search's own figures stand")
+    if not result.confirmed:  # fall back to the search's own figures
+        result.best, result.baseline = result.search_best or pick, result.search_baseline or baseline
+        return
+    result.confirmed_pick = pick
+    if pick.config == baseline.config:
+        say(f"confirmed back to back: baseline {describe(baseline)} (the search's pick is the baseline)")
+        return
+    picked = f"the search's pick ({pick.config.label()}) {describe(pick)}"
+    say(f"confirmed back to back: baseline {describe(baseline)}; {picked}")
+    if best_trial([baseline, pick], traced) is baseline:
+        say("the search's pick did not beat the baseline when both were measured again: the baseline is kept as best")
+        result.best = baseline
+
+
 def search(
     settings: TuneSettings,
     bench: TrialServer,
     say: Callable[[str], None],
     on_trial: Callable[[Trial, int, int], None] | None,
+    trials: list[Trial] | None = None,
 ) -> tuple[list[Trial], str]:
     """The baseline first, then TPE-suggested configurations until `search_trials` distinct ones were measured, or
-    until the SLO is out of reach of every build (`tune_reach`): the trials, and why it stopped early ("" if not)."""
+    until the SLO is out of reach of every build (`tune_reach`): the trials, and why it stopped early ("" if not).
+    Each trial joins `trials` as it is measured: an interrupted search leaves the caller what it measured."""
     import optuna
 
     from quantserve.cli.tune_failed import refused_everything
@@ -216,7 +197,7 @@ def search(
     # KeyboardInterrupt"); a failed trial is already one line of ours
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     total = settings.search_trials + 1
-    trials: list[Trial] = []
+    trials = [] if trials is None else trials
     seen: dict[ServingConfig, Trial] = {}
     stopped: list[str] = []
     study = optuna.create_study(

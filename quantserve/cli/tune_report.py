@@ -92,12 +92,22 @@ def _headline(document: dict[str, Any]) -> str:
         if search.get("confirmed")
         else "the search's own figures: not confirmed"
     )
-    lines = [
+    stopped = interrupted_summary(document)
+    lines = [escape(stopped)] if stopped else []
+    lines += [
         f"Best: {escape(config_label(best['config']))}: goodput {_num(best['goodput_rps']):.1f}/s, "
         f"p99 {_num(best['p99_ms']):.2f} ms ({source})",
         f"Baseline (no batching, one instance): goodput {_num(base['goodput_rps']):.1f}/s — gain {gain:.2f}×",
         f"{search['trials']} trials ({search['pruned']} pruned) in {_num(search['seconds']):.0f} s",
     ]
+    lost = document.get("confirmation") or {}
+    if lost.get("kept") == "baseline" and lost["pick"]["config"] != base["config"]:
+        pick = lost["pick"]
+        lines.append(
+            f"The search's pick, {escape(config_label(pick['config']))}, confirmed at goodput "
+            f"{_num(pick['goodput_rps']):.1f}/s, p99 {_num(pick['p99_ms']):.2f} ms: it did not beat the baseline "
+            "when both were measured again, so the baseline is the best"
+        )
     if not document.get("slo_met", True) and search.get("load_bound"):
         lines.append(f"SLO missed: {escape(search['load_bound'])}")
     if check:
@@ -106,6 +116,14 @@ def _headline(document: dict[str, Any]) -> str:
             f"({_num(check['throughput_ratio']):.2f}× the claim), p99 {_num(check['p99_ms']):.2f} ms"
         )
     return "<p>" + "<br>".join(lines) + "</p>"
+
+
+def interrupted_summary(document: dict[str, Any]) -> str:
+    """tune.html's line for an interrupted run ("" where it ran to its end)."""
+    if not document.get("interrupted"):
+        return ""
+    what = "the winner deployed, not re-measured" if document.get("deployed") else "nothing deployed"
+    return f"Interrupted during {document.get('interrupted_during', '')}: {what}; the trials measured up to then."
 
 
 def trials_table(document: dict[str, Any], front: set[int]) -> str:

@@ -25,11 +25,11 @@ from quantserve.cli.tune import PRUNE_FRACTION, ServingConfig, TuneSettings, mak
 from quantserve.cli.tune_checks import check_settings
 from quantserve.cli.tune_prune import clearly_worse
 from quantserve.cli.tune_report import pareto_front
+from quantserve.cli.tune_server import TrialServer
 from quantserve.cli.tune_trials import (
     MIN_REQUESTS,
     Samples,
     Trial,
-    TrialServer,
     best_trial,
     second_window_s,
     trial_figures,

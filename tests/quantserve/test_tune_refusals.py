@@ -16,7 +16,8 @@ import pytest
 from quantserve.cli import main
 from quantserve.cli.tune import TuneSettings, make_config, search
 from quantserve.cli.tune_failed import failure_line
-from quantserve.cli.tune_trials import SCRATCH_MODEL, ServingConfig, Trial, TrialServer, commonest_error
+from quantserve.cli.tune_server import TrialServer
+from quantserve.cli.tune_trials import SCRATCH_MODEL, ServingConfig, Trial, commonest_error
 from quantserve.errors import QuantserveError
 
 MODELS_FILE = Path(__file__).resolve().parents[1] / "loadtest" / "loadtest_models.py"

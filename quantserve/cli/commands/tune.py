@@ -16,6 +16,8 @@ from quantserve.cli.port_flags import add_port_range_flag
 from quantserve.cli.tables import add_json_flag
 from quantserve.errors import QuantserveError
 
+INTERRUPTED_EXIT = 130  # as on any Ctrl-C (128 + SIGINT), once tune.json holds what was measured
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -73,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from quantserve.cli.tune import TuneSettings, slo_missed, tune
     from quantserve.cli.tune_checks import check_settings
     from quantserve.cli.tune_failed import TuneFailed
+    from quantserve.cli.tune_interrupted import TuneInterrupted
 
     settings = TuneSettings(
         builds=build_labels(list(args.builds)),
@@ -110,6 +113,11 @@ def run(args: argparse.Namespace) -> int:
             if args.json:
                 print_json(failed.result.to_json())
             raise
+        except TuneInterrupted as stop:  # tune.json written with what was measured; the line says what is deployed
+            if args.json:
+                print_json(stop.result.to_json())
+            print(f"quantserve: tune: {stop.line}; exit {INTERRUPTED_EXIT}", file=sys.stderr)
+            return INTERRUPTED_EXIT
     document = result.to_json()
     if args.json:
         print_json(document)
@@ -142,6 +150,9 @@ def print_summary(document: dict[str, Any], out: Path) -> None:
     print_rows("tune trials", columns, rows)
     best, search = document["best"], document["search"]
     print(f"best: {config_label(best['config'])} ({best['goodput_rps']:.1f} good req/s, p99 {best['p99_ms']:.2f} ms)")
+    lost = pick_lost_line(document)
+    if lost:
+        print(lost)
     gain = document["gain"]
     ratio = f"{fmt(gain)}x goodput" if isinstance(gain, float) and math.isfinite(gain) else "none (no baseline goodput)"
     print(f"gain over the naive baseline: {ratio} ({how_measured(search)})")
@@ -166,6 +177,22 @@ def print_summary(document: dict[str, Any], out: Path) -> None:
         return
     print(remeasure_line(document))
     print(f"deployed: {document['deployed']['repo']}/{document['deployed']['name']}; report: {out / 'tune.html'}")
+
+
+def pick_lost_line(document: dict[str, Any]) -> str:
+    """Where the search's pick lost to the baseline when both were confirmed: the pick's own confirmation figures,
+    else "" (the best line shows the baseline's, and before this the pick's were nowhere)."""
+    from quantserve.cli.tune_report import config_label
+
+    confirmation = document.get("confirmation") or {}
+    pick = confirmation.get("pick")
+    if confirmation.get("kept") != "baseline" or not pick or pick["config"] == document["baseline"]["config"]:
+        return ""
+    kept = "kept and deployed" if document["deployed"] else "kept"
+    return (
+        f"the search's pick, {config_label(pick['config'])}, confirmed at {pick['goodput_rps']:.1f} good req/s, "
+        f"p99 {pick['p99_ms']:.2f} ms: it did not beat the baseline measured back to back, so the baseline is {kept}"
+    )
 
 
 def how_measured(search: dict[str, Any]) -> str:

@@ -1,0 +1,88 @@
+"""`quantserve tune` stopped by Ctrl-C or SIGTERM: tune.json written with what was measured, and one line saying
+what the user's repository now holds.
+
+A SIGTERM after the winner's deploy (during its re-measure) exited 130 with only "quantserve: interrupted": the
+repository already held the new version, live under a running `serve`, and neither tune.json nor any line said so;
+one mid-search lost every trial measured. So `tune` keeps its progress here as it goes (the trials as each is
+measured, the stage, the result once the confirmation settled it), and on the interrupt writes tune.json and
+tune.html from it, marked interrupted, then raises `TuneInterrupted` (a KeyboardInterrupt, so every caller that
+does not look for it stops as on any Ctrl-C) with the line.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from quantserve.cli.tune_result import TuneResult
+    from quantserve.cli.tune_trials import Trial, TuneSettings
+
+
+class TuneInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during tune, after tune.json was written: `result` is what it holds, `line` what to say."""
+
+    def __init__(self, line: str, result: TuneResult) -> None:
+        super().__init__(line)
+        self.line, self.result = line, result
+
+
+@dataclass
+class TuneProgress:
+    """How far `tune` got: the trials measured so far (the search appends each), the stage it is in, and the result
+    once the confirmation settled best and baseline (its `deployed` filled by the deploy)."""
+
+    settings: TuneSettings
+    started: float
+    stage: str = "the search"
+    trials: list[Trial] = field(default_factory=list)
+    result: TuneResult | None = None
+
+
+def interrupted(progress: TuneProgress) -> TuneInterrupted:
+    """Write tune.json and tune.html with what `progress` holds, marked interrupted; the exception to raise."""
+    from quantserve.cli.tune_report import write_report
+
+    result = progress.result or partial_result(progress)
+    result.interrupted = progress.stage
+    result.seconds = time.monotonic() - progress.started
+    json_path, _ = write_report(result, progress.settings.out)
+    return TuneInterrupted(interrupt_line(result, progress.settings, progress.stage, str(json_path)), result)
+
+
+def partial_result(progress: TuneProgress) -> TuneResult:
+    """The search's trials so far, its best and baseline as it saw them (nothing confirmed); a placeholder baseline
+    marked unmeasured where the interrupt came before the first trial ended."""
+    from quantserve.cli.tune_result import TuneResult
+    from quantserve.cli.tune_trials import Trial, best_trial
+    from serving.machine import cpu_facts
+
+    settings, trials = progress.settings, list(progress.trials)
+    base = settings.baseline()
+    unmeasured = Trial(base, 0.0, math.nan, math.nan, 0, 0.0, error="not measured: interrupted before its trial ended")
+    first = next((t for t in trials if t.config == base), unmeasured)
+    best = best_trial(trials, traced=settings.trace is not None) if trials else first
+    result = TuneResult(trials, best, first, 0.0, settings, search_best=best, search_baseline=first)
+    result.machine = cpu_facts().to_dict()
+    return result
+
+
+def interrupt_line(result: TuneResult, settings: TuneSettings, stage: str, report: str) -> str:
+    """What the repository holds after the interrupt, and where the trials measured are."""
+    saved = f"the {len(result.trials)} trial(s) measured are in {report}"
+    deployed = result.deployed
+    if deployed:
+        label = result.best.config.label()
+        checked = "" if result.remeasured else ", not re-measured"
+        return (
+            f"interrupted during {stage}: {settings.name} v{deployed['version']} ({label}) is deployed in "
+            f"{settings.repo} (a running serve loads it){checked}; {saved}"
+        )
+    if stage == "the deploy":  # deploys are atomic: the version folder is complete or absent
+        return (
+            f"interrupted during the deploy of {result.best.config.label()} into {settings.repo} as {settings.name}: "
+            f"its new version is there complete or not at all (deploys are atomic); {saved}"
+        )
+    return f"interrupted during {stage}: nothing was deployed ({settings.repo} is as it was); {saved}"

@@ -1,0 +1,93 @@
+"""What `quantserve tune` found, as data: the trials, the best and the baseline (confirmed or the search's own),
+the confirmation run's pair, what was deployed and re-measured; `to_json` is what tune.json holds and what
+tune.html and the command's summary are rendered from."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from quantserve.cli.tune_trials import Trial, TuneSettings
+
+
+@dataclass
+class TuneResult:
+    """The search's trials, its winner and the naive baseline; `to_json` is what tune.json holds.
+
+    `best` and `baseline` are the confirmation run (both measured again, back to back, after the
+    search) where `confirmed`, else the search's own figures (it stopped early, or the confirmation failed);
+    `search_best` and `search_baseline` are the same configurations as the search saw them, and `confirmed_pick`
+    the search's pick in the confirmation run: where it lost to the baseline, `best` is the baseline and that run
+    is the pick's only record (a run printed as "best 1757 req/s" with the baseline's figures twice, the pick's
+    own confirmation in neither the output nor tune.json).
+    """
+
+    trials: list[Trial]
+    best: Trial
+    baseline: Trial
+    seconds: float
+    settings: TuneSettings | None = None
+    remeasured: dict[str, Any] = field(default_factory=dict)
+    search_best: Trial | None = None
+    search_baseline: Trial | None = None
+    deployed: dict[str, Any] = field(default_factory=dict)
+    machine: dict[str, Any] = field(default_factory=dict)
+    stopped: str = ""  # why the search stopped before its trials were spent (`tune_reach`); "" where it did not
+    confirmed: bool = False  # best and baseline are the confirmation run's (False: the search's own figures)
+    failure: str = ""  # no trial served a request (`tune_failed.failure_line`): the one line said; "" where one did
+    load_bound: str = ""  # why a closed loop's users alone miss the SLO (`tune_reach.load_bound`); "" where not
+    confirmed_pick: Trial | None = None  # the search's pick in the confirmation run (None: not confirmed)
+    interrupted: str = ""  # the stage Ctrl-C or SIGTERM stopped (`tune_interrupted`); "" where it ran to its end
+
+    @property
+    def gain(self) -> float:
+        """Best goodput over the baseline's (NaN when the baseline served nothing within the SLO)."""
+        return self.best.goodput_rps / self.baseline.goodput_rps if self.baseline.goodput_rps > 0 else math.nan
+
+    @property
+    def slo_met(self) -> bool:
+        """Whether the winner's p99 is within the SLO: the most goodput can still miss it (a burst too big)."""
+        return bool(self.settings is None or self.best.p99_ms <= self.settings.slo_p99_ms)
+
+    def to_json(self) -> dict:
+        return {
+            "trials": [t.to_json() for t in self.trials],
+            "best": self.best.to_json(),
+            "baseline": self.baseline.to_json(),
+            "gain": self.gain,
+            "slo_met": self.slo_met,
+            "search_best": (self.search_best or self.best).to_json(),
+            "search_baseline": (self.search_baseline or self.baseline).to_json(),
+            "winner_precision": self.best.config.precision,
+            "search": {
+                "trials": len(self.trials),
+                "pruned": sum(t.pruned for t in self.trials),
+                "failed": sum(bool(t.error) for t in self.trials),
+                "seconds": round(self.seconds, 1),
+                "stopped": self.stopped,
+                "confirmed": self.confirmed,
+                "load_bound": self.load_bound,
+            },
+            "settings": self.settings.to_json() if self.settings else {},
+            "deployed": self.deployed,
+            "remeasured": self.remeasured,
+            "machine": self.machine,
+            "failure": self.failure,
+            "confirmation": self.confirmation(),
+            "interrupted": bool(self.interrupted),
+            "interrupted_during": self.interrupted,
+        }
+
+    def confirmation(self) -> dict[str, Any]:
+        """Both runs of the confirmation and which one was deployed, why; {} where nothing was confirmed."""
+        if not self.confirmed or self.confirmed_pick is None:
+            return {}
+        pick, kept = self.confirmed_pick, "pick" if self.best is self.confirmed_pick else "baseline"
+        why = {
+            "pick": "the search's pick beat the baseline when both were measured again, back to back",
+            "baseline": "the search's pick did not beat the baseline when both were measured again, back to back",
+        }[kept]
+        if pick.config == self.baseline.config:
+            why = "the search's pick is the baseline"
+        return {"baseline": self.baseline.to_json(), "pick": pick.to_json(), "kept": kept, "why": why}

@@ -1,0 +1,176 @@
+"""The server `quantserve tune` measures its trials on: one tritonserver over a scratch repository, each trial a
+fresh deploy of the candidate and one model load, measured in windows of the project's Locust harness.
+
+Each window is one run of the harness at the tune's closed-loop concurrency (or the trace from its start);
+the requests that end during the warm-up are dropped (`tune_trials.Samples`). A trial that kills or hangs the
+server fails alone, and the server is started again for the next.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from quantserve.cli.tune_prune import clearly_worse
+from quantserve.cli.tune_trials import (
+    LIVENESS_TIMEOUT_S,
+    SCRATCH_MODEL,
+    SPAWN_S,
+    TRACE_MAX_IN_FLIGHT,
+    Samples,
+    ServingConfig,
+    Trial,
+    TuneSettings,
+    second_window_s,
+)
+from quantserve.errors import QuantserveError
+
+
+class TrialServer:
+    """One tritonserver (explicit model control) over a scratch repository; each trial redeploys one model."""
+
+    def __init__(self, settings: TuneSettings, out: Path) -> None:
+        from serving.server import ServerOptions, TritonServer
+
+        self.settings = settings
+        self.out = out
+        self.repo = out / ".tune-repo"
+        shutil.rmtree(self.repo, ignore_errors=True)
+        self.repo.mkdir(parents=True)
+        options = ServerOptions.on_free_ports(
+            self.repo, model_control="explicit", log_path=out / "tritonserver-tune.log"
+        )
+        self.server = TritonServer(options)
+        self.count = 0
+
+    def __enter__(self) -> TrialServer:
+        self.server.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.stop()
+        shutil.rmtree(self.repo, ignore_errors=True)
+
+    def install(self, config: ServingConfig) -> None:
+        """Deploy the candidate as the scratch model's next version and load it (the old one unloads)."""
+        from serving.deploy import ServingPolicy, deploy
+
+        build = self.settings.build_for(config.precision)
+        policy = ServingPolicy(keep_versions=1)
+        # allow_interface_change: deploy's check guards a served model's clients from a version they cannot call;
+        # the scratch model's only client is tune's load, which reads its config afresh every window, and its trials
+        # change the interface by design (a 1-D input is [-1] at max batch 0, [-1, 1] batched: every batched trial
+        # was refused after the baseline). A name per mode would only keep a check that guards no one; the winner's
+        # deploy into the user's repository (`tune_winner`) keeps it.
+        deploy(
+            build,
+            self.repo,
+            SCRATCH_MODEL,
+            config.max_batch,
+            config.max_queue_delay_us,
+            config.preferred,
+            config.instances,
+            policy=policy,
+            allow_interface_change=True,
+        )
+        self.server.control(timeout_s=120.0).load(SCRATCH_MODEL)
+
+    def down(self) -> str | None:
+        """How the trial server is out of service (None: it answers): exited, or silent to a liveness check."""
+        cause = self.server.exit_cause()
+        if cause is None and not self.server.control(timeout_s=LIVENESS_TIMEOUT_S).is_live():
+            cause = f"stopped answering (no reply to /v2/health/live within {LIVENESS_TIMEOUT_S:g} s)"
+        return cause
+
+    def run(self, config: ServingConfig, rivals: Sequence[Trial] = ()) -> Trial:
+        """Two measured windows, or one when the first is clearly worse than the best of `rivals` (`tune_prune`).
+
+        A configuration that kills or hangs tritonserver fails its own trial, named so, and the server is started
+        again for the next: one bad point must not fail every trial after it."""
+        self.count += 1
+        trial = self._measure(config, rivals)
+        cause = self.down()
+        if cause is None:
+            return trial
+        self.server.stop(kill=True)  # dead already, or hung: a scratch server owes nothing a graceful stop
+        try:
+            self.server.start()
+        except QuantserveError as exc:
+            raise QuantserveError(
+                f"tritonserver {cause} during trial {self.count} ({config.label()}) and did not "
+                f"start again: {str(exc).splitlines()[0]}"
+            ) from exc
+        # the windows' latencies are of the requests that finished before the fault: no figure of this config
+        return replace(
+            trial,
+            goodput_rps=0.0,
+            throughput_rps=0.0,
+            p50_ms=math.nan,
+            p99_ms=math.nan,
+            fastest_ms=math.nan,
+            mean_ms=math.nan,
+            pruned=False,  # failed, not pruned: its first window may have read as clearly worse only for the fault
+            error=f"tritonserver {cause} during this trial (restarted)",
+        )
+
+    def _measure(self, config: ServingConfig, rivals: Sequence[Trial]) -> Trial:
+        slo = self.settings.slo_p99_ms
+        try:
+            self.install(config)
+            first = self.window(1)
+            if first.ok.size and not first.ok.any():  # every request refused: a second window says nothing more
+                return first.trial(config, slo)
+            if clearly_worse(first.trial(config, slo), rivals):
+                return first.trial(config, slo, pruned=True)
+            measured = (first + self.window(2, second_window_s(first, self.settings.window_s))).trial(config, slo)
+            if measured.requests == 0:  # nothing came back in the window: a failed trial, not a slow one
+                raise QuantserveError(f"no request completed in {measured.window_s:g} s of measured load")
+            return measured
+        except QuantserveError as exc:
+            return Trial(config, 0.0, math.nan, math.nan, 0, 0.0, error=" ".join(str(exc).split())[:300])
+
+    def confirm(self, baseline: ServingConfig, best: ServingConfig) -> tuple[Trial, Trial]:
+        """Baseline then winner measured again, back to back, as every trial is (two windows, no pruning).
+
+        The search's best figure is the luckiest of many noisy measurements (the winner's curse);
+        this one was not selected on, and pairs the two under the same machine load.
+        """
+        confirmed_baseline = self.run(baseline)
+        return confirmed_baseline, confirmed_baseline if best == baseline else self.run(best)
+
+    def window(self, index: int, window_s: float | None = None) -> Samples:
+        folder = self.out / "runs" / f"trial{self.count:02d}-w{index}"
+        seconds = window_s or self.settings.window_s
+        return measure_window(self.settings, self.server.grpc_url, SCRATCH_MODEL, folder, self.server.pid, seconds)
+
+
+def measure_window(
+    settings: TuneSettings, url: str, model: str, folder: Path, pid: int | None, window_s: float
+) -> Samples:
+    """One Locust run of warm-up + window (closed loop, or the trace from its start); the requests ending in the
+    warm-up are discarded."""
+    from loadtest import recording_files
+    from loadtest.harness import run_step
+    from loadtest.load_settings import LoadSettings, step_paths
+
+    step = settings.load_step()
+    duration = SPAWN_S + settings.warmup_s + window_s
+    load = LoadSettings(
+        url, model, Path(settings.data), step, duration, settings.request_batch, max_in_flight=TRACE_MAX_IN_FLIGHT
+    )
+    result = run_step(load, step, folder, server_pid=pid)
+    record_dir, _ = step_paths(load, step, folder)
+    window = recording_files.read_window(record_dir)
+    start = window.start + settings.warmup_s
+    rows = recording_files.read_latencies(record_dir, start, window.end)
+    unanswered = recording_files.read_unanswered(record_dir, window.end)  # a hung server's requests: failed
+    rows = np.concatenate([rows, recording_files.unanswered_rows(rows, unanswered, window.end)])
+    if rows.size == 0:
+        rows = np.zeros((0, 3))
+    lags = rows[:, 3] if rows.shape[1] >= 5 and settings.trace else np.zeros(0)  # closed loop: 0, not a figure
+    return Samples(rows[:, 1], rows[:, 2] > 0.5, max(window.end - start, 0.0), lags, dict(result.errors))
