@@ -21,8 +21,6 @@ import io
 import json
 import os
 import shutil
-import tempfile
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,7 +32,8 @@ import onnx
 from optimizer import calib_cache, onnx_files
 from optimizer.onnx_input import checker_reason
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
-from optimizer.qdq_graph import at_qdq_opset, finish_qdq
+from optimizer.qdq_graph import finish_qdq
+from optimizer.quant_prepare import prepare_for_quantization
 from optimizer.scratch import owned_tempdir, remove_stale_dirs
 from optimizer.tensor_ranges import (
     CALIBRATOR_OPTIONS,
@@ -48,7 +47,6 @@ from quantserve.data import TensorData
 from quantserve.errors import QuantserveError
 
 METHODS = ("minmax", "entropy", "percentile")
-WEIGHT_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul"}
 MEMORY_BUDGET_BYTES = 512 << 20  # activations held per calibration chunk; the process peaks at ~2-3x this
 VALIDATION_ROWS = 8
 # quantize_static's extra options that configure the calibrator, as create_calibrator names them
@@ -228,8 +226,10 @@ class CalibrateInt8:
     def _quantize_into_cache(self, model_path: Path, entry: Path, ranges_id: str) -> dict[str, Any]:
         """Calibrate (or reuse cached ranges), quantize, validate; only a valid result enters the cache."""
         with owned_tempdir(entry.parent, ".calib-") as tmp:
-            prepared = prepare_for_quantization(model_path, tmp / "prepared.onnx")
+            prepared = tmp / "prepared.onnx"
+            shape_preprocessing = prepare_for_quantization(model_path, prepared)
             ranges_file, facts = self._ranges(prepared, entry.parent / f"{ranges_id}.ranges.json", tmp)
+            facts = {**facts, "shape_preprocessing": shape_preprocessing}
             result = tmp / "int8.onnx"
             self._quantize(prepared, ranges_file, result)
             finish_qdq(result, model_path, self.settings.nodes_to_exclude)
@@ -349,58 +349,6 @@ def calibrate_int8(
         method=method, nodes_to_exclude=tuple(nodes_to_exclude), op_types_to_quantize=tuple(op_types_to_quantize)
     )
     return CalibrateInt8(data, settings)(artifact, Path(out_path))
-
-
-def prepare_for_quantization(model_path: Path, out_path: Path) -> Path:
-    """Give every weight/bias its own initializer, then run ORT's pre-processing (shape inference).
-
-    Exporters deduplicate equal initializers (e.g. zero biases), and a bias shared by several Convs
-    cannot take each Conv's own scale: ORT then leaves those Convs in FP32 between Q/DQ pairs.
-    """
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    model = at_qdq_opset(onnx.load(str(model_path), load_external_data=False), model_path.name)
-    onnx.load_external_data_for_model(model, str(model_path.parent))
-    unshare_weights(model)
-    inputs = {i.name for i in model.graph.input}
-    # an input listed as an output too: ORT's quantizer would put a Q/DQ pair on it (and fail: "Graph is not a
-    # DAG"); hidden from it here, it is listed again by finish_qdq and passes the input through untouched
-    kept = [o for o in model.graph.output if o.name not in inputs]
-    del model.graph.output[:]
-    model.graph.output.extend(kept)
-    if onnx_files.is_large(model):  # its shape inference holds the model as one protobuf; quantize_static copes
-        onnx_files.save(model, out_path, keep_weights=False)  # not read back: done with it
-        return out_path
-    onnx_files.save(model, out_path)
-    try:
-        # ORT's symbolic shape inference drops 'sym_shape_infer_temp.onnx' (+ .data) into the working
-        # directory when it gives up: run it from a scratch folder so nothing lands in the user's.
-        with tempfile.TemporaryDirectory() as scratch, contextlib.chdir(scratch):
-            quant_pre_process(str(out_path.resolve()), str(out_path.resolve()), skip_optimization=True)
-    except Exception:  # symbolic shape inference fails on some graphs; quantize_static copes without it
-        onnx_files.save(model, out_path)
-    return out_path
-
-
-def unshare_weights(model: onnx.ModelProto) -> int:
-    """Copy initializers that several weighted nodes read (as weight or bias); return how many copies."""
-    initializers = {init.name: init for init in model.graph.initializer}
-    uses = Counter(name for node in model.graph.node for name in node.input if name in initializers)
-    copies = 0
-    for node in model.graph.node:
-        if node.op_type not in WEIGHT_OPS:
-            continue
-        for index in range(1, len(node.input)):
-            name = node.input[index]
-            if name in initializers and uses[name] > 1:
-                uses[name] -= 1
-                clone = onnx.TensorProto()
-                clone.CopyFrom(initializers[name])
-                clone.name = f"{name}__{node.name or copies}_{index}"
-                model.graph.initializer.append(clone)
-                node.input[index] = clone.name
-                copies += 1
-    return copies
 
 
 def _count(model: onnx.ModelProto, op_type: str) -> int:

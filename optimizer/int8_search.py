@@ -12,16 +12,20 @@ For TensorRT only static Q/DQ is valid (strongly typed explicit quantization), s
 calibrates the smoothed model. Drift is always measured against the unsmoothed FP32 outputs, and
 the FP32 reference the pipeline ships is the unsmoothed model.
 
-Each candidate's drift is measured on the held-out set against the budget (row by row: a stateful model's
-rows each fed FP32's state; the stream fed its own state, `optimizer.state_loop`, is checked on the chosen one
-alone), and its speed vs FP32 by ONNX Runtime's profiler in a fresh child process, on the batch and threads
-optimize's speed gate times (`--timing-batch`, the target's threads; `optimizer.speed`). The fastest candidate that
-holds wins. Where static Q/DQ of every op type misses the budget, static Q/DQ of the compute ops alone (from
-the same ranges) is tried too. If none holds, or one that misses runs clearly faster, the mixed-precision search
-(`optimizer.sensitivity`) keeps nodes FP32 on it. The whole stage — reference run, candidates, probes, steps,
-profiles — spends one wall-clock budget (`SearchSettings.max_search_s`, `optimizer.search_budget`): work that
-the time left cannot hold is not started, and where the time ran out before any INT8 model was verified within
-the drift budget and timed, the stage refuses in one line naming the flag that raises the budget.
+Each candidate's drift is measured on the held-out set against the budget (row by row: a stateful model's rows each
+fed FP32's state; the stream fed its own state, `optimizer.state_loop`, is checked on the chosen one alone), and its
+speed vs FP32 as optimize's speed gate times it (`optimizer.speed`: the two models alternated pair by pair in one
+fresh child, on `--timing-batch` rows and the target's threads; one block, the median pair ratio). ONNX Runtime's
+profiler still times each model's nodes (what the mixed-precision search weighs), but a ratio of two profiles taken
+minutes apart is not a speed: on MediaPipe's palm detector the FP32 profile, taken once at the start on a busy
+machine, said 987 ms per batch of 8 and the search recorded 3.3× for a candidate that timed 0.85× side by side. The
+fastest candidate that holds wins. Where static Q/DQ of every op type misses the budget, static Q/DQ of the compute
+ops alone (from the same ranges) is tried too. If none holds, or one that misses runs clearly faster, the
+mixed-precision search (`optimizer.sensitivity`) keeps nodes FP32 on it. The whole stage — reference run,
+candidates, probes, steps, profiles — spends one wall-clock budget (`SearchSettings.max_search_s`,
+`optimizer.search_budget`): work that the time left cannot hold is not started, and where the time ran out before
+any INT8 model was verified within the drift budget and timed, the stage refuses in one line naming the flag that
+raises the budget.
 Graph outputs and mixed-range tensors are never quantized (`optimizer.quant_exclusions`). Whatever
 comes out, the stage record says what was tried, measured and kept, so the pipeline can refuse a
 model that misses the budget or is not faster with one line.
@@ -62,6 +66,7 @@ from optimizer.profile import ModelProfile, profile_model
 from optimizer.quant_exclusions import COMPUTE_OPS, DYNAMIC_ONLY_OPS, activation_matmuls, find_exclusions
 from optimizer.search_budget import CANDIDATE, PROFILE, SearchBudget
 from optimizer.sensitivity import Attempt, MixedPrecisionSearch, compute_macs, time_saved_ms
+from optimizer.speed import Block, SpeedSettings, time_pair
 from optimizer.tensor_ranges import ProgressCallback
 from optimizer.transformer import TRANSFORMER_OP_TYPES, detect_encoder, run_model
 from optimizer.user_metric import MetricError, UserMetric
@@ -73,6 +78,8 @@ from quantserve.errors import QuantserveError
 CPU_TARGETS = ("embedded", "onnxruntime")
 DYNAMIC_MIN_MAC_SHARE = 0.5  # dynamic is a candidate when weight MatMul/Gemm/LSTM hold this share of the MACs
 FASTER = 1.05  # a non-holding candidate this much faster than the best holding one gets a mixed search
+# a candidate's speed: one block of FP32/INT8 pairs, at least 3, filling 0.5 s (warm-up aside): palm's pair is ~0.7 s
+PAIRED = SpeedSettings(seconds_per_model=0.25, repeats=3, rounds=1)
 CANDIDATES = "INT8 schemes measured"  # on_progress's `what` after each candidate scheme
 
 
@@ -129,6 +136,7 @@ class _SearchRun(SearchVerdict):
 
     def __init__(self, stage: SearchInt8, fused: Artifact, work: Path, budget: SearchBudget) -> None:
         self.stage, self.fused, self.work, self.budget = stage, fused, work, budget
+        self.method = stage.settings.method
         self.probes_run = 0
         # the graph, its initializers' names and shapes: a large model's weights stay in their file (2+ GB here)
         self.model = onnx.load(str(fused.path), load_external_data=False)
@@ -156,6 +164,7 @@ class _SearchRun(SearchVerdict):
         self._calib_reference: dict[str, Any] | None = None
         self._probe_reference = {k: v[: len(self.probe)] for k, v in self.reference.items()}
         self._int8_nodes: dict[Path, list[str]] = {}  # per built model: its compute nodes that run in INT8
+        self.paired: dict[Path, Block] = {}  # per built model: FP32 and it timed alternately (`_paired`)
         self._last_run: tuple[Path, dict[str, np.ndarray]] | None = None  # `_outputs`' one model kept
 
     def choose(self) -> tuple[Candidate, dict[str, Any]]:
@@ -191,13 +200,18 @@ class _SearchRun(SearchVerdict):
                 options, key=lambda c: (self._accept(c.drift), c.speedup if self._accept(c.drift) else c.drift.margin())
             )
             mixed["chosen"] = chosen is mixed_candidate
-        self._refuse_unverified(chosen)
-        if not self._quantizes_anything(chosen):
-            chosen = self._nothing_in_int8(tried)
-            if mixed:
-                mixed["chosen"] = False
-        else:
-            self._refuse_exhausted(chosen, mixed)
+        try:
+            self._refuse_unverified(chosen)
+            if not self._quantizes_anything(chosen):
+                chosen = self._nothing_in_int8(tried, mixed)
+                if mixed:
+                    mixed["chosen"] = False
+            else:
+                self._refuse_exhausted(chosen, mixed)
+        except BudgetExceeded as refusal:  # the outliers calibration saw, and the method advice that fits them
+            if refusal.record.get("refused_for") == "drift":
+                refusal.record.update(self._outlier_record())
+            raise
         return chosen, self._record(chosen, tried, mixed)
 
     def _schemes(self) -> list[Scheme]:
@@ -279,8 +293,8 @@ class _SearchRun(SearchVerdict):
     def _measured(
         self, scheme: Scheme, path: Path, excluded: Sequence[str], drift: DriftReport | None = None
     ) -> Candidate:
-        """A built model as a candidate: drift on the held-out set (unless measured there already), speed from a
-        profile in a child process."""
+        """A built model as a candidate: drift on the held-out set (unless measured there already), its nodes' times
+        from a profile, its speed from FP32 and it alternated (`_paired`), each in a child process."""
         profile = self._profile(path)
         return Candidate(
             scheme.name,
@@ -288,9 +302,15 @@ class _SearchRun(SearchVerdict):
             list(excluded),
             drift if drift is not None else self._drift(path, independent=scheme.name != DynamicScheme.name),
             profile,
-            self.fp32_profile.run_ms / max(profile.run_ms, 1e-9),
+            self._paired(path).ratio,
             scheme.records[path],
         )
+
+    def _paired(self, path: Path) -> Block:
+        """FP32 and the model at `path` run alternately on the timing batch, as the speed gate times them."""
+        with self.budget.spend(PROFILE):
+            self.paired[path] = time_pair(self.fused.path, path, self.timing_batch, self._threads(), PAIRED)
+        return self.paired[path]
 
     def _mixed_precision(self, start: Candidate, base: list[str]) -> tuple[Candidate, dict[str, Any]]:
         """Keep the nodes with the worst drift per ms saved FP32 until the budget holds (or time is up)."""

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from optimizer.activation_outliers import ActivationOutliers, activation_outliers
 from optimizer.drift_budget import BudgetExceeded
 from optimizer.int8_measure import Candidate, HeldOutDrift
 from optimizer.int8_schemes import Scheme, SmoothStaticScheme
@@ -18,6 +19,8 @@ from optimizer.profile import ModelProfile
 from optimizer.quant_exclusions import Exclusion
 from optimizer.search_budget import SearchBudget
 from optimizer.sensitivity import EXHAUSTED, quantized_nodes
+from optimizer.speed import Block
+from quantserve.artifact import Artifact
 
 
 class SearchVerdict(HeldOutDrift):
@@ -33,6 +36,10 @@ class SearchVerdict(HeldOutDrift):
     schemes: dict[str, Scheme]
     skipped: dict[str, str]
     _int8_nodes: dict[Path, list[str]]
+    fused: Artifact
+    method: str  # the calibration method of the static schemes (`--method`)
+    _outliers_seen: ActivationOutliers | None  # set by `_outliers`, once
+    paired: dict[Path, Block]
 
     def _refuse_unverified(self, chosen: Candidate) -> None:
         """Where the time ran out and the best model found misses the budget, the search did not finish: refused in
@@ -69,11 +76,13 @@ class SearchVerdict(HeldOutDrift):
     def _quantizes_anything(self, candidate: Candidate) -> bool:
         return bool(self._quantized(candidate.path))
 
-    def _nothing_in_int8(self, tried: list[Candidate]) -> Candidate:
-        """The mixed-precision search held the budget only by keeping every compute node FP32: that is the FP32
-        model with Q/DQ around data movement, not an INT8 model (basic-pitch's CQT front end broke at every
-        granularity; the search ended at 0 % of MACs in INT8 and the speed gate called it "1.03× FP32"). Refused
-        in one line, or with --keep-failing the closest INT8 candidate is shipped, its misses recorded."""
+    def _nothing_in_int8(self, tried: list[Candidate], mixed: dict[str, Any]) -> Candidate:
+        """The mixed-precision search ended by keeping every compute node FP32: that is the FP32 model with Q/DQ
+        around data movement, not an INT8 model (basic-pitch's CQT front end broke at every granularity; the search
+        ended at 0 % of MACs in INT8 and the speed gate called it "1.03× FP32"). Refused in one line, or with
+        --keep-failing the closest INT8 candidate is shipped, its misses recorded. The line says whether that
+        all-FP32 variant held: MediaPipe's palm detector was told "it holds only with every compute node FP32"
+        where it still missed (worst channel correlation 0.88), the same case `_refuse_exhausted` words."""
         int8 = [c for c in tried if self._quantizes_anything(c)]
         if not int8:  # nothing was left to quantize: every compute node excluded up front
             count = len(self.exclusions)
@@ -86,12 +95,33 @@ class SearchVerdict(HeldOutDrift):
             return closest
         worst = closest.drift.violations[0]
         first = worst.line(closest.drift.outputs.get(worst.output, {}).get("kind", ""))
+        all_fp32 = (mixed.get("result") or {}).get("holds", True)
+        verdict = (
+            "; it holds only with every compute node FP32"
+            if all_fp32
+            else ", and still missed it with every compute node kept FP32 in turn: the drift is in the quantized data "
+            "movement between them"
+        )
         raise BudgetExceeded(
             f"no INT8 model holds the drift budget: with its compute nodes in INT8, {closest.scheme} misses it "
-            f"({first}); it holds only with every compute node FP32; "
-            "nothing written: deploy fp32 (or pass --keep-failing to ship the closest INT8 model)",
-            _drift_record(closest, tried),
+            f"({first}){verdict}; nothing written: deploy fp32 (or pass --keep-failing to ship the closest INT8 model)",
+            _drift_record(closest, tried, mixed),
         )
+
+    def _outliers(self) -> ActivationOutliers | None:
+        """Calibration data's activation outliers (`optimizer.activation_outliers`), measured once, on a miss."""
+        if not hasattr(self, "_outliers_seen"):
+            stats = self.stage.calib.take(0, min(len(self.stage.calib), self.stage.search.stats_samples))
+            self._outliers_seen = activation_outliers(self.model, self.fused.path, stats.batches(8))
+        return self._outliers_seen
+
+    def _outlier_record(self) -> dict[str, Any]:
+        """The outliers calibration saw and, for a min/max calibration, the method advice that fits them."""
+        outliers = self._outliers()
+        if outliers is None:
+            return {}
+        hint = {"method_hint": outliers.method_hint()} if self.method == "minmax" else {}
+        return {"activation_outliers": outliers.to_dict(), **hint}
 
     def _record(self, chosen: Candidate, tried: list[Candidate], mixed: dict[str, Any]) -> dict[str, Any]:
         int8 = self._quantized(chosen.path)
@@ -109,10 +139,12 @@ class SearchVerdict(HeldOutDrift):
             "budget": self.stage.budget.to_dict(),
             "drift": chosen.drift.to_dict(),
             "within_budget": chosen.drift.holds,
-            "speed": {
-                "fp32_run_ms": self.fp32_profile.run_ms,
-                "int8_run_ms": chosen.profile.run_ms,
+            "speed": {  # timed alternately, FP32 beside the chosen model (`_SearchRun._paired`)
+                "fp32_run_ms": self.paired[chosen.path].fp32_ms,
+                "int8_run_ms": self.paired[chosen.path].int8_ms,
                 "speedup": chosen.speedup,
+                "pairs": self.paired[chosen.path].pairs,
+                "others_share": self.paired[chosen.path].others_share,
                 "threads": self._threads(),
                 "batch": len(next(iter(self.timing_batch.values()))),
             },
@@ -125,6 +157,7 @@ class SearchVerdict(HeldOutDrift):
             "int8_mac_share": sum(self.macs.get(n, 0) for n in int8) / total if total else 0.0,
             "smoothquant": self._smooth_record(chosen),
             "time_budget": self.budget.record(),
+            **({} if chosen.drift.holds else self._outlier_record()),  # what verification's refusal may cite
         }
 
     def _smooth_record(self, chosen: Candidate) -> dict[str, Any] | None:
@@ -136,7 +169,8 @@ class SearchVerdict(HeldOutDrift):
 
 def _drift_record(closest: Candidate, tried: list[Candidate], mixed: dict[str, Any] | None = None) -> dict[str, Any]:
     """What a search's drift refusal rests on, for `optimize --json`: the closest model's scheme and violations,
-    the candidates tried (where the refusal has them), the mixed-precision search's record."""
+    the candidates tried (where the refusal has them), the mixed-precision search's record (the search adds the
+    outliers calibration saw: `SearchVerdict._outlier_record`)."""
     return {
         "refused_for": "drift",
         "closest": closest.scheme,

@@ -7,10 +7,11 @@ import numpy as np
 import onnx
 import pytest
 
-from optimizer.calibrate import CalibrateInt8, CalibrationSettings, calibrate_int8, unshare_weights
+from optimizer.calibrate import CalibrateInt8, CalibrationSettings, calibrate_int8
 from optimizer.export import export_onnx
 from optimizer.fuse import FuseGraph
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
+from optimizer.quant_prepare import unshare_weights
 from optimizer.source import load_source
 from quantserve.artifact import Artifact
 from quantserve.data import TensorData, load_npz
