@@ -123,7 +123,7 @@ class OptimizeJob:
         onnx_model = self._lower_precision(fused, work)
         self.options.progress("build")
         built = self.engine.build(onnx_model, staging)
-        built.manifest.verification = self._verify(fused.path, onnx_model.path)
+        built.manifest.verification = self._verify(fused.path, onnx_model.path, onnx_model.manifest.stages)
         built.manifest.files = {"model": built.path.name, "reference": REFERENCE_FILE}
         built.manifest.extra[MODEL_SHA256] = file_sha256(built.path)  # deploy checks it
         if self.state_pairs:  # deploy records them in the served config: evaluate runs the model as a stream
@@ -174,8 +174,9 @@ class OptimizeJob:
             return Artifact(fused.path, Manifest.from_dict({**fused.manifest.to_dict(), "precision": "fp16"}))
         return fused
 
-    def _verify(self, reference: Path, candidate: Path) -> dict[str, Any]:
-        """Drift on every output (refused beyond the budget), then speed for INT8 (refused when slower)."""
+    def _verify(self, reference: Path, candidate: Path, stages: list[dict[str, Any]]) -> dict[str, Any]:
+        """Drift on every output (refused beyond the budget), then speed for INT8 (refused when slower). A drift
+        refusal carries the calibrate stage's method advice (what its outliers say), which `optimize` prints."""
         self.options.progress("verify")
         verify = VerifyAgainstReference(
             reference,
@@ -190,7 +191,9 @@ class OptimizeJob:
         record = verify.measure(candidate)
         record["enforced"] = not self.options.keep_failing
         if not record["holds"] and not self.options.keep_failing:
-            raise BudgetExceeded(drift_refusal(record, self.options.precision))
+            refusal = drift_refusal(record, self.options.precision)
+            advice: dict[str, Any] = {k: s[k] for s in stages for k in ("method_hint", "activation_outliers") if k in s}
+            raise BudgetExceeded(refusal, {**getattr(refusal, "record", {}), **advice})
         if record["evidence_short"] and self.options.precision == "int8" and not self.options.judges_thin_evidence:
             raise BudgetExceeded(evidence_refusal(record["evidence_short"]))
         if self.options.precision == "int8" and self._timed_here():

@@ -76,3 +76,21 @@ def test_every_compute_node_fp32_still_missing_is_not_said_to_hold() -> None:
     )
     with pytest.raises(BudgetExceeded, match=r"\); it holds only with every compute node FP32; nothing written"):
         _SearchRun._nothing_in_int8(run, [closest], {"result": {"holds": True}})  # type: ignore[arg-type]
+
+
+def test_optimize_prints_the_measured_advice_where_the_refusal_carries_it() -> None:
+    """The min/max refusal's last words: the search's measured advice where it has one (palm ended with "clips
+    outliers and may hold it" although it had none, and percentile refused again), the general advice elsewhere."""
+    from types import SimpleNamespace
+
+    from optimizer.drift_budget import BudgetExceeded
+    from quantserve.cli.commands.optimize import with_method_hint
+
+    options = SimpleNamespace(precision="int8", method="minmax")
+    measured = "calibration saw no outliers to clip (worst: 'x' peaks at 4.2× its 99.9th percentile), so … deploy fp32"
+    carried = with_method_hint(
+        BudgetExceeded("INT8 misses", {"refused_for": "drift", "method_hint": measured}), options
+    )
+    assert str(carried) == f"INT8 misses; calibrated with --method minmax: {measured}"
+    general = with_method_hint(BudgetExceeded("INT8 misses", {"refused_for": "drift"}), options)
+    assert str(general).endswith("--method percentile or --method entropy clips outliers and may hold it")

@@ -33,7 +33,9 @@ def test_a_drift_refusal_under_json_prints_one_document(
     assert document["candidates"] and all("scheme" in c for c in document["candidates"])
     line = captured.err.strip()
     assert line == f"quantserve: error: {document['reason']}" and line.count("\n") == 0
-    assert "--method percentile or --method entropy" in line  # calibrated with minmax, the default
+    # calibrated with minmax, the default: the advice the search measured (this model's activations hold no outliers)
+    assert line.endswith(f"calibrated with --method minmax: {document['method_hint']}")
+    assert "unlikely to hold it: deploy fp32" in document["method_hint"]
     assert not out.exists()
 
 
