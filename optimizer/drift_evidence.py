@@ -7,7 +7,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from optimizer.drift_budget import BUDGETED, CHECKS, DriftBudget, DriftReport, Refusal
+from optimizer.output_kinds import on_real_axes
 from quantserve import metrics
 
 DISCRETE_METRICS = (
@@ -76,6 +79,36 @@ def evidence_shortfall(kinds: Mapping[str, str], budget: DriftBudget, rows: int)
             if rows < needed:
                 short.append({"output": output, "metric": metric, "budget": floor, "rows": rows, "rows_needed": needed})
     return short
+
+
+def one_answer_outputs(expected: Mapping[str, np.ndarray], kinds: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Classification outputs whose FP32 answer is one class on every held-out row: their top-1 agreement says only
+    that this class stayed, nothing of the others. openWakeWord's timer head answered class 0 (no wake word) on all
+    300 background rows, agreed 1.0 and shipped; on rows holding its wake words the same build agreed 0.987."""
+    found = []
+    for name, kind in kinds.items():
+        values = on_real_axes(np.asarray(expected.get(name)))
+        if kind != "classification" or values.ndim != 2 or len(values) < 2 or values.shape[1] < 2:
+            continue
+        answers = np.unique(values.argmax(axis=1))
+        if answers.size == 1:
+            found.append(
+                {"output": name, "class": int(answers[0]), "classes": int(values.shape[1]), "rows": len(values)}
+            )
+    return found
+
+
+def one_answer_refusal(found: Sequence[Mapping[str, Any]]) -> str:
+    """The one line optimize refuses with when a classifier's held-out rows all get one FP32 answer."""
+    entry = found[0]
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    return Refusal(
+        f"the held-out rows cannot show the drift budget: output '{entry['output']}' (classification): FP32 answers "
+        f"class {entry['class']} on all {entry['rows']} of them, so top-1 agreement says nothing of its other "
+        f"{entry['classes'] - 1} classes{more}; nothing written: pass --eval with rows FP32 answers with other "
+        "classes (or --allow-thin-evidence to judge the rows given)",
+        {"refused_for": "evidence", "one_answer": list(found)},
+    )
 
 
 def evidence_refusal(short: Sequence[Mapping[str, Any]]) -> str:

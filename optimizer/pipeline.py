@@ -21,7 +21,7 @@ from optimizer.batch_advice import UNBATCHED_ROUTE, selection_advice
 from optimizer.batch_axis import checking_session, dependent_rows, sizes_fixed_in_graph, unbatched_output
 from optimizer.calibrate import CalibrationSettings
 from optimizer.drift_budget import BudgetExceeded, DriftBudget
-from optimizer.drift_evidence import evidence_refusal, evidence_rows
+from optimizer.drift_evidence import evidence_refusal, evidence_rows, one_answer_refusal
 from optimizer.export import ExportOnnx, refuse_quantized
 from optimizer.fuse import FuseGraph
 from optimizer.quant_exclusions import no_compute_refusal
@@ -194,8 +194,11 @@ class OptimizeJob:
             refusal = drift_refusal(record, self.options.precision)
             advice: dict[str, Any] = {k: s[k] for s in stages for k in ("method_hint", "activation_outliers") if k in s}
             raise BudgetExceeded(refusal, {**getattr(refusal, "record", {}), **advice})
-        if record["evidence_short"] and self.options.precision == "int8" and not self.options.judges_thin_evidence:
-            raise BudgetExceeded(evidence_refusal(record["evidence_short"]))
+        if self.options.precision == "int8" and not self.options.judges_thin_evidence:
+            if record["evidence_short"]:
+                raise BudgetExceeded(evidence_refusal(record["evidence_short"]))
+            if record.get("one_answer"):
+                raise BudgetExceeded(one_answer_refusal(record["one_answer"]))
         if self.options.precision == "int8" and self._timed_here():
             record["speed"] = self._speed(reference, candidate, record)
         return record

@@ -30,7 +30,7 @@ import numpy as np
 
 from optimizer.drift import kind_notes, measure_drift
 from optimizer.drift_budget import CHECKS, DriftBudget, Refusal, Violation
-from optimizer.drift_evidence import evidence_shortfall, neighbour_notes, thin_evidence
+from optimizer.drift_evidence import evidence_shortfall, neighbour_notes, one_answer_outputs, thin_evidence
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from optimizer.output_kinds import infer_output_kinds
 from optimizer.state_loop import StatePair, closed_loop_record, closed_loop_refusal
@@ -113,6 +113,7 @@ class VerifyAgainstReference:
         record["thin_evidence"] = thin_evidence(report, self.budget, len(self.data))
         record["notes"] = neighbour_notes(report.outputs) + kind_notes(report.outputs)
         record["evidence_short"] = evidence_shortfall(kinds, self.budget, len(self.data))
+        record["one_answer"] = one_answer_outputs(expected, kinds)
         if len(judged) > 1:
             record["batch_compositions"] = [
                 {"composition": name, "holds": r.holds, "margin": r.margin()} for name, _, r in judged

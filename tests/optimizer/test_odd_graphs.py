@@ -235,3 +235,39 @@ def test_a_model_of_ml_ops_alone_builds_without_an_opset_upgrade(tmp_path: Path)
     assert built.manifest.verification is not None and built.manifest.verification["holds"]
     got = _run(tmp_path / "build" / built.path.name, rows)["y"]
     np.testing.assert_allclose(got[:, 0], rows @ coefficients, rtol=1e-5, atol=1e-5)
+
+
+def test_a_classifier_whose_held_out_rows_all_get_one_answer_is_refused_for_its_evidence(tmp_path: Path) -> None:
+    """openWakeWord's timer head answered class 0 on all 300 background rows: top-1 agreement 1.0 there, shipped;
+    0.987 on rows holding its wake words. One FP32 answer over the held-out rows shows nothing of the other classes."""
+    rng = np.random.default_rng(0)
+    weights = numpy_helper.from_array((0.1 * rng.normal(size=(D, C))).astype(np.float32), "W")
+    bias = numpy_helper.from_array(np.array([9.0, 0.0, 0.0, 0.0], np.float32), "b")
+    nodes = [
+        helper.make_node("MatMul", ["x", "W"], ["m"]),
+        helper.make_node("Add", ["m", "b"], ["z"]),
+        helper.make_node("Softmax", ["z"], ["logits"], axis=1),  # a distribution: read as classes whatever it answers
+    ]
+    value = helper.make_tensor_value_info
+    graph = helper.make_graph(
+        nodes, "g", [value("x", TensorProto.FLOAT, ["N", D])], [value("logits", TensorProto.FLOAT, ["N", C])],
+        [weights, bias],
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 10
+    onnx.save(model, str(tmp_path / "head.onnx"))
+    np.savez(tmp_path / "calib.npz", x=rng.normal(size=(128, D)).astype(np.float32))
+    np.savez(tmp_path / "held.npz", x=rng.normal(size=(300, D)).astype(np.float32))
+    options = OptimizeOptions(
+        tmp_path / "head.onnx", tmp_path / "calib.npz", "int8", "embedded", tmp_path / "build",
+        eval_path=tmp_path / "held.npz",
+    )  # fmt: skip
+    with pytest.raises(BudgetExceeded) as refused:
+        optimize(options)
+    assert str(refused.value) == (
+        "the held-out rows cannot show the drift budget: output 'logits' (classification): FP32 answers class 0 on all "
+        "300 of them, so top-1 agreement says nothing of its other 3 classes; nothing written: pass --eval with rows "
+        "FP32 answers with other classes (or --allow-thin-evidence to judge the rows given)"
+    )
+    assert refused.value.record["one_answer"] == [{"output": "logits", "class": 0, "classes": 4, "rows": 300}]
+    assert not (tmp_path / "build").exists()
