@@ -113,7 +113,7 @@ class VerifyAgainstReference:
         record["thin_evidence"] = thin_evidence(report, self.budget, len(self.data))
         record["notes"] = neighbour_notes(report.outputs) + kind_notes(report.outputs)
         record["evidence_short"] = evidence_shortfall(kinds, self.budget, len(self.data))
-        record["one_answer"] = one_answer_outputs(expected, kinds)
+        record["one_answer"] = one_answer_outputs(expected, kinds, labels)
         if len(judged) > 1:
             record["batch_compositions"] = [
                 {"composition": name, "holds": r.holds, "margin": r.margin()} for name, _, r in judged
