@@ -150,6 +150,7 @@ def evaluate_accuracy(
         for model in models
     }
     notes = {model: state_notes(outputs[reference], produced, state) for model, produced in outputs.items()}
+    stream = stream_record(state, dataset.arrays, outputs[reference])
     outputs = {model: {k: v for k, v in produced.items() if k not in state} for model, produced in outputs.items()}
     name = output or _headline_output(outputs[reference], output_kinds, dataset.labels, dataset.arrays)
     for model, produced in outputs.items():
@@ -193,7 +194,7 @@ def evaluate_accuracy(
         max_accuracy_drop=max_accuracy_drop,
         variants=variants,
         drift_budget=budget.to_dict() if budget is not None else None,
-        stream=stream_record(state, len(dataset)),
+        stream=stream,
     )
 
 

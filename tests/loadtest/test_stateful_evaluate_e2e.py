@@ -86,7 +86,7 @@ def test_evaluate_runs_a_recurrent_model_as_one_stream_through_the_server(
     main([*args, "--data", str(tmp_path / "held.npz"), "--out", str(out)])
     report = AccuracyReport.load(out / "accuracy.json")
     assert report.stream is not None and report.stream["pairs"] == [{"output": "state_out", "input": "state_in"}]
-    assert report.output == "y"  # the state is compared as a note, not scored as the answer
+    assert report.output == "y" and report.stream["notes"] == []  # the state: a note, not an answer; rows in order
     variant = next(v for v in report.variants if v.model == "rnn_int8")
     stream_agreement = float(np.mean(expected["int8"]["y"].argmax(axis=1) == labels))
     assert variant.accuracy == pytest.approx(stream_agreement)  # the served stream is the local stream

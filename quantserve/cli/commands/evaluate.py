@@ -123,6 +123,8 @@ def evaluate(args: argparse.Namespace) -> int:
             f"quantserve: note: recurrent state ({pairs}): {report.stream['rows']} {report.stream['run']}",
             file=sys.stderr,
         )
+        for line in report.stream.get("notes", []):  # the data's rows out of order, where it says so
+            print(f"quantserve: note: {line}", file=sys.stderr)
     for variant in report.variants:
         for line in [*variant.thin_evidence, *variant.notes]:
             print(f"quantserve: note: model '{variant.model}': {line}", file=sys.stderr)
