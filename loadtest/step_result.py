@@ -197,6 +197,12 @@ def counters_not_whole(window: recording_files.Window, result: LoadResult) -> st
     before, after, server = window.metrics_before, window.metrics_after, result.server
     if before is None or after is None or server is None:
         return None
+    if not before and not after and result.requests > result.failed_requests:  # an address that is not Triton's
+        return (
+            f"the metrics address answered with no Triton counters for any model (no nv_inference_* series) while "
+            f"model '{result.model}' served {result.requests - result.failed_requests} requests: is --metrics-url "
+            "Triton's metrics port (8002 by default)?"
+        )
     told_unknown = any(UNKNOWN_MODEL in error for error in result.errors)
     if reset := model_reset(before, after, result.model, told_unknown):
         return reset

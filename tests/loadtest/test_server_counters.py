@@ -135,3 +135,15 @@ def test_answers_the_client_failed_itself_are_no_missing_counters() -> None:
     assert result.server is not None and result.server_counters_left_out is None
     # the same counts with nothing failed by the client are a real disagreement
     assert measured(client_result(100), window).server is None
+
+
+def test_a_metrics_address_without_triton_counters_is_named_as_such() -> None:
+    """An address that answers 200 with other metrics: no nv_* series at all. It was blamed on a version unloaded or
+    reloaded, or another client's load."""
+    window = Window(0.0, 30.0, parse_metrics("process_cpu_seconds_total 3.5"), parse_metrics("up 1"))
+    result = measured(client_result(49569), window)
+    assert result.server is None
+    assert result.server_counters_left_out == (
+        "the metrics address answered with no Triton counters for any model (no nv_inference_* series) while model "
+        "'m' served 49569 requests: is --metrics-url Triton's metrics port (8002 by default)?"
+    )
