@@ -117,6 +117,12 @@ def infer_output_kinds(
             raise QuantserveError(
                 f"--output-kind {name}={kind}: unknown kind; choose one of: {', '.join(OUTPUT_KINDS)}"
             )
+        if kind in ("mask", "ids") and np.issubdtype(np.asarray(reference[name]).dtype, np.floating):
+            raise QuantserveError(
+                f"--output-kind {name}={kind}: output '{name}' holds floats ({np.asarray(reference[name]).dtype}); "
+                f"{kind} is compared value for value, for integer labels: a probability map is dense (judged per "
+                "channel, and by its decisions where its values are 0/1 flags) or, with a class per channel, class_map"
+            )  # a float map passed as a mask was judged by exact equality: 0.49 of its values "changed" at 1e-4
         if kind in TOKEN_KINDS and np.ndim(reference[name]) != 3:
             raise QuantserveError(
                 f"--output-kind {name}={kind}: output '{name}' has shape {np.shape(reference[name])}; a per-token "

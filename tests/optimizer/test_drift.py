@@ -755,3 +755,17 @@ def test_a_yes_no_flag_is_judged_by_its_decisions_not_correlation_alone() -> Non
     spread = rng.uniform(0.2, 0.8, size=(400, 1))  # a regression in [0, 1], not a yes/no: no decisions judged
     record = measure_drift({"y": spread}, {"y": spread + 0.001}, {"y": "dense"}, DriftBudget()).outputs["y"]
     assert "flag_agreement" not in record
+
+
+def test_a_float_map_named_a_mask_is_refused_in_one_line() -> None:
+    """A selfie segmentation's sigmoid map passed as `--output-kind segment_back=mask` was compared value for value:
+    a candidate within 1e-4 of FP32 read 0.49 of its values changed and a worst class IoU of 0."""
+    probabilities = np.linspace(0.0, 1.0, 2 * 4 * 4, dtype=np.float32).reshape(2, 4, 4)
+    with pytest.raises(QuantserveError) as refused:
+        infer_output_kinds({"segment_back": probabilities}, {"segment_back": "mask"})
+    assert str(refused.value).startswith(
+        "--output-kind segment_back=mask: output 'segment_back' holds floats (float32); mask is compared value for "
+        "value, for integer labels: a probability map is dense"
+    )
+    labels = (probabilities > 0.5).astype(np.int64)
+    assert infer_output_kinds({"segment_back": labels}, {"segment_back": "mask"}) == {"segment_back": "mask"}
