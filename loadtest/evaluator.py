@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
+from loadtest.request_answers import shape_changes
 from loadtest.request_data import check_request_size
 from loadtest.served_stream import state_notes, stream_record, stream_state
 from optimizer.drift import kind_notes, measure_drift
@@ -27,7 +28,7 @@ from optimizer.user_metric import MetricComparison, UserMetric, metric_violation
 from quantserve import metrics
 from quantserve.data import TensorData, check_against, fixed_request_rows, load_npz
 from quantserve.errors import InternalError, QuantserveError
-from quantserve.runner import run_batches
+from quantserve.runner import LoggedRunner, RequestLog, run_batches
 from serving.model_config import recorded_source
 
 TASKS = ("auto", "classification", "embedding")
@@ -52,7 +53,9 @@ def served_outputs(
     `request_timeout_s` is one line naming the limit, the model and its rows (it said only "Deadline Exceeded").
     A recurrent model's `state` ({output: input}, `serving.state_parameter`) runs the rows in order as one stream,
     one row a request, each fed the model's own previous state output (the first row's from the data), as
-    `optimize` checks it: fed the data's FP32 state row by row, INT8 drift that builds up over a stream hides."""
+    `optimize` checks it: fed the data's FP32 state row by row, INT8 drift that builds up over a stream hides.
+    `served` also keeps each request's rows and answer shapes (`ServedModel.requests`), which an answer whose length
+    varies per request is compared by."""
     from serving.client import TritonRunner
 
     runner = TritonRunner(url, model, timeout_s=request_timeout_s, pin_version=True)
@@ -61,13 +64,14 @@ def served_outputs(
         if runner.max_batch_size <= 0:  # a request of an --unbatched build fixed at [1, …] holds that one row
             batch_size = min(batch_size, fixed_request_rows(runner.input_specs()) or batch_size)
         check_request_size(source, data, batch_size, runner.max_batch_size)
+        log = RequestLog()
         if served is not None:
-            served[model] = ServedModel(runner.version, runner.precision, served_source(url, model))
+            served[model] = ServedModel(runner.version, runner.precision, served_source(url, model), log)
         sent = RowsSent(data.batches(batch_size))
         try:
             if state:
                 return stream_through(runner, data.arrays, [StatePair(out, into) for out, into in state.items()])
-            return run_batches(runner, sent)
+            return run_batches(LoggedRunner(runner, log), sent)
         except QuantserveError as exc:
             if DEADLINE_EXCEEDED not in str(exc):
                 raise
@@ -104,6 +108,7 @@ class ServedModel:
     version: str
     precision: str | None = None
     source: str | None = None  # the source model its deployment recorded (None: none recorded)
+    requests: RequestLog | None = None  # the rows and answer shapes of each request (None: not recorded)
 
 
 class RowsSent:
@@ -171,8 +176,15 @@ def evaluate_accuracy(
         return values[real] if per_token else values  # (tokens, C): padded rows' values are not answers
 
     scored = dataset.labels if classify else None
-    variants = [score_variant(model, rows(ref), rows(outputs[model][name]), scored, source) for model in models]
+    changed = {model: _shape_changes(served, reference, model) for model in models}
+    variants = [
+        score_variant(model, rows(ref), rows(outputs[model][name]), scored, source)
+        if name not in changed[model]
+        else VariantAccuracy(model, len(dataset), mean_abs_diff=float("nan"), max_abs_diff=float("nan"))  # not compared
+        for model in models
+    ]
     for variant in variants:
+        variant.violations = list(changed[variant.model].values())
         variant.samples = len(dataset)  # rows of the data, whatever was scored in them
         answered = served.get(variant.model, ServedModel(""))
         variant.version, variant.precision, variant.source = answered.version, answered.precision, answered.source
@@ -183,7 +195,7 @@ def evaluate_accuracy(
         if task != "auto":
             kinds.setdefault(name, task)
         labels = None if task == "embedding" else dataset.labels
-        judge_variants(variants, outputs, reference, budget, kinds, labels, dataset.arrays)
+        judge_variants(variants, outputs, reference, budget, kinds, labels, dataset.arrays, changed)
     if metric is not None:
         score_user_metric(variants, outputs, reference, metric, dataset.metric_truth, budget)
     return AccuracyReport(
@@ -206,20 +218,24 @@ def judge_variants(
     kinds: Mapping[str, str],
     labels: np.ndarray | None,
     inputs: Mapping[str, np.ndarray] | None = None,
+    changed: Mapping[str, Mapping[str, str]] | None = None,
 ) -> None:
     """Every output of each non-reference variant measured by kind and judged against `budget` (`inputs`: the
-    rows sent, which mark a text model's real tokens)."""
+    rows sent, which mark a text model's real tokens); outputs `changed` names for a variant ({model: {output:
+    line}}, answers whose shape changed in some request) are left out, their lines already its violations."""
     expected = outputs[reference]
     unnamed = [name for name in expected if name not in kinds]  # an output given --output-kind gets no kind note
     kinds = infer_output_kinds(expected, kinds, labels=labels, inputs=inputs)
     for variant in variants:
         if variant.model == reference:
             continue
-        report = measure_drift(expected, outputs[variant.model], kinds, budget, labels, inputs)
+        skipped = (changed or {}).get(variant.model, {})
+        compared = {name: value for name, value in expected.items() if name not in skipped}
+        report = measure_drift(compared, outputs[variant.model], kinds, budget, labels, inputs)
         variant.drift = report.outputs
-        variant.violations = [v.line(kinds.get(v.output, "")) for v in report.violations]  # how each was judged
+        variant.violations += [v.line(kinds.get(v.output, "")) for v in report.violations]  # how each was judged
         variant.thin_evidence = [thin_evidence_line(e) for e in thin_evidence(report, budget, variant.samples)]
-        inferred = {name: report.outputs[name] for name in unnamed}
+        inferred = {name: report.outputs[name] for name in unnamed if name in report.outputs}
         variant.notes += neighbour_notes(report.outputs) + kind_notes(inferred)
 
 
@@ -354,11 +370,20 @@ def check_class_labels(source: Path | str, labels: np.ndarray, scores: np.ndarra
         )
 
 
+def _shape_changes(served: Mapping[str, ServedModel], reference: str, model: str) -> dict[str, str]:
+    """{output: line} for the outputs whose answer shape changed from the reference's in some request."""
+    if model == reference or model not in served or reference not in served:
+        return {}
+    return shape_changes(served[reference].requests, served[model].requests)
+
+
 def _set_drops(variants: list[VariantAccuracy], reference: str) -> None:
     ref = next(v for v in variants if v.model == reference)
     if ref.accuracy is None:
         return
     for variant in variants:
+        if variant.accuracy is None and variant.violations:  # its answers changed shape: not scored
+            continue
         if variant.accuracy is None:
             raise InternalError(f"{variant.model}: accuracy missing beside a reference accuracy")
         variant.accuracy_drop_points = (ref.accuracy - variant.accuracy) * 100.0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from types import TracebackType
 
 import numpy as np
@@ -83,7 +84,10 @@ def concat_outputs(parts: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarr
 
 
 def _concat_output(name: str, arrays: list[np.ndarray]) -> np.ndarray:
-    """One output's batches joined along axis 0; a QuantserveError naming it when its other axes differ."""
+    """One output's batches joined along axis 0; a QuantserveError naming it when its other axes differ. A rank-0
+    answer (one scalar a request of an --unbatched build) is stacked into [requests]: concatenate refused it."""
+    if all(np.ndim(a) == 0 for a in arrays):
+        return np.stack(arrays)
     try:
         return np.concatenate(arrays)
     except ValueError as exc:  # shapes that differ beyond axis 0 (or a batch of rank 0)
@@ -92,6 +96,55 @@ def _concat_output(name: str, arrays: list[np.ndarray]) -> np.ndarray:
             f"output '{name}' cannot be joined along the batch axis: its batches have shapes "
             f"{', '.join(str(list(s)) for s in shapes)}; every axis but 0 must stay the same from batch to batch"
         ) from exc
+
+
+@dataclass
+class RequestLog:
+    """The rows sent in each request and the shape of each output's answer to it: what a stacked output cannot say
+    where its length varies per request (an NMS-style det [K, 6] of an --unbatched build: rows of requests with
+    different K were compared with each other, and `infer` saved [2002, 6] with no record of whose rows were whose)."""
+
+    rows: list[int] = field(default_factory=list)
+    shapes: dict[str, list[tuple[int, ...]]] = field(default_factory=dict)
+
+    def record(self, batch: dict[str, np.ndarray], answer: dict[str, np.ndarray]) -> None:
+        self.rows.append(len(next(iter(batch.values()))) if batch else 0)
+        for name, value in answer.items():
+            self.shapes.setdefault(name, []).append(tuple(np.shape(value)))
+
+    def per_request(self) -> list[str]:
+        """Outputs not answered one row per sample sent (axis 0 is not the rows of the request): their stacked
+        rows split back into requests only by `row_counts`."""
+        return [name for name, shapes in self.shapes.items() if not all(map(_one_row_per_sample, shapes, self.rows))]
+
+    def row_counts(self, name: str) -> np.ndarray:
+        """The rows each request's answer added to output `name` when stacked (1 for a rank-0 answer)."""
+        return np.array([shape[0] if shape else 1 for shape in self.shapes[name]], dtype=np.int64)
+
+
+def _one_row_per_sample(shape: tuple[int, ...], rows: int) -> bool:
+    return shape[:1] == (rows,) or (shape == () and rows == 1)
+
+
+class LoggedRunner(Runner):
+    """An active runner whose every request's rows and answer shapes go into `log` (`run_batches(LoggedRunner(r,
+    log), …)`): what `infer` and `evaluate` need beside the stacked outputs."""
+
+    def __init__(self, runner: Runner, log: RequestLog) -> None:
+        super().__init__()
+        self.runner, self.log, self.name = runner, log, getattr(runner, "name", Runner.name)
+        self.is_active = True  # the wrapped runner checks its own
+
+    def input_specs(self) -> Sequence[TensorSpec]:
+        return self.runner.input_specs()
+
+    def activate_impl(self) -> None:
+        self.runner.activate()
+
+    def infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        answer = self.runner.infer(feeds)
+        self.log.record(feeds, answer)
+        return answer
 
 
 def run_batches(runner: Runner, batches: Iterable[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:

@@ -77,6 +77,12 @@ class TensorConfig:
         dims = tuple(d if isinstance(d, int) and d > 0 else -1 for d in shape)
         if batched and not dims:
             return cls(spec.name, spec.dtype, (1,), allow_ragged_batch, reshape=())
+        if not dims:  # tritonserver 2.51: "cannot have empty reshape for non-batching model as scalar tensors are
+            raise QuantserveError(  # not supported", the model never loads
+                f"tensor '{spec.name}' is a scalar (rank 0), and Triton serves no scalar in a model that does not "
+                "batch (max_batch_size 0): give the model's graph an Unsqueeze so it answers shape [1], and build it "
+                "again"
+            )
         return cls(spec.name, spec.dtype, dims, allow_ragged_batch)
 
     def to_dict(self) -> dict[str, Any]:

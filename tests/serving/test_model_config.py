@@ -174,3 +174,14 @@ def test_unsafe_versions_are_refused(version: str) -> None:
 
     with pytest.raises(QuantserveError, match="invalid model version"):
         check_version_name(version)
+
+
+def test_a_scalar_of_a_model_that_does_not_batch_is_refused_before_triton_refuses_to_load_it() -> None:
+    """tritonserver 2.51 loads no rank-0 tensor in a max_batch_size 0 model ("scalar tensors are not supported"):
+    deploy wrote dims [] and the model never loaded; batched, a rank-0 sample is dims [1] reshaped to []."""
+    from quantserve.artifact import TensorSpec
+    from serving.model_config import TensorConfig
+
+    assert TensorConfig.from_spec(TensorSpec("s", "float32", ("batch",)), batched=True).reshape == ()
+    with pytest.raises(QuantserveError, match=r"^tensor 's' is a scalar \(rank 0\), and Triton serves no scalar"):
+        TensorConfig.from_spec(TensorSpec("s", "float32", ()), batched=False)

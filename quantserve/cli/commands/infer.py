@@ -14,6 +14,9 @@ from quantserve.cli.tls_flags import add_tls_flags, client_tls
 from quantserve.errors import QuantserveError
 
 SHOWN_SAMPLES = 10
+# Beside an output not answered one row per sample (det [K, 6] of an --unbatched NMS model, K its own per request):
+# the rows each request added, so the stacked array splits back per request (np.split at np.cumsum(rows)[:-1]).
+ROWS_SUFFIX = "__rows"
 
 
 def register(subparsers: Any) -> None:
@@ -37,7 +40,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from quantserve.data import fixed_request_rows, load_npz
-    from quantserve.runner import run_batches
+    from quantserve.runner import LoggedRunner, RequestLog, run_batches
     from serving.client import TritonRunner
 
     if args.batch_size < 0:
@@ -53,16 +56,19 @@ def run(args: argparse.Namespace) -> int:
                 f"{runner.max_batch_size}): sent as requests of at most {runner.max_batch_size} samples",
                 file=sys.stderr,
             )
-        outputs = run_batches(runner, data.batches(batch_size))
+        log = RequestLog()
+        outputs = run_batches(LoggedRunner(runner, log), data.batches(batch_size))
+    varying = log.per_request()
+    saved = {**outputs, **{f"{name}{ROWS_SUFFIX}": log.row_counts(name) for name in varying}}
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(out, **outputs)  # type: ignore[arg-type]
+        np.savez(out, **saved)  # type: ignore[arg-type]
     if args.json:
-        print_json({**summary_record(outputs, data.labels), "saved": str(out) if out else None})
+        print_json({**summary_record(outputs, data.labels, varying), "saved": str(out) if out else None})
         return 0
-    print(summary(outputs, data.labels))
+    print(summary(outputs, data.labels, varying))
     if out:
-        print(f"saved {', '.join(outputs)} to {out}")
+        print(f"saved {', '.join(saved)} to {out}")
     return 0
 
 
@@ -92,12 +98,16 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def summary_record(outputs: dict[str, np.ndarray], labels: np.ndarray | None) -> dict[str, Any]:
+def summary_record(
+    outputs: dict[str, np.ndarray], labels: np.ndarray | None, per_request: list[str] | None = None
+) -> dict[str, Any]:
     """`--json`: each output's dtype and shape; for a classifier, argmax per sample and accuracy if labelled."""
     record: dict[str, Any] = {
         "outputs": {n: {"dtype": str(v.dtype), "shape": list(v.shape)} for n, v in outputs.items()}
     }
-    scores = [v for v in outputs.values() if v.ndim == 2 and v.shape[1] > 1]
+    for name in per_request or []:
+        record["outputs"][name]["rows_per_request"] = f"{name}{ROWS_SUFFIX}"
+    scores = _class_scores(outputs, per_request)
     if len(scores) == 1:
         predicted = scores[0].argmax(axis=1)
         record["argmax"] = predicted.tolist()
@@ -106,10 +116,14 @@ def summary_record(outputs: dict[str, np.ndarray], labels: np.ndarray | None) ->
     return record
 
 
-def summary(outputs: dict[str, np.ndarray], labels: np.ndarray | None) -> str:
+def summary(outputs: dict[str, np.ndarray], labels: np.ndarray | None, per_request: list[str] | None = None) -> str:
     """Shapes of each output; for a classifier (one 2-D output), argmax per sample and accuracy if labelled."""
     lines = [f"{name}: {value.dtype} {list(value.shape)}" for name, value in outputs.items()]
-    scores = [v for v in outputs.values() if v.ndim == 2 and v.shape[1] > 1]
+    lines += [
+        f"{name}: rows vary per request; {name}{ROWS_SUFFIX} (saved with --out) holds each request's count"
+        for name in per_request or []
+    ]
+    scores = _class_scores(outputs, per_request)
     if len(scores) == 1:
         predicted = scores[0].argmax(axis=1)
         shown = " ".join(str(p) for p in predicted[:SHOWN_SAMPLES])
@@ -118,3 +132,8 @@ def summary(outputs: dict[str, np.ndarray], labels: np.ndarray | None) -> str:
         if labels is not None and labels.shape == predicted.shape:
             lines.append(f"accuracy: {float((predicted == labels).mean()):.4f} on {len(labels)} samples")
     return "\n".join(lines)
+
+
+def _class_scores(outputs: dict[str, np.ndarray], per_request: list[str] | None) -> list[np.ndarray]:
+    """2-D outputs one row per sample (an argmax over det [K, 6]'s box columns means nothing)."""
+    return [v for n, v in outputs.items() if v.ndim == 2 and v.shape[1] > 1 and n not in (per_request or [])]
