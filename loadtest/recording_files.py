@@ -48,7 +48,9 @@ class Window:
 @contextlib.contextmanager
 def results_folder_held(out_dir: Path) -> Iterator[None]:
     """Hold `out_dir` for one load run (fcntl.flock on a hidden lock file, released even if the process is killed):
-    two loadtests into one --out each read both runs' records and printed their sum as their own figures."""
+    two loadtests into one --out each read both runs' records and printed their sum as their own figures. A folder
+    made here that holds nothing but the lock at the end (a run refused on bad input) is removed again."""
+    created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(out_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -65,6 +67,10 @@ def results_folder_held(out_dir: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+        if created and {entry.name for entry in out_dir.iterdir()} == {LOCK_FILE}:
+            (out_dir / LOCK_FILE).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()
 
 
 def clear(record_dir: Path) -> None:

@@ -16,6 +16,7 @@ MAX_QUEUE_DELAY_US = 10_000_000  # 10 s
 MAX_QUEUE_TIMEOUT_US = 3_600_000_000  # 1 hour
 MAX_INSTANCES = 128
 INT32_MAX = 2**31 - 1  # Triton's max_batch_size, max_queue_size and num_versions are int32 fields
+DEFAULT_QUEUE_DELAY_US = 500  # deploy's --max-queue-delay-us when it is not given (serving.deploy.deploy's default)
 
 
 def check_numbers(
@@ -53,6 +54,20 @@ def _check_batching(max_batch: int, max_queue_delay_us: int, preferred: Sequence
         )
     if preferred is not None and any(size < 1 for size in preferred):
         raise QuantserveError(f"--preferred-batch {','.join(map(str, preferred))}: preferred batch sizes must be ≥ 1")
+
+
+def check_delay_batched(max_batch: int, max_queue_delay_us: int | None, unbatched_build: bool) -> None:
+    """Refuse a --max-queue-delay-us given (None: left out, the default) with a non-zero delay where the deployment's
+    max_batch_size is 0: no dynamic batcher is written, so the delay was dropped without a word, while
+    --preferred-batch on the same deploy was refused. `unbatched_build`: made with `optimize --unbatched`."""
+    if max_batch or not max_queue_delay_us:
+        return
+    why = "the build was made with optimize --unbatched" if unbatched_build else "--max-batch 0"
+    instead = "leave it out" if unbatched_build else "leave it out, or deploy with --max-batch > 0"
+    raise QuantserveError(
+        f"--max-queue-delay-us {max_queue_delay_us}: max_batch_size is 0 ({why}), so no dynamic batcher holds "
+        f"requests and the delay would be dropped; {instead}"
+    )
 
 
 def _check_queue(max_queue_size: int, timeout_us: int) -> None:

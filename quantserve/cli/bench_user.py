@@ -237,10 +237,31 @@ def prepare_user(user: UserModelSpec, root: Path, say: Say) -> PreparedModel:
     stamp = fingerprint(user, model)
     fresh = not builds_current(root, stamp)
     options = user_options(model, "fp32", root / "fp32")
-    prepared.builds["fp32"], prepared.records["fp32"] = build(model.name, options, fresh, say)
+    prepared.builds["fp32"], prepared.records["fp32"] = batched_build(model.name, options, fresh, say)
     int8_or_refusal(prepared, user_options(model, "int8", root / "int8"), fresh, say)
     mark_built(root, stamp)
     return prepared
+
+
+def batched_build(name: str, options: Any, fresh: bool, say: Say) -> tuple[Path, dict[str, Any]]:
+    """`build`, where optimize refuses a model that takes no batch (a fixed batch of 1 the graph depends on, rows
+    that are not independent, an output not split per row) with one line of what the bench is and what measures the
+    model instead. optimize's own advice ended "build it with --unbatched", a flag the bench has not: its rows 4
+    and 5 serve the model through Triton's dynamic batcher, which a model of one request at a time has not."""
+    from optimizer.batch_advice import UNBATCHED_ROUTE
+    from quantserve.errors import QuantserveError
+
+    try:
+        return build(name, options, fresh, say)
+    except QuantserveError as exc:
+        reason = str(exc)
+        if not reason.endswith(UNBATCHED_ROUTE):
+            raise
+        raise QuantserveError(
+            f"{name}: bench cannot measure a model that takes no batch (its rows 4 and 5 compare Triton's dynamic "
+            f"batching; optimize: {reason.removesuffix(UNBATCHED_ROUTE)}); to measure it one request at a time, "
+            "build it with 'quantserve optimize --unbatched', then 'quantserve deploy' and 'quantserve loadtest' it"
+        ) from exc
 
 
 def int8_or_refusal(prepared: PreparedModel, options: Any, fresh: bool, say: Say) -> None:

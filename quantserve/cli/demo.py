@@ -101,13 +101,12 @@ def measure(settings: DemoSettings, names: list[str], heldout: Path, say: Callab
 
     The variants take turns at each concurrency step (FP32 then INT8, INT8 then FP32 at the next), so the
     two windows the headline compares are seconds apart, not a whole sweep: a load swing on a shared
-    machine hits both alike.
+    machine hits both alike. Each variant's run is saved as each of its steps finishes (`demo_steps.run_steps`).
     """
     from loadtest.evaluator import evaluate_accuracy
-    from loadtest.harness import run_step
     from loadtest.load_pattern import Sweep
     from loadtest.load_settings import LoadSettings
-    from loadtest.results import LoadRun
+    from quantserve.cli.demo_steps import run_steps
     from serving.server import ServerOptions, TritonServer
 
     settings.out.mkdir(parents=True, exist_ok=True)
@@ -134,16 +133,18 @@ def measure(settings: DemoSettings, names: list[str], heldout: Path, say: Callab
             )
             for name in names
         }
-        runs: dict[str, list[Any]] = {name: [] for name in names}
-        for i, step in enumerate(Sweep.of_users(steps).steps()):
-            turn = names if i % 2 == 0 else names[::-1]
-            per = f"{settings.duration_s:g} s, {settings.request_batch} per request"
-            say(f"load {steps[i]} users × {per}: {', '.join(turn)}")
-            for name in turn:
-                runs[name].append(run_step(loads[name], step, settings.out, server.pid))
         precisions = {v.model: v.precision for v in accuracy.variants}  # as deployed, read by evaluate
-        for name, results in runs.items():
-            LoadRun(name, results, precision=precisions.get(name)).save(settings.out)
+        per = f"{settings.duration_s:g} s, {settings.request_batch} per request"
+        runs = run_steps(
+            names,
+            Sweep.of_users(steps).steps(),
+            [f"{users} users × {per}" for users in steps],
+            loads,
+            settings.out,
+            server.pid,
+            precisions,
+            say,
+        )
     headline = {name: next(r for r in results if r.users == settings.users) for name, results in runs.items()}
     return {"accuracy": accuracy, "loads": headline}
 
@@ -178,12 +179,17 @@ def summarize(names: list[str], measured: dict[str, Any]) -> dict[str, Any]:
 def run_demo(settings: DemoSettings, say: Callable[[str], None] = print) -> dict[str, Any]:
     """The whole job end to end; returns the summary (also written to `out/summary.json`)."""
     from loadtest.report import render
+    from quantserve.cli.demo_steps import DemoInterrupted
 
     if settings.tune and settings.tune_trials < 1:
         raise QuantserveError(f"--tune-trials must be at least 1, got {settings.tune_trials}")
     files = prepare_model(settings, say)
     names = optimize_and_deploy(settings, files, say)
-    measured = measure(settings, names, files["heldout"], say)
+    try:
+        measured = measure(settings, names, files["heldout"], say)
+    except DemoInterrupted as stop:  # the server stopped: the report of what was saved, and one line of it
+        stop.tell(settings.out)
+        raise
     summary = summarize(names, measured)
     write_summary(settings.out, summary)
     render(settings.out)

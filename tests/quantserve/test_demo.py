@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from quantserve.cli import main
+from quantserve.cli import demo, main
 from quantserve.cli.commands.demo import tune_lines
-from quantserve.cli.demo import TUNE_SLO_FACTOR, TUNED_NAME, DemoSettings, tune_served
+from quantserve.cli.demo import TUNED_NAME, DemoSettings, tune_served
 
 # serial: it judges rates, latencies, time or memory, so it runs alone after the parallel part (make test)
 pytestmark = pytest.mark.serial
@@ -27,6 +27,8 @@ V_KEYS = {
     "failed_requests",
 }
 SHORTER = ["--epochs", "2", "--users", "8", "--sweep", "8", "--duration", "4", "--max-batch", "48"]
+
+LOOSE_SLO_FACTOR = 100.0  # the tune step's SLO over FP32's p99 where the glue, not the machine, is tested
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +85,9 @@ def test_the_tune_step_deploys_its_winner_and_reports_it(
     monkeypatch.setattr(tune_trials, "QUICK_WARMUP_S", 0.0)
     monkeypatch.setattr(tune_trials, "QUICK_WINDOW_S", 1.0)
     monkeypatch.setattr(tune_trials, "MIN_REQUESTS", 1)
+    # nor whether this machine meets 1.5x the p99 the demo measured minutes before: on a loaded CI machine it missed
+    # (322.8 ms against 313.4) and nothing was deployed; a loose SLO keeps the glue's path the tested one
+    monkeypatch.setattr(demo, "TUNE_SLO_FACTOR", LOOSE_SLO_FACTOR)
 
     summary = json.loads((demo_run / "reports" / "summary.json").read_text())
     settings = DemoSettings(
@@ -91,7 +96,9 @@ def test_the_tune_step_deploys_its_winner_and_reports_it(
     section = tune_served(settings, demo_run / "build" / "heldout.npz", summary, say=lambda _: None)
 
     assert section["status"] == "ok", section
-    assert section["slo_p99_ms"] == pytest.approx(TUNE_SLO_FACTOR * summary["variants"]["fp32"]["latency_p99_ms"], 1e-3)
+    assert section["slo_p99_ms"] == pytest.approx(
+        LOOSE_SLO_FACTOR * summary["variants"]["fp32"]["latency_p99_ms"], 1e-3
+    )
     assert section["precision"] in {"fp32", "int8"}
     assert section["trials"] == 2 and section["seconds"] > 0  # the baseline and one search trial
     assert section["goodput_ratio"] == pytest.approx(section["goodput_rps"] / section["baseline_goodput_rps"])

@@ -34,7 +34,9 @@ def register(subparsers: Any) -> None:
         default=None,
         help="max_batch_size (0: no batching; default 32, or 0 for a build made with optimize --unbatched)",
     )
-    parser.add_argument("--max-queue-delay-us", type=int, default=500, help="dynamic batcher max queue delay (µs)")
+    parser.add_argument(  # None: left out, told from an explicit value, which max_batch_size 0 refuses
+        "--max-queue-delay-us", type=int, default=None, help="dynamic batcher max queue delay (µs, default 500)"
+    )
     parser.add_argument(
         "--preferred-batch", type=_batch_sizes, help="preferred batch sizes, e.g. 8,16,32 (default: powers of two)"
     )
@@ -91,17 +93,18 @@ def _batch_sizes(text: str) -> list[int]:
 
 def run(args: argparse.Namespace) -> int:
     from serving.build_verdict import missed_checks
-    from serving.deploy import ServingPolicy, deploy, load_artifact
-    from serving.deploy_numbers import check_numbers
+    from serving.deploy import ServingPolicy, deploy, load_artifact, max_batch_for
+    from serving.deploy_numbers import DEFAULT_QUEUE_DELAY_US, check_delay_batched, check_numbers
     from serving.endpoints import check_serves_repository
     from serving.model_config import QueuePolicy
     from serving.queue_policy_stall import warn_queue_policy
     from serving.versions import prune_versions
 
     queue = (args.max_queue_size, args.queue_timeout_us)
-    check_numbers(
-        args.max_batch or 0, args.max_queue_delay_us, args.preferred_batch, args.instances, queue, args.live_versions
-    )
+    delay = DEFAULT_QUEUE_DELAY_US if args.max_queue_delay_us is None else args.max_queue_delay_us
+    check_numbers(args.max_batch or 0, delay, args.preferred_batch, args.instances, queue, args.live_versions)
+    manifest = load_artifact(Path(args.build_dir)).manifest
+    check_delay_batched(max_batch_for(manifest, args.max_batch), args.max_queue_delay_us, manifest.unbatched)
     if args.url:  # a server of another repository would reload its own copy of the model
         check_serves_repository(args.url, args.repo)
         check_server_answers(args.url)
@@ -110,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         args.repo,
         args.name,
         max_batch=args.max_batch,
-        max_queue_delay_us=args.max_queue_delay_us,
+        max_queue_delay_us=delay,
         preferred=args.preferred_batch,
         instances=args.instances,
         ragged_batching=args.ragged_batching,

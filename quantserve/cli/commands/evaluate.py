@@ -76,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
 def evaluate(args: argparse.Namespace) -> int:
     """Score every model, judge it against the budget, save accuracy.json (and any side-by-side load), report."""
     from loadtest.evaluator import evaluate_accuracy
+    from loadtest.recording_files import results_folder_held
     from loadtest.report import render
     from optimizer.output_kinds import parse_output_kinds
     from optimizer.user_metric import UserMetric
@@ -91,24 +92,27 @@ def evaluate(args: argparse.Namespace) -> int:
         raise QuantserveError(f"--request-timeout must be a positive number of seconds, got {args.request_timeout:g}")
     load_s = load_duration_s(args)  # before the accuracy pass, which a bad flag used to fail only after
     metric = UserMetric.load(args.metric) if args.metric else None  # a bad spec fails before any request
-    # The evaluator's gRPC clients take QUANTSERVE_TLS_* when given no TLS of their own.
-    with tls_environment(client_tls(args)):
-        report = evaluate_accuracy(
-            args.url,
-            models,
-            args.reference,
-            args.data,
-            args.output or None,
-            _accuracy_drop_budget(args),
-            args.batch_size,
-            task=args.task,
-            budget=_budget(args),
-            output_kinds=parse_output_kinds(args.output_kind),
-            metric=metric,
-            request_timeout_s=args.request_timeout,
-        )
-    report.save(args.out)
-    write_machine_facts(Path(args.out))
+    # Held while scoring and saving: with a load run writing into --out, evaluate wrote accuracy.json there (into
+    # that run's report), then its side-by-side load stopped on the lock with exit 2, hiding an over-budget exit 1.
+    with results_folder_held(Path(args.out)):
+        # The evaluator's gRPC clients take QUANTSERVE_TLS_* when given no TLS of their own.
+        with tls_environment(client_tls(args)):
+            report = evaluate_accuracy(
+                args.url,
+                models,
+                args.reference,
+                args.data,
+                args.output or None,
+                _accuracy_drop_budget(args),
+                args.batch_size,
+                task=args.task,
+                budget=_budget(args),
+                output_kinds=parse_output_kinds(args.output_kind),
+                metric=metric,
+                request_timeout_s=args.request_timeout,
+            )
+        report.save(args.out)
+        write_machine_facts(Path(args.out))
     if not args.json:
         print_table(report)
     runs = load_side_by_side(args, models, load_s) if load_s else []
