@@ -197,7 +197,7 @@ class OptimizeJob:
         if self.options.precision == "int8" and not self.options.judges_thin_evidence:
             if record["evidence_short"]:
                 raise BudgetExceeded(evidence_refusal(record["evidence_short"]))
-            if record.get("one_answer"):
+            if record.get("one_answer") and self.user_metric is None:  # a --metric judges the task on its truth
                 raise BudgetExceeded(one_answer_refusal(record["one_answer"]))
         if self.options.precision == "int8" and self._timed_here():
             record["speed"] = self._speed(reference, candidate, record)
