@@ -12,7 +12,8 @@ from optimizer.drift_budget import BudgetExceeded
 from optimizer.speed import SpeedRecord
 from optimizer.verify import drift_refusal
 from quantserve.cli import main
-from quantserve.cli.commands.optimize import print_refusal_figures, print_verification, speed_notes
+from quantserve.cli.commands.optimize import speed_notes
+from quantserve.cli.optimize_tables import print_refusal_figures, print_verification
 
 REPORTED = (1.55, 1.11, 1.16, 0.90, 0.91, 1.19)  # session 20: shipped at 1.13× with 78 % of the cores busy
 UNCERTAIN = SpeedRecord(100.0, 88.1, 1.135, 1.1, 8, 2, "a CPU", round_speedups=REPORTED, others_share=0.78)

@@ -11,7 +11,7 @@ from loadtest.percentiles import LatencySummary
 from loadtest.results import LoadResult
 from quantserve.cli.commands.demo import print_summary
 from quantserve.cli.commands.evaluate import print_table as print_accuracy_table
-from quantserve.cli.commands.optimize import print_stages, print_verification
+from quantserve.cli.optimize_tables import print_stages, print_verification
 from quantserve.cli.tables import NAME, Column, fmt, needed_width, print_load_table, print_rows
 
 LONG_NAMES = ("resnet50_v1_5_int8_entropy_per_channel", "yolo_fpn_detector_int8_mixed_precision")
@@ -106,7 +106,7 @@ def test_optimize_stage_table_keeps_stage_names_whole() -> None:
 
 
 def test_a_dynamic_int8_stage_says_what_it_did_not_none() -> None:
-    from quantserve.cli.commands.optimize import _details
+    from quantserve.cli.optimize_tables import _details
 
     dynamic = {"stage": "calibrate", "scheme": "dynamic", "weight_type": "QInt8", "int8_mac_share": 0.76}
     details = _details({**dynamic, "kept_fp32": ["a", "b"]})

@@ -17,6 +17,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from test_tune_limits import FakeBench  # TrialServer's place: the confirmation returns the pair given
 
 from quantserve.cli import main
 from quantserve.cli.tune import ServingConfig, Trial, make_config
@@ -46,22 +47,6 @@ def trial(config: ServingConfig, rps: float, p99: float) -> Trial:
 
 
 BASELINE_TRIAL = trial(BASELINE, 1.0, 1.0)
-
-
-class FakeBench:
-    """TrialServer's place: the confirmation returns the pair given."""
-
-    def __init__(self, confirmed: tuple[Trial, Trial]) -> None:
-        self.confirmed = confirmed
-
-    def __enter__(self) -> FakeBench:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-    def confirm(self, baseline: ServingConfig, best: ServingConfig) -> tuple[Trial, Trial]:
-        return self.confirmed
 
 
 def sigterm() -> None:

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from quantserve.cli.tables import NAME, TEXT, Column, add_json_flag, print_json, print_rows
+from quantserve.cli.optimize_tables import print_refusal_figures, print_stages, print_verification
+from quantserve.cli.tables import add_json_flag, print_json
 
 
 def register(subparsers: Any) -> None:
@@ -288,118 +289,3 @@ def _transformer_settings(args: argparse.Namespace) -> Any:
     from optimizer.transformer import TransformerSettings
 
     return TransformerSettings(args.model_type, args.num_heads, args.hidden_size)
-
-
-def print_stages(stages: list[dict[str, Any]], console: Any = None) -> None:
-    """One row per stage with its main facts."""
-    rows = [
-        [str(r.get("stage", "?")), str(r.get("tool", r.get("exporter", ""))).rsplit(".", 1)[-1], _details(r)]
-        for r in stages
-    ]
-    print_rows("optimize", [Column("stage", NAME), Column("tool", TEXT), Column("details", TEXT)], rows, console)
-
-
-def _details(record: dict[str, Any]) -> str:
-    stage = record.get("stage")
-    if stage == "export":
-        return f"opset {record.get('opset')}, {record.get('nodes')} nodes"
-    if stage == "fuse":
-        return f"nodes {record.get('nodes_before')} → {record.get('nodes_after')}"
-    if stage == "calibrate":
-        return _calibrate_details(record)
-    if stage == "build":
-        return f"target {record.get('target')}"
-    return ""
-
-
-def _calibrate_details(record: dict[str, Any]) -> str:
-    """Static: method, types, samples, cache; dynamic: weights only (nothing calibrated); then what the search kept."""
-    if record.get("scheme") == "dynamic":
-        parts = [f"dynamic, {record.get('weight_type')} weights per channel, activations quantized per run"]
-    else:
-        parts = [
-            f"{record.get('scheme', 'static')} {record.get('method')}".strip(),
-            f"{record.get('activation_type')}/{record.get('weight_type')}",
-            f"{record.get('samples')} samples, cache {record.get('cache')}",
-        ]
-    if "int8_mac_share" in record:
-        parts.append(f"{record['int8_mac_share']:.0%} of MACs in INT8, {len(record.get('kept_fp32') or [])} nodes FP32")
-    return ", ".join(parts)
-
-
-def print_refusal_figures(record: dict[str, Any], console: Any = None) -> None:
-    """A refused build's verification table (drift, and speed where it was timed) on stdout, before the line on
-    stderr: "its drift is within the budget" is otherwise shown by nothing. Refusals that carry neither (the
-    search's, too few rows) print nothing."""
-    verification = dict(record.get("verification") or {})
-    if record.get("speed"):
-        verification["speed"] = record["speed"]
-    if verification.get("outputs"):
-        print_verification(verification, console)
-    elif verification.get("speed"):  # the drift figures not carried: the speed row alone, no drift verdict claimed
-        columns = [Column("metric", NAME), Column("value"), Column("budget")]
-        print_rows("speed", columns, [_speed_row(record["speed"])], console)
-
-
-def print_verification(verification: dict[str, Any], console: Any = None) -> None:
-    """Per output (its kind in the heading): each budgeted metric against its budget, then the extras; then speed."""
-    from rich.console import Console
-
-    from optimizer.drift_budget import BUDGETED, CHECKS
-
-    console = console or Console()
-    budget = verification.get("budget") or {}
-    verdict = "holds" if verification.get("holds", True) else "MISSED"
-    console.print(f"[bold]verification vs FP32[/] ({verification.get('data', 'n/a')}): budget {verdict}")
-    columns = [Column("metric", NAME), Column("value"), Column("budget")]
-    loop = verification.get("closed_loop") or {}
-    judged = [(name, record, "") for name, record in (verification.get("outputs") or {}).items()]
-    stream = f", {loop.get('rows')} rows as one stream fed its own state"  # a stateful model's (state_loop)
-    judged += [(name, record, stream) for name, record in (loop.get("outputs") or {}).items()]
-    for name, record, how in judged:
-        kind = record.get("kind", "?")
-        budgeted = BUDGETED.get(kind, ())
-        rows = [
-            [metric, _fmt(record[metric]), _fmt(budget.get(CHECKS[metric][1])) if metric in budgeted else ""]
-            for metric in dict.fromkeys((*budgeted, *INFORMATIVE))
-            if metric in record
-        ]
-        print_rows(f"output {name} ({kind}{how})", columns, rows, console)
-    overall = [["samples", _fmt(verification.get("samples")), ""]]
-    user = verification.get("metric")
-    if user:
-        value = f"{_fmt(user['fp32'])} → {_fmt(user['int8'])}"
-        overall.append([user["spec"], value, f"drop ≤ {_fmt(budget.get('max_metric_drop'))}"])
-    if verification.get("speed"):
-        overall.append(_speed_row(verification["speed"]))
-    print_rows("overall", columns, overall, console)
-
-
-def _speed_row(speed: dict[str, Any]) -> list[str]:
-    """The speedup, both times, the load where busy and the rounds' spread where it left the speedup uncertain."""
-    value = f"{speed['speedup']:.2f}× ({speed['fp32_ms']:.3g} → {speed['int8_ms']:.3g} ms)"
-    if speed.get("busy"):
-        value += f", busy: others took {speed['others_share']:.0%} of the cores"
-    rounds = speed.get("round_speedups") or []
-    if speed.get("verdict") == "uncertain" and rounds:
-        value += f", uncertain: rounds {min(rounds):.2f}-{max(rounds):.2f}×"
-    label = f"speedup, batch {speed.get('batch_size', '?')}, {speed['threads']} threads"
-    return [label, value, f"≥ {speed['min_speedup']:g}"]
-
-
-# recorded for every kind, shown beside the budgeted ones (whole-tensor figures are information only)
-INFORMATIVE = (
-    "top1_agreement",
-    "decision_agreement",
-    "top_class_agreement",
-    "cosine_mean",
-    "channel_correlation_worst",
-    "relative_error",
-    "max_abs_diff",
-)
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
