@@ -1,8 +1,6 @@
 """Start and stop a real `tritonserver` as a child process and wait until it and its models are ready.
 
-The binary comes from NVIDIA's NGC image (`tritonserver` on PATH, backends in
-/opt/tritonserver/backends) or, without Docker, from the `nvidia-pytriton` wheel (Triton 2.51,
-Python backend only).
+The binary and its backends are found by serving.triton_install (NVIDIA's NGC image, or the `nvidia-pytriton` wheel).
 
 A repository whose path the Python backend's stub cannot start from (a space, a non-ASCII letter) is handed to
 tritonserver as a plainly named symlink, made at each start and removed at each stop (see serving.stub_path).
@@ -12,19 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import importlib.util
 import itertools
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -36,71 +32,13 @@ from serving.ports import check_port_free, free_port
 from serving.process_group import terminate_group
 from serving.stub_path import RepositoryLink, link_for_stub, plain_temp_parent
 from serving.tls import ServerTls, connect_host, is_loopback
+from serving.triton_install import TritonInstall, locate_tritonserver
 
-NGC_BACKENDS = Path("/opt/tritonserver/backends")
 MODEL_CONTROL_MODES = ("none", "explicit", "poll")
 LOG_TAIL_LINES = 15
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 SHM_DIR = Path("/dev/shm")  # where Linux keeps POSIX shared memory (shm_open) as files
 _SERVER_STARTS = itertools.count(1)
-
-
-@dataclass(frozen=True)
-class TritonInstall:
-    """Where the server binary and its backends live, and the environment it needs to run."""
-
-    binary: Path
-    backends: Path
-    env: dict[str, str] = field(default_factory=dict)
-    # A folder made for this server (the wheel's backends plus the Python stub); removed on stop.
-    scratch: Path | None = None
-
-
-def locate_tritonserver(scratch_parent: Path | None = None) -> TritonInstall:
-    """The NGC image's `tritonserver` if on PATH, else the one inside the `nvidia-pytriton` wheel."""
-    on_path = shutil.which("tritonserver")
-    if on_path and NGC_BACKENDS.is_dir():
-        return TritonInstall(Path(on_path), NGC_BACKENDS)
-    wheel = _pytriton_server_dir()
-    if wheel is None:
-        raise QuantserveError(
-            "no tritonserver found: run inside NVIDIA's Triton image (tritonserver on PATH) "
-            "or install the pinned nvidia-pytriton wheel (pip install -r requirements.lock)"
-        )
-    return _wheel_install(wheel, scratch_parent)
-
-
-def _pytriton_server_dir() -> Path | None:
-    spec = importlib.util.find_spec("pytriton")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    server_dir = Path(next(iter(spec.submodule_search_locations))) / "tritonserver"
-    return server_dir if (server_dir / "bin" / "tritonserver").is_file() else None
-
-
-def _wheel_install(server_dir: Path, scratch_parent: Path | None) -> TritonInstall:
-    """Copy the wheel's backends beside the stub for this Python, since the backend looks for it there."""
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    stub = server_dir / "python_backend_stubs" / version / "triton_python_backend_stub"
-    if not stub.is_file():
-        raise QuantserveError(f"the nvidia-pytriton wheel has no Python backend stub for Python {version}")
-    scratch = Path(tempfile.mkdtemp(prefix="quantserve-triton-", dir=scratch_parent))
-    backends = scratch / "backends"
-    shutil.copytree(server_dir / "backends", backends, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy2(stub, backends / "python" / "triton_python_backend_stub")
-    return TritonInstall(server_dir / "bin" / "tritonserver", backends, _wheel_env(server_dir), scratch)
-
-
-def _wheel_env(server_dir: Path) -> dict[str, str]:
-    # The stub links a libpython3.11; the running interpreter's own LIBDIR goes first so its patch
-    # version matches the standard library it imports (a known pitfall: otherwise models fail to load with
-    # "'_thread.RLock' object has no attribute '_recursion_count'").
-    libs = [sysconfig.get_config_var("LIBDIR") or "", str(server_dir.parent.parent / "nvidia_pytriton.libs")]
-    existing = os.environ.get("LD_LIBRARY_PATH")
-    return {
-        "LD_LIBRARY_PATH": ":".join([p for p in libs if p] + ([existing] if existing else [])),
-        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-    }
 
 
 @dataclass(frozen=True)
@@ -122,6 +60,9 @@ class ServerOptions:
     stop_timeout_s: float = 20.0
     log_verbose: int = 0
     tls: ServerTls | None = None  # gRPC over TLS (mutual with a client CA); HTTP and metrics then stay on loopback
+    # Serve the models that load and name the others (Triton's --exit-on-error=false), with readiness judged per model:
+    # under Triton's strict readiness one model that failed to load held /v2/health/ready false for all of them.
+    allow_failed_models: bool = False
 
     def __post_init__(self) -> None:
         if self.model_control not in MODEL_CONTROL_MODES:
@@ -230,8 +171,9 @@ class TritonServer:
         """Launch the server and block until it and every model it was asked to load are ready.
 
         A model Triton does not load is an error naming each such model (`strict`), or else (a restart, where
-        the healthy models must come back) noted in `not_loaded`; the others serve.
+        the healthy models must come back, or `allow_failed_models`) noted in `not_loaded`; the others serve.
         """
+        strict = strict and not self.options.allow_failed_models
         if self._process is not None:
             raise QuantserveError(f"tritonserver already running (pid {self.pid})")
         if not self.repo.is_dir():
@@ -273,7 +215,8 @@ class TritonServer:
             f"--backend-directory={install.backends}",
             f"--model-control-mode={self.options.model_control}",
             "--exit-on-error=false",  # a model that fails to load is reported by name, not as a dead server
-            "--strict-readiness=true",
+            # Strict: /v2/health/ready is false while any model failed to load; else true while the server is.
+            f"--strict-readiness={str(not self.options.allow_failed_models).lower()}",
             f"--log-verbose={self.options.log_verbose}",
         ]
         for role, port in self.ports.items():

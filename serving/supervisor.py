@@ -145,13 +145,15 @@ class Supervisor:
         """Start the server and wait until it is ready.
 
         The `first` start fails loudly, naming every model folder or model that cannot be served, and is never
-        retried: the operator is there and nothing serves yet. A restart serves what it can and names the rest.
+        retried: the operator is there and nothing serves yet. A restart serves what it can and names the rest, and
+        so does a first start where the options allow failed models (`serve --allow-failed-models`).
         """
+        strict = first and not self.options.allow_failed_models
         watch = self.watches_repository and self.options.repo.is_dir()  # else start() names the missing folder
-        skipped = prepare_repository(self.options.repo, strict=first) if self.options.repo.is_dir() else {}
+        skipped = prepare_repository(self.options.repo, strict=strict) if self.options.repo.is_dir() else {}
         self._prints = model_fingerprints(self.options.repo) if watch else {}
         self.server.options = self._options_skipping(skipped)
-        self.server.start(strict=first)
+        self.server.start(strict=strict)
         for name, reason in {**self.server.not_loaded, **self._said(skipped)}.items():
             self.log(f"warning: model '{name}' not loaded: {reason}; the other models serve")
         self.watchdog.reset(time.monotonic())

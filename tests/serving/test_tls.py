@@ -93,7 +93,7 @@ def test_mutual_tls_refuses_a_client_without_a_certificate(
 
 
 def test_tls_flags_reach_tritonserver(pki: dict[str, Path], tmp_path: Path) -> None:
-    from serving.server import TritonInstall
+    from serving.triton_install import TritonInstall
 
     tls = ServerTls(pki["server_cert"], pki["server_key"], client_ca=pki["ca"])
     command = TritonServer(ServerOptions(tmp_path, host="0.0.0.0", tls=tls)).command(

@@ -97,9 +97,9 @@ def docker_status() -> dict[str, Any]:
 
 
 def tritonserver_status() -> dict[str, Any]:
-    """The tritonserver `quantserve serve` would start (serving.server's locator) and its backends."""
+    """The tritonserver `quantserve serve` would start (serving.triton_install's locator) and its backends."""
     from quantserve.errors import QuantserveError
-    from serving.server import locate_tritonserver
+    from serving.triton_install import locate_tritonserver
 
     with tempfile.TemporaryDirectory(prefix="quantserve-doctor-") as scratch:
         try:

@@ -4,6 +4,11 @@ Supervised: a `tritonserver` that dies, or hangs (no answer to its liveness endp
 `--hang-timeout` seconds), is restarted (exponential backoff, a cap per window), and
 with the default explicit model control a deploy or rollback into the repository goes live
 without a restart (see serving.supervisor).
+
+A model that does not load stops the start, naming it; `--allow-failed-models` (Triton's `--exit-on-error=false`)
+serves the others instead, names each one that did not load in a warning line, and judges readiness per model
+(Triton's `--strict-readiness=false`): under strict readiness one broken model held /v2/health/ready false, so
+health checks and load balancers took every good model out of service with it.
 """
 
 from __future__ import annotations
@@ -53,6 +58,12 @@ def register(subparsers: Any) -> None:
         metavar="SECONDS",
         help="kill and restart a tritonserver that has not answered its liveness endpoint (/v2/health/live) for "
         "this long, e.g. a stopped or deadlocked process (default 30; 0: off)",
+    )
+    parser.add_argument(
+        "--allow-failed-models",
+        action="store_true",
+        help="start even if some models do not load: serve the others and name each failed one with Triton's reason; "
+        "/v2/health/ready then stays true while the server runs (ask /v2/models/NAME/ready per model)",
     )
     parser.add_argument("--tls-cert", type=Path, help="serve gRPC over TLS with this PEM certificate")
     parser.add_argument("--tls-key", type=Path, help="the certificate's PEM private key")
@@ -132,6 +143,7 @@ def server_options(args: argparse.Namespace) -> ServerOptions:
         load_models=("*",) if args.model_control == "explicit" else (),
         startup_timeout_s=args.startup_timeout,
         tls=tls,
+        allow_failed_models=args.allow_failed_models,
     )
 
 
