@@ -1,6 +1,6 @@
 """Accuracy drift of served variants against an FP32 reference, over the same gRPC endpoint users hit.
 
-Each variant runs the labeled held-out data through Triton (`serving.client.TritonRunner`);
+Each variant runs the labeled held-out data through Triton (`serving.triton_runner.TritonRunner`);
 its outputs are scored against the labels and compared with the reference's outputs. With a
 drift budget, every output of every variant is also measured by its kind and judged against the
 budget exactly as `optimize` judges the INT8 build (`optimizer.drift`).
@@ -30,6 +30,7 @@ from quantserve.data import TensorData, check_against, fixed_request_rows, load_
 from quantserve.errors import InternalError, QuantserveError
 from quantserve.runner import LoggedRunner, RequestLog, run_batches
 from serving.model_config import recorded_source
+from serving.model_version import split_addressed
 
 TASKS = ("auto", "classification", "embedding")
 DEADLINE_EXCEEDED = "StatusCode.DEADLINE_EXCEEDED"  # in the client's error: a request ran past its deadline
@@ -55,10 +56,12 @@ def served_outputs(
     one row a request, each fed the model's own previous state output (the first row's from the data), as
     `optimize` checks it: fed the data's FP32 state row by row, INT8 drift that builds up over a stream hides.
     `served` also keeps each request's rows and answer shapes (`ServedModel.requests`), which an answer whose length
-    varies per request is compared by."""
-    from serving.client import TritonRunner
+    varies per request is compared by. `model` may name one version (`m@2`, `serving.model_version`): every request
+    then asks for it, refused before any request unless served."""
+    from serving.triton_runner import TritonRunner
 
-    runner = TritonRunner(url, model, timeout_s=request_timeout_s, pin_version=True)
+    name, version = split_addressed(model)
+    runner = TritonRunner(url, name, version, timeout_s=request_timeout_s, pin_version=True)
     with runner:
         check_against(source, data, runner.input_specs())
         if runner.max_batch_size <= 0:  # a request of an --unbatched build fixed at [1, …] holds that one row
@@ -66,7 +69,9 @@ def served_outputs(
         check_request_size(source, data, batch_size, runner.max_batch_size)
         log = RequestLog()
         if served is not None:
-            served[model] = ServedModel(runner.version, runner.precision, served_source(url, model), log)
+            served[model] = ServedModel(
+                runner.version, runner.precision, served_source(url, name), log, runner.precision_note
+            )
         sent = RowsSent(data.batches(batch_size))
         try:
             if state:
@@ -109,6 +114,7 @@ class ServedModel:
     precision: str | None = None
     source: str | None = None  # the source model its deployment recorded (None: none recorded)
     requests: RequestLog | None = None  # the rows and answer shapes of each request (None: not recorded)
+    precision_note: str | None = None  # why `precision` is None where the config names another version's
 
 
 class RowsSent:
@@ -149,7 +155,7 @@ def evaluate_accuracy(
     dataset = data if isinstance(data, TensorData) else load_npz(data, float_truth=metric is not None)
     source = "the data" if isinstance(data, TensorData) else data
     served: dict[str, ServedModel] = {}
-    state = stream_state(models, lambda model: served_config(url, model))  # a recurrent model runs as a stream
+    state = stream_state(models, lambda model: served_config(url, split_addressed(model)[0]))  # run as a stream
     outputs = {
         model: served_outputs(url, model, dataset, batch_size, source, served, request_timeout_s, state)
         for model in models
@@ -189,6 +195,7 @@ def evaluate_accuracy(
         answered = served.get(variant.model, ServedModel(""))
         variant.version, variant.precision, variant.source = answered.version, answered.precision, answered.source
         variant.notes.extend(notes[variant.model] if variant.model != reference else [])
+        variant.notes.extend([answered.precision_note] if answered.precision_note else [])
     _set_drops(variants, reference)
     if budget is not None:
         kinds = dict(output_kinds or {})

@@ -39,6 +39,7 @@ from loadtest.grpc_channel import channel_args, client_tls
 from loadtest.load_pattern import ARRIVALS
 from loadtest.recording import record_unanswered, record_unsent
 from loadtest.request_data import request_batches
+from loadtest.request_failures import TritonRequestFailed, readable_failure
 from loadtest.request_shapes import ServedInputs, as_served, read_served_inputs
 from quantserve.data import as_sent, load_npz
 from serving.response_rows import batches_requests, row_mismatch
@@ -79,6 +80,12 @@ def request_inputs(data_path: str, request_batch: int, model: str = "") -> list[
         batches = request_batches(load_npz(data_path), request_batch, served)
         _feeds_cache[key] = [_to_infer_inputs(batch, served) for batch in batches]
     return _feeds_cache[key]
+
+
+@events.init_command_line_parser.add_listener
+def add_version_option(parser: Any) -> None:
+    """`--triton-model-version N`: every request names version N of the model (two versions live: an A/B)."""
+    parser.add_argument("--triton-model-version", default="", env_var="QUANTSERVE_MODEL_VERSION", help="N (newest)")
 
 
 @events.test_start.add_listener
@@ -131,12 +138,14 @@ class _TritonClientMixin:
     data: str = ""
     request_batch: int = 1
     timeout_s: float = 30.0
+    model_version: str = ""  # the version every request names ("": Triton's choice, the newest served)
 
     def _configure(self) -> None:
         options = self.environment.parsed_options
         if options is not None:
             self.url = options.triton_url or self.url
             self.model = options.triton_model or self.model
+            self.model_version = getattr(options, "triton_model_version", "") or self.model_version
             self.data = options.triton_data or self.data
             self.request_batch = options.request_batch or self.request_batch
             self.timeout_s = getattr(options, "request_timeout", 0.0) or self.timeout_s
@@ -162,7 +171,8 @@ class _TritonClientMixin:
         (the rest is inside tritonclient's call: building, sending, reading 350 MB answers on busy cores)."""
         clock[:] = [time.perf_counter()]
         try:
-            result = client.infer(self.model, inputs, client_timeout=self.timeout_s)
+            named = {"model_version": self.model_version} if self.model_version else {}  # none: Triton's, the newest
+            result = client.infer(self.model, inputs, client_timeout=self.timeout_s, **named)
         finally:
             clock[1:] = [time.perf_counter(), time.time()]
         response = result.get_response()
@@ -219,18 +229,6 @@ class _TritonClientMixin:
                 "client_deadline": deadline,
             },
         )
-
-
-class TritonRequestFailed(Exception):
-    """A failed request as Locust files it: the gRPC status and Triton's message, not an empty repr."""
-
-
-def readable_failure(exc: BaseException) -> BaseException:
-    """tritonclient's exception prints as `InferenceServerException()`; name its status and message instead."""
-    status, message = getattr(exc, "status", None), getattr(exc, "message", None)
-    if callable(status) and callable(message):
-        return TritonRequestFailed(f"[{status()}] {message()}")
-    return exc
 
 
 class TritonGrpcUser(_TritonClientMixin, User):

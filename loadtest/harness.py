@@ -24,7 +24,7 @@ from loadtest.locust_processes import check_disk_space, lost_workers, spawn, sto
 from loadtest.request_data import check_sent_shapes
 from loadtest.request_shapes import ServedInputs
 from loadtest.results import LoadResult, LoadRun
-from loadtest.run_identity import served_identity
+from loadtest.run_identity import RunIdentity, served_identity
 from loadtest.step_result import listening_pid, step_result
 from loadtest.triton_metrics import metrics_endpoint
 from loadtest.utilization import UtilizationSampler
@@ -43,7 +43,7 @@ def check_ready(settings: LoadSettings) -> None:
     settings.check()
     for step in settings.pattern.steps():
         step.check()
-        _check_model_ready(settings.url, settings.model, settings.data, settings.tls, _request_sizes(settings, step))
+        _check_model_ready(settings, _request_sizes(settings, step))
 
 
 def run_pattern(settings: LoadSettings, out_dir: Path | str, server_pid: int | None = None) -> LoadRun:
@@ -52,8 +52,8 @@ def run_pattern(settings: LoadSettings, out_dir: Path | str, server_pid: int | N
     settings.check()
     steps = settings.pattern.steps()
     with recording_files.results_folder_held(Path(out_dir)):
-        identity, precision = served_identity(settings.url, settings.model, settings.data, settings.tls)
-        with MeasuredSteps(settings.model, len(steps), Path(out_dir), precision, identity) as measured:
+        identity, precision = run_identity(settings)
+        with MeasuredSteps(settings.label, len(steps), Path(out_dir), precision, identity) as measured:
             for step in steps:
                 measured.start(step.name)
                 measured.finish(run_step(settings, step, Path(out_dir), server_pid))
@@ -82,12 +82,23 @@ def run_load(
     return run_pattern(settings, out_dir, server_pid).results[0]
 
 
+def run_identity(settings: LoadSettings) -> tuple[RunIdentity, str | None]:
+    """The run's identity at its start (`served_identity`) and the precision of the version it loads: where
+    --model-version names one, that version's own, not the config's (the last deploy's, `serving.model_version`)."""
+    from serving.client import served_precision
+
+    identity, precision = served_identity(settings.url, settings.model, settings.data, settings.tls)
+    if settings.model_version:
+        precision = served_precision(settings.url, settings.model, settings.tls, version=settings.model_version)
+    return identity, precision
+
+
 def run_step(settings: LoadSettings, step: LoadStep, out_dir: Path, server_pid: int | None = None) -> LoadResult:
     """Run Locust for one step and summarize exactly its measured window. Ctrl-C or SIGTERM during the run raises
     `StepInterrupted` with the window measured up to then, summarized the same way."""
     settings.check()
     step.check()
-    _check_model_ready(settings.url, settings.model, settings.data, settings.tls, _request_sizes(settings, step))
+    _check_model_ready(settings, _request_sizes(settings, step))
     record_dir, csv_prefix = step_paths(settings, step, out_dir)
     recording_files.clear(record_dir)
     csv_prefix.parent.mkdir(parents=True, exist_ok=True)
@@ -106,7 +117,13 @@ def run_step(settings: LoadSettings, step: LoadStep, out_dir: Path, server_pid: 
             raise
     if interrupted_at is not None:
         raise _interrupted(settings, step, out_dir, listening, sampler, interrupted_at)
-    return step_result(settings, step, out_dir, listening, sampler, lost)
+    return _labelled(step_result(settings, step, out_dir, listening, sampler, lost), settings)
+
+
+def _labelled(result: LoadResult, settings: LoadSettings) -> LoadResult:
+    """The step's result named as its run is (`m@2` where one version is addressed): tables tell the two apart."""
+    result.model = settings.label
+    return result
 
 
 def _drop_records(record_dir: Path, csv_prefix: Path) -> None:
@@ -123,7 +140,7 @@ def _interrupted(
     """The interrupted step's window up to the interrupt, summarized as a finished one and marked; no result, and
     why, when nothing was recorded (the interrupt came before the users were spawned, or before a request ended)."""
     try:
-        result = step_result(settings, step, out_dir, listening, sampler, [])
+        result = _labelled(step_result(settings, step, out_dir, listening, sampler, []), settings)
     except QuantserveError as exc:
         return StepInterrupted(at, None, f"nothing recorded before the interrupt ({exc})")
     if not result.requests:
@@ -141,6 +158,8 @@ def locust_command(
     command += ["--triton-url", settings.url, "--triton-model", settings.model, "--triton-data", str(settings.data)]
     command += ["--request-batch", str(settings.request_batch), "--record-dir", str(record_dir)]
     command += ["--request-timeout", f"{settings.request_timeout_s:g}"]
+    if settings.model_version:
+        command += ["--triton-model-version", settings.model_version]
     if settings.metrics_url:
         command += ["--metrics-url", metrics_endpoint(settings.metrics_url)]
     for flag, value in _tls_flags(settings.tls):
@@ -207,25 +226,23 @@ def _request_sizes(settings: LoadSettings, step: LoadStep) -> tuple[tuple[int, .
     return (settings.request_batch,), "--request-batch"
 
 
-def _check_model_ready(
-    url: str,
-    model: str,
-    data_path: Path,
-    tls: ClientTls | None = None,
-    requests: tuple[tuple[int, ...], str] = ((1,), ""),
-) -> None:
-    """Fail in one line when the server is not there, the model is not loaded, the data does not fit it, a request
-    would carry more samples than the model's max_batch_size, or the requests as the users build them (shaped and
-    trimmed by `loadtest.request_data`) do not fit the model's config: every such request would fail."""
+def _check_model_ready(settings: LoadSettings, requests: tuple[tuple[int, ...], str] = ((1,), "")) -> None:
+    """Fail in one line when the server is not there, the model (or the version --model-version names) is not
+    loaded, the data does not fit it, a request would carry more samples than the model's max_batch_size, or the
+    requests as the users build them (shaped and trimmed by `loadtest.request_data`) do not fit the model's config:
+    every such request would fail."""
     from serving.client import TritonGrpcClient
 
-    with TritonGrpcClient(url, timeout_s=5.0, tls=tls) as client:
+    url, model, data_path = settings.url, settings.model, settings.data
+    with TritonGrpcClient(url, timeout_s=5.0, tls=settings.tls) as client:
         if not client.is_model_ready(model):
             if not client.is_server_live():
                 raise QuantserveError(f"no Triton server answers at {url}")
             ready = ", ".join(sorted(client.ready_models())) or "none"
             raise QuantserveError(f"model '{model}' is not ready on {url} (ready: {ready})")
-        inputs, _ = client.model_metadata(model)
+        if settings.model_version:
+            client.check_version_served(model, settings.model_version)
+        inputs, _ = client.model_metadata(model, settings.model_version)
         served = ServedInputs.from_config(model, client.model_config(model))
     data, max_batch = load_npz(data_path), served.max_batch_size
     check_against(data_path, data, inputs)

@@ -14,6 +14,8 @@ from loadtest.request_data import check_request_size
 from loadtest.result_files import safe_name
 from quantserve.data import load_npz
 from quantserve.errors import QuantserveError
+from serving.model_config import check_version_name
+from serving.model_version import addressed
 from serving.tls import ClientTls
 
 ONE_USER = ClosedLoop(users=1)  # frozen, so one shared default is safe
@@ -34,6 +36,13 @@ class LoadSettings:
     tls: ClientTls | None = None  # gRPC over TLS (mutual with a client certificate)
     max_in_flight: int = 64  # open loop: requests a Locust process keeps in flight; later arrivals wait in the client
     request_timeout_s: float = 30.0  # the client's deadline per request (gRPC): a slower answer fails
+    model_version: str = ""  # the version every request names (--model-version); "": Triton's choice, the newest
+
+    @property
+    def label(self) -> str:
+        """The run's name in results and reports: `model@version` where one version is addressed (an A/B of two
+        live versions loaded into one folder keeps both runs), else the model's."""
+        return addressed(self.model, self.model_version)
 
     def check(self) -> None:
         """Reject impossible settings before any process starts."""
@@ -51,12 +60,15 @@ class LoadSettings:
                 f"--request-timeout must be a positive number of seconds, got {self.request_timeout_s:g}"
             )
         check_expected_arrivals(self.pattern, self.duration_s)
+        if self.model_version:
+            check_version_name(self.model_version)
         data = load_npz(self.data)  # a missing or unreadable data file is one clear line, here
         check_request_size(self.data, data, self.request_batch, 0, "--request-batch")
 
     def step_name(self, step: LoadStep) -> str:
-        """Where one step's raw files and Locust CSVs go: `<model>-u16`, `<model>-rate50-poisson`."""
-        return f"{safe_name(self.model)}-{step.name}"
+        """Where one step's raw files and Locust CSVs go: `<model>-u16`, `<model>-rate50-poisson` (`<model>_2-u16`
+        for version 2)."""
+        return f"{safe_name(self.label)}-{step.name}"
 
 
 def check_expected_arrivals(pattern: LoadPattern, duration_s: float) -> None:

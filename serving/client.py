@@ -1,6 +1,7 @@
-"""A thin `tritonclient.grpc` wrapper with timeouts, and a Runner over a served model.
+"""A thin `tritonclient.grpc` wrapper with timeouts and retries of idempotent inferences.
 
-`TritonRunner` lets the evaluator compare a Triton endpoint with in-process runners the same way.
+`serving.triton_runner.TritonRunner` runs a served model through it as a Runner, so the evaluator compares a Triton
+endpoint with in-process runners the same way.
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ import numpy as np
 from quantserve.artifact import Dim, TensorSpec
 from quantserve.data import as_sent
 from quantserve.errors import InternalError, QuantserveError
-from quantserve.runner import Runner, concat_outputs
 from serving.endpoints import grpc_address_problem, http_port_problem
 from serving.model_config import recorded_precision
-from serving.response_rows import row_mismatch
+from serving.model_version import version_precision
 from serving.tls import HANDSHAKE_TIMEOUT_S, ClientTls, tls_problem
 
 # Triton's wire datatypes and numpy's names for them.
@@ -215,14 +215,35 @@ class TritonGrpcClient:
         """The precision `deploy` recorded in the model's config (int8, fp16, fp32), or None where none is."""
         return recorded_precision(self.model_config(model))
 
-    def model_metadata(self, model: str) -> tuple[list[TensorSpec], list[TensorSpec]]:
-        """The model's inputs and outputs; the batch axis (when batched) is named "batch". A tensor the config
-        reshapes has the model's own shape (an argmax label: [batch], not the served [batch, 1])."""
-        meta = self._call(f"metadata of '{model}'", "get_model_metadata", model, as_json=True)
+    def ready_versions(self, model: str) -> list[str]:
+        """The versions of `model` the server has ready, ascending by number."""
+        return sorted(self.ready_models().get(model, []), key=lambda v: (len(v), v))
+
+    def version_precision(self, model: str, version: str = "") -> str | None:
+        """The precision `version` of `model` was deployed with ("": the newest served, which answers a request that
+        names none); None where it is not recorded for that version (`serving.model_version.version_precision`)."""
+        served = self.ready_versions(model)
+        return version_precision(self.model_config(model), version or (served or [""])[-1], served)
+
+    def check_version_served(self, model: str, version: str) -> None:
+        """Refuse, in one line and before any request, a version of `model` the server does not have ready."""
+        if self.is_model_ready(model, version):
+            return
+        served = ", ".join(self.ready_versions(model)) or "none"
+        raise QuantserveError(
+            f"{self.url}: model '{model}' has no version {version} served (versions served: {served}); name one of "
+            "those, or serve that version first (deploy --live-versions, rollback --to)"
+        )
+
+    def model_metadata(self, model: str, version: str = "") -> tuple[list[TensorSpec], list[TensorSpec]]:
+        """The inputs and outputs of `model` (of `version`; "": the newest served); the batch axis (when batched) is
+        named "batch". A tensor the config reshapes has the model's own shape (an argmax label: [batch], not the
+        served [batch, 1])."""
+        meta = self._call(f"metadata of '{model}'", "get_model_metadata", model, version, as_json=True)
         config = self.model_config(model)
-        batched, reshaped = int(config.get("max_batch_size", 0)) > 0, _reshaped_tensors(config)
+        batched, reshaped = int(config.get("max_batch_size", 0)) > 0, reshaped_tensors(config)
         specs = [
-            [_model_spec(_spec(t, batched), reshaped) for t in meta.get(side, [])] for side in ("inputs", "outputs")
+            [model_spec(_spec(t, batched), reshaped) for t in meta.get(side, [])] for side in ("inputs", "outputs")
         ]
         return specs[0], specs[1]
 
@@ -255,12 +276,15 @@ class TritonGrpcClient:
         return dict(self._call("statistics", "get_inference_statistics", model, as_json=True))
 
 
-def served_precision(url: str, model: str, tls: ClientTls | None = None, timeout_s: float = 10.0) -> str | None:
-    """The precision `deploy` recorded for `model` on the server at `url`; None where none is recorded (deployed
-    before it was, or not by quantserve) or the config cannot be read: the report then says it went by the name."""
+def served_precision(
+    url: str, model: str, tls: ClientTls | None = None, timeout_s: float = 10.0, version: str = ""
+) -> str | None:
+    """The precision `deploy` recorded for `model` (for its `version`, where one is named) on the server at `url`;
+    None where none is recorded (deployed before it was, or not by quantserve) or the config cannot be read: the
+    report then says it went by the name."""
     try:
         with TritonGrpcClient(url, timeout_s, tls, NO_RETRY) as client:
-            return client.served_precision(model)
+            return client.version_precision(model, version) if version else client.served_precision(model)
     except QuantserveError:
         return None
 
@@ -285,7 +309,7 @@ def _spec(tensor: dict[str, Any], batched: bool) -> TensorSpec:
     return TensorSpec(name=tensor["name"], dtype=dtype, shape=tuple(shape))
 
 
-def _reshaped_tensors(config: dict[str, Any]) -> dict[str, tuple[tuple[int, ...], tuple[int, ...]]]:
+def reshaped_tensors(config: dict[str, Any]) -> dict[str, tuple[tuple[int, ...], tuple[int, ...]]]:
     """Tensors whose config has a `reshape`: name → (served dims, the model's own shape), batch axis excluded
     (a model that does not batch: none, its shapes are taken as served)."""
     found: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
@@ -298,112 +322,8 @@ def _reshaped_tensors(config: dict[str, Any]) -> dict[str, tuple[tuple[int, ...]
     return found
 
 
-def _model_spec(spec: TensorSpec, reshaped: dict[str, tuple[tuple[int, ...], tuple[int, ...]]]) -> TensorSpec:
+def model_spec(spec: TensorSpec, reshaped: dict[str, tuple[tuple[int, ...], tuple[int, ...]]]) -> TensorSpec:
     """An input's spec with the model's own shape where the config reshapes it (what callers' data has)."""
     if spec.name not in reshaped:
         return spec
     return TensorSpec(spec.name, spec.dtype, (*spec.shape[:1], *reshaped[spec.name][1]))
-
-
-class TritonRunner(Runner):
-    """Runs a model served by Triton over gRPC; batches larger than max_batch_size are sent in slices."""
-
-    def __init__(
-        self,
-        url: str,
-        model: str,
-        version: str = "",
-        timeout_s: float = 30.0,
-        tls: ClientTls | None = None,
-        pin_version: bool = False,
-    ) -> None:
-        """`pin_version`: ask for the newest version served at activation by number in every request, so that a
-        deploy or rollback meanwhile fails the run in one line instead of mixing two versions' answers."""
-        super().__init__()
-        self.tls = tls
-        self.url = url
-        self.model = model
-        self.version = version
-        self.pin_version = pin_version and not version
-        self.timeout_s = timeout_s
-        self.name = f"triton:{model}@{url}"
-        self._client: TritonGrpcClient | None = None
-        self._inputs: list[TensorSpec] = []
-        self._outputs: list[TensorSpec] = []
-        self._max_batch = 0
-        self.precision: str | None = None  # as its deployment recorded it (None: not recorded); known once active
-        self._reshaped: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}  # name: (served dims, model shape)
-
-    def input_specs(self) -> Sequence[TensorSpec]:
-        return self._inputs
-
-    @property
-    def max_batch_size(self) -> int:
-        """The served model's max_batch_size (0: it does not batch); known once active."""
-        return self._max_batch
-
-    def activate_impl(self) -> None:
-        self._client = TritonGrpcClient(self.url, self.timeout_s, self.tls)
-        try:
-            self._client.wait_model_ready(self.model, timeout_s=self.timeout_s)
-            if self.pin_version:
-                ready = [v for v in self._client.ready_models().get(self.model, []) if v.isdigit()]
-                self.version = max(ready, key=int, default="")
-            self._inputs, self._outputs = self._client.model_metadata(self.model)
-            config = self._client.model_config(self.model)
-            self._max_batch = int(config.get("max_batch_size", 0) or 0)
-            self.precision = recorded_precision(config)
-            self._reshaped = _reshaped_tensors(config)
-        except BaseException:
-            self._client.close()
-            self._client = None
-            raise
-
-    def infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        if self._client is None:
-            raise InternalError("gRPC client used before activate()")
-        n = int(next(iter(feeds.values())).shape[0]) if feeds else 0
-        feeds = {k: self._as_shape(k, v, served=True) for k, v in feeds.items()}
-        try:
-            if self._max_batch <= 0 or n <= self._max_batch:
-                results = self._request(feeds)
-            else:
-                step = self._max_batch
-                results = concat_outputs(
-                    [self._request({k: v[i : i + step] for k, v in feeds.items()}) for i in range(0, n, step)]
-                )
-        except QuantserveError as exc:
-            if self.pin_version and self.version and not self._client.is_model_ready(self.model, self.version):
-                raise QuantserveError(
-                    f"{self.url}: model '{self.model}' version {self.version} stopped being served during the run (a "
-                    "deploy or rollback meanwhile?); answers of two versions would be mixed, so none count: run it "
-                    "again"
-                ) from exc
-            raise
-        return {k: self._as_shape(k, v, served=False) for k, v in results.items()}
-
-    def _request(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """One request, its answer checked to hold one row per row sent in every output (a batching model)."""
-        if self._client is None:
-            raise InternalError("gRPC client used before activate()")
-        results = self._client.infer(self.model, feeds, version=self.version)
-        if self._max_batch > 0:
-            sent = int(next(iter(feeds.values())).shape[0]) if feeds else 0
-            problem = row_mismatch(self.model, sent, ((name, value.shape) for name, value in results.items()))
-            if problem is not None:
-                raise QuantserveError(
-                    f"{self.url}: {problem}; a model with max_batch_size {self._max_batch} answers one row per row sent"
-                )
-        return results
-
-    def _as_shape(self, name: str, array: np.ndarray, served: bool) -> np.ndarray:
-        """A reshaped tensor (config `reshape`) as the server takes it (`served`) or as the model has it."""
-        if name not in self._reshaped or self._max_batch <= 0:
-            return array
-        dims, model_shape = self._reshaped[name]
-        return array.reshape(len(array), *(dims if served else model_shape))
-
-    def deactivate_impl(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None

@@ -50,6 +50,7 @@ from serving.model_config import (
     to_protobuf_text,
     write_config,
 )
+from serving.model_version import with_version_precisions
 from serving.repository import STAGING_PREFIX, remove_stale_staging
 from serving.repository_lock import model_folder_lock, remove_if_empty
 from serving.state_parameter import state_parameter
@@ -313,11 +314,14 @@ def stage_version(staging: Path, version_files: dict[str, Path], manifest: Manif
 
 
 def install_version(staging: Path, config: dict[str, Any], record: dict[str, Any]) -> Deployment:
-    """Write the config, then rename the staged folder to the next version (the caller holds the lock)."""
+    """Write the config, then rename the staged folder to the next version (the caller holds the lock). The config
+    (and the record's copy, which a rollback or withdrawal writes back) records the versions on disk and their
+    precisions: one config serves them all, and its own precision is the new version's (`serving.model_version`)."""
     model_dir = staging.parent
     config_path = model_dir / CONFIG_NAME
     previous = config_bytes(model_dir)
     before = tuple(existing_versions(model_dir))
+    config = record["config"] = with_version_precisions(config, model_dir, before)
     write_config(config, model_dir)
     try:
         version = rename_to_next_version(staging, model_dir, record)

@@ -138,7 +138,7 @@ class BenchServer:
     def warm(self, name: str, data: Path, request_batch: int) -> None:
         """A few requests before the measured load, so its window does not time the model's first runs."""
         from quantserve.data import load_npz
-        from serving.client import TritonRunner
+        from serving.triton_runner import TritonRunner
 
         feeds = next(load_npz(data).batches(request_batch))
         with TritonRunner(self.server.grpc_url, name, timeout_s=120.0) as runner:

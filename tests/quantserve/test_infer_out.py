@@ -35,9 +35,9 @@ class FakeRunner:
 def no_server(monkeypatch: pytest.MonkeyPatch) -> None:
     import quantserve.data
     import quantserve.runner
-    import serving.client
+    import serving.triton_runner
 
-    monkeypatch.setattr(serving.client, "TritonRunner", FakeRunner)
+    monkeypatch.setattr(serving.triton_runner, "TritonRunner", FakeRunner)
     data = SimpleNamespace(labels=None, batches=lambda size: [])
     monkeypatch.setattr(quantserve.data, "load_npz", lambda path, specs: data)
     monkeypatch.setattr(quantserve.runner, "run_batches", lambda runner, batches: {"logits": np.zeros((2, 3))})

@@ -28,9 +28,9 @@ class NoServer:
 
 @pytest.fixture
 def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    import serving.client
+    import serving.triton_runner
 
-    monkeypatch.setattr(serving.client, "TritonRunner", NoServer)
+    monkeypatch.setattr(serving.triton_runner, "TritonRunner", NoServer)
     path = tmp_path / "d.npz"
     np.savez(path, x=np.zeros((2, 3), np.float32))
     return path

@@ -18,9 +18,10 @@ import pytest
 from serving_models import make_build_dir
 
 from quantserve.cli import main
-from serving.client import TritonGrpcClient, TritonRunner
+from serving.client import TritonGrpcClient
 from serving.deploy import deploy
 from serving.server import TritonServer
+from serving.triton_runner import TritonRunner
 
 pytestmark = pytest.mark.e2e
 

@@ -92,7 +92,7 @@ def test_a_pinned_runner_names_the_version_that_stopped_being_served(supervised:
     """evaluate asks for the version served when it starts: a deploy landing mid-run fails it in one line instead of
     mixing two versions' answers into one figure (top-1 agreement 0.74 that described neither version)."""
     from quantserve.errors import QuantserveError
-    from serving.client import TritonRunner
+    from serving.triton_runner import TritonRunner
 
     server = supervised.server
     rows = {"x": np.random.default_rng(0).normal(size=(4, 8)).astype(np.float32)}

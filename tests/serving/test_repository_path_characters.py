@@ -27,11 +27,12 @@ from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from quantserve.cli import main
 from quantserve.errors import QuantserveError
 from serving import stub_path
-from serving.client import TritonRunner
 from serving.deploy import deploy
-from serving.server import ServerOptions, TritonInstall, TritonServer
+from serving.server import ServerOptions, TritonServer
 from serving.stub_path import LINK_PREFIX, link_for_stub, stub_path_problem
 from serving.supervisor import Supervisor
+from serving.triton_install import TritonInstall
+from serving.triton_runner import TritonRunner
 
 SPACE = "a space (' '), which splits the path where Triton starts the model's stub (a shell, path unquoted)"
 FEEDS = {"x": np.random.default_rng(5).normal(size=(3, 8)).astype(np.float32)}

@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 from quantserve.errors import QuantserveError
-from serving.client import TritonGrpcClient, TritonRunner
-from serving.server import ServerOptions, TritonInstall, TritonServer
+from serving.client import TritonGrpcClient
+from serving.server import ServerOptions, TritonServer
+from serving.triton_install import TritonInstall
+from serving.triton_runner import TritonRunner
 
 CONFIG = """backend: "python"
 max_batch_size: 4

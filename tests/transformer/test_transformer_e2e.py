@@ -136,7 +136,7 @@ def test_mixed_lengths_batch_at_sixteen_users(served_encoder, trained_encoder) -
 
 
 def test_served_int8_drift_against_served_fp32(served_encoder, trained_encoder) -> None:
-    from serving.client import TritonRunner
+    from serving.triton_runner import TritonRunner
 
     held_out = trained_encoder.held_out
     outputs = {}

@@ -1,6 +1,7 @@
 """`quantserve evaluate --url … --models fp32,int8 --reference fp32 --data HELDOUT.npz --out reports/X`.
 
-Accuracy drift of each served variant against the FP32 reference; every output is judged against
+Accuracy drift of each served variant against the FP32 reference (a variant may be one version of a model that
+serves several, `m@2` against `m@1`: an A/B judged through the served endpoint); every output is judged against
 the same drift budget `optimize` applies (flags to change each value, `--no-budget` to skip it), and
 the command exits 1 when a variant misses it, naming the output, metric, value and budget.
 """
@@ -30,8 +31,20 @@ def register(subparsers: Any) -> None:
         description="Score each served model on HELDOUT.npz over gRPC and compare it with the reference's outputs.",
     )
     parser.add_argument("--url", default="127.0.0.1:8001", help="Triton gRPC address host:port")
-    parser.add_argument("--models", required=True, help="comma-separated model names, e.g. digits_fp32,digits_int8")
-    parser.add_argument("--reference", required=True, help="the FP32 reference model name")
+    parser.add_argument(
+        "--models",
+        required=True,
+        help="comma-separated model names, e.g. digits_fp32,digits_int8; NAME@N is version N of a model that serves "
+        "several (--live-versions): m@2 judged against --reference m@1 is an A/B of two live versions",
+    )
+    parser.add_argument("--reference", required=True, help="the FP32 reference model name (NAME@N: its version N)")
+    parser.add_argument(
+        "--model-version",
+        default="",
+        metavar="N",
+        help="send every request to version N of each model named without @N (default: the newest served at the "
+        "start, pinned for the run)",
+    )
     parser.add_argument("--data", type=Path, required=True, help=".npz of inputs (+ `labels` for classifiers)")
     parser.add_argument("--out", type=Path, required=True, help="results folder (accuracy.json, report)")
     parser.add_argument(
@@ -83,9 +96,10 @@ def evaluate(args: argparse.Namespace) -> int:
     from quantserve.errors import QuantserveError
     from serving.machine import write_machine_facts
 
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    models = [versioned(m.strip(), args.model_version) for m in args.models.split(",") if m.strip()]
     if not models:
         raise QuantserveError("--models names no model")
+    reference = versioned(args.reference.strip(), args.model_version)
     if args.batch_size < 1:
         raise QuantserveError(f"--batch-size must be at least 1, got {args.batch_size}")
     if not (math.isfinite(args.request_timeout) and args.request_timeout > 0):
@@ -100,7 +114,7 @@ def evaluate(args: argparse.Namespace) -> int:
             report = evaluate_accuracy(
                 args.url,
                 models,
-                args.reference,
+                reference,
                 args.data,
                 args.output or None,
                 _accuracy_drop_budget(args),
@@ -137,6 +151,13 @@ def evaluate(args: argparse.Namespace) -> int:
             print(line)
         return EXIT_OVER_BUDGET
     return 0
+
+
+def versioned(label: str, default_version: str) -> str:
+    """`label` as the evaluator names it: `m@N` with its own version, else `default_version` (--model-version)."""
+    from serving.model_version import addressed, split_addressed
+
+    return addressed(*split_addressed(label, default_version))
 
 
 def add_budget_flags(parser: argparse.ArgumentParser) -> None:
@@ -223,10 +244,12 @@ def load_side_by_side(args: argparse.Namespace, models: list[str], duration: flo
     from quantserve.cli.commands.loadtest import resolve_metrics_url, run_with_progress
     from quantserve.cli.tables import print_load_table
     from serving.endpoints import metrics_hint
+    from serving.model_version import split_addressed
 
     metrics_url = resolve_metrics_url(args)
     runs = []
-    for model in models:
+    for label in models:
+        model, version = split_addressed(label)
         pattern = ClosedLoop(args.load_users)
         settings = LoadSettings(
             args.url,
@@ -237,6 +260,7 @@ def load_side_by_side(args: argparse.Namespace, models: list[str], duration: flo
             metrics_url=metrics_url,
             tls=client_tls(args),
             request_timeout_s=args.request_timeout,  # the scoring's deadline, the load's too
+            model_version=version,
         )
         run = run_with_progress(settings, args)
         runs.append(dataclasses.asdict(run))
@@ -250,14 +274,17 @@ def load_side_by_side(args: argparse.Namespace, models: list[str], duration: flo
 
 
 def print_table(report: Any, console: Any = None) -> None:
-    """One row per served variant; model names are never cut (narrow consoles get one block per model)."""
-    from quantserve.cli.tables import NAME, Column, fmt, print_rows
+    """One row per served variant, with the version that answered it and that version's precision as deployed;
+    model names are never cut (narrow consoles get one block per model)."""
+    from quantserve.cli.tables import NAME, TEXT, Column, fmt, print_rows
 
     headers = ("accuracy", "drop pts", "F1 macro", "AUC-ROC", "top-1 agree", "max abs diff", "cosine min")
-    columns = [Column("model", NAME), *(Column(h) for h in headers)]
+    columns = [Column("model", NAME), Column("version", TEXT), Column("precision", TEXT), *(Column(h) for h in headers)]
     rows = [
         [
             v.model,
+            v.version or "-",
+            v.precision or "not recorded",
             fmt(v.accuracy, 4),
             fmt(v.accuracy_drop_points, 2),
             fmt(v.f1_macro, 4),

@@ -26,7 +26,13 @@ def register(subparsers: Any) -> None:
         description="Run INPUTS.npz (one array per input name, optional `labels`) through a model served by Triton.",
     )
     parser.add_argument("--url", default="127.0.0.1:8001", help="Triton gRPC address host:port")
-    parser.add_argument("--model", required=True, help="model name in the repository")
+    parser.add_argument("--model", required=True, help="model name in the repository (NAME@N: its version N)")
+    parser.add_argument(
+        "--model-version",
+        default="",
+        metavar="N",
+        help="send every request to version N (default: the newest served); refused unless the server serves it",
+    )
     parser.add_argument("--data", type=Path, required=True, help=".npz with one array per model input")
     parser.add_argument(
         "--out", type=Path, help="file to save the outputs in (.npz, added if missing as numpy does; not a folder)"
@@ -41,12 +47,14 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from quantserve.data import fixed_request_rows, load_npz
     from quantserve.runner import LoggedRunner, RequestLog, run_batches
-    from serving.client import TritonRunner
+    from serving.model_version import split_addressed
+    from serving.triton_runner import TritonRunner
 
     if args.batch_size < 0:
         raise QuantserveError(f"--batch-size must be ≥ 0, got {args.batch_size}")
     out = outputs_path(args.out, args.data) if args.out else None  # before any request
-    runner = TritonRunner(args.url, args.model, timeout_s=args.timeout, tls=client_tls(args))
+    model, version = split_addressed(args.model, args.model_version)
+    runner = TritonRunner(args.url, model, version, timeout_s=args.timeout, tls=client_tls(args))
     with runner:
         data = load_npz(args.data, runner.input_specs())
         batch_size = args.batch_size or runner.max_batch_size or fixed_request_rows(runner.input_specs()) or len(data)
@@ -63,9 +71,15 @@ def run(args: argparse.Namespace) -> int:
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         np.savez(out, **saved)  # type: ignore[arg-type]
+    answered = {"model_version": version, "precision": runner.precision} if version else {}
     if args.json:
-        print_json({**summary_record(outputs, data.labels, varying), "saved": str(out) if out else None})
+        print_json({**summary_record(outputs, data.labels, varying), **answered, "saved": str(out) if out else None})
         return 0
+    if version:  # which of the versions served answered, and what it is as deployed
+        said = runner.precision or (runner.precision_note or "precision not recorded").split(":")[0]
+        print(f"model '{model}' version {version} ({said})")
+        if runner.precision_note:
+            print(f"quantserve: note: {runner.precision_note}", file=sys.stderr)
     print(summary(outputs, data.labels, varying))
     if out:
         print(f"saved {', '.join(saved)} to {out}")

@@ -35,7 +35,19 @@ def register(subparsers: Any) -> None:
         description="Headless Locust load against a model served by Triton, measured over an exact window.",
     )
     parser.add_argument("--url", default="127.0.0.1:8001", help="Triton gRPC address host:port")
-    parser.add_argument("--model", required=True, help="model name; a comma-separated list loads each in turn")
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="model name; a comma-separated list loads each in turn; NAME@N loads its version N (m@1,m@2: an A/B of "
+        "two live versions)",
+    )
+    parser.add_argument(
+        "--model-version",
+        default="",
+        metavar="N",
+        help="send every request to version N of each model named without @N (perf_analyzer's -x; default: the "
+        "newest served); refused before any request unless the server serves it",
+    )
     parser.add_argument("--data", type=Path, required=True, help=".npz with one array per model input")
     parser.add_argument("--out", type=Path, required=True, help="results folder (JSON, Locust CSVs, report)")
     parser.add_argument("--users", type=int, default=16, help="concurrent closed-loop users")
@@ -166,6 +178,7 @@ def run_load_command(args: argparse.Namespace) -> int:
         LoadSettings(
             url=args.url,
             model=model,
+            model_version=version,
             data=args.data,
             pattern=pattern,
             duration_s=duration,
@@ -176,7 +189,7 @@ def run_load_command(args: argparse.Namespace) -> int:
             max_in_flight=args.max_in_flight,
             request_timeout_s=args.request_timeout,
         )
-        for model in [m.strip() for m in args.model.split(",") if m.strip()]
+        for model, version in addressed_models(args)
     ]
     for settings in every:  # every model ready before the first one's run
         check_ready(settings)
@@ -284,10 +297,11 @@ def run_soak_command(args: argparse.Namespace) -> int:
     pattern, seconds = soak_from_flags(args.soak, args.users, args.spawn_rate, {**others, "--duration": args.duration})
     check_request_timeout(args.request_timeout)
     flat = True
-    for model in [m.strip() for m in args.model.split(",") if m.strip()]:
+    for model, version in addressed_models(args):
         settings = LoadSettings(
             url=args.url,
             model=model,
+            model_version=version,
             data=args.data,
             pattern=pattern,
             duration_s=seconds,
@@ -298,9 +312,16 @@ def run_soak_command(args: argparse.Namespace) -> int:
             request_timeout_s=args.request_timeout,
         )
         result = run_soak(settings, args.out, server_pid=args.server_pid or None)
-        print(f"soak {model}:\n{result.summary()}")
+        print(f"soak {settings.label}:\n{result.summary()}")
         flat = flat and result.rss_flat
     return 0 if flat else 1
+
+
+def addressed_models(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """(model, version) per --model entry: its own @N, else --model-version ("": the newest served)."""
+    from serving.model_version import split_addressed
+
+    return [split_addressed(m.strip(), args.model_version) for m in args.model.split(",") if m.strip()]
 
 
 def resolve_metrics_url(args: argparse.Namespace) -> str | None:
@@ -310,20 +331,19 @@ def resolve_metrics_url(args: argparse.Namespace) -> str | None:
 
 def run_with_progress(settings: Any, args: argparse.Namespace) -> Any:
     """`run_pattern`, one step at a time under a progress bar (elapsed, remaining), saved the same way."""
-    from loadtest.harness import run_step
+    from loadtest.harness import run_identity, run_step
     from loadtest.interruption import MeasuredSteps
     from loadtest.recording_files import results_folder_held
-    from loadtest.run_identity import served_identity
     from quantserve.cli.progress import StepProgress, is_quiet
 
     settings.check()
     steps = list(settings.pattern.steps())
     # what it is, whatever its name says: precision, source model, versions; and the data sent
-    identity, precision = served_identity(settings.url, settings.model, settings.data, settings.tls)
+    identity, precision = run_identity(settings)  # the addressed version's own precision (--model-version)
     with results_folder_held(Path(args.out)):  # another run writing here, or a report, would read these records
         with (
-            StepProgress(f"load {settings.model}", len(steps), is_quiet(args)) as bar,
-            MeasuredSteps(settings.model, len(steps), Path(args.out), precision, identity) as measured,  # interrupt
+            StepProgress(f"load {settings.label}", len(steps), is_quiet(args)) as bar,
+            MeasuredSteps(settings.label, len(steps), Path(args.out), precision, identity) as measured,  # interrupt
         ):
             for step in steps:
                 bar.describe(f"{step.name}, {step.run_seconds(settings.duration_s):g} s")

@@ -1,0 +1,143 @@
+"""`TritonRunner`: a model served by Triton as a Runner over gRPC, so the evaluator compares a Triton endpoint with
+in-process runners the same way; batches larger than its max_batch_size are sent in slices.
+
+Every request can name one version (`version`): with two versions live (an A/B), version 1 is measured beside version
+2, not whichever is newest. Without one, `pin_version` asks for the newest served at activation by number, so that a
+deploy meanwhile fails the run instead of mixing two versions' answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from quantserve.artifact import TensorSpec
+from quantserve.errors import InternalError, QuantserveError
+from quantserve.runner import Runner, concat_outputs
+from serving.client import TritonGrpcClient, reshaped_tensors
+from serving.model_config import check_version_name, recorded_precision
+from serving.model_version import NOT_PER_VERSION, version_precision
+from serving.response_rows import row_mismatch
+from serving.tls import ClientTls
+
+
+class TritonRunner(Runner):
+    """Runs a model served by Triton over gRPC; batches larger than max_batch_size are sent in slices."""
+
+    def __init__(
+        self,
+        url: str,
+        model: str,
+        version: str = "",
+        timeout_s: float = 30.0,
+        tls: ClientTls | None = None,
+        pin_version: bool = False,
+    ) -> None:
+        """`version`: the one version every request names (refused at activation unless served); "" for Triton's
+        choice, the newest served. `pin_version` (without `version`): ask for the newest version served at activation
+        by number in every request, so that a deploy or rollback meanwhile fails the run in one line instead of
+        mixing two versions' answers."""
+        super().__init__()
+        self.tls = tls
+        self.url = url
+        self.model = model
+        self.version = str(check_version_name(version)) if version else ""
+        self.pin_version = pin_version and not version
+        self.timeout_s = timeout_s
+        self.name = f"triton:{model}@{url}"
+        self._client: TritonGrpcClient | None = None
+        self._inputs: list[TensorSpec] = []
+        self._outputs: list[TensorSpec] = []
+        self._max_batch = 0
+        self.precision: str | None = None  # as its deployment recorded it (None: not recorded); known once active
+        self.precision_note: str | None = None  # why `precision` is None where the config names one (another version's)
+        self._reshaped: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}  # name: (served dims, model shape)
+
+    def input_specs(self) -> Sequence[TensorSpec]:
+        return self._inputs
+
+    @property
+    def max_batch_size(self) -> int:
+        """The served model's max_batch_size (0: it does not batch); known once active."""
+        return self._max_batch
+
+    def activate_impl(self) -> None:
+        self._client = TritonGrpcClient(self.url, self.timeout_s, self.tls)
+        try:
+            self._client.wait_model_ready(self.model, timeout_s=self.timeout_s)
+            served = self._client.ready_versions(self.model)
+            if self.version:
+                self._client.check_version_served(self.model, self.version)
+            elif self.pin_version:
+                self.version = max((v for v in served if v.isdigit()), key=int, default="")
+            self._inputs, self._outputs = self._client.model_metadata(self.model, self.version)
+            config = self._client.model_config(self.model)
+            self._max_batch = int(config.get("max_batch_size", 0) or 0)
+            # the answering version's own (one config serves every version): the newest where none is named
+            self.precision = version_precision(config, self.version or (served or [""])[-1], served)
+            self.precision_note = self._precision_note(recorded_precision(config), served)
+            self._reshaped = reshaped_tensors(config)
+        except BaseException:
+            self._client.close()
+            self._client = None
+            raise
+
+    def _precision_note(self, configured: str | None, served: list[str]) -> str | None:
+        """One line where the config names a precision that is not recorded as this version's: it may be another's."""
+        if self.precision is not None or configured is None:
+            return None
+        which = f"version {self.version}" if self.version else "the version that answers"
+        return (
+            f"{NOT_PER_VERSION}: model '{self.model}' serves versions {', '.join(served)} and its config's precision "
+            f"({configured}) is the last deploy's, not recorded for {which}; a deploy records each version's"
+        )
+
+    def infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if self._client is None:
+            raise InternalError("gRPC client used before activate()")
+        n = int(next(iter(feeds.values())).shape[0]) if feeds else 0
+        feeds = {k: self._as_shape(k, v, served=True) for k, v in feeds.items()}
+        try:
+            if self._max_batch <= 0 or n <= self._max_batch:
+                results = self._request(feeds)
+            else:
+                step = self._max_batch
+                results = concat_outputs(
+                    [self._request({k: v[i : i + step] for k, v in feeds.items()}) for i in range(0, n, step)]
+                )
+        except QuantserveError as exc:
+            if self.pin_version and self.version and not self._client.is_model_ready(self.model, self.version):
+                raise QuantserveError(
+                    f"{self.url}: model '{self.model}' version {self.version} stopped being served during the run (a "
+                    "deploy or rollback meanwhile?); answers of two versions would be mixed, so none count: run it "
+                    "again"
+                ) from exc
+            raise
+        return {k: self._as_shape(k, v, served=False) for k, v in results.items()}
+
+    def _request(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """One request, its answer checked to hold one row per row sent in every output (a batching model)."""
+        if self._client is None:
+            raise InternalError("gRPC client used before activate()")
+        results = self._client.infer(self.model, feeds, version=self.version)
+        if self._max_batch > 0:
+            sent = int(next(iter(feeds.values())).shape[0]) if feeds else 0
+            problem = row_mismatch(self.model, sent, ((name, value.shape) for name, value in results.items()))
+            if problem is not None:
+                raise QuantserveError(
+                    f"{self.url}: {problem}; a model with max_batch_size {self._max_batch} answers one row per row sent"
+                )
+        return results
+
+    def _as_shape(self, name: str, array: np.ndarray, served: bool) -> np.ndarray:
+        """A reshaped tensor (config `reshape`) as the server takes it (`served`) or as the model has it."""
+        if name not in self._reshaped or self._max_batch <= 0:
+            return array
+        dims, model_shape = self._reshaped[name]
+        return array.reshape(len(array), *(dims if served else model_shape))
+
+    def deactivate_impl(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
