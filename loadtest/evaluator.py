@@ -283,6 +283,7 @@ HEADLINE_KINDS = (
     "sequence",
     "detection",
     "class_map",
+    "soft_mask",
     "dense",
     "mask",
     "ids",

@@ -25,6 +25,7 @@ from optimizer.drift_budget import DriftBudget, DriftReport, Violation, judge
 from optimizer.drift_metrics import nonfinite_where_finite, output_metrics
 from optimizer.output_kinds import infer_kind, on_real_axes, token_positions
 from optimizer.row_kinds import kind_doubt
+from optimizer.soft_masks import mask_doubt
 from quantserve.errors import QuantserveError
 
 
@@ -54,7 +55,8 @@ def measure_drift(
             record = output_metrics(kind, expected, got, labels, positions, budget.label_threshold)
         record["shape"] = list(np.shape(ref))
         violations, slacks = judge(name, record, budget)
-        doubt = kind_doubt(name, kind, on_real_axes(np.asarray(ref)))  # (N, 1, 1, C) logits read as (N, C)
+        # (N, 1, 1, C) logits read as (N, C); a single-channel map read as a mask or not
+        doubt = kind_doubt(name, kind, on_real_axes(np.asarray(ref))) or mask_doubt(name, kind, np.asarray(ref))
         if doubt:
             record["kind_doubt"] = doubt
             violations = [replace(violation, hint=doubt) for violation in violations]

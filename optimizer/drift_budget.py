@@ -7,7 +7,8 @@ share of samples whose set of classes on (score ≥ --label-threshold, 0.5; logi
 agreement over the real tokens (against the top-1 budget) and, with token labels, accuracy drop;
 token_embedding — per-token cosine mean and worst; sequence — decoded-sequence agreement; ids — share of
 samples whose values are all unchanged (against the top-1 agreement budget); mask — share of values unchanged
-(against the same budget) and worst class IoU; detection and dense — worst channel
+(against the same budget) and worst class IoU; soft_mask — the IoU of each sample's map cut at --label-threshold,
+FP32 against INT8, mean and worst; detection and dense — worst channel
 correlation and worst channel error (RMS error over the channel's FP32 standard deviation: correlation
 alone passes a channel shifted by a constant or rescaled), and a dense yes/no flag (one score in [0, 1] per
 sample, most near 0 or 1) also by the share of its decisions at --label-threshold unchanged (against the top-1
@@ -25,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from optimizer.soft_masks import mask_cut_words
 from quantserve.errors import QuantserveError
 
 
@@ -64,6 +66,10 @@ class DriftBudget:
     min_sequence_agreement: float = 0.98
     min_channel_correlation: float = 0.98
     min_class_iou: float = 0.9  # masks: worst class's IoU, FP32 vs INT8 (a small class can vanish at 99 % agreement)
+    # soft masks: per-sample IoU of the cut maps. The worst as a mask's worst class; the mean as one pixel's shift of
+    # every sample's 40 × 40 mask reads (0.95; a 10 × 10 one shifted by a pixel reads 0.82)
+    min_mask_iou_mean: float = 0.95
+    min_mask_iou_worst: float = 0.9
     max_channel_error: float = 0.25  # RMS error over the FP32 std per channel: 0.2 is noise alone at correlation 0.98
     max_metric_drop: float = 0.01  # the user metric (--metric): relative drop, 0.01 = 1 %
     label_threshold: float = 0.5  # multilabel outputs: the score at which a class is on (not a budget, the rule)
@@ -88,6 +94,8 @@ BUDGET_FLAGS: dict[str, tuple[str, str]] = {
     "min_sequence_agreement": ("--min-sequence-agreement", "sequence outputs: share of identical CTC-decoded samples"),
     "min_channel_correlation": ("--min-channel-correlation", "detection/dense outputs: worst channel's correlation"),
     "min_class_iou": ("--min-class-iou", "mask outputs: worst class's IoU between the FP32 and INT8 masks"),
+    "min_mask_iou_mean": ("--min-mask-iou-mean", "soft_mask outputs: mean per-sample IoU of the FP32 and INT8 masks"),
+    "min_mask_iou_worst": ("--min-mask-iou-worst", "soft_mask outputs: worst sample's IoU of the FP32 and INT8 masks"),
     "max_channel_error": (
         "--max-channel-error",
         "detection/dense outputs: worst channel's RMS error over its FP32 standard deviation (catches shifts)",
@@ -95,7 +103,8 @@ BUDGET_FLAGS: dict[str, tuple[str, str]] = {
     "max_metric_drop": ("--max-metric-drop", "--metric: largest relative drop of the user metric (0.01 = 1 %%)"),
     "label_threshold": (
         "--label-threshold",
-        "multilabel outputs: the score at which a class is on, as the tagger is used (logits: at its logit)",
+        "multilabel and soft_mask outputs, dense flags: the score at which a class or pixel is on, as the model is "
+        "used (logits: at its logit)",
     ),
 }
 
@@ -112,6 +121,8 @@ CHECKS: dict[str, tuple[str, str, bool]] = {
     "id_agreement": ("id agreement", "min_top1_agreement", True),
     "value_agreement": ("share of values unchanged", "min_top1_agreement", True),
     "class_iou_worst": ("worst class IoU", "min_class_iou", True),
+    "mask_iou_mean": ("mean per-sample mask IoU", "min_mask_iou_mean", True),
+    "mask_iou_worst": ("worst sample's mask IoU", "min_mask_iou_worst", True),
     "channel_correlation_worst": ("worst channel correlation", "min_channel_correlation", True),
     "channel_error_worst": ("worst channel error (RMS / FP32 std)", "max_channel_error", False),
     "flag_agreement": ("share of flag decisions unchanged", "min_top1_agreement", True),
@@ -126,6 +137,7 @@ BUDGETED: dict[str, tuple[str, ...]] = {
     "dense": ("channel_correlation_worst", "channel_error_worst", "flag_agreement"),  # a flag's: where it is one
     "ids": ("id_agreement",),
     "mask": ("value_agreement", "class_iou_worst"),
+    "soft_mask": ("mask_iou_mean", "mask_iou_worst"),  # a sigmoid foreground (`optimizer.soft_masks`)
     # per-position class probabilities (N, C, H, W): the answer map (argmax) as a mask, and the maps as dense ones
     "class_map": ("value_agreement", "class_iou_worst", "channel_correlation_worst", "channel_error_worst"),
     "token_classification": ("token_agreement", "accuracy_drop_points"),
@@ -236,7 +248,10 @@ WORST_AT = {
 
 def _where(metric: str, record: Mapping[str, Any]) -> str:
     """E.g. "axis 3, entry 1" for a channel metric of an output judged along more than one axis (`channel_axes`): an
-    NHWC map's collapsed channel lies on its last axis, not on the rows of axis 1; "" otherwise."""
+    NHWC map's collapsed channel lies on its last axis, not on the rows of axis 1; "at --label-threshold 0.5" for a
+    soft mask's IoU, where its maps were cut; "" otherwise."""
+    if metric in ("mask_iou_mean", "mask_iou_worst"):
+        return mask_cut_words(record)
     if metric not in WORST_AT or len(record.get("channel_axes") or ()) < 2:
         return ""
     axis, entry = (record.get(key) for key in WORST_AT[metric])

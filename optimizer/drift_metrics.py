@@ -1,5 +1,6 @@
 """The drift metrics of one output, by its kind: top-1 and label-set agreement, cosines and neighbours,
-decoded sequences, masks' IoU, per-channel correlation and error along every axis channels may lie on.
+decoded sequences, masks' IoU (a soft mask's per sample, `optimizer.soft_masks`), per-channel correlation and
+error along every axis channels may lie on.
 The metric math itself lives in `quantserve.metrics`.
 """
 
@@ -13,6 +14,7 @@ import numpy as np
 from optimizer.drift_budget import BUDGETED
 from optimizer.output_kinds import TOKEN_KINDS, detection_axis, real_axes
 from optimizer.row_kinds import usable_labels
+from optimizer.soft_masks import soft_mask_metrics
 from quantserve import metrics
 from quantserve.errors import QuantserveError
 
@@ -90,7 +92,7 @@ def _layout_metrics(
     label_threshold: float,
 ) -> dict[str, Any]:
     """`output_metrics` of an output along the axes it has here (its real axes): the kind's own metrics, then the
-    channel figures and whole-tensor extras of every float kind but ids and masks."""
+    channel figures and whole-tensor extras of every float kind but ids and masks (a soft mask's relative error)."""
     record: dict[str, Any] = {
         "kind": kind,
         "shape": list(reference.shape),
@@ -98,15 +100,18 @@ def _layout_metrics(
     }
     if kind in ("ids", "mask"):  # only equality means anything (correlation or cosine of class ids does not)
         return {**record, "values_changed": int(np.sum(reference != candidate))}
+    if kind == "soft_mask":  # its cut maps' IoU, and a continuous figure that ranks candidates (`DriftReport.error`)
+        drift = metrics.relative_error(reference, candidate)[0] if reference.size else 0.0
+        return {**record, "relative_error": float(drift)}
     if kind == "classification" and usable_labels(labels, reference):
         record.update(_accuracy(reference, candidate, labels))  # type: ignore[arg-type]
     record.update(_channel_metrics(kind, reference, candidate))
     if kind == "dense" and is_flag(reference):
         record["flag_agreement"] = metrics.label_set_agreement(reference, candidate, label_threshold)[0]
     cosines = metrics.cosine_similarity(reference, candidate) if reference.size else np.ones(1)
-    mean_abs, max_abs = metrics.abs_difference(reference, candidate) if reference.size else (0.0, 0.0)
     record.setdefault("cosine_mean", float(cosines.mean()))
     record.setdefault("cosine_worst", float(cosines.min()))
+    mean_abs, max_abs = metrics.abs_difference(reference, candidate) if reference.size else (0.0, 0.0)
     record.update(max_abs_diff=max_abs, mean_abs_diff=mean_abs)
     return record
 
@@ -141,6 +146,8 @@ def _kind_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray, label
         return {"id_agreement": metrics.exact_agreement(reference, candidate)}
     if kind == "mask":
         return _mask_metrics(reference, candidate)
+    if kind == "soft_mask":
+        return soft_mask_metrics(reference, candidate, label_threshold)
     if kind == "class_map":  # the answer map: the class each position takes
         return _mask_metrics(reference.argmax(axis=1), candidate.argmax(axis=1))
     if kind == "classification":

@@ -31,7 +31,9 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
   ReLU feature vector has about half; a float32 sigmoid reaches 0 only below −88) — whose top score
   clears the row's median by 0.5, or raw logits whose softmax gives the top class at least half the
   mass (for C ≥ 64 only signed rows: ReLU features are not logits; an ImageNet head's 1000 logits were
-  judged an embedding, whose cosine passes INT8 while a few percent of the answers change) — either
+  judged an embedding, whose cosine passes INT8 while a few percent of the answers change; and, without labels
+  of its classes, not at an embedding's width — a multiple of 32 — where one position is the largest on half
+  the rows or more: openWakeWord's 96-value speech embedding peaks at one feature on 84 % of them) — either
   kind only where the argmax takes at least min(C, 3) classes over the data,
   or labels of its classes come with it (a box's pixel coordinates (x1, y1, x2, y2) commit the softmax to
   x2 or y2 and were judged by that argmax's agreement: any shift passed). torchcrepe's (N, 360) pitch-bin
@@ -42,7 +44,9 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
   run of neighbouring classes — a tagger, whose answer is the set of classes on, which top-1 agreement
   does not see (weaker tags can flip at 0.5 while the top one stays); raw multi-label logits look like a
   classifier's, so name them with `--output-kind NAME=multilabel` (judged at logit 0);
-- embedding: 2-D (N, D > 1) rows of unit L2 norm, or D ≥ 64 otherwise (not a classifier's logits), unless
+- embedding: 2-D (N, D > 1) rows of unit L2 norm, or D ≥ 64 otherwise (not a classifier's logits; signed rows
+  at an embedding's width with one position the largest on a quarter of the rows or more whose softmax commits
+  are doubted either way, the line naming the override: `optimizer.row_kinds.kind_doubt`), unless
   the rows all point nearly where
   their mean does (median cosine to it ≥ 0.99: many coordinates near fixed points, a landmark regressor's),
   whose whole-row cosine cannot see one value move — those are dense;
@@ -51,6 +55,13 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
   (a near-tie between coordinates) and refused at 0.98 with every compute node FP32;
 - ids: integer or boolean outputs of at most 2 axes (class ids, argmax labels, token ids);
 - mask: integer or boolean outputs of 3 or more axes (a segmentation's label per pixel);
+- soft_mask: a float map of one channel — (N, H, W, 1), (N, 1, H, W), (N, H, W), both sides ≥ 8 — in [0, 1] with
+  at least 3/4 of its values within 0.1 of 0 or 1 and half of those over 0.1 at 0.9 or more: a sigmoid foreground
+  (selfie segmentation, a DB text detector's map), judged by each sample's IoU with the map cut at
+  --label-threshold (`optimizer.soft_masks`). Judged as a dense map, MediaPipe's selfie segmentation was refused
+  for a channel correlation while its task measure, the person mask's IoU, was 0.75; heatmaps (peaks a few
+  percent of their blobs), depth maps and posteriorgrams (spread over the range) stay dense. A float map named
+  `mask` is refused in one line: mask compares labels value for value;
 - class_map: (N, C ≥ 2, H, W…) whose channels at every position are a distribution, or raw scores whose
   labels (N, H, W…) are class ids per position (`optimizer.class_maps`) — judged by its argmax, as a mask;
 - dense: anything else (maps, features, scalars); a 3-D dense output's channels are the smaller of
@@ -76,6 +87,7 @@ import numpy as np
 
 from optimizer.class_maps import labelled_class_axis
 from optimizer.row_kinds import EMBEDDING_MIN_DIM, answers_vary, classification_or_embedding, peaked_softmax, row_form
+from optimizer.soft_masks import is_soft_mask
 from quantserve.errors import QuantserveError
 
 OUTPUT_KINDS = (
@@ -87,6 +99,7 @@ OUTPUT_KINDS = (
     "detection",
     "ids",
     "mask",
+    "soft_mask",
     "class_map",
     "token_classification",
     "token_embedding",
@@ -121,8 +134,14 @@ def infer_output_kinds(
             raise QuantserveError(
                 f"--output-kind {name}={kind}: output '{name}' holds floats ({np.asarray(reference[name]).dtype}); "
                 f"{kind} is compared value for value, for integer labels: a probability map is dense (judged per "
-                "channel, and by its decisions where its values are 0/1 flags) or, with a class per channel, class_map"
+                "channel, and by its decisions where its values are 0/1 flags), soft_mask (one foreground score per "
+                "pixel, judged by the IoU of its map cut at --label-threshold) or, with a class per channel, class_map"
             )  # a float map passed as a mask was judged by exact equality: 0.49 of its values "changed" at 1e-4
+        if kind == "soft_mask" and not np.issubdtype(np.asarray(reference[name]).dtype, np.floating):
+            raise QuantserveError(
+                f"--output-kind {name}=soft_mask: output '{name}' holds {np.asarray(reference[name]).dtype} labels; "
+                "soft_mask cuts a float score map at --label-threshold, labels per pixel are a mask"
+            )
         if kind in TOKEN_KINDS and np.ndim(reference[name]) != 3:
             raise QuantserveError(
                 f"--output-kind {name}={kind}: output '{name}' has shape {np.shape(reference[name])}; a per-token "
@@ -211,6 +230,8 @@ def infer_kind(
         return "token_classification"
     if values.ndim == 3 and positions is not None and values.shape[:2] == positions.shape:
         return _token_kind(values[:KIND_SAMPLES], positions[:KIND_SAMPLES])
+    if is_soft_mask(values):
+        return "soft_mask"  # a sigmoid foreground per pixel (`optimizer.soft_masks`)
     if values.ndim == 3:  # the kind of a big per-position output is read off its first rows, not a float64 copy of all
         values = values[:KIND_SAMPLES]
     if values.ndim == 3 and _is_detection(values):

@@ -18,16 +18,48 @@ NEAR_TIE_GAP = 0.1
 STANDS_OUT = 0.5  # how far a class must stand out (score over the row's median, or softmax mass) to be the answer
 MULTILABEL_MIN_SHARE = 0.1  # rows with several classes on, at least this share of rows, most of them scattered
 SIGMOID_MAX_ZERO_SHARE = 0.25  # rows in [0, 1] with more exact zeros are ReLU features (about half zeros), not scores
+EMBEDDING_WIDTH_STEP = 32  # layer widths are its multiples (64, 96 … 768); class counts seldom are (1000, 214, 7)
+OUTLIER_ANSWER_SHARE = 0.5  # at an embedding's width, one feature the largest on this share of rows: not logits
+DOUBTED_ANSWER_SHARE = 0.25  # … on this share, yet read as logits: doubted
+GRID_MAX_VALUES = 4096  # distinct values up to which rows may lie on a quantization grid (uint8: 256)
+GRID_MIN_VALUES = 16  # fewer distinct values show no grid: any two lie on one
+MAX_GRID_STEP = 1 / 64  # a coarser grid is no quantized probability's (uint8: 1/255)
+GRID_ROWS = 4096  # rows the grid is read off
+MAX_ROUNDING_SLACK = 0.05  # the most a quantized distribution's sum may miss 1 by and still be one
 
 
 def row_form(rows: np.ndarray) -> str:
     """What a non-empty 2-D block of rows holds: "distribution" (softmax or log-softmax rows), "scores"
     (independent values in [0, 1]) or "raw" (logits, features, regressions)."""
-    if rows.min() >= 0.0 and np.allclose(rows.sum(axis=1), 1.0, atol=1e-3):
+    if sums_to_one(rows):
         return "distribution"
     if rows.max() <= 0.0 and np.allclose(np.exp(rows).sum(axis=1), 1.0, atol=1e-3):
         return "distribution"
     return "scores" if rows.min() >= 0.0 and rows.max() <= 1.0 else "raw"
+
+
+def sums_to_one(rows: np.ndarray) -> bool:
+    """Non-negative rows summing to 1: probabilities, within 1e-3, or within the rounding of values on a
+    quantization grid (`_rounding_slack`)."""
+    if rows.min() < 0.0:
+        return False
+    misses = float(np.abs(rows.sum(axis=1) - 1.0).max())
+    return misses <= 1e-3 or (misses <= MAX_ROUNDING_SLACK and misses <= _rounding_slack(rows))
+
+
+def _rounding_slack(rows: np.ndarray) -> float:
+    """How far rows of values on a grid (multiples of its smallest step) can sum from their unrounded sum: half a
+    step per value, at most MAX_ROUNDING_SLACK; 0 off a grid. A softmax followed by a Q/DQ pair (an INT8 model's
+    output, steps of 1/255) sums to 253/255 on some rows: fer's 7 emotions were read as a dense map for it. The grid
+    is read off the first GRID_ROWS rows (a per-pixel map has millions)."""
+    values = np.unique(rows[:GRID_ROWS])
+    if not GRID_MIN_VALUES <= values.size <= GRID_MAX_VALUES:
+        return 0.0
+    step = float(np.diff(values).min())
+    steps = values / step
+    if step > MAX_GRID_STEP or not np.allclose(steps, np.round(steps), atol=1e-2):
+        return 0.0
+    return min(rows.shape[1] * step / 2, MAX_ROUNDING_SLACK)
 
 
 def classification_or_embedding(values: np.ndarray, labels: np.ndarray | None, wide_logits: bool = True) -> str:
@@ -37,7 +69,7 @@ def classification_or_embedding(values: np.ndarray, labels: np.ndarray | None, w
     softmax commits to nothing and ReLU features are not signed. Per-token rows leave it off: an encoder's hidden
     states carry a few outlier channels, and a language model's heads are found by their vocabulary instead."""
     rows = values.astype(np.float64)
-    if rows.min() >= 0.0 and np.allclose(rows.sum(axis=1), 1.0, atol=1e-3):
+    if sums_to_one(rows):
         return "classification"
     if usable_labels(labels, values) and np.mean(rows.argmax(axis=1) == labels) >= 0.5:
         return "classification"
@@ -50,13 +82,33 @@ def classification_or_embedding(values: np.ndarray, labels: np.ndarray | None, w
     if scores and _a_class_stands_out(rows) and answers:
         return "classification"  # independent per-class (sigmoid) scores: their argmax is the answer
     wide = values.shape[1] >= EMBEDDING_MIN_DIM
-    if not scores and (not wide or (wide_logits and rows.min() < 0.0)) and peaked_softmax(rows) and answers:
+    signed_logits = wide_logits and rows.min() < 0.0 and (usable_labels(labels, values) or not outlier_feature(rows))
+    if not scores and (not wide or signed_logits) and peaked_softmax(rows) and answers:
         return "classification"  # raw logits
     if values.shape[1] >= EMBEDDING_MIN_DIM and _rows_alike(rows):
         return "dense"  # many regressions per sample (landmark coordinates): a row's cosine cannot see one move
     if values.shape[1] >= EMBEDDING_MIN_DIM:
         return "embedding"
     return "dense"  # a few values per sample where no class stands out: regressions (box deltas, landmarks)
+
+
+def embedding_width(width: int) -> bool:
+    """EMBEDDING_MIN_DIM or more values, a multiple of EMBEDDING_WIDTH_STEP: a layer's width, as embeddings have."""
+    return width >= EMBEDDING_MIN_DIM and width % EMBEDDING_WIDTH_STEP == 0
+
+
+def top_answer_share(rows: np.ndarray) -> float:
+    """The share of rows whose largest value is at the most common position."""
+    return float(np.bincount(rows.argmax(axis=1)).max() / len(rows)) if len(rows) else 0.0
+
+
+def outlier_feature(rows: np.ndarray) -> bool:
+    """Signed rows at an embedding's width (`embedding_width`) where one position holds the largest value on at
+    least OUTLIER_ANSWER_SHARE of them: a feature of large scale, not a class that answers. openWakeWord's (N, 1, 1,
+    96) speech embedding (values from -45 to 68) peaks at one feature on 84 % of rows, its softmax there commits
+    (mass 0.998 on the median row) and its argmax takes 7 positions: read as logits, it was judged by the top-1
+    agreement of an argmax that means nothing. A classifier's answer moves with its input."""
+    return embedding_width(rows.shape[1]) and top_answer_share(rows) >= OUTLIER_ANSWER_SHARE
 
 
 def kind_doubt(name: str, kind: str, values: np.ndarray) -> str:
@@ -72,9 +124,13 @@ def kind_doubt(name: str, kind: str, values: np.ndarray) -> str:
     pure noise included), while coordinates crowd there: 0.037 on MediaPipe's pose landmarks (195 values in pixels,
     median cosine 0.941; a 0.5 px jitter of FP32 moves its "top-1" on 7.5 % of rows), 0.066 on the iris contours.
     Judging them as classification stays (a classifier mistaken for a dense map could ship with rare answers
-    flipped under a correlation that barely moves); the line names the doubt and how to say what the output is."""
-    if kind != "classification" or values.ndim != 2 or not 3 <= values.shape[1] <= MAX_COORDINATES or len(values) < 2:
-        return ""  # wider rows are a vocabulary's or a class list's, never coordinates: no float64 copy of them
+    flipped under a correlation that barely moves); the line names the doubt and how to say what the output is.
+    Signed rows at an embedding's width are doubted both ways where one feature is the largest on many rows
+    (`outlier_feature`, `_width_doubt`)."""
+    if kind not in ("classification", "embedding") or values.ndim != 2 or len(values) < 2:
+        return ""
+    if kind == "embedding" or not 3 <= values.shape[1] <= MAX_COORDINATES:
+        return _width_doubt(name, kind, values)  # wider rows are a vocabulary's or a class list's, never coordinates
     rows = values[:DOUBT_ROWS].astype(np.float64)  # measured on every candidate: its first rows say it
     if row_form(rows) != "raw":
         return ""
@@ -86,9 +142,32 @@ def kind_doubt(name: str, kind: str, values: np.ndarray) -> str:
             f"its two largest values lie {gap:.2g} of a row's std apart on the median row (a classifier's stand clear)"
         )
     else:
-        return ""
+        return _width_doubt(name, kind, values)
     override = f"if they are regressions, pass --output-kind {name}=dense"
     return f"judged as a classifier's logits; {sign}, as coordinates do: {override}"
+
+
+def _width_doubt(name: str, kind: str, values: np.ndarray) -> str:
+    """Signed rows at an embedding's width whose softmax commits, one feature the largest on DOUBTED_ANSWER_SHARE of
+    the rows or more: judged as logits (labels of its classes given, or that feature short of OUTLIER_ANSWER_SHARE),
+    they may be an embedding's features; judged as an embedding, they may be a classifier's logits on rows that
+    mostly answer one class. "" otherwise."""
+    if not embedding_width(values.shape[1]) or values.shape[1] > MAX_COORDINATES:
+        return ""
+    rows = values[:DOUBT_ROWS].astype(np.float64)
+    share = top_answer_share(rows)
+    if rows.min() >= 0.0 or share < DOUBTED_ANSWER_SHARE or not peaked_softmax(rows):
+        return ""
+    sign = (
+        f"its {rows.shape[1]} values are an embedding's width and one of them is the largest on {share * 100:.0f} % "
+        "of rows"
+    )
+    if kind == "classification":
+        return f"judged as a classifier's logits; {sign}: if it is an embedding, pass --output-kind {name}=embedding"
+    return (
+        f"judged as an embedding; {sign}, as a feature of large scale is: if they are class logits, pass "
+        f"--output-kind {name}=classification (or labels of its classes)"
+    )
 
 
 def top_two_gap(rows: np.ndarray) -> float:

@@ -101,3 +101,11 @@ def test_string_outputs_are_scored_by_agreement() -> None:
     scored = score_variant("int8", reference, candidate, None)
     assert scored.top1_agreement == 0.75 and scored.mean_abs_diff == 0.25 and scored.max_abs_diff == 1.0
     assert scored.cosine_mean is None and scored.accuracy is None
+
+
+def test_every_output_kind_has_a_headline_rank() -> None:
+    """evaluate picks its headline output by kind: a kind optimize can infer that the ranking lacks crashed it
+    (`soft_mask`, added to optimize, made `_headline_output` raise `tuple.index(x): x not in tuple`)."""
+    from optimizer.output_kinds import OUTPUT_KINDS
+
+    assert set(OUTPUT_KINDS) <= set(evaluator.HEADLINE_KINDS), set(OUTPUT_KINDS) - set(evaluator.HEADLINE_KINDS)
