@@ -2,8 +2,10 @@
 
 Settings measured on this x86 CPU (AVX512-VNNI): unsigned 8-bit activations with signed 8-bit
 per-channel weights (U8S8) map onto the VNNI `vpdpbusd` kernels, so ORT fuses the Q/DQ pairs into
-QLinearConv/QGemm; S8S8 ran about as slow as FP32. `reduce_range` stays off (VNNI has no
-overflow issue). The result is standard Q/DQ ONNX, so TensorRT builds the same file strongly typed.
+QLinearConv/QGemm; S8S8 ran about as slow as FP32. `reduce_range` (7-bit weights) is off by default: VNNI
+accumulates u8 × s8 in 32 bits; without VNNI (AVX2's 16-bit pairs saturate) the INT8 search tries it as a
+candidate of its own (`optimizer.int8_fallbacks`). The result is standard Q/DQ ONNX, so TensorRT builds the same
+file strongly typed.
 
 Ranges come from ORT's calibrators fed in chunks (optimizer.tensor_ranges: memory stays flat as the
 calibration set grows), with the histogram sizes set here: `quantize_static` never passes its

@@ -6,13 +6,14 @@ rows (SmoothQuant's alpha), as verification will judge it.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
+from optimizer.calibrate import CalibrationSettings
 from optimizer.drift import measure_drift
 from optimizer.drift_budget import DriftBudget, DriftReport
 from optimizer.profile import ModelProfile
@@ -80,6 +81,7 @@ class SearchStage(Protocol):
     """The INT8 stage's settings as the search run reads them (`optimizer.int8_search.SearchInt8`)."""
 
     calib: TensorData
+    settings: CalibrationSettings
     held_out: TensorData
     target: str
     budget: DriftBudget
@@ -88,6 +90,7 @@ class SearchStage(Protocol):
     on_progress: ProgressCallback | None
     keep_failing: bool
     user_metric: UserMetric | None
+    cpu_flags: Collection[str]  # the serving CPU's /proc/cpuinfo flags (`optimizer.cpu_isa`)
 
 
 class HeldOutDrift:

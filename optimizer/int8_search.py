@@ -19,8 +19,10 @@ fresh child, on `--timing-batch` rows and the target's threads; one block, the m
 profiler still times each model's nodes (what the mixed-precision search weighs), but a ratio of two profiles taken
 minutes apart is not a speed: on MediaPipe's palm detector the FP32 profile, taken once at the start on a busy
 machine, said 987 ms per batch of 8 and the search recorded 3.3× for a candidate that timed 0.85× side by side. The
-fastest candidate that holds wins. Where static Q/DQ of every op type misses the budget, static Q/DQ of the compute
-ops alone (from the same ranges) is tried too. If none holds, or one that misses runs clearly faster, the
+fastest candidate that holds wins. Where static Q/DQ of every op type misses the budget on an x86 CPU without VNNI,
+the same with 7-bit weights is tried (`SevenBitStaticScheme`: u8×s8 products saturate there, `optimizer.cpu_isa`);
+where that misses too, static Q/DQ of the compute ops alone (from the same ranges, with the weights of the two that
+drifted less) is tried. If none holds, or one that misses runs clearly faster, the
 mixed-precision search (`optimizer.sensitivity`) keeps nodes FP32 on it. The whole stage — reference run,
 candidates, probes, steps, profiles — spends one wall-clock budget (`SearchSettings.max_search_s`,
 `optimizer.search_budget`): work that the time left cannot hold is not started, and where the time ran out before
@@ -31,7 +33,8 @@ comes out, the stage record says what was tried, measured and kept, so the pipel
 model that misses the budget or is not faster with one line.
 
 Its parts: the schemes (`optimizer.int8_schemes`), how a built model is measured (`optimizer.int8_measure`),
-the refusals and the stage record (`optimizer.int8_verdict`).
+the refusals and the stage record (`optimizer.int8_verdict`), the second-round candidates
+(`optimizer.int8_fallbacks`).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,22 +51,22 @@ import onnx
 
 from optimizer import onnx_files
 from optimizer.calibrate import CalibrationSettings
+from optimizer.cpu_isa import cpu_flags as cpu_flags_here
 from optimizer.drift_budget import BudgetExceeded, DriftBudget, DriftReport
 from optimizer.drift_evidence import evidence_refusal, evidence_shortfall
+from optimizer.int8_fallbacks import FallbackSchemes
 from optimizer.int8_measure import Candidate, SearchSettings
 from optimizer.int8_schemes import (
     DYNAMIC_OP_TYPES,
     SMOOTH_ALPHAS,
-    ComputeStaticScheme,
     DynamicScheme,
     Scheme,
     SmoothStaticScheme,
     StaticScheme,
 )
-from optimizer.int8_verdict import SearchVerdict
 from optimizer.output_kinds import infer_output_kinds
 from optimizer.profile import ModelProfile, profile_model
-from optimizer.quant_exclusions import COMPUTE_OPS, DYNAMIC_ONLY_OPS, activation_matmuls, find_exclusions
+from optimizer.quant_exclusions import activation_matmuls, find_exclusions
 from optimizer.search_budget import CANDIDATE, PROFILE, SearchBudget
 from optimizer.sensitivity import Attempt, MixedPrecisionSearch, compute_macs, time_saved_ms
 from optimizer.speed import Block, SpeedSettings, time_pair
@@ -101,8 +104,10 @@ class SearchInt8:
         keep_failing: bool = False,
         allow_thin_evidence: bool = False,
         user_metric: UserMetric | None = None,
+        cpu_flags: Collection[str] | None = None,
     ) -> None:
         self.calib, self.settings = calib, settings or CalibrationSettings()
+        self.cpu_flags = cpu_flags if cpu_flags is not None else cpu_flags_here()  # of the CPU that serves the model
         # --metric: judged on every candidate's held-out drift, as verification judges it (the search once stopped
         # at "budget holds" by the outputs alone, and verification then refused on the metric with nothing tried)
         self.user_metric = user_metric
@@ -129,7 +134,7 @@ class SearchInt8:
         return fused.with_stage(Path(out_path), record, precision="int8")
 
 
-class _SearchRun(SearchVerdict):
+class _SearchRun(FallbackSchemes):
     """The state of one search: reference outputs, kinds, exclusions, FP32 profile and the candidates."""
 
     stage: SearchInt8
@@ -177,10 +182,11 @@ class _SearchRun(SearchVerdict):
         for done, scheme in enumerate(list(self.schemes.values()), start=1):
             tried += self._timed_candidate(scheme, base)
             self._progress(done, len(self.schemes), CANDIDATES)
-        fallback = self._compute_only_scheme(tried)
-        if fallback is not None:
-            self.schemes[fallback.name] = fallback
-            tried += self._timed_candidate(fallback, base)
+        for fallback in (self._seven_bit_scheme, self._compute_only_scheme):  # the second judges the first's result
+            extra = fallback(tried)
+            if extra is not None:
+                self.schemes[extra.name] = extra
+                tried += self._timed_candidate(extra, base)
         if not tried and self.budget.ran_out:
             raise BudgetExceeded(self.budget.refusal())
         if not tried:
@@ -223,6 +229,7 @@ class _SearchRun(SearchVerdict):
             static_settings = dataclasses.replace(
                 static_settings, op_types_to_quantize=TRANSFORMER_OP_TYPES, extra_options=extra
             )
+        self.static_settings = static_settings  # what the fallbacks start from
         calib, progress = self.stage.calib, self.stage.on_progress
         smooth = SmoothStaticScheme(calib, static_settings, self.work, SMOOTH_ALPHAS, progress, self._calib_margin)
         if self.stage.target not in CPU_TARGETS:
@@ -238,21 +245,6 @@ class _SearchRun(SearchVerdict):
             else:
                 schemes.append(smooth)
         return schemes
-
-    def _compute_only_scheme(self, tried: list[Candidate]) -> ComputeStaticScheme | None:
-        """Static Q/DQ of the compute ops alone, where static Q/DQ of every op type was tried and missed, or failed
-        to build (ORT's per-channel quantizer crashed on PESTO's LayerNormalization with a 2-D scale, and the search
-        ended "no INT8 scheme could be built" while the compute ops alone build)."""
-        everything = next((c for c in tried if c.scheme == StaticScheme.name), None)
-        if (
-            (everything is None and StaticScheme.name not in self.failed)
-            or (everything is not None and self._accept(everything.drift))
-            or self.encoder
-            or self.stage.settings.op_types_to_quantize
-        ):
-            return None  # held, not tried (TensorRT), or its op types were already chosen (encoders, the user)
-        present = sorted({n.op_type for n in self.model.graph.node} & (COMPUTE_OPS - DYNAMIC_ONLY_OPS))
-        return ComputeStaticScheme(self.stage.calib, self.stage.settings, present, self.stage.on_progress)
 
     def _weight_matmul_share(self) -> float:
         weights = {i.name for i in self.model.graph.initializer}

@@ -55,6 +55,7 @@ from typing import Any
 
 import numpy as np
 
+from optimizer.cpu_isa import read_cpuinfo
 from optimizer.drift_budget import Refusal
 from optimizer.sensitivity import int8_compute_share
 from optimizer.speed_verdict import (
@@ -178,12 +179,9 @@ class SpeedRecord:
 
 def cpu_model() -> str:
     """The CPU's model name (as `lscpu` prints it), for every recorded figure."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
+    for line in read_cpuinfo().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
     return platform.processor() or platform.machine()
 
 

@@ -31,13 +31,15 @@ def _details(record: dict[str, Any]) -> str:
 
 
 def _calibrate_details(record: dict[str, Any]) -> str:
-    """Static: method, types, samples, cache; dynamic: weights only (nothing calibrated); then what the search kept."""
+    """Static: method, types, samples, cache; dynamic: weights only (nothing calibrated); then what the search kept.
+    7-bit weights (`reduce_range`, chosen where u8 × s8 saturates without VNNI) are named: the type alone hid them."""
+    weights = f"{record.get('weight_type')}{' 7-bit' if record.get('reduce_range') else ''}"
     if record.get("scheme") == "dynamic":
-        parts = [f"dynamic, {record.get('weight_type')} weights per channel, activations quantized per run"]
+        parts = [f"dynamic, {weights} weights per channel, activations quantized per run"]
     else:
         parts = [
             f"{record.get('scheme', 'static')} {record.get('method')}".strip(),
-            f"{record.get('activation_type')}/{record.get('weight_type')}",
+            f"{record.get('activation_type')}/{weights}",
             f"{record.get('samples')} samples, cache {record.get('cache')}",
         ]
     if "int8_mac_share" in record:

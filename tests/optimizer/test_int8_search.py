@@ -30,6 +30,7 @@ from quantserve.data import TensorData
 # a budget these small searches never reach (4 s alone here): on a loaded machine a 30 s one cut the mixed-precision
 # search short and the test read the refusal as a wrong result; the budget itself is tested in test_search_budget
 FAST = SearchSettings(max_search_s=600.0, max_probes=4, probe_samples=32, timing_repeats=1)
+VNNI = frozenset({"avx2", "avx512_vnni"})  # no 7-bit candidate (`optimizer.int8_fallbacks`): premises CPU-free
 
 
 def _conv(name: str, x: str, cin: int, cout: int, rng: np.random.Generator, k: int = 1) -> tuple[list, list]:
@@ -160,7 +161,7 @@ def test_dynamic_chosen_where_static_ranges_clip_the_held_out_data(tmp_path: Pat
     calib = TensorData({"x": (rng.standard_normal((128, 16)) * 0.25).astype(np.float32)})
     held = TensorData({"x": (rng.standard_normal((128, 16)) * 2.0).astype(np.float32)})
     budget = DriftBudget(min_cosine_mean=0.99, min_cosine_worst=0.9, min_channel_correlation=0.9)
-    result = SearchInt8(calib, held, budget=budget, search=FAST)(art, tmp_path / "int8.onnx")
+    result = SearchInt8(calib, held, budget=budget, search=FAST, cpu_flags=VNNI)(art, tmp_path / "int8.onnx")
     record = result.manifest.stages[-1]
     holds = {c["scheme"]: c["holds"] for c in record["candidates"]}
     assert holds == {"static_qdq": False, "dynamic": True, "static_qdq_smooth": False, "static_qdq_compute": False}, (
@@ -186,7 +187,13 @@ def test_mixed_precision_keeps_nodes_fp32_until_a_strict_budget_holds(tmp_path: 
     steps: list[str] = []  # what a progress bar is told while the search runs
     counts: list[tuple[int, int, str]] = []  # and the counts its bar advances by
     search = SearchInt8(
-        calib, held, budget=strict, search=FAST, on_step=steps.append, on_progress=lambda *c: counts.append(c)
+        calib,
+        held,
+        budget=strict,
+        search=FAST,
+        on_step=steps.append,
+        on_progress=lambda *c: counts.append(c),
+        cpu_flags=VNNI,
     )
     record = search(art, tmp_path / "int8.onnx").manifest.stages[-1]
     mixed = record["mixed_precision"]

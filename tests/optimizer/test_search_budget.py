@@ -82,7 +82,8 @@ def test_a_verified_and_timed_candidate_ships_when_the_time_runs_out_after_it(
     recorded, and dynamic — verified on the held-out set and timed — ships."""
     budget = DriftBudget(min_cosine_mean=0.99, min_cosine_worst=0.9, min_channel_correlation=0.9)
     settings = SearchSettings(max_search_s=350.0, max_probes=4, timing_repeats=1)
-    search = SearchInt8(_data(5, 0.25, 128), _data(8, 2.0, 128), budget=budget, search=settings)
+    vnni = frozenset({"avx2", "avx512_vnni"})  # no 7-bit candidate (`optimizer.int8_fallbacks`)
+    search = SearchInt8(_data(5, 0.25, 128), _data(8, 2.0, 128), budget=budget, search=settings, cpu_flags=vnni)
     record = search(mlp(tmp_path / "mlp.onnx"), tmp_path / "int8.onnx").manifest.stages[-1]
     assert record["scheme"] == "dynamic" and record["within_budget"], record["candidates"]
     assert [c["scheme"] for c in record["candidates"]] == ["static_qdq", "dynamic"]

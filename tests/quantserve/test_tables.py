@@ -116,6 +116,8 @@ def test_a_dynamic_int8_stage_says_what_it_did_not_none() -> None:
     static = {"stage": "calibrate", "scheme": "static_qdq", "method": "minmax", "activation_type": "QUInt8"}
     details = _details({**static, "weight_type": "QInt8", "samples": 32, "cache": "hit"})
     assert details == "static_qdq minmax, QUInt8/QInt8, 32 samples, cache hit" and "None" not in details
+    seven = _details({**static, "scheme": "static_qdq_7bit", "weight_type": "QInt8", "reduce_range": True})
+    assert "QUInt8/QInt8 7-bit" in seven, seven  # the manifest alone said so
 
 
 def _load_result(model: str, server: object | None) -> LoadResult:

@@ -1,0 +1,62 @@
+"""The INT8 search's second-round candidates, tried only where static Q/DQ of every op type missed the budget:
+the same with 7-bit weights (on an x86 CPU without VNNI), then static Q/DQ of the compute ops alone.
+
+Each costs a quantization, a held-out run and a paired timing out of the search's time budget, so each is tried
+only where it can change the outcome: 7-bit weights run the same kernels as 8-bit ones (never faster) and help
+only where u8×s8 products saturate (fer's emotion CNN on an AVX2-only EPYC: top-1 agreement 0.81 → 0.9425).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from optimizer.calibrate import CalibrationSettings
+from optimizer.cpu_isa import u8s8_saturates
+from optimizer.int8_measure import Candidate
+from optimizer.int8_schemes import SEVEN_BIT_WHY, ComputeStaticScheme, SevenBitStaticScheme, StaticScheme
+from optimizer.int8_verdict import SearchVerdict
+from optimizer.quant_exclusions import COMPUTE_OPS, DYNAMIC_ONLY_OPS
+
+STATIC_SCHEMES = (StaticScheme.name, SevenBitStaticScheme.name)  # static Q/DQ of every op type, 8- and 7-bit weights
+
+
+class FallbackSchemes(SearchVerdict):
+    """Which fallback schemes the search run tries (the run's state: `optimizer.int8_search`)."""
+
+    failed: dict[str, str]
+    static_settings: CalibrationSettings  # static Q/DQ's settings as the search chose them (encoders: MatMul only)
+
+    def _seven_bit_scheme(self, tried: list[Candidate]) -> SevenBitStaticScheme | None:
+        """Static Q/DQ with 7-bit weights, where static Q/DQ of every op type was measured and missed, on a CPU whose
+        u8×s8 kernels saturate (`optimizer.cpu_isa`). Not tried where that held (7-bit weights cannot run faster,
+        only drift more), on a VNNI CPU (no saturation there) or for TensorRT (static_qdq is not tried there)."""
+        static = next((c for c in tried if c.scheme == StaticScheme.name), None)
+        if static is None or self._accept(static.drift) or self.static_settings.reduce_range:
+            return None
+        if not u8s8_saturates(self.stage.cpu_flags):
+            self.skipped[SevenBitStaticScheme.name] = (
+                "this CPU's u8×s8 INT8 kernels do not saturate (VNNI, or no AVX2): 7-bit weights would only drift more"
+            )
+            return None
+        return SevenBitStaticScheme(self.stage.calib, self.static_settings, self.stage.on_progress)
+
+    def _compute_only_scheme(self, tried: list[Candidate]) -> ComputeStaticScheme | None:
+        """Static Q/DQ of the compute ops alone, where static Q/DQ of every op type was tried and missed (with 7-bit
+        weights too, where tried: this takes the weights that drifted less), or failed to build (ORT's per-channel
+        quantizer crashed on PESTO's LayerNormalization with a 2-D scale, and the search ended "no INT8 scheme could
+        be built" while the compute ops alone build)."""
+        static = [c for c in tried if c.scheme in STATIC_SCHEMES]
+        if (
+            (not static and StaticScheme.name not in self.failed)
+            or any(self._accept(c.drift) for c in static)
+            or self.encoder
+            or self.stage.settings.op_types_to_quantize
+        ):
+            return None  # held, not tried (TensorRT), or its op types were already chosen (encoders, the user)
+        closest = max(static, key=lambda c: c.drift.margin(), default=None)
+        seven_bit = closest is not None and closest.scheme == SevenBitStaticScheme.name
+        settings = dataclasses.replace(self.stage.settings, reduce_range=True) if seven_bit else self.stage.settings
+        present = sorted({n.op_type for n in self.model.graph.node} & (COMPUTE_OPS - DYNAMIC_ONLY_OPS))
+        scheme = ComputeStaticScheme(self.stage.calib, settings, present, self.stage.on_progress)
+        scheme.why = SEVEN_BIT_WHY if seven_bit else None
+        return scheme
