@@ -131,15 +131,25 @@ def _load_rows(runs: list[LoadRun]) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def _busy_lines(runs: list[LoadRun]) -> list[tuple[str, str]]:
+    """A line per step during which other processes took over a quarter of the machine's cores."""
+    notes = [r.utilization.busy_note(r.label) for run in runs for r in run.results if r.utilization]
+    return [("Busy machine", note) for note in notes if note]
+
+
 def _utilization_text(result: LoadResult) -> str:
     u = result.utilization
     if u is None or result.server_restarted:  # the samples followed a process that stopped partway
         return "–"
+    machine = ""
+    if u.others_share is not None:
+        machine = f" · machine CPU {_n(u.machine_cpu_pct_mean, 0)}% of {u.cpu_count} cores, others {u.others_share:.0%}"
     if u.source == "nvml":
-        return (
+        gpu = (
             f"GPU {_n(u.gpu_util_pct_mean, 0)}% · {_n(u.gpu_memory_used_mb_max, 0)} MB · {_n(u.gpu_power_w_mean, 0)} W"
         )
-    return f"no GPU; server CPU {_n(u.process_cpu_pct_mean, 0)}% · RSS {_n(u.process_rss_mb_max, 0)} MB"
+        return gpu + machine
+    return f"no GPU; server CPU {_n(u.process_cpu_pct_mean, 0)}% · RSS {_n(u.process_rss_mb_max, 0)} MB{machine}"
 
 
 def _accuracy_rows(report: AccuracyReport) -> tuple[list[str], list[list[str]]]:
@@ -210,7 +220,7 @@ def render_markdown(inputs: ReportInputs) -> str:
         parts += [*(f"- Sent late: {line}" for line in late), ""] if late else []
         outages = outage_lines(inputs.runs)
         parts += [*(f"- Outage: {line}" for line in outages), ""] if outages else []
-        server = step_lines(inputs.runs)
+        server = [*step_lines(inputs.runs), *_busy_lines(inputs.runs)]
         parts += [*(f"- {kind}: {line}" for kind, line in server), ""] if server else []
         notes = {r.utilization.note for run in inputs.runs for r in run.results if r.utilization}
         parts += [f"Utilization: {note}." for note in sorted(notes)] + [""]
@@ -310,7 +320,8 @@ def render_html(inputs: ReportInputs) -> str:
         body += [f"<p>Trace: {escape(line)}</p>" for line in trace_lines(inputs.runs)]
         body += [f'<p class="fail">Sent late: {escape(line)}</p>' for line in late_lines(inputs.runs)]
         body += [f'<p class="fail">Outage: {escape(line)}</p>' for line in outage_lines(inputs.runs)]
-        body += [f'<p class="fail">{kind}: {escape(line)}</p>' for kind, line in step_lines(inputs.runs)]
+        lines = [*step_lines(inputs.runs), *_busy_lines(inputs.runs)]
+        body += [f'<p class="fail">{kind}: {escape(line)}</p>' for kind, line in lines]
         over_time = timeline_charts(inputs.runs)
         if over_time:
             body.append("<h3>Over time</h3>")
@@ -342,9 +353,10 @@ def verdict_headline(verdict: Verdict) -> str:
             f"{served.int8_rps:.1f} vs {served.fp32_rps:.1f} req/s)"
         )
     elif served is not None:
+        caveat = f", caveat: {'; '.join(served.caveats)}" if served.caveats else ""
         parts.append(
             f"INT8 {served.speedup:.2f}× FP32 served ({served.int8_model} vs {served.fp32_model}, "
-            f"{served.int8_rps:.1f} vs {served.fp32_rps:.1f} req/s at {served.users} users)"
+            f"{served.int8_rps:.1f} vs {served.fp32_rps:.1f} req/s at {served.users} users){caveat}"
         )
     else:
         parts.append(f"served INT8 vs FP32 not measured ({verdict.served_missing})")

@@ -14,6 +14,7 @@ from typing import Any
 from loadtest.percentiles import LatencySummary
 from loadtest.result_files import numbers_checked, precision_of, read_json, safe_name, write_json
 from loadtest.run_identity import RunIdentity
+from loadtest.send_lag import send_lag_note
 from loadtest.stage_figures import StageFigures
 from loadtest.timeline import Outage, SecondStats
 from loadtest.triton_metrics import ServerBreakdown
@@ -30,6 +31,8 @@ OUTSIDE_SHARE = 0.5
 OUTSIDE_MIN_MS = 5.0
 LATE_SEND_MS = 10.0  # an open-loop p99 send lag above this is reported: the client, not the server, added it
 NO_PROCESS_AT_END = "no process at the end"  # how `server_restarted` says the server stopped and none took its place
+# how `server_counters_left_out` begins where the metrics address was no Triton's: the model itself did not change
+NO_TRITON_COUNTERS = "the metrics address answered with no Triton counters"
 
 
 @dataclass
@@ -140,49 +143,33 @@ class LoadResult:
         return f"{self.model} @ {self.users} users"
 
     def send_lag_note(self) -> str | None:
-        """One line when open-loop requests left the client late: their latency then includes a wait the server
-        never saw (the generator's CPU, or every in-flight slot taken), so the figures are the client's too."""
-        if self.send_lag_p99_ms is None or not self.send_lag_p99_ms > LATE_SEND_MS:
-            return None
-        head = (
-            f"{self.label}: requests left the client up to {self.send_lag_p99_ms:.0f} ms after their arrival time "
-            f"(p99; p50 {self.send_lag_p50_ms or 0.0:.1f} ms), and their latencies include that wait: "
-        )
-        generator = self.generator_lag_p99_ms or 0.0
-        if generator > LATE_SEND_MS and generator >= self.send_lag_p99_ms / 2:  # the larger part of the wait
-            return head + (
-                f"the load generator fell behind its schedule (p99 {generator:.0f} ms late, its CPU); "
-                "spread the load (--workers N) or run the client on another machine"
-            )
-        if self.peak_in_flight and self.max_in_flight and self.peak_in_flight < self.max_in_flight:
-            return head + (
-                f"at most {self.peak_in_flight} of its {self.max_in_flight} in-flight slots were in use, so the wait "
-                "was the client's own threads taking the calls up late (its CPU, shared here with the server); "
-                "run the load from another machine, or read these latencies as the client's too"
-            )
-        slots = f"all {self.max_in_flight}" if self.max_in_flight else "all"
-        return head + (
-            f"{slots} in-flight slots were taken, so requests waited for a free in-flight slot (the generator itself "
-            f"was {generator:.0f} ms late at p99): the server answered slower than the offered rate; raise "
-            "--max-in-flight or lower the rate"
-        )
+        """One line when open-loop requests left the client late (`loadtest.send_lag.send_lag_note`)."""
+        lags = (self.send_lag_p50_ms, self.send_lag_p99_ms, self.generator_lag_p99_ms)
+        return send_lag_note(self.label, lags, (self.peak_in_flight, self.max_in_flight), LATE_SEND_MS)
 
     def outside_server_note(self) -> str | None:
         """One line when most of a closed loop's latency was spent outside Triton: its own time per request (queue and
         compute, from its counters) against the client's mean. The rest is the load generator (Python gRPC users,
         their CPU shared here with the server), serialization and transfer: the latencies measure the client too."""
-        if self.mode == "open" or self.server is None or not self.server.avg_request_us > 0:
-            return None
-        inside = self.server.avg_request_us / 1000
-        outside = self.latency.mean_ms - inside
-        if not (outside >= OUTSIDE_MIN_MS and outside >= OUTSIDE_SHARE * self.latency.mean_ms):
+        share = self.outside_share()
+        if share is None or self.server is None:
             return None
         return (
-            f"{self.label}: Triton's own time per request averaged {inside:.1f} ms, the client measured "
-            f"{self.latency.mean_ms:.1f} ms (mean): {outside / self.latency.mean_ms:.0%} of the latency was spent "
+            f"{self.label}: Triton's own time per request averaged {self.server.avg_request_us / 1000:.1f} ms, the "
+            f"client measured {self.latency.mean_ms:.1f} ms (mean): {share:.0%} of the latency was spent "
             "outside the server (the load generator's CPU, serialization, transfer), so these figures measure the "
             "client too; fewer users, --workers N, or the load from another machine show the server's own"
         )
+
+    def outside_share(self) -> float | None:
+        """The share of a closed loop's mean latency spent outside Triton, where it is OUTSIDE_SHARE or more and at
+        least OUTSIDE_MIN_MS (None: less, open loop, or no counters)."""
+        if self.mode == "open" or self.server is None or not self.server.avg_request_us > 0:
+            return None
+        outside = self.latency.mean_ms - self.server.avg_request_us / 1000
+        if not (outside >= OUTSIDE_MIN_MS and outside >= OUTSIDE_SHARE * self.latency.mean_ms):
+            return None
+        return outside / self.latency.mean_ms
 
     def restart_note(self) -> str | None:
         """One line when tritonserver was replaced during the window, so its own figures were left out."""
@@ -308,6 +295,7 @@ class LoadResult:
             self.counters_note(),
             self.metrics_note(),
             self.outside_server_note(),
+            self.utilization.busy_note(self.label) if self.utilization and not self.server_restarted else None,
             other_load_note(self.label, self.other_models, self.requests),
             deadline_note(self.label, self.deadline_failures, self.request_timeout_s),
             cut_note(self.label, self.mode, self.cut_at_end, self.requests - self.failed_requests, self.cut_max_ms),
@@ -361,6 +349,7 @@ class LoadRun:
     # older deployment, another tool's, or a file from before it was read), so the verdict goes by the name
     precision: str | None = None
     identity: RunIdentity | None = None  # its start, served versions, source model and data (None: older files)
+    file: str = ""  # the file name it was saved as or loaded from ("" until then), for lines that name the run
 
     @property
     def name(self) -> str:
@@ -374,7 +363,8 @@ class LoadRun:
 
     def save(self, out_dir: Path) -> Path:
         suffix = f"-{self._kind()}" if self._kind() else ""
-        return write_json(Path(out_dir) / f"{LOAD_PREFIX}{safe_name(self.model)}{suffix}.json", self)
+        self.file = f"{LOAD_PREFIX}{safe_name(self.model)}{suffix}.json"
+        return write_json(Path(out_dir) / self.file, self)
 
     @classmethod
     def load(cls, path: Path) -> LoadRun:
@@ -388,6 +378,7 @@ class LoadRun:
             results = [LoadResult.from_dict(r) for r in data["results"]]
             run = cls(data["model"], results, interrupted=stop, precision=precision_of(data.get("precision")))
             run.identity = RunIdentity.from_dict(data["identity"]) if data.get("identity") else None
+            run.file = Path(path).name
             for result in run.results:
                 for record in (result, result.latency, *result.stages, *(s.latency for s in result.stages)):
                     numbers_checked(record)

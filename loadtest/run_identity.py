@@ -1,13 +1,16 @@
 """What a load run measured, recorded with its figures: when it started, the versions served, the source model the
-deployment recorded and the data sent, so that a report compares runs of one model on one data set only.
+deployment recorded, the data sent and the client machine that sent it, so that a report compares runs of one model
+on one data set from one machine only.
 
 A digits CNN and an unrelated linear model load-tested into one folder were judged "INT8 0.61× FP32": nothing in
-the results said they were different models, sent different data, or ran days apart.
+the results said they were different models, sent different data, or ran days apart. Runs merged from two machines
+were judged under one "Machine:" line: machine.json is the last loadtest's, rewritten by each one into the folder.
 """
 
 from __future__ import annotations
 
 import hashlib
+import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +33,10 @@ class RunIdentity:
     source: str | None = None  # the source model's identity its deployment recorded (None: none recorded)
     data: str = ""  # the --data file
     data_sha256: str | None = None  # of its input arrays (names, dtypes, shapes, bytes), not of the zip's bytes
+    # the machine the load generator ran on (None: a file from before it was recorded): its host name, CPU, cores
+    client_host: str | None = None
+    client_cpu: str | None = None
+    client_cores: int | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunIdentity:
@@ -37,6 +44,12 @@ class RunIdentity:
         if not isinstance(identity.started_at, str) or not isinstance(identity.versions, list):
             raise ValueError(f"'identity' is {data!r}, not a run's start time and versions")
         return identity
+
+    def client(self) -> str | None:
+        """`host (CPU, N cores)`: the client machine as recorded; None where nothing was."""
+        if not self.client_host and not self.client_cpu:
+            return None
+        return f"{self.client_host or '?'} ({self.client_cpu or '?'}, {self.client_cores or '?'} cores)"
 
     def started(self) -> datetime | None:
         """The start as a UTC datetime; None where the file holds no readable time."""
@@ -67,8 +80,11 @@ def served_identity(url: str, model: str, data: Path, tls: ClientTls | None = No
     """The run's identity at its start, and the precision the deployment recorded; what the server does not say
     (an older deployment, another tool's, a config that cannot be read) stays None."""
     from serving.client import NO_RETRY, TritonGrpcClient
+    from serving.machine import cpu_facts  # here: it imports optimizer.speed, and onnx with it
 
+    cpu = cpu_facts()
     identity = RunIdentity(now_utc(), data=str(data), data_sha256=arrays_sha256(data))
+    identity.client_host, identity.client_cpu, identity.client_cores = socket.gethostname(), cpu.model, cpu.usable_cores
     try:
         with TritonGrpcClient(url, 10.0, tls, NO_RETRY) as client:
             config = client.model_config(model)

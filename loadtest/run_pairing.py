@@ -1,9 +1,13 @@
-"""Which two load runs the verdict may compare as INT8 and FP32: variants of one source model, sent the same data.
+"""Which two load runs the verdict may compare as INT8 and FP32: variants of one source model, sent the same data,
+from one client machine to one server, in requests of one size from as many Locust processes.
 
-Each run records the source model its deployment recorded and a hash of the data it sent (`loadtest.run_identity`).
-A digits CNN and an unrelated linear model load-tested into one folder were judged "INT8 0.61× FP32"; now a pair
-whose sources or data differ gets no speed verdict, and a line says why. Runs of older files, or of models deployed
-before the source was recorded, are paired by their precisions and names as before, with a note saying so.
+Each run records the source model its deployment recorded, a hash of the data it sent and the client machine
+(`loadtest.run_identity`); each step the server's address, --request-batch and --workers. A digits CNN and an
+unrelated linear model load-tested into one folder were judged "INT8 0.61× FP32"; runs merged into one folder with
+`cp -r` were judged "PASS · INT8 1.10× FP32" from FP32 at 1 sample a request against INT8 at 8 (inferences/s
+8.8×), and runs from two machines under one "Machine:" line. Now a pair that differs in any of these gets no speed
+verdict, and a line names both files and the difference. Runs of older files, or of models deployed before the
+source was recorded, are paired by their precisions and names as before, with a note saying so.
 """
 
 from __future__ import annotations
@@ -23,22 +27,66 @@ def _short(digest: str) -> str:
 
 
 def pairing_problem(fp32: LoadRun, int8: LoadRun) -> str | None:
-    """Why `int8` and `fp32` are no INT8-vs-FP32 pair (their recorded source models or data differ); None: they are
-    one, as far as both recorded."""
+    """Why `int8` and `fp32` are no INT8-vs-FP32 pair: their recorded source models, data or client machines differ,
+    or their steps' server, request batch or Locust workers; None: they are one, as far as both recorded."""
+    return _identity_problem(fp32, int8) or _settings_problem(fp32, int8)
+
+
+def _files(fp32: LoadRun, int8: LoadRun) -> str:
+    return f"{int8.file or int8.model} vs {fp32.file or fp32.model}"
+
+
+def _identity_problem(fp32: LoadRun, int8: LoadRun) -> str | None:
     a, b = fp32.identity, int8.identity
     if a is None or b is None:
         return None
     if a.source and b.source and a.source != b.source:
         return (
-            f"{int8.model} and {fp32.model} are different models (source {_short(b.source)} vs {_short(a.source)}): "
-            "no INT8-vs-FP32 verdict"
+            f"{int8.model} and {fp32.model} are different models (source {_short(b.source)} vs {_short(a.source)}, "
+            f"{_files(fp32, int8)}): no INT8-vs-FP32 verdict"
         )
     if a.data_sha256 and b.data_sha256 and a.data_sha256 != b.data_sha256:
         return (
             f"{int8.model} and {fp32.model} were load-tested on different data ({Path(b.data).name} "
-            f"{_short(b.data_sha256)} vs {Path(a.data).name} {_short(a.data_sha256)}): no INT8-vs-FP32 verdict"
+            f"{_short(b.data_sha256)} vs {Path(a.data).name} {_short(a.data_sha256)}, {_files(fp32, int8)}): no "
+            "INT8-vs-FP32 verdict"
+        )
+    if a.client() and b.client() and a.client() != b.client():
+        return (
+            f"{int8.model} and {fp32.model} were load-tested from different client machines ({b.client()} vs "
+            f"{a.client()}, {_files(fp32, int8)}): their req/s measure two machines, no INT8-vs-FP32 verdict; "
+            "load-test both from one machine"
         )
     return None
+
+
+def _settings_problem(fp32: LoadRun, int8: LoadRun) -> str | None:
+    """The first of server, request batch and Locust workers in which the runs' steps differ, said in one line."""
+    if not fp32.results or not int8.results:
+        return None
+    a, b = fp32.results[0], int8.results[0]  # one invocation's steps share its settings
+    differences = (
+        (_server(a.url) != _server(b.url), "against different servers", f"{b.url} vs {a.url}", "on one server"),
+        (a.request_batch != b.request_batch, "with different request sizes",
+         f"--request-batch {b.request_batch} vs {a.request_batch}", "with one --request-batch"),
+        (a.workers != b.workers, "from different numbers of Locust worker processes",
+         f"--workers {b.workers} vs {a.workers}", "with one --workers"),
+    )  # fmt: skip
+    first = next(((what, detail, fix) for differ, what, detail, fix in differences if differ), None)
+    if first is None:
+        return None
+    what, detail, fix = first
+    return (
+        f"{int8.model} and {fp32.model} were load-tested {what} ({detail}, {_files(fp32, int8)}): their req/s "
+        f"do not compare, no INT8-vs-FP32 verdict; load-test both {fix}"
+    )
+
+
+def _server(url: str) -> str:
+    """A server address as compared: without a scheme, lower case, `localhost` as 127.0.0.1."""
+    address = url.split("://", 1)[-1].lower()
+    host, _, port = address.rpartition(":")
+    return f"{'127.0.0.1' if host == 'localhost' else host}:{port}"
 
 
 def pairing_notes(fp32: LoadRun, int8: LoadRun) -> list[str]:

@@ -14,7 +14,7 @@ from loadtest import recording_files
 from loadtest.load_pattern import LoadStep
 from loadtest.load_settings import LoadSettings, step_paths
 from loadtest.percentiles import LatencySummary, cdf_points
-from loadtest.results import NO_PROCESS_AT_END, UNANSWERED_ERROR, LoadResult
+from loadtest.results import NO_PROCESS_AT_END, NO_TRITON_COUNTERS, UNANSWERED_ERROR, LoadResult
 from loadtest.stage_figures import read_stage_starts, stage_figures
 from loadtest.timeline import outages, per_second
 from loadtest.triton_metrics import (
@@ -199,7 +199,7 @@ def counters_not_whole(window: recording_files.Window, result: LoadResult) -> st
         return None
     if not before and not after and result.requests > result.failed_requests:  # an address that is not Triton's
         return (
-            f"the metrics address answered with no Triton counters for any model (no nv_inference_* series) while "
+            f"{NO_TRITON_COUNTERS} for any model (no nv_inference_* series) while "
             f"model '{result.model}' served {result.requests - result.failed_requests} requests: is --metrics-url "
             "Triton's metrics port (8002 by default)?"
         )

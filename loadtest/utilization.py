@@ -1,11 +1,17 @@
-"""Hardware utilization sampled during a load run: NVML on an NVIDIA GPU, else the server's CPU and memory.
+"""Hardware utilization sampled during a load run: NVML on an NVIDIA GPU, else the server's CPU and memory; and the
+whole machine's CPU beside it, split into the server's, the load generator's and everyone else's.
 
 Never a made-up GPU figure: where NVML does not load or finds no device, the result says
 so and carries the `tritonserver` process's CPU% and RSS (with its backend stub children).
+The machine's busy CPU comes from /proc/stat (steal time included: a VM neighbour shows there), the load
+generator's from this process and its children (the Locust processes) other than the server's family. Measured on
+2 cores: with 3 CPU burners running, an MLP served 349 req/s against 1298 idle and the report blamed "the load
+generator's CPU" while only tritonserver's CPU (28 % against 72 %) was recorded.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -30,6 +36,30 @@ class Utilization:
     process_cpu_pct_max: float | None = None
     process_rss_mb_max: float | None = None
     timeline: list[dict[str, float]] = field(default_factory=list)
+    machine_cpu_pct_mean: float | None = None  # every process on the machine (100 = one core busy; None: not read)
+    generator_cpu_pct_mean: float | None = None  # the load generator: the loadtest process and its Locust children
+    cpu_count: int | None = None  # the machine's cores, of which `machine_cpu_pct_mean` is a share
+
+    @property
+    def others_share(self) -> float | None:
+        """The share of the machine's cores that neither tritonserver nor the load generator used (None: unknown)."""
+        if self.machine_cpu_pct_mean is None or not self.cpu_count:
+            return None
+        own = (self.process_cpu_pct_mean or 0.0) + (self.generator_cpu_pct_mean or 0.0)
+        return min(1.0, max(0.0, self.machine_cpu_pct_mean - own) / (100 * self.cpu_count))
+
+    def busy_note(self, label: str) -> str | None:
+        """One line when other processes took over BUSY_SHARE of the cores during the window (optimize's bar)."""
+        from optimizer.speed import BUSY_SHARE  # here: optimizer.speed imports onnx (0.3 s), not needed to read results
+
+        share = self.others_share
+        if share is None or share <= BUSY_SHARE:
+            return None
+        return (
+            f"{label}: other processes (neither tritonserver nor the load generator) took {share:.0%} of the "
+            f"machine's {self.cpu_count} cores during the window: the server and the client shared the CPU with "
+            "them, so these figures are below what they do alone; load-test on an otherwise idle machine"
+        )
 
 
 def _nvml_handle() -> tuple[Any, Any, str] | str:
@@ -60,6 +90,7 @@ class UtilizationSampler:
         self._nvml = None if isinstance(nvml, str) else nvml
         self.note = nvml if isinstance(nvml, str) else f"NVIDIA GPU via NVML: {nvml[2]}"
         self._processes: dict[int, Any] = {}
+        self._machine_at: tuple[float, float] | None = None  # (busy CPU seconds, monotonic time) at the last sample
 
     def __enter__(self) -> UtilizationSampler:
         self._thread.start()
@@ -74,6 +105,7 @@ class UtilizationSampler:
             row = {"t": time.time()}
             row.update(self._sample_gpu() if self._nvml else {})
             row.update(self._sample_process())
+            row.update(self._sample_machine())
             self._rows.append(row)
             self._stop.wait(self.interval_s)
 
@@ -91,12 +123,8 @@ class UtilizationSampler:
         """CPU% and RSS of the server and its children (the Python backend stubs run the models)."""
         import psutil
 
-        if self.server_pid is None:
-            return {}
-        try:
-            root = psutil.Process(self.server_pid)
-            family = [root, *root.children(recursive=True)]
-        except psutil.Error:
+        family = _family(self.server_pid) if self.server_pid is not None else []
+        if not family:
             return {}
         cpu = rss = 0.0
         for proc in family:
@@ -108,6 +136,26 @@ class UtilizationSampler:
             except psutil.Error:
                 continue
         return {"process_cpu_pct": cpu, "process_rss_mb": rss}
+
+    def _sample_machine(self) -> dict[str, float]:
+        """Every process's CPU since the last sample (/proc/stat), and the load generator's: this process and its
+        children (the Locust processes) other than the server's family (a server the caller started is a child)."""
+        import psutil
+
+        from optimizer.speed import machine_busy_seconds
+
+        busy, now = machine_busy_seconds(), time.monotonic()
+        last, self._machine_at = self._machine_at, (busy, now) if busy is not None else None
+        server = {p.pid for p in _family(self.server_pid)} if self.server_pid is not None else set()
+        generator = 0.0
+        for proc in (p for p in _family(psutil.Process().pid) if p.pid not in server):
+            try:
+                generator += self._processes.setdefault(proc.pid, proc).cpu_percent(None)
+            except psutil.Error:
+                continue
+        if busy is None or last is None or now <= last[1]:
+            return {}
+        return {"machine_cpu_pct": 100 * (busy - last[0]) / (now - last[1]), "generator_cpu_pct": generator}
 
     def result(self, start: float, end: float) -> Utilization:
         """Summarize the samples taken within [start, end] (wall-clock seconds)."""
@@ -127,7 +175,21 @@ class UtilizationSampler:
         util.process_cpu_pct_mean = _mean(rows, "process_cpu_pct")
         util.process_cpu_pct_max = _max(rows, "process_cpu_pct")
         util.process_rss_mb_max = _max(rows, "process_rss_mb")
+        util.machine_cpu_pct_mean = _mean(rows, "machine_cpu_pct")
+        util.generator_cpu_pct_mean = _mean(rows, "generator_cpu_pct")
+        util.cpu_count = os.cpu_count() if util.machine_cpu_pct_mean is not None else None
         return util
+
+
+def _family(pid: int) -> list[Any]:
+    """The process `pid` and its descendants (psutil objects); none where it is gone."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []
 
 
 def _mean(rows: list[dict[str, float]], key: str) -> float | None:

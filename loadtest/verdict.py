@@ -7,7 +7,8 @@ the machine. Which model is INT8 and which FP32 is the precision each one's depl
 config (read into the results by loadtest and evaluate), the name only where none is recorded, and the report says
 so. Nothing is measured here; ratios are taken of figures the results already hold. A load step with
 failed requests (an outage among them), arrivals never sent, a lost Locust worker or no request completed fails it,
-and so does a comparison in which a variant served nothing (its ratio is no speedup: NaN passed `< 1.0`).
+and so does a comparison in which a variant served nothing (its ratio is no speedup: NaN passed `< 1.0`). Which runs
+and steps the served ratio may be taken from, and the caveats it carries, is `loadtest.served_speed`'s to say.
 """
 
 from __future__ import annotations
@@ -18,36 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.accuracy_results import AccuracyReport
-from loadtest.load_pattern import ClosedLoop
 from loadtest.results import LoadRun
-from loadtest.run_pairing import accuracy_source_notes, pairing_notes, pairing_problem, spread_note
+from loadtest.run_pairing import accuracy_source_notes, spread_note
+from loadtest.served_speed import ServedSpeedup, served_speedup
 from optimizer.drift_budget import BUDGETED, CHECKS
 from serving.machine import MACHINE_FILE, cpu_facts
-
-
-@dataclass(frozen=True)
-class ServedSpeedup:
-    """INT8 over FP32 served throughput at one closed-loop concurrency."""
-
-    fp32_model: str
-    int8_model: str
-    users: int
-    fp32_rps: float
-    int8_rps: float
-
-    @property
-    def speedup(self) -> float:
-        return self.int8_rps / self.fp32_rps if self.fp32_rps > 0 else float("nan")
-
-    @property
-    def comparable(self) -> bool:
-        """Both variants served something: else the ratio is NaN (FP32 served nothing) or 0, and says nothing."""
-        return self.fp32_rps > 0 and self.int8_rps > 0
-
-    def idle_side(self) -> str:
-        """`ref_fp32 served nothing at 4 users` (the variants that served nothing), for a ratio that is not one."""
-        idle = [m for m, rps in ((self.fp32_model, self.fp32_rps), (self.int8_model, self.int8_rps)) if not rps > 0]
-        return f"{' and '.join(idle)} served nothing at {self.users} users"
 
 
 @dataclass(frozen=True)
@@ -163,29 +139,6 @@ class ServedPrecisions:
         )
 
 
-def served_speedup(
-    runs: list[LoadRun], reference: str | None, precisions: ServedPrecisions
-) -> tuple[ServedSpeedup | None, list[str]]:
-    """INT8 vs FP32 throughput at the highest concurrency both were loaded at (closed loop), of the first INT8 and FP32
-    runs that are variants of one model sent the same data (`loadtest.run_pairing`); FP32 is the evaluated reference
-    where there is one. With it, the notes on what the pair's records could not confirm; without, why each candidate
-    pair was no pair."""
-    closed = {run.model: run for run in runs if any(r.mode == ClosedLoop.mode for r in run.results)}
-    steps = {m: {r.users: r for r in run.results if r.mode == ClosedLoop.mode} for m, run in closed.items()}
-    fp32 = [m for m in closed if m == reference or (reference is None and precisions.precision(m) == "fp32")]
-    int8 = [m for m in closed if precisions.precision(m) == "int8" and m not in fp32]
-    problems = []
-    for f, i in ((f, i) for f in fp32 for i in int8):
-        problem = pairing_problem(closed[f], closed[i])
-        common = sorted(set(steps[f]) & set(steps[i]))
-        if problem or not common:
-            problems += [problem] if problem else []
-            continue
-        a, b = steps[f][common[-1]], steps[i][common[-1]]
-        return ServedSpeedup(f, i, common[-1], a.throughput_rps, b.throughput_rps), pairing_notes(closed[f], closed[i])
-    return None, problems
-
-
 def load_failures(runs: list[LoadRun]) -> list[str]:
     """One line per load step that failed (requests failed, arrivals never sent, a Locust worker lost) or measured
     nothing: its figures cannot stand for the variant, so the verdict fails, whichever steps it compares."""
@@ -269,7 +222,7 @@ def gather(
 ) -> Verdict:
     """The verdict from a results folder's runs and accuracy, and any build manifests given."""
     precisions = ServedPrecisions.of(runs, accuracy)
-    served, pairing = served_speedup(runs, accuracy.reference if accuracy else None, precisions)
+    served, pairing = served_speedup(runs, accuracy.reference if accuracy else None, precisions.precision)
     verdict = Verdict(served=served)
     note_precisions(verdict, precisions, runs, accuracy)
     verdict.notes += [

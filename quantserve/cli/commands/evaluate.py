@@ -300,8 +300,17 @@ def print_table(report: Any, console: Any = None) -> None:
         columns.append(Column(metric))
         for row, v in zip(rows, report.variants, strict=True):
             row.append(fmt(v.user_metric["value"], 4) if v.user_metric else "")
+    shown = [i for i, rows_at in enumerate(zip(*rows, strict=True)) if i not in (1, 2) or _told(rows_at)]
+    columns, rows = [columns[i] for i in shown], [[row[i] for i in shown] for row in rows]
     print_rows(f"accuracy drift vs {report.reference}", columns, rows, console)
     print_drift_rows(report, console)
+
+
+def _told(cells: tuple[str, ...]) -> bool:
+    """A version/precision column says something: an unversioned run (results saved before versions were recorded,
+    a runner that is not Triton) would fill it with "-" and "not recorded", which pushed a two-model table past 80
+    columns."""
+    return any(cell not in ("-", "not recorded") for cell in cells)
 
 
 def print_drift_rows(report: Any, console: Any = None) -> None:

@@ -1,0 +1,174 @@
+"""The verdict's INT8-vs-FP32 served speed: which two load steps it is taken from, and what it cannot vouch for.
+
+The ratio is of two closed-loop steps at the highest user count both runs were loaded at, of runs
+`loadtest.run_pairing` lets be paired (one source model, data set, client machine, server, request batch, Locust
+workers). A step that does not stand for its variant's speed is left out, and a line names it and why: requests
+failed beyond FAILED_SHARE_MAX, the server or the served model changed during its window, it was interrupted, or a
+Locust worker was lost (its requests are in no count). Measured by a prober: "FAIL · INT8 9.72× FP32 served" from an
+FP32 step with 27.5 % of its requests failed, a 17.6 s outage and served versions 1 → 2 within its window. A step that
+served nothing stays: it makes the comparison "not comparable", never a ratio. Where no pair is left, the reason is
+said (FP32 at 1 user and INT8 at 16 were "load-test an FP32 and an INT8 variant" though both were).
+The ratio carries caveats where other processes took over BUSY_SHARE of the machine's cores during either step (as
+optimize's speed gate says it), or most of a step's latency was spent outside the server (the client's figures).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from loadtest.load_pattern import ClosedLoop
+from loadtest.results import NO_TRITON_COUNTERS, LoadResult, LoadRun
+from loadtest.run_pairing import pairing_notes, pairing_problem
+from optimizer.speed import BUSY_SHARE
+
+# failed requests up to this share of a step's still let it feed the ratio (the verdict fails on them anyway): its
+# throughput counts successes only, so they move its req/s by about their share, as much as two identical 10 s runs
+# of one MLP at 4 users differed here (1298.5 and 1324.1 req/s: 2.0 %)
+FAILED_SHARE_MAX = 0.02
+LOOPS = {"closed": "in closed loop", "open": "in open loop only", "staged": "staged only"}
+
+
+@dataclass(frozen=True)
+class ServedSpeedup:
+    """INT8 over FP32 served throughput at one closed-loop concurrency, with what the figures cannot vouch for."""
+
+    fp32_model: str
+    int8_model: str
+    users: int
+    fp32_rps: float
+    int8_rps: float
+    caveats: tuple[str, ...] = ()  # a busy machine, latency spent outside the server: said on the verdict line
+
+    @property
+    def speedup(self) -> float:
+        return self.int8_rps / self.fp32_rps if self.fp32_rps > 0 else float("nan")
+
+    @property
+    def comparable(self) -> bool:
+        """Both variants served something: else the ratio is NaN (FP32 served nothing) or 0, and says nothing."""
+        return self.fp32_rps > 0 and self.int8_rps > 0
+
+    def idle_side(self) -> str:
+        """`ref_fp32 served nothing at 4 users` (the variants that served nothing), for a ratio that is not one."""
+        idle = [m for m, rps in ((self.fp32_model, self.fp32_rps), (self.int8_model, self.int8_rps)) if not rps > 0]
+        return f"{' and '.join(idle)} served nothing at {self.users} users"
+
+
+def served_speedup(
+    runs: list[LoadRun], reference: str | None, precision: Callable[[str], str | None]
+) -> tuple[ServedSpeedup | None, list[str]]:
+    """INT8 vs FP32 throughput of the first FP32 and INT8 runs that pair (FP32 is the evaluated reference where there
+    is one), with the notes on what the pair's records could not confirm and the steps left out; without, why each
+    candidate pair was no pair, first the pairs of closed-loop runs."""
+    fp32 = [run for run in runs if run.model == reference or (reference is None and precision(run.model) == "fp32")]
+    fp32_models = {run.model for run in fp32}
+    int8 = [run for run in runs if precision(run.model) == "int8" and run.model not in fp32_models]
+    pairs = sorted(((f, i) for f in fp32 for i in int8), key=lambda pair: not (_closed(pair[0]) and _closed(pair[1])))
+    problems = []
+    for f, i in pairs:
+        problem = pairing_problem(f, i) or _mode_problem(f, i)
+        if problem:
+            problems.append(problem)
+            continue
+        served, lines = _paired_steps(f, i)
+        if served is not None:
+            return served, pairing_notes(f, i) + lines
+        problems += lines
+    return None, list(dict.fromkeys(problems))
+
+
+def _closed(run: LoadRun) -> list[LoadResult]:
+    return [r for r in run.results if r.mode == ClosedLoop.mode]
+
+
+def _mode_problem(fp32: LoadRun, int8: LoadRun) -> str | None:
+    """Why runs without closed-loop steps on both sides give no ratio (None: both have some)."""
+    if _closed(fp32) and _closed(int8):
+        return None
+    loops = ", ".join(f"{run.model} {_loop(run)} ({run.file or run.model})" for run in (int8, fp32))
+    return (
+        f"no closed-loop runs of both to compare ({loops}): the served verdict compares {int8.model} and "
+        f"{fp32.model} at one user count; load-test both with --users N"
+    )
+
+
+def _loop(run: LoadRun) -> str:
+    kinds = dict.fromkeys(LOOPS.get(r.mode, r.mode) for r in run.results)
+    return " and ".join(kinds) or "with no step"
+
+
+def _paired_steps(fp32: LoadRun, int8: LoadRun) -> tuple[ServedSpeedup | None, list[str]]:
+    """The ratio at the highest user count at which both runs have a step fit to compare, and a line per step left
+    out; without one, why not."""
+    (fit_a, out_a), (fit_b, out_b) = _fit_steps(fp32), _fit_steps(int8)
+    common = sorted(set(fit_a) & set(fit_b))
+    if common:
+        a, b = fit_a[common[-1]], fit_b[common[-1]]
+        caveats = tuple(_caveats(a, b))
+        served = ServedSpeedup(fp32.model, int8.model, a.users, a.throughput_rps, b.throughput_rps, caveats)
+        return served, out_a + out_b
+    if out_a or out_b:
+        first, *rest = out_a + out_b
+        return None, [f"{first}; no other step of both at one user count is left to compare", *rest]
+    counts = [f"{_counts(run)} ({run.file or run.model})" for run in (fp32, int8)]
+    return None, [
+        f"no user count in common: FP32 {fp32.model} at {counts[0]}, INT8 {int8.model} at {counts[1]}; load-test "
+        "both at one count (--users N)"
+    ]
+
+
+def _fit_steps(run: LoadRun) -> tuple[dict[int, LoadResult], list[str]]:
+    """The run's closed-loop steps fit to compare, by user count, and a line per step left out and why."""
+    fit, left_out = {}, []
+    for step in _closed(run):
+        reasons = unfit_reasons(step)
+        if reasons:
+            name = f"{step.label} ({run.file or run.model})"
+            left_out.append(f"{name} is left out of the served INT8-vs-FP32 speed: {'; '.join(reasons)}")
+        else:
+            fit[step.users] = step
+    return fit, left_out
+
+
+def _counts(run: LoadRun) -> str:
+    users = sorted({r.users for r in _closed(run)})
+    return f"{', '.join(map(str, users))} user{'' if users == [1] else 's'}"
+
+
+def unfit_reasons(step: LoadResult) -> list[str]:
+    """Why a step's throughput does not stand for its variant's speed (none: it does). A step that served nothing
+    has none here: `ServedSpeedup.comparable` says it served nothing, and no ratio is taken."""
+    if not step.throughput_rps > 0:
+        return []
+    reasons = []
+    share = step.failed_requests / step.requests if step.requests else 0.0
+    if share > FAILED_SHARE_MAX:
+        reasons.append(f"{100 * share:.1f} % of its requests failed (more than {FAILED_SHARE_MAX:.0%})")
+    if step.server_restarted:
+        reasons.append(f"tritonserver was replaced during its window ({step.server_restarted})")
+    changed = step.server_counters_left_out
+    if changed and not changed.startswith(NO_TRITON_COUNTERS):  # the model served changed, or another's load joined
+        reasons.append(changed.partition(":")[0])
+    if step.interrupted:
+        reasons.append("it was interrupted before its planned end")
+    if step.lost_workers:
+        reasons.append(f"Locust {', '.join(step.lost_workers)} (its users' requests are in no count)")
+    return reasons
+
+
+def _caveats(*steps: LoadResult) -> list[str]:
+    """What the compared steps' own records say the ratio cannot vouch for: a busy machine, a client-bound latency."""
+    lines = []
+    for step in steps:
+        others = step.utilization.others_share if step.utilization else None
+        if others is not None and others > BUSY_SHARE:
+            lines.append(f"others took {others:.0%} of the cores during {step.label}")
+    for step in steps:
+        outside = step.outside_share()
+        if outside is not None:
+            lines.append(
+                f"{outside:.0%} of the latency of {step.label} was spent outside the server, so its req/s measure "
+                "the load generator too"
+            )
+    return lines
