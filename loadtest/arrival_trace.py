@@ -10,6 +10,8 @@ Two file forms are read:
   as JavaScript's Date.now() and tracing spans write them): numbers (any origin), or date-times such as
   `2023-11-16 18:15:46.6805900` (the form of Azure's public inference traces), with a zone or not
   (`2024-05-01T12:00:00.123Z`, `…+02:00`: moved to UTC). Rows need not be sorted; other columns are ignored.
+  Unit-less stamps read as seconds that look like milliseconds (1000 or more arrivals a mean 1 s or more apart)
+  carry a warning naming the `_ms` suffix and `--trace-speed 1000` (`ArrivalTrace.unit_note`, loadtest.trace_plan).
 - the same CSV with a count per interval instead of a row per request, as request logs are kept once
   aggregated (a dashboard's requests per second or per minute): a `count`, `requests` or
   `invocations` column (arrivals in the interval from that row's time to the next row's), or a `rate`,
@@ -55,7 +57,15 @@ from typing import Any
 
 import numpy as np
 
-from loadtest.trace_columns import TraceRows, as_amounts, as_seconds, as_sizes, is_number
+from loadtest.trace_columns import (
+    TraceRows,
+    as_amounts,
+    as_seconds,
+    as_sizes,
+    is_number,
+    millisecond_stamps_note,
+    read_as_plain_seconds,
+)
 from quantserve.errors import QuantserveError
 
 TIME_COLUMNS = ("timestamp", "time", "arrival_time", "arrival")
@@ -76,6 +86,7 @@ class ArrivalTrace:
     offsets_s: np.ndarray
     period_s: float  # one pass; the next pass starts this long after the first arrival
     sizes: np.ndarray | None = None  # samples in each arrival's request (None: the run's --request-batch)
+    unit_note: str | None = None  # a warning where unit-less stamps read as seconds look like ms (trace_columns)
 
     @property
     def requests(self) -> int:
@@ -151,12 +162,12 @@ def read_trace(path: Path | str, speed: float = 1.0, scale: float = 1.0) -> Arri
     first = next((line for line in lines if line and not line.startswith("#")), "")
     if not first:
         raise QuantserveError(f"--trace {path}: no arrivals in it")
-    sizes, counted = None, False
+    sizes, counted, plain = None, False, ""
     if path.suffix.lower() in (".jsonl", ".ndjson") or first.startswith("{"):
         lines = _json_lines_as_csv(path, lines)  # a header line before the file's first
-        offsets, period, sizes, counted = _from_timestamps(path, lines, scale, first_line=0)
+        offsets, period, sizes, counted, plain = _from_timestamps(path, lines, scale, first_line=0)
     elif path.suffix.lower() == ".csv" or "," in first or _is_header(first):
-        offsets, period, sizes, counted = _from_timestamps(path, lines, scale)
+        offsets, period, sizes, counted, plain = _from_timestamps(path, lines, scale)
     else:
         offsets, period = _from_intervals(path, lines)
     if not counted and scale != 1.0:
@@ -172,7 +183,8 @@ def read_trace(path: Path | str, speed: float = 1.0, scale: float = 1.0) -> Arri
             f"--trace {path}: a pass of {period:g} s at --trace-speed {speed:g} lasts {replayed:g} s; a replay needs "
             "a finite pass longer than zero"
         )
-    return ArrivalTrace(str(path), offsets / speed, replayed, sizes)
+    note = millisecond_stamps_note(path, plain, len(offsets), replayed) if plain and not counted else None
+    return ArrivalTrace(str(path), offsets / speed, replayed, sizes, note)
 
 
 def _thinned(
@@ -282,16 +294,17 @@ def _from_minute_counts(rows: TraceRows, scale: float = 1.0) -> tuple[np.ndarray
 
 def _from_timestamps(
     path: Path, lines: list[str], scale: float = 1.0, first_line: int = 1
-) -> tuple[np.ndarray, float, np.ndarray | None, bool]:
+) -> tuple[np.ndarray, float, np.ndarray | None, bool, str]:
     """A CSV's arrival-time column; a pass lasts the span plus one mean gap, so looping keeps the mean rate. Also
-    whether the rows were counts per interval (scaled here by `scale`, before any arrival is placed). `first_line`:
-    the number of `lines[0]` in the file."""
+    whether the rows were counts per interval (scaled here by `scale`, before any arrival is placed), and the time
+    column's name where its unit-less numbers were read as seconds (else ""). `first_line`: the number of
+    `lines[0]` in the file."""
     rows = TraceRows.of(path, lines, first_line)
     lowered = [name.lower() for name in rows.header]
     found = [(lowered.index(n + u), u) for n in TIME_COLUMNS for u in TIME_UNITS if n + u in lowered]
     if not found and _minute_columns(rows.header):
         offsets, period = _from_minute_counts(rows, scale)
-        return offsets, period, None, True
+        return offsets, period, None, True, ""
     if not found:
         header = rows.header
         shown = ", ".join(header[:12]) + (f", … ({len(header)} columns)" if len(header) > 12 else "")
@@ -299,13 +312,15 @@ def _from_timestamps(
             f"--trace {path}: no arrival-time column (looked for {', '.join(TIME_COLUMNS)}; found: {shown})"
         )
     column, unit = found[0]
-    seconds = as_seconds(rows, rows.header[column], rows.cells(column), TIME_UNITS[unit] if unit else None)
+    cells = rows.cells(column)
+    seconds = as_seconds(rows, rows.header[column], cells, TIME_UNITS[unit] if unit else None)
+    plain = rows.header[column] if not unit and read_as_plain_seconds(cells) else ""
     sized = [i for i, name in enumerate(lowered) if name in SIZE_COLUMNS]
     sizes = as_sizes(rows, rows.header[sized[0]], rows.cells(sized[0])) if sized else None
     counted = [i for i, name in enumerate(lowered) if name in COUNT_COLUMNS + RATE_COLUMNS]
     if counted:
         offsets, period, source = _from_column_counts(rows, counted[0], seconds, scale)
-        return offsets, period, None if sizes is None else sizes[source], True
+        return offsets, period, None if sizes is None else sizes[source], True, ""
     if len(seconds) < 2:
         raise QuantserveError(f"--trace {path}: {len(seconds)} arrival(s); a replay needs at least 2 to have a rate")
     order = np.argsort(seconds, kind="stable")
@@ -313,7 +328,7 @@ def _from_timestamps(
     span = float(offsets[-1])
     if span <= 0:
         raise QuantserveError(f"--trace {path}: every arrival has the same time; a replay needs time between them")
-    return offsets, span * len(offsets) / (len(offsets) - 1), None if sizes is None else sizes[order], False
+    return offsets, span * len(offsets) / (len(offsets) - 1), None if sizes is None else sizes[order], False, plain
 
 
 def _from_column_counts(

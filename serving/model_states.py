@@ -186,3 +186,23 @@ class InstanceWatch:
         except psutil.Error:  # ended while we looked: seen at the next look
             pass
         return False
+
+
+def restarted_line(pid: int | None, after_s: float, ready: bool, not_loaded: dict[str, str]) -> str:
+    """How a restarted tritonserver came back: ready again, or up but not ready, naming the models it does not serve.
+
+    Measured (issue 11): a restart that could not load a model (its file moved away) printed "tritonserver ready
+    again" while /v2/health/ready answered 400: under strict readiness one model not loaded holds the server unready.
+    """
+    back = f"(pid {pid}) {after_s:.1f} s after restart"
+    names = ", ".join(f"'{name}'" for name in not_loaded)
+    which = f"model {names} is" if len(not_loaded) == 1 else f"models {names} are"
+    if ready:
+        return f"tritonserver ready again {back}" + (f"; {which} not served (named above)" if not_loaded else "")
+    if not not_loaded:
+        return f"tritonserver back {back} but not ready (/v2/health/ready false)"
+    return (
+        f"tritonserver back {back} but not ready (/v2/health/ready false while {which} not served, named above); "
+        "the other models serve: deploy a version that loads, or run serve --allow-failed-models to judge readiness "
+        "per model"
+    )

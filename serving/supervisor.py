@@ -3,10 +3,13 @@
 A server that stays alive but stops answering (stopped, deadlocked) is found by a liveness watchdog,
 killed and restarted like a dead one. Restarts back off exponentially and stop after `max_restarts`
 within `window_s` (a crash loop is reported, not hidden); each is logged with its cause. With
-explicit model control the supervisor watches the repository and asks Triton (HTTP repository API)
-to load a model whose folder changed: Triton keeps serving the loaded versions until the new ones
-are ready, so a deploy or a rollback goes live with no failed request. Each model loads in its own thread,
-so a model with a slow `initialize` holds up no other model's deploy.
+explicit model control the supervisor watches the repository (each model's config and every file of its version
+folders, serving.model_files) and asks Triton (HTTP repository API) to load a model whose folder changed: Triton
+keeps serving the loaded versions until the new ones are ready, so a deploy or a rollback goes live with no failed
+request, and a file moved away under a served version is named with what serves now. Under poll model control
+Triton reloads by itself; each reload it fails is named once from its log (serving.poll_loads). A restart that
+leaves a model out under strict readiness says "back … but not ready", never "ready again". Each model loads in
+its own thread, so a model with a slow `initialize` holds up no other model's deploy.
 
 A restart never lets one broken model folder take the healthy models down: a folder Triton cannot serve
 (no config.pbtxt, no version) is left out of the models asked for, a model that fails to load is set
@@ -26,13 +29,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from quantserve.errors import InternalError, QuantserveError
 from serving.config_check import config_mismatch
 from serving.control import ControlClient
-from serving.model_config import CONFIG_NAME, MODEL_NAME
-from serving.model_states import InstanceWatch, ModelInstance
+from serving.model_config import MODEL_NAME
+from serving.model_files import ModelPrint, files_changed, model_fingerprints
+from serving.model_states import InstanceWatch, ModelInstance, restarted_line
+from serving.poll_loads import PollLoad, PollLoadWatch
 from serving.repository import prepare_repository
 from serving.server import ServerOptions, TritonServer
 
@@ -93,19 +97,6 @@ class LivenessWatchdog:
         return now - self._silent_since >= self.hang_s
 
 
-def model_fingerprints(repo: Path) -> dict[str, tuple[object, ...]]:
-    """Per model folder: the config's size and mtime and the numbered versions; a change means 'reload'."""
-    prints: dict[str, tuple[object, ...]] = {}
-    for model_dir in sorted(Path(repo).iterdir()):
-        config = model_dir / CONFIG_NAME
-        if not MODEL_NAME.fullmatch(model_dir.name) or not config.is_file():
-            continue
-        stat = config.stat()
-        versions = tuple(sorted(p.name for p in model_dir.iterdir() if p.name.isdigit()))
-        prints[model_dir.name] = (stat.st_size, stat.st_mtime_ns, versions)
-    return prints
-
-
 class Supervisor:
     """Runs one `TritonServer` until `stop()`; `ready` is False from a crash or hang until the new server is ready."""
 
@@ -126,12 +117,13 @@ class Supervisor:
         self.restarts: list[float] = []  # monotonic times of restarts
         self._ready = threading.Event()
         self._stop = threading.Event()
-        self._prints: dict[str, tuple[object, ...]] = {}
+        self._prints: dict[str, ModelPrint] = {}
         self._down_cause: str | None = None  # set while a restart attempt has failed
         self._repo_unreadable = False  # said once, not every poll
         self._instances = InstanceWatch()
         self._instances_lock = threading.Lock()  # learnt from by load threads too
         self._loading: dict[str, threading.Thread] = {}  # model → the thread of its latest load
+        self._poll_loads = PollLoadWatch()  # poll model control: Triton's own reloads, read from its log
 
     @property
     def ready(self) -> bool:
@@ -154,6 +146,7 @@ class Supervisor:
         self._prints = model_fingerprints(self.options.repo) if watch else {}
         self.server.options = self._options_skipping(skipped)
         self.server.start(strict=strict)
+        self._poll_loads.begin(self.server.log_path if self.options.model_control == "poll" else None)
         for name, reason in {**self.server.not_loaded, **self._said(skipped)}.items():
             self.log(f"warning: model '{name}' not loaded: {reason}; the other models serve")
         self.watchdog.reset(time.monotonic())
@@ -191,6 +184,7 @@ class Supervisor:
             else:
                 if self.watches_repository:
                     self.reload_changed(wait=False)
+                self.say_poll_loads()
                 self.recover_dead_instances()
 
     def _is_hung(self) -> bool:
@@ -229,7 +223,8 @@ class Supervisor:
             self.log(f"restart failed: {self._down_cause}")
             return
         self._down_cause = None
-        self.log(f"tritonserver ready again (pid {self.server.pid}) {time.monotonic() - started:.1f} s after restart")
+        ready = self.server.control().is_ready()
+        self.log(restarted_line(self.server.pid, time.monotonic() - started, ready, self.server.not_loaded))
 
     def reload_changed(self, wait: bool = True) -> list[str]:
         """Ask Triton to load every model whose folder changed since the last look; returns their names.
@@ -245,7 +240,7 @@ class Supervisor:
         changed = [name for name, fp in current.items() if self._prints.get(name) != fp and name not in busy]
         removed = sorted(set(self._prints) - set(current) - busy)
         for name in changed:
-            self._begin_load(name)
+            self._begin_load(name, files_changed(self._prints.get(name), current[name]))
         control = self._long_control()
         for name in removed:
             try:
@@ -263,7 +258,7 @@ class Supervisor:
                 self._loading[name].join()
         return changed
 
-    def _read_fingerprints(self) -> dict[str, tuple[object, ...]] | None:
+    def _read_fingerprints(self) -> dict[str, ModelPrint] | None:
         try:
             current = model_fingerprints(self.options.repo)
         except OSError as exc:  # the repository moved or is being replaced: keep serving what is loaded
@@ -278,33 +273,33 @@ class Supervisor:
         """A control client whose calls may last as long as a model load may (a slow initialize)."""
         return self.server.control(timeout_s=max(60.0, self.options.startup_timeout_s))
 
-    def _begin_load(self, name: str) -> None:
-        args = (name, self._long_control(), self.server.pid)
+    def _begin_load(self, name: str, change: str = "") -> None:
+        args = (name, self._long_control(), self.server.pid, change)
         self._loading[name] = threading.Thread(target=self._load, args=args, name=f"load {name}", daemon=True)
         self._loading[name].start()
 
-    def _load(self, name: str, control: ControlClient, server_pid: int | None) -> None:
+    def _load(self, name: str, control: ControlClient, server_pid: int | None, change: str = "") -> None:
         """Load `name` and say how it went, unless the server restarted meanwhile (its start loaded the model).
 
         A config whose inputs or outputs are not those of a version's model is not loaded (Triton would load it, and
-        every request would fail): the versions served before keep serving, and the line says what differs.
+        every request would fail): the versions served before keep serving, and the line says what differs. `change`:
+        how a served version's files changed on disk (a file moved away or replaced in place), said first.
         """
         served = self._ready_versions(control, name)
         problem = config_mismatch(self.options.repo / name)
         if problem:
             said = f"not reloaded, versions {served} keep serving" if served else "not loaded"
-            line = f"model '{name}' {said}: {self.options.repo / name} {problem}"
+            outcome = f"{said}: {self.options.repo / name} {problem}"
         else:
             try:
                 control.load(name)
                 with self._instances_lock:
                     self._instances.learn(server_pid)  # its new instances, before anyone hears it is live
-                done = "reloaded" if served else "loaded"
-                line = f"model '{name}' {done}: versions {control.ready_versions(name)} live"
+                outcome = f"{'reloaded' if served else 'loaded'}: versions {control.ready_versions(name)} live"
             except QuantserveError as exc:
-                line = self._load_failed_line(name, control, exc)
+                outcome = self._load_failed(name, control, exc, change)
         if self.server.pid == server_pid:
-            self.log(line)
+            self.log(f"model '{name}' {change + ': ' if change else ''}{outcome}")
 
     @staticmethod
     def _ready_versions(control: ControlClient, name: str) -> list[int]:
@@ -313,12 +308,35 @@ class Supervisor:
             return control.ready_versions(name)
         return []
 
-    def _load_failed_line(self, name: str, control: ControlClient, exc: QuantserveError) -> str:
-        """A failed load leaves what was served before serving: say so, or that nothing of the model is served."""
-        with contextlib.suppress(QuantserveError):
-            if not control.ready_versions(name):
-                return f"model '{name}' failed to load, not served: {exc}"
-        return f"model '{name}' reload failed, previous versions keep serving: {exc}"
+    def _load_failed(self, name: str, control: ControlClient, exc: QuantserveError, change: str) -> str:
+        """A failed load leaves what was served before serving: say so and which versions, or that nothing of the model
+        is served. After a `change` to a served version's files, what serves is what was loaded before it."""
+        served = self._ready_versions(control, name)
+        if not served:
+            return f"{'reload failed' if change else 'failed to load'}, not served: {exc}"
+        if change:
+            return (
+                f"reload failed, versions {served} keep serving what was loaded before the change (a restart would "
+                f"not load them): {exc}"
+            )
+        return f"reload failed, previous versions keep serving (versions {served}): {exc}"
+
+    def say_poll_loads(self) -> list[PollLoad]:
+        """Under poll model control, name each reload Triton failed by itself once (it retries every poll), and the
+        reload that ends such failures; returns what was said."""
+        news = self._poll_loads.news()
+        control = self.server.control()
+        for load in news:
+            served = self._ready_versions(control, load.model)
+            if load.reason is None:
+                self.log(f"model '{load.model}' reloaded by Triton's poll: versions {served} live")
+                continue
+            kept = f"versions {served} keep serving the files loaded before" if served else "not served"
+            self.log(
+                f"model '{load.model}' version {load.version} failed to reload ({load.reason}): {kept}; Triton "
+                "retries at each repository poll, said again here only once it loads or fails otherwise"
+            )
+        return news
 
     def recover_dead_instances(self) -> list[str]:
         """Name each model instance whose process died and reload its model (explicit model control only: the

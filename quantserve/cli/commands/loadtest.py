@@ -152,8 +152,10 @@ def run_load_command(args: argparse.Namespace) -> int:
     """One load run (a step, a sweep, a rate list, stages or a trace) per model, then the report and a table."""
     from loadtest.harness import check_ready
     from loadtest.load_flags import parse_duration, pattern_from_flags
+    from loadtest.load_pattern import TraceReplay
     from loadtest.load_settings import LoadSettings, check_expected_arrivals
     from loadtest.report import render
+    from loadtest.trace_plan import plan_lines
     from quantserve.cli.tables import print_json, print_load_table
 
     pattern = pattern_from_flags(
@@ -171,6 +173,9 @@ def run_load_command(args: argparse.Namespace) -> int:
     check_request_timeout(args.request_timeout)
     duration = parse_duration(args.duration or default_duration(pattern))
     check_expected_arrivals(pattern, duration)  # before any probe or file
+    if isinstance(pattern, TraceReplay):  # the replay's length and rate before it starts; a likely unit mistake named
+        for line in plan_lines(pattern.trace, duration):
+            print(line, file=sys.stderr if args.json else sys.stdout, flush=True)
     metrics_url = resolve_metrics_url(args)
     write_machine_facts(Path(args.out))
     runs = []

@@ -45,7 +45,9 @@ def register(subparsers: Any) -> None:
         "--model-control",
         choices=MODEL_CONTROL_MODES,
         default="explicit",
-        help="explicit (default): every model loaded at start, changed ones reloaded live; none: load once",
+        help="explicit (default): every model loaded at start, changed ones (config, version folders, their files) "
+        "reloaded live; poll: Triton reloads changed models itself, serve names each failed reload once; none: load "
+        "once",
     )
     parser.add_argument("--log-file", type=Path, help="tritonserver log (default: a file in the temp folder)")
     parser.add_argument("--startup-timeout", type=float, default=180.0, help="seconds to wait for readiness")

@@ -1,0 +1,31 @@
+"""What a trace replay will do, said before it runs: its arrivals, its pass, the rate it offers and how long the run
+lasts; and a warning where its stamps look like milliseconds read as seconds.
+
+Measured (issue 11): a trace of 1000 arrivals stamped in relative milliseconds under a plain `timestamp` column was
+read as seconds (as documented), offered 0.098 req/s and, without --duration, planned one 10224 s (2.8 h) pass with
+no word; the figures of this line show such a run for what it is before anything is sent.
+"""
+
+from __future__ import annotations
+
+from loadtest.arrival_trace import ArrivalTrace
+
+
+def plan_lines(trace: ArrivalTrace, run_s: float) -> list[str]:
+    """The replay's plan in one line (`run_s`: the run's measured window), then the trace's unit warning if any."""
+    passes = f"{run_s / trace.period_s:.3g}"
+    plan = (
+        f"trace {trace.source}: {trace.requests} arrivals in a pass of {span(trace.period_s)}, "
+        f"{trace.mean_rate_rps:.3g} req/s offered (peak {trace.peak_rate_rps():.3g} req/s over 1 s); "
+        f"the run lasts {span(run_s)}, {passes} pass{'' if passes == '1' else 'es'}"
+    )
+    return [plan] + ([trace.unit_note] if trace.unit_note else [])
+
+
+def span(seconds: float) -> str:
+    """Seconds as a person reads a length: `12.5 s`, `10224 s (2.8 h)`, `900 s (15 min)`."""
+    if seconds >= 3600:
+        return f"{seconds:.0f} s ({seconds / 3600:.1f} h)"
+    if seconds >= 120:
+        return f"{seconds:.0f} s ({seconds / 60:.0f} min)"
+    return f"{seconds:.3g} s"

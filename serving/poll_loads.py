@@ -1,0 +1,78 @@
+"""Under poll model control Triton reloads a changed model by itself, and says how it went only in its log: serve reads
+the log's new lines each poll and names each failed reload once, then the reload that succeeds.
+
+Measured (issue 11): with REPO/mlp/1/model.onnx moved away under `serve --model-control poll`, Triton kept the loaded
+instance serving and retried the load every ~15 s (8 failed loads in 2 minutes, each starting a Python stub), and
+nothing but its log said so. A failure is said again only with another reason, or after the model loaded in between.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+# Triton 2.51's lines (model_lifecycle.cc); a reason's newlines are written as the two characters \n, so it is one line.
+FAILED = re.compile(r"failed to load '([A-Za-z0-9_.-]+)' version (\d+): (.*?)(?:\\n|\"?$)")
+LOADED = re.compile(r"successfully loaded '([A-Za-z0-9_.-]+)'")
+MAX_READ = 1 << 20  # the most of the log read in one poll (a verbose log grows fast; its end matters)
+
+
+@dataclass(frozen=True)
+class PollLoad:
+    """A reload Triton did by itself: failed (`reason`) or, after a failure was said, succeeded (`reason` None)."""
+
+    model: str
+    version: str
+    reason: str | None
+
+
+class PollLoadWatch:
+    """Reads the lines a tritonserver's log gained since the last look; `begin` at each start, from the log's end
+    (a start names its own failures)."""
+
+    def __init__(self) -> None:
+        self._path: Path | None = None
+        self._offset = 0
+        self._rest = b""
+        self._said: dict[str, tuple[str, str]] = {}  # model → the (version, reason) said last
+
+    def begin(self, log_path: Path | None) -> None:
+        self._path, self._rest, self._said = log_path, b"", {}
+        try:
+            self._offset = log_path.stat().st_size if log_path is not None else 0
+        except OSError:
+            self._offset = 0
+
+    def news(self) -> list[PollLoad]:
+        """The failed reloads not said yet, and the loads that ended a failure said before."""
+        found: list[PollLoad] = []
+        for line in self._new_lines():
+            failed, loaded = FAILED.search(line), LOADED.search(line)
+            if failed:
+                model, said = failed[1], (failed[2], failed[3].strip())
+                if self._said.get(model) != said:
+                    self._said[model] = said
+                    found.append(PollLoad(model, *said))
+            elif loaded and loaded[1] in self._said:
+                version, _ = self._said.pop(loaded[1])
+                found.append(PollLoad(loaded[1], version, None))
+        return found
+
+    def _new_lines(self) -> list[str]:
+        if self._path is None:
+            return []
+        try:
+            with open(self._path, "rb") as log:
+                size = log.seek(0, 2)
+                if size < self._offset:  # the log was cut or replaced: read it from its start
+                    self._offset, self._rest = 0, b""
+                if size - self._offset > MAX_READ:  # the end matters; a cut line at the start matches nothing
+                    self._offset, self._rest = size - MAX_READ, b""
+                log.seek(self._offset)
+                data = log.read(size - self._offset)
+        except OSError:
+            return []
+        self._offset += len(data)
+        *lines, self._rest = (self._rest + data).split(b"\n")
+        return [line.decode(errors="replace") for line in lines]
