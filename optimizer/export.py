@@ -13,9 +13,10 @@ import numpy as np
 import onnx
 
 from optimizer.batch_axis import BATCH, graph_inputs
-from optimizer.onnx_input import check_onnx, load_onnx_input, onnx_opset
+from optimizer.onnx_input import check_onnx, onnx_opset, prepare_onnx_input
 from optimizer.source import ModelSource
 from optimizer.torch_export import export_torch
+from optimizer.zipmap import ZIPMAP, zipmaps_record
 from quantserve.artifact import Artifact, Manifest, TensorSpec
 from quantserve.errors import InternalError, QuantserveError
 
@@ -39,14 +40,15 @@ class ExportOnnx:
             if source.path is None:
                 raise InternalError("an ONNX model source without a path")
             exporter = "none (ONNX input)"
-            model, source_opset, freed = load_onnx_input(source.path, out_path, self.opset, self.unbatched)
+            loaded = prepare_onnx_input(source.path, out_path, self.opset, self.unbatched)
+            model, source_opset, freed, zipmaps = loaded.model, loaded.source_opset, loaded.freed, loaded.zipmaps
         else:
             opset = MIN_OPSET if self.opset is None else self.opset
             if opset < MIN_OPSET:
                 raise QuantserveError(f"opset {opset} is too old; use {MIN_OPSET} or newer")
             exporter = export_torch(source, out_path, opset)
             model = check_onnx(out_path)
-            source_opset, freed = None, None
+            source_opset, freed, zipmaps = None, None, []
         record: dict[str, Any] = {
             "stage": "export",
             "exporter": exporter,
@@ -56,6 +58,8 @@ class ExportOnnx:
         }
         if freed is not None:
             record["batch_axis_made_dynamic"] = freed.to_dict()
+        if zipmaps:  # the outputs' class labels, which the tensors' columns no longer carry
+            record["zipmaps_removed"] = zipmaps_record(zipmaps)
         if defaulted_inputs(model):
             record["inputs_folded"] = {"inputs": defaulted_inputs(model), "note": defaults_note(model)}
         quantized = quantized_ops(model)
@@ -121,7 +125,11 @@ def refuse_quantized(export_record: dict[str, Any], precision: str, source: str)
         )
 
 
-ZIPMAP_HINT = "convert with zipmap=False (skl2onnx options={id(model): {'zipmap': False}})"
+# a ZipMap writing an output itself is removed on loading (`optimizer.zipmap`); one behind another node is not
+ZIPMAP_HINT = (
+    "optimize removes a ZipMap only where it writes a graph output itself: make the tensor the ZipMap reads the "
+    "output (its class probabilities, [N, C])"
+)
 
 
 def tensor_spec(value: onnx.ValueInfoProto, role: str = "output") -> TensorSpec:
@@ -130,7 +138,7 @@ def tensor_spec(value: onnx.ValueInfoProto, role: str = "output") -> TensorSpec:
     A value that is not a tensor (a sequence, a map, an optional) is refused naming it (`role`: input or output).
     """
     if value.type.WhichOneof("value") != "tensor_type":
-        raise QuantserveError(f"{role} '{value.name}' is {non_tensor_type(value.type)}")
+        raise QuantserveError(f"{role} '{value.name}' is {non_tensor_type(value.type, role)}")
     tensor_type = value.type.tensor_type
     dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor_type.elem_type)).name
     shape: list[int | str] = []
@@ -151,11 +159,14 @@ def manifest_from_onnx(model: onnx.ModelProto, name: str) -> Manifest:
     return Manifest(name=name, inputs=inputs, outputs=outputs)
 
 
-def non_tensor_type(value_type: onnx.TypeProto) -> str:
-    """What a non-tensor value is and why it cannot be served, e.g. skl2onnx's ZipMap output (a sequence of maps)."""
+def non_tensor_type(value_type: onnx.TypeProto, role: str = "output") -> str:
+    """What a non-tensor value (`role`: input or output) is and why it cannot be served, e.g. an output that is a
+    ZipMap's sequence of maps reached through another node (a ZipMap writing an output itself was removed on
+    loading, `optimizer.zipmap`)."""
     kind = value_type.WhichOneof("value")
     if kind == "sequence_type" and value_type.sequence_type.elem_type.WhichOneof("value") == "map_type":
-        return f"a sequence of maps (ZipMap), which Triton cannot serve; {ZIPMAP_HINT}"
+        hint = f"; {ZIPMAP_HINT}" if role == "output" else ": it takes and returns dense tensors only"
+        return f"a sequence of maps (as {ZIPMAP} writes), which Triton cannot serve{hint}"
     nouns = {
         "sequence_type": "a sequence",
         "map_type": "a map",

@@ -1,5 +1,6 @@
 """A user's `.onnx` file made ready for the pipeline: loaded, checked, shape-inferred, its opset upgraded and
-its batch axis named, large models (weights beside the graph) handled without serializing them whole.
+its batch axis named, ZipMap outputs made tensors (`optimizer.zipmap`), large models (weights beside the graph)
+handled without serializing them whole.
 
 An `.onnx` input is taken as published: an opset below 13 (which cannot hold the per-axis
 DequantizeLinear of INT8 weights) or below `--opset` is upgraded with ONNX's version converter
@@ -10,28 +11,48 @@ from __future__ import annotations
 
 import re
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import onnx
 
 from optimizer import onnx_files
 from optimizer.batch_axis import BATCH, FreedBatch, free_unit_batch, graph_inputs
+from optimizer.zipmap import RemovedZipMap, remove_output_zipmaps
 from quantserve.errors import QuantserveError
 
 QDQ_MIN_OPSET = 13  # per-axis DequantizeLinear (per-channel INT8 weights) needs opset 13
 
 
+@dataclass(frozen=True)
+class OnnxInput:
+    """A user's ONNX file as the export stage saved it, and what was changed on the way."""
+
+    model: onnx.ModelProto
+    source_opset: int
+    freed: FreedBatch | None  # what was done to free a fixed batch of 1 (None: nothing; `optimizer.batch_axis`)
+    zipmaps: list[RemovedZipMap]  # ZipMaps removed from outputs (`optimizer.zipmap`)
+
+
 def load_onnx_input(
     path: Path, save_to: Path, opset: int | None = None, unbatched: bool = False
 ) -> tuple[onnx.ModelProto, int, FreedBatch | None]:
-    """Check a user's ONNX file, upgrade its opset (to ≥ 13, or to `opset`), name its batch axes; save it.
+    """`prepare_onnx_input`'s model, original opset and freed batch."""
+    loaded = prepare_onnx_input(path, save_to, opset, unbatched)
+    return loaded.model, loaded.source_opset, loaded.freed
 
-    Returns the model, its original opset and what was done to free a fixed batch of 1 (None: nothing;
-    `optimizer.batch_axis`). An `opset` older than the model's is refused: opsets are not downgraded.
+
+def prepare_onnx_input(path: Path, save_to: Path, opset: int | None = None, unbatched: bool = False) -> OnnxInput:
+    """Check a user's ONNX file, make ZipMap outputs tensors, upgrade its opset (to ≥ 13, or to `opset`), name its
+    batch axes; save it.
+
+    An `opset` older than the model's is refused: opsets are not downgraded.
     `unbatched` (optimize --unbatched): axis 0 is left as published, neither freed nor required dynamic.
     """
     model = sort_topologically(_load_onnx(path))
     original = onnx_opset(model)
+    ml_only = original == 0 and not any(node.domain in ("", "ai.onnx") for node in model.graph.node)
+    zipmaps = remove_output_zipmaps(model)  # before naming batch axes: the outputs it makes have one
     target = max(QDQ_MIN_OPSET, original if opset is None else opset)
     if opset is not None and opset < original:
         raise QuantserveError(
@@ -43,7 +64,7 @@ def load_onnx_input(
     if not unbatched:
         model, freed = free_unit_batch(path, model)
         _require_dynamic_batch(path, model)  # before a conversion that may take a while
-    if original == 0 and not any(node.domain in ("", "ai.onnx") for node in model.graph.node):
+    if ml_only:
         # no standard op and no import of them (onnxmltools' XGBoost: ai.onnx.ml alone): nothing to convert; the
         # import is added so the stages after this, which insert standard ops, have one (it read as "opset 0")
         model.opset_import.append(onnx.helper.make_opsetid("", target))
@@ -52,7 +73,7 @@ def load_onnx_input(
     elif target > original:
         _check(path, model)  # the converter expects a valid graph
         model = upgrade_opset(path, model, target)
-    return _finish(path, model, save_to, not unbatched), original, freed
+    return OnnxInput(_finish(path, model, save_to, not unbatched), original, freed, zipmaps)
 
 
 def sort_topologically(model: onnx.ModelProto) -> onnx.ModelProto:

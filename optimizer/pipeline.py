@@ -24,7 +24,7 @@ from optimizer.drift_budget import BudgetExceeded, DriftBudget
 from optimizer.drift_evidence import evidence_refusal, evidence_rows, one_answer_refusal
 from optimizer.export import ExportOnnx, refuse_quantized
 from optimizer.fuse import FuseGraph
-from optimizer.quant_exclusions import no_compute_refusal
+from optimizer.quant_exclusions import no_compute_refusal, source_no_compute_refusal
 from optimizer.source import ModelSource, load_source
 from optimizer.speed import SpeedSettings, compare_speed
 from optimizer.state_loop import StatePair, find_state_pairs
@@ -285,11 +285,14 @@ def int8_stage(job: OptimizeJob) -> Callable[[Artifact, Path], Artifact]:
 def optimize(options: OptimizeOptions) -> Artifact:
     """Run every stage for the model and write out_dir/{manifest.json, model.onnx, fp32.onnx}; return the artifact.
 
-    Refused before any work: an unknown precision or target, fp16 on a CPU target, a bad --metric.
+    Refused before any work: an unknown precision or target, fp16 on a CPU target, INT8 of an .onnx with nothing
+    to quantize (exit 1), a bad --metric.
     Refused after verification (BudgetExceeded, nothing written): drift beyond the budget, held-out rows
     too few to show it (the INT8 search refuses that before calibrating), or INT8 slower than FP32 here.
     """
     engine = _checked_engine(options)
+    if options.precision == "int8" and (refusal := source_no_compute_refusal(options.source)):
+        raise BudgetExceeded(refusal)  # known from the graph alone: before the data is read and any stage runs
     user_metric = UserMetric.load(options.metric) if options.metric else None
     float_truth = user_metric is not None  # float labels are truth for the metric alone
     calib = load_npz(options.calib_path, float_truth=float_truth)

@@ -25,6 +25,7 @@ import numpy as np
 import onnx
 
 from optimizer import onnx_files
+from optimizer.export import quantized_ops
 
 COMPUTE_OPS = frozenset({"Conv", "ConvTranspose", "MatMul", "Gemm", "Attention", "LSTM"})
 # Compute ops ONNX Runtime runs in INT8 only by dynamic quantization (DynamicQuantizeLSTM): static Q/DQ around
@@ -116,7 +117,28 @@ def find_exclusions(
 
 def no_compute_refusal(model_path: Path) -> str | None:
     """Why INT8 cannot speed the model up (it has no compute op INT8 runs, e.g. a tree ensemble), else None."""
-    model = onnx.load(str(model_path), load_external_data=False)
+    return _no_compute(onnx.load(str(model_path), load_external_data=False))
+
+
+def source_no_compute_refusal(source: str | Path) -> str | None:
+    """`no_compute_refusal` of a user's `.onnx` file as given, read without its weights, so it comes before the data
+    is read and any stage runs: a CatBoost tree ensemble was refused after export, fuse and the row checks, 43 s on
+    a busy machine. None where the file cannot be read (the export stage says why) or is no `.onnx`. Its op types
+    are the exported graph's (loading changes only opsets, batch axes and ZipMap outputs). An already-quantized
+    graph (ConvInteger, QLinearConv…) is left to the export stage's own refusal, which says so."""
+    path = Path(source)
+    if path.suffix != ".onnx" or not path.is_file():
+        return None
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # a damaged file: refused in one line by the export stage
+        return None
+    if model.functions or quantized_ops(model):  # local functions: judged once inlined, after fuse
+        return None
+    return _no_compute(model)
+
+
+def _no_compute(model: onnx.ModelProto) -> str | None:
     ops = list(dict.fromkeys(_op_types(model.graph)))
     if COMPUTE_OPS.intersection(ops):
         return None

@@ -159,6 +159,8 @@ def run(args: argparse.Namespace) -> int:
     notes += [note for note in map(search_overrun_note, artifact.manifest.stages) if note]  # past --max-search-s
     # the served model's inputs differ from the file's: an input with a default was folded in as that constant
     notes += [stage["inputs_folded"]["note"] for stage in artifact.manifest.stages if stage.get("inputs_folded")]
+    # an output was a ZipMap's sequence of maps: now its [N, C] float tensor, the classes in order
+    notes += [stage["zipmaps_removed"]["note"] for stage in artifact.manifest.stages if stage.get("zipmaps_removed")]
     notes += [note for stage in artifact.manifest.stages for note in (stage.get("sizes_fixed") or {}).get("notes", [])]
     notes += [thin_evidence_line(entry) for entry in verification.get("thin_evidence") or []]
     notes += verification.get("notes") or []  # e.g. an embedding whose nearest neighbours changed
