@@ -57,10 +57,12 @@ def measure_drift(
         violations, slacks = judge(name, record, budget)
         # (N, 1, 1, C) logits read as (N, C); a single-channel map read as a mask or not
         doubt = kind_doubt(name, kind, on_real_axes(np.asarray(ref))) or mask_doubt(name, kind, np.asarray(ref))
+        cut_doubt = label_threshold_doubt(record, budget)
+        doubt = "; ".join(line for line in (doubt, cut_doubt) if line)
         if doubt:
             record["kind_doubt"] = doubt
             violations = [replace(violation, hint=doubt) for violation in violations]
-        note = dense_map_note(name, kind, np.asarray(ref))
+        note = dense_map_note(name, kind, np.asarray(ref)) or (cut_doubt and f"output '{name}' ({kind}): {cut_doubt}")
         if note:  # what the budget may not see: recorded, and listed by kind_notes
             record["kind_note"] = note
         broken = nonfinite_where_finite(np.asarray(ref), np.asarray(candidate[name]))
@@ -84,6 +86,33 @@ def _classes_on_axis_1(
     return np.moveaxis(reference, -1, 1), np.moveaxis(candidate, -1, 1)
 
 
+def label_threshold_doubt(record: Mapping[str, Any], budget: DriftBudget) -> str:
+    """Why a multilabel output's verdict may not be the one at the cut-off its classes are read at, naming
+    --label-threshold; "" otherwise. Two signs: half the rows or more have no class on at the judged threshold (their
+    empty sets agree whatever INT8 does below it), or these label sets hold the budget while those at a tenth of the
+    threshold miss it (`optimizer.drift_metrics`): BirdNET's species lists are read at 0.03, not at 0.5, and a
+    model that holds at 0.5 can ship with its lists at 0.03 changed. The threshold is the user's to give: no other
+    is judged."""
+    sets = record.get("label_set_agreement")
+    if record.get("kind") != "multilabel" or sets is None or record.get("label_threshold") is None:
+        return ""
+    at = f"at --label-threshold {record['label_threshold']:g}"
+    if record.get("label_logits") and record.get("label_cut") is not None:
+        at += f" (logit {record['label_cut']:.3g})"
+    advice = "if its classes are read at another cut-off, pass that with --label-threshold"
+    empty = float(record.get("rows_without_labels") or 0.0)
+    if empty >= 0.5:
+        return f"{empty * 100:.0f} % of the rows have no class on {at}: {advice}"
+    lower, limit = record.get("label_set_agreement_lower"), budget.min_top1_agreement
+    if lower is None or sets < limit or lower >= limit:
+        return ""
+    return (
+        f"label sets agree on {sets:.4g} of the rows {at} but on {lower:.4g} at a tenth of it "
+        f"({record['lower_label_threshold']:g}): {advice}"
+    )
+
+
 def kind_notes(outputs: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """The notes on how outputs were judged that a passing verdict does not show (`optimizer.class_maps`)."""
+    """The notes on how outputs were judged that a passing verdict does not show (`optimizer.class_maps`, and a
+    multilabel output's label sets that hold at --label-threshold but not at a tenth of it: `label_threshold_doubt`)."""
     return [str(record["kind_note"]) for record in outputs.values() if record.get("kind_note")]

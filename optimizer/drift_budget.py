@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from optimizer.soft_masks import mask_cut_words
+from optimizer.soft_masks import cut_words, mask_cut_words
 from quantserve.errors import QuantserveError
 
 
@@ -249,9 +249,11 @@ WORST_AT = {
 def _where(metric: str, record: Mapping[str, Any]) -> str:
     """E.g. "axis 3, entry 1" for a channel metric of an output judged along more than one axis (`channel_axes`): an
     NHWC map's collapsed channel lies on its last axis, not on the rows of axis 1; "at --label-threshold 0.5" for a
-    soft mask's IoU, where its maps were cut; "" otherwise."""
+    soft mask's IoU, where its maps were cut, and for a multilabel output's label-set agreement; "" otherwise."""
     if metric in ("mask_iou_mean", "mask_iou_worst"):
         return mask_cut_words(record)
+    if metric == "label_set_agreement" and record.get("label_threshold") is not None:  # the cut the sets were read at
+        return cut_words(record["label_threshold"], record.get("label_cut"), bool(record.get("label_logits")))
     if metric not in WORST_AT or len(record.get("channel_axes") or ()) < 2:
         return ""
     axis, entry = (record.get(key) for key in WORST_AT[metric])

@@ -14,12 +14,13 @@ import numpy as np
 from optimizer.drift_budget import BUDGETED
 from optimizer.output_kinds import TOKEN_KINDS, detection_axis, real_axes
 from optimizer.row_kinds import usable_labels
-from optimizer.soft_masks import soft_mask_metrics
+from optimizer.soft_masks import mask_threshold, soft_mask_metrics
 from quantserve import metrics
 from quantserve.errors import QuantserveError
 
 MASK_MIN_CLASS_VALUES = 100  # a class with fewer FP32 values in a mask is too small for its IoU to mean anything
 FLAG_COMMITTED = 0.1  # a one-score-per-sample output in [0, 1] with most scores this near 0 or 1 is a yes/no flag
+LOWER_CUT_FACTOR = 10  # a multilabel output's label sets are also measured at its --label-threshold over this
 CROSS_AXIS_FLOOR = 0.01  # cross-axis entries whose FP32 spread is under this share of the median entry's: not judged
 
 
@@ -153,13 +154,7 @@ def _kind_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray, label
     if kind == "classification":
         return {"top1_agreement": metrics.top1_agreement(reference, candidate)}
     if kind == "multilabel":
-        sets, decisions = metrics.label_set_agreement(reference, candidate, label_threshold)
-        return {
-            "label_threshold": label_threshold,
-            "label_set_agreement": sets,
-            "decision_agreement": decisions,
-            "top_class_agreement": metrics.top1_agreement(reference, candidate) if reference.ndim == 2 else None,
-        }
+        return _label_set_metrics(reference, candidate, label_threshold)
     if kind == "sequence":
         return {
             "position_agreement": metrics.position_agreement(reference, candidate),
@@ -177,6 +172,27 @@ def _kind_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray, label
             "neighbour_regret": regret,
         }
     return {}
+
+
+def _label_set_metrics(reference: np.ndarray, candidate: np.ndarray, threshold: float) -> dict[str, Any]:
+    """A tagger's label sets at `threshold` (its logit for logits: `mask_threshold`), judged; as information, the share
+    of rows with no class on there, and the label sets at a tenth of it — where the model's own cut-off may lie
+    (BirdNET's species lists are read at 0.03): the verdict at 0.5 need not be the verdict there (`optimizer.drift`)."""
+    sets, decisions = metrics.label_set_agreement(reference, candidate, threshold)
+    cut, logits = mask_threshold(reference, threshold)
+    rows = reference.reshape(len(reference), -1) >= cut if len(reference) else np.ones((0, 1), dtype=bool)
+    lower = threshold / LOWER_CUT_FACTOR
+    return {
+        "label_threshold": threshold,
+        "label_cut": cut,
+        "label_logits": logits,
+        "label_set_agreement": sets,
+        "decision_agreement": decisions,
+        "top_class_agreement": metrics.top1_agreement(reference, candidate) if reference.ndim == 2 else None,
+        "rows_without_labels": float(np.mean(~rows.any(axis=1))) if len(rows) else 0.0,
+        "lower_label_threshold": lower,
+        "label_set_agreement_lower": metrics.label_set_agreement(reference, candidate, lower)[0],
+    }
 
 
 def _mask_metrics(reference: np.ndarray, candidate: np.ndarray) -> dict[str, Any]:

@@ -28,7 +28,11 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
 - classification: 2-D (N, C > 1) rows that are probabilities, or whose argmax matches the labels on
   at least half the samples, or where one class stands out on the median row: independent per-class
   (sigmoid) scores — every value in [0, 1], rows not of unit norm, at most a quarter exact zeros (a
-  ReLU feature vector has about half; a float32 sigmoid reaches 0 only below −88) — whose top score
+  ReLU feature vector has about half) or more where saturated: the median row's top score 0.9 or more and half
+  the nonzero values below 0.01 or at 0.9 and above (ONNX Runtime's Sigmoid gives exactly 0 below −17.5, not
+  float32's −88: BirdNET's location model, 27.5 % zeros, was read as ReLU features and shipped on cosine 0.9976
+  with its species lists changed; a ReLU's positive values spread up from 0, `row_kinds.independent_scores`;
+  the refusal names the doubt and `--output-kind NAME=embedding`) — whose top score
   clears the row's median by 0.5, or raw logits whose softmax gives the top class at least half the
   mass (for C ≥ 64 only signed rows: ReLU features are not logits; an ImageNet head's 1000 logits were
   judged an embedding, whose cosine passes INT8 while a few percent of the answers change; and, without labels
@@ -43,7 +47,9 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
   (< 0.1), where at least a tenth of the rows have two or more classes at ≥ 0.5, on most of them not one
   run of neighbouring classes — a tagger, whose answer is the set of classes on, which top-1 agreement
   does not see (weaker tags can flip at 0.5 while the top one stays); raw multi-label logits look like a
-  classifier's, so name them with `--output-kind NAME=multilabel` (judged at logit 0);
+  classifier's, so name them with `--output-kind NAME=multilabel` (judged at logit 0). The refusal names the
+  --label-threshold its sets were read at, and a line names the flag where half the rows or more have no class on
+  there, or where the sets hold there but not at a tenth of it (BirdNET reads its species at 0.03);
 - embedding: 2-D (N, D > 1) rows of unit L2 norm, or D ≥ 64 otherwise (not a classifier's logits; signed rows
   at an embedding's width with one position the largest on a quarter of the rows or more whose softmax commits
   are doubted either way, the line naming the override: `optimizer.row_kinds.kind_doubt`), unless

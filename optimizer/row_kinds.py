@@ -17,7 +17,9 @@ ALIKE_LOGIT_ROWS = 0.95  # the same of rows less their own means, above which "l
 NEAR_TIE_GAP = 0.1
 STANDS_OUT = 0.5  # how far a class must stand out (score over the row's median, or softmax mass) to be the answer
 MULTILABEL_MIN_SHARE = 0.1  # rows with several classes on, at least this share of rows, most of them scattered
-SIGMOID_MAX_ZERO_SHARE = 0.25  # rows in [0, 1] with more exact zeros are ReLU features (about half zeros), not scores
+SIGMOID_MAX_ZERO_SHARE = 0.25  # rows in [0, 1] with more exact zeros are scores only where saturated (`_saturated`)
+SATURATED_TOP = 0.9  # a sigmoid's answers reach this on the median row, at the top of its range
+SIGMOID_TAIL = 0.01  # … and most of its other nonzero values lie below this or at SATURATED_TOP and above
 EMBEDDING_WIDTH_STEP = 32  # layer widths are its multiples (64, 96 … 768); class counts seldom are (1000, 214, 7)
 OUTLIER_ANSWER_SHARE = 0.5  # at an embedding's width, one feature the largest on this share of rows: not logits
 DOUBTED_ANSWER_SHARE = 0.25  # … on this share, yet read as logits: doubted
@@ -75,7 +77,7 @@ def classification_or_embedding(values: np.ndarray, labels: np.ndarray | None, w
         return "classification"
     if np.allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-2):
         return "embedding"
-    scores = rows.min() >= 0.0 and rows.max() <= 1.0 and np.mean(rows == 0.0) <= SIGMOID_MAX_ZERO_SHARE
+    scores = independent_scores(rows)
     if scores and _several_scattered_labels(rows):
         return "multilabel"  # a tagger: the answer is the set of classes over 0.5, not one of them
     answers = answers_vary(rows) or usable_labels(labels, values)  # labels of its classes: the user says so
@@ -90,6 +92,44 @@ def classification_or_embedding(values: np.ndarray, labels: np.ndarray | None, w
     if values.shape[1] >= EMBEDDING_MIN_DIM:
         return "embedding"
     return "dense"  # a few values per sample where no class stands out: regressions (box deltas, landmarks)
+
+
+def independent_scores(rows: np.ndarray) -> bool:
+    """Rows in [0, 1] that may be independent per-class (sigmoid) scores: at most SIGMOID_MAX_ZERO_SHARE exact zeros,
+    or more where they are saturated (`_saturated`). A ReLU's features are about half zeros; so are a sigmoid's
+    scores where most logits are very negative, since ONNX Runtime's Sigmoid gives exactly 0 below about -17.5 (not
+    float32's -88): BirdNET's location model (6522 species in [0, 1], 27.5 % zeros) was read as ReLU features,
+    judged by cosine (0.9976) and shipped while its species list at 0.03 was identical on 20 % of the rows."""
+    if not len(rows) or rows.min() < 0.0 or rows.max() > 1.0:
+        return False
+    return bool(np.mean(rows == 0.0) <= SIGMOID_MAX_ZERO_SHARE or _saturated(rows))
+
+
+def _saturated(rows: np.ndarray) -> bool:
+    """A sigmoid's rows: the median row's top value at SATURATED_TOP or more, and at least half the nonzero values
+    at one end of the range (below SIGMOID_TAIL or at SATURATED_TOP and above) — BirdNET's location model: top 0.999,
+    94 % of them. A ReLU's positive values spread up from 0 (3 % of them at the ends where cut into [0, 1]), and
+    features scaled into [0, 1] seldom reach 0.9 without passing 1 on other rows."""
+    nonzero = rows[rows > 0.0]
+    if not nonzero.size or np.median(rows.max(axis=1)) < SATURATED_TOP:
+        return False
+    return bool(np.mean((nonzero < SIGMOID_TAIL) | (nonzero >= SATURATED_TOP)) >= 0.5)
+
+
+def zeros_doubt(name: str, kind: str, values: np.ndarray) -> str:
+    """Why scores read off saturated rows with more than SIGMOID_MAX_ZERO_SHARE exact zeros (`independent_scores`)
+    may be a misreading, with the override; "" otherwise. A ReLU's features, cut into [0, 1], could look so."""
+    if kind not in ("classification", "multilabel") or values.ndim != 2 or not len(values):
+        return ""
+    rows = values[:DOUBT_ROWS].astype(np.float64)
+    zeros = float(np.mean(rows == 0.0))
+    if zeros <= SIGMOID_MAX_ZERO_SHARE or not independent_scores(rows):
+        return ""
+    return (
+        f"read as per-class sigmoid scores although {zeros * 100:.0f} % of its values are exactly 0, as a ReLU's "
+        f"features are (ONNX Runtime's Sigmoid gives 0 below -17.5): if they are features, pass --output-kind "
+        f"{name}=embedding"
+    )
 
 
 def embedding_width(width: int) -> bool:
@@ -126,7 +166,9 @@ def kind_doubt(name: str, kind: str, values: np.ndarray) -> str:
     Judging them as classification stays (a classifier mistaken for a dense map could ship with rare answers
     flipped under a correlation that barely moves); the line names the doubt and how to say what the output is.
     Signed rows at an embedding's width are doubted both ways where one feature is the largest on many rows
-    (`outlier_feature`, `_width_doubt`)."""
+    (`outlier_feature`, `_width_doubt`); scores in [0, 1] with many exact zeros, as ReLU features (`zeros_doubt`)."""
+    if doubt := zeros_doubt(name, kind, values):
+        return doubt
     if kind not in ("classification", "embedding") or values.ndim != 2 or len(values) < 2:
         return ""
     if kind == "embedding" or not 3 <= values.shape[1] <= MAX_COORDINATES:

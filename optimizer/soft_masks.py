@@ -126,5 +126,10 @@ def mask_cut_words(record: Mapping[str, Any]) -> str:
     the flag moves (a DB text detector's map is read at 0.3); "" for a record without a cut."""
     if record.get("mask_threshold") is None:
         return ""
-    flag = f"--label-threshold {record['mask_threshold']:g}"
-    return f"at logit {record['mask_cut']:.3g}: {flag}" if record.get("mask_logits") else f"at {flag}"
+    return cut_words(record["mask_threshold"], record.get("mask_cut"), bool(record.get("mask_logits")))
+
+
+def cut_words(threshold: float, cut: float | None, logits: bool) -> str:
+    """E.g. "at --label-threshold 0.5", or "at logit 0: --label-threshold 0.5" where logits were cut at its logit."""
+    flag = f"--label-threshold {threshold:g}"
+    return f"at logit {cut:.3g}: {flag}" if logits and cut is not None else f"at {flag}"

@@ -526,7 +526,9 @@ def test_a_tagger_is_judged_by_its_label_sets_not_its_top_class() -> None:
     assert record["kind"] == "multilabel" and record["top_class_agreement"] == 1.0
     assert record["label_set_agreement"] == pytest.approx(0.95)
     assert record["decision_agreement"] == pytest.approx(1 - 20 / reference.size)
-    assert [v.line() for v in report.violations] == ["output 'tags': label-set agreement 0.95 < budget 0.99"]
+    assert [v.line() for v in report.violations] == [
+        "output 'tags': label-set agreement (at --label-threshold 0.5) 0.95 < budget 0.99"
+    ]
     assert measure_drift({"tags": reference}, {"tags": reference * 0.999 + 0.0005}, {}, DriftBudget()).holds
     # raw multi-label logits look like a classifier's: named by the override, judged at logit 0
     logits = np.log(reference / (1 - reference))
