@@ -20,13 +20,13 @@ from typing import Any
 import numpy as np
 
 from loadtest import recording_files
-from loadtest.harness import run_step
+from loadtest.harness import run_identity, run_step
 from loadtest.interruption import MeasuredSteps, RunInterrupted
 from loadtest.load_pattern import ClosedLoop
 from loadtest.load_settings import LoadSettings, step_paths
 from loadtest.result_files import safe_name
 from loadtest.results import Interruption, LoadResult
-from loadtest.run_identity import RunIdentity, served_identity
+from loadtest.run_identity import RunIdentity
 from quantserve.errors import QuantserveError
 from quantserve.files import write_atomic
 
@@ -56,6 +56,8 @@ class SoakResult:
     server_restarted: str | None = None  # the server was replaced during the soak: never flat, whatever the line
     interrupted: Interruption | None = None  # stopped by Ctrl-C or SIGTERM: judged over `duration_s`, up to then
     identity: RunIdentity | None = None  # its start, served versions, source model and data, as a load run's
+    model_version: str = ""  # the version every request named (--model-version); "": Triton's choice, the newest
+    precision: str | None = None  # of the version loaded (the addressed one's own, not the newest's), as deployed
 
     def save(self, out_dir: Path) -> Path:
         path = Path(out_dir) / f"soak-{safe_name(self.model)}.json"
@@ -86,41 +88,50 @@ def run_soak(
 ) -> SoakResult:
     """Load for `settings.duration_s` with `settings.pattern` (a `ClosedLoop`); judge memory and p99 drift.
     Ctrl-C or SIGTERM saves the load measured up to then as `load-<model>.json` (and the soak judged over it, where
-    it is long enough), both marked interrupted, and raises `RunInterrupted`."""
+    it is long enough), both marked interrupted, and raises `RunInterrupted`. With --model-version both name the
+    version (`m@N`, its own precision) and the soak records it: requests went to it, not to the newest."""
     if not isinstance(settings.pattern, ClosedLoop):
         raise QuantserveError("a soak runs closed-loop users (--users), not a sweep or an open-loop rate")
     out_dir = Path(out_dir)
     record_dir, _ = step_paths(settings, settings.pattern, out_dir)
     with recording_files.results_folder_held(out_dir):
-        identity, precision = served_identity(settings.url, settings.model, settings.data, settings.tls)
+        identity, precision = run_identity(settings)
         try:
-            with MeasuredSteps(settings.model, 1, out_dir, precision, identity) as measured:
+            with MeasuredSteps(settings.label, 1, out_dir, precision, identity) as measured:
                 measured.start(settings.pattern.name)
                 result = run_step(settings, settings.pattern, out_dir, server_pid)
         except RunInterrupted as stop:
             if stop.run.results:
                 with contextlib.suppress(QuantserveError):  # too short to judge: the load file holds what it measured
                     cut = stop.run.interrupted
-                    _judge(stop.run.results[0], record_dir, out_dir, margin_mb, margin_pct, cut, identity)
+                    soak = _judge(stop.run.results[0], record_dir, margin_mb, margin_pct, cut, identity)
+                    _saved(soak, settings, precision, out_dir)
             raise
-        return _judge(result, record_dir, out_dir, margin_mb, margin_pct, identity=identity)
+        soak = _judge(result, record_dir, margin_mb, margin_pct, identity=identity)
+        return _saved(soak, settings, precision, out_dir)
+
+
+def _saved(soak: SoakResult, settings: LoadSettings, precision: str | None, out_dir: Path) -> SoakResult:
+    """The soak named and saved as its run is: `m@N`, with the version its requests named and that one's precision
+    (a soak of version 1 beside a newer INT8 version 2 recorded neither)."""
+    soak.model, soak.model_version, soak.precision = settings.label, settings.model_version, precision
+    soak.save(out_dir)
+    return soak
 
 
 def _judge(
     result: LoadResult,
     record_dir: Path,
-    out_dir: Path,
     margin_mb: float,
     margin_pct: float,
     interrupted: Interruption | None = None,
     identity: RunIdentity | None = None,
 ) -> SoakResult:
-    """The soak judged over the window its Locust run recorded (in `record_dir`), saved as `soak-<model>.json`."""
+    """The soak judged over the window its Locust run recorded (in `record_dir`)."""
     window = recording_files.read_window(record_dir)
     samples = recording_files.read_latencies(record_dir, window.start, window.end)
     soak = judge_soak(result, window.start, window.end, samples, margin_mb, margin_pct)
     soak.interrupted, soak.identity = interrupted, identity
-    soak.save(out_dir)
     return soak
 
 

@@ -5,6 +5,7 @@ version swapped during the window covers only part of it), and a staged load's f
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from loadtest.results import NO_PROCESS_AT_END, NO_TRITON_COUNTERS, UNANSWERED_E
 from loadtest.stage_figures import read_stage_starts, stage_figures
 from loadtest.timeline import outages, per_second
 from loadtest.triton_metrics import (
+    addressed_version,
     breakdown,
     counters_went_back,
     counts_disagree,
@@ -45,18 +47,34 @@ def step_result(
 ) -> LoadResult:
     """The step's result from what its Locust processes recorded, with the server's counters judged whole or not."""
     record_dir, csv_prefix = step_paths(settings, step, out_dir)
-    window = recording_files.read_window(record_dir)
+    whole = recording_files.read_window(record_dir)
+    window = addressed_window(whole, settings)
     restarted = _server_restarted(listening, listening_pid(settings.url), window, settings.model)
     result = _result_of_window(settings, step, record_dir, window, csv_prefix)
     result.utilization, result.lost_workers = sampler.result(window.start, window.end), lost
-    if window.metrics_before is not None and window.metrics_after is not None:  # load the server's CPU carried too
-        result.other_models = other_models_requests(window.metrics_before, window.metrics_after, settings.model)
+    if whole.metrics_before is not None and whole.metrics_after is not None:  # load the server's CPU carried too
+        result.other_models = other_models_requests(whole.metrics_before, whole.metrics_after, settings.model)
     if restarted:  # the new process's counters began at zero: their delta covers part of the window
         result.server_restarted, result.server = restarted, None  # samples kept (a soak's evidence), never shown
     elif partial := counters_not_whole(window, result):  # the same process, but its counters cover part of it
         result.server_counters_left_out, result.server = partial, None
     result.locust_csv_prefix = str(csv_prefix.relative_to(out_dir))
     return result
+
+
+def addressed_window(window: recording_files.Window, settings: LoadSettings) -> recording_files.Window:
+    """The window with the model's counters those of the version --model-version addresses alone
+    (`addressed_version`): Triton sums all served versions into the model's, so another client loading version 2
+    while version 1 was measured dropped the server breakdown ("counts disagree") instead of showing version 1's."""
+    if not settings.model_version:
+        return window
+
+    def view(scrape: dict | None) -> dict | None:
+        return None if scrape is None else addressed_version(scrape, settings.model, settings.model_version)
+
+    return dataclasses.replace(
+        window, metrics_before=view(window.metrics_before), metrics_after=view(window.metrics_after)
+    )
 
 
 def _result_of_window(
@@ -115,7 +133,7 @@ def _summarize(
     timeline = per_second(samples, window.start, window.end)
     server = None
     if window.metrics_before is not None and window.metrics_after is not None:
-        server = breakdown(window.metrics_before, window.metrics_after, settings.model)
+        server = breakdown(window.metrics_before, window.metrics_after, settings.model, settings.model_version)
     lag_p50, lag_p99, generator_p99 = _send_lags(samples) if step.mode == "open" else (None, None, None)
     columns = samples.shape[1] if samples.ndim == 2 and len(samples) else 0  # a window with no arrival has no rows
     peak = int(samples[:, 6].max()) if step.mode == "open" and columns >= 7 else None
@@ -213,15 +231,26 @@ def counters_not_whole(window: recording_files.Window, result: LoadResult) -> st
     if result.lost_workers and server.requests_succeeded >= client:  # Triton answered the lost workers' requests too
         return None
     slack = result.users * (result.max_in_flight or 1)
-    if not counts_disagree(server.requests_succeeded, client, slack):
+    warm_ups = _warm_ups(result)
+    if not counts_disagree(server.requests_succeeded, client, slack, warm_ups):
         return None
-    if result.failed_requests and not counts_disagree(server.requests_succeeded, result.requests, slack):
+    if result.failed_requests and not counts_disagree(server.requests_succeeded, result.requests, slack, warm_ups):
         return None  # Triton answered them all; the client failed answers it checked (rows short of those sent)
+    counted = f"model '{result.model}'" + (f" version {server.version}" if server.version else "")
     return (
-        f"Triton counted {server.requests_succeeded} successful requests of model '{result.model}' over the window, "
+        f"Triton counted {server.requests_succeeded} successful requests of {counted} over the window, "
         f"the client {client}: a version unloaded or reloaded during it (a deploy, a rollback) takes its counters "
         "with it, another client's load adds to them"
     )
+
+
+def _warm_ups(result: LoadResult) -> int:
+    """The most unreported warm-up requests (one per closed-loop user started, `TritonGrpcUser`) Triton may count in
+    the window: one per user, and a staged load's each new user too (every rise in users between stages)."""
+    if result.mode == "open":
+        return 0
+    users = [stage.users for stage in result.stages or []]
+    return max(result.users, sum(max(0, b - a) for a, b in zip([0, *users], users, strict=False)))
 
 
 def listening_pid(url: str) -> int | None:

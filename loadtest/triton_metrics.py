@@ -158,14 +158,29 @@ def versions_changed(before: dict[str, ModelCounters], after: dict[str, ModelCou
     return f"model '{model}' served versions changed during the window ({_shown(start)} → {_shown(end, start)})"
 
 
-def counts_disagree(server_succeeded: int, client_succeeded: int, in_flight: int) -> bool:
+def counts_disagree(server_succeeded: int, client_succeeded: int, in_flight: int, unreported: int = 0) -> bool:
     """Whether Triton's count of a model's successful requests over the window is off the client's by more than
     the noise at its ends: requests in flight when each scrape was taken (up to `in_flight` each), and those
-    answered while a scrape was read (`COUNT_SLACK` of the count). A version unloaded or reloaded during the
-    window (the same version number again, which nothing else shows) dropped its counters; another client's load
-    on the model added to them."""
+    answered while a scrape was read (`COUNT_SLACK` of the count); Triton may count up to `unreported` more, the
+    closed-loop users' warm-up requests (`TritonGrpcUser`) sent after the window opened. A version unloaded or
+    reloaded during the window (the same version number again, which nothing else shows) dropped its counters;
+    another client's load on the model added to them."""
     allowed = COUNT_SLACK * client_succeeded + 2 * in_flight + COUNT_FLOOR
-    return abs(server_succeeded - client_succeeded) > allowed
+    return not -allowed <= server_succeeded - client_succeeded <= allowed + unreported
+
+
+def addressed_version(scrape: dict[str, ModelCounters], model: str, version: str) -> dict[str, ModelCounters]:
+    """`scrape` with `model`'s counters those of `version` alone (`--model-version`), others' as they are: Triton
+    sums every served version into the model's, so another client's load on version 2 read as version 1's and its
+    deploy read as this version's counters not covering the window. `version` not served: the model absent, as
+    after an unload. No `version`, or a scrape from before versions were kept: `scrape` unchanged."""
+    versions = scrape.get(model, {}).get(VERSIONS)
+    if not version or not versions:
+        return scrape
+    view = {name: counters for name, counters in scrape.items() if name != model}
+    if version in versions:
+        view[model] = {**versions[version], VERSIONS: {version: versions[version]}}
+    return view
 
 
 def _shown(versions: dict[str, dict[str, float]], before: dict[str, dict[str, float]] | None = None) -> str:
@@ -191,10 +206,16 @@ class ServerBreakdown:
     avg_compute_input_us: float
     avg_compute_infer_us: float
     avg_compute_output_us: float
+    version: str = ""  # the one version counted (--model-version: `addressed_version`); "": all versions summed
 
 
-def breakdown(before: dict[str, ModelCounters], after: dict[str, ModelCounters], model: str) -> ServerBreakdown:
-    """The per-request averages of one model's counters between two scrapes."""
+def breakdown(
+    before: dict[str, ModelCounters], after: dict[str, ModelCounters], model: str, version: str = ""
+) -> ServerBreakdown:
+    """The per-request averages of one model's counters between two scrapes: of `version` alone where one is
+    addressed and the scrapes keep versions (`addressed_version`), else of all its versions summed."""
+    counted = version if served_versions(after, model) or served_versions(before, model) else ""
+    before, after = addressed_version(before, model, counted), addressed_version(after, model, counted)
     zero = dict.fromkeys(COUNTERS, 0.0)
     start, end = before.get(model, zero), after.get(model, zero)
     delta = {name: end[name] - start[name] for name in COUNTERS}
@@ -215,4 +236,5 @@ def breakdown(before: dict[str, ModelCounters], after: dict[str, ModelCounters],
         avg_compute_input_us=per_request("nv_inference_compute_input_duration_us"),
         avg_compute_infer_us=per_request("nv_inference_compute_infer_duration_us"),
         avg_compute_output_us=per_request("nv_inference_compute_output_duration_us"),
+        version=counted,
     )
