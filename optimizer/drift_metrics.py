@@ -38,7 +38,7 @@ def is_flag(values: np.ndarray) -> bool:
     ):
         return False
     flat = values.reshape(-1).astype(np.float64)
-    if not (np.isfinite(flat).all() and flat.min() >= 0.0 and flat.max() <= 1.0):
+    if not (np.isfinite(flat).all() and metrics.probabilities(flat)):
         return False
     committed = (flat <= FLAG_COMMITTED) | (flat >= 1.0 - FLAG_COMMITTED)
     return bool(np.mean(committed) >= 0.5)

@@ -95,6 +95,7 @@ from optimizer.class_maps import labelled_class_axis
 from optimizer.row_kinds import EMBEDDING_MIN_DIM, answers_vary, classification_or_embedding, peaked_softmax, row_form
 from optimizer.soft_masks import is_soft_mask
 from quantserve.errors import QuantserveError
+from quantserve.metrics import probabilities
 
 OUTPUT_KINDS = (
     "classification",
@@ -308,9 +309,9 @@ def _is_detection(values: np.ndarray) -> bool:
     if spans[:BOX_CHANNELS].min() >= DETECTION_SPAN_RATIO * max(score_span, 1e-12):
         return True
     boxes, scores = rows[:, :BOX_CHANNELS], rows[:, BOX_CHANNELS:]
-    sigmoid_scores = scores.min() >= 0.0 and scores.max() <= 1.0
-    probabilities = rows.min() >= 0.0 and np.allclose(rows.sum(axis=1), 1.0, atol=1e-3)
-    return bool(sigmoid_scores and (boxes.min() < 0.0 or boxes.max() > 1.0) and not probabilities)
+    sigmoid_scores = probabilities(scores)
+    distribution = rows.min() >= 0.0 and np.allclose(rows.sum(axis=1), 1.0, atol=1e-3)
+    return bool(sigmoid_scores and (boxes.min() < 0.0 or boxes.max() > 1.0) and not distribution)
 
 
 def _position_features(values: np.ndarray) -> bool:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from quantserve.metrics import probabilities
+
 EMBEDDING_MIN_DIM = 64
 ALIKE_ROWS = 0.99  # median cosine of the rows to their mean row above which D ≥ 64 values are regressions
 MAX_COORDINATES = 4096  # values a sample beyond which a "classification" output is not doubted (a face mesh: 1 404)
@@ -37,7 +39,7 @@ def row_form(rows: np.ndarray) -> str:
         return "distribution"
     if rows.max() <= 0.0 and np.allclose(np.exp(rows).sum(axis=1), 1.0, atol=1e-3):
         return "distribution"
-    return "scores" if rows.min() >= 0.0 and rows.max() <= 1.0 else "raw"
+    return "scores" if probabilities(rows) else "raw"
 
 
 def sums_to_one(rows: np.ndarray) -> bool:
@@ -100,7 +102,7 @@ def independent_scores(rows: np.ndarray) -> bool:
     scores where most logits are very negative, since ONNX Runtime's Sigmoid gives exactly 0 below about -17.5 (not
     float32's -88): BirdNET's location model (6522 species in [0, 1], 27.5 % zeros) was read as ReLU features,
     judged by cosine (0.9976) and shipped while its species list at 0.03 was identical on 20 % of the rows."""
-    if not len(rows) or rows.min() < 0.0 or rows.max() > 1.0:
+    if not len(rows) or not probabilities(rows):
         return False
     return bool(np.mean(rows == 0.0) <= SIGMOID_MAX_ZERO_SHARE or _saturated(rows))
 

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from quantserve.metrics import probabilities
+
 COMMITTED_MARGIN = 0.1  # a value this near 0 or 1 is committed; one over it is on-ish, one at 1 - it plainly on
 MIN_COMMITTED = 0.75  # share of a mask's values committed
 MIN_SOLID = 0.5  # share of a mask's on-ish values plainly on
@@ -44,7 +46,7 @@ def mask_shares(values: np.ndarray) -> tuple[float, float] | None:
     COMMITTED_MARGIN of 0 or 1, and the share of its values over COMMITTED_MARGIN that reach 1 - COMMITTED_MARGIN;
     None where the values leave [0, 1] or none is on-ish (an empty foreground says nothing)."""
     rows = np.asarray(values[:READ_ROWS])
-    if not np.isfinite(rows).all() or rows.min() < 0.0 or rows.max() > 1.0:
+    if not np.isfinite(rows).all() or not probabilities(rows):
         return None
     on = np.count_nonzero(rows > COMMITTED_MARGIN)
     if not on:
@@ -88,7 +90,7 @@ def mask_doubt(name: str, kind: str, values: np.ndarray) -> str:
 def mask_threshold(reference: np.ndarray, threshold: float) -> tuple[float, bool]:
     """The value a mask is cut at, and whether that is a logit: scores at `threshold`; values outside [0, 1] are
     logits, cut at the threshold's logit (0 for 0.5), as multi-label logits are (`quantserve.metrics`)."""
-    if not reference.size or (reference.min() >= 0.0 and reference.max() <= 1.0):
+    if not reference.size or probabilities(reference):
         return threshold, False
     return (math.log(threshold / (1.0 - threshold)) if 0.0 < threshold < 1.0 else 0.0), True
 

@@ -105,12 +105,23 @@ def top1_agreement(reference: np.ndarray, candidate: np.ndarray) -> float:
     return float(np.mean(reference.argmax(axis=1) == candidate.argmax(axis=1)))
 
 
+# how far past [0, 1] a probability may be computed: ONNX Runtime's Sigmoid answers 1.0000001 (one float32 ulp over 1)
+# for large logits, and a range check without slack read MediaPipe's selfie map as logits, cut it at 0 where every
+# pixel is on, and judged a broken INT8 mask IoU 1.0; logits stray far further (|x| of 0.5 or more)
+PROBABILITY_SLACK = 1e-5
+
+
+def probabilities(values: np.ndarray) -> bool:
+    """Whether every value lies in [0, 1], within PROBABILITY_SLACK (scores, not logits or features)."""
+    return bool(values.min() >= -PROBABILITY_SLACK and values.max() <= 1.0 + PROBABILITY_SLACK)
+
+
 def label_set_agreement(reference: np.ndarray, candidate: np.ndarray, threshold: float = 0.5) -> tuple[float, float]:
     """Share of samples whose set of classes switched on (score ≥ `threshold`) is unchanged, and the share of
     (sample, class) decisions unchanged. Scores outside [0, 1] are logits: judged at the threshold's logit
     (0 for 0.5). The reference's scale is used for both, so a shift across the threshold counts."""
     reference, candidate = np.asarray(reference), np.asarray(candidate)
-    if reference.size and (reference.min() < 0.0 or reference.max() > 1.0):
+    if reference.size and not probabilities(reference):
         threshold = math.log(threshold / (1.0 - threshold)) if 0.0 < threshold < 1.0 else 0.0
     same = (reference >= threshold) == (candidate >= threshold)
     if not len(reference):
