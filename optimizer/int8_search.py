@@ -20,14 +20,15 @@ profiler still times each model's nodes (what the mixed-precision search weighs)
 minutes apart is not a speed: on MediaPipe's palm detector the FP32 profile, taken once at the start on a busy
 machine, said 987 ms per batch of 8 and the search recorded 3.3× for a candidate that timed 0.85× side by side. The
 fastest candidate that holds wins. Where static Q/DQ of every op type misses the budget on an x86 CPU without VNNI,
-the same with 7-bit weights is tried (`SevenBitStaticScheme`: u8×s8 products saturate there, `optimizer.cpu_isa`);
-where that misses too, static Q/DQ of the compute ops alone (from the same ranges, with the weights of the two that
-drifted less) is tried. If none holds, or one that misses runs clearly faster, the
-mixed-precision search (`optimizer.sensitivity`) keeps nodes FP32 on it. The whole stage — reference run,
-candidates, probes, steps, profiles — spends one wall-clock budget (`SearchSettings.max_search_s`,
-`optimizer.search_budget`): work that the time left cannot hold is not started, and where the time ran out before
-any INT8 model was verified within the drift budget and timed, the stage refuses in one line naming the flag that
-raises the budget.
+the same with 7-bit weights is tried (`SevenBitStaticScheme`: u8×s8 products saturate there, `optimizer.cpu_isa`),
+and so is dynamic INT8 with 7-bit weights where dynamic misses (`SevenBitDynamicScheme`); where static's 7-bit
+misses too, static Q/DQ of the compute ops alone (from the same ranges, with the weights of the two that drifted
+less) is tried. If none holds, or one that misses runs clearly faster, the mixed-precision search
+(`optimizer.sensitivity`) keeps nodes FP32 on it. The whole stage — reference run, candidates, probes, steps,
+profiles — spends one wall-clock budget (`SearchSettings.max_search_s`, `optimizer.search_budget`): work that the
+time left cannot hold is not started, and where the time ran out before any INT8 model was verified within the drift
+budget and timed, the stage refuses in one line: naming the flag that raises the budget where more time may hold it,
+else saying to deploy fp32 (`SearchVerdict._refuse_unverified`: the closest model far short, nothing moving it).
 Graph outputs and mixed-range tensors are never quantized (`optimizer.quant_exclusions`). Whatever
 comes out, the stage record says what was tried, measured and kept, so the pipeline can refuse a
 model that misses the budget or is not faster with one line.
@@ -182,7 +183,8 @@ class _SearchRun(FallbackSchemes):
         for done, scheme in enumerate(list(self.schemes.values()), start=1):
             tried += self._timed_candidate(scheme, base)
             self._progress(done, len(self.schemes), CANDIDATES)
-        for fallback in (self._seven_bit_scheme, self._compute_only_scheme):  # the second judges the first's result
+        # the last judges the one before it (the static schemes' weights); dynamic 7-bit first: no calibration to run
+        for fallback in (self._seven_bit_dynamic_scheme, self._seven_bit_scheme, self._compute_only_scheme):
             extra = fallback(tried)
             if extra is not None:
                 self.schemes[extra.name] = extra
@@ -207,7 +209,7 @@ class _SearchRun(FallbackSchemes):
             )
             mixed["chosen"] = chosen is mixed_candidate
         try:
-            self._refuse_unverified(chosen)
+            self._refuse_unverified(chosen, mixed)
             if not self._quantizes_anything(chosen):
                 chosen = self._nothing_in_int8(tried, mixed)
                 if mixed:
@@ -292,7 +294,7 @@ class _SearchRun(FallbackSchemes):
             scheme.name,
             path,
             list(excluded),
-            drift if drift is not None else self._drift(path, independent=scheme.name != DynamicScheme.name),
+            drift if drift is not None else self._drift(path, independent=not isinstance(scheme, DynamicScheme)),
             profile,
             self._paired(path).ratio,
             scheme.records[path],
@@ -320,7 +322,7 @@ class _SearchRun(FallbackSchemes):
         search = MixedPrecisionSearch(
             build,
             self._probe_drift,
-            lambda path: self._drift(path, independent=scheme.name != DynamicScheme.name),
+            lambda path: self._drift(path, independent=not isinstance(scheme, DynamicScheme)),
             mixed_budget,
             self.stage.search.max_probes,
             self._accept,
@@ -340,6 +342,7 @@ class _SearchRun(FallbackSchemes):
         reasons = {n: p for p in result.probes for n in p["nodes"]}
         record = {
             "from_scheme": start.scheme,
+            "start_margin": start.drift.margin(),
             "result": chosen.summary(),
             "kept_fp32": [
                 {

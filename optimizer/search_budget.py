@@ -98,15 +98,20 @@ class SearchBudget:
             "unit_s": {kind: round(seconds, 2) for kind, seconds in self.costs.items()},
         }
 
-    def refusal(self, closest: str = "") -> str:
-        """The one line optimize exits with when the time ran out before any INT8 model held the drift budget."""
+    def refusal(self, closest: str = "", far: str = "") -> str:
+        """The one line optimize exits with when the time ran out before any INT8 model held the drift budget: it
+        names the flag that raises the budget, or, given `far` (why more time is unlikely to hold it, and what to do
+        instead: `SearchVerdict._refuse_unverified`), says that instead."""
         undone = f" ({self.cut[0]} left undone)" if self.cut else ""
         near = f"; closest: {closest}" if closest else ""
+        advice = far or (
+            f"nothing written: raise the budget with {BUDGET_FLAG} (e.g. {BUDGET_FLAG} {max(2 * self.seconds, 120):g}) "
+            "or deploy fp32"
+        )
         return Refusal(
             f"the INT8 search ran out of time: {self.elapsed():.0f} s of its {self.seconds:g} s budget spent before "
-            f"any INT8 model was verified within the drift budget and timed{undone}{near}; nothing written: raise "
-            f"the budget with {BUDGET_FLAG} (e.g. {BUDGET_FLAG} {max(2 * self.seconds, 120):g}) or deploy fp32",
-            {"refused_for": "time", "time_budget": self.record(), "closest": closest or None},
+            f"any INT8 model was verified within the drift budget and timed{undone}{near}; {advice}",
+            {"refused_for": "time", "time_budget": self.record(), "closest": closest or None, "time_may_help": not far},
         )
 
 

@@ -34,7 +34,7 @@ def _calibrate_details(record: dict[str, Any]) -> str:
     """Static: method, types, samples, cache; dynamic: weights only (nothing calibrated); then what the search kept.
     7-bit weights (`reduce_range`, chosen where u8 × s8 saturates without VNNI) are named: the type alone hid them."""
     weights = f"{record.get('weight_type')}{' 7-bit' if record.get('reduce_range') else ''}"
-    if record.get("scheme") == "dynamic":
+    if str(record.get("scheme", "")).startswith("dynamic"):
         parts = [f"dynamic, {weights} weights per channel, activations quantized per run"]
     else:
         parts = [

@@ -1,0 +1,85 @@
+"""The out-of-time refusal offers more time only where more time may hold the budget (issue 9).
+
+BirdNET's audio CNN ran out of its 300 s with the closest model at worst channel correlation 0.3476 < 0.98 and was
+told to raise --max-search-s to 600; that cost 557 s more to reach a drift refusal at 0.8047. The verdict is judged
+here on recorded figures (`SearchVerdict._refuse_unverified`), on a budget's fake clock: nothing depends on timing.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from optimizer.activation_outliers import ActivationOutliers
+from optimizer.drift_budget import BudgetExceeded, Violation, normalized_slack
+from optimizer.int8_verdict import SearchVerdict
+from optimizer.search_budget import SearchBudget
+
+BIRDNET = Violation("Identity", "channel_correlation_worst", 0.3476, 0.98)  # the 300 s search's closest
+
+
+def spent_budget() -> SearchBudget:
+    now = [0.0]
+    budget = SearchBudget(300.0, lambda: now[0])
+    now[0] = 287.0
+    budget.skip("the static_qdq_7bit candidate")
+    return budget
+
+
+def verdict(method: str = "minmax", outlier_ratio: float = 11.1) -> SearchVerdict:
+    run = SearchVerdict.__new__(SearchVerdict)
+    run.budget, run.method = spent_budget(), method
+    run.stage = SimpleNamespace(keep_failing=False)  # type: ignore[assignment]
+    run._outliers_seen = ActivationOutliers("model/BLOCK_4-4_MULTIPLY/mul", outlier_ratio, 16)
+    return run
+
+
+def missing(violation: Violation, scheme: str = "static_qdq") -> Any:
+    margin = normalized_slack(violation.value, violation.budget, violation.higher_is_better)
+    drift = SimpleNamespace(holds=False, violations=[violation], outputs={}, margin=lambda: margin)
+    return SimpleNamespace(scheme=scheme, drift=drift, summary=lambda: {"scheme": scheme, "margin": margin})
+
+
+def refusal(run: SearchVerdict, chosen: Any, mixed: dict[str, Any] | None = None) -> BudgetExceeded:
+    with pytest.raises(BudgetExceeded) as refused:
+        run._refuse_unverified(chosen, mixed or {})
+    return refused.value
+
+
+def test_a_closest_model_far_from_the_budget_is_told_to_deploy_fp32_not_to_wait_longer() -> None:
+    refused = refusal(verdict(), missing(BIRDNET))
+    line = str(refused)
+    assert line.startswith("the INT8 search ran out of time: 287 s of its 300 s budget spent"), line
+    assert "closest: static_qdq, output 'Identity': worst channel correlation 0.3476 < budget 0.98" in line, line
+    assert "it misses by 32× the drift the budget allows, which more time is unlikely to close" in line, line
+    assert "--max-search-s" not in line and "\n" not in line, line
+    assert line.endswith(
+        "nothing written: deploy fp32 (or --method percentile or entropy, which clip the outliers calibration saw "
+        "('model/BLOCK_4-4_MULTIPLY/mul' peaks at 11.1× its 99.9th percentile), or a looser "
+        "--min-channel-correlation where that drift is acceptable)"
+    ), line
+    assert refused.record["refused_for"] == "time" and refused.record["time_may_help"] is False
+    assert refused.record["shortfall_in_allowed_drift"] == pytest.approx(31.62, abs=0.01)
+
+
+def test_no_clipping_advice_where_calibration_saw_no_outliers_or_did_not_use_min_max() -> None:
+    for run in (verdict(outlier_ratio=4.2), verdict(method="percentile")):
+        line = str(refusal(run, missing(BIRDNET)))
+        assert line.endswith("deploy fp32 (or a looser --min-channel-correlation where that drift is acceptable)"), line
+
+
+def test_a_near_miss_or_a_search_closing_the_gap_keeps_the_advice_to_raise_the_budget() -> None:
+    near = missing(Violation("Identity", "channel_correlation_worst", 0.97, 0.98))  # 0.5× the allowed drift short
+    line = str(refusal(verdict(), near))
+    assert "raise the budget with --max-search-s (e.g. --max-search-s 600) or deploy fp32" in line, line
+    # far at the start (31.6) but the mixed-precision steps closed 20 of it, more than the 11.6 left: time may hold it
+    closing = {"start_margin": -31.62, "steps": [{"margin": -25.0}, {"margin": -11.62}]}
+    refused = refusal(verdict(), missing(BIRDNET), closing)
+    assert "raise the budget with --max-search-s" in str(refused) and refused.record["time_may_help"], str(refused)
+    # the steps moved it, but by less than is left: far, and the line says how far they got
+    stuck = {"start_margin": -31.62, "steps": [{"margin": -30.0}, {"margin": -28.0}]}
+    line = str(refusal(verdict(), missing(BIRDNET), stuck))
+    assert "it misses by 28× the drift the budget allows (2 mixed-precision steps closed 3.6 of it)" in line, line
+    assert "--max-search-s" not in line, line
