@@ -60,15 +60,19 @@ _served: dict[str, ServedInputs] = {}  # model → the shapes its requests must 
 def blocking_call_pool(extra_threads: int = 0) -> ThreadPool:
     """The process-wide pool of OS threads that run blocking gRPC calls; grows by `extra_threads`."""
     global _thread_pool
-    _thread_pool = _thread_pool or ThreadPool(maxsize=0)
-    _thread_pool.maxsize = _thread_pool.maxsize + extra_threads
+    if _thread_pool is None:
+        _thread_pool = ThreadPool(maxsize=0)
+    if extra_threads:
+        _thread_pool.maxsize = _thread_pool.maxsize + extra_threads
     return _thread_pool
 
 
 def request_inputs(data_path: str, request_batch: int, model: str = "") -> list[Any]:
     """Prebuilt `InferInput` lists, one per request, cycling through the data file's samples, shaped as `model`
-    takes them (its config, read before the users start: `preload_requests`). Built once per process and shared
-    read-only by every user, so serialization cost stays out of the measured loop.
+    takes them (its config, read before the users start: `preload_requests`).
+
+    Built once per process and shared read-only by every user, so serialization cost stays out
+    of the measured loop.
     """
     key = (data_path, request_batch, model)
     if key not in _feeds_cache:
@@ -156,14 +160,15 @@ class _TritonClientMixin:
         return grpcclient.InferenceServerClient(self.url, channel_args=channel_args(), **tls_kwargs)
 
     def _infer_blocking(self, client: Any, inputs: list[Any], clock: list[float]) -> int:
-        """Runs in an OS thread: one gRPC round trip, returns the response size in bytes. An answer without one row per
-        row sent fails (read from the response's shapes, no tensor decoded). `clock` gets the call's own span, read in
-        this thread: [perf_counter as tritonclient starts the call, perf_counter as it returns (answer or failure), wall
-        time then]. It spans tritonclient building the request, gRPC's send and wait, and reading the answer's protobuf;
-        not the hand-off to this thread and back to the greenlet waiting on it (the gevent hub, the GIL), nor the row
-        check. 10 users of 350 MB answers on 2 shared cores, in two runs: failures at the 30 s gRPC deadline timed 41.4
-        s with that hand-off, 31–34 s without (the rest is inside tritonclient's call: building, sending, reading 350 MB
-        answers on busy cores)."""
+        """Runs in an OS thread: one gRPC round trip, returns the response size in bytes. An answer without one row
+        per row sent fails (read from the response's shapes, no tensor decoded).
+
+        `clock` gets the call's own span, read in this thread: [perf_counter as tritonclient starts the call,
+        perf_counter as it returns (answer or failure), wall time then]. It spans tritonclient building the request,
+        gRPC's send and wait, and reading the answer's protobuf; not the hand-off to this thread and back to the
+        greenlet waiting on it (the gevent hub, the GIL), nor the row check. 10 users of 350 MB answers on 2 shared
+        cores, in two runs: failures at the 30 s gRPC deadline timed 41.4 s with that hand-off, 31–34 s without
+        (the rest is inside tritonclient's call: building, sending, reading 350 MB answers on busy cores)."""
         clock[:] = [time.perf_counter()]
         try:
             named = {"model_version": self.model_version} if self.model_version else {}  # none: Triton's, the newest
@@ -206,7 +211,8 @@ class _TritonClientMixin:
         `samples`: the request's samples (0: the run's --request-batch); `in_flight`, open loop: this user's
         requests in flight when it arrived, itself included."""
         deadline = self._past_deadline(exception, clock)
-        exception = readable_failure(exception) if exception is not None else None
+        if exception is not None:
+            exception = readable_failure(exception)
         answered, answered_wall = (clock[1], clock[2]) if len(clock) == 3 else (time.perf_counter(), time.time())
         self.environment.events.request.fire(
             request_type=REQUEST_TYPE,
@@ -226,21 +232,19 @@ class _TritonClientMixin:
 
 
 class TritonGrpcUser(_TritonClientMixin, User):
-    """Closed-loop user: sends one inference request, waits for the answer, repeats. Its first, a warm-up, is not
-    reported: it opens the user's gRPC channel (40–44 ms vs a 2 ms p50; the last users spawned sent it in the window:
-    p99 7.5 vs 7.3 ms). Per user, not a span after the spawn: no load is dropped. `counters_not_whole` allows it."""
+    """Closed-loop user: sends one inference request, waits for the answer, repeats."""
 
     abstract = True
 
     def on_start(self) -> None:
         self._configure()
-        self._client, self._busy, self._sent_at = self._new_client(), False, 0.0
+        self._client = self._new_client()
+        self._busy, self._sent_at = False, 0.0
         self._pool = blocking_call_pool(extra_threads=1)
         self._order = itertools.cycle(range(len(self.requests)))
         # Users start at different samples so concurrent requests are not all identical.
         for _ in range(random.randrange(len(self.requests))):
             next(self._order)
-        self._send(measured=False)  # a hung server leaves it unanswered, recorded as such at the stop
 
     def on_stop(self) -> None:
         self._pool.maxsize = max(0, self._pool.maxsize - 1)
@@ -251,22 +255,18 @@ class TritonGrpcUser(_TritonClientMixin, User):
 
     @task
     def infer(self) -> None:
-        self._send(measured=True)
-
-    def _send(self, measured: bool) -> None:
-        """One request, timed from when its OS thread sent it to when the answer came back (`_infer_blocking`);
-        reported to Locust where `measured`."""
-        inputs, clock = self.requests[next(self._order)], list[float]()  # clock: the call's span, read in its thread
-        self._sent_at, self._busy = time.time(), True
-        size, failure = 0, None
+        """One request, timed from when its OS thread sent it to when the answer came back (`_infer_blocking`)."""
+        inputs = self.requests[next(self._order)]
+        clock: list[float] = []  # the call's own span, read in its thread
+        self._sent_at = time.time()
+        self._busy = True
         try:
             size = self._pool.spawn(self._infer_blocking, self._client, inputs, clock).get()
-        except Exception as exc:  # every measured failure is reported to Locust, never swallowed
-            failure = exc
-        if measured:
-            self._fire(clock[0] if clock else time.perf_counter(), clock, size, failure)
-        if failure is not None:
+        except Exception as exc:  # every failure is reported to Locust, never swallowed
+            self._fire(clock[0] if clock else time.perf_counter(), clock, 0, exc)
             gevent.sleep(FAILURE_PAUSE_S)
+        else:
+            self._fire(clock[0], clock, size, None)
         self._busy = False
 
 

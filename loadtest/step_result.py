@@ -231,10 +231,9 @@ def counters_not_whole(window: recording_files.Window, result: LoadResult) -> st
     if result.lost_workers and server.requests_succeeded >= client:  # Triton answered the lost workers' requests too
         return None
     slack = result.users * (result.max_in_flight or 1)
-    warm_ups = _warm_ups(result)
-    if not counts_disagree(server.requests_succeeded, client, slack, warm_ups):
+    if not counts_disagree(server.requests_succeeded, client, slack):
         return None
-    if result.failed_requests and not counts_disagree(server.requests_succeeded, result.requests, slack, warm_ups):
+    if result.failed_requests and not counts_disagree(server.requests_succeeded, result.requests, slack):
         return None  # Triton answered them all; the client failed answers it checked (rows short of those sent)
     counted = f"model '{result.model}'" + (f" version {server.version}" if server.version else "")
     return (
@@ -242,15 +241,6 @@ def counters_not_whole(window: recording_files.Window, result: LoadResult) -> st
         f"the client {client}: a version unloaded or reloaded during it (a deploy, a rollback) takes its counters "
         "with it, another client's load adds to them"
     )
-
-
-def _warm_ups(result: LoadResult) -> int:
-    """The most unreported warm-up requests (one per closed-loop user started, `TritonGrpcUser`) Triton may count in
-    the window: one per user, and a staged load's each new user too (every rise in users between stages)."""
-    if result.mode == "open":
-        return 0
-    users = [stage.users for stage in result.stages or []]
-    return max(result.users, sum(max(0, b - a) for a, b in zip([0, *users], users, strict=False)))
 
 
 def listening_pid(url: str) -> int | None:

@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import loadtest_models as models
 import pytest
+from test_model_version_e2e import two_version_repo
 
 from quantserve.cli import main
 from quantserve.data import load_npz
@@ -36,14 +36,8 @@ def two_versions(
     tmp_path_factory: pytest.TempPathFactory, triton_server_factory: Callable[..., TritonServer]
 ) -> TwoVersions:
     """Version 1 FP32, version 2 recorded as int8 (the newest, the config's), as `deploy --live-versions 2` leaves."""
-    from serving.deploy import ServingPolicy, deploy
-
     root = tmp_path_factory.mktemp("versions")
-    weights = {1: models.mlp_weights(), 2: models.perturbed(models.mlp_weights(), scale=1.0)}
-    data = models.labeled_data(64, weights[1], seed=3).save(root / "data.npz")
-    for version, precision in ((1, "fp32"), (2, "int8")):
-        build = models.make_build_dir(root / f"v{version}", weights=weights[version], precision=precision)
-        deploy(build, root / "repo", "mlp", max_batch=8, instances=1, policy=ServingPolicy(live_versions=2))
+    data, _ = two_version_repo(root)
     return TwoVersions(triton_server_factory(root / "repo"), data)
 
 

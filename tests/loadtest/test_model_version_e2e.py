@@ -32,16 +32,23 @@ class TwoVersions:
     weights: dict[int, dict[str, np.ndarray]]
 
 
-@pytest.fixture(scope="module")
-def two_versions(tmp_path_factory: pytest.TempPathFactory, triton_server_factory: Callable[..., object]) -> TwoVersions:
+def two_version_repo(root: Path) -> tuple[Path, dict[int, dict[str, np.ndarray]]]:
+    """`root/repo` with model 'mlp' as `deploy --live-versions 2` leaves it: version 1 FP32, version 2 other weights
+    recorded as int8 (the newest, the config's); the data file (labelled by version 1) and each version's weights."""
     from serving.deploy import ServingPolicy, deploy
 
-    root = tmp_path_factory.mktemp("versions")
     weights = {1: models.mlp_weights(), 2: models.perturbed(models.mlp_weights(), scale=1.0)}
     data = models.labeled_data(64, weights[1], seed=3).save(root / "data.npz")
     for version, precision in ((1, "fp32"), (2, "int8")):
         build = models.make_build_dir(root / f"v{version}", weights=weights[version], precision=precision)
         deploy(build, root / "repo", "mlp", max_batch=8, instances=1, policy=ServingPolicy(live_versions=2))
+    return data, weights
+
+
+@pytest.fixture(scope="module")
+def two_versions(tmp_path_factory: pytest.TempPathFactory, triton_server_factory: Callable[..., object]) -> TwoVersions:
+    root = tmp_path_factory.mktemp("versions")
+    data, weights = two_version_repo(root)
     server = triton_server_factory(root / "repo")
     return TwoVersions(server.grpc_url, server.metrics_url, data, weights)  # type: ignore[attr-defined]
 

@@ -60,21 +60,24 @@ def gated_data(path: Path, rows: int, seed: int = 0) -> Path:
 
 
 def nms_model(path: Path, boxes: int = 8) -> Path:
-    """x [1, boxes, 5] (x1, y1, x2, y2, score) → NonMaxSuppression over scores above 0.5 → selected [K, 3]."""
+    """x [1, boxes, 5] (x1, y1, x2, y2, score) → a MatMul head (identity weights: a detector's compute, so INT8 has
+    something to quantize) → NonMaxSuppression over scores above 0.5 → selected [K, 3]."""
     constants = {
         "max_out": np.array([boxes], np.int64),
         "iou": np.array([0.5], np.float32),
         "score_min": np.array([0.5], np.float32),
     }
     nodes = [
-        helper.make_node("Slice", ["x", "start_b", "end_b", "axis"], ["boxes"]),
-        helper.make_node("Slice", ["x", "start_s", "end_s", "axis"], ["column"]),
+        helper.make_node("MatMul", ["x", "head"], ["xh"]),
+        helper.make_node("Slice", ["xh", "start_b", "end_b", "axis"], ["boxes"]),
+        helper.make_node("Slice", ["xh", "start_s", "end_s", "axis"], ["column"]),
         helper.make_node("Transpose", ["column"], ["scores"], perm=[0, 2, 1]),
         helper.make_node("NonMaxSuppression", ["boxes", "scores", "max_out", "iou", "score_min"], ["selected"]),
     ]
     slices = {"start_b": [0], "end_b": [4], "start_s": [4], "end_s": [5], "axis": [2]}
     initializers = [numpy_helper.from_array(np.array(v, np.int64), k) for k, v in slices.items()]
     initializers += [numpy_helper.from_array(constants[k], k) for k in ("max_out", "iou", "score_min")]
+    initializers.append(numpy_helper.from_array(np.eye(5, dtype=np.float32), "head"))
     graph = helper.make_graph(
         nodes,
         "nms",
