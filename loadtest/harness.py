@@ -182,6 +182,7 @@ def _run_locust(settings: LoadSettings, step: LoadStep, record_dir: Path, csv_pr
     """Start the Locust processes, wait for the master (or the single process), and always reap them; returns the
     workers that died before the end (`lost_workers`)."""
     ramp = step.locust_users(settings.workers) / step.locust_spawn_rate(settings.workers)  # before the window opens
+    ramp += settings.request_timeout_s  # and the users' warm-ups, which the client deadline ends (`recording`)
     timeout = ramp + step.run_seconds(settings.duration_s) + STARTUP_MARGIN_S + 10 * settings.workers
     if settings.workers == 0:
         processes = [spawn(locust_command(settings, step, record_dir, csv_prefix), record_dir, "locust")]

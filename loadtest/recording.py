@@ -3,11 +3,16 @@
 Locust's own percentiles are rounded into buckets (1 ms steps below 100 ms), too coarse for a
 model that answers in 2 ms, so every process also keeps each request's exact latency and
 writes it to `--record-dir` on exit. The master (or the single local process) marks the
-measured window — from "all users spawned" to "stopping" — and scrapes Triton's metrics at
+measured window — from "all users spawned and warm" to "stopping" — and scrapes Triton's metrics at
 both ends, so the server-side counters cover exactly that window.
 
-`--window-time N` ends a headless run N seconds after all users are spawned (Locust's
-`spawning_complete`), so the window is the N seconds asked for at the full load. Locust's own
+A closed-loop user's first request is a warm-up (its gRPC connect and first inference: 40–44 ms against a 2 ms p50),
+never reported: the window opens only once every user's warm-up has ended, answered or failed (workers tell the
+master with a Locust custom message), or `--request-timeout` + WARM_UP_CAP_MARGIN_S after the spawn, whichever is
+first, so a hung model cannot hold it closed; the window file records the warm-ups (`warm_up`).
+
+`--window-time N` ends a headless run N seconds after the window opens (all users spawned, Locust's
+`spawning_complete`, and warm), so the window is the N seconds asked for at the full load. Locust's own
 `-t` counts from the start of spawning (locust 2.x; a clock after the ramp was declined upstream,
 locustio/locust#1352): its window was N less the ramp, 2.3–2.7 s of 4 behind a 1.5 s ramp.
 """
@@ -26,8 +31,9 @@ import locust.stats
 import numpy as np
 from locust import events
 from locust.env import Environment
-from locust.runners import WorkerRunner
+from locust.runners import MasterRunner, WorkerRunner
 
+from loadtest.arrival_trace import ArrivalTrace, read_trace
 from loadtest.load_pattern import ARRIVALS
 from loadtest.recording_files import UNANSWERED_PREFIX, UNSENT_PREFIX, WINDOW_FILE
 
@@ -50,11 +56,23 @@ _unanswered: list[tuple[float, float, float]] = []
 _unsent: list[tuple[float, float]] = []
 _stopping: list[bool] = []  # the run is stopping (a user stopped before, by a stage of --stages, is not noted)
 _environment: list[Environment] = []  # the process's Locust environment, captured at init
+_traces: dict[tuple[str, float, float], ArrivalTrace] = {}  # each --trace as replayed, read once per process
+WARM_UP_MESSAGE = "quantserve_warm_up"  # a user → the master (or its own local runner): its warm-up ended
+WINDOW_OPEN_MESSAGE = "quantserve_window_open"  # the master → its workers: the window opened, reset Locust's stats
+WARM_UP_CAP_MARGIN_S = 1.0  # past the client deadline (which ends every warm-up sent), the window opens anyway
+_warm_ups: list[tuple[float, float, bool]] = []  # master or local: each user's warm-up (end wall time, ms, answered)
+_spawned: list[float] = []  # master or local: [wall time, users] of the first `spawning_complete`
+_unfinished: list[str] = []  # master or local: why the window opened before every warm-up ended
 
 
 @events.init.add_listener
 def remember_environment(environment: Environment, **_: Any) -> None:
     _environment[:] = [environment]
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        runner.register_message(WINDOW_OPEN_MESSAGE, _reset_stats)
+    elif runner is not None:
+        runner.register_message(WARM_UP_MESSAGE, _warm_up_ended)
 
 
 @events.init_command_line_parser.add_listener
@@ -63,6 +81,8 @@ def add_triton_options(parser: Any) -> None:
     group = parser.add_argument_group("quantserve / Triton")
     group.add_argument("--triton-url", default="127.0.0.1:8001", env_var="QUANTSERVE_URL", help="gRPC host:port")
     group.add_argument("--triton-model", default="", env_var="QUANTSERVE_MODEL", help="model name")
+    # every request names version N of the model (two versions live: an A/B)
+    group.add_argument("--triton-model-version", default="", env_var="QUANTSERVE_MODEL_VERSION", help="N (newest)")
     group.add_argument("--triton-data", default="", env_var="QUANTSERVE_DATA", help=".npz of inputs")
     group.add_argument("--request-batch", type=int, default=1, env_var="QUANTSERVE_REQUEST_BATCH")
     group.add_argument(
@@ -96,6 +116,17 @@ def add_triton_options(parser: Any) -> None:
     group.add_argument("--triton-tls-ca", default="", env_var="QUANTSERVE_TLS_CA", help="PEM CA: connect over TLS")
     group.add_argument("--triton-tls-cert", default="", env_var="QUANTSERVE_TLS_CERT", help="mutual TLS: client cert")
     group.add_argument("--triton-tls-key", default="", env_var="QUANTSERVE_TLS_KEY", help="mutual TLS: client key")
+
+
+def replayed_trace(options: Any) -> ArrivalTrace | None:
+    """The run's --trace as replayed (None without one), read once per process, in an OS thread: a Locust worker
+    that blocked its hub for seconds would miss its heartbeats to the master."""
+    if options is None or not options.trace:
+        return None
+    key = (options.trace, options.trace_speed or 1.0, options.trace_scale or 1.0)
+    if key not in _traces:
+        _traces[key] = gevent.get_hub().threadpool.apply(read_trace, key)
+    return _traces[key]
 
 
 @events.test_start.add_listener
@@ -165,12 +196,71 @@ def _scrape(environment: Environment) -> dict[str, Any] | None:
         return None
 
 
+def warm_up_ended(environment: Environment, clock: list[float], answered: bool) -> None:
+    """A user's warm-up request ended (`clock`: its call's span, `_infer_blocking`'s; empty where it was never sent):
+    told to the master, or in one process to its own runner (`_warm_up_ended`)."""
+    if _stopping:  # killed by the stop: the window is closing, not waiting
+        return
+    ms = (clock[1] - clock[0]) * 1000.0 if len(clock) == 3 else 0.0
+    end = clock[2] if len(clock) == 3 else time.time()
+    if environment.runner is not None:
+        environment.runner.send_message(WARM_UP_MESSAGE, {"end": end, "ms": ms, "answered": answered})
+
+
+def _warm_up_ended(environment: Environment, msg: Any, **_: Any) -> None:
+    _warm_ups.append((float(msg.data["end"]), float(msg.data["ms"]), bool(msg.data["answered"])))
+    if _spawned and len(_warm_ups) >= _spawned[1]:
+        _open(environment)
+
+
+def _reset_stats(environment: Environment, **_: Any) -> None:
+    """A worker's Locust stats restart with the master's when the window opens (what --reset-stats asked)."""
+    if environment.runner is not None and environment.reset_stats:
+        environment.runner.stats.reset_all()
+
+
 @events.spawning_complete.add_listener
-def open_window(**_: Any) -> None:
-    if not _environment or _is_worker(_environment[0]) or "start" in _window:
+def open_window(user_count: int = 0, **_: Any) -> None:
+    """All users spawned: the window opens now, or once every user's warm-up has ended (`_warm_up_ended`), with a
+    cap: the client deadline and a margin, which every warm-up sent ends by."""
+    if not _environment or _is_worker(_environment[0]) or _spawned:
         return
     environment = _environment[0]
+    _spawned[:] = [time.time(), user_count]
+    if not _warms_up(environment) or len(_warm_ups) >= user_count:
+        _open(environment)
+        return
+    options = environment.parsed_options
+    cap = (options.request_timeout if options is not None else 30.0) + WARM_UP_CAP_MARGIN_S
+    gevent.spawn_later(cap, _open_anyway, environment, cap)
+
+
+def _warms_up(environment: Environment) -> bool:
+    """Whether the run's users send a warm-up first (closed loop: `TritonGrpcUser.warms_up`)."""
+    return any(getattr(user, "warms_up", False) for user in environment.user_classes)
+
+
+def _open_anyway(environment: Environment, cap: float) -> None:
+    if "start" in _window:
+        return
+    users = int(_spawned[1])
+    _unfinished[:] = [
+        f"{users - len(_warm_ups)} of {users} users' warm-up requests had not ended {cap:g} s after the users were "
+        "spawned (--request-timeout and a margin): the window opened anyway, with them in it"
+    ]
+    _open(environment)
+
+
+def _open(environment: Environment) -> None:
+    """The window opens: Locust's stats restart, the --window-time countdown starts, Triton's counters are read;
+    not once the run is stopping (an interrupt during the warm-ups: nothing was measured)."""
+    if "start" in _window or _stopping:
+        return
     _window.update(start=time.time())
+    if environment.runner is not None and environment.reset_stats:
+        environment.runner.stats.reset_all()
+        if isinstance(environment.runner, MasterRunner):
+            environment.runner.send_message(WINDOW_OPEN_MESSAGE)  # to every worker
     options = environment.parsed_options
     if options is not None and options.window_time > 0:
         # what Locust's -t does at its end (`runner.quit()`: stop, tell the workers to quit), timed from here
@@ -188,7 +278,24 @@ def close_window(environment: Environment, **_: Any) -> None:
     if _is_worker(environment) or "start" not in _window or "end" in _window:
         return
     _window.update(end=time.time(), metrics_after=_scrape(environment))
+    _window.update(warm_up=_warm_up_record(_window["start"], _window["end"]))
     _write(environment, WINDOW_FILE, lambda path: path.write_text(json.dumps(_window)))
+
+
+def _warm_up_record(start: float, end: float) -> dict[str, Any] | None:
+    """The users' warm-ups as the window file holds them (None: the users send none, open loop): those ended before
+    the window opened, and after (a staged rise's new users, or past the cap), which Triton counts in it."""
+    if not _warm_ups:
+        return None
+    before = [(ms, answered) for ended, ms, answered in _warm_ups if ended < start]
+    return {
+        "requests": len(before),
+        "failed": sum(1 for _, answered in before if not answered),
+        "max_ms": max((ms for ms, _ in before), default=0.0),
+        "warm_up_s": max(0.0, start - _spawned[0]) if _spawned else 0.0,  # the window's wait after the spawn
+        "in_window": sum(1 for ended, _, _ in _warm_ups if start <= ended <= end),
+        "unfinished": _unfinished[0] if _unfinished else None,
+    }
 
 
 @events.quitting.add_listener

@@ -93,6 +93,9 @@ class LoadResult:
     interrupted: bool = False
     planned_window_s: float | None = None
     stages: list[StageFigures] = field(default_factory=list)  # staged: each stage between the shape's switches
+    # closed loop: the users' warm-up requests, left out of the window, which opened once all had ended (requests,
+    # failed, max_ms, warm_up_s, in_window, unfinished: `loadtest.step_result.warm_up`); None: none sent, older files
+    warm_up: dict[str, Any] | None = None
 
     @property
     def latency_p50_ms(self) -> float:
@@ -300,6 +303,7 @@ class LoadResult:
             deadline_note(self.label, self.deadline_failures, self.request_timeout_s),
             cut_note(self.label, self.mode, self.cut_at_end, self.requests - self.failed_requests, self.cut_max_ms),
             tail_note(self.label, self.latency.count),
+            f"{self.label}: {self.warm_up['unfinished']}" if self.warm_up and self.warm_up.get("unfinished") else None,
         )
         return [n for n in (*notes, self.send_lag_note()) if n]
 

@@ -6,8 +6,10 @@ version swapped during the window covers only part of it), and a staged load's f
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -56,9 +58,9 @@ def step_result(
         result.other_models = other_models_requests(whole.metrics_before, whole.metrics_after, settings.model)
     if restarted:  # the new process's counters began at zero: their delta covers part of the window
         result.server_restarted, result.server = restarted, None  # samples kept (a soak's evidence), never shown
-    elif partial := counters_not_whole(window, result):  # the same process, but its counters cover part of it
+    elif partial := counters_not_whole(window, result, warm_ups_in_window(record_dir)):  # same process, counters cut
         result.server_counters_left_out, result.server = partial, None
-    result.locust_csv_prefix = str(csv_prefix.relative_to(out_dir))
+    result.locust_csv_prefix, result.warm_up = str(csv_prefix.relative_to(out_dir)), warm_up(record_dir)
     return result
 
 
@@ -207,7 +209,7 @@ def _server_restarted(
     return None
 
 
-def counters_not_whole(window: recording_files.Window, result: LoadResult) -> str | None:
+def counters_not_whole(window: recording_files.Window, result: LoadResult, warm_ups: int = 0) -> str | None:
     """Why Triton's counters over the window do not cover it though the server stayed up (None: they do): the
     model's served versions changed (a deploy or rollback: an unloaded version's counters are gone), the model was
     unloaded or reloaded (its counters went back, the server's others did not), or Triton's count of successful
@@ -231,9 +233,9 @@ def counters_not_whole(window: recording_files.Window, result: LoadResult) -> st
     if result.lost_workers and server.requests_succeeded >= client:  # Triton answered the lost workers' requests too
         return None
     slack = result.users * (result.max_in_flight or 1)
-    if not counts_disagree(server.requests_succeeded, client, slack):
+    if not counts_disagree(server.requests_succeeded, client, slack, warm_ups):
         return None
-    if result.failed_requests and not counts_disagree(server.requests_succeeded, result.requests, slack):
+    if result.failed_requests and not counts_disagree(server.requests_succeeded, result.requests, slack, warm_ups):
         return None  # Triton answered them all; the client failed answers it checked (rows short of those sent)
     counted = f"model '{result.model}'" + (f" version {server.version}" if server.version else "")
     return (
@@ -241,6 +243,21 @@ def counters_not_whole(window: recording_files.Window, result: LoadResult) -> st
         f"the client {client}: a version unloaded or reloaded during it (a deploy, a rollback) takes its counters "
         "with it, another client's load adds to them"
     )
+
+
+def warm_up(record_dir: Path) -> dict[str, Any] | None:
+    """The closed-loop users' warm-ups as the window file records them (`loadtest.recording`; None: none were sent,
+    open loop, or a file from before): requests, failed, max_ms, warm_up_s (how long after the spawn the window
+    opened, waiting for them), in_window (ended after it opened), unfinished (why it opened before they all ended)."""
+    path = record_dir / recording_files.WINDOW_FILE
+    record = json.loads(path.read_text()).get("warm_up") if path.is_file() else None
+    return record if isinstance(record, dict) else None
+
+
+def warm_ups_in_window(record_dir: Path) -> int:
+    """The warm-up requests that ended inside the window: Triton counted them, the client reported none."""
+    record = warm_up(record_dir)
+    return int(record.get("in_window", 0)) if record else 0
 
 
 def listening_pid(url: str) -> int | None:

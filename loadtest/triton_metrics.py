@@ -158,14 +158,15 @@ def versions_changed(before: dict[str, ModelCounters], after: dict[str, ModelCou
     return f"model '{model}' served versions changed during the window ({_shown(start)} → {_shown(end, start)})"
 
 
-def counts_disagree(server_succeeded: int, client_succeeded: int, in_flight: int) -> bool:
+def counts_disagree(server_succeeded: int, client_succeeded: int, in_flight: int, unreported: int = 0) -> bool:
     """Whether Triton's count of a model's successful requests over the window is off the client's by more than
     the noise at its ends: requests in flight when each scrape was taken (up to `in_flight` each), and those
-    answered while a scrape was read (`COUNT_SLACK` of the count). A version unloaded or reloaded during the
-    window (the same version number again, which nothing else shows) dropped its counters; another client's load
-    on the model added to them."""
+    answered while a scrape was read (`COUNT_SLACK` of the count); Triton may count up to `unreported` more, the
+    closed-loop users' warm-up requests that ended in the window (a staged rise's new users). A version unloaded or
+    reloaded during the window (the same version number again, which nothing else shows) dropped its counters;
+    another client's load on the model added to them."""
     allowed = COUNT_SLACK * client_succeeded + 2 * in_flight + COUNT_FLOOR
-    return abs(server_succeeded - client_succeeded) > allowed
+    return not -allowed <= server_succeeded - client_succeeded <= allowed + unreported
 
 
 def addressed_version(scrape: dict[str, ModelCounters], model: str, version: str) -> dict[str, ModelCounters]:
