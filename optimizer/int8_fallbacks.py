@@ -59,7 +59,7 @@ class FallbackSchemes(SearchVerdict):
         if self._outrun(SevenBitStaticScheme.name, static, tried) or not u8s8_saturates(self.stage.cpu_flags):
             self.skipped.setdefault(SevenBitStaticScheme.name, _NO_SATURATION)
             return None
-        return SevenBitStaticScheme(self.stage.calib, self.static_settings, self.stage.on_progress)
+        return SevenBitStaticScheme(self.stage.calib, self.static_settings, self._checked_progress)
 
     def _outrun(self, name: str, eight_bit: Candidate, tried: list[Candidate]) -> bool:
         """Whether a candidate that holds already ran at least as fast as `eight_bit`, so its 7-bit twin (`name`: the
@@ -92,6 +92,6 @@ class FallbackSchemes(SearchVerdict):
         seven_bit = closest is not None and closest.scheme == SevenBitStaticScheme.name
         settings = dataclasses.replace(self.stage.settings, reduce_range=True) if seven_bit else self.stage.settings
         present = sorted({n.op_type for n in self.model.graph.node} & (COMPUTE_OPS - DYNAMIC_ONLY_OPS))
-        scheme = ComputeStaticScheme(self.stage.calib, settings, present, self.stage.on_progress)
+        scheme = ComputeStaticScheme(self.stage.calib, settings, present, self._checked_progress)
         scheme.why = SEVEN_BIT_WHY if seven_bit else None
         return scheme

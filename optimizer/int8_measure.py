@@ -1,12 +1,13 @@
 """What the INT8 search measures a built model by: the search's bounds, a measured candidate, and the
 model's drift on the held-out rows (at the worst batch composition), on the probe rows, and on calibration
-rows (SmoothQuant's alpha), as verification will judge it.
+rows (SmoothQuant's alpha), as verification will judge it. Each run checks the search's time budget before every
+batch, so a unit past its deadline stops there (`SearchBudget.stoppable`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -16,8 +17,10 @@ import numpy as np
 from optimizer.calibrate import CalibrationSettings
 from optimizer.drift import measure_drift
 from optimizer.drift_budget import DriftBudget, DriftReport
+from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from optimizer.profile import ModelProfile
 from optimizer.quant_exclusions import MIXED_RANGE_RATIO
+from optimizer.search_budget import SearchBudget
 from optimizer.tensor_ranges import ProgressCallback
 from optimizer.transformer import run_model
 from optimizer.user_metric import UserMetric, add_user_metric
@@ -25,6 +28,7 @@ from optimizer.verify import batch_compositions
 from quantserve.artifact import Artifact
 from quantserve.data import TensorData
 from quantserve.errors import QuantserveError
+from quantserve.runner import run_batches
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,7 @@ class HeldOutDrift:
 
     stage: SearchStage
     fused: Artifact
+    budget: SearchBudget
     reference: dict[str, np.ndarray]
     kinds: dict[str, str]
     labels: np.ndarray | None
@@ -114,7 +119,7 @@ class HeldOutDrift:
         rows = self.stage.calib.take(0, min(len(self.stage.calib), self.stage.search.probe_samples))
         if self._calib_reference is None:
             self._calib_reference = run_model(self.fused.path, rows.arrays, self.verify_batch)
-        got = run_model(path, rows.arrays, self.verify_batch)
+        got = self._run_checked(path, rows.arrays, "judging SmoothQuant's alpha")
         return measure_drift(self._calib_reference, got, self.kinds, self.stage.budget, None, rows.arrays).margin()
 
     def _accept(self, drift: DriftReport) -> bool:
@@ -127,6 +132,7 @@ class HeldOutDrift:
         rows of the FP32 model checked independent), so the rows in order are the only composition; verification
         still judges every one."""
         held = self.stage.held_out
+        self.budget.check("the held-out drift run")  # dynamic INT8's compositions run whole: checked before them
         compositions = (
             [self._outputs(path, len(held))]
             if independent
@@ -151,9 +157,26 @@ class HeldOutDrift:
             have = len(next(iter(ran[1].values())))
             if have == rows or (have > rows and rows % self.verify_batch == 0):
                 return {name: values[:rows] for name, values in ran[1].items()}
-        got = run_model(path, self.stage.held_out.take(0, rows).arrays, self.verify_batch)
+        got = self._run_checked(path, self.stage.held_out.take(0, rows).arrays, "the held-out drift run")
         self._last_run = (path, got)  # one model's outputs: a large output's rows can take hundreds of MB
         return got
+
+    def _run_checked(self, path: Path, feeds: dict[str, np.ndarray], part: str) -> dict[str, np.ndarray]:
+        """`run_model(path, feeds, verify_batch)`, the search's budget checked before each batch: a stoppable unit
+        past its deadline stops between batches (OCR's detector: 32 rows at 320², seconds a batch on a busy CPU)."""
+        with OnnxRuntimeRunner(path) as runner:
+            return run_batches(runner, self._checked(TensorData(feeds).batches(self.verify_batch), part))
+
+    def _checked(self, batches: Iterable[dict[str, np.ndarray]], part: str) -> Iterator[dict[str, np.ndarray]]:
+        for batch in batches:
+            self.budget.check(part)
+            yield batch
+
+    def _checked_progress(self, done: int, total: int, what: str) -> None:
+        """The schemes' progress callback: after each calibration chunk the budget is checked (a stoppable unit past
+        its deadline stops there), then the stage's own `on_progress` hears of it."""
+        self.budget.check(what)
+        self._progress(done, total, what)
 
     def _probe_drift(self, path: Path) -> DriftReport:
         self.probes_run += 1

@@ -42,8 +42,10 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import subprocess
 import time
 from collections.abc import Callable, Collection, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +70,7 @@ from optimizer.int8_schemes import (
 from optimizer.output_kinds import infer_output_kinds
 from optimizer.profile import ModelProfile, profile_model
 from optimizer.quant_exclusions import activation_matmuls, find_exclusions
-from optimizer.search_budget import CANDIDATE, PROFILE, SearchBudget
+from optimizer.search_budget import CANDIDATE, PROFILE, TIMING, DeadlineReached, SearchBudget
 from optimizer.sensitivity import Attempt, MixedPrecisionSearch, compute_macs, time_saved_ms
 from optimizer.speed import Block, SpeedSettings, time_pair
 from optimizer.tensor_ranges import ProgressCallback
@@ -233,7 +235,7 @@ class _SearchRun(FallbackSchemes):
                 static_settings, op_types_to_quantize=TRANSFORMER_OP_TYPES, extra_options=extra
             )
         self.static_settings = static_settings  # what the fallbacks start from
-        calib, progress = self.stage.calib, self.stage.on_progress
+        calib, progress = self.stage.calib, self._checked_progress  # calibration stops at the deadline
         smooth = SmoothStaticScheme(calib, static_settings, self.work, SMOOTH_ALPHAS, progress, self._calib_margin)
         if self.stage.target not in CPU_TARGETS:
             return [smooth]  # TensorRT: static Q/DQ only, so outliers are smoothed away before calibrating
@@ -260,13 +262,17 @@ class _SearchRun(FallbackSchemes):
 
     def _timed_candidate(self, scheme: Scheme, base: Sequence[str]) -> list[Candidate]:
         """`_built_candidate` where the time left holds one more candidate (as long as the longest so far), else []
-        and the scheme recorded as left undone."""
+        and the scheme recorded as left undone; one still under way at the deadline is stopped and recorded so."""
         if not self.budget.affords(CANDIDATE):
             self.budget.skip(f"the {scheme.name} candidate")
             self.skipped[scheme.name] = f"the search's time budget ({self.budget.seconds:g} s) was spent"
             return []
-        with self.budget.spend(CANDIDATE):
-            return self._built_candidate(scheme, base)
+        built = self.budget.attempt(
+            CANDIDATE, f"the {scheme.name} candidate", lambda: self._built_candidate(scheme, base)
+        )
+        if built is None:
+            self.skipped[scheme.name] = f"stopped at the end of the search's time budget ({self.budget.seconds:g} s)"
+        return built or []
 
     def _built_candidate(self, scheme: Scheme, base: Sequence[str]) -> list[Candidate]:
         """[the scheme's candidate], or [] when it fails to build: dropped, its reason kept for the record (a
@@ -290,22 +296,26 @@ class _SearchRun(FallbackSchemes):
     ) -> Candidate:
         """A built model as a candidate: drift on the held-out set (unless measured there already), its nodes' times
         from a profile, its speed from FP32 and it alternated (`_paired`), each in a child process."""
-        profile = self._profile(path)
-        return Candidate(
-            scheme.name,
-            path,
-            list(excluded),
-            drift if drift is not None else self._drift(path, independent=not isinstance(scheme, DynamicScheme)),
-            profile,
-            self._paired(path).ratio,
-            scheme.records[path],
-        )
+        if drift is None:
+            drift = self._drift(path, independent=not isinstance(scheme, DynamicScheme))
+        with self.budget.spend(TIMING):  # what the mixed-precision search keeps back for its winner
+            profile = self._profile(path)
+            speedup = self._paired(path).ratio
+        return Candidate(scheme.name, path, list(excluded), drift, profile, speedup, scheme.records[path])
 
     def _paired(self, path: Path) -> Block:
-        """FP32 and the model at `path` run alternately on the timing batch, as the speed gate times them."""
+        """FP32 and the model at `path` run alternately on the timing batch, as the speed gate times them; in a
+        stoppable unit the child is killed at its stop time (DeadlineReached: no figure)."""
+        self.budget.check("the paired timing")
         with self.budget.spend(PROFILE):
-            self.paired[path] = time_pair(self.fused.path, path, self.timing_batch, self._threads(), PAIRED)
-        return self.paired[path]
+            try:
+                block = time_pair(
+                    self.fused.path, path, self.timing_batch, self._threads(), PAIRED, self.budget.stop_left()
+                )
+            except subprocess.TimeoutExpired as late:
+                raise DeadlineReached("the paired timing") from late
+        self.paired[path] = block
+        return block
 
     def _eight_bit_mix(
         self, faster: list[Candidate], start: Candidate, found: Candidate, record: dict[str, Any], base: list[str]
@@ -342,7 +352,7 @@ class _SearchRun(FallbackSchemes):
             self.stage.search.max_probes,
             self._accept,
             self.stage.on_progress,
-            reserve_s=self.budget.cost(PROFILE),  # the winner is still to be timed
+            reserve_s=self.budget.cost(TIMING),  # the winner is still to be timed
         )
         result = search.run(Attempt([], start.path, start.drift, full=True), nodes, saved)
         self.budget.absorb(mixed_budget)
@@ -350,10 +360,10 @@ class _SearchRun(FallbackSchemes):
         # Ship the variant the search measured (for static Q/DQ: the calibrated model with `kept` restored to FP32),
         # its held-out drift reused; one judged on the probe rows alone is measured, where the time holds that.
         best = result.best
-        if not kept or (not best.full and self.budget.ran_out):
-            chosen = start
-        else:
-            chosen = self._measured(scheme, best.path, [*base, *kept], best.drift if best.full else None)
+        chosen = start
+        if kept and (best.full or not self.budget.ran_out):  # the winner's timing, stopped at the deadline: start
+            work = partial(self._measured, scheme, best.path, [*base, *kept], best.drift if best.full else None)
+            chosen = self.budget.attempt(TIMING, "timing the mixed-precision result", work) or start
         reasons = {n: p for p in result.probes for n in p["nodes"]}
         record = {
             "from_scheme": start.scheme,
@@ -377,6 +387,7 @@ class _SearchRun(FallbackSchemes):
         return chosen, record
 
     def _profile(self, path: Path) -> ModelProfile:
+        self.budget.check("the profile")  # ONNX Runtime's profiler runs whole: checked before it
         with self.budget.spend(PROFILE):
             return profile_model(path, [self.timing_batch], self._threads(), repeats=self.stage.search.timing_repeats)
 

@@ -5,8 +5,9 @@ improves when its group alone is kept FP32, probed on a small held-out subset) a
 saves on it (ONNX Runtime's profiler, FP32 vs INT8, node by node). Groups are kept FP32 in order of
 margin gained per millisecond given up, re-measured on the full held-out set after each, until the
 budget holds or the search's budget (`optimizer.search_budget`, shared with the candidates before it) cannot
-hold another probe or step with the winner's profile still to come. Nodes are probed in contiguous groups (at
-most `max_probes`), so the search time stays bounded however many nodes the model has.
+hold another probe or step with the winner's timing still to come; a probe or step under way then is stopped.
+Nodes are probed in contiguous groups (at most `max_probes`), so the search time stays bounded however many nodes
+the model has.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -175,13 +177,16 @@ class MixedPrecisionSearch:
         ranked = self._rank(start, groups, saved_ms, result, probe_deadline)
         kept: list[str] = []
         for step, (group, score) in enumerate(ranked, 1):
+            undone = f"mixed precision: {len(ranked) - step + 1} of {len(ranked)} steps"
             if not self.budget.affords(STEP, self.reserve_s):
-                self.budget.skip(f"mixed precision: {len(ranked) - step + 1} of {len(ranked)} steps")
+                self.budget.skip(undone)
                 result.stopped = "search time budget spent"
                 return result
             kept.extend(group)
-            with self.budget.spend(STEP):
-                attempt = self._attempt(kept)
+            attempt = self.budget.attempt(STEP, undone, partial(self._attempt, kept), self.reserve_s)
+            if attempt is None:  # stopped at the deadline, less the winner's timing
+                result.stopped = "search time budget spent"
+                return result
             holds = self.accept(attempt.drift)
             record = {"kept_fp32": group, "score": score, "margin": attempt.margin, "holds": holds}
             result.steps.append(record)
@@ -203,16 +208,22 @@ class MixedPrecisionSearch:
         loaded machine a group kept first only for its timing was kept with the one that mattered, and a model whose
         second group alone held shipped with both in FP32 (or, both being every compute node, was refused)."""
         for group in sorted(earlier, key=lambda g: -sum(saved_ms.get(n, 0.0) for n in g)):
+            undone = f"mixed precision: returning {len(earlier) - len(result.returned)} groups to INT8"
             if not self.budget.affords(STEP, self.reserve_s):
-                self.budget.skip(f"mixed precision: returning {len(earlier) - len(result.returned)} groups to INT8")
+                self.budget.skip(undone)
                 return
             kept = [n for n in result.best.kept if n not in group]
-            with self.budget.spend(STEP):
-                attempt = self._attempt(kept)
+            attempt = self.budget.attempt(STEP, undone, partial(self._attempt, kept), self.reserve_s)
+            if attempt is None:
+                return
             holds = self.accept(attempt.drift)
             result.returned.append({"int8_again": group, "margin": attempt.margin, "holds": holds})
             if holds:
                 result.best = attempt
+
+    def _probe(self, group: Sequence[str]) -> Any:
+        """The probe rows' drift with `group` alone kept FP32."""
+        return self.measure_probe(self.build(group))
 
     def _attempt(self, kept: Sequence[str]) -> Attempt:
         """`kept` FP32: judged on the probe rows, and where it holds there, on the whole held-out set."""
@@ -233,10 +244,12 @@ class MixedPrecisionSearch:
         """Probe each group kept FP32 alone on the subset; order by margin gained per ms of INT8 saving lost, ties
         (a top-1 agreement that no group moves on the probe rows: torchcrepe's every probe gained 0) by relative
         error removed per ms."""
-        if not self.budget.affords(PROBE, self.reserve_s):
+        unprobed = f"mixed precision: {len(groups)} of {len(groups)} probes"
+        before = None
+        if self.budget.affords(PROBE, self.reserve_s):
+            before = self.budget.attempt(PROBE, unprobed, lambda: self.measure_probe(start.path), self.reserve_s)
+        if before is None:
             return [(group, None) for group in groups]
-        with self.budget.spend(PROBE):
-            before = self.measure_probe(start.path)
         base, base_error = float(before.margin()), float(before.error())
         scored: list[tuple[list[str], float, float]] = []
 
@@ -244,11 +257,13 @@ class MixedPrecisionSearch:
             return [(group, score) for group, score, _ in sorted(scored, key=lambda item: (-item[1], -item[2]))]
 
         for index, group in enumerate(groups):
+            rest: list[tuple[list[str], float | None]] = [(g, None) for g in groups[index:]]
             if self.budget.clock() > probe_deadline or not self.budget.affords(PROBE, self.reserve_s):
-                unprobed: list[tuple[list[str], float | None]] = [(g, None) for g in groups[index:]]
-                return [*ranked(), *unprobed]
-            with self.budget.spend(PROBE):
-                probe = self.measure_probe(self.build(group))
+                return [*ranked(), *rest]
+            undone = f"mixed precision: {len(rest)} of {len(groups)} probes"
+            probe = self.budget.attempt(PROBE, undone, partial(self._probe, group), self.reserve_s)
+            if probe is None:
+                return [*ranked(), *rest]
             gain, error_gain = float(probe.margin()) - base, base_error - float(probe.error())
             cost = max(sum(saved_ms.get(n, 0.0) for n in group), MIN_SAVED_MS)
             result.probes.append(

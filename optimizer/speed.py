@@ -281,22 +281,30 @@ def _enough(blocks: list[Block], rounds: int, min_speedup: float | None) -> bool
     return min_speedup is None or judge_rounds([b.ratio for b in judged_blocks(blocks)], min_speedup).settled
 
 
-def time_pair(fp32: Path, int8: Path, batch: dict[str, np.ndarray], threads: int, settings: SpeedSettings) -> Block:
-    """One block of alternated runs of `fp32` and `int8` on `batch`, in a fresh child process."""
+def time_pair(
+    fp32: Path,
+    int8: Path,
+    batch: dict[str, np.ndarray],
+    threads: int,
+    settings: SpeedSettings,
+    timeout_s: float | None = None,
+) -> Block:
+    """One block of alternated runs of `fp32` and `int8` on `batch`, in a fresh child process; one still running
+    after `timeout_s` (the INT8 search's deadline) is killed, waited for, and subprocess.TimeoutExpired raised."""
     with tempfile.TemporaryDirectory(prefix="quantserve-speed-") as tmp:
         feeds, result = Path(tmp) / "batch.npz", Path(tmp) / "speed.json"
         np.savez(feeds, **batch)  # type: ignore[arg-type]
         argv = [sys.executable, "-m", "optimizer.speed_child", str(fp32), str(int8), str(feeds), str(result)]
         argv += ["--threads", str(threads), "--seconds", str(2 * settings.seconds_per_model / settings.rounds)]
         argv += ["--min-pairs", str(settings.repeats)]
-        _run_child(argv, int8)
+        _run_child(argv, int8, timeout_s)
         return Block(**json.loads(result.read_text()))
 
 
-def _run_child(argv: list[str], model: Path) -> None:
+def _run_child(argv: list[str], model: Path, timeout_s: float | None = None) -> None:
     root = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False, timeout=timeout_s)
     if done.returncode == QuantserveError.exit_code:
         raise QuantserveError(done.stderr.strip().splitlines()[-1])
     if done.returncode != 0:
