@@ -9,7 +9,7 @@ import math
 from loadtest.results import LoadRun
 from loadtest.stage_figures import StageFigures
 from loadtest.timeline import Outage
-from loadtest.window_notes import cut_note, deadline_note, other_load_note, tail_note
+from loadtest.window_notes import cut_note, deadline_note, other_load_note, stall_note, tail_note
 
 
 def outage_text(outage: Outage) -> str:
@@ -49,14 +49,16 @@ def outage_lines(runs: list[LoadRun]) -> list[str]:
 def step_lines(runs: list[LoadRun]) -> list[tuple[str, str]]:
     """What went wrong during a step or what its figures rest on, by kind: the commonest failure, a restart,
     requests never answered or never sent, a model slower than the window, no counters, a Locust worker lost, the
-    client's deadline, requests cut at the window's end, a p99 on few requests, latency spent outside Triton (the
-    same lines `quantserve loadtest` prints)."""
+    client's deadline (and the crash its cancellations cause in Triton before 2.53), a stall no failure shows,
+    requests cut at the window's end, a p99 on few requests, latency spent outside Triton (the same lines
+    `quantserve loadtest` prints)."""
     found = []
     for r in (r for run in runs for r in run.results):
         answered = r.requests - r.failed_requests
         notes = (
             ("Failed", r.failure_note()),
-            ("Deadline", deadline_note(r.label, r.deadline_failures, r.request_timeout_s)),
+            ("Deadline", deadline_note(r.label, r.deadline_failures, r.request_timeout_s, r.server_restarted)),
+            ("Stall", stall_note(r.label, r.mode, r.latency, r.timeline)),
             ("Window end", cut_note(r.label, r.mode, r.cut_at_end, answered, r.cut_max_ms)),
             ("Tail", tail_note(r.label, r.latency.count)),
             ("Client", r.outside_server_note()),

@@ -19,7 +19,7 @@ from loadtest.stage_figures import StageFigures
 from loadtest.timeline import Outage, SecondStats
 from loadtest.triton_metrics import ServerBreakdown
 from loadtest.utilization import Utilization
-from loadtest.window_notes import cut_note, deadline_note, errors_clause, other_load_note, tail_note
+from loadtest.window_notes import cut_note, deadline_note, errors_clause, other_load_note, stall_note, tail_note
 from quantserve.errors import QuantserveError
 
 LOAD_PREFIX = "load-"
@@ -300,7 +300,8 @@ class LoadResult:
             self.outside_server_note(),
             self.utilization.busy_note(self.label) if self.utilization and not self.server_restarted else None,
             other_load_note(self.label, self.other_models, self.requests),
-            deadline_note(self.label, self.deadline_failures, self.request_timeout_s),
+            deadline_note(self.label, self.deadline_failures, self.request_timeout_s, self.server_restarted),
+            stall_note(self.label, self.mode, self.latency, self.timeline),
             cut_note(self.label, self.mode, self.cut_at_end, self.requests - self.failed_requests, self.cut_max_ms),
             tail_note(self.label, self.latency.count),
             f"{self.label}: {self.warm_up['unfinished']}" if self.warm_up and self.warm_up.get("unfinished") else None,

@@ -6,17 +6,19 @@ seconds that counts failed requests too, so a three-second outage shows as a sha
 never as a gap. Here a second with no successful request is a second with zero throughput and
 no latency point, and the requests that failed in it are counted. Outages are measured from the
 requests' own end times, not from the seconds: a server killed 0.1 s into one second and back
-0.9 s into another was down 3.8 s, not the 2 whole seconds between.
+0.9 s into another was down 3.8 s, not the 2 whole seconds between. A stall (`stall`) is the outage no failure
+shows: a closed loop whose requests, all waiting, ended in none of some whole seconds.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from loadtest.percentiles import percentile
+from loadtest.percentiles import LatencySummary, percentile
 from loadtest.recording_files import DEADLINE_COLUMN
 
 # A last bin shorter than this joins the one before it: a rate over a sliver of a second is noise.
@@ -24,6 +26,11 @@ MIN_LAST_BIN_S = 0.5
 # Failures with no success between them make an outage when they span this long without a success (a second, as
 # the per-second charts show one); shorter, they are failed requests among successes.
 MIN_OUTAGE_S = 1.0
+# A closed loop's slowest request this long, and this many times its p50, is a stall (`stall`): a second is the
+# outage's own floor; 20× the median is far past a busy machine's jitter (a p99 here ran 4–6× the p50 of a busy
+# two-core run) and keeps a slow model's ordinary requests (p50 2 s, 3 s at worst) out.
+STALL_MIN_MS = 1000.0
+STALL_FACTOR = 20.0
 
 
 @dataclass
@@ -132,3 +139,46 @@ def slow_not_down(samples: np.ndarray) -> np.ndarray:
     sent = ends - samples[:, 1] / 1000.0
     answered_meanwhile = np.searchsorted(successes, ends, side="right") > np.searchsorted(successes, sent, "left")
     return deadline & answered_meanwhile
+
+
+@dataclass(frozen=True)
+class Stall:
+    """A closed-loop step's slowest request against its median (`stall`), and the longest run of whole seconds in
+    which no request ended (None: other requests kept ending meanwhile)."""
+
+    slowest_ms: float
+    p50_ms: float
+    quiet_from_s: float | None = None
+    quiet_to_s: float | None = None
+
+    @property
+    def quiet_seconds(self) -> float:
+        return 0.0 if self.quiet_from_s is None or self.quiet_to_s is None else self.quiet_to_s - self.quiet_from_s
+
+
+def stall(mode: str, latency: LatencySummary, timeline: list[SecondStats]) -> Stall | None:
+    """A closed or staged loop's stall: its slowest successful request took STALL_MIN_MS or more and STALL_FACTOR
+    times its p50 or more. Every user there always waits on a request, so a whole second in which none ended (no
+    success, no failure) means all of them waited at once: the server (or the one load generator) stopped; a slow
+    request while others kept ending means some users waited (a stopped Locust worker, a stuck instance). A
+    tritonserver stopped 5 s among 4 users: p99 53.9 ms, max 5014 ms, four empty seconds, no note before. Open loop
+    is left to its own notes (requests sent late, in-flight slots full); None: no stall."""
+    slowest, p50 = latency.max_ms, latency.p50_ms
+    if mode == "open" or not (slowest >= STALL_MIN_MS and slowest >= STALL_FACTOR * p50):
+        return None
+    quiet = quiet_seconds(timeline)
+    return Stall(slowest, p50, *(quiet or (None, None)))
+
+
+def quiet_seconds(timeline: list[SecondStats]) -> tuple[float, float] | None:
+    """The longest run of seconds in which no request ended, succeeded or failed ((from, to) into the window; the
+    first of equal runs), between seconds in which some did; None: every second had one."""
+    busy = [i for i, second in enumerate(timeline) if second.ok or second.failed]
+    if not busy:
+        return None
+    gaps = [(b - a, a) for a, b in itertools.pairwise(busy) if b - a > 1]
+    if not gaps:
+        return None
+    width, before = max(gaps, key=lambda gap: (gap[0], -gap[1]))
+    first, last = timeline[before + 1], timeline[before + width - 1]
+    return first.t_s, round(last.t_s + last.width_s, 3)

@@ -1,12 +1,15 @@
 """Notes on what a step's figures rest on: how many requests its p99 stands on, the requests its window's end cut
 off, the requests the client itself gave up on at its deadline, its commonest errors, and other models' load on
-the same server. Pure functions of a result's recorded counts
+the same server, a stall no failure shows. Pure functions of a result's recorded counts
 (`loadtest.results.LoadResult.notes` calls them), apart so each can be judged without a run.
 """
 
 from __future__ import annotations
 
 import re
+
+from loadtest.percentiles import LatencySummary
+from loadtest.timeline import STALL_FACTOR, STALL_MIN_MS, SecondStats, stall
 
 # a p99 is a tail figure from this many successful requests on: below, it lies between their two slowest (linear
 # interpolation between closest ranks, `loadtest.percentiles`), so it is their slowest one, not a tail
@@ -21,6 +24,13 @@ MESSAGE_CHARS = 200  # an error message is cut to this many characters in the fa
 # other models' requests over the window from which their load is said to share the server (fewer: a health check,
 # one infer, nothing the figures would show)
 OTHER_LOAD_FLOOR = 10
+# Triton's gRPC frontend before r24.12 (2.53) can crash on requests the client cancels, as a deadline does
+# (triton-inference-server/server#7368, fixed by #7840 in r24.12): the wheel's 2.51 died by SIGSEGV in 3 of 3 runs
+# of 4 users at --request-timeout 0.001
+CANCEL_CRASH = (
+    "the server went down meanwhile: tritonserver before 2.53 (r24.12), such as the embedded 2.51, can crash on "
+    "requests the client cancels at its deadline (triton-inference-server/server#7368)"
+)
 
 
 def tail_note(label: str, successes: int) -> str | None:
@@ -50,17 +60,19 @@ def cut_note(label: str, mode: str, cut: int, answered: int, cut_max_ms: float |
     )
 
 
-def deadline_note(label: str, count: int, timeout_s: float | None) -> str | None:
+def deadline_note(label: str, count: int, timeout_s: float | None, restarted: str | None = None) -> str | None:
     """One line when requests failed by the client's own deadline (--request-timeout): the client gave up on them;
-    the server had not refused them."""
+    the server had not refused them. Where tritonserver was also replaced or stopped in the window (`restarted`,
+    `LoadResult.server_restarted`), the cancellations are the likely cause (CANCEL_CRASH)."""
     if not count:
         return None
     limit = f"{timeout_s:g} s " if timeout_s else ""
     requests = "request" if count == 1 else "requests"
-    return (
+    line = (
         f"{label}: {count} {requests} hit the client's {limit}deadline (--request-timeout): they were slow, not "
         "refused; raise it or send fewer samples a request (--request-batch)"
     )
+    return line + (f"; {CANCEL_CRASH}" if restarted else "")
 
 
 def errors_clause(errors: dict[str, int], failed: int) -> str:
@@ -109,3 +121,27 @@ def other_load_note(label: str, others: dict[str, int], requests: int) -> str | 
         f"step's {requests}): the server's CPU and memory figures are theirs too, and the latencies include their "
         "load; for this model's own, run it with the server otherwise idle"
     )
+
+
+def stall_note(label: str, mode: str, latency: LatencySummary, timeline: list[SecondStats]) -> str | None:
+    """One line when a closed loop stalled (`loadtest.timeline.stall`): the whole seconds in which no request ended
+    while its users waited, or (none such) that others kept ending, the slowest request against the p50, and
+    whether the p99 hides it (below the stall's own threshold: the step's figures alone look fine)."""
+    found = stall(mode, latency, timeline)
+    if found is None:
+        return None
+    slowest = f"{found.slowest_ms:.0f} ms ({found.slowest_ms / found.p50_ms:.0f}× the p50 of {found.p50_ms:.1f} ms)"
+    if found.quiet_from_s is not None:
+        seconds = found.quiet_seconds
+        head = (
+            f"{label}: no request finished for {seconds:g} whole second{'s' if seconds != 1 else ''} "
+            f"({found.quiet_from_s:g}–{found.quiet_to_s:g} s into the window) while its users waited; the slowest "
+            f"took {slowest}: the server or the load generator stalled"
+        )
+    else:
+        head = (
+            f"{label}: the slowest request took {slowest} while others kept finishing: some users stalled (a "
+            "stopped Locust worker, a stuck model instance or connection)"
+        )
+    hidden = latency.p99_ms < max(STALL_MIN_MS, STALL_FACTOR * found.p50_ms)  # alone, the p99 is no stall
+    return head + (f"; the p99 ({latency.p99_ms:.1f} ms) hides it" if hidden else "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch_size < 0:
         raise QuantserveError(f"--batch-size must be ≥ 0, got {args.batch_size}")
+    if not (math.isfinite(args.timeout) and args.timeout > 0):  # -1 read as "no server answers", 0 as a deadline
+        raise QuantserveError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
     out = outputs_path(args.out, args.data) if args.out else None  # before any request
     model, version = split_addressed(args.model, args.model_version)
     runner = TritonRunner(args.url, model, version, timeout_s=args.timeout, tls=client_tls(args))
@@ -67,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         log = RequestLog()
         outputs = run_batches(LoggedRunner(runner, log), data.batches(batch_size))
     varying = log.per_request()
+    check_scored_labels(args.data, data.labels, outputs, varying, args.model)
     saved = {**outputs, **{f"{name}{ROWS_SUFFIX}": log.row_counts(name) for name in varying}}
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -110,6 +114,19 @@ def _same_file(a: Path, b: Path) -> bool:
         return a.exists() and b.exists() and a.samefile(b)
     except OSError:
         return False
+
+
+def check_scored_labels(
+    data: Path, labels: np.ndarray | None, outputs: dict[str, np.ndarray], per_request: list[str], model: str
+) -> None:
+    """Labels that score a classifier's output as `evaluate` checks them (`check_class_labels`: class ids inside
+    its classes, one a sample), before anything is saved: ids the model never outputs printed `accuracy: 0.0000`
+    and exit 0 where evaluate refused the same file. Without one class-score output no accuracy is taken."""
+    from loadtest.evaluator import check_class_labels
+
+    scores = _class_scores(outputs, per_request)
+    if labels is not None and len(scores) == 1:
+        check_class_labels(data, labels, scores[0], model)
 
 
 def summary_record(
