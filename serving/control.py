@@ -88,8 +88,12 @@ class ControlClient:
             raise QuantserveError(f"{self.url}: loading '{model}' failed: {_error(body)}")
 
     def unload(self, model: str) -> None:
+        """Ask Triton to unload `model`; it answers at once, while the model is still UNLOADING."""
         check_model_name(model)
-        code, body = self._request("POST", f"/v2/repository/models/{quote(model)}/unload", {})
+        try:
+            code, body = self._request("POST", f"/v2/repository/models/{quote(model)}/unload", {})
+        except OSError as exc:
+            raise QuantserveError(f"{self.url}: unloading '{model}' failed ({exc})") from exc
         if code != 200:
             raise QuantserveError(f"{self.url}: unloading '{model}' failed: {_error(body)}")
 

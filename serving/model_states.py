@@ -30,6 +30,8 @@ PROC_DIR = Path("/proc")
 # Triton's log lines for a model load: begun per version, ended once per model (model_lifecycle.cc, Triton 2.51).
 LOADING = re.compile(r'"loading: ([A-Za-z0-9_.-]+):(\d+)"')
 LOAD_ENDED = re.compile(r"(?:successfully loaded|failed to load) '([A-Za-z0-9_.-]+)'")
+STOPPED_BY = {psutil.STATUS_STOPPED: "SIGSTOP", psutil.STATUS_TRACING_STOP: "a debugger"}  # states T and t
+STOP_SAID_AFTER_S = 1.0  # a stop shorter than this is not said
 
 
 def models_not_loaded(
@@ -105,6 +107,17 @@ class ModelInstance:
     pid: int
 
 
+@dataclass(frozen=True)
+class InstanceStop:
+    """A model instance's process found stopped (`still`), or running again after a stop of `seconds`; `how`: by
+    what it was stopped."""
+
+    instance: ModelInstance
+    how: str
+    seconds: float
+    still: bool
+
+
 def model_instance(pid: int, argv: list[str]) -> ModelInstance | None:
     """The instance a stub's command line names (stub, model file, shm region, two sizes, parent pid, library
     folder, ipc handle, instance name, …); None for any other process."""
@@ -135,7 +148,8 @@ class InstanceWatch:
     """Names the model instances of one tritonserver whose process died while Triton still serves them.
 
     A stub Triton stops on an unload is reaped at once, so a zombie stub seen at two looks in a row is one that
-    died unasked. Each is named once; a new server (another pid) starts a new watch.
+    died unasked. Each is named once; a new server (another pid) starts a new watch. A stub stopped (SIGSTOP, a
+    debugger) keeps Triton's live and ready endpoints answering while its requests fail: `stops` names it.
     """
 
     def __init__(self) -> None:
@@ -146,6 +160,10 @@ class InstanceWatch:
         self._known: dict[int, ModelInstance] = {}  # stub pid → its instance, read while it ran
         self._zombies: set[int] = set()  # stubs ended but not reaped at the last look
         self._named: set[int] = set()
+        self._running: set[int] = set()  # children not ended at the latest look
+        self._stopped: dict[int, str] = {}  # stubs stopped at the latest look → by what
+        self._stopped_since: dict[int, float] = {}  # stubs seen stopped by `stops` → when first seen so
+        self._said_stopped: set[int] = set()
 
     def learn(self, server_pid: int | None) -> tuple[set[int], set[int]]:
         """Note the instances of the server's running stubs; returns the pids of its children and of its zombies.
@@ -162,8 +180,14 @@ class InstanceWatch:
             children = psutil.Process(server_pid).children()
         except psutil.Error:  # the server itself is gone: the supervisor restarts it
             return set(), set()
+        self._stopped = {}
         zombies = {child.pid for child in children if self._look(child)}
+        self._running = {child.pid for child in children} - zombies
         return {child.pid for child in children}, zombies
+
+    def running(self, model: str) -> set[int]:
+        """The pids of `model`'s stubs that had not ended at the latest look."""
+        return {pid for pid, instance in self._known.items() if instance.model == model and pid in self._running}
 
     def dead(self, server_pid: int | None) -> list[tuple[ModelInstance, str]]:
         """Instances whose process died since the last looks, each with how it ended; look every poll."""
@@ -174,15 +198,36 @@ class InstanceWatch:
         self._zombies = {pid for pid in zombies if pid in self._known}
         return found
 
+    def stops(self, now: float) -> list[InstanceStop]:
+        """Stubs stopped at two looks `STOP_SAID_AFTER_S` apart, and those said so that run again; each said once.
+
+        Call after `dead` (its look), every poll: a stub stopped and then killed is named by `dead` alone.
+        """
+        found = []
+        for pid, how in self._stopped.items():
+            since = self._stopped_since.setdefault(pid, now)
+            if pid not in self._said_stopped and now - since >= STOP_SAID_AFTER_S and pid in self._known:
+                self._said_stopped.add(pid)
+                found.append(InstanceStop(self._known[pid], how, now - since, still=True))
+        for pid in [pid for pid in self._stopped_since if pid not in self._stopped]:
+            since = self._stopped_since.pop(pid)
+            if pid in self._said_stopped and pid in self._known and pid in self._running:
+                found.append(InstanceStop(self._known[pid], "", now - since, still=False))
+            self._said_stopped.discard(pid)
+        return found
+
     def _look(self, child: psutil.Process) -> bool:
-        """Note a running stub's instance; True for a zombie (its command line is gone with it)."""
+        """Note a running stub's instance, and whether it is stopped; True for a zombie (its command line is gone)."""
         try:
-            if child.status() == psutil.STATUS_ZOMBIE:
+            status = child.status()
+            if status == psutil.STATUS_ZOMBIE:
                 return True
             if child.pid not in self._known:
                 instance = model_instance(child.pid, child.cmdline())
                 if instance is not None:
                     self._known[child.pid] = instance
+            if status in STOPPED_BY:
+                self._stopped[child.pid] = STOPPED_BY[status]
         except psutil.Error:  # ended while we looked: seen at the next look
             pass
         return False

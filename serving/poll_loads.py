@@ -1,5 +1,7 @@
 """Under poll model control Triton reloads a changed model by itself, and says how it went only in its log: serve reads
-the log's new lines each poll and names each failed reload once, then the reload that succeeds.
+the log's new lines each poll and names each failed reload once, then the reload that succeeds. Under explicit model
+control a load refused for a config Triton rejects says only "failed to poll from model repository" (its repository
+index names no reason either): the reason is read from the log lines that load wrote.
 
 Measured (issue 11): with REPO/mlp/1/model.onnx moved away under `serve --model-control poll`, Triton kept the loaded
 instance serving and retried the load every ~15 s (8 failed loads in 2 minutes, each starting a Python stub), and
@@ -9,12 +11,16 @@ nothing but its log said so. A failure is said again only with another reason, o
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 # Triton 2.51's lines (model_lifecycle.cc); a reason's newlines are written as the two characters \n, so it is one line.
 FAILED = re.compile(r"failed to load '([A-Za-z0-9_.-]+)' version (\d+): (.*?)(?:\\n|\"?$)")
 LOADED = re.compile(r"successfully loaded '([A-Za-z0-9_.-]+)'")
+POLL_FAILED = re.compile(r"Poll failed for model directory '([A-Za-z0-9_.-]+)': (.*?)(?:\\n|\"?$)")
+NO_REASON = "failed to poll from model repository"  # all a refused explicit load says over HTTP
+LOG_WAIT_S = 1.0  # how long a refused load's reason may take to reach the log
 MAX_READ = 1 << 20  # the most of the log read in one poll (a verbose log grows fast; its end matters)
 
 
@@ -76,3 +82,37 @@ class PollLoadWatch:
         self._offset += len(data)
         *lines, self._rest = (self._rest + data).split(b"\n")
         return [line.decode(errors="replace") for line in lines]
+
+
+def log_size(log_path: Path | None) -> int:
+    """Where the log ends now (0 where it cannot be read): the start of what a load about to begin writes."""
+    try:
+        return log_path.stat().st_size if log_path is not None else 0
+    except OSError:
+        return 0
+
+
+def with_poll_reason(error: str, log_path: Path | None, offset: int, model: str) -> str:
+    """A refused load's `error` with Triton's reason appended, read from the log past `offset`, where it only says
+    "failed to poll from model repository" (a config Triton rejects: 'dynamic batching preferred size must be <=
+    max batch size'); `error` as it is otherwise."""
+    if NO_REASON not in error or log_path is None:
+        return error
+    deadline = time.monotonic() + LOG_WAIT_S
+    while True:
+        reason = _poll_failure(log_path, offset, model)
+        if reason is not None or time.monotonic() >= deadline:
+            return f"{error}: {reason}" if reason else error
+        time.sleep(0.1)
+
+
+def _poll_failure(log_path: Path, offset: int, model: str) -> str | None:
+    try:
+        with open(log_path, "rb") as log:
+            log.seek(max(offset, log.seek(0, 2) - MAX_READ))
+            text = log.read(MAX_READ).decode(errors="replace")
+    except OSError:
+        return None
+    found = [POLL_FAILED.search(line) for line in text.splitlines()]
+    reasons = [match[2].strip() for match in found if match and match[1] == model]
+    return reasons[-1] if reasons else None

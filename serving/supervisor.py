@@ -17,9 +17,11 @@ aside, and each is named in a warning line; only the first start refuses them (s
 or outputs are not its model's (edited by hand) counts as such a folder, and a change to one is not loaded live.
 
 A model instance whose process dies (a Python backend stub killed by kill -9 or the out-of-memory killer) is
-named in one line and, under explicit model control, that model alone is reloaded through the repository API
-(the tritonserver and the other models keep serving): Triton itself keeps such a model READY while every
-request to it fails. A reload that fails unloads the model, so it reads as not ready rather than failing.
+named in one line and, under explicit model control, that model alone is unloaded and loaded again through the
+repository API (the tritonserver and the other models keep serving): Triton itself keeps such a model READY while
+every request to it fails. A reload counts once the model runs in new processes (serving.instance_recovery); one
+that fails unloads the model, so it reads as not ready rather than failing. A stopped one (SIGSTOP) is named.
+A load Triton refuses for its config names Triton's reason, read from its log (serving.poll_loads).
 """
 
 from __future__ import annotations
@@ -33,10 +35,11 @@ from dataclasses import dataclass, replace
 from quantserve.errors import InternalError, QuantserveError
 from serving.config_check import config_mismatch
 from serving.control import ControlClient
+from serving.instance_recovery import InstanceRecovery, death_line
 from serving.model_config import MODEL_NAME
 from serving.model_files import ModelPrint, files_changed, model_fingerprints
-from serving.model_states import InstanceWatch, ModelInstance, restarted_line
-from serving.poll_loads import PollLoad, PollLoadWatch
+from serving.model_states import restarted_line
+from serving.poll_loads import PollLoad, PollLoadWatch, log_size, with_poll_reason
 from serving.repository import prepare_repository
 from serving.server import ServerOptions, TritonServer
 
@@ -120,8 +123,7 @@ class Supervisor:
         self._prints: dict[str, ModelPrint] = {}
         self._down_cause: str | None = None  # set while a restart attempt has failed
         self._repo_unreadable = False  # said once, not every poll
-        self._instances = InstanceWatch()
-        self._instances_lock = threading.Lock()  # learnt from by load threads too
+        self._instances = InstanceRecovery(log)  # learnt from by load threads too
         self._loading: dict[str, threading.Thread] = {}  # model → the thread of its latest load
         self._poll_loads = PollLoadWatch()  # poll model control: Triton's own reloads, read from its log
 
@@ -150,8 +152,7 @@ class Supervisor:
         for name, reason in {**self.server.not_loaded, **self._said(skipped)}.items():
             self.log(f"warning: model '{name}' not loaded: {reason}; the other models serve")
         self.watchdog.reset(time.monotonic())
-        with self._instances_lock:
-            self._instances.learn(self.server.pid)
+        self._instances.learn(self.server.pid)
         self._ready.set()
 
     def _options_skipping(self, skipped: dict[str, str]) -> ServerOptions:
@@ -291,13 +292,14 @@ class Supervisor:
             said = f"not reloaded, versions {served} keep serving" if served else "not loaded"
             outcome = f"{said}: {self.options.repo / name} {problem}"
         else:
+            logged = log_size(self.server.log_path)
             try:
                 control.load(name)
-                with self._instances_lock:
-                    self._instances.learn(server_pid)  # its new instances, before anyone hears it is live
+                self._instances.learn(server_pid)  # its new instances, before anyone hears it is live
                 outcome = f"{'reloaded' if served else 'loaded'}: versions {control.ready_versions(name)} live"
             except QuantserveError as exc:
-                outcome = self._load_failed(name, control, exc, change)
+                reason = with_poll_reason(str(exc), self.server.log_path, logged, name)
+                outcome = self._load_failed(name, control, reason, change)
         if self.server.pid == server_pid:
             self.log(f"model '{name}' {change + ': ' if change else ''}{outcome}")
 
@@ -308,7 +310,7 @@ class Supervisor:
             return control.ready_versions(name)
         return []
 
-    def _load_failed(self, name: str, control: ControlClient, exc: QuantserveError, change: str) -> str:
+    def _load_failed(self, name: str, control: ControlClient, exc: str, change: str) -> str:
         """A failed load leaves what was served before serving: say so and which versions, or that nothing of the model
         is served. After a `change` to a served version's files, what serves is what was loaded before it."""
         served = self._ready_versions(control, name)
@@ -339,43 +341,14 @@ class Supervisor:
         return news
 
     def recover_dead_instances(self) -> list[str]:
-        """Name each model instance whose process died and reload its model (explicit model control only: the
-        other modes cannot load one model); returns the models reloaded or tried."""
-        with self._instances_lock:
-            dead = self._instances.dead(self.server.pid)
+        """Name each model instance whose process died or stopped, and reload a dead one's model (explicit model
+        control only: the other modes cannot load one model); returns the models reloaded or tried."""
+        dead = self._instances.look(self.server.pid)
         for instance, how in dead:
-            self.log(self._death_line(instance, how))
+            self.log(death_line(instance, how, self.options.model_control))
         models = sorted({instance.model for instance, _ in dead}) if self.watches_repository else []
         for model in models:
-            self._reload_after_death(model)
+            self._instances.reload(model, self._long_control(), self.server.pid)
         if models:
             self.watchdog.reset(time.monotonic())
         return models
-
-    def _death_line(self, instance: ModelInstance, how: str) -> str:
-        then = (
-            "reloading the model"
-            if self.watches_repository
-            else f"its requests fail until serve restarts (model control '{self.options.model_control}' cannot "
-            "reload one model)"
-        )
-        return (
-            f"model '{instance.model}' instance {instance.name} (version {instance.version}, pid {instance.pid}) "
-            f"died: {how}; {then}"
-        )
-
-    def _reload_after_death(self, model: str) -> None:
-        """Load `model` again; if that fails, unload it (Triton would go on calling it ready) and say so."""
-        control = self._long_control()
-        try:
-            control.load(model)
-            with self._instances_lock:
-                self._instances.learn(self.server.pid)  # its new instances, before anyone hears it serves again
-            self.log(f"model '{model}' reloaded after its instance died: versions {control.ready_versions(model)} live")
-        except QuantserveError as exc:
-            with contextlib.suppress(QuantserveError, OSError):
-                control.unload(model)
-            self.log(
-                f"model '{model}' reload failed after its instance died ({str(exc).splitlines()[0]}); unloaded: not "
-                "ready until it is deployed again or serve restarts"
-            )

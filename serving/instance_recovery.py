@@ -1,0 +1,98 @@
+"""A model instance whose process died or stopped, under a running serve: named, and a dead one's model reloaded.
+
+Measured (probe pl, Triton 2.51): a load of a model whose files did not change is a no-op (HTTP 200 at once, no new
+stub) once its version folder's `__pycache__` exists, i.e. on every serve but the first after a deploy and after
+every restart: serve said "reloaded after its instance died" while every request failed "Stub process … is not
+healthy". An unload first makes the load start new stubs (Triton reaps the dead one as it unloads), and a reload is
+said only once the model's stubs are all new processes. A stub stopped by SIGSTOP for 15 s kept Triton's live and
+ready endpoints answering 200 while every request to it failed, and serve said nothing: it is named while it lasts
+and when it runs again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+
+from quantserve.errors import QuantserveError
+from serving.control import ControlClient
+from serving.model_states import InstanceStop, InstanceWatch, ModelInstance
+
+
+class InstanceRecovery:
+    """The model instances of the supervised tritonserver: learnt after each start and load, looked at every poll.
+
+    Load threads learn too, so every use of the watch holds one lock.
+    """
+
+    def __init__(self, log: Callable[[str], None]) -> None:
+        self.log = log
+        self._watch = InstanceWatch()
+        self._lock = threading.Lock()
+
+    def learn(self, server_pid: int | None) -> None:
+        """Note the server's stubs now: one killed before the next poll is then still named."""
+        with self._lock:
+            self._watch.learn(server_pid)
+
+    def look(self, server_pid: int | None) -> list[tuple[ModelInstance, str]]:
+        """The instances whose process died since the last looks (how each ended), after naming each stopped one."""
+        with self._lock:
+            dead = self._watch.dead(server_pid)
+            stops = self._watch.stops(time.monotonic())
+        for stop in stops:
+            self.log(stop_line(stop))
+        return dead
+
+    def reload(self, model: str, control: ControlClient, server_pid: int | None) -> None:
+        """Unload and load `model`, and say so once its stubs are all new processes; otherwise unload it and say so.
+
+        A load alone is a no-op for a model whose files did not change (Triton 2.51), leaving the dead stub in place.
+        """
+        with self._lock:
+            before = self._watch.running(model)  # its other instances, still running
+        try:
+            control.unload(model)
+            control.load(model)
+            with self._lock:
+                self._watch.learn(server_pid)  # its new instances, before anyone hears it serves again
+                after = self._watch.running(model)
+            if not after or after & before:
+                raise QuantserveError("Triton's load started no new process for it")
+            pids = ", ".join(str(pid) for pid in sorted(after))
+            versions = control.ready_versions(model)
+            self.log(f"model '{model}' reloaded after its instance died: versions {versions} live (pid {pids})")
+        except QuantserveError as exc:
+            with contextlib.suppress(QuantserveError, OSError):
+                control.unload(model)
+            self.log(
+                f"model '{model}' reload failed after its instance died ({str(exc).splitlines()[0]}); unloaded: not "
+                "ready until it is deployed again or serve restarts"
+            )
+
+
+def death_line(instance: ModelInstance, how: str, model_control: str) -> str:
+    """One line naming a dead instance and what follows: a reload (explicit model control) or failing requests."""
+    then = (
+        "reloading the model"
+        if model_control == "explicit"
+        else f"its requests fail until serve restarts (model control '{model_control}' cannot reload one model)"
+    )
+    return (
+        f"model '{instance.model}' instance {instance.name} (version {instance.version}, pid {instance.pid}) "
+        f"died: {how}; {then}"
+    )
+
+
+def stop_line(stop: InstanceStop) -> str:
+    """One line naming an instance's process stopped (its requests fail meanwhile), or running again."""
+    instance = stop.instance
+    who = f"model '{instance.model}' instance {instance.name} (version {instance.version}, pid {instance.pid})"
+    if stop.still:
+        return (
+            f"{who} is stopped ({stop.how}) for {stop.seconds:.0f} s: its requests fail while it is (Triton still "
+            "calls the model ready)"
+        )
+    return f"{who} runs again after {stop.seconds:.0f} s stopped"
