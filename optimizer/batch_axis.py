@@ -198,7 +198,7 @@ def checking_session(path: Path, model: str | Path) -> Any:
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # ORT's Fail/InvalidGraph/NotImplemented
-        raise cannot_load(model, exc) from exc
+        raise cannot_load(model, exc, path) from exc
 
 
 def unbatched_output(session: Any, feeds: dict[str, np.ndarray], model: str | Path, advice: str = "") -> str:

@@ -18,6 +18,8 @@ MESSAGE_CHARS = 400  # ORT's longest messages (a Resize's supported modes) fit; 
 _NODE = re.compile(r"running (\w+) node\. Name:'([^']*)'(?: Status Message: )?")
 _PREAMBLE = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : (?:Load model from .*? failed:)?")
 _BULLET = re.compile(r"\n\s*\*\s+")  # a list's items, each on its own line
+# a load that lacks a kernel: "Could not find an implementation for Conv(11) node with name '/f/f.0/Conv'"
+_NO_KERNEL = re.compile(r"Could not find an implementation for (\w+)\(\d+\) node with name '([^']*)'")
 # where in ORT's source: "upsamplebase.h:553 ScalesValidation ", ".../reshape_helper.h:91 onnxruntime::…(…, bool) "
 _SOURCE = re.compile(r"^[\w./-]+\.(?:h|cc|cpp):\d+ [\w:~<>]+(?:\([^)]*\))? ")
 
@@ -49,8 +51,36 @@ def trim(text: str, limit: int = MESSAGE_CHARS) -> str:
     return cut.rstrip(" ,;:") + " …"
 
 
-def cannot_load(model: str | Path, exc: Exception) -> QuantserveError:
-    """'MODEL: ONNX Runtime cannot load it (…)' with the first line of ORT's message, less its path preamble."""
+def cannot_load(model: str | Path, exc: Exception, path: str | Path | None = None) -> QuantserveError:
+    """'MODEL: ONNX Runtime cannot load it (…)' with the first line of ORT's message, less its path preamble, and
+    the way out where the op it lacks is a float64 node of the file at `path` (default: `model`, where a file)."""
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     reason = _PREAMBLE.sub("", first).strip()
-    return QuantserveError(f"{model}: ONNX Runtime cannot load it ({reason[:240]})")
+    return QuantserveError(
+        f"{model}: ONNX Runtime cannot load it ({reason[:240]}){_float64_advice(reason, path or model)}"
+    )
+
+
+def _float64_advice(reason: str, path: str | Path) -> str:
+    """Why a float64 model's Conv has no implementation: ORT's CPU kernels lack double for many ops, and its own
+    "Could not find an implementation for Conv(11) node with name '…'" never says the type."""
+    found = _NO_KERNEL.search(reason)
+    if not found or not str(path).endswith(".onnx") or not Path(path).is_file():
+        return ""
+    op, name = found.group(1), found.group(2)
+    try:
+        import onnx
+
+        model = onnx.shape_inference.infer_shapes(onnx.load(str(path), load_external_data=False))
+    except Exception:  # an unreadable file keeps ORT's line as it is
+        return ""
+    graph = model.graph
+    types = {v.name: v.type.tensor_type.elem_type for v in [*graph.input, *graph.value_info, *graph.output]}
+    types.update({t.name: t.data_type for t in graph.initializer})
+    nodes = [n for n in graph.node if n.op_type == op and (n.name == name or not name)]
+    if not any(types.get(t) == onnx.TensorProto.DOUBLE for n in nodes for t in [*n.input, *n.output]):
+        return ""
+    return (
+        f"; ONNX Runtime's CPU kernels lack float64 (tensor(double)) for {op}: export the model in float32 "
+        "(e.g. model.float() and float32 example inputs before torch.onnx.export) and give it float32 data"
+    )

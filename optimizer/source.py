@@ -12,11 +12,14 @@ import importlib
 import os
 import re
 import sys
+import sysconfig
+import traceback
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from optimizer.ort_failure import trim
 from quantserve.errors import QuantserveError
 
 FACTORY_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -124,11 +127,50 @@ def _factory_source(spec: str) -> ModelSource:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise QuantserveError(f"{spec}: cannot import module '{module_name}' ({exc})") from exc
+    except Exception as exc:  # the user's module failing at import: a traceback was all a user got
+        raise QuantserveError(f"factory '{spec}': importing '{module_name}' {_raised(exc)}") from exc
     factory = getattr(module, func_name, None)
     if not callable(factory):
         raise QuantserveError(f"{spec}: module '{module_name}' has no function '{func_name}'")
+    try:
+        result = factory()
+    except Exception as exc:  # KeyboardInterrupt and SystemExit pass: they are not the factory's failure
+        raise QuantserveError(f"factory '{spec}' {_raised(exc)}") from exc
     # the manifest's default name: the module's (`examples.digits:build` → `digits`), not the function's
-    return _from_factory_result(spec, module_name.rsplit(".", 1)[-1], factory())
+    return _from_factory_result(spec, module_name.rsplit(".", 1)[-1], result)
+
+
+def _raised(exc: Exception) -> str:
+    """`raised RuntimeError: its message (pkg/mod.py:12)`, one line, at the innermost frame of the user's code."""
+    message = " ".join(str(exc).split())
+    said = f"raised {type(exc).__name__}: {trim(message)}" if message else f"raised {type(exc).__name__}"
+    where = _user_frame(exc)
+    return f"{said} ({where})" if where else said
+
+
+def _user_frame(exc: Exception) -> str:
+    """`file:line` of the innermost frame outside the standard library, installed packages and this file (the
+    user's code, not torch.load's inside), else the innermost frame of all; the file relative to its sys.path entry."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename != __file__]
+    if not frames:
+        return ""
+    library = {sysconfig.get_path(name) for name in ("stdlib", "platstdlib", "purelib", "platlib")}
+    own = [f for f in frames if not f.filename.startswith("<") and not _under(f.filename, library)]
+    frame = (own or frames)[-1]
+    return f"{_shown_path(frame.filename)}:{frame.lineno}"
+
+
+def _under(filename: str, folders: set[str]) -> bool:
+    return any(folder and Path(filename).is_relative_to(folder) for folder in folders)
+
+
+def _shown_path(filename: str) -> str:
+    """The file as its import sees it (`pmfac/boom.py` under the PYTHONPATH entry `/tmp/pm/pkg`), else as given."""
+    roots = [Path(entry or os.getcwd()) for entry in sys.path]
+    holding = [root for root in roots if root.is_dir() and Path(filename).is_relative_to(root)]
+    if not holding:
+        return filename
+    return Path(filename).relative_to(max(holding, key=lambda root: len(root.parts))).as_posix()
 
 
 def _from_factory_result(spec: str, name: str, result: Any) -> ModelSource:

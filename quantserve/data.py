@@ -121,9 +121,25 @@ def _read_arrays(path: Path, inputs: Sequence[TensorSpec] | None) -> dict[str, n
                 f"np.savez('{path.with_suffix('.npz')}', {example})"
             )
         with loaded as npz:
-            return {name: npz[name] for name in npz.files}
+            return {name: _read_member(path, npz, name) for name in npz.files}
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise QuantserveError(f"{path}: not a readable .npz file ({exc})") from exc
+
+
+def _read_member(path: Path, npz: np.lib.npyio.NpzFile, name: str) -> np.ndarray:
+    """One array of the file; an object array is named with its way out: images of sizes 8, 12 and 16 px saved
+    together read "not a readable .npz file (Object arrays cannot be loaded when allow_pickle=False)"."""
+    try:
+        return npz[name]
+    except ValueError:
+        shape, dtype = _member_shapes(path).get(name, ((), np.dtype(np.float32)))
+        if dtype.kind != "O":
+            raise
+        raise QuantserveError(
+            f"{path}: array '{name}' is an object array of shape {tuple(shape)}, which is never unpickled; rows of "
+            "an input must share one shape (rows of several sizes: resize or pad them to one, or save one .npz per "
+            "size), and strings go as a str or bytes array"
+        ) from None
 
 
 def too_big_line(path: Path) -> str:
