@@ -12,7 +12,9 @@ FP32 against INT8, mean and worst; detection and dense — worst channel
 correlation and worst channel error (RMS error over the channel's FP32 standard deviation: correlation
 alone passes a channel shifted by a constant or rescaled), and a dense yes/no flag (one score in [0, 1] per
 sample, most near 0 or 1) also by the share of its decisions at --label-threshold unchanged (against the top-1
-budget). Every other metric (the channel figures of the
+budget); a dense output of scores also by its quiet channels (`optimizer.drift_metrics`: never on in FP32,
+plainly off) — the largest absolute error among them, and, with no slack at all, INT8 turning one on. Every
+other metric (the channel figures of the
 other kinds, relative error, neighbour agreement, whole-tensor cosine, abs differences) is recorded as
 information.
 """
@@ -71,6 +73,8 @@ class DriftBudget:
     min_mask_iou_mean: float = 0.95
     min_mask_iou_worst: float = 0.9
     max_channel_error: float = 0.25  # RMS error over the FP32 std per channel: 0.2 is noise alone at correlation 0.98
+    # a score output's quiet channels (never on in FP32, all under 0.1): largest absolute error, in the scores' units
+    max_quiet_error: float = 0.05
     max_metric_drop: float = 0.01  # the user metric (--metric): relative drop, 0.01 = 1 %
     label_threshold: float = 0.5  # multilabel outputs: the score at which a class is on (not a budget, the rule)
 
@@ -100,6 +104,11 @@ BUDGET_FLAGS: dict[str, tuple[str, str]] = {
         "--max-channel-error",
         "detection/dense outputs: worst channel's RMS error over its FP32 standard deviation (catches shifts)",
     ),
+    "max_quiet_error": (
+        "--max-quiet-error",
+        "dense score outputs: largest absolute error of a channel never on in FP32 (all its values under 0.1 and "
+        "--label-threshold)",
+    ),
     "max_metric_drop": ("--max-metric-drop", "--metric: largest relative drop of the user metric (0.01 = 1 %%)"),
     "label_threshold": (
         "--label-threshold",
@@ -126,6 +135,7 @@ CHECKS: dict[str, tuple[str, str, bool]] = {
     "channel_correlation_worst": ("worst channel correlation", "min_channel_correlation", True),
     "channel_error_worst": ("worst channel error (RMS / FP32 std)", "max_channel_error", False),
     "flag_agreement": ("share of flag decisions unchanged", "min_top1_agreement", True),
+    "quiet_error_worst": ("worst absolute error of a channel never on in FP32", "max_quiet_error", False),
 }
 # which metrics each kind is judged by (the others are recorded as information)
 BUDGETED: dict[str, tuple[str, ...]] = {
@@ -134,7 +144,8 @@ BUDGETED: dict[str, tuple[str, ...]] = {
     "embedding": ("cosine_mean", "cosine_worst"),
     "sequence": ("sequence_agreement",),
     "detection": ("channel_correlation_worst", "channel_error_worst"),
-    "dense": ("channel_correlation_worst", "channel_error_worst", "flag_agreement"),  # a flag's: where it is one
+    # a flag's: where it is one; quiet channels': where the output is scores (`optimizer.drift_metrics`)
+    "dense": ("channel_correlation_worst", "channel_error_worst", "flag_agreement", "quiet_error_worst"),
     "ids": ("id_agreement",),
     "mask": ("value_agreement", "class_iou_worst"),
     "soft_mask": ("mask_iou_mean", "mask_iou_worst"),  # a sigmoid foreground (`optimizer.soft_masks`)
@@ -164,6 +175,8 @@ class Violation:
         where = f"{self.scope} '{self.output}'" + (f" ({kind})" if kind else "")
         if self.metric == "nonfinite_values":
             return f"{where}: {self.value:.0f} values NaN or infinite where FP32 is finite"
+        if self.metric == "quiet_fired":
+            return f"{where}: INT8 turns on a channel FP32 never does ({self.where}): {self.value:.0f} values"
         words = CHECKS[self.metric][0] if self.metric in CHECKS else self.metric
         op = "<" if self.higher_is_better else ">"
         hint = f" ({self.hint})" if self.hint else ""
@@ -236,6 +249,11 @@ def judge(output: str, record: Mapping[str, Any], budget: DriftBudget) -> tuple[
         slacks.append(normalized_slack(float(value), limit, higher))
         if (value < limit) if higher else (value > limit):
             violations.append(Violation(output, metric, float(value), limit, higher, where=_where(metric, record)))
+    fired = int(record.get("quiet_fired") or 0)
+    if fired:  # a channel FP32 never turns on, on in INT8: a false detection, refused whatever its size
+        where = f"{_where('quiet_fired', record)}, at --label-threshold {budget.label_threshold:g}"
+        violations.insert(0, Violation(output, "quiet_fired", float(fired), 0.0, False, where=where))
+        slacks.append(-1.0 - math.log10(fired))
     return violations, slacks
 
 
@@ -243,7 +261,10 @@ def judge(output: str, record: Mapping[str, Any], budget: DriftBudget) -> tuple[
 WORST_AT = {
     "channel_correlation_worst": ("channel_worst_axis", "channel_worst"),
     "channel_error_worst": ("channel_error_worst_axis", "channel_error_worst_channel"),
+    "quiet_error_worst": ("quiet_error_worst_axis", "quiet_error_worst_channel"),
+    "quiet_fired": ("quiet_fired_axis", "quiet_fired_channel"),
 }
+QUIET_METRICS = ("quiet_error_worst", "quiet_fired")  # named wherever they lie: one axis or more
 
 
 def _where(metric: str, record: Mapping[str, Any]) -> str:
@@ -254,7 +275,7 @@ def _where(metric: str, record: Mapping[str, Any]) -> str:
         return mask_cut_words(record)
     if metric == "label_set_agreement" and record.get("label_threshold") is not None:  # the cut the sets were read at
         return cut_words(record["label_threshold"], record.get("label_cut"), bool(record.get("label_logits")))
-    if metric not in WORST_AT or len(record.get("channel_axes") or ()) < 2:
+    if metric not in WORST_AT or (len(record.get("channel_axes") or ()) < 2 and metric not in QUIET_METRICS):
         return ""
     axis, entry = (record.get(key) for key in WORST_AT[metric])
     return "" if axis is None or entry is None else f"axis {axis}, entry {entry}"

@@ -2,6 +2,20 @@
 decoded sequences, masks' IoU (a soft mask's per sample, `optimizer.soft_masks`), per-channel correlation and
 error along every axis channels may lie on.
 The metric math itself lives in `quantserve.metrics`.
+
+Quiet channels. A dense output of scores (every FP32 value in [0, 1], some at --label-threshold or above) may
+have channels that never turn on: every FP32 value under the threshold and plainly off (under QUIET_CEILING,
+0.1). Such a channel carries noise around a small value, whose correlation means nothing: torchfcpe's (N, 200,
+360) pitch posteriorgram was refused at bin 55's correlation 0.8772, a bin whose FP32 values peak at 0.069
+(std 0.0008, on in 0 of 12 800 frames), while its INT8 model kept raw pitch accuracy (0.9956 against 0.9958); 85
+of the 89 bins under 0.98 were such bins, their worst absolute error 0.038. A quiet channel is judged instead
+by what its values can do: INT8 must not turn it on either (`quiet_fired`, refused at any value, naming the
+channel), and its largest absolute error must stay within --max-quiet-error (0.05, half the plainly-off mark:
+one collapsed to 0 refuses where FP32 ever reached 0.05). The record counts the quiet channels per axis
+(`quiet_channels`) and names the worst. Channels that turn on, and outputs that are not scores (or turn nothing
+on: a [0, 1] regression, features), are judged by correlation and spread error as before; detections and class
+maps too (a box coordinate in [0, 1] is not a score). So FCPE is still refused, now at bin 293 (FP32 peak
+0.266, never on, RMS error 0.41 of its spread): a bin that reaches a quarter of the range is not quiet.
 """
 
 from __future__ import annotations
@@ -22,6 +36,7 @@ MASK_MIN_CLASS_VALUES = 100  # a class with fewer FP32 values in a mask is too s
 FLAG_COMMITTED = 0.1  # a one-score-per-sample output in [0, 1] with most scores this near 0 or 1 is a yes/no flag
 LOWER_CUT_FACTOR = 10  # a multilabel output's label sets are also measured at its --label-threshold over this
 CROSS_AXIS_FLOOR = 0.01  # cross-axis entries whose FP32 spread is under this share of the median entry's: not judged
+QUIET_CEILING = FLAG_COMMITTED  # a score channel whose FP32 values all stay under this and the threshold is quiet
 
 
 def is_flag(values: np.ndarray) -> bool:
@@ -77,11 +92,12 @@ def output_metrics(
 def _axes_named_as_exported(record: dict[str, Any], axes: tuple[int, ...]) -> dict[str, Any]:
     """The record of an output measured with its singleton axes dropped, its channel axes renamed to the output's
     own (axis 1 of (N, 96) is axis 3 of (N, 1, 1, 96)): a refusal names the axis the user's model has."""
-    for key in ("channel_worst_axis", "channel_error_worst_axis"):
+    for key in ("channel_worst_axis", "channel_error_worst_axis", "quiet_error_worst_axis", "quiet_fired_axis"):
         if record.get(key) is not None:
             record[key] = axes[record[key]]
-    if "channel_axes" in record:
-        record["channel_axes"] = {str(axes[int(axis)]): count for axis, count in record["channel_axes"].items()}
+    for key in ("channel_axes", "quiet_channels"):
+        if key in record:
+            record[key] = {str(axes[int(axis)]): count for axis, count in record[key].items()}
     return record
 
 
@@ -106,7 +122,7 @@ def _layout_metrics(
         return {**record, "relative_error": float(drift)}
     if kind == "classification" and usable_labels(labels, reference):
         record.update(_accuracy(reference, candidate, labels))  # type: ignore[arg-type]
-    record.update(_channel_metrics(kind, reference, candidate))
+    record.update(_channel_metrics(kind, reference, candidate, label_threshold))
     if kind == "dense" and is_flag(reference):
         record["flag_agreement"] = metrics.label_set_agreement(reference, candidate, label_threshold)[0]
     cosines = metrics.cosine_similarity(reference, candidate) if reference.size else np.ones(1)
@@ -218,10 +234,11 @@ def _accuracy(reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray) 
     return {"fp32_accuracy": fp32, "accuracy": int8, "accuracy_drop_points": 100.0 * (fp32 - int8)}
 
 
-def _channel_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray) -> dict[str, Any]:
-    """Worst per-channel correlation and relative error; channels constant in FP32 are skipped. A dense output of
-    three or more axes is also judged along its other candidate channel axis (`_cross_axes`): `channel_axes` names
-    both with their entry counts, and the worst figures the axis they lie on."""
+def _channel_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
+    """Worst per-channel correlation and relative error; channels constant in FP32 are skipped, and a score
+    output's quiet channels are judged by their absolute error instead (`_quiet_channels`). A dense output of
+    three or more axes is also judged along its other candidate channel axis (`_cross_axes`): `channel_axes`
+    names both with their entry counts, and the worst figures the axis they lie on."""
     axis = channel_axis(kind, reference)
     if reference.size == 0 or reference.ndim < 1:
         return {}
@@ -235,7 +252,9 @@ def _channel_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray) ->
     }
     judged = "channel_error_worst" in BUDGETED[kind]  # maps and detections: their spread errors are budgeted
     spread_errors = metrics.channel_errors(reference, candidate, axis) if judged else None
-    _keep_worst(record, axis, correlations, spread_errors)
+    cut = quiet_cut(kind, reference, threshold)
+    quiet = _quiet_channels(record, reference, candidate, axis, cut, threshold)
+    _keep_worst(record, axis, *_unless(quiet, correlations, spread_errors))
     others = _cross_axes(kind, reference, axis)
     if others:  # which axes were judged, and their entries: "channels" counts axis 1's alone (an NHWC map's rows)
         record["channel_axes"] = {str(a): int(reference.shape[a]) for a in (axis, *others) if a is not None}
@@ -243,10 +262,74 @@ def _channel_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray) ->
         spreads = metrics.channel_spreads(reference, other)
         moving = spreads[spreads > 0]
         still = spreads < CROSS_AXIS_FLOOR * (float(np.median(moving)) if moving.size else 0.0)
+        still |= _quiet_channels(record, reference, candidate, other, cut, threshold)
         across = np.where(still, np.nan, metrics.channel_correlations(reference, candidate, other))
         across_errors = np.where(still, np.nan, metrics.channel_errors(reference, candidate, other))
         _keep_worst(record, other, across, across_errors)
     return record
+
+
+def _unless(
+    quiet: np.ndarray, correlations: np.ndarray, spread_errors: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The channel figures with the quiet channels' taken out (NaN: judged by `_quiet_channels` instead)."""
+    if spread_errors is not None:
+        spread_errors = np.where(quiet, np.nan, spread_errors)
+    return np.where(quiet, np.nan, correlations), spread_errors
+
+
+def quiet_cut(kind: str, reference: np.ndarray, threshold: float) -> float | None:
+    """The FP32 peak under which a channel of this output is quiet (see the module's docstring): for a dense output
+    of scores that turns something on at `threshold`, the lower of the threshold and QUIET_CEILING; else None."""
+    if kind != "dense" or reference.size == 0 or not metrics.probabilities(reference):
+        return None
+    return min(threshold, QUIET_CEILING) if float(reference.max()) >= threshold else None
+
+
+def _quiet_channels(
+    record: dict[str, Any],
+    reference: np.ndarray,
+    candidate: np.ndarray,
+    axis: int | None,
+    cut: float | None,
+    threshold: float,
+) -> np.ndarray:
+    """Which entries along `axis` are quiet (FP32 peak under `cut`); their count, worst absolute error and the most
+    values INT8 turned on in one of them (at `threshold`) go to the record, each naming axis and entry."""
+    if cut is None or axis is None:
+        return np.zeros(reference.shape[axis] if axis is not None else 1, dtype=bool)
+    peaks, errors, fired = _channel_peaks(reference, candidate, axis, threshold)
+    quiet = peaks < cut
+    record["quiet_cut"] = cut
+    record.setdefault("quiet_channels", {})[str(axis)] = int(quiet.sum())
+    if quiet.any():
+        errors, fired = np.where(quiet, errors, -np.inf), np.where(quiet, fired, 0)
+        worst, most = int(np.argmax(errors)), int(np.argmax(fired))
+        if errors[worst] > record.get("quiet_error_worst", -math.inf):
+            record.update(quiet_error_worst=float(errors[worst]), quiet_error_worst_channel=worst)
+            record["quiet_error_worst_axis"] = axis
+        if fired[most] > record.get("quiet_fired", 0):
+            record.update(quiet_fired=int(fired[most]), quiet_fired_channel=most, quiet_fired_axis=axis)
+        record.setdefault("quiet_fired", 0)
+    return quiet  # type: ignore[no-any-return]
+
+
+def _channel_peaks(
+    reference: np.ndarray, candidate: np.ndarray, axis: int, threshold: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per entry along `axis` (never 0, the samples'), over every other position: the FP32 peak, the largest
+    absolute error, and how many candidate values are at `threshold` or above; a block of samples at a time."""
+    others = tuple(a for a in range(reference.ndim) if a != axis)
+    peaks, errors = np.full(reference.shape[axis], -np.inf), np.zeros(reference.shape[axis])
+    fired = np.zeros(reference.shape[axis], dtype=np.int64)
+    step = max(1, metrics.BLOCK_BYTES // max(8 * reference[0].size, 1))
+    for start in range(0, len(reference), step):
+        ref = reference[start : start + step].astype(np.float64)
+        new = candidate[start : start + step].astype(np.float64)
+        peaks = np.maximum(peaks, ref.max(axis=others))
+        errors = np.maximum(errors, np.abs(new - ref).max(axis=others))
+        fired += np.count_nonzero(new >= threshold, axis=others)
+    return peaks, errors, fired
 
 
 def _cross_axes(kind: str, reference: np.ndarray, axis: int | None) -> list[int]:
