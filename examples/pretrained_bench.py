@@ -33,6 +33,7 @@ from quantserve.data import TensorData, load_npz
 REFUSAL = re.compile(  # a drift violation (output or metric, value, budget), the speed line, or nothing to quantize
     r"(output|metric) '[^']+'( \([a-z_]+\))?: .+ -?[\d.]+(e-?\d+)? [<>] budget -?[\d.]+(e-?\d+)?|INT8 is [\d.]+× FP32"
     r"|no INT8 model to ship|INT8's speedup is uncertain: its \d+ timing rounds"
+    r"|the INT8 search ran out of time: \d+ s of its [\d.]+ s budget"  # a busy machine: stopped at its deadline
 )
 # the lowest task-level agreement INT8 may show here (issue 9's default budget)
 FLOORS = {

@@ -8,8 +8,13 @@ Locust worker was lost (its requests are in no count). Measured by a prober: "FA
 FP32 step with 27.5 % of its requests failed, a 17.6 s outage and served versions 1 → 2 within its window. A step that
 served nothing stays: it makes the comparison "not comparable", never a ratio. Where no pair is left, the reason is
 said (FP32 at 1 user and INT8 at 16 were "load-test an FP32 and an INT8 variant" though both were).
+Every INT8 variant that pairs with an FP32 run (each FP32 run where there are several) gets its own ratio: a folder
+with mlp_int8 at 1.04× and mlp_int8t at 0.61× of mlp_fp32 was judged "PASS · INT8 1.04×" from the first pair in
+file order, and "FAIL · 0.61×" without mlp_int8's file. An INT8 variant that pairs with none is said why.
 The ratio carries caveats where other processes took over BUSY_SHARE of the machine's cores during either step (as
-optimize's speed gate says it), or most of a step's latency was spent outside the server (the client's figures).
+optimize's speed gate says it), Triton served other models' requests in either window (an FP32 run recorded beside
+an INT8 trace's load on the same server read "PASS · INT8 2.31×" against 1.04× side by side), or most of a step's
+latency was spent outside the server (the client's figures).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from dataclasses import dataclass
 from loadtest.load_pattern import ClosedLoop
 from loadtest.results import NO_TRITON_COUNTERS, LoadResult, LoadRun
 from loadtest.run_pairing import pairing_notes, pairing_problem
+from loadtest.window_notes import OTHER_LOAD_FLOOR
 from optimizer.speed import BUSY_SHARE
 
 # failed requests up to this share of a step's still let it feed the ratio (the verdict fails on them anyway): its
@@ -54,28 +60,50 @@ class ServedSpeedup:
         idle = [m for m, rps in ((self.fp32_model, self.fp32_rps), (self.int8_model, self.int8_rps)) if not rps > 0]
         return f"{' and '.join(idle)} served nothing at {self.users} users"
 
+    def summary(self) -> str:
+        """`INT8 mlp_int8 1.04× FP32 mlp_fp32 (650.7 vs 627.5 req/s at 4 users)`, with its caveats: one pair's line
+        where the folder held several."""
+        figures = f"{self.int8_rps:.1f} vs {self.fp32_rps:.1f} req/s at {self.users} users"
+        if not self.comparable:
+            line = f"INT8 {self.int8_model} vs FP32 {self.fp32_model} not comparable: {self.idle_side()} ({figures})"
+        else:
+            line = f"INT8 {self.int8_model} {self.speedup:.2f}× FP32 {self.fp32_model} ({figures})"
+        return line + (f", caveat: {'; '.join(self.caveats)}" if self.caveats else "")
 
-def served_speedup(
+
+def lowest(pairs: list[ServedSpeedup]) -> ServedSpeedup | None:
+    """The pair the headline gives: one that is not comparable, else the lowest ratio (None: no pair)."""
+    return min(pairs, key=lambda s: (s.comparable, s.speedup if s.comparable else 0.0), default=None)
+
+
+def served_speedups(
     runs: list[LoadRun], reference: str | None, precision: Callable[[str], str | None]
-) -> tuple[ServedSpeedup | None, list[str]]:
-    """INT8 vs FP32 throughput of the first FP32 and INT8 runs that pair (FP32 is the evaluated reference where there
-    is one), with the notes on what the pair's records could not confirm and the steps left out; without, why each
-    candidate pair was no pair, first the pairs of closed-loop runs."""
+) -> tuple[list[ServedSpeedup], list[str]]:
+    """INT8 vs FP32 throughput of every FP32 and INT8 run that pair (FP32 is the evaluated reference where there is
+    one), with the notes on what the pairs' records could not confirm and the steps left out, and why each INT8
+    variant that pairs with no FP32 run does not (first the pairs of closed-loop runs): without any pair, the reasons
+    alone."""
     fp32 = [run for run in runs if run.model == reference or (reference is None and precision(run.model) == "fp32")]
     fp32_models = {run.model for run in fp32}
     int8 = [run for run in runs if precision(run.model) == "int8" and run.model not in fp32_models]
     pairs = sorted(((f, i) for f in fp32 for i in int8), key=lambda pair: not (_closed(pair[0]) and _closed(pair[1])))
-    problems = []
+    served: list[ServedSpeedup] = []
+    notes: list[str] = []
+    problems: list[tuple[str, str]] = []  # (INT8 model, why a pair of it is none)
     for f, i in pairs:
         problem = pairing_problem(f, i) or _mode_problem(f, i)
         if problem:
-            problems.append(problem)
+            problems.append((i.model, problem))
             continue
-        served, lines = _paired_steps(f, i)
-        if served is not None:
-            return served, pairing_notes(f, i) + lines
-        problems += lines
-    return None, list(dict.fromkeys(problems))
+        speedup, lines = _paired_steps(f, i)
+        if speedup is None:
+            problems += [(i.model, line) for line in lines]
+            continue
+        served.append(speedup)
+        notes += pairing_notes(f, i) + lines
+    judged = {s.int8_model for s in served}
+    notes += [line for model, line in problems if model not in judged]
+    return served, list(dict.fromkeys(notes))
 
 
 def _closed(run: LoadRun) -> list[LoadResult]:
@@ -157,13 +185,15 @@ def unfit_reasons(step: LoadResult) -> list[str]:
     return reasons
 
 
-def _caveats(*steps: LoadResult) -> list[str]:
-    """What the compared steps' own records say the ratio cannot vouch for: a busy machine, a client-bound latency."""
-    lines = []
+def _caveats(fp32: LoadResult, int8: LoadResult) -> list[str]:
+    """What the compared steps' own records say the ratio cannot vouch for: a busy machine, other models' load on the
+    server, a client-bound latency."""
+    steps, lines = (fp32, int8), []
     for step in steps:
         others = step.utilization.others_share if step.utilization else None
         if others is not None and others > BUSY_SHARE:
             lines.append(f"others took {others:.0%} of the cores during {step.label}")
+    lines += [line for line in (_shared_server("FP32", fp32), _shared_server("INT8", int8)) if line]
     for step in steps:
         outside = step.outside_share()
         if outside is not None:
@@ -172,3 +202,17 @@ def _caveats(*steps: LoadResult) -> list[str]:
                 "the load generator too"
             )
     return lines
+
+
+def _shared_server(precision: str, step: LoadResult) -> str | None:
+    """A caveat where Triton served OTHER_LOAD_FLOOR or more requests of other models in the step's window: their
+    load shared the server's cores, so the step's req/s are not its variant's alone."""
+    if sum(step.other_models.values()) < OTHER_LOAD_FLOOR:
+        return None
+    busiest = sorted(step.other_models.items(), key=lambda item: -item[1])
+    named = ", ".join(f"'{name}' {count}" for name, count in busiest[:3])
+    more = f" and {len(busiest) - 3} more" if len(busiest) > 3 else ""
+    return (
+        f"{precision} {step.label} shared the server with other models' load ({named}{more} requests against its "
+        f"{step.requests})"
+    )

@@ -9,6 +9,8 @@ so. Nothing is measured here; ratios are taken of figures the results already ho
 failed requests (an outage among them), arrivals never sent, a lost Locust worker or no request completed fails it,
 and so does a comparison in which a variant served nothing (its ratio is no speedup: NaN passed `< 1.0`). Which runs
 and steps the served ratio may be taken from, and the caveats it carries, is `loadtest.served_speed`'s to say.
+Every INT8-vs-FP32 pair it finds is judged: the verdict fails if any INT8 variant is slower than its FP32 (or is not
+comparable), and the headline gives that pair (else the lowest ratio), with a note per pair where there are several.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 from loadtest.accuracy_results import AccuracyReport
 from loadtest.results import LoadRun
 from loadtest.run_pairing import accuracy_source_notes, spread_note
-from loadtest.served_speed import ServedSpeedup, served_speedup
+from loadtest.served_speed import ServedSpeedup, lowest, served_speedups
 from optimizer.drift_budget import BUDGETED, CHECKS
 from serving.machine import MACHINE_FILE, cpu_facts
 
@@ -58,7 +60,8 @@ NOT_LOADED = "load-test both variants into this folder"
 class Verdict:
     """Everything the report opens with."""
 
-    served: ServedSpeedup | None = None
+    served: ServedSpeedup | None = None  # the headline's pair: the lowest ratio of `served_pairs`
+    served_pairs: list[ServedSpeedup] = field(default_factory=list)  # every INT8-vs-FP32 pair, each judged
     in_process: list[dict[str, Any]] = field(default_factory=list)  # manifest speed records, with the model name
     drift: list[DriftRow] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # one line per reason it does not pass
@@ -204,6 +207,32 @@ def machine_line(results_dir: Path, manifests: list[dict[str, Any]]) -> str:
     return f"{cpu.model}, {cpu.usable_cores} cores (the machine this report was rendered on)"
 
 
+def served_failures(pairs: list[ServedSpeedup]) -> list[str]:
+    """A line per pair in which INT8 is slower than its FP32 or a variant served nothing: any fails the verdict."""
+    lines = []
+    for served in pairs:
+        if not served.comparable:  # NaN < 1.0 is False: a dead FP32 passed as "nan×"
+            lines.append(f"served INT8 vs FP32 not comparable: {served.idle_side()}")
+        elif served.speedup < 1.0:
+            lines.append(
+                f"served INT8 {served.int8_model} is slower than FP32 {served.fp32_model} ({served.speedup:.2f}× at "
+                f"{served.users} users)"
+            )
+    return list(dict.fromkeys(lines))
+
+
+def _pair_notes(pairs: list[ServedSpeedup]) -> list[str]:
+    """A line per INT8-vs-FP32 pair where there are several: the headline gives one, the lowest."""
+    headline = lowest(pairs)
+    if headline is None or len(pairs) < 2:
+        return []
+    return [
+        f"{len(pairs)} INT8-vs-FP32 pairs were compared, each judged; the headline gives the lowest "
+        f"({headline.int8_model} vs {headline.fp32_model})",
+        *(f"served: {served.summary()}" for served in pairs),
+    ]
+
+
 def note_precisions(
     verdict: Verdict, precisions: ServedPrecisions, runs: list[LoadRun], accuracy: AccuracyReport | None
 ) -> None:
@@ -222,15 +251,16 @@ def gather(
 ) -> Verdict:
     """The verdict from a results folder's runs and accuracy, and any build manifests given."""
     precisions = ServedPrecisions.of(runs, accuracy)
-    served, pairing = served_speedup(runs, accuracy.reference if accuracy else None, precisions.precision)
-    verdict = Verdict(served=served)
+    pairs, pairing = served_speedups(runs, accuracy.reference if accuracy else None, precisions.precision)
+    verdict = Verdict(served=lowest(pairs), served_pairs=pairs)
     note_precisions(verdict, precisions, runs, accuracy)
     verdict.notes += [
         *pairing,
         *filter(None, [spread_note(runs)]),
         *(accuracy_source_notes(accuracy) if accuracy else []),
     ]
-    if served is None and pairing:  # candidates there were, none a pair: the first reason heads the report
+    verdict.notes += _pair_notes(pairs)
+    if not pairs and pairing:  # candidates there were, none a pair: the first reason heads the report
         verdict.served_missing = pairing[0]
     for manifest in manifests:
         verification = manifest.get("verification") or {}
@@ -257,11 +287,7 @@ def gather(
             if not r.holds
         ]
     verdict.failures += load_failures(runs)
-    served = verdict.served
-    if served is not None and not served.comparable:  # NaN < 1.0 is False: a dead FP32 passed as "nan×"
-        verdict.failures.append(f"served INT8 vs FP32 not comparable: {served.idle_side()}")
-    elif served is not None and served.speedup < 1.0:
-        verdict.failures.append(f"served INT8 is slower than FP32 ({served.speedup:.2f}×)")
+    verdict.failures += served_failures(pairs)
     slow = [s for s in verdict.in_process if not s.get("holds", True)]
     verdict.failures += [
         f"{s['model']}: INT8 {s['speedup']:.2f}× FP32 in-process, below its speed budget" for s in slow

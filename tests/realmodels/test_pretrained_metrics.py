@@ -68,6 +68,8 @@ def test_refusal_lines_are_recognised():
     assert pretrained_bench.REFUSAL.search(f"quantserve: error: {unsettled}")
     nothing = "no INT8 model to ship: every compute node is kept FP32 (3 nodes excluded: graph outputs …)"
     assert pretrained_bench.REFUSAL.search(f"quantserve: error: {nothing}")
+    late = "the INT8 search ran out of time: 306 s of its 300 s budget spent before any INT8 model was verified …"
+    assert pretrained_bench.REFUSAL.search(f"quantserve: error: {late}")
     assert not pretrained_bench.REFUSAL.search("quantserve: error: calibration failed")
 
 
