@@ -12,12 +12,12 @@ import numpy as np
 import onnx
 
 from optimizer.activation_outliers import ActivationOutliers, activation_outliers
-from optimizer.drift_budget import BUDGET_FLAGS, CHECKS, BudgetExceeded, Violation, normalized_slack
+from optimizer.drift_budget import BudgetExceeded, Violation, normalized_slack
 from optimizer.int8_measure import Candidate, HeldOutDrift
 from optimizer.int8_schemes import Scheme, SmoothStaticScheme
 from optimizer.profile import ModelProfile
 from optimizer.quant_exclusions import Exclusion
-from optimizer.search_budget import SearchBudget
+from optimizer.search_budget import BUDGET_FLAG, SearchBudget
 from optimizer.sensitivity import EXHAUSTED, quantized_nodes
 from optimizer.speed import Block
 from quantserve.artifact import Artifact
@@ -79,10 +79,15 @@ class SearchVerdict(HeldOutDrift):
         shortfall, moved = max(0.0, -reached), max(0.0, reached - start)
         if shortfall <= FAR_SHORTFALL or moved >= shortfall:
             return "", shortfall, moved
-        said = (
-            f" ({len(steps)} mixed-precision step{'s' * (len(steps) != 1)} closed {moved:.1f} of it)" if steps else ""
-        )
         advice = f"deploy fp32{self._what_may_help(chosen)}"
+        if not steps:  # no evidence either way: NSNet2's 14× closed in one step, BirdNET's 32× not in 12
+            line = (
+                f"it misses by {shortfall:.0f}× the drift the budget allows and the mixed-precision search took no "
+                "step before the time ran out, so whether more time closes it is unknown"
+            )
+            more = f"{BUDGET_FLAG} {max(2 * self.budget.seconds, 120):g}"
+            return f"{line}; nothing written: {advice}, or give it time with {more}", shortfall, moved
+        said = f" ({len(steps)} mixed-precision step{'s' * (len(steps) != 1)} closed {moved:.1f} of it)"
         line = f"it misses by {shortfall:.0f}× the drift the budget allows{said}, which more time is unlikely to close"
         return f"{line}; nothing written: {advice}", shortfall, moved
 
@@ -95,10 +100,8 @@ class SearchVerdict(HeldOutDrift):
         if outliers is not None and outliers.seen:
             peak = f"'{outliers.tensor}' peaks at {outliers.ratio:.1f}× its 99.9th percentile"
             options.append(f"--method percentile or entropy, which clip the outliers calibration saw ({peak})")
-        worst = min(chosen.drift.violations, key=_slack, default=None)
-        check = CHECKS.get(worst.metric) if worst is not None else None
-        if check is not None and check[1] in BUDGET_FLAGS:
-            options.append(f"a looser {BUDGET_FLAGS[check[1]][0]} where that drift is acceptable")
+        # no looser budget flag here: the miss is over FAR_SHORTFALL× the drift allowed (NSNet2's denoiser at
+        # correlation 0.70 against 0.98 was broken by hand; a flag loosened that far passes anything)
         return f" (or {', or '.join(options)})" if options else ""
 
     def _refuse_exhausted(self, chosen: Candidate, mixed: dict[str, Any]) -> None:
