@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loadtest.arrival_trace import MEAN_TOLERANCE
 from loadtest.percentiles import LatencySummary
 from loadtest.result_files import numbers_checked, precision_of, read_json, safe_name, write_json
 from loadtest.run_identity import RunIdentity
@@ -138,12 +139,24 @@ class LoadResult:
 
     def _load_label(self) -> str:
         if self.mode == "open" and self.trace:
-            return f"{self.model} replaying {Path(self.trace['file']).name} ({self.rate_rps:.4g} req/s mean)"
+            return f"{self.model} replaying {Path(self.trace['file']).name} ({self._trace_rate()})"
         if self.mode == "open":
             return f"{self.model} @ {self.rate_rps:g} req/s {self.arrivals}"
         if self.mode == "staged":
             return f"{self.model} staged, all stages together (up to {self.users} users)"
         return f"{self.model} @ {self.users} users"
+
+    def _trace_rate(self) -> str:
+        """The rate a replayed trace offered in the window: the pass's mean, or, where the window played part of a
+        pass (its offered arrivals off that mean by over MEAN_TOLERANCE), its own beside the mean (10 s of a 30 s
+        diurnal pass offered 184.3 req/s; labelled "283.1 req/s mean", the table read as the server 35 % short)."""
+        mean = f"{self.rate_rps:.4g} req/s mean"
+        if self.offered_requests is None or not self.window_s > 0 or not self.rate_rps:
+            return mean
+        offered = self.offered_requests / self.window_s
+        if abs(offered - self.rate_rps) <= MEAN_TOLERANCE * self.rate_rps:
+            return mean
+        return f"{offered:.4g} req/s offered, part of a pass of {mean}"
 
     def send_lag_note(self) -> str | None:
         """One line when open-loop requests left the client late (`loadtest.send_lag.send_lag_note`)."""

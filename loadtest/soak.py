@@ -5,6 +5,11 @@ run the models), sampled every half second by `UtilizationSampler`. After a warm
 `WARMUP_FRACTION` of the run) a least-squares line is fitted; the run is "flat" when the growth
 that line predicts over the run stays within the margin (`margin_mb`, or `margin_pct` of the
 starting RSS, whichever is larger). Latency drift compares the p99 of the first and last windows.
+
+A version deployed (or rolled back) during the soak is never judged flat either: the server's memory then holds
+another version's stubs, and the first and last windows' p99 are two versions'. A `--soak 2m` across a v1 → v2
+deploy at 65 s said "memory flat … p99 +29.2 %", exit 0, and recorded versions ['1'] only; the step's notes (the
+version change among them), which a plain load test prints, were dropped.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from quantserve.files import write_atomic
 
 WARMUP_FRACTION = 0.2
 EDGE_FRACTION = 0.2  # the first and last windows whose p99 are compared
+SERVED_VERSIONS_CHANGED = "served versions changed"  # in a step's note where Triton's counters saw a deploy
 
 
 @dataclass
@@ -56,6 +62,9 @@ class SoakResult:
     server_restarted: str | None = None  # the server was replaced during the soak: never flat, whatever the line
     interrupted: Interruption | None = None  # stopped by Ctrl-C or SIGTERM: judged over `duration_s`, up to then
     identity: RunIdentity | None = None  # its start, served versions, source model and data, as a load run's
+    versions_at_end: list[str] | None = None  # the model's versions READY at the end (None: the server not asked)
+    versions_changed: str | None = None  # how the served versions changed during the soak: never flat
+    notes: list[str] = field(default_factory=list)  # the load step's notes, as a plain load test prints them
     model_version: str = ""  # the version every request named (--model-version); "": Triton's choice, the newest
     precision: str | None = None  # of the version loaded (the addressed one's own, not the newest's), as deployed
 
@@ -66,16 +75,19 @@ class SoakResult:
         return path
 
     def summary(self) -> str:
-        """Two lines for a terminal: memory trend with its verdict, then the latency drift."""
+        """Two lines for a terminal, memory trend with its verdict, then the latency drift; then the step's notes."""
         verdict = "flat" if self.rss_flat else "GROWING"
         if self.server_restarted:
             verdict = f"NOT JUDGED, tritonserver restarted during the soak ({self.server_restarted}); until then"
+        elif self.versions_changed:
+            verdict = f"NOT JUDGED, {self.versions_changed}: two versions' memory and p99; across both"
+        notes = "".join(f"\nnote: {note}" for note in self.notes)
         return (
             f"memory {verdict}: {self.rss_start_mb:.0f} → {self.rss_end_mb:.0f} MB, slope "
             f"{self.rss_slope_mb_per_min:+.2f} MB/min, fitted growth {self.rss_growth_mb:+.1f} MB "
             f"(margin {self.rss_margin_mb:.0f} MB)\n"
             f"p99 first {self.p99_first_ms:.2f} ms, last {self.p99_last_ms:.2f} ms ({self.p99_drift_pct:+.1f} %); "
-            f"{self.requests} requests, {self.failed_requests} failed over {self.duration_s:.0f} s"
+            f"{self.requests} requests, {self.failed_requests} failed over {self.duration_s:.0f} s{notes}"
         )
 
 
@@ -105,10 +117,33 @@ def run_soak(
                 with contextlib.suppress(QuantserveError):  # too short to judge: the load file holds what it measured
                     cut = stop.run.interrupted
                     soak = _judge(stop.run.results[0], record_dir, margin_mb, margin_pct, cut, identity)
-                    _saved(soak, settings, precision, out_dir)
+                    _saved(_versions_checked(soak, settings), settings, precision, out_dir)
             raise
         soak = _judge(result, record_dir, margin_mb, margin_pct, identity=identity)
-        return _saved(soak, settings, precision, out_dir)
+        return _saved(_versions_checked(soak, settings), settings, precision, out_dir)
+
+
+def _versions_checked(soak: SoakResult, settings: LoadSettings) -> SoakResult:
+    """The soak with the model's versions READY at its end, judged against those at its start (`versions_judged`)."""
+    from serving.client import NO_RETRY, TritonGrpcClient
+
+    with contextlib.suppress(QuantserveError), TritonGrpcClient(settings.url, 10.0, settings.tls, NO_RETRY) as client:
+        soak.versions_at_end = client.ready_versions(settings.model)
+    return versions_judged(soak)
+
+
+def versions_judged(soak: SoakResult) -> SoakResult:
+    """A soak across a change of the served versions (READY at the start and at the end differ, or Triton's counters
+    said so, `judge_soak`) is never flat: its memory line runs across another version's stubs loaded and the old
+    ones' unloaded, and the first and last windows' p99 are of two versions."""
+    start, end = soak.identity.versions if soak.identity else [], soak.versions_at_end
+    if start and end is not None and end != start:
+        soak.versions_changed = (
+            f"model '{soak.model}' served versions changed during the soak ({', '.join(start)} → "
+            f"{', '.join(end) or 'none'})"
+        )
+    soak.rss_flat = soak.rss_flat and not soak.versions_changed
+    return soak
 
 
 def _saved(soak: SoakResult, settings: LoadSettings, precision: str | None, out_dir: Path) -> SoakResult:
@@ -164,7 +199,7 @@ def judge_soak(
         drift = _or_none(lambda: latency_drift(samples, start, end)) or dict.fromkeys(
             ("p99_first_ms", "p99_last_ms", "p99_drift_pct"), math.nan
         )
-    return SoakResult(
+    soak = SoakResult(
         model=result.model,
         duration_s=end - start,
         users=result.users,
@@ -174,7 +209,18 @@ def judge_soak(
         **trend,
         **drift,
         server_restarted=result.server_restarted,
+        versions_changed=_counted_version_change(result),
+        notes=result.notes(),
     )
+    return versions_judged(soak)
+
+
+def _counted_version_change(result: LoadResult) -> str | None:
+    """The change of the served versions Triton's counters saw during the step (None: none), as its note says it."""
+    counters = result.server_counters_left_out or ""
+    if not counters.startswith(f"model '{result.model}' {SERVED_VERSIONS_CHANGED}"):
+        return None
+    return counters.split(": ")[0]
 
 
 def _or_none(measure: Any) -> dict[str, Any] | None:
