@@ -18,7 +18,6 @@ the exact per-request latencies the harness records (not Locust's rounded histog
 
 from __future__ import annotations
 
-import math
 import shutil
 import time
 from collections.abc import Callable
@@ -40,6 +39,7 @@ from quantserve.cli.tune_trials import (
     Trial,
     TuneSettings,
 )
+from quantserve.cli.tune_verdict import slo_missed
 
 __all__ = [
     "PRUNE_FRACTION",
@@ -54,6 +54,7 @@ __all__ = [
     "TrialServer",
     "TuneResult",
     "TuneSettings",
+    "slo_missed",
     "tune",
 ]
 
@@ -66,22 +67,6 @@ STARTUP_TRIALS = 4  # baseline, the deploy defaults per precision, then random u
 MAX_BATCH_CHOICES = (0, 2, 4, 8, 16, 32)
 DELAY_CHOICES_US = (0, 100, 500, 1000, 2000, 4000)
 PREFERRED_CHOICES = ("powers", "max", "half")
-
-
-def slo_missed(result: TuneResult) -> str:
-    """One line: the best configuration's p99 against the SLO, and the share of its requests within it."""
-    best, slo = result.best, result.settings.slo_p99_ms if result.settings else math.nan
-    if best.error:
-        return f"no configuration was measured: the best failed ({best.error})"
-    if result.stopped:
-        count = len(result.trials)
-        return f"no configuration can meet the {slo:g} ms p99 SLO: {result.stopped} (stopped after {count} trial(s))"
-    within = best.goodput_rps / best.throughput_rps if best.throughput_rps > 0 else 0.0
-    bound = f"; {result.load_bound}" if result.load_bound else ""
-    return (
-        f"no configuration met the {slo:g} ms p99 SLO: the best ({best.config.label()}) has p99 {best.p99_ms:.1f} ms, "
-        f"{within:.0%} of its requests within it{bound}"
-    )
 
 
 def tune(

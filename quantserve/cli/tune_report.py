@@ -25,7 +25,7 @@ table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:
 th:nth-child(2),td:nth-child(2){text-align:left}tr.best{background:#e6f4e6}tr.baseline{background:#f3f3f3}
 svg text{font-size:11px}svg .title{font-size:13px;font-weight:bold}.axis{stroke:#333}.grid{stroke:#eee}
 """
-COLUMNS = ("#", "config", "req/s", "p50 ms", "p99 ms", "goodput/s", "failed", "pruned", "front")
+COLUMNS = ("#", "config", "req/s", "p50 ms", "p99 ms", "goodput/s", "failed", "pruned", "front", "others' CPU")
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
@@ -108,8 +108,10 @@ def _headline(document: dict[str, Any]) -> str:
             f"{_num(pick['goodput_rps']):.1f}/s, p99 {_num(pick['p99_ms']):.2f} ms: it did not beat the baseline "
             "when both were measured again, so the baseline is the best"
         )
-    if not document.get("slo_met", True) and search.get("load_bound"):
-        lines.append(f"SLO missed: {escape(search['load_bound'])}")
+    if document.get("slo_missed"):
+        lines.append(f"SLO missed: {escape(document['slo_missed'])}")
+    elif document.get("shared_machine"):
+        lines.append(f"Shared machine: {escape(document['shared_machine'])}")
     if check:
         lines.append(
             f"Re-measured on a fresh server: {_num(check['throughput_rps']):.1f} req/s "
@@ -138,6 +140,7 @@ def trials_table(document: dict[str, Any], front: set[int]) -> str:
             str(trial["failed_requests"]),
             "yes" if trial["pruned"] else "",
             "●" if index in front else "",
+            f"{trial['others_share']:.0%}" if trial.get("others_share") is not None else "",
         ]
         rows.append(f"<tr class='{kind}'>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     head = "".join(f"<th>{escape(c)}</th>" for c in COLUMNS)

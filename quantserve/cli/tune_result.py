@@ -75,8 +75,23 @@ class TuneResult:
             "machine": self.machine,
             "failure": self.failure,
             "confirmation": self.confirmation(),
+            **self.verdict(),
             "interrupted": bool(self.interrupted),
             "interrupted_during": self.interrupted,
+        }
+
+    def verdict(self) -> dict[str, Any]:
+        """The SLO's outcome in words (`tune_verdict`): the trials that met it in the search (where the confirmation
+        missed, "none met it" would be false), the most of the cores other processes took, and the line said."""
+        from quantserve.cli.tune_verdict import measured, met_slo, others_share, shared_line, slo_missed
+
+        slo = self.settings.slo_p99_ms if self.settings else math.nan
+        share = others_share(measured(self))
+        return {
+            "slo_met_in_search": [{"config": t.config.label(), "p99_ms": t.p99_ms} for t in met_slo(self.trials, slo)],
+            "slo_missed": "" if self.slo_met or self.failure else slo_missed(self, advice=True),
+            "others_share_max": share,
+            "shared_machine": shared_line(share),
         }
 
     def confirmation(self) -> dict[str, Any]:

@@ -173,4 +173,8 @@ def measure_window(
     if rows.size == 0:
         rows = np.zeros((0, 3))
     lags = rows[:, 3] if rows.shape[1] >= 5 and settings.trace else np.zeros(0)  # closed loop: 0, not a figure
-    return Samples(rows[:, 1], rows[:, 2] > 0.5, max(window.end - start, 0.0), lags, dict(result.errors))
+    share = result.utilization.others_share if result.utilization is not None else None
+    client = (result.generator_lag_p99_ms, result.peak_in_flight, result.max_in_flight) if settings.trace else ()
+    return Samples(
+        rows[:, 1], rows[:, 2] > 0.5, max(window.end - start, 0.0), lags, dict(result.errors), share, *client
+    )

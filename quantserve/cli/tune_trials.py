@@ -38,6 +38,7 @@ TRACE_MAX_IN_FLIGHT = 512
 TIE_SHARE = 0.01  # a trace offers every trial the same load: goodputs this close are a tie, broken by p99
 LIVENESS_TIMEOUT_S = 10.0  # after a trial: a server that cannot say it is live in this long is hung
 WRAPPED = re.compile(r"^\w+\((['\"])(.*)\1\)$", re.DOTALL)  # Locust's repr of a failure: Name("message")
+WORST_OF = ("others_share", "generator_lag_p99_ms", "peak_in_flight", "max_in_flight")  # per window, the worst kept
 TIES = f"trace: goodput within {TIE_SHARE:.0%} of the most is a tie, won by the lowest p99"
 
 
@@ -81,6 +82,13 @@ class Trial:
     # said is the one thing the user needs (`tune_failed`)
     commonest_failure: str = ""
     commonest_failure_count: int = 0
+    # the worst of its windows: the share of the machine's cores other processes took (`Utilization.others_share`;
+    # a shared machine misses an SLO an idle one meets), and, open loop, how late the generator itself woke (p99)
+    # and the most requests in flight against the limit: which part of the client held a late send (`tune_verdict`)
+    others_share: float | None = None
+    generator_lag_p99_ms: float | None = None
+    peak_in_flight: int | None = None
+    max_in_flight: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -188,6 +196,11 @@ class Samples:
     seconds: float
     send_lags_ms: np.ndarray = field(default_factory=lambda: np.zeros(0))  # open loop: each request's send lag
     errors: dict[str, int] = field(default_factory=dict)  # Locust's failure table: {message: occurrences}
+    # the window's load result's (`Trial`'s fields of the same names): the worst of the windows once added
+    others_share: float | None = None
+    generator_lag_p99_ms: float | None = None
+    peak_in_flight: int | None = None
+    max_in_flight: int | None = None
 
     def __add__(self, other: Samples) -> Samples:
         errors = dict(self.errors)
@@ -199,6 +212,7 @@ class Samples:
             self.seconds + other.seconds,
             np.concatenate([self.send_lags_ms, other.send_lags_ms]),
             errors,
+            *(_worst(getattr(self, name), getattr(other, name)) for name in WORST_OF),
         )
 
     def trial(self, config: ServingConfig, slo_ms: float, pruned: bool = False) -> Trial:
@@ -227,7 +241,14 @@ def trial_figures(config: ServingConfig, samples: Samples, slo_ms: float, pruned
         mean_ms=float(good.mean()) if good.size else math.nan,
         commonest_failure=commonest[0],
         commonest_failure_count=commonest[1],
+        **{name: getattr(samples, name) for name in WORST_OF},
     )
+
+
+def _worst(one: Any, other: Any) -> Any:
+    """The larger of two window figures, either of which may be unknown (None)."""
+    known = [v for v in (one, other) if v is not None]
+    return max(known) if known else None
 
 
 def commonest_error(errors: Mapping[str, int]) -> tuple[str, int]:

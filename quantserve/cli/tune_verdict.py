@@ -1,0 +1,120 @@
+"""What `quantserve tune` says about its SLO, the machine and the client: lines from the measured trials.
+
+Three things the outcome line once got wrong (probe round 2): "no configuration met the SLO" where two search trials
+had (p99 70.0 and 73.6 ms under 100 ms with a bursty trace) and only the confirmation of the pick missed (185.5 ms);
+the advice "a faster build, more cores or a looser SLO" on a machine where other processes took 40 % of the cores
+(alone, the same tune met its SLO at 36 ms); and the send-lag note blaming the in-flight cap with under 100 of 512
+slots in use. Each trial records the worst share of the cores other processes took in its windows, and the
+client's own lags (`tune_trials.Trial`); these lines read them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from loadtest.results import LATE_SEND_MS
+
+if TYPE_CHECKING:
+    from quantserve.cli.tune_trials import Trial, TuneSettings
+
+FASTER = "a faster build, more cores or a looser SLO would be needed"
+
+
+class TuneResult(Protocol):
+    """What these lines read of `tune_result.TuneResult` (which imports this module: no import back)."""
+
+    trials: list[Trial]
+    best: Trial
+    baseline: Trial
+    confirmed_pick: Trial | None
+    settings: TuneSettings | None
+    stopped: str
+    load_bound: str
+
+
+def met_slo(trials: Sequence[Trial], slo_ms: float) -> list[Trial]:
+    """The measured trials (not failed, not pruned, every request served) whose p99 is within the SLO."""
+    return [
+        t
+        for t in trials
+        if not t.error and not t.pruned and t.requests and not t.failed_requests and t.p99_ms <= slo_ms
+    ]
+
+
+def others_share(trials: Sequence[Trial]) -> float | None:
+    """The most of the cores other processes took in any trial's window (None: never read)."""
+    shares = [t.others_share for t in trials if t.others_share is not None]
+    return max(shares) if shares else None
+
+
+def shared_line(share: float | None) -> str:
+    """Where other processes took over the busy mark (`optimizer.speed.BUSY_SHARE`) of the cores: said; else ""."""
+    from optimizer.speed import BUSY_SHARE
+
+    if share is None or share <= BUSY_SHARE:
+        return ""
+    return f"other processes took {share:.0%} of the cores during the trials: tune again on an idle machine"
+
+
+def measured(result: TuneResult) -> list[Trial]:
+    """Every measurement: the search's trials and the confirmation's runs."""
+    extra = [t for t in (result.best, result.baseline, result.confirmed_pick) if t is not None]
+    return [*result.trials, *(t for t in extra if all(t is not s for s in result.trials))]
+
+
+def slo_missed(result: TuneResult, advice: bool = False) -> str:
+    """One line: why nothing met the SLO, or, where some search trial met it and its confirmation did not, that.
+    `advice`: where no cause was found (the load's own bound, a shared machine), end on what else would help."""
+    best, slo = result.best, result.settings.slo_p99_ms if result.settings else math.nan
+    if best.error:
+        return f"no configuration was measured: the best failed ({best.error})"
+    if result.stopped:
+        count = len(result.trials)
+        return f"no configuration can meet the {slo:g} ms p99 SLO: {result.stopped} (stopped after {count} trial(s))"
+    within = best.goodput_rps / best.throughput_rps if best.throughput_rps > 0 else 0.0
+    shared = shared_line(others_share(measured(result)))
+    met = met_slo(result.trials, slo)
+    if met:
+        return unstable_line(met, best, slo, within) + (f"; {shared}" if shared else "")
+    reasons = [r for r in (result.load_bound, shared) if r] or ([FASTER] if advice else [])
+    return (
+        f"no configuration met the {slo:g} ms p99 SLO: the best ({best.config.label()}) has p99 {best.p99_ms:.1f} ms, "
+        f"{within:.0%} of its requests within it" + "".join(f"; {r}" for r in reasons)
+    )
+
+
+def unstable_line(met: Sequence[Trial], best: Trial, slo: float, within: float) -> str:
+    """Search trials met the SLO, the confirmation of the pick missed it: the result does not hold under this load."""
+    shown = ", ".join(f"{t.config.label()} p99 {t.p99_ms:.1f} ms" for t in met[:3])
+    more = f" and {len(met) - 3} more" if len(met) > 3 else ""
+    return (
+        f"{len(met)} configuration(s) met the {slo:g} ms p99 SLO in the search ({shown}{more}), but the "
+        f"confirmation run missed it ({best.config.label()} p99 {best.p99_ms:.1f} ms, {within:.0%} of its requests "
+        "within it): the result is not stable under this load"
+    )
+
+
+def send_lag_line(best: dict[str, Any]) -> str:
+    """The note on the best's requests that left the client late, naming which part of the client held them, as
+    loadtest's own note tells them apart (`loadtest.send_lag.send_lag_note`); "" where none was late."""
+    late = best.get("send_lag_p99_ms")
+    if late is None or not late > LATE_SEND_MS:
+        return ""
+    head = (
+        f"note: in the best's windows requests left the client up to {late:.0f} ms after their recorded arrival "
+        "(p99); that wait is counted in its latencies"
+    )
+    generator = best.get("generator_lag_p99_ms") or 0.0
+    peak, limit = best.get("peak_in_flight"), best.get("max_in_flight")
+    if generator > LATE_SEND_MS and generator >= late / 2:
+        return f"{head} (the load generator fell behind its schedule: p99 {generator:.0f} ms late, its CPU)"
+    if peak and limit and peak < limit:
+        return (
+            f"{head} (at most {peak} of {limit} in-flight slots were in use: the client's own threads took the calls "
+            "up late, its CPU shared with the server)"
+        )
+    if peak and limit:
+        return f"{head} (all {limit} in-flight slots were taken: a burst's backlog beyond the in-flight cap)"
+    return f"{head} (the load generator's CPU or a full in-flight pool: not recorded)"
