@@ -62,6 +62,7 @@ WINDOW_OPEN_MESSAGE = "quantserve_window_open"  # the master → its workers: th
 WARM_UP_CAP_MARGIN_S = 1.0  # past the client deadline (which ends every warm-up sent), the window opens anyway
 _warm_ups: list[tuple[float, float, bool]] = []  # master or local: each user's warm-up (end wall time, ms, answered)
 _spawned: list[float] = []  # master or local: [wall time, users] of the first `spawning_complete`
+_opening: list[bool] = []  # master or local: the window is opening (its first scrape under way)
 _unfinished: list[str] = []  # master or local: why the window opened before every warm-up ended
 
 
@@ -254,9 +255,16 @@ def _open_anyway(environment: Environment, cap: float) -> None:
 def _open(environment: Environment) -> None:
     """The window opens: Locust's stats restart, the --window-time countdown starts, Triton's counters are read;
     not once the run is stopping (an interrupt during the warm-ups: nothing was measured)."""
-    if "start" in _window or _stopping:
+    if "start" in _window or _stopping or _opening:
         return
-    _window.update(start=time.time())
+    _opening.append(True)
+    # Triton's counters are read before the window's start, as they are after its end: the server's count then
+    # covers every request the client counts in the window (read after the start, the answers that ended during the
+    # scrape were the client's alone: 2619 against Triton's 2618 once the users ran warm at the start)
+    before = _scrape(environment)
+    if _stopping:
+        return
+    _window.update(start=time.time(), metrics_before=before)
     if environment.runner is not None and environment.reset_stats:
         environment.runner.stats.reset_all()
         if isinstance(environment.runner, MasterRunner):
@@ -265,7 +273,6 @@ def _open(environment: Environment) -> None:
     if options is not None and options.window_time > 0:
         # what Locust's -t does at its end (`runner.quit()`: stop, tell the workers to quit), timed from here
         gevent.spawn_later(options.window_time, _end_run, environment)
-    _window.update(metrics_before=_scrape(environment))
 
 
 def _end_run(environment: Environment) -> None:

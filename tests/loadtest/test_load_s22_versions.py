@@ -71,7 +71,9 @@ def test_the_addressed_versions_counters_alone_judge_the_window(
     assert result["server"] is not None, result.get("server_counters_left_out")
     assert result["server"]["version"] == "1"
     client = result["requests"] - result["failed_requests"]
-    assert client <= result["server"]["requests_succeeded"] <= client + 2 + 0.1 * client + 10  # + the warm-ups
+    # each of the 2 users may have one request Triton answered before its first scrape and the client received after
+    # the window opened (the users run warm by then); after the end, answers Triton counted and the client did not
+    assert client - 2 <= result["server"]["requests_succeeded"] <= client + 2 + 0.1 * client + 10
 
 
 def test_a_soak_of_one_version_records_it(two_versions: TwoVersions, tmp_path: Path) -> None:

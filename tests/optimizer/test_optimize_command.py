@@ -106,10 +106,12 @@ def test_budget_missed_exits_1_and_writes_nothing(
     out = tmp_path / "build" / "tiny"
     argv = ["optimize", str(tiny_onnx), "--calib", str(calib_npz), "--out", str(out), "--skip-timing"]
     assert main([*argv, "--output-kind", "logits=dense", "--min-channel-correlation", "1.0"]) == 1
-    err = capsys.readouterr().err.strip()
+    # the last line: a busy machine's run past 30 s says "quantserve: optimize: still running (30s): …" first
+    *before, err = capsys.readouterr().err.strip().splitlines()
+    assert all(line.startswith("quantserve: optimize: still running (") for line in before), before
     # a correlation of 1.0 holds only with every compute node FP32: that is no INT8 model, and the line says so
     assert err.startswith("quantserve: error: no INT8 model holds the drift budget: with its compute nodes in INT8")
-    assert "output 'logits' (dense): worst channel correlation" in err and "< budget 1)" in err and err.count("\n") == 0
+    assert "output 'logits' (dense): worst channel correlation" in err and "< budget 1)" in err
     assert not out.exists() and _leftovers(out.parent) == []
 
 
