@@ -237,7 +237,7 @@ def infer_kind(
         return "token_classification"
     if values.ndim == 3 and positions is not None and values.shape[:2] == positions.shape:
         return _token_kind(values[:KIND_SAMPLES], positions[:KIND_SAMPLES])
-    if is_soft_mask(values):
+    if is_soft_mask(values) and not _last_axis_distributions(values):
         return "soft_mask"  # a sigmoid foreground per pixel (`optimizer.soft_masks`)
     if values.ndim == 3:  # the kind of a big per-position output is read off its first rows, not a float64 copy of all
         values = values[:KIND_SAMPLES]
@@ -323,6 +323,15 @@ def _position_features(values: np.ndarray) -> bool:
         return False
     rows = values.reshape(-1, values.shape[2]).astype(np.float64)
     return row_form(rows) == "raw" and not peaked_softmax(rows)
+
+
+def _last_axis_distributions(values: np.ndarray) -> bool:
+    """(N, T, C) whose rows along the last axis are distributions: a softmax per position (a CTC head), never a mask.
+    PP-OCRv4's recognizer (N, 40, 6625) read as a one-channel map, mostly 0 with solid 1s, was judged as a soft mask
+    on no sample at all (no mask of 100 values) and shipped at decoded-text agreement 0.8971."""
+    if values.ndim != 3 or values.shape[2] < 2:
+        return False
+    return row_form(values[:KIND_SAMPLES].reshape(-1, values.shape[2]).astype(np.float64)) == "distribution"
 
 
 def _is_sequence(values: np.ndarray) -> bool:
