@@ -19,6 +19,7 @@ import loadtest_models as models
 import numpy as np
 import pytest
 
+from loadtest.triton_metrics import counts_disagree
 from quantserve.cli import main
 from serving.server import TritonServer
 
@@ -76,7 +77,12 @@ def _check_first_batch_left_out(result: dict[str, Any], out: Path, users: int) -
     first_end = ends[ends >= window["start"]].min()
     assert first_end - window["start"] < FIRST_BATCH_S / 2, "the window opened before the load ran"
     assert result["server"] is not None, result.get("server_counters_left_out")
-    assert abs(result["server"]["requests_succeeded"] - result["requests"]) <= 2 * users + 2, "warm-ups counted"
+    # Triton's window encloses the client's (its first scrape before the start, its last after the end): it counts
+    # no fewer than the client, less those in flight at either end; the answers ended while a scrape was being read
+    # are Triton's alone (20 at 2.1k req/s on a busy CI machine), so above it the product's own slack applies
+    server_count = result["server"]["requests_succeeded"]
+    assert server_count >= result["requests"] - 2 * users, "Triton's window missed measured answers"
+    assert not counts_disagree(server_count, result["requests"], in_flight=users), (server_count, result["requests"])
 
 
 def test_the_window_opens_when_every_users_warm_up_has_ended(
