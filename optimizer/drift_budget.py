@@ -8,7 +8,8 @@ agreement over the real tokens (against the top-1 budget) and, with token labels
 token_embedding — per-token cosine mean and worst; sequence — decoded-sequence agreement; ids — share of
 samples whose values are all unchanged (against the top-1 agreement budget); mask — share of values unchanged
 (against the same budget) and worst class IoU; soft_mask — the IoU of each sample's map cut at --label-threshold,
-FP32 against INT8, mean and worst; detection and dense — worst channel
+FP32 against INT8, mean and worst, and, where fewer than three samples' masks could be judged so (none: a map all
+under the cut), as a dense map too (`optimizer.soft_masks.unjudged_words`); detection and dense — worst channel
 correlation and worst channel error (RMS error over the channel's FP32 standard deviation: correlation
 alone passes a channel shifted by a constant or rescaled), and a dense yes/no flag (one score in [0, 1] per
 sample, most near 0 or 1) also by the share of its decisions at --label-threshold unchanged (against the top-1
@@ -148,7 +149,14 @@ BUDGETED: dict[str, tuple[str, ...]] = {
     "dense": ("channel_correlation_worst", "channel_error_worst", "flag_agreement", "quiet_error_worst"),
     "ids": ("id_agreement",),
     "mask": ("value_agreement", "class_iou_worst"),
-    "soft_mask": ("mask_iou_mean", "mask_iou_worst"),  # a sigmoid foreground (`optimizer.soft_masks`)
+    # a sigmoid foreground (`optimizer.soft_masks`); a dense map's figures where too few samples' masks were judged
+    "soft_mask": (
+        "mask_iou_mean",
+        "mask_iou_worst",
+        "channel_correlation_worst",
+        "channel_error_worst",
+        "quiet_error_worst",
+    ),
     # per-position class probabilities (N, C, H, W): the answer map (argmax) as a mask, and the maps as dense ones
     "class_map": ("value_agreement", "class_iou_worst", "channel_correlation_worst", "channel_error_worst"),
     "token_classification": ("token_agreement", "accuracy_drop_points"),
@@ -270,9 +278,13 @@ QUIET_METRICS = ("quiet_error_worst", "quiet_fired")  # named wherever they lie:
 def _where(metric: str, record: Mapping[str, Any]) -> str:
     """E.g. "axis 3, entry 1" for a channel metric of an output judged along more than one axis (`channel_axes`): an
     NHWC map's collapsed channel lies on its last axis, not on the rows of axis 1; "at --label-threshold 0.5" for a
-    soft mask's IoU, where its maps were cut, and for a multilabel output's label-set agreement; "" otherwise."""
+    soft mask's IoU, where its maps were cut, and for a multilabel output's label-set agreement; why a soft mask's
+    channel figures were judged (`optimizer.soft_masks.unjudged_words`) before where they lie; "" otherwise."""
     if metric in ("mask_iou_mean", "mask_iou_worst"):
         return mask_cut_words(record)
+    if record.get("mask_unjudged"):  # a soft mask judged as a dense map: why, then where
+        rest = {key: value for key, value in record.items() if key != "mask_unjudged"}
+        return "; ".join(words for words in (str(record["mask_unjudged"]), _where(metric, rest)) if words)
     if metric == "label_set_agreement" and record.get("label_threshold") is not None:  # the cut the sets were read at
         return cut_words(record["label_threshold"], record.get("label_cut"), bool(record.get("label_logits")))
     if metric not in WORST_AT or (len(record.get("channel_axes") or ()) < 2 and metric not in QUIET_METRICS):

@@ -28,7 +28,7 @@ import numpy as np
 from optimizer.drift_budget import BUDGETED
 from optimizer.output_kinds import TOKEN_KINDS, detection_axis, real_axes
 from optimizer.row_kinds import usable_labels
-from optimizer.soft_masks import mask_threshold, soft_mask_metrics
+from optimizer.soft_masks import mask_threshold, soft_mask_metrics, unjudged_words
 from quantserve import metrics
 from quantserve.errors import QuantserveError
 
@@ -119,7 +119,11 @@ def _layout_metrics(
         return {**record, "values_changed": int(np.sum(reference != candidate))}
     if kind == "soft_mask":  # its cut maps' IoU, and a continuous figure that ranks candidates (`DriftReport.error`)
         drift = metrics.relative_error(reference, candidate)[0] if reference.size else 0.0
-        return {**record, "relative_error": float(drift)}
+        record["relative_error"] = float(drift)
+        unjudged = unjudged_words(record)  # too few samples' masks to judge by IoU: the map's values as a dense one's
+        if unjudged:
+            record.update(_channel_metrics("dense", reference, candidate, label_threshold), mask_unjudged=unjudged)
+        return record
     if kind == "classification" and usable_labels(labels, reference):
         record.update(_accuracy(reference, candidate, labels))  # type: ignore[arg-type]
     record.update(_channel_metrics(kind, reference, candidate, label_threshold))

@@ -29,6 +29,10 @@ NEAR_COMMITTED = 0.65  # a dense map this committed (and this solid) nearly read
 NEAR_SOLID = 0.4
 MIN_SIDE = 8  # the map's two axes have at least this many entries: (N, T, 3) per-frame scores are no image
 MIN_UNION = 100  # a sample whose FP32 and INT8 masks cover fewer values together is too small for its IoU to mean
+# fewer judged samples, every one holding, cannot show that even half a map's masks would (one-sided 95 % Wilson
+# bound, `quantserve.metrics.agreement_lower_bound`: 0.27 for one, 0.43 for two, 0.53 for three): the map is judged
+# as a dense map too (`unjudged_words`)
+MIN_JUDGED_SAMPLES = 3
 READ_ROWS = 64  # samples the kind is read from (a PP-OCR batch of 272 maps of 320 × 320 is 28 M values)
 
 
@@ -121,6 +125,21 @@ def soft_mask_metrics(reference: np.ndarray, candidate: np.ndarray, threshold: f
             mask_iou_worst_sample=int(np.flatnonzero(judged)[worst]),
         )
     return record
+
+
+def unjudged_words(record: Mapping[str, Any]) -> str:
+    """Why a soft mask's record is also judged as a dense map (its channel figures, `optimizer.drift_metrics`), e.g.
+    "no sample's mask covers 100 values at --label-threshold 0.5: judged as a dense map"; "" where MIN_JUDGED_SAMPLES
+    or more were judged by IoU. With none judged (a selfie segmenter fed no people, a map all under the cut), no IoU
+    is recorded and the budget skips what a record lacks: INT8 could scramble every value under the cut and ship."""
+    judged = int(record.get("mask_samples_judged") or 0)
+    if judged >= MIN_JUDGED_SAMPLES:
+        return ""
+    cut = mask_cut_words(record)
+    if not judged:
+        return f"no sample's mask covers {MIN_UNION} values {cut}: judged as a dense map"
+    masks = "sample's mask covers" if judged == 1 else "samples' masks cover"
+    return f"only {judged} {masks} {MIN_UNION} values {cut}: judged as a dense map too"
 
 
 def mask_cut_words(record: Mapping[str, Any]) -> str:
