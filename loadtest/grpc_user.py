@@ -303,7 +303,7 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
         self._order = itertools.cycle(range(len(self.requests)))
         self._rng = random.Random()
         self._in_flight = Group()
-        self._waiting: dict[int, tuple[float, int]] = {}  # request sent → (when, as wall time; its samples)
+        self._waiting: dict[int, tuple[float, int, float]] = {}  # request sent → (when, its samples, arrival): wall
         self._queued: dict[int, tuple[float, int]] = {}  # given a slot, not yet sent → (arrival as wall time; samples)
         self._idle_clients: SimpleQueue = SimpleQueue()
         self._started = 0.0  # the schedule's start (perf_counter); 0: not started
@@ -311,8 +311,8 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
         self._held: tuple[float, int] | None = None  # taken from the schedule: (when due, perf_counter; samples)
 
     def on_stop(self) -> None:
-        for sent, samples in list(self._waiting.values()):  # those still in the client are its backlog, not these
-            record_unanswered(sent, samples or self.request_batch)
+        for sent, samples, arrived in list(self._waiting.values()):  # those still in the client: backlog, not these
+            record_unanswered(sent, samples or self.request_batch, arrived)
         for arrived, samples in [*self._queued.values(), *self._overdue()]:  # ... recorded apart: never sent
             record_unsent(arrived, samples or self.request_batch)
         self._in_flight.kill(block=False)
@@ -382,11 +382,12 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
         def call() -> int:
             sent[0] = time.perf_counter()
             self._queued.pop(id(sent), None)
-            self._waiting[id(sent)] = (time.time(), samples)  # sent: from here on it waits on the server
+            self._waiting[id(sent)] = (time.time(), samples, arrived)  # sent: from here on it waits on the server
             return self._infer_blocking(client, inputs, clock)
 
         size, failure = 0, None
-        self._queued[id(sent)] = (time.time() - (time.perf_counter() - scheduled), samples)
+        arrived = time.time() - (time.perf_counter() - scheduled)  # the arrival as wall time
+        self._queued[id(sent)] = (arrived, samples)
         try:
             size = self._pool.spawn(call).get()
         except Exception as exc:

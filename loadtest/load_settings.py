@@ -5,13 +5,13 @@ lines it builds and the result it reads (`loadtest.step_result`) share one defin
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from loadtest.load_pattern import ClosedLoop, LoadPattern, LoadStep, OpenLoop
 from loadtest.request_data import check_request_size
 from loadtest.result_files import safe_name
+from quantserve.checks import positive_seconds
 from quantserve.data import load_npz
 from quantserve.errors import QuantserveError
 from serving.model_config import check_version_name
@@ -55,10 +55,7 @@ class LoadSettings:
             raise QuantserveError(f"--request-batch must be at least 1, got {self.request_batch}")
         if self.max_in_flight < 1:
             raise QuantserveError(f"--max-in-flight must be at least 1, got {self.max_in_flight}")
-        if not (math.isfinite(self.request_timeout_s) and self.request_timeout_s > 0):
-            raise QuantserveError(
-                f"--request-timeout must be a positive number of seconds, got {self.request_timeout_s:g}"
-            )
+        positive_seconds("--request-timeout", self.request_timeout_s)
         check_expected_arrivals(self.pattern, self.duration_s)
         if self.model_version:
             check_version_name(self.model_version)

@@ -49,8 +49,9 @@ locust.stats.CSV_STATS_INTERVAL_SEC = 0.2  # type: ignore[assignment]
 _samples: list[tuple[float, float, float, float, float, float, float, float]] = []
 _window: dict[str, Any] = {}
 # Requests still waiting for their answer when the run stopped: (stop wall time, ms waited since sent, samples in
-# the request). Locust drops them; a server that stopped answering leaves nothing else behind.
-_unanswered: list[tuple[float, float, float]] = []
+# the request, arrival wall time: open loop its scheduled arrival, else when it was sent). Locust drops them; a server
+# that stopped answering leaves nothing else behind.
+_unanswered: list[tuple[float, float, float, float]] = []
 # Open-loop arrivals still waiting in the client for an in-flight slot when the run stopped, never sent: (arrival
 # wall time, samples in the request). Their users knew them as a backlog; nothing else records them.
 _unsent: list[tuple[float, float]] = []
@@ -158,12 +159,14 @@ def record_request(
     )
 
 
-def record_unanswered(sent_wall_time: float, samples: int) -> None:
+def record_unanswered(sent_wall_time: float, samples: int, arrival_wall_time: float | None = None) -> None:
     """A user stopping with a request sent and not answered (`sent_wall_time`: `time.time()` when it left the
-    client): noted when the run is stopping."""
+    client; `arrival_wall_time`, open loop: its scheduled arrival, which the window's offered count goes by): noted
+    when the run is stopping."""
     if _stopping:
         now = time.time()
-        _unanswered.append((now, max(0.0, now - sent_wall_time) * 1000.0, float(samples)))
+        arrived = sent_wall_time if arrival_wall_time is None else arrival_wall_time
+        _unanswered.append((now, max(0.0, now - sent_wall_time) * 1000.0, float(samples), arrived))
 
 
 def record_unsent(arrival_wall_time: float, samples: int) -> None:

@@ -113,23 +113,51 @@ def _widened(rows: np.ndarray) -> np.ndarray:
 def read_unanswered(record_dir: Path, end: float) -> np.ndarray:
     """Requests sent before the window's `end` and still unanswered then (one sent during the ramp-up too), from
     every Locust process: rows of (ms waited by the end of the window, samples in the request)."""
-    parts = [np.load(path) for path in sorted(record_dir.glob(f"{UNANSWERED_PREFIX}*.npy"))]
-    if not parts:
-        return np.zeros((0, 2))
-    stopped, waited, samples = np.concatenate(parts).T
+    stopped, waited, samples, _ = _unanswered_records(record_dir).T
     sent = stopped - waited / 1000.0
     keep = sent <= end
     return np.column_stack([(end - sent[keep]) * 1000.0, samples[keep]])
 
 
-def read_unsent(record_dir: Path, end: float) -> int:
-    """Open-loop arrivals due UNSENT_FLOOR_MS or more before the window's `end` that were still waiting in the
-    client when the run stopped, never sent (a server slower than the offered rate), from every Locust process.
-    A younger one may only be on its way to a free slot as the run stops: a healthy run has none older."""
-    parts = [np.load(path) for path in sorted(record_dir.glob(f"{UNSENT_PREFIX}*.npy"))]
-    if not parts:
-        return 0
-    return int((np.concatenate(parts)[:, 0] <= end - UNSENT_FLOOR_MS / 1000.0).sum())
+def _unanswered_records(record_dir: Path) -> np.ndarray:
+    """Every process's unanswered requests as recorded (`recording.record_unanswered`): (stop wall time, ms waited
+    since sent, samples, arrival wall time); a file from before arrivals were recorded arrived when sent."""
+    parts = [np.load(path) for path in sorted(record_dir.glob(f"{UNANSWERED_PREFIX}*.npy"))]
+    rows = [part.reshape(len(part), -1) for part in parts]
+    rows = [part if part.shape[1] >= 4 else np.column_stack([part, part[:, 0] - part[:, 1] / 1000.0]) for part in rows]
+    return np.concatenate(rows)[:, :4] if rows else np.zeros((0, 4))
+
+
+def _unsent_arrivals(record_dir: Path) -> np.ndarray:
+    """The arrival wall times of every process's open-loop arrivals never sent (`recording.record_unsent`)."""
+    parts = [np.load(path).reshape(-1, 2) for path in sorted(record_dir.glob(f"{UNSENT_PREFIX}*.npy"))]
+    return np.concatenate(parts)[:, 0] if parts else np.zeros(0)
+
+
+def read_unsent(record_dir: Path, end: float, start: float = -np.inf) -> int:
+    """Open-loop arrivals of the window (due from its `start`) due UNSENT_FLOOR_MS or more before its `end` that
+    were still waiting in the client when the run stopped, never sent (a server slower than the offered rate), from
+    every Locust process. A younger one may only be on its way to a free slot as the run stops: a healthy run has
+    none older; it is offered, and on its way at the end (`LoadResult.cut_at_end`)."""
+    arrivals = _unsent_arrivals(record_dir)
+    return int(((arrivals >= start) & (arrivals <= end - UNSENT_FLOOR_MS / 1000.0)).sum())
+
+
+def read_arrivals(record_dir: Path) -> np.ndarray:
+    """Open loop: the arrival wall time of every request the Locust processes were scheduled to send, however it
+    ended: answered or failed (its end less its latency, which counts from the arrival), unanswered at the stop, or
+    never sent; in any window or none (`offered_in_window` counts a window's)."""
+    rows = [_widened(np.load(path)) for path in sorted(record_dir.glob(LATENCY_PATTERN))]
+    ended = np.concatenate(rows) if rows else np.zeros((0, SAMPLE_COLUMNS))
+    answered = ended[:, 0] - ended[:, 1] / 1000.0
+    return np.concatenate([answered, _unanswered_records(record_dir)[:, 3], _unsent_arrivals(record_dir)])
+
+
+def offered_in_window(arrivals: np.ndarray, start: float, end: float) -> int:
+    """How many of the `arrivals` (wall times) the window offered: those scheduled from its `start` to its `end`,
+    whether answered in it, after it, still in flight or never sent; not one scheduled before it opened, though
+    answered in it (a worker's schedule starts before the master opens the window)."""
+    return int(((arrivals >= start) & (arrivals <= end)).sum())
 
 
 def overdue(samples: np.ndarray, unanswered: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ from loadtest.arrival_trace import MEAN_TOLERANCE
 from loadtest.percentiles import LatencySummary
 from loadtest.result_files import numbers_checked, precision_of, read_json, safe_name, write_json
 from loadtest.run_identity import RunIdentity
-from loadtest.send_lag import send_lag_note
+from loadtest.send_lag import ClientLags, send_lag_note
 from loadtest.stage_figures import StageFigures
 from loadtest.timeline import Outage, SecondStats
 from loadtest.triton_metrics import ServerBreakdown
@@ -78,14 +78,19 @@ class LoadResult:
     # the window, not failures (how many, and the longest wait)
     in_flight_at_end: int = 0
     in_flight_max_ms: float | None = None
-    # open loop: arrivals the schedule offered by the window's end (answered, failed, in flight, unsent), and those
-    # still waiting in the client when it stopped, never sent: not served on time, so the run fails like on failures
+    # open loop: arrivals the schedule offered in the window (due from its start to its end: answered, failed, in
+    # flight, unsent), and those still waiting in the client when it stopped, never sent: not served on time, so the
+    # run fails like on failures
     offered_requests: int | None = None
     unsent: int = 0
-    # requests sent and still on their way, not overdue, when the window ended (Locust's stop dropped them): in the
-    # offered count and in no other, so offered = requests + unsent + in_flight_at_end + cut_at_end
+    # requests sent and still on their way, not overdue, when the window ended (Locust's stop dropped them; open loop
+    # also those answered after it and arrivals due in its last UNSENT_FLOOR_MS not yet sent): in the offered count
+    # and in no other, so offered = requests - arrived_before_window + unsent + in_flight_at_end + cut_at_end
     cut_at_end: int = 0
     cut_max_ms: float | None = None  # ... the longest of their waits by then
+    # open loop: requests answered or failed in the window that arrived before it opened (a worker's schedule starts
+    # before the master opens the window): in `requests`, not in `offered_requests`
+    arrived_before_window: int = 0
     deadline_failures: int = 0  # failed by the client's own deadline (--request-timeout), not by the server
     request_timeout_s: float | None = None  # that deadline (None: a file from before it was recorded)
     lost_workers: list[str] = field(default_factory=list)  # Locust workers that died before the end, and how
@@ -159,9 +164,12 @@ class LoadResult:
         return f"{offered:.4g} req/s offered, part of a pass of {mean}"
 
     def send_lag_note(self) -> str | None:
-        """One line when open-loop requests left the client late (`loadtest.send_lag.send_lag_note`)."""
-        lags = (self.send_lag_p50_ms, self.send_lag_p99_ms, self.generator_lag_p99_ms)
-        return send_lag_note(self.label, lags, (self.peak_in_flight, self.max_in_flight), LATE_SEND_MS)
+        """One line when open-loop requests left the client late (`loadtest.send_lag.send_lag_note`), its advice
+        knowing the --workers used and the cores the run saw."""
+        lags = (self.send_lag_p99_ms, self.send_lag_p50_ms, self.generator_lag_p99_ms)
+        client = ClientLags(*lags, self.peak_in_flight, self.max_in_flight)
+        cores = self.utilization.cpu_count if self.utilization else None
+        return send_lag_note(self.label, client, LATE_SEND_MS, self.workers, cores)
 
     def outside_server_note(self) -> str | None:
         """One line when most of a closed loop's latency was spent outside Triton: its own time per request (queue and
@@ -238,9 +246,11 @@ class LoadResult:
         answered = self.requests - self.failed_requests
         failed = f"{self.failed_requests} failed, " if self.failed_requests else ""
         on_way = self.cut_at_end + self.in_flight_at_end
-        cut = f"{on_way} in flight at the end, " if on_way else ""
+        cut = f"{on_way} on their way at the end, " if on_way else ""
+        before = self.arrived_before_window
+        earlier = f" ({before} of them arrived before the window opened)" if before else ""
         return (
-            f"{self.label}: offered {self.offered_requests} requests, {answered} answered, {failed}{cut}"
+            f"{self.label}: offered {self.offered_requests} requests, {answered} answered{earlier}, {failed}{cut}"
             f"{self.unsent} never sent: {self._unsent_cause()} (they waited in the client when the run stopped; the "
             "latency figures, of answered requests, do not show them)"
         )

@@ -1,43 +1,115 @@
-"""The note on open-loop requests that left the client late: their latency then includes a wait the server never
-saw (the generator's CPU, or every in-flight slot taken), so the figures are the client's too. A pure function of a
-result's recorded lags (`loadtest.results.LoadResult.send_lag_note` calls it), apart so results.py stays readable.
+"""Open-loop requests that left the client late: their latency then includes a wait the server never saw (the
+generator's CPU, or every in-flight slot taken), so the figures are the client's too. Which part of the client held
+them is decided here once (`send_lag_cause`), for loadtest's note (`LoadResult.send_lag_note` calls `send_lag_note`)
+and for tune's (`quantserve.cli.tune_verdict.send_lag_line`), which said the same rules in its own copy.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 
-def send_lag_note(
-    label: str,
-    lags: tuple[float | None, float | None, float | None],
-    slots: tuple[int | None, int | None],
-    late_ms: float,
-) -> str | None:
-    """One line when requests left the client over `late_ms` late at p99 (`lags`: send lag p50 and p99, and the
-    generator's own p99; `slots`: the most in flight at once, and the limit), naming which part of the client held
-    them."""
-    p50, p99, generator_p99 = lags
-    peak, max_in_flight = slots
+GENERATOR = "generator"  # the load generator woke late for most of the wait: its CPU
+THREADS = "threads"  # slots stayed free: the client's own threads took the calls up late
+SLOTS = "slots"  # every in-flight slot was taken (or the peak unrecorded: the rest of the wait is the slot wait)
+UNRECORDED = "unrecorded"  # neither the generator's lag nor the peak in flight was recorded
+
+
+@dataclass(frozen=True)
+class ClientLags:
+    """What an open-loop run recorded of its requests' lag: the send lag's p99 and p50, the generator's own p99, the
+    most in flight at once and the limit (None: not recorded)."""
+
+    p99_ms: float | None
+    p50_ms: float | None = None
+    generator_p99_ms: float | None = None
+    peak_in_flight: int | None = None
+    max_in_flight: int | None = None
+
+
+@dataclass(frozen=True)
+class SendLagCause:
+    """Which part of the client held the late requests (`part`), said in loadtest's words (`words`: a clause to
+    follow the note's head) and in tune's shorter ones (`short`: said in brackets after its own head)."""
+
+    part: str
+    words: str
+    short: str
+
+
+def send_lag_cause(lags: ClientLags, late_ms: float) -> SendLagCause | None:
+    """The part of the client that held requests which left it over `late_ms` late at p99; None where none did.
+    The generator's own lag, where it is the larger part of the wait, is its CPU; else, with slots free, the threads
+    taking the calls up; else the full in-flight pool (which the generator's lag leaves as the rest of the wait)."""
+    p99, generator = lags.p99_ms, lags.generator_p99_ms
+    peak, limit = lags.peak_in_flight, lags.max_in_flight
     if p99 is None or not p99 > late_ms:
         return None
-    head = (
-        f"{label}: requests left the client up to {p99:.0f} ms after their arrival time "
-        f"(p99; p50 {p50 or 0.0:.1f} ms), and their latencies include that wait: "
+    if generator is not None and generator > late_ms and generator >= p99 / 2:  # the larger part of the wait
+        return generator_behind(generator)
+    if peak and limit and peak < limit:
+        return threads_late(peak, limit)
+    if (peak and limit) or generator is not None:
+        return slots_taken(limit, generator or 0.0)
+    return SendLagCause(
+        UNRECORDED,
+        "which part of the client held them was not recorded (the load generator's CPU or a full in-flight pool)",
+        "the load generator's CPU or a full in-flight pool: not recorded",
     )
-    generator = generator_p99 or 0.0
-    if generator > late_ms and generator >= p99 / 2:  # the larger part of the wait
-        return head + (
-            f"the load generator fell behind its schedule (p99 {generator:.0f} ms late, its CPU); "
-            "spread the load (--workers N) or run the client on another machine"
-        )
-    if peak and max_in_flight and peak < max_in_flight:
-        return head + (
-            f"at most {peak} of its {max_in_flight} in-flight slots were in use, so the wait "
-            "was the client's own threads taking the calls up late (its CPU, shared here with the server); "
-            "run the load from another machine, or read these latencies as the client's too"
-        )
-    taken = f"all {max_in_flight}" if max_in_flight else "all"
-    return head + (
+
+
+def generator_behind(generator_ms: float) -> SendLagCause:
+    return SendLagCause(
+        GENERATOR,
+        f"the load generator fell behind its schedule (p99 {generator_ms:.0f} ms late, its CPU)",
+        f"the load generator fell behind its schedule: p99 {generator_ms:.0f} ms late, its CPU",
+    )
+
+
+def threads_late(peak: int, limit: int) -> SendLagCause:
+    return SendLagCause(
+        THREADS,
+        f"at most {peak} of its {limit} in-flight slots were in use, so the wait was the client's own threads "
+        "taking the calls up late (its CPU, shared here with the server)",
+        f"at most {peak} of {limit} in-flight slots were in use: the client's own threads took the calls up late, "
+        "its CPU shared with the server",
+    )
+
+
+def slots_taken(limit: int | None, generator_ms: float) -> SendLagCause:
+    taken = f"all {limit}" if limit else "all"
+    return SendLagCause(
+        SLOTS,
         f"{taken} in-flight slots were taken, so requests waited for a free in-flight slot (the generator itself "
-        f"was {generator:.0f} ms late at p99): the server answered slower than the offered rate; raise "
-        "--max-in-flight or lower the rate"
+        f"was {generator_ms:.0f} ms late at p99): the server answered slower than the offered rate",
+        f"{taken} in-flight slots were taken: a burst's backlog beyond the in-flight cap",
     )
+
+
+def send_lag_note(
+    label: str, lags: ClientLags, late_ms: float, workers: int = 0, cores: int | None = None
+) -> str | None:
+    """One line when requests left the client over `late_ms` late at p99, naming which part of the client held
+    them and what would help (`workers`: the run's Locust workers, 0 for one local process; `cores`: its machine's,
+    None where not recorded)."""
+    cause = send_lag_cause(lags, late_ms)
+    if cause is None:
+        return None
+    head = (
+        f"{label}: requests left the client up to {lags.p99_ms:.0f} ms after their arrival time "
+        f"(p99; p50 {lags.p50_ms or 0.0:.1f} ms), and their latencies include that wait: "
+    )
+    return f"{head}{cause.words}; {advice(cause.part, workers, cores)}"
+
+
+def advice(part: str, workers: int, cores: int | None) -> str:
+    """What a loadtest run can change, by the part that held the requests; for the generator, beyond the --workers
+    already used where the cores allow more (as many workers as cores would only share the same CPU)."""
+    if part == SLOTS:
+        return "raise --max-in-flight or lower the rate"
+    if part != GENERATOR:
+        return "run the load from another machine, or read these latencies as the client's too"
+    if workers <= 1:
+        return "spread the load (--workers N) or run the client on another machine"
+    if cores is None or workers < cores:
+        return f"more --workers than the {workers} used, or run the client on another machine"
+    return f"run the client on another machine (its {workers} --workers already match the {cores} cores)"

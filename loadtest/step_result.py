@@ -101,9 +101,22 @@ def _result_of_window(
     if result.cut_at_end:  # the overdue ones, counted above, waited longest: the cut are the shortest waits
         result.cut_max_ms = float(np.sort(unanswered[:, 0])[result.cut_at_end - 1])
     if step.mode == "open":
-        result.unsent = recording_files.read_unsent(record_dir, window.end)
-        result.offered_requests = len(samples) + len(unanswered) + result.unsent
+        _count_offered(result, record_dir, window, rows)
     return result
+
+
+def _count_offered(result: LoadResult, record_dir: Path, window: recording_files.Window, rows: np.ndarray) -> None:
+    """Open loop: the arrivals the schedule offered in the window (`offered_in_window`), each counted once: answered
+    or failed in it (`requests`, less those that arrived before it opened), never sent (`unsent`), overdue
+    (`in_flight_at_end`), or on their way at its end (`cut_at_end`: sent and unanswered, answered after it, or due
+    within UNSENT_FLOOR_MS of it). Counted by what ended in the window instead, arrivals answered after the stop,
+    sent after it, or due in its last quarter second were in no count: 1439 offered of 1521 at 300 req/s."""
+    result.unsent = recording_files.read_unsent(record_dir, window.end, window.start)
+    arrived = rows[:, 0] - rows[:, 1] / 1000.0 if len(rows) else np.zeros(0)  # latency counts from the arrival
+    result.arrived_before_window = int((arrived < window.start).sum())
+    offered = recording_files.offered_in_window(recording_files.read_arrivals(record_dir), window.start, window.end)
+    accounted = result.requests - result.arrived_before_window + result.unsent + result.in_flight_at_end
+    result.offered_requests, result.cut_at_end = offered, max(0, offered - accounted)
 
 
 def _answering_at_end(

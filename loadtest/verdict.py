@@ -26,6 +26,7 @@ from loadtest.run_pairing import accuracy_source_notes, spread_note
 from loadtest.served_speed import ServedSpeedup, lowest, served_speedups
 from optimizer.drift_budget import BUDGETED, CHECKS
 from serving.machine import MACHINE_FILE, cpu_facts
+from serving.model_version import VERSION_SEPARATOR
 
 
 @dataclass(frozen=True)
@@ -246,6 +247,30 @@ def note_precisions(
         verdict.served_missing = f"precision unknown for {', '.join(unknown)}: see the notes"
 
 
+def version_notes(runs: list[LoadRun], accuracy: AccuracyReport) -> list[str]:
+    """A line per load run of a model whose accuracy was scored on another version of it: the verdict would judge
+    one version's speed with another's accuracy (a deploy between `loadtest` and `evaluate`)."""
+    scored = {v.model.partition(VERSION_SEPARATOR)[0]: v for v in accuracy.variants if v.version}
+    lines = []
+    for run in runs:
+        variant = scored.get(run.model.partition(VERSION_SEPARATOR)[0])
+        measured = _load_version(run)
+        if variant is not None and measured and measured != variant.version:
+            lines.append(
+                f"{run.model}'s load test measured version {measured}, its accuracy ({variant.model}) was scored on "
+                f"version {variant.version}: the verdict judges one version's speed with another's accuracy"
+            )
+    return lines
+
+
+def _load_version(run: LoadRun) -> str:
+    """The version a load run's requests went to: the one it addressed (`m@2`), else the newest READY at its start
+    (Triton answers an unversioned request with its highest version); "" where not recorded."""
+    addressed = run.model.partition(VERSION_SEPARATOR)[2]
+    ready = [v for v in (run.identity.versions if run.identity else []) if v.isdigit()]
+    return addressed or (max(ready, key=int) if ready else "")
+
+
 def gather(
     results_dir: Path, runs: list[LoadRun], accuracy: AccuracyReport | None, manifests: list[dict[str, Any]]
 ) -> Verdict:
@@ -258,6 +283,7 @@ def gather(
         *pairing,
         *filter(None, [spread_note(runs)]),
         *(accuracy_source_notes(accuracy) if accuracy else []),
+        *(version_notes(runs, accuracy) if accuracy else []),
     ]
     verdict.notes += _pair_notes(pairs)
     if not pairs and pairing:  # candidates there were, none a pair: the first reason heads the report

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
+import select
 import signal
 import sys
 import threading
@@ -83,7 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         first = parser.parse_args(argv)
         _apply_defaults(parser, first.command, _load_config(first.config), str(first.config))
         args = parser.parse_args(argv)
-        return _run_command(args)
+        code = _run_command(args)
+        sys.stdout.flush()  # a reader that left shows here, not as "Exception ignored" at interpreter exit
+        return code
     except QuantserveError as exc:
         print(f"quantserve: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -91,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"quantserve: internal error (a bug in quantserve, please report it): {exc}", file=sys.stderr)
         return exc.exit_code
     except OSError as exc:  # the machine said no (a folder not writable, a disk full, a path through a file)
+        if isinstance(exc, BrokenPipeError) and _stdout_closed():
+            return _reader_left()
         print(f"quantserve: error: {_os_error_line(exc)}", file=sys.stderr)
         return QuantserveError.exit_code
     except KeyboardInterrupt:
@@ -106,6 +112,26 @@ def _os_error_line(exc: OSError) -> str:
     if exc.filename is None or not exc.strerror:
         return str(exc)
     return f"{exc.filename}: {exc.strerror.lower()}"
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe or socket whose reader has gone (`quantserve … | head -1`): poll reports an error
+    on it. A BrokenPipeError from a server's socket, with stdout still read, stays an error."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+    except (AttributeError, OSError, ValueError):  # no file descriptor (captured in tests) or no poll here
+        return False
+    return any(event & (select.POLLERR | select.POLLHUP) for _, event in poller.poll(0))
+
+
+def _reader_left() -> int:
+    """Exit quietly, as Python's docs advise for SIGPIPE: what is still buffered goes to /dev/null, not to a
+    second BrokenPipeError at exit. 1, the code rich's own tables exit with when their reader leaves."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 1
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from loadtest.results import LATE_SEND_MS
+from loadtest.send_lag import ClientLags, send_lag_cause
 
 if TYPE_CHECKING:
     from quantserve.cli.tune_trials import Trial, TuneSettings
@@ -97,24 +98,18 @@ def unstable_line(met: Sequence[Trial], best: Trial, slo: float, within: float) 
 
 
 def send_lag_line(best: dict[str, Any]) -> str:
-    """The note on the best's requests that left the client late, naming which part of the client held them, as
-    loadtest's own note tells them apart (`loadtest.send_lag.send_lag_note`); "" where none was late."""
-    late = best.get("send_lag_p99_ms")
-    if late is None or not late > LATE_SEND_MS:
-        return ""
-    head = (
-        f"note: in the best's windows requests left the client up to {late:.0f} ms after their recorded arrival "
-        "(p99); that wait is counted in its latencies"
+    """The note on the best's requests that left the client late, naming which part of the client held them by
+    loadtest's own rules (`loadtest.send_lag.send_lag_cause`); "" where none was late."""
+    lags = ClientLags(
+        best.get("send_lag_p99_ms"),
+        generator_p99_ms=best.get("generator_lag_p99_ms"),
+        peak_in_flight=best.get("peak_in_flight"),
+        max_in_flight=best.get("max_in_flight"),
     )
-    generator = best.get("generator_lag_p99_ms") or 0.0
-    peak, limit = best.get("peak_in_flight"), best.get("max_in_flight")
-    if generator > LATE_SEND_MS and generator >= late / 2:
-        return f"{head} (the load generator fell behind its schedule: p99 {generator:.0f} ms late, its CPU)"
-    if peak and limit and peak < limit:
-        return (
-            f"{head} (at most {peak} of {limit} in-flight slots were in use: the client's own threads took the calls "
-            "up late, its CPU shared with the server)"
-        )
-    if peak and limit:
-        return f"{head} (all {limit} in-flight slots were taken: a burst's backlog beyond the in-flight cap)"
-    return f"{head} (the load generator's CPU or a full in-flight pool: not recorded)"
+    cause = send_lag_cause(lags, LATE_SEND_MS)
+    if cause is None:
+        return ""
+    return (
+        f"note: in the best's windows requests left the client up to {lags.p99_ms:.0f} ms after their recorded "
+        f"arrival (p99); that wait is counted in its latencies ({cause.short})"
+    )

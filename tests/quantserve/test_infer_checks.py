@@ -4,32 +4,15 @@ model's classes cannot hold (`accuracy: 0.0000`, exit 0, where evaluate refused 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import numpy as np
 import pytest
+from fake_runner import FakeRunner
 
 from quantserve import cli
-
-
-class FakeRunner:
-    """Stands in for `TritonRunner`: no server; its class scores come from `run_batches` below."""
-
-    max_batch_size = 8
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def __enter__(self) -> FakeRunner:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-    def input_specs(self) -> list[Any]:
-        return []
 
 
 def serve_scores(monkeypatch: pytest.MonkeyPatch, labels: np.ndarray, scores: np.ndarray) -> None:
@@ -77,3 +60,16 @@ def test_labels_the_classes_hold_still_score_accuracy(
     serve_scores(monkeypatch, np.array([0, 1, 2, 0]), np.eye(4)[[0, 1, 2, 3]])
     assert infer(tmp_path) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "accuracy: 0.7500 on 4 samples"
+
+
+@pytest.mark.parametrize("seconds", [-1.0, 0.0, math.nan, math.inf, -math.inf])
+def test_one_check_refuses_what_infer_loadtest_and_evaluate_refuse(seconds: float) -> None:
+    """`quantserve.checks.positive_seconds`: the one check behind infer's --timeout and the --request-timeout of
+    loadtest (command and settings) and evaluate; a positive, finite value passes through."""
+    from quantserve.checks import positive_seconds
+    from quantserve.errors import QuantserveError
+
+    with pytest.raises(QuantserveError) as refused:
+        positive_seconds("--request-timeout", seconds)
+    assert str(refused.value) == f"--request-timeout must be a positive number of seconds, got {seconds:g}"
+    assert positive_seconds("--timeout", 0.25) == 0.25

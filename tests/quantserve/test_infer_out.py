@@ -5,30 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import numpy as np
 import pytest
+from fake_runner import FakeRunner
 
 from quantserve import cli
-
-
-class FakeRunner:
-    """Stands in for `TritonRunner`: no server; one output."""
-
-    max_batch_size = 4
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def __enter__(self) -> FakeRunner:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-    def input_specs(self) -> list[Any]:
-        return []
 
 
 @pytest.fixture

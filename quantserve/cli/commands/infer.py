@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from quantserve.checks import positive_seconds
 from quantserve.cli.tables import add_json_flag, print_json
 from quantserve.cli.tls_flags import add_tls_flags, client_tls
 from quantserve.errors import QuantserveError
@@ -53,8 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch_size < 0:
         raise QuantserveError(f"--batch-size must be ≥ 0, got {args.batch_size}")
-    if not (math.isfinite(args.timeout) and args.timeout > 0):  # -1 read as "no server answers", 0 as a deadline
-        raise QuantserveError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
+    positive_seconds("--timeout", args.timeout)  # -1 read as "no server answers", 0 as a deadline
     out = outputs_path(args.out, args.data) if args.out else None  # before any request
     model, version = split_addressed(args.model, args.model_version)
     runner = TritonRunner(args.url, model, version, timeout_s=args.timeout, tls=client_tls(args))

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loadtest.load_pattern import ARRIVALS
+from quantserve.checks import positive_seconds
 from quantserve.cli.port_flags import add_port_range_flag
 from quantserve.cli.tables import add_json_flag
 from quantserve.cli.tls_flags import add_tls_flags, client_tls
@@ -170,14 +171,13 @@ def run_load_command(args: argparse.Namespace) -> int:
         args.trace_scale,
     )
     pattern.check()  # --spawn-rate, --stages, --rate…: one line before any probe or file
-    check_request_timeout(args.request_timeout)
+    positive_seconds("--request-timeout", args.request_timeout)  # before any probe or file
     duration = parse_duration(args.duration or default_duration(pattern))
     check_expected_arrivals(pattern, duration)  # before any probe or file
     if isinstance(pattern, TraceReplay):  # the replay's length and rate before it starts; a likely unit mistake named
         for line in plan_lines(pattern.trace, duration):
             print(line, file=sys.stderr if args.json else sys.stdout, flush=True)
     metrics_url = resolve_metrics_url(args)
-    write_machine_facts(Path(args.out))
     runs = []
     every = [
         LoadSettings(
@@ -198,6 +198,7 @@ def run_load_command(args: argparse.Namespace) -> int:
     ]
     for settings in every:  # every model ready before the first one's run
         check_ready(settings)
+    write_machine_facts(Path(args.out))  # after every check: a refused run leaves --out as it found it
     for settings in every:
         runs.append(run_with_progress(settings, args))
         if not args.json:
@@ -227,14 +228,6 @@ def print_stage_table(run: Any) -> None:
     for result in (r for r in run.results if r.stages):
         title = f"{result.label}, stage by stage (between the moments Locust's shape switched users)"
         print_rows(title, columns, [stage_cells(stage) for stage in result.stages])
-
-
-def check_request_timeout(seconds: float) -> None:
-    """--request-timeout is a positive, finite number of seconds (refused before any probe or file)."""
-    from quantserve.errors import QuantserveError
-
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise QuantserveError(f"--request-timeout must be a positive number of seconds, got {seconds:g}")
 
 
 def print_earlier_runs(out: Path, models: set[str]) -> None:
@@ -300,7 +293,7 @@ def run_soak_command(args: argparse.Namespace) -> int:
 
     others = {"--rate": str(args.rate), "--trace": args.trace, "--stages": args.stages, "--sweep": args.sweep}
     pattern, seconds = soak_from_flags(args.soak, args.users, args.spawn_rate, {**others, "--duration": args.duration})
-    check_request_timeout(args.request_timeout)
+    positive_seconds("--request-timeout", args.request_timeout)  # before any probe or file
     flat = True
     for model, version in addressed_models(args):
         settings = LoadSettings(
