@@ -84,16 +84,21 @@ def errors_clause(errors: dict[str, int], failed: int) -> str:
         return ""
     groups = error_groups(errors)
     count, message, variants = groups[0]
-    text = message if len(message) <= MESSAGE_CHARS else message[: MESSAGE_CHARS - 1] + "…"
-    if variants > 1:
-        text += f" ({variants} messages that differ only in their numbers, counted as one)"
+    text = _shown(message, variants)
     rest = ""
-    if len(groups) > 1:
-        others = len(groups) - 1
-        rest = f"; {others} other distinct error{'s' if others > 1 else ''} ({sum(g[0] for g in groups[1:])} ×)"
+    if len(groups) == 2:  # the other one named: "1 other distinct error" hid a shutdown's "no available versions"
+        rest = f"; and {groups[1][0]} × {_shown(groups[1][1], groups[1][2])}"
+    elif len(groups) > 2:
+        rest = f"; {len(groups) - 1} other distinct errors ({sum(g[0] for g in groups[1:])} ×)"
     if sum(errors.values()) > failed:  # Locust's table also counts requests that failed after the window closed
         return f"; Locust counted {count} × {text} over its whole run, after the window too{rest}"
     return f"; {count} × {text}{rest}"
+
+
+def _shown(message: str, variants: int) -> str:
+    """An error message cut to MESSAGE_CHARS, and how many messages differing only in their numbers it stands for."""
+    text = message if len(message) <= MESSAGE_CHARS else message[: MESSAGE_CHARS - 1] + "…"
+    return text + (f" ({variants} messages that differ only in their numbers, counted as one)" if variants > 1 else "")
 
 
 def error_groups(errors: dict[str, int]) -> list[tuple[int, str, int]]:

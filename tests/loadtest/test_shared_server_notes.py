@@ -104,4 +104,6 @@ def test_errors_that_differ_only_in_their_numbers_are_one_error() -> None:
     assert note.startswith("bertfix @ 2 users: 216 of 216 requests failed (100.0 %); 214 × "), note
     assert "9 messages that differ only in their numbers" in note and "window" not in note, note
     step.errors['TritonRequestFailed("[StatusCode.UNAVAILABLE] Socket closed")'] = 3
-    assert "; 1 other distinct error (3 ×)" in (step.failure_note() or "")
+    assert '; and 3 × TritonRequestFailed("[StatusCode.UNAVAILABLE] Socket closed")' in (step.failure_note() or "")
+    step.errors['TritonRequestFailed("[StatusCode.NOT_FOUND] no available versions")'] = 2
+    assert "; 2 other distinct errors (5 ×)" in (step.failure_note() or "")
