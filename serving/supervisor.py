@@ -21,7 +21,9 @@ named in one line and, under explicit model control, that model alone is unloade
 repository API (the tritonserver and the other models keep serving): Triton itself keeps such a model READY while
 every request to it fails. A reload counts once the model runs in new processes (serving.instance_recovery); one
 that fails unloads the model, so it reads as not ready rather than failing. A stopped one (SIGSTOP) is named.
-A load Triton refuses for its config names Triton's reason, read from its log (serving.poll_loads).
+A load Triton refuses for its config names Triton's reason, read from its log (serving.poll_loads). A model started
+or loaded live with a default_queue_policy (a hand edit too) gets deploy's warning that Triton 2.51 stalls on it
+(serving.queue_policy_stall), once per load.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from serving.model_config import MODEL_NAME
 from serving.model_files import ModelPrint, files_changed, model_fingerprints
 from serving.model_states import restarted_line
 from serving.poll_loads import PollLoad, PollLoadWatch, log_size, with_poll_reason
+from serving.queue_policy_stall import served_queue_policy_warning
 from serving.repository import prepare_repository
 from serving.server import ServerOptions, TritonServer
 
@@ -151,6 +154,8 @@ class Supervisor:
         self._poll_loads.begin(self.server.log_path if self.options.model_control == "poll" else None)
         for name, reason in {**self.server.not_loaded, **self._said(skipped)}.items():
             self.log(f"warning: model '{name}' not loaded: {reason}; the other models serve")
+        for name in sorted(self.server.loaded_models()):
+            self._warn_queue_policy(name)
         self.watchdog.reset(time.monotonic())
         self._instances.learn(self.server.pid)
         self._ready.set()
@@ -288,6 +293,7 @@ class Supervisor:
         """
         served = self._ready_versions(control, name)
         problem = config_mismatch(self.options.repo / name)
+        loaded = False
         if problem:
             said = f"not reloaded, versions {served} keep serving" if served else "not loaded"
             outcome = f"{said}: {self.options.repo / name} {problem}"
@@ -297,11 +303,22 @@ class Supervisor:
                 control.load(name)
                 self._instances.learn(server_pid)  # its new instances, before anyone hears it is live
                 outcome = f"{'reloaded' if served else 'loaded'}: versions {control.ready_versions(name)} live"
+                loaded = True
             except QuantserveError as exc:
                 reason = with_poll_reason(str(exc), self.server.log_path, logged, name)
                 outcome = self._load_failed(name, control, reason, change)
         if self.server.pid == server_pid:
             self.log(f"model '{name}' {change + ': ' if change else ''}{outcome}")
+            if loaded:
+                self._warn_queue_policy(name)
+
+    def _warn_queue_policy(self, name: str) -> None:
+        """Say, at each load (a start, a change loaded: never every poll), that a model's config carries a queue
+        policy, which stalls Triton 2.51's batcher (serving.queue_policy_stall): a policy edited in by hand was
+        reloaded with no word, and deploy's warning reaches only the terminal that deployed."""
+        warning = served_queue_policy_warning(self.options.repo / name)
+        if warning:
+            self.log(warning)
 
     @staticmethod
     def _ready_versions(control: ControlClient, name: str) -> list[int]:

@@ -16,9 +16,12 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from optimizer.scratch import make_owned_dir, remove_stale_dirs
 from quantserve.errors import QuantserveError
 
 NGC_BACKENDS = Path("/opt/tritonserver/backends")
+# + "<pid>-<random>": the folder of a serve killed by SIGKILL (2.8 MB, left forever before) is removed by the next one
+SCRATCH_PREFIX = "quantserve-triton-"
 
 
 @dataclass(frozen=True)
@@ -55,12 +58,15 @@ def _pytriton_server_dir() -> Path | None:
 
 
 def _wheel_install(server_dir: Path, scratch_parent: Path | None) -> TritonInstall:
-    """Copy the wheel's backends beside the stub for this Python, since the backend looks for it there."""
+    """Copy the wheel's backends beside the stub for this Python, since the backend looks for it there, into a
+    scratch folder named for this process; first remove those whose process is gone (optimizer.scratch)."""
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     stub = server_dir / "python_backend_stubs" / version / "triton_python_backend_stub"
     if not stub.is_file():
         raise QuantserveError(f"the nvidia-pytriton wheel has no Python backend stub for Python {version}")
-    scratch = Path(tempfile.mkdtemp(prefix="quantserve-triton-", dir=scratch_parent))
+    parent = scratch_parent or Path(tempfile.gettempdir())
+    remove_stale_dirs(parent, (SCRATCH_PREFIX,))  # a live process's folder is kept, whoever's it is
+    scratch = make_owned_dir(parent, SCRATCH_PREFIX)
     backends = scratch / "backends"
     shutil.copytree(server_dir / "backends", backends, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy2(stub, backends / "python" / "triton_python_backend_stub")
