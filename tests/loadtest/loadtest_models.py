@@ -159,5 +159,6 @@ def own_mlp_repo(root: Path, names: tuple[str, ...] = ("mlp",), max_batch: int =
         if "int8" in name and int8 is None:
             (root / "int8").mkdir()
             int8 = make_int8_build(build, labeled_data(128, weights, seed=5).save(root / "calib.npz"), root / "int8")
-        deploy(int8 if "int8" in name else build, root / "repo", name, max_batch=max_batch, instances=1)
+        source = int8 if "int8" in name and int8 is not None else build
+        deploy(source, root / "repo", name, max_batch=max_batch, instances=1)
     return root / "repo", data
