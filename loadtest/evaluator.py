@@ -8,7 +8,7 @@ budget exactly as `optimize` judges the INT8 build (`optimizer.drift`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
+from loadtest.evaluator_failures import RowsSent, request_failure
 from loadtest.request_answers import shape_changes
 from loadtest.request_data import check_request_size
 from loadtest.served_stream import state_notes, stream_record, stream_state
@@ -33,7 +34,6 @@ from serving.model_config import recorded_source
 from serving.model_version import split_addressed
 
 TASKS = ("auto", "classification", "embedding")
-DEADLINE_EXCEEDED = "StatusCode.DEADLINE_EXCEEDED"  # in the client's error: a request ran past its deadline
 
 
 def served_outputs(
@@ -72,20 +72,16 @@ def served_outputs(
             served[model] = ServedModel(
                 runner.version, runner.precision, served_source(url, name), log, runner.precision_note
             )
-        sent = RowsSent(data.batches(batch_size))
+        sent = RowsSent(data.batches(batch_size), len(data), len(data) if state else -(-len(data) // batch_size))
         try:
             if state:
                 return stream_through(runner, data.arrays, [StatePair(out, into) for out, into in state.items()])
             return run_batches(LoggedRunner(runner, log), sent)
         except QuantserveError as exc:
-            if DEADLINE_EXCEEDED not in str(exc):
+            failure = request_failure(exc, url, model, sent, request_timeout_s)
+            if failure is None:
                 raise
-            raise QuantserveError(
-                f"{url}: model '{model}' did not answer a request of {sent.rows} samples (rows {sent.first + 1}–"
-                f"{sent.first + sent.rows} of {len(data)}) within {request_timeout_s:g} s, the limit per request "
-                "(--request-timeout, default 30): raise --request-timeout, or send fewer samples a request "
-                "(--batch-size)"
-            ) from exc
+            raise failure from exc
 
 
 def served_source(url: str, model: str) -> str | None:
@@ -115,20 +111,6 @@ class ServedModel:
     source: str | None = None  # the source model its deployment recorded (None: none recorded)
     requests: RequestLog | None = None  # the rows and answer shapes of each request (None: not recorded)
     precision_note: str | None = None  # why `precision` is None where the config names another version's
-
-
-class RowsSent:
-    """The batches of a data set, remembering where the one last taken starts and how many rows it holds: which
-    request a timeout cut short."""
-
-    def __init__(self, batches: Iterable[dict[str, np.ndarray]]) -> None:
-        self.batches, self.first, self.rows = batches, 0, 0
-
-    def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
-        for batch in self.batches:
-            self.first += self.rows
-            self.rows = len(next(iter(batch.values()))) if batch else 0
-            yield batch
 
 
 def evaluate_accuracy(

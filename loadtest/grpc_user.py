@@ -42,6 +42,7 @@ from loadtest.request_data import request_batches
 from loadtest.request_failures import TritonRequestFailed, readable_failure
 from loadtest.request_shapes import ServedInputs, as_served, read_served_inputs
 from quantserve.data import as_sent, load_npz
+from serving.declared_outputs import DeclaredOutput, declared_outputs, read_declared_outputs, wire_mismatch
 from serving.response_rows import batches_requests, row_mismatch
 
 REQUEST_TYPE = "grpc"
@@ -54,6 +55,7 @@ _thread_pool: ThreadPool | None = None
 _feeds_cache: dict[tuple[str, int, str], list[Any]] = {}
 _batched: dict[str, bool] = {}  # model → whether it has a batch axis (its answers' rows are checked), read once
 _served: dict[str, ServedInputs] = {}  # model → the shapes its requests must have, read once before the users start
+_declared: dict[str, dict[str, DeclaredOutput]] = {}  # model → its outputs as declared (answers are held to them)
 
 
 def blocking_call_pool(extra_threads: int = 0) -> ThreadPool:
@@ -92,9 +94,13 @@ def preload_requests(environment: Environment, **_: Any) -> None:
     trace = replayed_trace(options)
     model, url = options.triton_model, options.triton_url or _TritonClientMixin.url
     if model and model not in _served:  # asked here, not in the first request's time; None: left to that request
-        served = gevent.get_hub().threadpool.apply(read_served_inputs, (url, model, client_tls(options)))
+        tls, threads = client_tls(options), gevent.get_hub().threadpool
+        served = threads.apply(read_served_inputs, (url, model, tls))
+        declared = threads.apply(read_declared_outputs, (url, model, tls)) if served is not None else None
         if served is not None:
-            _served[model], _batched[model] = served, served.batched
+            _served[model] = served
+            if declared is not None:  # else the first answer reads both
+                _batched[model], _declared[model] = served.batched, declared
     if options.triton_data:
         request_inputs(options.triton_data, options.request_batch or 1, model)
         for samples in () if trace is None or trace.sizes is None else np.unique(trace.sizes):
@@ -143,7 +149,8 @@ class _TritonClientMixin:
 
     def _infer_blocking(self, client: Any, inputs: list[Any], clock: list[float]) -> int:
         """Runs in an OS thread: one gRPC round trip, returns the response size in bytes. An answer without one row
-        per row sent fails (read from the response's shapes, no tensor decoded).
+        per row sent fails, and so does one of another datatype or dims than the model's config declares (read from
+        the response's datatypes and shapes, no tensor decoded).
 
         `clock` gets the call's own span, read in this thread: [perf_counter as tritonclient starts the call,
         perf_counter as it returns (answer or failure), wall time then]. It spans tritonclient building the request,
@@ -160,12 +167,15 @@ class _TritonClientMixin:
         response = result.get_response()
         if self.model not in _batched:  # the server did not say before the window
             config = client.get_model_config(self.model, as_json=True, client_timeout=self.timeout_s)["config"]
-            _batched[self.model] = batches_requests(config)
+            _batched[self.model], _declared[self.model] = batches_requests(config), declared_outputs(config)
+        problem = None
         if _batched[self.model]:
             outputs = ((output.name, output.shape) for output in response.outputs)
             problem = row_mismatch(self.model, int(inputs[0].shape()[0]), outputs)
-            if problem is not None:
-                raise TritonRequestFailed(problem)
+        if problem is None and self.model in _declared:
+            problem = wire_mismatch(_declared[self.model], response.outputs)
+        if problem is not None:
+            raise TritonRequestFailed(problem)
         return sum(len(raw) for raw in response.raw_output_contents)
 
     def _past_deadline(self, exception: BaseException | None, clock: list[float]) -> bool:

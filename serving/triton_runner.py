@@ -16,10 +16,24 @@ from quantserve.artifact import TensorSpec
 from quantserve.errors import InternalError, QuantserveError
 from quantserve.runner import Runner, concat_outputs
 from serving.client import TritonGrpcClient, reshaped_tensors
+from serving.declared_outputs import DeclaredOutput, array_mismatch, declared_outputs
 from serving.model_config import check_version_name, recorded_precision
 from serving.model_version import NOT_PER_VERSION, version_precision
 from serving.response_rows import row_mismatch
 from serving.tls import ClientTls
+
+LIVENESS_TIMEOUT_S = 5.0  # a server that does not say it is live within this, after a failed request, has stopped
+
+
+class ServerStopped(QuantserveError):
+    """The server went away during a run (not live, or unreachable): not a deploy, whatever readiness reads."""
+
+    def __init__(self, url: str, answered: int) -> None:
+        self.url, self.answered = url, answered
+        super().__init__(
+            f"the server at {url} stopped answering during the run (after {answered} batches answered); nothing of "
+            "the run counts: start it again and run again"
+        )
 
 
 class TritonRunner(Runner):
@@ -53,6 +67,9 @@ class TritonRunner(Runner):
         self.precision: str | None = None  # as its deployment recorded it (None: not recorded); known once active
         self.precision_note: str | None = None  # why `precision` is None where the config names one (another version's)
         self._reshaped: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}  # name: (served dims, model shape)
+        self._declared: dict[str, DeclaredOutput] = {}  # the outputs as its config declares them; known once active
+        self._rows_answered = 0  # rows answered since activation: where a wrong answer's rows stand in the data
+        self.answered = 0  # batches answered since activation: how far a run got when the server went away
 
     def input_specs(self) -> Sequence[TensorSpec]:
         return self._inputs
@@ -64,6 +81,7 @@ class TritonRunner(Runner):
 
     def activate_impl(self) -> None:
         self._client = TritonGrpcClient(self.url, self.timeout_s, self.tls)
+        self.answered = 0
         try:
             self._client.wait_model_ready(self.model, timeout_s=self.timeout_s)
             served = self._client.ready_versions(self.model)
@@ -78,6 +96,7 @@ class TritonRunner(Runner):
             self.precision = version_precision(config, self.version or (served or [""])[-1], served)
             self.precision_note = self._precision_note(recorded_precision(config), served)
             self._reshaped = reshaped_tensors(config)
+            self._declared, self._rows_answered = declared_outputs(config), 0
         except BaseException:
             self._client.close()
             self._client = None
@@ -107,6 +126,8 @@ class TritonRunner(Runner):
                     [self._request({k: v[i : i + step] for k, v in feeds.items()}) for i in range(0, n, step)]
                 )
         except QuantserveError as exc:
+            if self._server_gone():
+                raise ServerStopped(self.url, self.answered) from exc
             if self.pin_version and self.version and not self._client.is_model_ready(self.model, self.version):
                 raise QuantserveError(
                     f"{self.url}: model '{self.model}' version {self.version} stopped being served during the run (a "
@@ -114,20 +135,36 @@ class TritonRunner(Runner):
                     "again"
                 ) from exc
             raise
+        self.answered += 1
         return {k: self._as_shape(k, v, served=False) for k, v in results.items()}
 
+    def _server_gone(self) -> bool:
+        """Whether the server stopped answering: not live, or unreachable. Asked before the model's readiness, which
+        reads False on a connection error too: a server stopped mid-run was blamed on a deploy."""
+        try:
+            with TritonGrpcClient(self.url, LIVENESS_TIMEOUT_S, self.tls) as probe:
+                return not probe.is_server_live()
+        except QuantserveError:  # no answer that says live (its port now speaks HTTP, a handshake fails): gone
+            return True
+
     def _request(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """One request, its answer checked to hold one row per row sent in every output (a batching model)."""
+        """One request, its answer checked to hold one row per row sent in every output (a batching model), each of
+        the datatype and dims its config declares."""
         if self._client is None:
             raise InternalError("gRPC client used before activate()")
         results = self._client.infer(self.model, feeds, version=self.version)
+        sent = int(next(iter(feeds.values())).shape[0]) if feeds else 0
         if self._max_batch > 0:
-            sent = int(next(iter(feeds.values())).shape[0]) if feeds else 0
             problem = row_mismatch(self.model, sent, ((name, value.shape) for name, value in results.items()))
             if problem is not None:
                 raise QuantserveError(
                     f"{self.url}: {problem}; a model with max_batch_size {self._max_batch} answers one row per row sent"
                 )
+        first, self._rows_answered = self._rows_answered + 1, self._rows_answered + sent
+        rows = f"row {first}" if sent == 1 else f"rows {first}–{self._rows_answered}"
+        problem = array_mismatch(self._declared, results, rows)
+        if problem is not None:
+            raise QuantserveError(f"{self.url}: model '{self.model}': {problem}")
         return results
 
     def _as_shape(self, name: str, array: np.ndarray, served: bool) -> np.ndarray:

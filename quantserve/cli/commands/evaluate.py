@@ -91,6 +91,7 @@ def evaluate(args: argparse.Namespace) -> int:
     from loadtest.evaluator import evaluate_accuracy
     from loadtest.recording_files import results_folder_held
     from loadtest.report import render
+    from loadtest.run_pairing import accuracy_source_notes
     from optimizer.output_kinds import parse_output_kinds
     from optimizer.user_metric import UserMetric
     from quantserve.errors import QuantserveError
@@ -145,6 +146,8 @@ def evaluate(args: argparse.Namespace) -> int:
     for variant in report.variants:
         for line in [*variant.thin_evidence, *variant.notes]:
             print(f"quantserve: note: model '{variant.model}': {line}", file=sys.stderr)
+    for line in accuracy_source_notes(report):  # why a drift is huge: two models compared, not INT8 with its FP32
+        print(f"quantserve: note: {line}", file=sys.stderr)
     if report.over_budget:
         for line in budget_lines(report):
             print(line)

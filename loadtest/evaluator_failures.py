@@ -1,0 +1,46 @@
+"""Why a served model's requests in `evaluate` stopped, told in the run's terms: which request ran past its deadline,
+or how far the run got before the server went away (it was blamed on a deploy: the model reads not ready then too)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+from quantserve.errors import QuantserveError
+from serving.triton_runner import ServerStopped
+
+DEADLINE_EXCEEDED = "StatusCode.DEADLINE_EXCEEDED"  # in the client's error: a request ran past its deadline
+
+
+class RowsSent:
+    """The batches of a data set, remembering where the one last taken starts and how many rows it holds: which
+    request a timeout cut short. `total` rows in `batches` requests (one row a request for a stream)."""
+
+    def __init__(self, batches: Iterable[dict[str, np.ndarray]], total: int, requests: int) -> None:
+        self.batches, self.first, self.rows = batches, 0, 0
+        self.total, self.requests = total, requests
+
+    def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
+        for batch in self.batches:
+            self.first += self.rows
+            self.rows = len(next(iter(batch.values()))) if batch else 0
+            yield batch
+
+
+def request_failure(
+    exc: QuantserveError, url: str, model: str, sent: RowsSent, request_timeout_s: float
+) -> QuantserveError | None:
+    """The one line for a run of `model` that stopped on `exc`, or None where `exc` says it already."""
+    if isinstance(exc, ServerStopped):
+        return QuantserveError(
+            f"the server at {url} stopped answering during the run (after {exc.answered} of {sent.requests} batches "
+            f"of model '{model}'); no figure of this run counts: start it again and run evaluate again"
+        )
+    if DEADLINE_EXCEEDED not in str(exc):
+        return None
+    return QuantserveError(
+        f"{url}: model '{model}' did not answer a request of {sent.rows} samples (rows {sent.first + 1}–"
+        f"{sent.first + sent.rows} of {sent.total}) within {request_timeout_s:g} s, the limit per request "
+        "(--request-timeout, default 30): raise --request-timeout, or send fewer samples a request (--batch-size)"
+    )
