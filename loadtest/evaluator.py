@@ -266,6 +266,7 @@ HEADLINE_KINDS = (
     "detection",
     "class_map",
     "soft_mask",
+    "image",
     "dense",
     "mask",
     "ids",

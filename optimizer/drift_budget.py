@@ -9,7 +9,8 @@ token_embedding — per-token cosine mean and worst; sequence — decoded-sequen
 samples whose values are all unchanged (against the top-1 agreement budget); mask — share of values unchanged
 (against the same budget) and worst class IoU; soft_mask — the IoU of each sample's map cut at --label-threshold,
 FP32 against INT8, mean and worst, and, where fewer than three samples' masks could be judged so (none: a map all
-under the cut), as a dense map too (`optimizer.soft_masks.unjudged_words`); detection and dense — worst channel
+under the cut), as a dense map too (`optimizer.soft_masks.unjudged_words`); image — each sample's PSNR against
+FP32 over its pixel range, mean and worst (`optimizer.image_outputs`); detection and dense — worst channel
 correlation and worst channel error (RMS error over the channel's FP32 standard deviation: correlation
 alone passes a channel shifted by a constant or rescaled), and a dense yes/no flag (one score in [0, 1] per
 sample, most near 0 or 1) also by the share of its decisions at --label-threshold unchanged (against the top-1
@@ -29,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from optimizer.image_outputs import psnr_words
 from optimizer.soft_masks import cut_words, mask_cut_words
 from quantserve.errors import QuantserveError
 
@@ -73,6 +75,14 @@ class DriftBudget:
     # every sample's 40 × 40 mask reads (0.95; a 10 × 10 one shifted by a pixel reads 0.82)
     min_mask_iou_mean: float = 0.95
     min_mask_iou_worst: float = 0.9
+    # images: per-sample PSNR against FP32, in dB. An INT8 error independent of FP32's own adds to it in quadrature:
+    # at FP32's 35 dB against the true images, INT8 at 40 dB against FP32 is 0.56 of FP32's RMS error (35 -> 33.8 dB,
+    # about 1 dB lost), at 45 dB 0.18 (0.14 dB lost). Flat crops, where FP32 is far better than 35 dB, lose more:
+    # waifu2x's 2x photo model, measured against the true crops (FP32 35.0 dB, bicubic 33.0), shipped at 40 / 35
+    # read 33.0 — no better than bicubic — and at 45 / 40 read 34.1; so 45 / 40 by default, and a task metric
+    # against ground truth (--metric) where a fraction of a dB matters. 40 dB is 2.6 of 255 levels RMS.
+    min_psnr_mean: float = 45.0
+    min_psnr_worst: float = 40.0
     max_channel_error: float = 0.25  # RMS error over the FP32 std per channel: 0.2 is noise alone at correlation 0.98
     # a score output's quiet channels (never on in FP32, all under 0.1): largest absolute error, in the scores' units
     max_quiet_error: float = 0.05
@@ -81,15 +91,18 @@ class DriftBudget:
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
-            in_unit = name.startswith("min_") or name == "label_threshold"
+            in_unit = (name.startswith("min_") or name == "label_threshold") and name not in DECIBEL_FIELDS
             if not math.isfinite(value) or value < 0 or (in_unit and value > 1):
                 flag = BUDGET_FLAGS[name][0]
+                if name in DECIBEL_FIELDS:
+                    raise QuantserveError(f"{flag} {value:g}: expected a PSNR in dB, a number >= 0")
                 raise QuantserveError(f"{flag} {value:g}: expected a number in [0, 1] (drops: any number >= 0)")
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
 
 
+DECIBEL_FIELDS = ("min_psnr_mean", "min_psnr_worst")  # levels in dB, not shares: any number >= 0
 # budget field -> (the CLI flag that sets it, its help); `optimize` and `evaluate` add the same flags
 BUDGET_FLAGS: dict[str, tuple[str, str]] = {
     "max_accuracy_drop_points": ("--max-accuracy-drop", "largest task-accuracy drop in points (outputs with labels)"),
@@ -101,6 +114,8 @@ BUDGET_FLAGS: dict[str, tuple[str, str]] = {
     "min_class_iou": ("--min-class-iou", "mask outputs: worst class's IoU between the FP32 and INT8 masks"),
     "min_mask_iou_mean": ("--min-mask-iou-mean", "soft_mask outputs: mean per-sample IoU of the FP32 and INT8 masks"),
     "min_mask_iou_worst": ("--min-mask-iou-worst", "soft_mask outputs: worst sample's IoU of the FP32 and INT8 masks"),
+    "min_psnr_mean": ("--min-psnr-mean", "image outputs: mean per-sample PSNR against FP32 over the pixel range, dB"),
+    "min_psnr_worst": ("--min-psnr-worst", "image outputs: worst sample's PSNR against FP32 over the pixel range, dB"),
     "max_channel_error": (
         "--max-channel-error",
         "detection/dense outputs: worst channel's RMS error over its FP32 standard deviation (catches shifts)",
@@ -133,6 +148,8 @@ CHECKS: dict[str, tuple[str, str, bool]] = {
     "class_iou_worst": ("worst class IoU", "min_class_iou", True),
     "mask_iou_mean": ("mean per-sample mask IoU", "min_mask_iou_mean", True),
     "mask_iou_worst": ("worst sample's mask IoU", "min_mask_iou_worst", True),
+    "psnr_mean": ("mean PSNR to FP32", "min_psnr_mean", True),
+    "psnr_worst": ("worst sample's PSNR to FP32", "min_psnr_worst", True),
     "channel_correlation_worst": ("worst channel correlation", "min_channel_correlation", True),
     "channel_error_worst": ("worst channel error (RMS / FP32 std)", "max_channel_error", False),
     "flag_agreement": ("share of flag decisions unchanged", "min_top1_agreement", True),
@@ -159,6 +176,7 @@ BUDGETED: dict[str, tuple[str, ...]] = {
     ),
     # per-position class probabilities (N, C, H, W): the answer map (argmax) as a mask, and the maps as dense ones
     "class_map": ("value_agreement", "class_iou_worst", "channel_correlation_worst", "channel_error_worst"),
+    "image": ("psnr_mean", "psnr_worst"),  # a picture (`optimizer.image_outputs`)
     "token_classification": ("token_agreement", "accuracy_drop_points"),
     "token_embedding": ("cosine_mean", "cosine_worst"),
 }
@@ -282,6 +300,8 @@ def _where(metric: str, record: Mapping[str, Any]) -> str:
     channel figures were judged (`optimizer.soft_masks.unjudged_words`) before where they lie; "" otherwise."""
     if metric in ("mask_iou_mean", "mask_iou_worst"):
         return mask_cut_words(record)
+    if metric in ("psnr_mean", "psnr_worst"):
+        return psnr_words(metric, record)
     if record.get("mask_unjudged"):  # a soft mask judged as a dense map: why, then where
         rest = {key: value for key, value in record.items() if key != "mask_unjudged"}
         return "; ".join(words for words in (str(record["mask_unjudged"]), _where(metric, rest)) if words)
@@ -294,7 +314,11 @@ def _where(metric: str, record: Mapping[str, Any]) -> str:
 
 
 def normalized_slack(value: float, limit: float, higher_is_better: bool) -> float:
-    """Distance to the budget as a share of the room it allows: 0 at the budget, 1 at no drift (for ≤ 1 metrics)."""
+    """Distance to the budget as a share of the room it allows: 0 at the budget, 1 at no drift (for ≤ 1 metrics). A
+    floor above 1 is a PSNR's, in dB (every other floor is a share): its slack is that of the RMS error it allows,
+    0.5 at 6 dB over it, -1 at 6 dB under, as a channel error's is."""
+    if higher_is_better and limit > 1.0:
+        return 1.0 - 10.0 ** ((limit - value) / 20.0)
     if higher_is_better:
         room = 1.0 - limit if limit < 1.0 else 1.0
         return (value - limit) / room

@@ -1,5 +1,6 @@
 """The drift metrics of one output, by its kind: top-1 and label-set agreement, cosines and neighbours,
-decoded sequences, masks' IoU (a soft mask's per sample, `optimizer.soft_masks`), per-channel correlation and
+decoded sequences, masks' IoU (a soft mask's per sample, `optimizer.soft_masks`), images' PSNR per sample
+(`optimizer.image_outputs`), per-channel correlation and
 error along every axis channels may lie on.
 The metric math itself lives in `quantserve.metrics`.
 
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from optimizer.drift_budget import BUDGETED
+from optimizer.image_outputs import image_metrics
 from optimizer.output_kinds import TOKEN_KINDS, detection_axis, real_axes
 from optimizer.row_kinds import usable_labels
 from optimizer.soft_masks import mask_threshold, soft_mask_metrics, unjudged_words
@@ -124,6 +126,8 @@ def _layout_metrics(
         if unjudged:
             record.update(_channel_metrics("dense", reference, candidate, label_threshold), mask_unjudged=unjudged)
         return record
+    if kind == "image":  # per-sample PSNR (`optimizer.image_outputs`); a relative error ranks candidates
+        return {**record, **image_metrics(reference, candidate)}
     if kind == "classification" and usable_labels(labels, reference):
         record.update(_accuracy(reference, candidate, labels))  # type: ignore[arg-type]
     record.update(_channel_metrics(kind, reference, candidate, label_threshold))

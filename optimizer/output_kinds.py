@@ -70,6 +70,11 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
   `mask` is refused in one line: mask compares labels value for value;
 - class_map: (N, C ≥ 2, H, W…) whose channels at every position are a distribution, or raw scores whose
   labels (N, H, W…) are class ids per position (`optimizer.class_maps`) — judged by its argmax, as a mask;
+- image: a float (N, 3 or 4, H, W) or (N, H, W, 3 or 4), both sides ≥ 16, in a pixel range ([0, 1] or [0, 255],
+  a tenth's overshoot), reaching a quarter of it, at most half blank, not a distribution over its channels (read
+  after class_map) — a picture, judged by each sample's PSNR against FP32 over its range (`optimizer.image_outputs`).
+  Judged as a dense map, waifu2x's super-resolution shipped 4.7 dB worse than FP32 against the true images, worse
+  than bicubic: a dense channel's error is scaled by the image content's spread;
 - dense: anything else (maps, features, scalars); a 3-D dense output's channels are the smaller of
   axes 1 and 2 ((N, C, L) features, (N, A, C) per-anchor scores), those of 4 or more axes axis 1; since the shape
   does not say where channels lie (axis 1 in ONNX convolutions, last in Keras exports), the other of axis 1
@@ -92,6 +97,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from optimizer.class_maps import labelled_class_axis
+from optimizer.image_outputs import is_image, named_image_range
 from optimizer.row_kinds import EMBEDDING_MIN_DIM, answers_vary, classification_or_embedding, peaked_softmax, row_form
 from optimizer.soft_masks import is_soft_mask
 from quantserve.errors import QuantserveError
@@ -108,6 +114,7 @@ OUTPUT_KINDS = (
     "mask",
     "soft_mask",
     "class_map",
+    "image",
     "token_classification",
     "token_embedding",
 )
@@ -149,6 +156,8 @@ def infer_output_kinds(
                 f"--output-kind {name}=soft_mask: output '{name}' holds {np.asarray(reference[name]).dtype} labels; "
                 "soft_mask cuts a float score map at --label-threshold, labels per pixel are a mask"
             )
+        if kind == "image":
+            named_image_range(name, np.asarray(reference[name]))  # a float map in a pixel range, or a one-line refusal
         if kind in TOKEN_KINDS and np.ndim(reference[name]) != 3:
             raise QuantserveError(
                 f"--output-kind {name}={kind}: output '{name}' has shape {np.shape(reference[name])}; a per-token "
@@ -233,6 +242,8 @@ def infer_kind(
         return "mask" if values.ndim >= 3 else "ids"
     if values.ndim >= 4 and (_class_map(values[:KIND_SAMPLES]) or labelled_class_axis(values, labels) is not None):
         return "class_map"
+    if values.ndim == 4 and is_image(values):
+        return "image"  # a picture (`optimizer.image_outputs`): its error in pixel levels, not in content's spread
     if values.ndim == 3 and _vocabulary_scores(values, inputs):
         return "token_classification"
     if values.ndim == 3 and positions is not None and values.shape[:2] == positions.shape:
