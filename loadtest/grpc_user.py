@@ -37,7 +37,7 @@ from tritonclient.utils import np_to_triton_dtype
 from loadtest.arrival_trace import ArrivalTrace
 from loadtest.grpc_channel import channel_args, client_tls
 from loadtest.load_pattern import ARRIVALS
-from loadtest.recording import record_unanswered, record_unsent, replayed_trace, warm_up_ended
+from loadtest.recording import record_unanswered, record_unsent, replayed_trace, schedule_start, warm_up_ended
 from loadtest.request_data import request_batches
 from loadtest.request_failures import TritonRequestFailed, readable_failure
 from loadtest.request_shapes import ServedInputs, as_served, read_served_inputs
@@ -361,9 +361,9 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
 
     @task
     def arrive(self) -> None:
-        """Take each arrival in turn, at its time, into a free in-flight slot. `freed`: when the last wait for a slot
-        ended; an arrival due before it was late because of the slots, and only what follows is the generator's."""
-        self._started = freed = time.perf_counter()
+        """From the window's start (`schedule_start`, every user's), take each arrival at its time into a free slot.
+        `freed`: when the last wait for a slot ended; one due before it was late because of the slots, not the CPU."""
+        self._started = freed = schedule_start()
         self._arrivals = self._schedule()
         for offset, samples in self._arrivals:
             arrival = self._started + offset

@@ -9,7 +9,9 @@ both ends, so the server-side counters cover exactly that window.
 A closed-loop user's first request is a warm-up (its gRPC connect and first inference: 40–44 ms against a 2 ms p50),
 never reported: the window opens only once every user's warm-up has ended, answered or failed (workers tell the
 master with a Locust custom message), or `--request-timeout` + WARM_UP_CAP_MARGIN_S after the spawn, whichever is
-first, so a hung model cannot hold it closed; the window file records the warm-ups (`warm_up`).
+first, so a hung model cannot hold it closed; the window file records the warm-ups (`warm_up`). The open loop sends
+none: its users' schedules start when the window opens, all at its start (`schedule_start`; workers learn it from
+the master's WINDOW_OPEN_MESSAGE), so no arrival precedes the window and a trace's t=0 is the window's start.
 
 `--window-time N` ends a headless run N seconds after the window opens (all users spawned, Locust's
 `spawning_complete`, and warm), so the window is the N seconds asked for at the full load. Locust's own
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import gevent
+import gevent.event
 import locust.stats
 import numpy as np
 from locust import events
@@ -59,12 +62,17 @@ _stopping: list[bool] = []  # the run is stopping (a user stopped before, by a s
 _environment: list[Environment] = []  # the process's Locust environment, captured at init
 _traces: dict[tuple[str, float, float], ArrivalTrace] = {}  # each --trace as replayed, read once per process
 WARM_UP_MESSAGE = "quantserve_warm_up"  # a user → the master (or its own local runner): its warm-up ended
-WINDOW_OPEN_MESSAGE = "quantserve_window_open"  # the master → its workers: the window opened, reset Locust's stats
+# the master → its workers: the window opened at data["start"] (wall time), reset Locust's stats
+WINDOW_OPEN_MESSAGE = "quantserve_window_open"
+# The open loop's schedule starts this long after the window opens: wall and perf_counter times, and their sums, differ
+# by microseconds, and an arrival at the trace's t=0 must not fall before the window's start (`schedule_start`).
+SCHEDULE_LEAD_S = 0.001
 WARM_UP_CAP_MARGIN_S = 1.0  # past the client deadline (which ends every warm-up sent), the window opens anyway
 _warm_ups: list[tuple[float, float, bool]] = []  # master or local: each user's warm-up (end wall time, ms, answered)
 _spawned: list[float] = []  # master or local: [wall time, users] of the first `spawning_complete`
 _opening: list[bool] = []  # master or local: the window is opening (its first scrape under way)
 _unfinished: list[str] = []  # master or local: why the window opened before every warm-up ended
+_origin = gevent.event.AsyncResult()  # every process: the window's start (wall time), set once it opened
 
 
 @events.init.add_listener
@@ -72,7 +80,7 @@ def remember_environment(environment: Environment, **_: Any) -> None:
     _environment[:] = [environment]
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
-        runner.register_message(WINDOW_OPEN_MESSAGE, _reset_stats)
+        runner.register_message(WINDOW_OPEN_MESSAGE, _window_opened)
     elif runner is not None:
         runner.register_message(WARM_UP_MESSAGE, _warm_up_ended)
 
@@ -217,10 +225,23 @@ def _warm_up_ended(environment: Environment, msg: Any, **_: Any) -> None:
         _open(environment)
 
 
-def _reset_stats(environment: Environment, **_: Any) -> None:
-    """A worker's Locust stats restart with the master's when the window opens (what --reset-stats asked)."""
+def _window_opened(environment: Environment, msg: Any, **_: Any) -> None:
+    """A worker learns when the master opened the window (its open-loop schedules start there), and its Locust stats
+    restart with the master's (what --reset-stats asked)."""
+    _origin.set(float(msg.data["start"]))
     if environment.runner is not None and environment.reset_stats:
         environment.runner.stats.reset_all()
+
+
+def schedule_start() -> float:
+    """Open loop: where every user's schedule starts, as this process's `time.perf_counter()`: the window's start
+    (and SCHEDULE_LEAD_S), one origin for all users and workers, so the trace's t=0 is the window's and no arrival
+    precedes it. Waits (cooperatively) for the window to open; a user that starts later starts there too, its
+    arrivals already due late, not lost. A schedule started at each user's spawn replayed arrivals before the window
+    (58 of 258 answered in a 10 s window of a bursty trace) and shifted the users' shares of one trace apart."""
+    origin = float(_origin.get()) + SCHEDULE_LEAD_S
+    wall = time.time()  # read first: the perf_counter read after it maps to a wall time no earlier than `wall`
+    return time.perf_counter() - (wall - origin)
 
 
 @events.spawning_complete.add_listener
@@ -268,10 +289,11 @@ def _open(environment: Environment) -> None:
     if _stopping:
         return
     _window.update(start=time.time(), metrics_before=before)
+    _origin.set(_window["start"])  # the open loop's schedules start now (`schedule_start`)
     if environment.runner is not None and environment.reset_stats:
         environment.runner.stats.reset_all()
-        if isinstance(environment.runner, MasterRunner):
-            environment.runner.send_message(WINDOW_OPEN_MESSAGE)  # to every worker
+    if isinstance(environment.runner, MasterRunner):  # to every worker: the schedules' origin, and the stats reset
+        environment.runner.send_message(WINDOW_OPEN_MESSAGE, {"start": _window["start"]})
     options = environment.parsed_options
     if options is not None and options.window_time > 0:
         # what Locust's -t does at its end (`runner.quit()`: stop, tell the workers to quit), timed from here

@@ -156,7 +156,7 @@ def read_arrivals(record_dir: Path) -> np.ndarray:
 def offered_in_window(arrivals: np.ndarray, start: float, end: float) -> int:
     """How many of the `arrivals` (wall times) the window offered: those scheduled from its `start` to its `end`,
     whether answered in it, after it, still in flight or never sent; not one scheduled before it opened, though
-    answered in it (a worker's schedule starts before the master opens the window)."""
+    answered in it (a schedule started before the window opened: runs before `loadtest.recording.schedule_start`)."""
     return int(((arrivals >= start) & (arrivals <= end)).sum())
 
 

@@ -88,8 +88,9 @@ class LoadResult:
     # and in no other, so offered = requests - arrived_before_window + unsent + in_flight_at_end + cut_at_end
     cut_at_end: int = 0
     cut_max_ms: float | None = None  # ... the longest of their waits by then
-    # open loop: requests answered or failed in the window that arrived before it opened (a worker's schedule starts
-    # before the master opens the window): in `requests`, not in `offered_requests`
+    # open loop: requests answered or failed in the window that arrived before it opened (0 since every schedule
+    # starts at the window's opening, `loadtest.recording.schedule_start`; results of older runs): in `requests`,
+    # not in `offered_requests`
     arrived_before_window: int = 0
     deadline_failures: int = 0  # failed by the client's own deadline (--request-timeout), not by the server
     request_timeout_s: float | None = None  # that deadline (None: a file from before it was recorded)
