@@ -37,7 +37,8 @@ from tritonclient.utils import np_to_triton_dtype
 from loadtest.arrival_trace import ArrivalTrace
 from loadtest.grpc_channel import channel_args, client_tls
 from loadtest.load_pattern import ARRIVALS
-from loadtest.recording import record_unanswered, record_unsent, replayed_trace, schedule_start, warm_up_ended
+from loadtest.pending_arrivals import PendingArrivals
+from loadtest.recording import record_unanswered, replayed_trace, schedule_start, warm_up_ended
 from loadtest.request_data import request_batches
 from loadtest.request_failures import TritonRequestFailed, readable_failure
 from loadtest.request_shapes import ServedInputs, as_served, read_served_inputs
@@ -313,33 +314,15 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
         self._order = itertools.cycle(range(len(self.requests)))
         self._rng = random.Random()
         self._in_flight = Group()
-        self._waiting: dict[int, tuple[float, int, float]] = {}  # request sent → (when, its samples, arrival): wall
-        self._queued: dict[int, tuple[float, int]] = {}  # given a slot, not yet sent → (arrival as wall time; samples)
+        self._pending = PendingArrivals()  # the schedule's position and the requests in the client, for the stop
         self._idle_clients: SimpleQueue = SimpleQueue()
-        self._started = 0.0  # the schedule's start (perf_counter); 0: not started
-        self._arrivals: Iterator[tuple[float, int]] = iter(())
-        self._held: tuple[float, int] | None = None  # taken from the schedule: (when due, perf_counter; samples)
 
     def on_stop(self) -> None:
-        for sent, samples, arrived in list(self._waiting.values()):  # those still in the client: backlog, not these
-            record_unanswered(sent, samples or self.request_batch, arrived)
-        for arrived, samples in [*self._queued.values(), *self._overdue()]:  # ... recorded apart: never sent
-            record_unsent(arrived, samples or self.request_batch)
+        self._pending.record_left(self.request_batch)  # still in the client: unanswered; queued or due: unsent
         self._in_flight.kill(block=False)
         self._pool.maxsize = max(0, self._pool.maxsize - self.max_in_flight)
         while not self._idle_clients.empty():
             self._idle_clients.get().close()
-
-    def _overdue(self) -> Iterator[tuple[float, int]]:
-        """Arrivals due by now that never got a slot, as (arrival wall time, samples): the one waiting for a slot,
-        then those the schedule still holds (the client fell that far behind it)."""
-        if not self._started:
-            return
-        now, wall = time.perf_counter(), time.time()
-        later = ((self._started + offset, samples) for offset, samples in self._arrivals)
-        due = itertools.chain([self._held] if self._held else [], later)
-        for arrival, samples in itertools.takewhile(lambda pending: pending[0] <= now, due):
-            yield wall - (now - arrival), samples
 
     def _schedule(self) -> Iterator[tuple[float, int]]:
         """Seconds from the start of each arrival and its request's samples (0: --request-batch): the trace's
@@ -363,18 +346,19 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
     def arrive(self) -> None:
         """From the window's start (`schedule_start`, every user's), take each arrival at its time into a free slot.
         `freed`: when the last wait for a slot ended; one due before it was late because of the slots, not the CPU."""
-        self._started = freed = schedule_start()
-        self._arrivals = self._schedule()
-        for offset, samples in self._arrivals:
-            arrival = self._started + offset
-            self._held = (arrival, samples)
+        pending = self._pending
+        pending.started = freed = schedule_start()
+        pending.arrivals = self._schedule()
+        for offset, samples in pending.arrivals:
+            arrival = pending.started + offset
+            pending.held = (arrival, samples)
             gevent.sleep(max(0.0, arrival - time.perf_counter()))
             woke = arrival + max(0.0, time.perf_counter() - max(arrival, freed))  # late by the generator's own part
             in_flight = self.max_in_flight - self._slots.counter + 1  # itself included
             full = self._slots.locked()
             self._slots.acquire()  # all taken: the arrivals due meanwhile stay in the schedule, to leave late
             freed = time.perf_counter() if full else freed
-            self._held = None
+            pending.held = None
             self._in_flight.spawn(self._request, arrival, woke, self._inputs(samples), samples, in_flight)
 
     def _request(self, scheduled: float, woke: float, inputs: list[Any], samples: int = 0, in_flight: int = 0) -> None:
@@ -391,20 +375,18 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
 
         def call() -> int:
             sent[0] = time.perf_counter()
-            self._queued.pop(id(sent), None)
-            self._waiting[id(sent)] = (time.time(), samples, arrived)  # sent: from here on it waits on the server
+            self._pending.send(id(sent), arrived, samples)  # sent: from here on it waits on the server
             return self._infer_blocking(client, inputs, clock)
 
         size, failure = 0, None
         arrived = time.time() - (time.perf_counter() - scheduled)  # the arrival as wall time
-        self._queued[id(sent)] = (arrived, samples)
+        self._pending.queue(id(sent), arrived, samples)
         try:
             size = self._pool.spawn(call).get()
         except Exception as exc:
             failure = exc
         finally:
-            self._queued.pop(id(sent), None)
-            self._waiting.pop(id(sent), None)
+            self._pending.end(id(sent))
         lags = (sent[0] - scheduled) * 1000.0, (woke - scheduled) * 1000.0
         self._fire(scheduled, clock, size, failure, *lags, samples, in_flight)
         self._idle_clients.put(client)  # not reached when killed mid-call: that channel stays with its thread

@@ -19,6 +19,7 @@ from loadtest.send_lag import ClientLags, send_lag_note
 from loadtest.stage_figures import StageFigures
 from loadtest.timeline import Outage, SecondStats
 from loadtest.triton_metrics import ServerBreakdown
+from loadtest.unanswered_notes import OfferedRequests, in_flight_note, unanswered_note, unsent_note
 from loadtest.utilization import Utilization
 from loadtest.window_notes import cut_note, deadline_note, errors_clause, other_load_note, stall_note, tail_note
 from quantserve.errors import QuantserveError
@@ -218,17 +219,9 @@ class LoadResult:
         )
 
     def unanswered_note(self) -> str | None:
-        """One line when requests were still waiting at the window's end, over twice as long as any answered one took
-        (or, none answered, while the server answered nothing)."""
-        count = self.errors.get(UNANSWERED_ERROR, 0)
-        if not count or self.unanswered_max_ms is None:
-            return None
-        return (
-            f"{self.label}: {count} request(s) sent still had no reply when the window ended, the oldest sent "
-            f"{self.unanswered_max_ms / 1000:.1f} s before, over twice as long as any answered request took: the "
-            "server stopped answering (hung, or overloaded past the window); they count as failed, and the latency "
-            "figures, of answered requests, do not show them"
-        )
+        """One line when requests were still waiting at the window's end, long unanswered
+        (`loadtest.unanswered_notes.unanswered_note`)."""
+        return unanswered_note(self.label, self.errors.get(UNANSWERED_ERROR, 0), self.unanswered_max_ms)
 
     def lost_workers_note(self) -> str | None:
         """One line when Locust worker processes died before the end: their users' requests are in no figure."""
@@ -240,48 +233,16 @@ class LoadResult:
         )
 
     def unsent_note(self) -> str | None:
-        """One line when open-loop arrivals were never sent: they waited in the client behind a server slower than
-        the offered rate, and neither the counts nor the latencies show them."""
-        if not self.unsent:
-            return None
-        answered = self.requests - self.failed_requests
-        failed = f"{self.failed_requests} failed, " if self.failed_requests else ""
-        on_way = self.cut_at_end + self.in_flight_at_end
-        cut = f"{on_way} on their way at the end, " if on_way else ""
+        """One line when open-loop arrivals were never sent (`loadtest.unanswered_notes.unsent_note`)."""
+        answered, on_way = self.requests - self.failed_requests, self.cut_at_end + self.in_flight_at_end
         before = self.arrived_before_window
-        earlier = f" ({before} of them arrived before the window opened)" if before else ""
-        return (
-            f"{self.label}: offered {self.offered_requests} requests, {answered} answered{earlier}, {failed}{cut}"
-            f"{self.unsent} never sent: {self._unsent_cause()} (they waited in the client when the run stopped; the "
-            "latency figures, of answered requests, do not show them)"
-        )
-
-    def _unsent_cause(self) -> str:
-        """Why arrivals waited. An arrival that found every in-flight slot taken counts itself over the limit: then
-        the client's --max-in-flight held them as much as the server (by Little's law a full pool serves exactly
-        what the server answers, so the two cannot be told apart from one run); else the server's capacity."""
-        limit = self.max_in_flight
-        if limit and self.peak_in_flight and self.peak_in_flight > limit:
-            slots = "the 1 in-flight slot was" if limit == 1 else f"all {limit} in-flight slots were"
-            return (
-                f"{slots} taken (--max-in-flight {limit}): the server's capacity or that limit was below the offered "
-                "rate (raise --max-in-flight to tell which, or lower the rate)"
-            )
-        return "the server's capacity was below the offered rate"
+        requests = OfferedRequests(self.offered_requests, answered, self.failed_requests, on_way, before, self.unsent)
+        return unsent_note(self.label, requests, self.max_in_flight, self.peak_in_flight)
 
     def in_flight_note(self) -> str | None:
-        """One line when requests were still waiting at the end of a window in which nothing was answered, from a
-        server that still answered: the model is slower than the window, not failing."""
-        if not self.in_flight_at_end or self.in_flight_max_ms is None:
-            return None
-        count = self.in_flight_at_end
-        head = (
-            f"{self.label}: {count} request{'s' if count > 1 else ''} still in flight at the end, waited "
-            f"{self.in_flight_max_ms / 1000:.1f} s"
-        )
-        if self.failed_requests:  # the server answered, with errors: not a model slower than the window
-            return f"{head}, while the step's other requests failed (the failure note says how)"
-        return f"{head}: the model answers slower than the window; lengthen --duration"
+        """One line when requests were still in flight at the end of a window that answered none: a model slower
+        than the window (`loadtest.unanswered_notes.in_flight_note`)."""
+        return in_flight_note(self.label, self.in_flight_at_end, self.in_flight_max_ms, self.failed_requests)
 
     def metrics_note(self) -> str | None:
         """One line when Triton's metrics endpoint gave nothing at an end of the window."""
