@@ -23,6 +23,7 @@ SIGMOID_MAX_ZERO_SHARE = 0.25  # rows in [0, 1] with more exact zeros are scores
 SATURATED_TOP = 0.9  # a sigmoid's answers reach this on the median row, at the top of its range
 SIGMOID_TAIL = 0.01  # … and most of its other nonzero values lie below this or at SATURATED_TOP and above
 EMBEDDING_WIDTH_STEP = 32  # layer widths are its multiples (64, 96 … 768); class counts seldom are (1000, 214, 7)
+TOKEN_TAGS_MIN = 2  # classes a tagger's argmax takes over the real tokens at least (most tokens: one "keep" tag)
 OUTLIER_ANSWER_SHARE = 0.5  # at an embedding's width, one feature the largest on this share of rows: not logits
 DOUBTED_ANSWER_SHARE = 0.25  # … on this share, yet read as logits: doubted
 GRID_MAX_VALUES = 4096  # distinct values up to which rows may lie on a quantization grid (uint8: 256)
@@ -70,8 +71,8 @@ def classification_or_embedding(values: np.ndarray, labels: np.ndarray | None, w
     """`wide_logits`: raw signed rows of EMBEDDING_MIN_DIM or more values whose softmax commits to a class that
     varies over the rows are a classifier's logits (an ImageNet head's 1000), not an embedding. Judged by cosine,
     a classifier's INT8 logits pass at 0.995 while a few percent of its answers change; a contrastive embedding's
-    softmax commits to nothing and ReLU features are not signed. Per-token rows leave it off: an encoder's hidden
-    states carry a few outlier channels, and a language model's heads are found by their vocabulary instead."""
+    softmax commits to nothing and ReLU features are not signed. Per-token rows leave it off: a tagger's logits are
+    found by `token_logits` first, and a language model's heads by their vocabulary."""
     rows = values.astype(np.float64)
     if sums_to_one(rows):
         return "classification"
@@ -151,6 +152,19 @@ def outlier_feature(rows: np.ndarray) -> bool:
     (mass 0.998 on the median row) and its argmax takes 7 positions: read as logits, it was judged by the top-1
     agreement of an argmax that means nothing. A classifier's answer moves with its input."""
     return embedding_width(rows.shape[1]) and top_answer_share(rows) >= OUTLIER_ANSWER_SHARE
+
+
+def token_logits(rows: np.ndarray) -> bool:
+    """Real tokens' rows of EMBEDDING_MIN_DIM or more signed values that are a tagger's logits: the softmax commits on
+    the median token (`peaked_softmax`), the argmax takes TOKEN_TAGS_MIN classes or more and no feature is an outlier
+    (`outlier_feature`). A GECToR tagger's 213 tags: mass 1.00 on the median token, "keep" on 98 %, 5-7 tags over 16
+    sentences; read as regressions (dense, padding judged too) it refused a faithful INT8 model at correlation 0.50
+    with 0.9985 of its tags kept. Hidden states commit to nothing: 0.010 of the mass on the median real token of
+    all-MiniLM-L6-v2's last_hidden_state, 0.009 on DistilBERT's (0.039 before its last LayerNorm)."""
+    if rows.shape[1] < EMBEDDING_MIN_DIM or not len(rows) or rows.min() >= 0.0:
+        return False
+    tags = np.unique(rows.argmax(axis=1)).size
+    return peaked_softmax(rows) and tags >= TOKEN_TAGS_MIN and not outlier_feature(rows)
 
 
 def kind_doubt(name: str, kind: str, values: np.ndarray) -> str:
