@@ -9,7 +9,8 @@ both ends, so the server-side counters cover exactly that window.
 A closed-loop user's first request is a warm-up (its gRPC connect and first inference: 40–44 ms against a 2 ms p50),
 never reported: the window opens only once every user's warm-up has ended, answered or failed (workers tell the
 master with a Locust custom message), or `--request-timeout` + WARM_UP_CAP_MARGIN_S after the spawn, whichever is
-first, so a hung model cannot hold it closed; the window file records the warm-ups (`warm_up`). The open loop sends
+first, so a hung model cannot hold it closed (nor a worker lost before its users warmed up: once Locust marks it
+missing, `_live_workers_warm`); the window file records the warm-ups (`warm_up`). The open loop sends
 none: its users' schedules start when the window opens, all at its start (`schedule_start`; workers learn it from
 the master's WINDOW_OPEN_MESSAGE), so no arrival precedes the window and a trace's t=0 is the window's start.
 
@@ -69,6 +70,8 @@ WINDOW_OPEN_MESSAGE = "quantserve_window_open"
 SCHEDULE_LEAD_S = 0.001
 WARM_UP_CAP_MARGIN_S = 1.0  # past the client deadline (which ends every warm-up sent), the window opens anyway
 _warm_ups: list[tuple[float, float, bool]] = []  # master or local: each user's warm-up (end wall time, ms, answered)
+_warm_by_node: dict[str, int] = {}  # master: the warm-ups each worker's users told, by the worker's node id
+WARM_UP_POLL_S = 0.5  # master: how often it looks whether every live worker's users are warm (a lost worker's are not)
 _spawned: list[float] = []  # master or local: [wall time, users] of the first `spawning_complete`
 _opening: list[bool] = []  # master or local: the window is opening (its first scrape under way)
 _unfinished: list[str] = []  # master or local: why the window opened before every warm-up ended
@@ -221,8 +224,24 @@ def warm_up_ended(environment: Environment, clock: list[float], answered: bool) 
 
 def _warm_up_ended(environment: Environment, msg: Any, **_: Any) -> None:
     _warm_ups.append((float(msg.data["end"]), float(msg.data["ms"]), bool(msg.data["answered"])))
+    node = str(getattr(msg, "node_id", ""))
+    _warm_by_node[node] = _warm_by_node.get(node, 0) + 1
     if _spawned and len(_warm_ups) >= _spawned[1]:
         _open(environment)
+
+
+def _live_workers_warm(environment: Environment) -> bool:
+    """Master: every worker still reporting has had as many warm-ups told as it runs users. A worker Locust marked
+    missing (killed, hung: no heartbeat for 3 s) runs none by Locust's count, so its users' warm-ups, which will
+    never come, no longer hold the window closed: a worker SIGKILLed during the warm-ups kept it closed for the
+    whole cap (31 s) before."""
+    runner = environment.runner
+    if not isinstance(runner, MasterRunner):
+        return False
+    expected = getattr(environment.parsed_options, "expect_workers", 1)
+    if not runner.clients.missing and len(runner.clients) >= expected:  # none lost: every user's warm-up counts
+        return False
+    return all(_warm_by_node.get(str(node.id), 0) >= node.user_count for node in runner.clients.all)
 
 
 def _window_opened(environment: Environment, msg: Any, **_: Any) -> None:
@@ -258,6 +277,17 @@ def open_window(user_count: int = 0, **_: Any) -> None:
     options = environment.parsed_options
     cap = (options.request_timeout if options is not None else 30.0) + WARM_UP_CAP_MARGIN_S
     gevent.spawn_later(cap, _open_anyway, environment, cap)
+    if isinstance(environment.runner, MasterRunner):
+        gevent.spawn(_open_once_live_workers_warm, environment, time.monotonic() + cap)
+
+
+def _open_once_live_workers_warm(environment: Environment, deadline: float) -> None:
+    """Master: opens the window once every worker still reporting is warm (`_live_workers_warm`), before the cap."""
+    while "start" not in _window and not _stopping and time.monotonic() < deadline:
+        if _live_workers_warm(environment):
+            _open(environment)
+            return
+        gevent.sleep(WARM_UP_POLL_S)
 
 
 def _warms_up(environment: Environment) -> bool:

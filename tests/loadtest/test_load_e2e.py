@@ -275,6 +275,9 @@ def test_a_worker_killed_mid_run_is_named_in_the_result(served_models, tmp_path:
     (lost,) = result.lost_workers
     assert re.fullmatch(r"worker[01] killed by SIGKILL", lost) and result.has_failures
     assert f"Locust {lost} before the end" in (result.lost_workers_note() or "")
+    # the lost worker's users never warm up: the window opened once Locust marked it missing (3 s without a
+    # heartbeat), not at the warm-up cap (the 30 s client deadline and a margin), which held it closed before
+    assert result.warm_up is not None and result.warm_up["warm_up_s"] < 15.0, result.warm_up
 
 
 def _kill_a_worker(stats_csv: Path) -> None:
