@@ -42,6 +42,10 @@ def session_options(level: str = "all", intra_op_threads: int = 0) -> Any:
     options = ort.SessionOptions()
     options.graph_optimization_level = levels[level]
     options.intra_op_num_threads = intra_op_threads
+    # no spin-waiting between ops: these sessions calibrate and check (throughput work, not timed: `optimizer.speed`
+    # times with its own options, which do not spin either); a spinning pool on a shared machine takes the cores
+    # its neighbours need
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3
     return options
 

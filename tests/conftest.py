@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -16,6 +17,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+# In `make test`'s two worker processes on 2 cores, a library's pool of one thread a core (torch, OpenMP) only
+# contends with the other worker: one thread each, set before anything imports torch, and inherited by the
+# processes the tests start.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from serving.ports import free_port  # noqa: E402
 from serving.server import ServerOptions, TritonServer  # noqa: E402

@@ -40,7 +40,9 @@ def slow_and_fast(
     _first_in_execute(repo / "mlp_slow", f"import time; time.sleep({SLEEP_S})")
     # a backend that fails every batch after FAIL_AFTER_S (the probe's killed stub answered "not healthy" after ~2 s)
     _first_in_execute(repo / "dead_fp32", f"import time; time.sleep({FAIL_AFTER_S}); raise RuntimeError('dead')")
-    return triton_server_factory(repo), data
+    # stopped at the end with requests still queued at its slow models, Triton waits them out: its graceful stop
+    # held each module's teardown the whole 20 s before the SIGKILL; nothing here tests that stop
+    return triton_server_factory(repo, stop_timeout_s=3.0), data
 
 
 def _first_in_execute(model_dir: Path, line: str) -> None:

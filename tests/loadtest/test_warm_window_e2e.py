@@ -42,7 +42,9 @@ def cold_server(
     for name in ("cold", "cold_workers"):
         _first_in_execute(repo / name, FIRST_BATCH)
     _first_in_execute(repo / "dead", f"import time; time.sleep({FAIL_AFTER_S}); raise RuntimeError('dead')")
-    return triton_server_factory(repo), data
+    # stopped at the end with requests still queued at its slow models, Triton waits them out: its graceful stop
+    # held each module's teardown the whole 20 s before the SIGKILL; nothing here tests that stop
+    return triton_server_factory(repo, stop_timeout_s=3.0), data
 
 
 def _first_in_execute(model_dir: Path, line: str) -> None:

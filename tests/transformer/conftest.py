@@ -5,6 +5,7 @@ Training takes about 10 s on 2 cores (30 s when the cores are shared); everythin
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,12 @@ def _isolated_calibration_cache(tmp_path_factory: pytest.TempPathFactory) -> Ite
     patch.undo()
 
 
+def torch_threads() -> int:
+    """One thread in each of `make test`'s two worker processes (two threads each on 2 cores trained in 57 s, one in
+    33 s, beside a busy neighbour), two alone."""
+    return 1 if os.environ.get("PYTEST_XDIST_WORKER") else 2
+
+
 def export_encoder(module: Any, name: str, options: dict[str, Any], path: Path) -> Path:
     """`module` (the encoder, or a model built on it) exported to ONNX at `path` from the encoder's example inputs."""
     from optimizer.export import export_onnx
@@ -58,9 +65,9 @@ def encoder_exporter() -> Any:
 def trained_encoder(tmp_path_factory: pytest.TempPathFactory) -> TrainedEncoder:
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(torch_threads())
     root = tmp_path_factory.mktemp("text-encoder")
-    model = text_encoder.train(seed=0)
+    model = _trained_model(tmp_path_factory)
     exported_path = export_encoder(model, "text_encoder", text_encoder.export_options(), root / "exported.onnx")
     calib = text_encoder.make_token_data(256, seed=7)
     held_out = text_encoder.make_token_data(400, seed=8)
@@ -72,3 +79,23 @@ def trained_encoder(tmp_path_factory: pytest.TempPathFactory) -> TrainedEncoder:
         calib=calib,
         held_out=held_out,
     )
+
+
+def _trained_model(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The encoder trained with seed 0. `make test`'s two worker processes share one training (pytest-xdist's
+    recipe for a session fixture run once: a file lock in the folder the workers' temp folders share): the first
+    trains and saves its weights, the other loads them. Each trained its own before, 30-45 s of the run apiece."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return text_encoder.train(seed=0)
+    import torch
+    from filelock import FileLock
+
+    weights = tmp_path_factory.getbasetemp().parent / "text-encoder-seed0.pt"
+    with FileLock(f"{weights}.lock"):
+        if weights.is_file():
+            model = text_encoder.build_model()
+            model.load_state_dict(torch.load(weights))
+            return model.eval()
+        model = text_encoder.train(seed=0)
+        torch.save(model.state_dict(), weights)
+        return model

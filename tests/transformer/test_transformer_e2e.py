@@ -118,14 +118,15 @@ def test_mixed_lengths_batch_at_sixteen_users(served_encoder, trained_encoder) -
     # alone. Dynamic INT8 (the search picks it or static Q/DQ by measured speed) takes its activation
     # scales from the whole batch at run time, so a request's answer moves with its batch neighbours and
     # their padding: one run here saw a worst cosine of 0.961 to the same sequence alone. It must hold
-    # the budget's mean cosine over the sampled requests, not equal bits.
+    # the budget's mean cosine over the sampled requests, not equal bits (a 7-bit dynamic build, trained on one
+    # thread, answered with logits 0.3 apart and was held to equal bits).
     build = served_encoder.builds["int8"]
     scheme = next(s for s in Manifest.load(build).stages if s["stage"] == "calibrate").get("scheme")
     cosines: dict[str, list[float]] = {name: [] for name in text_encoder.OUTPUT_NAMES}
     for index in range(0, len(requests), 37):
         alone = run_model(build / "model.onnx", requests[index])
         for name in text_encoder.OUTPUT_NAMES:
-            if scheme == "dynamic":
+            if scheme.startswith("dynamic"):  # `dynamic` or `dynamic_7bit` (x86 without VNNI)
                 cosines[name].append(float(cosine_similarity(served[index][name], alone[name]).min()))
             else:
                 np.testing.assert_allclose(served[index][name], alone[name], rtol=1e-3, atol=1e-3)

@@ -53,7 +53,11 @@ def test_search_measures_static_dynamic_and_smoothed_and_ships_one_within_budget
     record = quantized.manifest.stages[-1]
     print("\ntiny encoder INT8 search:", {k: record[k] for k in ("scheme", "speed", "int8_mac_share", "search_s")})
     print("candidates:", record["candidates"])
-    assert [c["scheme"] for c in record["candidates"]] == ["static_qdq", "dynamic", "static_qdq_smooth"]
+    schemes = [c["scheme"] for c in record["candidates"]]
+    # and on x86 without VNNI, 7-bit ones where an 8-bit one missed (`int8_fallbacks`): the encoder trained on one
+    # thread (`make test`'s workers) missed with 8-bit dynamic on an AMD EPYC
+    assert [s for s in schemes if not s.endswith("_7bit")] == ["static_qdq", "dynamic", "static_qdq_smooth"]
+    assert {s for s in schemes if s.endswith("_7bit")} <= {"dynamic_7bit", "static_qdq_7bit"}
     assert record["encoder"].startswith("fused transformer ops") and record["within_budget"]
     assert record["drift"]["outputs"]["logits"]["top1_agreement"] >= 0.99
     assert record["drift"]["outputs"]["embedding"]["cosine_mean"] >= 0.99
