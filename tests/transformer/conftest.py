@@ -38,12 +38,6 @@ def _isolated_calibration_cache(tmp_path_factory: pytest.TempPathFactory) -> Ite
     patch.undo()
 
 
-def torch_threads() -> int:
-    """One thread in each of `make test`'s two worker processes (two threads each on 2 cores trained in 57 s, one in
-    33 s, beside a busy neighbour), two alone."""
-    return 1 if os.environ.get("PYTEST_XDIST_WORKER") else 2
-
-
 def export_encoder(module: Any, name: str, options: dict[str, Any], path: Path) -> Path:
     """`module` (the encoder, or a model built on it) exported to ONNX at `path` from the encoder's example inputs."""
     from optimizer.export import export_onnx
@@ -63,9 +57,7 @@ def encoder_exporter() -> Any:
 
 @pytest.fixture(scope="session")
 def trained_encoder(tmp_path_factory: pytest.TempPathFactory) -> TrainedEncoder:
-    import torch
-
-    torch.set_num_threads(torch_threads())
+    # torch's threads: one in each of `make test`'s workers (tests/conftest.py sets OMP_NUM_THREADS), else a core each
     root = tmp_path_factory.mktemp("text-encoder")
     model = _trained_model(tmp_path_factory)
     exported_path = export_encoder(model, "text_encoder", text_encoder.export_options(), root / "exported.onnx")
