@@ -286,14 +286,28 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
     a slot frees, and those still due when the run stops are recorded as never sent. `rate` is this user's share
     of the total requests per second; `arrivals` is one of `loadtest.load_pattern.ARRIVALS`; with `--trace` the
     schedule is this user's share of a recorded trace's arrivals instead (read before the users spawn).
+
+    Like a closed-loop user, it first sends one warm-up request, not reported (its gRPC connect and the server's
+    first inference), and the window its schedule starts at waits for it (`recording`): a model whose first batch
+    took 2 s held every arrival due meanwhile, and a 2 s window at 40 req/s answered none of its 83 arrivals.
     """
 
     abstract = True
+    warms_up = True
     rate: float = 10.0
     arrivals: str = "constant"
     max_in_flight: int = 64
 
     def on_start(self) -> None:
+        clock, answered = list[float](), False  # the warm-up call's span (empty where it was never sent)
+        try:
+            self._set_up()
+            answered = self._warm_up(clock)
+        finally:  # answered, failed, or never sent (a user that could not start): the window waits no more for it
+            warm_up_ended(self.environment, clock, answered)
+
+    def _set_up(self) -> None:
+        self._warming: float | None = None  # while its warm-up is in flight: when it was sent
         self._configure()
         options = self.environment.parsed_options
         users = max(1, (options.rate_users or options.num_users or 1) if options is not None else 1)
@@ -317,7 +331,22 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
         self._pending = PendingArrivals()  # the schedule's position and the requests in the client, for the stop
         self._idle_clients: SimpleQueue = SimpleQueue()
 
+    def _warm_up(self, clock: list[float]) -> bool:
+        """The user's first request, not reported, on the client the first arrival then takes: whether it was
+        answered. A hung server's is recorded unanswered at the stop (`_warming` stays set)."""
+        client = self._new_client()
+        self._warming = time.time()
+        call = self._pool.spawn(self._infer_blocking, client, self.requests[next(self._order)], clock)
+        call.wait()  # its answer or its failure ends it
+        self._warming = None
+        self._idle_clients.put(client)
+        return bool(call.successful())
+
     def on_stop(self) -> None:
+        if getattr(self, "_warming", None) is not None:  # stopped while its warm-up waited for an answer
+            record_unanswered(self._warming, self.request_batch)
+        if not hasattr(self, "_pending"):  # stopped before it was set up
+            return
         self._pending.record_left(self.request_batch)  # still in the client: unanswered; queued or due: unsent
         self._in_flight.kill(block=False)
         self._pool.maxsize = max(0, self._pool.maxsize - self.max_in_flight)

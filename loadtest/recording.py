@@ -10,9 +10,9 @@ A closed-loop user's first request is a warm-up (its gRPC connect and first infe
 never reported: the window opens only once every user's warm-up has ended, answered or failed (workers tell the
 master with a Locust custom message), or `--request-timeout` + WARM_UP_CAP_MARGIN_S after the spawn, whichever is
 first, so a hung model cannot hold it closed (nor a worker lost before its users warmed up: once Locust marks it
-missing, `_live_workers_warm`); the window file records the warm-ups (`warm_up`). The open loop sends
-none: its users' schedules start when the window opens, all at its start (`schedule_start`; workers learn it from
-the master's WINDOW_OPEN_MESSAGE), so no arrival precedes the window and a trace's t=0 is the window's start.
+missing, `_live_workers_warm`); the window file records the warm-ups (`warm_up`). An open-loop user sends one
+warm-up too; its schedule starts when the window opens, all users' at its start (`schedule_start`; workers learn it
+from the master's WINDOW_OPEN_MESSAGE), so no arrival precedes the window and a trace's t=0 is the window's start.
 
 `--window-time N` ends a headless run N seconds after the window opens (all users spawned, Locust's
 `spawning_complete`, and warm), so the window is the N seconds asked for at the full load. Locust's own
@@ -291,7 +291,7 @@ def _open_once_live_workers_warm(environment: Environment, deadline: float) -> N
 
 
 def _warms_up(environment: Environment) -> bool:
-    """Whether the run's users send a warm-up first (closed loop: `TritonGrpcUser.warms_up`)."""
+    """Whether the run's users send a warm-up first (`TritonGrpcUser.warms_up`, `OpenLoopTritonUser.warms_up`)."""
     return any(getattr(user, "warms_up", False) for user in environment.user_classes)
 
 
@@ -345,8 +345,8 @@ def close_window(environment: Environment, **_: Any) -> None:
 
 
 def _warm_up_record(start: float, end: float) -> dict[str, Any] | None:
-    """The users' warm-ups as the window file holds them (None: the users send none, open loop): those ended before
-    the window opened, and after (a staged rise's new users, or past the cap), which Triton counts in it."""
+    """The users' warm-ups as the window file holds them (None: none was told): those ended before the window
+    opened, and after (a staged rise's new users, or past the cap), which Triton counts in it."""
     if not _warm_ups:
         return None
     before = [(ms, answered) for ended, ms, answered in _warm_ups if ended < start]

@@ -101,8 +101,8 @@ class LoadResult:
     interrupted: bool = False
     planned_window_s: float | None = None
     stages: list[StageFigures] = field(default_factory=list)  # staged: each stage between the shape's switches
-    # closed loop: the users' warm-up requests, left out of the window, which opened once all had ended (requests,
-    # failed, max_ms, warm_up_s, in_window, unfinished: `loadtest.step_result.warm_up`); None: none sent, older files
+    # the users' warm-up requests (each one's first), left out of the window, which opened once all had ended
+    # (requests, failed, max_ms, warm_up_s, in_window, unfinished: `loadtest.step_result.warm_up`); None: older files
     warm_up: dict[str, Any] | None = None
 
     @property

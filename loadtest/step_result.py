@@ -259,9 +259,10 @@ def counters_not_whole(window: recording_files.Window, result: LoadResult, warm_
 
 
 def warm_up(record_dir: Path) -> dict[str, Any] | None:
-    """The closed-loop users' warm-ups as the window file records them (`loadtest.recording`; None: none were sent,
-    open loop, or a file from before): requests, failed, max_ms, warm_up_s (how long after the spawn the window
-    opened, waiting for them), in_window (ended after it opened), unfinished (why it opened before they all ended)."""
+    """The users' warm-ups as the window file records them (`loadtest.recording`; None: none were sent, or a file
+    from before, an open loop's before session 26): requests, failed, max_ms, warm_up_s (how long after the spawn
+    the window opened, waiting for them), in_window (ended after it opened), unfinished (why it opened before they
+    all ended)."""
     path = record_dir / recording_files.WINDOW_FILE
     record = json.loads(path.read_text()).get("warm_up") if path.is_file() else None
     return record if isinstance(record, dict) else None
