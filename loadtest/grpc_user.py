@@ -343,8 +343,9 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
         return bool(call.successful())
 
     def on_stop(self) -> None:
-        if getattr(self, "_warming", None) is not None:  # stopped while its warm-up waited for an answer
-            record_unanswered(self._warming, self.request_batch)
+        warming = getattr(self, "_warming", None)
+        if warming is not None:  # stopped while its warm-up waited for an answer
+            record_unanswered(warming, self.request_batch)
         if not hasattr(self, "_pending"):  # stopped before it was set up
             return
         self._pending.record_left(self.request_batch)  # still in the client: unanswered; queued or due: unsent
