@@ -138,7 +138,8 @@ def read_unsent(record_dir: Path, end: float, start: float = -np.inf) -> int:
     """Open-loop arrivals of the window (due from its `start`) due UNSENT_FLOOR_MS or more before its `end` that
     were still waiting in the client when the run stopped, never sent (a server slower than the offered rate), from
     every Locust process. A younger one may only be on its way to a free slot as the run stops: a healthy run has
-    none older; it is offered, and on its way at the end (`LoadResult.cut_at_end`)."""
+    none older; it is offered, and on its way at the end (`LoadResult.cut_at_end`) as far as free in-flight slots
+    could take it (`step_result._count_offered`; the rest is counted unsent there)."""
     arrivals = _unsent_arrivals(record_dir)
     return int(((arrivals >= start) & (arrivals <= end - UNSENT_FLOOR_MS / 1000.0)).sum())
 
