@@ -85,7 +85,8 @@ class LoadResult:
     offered_requests: int | None = None
     unsent: int = 0
     # requests sent and still on their way, not overdue, when the window ended (Locust's stop dropped them; open loop
-    # also those answered after it and arrivals due in its last UNSENT_FLOOR_MS not yet sent): in the offered count
+    # also those answered after it and arrivals due in its last UNSENT_FLOOR_MS not yet sent, as many as free slots
+    # could take; the rest are unsent): in the offered count
     # and in no other, so offered = requests - arrived_before_window + unsent + in_flight_at_end + cut_at_end
     cut_at_end: int = 0
     cut_max_ms: float | None = None  # ... the longest of their waits by then
