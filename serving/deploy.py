@@ -51,6 +51,7 @@ from serving.model_config import (
     write_config,
 )
 from serving.model_version import with_version_precisions
+from serving.ragged_check import check_pad_exact
 from serving.repository import STAGING_PREFIX, remove_stale_staging
 from serving.repository_lock import model_folder_lock, remove_if_empty
 from serving.state_parameter import state_parameter
@@ -115,6 +116,7 @@ def deploy(
     policy: ServingPolicy | None = None,
     prune: bool = True,
     allow_interface_change: bool = False,
+    check_pad: bool = True,
 ) -> Deployment:
     """Write the artifact in `build_dir` into `repo/name` as its next version, with a fresh config.pbtxt.
 
@@ -123,7 +125,8 @@ def deploy(
     and the version folder each appear by one atomic rename. `prune=False` keeps old folders, so a
     caller can still `withdraw` this version and leave the repository as it was. A version whose inputs or outputs
     differ from the config there now (its clients' requests would fail) is refused unless `allow_interface_change`.
-    `max_batch` None: DEFAULT_MAX_BATCH, or 0 for an --unbatched build (`max_batch_for`).
+    `max_batch` None: DEFAULT_MAX_BATCH, or 0 for an --unbatched build (`max_batch_for`). `check_pad`:
+    ragged_batching "pad" is refused where it would change the model's answers (serving.ragged_check).
     """
     check_model_name(name)
     policy = policy or ServingPolicy()
@@ -142,6 +145,8 @@ def deploy(
         raise QuantserveError(f"{build_dir}: files the deploy needs are missing: {', '.join(missing)}")
     if is_onnx(artifact.path) and layout.instance_kind == "KIND_CPU":
         check_cpu_session(artifact.path)
+    if check_pad and ragged_batching == "pad" and pads_ragged(artifact.manifest, layout, max_batch):
+        check_pad_exact(artifact, name)
     source = source_identity(build_dir, artifact.manifest)
     config = build_config(
         artifact.manifest, layout, name, max_batch, max_queue_delay_us, preferred, instances, ragged_batching, policy
@@ -235,7 +240,7 @@ def build_config(
     if batched and not all(t.has_batch_axis for t in manifest.inputs + manifest.outputs):
         raise QuantserveError(f"model '{manifest.name}' has no dynamic batch axis; deploy it with --max-batch 0")
     # The Python backend pads requests of different lengths into one batch (optimizer/python_backend).
-    ragged = batched and layout.runtime.get("backend") == "python" and any(map(_has_dynamic_inner_dim, manifest.inputs))
+    ragged = pads_ragged(manifest, layout, max_batch)
     if ragged_batching not in RAGGED_BATCHING:
         raise QuantserveError(f"ragged batching '{ragged_batching}' is not one of {', '.join(RAGGED_BATCHING)}")
     inputs = [TensorConfig.from_spec(t, batched, ragged and _has_dynamic_inner_dim(t)) for t in manifest.inputs]
@@ -254,6 +259,12 @@ def build_config(
         parameters=model_parameters(manifest, ragged_batching if ragged else None),
         version_policy=VersionPolicy(policy.live_versions),
     )
+
+
+def pads_ragged(manifest: Manifest, layout: TritonLayout, max_batch: int) -> bool:
+    """Whether requests of different lengths meet in one batch of the Python backend (optimizer/python_backend)."""
+    backend = layout.runtime.get("backend")
+    return max_batch > 0 and backend == "python" and any(map(_has_dynamic_inner_dim, manifest.inputs))
 
 
 def model_parameters(manifest: Manifest, ragged_batching: str | None) -> dict[str, str]:

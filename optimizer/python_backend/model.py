@@ -76,6 +76,37 @@ def output_padded_axes(
     return found
 
 
+def run_as_one_batch(
+    session: Any,
+    feeds: Sequence[dict[str, np.ndarray]],
+    input_names: Sequence[str],
+    output_names: Sequence[str],
+    input_dims: dict[str, dict[int, Any]],
+    output_dims: dict[str, list[Any]],
+) -> list[dict[str, np.ndarray]]:
+    """ONE `session` call on the requests' `feeds` concatenated (right-padded with zeros where lengths differ), its
+    outputs split back per request and cut to each request's own length where an output shares a padded axis.
+    `input_dims`/`output_dims`: the session's symbolic dims. serving.ragged_check runs this very code before a deploy
+    with `ragged_batching` pad."""
+    counts = [int(next(iter(f.values())).shape[0]) for f in feeds]
+    batch = {name: pad_and_concat([f[name] for f in feeds]) for name in input_names}
+    padded = {
+        name: {
+            axis: batch[name].shape[axis]
+            for axis in range(1, batch[name].ndim)
+            if any(f[name].shape[axis] != batch[name].shape[axis] for f in feeds)
+        }
+        for name in input_names
+    }
+    results = dict(zip(output_names, session.run(list(output_names), batch), strict=True))
+    split: dict[str, list[np.ndarray]] = {}
+    for name, value in results.items():
+        axes = output_padded_axes(input_dims, output_dims.get(name, []), padded)
+        lengths = [{axis: f[src].shape[src_axis] for axis, (src, src_axis) in axes.items()} for f in feeds]
+        split[name] = split_outputs(value, counts, lengths)
+    return [{name: split[name][i] for name in output_names} for i in range(len(feeds))]
+
+
 class TritonPythonModel:
     """Loaded once per model instance; `execute` serves each batch of requests Triton forms."""
 
@@ -144,23 +175,9 @@ class TritonPythonModel:
         row, and cutting them to the request's one row answered [[0, 0, 1]] for 4 detections."""
         if not self.batched:
             return [dict(zip(self.output_names, self.session.run(self.output_names, f), strict=True)) for f in feeds]
-        counts = [int(next(iter(f.values())).shape[0]) for f in feeds]
-        batch = {name: pad_and_concat([f[name] for f in feeds]) for name in self.input_names}
-        padded = {
-            name: {
-                axis: batch[name].shape[axis]
-                for axis in range(1, batch[name].ndim)
-                if any(f[name].shape[axis] != batch[name].shape[axis] for f in feeds)
-            }
-            for name in self.input_names
-        }
-        results = dict(zip(self.output_names, self.session.run(self.output_names, batch), strict=True))
-        split: dict[str, list[np.ndarray]] = {}
-        for name, value in results.items():
-            axes = output_padded_axes(self.input_dims, self.output_dims.get(name, []), padded)
-            lengths = [{axis: f[src].shape[src_axis] for axis, (src, src_axis) in axes.items()} for f in feeds]
-            split[name] = split_outputs(value, counts, lengths)
-        return [{name: split[name][i] for name in self.output_names} for i in range(len(feeds))]
+        return run_as_one_batch(
+            self.session, feeds, self.input_names, self.output_names, self.input_dims, self.output_dims
+        )
 
     def finalize(self) -> None:
         self.session = None

@@ -45,7 +45,10 @@ def register(subparsers: Any) -> None:
         "--ragged-batching",
         choices=RAGGED_BATCHING,
         default="group",
-        help="embedded target, inputs of varying length: run each shape apart (exact) or zero-pad into one batch",
+        help="embedded target, inputs of varying length: run each shape apart (exact) or zero-pad into one batch "
+        "(exact only where the model masks or ignores padded positions, as an encoder with an attention mask does; "
+        "checked on synthesized rows before anything is written, and refused where an output changes, e.g. a mean "
+        "over the sequence)",
     )
     service = parser.add_argument_group("in service")
     service.add_argument(
