@@ -79,11 +79,13 @@ def lowest(pairs: list[ServedSpeedup]) -> ServedSpeedup | None:
 def served_speedups(
     runs: list[LoadRun], reference: str | None, precision: Callable[[str], str | None]
 ) -> tuple[list[ServedSpeedup], list[str]]:
-    """INT8 vs FP32 throughput of every FP32 and INT8 run that pair (FP32 is the evaluated reference where there is
-    one), with the notes on what the pairs' records could not confirm and the steps left out, and why each INT8
-    variant that pairs with no FP32 run does not (first the pairs of closed-loop runs): without any pair, the reasons
-    alone."""
-    fp32 = [run for run in runs if run.model == reference or (reference is None and precision(run.model) == "fp32")]
+    """INT8 vs FP32 throughput of every FP32 and INT8 run that pair (FP32: the runs served as FP32, and the evaluated
+    reference where there is one), with the notes on what the pairs' records could not confirm and the steps left out,
+    and why each INT8 variant that pairs with no FP32 run does not (first the pairs of closed-loop runs): without any
+    pair, the reasons alone. The reference adds a partner, never takes one away: with accuracy.json of another model
+    (img against img) beside mlp_fp32 and mlp_int8, mlp_int8 was paired with img alone ("load-tested on different
+    data", no verdict) and with mlp_fp32 only once accuracy.json was removed."""
+    fp32 = [run for run in runs if run.model == reference or precision(run.model) == "fp32"]
     fp32_models = {run.model for run in fp32}
     int8 = [run for run in runs if precision(run.model) == "int8" and run.model not in fp32_models]
     pairs = sorted(((f, i) for f in fp32 for i in int8), key=lambda pair: not (_closed(pair[0]) and _closed(pair[1])))

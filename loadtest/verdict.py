@@ -3,7 +3,9 @@
 INT8 vs FP32 speed served through Triton (the load runs' throughput at the same concurrency) and
 in-process (the `speed` section `quantserve optimize` records in a build's manifest.json), drift
 per output against its budget (accuracy.json, or the INT8 build's manifest), pass or fail, and
-the machine. Which model is INT8 and which FP32 is the precision each one's deployment recorded in its served
+the machine (machine.json: the client's, as the last loadtest or evaluate into the folder recorded it; a load run
+recorded from another client machine is named beside it; a machine.json of another shape is one line, as the other
+results files are). Which model is INT8 and which FP32 is the precision each one's deployment recorded in its served
 config (read into the results by loadtest and evaluate), the name only where none is recorded, and the report says
 so. Nothing is measured here; ratios are taken of figures the results already hold. A load step with
 failed requests (an outage among them), arrivals never sent, a lost Locust worker or no request completed fails it,
@@ -21,10 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.accuracy_results import AccuracyReport
+from loadtest.result_files import read_json
 from loadtest.results import LoadRun
 from loadtest.run_pairing import accuracy_source_notes, spread_note
 from loadtest.served_speed import ServedSpeedup, lowest, served_speedups
 from optimizer.drift_budget import BUDGETED, CHECKS
+from quantserve.errors import QuantserveError
 from serving.machine import MACHINE_FILE, cpu_facts
 from serving.model_version import VERSION_SEPARATOR
 
@@ -194,18 +198,61 @@ def load_manifest(path: Path) -> dict[str, Any]:
     return dict(json.loads(path.read_text()))
 
 
-def machine_line(results_dir: Path, manifests: list[dict[str, Any]]) -> str:
-    """The machine the figures came from: machine.json beside the results, else the build's CPU, else this one."""
+def machine_line(results_dir: Path, manifests: list[dict[str, Any]], runs: list[LoadRun]) -> str:
+    """The machine the figures came from: machine.json beside the results (the client's, as the last loadtest or
+    evaluate into the folder recorded it), else the build's CPU, else this one; and the client machines of the load
+    runs that recorded another ("Machine: AMD EPYC, 2 cores" stood beside a run load-tested from a 112-core Xeon)."""
     recorded = results_dir / MACHINE_FILE
     if recorded.is_file():
-        facts = json.loads(recorded.read_text())
-        return f"{facts['model']}, {facts['usable_cores']} cores ({' '.join(facts['isa']) or 'no AVX2/VNNI/AMX'})"
+        model, cores, isa = recorded_machine(recorded)
+        line = f"{model}, {cores} cores ({' '.join(isa) or 'no AVX2/VNNI/AMX'})"
+        others = _other_clients(runs, model, cores)
+        which = f", the client's as the last loadtest or evaluate recorded it in {MACHINE_FILE}"
+        return f"{line}{which}{others}" if others else line
     for manifest in manifests:
         speed = (manifest.get("verification") or {}).get("speed")
         if speed:
-            return f"{speed['cpu']}, timed on {speed['threads']} threads (from the build's manifest)"
+            line = f"{speed['cpu']}, timed on {speed['threads']} threads (from the build's manifest)"
+            return line + _other_clients(runs, str(speed["cpu"]), None)
     cpu = cpu_facts()
-    return f"{cpu.model}, {cpu.usable_cores} cores (the machine this report was rendered on)"
+    line = f"{cpu.model}, {cpu.usable_cores} cores (the machine this report was rendered on)"
+    return line + _other_clients(runs, cpu.model, cpu.usable_cores)
+
+
+def recorded_machine(path: Path) -> tuple[str, int, list[str]]:
+    """The CPU model, usable cores and instruction sets machine.json records; a file of another shape (cut short,
+    hand-edited) is one line naming what is wrong, as the other results files are."""
+    data = read_json(path)
+    try:
+        model, cores, isa = data["model"], data["usable_cores"], data["isa"]
+        if not isinstance(model, str):
+            raise ValueError(f"'model' is {model!r}, not a CPU name")
+        if isinstance(cores, bool) or not isinstance(cores, int):
+            raise ValueError(f"'usable_cores' is {cores!r}, not a number")
+        if not isinstance(isa, list) or not all(isinstance(name, str) for name in isa):
+            raise ValueError(f"'isa' is {isa!r}, not a list of instruction sets")
+    except KeyError as exc:
+        raise QuantserveError(f"{path}: not a quantserve machine file (no {exc} field)") from exc
+    except (TypeError, ValueError) as exc:
+        raise QuantserveError(f"{path}: not a quantserve machine file ({exc})") from exc
+    return model, cores, isa
+
+
+def _other_clients(runs: list[LoadRun], cpu: str, cores: int | None) -> str:
+    """`; load-a.json was load-tested from box (Xeon, 112 cores)`, for the runs whose recorded client machine is not
+    the line's; "" where none recorded another."""
+    others: dict[str, list[str]] = {}
+    for run in runs:
+        ident = run.identity
+        if ident is None or not ident.client():
+            continue
+        if (ident.client_cpu or cpu) != cpu or (cores is not None and (ident.client_cores or cores) != cores):
+            others.setdefault(str(ident.client()), []).append(run.file or run.model)
+    if not others:
+        return ""
+    lines = [f"{', '.join(files)} {'was' if len(files) == 1 else 'were'} load-tested from {client}"
+             for client, files in others.items()]  # fmt: skip
+    return f"; {'; '.join(lines)}"
 
 
 def served_failures(pairs: list[ServedSpeedup]) -> list[str]:
@@ -247,6 +294,23 @@ def note_precisions(
         verdict.served_missing = f"precision unknown for {', '.join(unknown)}: see the notes"
 
 
+def unscored_notes(pairs: list[ServedSpeedup], accuracy: AccuracyReport) -> list[str]:
+    """A line where accuracy.json scores none of a paired INT8 variant (evaluate of another model): its served
+    speed is judged, its accuracy is not."""
+    scored = {v.model.partition(VERSION_SEPARATOR)[0] for v in accuracy.variants}
+    unscored = [s for s in pairs if s.int8_model.partition(VERSION_SEPARATOR)[0] not in scored]
+    if not unscored:
+        return []
+    named = list(dict.fromkeys(s.int8_model for s in unscored))
+    models = ", ".join(named)
+    evaluated = ", ".join(v.model for v in accuracy.variants if v.model != accuracy.reference) or accuracy.reference
+    return [
+        f"accuracy.json scores {evaluated} against the reference {accuracy.reference}, not {models}: the served "
+        f"speed of {models} is judged without its accuracy (evaluate "
+        f"{'them' if len(named) > 1 else 'it'} against {unscored[0].fp32_model} into this folder)"
+    ]
+
+
 def version_notes(runs: list[LoadRun], accuracy: AccuracyReport) -> list[str]:
     """A line per load run of a model whose accuracy was scored on another version of it: the verdict would judge
     one version's speed with another's accuracy (a deploy between `loadtest` and `evaluate`)."""
@@ -284,6 +348,7 @@ def gather(
         *filter(None, [spread_note(runs)]),
         *(accuracy_source_notes(accuracy) if accuracy else []),
         *(version_notes(runs, accuracy) if accuracy else []),
+        *(unscored_notes(pairs, accuracy) if accuracy else []),
     ]
     verdict.notes += _pair_notes(pairs)
     if not pairs and pairing:  # candidates there were, none a pair: the first reason heads the report
@@ -318,5 +383,5 @@ def gather(
     verdict.failures += [
         f"{s['model']}: INT8 {s['speedup']:.2f}× FP32 in-process, below its speed budget" for s in slow
     ]
-    verdict.machine = machine_line(results_dir, manifests)
+    verdict.machine = machine_line(results_dir, manifests, runs)
     return verdict

@@ -72,7 +72,10 @@ def test_the_evaluated_reference_is_fp32_and_precisions_come_from_accuracy_too(t
     report.variants[1].precision, report.variants[2].precision = "int8", "fp32"
     report.save(folder)
     headline, section = _verdict(folder)
-    assert "INT8 1.47× FP32 served (alpha vs beta," in headline and "not measured" not in headline
+    # alpha pairs with both FP32 runs, the reference and digits_tuned (accuracy.json's precision): the headline
+    # gives the lowest, the reference's pair a note
+    assert "INT8 0.98× FP32 served (alpha vs digits_tuned," in headline and "not measured" not in headline
+    assert "- Note: served: INT8 alpha 1.47× FP32 beta (147.0 vs 100.0 req/s at 4 users)" in section
     assert FROM_NAMES not in section and "unknown" not in section
 
 
