@@ -8,6 +8,7 @@ import math
 
 from loadtest.results import LoadRun
 from loadtest.stage_figures import StageFigures
+from loadtest.sweep_knee import sweep_note
 from loadtest.timeline import Outage
 from loadtest.window_notes import cut_note, deadline_note, other_load_note, stall_note, tail_note
 
@@ -50,8 +51,8 @@ def step_lines(runs: list[LoadRun]) -> list[tuple[str, str]]:
     """What went wrong during a step or what its figures rest on, by kind: the commonest failure, a restart,
     requests never answered or never sent, a model slower than the window, no counters, a Locust worker lost, the
     client's deadline (and the crash its cancellations cause in Triton before 2.53), a stall no failure shows,
-    requests cut at the window's end, a p99 on few requests, latency spent outside Triton (the same lines
-    `quantserve loadtest` prints)."""
+    requests cut at the window's end, a p99 on few requests, latency spent outside Triton, and where a sweep stopped
+    paying (the same lines `quantserve loadtest` prints)."""
     found = []
     for r in (r for run in runs for r in run.results):
         answered = r.requests - r.failed_requests
@@ -72,7 +73,7 @@ def step_lines(runs: list[LoadRun]) -> list[tuple[str, str]]:
             ("Workers", r.lost_workers_note()),
         )
         found += [(kind, note) for kind, note in notes if note]
-    return found
+    return found + [("Sweep", note) for run in runs if (note := sweep_note(run))]
 
 
 STAGE_HEADER = ["step", "stage", "users", "seconds", "requests", "failed", "req/s", "p50 ms", "p90 ms", "p99 ms"]

@@ -156,6 +156,7 @@ def run_load_command(args: argparse.Namespace) -> int:
     from loadtest.load_pattern import TraceReplay
     from loadtest.load_settings import LoadSettings, check_expected_arrivals
     from loadtest.report import render
+    from loadtest.sweep_knee import sweep_note
     from loadtest.trace_plan import plan_lines
     from quantserve.cli.tables import print_json, print_load_table
 
@@ -206,6 +207,8 @@ def run_load_command(args: argparse.Namespace) -> int:
             print_stage_table(runs[-1])
             for note in (n for r in runs[-1].results for n in r.notes()):
                 print(f"note: {note}")
+            if sweep := sweep_note(runs[-1]):
+                print(f"note: {sweep}")
     md_path, html_path = render(args.out)
     if not args.json:
         print_earlier_runs(Path(args.out), {run.model for run in runs})
