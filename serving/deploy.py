@@ -155,7 +155,8 @@ def deploy(
     config_dict = merge_extra(config.to_dict(), layout.config_extra)
     to_protobuf_text(config_dict)  # fails here, before anything is written, if Triton would reject it
     if not allow_interface_change:
-        check_same_interface(repo / name, config_dict)
+        older = older_unbatched_config(config_dict, artifact.manifest) if artifact.manifest.unbatched else None
+        check_same_interface(repo / name, config_dict, older)
     staging = open_staging(repo, name)
     try:
         record = deploy_record(build_dir, artifact.manifest, config_dict)
@@ -187,20 +188,28 @@ def max_batch_for(manifest: Manifest, asked: int | None) -> int:
     return 0
 
 
-def check_same_interface(model_dir: Path, config: dict[str, Any]) -> None:
+def check_same_interface(model_dir: Path, config: dict[str, Any], older: dict[str, Any] | None = None) -> None:
     """Refuse a version whose inputs or outputs differ from those the model's config declares now: deployed live
-    (an input 16 wide → 32), every client request failed at once, and nothing said why beforehand."""
+    (an input 16 wide → 32), every client request failed at once, and nothing said why beforehand. `older`: the
+    same build's config as an earlier quantserve wrote it (`older_unbatched_config`), which the config there may be."""
     config_path = model_dir / CONFIG_NAME
     if not config_path.is_file():
         return
-    changes = interface_changes(parse_config(config_path), config)
-    if changes:
+    served = parse_config(config_path)
+    changes = interface_changes(served, config)
+    if changes and not (older is not None and not interface_changes(served, older)):
         more = f" (and {len(changes) - 2} more)" if len(changes) > 2 else ""
         raise QuantserveError(
             f"{model_dir}: this version changes the model's interface: {'; '.join(changes[:2])}{more}; requests "
             "made for the version there now would fail. Deploy it under another --name, or pass "
             "--allow-interface-change"
         )
+
+
+def older_unbatched_config(config: dict[str, Any], manifest: Manifest) -> dict[str, Any]:
+    """`config` of an --unbatched build with the inputs deploy wrote before they said one row a request (axis 0 as
+    the manifest has it, `request_inputs`): redeploying such a build over its older config is no interface change."""
+    return {**config, "input": [TensorConfig.from_spec(t, False).to_dict() for t in manifest.inputs]}
 
 
 def config_bytes(model_dir: Path) -> bytes | None:
@@ -243,7 +252,8 @@ def build_config(
     ragged = pads_ragged(manifest, layout, max_batch)
     if ragged_batching not in RAGGED_BATCHING:
         raise QuantserveError(f"ragged batching '{ragged_batching}' is not one of {', '.join(RAGGED_BATCHING)}")
-    inputs = [TensorConfig.from_spec(t, batched, ragged and _has_dynamic_inner_dim(t)) for t in manifest.inputs]
+    specs = manifest.inputs if batched else request_inputs(manifest)
+    inputs = [TensorConfig.from_spec(t, batched, ragged and _has_dynamic_inner_dim(t)) for t in specs]
     batching = None
     if batched:
         sizes = tuple(preferred) if preferred else default_preferred_batch_sizes(max_batch)
@@ -259,6 +269,16 @@ def build_config(
         parameters=model_parameters(manifest, ragged_batching if ragged else None),
         version_policy=VersionPolicy(policy.live_versions),
     )
+
+
+def request_inputs(manifest: Manifest) -> list[TensorSpec]:
+    """The inputs of a build served with max_batch_size 0, axis 0 fixed at 1 where it is an --unbatched build's: such
+    a build was verified one data row a request (`data[i:i+1]`), and dims [1, …] tell clients so. Served as [-1, …]
+    (a graph declaring axis 0 dynamic that bakes 1), `infer` sent a whole file as one request (ORT asked for 29 GB)
+    and `evaluate` 64 rows ("Shape mismatch … {1,128,192} != {64,128,192}")."""
+    if not manifest.unbatched:
+        return list(manifest.inputs)
+    return [TensorSpec(t.name, t.dtype, (1, *t.shape[1:])) if t.shape else t for t in manifest.inputs]
 
 
 def pads_ragged(manifest: Manifest, layout: TritonLayout, max_batch: int) -> bool:
