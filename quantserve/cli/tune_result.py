@@ -47,8 +47,11 @@ class TuneResult:
 
     @property
     def slo_met(self) -> bool:
-        """Whether the winner's p99 is within the SLO: the most goodput can still miss it (a burst too big)."""
-        return bool(self.settings is None or self.best.p99_ms <= self.settings.slo_p99_ms)
+        """Whether the winner meets the SLO by `tune_verdict.meets_slo` (every request served, p99 within it): the
+        most goodput can still miss it (a burst too big, requests that fail)."""
+        from quantserve.cli.tune_verdict import meets_slo
+
+        return self.settings is None or meets_slo(self.best, self.settings.slo_p99_ms)
 
     def to_json(self) -> dict:
         return {

@@ -79,7 +79,8 @@ class Trial:
     fastest_ms: float = math.nan  # the fastest successful request: what no configuration serves faster
     mean_ms: float = math.nan  # successful requests' mean latency: a closed loop's cycle less the client's own time
     # Locust's commonest failure over the trial's runs (`commonest_error`): where every request failed, what Triton
-    # said is the one thing the user needs (`tune_failed`)
+    # said is the one thing the user needs (`tune_failed`); its count is of the measured windows' failures
+    # (`window_count`: Locust's table also counts the warm-up's), so never above failed_requests
     commonest_failure: str = ""
     commonest_failure_count: int = 0
     # the worst of its windows: the share of the machine's cores other processes took (`Utilization.others_share`;
@@ -225,13 +226,14 @@ def trial_figures(config: ServingConfig, samples: Samples, slo_ms: float, pruned
 
     good = samples.latencies_ms[samples.ok]
     span = samples.seconds if samples.seconds > 0 else math.nan
+    failed = int((~samples.ok).sum())
     commonest = commonest_error(samples.errors)
     return Trial(
         config=config,
         throughput_rps=float(good.size / span),
         p50_ms=percentile(good, 50.0),
         p99_ms=percentile(good, 99.0),
-        failed_requests=int((~samples.ok).sum()),
+        failed_requests=failed,
         goodput_rps=float((good <= slo_ms).sum() / span),
         pruned=pruned,
         requests=int(samples.ok.size),
@@ -240,9 +242,17 @@ def trial_figures(config: ServingConfig, samples: Samples, slo_ms: float, pruned
         fastest_ms=float(good.min()) if good.size else math.nan,
         mean_ms=float(good.mean()) if good.size else math.nan,
         commonest_failure=commonest[0],
-        commonest_failure_count=commonest[1],
+        commonest_failure_count=window_count(samples.errors, commonest[1], failed),
         **{name: getattr(samples, name) for name in WORST_OF},
     )
+
+
+def window_count(errors: Mapping[str, int], count: int, failed: int) -> int:
+    """How many of the window's `failed` requests failed with the commonest error, Locust counting `count` of them
+    over its whole run (spawn and warm-up too: 100 where the window failed 75). Where its table holds one error
+    (messages differing only in their numbers are one), every failure in the window was that one: `failed`; else
+    at most `failed` (the per-request records do not keep the message)."""
+    return failed if len(_error_groups(errors)) == 1 else min(count, failed)
 
 
 def _worst(one: Any, other: Any) -> Any:
@@ -255,6 +265,15 @@ def commonest_error(errors: Mapping[str, int]) -> tuple[str, int]:
     """Locust's commonest failure, unwrapped from its exception's repr, and how often it came, messages that differ
     only in their numbers counted as one (`loadtest.window_notes.error_groups`, as the load test's failure note
     counts them): ORT names each out-of-range index (`idx=11910`), so one cause split into 33 messages."""
+    groups = _error_groups(errors)
+    if not groups:
+        return "", 0
+    count, message, _ = groups[0]
+    return message, count
+
+
+def _error_groups(errors: Mapping[str, int]) -> list[tuple[int, str, int]]:
+    """Locust's failures unwrapped from their exceptions' reprs, grouped (`loadtest.window_notes.error_groups`)."""
     from loadtest.window_notes import error_groups
 
     unwrapped: dict[str, int] = {}
@@ -262,10 +281,7 @@ def commonest_error(errors: Mapping[str, int]) -> tuple[str, int]:
         match = WRAPPED.match(raw)
         message = match.group(2) if match else raw
         unwrapped[message] = unwrapped.get(message, 0) + count
-    if not unwrapped:
-        return "", 0
-    count, message, _ = error_groups(unwrapped)[0]
-    return message, count
+    return error_groups(unwrapped) if unwrapped else []
 
 
 def best_trial(trials: list[Trial], traced: bool) -> Trial:

@@ -35,13 +35,17 @@ class TuneResult(Protocol):
     load_bound: str
 
 
+def meets_slo(trial: Trial, slo_ms: float) -> bool:
+    """The one rule for a configuration meeting the SLO: measured (not failed, not pruned), every request served,
+    p99 within it. A configuration whose requests fail meets no SLO (probe round 4: a model failing 2 % of its
+    requests was deployed as "within the 50 ms SLO", its p99 counting the successes only)."""
+    served = not trial.error and not trial.pruned and trial.requests > 0 and trial.failed_requests == 0
+    return served and trial.p99_ms <= slo_ms
+
+
 def met_slo(trials: Sequence[Trial], slo_ms: float) -> list[Trial]:
-    """The measured trials (not failed, not pruned, every request served) whose p99 is within the SLO."""
-    return [
-        t
-        for t in trials
-        if not t.error and not t.pruned and t.requests and not t.failed_requests and t.p99_ms <= slo_ms
-    ]
+    """The measured trials that meet the SLO (`meets_slo`)."""
+    return [t for t in trials if meets_slo(t, slo_ms)]
 
 
 def others_share(trials: Sequence[Trial]) -> float | None:
@@ -79,11 +83,41 @@ def slo_missed(result: TuneResult, advice: bool = False) -> str:
     met = met_slo(result.trials, slo)
     if met:
         return unstable_line(met, best, slo, within) + (f"; {shared}" if shared else "")
+    failing = failing_line(measured(result))
+    if failing:
+        return failing
     reasons = [r for r in (result.load_bound, shared) if r] or ([FASTER] if advice else [])
     return (
         f"no configuration met the {slo:g} ms p99 SLO: the best ({best.config.label()}) has p99 {best.p99_ms:.1f} ms, "
-        f"{within:.0%} of its requests within it" + "".join(f"; {r}" for r in reasons)
+        f"{within:.0%} of its requests within it{failed_clause(best)}" + "".join(f"; {r}" for r in reasons)
     )
+
+
+def failing_line(runs: Sequence[Trial]) -> str:
+    """Where every measured run (not failed, not pruned) failed requests, though not all of them (`tune_failed`
+    says that one): the share each failed, the commonest error, and what to do; else ""."""
+    from quantserve.cli.tune_failed import LONGEST_ERROR
+
+    served = [t for t in runs if not t.error and not t.pruned and t.requests]
+    if not served or not all(t.failed_requests for t in served):
+        return ""
+    shares = sorted(100 * t.failed_requests / t.requests for t in served)
+    span = f"{shares[0]:.1f} %" if f"{shares[0]:.1f}" == f"{shares[-1]:.1f}" else f"{shares[0]:.1f}–{shares[-1]:.1f} %"
+    counts: dict[str, int] = {}
+    for t in served:
+        if t.commonest_failure:
+            counts[t.commonest_failure] = counts.get(t.commonest_failure, 0) + t.commonest_failure_count
+    message = max(counts, key=lambda m: counts[m]) if counts else "no message recorded"
+    text = message if len(message) <= LONGEST_ERROR else message[: LONGEST_ERROR - 1] + "…"
+    return (
+        f"every configuration failed requests ({span}: '{text}'): a configuration whose requests fail meets no SLO, "
+        "and no batching or instance count stops a model's own failures; fix the model and tune again"
+    )
+
+
+def failed_clause(trial: Trial) -> str:
+    """Where the trial failed requests, ", and F of its N requests failed"; else ""."""
+    return f", and {trial.failed_requests} of its {trial.requests} requests failed" if trial.failed_requests else ""
 
 
 def unstable_line(met: Sequence[Trial], best: Trial, slo: float, within: float) -> str:
@@ -93,7 +127,7 @@ def unstable_line(met: Sequence[Trial], best: Trial, slo: float, within: float) 
     return (
         f"{len(met)} configuration(s) met the {slo:g} ms p99 SLO in the search ({shown}{more}), but the "
         f"confirmation run missed it ({best.config.label()} p99 {best.p99_ms:.1f} ms, {within:.0%} of its requests "
-        "within it): the result is not stable under this load"
+        f"within it{failed_clause(best)}): the result is not stable under this load"
     )
 
 

@@ -62,6 +62,7 @@ def remeasure(settings: TuneSettings, best: Trial, out: Path) -> dict[str, Any]:
         "p50_ms": result.latency.p50_ms,
         "p99_ms": p99,
         "failed_requests": result.failed_requests,
+        "requests": result.requests,
         "window_s": result.window_s,
         "throughput_ratio": throughput / best.throughput_rps if best.throughput_rps > 0 else math.nan,
         "p99_ratio": p99 / best.p99_ms if best.p99_ms > 0 else math.nan,

@@ -149,7 +149,9 @@ def print_summary(document: dict[str, Any], out: Path) -> None:
     ]
     print_rows("tune trials", columns, rows)
     best, search = document["best"], document["search"]
-    print(f"best: {config_label(best['config'])} ({best['goodput_rps']:.1f} good req/s, p99 {best['p99_ms']:.2f} ms)")
+    failed = f", {best['failed_requests']} of {best['requests']} requests failed" if best["failed_requests"] else ""
+    figures = f"{best['goodput_rps']:.1f} good req/s, p99 {best['p99_ms']:.2f} ms{failed}"
+    print(f"best: {config_label(best['config'])} ({figures})")
     lost = pick_lost_line(document)
     if lost:
         print(lost)
@@ -199,12 +201,17 @@ def how_measured(search: dict[str, Any]) -> str:
 
 
 def remeasure_line(document: dict[str, Any]) -> str:
-    """The re-measure's req/s and p99 against the claim, and whether its p99 holds the SLO: on a trace the
-    req/s is the trace's own (an open loop serves what it is offered), so the p99 is the check that counts."""
+    """The re-measure's req/s and p99 against the claim, and whether it holds the SLO (`tune_verdict.meets_slo`:
+    every request served, p99 within it): on a trace the req/s is the trace's own (an open loop serves what it is
+    offered), so the p99 and the failures are the check that counts."""
     from quantserve.cli.tables import fmt
 
     check, best, slo = document["remeasured"], document["best"], document["settings"]["slo_p99_ms"]
     held = "within" if check["p99_ms"] <= slo else "ABOVE"  # NaN (nothing served) is not within
+    failed = check.get("failed_requests") or 0
+    if failed:  # its successes' p99 says nothing of the requests that failed
+        total = f" of {check['requests']}" if check.get("requests") else ""
+        held = f"{failed}{total} requests FAILED" + (" and p99 ABOVE" if held == "ABOVE" else ": not within")
     offered = " (set by the trace)" if document["settings"].get("load") == "open" else ""
     return (
         f"re-measured: {check['throughput_rps']:.1f} req/s{offered} ({fmt(check['throughput_ratio'])}x the claim), "
