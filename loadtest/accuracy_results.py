@@ -14,6 +14,9 @@ from quantserve.errors import QuantserveError
 ACCURACY_FILE = "accuracy.json"
 
 
+COSINE_KINDS = ("embedding", "token_embedding")  # the output kinds a per-sample cosine describes
+
+
 @dataclass
 class VariantAccuracy:
     """One served variant scored on labeled held-out data and compared with the reference's outputs."""
@@ -45,6 +48,13 @@ class VariantAccuracy:
     version: str = ""  # the model version that answered every request (pinned at the start)
     precision: str | None = None  # as its deployment recorded it in the served config (None: none recorded)
     source: str | None = None  # the source model its deployment recorded (serving.model_config.SOURCE_PARAMETER)
+
+    def cosine_told(self, output: str) -> bool:
+        """Whether the per-sample cosine describes `output`: an embedding's (or one the drift did not judge). For
+        another kind it misleads: 0.9996 beside a detector whose scores were all 0, -0.68 beside a faithful word
+        segmenter's per-character emissions ("ok"); the drift rows judge those by their kind's own metrics."""
+        record = (self.drift or {}).get(output)
+        return not isinstance(record, dict) or record.get("kind") in COSINE_KINDS
 
 
 @dataclass

@@ -293,7 +293,7 @@ def print_table(report: Any, console: Any = None) -> None:
             fmt(v.auc_roc_ovr, 4),
             fmt(top1_agreement(report, v), 4),
             fmt(v.max_abs_diff, 5),
-            fmt(v.cosine_min, 4),
+            fmt(v.cosine_min if v.cosine_told(report.output) else None, 4),  # an embedding's figure only
         ]
         for v in report.variants
     ]
