@@ -227,7 +227,10 @@ def _warm_up_ended(environment: Environment, msg: Any, **_: Any) -> None:
     node = str(getattr(msg, "node_id", ""))
     _warm_by_node[node] = _warm_by_node.get(node, 0) + 1
     if _spawned and len(_warm_ups) >= _spawned[1]:
-        _open(environment)
+        # in a greenlet of its own: this handler runs in Locust's message loop, which a slow first scrape (a hung
+        # server's metrics, 5 s) held so long that both workers' heartbeats went unread, Locust marked them missing
+        # and stopped the test before the window opened; the master never quit
+        gevent.spawn(_open, environment)
 
 
 def _live_workers_warm(environment: Environment) -> bool:
@@ -296,9 +299,9 @@ def _warms_up(environment: Environment) -> bool:
 
 
 def _open_anyway(environment: Environment, cap: float) -> None:
-    if "start" in _window:
-        return
     users = int(_spawned[1])
+    if "start" in _window or _opening or len(_warm_ups) >= users:  # opened, or opening (its first scrape under way)
+        return
     _unfinished[:] = [
         f"{users - len(_warm_ups)} of {users} users' warm-up requests had not ended {cap:g} s after the users were "
         "spawned (--request-timeout and a margin): the window opened anyway, with them in it"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -176,3 +177,23 @@ def test_unanswered_waits_are_measured_to_the_window_end(tmp_path: Path) -> None
     np.save(tmp_path / "unanswered-1.npy", np.array([[102.0, 12000.0, 1.0], [102.0, 3000.0, 2.0], [102.0, 500, 1.0]]))
     waits = recording_files.read_unanswered(tmp_path, end=100.0)
     np.testing.assert_allclose(waits, [[10000.0, 1.0], [1000.0, 2.0]])
+
+
+@pytest.mark.parametrize("pattern", [OpenLoop(rate=20.0), ClosedLoop(users=2)], ids=["open-loop", "closed-loop"])
+def test_a_metrics_endpoint_that_never_answers_does_not_stop_a_workers_run(
+    hangable: tuple[TritonServer, Path], pattern: LoadPattern, tmp_path: Path
+) -> None:
+    """The master opened the window inside the handler of the last warm-up's message, and its first scrape of a
+    silent metrics endpoint (a hung tritonserver's) held Locust's message loop 5 s: no heartbeat read, both workers
+    marked missing, the test stopped before the window opened and the master never quit ("locust did not finish
+    within 79 s", no result). The window now opens in a greenlet of its own."""
+    server, data = hangable
+    with socket.socket() as listener:  # accepts connections, never answers: a stopped server's metrics port
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        metrics = f"127.0.0.1:{listener.getsockname()[1]}"
+        settings = LoadSettings(server.grpc_url, "mlp", data, pattern, duration_s=3.0, workers=2, metrics_url=metrics)
+        result = run_pattern(settings, tmp_path).results[0]
+    print(f"\n{result.label}: {result.requests} requests", *result.notes(), sep="\n")
+    assert result.requests > 0 and result.failed_requests == 0 and not result.lost_workers
+    assert result.server is None and "not reachable" in (result.metrics_missing or "")

@@ -136,3 +136,26 @@ def test_an_overloaded_open_loop_holds_at_most_max_in_flight_requests(silent_ser
     offered += recording_files.read_unsent(record, window.end)
     planned = 400 * (window.end - window.start)
     assert offered >= 0.8 * planned, f"offered {offered} of the {planned:.0f} arrivals planned for the window"
+
+
+def test_a_window_held_by_a_slow_first_scrape_is_not_said_to_open_before_the_warm_up_ended(
+    silent_server: str, tmp_path: Path
+) -> None:
+    """A hung server: the warm-up ends at the client's 1 s deadline, the window's first scrape of its silent metrics
+    port takes 5 s, and the warm-up cap (2 s) fired meanwhile: it wrote "0 of 1 users' warm-up requests had not
+    ended … the window opened anyway", where every warm-up had ended and the window was opening."""
+    data = models.labeled_data(16, models.mlp_weights(), seed=3).save(tmp_path / "load.npz")
+    record = tmp_path / "raw"
+    with socket.socket() as metrics:
+        metrics.bind(("127.0.0.1", 0))
+        metrics.listen(16)
+        command = [sys.executable, "-m", "locust", "-f", "loadtest/locustfile_open_loop.py", "--headless", "-u", "1"]
+        command += ["-r", "1", "--window-time", "1", "--stop-timeout", "0", "--only-summary", "--loglevel", "WARNING"]
+        command += ["--triton-url", silent_server, "--triton-model", "m", "--triton-data", str(data), "--rate", "5"]
+        command += ["--request-timeout", "1", "--metrics-url", f"127.0.0.1:{metrics.getsockname()[1]}"]
+        command += ["--record-dir", str(record)]
+        locust = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=Path(__file__).parents[2])
+    window = json.loads((record / recording_files.WINDOW_FILE).read_text())
+    warm_up = window["warm_up"]
+    assert warm_up is not None, locust.stderr[-3000:]
+    assert warm_up["requests"] == 1 and warm_up["failed"] == 1 and warm_up["unfinished"] is None, warm_up
