@@ -28,6 +28,7 @@ from loadtest.triton_metrics import (
     model_reset,
     other_models_requests,
     others_kept_counting,
+    served_versions,
     versions_changed,
 )
 from loadtest.utilization import UtilizationSampler
@@ -246,8 +247,9 @@ def counters_not_whole(window: recording_files.Window, result: LoadResult, warm_
     if reset := model_reset(before, after, result.model, told_unknown):
         return reset
     changed = versions_changed(before, after, result.model)
-    if changed:
-        return f"{changed}: Triton's counters of an unloaded version are gone"
+    if changed:  # a version unloaded (its counters gone), or two versions both loaded answering (a rollback)
+        unloaded = set(served_versions(before, result.model)) != set(served_versions(after, result.model))
+        return f"{changed}: Triton's counters of an unloaded version are gone" if unloaded else changed
     client = result.requests - result.failed_requests
     if result.lost_workers and server.requests_succeeded >= client:  # Triton answered the lost workers' requests too
         return None

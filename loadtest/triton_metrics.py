@@ -37,6 +37,7 @@ _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 COUNT_SLACK = 0.1
 COUNT_FLOOR = 10
 VERSIONS = "versions"  # a model's entry also holds its counters per version: {version: {counter: value}}
+SUCCESS = "nv_inference_request_success"
 
 # {counter: value summed over versions, VERSIONS: {version: {counter: value}}}; plain dicts, saved as JSON
 ModelCounters = dict[str, Any]
@@ -151,10 +152,22 @@ def versions_changed(before: dict[str, ModelCounters], after: dict[str, ModelCou
     counters are then no delta over the time between, since Triton drops a version's counters when it unloads it
     (tritonserver 2.51 may list it again at zero) and a new version's begin at zero. A version unloaded and loaded
     again under the same number, as a rollback to it does, is not seen here: the client's count tells that
-    (`counts_disagree`)."""
+    (`counts_disagree`). The same versions listed at both ends, two or more of them answering in between, is a
+    rollback (or deploy) among versions both still loaded (v2 → v1 at 9 s of 12: Triton listed both before and after,
+    the counts agreed, the client's figures mixed two versions' answers and nothing said so), or another client
+    addressing a version by number: either way the window's answers may be two versions'."""
     start, end = served_versions(before, model), served_versions(after, model)
-    if not start or set(start) == set(end):  # not served at the start (the readiness check says so), or unchanged
+    if not start:  # not served at the start (the readiness check says so)
         return None
+    if set(start) == set(end):
+        answered = [v for v in end if end[v].get(SUCCESS, 0.0) > start[v].get(SUCCESS, 0.0)]
+        if len(answered) < 2:
+            return None
+        shown = ", ".join(sorted(answered, key=lambda v: (len(v), v)))
+        return (
+            f"model '{model}' answered from versions {shown} during the window (a rollback or deploy meanwhile, or "
+            "another client addressing a version): its figures may mix two versions' answers"
+        )
     return f"model '{model}' served versions changed during the window ({_shown(start)} → {_shown(end, start)})"
 
 

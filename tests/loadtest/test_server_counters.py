@@ -64,6 +64,12 @@ def test_a_change_of_served_versions_is_named() -> None:
     assert "(1 → 2)" in (versions_changed(scrape(v1=(0, 0)), scrape(v1=(0, 0), v2=(1931, 1046)), "m") or "")
     assert "(1 → none)" in (versions_changed(scrape(v1=(14, 14)), {}, "m") or "")
     assert versions_changed(scrape(v1=(14, 14)), scrape(v1=(5000, 900)), "m") is None
+    # a rollback among versions both still loaded (pl5: v2 → v1 at 9 s of 12): both listed at both ends, both answered
+    assert versions_changed(scrape(v1=(0, 0), v2=(7, 7)), scrape(v1=(534, 200), v2=(10057, 3000)), "m") == (
+        "model 'm' answered from versions 1, 2 during the window (a rollback or deploy meanwhile, or another client "
+        "addressing a version): its figures may mix two versions' answers"
+    )
+    assert versions_changed(scrape(v1=(50, 50), v2=(7, 7)), scrape(v1=(50, 50), v2=(10057, 3000)), "m") is None
     assert versions_changed({}, scrape(v1=(5000, 900)), "m") is None  # nothing to compare with
 
 
@@ -146,4 +152,14 @@ def test_a_metrics_address_without_triton_counters_is_named_as_such() -> None:
     assert result.server_counters_left_out == (
         "the metrics address answered with no Triton counters for any model (no nv_inference_* series) while model "
         "'m' served 49569 requests: is --metrics-url Triton's metrics port (8002 by default)?"
+    )
+
+
+def test_a_rollback_among_loaded_versions_leaves_out_the_server_figures_and_says_why() -> None:
+    """pl5: v2 → v1 (both loaded) at 9 s of 12: the counts agreed (10584 against 10580), exit 0, no word."""
+    window = Window(0.0, 12.0, scrape(v1=(0, 0), v2=(7, 7)), scrape(v1=(534, 200), v2=(10057, 3000)))
+    result = measured(client_result(10580), window)
+    assert result.server is None and result.server_counters_left_out == (
+        "model 'm' answered from versions 1, 2 during the window (a rollback or deploy meanwhile, or another client "
+        "addressing a version): its figures may mix two versions' answers"
     )
