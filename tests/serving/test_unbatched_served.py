@@ -131,3 +131,19 @@ def test_redeploying_over_the_config_an_older_deploy_wrote_is_no_interface_chang
     assert [[int(d) for d in t["dims"]] for t in parse_config(config)["input"]] == [[-1, WIDTH]]
     assert deploy(build, repo, "baked").version == 2
     assert [[int(d) for d in t["dims"]] for t in parse_config(config)["input"]] == [[1, WIDTH]]
+
+
+def test_profile_runs_an_unbatched_build_one_row_at_a_time(
+    served: tuple[TritonServer, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`profile` ran 8 rows a run by default: ONNX Runtime's Reshape failed inside, an internal error (exit 3)."""
+    build = served[1] / "build"
+    argv = ["profile", str(build), "--repeats", "1", "--rounds", "1", "--out", str(tmp_path / "p")]
+    assert main(argv) == 0
+    assert json.loads((tmp_path / "p" / "profile.json").read_text())["batch"] == 1
+    capsys.readouterr()
+    assert main([*argv, "--batch", "4"]) == 2
+    assert capsys.readouterr().err == (
+        f"quantserve: error: --batch 4: {build} is an --unbatched build (one row a request, as it was verified); "
+        "profile it with --batch 1 (the default for it)\n"
+    )

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+DEFAULT_BATCH = 8  # samples per run, where the build batches
 MAX_BATCHES = 4  # distinct input batches per profile; each is run --repeats times after a warm-up
 DYNAMIC_AXIS = 16  # size given to a dynamic non-batch axis (sequence) for random inputs
 
@@ -31,7 +32,9 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("build", type=Path, metavar="BUILD", help="folder written by 'quantserve optimize'")
     parser.add_argument("--data", type=Path, help=".npz inputs (default: the build's verification data, else random)")
-    parser.add_argument("--batch", type=int, default=8, help="samples per run")
+    parser.add_argument(
+        "--batch", type=int, default=None, help="samples per run (default 8; 1 for an --unbatched build, its only one)"
+    )
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads")
     parser.add_argument("--repeats", type=int, default=5, help="timed passes over the batches after a warm-up")
     parser.add_argument(
@@ -48,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from quantserve.errors import QuantserveError
 
     for option in ("batch", "threads", "repeats", "rounds", "top"):
-        if getattr(args, option) < 1:
+        if getattr(args, option) is not None and getattr(args, option) < 1:
             raise QuantserveError(f"--{option} must be at least 1, got {getattr(args, option)}")
     result = profile_build(args.build, args.data, args.batch, args.threads, (args.repeats, args.rounds))
     out = args.out or args.build / "profile"
@@ -63,8 +66,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def profile_build(build: Path, data: Path | None, batch: int, threads: int, passes: tuple[int, int]) -> Any:
+def profile_build(build: Path, data: Path | None, batch: int | None, threads: int, passes: tuple[int, int]) -> Any:
     """Profile the build's reference and model on the same batches and compare them; `passes`: (repeats, rounds).
+    `batch` None: 8, or 1 for an --unbatched build (verified one row a request: 8 rows crashed ONNX Runtime in a
+    graph that bakes one, exit 3), which refuses any other.
 
     A model.onnx that is fp32.onnx byte for byte is profiled once: a ratio of a file to itself is noise."""
     from optimizer.profile import busy_note, profile_rounds
@@ -73,6 +78,7 @@ def profile_build(build: Path, data: Path | None, batch: int, threads: int, pass
     from quantserve.artifact import Manifest
 
     (repeats, rounds), manifest = passes, Manifest.load(build)
+    batch = unbatched_batch(build, batch) if manifest.unbatched else batch or DEFAULT_BATCH
     reference_path, model_path = _model_files(build, manifest)
     batches, inputs = choose_inputs(build, manifest, data, batch)
     same = filecmp.cmp(reference_path, model_path, shallow=False)
@@ -103,6 +109,18 @@ def profile_build(build: Path, data: Path | None, batch: int, threads: int, pass
         notes=notes,
     )
     return _without_ratios(result) if same else result
+
+
+def unbatched_batch(build: Path, batch: int | None) -> int:
+    """An --unbatched build's rows a run: 1, the only size it was verified at; any other asked is refused."""
+    from quantserve.errors import QuantserveError
+
+    if batch not in (None, 1):
+        raise QuantserveError(
+            f"--batch {batch}: {build} is an --unbatched build (one row a request, as it was verified); profile it "
+            "with --batch 1 (the default for it)"
+        )
+    return 1
 
 
 def _timing_words(models: int, rounds: int, repeats: int) -> str:
