@@ -38,6 +38,11 @@ def pattern_from_flags(
     each other (`refuse_mixed_loads`); with none of them, `--users` in a closed loop.
     """
     refuse_mixed_loads({"--trace": trace, "--stages": stages, "--rate": rate, "--sweep": sweep})
+    shape = next((flag for flag, value in (("--trace", trace), ("--stages", stages), ("--rate", rate)) if value), "")
+    if shape and spawn_rate is not None:  # was ignored in silence: 8 stage users all started at once
+        raise QuantserveError(
+            f"{shape} {LOAD_SHAPES[shape]}; drop --spawn-rate (it ramps a closed loop's users: --users or --sweep)"
+        )
     if trace:
         return TraceReplay(trace, trace_speed, trace_scale)
     if stages:

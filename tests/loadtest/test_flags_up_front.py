@@ -40,6 +40,7 @@ def test_spawn_rates_that_are_not_finite_and_positive_are_refused() -> None:
 
 STAGE_LINE = "--stages 1:0.5s: the staged shape changes users once a second; use 1:1s"
 SPAWN_LINE = "--spawn-rate must be positive and finite (users started per second), got "
+NO_RAMP = "drop --spawn-rate (it ramps a closed loop's users: --users or --sweep)"
 
 
 @pytest.mark.parametrize(
@@ -49,6 +50,10 @@ SPAWN_LINE = "--spawn-rate must be positive and finite (users started per second
         (["--spawn-rate", "nan"], f"{SPAWN_LINE}nan"),
         (["--spawn-rate", "0"], f"{SPAWN_LINE}0"),
         (["--spawn-rate", "-2", "--soak", "10s"], f"{SPAWN_LINE}-2"),
+        # accepted and ignored: all 8 stage users started at once (pl5)
+        (["--stages", "8:10s,2:5s", "--spawn-rate", "1"], f"--stages sets its own users and run time; {NO_RAMP}"),
+        (["--rate", "20", "--spawn-rate", "0.5"], f"--rate runs an open loop (a list of rates sweeps); {NO_RAMP}"),
+        (["--trace", "t.csv", "--spawn-rate", "2"], f"--trace replays the file's own arrivals; {NO_RAMP}"),
     ],
 )
 def test_loadtest_refuses_them_before_any_work(
