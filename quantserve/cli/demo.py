@@ -110,6 +110,7 @@ def measure(settings: DemoSettings, names: list[str], heldout: Path, say: Callab
     from serving.server import ServerOptions, TritonServer
 
     settings.out.mkdir(parents=True, exist_ok=True)
+    clear_previous_run(settings.out)
     options = ServerOptions.on_free_ports(
         settings.repo, log_path=settings.out / "tritonserver.log", model_control="explicit", load_models=tuple(names)
     )
@@ -174,6 +175,18 @@ def summarize(names: list[str], measured: dict[str, Any]) -> dict[str, Any]:
         "int8_speedup": int8["throughput_rps"] / fp32["throughput_rps"] if fp32["throughput_rps"] else 0.0,
         "int8_accuracy_drop_points": (fp32["accuracy"] - int8["accuracy"]) * 100.0,
     }
+
+
+def clear_previous_run(out: Path) -> None:
+    """Remove the results an earlier demo left in `out` (its load and accuracy JSON, summary and report) before this
+    one measures: interrupted in its first load step, a second run's report showed three rows of the first run's
+    (another server and port) and its summary.json still read 2.23×, nothing marking them stale."""
+    from loadtest.accuracy_results import ACCURACY_FILE
+    from loadtest.results import LOAD_PREFIX
+
+    for pattern in (f"{LOAD_PREFIX}*.json", ACCURACY_FILE, SUMMARY_FILE, "report.md", "report.html"):
+        for path in out.glob(pattern):
+            path.unlink()
 
 
 def run_demo(settings: DemoSettings, say: Callable[[str], None] = print) -> dict[str, Any]:

@@ -74,3 +74,31 @@ def test_an_interrupt_in_the_demo_load_steps_saves_every_finished_step(
     assert (other.interrupted.completed_steps, other.interrupted.partial_step_saved) == (2, False)
     assert str(stopped.value).startswith(f"interrupted in the load steps; saved in {settings.out}: a: u4 saved partial")
     assert "(after u1 finished); b: u1, u4 finished" in str(stopped.value)
+
+
+def test_a_demo_cut_in_its_first_step_leaves_no_earlier_run_beside_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Interrupted in its first load step, a second demo into the same folder had its report show three rows of the
+    first run's load-*.json (another server and port) and kept that run's summary.json (2.23×), unmarked."""
+    from quantserve.cli.demo import DemoSettings, measure
+
+    def run_step(settings: Any, step: Any, out: Path, pid: int | None = None) -> LoadResult:
+        raise StepInterrupted(time.time(), None)
+
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("load-digits_int8.json", "load-digits_fp32.json", "summary.json", "accuracy.json", "report.md"):
+        (out / name).write_text("{}")
+    (out / "notes.txt").write_text("the user's own file")
+    accuracy = SimpleNamespace(save=lambda out: None, variants=[SimpleNamespace(model="a", precision="fp32")])
+    monkeypatch.setattr(server.ServerOptions, "on_free_ports", lambda *a, **k: None)
+    monkeypatch.setattr(server, "TritonServer", FakeServer)
+    monkeypatch.setattr(evaluator, "evaluate_accuracy", lambda *a, **k: accuracy)
+    monkeypatch.setattr(harness, "run_step", run_step)
+    settings = DemoSettings(out=out, users=16, sweep=(1, 4), duration_s=3.0)
+    with pytest.raises(KeyboardInterrupt):
+        measure(settings, ["a", "b"], tmp_path / "heldout.npz", lambda line: None)
+    left = sorted(p.name for p in out.iterdir() if p.suffix in (".json", ".md", ".txt"))
+    assert left == ["load-a.json", "notes.txt"]  # this run's, marked interrupted, and the user's own
+    assert LoadRun.load(out / "load-a.json").interrupted is not None
