@@ -1,4 +1,5 @@
-"""Locust users that load a Triton model over gRPC (`tritonclient.grpc`) with real concurrency.
+"""Locust users that load a Triton model over gRPC (`tritonclient.grpc`) with real concurrency: the closed-loop
+user here and what every user shares (`_TritonClientMixin`); the open-loop user in `loadtest.open_loop_user`.
 
 Pitfall (measured): Locust monkey-patches everything with gevent, but a gRPC call blocks in C,
 so a plain call stalls the whole process (one request in flight: Triton never batches), and
@@ -19,26 +20,19 @@ from __future__ import annotations
 import itertools
 import random
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import gevent
 import numpy as np
 import tritonclient.grpc as grpcclient  # imported up front: a lazy import would eat into the measured window
-from gevent.lock import Semaphore
-from gevent.pool import Group
-from gevent.queue import SimpleQueue
 from gevent.threadpool import ThreadPool
 from locust import User, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner
 from tritonclient.utils import np_to_triton_dtype
 
-from loadtest.arrival_trace import ArrivalTrace
 from loadtest.grpc_channel import channel_args, client_tls
-from loadtest.load_pattern import ARRIVALS
-from loadtest.pending_arrivals import PendingArrivals
-from loadtest.recording import record_unanswered, replayed_trace, schedule_start, warm_up_ended
+from loadtest.recording import record_unanswered, replayed_trace, warm_up_ended
 from loadtest.request_data import request_batches
 from loadtest.request_failures import TritonRequestFailed, readable_failure
 from loadtest.request_shapes import ServedInputs, as_served, read_served_inputs
@@ -274,149 +268,3 @@ class TritonGrpcUser(_TritonClientMixin, User):
         else:
             self._fire(clock[0], clock, size, None)
         self._busy = False
-
-
-class OpenLoopTritonUser(_TritonClientMixin, User):
-    """Open-loop arrivals: fires requests on a schedule whether or not earlier ones returned.
-
-    Latency counts from each request's scheduled arrival, so time spent waiting for a free in-flight slot is charged
-    to the request (no coordinated omission). At most `max_in_flight` requests are in flight, each with its own
-    greenlet and client; an arrival due while every slot is taken waits in the schedule itself, so nothing grows
-    with the backlog (a greenlet and a client per waiting arrival grew one process by 40 MB/s): it leaves late when
-    a slot frees, and those still due when the run stops are recorded as never sent. `rate` is this user's share
-    of the total requests per second; `arrivals` is one of `loadtest.load_pattern.ARRIVALS`; with `--trace` the
-    schedule is this user's share of a recorded trace's arrivals instead (read before the users spawn).
-
-    Like a closed-loop user, it first sends one warm-up request, not reported (its gRPC connect and the server's
-    first inference), and the window its schedule starts at waits for it (`recording`): a model whose first batch
-    took 2 s held every arrival due meanwhile, and a 2 s window at 40 req/s answered none of its 83 arrivals.
-    """
-
-    abstract = True
-    warms_up = True
-    rate: float = 10.0
-    arrivals: str = "constant"
-    max_in_flight: int = 64
-
-    def on_start(self) -> None:
-        clock, answered = list[float](), False  # the warm-up call's span (empty where it was never sent)
-        try:
-            self._set_up()
-            answered = self._warm_up(clock)
-        finally:  # answered, failed, or never sent (a user that could not start): the window waits no more for it
-            warm_up_ended(self.environment, clock, answered)
-
-    def _set_up(self) -> None:
-        self._warming: float | None = None  # while its warm-up is in flight: when it was sent
-        self._configure()
-        options = self.environment.parsed_options
-        users = max(1, (options.rate_users or options.num_users or 1) if options is not None else 1)
-        self._trace: ArrivalTrace | None = replayed_trace(options)
-        if self._trace is not None:
-            self._share = (getattr(self.environment.runner, "worker_index", 0), users)
-        elif options is not None and options.rate:
-            self.rate = options.rate / users
-            self.arrivals = options.arrivals or self.arrivals
-        if options is not None:
-            self.max_in_flight = options.max_in_flight or self.max_in_flight
-        if self.arrivals not in ARRIVALS:
-            raise ValueError(f"unknown arrivals '{self.arrivals}' (use {' or '.join(ARRIVALS)})")
-        self._pool = blocking_call_pool(extra_threads=self.max_in_flight)
-        self._slots = Semaphore(self.max_in_flight)
-        sizes = () if self._trace is None or self._trace.sizes is None else np.unique(self._trace.sizes)
-        self._sized = {int(n): (request_inputs(self.data, int(n), self.model), itertools.count()) for n in sizes}
-        self._order = itertools.cycle(range(len(self.requests)))
-        self._rng = random.Random()
-        self._in_flight = Group()
-        self._pending = PendingArrivals()  # the schedule's position and the requests in the client, for the stop
-        self._idle_clients: SimpleQueue = SimpleQueue()
-
-    def _warm_up(self, clock: list[float]) -> bool:
-        """The user's first request, not reported, on the client the first arrival then takes: whether it was
-        answered. A hung server's is recorded unanswered at the stop (`_warming` stays set)."""
-        client = self._new_client()
-        self._warming = time.time()
-        call = self._pool.spawn(self._infer_blocking, client, self.requests[next(self._order)], clock)
-        call.wait()  # its answer or its failure ends it
-        self._warming = None
-        self._idle_clients.put(client)
-        return bool(call.successful())
-
-    def on_stop(self) -> None:
-        warming = getattr(self, "_warming", None)
-        if warming is not None:  # stopped while its warm-up waited for an answer
-            record_unanswered(warming, self.request_batch)
-        if not hasattr(self, "_pending"):  # stopped before it was set up
-            return
-        self._pending.record_left(self.request_batch)  # still in the client: unanswered; queued or due: unsent
-        self._in_flight.kill(block=False)
-        self._pool.maxsize = max(0, self._pool.maxsize - self.max_in_flight)
-        while not self._idle_clients.empty():
-            self._idle_clients.get().close()
-
-    def _schedule(self) -> Iterator[tuple[float, int]]:
-        """Seconds from the start of each arrival and its request's samples (0: --request-batch): the trace's
-        share, or gaps of 1/rate (constant) or Poisson."""
-        if self._trace is not None:
-            yield from self._trace.arrivals(*self._share)
-            return
-        offset = 0.0
-        while True:
-            offset += self._rng.expovariate(self.rate) if self.arrivals == "poisson" else 1.0 / self.rate
-            yield offset, 0
-
-    def _inputs(self, samples: int) -> list[Any]:
-        """The next prebuilt request of `samples` samples (0: of --request-batch), cycling through the data."""
-        if not samples:
-            return self.requests[next(self._order)]
-        requests, order = self._sized[samples]
-        return requests[next(order) % len(requests)]
-
-    @task
-    def arrive(self) -> None:
-        """From the window's start (`schedule_start`, every user's), take each arrival at its time into a free slot.
-        `freed`: when the last wait for a slot ended; one due before it was late because of the slots, not the CPU."""
-        pending = self._pending
-        pending.started = freed = schedule_start()
-        pending.arrivals = self._schedule()
-        for offset, samples in pending.arrivals:
-            arrival = pending.started + offset
-            pending.held = (arrival, samples)
-            gevent.sleep(max(0.0, arrival - time.perf_counter()))
-            woke = arrival + max(0.0, time.perf_counter() - max(arrival, freed))  # late by the generator's own part
-            in_flight = self.max_in_flight - self._slots.counter + 1  # itself included
-            full = self._slots.locked()
-            self._slots.acquire()  # all taken: the arrivals due meanwhile stay in the schedule, to leave late
-            freed = time.perf_counter() if full else freed
-            pending.held = None
-            self._in_flight.spawn(self._request, arrival, woke, self._inputs(samples), samples, in_flight)
-
-    def _request(self, scheduled: float, woke: float, inputs: list[Any], samples: int = 0, in_flight: int = 0) -> None:
-        """One arrival's request, in the slot `arrive` took for it (given back however it ends)."""
-        try:
-            self._send(scheduled, woke, inputs, samples, in_flight)
-        finally:
-            self._slots.release()
-
-    def _send(self, scheduled: float, woke: float, inputs: list[Any], samples: int, in_flight: int) -> None:
-        client = self._idle_clients.get() if not self._idle_clients.empty() else self._new_client()
-        sent = [scheduled]  # when an OS thread took the call
-        clock: list[float] = []  # the call's own span (`_infer_blocking`); latency runs from the arrival to its end
-
-        def call() -> int:
-            sent[0] = time.perf_counter()
-            self._pending.send(id(sent), arrived, samples)  # sent: from here on it waits on the server
-            return self._infer_blocking(client, inputs, clock)
-
-        size, failure = 0, None
-        arrived = time.time() - (time.perf_counter() - scheduled)  # the arrival as wall time
-        self._pending.queue(id(sent), arrived, samples)
-        try:
-            size = self._pool.spawn(call).get()
-        except Exception as exc:
-            failure = exc
-        finally:
-            self._pending.end(id(sent))
-        lags = (sent[0] - scheduled) * 1000.0, (woke - scheduled) * 1000.0
-        self._fire(scheduled, clock, size, failure, *lags, samples, in_flight)
-        self._idle_clients.put(client)  # not reached when killed mid-call: that channel stays with its thread

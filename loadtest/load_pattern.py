@@ -10,7 +10,7 @@ Triton's counters scraped at both of its ends, its own Locust CSVs and raw laten
 Locust run driven by a shape has one stats window and one spawn-complete/stopping pair, so the
 steps would blur into each other. So a sweep runs one Locust process per step. Nor does
 `LoadTestShape` fit the open loop: it sets how many users run, while an open-loop rate is an
-arrival schedule inside the user (`loadtest.grpc_user.OpenLoopTritonUser`), independent of how
+arrival schedule inside the user (`loadtest.open_loop_user.OpenLoopTritonUser`), independent of how
 many users carry it. Where `LoadTestShape` does fit is a step or spike shape whose load changes
 *within* one measured window: `Staged`, whose locustfile (`locustfile_staged.py`) holds a
 `LoadTestShape` that reads its stages from the `--stages` Locust option and records when it starts each one, so

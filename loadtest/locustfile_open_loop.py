@@ -9,7 +9,7 @@ The total `--rate` is shared among the users (one per worker process is enough).
 import os
 
 from loadtest import recording  # noqa: F401  - registers the Triton options and recorders
-from loadtest.grpc_user import OpenLoopTritonUser
+from loadtest.open_loop_user import OpenLoopTritonUser
 
 # A Locust master opens the measured window (spawning_complete) 1 s after it sends the workers their users, whether
 # they reported them spawned or not: workers still reading a 2 M-row --trace (`preload_requests`) began 0.6–1.0 s

@@ -74,7 +74,7 @@ COUNTING_LOCUSTFILE = textwrap.dedent(
     import gevent
 
     from loadtest import recording  # noqa: F401
-    from loadtest.grpc_user import OpenLoopTritonUser
+    from loadtest.open_loop_user import OpenLoopTritonUser
 
     class CountingUser(OpenLoopTritonUser):
         timeout_s = 1.0  # the silent server never answers: each call ends at its deadline
