@@ -33,7 +33,7 @@ browser:
 
 # Two parts: the suite in two processes, then alone the tests that judge rates, latencies, time or memory
 # (marked `serial`: another test's load beside them would be measured too). In a fresh clone on 2 cores (AMD EPYC,
-# session 26): 17.3 + 7.7 min, 28.5 min for `make test` with the venv (pip 1.5 min, mypy 1 min). The parallel part
+# session 26): 17.2 + 7.7 min, 27.5 min for `make test` with the venv (pip 1.5 min, mypy 1 min). The parallel part
 # is CPU-bound (about 87 % of both cores busy): tests/conftest.py gives each worker one torch/OpenMP thread.
 test: venv browser lint
 	$(PY) -m pytest -q -n 2 --dist loadfile -m "not serial"
