@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 import random
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import gevent
@@ -122,6 +123,8 @@ class _TritonClientMixin:
     request_batch: int = 1
     timeout_s: float = 30.0
     model_version: str = ""  # the version every request names ("": Triton's choice, the newest served)
+    _pool: ThreadPool  # set by each user's on_start (`blocking_call_pool`)
+    _order: Iterator[int]  # the next prebuilt request's index
 
     def _configure(self) -> None:
         options = self.environment.parsed_options
@@ -172,6 +175,12 @@ class _TritonClientMixin:
         if problem is not None:
             raise TritonRequestFailed(problem)
         return sum(len(raw) for raw in response.raw_output_contents)
+
+    def _send_unreported(self, client: Any, clock: list[float]) -> bool:
+        """One request on `client` that no figure counts (a user's warm-up): whether it was answered."""
+        call = self._pool.spawn(self._infer_blocking, client, self.requests[next(self._order)], clock)
+        call.wait()  # its answer or its failure ends it: the measured requests report theirs
+        return bool(call.successful())
 
     def _past_deadline(self, exception: BaseException | None, clock: list[float]) -> bool:
         """Whether a request failed by the client's own deadline (--request-timeout): gRPC's DEADLINE_EXCEEDED after
@@ -241,10 +250,9 @@ class TritonGrpcUser(_TritonClientMixin, User):
         """The user's first request, not reported: whether it was answered. A hung server's is recorded unanswered at
         the stop (`_busy` stays set)."""
         self._sent_at, self._busy = time.time(), True
-        call = self._pool.spawn(self._infer_blocking, self._client, self.requests[next(self._order)], clock)
-        call.wait()  # its answer or its failure ends it: the measured requests report theirs
+        answered = self._send_unreported(self._client, clock)
         self._busy = False
-        return bool(call.successful())
+        return answered
 
     def on_stop(self) -> None:
         self._pool.maxsize = max(0, self._pool.maxsize - 1)

@@ -86,11 +86,10 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
         answered. A hung server's is recorded unanswered at the stop (`_warming` stays set)."""
         client = self._new_client()
         self._warming = time.time()
-        call = self._pool.spawn(self._infer_blocking, client, self.requests[next(self._order)], clock)
-        call.wait()  # its answer or its failure ends it
+        answered = self._send_unreported(client, clock)
         self._warming = None
         self._idle_clients.put(client)
-        return bool(call.successful())
+        return answered
 
     def on_stop(self) -> None:
         warming = getattr(self, "_warming", None)
