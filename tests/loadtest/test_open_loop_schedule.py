@@ -77,8 +77,6 @@ COUNTING_LOCUSTFILE = textwrap.dedent(
     from loadtest.open_loop_user import OpenLoopTritonUser
 
     class CountingUser(OpenLoopTritonUser):
-        timeout_s = 1.0  # the silent server never answers: each call ends at its deadline
-
         def on_start(self):
             self.clients_built, self.peak_greenlets = 0, 0  # its warm-up builds the first client
             super().on_start()
@@ -124,7 +122,9 @@ def test_an_overloaded_open_loop_holds_at_most_max_in_flight_requests(silent_ser
     command = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "-u", "1", "-r", "1"]
     command += ["--window-time", "3", "--stop-timeout", "0", "--only-summary", "--loglevel", "WARNING"]
     command += ["--triton-url", silent_server, "--triton-model", "m", "--triton-data", str(data)]
-    command += ["--rate", "400", "--max-in-flight", "4", "--record-dir", str(record)]
+    # the silent server never answers: each call, the warm-up's too, ends at the 1 s deadline (gRPC's own connect
+    # timeout, 20 s, ended the warm-up where the deadline was the option's default, 30 s)
+    command += ["--rate", "400", "--max-in-flight", "4", "--request-timeout", "1", "--record-dir", str(record)]
     locust = subprocess.run(command, capture_output=True, text=True, timeout=50, cwd=tmp_path)
     assert (record / "counts.json").is_file(), locust.stderr[-3000:]
     counts = json.loads((record / "counts.json").read_text())
