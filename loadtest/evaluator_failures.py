@@ -1,5 +1,6 @@
 """Why a served model's requests in `evaluate` stopped, told in the run's terms: which request ran past its deadline,
-or how far the run got before the server went away (it was blamed on a deploy: the model reads not ready then too)."""
+or how far the run got before the server went away (it was blamed on a deploy: the model reads not ready then too),
+and whether it answers again by then (`serve` restarts a hung server: "start it again" was moot)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from quantserve.errors import QuantserveError
-from serving.triton_runner import ServerStopped
+from serving.triton_runner import LIVENESS_TIMEOUT_S, ServerStopped
 
 DEADLINE_EXCEEDED = "StatusCode.DEADLINE_EXCEEDED"  # in the client's error: a request ran past its deadline
 
@@ -28,15 +29,32 @@ class RowsSent:
             yield batch
 
 
+def answers_now(url: str) -> bool:
+    """Whether the server at `url` says it is live now, asked once without retries."""
+    from serving.client import NO_RETRY, TritonGrpcClient
+
+    try:
+        with TritonGrpcClient(url, LIVENESS_TIMEOUT_S, None, NO_RETRY) as probe:
+            return probe.is_server_live()
+    except QuantserveError:
+        return False
+
+
 def request_failure(
     exc: QuantserveError, url: str, model: str, sent: RowsSent, request_timeout_s: float
 ) -> QuantserveError | None:
     """The one line for a run of `model` that stopped on `exc`, or None where `exc` says it already."""
     if isinstance(exc, ServerStopped):
-        return QuantserveError(
+        stopped = (
             f"the server at {url} stopped answering during the run (after {exc.answered} of {sent.requests} batches "
-            f"of model '{model}'); no figure of this run counts: start it again and run evaluate again"
+            f"of model '{model}')"
         )
+        if answers_now(url):  # `serve`'s watchdog restarted a hung one meanwhile: "start it again" was moot
+            return QuantserveError(
+                f"{stopped} and answers again now (restarted meanwhile?); no figure of this run counts: run evaluate "
+                "again"
+            )
+        return QuantserveError(f"{stopped}; no figure of this run counts: start it again and run evaluate again")
     if DEADLINE_EXCEEDED not in str(exc):
         return None
     return QuantserveError(

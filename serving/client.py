@@ -43,6 +43,11 @@ TRITON_TO_NUMPY = {
 CONNECT_TIMEOUT_S = 10.0
 # gRPC codes after which an idempotent inference may be sent again (server restarting, a lost deadline).
 RETRYABLE = ("StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EXCEEDED")
+# Triton's own UNAVAILABLE answers for a model or version it does not serve (`Request for unknown model: 'm' version 3
+# is not at ready state`, `… is not found`, `… has no available versions`): the server speaking, in milliseconds, not a
+# connection that failed. Sent again they were answered the same up to 20 times, and a rolled-back version was named
+# ~21 s late.
+NOT_SERVED = ("Request for unknown model", "is not at ready state")
 
 
 @dataclass(frozen=True)
@@ -72,10 +77,19 @@ def call_with_retry(call: Callable[[float], Any], policy: RetryPolicy, per_call_
         except error as exc:
             wait = policy.backoff_s(attempt)
             last = attempt + 1 >= policy.max_attempts or time.monotonic() + wait >= deadline
-            if str(getattr(exc, "status", lambda: None)()) not in RETRYABLE or last:
+            if not retryable(exc) or last:
                 raise
             time.sleep(wait)
     raise InternalError("retry loop ended without a result")
+
+
+def retryable(exc: Exception) -> bool:
+    """Whether an inference that failed with `exc` may be answered if sent again: a connection that failed or a lost
+    deadline, not the server saying it does not serve the model or version asked for (`NOT_SERVED`)."""
+    if str(getattr(exc, "status", lambda: None)()) not in RETRYABLE:
+        return False
+    message = str(getattr(exc, "message", lambda: exc)())
+    return not any(said in message for said in NOT_SERVED)
 
 
 def _grpc() -> Any:

@@ -36,6 +36,19 @@ class ServerStopped(QuantserveError):
         )
 
 
+class VersionGone(QuantserveError):
+    """The pinned version stopped being served during a run (a deploy or rollback): the rows answered before are
+    another version's than any answered after would be."""
+
+    def __init__(self, url: str, model: str, version: str, rows: int) -> None:
+        self.url, self.model, self.version, self.rows = url, model, version, rows
+        super().__init__(
+            f"{url}: model '{model}' version {version} stopped being served during the run (after {rows} rows "
+            "answered; a deploy or rollback meanwhile?); answers of two versions would be mixed, so none count: run "
+            "it again"
+        )
+
+
 class TritonRunner(Runner):
     """Runs a model served by Triton over gRPC; batches larger than max_batch_size are sent in slices."""
 
@@ -129,11 +142,7 @@ class TritonRunner(Runner):
             if self._server_gone():
                 raise ServerStopped(self.url, self.answered) from exc
             if self.pin_version and self.version and not self._client.is_model_ready(self.model, self.version):
-                raise QuantserveError(
-                    f"{self.url}: model '{self.model}' version {self.version} stopped being served during the run (a "
-                    "deploy or rollback meanwhile?); answers of two versions would be mixed, so none count: run it "
-                    "again"
-                ) from exc
+                raise VersionGone(self.url, self.model, self.version, self._rows_answered) from exc
             raise
         self.answered += 1
         return {k: self._as_shape(k, v, served=False) for k, v in results.items()}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -13,6 +13,9 @@ from quantserve.checks import positive_seconds
 from quantserve.cli.tables import add_json_flag, print_json
 from quantserve.cli.tls_flags import add_tls_flags, client_tls
 from quantserve.errors import QuantserveError
+
+if TYPE_CHECKING:
+    from serving.triton_runner import VersionGone
 
 SHOWN_SAMPLES = 10
 # Beside an output not answered one row per sample (det [K, 6] of an --unbatched NMS model, K its own per request):
@@ -32,7 +35,8 @@ def register(subparsers: Any) -> None:
         "--model-version",
         default="",
         metavar="N",
-        help="send every request to version N (default: the newest served); refused unless the server serves it",
+        help="send every request to version N (default: the newest served at the start, asked for by number in every "
+        "request: a deploy or rollback meanwhile fails the run); refused unless the server serves it",
     )
     parser.add_argument("--data", type=Path, required=True, help=".npz with one array per model input")
     parser.add_argument(
@@ -49,14 +53,15 @@ def run(args: argparse.Namespace) -> int:
     from quantserve.data import fixed_request_rows, load_npz
     from quantserve.runner import LoggedRunner, RequestLog, run_batches
     from serving.model_version import split_addressed
-    from serving.triton_runner import TritonRunner
+    from serving.triton_runner import TritonRunner, VersionGone
 
     if args.batch_size < 0:
         raise QuantserveError(f"--batch-size must be ≥ 0, got {args.batch_size}")
     positive_seconds("--timeout", args.timeout)  # -1 read as "no server answers", 0 as a deadline
     out = outputs_path(args.out, args.data) if args.out else None  # before any request
     model, version = split_addressed(args.model, args.model_version)
-    runner = TritonRunner(args.url, model, version, timeout_s=args.timeout, tls=client_tls(args))
+    # pinned to the version served at the start: a rollback meanwhile saved one file of two versions' answers, exit 0
+    runner = TritonRunner(args.url, model, version, timeout_s=args.timeout, tls=client_tls(args), pin_version=True)
     with runner:
         data = load_npz(args.data, runner.input_specs())
         batch_size = args.batch_size or runner.max_batch_size or fixed_request_rows(runner.input_specs()) or len(data)
@@ -67,7 +72,10 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         log = RequestLog()
-        outputs = run_batches(LoggedRunner(runner, log), data.batches(batch_size))
+        try:
+            outputs = run_batches(LoggedRunner(runner, log), data.batches(batch_size))
+        except VersionGone as gone:
+            raise QuantserveError(version_gone(gone, len(data))) from gone
     varying = log.per_request()
     check_scored_labels(args.data, data.labels, outputs, varying, args.model)
     saved = {**outputs, **{f"{name}{ROWS_SUFFIX}": log.row_counts(name) for name in varying}}
@@ -87,6 +95,15 @@ def run(args: argparse.Namespace) -> int:
     if out:
         print(f"saved {', '.join(saved)} to {out}")
     return 0
+
+
+def version_gone(gone: VersionGone, total: int) -> str:
+    """The one line for a run whose pinned version stopped being served (`serving.triton_runner.VersionGone`)."""
+    return (
+        f"{gone.url}: model '{gone.model}' version {gone.version} stopped being served after {gone.rows} of {total} "
+        "rows were answered (a deploy or rollback meanwhile?): answers of two versions would be mixed, so none are "
+        "printed or saved; run infer again"
+    )
 
 
 def outputs_path(out: Path, data: Path) -> Path:
