@@ -29,7 +29,8 @@ def config_mismatch(model_dir: Path) -> str | None:
     batch axis) disagree with the ONNX model of a version its version policy serves, with what to do; None if none.
 
     Not judged here (Triton names them when it loads the model): a config that does not parse, and a version with
-    no ONNX model (a TensorRT plan, a Python model) or one that does not parse.
+    no ONNX model (a TensorRT plan, a Python model) or one that does not parse. An empty (0-byte) model file is
+    named as such: ONNX reads it as a model with no inputs, which said every config input was not the model's.
     """
     model_dir = Path(model_dir)
     try:
@@ -39,10 +40,20 @@ def config_mismatch(model_dir: Path) -> str | None:
         return None
     file_name = str(config.get("default_model_filename") or MODEL_FILE)
     for version in versions:
-        problem = _version_mismatch(config, model_dir / str(version) / file_name)
+        model_path = model_dir / str(version) / file_name
+        if _empty(model_path):  # ONNX parses 0 bytes as a model with no inputs: "its inputs: none", not the config
+            return f"has an empty version {version} {file_name} ({model_path}: 0 bytes)"
+        problem = _version_mismatch(config, model_path)
         if problem:
             return f"has a {CONFIG_NAME} that does not match version {version}'s {file_name}: {problem}; {FIX}"
     return None
+
+
+def _empty(path: Path) -> bool:
+    try:
+        return path.is_file() and path.stat().st_size == 0
+    except OSError:
+        return False
 
 
 def _version_mismatch(config: dict[str, Any], model_path: Path) -> str | None:

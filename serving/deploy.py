@@ -22,6 +22,7 @@ from optimizer.onnx_files import model_sha256
 from optimizer.targets import TritonLayout, get_target
 from quantserve.artifact import MANIFEST_NAME, STATE_PAIRS, Artifact, Manifest, TensorSpec
 from quantserve.errors import QuantserveError
+from serving.batch_axes import check_batch_axes, check_model_batch_axes, max_batch_for
 from serving.build_checks import check_build_model, check_cpu_session, check_onnx_file, is_onnx, model_file_in
 from serving.deploy_files import (
     copy_file,
@@ -68,7 +69,6 @@ from serving.versions import (
 # How the embedded Python backend batches requests of different lengths (optimizer/python_backend/model.py).
 RAGGED_BATCHING = ("group", "pad")
 KEEP_VERSIONS = 5  # version folders kept on disk for rollback
-DEFAULT_MAX_BATCH = 32  # max_batch_size where none is asked, but for an --unbatched build (0: see `max_batch_for`)
 # Errors about the disk being written, not the file being read: a full disk is the repository's.
 
 
@@ -138,6 +138,8 @@ def deploy(
     target = get_target(artifact.manifest.target)
     check_onnx_file(artifact.path)
     check_build_model(artifact)
+    if max_batch > 0 and is_onnx(artifact.path):
+        check_model_batch_axes(artifact.path)
     target.check_deploy(artifact, max_batch)
     layout = target.triton_layout(artifact)
     missing = [str(p) for p in layout.version_files.values() if not Path(p).is_file()]
@@ -172,20 +174,6 @@ def deploy(
     if prune:
         prune_versions(deployment.model_dir, policy.keep_versions)
     return deployment
-
-
-def max_batch_for(manifest: Manifest, asked: int | None) -> int:
-    """The max_batch_size to deploy `manifest`'s build with: `asked`, else DEFAULT_MAX_BATCH, or 0 for a build made
-    with `optimize --unbatched` (one request at a time, its inputs' full shapes), which refuses any batch."""
-    if not manifest.unbatched:
-        return DEFAULT_MAX_BATCH if asked is None else asked
-    if asked:
-        raise QuantserveError(
-            f"model '{manifest.name}' was built with --unbatched (it takes one request at a time and was verified "
-            f"only so), so it cannot be served with --max-batch {asked}; deploy it with --max-batch 0 (the default "
-            "for such a build)"
-        )
-    return 0
 
 
 def check_same_interface(model_dir: Path, config: dict[str, Any], older: dict[str, Any] | None = None) -> None:
@@ -246,8 +234,8 @@ def build_config(
         raise QuantserveError("a bounded queue (--max-queue-size, --queue-timeout-us) needs --max-batch > 0")
     if preferred and not batched:  # dropped in silence, it deployed something other than what was asked
         raise QuantserveError("preferred batch sizes (--preferred-batch) need --max-batch > 0 (dynamic batching)")
-    if batched and not all(t.has_batch_axis for t in manifest.inputs + manifest.outputs):
-        raise QuantserveError(f"model '{manifest.name}' has no dynamic batch axis; deploy it with --max-batch 0")
+    if batched:
+        check_batch_axes(manifest)
     # The Python backend pads requests of different lengths into one batch (optimizer/python_backend).
     ragged = pads_ragged(manifest, layout, max_batch)
     if ragged_batching not in RAGGED_BATCHING:

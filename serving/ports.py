@@ -1,15 +1,18 @@
 """Ports for the servers and Locust masters the tool starts itself (tune's trials, bench, the demo, a load test's
-master): any the OS says is free, or, where a machine's firewall or its neighbours allow only some, one free in
-the range `QUANTSERVE_PORT_RANGE` (`LO-HI`, inclusive; the `--port-range` flag sets it for one command).
+master): any the OS says is free, or, where a machine's firewall or its neighbours allow only some, ones free in
+the range `QUANTSERVE_PORT_RANGE` (`LO-HI`, inclusive; the `--port-range` flag sets it for one command, and
+`QUANTSERVE_PORT_RANGE_FROM` to name the flag, not the variable, where the range runs short).
 
-The OS hands out an ephemeral port (bind to port 0) and does not hand it again soon; a range has no such memory,
-so ports this process already handed out are skipped while others in the range are free (three asked for one
-server would otherwise be the same port), and are reused once the range has no other (servers stop; their
-ports come free). The search starts at a random place in the range so two processes sharing it rarely race.
+The ports one server needs at once are asked for together (`free_ports`), so they always differ: asked one by one
+from a range, each came back as the first bindable port, and once the range's free ports had all been handed
+(servers stop; their ports come free), a server got one port three times. The OS hands out an ephemeral port
+(bind to port 0) and does not hand it again soon; a range has no such memory, so ports this process already handed
+out are taken last. The search starts at a random place in the range so two processes sharing it rarely race.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import random
@@ -18,7 +21,10 @@ import socket
 from quantserve.errors import QuantserveError
 
 PORT_RANGE_ENV = "QUANTSERVE_PORT_RANGE"
-_handed: set[int] = set()  # ports free_port returned from a range in this process
+PORT_RANGE_FROM_ENV = "QUANTSERVE_PORT_RANGE_FROM"  # "--port-range" while the flag set PORT_RANGE_ENV (port_flags)
+RANGE_FLAG = "--port-range"
+WIDEN = "widen the range (a server takes 3 at once, a load test's Locust master 1)"
+_handed: set[int] = set()  # ports free_ports returned from a range in this process
 
 
 def parse_port_range(text: str, source: str = "--port-range") -> range:
@@ -35,26 +41,68 @@ def parse_port_range(text: str, source: str = "--port-range") -> range:
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A port free on `host` right now: the OS's choice, or one in QUANTSERVE_PORT_RANGE when it is set."""
+    return free_ports(1, host)[0]
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """`count` different ports free on `host` right now (the OS's choice, or from QUANTSERVE_PORT_RANGE when it is
+    set: ones not handed before first), or one line naming the range and how many of its ports are free."""
     text = os.environ.get(PORT_RANGE_ENV, "").strip()
     if not text:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return _os_ports(count, host)
+    found = _range_ports(count, host, text)
+    _handed.update(found)
+    return found
+
+
+def check_free_ports(count: int, host: str = "127.0.0.1") -> None:
+    """Refuse, in `free_ports`' line, a range that has fewer than `count` ports free now; hands none."""
+    text = os.environ.get(PORT_RANGE_ENV, "").strip()
+    if text:
+        _range_ports(count, host, text)
+
+
+def range_source(text: str) -> str:
+    """The range as the user gave it: `--port-range LO-HI`, or `QUANTSERVE_PORT_RANGE=LO-HI` set by them."""
+    return f"{RANGE_FLAG} {text}" if _from_flag() else f"{PORT_RANGE_ENV}={text}"
+
+
+def _from_flag() -> bool:
+    return os.environ.get(PORT_RANGE_FROM_ENV) == RANGE_FLAG
+
+
+def _os_ports(count: int, host: str) -> list[int]:
+    """`count` ephemeral ports, bound all at once so the OS hands each once."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(count)]
+        for sock in sockets:
             sock.bind((host, 0))
-            return int(sock.getsockname()[1])
-    ports = parse_port_range(text, PORT_RANGE_ENV)
+        return [int(sock.getsockname()[1]) for sock in sockets]
+
+
+def _range_ports(count: int, host: str, text: str) -> list[int]:
+    ports = parse_port_range(text, RANGE_FLAG if _from_flag() else PORT_RANGE_ENV)
     offset = random.randrange(len(ports))
     order = [ports[(offset + i) % len(ports)] for i in range(len(ports))]
+    found: list[int] = []
     for port in [p for p in order if p not in _handed] + [p for p in order if p in _handed]:
-        if _bindable(host, port):
-            _handed.add(port)
-            return port
+        found += [port] if _bindable(host, port) else []
+        if len(found) == count:
+            return found
+    size = f"{len(ports)} port{'s' if len(ports) != 1 else ''}"
+    if count == 1:
+        raise QuantserveError(f"no free port on {host} in {range_source(text)} ({size}, all in use): {WIDEN}")
     raise QuantserveError(
-        f"no free port on {host} in {PORT_RANGE_ENV}={text} ({len(ports)} ports, all in use): widen the range "
-        "(a server takes 3, a load test's Locust master 1)"
+        f"no {count} free ports on {host} in {range_source(text)} ({size}, {len(found)} of them free): {WIDEN}"
     )
 
 
 def _bindable(host: str, port: int) -> bool:
+    """Bindable as the servers bind (tritonserver's gRPC, HTTP and metrics, Locust's ZeroMQ: SO_REUSEADDR): a port a
+    stopped server left connections of in TIME_WAIT is theirs to take (tune's re-measure found 2 of its trial
+    server's 3 ports "in use" for a minute after it stopped); on Linux a port something listens on still is not."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

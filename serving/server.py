@@ -28,7 +28,7 @@ from typing import Any
 from quantserve.errors import InternalError, QuantserveError
 from serving.control import ControlClient
 from serving.model_states import models_not_loaded, not_loaded_line, not_ready_line
-from serving.ports import check_port_free, free_port
+from serving.ports import check_port_free, free_ports
 from serving.process_group import terminate_group
 from serving.stub_path import RepositoryLink, link_for_stub, plain_temp_parent
 from serving.tls import ServerTls, connect_host, is_loopback
@@ -86,9 +86,10 @@ class ServerOptions:
 
     @classmethod
     def on_free_ports(cls, repo: Path | str, **changes: Any) -> ServerOptions:
-        """Options for a local server whose three ports are ones the OS says are free now."""
-        ports = {"grpc_port": free_port(), "http_port": free_port(), "metrics_port": free_port()}
-        return cls(Path(repo), **{**ports, **changes})
+        """Options for a local server on three different ports free now, asked for together (one by one from a short
+        --port-range, a server got one port three times)."""
+        grpc, http, metrics = free_ports(3)
+        return cls(Path(repo), **{"grpc_port": grpc, "http_port": http, "metrics_port": metrics, **changes})
 
     @property
     def ports(self) -> dict[str, int]:

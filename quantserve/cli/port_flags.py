@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from serving.ports import PORT_RANGE_ENV, parse_port_range
+from serving.ports import PORT_RANGE_ENV, PORT_RANGE_FROM_ENV, RANGE_FLAG, parse_port_range
 
 
 def port_range_text(text: str) -> str:
@@ -30,15 +30,19 @@ def add_port_range_flag(parser: Any) -> None:
 
 @contextlib.contextmanager
 def port_range_applied(args: argparse.Namespace) -> Iterator[None]:
-    """The command's --port-range for every port chosen in this process (and its children) while it runs; the
+    """The command's --port-range for every port chosen in this process (and its children) while it runs, marked as
+    the flag's (a range that runs short is named as the user gave it: the flag, or the variable they set); the
     environment as it was afterwards (`main` may run in a process that runs other commands after)."""
-    before = os.environ.get(PORT_RANGE_ENV)
-    if getattr(args, "port_range", None):
-        os.environ[PORT_RANGE_ENV] = args.port_range
+    before = {name: os.environ.get(name) for name in (PORT_RANGE_ENV, PORT_RANGE_FROM_ENV)}
+    given = getattr(args, "port_range", None)
+    # the flag's default is the variable where the user set it (option_sources): then the variable is named
+    if given and given != (before[PORT_RANGE_ENV] or "").strip():
+        os.environ.update({PORT_RANGE_ENV: given, PORT_RANGE_FROM_ENV: RANGE_FLAG})
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop(PORT_RANGE_ENV, None)
-        else:
-            os.environ[PORT_RANGE_ENV] = before
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -1,6 +1,7 @@
 """`quantserve tune`'s inputs checked before any server starts: the settings, that each build deploys, that two
-builds are two precisions of one model, and that the winner would keep the interface of a model already served
-under the name. Each problem is one line naming it; nothing is searched."""
+builds are two precisions of one model, that the winner would keep the interface of a model already served
+under the name, that --out is a folder and that --port-range has a server's ports free. Each problem is one line
+naming it; nothing is searched."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ def check_settings(settings: TuneSettings) -> None:
     from quantserve.data import check_against, load_npz
     from serving.deploy import load_artifact
     from serving.model_config import check_model_name
+    from serving.ports import check_free_ports
 
     if not settings.builds:
         raise QuantserveError("tune needs at least one build folder")
@@ -30,6 +32,7 @@ def check_settings(settings: TuneSettings) -> None:
     if settings.request_batch < 1:
         raise QuantserveError(f"--request-batch must be at least 1, got {settings.request_batch}")
     check_model_name(settings.name)
+    check_out_folder(Path(settings.out))
     data = load_npz(settings.data)
     for build in settings.builds.values():
         manifest = load_artifact(Path(build)).manifest
@@ -44,6 +47,18 @@ def check_settings(settings: TuneSettings) -> None:
     check_one_model([Path(build) for build in settings.builds.values()])
     for build in settings.builds.values():
         check_interface_kept(Path(build), settings)
+    # one server at a time (the trials', then the re-measure's), each on 3 ports at once: a range with fewer free
+    # deployed the winner after a 50 s search, then could not start the re-measure's server
+    check_free_ports(3)
+
+
+def check_out_folder(out: Path) -> None:
+    """--out must be a folder (or not exist yet): a file there failed only at the first trial, naming tune's own
+    scratch path inside it (`…/.tune-repo: not a directory`)."""
+    found = next(path for path in [out, *out.absolute().parents] if path.exists())  # the root exists
+    if not found.is_dir():
+        where = "" if found == out else f"{found} "
+        raise QuantserveError(f"--out {out}: {where}is a file, not a folder")
 
 
 def check_interface_kept(build: Path, settings: TuneSettings) -> None:
