@@ -14,6 +14,7 @@ from typing import Any
 
 import gevent
 import numpy as np
+from gevent.event import Event
 from gevent.lock import Semaphore
 from gevent.pool import Group
 from gevent.queue import SimpleQueue
@@ -23,7 +24,7 @@ from loadtest.arrival_trace import ArrivalTrace
 from loadtest.grpc_user import _TritonClientMixin, blocking_call_pool, request_inputs
 from loadtest.load_pattern import ARRIVALS
 from loadtest.pending_arrivals import PendingArrivals
-from loadtest.recording import record_unanswered, replayed_trace, schedule_start, warm_up_ended
+from loadtest.recording import record_unanswered, replayed_trace, schedule_span, schedule_start, warm_up_ended
 
 
 class OpenLoopTritonUser(_TritonClientMixin, User):
@@ -33,7 +34,8 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
     to the request (no coordinated omission). At most `max_in_flight` requests are in flight, each with its own
     greenlet and client; an arrival due while every slot is taken waits in the schedule itself, so nothing grows
     with the backlog (a greenlet and a client per waiting arrival grew one process by 40 MB/s): it leaves late when
-    a slot frees, and those still due when the run stops are recorded as never sent. `rate` is this user's share
+    a slot frees, and those still due when the run stops are recorded as never sent; none due at or after the
+    window's planned end is offered (`schedule_span`), however late Locust's stop comes. `rate` is this user's share
     of the total requests per second; `arrivals` is one of `loadtest.load_pattern.ARRIVALS`; with `--trace` the
     schedule is this user's share of a recorded trace's arrivals instead (read before the users spawn).
 
@@ -123,22 +125,28 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
 
     @task
     def arrive(self) -> None:
-        """From the window's start (`schedule_start`, every user's), take each arrival at its time into a free slot.
-        `freed`: when the last wait for a slot ended; one due before it was late because of the slots, not the CPU."""
+        """From the window's start (`schedule_start`, every user's) to its planned end (`schedule_span`), take each
+        arrival at its time into a free slot, then wait for the stop: none due later is offered, and the task run
+        again would replay the schedule from its start. `freed`: when the last wait for a slot ended; one due
+        before it was late because of the slots, not the CPU."""
         pending = self._pending
         pending.started = freed = schedule_start()
-        pending.arrivals = self._schedule()
+        span = schedule_span(self.environment.parsed_options)
+        pending.arrivals = itertools.takewhile(lambda arrival: arrival[0] < span, self._schedule())
         for offset, samples in pending.arrivals:
             arrival = pending.started + offset
             pending.held = (arrival, samples)
             gevent.sleep(max(0.0, arrival - time.perf_counter()))
             woke = arrival + max(0.0, time.perf_counter() - max(arrival, freed))  # late by the generator's own part
-            in_flight = self.max_in_flight - self._slots.counter + 1  # itself included
+            # its user's requests in flight as it arrived, itself included: one that found every slot taken counts
+            # max_in_flight + 1 (it waits for a slot), how a run's peak tells a full pool (`unsent_cause`)
+            in_flight = self.max_in_flight - self._slots.counter + 1
             full = self._slots.locked()
             self._slots.acquire()  # all taken: the arrivals due meanwhile stay in the schedule, to leave late
             freed = time.perf_counter() if full else freed
             pending.held = None
             self._in_flight.spawn(self._request, arrival, woke, self._inputs(samples), samples, in_flight)
+        Event().wait()  # the schedule is spent: its requests still in flight end, or the stop cuts them
 
     def _request(self, scheduled: float, woke: float, inputs: list[Any], samples: int = 0, in_flight: int = 0) -> None:
         """One arrival's request, in the slot `arrive` took for it (given back however it ends)."""

@@ -67,7 +67,8 @@ class LoadResult:
     send_lag_p99_ms: float | None = None
     generator_lag_p99_ms: float | None = None  # ... the part the generator woke late (the rest: a full in-flight pool)
     max_in_flight: int | None = None  # open loop: requests each Locust process kept in flight at most
-    peak_in_flight: int | None = None  # open loop: the most one user had in flight (= max_in_flight: it was full)
+    # open loop: the most one user had in flight, counted as each arrives (max_in_flight + 1: one found all slots taken)
+    peak_in_flight: int | None = None
     # the server was replaced during the window (how it showed): its counters and samples cover only part of it
     server_restarted: str | None = None
     # the server stayed, but its counters cover only part of the window (a version swapped or reloaded): why

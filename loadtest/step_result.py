@@ -158,6 +158,7 @@ def _summarize(
         server = breakdown(window.metrics_before, window.metrics_after, settings.model, settings.model_version)
     lag_p50, lag_p99, generator_p99 = _send_lags(samples) if step.mode == "open" else (None, None, None)
     columns = samples.shape[1] if samples.ndim == 2 and len(samples) else 0  # a window with no arrival has no rows
+    # in flight as each request arrived, itself included: --max-in-flight + 1 where one found every slot taken
     peak = int(samples[:, 6].max()) if step.mode == "open" and columns >= 7 else None
     return LoadResult(
         send_lag_p50_ms=lag_p50,

@@ -23,12 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.accuracy_results import AccuracyReport
-from loadtest.result_files import read_json
+from loadtest.machine_notes import other_clients, recorded_machine, timed_elsewhere
 from loadtest.results import LoadRun
 from loadtest.run_pairing import accuracy_source_notes, spread_note
 from loadtest.served_speed import ServedSpeedup, lowest, served_speedups
 from optimizer.drift_budget import BUDGETED, CHECKS
-from quantserve.errors import QuantserveError
 from serving.machine import MACHINE_FILE, cpu_facts
 from serving.model_version import VERSION_SEPARATOR
 
@@ -201,58 +200,25 @@ def load_manifest(path: Path) -> dict[str, Any]:
 def machine_line(results_dir: Path, manifests: list[dict[str, Any]], runs: list[LoadRun]) -> str:
     """The machine the figures came from: machine.json beside the results (the client's, as the last loadtest or
     evaluate into the folder recorded it), else the build's CPU, else this one; and the client machines of the load
-    runs that recorded another ("Machine: AMD EPYC, 2 cores" stood beside a run load-tested from a 112-core Xeon)."""
+    runs that recorded another ("Machine: AMD EPYC, 2 cores" stood beside a run load-tested from a 112-core Xeon),
+    and the builds whose in-process ratio was timed on another CPU (`loadtest.machine_notes`)."""
     recorded = results_dir / MACHINE_FILE
     if recorded.is_file():
         model, cores, isa = recorded_machine(recorded)
         line = f"{model}, {cores} cores ({' '.join(isa) or 'no AVX2/VNNI/AMX'})"
-        others = _other_clients(runs, model, cores)
+        others = other_clients(runs, model, cores)
         which = f", the client's as the last loadtest or evaluate recorded it in {MACHINE_FILE}"
-        return f"{line}{which}{others}" if others else line
-    for manifest in manifests:
-        speed = (manifest.get("verification") or {}).get("speed")
-        if speed:
-            line = f"{speed['cpu']}, timed on {speed['threads']} threads (from the build's manifest)"
-            return line + _other_clients(runs, str(speed["cpu"]), None)
+        line = f"{line}{which}{others}" if others else line
+        return line + timed_elsewhere(manifests, model, "the served runs" if runs else "this folder's runs")
+    timed = [m for m in manifests if (m.get("verification") or {}).get("speed")]
+    if timed:
+        speed = timed[0]["verification"]["speed"]
+        line = f"{speed['cpu']}, timed on {speed['threads']} threads (from the build's manifest)"
+        first = f"{timed[0].get('name', '?')}'s"
+        return line + other_clients(runs, str(speed["cpu"]), None) + timed_elsewhere(timed[1:], speed["cpu"], first)
     cpu = cpu_facts()
     line = f"{cpu.model}, {cpu.usable_cores} cores (the machine this report was rendered on)"
-    return line + _other_clients(runs, cpu.model, cpu.usable_cores)
-
-
-def recorded_machine(path: Path) -> tuple[str, int, list[str]]:
-    """The CPU model, usable cores and instruction sets machine.json records; a file of another shape (cut short,
-    hand-edited) is one line naming what is wrong, as the other results files are."""
-    data = read_json(path)
-    try:
-        model, cores, isa = data["model"], data["usable_cores"], data["isa"]
-        if not isinstance(model, str):
-            raise ValueError(f"'model' is {model!r}, not a CPU name")
-        if isinstance(cores, bool) or not isinstance(cores, int):
-            raise ValueError(f"'usable_cores' is {cores!r}, not a number")
-        if not isinstance(isa, list) or not all(isinstance(name, str) for name in isa):
-            raise ValueError(f"'isa' is {isa!r}, not a list of instruction sets")
-    except KeyError as exc:
-        raise QuantserveError(f"{path}: not a quantserve machine file (no {exc} field)") from exc
-    except (TypeError, ValueError) as exc:
-        raise QuantserveError(f"{path}: not a quantserve machine file ({exc})") from exc
-    return model, cores, isa
-
-
-def _other_clients(runs: list[LoadRun], cpu: str, cores: int | None) -> str:
-    """`; load-a.json was load-tested from box (Xeon, 112 cores)`, for the runs whose recorded client machine is not
-    the line's; "" where none recorded another."""
-    others: dict[str, list[str]] = {}
-    for run in runs:
-        ident = run.identity
-        if ident is None or not ident.client():
-            continue
-        if (ident.client_cpu or cpu) != cpu or (cores is not None and (ident.client_cores or cores) != cores):
-            others.setdefault(str(ident.client()), []).append(run.file or run.model)
-    if not others:
-        return ""
-    lines = [f"{', '.join(files)} {'was' if len(files) == 1 else 'were'} load-tested from {client}"
-             for client, files in others.items()]  # fmt: skip
-    return f"; {'; '.join(lines)}"
+    return line + other_clients(runs, cpu.model, cpu.usable_cores)
 
 
 def served_failures(pairs: list[ServedSpeedup]) -> list[str]:
