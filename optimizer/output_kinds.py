@@ -50,16 +50,19 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
 - multilabel: 2-D (N, C ≥ 3) independent per-class (sigmoid) scores, most of a row's classes plainly off
   (< 0.1), where at least a tenth of the rows have two or more classes at ≥ 0.5, on most of them not one
   run of neighbouring classes — a tagger, whose answer is the set of classes on, which top-1 agreement
-  does not see (weaker tags can flip at 0.5 while the top one stays); raw multi-label logits look like a
-  classifier's, so name them with `--output-kind NAME=multilabel` (judged at logit 0). The refusal names the
-  --label-threshold its sets were read at, and a line names the flag where half the rows or more have no class on
-  there, or where the sets hold there but not at a tenth of it (BirdNET reads its species at 0.03);
-- embedding: 2-D (N, D > 1) rows of unit L2 norm, or D ≥ 64 otherwise (not a classifier's logits; signed rows
-  at an embedding's width with one position the largest on a quarter of the rows or more whose softmax commits
-  are doubted either way, the line naming the override: `optimizer.row_kinds.kind_doubt`), unless
-  the rows all point nearly where
-  their mean does (median cosine to it ≥ 0.99: many coordinates near fixed points, a landmark regressor's),
-  whose whole-row cosine cannot see one value move — those are dense;
+  does not see (weaker tags can flip at 0.5 while the top one stays); so are signed rows that are no classifier's
+  logits whose sigmoid is such scores, at most a quarter of the median row at 0 or above (an embedding has half
+  there): raw multi-label logits, judged at logit 0, the line naming `--output-kind NAME=embedding`
+  (`row_kinds.tag_logits`). YAMNet's 521 (off classes at -13 median, down to -434) were judged an embedding by a
+  cosine the far-off classes dominate: an INT8 variant held 0.9991 / 0.9939 at top-1 agreement 0.867, tag F1 0.92.
+  Tag logits whose softmax commits read as a classifier's: name them `--output-kind NAME=multilabel`. The refusal
+  names the --label-threshold its sets were read at, and a line names the flag where half the rows or more have no
+  class on there, or where the sets hold there but not at a tenth of it (BirdNET reads its species at 0.03);
+- embedding: 2-D (N, D > 1) rows of unit L2 norm, or D ≥ 64 otherwise (not a classifier's or a tagger's logits;
+  signed rows at an embedding's width with one position the largest on a quarter of the rows or more whose softmax
+  commits are doubted either way, the line naming the override: `optimizer.row_kinds.kind_doubt`), unless the rows
+  all point nearly where their mean does (median cosine to it ≥ 0.99: many coordinates near fixed points, a
+  landmark regressor's), whose whole-row cosine cannot see one value move — those are dense;
 - dense, for 2-D: C < 64 values per sample where no class stands out — regressions. MTCNN's ONet box
   deltas (N, 4) and landmark coordinates (N, 10) were judged by the top-1 agreement of their argmax
   (a near-tie between coordinates) and refused at 0.98 with every compute node FP32;

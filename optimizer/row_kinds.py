@@ -19,6 +19,7 @@ ALIKE_LOGIT_ROWS = 0.95  # the same of rows less their own means, above which "l
 NEAR_TIE_GAP = 0.1
 STANDS_OUT = 0.5  # how far a class must stand out (score over the row's median, or softmax mass) to be the answer
 MULTILABEL_MIN_SHARE = 0.1  # rows with several classes on, at least this share of rows, most of them scattered
+TAG_LOGITS_MAX_ON = 0.25  # raw multi-label logits: the median row's share at logit 0 or above, at most this
 SIGMOID_MAX_ZERO_SHARE = 0.25  # rows in [0, 1] with more exact zeros are scores only where saturated (`_saturated`)
 SATURATED_TOP = 0.9  # a sigmoid's answers reach this on the median row, at the top of its range
 SIGMOID_TAIL = 0.01  # … and most of its other nonzero values lie below this or at SATURATED_TOP and above
@@ -72,7 +73,8 @@ def classification_or_embedding(values: np.ndarray, labels: np.ndarray | None, w
     varies over the rows are a classifier's logits (an ImageNet head's 1000), not an embedding. Judged by cosine,
     a classifier's INT8 logits pass at 0.995 while a few percent of its answers change; a contrastive embedding's
     softmax commits to nothing and ReLU features are not signed. Per-token rows leave it off: a tagger's logits are
-    found by `token_logits` first, and a language model's heads by their vocabulary."""
+    found by `token_logits` first, and a language model's heads by their vocabulary; nor are they read as raw
+    multi-label logits (`tag_logits`)."""
     rows = values.astype(np.float64)
     if sums_to_one(rows):
         return "classification"
@@ -90,6 +92,8 @@ def classification_or_embedding(values: np.ndarray, labels: np.ndarray | None, w
     signed_logits = wide_logits and rows.min() < 0.0 and (usable_labels(labels, values) or not outlier_feature(rows))
     if not scores and (not wide or signed_logits) and peaked_softmax(rows) and answers:
         return "classification"  # raw logits
+    if wide_logits and tag_logits(rows):
+        return "multilabel"  # raw multi-label logits, a class on at logit 0: not an embedding's features
     if values.shape[1] >= EMBEDDING_MIN_DIM and _rows_alike(rows):
         return "dense"  # many regressions per sample (landmark coordinates): a row's cosine cannot see one move
     if values.shape[1] >= EMBEDDING_MIN_DIM:
@@ -182,8 +186,9 @@ def kind_doubt(name: str, kind: str, values: np.ndarray) -> str:
     Judging them as classification stays (a classifier mistaken for a dense map could ship with rare answers
     flipped under a correlation that barely moves); the line names the doubt and how to say what the output is.
     Signed rows at an embedding's width are doubted both ways where one feature is the largest on many rows
-    (`outlier_feature`, `_width_doubt`); scores in [0, 1] with many exact zeros, as ReLU features (`zeros_doubt`)."""
-    if doubt := zeros_doubt(name, kind, values):
+    (`outlier_feature`, `_width_doubt`); scores in [0, 1] with many exact zeros, as ReLU features (`zeros_doubt`);
+    raw values read as multi-label logits, as features could be (`logits_doubt`)."""
+    if doubt := zeros_doubt(name, kind, values) or logits_doubt(name, kind, values):
         return doubt
     if kind not in ("classification", "embedding") or values.ndim != 2 or len(values) < 2:
         return ""
@@ -268,6 +273,26 @@ def _several_scattered_labels(scores: np.ndarray) -> bool:
     first, last = rows.argmax(axis=1), rows.shape[1] - 1 - rows[:, ::-1].argmax(axis=1)
     scattered = (last - first + 1) > rows.sum(axis=1)  # a gap between the first and last class on
     return bool(np.mean(scattered) >= 0.5)
+
+
+def tag_logits(rows: np.ndarray) -> bool:
+    """Signed rows whose sigmoid is a tagger's scores (`_several_scattered_labels`), at most TAG_LOGITS_MAX_ON of the
+    median row at logit 0 or above: raw multi-label logits, a class on at logit 0. YAMNet's 521 tag logits (off
+    classes at -13 median, down to -434; a few near or above 0 are its tags) were judged an embedding by a cosine
+    the far-off classes dominate: an INT8 variant held 0.9991 mean / 0.9939 worst at top-1 agreement 0.867 and tag
+    F1 0.92. Zero-centred features put half of a row at 0 or above; at a large scale their sigmoid is otherwise
+    half plainly off, half on, scattered."""
+    if not len(rows) or rows.min() >= 0.0 or np.median(np.mean(rows >= 0.0, axis=1)) > TAG_LOGITS_MAX_ON:
+        return False
+    return _several_scattered_labels(np.exp(-np.logaddexp(0.0, -rows)))
+
+
+def logits_doubt(name: str, kind: str, values: np.ndarray) -> str:
+    """How a multilabel output of raw values (not scores in [0, 1]) was read, with the override; "" otherwise."""
+    if kind != "multilabel" or values.ndim != 2 or not values.size or probabilities(values):
+        return ""
+    override = f"if they are features, pass --output-kind {name}=embedding"
+    return f"read as raw multi-label logits, a class on at logit 0: {override}"
 
 
 def _a_class_stands_out(scores: np.ndarray) -> bool:
