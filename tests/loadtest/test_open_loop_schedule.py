@@ -26,9 +26,6 @@ from loadtest.load_pattern import TraceReplay
 from loadtest.load_settings import LoadSettings
 from serving.server import TritonServer
 
-# serial: it judges rates, latencies, time or memory, so it runs alone after the parallel part (make test)
-pytestmark = pytest.mark.serial
-
 TRACE_ROWS = 1_500_000  # ~11 s a million before, row by row; still over a second now, beyond a master's 1 s wait
 TRACE_RATE = 50.0  # arrivals a second, evenly spaced
 
@@ -48,6 +45,7 @@ def long_trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.serial  # it judges when the window opens against the parse: run alone (make test)
 @pytest.mark.parametrize("workers", [0, 2], ids=["one-process", "2-workers"])
 def test_a_long_trace_is_parsed_before_the_window_opens(
     served_mlp: tuple[TritonServer, Path], long_trace: Path, workers: int, tmp_path: Path
@@ -112,6 +110,7 @@ def silent_server() -> Iterator[str]:
         listener.close()
 
 
+@pytest.mark.serial  # it judges the arrivals offered against the rate: run alone (make test)
 def test_an_overloaded_open_loop_holds_at_most_max_in_flight_requests(silent_server: str, tmp_path: Path) -> None:
     """400 arrivals a second through 4 in-flight slots to a server that never answers: at most 4 clients and 4
     request greenlets, and every arrival the window planned is still offered (the unsent counted)."""

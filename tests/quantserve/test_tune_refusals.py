@@ -165,7 +165,7 @@ def test_the_search_stops_after_a_baseline_whose_every_request_failed(tmp_path: 
 
 
 @pytest.mark.e2e
-@pytest.mark.serial  # runs real load on a tritonserver: run alone (make test)
+@pytest.mark.slow  # not serial: every request fails, whatever the machine; nothing measured is judged
 def test_a_model_that_refuses_every_request_stops_tune_with_tritons_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
