@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,3 +68,15 @@ def chromium() -> str:
     if binary is None:
         pytest.skip("chromium not installed (apt-get install -y chromium); `make test` installs it")
     return binary
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """A gRPC address that accepts connections and never answers (a hung server), closed after the test."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1024)
+    try:
+        yield f"127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        listener.close()

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import loadtest_models as models
@@ -96,18 +96,6 @@ COUNTING_LOCUSTFILE = textwrap.dedent(
             super().on_stop()
     """
 )
-
-
-@pytest.fixture
-def silent_server() -> Iterator[str]:
-    """A gRPC address that accepts connections and never answers (a hung server), closed after the test."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(1024)
-    try:
-        yield f"127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        listener.close()
 
 
 @pytest.mark.serial  # it judges the arrivals offered against the rate: run alone (make test)

@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import loadtest_models as models
@@ -47,18 +46,6 @@ LATE_STOP_LOCUSTFILE = textwrap.dedent(
         pass
     """
 )
-
-
-@pytest.fixture
-def silent_server() -> Iterator[str]:
-    """A gRPC address that accepts connections and never answers: each call ends at the 1 s deadline."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(1024)
-    try:
-        yield f"127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        listener.close()
 
 
 def _free_port() -> int:
