@@ -1,4 +1,4 @@
-"""The CLI's load flags (`--users/--sweep/--rate/--arrivals/--spawn-rate/--stages/--trace/--soak`, `--duration`)
+"""The CLI's load flags (`--users/--sweep/--rate/--arrivals/--spawn-rate/--stages/--shape/--trace/--soak`, `--duration`)
 parsed into one load pattern (`loadtest.load_pattern`), every mistake refused in one line naming the flag before
 any work starts.
 """
@@ -18,7 +18,21 @@ from loadtest.load_pattern import (
     whole_seconds,
     whole_stage,
 )
+from loadtest.user_shape import DEFAULT_CAP_S, UserShape, split_shape
 from quantserve.errors import QuantserveError
+
+
+def shape_from_flags(
+    shape: str, duration: str, others: dict[str, str], users: int | None = None, spawn_rate: float | None = None
+) -> UserShape:
+    """`--shape FILE.py[:Class]`, capped by `--duration` (DEFAULT_CAP_S without it); any flag given in `others`
+    (`--stages`, `--trace`, `--rate`, `--sweep`), `--users` or `--spawn-rate` (None: not given) refused: the shape
+    sets the users."""
+    given = {"--users": users, "--spawn-rate": spawn_rate}
+    others = {**others, **{flag: f"{value:g}" for flag, value in given.items() if value is not None}}
+    refuse_mixed_loads({"--shape": shape, **others})
+    path, class_name = split_shape(shape)
+    return UserShape(path, class_name, parse_duration(duration) if duration else DEFAULT_CAP_S)
 
 
 def pattern_from_flags(
@@ -58,6 +72,7 @@ def pattern_from_flags(
 # each load shape and why it excludes the others (before: all but the first given were dropped in silence)
 LOAD_SHAPES = {
     "--soak": "runs one closed loop of --users for its own length",
+    "--shape": "sets its own users (its tick())",
     "--trace": "replays the file's own arrivals",
     "--stages": "sets its own users and run time",
     "--rate": "runs an open loop (a list of rates sweeps)",

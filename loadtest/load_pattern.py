@@ -14,7 +14,8 @@ arrival schedule inside the user (`loadtest.open_loop_user.OpenLoopTritonUser`),
 many users carry it. Where `LoadTestShape` does fit is a step or spike shape whose load changes
 *within* one measured window: `Staged`, whose locustfile (`locustfile_staged.py`) holds a
 `LoadTestShape` that reads its stages from the `--stages` Locust option and records when it starts each one, so
-the result holds each stage's own figures (`loadtest.stage_figures`) beside the window's blended ones.
+the result holds each stage's own figures (`loadtest.stage_figures`) beside the window's blended ones; the user's own
+`LoadTestShape` (`--shape`) is measured the same way (`loadtest.user_shape`).
 """
 
 from __future__ import annotations

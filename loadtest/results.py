@@ -293,7 +293,8 @@ class LoadResult:
             tail_note(self.label, self.latency.count),
             f"{self.label}: {self.warm_up['unfinished']}" if self.warm_up and self.warm_up.get("unfinished") else None,
         )
-        return [n for n in (*notes, self.send_lag_note()) if n]
+        staged = (f"{self.label}, {stage.label}: {stage.note}" for stage in self.stages if stage.note)  # --shape
+        return [n for n in (*notes, self.send_lag_note(), *staged) if n]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LoadResult:

@@ -7,6 +7,10 @@ stages' answers) beside p99 28.1 ms (the 48-user stage's queue), a pair no stage
 not `--stages` added up from the window's start: the window opens when the first stage's users are spawned, and a
 stage begins at the shape's first tick past the one before (ticks run once a second, late while users spawn).
 A request counts in the stage its answer came back in, as in the per-second timeline.
+
+The user's own shape (`--shape`, `locustfile_user_shape.py`) records its stages the same way as they start, their
+number and lengths not known ahead (written 0), and where and why it ended (`shape_end.json`: its tick() returned
+None, raised, or the cap was reached); `read_stage_starts` fills both in from the shape's own switches.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import numpy as np
 from loadtest.percentiles import LatencySummary
 
 STAGES_FILE = "stages.json"
+SHAPE_END_FILE = "shape_end.json"  # the user's shape: when it ended, and a note where not by its own None
 
 
 @dataclass
@@ -39,6 +44,7 @@ class StageFigures:
     failed_requests: int
     throughput_rps: float  # successful requests per second of the stage
     latency: LatencySummary
+    note: str = ""  # the user's shape (--shape) ended in this stage otherwise than by its tick() returning None
 
     @property
     def label(self) -> str:
@@ -56,16 +62,43 @@ def write_stage_start(record_dir: Path, number: int, stages: int, users: int, se
     path = Path(record_dir) / STAGES_FILE
     started = json.loads(path.read_text()) if path.is_file() else []
     started.append({"number": number, "stages": stages, "users": users, "seconds": seconds, "started": at})
+    _replace(path, started)
+
+
+def write_shape_end(record_dir: Path, at: float, note: str) -> None:
+    """The user's shape ended at wall time `at`; `note` says why where not by its tick() returning None ("")."""
+    _replace(Path(record_dir) / SHAPE_END_FILE, {"ended": at, "note": note})
+
+
+def _replace(path: Path, data: Any) -> None:
+    """Write `data` as JSON to `path` whole, so a run killed meanwhile leaves the file as it was."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    scratch = path.with_name(f".{STAGES_FILE}.{os.getpid()}")
-    scratch.write_text(json.dumps(started))
+    scratch = path.with_name(f".{path.name}.{os.getpid()}")
+    scratch.write_text(json.dumps(data))
     os.replace(scratch, path)
 
 
 def read_stage_starts(record_dir: Path) -> list[dict[str, Any]]:
-    """The stages the shape started, in order (empty for a load of one kind throughout: no file)."""
+    """The stages the shape started, in order (empty for a load of one kind throughout: no file); the user's shape's
+    count and lengths filled in (`_as_ran`)."""
     path = Path(record_dir) / STAGES_FILE
-    return json.loads(path.read_text()) if path.is_file() else []
+    starts = json.loads(path.read_text()) if path.is_file() else []
+    end = Path(record_dir) / SHAPE_END_FILE
+    return _as_ran(starts, json.loads(end.read_text()) if end.is_file() else None)
+
+
+def _as_ran(starts: list[dict[str, Any]], end: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The user's shape's stages (written with 0 stages) with their count, their lengths between its switches (the
+    last to its end; 0 where it never ended: an interrupted run) and the note on how it ended on the last."""
+    if not starts or starts[0]["stages"]:
+        return starts
+    ends = [float(s["started"]) for s in starts[1:]] + [float(end["ended"]) if end else math.nan]
+    ran = [
+        {**s, "stages": len(starts), "seconds": round(e - float(s["started"]), 1) if math.isfinite(e) else 0.0}
+        for s, e in zip(starts, ends, strict=True)
+    ]
+    ran[-1]["note"] = end["note"] if end else ""
+    return ran
 
 
 def stage_figures(samples: np.ndarray, start: float, end: float, starts: list[dict[str, Any]]) -> list[StageFigures]:
@@ -94,6 +127,7 @@ def stage_figures(samples: np.ndarray, start: float, end: float, starts: list[di
                 failed_requests=int((here & ~ok).sum()),
                 throughput_rps=float(ok.sum() / span) if span > 0 else math.nan,
                 latency=LatencySummary.from_samples(rows[ok, 1]),
+                note=str(stage.get("note", "")),
             )
         )
     return figures

@@ -1,7 +1,8 @@
 """`quantserve loadtest --url 127.0.0.1:8001 --model NAME --users N --duration 60s --data INPUTS.npz --out reports/X`.
 
-Runs Locust headless against Triton over gRPC (closed loop, a concurrency sweep, an open-loop fixed
-rate, or a recorded trace's arrivals), writes `load-<model>.json`, Locust's CSVs and the report, and prints a table.
+Runs Locust headless against Triton over gRPC (closed loop, a concurrency sweep, stages or your own LoadTestShape, an
+open-loop fixed rate, or a recorded trace's arrivals), writes `load-<model>.json`, Locust's CSVs and the report, and
+prints a table.
 Ctrl-C, SIGTERM or SIGHUP keeps what was measured: saved and reported, marked interrupted, with one line and exit 130.
 """
 
@@ -24,6 +25,7 @@ from serving.endpoints import find_metrics_url, metrics_hint
 from serving.machine import write_machine_facts
 
 DEFAULT_REQUEST_TIMEOUT_S = 30.0  # the client's gRPC deadline per request, as evaluate's
+DEFAULT_USERS = 16  # --users, where not given (None: given, --shape refuses it)
 
 if TYPE_CHECKING:
     from loadtest.interruption import RunInterrupted
@@ -51,7 +53,9 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--data", type=Path, required=True, help=".npz with one array per model input")
     parser.add_argument("--out", type=Path, required=True, help="results folder (JSON, Locust CSVs, report)")
-    parser.add_argument("--users", type=int, default=16, help="concurrent closed-loop users")
+    parser.add_argument(
+        "--users", type=int, default=None, help=f"concurrent closed-loop users (default {DEFAULT_USERS})"
+    )
     parser.add_argument(
         "--spawn-rate", type=float, default=None, help="users started per second, above 0 (default: all at once)"
     )
@@ -70,6 +74,13 @@ def register(subparsers: Any) -> None:
         "--stages",
         default="",
         help="closed-loop users by stage in one window, a step or spike: 4:20s,32:5s,4:20s (sets the run time)",
+    )
+    parser.add_argument(
+        "--shape",
+        default="",
+        metavar="FILE.py[:Class]",
+        help="closed-loop users set by your own Locust LoadTestShape (its tick()), a stage per change of users, until "
+        "tick() returns None; --duration caps it (default 1 h); its own User classes are not run",
     )
     parser.add_argument(
         "--trace",
@@ -152,32 +163,18 @@ def interrupted_status(stop: RunInterrupted, out: Path) -> int:
 def run_load_command(args: argparse.Namespace) -> int:
     """One load run (a step, a sweep, a rate list, stages or a trace) per model, then the report and a table."""
     from loadtest.harness import check_ready
-    from loadtest.load_flags import parse_duration, pattern_from_flags
-    from loadtest.load_pattern import TraceReplay
+    from loadtest.load_flags import parse_duration
     from loadtest.load_settings import LoadSettings, check_expected_arrivals
     from loadtest.report import render
     from loadtest.sweep_knee import sweep_note
-    from loadtest.trace_plan import plan_lines
     from quantserve.cli.tables import print_json, print_load_table
 
-    pattern = pattern_from_flags(
-        args.users,
-        args.sweep,
-        str(args.rate),
-        args.arrivals,
-        args.spawn_rate,
-        args.stages,
-        args.trace,
-        args.trace_speed,
-        args.trace_scale,
-    )
+    pattern = load_pattern(args)
     pattern.check()  # --spawn-rate, --stages, --rate…: one line before any probe or file
     positive_seconds("--request-timeout", args.request_timeout)  # before any probe or file
     duration = parse_duration(args.duration or default_duration(pattern))
     check_expected_arrivals(pattern, duration)  # before any probe or file
-    if isinstance(pattern, TraceReplay):  # the replay's length and rate before it starts; a likely unit mistake named
-        for line in plan_lines(pattern.trace, duration):
-            print(line, file=sys.stderr if args.json else sys.stdout, flush=True)
+    print_plan(pattern, duration, args.json)
     metrics_url = resolve_metrics_url(args)
     runs = []
     every = [
@@ -220,6 +217,43 @@ def run_load_command(args: argparse.Namespace) -> int:
             print(metrics_hint(args.url))
         print(f"report: {html_path} and {md_path}")
     return failure_status(runs, args.allow_failures)
+
+
+def load_pattern(args: argparse.Namespace) -> Any:
+    """The load flags as one pattern (`loadtest.load_flags`): `--shape`, refusing the flags that set users, or the
+    others."""
+    from loadtest.load_flags import pattern_from_flags, shape_from_flags
+
+    if args.shape:
+        others = {"--stages": args.stages, "--trace": args.trace, "--rate": str(args.rate), "--sweep": args.sweep}
+        return shape_from_flags(args.shape, args.duration, others, args.users, args.spawn_rate)
+    users = DEFAULT_USERS if args.users is None else args.users
+    return pattern_from_flags(
+        users,
+        args.sweep,
+        str(args.rate),
+        args.arrivals,
+        args.spawn_rate,
+        args.stages,
+        args.trace,
+        args.trace_speed,
+        args.trace_scale,
+    )
+
+
+def print_plan(pattern: Any, duration: float, json_out: bool) -> None:
+    """What a trace replay or the user's shape will do, said before it starts (on stderr under --json)."""
+    from loadtest.load_pattern import TraceReplay
+    from loadtest.trace_plan import plan_lines
+    from loadtest.user_shape import UserShape
+
+    lines: list[str] = []
+    if isinstance(pattern, TraceReplay):  # the replay's length and rate; a likely unit mistake named
+        lines = plan_lines(pattern.trace, duration)
+    if isinstance(pattern, UserShape):  # the shape's dry run: its stages, and whether it ends within its cap
+        lines = [pattern.plan.line(pattern.path, pattern.cap_s)]
+    for line in lines:
+        print(line, file=sys.stderr if json_out else sys.stdout, flush=True)
 
 
 def print_stage_table(run: Any) -> None:
@@ -279,9 +313,12 @@ def failure_status(runs: list[Any], allowed: bool) -> int:
 
 
 def default_duration(pattern: Any) -> str:
-    """60 s, or one pass of a replayed trace (whole seconds): the whole recording, once."""
+    """60 s, one pass of a replayed trace (whole seconds): the whole recording, once; or the user's shape's cap."""
     from loadtest.load_pattern import TraceReplay
+    from loadtest.user_shape import UserShape
 
+    if isinstance(pattern, UserShape):
+        return f"{pattern.cap_s:.0f}s"
     if isinstance(pattern, TraceReplay):
         pattern.check()
         return f"{max(1, math.ceil(pattern.trace.period_s))}s"
@@ -295,7 +332,9 @@ def run_soak_command(args: argparse.Namespace) -> int:
     from loadtest.soak import run_soak
 
     others = {"--rate": str(args.rate), "--trace": args.trace, "--stages": args.stages, "--sweep": args.sweep}
-    pattern, seconds = soak_from_flags(args.soak, args.users, args.spawn_rate, {**others, "--duration": args.duration})
+    others |= {"--shape": args.shape, "--duration": args.duration}
+    users = DEFAULT_USERS if args.users is None else args.users
+    pattern, seconds = soak_from_flags(args.soak, users, args.spawn_rate, others)
     positive_seconds("--request-timeout", args.request_timeout)  # before any probe or file
     flat = True
     for model, version in addressed_models(args):
