@@ -13,12 +13,13 @@ under the cut), as a dense map too (`optimizer.soft_masks.unjudged_words`); imag
 FP32 over its pixel range, mean and worst (`optimizer.image_outputs`); detection and dense — worst channel
 correlation and worst channel error (RMS error over the channel's FP32 standard deviation: correlation
 alone passes a channel shifted by a constant or rescaled), and a dense yes/no flag (one score in [0, 1] per
-sample, most near 0 or 1) also by the share of its decisions at --label-threshold unchanged (against the top-1
-budget); a dense output of scores also by its quiet channels (`optimizer.drift_metrics`: never on in FP32,
-plainly off) — the largest absolute error among them, and, with no slack at all, INT8 turning one on. Every
-other metric (the channel figures of the
-other kinds, relative error, neighbour agreement, whole-tensor cosine, abs differences) is recorded as
-information.
+sample, most near 0 or 1) also by the share of its decisions at --label-threshold unchanged, and a dense
+probability (one such score spread over the range, FP32 on both sides of the threshold) by the share of its
+decisions unchanged on the rows farther than 0.02 from it (both against the top-1 budget,
+`optimizer.decision_metrics`); a dense output of scores also by its quiet channels (`optimizer.drift_metrics`:
+never on in FP32, plainly off) — the largest absolute error among them, and, with no slack at all, INT8 turning
+one on. Every other metric (the channel figures of the other kinds, relative error, neighbour agreement,
+whole-tensor cosine, abs differences) is recorded as information.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from optimizer.decision_metrics import decision_words
 from optimizer.image_outputs import psnr_words
 from optimizer.soft_masks import cut_words, mask_cut_words
 from quantserve.errors import QuantserveError
@@ -128,8 +130,8 @@ BUDGET_FLAGS: dict[str, tuple[str, str]] = {
     "max_metric_drop": ("--max-metric-drop", "--metric: largest relative drop of the user metric (0.01 = 1 %%)"),
     "label_threshold": (
         "--label-threshold",
-        "multilabel and soft_mask outputs, dense flags: the score at which a class or pixel is on, as the model is "
-        "used (logits: at its logit)",
+        "multilabel and soft_mask outputs, dense flags and probabilities: the score at which a class or pixel is "
+        "on, as the model is used (logits: at its logit)",
     ),
 }
 
@@ -153,6 +155,7 @@ CHECKS: dict[str, tuple[str, str, bool]] = {
     "channel_correlation_worst": ("worst channel correlation", "min_channel_correlation", True),
     "channel_error_worst": ("worst channel error (RMS / FP32 std)", "max_channel_error", False),
     "flag_agreement": ("share of flag decisions unchanged", "min_top1_agreement", True),
+    "decision_agreement": ("share of clear decisions unchanged", "min_top1_agreement", True),
     "quiet_error_worst": ("worst absolute error of a channel never on in FP32", "max_quiet_error", False),
 }
 # which metrics each kind is judged by (the others are recorded as information)
@@ -162,8 +165,15 @@ BUDGETED: dict[str, tuple[str, ...]] = {
     "embedding": ("cosine_mean", "cosine_worst"),
     "sequence": ("sequence_agreement",),
     "detection": ("channel_correlation_worst", "channel_error_worst"),
-    # a flag's: where it is one; quiet channels': where the output is scores (`optimizer.drift_metrics`)
-    "dense": ("channel_correlation_worst", "channel_error_worst", "flag_agreement", "quiet_error_worst"),
+    # a flag's or a probability's decisions: where it is one (`optimizer.decision_metrics`); quiet channels': where
+    # the output is scores (`optimizer.drift_metrics`)
+    "dense": (
+        "channel_correlation_worst",
+        "channel_error_worst",
+        "flag_agreement",
+        "decision_agreement",
+        "quiet_error_worst",
+    ),
     "ids": ("id_agreement",),
     "mask": ("value_agreement", "class_iou_worst"),
     # a sigmoid foreground (`optimizer.soft_masks`); a dense map's figures where too few samples' masks were judged
@@ -305,6 +315,8 @@ def _where(metric: str, record: Mapping[str, Any]) -> str:
     if record.get("mask_unjudged"):  # a soft mask judged as a dense map: why, then where
         rest = {key: value for key, value in record.items() if key != "mask_unjudged"}
         return "; ".join(words for words in (str(record["mask_unjudged"]), _where(metric, rest)) if words)
+    if metric == "decision_agreement" and record.get("label_threshold") is not None:  # a probability's (dense)
+        return decision_words(record)
     if metric == "label_set_agreement" and record.get("label_threshold") is not None:  # the cut the sets were read at
         return cut_words(record["label_threshold"], record.get("label_cut"), bool(record.get("label_logits")))
     if metric not in WORST_AT or (len(record.get("channel_axes") or ()) < 2 and metric not in QUIET_METRICS):

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from optimizer.decision_metrics import FLAG_COMMITTED, score_decisions
 from optimizer.drift_budget import BUDGETED
 from optimizer.image_outputs import image_metrics
 from optimizer.output_kinds import TOKEN_KINDS, detection_axis, real_axes
@@ -35,30 +36,9 @@ from quantserve import metrics
 from quantserve.errors import QuantserveError
 
 MASK_MIN_CLASS_VALUES = 100  # a class with fewer FP32 values in a mask is too small for its IoU to mean anything
-FLAG_COMMITTED = 0.1  # a one-score-per-sample output in [0, 1] with most scores this near 0 or 1 is a yes/no flag
 LOWER_CUT_FACTOR = 10  # a multilabel output's label sets are also measured at its --label-threshold over this
 CROSS_AXIS_FLOOR = 0.01  # cross-axis entries whose FP32 spread is under this share of the median entry's: not judged
 QUIET_CEILING = FLAG_COMMITTED  # a score channel whose FP32 values all stay under this and the threshold is quiet
-
-
-def is_flag(values: np.ndarray) -> bool:
-    """One score in [0, 1] per sample, most of them committed (within FLAG_COMMITTED of 0 or 1): a sigmoid's
-    yes/no (a hand's presence, a wake word), read at --label-threshold. Judged by correlation alone, MediaPipe's
-    hand-presence flag at 0.944 had 5.7 % of its decisions flipped at 0.5, and one at 0.98 can flip more than the
-    1 % the top-1 budget allows; a regression in [0, 1] spreads over the range instead, and is not one."""
-    values = np.asarray(values)
-    if (
-        not np.issubdtype(values.dtype, np.floating)
-        or values.ndim == 0
-        or values.size != len(values)
-        or not len(values)
-    ):
-        return False
-    flat = values.reshape(-1).astype(np.float64)
-    if not (np.isfinite(flat).all() and metrics.probabilities(flat)):
-        return False
-    committed = (flat <= FLAG_COMMITTED) | (flat >= 1.0 - FLAG_COMMITTED)
-    return bool(np.mean(committed) >= 0.5)
 
 
 def channel_axis(kind: str, values: np.ndarray) -> int | None:
@@ -131,8 +111,8 @@ def _layout_metrics(
     if kind == "classification" and usable_labels(labels, reference):
         record.update(_accuracy(reference, candidate, labels))  # type: ignore[arg-type]
     record.update(_channel_metrics(kind, reference, candidate, label_threshold))
-    if kind == "dense" and is_flag(reference):
-        record["flag_agreement"] = metrics.label_set_agreement(reference, candidate, label_threshold)[0]
+    if kind == "dense":  # one score per sample: its decisions at the threshold (`optimizer.decision_metrics`)
+        record.update(score_decisions(reference, candidate, label_threshold))
     cosines = metrics.cosine_similarity(reference, candidate) if reference.size else np.ones(1)
     record.setdefault("cosine_mean", float(cosines.mean()))
     record.setdefault("cosine_worst", float(cosines.min()))

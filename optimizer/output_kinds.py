@@ -86,7 +86,9 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
   axes 1 and 2 ((N, C, L) features, (N, A, C) per-anchor scores), those of 4 or more axes axis 1; since the shape
   does not say where channels lie (axis 1 in ONNX convolutions, last in Keras exports), the other of axis 1
   and the last axis is judged too (looking past singletons: (N, 1, T, C) along T and C), and the worst entry of
-  either counts.
+  either counts. One score in [0, 1] per sample, (N,) or (N, 1), is also judged by its decisions at
+  --label-threshold (`optimizer.decision_metrics`): CapSpot's "same icon?" probability shipped on correlation 0.9991
+  with its decisions at 0.5 agreeing 0.987 (5 of 384 flipped, all FP32 near-ties at 0.45–0.53), which nothing judged.
 
 An output with one non-batch axis of more than one entry behind singletons — (N, 1, 1, C) from a Keras 1×1-conv
 head, (N, C, 1, 1), (N, 1, C) — is read and measured as (N, C) (`real_axes`): read as a dense map of one channel,

@@ -1,0 +1,88 @@
+"""The decisions of a dense output of one score in [0, 1] per sample — a siamese matcher's "same icon?", a binary
+classifier's, a wake-word, voice-activity or spam score — read at --label-threshold, as the model is used. A yes/no
+flag (most scores near 0 or 1) is judged by all of its decisions (`flag_agreement`); a probability spread over the
+range by those FP32 does not leave to a near-tie (`decision_agreement`, rows within DECISION_TIE_MARGIN of the
+threshold left out and counted), where FP32 takes both sides of the threshold on the data (one-sided, it decides
+nothing there: not judged). Both against the top-1 agreement budget. Judged by correlation alone, CapSpot's matcher
+(N, 1) shipped at 0.9991 with nothing budgeting its decisions: a build flipping 5 % of its clear ones can keep
+0.999 (`optimizer.drift_budget`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from quantserve import metrics
+
+FLAG_COMMITTED = 0.1  # a one-score-per-sample output in [0, 1] with most scores this near 0 or 1 is a yes/no flag
+# A row whose FP32 score lies this near the threshold is a near-tie, its decision a coin toss INT8 noise may turn:
+# CapSpot's faithful INT8 build (AUC 0.8108 -> 0.8100) moved scores near 0.5 by up to 0.055 and flipped 5 of 384
+# decisions, 3 of them within 0.02 of 0.5; on the 369 rows farther off it agrees 0.9946 (2 flips, FP32 0.4485 and
+# 0.5252), where a build flipping 5 % of them is refused.
+DECISION_TIE_MARGIN = 0.02
+
+
+def score_decisions(reference: np.ndarray, candidate: np.ndarray, threshold: float) -> dict[str, Any]:
+    """The decision metrics of a dense output (on its real axes) at `threshold`: a flag's or a probability's, none
+    where it is not one score in [0, 1] per sample."""
+    if not _one_score_a_sample(reference):
+        return {}
+    if is_flag(reference):
+        return {"flag_agreement": metrics.label_set_agreement(reference, candidate, threshold)[0]}
+    fp32 = reference.reshape(-1).astype(np.float64)
+    return _clear_decisions(fp32, candidate.reshape(-1).astype(np.float64), threshold)
+
+
+def is_flag(values: np.ndarray) -> bool:
+    """One score in [0, 1] per sample, most of them committed (within FLAG_COMMITTED of 0 or 1): a sigmoid's
+    yes/no (a hand's presence, a wake word), read at --label-threshold. Judged by correlation alone, MediaPipe's
+    hand-presence flag at 0.944 had 5.7 % of its decisions flipped at 0.5, and one at 0.98 can flip more than the
+    1 % the top-1 budget allows; a probability spreads over the range instead (`_clear_decisions`)."""
+    values = np.asarray(values)
+    if not _one_score_a_sample(values):
+        return False
+    flat = values.reshape(-1).astype(np.float64)
+    committed = (flat <= FLAG_COMMITTED) | (flat >= 1.0 - FLAG_COMMITTED)
+    return bool(np.mean(committed) >= 0.5)
+
+
+def _one_score_a_sample(values: np.ndarray) -> bool:
+    """A float output of one finite value in [0, 1] per sample ((N,) or (N, 1)) on some samples."""
+    if (
+        not np.issubdtype(values.dtype, np.floating)
+        or values.ndim == 0
+        or values.size != len(values)
+        or not len(values)
+    ):
+        return False
+    flat = values.reshape(-1)
+    return bool(np.isfinite(flat).all() and metrics.probabilities(flat))
+
+
+def _clear_decisions(reference: np.ndarray, candidate: np.ndarray, threshold: float) -> dict[str, Any]:
+    """The share of rows whose decision (score >= `threshold`) INT8 keeps, over the rows FP32 puts farther than
+    DECISION_TIE_MARGIN from it; nothing where FP32 decides one way on every row, or every row is a near-tie."""
+    above = reference >= threshold
+    clear = np.abs(reference - threshold) > DECISION_TIE_MARGIN
+    if above.all() or not above.any() or not clear.any():
+        return {}
+    kept = above == (candidate >= threshold)
+    return {
+        "decision_agreement": float(np.mean(kept[clear])),
+        "decision_ties": int(np.count_nonzero(~clear)),
+        "decision_tie_margin": DECISION_TIE_MARGIN,
+        "label_threshold": threshold,
+    }
+
+
+def decision_words(record: Mapping[str, Any]) -> str:
+    """E.g. "at --label-threshold 0.5; 15 rows within 0.02 of it left out": where a probability's decisions were
+    read, and the near-ties they leave out."""
+    words = f"at --label-threshold {record['label_threshold']:g}"
+    ties = int(record.get("decision_ties") or 0)
+    if ties:
+        words += f"; {ties} row{'s' if ties != 1 else ''} within {record['decision_tie_margin']:g} of it left out"
+    return words
