@@ -31,12 +31,14 @@ browser:
 	  && apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
 	  || echo "chromium not installed: the browser test will be skipped"
 
-# Two parts: the suite in two processes, then alone the tests that judge rates, latencies, time or memory
-# (marked `serial`: another test's load beside them would be measured too). In a fresh clone on 2 cores (AMD EPYC,
-# session 26): 17.2 + 7.7 min, 27.5 min for `make test` with the venv (pip 1.5 min, mypy 1 min). The parallel part
-# is CPU-bound (about 87 % of both cores busy): tests/conftest.py gives each worker one torch/OpenMP thread.
+# Two parts: the suite in three processes, then alone the tests that judge rates, latencies, time or memory
+# (marked `serial`: another test's load beside them would be measured too). Three processes on 2 cores: many e2e
+# tests wait (a server's start, a window, a deadline) and two left about 13 % of both cores idle. In a fresh clone
+# on 2 cores (AMD EPYC, session 27): 15.4 + 7.1 min, 25.4 min for `make test` with the venv (pip 1.5 min, mypy
+# 1 min); two processes took 17.2 + 7.7 = 27.5 min in session 26, with 37 fewer tests. tests/conftest.py gives each
+# worker one torch/OpenMP thread.
 test: venv browser lint
-	$(PY) -m pytest -q -n 2 --dist loadfile -m "not serial"
+	$(PY) -m pytest -q -n 3 --dist loadfile -m "not serial"
 	$(PY) -m pytest -q -m serial
 
 # INT8 on public pretrained models shipped inside PyPI packages (slow: about 10 min on 2 cores).
