@@ -13,11 +13,14 @@ from html import escape
 from pathlib import Path
 
 from loadtest import svg_plots
+from loadtest.ab_table import ABReport, ab_html, ab_markdown, ab_report
 from loadtest.accuracy_results import ACCURACY_FILE, AccuracyReport, VariantAccuracy
 from loadtest.load_pattern import ClosedLoop
 from loadtest.report_lines import (
     STAGE_HEADER,
+    html_table,
     late_lines,
+    md_table,
     outage_lines,
     outage_text,
     stage_cells,
@@ -27,7 +30,7 @@ from loadtest.report_lines import (
 )
 from loadtest.results import LOAD_PREFIX, LoadResult, LoadRun
 from loadtest.unfinished_steps import RECOVERED_HEADER, UnfinishedStep, recovered_rows, unfinished_steps, writer_pid
-from loadtest.verdict import NOT_LOADED, Verdict, gather, load_manifest
+from loadtest.verdict import NOT_LOADED, ServedPrecisions, Verdict, gather, load_manifest
 from quantserve.errors import QuantserveError
 from quantserve.files import write_atomic
 
@@ -57,6 +60,7 @@ class ReportInputs:
     accuracy: AccuracyReport | None
     verdict: Verdict = field(default_factory=Verdict)
     unfinished: list[UnfinishedStep] = field(default_factory=list)  # raw records no results file holds
+    ab: ABReport = field(default_factory=ABReport)  # runs of one precision side by side (`loadtest.ab_table`)
 
 
 def load_results(results_dir: Path | str, builds: Sequence[Path] = ()) -> ReportInputs:
@@ -78,7 +82,9 @@ def load_results(results_dir: Path | str, builds: Sequence[Path] = ()) -> Report
             else f"{results_dir}: no {LOAD_PREFIX}*.json or {ACCURACY_FILE}; run loadtest or evaluate first"
         )
     manifests = [load_manifest(Path(b)) for b in builds]
-    return ReportInputs(runs, accuracy, gather(results_dir, runs, accuracy, manifests), unfinished)
+    verdict = gather(results_dir, runs, accuracy, manifests)
+    ab = ab_report(runs, ServedPrecisions.of(runs, accuracy).precision)
+    return ReportInputs(runs, accuracy, verdict, unfinished, ab)
 
 
 def render(results_dir: Path | str, builds: Sequence[Path] = ()) -> tuple[Path, Path]:
@@ -197,26 +203,20 @@ def _budget_line(report: AccuracyReport) -> str:
     return f"Budget: at most {report.max_accuracy_drop:g} points of accuracy drop vs `{report.reference}` — {verdict}."
 
 
-def _md_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def render_markdown(inputs: ReportInputs) -> str:
     interrupted = [f"- **Interrupted:** {line}" for line in _interrupted_lines(inputs.runs)]
     interrupted += [f"- **INCOMPLETE:** {step.summary()}" for step in inputs.unfinished]
     parts = ["# quantserve load test and evaluation report", "", *interrupted, *([""] if interrupted else [])]
     parts += verdict_markdown(inputs.verdict)
     if recovered_rows(inputs.unfinished):
-        parts += [f"## {UNFINISHED_TITLE}", "", _md_table(RECOVERED_HEADER, recovered_rows(inputs.unfinished)), ""]
+        parts += [f"## {UNFINISHED_TITLE}", "", md_table(RECOVERED_HEADER, recovered_rows(inputs.unfinished)), ""]
         stages = [[s.label, *stage_cells(stage)] for s in inputs.unfinished for stage in s.stages]
-        parts += [_md_table(STAGE_HEADER, stages), ""] if stages else []
+        parts += [md_table(STAGE_HEADER, stages), ""] if stages else []
     if inputs.runs:
         parts += ["## Load (client latency, Triton server-side counters over the measured window)", ""]
-        parts += [_md_table(*_load_rows(inputs.runs)), ""]
+        parts += [md_table(*_load_rows(inputs.runs)), ""]
         stages = stage_rows(inputs.runs)
-        parts += [f"### {STAGES_TITLE}", "", _md_table(STAGE_HEADER, stages), ""] if stages else []
+        parts += [f"### {STAGES_TITLE}", "", md_table(STAGE_HEADER, stages), ""] if stages else []
         parts += [*(f"- Trace: {line}" for line in trace_lines(inputs.runs)), ""] if trace_lines(inputs.runs) else []
         late = late_lines(inputs.runs)
         parts += [*(f"- Sent late: {line}" for line in late), ""] if late else []
@@ -226,16 +226,11 @@ def render_markdown(inputs: ReportInputs) -> str:
         parts += [*(f"- {kind}: {line}" for kind, line in server), ""] if server else []
         notes = {r.utilization.note for run in inputs.runs for r in run.results if r.utilization}
         parts += [f"Utilization: {note}." for note in sorted(notes)] + [""]
+    parts += ab_markdown(inputs.ab)
     if inputs.accuracy is not None:
         parts += [f"## Accuracy drift vs `{inputs.accuracy.reference}` (output `{inputs.accuracy.output}`)", ""]
-        parts += [_md_table(*_accuracy_rows(inputs.accuracy)), "", _budget_line(inputs.accuracy), ""]
+        parts += [md_table(*_accuracy_rows(inputs.accuracy)), "", _budget_line(inputs.accuracy), ""]
     return "\n".join(parts)
-
-
-def _html_table(header: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def charts(runs: list[LoadRun]) -> list[str]:
@@ -310,15 +305,15 @@ def render_html(inputs: ReportInputs) -> str:
     body.append(verdict_html(inputs.verdict))
     if recovered_rows(inputs.unfinished):
         body += [f'<h2 class="fail">{escape(UNFINISHED_TITLE)}</h2>']
-        body.append(_html_table(RECOVERED_HEADER, recovered_rows(inputs.unfinished)))
+        body.append(html_table(RECOVERED_HEADER, recovered_rows(inputs.unfinished)))
         stages = [[s.label, *stage_cells(stage)] for s in inputs.unfinished for stage in s.stages]
-        body += [_html_table(STAGE_HEADER, stages)] if stages else []
+        body += [html_table(STAGE_HEADER, stages)] if stages else []
     if inputs.runs:
         body.append("<h2>Load</h2>")
         body.append('<div class="charts">' + "\n".join(charts(inputs.runs)) + "</div>")
-        body.append(_html_table(*_load_rows(inputs.runs)))
+        body.append(html_table(*_load_rows(inputs.runs)))
         if stage_rows(inputs.runs):
-            body += [f"<h3>{escape(STAGES_TITLE)}</h3>", _html_table(STAGE_HEADER, stage_rows(inputs.runs))]
+            body += [f"<h3>{escape(STAGES_TITLE)}</h3>", html_table(STAGE_HEADER, stage_rows(inputs.runs))]
         body += [f"<p>Trace: {escape(line)}</p>" for line in trace_lines(inputs.runs)]
         body += [f'<p class="fail">Sent late: {escape(line)}</p>' for line in late_lines(inputs.runs)]
         body += [f'<p class="fail">Outage: {escape(line)}</p>' for line in outage_lines(inputs.runs)]
@@ -330,10 +325,11 @@ def render_html(inputs: ReportInputs) -> str:
             body.append('<div class="charts">' + "\n".join(over_time) + "</div>")
         notes = sorted({r.utilization.note for run in inputs.runs for r in run.results if r.utilization})
         body += [f"<p>Utilization: {escape(note)}.</p>" for note in notes]
+    body += ab_html(inputs.ab)
     if inputs.accuracy is not None:
         report = inputs.accuracy
         body.append(f"<h2>Accuracy drift vs {escape(report.reference)} (output {escape(report.output)})</h2>")
-        body.append(_html_table(*_accuracy_rows(report)))
+        body.append(html_table(*_accuracy_rows(report)))
         css = "fail" if report.over_budget else "ok"
         body.append(f'<p class="{css}">{escape(_budget_line(report))}</p>')
     return (
@@ -380,7 +376,7 @@ def verdict_markdown(verdict: Verdict) -> list[str]:
     parts = ["## Verdict", "", f"**{verdict_headline(verdict)}**", ""]
     parts += [f"- {line}" for line in verdict.failures] + [f"- Note: {line}" for line in verdict.notes]
     if verdict.drift:
-        parts += ["", _md_table(*_drift_table_rows(verdict))]
+        parts += ["", md_table(*_drift_table_rows(verdict))]
     return [*parts, "", f"Machine: {verdict.machine}.", ""]
 
 
@@ -394,6 +390,6 @@ def verdict_html(verdict: Verdict) -> str:
     parts += [f'<p class="fail">{escape(line)}</p>' for line in verdict.failures]
     parts += [f"<p>Note: {escape(line)}</p>" for line in verdict.notes]
     if verdict.drift:
-        parts.append(_html_table(*_drift_table_rows(verdict)))
+        parts.append(html_table(*_drift_table_rows(verdict)))
     parts.append(f'<p class="machine">Machine: {escape(verdict.machine)}</p></section>')
     return "\n".join(parts)

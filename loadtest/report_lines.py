@@ -1,10 +1,12 @@
 """The lines under a report's load table: each replayed trace, requests sent late, outages, and per step what went
 wrong or what its figures rest on — the same lines `quantserve loadtest` prints, formatted from recorded results
-(`loadtest.report` renders them into Markdown and HTML); and the rows of a staged load's table of its stages."""
+(`loadtest.report` renders them into Markdown and HTML); the rows of a staged load's table of its stages; and a
+table as Markdown or HTML."""
 
 from __future__ import annotations
 
 import math
+from html import escape
 
 from loadtest.results import LoadRun
 from loadtest.stage_figures import StageFigures
@@ -101,3 +103,15 @@ def stage_cells(stage: StageFigures) -> list[str]:
 
 def _figure(value: float, digits: int) -> str:
     return "–" if math.isnan(value) else f"{value:.{digits}f}"  # NaN: nothing answered in the stage
+
+
+def md_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def html_table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

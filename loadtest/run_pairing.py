@@ -17,6 +17,7 @@ from pathlib import Path
 from loadtest.accuracy_results import AccuracyReport
 from loadtest.results import LoadRun
 
+VERDICT = "no INT8-vs-FP32 verdict"  # what a pair that does not compare loses (the A/B table passes its own)
 FAR_APART_S = 3600.0  # runs further apart than this are noted: the machine, its load or the deployment may differ
 
 
@@ -26,41 +27,42 @@ def _short(digest: str) -> str:
     return f"{kind}:{value[:12]}…" if value else digest[:12]
 
 
-def pairing_problem(fp32: LoadRun, int8: LoadRun) -> str | None:
+def pairing_problem(fp32: LoadRun, int8: LoadRun, outcome: str = VERDICT) -> str | None:
     """Why `int8` and `fp32` are no INT8-vs-FP32 pair: their recorded source models, data or client machines differ,
-    or their steps' server, request batch or Locust workers; None: they are one, as far as both recorded."""
-    return _identity_problem(fp32, int8) or _settings_problem(fp32, int8)
+    or their steps' server, request batch or Locust workers; None: they are one, as far as both recorded. `outcome`
+    ends the line: what the runs do not get (`loadtest.ab_table` compares two runs of one precision the same way)."""
+    return _identity_problem(fp32, int8, outcome) or _settings_problem(fp32, int8, outcome)
 
 
 def _files(fp32: LoadRun, int8: LoadRun) -> str:
     return f"{int8.file or int8.model} vs {fp32.file or fp32.model}"
 
 
-def _identity_problem(fp32: LoadRun, int8: LoadRun) -> str | None:
+def _identity_problem(fp32: LoadRun, int8: LoadRun, outcome: str) -> str | None:
     a, b = fp32.identity, int8.identity
     if a is None or b is None:
         return None
     if a.source and b.source and a.source != b.source:
         return (
             f"{int8.model} and {fp32.model} are different models (source {_short(b.source)} vs {_short(a.source)}, "
-            f"{_files(fp32, int8)}): no INT8-vs-FP32 verdict"
+            f"{_files(fp32, int8)}): {outcome}"
         )
     if a.data_sha256 and b.data_sha256 and a.data_sha256 != b.data_sha256:
         return (
             f"{int8.model} and {fp32.model} were load-tested on different data ({Path(b.data).name} "
-            f"{_short(b.data_sha256)} vs {Path(a.data).name} {_short(a.data_sha256)}, {_files(fp32, int8)}): no "
-            "INT8-vs-FP32 verdict"
+            f"{_short(b.data_sha256)} vs {Path(a.data).name} {_short(a.data_sha256)}, {_files(fp32, int8)}): "
+            f"{outcome}"
         )
     if a.client() and b.client() and a.client() != b.client():
         return (
             f"{int8.model} and {fp32.model} were load-tested from different client machines ({b.client()} vs "
-            f"{a.client()}, {_files(fp32, int8)}): their req/s measure two machines, no INT8-vs-FP32 verdict; "
+            f"{a.client()}, {_files(fp32, int8)}): their req/s measure two machines, {outcome}; "
             "load-test both from one machine"
         )
     return None
 
 
-def _settings_problem(fp32: LoadRun, int8: LoadRun) -> str | None:
+def _settings_problem(fp32: LoadRun, int8: LoadRun, outcome: str) -> str | None:
     """The first of server, request batch and Locust workers in which the runs' steps differ, said in one line."""
     if not fp32.results or not int8.results:
         return None
@@ -78,7 +80,7 @@ def _settings_problem(fp32: LoadRun, int8: LoadRun) -> str | None:
     what, detail, fix = first
     return (
         f"{int8.model} and {fp32.model} were load-tested {what} ({detail}, {_files(fp32, int8)}): their req/s "
-        f"do not compare, no INT8-vs-FP32 verdict; load-test both {fix}"
+        f"do not compare, {outcome}; load-test both {fix}"
     )
 
 
@@ -89,10 +91,10 @@ def _server(url: str) -> str:
     return f"{'127.0.0.1' if host == 'localhost' else host}:{port}"
 
 
-def pairing_notes(fp32: LoadRun, int8: LoadRun) -> list[str]:
+def pairing_notes(fp32: LoadRun, int8: LoadRun, compared: str = "as INT8 and FP32") -> list[str]:
     """A line where the pair's records could not confirm one source model and one data set: the runs that recorded
     no source model (a deployment from before quantserve recorded it, or another tool's) or no data hash (results
-    from before it was recorded)."""
+    from before it was recorded). `compared`: how the pair is compared (`in the A/B table as two runs`)."""
     unsourced = [run.model for run in (int8, fp32) if run.identity is None or not run.identity.source]
     undated = [run.model for run in (int8, fp32) if run.identity is None or not run.identity.data_sha256]
     if not unsourced and not undated:
@@ -100,7 +102,7 @@ def pairing_notes(fp32: LoadRun, int8: LoadRun) -> list[str]:
     missing = [f"no source model for {' and '.join(unsourced)}"] if unsourced else []
     missing += [f"no data hash for {' and '.join(undated)}"] if undated else []
     return [
-        f"{int8.model} and {fp32.model} are compared as INT8 and FP32 of one model on one data set by their "
+        f"{int8.model} and {fp32.model} are compared {compared} of one model on one data set by their "
         f"precisions and names only: the results record {', '.join(missing)} (deployed before quantserve recorded "
         "its source model, not by quantserve, or load-tested before it recorded them)"
     ]

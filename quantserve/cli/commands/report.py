@@ -15,7 +15,8 @@ def register(subparsers: Any) -> None:
         "and accuracy.json in RESULTS. Exits 1 when the verdict is FAIL (the files are written either way), so a "
         "script can gate a rollout on it; 0 on PASS or when nothing was judged. A load test that did not finish "
         "(killed before writing load-*.json) is reported from the raw records it left, marked INCOMPLETE and never "
-        "judged.",
+        "judged. Two or more runs of one precision of one model (FP32 naive and tuned, versions 1 and 2) are shown "
+        "side by side: an A/B table of their figures and ratios to the run load-tested first, judging nothing.",
     )
     parser.add_argument("results", type=Path, help="folder written by loadtest/evaluate")
     parser.add_argument(
@@ -36,5 +37,7 @@ def run(args: argparse.Namespace) -> int:
     inputs = load_results(args.results, args.build)
     for step in inputs.unfinished:
         print(f"INCOMPLETE: {step.summary()}")
+    for line in inputs.ab.console_lines():  # runs of one precision side by side; the verdict stays the last line
+        print(line)
     print(verdict_headline(inputs.verdict))
     return 1 if inputs.verdict.judged and not inputs.verdict.passed else 0
