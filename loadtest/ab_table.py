@@ -6,9 +6,9 @@ The INT8-vs-FP32 verdict compares variants of two precisions only: two FP32 runs
 all. Runs are compared only where `loadtest.run_pairing` would pair them (one source model, data set, client machine,
 server, request batch, Locust workers), and a line says why where they are not. The ratios are to the run
 load-tested first (its recorded start; the file name where none is recorded): the "before" of a before/after, not a
-pick by the figures. This judges nothing: figures and ratios only. A load run records no deploy config (max batch,
-queue delay, instances), so runs are named by model and the versions served at their start, and Triton's own avg
-batch shows what the batcher did.
+pick by the figures. This judges nothing: figures and ratios only. Runs are named by model, the versions served at
+their start and how they were served (`run_identity.served_config`: max batch, queue delay, instances), and Triton's
+own avg batch shows what the batcher did.
 """
 
 from __future__ import annotations
@@ -27,10 +27,21 @@ from loadtest.run_pairing import pairing_notes, pairing_problem
 OUTCOME = "not compared in the A/B table"
 TITLE = "A/B: load runs of one precision side by side (figures and ratios only, nothing judged)"
 NO_CONFIG = (
-    "The load results record no deploy config (max batch, queue delay, instances): runs are named by model and the "
-    "versions served at their start; avg batch is Triton's own count over the window."
+    "Runs are named by model, the versions served at their start and how they were served (max batch, queue delay, "
+    "instances; '?' where a run from before it was recorded); avg batch is Triton's own count over the window."
 )
-HEADER = ["step", "run", "served versions", "req/s", "p50 ms", "p99 ms", "failed", "avg batch", "req/s ×", "p99 ×"]
+HEADER = [
+    "step",
+    "run",
+    "served (versions; config)",
+    "req/s",
+    "p50 ms",
+    "p99 ms",
+    "failed",
+    "avg batch",
+    "req/s ×",
+    "p99 ×",
+]
 EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
@@ -52,6 +63,7 @@ class ABTable:
     def _row(self, key: Hashable, run: LoadRun) -> list[str]:
         r, base = _step(run, key), _step(self.runs[0], key)
         versions = ", ".join(run.identity.versions) if run.identity and run.identity.versions else "–"
+        versions += f"; {(run.identity.config if run.identity else None) or '?'}"
         figures = [_n(r.throughput_rps, 1), _n(r.latency.p50_ms, 2), _n(r.latency.p99_ms, 2), str(r.failed_requests)]
         ratios = ["base", "base"] if run is self.runs[0] else [_x(*pair) for pair in _ratios(r, base)]
         return [step_name(r), run.name, versions, *figures, _n(r.avg_batch_size, 2), *ratios]

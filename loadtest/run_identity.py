@@ -37,6 +37,8 @@ class RunIdentity:
     client_host: str | None = None
     client_cpu: str | None = None
     client_cores: int | None = None
+    # how the model was served at the start (`served_config`): max batch, queue delay, instances (None: not read)
+    config: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunIdentity:
@@ -91,5 +93,21 @@ def served_identity(url: str, model: str, data: Path, tls: ClientTls | None = No
             identity.versions = sorted(client.ready_models().get(model, []), key=lambda v: (len(v), v))
     except QuantserveError:
         return identity, None
-    identity.source = recorded_source(config)
+    identity.source, identity.config = recorded_source(config), served_config(config)
     return identity, recorded_precision(config)
+
+
+def served_config(config: dict[str, Any]) -> str:
+    """A served model's batching and instances as its config says: `max batch 32, queue 500 µs, 2 instances`, or
+    `no batching, 1 instance` (max_batch_size 0). Two runs of one precision side by side (the report's A/B table)
+    were told apart by model name alone: the results held no deploy config."""
+    batch = int(config.get("max_batch_size") or 0)
+    dynamic = config.get("dynamic_batching")
+    if not batch:
+        words = "no batching"
+    elif dynamic is None:
+        words = f"max batch {batch}, no dynamic batching"
+    else:
+        words = f"max batch {batch}, queue {int(dynamic.get('max_queue_delay_microseconds') or 0)} µs"
+    count = sum(int(group.get("count") or 1) for group in config.get("instance_group") or [{}])
+    return f"{words}, {count} instance{'s' if count != 1 else ''}"

@@ -28,6 +28,7 @@ def test_merged_runs_record_their_machine_and_pair_only_one_request_batch(
     run = LoadRun.load(tmp_path / f"load-{fp32}.json")
     assert run.identity is not None and run.identity.client_host == socket.gethostname()
     assert (run.identity.client_cpu, run.identity.client_cores) == (cpu_facts().model, cpu_facts().usable_cores)
+    assert run.identity.config == "max batch 32, queue 500 µs, 1 instance"  # the loadtest conftest's deploy
     util = run.results[0].utilization
     assert util is not None and util.machine_cpu_pct_mean is not None and util.others_share is not None
     assert util.generator_cpu_pct_mean is not None and util.generator_cpu_pct_mean > 0  # the Locust process

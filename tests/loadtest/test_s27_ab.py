@@ -18,7 +18,9 @@ from loadtest.run_identity import RunIdentity
 from quantserve.cli import main
 
 MACHINE = {"client_host": "loadbox", "client_cpu": "AMD EPYC 9B14", "client_cores": 2}
-AB_HEADER = "| step | run | served versions | req/s | p50 ms | p99 ms | failed | avg batch | req/s × | p99 × |"
+AB_HEADER = (
+    "| step | run | served (versions; config) | req/s | p50 ms | p99 ms | failed | avg batch | req/s × | p99 × |"
+)
 
 
 def _step(model: str, users: int, rps: float, p99: float, failed: int = 0) -> LoadResult:
@@ -37,9 +39,10 @@ def _save(folder: Path, model: str, steps: list[LoadResult], started: str, **ide
 def _naive_and_tuned(folder: Path, failed: int = 0, **tuned_identity: object) -> None:
     """FP32 deployed naive (load-tested first, at 1 and 4 users) and tuned (later, at 4 and 8 users)."""
     naive = [_step("mlp_fp32", 1, 400.0, 3.0), _step("mlp_fp32", 4, 1000.0, 8.0)]
-    _save(folder, "mlp_fp32", naive, "2026-12-01T04:20:05Z")
+    _save(folder, "mlp_fp32", naive, "2026-12-01T04:20:05Z", config="no batching, 1 instance")
     tuned = [_step("mlp_fp32_tuned", 4, 2500.0, 4.0, failed), _step("mlp_fp32_tuned", 8, 2600.0, 9.0)]
-    _save(folder, "mlp_fp32_tuned", tuned, "2026-12-01T04:21:00Z", versions=["2"], **tuned_identity)
+    config = "max batch 32, queue 500 µs, 2 instances"
+    _save(folder, "mlp_fp32_tuned", tuned, "2026-12-01T04:21:00Z", versions=["2"], config=config, **tuned_identity)
 
 
 def test_two_fp32_runs_get_an_ab_table_at_their_common_step(tmp_path: Path) -> None:
@@ -50,8 +53,9 @@ def test_two_fp32_runs_get_an_ab_table_at_their_common_step(tmp_path: Path) -> N
     assert "### FP32: ratios to mlp_fp32, load-tested first" in md
     table = md.split(AB_HEADER, 1)[1].split("\n\n", 1)[0].splitlines()[2:]
     assert table == [
-        "| 4 users | mlp_fp32 | 1 | 1000.0 | 4.00 | 8.00 | 0 | – | base | base |",
-        "| 4 users | mlp_fp32_tuned | 2 | 2500.0 | 2.00 | 4.00 | 3 | – | 2.50× | 0.50× |",
+        "| 4 users | mlp_fp32 | 1; no batching, 1 instance | 1000.0 | 4.00 | 8.00 | 0 | – | base | base |",
+        "| 4 users | mlp_fp32_tuned | 2; max batch 32, queue 500 µs, 2 instances | 2500.0 | 2.00 | 4.00 | 3 | – "
+        "| 2.50× | 0.50× |",
     ]
     assert "- mlp_fp32: 1 user left out of the A/B table (not measured in every run)" in md
     assert "- mlp_fp32_tuned: 8 users left out of the A/B table (not measured in every run)" in md
@@ -138,6 +142,18 @@ def test_two_versions_of_a_model_of_unknown_precision_are_named_by_model_and_ver
     (table,) = load_results(tmp_path).ab.tables
     assert table.title() == "unknown precision: ratios to digits@1, load-tested first"
     assert [row[1:3] + row[-2:] for row in table.rows()] == [
-        ["digits@1", "1, 2", "base", "base"],
-        ["digits@2", "1, 2", "1.50×", "1.00×"],
+        ["digits@1", "1, 2; ?", "base", "base"],  # a run from before the config was recorded
+        ["digits@2", "1, 2; ?", "1.50×", "1.00×"],
     ]
+
+
+def test_the_served_config_is_read_from_tritons_model_config() -> None:
+    """What `served_identity` records of a run's model: a naive deployment and a tuned one told apart."""
+    from loadtest.run_identity import served_config
+
+    assert served_config({"max_batch_size": 0, "instance_group": [{"count": 1, "kind": "KIND_CPU"}]}) == (
+        "no batching, 1 instance"
+    )
+    tuned = {"max_batch_size": 32, "dynamic_batching": {"max_queue_delay_microseconds": "500"}}
+    assert served_config({**tuned, "instance_group": [{"count": 2}]}) == "max batch 32, queue 500 µs, 2 instances"
+    assert served_config({"max_batch_size": 8}) == "max batch 8, no dynamic batching, 1 instance"
