@@ -92,6 +92,8 @@ def _result_of_window(
     rows = np.concatenate([samples, stuck])
     result = _summarize(settings, step, window, rows, csv_prefix)
     result.stages = stage_figures(rows, window.start, window.end, read_stage_starts(record_dir))
+    if hasattr(step, "as_ran"):  # --shape: the users its stages reached, not its dry run's plan
+        result.users = step.as_ran(result.stages)
     if len(stuck):
         result.errors[UNANSWERED_ERROR] = len(stuck)
         result.unanswered_max_ms = float(stuck[:, 1].max())

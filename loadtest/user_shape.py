@@ -6,8 +6,9 @@ DEFAULT_CAP_S), noted.
 The file is read before any server work, in a child process (importing `locust` monkey-patches the interpreter with
 gevent): a missing file, no shape class or several, an import that raises, and a `tick()` that raises or answers
 something else than (users, spawn_rate) or None in a dry run are each refused in one line. The dry run calls `tick()`
-once a simulated second, as Locust's runner does, its `get_run_time()` the simulated clock and no runner: its plan
-gives the peak users the result is recorded with. In the run itself (`locustfile_user_shape.py`) a `tick()` that
+once a simulated second, as Locust's runner does, its `get_run_time()` the simulated clock and a stand-in runner at the
+users last asked for (`get_current_user_count()`): its plan is printed, and the result records the stages as they ran
+(`UserShape.as_ran`). In the run itself (`locustfile_user_shape.py`) a `tick()` that
 raises ends the run with the figures so far and a note naming the exception: Locust alone logged it as an
 unhandled greenlet exception and exited with code 2, and the harness kept nothing.
 """
@@ -23,6 +24,7 @@ import sys
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 from loadtest.load_pattern import LoadStep
@@ -98,15 +100,31 @@ class UserShape:
         return ["--user-shape", f"{Path(self.path).resolve()}:{self.plan.class_name}"]
 
     def recorded(self, workers: int) -> dict[str, Any]:
-        """Recorded with the peak of its dry run; each stage's figures, as it ran, are in the result's `stages`."""
+        """Recorded with the peak of its dry run, until the stages that ran say otherwise (`as_ran`)."""
         return {"mode": self.mode, "users": self.plan.peak_users, "rate_rps": None, "arrivals": None}
+
+    def as_ran(self, stages: list[Any]) -> int:
+        """The peak users of the stages that ran (`StageFigures`), the last one noted where fewer ran than planned.
+        The dry run ticks on whole seconds; Locust's ticks come a few ms late: Locust's StepLoadShape (`run_time > 9`
+        → None, 2/4/6/8 users) ran 3 stages where 4 were planned, and the result claimed 8 users."""
+        if not stages:
+            return self.plan.peak_users
+        planned = self.plan.stages
+        if len(stages) < len(planned) and not stages[-1].note:
+            unran = ", ".join(str(users) for users, _ in planned[len(stages) :])
+            stages[-1].note = (
+                f"{len(stages)} of the {len(planned)} stages its dry run planned ran; the shape ended before the "
+                f"stage{'s' if len(planned) - len(stages) > 1 else ''} of {unran} users (its clock, read a few ms "
+                "after each whole second, passed an end its dry run met on the second)"
+            )
+        return max(stage.users for stage in stages)
 
     def run_seconds(self, duration_s: float) -> float:
         return self.cap_s
 
     def locust_run_flags(self, workers: int, duration_s: float) -> list[str]:
         """The cap only: the shape sets users, spawn rate and its end."""
-        return ["--user-shape-cap", f"{self.cap_s:.0f}"]
+        return ["--user-shape-cap", f"{self.cap_s:g}"]  # `:.0f` made --duration 2.5s a 2 s cap
 
 
 def split_shape(text: str) -> tuple[str, str]:
@@ -226,12 +244,16 @@ def dry_run(shape: Any, cap_s: float) -> dict[str, Any]:
     """`tick()` once a simulated second from 0 until it returns None or the cap: the stages, as (users, seconds)."""
     clock = [0.0]
     shape.get_run_time = lambda: clock[0]
+    # a stand-in runner at the users last asked for: Locust's own get_current_user_count() reads runner.user_count,
+    # and a shape using it was refused (`'NoneType' object has no attribute 'user_count'`)
+    shape.runner = SimpleNamespace(user_count=0, environment=SimpleNamespace(parsed_options=None))
     stages: list[list[float]] = []
     for second in range(math.ceil(cap_s)):
         clock[0] = float(second)
         asked = checked_tick(shape, second)
         if asked is None:
             return {"stages": stages, "ended": True}
+        shape.runner.user_count = asked[0]
         if not stages or stages[-1][0] != asked[0]:
             stages.append([asked[0], 0.0])
         stages[-1][1] += 1.0
