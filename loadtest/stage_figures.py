@@ -28,6 +28,9 @@ from loadtest.percentiles import LatencySummary
 
 STAGES_FILE = "stages.json"
 SHAPE_END_FILE = "shape_end.json"  # the user's shape: when it ended, and a note where not by its own None
+# how `locustfile_user_shape.py`'s notes begin at its cap (the planned end, exit 0) and end where its tick() raised
+SHAPE_CAP_NOTE = "the shape's tick() had not returned None by its cap"
+SHAPE_CUT_TAIL = "; the run ended there, with the figures so far"
 
 
 @dataclass
@@ -50,6 +53,15 @@ class StageFigures:
     def label(self) -> str:
         """`stage 2/3: 48 users`."""
         return f"stage {self.number}/{self.stages}: {self.users} user{'s' if self.users != 1 else ''}"
+
+    @property
+    def cut_short(self) -> str:
+        """Why the user's shape ended before its planned end (its tick() raised or answered no load): the note
+        without its tail; "" where it ended by its own None (planned stages that never ran are noted, not cut: the
+        shape's own clock ended it) or at its cap."""
+        if not self.note.endswith(SHAPE_CUT_TAIL) or self.note.startswith(SHAPE_CAP_NOTE):
+            return ""
+        return self.note.removesuffix(SHAPE_CUT_TAIL)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StageFigures:

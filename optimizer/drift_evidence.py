@@ -17,29 +17,45 @@ from quantserve import metrics
 DISCRETE_METRICS = (
     "top1_agreement",
     "flag_agreement",
+    "decision_agreement",
     "label_set_agreement",
     "token_agreement",
     "id_agreement",
     "sequence_agreement",
 )  # shares of rows: resolved by count
+# a dense output's decisions, judged only where its values turn out to be a flag's or a probability's (the kind alone
+# does not say): not known before the held-out rows are run
+FOUND_IN_VALUES = ("flag_agreement", "decision_agreement")
 MAX_ROWS_NEEDED = 100_000
 
 
 def thin_evidence(report: DriftReport, budget: DriftBudget, rows: int) -> list[dict[str, Any]]:
     """Budgeted agreement rates that hold on `rows` held-out rows without the rows to show it: their 95 % lower
     bound is below the budget. The budget is judged on the rate seen; this says how far that can be trusted
-    (magika's 32 held-out rows agreed 32 of 32, 512 other files 97.3 %), and how many rows would do."""
+    (magika's 32 held-out rows agreed 32 of 32, 512 other files 97.3 %), and how many rows would do. A
+    probability's decisions were measured on its clear rows only (`decision_ties` near-ties left out)."""
     thin = []
     for output, record in report.outputs.items():
-        for metric in (m for m in DISCRETE_METRICS if record.get(m) is not None):
-            value, floor = float(record[metric]), float(getattr(budget, CHECKS[metric][1]))
-            lower = metrics.agreement_lower_bound(value, rows)
-            if value >= floor > lower:
-                thin.append(
-                    {"output": output, "metric": metric, "value": value, "rows": rows,
-                     "lower_bound": lower, "budget": floor, "rows_needed": _rows_needed(value, floor)}
-                )  # fmt: skip
+        budgeted = BUDGETED.get(record.get("kind", ""), ())  # a multilabel record's decision_agreement: information
+        for metric in (m for m in DISCRETE_METRICS if m in budgeted and record.get(m) is not None):
+            entry = _thin(output, metric, float(record[metric]), _rows_judged(metric, record, rows), budget)
+            thin += [entry] if entry else []
     return thin
+
+
+def _rows_judged(metric: str, record: Mapping[str, Any], rows: int) -> int:
+    """The rows `metric` was measured on: all held-out rows, but a probability's clear ones (ties left out)."""
+    return rows - int(record.get("decision_ties") or 0) if metric == "decision_agreement" else rows
+
+
+def _thin(output: str, metric: str, value: float, rows: int, budget: DriftBudget) -> dict[str, Any] | None:
+    """The entry of a `metric` seen at `value` on `rows` rows that holds its budget but cannot show it, else None."""
+    floor = float(getattr(budget, CHECKS[metric][1]))
+    lower = metrics.agreement_lower_bound(value, rows)
+    if not value >= floor > lower:
+        return None
+    return {"output": output, "metric": metric, "value": value, "rows": rows,
+            "lower_bound": lower, "budget": floor, "rows_needed": _rows_needed(value, floor)}  # fmt: skip
 
 
 def _rows_needed(share: float, floor: float) -> int | None:
@@ -73,8 +89,7 @@ def evidence_shortfall(kinds: Mapping[str, str], budget: DriftBudget, rows: int)
     97.3 % on 512 other files). Known from the output kinds alone, before any INT8 work."""
     short = []
     for output, kind in kinds.items():
-        # a dense output's flag decisions only where it turns out to be a flag: the kind alone does not say
-        for metric in (m for m in BUDGETED.get(kind, ()) if m in DISCRETE_METRICS and m != "flag_agreement"):
+        for metric in (m for m in BUDGETED.get(kind, ()) if m in DISCRETE_METRICS and m not in FOUND_IN_VALUES):
             floor = float(getattr(budget, CHECKS[metric][1]))
             needed = rows_to_show(floor)
             if rows < needed:
@@ -134,10 +149,10 @@ def thin_evidence_line(entry: Mapping[str, Any]) -> str:
     """E.g. "output 'p': top-1 agreement 1 over 32 held-out rows shows only ≥ 0.92 (95 % lower bound), not the
     budget's 0.99; about 268 rows would (--eval)"."""
     words = CHECKS[entry["metric"]][0]
-    needed = entry["rows_needed"]
-    more = f"about {needed} rows would (--eval)" if needed else "no row count would at this rate"
+    needed, rows = entry["rows_needed"], "clear rows" if entry["metric"] == "decision_agreement" else "rows"
+    more = f"about {needed} {rows} would (--eval)" if needed else "no row count would at this rate"
     return (
-        f"output '{entry['output']}': {words} {entry['value']:.4g} over {entry['rows']} held-out rows shows only "
+        f"output '{entry['output']}': {words} {entry['value']:.4g} over {entry['rows']} held-out {rows} shows only "
         f"≥ {entry['lower_bound']:.3g} (95 % lower bound), not the budget's {entry['budget']:g}; {more}"
     )
 

@@ -129,6 +129,10 @@ class TritonServer:
         self.not_loaded: dict[str, str] = {}  # after a lenient start: model → why Triton did not load it
         self.still_running: list[int] = []  # after `stop`: pids of its process group that had not ended (rare)
         self.link: RepositoryLink | None = None  # while running: the plain path tritonserver is given for `repo`
+        # the log made in the temp folder (no log_path given): removed at a clean stop unless something went wrong
+        # while it was written (a start failed, the server died or was killed): the error lines name it
+        self._temp_log: Path | None = None
+        self._log_kept = False
 
     @property
     def grpc_url(self) -> str:
@@ -182,7 +186,7 @@ class TritonServer:
         for role, port in self.ports.items():
             check_port_free(self.options.address(role), port, role)
         if self.log_path is None:
-            self.log_path = Path(tempfile.mkstemp(prefix="quantserve-tritonserver-", suffix=".log")[1])
+            self.log_path = self._temp_log = Path(tempfile.mkstemp(prefix="quantserve-tritonserver-", suffix=".log")[1])
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.shm_prefix = python_shm_prefix()  # a restart's regions never share a name with the dead server's
         try:
@@ -193,6 +197,7 @@ class TritonServer:
             self._launch(self._install)
             self.not_loaded = self._wait_ready(strict)
         except BaseException:
+            self._log_kept = True  # the line that says why names the log
             self.stop()
             raise
 
@@ -298,14 +303,26 @@ class TritonServer:
         process, self._process = self._process, None
         self.still_running = []
         if process is not None:
+            ran = process.poll() is None  # not dead by itself before this stop
             self.still_running = terminate_group(process, self.options.stop_timeout_s, graceful=not kill)
             remove_shm_regions(self.shm_prefix)
+            self._log_kept = self._log_kept or not ran or process.returncode != 0
+            self._remove_temp_log()
         if self._install is not None and self._install.scratch is not None:
             shutil.rmtree(self._install.scratch, ignore_errors=True)
         self._install = None
         if self.link is not None:
             self.link.remove()
         self.link = None
+
+    def _remove_temp_log(self) -> None:
+        """Remove the temp-folder log of a server that ran and stopped cleanly (exit 0 on SIGTERM): one was left per
+        start, piling up in /tmp. A start after it makes a new one."""
+        if self._temp_log is None or self._log_kept:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            self._temp_log.unlink()
+        self.log_path = self._temp_log = None
 
 
 def python_shm_prefix() -> str:

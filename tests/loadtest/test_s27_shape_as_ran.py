@@ -48,3 +48,12 @@ def test_the_result_records_the_stages_that_ran_and_says_which_planned_did_not()
     )
     whole = [_stage(1, 2), _stage(2, 4), _stage(3, 6), _stage(4, 8)]
     assert shape.as_ran(whole) == 8 and not whole[-1].note
+
+
+def test_stages_that_never_ran_are_noted_not_an_incomplete_run() -> None:
+    """The shape ended by its own None: `loadtest` exits 0 (a tick() that raised is `cut_short`, exit 1)."""
+    shape = UserShape("steps.py")
+    shape.__dict__["plan"] = ShapePlan("StepLoadShape", ((2, 3.0), (4, 3.0)), True)
+    ran = [_stage(1, 2)]
+    shape.as_ran(ran)
+    assert ran[-1].note and ran[-1].cut_short == ""

@@ -15,7 +15,7 @@ from quantserve.cli.tls_flags import add_tls_flags, client_tls
 from quantserve.errors import QuantserveError
 
 if TYPE_CHECKING:
-    from serving.triton_runner import VersionGone
+    from serving.triton_runner import ServerStopped, VersionGone
 
 SHOWN_SAMPLES = 10
 # Beside an output not answered one row per sample (det [K, 6] of an --unbatched NMS model, K its own per request):
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from quantserve.data import fixed_request_rows, load_npz
     from quantserve.runner import LoggedRunner, RequestLog, run_batches
     from serving.model_version import split_addressed
-    from serving.triton_runner import TritonRunner, VersionGone
+    from serving.triton_runner import ServerStopped, TritonRunner, VersionGone
 
     if args.batch_size < 0:
         raise QuantserveError(f"--batch-size must be ≥ 0, got {args.batch_size}")
@@ -76,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
             outputs = run_batches(LoggedRunner(runner, log), data.batches(batch_size))
         except VersionGone as gone:
             raise QuantserveError(version_gone(gone, len(data))) from gone
+        except ServerStopped as stop:
+            raise QuantserveError(server_stopped(stop)) from stop
     varying = log.per_request()
     check_scored_labels(args.data, data.labels, outputs, varying, args.model)
     saved = {**outputs, **{f"{name}{ROWS_SUFFIX}": log.row_counts(name) for name in varying}}
@@ -104,6 +106,17 @@ def version_gone(gone: VersionGone, total: int) -> str:
         "rows were answered (a deploy or rollback meanwhile?): answers of two versions would be mixed, so none are "
         "printed or saved; run infer again"
     )
+
+
+def server_stopped(stop: ServerStopped) -> str:
+    """The one line for a run whose server stopped answering; where it answers again by now (`serve`'s watchdog
+    restarted a hung one meanwhile), "start it again" is moot and not asked (as `evaluate`'s line)."""
+    from loadtest.evaluator_failures import answers_now
+
+    stopped = f"the server at {stop.url} stopped answering during the run (after {stop.answered} batches answered)"
+    if answers_now(stop.url):
+        return f"{stopped} and answers again now (restarted meanwhile?); nothing of the run counts: run infer again"
+    return f"{stopped}; nothing of the run counts: start it again and run infer again"
 
 
 def outputs_path(out: Path, data: Path) -> Path:

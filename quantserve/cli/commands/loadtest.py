@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from loadtest.load_pattern import ARRIVALS
 from quantserve.checks import positive_seconds
+from quantserve.cli.loadtest_status import failure_status
 from quantserve.cli.port_flags import add_port_range_flag
 from quantserve.cli.tables import add_json_flag
 from quantserve.cli.tls_flags import add_tls_flags, client_tls
@@ -282,34 +283,6 @@ def print_earlier_runs(out: Path, models: set[str]) -> None:
     ]
     print(f"note: {out} also holds load results of {', '.join(said)}; the report compares every run in the folder")
     print(f"verdict: {verdict_headline(inputs.verdict)}")
-
-
-def failure_status(runs: list[Any], allowed: bool) -> int:
-    """1 when any request failed, an open-loop arrival was never sent or a Locust worker was lost (unless allowed),
-    or a step measured nothing (allowed or not: no request completed in its window), with one line on stderr saying
-    which; else 0."""
-    results = [r for run in runs for r in run.results]
-    empty = [r for r in results if r.measured_nothing]
-    for r in empty:  # a model slower than the window reported 0 requests and exit 0
-        print(
-            f"quantserve loadtest: {r.label}: no request completed in its {r.window_s:.1f} s window, nothing was "
-            "measured (notes above, report written); exit 1",
-            file=sys.stderr,
-        )
-    if allowed or not any(r.has_failures for r in results):
-        return 1 if empty else 0
-    failed, unsent = sum(r.failed_requests for r in results), sum(r.unsent for r in results)
-    total = sum(r.requests for r in results)
-    parts = [f"{failed} of {total} requests failed"] if failed else []
-    parts += [f"{unsent} arrivals never sent"] if unsent else []
-    lost = sum(len(r.lost_workers) for r in results)
-    parts += [f"{lost} Locust worker{'s' if lost > 1 else ''} lost"] if lost else []
-    print(
-        f"quantserve loadtest: {', '.join(parts)} (notes above, report written); exit 1 "
-        "(--allow-failures: exit 0 where failures are expected)",
-        file=sys.stderr,
-    )
-    return 1
 
 
 def default_duration(pattern: Any) -> str:

@@ -49,7 +49,11 @@ def register(subparsers: Any) -> None:
         "reloaded live; poll: Triton reloads changed models itself, serve names each failed reload once; none: load "
         "once",
     )
-    parser.add_argument("--log-file", type=Path, help="tritonserver log (default: a file in the temp folder)")
+    parser.add_argument(
+        "--log-file",
+        type=Path,
+        help="tritonserver log (default: a file in the temp folder, removed at a clean stop, kept where it failed)",
+    )
     parser.add_argument("--startup-timeout", type=float, default=180.0, help="seconds to wait for readiness")
     parser.add_argument("--max-restarts", type=int, default=5, help="restarts allowed within --restart-window")
     parser.add_argument("--restart-window", type=float, default=300.0, help="seconds over which restarts are counted")

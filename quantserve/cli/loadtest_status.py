@@ -1,0 +1,57 @@
+"""`quantserve loadtest`'s exit status once its runs are saved and reported: 1, with one stderr line per cause,
+for a run that failed (failed requests, unsent arrivals, lost workers: unless `--allow-failures`) or did not measure
+what was planned (a step that measured nothing, a user's shape whose tick() raised mid-run: allowed or not); else 0.
+
+A shape that reached its cap (`--duration`, 1 h without it) ran as planned: its note says so, and it exits 0.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+REPORTED = "(notes above, report written); exit 1"
+
+
+def failure_status(runs: list[Any], allowed: bool) -> int:
+    """1 when any request failed, an open-loop arrival was never sent or a Locust worker was lost (unless allowed),
+    or a step did not run as planned (allowed or not: no request completed in its window, or the user's shape's
+    tick() raised), with one line on stderr saying which; else 0."""
+    results = [r for run in runs for r in run.results]
+    incomplete = _incomplete_lines(results)
+    for line in incomplete:
+        print(f"quantserve loadtest: {line}", file=sys.stderr)
+    if allowed or not any(r.has_failures for r in results):
+        return 1 if incomplete else 0
+    print(
+        f"quantserve loadtest: {_failures(results)} {REPORTED} (--allow-failures: exit 0 where failures are expected)",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def _incomplete_lines(results: list[Any]) -> list[str]:
+    """A line per step that measured nothing (a model slower than the window reported 0 requests and exit 0) and
+    per user's shape cut short by its own tick() (its figures so far are kept)."""
+    lines = [
+        f"{r.label}: no request completed in its {r.window_s:.1f} s window, nothing was measured {REPORTED}"
+        for r in results
+        if r.measured_nothing
+    ]
+    return lines + [
+        f"{r.model}, {stage.label}: {stage.cut_short}: the planned load did not run to its end {REPORTED}"
+        for r in results
+        for stage in r.stages
+        if stage.cut_short
+    ]
+
+
+def _failures(results: list[Any]) -> str:
+    """`3 of 120 requests failed, 2 arrivals never sent, 1 Locust worker lost`: what made the run fail."""
+    failed, unsent = sum(r.failed_requests for r in results), sum(r.unsent for r in results)
+    total = sum(r.requests for r in results)
+    parts = [f"{failed} of {total} requests failed"] if failed else []
+    parts += [f"{unsent} arrivals never sent"] if unsent else []
+    lost = sum(len(r.lost_workers) for r in results)
+    parts += [f"{lost} Locust worker{'s' if lost > 1 else ''} lost"] if lost else []
+    return ", ".join(parts)
