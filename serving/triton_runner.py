@@ -141,7 +141,8 @@ class TritonRunner(Runner):
         except QuantserveError as exc:
             if self._server_gone():
                 raise ServerStopped(self.url, self.answered) from exc
-            if self.pin_version and self.version and not self._client.is_model_ready(self.model, self.version):
+            # a version named (`--model-version`) or pinned: its going away is said alike (named, it read Triton's line)
+            if self.version and not self._client.is_model_ready(self.model, self.version):
                 raise VersionGone(self.url, self.model, self.version, self._rows_answered) from exc
             raise
         self.answered += 1

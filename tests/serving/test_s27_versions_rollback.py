@@ -62,12 +62,15 @@ def test_a_pinned_version_rolled_back_is_named_after_one_attempt(
     assert len(attempts) == 1
 
 
+@pytest.mark.parametrize("named", [[], ["--model-version", "2"]], ids=["pinned", "named"])
 def test_infer_across_a_rollback_fails_in_one_line_and_saves_nothing(
     triton_server_factory: Callable[..., TritonServer],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    named: list[str],
 ) -> None:
+    """Pinned to the version served at the start, or named: a named version read Triton's own line (probe pl7)."""
     server = two_versions(tmp_path, triton_server_factory)
     data = tmp_path / "x.npz"
     np.savez(data, x=np.random.default_rng(1).normal(size=(32, 8)).astype(np.float32))
@@ -84,7 +87,7 @@ def test_infer_across_a_rollback_fails_in_one_line_and_saves_nothing(
     monkeypatch.setattr(TritonRunner, "_request", answer_then_roll_back)
     out = tmp_path / "out.npz"
     args = ["infer", "--url", server.grpc_url, "--model", "m", "--data", str(data), "--out", str(out)]
-    assert main([*args, "--batch-size", "8", "--timeout", "30"]) == 2
+    assert main([*args, *named, "--batch-size", "8", "--timeout", "30"]) == 2
     assert capsys.readouterr().err == (
         f"quantserve: error: {server.grpc_url}: model 'm' version 2 stopped being served after 8 of 32 rows were "
         "answered (a deploy or rollback meanwhile?): answers of two versions would be mixed, so none are printed or "
