@@ -8,7 +8,6 @@ Here the stop is held 0.4 s on purpose, so the burst past the end lies inside th
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import textwrap
@@ -20,6 +19,7 @@ import pytest
 
 from loadtest import recording_files
 from loadtest.arrival_trace import read_trace
+from serving.ports import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -48,12 +48,6 @@ LATE_STOP_LOCUSTFILE = textwrap.dedent(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _bursts(path: Path) -> Path:
     """20 arrivals at one instant and one 0.5 s later: a pass of 0.525 s, whose fifth burst (2.1 s) is past a 2 s
     window's end."""
@@ -76,7 +70,7 @@ def _run_late_stopped(tmp_path: Path, url: str, load: list[str], workers: int) -
     if not workers:
         subprocess.run(head, capture_output=True, text=True, timeout=60, cwd=root)
         return record
-    port = str(_free_port())
+    port = str(free_port())
     master = subprocess.Popen(
         [*head, "--master", "--expect-workers", str(workers), "--master-bind-host", "127.0.0.1", "--master-bind-port",
          port], cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
