@@ -268,6 +268,7 @@ HEADLINE_KINDS = (
     "soft_mask",
     "image",
     "dense",
+    "regression",
     "mask",
     "ids",
 )

@@ -5,12 +5,13 @@ range by those FP32 does not leave to a near-tie (`decision_agreement`, rows wit
 threshold left out and counted), where FP32 takes both sides of the threshold on the data (one-sided, it decides
 nothing there: not judged). Both against the top-1 agreement budget. Judged by correlation alone, CapSpot's matcher
 (N, 1) shipped at 0.9991 with nothing budgeting its decisions: a build flipping 5 % of its clear ones can keep
-0.999 (`optimizer.drift_budget`).
+0.999 (`optimizer.drift_budget`). A score that is a value, not a yes/no (a quality or similarity regression in
+[0, 1]), is said so with `--output-kind NAME=regression`: judged by its values alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,9 @@ FLAG_COMMITTED = 0.1  # a one-score-per-sample output in [0, 1] with most scores
 # decisions, 3 of them within 0.02 of 0.5; on the 369 rows farther off it agrees 0.9946 (2 flips, FP32 0.4485 and
 # 0.5252), where a build flipping 5 % of them is refused.
 DECISION_TIE_MARGIN = 0.02
+DECISION_METRICS = ("flag_agreement", "decision_agreement")
+# what a score's decisions add to its record; a regression's record goes without them
+DECISION_KEYS = (*DECISION_METRICS, "decision_ties", "decision_tie_margin", "label_threshold")
 
 
 def score_decisions(reference: np.ndarray, candidate: np.ndarray, threshold: float) -> dict[str, Any]:
@@ -76,6 +80,17 @@ def _clear_decisions(reference: np.ndarray, candidate: np.ndarray, threshold: fl
         "decision_tie_margin": DECISION_TIE_MARGIN,
         "label_threshold": threshold,
     }
+
+
+def decision_doubt(name: str, missed: Iterable[str]) -> str:
+    """The override, where a score's decisions missed their budget: a value in [0, 1] that nobody reads at a
+    threshold (a quality or similarity regression) is judged by decisions it does not make."""
+    if not any(metric in DECISION_METRICS for metric in missed):
+        return ""
+    return (
+        "read as a score decided at --label-threshold: if it is a regression (a value, not a yes/no), pass "
+        f"--output-kind {name}=regression"
+    )
 
 
 def decision_words(record: Mapping[str, Any]) -> str:

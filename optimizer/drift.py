@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from optimizer.class_maps import dense_map_note, labelled_class_axis
+from optimizer.decision_metrics import decision_doubt
 from optimizer.drift_budget import DriftBudget, DriftReport, Violation, judge
 from optimizer.drift_metrics import nonfinite_where_finite, output_metrics
 from optimizer.output_kinds import infer_kind, on_real_axes, token_positions
@@ -56,7 +57,11 @@ def measure_drift(
         record["shape"] = list(np.shape(ref))
         violations, slacks = judge(name, record, budget)
         # (N, 1, 1, C) logits read as (N, C); a single-channel map read as a mask or not
-        doubt = kind_doubt(name, kind, on_real_axes(np.asarray(ref))) or mask_doubt(name, kind, np.asarray(ref))
+        doubt = (
+            kind_doubt(name, kind, on_real_axes(np.asarray(ref)))
+            or mask_doubt(name, kind, np.asarray(ref))
+            or decision_doubt(name, (violation.metric for violation in violations))
+        )
         cut_doubt = label_threshold_doubt(record, budget)
         doubt = "; ".join(line for line in (doubt, cut_doubt) if line)
         if doubt:

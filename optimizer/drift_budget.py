@@ -174,6 +174,8 @@ BUDGETED: dict[str, tuple[str, ...]] = {
         "decision_agreement",
         "quiet_error_worst",
     ),
+    # a dense output said to be a regression (--output-kind NAME=regression, never inferred): its values, no decisions
+    "regression": ("channel_correlation_worst", "channel_error_worst", "quiet_error_worst"),
     "ids": ("id_agreement",),
     "mask": ("value_agreement", "class_iou_worst"),
     # a sigmoid foreground (`optimizer.soft_masks`); a dense map's figures where too few samples' masks were judged

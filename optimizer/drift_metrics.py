@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from optimizer.decision_metrics import FLAG_COMMITTED, score_decisions
+from optimizer.decision_metrics import DECISION_KEYS, FLAG_COMMITTED, score_decisions
 from optimizer.drift_budget import BUDGETED
 from optimizer.image_outputs import image_metrics
 from optimizer.output_kinds import TOKEN_KINDS, detection_axis, real_axes
@@ -63,6 +63,9 @@ def output_metrics(
     are the output's own."""
     if reference.shape != candidate.shape:
         raise QuantserveError(f"output shape {candidate.shape} differs from the FP32 reference's {reference.shape}")
+    if kind == "regression":  # a dense output's values, without a score's decisions (the user said what it is)
+        record = output_metrics("dense", reference, candidate, labels, positions, label_threshold)
+        return {**{key: value for key, value in record.items() if key not in DECISION_KEYS}, "kind": kind}
     if kind in TOKEN_KINDS:  # its axes are (samples, tokens, values) as they stand: the token positions name them
         return _token_metrics(kind, reference, candidate, labels, positions)
     axes = real_axes(reference.shape)

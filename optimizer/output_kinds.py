@@ -89,6 +89,8 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
   either counts. One score in [0, 1] per sample, (N,) or (N, 1), is also judged by its decisions at
   --label-threshold (`optimizer.decision_metrics`): CapSpot's "same icon?" probability shipped on correlation 0.9991
   with its decisions at 0.5 agreeing 0.987 (5 of 384 flipped, all FP32 near-ties at 0.45–0.53), which nothing judged.
+- regression: never inferred; `--output-kind NAME=regression` says a dense output is a value, not a yes/no, and
+  measures it as dense without a score's decisions (a quality or similarity score in [0, 1] nobody thresholds).
 
 An output with one non-batch axis of more than one entry behind singletons — (N, 1, 1, C) from a Keras 1×1-conv
 head, (N, C, 1, 1), (N, 1, C) — is read and measured as (N, C) (`real_axes`): read as a dense map of one channel,
@@ -124,6 +126,7 @@ OUTPUT_KINDS = (
     "multilabel",
     "embedding",
     "dense",
+    "regression",
     "sequence",
     "detection",
     "ids",
