@@ -223,7 +223,8 @@ def judge_variants(
         report = measure_drift(compared, outputs[variant.model], kinds, budget, labels, inputs)
         variant.drift = report.outputs
         variant.violations += [v.line(kinds.get(v.output, "")) for v in report.violations]  # how each was judged
-        variant.thin_evidence = [thin_evidence_line(e) for e in thin_evidence(report, budget, variant.samples)]
+        short = thin_evidence(report, budget, variant.samples)
+        variant.thin_evidence = [thin_evidence_line(entry, "--data") for entry in short]  # evaluate's rows: --data
         inferred = {name: report.outputs[name] for name in unnamed if name in report.outputs}
         variant.notes += neighbour_notes(report.outputs) + kind_notes(inferred)
 

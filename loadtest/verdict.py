@@ -168,10 +168,13 @@ def load_failures(runs: list[LoadRun]) -> list[str]:
 
 
 def drift_rows(variant: str, outputs: dict[str, dict[str, Any]], budget: dict[str, float] | None) -> list[DriftRow]:
-    """The budgeted metrics of every output (kind decides which), each with its budget."""
+    """The budgeted metrics of every output (kind decides which), each with its budget; first, values NaN or
+    infinite where FP32 is finite, always a miss (the table read "ok" beside a refusal for them)."""
     rows = []
     for output, record in outputs.items():
         kind = str(record.get("kind", "?"))
+        if broken := record.get("nonfinite_values"):
+            rows.append(DriftRow(variant, output, kind, "nonfinite_values", float(broken), 0, False))
         for metric in BUDGETED.get(kind, ()):
             if record.get(metric) is None:
                 continue

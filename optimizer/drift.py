@@ -23,7 +23,7 @@ import numpy as np
 from optimizer.class_maps import dense_map_note, labelled_class_axis
 from optimizer.decision_metrics import decision_doubt
 from optimizer.drift_budget import DriftBudget, DriftReport, Violation, judge
-from optimizer.drift_metrics import nonfinite_where_finite, output_metrics
+from optimizer.drift_metrics import nonfinite_count, nonfinite_where_finite, output_metrics
 from optimizer.output_kinds import infer_kind, on_real_axes, token_positions
 from optimizer.row_kinds import kind_doubt
 from optimizer.soft_masks import mask_doubt
@@ -50,8 +50,9 @@ def measure_drift(
             raise QuantserveError(
                 f"output '{name}' has shape {np.shape(candidate[name])}, the FP32 reference's {np.shape(ref)}"
             )
-        kind = kinds.get(name) or infer_kind(np.asarray(ref), labels, positions)
-        expected, got = _classes_on_axis_1(kind, np.asarray(ref), np.asarray(candidate[name]), labels)
+        ref, got_values, fp32_nonfinite = finite_in_fp32(name, np.asarray(ref), np.asarray(candidate[name]))
+        kind = kinds.get(name) or infer_kind(ref, labels, positions)
+        expected, got = _classes_on_axis_1(kind, ref, got_values, labels)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # non-finite values: reported below
             record = output_metrics(kind, expected, got, labels, positions, budget.label_threshold)
         record["shape"] = list(np.shape(ref))
@@ -70,7 +71,9 @@ def measure_drift(
         note = dense_map_note(name, kind, np.asarray(ref)) or (cut_doubt and f"output '{name}' ({kind}): {cut_doubt}")
         if note:  # what the budget may not see: recorded, and listed by kind_notes
             record["kind_note"] = note
-        broken = nonfinite_where_finite(np.asarray(ref), np.asarray(candidate[name]))
+        if fp32_nonfinite:  # left out of every figure above: said, as nothing judged them
+            record["fp32_nonfinite"] = fp32_nonfinite
+        broken = nonfinite_where_finite(ref, got_values)
         if broken:  # every metric above reads NaN there, and a NaN metric is skipped: never pass it
             record["nonfinite_values"] = broken
             violations.insert(0, Violation(name, "nonfinite_values", float(broken), 0.0, higher_is_better=False))
@@ -120,4 +123,25 @@ def label_threshold_doubt(record: Mapping[str, Any], budget: DriftBudget) -> str
 def kind_notes(outputs: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """The notes on how outputs were judged that a passing verdict does not show (`optimizer.class_maps`, and a
     multilabel output's label sets that hold at --label-threshold but not at a tenth of it: `label_threshold_doubt`)."""
-    return [str(record["kind_note"]) for record in outputs.values() if record.get("kind_note")]
+    return [
+        str(note)
+        for record in outputs.values()
+        for note in (record.get("kind_note"), record.get("fp32_nonfinite"))
+        if note
+    ]
+
+
+def finite_in_fp32(name: str, reference: np.ndarray, candidate: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+    """The two outputs with the values FP32 itself has NaN or infinite (a float16 output past 65504) set to 0 in
+    both, and the note saying so; as they were and "" where FP32 is finite throughout. A cosine, correlation or
+    error over an infinite value is NaN, and a NaN metric judges nothing: an output whose FP32 overflowed once
+    passed unjudged, whatever INT8 did to its other values."""
+    if not np.issubdtype(reference.dtype, np.floating) or not (count := nonfinite_count(reference)):
+        return reference, candidate, ""
+    bad = ~np.isfinite(reference)
+    alike = int(np.count_nonzero(bad & ((candidate == reference) | (np.isnan(candidate) & np.isnan(reference)))))
+    note = (
+        f"output '{name}': {count} value{'s' if count != 1 else ''} NaN or infinite in FP32 itself ({alike} of them "
+        "alike in the compared model) left out of its figures"
+    )
+    return np.where(bad, 0, reference), np.where(bad, 0, candidate), note

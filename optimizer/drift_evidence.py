@@ -145,12 +145,12 @@ def evidence_refusal(short: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
-def thin_evidence_line(entry: Mapping[str, Any]) -> str:
+def thin_evidence_line(entry: Mapping[str, Any], flag: str = "--eval") -> str:
     """E.g. "output 'p': top-1 agreement 1 over 32 held-out rows shows only ≥ 0.92 (95 % lower bound), not the
-    budget's 0.99; about 268 rows would (--eval)"."""
+    budget's 0.99; about 268 rows would (--eval)"; `flag`: the option that gives the rows (evaluate's is --data)."""
     words = CHECKS[entry["metric"]][0]
     needed, rows = entry["rows_needed"], "clear rows" if entry["metric"] == "decision_agreement" else "rows"
-    more = f"about {needed} {rows} would (--eval)" if needed else "no row count would at this rate"
+    more = f"about {needed} {rows} would ({flag})" if needed else "no row count would at this rate"
     return (
         f"output '{entry['output']}': {words} {entry['value']:.4g} over {entry['rows']} held-out {rows} shows only "
         f"≥ {entry['lower_bound']:.3g} (95 % lower bound), not the budget's {entry['budget']:g}; {more}"

@@ -374,3 +374,9 @@ def nonfinite_where_finite(reference: np.ndarray, candidate: np.ndarray) -> int:
         int(np.count_nonzero(~np.isfinite(flat_new[i : i + step]) & np.isfinite(flat_ref[i : i + step])))
         for i in range(0, flat_ref.size, step)
     )
+
+
+def nonfinite_count(values: np.ndarray) -> int:
+    """How many of a float output's values are NaN or infinite, counted a slice at a time (as above)."""
+    flat, step = values.reshape(-1), 1 << 24
+    return sum(int(np.count_nonzero(~np.isfinite(flat[i : i + step]))) for i in range(0, flat.size, step))

@@ -100,8 +100,8 @@ def test_served_agreement_on_too_few_rows_is_noted_per_variant(tmp_path: Path) -
     # 40 rows agreeing 40 of 40 show top-1 agreement ≥ 0.937 only, not 0.99
     assert int8.thin_evidence == [
         "output 'logits': top-1 agreement 1 over 40 held-out rows shows only ≥ 0.937 (95 % lower bound), "
-        "not the budget's 0.99; about 268 rows would (--eval)"
-    ]
+        "not the budget's 0.99; about 268 rows would (--data)"
+    ]  # evaluate's rows come from --data (it read --eval, optimize's flag)
     report.save(tmp_path)
     assert AccuracyReport.load(tmp_path / "accuracy.json").variants[1].thin_evidence == int8.thin_evidence
 
