@@ -32,3 +32,11 @@ def test_an_embeddings_table_keeps_its_cosine(capsys: pytest.CaptureFixture[str]
     assert rows[1][1:4] == ["0.98000", "-0.67960", "0.20000"]
     print_table(report)
     assert "-0.6796" in capsys.readouterr().out
+
+
+def test_the_reference_shows_no_cosine_where_the_others_do_not(capsys: pytest.CaptureFixture[str]) -> None:
+    """The reference has no drift record: its cosine with itself (1.0000) stood beside "–" for the variant."""
+    print_table(_report("token_classification"))
+    out = capsys.readouterr().out
+    cells = [line.replace("│", " ").split()[2:] for line in out.splitlines() if "cosine min" in line]
+    assert cells and all(cell == "–" for row in cells for cell in row), out
