@@ -17,10 +17,12 @@ clients are ever closed.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import gevent
@@ -29,10 +31,11 @@ import tritonclient.grpc as grpcclient  # imported up front: a lazy import would
 from gevent.threadpool import ThreadPool
 from locust import User, events, task
 from locust.env import Environment
-from locust.runners import MasterRunner
+from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING, MasterRunner, WorkerRunner
 from tritonclient.utils import np_to_triton_dtype
 
 from loadtest.grpc_channel import channel_args, client_tls
+from loadtest.model_gone import ServedCheck, write_gone
 from loadtest.recording import record_unanswered, replayed_trace, warm_up_ended
 from loadtest.request_data import request_batches
 from loadtest.request_failures import TritonRequestFailed, readable_failure
@@ -46,12 +49,16 @@ REQUEST_TYPE = "grpc"
 # restarting, connection refused) is counted without spinning the load generator's CPU.
 FAILURE_PAUSE_S = 0.05
 DEADLINE_STATUS = "StatusCode.DEADLINE_EXCEEDED"  # gRPC's status for a call past its deadline (the client's own)
+READY_TIMEOUT_S = 2.0  # the model-ready question after a NOT_SERVED answer (`loadtest.model_gone`)
+MODEL_GONE_MESSAGE = "quantserve_model_gone"  # a user → the master (or its own local runner): the model is gone
 
 _thread_pool: ThreadPool | None = None
 _feeds_cache: dict[tuple[str, int, str], list[Any]] = {}
 _batched: dict[str, bool] = {}  # model → whether it has a batch axis (its answers' rows are checked), read once
 _served: dict[str, ServedInputs] = {}  # model → the shapes its requests must have, read once before the users start
 _declared: dict[str, dict[str, DeclaredOutput]] = {}  # model → its outputs as declared (answers are held to them)
+_still_served = ServedCheck()  # whether the run's model (or the version it names) is still served, once asked
+_ending: list[bool] = []  # master or local: the run is ending because the model is gone
 
 
 def blocking_call_pool(extra_threads: int = 0) -> ThreadPool:
@@ -101,6 +108,29 @@ def preload_requests(environment: Environment, **_: Any) -> None:
         request_inputs(options.triton_data, options.request_batch or 1, model)
         for samples in () if trace is None or trace.sizes is None else np.unique(trace.sizes):
             request_inputs(options.triton_data, int(samples), model)
+
+
+@events.init.add_listener
+def listen_for_model_gone(environment: Environment, **_: Any) -> None:
+    """The master (or the single process) ends the run when a user says the model is gone (`_end_for_model_gone`)."""
+    runner = environment.runner
+    if runner is not None and not isinstance(runner, WorkerRunner):
+        runner.register_message(MODEL_GONE_MESSAGE, _end_for_model_gone)
+
+
+def _end_for_model_gone(environment: Environment, msg: Any, **_: Any) -> None:
+    """Record the model's going away (`loadtest.model_gone`) and end the run as its --window-time would: Locust's
+    `runner.quit()`, which stops every user and tells the workers to quit (a worker's own quit would end only its
+    users, which Locust then gives to the others). In a greenlet of its own: this runs in a user's greenlet, which
+    the stop kills, or in Locust's message loop. Not once the run is stopping: its window ended as planned. Under
+    the web UI the test stops instead, the UI kept."""
+    runner, options = environment.runner, environment.parsed_options
+    if runner is None or _ending or runner.state in (STATE_STOPPING, STATE_STOPPED, STATE_CLEANUP):
+        return
+    _ending.append(True)
+    if options is not None and options.record_dir:
+        write_gone(Path(options.record_dir), dict(msg.data))
+    gevent.spawn(runner.quit if options is None or options.headless else runner.stop)
 
 
 def _to_infer_inputs(batch: dict[str, np.ndarray], served: ServedInputs | None = None) -> list[Any]:
@@ -176,9 +206,27 @@ class _TritonClientMixin:
             raise TritonRequestFailed(problem)
         return sum(len(raw) for raw in response.raw_output_contents)
 
+    def _infer_judged(self, client: Any, inputs: list[Any], clock: list[float]) -> int:
+        """Runs in an OS thread: `_infer_blocking`, and where Triton answers that it does not serve the model
+        (NOT_SERVED), whether it still serves it, or the version the run names, at all (`loadtest.model_gone`), asked
+        on the same client after the call's span (`clock`) ended."""
+        try:
+            return self._infer_blocking(client, inputs, clock)
+        except Exception as exc:
+            ended, addressed = clock[2] if len(clock) == 3 else time.time(), (self.model, self.model_version)
+            ready = functools.partial(client.is_model_ready, *addressed, client_timeout=READY_TIMEOUT_S)
+            _still_served.judge(exc, ended, addressed, ready, time.monotonic())
+            raise
+
+    def _stop_if_gone(self) -> None:
+        """Tell the Locust master (or this process's own runner) once that the model is gone: it ends the run."""
+        record = _still_served.to_tell()
+        if record is not None and self.environment.runner is not None:
+            self.environment.runner.send_message(MODEL_GONE_MESSAGE, record)
+
     def _send_unreported(self, client: Any, clock: list[float]) -> bool:
         """One request on `client` that no figure counts (a user's warm-up): whether it was answered."""
-        call = self._pool.spawn(self._infer_blocking, client, self.requests[next(self._order)], clock)
+        call = self._pool.spawn(self._infer_judged, client, self.requests[next(self._order)], clock)
         call.wait()  # its answer or its failure ends it: the measured requests report theirs
         return bool(call.successful())
 
@@ -269,9 +317,10 @@ class TritonGrpcUser(_TritonClientMixin, User):
         self._sent_at = time.time()
         self._busy = True
         try:
-            size = self._pool.spawn(self._infer_blocking, self._client, inputs, clock).get()
+            size = self._pool.spawn(self._infer_judged, self._client, inputs, clock).get()
         except Exception as exc:  # every failure is reported to Locust, never swallowed
             self._fire(clock[0] if clock else time.perf_counter(), clock, 0, exc)
+            self._stop_if_gone()
             gevent.sleep(FAILURE_PAUSE_S)
         else:
             self._fire(clock[0], clock, size, None)

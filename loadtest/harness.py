@@ -48,14 +48,15 @@ def check_ready(settings: LoadSettings) -> None:
 
 def run_pattern(settings: LoadSettings, out_dir: Path | str, server_pid: int | None = None) -> LoadRun:
     """Every step of `settings.pattern` in order, each measured alone; saved together as `load-<model>.json`.
-    Ctrl-C or SIGTERM saves what was measured, marked, and raises `RunInterrupted` (a KeyboardInterrupt)."""
+    Ctrl-C or SIGTERM saves what was measured, marked, and raises `RunInterrupted` (a KeyboardInterrupt). A step
+    whose model stopped being served ends the run there, saved (`loadtest.model_gone`)."""
     settings.check()
     steps = settings.pattern.steps()
     with recording_files.results_folder_held(Path(out_dir)):
         identity, precision = run_identity(settings)
         with MeasuredSteps(settings.label, len(steps), Path(out_dir), precision, identity) as measured:
             for step in steps:
-                measured.start(step.name)
+                measured.start(step.name)  # none after a step whose model stopped being served (`MeasuredSteps`)
                 measured.finish(run_step(settings, step, Path(out_dir), server_pid))
         run = measured.run()
         run.save(Path(out_dir))

@@ -6,6 +6,10 @@ recorded, left out with a note; the run records when, how far in and in which st
 exceptions are KeyboardInterrupts, so a caller that does not look for them stops as on any Ctrl-C (exit 130).
 SIGHUP (the terminal closed) takes the same path inside `hangup_as_interrupt`: by default it killed the run at once,
 nothing saved but Locust's CSVs.
+
+A step whose model stopped being served (`loadtest.model_gone`) ends the run too, with no interrupt: the steps after
+it are not started (each would be refused, the model not ready, and the run lost with its measured steps), and the
+run is saved as a finished one.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
+from loadtest.model_gone import ModelGoneResult, with_steps_left
 from loadtest.results import Interruption, LoadResult, LoadRun
 from loadtest.run_identity import RunIdentity
 
@@ -60,9 +65,14 @@ class RunInterrupted(KeyboardInterrupt):
         self.run, self.path = run, path
 
 
+class StepsEnded(Exception):
+    """`MeasuredSteps.start` after a step whose model stopped being served: the block of steps ends there, quietly."""
+
+
 class MeasuredSteps:
     """One run's step results as they finish. An interrupt inside it saves them, with the step in progress, as
-    `load-<model>.json` and becomes a `RunInterrupted`; a second interrupt while saving stops at once."""
+    `load-<model>.json` and becomes a `RunInterrupted`; a second interrupt while saving stops at once. After a step
+    cut short by its model's going away, the next `start` ends the block (`StepsEnded`, which it swallows)."""
 
     def __init__(
         self, model: str, steps: int, out_dir: Path, precision: str | None = None, identity: RunIdentity | None = None
@@ -75,6 +85,9 @@ class MeasuredSteps:
         self.started = time.time()
 
     def start(self, step_name: str) -> None:
+        if self.results and isinstance(self.results[-1], ModelGoneResult):
+            with_steps_left(self.results[-1], self.steps - len(self.results))
+            raise StepsEnded
         self.current = step_name
 
     def finish(self, result: LoadResult) -> None:
@@ -88,9 +101,10 @@ class MeasuredSteps:
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
+    ) -> bool:
         if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, RunInterrupted):
             raise self._save(exc) from None
+        return isinstance(exc, StepsEnded)
 
     def _save(self, exc: KeyboardInterrupt) -> RunInterrupted:
         stopped = exc if isinstance(exc, StepInterrupted) else None

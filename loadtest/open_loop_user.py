@@ -163,7 +163,7 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
         def call() -> int:
             sent[0] = time.perf_counter()
             self._pending.send(id(sent), arrived, samples)  # sent: from here on it waits on the server
-            return self._infer_blocking(client, inputs, clock)
+            return self._infer_judged(client, inputs, clock)
 
         size, failure = 0, None
         arrived = time.time() - (time.perf_counter() - scheduled)  # the arrival as wall time
@@ -176,4 +176,6 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
             self._pending.end(id(sent))
         lags = (sent[0] - scheduled) * 1000.0, (woke - scheduled) * 1000.0
         self._fire(scheduled, clock, size, failure, *lags, samples, in_flight)
+        if failure is not None:
+            self._stop_if_gone()
         self._idle_clients.put(client)  # not reached when killed mid-call: that channel stays with its thread

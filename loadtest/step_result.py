@@ -16,6 +16,7 @@ import numpy as np
 from loadtest import recording_files
 from loadtest.load_pattern import LoadStep
 from loadtest.load_settings import LoadSettings, step_paths
+from loadtest.model_gone import cut_short, read_gone
 from loadtest.percentiles import LatencySummary, cdf_points
 from loadtest.results import NO_PROCESS_AT_END, NO_TRITON_COUNTERS, UNANSWERED_ERROR, LoadResult
 from loadtest.stage_figures import read_stage_starts, stage_figures
@@ -84,7 +85,7 @@ def _result_of_window(
     settings: LoadSettings, step: LoadStep, record_dir: Path, window: recording_files.Window, csv_prefix: Path
 ) -> LoadResult:
     """The window's result from what the Locust processes recorded, with the requests they left unanswered (failed
-    or still in flight) and, open loop, the arrivals they never sent."""
+    or still in flight), open loop the arrivals they never sent, and whether the model's going away ended it."""
     samples = recording_files.read_latencies(record_dir, window.start, window.end)
     unanswered = recording_files.read_unanswered(record_dir, window.end)
     answering = _answering_at_end(settings, window, samples, unanswered)
@@ -105,7 +106,8 @@ def _result_of_window(
         result.cut_max_ms = float(np.sort(unanswered[:, 0])[result.cut_at_end - 1])
     if step.mode == "open":
         _count_offered(result, record_dir, window, rows)
-    return result
+    gone = read_gone(record_dir, window.start, window.end, samples)  # the model stopped being served: the run ended
+    return result if gone is None else cut_short(result, gone, step.run_seconds(settings.duration_s))
 
 
 def _count_offered(result: LoadResult, record_dir: Path, window: recording_files.Window, rows: np.ndarray) -> None:

@@ -1,6 +1,8 @@
 """`quantserve loadtest`'s exit status once its runs are saved and reported: 1, with one stderr line per cause,
 for a run that failed (failed requests, unsent arrivals, lost workers: unless `--allow-failures`) or did not measure
-what was planned (a step that measured nothing, a user's shape whose tick() raised mid-run: allowed or not); else 0.
+what was planned (a step that measured nothing, a user's shape whose tick() raised mid-run, a model that stopped
+being served mid-run: allowed or not); else 0. A step cut short by its model's going away says so in its one line:
+the requests Triton refused before the run ended are that line's, not another.
 
 A shape that reached its cap (`--duration`, 1 h without it) ran as planned: its note says so, and it exits 0.
 """
@@ -10,17 +12,20 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from loadtest.model_gone import ModelGoneResult
+
 REPORTED = "(notes above, report written); exit 1"
 
 
 def failure_status(runs: list[Any], allowed: bool) -> int:
     """1 when any request failed, an open-loop arrival was never sent or a Locust worker was lost (unless allowed),
-    or a step did not run as planned (allowed or not: no request completed in its window, or the user's shape's
-    tick() raised), with one line on stderr saying which; else 0."""
+    or a step did not run as planned (allowed or not: no request completed in its window, its model stopped being
+    served, or the user's shape's tick() raised), with one line on stderr saying which; else 0."""
     results = [r for run in runs for r in run.results]
     incomplete = _incomplete_lines(results)
     for line in incomplete:
         print(f"quantserve loadtest: {line}", file=sys.stderr)
+    results = [r for r in results if not isinstance(r, ModelGoneResult)]  # its line says it failed, and why
     if allowed or not any(r.has_failures for r in results):
         return 1 if incomplete else 0
     print(
@@ -31,13 +36,14 @@ def failure_status(runs: list[Any], allowed: bool) -> int:
 
 
 def _incomplete_lines(results: list[Any]) -> list[str]:
-    """A line per step that measured nothing (a model slower than the window reported 0 requests and exit 0) and
-    per user's shape cut short by its own tick() (its figures so far are kept)."""
+    """A line per step that measured nothing (a model slower than the window reported 0 requests and exit 0), per
+    step whose model stopped being served and per user's shape cut short by its own tick() (figures so far kept)."""
     lines = [
         f"{r.label}: no request completed in its {r.window_s:.1f} s window, nothing was measured {REPORTED}"
         for r in results
         if r.measured_nothing
     ]
+    lines += [f"{r.label}: {r.gone.line()} {REPORTED}" for r in results if isinstance(r, ModelGoneResult)]
     return lines + [
         f"{r.model}, {stage.label}: {stage.cut_short}: the planned load did not run to its end {REPORTED}"
         for r in results
