@@ -17,11 +17,19 @@ from loadtest.result_files import numbers_checked, precision_of, read_json, safe
 from loadtest.run_identity import RunIdentity
 from loadtest.send_lag import ClientLags, send_lag_note
 from loadtest.stage_figures import StageFigures
-from loadtest.timeline import Outage, SecondStats
+from loadtest.timeline import Outage, SecondStats, stall
 from loadtest.triton_metrics import ServerBreakdown
 from loadtest.unanswered_notes import OfferedRequests, in_flight_note, unanswered_note, unsent_note
 from loadtest.utilization import Utilization
-from loadtest.window_notes import cut_note, deadline_note, errors_clause, other_load_note, stall_note, tail_note
+from loadtest.window_notes import (
+    cut_note,
+    deadline_note,
+    errors_clause,
+    other_load_note,
+    stall_note,
+    tail_note,
+    workers_note,
+)
 from quantserve.errors import QuantserveError
 
 LOAD_PREFIX = "load-"
@@ -169,11 +177,17 @@ class LoadResult:
 
     def send_lag_note(self) -> str | None:
         """One line when open-loop requests left the client late (`loadtest.send_lag.send_lag_note`), its advice
-        knowing the --workers used and the cores the run saw."""
+        knowing the --workers used, the cores the run saw, and a stall that filled the in-flight slots."""
         lags = (self.send_lag_p99_ms, self.send_lag_p50_ms, self.generator_lag_p99_ms)
         client = ClientLags(*lags, self.peak_in_flight, self.max_in_flight)
-        cores = self.utilization.cpu_count if self.utilization else None
-        return send_lag_note(self.label, client, LATE_SEND_MS, self.workers, cores)
+        stalled = stall(self.mode, self.latency, self.timeline)
+        offered = self.offered_requests / self.window_s if self.offered_requests and self.window_s > 0 else None
+        return send_lag_note(
+            self.label, client, LATE_SEND_MS, self.workers, self._cores(), stalled, offered or self.rate_rps
+        )
+
+    def _cores(self) -> int | None:
+        return self.utilization.cpu_count if self.utilization else None
 
     def outside_server_note(self) -> str | None:
         """One line when most of a closed loop's latency was spent outside Triton: its own time per request (queue and
@@ -291,6 +305,7 @@ class LoadResult:
             stall_note(self.label, self.mode, self.latency, self.timeline),
             cut_note(self.label, self.mode, self.cut_at_end, self.requests - self.failed_requests, self.cut_max_ms),
             tail_note(self.label, self.latency.count),
+            workers_note(self.label, self.workers, self._cores()),
             f"{self.label}: {self.warm_up['unfinished']}" if self.warm_up and self.warm_up.get("unfinished") else None,
         )
         staged = (f"{self.label}, {stage.label}: {stage.note}" for stage in self.stages if stage.note)  # --shape

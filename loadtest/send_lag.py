@@ -1,17 +1,27 @@
 """Open-loop requests that left the client late: their latency then includes a wait the server never saw (the
 generator's CPU, or every in-flight slot taken), so the figures are the client's too. Which part of the client held
 them is decided here once (`send_lag_cause`), for loadtest's note (`LoadResult.send_lag_note` calls `send_lag_note`)
-and for tune's (`quantserve.cli.tune_verdict.send_lag_line`), which said the same rules in its own copy.
+and for tune's (`quantserve.cli.tune_verdict.send_lag_line`), which said the same rules in its own copy. Slots full
+only while the server stalled (`loadtest.timeline.Stall`) are the stall's wait, not the rate's: a server stopped 5 s
+under --rate 200 it answers at 700 req/s was told to "raise --max-in-flight or lower the rate".
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from loadtest.timeline import Stall
+
 GENERATOR = "generator"  # the load generator woke late for most of the wait: its CPU
 THREADS = "threads"  # slots stayed free: the client's own threads took the calls up late
 SLOTS = "slots"  # every in-flight slot was taken (or the peak unrecorded: the rest of the wait is the slot wait)
 UNRECORDED = "unrecorded"  # neither the generator's lag nor the peak in flight was recorded
+STALLED = "stalled"  # every slot was taken while the server answered nothing, and it answered faster than offered after
+# a stall's quiet whole seconds lie inside it: it began up to a second before them and ended up to one after
+STALL_EDGES_S = 2.0
+# after a stall, a second with this many times the offered rate answered shows a server with capacity to spare: it
+# drained the stall's backlog (one over capacity answers at most its capacity, below the rate, before and after)
+SPARE_SHARE = 1.2
 
 
 @dataclass(frozen=True)
@@ -85,15 +95,45 @@ def slots_taken(limit: int | None, generator_ms: float) -> SendLagCause:
     )
 
 
+def stalled_slots(
+    cause: SendLagCause, lags: ClientLags, stalled: Stall | None, offered_rps: float | None
+) -> SendLagCause:
+    """`cause`, or where it is the full in-flight pool and the step stalled, the stall: after it the server answered
+    SPARE_SHARE times the offered rate or more in a second (so the rate was within its capacity) and no request left
+    later than the stall lasted (else the slots were full for more than it)."""
+    after = stalled.answered_after_rps if stalled else None
+    if cause.part != SLOTS or stalled is None or after is None or not offered_rps or after < SPARE_SHARE * offered_rps:
+        return cause
+    if (lags.p99_ms or 0.0) > 1000.0 * (stalled.quiet_seconds + STALL_EDGES_S):
+        return cause
+    taken = f"all {lags.max_in_flight}" if lags.max_in_flight else "all"
+    quiet = f"{stalled.quiet_from_s:g}–{stalled.quiet_to_s:g} s into the window"
+    return SendLagCause(
+        STALLED,
+        f"{taken} in-flight slots were taken while the server answered nothing ({quiet}), so requests waited for a "
+        f"free in-flight slot: the wait came from that stall, not the rate (after it the server answered up to "
+        f"{after:.0f} req/s, against {offered_rps:.4g} req/s offered)",
+        f"{taken} in-flight slots were taken while the server stalled ({quiet}): the stall's wait, not the rate's",
+    )
+
+
 def send_lag_note(
-    label: str, lags: ClientLags, late_ms: float, workers: int = 0, cores: int | None = None
+    label: str,
+    lags: ClientLags,
+    late_ms: float,
+    workers: int = 0,
+    cores: int | None = None,
+    stalled: Stall | None = None,
+    offered_rps: float | None = None,
 ) -> str | None:
     """One line when requests left the client over `late_ms` late at p99, naming which part of the client held
     them and what would help (`workers`: the run's Locust workers, 0 for one local process; `cores`: its machine's,
-    None where not recorded)."""
+    None where not recorded; `stalled`: the step's stall, `loadtest.timeline.stall`, None where none; `offered_rps`:
+    the rate the window offered)."""
     cause = send_lag_cause(lags, late_ms)
     if cause is None:
         return None
+    cause = stalled_slots(cause, lags, stalled, offered_rps)
     head = (
         f"{label}: requests left the client up to {lags.p99_ms:.0f} ms after their arrival time "
         f"(p99; p50 {lags.p50_ms or 0.0:.1f} ms), and their latencies include that wait: "
@@ -106,6 +146,8 @@ def advice(part: str, workers: int, cores: int | None) -> str:
     already used where the cores allow more (as many workers as cores would only share the same CPU)."""
     if part == SLOTS:
         return "raise --max-in-flight or lower the rate"
+    if part == STALLED:
+        return "find why the server stopped answering (see the stall note), then measure again for figures without it"
     if part != GENERATOR:
         return "run the load from another machine, or read these latencies as the client's too"
     if workers <= 1:

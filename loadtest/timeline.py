@@ -7,7 +7,9 @@ never as a gap. Here a second with no successful request is a second with zero t
 no latency point, and the requests that failed in it are counted. Outages are measured from the
 requests' own end times, not from the seconds: a server killed 0.1 s into one second and back
 0.9 s into another was down 3.8 s, not the 2 whole seconds between. A stall (`stall`) is the outage no failure
-shows: a closed loop whose requests, all waiting, ended in none of some whole seconds.
+shows: a closed loop whose requests, all waiting, ended in none of some whole seconds; or an open loop whose
+requests ended in none while arrivals kept coming (those answered next had waited through them), which also fills
+its in-flight slots: the send-lag note then blames the stall, not the rate (`Stall.answered_after_rps`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,14 @@ MIN_OUTAGE_S = 1.0
 # two-core run) and keeps a slow model's ordinary requests (p50 2 s, 3 s at worst) out.
 STALL_MIN_MS = 1000.0
 STALL_FACTOR = 20.0
+# An open loop's quiet seconds are a stall only where the first second after them answered requests that had waited
+# through at least this share of them (its p99): arrivals kept coming meanwhile. A replayed trace's own idle gap, or a
+# rate too low to end a request every second, ends in requests as quick as ever. (A share, not the whole: quiet
+# whole seconds fall inside the stall, and a second's p99 lies just under its oldest request's wait.) And only where
+# they last STALL_FACTOR times the p50 of the second before them or more: an overloaded slow model answering in
+# bursts is quiet between them, but no longer than its requests take. The open loop's own p50 is no yardstick: its
+# stall's backlog is a share of the window's requests as large as the stall's of the window (5 s of 10 s: p50 1.5 s).
+WAITED_SHARE = 0.5
 
 
 @dataclass
@@ -143,13 +153,16 @@ def slow_not_down(samples: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Stall:
-    """A closed-loop step's slowest request against its median (`stall`), and the longest run of whole seconds in
-    which no request ended (None: other requests kept ending meanwhile)."""
+    """A step's slowest request against a p50 (`stall`: the step's, or an open loop's in the second before its
+    stall), the longest run of whole seconds in which no request ended (None: other requests kept ending meanwhile),
+    and an open loop's most requests answered a second after it (None: closed loop), the rate it drained its backlog
+    at."""
 
     slowest_ms: float
     p50_ms: float
     quiet_from_s: float | None = None
     quiet_to_s: float | None = None
+    answered_after_rps: float | None = None
 
     @property
     def quiet_seconds(self) -> float:
@@ -161,24 +174,60 @@ def stall(mode: str, latency: LatencySummary, timeline: list[SecondStats]) -> St
     times its p50 or more. Every user there always waits on a request, so a whole second in which none ended (no
     success, no failure) means all of them waited at once: the server (or the one load generator) stopped; a slow
     request while others kept ending means some users waited (a stopped Locust worker, a stuck instance). A
-    tritonserver stopped 5 s among 4 users: p99 53.9 ms, max 5014 ms, four empty seconds, no note before. Open loop
-    is left to its own notes (requests sent late, in-flight slots full); None: no stall."""
+    tritonserver stopped 5 s among 4 users: p99 53.9 ms, max 5014 ms, four empty seconds, no note before. An open
+    loop's is `open_stall`. None: no stall."""
+    if mode == "open":
+        return open_stall(latency, timeline)
     slowest, p50 = latency.max_ms, latency.p50_ms
-    if mode == "open" or not (slowest >= STALL_MIN_MS and slowest >= STALL_FACTOR * p50):
+    if not (slowest >= STALL_MIN_MS and slowest >= STALL_FACTOR * p50):
         return None
-    quiet = quiet_seconds(timeline)
-    return Stall(slowest, p50, *(quiet or (None, None)))
+    return Stall(slowest, p50, *(quiet_seconds(timeline) or (None, None)))
+
+
+def open_stall(latency: LatencySummary, timeline: list[SecondStats]) -> Stall | None:
+    """An open loop's stall: its longest run of quiet seconds that arrivals waited through and that lasted far longer
+    than requests took just before it (WAITED_SHARE): --rate 200 against a server stopped 5 s, none answered in 3–8 s
+    and 994 in the next. A slow request among others that kept ending is left to its send-lag note. None: no stall."""
+    stalls = [run for run in quiet_runs(timeline) if waited_through(timeline, *run) and sudden(timeline, *run)]
+    run = longest(stalls)
+    if run is None:
+        return None
+    first, count = run
+    after = max(second.ok_per_s for second in timeline[first + count :])
+    return Stall(latency.max_ms, timeline[first - 1].p50_ms, *span(timeline, first, count), answered_after_rps=after)
+
+
+def waited_through(timeline: list[SecondStats], first: int, count: int) -> bool:
+    """Whether the second after a quiet run answered requests that had waited WAITED_SHARE of it or more (its p99)."""
+    after = timeline[first + count]
+    return after.p99_ms >= WAITED_SHARE * 1000.0 * (after.t_s - timeline[first].t_s)
+
+
+def sudden(timeline: list[SecondStats], first: int, count: int) -> bool:
+    """Whether a quiet run lasted STALL_FACTOR times the p50 of the second before it or more (NaN: none succeeded)."""
+    return 1000.0 * (timeline[first + count].t_s - timeline[first].t_s) >= STALL_FACTOR * timeline[first - 1].p50_ms
 
 
 def quiet_seconds(timeline: list[SecondStats]) -> tuple[float, float] | None:
     """The longest run of seconds in which no request ended, succeeded or failed ((from, to) into the window; the
     first of equal runs), between seconds in which some did; None: every second had one."""
+    run = longest(quiet_runs(timeline))
+    return None if run is None else span(timeline, *run)
+
+
+def quiet_runs(timeline: list[SecondStats]) -> list[tuple[int, int]]:
+    """Each run of seconds in which no request ended, between seconds in which some did: (its first second's index,
+    how many seconds)."""
     busy = [i for i, second in enumerate(timeline) if second.ok or second.failed]
-    if not busy:
-        return None
-    gaps = [(b - a, a) for a, b in itertools.pairwise(busy) if b - a > 1]
-    if not gaps:
-        return None
-    width, before = max(gaps, key=lambda gap: (gap[0], -gap[1]))
-    first, last = timeline[before + 1], timeline[before + width - 1]
-    return first.t_s, round(last.t_s + last.width_s, 3)
+    return [(a + 1, b - a - 1) for a, b in itertools.pairwise(busy) if b - a > 1]
+
+
+def longest(runs: list[tuple[int, int]]) -> tuple[int, int] | None:
+    """The longest of (first index, seconds) runs, the first of equal ones; None: no run."""
+    return max(runs, key=lambda run: (run[1], -run[0])) if runs else None
+
+
+def span(timeline: list[SecondStats], first: int, count: int) -> tuple[float, float]:
+    """(from, to) into the window of `count` seconds from the `first`."""
+    last = timeline[first + count - 1]
+    return timeline[first].t_s, round(last.t_s + last.width_s, 3)

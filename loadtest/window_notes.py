@@ -1,7 +1,8 @@
 """Notes on what a step's figures rest on: how many requests its p99 stands on, the requests its window's end cut
-off, the requests the client itself gave up on at its deadline, its commonest errors, and other models' load on
-the same server, a stall no failure shows. Pure functions of a result's recorded counts
-(`loadtest.results.LoadResult.notes` calls them), apart so each can be judged without a run.
+off, the requests the client itself gave up on at its deadline, its commonest errors, other models' load on the
+same server, a stall no failure shows (closed or open loop), and more Locust processes than the client's cores.
+Pure functions of a result's recorded counts (`loadtest.results.LoadResult.notes` calls them), apart so each can be
+judged without a run.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ MESSAGE_CHARS = 200  # an error message is cut to this many characters in the fa
 # other models' requests over the window from which their load is said to share the server (fewer: a health check,
 # one infer, nothing the figures would show)
 OTHER_LOAD_FLOOR = 10
+# who waited through a stall's quiet seconds: a closed loop's users; an open loop's arrivals, answered late after them
+WAITING = ("its users waited", "requests kept arriving (those answered next had waited through them)")
 # Triton's gRPC frontend before r24.12 (2.53) can crash on requests the client cancels, as a deadline does
 # (triton-inference-server/server#7368, fixed by #7840 in r24.12): the wheel's 2.51 died by SIGSEGV in 3 of 3 runs
 # of 4 users at --request-timeout 0.001
@@ -129,19 +132,23 @@ def other_load_note(label: str, others: dict[str, int], requests: int) -> str | 
 
 
 def stall_note(label: str, mode: str, latency: LatencySummary, timeline: list[SecondStats]) -> str | None:
-    """One line when a closed loop stalled (`loadtest.timeline.stall`): the whole seconds in which no request ended
-    while its users waited, or (none such) that others kept ending, the slowest request against the p50, and
-    whether the p99 hides it (below the stall's own threshold: the step's figures alone look fine)."""
+    """One line when a step stalled (`loadtest.timeline.stall`): the whole seconds in which no request ended while
+    its users waited (an open loop's: while requests kept arriving), or (none such) that others kept ending, the
+    slowest request against the p50, and whether the p99 hides it (below the stall's own threshold: the step's
+    figures alone look fine)."""
     found = stall(mode, latency, timeline)
     if found is None:
         return None
-    slowest = f"{found.slowest_ms:.0f} ms ({found.slowest_ms / found.p50_ms:.0f}× the p50 of {found.p50_ms:.1f} ms)"
+    before = " just before it" if mode == "open" else ""  # an open loop's stall inflates its own p50 (`open_stall`)
+    slowest = (
+        f"{found.slowest_ms:.0f} ms ({found.slowest_ms / found.p50_ms:.0f}× the p50 of {found.p50_ms:.1f} ms{before})"
+    )
     if found.quiet_from_s is not None:
         seconds = found.quiet_seconds
         head = (
             f"{label}: no request finished for {seconds:g} whole second{'s' if seconds != 1 else ''} "
-            f"({found.quiet_from_s:g}–{found.quiet_to_s:g} s into the window) while its users waited; the slowest "
-            f"took {slowest}: the server or the load generator stalled"
+            f"({found.quiet_from_s:g}–{found.quiet_to_s:g} s into the window) while {WAITING[mode == 'open']}; "
+            f"the slowest took {slowest}: the server or the load generator stalled"
         )
     else:
         head = (
@@ -150,3 +157,16 @@ def stall_note(label: str, mode: str, latency: LatencySummary, timeline: list[Se
         )
     hidden = latency.p99_ms < max(STALL_MIN_MS, STALL_FACTOR * found.p50_ms)  # alone, the p99 is no stall
     return head + (f"; the p99 ({latency.p99_ms:.1f} ms) hides it" if hidden else "")
+
+
+def workers_note(label: str, workers: int, cores: int | None) -> str | None:
+    """One line when --workers asked for more Locust worker processes than the client's cores (None: not recorded):
+    they and the master share those cores, so the client's CPU may bound the load offered (--workers 5 on 2 cores
+    offered 600 req/s where one process offered 751), with no other word of it."""
+    if not cores or workers <= cores:
+        return None
+    return (
+        f"{label}: --workers {workers} on {cores} core{'s' if cores != 1 else ''}: the client's {workers + 1} Locust "
+        "processes (master and workers) share the cores, and may bound the load they offer; use at most "
+        f"--workers {cores}, or run the client on another machine"
+    )
