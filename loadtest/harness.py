@@ -25,7 +25,8 @@ from loadtest.request_data import check_sent_shapes
 from loadtest.request_shapes import ServedInputs
 from loadtest.results import LoadResult, LoadRun
 from loadtest.run_identity import RunIdentity, served_identity
-from loadtest.step_result import listening_pid, step_result
+from loadtest.server_pids import ServerPids
+from loadtest.step_result import step_result
 from loadtest.triton_metrics import metrics_endpoint
 from loadtest.utilization import UtilizationSampler
 from quantserve.data import check_against, load_npz
@@ -103,12 +104,11 @@ def run_step(settings: LoadSettings, step: LoadStep, out_dir: Path, server_pid: 
     record_dir, csv_prefix = step_paths(settings, step, out_dir)
     recording_files.clear(record_dir)
     csv_prefix.parent.mkdir(parents=True, exist_ok=True)
-    listening = listening_pid(settings.url)
+    pids = ServerPids.at_start(settings.url)  # and any that replaces it (`quantserve serve` restarts a dead one)
     if server_pid is not None:
-        check_server_pid(server_pid, listening, settings.url)
-    pid = server_pid if server_pid is not None else listening
+        check_server_pid(server_pid, pids.first, settings.url)
     interrupted_at = None
-    with UtilizationSampler(pid) as sampler:
+    with UtilizationSampler(server_pid if server_pid is not None else pids.first, follow=pids) as sampler:
         try:
             lost = _run_locust(settings, step, record_dir, csv_prefix)
         except KeyboardInterrupt:  # Locust was stopped and wrote what it had recorded: that much was measured
@@ -117,8 +117,8 @@ def run_step(settings: LoadSettings, step: LoadStep, out_dir: Path, server_pid: 
             _drop_records(record_dir, csv_prefix)
             raise
     if interrupted_at is not None:
-        raise _interrupted(settings, step, out_dir, listening, sampler, interrupted_at)
-    return _labelled(step_result(settings, step, out_dir, listening, sampler, lost), settings)
+        raise _interrupted(settings, step, out_dir, pids, sampler, interrupted_at)
+    return _labelled(step_result(settings, step, out_dir, pids, sampler, lost), settings)
 
 
 def _labelled(result: LoadResult, settings: LoadSettings) -> LoadResult:
@@ -136,12 +136,12 @@ def _drop_records(record_dir: Path, csv_prefix: Path) -> None:
 
 
 def _interrupted(
-    settings: LoadSettings, step: LoadStep, out_dir: Path, listening: int | None, sampler: UtilizationSampler, at: float
+    settings: LoadSettings, step: LoadStep, out_dir: Path, pids: ServerPids, sampler: UtilizationSampler, at: float
 ) -> StepInterrupted:
     """The interrupted step's window up to the interrupt, summarized as a finished one and marked; no result, and
     why, when nothing was recorded (the interrupt came before the users were spawned, or before a request ended)."""
     try:
-        result = _labelled(step_result(settings, step, out_dir, listening, sampler, []), settings)
+        result = _labelled(step_result(settings, step, out_dir, pids, sampler, []), settings)
     except QuantserveError as exc:
         return StepInterrupted(at, None, f"nothing recorded before the interrupt ({exc})")
     if not result.requests:

@@ -33,6 +33,8 @@ from loadtest.window_notes import (
 from quantserve.errors import QuantserveError
 
 LOAD_PREFIX = "load-"
+# what a step's warm-up record says of it: requests the warm-up left unfinished, a server restarted before the window
+WARM_UP_NOTES = ("unfinished", "server_restarted")
 UNANSWERED_ERROR = "no reply by the end of the measured window"  # the error a request the server never answered gets
 # a closed loop's mean latency spent outside Triton (client mean minus Triton's own time per request) from which it
 # is reported: at least this share of the latency, and this many ms (500 Locust users on 2 shared cores: 243 ms
@@ -306,7 +308,7 @@ class LoadResult:
             cut_note(self.label, self.mode, self.cut_at_end, self.requests - self.failed_requests, self.cut_max_ms),
             tail_note(self.label, self.latency.count),
             workers_note(self.label, self.workers, self._cores()),
-            f"{self.label}: {self.warm_up['unfinished']}" if self.warm_up and self.warm_up.get("unfinished") else None,
+            *(f"{self.label}: {said}" for key in WARM_UP_NOTES if (said := (self.warm_up or {}).get(key))),
         )
         staged = (f"{self.label}, {stage.label}: {stage.note}" for stage in self.stages if stage.note)  # --shape
         return [n for n in (*notes, self.send_lag_note(), *staged) if n]

@@ -19,6 +19,7 @@ from loadtest.load_settings import LoadSettings, step_paths
 from loadtest.model_gone import cut_short, read_gone
 from loadtest.percentiles import LatencySummary, cdf_points
 from loadtest.results import NO_PROCESS_AT_END, NO_TRITON_COUNTERS, UNANSWERED_ERROR, LoadResult
+from loadtest.server_pids import ServerPids, listening_pid, replaced_before_window
 from loadtest.stage_figures import read_stage_starts, stage_figures
 from loadtest.timeline import outages, per_second
 from loadtest.triton_metrics import (
@@ -45,15 +46,18 @@ def step_result(
     settings: LoadSettings,
     step: LoadStep,
     out_dir: Path,
-    listening: int | None,
+    pids: ServerPids,
     sampler: UtilizationSampler,
     lost: list[str],
 ) -> LoadResult:
-    """The step's result from what its Locust processes recorded, with the server's counters judged whole or not."""
+    """The step's result from what its Locust processes recorded, with the server's counters judged whole or not:
+    a server replaced before the window opened (`pids`: those seen listening) is no restart during it."""
     record_dir, csv_prefix = step_paths(settings, step, out_dir)
     whole = recording_files.read_window(record_dir)
     window = addressed_window(whole, settings)
-    restarted = _server_restarted(listening, listening_pid(settings.url), window, settings.model)
+    at_end = listening_pid(settings.url)
+    pids.saw(at_end)
+    restarted = _server_restarted(pids.at_window(window.start), at_end, window, settings.model)
     result = _result_of_window(settings, step, record_dir, window, csv_prefix)
     result.utilization, result.lost_workers = sampler.result(window.start, window.end), lost
     if whole.metrics_before is not None and whole.metrics_after is not None:  # load the server's CPU carried too
@@ -63,6 +67,8 @@ def step_result(
     elif partial := counters_not_whole(window, result, warm_ups_in_window(record_dir)):  # same process, counters cut
         result.server_counters_left_out, result.server = partial, None
     result.locust_csv_prefix, result.warm_up = str(csv_prefix.relative_to(out_dir)), warm_up(record_dir)
+    if replaced := replaced_before_window(pids.seen, window.start):  # said, the counters kept
+        result.warm_up = {**(result.warm_up or {}), "server_restarted": replaced}
     return result
 
 
@@ -213,7 +219,8 @@ def _server_restarted(
     pid_before: int | None, pid_after: int | None, window: recording_files.Window, model: str
 ) -> str | None:
     """How a server replaced during the window showed (None: it was not): another process listening on its port
-    at the end than at the start (`quantserve serve` restarts a tritonserver that died), none at all, or Triton's
+    at the end than when the window opened (`pid_before`, `ServerPids.at_window`: `quantserve serve` restarts a
+    tritonserver that died, and one it restarted before the window opened served it whole), none at all, or Triton's
     cumulative counters lower at the end than at the start. A restarted server's counters begin again at zero,
     so their delta over the window counted only the time since: a run whose server was killed 11 s into 20
     reported the last 5 s's batch size and queue time as the window's. The model's counters alone going back,
@@ -285,17 +292,3 @@ def warm_ups_in_window(record_dir: Path) -> int:
     """The warm-up requests that ended inside the window: Triton counted them, the client reported none."""
     record = warm_up(record_dir)
     return int(record.get("in_window", 0)) if record else 0
-
-
-def listening_pid(url: str) -> int | None:
-    """The pid of the local process listening on the gRPC port, for CPU/memory sampling."""
-    import psutil
-
-    port = int(url.rsplit(":", 1)[-1])
-    try:
-        for conn in psutil.net_connections(kind="tcp"):
-            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
-                return int(conn.pid)
-    except (psutil.Error, OSError):
-        return None
-    return None

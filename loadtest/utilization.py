@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from loadtest.server_pids import ServerPids
+
 
 @dataclass
 class Utilization:
@@ -80,9 +82,13 @@ def _nvml_handle() -> tuple[Any, Any, str] | str:
 class UtilizationSampler:
     """Samples in a background thread every `interval_s` until stopped; use as a context manager."""
 
-    def __init__(self, server_pid: int | None, interval_s: float = 0.5) -> None:
+    def __init__(self, server_pid: int | None, interval_s: float = 0.5, follow: ServerPids | None = None) -> None:
+        """`follow`: the processes listening on the server's port; where `server_pid` is the first of them (not its
+        parent, `quantserve serve`, whose family holds whichever child it restarted), the samples follow the one
+        listening now: they followed a server killed before the window opened, dead through all of it."""
         self.server_pid = server_pid
         self.interval_s = interval_s
+        self.follow = follow
         self._rows: list[dict[str, float]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="utilization-sampler", daemon=True)
@@ -103,9 +109,10 @@ class UtilizationSampler:
     def _loop(self) -> None:
         while not self._stop.is_set():
             row = {"t": time.time()}
+            root = self._server_root()
             row.update(self._sample_gpu() if self._nvml else {})
-            row.update(self._sample_process())
-            row.update(self._sample_machine())
+            row.update(self._sample_process(root))
+            row.update(self._sample_machine(root))
             self._rows.append(row)
             self._stop.wait(self.interval_s)
 
@@ -119,11 +126,18 @@ class UtilizationSampler:
             "gpu_power_w": pynvml.nvmlDeviceGetPowerUsage(handle) / 1000.0,
         }
 
-    def _sample_process(self) -> dict[str, float]:
+    def _server_root(self) -> int | None:
+        """The process whose family is the server's now: `server_pid`, or the one listening in its place."""
+        listening = self.follow.current() if self.follow is not None else None
+        if self.follow is not None and self.server_pid is not None and self.server_pid == self.follow.first:
+            return listening
+        return self.server_pid
+
+    def _sample_process(self, root: int | None) -> dict[str, float]:
         """CPU% and RSS of the server and its children (the Python backend stubs run the models)."""
         import psutil
 
-        family = _family(self.server_pid) if self.server_pid is not None else []
+        family = _family(root) if root is not None else []
         if not family:
             return {}
         cpu = rss = 0.0
@@ -137,7 +151,7 @@ class UtilizationSampler:
                 continue
         return {"process_cpu_pct": cpu, "process_rss_mb": rss}
 
-    def _sample_machine(self) -> dict[str, float]:
+    def _sample_machine(self, root: int | None) -> dict[str, float]:
         """Every process's CPU since the last sample (/proc/stat), and the load generator's: this process and its
         children (the Locust processes) other than the server's family (a server the caller started is a child)."""
         import psutil
@@ -146,7 +160,7 @@ class UtilizationSampler:
 
         busy, now = machine_busy_seconds(), time.monotonic()
         last, self._machine_at = self._machine_at, (busy, now) if busy is not None else None
-        server = {p.pid for p in _family(self.server_pid)} if self.server_pid is not None else set()
+        server = {p.pid for p in _family(root)} if root is not None else set()
         generator = 0.0
         for proc in (p for p in _family(psutil.Process().pid) if p.pid not in server):
             try:
