@@ -21,12 +21,14 @@ One timing basis, used by `optimize`'s speed gate and re-used by every figure re
   process, not the caller's: a long-lived process carries other libraries' threads and pages.
 - **The ratio:** `rounds` blocks (3 by default), each a child of its own: at least `repeats` pairs,
   more to fill `2 × seconds_per_model / rounds`; a block's ratio is the median of its pairs' ratios,
-  the speedup the median of the blocks'. Blocks in separate processes, because one process's pairs
-  agree closely with each other and less with the next process's (the same encoder files: 1.54x in
-  one child, 1.34x in the next, each within ±1 %). A median of paired ratios is not moved by one burst of
-  load, and a ratio of separately taken medians is (see BENCHMARKS.md: an encoder's bench timing
-  said 2.74x where this basis said 1.40x for the same two files). Spinning off costs both models a
-  wake-up per parallel region; the served Python backend keeps ORT's default.
+  the speedup the median of the blocks'. The ms beside it are one pair's, the median pair of the median
+  block (`median_index`), so they show its ratio (each model's medians taken apart said 8.65 → 9.5 ms
+  beside 1.10×). Blocks in separate processes, because one process's pairs agree closely with each
+  other and less with the next process's (the same encoder files: 1.54x in one child, 1.34x in the
+  next, each within ±1 %). A median of paired ratios is not moved by one burst of load, and a ratio
+  of separately taken medians is (see BENCHMARKS.md: an encoder's bench timing said 2.74x where this
+  basis said 1.40x for the same two files). Spinning off costs both models a wake-up per parallel
+  region; the served Python backend keeps ORT's default.
 - **The machine:** while a child times, it reads how much CPU the other processes took
   (/proc/stat less its own); the median share over the timings is recorded, and above
   `BUSY_SHARE` a block is busy: on 2 shared cores at load 7 the paired rounds of one encoder
@@ -107,11 +109,13 @@ class SpeedSettings:
 
 @dataclass(frozen=True)
 class SpeedRecord:
-    """FP32 and INT8 median ms per batch, their ratio, and the machine they were timed on."""
+    """FP32 and INT8 ms per batch, their ratio, and the machine they were timed on."""
 
+    # One measured pair: the median pair of the median block (`Block`, `median_index`), so fp32_ms / int8_ms is that
+    # block's ratio (for an odd count of pairs; the lower middle pair's for an even one, beside the mean of the two).
     fp32_ms: float
     int8_ms: float
-    speedup: float  # fp32_ms / int8_ms: above 1, INT8 is faster
+    speedup: float  # the median of the blocks' ratios (`round_speedups`): above 1, INT8 is faster
     min_speedup: float
     batch_size: int
     threads: int
@@ -206,9 +210,10 @@ def compare_speed(fp32: Path, int8: Path, batch: dict[str, np.ndarray], settings
     )
     used = judged_blocks(blocks)
     shares = [b.others_share for b in used if b.others_share is not None]
+    middle = used[median_index([b.ratio for b in used])]
     record = SpeedRecord(
-        fp32_ms=statistics.median(b.fp32_ms for b in used),
-        int8_ms=statistics.median(b.int8_ms for b in used),
+        fp32_ms=middle.fp32_ms,
+        int8_ms=middle.int8_ms,
         speedup=statistics.median(b.ratio for b in used),
         round_speedups=tuple(b.ratio for b in used),
         min_speedup=settings.min_speedup,
@@ -234,11 +239,16 @@ def _compute_share(fp32: Path, int8: Path, batch: dict[str, np.ndarray]) -> tupl
         return None, {}
 
 
+def median_index(values: list[float]) -> int:
+    """Where the median of `values` is: the lower of the middle two for an even count (a measured value, not a mean)."""
+    return sorted(range(len(values)), key=values.__getitem__)[(len(values) - 1) // 2]
+
+
 @dataclass(frozen=True)
 class Block:
-    """One block of alternated FP32/INT8 runs: median ms of each, the median per-pair ratio, others' share."""
+    """One block of alternated FP32/INT8 runs: its median pair's ms and ratio, others' share, the pairs timed."""
 
-    fp32_ms: float
+    fp32_ms: float  # the pair whose ratio is the block's median (`median_index`; the lower middle for an even count)
     int8_ms: float
     ratio: float  # median over the block's pairs of fp32 ms / int8 ms, each pair timed back to back
     others_share: float | None = None
@@ -247,6 +257,15 @@ class Block:
     @property
     def quiet(self) -> bool:
         return self.others_share is None or self.others_share <= BUSY_SHARE
+
+    @classmethod
+    def of_pairs(cls, fp32_ms: list[float], int8_ms: list[float], others_share: float | None = None) -> Block:
+        """The block of these pairs of runs (fp32_ms[i] and int8_ms[i] timed back to back): the median of their
+        ratios (the gate's figure, as ever), and the ms of its median pair (the lower middle for an even count)."""
+        ratios = [f / i if i > 0 else float("inf") for f, i in zip(fp32_ms, int8_ms, strict=True)]
+        middle = median_index(ratios)
+        ratio = float(statistics.median(ratios))
+        return cls(float(fp32_ms[middle]), float(int8_ms[middle]), ratio, others_share, len(ratios))
 
 
 def judged_blocks(blocks: list[Block]) -> list[Block]:
@@ -339,15 +358,7 @@ def time_alternating(
         else:
             fp32_ms.append(run_ms(sessions[0]))
             int8_ms.append(run_ms(sessions[1]))
-    others = clock.others_share()
-    ratios = [f / i if i > 0 else float("inf") for f, i in zip(fp32_ms, int8_ms, strict=True)]
-    return Block(
-        float(statistics.median(fp32_ms)),
-        float(statistics.median(int8_ms)),
-        float(statistics.median(ratios)),
-        others,
-        pairs,
-    )
+    return Block.of_pairs(fp32_ms, int8_ms, clock.others_share())
 
 
 @dataclass(frozen=True)

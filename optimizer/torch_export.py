@@ -5,12 +5,21 @@ it writes the requested opset exactly, honours `dynamic_axes` directly and takes
 the dynamo exporter starts at opset 18 and its down-conversion to 17 fails on Reduce* ops. If the
 TorchScript exporter fails (it is deprecated and misses some new ops), the dynamo exporter is tried.
 A `.pt2` program can only go through the dynamo exporter (opset ≥ 18); the opset used is recorded.
+
+The TorchScript attempt runs with file descriptors 1 and 2 pointed at a temporary file: torch's C++
+prints its failure dump ("Torch IR graph at exception: …", 959 lines for a 3-layer transformer)
+straight to fd 1, past `sys.stdout`, so `optimize --json` printed no JSON document and the table came
+after the dump. The first lines of whatever was printed go to the log instead.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
+import os
+import sys
+import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +33,9 @@ from optimizer.source import ModelSource
 from quantserve.errors import InternalError, QuantserveError
 
 DYNAMO_MIN_OPSET = 18
+NATIVE_LINES_LOGGED = 20  # of torch's own printout around the TorchScript exporter, kept in the log
+
+logger = logging.getLogger(__name__)
 
 
 def export_torch(source: ModelSource, out_path: Path, opset: int) -> str:
@@ -90,11 +102,62 @@ def _output_names(source: ModelSource) -> list[str]:
 
 
 def _export_torchscript(source: ModelSource, out_path: Path, opset: int) -> None:
-
     outputs = _output_names(source)
-    with warnings.catch_warnings():  # the TorchScript exporter is deprecated; chosen on purpose (module docstring)
-        warnings.simplefilter("ignore", DeprecationWarning)
+    with warnings.catch_warnings(), _native_output_logged(f"{source.name}: the TorchScript exporter"):
+        warnings.simplefilter("ignore", DeprecationWarning)  # deprecated; chosen on purpose (module docstring)
         _torchscript_export(source, out_path, opset, outputs)
+
+
+@contextlib.contextmanager
+def _native_output_logged(what: str) -> Iterator[None]:
+    """File descriptors 1 and 2 go to a temporary file while the block runs and are restored after; the first
+    lines written there are logged, with the block's error (a warning where it raised). See the module docstring."""
+    _flush_output()
+    saved: dict[int, int] = {}
+    try:
+        for fd in (1, 2):
+            saved[fd] = os.dup(fd)
+    except OSError:  # a descriptor already closed: nothing printed there can reach a reader
+        for copy in saved.values():
+            os.close(copy)
+        yield
+        return
+    error: BaseException | None = None
+    with tempfile.TemporaryFile() as sink:
+        try:
+            for fd in saved:
+                os.dup2(sink.fileno(), fd)
+            yield
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            _flush_output()
+            for fd, copy in saved.items():
+                os.dup2(copy, fd)
+                os.close(copy)
+            sink.seek(0)
+            _log_printed(what, sink.read().decode("utf-8", "replace"), error)
+
+
+def _flush_output() -> None:
+    """Python's and C's buffered output written out, so it lands where its descriptor points now."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, OSError, ValueError):  # None, or closed
+            stream.flush()
+    with contextlib.suppress(AttributeError, OSError):
+        ctypes.CDLL(None).fflush(None)
+
+
+def _log_printed(what: str, text: str, error: BaseException | None) -> None:
+    lines = text.splitlines()
+    if error is None and not lines:
+        return
+    said = [f"{what} failed ({type(error).__name__}: {error})" if error is not None else what]
+    if lines:
+        first = f" (the first {NATIVE_LINES_LOGGED})" if len(lines) > NATIVE_LINES_LOGGED else ""
+        said.append(f"it printed {len(lines)} lines{first}:\n" + "\n".join(lines[:NATIVE_LINES_LOGGED]))
+    logger.log(logging.WARNING if error is not None else logging.INFO, "%s", "; ".join(said))
 
 
 def _torchscript_export(source: ModelSource, out_path: Path, opset: int, outputs: list[str]) -> None:

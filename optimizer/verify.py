@@ -110,7 +110,8 @@ class VerifyAgainstReference:
         }
         if self.data.unbatched:  # the requests, not the rows of their joined outputs (an NMS output's K each)
             record["samples"] = len(self.data)
-        record["thin_evidence"] = thin_evidence(report, self.budget, len(self.data))
+        itself = self.is_reference(candidate)  # an FP32 build judged against its own file: agreement says nothing
+        record["thin_evidence"] = [] if itself else thin_evidence(report, self.budget, len(self.data))
         record["notes"] = neighbour_notes(report.outputs) + kind_notes(report.outputs)
         record["evidence_short"] = evidence_shortfall(kinds, self.budget, len(self.data))
         record["one_answer"] = one_answer_outputs(expected, kinds, labels)
@@ -119,13 +120,18 @@ class VerifyAgainstReference:
                 {"composition": name, "holds": r.holds, "margin": r.margin()} for name, _, r in judged
             ]
             record["judged_at"] = composition
-        if self.state_pairs and Path(candidate).resolve() != self.reference.resolve():  # FP32 against itself: moot
+        if self.state_pairs and not itself:
             loop = closed_loop_record(
                 self.reference, candidate, self.data.arrays, self.state_pairs, kinds, self.budget, labels
             )
             record["closed_loop"] = loop
             record["holds"] = bool(record["holds"] and loop["holds"])
         return record
+
+    def is_reference(self, candidate: Path) -> bool:
+        """The candidate is the reference's own file (an fp32 build, a float16 file served as it is): what its rows
+        agree on judges nothing, so no evidence note or closed loop is made of it."""
+        return Path(candidate).resolve() == self.reference.resolve()
 
     def outputs(self, path: Path) -> dict[str, np.ndarray]:
         """Every output of the model at `path` over the held-out data."""
