@@ -15,9 +15,9 @@ from loadtest.arrival_trace import MEAN_TOLERANCE
 from loadtest.percentiles import LatencySummary
 from loadtest.result_files import numbers_checked, precision_of, read_json, safe_name, write_json
 from loadtest.run_identity import RunIdentity
-from loadtest.send_lag import ClientLags, send_lag_note
+from loadtest.send_lag import ClientLags, send_lag_note, stall_held_slots
 from loadtest.stage_figures import StageFigures
-from loadtest.timeline import Outage, SecondStats, stall
+from loadtest.timeline import Outage, SecondStats, Stall, stall
 from loadtest.triton_metrics import ServerBreakdown
 from loadtest.unanswered_notes import OfferedRequests, in_flight_note, unanswered_note, unsent_note
 from loadtest.utilization import Utilization
@@ -116,6 +116,9 @@ class LoadResult:
     # the users' warm-up requests (each one's first), left out of the window, which opened once all had ended
     # (requests, failed, max_ms, warm_up_s, in_window, unfinished: `loadtest.step_result.warm_up`); None: older files
     warm_up: dict[str, Any] | None = None
+    # the model (or version) stopped being served, which ended the run (`loadtest.model_gone.ModelGone`: its line,
+    # after_s into the window, steps_left not run); None: it ran as planned (or an older file)
+    model_gone: dict[str, Any] | None = None
 
     @property
     def latency_p50_ms(self) -> float:
@@ -146,15 +149,21 @@ class LoadResult:
     @property
     def measured_nothing(self) -> bool:
         """No request completed (succeeded or failed) in the window: its figures measure nothing."""
-        return self.requests == 0 and not self.interrupted
+        return self.requests == 0 and not self.interrupted and not self.model_gone
 
     @property
     def label(self) -> str:
-        """The step as tables and notes name it; a step cut short by an interrupt says so, with its real window."""
-        if not self.interrupted:
+        """The step as tables and notes name it; a step cut short by an interrupt or by its model's going away says
+        so, with its real window."""
+        if not self.interrupted and not self.model_gone:
             return self._load_label()
         planned = f" of {self.planned_window_s:g}" if self.planned_window_s else ""
-        return f"{self._load_label()} (interrupted: {self.window_s:.1f}{planned} s measured)"
+        why = "interrupted" if self.interrupted else "cut short, the model no longer served"
+        return f"{self._load_label()} ({why}: {self.window_s:.1f}{planned} s measured)"
+
+    def gone_note(self) -> str | None:
+        """The line of a step its model's going away cut short (`loadtest.model_gone.ModelGone.line`)."""
+        return f"{self._load_label()}: {self.model_gone['line']}" if self.model_gone else None
 
     def _load_label(self) -> str:
         if self.mode == "open" and self.trace:
@@ -180,13 +189,16 @@ class LoadResult:
     def send_lag_note(self) -> str | None:
         """One line when open-loop requests left the client late (`loadtest.send_lag.send_lag_note`), its advice
         knowing the --workers used, the cores the run saw, and a stall that filled the in-flight slots."""
+        return send_lag_note(self.label, *self._client_lags(), self.workers, self._cores(), *self._stalled())
+
+    def _client_lags(self) -> tuple[ClientLags, float]:
         lags = (self.send_lag_p99_ms, self.send_lag_p50_ms, self.generator_lag_p99_ms)
-        client = ClientLags(*lags, self.peak_in_flight, self.max_in_flight)
-        stalled = stall(self.mode, self.latency, self.timeline)
+        return ClientLags(*lags, self.peak_in_flight, self.max_in_flight), LATE_SEND_MS
+
+    def _stalled(self) -> tuple[Stall | None, float | None]:
+        """The step's stall (`loadtest.timeline.stall`) and the rate its window offered."""
         offered = self.offered_requests / self.window_s if self.offered_requests and self.window_s > 0 else None
-        return send_lag_note(
-            self.label, client, LATE_SEND_MS, self.workers, self._cores(), stalled, offered or self.rate_rps
-        )
+        return stall(self.mode, self.latency, self.timeline), offered or self.rate_rps
 
     def _cores(self) -> int | None:
         return self.utilization.cpu_count if self.utilization else None
@@ -255,7 +267,8 @@ class LoadResult:
         answered, on_way = self.requests - self.failed_requests, self.cut_at_end + self.in_flight_at_end
         before = self.arrived_before_window
         requests = OfferedRequests(self.offered_requests, answered, self.failed_requests, on_way, before, self.unsent)
-        return unsent_note(self.label, requests, self.max_in_flight, self.peak_in_flight)
+        held = stall_held_slots(*self._client_lags(), *self._stalled())  # the stall's wait, not the rate's
+        return unsent_note(self.label, requests, self.max_in_flight, self.peak_in_flight, held)
 
     def in_flight_note(self) -> str | None:
         """One line when requests were still in flight at the end of a window that answered none: a model slower
@@ -292,6 +305,7 @@ class LoadResult:
     def notes(self) -> list[str]:
         """What the figures alone do not say: failures, a restarted server, late requests, a p99 on few requests."""
         notes = (
+            self.gone_note(),
             self.failure_note(),
             self.lost_workers_note(),
             self.unsent_note(),

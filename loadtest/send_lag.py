@@ -117,6 +117,16 @@ def stalled_slots(
     )
 
 
+def stall_held_slots(lags: ClientLags, late_ms: float, stalled: Stall | None, offered_rps: float | None) -> str | None:
+    """Where the requests that left late waited for in-flight slots a stall filled (`stalled_slots`), those words
+    in short (the never-sent note's cause: it advised raising --max-in-flight beside this note blaming the stall)."""
+    cause = send_lag_cause(lags, late_ms)
+    if cause is None:
+        return None
+    cause = stalled_slots(cause, lags, stalled, offered_rps)
+    return cause.short if cause.part == STALLED else None
+
+
 def send_lag_note(
     label: str,
     lags: ClientLags,

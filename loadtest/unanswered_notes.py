@@ -38,10 +38,15 @@ def unanswered_note(label: str, count: int, oldest_ms: float | None) -> str | No
 
 
 def unsent_note(
-    label: str, requests: OfferedRequests, max_in_flight: int | None, peak_in_flight: int | None
+    label: str,
+    requests: OfferedRequests,
+    max_in_flight: int | None,
+    peak_in_flight: int | None,
+    stalled: str | None = None,
 ) -> str | None:
     """One line when open-loop arrivals were never sent: they waited in the client behind a server slower than
-    the offered rate (or its full in-flight slots: `unsent_cause`)."""
+    the offered rate (or its full in-flight slots: `unsent_cause`), or behind the slots a stall filled (`stalled`,
+    `loadtest.send_lag.stall_held_slots`: the rate's advice would contradict the note blaming the stall)."""
     if not requests.unsent:
         return None
     failed = f"{requests.failed} failed, " if requests.failed else ""
@@ -50,8 +55,8 @@ def unsent_note(
     earlier = f" ({before} of them arrived before the window opened)" if before else ""
     return (
         f"{label}: offered {requests.offered} requests, {requests.answered} answered{earlier}, {failed}{cut}"
-        f"{requests.unsent} never sent: {unsent_cause(max_in_flight, peak_in_flight)} (they waited in the client "
-        "when the run stopped; the latency figures, of answered requests, do not show them)"
+        f"{requests.unsent} never sent: {stalled or unsent_cause(max_in_flight, peak_in_flight)} (they waited in "
+        "the client when the run stopped; the latency figures, of answered requests, do not show them)"
     )
 
 

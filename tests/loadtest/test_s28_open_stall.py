@@ -136,3 +136,17 @@ def burst_second(t: int) -> SecondStats:
     """Second `t` of a slow model over capacity: 8 answers each even second, their latency growing, none between."""
     ms = 3000.0 + 100.0 * t if t % 2 == 0 else float("nan")
     return SecondStats(float(t), 1.0, 8 if t % 2 == 0 else 0, 0, ms, ms)
+
+
+def test_the_never_sent_note_blames_the_stall_too() -> None:
+    """pl9: 600 req/s and an 8 s stop left 2535 arrivals never sent; the send-lag note blamed the stall while the
+    never-sent note advised raising --max-in-flight or lowering the rate. Both blame the stall now; an overloaded
+    loop's never-sent note keeps the rate's words."""
+    result = open_result(open_loop(200.0, 700.0, 20.0, (2.95, 7.98)), 200.0, 20.0, 4306.0)
+    result.offered_requests, result.unsent = 4000, 35
+    unsent = result.unsent_note() or ""
+    assert "35 never sent: all 64 in-flight slots were taken while the server stalled (3–7 s into the window)" in unsent
+    assert "--max-in-flight" not in unsent.split("never sent")[1]
+    over = open_result(open_loop(600.0, 200.0, 10.0), 600.0, 10.0, 6000.0)
+    over.unsent = 300
+    assert "raise --max-in-flight to tell which, or lower the rate" in (over.unsent_note() or "")
