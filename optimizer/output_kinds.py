@@ -170,6 +170,11 @@ def infer_output_kinds(
                 "channel, and by its decisions where its values are 0/1 flags), soft_mask (one foreground score per "
                 "pixel, judged by the IoU of its map cut at --label-threshold) or, with a class per channel, class_map"
             )  # a float map passed as a mask was judged by exact equality: 0.49 of its values "changed" at 1e-4
+        if kind == "regression" and not np.issubdtype(np.asarray(reference[name]).dtype, np.floating):
+            raise QuantserveError(
+                f"--output-kind {name}=regression: output '{name}' holds {np.asarray(reference[name]).dtype} values; "
+                "a regression is a float value judged by its correlation and error, integer labels or ids are ids"
+            )  # accepted, class ids 0-3 were judged by correlation
         if kind == "soft_mask" and not np.issubdtype(np.asarray(reference[name]).dtype, np.floating):
             raise QuantserveError(
                 f"--output-kind {name}=soft_mask: output '{name}' holds {np.asarray(reference[name]).dtype} labels; "

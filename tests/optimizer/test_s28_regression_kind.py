@@ -68,3 +68,15 @@ def test_evaluate_can_headline_a_regression_output() -> None:
     from optimizer.output_kinds import OUTPUT_KINDS
 
     assert set(OUTPUT_KINDS) <= set(HEADLINE_KINDS)
+
+
+def test_regression_on_integer_ids_is_refused() -> None:
+    from quantserve.errors import QuantserveError
+
+    ids = np.array([0, 3, 1, 2], dtype=np.int64)
+    with pytest.raises(QuantserveError) as refused:
+        infer_output_kinds({"label": ids}, {"label": "regression"})
+    assert str(refused.value) == (
+        "--output-kind label=regression: output 'label' holds int64 values; a regression is a float value judged by "
+        "its correlation and error, integer labels or ids are ids"
+    )
