@@ -39,16 +39,23 @@ def _ids_of(labels: np.ndarray, classes: int) -> bool:
     return bool(labelled.size and labelled.max() < classes)
 
 
-def dense_map_note(name: str, kind: str, values: np.ndarray) -> str:
+def dense_map_note(name: str, kind: str, values: np.ndarray, labels: np.ndarray | None = None) -> str:
     """The note on a float (N, C, H, W) map judged as dense whose 2 ≤ C ≤ MAX_NOTED_CLASSES channels number no more
     than its columns (an NHWC map's axis 1 is its rows, which outnumber its channels: CRAFT's (N, H/2, W/2, 2));
-    "" otherwise. Judged dense, such a map's changed classes go unseen (see the module docstring)."""
+    "" otherwise. Judged dense, such a map's changed classes go unseen (see the module docstring). Per-pixel
+    `labels` at another resolution than the map's are named: a SegFormer's (N, 4, 16, 16) logits beside labels of
+    its 64 x 64 input were told to "pass per-pixel labels", which the user had."""
     if kind != "dense" or values.ndim != 4 or not np.issubdtype(values.dtype, np.floating):
         return ""
     classes = values.shape[1]
     if not 2 <= classes <= min(MAX_NOTED_CLASSES, values.shape[3]):
         return ""
-    return (
-        f"output '{name}' [N,{classes},H,W] judged as a dense map; if its channels are per-pixel class scores, pass "
-        f"per-pixel labels (a 'labels' array [N,H,W] of class ids in the data) or --output-kind {name}=class_map"
-    )
+    head = f"output '{name}' [N,{classes},H,W] judged as a dense map; if its channels are per-pixel class scores, "
+    if labels is not None and labels.ndim == 3 and len(labels) == len(values) and labels.shape[1:] != values.shape[2:]:
+        given, wanted = "x".join(map(str, labels.shape[1:])), "x".join(map(str, values.shape[2:]))
+        return (
+            f"{head}the data's labels are {given} per sample, the map {wanted}: pass labels at the map's size "
+            f"(resized by nearest neighbour) or --output-kind {name}=class_map"
+        )
+    labelled = "pass per-pixel labels (a 'labels' array [N,H,W] of class ids in the data)"
+    return f"{head}{labelled} or --output-kind {name}=class_map"

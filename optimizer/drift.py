@@ -68,7 +68,9 @@ def measure_drift(
         if doubt:
             record["kind_doubt"] = doubt
             violations = [replace(violation, hint=doubt) for violation in violations]
-        note = dense_map_note(name, kind, np.asarray(ref)) or (cut_doubt and f"output '{name}' ({kind}): {cut_doubt}")
+        note = dense_map_note(name, kind, np.asarray(ref), labels) or (
+            cut_doubt and f"output '{name}' ({kind}): {cut_doubt}"
+        )
         if note:  # what the budget may not see: recorded, and listed by kind_notes
             record["kind_note"] = note
         if fp32_nonfinite:  # left out of every figure above: said, as nothing judged them

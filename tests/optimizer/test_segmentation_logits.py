@@ -112,3 +112,18 @@ def test_labels_that_do_not_fit_the_map_leave_it_dense() -> None:
         assert infer_output_kinds({"scores": scores}, labels=labels) == {"scores": "dense"}
     void = np.where(rng.random((4, SIDE, SIDE)) < 0.1, 255, scores.argmax(axis=1))  # Pascal VOC's border pixels
     assert infer_output_kinds({"scores": scores}, labels=void) == {"scores": "class_map"}
+
+
+def test_labels_at_the_input_size_beside_a_smaller_map_are_named() -> None:
+    """pm7: SegFormer's (N, 4, 16, 16) logits beside labels of its 64 x 64 input were left dense with a note telling
+    the user to pass per-pixel labels, which they had: the note names the two sizes."""
+    rng = np.random.default_rng(4)
+    logits = rng.normal(size=(6, 4, 16, 16)).astype(np.float32)
+    labels = rng.integers(0, 4, size=(6, 64, 64))
+    assert infer_output_kinds({"logits": logits}, labels=labels) == {"logits": "dense"}
+    record = measure_drift({"logits": logits}, {"logits": logits}, {"logits": "dense"}, DriftBudget(), labels)
+    assert record.outputs["logits"]["kind_note"] == (
+        "output 'logits' [N,4,H,W] judged as a dense map; if its channels are per-pixel class scores, the data's "
+        "labels are 64x64 per sample, the map 16x16: pass labels at the map's size (resized by nearest neighbour) or "
+        "--output-kind logits=class_map"
+    )
