@@ -4,8 +4,10 @@ listened when the measured window opened.
 The pid read before Locust started was compared with the pid at the end: a tritonserver that `quantserve serve`
 restarted during Locust's start (SIGKILLed 13 s before the window opened, its successor ready 0.4 s before) read
 as "restarted during the measured window", its counters over a window one process served whole were dropped, and
-the CPU/memory samples followed the dead pid. A process that started before the window opened served it from the
-start; one that started after it replaced the server during it.
+the CPU/memory samples followed the dead pid. A process first seen listening before the window opened served it
+from the start; one seen only after it replaced the server during it, though it may have started before: a successor
+started 7 s before the window opened began listening 2.2 s into it (168 requests failed) and read as "restarted before
+the measured window opened".
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 START_TIME_FIELD = 19  # /proc/PID/stat's field 22 (starttime, clock ticks since boot), counted after "pid (comm)"
 
@@ -46,34 +49,48 @@ def started_at(pid: int) -> float | None:
     return time.time() - since_boot
 
 
-def window_pid(seen: Sequence[tuple[int, float | None]], opened: float) -> int | None:
-    """Which of the processes `seen` listening (pid, start time; the first listened before the run began) listened
-    when the window opened at `opened`: the last seen of those that started before it. One whose start time is
-    unknown counts as started after it (a restart during the window, as before start times were read)."""
+class Listener(NamedTuple):
+    """A process seen listening on the server's port: when it started (`started_at`) and when it was first seen
+    listening (wall-clock seconds, None where unknown); it began listening at or before then."""
+
+    pid: int
+    started: float | None
+    listening: float | None
+
+
+def window_pid(seen: Sequence[Listener], opened: float) -> int | None:
+    """Which of the processes `seen` listening (the first listened before the run began) listened when the window
+    opened at `opened`: the last of those that started, and were seen listening, before it. One started before
+    but first seen listening after it, or either time unknown, counts as replacing the server during the window:
+    a process started is not yet serving (tritonserver loads its models before it opens its gRPC port)."""
     if not seen:
         return None
-    before = [pid for pid, start in seen[1:] if start is not None and start < opened]
-    return before[-1] if before else seen[0][0]
+    before = [pid for pid, started, listening in seen[1:] if _before(started, opened) and _before(listening, opened)]
+    return before[-1] if before else seen[0].pid
 
 
-def replaced_before_window(seen: Sequence[tuple[int, float | None]], opened: float) -> str | None:
+def _before(at: float | None, opened: float) -> bool:
+    return at is not None and at < opened
+
+
+def replaced_before_window(seen: Sequence[Listener], opened: float) -> str | None:
     """One line when the server listening at the run's start was replaced before the window opened (None: it was
     not): the window measured its successor alone, so its counters and samples cover the window whole."""
     measured = window_pid(seen, opened)
-    if not seen or measured == seen[0][0]:
+    if not seen or measured == seen[0].pid:
         return None
     return (
         f"tritonserver restarted before the measured window opened, during Locust's start or the users' warm-ups "
-        f"(pid {seen[0][0]} → pid {measured}); the window measured pid {measured}"
+        f"(pid {seen[0].pid} → pid {measured}); the window measured pid {measured}"
     )
 
 
 @dataclass
 class ServerPids:
-    """The processes seen listening on `url`'s port, in the order seen, each with its start time (`started_at`)."""
+    """The processes seen listening on `url`'s port, in the order seen (`Listener`)."""
 
     url: str
-    seen: list[tuple[int, float | None]] = field(default_factory=list)
+    seen: list[Listener] = field(default_factory=list)
 
     @classmethod
     def at_start(cls, url: str) -> ServerPids:
@@ -84,18 +101,19 @@ class ServerPids:
 
     @property
     def first(self) -> int | None:
-        return self.seen[0][0] if self.seen else None
+        return self.seen[0].pid if self.seen else None
 
     def saw(self, pid: int | None) -> None:
-        if pid is not None and pid not in (known for known, _ in self.seen):
-            self.seen.append((pid, started_at(pid)))
+        """Note `pid` as seen listening now (where new), the lookup that found it just done."""
+        if pid is not None and pid not in (known.pid for known in self.seen):
+            self.seen.append(Listener(pid, started_at(pid), time.time()))
 
     def current(self) -> int | None:
         """The process listening now: the last one seen while it lives, else the port's listener, looked up only
         then (a lookup reads every process's sockets). None where none listened at the start (a remote server)."""
         if not self.seen:
             return None
-        last = self.seen[-1][0]
+        last = self.seen[-1].pid
         if _alive(last):
             return last
         pid = listening_pid(self.url)

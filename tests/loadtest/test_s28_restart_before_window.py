@@ -23,7 +23,7 @@ import pytest
 
 import loadtest.harness
 from loadtest.recording_files import Window
-from loadtest.server_pids import ServerPids, replaced_before_window, started_at, window_pid
+from loadtest.server_pids import Listener, ServerPids, replaced_before_window, started_at, window_pid
 from loadtest.step_result import _server_restarted
 from loadtest.utilization import UtilizationSampler
 from quantserve.cli import main
@@ -34,19 +34,23 @@ OPENED = 100.0  # the window opened at this wall time
 
 def test_the_pid_compared_is_the_one_listening_when_the_window_opened() -> None:
     window = Window(OPENED, OPENED + 20, None, None)
-    during_warm_up = [(14041, 10.0), (19618, OPENED - 0.4)]  # pl8's: the successor ready 0.4 s before it opened
+    during_warm_up = [Listener(14041, 10.0, 11.0), Listener(19618, OPENED - 3, OPENED - 0.4)]  # pl8's: 0.4 s before
     assert window_pid(during_warm_up, OPENED) == 19618
     assert _server_restarted(window_pid(during_warm_up, OPENED), 19618, window, "m") is None
     assert replaced_before_window(during_warm_up, OPENED) == (
         "tritonserver restarted before the measured window opened, during Locust's start or the users' warm-ups "
         "(pid 14041 → pid 19618); the window measured pid 19618"
     )
-    during_window = [(14041, 10.0), (19618, OPENED + 0.05)]  # still said as before
+    during_window = [Listener(14041, 10.0, 11.0), Listener(19618, OPENED + 0.05, OPENED + 2)]  # still said as before
     assert window_pid(during_window, OPENED) == 14041 and replaced_before_window(during_window, OPENED) is None
     assert _server_restarted(14041, 19618, window, "m") == (
         "pid 14041 listened on its port at the start, pid 19618 at the end"
     )
-    both = [(14041, 10.0), (19618, OPENED - 3), (20001, OPENED + 5)]  # the window's own restart names its pids
+    both = [
+        Listener(14041, 10.0, 11.0),
+        Listener(19618, OPENED - 3, OPENED - 1),
+        Listener(20001, OPENED + 5, OPENED + 6),
+    ]
     assert _server_restarted(window_pid(both, OPENED), 20001, window, "m") == (
         "pid 19618 listened on its port at the start, pid 20001 at the end"
     )
@@ -54,8 +58,37 @@ def test_the_pid_compared_is_the_one_listening_when_the_window_opened() -> None:
 
 
 def test_a_process_of_unknown_start_counts_as_replacing_the_server_during_the_window() -> None:
-    assert window_pid([(7, None), (8, None)], OPENED) == 7  # the first listened before the run: the window's
+    assert window_pid([Listener(7, None, 1.0), Listener(8, None, 2.0)], OPENED) == 7  # the first's: it listened first
+    assert window_pid([Listener(7, 1.0, 1.0), Listener(8, 2.0, None)], OPENED) == 7  # first seen listening: unknown
     assert window_pid([], OPENED) is None and replaced_before_window([], OPENED) is None
+
+
+def test_a_successor_started_before_the_window_but_listening_only_in_it_restarted_during_it() -> None:
+    """pl9's fault 6: killed in the warm-up, the successor started 7.2 s before the window opened, its gRPC port open
+    2.2 s into it (168 requests failed, outage 0.00-2.40 s), yet "restarted before the measured window opened … the
+    window measured pid 16865": its start time was compared, not when it began listening."""
+    window = Window(OPENED, OPENED + 20, None, None)
+    late = [Listener(9349, 10.0, 11.0), Listener(16865, OPENED - 7.2, OPENED + 2.3)]
+    assert window_pid(late, OPENED) == 9349 and replaced_before_window(late, OPENED) is None
+    assert _server_restarted(window_pid(late, OPENED), 16865, window, "m") == (
+        "pid 9349 listened on its port at the start, pid 16865 at the end"
+    )
+
+
+def test_a_successor_is_first_seen_listening_when_the_port_lookup_finds_it(
+    listener: Callable[[], subprocess.Popen[str]],
+) -> None:
+    first = listener()
+    pids = ServerPids.at_start(f"127.0.0.1:{listener.port}")  # type: ignore[attr-defined]
+    first.kill()
+    first.wait()
+    second = listener()
+    looked = time.time()
+    assert pids.current() == second.pid
+    seen = pids.seen[-1]
+    assert seen.started is not None and seen.listening is not None and seen.listening >= looked
+    assert pids.at_window(looked) == first.pid  # started before, seen listening only after: not the window's
+    assert pids.at_window(seen.listening + 1) == second.pid
 
 
 def test_start_times_are_read_to_the_clock_tick() -> None:
@@ -107,7 +140,7 @@ def test_the_samples_follow_the_process_that_listens_in_the_dead_ones_place(
         _wait(lambda: pids.seen[-1][0] == second.pid)
         switched = time.time()
         _wait(lambda: sum(1 for row in sampler._rows if row["t"] > switched and "process_rss_mb" in row) >= 2)
-    assert [pid for pid, _ in pids.seen] == [first.pid, second.pid]
+    assert [seen.pid for seen in pids.seen] == [first.pid, second.pid]
     util = sampler.result(switched, time.time())
     assert util.process_rss_mb_max is not None and util.process_rss_mb_max > 1
 
