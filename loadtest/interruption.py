@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
-from loadtest.model_gone import ModelGoneResult, with_steps_left
+from loadtest.model_gone import with_steps_left
 from loadtest.results import Interruption, LoadResult, LoadRun
 from loadtest.run_identity import RunIdentity
 
@@ -85,7 +85,7 @@ class MeasuredSteps:
         self.started = time.time()
 
     def start(self, step_name: str) -> None:
-        if self.results and isinstance(self.results[-1], ModelGoneResult):
+        if self.results and self.results[-1].model_gone:
             with_steps_left(self.results[-1], self.steps - len(self.results))
             raise StepsEnded
         self.current = step_name

@@ -91,23 +91,42 @@ class ModelGone:
     answered: int
     said: str  # Triton's answer, as the failure table files it
     steps_left: int = 0
+    before_window: bool = False  # it went during the warm-up: the measured window never opened
 
     def line(self) -> str:
         """`model 'm' version 3 stopped being served 4.2 s into the window (after 1530 requests answered; …): the
         run was cut short; figures up to then kept`, in the wording `infer` and `evaluate` use for a version gone."""
         which = f"model '{self.model}'" + (f" version {self.version}" if self.version else "")
         left = f" ({self.steps_left} later step{'s' if self.steps_left > 1 else ''} not run)" if self.steps_left else ""
+        if self.before_window:
+            return (
+                f"{which} stopped being served during the warm-up, before the measured window opened (a deploy or "
+                f"rollback meanwhile?): the run was cut short{left}; nothing was measured"
+            )
         return (
             f"{which} stopped being served {self.after_s:.1f} s into the window (after {self.answered} requests "
             f"answered; a deploy or rollback meanwhile?): the run was cut short{left}; figures up to then kept"
         )
 
+    def record(self) -> dict[str, Any]:
+        """What a saved result keeps of it (`LoadResult.model_gone`): its fields and its line."""
+        return {**dataclasses.asdict(self), "line": self.line()}
+
 
 class ModelGoneResult(LoadResult):
-    """A step's result whose window ended when its model stopped being served (`gone`). Saved as any LoadResult (its
-    `planned_window_s` says the window asked for); `gone` lives in memory, for the run's exit line."""
+    """A step's result whose window ended when its model stopped being served. Saved as any LoadResult, its
+    `model_gone` the record (`ModelGone.record`) and `planned_window_s` the window asked for."""
 
-    gone: ModelGone
+    @property
+    def gone(self) -> ModelGone:
+        return gone_of(self)
+
+
+def gone_of(result: LoadResult) -> ModelGone:
+    """The `ModelGone` a cut step's saved record (`LoadResult.model_gone`) describes."""
+    record = dict(result.model_gone or {})
+    names = {field.name for field in dataclasses.fields(ModelGone)}
+    return ModelGone(**{name: value for name, value in record.items() if name in names})
 
 
 def write_gone(record_dir: Path, record: dict[str, Any]) -> None:
@@ -130,17 +149,22 @@ def read_gone(record_dir: Path, start: float, end: float, samples: np.ndarray) -
     if at > end:
         return None
     answered = int(((samples[:, 0] < at) & (samples[:, 2] > 0.5)).sum()) if len(samples) else 0
-    return ModelGone(str(record["model"]), str(record["version"]), max(0.0, at - start), answered, str(record["said"]))
+    model, version, said = str(record["model"]), str(record["version"]), str(record["said"])
+    return ModelGone(model, version, max(0.0, at - start), answered, said, before_window=at <= start)
+
+
+def gone_at(record_dir: Path) -> float | None:
+    """When the Locust master recorded the model's going away (wall time); None without a record."""
+    path = record_dir / GONE_FILE
+    return float(json.loads(path.read_text())["at"]) if path.is_file() else None
 
 
 def cut_short(result: LoadResult, gone: ModelGone, planned_s: float) -> ModelGoneResult:
     """`result` as the step its model's going away cut short: the window it asked for kept beside the one measured."""
     fields = {field.name: getattr(result, field.name) for field in dataclasses.fields(result)}
-    cut = ModelGoneResult(**{**fields, "planned_window_s": planned_s})
-    cut.gone = gone
-    return cut
+    return ModelGoneResult(**{**fields, "planned_window_s": planned_s, "model_gone": gone.record()})
 
 
-def with_steps_left(result: ModelGoneResult, steps_left: int) -> None:
+def with_steps_left(result: LoadResult, steps_left: int) -> None:
     """Note on a cut step the run's later steps, which are not run (each would be refused: the model not ready)."""
-    result.gone = dataclasses.replace(result.gone, steps_left=steps_left)
+    result.model_gone = dataclasses.replace(gone_of(result), steps_left=steps_left).record()

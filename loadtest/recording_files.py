@@ -79,8 +79,12 @@ def clear(record_dir: Path) -> None:
     record_dir.mkdir(parents=True, exist_ok=True)
 
 
-def read_window(record_dir: Path) -> Window:
+def read_window(record_dir: Path, gone_at: float | None = None) -> Window:
+    """The window the Locust master recorded; without one, where the model stopped being served (`gone_at`: the run
+    ended in the warm-up, `loadtest.model_gone`), an empty window then, else a one-line error."""
     path = record_dir / WINDOW_FILE
+    if not path.is_file() and gone_at is not None:
+        return Window(gone_at, gone_at, None, None)
     if not path.is_file():
         raise QuantserveError(f"locust recorded no measured window (logs: {record_dir}); did any user start?")
     data = json.loads(path.read_text())

@@ -59,6 +59,7 @@ def step_lines(runs: list[LoadRun]) -> list[tuple[str, str]]:
     for r in (r for run in runs for r in run.results):
         answered = r.requests - r.failed_requests
         notes = (
+            ("Model gone", r.gone_note()),
             ("Failed", r.failure_note()),
             ("Deadline", deadline_note(r.label, r.deadline_failures, r.request_timeout_s, r.server_restarted)),
             ("Stall", stall_note(r.label, r.mode, r.latency, r.timeline)),

@@ -29,6 +29,7 @@ from loadtest.harness import run_identity, run_step
 from loadtest.interruption import MeasuredSteps, RunInterrupted
 from loadtest.load_pattern import ClosedLoop
 from loadtest.load_settings import LoadSettings, step_paths
+from loadtest.model_gone import gone_at
 from loadtest.result_files import safe_name
 from loadtest.results import Interruption, LoadResult
 from loadtest.run_identity import RunIdentity
@@ -67,6 +68,7 @@ class SoakResult:
     notes: list[str] = field(default_factory=list)  # the load step's notes, as a plain load test prints them
     model_version: str = ""  # the version every request named (--model-version); "": Triton's choice, the newest
     precision: str | None = None  # of the version loaded (the addressed one's own, not the newest's), as deployed
+    model_gone: str | None = None  # the model stopped being served, which ended the soak: its line (`model_gone`)
 
     def save(self, out_dir: Path) -> Path:
         path = Path(out_dir) / f"soak-{safe_name(self.model)}.json"
@@ -77,7 +79,9 @@ class SoakResult:
     def summary(self) -> str:
         """Two lines for a terminal, memory trend with its verdict, then the latency drift; then the step's notes."""
         verdict = "flat" if self.rss_flat else "GROWING"
-        if self.server_restarted:
+        if self.model_gone:
+            verdict = "NOT JUDGED, the model stopped being served during the soak; until then"
+        elif self.server_restarted:
             verdict = f"NOT JUDGED, tritonserver restarted during the soak ({self.server_restarted}); until then"
         elif self.versions_changed:
             verdict = f"NOT JUDGED, {self.versions_changed}: two versions' memory and p99; across both"
@@ -137,7 +141,7 @@ def versions_judged(soak: SoakResult) -> SoakResult:
     said so, `judge_soak`) is never flat: its memory line runs across another version's stubs loaded and the old
     ones' unloaded, and the first and last windows' p99 are of two versions."""
     start, end = soak.identity.versions if soak.identity else [], soak.versions_at_end
-    if start and end is not None and end != start:
+    if start and end is not None and end != start and not soak.model_gone:  # gone: its own line says so
         soak.versions_changed = (
             f"model '{soak.model}' served versions changed during the soak ({', '.join(start)} → "
             f"{', '.join(end) or 'none'})"
@@ -163,7 +167,7 @@ def _judge(
     identity: RunIdentity | None = None,
 ) -> SoakResult:
     """The soak judged over the window its Locust run recorded (in `record_dir`)."""
-    window = recording_files.read_window(record_dir)
+    window = recording_files.read_window(record_dir, gone_at(record_dir))
     samples = recording_files.read_latencies(record_dir, window.start, window.end)
     soak = judge_soak(result, window.start, window.end, samples, margin_mb, margin_pct)
     soak.interrupted, soak.identity = interrupted, identity
@@ -185,9 +189,9 @@ def judge_soak(
             )
         raise QuantserveError("no tritonserver memory samples: pass --server-pid (the server is not local?)")
     rss = [(r["t"] - start, r["process_rss_mb"]) for r in utilization.timeline if "process_rss_mb" in r]
-    if not result.server_restarted:
+    if not result.server_restarted and not result.model_gone:
         trend, drift = memory_trend(rss, margin_mb, margin_pct), latency_drift(samples, start, end)
-    else:  # judged not flat; the first process's line and the p99s are evidence where there is enough of them
+    else:  # not flat (server replaced, model gone); the line and p99s are evidence where there is enough
         trend = _or_none(lambda: memory_trend(rss, margin_mb, margin_pct)) or {
             "rss_start_mb": rss[0][1],
             "rss_end_mb": rss[-1][1],
@@ -211,6 +215,7 @@ def judge_soak(
         server_restarted=result.server_restarted,
         versions_changed=_counted_version_change(result),
         notes=result.notes(),
+        model_gone=result.model_gone["line"] if result.model_gone else None,
     )
     return versions_judged(soak)
 

@@ -16,7 +16,7 @@ import numpy as np
 from loadtest import recording_files
 from loadtest.load_pattern import LoadStep
 from loadtest.load_settings import LoadSettings, step_paths
-from loadtest.model_gone import cut_short, read_gone
+from loadtest.model_gone import cut_short, gone_at, read_gone
 from loadtest.percentiles import LatencySummary, cdf_points
 from loadtest.results import NO_PROCESS_AT_END, NO_TRITON_COUNTERS, UNANSWERED_ERROR, LoadResult
 from loadtest.server_pids import ServerPids, listening_pid, replaced_before_window
@@ -53,7 +53,7 @@ def step_result(
     """The step's result from what its Locust processes recorded, with the server's counters judged whole or not:
     a server replaced before the window opened (`pids`: those seen listening) is no restart during it."""
     record_dir, csv_prefix = step_paths(settings, step, out_dir)
-    whole = recording_files.read_window(record_dir)
+    whole = recording_files.read_window(record_dir, gone_at(record_dir))  # none: gone in the warm-up
     window = addressed_window(whole, settings)
     at_end = listening_pid(settings.url)
     pids.saw(at_end)

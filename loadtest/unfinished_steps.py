@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from loadtest import recording_files
+from loadtest.model_gone import gone_at
 from loadtest.percentiles import LatencySummary
 from loadtest.result_files import safe_name
 from loadtest.results import LoadRun
@@ -121,7 +122,7 @@ def _is_saved(folder: Path, saved: dict[str, list[float | None]]) -> bool:
     if None in windows:
         return True
     try:
-        window = recording_files.read_window(folder)
+        window = recording_files.read_window(folder, gone_at(folder))  # an empty one: the model went in the warm-up
     except (QuantserveError, OSError, ValueError, KeyError):
         return False  # cleared and left without a window by a later run
     return any(abs((window.end - window.start) - w) <= SAME_WINDOW_S for w in windows if w is not None)

@@ -12,8 +12,6 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from loadtest.model_gone import ModelGoneResult
-
 REPORTED = "(notes above, report written); exit 1"
 
 
@@ -25,7 +23,7 @@ def failure_status(runs: list[Any], allowed: bool) -> int:
     incomplete = _incomplete_lines(results)
     for line in incomplete:
         print(f"quantserve loadtest: {line}", file=sys.stderr)
-    results = [r for r in results if not isinstance(r, ModelGoneResult)]  # its line says it failed, and why
+    results = [r for r in results if not r.model_gone]  # its line says it failed, and why
     if allowed or not any(r.has_failures for r in results):
         return 1 if incomplete else 0
     print(
@@ -43,7 +41,7 @@ def _incomplete_lines(results: list[Any]) -> list[str]:
         for r in results
         if r.measured_nothing
     ]
-    lines += [f"{r.label}: {r.gone.line()} {REPORTED}" for r in results if isinstance(r, ModelGoneResult)]
+    lines += [f"{r.gone_note()} {REPORTED}" for r in results if r.model_gone]
     return lines + [
         f"{r.model}, {stage.label}: {stage.cut_short}: the planned load did not run to its end {REPORTED}"
         for r in results

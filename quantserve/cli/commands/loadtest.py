@@ -326,6 +326,8 @@ def run_soak_command(args: argparse.Namespace) -> int:
         )
         result = run_soak(settings, args.out, server_pid=args.server_pid or None)
         print(f"soak {settings.label}:\n{result.summary()}")
+        if result.model_gone:  # the one line a plain run's cut step gets (`loadtest_status`)
+            print(f"quantserve loadtest: soak {settings.label}: {result.model_gone}; exit 1", file=sys.stderr)
         flat = flat and result.rss_flat
     return 0 if flat else 1
 
