@@ -18,6 +18,7 @@ the exact per-request latencies the harness records (not Locust's rounded histog
 
 from __future__ import annotations
 
+import math
 import shutil
 import time
 from collections.abc import Callable
@@ -196,7 +197,8 @@ def search(
         if config in seen:  # a repeat suggestion costs nothing: the measurement stands
             return seen[config].goodput_rps
         measured = bench.run(config, trials)  # pruned against the best so far (`tune_prune`)
-        seen[config] = measured
+        if not measured.cut_short:  # a cut trial measured nothing: suggested again, it is measured again
+            seen[config] = measured
         trials.append(measured)
         say(f"trial {len(trials)}/{total}: {config.label()}: {describe(measured)}")
         if on_trial is not None:
@@ -211,7 +213,8 @@ def search(
         if measured.pruned:
             trial.report(measured.goodput_rps, step=1)
             raise optuna.TrialPruned()
-        return measured.goodput_rps
+        # a cut trial's value is none: NaN fails the study's trial, which TPE learns nothing from
+        return math.nan if measured.cut_short else measured.goodput_rps
 
     def stop_when_done(study: optuna.Study, _: optuna.trial.FrozenTrial) -> None:
         if len(trials) >= total or stopped:
@@ -286,6 +289,8 @@ def make_config(
 
 
 def describe(trial: Trial) -> str:
+    if trial.cut_short:  # its model went away mid-trial: the error names where
+        return trial.error
     if trial.error:
         return f"failed ({trial.error})"
     if trial.requests and trial.failed_requests == trial.requests:  # no latency or rate: the refusal is the figure

@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -115,6 +116,7 @@ class TrialServer:
             fastest_ms=math.nan,
             mean_ms=math.nan,
             pruned=False,  # failed, not pruned: its first window may have read as clearly worse only for the fault
+            cut_short=False,  # the server's fault is the cause, not a model unloaded from a live server
             error=f"tritonserver {cause} during this trial (restarted)",
         )
 
@@ -123,12 +125,15 @@ class TrialServer:
         try:
             self.install(config)
             first = self.window(1)
+            if first.gone is not None:  # its model went away: no second window, no pruning, no figure
+                return first.trial(config, slo)
             if first.ok.size and not first.ok.any():  # every request refused: a second window says nothing more
                 return first.trial(config, slo)
             if clearly_worse(first.trial(config, slo), rivals):
                 return first.trial(config, slo, pruned=True)
             measured = (first + self.window(2, second_window_s(first, self.settings.window_s))).trial(config, slo)
-            if measured.requests == 0:  # nothing came back in the window: a failed trial, not a slow one
+            # nothing came back in the window (its model still served): a failed trial, not a slow one
+            if measured.requests == 0 and not measured.cut_short:
                 raise QuantserveError(f"no request completed in {measured.window_s:g} s of measured load")
             return measured
         except QuantserveError as exc:
@@ -157,6 +162,7 @@ def measure_window(
     from loadtest import recording_files
     from loadtest.harness import run_step
     from loadtest.load_settings import LoadSettings, step_paths
+    from loadtest.model_gone import gone_at
 
     step = settings.load_step()
     duration = SPAWN_S + settings.warmup_s + window_s
@@ -165,7 +171,7 @@ def measure_window(
     )
     result = run_step(load, step, folder, server_pid=pid)
     record_dir, _ = step_paths(load, step, folder)
-    window = recording_files.read_window(record_dir)
+    window = recording_files.read_window(record_dir, gone_at(record_dir))  # empty: the model went in the warm-up
     start = window.start + settings.warmup_s
     rows = recording_files.read_latencies(record_dir, start, window.end)
     unanswered = recording_files.read_unanswered(record_dir, window.end)  # a hung server's requests: failed
@@ -175,6 +181,19 @@ def measure_window(
     lags = rows[:, 3] if rows.shape[1] >= 5 and settings.trace else np.zeros(0)  # closed loop: 0, not a figure
     share = result.utilization.others_share if result.utilization is not None else None
     client = (result.generator_lag_p99_ms, result.peak_in_flight, result.max_in_flight) if settings.trace else ()
-    return Samples(
+    samples = Samples(
         rows[:, 1], rows[:, 2] > 0.5, max(window.end - start, 0.0), lags, dict(result.errors), share, *client
     )
+    samples.gone = gone_in_window(result, settings.warmup_s)
+    return samples
+
+
+def gone_in_window(result: Any, warmup_s: float) -> Any:
+    """Where the window's model stopped being served (`loadtest.model_gone`): its `ModelGone`, `after_s` counted from
+    the measured window's start (after tune's warm-up); None where it stayed served."""
+    from loadtest.model_gone import gone_of
+
+    if not getattr(result, "model_gone", None):
+        return None
+    gone = gone_of(result)
+    return replace(gone, after_s=max(0.0, gone.after_s - warmup_s))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -90,6 +90,8 @@ class Trial:
     generator_lag_p99_ms: float | None = None
     peak_in_flight: int | None = None
     max_in_flight: int | None = None
+    # its model stopped being served mid-trial (`loadtest.model_gone`): not a measurement, `error` says where
+    cut_short: bool = False
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -202,18 +204,24 @@ class Samples:
     generator_lag_p99_ms: float | None = None
     peak_in_flight: int | None = None
     max_in_flight: int | None = None
+    # the model stopped being served (`loadtest.model_gone.ModelGone`), its `after_s` into the measured time
+    gone: Any = None
 
     def __add__(self, other: Samples) -> Samples:
         errors = dict(self.errors)
         for message, count in other.errors.items():
             errors[message] = errors.get(message, 0) + count
+        gone = self.gone
+        if gone is None and other.gone is not None:
+            gone = replace(other.gone, after_s=self.seconds + other.gone.after_s)
         return Samples(
             np.concatenate([self.latencies_ms, other.latencies_ms]),
             np.concatenate([self.ok, other.ok]),
             self.seconds + other.seconds,
             np.concatenate([self.send_lags_ms, other.send_lags_ms]),
             errors,
-            *(_worst(getattr(self, name), getattr(other, name)) for name in WORST_OF),
+            **{name: _worst(getattr(self, name), getattr(other, name)) for name in WORST_OF},
+            gone=gone,
         )
 
     def trial(self, config: ServingConfig, slo_ms: float, pruned: bool = False) -> Trial:
@@ -221,14 +229,15 @@ class Samples:
 
 
 def trial_figures(config: ServingConfig, samples: Samples, slo_ms: float, pruned: bool = False) -> Trial:
-    """Throughput, p50/p99 of successful requests, and goodput (successes within the SLO per second)."""
+    """Throughput, p50/p99 of successful requests, and goodput (successes within the SLO per second); a trial its
+    model's going away cut short is no measurement: named (`cut_line`), no figure kept to rank it by."""
     from loadtest.percentiles import percentile
 
     good = samples.latencies_ms[samples.ok]
     span = samples.seconds if samples.seconds > 0 else math.nan
     failed = int((~samples.ok).sum())
     commonest = commonest_error(samples.errors)
-    return Trial(
+    trial = Trial(
         config=config,
         throughput_rps=float(good.size / span),
         p50_ms=percentile(good, 50.0),
@@ -244,6 +253,21 @@ def trial_figures(config: ServingConfig, samples: Samples, slo_ms: float, pruned
         commonest_failure=commonest[0],
         commonest_failure_count=window_count(samples.errors, commonest[1], failed),
         **{name: getattr(samples, name) for name in WORST_OF},
+    )
+    if samples.gone is None:
+        return trial
+    unranked = replace(trial, throughput_rps=0.0, goodput_rps=0.0, p50_ms=math.nan, p99_ms=math.nan)
+    line = cut_line(samples.gone, int(good.size))
+    return replace(unranked, fastest_ms=math.nan, mean_ms=math.nan, cut_short=True, error=line)
+
+
+def cut_line(gone: Any, answered: int) -> str:
+    """Where the trial's model stopped being served (`gone`: a `loadtest.model_gone.ModelGone`, `after_s` into the
+    trial's measured time) and that the trial is no measurement."""
+    which = f"model '{gone.model}'" + (f" version {gone.version}" if gone.version else "")
+    return (
+        f"cut short: {which} stopped being served {gone.after_s:.1f} s into its measured windows (after {answered} "
+        "requests answered; unloaded from tune's own server by another client?): not a measurement, not ranked"
     )
 
 

@@ -39,6 +39,7 @@ def remeasure(settings: TuneSettings, best: Trial, out: Path) -> dict[str, Any]:
     """One plain load (no warm-up discarded) of the deployed winner on a fresh server: the trials' own load."""
     from loadtest.harness import run_pattern
     from loadtest.load_settings import LoadSettings
+    from loadtest.model_gone import ModelGoneResult
     from serving.server import ServerOptions, TritonServer
 
     options = ServerOptions.on_free_ports(
@@ -66,6 +67,7 @@ def remeasure(settings: TuneSettings, best: Trial, out: Path) -> dict[str, Any]:
         "window_s": result.window_s,
         "throughput_ratio": throughput / best.throughput_rps if best.throughput_rps > 0 else math.nan,
         "p99_ratio": p99 / best.p99_ms if best.p99_ms > 0 else math.nan,
+        "cut_short": result.gone.line() if isinstance(result, ModelGoneResult) else "",
         "how": f"a fresh server on the deployed repository, one plain {settings.load_step().mode}-loop load, "
         "nothing discarded",
     }

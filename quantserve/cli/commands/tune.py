@@ -142,7 +142,7 @@ def print_summary(document: dict[str, Any], out: Path) -> None:
         [
             config_label(t["config"]),
             *(fmt(t[k]) for k in ("throughput_rps", "p50_ms", "p99_ms", "goodput_rps")),
-            "error" if t["error"] else str(t["failed_requests"]),
+            "cut short" if t.get("cut_short") else "error" if t["error"] else str(t["failed_requests"]),
             "yes" if t["pruned"] else "",
         ]
         for t in document["trials"]
@@ -207,6 +207,8 @@ def remeasure_line(document: dict[str, Any]) -> str:
     from quantserve.cli.tables import fmt
 
     check, best, slo = document["remeasured"], document["best"], document["settings"]["slo_p99_ms"]
+    if check.get("cut_short"):  # its model went away mid-run (`loadtest.model_gone`): its figures check nothing
+        return f"re-measure cut short: {check['cut_short']}"
     held = "within" if check["p99_ms"] <= slo else "ABOVE"  # NaN (nothing served) is not within
     failed = check.get("failed_requests") or 0
     if failed:  # its successes' p99 says nothing of the requests that failed
