@@ -17,8 +17,9 @@ clients are ever closed.
 
 from __future__ import annotations
 
-import functools
+import csv
 import itertools
+import os
 import random
 import time
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ from gevent.threadpool import ThreadPool
 from locust import User, events, task
 from locust.env import Environment
 from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING, MasterRunner, WorkerRunner
+from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 from tritonclient.utils import np_to_triton_dtype
 
 from loadtest.grpc_channel import channel_args, client_tls
@@ -58,6 +60,7 @@ _batched: dict[str, bool] = {}  # model → whether it has a batch axis (its ans
 _served: dict[str, ServedInputs] = {}  # model → the shapes its requests must have, read once before the users start
 _declared: dict[str, dict[str, DeclaredOutput]] = {}  # model → its outputs as declared (answers are held to them)
 _still_served = ServedCheck()  # whether the run's model (or the version it names) is still served, once asked
+_environment: list[Environment] = []  # this process's, for the quit event (which is given none)
 _ending: list[bool] = []  # master or local: the run is ending because the model is gone
 
 
@@ -113,6 +116,7 @@ def preload_requests(environment: Environment, **_: Any) -> None:
 @events.init.add_listener
 def listen_for_model_gone(environment: Environment, **_: Any) -> None:
     """The master (or the single process) ends the run when a user says the model is gone (`_end_for_model_gone`)."""
+    _environment[:] = [environment]
     runner = environment.runner
     if runner is not None and not isinstance(runner, WorkerRunner):
         runner.register_message(MODEL_GONE_MESSAGE, _end_for_model_gone)
@@ -131,6 +135,23 @@ def _end_for_model_gone(environment: Environment, msg: Any, **_: Any) -> None:
     if options is not None and options.record_dir:
         write_gone(Path(options.record_dir), dict(msg.data))
     gevent.spawn(runner.quit if options is None or options.headless else runner.stop)
+
+
+@events.quit.add_listener
+def write_last_failures(**_: Any) -> None:
+    """The master (or the single process) rewrites Locust's failure table whole as Locust quits. Locust's CSV writer
+    writes it once a second and closes it at the end without a last write: the failures of a run's last second were
+    in its count and missing from the table (a run cut by its model's going away: "3 of 13515 requests failed",
+    `_failures.csv` empty, Triton's NOT_SERVED answers named nowhere)."""
+    environment = _environment[0] if _environment else None
+    prefix = getattr(environment.parsed_options, "csv_prefix", None) if environment is not None else None
+    if environment is None or isinstance(environment.runner, WorkerRunner) or not prefix:
+        return
+    path = Path(f"{prefix}_failures.csv")
+    scratch = path.with_name(f".{path.name}.{os.getpid()}")  # replaced whole: Locust's own handle keeps the old file
+    with scratch.open("w", newline="") as handle:
+        StatsCSV(environment, PERCENTILES_TO_REPORT).failures_csv(csv.writer(handle))
+    os.replace(scratch, path)
 
 
 def _to_infer_inputs(batch: dict[str, np.ndarray], served: ServedInputs | None = None) -> list[Any]:
@@ -212,9 +233,12 @@ class _TritonClientMixin:
         on the same client after the call's span (`clock`) ended."""
         try:
             return self._infer_blocking(client, inputs, clock)
-        except Exception as exc:
+        except Exception as exc:  # judged without ever replacing `exc`: its status says whose deadline it was
             ended, addressed = clock[2] if len(clock) == 3 else time.time(), (self.model, self.model_version)
-            ready = functools.partial(client.is_model_ready, *addressed, client_timeout=READY_TIMEOUT_S)
+
+            def ready() -> bool:  # asked only after a NOT_SERVED answer (`ServedCheck.judge`)
+                return bool(client.is_model_ready(*addressed, client_timeout=READY_TIMEOUT_S))
+
             _still_served.judge(exc, ended, addressed, ready, time.monotonic())
             raise
 

@@ -171,7 +171,8 @@ class LoadResult:
         if self.mode == "open":
             return f"{self.model} @ {self.rate_rps:g} req/s {self.arrivals}"
         if self.mode == "staged":
-            return f"{self.model} staged, all stages together (up to {self.users} users)"
+            reached = max((stage.users for stage in self.stages), default=self.users)  # a cut run: those it ran
+            return f"{self.model} staged, all stages together (up to {reached} users)"
         return f"{self.model} @ {self.users} users"
 
     def _trace_rate(self) -> str:

@@ -106,11 +106,14 @@ class UserShape:
     def as_ran(self, stages: list[Any]) -> int:
         """The peak users of the stages that ran (`StageFigures`), the last one noted where fewer ran than planned.
         The dry run ticks on whole seconds; Locust's ticks come a few ms late: Locust's StepLoadShape (`run_time > 9`
-        → None, 2/4/6/8 users) ran 3 stages where 4 were planned, and the result claimed 8 users."""
+        → None, 2/4/6/8 users) ran 3 stages where 4 were planned, and the result claimed 8 users. A run stopped from
+        outside (its last stage with no end recorded) shows the planned stages instead (`_stopped_from_outside`)."""
         if not stages:
             return self.plan.peak_users
         planned = self.plan.stages
-        if len(stages) < len(planned) and not stages[-1].note:
+        if not stages[-1].planned_s and not stages[-1].note:  # no end recorded: stopped from outside
+            self._stopped_from_outside(stages)
+        elif len(stages) < len(planned) and not stages[-1].note:
             unran = ", ".join(str(users) for users, _ in planned[len(stages) :])
             stages[-1].note = (
                 f"{len(stages)} of the {len(planned)} stages its dry run planned ran; the shape ended before the "
@@ -118,6 +121,23 @@ class UserShape:
                 "after each whole second, passed an end its dry run met on the second)"
             )
         return max(stage.users for stage in stages)
+
+    def _stopped_from_outside(self, stages: list[Any]) -> None:
+        """Stages the shape's end never closed (the model stopped being served, an interrupt): its dry run's count
+        and lengths, as --stages shows a cut run ("1/3", "4.0 of 8"), not "2/2" and "0.1 of 0" beside a note
+        blaming the shape's clock; the stages never reached named on the last. A stage whose users the dry run did
+        not plan there (a shape that reads the runner) keeps the length it ran."""
+        planned = self.plan.stages
+        for stage in stages:
+            stage.stages = max(len(planned), len(stages))
+            if stage.number <= len(planned) and planned[stage.number - 1][0] == stage.users:
+                stage.planned_s = planned[stage.number - 1][1]
+        if len(stages) < len(planned):
+            unran = ", ".join(str(users) for users, _ in planned[len(stages) :])
+            stages[-1].note = (
+                f"the run was stopped in this stage, by what the notes above say, not by the shape: the "
+                f"stage{'s' if len(planned) - len(stages) > 1 else ''} of {unran} users its dry run planned never ran"
+            )
 
     def run_seconds(self, duration_s: float) -> float:
         return self.cap_s
