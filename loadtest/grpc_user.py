@@ -149,9 +149,12 @@ def write_last_failures(**_: Any) -> None:
         return
     path = Path(f"{prefix}_failures.csv")
     scratch = path.with_name(f".{path.name}.{os.getpid()}")  # replaced whole: Locust's own handle keeps the old file
-    with scratch.open("w", newline="") as handle:
-        StatsCSV(environment, PERCENTILES_TO_REPORT).failures_csv(csv.writer(handle))
-    os.replace(scratch, path)
+    try:
+        with scratch.open("w", newline="") as handle:
+            StatsCSV(environment, PERCENTILES_TO_REPORT).failures_csv(csv.writer(handle))
+        os.replace(scratch, path)
+    finally:  # a full disk: Locust's own table stands, and no half-written scratch is left beside it
+        scratch.unlink(missing_ok=True)
 
 
 def _to_infer_inputs(batch: dict[str, np.ndarray], served: ServedInputs | None = None) -> list[Any]:
