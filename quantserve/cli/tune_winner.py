@@ -39,7 +39,6 @@ def remeasure(settings: TuneSettings, best: Trial, out: Path) -> dict[str, Any]:
     """One plain load (no warm-up discarded) of the deployed winner on a fresh server: the trials' own load."""
     from loadtest.harness import run_pattern
     from loadtest.load_settings import LoadSettings
-    from loadtest.model_gone import ModelGoneResult
     from serving.server import ServerOptions, TritonServer
 
     options = ServerOptions.on_free_ports(
@@ -67,7 +66,7 @@ def remeasure(settings: TuneSettings, best: Trial, out: Path) -> dict[str, Any]:
         "window_s": result.window_s,
         "throughput_ratio": throughput / best.throughput_rps if best.throughput_rps > 0 else math.nan,
         "p99_ratio": p99 / best.p99_ms if best.p99_ms > 0 else math.nan,
-        "cut_short": result.gone.line() if isinstance(result, ModelGoneResult) else "",
+        "cut_short": result.model_gone["line"] if result.model_gone else "",  # the saved record (`loadtest.model_gone`)
         "how": f"a fresh server on the deployed repository, one plain {settings.load_step().mode}-loop load, "
         "nothing discarded",
     }
