@@ -2,13 +2,16 @@
 
 End-to-end task metrics (CER, mAP, F1…) are what users judge a model by; the per-output drift
 metrics in `optimizer.drift` cannot know them. The relative drop is budgeted like any other drift.
+The user's code runs with its prints sent to stderr: `--json` promises one JSON document on stdout and nothing else.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
-from collections.abc import Callable, Mapping
+import sys
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,10 +42,12 @@ class UserMetric:
         if not sep or not module_name or not attr:
             raise QuantserveError(f"--metric '{spec}': expected package.module:function")
         try:
-            module = importlib.import_module(module_name)
-        except Exception as exc:  # ImportError, or whatever the module raises while importing
-            raise QuantserveError(f"--metric '{spec}': cannot import {module_name} ({exc})") from exc
-        function = getattr(module, attr, None)
+            with _prints_to_stderr():
+                module = importlib.import_module(module_name)
+                function = getattr(module, attr, None)
+        except (Exception, SystemExit) as exc:  # ImportError, or whatever the module raises (or exits) while importing
+            detail = _raised(exc) if isinstance(exc, SystemExit) else str(exc)
+            raise QuantserveError(f"--metric '{spec}': cannot import {module_name} ({detail})") from exc
         if not callable(function):
             raise QuantserveError(f"--metric '{spec}': {module_name} has no function '{attr}'")
         return cls(spec, function)
@@ -50,12 +55,15 @@ class UserMetric:
     def score(self, outputs: dict[str, np.ndarray], labels: np.ndarray | None) -> tuple[float, bool]:
         """(value, higher_is_better) of the user's function on `outputs`."""
         try:
-            result = self.function(outputs, labels)
-        except Exception as exc:  # the user's code: report it as their error, in one line
-            raise MetricError(f"--metric '{self.spec}' raised {type(exc).__name__}: {exc}") from exc
+            with _prints_to_stderr():
+                result = self.function(outputs, labels)
+        # The user's code: their error, in one line. sys.exit() in it ended evaluate/optimize silently with its code;
+        # KeyboardInterrupt (a BaseException too) still interrupts.
+        except (Exception, SystemExit) as exc:
+            raise MetricError(f"--metric '{self.spec}' raised {_raised(exc)}") from exc
         value, higher = result, True
         if isinstance(result, Mapping):
-            value, higher = result.get("value"), bool(result.get("higher_is_better", True))
+            value, higher = result.get("value"), self._direction(result.get("higher_is_better", True))
         number = _finite(value)
         if number is None:
             raise MetricError(
@@ -63,6 +71,27 @@ class UserMetric:
                 "{'value': finite number, 'higher_is_better': bool}"
             )
         return number, higher
+
+    def _direction(self, higher: Any) -> bool:
+        """A returned `higher_is_better` as a bool: bool("False") is True, so a string turned the metric around."""
+        if not isinstance(higher, (bool, np.bool_)):
+            raise MetricError(
+                f"--metric '{self.spec}' returned higher_is_better {higher!r}; expected True or False (a bool)"
+            )
+        return bool(higher)
+
+
+@contextlib.contextmanager
+def _prints_to_stderr() -> Iterator[None]:
+    """Whatever the user's code prints goes to stderr while it runs, not into stdout's one JSON document."""
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
+
+
+def _raised(exc: BaseException) -> str:
+    """The exception as "ValueError: boom", or its bare name where it says nothing (sys.exit())."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _finite(value: Any) -> float | None:
