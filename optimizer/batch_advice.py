@@ -36,9 +36,9 @@ def unbatched_reason(name: str, shape: list[int], rows: int, advice: str = "") -
         perm = [1, 0, *range(2, len(shape))]
         batch_first = ", ".join(str(d) for d in ["N", shape[0], *shape[2:]])
         return (
-            f"{said}: its rows are along axis 1 (time-major, as CTC recognizers export their logits), but Triton "
-            f"batches requests and splits responses along axis 0; add a Transpose with perm {perm} at the end of "
-            f"the graph, so the output is [{batch_first}], or re-export the model batch-first"
+            f"{said}: its rows are along axis 1 (as a time-major output's are, e.g. a CTC recognizer's logits "
+            "[T, N, C]), but Triton batches requests and splits responses along axis 0; add a Transpose with perm "
+            f"{perm} at the end of the graph, so the output is [{batch_first}], or re-export the model batch-first"
         )
     return (
         f"{said}: every output must hold one row per sample along axis 0 (Triton's dynamic batching splits "

@@ -27,6 +27,8 @@ BUDGET_FLAG = "--max-search-s"  # the optimize flag that sets SearchSettings.max
 # kinds of unit the budget times
 CANDIDATE, PROBE, STEP, PROFILE = "candidate", "probe", "step", "profile"
 TIMING = "timing"  # a built model's profile and paired timing: what the mixed-precision winner still needs
+NOUNS = {PROBE: "mixed-precision probe", STEP: "mixed-precision step", TIMING: "timing"}  # a unit's kind, as said
+MIXED_OUT_OF_TIME = "search time budget spent"  # how `sensitivity.MixedPrecisionSearch` records its stop for time
 T = TypeVar("T")
 
 
@@ -52,6 +54,8 @@ class SearchBudget:
         self.cut: list[str] = []  # what was left undone for lack of time
         self.bound_by_parent = False  # a `capped` view ending where its parent budget ends
         self.stops: list[float] = []  # when each stoppable unit under way is stopped (one list with `capped` views)
+        self.misfits: dict[str, dict[str, Any]] = {}  # why each unit left undone did not fit (`skip`), by its name
+        self._refused: dict[str, Any] | None = None  # the last `affords` that said no, for the `skip` that follows
 
     @property
     def deadline(self) -> float:
@@ -64,8 +68,12 @@ class SearchBudget:
         return self.deadline - self.clock()
 
     def affords(self, kind: str, reserve: float = 0.0) -> bool:
-        """Whether one more `kind` unit, as long as the longest so far, fits in the time left with `reserve` kept."""
-        return self.left() - reserve > self.cost(kind)
+        """Whether one more `kind` unit, as long as the longest so far, fits in the time left with `reserve` kept;
+        where not, the figures are kept for the `skip` that records the unit as left undone (`misfit_phrase`)."""
+        fits = self.left() - reserve > self.cost(kind)
+        left, cost = round(self.left(), 2), round(self.cost(kind), 2)
+        self._refused = None if fits else {"unit": kind, "unit_s": cost, "left_s": left, "kept_s": round(reserve, 2)}
+        return fits
 
     def cost(self, kind: str) -> float:
         return self.costs.get(kind, 0.0)
@@ -94,6 +102,7 @@ class SearchBudget:
     def attempt(self, kind: str, what: str, work: Callable[[], T], reserve: float = 0.0) -> T | None:
         """`work()` as one stoppable `kind` unit: its result, or None where the deadline stopped it (`what` then
         recorded as left undone, with the part it was stopped in)."""
+        self._refused = None  # a unit stopped at the deadline started in time: no misfit to record
         try:
             with self.stoppable(kind, reserve):
                 return work()
@@ -126,10 +135,15 @@ class SearchBudget:
         that ran out (the mixed-precision search's) is that search's stop, not this budget's."""
         if view.bound_by_parent:
             self.cut.extend(view.cut)
+            self.misfits.update(view.misfits)
 
     def skip(self, what: str) -> None:
-        """Record that `what` was left undone: the time left could not hold it."""
+        """Record that `what` was left undone: the time left could not hold it (where an `affords` just said so,
+        with its figures: the unit's expected length and the time left)."""
         self.cut.append(what)
+        if self._refused is not None:
+            self.misfits[what] = self._refused
+            self._refused = None
 
     @property
     def ran_out(self) -> bool:
@@ -151,6 +165,7 @@ class SearchBudget:
             "overran_s": overran,
             "left_undone": list(self.cut),
             "unit_s": {kind: round(seconds, 2) for kind, seconds in self.costs.items()},
+            "first_undone": self.misfits.get(self.cut[0]) if self.cut else None,  # why it did not fit, where known
         }
 
     def refusal(self, closest: str = "", far: str = "") -> str:
@@ -163,11 +178,49 @@ class SearchBudget:
             f"nothing written: raise the budget with {BUDGET_FLAG} (e.g. {BUDGET_FLAG} {max(2 * self.seconds, 120):g}) "
             "or deploy fp32"
         )
+        why = misfit_phrase(self.record()) if self.overran() <= 0 else ""  # past the budget, nothing to explain
         return Refusal(
             f"the INT8 search ran out of time: {self.elapsed():.0f} s of its {self.seconds:g} s budget spent before "
-            f"any INT8 model was verified within the drift budget and timed{undone}{near}; {advice}",
+            f"any INT8 model was verified within the drift budget and timed{why}{undone}{near}; {advice}",
             {"refused_for": "time", "time_budget": self.record(), "closest": closest or None, "time_may_help": not far},
         )
+
+
+def misfit_phrase(record: dict[str, Any]) -> str:
+    """Why the search stopped with time on its clock (`SearchBudget.record`): ", and the next candidate (about 156 s,
+    as long as the longest so far) would not fit in the 80 s left"; "" where that is not recorded. "220 s of its 300 s
+    budget spent" alone read as a contradiction (deepCR's U-Net, whose candidates took 155 s each)."""
+    first = record.get("first_undone")
+    if not first:
+        return ""
+    noun = NOUNS.get(first["unit"], first["unit"])
+    about = f" (about {first['unit_s']:.0f} s, as long as the longest so far)" if first["unit_s"] > 0 else ""
+    kept = f", the chosen model's timing (about {first['kept_s']:.0f} s) still to come" if first["kept_s"] > 0 else ""
+    return f", and the next {noun}{about} would not fit in the {max(first['left_s'], 0):.0f} s left{kept}"
+
+
+def unfinished_note(stage: dict[str, Any]) -> str:
+    """The note `optimize` prints for an INT8 model shipped under --keep-failing (it misses its drift budget) by a
+    search that ran out of time before trying everything; "" otherwise. deepCR's U-Net at --max-search-s 600 shipped
+    with "budget MISSED" and no word that the compute-only candidate and every mixed-precision step were left
+    undone: only the manifest said so, and the model read as the search's best."""
+    record = stage.get("time_budget") or {}
+    if not record or stage.get("within_budget", True):
+        return ""
+    undone = list(record.get("left_undone") or [])
+    mixed = stage.get("mixed_precision") or {}
+    idle = mixed.get("stopped") == MIXED_OUT_OF_TIME and not mixed.get("steps")
+    if idle and not any(what.startswith("mixed precision") for what in undone):
+        undone.append("the mixed-precision search, which took no step")
+    if not undone:
+        return ""
+    more = f"{BUDGET_FLAG} {max(2 * float(record['max_search_s']), 120):g}"
+    advice = f"; give it time with {more}" if record.get("left_undone") else ""
+    return (
+        f"kept failing: this INT8 model misses its drift budget and is the closest the search found before its time "
+        f"ran out ({record['spent_s']:.0f} s of its {record['max_search_s']:g} s budget spent), not the closest it "
+        f"could find (left undone: {'; '.join(undone)}){advice}"
+    )
 
 
 def overrun_note(record: dict[str, Any]) -> str:

@@ -131,10 +131,10 @@ def test_a_time_major_output_is_told_to_put_its_rows_first(tmp_path: Path) -> No
     with pytest.raises(QuantserveError) as refused:
         optimize(options)
     assert str(refused.value) == (
-        f"{path}: output 'y' has shape [5, 8, 3] for 8 input rows: its rows are along axis 1 (time-major, as CTC "
-        "recognizers export their logits), but Triton batches requests and splits responses along axis 0; add a "
-        "Transpose with perm [1, 0, 2] at the end of the graph, so the output is [N, 5, 3], or re-export the model "
-        "batch-first"
+        f"{path}: output 'y' has shape [5, 8, 3] for 8 input rows: its rows are along axis 1 (as a time-major "
+        "output's are, e.g. a CTC recognizer's logits [T, N, C]), but Triton batches requests and splits responses "
+        "along axis 0; add a Transpose with perm [1, 0, 2] at the end of the graph, so the output is [N, 5, 3], or "
+        "re-export the model batch-first"
     )
     assert not (tmp_path / "out").exists()
 

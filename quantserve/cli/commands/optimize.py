@@ -138,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
     from optimizer.drift_budget import BudgetExceeded
     from optimizer.drift_evidence import thin_evidence_line
     from optimizer.pipeline import optimize
+    from optimizer.search_budget import unfinished_note
     from quantserve.cli.library_log import quiet_onnxruntime
     from quantserve.cli.progress import Heartbeat, StageProgress, is_quiet, wants_heartbeat
 
@@ -157,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
     verification = artifact.manifest.verification or {}
     notes = speed_notes(verification.get("speed") or {})
     notes += [note for note in map(search_overrun_note, artifact.manifest.stages) if note]  # past --max-search-s
+    notes += [note for note in map(unfinished_note, artifact.manifest.stages) if note]  # --keep-failing, cut short
     # the served model's inputs differ from the file's: an input with a default was folded in as that constant
     notes += [stage["inputs_folded"]["note"] for stage in artifact.manifest.stages if stage.get("inputs_folded")]
     # an output was a ZipMap's sequence of maps: now its [N, C] float tensor, the classes in order
