@@ -3,7 +3,8 @@
 Exporter choice (torch 2.13): an `nn.Module` goes through the TorchScript exporter (`dynamo=False`):
 it writes the requested opset exactly, honours `dynamic_axes` directly and takes milliseconds, while
 the dynamo exporter starts at opset 18 and its down-conversion to 17 fails on Reduce* ops. If the
-TorchScript exporter fails (it is deprecated and misses some new ops), the dynamo exporter is tried.
+TorchScript exporter fails (it is deprecated and misses some new ops), or writes a file ONNX Runtime
+cannot load (PatchTST: a positional encoding's Add of mismatched shapes), the dynamo exporter is tried.
 A `.pt2` program can only go through the dynamo exporter (opset ≥ 18); the opset used is recorded.
 
 The TorchScript attempt runs with file descriptors 1 and 2 pointed at a temporary file: torch's C++
@@ -18,6 +19,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import re
 import sys
 import tempfile
 import warnings
@@ -29,6 +31,7 @@ import onnx
 
 from optimizer import onnx_files
 from optimizer.batch_axis import BATCH
+from optimizer.ort_failure import ort_reason
 from optimizer.source import ModelSource
 from quantserve.errors import InternalError, QuantserveError
 
@@ -44,15 +47,54 @@ def export_torch(source: ModelSource, out_path: Path, opset: int) -> str:
         return "dynamo"
     try:
         _export_torchscript(source, out_path, opset)
+        _check_loads(out_path)
         return "torchscript"
-    except Exception as first:  # the deprecated exporter fails on some new ops; try dynamo
+    except Exception as first:  # the deprecated exporter fails on some new ops, or writes what ORT cannot load
         try:
             _export_dynamo(source, out_path, max(opset, DYNAMO_MIN_OPSET))
         except Exception as exc:
             raise QuantserveError(
-                f"{source.name}: ONNX export failed (torchscript: {first}; dynamo: {type(exc).__name__}: {exc})"
+                f"{source.name}: ONNX export failed (torchscript: {_reason(first)}; dynamo: {_reason(exc)}); "
+                "export it yourself, as a .pt2 from torch.export with its dynamic shapes or as an .onnx file "
+                "(README: MODEL)"
             ) from exc
         return "dynamo"
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+SUMMARY = "## Exception summary"  # where torch.export's multi-page message says what failed
+
+
+def _reason(exc: BaseException) -> str:
+    """One line of an exporter's failure: torch.export's pages of advice come down to the line after its exception
+    summary ("<class 'torch._dynamo.exc.UserError'>: Detected mismatch between …"), which the refusal quotes."""
+    lines = [line.strip() for line in _ANSI.sub("", str(exc)).splitlines() if line.strip()]
+    if SUMMARY in lines[:-1]:
+        return lines[lines.index(SUMMARY) + 1][:REASON_CHARS]
+    said = lines[0] if lines else ""
+    return (said if isinstance(exc, UnloadableExport) else f"{type(exc).__name__}: {said}")[:REASON_CHARS]
+
+
+REASON_CHARS = 300
+
+
+class UnloadableExport(Exception):
+    """The TorchScript exporter wrote a file ONNX Runtime cannot load: PatchTST's positional encoding came out as an
+    Add of [1, 16, 64] and [batch, 17, 64] ("Incompatible dimensions"), refused as a bad model with exit 2, while
+    the dynamo exporter's file of the same module loads and matches it (max difference 5e-7)."""
+
+
+def _check_loads(path: Path) -> None:
+    """Raise UnloadableExport where ONNX Runtime cannot build a session from `path` (no graph optimization: only
+    whether the graph resolves, its shapes included)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    try:
+        ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise UnloadableExport(f"it wrote a model ONNX Runtime cannot load ({ort_reason(exc)})") from exc
 
 
 def dynamic_axes_of(source: ModelSource, output_names: list[str]) -> dict[str, dict[int, str]]:
