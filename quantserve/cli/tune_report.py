@@ -15,6 +15,7 @@ from typing import Any
 
 from loadtest.svg_plots import PALETTE, nice_ticks
 from quantserve.cli.tables import finite_json
+from quantserve.cli.tune_lines import config_label, deployed_line, outcome_lines, search_figure
 from quantserve.files import write_atomic
 
 JSON_NAME, HTML_NAME = "tune.json", "tune.html"
@@ -55,21 +56,14 @@ def _num(value: Any) -> float:
     return float(value) if isinstance(value, int | float) else math.nan
 
 
-def config_label(config: dict[str, Any]) -> str:
-    head = f"{config['precision']} " if config.get("precision") else ""
-    if config["max_batch"] == 0:
-        return f"{head}no batching ×{config['instances']}"
-    pref = ",".join(map(str, config["preferred"]))
-    delay = config["max_queue_delay_us"]
-    return f"{head}max batch {config['max_batch']}, preferred {pref}, delay {delay} µs, ×{config['instances']}"
-
-
 def render_html(document: dict[str, Any]) -> str:
     """The whole page: headline, the scatter, the trials table, settings and machine."""
     trials = document["trials"]
     points = [(_num(t["throughput_rps"]), _num(t["p99_ms"])) for t in trials]
     front = set(pareto_front(points))
-    body = [f"<h1>quantserve tune: {escape(document.get('deployed', {}).get('name', ''))}</h1>", _headline(document)]
+    # the model's name as asked (--name): taken from `deployed`, a run that deployed nothing had none
+    name = document["settings"].get("name") or (document.get("deployed") or {}).get("name", "")
+    body = [f"<h1>quantserve tune: {escape(name)}</h1>", _headline(document)]
     body.append(scatter_svg(trials, front, _num(document["settings"].get("slo_p99_ms"))))
     body.append("<p>Filled: measured in two windows; hollow: pruned after one; green: the Pareto front.</p>")
     body.append(trials_table(document, front))
@@ -80,44 +74,30 @@ def render_html(document: dict[str, Any]) -> str:
 
 
 def _headline(document: dict[str, Any]) -> str:
-    best, base, search = document["best"], document["baseline"], document["search"]
+    """What the terminal says after its trials table (`tune_lines`), with where the best's figures come from."""
+    base, search = document["baseline"], document["search"]
     if document.get("failure"):  # no trial served a request: no best, gain or SLO to speak of
         spent = f"{search['trials']} trial(s) in {_num(search['seconds']):.0f} s"
         return f"<p>Failed: {escape(document['failure'])}<br>{spent}</p>"
-    gain = _num(document.get("gain"))
-    check = document.get("remeasured") or {}
-    seen = document.get("search_best") or best
-    source = (
-        f"confirmed after the search; the search saw {_num(seen['goodput_rps']):.1f}/s"
-        if search.get("confirmed")
-        else "the search's own figures: not confirmed"
-    )
-    stopped = interrupted_summary(document)
-    lines = [escape(stopped)] if stopped else []
-    lines += [
-        f"Best: {escape(config_label(best['config']))}: goodput {_num(best['goodput_rps']):.1f}/s, "
-        f"p99 {_num(best['p99_ms']):.2f} ms ({source})",
-        f"Baseline (no batching, one instance): goodput {_num(base['goodput_rps']):.1f}/s — gain {gain:.2f}×",
-        f"{search['trials']} trials ({search['pruned']} pruned) in {_num(search['seconds']):.0f} s",
-    ]
-    lost = document.get("confirmation") or {}
-    if lost.get("kept") == "baseline" and lost["pick"]["config"] != base["config"]:
-        pick = lost["pick"]
-        lines.append(
-            f"The search's pick, {escape(config_label(pick['config']))}, confirmed at goodput "
-            f"{_num(pick['goodput_rps']):.1f}/s, p99 {_num(pick['p99_ms']):.2f} ms: it did not beat the baseline "
-            "when both were measured again, so the baseline is the best"
-        )
-    if document.get("slo_missed"):
-        lines.append(f"SLO missed: {escape(document['slo_missed'])}")
-    elif document.get("shared_machine"):
-        lines.append(f"Shared machine: {escape(document['shared_machine'])}")
-    if check:
-        lines.append(
-            f"Re-measured on a fresh server: {_num(check['throughput_rps']):.1f} req/s "
-            f"({_num(check['throughput_ratio']):.2f}× the claim), p99 {_num(check['p99_ms']):.2f} ms"
-        )
-    return "<p>" + "<br>".join(lines) + "</p>"
+    interrupted = interrupted_summary(document)
+    lines = [interrupted] if interrupted else []
+    first, *rest = outcome_lines(document)
+    lines += [f"{first}; {_source(document)}", f"baseline (no batching, one instance): {_figures(base)}", *rest]
+    if not interrupted:  # else its summary says what is deployed
+        lines.append(deployed_line(document))
+    return "<p>" + "<br>".join(escape(line[:1].upper() + line[1:]) for line in lines) + "</p>"
+
+
+def _figures(trial: dict[str, Any]) -> str:
+    return f"{_num(trial['goodput_rps']):.1f} good req/s, p99 {_num(trial['p99_ms']):.2f} ms"
+
+
+def _source(document: dict[str, Any]) -> str:
+    """Whether the best's figures are the confirmation's, and what the search saw of the same configuration."""
+    if not document["search"].get("confirmed"):
+        return "the search's own figures: not confirmed"
+    seen = search_figure(document)
+    return "confirmed after the search" + (f"; the search saw {_figures(seen)}" if seen else "")
 
 
 def interrupted_summary(document: dict[str, Any]) -> str:

@@ -53,6 +53,13 @@ class TuneResult:
 
         return self.settings is None or meets_slo(self.best, self.settings.slo_p99_ms)
 
+    @property
+    def winner_precision(self) -> str:
+        """The best's precision label where it won, meeting the SLO or deployed anyway (--allow-slo-miss); "" where no
+        configuration won (the closest to the SLO is no winner: an SLO of 0.05 ms was said won by int8), or with one
+        build."""
+        return self.best.config.precision if self.slo_met or self.deployed else ""
+
     def to_json(self) -> dict:
         return {
             "trials": [t.to_json() for t in self.trials],
@@ -62,7 +69,7 @@ class TuneResult:
             "slo_met": self.slo_met,
             "search_best": (self.search_best or self.best).to_json(),
             "search_baseline": (self.search_baseline or self.baseline).to_json(),
-            "winner_precision": self.best.config.precision,
+            "winner_precision": self.winner_precision,
             "search": {
                 "trials": len(self.trials),
                 "pruned": sum(t.pruned for t in self.trials),

@@ -21,7 +21,6 @@ from quantserve.cli.tune_prune import clearly_worse
 from quantserve.cli.tune_trials import (
     LIVENESS_TIMEOUT_S,
     SCRATCH_MODEL,
-    SPAWN_S,
     TRACE_MAX_IN_FLIGHT,
     Samples,
     ServingConfig,
@@ -165,7 +164,9 @@ def measure_window(
     from loadtest.model_gone import gone_at
 
     step = settings.load_step()
-    duration = SPAWN_S + settings.warmup_s + window_s
+    # --window-time (`loadtest.recording`): Locust's window opens once every user is spawned and warm and lasts this
+    # long; a second added for the spawn (from when Locust's -t counted it) made each window ~1 s over what was asked
+    duration = settings.warmup_s + window_s
     load = LoadSettings(
         url, model, Path(settings.data), step, duration, settings.request_batch, max_in_flight=TRACE_MAX_IN_FLIGHT
     )
@@ -173,6 +174,7 @@ def measure_window(
     record_dir, _ = step_paths(load, step, folder)
     window = recording_files.read_window(record_dir, gone_at(record_dir))  # empty: the model went in the warm-up
     start = window.start + settings.warmup_s
+    warmed = min(settings.warmup_s, max(window.end - window.start, 0.0))  # a run cut in its warm-up dropped less
     rows = recording_files.read_latencies(record_dir, start, window.end)
     unanswered = recording_files.read_unanswered(record_dir, window.end)  # a hung server's requests: failed
     rows = np.concatenate([rows, recording_files.unanswered_rows(rows, unanswered, window.end)])
@@ -181,9 +183,9 @@ def measure_window(
     lags = rows[:, 3] if rows.shape[1] >= 5 and settings.trace else np.zeros(0)  # closed loop: 0, not a figure
     share = result.utilization.others_share if result.utilization is not None else None
     client = (result.generator_lag_p99_ms, result.peak_in_flight, result.max_in_flight) if settings.trace else ()
-    samples = Samples(
-        rows[:, 1], rows[:, 2] > 0.5, max(window.end - start, 0.0), lags, dict(result.errors), share, *client
-    )
+    seconds = max(window.end - start, 0.0)  # the load result's own window less the warm-up
+    samples = Samples(rows[:, 1], rows[:, 2] > 0.5, seconds, lags, dict(result.errors), share, *client)
+    samples.windows = ((warmed, seconds),)
     samples.gone = gone_in_window(result, settings.warmup_s)
     return samples
 

@@ -25,7 +25,6 @@ QUICK_WARMUP_S = 1.0
 QUICK_WINDOW_S = 3.0  # Locust takes whole seconds: warm-up + window must be an integer
 QUICK_TRIALS = 6
 SEED = 0
-SPAWN_S = 1.0  # Locust's run time includes spawning the users (all within one second); the window opens after
 MIN_REQUESTS = 1000  # per trial: p99 then rests on >= 10 tail samples; the second window stretches to reach it
 MAX_STRETCH = 3.0  # ... but to at most this many windows
 SCRATCH_MODEL = "tune_candidate"
@@ -92,6 +91,9 @@ class Trial:
     max_in_flight: int | None = None
     # its model stopped being served mid-trial (`loadtest.model_gone`): not a measurement, `error` says where
     cut_short: bool = False
+    # each measured window as it ran: the warm-up dropped before it and its own length (`window_s` is their sum),
+    # the load result's, not the settings' (which say what was asked)
+    windows: list[dict[str, float]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -170,6 +172,8 @@ class TuneSettings:
     def to_json(self) -> dict[str, Any]:
         step = self.load_step()
         return {
+            "name": self.name,
+            "repo": str(self.repo),
             "builds": {k: str(v) for k, v in self.builds.items()},
             "data": str(self.data),
             "slo_p99_ms": self.slo_p99_ms,
@@ -206,6 +210,7 @@ class Samples:
     max_in_flight: int | None = None
     # the model stopped being served (`loadtest.model_gone.ModelGone`), its `after_s` into the measured time
     gone: Any = None
+    windows: tuple[tuple[float, float], ...] = ()  # per window: (warm-up dropped, seconds measured), as they ran
 
     def __add__(self, other: Samples) -> Samples:
         errors = dict(self.errors)
@@ -222,6 +227,7 @@ class Samples:
             errors,
             **{name: _worst(getattr(self, name), getattr(other, name)) for name in WORST_OF},
             gone=gone,
+            windows=self.windows + other.windows,
         )
 
     def trial(self, config: ServingConfig, slo_ms: float, pruned: bool = False) -> Trial:
@@ -253,6 +259,7 @@ def trial_figures(config: ServingConfig, samples: Samples, slo_ms: float, pruned
         commonest_failure=commonest[0],
         commonest_failure_count=window_count(samples.errors, commonest[1], failed),
         **{name: getattr(samples, name) for name in WORST_OF},
+        windows=[{"warmup_s": round(warm, 3), "window_s": round(seconds, 3)} for warm, seconds in samples.windows],
     )
     if samples.gone is None:
         return trial

@@ -157,4 +157,5 @@ def test_a_pick_that_loses_its_confirmation_is_printed_and_recorded_beside_the_b
     assert confirmation["baseline"]["throughput_rps"] == 1919.0 == document["best"]["throughput_rps"]
     assert document["search_best"]["throughput_rps"] == 2000.0
     assert document["deployed"]["config"]["max_batch"] == 0 and document["interrupted"] is False
-    assert "confirmed at goodput 1850.0/s" in (tmp_path / "out" / "tune.html").read_text()
+    html = (tmp_path / "out" / "tune.html").read_text()
+    assert "confirmed at 1850.0 good req/s, p99 14.00 ms: it did not beat" in html  # the terminal's line (tune_lines)

@@ -7,14 +7,16 @@ goodput under the p99 SLO on a live tritonserver, deploys the winner, and writes
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 from typing import Any
 
 from quantserve.cli.port_flags import add_port_range_flag
 from quantserve.cli.tables import add_json_flag
+from quantserve.cli.tune_lines import config_label, remeasure_line
 from quantserve.errors import QuantserveError
+
+__all__ = ["print_summary", "register", "remeasure_line", "run"]  # remeasure_line: from tune_lines, importable here too
 
 INTERRUPTED_EXIT = 130  # as on any Ctrl-C (128 + SIGINT), once tune.json holds what was measured
 
@@ -131,10 +133,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def print_summary(document: dict[str, Any], out: Path) -> None:
-    """The trials as a table, then the winner, the gain over the baseline and the re-measure."""
+    """The trials as a table, then what tune.html's headline says too (`tune_lines`): the winner, the gain over the
+    baseline, the SLO's outcome, the re-measure and the deploy."""
     from quantserve.cli.tables import TEXT, Column, fmt, print_rows
-    from quantserve.cli.tune_report import config_label
-    from quantserve.cli.tune_verdict import send_lag_line
+    from quantserve.cli.tune_lines import deployed_line, outcome_lines
 
     headers = ("req/s", "p50 ms", "p99 ms", "goodput/s", "failed", "pruned")
     columns = [Column("config", TEXT), *(Column(h) for h in headers)]
@@ -148,74 +150,6 @@ def print_summary(document: dict[str, Any], out: Path) -> None:
         for t in document["trials"]
     ]
     print_rows("tune trials", columns, rows)
-    best, search = document["best"], document["search"]
-    failed = f", {best['failed_requests']} of {best['requests']} requests failed" if best["failed_requests"] else ""
-    figures = f"{best['goodput_rps']:.1f} good req/s, p99 {best['p99_ms']:.2f} ms{failed}"
-    print(f"best: {config_label(best['config'])} ({figures})")
-    lost = pick_lost_line(document)
-    if lost:
-        print(lost)
-    gain = document["gain"]
-    ratio = f"{fmt(gain)}x goodput" if isinstance(gain, float) and math.isfinite(gain) else "none (no baseline goodput)"
-    print(f"gain over the naive baseline: {ratio} ({how_measured(search)})")
-    if document.get("slo_missed"):
-        print(document["slo_missed"])
-    elif document.get("shared_machine"):  # met anyway: the figures are still below what an idle machine serves
-        print(f"note: {document['shared_machine']}")
-    late = send_lag_line(best)
-    if late:
-        print(late)
-    if document["winner_precision"]:
-        print(f"winning precision: {document['winner_precision']}")
-    print(f"{search['trials']} trials ({search['pruned']} pruned) in {search['seconds']:.0f} s")
-    if not document["deployed"]:
-        print(f"nothing deployed (the SLO was missed); report: {out / 'tune.html'}")
-        return
-    print(remeasure_line(document))
-    print(f"deployed: {document['deployed']['repo']}/{document['deployed']['name']}; report: {out / 'tune.html'}")
-
-
-def pick_lost_line(document: dict[str, Any]) -> str:
-    """Where the search's pick lost to the baseline when both were confirmed: the pick's own confirmation figures,
-    else "" (the best line shows the baseline's, and before this the pick's were nowhere)."""
-    from quantserve.cli.tune_report import config_label
-
-    confirmation = document.get("confirmation") or {}
-    pick = confirmation.get("pick")
-    if confirmation.get("kept") != "baseline" or not pick or pick["config"] == document["baseline"]["config"]:
-        return ""
-    kept = "kept and deployed" if document["deployed"] else "kept"
-    return (
-        f"the search's pick, {config_label(pick['config'])}, confirmed at {pick['goodput_rps']:.1f} good req/s, "
-        f"p99 {pick['p99_ms']:.2f} ms: it did not beat the baseline measured back to back, so the baseline is {kept}"
-    )
-
-
-def how_measured(search: dict[str, Any]) -> str:
-    """Where the best's and the baseline's figures come from: the confirmation run, or the search alone."""
-    if search.get("confirmed"):
-        return "both confirmed back to back"
-    if search.get("stopped"):
-        return f"the search's figures: it stopped after {search['trials']} trial(s), nothing was confirmed"
-    return "the search's figures: the confirmation run failed"
-
-
-def remeasure_line(document: dict[str, Any]) -> str:
-    """The re-measure's req/s and p99 against the claim, and whether it holds the SLO (`tune_verdict.meets_slo`:
-    every request served, p99 within it): on a trace the req/s is the trace's own (an open loop serves what it is
-    offered), so the p99 and the failures are the check that counts."""
-    from quantserve.cli.tables import fmt
-
-    check, best, slo = document["remeasured"], document["best"], document["settings"]["slo_p99_ms"]
-    if check.get("cut_short"):  # its model went away mid-run (`loadtest.model_gone`): its figures check nothing
-        return f"re-measure cut short: {check['cut_short']}"
-    held = "within" if check["p99_ms"] <= slo else "ABOVE"  # NaN (nothing served) is not within
-    failed = check.get("failed_requests") or 0
-    if failed:  # its successes' p99 says nothing of the requests that failed
-        total = f" of {check['requests']}" if check.get("requests") else ""
-        held = f"{failed}{total} requests FAILED" + (" and p99 ABOVE" if held == "ABOVE" else ": not within")
-    offered = " (set by the trace)" if document["settings"].get("load") == "open" else ""
-    return (
-        f"re-measured: {check['throughput_rps']:.1f} req/s{offered} ({fmt(check['throughput_ratio'])}x the claim), "
-        f"p99 {check['p99_ms']:.1f} ms (claimed {best['p99_ms']:.1f}): {held} the {slo:g} ms SLO"
-    )
+    for line in outcome_lines(document):
+        print(line)
+    print(f"{deployed_line(document)}; report: {out / 'tune.html'}")

@@ -1,0 +1,133 @@
+"""What `quantserve tune` says about its outcome, read from tune.json's document: one source for the terminal's summary
+(`commands.tune`) and tune.html's headline (`tune_report`), so the page cannot tell less than the terminal.
+
+Probe round 11 found the page saying less: a re-measure ABOVE the SLO shown as "Re-measured …: p99 236.02 ms" with
+no verdict, "gain nan×" where the terminal said "none (no baseline goodput)", and the kept baseline credited with
+the search pick's figure ("the search saw 608.4/s": the baseline had seen 255.6/s).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from quantserve.cli.tables import fmt
+
+
+def config_label(config: dict[str, Any]) -> str:
+    """A configuration of tune.json in words: "int8 max batch 16, preferred 2,4,8,16, delay 500 µs, ×1"."""
+    head = f"{config['precision']} " if config.get("precision") else ""
+    if config["max_batch"] == 0:
+        return f"{head}no batching ×{config['instances']}"
+    pref = ",".join(map(str, config["preferred"]))
+    delay = config["max_queue_delay_us"]
+    return f"{head}max batch {config['max_batch']}, preferred {pref}, delay {delay} µs, ×{config['instances']}"
+
+
+def best_line(document: dict[str, Any]) -> str:
+    """The best configuration and its figures (the confirmation's where confirmed), failed requests counted."""
+    best = document["best"]
+    failed = f", {best['failed_requests']} of {best['requests']} requests failed" if best["failed_requests"] else ""
+    figures = f"{best['goodput_rps']:.1f} good req/s, p99 {best['p99_ms']:.2f} ms{failed}"
+    return f"best: {config_label(best['config'])} ({figures})"
+
+
+def search_figure(document: dict[str, Any]) -> dict[str, Any] | None:
+    """The search's own record of the best's configuration: the search's pick where the pick is kept, the search's
+    baseline where the confirmation kept the baseline; None where neither is of that configuration."""
+    config = document["best"]["config"]
+    return next((seen for seen in _searched(document) if seen["config"] == config), None)
+
+
+def _searched(document: dict[str, Any]) -> list[dict[str, Any]]:
+    return [document[key] for key in ("search_best", "search_baseline") if document.get(key)]
+
+
+def gain_text(document: dict[str, Any]) -> str:
+    """The best's goodput over the baseline's ("1.44x goodput"), or that there is none to divide by."""
+    gain = document.get("gain")  # NaN in memory, null in tune.json
+    if isinstance(gain, int | float) and math.isfinite(gain):
+        return f"{fmt(float(gain))}x goodput"
+    return "none (no baseline goodput)"
+
+
+def gain_line(document: dict[str, Any]) -> str:
+    return f"gain over the naive baseline: {gain_text(document)} ({how_measured(document['search'])})"
+
+
+def how_measured(search: dict[str, Any]) -> str:
+    """Where the best's and the baseline's figures come from: the confirmation run, or the search alone."""
+    if search.get("confirmed"):
+        return "both confirmed back to back"
+    if search.get("stopped"):
+        return f"the search's figures: it stopped after {search['trials']} trial(s), nothing was confirmed"
+    return "the search's figures: the confirmation run failed"
+
+
+def pick_lost_line(document: dict[str, Any]) -> str:
+    """Where the search's pick lost to the baseline when both were confirmed: the pick's own confirmation figures,
+    else "" (the best line shows the baseline's, and before this the pick's were nowhere)."""
+    confirmation = document.get("confirmation") or {}
+    pick = confirmation.get("pick")
+    if confirmation.get("kept") != "baseline" or not pick or pick["config"] == document["baseline"]["config"]:
+        return ""
+    kept = "kept and deployed" if document["deployed"] else "kept"
+    return (
+        f"the search's pick, {config_label(pick['config'])}, confirmed at {pick['goodput_rps']:.1f} good req/s, "
+        f"p99 {pick['p99_ms']:.2f} ms: it did not beat the baseline measured back to back, so the baseline is {kept}"
+    )
+
+
+def precision_line(document: dict[str, Any]) -> str:
+    """Given FP32 and INT8 builds, the precision that won; "none" where no configuration met the SLO and nothing was
+    deployed (the SLO 0.05 ms run printed "winning precision: int8"); "" with one build."""
+    if len(document["settings"].get("builds") or {}) < 2:
+        return ""
+    won = document.get("winner_precision")
+    return f"winning precision: {won}" if won else "winning precision: none (no configuration met the SLO)"
+
+
+def remeasure_line(document: dict[str, Any]) -> str:
+    """The re-measure's req/s and p99 against the claim, and whether it holds the SLO (`tune_verdict.meets_slo`:
+    every request served, p99 within it): on a trace the req/s is the trace's own (an open loop serves what it is
+    offered), so the p99 and the failures are the check that counts."""
+    check, best, slo = document["remeasured"], document["best"], document["settings"]["slo_p99_ms"]
+    if check.get("cut_short"):  # its model went away mid-run (`loadtest.model_gone`): its figures check nothing
+        return f"re-measure cut short: {check['cut_short']}"
+    held = "within" if check["p99_ms"] <= slo else "ABOVE"  # NaN (nothing served) is not within
+    failed = check.get("failed_requests") or 0
+    if failed:  # its successes' p99 says nothing of the requests that failed
+        total = f" of {check['requests']}" if check.get("requests") else ""
+        held = f"{failed}{total} requests FAILED" + (" and p99 ABOVE" if held == "ABOVE" else ": not within")
+    offered = " (set by the trace)" if document["settings"].get("load") == "open" else ""
+    return (
+        f"re-measured: {check['throughput_rps']:.1f} req/s{offered} ({fmt(check['throughput_ratio'])}x the claim), "
+        f"p99 {check['p99_ms']:.1f} ms (claimed {best['p99_ms']:.1f}): {held} the {slo:g} ms SLO"
+    )
+
+
+def deployed_line(document: dict[str, Any]) -> str:
+    """Where the winner went, or that nothing was deployed because the SLO was missed."""
+    deployed = document["deployed"]
+    if not deployed:
+        return "nothing deployed (the SLO was missed)"
+    return f"deployed: {deployed['repo']}/{deployed['name']}"
+
+
+def outcome_lines(document: dict[str, Any]) -> list[str]:
+    """After the trials: the best, the pick that lost, the gain, the SLO's outcome or the machine, the send lag, the
+    winning precision, the search's size and the re-measure, in the terminal's words and order (`deployed_line`
+    follows)."""
+    from quantserve.cli.tune_verdict import send_lag_line
+
+    lines = [best_line(document), pick_lost_line(document), gain_line(document)]
+    if document.get("slo_missed"):
+        lines.append(document["slo_missed"])
+    elif document.get("shared_machine"):  # met anyway: the figures are still below what an idle machine serves
+        lines.append(f"note: {document['shared_machine']}")
+    search = document["search"]
+    lines += [send_lag_line(document["best"]), precision_line(document)]
+    lines.append(f"{search['trials']} trials ({search['pruned']} pruned) in {search['seconds']:.0f} s")
+    if document["remeasured"]:
+        lines.append(remeasure_line(document))
+    return [line for line in lines if line]
