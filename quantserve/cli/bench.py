@@ -23,11 +23,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from quantserve.cli.bench_build import PreparedModel, build, builtin_options
+from quantserve.cli.bench_build import PreparedModel, build, builtin_options, reuse_line
 from quantserve.cli.bench_inprocess import session
-from quantserve.cli.bench_results import ROWS, ModelBench, RowResult, int8_budget_note, save
+from quantserve.cli.bench_results import BENCH_FILE, ROWS, ModelBench, RowResult, int8_budget_note, save
 from quantserve.cli.bench_served import FALLBACK
-from quantserve.cli.bench_user import NO_EAGER, UserModelSpec, prepare_user
+from quantserve.cli.bench_user import NO_EAGER, REUSED_WHY, UserModelSpec, prepare_user
 from quantserve.errors import QuantserveError
 
 __all__ = ["BenchSettings", "run_bench", "session"]
@@ -91,6 +91,8 @@ def run_bench(settings: BenchSettings, say: Say = print) -> dict[str, Any]:
     started = time.monotonic()
     document: dict[str, Any] = {"machine": machine_record(), "settings": settings_record(settings), "models": {}}
     say(f"machine: {document['machine']['cpu_line']}; load average {document['machine']['load_average_start']}")
+    if (settings.out / BENCH_FILE).is_file():  # written over after the first model: said, not silently
+        say(f"{settings.out / BENCH_FILE} holds an earlier run's results: this run replaces them")
     peaks = PeakTracker(settings.cores, 0.3 if settings.quick else 1.5)
     peaks.measure()
     say(f"INT8 GEMM peak {giga(peaks.best('int8'))} G/s, FP32 {giga(peaks.best('fp32'))} G/s (best so far)")
@@ -190,26 +192,35 @@ def bench_model(name: str, settings: BenchSettings, peaks: Any, say: Say) -> Mod
 
 def prepare(name: str, settings: BenchSettings, say: Say) -> PreparedModel:
     """The model and its data (fitted, or read back; or the user's), then its FP32 and INT8 builds (optimized, or
-    reused); a drift budget the INT8 build misses is said, not hidden."""
+    reused: said, with why that is safe, as optimize's lines are then absent); a drift budget the INT8 build
+    misses, or cannot show on its held-out rows, is said, not hidden."""
     import shutil
-
-    from examples.bench_models import prepare as prepare_model
 
     root = settings.build / name if settings.user is None else settings.build / "user" / name
     if settings.rebuild:
         shutil.rmtree(root, ignore_errors=True)
     if settings.user is not None:
-        prepared = prepare_user(settings.user, root, say)
+        prepared, why = prepare_user(settings.user, root, say), REUSED_WHY
     else:
-        say(f"{name}: preparing the model and its data in {root / 'model'}")
-        model = prepare_model(name, root / "model")
-        prepared = PreparedModel(model, {}, {})
-        for precision in ("fp32", "int8"):
-            options = builtin_options(model, precision, root / precision)
-            prepared.builds[precision], prepared.records[precision] = build(name, options, model.trained_here, say)
-    note = int8_budget_note(prepared.records["int8"])
-    if note:
-        say(f"{name}: {note}")
+        prepared, why = prepare_builtin(name, root, say), f"made from the model read back from {root / 'model'}"
+    int8 = prepared.records["int8"]
+    note = int8.get("evidence_note")  # the budget shown only loosely: optimize ships such a build with this note
+    for text in (reuse_line(prepared.records, why), int8_budget_note(int8), note and f"note: {note}"):
+        if text:
+            say(f"{name}: {text}")
+    return prepared
+
+
+def prepare_builtin(name: str, root: Path, say: Say) -> PreparedModel:
+    """A built-in model (fitted, or read back from `root/model`) and its builds, reused where it was read back."""
+    from examples.bench_models import prepare as prepare_model
+
+    say(f"{name}: preparing the model and its data in {root / 'model'}")
+    model = prepare_model(name, root / "model")
+    prepared = PreparedModel(model, {}, {})
+    for precision in ("fp32", "int8"):
+        options = builtin_options(model, precision, root / precision)
+        prepared.builds[precision], prepared.records[precision] = build(name, options, model.trained_here, say)
     return prepared
 
 

@@ -190,7 +190,10 @@ def compute_record(macs: dict[str, int], samples_per_s: dict[str, float], peak: 
 
 
 def amount(count: float) -> str:
-    """A multiply-add count with a readable unit: "1.819 G", "0.27 M"."""
+    """A multiply-add count with a unit its size shows in: "1.819 G", "0.27 M", "1.28 k", "640" (a 1280-MAC model
+    read "0.00 M" a sample, and its 0.83 M/s "646.2/s × 0.00 M")."""
     if count >= 1e8:
         return f"{count / 1e9:.3f} G"
-    return f"{count / 1e6:.2f} M"
+    if count >= 1e5:
+        return f"{count / 1e6:.2f} M"
+    return f"{count / 1e3:.2f} k" if count >= 1e3 else f"{count:.0f}"

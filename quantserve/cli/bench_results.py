@@ -151,11 +151,15 @@ def absent_ratio(spec: RatioSpec, reason: str) -> dict[str, Any]:
 
 
 def int8_budget_note(int8_build: dict[str, Any]) -> str | None:
-    """The line for an INT8 build that missed its drift budget (kept by keep_failing to be timed), else None."""
+    """The line for an INT8 build that missed its drift budget, or whose held-out rows cannot show it (both kept by
+    keep_failing to be timed; bench_build.evidence_record), else None."""
+    ship = "its rows are timed, but this INT8 build is not one optimize would ship"
+    unshown = int8_build.get("evidence_line")
+    if int8_build.get("drift_holds") is None and unshown:
+        return f"INT8's held-out rows cannot show its drift budget ({unshown}): {ship}"
     if int8_build.get("drift_holds") is not False:
         return None
     missed = int8_build.get("drift_line") or "see its manifest's verification"
-    ship = "its rows are timed, but this INT8 build is not one optimize would ship"
     return f"INT8 misses its drift budget ({missed}): {ship}"
 
 

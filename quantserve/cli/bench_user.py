@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from quantserve.artifact import TensorSpec, file_sha256
-from quantserve.cli.bench_build import PreparedModel, Say, build
+from quantserve.cli.bench_build import PreparedModel, Say, build, with_evidence
 from quantserve.data import TensorData, check_against, load_npz
 from quantserve.errors import QuantserveError
 from serving.model_config import check_model_name
@@ -28,6 +28,7 @@ LONGEST_SUFFIX = "_fp32_naive"  # of the deployments bench names after --name (s
 NO_EAGER = "an ONNX model has no PyTorch form"
 SOURCE_FILE = "source.json"  # beside the builds: the sha256 of what they were built from
 HELDOUT_NOTE = "no --heldout: INT8 drift was measured on the requests themselves (--data)"
+REUSED_WHY = f"made from the same model and data files: their sha256 match {SOURCE_FILE}"  # `builds_current`
 
 
 @dataclass(frozen=True)
@@ -275,7 +276,9 @@ def int8_or_refusal(prepared: PreparedModel, options: Any, fresh: bool, say: Say
 
     name = prepared.model.name
     try:
-        prepared.builds["int8"], prepared.records["int8"] = build(name, options, fresh, say)
+        prepared.builds["int8"], record = build(name, options, fresh, say)
+        # held-out rows too few to show the budget: optimize refuses such a build, the bench says so (`--heldout`)
+        prepared.records["int8"] = with_evidence(record, "--heldout")
     except BudgetExceeded as refusal:
         shutil.rmtree(options.out_dir, ignore_errors=True)  # no older INT8 build may be taken for this model's
         prepared.records["int8"] = {"path": str(options.out_dir), "refused": str(refusal), "reused": False}
