@@ -39,10 +39,10 @@ from tritonclient.utils import np_to_triton_dtype
 from loadtest.grpc_channel import channel_args, client_tls
 from loadtest.model_gone import ServedCheck, write_gone
 from loadtest.recording import record_unanswered, replayed_trace, warm_up_ended
-from loadtest.request_data import request_batches
+from loadtest.request_data import MAX_REQUESTS, request_batches, request_limit
 from loadtest.request_failures import TritonRequestFailed, readable_failure
 from loadtest.request_shapes import ServedInputs, as_served, read_served_inputs
-from quantserve.data import as_sent, load_npz
+from quantserve.data import TensorData, as_sent, load_npz
 from serving.declared_outputs import DeclaredOutput, declared_outputs, read_declared_outputs, wire_mismatch
 from serving.response_rows import batches_requests, row_mismatch
 
@@ -74,19 +74,23 @@ def blocking_call_pool(extra_threads: int = 0) -> ThreadPool:
     return _thread_pool
 
 
-def request_inputs(data_path: str, request_batch: int, model: str = "") -> list[Any]:
-    """Prebuilt `InferInput` lists, one per request, cycling through the data file's samples, shaped as `model`
-    takes them (its config, read before the users start: `preload_requests`).
+def request_inputs(data_path: str, request_batch: int, model: str = "", limit: int = MAX_REQUESTS) -> list[Any]:
+    """Prebuilt `InferInput` lists, one per request, at most `limit` of them taken evenly across the data file's
+    samples (`request_data.request_batches`; the users cycle over them), shaped as `model` takes them (its config,
+    read before the users start: `preload_requests`).
 
-    Built once per process and shared read-only by every user, so serialization cost stays out
-    of the measured loop.
+    Built once per process, by `preload_requests` (whose `limit` then stands), and shared read-only by every user,
+    so serialization cost stays out of the measured loop.
     """
     key = (data_path, request_batch, model)
     if key not in _feeds_cache:
-        served = _served.get(model)
-        batches = request_batches(load_npz(data_path), request_batch, served)
-        _feeds_cache[key] = [_to_infer_inputs(batch, served) for batch in batches]
+        _feeds_cache[key] = _built_requests(load_npz(data_path), request_batch, model, limit)
     return _feeds_cache[key]
+
+
+def _built_requests(data: TensorData, request_batch: int, model: str, limit: int) -> list[Any]:
+    served = _served.get(model)
+    return [_to_infer_inputs(batch, served) for batch in request_batches(data, request_batch, served, limit)]
 
 
 @events.test_start.add_listener
@@ -107,10 +111,21 @@ def preload_requests(environment: Environment, **_: Any) -> None:
             _served[model] = served
             if declared is not None:  # else the first answer reads both
                 _batched[model], _declared[model] = served.batched, declared
-    if options.triton_data:
-        request_inputs(options.triton_data, options.request_batch or 1, model)
-        for samples in () if trace is None or trace.sizes is None else np.unique(trace.sizes):
-            request_inputs(options.triton_data, int(samples), model)
+    if options.triton_data:  # in an OS thread: a worker whose loop it held (a 512 MB file) sent no heartbeat, and
+        # Locust, its workers "missing", stopped the run before a request
+        sizes = [] if trace is None or trace.sizes is None else [int(n) for n in np.unique(trace.sizes)]
+        build = (options.triton_data, sizes, options.request_batch or 1, model)
+        gevent.get_hub().threadpool.apply(_build_before_start, build)
+
+
+def _build_before_start(data_path: str, sizes: list[int], request_batch: int, model: str) -> None:
+    """The requests of every size a step sends (a trace's `sizes`, and --request-batch) from one read of the file,
+    a trace's sizes sharing one budget (`request_limit`) as the check before the run built them
+    (`check_sent_shapes`): a trace may name thousands of sizes."""
+    limit, data = request_limit(sizes) if sizes else MAX_REQUESTS, load_npz(data_path)
+    for samples in (*sizes, request_batch):
+        if (data_path, samples, model) not in _feeds_cache:
+            _feeds_cache[data_path, samples, model] = _built_requests(data, samples, model, limit)
 
 
 @events.init.add_listener

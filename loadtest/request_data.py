@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +12,10 @@ from quantserve.data import TensorData
 from quantserve.errors import QuantserveError
 
 ATTENTION_MASK = "attention_mask"
+# Distinct requests a run builds (of one size, or shared among a trace's sizes), which the users cycle over: every
+# row of a 2 M-row file built as a request held the users past their 80 s start (1.4 GB); ~80 µs a request on 2 busy
+# cores, 3 inputs each: ~1 s.
+MAX_REQUESTS = 4096
 
 
 def trim_padding(batch: dict[str, np.ndarray], served: ServedInputs | None = None) -> dict[str, np.ndarray]:
@@ -34,23 +38,68 @@ def trim_padding(batch: dict[str, np.ndarray], served: ServedInputs | None = Non
     return {k: v[:, :length] if k in padded else v for k, v in batch.items()}
 
 
-def request_batches(data: TensorData, request_batch: int, served: ServedInputs | None) -> list[dict[str, np.ndarray]]:
+def request_limit(sizes: Collection[int]) -> int:
+    """How many distinct requests of each size a run builds: `MAX_REQUESTS` shared among its sizes (a trace may
+    name thousands), at least one of each."""
+    return max(1, MAX_REQUESTS // max(1, len(sizes)))
+
+
+def request_starts(rows: int, request_batch: int, limit: int = MAX_REQUESTS) -> np.ndarray:
+    """The first row of each request of `request_batch` rows: every whole one in the file, or `limit` of them taken
+    evenly across it where it holds more (its head alone is one kind of row where the file is sorted)."""
+    count = rows // request_batch
+    picked = np.arange(min(count, limit), dtype=np.int64)
+    if count > limit:
+        picked = picked * count // limit
+    return picked * request_batch
+
+
+def request_batches(
+    data: TensorData, request_batch: int, served: ServedInputs | None, limit: int = MAX_REQUESTS
+) -> list[dict[str, np.ndarray]]:
     """The data's samples as requests of `request_batch` each (the file repeated where it holds fewer, a last
-    partial one dropped), padding trimmed where the served model allows it (not at all where it is unknown)."""
+    partial one dropped, at most `limit` of them: `request_starts`), padding trimmed where the served model allows it
+    (not at all where it is unknown). Views of the data: no row is copied."""
     if len(data) < request_batch:
         data = TensorData({k: np.resize(v, (request_batch, *v.shape[1:])) for k, v in data.arrays.items()})
-    usable = len(data) - len(data) % request_batch
-    batches = data.take(0, usable).batches(request_batch)
-    return [trim_padding(batch, served) for batch in batches] if served is not None else list(batches)
+    starts = request_starts(len(data), request_batch, limit).tolist()
+    batches = [{k: v[s : s + request_batch] for k, v in data.arrays.items()} for s in starts]
+    return [trim_padding(batch, served) for batch in batches] if served is not None else batches
 
 
-def check_sent_shapes(data: TensorData, sizes: Iterable[int], served: ServedInputs, flag: str) -> None:
-    """Refuse, before any load, requests the served model would refuse every one of: each request of each size in
-    `sizes`, built and shaped as the Locust users send it, against the dims of the model's config. The data alone
-    passed a check while Triton refused the requests made of it (1-D flags to a max_batch_size 0 model)."""
+def sample_note(source: Path | str, rows: int, sizes: Collection[int]) -> str | None:
+    """One line where a large data file's requests are a sample of it (`request_limit`): how many of its rows are
+    sent; None where every whole request of the file is built."""
+    limit = request_limit(sizes)
+    if all(rows // size <= limit for size in sizes):
+        return None
+    used = max(min(rows // size, limit) * size for size in sizes)
+    each = (
+        f"{limit} requests of {_samples(next(iter(sizes)))}"
+        if len(sizes) == 1
+        else f"at most {limit} requests of each size"
+    )
+    return (
+        f"--data {source}: {'up to ' if len(sizes) > 1 else ''}{used} of its {rows} rows are sent: {each} taken evenly "
+        f"across the file, which the users cycle over (a run builds at most {MAX_REQUESTS} distinct requests)"
+    )
+
+
+def check_sent_shapes(data: TensorData, sizes: Collection[int], served: ServedInputs, flag: str) -> None:
+    """Refuse, before any load, requests the served model would refuse every one of: the requests of each size in
+    `sizes`, built and shaped as the Locust users build them (`request_batches`, `request_limit`), each distinct shape
+    checked once against the dims of the model's config. The data alone passed a check while Triton refused the
+    requests made of it (1-D flags to a max_batch_size 0 model); every row of a 2 M-row file checked as a request of
+    its own took 165 s."""
+    limit = request_limit(sizes)
     for size in sizes:
-        for batch in request_batches(data, size, served):
+        checked: set[tuple[tuple[str, tuple[int, ...]], ...]] = set()
+        for batch in request_batches(data, size, served, limit):
             request = as_served(batch, served)
+            shapes = tuple((name, array.shape) for name, array in request.items())
+            if shapes in checked:
+                continue
+            checked.add(shapes)
             found = shape_problem(request, served)
             if found is not None:
                 raise QuantserveError(_refusal(flag, size, request, served, *found))
