@@ -64,6 +64,7 @@ from loadtest.trace_columns import (
     as_sizes,
     is_number,
     millisecond_stamps_note,
+    other_delimiter,
     read_as_plain_seconds,
 )
 from quantserve.errors import QuantserveError
@@ -218,8 +219,9 @@ def _thinned(
 
 
 def _is_header(line: str) -> bool:
-    first = line.lower().split(",")[0].strip()
-    return any(first == name + unit for name in TIME_COLUMNS for unit in TIME_UNITS)
+    first = line.lower().split(",")[0].strip()  # another delimiter than a comma: a CSV's, refused naming it
+    named = any(first == name + unit for name in TIME_COLUMNS for unit in TIME_UNITS)
+    return named or other_delimiter(line) is not None
 
 
 def _from_intervals(path: Path, lines: list[str]) -> tuple[np.ndarray, float]:

@@ -18,6 +18,8 @@ from loadtest.accuracy_results import ACCURACY_FILE, AccuracyReport, VariantAccu
 from loadtest.load_pattern import ClosedLoop
 from loadtest.report_lines import (
     STAGE_HEADER,
+    drift_table,
+    evidence_lines,
     html_table,
     late_lines,
     md_table,
@@ -30,7 +32,7 @@ from loadtest.report_lines import (
 )
 from loadtest.results import LOAD_PREFIX, LoadResult, LoadRun
 from loadtest.unfinished_steps import RECOVERED_HEADER, UnfinishedStep, recovered_rows, unfinished_steps, writer_pid
-from loadtest.verdict import NOT_LOADED, ServedPrecisions, Verdict, gather, load_manifest
+from loadtest.verdict import NOT_LOADED, NOT_SHOWN, THIN, ServedPrecisions, Verdict, gather, load_manifest
 from quantserve.errors import QuantserveError
 from quantserve.files import write_atomic
 
@@ -48,7 +50,7 @@ th:first-child,td:first-child{text-align:left}
 .verdict td,.verdict th{text-align:left}
 .verdict .machine{color:#555;margin:.2em 0}
 .chart text{font-size:11px}.chart .title{font-size:13px;font-weight:bold}.axis{stroke:#333}.grid{stroke:#eee}
-.fail{color:#b00;font-weight:bold}.ok{color:#070}
+.fail{color:#b00;font-weight:bold}.ok{color:#070}.thin{color:#a50;font-weight:bold}.verdict.thin{border-color:#a50}
 """
 
 
@@ -343,7 +345,7 @@ def verdict_headline(verdict: Verdict) -> str:
     if not verdict.judged:  # why, where something was loaded but not compared (different models, unknown precision)
         why = verdict.served_missing if verdict.served_missing != NOT_LOADED else ""
         return f"No verdict: {why or 'load-test an FP32 and an INT8 variant, or evaluate them, to compare.'}"
-    parts = ["PASS" if verdict.passed else "FAIL"]
+    parts = [verdict.word]
     served = verdict.served
     if served is not None and not served.comparable:
         parts.append(
@@ -361,35 +363,35 @@ def verdict_headline(verdict: Verdict) -> str:
     for speed in verdict.in_process:
         parts.append(f"{speed['speedup']:.2f}× in-process ({speed['model']}, {speed['threads']} threads)")
     if verdict.drift:
-        held = sum(r.holds for r in verdict.drift)
-        parts.append(f"drift: {held} of {len(verdict.drift)} budgeted metrics within budget")
+        held, thin = sum(r.holds for r in verdict.drift), sum(bool(r.evidence) for r in verdict.drift)
+        rows = f" on the rows given, {thin} on too few rows to show it" if thin else ""
+        parts.append(f"drift: {held} of {len(verdict.drift)} budgeted metrics within budget{rows}")
     return " · ".join(parts)
-
-
-def _drift_table_rows(verdict: Verdict) -> tuple[list[str], list[list[str]]]:
-    header = ["variant", "output", "kind", "metric", "value", "budget", ""]
-    return header, [r.cells() for r in verdict.drift]
 
 
 def verdict_markdown(verdict: Verdict) -> list[str]:
     """The verdict section, first in report.md."""
     parts = ["## Verdict", "", f"**{verdict_headline(verdict)}**", ""]
-    parts += [f"- {line}" for line in verdict.failures] + [f"- Note: {line}" for line in verdict.notes]
+    parts += [f"- {line}" for line in verdict.failures]
+    parts += [f"- {kind}: {line}" for kind, line in evidence_lines(verdict)]
+    parts += [f"- Note: {line}" for line in verdict.notes]
     if verdict.drift:
-        parts += ["", md_table(*_drift_table_rows(verdict))]
+        parts += ["", md_table(*drift_table(verdict))]
     return [*parts, "", f"Machine: {verdict.machine}.", ""]
 
 
 def verdict_html(verdict: Verdict) -> str:
     """The verdict box the HTML report opens with (visible without scrolling)."""
     css = "verdict" if verdict.passed or not verdict.judged else "verdict failed"
+    css += " thin" if verdict.judged and verdict.word in (NOT_SHOWN, THIN) else ""
     word, _, rest = verdict_headline(verdict).partition(" · ")
-    mark = {"PASS": "ok", "FAIL": "fail"}.get(word)
-    headline = f'<span class="{mark}">{word}</span> · {escape(rest)}' if mark else escape(word)
+    mark = {"PASS": "ok", "FAIL": "fail", NOT_SHOWN: "thin", THIN: "thin"}.get(word)
+    headline = f'<span class="{mark}">{escape(word)}</span> · {escape(rest)}' if mark else escape(word)
     parts = [f'<section id="verdict" class="{css}">', f'<p class="headline">{headline}</p>']
     parts += [f'<p class="fail">{escape(line)}</p>' for line in verdict.failures]
+    parts += [f'<p class="thin">{kind}: {escape(line)}</p>' for kind, line in evidence_lines(verdict)]
     parts += [f"<p>Note: {escape(line)}</p>" for line in verdict.notes]
     if verdict.drift:
-        parts.append(html_table(*_drift_table_rows(verdict)))
+        parts.append(html_table(*drift_table(verdict)))
     parts.append(f'<p class="machine">Machine: {escape(verdict.machine)}</p></section>')
     return "\n".join(parts)

@@ -1,7 +1,7 @@
 """The lines under a report's load table: each replayed trace, requests sent late, outages, and per step what went
 wrong or what its figures rest on — the same lines `quantserve loadtest` prints, formatted from recorded results
-(`loadtest.report` renders them into Markdown and HTML); the rows of a staged load's table of its stages; and a
-table as Markdown or HTML."""
+(`loadtest.report` renders them into Markdown and HTML); the rows of a staged load's table of its stages; the
+verdict's drift table and its lines on thin evidence; and a table as Markdown or HTML."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from loadtest.results import LoadRun
 from loadtest.stage_figures import StageFigures
 from loadtest.sweep_knee import sweep_note
 from loadtest.timeline import Outage
+from loadtest.verdict import Verdict
 from loadtest.window_notes import cut_note, deadline_note, other_load_note, stall_note, tail_note
 
 
@@ -104,6 +105,19 @@ def stage_cells(stage: StageFigures) -> list[str]:
 
 def _figure(value: float, digits: int) -> str:
     return "–" if math.isnan(value) else f"{value:.{digits}f}"  # NaN: nothing answered in the stage
+
+
+def drift_table(verdict: Verdict) -> tuple[list[str], list[list[str]]]:
+    """The verdict's budgeted metrics: a row each (`loadtest.verdict.DriftRow.cells`)."""
+    header = ["variant", "output", "kind", "metric", "value", "budget", ""]
+    return header, [r.cells() for r in verdict.drift]
+
+
+def evidence_lines(verdict: Verdict) -> list[tuple[str, str]]:
+    """A line per budgeted rate held on held-out rows too few to show it, by kind (`loadtest.verdict.note_evidence`):
+    where a build's or a served variant's drift "passed" on 1 row, the report said PASS with no word of it."""
+    unshown = "Not shown (optimize refuses rows this few without --allow-thin-evidence)"
+    return [(unshown, line) for line in verdict.not_shown] + [("Thin evidence", line) for line in verdict.thin]
 
 
 def md_table(header: list[str], rows: list[list[str]]) -> str:

@@ -1,9 +1,10 @@
 """Open-loop requests that left the client late: their latency then includes a wait the server never saw (the
 generator's CPU, or every in-flight slot taken), so the figures are the client's too. Which part of the client held
-them is decided here once (`send_lag_cause`), for loadtest's note (`LoadResult.send_lag_note` calls `send_lag_note`)
-and for tune's (`quantserve.cli.tune_verdict.send_lag_line`), which said the same rules in its own copy. Slots full
-only while the server stalled (`loadtest.timeline.Stall`) are the stall's wait, not the rate's: a server stopped 5 s
-under --rate 200 it answers at 700 req/s was told to "raise --max-in-flight or lower the rate".
+them is decided here once (`send_lag_cause`), for loadtest's note (`LoadResult.send_lag_note` calls `send_lag_note`),
+for tune's (`quantserve.cli.tune_verdict.send_lag_line`), which said the same rules in its own copy, and for the
+never-sent note, which names the same part (`unsent_held_by`). Slots full only while the server stalled
+(`loadtest.timeline.Stall`) are the stall's wait, not the rate's: a server stopped 5 s under --rate 200 it answers
+at 700 req/s was told to "raise --max-in-flight or lower the rate".
 """
 
 from __future__ import annotations
@@ -117,14 +118,19 @@ def stalled_slots(
     )
 
 
-def stall_held_slots(lags: ClientLags, late_ms: float, stalled: Stall | None, offered_rps: float | None) -> str | None:
-    """Where the requests that left late waited for in-flight slots a stall filled (`stalled_slots`), those words
-    in short (the never-sent note's cause: it advised raising --max-in-flight beside this note blaming the stall)."""
+def unsent_held_by(lags: ClientLags, late_ms: float, stalled: Stall | None, offered_rps: float | None) -> str | None:
+    """The part of the client that held the late requests, in short, where it is not the full in-flight pool (whose
+    words the never-sent note has of its own): the stall (`stalled_slots`), the generator's CPU, or the threads. The
+    never-sent note names it, not a cause of its own: beside a send-lag note blaming the generator's CPU, a Pareto
+    trace's never-sent note blamed "the server's capacity or that limit" and advised raising --max-in-flight."""
     cause = send_lag_cause(lags, late_ms)
     if cause is None:
         return None
     cause = stalled_slots(cause, lags, stalled, offered_rps)
-    return cause.short if cause.part == STALLED else None
+    return cause.short if cause.part in (STALLED, GENERATOR, THREADS) else None
+
+
+stall_held_slots = unsent_held_by  # its name before it said the generator's and the threads' part too
 
 
 def send_lag_note(

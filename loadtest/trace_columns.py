@@ -28,6 +28,8 @@ EPOCH_UNITS = ((1e17, 1e-9), (1e14, 1e-6), (1e11, 1e-3))
 # arrivals, and one that does (BurstGPT: 0.2 req/s) hears how to say its unit, a warning, never a refusal.
 MS_SUSPECT_ARRIVALS = 1000
 MS_SUSPECT_MEAN_GAP_S = 1.0
+# what a spreadsheet's or a tool's export may split columns by instead of the comma a trace CSV needs
+OTHER_DELIMITERS = {";": "semicolons (;)", "\t": "tabs", "|": "bars (|)"}
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class TraceRows:
     def of(cls, path: Path, lines: list[str], first_line: int = 1) -> TraceRows:
         kept = [index for index, line in enumerate(lines) if line and line[0] != "#"]
         header = [name.strip() for name in next(csv.reader([lines[kept[0]]]))]
+        _refuse_other_delimiter(path, header, kept[0] + first_line)
         return cls(path, header, [index + first_line for index in kept[1:]], [lines[index] for index in kept[1:]])
 
     def cells(self, column: int) -> list[str]:
@@ -59,6 +62,23 @@ class TraceRows:
 
     def refuse(self, row: int, name: str, value: str, what: str) -> QuantserveError:
         return QuantserveError(f"--trace {self.path} line {self.numbers[row]}: {name} '{value[:40]}' {what}")
+
+
+def other_delimiter(line: str) -> str | None:
+    """The delimiter other than a comma a line with none splits its cells by (`OTHER_DELIMITERS`), else None."""
+    return None if "," in line else next((d for d in OTHER_DELIMITERS if d in line), None)
+
+
+def _refuse_other_delimiter(path: Path, header: list[str], number: int) -> None:
+    """One line where the header is one name holding another delimiter: "timestamp;batch_size" read "no arrival-time
+    column", a tab-separated one "not a gap in microseconds", neither naming the delimiter."""
+    found = other_delimiter(header[0]) if len(header) == 1 else None
+    if found is not None:
+        shown = header[0][:60].replace("\t", "\\t")
+        raise QuantserveError(
+            f"--trace {path} line {number}: the header '{shown}' splits its columns by {OTHER_DELIMITERS[found]}; a "
+            "trace CSV's are split by commas (save it comma-separated)"
+        )
 
 
 def as_sizes(rows: TraceRows, name: str, cells: list[str]) -> np.ndarray:

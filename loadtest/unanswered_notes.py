@@ -42,11 +42,11 @@ def unsent_note(
     requests: OfferedRequests,
     max_in_flight: int | None,
     peak_in_flight: int | None,
-    stalled: str | None = None,
+    held_by: str | None = None,
 ) -> str | None:
     """One line when open-loop arrivals were never sent: they waited in the client behind a server slower than
-    the offered rate (or its full in-flight slots: `unsent_cause`), or behind the slots a stall filled (`stalled`,
-    `loadtest.send_lag.stall_held_slots`: the rate's advice would contradict the note blaming the stall)."""
+    the offered rate (or its full in-flight slots: `unsent_cause`), or behind what the send-lag note blames (`held_by`,
+    `loadtest.send_lag.unsent_held_by`: a stall, the generator's CPU, the client's threads), which it names too."""
     if not requests.unsent:
         return None
     failed = f"{requests.failed} failed, " if requests.failed else ""
@@ -55,7 +55,7 @@ def unsent_note(
     earlier = f" ({before} of them arrived before the window opened)" if before else ""
     return (
         f"{label}: offered {requests.offered} requests, {requests.answered} answered{earlier}, {failed}{cut}"
-        f"{requests.unsent} never sent: {stalled or unsent_cause(max_in_flight, peak_in_flight)} (they waited in "
+        f"{requests.unsent} never sent: {held_by or unsent_cause(max_in_flight, peak_in_flight)} (they waited in "
         "the client when the run stopped; the latency figures, of answered requests, do not show them)"
     )
 

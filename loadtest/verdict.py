@@ -13,12 +13,13 @@ and so does a comparison in which a variant served nothing (its ratio is no spee
 and steps the served ratio may be taken from, and the caveats it carries, is `loadtest.served_speed`'s to say.
 Every INT8-vs-FP32 pair it finds is judged: the verdict fails if any INT8 variant is slower than its FP32 (or is not
 comparable), and the headline gives that pair (else the lowest ratio), with a note per pair where there are several.
+An agreement rate held on rows too few to show it is no plain PASS (`note_evidence`), yet no failure: none missed.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,8 @@ from loadtest.machine_notes import other_clients, recorded_machine, timed_elsewh
 from loadtest.results import LoadRun
 from loadtest.run_pairing import accuracy_source_notes, spread_note
 from loadtest.served_speed import ServedSpeedup, lowest, served_speedups
-from optimizer.drift_budget import BUDGETED, CHECKS
+from optimizer.drift_budget import BUDGETED, CHECKS, DriftBudget, DriftReport
+from optimizer.drift_evidence import rows_to_show, thin_evidence, thin_evidence_line
 from serving.machine import MACHINE_FILE, cpu_facts
 from serving.model_version import VERSION_SEPARATOR
 
@@ -43,6 +45,7 @@ class DriftRow:
     value: float
     budget: float | None
     higher_is_better: bool
+    evidence: str = ""  # its cell where held on rows too few to show it (`note_evidence`): NOT_SHOWN or THIN_CELL
 
     @property
     def holds(self) -> bool:
@@ -53,11 +56,14 @@ class DriftRow:
     def cells(self) -> list[str]:
         """variant, output, kind, metric, value, budget (with its direction), ok/MISSED: one table row."""
         budget = "–" if self.budget is None else f"{'≥' if self.higher_is_better else '≤'} {self.budget:g}"
-        verdict = "ok" if self.holds else "MISSED"
+        verdict = (self.evidence or "ok") if self.holds else "MISSED"
         return [self.variant, self.output, self.kind, self.metric, f"{self.value:.4g}", budget, verdict]
 
 
 NOT_LOADED = "load-test both variants into this folder"
+NOT_SHOWN = "NOT SHOWN"  # too few held-out rows to show the budget had every row agreed: optimize refuses them
+THIN = "PASS on thin evidence"  # the rate seen holds, its 95 % lower bound does not: optimize ships it with a note
+THIN_CELL = "ok, thin evidence"
 
 
 @dataclass
@@ -72,6 +78,8 @@ class Verdict:
     notes: list[str] = field(default_factory=list)  # what the reader should know: how precisions were known
     served_missing: str = NOT_LOADED  # why no served INT8 vs FP32, where none
     machine: str = ""
+    not_shown: list[str] = field(default_factory=list)  # rates held on rows too few to show them had all agreed
+    thin: list[str] = field(default_factory=list)  # rates held on rows whose 95 % lower bound misses the budget
 
     @property
     def judged(self) -> bool:
@@ -79,7 +87,15 @@ class Verdict:
 
     @property
     def passed(self) -> bool:
+        """Nothing missed its budget (the exit status of `quantserve report`, as evaluate's): thin evidence too."""
         return self.judged and not self.failures
+
+    @property
+    def word(self) -> str:
+        """The headline's first word: FAIL, else NOT_SHOWN or THIN where the rows cannot show the budget, else PASS."""
+        if self.failures:
+            return "FAIL"
+        return NOT_SHOWN if self.not_shown else THIN if self.thin else "PASS"
 
 
 NAMED_PRECISIONS = ("int8", "fp16", "fp32")  # what a name can say; the first it holds counts
@@ -192,6 +208,28 @@ def metric_row(variant: str, record: dict[str, Any] | None) -> list[DriftRow]:
     return [
         DriftRow(variant, str(record["spec"]), "metric", "relative drop", float(record["relative_drop"]), limit, False)
     ]
+
+
+def note_evidence(verdict: Verdict, variant: str, entries: list[dict[str, Any]], flag: str) -> None:
+    """A line per rate of `variant` held on rows too few to show it (`entries`: `drift_evidence.thin_evidence`'s;
+    `flag`: the option giving the rows), its drift row marked: NOT_SHOWN where no agreement on so few rows could show
+    it (optimize refuses them without --allow-thin-evidence), else THIN (optimize ships it with a note)."""
+    marks = {}
+    for entry in entries:
+        unshown = entry["rows"] < rows_to_show(float(entry["budget"]))
+        (verdict.not_shown if unshown else verdict.thin).append(f"{variant}: {thin_evidence_line(entry, flag)}")
+        marks[variant, entry["output"], entry["metric"]] = NOT_SHOWN if unshown else THIN_CELL
+    verdict.drift = [replace(r, evidence=marks.get((r.variant, r.output, r.metric), r.evidence)) for r in verdict.drift]
+
+
+def saved_thin_evidence(outputs: dict[str, dict[str, Any]], budget: dict[str, float] | None, rows: int) -> list[Any]:
+    """`optimizer.drift_evidence.thin_evidence` of a variant's saved drift record (accuracy.json keeps only its
+    lines), as evaluate found it: the same record, budget and rows."""
+    if not budget or not outputs:
+        return []
+    known = {f.name for f in fields(DriftBudget)}
+    drift_budget = DriftBudget(**{name: value for name, value in budget.items() if name in known})
+    return thin_evidence(DriftReport(dict(outputs)), drift_budget, rows)
 
 
 def load_manifest(path: Path) -> dict[str, Any]:
@@ -330,10 +368,14 @@ def gather(
             outputs = verification.get("outputs") or {}
             verdict.drift += drift_rows(manifest.get("name", "int8"), outputs, verification.get("budget"))
             verdict.drift += metric_row(manifest.get("name", "int8"), verification.get("metric"))
+            note_evidence(verdict, manifest.get("name", "int8"), verification.get("thin_evidence") or [], "--eval")
     if accuracy is not None:
         for v in accuracy.variants:
             if v.model != accuracy.reference and v.drift:
                 verdict.drift += drift_rows(v.model, v.drift, accuracy.drift_budget)
+                note_evidence(
+                    verdict, v.model, saved_thin_evidence(v.drift, accuracy.drift_budget, v.samples), "--data"
+                )
             if v.model != accuracy.reference:
                 verdict.drift += metric_row(v.model, v.user_metric)
         over = [v for v in accuracy.variants if v.model in accuracy.over_budget]

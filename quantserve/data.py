@@ -109,6 +109,8 @@ def _load_checked(path: Path, inputs: Sequence[TensorSpec] | None, float_truth: 
 def _read_arrays(path: Path, inputs: Sequence[TensorSpec] | None) -> dict[str, np.ndarray]:
     """The named arrays of an `.npz`; a `.npy` (one array, no names) is refused in one line: it ended in numpy's
     "'numpy.ndarray' object does not support the context manager protocol" traceback."""
+    if path.is_dir():  # it exists: "not found" sent the user looking for a file that was there
+        raise QuantserveError(f"{path}: a folder, not a data file; give the .npz file itself")
     if not path.is_file():
         raise QuantserveError(f"{path}: data file not found")
     try:
