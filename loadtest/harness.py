@@ -9,6 +9,7 @@ measured window; utilization is sampled here, beside it; `loadtest.step_result` 
 from __future__ import annotations
 
 import contextlib
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,8 +21,15 @@ from loadtest import recording_files
 from loadtest.interruption import MeasuredSteps, StepInterrupted
 from loadtest.load_pattern import ClosedLoop, LoadStep
 from loadtest.load_settings import LoadSettings, step_paths
-from loadtest.locust_processes import check_disk_space, lost_workers, spawn, stop_gracefully, wait_for
-from loadtest.request_data import check_sent_shapes
+from loadtest.locust_processes import (
+    LocustStopped,
+    check_disk_space,
+    lost_workers,
+    spawn,
+    stop_gracefully,
+    wait_for,
+)
+from loadtest.request_data import check_sent_shapes, sample_note
 from loadtest.request_shapes import ServedInputs
 from loadtest.results import LoadResult, LoadRun
 from loadtest.run_identity import RunIdentity, served_identity
@@ -36,15 +44,20 @@ from serving.tls import ClientTls
 
 STARTUP_MARGIN_S = 45.0
 LOCUST_CSVS = ("stats", "stats_history", "failures", "exceptions")  # what `locust --csv PREFIX` writes
+BEFORE_WINDOW = "the interrupt stopped its users as they started or warmed up, before the measured window opened"
 
 
-def check_ready(settings: LoadSettings) -> None:
+def check_ready(settings: LoadSettings) -> list[str]:
     """What each step checks before its Locust run, for every step at once: with several models, one that is not
-    ready is said before the first model's run (it used to run the first, then stop with no report)."""
+    ready is said before the first model's run (it used to run the first, then stop with no report). Returns the
+    notes on what the steps will send (`sample_note`), each once."""
     settings.check()
+    notes: dict[str, None] = {}
     for step in settings.pattern.steps():
         step.check()
-        _check_model_ready(settings, _request_sizes(settings, step))
+        if note := _check_model_ready(settings, _request_sizes(settings, step)):
+            notes[note] = None
+    return list(notes)
 
 
 def run_pattern(settings: LoadSettings, out_dir: Path | str, server_pid: int | None = None) -> LoadRun:
@@ -111,8 +124,8 @@ def run_step(settings: LoadSettings, step: LoadStep, out_dir: Path, server_pid: 
     with UtilizationSampler(server_pid if server_pid is not None else pids.first, follow=pids) as sampler:
         try:
             lost = _run_locust(settings, step, record_dir, csv_prefix)
-        except KeyboardInterrupt:  # Locust was stopped and wrote what it had recorded: that much was measured
-            lost, interrupted_at = [], time.time()
+        except KeyboardInterrupt as stop:  # Locust was stopped and wrote what it had recorded: that much was measured
+            lost, interrupted_at = [], stop.at if isinstance(stop, LocustStopped) else time.time()
         except OSError:  # a full disk (`check_disk_space`): the records Locust cut short must not pass for a result
             _drop_records(record_dir, csv_prefix)
             raise
@@ -139,10 +152,13 @@ def _interrupted(
     settings: LoadSettings, step: LoadStep, out_dir: Path, pids: ServerPids, sampler: UtilizationSampler, at: float
 ) -> StepInterrupted:
     """The interrupted step's window up to the interrupt, summarized as a finished one and marked; no result, and
-    why, when nothing was recorded (the interrupt came before the users were spawned, or before a request ended)."""
+    why, when nothing was recorded (the interrupt came before the window opened, or before a request ended)."""
+    record_dir, _ = step_paths(settings, step, out_dir)
     try:
         result = _labelled(step_result(settings, step, out_dir, pids, sampler, []), settings)
     except QuantserveError as exc:
+        if not (record_dir / recording_files.WINDOW_FILE).is_file():  # the master never opened it: none measured
+            return StepInterrupted(at, None, f"{BEFORE_WINDOW} (logs: {record_dir})")
         return StepInterrupted(at, None, f"nothing recorded before the interrupt ({exc})")
     if not result.requests:
         return StepInterrupted(at, None, f"no request ended in its {result.window_s:.1f} s window before the interrupt")
@@ -185,32 +201,39 @@ def _run_locust(settings: LoadSettings, step: LoadStep, record_dir: Path, csv_pr
     ramp = step.locust_users(settings.workers) / step.locust_spawn_rate(settings.workers)  # before the window opens
     ramp += settings.request_timeout_s  # and the users' warm-ups, which the client deadline ends (`recording`)
     timeout = ramp + step.run_seconds(settings.duration_s) + STARTUP_MARGIN_S + 10 * settings.workers
-    if settings.workers == 0:
-        processes = [spawn(locust_command(settings, step, record_dir, csv_prefix), record_dir, "locust")]
-    else:
-        port = free_port()
-        link = ["--master-bind-host", "127.0.0.1", "--master-bind-port", str(port)]
-        master_command = locust_command(settings, step, record_dir, csv_prefix, "master")
-        master = spawn([*master_command, *link], record_dir, "master")
-        worker_link = ["--master-host", "127.0.0.1", "--master-port", str(port)]
-        processes = [master] + [
-            spawn([*locust_command(settings, step, record_dir, None, "worker"), *worker_link], record_dir, f"worker{i}")
-            for i in range(settings.workers)
-        ]
+    processes: list[subprocess.Popen[bytes]] = []  # each as it starts: an interrupt while the next starts stops it too
     try:
+        for name, command in _process_commands(settings, step, record_dir, csv_prefix):
+            processes.append(spawn(command, record_dir, name))
         wait_for(processes[0], timeout, record_dir)
         lost = lost_workers(processes[1:])
         if lost:  # a worker that could not write its records
             check_disk_space(record_dir)
         return lost
     except KeyboardInterrupt:
-        stop_gracefully(processes)
-        raise
+        interrupted = LocustStopped(time.time())  # now, not once the processes have stopped
+        with contextlib.suppress(KeyboardInterrupt):  # a second one ends the wait for them at once
+            stop_gracefully(processes)
+        raise interrupted from None
     finally:
         for process in processes:
             if process.poll() is None:
                 process.kill()
                 process.wait()
+
+
+def _process_commands(
+    settings: LoadSettings, step: LoadStep, record_dir: Path, csv_prefix: Path
+) -> list[tuple[str, list[str]]]:
+    """Each Locust process of the step, by the name of its log: one "locust", or a "master" and its workers."""
+    if settings.workers == 0:
+        return [("locust", locust_command(settings, step, record_dir, csv_prefix))]
+    port = free_port()
+    link = ["--master-bind-host", "127.0.0.1", "--master-bind-port", str(port)]
+    master = [*locust_command(settings, step, record_dir, csv_prefix, "master"), *link]
+    worker = [*locust_command(settings, step, record_dir, None, "worker"), "--master-host", "127.0.0.1"]
+    worker += ["--master-port", str(port)]
+    return [("master", master)] + [(f"worker{i}", worker) for i in range(settings.workers)]
 
 
 def _tls_flags(tls: ClientTls | None) -> list[tuple[str, str]]:
@@ -228,7 +251,7 @@ def _request_sizes(settings: LoadSettings, step: LoadStep) -> tuple[tuple[int, .
     return (settings.request_batch,), "--request-batch"
 
 
-def _check_model_ready(settings: LoadSettings, requests: tuple[tuple[int, ...], str] = ((1,), "")) -> None:
+def _check_model_ready(settings: LoadSettings, requests: tuple[tuple[int, ...], str] = ((1,), "")) -> str | None:
     """Fail in one line when the server is not there, the model (or the version --model-version names) is not
     loaded, the data does not fit it, a request would carry more samples than the model's max_batch_size, or the
     requests as the users build them (shaped and trimmed by `loadtest.request_data`) do not fit the model's config:
@@ -256,6 +279,7 @@ def _check_model_ready(settings: LoadSettings, requests: tuple[tuple[int, ...], 
             "Triton would reject every one: send smaller requests or deploy with a larger --max-batch"
         )
     check_sent_shapes(data, sizes, served, flag)
+    return sample_note(data_path, len(data), sizes)
 
 
 def check_server_pid(server_pid: int, listening: int | None, url: str) -> None:

@@ -25,16 +25,35 @@ WORKER_EXIT_GRACE_S = 10.0
 PROBE_BYTES = 1 << 16  # written and synced where Locust recorded, after it failed: a full disk refuses it
 
 
+class LocustStopped(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during a step's Locust run, raised once its processes were stopped: `at` is when the
+    interrupt came (wall time), not when they ended (a --workers run took 10 s more to stop: its window and
+    load-*.json said so)."""
+
+    def __init__(self, at: float) -> None:
+        super().__init__("interrupted")
+        self.at = at
+
+
 def stop_gracefully(processes: list[subprocess.Popen[bytes]]) -> None:
     """Stop an interrupted Locust run the way its run time would: SIGTERM to the master (or the single process),
-    which closes the measured window, writes what every process recorded and tells its workers to quit. Waits up to
-    STOP_GRACE_S; a second Ctrl-C ends the wait at once (the caller kills what is left)."""
-    if processes[0].poll() is None:
-        processes[0].send_signal(signal.SIGTERM)
+    which closes the measured window, writes what it recorded and tells the workers that joined it to quit; once it
+    has ended, SIGTERM to every worker still running (each writes its records as it quits; one still starting, never
+    told, stayed the whole grace before). Waits up to STOP_GRACE_S in all; a second Ctrl-C ends the wait at once
+    (the caller kills what is left)."""
     deadline = time.monotonic() + STOP_GRACE_S
-    for process in processes:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+    for index, process in enumerate(processes):
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        if index == 0:  # the master first: the window ends at its stop, with every worker's users still loading
+            _wait_until(process, deadline)
+    for process in processes[1:]:
+        _wait_until(process, deadline)
+
+
+def _wait_until(process: subprocess.Popen[bytes], deadline: float) -> None:
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=max(0.0, deadline - time.monotonic()))
 
 
 def lost_workers(workers: list[subprocess.Popen[bytes]]) -> list[str]:

@@ -79,9 +79,9 @@ def _load_config(path: Path | None) -> dict:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; a QuantserveError becomes one line on stderr and a non-zero exit."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
     previous = _sigterm_as_interrupt()
     try:
+        parser = build_parser()  # imports every command's module: seconds, where a Ctrl-C often comes
         first = parser.parse_args(argv)
         _apply_defaults(parser, first.command, _load_config(first.config), str(first.config))
         args = parser.parse_args(argv)

@@ -196,7 +196,8 @@ def run_load_command(args: argparse.Namespace) -> int:
         for model, version in addressed_models(args)
     ]
     for settings in every:  # every model ready before the first one's run
-        check_ready(settings)
+        for note in check_ready(settings):  # a large --data file's sample of requests, said once before any load
+            print(f"note: {note}", file=sys.stderr if args.json else sys.stdout, flush=True)
     write_machine_facts(Path(args.out))  # after every check: a refused run leaves --out as it found it
     for settings in every:
         runs.append(run_with_progress(settings, args))
