@@ -20,12 +20,17 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
   decoded-sequence agreement 0.05, a faithful INT8 model;
 - token_embedding also, without a token input: 3-D (N, T ≤ 1024, C ≥ 64) raw values whose per-position
   softmax commits to no class on the median row — hidden states per position (an audio frame, an image
-  patch), judged by per-position cosine over every position;
+  patch), judged by per-position cosine over every position — unless neighbouring values move together
+  (`row_kinds.smooth_rows`): a map's rows, not features in no order. GLPN's (N, 64, 64) depth, read as hidden
+  states, held cosine 1.0000 with every depth ×1.3; maps are dense;
 - sequence: any other 3-D (N, T, C) with C > 1 whose rows are distributions (softmax or log-softmax), or
-  raw logits over at most 1024 positions whose softmax commits to a class on the median row and whose argmax
-  takes at least min(C, 3) classes — per-position class scores (CTC); raw values committing to none, or always
-  to the same one or two (a forecast whose pressure in hPa dwarfs its temperature), are per-position
-  regressions (dense). Rows in [0, 1]
+  raw logits over at most 1024 positions whose softmax commits to a class on the median row, whose argmax
+  takes at least min(C, 3) classes, and whose classes taken share one scale (spreads within 10×,
+  `row_kinds.shared_scale`) and are no map's smooth rows — per-position class scores (CTC); raw values
+  committing to none, or always to the same one or two (a forecast whose pressure in hPa dwarfs its
+  temperature), or features in units of different scales (a PatchTST forecast's channels at 1, 30 and 1000,
+  whose flat-lined first channel held decoded-sequence agreement 0.9833), are per-position regressions
+  (dense). Rows in [0, 1]
   that are not distributions are independent (sigmoid) scores, and more than 1024 positions are
   anchors, not a sequence: a PicoDet layout detector's (1, 7600, 10) scores and (1, 7600, 32) box
   bins were judged as sequences and refused at "decoded-sequence agreement 0" — both are dense maps;
@@ -115,6 +120,8 @@ from optimizer.row_kinds import (
     classification_or_embedding,
     peaked_softmax,
     row_form,
+    shared_scale,
+    smooth_rows,
     token_logits,
 )
 from optimizer.soft_masks import is_soft_mask
@@ -355,11 +362,12 @@ def _position_features(values: np.ndarray) -> bool:
     """(N, T ≤ MAX_SEQUENCE_POSITIONS, C ≥ EMBEDDING_MIN_DIM) raw values whose softmax commits to no class on the
     median row: hidden states per position (an audio encoder's frames, a vision encoder's patches, a text
     encoder fed without its attention mask), not CTC logits, whose blank or character takes most of the mass
-    (all-MiniLM-L6-v2's last_hidden_state: 1.2 % on the median token)."""
+    (all-MiniLM-L6-v2's last_hidden_state: 1.2 % on the median token), nor a map (`smooth_rows`): GLPN's depth
+    (N, 64, 64), judged by per-row cosine, held 1.0000 with every depth ×1.3 (AbsRel 0.096 → 0.295)."""
     if values.shape[2] < EMBEDDING_MIN_DIM or values.shape[1] > MAX_SEQUENCE_POSITIONS or values.size == 0:
         return False
     rows = values.reshape(-1, values.shape[2]).astype(np.float64)
-    return row_form(rows) == "raw" and not peaked_softmax(rows)
+    return row_form(rows) == "raw" and not peaked_softmax(rows) and not smooth_rows(rows)
 
 
 def _last_axis_distributions(values: np.ndarray) -> bool:
@@ -375,11 +383,14 @@ def _is_sequence(values: np.ndarray) -> bool:
     """(N, T, C) per-position class scores: distributions, or raw logits over at most MAX_SEQUENCE_POSITIONS whose
     softmax commits to a class on the median row (a CTC head's blank or character). Raw values that commit to
     nothing are regressions per position (a forecast's (N, horizon, features)), judged as a dense map: the
-    argmax of near-equal features flips with any noise, and refused faithful models as "decoded sequences"."""
+    argmax of near-equal features flips with any noise, and refused faithful models as "decoded sequences". So
+    are features of different units (`shared_scale`) and a map's smooth rows (`smooth_rows`)."""
     rows = values.reshape(-1, values.shape[2]).astype(np.float64)
     if rows.size == 0:
         return False
     form = row_form(rows)
     if form != "raw":
         return form == "distribution"  # independent sigmoid scores are not a sequence
-    return values.shape[1] <= MAX_SEQUENCE_POSITIONS and peaked_softmax(rows) and answers_vary(rows)
+    if values.shape[1] > MAX_SEQUENCE_POSITIONS or not peaked_softmax(rows) or not answers_vary(rows):
+        return False
+    return shared_scale(rows) and not smooth_rows(rows)  # class scores: one unit, their order means nothing

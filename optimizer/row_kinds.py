@@ -32,6 +32,9 @@ GRID_MIN_VALUES = 16  # fewer distinct values show no grid: any two lie on one
 MAX_GRID_STEP = 1 / 64  # a coarser grid is no quantized probability's (uint8: 1/255)
 GRID_ROWS = 4096  # rows the grid is read off
 MAX_ROUNDING_SLACK = 0.05  # the most a quantized distribution's sum may miss 1 by and still be one
+SHARED_SCALE_RATIO = 10.0  # the classes a head answers with spread within this factor of one another: one unit
+MAP_NEIGHBOUR_CORRELATION = 0.8  # neighbouring values of a map's rows move together at least this much
+MAP_ROWS = 4096  # rows a map is read off
 
 
 def row_form(rows: np.ndarray) -> str:
@@ -309,6 +312,32 @@ def answers_vary(logits: np.ndarray) -> bool:
     (Labels of the output's classes, given with the data, say it classifies even where this does not hold.)"""
     classes = np.unique(logits.argmax(axis=1)).size
     return bool(classes >= min(logits.shape[1], 3))
+
+
+def shared_scale(logits: np.ndarray) -> bool:
+    """The classes the argmax takes spread (std over the rows) within SHARED_SCALE_RATIO of one another: logits are
+    compared with one another, so they share a unit; features in units do not. A PatchTST forecast's 3 channels
+    (std 1.5, 45 and 1490, the largest changing sign) commit the softmax to a channel that varies: judged as CTC
+    logits, its first channel replaced by a flat line held decoded-sequence agreement 0.9833. Classes never taken
+    are left out (a CTC head's unused characters)."""
+    spreads = logits[:, np.unique(logits.argmax(axis=1))].std(axis=0)
+    return bool(spreads.max() <= SHARED_SCALE_RATIO * spreads.min())
+
+
+def smooth_rows(rows: np.ndarray) -> bool:
+    """Neighbouring values of a row move together: the median over neighbouring pairs of their correlation over the
+    rows (each row less its mean, each value less its mean over the rows) is MAP_NEIGHBOUR_CORRELATION or more — a
+    map's rows (GLPN's (N, 64, 64) depth: 0.986), not a layer's features, whose order means nothing (about 0 on
+    hidden states), nor class scores (log-probabilities of PP-OCR's recognizers: 0.03 over v4's 6625 characters,
+    0.49 over v5's 18385). Read off the first MAP_ROWS rows."""
+    if rows.shape[1] < 2:
+        return False
+    centred = rows[:MAP_ROWS] - rows[:MAP_ROWS].mean(axis=1, keepdims=True)
+    centred -= centred.mean(axis=0)
+    left, right = centred[:, :-1], centred[:, 1:]
+    scale = np.sqrt(np.einsum("ij,ij->j", left, left) * np.einsum("ij,ij->j", right, right))
+    correlation = np.einsum("ij,ij->j", left, right) / np.where(scale > 0, scale, 1.0)
+    return bool(np.median(correlation) >= MAP_NEIGHBOUR_CORRELATION)
 
 
 def peaked_softmax(logits: np.ndarray) -> bool:
