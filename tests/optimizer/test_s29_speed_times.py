@@ -1,4 +1,4 @@
-"""The ms beside a speedup never read the other way: where the one pair shown does not show the median, the blocks' spread does.
+"""The ms beside a speedup never read the other way: where the pair shown misses the median, the spread shows.
 
 A probe's encoder on a busy machine (session 29): 6 blocks' ratios 0.89-1.20×, median 1.11×; the median block's median
 pair measured 9.6 → 9.97 ms, so the line `1.11× (9.6 → 9.97 ms)` read INT8 as slower by its own ms.
