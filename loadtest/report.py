@@ -23,6 +23,7 @@ from loadtest.report_lines import (
     html_table,
     late_lines,
     md_table,
+    no_results_line,
     outage_lines,
     outage_text,
     stage_cells,
@@ -81,7 +82,7 @@ def load_results(results_dir: Path | str, builds: Sequence[Path] = ()) -> Report
         raise QuantserveError(
             unfinished[0].summary()
             if unfinished
-            else f"{results_dir}: no {LOAD_PREFIX}*.json or {ACCURACY_FILE}; run loadtest or evaluate first"
+            else no_results_line(results_dir, f"{LOAD_PREFIX}*.json", ACCURACY_FILE)
         )
     manifests = [load_manifest(Path(b)) for b in builds]
     verdict = gather(results_dir, runs, accuracy, manifests)

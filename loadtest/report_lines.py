@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from html import escape
+from pathlib import Path
 
 from loadtest.results import LoadRun
 from loadtest.stage_figures import StageFigures
@@ -130,3 +131,17 @@ def html_table(header: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+TUNE_FILE, REMEASURED = "tune.json", "remeasure"  # what `quantserve tune --out DIR` leaves (quantserve.cli.tune_winner)
+
+
+def no_results_line(results_dir: Path, loads: str, accuracy: str) -> str:
+    """Why `report DIR` has nothing to report; a tune's --out folder named as one, its re-measure's folder given
+    (it said "run loadtest or evaluate first" beside DIR/remeasure/load-NAME.json, session 29)."""
+    said = f"{results_dir}: no {loads} or {accuracy}"
+    if (results_dir / TUNE_FILE).is_file():
+        again = results_dir / REMEASURED
+        where = f"; its winner's re-measure: quantserve report {again}" if again.is_dir() else ""
+        return f"{said}: it holds a tune search ({TUNE_FILE}, reported in tune.html){where}"
+    return f"{said}; run loadtest or evaluate first"
