@@ -42,8 +42,9 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
   float32's −88: BirdNET's location model, 27.5 % zeros, was read as ReLU features and shipped on cosine 0.9976
   with its species lists changed; a ReLU's positive values spread up from 0, `row_kinds.independent_scores`;
   the refusal names the doubt and `--output-kind NAME=embedding`) — whose top score
-  clears the row's median by 0.5, or raw logits whose softmax gives the top class at least half the
-  mass (for C ≥ 64 only signed rows: ReLU features are not logits; an ImageNet head's 1000 logits were
+  clears the row's median by 0.5, or raw logits whose softmax gives the top class at least half the mass, the
+  classes it takes in one unit below C = 64 (spreads within 10×, `row_kinds.shared_scale`, unless labels come)
+  (for C ≥ 64 only signed rows: ReLU features are not logits; an ImageNet head's 1000 logits were
   judged an embedding, whose cosine passes INT8 while a few percent of the answers change; and, without labels
   of its classes, not at an embedding's width — a multiple of 32 — where one position is the largest on half
   the rows or more: openWakeWord's 96-value speech embedding peaks at one feature on 84 % of them) — either
@@ -70,7 +71,8 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
   landmark regressor's), whose whole-row cosine cannot see one value move — those are dense;
 - dense, for 2-D: C < 64 values per sample where no class stands out — regressions. MTCNN's ONet box
   deltas (N, 4) and landmark coordinates (N, 10) were judged by the top-1 agreement of their argmax
-  (a near-tie between coordinates) and refused at 0.98 with every compute node FP32;
+  (a near-tie between coordinates) and refused at 0.98 with every compute node FP32; values in different units
+  (std 1, 30, 1000) committed the softmax and, read as logits, held top-1 agreement 1.0000 with one flat-lined;
 - ids: integer or boolean outputs of at most 2 axes (class ids, argmax labels, token ids);
 - mask: integer or boolean outputs of 3 or more axes (a segmentation's label per pixel);
 - soft_mask: a float map of one channel — (N, H, W, 1), (N, 1, H, W), (N, H, W), both sides ≥ 8 — in [0, 1] with

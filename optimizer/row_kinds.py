@@ -93,7 +93,10 @@ def classification_or_embedding(values: np.ndarray, labels: np.ndarray | None, w
         return "classification"  # independent per-class (sigmoid) scores: their argmax is the answer
     wide = values.shape[1] >= EMBEDDING_MIN_DIM
     signed_logits = wide_logits and rows.min() < 0.0 and (usable_labels(labels, values) or not outlier_feature(rows))
-    if not scores and (not wide or signed_logits) and peaked_softmax(rows) and answers:
+    # values in units of different scales are no logits; below an embedding's width only: a wide head's rarely won
+    # classes were not measured, and reading it as an embedding passed INT8 models whose answers changed
+    one_unit = wide or usable_labels(labels, values) or shared_scale(rows)
+    if not scores and (not wide or signed_logits) and peaked_softmax(rows) and answers and one_unit:
         return "classification"  # raw logits
     if wide_logits and tag_logits(rows):
         return "multilabel"  # raw multi-label logits, a class on at logit 0: not an embedding's features
@@ -319,7 +322,8 @@ def shared_scale(logits: np.ndarray) -> bool:
     compared with one another, so they share a unit; features in units do not. A PatchTST forecast's 3 channels
     (std 1.5, 45 and 1490, the largest changing sign) commit the softmax to a channel that varies: judged as CTC
     logits, its first channel replaced by a flat line held decoded-sequence agreement 0.9833. Classes never taken
-    are left out (a CTC head's unused characters)."""
+    are left out (a CTC head's unused characters). Nor do a 2-D regression's values: (N, 3) at std 1, 30 and 1000 read
+    as a classifier's logits, their first value flat-lined held top-1 agreement 1.0000."""
     spreads = logits[:, np.unique(logits.argmax(axis=1))].std(axis=0)
     return bool(spreads.max() <= SHARED_SCALE_RATIO * spreads.min())
 
