@@ -15,7 +15,7 @@ from loadtest.arrival_trace import MEAN_TOLERANCE
 from loadtest.percentiles import LatencySummary
 from loadtest.result_files import numbers_checked, precision_of, read_json, safe_name, write_json
 from loadtest.run_identity import RunIdentity
-from loadtest.send_lag import ClientLags, send_lag_note, stall_held_slots
+from loadtest.send_lag import ClientLags, send_lag_note, unsent_held_by
 from loadtest.stage_figures import StageFigures
 from loadtest.timeline import Outage, SecondStats, Stall, stall
 from loadtest.triton_metrics import ServerBreakdown
@@ -268,7 +268,7 @@ class LoadResult:
         answered, on_way = self.requests - self.failed_requests, self.cut_at_end + self.in_flight_at_end
         before = self.arrived_before_window
         requests = OfferedRequests(self.offered_requests, answered, self.failed_requests, on_way, before, self.unsent)
-        held = stall_held_slots(*self._client_lags(), *self._stalled())  # the stall's wait, not the rate's
+        held = unsent_held_by(*self._client_lags(), *self._stalled())  # the stall's wait, not the rate's
         return unsent_note(self.label, requests, self.max_in_flight, self.peak_in_flight, held)
 
     def in_flight_note(self) -> str | None:

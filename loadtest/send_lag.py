@@ -130,9 +130,6 @@ def unsent_held_by(lags: ClientLags, late_ms: float, stalled: Stall | None, offe
     return cause.short if cause.part in (STALLED, GENERATOR, THREADS) else None
 
 
-stall_held_slots = unsent_held_by  # its name before it said the generator's and the threads' part too
-
-
 def send_lag_note(
     label: str,
     lags: ClientLags,
