@@ -26,7 +26,7 @@ from loadtest.load_pattern import ClosedLoop
 from loadtest.results import NO_TRITON_COUNTERS, LoadResult, LoadRun
 from loadtest.run_pairing import pairing_notes, pairing_problem
 from loadtest.window_notes import OTHER_LOAD_FLOOR
-from optimizer.speed import BUSY_SHARE
+from optimizer.cpu_clock import BUSY_SHARE
 
 # failed requests up to this share of a step's still let it feed the ratio (the verdict fails on them anyway): its
 # throughput counts successes only, so they move its req/s by about their share, as much as two identical 10 s runs

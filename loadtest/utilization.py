@@ -52,7 +52,7 @@ class Utilization:
 
     def busy_note(self, label: str) -> str | None:
         """One line when other processes took over BUSY_SHARE of the cores during the window (optimize's bar)."""
-        from optimizer.speed import BUSY_SHARE  # here: optimizer.speed imports onnx (0.3 s), not needed to read results
+        from optimizer.cpu_clock import BUSY_SHARE
 
         share = self.others_share
         if share is None or share <= BUSY_SHARE:
@@ -156,7 +156,7 @@ class UtilizationSampler:
         children (the Locust processes) other than the server's family (a server the caller started is a child)."""
         import psutil
 
-        from optimizer.speed import machine_busy_seconds
+        from optimizer.cpu_clock import machine_busy_seconds
 
         busy, now = machine_busy_seconds(), time.monotonic()
         last, self._machine_at = self._machine_at, (busy, now) if busy is not None else None

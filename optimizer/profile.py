@@ -10,7 +10,7 @@ op type.
 Two models are profiled in alternated rounds (FP32, INT8, FP32, INT8 …, a child each) and each
 kernel's and run's median taken (`profile_rounds`): one child after the other, whatever the machine
 did meanwhile lands on one model only. Each child reads the share of the cores other processes took
-while it timed (`optimizer.speed.CpuClock`); above `BUSY_SHARE` the profile is marked busy, as
+while it timed (`optimizer.cpu_clock.CpuClock`); above `BUSY_SHARE` the profile is marked busy, as
 `optimize`'s speed gate marks its figures: on 2 shared cores at load 6 the same build profiled 2.24×,
 0.18× and 0.30× back to back.
 """
@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from optimizer.speed import BUSY_SHARE, CpuClock
+from optimizer.cpu_clock import BUSY_SHARE, CpuClock
 from quantserve.errors import InternalError, QuantserveError
 
 # Suffixes ORT's graph transformers append to a node or tensor name when they make a new node.

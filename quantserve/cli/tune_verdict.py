@@ -55,8 +55,8 @@ def others_share(trials: Sequence[Trial]) -> float | None:
 
 
 def shared_line(share: float | None) -> str:
-    """Where other processes took over the busy mark (`optimizer.speed.BUSY_SHARE`) of the cores: said; else ""."""
-    from optimizer.speed import BUSY_SHARE
+    """Where other processes took over the busy mark (`optimizer.cpu_clock.BUSY_SHARE`) of the cores: said; else ""."""
+    from optimizer.cpu_clock import BUSY_SHARE
 
     if share is None or share <= BUSY_SHARE:
         return ""

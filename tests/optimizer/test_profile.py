@@ -227,7 +227,7 @@ def test_rounds_alternate_the_models_and_keep_each_ones_medians(monkeypatch: pyt
 
 
 def test_a_share_above_busy_share_makes_a_note_that_says_not_to_trust_the_figures() -> None:
-    from optimizer.speed import BUSY_SHARE
+    from optimizer.cpu_clock import BUSY_SHARE
 
     assert busy_note(0.52) == (
         "profiled on a busy machine (other processes used 52% of the cores): the ms and speedups are not to "
