@@ -70,7 +70,7 @@ from optimizer.int8_schemes import (
 from optimizer.output_kinds import infer_output_kinds
 from optimizer.profile import ModelProfile, profile_model
 from optimizer.quant_exclusions import activation_matmuls, find_exclusions
-from optimizer.search_budget import CANDIDATE, PROFILE, TIMING, DeadlineReached, SearchBudget
+from optimizer.search_budget import CANDIDATE, PROFILE, TIMING, DeadlineReached, SearchBudget, mixed_view
 from optimizer.sensitivity import Attempt, MixedPrecisionSearch, compute_macs, time_saved_ms
 from optimizer.speed import Block, SpeedSettings, time_pair
 from optimizer.tensor_ranges import ProgressCallback
@@ -336,7 +336,7 @@ class _SearchRun(FallbackSchemes):
         scheme = self.schemes[start.scheme]
         nodes = self._quantized(start.path)
         op_types = {n.name: n.op_type for n in self.model.graph.node}
-        saved = time_saved_ms(nodes, op_types, _node_ms(self.fp32_profile), _node_ms(start.profile))
+        saved = time_saved_ms(nodes, op_types, self.fp32_profile.ms_by_node(), start.profile.ms_by_node())
         count = iter(range(10**6))
 
         def build(kept: Sequence[str]) -> Path:
@@ -390,18 +390,3 @@ class _SearchRun(FallbackSchemes):
         self.budget.check("the profile")  # ONNX Runtime's profiler runs whole: checked before it
         with self.budget.spend(PROFILE):
             return profile_model(path, [self.timing_batch], self._threads(), repeats=self.stage.search.timing_repeats)
-
-
-def _node_ms(profile: ModelProfile) -> dict[str, float]:
-    totals: dict[str, float] = {}
-    for node in profile.nodes:
-        key = node.onnx_node or node.name
-        totals[key] = totals.get(key, 0.0) + node.ms
-    return totals
-
-
-def mixed_view(budget: SearchBudget, cap_s: float) -> SearchBudget:
-    """The mixed-precision search's budget: `cap_s` for its probes and steps, then the winner's timing, which its
-    steps keep back (`reserve_s`). A view of the cap alone kept the timing inside it: deepCR's timing took 89 s, more
-    than the 60 s cap, so no probe or step could ever start, at any --max-search-s (session 29)."""
-    return budget.capped(cap_s + budget.cost(TIMING))

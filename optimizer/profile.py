@@ -74,6 +74,14 @@ class ModelProfile:
     def kernel_ms(self) -> float:
         return sum(n.ms for n in self.nodes)
 
+    def ms_by_node(self) -> dict[str, float]:
+        """Kernel ms per ONNX node (a node's kernels summed; a kernel without one under its own name)."""
+        totals: dict[str, float] = {}
+        for node in self.nodes:
+            key = node.onnx_node or node.name
+            totals[key] = totals.get(key, 0.0) + node.ms
+        return totals
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -238,3 +238,10 @@ def overrun_note(record: dict[str, Any]) -> str:
         f"the INT8 search took {record['spent_s']:.0f} s of its {record['max_search_s']:g} s budget ({BUDGET_FLAG}): "
         f"a unit started within it ran {overran:.0f} s past it{unit}"
     )
+
+
+def mixed_view(budget: SearchBudget, cap_s: float) -> SearchBudget:
+    """The mixed-precision search's budget: `cap_s` for its probes and steps, then the winner's timing, which its
+    steps keep back (`reserve_s`). A view of the cap alone kept the timing inside it: deepCR's timing took 89 s, more
+    than the 60 s cap, so no probe or step could ever start, at any --max-search-s (session 29)."""
+    return budget.capped(cap_s + budget.cost(TIMING))

@@ -7,8 +7,7 @@ steps keep the timing back inside their view: 60 − 89 < 0, so no probe or step
 
 from __future__ import annotations
 
-from optimizer.int8_search import mixed_view
-from optimizer.search_budget import STEP, TIMING, SearchBudget
+from optimizer.search_budget import STEP, TIMING, SearchBudget, mixed_view
 
 
 class Clock:
