@@ -73,6 +73,23 @@ def results_folder_held(out_dir: Path) -> Iterator[None]:
                 out_dir.rmdir()
 
 
+def refuse_replacing(out_dir: Path, runs: list[tuple[str, str]]) -> None:
+    """Before any load, one line where this run would replace a record in `out_dir`: a `runs` file (name, file) an
+    earlier run of that name saved there, or one name twice (`--model m,m`). As two runs at once into one --out are
+    refused (`results_folder_held`), a second run of one model there is: it replaced the first's load-NAME.json in
+    silence, while its Locust CSVs and raw records took the same step folders."""
+    files: set[str] = set()
+    for name, file in runs:
+        if file in files:
+            raise QuantserveError(f"--model names '{name}' twice: its second run would replace the first's {file}")
+        files.add(file)
+        if (out_dir / file).exists():
+            raise QuantserveError(
+                f"{out_dir / file}: an earlier run of '{name}' is saved here; give this run another --out, or "
+                "remove that file to measure it again in its place"
+            )
+
+
 def clear(record_dir: Path) -> None:
     """Remove an earlier step's records so they cannot be mixed into this one."""
     shutil.rmtree(record_dir, ignore_errors=True)

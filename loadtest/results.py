@@ -7,11 +7,13 @@ measurement.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from loadtest.arrival_trace import MEAN_TOLERANCE
+from loadtest.interruption_record import Interruption
 from loadtest.percentiles import LatencySummary
 from loadtest.result_files import numbers_checked, precision_of, read_json, safe_name, write_json
 from loadtest.run_identity import RunIdentity
@@ -28,7 +30,6 @@ from loadtest.window_notes import (
     other_load_note,
     stall_note,
     tail_note,
-    workers_note,
 )
 from quantserve.errors import QuantserveError
 
@@ -322,7 +323,6 @@ class LoadResult:
             stall_note(self.label, self.mode, self.latency, self.timeline),
             cut_note(self.label, self.mode, self.cut_at_end, self.requests - self.failed_requests, self.cut_max_ms),
             tail_note(self.label, self.latency.count),
-            workers_note(self.label, self.workers, self._cores()),
             *(f"{self.label}: {said}" for key in WARM_UP_NOTES if (said := (self.warm_up or {}).get(key))),
         )
         staged = (f"{self.label}, {stage.label}: {stage.note}" for stage in self.stages if stage.note)  # --shape
@@ -341,26 +341,16 @@ class LoadResult:
         return cls(**fields)
 
 
-@dataclass
-class Interruption:
-    """A run stopped by Ctrl-C or SIGTERM: when, how far in, in which step, and what of that step was kept."""
+def load_file_name(model: str, modes: Iterable[str] = ()) -> str:
+    """The file a run of `model`, its steps of these modes, is saved as: `load-<model>.json`, `-open` or `-staged`
+    added for a run of that kind (`run_kind`), so a model's runs of each kind sit side by side."""
+    kind = run_kind(modes)
+    return f"{LOAD_PREFIX}{safe_name(model)}{f'-{kind}' if kind else ''}.json"
 
-    at: str  # UTC time of the interrupt, ISO 8601
-    after_s: float  # seconds from the start of the run's first step to the interrupt
-    step: str  # the step in progress (its name: u4, rate50-poisson)
-    step_number: int  # 1-based, of `steps`
-    steps: int
-    completed_steps: int  # saved exactly as a finished run saves them
-    partial_step_saved: bool  # the step in progress is the last result, marked `interrupted`; else it is omitted
-    note: str  # what became of the step in progress
 
-    def summary(self) -> str:
-        """One line: `interrupted 8.2 s in, in step 2 of 5 (u2): 1 step complete; u2 saved partial, …`."""
-        done = f"{self.completed_steps} step{'' if self.completed_steps == 1 else 's'} complete"
-        return (
-            f"interrupted {self.after_s:.1f} s in ({self.at}), in step {self.step_number} of {self.steps} "
-            f"({self.step}): {done}; {self.note}"
-        )
+def run_kind(modes: Iterable[str]) -> str:
+    """The step kind that names a run of steps of these modes: "open" or "staged"; "" for closed-loop runs."""
+    return next((mode for mode in modes if mode in ("open", "staged")), "")
 
 
 @dataclass
@@ -379,16 +369,11 @@ class LoadRun:
     @property
     def name(self) -> str:
         """The model, marked when the run is open loop or staged (runs of a model sit side by side)."""
-        kind = self._kind()
+        kind = run_kind(r.mode for r in self.results)
         return f"{self.model} ({'open loop' if kind == 'open' else kind})" if kind else self.model
 
-    def _kind(self) -> str:
-        """The step kind that names the run: "open" or "staged"; "" for closed-loop runs."""
-        return next((r.mode for r in self.results if r.mode in ("open", "staged")), "")
-
     def save(self, out_dir: Path) -> Path:
-        suffix = f"-{self._kind()}" if self._kind() else ""
-        self.file = f"{LOAD_PREFIX}{safe_name(self.model)}{suffix}.json"
+        self.file = load_file_name(self.model, (r.mode for r in self.results))
         return write_json(Path(out_dir) / self.file, self)
 
     @classmethod

@@ -27,11 +27,12 @@ import numpy as np
 from loadtest import recording_files
 from loadtest.harness import run_identity, run_step
 from loadtest.interruption import MeasuredSteps, RunInterrupted
+from loadtest.interruption_record import Interruption
 from loadtest.load_pattern import ClosedLoop
 from loadtest.load_settings import LoadSettings, step_paths
 from loadtest.model_gone import gone_at
 from loadtest.result_files import safe_name
-from loadtest.results import Interruption, LoadResult
+from loadtest.results import LoadResult
 from loadtest.run_identity import RunIdentity
 from quantserve.errors import QuantserveError
 from quantserve.files import write_atomic
@@ -71,7 +72,7 @@ class SoakResult:
     model_gone: str | None = None  # the model stopped being served, which ended the soak: its line (`model_gone`)
 
     def save(self, out_dir: Path) -> Path:
-        path = Path(out_dir) / f"soak-{safe_name(self.model)}.json"
+        path = Path(out_dir) / soak_file_name(self.model)
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, json.dumps(dataclasses.asdict(self), indent=2) + "\n")
         return path
@@ -93,6 +94,11 @@ class SoakResult:
             f"p99 first {self.p99_first_ms:.2f} ms, last {self.p99_last_ms:.2f} ms ({self.p99_drift_pct:+.1f} %); "
             f"{self.requests} requests, {self.failed_requests} failed over {self.duration_s:.0f} s{notes}"
         )
+
+
+def soak_file_name(model: str) -> str:
+    """The file a soak of `model` is saved as: `soak-<model>.json`."""
+    return f"soak-{safe_name(model)}.json"
 
 
 def run_soak(

@@ -159,14 +159,14 @@ def stall_note(label: str, mode: str, latency: LatencySummary, timeline: list[Se
     return head + (f"; the p99 ({latency.p99_ms:.1f} ms) hides it" if hidden else "")
 
 
-def workers_note(label: str, workers: int, cores: int | None) -> str | None:
-    """One line when --workers asked for more Locust worker processes than the client's cores (None: not recorded):
-    they and the master share those cores, so the client's CPU may bound the load offered (--workers 5 on 2 cores
-    offered 600 req/s where one process offered 751), with no other word of it."""
+def workers_note(workers: int, cores: int | None) -> str | None:
+    """One line, once a run, when --workers asks for more Locust worker processes than the cores this client may use
+    (its CPU affinity; None: unknown): they and the master share those cores, so the client's CPU may bound the load
+    offered (--workers 5 on 2 cores offered 600 req/s where one process offered 751), with no other word of it."""
     if not cores or workers <= cores:
         return None
     return (
-        f"{label}: --workers {workers} on {cores} core{'s' if cores != 1 else ''}: the client's {workers + 1} Locust "
+        f"--workers {workers} on {cores} core{'s' if cores != 1 else ''}: the client's {workers + 1} Locust "
         "processes (master and workers) share the cores, and may bound the load they offer; use at most "
         f"--workers {cores}, or run the client on another machine"
     )

@@ -20,7 +20,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from quantserve.cli.option_sources import command_table, environment_defaults, file_defaults, read_config
+from quantserve.cli.option_sources import (
+    SOURCES_DEST,
+    command_table,
+    environment_defaults,
+    file_defaults,
+    read_config,
+    value_sources,
+)
 from quantserve.errors import InternalError, QuantserveError
 
 # Subcommand modules under quantserve.cli.commands, each exposing `register(subparsers)`.
@@ -61,8 +68,10 @@ def _apply_defaults(parser: argparse.ArgumentParser, command: str, config: dict,
     and checked as its flag's (`option_sources`); `source` names the file in an error."""
     subparser = _subparser(parser, command)
     table = command_table(config, command, list(COMMANDS), source)
-    subparser.set_defaults(**file_defaults(subparser, command, table, source))
-    subparser.set_defaults(**environment_defaults(subparser))
+    from_file, from_env = file_defaults(subparser, command, table, source), environment_defaults(subparser)
+    subparser.set_defaults(**from_file)
+    subparser.set_defaults(**from_env)
+    subparser.set_defaults(**{SOURCES_DEST: value_sources(command, source, from_file, from_env)})
 
 
 def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.interruption import MeasuredSteps, RunInterrupted
+from loadtest.interruption_record import Interruption
 from loadtest.load_pattern import LoadStep
-from loadtest.results import Interruption, LoadResult, LoadRun
+from loadtest.results import LoadResult, LoadRun
 
 
 class DemoInterrupted(KeyboardInterrupt):

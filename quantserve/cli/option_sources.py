@@ -22,6 +22,7 @@ from quantserve.errors import QuantserveError
 ENV_PREFIX = "QUANTSERVE_"
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
+SOURCES_DEST = "option_sources"  # on a command's namespace: `value_sources`
 EXPECTED_BY_TYPE = {int: "an integer", float: "a number", Path: "a path", str: "text", None: "text"}
 
 
@@ -92,6 +93,23 @@ def environment_defaults(subparser: argparse.ArgumentParser, environ: dict[str, 
                 value = _convert(action, text, where)
                 values[action.dest] = ListFromSource([value]) if isinstance(action, argparse._AppendAction) else value
     return values
+
+
+def value_sources(command: str, source: str, from_file: dict, from_env: dict) -> dict[str, tuple[str, Any]]:
+    """Each option the config file or the environment set: where (`QUANTSERVE_USERS=8`, `q.toml: [loadtest] users =
+    8`) and the value it set, the environment's over the file's; kept on the command's namespace (`given_by_source`)."""
+    sources = {dest: (f"{source}: [{command}] {dest} = {_toml(value)}", value) for dest, value in from_file.items()}
+    for dest, value in from_env.items():
+        name = ENV_PREFIX + dest.upper()
+        sources[dest] = (f"{name}={os.environ.get(name, '')}", value)
+    return sources
+
+
+def given_by_source(args: argparse.Namespace, dest: str) -> str | None:
+    """Where the option's value came from when the environment or the config file set it, not the command line (or
+    the command line gave the same value); None where the command line or the built-in default set it."""
+    where, value = getattr(args, SOURCES_DEST, {}).get(dest, (None, None))
+    return where if where is not None and getattr(args, dest, None) == value else None
 
 
 def _from_file(action: argparse.Action, value: Any, where: str) -> Any:

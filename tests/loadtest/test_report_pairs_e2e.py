@@ -33,7 +33,10 @@ def test_merged_runs_record_their_machine_and_pair_only_one_request_batch(
     assert util is not None and util.machine_cpu_pct_mean is not None and util.others_share is not None
     assert util.generator_cpu_pct_mean is not None and util.generator_cpu_pct_mean > 0  # the Locust process
     assert load_results(tmp_path).verdict.served is not None
-    assert main(["-q", "loadtest", *common, "--model", int8, "--request-batch", "4"]) == 0
+    again = ["-q", "loadtest", *common, "--model", int8, "--request-batch", "4"]
+    assert main(again) == 2  # it would replace the first run's record (`refuse_replacing`)
+    (tmp_path / f"load-{int8}.json").unlink()  # the way out the refusal names
+    assert main(again) == 0
     capsys.readouterr()
     assert main(["report", str(tmp_path)]) == 0  # no verdict, not a FAIL
     headline = capsys.readouterr().out.splitlines()[-1]

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from loadtest.load_pattern import ARRIVALS
 from quantserve.checks import positive_seconds
+from quantserve.cli.loadtest_start import DEFAULT_USERS, before_load, load_pattern, unused_by_shape
 from quantserve.cli.loadtest_status import failure_status
 from quantserve.cli.port_flags import add_port_range_flag
 from quantserve.cli.tables import add_json_flag
@@ -26,7 +27,6 @@ from serving.endpoints import find_metrics_url, metrics_hint
 from serving.machine import write_machine_facts
 
 DEFAULT_REQUEST_TIMEOUT_S = 30.0  # the client's gRPC deadline per request, as evaluate's
-DEFAULT_USERS = 16  # --users, where not given (None: given, --shape refuses it)
 
 if TYPE_CHECKING:
     from loadtest.interruption import RunInterrupted
@@ -163,10 +163,10 @@ def interrupted_status(stop: RunInterrupted, out: Path) -> int:
 
 def run_load_command(args: argparse.Namespace) -> int:
     """One load run (a step, a sweep, a rate list, stages or a trace) per model, then the report and a table."""
-    from loadtest.harness import check_ready
     from loadtest.load_flags import parse_duration
     from loadtest.load_settings import LoadSettings, check_expected_arrivals
     from loadtest.report import render
+    from loadtest.results import load_file_name
     from loadtest.sweep_knee import sweep_note
     from quantserve.cli.tables import print_json, print_load_table
 
@@ -175,7 +175,7 @@ def run_load_command(args: argparse.Namespace) -> int:
     positive_seconds("--request-timeout", args.request_timeout)  # before any probe or file
     duration = parse_duration(args.duration or default_duration(pattern))
     check_expected_arrivals(pattern, duration)  # before any probe or file
-    print_plan(pattern, duration, args.json)
+    print_plan(pattern, duration, args.json, unused_by_shape(args) if args.shape else [])
     metrics_url = resolve_metrics_url(args)
     runs = []
     every = [
@@ -195,9 +195,7 @@ def run_load_command(args: argparse.Namespace) -> int:
         )
         for model, version in addressed_models(args)
     ]
-    for settings in every:  # every model ready before the first one's run
-        for note in check_ready(settings):  # a large --data file's sample of requests, said once before any load
-            print(f"note: {note}", file=sys.stderr if args.json else sys.stdout, flush=True)
+    before_load(every, [load_file_name(s.label, (step.mode for step in pattern.steps())) for s in every], args)
     write_machine_facts(Path(args.out))  # after every check: a refused run leaves --out as it found it
     for settings in every:
         runs.append(run_with_progress(settings, args))
@@ -221,39 +219,18 @@ def run_load_command(args: argparse.Namespace) -> int:
     return failure_status(runs, args.allow_failures)
 
 
-def load_pattern(args: argparse.Namespace) -> Any:
-    """The load flags as one pattern (`loadtest.load_flags`): `--shape`, refusing the flags that set users, or the
-    others."""
-    from loadtest.load_flags import pattern_from_flags, shape_from_flags
-
-    if args.shape:
-        others = {"--stages": args.stages, "--trace": args.trace, "--rate": str(args.rate), "--sweep": args.sweep}
-        return shape_from_flags(args.shape, args.duration, others, args.users, args.spawn_rate)
-    users = DEFAULT_USERS if args.users is None else args.users
-    return pattern_from_flags(
-        users,
-        args.sweep,
-        str(args.rate),
-        args.arrivals,
-        args.spawn_rate,
-        args.stages,
-        args.trace,
-        args.trace_speed,
-        args.trace_scale,
-    )
-
-
-def print_plan(pattern: Any, duration: float, json_out: bool) -> None:
-    """What a trace replay or the user's shape will do, said before it starts (on stderr under --json)."""
+def print_plan(pattern: Any, duration: float, json_out: bool, unused: list[str]) -> None:
+    """What a trace replay or the user's shape will do, said before it starts (on stderr under --json), after the
+    `unused` lines (`unused_by_shape`)."""
     from loadtest.load_pattern import TraceReplay
     from loadtest.trace_plan import plan_lines
     from loadtest.user_shape import UserShape
 
-    lines: list[str] = []
+    lines = list(unused)
     if isinstance(pattern, TraceReplay):  # the replay's length and rate; a likely unit mistake named
-        lines = plan_lines(pattern.trace, duration)
+        lines += plan_lines(pattern.trace, duration)
     if isinstance(pattern, UserShape):  # the shape's dry run: its stages, and whether it ends within its cap
-        lines = [pattern.plan.line(pattern.path, pattern.cap_s)]
+        lines += [pattern.plan.line(pattern.path, pattern.cap_s)]
     for line in lines:
         print(line, file=sys.stderr if json_out else sys.stdout, flush=True)
 
@@ -303,16 +280,15 @@ def run_soak_command(args: argparse.Namespace) -> int:
     """`--soak`: one long closed-loop run per model; memory trend and p99 drift, saved as soak-<model>.json."""
     from loadtest.load_flags import soak_from_flags
     from loadtest.load_settings import LoadSettings
-    from loadtest.soak import run_soak
+    from loadtest.soak import run_soak, soak_file_name
 
     others = {"--rate": str(args.rate), "--trace": args.trace, "--stages": args.stages, "--sweep": args.sweep}
     others |= {"--shape": args.shape, "--duration": args.duration}
     users = DEFAULT_USERS if args.users is None else args.users
     pattern, seconds = soak_from_flags(args.soak, users, args.spawn_rate, others)
     positive_seconds("--request-timeout", args.request_timeout)  # before any probe or file
-    flat = True
-    for model, version in addressed_models(args):
-        settings = LoadSettings(
+    every = [
+        LoadSettings(
             url=args.url,
             model=model,
             model_version=version,
@@ -325,6 +301,11 @@ def run_soak_command(args: argparse.Namespace) -> int:
             tls=client_tls(args),
             request_timeout_s=args.request_timeout,
         )
+        for model, version in addressed_models(args)
+    ]
+    before_load(every, [soak_file_name(settings.label) for settings in every], args)
+    flat = True
+    for settings in every:
         result = run_soak(settings, args.out, server_pid=args.server_pid or None)
         print(f"soak {settings.label}:\n{result.summary()}")
         if result.model_gone:  # the one line a plain run's cut step gets (`loadtest_status`)
