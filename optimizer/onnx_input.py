@@ -139,8 +139,29 @@ def _load_onnx(path: Path, weights: bool = True) -> onnx.ModelProto:
         try:
             onnx.load_external_data_for_model(model, str(Path(path).parent))
         except Exception as exc:  # a missing or short .data file
-            raise QuantserveError(f"{path}: its external weights cannot be read ({type(exc).__name__})") from exc
+            why = _external_problem(model, Path(path).parent) or type(exc).__name__
+            raise QuantserveError(f"{path}: its external weights cannot be read ({why})") from exc
     return model
+
+
+def _external_problem(model: onnx.ModelProto, folder: Path) -> str:
+    """Which external weights file is missing or too short for the tensors it should hold, or "" (the error is
+    another). ONNX's own error (`ValidationError`) named neither: a published ResNet's 45 MB `.onnx.data` left behind
+    read as an unreadable model (session 30)."""
+    ends: dict[str, int] = {}
+    for tensor in model.graph.initializer:
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        info = {entry.key: entry.value for entry in tensor.external_data}
+        end = int(info.get("offset") or 0) + int(info.get("length") or 0)
+        ends[info.get("location", "")] = max(ends.get(info.get("location", ""), 0), end)
+    for location, end in ends.items():
+        file = folder / location
+        if not file.is_file():
+            return f"{location!r} is not beside it"
+        if file.stat().st_size < end:
+            return f"{location!r} holds {file.stat().st_size} bytes, its tensors need {end}"
+    return ""
 
 
 def _check(path: Path, model: onnx.ModelProto | Path) -> None:

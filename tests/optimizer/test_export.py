@@ -301,8 +301,10 @@ def test_a_weights_file_missing_or_short_is_one_line(tmp_path: Path, present: in
     onnx.save(helper.make_model(graph), str(tmp_path / "big.onnx"))
     if present:
         (tmp_path / "big.onnx.data").write_bytes(b"\0" * present)
-    with pytest.raises(QuantserveError, match=r"big\.onnx: its external weights cannot be read \("):
+    why = "'big.onnx.data' holds 8 bytes, its tensors need 16" if present else "'big.onnx.data' is not beside it"
+    with pytest.raises(QuantserveError, match=r"big\.onnx: its external weights cannot be read \(") as caught:
         load_onnx_input(tmp_path / "big.onnx", tmp_path / "out.onnx")
+    assert str(caught.value).endswith(f"({why})")  # the file named (it said only `ValidationError`, session 30)
 
 
 def test_an_input_batched_along_axis_1_is_told_triton_batches_along_axis_0(tmp_path: Path) -> None:
