@@ -27,6 +27,7 @@ from optimizer.drift_metrics import nonfinite_count, nonfinite_where_finite, out
 from optimizer.output_kinds import infer_kind, on_real_axes, token_positions
 from optimizer.row_kinds import kind_doubt
 from optimizer.soft_masks import mask_doubt
+from optimizer.token_values import token_values_doubt
 from quantserve.errors import QuantserveError
 
 
@@ -59,7 +60,8 @@ def measure_drift(
         violations, slacks = judge(name, record, budget)
         # (N, 1, 1, C) logits read as (N, C); a single-channel map read as a mask or not
         doubt = (
-            kind_doubt(name, kind, on_real_axes(np.asarray(ref)))
+            token_values_doubt(name, kind, ref, positions)  # a yes/no per token, not a tagger's logits
+            or kind_doubt(name, kind, on_real_axes(np.asarray(ref)))
             or mask_doubt(name, kind, np.asarray(ref))
             or decision_doubt(name, (violation.metric for violation in violations))
         )

@@ -32,6 +32,7 @@ from optimizer.image_outputs import image_metrics
 from optimizer.output_kinds import TOKEN_KINDS, detection_axis, real_axes
 from optimizer.row_kinds import usable_labels
 from optimizer.soft_masks import mask_threshold, soft_mask_metrics, unjudged_words
+from optimizer.token_values import MEASURED_PER_TOKEN, per_token, token_values_metrics
 from quantserve import metrics
 from quantserve.errors import QuantserveError
 
@@ -68,6 +69,8 @@ def output_metrics(
         return {**{key: value for key, value in record.items() if key not in DECISION_KEYS}, "kind": kind}
     if kind in TOKEN_KINDS:  # its axes are (samples, tokens, values) as they stand: the token positions name them
         return _token_metrics(kind, reference, candidate, labels, positions)
+    if kind in MEASURED_PER_TOKEN and positions is not None and per_token(reference, positions):  # (N, T)
+        return token_values_metrics(output_metrics, kind, reference, candidate, labels, positions, label_threshold)
     axes = real_axes(reference.shape)
     shape = [reference.shape[axis] for axis in axes]
     record = _layout_metrics(kind, reference.reshape(shape), candidate.reshape(shape), labels, label_threshold)

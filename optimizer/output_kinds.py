@@ -18,6 +18,9 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
   token_embedding, judged by per-token cosine mean and worst. Padded positions are never judged:
   all-MiniLM-L6-v2's last_hidden_state was read as CTC logits over 384 "classes" and refused at
   decoded-sequence agreement 0.05, a faithful INT8 model;
+- one value per token, a 2-D (N, T) float output over a text model's tokens, is read off its real tokens alone
+  (`optimizer.token_values`): yes/no values (an ELECTRA discriminator's replaced-token logit) are multilabel,
+  judged per real token; a span's start or end logits a classification over the real positions; others dense;
 - token_embedding also, without a token input: 3-D (N, T ≤ 1024, C ≥ 64) raw values whose per-position
   softmax commits to no class on the median row — hidden states per position (an audio frame, an image
   patch), judged by per-position cosine over every position — unless neighbouring values move together
@@ -127,6 +130,7 @@ from optimizer.row_kinds import (
     token_logits,
 )
 from optimizer.soft_masks import is_soft_mask
+from optimizer.token_values import per_token, token_positions, token_values_kind
 from quantserve.errors import QuantserveError
 from quantserve.metrics import probabilities
 
@@ -229,23 +233,6 @@ def _vocabulary_scores(values: np.ndarray, inputs: Mapping[str, np.ndarray] | No
     return any(1 < int(ids.max()) < values.shape[2] for ids in token_ids)
 
 
-def token_positions(inputs: Mapping[str, np.ndarray] | None) -> np.ndarray | None:
-    """(N, T) True at each real token of a text model's rows, None when the model takes no tokens. Tokens are a
-    2-D integer input (token ids); the real ones are where an attention mask (a 2-D input named "*mask*" of 0s
-    and 1s) is non-zero, every position where there is none. Padded positions carry whatever the model
-    computes for padding: judged like tokens, they refused a faithful encoder, or could pass a broken one."""
-    if not inputs:
-        return None
-    arrays = {name: np.asarray(value) for name, value in inputs.items()}
-    ids = [a for a in arrays.values() if a.ndim == 2 and np.issubdtype(a.dtype, np.integer)]
-    if not ids:
-        return None
-    for name, array in arrays.items():
-        if "mask" in name.lower() and array.shape == ids[0].shape and np.isin(array, (0, 1)).all():
-            return array != 0
-    return np.ones(ids[0].shape, dtype=bool)
-
-
 def parse_output_kinds(specs: list[str] | str | None) -> dict[str, str]:
     """`NAME=kind` strings (repeatable CLI flag; from the environment, comma-separated) as a dict."""
     if isinstance(specs, str):
@@ -281,6 +268,8 @@ def infer_kind(
         return "token_classification"
     if values.ndim == 3 and positions is not None and values.shape[:2] == positions.shape:
         return _token_kind(values[:KIND_SAMPLES], positions[:KIND_SAMPLES])
+    if positions is not None and per_token(values, positions):  # (N, T): a value per token (`optimizer.token_values`)
+        return token_values_kind(values, positions)
     if is_soft_mask(values) and not _last_axis_distributions(values):
         return "soft_mask"  # a sigmoid foreground per pixel (`optimizer.soft_masks`)
     if values.ndim == 3:  # the kind of a big per-position output is read off its first rows, not a float64 copy of all

@@ -1,0 +1,113 @@
+"""A text model's (N, T) output, one value per token, read and measured over its real tokens only: where its
+attention mask is 1 (`token_positions`). Padded positions carry whatever the model computes for padding.
+
+An ELECTRA discriminator's replaced-token logit is one yes/no per token (a sigmoid, on at logit 0). Read over
+every position, a tiny discriminator trained to 1.000 replaced-token accuracy was taken for a tagger's label sets
+(pads at logits up to +7.7 among them), for a classifier over positions or for a regression, by how many tokens
+its data replaced; and judged with its pads, a build whose real tokens' decisions all held was refused for its
+pads' values alone (label-set agreement 0.041). So its real tokens' values are read alone: yes/no values per
+token — most (as sigmoids) within FLAG_COMMITTED of 0 or 1 — are multilabel, judged per real token by the share
+of decisions at --label-threshold unchanged (`label_set_agreement` over rows of one token each: the label-set
+agreement of a tagger whose sample is a token); other values per token are dense (a probability's decisions are
+read off each token as a one-score output's are, `optimizer.decision_metrics`). Logits whose softmax over the real
+positions commits on the median row, with answers that vary — a span's start or end (question answering), one
+position per row — stay a classification over positions, its pads never the answer, unless a tenth of the rows or
+more have every real token plainly off: a classifier always answers, yes/no values per token need not.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from optimizer.decision_metrics import FLAG_COMMITTED, is_flag
+from optimizer.row_kinds import answers_vary, peaked_softmax, sums_to_one
+from quantserve import metrics
+
+NONE_ON_SHARE = 0.1  # rows with every real token plainly off, from which signed values per token are yes/no logits
+OFF_LOGIT = math.log(FLAG_COMMITTED / (1.0 - FLAG_COMMITTED))  # a sigmoid's plainly off, as a logit (-2.2)
+MEASURED_PER_TOKEN = ("multilabel", "dense", "classification")  # a regression is measured as dense; others as they are
+
+
+def token_positions(inputs: Mapping[str, np.ndarray] | None) -> np.ndarray | None:
+    """(N, T) True at each real token of a text model's rows, None when the model takes no tokens. Tokens are a
+    2-D integer input (token ids); the real ones are where an attention mask (a 2-D input named "*mask*" of 0s
+    and 1s) is non-zero, every position where there is none. Padded positions carry whatever the model
+    computes for padding: judged like tokens, they refused a faithful encoder, or could pass a broken one."""
+    if not inputs:
+        return None
+    arrays = {name: np.asarray(value) for name, value in inputs.items()}
+    ids = [a for a in arrays.values() if a.ndim == 2 and np.issubdtype(a.dtype, np.integer)]
+    if not ids:
+        return None
+    for name, array in arrays.items():
+        if "mask" in name.lower() and array.shape == ids[0].shape and np.isin(array, (0, 1)).all():
+            return array != 0
+    return np.ones(ids[0].shape, dtype=bool)
+
+
+def per_token(values: np.ndarray, positions: np.ndarray) -> bool:
+    """A 2-D float output of one value per token: (N, T) as the token ids are."""
+    return values.ndim == 2 and values.shape == positions.shape and np.issubdtype(values.dtype, np.floating)
+
+
+def _real(positions: np.ndarray) -> np.ndarray:
+    """The real tokens; every position where the mask marks none."""
+    return positions if positions.any() else np.ones(positions.shape, dtype=bool)
+
+
+def token_values_kind(values: np.ndarray, positions: np.ndarray) -> str:
+    """The kind of a per-token (N, T) output, read off its real tokens' values (module docstring)."""
+    real = _real(positions)
+    scores = values[real].astype(np.float64)
+    if metrics.probabilities(scores):
+        if sums_to_one(values.astype(np.float64)) or sums_to_one(np.where(real, values, 0.0).astype(np.float64)):
+            return "classification"  # a softmax over the positions
+        return "multilabel" if is_flag(scores) else "dense"
+    rows = np.where(real, values, -np.inf).astype(np.float64)[real.any(axis=1)]
+    over_positions = peaked_softmax(rows) and answers_vary(rows)
+    yes_no = is_flag(np.exp(-np.logaddexp(0.0, -scores)))  # their sigmoids
+    if yes_no and (not over_positions or np.mean(rows.max(axis=1) < OFF_LOGIT) >= NONE_ON_SHARE):
+        return "multilabel"
+    return "classification" if over_positions else "dense"
+
+
+def token_values_metrics(
+    measure: Callable[..., dict[str, Any]],
+    kind: str,
+    reference: np.ndarray,
+    candidate: np.ndarray,
+    labels: np.ndarray | None,
+    positions: np.ndarray,
+    threshold: float,
+) -> dict[str, Any]:
+    """A per-token (N, T) output's metrics (`measure`: `optimizer.drift_metrics.output_metrics`) over its real tokens:
+    a classification over positions with its pads set below every real value in both, any other kind over its real
+    tokens' values as rows of one (a yes/no's decisions per token). As information, the per-sample cosine over the
+    real tokens and the share of samples with every real token's decision unchanged."""
+    real = _real(positions)
+    if kind == "classification":
+        lowest = min(float(reference[real].min()), float(candidate[real].min()))
+        record = measure(kind, np.where(real, reference, lowest), np.where(real, candidate, lowest), labels)
+        return {**record, "tokens_judged": int(real.sum())}
+    record = measure(kind, reference[real][:, None], candidate[real][:, None], None, None, threshold)
+    cosines = metrics.cosine_similarity(np.where(real, reference, 0.0), np.where(real, candidate, 0.0))
+    record.update(shape=list(reference.shape), tokens_judged=int(real.sum()))
+    record.update(cosine_mean=float(cosines.mean()), cosine_worst=float(cosines.min()))
+    if kind == "multilabel":  # rows of one token: a top class, or a row without labels, says nothing
+        cut = record["label_cut"]
+        changed = ((reference >= cut) != (candidate >= cut)) & real
+        for key in ("top_class_agreement", "rows_without_labels"):
+            record.pop(key, None)
+        record["samples_unchanged"] = float(np.mean(~changed.any(axis=1)))
+    return record
+
+
+def token_values_doubt(name: str, kind: str, values: np.ndarray, positions: np.ndarray | None) -> str:
+    """How a per-token output read as yes/no values was judged, with the override; "" for any other output."""
+    if kind != "multilabel" or positions is None or not per_token(values, positions):
+        return ""
+    return f"read as a yes/no per real token: if they are values, pass --output-kind {name}=regression"
