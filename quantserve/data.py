@@ -96,6 +96,11 @@ def _load_checked(path: Path, inputs: Sequence[TensorSpec] | None, float_truth: 
         data = TensorData(arrays, None, labels)
         _check_batch_dims(path, data)
         _check_truth_rows(path, labels, len(data))
+        if labels.size and not np.isfinite(labels).any():  # NaN marking missing truth is the metric's to read; all NaN:
+            raise QuantserveError(  # both models scored 0 against nothing, "relative drop 0", PASS (session 30)
+                f"{path}: array '{LABELS}' holds no finite value (all {labels.size} NaN or infinite): there is no "
+                "truth for the --metric to score against"
+            )
         if inputs is not None:
             check_against(path, data, inputs)
         return data

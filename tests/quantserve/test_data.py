@@ -102,3 +102,20 @@ def test_float_labels_are_truth_for_a_metric_alone(tmp_path: Path) -> None:
     ids = tmp_path / "ids.npz"
     np.savez(ids, x=np.zeros((6, 3), np.float32), labels=np.arange(6))
     assert load_npz(ids, float_truth=True).labels is not None  # integer labels stay class ids
+
+
+def test_float_truth_with_no_finite_value_is_refused_and_missing_values_are_the_metrics(tmp_path: Path) -> None:
+    """All-NaN truth with a --metric: both models scored 0 against nothing, "relative drop 0", PASS (session 30).
+    NaN in some rows may mark missing truth (a keypoint not visible): the metric reads it, as before."""
+    path = tmp_path / "nan.npz"
+    np.savez(path, x=np.zeros((4, 3), np.float32), labels=np.full((4, 2), np.nan, np.float32))
+    with pytest.raises(QuantserveError) as refused:
+        load_npz(path, float_truth=True)
+    assert str(refused.value) == (
+        f"{path}: array 'labels' holds no finite value (all 8 NaN or infinite): there is no truth for the --metric "
+        "to score against"
+    )
+    some = np.ones((4, 2), np.float32)
+    some[1, 0] = np.nan
+    np.savez(path, x=np.zeros((4, 3), np.float32), labels=some)
+    assert np.isnan(load_npz(path, float_truth=True).truth[1, 0])  # type: ignore[index]
