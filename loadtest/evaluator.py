@@ -265,6 +265,7 @@ HEADLINE_KINDS = (
     "token_embedding",
     "sequence",
     "detection",
+    "box_list",
     "class_map",
     "soft_mask",
     "image",

@@ -10,16 +10,17 @@ samples whose values are all unchanged (against the top-1 agreement budget); mas
 (against the same budget) and worst class IoU; soft_mask — the IoU of each sample's map cut at --label-threshold,
 FP32 against INT8, mean and worst, and, where fewer than three samples' masks could be judged so (none: a map all
 under the cut), as a dense map too (`optimizer.soft_masks.unjudged_words`); image — each sample's PSNR against
-FP32 over its pixel range, mean and worst (`optimizer.image_outputs`); detection and dense — worst channel
-correlation and worst channel error (RMS error over the channel's FP32 standard deviation: correlation
-alone passes a channel shifted by a constant or rescaled), and a dense yes/no flag (one score in [0, 1] per
-sample, most near 0 or 1) also by the share of its decisions at --label-threshold unchanged, and a dense
-probability (one such score spread over the range, FP32 on both sides of the threshold) by the share of its
-decisions unchanged on the rows farther than 0.02 from it (both against the top-1 budget,
-`optimizer.decision_metrics`); a dense output of scores also by its quiet channels (`optimizer.drift_metrics`:
-never on in FP32, plainly off) — the largest absolute error among them, and, with no slack at all, INT8 turning
-one on. Every other metric (the channel figures of the other kinds, relative error, neighbour agreement,
-whole-tensor cosine, abs differences) is recorded as information.
+FP32 over its pixel range, mean and worst (`optimizer.image_outputs`); box_list — the F1 of FP32's and INT8's boxes
+at score ≥ --label-threshold (0.25 where not given) matched by class at IoU ≥ 0.5, and the matched boxes' mean IoU
+(`optimizer.box_lists`); detection and dense — worst channel correlation and worst channel error (RMS error over
+the channel's FP32 standard deviation: correlation alone passes a channel shifted by a constant or rescaled), and a
+dense yes/no flag (one score in [0, 1] per sample, most near 0 or 1) also by the share of its decisions at
+--label-threshold unchanged, and a dense probability (one such score spread over the range, FP32 on both sides of
+the threshold) by the share of its decisions unchanged on the rows farther than 0.02 from it (both against the
+top-1 budget, `optimizer.decision_metrics`); a dense output of scores also by its quiet channels
+(`optimizer.drift_metrics`: never on in FP32, plainly off) — the largest absolute error among them, and, with no
+slack at all, INT8 turning one on. Every other metric (the channel figures of the other kinds, relative error,
+neighbour agreement, whole-tensor cosine, abs differences) is recorded as information.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from optimizer.box_lists import box_words
 from optimizer.decision_metrics import decision_words
 from optimizer.image_outputs import psnr_words
 from optimizer.soft_masks import cut_words, mask_cut_words
@@ -62,6 +64,13 @@ class BudgetExceeded(QuantserveError):
         self.record: dict[str, Any] = dict(record if record is not None else getattr(line, "record", {}))
 
 
+class UnsetThreshold(float):
+    """--label-threshold's default, as `DriftBudget` and the flags' defaults hold it: a float that says nobody set
+    it, so a box list's boxes are read at YOLO's 0.25 (`optimizer.box_lists`) unless the user names a threshold (0.5
+    included). Like `ListFromSource`, a default argparse hands on as it is; a value from the command line, the
+    environment or a file is a plain float."""
+
+
 @dataclass(frozen=True)
 class DriftBudget:
     """The largest drift INT8 may show and still ship (defaults from issue 9)."""
@@ -85,11 +94,15 @@ class DriftBudget:
     # against ground truth (--metric) where a fraction of a dB matters. 40 dB is 2.6 of 255 levels RMS.
     min_psnr_mean: float = 45.0
     min_psnr_worst: float = 40.0
+    # box lists: F1 of the boxes matched FP32 -> INT8, and their mean IoU (F1 at IoU 0.5 passes every box moved by a
+    # third of its width); isbnx's YOLO26n reads 1.0 and 0.998 with its input moved by 2/255, 1.0 and 0.77 by 20 px
+    min_box_agreement: float = 0.95
+    min_box_iou: float = 0.9
     max_channel_error: float = 0.25  # RMS error over the FP32 std per channel: 0.2 is noise alone at correlation 0.98
     # a score output's quiet channels (never on in FP32, all under 0.1): largest absolute error, in the scores' units
     max_quiet_error: float = 0.05
     max_metric_drop: float = 0.01  # the user metric (--metric): relative drop, 0.01 = 1 %
-    label_threshold: float = 0.5  # multilabel outputs: the score at which a class is on (not a budget, the rule)
+    label_threshold: float = UnsetThreshold(0.5)  # a class is on from this score (not a budget, the rule)
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
@@ -118,6 +131,12 @@ BUDGET_FLAGS: dict[str, tuple[str, str]] = {
     "min_mask_iou_worst": ("--min-mask-iou-worst", "soft_mask outputs: worst sample's IoU of the FP32 and INT8 masks"),
     "min_psnr_mean": ("--min-psnr-mean", "image outputs: mean per-sample PSNR against FP32 over the pixel range, dB"),
     "min_psnr_worst": ("--min-psnr-worst", "image outputs: worst sample's PSNR against FP32 over the pixel range, dB"),
+    "min_box_agreement": (
+        "--min-box-agreement",
+        "box_list outputs: F1 of FP32's and INT8's boxes at score >= --label-threshold (0.25 unless given), matched "
+        "by class at IoU >= 0.5",
+    ),
+    "min_box_iou": ("--min-box-iou", "box_list outputs: mean IoU of the boxes matched FP32 -> INT8"),
     "max_channel_error": (
         "--max-channel-error",
         "detection/dense outputs: worst channel's RMS error over its FP32 standard deviation (catches shifts)",
@@ -131,7 +150,8 @@ BUDGET_FLAGS: dict[str, tuple[str, str]] = {
     "label_threshold": (
         "--label-threshold",
         "multilabel and soft_mask outputs, dense flags and probabilities: the score at which a class or pixel is "
-        "on, as the model is used (logits: at its logit)",
+        "on, as the model is used (logits: at its logit); box_list outputs: the score from which a box counts (not "
+        "given: 0.25)",
     ),
 }
 
@@ -152,6 +172,8 @@ CHECKS: dict[str, tuple[str, str, bool]] = {
     "mask_iou_worst": ("worst sample's mask IoU", "min_mask_iou_worst", True),
     "psnr_mean": ("mean PSNR to FP32", "min_psnr_mean", True),
     "psnr_worst": ("worst sample's PSNR to FP32", "min_psnr_worst", True),
+    "box_agreement": ("box agreement (F1 at IoU 0.5)", "min_box_agreement", True),
+    "box_iou_mean": ("mean IoU of matched boxes", "min_box_iou", True),
     "channel_correlation_worst": ("worst channel correlation", "min_channel_correlation", True),
     "channel_error_worst": ("worst channel error (RMS / FP32 std)", "max_channel_error", False),
     "flag_agreement": ("share of flag decisions unchanged", "min_top1_agreement", True),
@@ -165,6 +187,7 @@ BUDGETED: dict[str, tuple[str, ...]] = {
     "embedding": ("cosine_mean", "cosine_worst"),
     "sequence": ("sequence_agreement",),
     "detection": ("channel_correlation_worst", "channel_error_worst"),
+    "box_list": ("box_agreement", "box_iou_mean"),  # an end-to-end detector's sorted detections (`optimizer.box_lists`)
     # a flag's or a probability's decisions: where it is one (`optimizer.decision_metrics`); quiet channels': where
     # the output is scores (`optimizer.drift_metrics`)
     "dense": (
@@ -314,6 +337,8 @@ def _where(metric: str, record: Mapping[str, Any]) -> str:
         return mask_cut_words(record)
     if metric in ("psnr_mean", "psnr_worst"):
         return psnr_words(metric, record)
+    if metric in ("box_agreement", "box_iou_mean"):
+        return box_words(record)
     if record.get("mask_unjudged"):  # a soft mask judged as a dense map: why, then where
         rest = {key: value for key, value in record.items() if key != "mask_unjudged"}
         return "; ".join(words for words in (str(record["mask_unjudged"]), _where(metric, rest)) if words)

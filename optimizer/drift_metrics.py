@@ -1,6 +1,6 @@
 """The drift metrics of one output, by its kind: top-1 and label-set agreement, cosines and neighbours,
 decoded sequences, masks' IoU (a soft mask's per sample, `optimizer.soft_masks`), images' PSNR per sample
-(`optimizer.image_outputs`), per-channel correlation and
+(`optimizer.image_outputs`), a box list's matched boxes (`optimizer.box_lists`), per-channel correlation and
 error along every axis channels may lie on.
 The metric math itself lives in `quantserve.metrics`.
 
@@ -26,8 +26,9 @@ from typing import Any
 
 import numpy as np
 
+from optimizer.box_lists import BOX_SCORE_THRESHOLD, box_list_metrics
 from optimizer.decision_metrics import DECISION_KEYS, FLAG_COMMITTED, score_decisions
-from optimizer.drift_budget import BUDGETED
+from optimizer.drift_budget import BUDGETED, UnsetThreshold
 from optimizer.image_outputs import image_metrics
 from optimizer.output_kinds import TOKEN_KINDS, detection_axis, real_axes
 from optimizer.row_kinds import usable_labels
@@ -114,6 +115,8 @@ def _layout_metrics(
         return record
     if kind == "image":  # per-sample PSNR (`optimizer.image_outputs`); a relative error ranks candidates
         return {**record, **image_metrics(reference, candidate)}
+    if kind == "box_list":  # its rows are ranks: row by row, the tail's reordering reads as drift
+        return record
     if kind == "classification" and usable_labels(labels, reference):
         record.update(_accuracy(reference, candidate, labels))  # type: ignore[arg-type]
     record.update(_channel_metrics(kind, reference, candidate, label_threshold))
@@ -159,6 +162,9 @@ def _kind_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray, label
         return _mask_metrics(reference, candidate)
     if kind == "soft_mask":
         return soft_mask_metrics(reference, candidate, label_threshold)
+    if kind == "box_list":  # boxes from the user's --label-threshold, else from YOLO's default confidence
+        unset = isinstance(label_threshold, UnsetThreshold)
+        return box_list_metrics(reference, candidate, BOX_SCORE_THRESHOLD if unset else label_threshold)
     if kind == "class_map":  # the answer map: the class each position takes
         return _mask_metrics(reference.argmax(axis=1), candidate.argmax(axis=1))
     if kind == "classification":

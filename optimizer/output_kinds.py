@@ -2,6 +2,8 @@
 measure it (`optimizer.drift_metrics`) and which of them the budget judges (`optimizer.drift_budget`).
 
 Kinds, inferred from the FP32 reference output (override with `--output-kind NAME=kind`):
+- box_list: an end-to-end detector's top K detections (NMS inside), (N, K ≥ 10, 5..7) rows sorted by a score column
+  (`optimizer.box_lists`), judged as matched boxes: row by row, isbnx's YOLO26n refused FP32 itself;
 - detection: 3-D (N, 4+K, A) or (N, A, 4+K) — the smaller of axes 1 and 2 has ≥ 5 channels and either
   the first four (box coordinates) span at least 10× the median span of the rest (decoded boxes in
   pixels, scores), or the rest lie in [0, 1] (sigmoid scores) while the first four leave it and the
@@ -117,6 +119,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from optimizer.box_lists import is_box_list, named_box_list
 from optimizer.class_maps import labelled_class_axis
 from optimizer.image_outputs import is_image, named_image_range
 from optimizer.row_kinds import (
@@ -142,6 +145,7 @@ OUTPUT_KINDS = (
     "regression",
     "sequence",
     "detection",
+    "box_list",
     "ids",
     "mask",
     "soft_mask",
@@ -193,6 +197,8 @@ def infer_output_kinds(
                 f"--output-kind {name}=soft_mask: output '{name}' holds {np.asarray(reference[name]).dtype} labels; "
                 "soft_mask cuts a float score map at --label-threshold, labels per pixel are a mask"
             )
+        if kind == "box_list":
+            named_box_list(name, np.asarray(reference[name]))  # its columns read from its values, or a one-line refusal
         if kind == "image":
             named_image_range(name, np.asarray(reference[name]))  # a float map in a pixel range, or a one-line refusal
         if kind in TOKEN_KINDS and np.ndim(reference[name]) != 3:
@@ -270,6 +276,8 @@ def infer_kind(
         return _token_kind(values[:KIND_SAMPLES], positions[:KIND_SAMPLES])
     if positions is not None and per_token(values, positions):  # (N, T): a value per token (`optimizer.token_values`)
         return token_values_kind(values, positions)
+    if values.ndim == 3 and is_box_list(values):
+        return "box_list"  # an end-to-end detector's sorted detections (`optimizer.box_lists`), not a raw head
     if is_soft_mask(values) and not _last_axis_distributions(values):
         return "soft_mask"  # a sigmoid foreground per pixel (`optimizer.soft_masks`)
     if values.ndim == 3:  # the kind of a big per-position output is read off its first rows, not a float64 copy of all
