@@ -213,6 +213,7 @@ class _SearchRun(FallbackSchemes):
             mixed["chosen"] = chosen is mixed_candidate
         try:
             self._refuse_unverified(chosen, mixed)
+            self._refuse_capped(chosen, mixed)
             if not self._quantizes_anything(chosen):
                 chosen = self._nothing_in_int8(tried, mixed)
                 if mixed:
@@ -343,7 +344,7 @@ class _SearchRun(FallbackSchemes):
             return scheme.variant(self.fused, base, kept, self.work / f"{scheme.name}-{next(count)}.onnx")
 
         started = time.monotonic()
-        mixed_budget = mixed_view(self.budget, self.stage.search.max_mixed_s)
+        mixed_budget = mixed_view(self.budget, self.stage.search.mixed_cap_s())
         search = MixedPrecisionSearch(
             build,
             self._probe_drift,

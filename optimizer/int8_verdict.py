@@ -17,7 +17,7 @@ from optimizer.int8_measure import Candidate, HeldOutDrift
 from optimizer.int8_schemes import Scheme, SmoothStaticScheme
 from optimizer.profile import ModelProfile
 from optimizer.quant_exclusions import Exclusion
-from optimizer.search_budget import BUDGET_FLAG, SearchBudget
+from optimizer.search_budget import BUDGET_FLAG, MIXED_OUT_OF_TIME, SearchBudget
 from optimizer.sensitivity import EXHAUSTED, quantized_nodes
 from optimizer.speed import Block
 from quantserve.artifact import Artifact
@@ -60,6 +60,34 @@ class SearchVerdict(HeldOutDrift):
         outliers = self._outlier_record() if far else {}
         raise BudgetExceeded(
             line, {**getattr(line, "record", {}), **figures, **outliers, "candidates": [chosen.summary()]}
+        )
+
+    def _refuse_capped(self, chosen: Candidate, mixed: dict[str, Any]) -> None:
+        """Where the mixed-precision search stopped at its own cap (`SearchSettings.mixed_cap_s`) with the whole
+        budget not spent and the closest model still missing, refused in one line saying so and how to give that
+        search more time. deepCR's U-Net at --max-search-s 1200 stopped it after 5 of 8 steps with 859 s left and
+        was refused by verification's generic line (calibration advice only), as if the search had finished."""
+        if mixed.get("stopped") != MIXED_OUT_OF_TIME or self.budget.ran_out or chosen.drift.holds:
+            return
+        if self.stage.keep_failing:
+            return
+        cap, steps = self.stage.search.mixed_cap_s(), len(mixed.get("steps") or [])
+        kept = len(mixed.get("kept_fp32") or []) if mixed.get("chosen") else 0
+        worst = chosen.drift.violations[0] if chosen.drift.violations else None
+        fp32 = f" with {kept} compute node{'s' * (kept != 1)} FP32" if kept else ""
+        closest = "" if worst is None else f"; closest: {chosen.scheme}{fp32}, {worst.line()}"
+        far, shortfall, _ = self._far_from_budget(chosen, mixed)
+        more = f"{BUDGET_FLAG} {max(2 * self.budget.seconds, 120):g}"
+        advice = (
+            far or f"nothing written: give it time with {more} (the time past the default goes to it) or deploy fp32"
+        )
+        raise BudgetExceeded(
+            f"no INT8 model holds the drift budget yet: the mixed-precision search stopped at its {cap:g} s cap after "
+            f"{steps} step{'s' * (steps != 1)}{closest}; {advice}",
+            {
+                **_drift_record(chosen, [], mixed),
+                "shortfall_in_allowed_drift": round(shortfall, 2),
+            },
         )
 
     def _far_from_budget(self, chosen: Candidate, mixed: dict[str, Any]) -> tuple[str, float, float]:
