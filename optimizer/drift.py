@@ -63,7 +63,7 @@ def measure_drift(
             token_values_doubt(name, kind, ref, positions)  # a yes/no per token, not a tagger's logits
             or kind_doubt(name, kind, on_real_axes(np.asarray(ref)))
             or mask_doubt(name, kind, np.asarray(ref))
-            or decision_doubt(name, (violation.metric for violation in violations))
+            or (decision_doubt(name, (v.metric for v in violations)) if kind == "dense" else "")
         )
         cut_doubt = label_threshold_doubt(record, budget)
         doubt = "; ".join(line for line in (doubt, cut_doubt) if line)

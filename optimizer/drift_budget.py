@@ -151,7 +151,7 @@ BUDGET_FLAGS: dict[str, tuple[str, str]] = {
         "--label-threshold",
         "multilabel and soft_mask outputs, dense flags and probabilities: the score at which a class or pixel is "
         "on, as the model is used (logits: at its logit); box_list outputs: the score from which a box counts (not "
-        "given: 0.25)",
+        "given: 0.25); classification outputs, given: the confidence from which the top class is answered",
     ),
 }
 
@@ -182,7 +182,8 @@ CHECKS: dict[str, tuple[str, str, bool]] = {
 }
 # which metrics each kind is judged by (the others are recorded as information)
 BUDGETED: dict[str, tuple[str, ...]] = {
-    "classification": ("top1_agreement", "accuracy_drop_points"),
+    # and, used at a confidence threshold (--label-threshold given), its answers there (`decision_metrics`)
+    "classification": ("top1_agreement", "accuracy_drop_points", "decision_agreement"),
     "multilabel": ("label_set_agreement",),
     "embedding": ("cosine_mean", "cosine_worst"),
     "sequence": ("sequence_agreement",),

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from optimizer.box_lists import BOX_SCORE_THRESHOLD, box_list_metrics
-from optimizer.decision_metrics import DECISION_KEYS, FLAG_COMMITTED, score_decisions
+from optimizer.decision_metrics import DECISION_KEYS, FLAG_COMMITTED, confident_decisions, score_decisions
 from optimizer.drift_budget import BUDGETED, UnsetThreshold
 from optimizer.image_outputs import image_metrics
 from optimizer.output_kinds import TOKEN_KINDS, detection_axis, real_axes
@@ -119,6 +119,8 @@ def _layout_metrics(
         return record
     if kind == "classification" and usable_labels(labels, reference):
         record.update(_accuracy(reference, candidate, labels))  # type: ignore[arg-type]
+    if kind == "classification" and not isinstance(label_threshold, UnsetThreshold):  # used at a confidence
+        record.update(confident_decisions(reference, candidate, label_threshold))  # (`optimizer.decision_metrics`)
     record.update(_channel_metrics(kind, reference, candidate, label_threshold))
     if kind == "dense":  # one score per sample: its decisions at the threshold (`optimizer.decision_metrics`)
         record.update(score_decisions(reference, candidate, label_threshold))
