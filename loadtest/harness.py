@@ -18,6 +18,7 @@ import numpy as np
 
 import loadtest
 from loadtest import recording_files
+from loadtest.data_file import read_data
 from loadtest.interruption import MeasuredSteps, StepInterrupted
 from loadtest.load_pattern import ClosedLoop, LoadStep
 from loadtest.load_settings import LoadSettings, step_paths
@@ -37,7 +38,7 @@ from loadtest.server_pids import ServerPids
 from loadtest.step_result import step_result
 from loadtest.triton_metrics import metrics_endpoint
 from loadtest.utilization import UtilizationSampler
-from quantserve.data import check_against, load_npz
+from quantserve.data import check_against
 from quantserve.errors import QuantserveError
 from serving.ports import free_port
 from serving.tls import ClientTls
@@ -269,7 +270,7 @@ def _check_model_ready(settings: LoadSettings, requests: tuple[tuple[int, ...], 
             client.check_version_served(model, settings.model_version)
         inputs, _ = client.model_metadata(model, settings.model_version)
         served = ServedInputs.from_config(model, client.model_config(model))
-    data, max_batch = load_npz(data_path), served.max_batch_size
+    data, max_batch = read_data(data_path), served.max_batch_size
     check_against(data_path, data, inputs)
     sizes, flag = requests
     samples = max(sizes)

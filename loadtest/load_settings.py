@@ -8,11 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from loadtest.data_file import read_data
 from loadtest.load_pattern import ClosedLoop, LoadPattern, LoadStep, OpenLoop
 from loadtest.request_data import check_request_size
 from loadtest.result_files import safe_name
 from quantserve.checks import positive_seconds
-from quantserve.data import load_npz
 from quantserve.errors import QuantserveError
 from serving.model_config import check_version_name
 from serving.model_version import addressed
@@ -59,7 +59,7 @@ class LoadSettings:
         check_expected_arrivals(self.pattern, self.duration_s)
         if self.model_version:
             check_version_name(self.model_version)
-        data = load_npz(self.data)  # a missing or unreadable data file is one clear line, here
+        data = read_data(self.data)  # a missing or unreadable data file is one clear line, here
         check_request_size(self.data, data, self.request_batch, 0, "--request-batch")
 
     def step_name(self, step: LoadStep) -> str:

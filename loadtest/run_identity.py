@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from quantserve.data import load_npz
+from loadtest.data_file import read_data
 from quantserve.errors import QuantserveError
 from serving.model_config import recorded_precision, recorded_source
 from serving.tls import ClientTls
@@ -71,7 +71,7 @@ def arrays_sha256(path: Path) -> str:
     """The sha256 of a data file's input arrays in name order (a file saved again holds other zip bytes, the same
     arrays). Each array's bytes are read in place, not copied: `tobytes()` doubled the peak of a 512 MB file."""
     digest = hashlib.sha256()
-    for name, array in sorted(load_npz(path).arrays.items()):
+    for name, array in sorted(read_data(path).arrays.items()):
         array = np.ascontiguousarray(array)
         digest.update(f"{name}\0{array.dtype.str}\0{array.shape}\0".encode())
         digest.update(array.reshape(-1).view(np.uint8).data)

@@ -26,6 +26,7 @@ from quantserve.cli.option_sources import (
     environment_defaults,
     file_defaults,
     read_config,
+    typed_options,
     value_sources,
 )
 from quantserve.errors import InternalError, QuantserveError
@@ -63,15 +64,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _apply_defaults(parser: argparse.ArgumentParser, command: str, config: dict, source: str = "config file") -> None:
+def _apply_defaults(
+    parser: argparse.ArgumentParser,
+    command: str,
+    config: dict,
+    source: str = "config file",
+    argv: list[str] | None = None,
+) -> None:
     """Lower the config file's table, then the environment, into the subparser's defaults, each value converted
-    and checked as its flag's (`option_sources`); `source` names the file in an error."""
+    and checked as its flag's (`option_sources`), and where each came from unless the command line `argv` gives it;
+    `source` names the file in an error."""
     subparser = _subparser(parser, command)
     table = command_table(config, command, list(COMMANDS), source)
     from_file, from_env = file_defaults(subparser, command, table, source), environment_defaults(subparser)
+    typed = set() if argv is None else typed_options(parser, subparser, argv)
     subparser.set_defaults(**from_file)
     subparser.set_defaults(**from_env)
-    subparser.set_defaults(**{SOURCES_DEST: value_sources(command, source, from_file, from_env)})
+    subparser.set_defaults(**{SOURCES_DEST: value_sources(command, source, from_file, from_env, typed)})
 
 
 def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
@@ -92,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser()  # imports every command's module: seconds, where a Ctrl-C often comes
         first = parser.parse_args(argv)
-        _apply_defaults(parser, first.command, _load_config(first.config), str(first.config))
+        _apply_defaults(parser, first.command, _load_config(first.config), str(first.config), argv)
         args = parser.parse_args(argv)
         code = _run_command(args)
         sys.stdout.flush()  # a reader that left shows here, not as "Exception ignored" at interpreter exit

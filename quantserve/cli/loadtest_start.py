@@ -1,5 +1,5 @@
-"""What `quantserve loadtest` settles before any load: the load flags as one pattern (`--shape` refusing the flags
-that set users where the command line gives them, leaving unused those the environment or a config file set), and
+"""What `quantserve loadtest` settles before any load: the load flags as one pattern (a load shape refusing the flags
+it cannot use where the command line gives them, leaving unused those the environment or a config file set), and
 what is refused or said for every model at once before the first one's run.
 """
 
@@ -31,28 +31,39 @@ def before_load(every: list[Any], files: list[str], args: argparse.Namespace) ->
         print(f"note: {note}", file=sys.stderr if args.json else sys.stdout, flush=True)
 
 
-# the flags --shape refuses, as it sets the users: given on the command line; set by the environment or a config
-# file (defaults for other runs), they are not used, in a note (QUANTSERVE_USERS refused every --shape run)
+# each load shape's flags it has no use for: given on the command line, the shape's own check refuses them; set by the
+# environment or a config file (defaults for other runs), they are left unused, in a note (`set_aside_unused`)
+SOAK_SETS = {"--rate": "rate", "--trace": "trace", "--stages": "stages", "--sweep": "sweep", "--shape": "shape"}
+SOAK_SETS |= {"--duration": "duration"}
 SHAPE_SETS = {"--stages": "stages", "--trace": "trace", "--rate": "rate", "--sweep": "sweep"}
 SHAPE_SETS |= {"--users": "users", "--spawn-rate": "spawn_rate"}
+CANNOT_USE = {"--soak": SOAK_SETS, "--shape": SHAPE_SETS}
+CANNOT_USE |= {flag: {"--spawn-rate": "spawn_rate"} for flag in ("--trace", "--stages", "--rate")}
 
 
-def unused_by_shape(args: argparse.Namespace) -> list[str]:
-    """A line per value of `SHAPE_SETS` the environment or a config file set, which --shape does not use."""
-    sources = (given_by_source(args, dest) for dest in SHAPE_SETS.values() if getattr(args, dest) not in ("", None))
-    return [f"note: {where} is not used: --shape sets its own users (its tick())" for where in sources if where]
+def set_aside_unused(args: argparse.Namespace) -> list[str]:
+    """The values the run's load shape (`CANNOT_USE`) has no use for that the environment or a config file set: each
+    set back to not given on `args`, and a note line each naming where it came from and why it is not used."""
+    from loadtest.load_flags import LOAD_SHAPES
+
+    shape = next((flag for flag in CANNOT_USE if getattr(args, flag[2:])), "")
+    notes = []
+    for dest in CANNOT_USE.get(shape, {}).values():
+        value, where = getattr(args, dest), given_by_source(args, dest)
+        if where and value not in ("", None):
+            setattr(args, dest, "" if isinstance(value, str) else None)
+            notes.append(f"note: {where} is not used: {shape} {LOAD_SHAPES[shape]}")
+    return notes
 
 
 def load_pattern(args: argparse.Namespace) -> Any:
-    """The load flags as one pattern (`loadtest.load_flags`): `--shape`, refusing the flags that set users (given on
-    the command line: `unused_by_shape`), or the others."""
+    """The load flags as one pattern (`loadtest.load_flags`): `--shape`, refusing the flags that set users, or the
+    others (those the environment or a config file set that the shape cannot use set aside: `set_aside_unused`)."""
     from loadtest.load_flags import pattern_from_flags, shape_from_flags
 
     if args.shape:
-        given = {flag: getattr(args, dest) for flag, dest in SHAPE_SETS.items() if not given_by_source(args, dest)}
-        users, spawn_rate = given.pop("--users", None), given.pop("--spawn-rate", None)
-        others = {flag: str(value) for flag, value in given.items()}
-        return shape_from_flags(args.shape, args.duration, others, users, spawn_rate)
+        others = {"--stages": args.stages, "--trace": args.trace, "--rate": str(args.rate), "--sweep": args.sweep}
+        return shape_from_flags(args.shape, args.duration, others, args.users, args.spawn_rate)
     users = DEFAULT_USERS if args.users is None else args.users
     return pattern_from_flags(
         users,

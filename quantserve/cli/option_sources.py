@@ -95,21 +95,44 @@ def environment_defaults(subparser: argparse.ArgumentParser, environ: dict[str, 
     return values
 
 
-def value_sources(command: str, source: str, from_file: dict, from_env: dict) -> dict[str, tuple[str, Any]]:
-    """Each option the config file or the environment set: where (`QUANTSERVE_USERS=8`, `q.toml: [loadtest] users =
-    8`) and the value it set, the environment's over the file's; kept on the command's namespace (`given_by_source`)."""
-    sources = {dest: (f"{source}: [{command}] {dest} = {_toml(value)}", value) for dest, value in from_file.items()}
-    for dest, value in from_env.items():
+def value_sources(command: str, source: str, from_file: dict, from_env: dict, typed: set[str]) -> dict[str, str]:
+    """Where each option's value came from when the config file or the environment set it, the environment's over
+    the file's (`QUANTSERVE_USERS=8`, `q.toml: [loadtest] users = 8`), but not the options the command line gave
+    (`typed`: its value replaced theirs, the same or not); kept on the command's namespace (`given_by_source`)."""
+    sources = {dest: f"{source}: [{command}] {dest} = {_toml(value)}" for dest, value in from_file.items()}
+    for dest in from_env:
         name = ENV_PREFIX + dest.upper()
-        sources[dest] = (f"{name}={os.environ.get(name, '')}", value)
-    return sources
+        sources[dest] = f"{name}={os.environ.get(name, '')}"
+    return {dest: where for dest, where in sources.items() if dest not in typed}
 
 
 def given_by_source(args: argparse.Namespace, dest: str) -> str | None:
-    """Where the option's value came from when the environment or the config file set it, not the command line (or
-    the command line gave the same value); None where the command line or the built-in default set it."""
-    where, value = getattr(args, SOURCES_DEST, {}).get(dest, (None, None))
-    return where if where is not None and getattr(args, dest, None) == value else None
+    """Where the option's value came from when the environment or the config file set it (`value_sources`); None
+    where the command line or the built-in default set it."""
+    return getattr(args, SOURCES_DEST, {}).get(dest)  # type: ignore[no-any-return]
+
+
+class _NotTyped(list):  # type: ignore[type-arg]
+    """An option's default while `typed_options` parses: still this very object after parsing, the command line did
+    not give the option. A list whose copy is empty, so that a repeatable flag's `append` starts a new list."""
+
+    def __copy__(self) -> list[Any]:
+        return []
+
+
+def typed_options(parser: argparse.ArgumentParser, subparser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
+    """The options of `subparser` the command line `argv` gives, whatever their value: `--users 8` typed with
+    QUANTSERVE_USERS=8 set is the command line's (a value compared with the environment's read as the environment's).
+    The subparser's defaults are as they were after."""
+    dests = {a.dest for a in subparser._actions if a.option_strings and a.dest != "help"}
+    before = {dest: subparser.get_default(dest) for dest in dests}
+    markers = {dest: _NotTyped() for dest in dests}
+    subparser.set_defaults(**markers)
+    try:
+        parsed = parser.parse_args(argv)
+    finally:
+        subparser.set_defaults(**before)
+    return {dest for dest, marker in markers.items() if getattr(parsed, dest) is not marker}
 
 
 def _from_file(action: argparse.Action, value: Any, where: str) -> Any:

@@ -52,15 +52,19 @@ def gain_text(document: dict[str, Any]) -> str:
 
 
 def gain_line(document: dict[str, Any]) -> str:
-    return f"gain over the naive baseline: {gain_text(document)} ({how_measured(document['search'])})"
+    return f"gain over the naive baseline: {gain_text(document)} ({how_measured(document)})"
 
 
-def how_measured(search: dict[str, Any]) -> str:
-    """Where the best's and the baseline's figures come from: the confirmation run, or the search alone."""
+def how_measured(document: dict[str, Any]) -> str:
+    """Where the best's and the baseline's figures come from: the confirmation run, or the search alone (it stopped
+    early, Ctrl-C or SIGTERM cut it or the confirmation, or the confirmation failed)."""
+    search = document["search"]
     if search.get("confirmed"):
         return "both confirmed back to back"
     if search.get("stopped"):
         return f"the search's figures: it stopped after {search['trials']} trial(s), nothing was confirmed"
+    if document.get("interrupted"):  # a cut trial is no failed one, nor a cut confirmation a failed run
+        return f"the search's figures: interrupted during {document.get('interrupted_during')}, nothing was confirmed"
     return "the search's figures: the confirmation run failed"
 
 

@@ -33,6 +33,7 @@ class TuneResult(Protocol):
     settings: TuneSettings | None
     stopped: str
     load_bound: str
+    interrupted: str
 
 
 def meets_slo(trial: Trial, slo_ms: float) -> bool:
@@ -73,6 +74,8 @@ def slo_missed(result: TuneResult, advice: bool = False) -> str:
     """One line: why nothing met the SLO, or, where some search trial met it and its confirmation did not, that.
     `advice`: where no cause was found (the load's own bound, a shared machine), end on what else would help."""
     best, slo = result.best, result.settings.slo_p99_ms if result.settings else math.nan
+    if result.interrupted and not result.trials:  # `best` stands in for the trial the interrupt cut: none failed
+        return f"no configuration was measured: interrupted during {result.interrupted}, before its first trial ended"
     if best.error:
         return f"no configuration was measured: the best failed ({best.error})"
     if result.stopped:

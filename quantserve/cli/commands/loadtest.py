@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from loadtest.load_pattern import ARRIVALS
 from quantserve.checks import positive_seconds
-from quantserve.cli.loadtest_start import DEFAULT_USERS, before_load, load_pattern, unused_by_shape
+from quantserve.cli.loadtest_start import DEFAULT_USERS, before_load, load_pattern, set_aside_unused
 from quantserve.cli.loadtest_status import failure_status
 from quantserve.cli.port_flags import add_port_range_flag
 from quantserve.cli.tables import add_json_flag
@@ -170,12 +170,13 @@ def run_load_command(args: argparse.Namespace) -> int:
     from loadtest.sweep_knee import sweep_note
     from quantserve.cli.tables import print_json, print_load_table
 
+    unused = set_aside_unused(args)
     pattern = load_pattern(args)
     pattern.check()  # --spawn-rate, --stages, --rate…: one line before any probe or file
     positive_seconds("--request-timeout", args.request_timeout)  # before any probe or file
     duration = parse_duration(args.duration or default_duration(pattern))
     check_expected_arrivals(pattern, duration)  # before any probe or file
-    print_plan(pattern, duration, args.json, unused_by_shape(args) if args.shape else [])
+    print_plan(pattern, duration, args.json, unused)
     metrics_url = resolve_metrics_url(args)
     runs = []
     every = [
@@ -221,7 +222,7 @@ def run_load_command(args: argparse.Namespace) -> int:
 
 def print_plan(pattern: Any, duration: float, json_out: bool, unused: list[str]) -> None:
     """What a trace replay or the user's shape will do, said before it starts (on stderr under --json), after the
-    `unused` lines (`unused_by_shape`)."""
+    `unused` lines (`set_aside_unused`)."""
     from loadtest.load_pattern import TraceReplay
     from loadtest.trace_plan import plan_lines
     from loadtest.user_shape import UserShape
@@ -282,11 +283,14 @@ def run_soak_command(args: argparse.Namespace) -> int:
     from loadtest.load_settings import LoadSettings
     from loadtest.soak import run_soak, soak_file_name
 
+    unused = set_aside_unused(args)
     others = {"--rate": str(args.rate), "--trace": args.trace, "--stages": args.stages, "--sweep": args.sweep}
     others |= {"--shape": args.shape, "--duration": args.duration}
     users = DEFAULT_USERS if args.users is None else args.users
     pattern, seconds = soak_from_flags(args.soak, users, args.spawn_rate, others)
     positive_seconds("--request-timeout", args.request_timeout)  # before any probe or file
+    for line in unused:
+        print(line, file=sys.stderr if args.json else sys.stdout, flush=True)
     every = [
         LoadSettings(
             url=args.url,
