@@ -110,13 +110,13 @@ def measure(settings: DemoSettings, names: list[str], heldout: Path, say: Callab
     from serving.server import ServerOptions, TritonServer
 
     settings.out.mkdir(parents=True, exist_ok=True)
-    clear_previous_run(settings.out)
     options = ServerOptions.on_free_ports(
         settings.repo, log_path=settings.out / "tritonserver.log", model_control="explicit", load_models=tuple(names)
     )
     server = TritonServer(options)
     with server:
         say(f"tritonserver (pid {server.pid}) ready at {server.grpc_url}")
+        clear_previous_run(settings.out)  # once this run can measure: a server that failed to start kept them
         accuracy = evaluate_accuracy(
             server.grpc_url, names, names[0], heldout, max_accuracy_drop=settings.max_accuracy_drop
         )
@@ -180,7 +180,8 @@ def summarize(names: list[str], measured: dict[str, Any]) -> dict[str, Any]:
 def clear_previous_run(out: Path) -> None:
     """Remove the results an earlier demo left in `out` (its load and accuracy JSON, summary and report) before this
     one measures: interrupted in its first load step, a second run's report showed three rows of the first run's
-    (another server and port) and its summary.json still read 2.23×, nothing marking them stale."""
+    (another server and port) and its summary.json still read 2.23×, nothing marking them stale. Called once the
+    server is up: a range with a busy port failed the demo after training and deleted the earlier run's results."""
     from loadtest.accuracy_results import ACCURACY_FILE
     from loadtest.results import LOAD_PREFIX
 
@@ -192,10 +193,14 @@ def clear_previous_run(out: Path) -> None:
 def run_demo(settings: DemoSettings, say: Callable[[str], None] = print) -> dict[str, Any]:
     """The whole job end to end; returns the summary (also written to `out/summary.json`)."""
     from loadtest.report import render
+    from quantserve.cli.demo_caveats import CAVEATS_KEY, served_caveats
     from quantserve.cli.demo_steps import DemoInterrupted
+    from serving.ports import check_free_ports
 
     if settings.tune and settings.tune_trials < 1:
         raise QuantserveError(f"--tune-trials must be at least 1, got {settings.tune_trials}")
+    # before the minutes of training and optimizing (as tune checks): one server at a time, on 3 ports at once
+    check_free_ports(3)
     files = prepare_model(settings, say)
     names = optimize_and_deploy(settings, files, say)
     try:
@@ -204,6 +209,7 @@ def run_demo(settings: DemoSettings, say: Callable[[str], None] = print) -> dict
         stop.tell(settings.out)
         raise
     summary = summarize(names, measured)
+    summary[CAVEATS_KEY] = served_caveats(settings.out, names, settings.users)
     write_summary(settings.out, summary)
     render(settings.out)
     over = measured["accuracy"].over_budget
@@ -267,6 +273,7 @@ def tune_failed(reason: str) -> dict[str, Any]:
 
 def tune_section(result: Any, tune_settings: Any) -> dict[str, Any]:
     """The figures the demo prints from a TuneResult: ratio = winner goodput / naive baseline goodput."""
+    from quantserve.cli.demo_caveats import tune_caveats
     from quantserve.cli.tune import slo_missed
 
     best, baseline = result.best, result.baseline
@@ -298,4 +305,5 @@ def tune_section(result: Any, tune_settings: Any) -> dict[str, Any]:
         "deployed": {k: result.deployed[k] for k in ("repo", "name", "version", "config_path")},
         "tune_json": str(out / "tune.json"),
         "tune_html": str(out / "tune.html"),
+        **tune_caveats(result),
     }

@@ -51,10 +51,14 @@ def run_steps(
 ) -> dict[str, list[LoadResult]]:
     """Each of `steps` (loadtest.load_pattern's, said as `titles`) for every variant in turn, FP32 then INT8, INT8
     then FP32 at the next, so the two windows compared are seconds apart; each variant's run saved after each of
-    its steps. Ctrl-C or SIGTERM raises `DemoInterrupted` once every variant's run is saved with what it measured."""
-    from loadtest.harness import run_step
+    its steps. Ctrl-C or SIGTERM raises `DemoInterrupted` once every variant's run is saved with what it measured.
+    Each run records its identity as `quantserve loadtest`'s does (`harness.run_identity`): without it, the demo's own
+    report said its models had no recorded source ("deployed before quantserve recorded its source model")."""
+    from loadtest.harness import run_identity, run_step
 
-    measured = {name: MeasuredSteps(name, len(steps), out, precisions.get(name)) for name in names}
+    measured = {
+        name: MeasuredSteps(name, len(steps), out, precisions.get(name), run_identity(loads[name])[0]) for name in names
+    }
     try:
         for i, step in enumerate(steps):
             turn = names if i % 2 == 0 else names[::-1]
@@ -87,7 +91,7 @@ def _save_the_others(measured: dict[str, MeasuredSteps], steps: list[str], stopp
             continue
         if done:  # nothing measured, nothing saved: a run of no step is no results file
             next_step = steps[len(done)]
-            run = LoadRun(name, done, precision=steps_done.precision)
+            run = LoadRun(name, done, precision=steps_done.precision, identity=steps_done.identity)
             run.interrupted = Interruption(
                 at=datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
                 after_s=round(at - steps_done.started, 3),

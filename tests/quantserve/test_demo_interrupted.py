@@ -18,7 +18,10 @@ from loadtest import evaluator, harness
 from loadtest.interruption import StepInterrupted
 from loadtest.percentiles import LatencySummary
 from loadtest.results import LoadResult, LoadRun
+from loadtest.run_identity import RunIdentity
 from serving import server
+
+STARTED = "2026-12-01T00:00:00Z"  # the stand-in identity's start (`harness.run_identity` reads the server)
 
 
 class FakeServer:
@@ -59,6 +62,7 @@ def test_an_interrupt_in_the_demo_load_steps_saves_every_finished_step(
     monkeypatch.setattr(server, "TritonServer", FakeServer)
     monkeypatch.setattr(evaluator, "evaluate_accuracy", lambda *a, **k: accuracy)
     monkeypatch.setattr(harness, "run_step", run_step)
+    monkeypatch.setattr(harness, "run_identity", lambda settings: (RunIdentity(STARTED), None))
     settings = DemoSettings(out=tmp_path / "out", users=16, sweep=(1, 4, 16), duration_s=3.0)
     with pytest.raises(KeyboardInterrupt) as stopped:
         measure(settings, ["a", "b"], tmp_path / "heldout.npz", lambda line: None)
@@ -96,6 +100,7 @@ def test_a_demo_cut_in_its_first_step_leaves_no_earlier_run_beside_it(
     monkeypatch.setattr(server, "TritonServer", FakeServer)
     monkeypatch.setattr(evaluator, "evaluate_accuracy", lambda *a, **k: accuracy)
     monkeypatch.setattr(harness, "run_step", run_step)
+    monkeypatch.setattr(harness, "run_identity", lambda settings: (RunIdentity(STARTED), None))
     settings = DemoSettings(out=out, users=16, sweep=(1, 4), duration_s=3.0)
     with pytest.raises(KeyboardInterrupt):
         measure(settings, ["a", "b"], tmp_path / "heldout.npz", lambda line: None)

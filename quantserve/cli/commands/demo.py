@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from loadtest.load_flags import parse_concurrencies
     from loadtest.report import render
     from quantserve.cli.demo import MODEL_NAME, VARIANTS, DemoSettings, run_demo
+    from quantserve.cli.demo_caveats import tune_caveat_lines
     from quantserve.cli.tables import print_json
     from serving.machine import write_machine_facts
 
@@ -75,16 +76,18 @@ def run(args: argparse.Namespace) -> int:
         print_json(summary)
         return 0
     print_summary(summary, console)
-    for line in tune_lines(summary.get("tune")):
+    for line in [*tune_lines(summary.get("tune")), *tune_caveat_lines(summary.get("tune"))]:
         console.print(line)
     console.print(f"summary: {settings.out / 'summary.json'}   report: {settings.out / 'report.html'}")
     return 0
 
 
 def print_summary(summary: dict[str, Any], console: Any = None) -> None:
-    """A small table a person can read, one row per variant, then the verdict: served INT8 speedup and drop."""
+    """A small table a person can read, one row per variant, then the verdict: served INT8 speedup and drop, and
+    report.md's caveats on that speedup (a busy machine: the 2.39× of probe round 12 came with none)."""
     from rich.console import Console
 
+    from quantserve.cli.demo_caveats import served_caveat_line
     from quantserve.cli.tables import NAME, Column, print_rows
 
     console = console or Console()
@@ -106,6 +109,9 @@ def print_summary(summary: dict[str, Any], console: Any = None) -> None:
     title = f"{summary['model']} on {summary['target']} (served through Triton over gRPC)"
     print_rows(title, columns, rows, console)
     console.print(verdict_line(summary))
+    caveat = served_caveat_line(summary)
+    if caveat:
+        console.print(caveat)
 
 
 def verdict_line(summary: dict[str, Any]) -> str:
