@@ -133,7 +133,7 @@ from optimizer.row_kinds import (
     token_logits,
 )
 from optimizer.soft_masks import is_soft_mask
-from optimizer.token_values import per_token, token_positions, token_values_kind
+from optimizer.token_values import per_token, span_kind, token_positions, token_values_kind
 from quantserve.errors import QuantserveError
 from quantserve.metrics import probabilities
 
@@ -214,7 +214,9 @@ def infer_output_kinds(
                 "one class id per sample (one-hot labels: save their argmax)"
             )  # else they would be dropped without a word and no accuracy judged
     return {
-        name: overrides.get(name) or infer_kind(np.asarray(values), labels, positions, inputs)
+        name: overrides.get(name)
+        or span_kind(name, np.asarray(values), positions)  # start/end logits: named, not always peaked
+        or infer_kind(np.asarray(values), labels, positions, inputs)
         for name, values in reference.items()
     }
 
