@@ -37,6 +37,7 @@ from optimizer.token_values import MEASURED_PER_TOKEN, per_token, token_values_m
 from quantserve import metrics
 from quantserve.errors import QuantserveError
 
+UNSET_THRESHOLD = UnsetThreshold(0.5)  # no --label-threshold given (`DriftBudget`'s default)
 MASK_MIN_CLASS_VALUES = 100  # a class with fewer FP32 values in a mask is too small for its IoU to mean anything
 LOWER_CUT_FACTOR = 10  # a multilabel output's label sets are also measured at its --label-threshold over this
 CROSS_AXIS_FLOOR = 0.01  # cross-axis entries whose FP32 spread is under this share of the median entry's: not judged
@@ -58,7 +59,7 @@ def output_metrics(
     candidate: np.ndarray,
     labels: np.ndarray | None = None,
     positions: np.ndarray | None = None,
-    label_threshold: float = 0.5,
+    label_threshold: float = UNSET_THRESHOLD,
 ) -> dict[str, Any]:
     """Every metric of one output: those of its kind, worst channel correlation, and the whole-tensor extras, measured
     along its real axes (`optimizer.output_kinds.real_axes`: (N, 1, 1, 96) as (N, 96)); the axes the record names

@@ -104,7 +104,9 @@ def token_values_metrics(
     real = _real(positions)
     if kind == "classification":
         lowest = min(float(reference[real].min()), float(candidate[real].min()))
-        record = measure(kind, np.where(real, reference, lowest), np.where(real, candidate, lowest), labels)
+        record = measure(
+            kind, np.where(real, reference, lowest), np.where(real, candidate, lowest), labels, None, threshold
+        )
         return {**record, "tokens_judged": int(real.sum())}
     record = measure(kind, reference[real][:, None], candidate[real][:, None], None, None, threshold)
     cosines = metrics.cosine_similarity(np.where(real, reference, 0.0), np.where(real, candidate, 0.0))

@@ -36,6 +36,7 @@ def test_start_and_end_logits_are_answers_over_positions_and_a_moved_answer_is_r
     moved[rows, answers[rows]] -= 1.5
     report = measure_drift({"start_logits": logits}, {"start_logits": moved}, kinds, DriftBudget(), None, inputs)
     assert not report.holds
+    assert "decision_agreement" not in report.outputs["start_logits"]  # no --label-threshold given: top-1 alone
     assert report.violations[0].metric == "top1_agreement" and report.violations[0].value < 0.95
     pads = logits.copy()
     pads[inputs["attention_mask"] == 0] = 3.0  # a pad above every real value: never the answer
