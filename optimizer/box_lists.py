@@ -44,20 +44,31 @@ def box_columns(values: np.ndarray) -> BoxColumns | None:
 
     A float (N, K ≥ 10, 5..7) output is a box list where one column lies in [0, 1], varies and never rises down
     the K rows in any sample (the score, ties allowed); with 6 or 7 columns, the others hold one or two columns of
-    non-negative whole numbers (the class; of two, the batch index is the first that is constant in every sample)
-    and four columns of box values (corners where the third and fourth never fall below the first and second, else
-    a centre and size). A raw YOLO head (N, 4 + C, A) has more columns, its anchors unsorted; DETR's (N, Q, 4)
-    boxes too few; its (N, Q, C) logits are not sorted by any column."""
+    whole numbers, negative only on padding rows (score ≤ 0: class -1 is a common pad) (the class; of two, the batch
+    index is the first that is constant in every sample) and four columns of box values (corners where the third and
+    fourth never fall below the first and second, else a centre and size). A raw YOLO head (N, 4 + C, A) has more
+    columns, its anchors unsorted; DETR's (N, Q, 4) boxes too few; its (N, Q, C) logits are not sorted by any column.
+
+    With at most one box per image every column is "sorted" (a value, then the pads' zeros), so of the sorted
+    columns that leave a box list, the score is one that leaves the box as corners: a box clipped at the edge
+    (x2 = 1.0) outspans the scores, but taking x2 leaves x1, y1, y2 and the score, no two corner pairs (y2 ≥ x1
+    and score ≥ y1 in every row); where none leaves corners (a centre and size), the widest."""
     if values.ndim != 3 or values.shape[2] not in BOX_LIST_COLUMNS or values.shape[1] < BOX_LIST_MIN_ROWS:
         return None
     if not np.issubdtype(values.dtype, np.floating) or not values.size or not np.isfinite(values).all():
         return None
     columns = np.moveaxis(values.astype(np.float64), 2, 0)  # (columns, N, K)
-    scores = [c for c in range(len(columns)) if _sorted_score(columns[c])]
-    if not scores:
+    readings = [_reading(columns, c) for c in range(len(columns)) if _sorted_score(columns[c])]
+    found = [reading for reading in readings if reading is not None]
+    if not found:
         return None
-    score = max(scores, key=lambda c: float(np.ptp(columns[c])))
-    whole = [c for c in range(len(columns)) if c != score and _whole_numbers(columns[c])]
+    return max(found, key=lambda reading: (reading.corners, float(np.ptp(columns[reading.score]))))
+
+
+def _reading(columns: np.ndarray, score: int) -> BoxColumns | None:
+    """The box list's columns with `score` the score column, or None where the others hold no class and box."""
+    live = columns[score] > 0.0  # rows with a detection; the others pad
+    whole = [c for c in range(len(columns)) if c != score and _whole_numbers(columns[c], live)]
     if len(whole) != len(columns) - 5:
         return None  # 5 columns: no class; 6: one class column; 7: a batch index and the class
     label = _class_column(columns, whole)
@@ -80,8 +91,9 @@ def _sorted_score(column: np.ndarray) -> bool:
     return bool((np.diff(column, axis=1) <= SORT_SLACK).all())
 
 
-def _whole_numbers(column: np.ndarray) -> bool:
-    return bool(column.min() >= 0.0 and (column == np.round(column)).all())
+def _whole_numbers(column: np.ndarray, live: np.ndarray) -> bool:
+    """Whole numbers, not negative on the `live` rows (a padding row's class may be -1)."""
+    return bool((column == np.round(column)).all() and (column[live] >= 0.0).all())
 
 
 def _class_column(columns: np.ndarray, whole: list[int]) -> int | None:
@@ -151,9 +163,10 @@ def box_words(record: Mapping[str, Any]) -> str:
 
 
 def _boxes(rows: np.ndarray, columns: BoxColumns, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One sample's boxes at `threshold` or above, highest score first: corners (B, 4), classes (B,), scores (B,)."""
+    """One sample's boxes at `threshold` or above, highest score first: corners (B, 4), classes (B,), scores (B,).
+    Padding rows (score ≤ 0) hold no box, even at threshold 0."""
     rows = rows.astype(np.float64)
-    kept = rows[rows[:, columns.score] >= threshold]
+    kept = rows[(rows[:, columns.score] >= threshold) & (rows[:, columns.score] > 0.0)]
     kept = kept[np.argsort(-kept[:, columns.score], kind="stable")]
     box = kept[:, list(columns.box)]
     if not columns.corners:  # centre and size -> corners
