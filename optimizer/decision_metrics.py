@@ -91,7 +91,7 @@ def confident_decisions(reference: np.ndarray, candidate: np.ndarray, threshold:
     INT8 lowered its confidence across the board (session 30)."""
     if reference.ndim != 2 or reference.shape[1] < 2 or not len(reference):
         return {}
-    ref, cand = _probabilities(reference), _probabilities(candidate)
+    ref, cand = metrics.as_probabilities(reference), metrics.as_probabilities(candidate)
     top = ref.max(axis=1)
     answer = np.where(top >= threshold, ref.argmax(axis=1), -1)
     kept = answer == np.where(cand.max(axis=1) >= threshold, cand.argmax(axis=1), -1)
@@ -105,14 +105,6 @@ def confident_decisions(reference: np.ndarray, candidate: np.ndarray, threshold:
         "label_threshold": float(threshold),
         "unsure_fp32": int(np.count_nonzero(answer < 0)),
     }
-
-
-def _probabilities(rows: np.ndarray) -> np.ndarray:
-    values = rows.astype(np.float64)
-    if metrics.probabilities(values) and np.allclose(values.sum(axis=1), 1.0, atol=1e-3):
-        return values
-    shifted = np.exp(values - values.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def decision_doubt(name: str, missed: Iterable[str]) -> str:
