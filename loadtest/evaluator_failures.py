@@ -1,9 +1,11 @@
 """Why a served model's requests in `evaluate` stopped, told in the run's terms: which request ran past its deadline,
 or how far the run got before the server went away (it was blamed on a deploy: the model reads not ready then too),
-and whether it answers again by then (`serve` restarts a hung server: "start it again" was moot)."""
+and whether it answers again by then (`serve` restarts a hung server: "start it again" was moot), or is hung rather than
+gone (its port still takes connections: "start it again" told the user of a SIGSTOPped server it had gone)."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterable, Iterator
 
 import numpy as np
@@ -12,6 +14,7 @@ from quantserve.errors import QuantserveError
 from serving.triton_runner import LIVENESS_TIMEOUT_S, ServerStopped
 
 DEADLINE_EXCEEDED = "StatusCode.DEADLINE_EXCEEDED"  # in the client's error: a request ran past its deadline
+CONNECT_TIMEOUT_S = 2.0  # for a TCP connection to a server that does not answer: open (hung) or refused (gone)
 
 
 class RowsSent:
@@ -40,6 +43,18 @@ def answers_now(url: str) -> bool:
         return False
 
 
+def takes_connections(url: str, timeout_s: float = CONNECT_TIMEOUT_S) -> bool:
+    """Whether a TCP connection to `url` (host:port) opens: the kernel still accepts them for a stopped process."""
+    host, _, port = url.rpartition(":")
+    if not port.isdigit():
+        return False
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError:
+        return False
+    return True
+
+
 def request_failure(
     exc: QuantserveError, url: str, model: str, sent: RowsSent, request_timeout_s: float
 ) -> QuantserveError | None:
@@ -53,6 +68,12 @@ def request_failure(
             return QuantserveError(
                 f"{stopped} and answers again now (restarted meanwhile?); no figure of this run counts: run evaluate "
                 "again"
+            )
+        if takes_connections(url):  # alive and silent (SIGSTOPped, deadlocked): "start it again" read as gone
+            return QuantserveError(
+                f"{stopped} and is hung, not gone: its port still takes connections but it answers nothing; no figure "
+                "of this run counts: kill it (SIGKILL: a hung process ignores SIGTERM) and start it again, or let "
+                "`serve` restart it (--hang-timeout), then run evaluate again"
             )
         return QuantserveError(f"{stopped}; no figure of this run counts: start it again and run evaluate again")
     if DEADLINE_EXCEEDED not in str(exc):

@@ -45,13 +45,16 @@ def pattern_from_flags(
     trace: str = "",
     trace_speed: float = 1.0,
     trace_scale: float = 1.0,
+    duration: str = "",
 ) -> LoadPattern:
     """The CLI's `--users/--sweep/--rate/--arrivals/--spawn-rate/--stages/--trace` as one pattern.
 
     One load shape per run: `--trace`, `--stages`, `--rate` (open loop; a list sweeps) and `--sweep` exclude
-    each other (`refuse_mixed_loads`); with none of them, `--users` in a closed loop.
+    each other (`refuse_mixed_loads`); with none of them, `--users` in a closed loop. `--stages` sets the run's
+    length, so a `--duration` given beside it is refused (it was ignored in silence: `4:20s --duration 10s` ran 20 s).
     """
     refuse_mixed_loads({"--trace": trace, "--stages": stages, "--rate": rate, "--sweep": sweep})
+    refuse_mixed_loads({"--stages": stages, "--duration": duration})
     shape = next((flag for flag, value in (("--trace", trace), ("--stages", stages), ("--rate", rate)) if value), "")
     if shape and spawn_rate is not None:  # was ignored in silence: 8 stage users all started at once
         raise QuantserveError(

@@ -17,7 +17,7 @@ from loadtest.interruption_record import Interruption
 from loadtest.percentiles import LatencySummary
 from loadtest.result_files import numbers_checked, precision_of, read_json, safe_name, write_json
 from loadtest.run_identity import RunIdentity
-from loadtest.send_lag import ClientLags, send_lag_note, unsent_held_by
+from loadtest.send_lag import ClientLags, queue_refused, send_lag_note, unsent_held_by
 from loadtest.stage_figures import StageFigures
 from loadtest.timeline import Outage, SecondStats, Stall, stall
 from loadtest.triton_metrics import ServerBreakdown
@@ -195,7 +195,7 @@ class LoadResult:
 
     def _client_lags(self) -> tuple[ClientLags, float]:
         lags = (self.send_lag_p99_ms, self.send_lag_p50_ms, self.generator_lag_p99_ms)
-        return ClientLags(*lags, self.peak_in_flight, self.max_in_flight), LATE_SEND_MS
+        return ClientLags(*lags, self.peak_in_flight, self.max_in_flight, queue_refused(self.errors)), LATE_SEND_MS
 
     def _stalled(self) -> tuple[Stall | None, float | None]:
         """The step's stall (`loadtest.timeline.stall`) and the rate its window offered."""
@@ -203,7 +203,7 @@ class LoadResult:
         return stall(self.mode, self.latency, self.timeline), offered or self.rate_rps
 
     def _cores(self) -> int | None:
-        return self.utilization.cpu_count if self.utilization else None
+        return (self.utilization.usable_cores or self.utilization.cpu_count) if self.utilization else None
 
     def outside_server_note(self) -> str | None:
         """One line when most of a closed loop's latency was spent outside Triton: its own time per request (queue and

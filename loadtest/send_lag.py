@@ -18,6 +18,9 @@ THREADS = "threads"  # slots stayed free: the client's own threads took the call
 SLOTS = "slots"  # every in-flight slot was taken (or the peak unrecorded: the rest of the wait is the slot wait)
 UNRECORDED = "unrecorded"  # neither the generator's lag nor the peak in flight was recorded
 STALLED = "stalled"  # every slot was taken while the server answered nothing, and it answered faster than offered after
+QUEUE_FULL = "queue full"  # every slot was taken while the server's own queue refused requests: its capacity, not ours
+# Triton's words for a request its queue policy refused: max_queue_size reached, or its timeout_us spent queued
+QUEUE_REFUSALS = ("Exceeds maximum queue size", "Request timeout expired")
 # a stall's quiet whole seconds lie inside it: it began up to a second before them and ended up to one after
 STALL_EDGES_S = 2.0
 # after a stall, a second with this many times the offered rate answered shows a server with capacity to spare: it
@@ -35,6 +38,12 @@ class ClientLags:
     generator_p99_ms: float | None = None
     peak_in_flight: int | None = None
     max_in_flight: int | None = None
+    queue_refused: int = 0  # requests the server's own queue refused (`queue_refused`)
+
+
+def queue_refused(errors: dict[str, int]) -> int:
+    """How many of a step's failed requests (Locust's `errors`: message → count) the server's queue refused."""
+    return sum(count for message, count in errors.items() if any(words in message for words in QUEUE_REFUSALS))
 
 
 @dataclass(frozen=True)
@@ -60,7 +69,7 @@ def send_lag_cause(lags: ClientLags, late_ms: float) -> SendLagCause | None:
     if peak and limit and peak < limit:
         return threads_late(peak, limit)
     if (peak and limit) or generator is not None:
-        return slots_taken(limit, generator or 0.0)
+        return queue_full(lags) if lags.queue_refused else slots_taken(limit, generator or 0.0)
     return SendLagCause(
         UNRECORDED,
         "which part of the client held them was not recorded (the load generator's CPU or a full in-flight pool)",
@@ -96,6 +105,20 @@ def slots_taken(limit: int | None, generator_ms: float) -> SendLagCause:
     )
 
 
+def queue_full(lags: ClientLags) -> SendLagCause:
+    """Every slot taken while the server's own queue refused requests (a queue policy: max_queue_size, timeout_us):
+    the server's capacity held them, and more --max-in-flight only hands its queue more to refuse (a run whose 95 % of
+    requests failed 'Exceeds maximum queue size' was told to raise it)."""
+    taken = f"all {lags.max_in_flight}" if lags.max_in_flight else "all"
+    refused = f"the server's own queue was full ({lags.queue_refused} requests refused by it in the run)"
+    return SendLagCause(
+        QUEUE_FULL,
+        f"{taken} in-flight slots were taken while {refused}, so requests waited for a free in-flight slot: the "
+        "server answered slower than the offered rate",
+        f"{taken} in-flight slots were taken while {refused}: the server's capacity was below the offered rate",
+    )
+
+
 def stalled_slots(
     cause: SendLagCause, lags: ClientLags, stalled: Stall | None, offered_rps: float | None
 ) -> SendLagCause:
@@ -125,9 +148,9 @@ def unsent_held_by(lags: ClientLags, late_ms: float, stalled: Stall | None, offe
     trace's never-sent note blamed "the server's capacity or that limit" and advised raising --max-in-flight."""
     cause = send_lag_cause(lags, late_ms)
     if cause is None:
-        return None
+        return queue_full(lags).short if lags.queue_refused else None  # arrivals waited: the slots were taken
     cause = stalled_slots(cause, lags, stalled, offered_rps)
-    return cause.short if cause.part in (STALLED, GENERATOR, THREADS) else None
+    return cause.short if cause.part in (STALLED, GENERATOR, THREADS, QUEUE_FULL) else None
 
 
 def send_lag_note(
@@ -140,9 +163,9 @@ def send_lag_note(
     offered_rps: float | None = None,
 ) -> str | None:
     """One line when requests left the client over `late_ms` late at p99, naming which part of the client held
-    them and what would help (`workers`: the run's Locust workers, 0 for one local process; `cores`: its machine's,
-    None where not recorded; `stalled`: the step's stall, `loadtest.timeline.stall`, None where none; `offered_rps`:
-    the rate the window offered)."""
+    them and what would help (`workers`: the run's Locust workers, 0 for one local process; `cores`: those the client
+    may use (its CPU affinity), None where not recorded; `stalled`: the step's stall, `loadtest.timeline.stall`, None
+    where none; `offered_rps`: the rate the window offered)."""
     cause = send_lag_cause(lags, late_ms)
     if cause is None:
         return None
@@ -159,6 +182,8 @@ def advice(part: str, workers: int, cores: int | None) -> str:
     already used where the cores allow more (as many workers as cores would only share the same CPU)."""
     if part == SLOTS:
         return "raise --max-in-flight or lower the rate"
+    if part == QUEUE_FULL:
+        return "lower the rate or give the server more capacity; more --max-in-flight would only be refused too"
     if part == STALLED:
         return "find why the server stopped answering (see the stall note), then measure again for figures without it"
     if part != GENERATOR:
@@ -167,4 +192,4 @@ def advice(part: str, workers: int, cores: int | None) -> str:
         return "spread the load (--workers N) or run the client on another machine"
     if cores is None or workers < cores:
         return f"more --workers than the {workers} used, or run the client on another machine"
-    return f"run the client on another machine (its {workers} --workers already match the {cores} cores)"
+    return f"run the client on another machine (its {workers} --workers already match the {cores} cores it may use)"

@@ -32,7 +32,7 @@ from loadtest.load_pattern import ClosedLoop
 from loadtest.load_settings import LoadSettings, step_paths
 from loadtest.model_gone import gone_at
 from loadtest.result_files import safe_name
-from loadtest.results import LoadResult
+from loadtest.results import LoadResult, load_file_name
 from loadtest.run_identity import RunIdentity
 from quantserve.errors import QuantserveError
 from quantserve.files import write_atomic
@@ -99,6 +99,19 @@ class SoakResult:
 def soak_file_name(model: str) -> str:
     """The file a soak of `model` is saved as: `soak-<model>.json`."""
     return f"soak-{safe_name(model)}.json"
+
+
+def refuse_soak_over_load(out_dir: Path, labels: list[str]) -> None:
+    """Before any load, one line where `out_dir` holds a plain load run of one of `labels`: a soak stopped early saves
+    what it measured under that run's name (`load-<model>.json`) and records into the same step folder where the
+    users match, so an interrupted soak replaced the earlier run in silence (`refuse_replacing` covered the rest)."""
+    for label in labels:
+        path = Path(out_dir) / load_file_name(label)
+        if path.exists():
+            raise QuantserveError(
+                f"{path}: a load run of '{label}' is saved here, which this soak would replace if stopped early (it "
+                "saves what it measured under that name); give the soak another --out, or remove that file"
+            )
 
 
 def run_soak(

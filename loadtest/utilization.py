@@ -41,6 +41,9 @@ class Utilization:
     machine_cpu_pct_mean: float | None = None  # every process on the machine (100 = one core busy; None: not read)
     generator_cpu_pct_mean: float | None = None  # the load generator: the loadtest process and its Locust children
     cpu_count: int | None = None  # the machine's cores, of which `machine_cpu_pct_mean` is a share
+    # the cores the load generator may use (its CPU affinity, `serving.machine.cpu_facts`), which its --workers share:
+    # the send-lag advice weighed them against the machine's (None: not recorded, an older file)
+    usable_cores: int | None = None
 
     @property
     def others_share(self) -> float | None:
@@ -173,6 +176,8 @@ class UtilizationSampler:
 
     def result(self, start: float, end: float) -> Utilization:
         """Summarize the samples taken within [start, end] (wall-clock seconds)."""
+        from serving.machine import cpu_facts
+
         rows = [r for r in self._rows if start <= r["t"] <= end and len(r) > 1]
         util = Utilization(
             source="nvml" if self._nvml else "psutil",
@@ -192,6 +197,7 @@ class UtilizationSampler:
         util.machine_cpu_pct_mean = _mean(rows, "machine_cpu_pct")
         util.generator_cpu_pct_mean = _mean(rows, "generator_cpu_pct")
         util.cpu_count = os.cpu_count() if util.machine_cpu_pct_mean is not None else None
+        util.usable_cores = cpu_facts().usable_cores
         return util
 
 

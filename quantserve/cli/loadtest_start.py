@@ -39,6 +39,7 @@ SHAPE_SETS = {"--stages": "stages", "--trace": "trace", "--rate": "rate", "--swe
 SHAPE_SETS |= {"--users": "users", "--spawn-rate": "spawn_rate"}
 CANNOT_USE = {"--soak": SOAK_SETS, "--shape": SHAPE_SETS}
 CANNOT_USE |= {flag: {"--spawn-rate": "spawn_rate"} for flag in ("--trace", "--stages", "--rate")}
+CANNOT_USE["--stages"] = {"--spawn-rate": "spawn_rate", "--duration": "duration"}  # its stages are the run's length
 
 
 def set_aside_unused(args: argparse.Namespace) -> list[str]:
@@ -75,4 +76,5 @@ def load_pattern(args: argparse.Namespace) -> Any:
         args.trace,
         args.trace_speed,
         args.trace_scale,
+        args.duration,
     )

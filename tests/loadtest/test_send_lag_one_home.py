@@ -75,7 +75,9 @@ def test_the_generators_advice_knows_the_workers_already_used() -> None:
     full = open_result(behind, workers=4)
     full.utilization = Utilization("psutil", "psutil", cpu_count=4)
     said = full.send_lag_note() or ""
-    assert said.endswith("; run the client on another machine (its 4 --workers already match the 4 cores)"), said
+    assert said.endswith(
+        "; run the client on another machine (its 4 --workers already match the 4 cores it may use)"
+    ), said
     assert "more --workers" not in said
     slots = open_result((3780.0, 53.0, 346, 64), workers=2).send_lag_note() or ""
     assert "--workers" not in slots and slots.endswith("; raise --max-in-flight or lower the rate")

@@ -105,6 +105,8 @@ def evaluate(args: argparse.Namespace) -> int:
         raise QuantserveError(f"--batch-size must be at least 1, got {args.batch_size}")
     positive_seconds("--request-timeout", args.request_timeout)
     load_s = load_duration_s(args)  # before the accuracy pass, which a bad flag used to fail only after
+    if load_s:
+        refuse_replacing_loads(Path(args.out), models)
     metric = UserMetric.load(args.metric) if args.metric else None  # a bad spec fails before any request
     # Held while scoring and saving: with a load run writing into --out, evaluate wrote accuracy.json there (into
     # that run's report), then its side-by-side load stopped on the lock with exit 2, hiding an over-budget exit 1.
@@ -237,6 +239,15 @@ def load_duration_s(args: argparse.Namespace) -> float:
     if args.load_users < 1:
         raise QuantserveError(f"--load-users must be at least 1, got {args.load_users}")
     return duration
+
+
+def refuse_replacing_loads(out: Path, models: list[str]) -> None:
+    """Before the accuracy pass, one line where a side-by-side load would replace a load run saved in `out`
+    (`refuse_replacing`, as `loadtest` refuses it): it replaced that run's load-NAME.json in silence."""
+    from loadtest.recording_files import refuse_replacing
+    from loadtest.results import load_file_name
+
+    refuse_replacing(out, [(label, load_file_name(label)) for label in dict.fromkeys(models)])
 
 
 def load_side_by_side(args: argparse.Namespace, models: list[str], duration: float) -> list[dict[str, Any]]:

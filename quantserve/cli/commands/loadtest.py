@@ -61,7 +61,10 @@ def register(subparsers: Any) -> None:
         "--spawn-rate", type=float, default=None, help="users started per second, above 0 (default: all at once)"
     )
     parser.add_argument(
-        "--duration", default="", help="run time per step: 60s, 2m, … (default 60s; with --trace, one pass of it)"
+        "--duration",
+        default="",
+        help="run time per step: 60s, 2m, … (default 60s; with --trace, one pass of it); --stages and --soak set "
+        "their own",
     )
     parser.add_argument(
         "--soak", default="", help="soak for this long (10m, 1h): --users closed loop, server memory trend, p99 drift"
@@ -281,7 +284,7 @@ def run_soak_command(args: argparse.Namespace) -> int:
     """`--soak`: one long closed-loop run per model; memory trend and p99 drift, saved as soak-<model>.json."""
     from loadtest.load_flags import soak_from_flags
     from loadtest.load_settings import LoadSettings
-    from loadtest.soak import run_soak, soak_file_name
+    from loadtest.soak import refuse_soak_over_load, run_soak, soak_file_name
 
     unused = set_aside_unused(args)
     others = {"--rate": str(args.rate), "--trace": args.trace, "--stages": args.stages, "--sweep": args.sweep}
@@ -307,6 +310,7 @@ def run_soak_command(args: argparse.Namespace) -> int:
         )
         for model, version in addressed_models(args)
     ]
+    refuse_soak_over_load(Path(args.out), [settings.label for settings in every])
     before_load(every, [soak_file_name(settings.label) for settings in every], args)
     flat = True
     for settings in every:
