@@ -158,10 +158,13 @@ def evaluate_accuracy(
     if classify and dataset.labels is None:
         raise QuantserveError(f"{data}: task 'classification' needs a 'labels' array in the data file")
     real = token_positions(dataset.arrays)  # a text model's per-token output: scored over its real tokens
-    per_token = not classify and ref.ndim == 3 and real is not None and ref.shape[:2] == real.shape
+    per_token = not classify and real is not None and ref.shape[:2] == real.shape  # a float (N, T): a value per token
+    per_token = per_token and (ref.ndim == 3 or (ref.ndim == 2 and np.issubdtype(ref.dtype, np.floating)))
 
-    def rows(values: np.ndarray) -> np.ndarray:
-        return values[real] if per_token else values  # (tokens, C): padded rows' values are not answers
+    def rows(values: np.ndarray) -> np.ndarray:  # padded positions' values are not answers, as the verdict reads them
+        if not per_token or real is None:
+            return values
+        return values[real] if values.ndim == 3 else np.where(real, values, 0.0)  # (tokens, C); (N, T) pads at 0
 
     scored = dataset.labels if classify else None
     changed = {model: _shape_changes(served, reference, model) for model in models}

@@ -27,6 +27,7 @@ from optimizer.drift_metrics import nonfinite_count, nonfinite_where_finite, out
 from optimizer.output_kinds import infer_kind, on_real_axes, token_positions
 from optimizer.row_kinds import kind_doubt
 from optimizer.soft_masks import mask_doubt
+from optimizer.token_axes import TokenAxes, output_positions, whole_row_check, whole_row_hint
 from optimizer.token_values import token_values_doubt
 from quantserve.errors import QuantserveError
 
@@ -38,15 +39,18 @@ def measure_drift(
     budget: DriftBudget,
     labels: np.ndarray | None = None,
     inputs: Mapping[str, np.ndarray] | None = None,
+    axes: TokenAxes | None = None,
 ) -> DriftReport:
     """Every output of `candidate` against `reference`, measured by its kind and judged against `budget`;
-    `inputs`, the rows both came from, mark the real tokens a per-token output is measured over."""
+    `inputs`, the rows both came from, mark the real tokens a per-token output is measured over, and `axes` (the
+    model's graph, where known: `optimizer.token_axes`) which 2-D outputs are per token."""
     missing = [name for name in reference if name not in candidate]
     if missing:
         raise QuantserveError(f"the compared model lacks output(s) {', '.join(missing)} of the FP32 reference")
     report = DriftReport(outputs={})
-    positions = token_positions(inputs)
+    token_rows = token_positions(inputs)
     for name, ref in reference.items():
+        positions = output_positions(axes, name, token_rows)
         if np.shape(ref) != np.shape(candidate[name]):
             raise QuantserveError(
                 f"output '{name}' has shape {np.shape(candidate[name])}, the FP32 reference's {np.shape(ref)}"
@@ -70,6 +74,12 @@ def measure_drift(
         if doubt:
             record["kind_doubt"] = doubt
             violations = [replace(violation, hint=doubt) for violation in violations]
+        if whole_row_check(axes, name, kind, expected, positions):  # the graph does not say it is per token
+            whole = output_metrics("embedding", expected, got)
+            record["whole_row"] = {key: whole[key] for key in ("cosine_mean", "cosine_worst")}
+            more, more_slacks = judge(name, whole, budget)
+            violations += [replace(violation, hint=whole_row_hint(name, record)) for violation in more]
+            slacks += more_slacks
         note = dense_map_note(name, kind, np.asarray(ref), labels) or (
             cut_doubt and f"output '{name}' ({kind}): {cut_doubt}"
         )

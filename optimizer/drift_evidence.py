@@ -23,6 +23,8 @@ DISCRETE_METRICS = (
     "id_agreement",
     "sequence_agreement",
 )  # shares of rows: resolved by count
+# counted over boxes, not rows: a box list's F1 rests on FP32's boxes at the threshold, however many rows hold them
+BOX_METRICS = ("box_agreement",)
 # a dense output's decisions, judged only where its values turn out to be a flag's or a probability's (the kind alone
 # does not say): not known before the held-out rows are run
 FOUND_IN_VALUES = ("flag_agreement", "decision_agreement")
@@ -33,18 +35,23 @@ def thin_evidence(report: DriftReport, budget: DriftBudget, rows: int) -> list[d
     """Budgeted agreement rates that hold on `rows` held-out rows without the rows to show it: their 95 % lower
     bound is below the budget. The budget is judged on the rate seen; this says how far that can be trusted
     (magika's 32 held-out rows agreed 32 of 32, 512 other files 97.3 %), and how many rows would do. A
-    probability's decisions were measured on its clear rows only (`decision_ties` near-ties left out)."""
+    probability's decisions were measured on its clear rows only (`decision_ties` near-ties left out), a box list's
+    F1 on FP32's boxes (`BOX_METRICS`: 3 boxes matched of 3 show no 0.95, on rows without number)."""
     thin = []
     for output, record in report.outputs.items():
         budgeted = BUDGETED.get(record.get("kind", ""), ())  # a multilabel record's decision_agreement: information
-        for metric in (m for m in DISCRETE_METRICS if m in budgeted and record.get(m) is not None):
+        counted = (*DISCRETE_METRICS, *BOX_METRICS)
+        for metric in (m for m in counted if m in budgeted and record.get(m) is not None):
             entry = _thin(output, metric, float(record[metric]), _rows_judged(metric, record, rows), budget)
             thin += [entry] if entry else []
     return thin
 
 
 def _rows_judged(metric: str, record: Mapping[str, Any], rows: int) -> int:
-    """The rows `metric` was measured on: all held-out rows, but a probability's clear ones (ties left out)."""
+    """The rows `metric` was measured on: all held-out rows, but a probability's clear ones (ties left out) and a box
+    list's FP32 boxes."""
+    if metric in BOX_METRICS:
+        return int(record.get("boxes_fp32") or 0)
     return rows - int(record.get("decision_ties") or 0) if metric == "decision_agreement" else rows
 
 
@@ -149,7 +156,8 @@ def thin_evidence_line(entry: Mapping[str, Any], flag: str = "--eval") -> str:
     """E.g. "output 'p': top-1 agreement 1 over 32 held-out rows shows only ≥ 0.92 (95 % lower bound), not the
     budget's 0.99; about 268 rows would (--eval)"; `flag`: the option that gives the rows (evaluate's is --data)."""
     words = CHECKS[entry["metric"]][0]
-    needed, rows = entry["rows_needed"], "clear rows" if entry["metric"] == "decision_agreement" else "rows"
+    rows = {"decision_agreement": "clear rows", **dict.fromkeys(BOX_METRICS, "FP32 boxes")}.get(entry["metric"], "rows")
+    needed = entry["rows_needed"]
     more = f"about {needed} {rows} would ({flag})" if needed else "no row count would at this rate"
     return (
         f"output '{entry['output']}': {words} {entry['value']:.4g} over {entry['rows']} held-out {rows} shows only "

@@ -22,6 +22,7 @@ from optimizer.profile import ModelProfile
 from optimizer.quant_exclusions import MIXED_RANGE_RATIO
 from optimizer.search_budget import SearchBudget
 from optimizer.tensor_ranges import ProgressCallback
+from optimizer.token_axes import TokenAxes
 from optimizer.transformer import run_model
 from optimizer.user_metric import UserMetric, add_user_metric
 from optimizer.verify import batch_compositions
@@ -114,6 +115,7 @@ class HeldOutDrift:
     budget: SearchBudget
     reference: dict[str, np.ndarray]
     kinds: dict[str, str]
+    axes: TokenAxes  # which 2-D outputs are per token (`optimizer.token_axes`)
     labels: np.ndarray | None
     verify_batch: int
     probe: TensorData
@@ -129,7 +131,9 @@ class HeldOutDrift:
         if self._calib_reference is None:
             self._calib_reference = run_model(self.fused.path, rows.arrays, self.verify_batch)
         got = self._run_checked(path, rows.arrays, "judging SmoothQuant's alpha")
-        return measure_drift(self._calib_reference, got, self.kinds, self.stage.budget, None, rows.arrays).margin()
+        return measure_drift(
+            self._calib_reference, got, self.kinds, self.stage.budget, None, rows.arrays, self.axes
+        ).margin()
 
     def _accept(self, drift: DriftReport) -> bool:
         """Holds the budget with headroom: verification reruns at another batch size, and INT8 kernels vary."""
@@ -149,7 +153,9 @@ class HeldOutDrift:
         )
         reports = []
         for got in compositions:
-            report = measure_drift(self.reference, got, self.kinds, self.stage.budget, self.labels, held.arrays)
+            report = measure_drift(
+                self.reference, got, self.kinds, self.stage.budget, self.labels, held.arrays, self.axes
+            )
             if self.stage.user_metric is not None:
                 add_user_metric(
                     report, self.stage.user_metric, self.reference, got, held.metric_truth, self.stage.budget
@@ -192,7 +198,9 @@ class HeldOutDrift:
         self._step(f"mixed precision: variant {self.probes_run}")
         got = self._outputs(path, len(self.probe))
         labels = None if self.labels is None else self.labels[: len(self.probe)]
-        return measure_drift(self._probe_reference, got, self.kinds, self.stage.budget, labels, self.probe.arrays)
+        return measure_drift(
+            self._probe_reference, got, self.kinds, self.stage.budget, labels, self.probe.arrays, self.axes
+        )
 
     def _step(self, what: str) -> None:
         if self.stage.on_step is not None:

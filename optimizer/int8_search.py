@@ -74,6 +74,7 @@ from optimizer.search_budget import CANDIDATE, PROFILE, TIMING, DeadlineReached,
 from optimizer.sensitivity import Attempt, MixedPrecisionSearch, compute_macs, time_saved_ms
 from optimizer.speed import Block, SpeedSettings, time_pair
 from optimizer.tensor_ranges import ProgressCallback
+from optimizer.token_axes import token_axes
 from optimizer.transformer import TRANSFORMER_OP_TYPES, detect_encoder, run_model
 from optimizer.user_metric import MetricError, UserMetric
 from optimizer.verify import verify_batch_size
@@ -156,7 +157,10 @@ class _SearchRun(FallbackSchemes):
         self.labels = held.labels
         self.verify_batch = verify_batch_size(fused.path, held)  # as the verification that follows runs
         self.reference = run_model(fused.path, held.arrays, self.verify_batch)
-        self.kinds = infer_output_kinds(self.reference, stage.output_kinds, labels=held.labels, inputs=held.arrays)
+        self.axes = token_axes(self.model)  # which 2-D outputs are per token: the graph's word
+        self.kinds = infer_output_kinds(
+            self.reference, stage.output_kinds, labels=held.labels, inputs=held.arrays, axes=self.axes
+        )
         short = evidence_shortfall(self.kinds, stage.budget, len(held))
         if short and not stage.allow_thin_evidence:  # known before any calibration: refused in seconds
             raise BudgetExceeded(evidence_refusal(short))

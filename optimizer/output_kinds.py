@@ -20,9 +20,9 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
   token_embedding, judged by per-token cosine mean and worst. Padded positions are never judged:
   all-MiniLM-L6-v2's last_hidden_state was read as CTC logits over 384 "classes" and refused at
   decoded-sequence agreement 0.05, a faithful INT8 model;
-- one value per token, a 2-D (N, T) float output over a text model's tokens, is read off its real tokens alone
-  (`optimizer.token_values`): yes/no values (an ELECTRA discriminator's replaced-token logit) are multilabel,
-  judged per real token; a span's start or end logits a classification over the real positions; others dense;
+- one value per token, a 2-D (N, T) float output over a text model's tokens (its graph not saying otherwise:
+  `optimizer.token_axes`), is read off its real tokens (`optimizer.token_values`): yes/no values (an ELECTRA
+  discriminator's logit per token) multilabel per real token; span start/end logits a classification; others dense;
 - token_embedding also, without a token input: 3-D (N, T ≤ 1024, C ≥ 64) raw values whose per-position
   softmax commits to no class on the median row — hidden states per position (an audio frame, an image
   patch), judged by per-position cosine over every position — unless neighbouring values move together
@@ -58,9 +58,10 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
   x2 or y2 and were judged by that argmax's agreement: any shift passed). torchcrepe's (N, 360) pitch-bin
   sigmoid (3 % zeros) was judged an embedding at cosine 0.9998 while 2 % of its frames changed pitch bin,
   one by an octave;
-- multilabel: 2-D (N, C ≥ 3) independent per-class (sigmoid) scores, most of a row's classes plainly off
-  (< 0.1), where at least a tenth of the rows have two or more classes at ≥ 0.5, on most of them not one
-  run of neighbouring classes — a tagger, whose answer is the set of classes on, which top-1 agreement
+- multilabel: 2-D (N, C ≥ 3) independent per-class (sigmoid) scores, most of a row's classes plainly off (< 0.1;
+  below 64 classes, or most within 0.2 of 0 or 1: a 5-tag head with 2.3 on read as a classifier, session 31), where
+  a tenth of the rows or more have two or more classes at ≥ 0.5, on most of them not one run of neighbouring
+  classes — a tagger, whose answer is the set of classes on, which top-1 agreement
   does not see (weaker tags can flip at 0.5 while the top one stays); so are signed rows that are no classifier's
   logits whose sigmoid is such scores, at most a quarter of the median row at 0 or above (an embedding has half
   there): raw multi-label logits, judged at logit 0, the line naming `--output-kind NAME=embedding`
@@ -133,6 +134,7 @@ from optimizer.row_kinds import (
     token_logits,
 )
 from optimizer.soft_masks import is_soft_mask
+from optimizer.token_axes import TokenAxes, output_positions
 from optimizer.token_values import per_token, span_kind, token_positions, token_values_kind
 from quantserve.errors import QuantserveError
 from quantserve.metrics import probabilities
@@ -169,9 +171,10 @@ def infer_output_kinds(
     *,
     labels: np.ndarray | None = None,
     inputs: Mapping[str, np.ndarray] | None = None,
+    axes: TokenAxes | None = None,
 ) -> dict[str, str]:
     """Each output's kind from its FP32 values (module docstring), `overrides` taking precedence; `inputs` (the
-    rows the outputs came from) tell a per-token output from a CTC sequence."""
+    rows the outputs came from) tell a per-token output from a CTC sequence, `axes` (the graph's) a 2-D one."""
     overrides = dict(overrides or {})
     for name, kind in overrides.items():
         if name not in reference:
@@ -215,8 +218,8 @@ def infer_output_kinds(
             )  # else they would be dropped without a word and no accuracy judged
     return {
         name: overrides.get(name)
-        or span_kind(name, np.asarray(values), positions)  # start/end logits: named, not always peaked
-        or infer_kind(np.asarray(values), labels, positions, inputs)
+        or span_kind(name, np.asarray(values), output_positions(axes, name, positions))  # start/end: named
+        or infer_kind(np.asarray(values), labels, output_positions(axes, name, positions), inputs)
         for name, values in reference.items()
     }
 
@@ -282,8 +285,7 @@ def infer_kind(
         return "box_list"  # an end-to-end detector's sorted detections (`optimizer.box_lists`), not a raw head
     if is_soft_mask(values) and not _last_axis_distributions(values):
         return "soft_mask"  # a sigmoid foreground per pixel (`optimizer.soft_masks`)
-    if values.ndim == 3:  # the kind of a big per-position output is read off its first rows, not a float64 copy of all
-        values = values[:KIND_SAMPLES]
+    values = values[:KIND_SAMPLES] if values.ndim == 3 else values  # a big per-position output's kind: its first rows
     if values.ndim == 3 and _is_detection(values):
         return "detection"
     if values.ndim == 3 and _position_features(values):

@@ -19,6 +19,7 @@ ALIKE_LOGIT_ROWS = 0.95  # the same of rows less their own means, above which "l
 NEAR_TIE_GAP = 0.1
 STANDS_OUT = 0.5  # how far a class must stand out (score over the row's median, or softmax mass) to be the answer
 MULTILABEL_MIN_SHARE = 0.1  # rows with several classes on, at least this share of rows, most of them scattered
+DECIDED = 0.2  # a sigmoid score this close to 0 or 1 is a decision (`_decided`)
 TAG_LOGITS_MAX_ON = 0.25  # raw multi-label logits: the median row's share at logit 0 or above, at most this
 SIGMOID_MAX_ZERO_SHARE = 0.25  # rows in [0, 1] with more exact zeros are scores only where saturated (`_saturated`)
 SATURATED_TOP = 0.9  # a sigmoid's answers reach this on the median row, at the top of its range
@@ -86,7 +87,7 @@ def classification_or_embedding(values: np.ndarray, labels: np.ndarray | None, w
     if np.allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-2):
         return "embedding"
     scores = independent_scores(rows)
-    if scores and _several_scattered_labels(rows):
+    if scores and _several_scattered_labels(rows, few_decided=True):
         return "multilabel"  # a tagger: the answer is the set of classes over 0.5, not one of them
     answers = answers_vary(rows) or usable_labels(labels, values)  # labels of its classes: the user says so
     if scores and _a_class_stands_out(rows) and answers:
@@ -265,20 +266,30 @@ def _rows_alike(rows: np.ndarray) -> bool:
     return bool(np.median(_cosines_to_mean(rows)) >= ALIKE_ROWS)
 
 
-def _several_scattered_labels(scores: np.ndarray) -> bool:
+def _several_scattered_labels(scores: np.ndarray, few_decided: bool = False) -> bool:
     """At least MULTILABEL_MIN_SHARE of the rows have two or more classes at ≥ 0.5, on the median row most classes
     are plainly off (< 0.1; coordinates in [0, 1], MTCNN's landmarks, sit in the middle), and on most rows with
     several on those are not one run of neighbours: a tagger's labels are scattered over its classes, while an
-    ordinal output (torchcrepe's pitch bins: one pitch, its neighbouring bins also high) answers with one."""
+    ordinal output (torchcrepe's pitch bins: one pitch, its neighbouring bins also high) answers with one.
+    `few_decided` (sigmoid scores, not logits): below EMBEDDING_MIN_DIM classes, most of the median row's values
+    plainly decided either way (`_decided`) stand for "most plainly off": a 5-tag head with 2.3 tags on a row has
+    at most 3 of 5 off, was read as a classifier and shipped with tags flipped at 0.5 under its top one."""
     on = scores >= 0.5
     several = on.sum(axis=1) >= 2
     mostly_off = np.median(np.mean(scores < 0.1, axis=1)) >= 0.5  # most classes plainly off: not coordinates
+    mostly_off = mostly_off or (few_decided and scores.shape[1] < EMBEDDING_MIN_DIM and _decided(scores))
     if scores.shape[1] < 3 or np.mean(several) < MULTILABEL_MIN_SHARE or not mostly_off:
         return False
     rows = on[several]
     first, last = rows.argmax(axis=1), rows.shape[1] - 1 - rows[:, ::-1].argmax(axis=1)
     scattered = (last - first + 1) > rows.sum(axis=1)  # a gap between the first and last class on
     return bool(np.mean(scattered) >= 0.5)
+
+
+def _decided(scores: np.ndarray) -> bool:
+    """On the median row more than half the values lie within DECIDED of 0 or 1: a tagger's on/off answers, not
+    coordinates or features spread over the range (uniform values: 0.4 of them)."""
+    return bool(np.median(np.mean(np.abs(scores - 0.5) >= 0.5 - DECIDED, axis=1)) > 0.5)
 
 
 def tag_logits(rows: np.ndarray) -> bool:

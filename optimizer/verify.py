@@ -35,6 +35,7 @@ from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from optimizer.output_kinds import infer_output_kinds
 from optimizer.state_loop import StatePair, closed_loop_record, closed_loop_refusal
 from optimizer.tensor_ranges import activation_bytes_per_sample, rows_per_chunk
+from optimizer.token_axes import token_axes
 from optimizer.transformer import run_model
 from optimizer.user_metric import UserMetric, add_user_metric
 from quantserve import metrics
@@ -93,10 +94,11 @@ class VerifyAgainstReference:
         (at the worst batch composition, where the candidate's answers depend on their batch neighbours)."""
         expected = self.outputs(self.reference)
         labels = self.data.labels
-        kinds = infer_output_kinds(expected, self.output_kinds, labels=labels, inputs=self.data.arrays)
+        axes = token_axes(self.reference)  # which 2-D outputs are per token: the graph's word
+        kinds = infer_output_kinds(expected, self.output_kinds, labels=labels, inputs=self.data.arrays, axes=axes)
         judged = []
         for composition, got in batch_compositions(candidate, self.data, self.batch_size):
-            report = measure_drift(expected, got, kinds, self.budget, labels, self.data.arrays)
+            report = measure_drift(expected, got, kinds, self.budget, labels, self.data.arrays, axes)
             if self.user_metric is not None:
                 add_user_metric(report, self.user_metric, expected, got, self.data.metric_truth, self.budget)
             judged.append((composition, got, report))
