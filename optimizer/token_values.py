@@ -34,10 +34,14 @@ SPAN_WORDS = {"start", "end"}  # in an (N, T) output's name: a span's answer pos
 MEASURED_PER_TOKEN = ("multilabel", "dense", "classification")  # a regression is measured as dense; others as they are
 
 
+PAD_INSIDE_SHARE = 0.01  # a pad id found more often among the real tokens is content
+
+
 def token_positions(inputs: Mapping[str, np.ndarray] | None) -> np.ndarray | None:
     """(N, T) True at each real token of a text model's rows, None when the model takes no tokens. Tokens are a
     2-D integer input (token ids); the real ones are where an attention mask (a 2-D input named "*mask*" of 0s
-    and 1s) is non-zero, every position where there is none. Padded positions carry whatever the model
+    and 1s) is non-zero; without one, the positions before a row's trailing pad ids (`unpadded`), else every
+    position. Padded positions carry whatever the model
     computes for padding: judged like tokens, they refused a faithful encoder, or could pass a broken one."""
     if not inputs:
         return None
@@ -48,7 +52,27 @@ def token_positions(inputs: Mapping[str, np.ndarray] | None) -> np.ndarray | Non
     for name, array in arrays.items():
         if "mask" in name.lower() and array.shape == ids[0].shape and np.isin(array, (0, 1)).all():
             return array != 0
-    return np.ones(ids[0].shape, dtype=bool)
+    return unpadded(ids[0])
+
+
+def unpadded(ids: np.ndarray) -> np.ndarray:
+    """(N, T) True before each row's trailing padding, where the ids show it without a mask: one id ends at least
+    half the rows, in runs of varying length, and is (almost) never found before them — a pad id, not an end token
+    at a fixed place. slovorez's letter ids, 0-padded to 20 with no mask input, were judged over every position:
+    token agreement 0.9949 passed, 0.9897 over the real letters (5421 of 10880 positions)."""
+    every = np.ones(ids.shape, dtype=bool)
+    if ids.size == 0 or ids.shape[1] < 2:
+        return every
+    values, counts = np.unique(ids[:, -1], return_counts=True)
+    pad = values[np.argmax(counts)]
+    if counts.max() * 2 < len(ids):
+        return every
+    real = np.flip(np.logical_or.accumulate(np.flip(ids != pad, axis=1), axis=1), axis=1)  # up to the last non-pad
+    runs = ids.shape[1] - real.sum(axis=1)
+    inside = np.count_nonzero(ids[real] == pad)
+    if len(np.unique(runs[runs > 0])) < 2 or inside > PAD_INSIDE_SHARE * max(int(real.sum()), 1):
+        return every
+    return real
 
 
 def per_token(values: np.ndarray, positions: np.ndarray) -> bool:
