@@ -280,8 +280,8 @@ def test_sequence_budget_reads_decoded_agreement() -> None:
     report = measure_drift({"ctc": reference}, {"ctc": candidate}, {"ctc": "sequence"}, DriftBudget())
     assert report.outputs["ctc"]["sequence_agreement"] == pytest.approx(0.9)
     (violation,) = report.violations
-    assert violation == Violation("ctc", "sequence_agreement", violation.value, 0.98)
-    assert violation.line() == "output 'ctc': decoded-sequence agreement 0.9 < budget 0.98"
+    assert violation == Violation("ctc", "sequence_agreement", violation.value, 0.98, hint=violation.hint)
+    assert violation.line().startswith("output 'ctc': decoded-sequence agreement 0.9 < budget 0.98 (read as CTC")
 
 
 def test_a_channel_constant_in_fp32_is_skipped() -> None:
