@@ -72,7 +72,9 @@ def _owner_pid(name: str, prefixes: tuple[str, ...]) -> int | None:
 
 
 def process_alive(pid: int) -> bool:
-    """Whether a process with this id exists on this machine (one of another user counts as alive)."""
+    """Whether a process with this id runs on this machine (one of another user counts as alive; a zombie, dead but
+    not yet reaped by its parent, does not: a `serve` killed with SIGKILL and restarted at once, as a supervisor
+    would, was refused for a second as "already served" by its own dead pid)."""
     if pid == os.getpid():
         return True
     try:
@@ -81,4 +83,13 @@ def process_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Whether /proc says the process has exited and waits to be reaped (state Z); False where /proc cannot tell."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
