@@ -84,12 +84,23 @@ class BenchSettings:
 
 
 def run_bench(settings: BenchSettings, say: Say = print) -> dict[str, Any]:
-    """Bench every model; returns the document also written to `out/bench.json`."""
-    from quantserve.cli.bench_peak import PeakTracker
+    """Bench every model; returns the document also written to `out/bench.json`. Ctrl-C or SIGTERM saves the rows
+    measured so far, marked, and raises `BenchInterrupted` naming what is missing (`bench_interrupted`)."""
+    from quantserve.cli.bench_interrupted import BenchProgress, interrupted
 
     settings.check()
-    started = time.monotonic()
+    progress = BenchProgress(time.monotonic())
     document: dict[str, Any] = {"machine": machine_record(), "settings": settings_record(settings), "models": {}}
+    try:
+        return _run_bench(settings, say, document, progress)
+    except KeyboardInterrupt:
+        raise interrupted(document, progress, settings.models, settings.repeats, settings.out) from None
+
+
+def _run_bench(settings: BenchSettings, say: Say, document: dict[str, Any], progress: Any) -> dict[str, Any]:
+    from quantserve.cli.bench_peak import PeakTracker
+
+    started = progress.started
     say(f"machine: {document['machine']['cpu_line']}; load average {document['machine']['load_average_start']}")
     if (settings.out / BENCH_FILE).is_file():  # written over after the first model: said, not silently
         say(f"{settings.out / BENCH_FILE} holds an earlier run's results: this run replaces them")
@@ -98,7 +109,7 @@ def run_bench(settings: BenchSettings, say: Say = print) -> dict[str, Any]:
     say(f"INT8 GEMM peak {giga(peaks.best('int8'))} G/s, FP32 {giga(peaks.best('fp32'))} G/s (best so far)")
     results = []
     for name in settings.models:
-        results.append(bench_model(name, settings, peaks, say))
+        results.append(bench_model(name, settings, peaks, say, progress))
         document["models"][name] = results[-1].to_dict()
         document["machine"]["load_average_end"] = load_average()
         save(document, settings.out)  # after each model: a long run leaves what it measured
@@ -153,15 +164,21 @@ def user_command(user: UserModelSpec, settings: BenchSettings) -> str:
     return "quantserve bench " + " ".join(flags)
 
 
-def bench_model(name: str, settings: BenchSettings, peaks: Any, say: Say) -> ModelBench:
-    """Prepare, build, set the SLO, deploy and tune, then the repeats; the five rows and their ratios."""
+def bench_model(name: str, settings: BenchSettings, peaks: Any, say: Say, progress: Any = None) -> ModelBench:
+    """Prepare, build, set the SLO, deploy and tune, then the repeats; the five rows and their ratios. `progress`
+    (`bench_interrupted.BenchProgress`) holds the model as its rows fill, for an interrupt to save."""
+    from quantserve.cli.bench_interrupted import BenchProgress
+
+    progress = progress or BenchProgress(time.monotonic())
     started = time.monotonic()
+    progress.stage = f"{name}: its model, data and builds"
     prepared = prepare(name, settings, say)
     model = prepared.model
     folder = settings.out / name
     requests_path = model.path("requests.npz")
     int8 = "int8" in prepared.builds  # else optimize refused to build one (`bench_user.int8_or_refusal`)
     tunes = settings.tune_trials and int8
+    progress.stage = f"{name}: the SLO and the deploy of rows 4 and 5"
     slo = settings.slo_p99_ms or (slo_from_inprocess(prepared, settings, say) if tunes else 0.0)
     setup = deploy_rows(prepared, settings, folder, slo, say)
     batch = max(setup.tuned_config.get("max_batch", FALLBACK["max_batch"]), model.request_batch)
@@ -173,18 +190,18 @@ def bench_model(name: str, settings: BenchSettings, peaks: Any, say: Say) -> Mod
         for row in (3, 5):
             rows[row].not_measured, rows[row].how = refusal, f"not measured: {refusal}"
     runners = inprocess_runners(prepared, settings)
-    loads: list[list[float]] = []
     from quantserve.cli.bench_served import BenchServer
 
+    bench = ModelBench(name, model.description, model.request_batch, batch, rows, prepared.records, setup.tune)
+    bench.source, progress.current = prepared.source, bench  # its rows fill in place: an interrupt saves them
     served = tuple(n for n in (setup.naive, setup.tuned) if n)
     with BenchServer(setup.repo, served, folder / "tritonserver.log") as server:
         say(f"{name}: tritonserver (pid {server.server.pid}) serving {' and '.join(served)}")
         for repeat in range(1, settings.repeats + 1):
+            progress.stage = f"{name} repeat {repeat}"
             measure_repeat(rows, runners, prepared, settings, batch, server, setup, requests_path, folder, repeat, say)
             peaks.measure()
-            loads.append(load_average())
-    bench = ModelBench(name, model.description, model.request_batch, batch, rows, prepared.records, setup.tune)
-    bench.load_by_repeat, bench.source = loads, prepared.source
+            bench.load_by_repeat.append(load_average())
     bench.macs = count_model_macs(prepared)
     bench.seconds = round(time.monotonic() - started, 1)
     return bench

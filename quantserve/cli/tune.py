@@ -86,8 +86,8 @@ def tune(
     progress = TuneProgress(settings, time.monotonic())
     try:
         return _tune(settings, say, on_trial, progress)
-    except KeyboardInterrupt:
-        raise interrupted(progress) from None
+    except KeyboardInterrupt as stop:
+        raise interrupted(progress, stop) from None
 
 
 def _tune(
@@ -298,4 +298,6 @@ def describe(trial: Trial) -> str:
     text = f"{trial.throughput_rps:.0f} req/s, p99 {trial.p99_ms:.1f} ms, goodput {trial.goodput_rps:.0f}/s"
     if trial.failed_requests:
         text += f", {trial.failed_requests} of {trial.requests} requests failed"
+    if trial.interrupted:  # what its windows measured up to the interrupt: kept, never ranked as complete
+        return text + f" (interrupted: partial, {trial.window_s:g} s in {len(trial.windows)} window(s))"
     return text + (" (pruned after window 1)" if trial.pruned else "")

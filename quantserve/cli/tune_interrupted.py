@@ -7,18 +7,25 @@ one mid-search lost every trial measured. So `tune` keeps its progress here as i
 measured, the stage, the result once the confirmation settled it), and on the interrupt writes tune.json and
 tune.html from it, marked interrupted, then raises `TuneInterrupted` (a KeyboardInterrupt, so every caller that
 does not look for it stops as on any Ctrl-C) with the line.
+
+A cut inside a trial dropped the trial whole: one in its second window lost its first, measured and complete, from
+tune.json. The trial server now raises `TrialInterrupted` with the trial made of the windows measured up to the
+interrupt (the one in progress up to it: `cut_trial`), marked `interrupted`, and the search's trials keep it.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from quantserve.cli.tune_result import TuneResult
-    from quantserve.cli.tune_trials import Trial, TuneSettings
+    from quantserve.cli.tune_trials import Samples, ServingConfig, Trial, TuneSettings
 
 
 class TuneInterrupted(KeyboardInterrupt):
@@ -27,6 +34,25 @@ class TuneInterrupted(KeyboardInterrupt):
     def __init__(self, line: str, result: TuneResult) -> None:
         super().__init__(line)
         self.line, self.result = line, result
+
+
+class TrialInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM inside a trial: `trial` holds what its windows measured up to then (None: no request
+    ended in them), for the search's trials to keep."""
+
+    def __init__(self, trial: Trial | None) -> None:
+        super().__init__("interrupted")
+        self.trial = trial
+
+
+def cut_trial(config: ServingConfig, slo_ms: float, windows: Sequence[Samples | None]) -> Trial | None:
+    """The trial as its windows measured it before the interrupt (the window in progress up to it; None where
+    nothing was recorded there), marked interrupted; None where no request ended in any of them. Its figures are
+    per second of what was measured, as a complete trial's are."""
+    measured = [w for w in windows if w is not None and w.ok.size]
+    if not measured:
+        return None
+    return replace(functools.reduce(operator.add, measured).trial(config, slo_ms), interrupted=True)
 
 
 @dataclass
@@ -41,10 +67,14 @@ class TuneProgress:
     result: TuneResult | None = None
 
 
-def interrupted(progress: TuneProgress) -> TuneInterrupted:
-    """Write tune.json and tune.html with what `progress` holds, marked interrupted; the exception to raise."""
+def interrupted(progress: TuneProgress, stop: BaseException | None = None) -> TuneInterrupted:
+    """Write tune.json and tune.html with what `progress` holds, marked interrupted; the exception to raise. A search
+    trial the interrupt cut (`stop`, a `TrialInterrupted`) joins the trials with what it measured."""
     from quantserve.cli.tune_report import write_report
 
+    cut = stop.trial if isinstance(stop, TrialInterrupted) else None
+    if cut is not None and progress.result is None and progress.stage == "the search":
+        progress.trials.append(cut)
     result = progress.result or partial_result(progress)
     result.interrupted = progress.stage
     result.seconds = time.monotonic() - progress.started

@@ -115,7 +115,9 @@ def trials_table(document: dict[str, Any], front: set[int]) -> str:
         kind = "best" if trial["config"] == best_config else "baseline" if trial["config"] == base_config else ""
         cells = [
             str(index + 1),
-            escape(config_label(trial["config"])) + (f" ({escape(trial['error'])})" if trial.get("error") else ""),
+            escape(config_label(trial["config"]))
+            + (f" ({escape(trial['error'])})" if trial.get("error") else "")
+            + (" (interrupted: partial)" if trial.get("interrupted") else ""),
             *(f"{_num(trial[k]):.2f}" for k in ("throughput_rps", "p50_ms", "p99_ms", "goodput_rps")),
             str(trial["failed_requests"]),
             "yes" if trial["pruned"] else "",

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from quantserve.cli.tune_interrupted import TrialInterrupted, cut_trial
 from quantserve.cli.tune_prune import clearly_worse
 from quantserve.cli.tune_trials import (
     LIVENESS_TIMEOUT_S,
@@ -29,6 +30,15 @@ from quantserve.cli.tune_trials import (
     second_window_s,
 )
 from quantserve.errors import QuantserveError
+
+
+class WindowInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during a window's Locust run: the requests that ended in it up to then (None: none, or the
+    interrupt came before it opened)."""
+
+    def __init__(self, samples: Samples | None) -> None:
+        super().__init__("interrupted")
+        self.samples = samples
 
 
 class TrialServer:
@@ -121,9 +131,11 @@ class TrialServer:
 
     def _measure(self, config: ServingConfig, rivals: Sequence[Trial]) -> Trial:
         slo = self.settings.slo_p99_ms
+        kept: list[Samples | None] = []  # the windows measured: an interrupt keeps them (`tune_interrupted`)
         try:
             self.install(config)
             first = self.window(1)
+            kept.append(first)
             if first.gone is not None:  # its model went away: no second window, no pruning, no figure
                 return first.trial(config, slo)
             if first.ok.size and not first.ok.any():  # every request refused: a second window says nothing more
@@ -137,6 +149,9 @@ class TrialServer:
             return measured
         except QuantserveError as exc:
             return Trial(config, 0.0, math.nan, math.nan, 0, 0.0, error=" ".join(str(exc).split())[:300])
+        except KeyboardInterrupt as stop:  # the window in progress up to the interrupt, and those before it
+            kept.append(stop.samples if isinstance(stop, WindowInterrupted) else None)
+            raise TrialInterrupted(cut_trial(config, slo, kept)) from None
 
     def confirm(self, baseline: ServingConfig, best: ServingConfig) -> tuple[Trial, Trial]:
         """Baseline then winner measured again, back to back, as every trial is (two windows, no pruning).
@@ -158,10 +173,9 @@ def measure_window(
 ) -> Samples:
     """One Locust run of warm-up + window (closed loop, or the trace from its start); the requests ending in the
     warm-up are discarded."""
-    from loadtest import recording_files
     from loadtest.harness import run_step
-    from loadtest.load_settings import LoadSettings, step_paths
-    from loadtest.model_gone import gone_at
+    from loadtest.interruption import StepInterrupted
+    from loadtest.load_settings import LoadSettings
 
     step = settings.load_step()
     # --window-time (`loadtest.recording`): Locust's window opens once every user is spawned and warm and lasts this
@@ -170,7 +184,31 @@ def measure_window(
     load = LoadSettings(
         url, model, Path(settings.data), step, duration, settings.request_batch, max_in_flight=TRACE_MAX_IN_FLIGHT
     )
-    result = run_step(load, step, folder, server_pid=pid)
+    try:
+        result = run_step(load, step, folder, server_pid=pid)
+    except StepInterrupted as stop:  # its requests up to the interrupt are a measurement too: kept, marked
+        raise WindowInterrupted(cut_window(settings, load, step, folder, stop.result)) from None
+    return window_samples(settings, load, step, folder, result)
+
+
+def cut_window(settings: TuneSettings, load: Any, step: Any, folder: Path, result: Any) -> Samples | None:
+    """An interrupted window's requests up to the interrupt; None where its run recorded none (`result` None) or
+    its records cannot be read: the interrupt is what the user asked for, not a new error."""
+    if result is None:
+        return None
+    try:
+        return window_samples(settings, load, step, folder, result)
+    except QuantserveError:
+        return None
+
+
+def window_samples(settings: TuneSettings, load: Any, step: Any, folder: Path, result: Any) -> Samples:
+    """The requests of a window's run (`result`, its load result) that ended after tune's warm-up, from the exact
+    records; the window as long as it ran (an interrupted one up to the interrupt)."""
+    from loadtest import recording_files
+    from loadtest.load_settings import step_paths
+    from loadtest.model_gone import gone_at
+
     record_dir, _ = step_paths(load, step, folder)
     window = recording_files.read_window(record_dir, gone_at(record_dir))  # empty: the model went in the warm-up
     start = window.start + settings.warmup_s

@@ -94,6 +94,9 @@ class Trial:
     # each measured window as it ran: the warm-up dropped before it and its own length (`window_s` is their sum),
     # the load result's, not the settings' (which say what was asked)
     windows: list[dict[str, float]] = field(default_factory=list)
+    # Ctrl-C or SIGTERM came during its windows: the figures are of what was measured up to it (`windows` says how
+    # much), a partial trial, kept rather than lost, and never ranked as a complete one (`tune_interrupted`)
+    interrupted: bool = False
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -318,7 +321,7 @@ def _error_groups(errors: Mapping[str, int]) -> list[tuple[int, str, int]]:
 def best_trial(trials: list[Trial], traced: bool) -> Trial:
     """The most goodput among complete trials; with a trace (the same offered load for all), goodputs within
     TIE_SHARE of the most tie, and the lowest p99 among them wins."""
-    measured = [t for t in trials if not t.pruned and not t.error]
+    measured = [t for t in trials if not t.pruned and not t.error and not t.interrupted]
     # a configuration that fails requests (a model that cannot take a batch) is no winner while one serves them all
     complete = [t for t in measured if not t.failed_requests] or measured or trials[:1]
     most = max(t.goodput_rps for t in complete)

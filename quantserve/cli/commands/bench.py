@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
 from quantserve.cli.port_flags import add_port_range_flag
 from quantserve.cli.tables import add_json_flag
 from quantserve.errors import QuantserveError
+
+INTERRUPTED_EXIT = 130  # as on any Ctrl-C (128 + SIGINT), once bench.json holds what was measured
 
 
 def register(subparsers: Any) -> None:
@@ -71,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from quantserve.cli.bench import FULL_MODELS, BenchSettings, run_bench
+    from quantserve.cli.bench_interrupted import BenchInterrupted
     from quantserve.cli.tables import print_json
 
     console = Console(stderr=True) if args.json else Console()
@@ -91,7 +95,13 @@ def run(args: argparse.Namespace) -> int:
         models = tuple(m.strip() for m in str(args.models or ",".join(FULL_MODELS)).split(",") if m.strip())
         settings = BenchSettings(models=models, **changes)
     quiet = getattr(args, "quiet", False) or args.json
-    document = run_bench(settings, say=lambda line: None if quiet else console.print(f"[bold cyan]›[/] {line}"))
+    try:
+        document = run_bench(settings, say=lambda line: None if quiet else console.print(f"[bold cyan]›[/] {line}"))
+    except BenchInterrupted as stop:  # bench.json saved with the rows measured; the line names what is missing
+        if args.json:
+            print_json(stop.document)
+        print(f"quantserve: bench: {stop.line}; exit {INTERRUPTED_EXIT}", file=sys.stderr)
+        return INTERRUPTED_EXIT
     if args.json:
         print_json(document)
         return 0
