@@ -78,13 +78,14 @@ def _signature(value: onnx.ValueInfoProto) -> tuple[int, list[int | str | None]]
 def _alike(
     a: tuple[int, list[int | str | None]], b: tuple[int, list[int | str | None]], *, symbols_open: bool = False
 ) -> bool:
-    """Same element type and dims after the batch axis; `symbols_open`: a symbol (`dim_param`) matches any value —
+    """Same element type and dims after the batch axis; `symbols_open`: a symbol (`dim_param`) matches a fixed value
+    (two symbols must be the same: a KV cache's `past_len` against `total_len` grows, no state to feed back) —
     shape inference leaves a named dim where a Slice feeds the output (FSMN-VAD's `out_cache1..3` declared
     'Sliceout_cache1_dim_2' against `in_cache1`'s 19: three of its four caches were fed from the data, unsaid)."""
     if a[0] != b[0] or len(a[1]) != len(b[1]):
         return False
     return all(
-        x is None or y is None or x == y or (symbols_open and (isinstance(x, str) or isinstance(y, str)))
+        x is None or y is None or x == y or (symbols_open and isinstance(x, str) != isinstance(y, str))
         for x, y in zip(a[1], b[1], strict=True)
     )
 
@@ -176,8 +177,23 @@ def stream_through(
         feeds.update(state)
         got = runner.infer(feeds)
         state = {pair.input: got[pair.output].astype(arrays[pair.input].dtype, copy=False) for pair in pairs}
+        refuse_growing_state(pairs, state, arrays)
         steps.append(got)
     return {name: np.concatenate([step[name] for step in steps]) for name in steps[0]} if steps else {}
+
+
+def refuse_growing_state(
+    pairs: Sequence[StatePair], state: Mapping[str, np.ndarray], arrays: Mapping[str, np.ndarray]
+) -> None:
+    """One line where a state output comes back shaped unlike its input's rows: a cache that grows each call (a
+    decoder's past/present keys) is no fixed state to feed back (it crashed in a concatenate, a traceback)."""
+    for pair in pairs:
+        if state[pair.input].shape[1:] != np.shape(arrays[pair.input])[1:]:
+            raise QuantserveError(
+                f"state {pair}: output '{pair.output}' came back shaped {state[pair.input].shape[1:]} after the batch "
+                f"axis, input '{pair.input}' takes {np.shape(arrays[pair.input])[1:]}: a cache that grows is no "
+                "fixed state to feed back; pass --state none (or --state OUT=IN for the real ones)"
+            )
 
 
 def closed_loop_record(
