@@ -10,8 +10,9 @@ Two file forms are read:
   as JavaScript's Date.now() and tracing spans write them): numbers (any origin), or date-times such as
   `2023-11-16 18:15:46.6805900` (the form of Azure's public inference traces), with a zone or not
   (`2024-05-01T12:00:00.123Z`, `…+02:00`: moved to UTC). Rows need not be sorted; other columns are ignored.
-  Unit-less stamps read as seconds that look like milliseconds (1000 or more arrivals a mean 1 s or more apart)
-  carry a warning naming the `_ms` suffix and `--trace-speed 1000` (`ArrivalTrace.unit_note`, loadtest.trace_plan).
+  Unit-less stamps read as seconds that look like milliseconds (1000 or more arrivals a mean 1 s or more apart, or
+  whole numbers a median 10 s or more apart) carry a warning naming the `_ms` suffix and `--trace-speed 1000`
+  (`ArrivalTrace.unit_note`, loadtest.trace_plan).
 - the same CSV with a count per interval instead of a row per request, as request logs are kept once
   aggregated (a dashboard's requests per second or per minute): a `count`, `requests` or
   `invocations` column (arrivals in the interval from that row's time to the next row's), or a `rate`,
@@ -194,7 +195,7 @@ def read_trace(path: Path | str, speed: float = 1.0, scale: float = 1.0) -> Arri
             f"--trace {path}: a pass of {period:g} s at --trace-speed {speed:g} lasts {replayed:g} s; a replay needs "
             "a finite pass longer than zero"
         )
-    note = millisecond_stamps_note(path, plain, len(offsets), replayed) if plain and not counted else None
+    note = millisecond_stamps_note(path, plain, offsets, speed, replayed) if plain and not counted else None
     return ArrivalTrace(str(path), offsets / speed, replayed, sizes, note)
 
 

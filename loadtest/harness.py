@@ -30,6 +30,7 @@ from loadtest.locust_processes import (
     stop_gracefully,
     wait_for,
 )
+from loadtest.queue_delay import max_queue_delay_s, queue_delay_note
 from loadtest.request_data import check_sent_shapes, sample_note
 from loadtest.request_shapes import ServedInputs
 from loadtest.results import LoadResult, LoadRun
@@ -58,6 +59,8 @@ def check_ready(settings: LoadSettings) -> list[str]:
         step.check()
         if note := _check_model_ready(settings, _request_sizes(settings, step)):
             notes[note] = None
+    if note := queue_delay_note(settings.label, settings.request_timeout_s, settings.queue_delay_s):
+        notes[note] = None
     return list(notes)
 
 
@@ -269,7 +272,9 @@ def _check_model_ready(settings: LoadSettings, requests: tuple[tuple[int, ...], 
         if settings.model_version:
             client.check_version_served(model, settings.model_version)
         inputs, _ = client.model_metadata(model, settings.model_version)
-        served = ServedInputs.from_config(model, client.model_config(model))
+        config = client.model_config(model)
+    served = ServedInputs.from_config(model, config)
+    settings.queue_delay_s = max_queue_delay_s(config)  # the deadline notes' cause where --request-timeout is within
     data, max_batch = read_data(data_path), served.max_batch_size
     check_against(data_path, data, inputs)
     sizes, flag = requests

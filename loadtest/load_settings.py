@@ -37,6 +37,7 @@ class LoadSettings:
     max_in_flight: int = 64  # open loop: requests a Locust process keeps in flight; later arrivals wait in the client
     request_timeout_s: float = 30.0  # the client's deadline per request (gRPC): a slower answer fails
     model_version: str = ""  # the version every request names (--model-version); "": Triton's choice, the newest
+    queue_delay_s: float | None = None  # the model's max_queue_delay, read by `harness.check_ready` (None: not read)
 
     @property
     def label(self) -> str:

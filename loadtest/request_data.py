@@ -69,7 +69,13 @@ def request_batches(
 
 def sample_note(source: Path | str, rows: int, sizes: Collection[int]) -> str | None:
     """One line where a large data file's requests are a sample of it (`request_limit`): how many of its rows are
-    sent; None where every whole request of the file is built."""
+    sent; or where a request takes more samples than the file has rows; None where every whole request of the file
+    is built."""
+    if rows and max(sizes) > rows:  # `request_batches` repeats the file to fill a request: said, not silent
+        return (
+            f"--data {source}: {rows} rows, fewer than a request of {max(sizes)} samples takes: each request repeats "
+            "the file's rows to fill it (the server sees the same samples again)"
+        )
     limit = request_limit(sizes)
     if all(rows // size <= limit for size in sizes):
         return None

@@ -62,7 +62,7 @@ class LoadResult:
     throughput_rps: float  # successful requests per second of the window
     inferences_per_s: float  # samples per second (requests × request batch)
     latency: LatencySummary
-    request_batch: int = 1
+    request_batch: int | None = 1  # None: a replayed trace set each request's samples (`trace`: their mean, max)
     rate_rps: float | None = None  # open loop: the offered rate
     arrivals: str | None = None  # open loop: "constant", "poisson" or "trace"
     workers: int = 0  # Locust worker processes (0: one local process)
@@ -108,6 +108,7 @@ class LoadResult:
     arrived_before_window: int = 0
     deadline_failures: int = 0  # failed by the client's own deadline (--request-timeout), not by the server
     request_timeout_s: float | None = None  # that deadline (None: a file from before it was recorded)
+    queue_delay_s: float | None = None  # the model's max_queue_delay as configured (None: none, or not read)
     lost_workers: list[str] = field(default_factory=list)  # Locust workers that died before the end, and how
     # stopped by Ctrl-C or SIGTERM: the figures cover `window_s`, measured up to the interrupt, of the
     # `planned_window_s` asked for
@@ -319,7 +320,9 @@ class LoadResult:
             self.outside_server_note(),
             self.utilization.busy_note(self.label) if self.utilization and not self.server_restarted else None,
             other_load_note(self.label, self.other_models, self.requests),
-            deadline_note(self.label, self.deadline_failures, self.request_timeout_s, self.server_restarted),
+            deadline_note(
+                self.label, self.deadline_failures, self.request_timeout_s, self.server_restarted, self.queue_delay_s
+            ),
             stall_note(self.label, self.mode, self.latency, self.timeline),
             cut_note(self.label, self.mode, self.cut_at_end, self.requests - self.failed_requests, self.cut_max_ms),
             tail_note(self.label, self.latency.count),

@@ -70,7 +70,7 @@ def _settings_problem(fp32: LoadRun, int8: LoadRun, outcome: str) -> str | None:
     differences = (
         (_server(a.url) != _server(b.url), "against different servers", f"{b.url} vs {a.url}", "on one server"),
         (a.request_batch != b.request_batch, "with different request sizes",
-         f"--request-batch {b.request_batch} vs {a.request_batch}", "with one --request-batch"),
+         _sizes(b.request_batch, a.request_batch), "with one --request-batch"),
         (a.workers != b.workers, "from different numbers of Locust worker processes",
          f"--workers {b.workers} vs {a.workers}", "with one --workers"),
     )  # fmt: skip
@@ -82,6 +82,14 @@ def _settings_problem(fp32: LoadRun, int8: LoadRun, outcome: str) -> str | None:
         f"{int8.model} and {fp32.model} were load-tested {what} ({detail}, {_files(fp32, int8)}): their req/s "
         f"do not compare, {outcome}; load-test both {fix}"
     )
+
+
+def _sizes(b: int | None, a: int | None) -> str:
+    """Two steps' request sizes as said: `--request-batch 8 vs 1`, or a replayed trace's own sizes (None) named."""
+    if a is not None and b is not None:
+        return f"--request-batch {b} vs {a}"
+    said = ["the trace's request sizes" if size is None else f"--request-batch {size}" for size in (b, a)]
+    return " vs ".join(said)
 
 
 def _server(url: str) -> str:

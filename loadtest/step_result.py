@@ -184,7 +184,7 @@ def _summarize(
         throughput_rps=float(ok.sum() / span) if span > 0 else math.nan,
         inferences_per_s=_samples_sent(samples, ok, settings.request_batch) / span if span > 0 else math.nan,
         latency=LatencySummary.from_samples(latencies),
-        request_batch=settings.request_batch,
+        request_batch=recorded_request_batch(step, settings.request_batch),
         workers=settings.workers,
         server=server,
         **step.recorded(settings.workers),
@@ -195,7 +195,15 @@ def _summarize(
         outages=outages(samples, window.start, window.end),
         deadline_failures=int((~ok & (samples[:, recording_files.DEADLINE_COLUMN] > 0.5)).sum()) if len(ok) else 0,
         request_timeout_s=settings.request_timeout_s,
+        queue_delay_s=settings.queue_delay_s,
     )
+
+
+def recorded_request_batch(step: LoadStep, request_batch: int) -> int | None:
+    """The request size a step's result records: --request-batch, or None where a replayed trace set each request's
+    samples (its `trace` record says them: mean, max, how many sizes). It recorded `request_batch: 1` (or a --request-
+    batch given beside the trace, unused) for requests of 1 to 32 samples, and runs are paired by it."""
+    return None if getattr(getattr(step, "trace", None), "sizes", None) is not None else request_batch
 
 
 def _samples_sent(samples: np.ndarray, ok: np.ndarray, request_batch: int) -> float:

@@ -28,6 +28,9 @@ EPOCH_UNITS = ((1e17, 1e-9), (1e14, 1e-6), (1e11, 1e-3))
 # arrivals, and one that does (BurstGPT: 0.2 req/s) hears how to say its unit, a warning, never a refusal.
 MS_SUSPECT_ARRIVALS = 1000
 MS_SUSPECT_MEAN_GAP_S = 1.0
+# ... and, whatever the row count, whole-number stamps this far apart on median: 300 rows of 0, 10, …, 2990 (ms) were
+# read as a 3000 s pass without a word (session 31); a load-test trace in seconds is rarely whole seconds 10 s apart
+MS_SUSPECT_WHOLE_GAP_S = 10.0
 # what a spreadsheet's or a tool's export may split columns by instead of the comma a trace CSV needs
 OTHER_DELIMITERS = {";": "semicolons (;)", "\t": "tabs", "|": "bars (|)"}
 
@@ -156,14 +159,22 @@ def read_as_plain_seconds(cells: list[str]) -> bool:
     return bool(cells) and is_number(cells[0]) and abs(float(cells[0])) < EPOCH_UNITS[-1][0]
 
 
-def millisecond_stamps_note(path: Path | str, column: str, arrivals: int, pass_s: float) -> str | None:
-    """A warning where stamps read as seconds look like milliseconds (the rule above), naming how to say the unit."""
+def millisecond_stamps_note(
+    path: Path | str, column: str, offsets_s: np.ndarray, speed: float, pass_s: float
+) -> str | None:
+    """A warning where stamps read as seconds look like milliseconds (the rules above), naming how to say the unit.
+    `offsets_s`: the stamps from the first, as read (before `speed`); `pass_s`: a pass as replayed."""
+    arrivals = len(offsets_s)
     mean_gap_s = pass_s / arrivals if arrivals else 0.0
-    if arrivals < MS_SUSPECT_ARRIVALS or mean_gap_s < MS_SUSPECT_MEAN_GAP_S:
+    median_gap_s = float(np.median(np.diff(offsets_s))) / speed if arrivals > 1 else 0.0
+    whole = bool(np.all(offsets_s == np.round(offsets_s)))
+    many_slow = arrivals >= MS_SUSPECT_ARRIVALS and mean_gap_s >= MS_SUSPECT_MEAN_GAP_S
+    if not many_slow and not (whole and median_gap_s >= MS_SUSPECT_WHOLE_GAP_S):
         return None
+    apart = f" a mean {mean_gap_s:.3g} s apart" if many_slow else f", whole numbers a median {median_gap_s:.3g} s apart"
     return (
         f"warning: --trace {path}: column '{column}' has no unit, so its stamps are read as seconds: {arrivals} "
-        f"arrivals a mean {mean_gap_s:.3g} s apart ({arrivals / pass_s:.3g} req/s); if they are milliseconds, name "
+        f"arrivals{apart} ({arrivals / pass_s:.3g} req/s); if they are milliseconds, name "
         f"the column '{column}_ms' or replay with --trace-speed 1000 (naming it '{column}_s' says they are seconds)"
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from loadtest.percentiles import LatencySummary
+from loadtest.queue_delay import queue_delay_cause, within_queue_delay
 from loadtest.timeline import STALL_FACTOR, STALL_MIN_MS, SecondStats, stall
 
 # a p99 is a tail figure from this many successful requests on: below, it lies between their two slowest (linear
@@ -63,18 +64,22 @@ def cut_note(label: str, mode: str, cut: int, answered: int, cut_max_ms: float |
     )
 
 
-def deadline_note(label: str, count: int, timeout_s: float | None, restarted: str | None = None) -> str | None:
+def deadline_note(
+    label: str, count: int, timeout_s: float | None, restarted: str | None = None, queue_delay_s: float | None = None
+) -> str | None:
     """One line when requests failed by the client's own deadline (--request-timeout): the client gave up on them;
-    the server had not refused them. Where tritonserver was also replaced or stopped in the window (`restarted`,
+    the server had not refused them. Where the deadline is within the model's queue delay (`queue_delay_s`), that is
+    named as the cause. Where tritonserver was also replaced or stopped in the window (`restarted`,
     `LoadResult.server_restarted`), the cancellations are the likely cause (CANCEL_CRASH)."""
     if not count:
         return None
     limit = f"{timeout_s:g} s " if timeout_s else ""
     requests = "request" if count == 1 else "requests"
-    line = (
-        f"{label}: {count} {requests} hit the client's {limit}deadline (--request-timeout): they were slow, not "
-        "refused; raise it or send fewer samples a request (--request-batch)"
-    )
+    why = "raise it or send fewer samples a request (--request-batch)"
+    if within_queue_delay(timeout_s, queue_delay_s):
+        why = queue_delay_cause(queue_delay_s or 0.0)
+    line = f"{label}: {count} {requests} hit the client's {limit}deadline (--request-timeout): they were slow, not "
+    line += f"refused; {why}"
     return line + (f"; {CANCEL_CRASH}" if restarted else "")
 
 

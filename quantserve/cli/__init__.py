@@ -26,6 +26,8 @@ from quantserve.cli.option_sources import (
     environment_defaults,
     file_defaults,
     read_config,
+    refuse_missing,
+    relax_required,
     typed_options,
     value_sources,
 )
@@ -100,9 +102,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = _sigterm_as_interrupt()
     try:
         parser = build_parser()  # imports every command's module: seconds, where a Ctrl-C often comes
+        required = relax_required(parser)  # the environment or a config file may give them: checked once merged
         first = parser.parse_args(argv)
         _apply_defaults(parser, first.command, _load_config(first.config), str(first.config), argv)
         args = parser.parse_args(argv)
+        refuse_missing(args.command, required.get(args.command, []), args)
         code = _run_command(args)
         sys.stdout.flush()  # a reader that left shows here, not as "Exception ignored" at interpreter exit
         return code

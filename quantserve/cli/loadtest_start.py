@@ -11,8 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from quantserve.cli.option_sources import given_by_source
+from quantserve.errors import QuantserveError
 
-DEFAULT_USERS = 16  # --users, where not given (None: not given, which --shape needs)
+# where not given (None on the namespace: not given, so that a load shape refuses only what was)
+DEFAULT_USERS = 16  # --users (--shape needs to know)
+DEFAULT_ARRIVALS = "constant"  # --arrivals
+DEFAULT_REQUEST_BATCH = 1  # --request-batch, where no replayed trace sets each request's samples
 
 
 def before_load(every: list[Any], files: list[str], args: argparse.Namespace) -> None:
@@ -38,23 +42,71 @@ SOAK_SETS |= {"--duration": "duration"}
 SHAPE_SETS = {"--stages": "stages", "--trace": "trace", "--rate": "rate", "--sweep": "sweep"}
 SHAPE_SETS |= {"--users": "users", "--spawn-rate": "spawn_rate"}
 CANNOT_USE = {"--soak": SOAK_SETS, "--shape": SHAPE_SETS}
-CANNOT_USE |= {flag: {"--spawn-rate": "spawn_rate"} for flag in ("--trace", "--stages", "--rate")}
-CANNOT_USE["--stages"] = {"--spawn-rate": "spawn_rate", "--duration": "duration"}  # its stages are the run's length
+CANNOT_USE |= {flag: {"--spawn-rate": "spawn_rate", "--users": "users"} for flag in ("--trace", "--stages", "--rate")}
+CANNOT_USE["--stages"] |= {"--duration": "duration"}  # its stages are the run's length
+CANNOT_USE["--sweep"] = {"--users": "users"}  # its list is the users (session 31: `--sweep 1,2 --users 32` ran 1, 2)
+# flags of one load shape alone, unused by every other (session 31: `--arrivals poisson` in a closed loop and
+# `--trace-speed 2` without --trace ran as if not given): the flag, its namespace name, the shape's flag and its use
+FOR_ONE_SHAPE = {
+    "--arrivals": ("arrivals", "--rate", "sets the arrivals of --rate's open loop"),
+    "--trace-speed": ("trace_speed", "--trace", "sets the speed of --trace's replay"),
+    "--trace-scale": ("trace_scale", "--trace", "sets the share of --trace's arrivals replayed"),
+}
+
+
+def run_shape(args: argparse.Namespace) -> str:
+    """The load-shape flag the run uses (`CANNOT_USE`'s first given), or "" for a closed loop of --users."""
+    return next((flag for flag in CANNOT_USE if getattr(args, flag[2:])), "")
 
 
 def set_aside_unused(args: argparse.Namespace) -> list[str]:
-    """The values the run's load shape (`CANNOT_USE`) has no use for that the environment or a config file set: each
-    set back to not given on `args`, and a note line each naming where it came from and why it is not used."""
+    """The values the run's load shape (`CANNOT_USE`, `FOR_ONE_SHAPE`) has no use for that the environment or a
+    config file set: each set back to not given on `args`, and a note line each naming where it came from and why it
+    is not used. Typed ones are left for `refuse_unusable` (or the shape's own check) to refuse."""
     from loadtest.load_flags import LOAD_SHAPES
 
-    shape = next((flag for flag in CANNOT_USE if getattr(args, flag[2:])), "")
+    shape = run_shape(args)
+    unused = {dest: f"{shape} {LOAD_SHAPES[shape]}" for dest in CANNOT_USE.get(shape, {}).values()}
+    for dest, needs, what in FOR_ONE_SHAPE.values():
+        if needs != shape:
+            unused[dest] = f"it {what}, and this run has no {needs}"
     notes = []
-    for dest in CANNOT_USE.get(shape, {}).values():
+    for dest, why in unused.items():
         value, where = getattr(args, dest), given_by_source(args, dest)
         if where and value not in ("", None):
             setattr(args, dest, "" if isinstance(value, str) else None)
-            notes.append(f"note: {where} is not used: {shape} {LOAD_SHAPES[shape]}")
+            notes.append(f"note: {where} is not used: {why}")
     return notes
+
+
+def refuse_unusable(args: argparse.Namespace) -> None:
+    """A flag typed on the command line that the run's load shape cannot use, refused in one line (after
+    `set_aside_unused` and the shape's own check, so what is left here was typed): `--stages 4:3s --users 32` ran 4
+    users, `--rate 50 --users 32` an open loop, `--arrivals poisson` a closed loop, without a word."""
+    from loadtest.load_flags import LOAD_SHAPES
+
+    shape = run_shape(args)
+    for flag, dest in CANNOT_USE.get(shape, {}).items():
+        if getattr(args, dest) not in ("", None):
+            raise QuantserveError(f"{shape} {LOAD_SHAPES[shape]}; drop {flag}")
+    for flag, (dest, needs, what) in FOR_ONE_SHAPE.items():
+        if needs != shape and getattr(args, dest) not in ("", None):
+            raise QuantserveError(f"{flag} {what}, and this run has no {needs}; drop {flag}")
+
+
+def trace_request_sizes(args: argparse.Namespace, pattern: Any) -> list[str]:
+    """A replayed trace that sets each request's samples (a batch_size column) beside --request-batch: typed, refused
+    in one line; from the environment or a config file, left unused with a note (returned). Before: ignored in
+    silence, while `request_batch: 4` was recorded (runs are paired by it) for requests of 1 to 32 samples."""
+    sizes = getattr(getattr(pattern, "trace", None), "sizes", None)
+    if sizes is None or args.request_batch is None:
+        return []
+    why = f"--trace {pattern.path} sets each request's samples (its request-size column)"
+    where = given_by_source(args, "request_batch")
+    if not where:
+        raise QuantserveError(f"{why}; drop --request-batch")
+    args.request_batch = None
+    return [f"note: {where} is not used: {why}"]
 
 
 def load_pattern(args: argparse.Namespace) -> Any:
@@ -70,11 +122,11 @@ def load_pattern(args: argparse.Namespace) -> Any:
         users,
         args.sweep,
         str(args.rate),
-        args.arrivals,
+        args.arrivals or DEFAULT_ARRIVALS,
         args.spawn_rate,
         args.stages,
         args.trace,
-        args.trace_speed,
-        args.trace_scale,
+        1.0 if args.trace_speed is None else args.trace_speed,
+        1.0 if args.trace_scale is None else args.trace_scale,
         args.duration,
     )

@@ -57,6 +57,11 @@ def read_config(path: Path) -> dict[str, Any]:
 def command_table(config: dict[str, Any], command: str, commands: list[str], source: str) -> dict[str, Any]:
     """`config[command]`, after checking every top-level name is a command whose value is a table."""
     for name, value in config.items():
+        if not isinstance(value, dict) and name not in commands:  # `users = 4` above every table was "[users] ..."
+            raise QuantserveError(
+                f"{source}: {name} = {_toml(value)} is outside any table: options go in their command's table, "
+                f"[{command}] then {name} = {_toml(value)}"
+            )
         if name not in commands:
             raise QuantserveError(f"{source}: [{name}] is not a command{_suggestion(name, commands, 'tables')}")
         if not isinstance(value, dict):
@@ -110,6 +115,33 @@ def given_by_source(args: argparse.Namespace, dest: str) -> str | None:
     """Where the option's value came from when the environment or the config file set it (`value_sources`); None
     where the command line or the built-in default set it."""
     return getattr(args, SOURCES_DEST, {}).get(dest)  # type: ignore[no-any-return]
+
+
+def relax_required(parser: argparse.ArgumentParser) -> dict[str, list[argparse.Action]]:
+    """Each subcommand's required options, made optional to argparse and returned by command for `refuse_missing`:
+    argparse refused `--model` set only as QUANTSERVE_MODEL or in a config file ("the following arguments are
+    required") before either source was read, though both are documented ways to give every option."""
+    required: dict[str, list[argparse.Action]] = {}
+    for group in (a for a in parser._actions if isinstance(a, argparse._SubParsersAction)):
+        for command, subparser in group.choices.items():
+            required[command] = [a for a in subparser._actions if a.option_strings and a.required]
+            for action in required[command]:
+                action.required = False
+    return required
+
+
+def refuse_missing(command: str, required: list[argparse.Action], args: argparse.Namespace) -> None:
+    """One line naming the required options no source gave (`relax_required`) and the three ways to give one."""
+    missing = [action for action in required if getattr(args, action.dest, None) is None]
+    if not missing:
+        return
+    flags = [_flag(action) for action in missing]
+    named = flags[0] if len(flags) == 1 else ", ".join(flags[:-1]) + f" and {flags[-1]}"
+    first = missing[0].dest
+    raise QuantserveError(
+        f"{command} needs {named}: give {'it' if len(flags) == 1 else 'each'} on the command line, in the environment "
+        f"({ENV_PREFIX}{first.upper()}=…) or in a config file's [{command}] table ({first} = …)"
+    )
 
 
 class _NotTyped(list):  # type: ignore[type-arg]

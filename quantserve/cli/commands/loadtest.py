@@ -11,14 +11,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loadtest.load_pattern import ARRIVALS
 from quantserve.checks import positive_seconds
-from quantserve.cli.loadtest_start import DEFAULT_USERS, before_load, load_pattern, set_aside_unused
+from quantserve.cli.loadtest_start import (
+    DEFAULT_REQUEST_BATCH,
+    DEFAULT_USERS,
+    before_load,
+    load_pattern,
+    refuse_unusable,
+    set_aside_unused,
+    trace_request_sizes,
+)
 from quantserve.cli.loadtest_status import failure_status
 from quantserve.cli.port_flags import add_port_range_flag
 from quantserve.cli.tables import add_json_flag
@@ -73,7 +80,9 @@ def register(subparsers: Any) -> None:
         "--sweep", default="", help="closed-loop concurrency sweep, e.g. 1,2,4,8,16 (overrides --users)"
     )
     parser.add_argument("--rate", default="", help="open loop: total requests per second; a list (50,100,200) sweeps")
-    parser.add_argument("--arrivals", default="constant", choices=ARRIVALS, help="open-loop arrivals")
+    parser.add_argument(
+        "--arrivals", default=None, choices=ARRIVALS, help="--rate: the open loop's arrivals (default constant)"
+    )
     parser.add_argument(
         "--stages",
         default="",
@@ -94,13 +103,15 @@ def register(subparsers: Any) -> None:
         "(a batch_size column: each request's samples) or, with a count/requests or rate/rps column, a row per "
         "interval",
     )
-    parser.add_argument("--trace-speed", type=float, default=1.0, help="--trace: replay this many times faster")
+    parser.add_argument(
+        "--trace-speed", type=float, default=None, help="--trace: replay this many times faster (default 1)"
+    )
     parser.add_argument(
         "--trace-scale",
         type=float,
-        default=1.0,
-        help="--trace: replay this share of its arrivals, its shape kept (0.01: a production trace on one server; "
-        "above 1 multiplies a count per interval)",
+        default=None,
+        help="--trace (default 1): replay this share of its arrivals, its shape kept (0.01: a production trace on one "
+        "server; above 1 multiplies a count per interval)",
     )
     parser.add_argument(
         "--max-in-flight",
@@ -109,7 +120,13 @@ def register(subparsers: Any) -> None:
         help="open loop: requests each Locust process keeps in flight; later arrivals wait in the client",
     )
     parser.add_argument("--workers", type=int, default=0, help="Locust master + this many local worker processes")
-    parser.add_argument("--request-batch", type=int, default=1, help="samples per request")
+    parser.add_argument(
+        "--request-batch",
+        type=int,
+        default=None,
+        help=f"samples per request (default {DEFAULT_REQUEST_BATCH}); a --trace with a request-size column sets each "
+        "request's own",
+    )
     parser.add_argument(
         "--request-timeout",
         type=float,
@@ -175,7 +192,9 @@ def run_load_command(args: argparse.Namespace) -> int:
 
     unused = set_aside_unused(args)
     pattern = load_pattern(args)
+    refuse_unusable(args)  # what the shape cannot use, typed: one line, as the shape's own check does
     pattern.check()  # --spawn-rate, --stages, --rate…: one line before any probe or file
+    unused += trace_request_sizes(args, pattern)
     positive_seconds("--request-timeout", args.request_timeout)  # before any probe or file
     duration = parse_duration(args.duration or default_duration(pattern))
     check_expected_arrivals(pattern, duration)  # before any probe or file
@@ -190,7 +209,7 @@ def run_load_command(args: argparse.Namespace) -> int:
             data=args.data,
             pattern=pattern,
             duration_s=duration,
-            request_batch=args.request_batch,
+            request_batch=DEFAULT_REQUEST_BATCH if args.request_batch is None else args.request_batch,
             workers=args.workers,
             metrics_url=metrics_url,
             tls=client_tls(args),
@@ -270,13 +289,14 @@ def print_earlier_runs(out: Path, models: set[str]) -> None:
 def default_duration(pattern: Any) -> str:
     """60 s, one pass of a replayed trace (whole seconds): the whole recording, once; or the user's shape's cap."""
     from loadtest.load_pattern import TraceReplay
+    from loadtest.trace_plan import whole_pass_seconds
     from loadtest.user_shape import UserShape
 
     if isinstance(pattern, UserShape):
         return f"{pattern.cap_s:.0f}s"
     if isinstance(pattern, TraceReplay):
         pattern.check()
-        return f"{max(1, math.ceil(pattern.trace.period_s))}s"
+        return f"{whole_pass_seconds(pattern.trace.period_s)}s"
     return "60s"
 
 
@@ -291,6 +311,7 @@ def run_soak_command(args: argparse.Namespace) -> int:
     others |= {"--shape": args.shape, "--duration": args.duration}
     users = DEFAULT_USERS if args.users is None else args.users
     pattern, seconds = soak_from_flags(args.soak, users, args.spawn_rate, others)
+    refuse_unusable(args)
     positive_seconds("--request-timeout", args.request_timeout)  # before any probe or file
     for line in unused:
         print(line, file=sys.stderr if args.json else sys.stdout, flush=True)
@@ -302,7 +323,7 @@ def run_soak_command(args: argparse.Namespace) -> int:
             data=args.data,
             pattern=pattern,
             duration_s=seconds,
-            request_batch=args.request_batch,
+            request_batch=DEFAULT_REQUEST_BATCH if args.request_batch is None else args.request_batch,
             workers=args.workers,
             metrics_url=resolve_metrics_url(args),
             tls=client_tls(args),
