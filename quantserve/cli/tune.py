@@ -79,7 +79,8 @@ def tune(
     settings.repo as settings.name, write settings.out/tune.json and tune.html, stop every server. Where no trial
     served a request, raise `TuneFailed` after writing tune.json, with nothing confirmed or deployed (`tune_failed`).
     Ctrl-C or SIGTERM writes tune.json with what was measured and deployed so far, then raises `TuneInterrupted`
-    naming what the repository holds (`tune_interrupted`)."""
+    naming what the repository holds (`tune_interrupted`); a full disk writes what fits of it and raises `TuneFailed`
+    (`tune_disk`)."""
     from quantserve.cli.tune_interrupted import TuneProgress, interrupted
 
     check_settings(settings)
@@ -88,6 +89,12 @@ def tune(
         return _tune(settings, say, on_trial, progress)
     except KeyboardInterrupt as stop:
         raise interrupted(progress, stop) from None
+    except OSError as exc:  # a full disk: the trials measured are saved, as an interrupt saves them (`tune_disk`)
+        from quantserve.cli.tune_disk import disk_full, is_full
+
+        if not is_full(exc):
+            raise
+        raise disk_full(progress, exc) from None
 
 
 def _tune(
@@ -99,12 +106,15 @@ def _tune(
     from quantserve.cli.tune_failed import TuneFailed, failure_line
     from quantserve.cli.tune_reach import load_bound
     from quantserve.cli.tune_report import write_report
+    from quantserve.cli.tune_trace import pass_note
     from quantserve.cli.tune_trials import best_trial
     from quantserve.cli.tune_winner import deploy_winner, remeasure
     from serving.machine import cpu_facts
 
     started, out = progress.started, Path(settings.out)
     shutil.rmtree(out / "runs", ignore_errors=True)
+    if pass_note(settings):
+        say(f"note: {pass_note(settings)}")
     with TrialServer(settings, out) as bench:
         trials, stopped = search(settings, bench, say, on_trial, progress.trials)
         progress.trials = trials
@@ -289,6 +299,12 @@ def make_config(
 
 
 def describe(trial: Trial) -> str:
+    """The trial's figures in one clause, and where its server was restarted, that (`TrialServer.run`)."""
+    restarts = "".join(f"; {note}" for note in trial.server_restarts)
+    return _figures(trial) + restarts
+
+
+def _figures(trial: Trial) -> str:
     if trial.cut_short:  # its model went away mid-trial: the error names where
         return trial.error
     if trial.error:

@@ -12,6 +12,7 @@ law), and on a trace a trial serving clearly less than the others fell behind th
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 PRUNE_FRACTION = 0.6  # first-window goodput below 60 % of the best: past the 0.72-1.3x spread of two windows here
@@ -30,11 +31,23 @@ class Measured(Protocol):
     goodput_rps: float
     pruned: bool
     error: str
+    first_window: dict[str, float]
 
 
-def clearly_worse(first: Measured, rivals: Sequence[Measured]) -> bool:
-    """Whether `first` (a trial's first window) is clearly below the best complete trial among `rivals`."""
-    complete = [t for t in rivals if not t.pruned and not t.error and t.throughput_rps > 0]
+@dataclass(frozen=True)
+class Figures:
+    """A rival's figures as the rule reads them: its whole trial's, or its first window's alone."""
+
+    throughput_rps: float
+    goodput_rps: float
+
+
+def clearly_worse(first: Measured, rivals: Sequence[Measured], like_windows: bool = False) -> bool:
+    """Whether `first` (a trial's first window) is clearly below the best complete trial among `rivals`.
+    `like_windows` (a trace, whose windows see different parts of it: `tune_trace`): each rival's first window
+    instead of its whole trial, where recorded."""
+    kept = [t for t in rivals if not t.pruned and not t.error and t.throughput_rps > 0]
+    complete = [window_one(t) if like_windows else Figures(t.throughput_rps, t.goodput_rps) for t in kept]
     if not complete:
         return False
     best = max(complete, key=lambda t: t.goodput_rps)
@@ -43,6 +56,14 @@ def clearly_worse(first: Measured, rivals: Sequence[Measured]) -> bool:
     return first.throughput_rps < PRUNE_FRACTION * max(t.throughput_rps for t in complete)
 
 
-def goodput_counts(trial: Measured) -> bool:
+def window_one(trial: Measured) -> Figures:
+    """The trial's first window's figures; its whole trial's where they were not recorded."""
+    window = trial.first_window
+    if not window:
+        return Figures(trial.throughput_rps, trial.goodput_rps)
+    return Figures(window["throughput_rps"], window["goodput_rps"])
+
+
+def goodput_counts(trial: Measured | Figures) -> bool:
     """Whether the trial's goodput counts most of its requests (at least MEANINGFUL_SHARE), not a noisy tail."""
     return trial.goodput_rps > 0 and trial.goodput_rps >= MEANINGFUL_SHARE * trial.throughput_rps

@@ -64,6 +64,8 @@ def render_html(document: dict[str, Any]) -> str:
     # the model's name as asked (--name): taken from `deployed`, a run that deployed nothing had none
     name = document["settings"].get("name") or (document.get("deployed") or {}).get("name", "")
     body = [f"<h1>quantserve tune: {escape(name)}</h1>", _headline(document)]
+    if document["settings"].get("trace_pass_note"):  # a trace's pass longer than a window (`tune_trace`)
+        body.append(f"<p>Note: {escape(document['settings']['trace_pass_note'])}.</p>")
     body.append(scatter_svg(trials, front, _num(document["settings"].get("slo_p99_ms"))))
     body.append("<p>Filled: measured in two windows; hollow: pruned after one; green: the Pareto front.</p>")
     body.append(trials_table(document, front))
@@ -117,7 +119,8 @@ def trials_table(document: dict[str, Any], front: set[int]) -> str:
             str(index + 1),
             escape(config_label(trial["config"]))
             + (f" ({escape(trial['error'])})" if trial.get("error") else "")
-            + (" (interrupted: partial)" if trial.get("interrupted") else ""),
+            + (" (interrupted: partial)" if trial.get("interrupted") else "")
+            + "".join(f" ({escape(note)})" for note in trial.get("server_restarts") or ()),
             *(f"{_num(trial[k]):.2f}" for k in ("throughput_rps", "p50_ms", "p99_ms", "goodput_rps")),
             str(trial["failed_requests"]),
             "yes" if trial["pruned"] else "",

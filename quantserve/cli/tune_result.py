@@ -79,7 +79,7 @@ class TuneResult:
                 "confirmed": self.confirmed,
                 "load_bound": self.load_bound,
             },
-            "settings": self.settings.to_json() if self.settings else {},
+            "settings": self.settings_json(),
             "deployed": self.deployed,
             "remeasured": self.remeasured,
             "machine": self.machine,
@@ -89,6 +89,15 @@ class TuneResult:
             "interrupted": bool(self.interrupted),
             "interrupted_during": self.interrupted,
         }
+
+    def settings_json(self) -> dict[str, Any]:
+        """What was asked, and, where a trace's pass is longer than a window, what each window sees of it
+        (`tune_trace.pass_note`, "" where not)."""
+        from quantserve.cli.tune_trace import pass_note
+
+        if self.settings is None:
+            return {}
+        return {**self.settings.to_json(), "trace_pass_note": pass_note(self.settings)}
 
     def verdict(self) -> dict[str, Any]:
         """The SLO's outcome in words (`tune_verdict`): the trials that met it in the search (where the confirmation

@@ -44,6 +44,8 @@ class WindowInterrupted(KeyboardInterrupt):
 class TrialServer:
     """One tritonserver (explicit model control) over a scratch repository; each trial redeploys one model."""
 
+    attempt_tag = ""  # "-retry": the trial measured again after its server died (its windows' folders apart)
+
     def __init__(self, settings: TuneSettings, out: Path) -> None:
         from serving.server import ServerOptions, TritonServer
 
@@ -94,19 +96,44 @@ class TrialServer:
         """How the trial server is out of service (None: it answers): exited, or silent to a liveness check."""
         cause = self.server.exit_cause()
         if cause is None and not self.server.control(timeout_s=LIVENESS_TIMEOUT_S).is_live():
-            cause = f"stopped answering (no reply to /v2/health/live within {LIVENESS_TIMEOUT_S:g} s)"
+            # asked again: a SIGKILLed server still dying when first asked (a busy machine) had read as "hung"
+            cause = self.server.exit_cause() or (
+                f"stopped answering (no reply to /v2/health/live within {LIVENESS_TIMEOUT_S:g} s)"
+            )
         return cause
 
     def run(self, config: ServingConfig, rivals: Sequence[Trial] = ()) -> Trial:
         """Two measured windows, or one when the first is clearly worse than the best of `rivals` (`tune_prune`).
 
-        A configuration that kills or hangs tritonserver fails its own trial, named so, and the server is started
-        again for the next: one bad point must not fail every trial after it."""
+        A server found dead before the trial is not the trial's: started again first, said in `server_restarts`. One
+        that dies or hangs during the trial is started again and the trial measured once more: a server killed from
+        outside (probe, session 31: `kill -9` between trials 2 and 3 failed trial 3 at goodput 0, never retried,
+        though that configuration had served 1012/s in an earlier tune) is no fault of the configuration. Only a
+        second death in the retry fails the trial, named so; one bad point must not fail every trial after it."""
         self.count += 1
+        self.attempt_tag = ""
+        notes: list[str] = []
+        dead = self.down()
+        if dead is not None:  # before its first request: nothing of this configuration had run on it
+            self.restart(dead, config)
+            notes.append(f"tritonserver {dead} before this trial: restarted, then the trial measured")
         trial = self._measure(config, rivals)
         cause = self.down()
         if cause is None:
-            return trial
+            return replace(trial, server_restarts=notes) if notes else trial
+        self.restart(cause, config)
+        notes.append(f"tritonserver {cause} during its first attempt: restarted and the trial measured again")
+        self.attempt_tag = "-retry"
+        trial = self._measure(config, rivals)
+        again = self.down()
+        if again is None:
+            return replace(trial, server_restarts=notes)
+        self.restart(again, config)
+        deaths = f"tritonserver {again} during this trial, and {cause} in its first attempt"
+        return server_failed(trial, deaths, notes[:-1])  # the error names both deaths
+
+    def restart(self, cause: str, config: ServingConfig) -> None:
+        """Stop what is left of the server (dead, or hung) and start it again; a start that fails ends the tune."""
         self.server.stop(kill=True)  # dead already, or hung: a scratch server owes nothing a graceful stop
         try:
             self.server.start()
@@ -115,22 +142,9 @@ class TrialServer:
                 f"tritonserver {cause} during trial {self.count} ({config.label()}) and did not "
                 f"start again: {str(exc).splitlines()[0]}"
             ) from exc
-        # the windows' latencies are of the requests that finished before the fault: no figure of this config
-        return replace(
-            trial,
-            goodput_rps=0.0,
-            throughput_rps=0.0,
-            p50_ms=math.nan,
-            p99_ms=math.nan,
-            fastest_ms=math.nan,
-            mean_ms=math.nan,
-            pruned=False,  # failed, not pruned: its first window may have read as clearly worse only for the fault
-            cut_short=False,  # the server's fault is the cause, not a model unloaded from a live server
-            error=f"tritonserver {cause} during this trial (restarted)",
-        )
 
     def _measure(self, config: ServingConfig, rivals: Sequence[Trial]) -> Trial:
-        slo = self.settings.slo_p99_ms
+        slo, traced = self.settings.slo_p99_ms, self.settings.trace is not None
         kept: list[Samples | None] = []  # the windows measured: an interrupt keeps them (`tune_interrupted`)
         try:
             self.install(config)
@@ -140,9 +154,12 @@ class TrialServer:
                 return first.trial(config, slo)
             if first.ok.size and not first.ok.any():  # every request refused: a second window says nothing more
                 return first.trial(config, slo)
-            if clearly_worse(first.trial(config, slo), rivals):
-                return first.trial(config, slo, pruned=True)
-            measured = (first + self.window(2, second_window_s(first, self.settings.window_s))).trial(config, slo)
+            one = first.trial(config, slo)
+            one.first_window = {"throughput_rps": one.throughput_rps, "goodput_rps": one.goodput_rps}
+            if clearly_worse(one, rivals, like_windows=traced):
+                return replace(one, pruned=True)
+            measured = (first + self.window(2, self.second_window_s(first))).trial(config, slo)
+            measured.first_window = one.first_window
             # nothing came back in the window (its model still served): a failed trial, not a slow one
             if measured.requests == 0 and not measured.cut_short:
                 raise QuantserveError(f"no request completed in {measured.window_s:g} s of measured load")
@@ -152,6 +169,15 @@ class TrialServer:
         except KeyboardInterrupt as stop:  # the window in progress up to the interrupt, and those before it
             kept.append(stop.samples if isinstance(stop, WindowInterrupted) else None)
             raise TrialInterrupted(cut_trial(config, slo, kept)) from None
+
+    def second_window_s(self, first: Samples) -> float:
+        """Closed loop: stretched until the trial holds enough requests at its own rate. A trace: what the trace alone
+        decides, so every trial's window 2 sees the same part of it (`tune_trace`)."""
+        from quantserve.cli.tune_trace import trace_second_window_s
+
+        if self.settings.trace is not None:
+            return trace_second_window_s(self.settings)
+        return second_window_s(first, self.settings.window_s)
 
     def confirm(self, baseline: ServingConfig, best: ServingConfig) -> tuple[Trial, Trial]:
         """Baseline then winner measured again, back to back, as every trial is (two windows, no pruning).
@@ -163,9 +189,27 @@ class TrialServer:
         return confirmed_baseline, confirmed_baseline if best == baseline else self.run(best)
 
     def window(self, index: int, window_s: float | None = None) -> Samples:
-        folder = self.out / "runs" / f"trial{self.count:02d}-w{index}"
+        folder = self.out / "runs" / f"trial{self.count:02d}{self.attempt_tag}-w{index}"
         seconds = window_s or self.settings.window_s
         return measure_window(self.settings, self.server.grpc_url, SCRATCH_MODEL, folder, self.server.pid, seconds)
+
+
+def server_failed(trial: Trial, cause: str, notes: list[str]) -> Trial:
+    """The trial the server died in twice: no figure of this configuration (its windows' latencies are of the
+    requests that finished before the fault), the deaths said."""
+    return replace(
+        trial,
+        goodput_rps=0.0,
+        throughput_rps=0.0,
+        p50_ms=math.nan,
+        p99_ms=math.nan,
+        fastest_ms=math.nan,
+        mean_ms=math.nan,
+        pruned=False,  # failed, not pruned: its first window may have read as clearly worse only for the fault
+        cut_short=False,  # the server's fault is the cause, not a model unloaded from a live server
+        error=f"{cause} (restarted)",
+        server_restarts=notes,
+    )
 
 
 def measure_window(

@@ -97,6 +97,12 @@ class Trial:
     # Ctrl-C or SIGTERM came during its windows: the figures are of what was measured up to it (`windows` says how
     # much), a partial trial, kept rather than lost, and never ranked as a complete one (`tune_interrupted`)
     interrupted: bool = False
+    # tritonserver found dead before the trial, or dead in its first attempt and the trial measured again: each
+    # restart said (a death from outside is not the configuration's; only a second one in the retry fails it)
+    server_restarts: list[str] = field(default_factory=list)
+    # its first window's throughput_rps and goodput_rps: with a trace, windows see different parts of it, and a
+    # trial is pruned on window 1 against the others' window 1 (`tune_trace`); {} where not measured
+    first_window: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -152,8 +158,10 @@ class TuneSettings:
         """Closed loop: WINDOW_S. A trace: one pass of it in whole seconds, so every window meets all its bursts
         (a 5 s window of a trace with a burst every 5 s after a 2 s warm-up may hold none), capped."""
         if self.trace:
+            from loadtest.trace_plan import whole_pass_seconds  # the pass rounded to the ms first: 3.0000000000000004 s
+
             cap = QUICK_TRACE_WINDOW_S if self.quick else TRACE_WINDOW_S
-            return float(min(max(1, math.ceil(self.load_step().trace.period_s)), cap))
+            return float(min(whole_pass_seconds(self.load_step().trace.period_s), cap))
         return QUICK_WINDOW_S if self.quick else WINDOW_S
 
     @property

@@ -525,10 +525,11 @@ def test_an_slo_no_configuration_meets_deploys_nothing_and_fails(
     [(signal.SIGKILL, "killed by SIGKILL"), (signal.SIGSTOP, "stopped answering")],
     ids=["SIGKILL", "SIGSTOP"],
 )
-def test_a_trial_that_kills_or_hangs_the_server_fails_alone(
+def test_a_server_killed_or_hung_in_a_trial_is_restarted_and_the_trial_measured_again(
     tmp_path: Path, fp32_build: Path, fault: signal.Signals, cause: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The server dies (or stops answering) during a trial: that trial fails, named so; the next one is measured."""
+    """The server dies (or stops answering) during a trial: it is started again and the trial measured again (a
+    death from outside is not the configuration's, session 31), the restart said; the next one is measured."""
     from quantserve.cli import tune_server
 
     short_windows(monkeypatch, window_s=3.0)  # the fault comes 2 s in: inside the first window
@@ -541,16 +542,14 @@ def test_a_trial_that_kills_or_hangs_the_server_fails_alone(
         timer = threading.Timer(2.0, os.kill, (first_pid, fault))
         timer.start()
         try:
-            failed = bench.run(config)
+            retried = bench.run(config)
         finally:
             timer.join()
             with contextlib.suppress(ProcessLookupError):
                 os.kill(first_pid, signal.SIGCONT)
-        print(f"\n{fault.name} during a trial: {failed.error}")
-        assert failed.error.startswith(f"tritonserver {cause}")
-        assert failed.error.endswith("during this trial (restarted)")
-        assert failed.goodput_rps == 0.0 and math.isnan(failed.p50_ms) and math.isnan(failed.p99_ms)
-        assert not failed.pruned  # failed, not pruned
+        print(f"\n{fault.name} during a trial: {retried.server_restarts}")
+        assert len(retried.server_restarts) == 1 and retried.server_restarts[0].startswith(f"tritonserver {cause}")
+        assert not retried.error and retried.requests > 0 and retried.goodput_rps > 0
         assert bench.server.pid != first_pid and _gone(first_pid)
         after = bench.run(config)
         assert not after.error and after.requests > 0 and after.failed_requests == 0, after
