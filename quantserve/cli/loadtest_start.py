@@ -86,9 +86,12 @@ def refuse_unusable(args: argparse.Namespace) -> None:
     from loadtest.load_flags import LOAD_SHAPES
 
     shape = run_shape(args)
+    source = given_by_source(args, shape[2:].replace("-", "_")) if shape else None
+    given = f"{shape} ({source})" if source else shape  # QUANTSERVE_STAGES beside a typed --users: say where it came
     for flag, dest in CANNOT_USE.get(shape, {}).items():
         if getattr(args, dest) not in ("", None):
-            raise QuantserveError(f"{shape} {LOAD_SHAPES[shape]}; drop {flag}")
+            way_out = f"drop {flag}, or {shape} from {source}" if source else f"drop {flag}"
+            raise QuantserveError(f"{given} {LOAD_SHAPES[shape]}; {way_out}")
     for flag, (dest, needs, what) in FOR_ONE_SHAPE.items():
         if needs != shape and getattr(args, dest) not in ("", None):
             raise QuantserveError(f"{flag} {what}, and this run has no {needs}; drop {flag}")

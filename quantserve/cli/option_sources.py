@@ -127,12 +127,14 @@ def relax_required(parser: argparse.ArgumentParser) -> dict[str, list[argparse.A
             required[command] = [a for a in subparser._actions if a.option_strings and a.required]
             for action in required[command]:
                 action.required = False
+                if action.help and "(required" not in action.help:  # the usage line's brackets no longer say it
+                    action.help += " (required: here, in the environment or in a config file)"
     return required
 
 
 def refuse_missing(command: str, required: list[argparse.Action], args: argparse.Namespace) -> None:
     """One line naming the required options no source gave (`relax_required`) and the three ways to give one."""
-    missing = [action for action in required if getattr(args, action.dest, None) is None]
+    missing = [action for action in required if getattr(args, action.dest, None) in (None, "")]  # QUANTSERVE_MODEL=
     if not missing:
         return
     flags = [_flag(action) for action in missing]
