@@ -131,7 +131,14 @@ def outcome_lines(document: dict[str, Any]) -> list[str]:
         lines.append(f"note: {document['shared_machine']}")
     search = document["search"]
     lines += [send_lag_line(document["best"]), precision_line(document)]
-    lines.append(f"{search['trials']} trials ({search['pruned']} pruned) in {search['seconds']:.0f} s")
+    lines.append(f"{search['trials']} trials ({search_counts(search)}) in {search['seconds']:.0f} s")
     if document["remeasured"]:
         lines.append(remeasure_line(document))
     return [line for line in lines if line]
+
+
+def search_counts(search: dict[str, Any]) -> str:
+    """ "2 pruned", and the failed trials where any failed ("2 pruned, 1 failed"): a trial a server death failed
+    twice was in no count of the line (`tune_server.server_failed`)."""
+    failed = search.get("failed") or 0
+    return f"{search['pruned']} pruned" + (f", {failed} failed" if failed else "")

@@ -242,3 +242,12 @@ def test_a_partial_trial_is_not_counted_as_having_met_the_slo(tmp_path: Path) ->
     base = _settings(tmp_path).baseline()
     partial = Trial(base, 900.0, 5.0, 9.0, 0, 900.0, requests=2700, window_s=3.0, interrupted=True)
     assert not meets_slo(partial, SLO_MS) and met_slo([partial], SLO_MS) == []
+
+
+def test_the_search_line_counts_failed_trials() -> None:
+    """A trial failed by two server deaths was in no count of "7 trials (0 pruned) in N s" (quick-start probe)."""
+    from quantserve.cli.tune_lines import search_counts
+
+    assert search_counts({"pruned": 0, "failed": 1}) == "0 pruned, 1 failed"
+    assert search_counts({"pruned": 2, "failed": 0}) == "2 pruned"
+    assert search_counts({"pruned": 2}) == "2 pruned"  # a tune.json from before `failed` was counted
