@@ -166,7 +166,8 @@ def sequence_doubt(name: str, kind: str, record: Mapping[str, Any], failed: Iter
     """The line a refusal on decoded-sequence agreement carries: what was decoded, the per-position figure beside it,
     and the overrides. FSMN-VAD's (1, T, 248) frame posteriors (state 0 silence) were read as CTC and refused at
     sequence agreement 0.56 with 96 % of frames' states and 99.7 % of its speech decisions kept, the line naming
-    neither the reading nor a way to judge what the task reads."""
+    neither the reading nor a way to judge what the task reads; a spindle detector's (N, 30, 3) confidence, offset and
+    duration per segment were read as three classes too."""
     if kind != "sequence" or "sequence_agreement" not in set(failed):
         return ""
     positions = record.get("position_agreement")
@@ -174,5 +175,6 @@ def sequence_doubt(name: str, kind: str, record: Mapping[str, Any], failed: Iter
     return (
         f"read as CTC-style sequences: each position's argmax, repeats and the blank merged{per_position}; if each "
         f"position is an answer of its own (frames classified one by one), pass --output-kind {name}="
-        "token_classification; to judge what the task reads of it, give --metric"
+        f"token_classification, if its columns are quantities, not classes (a score, an offset, a length), "
+        f"--output-kind {name}=dense; to judge what the task reads of it, give --metric"
     )

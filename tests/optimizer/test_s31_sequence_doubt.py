@@ -27,6 +27,7 @@ def test_a_sequence_refusal_names_the_reading_and_the_overrides() -> None:
     assert "read as CTC-style sequences" in line
     assert "per-position agreement 0.9" in line
     assert "--output-kind logits=token_classification" in line and "--metric" in line
+    assert "quantities, not classes (a score, an offset, a length), --output-kind logits=dense" in line
 
 
 def test_no_such_line_where_sequences_hold() -> None:
