@@ -26,7 +26,9 @@ V_KEYS = {
     "avg_batch_size",
     "failed_requests",
 }
-SHORTER = ["--epochs", "2", "--users", "8", "--sweep", "8", "--duration", "4", "--max-batch", "48"]
+# --allow-slower: the demo's machinery is tested here, not this CPU's INT8 speed (the digits CNN ran 0.94× FP32 on an
+# idle AMD EPYC without VNNI, session 31, and the speed gate stopped the demo: a timed test in all but name)
+SHORTER = ["--epochs", "2", "--users", "8", "--sweep", "8", "--duration", "4", "--max-batch", "48", "--allow-slower"]
 
 LOOSE_SLO_FACTOR = 100.0  # the tune step's SLO over FP32's p99 where the glue, not the machine, is tested
 

@@ -36,6 +36,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--tune-trials", type=int, default=defaults.tune_trials, help="tune's trials after the baseline (1-6)"
     )
+    parser.add_argument(
+        "--allow-slower",
+        action="store_true",
+        help="deploy and serve INT8 even where it is not faster in-process (its speed reported as measured)",
+    )
     add_json_flag(parser)
     add_port_range_flag(parser)
     parser.set_defaults(func=run)
@@ -66,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         max_accuracy_drop=args.max_accuracy_drop,
         tune=args.tune,
         tune_trials=args.tune_trials,
+        allow_slower=args.allow_slower,
     )
     quiet = getattr(args, "quiet", False) or args.json
     summary = run_demo(settings, say=lambda line: None if quiet else console.print(f"[bold cyan]›[/] {line}"))
