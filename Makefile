@@ -16,8 +16,10 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
+# --allow-slower: the quick start runs end to end on any CPU; where INT8 is not faster in-process (the digits CNN ran
+# 0.94x FP32 on an idle AMD EPYC without VNNI, session 31) INT8 is still served and its speed reported as measured.
 demo: venv
-	$(VENV)/bin/quantserve demo --out reports/demo
+	$(VENV)/bin/quantserve demo --out reports/demo --allow-slower
 
 lint: venv
 	$(VENV)/bin/ruff check .
