@@ -95,3 +95,25 @@ class AccuracyReport:
         except (TypeError, ValueError, AttributeError) as exc:
             raise QuantserveError(f"{path}: not a quantserve accuracy file ({exc})") from exc
         return report
+
+
+def refuse_replacing(out_dir: Path) -> None:
+    """Before any request, one line where `out_dir` holds an earlier evaluation's accuracy.json: it held one
+    evaluation and a second replaced it in silence (other variants, another reference), as a load run of a model
+    already measured there is refused (`recording_files.refuse_replacing`)."""
+    path = Path(out_dir) / ACCURACY_FILE
+    if path.exists():
+        raise QuantserveError(
+            f"{path}: an earlier evaluation{_evaluated(path)} is saved here; give this one another --out, or remove "
+            "that file to evaluate again in its place"
+        )
+
+
+def _evaluated(path: Path) -> str:
+    """` (of m_int8 against m_fp32)`: what the saved evaluation judged; "" where the file does not say."""
+    try:
+        report = AccuracyReport.load(path)
+    except QuantserveError:
+        return ""
+    judged = [v.model for v in report.variants if v.model != report.reference] or [report.reference]
+    return f" (of {', '.join(judged)} against {report.reference})"

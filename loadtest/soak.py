@@ -114,6 +114,20 @@ def refuse_soak_over_load(out_dir: Path, labels: list[str]) -> None:
             )
 
 
+def refuse_load_over_soak(out_dir: Path, runs: list[tuple[str, str]]) -> None:
+    """Before any load, one line where `out_dir` holds a soak of a model of `runs` (label, the file its run saves)
+    whose run is closed-loop (`load-<model>.json`, as a soak's when stopped early): the soak's step folder is a
+    closed loop's (`<model>-u<users>`), so a plain run or `evaluate --load-duration` at its users cleared its records
+    in silence. The mirror of `refuse_soak_over_load`; open-loop and staged runs, filed apart, sit beside a soak."""
+    for label, file in runs:
+        path = Path(out_dir) / soak_file_name(label)
+        if file == load_file_name(label) and path.exists():
+            raise QuantserveError(
+                f"{path}: a soak of '{label}' is saved here, whose records a closed-loop run of it would clear (they "
+                "share its step folders); give this run another --out, or remove that file"
+            )
+
+
 def run_soak(
     settings: LoadSettings,
     out_dir: Path | str,

@@ -17,18 +17,23 @@ from quantserve.errors import QuantserveError
 DEFAULT_USERS = 16  # --users (--shape needs to know)
 DEFAULT_ARRIVALS = "constant"  # --arrivals
 DEFAULT_REQUEST_BATCH = 1  # --request-batch, where no replayed trace sets each request's samples
+DEFAULT_MAX_IN_FLIGHT = 64  # --max-in-flight, an open loop's (--rate, --trace)
 
 
 def before_load(every: list[Any], files: list[str], args: argparse.Namespace) -> None:
     """What is refused or said before any load, for every model at once: a run that would replace a results file
-    (`files`, one per settings: `refuse_replacing`), a model not ready; then each note once, a large --data file's
-    sample of requests and more --workers than this process's cores (once a run, not once a step)."""
+    (`files`, one per settings: `refuse_replacing`) or clear a soak's records (`refuse_load_over_soak`), a model not
+    ready; then each note once, a large --data file's sample of requests and more --workers than this process's
+    cores (once a run, not once a step)."""
     from loadtest.harness import check_ready
     from loadtest.recording_files import refuse_replacing
+    from loadtest.soak import refuse_load_over_soak
     from loadtest.window_notes import workers_note
     from serving.machine import cpu_facts
 
-    refuse_replacing(Path(args.out), [(settings.label, file) for settings, file in zip(every, files, strict=True)])
+    runs = [(settings.label, file) for settings, file in zip(every, files, strict=True)]
+    refuse_replacing(Path(args.out), runs)
+    refuse_load_over_soak(Path(args.out), runs)
     notes: list[str | None] = [note for settings in every for note in check_ready(settings)]
     notes.append(workers_note(args.workers, cpu_facts().usable_cores))
     for note in dict.fromkeys(note for note in notes if note):
@@ -45,12 +50,15 @@ CANNOT_USE = {"--soak": SOAK_SETS, "--shape": SHAPE_SETS}
 CANNOT_USE |= {flag: {"--spawn-rate": "spawn_rate", "--users": "users"} for flag in ("--trace", "--stages", "--rate")}
 CANNOT_USE["--stages"] |= {"--duration": "duration"}  # its stages are the run's length
 CANNOT_USE["--sweep"] = {"--users": "users"}  # its list is the users (session 31: `--sweep 1,2 --users 32` ran 1, 2)
-# flags of one load shape alone, unused by every other (session 31: `--arrivals poisson` in a closed loop and
-# `--trace-speed 2` without --trace ran as if not given): the flag, its namespace name, the shape's flag and its use
-FOR_ONE_SHAPE = {
-    "--arrivals": ("arrivals", "--rate", "sets the arrivals of --rate's open loop"),
-    "--trace-speed": ("trace_speed", "--trace", "sets the speed of --trace's replay"),
-    "--trace-scale": ("trace_scale", "--trace", "sets the share of --trace's arrivals replayed"),
+# flags of some load shapes alone, unused by every other (session 31: `--arrivals poisson` in a closed loop and
+# `--trace-speed 2` without --trace ran as if not given; session 32: `--max-in-flight 4` in a closed loop): the flag,
+# its namespace name, the shapes' flags and its use
+OPEN_LOOPS = ("--rate", "--trace")
+FOR_SOME_SHAPES = {
+    "--arrivals": ("arrivals", ("--rate",), "sets the arrivals of --rate's open loop"),
+    "--trace-speed": ("trace_speed", ("--trace",), "sets the speed of --trace's replay"),
+    "--trace-scale": ("trace_scale", ("--trace",), "sets the share of --trace's arrivals replayed"),
+    "--max-in-flight": ("max_in_flight", OPEN_LOOPS, "caps an open loop's requests in flight"),
 }
 
 
@@ -60,16 +68,16 @@ def run_shape(args: argparse.Namespace) -> str:
 
 
 def set_aside_unused(args: argparse.Namespace) -> list[str]:
-    """The values the run's load shape (`CANNOT_USE`, `FOR_ONE_SHAPE`) has no use for that the environment or a
+    """The values the run's load shape (`CANNOT_USE`, `FOR_SOME_SHAPES`) has no use for that the environment or a
     config file set: each set back to not given on `args`, and a note line each naming where it came from and why it
     is not used. Typed ones are left for `refuse_unusable` (or the shape's own check) to refuse."""
     from loadtest.load_flags import LOAD_SHAPES
 
     shape = run_shape(args)
     unused = {dest: f"{shape} {LOAD_SHAPES[shape]}" for dest in CANNOT_USE.get(shape, {}).values()}
-    for dest, needs, what in FOR_ONE_SHAPE.values():
-        if needs != shape:
-            unused[dest] = f"it {what}, and this run has no {needs}"
+    for dest, needs, what in FOR_SOME_SHAPES.values():
+        if shape not in needs:
+            unused[dest] = f"it {what}, and this run has no {' or '.join(needs)}"
     notes = []
     for dest, why in unused.items():
         value, where = getattr(args, dest), given_by_source(args, dest)
@@ -82,7 +90,8 @@ def set_aside_unused(args: argparse.Namespace) -> list[str]:
 def refuse_unusable(args: argparse.Namespace) -> None:
     """A flag typed on the command line that the run's load shape cannot use, refused in one line (after
     `set_aside_unused` and the shape's own check, so what is left here was typed): `--stages 4:3s --users 32` ran 4
-    users, `--rate 50 --users 32` an open loop, `--arrivals poisson` a closed loop, without a word."""
+    users, `--rate 50 --users 32` an open loop, `--arrivals poisson` or `--max-in-flight 4` a closed loop, without a
+    word."""
     from loadtest.load_flags import LOAD_SHAPES
 
     shape = run_shape(args)
@@ -92,9 +101,9 @@ def refuse_unusable(args: argparse.Namespace) -> None:
         if getattr(args, dest) not in ("", None):
             way_out = f"drop {flag}, or {shape} from {source}" if source else f"drop {flag}"
             raise QuantserveError(f"{given} {LOAD_SHAPES[shape]}; {way_out}")
-    for flag, (dest, needs, what) in FOR_ONE_SHAPE.items():
-        if needs != shape and getattr(args, dest) not in ("", None):
-            raise QuantserveError(f"{flag} {what}, and this run has no {needs}; drop {flag}")
+    for flag, (dest, needs, what) in FOR_SOME_SHAPES.items():
+        if shape not in needs and getattr(args, dest) not in ("", None):
+            raise QuantserveError(f"{flag} {what}, and this run has no {' or '.join(needs)}; drop {flag}")
 
 
 def trace_request_sizes(args: argparse.Namespace, pattern: Any) -> list[str]:

@@ -118,32 +118,47 @@ def given_by_source(args: argparse.Namespace, dest: str) -> str | None:
 
 
 def relax_required(parser: argparse.ArgumentParser) -> dict[str, list[argparse.Action]]:
-    """Each subcommand's required options, made optional to argparse and returned by command for `refuse_missing`:
-    argparse refused `--model` set only as QUANTSERVE_MODEL or in a config file ("the following arguments are
-    required") before either source was read, though both are documented ways to give every option."""
+    """Each subcommand's required options and arguments, made optional to argparse and returned by command for
+    `refuse_missing`: argparse refused `--model` set only as QUANTSERVE_MODEL or in a config file ("the following
+    arguments are required") before either source was read, though both are documented ways to give every option;
+    and a missing argument (`optimize` without MODEL) stopped it before it looked for the options, so the user who
+    gave MODEL was then told of --calib and --out."""
     required: dict[str, list[argparse.Action]] = {}
     for group in (a for a in parser._actions if isinstance(a, argparse._SubParsersAction)):
         for command, subparser in group.choices.items():
-            required[command] = [a for a in subparser._actions if a.option_strings and a.required]
+            arguments = [a for a in subparser._actions if not a.option_strings and a.required]
+            required[command] = arguments + [a for a in subparser._actions if a.option_strings and a.required]
             for action in required[command]:
-                action.required = False
-                if action.help and "(required" not in action.help:  # the usage line's brackets no longer say it
+                action.required = False  # an argument keeps its nargs, so the usage line still shows it required
+                if action.option_strings and action.help and "(required" not in action.help:  # brackets: not said
                     action.help += " (required: here, in the environment or in a config file)"
     return required
 
 
 def refuse_missing(command: str, required: list[argparse.Action], args: argparse.Namespace) -> None:
-    """One line naming the required options no source gave (`relax_required`) and the three ways to give one."""
-    missing = [action for action in required if getattr(args, action.dest, None) in (None, "")]  # QUANTSERVE_MODEL=
+    """One line naming every required argument and option no source gave (`relax_required`), and where to give
+    each: an argument on the command line, an option there or in either of the other two sources."""
+    missing = [action for action in required if getattr(args, action.dest, None) in (None, "", [])]  # QUANTSERVE_X=
     if not missing:
         return
-    flags = [_flag(action) for action in missing]
-    named = flags[0] if len(flags) == 1 else ", ".join(flags[:-1]) + f" and {flags[-1]}"
-    first = missing[0].dest
-    raise QuantserveError(
-        f"{command} needs {named}: give {'it' if len(flags) == 1 else 'each'} on the command line, in the environment "
-        f"({ENV_PREFIX}{first.upper()}=…) or in a config file's [{command}] table ({first} = …)"
-    )
+    arguments = [_name(action) for action in missing if not action.option_strings]
+    options = [action for action in missing if action.option_strings]
+    named = _listed(arguments + [_flag(action) for action in options])
+    raise QuantserveError(f"{command} needs {named}: {_where_to_give(command, arguments, options)}")
+
+
+def _where_to_give(command: str, arguments: list[str], options: list[argparse.Action]) -> str:
+    """`give it on the command line`, and for options the environment's variable and the config file's key."""
+    given = f"give {'it' if len(arguments) + len(options) == 1 else 'each'} on the command line"
+    if arguments and options:
+        given = (
+            f"give {_listed(arguments)} on the command line, and {'each option' if options[1:] else 'the option'} there"
+        )
+    if not options:
+        return given
+    first = options[0].dest
+    sources = f"in the environment ({ENV_PREFIX}{first.upper()}=…) or in a config file's [{command}] table"
+    return f"{given}, {sources} ({first} = …)"
 
 
 class _NotTyped(list):  # type: ignore[type-arg]
@@ -245,6 +260,16 @@ def _suggestion(name: str, known: list[str], kind: str) -> str:
 
 def _flag(action: argparse.Action) -> str:
     return max(action.option_strings, key=len)
+
+
+def _name(argument: argparse.Action) -> str:
+    """An argument as the usage line names it: its metavar, else its name."""
+    return str(argument.metavar or argument.dest)
+
+
+def _listed(names: list[str]) -> str:
+    """`A`, `A and B`, `A, B and C`."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" and {names[-1]}"
 
 
 def _toml(value: Any) -> str:

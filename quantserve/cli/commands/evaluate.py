@@ -88,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
 
 def evaluate(args: argparse.Namespace) -> int:
     """Score every model, judge it against the budget, save accuracy.json (and any side-by-side load), report."""
+    from loadtest.accuracy_results import refuse_replacing
     from loadtest.evaluator import evaluate_accuracy
     from loadtest.recording_files import results_folder_held
     from loadtest.report import render
@@ -111,6 +112,7 @@ def evaluate(args: argparse.Namespace) -> int:
     # Held while scoring and saving: with a load run writing into --out, evaluate wrote accuracy.json there (into
     # that run's report), then its side-by-side load stopped on the lock with exit 2, hiding an over-budget exit 1.
     with results_folder_held(Path(args.out)):
+        refuse_replacing(Path(args.out))  # held: an evaluation saving here as this one looked would be replaced
         # The evaluator's gRPC clients take QUANTSERVE_TLS_* when given no TLS of their own.
         with tls_environment(client_tls(args)):
             report = evaluate_accuracy(
@@ -243,11 +245,15 @@ def load_duration_s(args: argparse.Namespace) -> float:
 
 def refuse_replacing_loads(out: Path, models: list[str]) -> None:
     """Before the accuracy pass, one line where a side-by-side load would replace a load run saved in `out`
-    (`refuse_replacing`, as `loadtest` refuses it): it replaced that run's load-NAME.json in silence."""
+    (`refuse_replacing`, as `loadtest` refuses it): it replaced that run's load-NAME.json in silence; or clear a
+    soak's records (`refuse_load_over_soak`: its closed loop takes the soak's step folders)."""
     from loadtest.recording_files import refuse_replacing
     from loadtest.results import load_file_name
+    from loadtest.soak import refuse_load_over_soak
 
-    refuse_replacing(out, [(label, load_file_name(label)) for label in dict.fromkeys(models)])
+    runs = [(label, load_file_name(label)) for label in dict.fromkeys(models)]
+    refuse_replacing(out, runs)
+    refuse_load_over_soak(out, runs)
 
 
 def load_side_by_side(args: argparse.Namespace, models: list[str], duration: float) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from loadtest.load_pattern import ARRIVALS
 from quantserve.checks import positive_seconds
 from quantserve.cli.loadtest_start import (
+    DEFAULT_MAX_IN_FLIGHT,
     DEFAULT_REQUEST_BATCH,
     DEFAULT_USERS,
     before_load,
@@ -116,8 +117,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--max-in-flight",
         type=int,
-        default=64,
-        help="open loop: requests each Locust process keeps in flight; later arrivals wait in the client",
+        default=None,
+        help=f"--rate or --trace: requests each Locust process keeps in flight (default {DEFAULT_MAX_IN_FLIGHT}); "
+        "later arrivals wait in the client",
     )
     parser.add_argument("--workers", type=int, default=0, help="Locust master + this many local worker processes")
     parser.add_argument(
@@ -213,7 +215,7 @@ def run_load_command(args: argparse.Namespace) -> int:
             workers=args.workers,
             metrics_url=metrics_url,
             tls=client_tls(args),
-            max_in_flight=args.max_in_flight,
+            max_in_flight=DEFAULT_MAX_IN_FLIGHT if args.max_in_flight is None else args.max_in_flight,
             request_timeout_s=args.request_timeout,
         )
         for model, version in addressed_models(args)
