@@ -2,28 +2,43 @@
 
 quantserve's own supervision and model reloads use this endpoint, which stays on loopback when
 gRPC is served over TLS; `urllib` keeps it free of gevent and of any client TLS setup.
+
+A load waits for Triton's answer, as long as a model takes to load; a server killed meanwhile used to leave it
+waiting out its whole timeout (tune's 120 s): the model's Python stub, a child of the server, inherits the connection
+and holds it open after the server is gone. So a load also watches its server while it waits (`load`).
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import socket
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from quantserve.errors import QuantserveError
 from serving.model_config import check_model_name
 
+WATCH_S = 0.5  # how often a load waiting for Triton's answer looks whether its server is still there
+
+
+class ServerGone(Exception):
+    """The server went away while a call waited for its answer: its exit cause ("killed by SIGKILL")."""
+
 
 class ControlClient:
-    """Health, repository index and model load/unload at `http://host:port`; every call bounded by `timeout_s`."""
+    """Health, repository index and model load/unload at `http://host:port`; every call bounded by `timeout_s`.
+    `exit_cause`: where the caller runs the server, how its process ended (None while it runs), watched by `load`."""
 
-    def __init__(self, url: str, timeout_s: float = 30.0) -> None:
+    def __init__(self, url: str, timeout_s: float = 30.0, exit_cause: Callable[[], str | None] | None = None) -> None:
         self.url = url if url.startswith("http") else f"http://{url}"
         self.timeout_s = timeout_s
+        self.exit_cause = exit_cause
 
     def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
         data = json.dumps(body).encode() if body is not None else (b"" if method == "POST" else None)
@@ -75,17 +90,37 @@ class ControlClient:
         )
 
     def load(self, model: str) -> None:
-        """Load or reload `model` from the repository (explicit model control); blocks until Triton answers.
+        """Load or reload `model` from the repository (explicit model control); blocks until Triton answers, or until
+        its server is found gone: its process ended (`exit_cause`), or, with no process known, its port refuses
+        connections.
 
         Triton keeps serving the versions already loaded until the new ones are ready.
         """
         check_model_name(model)
+        path = f"/v2/repository/models/{quote(model)}/load"
         try:
-            code, body = self._request("POST", f"/v2/repository/models/{quote(model)}/load", {})
+            code, body = watched(lambda: self._request("POST", path, {}), self.exit_cause or self.refused)
+        except ServerGone as gone:
+            raise QuantserveError(
+                f"{self.url}: loading '{model}' failed: tritonserver {gone} while loading it"
+            ) from None
         except OSError as exc:
             raise QuantserveError(f"{self.url}: loading '{model}' failed ({exc})") from exc
         if code != 200:
             raise QuantserveError(f"{self.url}: loading '{model}' failed: {_error(body)}")
+
+    def refused(self) -> str | None:
+        """How the server is gone where nothing listens at its port any more (a connection refused); None while
+        something does, or where a connection cannot tell (a timeout on a busy machine is no proof)."""
+        parts = urlsplit(self.url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            socket.create_connection((parts.hostname, port), timeout=WATCH_S).close()
+        except ConnectionRefusedError:
+            return f"stopped listening on port {port} (connection refused)"
+        except OSError:
+            return None
+        return None
 
     def unload(self, model: str) -> None:
         """Ask Triton to unload `model`; it answers at once, while the model is still UNLOADING."""
@@ -107,6 +142,31 @@ class ControlClient:
                 return
             time.sleep(0.2)
         raise QuantserveError(f"{self.url}: '{model}' serves versions {ready}, expected {sorted(versions)}")
+
+
+def watched(call: Callable[[], Any], gone: Callable[[], str | None]) -> Any:
+    """`call()`'s answer, run in a thread while `gone()` is asked every WATCH_S; `ServerGone` with its answer where
+    the server went away before the call ended, or where the call failed and the server is gone (a stub killed with
+    its server closes the connection: that read as "not a Triton HTTP endpoint")."""
+    outcome: list[tuple[bool, Any]] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, call()))
+        except BaseException as exc:  # handed to the waiting thread, which raises it
+            outcome.append((False, exc))
+
+    worker = threading.Thread(target=run, name="control call", daemon=True)  # left to its timeout if the server went
+    worker.start()
+    while not outcome:
+        worker.join(WATCH_S)
+        cause = None if outcome and outcome[0][0] else gone()
+        if cause:
+            raise ServerGone(cause)
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value
 
 
 def _error(body: Any) -> str:

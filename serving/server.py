@@ -152,7 +152,8 @@ class TritonServer:
         return f"http://{connect_host(self.options.address('http'))}:{self.ports['http']}"
 
     def control(self, timeout_s: float = 5.0) -> ControlClient:
-        return ControlClient(self.control_url, timeout_s)
+        """A control client whose model loads watch this process: one killed meanwhile names how it ended."""
+        return ControlClient(self.control_url, timeout_s, exit_cause=self.exit_cause)
 
     @property
     def served_repo(self) -> Path:

@@ -11,6 +11,8 @@ does not look for it stops as on any Ctrl-C) with the line.
 A cut inside a trial dropped the trial whole: one in its second window lost its first, measured and complete, from
 tune.json. The trial server now raises `TrialInterrupted` with the trial made of the windows measured up to the
 interrupt (the one in progress up to it: `cut_trial`), marked `interrupted`, and the search's trials keep it.
+A cut in the confirmation run dropped its runs the same way (the baseline's, complete, with the pick's it cut): they
+are kept in tune.json's `confirmation`, the cut one partial, never in place of the search's figures.
 """
 
 from __future__ import annotations
@@ -38,11 +40,11 @@ class TuneInterrupted(KeyboardInterrupt):
 
 class TrialInterrupted(KeyboardInterrupt):
     """Ctrl-C or SIGTERM inside a trial: `trial` holds what its windows measured up to then (None: no request
-    ended in them), for the search's trials to keep."""
+    ended in them), for the search's trials to keep; `before`, the runs of the confirmation measured whole before it."""
 
-    def __init__(self, trial: Trial | None) -> None:
+    def __init__(self, trial: Trial | None, before: Sequence[Trial] = ()) -> None:
         super().__init__("interrupted")
-        self.trial = trial
+        self.trial, self.before = trial, list(before)
 
 
 def cut_trial(config: ServingConfig, slo_ms: float, windows: Sequence[Samples | None]) -> Trial | None:
@@ -76,6 +78,8 @@ def interrupted(progress: TuneProgress, stop: BaseException | None = None) -> Tu
     if cut is not None and progress.result is None and progress.stage == "the search":
         progress.trials.append(cut)
     result = progress.result or partial_result(progress)
+    if isinstance(stop, TrialInterrupted) and progress.stage == "the confirmation run":
+        result.cut_confirmation = [*stop.before, *([cut] if cut is not None else [])]
     result.interrupted = progress.stage
     result.seconds = time.monotonic() - progress.started
     json_path, _ = write_report(result, progress.settings.out)
@@ -101,7 +105,10 @@ def partial_result(progress: TuneProgress) -> TuneResult:
 
 def interrupt_line(result: TuneResult, settings: TuneSettings, stage: str, report: str) -> str:
     """What the repository holds after the interrupt, and where the trials measured are."""
-    saved = f"the {len(result.trials)} trial(s) measured are in {report}"
+    confirmation = (
+        " and the confirmation run as far as it got (partial: not the claim)" if result.cut_confirmation else ""
+    )
+    saved = f"the {len(result.trials)} trial(s) measured{confirmation} are in {report}"
     deployed = result.deployed
     if deployed:
         label = result.best.config.label()

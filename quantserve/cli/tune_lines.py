@@ -24,6 +24,14 @@ def config_label(config: dict[str, Any]) -> str:
     return f"{head}max batch {config['max_batch']}, preferred {pref}, delay {delay} µs, ×{config['instances']}"
 
 
+def failed_cell(trial: dict[str, Any]) -> str:
+    """A trial's "failed" column in the terminal's table and tune.html's: its failed requests, or, for a trial that
+    failed whole (no figures: `tune_trials.failed_trial`), what it is."""
+    if trial.get("cut_short"):
+        return "cut short"
+    return "error" if trial.get("error") else str(trial["failed_requests"])
+
+
 def best_line(document: dict[str, Any]) -> str:
     """The best configuration and its figures (the confirmation's where confirmed), failed requests counted."""
     best = document["best"]
@@ -80,6 +88,21 @@ def pick_lost_line(document: dict[str, Any]) -> str:
         f"the search's pick, {config_label(pick['config'])}, confirmed at {pick['goodput_rps']:.1f} good req/s, "
         f"p99 {pick['p99_ms']:.2f} ms: it did not beat the baseline measured back to back, so the baseline is {kept}"
     )
+
+
+def cut_confirmation_line(document: dict[str, Any]) -> str:
+    """Where Ctrl-C or SIGTERM cut the confirmation run: its runs as far as they got, the cut one partial, said to be
+    no claim; "" where it was not cut."""
+    confirmation = document.get("confirmation") or {}
+    if not confirmation.get("interrupted"):
+        return ""
+    runs = [f"{role} {_run_figures(confirmation[role])}" for role in ("baseline", "pick") if role in confirmation]
+    return f"the confirmation run as far as it got (not the claim): {'; '.join(runs)}"
+
+
+def _run_figures(trial: dict[str, Any]) -> str:
+    figures = f"{config_label(trial['config'])}: {trial['goodput_rps']:.1f} good req/s, p99 {trial['p99_ms']:.2f} ms"
+    return figures + (f" (partial: {trial['window_s']:g} s measured)" if trial.get("interrupted") else "")
 
 
 def precision_line(document: dict[str, Any]) -> str:

@@ -15,7 +15,14 @@ from typing import Any
 
 from loadtest.svg_plots import PALETTE, nice_ticks
 from quantserve.cli.tables import finite_json
-from quantserve.cli.tune_lines import config_label, deployed_line, outcome_lines, search_figure
+from quantserve.cli.tune_lines import (
+    config_label,
+    cut_confirmation_line,
+    deployed_line,
+    failed_cell,
+    outcome_lines,
+    search_figure,
+)
 from quantserve.files import write_atomic
 
 JSON_NAME, HTML_NAME = "tune.json", "tune.html"
@@ -107,7 +114,9 @@ def interrupted_summary(document: dict[str, Any]) -> str:
     if not document.get("interrupted"):
         return ""
     what = "the winner deployed, not re-measured" if document.get("deployed") else "nothing deployed"
-    return f"Interrupted during {document.get('interrupted_during', '')}: {what}; the trials measured up to then."
+    cut = cut_confirmation_line(document)  # the confirmation's runs it cut: kept, never the claim
+    line = f"Interrupted during {document.get('interrupted_during', '')}: {what}; the trials measured up to then."
+    return f"{line} {cut[:1].upper()}{cut[1:]}." if cut else line
 
 
 def trials_table(document: dict[str, Any], front: set[int]) -> str:
@@ -122,7 +131,7 @@ def trials_table(document: dict[str, Any], front: set[int]) -> str:
             + (" (interrupted: partial)" if trial.get("interrupted") else "")
             + "".join(f" ({escape(note)})" for note in trial.get("server_restarts") or ()),
             *(f"{_num(trial[k]):.2f}" for k in ("throughput_rps", "p50_ms", "p99_ms", "goodput_rps")),
-            str(trial["failed_requests"]),
+            failed_cell(trial),
             "yes" if trial["pruned"] else "",
             "●" if index in front else "",
             f"{trial['others_share']:.0%}" if trial.get("others_share") is not None else "",

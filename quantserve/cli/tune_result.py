@@ -39,6 +39,9 @@ class TuneResult:
     load_bound: str = ""  # why a closed loop's users alone miss the SLO (`tune_reach.load_bound`); "" where not
     confirmed_pick: Trial | None = None  # the search's pick in the confirmation run (None: not confirmed)
     interrupted: str = ""  # the stage Ctrl-C or SIGTERM stopped (`tune_interrupted`); "" where it ran to its end
+    # the confirmation run as far as Ctrl-C or SIGTERM let it get: the baseline's run, then the pick's, the one cut
+    # partial (`interrupted`); never `best` or `baseline`, which stay the search's own figures
+    cut_confirmation: list[Trial] = field(default_factory=list)
 
     @property
     def gain(self) -> float:
@@ -114,7 +117,12 @@ class TuneResult:
         }
 
     def confirmation(self) -> dict[str, Any]:
-        """Both runs of the confirmation and which one was deployed, why; {} where nothing was confirmed."""
+        """Both runs of the confirmation and which one was deployed, why; where it was cut, its runs as far as they got
+        and that nothing was kept of them; {} where nothing was confirmed."""
+        if self.cut_confirmation:
+            runs = dict(zip(("baseline", "pick"), (t.to_json() for t in self.cut_confirmation), strict=False))
+            why = "interrupted: Ctrl-C or SIGTERM cut the confirmation run; the search's own figures stand"
+            return {**runs, "kept": "", "why": why, "interrupted": True}
         if not self.confirmed or self.confirmed_pick is None:
             return {}
         pick, kept = self.confirmed_pick, "pick" if self.best is self.confirmed_pick else "baseline"

@@ -27,6 +27,7 @@ from quantserve.cli.tune_trials import (
     ServingConfig,
     Trial,
     TuneSettings,
+    failed_trial,
     second_window_s,
 )
 from quantserve.errors import QuantserveError
@@ -144,7 +145,7 @@ class TrialServer:
             ) from exc
 
     def _measure(self, config: ServingConfig, rivals: Sequence[Trial]) -> Trial:
-        slo, traced = self.settings.slo_p99_ms, self.settings.trace is not None
+        slo = self.settings.slo_p99_ms
         kept: list[Samples | None] = []  # the windows measured: an interrupt keeps them (`tune_interrupted`)
         try:
             self.install(config)
@@ -156,10 +157,11 @@ class TrialServer:
                 return first.trial(config, slo)
             one = first.trial(config, slo)
             one.first_window = {"throughput_rps": one.throughput_rps, "goodput_rps": one.goodput_rps}
-            if clearly_worse(one, rivals, like_windows=traced):
+            if clearly_worse(one, rivals):
                 return replace(one, pruned=True)
             measured = (first + self.window(2, self.second_window_s(first))).trial(config, slo)
-            measured.first_window = one.first_window
+            if not measured.error:  # a trial cut short keeps no figure, its window 1's neither (`failed_trial`)
+                measured.first_window = one.first_window
             # nothing came back in the window (its model still served): a failed trial, not a slow one
             if measured.requests == 0 and not measured.cut_short:
                 raise QuantserveError(f"no request completed in {measured.window_s:g} s of measured load")
@@ -185,8 +187,14 @@ class TrialServer:
         The search's best figure is the luckiest of many noisy measurements (the winner's curse);
         this one was not selected on, and pairs the two under the same machine load.
         """
-        confirmed_baseline = self.run(baseline)
-        return confirmed_baseline, confirmed_baseline if best == baseline else self.run(best)
+        measured: list[Trial] = []
+        try:
+            measured.append(self.run(baseline))
+            if best != baseline:
+                measured.append(self.run(best))
+        except KeyboardInterrupt as stop:  # the run it cut, and the baseline's measured whole (`tune_interrupted`)
+            raise TrialInterrupted(stop.trial if isinstance(stop, TrialInterrupted) else None, measured) from None
+        return measured[0], measured[-1]
 
     def window(self, index: int, window_s: float | None = None) -> Samples:
         folder = self.out / "runs" / f"trial{self.count:02d}{self.attempt_tag}-w{index}"
@@ -195,21 +203,9 @@ class TrialServer:
 
 
 def server_failed(trial: Trial, cause: str, notes: list[str]) -> Trial:
-    """The trial the server died in twice: no figure of this configuration (its windows' latencies are of the
-    requests that finished before the fault), the deaths said."""
-    return replace(
-        trial,
-        goodput_rps=0.0,
-        throughput_rps=0.0,
-        p50_ms=math.nan,
-        p99_ms=math.nan,
-        fastest_ms=math.nan,
-        mean_ms=math.nan,
-        pruned=False,  # failed, not pruned: its first window may have read as clearly worse only for the fault
-        cut_short=False,  # the server's fault is the cause, not a model unloaded from a live server
-        error=f"{cause} (restarted)",
-        server_restarts=notes,
-    )
+    """The trial the server died in twice: failed, no figure of this configuration (its windows' requests are those
+    that finished before the fault), the deaths said."""
+    return failed_trial(trial, f"{cause} (restarted)", server_restarts=notes)
 
 
 def measure_window(

@@ -274,9 +274,14 @@ def trial_figures(config: ServingConfig, samples: Samples, slo_ms: float, pruned
     )
     if samples.gone is None:
         return trial
-    unranked = replace(trial, throughput_rps=0.0, goodput_rps=0.0, p50_ms=math.nan, p99_ms=math.nan)
-    line = cut_line(samples.gone, int(good.size))
-    return replace(unranked, fastest_ms=math.nan, mean_ms=math.nan, cut_short=True, error=line)
+    return failed_trial(trial, cut_line(samples.gone, int(good.size)), cut_short=True)
+
+
+def failed_trial(trial: Trial, error: str, **changes: Any) -> Trial:
+    """The trial as a failed one: its `error`, and no figure of what its windows measured before the fault, as a
+    trial whose deploy failed has none (a server that died twice left `requests` 6000 beside 0 req/s in tune.json).
+    The share of the cores other processes took is the machine's, not the configuration's: it stays."""
+    return Trial(trial.config, 0.0, math.nan, math.nan, 0, 0.0, error=error, others_share=trial.others_share, **changes)
 
 
 def cut_line(gone: Any, answered: int) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from quantserve.cli.port_flags import add_port_range_flag
 from quantserve.cli.tables import add_json_flag
-from quantserve.cli.tune_lines import config_label, remeasure_line
+from quantserve.cli.tune_lines import config_label, failed_cell, remeasure_line
 from quantserve.errors import QuantserveError
 
 __all__ = ["print_summary", "register", "remeasure_line", "run"]  # remeasure_line: from tune_lines, importable here too
@@ -144,7 +144,7 @@ def print_summary(document: dict[str, Any], out: Path) -> None:
         [
             config_label(t["config"]),
             *(fmt(t[k]) for k in ("throughput_rps", "p50_ms", "p99_ms", "goodput_rps")),
-            "cut short" if t.get("cut_short") else "error" if t["error"] else str(t["failed_requests"]),
+            failed_cell(t),
             "yes" if t["pruned"] else "",
         ]
         for t in document["trials"]
