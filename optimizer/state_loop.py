@@ -35,6 +35,10 @@ NO_STATE = "none"  # --state none: the model has no recurrent state, whatever it
 # (a lone in/out, or input/output, is no state: an autoencoder's `input` and `output`)
 _WORD_PAIRS = (("in", "out"), ("past", "present"), ("prev", "next"), ("old", "new"))
 _TOKENS = re.compile(r"[._/:\-]+")
+# ops whose first input's values come out unchanged (a shape or type aside): an output made only of them is an input
+# passed through, no state (arabic-name-romanizer's encoder: `src_mask_out = Identity(src_mask)`, guessed a state,
+# had the closed loop feed every row the first row's mask)
+_PASS_THROUGH = frozenset({"Identity", "Cast", "CastLike", "Reshape", "Squeeze", "Unsqueeze", "Flatten"})
 
 
 @dataclass(frozen=True)
@@ -114,8 +118,9 @@ def names_pair(output: str, input_name: str) -> bool:
 def find_state_pairs(model_path: Path, wanted: Mapping[str, str] | None = None) -> list[StatePair]:
     """The recurrent state pairs of the ONNX model at `model_path`: each output whose element type and dims after
     the batch axis match an input's, paired by name (`names_pair`), or, where no name pairs, the only such pair of a
-    model that has other inputs too (a denoiser's output shaped like its only input is no state). `wanted`: the
-    pairs `--state` named ({}: none), checked against the graph instead of detected."""
+    model that has other inputs too (a denoiser's output shaped like its only input is no state); an input passed
+    through (`passed_through`) is no state, named or not. `wanted`: the pairs `--state` named ({}: none), checked
+    against the graph instead of detected."""
     graph = onnx.load(str(model_path), load_external_data=False).graph
     initializers = {init.name for init in graph.initializer}
     inputs = {v.name: _signature(v) for v in graph.input if v.name not in initializers}
@@ -134,6 +139,7 @@ def find_state_pairs(model_path: Path, wanted: Mapping[str, str] | None = None) 
                     "cannot be fed back as it"
                 )
         return [StatePair(output, input_name) for output, input_name in wanted.items()]
+    passed = passed_through(graph, set(inputs))  # an input handed back unchanged is no state, named or not
     candidates = [
         (out, inp)
         for out, sig_out in outputs.items()
@@ -146,6 +152,7 @@ def find_state_pairs(model_path: Path, wanted: Mapping[str, str] | None = None) 
         for inp, sig_in in inputs.items()
         if sig_out is not None
         and sig_in is not None
+        and out not in passed
         and _alike(sig_out, sig_in, symbols_open=True)
         and names_pair(out, inp)
     ]  # paired by name, a symbol against a value is no mismatch; unnamed guesses stay strict
@@ -153,9 +160,25 @@ def find_state_pairs(model_path: Path, wanted: Mapping[str, str] | None = None) 
         named = []  # one input claimed by two outputs (or the reverse): not a state to guess at
     if named:
         return [StatePair(out, inp) for out, inp in named]
+    candidates = [(out, inp) for out, inp in candidates if out not in passed]
     if len(candidates) == 1 and len(inputs) > 1:
         return [StatePair(*candidates[0])]
     return []
+
+
+def passed_through(graph: onnx.GraphProto, inputs: set[str]) -> set[str]:
+    """The graph's outputs that are one of `inputs` passed through `_PASS_THROUGH` ops only (or the input itself)."""
+    producers = {out: node for node in graph.node for out in node.output if node.op_type in _PASS_THROUGH}
+    return {value.name for value in graph.output if _source(value.name, producers) in inputs}
+
+
+def _source(name: str, producers: Mapping[str, onnx.NodeProto]) -> str:
+    """The value `name` comes from through `producers` (pass-through nodes by output), first inputs followed."""
+    seen = set()
+    while name in producers and producers[name].input and name not in seen:
+        seen.add(name)
+        name = producers[name].input[0]
+    return name
 
 
 def run_stream(path: Path, arrays: Mapping[str, np.ndarray], pairs: Sequence[StatePair]) -> dict[str, np.ndarray]:

@@ -14,7 +14,9 @@ on its neighbours: the first rows alone against the same rows in their batch.
 A model with recurrent state (`optimizer.state_loop`: an output fed back as an input next call) is also run over
 the held-out rows in order as one stream, FP32 and the candidate each fed its own state, and that loop's other
 outputs judged by the same budget (`closed_loop` in the record): row by row, each row fed FP32's state, silero-vad
-held at flag agreement 0.9943 and fed its own state agreed on 0.85 of its decisions.
+held at flag agreement 0.9943 and fed its own state agreed on 0.85 of its decisions. Where its argmax is also fed
+back as an integer token (an autoregressive decoder), both models generate tokens on their own from many start rows
+(`optimizer.rollout`, `rollout` in the record), judged by the decoded-sequence budget.
 
 The first output's absolute differences, and its top-1 agreement and accuracies where its kind has classes,
 stay at the top of the record for readers of its earlier form.
@@ -33,6 +35,7 @@ from optimizer.drift_budget import CHECKS, DriftBudget, Refusal, Violation
 from optimizer.drift_evidence import evidence_shortfall, neighbour_notes, one_answer_outputs, thin_evidence
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from optimizer.output_kinds import infer_output_kinds
+from optimizer.rollout import find_token_feedback, rollout_record, rollout_refusal
 from optimizer.state_loop import StatePair, closed_loop_record, closed_loop_refusal
 from optimizer.tensor_ranges import activation_bytes_per_sample, rows_per_chunk
 from optimizer.token_axes import token_axes
@@ -128,7 +131,18 @@ class VerifyAgainstReference:
             )
             record["closed_loop"] = loop
             record["holds"] = bool(record["holds"] and loop["holds"])
+            self.add_rollout(record, candidate, expected)
         return record
+
+    def add_rollout(self, record: dict[str, Any], candidate: Path, expected: Mapping[str, np.ndarray]) -> None:
+        """Where the stateful model's argmax is fed back as its next token, the free-running rollout's record and
+        verdict (`optimizer.rollout`); an --unbatched build's rows have no batch axis to start from together."""
+        feedback = find_token_feedback(self.data.arrays, expected, self.state_pairs)
+        if feedback is None or self.data.unbatched:
+            return
+        roll = rollout_record(self.reference, candidate, self.data.arrays, self.state_pairs, feedback, self.budget)
+        record["rollout"] = roll
+        record["holds"] = bool(record["holds"] and roll["holds"])
 
     def is_reference(self, candidate: Path) -> bool:
         """The candidate is the reference's own file (an fp32 build, a float16 file served as it is): what its rows
@@ -219,6 +233,9 @@ def drift_refusal(record: Mapping[str, Any], precision: str = "int8") -> str:
     loop = record.get("closed_loop") or {}
     if not violations and not loop.get("holds", True):  # held row by row, not fed its own state
         return closed_loop_refusal(record, precision, _others(list(loop.get("violations", []))[1:]))
+    rollout = record.get("rollout") or {}
+    if not violations and not rollout.get("holds", True):  # held fed its own state, not fed its own tokens
+        return rollout_refusal(record, precision)
     lines = [_with_kind(violation, kinds) for violation in violations]
     more = _others(violations[1:])
     first = lines[0] if lines else "no violation recorded"

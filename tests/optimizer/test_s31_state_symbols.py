@@ -16,9 +16,9 @@ from quantserve.errors import QuantserveError
 
 
 def _caches(path: Path, out_dims: list[list[int | str]], in_dims: list[list[int | str]]) -> Path:
-    """x → y (y unlike x), and out_cacheK = in_cacheK (Identity), with the declared dims given."""
+    """x → y (y unlike x), and out_cacheK = -in_cacheK (Neg: a cache handed back unchanged is no state), dims given."""
     nodes = [helper.make_node("Identity", ["x"], ["y"])]
-    nodes += [helper.make_node("Identity", [f"in_cache{k}"], [f"out_cache{k}"]) for k in range(len(out_dims))]
+    nodes += [helper.make_node("Neg", [f"in_cache{k}"], [f"out_cache{k}"]) for k in range(len(out_dims))]
     inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])]
     inputs += [helper.make_tensor_value_info(f"in_cache{k}", TensorProto.FLOAT, d) for k, d in enumerate(in_dims)]
     outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 5])]  # declared only: never run
