@@ -23,6 +23,8 @@ STOP_GRACE_S = 10.0  # an interrupted Locust run closes its window and writes it
 # worker then writes its records and exits within this, or has stopped reporting (stopped, hung) and is killed.
 WORKER_EXIT_GRACE_S = 10.0
 PROBE_BYTES = 1 << 16  # written and synced where Locust recorded, after it failed: a full disk refuses it
+# a full disk, a quota, and a file size limit (`ulimit -f`: EFBIG) all cut Locust's records alike
+FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 class LocustStopped(KeyboardInterrupt):
@@ -152,9 +154,13 @@ def _exit_line(code: int, record_dir: Path) -> str:
 
 
 def check_disk_space(folder: Path) -> None:
-    """The system's own OSError naming `folder` (`FOLDER: No space left on device`, or over quota) when a block of
-    PROBE_BYTES cannot be written there: asked once a Locust process failed, since on a full disk its log is empty
-    (its traceback could not be written either) and numpy's error for the records it cut names no cause."""
+    """The system's own OSError naming `folder` (`FOLDER: No space left on device`, over quota, or a file too large)
+    when a block of PROBE_BYTES cannot be written there, or a record there stopped at the file size limit
+    (`_size_limit_reached`): asked once a Locust process failed, since on a full disk its log is empty (its traceback
+    could not be written either) and numpy's error for the records it cut names no cause. Under `ulimit -f 40` the
+    run ended `locust exited with code 2: OSError: 11984 requested and 5104 written` and Locust's table, a cut
+    latencies file left behind."""
+    _size_limit_reached(folder)
     probe = folder / ".space-probe"
     try:
         with open(probe, "wb") as handle:
@@ -162,7 +168,25 @@ def check_disk_space(folder: Path) -> None:
             handle.flush()
             os.fsync(handle.fileno())
     except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise OSError(exc.errno, exc.strerror, str(folder)) from None
+        if exc.errno in FULL_ERRNOS:
+            raise OSError(exc.errno, _reason(exc.errno, exc.strerror), str(folder)) from None
     finally:
         probe.unlink(missing_ok=True)
+
+
+def _size_limit_reached(folder: Path) -> None:
+    """EFBIG naming `folder` where a file there is as large as this process's file size limit (RLIMIT_FSIZE, which
+    the Locust processes inherit): the system stopped writing it there, though more than PROBE_BYTES fit."""
+    import resource
+
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit == resource.RLIM_INFINITY or not folder.is_dir():
+        return
+    if any(path.is_file() and path.stat().st_size >= limit for path in folder.iterdir()):
+        raise OSError(errno.EFBIG, _reason(errno.EFBIG), str(folder))
+
+
+def _reason(code: int, strerror: str | None = None) -> str:
+    """The system's reason, and for EFBIG what set the limit (a file system's own is seldom met by a record)."""
+    reason = strerror or os.strerror(code)
+    return f"{reason} (the file size limit, ulimit -f, cut the records written here)" if code == errno.EFBIG else reason

@@ -39,10 +39,11 @@ class Window:
     """Wall-clock bounds of the measured window and Triton's counters scraped at each end."""
 
     start: float
-    end: float
+    end: float  # the planned end, or the last request answered in the run after it (`measured_end`)
     metrics_before: dict[str, Any] | None
     metrics_after: dict[str, Any] | None
     metrics_errors: tuple[str, ...] = ()  # why a scrape at either end got nothing (the endpoint did not answer)
+    planned_end: float | None = None  # --window-time after the start: where an open loop's schedule stops offering
 
 
 @contextlib.contextmanager
@@ -104,9 +105,39 @@ def read_window(record_dir: Path, gone_at: float | None = None) -> Window:
         return Window(gone_at, gone_at, None, None)
     if not path.is_file():
         raise QuantserveError(f"locust recorded no measured window (logs: {record_dir}); did any user start?")
-    data = json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_text())
+        start, stopped, planned = float(data["start"]), float(data["end"]), data.get("planned_end")
+        planned = None if planned is None else float(planned)
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # cut short by a full disk, a file size limit
+        raise QuantserveError(f"{path}: not a readable load record ({type(exc).__name__}: {exc})") from exc
+    end = measured_end(start, stopped, planned, _answer_ends(record_dir))
     errors = tuple(data.get("metrics_errors", ()))
-    return Window(data["start"], data["end"], data.get("metrics_before"), data.get("metrics_after"), errors)
+    return Window(start, end, data.get("metrics_before"), data.get("metrics_after"), errors, planned)
+
+
+def measured_end(start: float, stopped: float, planned_end: float | None, answered: np.ndarray | None) -> float:
+    """Where the window ends: its planned end, or the last request `answered` (end wall times) before Locust's stop
+    (`stopped`, where the records end) where one came after it; the stop where it came first (an interrupt, the model
+    gone) or nothing was planned (a shape's stages; a record from before `planned_end` was kept). Not the stop
+    itself: Locust's local stop reads the call stack before it tells the window (`Runner.stop`), its hub held,
+    nothing sent: the window ran 0.12-0.50 s past the last request, and every rate was divided by that idle tail too
+    (100 req/s offered and answered read 94.2 req/s). Every request counted (answered in [start, stopped]) still
+    ends within it, so its rates divide them by the span they were sent and answered in."""
+    if planned_end is None or stopped <= planned_end or answered is None:
+        return stopped
+    counted = answered[(answered >= start) & (answered <= stopped)]
+    return max(planned_end, float(counted.max(initial=planned_end)))
+
+
+def _answer_ends(record_dir: Path) -> np.ndarray | None:
+    """The end wall time of every request the Locust processes recorded; None where a record cannot be read (the
+    window is then the stop, and `read_latencies` names the file)."""
+    try:
+        parts = [_read_record(path)[:, 0] for path in sorted(record_dir.glob(LATENCY_PATTERN))]
+    except QuantserveError:
+        return None
+    return np.concatenate(parts) if parts else np.zeros(0)
 
 
 SAMPLE_COLUMNS = 8
@@ -117,16 +148,26 @@ def read_latencies(record_dir: Path, start: float, end: float) -> np.ndarray:
     """Rows of (end wall time, latency ms, ok, send lag ms, generator lag ms, samples in the request, requests in
     flight at its arrival, failed by the client's deadline) from every Locust process, for requests ending in the
     window; columns a process did not record (an older one) are 0."""
-    parts = [_widened(np.load(path)) for path in sorted(record_dir.glob(LATENCY_PATTERN))]
+    parts = [_widened(_read_record(path)) for path in sorted(record_dir.glob(LATENCY_PATTERN))]
     if not parts:
         return np.zeros((0, SAMPLE_COLUMNS))
     samples = np.concatenate(parts)
     return samples[(samples[:, 0] >= start) & (samples[:, 0] <= end)]
 
 
+def _read_record(path: Path) -> np.ndarray:
+    """One Locust process's raw record (`loadtest.recording`: a 2-D float array), or one line naming the file: one
+    cut short (a full disk, a file size limit) failed as a 38-line traceback ("cannot reshape array of size 5104
+    into shape (1498,8)")."""
+    try:
+        rows = np.load(path)
+        return rows.reshape(len(rows), -1)
+    except (OSError, ValueError, EOFError, TypeError) as exc:  # TypeError: a 0-d array has no rows
+        raise QuantserveError(f"{path}: not a readable load record ({type(exc).__name__}: {exc})") from exc
+
+
 def _widened(rows: np.ndarray) -> np.ndarray:
     """`rows` with zero columns added up to SAMPLE_COLUMNS."""
-    rows = rows.reshape(len(rows), -1)
     missing = SAMPLE_COLUMNS - rows.shape[1]
     return np.pad(rows, ((0, 0), (0, missing))) if missing > 0 else rows
 
@@ -143,15 +184,14 @@ def read_unanswered(record_dir: Path, end: float) -> np.ndarray:
 def _unanswered_records(record_dir: Path) -> np.ndarray:
     """Every process's unanswered requests as recorded (`recording.record_unanswered`): (stop wall time, ms waited
     since sent, samples, arrival wall time); a file from before arrivals were recorded arrived when sent."""
-    parts = [np.load(path) for path in sorted(record_dir.glob(f"{UNANSWERED_PREFIX}*.npy"))]
-    rows = [part.reshape(len(part), -1) for part in parts]
+    rows = [_read_record(path) for path in sorted(record_dir.glob(f"{UNANSWERED_PREFIX}*.npy"))]
     rows = [part if part.shape[1] >= 4 else np.column_stack([part, part[:, 0] - part[:, 1] / 1000.0]) for part in rows]
     return np.concatenate(rows)[:, :4] if rows else np.zeros((0, 4))
 
 
 def _unsent_arrivals(record_dir: Path) -> np.ndarray:
     """The arrival wall times of every process's open-loop arrivals never sent (`recording.record_unsent`)."""
-    parts = [np.load(path).reshape(-1, 2) for path in sorted(record_dir.glob(f"{UNSENT_PREFIX}*.npy"))]
+    parts = [_read_record(path).reshape(-1, 2) for path in sorted(record_dir.glob(f"{UNSENT_PREFIX}*.npy"))]
     return np.concatenate(parts)[:, 0] if parts else np.zeros(0)
 
 
@@ -169,7 +209,7 @@ def read_arrivals(record_dir: Path) -> np.ndarray:
     """Open loop: the arrival wall time of every request the Locust processes were scheduled to send, however it
     ended: answered or failed (its end less its latency, which counts from the arrival), unanswered at the stop, or
     never sent; in any window or none (`offered_in_window` counts a window's)."""
-    rows = [_widened(np.load(path)) for path in sorted(record_dir.glob(LATENCY_PATTERN))]
+    rows = [_widened(_read_record(path)) for path in sorted(record_dir.glob(LATENCY_PATTERN))]
     ended = np.concatenate(rows) if rows else np.zeros((0, SAMPLE_COLUMNS))
     answered = ended[:, 0] - ended[:, 1] / 1000.0
     return np.concatenate([answered, _unanswered_records(record_dir)[:, 3], _unsent_arrivals(record_dir)])

@@ -56,7 +56,9 @@ class LoadResult:
     url: str
     mode: str  # "closed" (N users in a loop), "open" (fixed arrival rate) or "staged" (users per stage)
     users: int
-    window_s: float  # the measured window: all users spawned → stop
+    # the measured window: all users spawned and warm → its planned end, or the last answer after it before Locust's
+    # stop (`recording_files.measured_end`); its rates divide the requests answered in it by it
+    window_s: float
     requests: int
     failed_requests: int
     throughput_rps: float  # successful requests per second of the window
@@ -95,6 +97,9 @@ class LoadResult:
     # flight, unsent), and those still waiting in the client when it stopped, never sent: not served on time, so the
     # run fails like on failures
     offered_requests: int | None = None
+    # open loop: the part of the window the schedule offered them in, to its planned end (the window runs on to the
+    # last answer after it): the offered rate divides by it; None: the whole window (a file from before)
+    offered_window_s: float | None = None
     unsent: int = 0
     # requests sent and still on their way, not overdue, when the window ended (Locust's stop dropped them; open loop
     # also those answered after it and arrivals due in its last UNSENT_FLOOR_MS not yet sent, as many as free slots
@@ -154,6 +159,13 @@ class LoadResult:
         return self.requests == 0 and not self.interrupted and not self.model_gone
 
     @property
+    def offered_rps(self) -> float | None:
+        """Open loop: the arrivals offered per second of the schedule that offered them (`offered_window_s`); None
+        where none were counted."""
+        span = self.offered_window_s or self.window_s
+        return self.offered_requests / span if self.offered_requests is not None and span > 0 else None
+
+    @property
     def label(self) -> str:
         """The step as tables and notes name it; a step cut short by an interrupt or by its model's going away says
         so, with its real window."""
@@ -182,9 +194,9 @@ class LoadResult:
         pass (its offered arrivals off that mean by over MEAN_TOLERANCE), its own beside the mean (10 s of a 30 s
         diurnal pass offered 184.3 req/s; labelled "283.1 req/s mean", the table read as the server 35 % short)."""
         mean = f"{self.rate_rps:.4g} req/s mean"
-        if self.offered_requests is None or not self.window_s > 0 or not self.rate_rps:
+        offered = self.offered_rps
+        if offered is None or not self.rate_rps:
             return mean
-        offered = self.offered_requests / self.window_s
         if abs(offered - self.rate_rps) <= MEAN_TOLERANCE * self.rate_rps:
             return mean
         return f"{offered:.4g} req/s offered, part of a pass of {mean}"
@@ -200,8 +212,7 @@ class LoadResult:
 
     def _stalled(self) -> tuple[Stall | None, float | None]:
         """The step's stall (`loadtest.timeline.stall`) and the rate its window offered."""
-        offered = self.offered_requests / self.window_s if self.offered_requests and self.window_s > 0 else None
-        return stall(self.mode, self.latency, self.timeline), offered or self.rate_rps
+        return stall(self.mode, self.latency, self.timeline), self.offered_rps or self.rate_rps
 
     def _cores(self) -> int | None:
         return (self.utilization.usable_cores or self.utilization.cpu_count) if self.utilization else None

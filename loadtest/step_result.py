@@ -133,6 +133,7 @@ def _count_offered(result: LoadResult, record_dir: Path, window: recording_files
     residual, slots = max(0, offered - accounted), result.users * (result.max_in_flight or 1)
     held = result.in_flight_at_end + result.errors.get(UNANSWERED_ERROR, 0)  # sent, unanswered: slots taken
     result.offered_requests, result.cut_at_end = offered, min(residual, max(0, slots - held))
+    result.offered_window_s = min(window.end, window.planned_end or window.end) - window.start
     result.unsent += residual - result.cut_at_end  # more than the slots hold: queued behind a backlog, never sent
 
 

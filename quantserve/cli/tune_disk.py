@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from quantserve.cli.tune_interrupted import TuneProgress
     from quantserve.cli.tune_result import TuneResult
 
-FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # EFBIG: the file size limit (`ulimit -f`) cut it
 
 
 def is_full(exc: OSError) -> bool:
