@@ -22,9 +22,11 @@ from optimizer.batch_axis import checking_session, dependent_rows, sizes_fixed_i
 from optimizer.calibrate import CalibrationSettings
 from optimizer.drift_budget import BudgetExceeded, DriftBudget
 from optimizer.drift_evidence import evidence_refusal, evidence_rows, one_answer_refusal
+from optimizer.early_evidence import early_evidence_refusal
 from optimizer.export import ExportOnnx, refuse_quantized
 from optimizer.fuse import FuseGraph
 from optimizer.quant_exclusions import no_compute_refusal, source_no_compute_refusal
+from optimizer.sample_axis import packed_batch_refusal
 from optimizer.source import ModelSource, load_source
 from optimizer.speed import SpeedSettings, compare_speed
 from optimizer.state_loop import StatePair, find_state_pairs
@@ -111,6 +113,7 @@ class OptimizeJob:
         self.options.progress("fuse")
         check_inputs = next(self.calib.batches(8))
         self._check_rows(exported, check_inputs)
+        self._check_evidence(exported.path)
         transformer = self.options.transformer
         unbatched = self.options.unbatched
         fuse = (
@@ -159,6 +162,15 @@ class OptimizeJob:
                     "must hold independent samples (a recurrent model's time steps or state belong on another axis)"
                     f"{UNBATCHED_ROUTE}"
                 )
+
+    def _check_evidence(self, exported: Path) -> None:
+        """Held-out rows too few to show the budget: refused before fuse and calibration (`early_evidence`)."""
+        options = self.options
+        if options.precision != "int8" or options.judges_thin_evidence:
+            return
+        refusal = early_evidence_refusal(exported, self.held_out, options.budget, options.output_kinds)
+        if refusal:
+            raise BudgetExceeded(refusal)
 
     def _lower_precision(self, fused: Artifact, work: Path) -> Artifact:
         if self.options.precision == "int8":
@@ -293,6 +305,8 @@ def optimize(options: OptimizeOptions) -> Artifact:
     engine = _checked_engine(options)
     if options.precision == "int8" and (refusal := source_no_compute_refusal(options.source)):
         raise BudgetExceeded(refusal)  # known from the graph alone: before the data is read and any stage runs
+    if refusal := packed_batch_refusal(options.source, options.unbatched):
+        raise QuantserveError(refusal)  # the model's, not the data's: its calibration file would be blamed
     user_metric = UserMetric.load(options.metric) if options.metric else None
     float_truth = user_metric is not None  # float labels are truth for the metric alone
     calib = load_npz(options.calib_path, float_truth=float_truth)

@@ -22,9 +22,10 @@ from typing import Any
 import numpy as np
 import onnx
 
-from optimizer.quant_exclusions import COMPUTE_OPS, run_with_tensors
+from optimizer.quant_exclusions import COMPUTE_OPS, MAC_OPS, run_with_tensors
 from optimizer.search_budget import PROBE, STEP, SearchBudget
 
+RECURRENT_GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}  # gates per step: W is (directions, gates × hidden, inputs)
 MIN_SAVED_MS = 1e-3  # a node saving no time is kept FP32 first when keeping it helps
 # the search kept every group FP32 in turn and none held (`best` is the closest attempt, maybe the start)
 EXHAUSTED = "every group kept FP32, the budget still missed"
@@ -33,10 +34,10 @@ PROBING, KEEPING = "mixed precision: probing groups", "mixed precision: keeping 
 
 
 def compute_macs(model: onnx.ModelProto, model_path: Path, sample: dict[str, np.ndarray]) -> dict[str, int]:
-    """Multiply-adds per sample of each Conv/ConvTranspose/MatMul/Gemm/Attention/LSTM node, from one sample's
-    shapes."""
+    """Multiply-adds per sample of each Conv/ConvTranspose/MatMul/Gemm/Attention/LSTM/GRU/RNN node, from one
+    sample's shapes."""
     weights = {i.name: tuple(i.dims) for i in model.graph.initializer}
-    nodes = [n for n in model.graph.node if n.op_type in COMPUTE_OPS]
+    nodes = [n for n in model.graph.node if n.op_type in MAC_OPS]
     wanted = sorted({t for n in nodes for t in (n.input[0], n.output[0]) if t and t not in weights})
     shapes = {name: a.shape for name, a in next(iter(run_with_tensors(model_path, [sample], wanted))).items()}
     shapes.update(weights)
@@ -46,10 +47,11 @@ def compute_macs(model: onnx.ModelProto, model_path: Path, sample: dict[str, np.
 def _node_macs(node: onnx.NodeProto, shapes: dict[str, tuple[int, ...]]) -> int:
     first, out = shapes.get(node.input[0]), shapes.get(node.output[0])
     second = shapes.get(node.input[1]) if len(node.input) > 1 else None
-    if node.op_type == "LSTM" and first is not None and second is not None and len(second) == 3:
-        # X (T, B, I) or (B, T, I); W (directions, 4H, I): 4 gates × H × (I + H) per step, batch row and direction
+    gates = RECURRENT_GATES.get(node.op_type)
+    if gates and first is not None and second is not None and len(second) == 3:
+        # X (T, B, I) or (B, T, I); W (directions, gates × H, I): gates × H × (I + H) per step, row and direction
         directions, gates_hidden, inputs = second
-        return int(np.prod(first[:2])) * directions * gates_hidden * (inputs + gates_hidden // 4)
+        return int(np.prod(first[:2])) * directions * gates_hidden * (inputs + gates_hidden // gates)
     if first is None or out is None or second is None:
         return 0
     size = int(np.prod(out))

@@ -35,7 +35,11 @@ NO_GAIN_SHIP_CHANCE = 1 / 8
 # naming the FP32 ops that dominate, not the machine's load (resemblyzer's GE2E: 0.03 %, its 3 LSTMs FP32).
 LOW_INT8_SHARE = 0.10
 # what a compute op type left FP32 needs to run in INT8, where ONNX Runtime's static Q/DQ has no kernel for it
-NO_STATIC_INT8 = {"LSTM": "ONNX Runtime has no INT8 LSTM kernel in static Q/DQ"}
+NO_STATIC_INT8 = {
+    "LSTM": "ONNX Runtime has no INT8 LSTM kernel in static Q/DQ",
+    "GRU": "ONNX Runtime has no INT8 GRU kernel",
+    "RNN": "ONNX Runtime has no INT8 RNN kernel",
+}
 
 FASTER, SLOWER, UNCERTAIN = "faster", "slower", "uncertain"
 
