@@ -16,6 +16,7 @@ from loadtest import svg_plots
 from loadtest.ab_table import ABReport, ab_html, ab_markdown, ab_report
 from loadtest.accuracy_results import ACCURACY_FILE, AccuracyReport, VariantAccuracy
 from loadtest.load_pattern import ClosedLoop
+from loadtest.recorded_builds import recorded_builds
 from loadtest.report_lines import (
     STAGE_HEADER,
     drift_table,
@@ -84,7 +85,8 @@ def load_results(results_dir: Path | str, builds: Sequence[Path] = ()) -> Report
             if unfinished
             else no_results_line(results_dir, f"{LOAD_PREFIX}*.json", ACCURACY_FILE)
         )
-    manifests = [load_manifest(Path(b)) for b in builds]
+    # none given: those the folder records (the demo's), so a re-render keeps the in-process speed its verdict had
+    manifests = [load_manifest(Path(b)) for b in (builds or recorded_builds(results_dir))]
     verdict = gather(results_dir, runs, accuracy, manifests)
     ab = ab_report(runs, ServedPrecisions.of(runs, accuracy).precision)
     return ReportInputs(runs, accuracy, verdict, unfinished, ab)

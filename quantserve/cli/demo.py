@@ -205,17 +205,19 @@ def clear_previous_run(out: Path) -> None:
     (another server and port) and its summary.json still read 2.23×, nothing marking them stale. Called once the
     server is up: a range with a busy port failed the demo after training and deleted the earlier run's results."""
     from loadtest.accuracy_results import ACCURACY_FILE
+    from loadtest.recorded_builds import BUILDS_FILE
     from loadtest.results import LOAD_PREFIX
 
-    for pattern in (f"{LOAD_PREFIX}*.json", ACCURACY_FILE, SUMMARY_FILE, "report.md", "report.html"):
+    for pattern in (f"{LOAD_PREFIX}*.json", ACCURACY_FILE, BUILDS_FILE, SUMMARY_FILE, "report.md", "report.html"):
         for path in out.glob(pattern):
             path.unlink()
 
 
 def run_demo(settings: DemoSettings, say: Callable[[str], None] = print) -> dict[str, Any]:
     """The whole job end to end; returns the summary (also written to `out/summary.json`)."""
+    from loadtest.recorded_builds import record_builds
     from loadtest.report import render
-    from quantserve.cli.demo_caveats import CAVEATS_KEY, served_caveats
+    from quantserve.cli.demo_caveats import CAVEATS_KEY, report_verdict, served_caveats
     from quantserve.cli.demo_steps import DemoInterrupted
     from serving.ports import check_free_ports
 
@@ -231,7 +233,10 @@ def run_demo(settings: DemoSettings, say: Callable[[str], None] = print) -> dict
         stop.tell(settings.out)
         raise
     summary = summarize(names, measured)
+    # the builds optimize wrote, so `quantserve report OUT` judges their in-process speed as this run's report does
+    record_builds(settings.out, [b for b in builds(settings) if (b / "manifest.json").is_file()])
     summary[CAVEATS_KEY] = served_caveats(settings.out, names, settings.users)
+    summary.update(report_verdict(settings.out, f"{MODEL_NAME}_int8"))
     write_summary(settings.out, summary)
     render(settings.out)
     over = measured["accuracy"].over_budget
@@ -244,6 +249,11 @@ def run_demo(settings: DemoSettings, say: Callable[[str], None] = print) -> dict
         summary["tune"] = tune_served(settings, files["heldout"], summary, say)
         write_summary(settings.out, summary)
     return summary
+
+
+def builds(settings: DemoSettings) -> list[Path]:
+    """The demo's build folders, FP32 then INT8: recorded in its results folder for `quantserve report`."""
+    return [settings.build / f"{MODEL_NAME}_{precision}" for precision in VARIANTS]
 
 
 def write_summary(out: Path, summary: dict[str, Any]) -> Path:

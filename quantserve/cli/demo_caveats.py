@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 CAVEATS_KEY = "int8_speedup_caveats"  # summary.json: report.md's caveats on the served ratio
+IN_PROCESS_KEY = "int8_in_process"  # summary.json: the INT8 build's speedup over FP32 in-process, as optimize timed it
+REPORT_KEY = "report"  # summary.json: report.md's verdict word, its failures and headline
 
 
 def served_caveats(out: Path, names: list[str], users: int) -> list[str]:
@@ -54,3 +56,38 @@ def tune_caveat_lines(section: dict[str, Any] | None) -> list[str]:
         return []
     lines = [f"tune: note: {section['shared_machine']}"] if section.get("shared_machine") else []
     return lines + ([f"tune: {section['remeasure_line']}"] if section.get("remeasure_line") else [])
+
+
+def report_verdict(out: Path, int8_model: str) -> dict[str, Any]:
+    """summary.json's share of report.md's verdict (`loadtest.report`, the builds the folder records): the INT8 build's
+    in-process speed as optimize timed it, and the verdict's word and failures. The quick-start probe's terminal said
+    "1.15× served" and nothing else where report.md said `FAIL · … · 0.93× in-process`."""
+    from loadtest.report import load_results, verdict_headline
+
+    verdict = load_results(out).verdict
+    speed = next((s for s in verdict.in_process if s.get("model") == int8_model), None)
+    in_process = {key: speed.get(key) for key in ("speedup", "verdict", "holds", "threads")} if speed else None
+    report = {"verdict": verdict.word if verdict.judged else "NO VERDICT", "failures": list(verdict.failures)}
+    return {IN_PROCESS_KEY: in_process, REPORT_KEY: {**report, "headline": verdict_headline(verdict)}}
+
+
+def in_process_words(summary: dict[str, Any]) -> str:
+    """The verdict line's in-process part, e.g. "0.93× in-process (slower here: served anyway, --allow-slower), ";
+    "" where the build recorded no timing."""
+    speed = summary.get(IN_PROCESS_KEY)
+    if not speed or speed.get("speedup") is None:
+        return ""
+    served_anyway = f" ({speed.get('verdict') or 'slower'} here: served anyway, --allow-slower)"
+    return f"{speed['speedup']:.2f}× in-process{'' if speed.get('holds', True) else served_anyway}, "
+
+
+def report_line(summary: dict[str, Any]) -> str:
+    """The terminal's line of report.md's verdict: its word and why it fails, e.g. "report: FAIL (digits_int8: INT8
+    0.93× FP32 in-process, below its speed budget)"; "" for a summary written before it was recorded."""
+    report = summary.get(REPORT_KEY)
+    if not report:
+        return ""
+    if report["verdict"] == "NO VERDICT":
+        return f"report: {report['headline']}"
+    why = f" ({'; '.join(report['failures'])})" if report["failures"] else ""
+    return f"report: {report['verdict']}{why}"

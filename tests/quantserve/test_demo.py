@@ -65,6 +65,8 @@ def test_demo_writes_the_summary_other_tools_read(demo_run: Path) -> None:
     assert html.index('id="verdict"') < html.index("<svg")  # the verdict first, with the build's in-process speed
     assert "× FP32 served (digits_int8 vs digits_fp32" in html and "× in-process (digits_int8" in html
     assert "Machine: " in html and (out / "machine.json").is_file()
+    assert summary["int8_in_process"]["speedup"] > 0  # the in-process figure report.html judges, and its word
+    assert summary["report"]["verdict"] in ("PASS", "FAIL") and (out / "builds.json").is_file()
     steps = json.loads((out / "load-digits_int8.json").read_text())["results"]
     assert [step["users"] for step in steps] == [8]
     assert steps[0]["request_batch"] == 16  # the demo's default: compute-bound requests

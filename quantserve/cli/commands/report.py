@@ -24,7 +24,8 @@ def register(subparsers: Any) -> None:
         type=Path,
         action="append",
         default=[],
-        help="build folder whose manifest's in-process INT8 vs FP32 speed joins the verdict; repeatable",
+        help="build folder whose manifest's in-process INT8 vs FP32 speed joins the verdict; repeatable "
+        "(default: those RESULTS/builds.json records, as the demo writes it)",
     )
     parser.set_defaults(func=run)
 
