@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from optimizer.class_maps import dense_map_note, labelled_class_axis
+from optimizer.column_readings import CHANNEL_METRICS, columns_hint, doubted_columns, position_map_doubt
 from optimizer.decision_metrics import decision_doubt
 from optimizer.drift_budget import DriftBudget, DriftReport, Violation, judge
 from optimizer.drift_metrics import nonfinite_count, nonfinite_where_finite, output_metrics
@@ -69,6 +70,7 @@ def measure_drift(
             or mask_doubt(name, kind, np.asarray(ref))
             or (decision_doubt(name, (v.metric for v in violations)) if kind == "dense" else "")
             or sequence_doubt(name, kind, record, (v.metric for v in violations))
+            or position_map_doubt(name, kind, np.shape(ref), record, (v.metric for v in violations))
         )
         cut_doubt = label_threshold_doubt(record, budget)
         doubt = "; ".join(line for line in (doubt, cut_doubt) if line)
@@ -80,6 +82,15 @@ def measure_drift(
             record["whole_row"] = {key: whole[key] for key in ("cosine_mean", "cosine_worst")}
             more, more_slacks = judge(name, whole, budget)
             violations += [replace(violation, hint=whole_row_hint(name, record)) for violation in more]
+            slacks += more_slacks
+        if ratio := doubted_columns(kind, expected):  # class scores or quantities: judged per column too
+            columns = output_metrics("dense", expected, got)
+            record["columns"] = {
+                "rise_ratio": ratio,
+                **{key: columns[key] for key in CHANNEL_METRICS if key in columns},
+            }
+            more, more_slacks = judge(name, columns, budget)
+            violations += [replace(violation, hint=columns_hint(name, ratio)) for violation in more]
             slacks += more_slacks
         note = dense_map_note(name, kind, np.asarray(ref), labels) or (
             cut_doubt and f"output '{name}' ({kind}): {cut_doubt}"
@@ -176,5 +187,5 @@ def sequence_doubt(name: str, kind: str, record: Mapping[str, Any], failed: Iter
         f"read as CTC-style sequences: each position's argmax, repeats and the blank merged{per_position}; if each "
         f"position is an answer of its own (frames classified one by one), pass --output-kind {name}="
         f"token_classification, if its columns are quantities, not classes (a score, an offset, a length), "
-        f"--output-kind {name}=dense; to judge what the task reads of it, give --metric"
+        f"--output-kind {name}=dense; a --metric (what the task reads of it) is judged beside this, not instead"
     )

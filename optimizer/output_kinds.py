@@ -31,7 +31,9 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
 - sequence: any other 3-D (N, T, C) with C > 1 whose rows are distributions (softmax or log-softmax), or
   raw logits over at most 1024 positions whose softmax commits to a class on the median row, whose argmax
   takes at least min(C, 3) classes, and whose classes taken share one scale (spreads within 10×,
-  `row_kinds.shared_scale`) and are no map's smooth rows — per-position class scores (CTC); raw values
+  `row_kinds.shared_scale`), win by rises within 10× of one another (`row_kinds.win_rise_ratio`: a spindle detector's
+  confidence, offset and duration are dense; 3× to 10×, both ways: `optimizer.quantity_columns`) and are no map's
+  smooth rows — per-position class scores (CTC); raw values
   committing to none, or always to the same one or two (a forecast whose pressure in hPa dwarfs its
   temperature), or features in units of different scales (a PatchTST forecast's channels at 1, 30 and 1000,
   whose flat-lined first channel held decoded-sequence agreement 0.9833), are per-position regressions
@@ -125,13 +127,16 @@ from optimizer.class_maps import labelled_class_axis
 from optimizer.image_outputs import is_image, named_image_range
 from optimizer.row_kinds import (
     EMBEDDING_MIN_DIM,
+    QUANTITY_RISE_RATIO,
     answers_vary,
     classification_or_embedding,
     peaked_softmax,
     row_form,
+    rows_alike,
     shared_scale,
     smooth_rows,
     token_logits,
+    win_rise_ratio,
 )
 from optimizer.soft_masks import is_soft_mask
 from optimizer.token_axes import TokenAxes, output_positions
@@ -288,6 +293,8 @@ def infer_kind(
     values = values[:KIND_SAMPLES] if values.ndim == 3 else values  # a big per-position output's kind: its first rows
     if values.ndim == 3 and _is_detection(values):
         return "detection"
+    if values.ndim == 3 and _alike_positions(values):
+        return "dense"  # values near one fixed point per position: raw units, not features (`_alike_positions`)
     if values.ndim == 3 and _position_features(values):
         return "token_embedding"  # a vector per position, every position counted: no token input marks them
     if values.ndim == 3 and values.shape[2] > 1 and _is_sequence(values):
@@ -373,6 +380,16 @@ def _position_features(values: np.ndarray) -> bool:
     return row_form(rows) == "raw" and not peaked_softmax(rows) and not smooth_rows(rows)
 
 
+def _alike_positions(values: np.ndarray) -> bool:
+    """(N, T, C ≥ EMBEDDING_MIN_DIM) whose rows all point where their mean does (`row_kinds.rows_alike`): raw values
+    around a fixed point, not hidden states, which point their own ways. A forecaster's (N, 24, 128) stations in
+    kelvin read `token_embedding` and shipped on cosine 0.9994 with every value 22 K off (RMSE 0.43 → 23.76 K),
+    where the same rows as (N, 128) were dense and refused."""
+    if values.shape[2] < EMBEDDING_MIN_DIM or values.size == 0:
+        return False
+    return rows_alike(values.reshape(-1, values.shape[2]).astype(np.float64))
+
+
 def _last_axis_distributions(values: np.ndarray) -> bool:
     """(N, T, C) whose rows along the last axis are distributions: a softmax per position (a CTC head), never a mask.
     PP-OCRv4's recognizer (N, 40, 6625) read as a one-channel map, mostly 0 with solid 1s, was judged as a soft mask
@@ -387,7 +404,8 @@ def _is_sequence(values: np.ndarray) -> bool:
     softmax commits to a class on the median row (a CTC head's blank or character). Raw values that commit to
     nothing are regressions per position (a forecast's (N, horizon, features)), judged as a dense map: the
     argmax of near-equal features flips with any noise, and refused faithful models as "decoded sequences". So
-    are features of different units (`shared_scale`) and a map's smooth rows (`smooth_rows`)."""
+    are features of different units (`shared_scale`), of different quantities (`win_rise_ratio`) and a map's smooth rows
+    (`smooth_rows`)."""
     rows = values.reshape(-1, values.shape[2]).astype(np.float64)
     if rows.size == 0:
         return False
@@ -396,4 +414,5 @@ def _is_sequence(values: np.ndarray) -> bool:
         return form == "distribution"  # independent sigmoid scores are not a sequence
     if values.shape[1] > MAX_SEQUENCE_POSITIONS or not peaked_softmax(rows) or not answers_vary(rows):
         return False
-    return shared_scale(rows) and not smooth_rows(rows)  # class scores: one unit, their order means nothing
+    one_unit = shared_scale(rows) and win_rise_ratio(rows) < QUANTITY_RISE_RATIO
+    return one_unit and not smooth_rows(rows)  # class scores: one unit, their order means nothing

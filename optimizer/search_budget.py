@@ -16,6 +16,7 @@ The search then ships what finished or refuses as out of time, ending past its b
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -56,6 +57,10 @@ class SearchBudget:
         self.stops: list[float] = []  # when each stoppable unit under way is stopped (one list with `capped` views)
         self.misfits: dict[str, dict[str, Any]] = {}  # why each unit left undone did not fit (`skip`), by its name
         self._refused: dict[str, Any] | None = None  # the last `affords` that said no, for the `skip` that follows
+        self.setup_s: float | None = None  # spent before the first candidate was weighed: FP32 reference run, profile
+        self.finished: set[str] = set()  # kinds of unit of which one ran to its end (not stopped at the deadline)
+        self.parts: dict[str, float] = {}  # the latest unit's parts checked: seconds from its start to their last check
+        self._unit_started = 0.0
 
     @property
     def deadline(self) -> float:
@@ -70,6 +75,7 @@ class SearchBudget:
     def affords(self, kind: str, reserve: float = 0.0) -> bool:
         """Whether one more `kind` unit, as long as the longest so far, fits in the time left with `reserve` kept;
         where not, the figures are kept for the `skip` that records the unit as left undone (`misfit_phrase`)."""
+        self._setup_ends(kind)
         fits = self.left() - reserve > self.cost(kind)
         left, cost = round(self.left(), 2), round(self.cost(kind), 2)
         self._refused = None if fits else {"unit": kind, "unit_s": cost, "left_s": left, "kept_s": round(reserve, 2)}
@@ -78,12 +84,19 @@ class SearchBudget:
     def cost(self, kind: str) -> float:
         return self.costs.get(kind, 0.0)
 
+    def _setup_ends(self, kind: str) -> None:
+        if kind == CANDIDATE and self.setup_s is None:
+            self.setup_s = self.elapsed()
+
     @contextmanager
     def spend(self, kind: str) -> Iterator[None]:
-        """Time one `kind` unit (its cost is what the next one of that kind is expected to take)."""
+        """Time one `kind` unit (its cost is what the next one of that kind is expected to take; one stopped at the
+        deadline counts what it ran, the least its kind takes)."""
+        self._setup_ends(kind)
         started = self.clock()
         try:
             yield
+            self.finished.add(kind)
         finally:
             self.costs[kind] = max(self.costs.get(kind, 0.0), self.clock() - started)
 
@@ -92,6 +105,8 @@ class SearchBudget:
         """`spend(kind)` for a unit that `check` stops (DeadlineReached) once this budget's end less `reserve` has
         passed: the mixed-precision search's steps keep the winner's timing back."""
         stop = self.deadline - reserve
+        if not self.stops:  # the outermost unit under way: its parts are timed from here (`check`)
+            self._unit_started, self.parts = self.clock(), {}
         self.stops.append(stop)
         try:
             with self.spend(kind):
@@ -118,6 +133,8 @@ class SearchBudget:
         """Raise DeadlineReached where a stoppable unit is under way and its stop time has passed; called between
         the pieces of a unit's long parts (`part`: what it is doing), a no-op outside any unit."""
         left = self.stop_left()
+        if left is not None and part:
+            self.parts[part] = self.clock() - self._unit_started
         if left is not None and left <= 0:
             raise DeadlineReached(part)
 
@@ -166,6 +183,7 @@ class SearchBudget:
             "left_undone": list(self.cut),
             "unit_s": {kind: round(seconds, 2) for kind, seconds in self.costs.items()},
             "first_undone": self.misfits.get(self.cut[0]) if self.cut else None,  # why it did not fit, where known
+            "setup_s": None if self.setup_s is None else round(self.setup_s, 2),
         }
 
     def refusal(self, closest: str = "", far: str = "") -> str:
@@ -174,16 +192,40 @@ class SearchBudget:
         instead: `SearchVerdict._refuse_unverified`), says that instead."""
         undone = f" (left undone: {self.cut[0]})" if self.cut else ""
         near = f"; closest: {closest}" if closest else ""
-        advice = far or (
-            f"nothing written: raise the budget with {BUDGET_FLAG} (e.g. {BUDGET_FLAG} {max(2 * self.seconds, 120):g}) "
-            "or deploy fp32"
-        )
+        measured, more = self._first_candidate_advice() if not closest else ("", "")
+        more = more or f"{max(2 * self.seconds, 120):g}"
+        raise_it = f"raise the budget with {BUDGET_FLAG} (e.g. {BUDGET_FLAG} {more})"
+        advice = far or f"nothing written: {measured}{raise_it} or deploy fp32"
         why = misfit_phrase(self.record()) if self.overran() <= 0 else ""  # past the budget, nothing to explain
         return Refusal(
             f"the INT8 search ran out of time: {self.elapsed():.0f} s of its {self.seconds:g} s budget spent before "
             f"any INT8 model was verified within the drift budget and timed{why}{undone}{near}; {advice}",
             {"refused_for": "time", "time_budget": self.record(), "closest": closest or None, "time_may_help": not far},
         )
+
+    def _first_candidate_advice(self) -> tuple[str, str]:
+        """Where no candidate ran to its end: what the search measured ("its set-up took 75 s and the first candidate
+        ran 172 s before it was stopped (its calibration alone 120 s): ") and a budget that would hold them ("420: the
+        set-up, and twice what the candidate ran"); ("", "") where a candidate finished or none was weighed. Twice the
+        budget, as said before, starts from the budget, not from what was measured: OpenSpindleNet's set-up ran 377 s
+        of 300 on a busy machine and was told 600, which leaves 223 s for a calibration and a held-out run that each
+        take about as long as the set-up. So: the set-up, and twice the longer of it and the stopped candidate's time
+        so far."""
+        if self.setup_s is None or CANDIDATE in self.finished:
+            return "", ""
+        setup, ran = self.setup_s, self.cost(CANDIDATE)
+        more = max(120, math.ceil((setup + 2 * max(ran, setup)) / 10) * 10)
+        basis = "twice what the candidate ran" if ran >= setup else "twice as long again for a candidate"
+        calibration = max((t for part, t in self.parts.items() if part.startswith("calibration")), default=0.0)
+        alone = f" (its calibration alone {calibration:.0f} s)" if ran and calibration else ""
+        if not ran:
+            said = (
+                f"its set-up (the FP32 reference run and profile) alone took {setup:.0f} s and no candidate started: "
+            )
+        else:
+            before = f"its set-up took {setup:.0f} s and " if round(setup) else ""
+            said = f"{before}the first candidate ran {ran:.0f} s before it was stopped{alone}: "
+        return said, f"{more}: the set-up, and {basis}"
 
 
 def misfit_phrase(record: dict[str, Any]) -> str:

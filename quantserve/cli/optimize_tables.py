@@ -86,6 +86,14 @@ def print_verification(verification: dict[str, Any], console: Any = None) -> Non
             if metric in record
         ]
         print_rows(f"output {name} ({kind}{how})", columns, rows, console)
+    roll = verification.get("rollout")  # a decoder fed its own tokens (optimizer.rollout): was in the manifest only
+    if roll:
+        heading = f"output {roll['output']} (free-running rollout: {roll['starts']} starts × {roll['steps']} steps)"
+        rows = [
+            ["sequence_agreement", _fmt(roll["sequence_agreement"]), _fmt(roll["budget"])],
+            ["token_agreement", _fmt(roll["token_agreement"]), ""],
+        ]
+        print_rows(heading, columns, rows, console)
     overall = [["samples", _fmt(verification.get("samples")), ""]]
     user = verification.get("metric")
     if user:

@@ -96,8 +96,8 @@ def test_a_first_candidate_past_the_deadline_is_stopped_and_the_search_refuses_a
     assert str(refused.value) == (
         "the INT8 search ran out of time: 360 s of its 300 s budget spent before any INT8 model was verified within "
         "the drift budget and timed (left undone: the static_qdq candidate, stopped at the deadline during the "
-        "held-out drift run); nothing written: raise the budget with --max-search-s (e.g. --max-search-s 600) or "
-        "deploy fp32"
+        "held-out drift run); nothing written: the first candidate ran 360 s before it was stopped: raise the budget "
+        "with --max-search-s (e.g. --max-search-s 720: the set-up, and twice what the candidate ran) or deploy fp32"
     )
     assert clock.late == []  # no batch, profile or timing of a candidate began past the deadline
     assert refused.value.record["time_budget"]["overran_s"] == 60.0  # the one batch under way at the deadline

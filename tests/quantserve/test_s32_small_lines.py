@@ -18,3 +18,16 @@ def test_an_int8_sliver_keeps_its_digits() -> None:
 def test_a_file_size_limit_is_a_full_disk_to_tune() -> None:
     # `ulimit -f` cuts a write with EFBIG, as loadtest's records already treat it: tune lost tune.json to it
     assert is_full(OSError(errno.EFBIG, "File too large"))
+
+
+def test_the_verification_table_shows_the_rollout() -> None:
+    """The free-running rollout judged a decoder (optimizer.rollout) yet the table showed only its stream check."""
+    from rich.console import Console
+
+    from quantserve.cli.optimize_tables import print_verification
+
+    console = Console(record=True, width=160)
+    roll = {"output": "logprobs", "starts": 1024, "steps": 8, "sequence_agreement": 0.9736, "token_agreement": 0.99}
+    print_verification({"outputs": {}, "rollout": {**roll, "budget": 0.98}}, console)
+    text = console.export_text()
+    assert "free-running rollout: 1024 starts × 8 steps" in text and "0.9736" in text
