@@ -161,9 +161,12 @@ class TritonPythonModel:
     def _run_group(self, group: list[tuple[int, dict[str, np.ndarray]]], responses: list[Any]) -> None:
         try:
             outputs = self._run_batched([f for _, f in group])
-        except Exception as exc:  # every request in the batch learns why
-            for i, _ in group:
-                responses[i] = _error_response(f"inference failed: {exc}")
+        except Exception as exc:
+            if len(group) > 1:  # each request alone: one client's bad row failed every good request batched with it
+                for item in group:
+                    self._run_group([item], responses)
+                return
+            responses[group[0][0]] = _error_response(f"inference failed: {exc}")
             return
         for (i, _), per_request in zip(group, outputs, strict=True):
             tensors = [pb_utils.Tensor(name, np.ascontiguousarray(per_request[name])) for name in self.output_names]
