@@ -6,8 +6,9 @@
 `UserShapeDriver` asks the user's shape once a second, as Locust would, and records each change of the user count as
 a stage's start (`loadtest.stage_figures`). It ends the run when the shape's `tick()` returns None, raises (Locust
 alone logged it as an unhandled greenlet exception and exited 2: nothing kept), or has run `--user-shape-cap`
-seconds; the two last are noted (`shape_end.json`). The user's own User classes are not run (a shape's third item,
-its user classes, is ignored): the users are Triton's.
+seconds; the two last are noted (`shape_end.json`). Where it ended the run is the window's planned end
+(`recording.plan_window_end`), not Locust's stop 0.1-0.5 s after it. The user's own User classes are not run (a
+shape's third item, its user classes, is ignored): the users are Triton's.
 """
 
 import time
@@ -16,7 +17,7 @@ from typing import Any
 
 from locust import LoadTestShape, events
 
-from loadtest import recording  # noqa: F401  - registers the Triton options and recorders
+from loadtest import recording  # registers the Triton options and recorders
 from loadtest.grpc_user import TritonGrpcUser
 from loadtest.stage_figures import write_shape_end, write_stage_start
 from loadtest.user_shape import checked_tick, load_shape, new_shape, split_shape
@@ -80,5 +81,7 @@ class UserShapeDriver(LoadTestShape):
             write_stage_start(Path(options.record_dir), self.started, 0, users, 0.0, time.time())
 
     def _end(self, options: Any, note: str) -> None:
+        ended = time.time()
+        recording.plan_window_end(ended)
         if options is not None and options.record_dir:
-            write_shape_end(Path(options.record_dir), time.time(), note)
+            write_shape_end(Path(options.record_dir), ended, note)

@@ -1,12 +1,12 @@
 """Locust plumbing shared by the locustfiles: Triton options, the measured window, raw latencies.
 
-Locust's own percentiles are rounded into buckets (1 ms steps below 100 ms), too coarse for a
-model that answers in 2 ms, so every process also keeps each request's exact latency and
-writes it to `--record-dir` on exit. The master (or the single local process) marks the
-measured window — from "all users spawned and warm" to its planned end (`planned_end`), where the records
-end at Locust's stop (`end`) — and scrapes Triton's metrics at both ends, so the server-side counters cover
-that window. Read back, the window ends at its planned end or at the last answer after it, before the stop
-(`recording_files.measured_end`): Locust's stop came 0.12-0.50 s after the last request, its hub held.
+Locust's own percentiles are rounded into buckets (1 ms steps below 100 ms), too coarse for a model that answers in
+2 ms, so every process also keeps each request's exact latency and writes it to `--record-dir` on exit. The master (or
+the single local process) marks the measured window — from "all users spawned and warm" to its planned end
+(`planned_end`: --window-time's, or a shape's stages', `plan_window_end`), where the records end at Locust's stop
+(`end`) — and scrapes Triton's metrics at both ends, so the server-side counters cover that window. Read back, the
+window ends at its planned end or at the last answer after it, before the stop (`recording_files.measured_end`):
+Locust's stop came 0.12-0.50 s after the last request, its hub held.
 
 A closed-loop user's first request is a warm-up (its gRPC connect and first inference: 40–44 ms against a 2 ms p50),
 never reported: the window opens only once every user's warm-up has ended, answered or failed (workers tell the
@@ -344,6 +344,12 @@ def _open(environment: Environment) -> None:
         # window ends there, or at the last answer after it (`recording_files.measured_end`), not at Locust's stop
         _window["planned_end"] = _window["start"] + options.window_time
         gevent.spawn_later(options.window_time, _end_run, environment)
+
+
+def plan_window_end(at: float) -> None:
+    """A shape's stages end at wall time `at` (`locustfile_staged.py`, `locustfile_user_shape.py`): the window's
+    planned end, as --window-time's, not Locust's stop after it (`recording_files.measured_end`)."""
+    _window["planned_end"] = at
 
 
 def _end_run(environment: Environment) -> None:

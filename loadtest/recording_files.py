@@ -43,7 +43,8 @@ class Window:
     metrics_before: dict[str, Any] | None
     metrics_after: dict[str, Any] | None
     metrics_errors: tuple[str, ...] = ()  # why a scrape at either end got nothing (the endpoint did not answer)
-    planned_end: float | None = None  # --window-time after the start: where an open loop's schedule stops offering
+    # --window-time after the start (where an open loop's schedule stops offering), or where a shape's stages end
+    planned_end: float | None = None
 
 
 @contextlib.contextmanager
@@ -94,6 +95,7 @@ def refuse_replacing(out_dir: Path, runs: list[tuple[str, str]]) -> None:
 def clear(record_dir: Path) -> None:
     """Remove an earlier step's records so they cannot be mixed into this one."""
     shutil.rmtree(record_dir, ignore_errors=True)
+    _loaded.clear()
     record_dir.mkdir(parents=True, exist_ok=True)
 
 
@@ -119,7 +121,7 @@ def read_window(record_dir: Path, gone_at: float | None = None) -> Window:
 def measured_end(start: float, stopped: float, planned_end: float | None, answered: np.ndarray | None) -> float:
     """Where the window ends: its planned end, or the last request `answered` (end wall times) before Locust's stop
     (`stopped`, where the records end) where one came after it; the stop where it came first (an interrupt, the model
-    gone) or nothing was planned (a shape's stages; a record from before `planned_end` was kept). Not the stop
+    gone) or nothing was planned (a record from before `planned_end` was kept, or a shape's). Not the stop
     itself: Locust's local stop reads the call stack before it tells the window (`Runner.stop`), its hub held,
     nothing sent: the window ran 0.12-0.50 s past the last request, and every rate was divided by that idle tail too
     (100 req/s offered and answered read 94.2 req/s). Every request counted (answered in [start, stopped]) still
@@ -134,10 +136,9 @@ def _answer_ends(record_dir: Path) -> np.ndarray | None:
     """The end wall time of every request the Locust processes recorded; None where a record cannot be read (the
     window is then the stop, and `read_latencies` names the file)."""
     try:
-        parts = [_read_record(path)[:, 0] for path in sorted(record_dir.glob(LATENCY_PATTERN))]
+        return _latency_records(record_dir)[:, 0]
     except QuantserveError:
         return None
-    return np.concatenate(parts) if parts else np.zeros(0)
 
 
 SAMPLE_COLUMNS = 8
@@ -148,11 +149,26 @@ def read_latencies(record_dir: Path, start: float, end: float) -> np.ndarray:
     """Rows of (end wall time, latency ms, ok, send lag ms, generator lag ms, samples in the request, requests in
     flight at its arrival, failed by the client's deadline) from every Locust process, for requests ending in the
     window; columns a process did not record (an older one) are 0."""
-    parts = [_widened(_read_record(path)) for path in sorted(record_dir.glob(LATENCY_PATTERN))]
-    if not parts:
-        return np.zeros((0, SAMPLE_COLUMNS))
-    samples = np.concatenate(parts)
+    samples = _latency_records(record_dir)
     return samples[(samples[:, 0] >= start) & (samples[:, 0] <= end)]
+
+
+_loaded: list[tuple[tuple[tuple[str, int, int, int], ...], np.ndarray]] = []  # the latest records read, by their files
+
+
+def _latency_records(record_dir: Path) -> np.ndarray:
+    """Every Locust process's latency record in `record_dir`, widened (`_widened`) and joined; read once while its
+    files stay as they were (name, inode, size, mtime; `clear` forgets them), though a step reads them for its
+    window's end (`read_window`), its rows (`read_latencies`) and its arrivals (`read_arrivals`)."""
+    paths = sorted(record_dir.glob(LATENCY_PATTERN))
+    key = tuple((str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns) for path in paths for stat in [path.stat()])
+    if _loaded and _loaded[0][0] == key:
+        return _loaded[0][1]
+    parts = [_widened(_read_record(path)) for path in paths]
+    rows = np.concatenate(parts) if parts else np.zeros((0, SAMPLE_COLUMNS))
+    rows.flags.writeable = False  # shared by every reader: none may change another's
+    _loaded[:] = [(key, rows)]
+    return rows
 
 
 def _read_record(path: Path) -> np.ndarray:
@@ -209,8 +225,7 @@ def read_arrivals(record_dir: Path) -> np.ndarray:
     """Open loop: the arrival wall time of every request the Locust processes were scheduled to send, however it
     ended: answered or failed (its end less its latency, which counts from the arrival), unanswered at the stop, or
     never sent; in any window or none (`offered_in_window` counts a window's)."""
-    rows = [_widened(_read_record(path)) for path in sorted(record_dir.glob(LATENCY_PATTERN))]
-    ended = np.concatenate(rows) if rows else np.zeros((0, SAMPLE_COLUMNS))
+    ended = _latency_records(record_dir)
     answered = ended[:, 0] - ended[:, 1] / 1000.0
     return np.concatenate([answered, _unanswered_records(record_dir)[:, 3], _unsent_arrivals(record_dir)])
 
