@@ -120,6 +120,19 @@ def external_files(path: Path | str) -> dict[str, Path]:
     return {name: path.parent / name for name in sorted(names)}
 
 
+def user_graph(source: str | Path) -> onnx.ModelProto | None:
+    """The user's `.onnx` file as given, read without its weights (its graph, shapes and op types), for the checks
+    that refuse a model before its data is read; None where the source is no `.onnx` file or cannot be read (the
+    export stage says why in one line)."""
+    path = Path(source)
+    if path.suffix != ".onnx" or not path.is_file():
+        return None
+    try:
+        return onnx.load(str(path), load_external_data=False)
+    except Exception:  # a damaged file: refused in one line by the export stage
+        return None
+
+
 def model_sha256(path: Path | str) -> str:
     """The sha256 of a saved model with its weights: of the file alone where it holds them, else of the file's hash
     and each weights file's name and hash (a large model's graph file is the same bytes for any weights)."""

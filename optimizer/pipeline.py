@@ -1,14 +1,12 @@
 """The optimize pipeline: export → fuse → (INT8) → build for a target → verify drift → time → manifest.json.
 
-Everything is written into a hidden sibling folder and renamed into place at the end, so a failed
-run leaves no half-written output and an existing output is replaced only after success — also
+Everything is written into a hidden sibling folder and renamed into place at the end (`optimizer.atomic_output`),
+so a failed run leaves no half-written output and an existing output is replaced only after success — also
 when INT8 misses the drift budget or runs slower than FP32 (BudgetExceeded, exit 1).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +15,8 @@ from typing import Any
 import numpy as np
 import onnx
 
+from optimizer import onnx_files
+from optimizer.atomic_output import run_atomically
 from optimizer.batch_advice import UNBATCHED_ROUTE, selection_advice
 from optimizer.batch_axis import checking_session, dependent_rows, sizes_fixed_in_graph, unbatched_output
 from optimizer.calibrate import CalibrationSettings
@@ -25,8 +25,8 @@ from optimizer.drift_evidence import evidence_refusal, evidence_rows, one_answer
 from optimizer.early_evidence import early_evidence_refusal
 from optimizer.export import ExportOnnx, refuse_quantized
 from optimizer.fuse import FuseGraph
-from optimizer.quant_exclusions import no_compute_refusal, source_no_compute_refusal
-from optimizer.sample_axis import packed_batch_refusal
+from optimizer.quant_exclusions import graph_no_compute_refusal, no_compute_refusal
+from optimizer.sample_axis import graph_packed_refusal
 from optimizer.source import ModelSource, load_source
 from optimizer.speed import SpeedSettings, compare_speed
 from optimizer.state_loop import StatePair, find_state_pairs
@@ -303,10 +303,7 @@ def optimize(options: OptimizeOptions) -> Artifact:
     too few to show it (the INT8 search refuses that before calibrating), or INT8 slower than FP32 here.
     """
     engine = _checked_engine(options)
-    if options.precision == "int8" and (refusal := source_no_compute_refusal(options.source)):
-        raise BudgetExceeded(refusal)  # known from the graph alone: before the data is read and any stage runs
-    if refusal := packed_batch_refusal(options.source, options.unbatched):
-        raise QuantserveError(refusal)  # the model's, not the data's: its calibration file would be blamed
+    _refuse_from_graph(options)
     user_metric = UserMetric.load(options.metric) if options.metric else None
     float_truth = user_metric is not None  # float labels are truth for the metric alone
     calib = load_npz(options.calib_path, float_truth=float_truth)
@@ -341,40 +338,16 @@ def _checked_engine(options: OptimizeOptions) -> EngineTarget:
     return engine
 
 
-def run_atomically(job: OptimizeJob, out_dir: Path) -> Artifact:
-    """Run `job` in a hidden sibling folder and rename it to `out_dir` only once everything succeeded.
-
-    The hidden folders carry this process's id; those a killed earlier run left behind are removed first.
-    """
-    from optimizer.scratch import make_owned_dir, owned_tempdir, remove_stale_dirs
-
-    _restore_retired(out_dir)
-    remove_stale_dirs(out_dir.parent, tuple(f".{out_dir.name}.{kind}-" for kind in ("partial", "work", "old")))
-    staging = make_owned_dir(out_dir.parent, f".{out_dir.name}.partial-")
-    try:
-        with owned_tempdir(out_dir.parent, f".{out_dir.name}.work-") as work:
-            built = job.run(staging, work)
-        _move_into_place(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return Artifact(out_dir / built.path.name, built.manifest)
-
-
-def _restore_retired(out_dir: Path) -> None:
-    """Put back the previous output a run killed between `_move_into_place`'s two renames left retired.
-
-    That run had moved the complete previous output into its `.old-` folder and died before renaming
-    its own into place, so `out_dir` is missing; the previous one is whole, and becomes the output again.
-    """
-    from optimizer.scratch import stale_dirs
-
-    if os.path.lexists(out_dir):
+def _refuse_from_graph(options: OptimizeOptions) -> None:
+    """What the user's `.onnx` graph alone refuses (read once, without its weights): before the data is read and
+    any stage runs."""
+    graph = onnx_files.user_graph(options.source)
+    if graph is None:  # a PyTorch source, or a file the export stage refuses in one line
         return
-    for retired in stale_dirs(out_dir.parent, (f".{out_dir.name}.old-",)):
-        if (retired / "previous").is_dir():
-            os.rename(retired / "previous", out_dir)
-            return
+    if options.precision == "int8" and (refusal := graph_no_compute_refusal(graph)):
+        raise BudgetExceeded(refusal)
+    if refusal := graph_packed_refusal(graph, options.source, options.unbatched):
+        raise QuantserveError(refusal)  # the model's, not the data's: its calibration file would be blamed
 
 
 def split_holdout(
@@ -396,22 +369,3 @@ def split_holdout(
     n_eval = max(1, int(count * HOLDOUT_FRACTION), min(count - MIN_CALIB_ROWS, wanted))
     source = f"{calib_path} (last {n_eval} of {count} samples held out)"
     return calib.take(0, count - n_eval), calib.take(count - n_eval, count), source
-
-
-def _move_into_place(staging: Path, out_dir: Path) -> None:
-    """Rename the finished folder to `out_dir`, replacing an existing one only now that all succeeded; with the
-    mode a folder made here gets (mkdtemp's is 0700: a build made by one user was unreadable to the image's)."""
-    from optimizer.scratch import folder_mode
-
-    staging.chmod(folder_mode())
-    if not out_dir.exists():
-        os.rename(staging, out_dir)
-        return
-    if not out_dir.is_dir():
-        raise QuantserveError(f"{out_dir}: exists and is not a folder")
-    from optimizer.scratch import make_owned_dir
-
-    retired = make_owned_dir(out_dir.parent, f".{out_dir.name}.old-")
-    os.rename(out_dir, retired / "previous")
-    os.rename(staging, out_dir)
-    shutil.rmtree(retired, ignore_errors=True)

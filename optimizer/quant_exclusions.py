@@ -129,13 +129,12 @@ def source_no_compute_refusal(source: str | Path) -> str | None:
     a busy machine. None where the file cannot be read (the export stage says why) or is no `.onnx`. Its op types
     are the exported graph's (loading changes only opsets, batch axes and ZipMap outputs). An already-quantized
     graph (ConvInteger, QLinearConv…) is left to the export stage's own refusal, which says so."""
-    path = Path(source)
-    if path.suffix != ".onnx" or not path.is_file():
-        return None
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception:  # a damaged file: refused in one line by the export stage
-        return None
+    model = onnx_files.user_graph(source)
+    return None if model is None else graph_no_compute_refusal(model)
+
+
+def graph_no_compute_refusal(model: onnx.ModelProto) -> str | None:
+    """`source_no_compute_refusal` of the user's graph already read (`onnx_files.user_graph`)."""
     if model.functions or quantized_ops(model):  # local functions: judged once inlined, after fuse
         return None
     return _no_compute(model)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import onnx
 
+from optimizer import onnx_files
 from optimizer.batch_axis import graph_inputs
 
 PACKED = (
@@ -27,13 +28,12 @@ PACKED = (
 def packed_batch_refusal(source: str | Path, unbatched: bool = False) -> str | None:
     """Why the user's `.onnx` file (read without its weights) has no sample axis, else None (also where it is no
     `.onnx` or cannot be read: the export stage says why)."""
-    path = Path(source)
-    if path.suffix != ".onnx" or not path.is_file():
-        return None
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception:  # a damaged file: refused in one line by the export stage
-        return None
+    model = onnx_files.user_graph(source)
+    return None if model is None else graph_packed_refusal(model, source, unbatched)
+
+
+def graph_packed_refusal(model: onnx.ModelProto, source: str | Path, unbatched: bool = False) -> str | None:
+    """`packed_batch_refusal` of the user's graph already read (`onnx_files.user_graph(source)`)."""
     firsts = {value.name: _axis_0(value) for value in graph_inputs(model)}
     symbols = {first for first in firsts.values() if isinstance(first, str)}
     later = _later_symbols(model)
@@ -42,8 +42,8 @@ def packed_batch_refusal(source: str | Path, unbatched: bool = False) -> str | N
         return None
     mode = "--unbatched sends each row of axis 0 of every input as one request, but " if unbatched else ""
     return (
-        f"{path}: {mode}the model's inputs share no sample axis: axis 0 is {_grouped(firsts)} ('{counted[0]}' is "
-        f"also {later[counted[0]]}, so it counts items, not samples); {PACKED}"
+        f"{Path(source)}: {mode}the model's inputs share no sample axis: axis 0 is {_grouped(firsts)} ('{counted[0]}' "
+        f"is also {later[counted[0]]}, so it counts items, not samples); {PACKED}"
     )
 
 
