@@ -22,6 +22,7 @@ import numpy as np
 
 from optimizer.output_kinds import KIND_SAMPLES, on_real_axes
 from optimizer.row_kinds import DOUBTED_RISE_RATIO, QUANTITY_RISE_RATIO, row_form, win_rise_ratio
+from optimizer.typed_kinds import is_typed
 
 CHANNEL_METRICS = ("channel_correlation_worst", "channel_error_worst")
 # a channel metric -> the record's key of the entry (here: the position) its worst value lies at
@@ -31,9 +32,10 @@ WORST_ENTRY = {"channel_correlation_worst": "channel_worst", "channel_error_wors
 def doubted_columns(kind: str, values: np.ndarray) -> float:
     """A raw (N, T, C) output read as a sequence: how far apart its classes' wins are where that lies from
     DOUBTED_RISE_RATIO up to QUANTITY_RISE_RATIO (from there it is dense); 0.0 otherwise, and for distributions, which
-    are class scores whatever their rises. Read off its first KIND_SAMPLES rows, as its kind is."""
+    are class scores whatever their rises, and for a sequence the user typed (`--output-kind NAME=sequence`: judged
+    only as typed, `optimizer.typed_kinds`). Read off its first KIND_SAMPLES rows, as its kind is."""
     values = on_real_axes(values)
-    if kind != "sequence" or values.ndim != 3 or values.shape[2] < 2 or not values.size:
+    if kind != "sequence" or is_typed(kind) or values.ndim != 3 or values.shape[2] < 2 or not values.size:
         return 0.0
     rows = values[:KIND_SAMPLES].reshape(-1, values.shape[2]).astype(np.float64)
     if row_form(rows) != "raw":

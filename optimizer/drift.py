@@ -25,8 +25,10 @@ from optimizer.column_readings import CHANNEL_METRICS, columns_hint, doubted_col
 from optimizer.decision_metrics import decision_doubt
 from optimizer.drift_budget import DriftBudget, DriftReport, Violation, judge
 from optimizer.drift_metrics import nonfinite_count, nonfinite_where_finite, output_metrics
+from optimizer.ordered_bins import ordered_bins_doubt
 from optimizer.output_kinds import infer_kind, on_real_axes, token_positions
 from optimizer.row_kinds import kind_doubt
+from optimizer.sigmoid_outputs import undecided_labels_doubt
 from optimizer.soft_masks import mask_doubt
 from optimizer.token_axes import TokenAxes, output_positions, whole_row_check, whole_row_hint
 from optimizer.token_values import token_values_doubt
@@ -68,6 +70,8 @@ def measure_drift(
             token_values_doubt(name, kind, ref, positions)  # a yes/no per token, not a tagger's logits
             or kind_doubt(name, kind, on_real_axes(np.asarray(ref)))
             or mask_doubt(name, kind, np.asarray(ref))
+            or undecided_labels_doubt(name, kind, on_real_axes(np.asarray(ref)), bool(violations))
+            or ordered_bins_doubt(name, kind, on_real_axes(np.asarray(ref)), bool(violations))
             or (decision_doubt(name, (v.metric for v in violations)) if kind == "dense" else "")
             or sequence_doubt(name, kind, record, (v.metric for v in violations))
             or position_map_doubt(name, kind, np.shape(ref), record, (v.metric for v in violations))

@@ -30,10 +30,11 @@ from optimizer.box_lists import BOX_SCORE_THRESHOLD, box_list_metrics
 from optimizer.decision_metrics import DECISION_KEYS, FLAG_COMMITTED, confident_decisions, score_decisions
 from optimizer.drift_budget import BUDGETED, UnsetThreshold
 from optimizer.image_outputs import image_metrics
-from optimizer.output_kinds import TOKEN_KINDS, detection_axis, real_axes
+from optimizer.output_kinds import detection_axis, real_axes
 from optimizer.row_kinds import usable_labels
 from optimizer.soft_masks import mask_threshold, soft_mask_metrics, unjudged_words
 from optimizer.token_values import MEASURED_PER_TOKEN, per_token, token_values_metrics
+from optimizer.typed_kinds import TOKEN_KINDS
 from quantserve import metrics
 from quantserve.errors import QuantserveError
 

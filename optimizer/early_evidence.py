@@ -18,6 +18,7 @@ from typing import Any
 from optimizer.drift_budget import DriftBudget
 from optimizer.drift_evidence import evidence_refusal, evidence_rows, evidence_shortfall
 from optimizer.output_kinds import infer_output_kinds
+from optimizer.sigmoid_outputs import sigmoid_outputs
 from optimizer.token_axes import token_axes
 from optimizer.transformer import run_model
 from optimizer.verify import verify_batch_size
@@ -46,6 +47,11 @@ def _shortfall(
     """`evidence_shortfall` of `rows` held-out rows, the kinds read from the model's outputs on `data`."""
     reference = run_model(model_path, data.arrays, verify_batch_size(model_path, data))
     kinds = infer_output_kinds(
-        reference, output_kinds, labels=data.labels, inputs=data.arrays, axes=token_axes(model_path)
+        reference,
+        output_kinds,
+        labels=data.labels,
+        inputs=data.arrays,
+        axes=token_axes(model_path),
+        sigmoid=sigmoid_outputs(model_path),
     )
     return evidence_shortfall(kinds, budget, rows)

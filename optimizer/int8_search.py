@@ -72,6 +72,7 @@ from optimizer.profile import ModelProfile, profile_model
 from optimizer.quant_exclusions import activation_matmuls, find_exclusions
 from optimizer.search_budget import CANDIDATE, PROFILE, TIMING, DeadlineReached, SearchBudget, mixed_view
 from optimizer.sensitivity import Attempt, MixedPrecisionSearch, compute_macs, time_saved_ms
+from optimizer.sigmoid_outputs import sigmoid_outputs
 from optimizer.speed import Block, SpeedSettings, time_pair
 from optimizer.tensor_ranges import ProgressCallback
 from optimizer.token_axes import token_axes
@@ -159,7 +160,12 @@ class _SearchRun(FallbackSchemes):
         self.reference = run_model(fused.path, held.arrays, self.verify_batch)
         self.axes = token_axes(self.model)  # which 2-D outputs are per token: the graph's word
         self.kinds = infer_output_kinds(
-            self.reference, stage.output_kinds, labels=held.labels, inputs=held.arrays, axes=self.axes
+            self.reference,
+            stage.output_kinds,
+            labels=held.labels,
+            inputs=held.arrays,
+            axes=self.axes,
+            sigmoid=sigmoid_outputs(self.model),
         )
         short = evidence_shortfall(self.kinds, stage.budget, len(held))
         if short and not stage.allow_thin_evidence:  # known before any calibration: refused in seconds

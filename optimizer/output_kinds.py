@@ -1,7 +1,8 @@
 """What each model output is (its kind), inferred from its FP32 values: the kind decides which drift metrics
 measure it (`optimizer.drift_metrics`) and which of them the budget judges (`optimizer.drift_budget`).
 
-Kinds, inferred from the FP32 reference output (override with `--output-kind NAME=kind`):
+Kinds, inferred from the FP32 reference output (override with `--output-kind NAME=kind`: a typed kind is judged only
+as typed, `optimizer.typed_kinds`):
 - box_list: an end-to-end detector's top K detections (NMS inside), (N, K ≥ 10, 5..7) rows sorted by a score column
   (`optimizer.box_lists`), judged as matched boxes: row by row, isbnx's YOLO26n refused FP32 itself;
 - detection: 3-D (N, 4+K, A) or (N, A, 4+K) — the smaller of axes 1 and 2 has ≥ 5 channels and either
@@ -71,7 +72,8 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
   cosine the far-off classes dominate: an INT8 variant held 0.9991 / 0.9939 at top-1 agreement 0.867, tag F1 0.92.
   Tag logits whose softmax commits read as a classifier's: name them `--output-kind NAME=multilabel`. The refusal
   names the --label-threshold its sets were read at, and a line names the flag where half the rows or more have no
-  class on there, or where the sets hold there but not at a tenth of it (BirdNET reads its species at 0.03);
+  class on there, or where the sets hold there but not at a tenth of it (BirdNET reads its species at 0.03). So
+  is any output a Sigmoid makes that reads dense, 2+ columns in [0, 1] (`optimizer.sigmoid_outputs`);
 - embedding: 2-D (N, D > 1) rows of unit L2 norm, or D ≥ 64 otherwise (not a classifier's or a tagger's logits;
   signed rows at an embedding's width with one position the largest on a quarter of the rows or more whose softmax
   commits are doubted either way, the line naming the override: `optimizer.row_kinds.kind_doubt`), unless the rows
@@ -118,13 +120,13 @@ at -1000 dominate. The 2-D rows are read in `optimizer.row_kinds`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import numpy as np
 
-from optimizer.box_lists import is_box_list, named_box_list
+from optimizer.box_lists import is_box_list
 from optimizer.class_maps import labelled_class_axis
-from optimizer.image_outputs import is_image, named_image_range
+from optimizer.image_outputs import is_image
 from optimizer.row_kinds import (
     EMBEDDING_MIN_DIM,
     QUANTITY_RISE_RATIO,
@@ -138,9 +140,11 @@ from optimizer.row_kinds import (
     token_logits,
     win_rise_ratio,
 )
+from optimizer.sigmoid_outputs import sigmoid_kind
 from optimizer.soft_masks import is_soft_mask
 from optimizer.token_axes import TokenAxes, output_positions
 from optimizer.token_values import per_token, span_kind, token_positions, token_values_kind
+from optimizer.typed_kinds import TypedKind, check_overrides
 from quantserve.errors import QuantserveError
 from quantserve.metrics import probabilities
 
@@ -161,8 +165,6 @@ OUTPUT_KINDS = (
     "token_classification",
     "token_embedding",
 )
-# per-token kinds -> the kind each real token's row is measured as
-TOKEN_KINDS = {"token_classification": "classification", "token_embedding": "embedding"}
 VOCABULARY_MIN = 256  # channels from which a per-token output with one per token id seen is a vocabulary's scores
 MAX_SEQUENCE_POSITIONS = 1024  # raw 3-D logits over more positions are a per-anchor map, not a sequence
 DETECTION_SPAN_RATIO = 10.0
@@ -177,43 +179,13 @@ def infer_output_kinds(
     labels: np.ndarray | None = None,
     inputs: Mapping[str, np.ndarray] | None = None,
     axes: TokenAxes | None = None,
+    sigmoid: Collection[str] = (),
 ) -> dict[str, str]:
     """Each output's kind from its FP32 values (module docstring), `overrides` taking precedence; `inputs` (the
-    rows the outputs came from) tell a per-token output from a CTC sequence, `axes` (the graph's) a 2-D one."""
+    rows the outputs came from) tell a per-token output from a CTC sequence, `axes` (the graph's) a 2-D one, and
+    `sigmoid` (the graph's outputs a Sigmoid makes: `optimizer.sigmoid_outputs`) per-label probabilities."""
     overrides = dict(overrides or {})
-    for name, kind in overrides.items():
-        if name not in reference:
-            raise QuantserveError(f"--output-kind {name}={kind}: no output '{name}' (outputs: {', '.join(reference)})")
-        if kind not in OUTPUT_KINDS:
-            raise QuantserveError(
-                f"--output-kind {name}={kind}: unknown kind; choose one of: {', '.join(OUTPUT_KINDS)}"
-            )
-        if kind in ("mask", "ids") and np.issubdtype(np.asarray(reference[name]).dtype, np.floating):
-            raise QuantserveError(
-                f"--output-kind {name}={kind}: output '{name}' holds floats ({np.asarray(reference[name]).dtype}); "
-                f"{kind} is compared value for value, for integer labels: a probability map is dense (judged per "
-                "channel, and by its decisions where its values are 0/1 flags), soft_mask (one foreground score per "
-                "pixel, judged by the IoU of its map cut at --label-threshold) or, with a class per channel, class_map"
-            )  # a float map passed as a mask was judged by exact equality: 0.49 of its values "changed" at 1e-4
-        if kind == "regression" and not np.issubdtype(np.asarray(reference[name]).dtype, np.floating):
-            raise QuantserveError(
-                f"--output-kind {name}=regression: output '{name}' holds {np.asarray(reference[name]).dtype} values; "
-                "a regression is a float value judged by its correlation and error, integer labels or ids are ids"
-            )  # accepted, class ids 0-3 were judged by correlation
-        if kind == "soft_mask" and not np.issubdtype(np.asarray(reference[name]).dtype, np.floating):
-            raise QuantserveError(
-                f"--output-kind {name}=soft_mask: output '{name}' holds {np.asarray(reference[name]).dtype} labels; "
-                "soft_mask cuts a float score map at --label-threshold, labels per pixel are a mask"
-            )
-        if kind == "box_list":
-            named_box_list(name, np.asarray(reference[name]))  # its columns read from its values, or a one-line refusal
-        if kind == "image":
-            named_image_range(name, np.asarray(reference[name]))  # a float map in a pixel range, or a one-line refusal
-        if kind in TOKEN_KINDS and np.ndim(reference[name]) != 3:
-            raise QuantserveError(
-                f"--output-kind {name}={kind}: output '{name}' has shape {np.shape(reference[name])}; a per-token "
-                "kind needs (samples, tokens, values)"
-            )
+    check_overrides(overrides, reference, OUTPUT_KINDS)
     positions = token_positions(inputs)
     for name, values in reference.items():
         if labels is not None and np.ndim(values) == 2 and _one_hot_of(labels, np.asarray(values)):
@@ -221,12 +193,17 @@ def infer_output_kinds(
                 f"the labels have shape {np.shape(labels)}, the shape of output '{name}': a classifier's labels are "
                 "one class id per sample (one-hot labels: save their argmax)"
             )  # else they would be dropped without a word and no accuracy judged
-    return {
-        name: overrides.get(name)
-        or span_kind(name, np.asarray(values), output_positions(axes, name, positions))  # start/end: named
-        or infer_kind(np.asarray(values), labels, output_positions(axes, name, positions), inputs)
-        for name, values in reference.items()
-    }
+    kinds: dict[str, str] = {}
+    for name, values in reference.items():
+        at = output_positions(axes, name, positions)
+        if name in overrides:
+            kinds[name] = TypedKind(overrides[name])
+        elif found := span_kind(name, np.asarray(values), at):  # start/end logits: named
+            kinds[name] = found
+        else:
+            found = infer_kind(np.asarray(values), labels, at, inputs)
+            kinds[name] = sigmoid_kind(found, on_real_axes(np.asarray(values))) if name in sigmoid else found
+    return kinds
 
 
 def _one_hot_of(labels: np.ndarray, values: np.ndarray) -> bool:

@@ -118,8 +118,10 @@ def names_pair(output: str, input_name: str) -> bool:
 def find_state_pairs(model_path: Path, wanted: Mapping[str, str] | None = None) -> list[StatePair]:
     """The recurrent state pairs of the ONNX model at `model_path`: each output whose element type and dims after
     the batch axis match an input's, paired by name (`names_pair`), or, where no name pairs, the only such pair of a
-    model that has other inputs too (a denoiser's output shaped like its only input is no state); an input passed
-    through (`passed_through`) is no state, named or not. `wanted`: the pairs `--state` named ({}: none), checked
+    model that has other inputs and other outputs too — a step's frame or token in, its answer out beside the state
+    (a denoiser's output shaped like its only input is no state, nor is a refiner's only output: feats (N, 128) and
+    their SNR in, refined (N, 128) out, was fed back as the next row's features); an input passed through
+    (`passed_through`) is no state, named or not. `wanted`: the pairs `--state` named ({}: none), checked
     against the graph instead of detected."""
     graph = onnx.load(str(model_path), load_external_data=False).graph
     initializers = {init.name for init in graph.initializer}
@@ -161,7 +163,7 @@ def find_state_pairs(model_path: Path, wanted: Mapping[str, str] | None = None) 
     if named:
         return [StatePair(out, inp) for out, inp in named]
     candidates = [(out, inp) for out, inp in candidates if out not in passed]
-    if len(candidates) == 1 and len(inputs) > 1:
+    if len(candidates) == 1 and len(inputs) > 1 and len(outputs) > 1:  # a guess needs a step's input and answer
         return [StatePair(*candidates[0])]
     return []
 

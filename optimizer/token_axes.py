@@ -28,6 +28,7 @@ import numpy as np
 import onnx
 
 from optimizer.token_values import MEASURED_PER_TOKEN, per_token
+from optimizer.typed_kinds import is_typed
 
 INTEGER_TYPES = {onnx.TensorProto.INT32, onnx.TensorProto.INT64, onnx.TensorProto.UINT32, onnx.TensorProto.UINT64}
 
@@ -90,8 +91,8 @@ def whole_row_check(
 ) -> bool:
     """An output read per token although its graph does not say its axis 1 is the tokens': judged as an embedding
     too (module docstring)."""
-    if axes is None or name not in axes.unsaid or positions is None or kind not in MEASURED_PER_TOKEN:
-        return False
+    if axes is None or name not in axes.unsaid or positions is None or kind not in MEASURED_PER_TOKEN or is_typed(kind):
+        return False  # a typed per-token kind is the user's word: judged only per token
     return per_token(reference, positions)
 
 

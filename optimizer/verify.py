@@ -36,6 +36,7 @@ from optimizer.drift_evidence import evidence_shortfall, neighbour_notes, one_an
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from optimizer.output_kinds import infer_output_kinds
 from optimizer.rollout import find_token_feedback, rollout_record, rollout_refusal
+from optimizer.sigmoid_outputs import sigmoid_outputs
 from optimizer.state_loop import StatePair, closed_loop_record, closed_loop_refusal
 from optimizer.tensor_ranges import activation_bytes_per_sample, rows_per_chunk
 from optimizer.token_axes import token_axes
@@ -98,7 +99,14 @@ class VerifyAgainstReference:
         expected = self.outputs(self.reference)
         labels = self.data.labels
         axes = token_axes(self.reference)  # which 2-D outputs are per token: the graph's word
-        kinds = infer_output_kinds(expected, self.output_kinds, labels=labels, inputs=self.data.arrays, axes=axes)
+        kinds = infer_output_kinds(
+            expected,
+            self.output_kinds,
+            labels=labels,
+            inputs=self.data.arrays,
+            axes=axes,
+            sigmoid=sigmoid_outputs(self.reference),
+        )
         judged = []
         for composition, got in batch_compositions(candidate, self.data, self.batch_size):
             report = measure_drift(expected, got, kinds, self.budget, labels, self.data.arrays, axes)
