@@ -19,7 +19,7 @@ from loadtest.result_files import numbers_checked, precision_of, read_json, safe
 from loadtest.run_identity import RunIdentity
 from loadtest.send_lag import ClientLags, queue_refused, send_lag_note, unsent_held_by
 from loadtest.stage_figures import StageFigures
-from loadtest.timeline import Outage, SecondStats, Stall, stall
+from loadtest.timeline import Outage, SecondStats, Stall, peak_offered_rps, stall
 from loadtest.triton_metrics import ServerBreakdown
 from loadtest.unanswered_notes import OfferedRequests, in_flight_note, unanswered_note, unsent_note
 from loadtest.utilization import Utilization
@@ -204,7 +204,8 @@ class LoadResult:
     def send_lag_note(self) -> str | None:
         """One line when open-loop requests left the client late (`loadtest.send_lag.send_lag_note`), its advice
         knowing the --workers used, the cores the run saw, and a stall that filled the in-flight slots."""
-        return send_lag_note(self.label, *self._client_lags(), self.workers, self._cores(), *self._stalled())
+        lags = (*self._client_lags(), self.workers, self._cores(), *self._stalled())
+        return send_lag_note(self.label, *lags, peak_offered_rps=peak_offered_rps(self.timeline))
 
     def _client_lags(self) -> tuple[ClientLags, float]:
         lags = (self.send_lag_p99_ms, self.send_lag_p50_ms, self.generator_lag_p99_ms)

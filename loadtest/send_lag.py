@@ -26,6 +26,10 @@ STALL_EDGES_S = 2.0
 # after a stall, a second with this many times the offered rate answered shows a server with capacity to spare: it
 # drained the stall's backlog (one over capacity answers at most its capacity, below the rate, before and after)
 SPARE_SHARE = 1.2
+# a second offering this many times the window's mean rate or more is a burst: the full slots are its backlog, and
+# the mean alone read as a server slower than a rate it answered twice over (a trace's 1500 arrivals in one second,
+# 312 req/s on average, against 706 req/s answered); a Poisson rate's busiest second is within a fifth of its mean
+BURST_SHARE = 2.0
 
 
 @dataclass(frozen=True)
@@ -95,12 +99,14 @@ def threads_late(peak: int, limit: int) -> SendLagCause:
     )
 
 
-def slots_taken(limit: int | None, generator_ms: float) -> SendLagCause:
+def slots_taken(
+    limit: int | None, generator_ms: float, why: str = "the server answered slower than the offered rate"
+) -> SendLagCause:
     taken = f"all {limit}" if limit else "all"
     return SendLagCause(
         SLOTS,
         f"{taken} in-flight slots were taken, so requests waited for a free in-flight slot (the generator itself "
-        f"was {generator_ms:.0f} ms late at p99): the server answered slower than the offered rate",
+        f"was {generator_ms:.0f} ms late at p99): {why}",
         f"{taken} in-flight slots were taken: a burst's backlog beyond the in-flight cap",
     )
 
@@ -124,9 +130,13 @@ def stalled_slots(
 ) -> SendLagCause:
     """`cause`, or where it is the full in-flight pool and the step stalled, the stall: after it the server answered
     SPARE_SHARE times the offered rate or more in a second (so the rate was within its capacity) and no request left
-    later than the stall lasted (else the slots were full for more than it)."""
+    later than the stall lasted (else the slots were full for more than it). The offered rate is the busiest second's
+    where the stall recorded it: a burst of 1500 arrivals in a second against 706 req/s answered filled the slots
+    itself, though the mean offered was 312 req/s."""
     after = stalled.answered_after_rps if stalled else None
-    if cause.part != SLOTS or stalled is None or after is None or not offered_rps or after < SPARE_SHARE * offered_rps:
+    if cause.part != SLOTS or stalled is None or after is None or not offered_rps:
+        return cause
+    if after < SPARE_SHARE * max(offered_rps, stalled.peak_offered_rps or 0.0):
         return cause
     if (lags.p99_ms or 0.0) > 1000.0 * (stalled.quiet_seconds + STALL_EDGES_S):
         return cause
@@ -139,6 +149,17 @@ def stalled_slots(
         f"{after:.0f} req/s, against {offered_rps:.4g} req/s offered)",
         f"{taken} in-flight slots were taken while the server stalled ({quiet}): the stall's wait, not the rate's",
     )
+
+
+def burst_slots(
+    cause: SendLagCause, lags: ClientLags, peak_offered_rps: float | None, offered_rps: float | None
+) -> SendLagCause:
+    """`cause`, or where it is the full in-flight pool and the window's busiest second offered BURST_SHARE times its
+    mean rate or more, the same pool named as that burst's backlog."""
+    if cause.part != SLOTS or not peak_offered_rps or not offered_rps or peak_offered_rps < BURST_SHARE * offered_rps:
+        return cause
+    burst = f"a burst offered {peak_offered_rps:.0f} req/s in its busiest second (against {offered_rps:.4g} req/s mean)"
+    return slots_taken(lags.max_in_flight, lags.generator_p99_ms or 0.0, f"{burst}, more than the server answered")
 
 
 def unsent_held_by(lags: ClientLags, late_ms: float, stalled: Stall | None, offered_rps: float | None) -> str | None:
@@ -161,15 +182,17 @@ def send_lag_note(
     cores: int | None = None,
     stalled: Stall | None = None,
     offered_rps: float | None = None,
+    peak_offered_rps: float | None = None,
 ) -> str | None:
     """One line when requests left the client over `late_ms` late at p99, naming which part of the client held
     them and what would help (`workers`: the run's Locust workers, 0 for one local process; `cores`: those the client
     may use (its CPU affinity), None where not recorded; `stalled`: the step's stall, `loadtest.timeline.stall`, None
-    where none; `offered_rps`: the rate the window offered)."""
+    where none; `offered_rps`: the rate the window offered; `peak_offered_rps`: its busiest second's arrivals,
+    `loadtest.timeline.peak_offered_rps`, None where not known)."""
     cause = send_lag_cause(lags, late_ms)
     if cause is None:
         return None
-    cause = stalled_slots(cause, lags, stalled, offered_rps)
+    cause = burst_slots(stalled_slots(cause, lags, stalled, offered_rps), lags, peak_offered_rps, offered_rps)
     head = (
         f"{label}: requests left the client up to {lags.p99_ms:.0f} ms after their arrival time "
         f"(p99; p50 {lags.p50_ms or 0.0:.1f} ms), and their latencies include that wait: "

@@ -8,8 +8,9 @@ no latency point, and the requests that failed in it are counted. Outages are me
 requests' own end times, not from the seconds: a server killed 0.1 s into one second and back
 0.9 s into another was down 3.8 s, not the 2 whole seconds between. A stall (`stall`) is the outage no failure
 shows: a closed loop whose requests, all waiting, ended in none of some whole seconds; or an open loop whose
-requests ended in none while arrivals kept coming (those answered next had waited through them), which also fills
-its in-flight slots: the send-lag note then blames the stall, not the rate (`Stall.answered_after_rps`).
+requests ended in none while some were in flight, sent and unanswered (those answered next had waited through
+them), which also fills its in-flight slots: the send-lag note then blames the stall, not the rate
+(`Stall.answered_after_rps`).
 """
 
 from __future__ import annotations
@@ -33,10 +34,11 @@ MIN_OUTAGE_S = 1.0
 # two-core run) and keeps a slow model's ordinary requests (p50 2 s, 3 s at worst) out.
 STALL_MIN_MS = 1000.0
 STALL_FACTOR = 20.0
-# An open loop's quiet seconds are a stall only where the first second after them answered requests that had waited
-# through at least this share of them (its p99): arrivals kept coming meanwhile. A replayed trace's own idle gap, or a
-# rate too low to end a request every second, ends in requests as quick as ever. (A share, not the whole: quiet
-# whole seconds fall inside the stall, and a second's p99 lies just under its oldest request's wait.) And only where
+# An open loop's quiet seconds are a stall only where requests sent before them or in them were still in flight this
+# share of the way through them (`waited_through`): they waited through it unanswered. A replayed trace's own idle gap,
+# or a rate too low to end a request every second, has none in flight (a trace offering none in 1-2 s and 1500 in the
+# next was called a stall, the burst's queueing read as a wait through the gap). A timeline recorded without its
+# arrivals falls back to the first second after: its p99 at least this share of them. And only where
 # they last STALL_FACTOR times the p50 of the second before them or more: an overloaded slow model answering in
 # bursts is quiet between them, but no longer than its requests take. The open loop's own p50 is no yardstick: its
 # stall's backlog is a share of the window's requests as large as the stall's of the window (5 s of 10 s: p50 1.5 s).
@@ -53,6 +55,7 @@ class SecondStats:
     failed: int
     p50_ms: float  # NaN: no successful request ended in this second
     p99_ms: float
+    arrived: int | None = None  # requests due to be sent in this second (their end less their latency); None: unknown
 
     @property
     def ok_per_s(self) -> float:
@@ -98,7 +101,8 @@ def per_second(samples: np.ndarray, start: float, end: float) -> list[SecondStat
     samples = samples.reshape(len(samples), -1) if samples.size else np.zeros((0, 3))
     edges = bin_edges(start, end)
     ok = samples[:, 2] > 0.5
-    index = np.clip(np.searchsorted(edges, samples[:, 0], side="right") - 1, 0, len(edges) - 2)
+    index = _bin_index(edges, samples[:, 0])
+    arrivals = np.bincount(_bin_index(edges, samples[:, 0] - samples[:, 1] / 1000.0), minlength=len(edges) - 1)
     series = []
     for i in range(len(edges) - 1):
         here = index == i
@@ -106,8 +110,13 @@ def per_second(samples: np.ndarray, start: float, end: float) -> list[SecondStat
         t_s, width_s = round(float(edges[i] - start), 3), round(float(edges[i + 1] - edges[i]), 3)
         failed = int((here & ~ok).sum())
         p50, p99 = percentile(latencies, 50.0), percentile(latencies, 99.0)
-        series.append(SecondStats(t_s, width_s, int(latencies.size), failed, p50, p99))
+        series.append(SecondStats(t_s, width_s, int(latencies.size), failed, p50, p99, int(arrivals[i])))
     return series
+
+
+def _bin_index(edges: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """The bin of `edges` each of `times` falls in; those before the first or after the last go to it."""
+    return np.clip(np.searchsorted(edges, times, side="right") - 1, 0, len(edges) - 2)
 
 
 def outages(samples: np.ndarray, start: float, end: float) -> list[Outage]:
@@ -156,13 +165,14 @@ class Stall:
     """A step's slowest request against a p50 (`stall`: the step's, or an open loop's in the second before its
     stall), the longest run of whole seconds in which no request ended (None: other requests kept ending meanwhile),
     and an open loop's most requests answered a second after it (None: closed loop), the rate it drained its backlog
-    at."""
+    at, and its busiest second's arrivals (None: closed loop, or not recorded), a burst's offered rate."""
 
     slowest_ms: float
     p50_ms: float
     quiet_from_s: float | None = None
     quiet_to_s: float | None = None
     answered_after_rps: float | None = None
+    peak_offered_rps: float | None = None
 
     @property
     def quiet_seconds(self) -> float:
@@ -193,14 +203,34 @@ def open_stall(latency: LatencySummary, timeline: list[SecondStats]) -> Stall | 
     if run is None:
         return None
     first, count = run
+    peak = peak_offered_rps(timeline)
     after = max(second.ok_per_s for second in timeline[first + count :])
-    return Stall(latency.max_ms, timeline[first - 1].p50_ms, *span(timeline, first, count), answered_after_rps=after)
+    quiet = span(timeline, first, count)
+    return Stall(latency.max_ms, timeline[first - 1].p50_ms, *quiet, answered_after_rps=after, peak_offered_rps=peak)
+
+
+def peak_offered_rps(timeline: list[SecondStats]) -> float | None:
+    """The most arrivals a second of the window offered, per second; None: arrivals not recorded (or no second)."""
+    if not timeline or any(second.arrived is None for second in timeline):
+        return None
+    return max((second.arrived or 0) / second.width_s for second in timeline)
 
 
 def waited_through(timeline: list[SecondStats], first: int, count: int) -> bool:
-    """Whether the second after a quiet run answered requests that had waited WAITED_SHARE of it or more (its p99)."""
-    after = timeline[first + count]
-    return after.p99_ms >= WAITED_SHARE * 1000.0 * (after.t_s - timeline[first].t_s)
+    """Whether requests were in flight WAITED_SHARE of the way into a quiet run (at the start of its second that far
+    in): none ended in it, so they waited through the rest of it. A timeline without arrivals (an older result): whether
+    the second after it answered requests that had waited WAITED_SHARE of it or more (its p99)."""
+    if any(second.arrived is None for second in timeline):
+        after = timeline[first + count]
+        return after.p99_ms >= WAITED_SHARE * 1000.0 * (after.t_s - timeline[first].t_s)
+    return in_flight_at(timeline, first + int(count * WAITED_SHARE)) > 0
+
+
+def in_flight_at(timeline: list[SecondStats], index: int) -> int:
+    """Requests sent before the start of the `index`th second and not ended by then (arrivals less those that ended),
+    of those that ended in the window."""
+    seconds = timeline[:index]
+    return sum(second.arrived or 0 for second in seconds) - sum(second.ok + second.failed for second in seconds)
 
 
 def sudden(timeline: list[SecondStats], first: int, count: int) -> bool:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.accuracy_results import AccuracyReport
+from loadtest.empty_window import nothing_measured
 from loadtest.machine_notes import other_clients, recorded_machine, timed_elsewhere
 from loadtest.results import LoadRun
 from loadtest.run_pairing import accuracy_source_notes, spread_note
@@ -168,7 +169,7 @@ def load_failures(runs: list[LoadRun]) -> list[str]:
     lines = []
     for r in (r for run in runs for r in run.results):
         if r.measured_nothing:
-            lines.append(f"{r.label}: no request completed in its {r.window_s:.1f} s window")
+            lines.append(f"{r.label}: {nothing_measured(r)}")
             continue
         if not r.has_failures:
             continue

@@ -162,17 +162,20 @@ class TritonRunner(Runner):
         the datatype and dims its config declares."""
         if self._client is None:
             raise InternalError("gRPC client used before activate()")
-        results = self._client.infer(self.model, feeds, version=self.version)
         sent = int(next(iter(feeds.values())).shape[0]) if feeds else 0
+        first, last = self._rows_answered + 1, self._rows_answered + sent
+        try:
+            results = self._client.infer(self.model, feeds, version=self.version)
+        except QuantserveError as exc:  # which rows to look at: "inference on 'mlp2' failed: ... idx=1000" named none
+            raise QuantserveError(f"{exc} (the request held {_rows(first, last)} of the data)") from exc
         if self._max_batch > 0:
             problem = row_mismatch(self.model, sent, ((name, value.shape) for name, value in results.items()))
             if problem is not None:
                 raise QuantserveError(
                     f"{self.url}: {problem}; a model with max_batch_size {self._max_batch} answers one row per row sent"
                 )
-        first, self._rows_answered = self._rows_answered + 1, self._rows_answered + sent
-        rows = f"row {first}" if sent == 1 else f"rows {first}–{self._rows_answered}"
-        problem = array_mismatch(self._declared, results, rows)
+        self._rows_answered = last
+        problem = array_mismatch(self._declared, results, _rows(first, last))
         if problem is not None:
             raise QuantserveError(f"{self.url}: model '{self.model}': {problem}")
         return results
@@ -188,3 +191,8 @@ class TritonRunner(Runner):
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+def _rows(first: int, last: int) -> str:
+    """`row 7` or `rows 1–32`: a request's rows, counted from 1 in the data."""
+    return f"row {first}" if first == last else f"rows {first}–{last}"

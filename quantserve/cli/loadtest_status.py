@@ -12,6 +12,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from loadtest.empty_window import nothing_measured
+
 REPORTED = "(notes above, report written); exit 1"
 
 
@@ -37,9 +39,7 @@ def _incomplete_lines(results: list[Any]) -> list[str]:
     """A line per step that measured nothing (a model slower than the window reported 0 requests and exit 0), per
     step whose model stopped being served and per user's shape cut short by its own tick() (figures so far kept)."""
     lines = [
-        f"{r.label}: no request completed in its {r.window_s:.1f} s window, nothing was measured {REPORTED}"
-        for r in results
-        if r.measured_nothing
+        f"{r.label}: {nothing_measured(r)}, nothing was measured {REPORTED}" for r in results if r.measured_nothing
     ]
     lines += [f"{r.gone_note()} {REPORTED}" for r in results if r.model_gone]
     return lines + [

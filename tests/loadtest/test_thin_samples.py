@@ -45,8 +45,8 @@ def _result(
 def test_a_p99_on_fewer_than_100_requests_is_said_to_be_their_slowest() -> None:
     few = _result([4288.0, 4758.0, 10981.0, 11236.0])
     assert few.notes() == [
-        "seg @ 2 users: p99 rests on 4 successful requests: it is their slowest one, not a tail (that takes 100 or "
-        "more); run longer (--duration) for a tail figure"
+        "seg @ 2 users: p99 rests on 4 successful requests: it is interpolated between their two slowest, not a "
+        "tail (that takes 100 or more); run longer (--duration) for a tail figure"
     ]
     assert 10981.0 < few.latency.p99_ms <= 11236.0  # between the two slowest: in effect the slowest one
     rng = np.random.default_rng(0)
