@@ -270,8 +270,10 @@ def infer_kind(
     values = values[:KIND_SAMPLES] if values.ndim == 3 else values  # a big per-position output's kind: its first rows
     if values.ndim == 3 and _is_detection(values):
         return "detection"
-    if values.ndim == 3 and _alike_positions(values):
-        return "dense"  # values near one fixed point per position: raw units, not features (`_alike_positions`)
+    if values.ndim == 3 and _alike_positions(values):  # values near one fixed point per position, unless logits:
+        # a CTC head's rows share its class prior (Khmer OCR's 984 logits: median cosine 0.995 to the mean row) and
+        # read `dense`, a build losing 9 % of decoded lines passing on correlation 0.9862
+        return "sequence" if values.shape[2] > 1 and _is_sequence(values) else "dense"
     if values.ndim == 3 and _position_features(values):
         return "token_embedding"  # a vector per position, every position counted: no token input marks them
     if values.ndim == 3 and values.shape[2] > 1 and _is_sequence(values):
