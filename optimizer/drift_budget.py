@@ -99,6 +99,7 @@ class DriftBudget:
     min_box_agreement: float = 0.95
     min_box_iou: float = 0.9
     max_channel_error: float = 0.25  # RMS error over the FP32 std per channel: 0.2 is noise alone at correlation 0.98
+    max_channel_gain: float = 0.1  # |slope − 1| of a channel's INT8 values on FP32's: a rescaled one (`channel_gain`)
     # a score output's quiet channels (never on in FP32, all under 0.1): largest absolute error, in the scores' units
     max_quiet_error: float = 0.05
     max_metric_drop: float = 0.01  # the user metric (--metric): relative drop, 0.01 = 1 %
@@ -141,6 +142,10 @@ BUDGET_FLAGS: dict[str, tuple[str, str]] = {
         "--max-channel-error",
         "detection/dense outputs: worst channel's RMS error over its FP32 standard deviation (catches shifts)",
     ),
+    "max_channel_gain": (
+        "--max-channel-gain",
+        "detection/dense outputs: worst channel's |slope - 1| of its INT8 values on FP32's (catches a rescaled one)",
+    ),
     "max_quiet_error": (
         "--max-quiet-error",
         "dense score outputs: largest absolute error of a channel never on in FP32 (all its values under 0.1 and "
@@ -176,6 +181,7 @@ CHECKS: dict[str, tuple[str, str, bool]] = {
     "box_iou_mean": ("mean IoU of matched boxes", "min_box_iou", True),
     "channel_correlation_worst": ("worst channel correlation", "min_channel_correlation", True),
     "channel_error_worst": ("worst channel error (RMS / FP32 std)", "max_channel_error", False),
+    "channel_gain_worst": ("worst channel gain error (|slope - 1|)", "max_channel_gain", False),
     "flag_agreement": ("share of flag decisions unchanged", "min_top1_agreement", True),
     "decision_agreement": ("share of clear decisions unchanged", "min_top1_agreement", True),
     "quiet_error_worst": ("worst absolute error of a channel never on in FP32", "max_quiet_error", False),
@@ -187,19 +193,20 @@ BUDGETED: dict[str, tuple[str, ...]] = {
     "multilabel": ("label_set_agreement",),
     "embedding": ("cosine_mean", "cosine_worst"),
     "sequence": ("sequence_agreement",),
-    "detection": ("channel_correlation_worst", "channel_error_worst"),
+    "detection": ("channel_correlation_worst", "channel_error_worst", "channel_gain_worst"),
     "box_list": ("box_agreement", "box_iou_mean"),  # an end-to-end detector's sorted detections (`optimizer.box_lists`)
     # a flag's or a probability's decisions: where it is one (`optimizer.decision_metrics`); quiet channels': where
     # the output is scores (`optimizer.drift_metrics`)
     "dense": (
         "channel_correlation_worst",
         "channel_error_worst",
+        "channel_gain_worst",
         "flag_agreement",
         "decision_agreement",
         "quiet_error_worst",
     ),
     # a dense output said to be a regression (--output-kind NAME=regression, never inferred): its values, no decisions
-    "regression": ("channel_correlation_worst", "channel_error_worst", "quiet_error_worst"),
+    "regression": ("channel_correlation_worst", "channel_error_worst", "channel_gain_worst", "quiet_error_worst"),
     "ids": ("id_agreement",),
     "mask": ("value_agreement", "class_iou_worst"),
     # a sigmoid foreground (`optimizer.soft_masks`); a dense map's figures where too few samples' masks were judged
@@ -323,6 +330,7 @@ def judge(output: str, record: Mapping[str, Any], budget: DriftBudget) -> tuple[
 WORST_AT = {
     "channel_correlation_worst": ("channel_worst_axis", "channel_worst"),
     "channel_error_worst": ("channel_error_worst_axis", "channel_error_worst_channel"),
+    "channel_gain_worst": ("channel_gain_worst_axis", "channel_gain_worst_channel"),
     "quiet_error_worst": ("quiet_error_worst_axis", "quiet_error_worst_channel"),
     "quiet_fired": ("quiet_fired_axis", "quiet_fired_channel"),
 }

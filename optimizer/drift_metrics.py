@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from optimizer.box_lists import BOX_SCORE_THRESHOLD, box_list_metrics
+from optimizer.channel_gain import gain_errors, keep_worst_gain
 from optimizer.decision_metrics import DECISION_KEYS, FLAG_COMMITTED, confident_decisions, score_decisions
 from optimizer.drift_budget import BUDGETED, UnsetThreshold
 from optimizer.image_outputs import image_metrics
@@ -83,7 +84,13 @@ def output_metrics(
 def _axes_named_as_exported(record: dict[str, Any], axes: tuple[int, ...]) -> dict[str, Any]:
     """The record of an output measured with its singleton axes dropped, its channel axes renamed to the output's
     own (axis 1 of (N, 96) is axis 3 of (N, 1, 1, 96)): a refusal names the axis the user's model has."""
-    for key in ("channel_worst_axis", "channel_error_worst_axis", "quiet_error_worst_axis", "quiet_fired_axis"):
+    for key in (
+        "channel_worst_axis",
+        "channel_error_worst_axis",
+        "channel_gain_worst_axis",
+        "quiet_error_worst_axis",
+        "quiet_fired_axis",
+    ):
         if record.get(key) is not None:
             record[key] = axes[record[key]]
     for key in ("channel_axes", "quiet_channels"):
@@ -259,6 +266,8 @@ def _channel_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray, th
     cut = quiet_cut(kind, reference, threshold)
     quiet = _quiet_channels(record, reference, candidate, axis, cut, threshold)
     _keep_worst(record, axis, *_unless(quiet, correlations, spread_errors))
+    if judged:  # a rescaled channel: `optimizer.channel_gain`
+        keep_worst_gain(record, np.where(quiet, np.nan, gain_errors(reference, candidate, axis)), axis)
     others = _cross_axes(kind, reference, axis)
     if others:  # which axes were judged, and their entries: "channels" counts axis 1's alone (an NHWC map's rows)
         record["channel_axes"] = {str(a): int(reference.shape[a]) for a in (axis, *others) if a is not None}
