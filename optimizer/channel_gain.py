@@ -19,10 +19,10 @@ from quantserve import metrics
 FOLLOWS = 0.9  # from this correlation on, a channel's INT8 values follow FP32's and their gain is judged
 
 
-def gain_errors(reference: np.ndarray, candidate: np.ndarray, axis: int | None) -> np.ndarray:
+def gain_errors(reference: np.ndarray, candidate: np.ndarray, axis: int | None, correlations: np.ndarray) -> np.ndarray:
     """Per channel along `axis`: |slope − 1| of the candidate's values regressed on the reference's, over every
-    other position; NaN for a channel constant in the reference (nothing to scale) or that no longer follows it."""
-    correlations = metrics.channel_correlations(reference, candidate, axis)
+    other position; NaN for a channel constant in the reference (nothing to scale) or that no longer follows it.
+    `correlations`: the channels' (`quantserve.metrics.channel_correlations`), measured already by the caller."""
     if axis is None:
         spreads = np.array([np.std(reference, dtype=np.float64)]), np.array([np.std(candidate, dtype=np.float64)])
     else:

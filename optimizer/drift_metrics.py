@@ -267,7 +267,7 @@ def _channel_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray, th
     quiet = _quiet_channels(record, reference, candidate, axis, cut, threshold)
     _keep_worst(record, axis, *_unless(quiet, correlations, spread_errors))
     if judged:  # a rescaled channel: `optimizer.channel_gain`
-        keep_worst_gain(record, np.where(quiet, np.nan, gain_errors(reference, candidate, axis)), axis)
+        keep_worst_gain(record, np.where(quiet, np.nan, gain_errors(reference, candidate, axis, correlations)), axis)
     others = _cross_axes(kind, reference, axis)
     if others:  # which axes were judged, and their entries: "channels" counts axis 1's alone (an NHWC map's rows)
         record["channel_axes"] = {str(a): int(reference.shape[a]) for a in (axis, *others) if a is not None}

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import onnx
+
 from optimizer.drift_budget import DriftBudget
 from optimizer.drift_evidence import evidence_refusal, evidence_rows, evidence_shortfall
 from optimizer.output_kinds import infer_output_kinds
@@ -46,12 +48,13 @@ def _shortfall(
 ) -> list[dict[str, Any]]:
     """`evidence_shortfall` of `rows` held-out rows, the kinds read from the model's outputs on `data`."""
     reference = run_model(model_path, data.arrays, verify_batch_size(model_path, data))
+    graph = onnx.load(str(model_path), load_external_data=False)  # read once for both of the graph's words
     kinds = infer_output_kinds(
         reference,
         output_kinds,
         labels=data.labels,
         inputs=data.arrays,
-        axes=token_axes(model_path),
-        sigmoid=sigmoid_outputs(model_path),
+        axes=token_axes(graph),
+        sigmoid=sigmoid_outputs(graph),
     )
     return evidence_shortfall(kinds, budget, rows)

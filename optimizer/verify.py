@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 
 from optimizer.drift import kind_notes, measure_drift
 from optimizer.drift_budget import CHECKS, DriftBudget, Refusal, Violation
@@ -98,14 +99,15 @@ class VerifyAgainstReference:
         (at the worst batch composition, where the candidate's answers depend on their batch neighbours)."""
         expected = self.outputs(self.reference)
         labels = self.data.labels
-        axes = token_axes(self.reference)  # which 2-D outputs are per token: the graph's word
+        graph = onnx.load(str(self.reference), load_external_data=False)  # read once for both of the graph's words
+        axes = token_axes(graph)  # which 2-D outputs are per token: the graph's word
         kinds = infer_output_kinds(
             expected,
             self.output_kinds,
             labels=labels,
             inputs=self.data.arrays,
             axes=axes,
-            sigmoid=sigmoid_outputs(self.reference),
+            sigmoid=sigmoid_outputs(graph),
         )
         judged = []
         for composition, got in batch_compositions(candidate, self.data, self.batch_size):

@@ -9,6 +9,7 @@ import numpy as np
 from optimizer.channel_gain import gain_errors
 from optimizer.drift import measure_drift
 from optimizer.drift_budget import DriftBudget
+from quantserve.metrics import channel_correlations
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -40,5 +41,5 @@ def test_gain_errors_per_channel() -> None:
     new = ref.copy()
     new[:, 1] *= 0.5
     new[:, 3] = 0.7
-    gains = gain_errors(ref, new, 1)
+    gains = gain_errors(ref, new, 1, channel_correlations(ref, new, 1))
     assert np.allclose(gains[[0, 1]], [0.0, 0.5]) and np.isnan(gains[2]) and np.isnan(gains[3])
