@@ -20,7 +20,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -36,6 +36,8 @@ from serving.triton_install import TritonInstall, locate_tritonserver
 
 MODEL_CONTROL_MODES = ("none", "explicit", "poll")
 LOG_TAIL_LINES = 15
+PORT_PICKS = 4  # tries on ports the tool chose before a port taken at each is an error
+PORT_TAKEN = "already in use"  # how tritonserver's log says a port it was to bind was taken (gRPC, HTTP, metrics)
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 SHM_DIR = Path("/dev/shm")  # where Linux keeps POSIX shared memory (shm_open) as files
 _SERVER_STARTS = itertools.count(1)
@@ -63,6 +65,9 @@ class ServerOptions:
     # Serve the models that load and name the others (Triton's --exit-on-error=false), with readiness judged per model:
     # under Triton's strict readiness one model that failed to load held /v2/health/ready false for all of them.
     allow_failed_models: bool = False
+    # The tool picked the ports itself (`on_free_ports`): a port taken between the pick and tritonserver's bind (an
+    # ephemeral port an outgoing connection took meanwhile; CI saw gRPC's "already in use") is picked again at start.
+    ports_chosen: bool = False
 
     def __post_init__(self) -> None:
         if self.model_control not in MODEL_CONTROL_MODES:
@@ -89,7 +94,13 @@ class ServerOptions:
         """Options for a local server on three different ports free now, asked for together (one by one from a short
         --port-range, a server got one port three times)."""
         grpc, http, metrics = free_ports(3)
-        return cls(Path(repo), **{"grpc_port": grpc, "http_port": http, "metrics_port": metrics, **changes})
+        ports = {"grpc_port": grpc, "http_port": http, "metrics_port": metrics, "ports_chosen": True}
+        return cls(Path(repo), **{**ports, **changes})
+
+    def on_other_free_ports(self) -> ServerOptions:
+        """These options on three ports free now (a port the tool chose was taken before tritonserver bound it)."""
+        grpc, http, metrics = free_ports(3)
+        return replace(self, grpc_port=grpc, http_port=http, metrics_port=metrics)
 
     @property
     def ports(self) -> dict[str, int]:
@@ -113,6 +124,10 @@ class ServerOptions:
         return self.tls is None and not is_loopback(self.host)
 
 
+class _PortTaken(QuantserveError):
+    """tritonserver could not bind a port: taken since it was checked free."""
+
+
 class TritonServer:
     """A `tritonserver` child process run with `ServerOptions`; a context manager that always stops it."""
 
@@ -133,6 +148,7 @@ class TritonServer:
         # while it was written (a start failed, the server died or was killed): the error lines name it
         self._temp_log: Path | None = None
         self._log_kept = False
+        self._log_start = 0  # where this start's lines begin in the log
 
     @property
     def grpc_url(self) -> str:
@@ -179,13 +195,26 @@ class TritonServer:
         A model Triton does not load is an error naming each such model (`strict`), or else (a restart, where
         the healthy models must come back, or `allow_failed_models`) noted in `not_loaded`; the others serve.
         """
-        strict = strict and not self.options.allow_failed_models
         if self._process is not None:
             raise QuantserveError(f"tritonserver already running (pid {self.pid})")
         if not self.repo.is_dir():
             raise QuantserveError(f"{self.repo}: model repository not found")
+        for pick in range(1, PORT_PICKS + 1):
+            try:
+                return self._start_on_ports(strict and not self.options.allow_failed_models)
+            except _PortTaken:
+                if not self.options.ports_chosen or pick == PORT_PICKS:
+                    raise
+                self.options = self.options.on_other_free_ports()
+                self.ports = self.options.ports
+                self._log_kept = False  # the log names the taken port; a start that then runs may remove it
+
+    def _start_on_ports(self, strict: bool) -> None:
         for role, port in self.ports.items():
-            check_port_free(self.options.address(role), port, role)
+            try:
+                check_port_free(self.options.address(role), port, role)
+            except QuantserveError as exc:
+                raise _PortTaken(str(exc)) from exc
         if self.log_path is None:
             self.log_path = self._temp_log = Path(tempfile.mkstemp(prefix="quantserve-tritonserver-", suffix=".log")[1])
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -195,6 +224,8 @@ class TritonServer:
             self.link = link_for_stub(self.repo)  # else a stub dies and Triton waits out its startup timeout
             if self.link is not None and self.log is not None:
                 self.log(self.link.line())
+            # the log is appended to: this start's lines follow what is there
+            self._log_start = self.log_path.stat().st_size if self.log_path.is_file() else 0
             self._launch(self._install)
             self.not_loaded = self._wait_ready(strict)
         except BaseException:
@@ -264,7 +295,15 @@ class TritonServer:
             raise InternalError("tritonserver checked before it was started")
         code = self._process.poll()
         if code is not None:
-            raise QuantserveError(f"tritonserver exited with code {code} while starting{self._log_tail()}")
+            error = _PortTaken if PORT_TAKEN in self._log_since_start() else QuantserveError
+            raise error(f"tritonserver exited with code {code} while starting{self._log_tail()}")
+
+    def _log_since_start(self) -> str:
+        if self.log_path is None or not self.log_path.is_file():
+            return ""
+        with open(self.log_path, "rb") as log:
+            log.seek(self._log_start)
+            return log.read().decode(errors="replace")
 
     def _log_tail(self) -> str:
         if self.log_path is None or not self.log_path.is_file():

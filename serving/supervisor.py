@@ -151,6 +151,8 @@ class Supervisor:
         self._prints = model_fingerprints(self.options.repo) if watch else {}
         self.server.options = self._options_skipping(skipped)
         self.server.start(strict=strict)
+        grpc, http, metrics = self.server.ports.values()  # ports chosen again at start when one was taken
+        self.options = replace(self.options, grpc_port=grpc, http_port=http, metrics_port=metrics)
         self._poll_loads.begin(self.server.log_path if self.options.model_control == "poll" else None)
         for name, reason in {**self.server.not_loaded, **self._said(skipped)}.items():
             self.log(f"warning: model '{name}' not loaded: {reason}; the other models serve")

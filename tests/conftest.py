@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -49,17 +50,49 @@ def private_quantserve_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterato
         yield
 
 
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+TEST_PORTS_FROM = 10000
+
+
+def port_share() -> range:
+    """This worker's share of the ports below the OS's ephemeral range: an outgoing connection is handed a port
+    in that range, and a test port picked there free (bind to port 0) was taken before tritonserver bound it (CI,
+    session 33: gRPC "Socket '127.0.0.1:48009' already in use"). Below it, only a listener of this machine or the
+    other worker could take one; each worker has its own share, and what listens is skipped."""
+    try:
+        ephemeral_from = int(EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_from = 32768
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    share = max(0, ephemeral_from - TEST_PORTS_FROM) // max(1, workers)
+    return range(TEST_PORTS_FROM + worker * share, TEST_PORTS_FROM + (worker + 1) * share)
+
+
+def listens(port: int) -> bool:
+    """Something binds `port` on 127.0.0.1 already (bound as the servers bind: SO_REUSEADDR)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
 @pytest.fixture(scope="session")
 def free_port_factory() -> Callable[[], int]:
-    """Call it for a port the OS says is free; never the same port twice in one session."""
+    """Call it for a port free on 127.0.0.1 outside the ephemeral range (`port_share`); never the same port
+    twice in one session. Where the share runs out (or is empty), a port the OS says is free."""
     given: set[int] = set()
+    ports = iter(port_share())
 
     def next_port() -> int:
-        while True:
+        port = next((p for p in ports if not listens(p)), None)
+        while port is None or port in given:
             port = free_port()
-            if port not in given:
-                given.add(port)
-                return port
+        given.add(port)
+        return port
 
     return next_port
 
@@ -75,6 +108,8 @@ def triton_server_factory(
     servers: list[TritonServer] = []
 
     def start(repo: Path, start: bool = True, **options: Any) -> TritonServer:
+        if not {"grpc_port", "http_port", "metrics_port"} & options.keys():
+            options.setdefault("ports_chosen", True)  # one taken before tritonserver binds it is picked again
         options.setdefault("grpc_port", free_port_factory())
         options.setdefault("http_port", free_port_factory())
         options.setdefault("metrics_port", free_port_factory())
