@@ -22,6 +22,13 @@ from quantserve.errors import QuantserveError
 RNG = np.random.default_rng(0)
 
 
+@pytest.fixture(autouse=True)
+def seeded() -> None:
+    """Each test draws from the same seed whatever ran before it (alone, `-k`, or another worker's share)."""
+    global RNG
+    RNG = np.random.default_rng(0)
+
+
 def _detection(anchors_last: bool = True) -> np.ndarray:
     """YOLO-style head: 4 box rows (0–320) + 3 class-score rows (0–1) over 200 anchors."""
     boxes = RNG.uniform(0, 320, (6, 4, 200))
