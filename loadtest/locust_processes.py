@@ -108,7 +108,7 @@ def spawn(command: list[str], record_dir: Path, name: str) -> subprocess.Popen[b
     """A Locust process that dies with us: a SIGKILLed loadtest left its master and workers loading the server
     until their run time ran out (an hour, under --soak 1h). In its own process group, so a terminal's Ctrl-C
     reaches only us and we stop it once, in order (`stop_gracefully`)."""
-    from serving.server import die_with_parent
+    from serving.process_group import die_with_parent
 
     record_dir.mkdir(parents=True, exist_ok=True)
     with open(record_dir / f"{name}.log", "wb") as log:

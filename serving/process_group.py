@@ -1,4 +1,4 @@
-"""Stop a server's process group and wait until every process of it is gone.
+"""Stop a server's process group and wait until every process of it is gone; have a child die with its parent.
 
 A Python backend stub shares tritonserver's process group; a SIGKILLed stub may still hold its memory and
 shared memory for a moment after the signal, so "stopped" is said only once /proc shows none of the group running.
@@ -7,13 +7,18 @@ shared memory for a moment after the signal, so "stopped" is said only once /pro
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
+import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 PROC_DIR = Path("/proc")
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 GROUP_EXIT_S = 5.0  # after SIGKILL, how long to wait for the server's process group to be gone
 
 
@@ -53,3 +58,26 @@ def group_running(pgid: int) -> list[int]:
         if int(group) == pgid and state not in ("Z", "X"):
             running.append(int(stat.parent.name))
     return running
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A preexec_fn asking Linux to SIGTERM the child when this thread ends (PR_SET_PDEATHSIG), so a
+    SIGKILLed `serve` leaves no tritonserver behind holding its ports; None elsewhere.
+
+    The signal fires when the *thread* that forked exits, not the process: it is set only from the main
+    thread (where `serve` starts and restarts the server), never from a worker thread that may end first.
+    """
+    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved before the fork: the child only calls it
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def set_parent_death_signal() -> None:
+        prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect (SIGKILL: no handler before exec)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return set_parent_death_signal

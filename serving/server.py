@@ -9,15 +9,12 @@ tritonserver as a plainly named symlink, made at each start and removed at each 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import itertools
 import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -29,7 +26,7 @@ from quantserve.errors import InternalError, QuantserveError
 from serving.control import ControlClient
 from serving.model_states import models_not_loaded, not_loaded_line, not_ready_line
 from serving.ports import check_port_free, free_ports
-from serving.process_group import terminate_group
+from serving.process_group import die_with_parent, terminate_group
 from serving.stub_path import RepositoryLink, link_for_stub, plain_temp_parent
 from serving.tls import ServerTls, connect_host, is_loopback
 from serving.triton_install import TritonInstall, locate_tritonserver
@@ -38,7 +35,6 @@ MODEL_CONTROL_MODES = ("none", "explicit", "poll")
 LOG_TAIL_LINES = 15
 PORT_PICKS = 4  # tries on ports the tool chose before a port taken at each is an error
 PORT_TAKEN = "already in use"  # how tritonserver's log says a port it was to bind was taken (gRPC, HTTP, metrics)
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 SHM_DIR = Path("/dev/shm")  # where Linux keeps POSIX shared memory (shm_open) as files
 _SERVER_STARTS = itertools.count(1)
 
@@ -382,26 +378,3 @@ def remove_shm_regions(prefix: str) -> None:
         if path.name.startswith(prefix):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
-
-
-def die_with_parent() -> Callable[[], None] | None:
-    """A preexec_fn asking Linux to SIGTERM the child when this thread ends (PR_SET_PDEATHSIG), so a
-    SIGKILLed `serve` leaves no tritonserver behind holding its ports; None elsewhere.
-
-    The signal fires when the *thread* that forked exits, not the process: it is set only from the main
-    thread (where `serve` starts and restarts the server), never from a worker thread that may end first.
-    """
-    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved before the fork: the child only calls it
-    except (OSError, AttributeError):
-        return None
-    parent = os.getpid()
-
-    def set_parent_death_signal() -> None:
-        prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before prctl took effect (SIGKILL: no handler before exec)
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return set_parent_death_signal
