@@ -351,6 +351,8 @@ def _where(metric: str, record: Mapping[str, Any]) -> str:
     if record.get("mask_unjudged"):  # a soft mask judged as a dense map: why, then where
         rest = {key: value for key, value in record.items() if key != "mask_unjudged"}
         return "; ".join(words for words in (str(record["mask_unjudged"]), _where(metric, rest)) if words)
+    if metric in ("value_agreement", "class_iou_worst") and record.get("label_threshold") is not None:  # a class map
+        return f"at --label-threshold {record['label_threshold']:g}, unsure where no class reaches it"
     if metric == "decision_agreement" and record.get("label_threshold") is not None:  # a probability's (dense)
         return decision_words(record)
     if metric == "label_set_agreement" and record.get("label_threshold") is not None:  # the cut the sets were read at

@@ -31,6 +31,7 @@ from optimizer.channel_gain import gain_errors, keep_worst_gain
 from optimizer.decision_metrics import DECISION_KEYS, FLAG_COMMITTED, confident_decisions, score_decisions
 from optimizer.drift_budget import BUDGETED, UnsetThreshold
 from optimizer.image_outputs import image_metrics
+from optimizer.mask_metrics import class_map_metrics, mask_metrics
 from optimizer.output_kinds import detection_axis, real_axes
 from optimizer.row_kinds import usable_labels
 from optimizer.soft_masks import mask_threshold, soft_mask_metrics, unjudged_words
@@ -40,7 +41,6 @@ from quantserve import metrics
 from quantserve.errors import QuantserveError
 
 UNSET_THRESHOLD = UnsetThreshold(0.5)  # no --label-threshold given (`DriftBudget`'s default)
-MASK_MIN_CLASS_VALUES = 100  # a class with fewer FP32 values in a mask is too small for its IoU to mean anything
 LOWER_CUT_FACTOR = 10  # a multilabel output's label sets are also measured at its --label-threshold over this
 CROSS_AXIS_FLOOR = 0.01  # cross-axis entries whose FP32 spread is under this share of the median entry's: not judged
 QUIET_CEILING = FLAG_COMMITTED  # a score channel whose FP32 values all stay under this and the threshold is quiet
@@ -170,14 +170,14 @@ def _kind_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray, label
     if kind == "ids":
         return {"id_agreement": metrics.exact_agreement(reference, candidate)}
     if kind == "mask":
-        return _mask_metrics(reference, candidate)
+        return mask_metrics(reference, candidate)
     if kind == "soft_mask":
         return soft_mask_metrics(reference, candidate, label_threshold)
     if kind == "box_list":  # boxes from the user's --label-threshold, else from YOLO's default confidence
         unset = isinstance(label_threshold, UnsetThreshold)
         return box_list_metrics(reference, candidate, BOX_SCORE_THRESHOLD if unset else label_threshold)
-    if kind == "class_map":  # the answer map: the class each position takes
-        return _mask_metrics(reference.argmax(axis=1), candidate.argmax(axis=1))
+    if kind == "class_map":  # the answer map: the class each position takes (where sure, at a threshold given)
+        return class_map_metrics(reference, candidate, label_threshold)
     if kind == "classification":
         return {"top1_agreement": metrics.top1_agreement(reference, candidate)}
     if kind == "multilabel":
@@ -220,23 +220,6 @@ def _label_set_metrics(reference: np.ndarray, candidate: np.ndarray, threshold: 
         "lower_label_threshold": lower,
         "label_set_agreement_lower": metrics.label_set_agreement(reference, candidate, lower)[0],
     }
-
-
-def _mask_metrics(reference: np.ndarray, candidate: np.ndarray) -> dict[str, Any]:
-    """A label per value (a segmentation's argmax, (N, H, W) or (N, 1, H, W)): the share of values unchanged, and
-    the worst IoU of a class between the two masks over the classes FP32 gives at least MASK_MIN_CLASS_VALUES
-    values — a thin class can vanish while 99 % of the values stay. Whole-sample equality (ids) would refuse any
-    mask in which one pixel of a boundary moved."""
-    record: dict[str, Any] = {"value_agreement": float(np.mean(reference == candidate)) if reference.size else 1.0}
-    classes, counts = np.unique(reference, return_counts=True)
-    ious = {}
-    for label in classes[counts >= MASK_MIN_CLASS_VALUES]:
-        fp32, int8 = reference == label, candidate == label
-        ious[label.item()] = float(np.count_nonzero(fp32 & int8) / np.count_nonzero(fp32 | int8))
-    if ious:
-        worst = min(ious, key=lambda label: ious[label])
-        record.update(class_iou_worst=ious[worst], class_iou_worst_class=worst, classes_judged=len(ious))
-    return record
 
 
 def _accuracy(reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray) -> dict[str, float]:
