@@ -168,7 +168,15 @@ def versions_changed(before: dict[str, ModelCounters], after: dict[str, ModelCou
             f"model '{model}' answered from versions {shown} during the window (a rollback or deploy meanwhile, or "
             "another client addressing a version): its figures may mix two versions' answers"
         )
-    return f"model '{model}' served versions changed during the window ({_shown(start)} → {_shown(end, start)})"
+    line = f"model '{model}' served versions changed during the window ({_shown(start)} → {_shown(end, start)})"
+    idle = sorted((v for v in end if v not in start and not any(end[v].values())), key=lambda v: (len(v), v))
+    if idle and len(end) > 1:  # traffic34: deploy v3, rollback to v2 read "2 → 2, 3" with v3 unloaded at the end
+        listed = ", ".join(idle)
+        line += (
+            f"; {listed} listed at zero at the end: loaded late and not yet answering, or unloaded again (a rollback "
+            "drops its counters)"
+        )
+    return line
 
 
 def counts_disagree(server_succeeded: int, client_succeeded: int, in_flight: int, unreported: int = 0) -> bool:

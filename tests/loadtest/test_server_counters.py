@@ -163,3 +163,16 @@ def test_a_rollback_among_loaded_versions_leaves_out_the_server_figures_and_says
         "model 'm' answered from versions 1, 2 during the window (a rollback or deploy meanwhile, or another client "
         "addressing a version): its figures may mix two versions' answers"
     )
+
+
+def test_a_new_version_listed_at_zero_beside_another_is_said_to_be_late_or_unloaded_again() -> None:
+    """traffic34: deploy v3 at 6 s, rollback to v2 at 11 s of 20: the end scrape listed v3 at zero (unloaded, its
+    counters dropped) and the note read "2 → 2, 3" as if both served at the end."""
+    line = versions_changed(scrape(v2=(10, 10)), scrape(v2=(599, 300), v3=(0, 0)), "m") or ""
+    assert line == (
+        "model 'm' served versions changed during the window (2 → 2, 3); 3 listed at zero at the end: loaded late "
+        "and not yet answering, or unloaded again (a rollback drops its counters)"
+    )
+    assert versions_changed(scrape(v1=(14, 14)), scrape(v2=(0, 0)), "m") == (
+        "model 'm' served versions changed during the window (1 → 2)"  # the only version: a deploy's, nothing else
+    )
