@@ -135,7 +135,11 @@ def run_step(settings: LoadSettings, step: LoadStep, out_dir: Path, server_pid: 
             raise
     if interrupted_at is not None:
         raise _interrupted(settings, step, out_dir, pids, sampler, interrupted_at)
-    return _labelled(step_result(settings, step, out_dir, pids, sampler, lost), settings)
+    try:
+        return _labelled(step_result(settings, step, out_dir, pids, sampler, lost), settings)
+    except KeyboardInterrupt:  # Locust had ended: the window is whole, summarized again (a second stops at once)
+        at, result = time.time(), _labelled(step_result(settings, step, out_dir, pids, sampler, lost), settings)
+        raise StepInterrupted(at, result, whole=True) from None
 
 
 def _labelled(result: LoadResult, settings: LoadSettings) -> LoadResult:
@@ -156,7 +160,8 @@ def _interrupted(
     settings: LoadSettings, step: LoadStep, out_dir: Path, pids: ServerPids, sampler: UtilizationSampler, at: float
 ) -> StepInterrupted:
     """The interrupted step's window up to the interrupt, summarized as a finished one and marked; no result, and
-    why, when nothing was recorded (the interrupt came before the window opened, or before a request ended)."""
+    why, when nothing was recorded (the interrupt came before the window opened, or before a request ended). A window
+    that had reached its planned end (the stop came while Locust shut down) is the finished step's, unmarked."""
     record_dir, _ = step_paths(settings, step, out_dir)
     try:
         result = _labelled(step_result(settings, step, out_dir, pids, sampler, []), settings)
@@ -164,6 +169,8 @@ def _interrupted(
         if not (record_dir / recording_files.WINDOW_FILE).is_file():  # the master never opened it: none measured
             return StepInterrupted(at, None, f"{BEFORE_WINDOW} (logs: {record_dir})")
         return StepInterrupted(at, None, f"nothing recorded before the interrupt ({exc})")
+    if recording_files.read_window(record_dir).ran_to_plan:  # the stop came as Locust ended: nothing was cut
+        return StepInterrupted(at, result, whole=True)
     if not result.requests:
         return StepInterrupted(at, None, f"no request ended in its {result.window_s:.1f} s window before the interrupt")
     result.interrupted, result.planned_window_s = True, step.run_seconds(settings.duration_s)

@@ -51,18 +51,24 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 class StepInterrupted(KeyboardInterrupt):
-    """Ctrl-C or SIGTERM during a step's Locust run: what the step measured up to then, or None and why not."""
+    """Ctrl-C or SIGTERM during a step's Locust run: what the step measured up to then, or None and why not.
+    `whole`: the stop came after the window had reached its planned end (Locust shutting down, the figures being
+    summarized); `result` is then the finished step's, complete."""
 
-    def __init__(self, at: float, result: LoadResult | None, why: str = "") -> None:
+    def __init__(self, at: float, result: LoadResult | None, why: str = "", whole: bool = False) -> None:
         super().__init__(why or "interrupted")
-        self.at, self.result, self.why = at, result, why
+        self.at, self.result, self.why, self.whole = at, result, why, whole
 
 
 class RunInterrupted(KeyboardInterrupt):
-    """A run stopped by Ctrl-C or SIGTERM after saving what it measured: `run`, written to `path`."""
+    """A run stopped by Ctrl-C or SIGTERM after saving what it measured: `run`, written to `path`. A run whose
+    last window had ended whole before the stop is saved complete (`run.interrupted` None): nothing of it was cut."""
 
     def __init__(self, run: LoadRun, path: Path) -> None:
-        super().__init__(f"interrupted; partial results in {path}")
+        whole = run.interrupted is None
+        super().__init__(
+            f"{'stopped after its last window ended; complete' if whole else 'interrupted; partial'} results in {path}"
+        )
         self.run, self.path = run, path
 
 
@@ -110,12 +116,13 @@ class MeasuredSteps:
     def _save(self, exc: KeyboardInterrupt) -> RunInterrupted:
         stopped = exc if isinstance(exc, StepInterrupted) else None
         at = stopped.at if stopped else time.time()
+        if stopped is not None and stopped.whole and stopped.result is not None:
+            return self._save_whole(stopped.result, at)
         partial = stopped.result if stopped else None
         kept = [*self.results, *([partial] if partial else [])]
         run = LoadRun(self.model, kept, precision=self.precision, identity=self.identity)
         run.interrupted = Interruption(
-            at=datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-            after_s=round(at - self.started, 3),
+            *self._when(at),
             step=self.current,
             step_number=len(self.results) + 1,
             steps=self.steps,
@@ -123,6 +130,29 @@ class MeasuredSteps:
             partial_step_saved=partial is not None,
             note=_step_note(self.current, partial, stopped),
         )
+        return RunInterrupted(run, run.save(self.out_dir))
+
+    def _when(self, at: float) -> tuple[str, float]:
+        """The interrupt's UTC time (ISO 8601) and its seconds from the run's start."""
+        stamp = datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        return stamp, round(at - self.started, 3)
+
+    def _save_whole(self, result: LoadResult, at: float) -> RunInterrupted:
+        """The stop came after the step's window ended whole: the step is a finished one. After the run's last step
+        nothing is missing, and the run is saved complete, unmarked (it had been saved partial, 5.0 s of its 5 s
+        marked interrupted); before it, the run is marked as stopped between steps, none of them partial."""
+        self.results.append(result)
+        run = self.run()
+        if len(self.results) < self.steps:
+            run.interrupted = Interruption(
+                *self._when(at),
+                step=self.current,
+                step_number=len(self.results),
+                steps=self.steps,
+                completed_steps=len(self.results),
+                partial_step_saved=False,
+                note=f"{self.current} complete: the stop came after its window ended; the steps after it not run",
+            )
         return RunInterrupted(run, run.save(self.out_dir))
 
 

@@ -46,6 +46,12 @@ class Window:
     # --window-time after the start (where an open loop's schedule stops offering), or where a shape's stages end
     planned_end: float | None = None
 
+    @property
+    def ran_to_plan(self) -> bool:
+        """Whether the window reached its planned end before Locust's stop: an interrupt after it (Locust shutting
+        down, writing its records) cut nothing of it. A window with no planned end counts as cut by its stop."""
+        return self.planned_end is not None and self.end >= self.planned_end
+
 
 @contextlib.contextmanager
 def results_folder_held(out_dir: Path) -> Iterator[None]:

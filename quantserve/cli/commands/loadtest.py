@@ -173,11 +173,13 @@ def interrupted_status(stop: RunInterrupted, out: Path) -> int:
     from loadtest.report import render
 
     _, html_path = render(out)
-    what = stop.run.interrupted.summary() if stop.run.interrupted else "interrupted"
+    if stop.run.interrupted:
+        what = f"{stop.run.interrupted.summary()}; partial results"
+    else:  # the stop came after its last window ended: nothing of it was cut (`loadtest.interruption`)
+        what = f"stopped after {stop.run.model}'s last window ended (any model after it not run); complete results"
     with contextlib.suppress(OSError):  # a terminal that hung up takes no line; the results are saved
         print(
-            f"quantserve loadtest: {what}; partial results saved in {stop.path} "
-            f"(report: {html_path}); exit {INTERRUPTED_EXIT}",
+            f"quantserve loadtest: {what} saved in {stop.path} (report: {html_path}); exit {INTERRUPTED_EXIT}",
             file=sys.stderr,
         )
     return INTERRUPTED_EXIT
