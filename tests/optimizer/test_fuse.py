@@ -4,13 +4,11 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import pytest
 
 from optimizer.export import export_onnx
 from optimizer.fuse import FuseGraph, random_feeds
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from optimizer.source import load_source
-from quantserve.errors import QuantserveError
 
 
 def test_batchnorm_is_folded_and_outputs_match(tiny_onnx: Path, tmp_path: Path) -> None:
@@ -24,24 +22,6 @@ def test_batchnorm_is_folded_and_outputs_match(tiny_onnx: Path, tmp_path: Path) 
     feeds = {"pixels": np.random.default_rng(3).uniform(0, 16, (6, 1, 8, 8)).astype(np.float32)}
     with OnnxRuntimeRunner(exported.path, "disable") as before, OnnxRuntimeRunner(fused.path, "disable") as after:
         np.testing.assert_allclose(after.infer(feeds)["logits"], before.infer(feeds)["logits"], rtol=1e-4, atol=1e-4)
-
-
-def test_a_fusion_that_changes_outputs_is_refused(tiny_onnx: Path, tmp_path: Path, monkeypatch) -> None:
-    import onnxslim
-
-    real_slim = onnxslim.slim
-
-    def broken_slim(model: onnx.ModelProto) -> onnx.ModelProto:
-        slimmed = real_slim(model)
-        bias = next(i for i in slimmed.graph.initializer if i.name == "fc_b")
-        values = onnx.numpy_helper.to_array(bias) + 1.0
-        bias.CopyFrom(onnx.numpy_helper.from_array(values.astype(np.float32), "fc_b"))
-        return slimmed
-
-    monkeypatch.setattr(onnxslim, "slim", broken_slim)
-    exported = export_onnx(load_source(tiny_onnx), tmp_path / "exported.onnx")
-    with pytest.raises(QuantserveError, match="fused model's output 'logits' differs from the unfused model"):
-        FuseGraph()(exported, tmp_path / "fused.onnx")
 
 
 def test_random_feeds_follow_the_specs(tmp_path: Path) -> None:
