@@ -64,7 +64,11 @@ class FuseGraph:
             del before
             return self._unfused(artifact, out_path, f"onnxslim failed on the graph ({type(exc).__name__}: {exc})")
         del before  # a model's weights held once less from here on (2.2 GB for the large MLP in BENCHMARKS.md)
-        folded = check_inputs_kept(artifact.path, inputs_before, defaults, input_names(fused))
+        try:
+            folded = check_inputs_kept(inputs_before, defaults, input_names(fused))
+        except FusionChanged as changed:
+            del fused
+            return self._unfused(artifact, out_path, f"onnxslim's {changed}")
         name_nodes(fused)
         onnx_files.save(fused, out_path, keep_weights=False)
         del fused
@@ -149,17 +153,14 @@ def input_names(model: onnx.ModelProto) -> list[str]:
     return [value.name for value in model.graph.input]
 
 
-def check_inputs_kept(path: Path, before: list[str], defaults: list[str], after: list[str]) -> list[str]:
-    """The defaulted inputs fusion folded (recorded, and already announced by the export stage); a
-    QuantserveError when it dropped, added or renamed any other input: the served model must take what the
-    manifest lists."""
+def check_inputs_kept(before: list[str], defaults: list[str], after: list[str]) -> list[str]:
+    """The defaulted inputs fusion folded (recorded, and already announced by the export stage); FusionChanged
+    when it dropped, added or renamed any other input: the served model must take what the manifest lists."""
     dropped = [name for name in before if name not in after and name not in defaults]
     added = [name for name in after if name not in before]
     if dropped or added:
         change = f"dropped {dropped}" if dropped else f"added {added}"
-        raise QuantserveError(
-            f"{path}: graph fusion changed the model's inputs ({change}; before: {before}, after: {after})"
-        )
+        raise FusionChanged(f"fusion changed the model's inputs ({change}; before: {before}, after: {after})")
     return [name for name in defaults if name not in after]
 
 

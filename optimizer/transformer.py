@@ -29,7 +29,7 @@ import onnx
 
 from optimizer import onnx_files
 from optimizer.export import defaulted_inputs
-from optimizer.fuse import check_inputs_kept, input_names, name_nodes, op_type_counts
+from optimizer.fuse import FuseGraph, FusionChanged, check_inputs_kept, input_names, name_nodes, op_type_counts
 from optimizer.onnx_input import check_onnx
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from quantserve.artifact import Artifact
@@ -66,9 +66,25 @@ class FuseTransformer:
         self.rtol, self.atol = rtol, atol
 
     def __call__(self, artifact: Artifact, out_path: Path) -> Artifact:
+        """The transformer-fused model at `out_path`; where ORT's fusion scripts fail on the graph or their model
+        answers otherwise, the generic fuse stage's (`FuseGraph`) instead, its record noting why."""
+        try:
+            return self._fused(artifact, out_path)
+        except FusionChanged as failed:
+            generic = FuseGraph(self.check_inputs, self.rtol, self.atol)(artifact, out_path)
+            record = generic.manifest.stages[-1]
+            why = f"ONNX Runtime's transformer fusion skipped: {failed}; onnxslim's fusions only"
+            skipped = record.get("skipped")  # onnxslim failed too: both said, the unfused graph goes on
+            record["skipped"] = {
+                "reason": f"{failed}{'; ' + skipped['reason'] if skipped else ''}",
+                "note": f"{why}{' — ' + skipped['note'] if skipped else ''}",
+            }
+            return generic
+
+    def _fused(self, artifact: Artifact, out_path: Path) -> Artifact:
         before = onnx.load(str(artifact.path), load_external_data=False)  # its nodes are counted, nothing more
         fused = self._optimize(artifact.path)
-        folded = check_inputs_kept(artifact.path, input_names(before), defaulted_inputs(before), input_names(fused))
+        folded = check_inputs_kept(input_names(before), defaulted_inputs(before), input_names(fused))
         name_nodes(fused)
         counts, nodes_after = op_type_counts(fused), len(fused.graph.node)
         onnx_files.save(fused, out_path, keep_weights=False)
@@ -107,7 +123,7 @@ class FuseTransformer:
                     opt_level=self.opt_level,
                 )
         except Exception as exc:  # the fusion scripts raise plain exceptions on graphs they cannot read
-            raise QuantserveError(f"{path}: transformer fusion failed ({type(exc).__name__}: {exc})") from exc
+            raise FusionChanged(f"the fusion scripts failed on the graph ({type(exc).__name__}: {exc})") from exc
         model = optimized.model
         if not any(o.domain == "com.microsoft" for o in model.opset_import):  # ORT adds it only on save
             model.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))
@@ -145,14 +161,14 @@ def _token_feeds(artifact: Artifact, batch: int = 4, length: int = 16) -> dict[s
 def max_output_difference(
     reference: Path, candidate: Path, feeds: dict[str, np.ndarray], rtol: float, atol: float
 ) -> float:
-    """Largest absolute difference over all outputs; a QuantserveError if any output leaves rtol/atol."""
+    """Largest absolute difference over all outputs; FusionChanged if any output leaves rtol/atol."""
     expected, got = run_model(reference, feeds), run_model(candidate, feeds)
     worst = 0.0
     for name, want in expected.items():
         diff = float(np.abs(got[name].astype(np.float64) - want).max(initial=0.0))
         worst = max(worst, diff)
         if not np.allclose(got[name], want, rtol=rtol, atol=atol):
-            raise QuantserveError(
+            raise FusionChanged(
                 f"transformer-fused output '{name}' differs from the unfused model by up to {diff:.3g} "
                 f"(rtol={rtol}, atol={atol})"
             )

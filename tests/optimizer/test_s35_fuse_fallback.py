@@ -88,3 +88,22 @@ def test_optimize_ships_the_unfused_model_and_says_why(
     manifest = __import__("json").loads((out / "manifest.json").read_text())
     fuse = next(stage for stage in manifest["stages"] if stage["stage"] == "fuse")
     assert fuse["skipped"]["reason"].startswith("onnxslim's fused model's output 'logits' differs")
+
+
+def test_a_fusion_that_adds_an_input_leaves_it_unfused(
+    tiny_onnx: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import onnxslim
+
+    real_slim = onnxslim.slim
+
+    def adds_input(model: onnx.ModelProto) -> onnx.ModelProto:
+        slimmed = real_slim(model)
+        slimmed.graph.input.append(onnx.helper.make_tensor_value_info("extra", onnx.TensorProto.FLOAT, [1]))
+        return slimmed
+
+    monkeypatch.setattr(onnxslim, "slim", adds_input)
+    exported = export_onnx(load_source(tiny_onnx), tmp_path / "exported.onnx")
+    record = FuseGraph()(exported, tmp_path / "fused.onnx").manifest.stages[-1]
+    assert record["skipped"]["reason"].startswith("onnxslim's fusion changed the model's inputs (added ['extra'];")
+    assert [i.name for i in onnx.load(str(tmp_path / "fused.onnx")).graph.input] == ["pixels"]

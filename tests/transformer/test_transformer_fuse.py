@@ -68,3 +68,27 @@ def test_bad_transformer_settings_are_one_line_errors() -> None:
         TransformerSettings(num_heads=5, hidden_size=64)
     with pytest.raises(QuantserveError, match="unknown model type"):
         TransformerSettings(model_type="gpt2")
+
+
+def test_a_failing_transformer_fusion_falls_back_to_onnxslim(
+    trained_encoder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ORT's fusion scripts raise plain exceptions on graphs they cannot read: the build goes on with onnxslim's
+    fusions, said in a note (before, the model was refused at fuse)."""
+    import onnxruntime.transformers.optimizer as ort_optimizer
+
+    def fails(*args: object, **kwargs: object) -> None:
+        raise IndexError("list index out of range")
+
+    monkeypatch.setattr(ort_optimizer, "optimize_model", fails)
+    fused = FuseTransformer(4, 64)(_artifact(trained_encoder.onnx_path), tmp_path / "fused.onnx")
+    record = fused.manifest.stages[-1]
+    assert record["tool"] == "onnxslim" and "skipped" in record and record["nodes_after"] < record["nodes_before"]
+    assert record["skipped"]["note"] == (
+        "ONNX Runtime's transformer fusion skipped: the fusion scripts failed on the graph (IndexError: list index "
+        "out of range); onnxslim's fusions only"
+    )
+    feeds = trained_encoder.held_out.arrays
+    want, got = run_model(trained_encoder.onnx_path, feeds), run_model(fused.path, feeds)
+    for name in text_encoder.OUTPUT_NAMES:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-3, atol=1e-4)
