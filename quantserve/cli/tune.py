@@ -118,7 +118,7 @@ def _tune(
     with TrialServer(settings, out) as bench:
         trials, stopped = search(settings, bench, say, on_trial, progress.trials)
         progress.trials = trials
-        chosen = best_trial(trials, traced=settings.trace is not None)
+        chosen = best_trial(trials, traced=settings.trace is not None, slo_ms=settings.slo_p99_ms)
         first = next(t for t in trials if t.config == settings.baseline())
         failure = failure_line(trials)
         if failure:  # nothing served: no confirmation, no deploy, no SLO verdict (`tune_failed`)
@@ -169,7 +169,8 @@ def settle_confirmation(result: TuneResult, say: Callable[[str], None]) -> None:
         return
     picked = f"the search's pick ({pick.config.label()}) {describe(pick)}"
     say(f"confirmed back to back: baseline {describe(baseline)}; {picked}")
-    if best_trial([baseline, pick], traced) is baseline:
+    slo = result.settings.slo_p99_ms if result.settings is not None else None
+    if best_trial([baseline, pick], traced, slo) is baseline:
         say("the search's pick did not beat the baseline when both were measured again: the baseline is kept as best")
         result.best = baseline
 

@@ -13,6 +13,11 @@ tune.json. The trial server now raises `TrialInterrupted` with the trial made of
 interrupt (the one in progress up to it: `cut_trial`), marked `interrupted`, and the search's trials keep it.
 A cut in the confirmation run dropped its runs the same way (the baseline's, complete, with the pick's it cut): they
 are kept in tune.json's `confirmation`, the cut one partial, never in place of the search's figures.
+
+A stop after a trial's last window reached its planned end (Locust shutting down: `Window.ran_to_plan`) cut nothing,
+yet the trial was marked partial and never ranked: a Ctrl-C just after a trial ended lost its ranking. Such a trial is
+raised whole (`TrialInterrupted.whole`), kept unmarked, ranked and given its SLO verdict as any finished trial, and the
+line names it; the stop still ends tune (exit 130).
 """
 
 from __future__ import annotations
@@ -40,11 +45,12 @@ class TuneInterrupted(KeyboardInterrupt):
 
 class TrialInterrupted(KeyboardInterrupt):
     """Ctrl-C or SIGTERM inside a trial: `trial` holds what its windows measured up to then (None: no request
-    ended in them), for the search's trials to keep; `before`, the runs of the confirmation measured whole before it."""
+    ended in them), for the search's trials to keep; `before`, the runs of the confirmation measured whole before it.
+    `whole`: the stop came after the trial's last window ran to plan; `trial` is the finished one, unmarked."""
 
-    def __init__(self, trial: Trial | None, before: Sequence[Trial] = ()) -> None:
+    def __init__(self, trial: Trial | None, before: Sequence[Trial] = (), whole: bool = False) -> None:
         super().__init__("interrupted")
-        self.trial, self.before = trial, list(before)
+        self.trial, self.before, self.whole = trial, list(before), whole
 
 
 def cut_trial(config: ServingConfig, slo_ms: float, windows: Sequence[Samples | None]) -> Trial | None:
@@ -83,7 +89,23 @@ def interrupted(progress: TuneProgress, stop: BaseException | None = None) -> Tu
     result.interrupted = progress.stage
     result.seconds = time.monotonic() - progress.started
     json_path, _ = write_report(result, progress.settings.out)
-    return TuneInterrupted(interrupt_line(result, progress.settings, progress.stage, str(json_path)), result)
+    line = interrupt_line(result, progress.settings, progress.stage, str(json_path))
+    return TuneInterrupted(line + kept_whole(progress, stop), result)
+
+
+def kept_whole(progress: TuneProgress, stop: BaseException | None) -> str:
+    """The line's clause for a trial whose last window had ended when the stop came (`TrialInterrupted.whole`): which
+    one, kept whole; "" where the stop cut a trial or came between them."""
+    if not isinstance(stop, TrialInterrupted) or not stop.whole or stop.trial is None:
+        return ""
+    from quantserve.cli.tune import describe
+
+    trial = stop.trial
+    if progress.stage == "the search" and progress.result is None:
+        which, kept = f"trial {len(progress.trials)} ({trial.config.label()})", "kept whole and ranked"
+    else:
+        which, kept = f"the confirmation's run of {trial.config.label()}", "kept whole"
+    return f"; {which} had ended before the stop: {kept} ({describe(trial)})"
 
 
 def partial_result(progress: TuneProgress) -> TuneResult:
@@ -97,7 +119,7 @@ def partial_result(progress: TuneProgress) -> TuneResult:
     base = settings.baseline()
     unmeasured = Trial(base, 0.0, math.nan, math.nan, 0, 0.0, error="not measured: interrupted before its trial ended")
     first = next((t for t in trials if t.config == base), unmeasured)
-    best = best_trial(trials, traced=settings.trace is not None) if trials else first
+    best = best_trial(trials, traced=settings.trace is not None, slo_ms=settings.slo_p99_ms) if trials else first
     result = TuneResult(trials, best, first, 0.0, settings, search_best=best, search_baseline=first)
     result.machine = cpu_facts().to_dict()
     return result
