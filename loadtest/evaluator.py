@@ -19,17 +19,21 @@ from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
 from loadtest.evaluator_failures import RowsSent, request_failure
 from loadtest.request_answers import shape_changes
 from loadtest.request_data import check_request_size
+from loadtest.served_graph import served_kinds, unrecorded_graph_notes
 from loadtest.served_stream import state_notes, stream_record, stream_state
 from optimizer.drift import kind_notes, measure_drift
 from optimizer.drift_budget import DriftBudget
 from optimizer.drift_evidence import neighbour_notes, thin_evidence, thin_evidence_line
-from optimizer.output_kinds import infer_output_kinds, token_positions
+from optimizer.graph_words import GraphWords
+from optimizer.output_kinds import token_positions
 from optimizer.state_loop import StatePair, stream_through
+from optimizer.token_axes import output_positions
 from optimizer.user_metric import MetricComparison, UserMetric, metric_violation
 from quantserve import metrics
 from quantserve.data import TensorData, check_against, fixed_request_rows, load_npz
 from quantserve.errors import InternalError, QuantserveError
 from quantserve.runner import LoggedRunner, RequestLog, run_batches
+from serving.graph_parameter import recorded_graph
 from serving.model_config import recorded_source
 from serving.model_version import split_addressed
 
@@ -137,7 +141,9 @@ def evaluate_accuracy(
     dataset = data if isinstance(data, TensorData) else load_npz(data, float_truth=metric is not None)
     source = "the data" if isinstance(data, TensorData) else data
     served: dict[str, ServedModel] = {}
-    state = stream_state(models, lambda model: served_config(url, split_addressed(model)[0]))  # run as a stream
+    configs = {model: served_config(url, split_addressed(model)[0]) for model in models}
+    state = stream_state(models, configs.__getitem__)  # a recurrent model is run as a stream
+    graph = recorded_graph(configs[reference] or {})  # the reference graph's word on its outputs, as optimize read it
     outputs = {
         model: served_outputs(url, model, dataset, batch_size, source, served, request_timeout_s, state)
         for model in models
@@ -145,7 +151,7 @@ def evaluate_accuracy(
     notes = {model: state_notes(outputs[reference], produced, state) for model, produced in outputs.items()}
     stream = stream_record(state, dataset.arrays, outputs[reference])
     outputs = {model: {k: v for k, v in produced.items() if k not in state} for model, produced in outputs.items()}
-    name = output or _headline_output(outputs[reference], output_kinds, dataset.labels, dataset.arrays)
+    name = output or _headline_output(outputs[reference], output_kinds, dataset.labels, dataset.arrays, graph)
     for model, produced in outputs.items():
         if name not in produced:
             raise QuantserveError(f"model '{model}' has no output '{name}' (it has {sorted(produced)})")
@@ -157,7 +163,7 @@ def evaluate_accuracy(
     classify = task == "classification" or (task == "auto" and dataset.labels is not None and ref.ndim == 2)
     if classify and dataset.labels is None:
         raise QuantserveError(f"{data}: task 'classification' needs a 'labels' array in the data file")
-    real = token_positions(dataset.arrays)  # a text model's per-token output: scored over its real tokens
+    real = output_positions(graph.axes if graph else None, name, token_positions(dataset.arrays))  # per token
     per_token = not classify and real is not None and ref.shape[:2] == real.shape  # a float (N, T): a value per token
     per_token = per_token and (ref.ndim == 3 or (ref.ndim == 2 and np.issubdtype(ref.dtype, np.floating)))
 
@@ -187,7 +193,7 @@ def evaluate_accuracy(
         if task != "auto":
             kinds.setdefault(name, task)
         labels = None if task == "embedding" else dataset.labels
-        judge_variants(variants, outputs, reference, budget, kinds, labels, dataset.arrays, changed)
+        judge_variants(variants, outputs, reference, budget, kinds, labels, dataset.arrays, changed, graph)
     if metric is not None:
         score_user_metric(variants, outputs, reference, metric, dataset.metric_truth, budget)
     return AccuracyReport(
@@ -211,25 +217,29 @@ def judge_variants(
     labels: np.ndarray | None,
     inputs: Mapping[str, np.ndarray] | None = None,
     changed: Mapping[str, Mapping[str, str]] | None = None,
+    graph: GraphWords | None = None,
 ) -> None:
     """Every output of each non-reference variant measured by kind and judged against `budget` (`inputs`: the
-    rows sent, which mark a text model's real tokens); outputs `changed` names for a variant ({model: {output:
+    rows sent, which mark a text model's real tokens; `graph`: the reference's served config's graph words, read as
+    optimize reads them, None where not recorded); outputs `changed` names for a variant ({model: {output:
     line}}, answers whose shape changed in some request) are left out, their lines already its violations."""
     expected = outputs[reference]
     unnamed = [name for name in expected if name not in kinds]  # an output given --output-kind gets no kind note
-    kinds = infer_output_kinds(expected, kinds, labels=labels, inputs=inputs)
+    axes = graph.axes if graph is not None else None
+    kinds = served_kinds(expected, kinds, labels, inputs, graph)
+    unrecorded = unrecorded_graph_notes(expected, kinds, graph)
     for variant in variants:
         if variant.model == reference:
             continue
         skipped = (changed or {}).get(variant.model, {})
         compared = {name: value for name, value in expected.items() if name not in skipped}
-        report = measure_drift(compared, outputs[variant.model], kinds, budget, labels, inputs)
+        report = measure_drift(compared, outputs[variant.model], kinds, budget, labels, inputs, axes)
         variant.drift = report.outputs
         variant.violations += [v.line(kinds.get(v.output, "")) for v in report.violations]  # how each was judged
         short = thin_evidence(report, budget, variant.samples)
         variant.thin_evidence = [thin_evidence_line(entry, "--data") for entry in short]  # evaluate's rows: --data
         inferred = {name: report.outputs[name] for name in unnamed if name in report.outputs}
-        variant.notes += neighbour_notes(report.outputs) + kind_notes(inferred)
+        variant.notes += neighbour_notes(report.outputs) + kind_notes(inferred) + unrecorded
 
 
 def score_user_metric(
@@ -284,9 +294,10 @@ def _headline_output(
     kinds: Mapping[str, str] | None,
     labels: np.ndarray | None,
     inputs: Mapping[str, np.ndarray] | None = None,
+    graph: GraphWords | None = None,
 ) -> str:
     """The first output (by name) of the most scoreable kind: a model's logits, not the argmax label beside them."""
-    found = infer_output_kinds(produced, kinds, labels=labels, inputs=inputs)
+    found = served_kinds(produced, kinds, labels, inputs, graph)
     return min(sorted(produced), key=lambda name: HEADLINE_KINDS.index(found[name]))
 
 

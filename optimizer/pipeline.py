@@ -25,6 +25,7 @@ from optimizer.drift_evidence import evidence_refusal, evidence_rows, one_answer
 from optimizer.early_evidence import early_evidence_refusal
 from optimizer.export import ExportOnnx, refuse_quantized
 from optimizer.fuse import FuseGraph
+from optimizer.graph_words import read_graph_words, words_record
 from optimizer.quant_exclusions import graph_no_compute_refusal, no_compute_refusal
 from optimizer.sample_axis import graph_packed_refusal
 from optimizer.source import ModelSource, load_source
@@ -35,7 +36,16 @@ from optimizer.transformer import TransformerSettings
 from optimizer.unbatched import check_requests, request_specs
 from optimizer.user_metric import UserMetric
 from optimizer.verify import VerifyAgainstReference, drift_refusal, verify_batch_size
-from quantserve.artifact import BATCHING, MODEL_SHA256, NO_BATCHING, STATE_PAIRS, Artifact, Manifest, file_sha256
+from quantserve.artifact import (
+    BATCHING,
+    GRAPH_OUTPUTS,
+    MODEL_SHA256,
+    NO_BATCHING,
+    STATE_PAIRS,
+    Artifact,
+    Manifest,
+    file_sha256,
+)
 from quantserve.data import TensorData, check_against, load_npz
 from quantserve.errors import QuantserveError
 
@@ -131,6 +141,8 @@ class OptimizeJob:
         built.manifest.extra[MODEL_SHA256] = file_sha256(built.path)  # deploy checks it
         if self.state_pairs:  # deploy records them in the served config: evaluate runs the model as a stream
             built.manifest.extra[STATE_PAIRS] = [{"output": p.output, "input": p.input} for p in self.state_pairs]
+        # the kinds verify read off the reference graph: deploy records them, evaluate judges the served outputs alike
+        built.manifest.extra[GRAPH_OUTPUTS] = words_record(read_graph_words(fused.path))
         if self.options.unbatched:  # deploy serves it with max_batch_size 0, dims the full request shape
             built.manifest.extra[BATCHING] = NO_BATCHING
             graph = onnx.load(str(staging / REFERENCE_FILE), load_external_data=False).graph

@@ -1,0 +1,55 @@
+"""`evaluate` without the reference graph's word on its outputs: the note that says what that leaves unjudged.
+
+`optimize` reads each output's kind with two facts of the FP32 reference graph (`optimizer.graph_words`), and
+`deploy` records them in the served config (`serving.graph_parameter`), where `evaluate` reads them from the
+reference's. A reference deployed by an older quantserve, or not by quantserve, records none: its outputs are read
+off their values alone, as before, and a Sigmoid's per-label probabilities (2+ columns in [0, 1]) read `dense`,
+judged by correlation where optimize judged their label sets. Such an output gets this note.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from optimizer.graph_words import GraphWords
+from optimizer.output_kinds import infer_output_kinds, on_real_axes
+from optimizer.sigmoid_outputs import sigmoid_kind
+from optimizer.typed_kinds import is_typed
+
+
+def served_kinds(
+    outputs: dict[str, np.ndarray],
+    overrides: Mapping[str, str] | None,
+    labels: np.ndarray | None,
+    inputs: Mapping[str, np.ndarray] | None,
+    graph: GraphWords | None,
+) -> dict[str, str]:
+    """Each served output's kind (`infer_output_kinds`), read with the reference graph's words where its served
+    config records them (`graph`), as optimize reads the build's; off the values alone where not."""
+    if graph is None:
+        return infer_output_kinds(outputs, overrides, labels=labels, inputs=inputs)
+    return infer_output_kinds(outputs, overrides, labels=labels, inputs=inputs, axes=graph.axes, sigmoid=graph.sigmoid)
+
+
+def unrecorded_graph_notes(
+    expected: Mapping[str, np.ndarray], kinds: Mapping[str, str], graph: GraphWords | None
+) -> list[str]:
+    """A line per output that reads `dense` over 2+ columns all in [0, 1] where the reference's config records no
+    graph words (`graph` None): a Sigmoid's labels would be judged as values; none for a kind the user typed."""
+    if graph is not None:
+        return []
+    notes = []
+    for name, values in expected.items():
+        kind = kinds.get(name, "")
+        if is_typed(kind) or sigmoid_kind(kind, on_real_axes(np.asarray(values))) != "multilabel":
+            continue
+        notes.append(
+            f"output '{name}' reads dense, {on_real_axes(np.asarray(values)).shape[1]} columns all in [0, 1], and the "
+            "reference's served config does not record its graph's word on the outputs (deployed by an older "
+            "quantserve, or not by quantserve): if a Sigmoid makes it, its labels are judged as values, not by their "
+            f"label sets as optimize judges them; redeploy the reference with this quantserve, or pass --output-kind "
+            f"{name}=multilabel"
+        )
+    return notes
