@@ -30,7 +30,7 @@ from optimizer.state_loop import StatePair, stream_through
 from optimizer.token_axes import output_positions
 from optimizer.user_metric import MetricComparison, UserMetric, metric_violation
 from quantserve import metrics
-from quantserve.data import TensorData, check_against, fixed_request_rows, load_npz
+from quantserve.data import TensorData, check_against, fixed_request_rows, load_npz, whole_samples
 from quantserve.errors import InternalError, QuantserveError
 from quantserve.runner import LoggedRunner, RequestLog, run_batches
 from serving.graph_parameter import recorded_graph
@@ -67,8 +67,12 @@ def served_outputs(
     name, version = split_addressed(model)
     runner = TritonRunner(url, name, version, timeout_s=request_timeout_s, pin_version=True)
     with runner:
+        if runner.max_batch_size <= 0 and whole_samples(source, data.arrays, runner.input_specs()):
+            data.unbatched = True  # an --unbatched build of whole samples (a clip's frames): each data[i] a request
         check_against(source, data, runner.input_specs())
-        if runner.max_batch_size <= 0:  # a request of an --unbatched build fixed at [1, …] holds that one row
+        if data.requests.whole:  # one sample a request
+            batch_size = 1
+        elif runner.max_batch_size <= 0:  # a request of an --unbatched build fixed at [1, …] holds that one row
             batch_size = min(batch_size, fixed_request_rows(runner.input_specs()) or batch_size)
         check_request_size(source, data, batch_size, runner.max_batch_size)
         log = RequestLog()
@@ -80,7 +84,7 @@ def served_outputs(
         try:
             if state:
                 return stream_through(runner, data.arrays, [StatePair(out, into) for out, into in state.items()])
-            return run_batches(LoggedRunner(runner, log), sent)
+            return run_batches(LoggedRunner(runner, log), sent, data.requests.whole)
         except QuantserveError as exc:
             failure = request_failure(exc, url, model, sent, request_timeout_s)
             if failure is None:

@@ -17,11 +17,13 @@ from onnx import numpy_helper
 from optimizer import onnx_files
 
 # How a refusal of a model's batch axis ends where no graph change makes it batch (an `If` on one sample's score,
-# NMS, pooling over axis 0): the route that builds it as it is. Not where a fix lets Triton batch it after all
-# (a time-major output's Transpose, a Resize's `scales`): there the better advice is said alone.
+# NMS, pooling over axis 0, a sample's frames on axis 0: `quantserve.data.whole_samples`): the route that builds it as
+# it is. Not where a fix lets Triton batch it after all (a time-major output's Transpose, a Resize's `scales`): there
+# the better advice is said alone.
 UNBATCHED_ROUTE = (
     "; or, if the model takes one sample per request, build it with --unbatched (Triton then serves it with "
-    "max_batch_size 0, one request at a time)"
+    "max_batch_size 0, one request at a time): data of the inputs' rank is sent a row a request, data with one axis "
+    "more (N, then the input's shape) each data[i] whole, as a model whose axis 0 is a sample's frames needs"
 )
 
 

@@ -29,6 +29,7 @@ from onnx import numpy_helper
 from optimizer import onnx_files
 from optimizer.batch_advice import UNBATCHED_ROUTE, constants, resize_sizes_advice, unbatched_reason
 from optimizer.batch_resize import ScalesForSizes, drop_unread_sizes, scales_for_sizes, undo_scales
+from optimizer.frame_axis import does_not_run
 from optimizer.ort_failure import cannot_load, failing_node, ort_reason
 from quantserve.errors import QuantserveError
 
@@ -216,52 +217,11 @@ def unbatched_output(session: Any, feeds: dict[str, np.ndarray], model: str | Pa
         try:
             shapes.append([list(np.shape(value)) for value in session.run(None, batch)])
         except Exception as exc:  # ORT's own error types: the model does not run at the data's shapes
-            raise _does_not_run(session, batch, model, exc) from exc
+            raise does_not_run(session, batch, model, exc) from exc
         for name, shape in zip(names, shapes[-1], strict=True):
             if not shape or shape[0] != rows:
                 return unbatched_reason(name, shape, rows, advice)
     _refuse_rows_in_other_axes(model, names, shapes, len(next(iter(feeds.values()))))
-    return ""
-
-
-def _does_not_run(session: Any, feeds: dict[str, np.ndarray], model: str | Path, exc: Exception) -> QuantserveError:
-    """Why the rows of `feeds` failed with `exc`, in one line naming `model`. Where the first row alone runs and
-    the first two do not, the graph fixes the batch at 1 though its inputs declare it dynamic (khmersm's tagger:
-    a Reshape to [seq, 1, heads, dim] in its attention), and --unbatched builds it as it is; else a size the data
-    uses may be fixed in the graph, and the exporter is named only where the graph names it."""
-    rows = len(next(iter(feeds.values())))
-    one = {name: array[:1] for name, array in feeds.items()}
-    if rows > 1 and _runs(session, one) and (rows == 2 or not _runs(session, {n: a[:2] for n, a in feeds.items()})):
-        return QuantserveError(
-            f"{model}: the model runs on one row ({_given(one)}) but not on {rows} ({ort_reason(exc)}): its graph "
-            "fixes the batch at 1; optimize it with --unbatched (one row a request)"
-        )
-    return QuantserveError(
-        f"{model}: the model does not run on the data's rows ({_given(feeds)}): {ort_reason(exc)}; a size the data "
-        f"uses may be fixed in the graph{_exporter_note(session)}"
-    )
-
-
-def _runs(session: Any, feeds: dict[str, np.ndarray]) -> bool:
-    try:
-        session.run(None, feeds)
-    except Exception:  # ORT's own error types: said by the caller
-        return False
-    return True
-
-
-def _given(feeds: dict[str, np.ndarray]) -> str:
-    return ", ".join(f"{name} {list(np.shape(array))}" for name, array in feeds.items())
-
-
-def _exporter_note(session: Any) -> str:
-    """Which exporter baked a size into the graph, where the graph says it: older TorchScript exports named their
-    graph 'torch-jit-export' or 'torch_jit'; torch 2.13's, like the dynamo exporter's (khmersm's, blamed on
-    TorchScript), is 'main_graph' by producer 'pytorch', which says neither. '' where the graph does not say."""
-    meta = session.get_modelmeta()
-    said = " ".join([meta.producer_name, meta.graph_name, meta.description, meta.graph_description]).lower()
-    if any(mark in said for mark in ("torchscript", "torch-jit", "torch_jit")):
-        return " (the TorchScript exporter bakes an example's sizes into Reshape)"
     return ""
 
 

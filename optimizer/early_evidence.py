@@ -47,7 +47,7 @@ def _shortfall(
     model_path: Path, data: TensorData, rows: int, budget: DriftBudget, output_kinds: Mapping[str, str]
 ) -> list[dict[str, Any]]:
     """`evidence_shortfall` of `rows` held-out rows, the kinds read from the model's outputs on `data`."""
-    reference = run_model(model_path, data.arrays, verify_batch_size(model_path, data))
+    reference = run_model(model_path, data, verify_batch_size(model_path, data))
     graph = onnx.load(str(model_path), load_external_data=False)  # read once for both of the graph's words
     kinds = infer_output_kinds(
         reference,

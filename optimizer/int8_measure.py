@@ -129,8 +129,8 @@ class HeldOutDrift:
         judge the result, so they do not choose it)."""
         rows = self.stage.calib.take(0, min(len(self.stage.calib), self.stage.search.probe_samples))
         if self._calib_reference is None:
-            self._calib_reference = run_model(self.fused.path, rows.arrays, self.verify_batch)
-        got = self._run_checked(path, rows.arrays, "judging SmoothQuant's alpha")
+            self._calib_reference = run_model(self.fused.path, rows, self.verify_batch)
+        got = self._run_checked(path, rows, "judging SmoothQuant's alpha")
         return measure_drift(
             self._calib_reference, got, self.kinds, self.stage.budget, None, rows.arrays, self.axes
         ).margin()
@@ -172,15 +172,15 @@ class HeldOutDrift:
             have = len(next(iter(ran[1].values())))
             if have == rows or (have > rows and rows % self.verify_batch == 0):
                 return {name: values[:rows] for name, values in ran[1].items()}
-        got = self._run_checked(path, self.stage.held_out.take(0, rows).arrays, "the held-out drift run")
+        got = self._run_checked(path, self.stage.held_out.take(0, rows), "the held-out drift run")
         self._last_run = (path, got)  # one model's outputs: a large output's rows can take hundreds of MB
         return got
 
-    def _run_checked(self, path: Path, feeds: dict[str, np.ndarray], part: str) -> dict[str, np.ndarray]:
+    def _run_checked(self, path: Path, feeds: TensorData, part: str) -> dict[str, np.ndarray]:
         """`run_model(path, feeds, verify_batch)`, the search's budget checked before each batch: a stoppable unit
         past its deadline stops between batches (OCR's detector: 32 rows at 320², seconds a batch on a busy CPU)."""
         with OnnxRuntimeRunner(path) as runner:
-            return run_batches(runner, self._checked(TensorData(feeds).batches(self.verify_batch), part))
+            return run_batches(runner, self._checked(feeds.batches(self.verify_batch), part), feeds.requests.whole)
 
     def _checked(self, batches: Iterable[dict[str, np.ndarray]], part: str) -> Iterator[dict[str, np.ndarray]]:
         for batch in batches:

@@ -157,7 +157,7 @@ class _SearchRun(FallbackSchemes):
         held = stage.held_out
         self.labels = held.labels
         self.verify_batch = verify_batch_size(fused.path, held)  # as the verification that follows runs
-        self.reference = run_model(fused.path, held.arrays, self.verify_batch)
+        self.reference = run_model(fused.path, held, self.verify_batch)
         self.axes = token_axes(self.model)  # which 2-D outputs are per token: the graph's word
         self.kinds = infer_output_kinds(
             self.reference,

@@ -41,7 +41,9 @@ from quantserve.artifact import (
     GRAPH_OUTPUTS,
     MODEL_SHA256,
     NO_BATCHING,
+    REQUESTS,
     STATE_PAIRS,
+    WHOLE_SAMPLES,
     Artifact,
     Manifest,
     file_sha256,
@@ -145,6 +147,8 @@ class OptimizeJob:
         built.manifest.extra[GRAPH_OUTPUTS] = words_record(read_graph_words(fused.path))
         if self.options.unbatched:  # deploy serves it with max_batch_size 0, dims the full request shape
             built.manifest.extra[BATCHING] = NO_BATCHING
+            if self.held_out.requests.whole:  # each data[i] a request: deploy keeps axis 0 as the graph declares it
+                built.manifest.extra[REQUESTS] = WHOLE_SAMPLES
             graph = onnx.load(str(staging / REFERENCE_FILE), load_external_data=False).graph
             built.manifest.inputs = request_specs(built.manifest.inputs, graph)
             built.manifest.outputs = request_specs(built.manifest.outputs, graph)

@@ -175,11 +175,12 @@ def max_output_difference(
     return worst
 
 
-def run_model(path: Path, feeds: dict[str, np.ndarray], batch_size: int = 64) -> dict[str, np.ndarray]:
-    """All outputs of an ONNX model over `feeds`, run in ONNX Runtime in batches and concatenated."""
-    data = TensorData(feeds)
+def run_model(path: Path, feeds: dict[str, np.ndarray] | TensorData, batch_size: int = 64) -> dict[str, np.ndarray]:
+    """All outputs of an ONNX model over `feeds`, run in ONNX Runtime in batches and concatenated; given as TensorData,
+    an --unbatched set runs as its requests (`TensorData.request`: a whole sample where it has one axis more)."""
+    data = feeds if isinstance(feeds, TensorData) else TensorData(feeds)
     with OnnxRuntimeRunner(path) as runner:
-        return run_batches(runner, data.batches(batch_size))
+        return run_batches(runner, data.batches(batch_size), data.requests.whole)
 
 
 def quantizable_nodes(model: onnx.ModelProto, op_types: Sequence[str] = TRANSFORMER_OP_TYPES) -> list[str]:

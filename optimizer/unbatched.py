@@ -4,9 +4,11 @@ Some models cannot take a batch and never will: openWakeWord's `hey_jarvis_v0.1.
 and an `If` gates a second stage on one sample's score; a detector with NonMaxSuppression in its graph lists
 the detections kept ([K, 7], K set by the values); a graph that pools over axis 0. The batch checks
 (`optimizer.batch_axis`: one row per input row, rows independent) do not apply to them. What does: each row of
-the data's axis 0 is one request, `data[i:i+1]`, so every input's axis 0 must be 1 or dynamic; the model must
-run on such requests; and an output whose shape changes from request to request (NMS's K) leaves nothing to
-pair an INT8 answer's rows with FP32's, so drift cannot be measured: INT8 is refused before calibrating.
+the data's axis 0 is one request, `data[i:i+1]`, so every input's axis 0 must be 1 or dynamic; or, where the data
+has one axis more than the model's inputs (a model whose axis 0 is a sample's frames: data (N, T, 144) for a
+(T, 144) input), `data[i]` whole (`quantserve.data.whole_samples`); the model must run on such requests; and an
+output whose shape changes from request to request (NMS's K) leaves nothing to pair an INT8 answer's rows with
+FP32's, so drift cannot be measured: INT8 is refused before calibrating.
 """
 
 from __future__ import annotations
@@ -26,18 +28,24 @@ from quantserve.errors import QuantserveError
 UNBATCHED_HELP = (
     "a model that cannot take a batch (batch fixed at 1 with an If on one sample, NMS inside, pooling over axis 0): "
     "build it for one request at a time, each row of the .npz's axis 0 one request data[i:i+1] (the model's axis 0 "
-    "1 or dynamic); deploy serves it with max_batch_size 0"
+    "1 or dynamic), or each data[i] whole where the arrays have one axis more than the model's inputs (axis 0 a "
+    "sample's frames: data (N, T, F) for a (T, F) input); deploy serves it with max_batch_size 0"
 )
 # requests run one at a time to see whether an output's shape follows the values: a detector's K differed within
 # the first few images; more rows cost a large model seconds before calibration starts
 SHAPE_PROBE_REQUESTS = 32
+# what one request of --unbatched data is, by `TensorData.requests.whole`
+REQUEST_FORM = {
+    False: "each row of the data's axis 0 as one request of 1 row",
+    True: "each data[i] whole as one request, the data having one axis more than the model's inputs",
+}
 
 
 def check_requests(session: Any, data: TensorData, model: str | Path, precision: str) -> None:
     """Refuse, in one line naming `model`, what an unbatched build cannot do: an input whose axis 0 is fixed at
     other than 1 (a request is one data row), a model that does not run on one request, and INT8 of a model
     whose output shapes depend on the values (`value_shaped_output`)."""
-    for spec in session.get_inputs():
+    for spec in [] if data.requests.whole else session.get_inputs():  # whole samples: shapes as check_against saw
         first = spec.shape[0] if spec.shape else None
         if not spec.shape or (isinstance(first, int) and first not in (1, -1, 0)):
             raise QuantserveError(
@@ -64,9 +72,9 @@ def value_shaped_output(session: Any, requests: TensorData, model: str | Path) -
             shapes = [tuple(np.shape(value)) for value in session.run(None, feeds)]
         except Exception as exc:  # ORT's own error types: the model does not run on one request
             given = ", ".join(f"{name} {list(np.shape(array))}" for name, array in feeds.items())
+            form = REQUEST_FORM[requests.requests.whole]
             raise QuantserveError(
-                f"{model}: the model does not run on one request ({given}; --unbatched sends each row of the data's "
-                f"axis 0 as one request): {ort_reason(exc)}"
+                f"{model}: the model does not run on one request ({given}; --unbatched sends {form}): {ort_reason(exc)}"
             ) from exc
         if seen is None:
             seen = shapes

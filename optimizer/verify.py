@@ -161,7 +161,7 @@ class VerifyAgainstReference:
 
     def outputs(self, path: Path) -> dict[str, np.ndarray]:
         """Every output of the model at `path` over the held-out data."""
-        return run_model(path, self.data.arrays, self.batch_size)
+        return run_model(path, self.data, self.batch_size)
 
 
 def _same_answers(alone: np.ndarray, batched: np.ndarray) -> bool:
@@ -177,7 +177,7 @@ def batch_compositions(path: Path, data: TensorData, batch_size: int) -> list[tu
     One session for all of them (a 400 MB model was loaded four times per candidate). --unbatched data runs one
     request at a time, the only composition its server forms (an NMS output's rows are no sample's to compare)."""
     with OnnxRuntimeRunner(path) as runner:
-        in_order = run_batches(runner, data.batches(batch_size))
+        in_order = run_batches(runner, data.batches(batch_size), data.requests.whole)
         name = f"batches of {batch_size} in order"
         if data.unbatched:
             return [("one request at a time", in_order)]

@@ -21,6 +21,10 @@ GRAPH_OUTPUTS = "graph_outputs"
 # manifest.extra key: how the build takes requests; NO_BATCHING ("none", optimize --unbatched): one request at a time,
 # its inputs' full shapes, which deploy serves with max_batch_size 0 (absent: rows along axis 0 are batched).
 BATCHING = "batching"
+# manifest.extra key: an --unbatched build verified with whole samples (`quantserve.data.whole_samples`: data with
+# one axis more than the inputs, each data[i] one request): deploy serves its inputs' axis 0 as the graph has it.
+REQUESTS = "requests"
+WHOLE_SAMPLES = "whole samples"
 NO_BATCHING = "none"
 # Dimension values: a positive int is fixed; a string names a dynamic axis ("batch", "sequence").
 Dim = int | str
@@ -67,6 +71,11 @@ class Manifest:
     def unbatched(self) -> bool:
         """Built with `optimize --unbatched`: Triton must serve it with max_batch_size 0."""
         return self.extra.get(BATCHING) == NO_BATCHING
+
+    @property
+    def whole_samples(self) -> bool:
+        """An --unbatched build whose requests are whole samples (axis 0 a sample's frames, not one data row)."""
+        return self.unbatched and self.extra.get(REQUESTS) == WHOLE_SAMPLES
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

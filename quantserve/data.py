@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import zipfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,15 @@ FINITE_CHECK_BYTES = 4 << 20  # a finiteness check looks at this much of an inpu
 
 
 @dataclass
+class RequestForm:
+    """Whether an --unbatched data set's samples are whole requests (`data[i]`, `whole_samples`), decided where the
+    model's inputs are first known (`check_against`) and shared by the sets taken from the data before that (the
+    calibration and held-out parts of one file)."""
+
+    whole: bool = False
+
+
+@dataclass
 class TensorData:
     """Arrays keyed by model input name, all with the same first (batch) dimension; optional labels.
 
@@ -29,23 +38,36 @@ class TensorData:
     scores it as ids.
 
     `unbatched` (optimize --unbatched: a model Triton serves with max_batch_size 0): each row of axis 0 is one
-    request, `data[i:i+1]`, and every run is one request, so `batches(n)` yields single rows whatever `n` asks: the
-    build's calibration, checks, verification and timing feed the model as its server will.
+    request, and every run is one request, so `batches(n)` yields single requests whatever `n` asks: the build's
+    calibration, checks, verification and timing feed the model as its server will. A request is `data[i:i+1]`, or
+    `data[i]` whole where the arrays have one axis more than the model's inputs (`requests.whole`, `whole_samples`):
+    a model whose axis 0 is a sample's frames (T, 144) takes data (N, T, 144).
     """
 
     arrays: dict[str, np.ndarray]
     labels: np.ndarray | None = None
     truth: np.ndarray | None = None
     unbatched: bool = False
+    requests: RequestForm = field(default_factory=RequestForm)
 
     def __len__(self) -> int:
         return int(next(iter(self.arrays.values())).shape[0])
 
     def batches(self, batch_size: int) -> Iterator[dict[str, np.ndarray]]:
         """Yield `{input name: array}` slices of at most `batch_size` samples (one, where `unbatched`)."""
-        batch_size = 1 if self.unbatched else batch_size
+        if self.unbatched:
+            for row in range(len(self)):
+                yield self.request(row)
+            return
         for start in range(0, len(self), batch_size):
             yield {k: v[start : start + batch_size] for k, v in self.arrays.items()}
+
+    def request(self, row: int) -> dict[str, np.ndarray]:
+        """Sample `row` as one request of an --unbatched build: `data[row]` whole where the arrays have one axis more
+        than the model's inputs, else `data[row:row+1]`."""
+        if self.requests.whole:
+            return {k: v[row] for k, v in self.arrays.items()}
+        return {k: v[row : row + 1] for k, v in self.arrays.items()}
 
     @property
     def metric_truth(self) -> np.ndarray | None:
@@ -55,13 +77,14 @@ class TensorData:
     def take(self, start: int, stop: int) -> TensorData:
         labels = None if self.labels is None else self.labels[start:stop]
         truth = None if self.truth is None else self.truth[start:stop]
-        return TensorData({k: v[start:stop] for k, v in self.arrays.items()}, labels, truth, self.unbatched)
+        arrays = {k: v[start:stop] for k, v in self.arrays.items()}
+        return TensorData(arrays, labels, truth, self.unbatched, self.requests)
 
     def take_rows(self, rows: np.ndarray) -> TensorData:
         """The samples at `rows` (indices), in that order."""
         labels = None if self.labels is None else self.labels[rows]
         truth = None if self.truth is None else self.truth[rows]
-        return TensorData({k: v[rows] for k, v in self.arrays.items()}, labels, truth, self.unbatched)
+        return TensorData({k: v[rows] for k, v in self.arrays.items()}, labels, truth, self.unbatched, self.requests)
 
     def save(self, path: Path) -> Path:
         arrays = dict(self.arrays)
@@ -72,19 +95,25 @@ class TensorData:
         return Path(path)
 
 
-def load_npz(path: Path | str, inputs: Sequence[TensorSpec] | None = None, *, float_truth: bool = False) -> TensorData:
+def load_npz(
+    path: Path | str, inputs: Sequence[TensorSpec] | None = None, *, float_truth: bool = False, whole: bool = False
+) -> TensorData:
     """Read an `.npz` (never unpickling objects) and check it against the model's inputs if given.
 
-    `float_truth` (a --metric is given): float `labels` are kept as `truth`, for the metric alone.
+    `float_truth` (a --metric is given): float `labels` are kept as `truth`, for the metric alone. `whole` (a model
+    served with max_batch_size 0): arrays with one axis more than `inputs` are whole samples, each data[i] one request
+    (`whole_samples`); arrays of the inputs' rank are read as without it.
     """
     path = Path(path)
     try:
-        return _load_checked(path, inputs, float_truth)
+        data = _load_checked(path, inputs, float_truth, whole)
+        data.unbatched = data.requests.whole
+        return data
     except MemoryError:  # numpy's _ArrayMemoryError traceback, from reading the arrays or from a check
         raise QuantserveError(too_big_line(path)) from None
 
 
-def _load_checked(path: Path, inputs: Sequence[TensorSpec] | None, float_truth: bool) -> TensorData:
+def _load_checked(path: Path, inputs: Sequence[TensorSpec] | None, float_truth: bool, whole: bool) -> TensorData:
     """`load_npz`'s reading and checks; a MemoryError in any of them is said by `load_npz` (`too_big_line`)."""
     arrays = _read_arrays(path, inputs)
     labels = arrays.pop(LABELS, None)
@@ -93,7 +122,7 @@ def _load_checked(path: Path, inputs: Sequence[TensorSpec] | None, float_truth: 
     if not arrays:
         raise QuantserveError(f"{path}: holds no input arrays")
     if float_truth and labels is not None and np.issubdtype(labels.dtype, np.floating):
-        data = TensorData(arrays, None, labels)
+        data = TensorData(arrays, None, labels, whole)
         _check_batch_dims(path, data)
         _check_truth_rows(path, labels, len(data))
         if labels.size and not np.isfinite(labels).any():  # NaN marking missing truth is the metric's to read; all NaN:
@@ -104,7 +133,7 @@ def _load_checked(path: Path, inputs: Sequence[TensorSpec] | None, float_truth: 
         if inputs is not None:
             check_against(path, data, inputs)
         return data
-    data = TensorData(arrays, labels)
+    data = TensorData(arrays, labels, None, whole)
     _check_batch_dims(path, data)
     if inputs is not None:
         check_against(path, data, inputs)
@@ -274,19 +303,37 @@ def check_against(path: Path | str, data: TensorData, inputs: Sequence[TensorSpe
     expected = {t.name for t in inputs}
     if set(data.arrays) != expected:
         raise QuantserveError(f"{path}: arrays {sorted(data.arrays)} do not match the model inputs {sorted(expected)}")
+    whole = data.unbatched and whole_samples(path, data.arrays, inputs)
+    data.requests.whole = whole
     for spec in inputs:
         array = data.arrays[spec.name]
-        if array.ndim != len(spec.shape):
+        if array.ndim != len(spec.shape) + whole:
             raise QuantserveError(
                 f"{path}: input '{spec.name}' has shape {array.shape}, the model expects {list(spec.shape)}"
             )
-        for got, want in zip(array.shape[1:], spec.shape[1:], strict=True):
+        for got, want in zip(array.shape[1:], spec.shape[int(not whole) :], strict=True):
             if isinstance(want, int) and want > 0 and got != want:
                 raise QuantserveError(
                     f"{path}: input '{spec.name}' has shape {array.shape}, the model expects {list(spec.shape)}"
                 )
         _check_dtype(path, spec, array)
         _check_finite(path, spec.name, array)
+
+
+def whole_samples(path: Path | str, arrays: dict[str, np.ndarray], inputs: Sequence[TensorSpec]) -> bool:
+    """The rank rule of --unbatched data: True where every array has one axis more than its input (data (N, T, 144)
+    for a model taking (T, 144)): each `data[i]` is one whole request; False where every array has its input's rank
+    (each row one request of 1 row). Arrays of both kinds are a QuantserveError naming `path`."""
+    specs = {spec.name: spec for spec in inputs}
+    extra = {name: array.ndim == len(specs[name].shape) + 1 for name, array in arrays.items() if name in specs}
+    if len(set(extra.values())) > 1:
+        more = next(name for name, whole in extra.items() if whole)
+        same = next(name for name, whole in extra.items() if not whole)
+        raise QuantserveError(
+            f"{path}: array '{more}' has one axis more than its input (each data[i] one request) but '{same}' has its "
+            "input's rank (each row one request): give every array the same form"
+        )
+    return bool(extra) and all(extra.values())
 
 
 # A string input: Triton's BYTES ("bytes" in its metadata), ONNX's STRING ("object" in a manifest).

@@ -76,6 +76,13 @@ class Runner(abc.ABC):
         """Release resources; the default holds none."""
 
 
+def _one_row(answer: np.ndarray) -> np.ndarray:
+    """A whole sample's answer as one row: as it is where its axis 0 is already 1 (key_cnn's (1, 24)), else with an
+    axis added ((24) scores, a (T − 10, 88) frame sequence)."""
+    answer = np.asarray(answer)
+    return answer if answer.ndim and answer.shape[0] == 1 else answer[None]
+
+
 def concat_outputs(parts: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """Per-batch `{output: array}` results joined along the batch axis, output by output."""
     if not parts:
@@ -147,10 +154,14 @@ class LoggedRunner(Runner):
         return answer
 
 
-def run_batches(runner: Runner, batches: Iterable[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Every output of an active `runner` over `batches` (e.g. `TensorData.batches(n)`), concatenated.
+def run_batches(runner: Runner, batches: Iterable[dict[str, np.ndarray]], whole: bool = False) -> dict[str, np.ndarray]:
+    """Every output of an active `runner` over `batches` (e.g. `TensorData.batches(n)`), concatenated; `whole`
+    (`TensorData.requests.whole`: each batch one whole sample, no sample axis) makes each answer one row
+    (`_one_row`), so a clip's (24) key scores are (N, 24), not 24·N values.
 
     The one "run a runner over a data set" loop: build-time verification, the transformer search,
     served evaluation, `quantserve infer` and the gRPC runner's over-max-batch split all use it.
     """
+    if whole:
+        return concat_outputs([{k: _one_row(v) for k, v in runner.infer(b).items()} for b in batches])
     return concat_outputs([runner.infer(batch) for batch in batches])

@@ -265,7 +265,7 @@ def request_inputs(manifest: Manifest) -> list[TensorSpec]:
     a build was verified one data row a request (`data[i:i+1]`), and dims [1, …] tell clients so. Served as [-1, …]
     (a graph declaring axis 0 dynamic that bakes 1), `infer` sent a whole file as one request (ORT asked for 29 GB)
     and `evaluate` 64 rows ("Shape mismatch … {1,128,192} != {64,128,192}")."""
-    if not manifest.unbatched:
+    if not manifest.unbatched or manifest.whole_samples:  # a whole sample's frames: axis 0 is its length
         return list(manifest.inputs)
     return [TensorSpec(t.name, t.dtype, (1, *t.shape[1:])) if t.shape else t for t in manifest.inputs]
 

@@ -13,7 +13,7 @@ from optimizer.drift_budget import DriftBudget
 from optimizer.early_evidence import early_evidence_refusal
 from optimizer.fuse import FuseGraph
 from quantserve.cli import main
-from quantserve.data import load_npz
+from quantserve.data import TensorData, load_npz
 
 
 @pytest.mark.parametrize("unbatched", [False, True])
@@ -64,8 +64,8 @@ def test_a_build_not_refused_pays_for_the_screen_rows_alone(
     rows_run: list[int] = []
     real_run = early_evidence.run_model
 
-    def counted(path: Path, feeds: dict[str, Any], batch_size: int = 64) -> Any:
-        rows_run.append(len(next(iter(feeds.values()))))
+    def counted(path: Path, feeds: TensorData, batch_size: int = 64) -> Any:
+        rows_run.append(len(feeds))
         return real_run(path, feeds, batch_size)
 
     monkeypatch.setattr(early_evidence, "run_model", counted)
