@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -82,15 +83,7 @@ class FuseGraph:
             worst = self._compare(artifact.path, Path(out_path), feeds, *(FLOAT16_TOLERANCE if half else ()))
         except FusionChanged as changed:
             return self._unfused(artifact, out_path, f"onnxslim's {changed}")
-        record = {
-            "stage": "fuse",
-            "tool": "onnxslim",
-            "nodes_before": sum(counts_before.values()),
-            "nodes_after": sum(counts_after.values()),
-            "op_types_before": counts_before,
-            "op_types_after": counts_after,
-            "max_abs_diff": worst,
-        }
+        record = fuse_record(counts_before, counts_after, worst)
         if folded:
             record["defaults_folded"] = folded
         return artifact.with_stage(out_path, record)
@@ -106,17 +99,9 @@ class FuseGraph:
         del model
         check_onnx(Path(out_path), batched=not self.unbatched)
         note = f"graph fusion skipped: {reason}; the unfused graph goes on (ONNX Runtime still fuses it when it loads)"
-        record = {
-            "stage": "fuse",
-            "tool": "onnxslim",
-            "nodes_before": sum(counts.values()),
-            "nodes_after": sum(counts.values()),
-            "op_types_before": counts,
-            "op_types_after": counts,
-            "max_abs_diff": 0.0,
-            "skipped": {"reason": reason, "note": note},
-        }
-        return artifact.with_stage(out_path, record)
+        return artifact.with_stage(
+            out_path, {**fuse_record(counts, counts, 0.0), "skipped": {"reason": reason, "note": note}}
+        )
 
     def _compare(
         self, reference: Path, fused: Path, feeds: dict[str, np.ndarray], rtol: float = 0.0, atol: float = 0.0
@@ -142,6 +127,19 @@ class FuseGraph:
                     f"(rtol={rtol}, atol={atol})"
                 )
         return worst
+
+
+def fuse_record(before: dict[str, int], after: dict[str, int], worst: float) -> dict[str, Any]:
+    """The fuse stage's manifest record: node counts by op type before and after, the largest output difference."""
+    return {
+        "stage": "fuse",
+        "tool": "onnxslim",
+        "nodes_before": sum(before.values()),
+        "nodes_after": sum(after.values()),
+        "op_types_before": before,
+        "op_types_after": after,
+        "max_abs_diff": worst,
+    }
 
 
 def _numeric(values: np.ndarray) -> bool:
