@@ -35,17 +35,19 @@ from quantserve.errors import QuantserveError
 
 class WindowInterrupted(KeyboardInterrupt):
     """Ctrl-C or SIGTERM during a window's Locust run: the requests that ended in it up to then (None: none, or the
-    interrupt came before it opened)."""
+    interrupt came before it opened). `whole`: the stop came after the window had reached its planned end (Locust
+    shutting down, `loadtest.interruption.StepInterrupted.whole`): `samples` are the finished window's, nothing cut."""
 
-    def __init__(self, samples: Samples | None) -> None:
+    def __init__(self, samples: Samples | None, whole: bool = False) -> None:
         super().__init__("interrupted")
-        self.samples = samples
+        self.samples, self.whole = samples, whole
 
 
 class TrialServer:
     """One tritonserver (explicit model control) over a scratch repository; each trial redeploys one model."""
 
     attempt_tag = ""  # "-retry": the trial measured again after its server died (its windows' folders apart)
+    stop_after: WindowInterrupted | None = None  # a stop that came after the trial's window ran to plan (`_window`)
 
     def __init__(self, settings: TuneSettings, out: Path) -> None:
         from serving.server import ServerOptions, TritonServer
@@ -145,32 +147,56 @@ class TrialServer:
             ) from exc
 
     def _measure(self, config: ServingConfig, rivals: Sequence[Trial]) -> Trial:
+        """The trial's windows. A stop after its last window ran to its planned end cut nothing: the trial, finished
+        as any other, is raised whole (`TrialInterrupted.whole`); one before or inside a window cuts it
+        (`cut_trial`)."""
         slo = self.settings.slo_p99_ms
         kept: list[Samples | None] = []  # the windows measured: an interrupt keeps them (`tune_interrupted`)
+        self.stop_after = None
         try:
-            self.install(config)
-            first = self.window(1)
-            kept.append(first)
-            if first.gone is not None:  # its model went away: no second window, no pruning, no figure
-                return first.trial(config, slo)
-            if first.ok.size and not first.ok.any():  # every request refused: a second window says nothing more
-                return first.trial(config, slo)
-            one = first.trial(config, slo)
-            one.first_window = {"throughput_rps": one.throughput_rps, "goodput_rps": one.goodput_rps}
-            if clearly_worse(one, rivals):
-                return replace(one, pruned=True)
-            measured = (first + self.window(2, self.second_window_s(first))).trial(config, slo)
-            if not measured.error:  # a trial cut short keeps no figure, its window 1's neither (`failed_trial`)
-                measured.first_window = one.first_window
-            # nothing came back in the window (its model still served): a failed trial, not a slow one
-            if measured.requests == 0 and not measured.cut_short:
-                raise QuantserveError(f"no request completed in {measured.window_s:g} s of measured load")
-            return measured
+            trial = self._windows(config, rivals, kept)
         except QuantserveError as exc:
-            return Trial(config, 0.0, math.nan, math.nan, 0, 0.0, error=" ".join(str(exc).split())[:300])
+            trial = Trial(config, 0.0, math.nan, math.nan, 0, 0.0, error=" ".join(str(exc).split())[:300])
         except KeyboardInterrupt as stop:  # the window in progress up to the interrupt, and those before it
             kept.append(stop.samples if isinstance(stop, WindowInterrupted) else None)
             raise TrialInterrupted(cut_trial(config, slo, kept)) from None
+        if self.stop_after is not None:  # its last window had ended whole when the stop came: a finished trial
+            raise TrialInterrupted(trial, whole=True)
+        return trial
+
+    def _windows(self, config: ServingConfig, rivals: Sequence[Trial], kept: list[Samples | None]) -> Trial:
+        slo = self.settings.slo_p99_ms
+        self.install(config)
+        first = self._window(kept, 1)
+        if first.gone is not None:  # its model went away: no second window, no pruning, no figure
+            return first.trial(config, slo)
+        if first.ok.size and not first.ok.any():  # every request refused: a second window says nothing more
+            return first.trial(config, slo)
+        one = first.trial(config, slo)
+        one.first_window = {"throughput_rps": one.throughput_rps, "goodput_rps": one.goodput_rps}
+        if clearly_worse(one, rivals):
+            return replace(one, pruned=True)
+        measured = (first + self._window(kept, 2, self.second_window_s(first))).trial(config, slo)
+        if not measured.error:  # a trial cut short keeps no figure, its window 1's neither (`failed_trial`)
+            measured.first_window = one.first_window
+        # nothing came back in the window (its model still served): a failed trial, not a slow one
+        if measured.requests == 0 and not measured.cut_short:
+            raise QuantserveError(f"no request completed in {measured.window_s:g} s of measured load")
+        return measured
+
+    def _window(self, kept: list[Samples | None], index: int, window_s: float | None = None) -> Samples:
+        """Window `index`, kept. A stop after it ran to plan returns it as finished, the stop held (`stop_after`):
+        the trial ends if this was its last window, and is cut before its next one opens (none is started)."""
+        if self.stop_after is not None:  # the trial wanted another window: it is cut here, its whole ones kept
+            raise WindowInterrupted(None)
+        try:
+            samples = self.window(index, window_s)
+        except WindowInterrupted as stop:
+            if not stop.whole or stop.samples is None:
+                raise
+            self.stop_after, samples = stop, stop.samples
+        kept.append(samples)
+        return samples
 
     def second_window_s(self, first: Samples) -> float:
         """Closed loop: stretched until the trial holds enough requests at its own rate. A trace: what the trace alone
@@ -193,7 +219,8 @@ class TrialServer:
             if best != baseline:
                 measured.append(self.run(best))
         except KeyboardInterrupt as stop:  # the run it cut, and the baseline's measured whole (`tune_interrupted`)
-            raise TrialInterrupted(stop.trial if isinstance(stop, TrialInterrupted) else None, measured) from None
+            cut = stop if isinstance(stop, TrialInterrupted) else TrialInterrupted(None)
+            raise TrialInterrupted(cut.trial, measured, whole=cut.whole) from None
         return measured[0], measured[-1]
 
     def window(self, index: int, window_s: float | None = None) -> Samples:
@@ -227,7 +254,9 @@ def measure_window(
     try:
         result = run_step(load, step, folder, server_pid=pid)
     except StepInterrupted as stop:  # its requests up to the interrupt are a measurement too: kept, marked
-        raise WindowInterrupted(cut_window(settings, load, step, folder, stop.result)) from None
+        samples = cut_window(settings, load, step, folder, stop.result)
+        # a stop after the window reached its planned end: the finished window's requests, nothing cut
+        raise WindowInterrupted(samples, whole=stop.whole and samples is not None) from None
     return window_samples(settings, load, step, folder, result)
 
 
