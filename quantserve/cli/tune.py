@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from quantserve.cli.tune_checks import check_settings
+from quantserve.cli.tune_lines import describe
 from quantserve.cli.tune_prune import PRUNE_FRACTION
 from quantserve.cli.tune_result import TuneResult
 from quantserve.cli.tune_server import TrialServer
@@ -297,24 +298,3 @@ def make_config(
     }[preferred]
     sizes = tuple(size * request_rows for size in requests)
     return ServingConfig(max_batch * request_rows, sizes, delay_us, instances, precision)
-
-
-def describe(trial: Trial) -> str:
-    """The trial's figures in one clause, and where its server was restarted, that (`TrialServer.run`)."""
-    restarts = "".join(f"; {note}" for note in trial.server_restarts)
-    return _figures(trial) + restarts
-
-
-def _figures(trial: Trial) -> str:
-    if trial.cut_short:  # its model went away mid-trial: the error names where
-        return trial.error
-    if trial.error:
-        return f"failed ({trial.error})"
-    if trial.requests and trial.failed_requests == trial.requests:  # no latency or rate: the refusal is the figure
-        return f"every one of its {trial.requests} requests failed"
-    text = f"{trial.throughput_rps:.0f} req/s, p99 {trial.p99_ms:.1f} ms, goodput {trial.goodput_rps:.0f}/s"
-    if trial.failed_requests:
-        text += f", {trial.failed_requests} of {trial.requests} requests failed"
-    if trial.interrupted:  # what its windows measured up to the interrupt: kept, never ranked as complete
-        return text + f" (interrupted: partial, {trial.window_s:g} s in {len(trial.windows)} window(s))"
-    return text + (" (pruned after window 1)" if trial.pruned else "")

@@ -98,7 +98,7 @@ def kept_whole(progress: TuneProgress, stop: BaseException | None) -> str:
     one, kept whole; "" where the stop cut a trial or came between them."""
     if not isinstance(stop, TrialInterrupted) or not stop.whole or stop.trial is None:
         return ""
-    from quantserve.cli.tune import describe
+    from quantserve.cli.tune_lines import describe
 
     trial = stop.trial
     if progress.stage == "the search" and progress.result is None:

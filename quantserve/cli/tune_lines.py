@@ -9,9 +9,12 @@ the search pick's figure ("the search saw 608.4/s": the baseline had seen 255.6/
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from quantserve.cli.tables import fmt
+
+if TYPE_CHECKING:
+    from quantserve.cli.tune_trials import Trial
 
 
 def config_label(config: dict[str, Any]) -> str:
@@ -115,7 +118,7 @@ def precision_line(document: dict[str, Any]) -> str:
 
 
 def remeasure_line(document: dict[str, Any]) -> str:
-    """The re-measure's req/s and p99 against the claim, and whether it holds the SLO (`tune_verdict.meets_slo`:
+    """The re-measure's req/s and p99 against the claim, and whether it holds the SLO (`tune_trials.meets_slo`:
     every request served, p99 within it): on a trace the req/s is the trace's own (an open loop serves what it is
     offered), so the p99 and the failures are the check that counts."""
     check, best, slo = document["remeasured"], document["best"], document["settings"]["slo_p99_ms"]
@@ -165,3 +168,24 @@ def search_counts(search: dict[str, Any]) -> str:
     twice was in no count of the line (`tune_server.server_failed`)."""
     failed = search.get("failed") or 0
     return f"{search['pruned']} pruned" + (f", {failed} failed" if failed else "")
+
+
+def describe(trial: Trial) -> str:
+    """The trial's figures in one clause, and where its server was restarted, that (`TrialServer.run`)."""
+    restarts = "".join(f"; {note}" for note in trial.server_restarts)
+    return _figures(trial) + restarts
+
+
+def _figures(trial: Trial) -> str:
+    if trial.cut_short:  # its model went away mid-trial: the error names where
+        return trial.error
+    if trial.error:
+        return f"failed ({trial.error})"
+    if trial.requests and trial.failed_requests == trial.requests:  # no latency or rate: the refusal is the figure
+        return f"every one of its {trial.requests} requests failed"
+    text = f"{trial.throughput_rps:.0f} req/s, p99 {trial.p99_ms:.1f} ms, goodput {trial.goodput_rps:.0f}/s"
+    if trial.failed_requests:
+        text += f", {trial.failed_requests} of {trial.requests} requests failed"
+    if trial.interrupted:  # what its windows measured up to the interrupt: kept, never ranked as complete
+        return text + f" (interrupted: partial, {trial.window_s:g} s in {len(trial.windows)} window(s))"
+    return text + (" (pruned after window 1)" if trial.pruned else "")

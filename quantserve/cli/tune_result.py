@@ -50,9 +50,9 @@ class TuneResult:
 
     @property
     def slo_met(self) -> bool:
-        """Whether the winner meets the SLO by `tune_verdict.meets_slo` (every request served, p99 within it): the
+        """Whether the winner meets the SLO by `tune_trials.meets_slo` (every request served, p99 within it): the
         most goodput can still miss it (a burst too big, requests that fail)."""
-        from quantserve.cli.tune_verdict import meets_slo
+        from quantserve.cli.tune_trials import meets_slo
 
         return self.settings is None or meets_slo(self.best, self.settings.slo_p99_ms)
 
@@ -105,7 +105,8 @@ class TuneResult:
     def verdict(self) -> dict[str, Any]:
         """The SLO's outcome in words (`tune_verdict`): the trials that met it in the search (where the confirmation
         missed, "none met it" would be false), the most of the cores other processes took, and the line said."""
-        from quantserve.cli.tune_verdict import measured, met_slo, others_share, shared_line, slo_missed
+        from quantserve.cli.tune_trials import met_slo
+        from quantserve.cli.tune_verdict import measured, others_share, shared_line, slo_missed
 
         slo = self.settings.slo_p99_ms if self.settings else math.nan
         share = others_share(measured(self))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -331,13 +331,26 @@ def _error_groups(errors: Mapping[str, int]) -> list[tuple[int, str, int]]:
     return error_groups(unwrapped) if unwrapped else []
 
 
+def meets_slo(trial: Trial, slo_ms: float) -> bool:
+    """The one rule for a configuration meeting the SLO: measured whole (not failed, not pruned, not cut by an
+    interrupt), every request served, p99 within it. A configuration whose requests fail meets no SLO (probe round 4:
+    a model failing 2 % of its requests was deployed as "within the 50 ms SLO", its p99 counting the successes only);
+    a partial trial's p99 rests on what its windows held up to the cut (session 31: it was listed as having met it)."""
+    whole = not trial.error and not trial.pruned and not trial.interrupted
+    served = whole and trial.requests > 0 and trial.failed_requests == 0
+    return served and trial.p99_ms <= slo_ms
+
+
+def met_slo(trials: Sequence[Trial], slo_ms: float) -> list[Trial]:
+    """The measured trials that meet the SLO (`meets_slo`)."""
+    return [t for t in trials if meets_slo(t, slo_ms)]
+
+
 def best_trial(trials: list[Trial], traced: bool, slo_ms: float | None = None) -> Trial:
-    """The most goodput among complete trials, among those that meet `slo_ms` (`tune_verdict.meets_slo`) where any
+    """The most goodput among complete trials, among those that meet `slo_ms` (`meets_slo`) where any
     does; with a trace (the same offered load for all), goodputs within TIE_SHARE of the most tie, and the lowest p99
     among them wins. The SLO comes first: a demo's tune picked 61 req/s at p99 533 ms (60 good/s) over 52 req/s at
     p99 354 ms, for a 459 ms SLO, and then said nothing met it."""
-    from quantserve.cli.tune_verdict import met_slo
-
     measured = [t for t in trials if not t.pruned and not t.error and not t.interrupted]
     # a configuration that fails requests (a model that cannot take a batch) is no winner while one serves them all
     complete = [t for t in measured if not t.failed_requests] or measured or trials[:1]

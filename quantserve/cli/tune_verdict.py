@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from loadtest.results import LATE_SEND_MS
 from loadtest.send_lag import ClientLags, send_lag_cause
+from quantserve.cli.tune_trials import met_slo  # the one rule, beside the Trial it reads
 
 if TYPE_CHECKING:
     from quantserve.cli.tune_trials import Trial, TuneSettings
@@ -34,21 +35,6 @@ class TuneResult(Protocol):
     stopped: str
     load_bound: str
     interrupted: str
-
-
-def meets_slo(trial: Trial, slo_ms: float) -> bool:
-    """The one rule for a configuration meeting the SLO: measured whole (not failed, not pruned, not cut by an
-    interrupt), every request served, p99 within it. A configuration whose requests fail meets no SLO (probe round 4:
-    a model failing 2 % of its requests was deployed as "within the 50 ms SLO", its p99 counting the successes only);
-    a partial trial's p99 rests on what its windows held up to the cut (session 31: it was listed as having met it)."""
-    whole = not trial.error and not trial.pruned and not trial.interrupted
-    served = whole and trial.requests > 0 and trial.failed_requests == 0
-    return served and trial.p99_ms <= slo_ms
-
-
-def met_slo(trials: Sequence[Trial], slo_ms: float) -> list[Trial]:
-    """The measured trials that meet the SLO (`meets_slo`)."""
-    return [t for t in trials if meets_slo(t, slo_ms)]
 
 
 def others_share(trials: Sequence[Trial]) -> float | None:

@@ -18,8 +18,7 @@ import pytest
 
 from quantserve.cli.tune import Trial, search
 from quantserve.cli.tune_server import TrialServer
-from quantserve.cli.tune_trials import SCRATCH_MODEL, ServingConfig, best_trial
-from quantserve.cli.tune_verdict import meets_slo
+from quantserve.cli.tune_trials import SCRATCH_MODEL, ServingConfig, best_trial, meets_slo
 from tests.quantserve.test_tune_limits import BASELINE, MB16X2, settings, trial
 
 NOT_READY = f"Request for unknown model: '{SCRATCH_MODEL}' has no available versions"

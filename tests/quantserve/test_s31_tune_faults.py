@@ -24,8 +24,7 @@ import pytest
 from quantserve.cli import tune as tune_module
 from quantserve.cli.tune_failed import TuneFailed
 from quantserve.cli.tune_server import TrialServer
-from quantserve.cli.tune_trials import Samples, ServingConfig, Trial, TuneSettings
-from quantserve.cli.tune_verdict import meets_slo, met_slo
+from quantserve.cli.tune_trials import Samples, ServingConfig, Trial, TuneSettings, meets_slo, met_slo
 
 SLO_MS = 50.0
 MB4 = ServingConfig(4, (1, 2, 4), 500, 1)

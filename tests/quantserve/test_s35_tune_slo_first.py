@@ -4,8 +4,7 @@ SLO three trials had met; then said the confirmation "missed" an SLO its pick ha
 
 from __future__ import annotations
 
-from quantserve.cli.tune_trials import ServingConfig, Trial, best_trial
-from quantserve.cli.tune_verdict import meets_slo
+from quantserve.cli.tune_trials import ServingConfig, Trial, best_trial, meets_slo
 
 SLO_MS = 459.1
 
