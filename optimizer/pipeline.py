@@ -240,7 +240,8 @@ class OptimizeJob:
         hide); a refusal carries it, so the figures behind "its drift is within the budget" are printed with it."""
         self.options.progress("time")
         settings = self.options.speed
-        speed = compare_speed(fp32, int8, next(self.held_out.batches(settings.batch_size)), settings)
+        batch = next(self.held_out.batches(settings.batch_size))
+        speed = compare_speed(fp32, int8, batch, settings, 1 if self.held_out.requests.whole else None)
         if not speed.holds and not settings.allow_slower:
             line = speed.line(bool(verification["holds"]))
             raise BudgetExceeded(line, {**getattr(line, "record", {}), "verification": dict(verification)})

@@ -194,8 +194,12 @@ def timing_batch(data: TensorData, settings: SpeedSettings) -> dict[str, np.ndar
     return next(data.batches(settings.batch_size))
 
 
-def compare_speed(fp32: Path, int8: Path, batch: dict[str, np.ndarray], settings: SpeedSettings) -> SpeedRecord:
-    """Time FP32 and INT8 on one batch, alternating run by run; speedup = the median of the blocks' ratios.
+def compare_speed(
+    fp32: Path, int8: Path, batch: dict[str, np.ndarray], settings: SpeedSettings, samples: int | None = None
+) -> SpeedRecord:
+    """Time FP32 and INT8 on one batch, alternating run by run; speedup = the median of the blocks' ratios. The batch
+    holds `samples` samples (default: its axis 0; one where it is an --unbatched build's whole sample, whose axis 0 is
+    its frames: key_cnn's timing read "batch 100").
 
     Each block is one fresh child process timing alternated pairs (its ratio: the median of its pairs'
     FP32/INT8 ratios). A block timed while other processes took the cores (above `BUSY_SHARE`) says
@@ -215,7 +219,7 @@ def compare_speed(fp32: Path, int8: Path, batch: dict[str, np.ndarray], settings
         speedup=statistics.median(b.ratio for b in used),
         round_speedups=tuple(b.ratio for b in used),
         min_speedup=settings.min_speedup,
-        batch_size=len(next(iter(batch.values()))),
+        batch_size=samples if samples is not None else len(next(iter(batch.values()))),
         threads=threads,
         cpu=cpu_model(),
         input_shapes={name: list(array.shape) for name, array in batch.items()},

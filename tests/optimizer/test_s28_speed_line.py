@@ -51,3 +51,13 @@ def test_a_block_is_its_median_pair_of_runs() -> None:
     even = Block.of_pairs([4.0, 9.0, 6.0, 8.0], [4.0, 3.0, 4.0, 4.0])
     assert (even.fp32_ms, even.int8_ms, even.ratio) == (6.0, 4.0, 1.75)
     assert median_index([3.0, 1.0, 2.0]) == 2 and median_index([4.0, 1.0, 3.0, 2.0]) == 3
+
+
+def test_a_whole_sample_is_timed_as_one_sample(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """An --unbatched build of whole samples times one (T, F) clip: its row said "batch 100" (the clip's frames)."""
+    monkeypatch.setattr(speed, "time_pair", lambda *_: Block(10.0, 8.0, 1.25, 0.05, 5))
+    monkeypatch.setattr(speed, "_compute_share", lambda *_: (None, {}))
+    clip = {"x": np.zeros((100, 105), np.float32)}
+    record = compare_speed(tmp_path / "a", tmp_path / "b", clip, SpeedSettings(rounds=1), samples=1)
+    assert record.batch_size == 1 and record.input_shapes == {"x": [100, 105]}
+    assert _speed_row(record.to_dict())[0].startswith("speedup, batch 1, ")

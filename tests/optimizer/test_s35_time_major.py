@@ -158,3 +158,18 @@ def test_unbatched_arrays_of_both_forms_are_refused_in_one_line() -> None:
     data.unbatched = False  # a batched build: one axis more is a wrong shape, as before
     with pytest.raises(QuantserveError, match=r"input 'x' has shape \(4, 16, 6\), the model expects \['batch', 6\]"):
         check_against("d.npz", data, specs)
+
+
+def test_a_whole_sample_build_is_timed_as_one_sample_a_request(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its timing row read "batch 16": the clip's frames, not the one sample a request holds."""
+    import optimizer.speed as speed
+
+    monkeypatch.setattr(speed, "time_pair", lambda *_: speed.Block(10.0, 8.0, 1.25, 0.05, 5))
+    model = _time_major(tmp_path / "key.onnx", pooled=True)
+    calib = tmp_path / "calib.npz"
+    np.savez(calib, x=np.random.default_rng(4).standard_normal((300, FRAMES, FEATURES)).astype(np.float32))
+    options = OptimizeOptions(
+        model, calib, "int8", "embedded", tmp_path / "out", speed=SpeedSettings(rounds=1), unbatched=True
+    )
+    timed = (optimize(options).manifest.verification or {})["speed"]
+    assert timed["batch_size"] == 1 and timed["input_shapes"] == {"x": [FRAMES, FEATURES]}
