@@ -100,7 +100,7 @@ class FuseGraph:
         check_onnx(Path(out_path), batched=not self.unbatched)
         note = f"graph fusion skipped: {reason}; the unfused graph goes on (ONNX Runtime still fuses it when it loads)"
         return artifact.with_stage(
-            out_path, {**fuse_record(counts, counts, 0.0), "skipped": {"reason": reason, "note": note}}
+            out_path, {**fuse_record(counts, counts, 0.0), "unfused": {"reason": reason, "note": note}}
         )
 
     def _compare(

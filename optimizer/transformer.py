@@ -74,8 +74,8 @@ class FuseTransformer:
             generic = FuseGraph(self.check_inputs, self.rtol, self.atol)(artifact, out_path)
             record = generic.manifest.stages[-1]
             why = f"ONNX Runtime's transformer fusion skipped: {failed}; onnxslim's fusions only"
-            skipped = record.get("skipped")  # onnxslim failed too: both said, the unfused graph goes on
-            record["skipped"] = {
+            skipped = record.get("unfused")  # onnxslim failed too: both said, the unfused graph goes on
+            record["unfused"] = {
                 "reason": f"{failed}{'; ' + skipped['reason'] if skipped else ''}",
                 "note": f"{why}{' — ' + skipped['note'] if skipped else ''}",
             }

@@ -22,7 +22,7 @@ def _details(record: dict[str, Any]) -> str:
     if stage == "export":
         return f"opset {record.get('opset')}, {record.get('nodes')} nodes"
     if stage == "fuse":
-        skipped = " (left unfused: see the note)" if record.get("skipped") else ""
+        skipped = " (left unfused: see the note)" if record.get("unfused") else ""
         return f"nodes {record.get('nodes_before')} → {record.get('nodes_after')}{skipped}"
     if stage == "calibrate":
         return _calibrate_details(record)

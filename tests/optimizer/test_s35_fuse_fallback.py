@@ -50,9 +50,9 @@ def test_a_fusion_that_breaks_the_model_leaves_it_unfused(
     record = fused.manifest.stages[-1]
     assert record["stage"] == "fuse" and record["nodes_after"] == record["nodes_before"]
     assert record["op_types_after"]["BatchNormalization"] == 1  # not folded: the exported graph as it was
-    note = record["skipped"]["note"]
+    note = record["unfused"]["note"]
     assert note.startswith("graph fusion skipped: ") and "the unfused graph goes on" in note
-    assert __import__("re").search(reason, record["skipped"]["reason"])
+    assert __import__("re").search(reason, record["unfused"]["reason"])
     assert "left unfused" in _details(record)
     model = onnx.load(str(fused.path))
     assert all(node.name for node in model.graph.node)  # named for calibration's exclusions
@@ -64,7 +64,7 @@ def test_a_fusion_that_breaks_the_model_leaves_it_unfused(
 def test_a_fusion_that_holds_is_not_noted(tiny_onnx: Path, tmp_path: Path) -> None:
     exported = export_onnx(load_source(tiny_onnx), tmp_path / "exported.onnx")
     record = FuseGraph()(exported, tmp_path / "fused.onnx").manifest.stages[-1]
-    assert "skipped" not in record and "BatchNormalization" not in record["op_types_after"]
+    assert "unfused" not in record and "BatchNormalization" not in record["op_types_after"]
     assert "left unfused" not in _details(record)
 
 
@@ -87,7 +87,7 @@ def test_optimize_ships_the_unfused_model_and_says_why(
     assert "quantserve: note: graph fusion skipped: onnxslim's fused model's output 'logits' differs" in err, err
     manifest = __import__("json").loads((out / "manifest.json").read_text())
     fuse = next(stage for stage in manifest["stages"] if stage["stage"] == "fuse")
-    assert fuse["skipped"]["reason"].startswith("onnxslim's fused model's output 'logits' differs")
+    assert fuse["unfused"]["reason"].startswith("onnxslim's fused model's output 'logits' differs")
 
 
 def test_a_fusion_that_adds_an_input_leaves_it_unfused(
@@ -105,5 +105,5 @@ def test_a_fusion_that_adds_an_input_leaves_it_unfused(
     monkeypatch.setattr(onnxslim, "slim", adds_input)
     exported = export_onnx(load_source(tiny_onnx), tmp_path / "exported.onnx")
     record = FuseGraph()(exported, tmp_path / "fused.onnx").manifest.stages[-1]
-    assert record["skipped"]["reason"].startswith("onnxslim's fusion changed the model's inputs (added ['extra'];")
+    assert record["unfused"]["reason"].startswith("onnxslim's fusion changed the model's inputs (added ['extra'];")
     assert [i.name for i in onnx.load(str(tmp_path / "fused.onnx")).graph.input] == ["pixels"]

@@ -22,9 +22,9 @@ def serve_scores(monkeypatch: pytest.MonkeyPatch, labels: np.ndarray, scores: np
     import serving.triton_runner
 
     monkeypatch.setattr(serving.triton_runner, "TritonRunner", FakeRunner)
-    data = SimpleNamespace(labels=labels, batches=lambda size: [])
-    monkeypatch.setattr(quantserve.data, "load_npz", lambda path, specs: data)
-    monkeypatch.setattr(quantserve.runner, "run_batches", lambda runner, batches: {"logits": scores})
+    data = SimpleNamespace(labels=labels, batches=lambda size: [], requests=SimpleNamespace(whole=False))
+    monkeypatch.setattr(quantserve.data, "load_npz", lambda path, specs, **_: data)
+    monkeypatch.setattr(quantserve.runner, "run_batches", lambda runner, batches, whole=False: {"logits": scores})
 
 
 def infer(tmp_path: Path, *extra: str) -> int:

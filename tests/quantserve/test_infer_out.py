@@ -20,9 +20,11 @@ def no_server(monkeypatch: pytest.MonkeyPatch) -> None:
     import serving.triton_runner
 
     monkeypatch.setattr(serving.triton_runner, "TritonRunner", FakeRunner)
-    data = SimpleNamespace(labels=None, batches=lambda size: [])
-    monkeypatch.setattr(quantserve.data, "load_npz", lambda path, specs: data)
-    monkeypatch.setattr(quantserve.runner, "run_batches", lambda runner, batches: {"logits": np.zeros((2, 3))})
+    data = SimpleNamespace(labels=None, batches=lambda size: [], requests=SimpleNamespace(whole=False))
+    monkeypatch.setattr(quantserve.data, "load_npz", lambda path, specs, **_: data)
+    monkeypatch.setattr(
+        quantserve.runner, "run_batches", lambda runner, batches, whole=False: {"logits": np.zeros((2, 3))}
+    )
 
 
 def infer(tmp_path: Path, out: Path) -> int:

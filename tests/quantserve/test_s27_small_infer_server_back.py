@@ -44,11 +44,15 @@ def infer_stopped(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     import quantserve.runner
     import serving.triton_runner
 
-    def stop(runner: Any, batches: Any) -> Any:
+    def stop(runner: Any, batches: Any, whole: bool = False) -> Any:
         raise ServerStopped(url, answered=3)
 
     monkeypatch.setattr(serving.triton_runner, "TritonRunner", FakeRunner)
-    monkeypatch.setattr(quantserve.data, "load_npz", lambda path, specs: SimpleNamespace(batches=lambda size: []))
+    monkeypatch.setattr(
+        quantserve.data,
+        "load_npz",
+        lambda path, specs, **_: SimpleNamespace(batches=lambda size: [], requests=SimpleNamespace(whole=False)),
+    )
     monkeypatch.setattr(quantserve.runner, "run_batches", stop)
     return cli.main(["infer", "--url", url, "--model", "mlp", "--data", str(tmp_path / "d.npz")])
 

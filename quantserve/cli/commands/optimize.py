@@ -164,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
     # an output was a ZipMap's sequence of maps: now its [N, C] float tensor, the classes in order
     notes += [stage["zipmaps_removed"]["note"] for stage in artifact.manifest.stages if stage.get("zipmaps_removed")]
     notes += [note for stage in artifact.manifest.stages for note in (stage.get("sizes_fixed") or {}).get("notes", [])]
-    notes += [stage["skipped"]["note"] for stage in artifact.manifest.stages if stage.get("skipped")]  # fusion broke it
+    notes += [stage["unfused"]["note"] for stage in artifact.manifest.stages if stage.get("unfused")]  # fusion broke it
     notes += [thin_evidence_line(entry) for entry in verification.get("thin_evidence") or []]
     notes += verification.get("notes") or []  # e.g. an embedding whose nearest neighbours changed
     if not getattr(args, "quiet", False):
