@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from optimizer.graph_words import read_graph_words, words_record
 from optimizer.onnx_files import model_sha256
 from optimizer.targets import TritonLayout, get_target
 from quantserve.artifact import GRAPH_OUTPUTS, MANIFEST_NAME, STATE_PAIRS, Artifact, Manifest, TensorSpec
@@ -151,6 +152,7 @@ def deploy(
     if check_pad and ragged_batching == "pad" and pads_ragged(artifact.manifest, layout, max_batch):
         check_pad_exact(artifact, name)
     source = source_identity(build_dir, artifact.manifest)
+    graph_words_of_older_build(build_dir, artifact.manifest)
     config = build_config(
         artifact.manifest, layout, name, max_batch, max_queue_delay_us, preferred, instances, ragged_batching, policy
     )
@@ -284,6 +286,15 @@ def model_parameters(manifest: Manifest, ragged_batching: str | None) -> dict[st
     parameters.update(state_parameter(manifest.extra.get(STATE_PAIRS) or []))  # evaluate runs it as a stream
     parameters.update(graph_parameter(manifest.extra.get(GRAPH_OUTPUTS)))  # evaluate reads kinds as optimize did
     return {**parameters, **({"ragged_batching": ragged_batching} if ragged_batching else {})}
+
+
+def graph_words_of_older_build(build_dir: Path, manifest: Manifest) -> None:
+    """A build by a quantserve before graph words were recorded gets them from its FP32 reference, the file optimize
+    reads them from, so `evaluate` judges its served outputs as optimize did (`serving.graph_parameter`)."""
+    reference = manifest.files.get("reference")
+    path = build_dir / reference if reference else None
+    if GRAPH_OUTPUTS not in manifest.extra and path is not None and path.is_file() and is_onnx(path):
+        manifest.extra[GRAPH_OUTPUTS] = words_record(read_graph_words(path))
 
 
 def source_identity(build_dir: Path, manifest: Manifest) -> str | None:

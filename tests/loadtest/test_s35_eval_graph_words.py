@@ -177,3 +177,16 @@ def test_evaluate_reads_the_words_from_the_reference_models_served_config(monkey
     report = evaluator.evaluate_accuracy("127.0.0.1:1", ["int8"], "fp32", data, budget=DriftBudget())
     judged = {v.model: v for v in report.variants}["int8"]
     assert judged.violations == [] and any("--output-kind probs=multilabel" in note for note in judged.notes)
+
+
+def test_a_build_that_records_no_graph_words_gets_them_from_its_reference_at_deploy(tmp_path: Path) -> None:
+    """A build by an older quantserve (no graph_outputs in its manifest) was served with none recorded."""
+    model = _sigmoid_head(tmp_path / "head.onnx")
+    np.savez(tmp_path / "calib.npz", x=np.random.default_rng(2).normal(0.0, 1.0, (300, 16)).astype(np.float32))
+    out = tmp_path / "build"
+    optimize(OptimizeOptions(model, tmp_path / "calib.npz", "fp32", "embedded", out, speed=UNTIMED))
+    manifest = json.loads((out / "manifest.json").read_text())
+    del manifest["extra"][GRAPH_OUTPUTS]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    deployed = deploy(out, tmp_path / "repo", "head")
+    assert recorded_graph(parse_config(deployed.config_path)) == GraphWords(frozenset({"probs"}), TokenAxes())
