@@ -28,9 +28,8 @@ def served_kinds(
 ) -> dict[str, str]:
     """Each served output's kind (`infer_output_kinds`), read with the reference graph's words where its served
     config records them (`graph`), as optimize reads the build's; off the values alone where not."""
-    if graph is None:
-        return infer_output_kinds(outputs, overrides, labels=labels, inputs=inputs)
-    return infer_output_kinds(outputs, overrides, labels=labels, inputs=inputs, axes=graph.axes, sigmoid=graph.sigmoid)
+    axes, sigmoid = (graph.axes, graph.sigmoid) if graph is not None else (None, frozenset[str]())
+    return infer_output_kinds(outputs, overrides, labels=labels, inputs=inputs, axes=axes, sigmoid=sigmoid)
 
 
 def unrecorded_graph_notes(

@@ -15,13 +15,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import onnx
-
 from optimizer.drift_budget import DriftBudget
 from optimizer.drift_evidence import evidence_refusal, evidence_rows, evidence_shortfall
+from optimizer.graph_words import read_graph_words
 from optimizer.output_kinds import infer_output_kinds
-from optimizer.sigmoid_outputs import sigmoid_outputs
-from optimizer.token_axes import token_axes
 from optimizer.transformer import run_model
 from optimizer.verify import verify_batch_size
 from quantserve.data import TensorData
@@ -48,13 +45,8 @@ def _shortfall(
 ) -> list[dict[str, Any]]:
     """`evidence_shortfall` of `rows` held-out rows, the kinds read from the model's outputs on `data`."""
     reference = run_model(model_path, data, verify_batch_size(model_path, data))
-    graph = onnx.load(str(model_path), load_external_data=False)  # read once for both of the graph's words
+    words = read_graph_words(model_path)  # which outputs a Sigmoid makes, which 2-D ones are per token
     kinds = infer_output_kinds(
-        reference,
-        output_kinds,
-        labels=data.labels,
-        inputs=data.arrays,
-        axes=token_axes(graph),
-        sigmoid=sigmoid_outputs(graph),
+        reference, output_kinds, labels=data.labels, inputs=data.arrays, axes=words.axes, sigmoid=words.sigmoid
     )
     return evidence_shortfall(kinds, budget, rows)

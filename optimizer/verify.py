@@ -29,18 +29,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
 
 from optimizer.drift import kind_notes, measure_drift
 from optimizer.drift_budget import CHECKS, DriftBudget, Refusal, Violation
 from optimizer.drift_evidence import evidence_shortfall, neighbour_notes, one_answer_outputs, thin_evidence
+from optimizer.graph_words import read_graph_words
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from optimizer.output_kinds import infer_output_kinds
 from optimizer.rollout import find_token_feedback, rollout_record, rollout_refusal
-from optimizer.sigmoid_outputs import sigmoid_outputs
 from optimizer.state_loop import StatePair, closed_loop_record, closed_loop_refusal
 from optimizer.tensor_ranges import activation_bytes_per_sample, rows_per_chunk
-from optimizer.token_axes import token_axes
 from optimizer.transformer import run_model
 from optimizer.user_metric import UserMetric, add_user_metric
 from quantserve import metrics
@@ -99,15 +97,10 @@ class VerifyAgainstReference:
         (at the worst batch composition, where the candidate's answers depend on their batch neighbours)."""
         expected = self.outputs(self.reference)
         labels = self.data.labels
-        graph = onnx.load(str(self.reference), load_external_data=False)  # read once for both of the graph's words
-        axes = token_axes(graph)  # which 2-D outputs are per token: the graph's word
+        words = read_graph_words(self.reference)  # which outputs a Sigmoid makes, which 2-D ones are per token
+        axes = words.axes
         kinds = infer_output_kinds(
-            expected,
-            self.output_kinds,
-            labels=labels,
-            inputs=self.data.arrays,
-            axes=axes,
-            sigmoid=sigmoid_outputs(graph),
+            expected, self.output_kinds, labels=labels, inputs=self.data.arrays, axes=axes, sigmoid=words.sigmoid
         )
         judged = []
         for composition, got in batch_compositions(candidate, self.data, self.batch_size):
