@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from quantserve.cli.tune_checks import check_settings
+from quantserve.cli.tune_confirm import settle_confirmation
 from quantserve.cli.tune_lines import describe
 from quantserve.cli.tune_prune import PRUNE_FRACTION
 from quantserve.cli.tune_result import TuneResult
@@ -89,7 +90,7 @@ def tune(
     try:
         return _tune(settings, say, on_trial, progress)
     except KeyboardInterrupt as stop:
-        raise interrupted(progress, stop) from None
+        raise interrupted(progress, stop, say) from None
     except OSError as exc:  # a full disk: the trials measured are saved, as an interrupt saves them (`tune_disk`)
         from quantserve.cli.tune_disk import disk_full, is_full
 
@@ -148,32 +149,6 @@ def _tune(
     result.seconds = time.monotonic() - started
     write_report(result, out)
     return result
-
-
-def settle_confirmation(result: TuneResult, say: Callable[[str], None]) -> None:
-    """Which figures stand as best and baseline. `result` comes with the confirmation run's pair (or, where the search
-    stopped, the search's own): a failed run falls back to the search's figures; a pick that loses to the baseline
-    when both are measured again gives way to it, its own confirmation kept in `confirmed_pick` and said."""
-    from quantserve.cli.tune_trials import best_trial
-
-    baseline, pick = result.baseline, result.best
-    stopped, traced = result.stopped, result.settings is not None and result.settings.trace is not None
-    result.confirmed = not stopped and not (pick.error or baseline.error)
-    if not stopped and not result.confirmed:
-        say(f"the confirmation run failed ({pick.error or baseline.error}): the search's own figures stand")
-    if not result.confirmed:  # fall back to the search's own figures
-        result.best, result.baseline = result.search_best or pick, result.search_baseline or baseline
-        return
-    result.confirmed_pick = pick
-    if pick.config == baseline.config:
-        say(f"confirmed back to back: baseline {describe(baseline)} (the search's pick is the baseline)")
-        return
-    picked = f"the search's pick ({pick.config.label()}) {describe(pick)}"
-    say(f"confirmed back to back: baseline {describe(baseline)}; {picked}")
-    slo = result.settings.slo_p99_ms if result.settings is not None else None
-    if best_trial([baseline, pick], traced, slo) is baseline:
-        say("the search's pick did not beat the baseline when both were measured again: the baseline is kept as best")
-        result.best = baseline
 
 
 def search(

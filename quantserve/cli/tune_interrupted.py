@@ -17,7 +17,9 @@ are kept in tune.json's `confirmation`, the cut one partial, never in place of t
 A stop after a trial's last window reached its planned end (Locust shutting down: `Window.ran_to_plan`) cut nothing,
 yet the trial was marked partial and never ranked: a Ctrl-C just after a trial ended lost its ranking. Such a trial is
 raised whole (`TrialInterrupted.whole`), kept unmarked, ranked and given its SLO verdict as any finished trial, and the
-line names it; the stop still ends tune (exit 130).
+line names it; the stop still ends tune (exit 130). A stop after the confirmation's last run ended that way leaves the
+whole confirmation: it is settled as a finished one (`tune_confirm`), nothing is deployed, and the line names the
+confirmed winner and the command that deploys it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import functools
 import math
 import operator
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -75,9 +77,13 @@ class TuneProgress:
     result: TuneResult | None = None
 
 
-def interrupted(progress: TuneProgress, stop: BaseException | None = None) -> TuneInterrupted:
+def interrupted(
+    progress: TuneProgress, stop: BaseException | None = None, say: Callable[[str], None] | None = None
+) -> TuneInterrupted:
     """Write tune.json and tune.html with what `progress` holds, marked interrupted; the exception to raise. A search
-    trial the interrupt cut (`stop`, a `TrialInterrupted`) joins the trials with what it measured."""
+    trial the interrupt cut (`stop`, a `TrialInterrupted`) joins the trials with what it measured; a confirmation
+    whose runs had all ended whole before the stop is settled as a finished one (`tune_confirm`, said through `say`)
+    and deploys nothing."""
     from quantserve.cli.tune_report import write_report
 
     cut = stop.trial if isinstance(stop, TrialInterrupted) else None
@@ -85,18 +91,34 @@ def interrupted(progress: TuneProgress, stop: BaseException | None = None) -> Tu
         progress.trials.append(cut)
     result = progress.result or partial_result(progress)
     if isinstance(stop, TrialInterrupted) and progress.stage == "the confirmation run":
-        result.cut_confirmation = [*stop.before, *([cut] if cut is not None else [])]
+        runs = [*stop.before, *([cut] if cut is not None else [])]
+        if not _settled(result, runs, say or (lambda line: None)):
+            result.cut_confirmation = runs
     result.interrupted = progress.stage
     result.seconds = time.monotonic() - progress.started
     json_path, _ = write_report(result, progress.settings.out)
     line = interrupt_line(result, progress.settings, progress.stage, str(json_path))
-    return TuneInterrupted(line + kept_whole(progress, stop), result)
+    return TuneInterrupted(line + kept_whole(progress, stop, result.confirmed), result)
 
 
-def kept_whole(progress: TuneProgress, stop: BaseException | None) -> str:
+def _settled(result: TuneResult, runs: list[Trial], say: Callable[[str], None]) -> bool:
+    """Settle `result` from the confirmation's `runs` where they are whole (`tune_confirm.whole_confirmation`): the
+    claim is theirs, as an uninterrupted confirmation's would be. False (nothing changed) where the stop cut one."""
+    from quantserve.cli.tune_confirm import settle_confirmation, whole_confirmation
+
+    search_baseline, search_best = result.search_baseline or result.baseline, result.search_best or result.best
+    if not whole_confirmation(runs, search_baseline.config, search_best.config):
+        return False
+    result.baseline, result.best = runs[0], runs[-1]
+    settle_confirmation(result, say)
+    return result.confirmed
+
+
+def kept_whole(progress: TuneProgress, stop: BaseException | None, confirmed: bool = False) -> str:
     """The line's clause for a trial whose last window had ended when the stop came (`TrialInterrupted.whole`): which
-    one, kept whole; "" where the stop cut a trial or came between them."""
-    if not isinstance(stop, TrialInterrupted) or not stop.whole or stop.trial is None:
+    one, kept whole; "" where the stop cut a trial or came between them. `confirmed`: that run completed the
+    confirmation, whose claim `interrupt_line` says instead: "" too."""
+    if not isinstance(stop, TrialInterrupted) or not stop.whole or stop.trial is None or confirmed:
         return ""
     from quantserve.cli.tune_lines import describe
 
@@ -143,5 +165,17 @@ def interrupt_line(result: TuneResult, settings: TuneSettings, stage: str, repor
         return (
             f"interrupted during the deploy of {result.best.config.label()} into {settings.repo} as {settings.name}: "
             f"its new version is there complete or not at all (deploys are atomic); {saved}"
+        )
+    if result.confirmed and stage == "the confirmation run":  # every run of it had ended: its claim, not deployed
+        from quantserve.cli.tune_confirm import deploy_command
+        from quantserve.cli.tune_lines import describe
+
+        best, verdict = result.best, "meets" if result.slo_met else "misses"
+        gain = f", {result.gain:.2f}x the baseline's goodput" if math.isfinite(result.gain) else ""
+        return (
+            f"interrupted after the confirmation run's last run had ended, before the deploy: nothing was deployed "
+            f"({settings.repo} is as it was); confirmed back to back: best {best.config.label()} ({describe(best)}"
+            f"{gain}; it {verdict} the {settings.slo_p99_ms:g} ms SLO); to deploy it: "
+            f"{deploy_command(settings, best.config)}; {saved}"
         )
     return f"interrupted during {stage}: nothing was deployed ({settings.repo} is as it was); {saved}"

@@ -132,5 +132,6 @@ def test_a_confirmation_run_that_had_ended_is_kept_unmarked_and_named(
     assert not pick["interrupted"] and pick["requests"] == 8000  # before: marked partial, its whole window 2 cut
     label = "mb16 pref 2,4,8,16 q500us x1"  # the search's pick, the deploy defaults (`tune.starting_points`)
     assert pick["config"]["max_batch"] == 16 and pick["config"]["max_queue_delay_us"] == 500
-    assert f"the confirmation's run of {label} had ended before the stop: kept whole" in line
-    assert document["best"] == document["search_best"]  # the confirmation is still not settled: no claim from it
+    # session 36: both its runs had ended whole, so the confirmation is settled (tests/quantserve/test_s36_tune_stop.py)
+    assert f"confirmed back to back: best {label} (" in line and "nothing was deployed" in line
+    assert document["best"] == pick and document["search"]["confirmed"]
