@@ -120,20 +120,41 @@ class TrialServer:
         if dead is not None:  # before its first request: nothing of this configuration had run on it
             self.restart(dead, config)
             notes.append(f"tritonserver {dead} before this trial: restarted, then the trial measured")
-        trial = self._measure(config, rivals)
+        try:
+            trial = self._measure(config, rivals)
+        except TrialInterrupted as stop:
+            raise self._stopped_whole(stop, notes) from None
         cause = self.down()
         if cause is None:
             return replace(trial, server_restarts=notes) if notes else trial
         self.restart(cause, config)
         notes.append(f"tritonserver {cause} during its first attempt: restarted and the trial measured again")
         self.attempt_tag = "-retry"
-        trial = self._measure(config, rivals)
+        try:
+            trial = self._measure(config, rivals)
+        except TrialInterrupted as stop:
+            raise self._stopped_whole(stop, notes) from None
         again = self.down()
         if again is None:
             return replace(trial, server_restarts=notes)
         self.restart(again, config)
         deaths = f"tritonserver {again} during this trial, and {cause} in its first attempt"
         return server_failed(trial, deaths, notes[:-1])  # the error names both deaths
+
+    def _stopped_whole(self, stop: TrialInterrupted, notes: list[str]) -> TrialInterrupted:
+        """A trial raised whole at a stop (`TrialInterrupted.whole`) gets the liveness check a finished trial gets: a
+        server that died or hung during it left figures no finished trial keeps (it would be measured again), and at a
+        stop there is no again, so the trial is kept partial (`interrupted`, never ranked), the death said in its
+        `server_restarts`. One check, bounded by its timeout; no restart: the user asked to stop. A trial cut by the
+        stop is raised as it came."""
+        if not stop.whole or stop.trial is None:
+            return stop
+        cause = self.down()
+        if cause is None:
+            return TrialInterrupted(replace(stop.trial, server_restarts=notes), stop.before, whole=True)
+        died = f"tritonserver {cause} during this trial: not measured again (the stop came), kept partial"
+        trial = replace(stop.trial, interrupted=True, server_restarts=[*notes, died])
+        return TrialInterrupted(trial, stop.before)
 
     def restart(self, cause: str, config: ServingConfig) -> None:
         """Stop what is left of the server (dead, or hung) and start it again; a start that fails ends the tune."""

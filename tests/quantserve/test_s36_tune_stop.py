@@ -4,8 +4,11 @@ A stop after the pick's confirmation run reached its planned end cut nothing, ye
 as the claim and said "the confirmation run as far as it got (partial: not the claim)". Now the pair is settled as any
 finished confirmation (`tune_confirm.settle_confirmation`), nothing is deployed (the user stopped tune), and the line
 names the confirmed winner and the `quantserve deploy` command that deploys it. A stop that cut a run, or came after
-the baseline's run with the pick's still to come, keeps the confirmation partial as before. No server: the session-31
-stand-in server, its windows given.
+the baseline's run with the pick's still to come, keeps the confirmation partial as before.
+
+A trial raised whole at a stop skipped the liveness check a finished trial gets after it: one whose server died in it
+was ranked on figures a finished trial would have measured again. Now it gets the check (one, no restart) and is kept
+partial where the server is out of service. No server: the session-31 stand-in server, its windows given.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from quantserve.cli.tune_server import WindowInterrupted
+from quantserve.cli.tune_interrupted import TrialInterrupted
+from quantserve.cli.tune_server import TrialServer, WindowInterrupted
 from quantserve.cli.tune_trials import Samples
-from tests.quantserve.test_s31_tune_window_cut import _window
+from tests.quantserve.test_s31_tune_window_cut import _server, _window
 from tests.quantserve.test_s32_tune_confirmation_cut import PICK_RUNS, ConfirmationCut, _tune_cut
 
 PICK = "mb16 pref 2,4,8,16 q500us x1"  # the search's pick, the deploy defaults (`tune.starting_points`)
@@ -98,3 +102,36 @@ def test_a_stop_after_the_baseline_s_run_with_the_pick_s_to_come_keeps_the_confi
     assert not document["search"]["confirmed"] and document["best"] == document["search_best"]
     assert "the confirmation's run of no batching x1 had ended before the stop: kept whole" in line
     assert "to deploy it" not in line
+
+
+def _whole_stop_server(tmp_path: Path, causes: list[str | None]) -> TrialServer:
+    """The stand-in trial server (no tritonserver): window 2 ends whole and the stop comes; `down()` answers
+    `causes` in turn (None: the server answers)."""
+    server = _server(tmp_path, WindowInterrupted(_window(3000, 3.06), whole=True))
+    answers = iter(causes)
+    server.down = lambda: next(answers)  # type: ignore[method-assign]
+    server.restart = lambda cause, config: pytest.fail("restarted at a stop")  # type: ignore[method-assign]
+    return server
+
+
+def test_a_whole_trial_whose_server_died_in_it_is_kept_partial_at_a_stop(tmp_path: Path) -> None:
+    server = _whole_stop_server(tmp_path, [None, "exited (signal 9)"])
+    with pytest.raises(TrialInterrupted) as stop:
+        server.run(server.settings.baseline())
+    trial = stop.value.trial
+    assert trial is not None and trial.interrupted and not stop.value.whole  # before: whole, ranked
+    assert trial.server_restarts == [
+        "tritonserver exited (signal 9) during this trial: not measured again (the stop came), kept partial"
+    ]
+
+
+def test_a_whole_trial_whose_server_answers_is_kept_whole_with_its_restart_said(tmp_path: Path) -> None:
+    server = _whole_stop_server(tmp_path, ["exited (signal 9)", None])
+    server.restart = lambda cause, config: None  # type: ignore[method-assign]  # before the trial: restarted
+    with pytest.raises(TrialInterrupted) as stop:
+        server.run(server.settings.baseline())
+    trial = stop.value.trial
+    assert stop.value.whole and trial is not None and not trial.interrupted and trial.requests == 6000
+    assert trial.server_restarts == [
+        "tritonserver exited (signal 9) before this trial: restarted, then the trial measured"
+    ]  # before: the note was lost
