@@ -20,8 +20,10 @@ the result holds each stage's own figures (`loadtest.stage_figures`) beside the 
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Sequence
+import random
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -31,6 +33,22 @@ from loadtest.arrival_trace import ArrivalTrace, read_trace
 from quantserve.errors import QuantserveError
 
 ARRIVALS = ("constant", "poisson")
+
+
+def rate_arrivals(rate: float, arrivals: str, rng: random.Random, share: int = 0, shares: int = 1) -> Iterator[float]:
+    """Seconds from the schedule's start of one user's arrivals at `rate` a second (its share of the run's): Poisson
+    gaps, or constant ones placed at (k + share/shares) / rate, k = 0, 1, …, so the `shares` users' arrivals interleave
+    evenly at the run's rate and a window of T s offers rate × T of them. The constant schedule began one gap in and
+    summed its gaps: each user offered one arrival short (59995 of 60000 at 3000 req/s over 20 s, five users), all
+    users at the same instants (bursts of five)."""
+    if arrivals == "poisson":
+        offset = 0.0
+        while True:
+            offset += rng.expovariate(rate)
+            yield offset
+    phase = (share % max(1, shares)) / max(1, shares)
+    for k in itertools.count():
+        yield (k + phase) / rate
 
 
 class LoadStep(Protocol):

@@ -22,7 +22,7 @@ from locust import User, task
 
 from loadtest.arrival_trace import ArrivalTrace
 from loadtest.grpc_user import _TritonClientMixin, blocking_call_pool, request_inputs
-from loadtest.load_pattern import ARRIVALS
+from loadtest.load_pattern import ARRIVALS, rate_arrivals
 from loadtest.pending_arrivals import PendingArrivals
 from loadtest.recording import record_unanswered, replayed_trace, schedule_span, schedule_start, warm_up_ended
 
@@ -64,9 +64,9 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
         options = self.environment.parsed_options
         users = max(1, (options.rate_users or options.num_users or 1) if options is not None else 1)
         self._trace: ArrivalTrace | None = replayed_trace(options)
-        if self._trace is not None:
-            self._share = (getattr(self.environment.runner, "worker_index", 0), users)
-        elif options is not None and options.rate:
+        # this user's share of the trace's arrivals or of the rate's: one user a worker process
+        self._share = (getattr(self.environment.runner, "worker_index", 0), users)
+        if self._trace is None and options is not None and options.rate:
             self.rate = options.rate / users
             self.arrivals = options.arrivals or self.arrivals
         if options is not None:
@@ -107,13 +107,12 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
 
     def _schedule(self) -> Iterator[tuple[float, int]]:
         """Seconds from the start of each arrival and its request's samples (0: --request-batch): the trace's
-        share, or gaps of 1/rate (constant) or Poisson."""
+        share, or this user's share of the rate, even (constant) or Poisson (`load_pattern.rate_arrivals`)."""
         if self._trace is not None:
             yield from self._trace.arrivals(*self._share)
             return
-        offset = 0.0
-        while True:
-            offset += self._rng.expovariate(self.rate) if self.arrivals == "poisson" else 1.0 / self.rate
+        share, shares = self._share
+        for offset in rate_arrivals(self.rate, self.arrivals, self._rng, share, shares):
             yield offset, 0
 
     def _inputs(self, samples: int) -> list[Any]:
