@@ -119,3 +119,10 @@ def check_port_free(host: str, port: int, role: str) -> None:
         except OSError as exc:
             reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror})"
             raise QuantserveError(f"{role} port {port} on {host} {reason}; choose another with --{role}-port") from exc
+
+
+def accepts_connections(host: str, port: int, timeout_s: float = 0.5) -> bool:
+    """Whether something listens on `host`:`port` now (a TCP connect succeeds)."""
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout_s):
+        return True
+    return False

@@ -25,7 +25,7 @@ from typing import Any
 from quantserve.errors import InternalError, QuantserveError
 from serving.control import ControlClient
 from serving.model_states import models_not_loaded, not_loaded_line, not_ready_line
-from serving.ports import check_port_free, free_ports
+from serving.ports import accepts_connections, check_port_free, free_ports
 from serving.process_group import die_with_parent, terminate_group
 from serving.stub_path import RepositoryLink, link_for_stub, plain_temp_parent
 from serving.tls import ServerTls, connect_host, is_loopback
@@ -34,6 +34,7 @@ from serving.triton_install import TritonInstall, locate_tritonserver
 MODEL_CONTROL_MODES = ("none", "explicit", "poll")
 LOG_TAIL_LINES = 15
 PORT_PICKS = 4  # tries on ports the tool chose before a port taken at each is an error
+METRICS_WAIT_S = 10.0  # at most this long for the metrics endpoint once the server is ready
 PORT_TAKEN = "already in use"  # how tritonserver's log says a port it was to bind was taken (gRPC, HTTP, metrics)
 SHM_DIR = Path("/dev/shm")  # where Linux keeps POSIX shared memory (shm_open) as files
 _SERVER_STARTS = itertools.count(1)
@@ -276,9 +277,20 @@ class TritonServer:
                     raise QuantserveError(not_loaded_line(failed, self.log_path))
                 settled = all(m.get("state") != "LOADING" for m in index)
                 if settled and (failed or client.is_ready()):  # a failed model holds strict readiness false
+                    self._wait_metrics(deadline)
                     return failed
             time.sleep(0.25)
         raise QuantserveError(not_ready_line(self.options.startup_timeout_s, self.log_path) + self._log_tail())
+
+    def _wait_metrics(self, deadline: float) -> None:
+        """Until the metrics endpoint listens: Triton opens it after gRPC and HTTP (94 ms later in one log here), so
+        ready came before it and a scrape straight after `start` was refused (a load test's first read of the
+        counters; CI saw a test's watcher die of it). Bounded: a server whose metrics never open still serves."""
+        host, port = self.options.address("metrics"), self.ports["metrics"]
+        until = min(deadline, time.monotonic() + METRICS_WAIT_S)
+        while not accepts_connections(host, port) and time.monotonic() < until:
+            self._check_alive()
+            time.sleep(0.05)
 
     def in_user_paths(self, reasons: dict[str, str]) -> dict[str, str]:
         """Triton's reasons with the link path put back as the repository path its user gave."""
