@@ -263,6 +263,22 @@ class LoadResult:
             "left out; the client's figures stand"
         )
 
+    def server_failures_note(self) -> str | None:
+        """One line when Triton's failure counter over the window is below the client's failed requests: Triton's
+        `nv_inference_request_failure` (every `reason`: OTHER, BACKEND, CANCELED, REJECTED) misses most failures
+        (measured with the venv's tritonserver, ONNX Runtime backend: a Gather index out of range counted as a
+        success, a wrong shape, data type or input name refused before the model in neither counter)."""
+        server = self.server
+        if server is None or self.failed_requests <= server.requests_failed:
+            return None
+        return (
+            f"{self.label}: Triton's failure counter (nv_inference_request_failure) read {server.requests_failed} "
+            f"over the window where the client had {self.failed_requests} requests fail: Triton counts a request its "
+            "backend failed (an ONNX Runtime error, e.g. an index out of range) as a success, one it refused before "
+            "the model (a wrong shape, data type or input name) in no counter, and the client's own failures (its "
+            "deadline, a lost connection, a wrong answer) never reach it; the client's count is the failures"
+        )
+
     def unanswered_note(self) -> str | None:
         """One line when requests were still waiting at the window's end, long unanswered
         (`loadtest.unanswered_notes.unanswered_note`)."""
@@ -328,6 +344,7 @@ class LoadResult:
             self.in_flight_note(),
             self.restart_note(),
             self.counters_note(),
+            self.server_failures_note(),
             self.metrics_note(),
             self.outside_server_note(),
             self.utilization.busy_note(self.label) if self.utilization and not self.server_restarted else None,
