@@ -201,11 +201,36 @@ def _diffs(v: VariantAccuracy) -> list[str]:
 
 
 def _budget_line(report: AccuracyReport) -> str:
-    if report.max_accuracy_drop is None:
+    """The budget and, per variant over it, what missed: it said "at most 1 points of accuracy drop … OVER BUDGET:
+    ffdnet_int8" of a denoiser evaluated without labels (no accuracy measured) whose miss was its PSNR to FP32, and
+    "No accuracy-drop budget set." above a variant that missed the drift budget."""
+    drop = report.max_accuracy_drop
+    over = [v for v in report.variants if v.model in report.over_budget]
+    if drop is None and report.drift_budget is None and not over:
         return "No accuracy-drop budget set."
-    over = report.over_budget
-    verdict = f"OVER BUDGET: {', '.join(over)}" if over else "all variants within budget"
-    return f"Budget: at most {report.max_accuracy_drop:g} points of accuracy drop vs `{report.reference}` — {verdict}."
+    budgets = []
+    if drop is not None:
+        unmeasured = "" if report.has_labels else " (not measured: the data has no labels)"
+        budgets.append(f"at most {drop:g} points of accuracy drop{unmeasured}")
+    if report.drift_budget is not None:
+        budgets.append("every output's drift budget")
+    verdict = "OVER BUDGET: " + "; ".join(f"{v.model} ({_missed(report, v)})" for v in over) if over else None
+    verdict = verdict or "all variants within budget"
+    return f"Budget vs `{report.reference}`: {' and '.join(budgets) or 'none set'} — {verdict}."
+
+
+def _missed(report: AccuracyReport, v: VariantAccuracy) -> str:
+    """What of the budget `v` missed: its accuracy drop, then each metric line beyond the drift budget."""
+    drop, limit = v.accuracy_drop_points, report.max_accuracy_drop
+    fell = (
+        [f"accuracy fell {drop:.2f} points > {limit:g}"]
+        if drop is not None
+        and limit is not None
+        and drop > limit
+        and not any("accuracy drop" in line for line in v.violations)
+        else []  # the drift budget's own line of it, where an output was judged by labels, said it already
+    )
+    return "; ".join([*fell, *v.violations]) or "over budget"
 
 
 def render_markdown(inputs: ReportInputs) -> str:
