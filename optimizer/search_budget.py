@@ -231,14 +231,20 @@ class SearchBudget:
 def misfit_phrase(record: dict[str, Any]) -> str:
     """Why the search stopped with time on its clock (`SearchBudget.record`): ", and the next candidate (about 156 s,
     as long as the longest so far) would not fit in the 80 s left"; "" where that is not recorded. "220 s of its 300 s
-    budget spent" alone read as a contradiction (deepCR's U-Net, whose candidates took 155 s each)."""
+    budget spent" alone read as a contradiction (deepCR's U-Net, whose candidates took 155 s each). Where the search
+    went on with shorter units after (mixed-precision steps), the time left is the time then left, said so: HiFi-GAN
+    was told "566 s of its 600 s budget spent …, and the next candidate (about 305 s …) would not fit in the 249 s
+    left"."""
     first = record.get("first_undone")
     if not first:
         return ""
     noun = NOUNS.get(first["unit"], first["unit"])
     about = f" (about {first['unit_s']:.0f} s, as long as the longest so far)" if first["unit_s"] > 0 else ""
     kept = f", the chosen model's timing (about {first['kept_s']:.0f} s) still to come" if first["kept_s"] > 0 else ""
-    return f", and the next {noun}{about} would not fit in the {max(first['left_s'], 0):.0f} s left{kept}"
+    left = max(first["left_s"], 0)
+    since = left - max(record["max_search_s"] - record["spent_s"], 0)  # spent after it was left undone
+    then = f" then left (the {since:.0f} s since went to shorter units that fit)" if since >= 1 else " left"
+    return f", and the next {noun}{about} would not fit in the {left:.0f} s{then}{kept}"
 
 
 def unfinished_note(stage: dict[str, Any]) -> str:
