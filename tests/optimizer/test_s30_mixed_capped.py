@@ -33,13 +33,15 @@ def _run(max_search_s: float, keep_failing: bool = False) -> SearchVerdict:
     now[0] = 341.0  # 859 s of 1200 left: the whole budget did not run out
     run.stage = SimpleNamespace(keep_failing=keep_failing, search=SearchSettings(max_search_s=max_search_s))  # type: ignore[assignment]
     run._outliers_seen = ActivationOutliers("/inc/conv/conv/conv.2/Relu_output_0", 93.6, 16)
+    run.exclusions = []  # none up front: the 5 nodes the closest keeps FP32 are the mixed-precision search's
     return run
 
 
 def _closest(violation: Violation) -> Any:
     margin = normalized_slack(violation.value, violation.budget, violation.higher_is_better)
     drift = SimpleNamespace(holds=False, violations=[violation], outputs={}, margin=lambda: margin)
-    return SimpleNamespace(scheme="static_qdq", drift=drift, summary=lambda: {"scheme": "static_qdq"})
+    summary = {"scheme": "static_qdq"}
+    return SimpleNamespace(scheme="static_qdq", excluded=list("abcde"), drift=drift, summary=lambda: summary)
 
 
 def _mixed(stopped: str) -> dict[str, Any]:

@@ -33,13 +33,15 @@ def verdict(method: str = "minmax", outlier_ratio: float = 11.1) -> SearchVerdic
     run.budget, run.method = spent_budget(), method
     run.stage = SimpleNamespace(keep_failing=False)  # type: ignore[assignment]
     run._outliers_seen = ActivationOutliers("model/BLOCK_4-4_MULTIPLY/mul", outlier_ratio, 16)
+    run.exclusions = []
     return run
 
 
-def missing(violation: Violation, scheme: str = "static_qdq") -> Any:
+def missing(violation: Violation, scheme: str = "static_qdq", kept: tuple[str, ...] = ()) -> Any:
     margin = normalized_slack(violation.value, violation.budget, violation.higher_is_better)
     drift = SimpleNamespace(holds=False, violations=[violation], outputs={}, margin=lambda: margin)
-    return SimpleNamespace(scheme=scheme, drift=drift, summary=lambda: {"scheme": scheme, "margin": margin})
+    summary = {"scheme": scheme, "margin": margin}
+    return SimpleNamespace(scheme=scheme, excluded=list(kept), drift=drift, summary=lambda: summary)
 
 
 def refusal(run: SearchVerdict, chosen: Any, mixed: dict[str, Any] | None = None) -> BudgetExceeded:
@@ -99,3 +101,19 @@ def test_a_near_miss_or_a_search_closing_the_gap_keeps_the_advice_to_raise_the_b
     line = str(refusal(verdict(), missing(BIRDNET), stuck))
     assert "it misses by 28× the drift the budget allows (2 mixed-precision steps closed 3.6 of it)" in line, line
     assert "--max-search-s" not in line, line
+
+
+def test_a_closest_model_with_compute_nodes_kept_fp32_says_how_many() -> None:
+    """HiFi-GAN's vocoder was refused at 300 s with "closest: static_qdq_7bit, … cosine mean 0.887" after its
+    mixed-precision search had kept groups FP32, and at 600 s with "static_qdq_7bit misses it (… cosine mean 0.613)"
+    with every node in INT8: one scheme name, two figures, no word of what differed."""
+    run = verdict()
+    run.exclusions = [SimpleNamespace(node="out_conv")]  # kept FP32 up front: a graph output's, not the search's
+    vocoder = Violation("audio", "cosine_mean", 0.887, 0.99)
+    chosen = missing(vocoder, "static_qdq_7bit", kept=("out_conv", "ups.0", "ups.1"))
+    line = str(refusal(run, chosen, {"start_margin": -38.7, "steps": [{"margin": -11.3}]}))
+    assert (
+        "; closest: static_qdq_7bit with 2 compute nodes FP32, output 'audio': cosine mean 0.887 < budget 0.99" in line
+    )
+    line = str(refusal(run, missing(vocoder, "static_qdq_7bit", kept=("out_conv",))))
+    assert "; closest: static_qdq_7bit, output 'audio'" in line, line
