@@ -288,6 +288,7 @@ HEADLINE_KINDS = (
     "image",
     "dense",
     "regression",
+    "angle",
     "mask",
     "ids",
 )

@@ -62,7 +62,7 @@ def position_map_doubt(
     threshold) but is judged beside the output's own budget, so only --keep-failing ships past it; "" otherwise."""
     judged = set(failed)  # a generator: read once
     missed = [metric for metric in CHANNEL_METRICS if metric in judged]
-    if kind not in ("dense", "regression") or len(shape) != 3 or shape[2] != 1 or shape[1] < 2 or not missed:
+    if kind not in ("dense", "regression", "angle") or len(shape) != 3 or shape[2] != 1 or shape[1] < 2 or not missed:
         return ""
     worst = record.get(WORST_ENTRY[missed[0]])
     at = f", the worst at position {worst} of {shape[1]}" if worst is not None else ""

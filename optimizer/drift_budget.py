@@ -207,6 +207,9 @@ BUDGETED: dict[str, tuple[str, ...]] = {
     ),
     # a dense output said to be a regression (--output-kind NAME=regression, never inferred): its values, no decisions
     "regression": ("channel_correlation_worst", "channel_error_worst", "channel_gain_worst", "quiet_error_worst"),
+    # an angle in radians (--output-kind NAME=angle, never inferred): a regression once INT8's value is taken to the
+    # turn FP32's is on (`optimizer.drift_metrics.same_turn`): π − ε and −π + ε are 2ε apart, not 2π
+    "angle": ("channel_correlation_worst", "channel_error_worst", "channel_gain_worst", "quiet_error_worst"),
     "ids": ("id_agreement",),
     "mask": ("value_agreement", "class_iou_worst"),
     # a sigmoid foreground (`optimizer.soft_masks`); a dense map's figures where too few samples' masks were judged

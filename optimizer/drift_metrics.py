@@ -68,6 +68,17 @@ def output_metrics(
     are the output's own."""
     if reference.shape != candidate.shape:
         raise QuantserveError(f"output shape {candidate.shape} differs from the FP32 reference's {reference.shape}")
+    if kind == "angle":  # radians: judged as a regression of INT8's value on FP32's turn, its angular error recorded
+        turned = same_turn(reference, candidate)
+        record = output_metrics("regression", reference, turned, labels, positions, label_threshold)
+        error = np.abs(turned - reference)
+        worst = float(error.max()) if error.size else 0.0
+        return {
+            **record,
+            "kind": kind,
+            "angle_error_mean_rad": float(error.mean()) if error.size else 0.0,
+            "angle_error_worst_rad": worst,
+        }
     if kind == "regression":  # a dense output's values, without a score's decisions (the user said what it is)
         record = output_metrics("dense", reference, candidate, labels, positions, label_threshold)
         return {**{key: value for key, value in record.items() if key not in DECISION_KEYS}, "kind": kind}
@@ -79,6 +90,14 @@ def output_metrics(
     shape = [reference.shape[axis] for axis in axes]
     record = _layout_metrics(kind, reference.reshape(shape), candidate.reshape(shape), labels, label_threshold)
     return {**_axes_named_as_exported(record, axes), "shape": list(reference.shape)}
+
+
+def same_turn(reference: np.ndarray, candidate: np.ndarray) -> np.ndarray:
+    """`candidate`'s angles (radians) moved by whole turns to lie within π of `reference`'s: an angle output near ±π
+    (LEADER's minutia directions: FP32 π − 0.01 where INT8 answered −π + 0.01) differs by 2π as values, by 0.02 as
+    angles. Floats in float64, the error measured between them."""
+    reference64, candidate64 = reference.astype(np.float64), candidate.astype(np.float64)
+    return reference64 + np.remainder(candidate64 - reference64 + np.pi, 2 * np.pi) - np.pi
 
 
 def _axes_named_as_exported(record: dict[str, Any], axes: tuple[int, ...]) -> dict[str, Any]:

@@ -154,6 +154,7 @@ OUTPUT_KINDS = (
     "embedding",
     "dense",
     "regression",
+    "angle",
     "sequence",
     "detection",
     "box_list",

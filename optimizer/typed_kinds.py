@@ -52,10 +52,11 @@ def check_typed_kind(name: str, kind: str, values: np.ndarray) -> None:
             "channel, and by its decisions where its values are 0/1 flags), soft_mask (one foreground score per "
             "pixel, judged by the IoU of its map cut at --label-threshold) or, with a class per channel, class_map"
         )  # a float map passed as a mask was judged by exact equality: 0.49 of its values "changed" at 1e-4
-    if kind == "regression" and not floats:
+    if kind in ("regression", "angle") and not floats:
         raise QuantserveError(
-            f"--output-kind {name}=regression: output '{name}' holds {values.dtype} values; "
-            "a regression is a float value judged by its correlation and error, integer labels or ids are ids"
+            f"--output-kind {name}={kind}: output '{name}' holds {values.dtype} values; "
+            f"{'a regression' if kind == 'regression' else 'an angle'} is a float value judged by its correlation "
+            "and error, integer labels or ids are ids"
         )  # accepted, class ids 0-3 were judged by correlation
     if kind == "soft_mask" and not floats:
         raise QuantserveError(
