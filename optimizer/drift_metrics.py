@@ -94,8 +94,8 @@ def output_metrics(
 
 def same_turn(reference: np.ndarray, candidate: np.ndarray) -> np.ndarray:
     """`candidate`'s angles (radians) moved by whole turns to lie within π of `reference`'s: an angle output near ±π
-    (LEADER's minutia directions: FP32 π − 0.01 where INT8 answered −π + 0.01) differs by 2π as values, by 0.02 as
-    angles. Floats in float64, the error measured between them."""
+    differs by 2π as a value where it is the same angle (LEADER's minutia directions, session 34: answered as π − ε
+    at one batch size and −π + ε at another). In float64, the error measured between them."""
     reference64, candidate64 = reference.astype(np.float64), candidate.astype(np.float64)
     return reference64 + np.remainder(candidate64 - reference64 + np.pi, 2 * np.pi) - np.pi
 
