@@ -25,6 +25,7 @@ from quantserve.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVED_BEFORE_SIGNAL = 100  # requests the server answered in the step before the test signals the loadtest
+RAMP_S = 1.5  # and seconds since its first: the users' spawning (at most 1 s) and warm-ups, before the window
 
 
 def _served(metrics_url: str, model: str) -> float:
@@ -40,20 +41,24 @@ def _start_loadtest(served_models, out: Path, *flags: str) -> subprocess.Popen[s
     return subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _wait_for_step(loadtest: subprocess.Popen[str], served_models, step: str, timeout_s: float = 25.0) -> None:  # type: ignore[no-untyped-def]
-    """Until the Locust process of `step` runs and the server has answered SERVED_BEFORE_SIGNAL of its requests."""
+def _wait_for_step(loadtest: subprocess.Popen[str], served_models, step: str, timeout_s: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+    """Until the Locust process of `step` runs, the server has answered SERVED_BEFORE_SIGNAL of its requests, and
+    RAMP_S has passed since the first: its users spawn over at most a second (spawn rate = users per second), and
+    the window opens once all are spawned and warm. On a busy machine (CI beside other work) the first user's
+    requests passed 100 while the second still spawned, and the interrupt, before the window, rightly left the step
+    out (the soak test's `results[0]` then failed)."""
     deadline = time.monotonic() + timeout_s
-    before = None
+    before, first = None, None
     while time.monotonic() < deadline:
         assert loadtest.poll() is None, f"loadtest ended before {step} ran: {loadtest.communicate()}"
         locusts = [p for p in psutil.Process(loadtest.pid).children() if f"-{step}" in " ".join(_cmdline(p))]
         if locusts and before is None:
             before = _served(served_models.metrics_url, served_models.fp32)
-        elif (
-            before is not None
-            and _served(served_models.metrics_url, served_models.fp32) - before >= SERVED_BEFORE_SIGNAL
-        ):
-            return
+        elif before is not None:
+            served = _served(served_models.metrics_url, served_models.fp32) - before
+            first = first if first is not None or not served else time.monotonic()
+            if first is not None and served >= SERVED_BEFORE_SIGNAL and time.monotonic() - first >= RAMP_S:
+                return
         time.sleep(0.1)
     raise AssertionError(f"step {step} answered fewer than {SERVED_BEFORE_SIGNAL} requests in {timeout_s} s")
 
