@@ -24,7 +24,14 @@ from loadtest.arrival_trace import ArrivalTrace
 from loadtest.grpc_user import _TritonClientMixin, blocking_call_pool, request_inputs
 from loadtest.load_pattern import ARRIVALS, rate_arrivals
 from loadtest.pending_arrivals import PendingArrivals
-from loadtest.recording import record_unanswered, replayed_trace, schedule_span, schedule_start, warm_up_ended
+from loadtest.recording import (
+    at_quit,
+    record_unanswered,
+    replayed_trace,
+    schedule_span,
+    schedule_start,
+    warm_up_ended,
+)
 
 
 class OpenLoopTritonUser(_TritonClientMixin, User):
@@ -81,6 +88,8 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
         self._rng = random.Random()
         self._in_flight = Group()
         self._pending = PendingArrivals()  # the schedule's position and the requests in the client, for the stop
+        # recorded by the stop, or as the process quits where that comes first (SIGTERM: `recording.at_quit`)
+        self._forget_at_quit = at_quit(lambda: self._pending.record_left(self.request_batch))
         self._idle_clients: SimpleQueue = SimpleQueue()
 
     def _warm_up(self, clock: list[float]) -> bool:
@@ -99,6 +108,7 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
             record_unanswered(warming, self.request_batch)
         if not hasattr(self, "_pending"):  # stopped before it was set up
             return
+        self._forget_at_quit()
         self._pending.record_left(self.request_batch)  # still in the client: unanswered; queued or due: unsent
         self._in_flight.kill(block=False)
         self._pool.maxsize = max(0, self._pool.maxsize - self.max_in_flight)

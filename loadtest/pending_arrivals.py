@@ -25,6 +25,7 @@ class PendingArrivals:
         self.held: tuple[float, int] | None = None  # taken from the schedule: (when due, perf_counter; samples)
         self._waiting: dict[int, tuple[float, int, float]] = {}  # request sent → (when, its samples, arrival): wall
         self._queued: dict[int, tuple[float, int]] = {}  # given a slot, not yet sent → (arrival as wall time; samples)
+        self._recorded = False  # `record_left` ran: at the process's quit, or at the stop
 
     def queue(self, key: int, arrived: float, samples: int) -> None:
         """The request `key` has a slot and waits for an OS thread to send it; `arrived`: its arrival, wall time."""
@@ -42,7 +43,11 @@ class PendingArrivals:
 
     def record_left(self, request_batch: int) -> None:
         """At the stop: those sent and still in the client as unanswered (the backlog), then those queued or
-        overdue as never sent, recorded apart; a request of 0 samples has `request_batch`."""
+        overdue as never sent, recorded apart; a request of 0 samples has `request_batch`. Once: a SIGTERM records
+        them as the process quits (`recording.at_quit`), and the users' stop comes after."""
+        if self._recorded:
+            return
+        self._recorded = True
         for sent, samples, arrived in list(self._waiting.values()):
             record_unanswered(sent, samples or request_batch, arrived)
         for arrived, samples in [*self._queued.values(), *self.overdue()]:
