@@ -290,7 +290,7 @@ def deploy_rows(prepared: PreparedModel, settings: BenchSettings, folder: Path, 
         return ServedSetup(repo, naive, "", naive_config, {}, nothing)
     if not settings.tune_trials:
         say(f"{model.name}: INT8 deployed with a fixed dynamic-batching config (no tune search asked for)")
-        tuned_config, fixed = deploy_fallback(prepared.builds["int8"], repo, tuned)
+        tuned_config, fixed = deploy_fallback(prepared.builds["int8"], repo, tuned, model.request_batch)
         fixed["source"] = "fixed dynamic batching (tune's search skipped: --tune-trials 0, as --quick does)"
         return ServedSetup(repo, naive, tuned, naive_config, tuned_config, fixed)
     say(f"{model.name}: tune INT8 (quick, {settings.tune_trials} trial(s) after the baseline, SLO {slo:g} ms)")

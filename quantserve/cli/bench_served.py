@@ -54,7 +54,7 @@ def deploy_tuned(request: TuneRequest, repo: Path, name: str, say: Callable[[str
     try:
         from quantserve.cli.tune import TuneSettings, tune
     except ImportError:  # only while the tune command is not yet in the tree
-        return deploy_fallback(request.int8_build, repo, name)
+        return deploy_fallback(request.int8_build, repo, name, request.request_batch)
     settings = TuneSettings(
         {"int8": request.int8_build}, request.data, request.slo_p99_ms, repo, name, request.out,
         max_trials=request.max_trials, quick=True, users=request.users, request_batch=request.request_batch,
@@ -77,12 +77,13 @@ def deploy_tuned(request: TuneRequest, repo: Path, name: str, say: Callable[[str
     return config, summary
 
 
-def deploy_fallback(int8_build: Path, repo: Path, name: str) -> tuple[dict, dict]:
-    """A fixed dynamic-batching configuration, labelled as such."""
+def deploy_fallback(int8_build: Path, repo: Path, name: str, request_batch: int = 1) -> tuple[dict, dict]:
+    """A fixed dynamic-batching configuration, labelled as such; its max batch holds a whole request at least (as
+    tune's configurations do: 16 against --request-batch 17 refused every request of row 5, after rows 1-4)."""
     from serving.deploy import deploy
 
-    deploy(int8_build, repo, name, FALLBACK["max_batch"], FALLBACK["max_queue_delay_us"], None, FALLBACK["instances"])
-    config = {**FALLBACK, "preferred": [], "precision": "int8"}
+    config = {**FALLBACK, "max_batch": max(FALLBACK["max_batch"], request_batch), "preferred": [], "precision": "int8"}
+    deploy(int8_build, repo, name, config["max_batch"], config["max_queue_delay_us"], None, config["instances"])
     return config, {"source": "fixed dynamic batching (quantserve tune not available)"}
 
 

@@ -74,7 +74,8 @@ def run_bench(tmp: Path, *flags: str) -> dict[str, Any]:
 def onnx_bench(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
     tmp = tmp_path_factory.mktemp("bench_onnx")
     model, data = write_mlp_onnx(tmp / "tiny mlp.onnx"), write_requests(tmp / "requests.npz", "x")
-    return run_bench(tmp, "--model", str(model), "--data", str(data)), tmp
+    # requests of 17 samples: more than the fixed config's max batch of 16 (which refused every one of row 5's)
+    return run_bench(tmp, "--model", str(model), "--data", str(data), "--request-batch", "17"), tmp
 
 
 @pytest.mark.e2e
@@ -100,6 +101,7 @@ def test_an_onnx_model_gets_rows_2_to_5_and_row_1_recorded_as_not_measured(
     assert model["source"]["kind"] == "onnx" and model["source"]["calib"] is None
     assert any("measured on the requests themselves" in note for note in model["source"]["notes"])
     assert document["settings"]["command"].startswith("quantserve bench --model ")
+    assert model["request_batch"] == 17 and model["tune"]["source"].startswith("fixed dynamic batching")
 
 
 @pytest.mark.e2e
