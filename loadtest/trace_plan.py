@@ -29,10 +29,15 @@ def plan_lines(trace: ArrivalTrace, run_s: float) -> list[str]:
     passes = f"{run_s / trace.period_s:.3g}"
     plan = (
         f"trace {trace.source}: {trace.requests} arrivals in a pass of {span(trace.period_s)}, "
-        f"{trace.mean_rate_rps:.3g} req/s offered (peak {trace.peak_rate_rps():.3g} req/s over 1 s); "
+        f"{figure(trace.mean_rate_rps)} req/s offered (peak {figure(trace.peak_rate_rps())} req/s over 1 s); "
         f"the run lasts {span(run_s)}, {passes} pass{'' if passes == '1' else 'es'}"
     )
     return [plan] + [line for line in (played_line(trace, run_s), trace.unit_note) if line]
+
+
+def figure(value: float) -> str:
+    """Three significant figures as a person writes them: 1000 req/s read "1e+03" in `.3g`; 12300, 0.0123."""
+    return format(float(f"{value:.3g}"), ".15g")
 
 
 def played_line(trace: ArrivalTrace, run_s: float) -> str | None:

@@ -45,3 +45,11 @@ def test_stamps_whose_unit_is_said_or_that_look_like_seconds_are_not_warned_of(t
     plan = plan_lines(seconds, 60.0)
     assert plan == [plan[0]] and plan[0].startswith(f"trace {tmp_path / 'sec.csv'}: 1000 arrivals in a pass of 10 s, ")
     assert plan[0].endswith(f"the run lasts 60 s, {60 / seconds.period_s:.3g} passes"), plan[0]
+
+
+def test_a_rate_of_a_thousand_or_more_is_written_out_not_in_exponent_form(tmp_path: Path) -> None:
+    """A 1 s pass of 1000 arrivals read "1e+03 req/s offered (peak 1e+03 req/s over 1 s)"."""
+    trace = read_trace(write_trace(tmp_path / "k.csv", "timestamp_ms", np.arange(1000) * 1.0))
+    plan = plan_lines(trace, 1.0)[0]
+    assert "1000 arrivals in a pass of 1 s, 1000 req/s offered (peak 1000 req/s over 1 s)" in plan, plan
+    assert "e+" not in plan
