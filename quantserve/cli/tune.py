@@ -172,6 +172,7 @@ def search(
     total = settings.search_trials + 1
     trials = [] if trials is None else trials
     seen: dict[ServingConfig, Trial] = {}
+    suggested: set[ServingConfig] = set()  # every distinct configuration TPE suggested, measured or not
     stopped: list[str] = []
     study = optuna.create_study(
         direction="maximize", sampler=optuna.samplers.TPESampler(seed=SEED, n_startup_trials=STARTUP_TRIALS)
@@ -181,6 +182,7 @@ def search(
 
     def objective(trial: optuna.Trial) -> float:
         config = suggest_config(trial, settings)
+        suggested.add(config)
         if config in seen:  # a repeat suggestion costs nothing: the measurement stands
             return seen[config].goodput_rps
         measured = bench.run(config, trials)  # pruned against the best so far (`tune_prune`)
@@ -208,7 +210,24 @@ def search(
             study.stop()
 
     study.optimize(objective, n_trials=total * 4, callbacks=[stop_when_done])
+    if len(trials) < total and not stopped:  # "trial 1/7" was said, and 4 ran with no word why
+        say(few_configurations(settings, len(trials), total, len(suggested), total * 4))
     return trials, "".join(stopped[:1])
+
+
+def few_configurations(settings: TuneSettings, ran: int, planned: int, distinct: int, suggestions: int) -> str:
+    """Why a search ran fewer trials than it announced: its suggestions repeated configurations already measured.
+    A closed loop of few users bounds the max batch worth a trial (`max_batch_choices`), so the space is small."""
+    why, largest = "", max_batch_choices(settings)[-1]
+    if settings.trace is None and largest < MAX_BATCH_CHOICES[-1]:
+        many = settings.users != 1
+        users = f"{settings.users} user{'s never queue' if many else ' never queues'}"
+        why = f" ({users} more than {settings.users} request{'s' if many else ''}: "
+        why += "no dynamic batching is worth a trial)" if not largest else f"max batches up to {largest} are tried)"
+    return (
+        f"the search ran {ran} of the {planned} trials planned: its {suggestions} suggestions held {distinct} "
+        f"distinct configurations, each measured once; the space is that small{why}"
+    )
 
 
 def max_batch_choices(settings: TuneSettings) -> tuple[int, ...]:
