@@ -82,8 +82,9 @@ def deploy_fallback(int8_build: Path, repo: Path, name: str, request_batch: int 
     tune's configurations do: 16 against --request-batch 17 refused every request of row 5, after rows 1-4)."""
     from serving.deploy import deploy
 
-    config = {**FALLBACK, "max_batch": max(FALLBACK["max_batch"], request_batch), "preferred": [], "precision": "int8"}
-    deploy(int8_build, repo, name, config["max_batch"], config["max_queue_delay_us"], None, config["instances"])
+    max_batch = max(FALLBACK["max_batch"], request_batch)
+    deploy(int8_build, repo, name, max_batch, FALLBACK["max_queue_delay_us"], None, FALLBACK["instances"])
+    config = {**FALLBACK, "max_batch": max_batch, "preferred": [], "precision": "int8"}
     return config, {"source": "fixed dynamic batching (quantserve tune not available)"}
 
 
