@@ -9,7 +9,8 @@ Two file forms are read:
   too large to be Unix seconds — from 1e11 they are epoch milliseconds, 1e14 microseconds, 1e17 nanoseconds,
   as JavaScript's Date.now() and tracing spans write them): numbers (any origin), or date-times such as
   `2023-11-16 18:15:46.6805900` (the form of Azure's public inference traces), with a zone or not
-  (`2024-05-01T12:00:00.123Z`, `…+02:00`: moved to UTC). Rows need not be sorted; other columns are ignored.
+  (`2024-05-01T12:00:00.123Z`, `…+02:00`: moved to UTC). Rows need not be sorted (the plan says where they were
+  not); other columns are ignored, and a quoted cell of one may span lines (a prompt).
   Unit-less stamps read as seconds that look like milliseconds (1000 or more arrivals a mean 1 s or more apart, or
   whole numbers a median 10 s or more apart) carry a warning naming the `_ms` suffix and `--trace-speed 1000`
   (`ArrivalTrace.unit_note`, loadtest.trace_plan).
@@ -93,6 +94,7 @@ class ArrivalTrace:
     period_s: float  # one pass; the next pass starts this long after the first arrival
     sizes: np.ndarray | None = None  # samples in each arrival's request (None: the run's --request-batch)
     unit_note: str | None = None  # a warning where unit-less stamps read as seconds look like ms (trace_columns)
+    order_note: str | None = None  # where the rows were not in time order: said, as they are replayed sorted
 
     @property
     def requests(self) -> int:
@@ -174,12 +176,12 @@ def read_trace(path: Path | str, speed: float = 1.0, scale: float = 1.0) -> Arri
     first = next((line for line in lines if line and not line.startswith("#")), "")
     if not first:
         raise QuantserveError(f"--trace {path}: no arrivals in it")
-    sizes, counted, plain = None, False, ""
+    sizes, counted, plain, order_note = None, False, "", None
     if path.suffix.lower() in (".jsonl", ".ndjson") or first.startswith("{"):
         lines = _json_lines_as_csv(path, lines)  # a header line before the file's first
-        offsets, period, sizes, counted, plain = _from_timestamps(path, lines, scale, first_line=0)
+        offsets, period, sizes, counted, plain, order_note = _from_timestamps(path, lines, scale, first_line=0)
     elif path.suffix.lower() == ".csv" or "," in first or _is_header(first):
-        offsets, period, sizes, counted, plain = _from_timestamps(path, lines, scale)
+        offsets, period, sizes, counted, plain, order_note = _from_timestamps(path, lines, scale)
     else:
         offsets, period = _from_intervals(path, lines)
     if not counted and scale != 1.0:
@@ -196,7 +198,7 @@ def read_trace(path: Path | str, speed: float = 1.0, scale: float = 1.0) -> Arri
             "a finite pass longer than zero"
         )
     note = millisecond_stamps_note(path, plain, offsets, speed, replayed) if plain and not counted else None
-    return ArrivalTrace(str(path), offsets / speed, replayed, sizes, note)
+    return ArrivalTrace(str(path), offsets / speed, replayed, sizes, note, order_note)
 
 
 def _thinned(
@@ -307,17 +309,17 @@ def _from_minute_counts(rows: TraceRows, scale: float = 1.0) -> tuple[np.ndarray
 
 def _from_timestamps(
     path: Path, lines: list[str], scale: float = 1.0, first_line: int = 1
-) -> tuple[np.ndarray, float, np.ndarray | None, bool, str]:
+) -> tuple[np.ndarray, float, np.ndarray | None, bool, str, str | None]:
     """A CSV's arrival-time column; a pass lasts the span plus one mean gap, so looping keeps the mean rate. Also
-    whether the rows were counts per interval (scaled here by `scale`, before any arrival is placed), and the time
-    column's name where its unit-less numbers were read as seconds (else ""). `first_line`: the number of
-    `lines[0]` in the file."""
+    whether the rows were counts per interval (scaled here by `scale`, before any arrival is placed), the time
+    column's name where its unit-less numbers were read as seconds (else ""), and a note where the rows were out of
+    time order (`_order_note`). `first_line`: the number of `lines[0]` in the file."""
     rows = TraceRows.of(path, lines, first_line)
     lowered = [name.lower() for name in rows.header]
     found = [(lowered.index(n + u), u) for n in TIME_COLUMNS for u in TIME_UNITS if n + u in lowered]
     if not found and _minute_columns(rows.header):
         offsets, period = _from_minute_counts(rows, scale)
-        return offsets, period, None, True, ""
+        return offsets, period, None, True, "", None
     if not found:
         header = rows.header
         shown = ", ".join(header[:12]) + (f", … ({len(header)} columns)" if len(header) > 12 else "")
@@ -333,7 +335,7 @@ def _from_timestamps(
     counted = [i for i, name in enumerate(lowered) if name in COUNT_COLUMNS + RATE_COLUMNS]
     if counted:
         offsets, period, source = _from_column_counts(rows, counted[0], seconds, scale)
-        return offsets, period, None if sizes is None else sizes[source], True, ""
+        return offsets, period, None if sizes is None else sizes[source], True, "", None
     if len(seconds) < 2:
         raise QuantserveError(f"--trace {path}: {len(seconds)} arrival(s); a replay needs at least 2 to have a rate")
     order = np.argsort(seconds, kind="stable")
@@ -341,7 +343,23 @@ def _from_timestamps(
     span = float(offsets[-1])
     if span <= 0:
         raise QuantserveError(f"--trace {path}: every arrival has the same time; a replay needs time between them")
-    return offsets, span * len(offsets) / (len(offsets) - 1), None if sizes is None else sizes[order], False, plain
+    period = span * len(offsets) / (len(offsets) - 1)
+    return offsets, period, None if sizes is None else sizes[order], False, plain, _order_note(rows, seconds)
+
+
+def _order_note(rows: TraceRows, seconds: np.ndarray) -> str | None:
+    """A line where rows come earlier than the row before them (logs merged from several servers, an export newest
+    first): they are replayed in time order, and the user hears so rather than finding the sort silently (issue 11)."""
+    back = np.flatnonzero(np.diff(seconds) < 0)
+    if not len(back):
+        return None
+    first = rows.numbers[int(back[0]) + 1]
+    what = (
+        "every row is earlier than the one before (newest first)"
+        if len(back) == len(seconds) - 1
+        else (f"{len(back)} of {len(seconds)} rows are earlier than the row before them (the first at line {first})")
+    )
+    return f"trace {rows.path}: {what}; the arrivals are replayed in time order"
 
 
 def _from_column_counts(

@@ -37,8 +37,8 @@ OTHER_DELIMITERS = {";": "semicolons (;)", "\t": "tabs", "|": "bars (|)"}
 
 @dataclass(frozen=True)
 class TraceRows:
-    """A CSV's data rows under its header, read a whole column at a time (a row per line: `numbers` are the file's
-    line numbers, so every error names the line at fault)."""
+    """A CSV's data rows under its header, read a whole column at a time (a row per record: `numbers` are the file's
+    line each starts on, so every error names the line at fault; a quoted cell may span lines, `_records`)."""
 
     path: Path
     header: list[str]
@@ -47,10 +47,11 @@ class TraceRows:
 
     @classmethod
     def of(cls, path: Path, lines: list[str], first_line: int = 1) -> TraceRows:
-        kept = [index for index, line in enumerate(lines) if line and line[0] != "#"]
-        header = [name.strip() for name in next(csv.reader([lines[kept[0]]]))]
-        _refuse_other_delimiter(path, header, kept[0] + first_line)
-        return cls(path, header, [index + first_line for index in kept[1:]], [lines[index] for index in kept[1:]])
+        records = _records(lines)
+        kept = [(index, line) for index, line in records if line and line[0] != "#"]
+        header = [name.strip() for name in next(csv.reader([kept[0][1]]))]
+        _refuse_other_delimiter(path, header, kept[0][0] + first_line)
+        return cls(path, header, [index + first_line for index, _ in kept[1:]], [line for _, line in kept[1:]])
 
     def cells(self, column: int) -> list[str]:
         """Column `column` of every row, stripped ("" where a row is shorter)."""
@@ -65,6 +66,28 @@ class TraceRows:
 
     def refuse(self, row: int, name: str, value: str, what: str) -> QuantserveError:
         return QuantserveError(f"--trace {self.path} line {self.numbers[row]}: {name} '{value[:40]}' {what}")
+
+
+def _records(lines: list[str]) -> list[tuple[int, str]]:
+    """The file's CSV records, each with the index of the line it starts on: a quoted cell may hold line breaks (a
+    prompt column of an LLM-serving log; issue 11: "timestamp 'world\"' is not a number of seconds"), so a line that
+    leaves a quote open is joined with the next until it closes. A quote still open at the file's end is a broken
+    file, not a cell: every line is then a record of its own (and the bad cell is named by its line)."""
+    if not any('"' in line for line in lines):
+        return list(enumerate(lines))  # nothing quoted (most traces, some of millions of rows): a record a line
+    records: list[tuple[int, str]] = []
+    start, parts, quotes = 0, list[str](), 0
+    for index, line in enumerate(lines):
+        if not parts:
+            start = index
+        parts.append(line)
+        quotes += line.count('"')
+        if quotes % 2 == 0:
+            records.append((start, "\n".join(parts)))
+            parts, quotes = [], 0
+    if parts:  # an unclosed quote ran to the end of the file
+        return list(enumerate(lines))
+    return records
 
 
 def other_delimiter(line: str) -> str | None:

@@ -25,14 +25,14 @@ def whole_pass_seconds(period_s: float) -> int:
 
 def plan_lines(trace: ArrivalTrace, run_s: float) -> list[str]:
     """The replay's plan in one line (`run_s`: the run's measured window), then what the window offers where that is
-    not the pass's mean (part of a pass played), then the trace's unit warning if any."""
+    not the pass's mean (part of a pass played), then the trace's unit warning and its note on row order if any."""
     passes = f"{run_s / trace.period_s:.3g}"
     plan = (
         f"trace {trace.source}: {trace.requests} arrivals in a pass of {span(trace.period_s)}, "
         f"{figure(trace.mean_rate_rps)} req/s offered (peak {figure(trace.peak_rate_rps())} req/s over 1 s); "
         f"the run lasts {span(run_s)}, {passes} pass{'' if passes == '1' else 'es'}"
     )
-    return [plan] + [line for line in (played_line(trace, run_s), trace.unit_note) if line]
+    return [plan] + [line for line in (played_line(trace, run_s), trace.unit_note, trace.order_note) if line]
 
 
 def figure(value: float) -> str:
