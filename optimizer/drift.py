@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from optimizer.class_maps import dense_map_note, labelled_class_axis
+from optimizer.class_maps import class_axis, dense_map_note
 from optimizer.column_readings import CHANNEL_METRICS, columns_hint, doubted_columns, position_map_doubt
 from optimizer.decision_metrics import decision_doubt
 from optimizer.drift_budget import DriftBudget, DriftReport, Violation, judge
@@ -117,9 +117,9 @@ def measure_drift(
 def _classes_on_axis_1(
     kind: str, reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Both outputs with a labelled NHWC class map's classes moved to axis 1, where a class map's argmax is read;
-    any other output as it is."""
-    if kind != "class_map" or labelled_class_axis(reference, labels) != reference.ndim - 1:
+    """Both outputs with an NHWC class map's classes (`class_maps.class_axis`: by its labels, else by its
+    distributions) moved to axis 1, where a class map's argmax is read; any other output as it is."""
+    if kind != "class_map" or class_axis(reference, labels) != reference.ndim - 1:
         return reference, candidate
     return np.moveaxis(reference, -1, 1), np.moveaxis(candidate, -1, 1)
 

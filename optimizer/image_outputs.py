@@ -12,7 +12,7 @@ it read 34.8 dB mean, 21.9 worst. What a viewer sees is the error in pixel level
 An image is told from other maps of 3 or 4 channels by its values: nearly all within a tenth of the range of it
 (an upscaler's overshoot), reaching a quarter of it (a [0, 1.5] map fits [0, 255] but is no 8-bit picture), at
 most half of them blank (heatmaps and sigmoid masks are mostly background 0), and not a distribution over the
-channels (a 3-class softmax map, read first as a class_map where its classes lie on axis 1). A signed map stays
+channels (a 3-class softmax map, read first as a class_map, its classes on axis 1 or the last). A signed map stays
 dense. `--output-kind NAME=image` judges any float output of 2 axes or more so (a grayscale (N, H, W) one), also
 in [-1, 1] (a tanh generator's); `NAME=dense` judges an image as a map.
 """

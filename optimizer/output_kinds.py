@@ -92,8 +92,9 @@ as typed, `optimizer.typed_kinds`):
   for a channel correlation while its task measure, the person mask's IoU, was 0.75; heatmaps (peaks a few
   percent of their blobs), depth maps and posteriorgrams (spread over the range) stay dense. A float map named
   `mask` is refused in one line: mask compares labels value for value;
-- class_map: (N, C ≥ 2, H, W…) whose channels at every position are a distribution, or raw scores whose
-  labels (N, H, W…) are class ids per position (`optimizer.class_maps`) — judged by its argmax, as a mask;
+- class_map: (N, C ≥ 2, H, W…) — or channels last, (N, H, W…, C) — whose channels at every position are a
+  distribution, or raw scores whose labels (N, H, W…) are class ids per position (`optimizer.class_maps`) — judged
+  by its argmax, as a mask;
 - image: a float (N, 3 or 4, H, W) or (N, H, W, 3 or 4), both sides ≥ 16, in a pixel range ([0, 1] or [0, 255],
   a tenth's overshoot), reaching a quarter of it, at most half blank, not a distribution over its channels (read
   after class_map) — a picture, judged by each sample's PSNR against FP32 over its range (`optimizer.image_outputs`).
@@ -125,7 +126,7 @@ from collections.abc import Collection, Mapping
 import numpy as np
 
 from optimizer.box_lists import is_box_list
-from optimizer.class_maps import labelled_class_axis
+from optimizer.class_maps import distribution_axis, labelled_class_axis
 from optimizer.image_outputs import is_image
 from optimizer.row_kinds import (
     EMBEDDING_MIN_DIM,
@@ -304,14 +305,11 @@ def on_real_axes(values: np.ndarray) -> np.ndarray:
 
 
 def _class_map(values: np.ndarray) -> bool:
-    """(N, C ≥ 2, H, W…) whose C values at every position are a distribution (softmax or log-softmax over axis 1):
-    a class per position (a segmentation's, a face detector's face/not-face map). Judged as a dense map only, an
-    MTCNN PNet's face map passed at channel correlation 0.989 while 12 % of the windows over its 0.6 threshold
-    were new and 8 % gone; its answer is the argmax map, judged as a mask is."""
-    if values.shape[1] < 2 or values.size == 0:
-        return False
-    rows = np.moveaxis(values, 1, -1).reshape(-1, values.shape[1]).astype(np.float64)
-    return row_form(rows) == "distribution"
+    """(N, C ≥ 2, H, W…), or NHWC (N, H, W…, C), whose C values at every position are a distribution
+    (`class_maps.distribution_axis`). Judged as a dense map only, an MTCNN PNet's face map passed at channel
+    correlation 0.989 while 12 % of the windows over its 0.6 threshold were new and 8 % gone; its answer is the
+    argmax map, judged as a mask is."""
+    return distribution_axis(values) is not None
 
 
 def _token_kind(values: np.ndarray, positions: np.ndarray) -> str:

@@ -72,7 +72,7 @@ def test_maps_that_are_not_pictures_keep_their_kind() -> None:
     }
     assert infer_output_kinds(reference) == {
         "classes": "class_map",
-        "classes_last": "dense",
+        "classes_last": "class_map",  # NHWC classes too (session 39: read dense before, never as an image)
         "signed": "dense",
         "gray": "dense",
         "keypoints": "dense",
