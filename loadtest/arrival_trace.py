@@ -53,7 +53,7 @@ import itertools
 import json
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +95,20 @@ class ArrivalTrace:
     sizes: np.ndarray | None = None  # samples in each arrival's request (None: the run's --request-batch)
     unit_note: str | None = None  # a warning where unit-less stamps read as seconds look like ms (trace_columns)
     order_note: str | None = None  # where the rows were not in time order: said, as they are replayed sorted
+    idle_s: float = 0.0  # seconds without arrivals added to the recorded pass (`padded_to`), in `period_s`
+
+    def padded_to(self, seconds: float) -> ArrivalTrace:
+        """This trace with its pass made `seconds` long where it is shorter: the time after the recorded pass holds
+        no arrival. A run of one pass in whole seconds (loadtest's default) plays the pass once and stops: rounded up,
+        a 5.0017 s pass of a 3000-request burst at its start replayed the burst twice in its 6 s (issue 11)."""
+        if seconds <= self.period_s:
+            return self
+        return replace(self, period_s=float(seconds), idle_s=self.idle_s + float(seconds) - self.period_s)
+
+    @property
+    def recorded_period_s(self) -> float:
+        """The pass as the trace has it (its span and one mean gap), without the idle time `padded_to` added."""
+        return self.period_s - self.idle_s
 
     @property
     def requests(self) -> int:
@@ -133,6 +147,7 @@ class ArrivalTrace:
             "scale": scale,
             "requests_per_pass": self.requests,
             "pass_s": round(self.period_s, 6),
+            **({"idle_after_pass_s": round(self.idle_s, 6)} if self.idle_s else {}),
             "mean_rate_rps": round(self.mean_rate_rps, 3),
             "peak_rate_rps_1s": round(self.peak_rate_rps(), 3),
             "gap_cv": round(self.gap_cv(), 3),

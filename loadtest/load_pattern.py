@@ -24,12 +24,13 @@ import itertools
 import math
 import random
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from loadtest.arrival_trace import ArrivalTrace, read_trace
+from loadtest.trace_plan import whole_pass_seconds
 from quantserve.errors import QuantserveError
 
 ARRIVALS = ("constant", "poisson")
@@ -204,10 +205,16 @@ class TraceReplay(_ArrivalGenerators):
     path: str
     speed: float = 1.0
     scale: float = 1.0  # a share of the trace's arrivals (`read_trace`): a production trace made to fit one server
+    pass_s: float = 0.0  # the pass made at least this long, idle after its arrivals (`ArrivalTrace.padded_to`)
 
     @cached_property
     def trace(self) -> ArrivalTrace:
-        return read_trace(self.path, self.speed, self.scale)
+        return read_trace(self.path, self.speed, self.scale).padded_to(self.pass_s)
+
+    def once(self) -> TraceReplay:
+        """This replay with its pass padded to whole seconds: a run that long (`--duration`'s default) plays every
+        arrival once, and none of the next pass (`ArrivalTrace.padded_to`)."""
+        return replace(self, pass_s=float(whole_pass_seconds(self.trace.recorded_period_s)))
 
     @property
     def name(self) -> str:
@@ -233,6 +240,8 @@ class TraceReplay(_ArrivalGenerators):
             f"{self.speed!r}",
             "--trace-scale",
             f"{self.scale!r}",
+            "--trace-pass-s",
+            f"{self.pass_s!r}",
         ]
 
     def recorded(self, workers: int) -> dict[str, Any]:

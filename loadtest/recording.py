@@ -125,6 +125,9 @@ def add_triton_options(parser: Any) -> None:
     group.add_argument(
         "--trace-scale", type=float, default=1.0, env_var="QUANTSERVE_TRACE_SCALE", help="0.1: a tenth of its arrivals"
     )
+    group.add_argument(
+        "--trace-pass-s", type=float, default=0.0, env_var="QUANTSERVE_TRACE_PASS_S", help=argparse.SUPPRESS
+    )
     group.add_argument("--rate-users", type=int, default=0, env_var="QUANTSERVE_RATE_USERS", help=argparse.SUPPRESS)
     group.add_argument("--max-in-flight", type=int, default=64, env_var="QUANTSERVE_MAX_IN_FLIGHT")
     group.add_argument(
@@ -147,7 +150,7 @@ def replayed_trace(options: Any) -> ArrivalTrace | None:
     key = (options.trace, options.trace_speed or 1.0, options.trace_scale or 1.0)
     if key not in _traces:
         _traces[key] = gevent.get_hub().threadpool.apply(read_trace, key)
-    return _traces[key]
+    return _traces[key].padded_to(getattr(options, "trace_pass_s", 0.0) or 0.0)
 
 
 @events.test_start.add_listener

@@ -27,8 +27,9 @@ def plan_lines(trace: ArrivalTrace, run_s: float) -> list[str]:
     """The replay's plan in one line (`run_s`: the run's measured window), then what the window offers where that is
     not the pass's mean (part of a pass played), then the trace's unit warning and its note on row order if any."""
     passes = f"{run_s / trace.period_s:.3g}"
+    idle = f" and {span(trace.idle_s)} with none, to whole seconds" if trace.idle_s else ""
     plan = (
-        f"trace {trace.source}: {trace.requests} arrivals in a pass of {span(trace.period_s)}, "
+        f"trace {trace.source}: {trace.requests} arrivals in a pass of {span(trace.recorded_period_s)}{idle}, "
         f"{figure(trace.mean_rate_rps)} req/s offered (peak {figure(trace.peak_rate_rps())} req/s over 1 s); "
         f"the run lasts {span(run_s)}, {passes} pass{'' if passes == '1' else 'es'}"
     )

@@ -389,3 +389,16 @@ def test_an_open_loop_window_without_an_arrival_is_a_result_not_a_traceback(serv
     main(["loadtest", *target, *args, "--metrics-url", served_models.metrics_url])
     (result,) = LoadRun.load(tmp_path / f"load-{served_models.fp32}-open.json").results
     assert result.failed_requests == 0 and result.requests <= 1 and result.peak_in_flight in (None, 1)
+
+
+def test_a_trace_of_a_burst_plays_it_once_by_default(served_models, tmp_path: Path) -> None:
+    """A burst at a trace's start and one late arrival: a pass of 1.025 s, run for 2 s. Rounded up, the run had
+    replayed the burst again from 1.025 s (81 requests for a file of 41, session 39's probe: 6001 for 3001); the
+    pass is now padded to the run's whole seconds, every arrival sent once."""
+    trace = tmp_path / "burst.csv"
+    trace.write_text("timestamp\n" + "0.0\n" * 40 + "1.0\n")
+    target = ["--url", served_models.url, "--model", served_models.fp32, "--data", str(served_models.load_data)]
+    assert main(["loadtest", *target, "--trace", str(trace), "--out", str(tmp_path / "out")]) == 0
+    (result,) = LoadRun.load(tmp_path / "out" / f"load-{served_models.fp32}-open.json").results
+    assert result.requests == 41 and result.failed_requests == 0
+    assert result.trace is not None and result.trace["idle_after_pass_s"] == pytest.approx(2 - 1.025)

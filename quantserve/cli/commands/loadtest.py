@@ -200,6 +200,7 @@ def run_load_command(args: argparse.Namespace) -> int:
     pattern.check()  # --spawn-rate, --stages, --rate…: one line before any probe or file
     unused += trace_request_sizes(args, pattern)
     positive_seconds("--request-timeout", args.request_timeout)  # before any probe or file
+    pattern = played_once(pattern) if not args.duration else pattern
     duration = parse_duration(args.duration or default_duration(pattern))
     check_expected_arrivals(pattern, duration)  # before any probe or file
     print_plan(pattern, duration, args.json, unused)
@@ -288,6 +289,17 @@ def print_earlier_runs(out: Path, models: set[str]) -> None:
     ]
     print(f"note: {out} also holds load results of {', '.join(said)}; the report compares every run in the folder")
     print(f"verdict: {verdict_headline(inputs.verdict)}")
+
+
+def played_once(pattern: Any) -> Any:
+    """A trace replayed for its default run length, its pass padded to whole seconds (`TraceReplay.once`): every
+    arrival once, none of the next pass; any other pattern as it is."""
+    from loadtest.load_pattern import TraceReplay
+
+    if isinstance(pattern, TraceReplay):
+        pattern.check()
+        return pattern.once()
+    return pattern
 
 
 def default_duration(pattern: Any) -> str:
