@@ -12,6 +12,7 @@ import contextlib
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from loadtest.interruption import MeasuredSteps, StepInterrupted
 from loadtest.load_pattern import ClosedLoop, LoadStep
 from loadtest.load_settings import LoadSettings, step_paths
 from loadtest.locust_processes import (
+    FULL_ERRNOS,
     LocustStopped,
     check_disk_space,
     lost_workers,
@@ -73,12 +75,59 @@ def run_pattern(settings: LoadSettings, out_dir: Path | str, server_pid: int | N
     with recording_files.results_folder_held(Path(out_dir)):
         identity, precision = run_identity(settings)
         with MeasuredSteps(settings.label, len(steps), Path(out_dir), precision, identity) as measured:
-            for step in steps:
-                measured.start(step.name)  # none after a step whose model stopped being served (`MeasuredSteps`)
-                measured.finish(run_step(settings, step, Path(out_dir), server_pid))
-        run = measured.run()
-        run.save(Path(out_dir))
+            for number in range(len(steps)):
+                measure_step(measured, settings, steps, number, Path(out_dir), server_pid)
+        return save_run(measured.run(), Path(out_dir))
+
+
+def measure_step(
+    measured: MeasuredSteps,
+    settings: LoadSettings,
+    steps: Sequence[LoadStep],
+    number: int,
+    out_dir: Path,
+    server_pid: int | None = None,
+) -> None:
+    """Step `number` of `steps` run (`run_step`) and kept in `measured`; a full disk meanwhile is one line saying
+    what ran, what was measured and what never ran (`full_disk_error`)."""
+    step = steps[number]
+    measured.start(step.name)  # none after a step whose model stopped being served (`MeasuredSteps`)
+    try:
+        measured.finish(run_step(settings, step, out_dir, server_pid))
+    except OSError as exc:
+        raise full_disk_error(exc, measured.results, steps[number + 1 :]) from None
+
+
+def save_run(run: LoadRun, out_dir: Path) -> LoadRun:
+    """`run` saved as `load-<model>.json`; where that cannot be written (a full disk), the line says every step's
+    records are kept under raw/, which `quantserve report` reads once there is room (the probe found out alone)."""
+    try:
+        run.save(out_dir)
+    except OSError as exc:
+        raise OSError(
+            exc.errno,
+            f"{exc.strerror}; the records of its {len(run.results)} step(s) are kept in {out_dir / 'raw'}: with "
+            f"space freed, `quantserve report {out_dir}` reads them",
+            exc.filename,
+        ) from None
     return run
+
+
+def full_disk_error(exc: OSError, finished: list[LoadResult], not_run: Sequence[LoadStep]) -> OSError:
+    """The step's OSError (a full disk, `check_disk_space`: `PATH: reason`) with what the run loses said: the step
+    ran, its records cut short and removed; the steps finished before it, their figures in the line (a full disk
+    saves no file: a sweep's finished steps had gone without a word, issue 11); the steps never run."""
+    if exc.errno not in FULL_ERRNOS or exc.filename is None:  # another refusal (a folder not writable): as it is
+        return exc
+    said = [f"{exc.strerror}: the step's load ran, its records cut short were removed"]
+    for result in finished:
+        said.append(
+            f"{result.label} measured {result.requests} requests, {result.throughput_rps:.1f} req/s, p50 "
+            f"{result.latency.p50_ms:.1f} ms, p99 {result.latency.p99_ms:.1f} ms (not saved: no room)"
+        )
+    if not_run:
+        said.append(f"not run: {', '.join(step.name for step in not_run)}")
+    return OSError(exc.errno, "; ".join(said), exc.filename)
 
 
 def run_load(

@@ -46,6 +46,30 @@ def test_a_disk_that_fills_during_the_run_is_named_and_its_cut_records_removed(
     argv = ["loadtest", "--url", server.grpc_url, "--model", "mlp", "--data", str(data), "--users", "4"]
     assert main([*argv, "--duration", "6s", "--out", str(out)]) == 2
     raw = out / "raw" / "mlp-u4"
-    assert capsys.readouterr().err == f"quantserve: error: {raw}: no space left on device\n"
+    assert capsys.readouterr().err == (
+        f"quantserve: error: {raw}: no space left on device: the step's load ran, its records cut short were removed\n"
+    )
     assert list(raw.iterdir()) == [] and list((out / "locust").iterdir()) == []
     assert not list(out.glob("load-*.json"))
+
+
+def test_a_full_disk_in_a_sweep_names_the_finished_steps_figures_and_those_never_run(tmp_path: Path) -> None:
+    """A sweep whose second step filled the disk: its first step's table and JSON were lost without a word (nothing
+    can be saved there), and the third was never run, unsaid (session 39's probe). The line now carries both."""
+    import errno
+
+    from loadtest.harness import full_disk_error
+    from loadtest.load_pattern import ClosedLoop
+    from test_load_results import make_result
+
+    first = make_result("mlp", 2, seed=1)
+    full = OSError(errno.ENOSPC, "no space left on device", str(tmp_path / "raw" / "mlp-u4"))
+    said = full_disk_error(full, [first], [ClosedLoop(8)])
+    assert said.filename == full.filename and said.errno == errno.ENOSPC
+    assert said.strerror == (
+        "no space left on device: the step's load ran, its records cut short were removed; mlp @ 2 users measured "
+        f"500 requests, 200.0 req/s, p50 {first.latency.p50_ms:.1f} ms, p99 {first.latency.p99_ms:.1f} ms (not saved: "
+        "no room); not run: u8"
+    )
+    refused = PermissionError(errno.EACCES, "permission denied", str(tmp_path))
+    assert full_disk_error(refused, [first], []) is refused  # no load ran: left as it is

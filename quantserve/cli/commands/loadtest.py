@@ -373,7 +373,7 @@ def resolve_metrics_url(args: argparse.Namespace) -> str | None:
 
 def run_with_progress(settings: Any, args: argparse.Namespace) -> Any:
     """`run_pattern`, one step at a time under a progress bar (elapsed, remaining), saved the same way."""
-    from loadtest.harness import run_identity, run_step
+    from loadtest.harness import measure_step, run_identity, save_run
     from loadtest.interruption import MeasuredSteps
     from loadtest.recording_files import results_folder_held
     from quantserve.cli.progress import StepProgress, is_quiet
@@ -387,11 +387,8 @@ def run_with_progress(settings: Any, args: argparse.Namespace) -> Any:
             StepProgress(f"load {settings.label}", len(steps), is_quiet(args)) as bar,
             MeasuredSteps(settings.label, len(steps), Path(args.out), precision, identity) as measured,  # interrupt
         ):
-            for step in steps:
+            for number, step in enumerate(steps):
                 bar.describe(f"{step.name}, {step.run_seconds(settings.duration_s):g} s")
-                measured.start(step.name)
-                measured.finish(run_step(settings, step, Path(args.out), server_pid=args.server_pid or None))
+                measure_step(measured, settings, steps, number, Path(args.out), args.server_pid or None)
                 bar.advance()
-        run = measured.run()
-        run.save(Path(args.out))
-    return run
+        return save_run(measured.run(), Path(args.out))
