@@ -104,6 +104,8 @@ def save_run(run: LoadRun, out_dir: Path) -> LoadRun:
     try:
         run.save(out_dir)
     except OSError as exc:
+        if exc.errno not in FULL_ERRNOS:
+            raise
         raise OSError(
             exc.errno,
             f"{exc.strerror}; the records of its {len(run.results)} step(s) are kept in {out_dir / 'raw'}: with "

@@ -6,6 +6,7 @@ line, leaving a latencies file cut at 64 KB that looked like a result.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from collections.abc import Callable, Iterator
@@ -58,9 +59,10 @@ def test_a_full_disk_in_a_sweep_names_the_finished_steps_figures_and_those_never
     can be saved there), and the third was never run, unsaid (session 39's probe). The line now carries both."""
     import errno
 
+    from test_load_results import make_result
+
     from loadtest.harness import full_disk_error
     from loadtest.load_pattern import ClosedLoop
-    from test_load_results import make_result
 
     first = make_result("mlp", 2, seed=1)
     full = OSError(errno.ENOSPC, "no space left on device", str(tmp_path / "raw" / "mlp-u4"))
@@ -73,3 +75,24 @@ def test_a_full_disk_in_a_sweep_names_the_finished_steps_figures_and_those_never
     )
     refused = PermissionError(errno.EACCES, "permission denied", str(tmp_path))
     assert full_disk_error(refused, [first], []) is refused  # no load ran: left as it is
+
+
+def test_results_that_cannot_be_saved_say_where_their_records_are(tiny_disk: Path) -> None:
+    """Every step ran and its records fit, then load-<model>.json did not: the probe found `report` rebuilt the run
+    from raw/ only by trying; the line says so."""
+    from test_load_results import make_result
+
+    from loadtest.harness import save_run
+    from loadtest.results import LoadRun
+
+    out = tiny_disk / "run"
+    (out / "raw").mkdir(parents=True)
+    with contextlib.suppress(OSError):
+        (tiny_disk / "filler").write_bytes(bytes(200_000))  # the disk full
+    with pytest.raises(OSError) as full:
+        save_run(LoadRun("mlp", [make_result("mlp", 2, seed=1)]), out)
+    assert full.value.strerror.endswith(
+        f"; the records of its 1 step(s) are kept in {out / 'raw'}: with space freed, `quantserve report {out}` "
+        "reads them"
+    )
+    assert not list(out.glob("load-*.json"))
