@@ -37,7 +37,10 @@ def plan_lines(trace: ArrivalTrace, run_s: float) -> list[str]:
 
 
 def figure(value: float) -> str:
-    """Three significant figures as a person writes them: 1000 req/s read "1e+03" in `.3g`; 12300, 0.0123."""
+    """Three significant figures as a person writes them, whole numbers from 1000 on: 1000 req/s read "1e+03" in
+    `.3g`; a burst of 3001 in a second read "3000" beside the JSON's 3001. 12346, 0.0123."""
+    if abs(value) >= 1000:
+        return str(round(value))
     return format(float(f"{value:.3g}"), ".15g")
 
 

@@ -53,3 +53,17 @@ def test_a_rate_of_a_thousand_or_more_is_written_out_not_in_exponent_form(tmp_pa
     plan = plan_lines(trace, 1.0)[0]
     assert "1000 arrivals in a pass of 1 s, 1000 req/s offered (peak 1000 req/s over 1 s)" in plan, plan
     assert "e+" not in plan
+
+
+def test_figures_from_1000_on_are_whole_numbers() -> None:
+    """A burst of 3001 in a second read "peak 3000 req/s" in the plan beside the JSON's 3001 (session 39)."""
+    from loadtest.trace_plan import figure
+
+    assert [figure(v) for v in (1000, 3001, 12345.6, 999.4, 0.01234, 283.14)] == [
+        "1000",
+        "3001",
+        "12346",
+        "999",
+        "0.0123",
+        "283",
+    ]
