@@ -115,13 +115,20 @@ def save_run(run: LoadRun, out_dir: Path) -> LoadRun:
     return run
 
 
+class LoadCutShort(OSError):
+    """A step's load ran and the system cut its records short (a full disk, a file size limit): the OSError, kept."""
+
+
 def full_disk_error(exc: OSError, finished: list[LoadResult], not_run: Sequence[LoadStep]) -> OSError:
     """The step's OSError (a full disk, `check_disk_space`: `PATH: reason`) with what the run loses said: the step
     ran, its records cut short and removed; the steps finished before it, their figures in the line (a full disk
     saves no file: a sweep's finished steps had gone without a word, issue 11); the steps never run."""
     if exc.errno not in FULL_ERRNOS or exc.filename is None:  # another refusal (a folder not writable): as it is
         return exc
-    said = [f"{exc.strerror}: the step's load ran, its records cut short were removed"]
+    ran = "the step's load ran, its records cut short were removed" if isinstance(exc, LoadCutShort) else (
+        "the step did not start"
+    )
+    said = [f"{exc.strerror}: {ran}"]
     for result in finished:
         said.append(
             f"{result.label} measured {result.requests} requests, {result.throughput_rps:.1f} req/s, p50 "
@@ -181,9 +188,9 @@ def run_step(settings: LoadSettings, step: LoadStep, out_dir: Path, server_pid: 
             lost = _run_locust(settings, step, record_dir, csv_prefix)
         except KeyboardInterrupt as stop:  # Locust was stopped and wrote what it had recorded: that much was measured
             lost, interrupted_at = [], stop.at if isinstance(stop, LocustStopped) else time.time()
-        except OSError:  # a full disk (`check_disk_space`): the records Locust cut short must not pass for a result
+        except OSError as exc:  # a full disk (`check_disk_space`): records Locust cut short must not pass for a result
             _drop_records(record_dir, csv_prefix)
-            raise
+            raise LoadCutShort(exc.errno, exc.strerror, exc.filename) from None
     if interrupted_at is not None:
         raise _interrupted(settings, step, out_dir, pids, sampler, interrupted_at)
     try:

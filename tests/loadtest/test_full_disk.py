@@ -61,17 +61,21 @@ def test_a_full_disk_in_a_sweep_names_the_finished_steps_figures_and_those_never
 
     from test_load_results import make_result
 
-    from loadtest.harness import full_disk_error
+    from loadtest.harness import LoadCutShort, full_disk_error
     from loadtest.load_pattern import ClosedLoop
 
     first = make_result("mlp", 2, seed=1)
-    full = OSError(errno.ENOSPC, "no space left on device", str(tmp_path / "raw" / "mlp-u4"))
+    full = LoadCutShort(errno.ENOSPC, "no space left on device", str(tmp_path / "raw" / "mlp-u4"))
     said = full_disk_error(full, [first], [ClosedLoop(8)])
     assert said.filename == full.filename and said.errno == errno.ENOSPC
     assert said.strerror == (
         "no space left on device: the step's load ran, its records cut short were removed; mlp @ 2 users measured "
         f"500 requests, 200.0 req/s, p50 {first.latency.p50_ms:.1f} ms, p99 {first.latency.p99_ms:.1f} ms (not saved: "
         "no room); not run: u8"
+    )
+    before = OSError(errno.ENOSPC, "no space left on device", str(tmp_path / "raw" / "mlp-u4"))  # no load sent yet
+    assert full_disk_error(before, [], [ClosedLoop(8)]).strerror == (
+        "no space left on device: the step did not start; not run: u8"
     )
     refused = PermissionError(errno.EACCES, "permission denied", str(tmp_path))
     assert full_disk_error(refused, [first], []) is refused  # no load ran: left as it is
