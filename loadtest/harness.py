@@ -125,9 +125,9 @@ def full_disk_error(exc: OSError, finished: list[LoadResult], not_run: Sequence[
     saves no file: a sweep's finished steps had gone without a word, issue 11); the steps never run."""
     if exc.errno not in FULL_ERRNOS or exc.filename is None:  # another refusal (a folder not writable): as it is
         return exc
-    ran = "the step's load ran, its records cut short were removed" if isinstance(exc, LoadCutShort) else (
-        "the step did not start"
-    )
+    ran = "the step did not start"
+    if isinstance(exc, LoadCutShort):
+        ran = "the step's load ran, its records cut short were removed"
     said = [f"{exc.strerror}: {ran}"]
     for result in finished:
         said.append(
