@@ -214,7 +214,10 @@ class TraceReplay(_ArrivalGenerators):
     def once(self) -> TraceReplay:
         """This replay with its pass padded to whole seconds: a run that long (`--duration`'s default) plays every
         arrival once, and none of the next pass (`ArrivalTrace.padded_to`)."""
-        return replace(self, pass_s=float(whole_pass_seconds(self.trace.recorded_period_s)))
+        padded = replace(self, pass_s=float(whole_pass_seconds(self.trace.recorded_period_s)))
+        # the trace already read, padded: a new instance's `trace` would read the file again (2 M rows take seconds)
+        vars(padded)["trace"] = self.trace.padded_to(padded.pass_s)
+        return padded
 
     @property
     def name(self) -> str:

@@ -76,7 +76,8 @@ def _records(lines: list[str]) -> list[tuple[int, str]]:
     if not any('"' in line for line in lines):
         return list(enumerate(lines))  # nothing quoted (most traces, some of millions of rows): a record a line
     records: list[tuple[int, str]] = []
-    start, parts, quotes = 0, list[str](), 0
+    parts: list[str] = []
+    start, quotes = 0, 0
     for index, line in enumerate(lines):
         if not parts:
             start = index

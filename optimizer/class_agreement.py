@@ -37,29 +37,38 @@ def class_flips(reference: np.ndarray, candidate: np.ndarray) -> dict[str, Any]:
 
 
 def binomial_cdf(successes: int, trials: int, p: float) -> float:
-    """P(X ≤ successes) for X ~ Binomial(trials, p), summed in logs (no underflow for thousands of trials)."""
+    """P(X ≤ successes) for X ~ Binomial(trials, p), in logs (no underflow for thousands of trials). The smaller tail
+    is summed — below the mean the CDF itself, above it 1 − the upper tail — from its edge outward, where the terms
+    only fall, until they are under e⁻⁴⁰ of the first: a class of 10 000 rows sums a few dozen terms, not 9989
+    (`judge` asks it of every candidate the mixed-precision search measures), and a tiny CDF keeps its digits."""
     if successes >= trials:
         return 1.0
     if p >= 1.0:
         return 0.0
     if p <= 0.0:
         return 1.0
-    log_p, log_q = math.log(p), math.log1p(-p)
-    terms = [
-        math.lgamma(trials + 1) - math.lgamma(i + 1) - math.lgamma(trials - i + 1) + i * log_p + (trials - i) * log_q
-        for i in range(successes + 1)
-    ]
-    top = max(terms)
-    return min(1.0, math.exp(top) * sum(math.exp(t - top) for t in terms))
+    log_p, log_q, whole = math.log(p), math.log1p(-p), math.lgamma(trials + 1)
+    lower = successes < trials * p
+    tail = range(successes, -1, -1) if lower else range(successes + 1, trials + 1)
+    first, mass = None, 0.0
+    for i in tail:
+        term = whole - math.lgamma(i + 1) - math.lgamma(trials - i + 1) + i * log_p + (trials - i) * log_q
+        first = term if first is None else first
+        if term < first - 40:
+            break
+        mass += math.exp(term - first)
+    mass *= math.exp(first or 0.0)
+    return min(1.0, mass) if lower else max(0.0, 1.0 - mass)
 
 
 def lost_class(record: Mapping[str, Any], floor: float) -> tuple[int, int, int] | None:
     """The class (class, rows, agreeing) whose agreement is below `floor` beyond chance (module docstring), the
     least likely first; None where none is."""
     answered = int(record.get("classes_answered") or 0)
-    flips = [tuple(int(v) for v in entry) for entry in record.get("class_flips") or []]
+    flips = [(int(label), int(rows), int(agreeing)) for label, rows, agreeing in record.get("class_flips") or []]
     if not flips or not 0 < floor <= 1:
         return None
-    chance = {flip: binomial_cdf(flip[2], flip[1], floor) for flip in flips}
-    worst = min(flips, key=lambda flip: chance[flip])
-    return (worst[0], worst[1], worst[2]) if chance[worst] < SIGNIFICANCE / max(1, answered) else None
+    chance, worst = min(
+        (binomial_cdf(agreeing, rows, floor), (label, rows, agreeing)) for label, rows, agreeing in flips
+    )
+    return worst if chance < SIGNIFICANCE / max(1, answered) else None

@@ -18,6 +18,9 @@ from optimizer.row_kinds import row_form
 
 MAX_NOTED_CLASSES = 1000  # (N, C, H, W) maps of more channels are features, never class scores worth a note
 IGNORE_LABEL = 255  # Pascal VOC's "void" border pixels (negative labels, Hugging Face's -100, are unlabelled too)
+# samples a map's class axis is read from (output_kinds' KIND_SAMPLES): drift asks it of every class map it judges,
+# whole held-out sets of (N, 21, 512, 512) among them, whose float64 copy would take gigabytes
+AXIS_SAMPLES = 16
 
 
 def labelled_class_axis(values: np.ndarray, labels: np.ndarray | None) -> int | None:
@@ -53,6 +56,7 @@ def distribution_axis(values: np.ndarray) -> int | None:
     None if neither."""
     if values.ndim < 4 or values.size == 0 or not np.issubdtype(values.dtype, np.floating):
         return None
+    values = values[:AXIS_SAMPLES]
     last = values.ndim - 1
     for axis in (1, last):
         classes = values.shape[axis]
