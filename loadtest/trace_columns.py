@@ -17,8 +17,9 @@ import numpy as np
 from quantserve.errors import QuantserveError
 
 MAX_REQUEST_SAMPLES = 4096  # a request's samples, as a sanity bound (Triton's max_batch_size is far below)
-# a date-time, its zone (Z or ±HH:MM) optional: without one, every row is taken in the same (unknown) zone
-DATE_TIME = re.compile(r"(\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?)(Z|[+-]\d{2}:?\d{2})?")
+# a date-time, its zone (Z or ±HH:MM) optional: without one, every row is taken in the same (unknown) zone; its
+# fraction of a second after a point or, as ISO 8601 allows and Python's logging writes ("12:00:00,010"), a comma
+DATE_TIME = re.compile(r"(\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?)?)(Z|[+-]\d{2}:?\d{2})?")
 # unit-less numbers this large are no Unix time in seconds (1e11 s is the year 5138): epoch ms, µs or ns
 EPOCH_UNITS = ((1e17, 1e-9), (1e14, 1e-6), (1e11, 1e-3))
 # Unit-less stamps read as seconds whose replay has this many arrivals a mean gap this long apart or longer look like
@@ -54,15 +55,37 @@ class TraceRows:
         return cls(path, header, [index + first_line for index, _ in kept[1:]], [line for _, line in kept[1:]])
 
     def cells(self, column: int) -> list[str]:
-        """Column `column` of every row, stripped ("" where a row is shorter)."""
+        """Column `column` of every row, stripped ("" where a row is shorter); a row with more cells than the header
+        has names is refused (`_refuse_extra_cells`)."""
         joined = "\n".join(self.lines) if len(self.header) == 1 else ","
         if "," not in joined and '"' not in joined:
             return self.lines  # one column, nothing quoted: each line is its cell (3× faster than csv for millions)
-        cells = [row[column].strip() if column < len(row) else "" for row in csv.reader(self.lines)]
-        if len(cells) != len(self.lines):  # an unclosed quote ran on into the next line: read each line alone
-            rows = (next(csv.reader([line])) for line in self.lines)
-            cells = [row[column].strip() if column < len(row) else "" for row in rows]
-        return cells
+        rows = list(csv.reader(self.lines))
+        if len(rows) != len(self.lines):  # an unclosed quote ran on into the next line: read each line alone
+            rows = [next(csv.reader([line])) for line in self.lines]
+        self._refuse_extra_cells(rows)
+        return [row[column].strip() if column < len(row) else "" for row in rows]
+
+    def _refuse_extra_cells(self, rows: list[list[str]]) -> None:
+        """One line naming the first row with more (non-empty) cells than the header has names: its cells were read
+        by position, so a comma inside a value split it and the column read its first part alone. A decimal comma
+        ("1714564800,010" under `time`) or Python logging's "12:00:00,010" lost its milliseconds without a word:
+        500 arrivals 10 ms apart replayed as 5 bursts of 100 (issue 11). Empty cells past the header (a trailing
+        comma, as spreadsheets export) are no values and pass."""
+        names = len(self.header)
+        row = next(
+            (i for i, cells in enumerate(rows) if len(cells) > names and any(c.strip() for c in cells[names:])), None
+        )
+        if row is None:
+            return
+        shown = ", ".join(f"'{cell.strip()[:24]}'" for cell in rows[row][: names + 2])
+        more = ", …" if len(rows[row]) > names + 2 else ""
+        header = ", ".join(f"'{name[:24]}'" for name in self.header)
+        raise QuantserveError(
+            f"--trace {self.path} line {self.numbers[row]}: {len(rows[row])} cells ({shown}{more}) under a header of "
+            f"{names} name{'s' if names > 1 else ''} ({header}): a comma inside a value splits it (a decimal comma, "
+            "or a time written '12:00:00,010'); write decimals with a point, or quote the value"
+        )
 
     def refuse(self, row: int, name: str, value: str, what: str) -> QuantserveError:
         return QuantserveError(f"--trace {self.path} line {self.numbers[row]}: {name} '{value[:40]}' {what}")
@@ -207,7 +230,7 @@ def _as_date_times(rows: TraceRows, name: str, cells: list[str]) -> np.ndarray:
     """Date-times as seconds from the first (numpy's ISO 8601 parser, to the nanosecond, a whole column at once);
     a zone suffix, Z or ±HH:MM as JSON and cloud logs write them, moves each to UTC: on every row, or on none."""
     matches = [DATE_TIME.fullmatch(cell) for cell in cells]
-    dates = [match[1].replace(" ", "T", 1) if match else "NaT" for match in matches]  # NaT: refused below
+    dates = [match[1].replace(" ", "T", 1).replace(",", ".") if match else "NaT" for match in matches]  # NaT: refused
     what = "is not a date-time (as the first row)"
     when = _as_column(rows, name, cells, "datetime64[ns]", lambda t: ~np.isnat(t), what, converted=dates)
     shift = np.zeros(len(cells), dtype="timedelta64[m]")
