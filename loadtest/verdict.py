@@ -31,6 +31,7 @@ from loadtest.run_pairing import accuracy_source_notes, spread_note
 from loadtest.served_speed import ServedSpeedup, lowest, served_speedups
 from optimizer.drift_budget import BUDGETED, CHECKS, DriftBudget, DriftReport
 from optimizer.drift_evidence import rows_to_show, thin_evidence, thin_evidence_line
+from quantserve.metrics import beside_bar
 from serving.machine import MACHINE_FILE, cpu_facts
 from serving.model_version import VERSION_SEPARATOR
 
@@ -393,7 +394,9 @@ def gather(
     verdict.failures += served_failures(pairs)
     slow = [s for s in verdict.in_process if not s.get("holds", True)]
     verdict.failures += [
-        f"{s['model']}: INT8 {s['speedup']:.2f}× FP32 in-process, below its speed budget" for s in slow
+        f"{s['model']}: INT8 {beside_bar(s['speedup'], s.get('min_speedup', 1.0))}× FP32 in-process, below its speed "
+        "budget"
+        for s in slow
     ]
     verdict.machine = machine_line(results_dir, manifests, runs)
     return verdict

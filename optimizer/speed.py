@@ -72,6 +72,7 @@ from optimizer.speed_verdict import (
 )
 from quantserve.data import TensorData
 from quantserve.errors import InternalError, QuantserveError
+from quantserve.metrics import beside_bar
 
 WARMUP_RUNS = 3
 # Warm-up pairs past the first stop once they took this long: one run settles ORT's allocations and kernel choice,
@@ -148,13 +149,15 @@ class SpeedRecord:
             drift = "; its drift is within the budget" if drift_holds else "; its drift misses the budget too"
         if self.int8_sliver():
             text = (
-                f"INT8 is {self.speedup:.2f}× FP32 here{bar}: {self.sliver_reason()}; INT8 cannot be faster here; "
+                f"INT8 is {beside_bar(self.speedup, self.min_speedup)}× FP32 here{bar}: {self.sliver_reason()}; INT8 "
+                "cannot be faster here; "
                 f"deploy fp32 (or pass --allow-slower){drift}"
             )
         elif self.verdict().outcome == UNCERTAIN:  # the median clears the bar, its lower bound does not
             text = uncertain_line(self.verdict(), self.others_share, drift)
         else:
-            text = f"INT8 is {self.speedup:.2f}× FP32 here{bar}; deploy fp32 (or pass --allow-slower){drift}"
+            shown = beside_bar(self.speedup, self.min_speedup)
+            text = f"INT8 is {shown}× FP32 here{bar}; deploy fp32 (or pass --allow-slower){drift}"
             text += self.busy_note()
         return Refusal(text, {"refused_for": "speed", "speed": self.to_dict()})
 

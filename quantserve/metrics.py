@@ -404,3 +404,13 @@ def decoded_sequence_agreement(reference: np.ndarray, candidate: np.ndarray, bla
     ref = ctc_collapse(np.argmax(reference, axis=-1), blank)
     new = ctc_collapse(np.argmax(candidate, axis=-1), blank)
     return float(np.mean([a == b for a, b in zip(ref, new, strict=True)])) if ref else 1.0
+
+
+def beside_bar(speedup: float, bar: float) -> str:
+    """`speedup` with 2 decimals, or as many more as keep it on its side of `bar`: 1.0999 read "1.10× FP32 here,
+    below --min-speedup 1.1" (session 40); it reads "1.0999×"."""
+    for decimals in range(2, 7):
+        text = f"{speedup:.{decimals}f}"
+        if (float(text) < bar) == (speedup < bar) and (float(text) == bar) == (speedup == bar):
+            return text
+    return f"{speedup:g}"

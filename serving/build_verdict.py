@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from quantserve.metrics import beside_bar
+
 
 def missed_checks(verification: Mapping[str, Any] | None) -> list[str]:
     """One line per check the build missed at optimize and was shipped past ([] where none)."""
@@ -25,6 +27,6 @@ def missed_checks(verification: Mapping[str, Any] | None) -> list[str]:
             lines.append(f"{said}; shipped with --keep-failing")
     speed = verification.get("speed") or {}
     if speed.get("holds") is False:
-        speedup = speed.get("speedup", float("nan"))
-        lines.append(f"was not faster than FP32 at optimize ({speedup:.2f}×); shipped with --allow-slower")
+        shown = beside_bar(speed.get("speedup", float("nan")), speed.get("min_speedup", 1.0))
+        lines.append(f"was not faster than FP32 at optimize ({shown}×); shipped with --allow-slower")
     return lines

@@ -107,8 +107,10 @@ def print_verification(verification: dict[str, Any], console: Any = None) -> Non
 
 def _speed_row(speed: dict[str, Any]) -> list[str]:
     """The speedup, both times, the load where busy and the rounds' spread where it left the speedup uncertain."""
+    from quantserve.metrics import beside_bar
+
     times, spread_shown = _speed_times(speed)
-    value = f"{speed['speedup']:.2f}× {times}"
+    value = f"{beside_bar(speed['speedup'], speed['min_speedup'])}× {times}"
     if speed.get("busy"):
         value += f", busy: others took {speed['others_share']:.0%} of the cores"
     rounds = speed.get("round_speedups") or []
