@@ -23,6 +23,10 @@ from serving.response_rows import row_mismatch
 from serving.tls import ClientTls
 
 LIVENESS_TIMEOUT_S = 5.0  # a server that does not say it is live within this, after a failed request, has stopped
+# the least time a control call (readiness, metadata, config) is given: the runner's `timeout_s` is a request's deadline
+# (`evaluate --request-timeout`), and at 3 ms on a busy machine a ready model read "not ready after 0 s", its config
+# call "DEADLINE_EXCEEDED" and a request's timeout "version 1 stopped being served", none naming the flag (session 40)
+CONTROL_TIMEOUT_S = 10.0
 
 
 class ServerStopped(QuantserveError):
@@ -92,11 +96,15 @@ class TritonRunner(Runner):
         """The served model's max_batch_size (0: it does not batch); known once active."""
         return self._max_batch
 
+    @property
+    def control_timeout_s(self) -> float:
+        return max(self.timeout_s, CONTROL_TIMEOUT_S)
+
     def activate_impl(self) -> None:
-        self._client = TritonGrpcClient(self.url, self.timeout_s, self.tls)
+        self._client = TritonGrpcClient(self.url, self.control_timeout_s, self.tls)
         self.answered = 0
         try:
-            self._client.wait_model_ready(self.model, timeout_s=self.timeout_s)
+            self._client.wait_model_ready(self.model, timeout_s=self.control_timeout_s)
             served = self._client.ready_versions(self.model)
             if self.version:
                 self._client.check_version_served(self.model, self.version)
@@ -114,6 +122,8 @@ class TritonRunner(Runner):
             self._client.close()
             self._client = None
             raise
+        self._client.close()  # the control calls' client; requests get their own deadline
+        self._client = TritonGrpcClient(self.url, self.timeout_s, self.tls)
 
     def _precision_note(self, configured: str | None, served: list[str]) -> str | None:
         """One line where the config names a precision that is not recorded as this version's: it may be another's."""
@@ -142,11 +152,16 @@ class TritonRunner(Runner):
             if self._server_gone():
                 raise ServerStopped(self.url, self.answered) from exc
             # a version named (`--model-version`) or pinned: its going away is said alike (named, it read Triton's line)
-            if self.version and not self._client.is_model_ready(self.model, self.version):
+            if self.version and not self._version_ready():
                 raise VersionGone(self.url, self.model, self.version, self._rows_answered) from exc
             raise
         self.answered += 1
         return {k: self._as_shape(k, v, served=False) for k, v in results.items()}
+
+    def _version_ready(self) -> bool:
+        """Whether the version requests name is still ready, asked with a control call's time, not a request's."""
+        with TritonGrpcClient(self.url, self.control_timeout_s, self.tls) as probe:
+            return probe.is_model_ready(self.model, self.version)
 
     def _server_gone(self) -> bool:
         """Whether the server stopped answering: not live, or unreachable. Asked before the model's readiness, which
