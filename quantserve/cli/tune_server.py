@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -31,6 +32,10 @@ from quantserve.cli.tune_trials import (
     second_window_s,
 )
 from quantserve.errors import QuantserveError
+
+# a server that refuses its liveness check may be shutting down (a SIGTERM from outside: it refused at once and
+# exited with code 0 2.2 s later, and tune had called it "stopped answering"): its exit is awaited this long
+SHUTDOWN_WAIT_S = 10.0
 
 
 class WindowInterrupted(KeyboardInterrupt):
@@ -99,10 +104,18 @@ class TrialServer:
         """How the trial server is out of service (None: it answers): exited, or silent to a liveness check."""
         cause = self.server.exit_cause()
         if cause is None and not self.server.control(timeout_s=LIVENESS_TIMEOUT_S).is_live():
-            # asked again: a SIGKILLed server still dying when first asked (a busy machine) had read as "hung"
-            cause = self.server.exit_cause() or (
+            # awaited: a SIGKILLed server still dying when first asked (a busy machine) had read as "hung", and a
+            # SIGTERMed one shutting down as "stopped answering"
+            cause = self._exit_within(SHUTDOWN_WAIT_S) or (
                 f"stopped answering (no reply to /v2/health/live within {LIVENESS_TIMEOUT_S:g} s)"
             )
+        return cause
+
+    def _exit_within(self, seconds: float) -> str | None:
+        """How the server's process ended, where it ends within `seconds`; None where it still runs then."""
+        deadline = time.monotonic() + seconds
+        while (cause := self.server.exit_cause()) is None and time.monotonic() < deadline:
+            time.sleep(0.1)
         return cause
 
     def run(self, config: ServingConfig, rivals: Sequence[Trial] = ()) -> Trial:
