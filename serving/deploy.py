@@ -45,6 +45,7 @@ from serving.model_config import (
     QueuePolicy,
     TensorConfig,
     VersionPolicy,
+    batch_limit_cut,
     check_model_name,
     default_preferred_batch_sizes,
     interface_changes,
@@ -119,6 +120,7 @@ def deploy(
     prune: bool = True,
     allow_interface_change: bool = False,
     check_pad: bool = True,
+    allow_batch_cut: bool = False,
 ) -> Deployment:
     """Write the artifact in `build_dir` into `repo/name` as its next version, with a fresh config.pbtxt.
 
@@ -127,8 +129,10 @@ def deploy(
     and the version folder each appear by one atomic rename. `prune=False` keeps old folders, so a
     caller can still `withdraw` this version and leave the repository as it was. A version whose inputs or outputs
     differ from the config there now (its clients' requests would fail) is refused unless `allow_interface_change`.
-    `max_batch` None: DEFAULT_MAX_BATCH, or 0 for an --unbatched build (`max_batch_for`). `check_pad`:
-    ragged_batching "pad" is refused where it would change the model's answers (serving.ragged_check).
+    A lower max_batch_size than the config's there now is such a change too, unless `allow_batch_cut` (tune's
+    winner, which says so itself). `max_batch` None: DEFAULT_MAX_BATCH, or 0 for an --unbatched build
+    (`max_batch_for`). `check_pad`: ragged_batching "pad" is refused where it would change the model's answers
+    (serving.ragged_check).
     """
     check_model_name(name)
     policy = policy or ServingPolicy()
@@ -161,7 +165,7 @@ def deploy(
     to_protobuf_text(config_dict)  # fails here, before anything is written, if Triton would reject it
     if not allow_interface_change:
         older = older_unbatched_config(config_dict, artifact.manifest) if artifact.manifest.unbatched else None
-        check_same_interface(repo / name, config_dict, older)
+        check_same_interface(repo / name, config_dict, older, batch_limit=not allow_batch_cut)
     staging = open_staging(repo, name)
     try:
         record = deploy_record(build_dir, artifact.manifest, config_dict)
@@ -179,15 +183,19 @@ def deploy(
     return deployment
 
 
-def check_same_interface(model_dir: Path, config: dict[str, Any], older: dict[str, Any] | None = None) -> None:
+def check_same_interface(
+    model_dir: Path, config: dict[str, Any], older: dict[str, Any] | None = None, batch_limit: bool = True
+) -> None:
     """Refuse a version whose inputs or outputs differ from those the model's config declares now: deployed live
     (an input 16 wide → 32), every client request failed at once, and nothing said why beforehand. `older`: the
-    same build's config as an earlier quantserve wrote it (`older_unbatched_config`), which the config there may be."""
+    same build's config as an earlier quantserve wrote it (`older_unbatched_config`), which the config there may be.
+    `batch_limit`: a lower max_batch_size is refused too (`batch_limit_cut`)."""
     config_path = model_dir / CONFIG_NAME
     if not config_path.is_file():
         return
     served = parse_config(config_path)
-    changes = interface_changes(served, config)
+    cut = batch_limit_cut(served, config) if batch_limit else None
+    changes = interface_changes(served, config) + ([cut] if cut else [])
     if changes and not (older is not None and not interface_changes(served, older)):
         more = f" (and {len(changes) - 2} more)" if len(changes) > 2 else ""
         raise QuantserveError(

@@ -352,6 +352,17 @@ def interface_changes(served: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return changes
 
 
+def batch_limit_cut(served: dict[str, Any], new: dict[str, Any]) -> str | None:
+    """How `new` lowers the rows a request may carry below what `served` takes ("max_batch_size 32 → 4 (requests of
+    5 to 32 rows would be refused)"), None where it does not: a live deploy at --max-batch 4 over 32 passed the
+    interface check in silence, and every 8-row request failed from the swap on (issue 11, session 40). From batched
+    to 0 the tensors' shapes say it (`interface_changes`)."""
+    was, now = int(served.get("max_batch_size", 0) or 0), int(new.get("max_batch_size", 0) or 0)
+    if not 0 < now < was:
+        return None
+    return f"max_batch_size {was} → {now} (requests of {now + 1} to {was} rows would be refused)"
+
+
 def _client_shape(config: dict[str, Any], dims: list[Any] | None) -> list[int]:
     """A tensor's shape as a client sends or reads it: behind the batch axis where the config batches."""
     shape = [int(d) for d in dims or []]

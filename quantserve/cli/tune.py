@@ -142,6 +142,8 @@ def _tune(
         result.deployed = deploy_winner(settings, result.best.config)
         best = result.best.config
         say(f"deployed {best.label()} into {settings.repo} as {settings.name} v{result.deployed['version']}")
+        if result.deployed["batch_cut"]:
+            say(f"note: the winner lowers the model's {result.deployed['batch_cut']}")
         progress.stage = "the re-measure"
         result.remeasured = remeasure(settings, result.best, out)
     # else a configuration that misses the SLO is not what was asked for: the repository is left as it was, and

@@ -12,10 +12,15 @@ from quantserve.cli.tune_trials import TRACE_MAX_IN_FLIGHT, ServingConfig, Trial
 
 
 def deploy_winner(settings: TuneSettings, config: ServingConfig) -> dict[str, Any]:
-    """Deploy the winning build with the winning settings into the user's repository."""
+    """Deploy the winning build with the winning settings into the user's repository. A winner that takes fewer rows
+    a request than the model there now is deployed (a lower max batch is what the search found best) and said:
+    `batch_cut`, the words `tune` prints (deploy alone refuses it, `serving.model_config.batch_limit_cut`)."""
     from serving.deploy import deploy
+    from serving.model_config import CONFIG_NAME, batch_limit_cut, parse_config
 
     build = settings.build_for(config.precision)
+    served = Path(settings.repo) / settings.name / CONFIG_NAME
+    cut = batch_limit_cut(parse_config(served), {"max_batch_size": config.max_batch}) if served.is_file() else None
     deployment = deploy(
         build,
         settings.repo,
@@ -24,8 +29,10 @@ def deploy_winner(settings: TuneSettings, config: ServingConfig) -> dict[str, An
         config.max_queue_delay_us,
         config.preferred or None,
         config.instances,
+        allow_batch_cut=True,
     )
     return {
+        "batch_cut": cut,
         "repo": str(settings.repo),
         "name": settings.name,
         "version": deployment.version,

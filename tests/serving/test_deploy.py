@@ -86,7 +86,7 @@ def test_failure_mid_copy_leaves_no_version(dense_build: Path, tmp_path: Path, m
 
     monkeypatch.setattr(serving.deploy, "copy_file", copy_then_fail)
     with pytest.raises(OSError, match="No space left"):
-        deploy(dense_build, repo, "dense", max_batch=4)
+        deploy(dense_build, repo, "dense", max_batch=64)
     assert sorted(p.name for p in (repo / "dense").iterdir()) == [VERSION_RECORD, LOCK_NAME, "1", "config.pbtxt"]
     assert (repo / "dense" / "config.pbtxt").read_text() == before
 
@@ -206,12 +206,12 @@ def test_disk_full_at_any_step_leaves_the_repository_byte_identical(
     dense_build: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str
 ) -> None:
     repo = tmp_path / "repo"
-    deploy(dense_build, repo, "dense")
+    deploy(dense_build, repo, "dense", max_batch=4)
     deploy(dense_build, repo, "dense", max_batch=8)
     before = tree(repo)
     monkeypatch.setattr(serving.deploy, step, _no_space)
     with pytest.raises(OSError, match="No space left"):
-        deploy(dense_build, repo, "dense", max_batch=4, policy=ServingPolicy(QueuePolicy(8, 1000)))
+        deploy(dense_build, repo, "dense", max_batch=16, policy=ServingPolicy(QueuePolicy(8, 1000)))
     assert tree(repo) == before
 
 
@@ -357,3 +357,48 @@ def test_the_source_identity_covers_a_large_references_weights_file(tmp_path: Pa
     graphs = {(tmp_path / f"b{seed}" / "fp32.onnx").read_bytes() for seed in (0, 1)}
     assert len(graphs) == 1  # the graph files are byte-identical: only the weights files differ
     assert identities[0] and identities[1] and identities[0].startswith("sha256:") and identities[0] != identities[1]
+
+
+def test_a_version_with_a_lower_max_batch_is_refused_unless_allowed(
+    dense_build: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Deployed live at --max-batch 4 over 32, every 8-row request failed from the swap on; deploy said nothing."""
+    repo = tmp_path / "repo"
+    deploy(dense_build, repo, "m", max_batch=32)
+    before = tree(repo)
+    argv = ["deploy", str(dense_build), "--repo", str(repo), "--name", "m", "--max-batch", "4"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "this version changes the model's interface: max_batch_size 32 → 4 (requests of 5 to 32 rows" in err
+    assert tree(repo) == before, "nothing written"
+    assert main([*argv[:-1], "64"]) == 0, "a higher limit takes every request the old one did"
+    assert main([*argv, "--allow-interface-change"]) == 0
+    assert parse_config(repo / "m" / "config.pbtxt")["max_batch_size"] == 4
+
+
+def test_a_new_version_without_serving_flags_keeps_the_models_serving_settings(
+    dense_build: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One config serves every version: deployed without the flags, a new version reset it to the defaults in
+    silence (the demo's model went from max batch 64 to 32 and 2 instances to 1, session 40)."""
+    repo = tmp_path / "repo"
+    argv = ["deploy", str(dense_build), "--repo", str(repo), "--name", "m"]
+    assert main([*argv, "--max-batch", "64", "--instances", "2", "--max-queue-delay-us", "2000"]) == 0
+    first = parse_config(repo / "m" / "config.pbtxt")
+    capsys.readouterr()
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    kept = parse_config(repo / "m" / "config.pbtxt")
+    assert kept["max_batch_size"] == 64 and kept["instance_group"][0]["count"] == 2
+    assert kept["dynamic_batching"] == first["dynamic_batching"]
+    assert "note: kept 'm''s serving settings from its config: --instances 2, --max-batch 64, --preferred-batch " in out
+    assert "--max-queue-delay-us 2000" in out
+    assert main([*argv, "--instances", "1", "--max-queue-delay-us", "100"]) == 0
+    changed = parse_config(repo / "m" / "config.pbtxt")
+    assert changed["instance_group"][0]["count"] == 1 and changed["max_batch_size"] == 64
+    assert int(changed["dynamic_batching"]["max_queue_delay_microseconds"]) == 100
+    assert "--instances" not in capsys.readouterr().out.split("note: kept")[1], "a flag given is not kept"
+    fresh = tmp_path / "fresh"
+    assert main(["deploy", str(dense_build), "--repo", str(fresh), "--name", "m"]) == 0
+    assert "note: kept" not in capsys.readouterr().out, "a first deploy has nothing to keep"
+    assert parse_config(fresh / "m" / "config.pbtxt")["max_batch_size"] == 32

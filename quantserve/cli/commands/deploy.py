@@ -28,19 +28,32 @@ def register(subparsers: Any) -> None:
     parser.add_argument("build_dir", metavar="BUILD_DIR", type=Path, help="folder written by 'quantserve optimize'")
     parser.add_argument("--repo", type=Path, default=Path("model_repo"), help="Triton model repository")
     parser.add_argument("--name", required=True, help="model name in the repository")
+    # the four serving settings left out are the model's config's where it has one (`keep_serving_settings`), else
+    # the defaults named
     parser.add_argument(
         "--max-batch",
         type=int,
         default=None,
-        help="max_batch_size (0: no batching; default 32, or 0 for a build made with optimize --unbatched)",
+        help="max_batch_size (0: no batching; default: the model's config's, else 32, or 0 for a build made with "
+        "optimize --unbatched)",
     )
     parser.add_argument(  # None: left out, told from an explicit value, which max_batch_size 0 refuses
-        "--max-queue-delay-us", type=int, default=None, help="dynamic batcher max queue delay (µs, default 500)"
+        "--max-queue-delay-us",
+        type=int,
+        default=None,
+        help="dynamic batcher max queue delay (µs; default: the model's config's, else 500)",
     )
     parser.add_argument(
-        "--preferred-batch", type=_batch_sizes, help="preferred batch sizes, e.g. 8,16,32 (default: powers of two)"
+        "--preferred-batch",
+        type=_batch_sizes,
+        help="preferred batch sizes, e.g. 8,16,32 (default: the model's config's, else powers of two)",
     )
-    parser.add_argument("--instances", type=int, default=1, help="model instances (instance_group count)")
+    parser.add_argument(
+        "--instances",
+        type=int,
+        default=None,
+        help="model instances (instance_group count; default: the model's config's, else 1)",
+    )
     parser.add_argument(
         "--ragged-batching",
         choices=RAGGED_BATCHING,
@@ -104,9 +117,11 @@ def run(args: argparse.Namespace) -> int:
     from serving.versions import prune_versions
 
     queue = (args.max_queue_size, args.queue_timeout_us)
+    manifest = load_artifact(Path(args.build_dir)).manifest
+    kept = keep_serving_settings(args, Path(args.repo) / args.name, manifest.unbatched)
+    args.instances = 1 if args.instances is None else args.instances
     delay = DEFAULT_QUEUE_DELAY_US if args.max_queue_delay_us is None else args.max_queue_delay_us
     check_numbers(args.max_batch or 0, delay, args.preferred_batch, args.instances, queue, args.live_versions)
-    manifest = load_artifact(Path(args.build_dir)).manifest
     check_delay_batched(max_batch_for(manifest, args.max_batch), args.max_queue_delay_us, manifest.unbatched)
     if args.url:  # a server of another repository would reload its own copy of the model
         check_serves_repository(args.url, args.repo)
@@ -134,7 +149,41 @@ def run(args: argparse.Namespace) -> int:
         prune_versions(result.model_dir, args.keep_versions)
     print(f"deployed {args.build_dir} as '{args.name}' version {result.version}: {result.version_dir}")
     print(f"config: {result.config_path}")
+    if kept:
+        print(f"note: kept '{args.name}''s serving settings from its config: {', '.join(kept)} (a flag changes one)")
     return 0
+
+
+def keep_serving_settings(args: argparse.Namespace, model_dir: Path, unbatched: bool) -> list[str]:
+    """Fill the serving flags left out (None) from the model's config there now, and say which, as flags: one config
+    serves every version, and a new version deployed without them reset it to the defaults in silence (the README's
+    own step by step took the demo's model from max batch 64 to 32, 2 instances to 1, session 40). A build made
+    with --unbatched keeps only the instance count; so does an explicit --max-batch 0."""
+    from serving.model_config import CONFIG_NAME, parse_config
+
+    path = model_dir / CONFIG_NAME
+    if not path.is_file():
+        return []
+    served = parse_config(path)
+    kept = []
+    if args.instances is None:
+        args.instances = sum(int(group.get("count", 1)) for group in served.get("instance_group", [])) or 1
+        kept.append(f"--instances {args.instances}")
+    was = int(served.get("max_batch_size", 0) or 0)
+    if unbatched or was <= 0 or args.max_batch == 0:
+        return kept
+    batching = served.get("dynamic_batching")
+    if args.max_batch is None:
+        args.max_batch = was
+        kept.append(f"--max-batch {was}")
+        preferred = [int(size) for size in (batching or {}).get("preferred_batch_size", [])]
+        if args.preferred_batch is None and preferred:
+            args.preferred_batch = preferred
+            kept.append(f"--preferred-batch {','.join(map(str, preferred))}")
+    if args.max_queue_delay_us is None and batching is not None:
+        args.max_queue_delay_us = int(batching.get("max_queue_delay_microseconds", 0) or 0)
+        kept.append(f"--max-queue-delay-us {args.max_queue_delay_us}")
+    return kept
 
 
 def check_server_answers(url: str, timeout_s: float = LIVE_CHECK_S, nothing: str = "nothing deployed") -> None:
