@@ -48,7 +48,7 @@ def test_a_failed_first_deploy_leaves_the_version_another_deploy_made_meanwhile(
     dense_build: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     repo = tmp_path / "repo"
-    deploy_url_failing_after(monkeypatch, [("16",)], repo, dense_build)
+    deploy_url_failing_after(monkeypatch, [("64",)], repo, dense_build)
     assert cli_deploy(dense_build, repo, "--url", URL) == 2
     err = capsys.readouterr().err
     config = repo / "m" / "config.pbtxt"
@@ -57,24 +57,24 @@ def test_a_failed_first_deploy_leaves_the_version_another_deploy_made_meanwhile(
         f"{config} kept: version 2, deployed since, uses it\n"
     )
     assert existing_versions(repo / "m") == [2]
-    assert "max_batch_size: 16" in config.read_text()
+    assert "max_batch_size: 64" in config.read_text()
 
 
 def test_a_failed_deploy_never_puts_an_old_config_over_a_newer_one(
     dense_build: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     repo = tmp_path / "repo"
-    deploy(dense_build, repo, "m", max_batch=32)  # version 1
-    deploy_url_failing_after(monkeypatch, [("8",)], repo, dense_build)
-    assert cli_deploy(dense_build, repo, "--max-batch", "4", "--url", URL) == 2  # version 2, withdrawn
+    deploy(dense_build, repo, "m", max_batch=4)  # version 1
+    deploy_url_failing_after(monkeypatch, [("16",)], repo, dense_build)
+    assert cli_deploy(dense_build, repo, "--max-batch", "8", "--url", URL) == 2  # version 2, withdrawn
     assert "version 2 removed again; " in capsys.readouterr().err
     assert existing_versions(repo / "m") == [1, 3]
-    assert "max_batch_size: 8" in (repo / "m" / "config.pbtxt").read_text()  # version 3's, not version 1's
+    assert "max_batch_size: 16" in (repo / "m" / "config.pbtxt").read_text()  # version 3's, not version 1's
 
 
 def test_the_config_comes_back_only_when_nothing_newer_uses_the_one_it_wrote(dense_build: Path, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
-    first = deploy(dense_build, repo, "m", max_batch=32)
+    first = deploy(dense_build, repo, "m", max_batch=2)
     config_1 = first.config_path.read_bytes()
     second = deploy(dense_build, repo, "m", max_batch=4, prune=False)
     third = deploy(dense_build, repo, "m", max_batch=8, prune=False)
@@ -85,7 +85,7 @@ def test_the_config_comes_back_only_when_nothing_newer_uses_the_one_it_wrote(den
     # version 2's config (its deploy failed) is not the one to go back to: version 1's, from its record
     assert withdraw(third) == f"version 3 removed again; {third.config_path} rewritten from version 1's deploy.json"
     assert third.config_path.read_bytes() == config_1 and existing_versions(repo / "m") == [1]
-    fourth = deploy(dense_build, repo, "m", max_batch=2, prune=False)  # 2 and 3 were issued: never again
+    fourth = deploy(dense_build, repo, "m", max_batch=16, prune=False)  # 2 and 3 were issued: never again
     assert withdraw(fourth) == f"version 4 removed again, {repo / 'm'} is as before"
     assert third.config_path.read_bytes() == config_1
 
@@ -93,7 +93,7 @@ def test_the_config_comes_back_only_when_nothing_newer_uses_the_one_it_wrote(den
 def test_withdrawals_in_turn_leave_no_config_without_a_version(dense_build: Path, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     a = deploy(dense_build, repo, "m", prune=False)
-    b = deploy(dense_build, repo, "m", max_batch=8, prune=False)
+    b = deploy(dense_build, repo, "m", max_batch=64, prune=False)
     assert withdraw(a) == f"version 1 removed again; {a.config_path} kept: version 2, deployed since, uses it"
     assert withdraw(b) == (
         f"version 2 removed again; {b.config_path} removed; {b.model_dir} removed (nothing else was in it)"

@@ -71,9 +71,9 @@ def test_a_model_that_cannot_load_is_refused_and_nothing_is_written(
 
 def test_withdraw_leaves_the_repository_as_before_the_deploy(dense_build: Path, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
-    deploy(dense_build, repo, "dense", max_batch=8)
+    deploy(dense_build, repo, "dense", max_batch=4)
     before = {p.relative_to(repo): p.read_bytes() for p in repo.rglob("*") if p.is_file()}
-    result = deploy(dense_build, repo, "dense", max_batch=4, prune=False)
+    result = deploy(dense_build, repo, "dense", max_batch=8, prune=False)
     withdraw(result)
     record = Path("dense") / VERSION_RECORD  # the one change: version 2 was issued, and is never issued again
     after = {p.relative_to(repo): p.read_bytes() for p in repo.rglob("*") if p.is_file()}

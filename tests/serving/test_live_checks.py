@@ -42,13 +42,13 @@ def test_deploy_url_that_fails_to_load_is_removed_again(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     repo = tmp_path / "repo"
-    deploy(dense_build, repo, "dense", max_batch=8)
+    deploy(dense_build, repo, "dense", max_batch=4)
     server = explicit_server(repo, triton_server_factory)
     before = files_of(repo)
     broken = tmp_path / "model.py"
     broken.write_text("raise RuntimeError('weights are corrupt')\n")
     monkeypatch.setattr(optimizer.embedded, "python_backend_model", lambda: broken)
-    command = ["deploy", str(dense_build), "--repo", str(repo), "--name", "dense", "--max-batch", "4"]
+    command = ["deploy", str(dense_build), "--repo", str(repo), "--name", "dense", "--max-batch", "8"]
     assert main([*command, "--keep-versions", "1", "--url", server.control_url]) == 2
     captured = capsys.readouterr()
     assert "deployed" not in captured.out, captured.out

@@ -15,7 +15,7 @@ from serving.withdraw import withdraw
 def test_a_withdrawn_versions_number_is_not_issued_again(dense_build: Path, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     deploy(dense_build, repo, "dense")
-    failed = deploy(dense_build, repo, "dense", max_batch=8, prune=False)
+    failed = deploy(dense_build, repo, "dense", max_batch=64, prune=False)
     assert failed.version == 2
     withdraw(failed)
     assert existing_versions(repo / "dense") == [1]
