@@ -24,11 +24,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--out", type=Path, default=Path("reports/demo"), help="where reports go")
     parser.add_argument("--build", type=Path, default=Path("build/demo"), help="where optimized builds go")
     parser.add_argument("--repo", type=Path, default=Path("model_repo"), help="Triton model repository")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the data and the training (default %(default)s)")
+    parser.add_argument("--epochs", type=int, default=defaults.epochs, help="training epochs (default %(default)s)")
     parser.add_argument("--users", type=int, default=16, help="concurrent Locust users per load test")
     parser.add_argument("--sweep", default="1,4,16", help="concurrency steps per variant (comma-separated)")
-    parser.add_argument("--duration", type=float, default=12.0, help="seconds of load per step")
+    parser.add_argument(  # read and checked before any work: "2.5" was refused after 140 s of training and deploying
+        "--duration", default="12s", help="load per step, whole seconds: 12s, 1m or a bare number (default 12s)"
+    )
     parser.add_argument("--request-batch", type=int, default=defaults.request_batch, help="samples per gRPC request")
     parser.add_argument("--max-batch", type=int, default=defaults.max_batch, help="Triton max_batch_size (samples)")
     parser.add_argument("--max-accuracy-drop", type=float, default=1.0, help="INT8 budget, accuracy points")
@@ -49,7 +51,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from loadtest.load_flags import parse_concurrencies
+    from loadtest.load_flags import parse_concurrencies, parse_duration
     from loadtest.report import render
     from quantserve.cli.demo import DemoSettings, run_demo
     from quantserve.cli.demo_caveats import tune_caveat_lines
@@ -65,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         users=args.users,
         sweep=tuple(parse_concurrencies(str(args.sweep))),
-        duration_s=args.duration,
+        duration_s=parse_duration(str(args.duration)),
         request_batch=args.request_batch,
         max_batch=args.max_batch,
         max_accuracy_drop=args.max_accuracy_drop,
