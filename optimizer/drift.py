@@ -111,6 +111,7 @@ def measure_drift(
         report.outputs[name] = record
         report.violations.extend(violations)
         report.slacks.extend(slacks)
+    report.rank()
     return report
 
 

@@ -52,8 +52,8 @@ class SearchVerdict(HeldOutDrift):
         what might help (`_far_from_budget`). --keep-failing ships the closest, its misses recorded."""
         if not self.budget.ran_out or chosen.drift.holds or self.stage.keep_failing:
             return
-        worst = chosen.drift.violations[0] if chosen.drift.violations else None
-        closest = "" if worst is None else f"{chosen.scheme}{self._kept_fp32(chosen)}, {worst.line()}"
+        worst = _worst_line(chosen)
+        closest = f"{chosen.scheme}{self._kept_fp32(chosen)}, {worst}" if worst else ""
         far, shortfall, moved = self._far_from_budget(chosen, mixed)
         line = self.budget.refusal(closest, far)
         figures = {"shortfall_in_allowed_drift": round(shortfall, 2), "mixed_precision_moved": round(moved, 2)}
@@ -72,8 +72,8 @@ class SearchVerdict(HeldOutDrift):
         if self.stage.keep_failing:
             return
         cap, steps = self.stage.search.mixed_cap_s(), len(mixed.get("steps") or [])
-        worst = chosen.drift.violations[0] if chosen.drift.violations else None
-        closest = "" if worst is None else f"; closest: {chosen.scheme}{self._kept_fp32(chosen)}, {worst.line()}"
+        worst = _worst_line(chosen)
+        closest = f"; closest: {chosen.scheme}{self._kept_fp32(chosen)}, {worst}" if worst else ""
         far, shortfall, _ = self._far_from_budget(chosen, mixed)
         more = f"{BUDGET_FLAG} {max(2 * self.budget.seconds, 120):g}"
         advice = (
@@ -146,8 +146,8 @@ class SearchVerdict(HeldOutDrift):
         "every group kept FP32" beside an empty list kept). --keep-failing ships the closest, as elsewhere."""
         if mixed.get("stopped") != EXHAUSTED or chosen.drift.holds or self.stage.keep_failing:
             return
-        worst = chosen.drift.violations[0] if chosen.drift.violations else None
-        first = "" if worst is None else f" ({worst.line(chosen.drift.outputs.get(worst.output, {}).get('kind', ''))})"
+        worst = _worst_line(chosen)
+        first = f" ({worst})" if worst else ""
         raise BudgetExceeded(
             f"no INT8 model holds the drift budget: {chosen.scheme} misses it{first}, and still missed it with every "
             "compute node kept FP32 in turn: the drift is in the quantized data movement between them; nothing "
@@ -181,8 +181,7 @@ class SearchVerdict(HeldOutDrift):
         closest = max(int8, key=lambda c: c.drift.margin())
         if self.stage.keep_failing or not closest.drift.violations:
             return closest
-        worst = closest.drift.violations[0]
-        first = worst.line(closest.drift.outputs.get(worst.output, {}).get("kind", ""))
+        first = _worst_line(closest)
         all_fp32 = (mixed.get("result") or {}).get("holds", True)
         verdict = (
             "; it holds only with every compute node FP32"
@@ -270,3 +269,17 @@ def _drift_record(closest: Candidate, tried: list[Candidate], mixed: dict[str, A
         "candidates": [c.summary() for c in tried],
         "mixed_precision": mixed,
     }
+
+
+def _worst_line(candidate: Candidate) -> str:
+    """The candidate's worst violation (its drift report ranks them), with its output's kind, and the others named
+    ("… (and 2 more: output 'keypoints' worst channel correlation 0.8623, …)"); "" where none. XFeat's refusal
+    named one output's miss of 0.006 and hid the two others, among them the one whose task broke (session 40)."""
+    from optimizer.verify import others_named
+
+    violations = candidate.drift.violations
+    if not violations:
+        return ""
+    worst = violations[0]
+    kind = candidate.drift.outputs.get(worst.output, {}).get("kind", "")
+    return worst.line(kind) + others_named([v.to_dict() for v in violations[1:]])

@@ -156,6 +156,7 @@ def add_user_metric(
     report.slacks.append(normalized_slack(relative, limit, higher_is_better=False))
     if relative > limit:
         report.violations.append(metric_violation(metric.spec, relative, limit))
+        report.rank()
 
 
 def metric_violation(spec: str, relative_drop: float, limit: float) -> Violation:

@@ -211,7 +211,7 @@ def _with_kind(violation: Mapping[str, Any], kinds: Mapping[str, str]) -> str:
     return Violation(**fields).line(kind)
 
 
-def _others(violations: list[Mapping[str, Any]]) -> str:
+def others_named(violations: list[Mapping[str, Any]]) -> str:
     """E.g. " (and 1 more: output 'feature' worst cosine 0.4123)": the violations past the first, named (at most
     MORE_NAMED; "(and 1 more)" left the user to rerun with --keep-failing to learn what else missed)."""
     if not violations:
@@ -235,12 +235,12 @@ def drift_refusal(record: Mapping[str, Any], precision: str = "int8") -> str:
     violations = list(record.get("violations", []))
     loop = record.get("closed_loop") or {}
     if not violations and not loop.get("holds", True):  # held row by row, not fed its own state
-        return closed_loop_refusal(record, precision, _others(list(loop.get("violations", []))[1:]))
+        return closed_loop_refusal(record, precision, others_named(list(loop.get("violations", []))[1:]))
     rollout = record.get("rollout") or {}
     if not violations and not rollout.get("holds", True):  # held fed its own state, not fed its own tokens
         return rollout_refusal(record, precision)
     lines = [_with_kind(violation, kinds) for violation in violations]
-    more = _others(violations[1:])
+    more = others_named(violations[1:])
     first = lines[0] if lines else "no violation recorded"
     where = f" with {record['judged_at']}" if "judged_at" in record else ""
     subject, cause = "INT8", ""
