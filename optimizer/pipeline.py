@@ -376,13 +376,13 @@ def split_holdout(
 ) -> tuple[TensorData, TensorData, str]:
     """Calibration and verification sets: `--eval` if given, else the last 20% of the calibration file, or up
     to `wanted` rows (what the budget's agreement rates need to be shown) while MIN_CALIB_ROWS stay to calibrate."""
-    if held_out is not None:
-        return calib, held_out, str(eval_path)
+    if held_out is not None:  # absolute: `profile` reads it from wherever it runs
+        return calib, held_out, str(Path(str(eval_path)).resolve())
     count = len(calib)
     if count < 2:
         raise QuantserveError(
             f"{calib_path}: {count} sample is too few to hold out verification data; give more or --eval"
         )
     n_eval = max(1, int(count * HOLDOUT_FRACTION), min(count - MIN_CALIB_ROWS, wanted))
-    source = f"{calib_path} (last {n_eval} of {count} samples held out)"
+    source = f"{Path(calib_path).resolve()} (last {n_eval} of {count} samples held out)"
     return calib.take(0, count - n_eval), calib.take(count - n_eval, count), source

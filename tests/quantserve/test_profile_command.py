@@ -87,8 +87,22 @@ def test_random_inputs_when_the_verification_data_is_gone(tiny_build: Path, tmp_
     manifest["verification"]["data"] = str(tmp_path / "gone.npz (last 8 of 40 samples held out)")
     (build / "manifest.json").write_text(json.dumps(manifest))
     assert _profile(build, tmp_path / "out") == 0
-    inputs = json.loads((tmp_path / "out" / "profile.json").read_text())["inputs"]
-    assert inputs == "random inputs from the manifest's input specs (4 batches of 4)"
+    profile = json.loads((tmp_path / "out" / "profile.json").read_text())
+    assert profile["inputs"] == "random inputs from the manifest's input specs (4 batches of 4)"
+    gone = f"the verification data the manifest names ({tmp_path / 'gone.npz'}) is not found from "
+    assert any(note.startswith(gone) and note.endswith("pass --data") for note in profile["notes"]), profile["notes"]
+
+
+def test_verification_data_is_recorded_so_profile_finds_it_from_any_folder(
+    tiny_build: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """A relative path recorded by optimize sent profile run from another folder to random inputs in silence."""
+    recorded = json.loads((tiny_build / "manifest.json").read_text())["verification"]["data"].split(" (")[0]
+    assert Path(recorded).is_absolute(), recorded
+    monkeypatch.chdir(tmp_path)
+    assert _profile(tiny_build, tmp_path / "out") == 0
+    profile = json.loads((tmp_path / "out" / "profile.json").read_text())
+    assert profile["inputs"].startswith(f"verification data {recorded}"), profile["inputs"]
 
 
 def test_data_file_inputs_are_checked(tiny_build: Path, tmp_path: Path, capsys) -> None:

@@ -81,13 +81,14 @@ def profile_build(build: Path, data: Path | None, batch: int | None, threads: in
     batch = unbatched_batch(build, batch) if manifest.unbatched else batch or DEFAULT_BATCH
     reference_path, model_path = _model_files(build, manifest)
     batches, inputs = choose_inputs(build, manifest, data, batch)
+    gone = data is None and _recorded_data_gone(build, manifest)
     same = filecmp.cmp(reference_path, model_path, shallow=False)
     models = [reference_path] if same else [reference_path, model_path]
     profiles = profile_rounds(models, batches, threads, repeats, rounds, inputs)
     reference, model = profiles[0], profiles[-1]
     shares = [p.others_share for p in profiles if p.others_share is not None]
     others = max(shares) if shares else None
-    notes = [note for note in (busy_note(others),) if note]
+    notes = [note for note in (busy_note(others), gone) if note]
     if same:
         notes.insert(0, f"{model_path.name} is the FP32 model itself (an FP32 build): nothing to compare")
     result = BuildProfile(
@@ -168,6 +169,19 @@ def choose_inputs(build: Path, manifest: Any, data: Path | None, batch: int) -> 
     tensors = load_npz(path, manifest.inputs)
     batches = list(tensors.batches(batch))[:MAX_BATCHES]
     return batches, f"{label} {path} ({len(batches)} batches of up to {batch})"
+
+
+def _recorded_data_gone(build: Path, manifest: Any) -> str:
+    """The note where the manifest names verification data that is not found from here, so random inputs were timed:
+    an older optimize recorded the path relative to the folder it ran in, and a profile run from another folder timed
+    random inputs without a word (session 40); "" where the data was found or none is named."""
+    recorded = str((manifest.verification or {}).get("data", "")).split(" (")[0]
+    if not recorded or _verification_file(build, manifest) is not None:
+        return ""
+    return (
+        f"the verification data the manifest names ({recorded}) is not found from {Path.cwd()}: timed on random "
+        "inputs, which may take other paths through the model; pass --data"
+    )
 
 
 def _verification_file(build: Path, manifest: Any) -> Path | None:
