@@ -63,12 +63,38 @@ def build_labels(builds: list[Path]) -> dict[str, Path]:
 
     if len(builds) > 2:
         raise QuantserveError(f"tune takes one or two build folders (FP32 and INT8), got {len(builds)}")
-    labels = [load_artifact(b).manifest.precision or b.name for b in builds]
+    manifests = [load_artifact(b).manifest for b in builds]
+    labels = [m.precision or b.name for m, b in zip(manifests, builds, strict=True)]
+    if len(builds) == 2:
+        _check_pair(builds, manifests)
     if len(set(labels)) < len(labels):
         labels = [b.name for b in builds]
     if len(set(labels)) < len(labels):
         raise QuantserveError(f"the two build folders have the same name '{labels[0]}'; give distinct folders")
     return dict(zip(labels, builds, strict=True))
+
+
+def _check_pair(builds: list[Path], manifests: list[Any]) -> None:
+    """Two builds are one model's FP32 and INT8: two INT8 builds were tuned with one called "the naive baseline"
+    and the winner's precision named by a folder (session 40); two models' builds failed on the data's inputs."""
+    precisions = [m.precision for m in manifests]
+    if precisions[0] and precisions[0] == precisions[1]:
+        raise QuantserveError(
+            f"{builds[0]} and {builds[1]} are both {precisions[0]} builds; tune takes one model's FP32 and INT8 "
+            "builds (the FP32 one serves as the naive baseline), or one build"
+        )
+    inputs = [
+        {t.name: (t.dtype, [d if isinstance(d, int) else -1 for d in t.shape]) for t in m.inputs} for m in manifests
+    ]
+    if inputs[0] != inputs[1]:
+        raise QuantserveError(
+            f"{builds[0]} and {builds[1]} take different inputs ({_inputs_words(manifests[0])} against "
+            f"{_inputs_words(manifests[1])}); tune takes two builds of one model"
+        )
+
+
+def _inputs_words(manifest: Any) -> str:
+    return ", ".join(f"{t.name} {t.dtype} {list(t.shape)}" for t in manifest.inputs)
 
 
 def run(args: argparse.Namespace) -> int:
