@@ -130,8 +130,16 @@ def remeasure_line(document: dict[str, Any]) -> str:
         total = f" of {check['requests']}" if check.get("requests") else ""
         held = f"{failed}{total} requests FAILED" + (" and p99 ABOVE" if held == "ABOVE" else ": not within")
     offered = " (set by the trace)" if document["settings"].get("load") == "open" else ""
+    ratio = f" ({fmt(check['throughput_ratio'])}x the claim)"
+    if check.get("offered_requests") is not None:  # a trace's: its span's arrivals answered, not a ratio of spans
+        answered = (check.get("requests") or 0) - failed
+        span = check.get("planned_window_s") or check.get("window_s") or 0
+        offered = (
+            f" (set by the trace: {answered} of the {check['offered_requests']} arrivals of its {span:g} s answered)"
+        )
+        ratio = ""
     return (
-        f"re-measured: {check['throughput_rps']:.1f} req/s{offered} ({fmt(check['throughput_ratio'])}x the claim), "
+        f"re-measured: {check['throughput_rps']:.1f} req/s{offered}{ratio}, "
         f"p99 {check['p99_ms']:.1f} ms (claimed {best['p99_ms']:.1f}): {held} the {slo:g} ms SLO"
     )
 

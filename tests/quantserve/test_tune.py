@@ -336,6 +336,24 @@ def test_the_remeasure_line_holds_its_p99_against_the_slo() -> None:
     assert remeasure_line(document).endswith("p99 12.0 ms (claimed 13.0): within the 20 ms SLO")
 
 
+def test_a_traces_remeasure_is_checked_by_the_arrivals_of_its_span_not_a_ratio_of_other_spans() -> None:
+    """A trace front-loaded (1091 arrivals in its first 10 s, the rest 10 min later): the claim pooled windows 1 and
+    2 (the dense start counted twice), the re-measure its first 31 s, read "0.66x the claim" with every arrival
+    answered (session 40)."""
+    from quantserve.cli.commands.tune import remeasure_line
+
+    check = {"throughput_rps": 35.2, "throughput_ratio": 0.655, "p99_ms": 9.0, "requests": 1091, "failed_requests": 0}
+    document = {
+        "remeasured": {**check, "offered_requests": 1091, "planned_window_s": 31.0},
+        "best": {"p99_ms": 8.0},
+        "settings": {"slo_p99_ms": 500.0, "load": "open"},
+    }
+    assert remeasure_line(document) == (
+        "re-measured: 35.2 req/s (set by the trace: 1091 of the 1091 arrivals of its 31 s answered), p99 9.0 ms "
+        "(claimed 8.0): within the 500 ms SLO"
+    )
+
+
 def _measured(precision: str, fastest_ms: float, p99_ms: float = 50.0, error: str = "") -> Trial:
     config = make_config(precision, 0, "powers", 0, 1)
     return Trial(config, 100.0, 10.0, p99_ms, 0, 0.0, requests=400, error=error, fastest_ms=fastest_ms)
