@@ -86,10 +86,38 @@ def load_results(results_dir: Path | str, builds: Sequence[Path] = ()) -> Report
             else no_results_line(results_dir, f"{LOAD_PREFIX}*.json", ACCURACY_FILE)
         )
     # none given: those the folder records (the demo's), so a re-render keeps the in-process speed its verdict had
+    check_builds_served(results_dir, builds, runs, accuracy)
     manifests = [load_manifest(Path(b)) for b in (builds or recorded_builds(results_dir))]
     verdict = gather(results_dir, runs, accuracy, manifests)
     ab = ab_report(runs, ServedPrecisions.of(runs, accuracy).precision)
     return ReportInputs(runs, accuracy, verdict, unfinished, ab)
+
+
+def check_builds_served(
+    results_dir: Path, builds: Sequence[Path], runs: list[LoadRun], accuracy: AccuracyReport | None
+) -> None:
+    """Refuse a --build of another model than the one the folder's runs served: `report reports/digits --build
+    build/text_int8` took the text encoder's in-process speed as the digits verdict ("FAIL · 1.10× in-process") and
+    exited 1 (session 40). Told by the source model's identity deploy records in the served config and a build's
+    FP32 reference; where either is unrecorded, nothing can be told and nothing is refused."""
+    from serving.deploy import source_identity
+
+    served = {run.identity.source for run in runs if run.identity and run.identity.source}
+    served |= {v.source for v in (accuracy.variants if accuracy else []) if v.source}
+    if not served:
+        return
+    for build in builds:
+        folder = Path(build) if Path(build).is_dir() else Path(build).parent
+        if not (folder / "manifest.json").is_file():
+            continue  # load_manifest names the missing file
+        source = source_identity(folder, load_manifest(folder).get("files") or {})
+        if source is not None and source not in served:
+            theirs = ", ".join(sorted(s[:19] for s in served))
+            raise QuantserveError(
+                f"--build {build}: a build of another model than {results_dir}'s runs served (its source model "
+                f"{source[:19]}…, theirs {theirs}…): its in-process speed says nothing of them; give the build "
+                "they were deployed from"
+            )
 
 
 def render(results_dir: Path | str, builds: Sequence[Path] = ()) -> tuple[Path, Path]:

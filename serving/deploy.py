@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,7 +155,7 @@ def deploy(
         check_cpu_session(artifact.path)
     if check_pad and ragged_batching == "pad" and pads_ragged(artifact.manifest, layout, max_batch):
         check_pad_exact(artifact, name)
-    source = source_identity(build_dir, artifact.manifest)
+    source = source_identity(build_dir, artifact.manifest.files)
     graph_words_of_older_build(build_dir, artifact.manifest)
     config = build_config(
         artifact.manifest, layout, name, max_batch, max_queue_delay_us, preferred, instances, ragged_batching, policy
@@ -305,13 +305,13 @@ def graph_words_of_older_build(build_dir: Path, manifest: Manifest) -> None:
         manifest.extra[GRAPH_OUTPUTS] = words_record(read_graph_words(path))
 
 
-def source_identity(build_dir: Path, manifest: Manifest) -> str | None:
+def source_identity(build_dir: Path, files: Mapping[str, str]) -> str | None:
     """The source model's identity: the sha256 of the build's FP32 reference (`files.reference`, the exported and
     fused source model, the same bytes in an INT8 and an FP32 build of one model); None where the build has none.
 
     A large reference keeps its weights in a file beside it (`<file>.data`): two models of one graph and different
     weights would share the graph file's hash, so the weights files' hashes are folded in, by name."""
-    reference = manifest.files.get("reference")
+    reference = files.get("reference")  # a manifest's `files`
     path = build_dir / reference if reference else None
     return f"sha256:{model_sha256(path)}" if path is not None and path.is_file() else None
 

@@ -117,3 +117,20 @@ def test_a_rerun_of_the_demo_clears_the_earlier_runs_record_of_builds(tmp_path: 
     (tmp_path / BUILDS_FILE).write_text('{"builds": ["../gone"]}')
     demo.clear_previous_run(tmp_path)
     assert not (tmp_path / BUILDS_FILE).exists()
+
+
+def test_a_build_of_another_model_is_refused_naming_both_sources(
+    demo_run: tuple[demo.DemoSettings, dict[str, Any]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`report reports/digits --build build/text_int8` took the text encoder's in-process speed as the digits
+    verdict (session 40): the runs recorded source `sha256:src`, the build's FP32 reference hashes otherwise."""
+    settings, _ = demo_run
+    other = tmp_path / "text_int8"
+    other.mkdir()
+    (other / "fp32.bin").write_bytes(b"another model's reference")
+    manifest = {"name": "text_int8", "precision": "int8", "files": {"reference": "fp32.bin"}, "inputs": []}
+    (other / "manifest.json").write_text(json.dumps({**manifest, "outputs": [], "verification": {"speed": SLOWER}}))
+    assert main(["report", str(settings.out), "--build", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"quantserve: error: --build {other}: a build of another model than {settings.out}'s runs")
+    assert "theirs sha256:src…" in err and err.count("\n") == 1

@@ -353,7 +353,7 @@ def test_the_source_identity_covers_a_large_references_weights_file(tmp_path: Pa
         changed = np.random.default_rng(seed).normal(size=numpy_helper.to_array(weights).shape).astype(np.float32)
         weights.CopyFrom(numpy_helper.from_array(changed, weights.name))
         save_external(model, build / "fp32.onnx", "fp32.onnx.data", threshold=0)
-        identities.append(source_identity(build, Manifest("m", (), (), files={"reference": "fp32.onnx"})))
+        identities.append(source_identity(build, {"reference": "fp32.onnx"}))
     graphs = {(tmp_path / f"b{seed}" / "fp32.onnx").read_bytes() for seed in (0, 1)}
     assert len(graphs) == 1  # the graph files are byte-identical: only the weights files differ
     assert identities[0] and identities[1] and identities[0].startswith("sha256:") and identities[0] != identities[1]
