@@ -12,6 +12,7 @@ import argparse
 import importlib
 import importlib.util
 import os
+import re
 import select
 import signal
 import sys
@@ -100,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; a QuantserveError becomes one line on stderr and a non-zero exit."""
     argv = list(sys.argv[1:] if argv is None else argv)
     previous = _sigterm_as_interrupt()
+    args = None
     try:
         parser = build_parser()  # imports every command's module: seconds, where a Ctrl-C often comes
         required = relax_required(parser)  # the environment or a config file may give them: checked once merged
@@ -111,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()  # a reader that left shows here, not as "Exception ignored" at interpreter exit
         return code
     except QuantserveError as exc:
-        print(f"quantserve: error: {exc}", file=sys.stderr)
+        print(f"quantserve: error: {exc}{_given_where(str(exc), args)}", file=sys.stderr)
         return exc.exit_code
     except InternalError as exc:
         print(f"quantserve: internal error (a bug in quantserve, please report it): {exc}", file=sys.stderr)
@@ -127,6 +129,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _given_where(line: str, args: argparse.Namespace | None) -> str:
+    """Where the flag a command's error names got its value, where the environment or a config file gave it
+    (`option_sources.value_sources`): `[serve] grpc_port = 70000` was refused as "--grpc-port 70000 is not a port",
+    a flag the user never typed (session 40). "" where the line names no such flag."""
+    sources = getattr(args, SOURCES_DEST, None) or {}
+    for dest, where in sources.items():
+        flag = "--" + dest.replace("_", "-")
+        if re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", line) and where not in line:
+            return f" (given by {where})"
+    return ""
 
 
 def _os_error_line(exc: OSError) -> str:
