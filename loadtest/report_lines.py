@@ -69,6 +69,7 @@ def step_lines(runs: list[LoadRun]) -> list[tuple[str, str]]:
             ("Tail", tail_note(r.label, r.latency.count)),
             ("Client", r.outside_server_note()),
             ("Other load", other_load_note(r.label, r.other_models, r.requests)),
+            ("Stages", r.stages_note()),
             ("Restart", r.restart_note()),
             ("Server counters", r.counters_note()),
             ("Unanswered", r.unanswered_note()),

@@ -18,7 +18,7 @@ from loadtest.percentiles import LatencySummary
 from loadtest.result_files import numbers_checked, precision_of, read_json, safe_name, write_json
 from loadtest.run_identity import RunIdentity
 from loadtest.send_lag import ClientLags, queue_refused, send_lag_note, unsent_held_by
-from loadtest.stage_figures import StageFigures
+from loadtest.stage_figures import StageFigures, stages_note
 from loadtest.timeline import Outage, SecondStats, Stall, peak_offered_rps, stall
 from loadtest.triton_metrics import ServerBreakdown
 from loadtest.unanswered_notes import OfferedRequests, in_flight_note, unanswered_note, unsent_note
@@ -358,7 +358,12 @@ class LoadResult:
             *(f"{self.label}: {said}" for key in WARM_UP_NOTES if (said := (self.warm_up or {}).get(key))),
         )
         staged = (f"{self.label}, {stage.label}: {stage.note}" for stage in self.stages if stage.note)  # --shape
-        return [n for n in (*notes, self.send_lag_note(), *staged) if n]
+        return [n for n in (*notes, self.send_lag_note(), self.stages_note(), *staged) if n]
+
+    def stages_note(self) -> str | None:
+        """Each stage's others' share of the cores where it differs between stages (`stage_figures.stages_note`);
+        none where the server was replaced (the samples followed a process that stopped, as `busy_note`'s)."""
+        return None if self.server_restarted else stages_note(self.label, self.stages)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LoadResult:

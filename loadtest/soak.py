@@ -4,7 +4,9 @@ The memory is the resident set of `tritonserver` plus its children (the Python b
 run the models), sampled every half second by `UtilizationSampler`. After a warm-up (the first
 `WARMUP_FRACTION` of the run) a least-squares line is fitted; the run is "flat" when the growth
 that line predicts over the run stays within the margin (`margin_mb`, or `margin_pct` of the
-starting RSS, whichever is larger). Latency drift compares the p99 of the first and last windows.
+starting RSS, whichever is larger). Latency drift compares the p99 of the first and last windows; where other
+processes took a share of the cores differing by `utilization.OTHERS_SHIFT` or more between those two, a note says
+the change is not the server's drift alone (p99 decides no exit status, so that alone fails nothing).
 
 A version deployed (or rolled back) during the soak is never judged flat either: the server's memory then holds
 another version's stubs, and the first and last windows' p99 are two versions'. A `--soak 2m` across a v1 → v2
@@ -34,6 +36,7 @@ from loadtest.model_gone import gone_at
 from loadtest.result_files import safe_name
 from loadtest.results import LoadResult, load_file_name
 from loadtest.run_identity import RunIdentity
+from loadtest.utilization import others_shift
 from quantserve.errors import QuantserveError
 from quantserve.files import write_atomic
 
@@ -70,6 +73,8 @@ class SoakResult:
     model_version: str = ""  # the version every request named (--model-version); "": Triton's choice, the newest
     precision: str | None = None  # of the version loaded (the addressed one's own, not the newest's), as deployed
     model_gone: str | None = None  # the model stopped being served, which ended the soak: its line (`model_gone`)
+    others_share_first: float | None = None  # other processes' share of the cores in the first window (None: unread)
+    others_share_last: float | None = None  # and in the last: the two whose p99 are compared
 
     def save(self, out_dir: Path) -> Path:
         path = Path(out_dir) / soak_file_name(self.model)
@@ -86,13 +91,30 @@ class SoakResult:
             verdict = f"NOT JUDGED, tritonserver restarted during the soak ({self.server_restarted}); until then"
         elif self.versions_changed:
             verdict = f"NOT JUDGED, {self.versions_changed}: two versions' memory and p99; across both"
-        notes = "".join(f"\nnote: {note}" for note in self.notes)
+        notes = "".join(f"\nnote: {note}" for note in (self.p99_neighbour_note(), *self.notes) if note)
         return (
             f"memory {verdict}: {self.rss_start_mb:.0f} → {self.rss_end_mb:.0f} MB, slope "
             f"{self.rss_slope_mb_per_min:+.2f} MB/min, fitted growth {self.rss_growth_mb:+.1f} MB "
             f"(margin {self.rss_margin_mb:.0f} MB)\n"
             f"p99 first {self.p99_first_ms:.2f} ms, last {self.p99_last_ms:.2f} ms ({self.p99_drift_pct:+.1f} %); "
             f"{self.requests} requests, {self.failed_requests} failed over {self.duration_s:.0f} s{notes}"
+        )
+
+    def p99_neighbour_note(self) -> str | None:
+        """Where other processes' share of the cores differed by `OTHERS_SHIFT` or more between the first and last
+        windows, the p99 change is not the server's drift alone: a busy loop in a 30 s soak's last fifth read as
+        "p99 first 22.80 ms, last 88.93 ms (+290.1 %)" with only the window-wide "others took 30%". No exit
+        status rests on p99 (memory decides it), so a neighbour alone fails no soak."""
+        shares = {"first": self.others_share_first, "last": self.others_share_last}
+        shift = others_shift(shares)
+        if shift is None or math.isnan(self.p99_drift_pct):
+            return None
+        busiest, quietest = shift
+        return (
+            f"{self.model}: p99 changed {self.p99_drift_pct:+.1f} % from the first {EDGE_FRACTION:.0%} of the soak "
+            f"to the last, but other processes took {shares[busiest]:.0%} of the machine's cores in the {busiest} "
+            f"against {shares[quietest]:.0%} in the {quietest}: not the server's drift alone; soak again on a quiet "
+            "machine to judge it (p99 decides no exit status)"
         )
 
 
@@ -247,10 +269,23 @@ def judge_soak(
         **drift,
         server_restarted=result.server_restarted,
         versions_changed=_counted_version_change(result),
+        **edge_others(result, start, end),
         notes=result.notes(),
         model_gone=result.model_gone["line"] if result.model_gone else None,
     )
     return versions_judged(soak)
+
+
+def edge_others(result: LoadResult, start: float, end: float) -> dict[str, float | None]:
+    """Other processes' share of the cores in the first and last EDGE_FRACTION of the window, whose p99 are
+    compared (`latency_drift`); none where the server was replaced (the samples followed a stopped process)."""
+    utilization, edge = result.utilization, EDGE_FRACTION * (end - start)
+    if utilization is None or result.server_restarted:
+        return {}
+    return {
+        "others_share_first": utilization.others_share_between(start, start + edge),
+        "others_share_last": utilization.others_share_between(end - edge, end),
+    }
 
 
 def _counted_version_change(result: LoadResult) -> str | None:

@@ -6,7 +6,8 @@ One window's figures over a spike blend its stages: `--stages 2:6s,48:6s,2:6s` m
 stages' answers) beside p99 28.1 ms (the 48-user stage's queue), a pair no stage had. The shape's own boundaries,
 not `--stages` added up from the window's start: the window opens when the first stage's users are spawned, and a
 stage begins at the shape's first tick past the one before (ticks run once a second, late while users spawn).
-A request counts in the stage its answer came back in, as in the per-second timeline.
+A request counts in the stage its answer came back in, as in the per-second timeline. Each stage keeps the share of
+the cores other processes took in it; where that differs between stages, a note gives each (`stages_note`).
 
 The user's own shape (`--shape`, `locustfile_user_shape.py`) records its stages the same way as they start, their
 number and lengths not known ahead (written 0), and where and why it ended (`shape_end.json`: its tick() returned
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from loadtest.percentiles import LatencySummary
+from loadtest.utilization import Utilization, others_shift
 
 STAGES_FILE = "stages.json"
 SHAPE_END_FILE = "shape_end.json"  # the user's shape: when it ended, and a note where not by its own None
@@ -48,6 +50,7 @@ class StageFigures:
     throughput_rps: float  # successful requests per second of the stage
     latency: LatencySummary
     note: str = ""  # the user's shape (--shape) ended in this stage otherwise than by its tick() returning None
+    others_share: float | None = None  # other processes' share of the machine's cores in the stage (None: unread)
 
     @property
     def label(self) -> str:
@@ -113,10 +116,17 @@ def _as_ran(starts: list[dict[str, Any]], end: dict[str, Any] | None) -> list[di
     return ran
 
 
-def stage_figures(samples: np.ndarray, start: float, end: float, starts: list[dict[str, Any]]) -> list[StageFigures]:
+def stage_figures(
+    samples: np.ndarray,
+    start: float,
+    end: float,
+    starts: list[dict[str, Any]],
+    utilization: Utilization | None = None,
+) -> list[StageFigures]:
     """Each started stage's figures from `samples` rows of (end wall time, latency ms, 1 ok / 0 failed, ...) ending
     in the window [start, end]: a stage runs from its start (the window's start for the first) to the next one's
-    start (the window's end for the last)."""
+    start (the window's end for the last). With the step's `utilization`, each stage's others' share of the cores
+    from its samples in the stage (`stages_note`)."""
     rows = np.asarray(samples, dtype=np.float64).reshape(len(samples), -1) if len(samples) else np.zeros((0, 3))
     bounds = [max(start, float(s["started"])) for s in starts] + [end]
     bounds[0] = start
@@ -140,6 +150,20 @@ def stage_figures(samples: np.ndarray, start: float, end: float, starts: list[di
                 throughput_rps=float(ok.sum() / span) if span > 0 else math.nan,
                 latency=LatencySummary.from_samples(rows[ok, 1]),
                 note=str(stage.get("note", "")),
+                others_share=utilization.others_share_between(low, high) if utilization else None,
             )
         )
     return figures
+
+
+def stages_note(label: str, stages: list[StageFigures]) -> str | None:
+    """Each stage's others' share where it differs by `OTHERS_SHIFT` or more between stages: `--stages
+    4:10s,4:10s,4:10s` gave 375, 246 and 514 req/s with no word while other processes took 41, 58 and 25 % of the
+    cores, by the run's own samples; the stages' figures then differ by that load as well as by their users."""
+    if others_shift({stage.number: stage.others_share for stage in stages}) is None:
+        return None
+    shares = [f"{stage.others_share:.0%} in stage {stage.number}" for stage in stages if stage.others_share is not None]
+    return (
+        f"{label}: other processes' share of the machine's cores was {', '.join(shares[:-1])} and {shares[-1]}: the "
+        "stages' figures differ by that load as well as by their users; rerun on a quiet machine before comparing them"
+    )

@@ -33,7 +33,7 @@ from loadtest.triton_metrics import (
     served_versions,
     versions_changed,
 )
-from loadtest.utilization import UtilizationSampler
+from loadtest.utilization import Utilization, UtilizationSampler
 from serving.tls import ClientTls
 
 # how Triton refuses a request for a model it does not serve (NOT_FOUND): "… 'm' has no available versions", "… 'm'
@@ -58,8 +58,9 @@ def step_result(
     at_end = listening_pid(settings.url)
     pids.saw(at_end)
     restarted = _server_restarted(pids.at_window(window.start), at_end, window, settings.model)
-    result = _result_of_window(settings, step, record_dir, window, csv_prefix)
-    result.utilization, result.lost_workers = sampler.result(window.start, window.end), lost
+    utilization = sampler.result(window.start, window.end)
+    result = _result_of_window(settings, step, record_dir, window, csv_prefix, utilization)
+    result.utilization, result.lost_workers = utilization, lost
     if whole.metrics_before is not None and whole.metrics_after is not None:  # load the server's CPU carried too
         result.other_models = other_models_requests(whole.metrics_before, whole.metrics_after, settings.model)
     if restarted:  # the new process's counters began at zero: their delta covers part of the window
@@ -88,17 +89,23 @@ def addressed_window(window: recording_files.Window, settings: LoadSettings) -> 
 
 
 def _result_of_window(
-    settings: LoadSettings, step: LoadStep, record_dir: Path, window: recording_files.Window, csv_prefix: Path
+    settings: LoadSettings,
+    step: LoadStep,
+    record_dir: Path,
+    window: recording_files.Window,
+    csv_prefix: Path,
+    utilization: Utilization,
 ) -> LoadResult:
     """The window's result from what the Locust processes recorded, with the requests they left unanswered (failed
-    or still in flight), open loop the arrivals they never sent, and whether the model's going away ended it."""
+    or still in flight), open loop the arrivals they never sent, and whether the model's going away ended it; each
+    stage's others' share of the cores from `utilization`."""
     samples = recording_files.read_latencies(record_dir, window.start, window.end)
     unanswered = recording_files.read_unanswered(record_dir, window.end)
     answering = _answering_at_end(settings, window, samples, unanswered)
     stuck = recording_files.unanswered_rows(samples, unanswered, window.end, answering)
     rows = np.concatenate([samples, stuck])
     result = _summarize(settings, step, window, rows, csv_prefix)
-    result.stages = stage_figures(rows, window.start, window.end, read_stage_starts(record_dir))
+    result.stages = stage_figures(rows, window.start, window.end, read_stage_starts(record_dir), utilization)
     if hasattr(step, "as_ran"):  # --shape: the users its stages reached, not its dry run's plan
         result.users = step.as_ran(result.stages)
     if len(stuck):

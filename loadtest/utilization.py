@@ -15,11 +15,32 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from loadtest.server_pids import ServerPids
+
+K = TypeVar("K")
+
+
+# Other processes' share of the cores differs by this much or more between two windows a line compares (the steps
+# of a sweep, a soak's first and last fifth, the stages of a staged load): the difference is theirs as much as the
+# server's. 15 points of the machine taken from the server and its clients can alone move a CPU-bound step's req/s
+# by about 15 %, past the sweep's 10 % band (`sweep_knee.LEVEL`); a busy loop in a sweep's 16-user step on 2 cores
+# took 58 % against 12 % at 4 users and read as a knee, "46% less", where a quiet machine's throughput still rose.
+OTHERS_SHIFT = 0.15
+MACHINE_KEYS = ("machine_cpu_pct", "process_cpu_pct", "generator_cpu_pct")  # a timeline row's, `others_share`'s terms
+
+
+def others_shift(shares: dict[K, float | None]) -> tuple[K, K] | None:
+    """The windows (keys of `shares`, others' share of the cores in each) where others took the most and the least,
+    where those differ by OTHERS_SHIFT or more; None where they do not, or fewer than two are known."""
+    known = {key: share for key, share in shares.items() if share is not None}
+    if len(known) < 2:
+        return None
+    busiest, quietest = max(known, key=known.__getitem__), min(known, key=known.__getitem__)
+    return (busiest, quietest) if known[busiest] - known[quietest] >= OTHERS_SHIFT else None
 
 
 @dataclass
@@ -48,10 +69,17 @@ class Utilization:
     @property
     def others_share(self) -> float | None:
         """The share of the machine's cores that neither tritonserver nor the load generator used (None: unknown)."""
-        if self.machine_cpu_pct_mean is None or not self.cpu_count:
-            return None
-        own = (self.process_cpu_pct_mean or 0.0) + (self.generator_cpu_pct_mean or 0.0)
-        return min(1.0, max(0.0, self.machine_cpu_pct_mean - own) / (100 * self.cpu_count))
+        return _others_share(
+            self.machine_cpu_pct_mean, self.process_cpu_pct_mean, self.generator_cpu_pct_mean, self.cpu_count
+        )
+
+    def others_share_between(self, start: float, end: float) -> float | None:
+        """`others_share` over the samples taken within (start, end] (wall-clock seconds) alone: a soak's first or
+        last fifth, a stage of a staged window (None: no machine sample there). A sample measures the CPU since the
+        one before it, so one taken at `start` is the time before."""
+        rows = [r for r in self.timeline if start < r["t"] <= end]
+        machine, server, generator = (_mean(rows, key) for key in MACHINE_KEYS)
+        return _others_share(machine, server, generator, self.cpu_count)
 
     def busy_note(self, label: str) -> str | None:
         """One line when other processes took over BUSY_SHARE of the cores during the window (optimize's bar)."""
@@ -199,6 +227,16 @@ class UtilizationSampler:
         util.cpu_count = os.cpu_count() if util.machine_cpu_pct_mean is not None else None
         util.usable_cores = cpu_facts().usable_cores
         return util
+
+
+def _others_share(
+    machine: float | None, server: float | None, generator: float | None, cpu_count: int | None
+) -> float | None:
+    """The machine's busy CPU less tritonserver's and the load generator's, as a share of its cores (% of one core
+    each; None: the machine's not read)."""
+    if machine is None or not cpu_count:
+        return None
+    return min(1.0, max(0.0, machine - (server or 0.0) - (generator or 0.0)) / (100 * cpu_count))
 
 
 def _family(pid: int) -> list[Any]:
