@@ -258,6 +258,7 @@ def judge_soak(
         drift = _or_none(lambda: latency_drift(samples, start, end)) or dict.fromkeys(
             ("p99_first_ms", "p99_last_ms", "p99_drift_pct"), math.nan
         )
+    others = edge_others(result, start, end)
     soak = SoakResult(
         model=result.model,
         duration_s=end - start,
@@ -269,23 +270,21 @@ def judge_soak(
         **drift,
         server_restarted=result.server_restarted,
         versions_changed=_counted_version_change(result),
-        **edge_others(result, start, end),
+        others_share_first=others[0],
+        others_share_last=others[1],
         notes=result.notes(),
         model_gone=result.model_gone["line"] if result.model_gone else None,
     )
     return versions_judged(soak)
 
 
-def edge_others(result: LoadResult, start: float, end: float) -> dict[str, float | None]:
+def edge_others(result: LoadResult, start: float, end: float) -> tuple[float | None, float | None]:
     """Other processes' share of the cores in the first and last EDGE_FRACTION of the window, whose p99 are
     compared (`latency_drift`); none where the server was replaced (the samples followed a stopped process)."""
     utilization, edge = result.utilization, EDGE_FRACTION * (end - start)
     if utilization is None or result.server_restarted:
-        return {}
-    return {
-        "others_share_first": utilization.others_share_between(start, start + edge),
-        "others_share_last": utilization.others_share_between(end - edge, end),
-    }
+        return None, None
+    return utilization.others_share_between(start, start + edge), utilization.others_share_between(end - edge, end)
 
 
 def _counted_version_change(result: LoadResult) -> str | None:

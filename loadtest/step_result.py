@@ -94,11 +94,11 @@ def _result_of_window(
     record_dir: Path,
     window: recording_files.Window,
     csv_prefix: Path,
-    utilization: Utilization,
+    utilization: Utilization | None = None,
 ) -> LoadResult:
     """The window's result from what the Locust processes recorded, with the requests they left unanswered (failed
     or still in flight), open loop the arrivals they never sent, and whether the model's going away ended it; each
-    stage's others' share of the cores from `utilization`."""
+    stage's others' share of the cores from `utilization` (None: not sampled)."""
     samples = recording_files.read_latencies(record_dir, window.start, window.end)
     unanswered = recording_files.read_unanswered(record_dir, window.end)
     answering = _answering_at_end(settings, window, samples, unanswered)

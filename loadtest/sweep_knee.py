@@ -67,8 +67,8 @@ def _reading(steps: list[LoadResult]) -> tuple[str, str, list[LoadResult]]:
 
 def _neighbour(compared: list[LoadResult]) -> str | None:
     """Where other processes' share of the cores differed by `OTHERS_SHIFT` or more between the steps the line
-    compares, which took the most and which the least: a busy loop during a 16-user step (58 % against 12 % at 4
-    users) read as a knee, "46% less … keep the clients near 4", where a quiet machine's throughput still rose."""
+    compares, which took the most and which the least: a busy loop during a 16-user step (51 % against 17 % at 4
+    users) read as a knee, "46% less … keep the clients near 4", where, quiet, the same sweep did not fall."""
     shares = {
         r.users: r.utilization.others_share if r.utilization and not r.server_restarted else None for r in compared
     }

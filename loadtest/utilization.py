@@ -28,7 +28,7 @@ K = TypeVar("K")
 # of a sweep, a soak's first and last fifth, the stages of a staged load): the difference is theirs as much as the
 # server's. 15 points of the machine taken from the server and its clients can alone move a CPU-bound step's req/s
 # by about 15 %, past the sweep's 10 % band (`sweep_knee.LEVEL`); a busy loop in a sweep's 16-user step on 2 cores
-# took 58 % against 12 % at 4 users and read as a knee, "46% less", where a quiet machine's throughput still rose.
+# took 51 % against 17 % at 4 users and read as a knee, "46% less", where, quiet, the same sweep did not fall.
 OTHERS_SHIFT = 0.15
 MACHINE_KEYS = ("machine_cpu_pct", "process_cpu_pct", "generator_cpu_pct")  # a timeline row's, `others_share`'s terms
 
