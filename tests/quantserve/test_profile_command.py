@@ -248,3 +248,12 @@ def test_ids_past_the_embedding_in_the_data_file_are_one_line_exit_2(tmp_path: P
         "[ONNXRuntimeError] : 2 : INVALID_ARGUMENT"
     )
     assert "Name:'/embed/Gather'" in err and "idx=500" in err and len(err.splitlines()) == 1
+
+
+def test_an_out_under_a_file_is_refused_before_any_timing(tmp_path: Path, capsys, monkeypatch) -> None:
+    import quantserve.cli.commands.profile as command
+
+    monkeypatch.setattr(command, "profile_build", lambda *args: pytest.fail("timed before --out was checked"))
+    (tmp_path / "a_file").write_text("")
+    assert main(["profile", str(tmp_path), "--out", str(tmp_path / "a_file" / "profile")]) == 2
+    assert capsys.readouterr().err.strip().endswith("is a file, not a folder")

@@ -36,7 +36,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--precision", choices=PRECISIONS, default="int8", help="fp16: GPU targets only")
     parser.add_argument("--target", default="embedded", help=f"engine target ({', '.join(target_names())})")
     parser.add_argument("--out", type=Path, required=True, help="output folder, e.g. build/NAME")
-    parser.add_argument("--method", choices=METHODS, default="minmax")
+    parser.add_argument(
+        "--method",
+        choices=METHODS,
+        default="minmax",
+        help="INT8 calibration of activation ranges (default %(default)s)",
+    )
     parser.add_argument(
         "--eval",
         type=Path,

@@ -48,13 +48,15 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from loadtest.profile_report import render
+    from quantserve.cli.tune_checks import check_out_folder
     from quantserve.errors import QuantserveError
 
     for option in ("batch", "threads", "repeats", "rounds", "top"):
         if getattr(args, option) is not None and getattr(args, option) < 1:
             raise QuantserveError(f"--{option} must be at least 1, got {getattr(args, option)}")
-    result = profile_build(args.build, args.data, args.batch, args.threads, (args.repeats, args.rounds))
     out = args.out or args.build / "profile"
+    check_out_folder(out)  # before the minutes of timing: a file there was said only after them
+    result = profile_build(args.build, args.data, args.batch, args.threads, (args.repeats, args.rounds))
     out.mkdir(parents=True, exist_ok=True)
     result.save(out / "profile.json")
     md_path, html_path = render(out, top=args.top)

@@ -38,9 +38,11 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--repo", type=Path, default=Path("model_repo"), help="Triton model repository")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1 only)")
-    parser.add_argument("--grpc-port", type=int, default=8001)
-    parser.add_argument("--http-port", type=int, default=8000)
-    parser.add_argument("--metrics-port", type=int, default=8002)
+    parser.add_argument("--grpc-port", type=int, default=8001, help="inference over gRPC (default %(default)s)")
+    parser.add_argument(
+        "--http-port", type=int, default=8000, help="HTTP: health, model control, --url (default %(default)s)"
+    )
+    parser.add_argument("--metrics-port", type=int, default=8002, help="Prometheus metrics (default %(default)s)")
     parser.add_argument(
         "--model-control",
         choices=MODEL_CONTROL_MODES,

@@ -30,9 +30,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument("builds", metavar="BUILD", type=Path, nargs="+", help="build folder(s); two: FP32 and INT8")
     parser.add_argument("--data", type=Path, required=True, help=".npz with one array per model input")
     parser.add_argument("--slo-p99-ms", type=float, required=True, help="latency SLO (ms) that goodput counts under")
-    parser.add_argument("--max-trials", type=int, default=12, help="configurations measured after the baseline")
+    parser.add_argument(
+        "--max-trials", type=int, default=12, help="configurations measured after the baseline (default %(default)s)"
+    )
     parser.add_argument("--quick", action="store_true", help="short windows, at most 6 trials (minutes)")
-    parser.add_argument("--users", type=int, default=16, help="closed-loop concurrency of every trial")
+    parser.add_argument(
+        "--users", type=int, default=16, help="closed-loop concurrency of every trial (default %(default)s)"
+    )
     parser.add_argument(
         "--trace",
         type=Path,
