@@ -109,8 +109,10 @@ def test_killed_tritonserver_is_restarted_and_serves(serve: tuple[Serve, list[st
     np.savez(data, x=np.repeat(x, 20, axis=0))
     loads: list[object] = []
     load = threading.Thread(target=lambda: loads.append(run_load(grpc_url, "dense", data, 2, 25.0, tmp_path / "load")))
-    load.start()
-    time.sleep(5)
+    with TritonGrpcClient(grpc_url, timeout_s=10) as client:
+        before = _inferences(client)
+        load.start()
+        _wait_for_load(client, before)
     first = server.tritonserver()
     killed_at = time.monotonic()
     first.kill()  # SIGKILL
@@ -141,6 +143,21 @@ def test_killed_tritonserver_is_restarted_and_serves(serve: tuple[Serve, list[st
     with TritonGrpcClient(grpc_url, timeout_s=30) as client:
         np.testing.assert_allclose(client.infer("dense", {"x": x})["probs"], expected, rtol=1e-6)
     assert server.stop() == 0
+
+
+def _inferences(client: TritonGrpcClient) -> int:
+    stats = client.statistics("dense")["model_stats"]
+    return int(stats[0].get("inference_count", 0)) if stats else 0
+
+
+def _wait_for_load(client: TritonGrpcClient, before: int, rows: int = 3000, settle_s: float = 3.0) -> None:
+    """Until the load has been answered `rows` rows and `settle_s` more: its measured window is then open (the users
+    spawned, their warm-ups done). A fixed 5 s landed the kill in Locust's start on a loaded 2-core CI run, and the
+    window measured only the restarted server (session 40). At most 15 s, well inside the 25 s load."""
+    deadline = time.monotonic() + 15
+    while _inferences(client) < before + rows and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(settle_s)
 
 
 def assert_outage_is_a_gap(result: LoadResult, results_dir: Path) -> None:
