@@ -31,6 +31,7 @@ from loadtest.run_pairing import accuracy_source_notes, spread_note
 from loadtest.served_speed import ServedSpeedup, lowest, served_speedups
 from optimizer.drift_budget import BUDGETED, CHECKS, DriftBudget, DriftReport
 from optimizer.drift_evidence import rows_to_show, thin_evidence, thin_evidence_line
+from quantserve.errors import QuantserveError
 from quantserve.metrics import beside_bar
 from serving.machine import MACHINE_FILE, cpu_facts
 from serving.model_version import VERSION_SEPARATOR
@@ -235,9 +236,16 @@ def saved_thin_evidence(outputs: dict[str, dict[str, Any]], budget: dict[str, fl
 
 
 def load_manifest(path: Path) -> dict[str, Any]:
-    """A build's manifest.json (the folder or the file)."""
+    """A build's manifest.json (the folder or the file); one that is not a JSON object is one line naming it (a
+    truncated one was a JSONDecodeError traceback and exit 1, report's FAIL code, session 40)."""
     path = path / "manifest.json" if path.is_dir() else path
-    return dict(json.loads(path.read_text()))
+    try:
+        manifest = json.loads(path.read_text())
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise QuantserveError(f"{path}: not a readable build manifest ({type(exc).__name__}: {exc})") from None
+    if not isinstance(manifest, dict):
+        raise QuantserveError(f"{path}: not a build manifest (a JSON {type(manifest).__name__}, not an object)")
+    return manifest
 
 
 def machine_line(results_dir: Path, manifests: list[dict[str, Any]], runs: list[LoadRun]) -> str:

@@ -84,7 +84,15 @@ class OnnxRuntimeRunner(Runner):
     def infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         names = self.output_names()
         feed = {spec.name: feeds[spec.name] for spec in self.input_specs()}
-        return dict(zip(names, self.session.run(names, feed), strict=True))
+        try:
+            return dict(zip(names, self.session.run(names, feed), strict=True))
+        except Exception as exc:  # ORT's own types; INVALID_ARGUMENT is the data's (an id past a table), not a bug
+            if type(exc).__name__ != "InvalidArgument":
+                raise
+            from optimizer.ort_failure import ort_reason
+
+            # a token id past an embedding table was a traceback from verification (session 40)
+            raise QuantserveError(f"{self.path.name}: ONNX Runtime refused the data: {ort_reason(exc)}") from exc
 
     def deactivate_impl(self) -> None:
         self.session = None

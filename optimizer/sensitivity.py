@@ -358,13 +358,17 @@ def _prune(model: onnx.ModelProto) -> None:
         model.graph.initializer.remove(init)
 
 
-def int8_compute_share(fp32: Path, int8: Path, sample: dict[str, np.ndarray]) -> tuple[float, dict[str, int]]:
-    """The share of `fp32`'s multiply-adds (one row of `sample`) that `int8` runs in INT8, and the op types of the
-    compute nodes it leaves FP32 with their counts, those with the most multiply-adds first. Where INT8 covers a
-    sliver (resemblyzer's speaker encoder: 3 LSTMs FP32, 0.03 % INT8), no timing can make it faster, and the speed
-    refusal says so instead of asking for an idle machine."""
+def int8_compute_share(
+    fp32: Path, int8: Path, sample: dict[str, np.ndarray], whole: bool = False
+) -> tuple[float, dict[str, int]]:
+    """The share of `fp32`'s multiply-adds (one row of `sample`, or all of it where `whole`: an --unbatched build's
+    sample, whose axis 0 is its frames) that `int8` runs in INT8, and the op types of the compute nodes it leaves FP32
+    with their counts, those with the most multiply-adds first. Where INT8 covers a sliver (resemblyzer's speaker
+    encoder: 3 LSTMs FP32, 0.03 % INT8), no timing can make it faster, and the speed refusal says so instead of
+    asking for an idle machine. A beat tracker's first frame alone failed its Conv (ORT's error leaked, and a build
+    2 % INT8 was told to time again on an idle machine, session 40): hence `whole`."""
     model = onnx.load(str(fp32), load_external_data=False)
-    macs = compute_macs(model, fp32, {name: array[:1] for name, array in sample.items()})
+    macs = compute_macs(model, fp32, sample if whole else {name: array[:1] for name, array in sample.items()})
     int8_nodes = set(quantized_nodes(model, onnx.load(str(int8), load_external_data=False)))
     total = sum(macs.values())
     op_types = {node.name: node.op_type for node in model.graph.node}

@@ -231,15 +231,19 @@ def compare_speed(
     )
     if record.holds:
         return record
-    share, kept = _compute_share(fp32, int8, batch)
+    whole = samples is not None and samples != len(next(iter(batch.values())))  # an --unbatched build's sample
+    share, kept = _compute_share(fp32, int8, batch, whole)
     return replace(record, int8_mac_share=share, fp32_compute=kept)
 
 
-def _compute_share(fp32: Path, int8: Path, batch: dict[str, np.ndarray]) -> tuple[float | None, dict[str, int]]:
-    """What INT8 covers of a model timed slower (`int8_compute_share`); (None, {}) where the graph cannot say (the
-    refusal then keeps its general line: the figures are for its wording, never a reason to fail)."""
+def _compute_share(
+    fp32: Path, int8: Path, batch: dict[str, np.ndarray], whole: bool = False
+) -> tuple[float | None, dict[str, int]]:
+    """What INT8 covers of a model timed slower (`int8_compute_share`; `whole`: the batch is one --unbatched sample,
+    read whole); (None, {}) where the graph cannot say (the refusal then keeps its general line: the figures are for
+    its wording, never a reason to fail)."""
     try:
-        return int8_compute_share(fp32, int8, batch)
+        return int8_compute_share(fp32, int8, batch, whole)
     except Exception:  # any graph ONNX Runtime or shape reading balks at: the general line stays
         return None, {}
 

@@ -49,6 +49,13 @@ def config_mismatch(model_dir: Path) -> str | None:
     return None
 
 
+def version_mismatch(config: dict[str, Any], model_dir: Path, version: int) -> str | None:
+    """Why `config` (a config dict) cannot serve `version`'s ONNX model in `model_dir`, None where it can (or where
+    nothing can be told: no ONNX file)."""
+    file_name = str(config.get("default_model_filename") or MODEL_FILE)
+    return _version_mismatch(config, Path(model_dir) / str(version) / file_name)
+
+
 def _empty(path: Path) -> bool:
     try:
         return path.is_file() and path.stat().st_size == 0

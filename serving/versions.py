@@ -129,10 +129,30 @@ def _rollback(repo: Path | str, name: str, to: str | int | None, current: int | 
     # The version's own config (its inputs, batching, instances), not the one a newer version brought: rolled back
     # under a newer version's config, a version whose input was 16 wide was served as 32 wide and every request
     # failed. A version without a readable record (hand-placed) keeps the config as it is.
-    config = recorded_config(model_dir / str(target)) or parse_config(model_dir / CONFIG_NAME)
+    config = recorded_config(model_dir / str(target))
+    if config is None:
+        config = _current_config_serving(model_dir, target)
     config["version_policy"] = {"specific": {"versions": [target]}}
     write_config(config, model_dir)
     return target
+
+
+def _current_config_serving(model_dir: Path, target: int) -> dict[str, Any]:
+    """The config there now, for a version with no record of its own (placed by hand, an older deploy), checked
+    against that version's model as `serve`'s watcher checks it: after an interface change, rollback said "now serves
+    version 1" under version 2's config, Triton loaded it, and every request failed ("Invalid output name"), while
+    the watcher refused the same config (session 40)."""
+    from serving.config_check import version_mismatch
+
+    config = parse_config(model_dir / CONFIG_NAME)
+    problem = version_mismatch(config, model_dir, target)
+    if problem:
+        raise QuantserveError(
+            f"{model_dir}: version {target} has no record of its own config ({target}/{DEPLOY_RECORD}: placed by hand "
+            f"or by an older deploy), and the {CONFIG_NAME} there now does not fit it: {problem}; nothing rolled back: "
+            "deploy its build again to serve it"
+        )
+    return config
 
 
 def rollback_live(repo: Path | str, name: str, control: ControlClient, to: str | int | None = None) -> int:

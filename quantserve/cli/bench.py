@@ -77,6 +77,11 @@ class BenchSettings:
             raise QuantserveError("--users and --repeats must be at least 1, --tune-trials at least 0")
         if min(self.inprocess_s, self.served_s) <= 0 or not (math.isfinite(self.slo_p99_ms) and self.slo_p99_ms >= 0):
             raise QuantserveError("measurement windows must be positive and --slo-p99-ms a finite number, not negative")
+        from serving.ports import check_free_ports
+
+        # its servers (the naive, tune's, the re-measure's) take 3 ports each: a narrower --port-range was refused
+        # only after both builds were made and deployed, leaving OUT/NAME/repo without a bench.json (session 40)
+        check_free_ports(3)
 
     @property
     def cores(self) -> int:

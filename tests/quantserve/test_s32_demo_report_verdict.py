@@ -134,3 +134,19 @@ def test_a_build_of_another_model_is_refused_naming_both_sources(
     err = capsys.readouterr().err
     assert err.startswith(f"quantserve: error: --build {other}: a build of another model than {settings.out}'s runs")
     assert "theirs sha256:src…" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "what"), [('{"name": "digits_int8", "verif', "JSONDecodeError"), ("[1, 2]", "a JSON list")]
+)
+def test_a_damaged_build_manifest_is_one_line(
+    demo_run: tuple[demo.DemoSettings, dict[str, Any]], tmp_path: Path, capsys: pytest.CaptureFixture[str], text, what
+) -> None:
+    """A truncated manifest.json was a JSONDecodeError traceback and exit 1, report's FAIL code (session 40)."""
+    settings, _ = demo_run
+    bad = tmp_path / "badbuild"
+    bad.mkdir()
+    (bad / "manifest.json").write_text(text)
+    assert main(["report", str(settings.out), "--build", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"quantserve: error: {bad / 'manifest.json'}: not a") and what in err and err.count("\n") == 1

@@ -24,6 +24,7 @@ from serving.deploy import ServingPolicy, deploy, existing_versions
 from serving.model_config import PRECISION_PARAMETER, QueuePolicy, parse_config, recorded_precision
 from serving.repository import STAGING_PREFIX
 from serving.repository_lock import LOCK_NAME, VERSION_RECORD
+from serving.versions import DEPLOY_RECORD as VERSION_RECORD_FILE
 from serving.versions import rollback, served_versions
 
 
@@ -402,3 +403,24 @@ def test_a_new_version_without_serving_flags_keeps_the_models_serving_settings(
     assert main(["deploy", str(dense_build), "--repo", str(fresh), "--name", "m"]) == 0
     assert "note: kept" not in capsys.readouterr().out, "a first deploy has nothing to keep"
     assert parse_config(fresh / "m" / "config.pbtxt")["max_batch_size"] == 32
+
+
+def test_a_rollback_to_a_version_without_its_record_under_a_config_that_cannot_serve_it_is_refused(
+    tmp_path: Path,
+) -> None:
+    """A version with no deploy.json (hand-placed, an older deploy) took the config there now: after an interface
+    change rollback said "now serves version 1" under version 2's config and every request failed (session 40)."""
+    from serving_models import make_build_dir
+
+    repo = tmp_path / "repo"
+    deploy(make_build_dir(tmp_path / "b" / "dense"), repo, "m")
+    deploy(make_build_dir(tmp_path / "b" / "sequence", "sequence"), repo, "m", allow_interface_change=True)
+    (repo / "m" / "1" / VERSION_RECORD_FILE).unlink()
+    before = tree(repo)
+    with pytest.raises(QuantserveError) as refused:
+        rollback(repo, "m")
+    message = str(refused.value)
+    assert message.startswith(f"{repo / 'm'}: version 1 has no record of its own config (1/deploy.json"), message
+    assert "does not fit it: " in message
+    assert message.endswith("nothing rolled back: deploy its build again to serve it")
+    assert tree(repo) == before, "the config is left as it was"
