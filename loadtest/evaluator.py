@@ -162,9 +162,13 @@ def evaluate_accuracy(
     ref = outputs[reference][name]
     if task not in TASKS:
         raise QuantserveError(f"unknown task '{task}'; choose one of: {', '.join(TASKS)}")
-    # auto: labels and a 2-D output mean class scores; an embedding output is compared by cosine even
-    # when the data file carries labels for another head.
-    classify = task == "classification" or (task == "auto" and dataset.labels is not None and ref.ndim == 2)
+    # auto: labels and a 2-D output mean class scores; an embedding output is compared by cosine even when the data
+    # file carries labels for another head: a 64-wide unit-length embedding given digit labels read "accuracy 0.0120",
+    # F1 and AUC beside "cosine min –", while the drift table judged it as an embedding (session 40)
+    auto_classify = task == "auto" and dataset.labels is not None and ref.ndim == 2
+    classify = task == "classification" or (
+        auto_classify and not _embedding(name, outputs[reference], output_kinds, dataset.labels)
+    )
     if classify and dataset.labels is None:
         raise QuantserveError(f"{data}: task 'classification' needs a 'labels' array in the data file")
     real = output_positions(graph.axes if graph else None, name, token_positions(dataset.arrays))  # per token
@@ -304,6 +308,18 @@ def _headline_output(
     """The first output (by name) of the most scoreable kind: a model's logits, not the argmax label beside them."""
     found = served_kinds(produced, kinds, labels, inputs, graph)
     return min(sorted(produced), key=lambda name: HEADLINE_KINDS.index(found[name]))
+
+
+def _embedding(
+    name: str, produced: Mapping[str, np.ndarray], kinds: Mapping[str, str] | None, labels: np.ndarray | None
+) -> bool:
+    """Whether output `name` reads as an embedding: as `--output-kind` names it, else as the drift table reads it
+    (`optimizer.output_kinds.infer_kind`, given the labels)."""
+    from optimizer.output_kinds import infer_kind
+
+    if kinds and name in kinds:
+        return kinds[name] == "embedding"
+    return bool(infer_kind(np.asarray(produced[name]), labels) == "embedding")
 
 
 def score_variant(

@@ -85,7 +85,11 @@ def served_speedups(
     pair, the reasons alone. The reference adds a partner, never takes one away: with accuracy.json of another model
     (img against img) beside mlp_fp32 and mlp_int8, mlp_int8 was paired with img alone ("load-tested on different
     data", no verdict) and with mlp_fp32 only once accuracy.json was removed."""
-    fp32 = [run for run in runs if run.model == reference or precision(run.model) == "fp32"]
+    # the reference is FP32's side unless it is served as INT8 beside a run served as FP32: with `--reference
+    # cls_int8` both runs were taken as FP32, none as INT8, and the verdict read "served INT8 vs FP32 not measured
+    # (load-test both variants …)" although both were (session 40)
+    int8_reference = precision(reference or "") == "int8" and any(precision(run.model) == "fp32" for run in runs)
+    fp32 = [run for run in runs if (run.model == reference and not int8_reference) or precision(run.model) == "fp32"]
     fp32_models = {run.model for run in fp32}
     int8 = [run for run in runs if precision(run.model) == "int8" and run.model not in fp32_models]
     pairs = sorted(((f, i) for f in fp32 for i in int8), key=lambda pair: not (_closed(pair[0]) and _closed(pair[1])))

@@ -135,7 +135,13 @@ class ServedPrecisions:
         evaluated reference is not FP32, and one for the `loaded` models whose precision came from their name, or
         from nowhere."""
         lines = [self._contradiction(m) for m in dict.fromkeys(models)]
-        if reference and self.recorded.get(reference, "fp32") != "fp32":
+        served_fp32 = any(self.recorded.get(m) == "fp32" for m in loaded)
+        if reference and self.recorded.get(reference) == "int8" and served_fp32:  # `served_speedups` takes it as INT8
+            lines.append(
+                f"the reference {reference} (evaluate --reference) is served as INT8: the served verdict compares it "
+                "as INT8 with the runs served as FP32, and the accuracy drops are against it"
+            )
+        elif reference and self.recorded.get(reference, "fp32") != "fp32":
             lines.append(
                 f"the reference {reference} (evaluate --reference) is served as {self.recorded[reference].upper()}, "
                 "and the verdict compares against it as FP32"

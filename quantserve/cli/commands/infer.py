@@ -153,7 +153,7 @@ def check_scored_labels(
     and exit 0 where evaluate refused the same file. Without one class-score output no accuracy is taken."""
     from loadtest.evaluator import check_class_labels
 
-    scores = _class_scores(outputs, per_request)
+    scores = _class_scores(outputs, per_request, labels)
     if labels is not None and len(scores) == 1:
         check_class_labels(data, labels, scores[0], model)
 
@@ -167,7 +167,7 @@ def summary_record(
     }
     for name in per_request or []:
         record["outputs"][name]["rows_per_request"] = f"{name}{ROWS_SUFFIX}"
-    scores = _class_scores(outputs, per_request)
+    scores = _class_scores(outputs, per_request, labels)
     if len(scores) == 1:
         predicted = scores[0].argmax(axis=1)
         record["argmax"] = predicted.tolist()
@@ -183,7 +183,7 @@ def summary(outputs: dict[str, np.ndarray], labels: np.ndarray | None, per_reque
         f"{name}: rows vary per request; {name}{ROWS_SUFFIX} (saved with --out) holds each request's count"
         for name in per_request or []
     ]
-    scores = _class_scores(outputs, per_request)
+    scores = _class_scores(outputs, per_request, labels)
     if len(scores) == 1:
         predicted = scores[0].argmax(axis=1)
         shown = " ".join(str(p) for p in predicted[:SHOWN_SAMPLES])
@@ -194,6 +194,17 @@ def summary(outputs: dict[str, np.ndarray], labels: np.ndarray | None, per_reque
     return "\n".join(lines)
 
 
-def _class_scores(outputs: dict[str, np.ndarray], per_request: list[str] | None) -> list[np.ndarray]:
-    """2-D outputs one row per sample (an argmax over det [K, 6]'s box columns means nothing)."""
-    return [v for n, v in outputs.items() if v.ndim == 2 and v.shape[1] > 1 and n not in (per_request or [])]
+def _class_scores(
+    outputs: dict[str, np.ndarray], per_request: list[str] | None, labels: np.ndarray | None = None
+) -> list[np.ndarray]:
+    """2-D outputs one row per sample (an argmax over det [K, 6]'s box columns means nothing), but embeddings (as
+    `evaluate` reads them: a 64-wide unit-length embedding given digit labels printed "accuracy: 0.0120", session
+    40)."""
+    from optimizer.output_kinds import infer_kind
+
+    rows = [v for n, v in outputs.items() if v.ndim == 2 and v.shape[1] > 1 and n not in (per_request or [])]
+    return [
+        v
+        for v in rows
+        if infer_kind(v, labels if labels is not None and len(labels) == len(v) else None) != "embedding"
+    ]
