@@ -60,7 +60,7 @@ def check_model_batch_axes(model_path: Path) -> None:
     """Refuse, for a batched deploy, an ONNX model file with an input whose axis 0 is fixed (the manifest may name
     it "batch" all the same): a batch of any other number of rows fails in ONNX Runtime. Dynamic axes' names are
     not compared: exporters name each input's batch axis apart (tf2onnx: unk__615, unk__616)."""
-    from serving.config_check import onnx_interface
+    from serving.config_fit import onnx_interface
 
     graph = onnx_interface(model_path)
     for name, (_, shape) in (graph[0] if graph else {}).items():

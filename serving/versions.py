@@ -142,7 +142,7 @@ def _current_config_serving(model_dir: Path, target: int) -> dict[str, Any]:
     against that version's model as `serve`'s watcher checks it: after an interface change, rollback said "now serves
     version 1" under version 2's config, Triton loaded it, and every request failed ("Invalid output name"), while
     the watcher refused the same config (session 40)."""
-    from serving.config_check import version_mismatch
+    from serving.config_fit import version_mismatch
 
     config = parse_config(model_dir / CONFIG_NAME)
     problem = version_mismatch(config, model_dir, target)
