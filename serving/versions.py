@@ -129,9 +129,7 @@ def _rollback(repo: Path | str, name: str, to: str | int | None, current: int | 
     # The version's own config (its inputs, batching, instances), not the one a newer version brought: rolled back
     # under a newer version's config, a version whose input was 16 wide was served as 32 wide and every request
     # failed. A version without a readable record (hand-placed) keeps the config as it is.
-    config = recorded_config(model_dir / str(target))
-    if config is None:
-        config = _current_config_serving(model_dir, target)
+    config = recorded_config(model_dir / str(target)) or _current_config_serving(model_dir, target)
     config["version_policy"] = {"specific": {"versions": [target]}}
     write_config(config, model_dir)
     return target
