@@ -203,8 +203,10 @@ def _class_scores(
     from optimizer.output_kinds import infer_kind
 
     rows = [v for n, v in outputs.items() if v.ndim == 2 and v.shape[1] > 1 and n not in (per_request or [])]
+    usable = labels is not None and labels.ndim == 1 and np.issubdtype(labels.dtype, np.integer)  # else checked later
     return [
         v
         for v in rows
-        if infer_kind(v, labels if labels is not None and len(labels) == len(v) else None) != "embedding"
+        if not np.issubdtype(v.dtype, np.floating)
+        or infer_kind(v, labels if usable and len(labels) == len(v) else None) != "embedding"
     ]
