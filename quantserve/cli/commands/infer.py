@@ -203,10 +203,10 @@ def _class_scores(
     from optimizer.output_kinds import infer_kind
 
     rows = [v for n, v in outputs.items() if v.ndim == 2 and v.shape[1] > 1 and n not in (per_request or [])]
-    usable = labels is not None and labels.ndim == 1 and np.issubdtype(labels.dtype, np.integer)  # else checked later
+    ids = labels if labels is not None and labels.ndim == 1 and np.issubdtype(labels.dtype, np.integer) else None
     return [
         v
         for v in rows
-        if not np.issubdtype(v.dtype, np.floating)
-        or infer_kind(v, labels if usable and len(labels) == len(v) else None) != "embedding"
+        if not np.issubdtype(v.dtype, np.floating)  # bad labels are checked later (`check_class_labels`)
+        or infer_kind(v, ids if ids is not None and len(ids) == len(v) else None) != "embedding"
     ]
