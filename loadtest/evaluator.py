@@ -163,11 +163,10 @@ def evaluate_accuracy(
     if task not in TASKS:
         raise QuantserveError(f"unknown task '{task}'; choose one of: {', '.join(TASKS)}")
     # auto: labels and a 2-D output mean class scores; an embedding output is compared by cosine even when the data
-    # file carries labels for another head: a 64-wide unit-length embedding given digit labels read "accuracy 0.0120",
-    # F1 and AUC beside "cosine min –", while the drift table judged it as an embedding (session 40)
+    # file carries labels for another head (`reads_as_embedding`)
     auto_classify = task == "auto" and dataset.labels is not None and ref.ndim == 2
     classify = task == "classification" or (
-        auto_classify and not _embedding(name, outputs[reference], output_kinds, dataset.labels)
+        auto_classify and not reads_as_embedding(ref, (output_kinds or {}).get(name), dataset.labels)
     )
     if classify and dataset.labels is None:
         raise QuantserveError(f"{data}: task 'classification' needs a 'labels' array in the data file")
@@ -310,16 +309,19 @@ def _headline_output(
     return min(sorted(produced), key=lambda name: HEADLINE_KINDS.index(found[name]))
 
 
-def _embedding(
-    name: str, produced: Mapping[str, np.ndarray], kinds: Mapping[str, str] | None, labels: np.ndarray | None
-) -> bool:
-    """Whether output `name` reads as an embedding: as `--output-kind` names it, else as the drift table reads it
-    (`optimizer.output_kinds.infer_kind`, given the labels)."""
+def reads_as_embedding(values: np.ndarray, kind: str | None = None, labels: np.ndarray | None = None) -> bool:
+    """Whether an output reads as an embedding: as `--output-kind` names it (`kind`), else as the drift table reads
+    it (`optimizer.output_kinds.infer_kind`), given labels only where they are class ids of its rows (others are
+    checked, or refused, where they are scored). A 64-wide unit-length embedding given digit labels read "accuracy
+    0.0120" in `infer`, and accuracy, F1 and AUC beside "cosine min –" in `evaluate` (session 40)."""
     from optimizer.output_kinds import infer_kind
 
-    if kinds and name in kinds:
-        return kinds[name] == "embedding"
-    return bool(infer_kind(np.asarray(produced[name]), labels) == "embedding")
+    if kind is not None:
+        return kind == "embedding"
+    if not np.issubdtype(values.dtype, np.floating):
+        return False
+    ids = labels if labels is not None and labels.ndim == 1 and np.issubdtype(labels.dtype, np.integer) else None
+    return bool(infer_kind(values, ids if ids is not None and len(ids) == len(values) else None) == "embedding")
 
 
 def score_variant(

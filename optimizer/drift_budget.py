@@ -38,6 +38,7 @@ from optimizer.decision_metrics import decision_words
 from optimizer.image_outputs import psnr_words
 from optimizer.soft_masks import cut_words, mask_cut_words
 from quantserve.errors import QuantserveError
+from quantserve.metrics import on_its_side
 
 
 class Refusal(str):
@@ -316,11 +317,7 @@ def _changed_share(output: Mapping[str, Any]) -> float:
 def _beside(value: float, budget: float) -> str:
     """`value` to 4 significant digits, or as many more as it takes not to read as equal to, or on the other side
     of, `budget` (a cosine mean of 0.99996 against a budget of 0.99999 read "1 < budget 1")."""
-    for digits in range(4, 10):
-        text = f"{value:.{digits}g}"
-        if float(text) != budget and (float(text) < budget) == (value < budget):
-            return text
-    return repr(value)
+    return on_its_side(value, budget, 4, "g")
 
 
 def judge(output: str, record: Mapping[str, Any], budget: DriftBudget) -> tuple[list[Violation], list[float]]:

@@ -409,8 +409,14 @@ def decoded_sequence_agreement(reference: np.ndarray, candidate: np.ndarray, bla
 def beside_bar(speedup: float, bar: float) -> str:
     """`speedup` with 2 decimals, or as many more as keep it on its side of `bar`: 1.0999 read "1.10× FP32 here,
     below --min-speedup 1.1" (session 40); it reads "1.0999×"."""
-    for decimals in range(2, 7):
-        text = f"{speedup:.{decimals}f}"
-        if (float(text) < bar) == (speedup < bar) and (float(text) == bar) == (speedup == bar):
+    return on_its_side(speedup, bar, 2, "f")
+
+
+def on_its_side(value: float, bar: float, digits: int, style: str) -> str:
+    """`value` formatted `{:.<digits><style>}`, or with as many more digits as it takes not to read as equal to, or
+    on the other side of, `bar` (up to 9; past that, its repr)."""
+    for more in range(digits, 10):
+        text = f"{value:.{more}{style}}"
+        if (float(text) < bar) == (value < bar) and (float(text) == bar) == (value == bar):
             return text
-    return f"{speedup:g}"
+    return repr(value)

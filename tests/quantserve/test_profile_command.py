@@ -93,12 +93,22 @@ def test_random_inputs_when_the_verification_data_is_gone(tiny_build: Path, tmp_
     assert any(note.startswith(gone) and note.endswith("pass --data") for note in profile["notes"]), profile["notes"]
 
 
-def test_verification_data_is_recorded_so_profile_finds_it_from_any_folder(
-    tiny_build: Path, tmp_path: Path, monkeypatch
-) -> None:
+def test_verification_data_given_relative_is_recorded_absolute(tmp_path: Path, monkeypatch) -> None:
     """A relative path recorded by optimize sent profile run from another folder to random inputs in silence."""
+    import numpy as np
+
+    from optimizer.pipeline import split_holdout
+    from quantserve.data import TensorData
+
+    monkeypatch.chdir(tmp_path)
+    data = TensorData({"x": np.zeros((40, 3), np.float32)})
+    assert split_holdout(data, data, Path("calib.npz"), "heldout.npz")[2] == str(tmp_path / "heldout.npz")
+    source = split_holdout(data, None, Path("calib.npz"), None)[2]
+    assert source == f"{tmp_path / 'calib.npz'} (last 8 of 40 samples held out)"
+
+
+def test_verification_data_is_found_from_any_folder(tiny_build: Path, tmp_path: Path, monkeypatch) -> None:
     recorded = json.loads((tiny_build / "manifest.json").read_text())["verification"]["data"].split(" (")[0]
-    assert Path(recorded).is_absolute(), recorded
     monkeypatch.chdir(tmp_path)
     assert _profile(tiny_build, tmp_path / "out") == 0
     profile = json.loads((tmp_path / "out" / "profile.json").read_text())

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from loadtest.evaluator import _embedding
+from loadtest.evaluator import reads_as_embedding
 from quantserve.cli.commands.infer import summary
 
 RNG = np.random.default_rng(0)
@@ -27,7 +27,7 @@ def test_an_embedding_with_labels_prints_no_accuracy_a_classifier_does() -> None
 
 def test_evaluate_reads_an_embedding_as_drift_does_or_as_output_kind_says() -> None:
     labels = RNG.integers(0, 10, 500)
-    assert _embedding("emb", {"emb": _unit_rows(500, 64)}, None, labels)
+    assert reads_as_embedding(_unit_rows(500, 64), labels=labels)
     logits = np.eye(10, dtype=np.float32)[labels] * 4
-    assert not _embedding("logits", {"logits": logits}, None, labels)
-    assert not _embedding("emb", {"emb": _unit_rows(500, 64)}, {"emb": "classification"}, labels)
+    assert not reads_as_embedding(logits, labels=labels)
+    assert not reads_as_embedding(_unit_rows(500, 64), "classification", labels)

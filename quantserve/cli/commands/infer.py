@@ -197,16 +197,9 @@ def summary(outputs: dict[str, np.ndarray], labels: np.ndarray | None, per_reque
 def _class_scores(
     outputs: dict[str, np.ndarray], per_request: list[str] | None, labels: np.ndarray | None = None
 ) -> list[np.ndarray]:
-    """2-D outputs one row per sample (an argmax over det [K, 6]'s box columns means nothing), but embeddings (as
-    `evaluate` reads them: a 64-wide unit-length embedding given digit labels printed "accuracy: 0.0120", session
-    40)."""
-    from optimizer.output_kinds import infer_kind
+    """2-D outputs one row per sample (an argmax over det [K, 6]'s box columns means nothing), but embeddings, as
+    `evaluate` reads them (`reads_as_embedding`)."""
+    from loadtest.evaluator import reads_as_embedding
 
     rows = [v for n, v in outputs.items() if v.ndim == 2 and v.shape[1] > 1 and n not in (per_request or [])]
-    ids = labels if labels is not None and labels.ndim == 1 and np.issubdtype(labels.dtype, np.integer) else None
-    return [
-        v
-        for v in rows
-        if not np.issubdtype(v.dtype, np.floating)  # bad labels are checked later (`check_class_labels`)
-        or infer_kind(v, ids if ids is not None and len(ids) == len(v) else None) != "embedding"
-    ]
+    return [v for v in rows if not reads_as_embedding(v, labels=labels)]
