@@ -67,16 +67,23 @@ def register(subparsers: Any) -> None:
     service.add_argument(
         "--max-queue-size",
         type=int,
-        default=0,
-        help="requests waiting at most; more are refused (Triton 2.51 stalls with any queue policy: server#8870)",
+        default=None,
+        help="requests waiting at most; more are refused (default: the model's config's, else 0: unbounded; Triton "
+        "2.51 stalls with any queue policy: server#8870)",
     )
     service.add_argument(
         "--queue-timeout-us",
         type=int,
-        default=0,
-        help="a request waiting longer than this (µs) is refused (Triton 2.51 stalls with any queue policy)",
+        default=None,
+        help="a request waiting longer than this (µs) is refused (default: the model's config's, else 0: never; "
+        "Triton 2.51 stalls with any queue policy)",
     )
-    service.add_argument("--live-versions", type=int, default=1, help="newest versions served at once")
+    service.add_argument(
+        "--live-versions",
+        type=int,
+        default=None,
+        help="newest versions served at once (default: the model's config's, else 1)",
+    )
     service.add_argument("--keep-versions", type=int, default=5, help="version folders kept for rollback (0: all)")
     service.add_argument(
         "--allow-interface-change",
@@ -116,10 +123,13 @@ def run(args: argparse.Namespace) -> int:
     from serving.queue_policy_stall import warn_queue_policy
     from serving.versions import prune_versions
 
-    queue = (args.max_queue_size, args.queue_timeout_us)
     manifest = load_artifact(Path(args.build_dir)).manifest
     kept = keep_serving_settings(args, Path(args.repo) / args.name, manifest.unbatched)
     args.instances = 1 if args.instances is None else args.instances
+    args.live_versions = 1 if args.live_versions is None else args.live_versions
+    args.max_queue_size = args.max_queue_size or 0
+    args.queue_timeout_us = args.queue_timeout_us or 0
+    queue = (args.max_queue_size, args.queue_timeout_us)
     delay = DEFAULT_QUEUE_DELAY_US if args.max_queue_delay_us is None else args.max_queue_delay_us
     check_numbers(args.max_batch or 0, delay, args.preferred_batch, args.instances, queue, args.live_versions)
     check_delay_batched(max_batch_for(manifest, args.max_batch), args.max_queue_delay_us, manifest.unbatched)
@@ -157,8 +167,9 @@ def run(args: argparse.Namespace) -> int:
 def keep_serving_settings(args: argparse.Namespace, model_dir: Path, unbatched: bool) -> list[str]:
     """Fill the serving flags left out (None) from the model's config there now, and say which, as flags: one config
     serves every version, and a new version deployed without them reset it to the defaults in silence (the README's
-    own step by step took the demo's model from max batch 64 to 32, 2 instances to 1, session 40). A build made
-    with --unbatched keeps only the instance count; so does an explicit --max-batch 0."""
+    own step by step took the demo's model from max batch 64 to 32, 2 instances to 1, session 40); so did the live
+    versions and a bounded queue (session 41). A build made with --unbatched keeps only the instance count and the
+    live versions; so does an explicit --max-batch 0. A rollback's pinned version is not kept: the new one is served."""
     from serving.model_config import CONFIG_NAME, parse_config
 
     path = model_dir / CONFIG_NAME
@@ -170,8 +181,18 @@ def keep_serving_settings(args: argparse.Namespace, model_dir: Path, unbatched: 
         args.instances = sum(int(group.get("count", 1)) for group in served.get("instance_group", [])) or 1
         kept.append(f"--instances {args.instances}")
     was = int(served.get("max_batch_size", 0) or 0)
-    if unbatched or was <= 0 or args.max_batch == 0:
-        return kept
+    if not (unbatched or was <= 0 or args.max_batch == 0):
+        kept += _keep_batching(args, served, was)
+    latest = served.get("version_policy", {}).get("latest")
+    if args.live_versions is None and latest is not None:
+        args.live_versions = int(latest.get("num_versions", 1) or 1)
+        kept.append(f"--live-versions {args.live_versions}")
+    return kept
+
+
+def _keep_batching(args: argparse.Namespace, served: dict[str, Any], was: int) -> list[str]:
+    """`keep_serving_settings` of a batched config: max batch, preferred sizes, queue delay and queue bounds."""
+    kept = []
     batching = served.get("dynamic_batching")
     if args.max_batch is None:
         args.max_batch = was
@@ -183,6 +204,14 @@ def keep_serving_settings(args: argparse.Namespace, model_dir: Path, unbatched: 
     if args.max_queue_delay_us is None and batching is not None:
         args.max_queue_delay_us = int(batching.get("max_queue_delay_microseconds", 0) or 0)
         kept.append(f"--max-queue-delay-us {args.max_queue_delay_us}")
+    queue = (batching or {}).get("default_queue_policy", {})
+    for flag, field, key in (
+        ("--max-queue-size", "max_queue_size", "max_queue_size"),
+        ("--queue-timeout-us", "queue_timeout_us", "default_timeout_microseconds"),
+    ):
+        if getattr(args, field) is None and int(queue.get(key, 0) or 0) > 0:
+            setattr(args, field, int(queue[key]))
+            kept.append(f"{flag} {getattr(args, field)}")
     return kept
 
 
