@@ -99,7 +99,7 @@ def _load_config(path: Path | None) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; a QuantserveError becomes one line on stderr and a non-zero exit."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
     previous = _sigterm_as_interrupt()
     args = None
     try:
@@ -129,6 +129,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """`argv` with quantserve's own options given after the command (`-q`/`--quiet`, `--config FILE`) moved before
+    it: `quantserve deploy build/x --name m --quiet` was refused as "unrecognized arguments: --quiet" (session 41),
+    the option named in the top-level usage line, with no hint that its place was before the command. No
+    command has options of those names; nothing after a `--` moves."""
+    command = 0
+    while command < len(argv) and argv[command] not in COMMANDS:
+        if not argv[command].startswith("-"):
+            return argv  # no command where one belongs: argparse says so
+        command += 2 if argv[command] == "--config" else 1
+    front, rest = argv[:command], argv[command:]
+    index = 0
+    while index < len(rest):
+        word = rest[index]
+        if word == "--":
+            break
+        if word in ("-q", "--quiet") or word.startswith("--config="):
+            front.append(rest.pop(index))
+        elif word == "--config" and index + 1 < len(rest):
+            front += [rest.pop(index), rest.pop(index)]
+        else:
+            index += 1
+    return front + rest
 
 
 def _given_where(line: str, args: argparse.Namespace | None) -> str:
