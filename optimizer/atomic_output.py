@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from optimizer.scratch import folder_mode, make_owned_dir, owned_tempdir, remove_stale_dirs, stale_dirs
-from quantserve.artifact import Artifact
+from quantserve.artifact import MANIFEST_NAME, Artifact
 from quantserve.errors import QuantserveError
 
 
@@ -21,6 +21,27 @@ class StagedJob(Protocol):
     """Work that writes its output into `staging`, using `work` for what is not shipped (`OptimizeJob`)."""
 
     def run(self, staging: Path, work: Path) -> Artifact: ...
+
+
+def check_output_folder(out_dir: Path) -> None:
+    """Refuse, before any work, an output folder the finished run could not take or should not replace whole: the
+    current folder or one holding it (`--out .` failed at the end on "device or resource busy", leaving a hidden
+    `.old-` folder behind), a file, and a folder of other things — not empty, no manifest.json of an earlier build
+    — whose every file the rename would have deleted in silence (session 41: the user's calibration .npz with it)."""
+    here = Path.cwd().resolve()
+    where = out_dir.resolve()
+    if str(out_dir) in ("", ".") or where == here or where in here.parents:
+        raise QuantserveError(
+            f"--out {str(out_dir)!r}: the current folder or one holding it; the build replaces its output folder "
+            "whole: name a folder of its own (e.g. --out build/model)"
+        )
+    if out_dir.exists() and not out_dir.is_dir():
+        raise QuantserveError(f"--out {out_dir}: exists and is not a folder; nothing written")
+    if out_dir.is_dir() and not (out_dir / MANIFEST_NAME).is_file() and any(out_dir.iterdir()):
+        raise QuantserveError(
+            f"--out {out_dir}: a folder of other files (no {MANIFEST_NAME} of an earlier build); the build replaces "
+            "its output folder whole and would delete them: name a new folder or empty this one; nothing written"
+        )
 
 
 def run_atomically(job: StagedJob, out_dir: Path) -> Artifact:

@@ -16,7 +16,7 @@ import numpy as np
 import onnx
 
 from optimizer import onnx_files
-from optimizer.atomic_output import run_atomically
+from optimizer.atomic_output import check_output_folder, run_atomically
 from optimizer.batch_advice import UNBATCHED_ROUTE, selection_advice
 from optimizer.batch_axis import checking_session, dependent_rows, sizes_fixed_in_graph, unbatched_output
 from optimizer.calibrate import CalibrationSettings
@@ -319,6 +319,7 @@ def optimize(options: OptimizeOptions) -> Artifact:
     Refused after verification (BudgetExceeded, nothing written): drift beyond the budget, held-out rows
     too few to show it (the INT8 search refuses that before calibrating), or INT8 slower than FP32 here.
     """
+    check_output_folder(Path(options.out_dir))
     engine = _checked_engine(options)
     _refuse_from_graph(options)
     user_metric = UserMetric.load(options.metric) if options.metric else None

@@ -27,6 +27,7 @@ from quantserve.cli.option_sources import (
     environment_defaults,
     file_defaults,
     read_config,
+    refuse_empty_paths,
     refuse_missing,
     relax_required,
     typed_options,
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMANDS:
         if importlib.util.find_spec(f"quantserve.cli.commands.{name}") is not None:
             importlib.import_module(f"quantserve.cli.commands.{name}").register(sub)
+    refuse_empty_paths(parser)
     return parser
 
 

@@ -23,7 +23,35 @@ ENV_PREFIX = "QUANTSERVE_"
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
 SOURCES_DEST = "option_sources"  # on a command's namespace: `value_sources`
-EXPECTED_BY_TYPE = {int: "an integer", float: "a number", Path: "a path", str: "text", None: "text"}
+
+
+def given_path(text: str) -> Path:
+    """A path option's value, every `type=Path` option's (`refuse_empty_paths`): an empty one (`--repo ""`,
+    `QUANTSERVE_REPO=`) is refused. As Path('') it was the current folder: deploy wrote model versions into it and
+    `optimize --out ""` tried to replace it (session 41)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path (read as the current folder); name one")
+    return Path(text)
+
+
+def refuse_empty_paths(parser: argparse.ArgumentParser) -> None:
+    """Give every `type=Path` option of `parser` and its subcommands `given_path` as its type."""
+    for action in parser._actions:
+        if action.type is Path:
+            action.type = given_path
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in action.choices.values():
+                refuse_empty_paths(subparser)
+
+
+EXPECTED_BY_TYPE = {
+    int: "an integer",
+    float: "a number",
+    Path: "a path",
+    given_path: "a path",
+    str: "text",
+    None: "text",
+}
 
 
 class ListFromSource(list):  # type: ignore[type-arg]

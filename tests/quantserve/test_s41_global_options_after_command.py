@@ -33,3 +33,18 @@ def test_quiet_after_the_command_is_taken(tmp_path: Path, capsys: pytest.Capture
     assert main(["deploy", str(missing), "--name", "m", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "unrecognized arguments" not in err and "build folder not found" in err
+
+
+def test_an_empty_path_is_refused_from_the_command_line_and_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`deploy --repo ""` (or `QUANTSERVE_REPO=`) deployed model versions into the current folder (session 41)."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as refused:
+        main(["deploy", "build", "--name", "m", "--repo", ""])
+    assert refused.value.code == 2
+    assert "argument --repo: an empty path (read as the current folder)" in capsys.readouterr().err
+    monkeypatch.setenv("QUANTSERVE_REPO", "")
+    assert main(["deploy", "build", "--name", "m"]) == 2
+    assert "QUANTSERVE_REPO='': --repo: an empty path" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
