@@ -28,7 +28,7 @@ from optimizer.fuse import FuseGraph
 from optimizer.graph_words import read_graph_words, words_record
 from optimizer.quant_exclusions import graph_no_compute_refusal, no_compute_refusal
 from optimizer.sample_axis import graph_packed_refusal
-from optimizer.source import ModelSource, load_source
+from optimizer.source import ModelSource, forward_parameters, load_source
 from optimizer.speed import SpeedSettings, compare_speed
 from optimizer.state_loop import StatePair, find_state_pairs
 from optimizer.targets import PRECISIONS, EngineTarget, get_target, target_names
@@ -273,11 +273,23 @@ class OptimizeJob:
             if names and not set(names) & set(model.input_names):
                 hint = ""
                 if len(names) == len(model.input_names):
-                    hint = f"; name them with --input-names {','.join(names)}"
-                    hint += " (in the order of the model's example inputs)" if len(names) > 1 else ""
+                    hint = names_hint(model, names)
                 raise QuantserveError(
                     f"{data_path}: arrays {names} do not match the model inputs {sorted(model.input_names)}{hint}"
                 )
+
+
+def names_hint(model: ModelSource, names: list[str]) -> str:
+    """The `--input-names` to suggest for data arrays `names` that name none of the model's inputs: in `forward`'s
+    order where they are its parameters, else with the order left to the user. The hint was the names sorted,
+    "in the order of the model's example inputs": for forward(b, a), `--input-names a,b` as told shipped the two
+    swapped, at chance accuracy (session 41)."""
+    order = forward_parameters(model.module) if model.kind == "torch" else None
+    if len(names) == 1:
+        return f"; name them with --input-names {names[0]}"
+    if order is not None and set(names) <= set(order):
+        return f"; name them with --input-names {','.join(n for n in order if n in names)} (forward's order)"
+    return f"; name them with --input-names, one per example input in their order (the data has {', '.join(names)})"
 
 
 def int8_stage(job: OptimizeJob) -> Callable[[Artifact, Path], Artifact]:
