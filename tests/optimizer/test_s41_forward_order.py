@@ -15,7 +15,7 @@ import pytest
 
 from quantserve.cli import main
 
-FACTORIES = '''
+FACTORIES = """
 import torch
 
 
@@ -51,7 +51,7 @@ def gap():
 
 def missing():
     return Diff(), {"a": torch.ones(1, 3)}
-'''
+"""
 
 
 @pytest.fixture
