@@ -129,9 +129,11 @@ def _quiet_logger(name: str) -> Iterator[None]:
 
 
 def _output_names(source: ModelSource) -> list[str]:
+    """The exported outputs' names: the factory's `output_names`, one per output (three names for one output were
+    taken as the first in silence); else a dict's keys (the exporters flatten its values in order: a dict of two
+    was counted one and served as `output` and `onnx::Relu_9`, session 41); else `output`, `output_1`, …"""
     names = source.options.get("output_names")
-    if names:
-        return list(names)
+    keys: list[str] | None = None
     if source.kind == "exported_program":
         count = len(source.module.graph_signature.user_outputs)
     else:
@@ -139,8 +141,16 @@ def _output_names(source: ModelSource) -> list[str]:
 
         with torch.inference_mode():
             outputs = source.module(*source.example_inputs.values())
-        count = len(outputs) if isinstance(outputs, tuple | list) else 1
-    return ["output" if i == 0 else f"output_{i}" for i in range(count)]
+        if isinstance(outputs, dict) and all(isinstance(value, torch.Tensor) for value in outputs.values()):
+            keys = [str(key) for key in outputs]
+        count = len(torch.utils._pytree.tree_leaves(outputs))
+    if names:
+        if len(names) != count:
+            raise QuantserveError(
+                f"{source.name}: {len(names)} output names {list(names)} for the model's {count} output(s)"
+            )
+        return list(names)
+    return keys or ["output" if i == 0 else f"output_{i}" for i in range(count)]
 
 
 def _export_torchscript(source: ModelSource, out_path: Path, opset: int) -> None:

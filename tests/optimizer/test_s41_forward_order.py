@@ -51,6 +51,19 @@ def gap():
 
 def missing():
     return Diff(), {"a": torch.ones(1, 3)}
+
+
+class Both(torch.nn.Module):
+    def forward(self, a):
+        return {"logits": a * 2, "emb": torch.relu(a)}
+
+
+def dict_out():
+    return Both(), (torch.ones(1, 3),)
+
+
+def three_names():
+    return Both(), (torch.ones(1, 3),), {"output_names": ["x", "y", "z"]}
 """
 
 
@@ -104,3 +117,23 @@ def test_the_names_hint_follows_forward(factories: Path, capsys: pytest.CaptureF
     argv = ["optimize", "s41_forward_factories:tuple_ba", "--calib", str(data), "--precision", "fp32"]
     assert main([*argv, "--out", str(factories / "build")]) == 2
     assert "name them with --input-names b,a (forward's order)" in capsys.readouterr().err
+
+
+def test_a_dict_of_outputs_keeps_its_keys_as_names(factories: Path) -> None:
+    a = np.random.default_rng(1).standard_normal((40, 3)).astype(np.float32)
+    data = _data(factories, input=a)
+    out = factories / "build"
+    argv = ["optimize", "s41_forward_factories:dict_out", "--calib", str(data), "--precision", "fp32"]
+    assert main([*argv, "--out", str(out)]) == 0
+    session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert [o.name for o in session.get_outputs()] == ["logits", "emb"]
+    logits, emb = session.run(None, {"input": a})
+    np.testing.assert_allclose(logits, a * 2, rtol=1e-6)
+    np.testing.assert_allclose(emb, np.maximum(a, 0), rtol=1e-6)
+
+
+def test_output_names_not_one_per_output_are_refused(factories: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _data(factories, input=np.ones((40, 3), np.float32))
+    argv = ["optimize", "s41_forward_factories:three_names", "--calib", str(data), "--precision", "fp32"]
+    assert main([*argv, "--out", str(factories / "build")]) == 2
+    assert "3 output names ['x', 'y', 'z'] for the model's 2 output(s)" in capsys.readouterr().err
