@@ -17,21 +17,19 @@ from loadtest.empty_window import nothing_measured
 REPORTED = "(notes above, report written); exit 1"
 
 
-def failure_status(runs: list[Any], allowed: bool) -> int:
+def failure_status(runs: list[Any], allowed: bool, command: str = "loadtest") -> int:
     """1 when any request failed, an open-loop arrival was never sent or a Locust worker was lost (unless allowed),
     or a step did not run as planned (allowed or not: no request completed in its window, its model stopped being
     served, or the user's shape's tick() raised), with one line on stderr saying which; else 0."""
     results = [r for run in runs for r in run.results]
     incomplete = _incomplete_lines(results)
     for line in incomplete:
-        print(f"quantserve loadtest: {line}", file=sys.stderr)
+        print(f"quantserve {command}: {line}", file=sys.stderr)
     results = [r for r in results if not r.model_gone]  # its line says it failed, and why
     if allowed or not any(r.has_failures for r in results):
         return 1 if incomplete else 0
-    print(
-        f"quantserve loadtest: {_failures(results)} {REPORTED} (--allow-failures: exit 0 where failures are expected)",
-        file=sys.stderr,
-    )
+    allow = " (--allow-failures: exit 0 where failures are expected)" if command == "loadtest" else ""
+    print(f"quantserve {command}: {_failures(results)} {REPORTED}{allow}", file=sys.stderr)
     return 1
 
 

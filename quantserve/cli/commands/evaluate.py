@@ -133,11 +133,12 @@ def evaluate(args: argparse.Namespace) -> int:
         write_machine_facts(Path(args.out))
     if not args.json:
         print_table(report)
-    runs = load_side_by_side(args, models, load_s) if load_s else []
+    loads = load_side_by_side(args, models, load_s) if load_s else []
+    runs = [dataclasses.asdict(run) for run in loads]
     md_path, html_path = render(args.out)
     if args.json:
         print_json({"accuracy": dataclasses.asdict(report), "over_budget": report.over_budget, "loads": runs})
-        return EXIT_OVER_BUDGET if report.over_budget else 0
+        return EXIT_OVER_BUDGET if report.over_budget else load_status(loads)
     print(f"report: {html_path} and {md_path}")
     if report.stream:  # said: the rows were not scored one by one, and why
         pairs = ", ".join(f"'{p['output']}' → '{p['input']}'" for p in report.stream["pairs"])
@@ -156,7 +157,16 @@ def evaluate(args: argparse.Namespace) -> int:
         for line in budget_lines(report):
             print(line)
         return EXIT_OVER_BUDGET
-    return 0
+    return load_status(loads)
+
+
+def load_status(loads: list[Any]) -> int:
+    """1 where a `--load-duration` run failed requests or did not run as planned, as `loadtest` exits (its lines
+    on stderr), else 0: a server killed mid-window (337 of 3930 requests failed, a restart) exited 0 while
+    `report` on the same folder said FAIL, and a gate `evaluate … && roll out` passed (session 41)."""
+    from quantserve.cli.loadtest_status import failure_status
+
+    return failure_status(loads, allowed=False, command="evaluate") if loads else 0
 
 
 def versioned(label: str, default_version: str) -> str:
@@ -256,8 +266,8 @@ def refuse_replacing_loads(out: Path, models: list[str]) -> None:
     refuse_load_over_soak(out, runs)
 
 
-def load_side_by_side(args: argparse.Namespace, models: list[str], duration: float) -> list[dict[str, Any]]:
-    """The same load on every variant, with the held-out inputs, into the same results folder; the runs as dicts."""
+def load_side_by_side(args: argparse.Namespace, models: list[str], duration: float) -> list[Any]:
+    """The same load on every variant, with the held-out inputs, into the same results folder; the runs."""
     from loadtest.load_pattern import ClosedLoop
     from loadtest.load_settings import LoadSettings
     from quantserve.cli.commands.loadtest import resolve_metrics_url, run_with_progress
@@ -282,7 +292,7 @@ def load_side_by_side(args: argparse.Namespace, models: list[str], duration: flo
             model_version=version,
         )
         run = run_with_progress(settings, args)
-        runs.append(dataclasses.asdict(run))
+        runs.append(run)
         if not args.json:
             print_load_table(run.results)
             for note in (n for r in run.results for n in r.notes()):
