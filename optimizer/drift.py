@@ -153,8 +153,16 @@ def label_threshold_doubt(record: Mapping[str, Any], budget: DriftBudget) -> str
 
 def kind_notes(outputs: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """The notes on how outputs were judged that a passing verdict does not show (`optimizer.class_maps`, and a
-    multilabel output's label sets that hold at --label-threshold but not at a tenth of it: `label_threshold_doubt`)."""
-    return [
+    multilabel output's label sets that hold at --label-threshold but not at a tenth of it: `label_threshold_doubt`),
+    and labels no output could score (`drift_metrics.labels_unused`)."""
+    scored = any("accuracy" in record for record in outputs.values())  # labels of another output: no word
+    unused = [
+        f"output '{name}': labels not scored: {record['labels_unused']}; its accuracy and the accuracy budget were "
+        "not judged"
+        for name, record in outputs.items()
+        if record.get("labels_unused") and not scored
+    ]
+    return unused + [
         str(note)
         for record in outputs.values()
         for note in (record.get("kind_note"), record.get("fp32_nonfinite"))
