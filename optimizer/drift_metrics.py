@@ -124,7 +124,9 @@ def labels_unused(labels: np.ndarray | None, scores: np.ndarray) -> str:
     not such labels (float truth is a `--metric`'s; token labels are a token output's). Ids 3..6 for 4 classes, or
     labels of shape (N, 1), were dropped in silence: no accuracy, its budget unjudged, exit 0 (session 41), where
     `infer` and `evaluate` refuse the same file."""
-    if labels is None or not np.issubdtype(labels.dtype, np.integer) or labels.size != len(scores) or not labels.size:
+    if labels is None or scores.ndim != 2 or not np.issubdtype(labels.dtype, np.integer):
+        return ""
+    if labels.size != len(scores) or not labels.size:
         return ""
     if labels.ndim != 1:
         return f"labels of shape {labels.shape}: one class id per sample is shape ({len(labels)},); save labels.ravel()"
@@ -167,9 +169,8 @@ def _layout_metrics(
         return record
     if kind == "classification" and usable_labels(labels, reference):
         record.update(_accuracy(reference, candidate, labels))  # type: ignore[arg-type]
-    elif kind in ("classification", "dense", "embedding") and reference.ndim == 2:  # unused labels may be why
-        if unused := labels_unused(labels, reference):  # a classifier reads as dense or an embedding
-            record["labels_unused"] = unused
+    elif kind in ("classification", "dense", "embedding") and (unused := labels_unused(labels, reference)):
+        record["labels_unused"] = unused  # unused labels may be why a classifier reads as dense or an embedding
     if kind == "classification" and not isinstance(label_threshold, UnsetThreshold):  # used at a confidence
         record.update(confident_decisions(reference, candidate, label_threshold))  # (`optimizer.decision_metrics`)
     record.update(_channel_metrics(kind, reference, candidate, label_threshold))
