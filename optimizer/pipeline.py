@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from optimizer import onnx_files
+from optimizer import calib_cache, onnx_files
 from optimizer.atomic_output import check_output_folder, run_atomically
 from optimizer.batch_advice import UNBATCHED_ROUTE, selection_advice
 from optimizer.batch_axis import checking_session, dependent_rows, sizes_fixed_in_graph, unbatched_output
@@ -332,6 +332,8 @@ def optimize(options: OptimizeOptions) -> Artifact:
     too few to show it (the INT8 search refuses that before calibrating), or INT8 slower than FP32 here.
     """
     check_output_folder(Path(options.out_dir))
+    if options.precision == "int8":  # a junk size read mid-search was "no INT8 scheme could be built … deploy fp32"
+        calib_cache.limit_bytes()
     engine = _checked_engine(options)
     _refuse_from_graph(options)
     user_metric = UserMetric.load(options.metric) if options.metric else None

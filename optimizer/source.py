@@ -179,6 +179,11 @@ def _from_factory_result(spec: str, name: str, result: Any) -> ModelSource:
     if not isinstance(result, tuple) or len(result) not in (2, 3):
         raise QuantserveError(f"{spec}: the factory must return (nn.Module, example_inputs[, options])")
     module, examples = result[0], result[1]
+    if len(result) == 3 and result[2] and not isinstance(result[2], dict):  # dict() of a list was a traceback
+        raise QuantserveError(
+            f"{spec}: the factory's third item (options) is a {type(result[2]).__name__}; expected a dict such as "
+            '{"output_names": [...], "dynamic_axes": {...}}'
+        )
     options = dict(result[2]) if len(result) == 3 and result[2] else {}
     if not isinstance(module, torch.nn.Module):
         raise QuantserveError(f"{spec}: the factory returned {type(module).__name__}, not a torch.nn.Module")

@@ -44,11 +44,16 @@ class CapturedLog:
     path: Path
     records: int = 0
     notes: list[str] = field(default_factory=list)
+    unwritable: str = ""  # why the file could not be written, where it could not
 
     def lines(self) -> list[str]:
-        """The tool's own words: one line per known message, then where the rest is (empty when quiet)."""
+        """The tool's own words: one line per known message, then where the rest is (empty when quiet). Where the
+        file could not be written, that: "kept in /tmp/afile/quantserve.log" was said of a path through a file,
+        the messages lost (session 41)."""
         lines = [f"note: {note}" for note in self.notes]
-        if self.records:
+        if self.records and self.unwritable:
+            lines.append(f"{self.records} library log messages not kept: {self.path}: {self.unwritable} (${LOG_ENV})")
+        elif self.records:
             lines.append(f"{self.records} library log messages kept in {self.path}")
         return lines
 
@@ -69,9 +74,9 @@ class _Counter(logging.Handler):
 class _LogFile(logging.Handler):
     """Appends to the log file, opened (and headed with the command line) only at the first message."""
 
-    def __init__(self, path: Path, command: str) -> None:
+    def __init__(self, path: Path, command: str, captured: CapturedLog | None = None) -> None:
         super().__init__(logging.INFO)
-        self.path, self.command = path, command
+        self.path, self.command, self.captured = path, command, captured
         self.stream: Any = None
         self.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
 
@@ -83,8 +88,9 @@ class _LogFile(logging.Handler):
                 self.stream.write(_header(self.command) + "\n")
             self.stream.write(self.format(record) + "\n")
             self.stream.flush()
-        except OSError:  # an unwritable home: the chatter stays out of the terminal all the same
-            pass
+        except OSError as exc:  # an unwritable home: the chatter stays out of the terminal all the same
+            if self.captured is not None and not self.captured.unwritable:
+                self.captured.unwritable = exc.strerror or str(exc)
 
     def close(self) -> None:
         if self.stream is not None:
@@ -96,7 +102,7 @@ class _LogFile(logging.Handler):
 def library_log(command: str) -> Iterator[CapturedLog]:
     """Route Python logging and warnings to the log file while the block runs; restore after."""
     captured = CapturedLog(log_path())
-    file_handler = _LogFile(captured.path, command)
+    file_handler = _LogFile(captured.path, command, captured)
     root = logging.getLogger()
     saved = (root.handlers[:], root.level)
     root.handlers[:] = [file_handler, _Counter(captured)]

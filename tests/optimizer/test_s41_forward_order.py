@@ -62,6 +62,10 @@ def dict_out():
     return Both(), (torch.ones(1, 3),)
 
 
+def options_list():
+    return Both(), (torch.ones(1, 3),), [("output_names", ["x", "y"])]
+
+
 def three_names():
     return Both(), (torch.ones(1, 3),), {"output_names": ["x", "y", "z"]}
 """
@@ -100,6 +104,7 @@ def test_a_dict_of_examples_feeds_each_to_its_parameter(factories: Path) -> None
         ("unknown_key", "example input 'a' is passed by position to forward(a, b, scale, shift)'s 'b'"),
         ("gap", "leave out forward(a, mask, kind)'s ['mask'] before 'kind'"),
         ("missing", "no example input for forward(a, b, scale, shift)'s ['b']"),
+        ("options_list", "the factory's third item (options) is a list; expected a dict"),
     ],
 )
 def test_examples_position_cannot_bind_are_refused(
