@@ -13,10 +13,10 @@ from quantserve.cli import main
 from quantserve.cli.library_log import library_log
 
 
-
 def test_a_junk_cache_size_is_refused_before_any_work(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "assets"))
     import make_tiny_models
 
     model = make_tiny_models.write_tiny_onnx(tmp_path / "tiny.onnx")
