@@ -332,8 +332,10 @@ def _check_model_ready(settings: LoadSettings, requests: tuple[tuple[int, ...], 
         if not client.is_model_ready(model):
             if not client.is_server_live():
                 raise QuantserveError(f"no Triton server answers at {url}")
-            ready = ", ".join(sorted(client.ready_models())) or "none"
-            raise QuantserveError(f"model '{model}' is not ready on {url} (ready: {ready})")
+            ready = sorted(client.ready_models())
+            if model not in ready:  # else its readiness went unanswered within 5 s, a server paused (SIGSTOP)
+                # then back: "'m' is not ready (ready: m)" contradicted itself (session 41); it is ready now
+                raise QuantserveError(f"model '{model}' is not ready on {url} (ready: {', '.join(ready) or 'none'})")
         if settings.model_version:
             client.check_version_served(model, settings.model_version)
         inputs, _ = client.model_metadata(model, settings.model_version)
