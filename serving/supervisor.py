@@ -44,6 +44,7 @@ from serving.model_states import restarted_line
 from serving.poll_loads import PollLoad, PollLoadWatch, log_size, with_poll_reason
 from serving.queue_policy_stall import served_queue_policy_warning
 from serving.repository import prepare_repository
+from serving.served_files import replaced_model_files
 from serving.server import ServerOptions, TritonServer
 
 
@@ -317,10 +318,13 @@ class Supervisor:
     def _warn_queue_policy(self, name: str) -> None:
         """Say, at each load (a start, a change loaded: never every poll), that a model's config carries a queue
         policy, which stalls Triton 2.51's batcher (serving.queue_policy_stall): a policy edited in by hand was
-        reloaded with no word, and deploy's warning reaches only the terminal that deployed."""
+        reloaded with no word, and deploy's warning reaches only the terminal that deployed. So does each served
+        version whose model file is not the one deployed (`serving.served_files`)."""
         warning = served_queue_policy_warning(self.options.repo / name)
         if warning:
             self.log(warning)
+        for line in replaced_model_files(self.options.repo / name):  # and a model file not the one deployed
+            self.log(line)
 
     @staticmethod
     def _ready_versions(control: ControlClient, name: str) -> list[int]:
