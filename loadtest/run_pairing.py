@@ -130,13 +130,26 @@ def spread_note(runs: list[LoadRun]) -> str | None:
     )
 
 
+LOWER_PRECISIONS = ("int8", "fp16")
+
+
 def accuracy_source_notes(accuracy: AccuracyReport) -> list[str]:
     """A line per evaluated variant whose recorded source model is not the reference's: its drift compares two
-    models, not a variant with its FP32 original."""
+    models, not a variant with its FP32 original; and one where the reference was deployed at a lower precision than
+    an FP32 variant evaluated beside it (the sides swapped)."""
     ref = next((v for v in accuracy.variants if v.model == accuracy.reference), None)
-    if ref is None or not ref.source:
+    if ref is None:
         return []
-    return [
+    lower = []  # session 41: `--reference conv_int8` beside conv_fp32 passed with no word
+    if ref.precision in LOWER_PRECISIONS and any(v.precision == "fp32" for v in accuracy.variants):
+        lower.append(
+            f"the reference {ref.model} was deployed as {ref.precision}: the drift and accuracy drop are measured "
+            "against it, so a loss of its own reads as none (or as the others' gain); an FP32 deployment is the "
+            "reference INT8 is judged by"
+        )
+    if not ref.source:
+        return lower
+    return lower + [
         f"{v.model} and the reference {ref.model} are different models (source {_short(v.source)} vs "
         f"{_short(ref.source)}): its drift and accuracy drop compare two models, not an INT8 variant with its original"
         for v in accuracy.variants
