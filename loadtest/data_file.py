@@ -21,12 +21,13 @@ def read_data(path: Path | str) -> TensorData:
     try:
         stat = os.stat(path)
     except OSError:
-        return load_npz(path)  # its one line naming the file
+        return load_npz(path, float_truth=True)  # its one line naming the file
     return _read(str(path), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
 @lru_cache(maxsize=1)
 def _read(path: str, device: int, inode: int, size: int, mtime_ns: int) -> TensorData:
     """The file as it is now: another file at the path, or the file rewritten, is another key. The path as given,
-    so that a line about the file names it as the user did."""
-    return load_npz(path)
+    so that a line about the file names it as the user did. Float labels (a regressor's truth) are kept as truth:
+    the load never scores them, and they were refused as "labels must be integer class ids" (session 41)."""
+    return load_npz(path, float_truth=True)

@@ -84,7 +84,7 @@ def request_inputs(data_path: str, request_batch: int, model: str = "", limit: i
     """
     key = (data_path, request_batch, model)
     if key not in _feeds_cache:
-        _feeds_cache[key] = _built_requests(load_npz(data_path), request_batch, model, limit)
+        _feeds_cache[key] = _built_requests(load_npz(data_path, float_truth=True), request_batch, model, limit)
     return _feeds_cache[key]
 
 
@@ -122,7 +122,7 @@ def _build_before_start(data_path: str, sizes: list[int], request_batch: int, mo
     """The requests of every size a step sends (a trace's `sizes`, and --request-batch) from one read of the file,
     a trace's sizes sharing one budget (`request_limit`) as the check before the run built them
     (`check_sent_shapes`): a trace may name thousands of sizes."""
-    limit, data = request_limit(sizes) if sizes else MAX_REQUESTS, load_npz(data_path)
+    limit, data = request_limit(sizes) if sizes else MAX_REQUESTS, load_npz(data_path, float_truth=True)
     for samples in (*sizes, request_batch):
         if (data_path, samples, model) not in _feeds_cache:
             _feeds_cache[data_path, samples, model] = _built_requests(data, samples, model, limit)

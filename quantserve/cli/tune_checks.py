@@ -33,7 +33,7 @@ def check_settings(settings: TuneSettings) -> None:
         raise QuantserveError(f"--request-batch must be at least 1, got {settings.request_batch}")
     check_model_name(settings.name)
     check_out_folder(Path(settings.out))
-    data = load_npz(settings.data)
+    data = load_npz(settings.data, float_truth=True)  # a regressor's float truth: never scored here
     for build in settings.builds.values():
         manifest = load_artifact(Path(build)).manifest
         if manifest.unbatched:  # its only config is max_batch_size 0: the search's batch sizes do not apply to it

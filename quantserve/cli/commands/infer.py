@@ -63,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     # pinned to the version served at the start: a rollback meanwhile saved one file of two versions' answers, exit 0
     runner = TritonRunner(args.url, model, version, timeout_s=args.timeout, tls=client_tls(args), pin_version=True)
     with runner:
-        data = load_npz(args.data, runner.input_specs(), whole=runner.max_batch_size <= 0)
+        # a regressor's float labels are its truth, which infer does not score (evaluate --metric does)
+        data = load_npz(args.data, runner.input_specs(), float_truth=True, whole=runner.max_batch_size <= 0)
         batch_size = args.batch_size or runner.max_batch_size or fixed_request_rows(runner.input_specs()) or len(data)
         if 0 < runner.max_batch_size < batch_size:
             print(

@@ -168,7 +168,7 @@ def choose_inputs(build: Path, manifest: Any, data: Path | None, batch: int) -> 
     if path is None:
         batches = [random_batch(manifest.inputs, batch, seed) for seed in range(MAX_BATCHES)]
         return batches, f"random inputs from the manifest's input specs ({MAX_BATCHES} batches of {batch})"
-    tensors = load_npz(path, manifest.inputs)
+    tensors = load_npz(path, manifest.inputs, float_truth=True)  # float truth: never scored here
     batches = list(tensors.batches(batch))[:MAX_BATCHES]
     return batches, f"{label} {path} ({len(batches)} batches of up to {batch})"
 
