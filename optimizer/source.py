@@ -45,6 +45,10 @@ class ModelSource:
         """The same PyTorch source with inputs (and outputs) renamed in order; a `.pt2` keeps only argument names."""
         if self.kind == "onnx":
             raise QuantserveError(f"{self.path}: input names of an .onnx model are fixed; rename them in the file")
+        for flag, given in (("--input-names", names), ("--output-names", output_names or [])):
+            twice = sorted({name for name in given if given.count(name) > 1})
+            if twice:  # `--input-names a,a` failed in the exporter: "missing … 'b'; export it yourself"
+                raise QuantserveError(f"{flag} {','.join(given)}: names {twice} more than once; one name per tensor")
         if names and len(names) != len(self.example_inputs):
             raise QuantserveError(
                 f"{self.name}: {len(names)} input names given for {len(self.example_inputs)} inputs {self.input_names}"

@@ -242,6 +242,8 @@ def _convert(action: argparse.Action, text: str, where: str) -> Any:
         value = convert(text)
     except argparse.ArgumentTypeError as exc:
         raise QuantserveError(f"{where}: {_flag(action)}: {exc}") from None
+    except QuantserveError as exc:  # a type's own line (`--port-range 'junk' is not a port range`): where it came from
+        raise QuantserveError(f"{where}: {exc}") from None
     except (TypeError, ValueError):
         raise QuantserveError(f"{where}: {_flag(action)} expects {_expected(action)}") from None
     if action.choices is not None and value not in action.choices:

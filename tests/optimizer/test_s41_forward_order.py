@@ -142,3 +142,10 @@ def test_output_names_not_one_per_output_are_refused(factories: Path, capsys: py
     argv = ["optimize", "s41_forward_factories:three_names", "--calib", str(data), "--precision", "fp32"]
     assert main([*argv, "--out", str(factories / "build")]) == 2
     assert "3 output names ['x', 'y', 'z'] for the model's 2 output(s)" in capsys.readouterr().err
+
+
+def test_a_name_given_twice_is_refused(factories: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _data(factories, a=np.ones((40, 3), np.float32))
+    argv = ["optimize", "s41_forward_factories:tuple_ba", "--calib", str(data), "--precision", "fp32"]
+    assert main([*argv, "--input-names", "a,a", "--out", str(factories / "build")]) == 2
+    assert "--input-names a,a: names ['a'] more than once; one name per tensor" in capsys.readouterr().err

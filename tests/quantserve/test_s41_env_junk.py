@@ -39,3 +39,12 @@ def test_a_log_folder_through_a_file_is_said_not_to_keep_the_messages(
     [line] = captured.lines()
     assert line.startswith(f"1 library log messages not kept: {blocker}/quantserve.log: ")
     assert "$QUANTSERVE_LOG_DIR" in line
+
+
+def test_a_junk_port_range_in_the_environment_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("QUANTSERVE_PORT_RANGE", "junk")
+    argv = ["loadtest", "--url", "127.0.0.1:1", "--model", "m", "--data", str(tmp_path / "d.npz")]
+    assert main(argv) == 2
+    assert "QUANTSERVE_PORT_RANGE='junk': --port-range 'junk' is not a port range" in capsys.readouterr().err
