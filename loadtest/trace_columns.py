@@ -19,7 +19,7 @@ from quantserve.errors import QuantserveError
 MAX_REQUEST_SAMPLES = 4096  # a request's samples, as a sanity bound (Triton's max_batch_size is far below)
 # a date-time, its zone (Z or ±HH:MM) optional: without one, every row is taken in the same (unknown) zone; its
 # fraction of a second after a point or, as ISO 8601 allows and Python's logging writes ("12:00:00,010"), a comma
-DATE_TIME = re.compile(r"(\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?)?)(Z|[+-]\d{2}:?\d{2})?")
+DATE_TIME = re.compile(r"(\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?)?)(Z|[+-]\d{2}(?::?\d{2})?)?")
 # unit-less numbers this large are no Unix time in seconds (1e11 s is the year 5138): epoch ms, µs or ns
 EPOCH_UNITS = ((1e17, 1e-9), (1e14, 1e-6), (1e11, 1e-3))
 # Unit-less stamps read as seconds whose replay has this many arrivals a mean gap this long apart or longer look like
@@ -49,7 +49,8 @@ class TraceRows:
     @classmethod
     def of(cls, path: Path, lines: list[str], first_line: int = 1) -> TraceRows:
         records = _records(lines)
-        kept = [(index, line) for index, line in records if line and line[0] != "#"]
+        # a row of empty cells (a spreadsheet's export ends with `,,` rows) is no record: skipped as a blank line is
+        kept = [(index, line) for index, line in records if line.strip(" \t,") and line[0] != "#"]
         header = [name.strip() for name in next(csv.reader([kept[0][1]]))]
         _refuse_other_delimiter(path, header, kept[0][0] + first_line)
         return cls(path, header, [index + first_line for index, _ in kept[1:]], [line for _, line in kept[1:]])
@@ -268,9 +269,10 @@ def _lines(numbers: list[int], shown: int = 3) -> str:
 
 
 def _zone_minutes(rows: TraceRows, row: int, name: str, cell: str, zone: str) -> int:
-    """A ±HH:MM (or ±HHMM) zone as minutes east of UTC; hours above 23 or minutes above 59 are no zone."""
+    """A ±HH:MM (or ±HHMM, or ±HH as ISO 8601 allows: `+01` was refused as "not a date-time", session 41) zone as
+    minutes east of UTC; hours above 23 or minutes above 59 are no zone."""
     digits = zone[1:].replace(":", "")
-    hours, minutes = int(digits[:2]), int(digits[2:])
+    hours, minutes = int(digits[:2]), int(digits[2:] or 0)
     if hours > 23 or minutes > 59:
         raise rows.refuse(row, name, cell, f"has zone {zone}, not one from -23:59 to +23:59")
     return (hours * 60 + minutes) * (1 if zone[0] == "+" else -1)
