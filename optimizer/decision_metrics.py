@@ -40,6 +40,21 @@ def score_decisions(reference: np.ndarray, candidate: np.ndarray, threshold: flo
     return _clear_decisions(fp32, candidate.reshape(-1).astype(np.float64), threshold)
 
 
+def value_decisions(reference: np.ndarray, candidate: np.ndarray, threshold: float) -> dict[str, Any]:
+    """A dense output's every value read as a decision at a `--label-threshold` the user gave, as information and a
+    note (`drift.kind_notes`): per-position yes/no logits (attacut's word boundaries per character, at 0) were pooled
+    into one channel's correlation, 0.9994, with 99 of 16801 boundaries flipped and the threshold given used by
+    nothing, unsaid (session 41). Not judged: the threshold may be another output's (a box list's beside a mask's
+    prototypes); `--output-kind NAME=multilabel` judges the values as decisions."""
+    fp32, int8 = reference.reshape(-1).astype(np.float64), candidate.reshape(-1).astype(np.float64)
+    if not fp32.size or not np.isfinite(fp32).all():
+        return {}
+    found = _clear_decisions(fp32, int8, threshold)
+    if not found:
+        return {}
+    return {"value_decision_agreement": found["decision_agreement"], "value_decision_threshold": float(threshold)}
+
+
 def is_flag(values: np.ndarray) -> bool:
     """One score in [0, 1] per sample, most of them committed (within FLAG_COMMITTED of 0 or 1): a sigmoid's
     yes/no (a hand's presence, a wake word), read at --label-threshold. Judged by correlation alone, MediaPipe's

@@ -162,12 +162,23 @@ def kind_notes(outputs: Mapping[str, Mapping[str, Any]]) -> list[str]:
         for name, record in outputs.items()
         if record.get("labels_unused") and not scored
     ]
-    return unused + [
-        str(note)
-        for record in outputs.values()
-        for note in (record.get("kind_note"), record.get("fp32_nonfinite"))
-        if note
+    decided = [
+        f"output '{name}' (dense): its values read as decisions at --label-threshold "
+        f"{record['value_decision_threshold']:g} agree {record['value_decision_agreement']:.4f} with FP32 (information: "
+        f"--output-kind {name}=multilabel judges them)"
+        for name, record in outputs.items()
+        if record.get("value_decision_agreement") is not None
     ]
+    return (
+        unused
+        + decided
+        + [
+            str(note)
+            for record in outputs.values()
+            for note in (record.get("kind_note"), record.get("fp32_nonfinite"))
+            if note
+        ]
+    )
 
 
 def finite_in_fp32(name: str, reference: np.ndarray, candidate: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:

@@ -29,7 +29,13 @@ import numpy as np
 from optimizer.box_lists import BOX_SCORE_THRESHOLD, box_list_metrics
 from optimizer.channel_gain import gain_errors, keep_worst_gain
 from optimizer.class_agreement import class_flips
-from optimizer.decision_metrics import DECISION_KEYS, FLAG_COMMITTED, confident_decisions, score_decisions
+from optimizer.decision_metrics import (
+    DECISION_KEYS,
+    FLAG_COMMITTED,
+    confident_decisions,
+    score_decisions,
+    value_decisions,
+)
 from optimizer.drift_budget import BUDGETED, UnsetThreshold
 from optimizer.image_outputs import image_metrics
 from optimizer.mask_metrics import class_map_metrics, mask_metrics
@@ -176,6 +182,8 @@ def _layout_metrics(
     record.update(_channel_metrics(kind, reference, candidate, label_threshold))
     if kind == "dense":  # one score per sample: its decisions at the threshold (`optimizer.decision_metrics`)
         record.update(score_decisions(reference, candidate, label_threshold))
+        if "decision_agreement" not in record and not isinstance(label_threshold, UnsetThreshold):
+            record.update(value_decisions(reference, candidate, label_threshold))  # every value a decision: said
     cosines = metrics.cosine_similarity(reference, candidate) if reference.size else np.ones(1)
     record.setdefault("cosine_mean", float(cosines.mean()))
     record.setdefault("cosine_worst", float(cosines.min()))
