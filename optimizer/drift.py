@@ -164,8 +164,8 @@ def kind_notes(outputs: Mapping[str, Mapping[str, Any]]) -> list[str]:
     ]
     decided = [
         f"output '{name}' (dense): its values read as decisions at --label-threshold "
-        f"{record['value_decision_threshold']:g} agree {record['value_decision_agreement']:.4f} with FP32 (information: "
-        f"--output-kind {name}=multilabel judges them)"
+        f"{record['value_decision_threshold']:g} agree {record['value_decision_agreement']:.4f} with FP32 "
+        f"(information: --output-kind {name}=multilabel judges them)"
         for name, record in outputs.items()
         if record.get("value_decision_agreement") is not None
     ]
