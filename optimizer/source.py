@@ -69,7 +69,16 @@ def load_source(model: str | Path) -> ModelSource:
     if FACTORY_PATTERN.match(text) and not path.exists():
         return _factory_source(text)
     if path.exists():
-        raise QuantserveError(f"{path}: unsupported model file type '{path.suffix}'; expected .onnx or .pt2")
+        pickled = (
+            " (a .pt/.pth state dict or pickled module is not read: nothing here unpickles a file; write a "
+            "package.module:factory that builds the module, loads its weights and returns it with example inputs)"
+            if path.suffix in (".pt", ".pth", ".bin", ".ckpt")
+            else ""
+        )
+        raise QuantserveError(
+            f"{path}: unsupported model file type '{path.suffix}'; expected .onnx, .pt2 or package.module:factory"
+            f"{pickled}"
+        )
     raise QuantserveError(
         f"{text}: not a model file or factory; give an .onnx file, a .pt2 torch.export program "
         "or package.module:factory"
