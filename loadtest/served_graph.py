@@ -1,6 +1,6 @@
 """`evaluate` without the reference graph's word on its outputs: the note that says what that leaves unjudged.
 
-`optimize` reads each output's kind with two facts of the FP32 reference graph (`optimizer.graph_words`), and
+`optimize` reads each output's kind with facts of the FP32 reference graph (`optimizer.graph_words`), and
 `deploy` records them in the served config (`serving.graph_parameter`), where `evaluate` reads them from the
 reference's. A reference deployed by an older quantserve, or not by quantserve, records none: its outputs are read
 off their values alone, as before, and a Sigmoid's per-label probabilities (2+ columns in [0, 1]) read `dense`,
@@ -28,8 +28,11 @@ def served_kinds(
 ) -> dict[str, str]:
     """Each served output's kind (`infer_output_kinds`), read with the reference graph's words where its served
     config records them (`graph`), as optimize reads the build's; off the values alone where not."""
-    axes, sigmoid = (graph.axes, graph.sigmoid) if graph is not None else (None, frozenset[str]())
-    return infer_output_kinds(outputs, overrides, labels=labels, inputs=inputs, axes=axes, sigmoid=sigmoid)
+    axes = graph.axes if graph is not None else None  # None: the graph's word unknown, not "no output per token"
+    words = graph or GraphWords()
+    return infer_output_kinds(
+        outputs, overrides, labels=labels, inputs=inputs, axes=axes, sigmoid=words.sigmoid, state=words.state
+    )
 
 
 def unrecorded_graph_notes(

@@ -47,6 +47,12 @@ def _shortfall(
     reference = run_model(model_path, data, verify_batch_size(model_path, data))
     words = read_graph_words(model_path)  # which outputs a Sigmoid makes, which 2-D ones are per token
     kinds = infer_output_kinds(
-        reference, output_kinds, labels=data.labels, inputs=data.arrays, axes=words.axes, sigmoid=words.sigmoid
+        reference,
+        output_kinds,
+        labels=data.labels,
+        inputs=data.arrays,
+        axes=words.axes,
+        sigmoid=words.sigmoid,
+        state=words.state,
     )
     return evidence_shortfall(kinds, budget, rows)

@@ -1,10 +1,11 @@
 """The FP32 reference graph's word on a build's outputs, recorded so `evaluate` reads each output's kind as `optimize`.
 
-`optimize` infers kinds with two facts read off the reference graph: the outputs a Sigmoid makes
-(`optimizer.sigmoid_outputs`: per-label probabilities, judged by their label sets) and which 2-D outputs are per
-token (`optimizer.token_axes`). `evaluate` talks only to Triton and has no graph: without them a Sigmoid's
+`optimize` infers kinds with three facts read off the reference graph: the outputs a Sigmoid makes
+(`optimizer.sigmoid_outputs`: per-label probabilities, judged by their label sets), which 2-D outputs are per
+token (`optimizer.token_axes`) and which are a recurrent layer's state (`optimizer.recurrent_states`: vectors, not
+class scores). `evaluate` talks only to Triton and has no graph: without them a Sigmoid's
 multi-label output read `dense` there, judged by correlation where optimize judged its label sets. The build records
-both in its manifest (`words_record`, manifest.extra["graph_outputs"]), `deploy` writes them into the served config
+them in its manifest (`words_record`, manifest.extra["graph_outputs"]), `deploy` writes them into the served config
 (`serving.graph_parameter`), and evaluate reads them back from the reference's (`words_from_record`).
 """
 
@@ -17,6 +18,7 @@ from typing import Any, TypeGuard
 
 import onnx
 
+from optimizer.recurrent_states import recurrent_state_outputs
 from optimizer.sigmoid_outputs import sigmoid_outputs
 from optimizer.token_axes import TokenAxes, token_axes
 
@@ -25,36 +27,40 @@ AXES_FIELDS = ("tokens", "not_tokens", "unsaid")  # TokenAxes' sets, by name in 
 
 @dataclass(frozen=True)
 class GraphWords:
-    """What a reference graph says of its outputs: those a Sigmoid makes, and each 2-D output's axis 1."""
+    """What a reference graph says of its outputs: those a Sigmoid makes, each 2-D output's axis 1, and those that
+    are a recurrent layer's state."""
 
     sigmoid: frozenset[str] = frozenset()
     axes: TokenAxes = field(default_factory=TokenAxes)
+    state: frozenset[str] = frozenset()
 
 
 def read_graph_words(model: onnx.ModelProto | Path | str) -> GraphWords:
-    """Both words of the graph, read from one load of the model file (its weights left on disk)."""
+    """The words of the graph, read from one load of the model file (its weights left on disk)."""
     if not isinstance(model, onnx.ModelProto):
         model = onnx.load(str(model), load_external_data=False)
-    return GraphWords(sigmoid_outputs(model), token_axes(model))
+    return GraphWords(sigmoid_outputs(model), token_axes(model), recurrent_state_outputs(model))
 
 
 def words_record(words: GraphWords) -> dict[str, Any]:
-    """The JSON form of `words`: {"sigmoid": [names], "token_axes": {set: [names]}}, empty sets left out."""
+    """The JSON form of `words`: {"sigmoid": [names], "token_axes": {set: [names]}, "state": [names]}, empty sets
+    left out (and "state" where empty: a record of a quantserve before it reads the same)."""
     axes = {key: sorted(getattr(words.axes, key)) for key in AXES_FIELDS if getattr(words.axes, key)}
-    return {"sigmoid": sorted(words.sigmoid), "token_axes": axes}
+    state = {"state": sorted(words.state)} if words.state else {}
+    return {"sigmoid": sorted(words.sigmoid), "token_axes": axes, **state}
 
 
 def words_from_record(record: object) -> GraphWords | None:
     """`words_record`'s form read back; None where `record` is not of that form (nothing recorded, or garbled)."""
     if not isinstance(record, Mapping):
         return None
-    sigmoid, axes = record.get("sigmoid"), record.get("token_axes", {})
-    if not _names(sigmoid) or not isinstance(axes, Mapping) or not all(_names(v) for v in axes.values()):
+    sigmoid, axes, state = record.get("sigmoid"), record.get("token_axes", {}), record.get("state", [])
+    if not _names(sigmoid) or not _names(state) or not isinstance(axes, Mapping):
         return None
-    if any(key not in AXES_FIELDS for key in axes):
+    if not all(_names(v) for v in axes.values()) or any(key not in AXES_FIELDS for key in axes):
         return None
     sets = {key: frozenset(axes.get(key, ())) for key in AXES_FIELDS}
-    return GraphWords(frozenset(sigmoid), TokenAxes(**sets))
+    return GraphWords(frozenset(sigmoid), TokenAxes(**sets), frozenset(state))
 
 
 def _names(value: object) -> TypeGuard[list[str]]:

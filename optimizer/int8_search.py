@@ -57,6 +57,7 @@ from optimizer.calibrate import CalibrationSettings
 from optimizer.cpu_isa import cpu_flags as cpu_flags_here
 from optimizer.drift_budget import BudgetExceeded, DriftBudget, DriftReport
 from optimizer.drift_evidence import evidence_refusal, evidence_shortfall
+from optimizer.graph_words import read_graph_words
 from optimizer.int8_fallbacks import FallbackSchemes
 from optimizer.int8_measure import Candidate, SearchSettings
 from optimizer.int8_schemes import (
@@ -72,10 +73,8 @@ from optimizer.profile import ModelProfile, profile_model
 from optimizer.quant_exclusions import activation_matmuls, find_exclusions
 from optimizer.search_budget import CANDIDATE, PROFILE, TIMING, DeadlineReached, SearchBudget, mixed_view
 from optimizer.sensitivity import Attempt, MixedPrecisionSearch, compute_macs, time_saved_ms
-from optimizer.sigmoid_outputs import sigmoid_outputs
 from optimizer.speed import Block, SpeedSettings, time_pair
 from optimizer.tensor_ranges import ProgressCallback
-from optimizer.token_axes import token_axes
 from optimizer.transformer import TRANSFORMER_OP_TYPES, detect_encoder, run_model
 from optimizer.user_metric import MetricError, UserMetric
 from optimizer.verify import verify_batch_size
@@ -158,14 +157,16 @@ class _SearchRun(FallbackSchemes):
         self.labels = held.labels
         self.verify_batch = verify_batch_size(fused.path, held)  # as the verification that follows runs
         self.reference = run_model(fused.path, held, self.verify_batch)
-        self.axes = token_axes(self.model)  # which 2-D outputs are per token: the graph's word
+        words = read_graph_words(self.model)  # outputs a Sigmoid makes, 2-D ones per token, a recurrent layer's state
+        self.axes = words.axes
         self.kinds = infer_output_kinds(
             self.reference,
             stage.output_kinds,
             labels=held.labels,
             inputs=held.arrays,
             axes=self.axes,
-            sigmoid=sigmoid_outputs(self.model),
+            sigmoid=words.sigmoid,
+            state=words.state,
         )
         short = evidence_shortfall(self.kinds, stage.budget, len(held))
         if short and not stage.allow_thin_evidence:  # known before any calibration: refused in seconds

@@ -74,7 +74,10 @@ as typed, `optimizer.typed_kinds`):
   names the --label-threshold its sets were read at, and a line names the flag where half the rows or more have no
   class on there, or where the sets hold there but not at a tenth of it (BirdNET reads its species at 0.03). So
   is any output a Sigmoid makes that reads dense, 2+ columns in [0, 1] (`optimizer.sigmoid_outputs`);
-- embedding: 2-D (N, D > 1) rows of unit L2 norm, or D ≥ 64 otherwise (not a classifier's or a tagger's logits;
+- embedding: an LSTM's, GRU's or RNN's last hidden or cell state (Y_h, Y_c; `optimizer.recurrent_states`) whose
+  values read as class scores: g2p-id's LSTM cell state (256 signed values, a peaked softmax) was refused at top-1
+  agreement 0.9851 of an argmax that means nothing (session 41); also 2-D (N, D > 1) rows of unit L2 norm, or
+  D ≥ 64 otherwise (not a classifier's or a tagger's logits;
   signed rows at an embedding's width with one position the largest on a quarter of the rows or more whose softmax
   commits are doubted either way, the line naming the override: `optimizer.row_kinds.kind_doubt`), unless the rows
   all point nearly where their mean does (median cosine to it ≥ 0.99: many coordinates near fixed points, a
@@ -128,6 +131,7 @@ import numpy as np
 from optimizer.box_lists import is_box_list
 from optimizer.class_maps import distribution_axis, labelled_class_axis
 from optimizer.image_outputs import is_image
+from optimizer.recurrent_states import state_kind
 from optimizer.row_kinds import (
     EMBEDDING_MIN_DIM,
     QUANTITY_RISE_RATIO,
@@ -182,10 +186,12 @@ def infer_output_kinds(
     inputs: Mapping[str, np.ndarray] | None = None,
     axes: TokenAxes | None = None,
     sigmoid: Collection[str] = (),
+    state: Collection[str] = (),
 ) -> dict[str, str]:
     """Each output's kind from its FP32 values (module docstring), `overrides` taking precedence; `inputs` (the
-    rows the outputs came from) tell a per-token output from a CTC sequence, `axes` (the graph's) a 2-D one, and
-    `sigmoid` (the graph's outputs a Sigmoid makes: `optimizer.sigmoid_outputs`) per-label probabilities."""
+    rows the outputs came from) tell a per-token output from a CTC sequence, `axes` (the graph's) a 2-D one,
+    `sigmoid` (the graph's outputs a Sigmoid makes: `optimizer.sigmoid_outputs`) per-label probabilities, and
+    `state` (a recurrent layer's Y_h or Y_c: `optimizer.recurrent_states`) vectors that are no class scores."""
     overrides = dict(overrides or {})
     check_overrides(overrides, reference, OUTPUT_KINDS)
     positions = token_positions(inputs)
@@ -204,6 +210,7 @@ def infer_output_kinds(
             kinds[name] = found
         else:
             found = infer_kind(np.asarray(values), labels, at, inputs)
+            found = state_kind(found) if name in state else found
             kinds[name] = sigmoid_kind(found, on_real_axes(np.asarray(values))) if name in sigmoid else found
     return kinds
 

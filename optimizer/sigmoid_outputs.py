@@ -21,13 +21,13 @@ from optimizer.typed_kinds import is_typed
 from quantserve.metrics import probabilities
 
 # ops whose output carries their first input's values (a shape, a type or INT8 rounding aside)
-_CARRY = frozenset(
+CARRY_OPS = frozenset(
     {"Identity", "Cast", "Reshape", "Squeeze", "Unsqueeze", "Flatten", "QuantizeLinear", "DequantizeLinear"}
 )
 
 
 def sigmoid_outputs(model: onnx.ModelProto | Path | str) -> frozenset[str]:
-    """The graph outputs a Sigmoid makes, directly or through `_CARRY` ops."""
+    """The graph outputs a Sigmoid makes, directly or through `CARRY_OPS`."""
     if not isinstance(model, onnx.ModelProto):
         model = onnx.load(str(model), load_external_data=False)
     producers = {out: node for node in model.graph.node for out in node.output}
@@ -39,7 +39,7 @@ def _made_by_sigmoid(name: str, producers: Mapping[str, onnx.NodeProto]) -> bool
     while (node := producers.get(name)) is not None and name not in seen:
         if node.op_type == "Sigmoid":
             return True
-        if node.op_type not in _CARRY or not node.input:
+        if node.op_type not in CARRY_OPS or not node.input:
             return False
         seen.add(name)
         name = node.input[0]

@@ -100,7 +100,13 @@ class VerifyAgainstReference:
         words = read_graph_words(self.reference)  # which outputs a Sigmoid makes, which 2-D ones are per token
         axes = words.axes
         kinds = infer_output_kinds(
-            expected, self.output_kinds, labels=labels, inputs=self.data.arrays, axes=axes, sigmoid=words.sigmoid
+            expected,
+            self.output_kinds,
+            labels=labels,
+            inputs=self.data.arrays,
+            axes=axes,
+            sigmoid=words.sigmoid,
+            state=words.state,
         )
         judged = []
         for composition, got in batch_compositions(candidate, self.data, self.batch_size):

@@ -16,7 +16,8 @@ MODEL_FILE = "model.onnx"
 # manifest.extra key: the sha256 of the model file (files.model) as the build wrote it; deploy checks it.
 MODEL_SHA256 = "model_sha256"
 STATE_PAIRS = "state_pairs"  # extra: a recurrent model's [{"output", "input"}] (optimizer.state_loop)
-# extra: the FP32 reference graph's word on the outputs (optimizer.graph_words): {"sigmoid": [...], "token_axes": {...}}
+# extra: the FP32 reference graph's word on the outputs (optimizer.graph_words): {"sigmoid": [...], "token_axes": {...},
+# "state": [...]}
 GRAPH_OUTPUTS = "graph_outputs"
 # manifest.extra key: how the build takes requests; NO_BATCHING ("none", optimize --unbatched): one request at a time,
 # its inputs' full shapes, which deploy serves with max_batch_size 0 (absent: rows along axis 0 are batched).

@@ -1,10 +1,11 @@
 """The reference graph's word on a build's outputs, recorded by `deploy` in its served config for `evaluate`.
 
-`optimize` reads each output's kind with two facts of the FP32 reference graph (`optimizer.graph_words`: the
-outputs a Sigmoid makes, which 2-D outputs are per token); `evaluate` has only the server. Without them a Sigmoid's
-multi-label output optimize judged by its label sets read `dense` through the served endpoint, another verdict on
-the same build. The build records them in its manifest; `deploy` writes them as one config parameter (JSON text),
-read back here. A config without it (deployed by an older quantserve, or not by quantserve) reads None.
+`optimize` reads each output's kind with facts of the FP32 reference graph (`optimizer.graph_words`: the
+outputs a Sigmoid makes, which 2-D outputs are per token, which are a recurrent layer's state); `evaluate` has only
+the server. Without them a Sigmoid's multi-label output optimize judged by its label sets read `dense` through the
+served endpoint, another verdict on the same build. The build records them in its manifest; `deploy` writes them as
+one config parameter (JSON text), read back here. A config without it (deployed by an older quantserve, or not by
+quantserve) reads None.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from optimizer.graph_words import GraphWords, words_from_record, words_record
 
-GRAPH_PARAMETER = "quantserve_graph_outputs"  # {"sigmoid": [...], "token_axes": {...}} as compact JSON
+GRAPH_PARAMETER = "quantserve_graph_outputs"  # {"sigmoid": [...], "token_axes": {...}, "state": [...]}, compact JSON
 
 
 def graph_parameter(record: object) -> dict[str, str]:
