@@ -19,7 +19,7 @@ from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
 from loadtest.evaluator_failures import RowsSent, request_failure
 from loadtest.request_answers import shape_changes
 from loadtest.request_data import check_request_size
-from loadtest.served_graph import served_kinds, unrecorded_graph_notes
+from loadtest.served_graph import served_kinds, told_kinds, unrecorded_graph_notes
 from loadtest.served_stream import state_notes, stream_record, stream_state
 from optimizer.drift import kind_notes, measure_drift
 from optimizer.drift_budget import DriftBudget
@@ -155,6 +155,7 @@ def evaluate_accuracy(
     notes = {model: state_notes(outputs[reference], produced, state) for model, produced in outputs.items()}
     stream = stream_record(state, dataset.arrays, outputs[reference])
     outputs = {model: {k: v for k, v in produced.items() if k not in state} for model, produced in outputs.items()}
+    output_kinds, told = told_kinds(configs, output_kinds, outputs[reference])  # as each build was told to judge
     name = output or _headline_output(outputs[reference], output_kinds, dataset.labels, dataset.arrays, graph)
     for model, produced in outputs.items():
         if name not in produced:
@@ -192,7 +193,7 @@ def evaluate_accuracy(
         variant.samples = len(dataset)  # rows of the data, whatever was scored in them
         answered = served.get(variant.model, ServedModel(""))
         variant.version, variant.precision, variant.source = answered.version, answered.precision, answered.source
-        variant.notes.extend(notes[variant.model] if variant.model != reference else [])
+        variant.notes.extend(notes[variant.model] + told if variant.model != reference else [])
         variant.notes.extend([answered.precision_note] if answered.precision_note else [])
     _set_drops(variants, reference)
     if budget is not None:

@@ -5,11 +5,15 @@
 reference's. A reference deployed by an older quantserve, or not by quantserve, records none: its outputs are read
 off their values alone, as before, and a Sigmoid's per-label probabilities (2+ columns in [0, 1]) read `dense`,
 judged by correlation where optimize judged their label sets. Such an output gets this note.
+
+A kind the user typed at `optimize` (`--output-kind`) is the build's word, not the graph's: `deploy` records it
+(`serving.kinds_parameter`) and evaluate judges that output as typed (`told_kinds`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -17,6 +21,8 @@ from optimizer.graph_words import GraphWords
 from optimizer.output_kinds import infer_output_kinds, on_real_axes
 from optimizer.sigmoid_outputs import sigmoid_kind
 from optimizer.typed_kinds import is_typed
+from quantserve.errors import QuantserveError
+from serving.kinds_parameter import recorded_kinds
 
 
 def served_kinds(
@@ -55,3 +61,30 @@ def unrecorded_graph_notes(
             f"{name}=multilabel"
         )
     return notes
+
+
+def told_kinds(
+    configs: Mapping[str, Mapping[str, Any] | None], typed: Mapping[str, str] | None, outputs: Collection[str]
+) -> tuple[dict[str, str], list[str]]:
+    """The kinds evaluate judges `outputs` by as typed: its own --output-kind (`typed`), then those the evaluated
+    models' builds were told (`serving.kinds_parameter`, read off each model's served `configs`), and a note per
+    output judged by a build's word. Two builds told different kinds for one output are one line naming the flag.
+    g2p-id's LSTM encoder (session 41), shipped with `--output-kind lstm_1=embedding`, was failed by evaluate at
+    "'lstm_1' (classification) top-1 0.9888": its kind was read afresh off the values."""
+    kinds, told_by = dict(typed or {}), dict[str, str]()
+    for model, config in configs.items():
+        for name, kind in recorded_kinds(config or {}).items():
+            if name in (typed or {}) or name not in outputs:
+                continue
+            if name in told_by and kinds[name] != kind:
+                raise QuantserveError(
+                    f"model '{told_by[name]}' was built judging output '{name}' as {kinds[name]}, model '{model}' "
+                    f"as {kind}: pass --output-kind {name}=KIND to say how evaluate judges it"
+                )
+            kinds[name], told_by[name] = kind, told_by.get(name, model)
+    notes = [
+        f"output '{name}' judged as {kinds[name]}, as model '{model}' was built (optimize --output-kind "
+        f"{name}={kinds[name]}); --output-kind {name}=KIND judges it otherwise"
+        for name, model in told_by.items()
+    ]
+    return kinds, notes

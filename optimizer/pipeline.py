@@ -44,6 +44,7 @@ from quantserve.artifact import (
     NO_BATCHING,
     REQUESTS,
     STATE_PAIRS,
+    TYPED_KINDS,
     WHOLE_SAMPLES,
     Artifact,
     Manifest,
@@ -154,6 +155,8 @@ class OptimizeJob:
             built.manifest.extra[STATE_PAIRS] = [{"output": p.output, "input": p.input} for p in self.state_pairs]
         # the kinds verify read off the reference graph: deploy records them, evaluate judges the served outputs alike
         built.manifest.extra[GRAPH_OUTPUTS] = words_record(read_graph_words(fused.path))
+        if self.options.output_kinds:  # deploy records them too: evaluate judges those outputs as typed here
+            built.manifest.extra[TYPED_KINDS] = dict(self.options.output_kinds)
         if self.options.unbatched:  # deploy serves it with max_batch_size 0, dims the full request shape
             built.manifest.extra[BATCHING] = NO_BATCHING
             if self.held_out.requests.whole:  # each data[i] a request: deploy keeps axis 0 as the graph declares it

@@ -19,6 +19,8 @@ STATE_PAIRS = "state_pairs"  # extra: a recurrent model's [{"output", "input"}] 
 # extra: the FP32 reference graph's word on the outputs (optimizer.graph_words): {"sigmoid": [...], "token_axes": {...},
 # "state": [...]}
 GRAPH_OUTPUTS = "graph_outputs"
+# extra: the kinds the build was told (optimize --output-kind NAME=kind), {name: kind}; deploy records them for evaluate
+TYPED_KINDS = "typed_kinds"
 # manifest.extra key: how the build takes requests; NO_BATCHING ("none", optimize --unbatched): one request at a time,
 # its inputs' full shapes, which deploy serves with max_batch_size 0 (absent: rows along axis 0 are batched).
 BATCHING = "batching"

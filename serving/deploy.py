@@ -21,7 +21,15 @@ from typing import Any
 from optimizer.graph_words import read_graph_words, words_record
 from optimizer.onnx_files import model_sha256
 from optimizer.targets import TritonLayout, get_target
-from quantserve.artifact import GRAPH_OUTPUTS, MANIFEST_NAME, STATE_PAIRS, Artifact, Manifest, TensorSpec
+from quantserve.artifact import (
+    GRAPH_OUTPUTS,
+    MANIFEST_NAME,
+    STATE_PAIRS,
+    TYPED_KINDS,
+    Artifact,
+    Manifest,
+    TensorSpec,
+)
 from quantserve.errors import QuantserveError
 from serving.batch_axes import check_batch_axes, check_model_batch_axes, max_batch_for
 from serving.build_checks import check_build_model, check_cpu_session, check_onnx_file, is_onnx, model_file_in
@@ -35,6 +43,7 @@ from serving.deploy_files import (
 )
 from serving.deploy_numbers import check_numbers
 from serving.graph_parameter import graph_parameter
+from serving.kinds_parameter import kinds_parameter
 from serving.model_config import (
     CONFIG_NAME,
     PRECISION_PARAMETER,
@@ -289,10 +298,12 @@ def pads_ragged(manifest: Manifest, layout: TritonLayout, max_batch: int) -> boo
 def model_parameters(manifest: Manifest, ragged_batching: str | None) -> dict[str, str]:
     """The config's parameters: the build's precision, where clients read it (not from the model's name), a
     recurrent model's state pairs (`serving.state_parameter`), the reference graph's word on the outputs
-    (`serving.graph_parameter`), and how the Python backend batches requests of different lengths where it must."""
+    (`serving.graph_parameter`), the kinds the build was told (`serving.kinds_parameter`), and how the Python backend
+    batches requests of different lengths where it must."""
     parameters = {PRECISION_PARAMETER: manifest.precision} if manifest.precision else {}
     parameters.update(state_parameter(manifest.extra.get(STATE_PAIRS) or []))  # evaluate runs it as a stream
     parameters.update(graph_parameter(manifest.extra.get(GRAPH_OUTPUTS)))  # evaluate reads kinds as optimize did
+    parameters.update(kinds_parameter(manifest.extra.get(TYPED_KINDS)))  # … and takes the kinds it was told
     return {**parameters, **({"ragged_batching": ragged_batching} if ragged_batching else {})}
 
 
