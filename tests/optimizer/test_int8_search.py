@@ -181,9 +181,14 @@ def test_mixed_precision_keeps_nodes_fp32_until_a_strict_budget_holds(tmp_path: 
     calib = TensorData({"x": rng.standard_normal((128, 16)).astype(np.float32)})
     held = TensorData({"x": rng.standard_normal((96, 16)).astype(np.float32)})
     # every candidate misses this; one MatMul kept FP32 holds it (both kept is no INT8 model: refused). fc2 writes
-    # the output and reads FP32 (qdq_graph.finish_qdq), so the best candidate's cosine mean is 0.99975 (margin about
-    # -0.06 here, 0.05 needed to hold) and fc1 kept FP32 holds with margin about 0.45
-    strict = DriftBudget(min_cosine_mean=0.99977, min_cosine_worst=0.99, min_channel_correlation=0.99)
+    # the output and reads FP32 (qdq_graph.finish_qdq). The bound is set from the candidates' cosine as measured on
+    # this CPU: a fixed 0.99977 (best candidate 0.99975 on an AVX2 EPYC, fc1 kept FP32 holding with margin about 0.45)
+    # was held by two candidates on an AVX-512 VNNI EPYC, whose INT8 kernels round otherwise (session 41)
+    strict = DriftBudget(
+        min_cosine_mean=_just_above_the_best_candidate(art, calib, held, tmp_path),
+        min_cosine_worst=0.99,
+        min_channel_correlation=0.99,
+    )
     steps: list[str] = []  # what a progress bar is told while the search runs
     counts: list[tuple[int, int, str]] = []  # and the counts its bar advances by
     search = SearchInt8(
@@ -213,6 +218,19 @@ def test_mixed_precision_keeps_nodes_fp32_until_a_strict_budget_holds(tmp_path: 
     assert 0.0 < record["int8_mac_share"] < 1.0 and record["int8_nodes"] >= 1, record
     margins = [s["margin"] for s in mixed["steps"]]
     assert max(margins) > min(c["margin"] for c in record["candidates"])
+
+
+def _just_above_the_best_candidate(art: Artifact, calib: TensorData, held: TensorData, tmp_path: Path) -> float:
+    """A cosine-mean bound every whole-model candidate misses by 3 % of its room (margin about -0.03), read from a
+    lax search's candidates (cosine mean the binding check: slack (v − 0.99) / 0.01)."""
+    lax = DriftBudget(min_cosine_mean=0.99, min_cosine_worst=0.0, min_channel_correlation=0.0)
+    search = SearchInt8(calib, held, budget=lax, search=FAST, cpu_flags=VNNI)
+    with pytest.MonkeyPatch.context() as patch:  # its calibration cached apart: the search under test calibrates
+        patch.setenv("QUANTSERVE_CACHE_DIR", str(tmp_path / "lax-cache"))
+        record = search(art, tmp_path / "lax.onnx").manifest.stages[-1]
+    best = max(0.99 + 0.01 * c["margin"] for c in record["candidates"])
+    assert best < 1.0, record["candidates"]
+    return 1.0 - 0.97 * (1.0 - best)
 
 
 def _counted(counts: list[tuple[int, int, str]], what: str) -> list[tuple[int, int]]:
