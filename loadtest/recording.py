@@ -12,7 +12,8 @@ A closed-loop user's first request is a warm-up (its gRPC connect and first infe
 never reported: the window opens only once every user's warm-up has ended, answered or failed (workers tell the
 master with a Locust custom message), or `--request-timeout` + WARM_UP_CAP_MARGIN_S after the spawn, whichever is
 first, so a hung model cannot hold it closed (nor a worker lost before its users warmed up: once Locust marks it
-missing, `_live_workers_warm`); the window file records the warm-ups (`warm_up`). An open-loop user sends one
+missing, `_live_workers_warm`); the window file records the warm-ups (`warm_up`). A user started once the window is
+open (a stage's rise: `window_opened`) sends none; its first request is measured. An open-loop user sends one
 warm-up too; its schedule starts when the window opens, all users' at its start (`schedule_start`; workers learn it
 from the master's WINDOW_OPEN_MESSAGE), so no arrival precedes the window and a trace's t=0 is the window's start.
 
@@ -204,6 +205,16 @@ def note_stopping(**_: Any) -> None:
     _stopping[:] = [True]
 
 
+def run_stopping() -> bool:
+    """Whether the run is stopping (its window closing): a user stopped before, by a stage, is not."""
+    return bool(_stopping)
+
+
+def window_opened() -> bool:
+    """Whether this process knows the window opened: a user started after it (a stage's rise) is in the window."""
+    return _origin.ready()
+
+
 def at_quit(record_left: Callable[[], None]) -> Callable[[], None]:
     """Have `record_left` (a user's record of what it still holds) run as the process quits, before its records are
     written, unless the user's own stop ran it first: the function that takes it back (call it at that stop)."""
@@ -383,7 +394,7 @@ def close_window(environment: Environment, **_: Any) -> None:
 
 def _warm_up_record(start: float, end: float) -> dict[str, Any] | None:
     """The users' warm-ups as the window file holds them (None: none was told): those ended before the window
-    opened, and after (a staged rise's new users, or past the cap), which Triton counts in it."""
+    opened, and after (past the cap), which Triton counts in it. A stage's rise sends none (`TritonGrpcUser`)."""
     if not _warm_ups:
         return None
     before = [(ms, answered) for ended, ms, answered in _warm_ups if ended < start]

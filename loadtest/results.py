@@ -136,6 +136,11 @@ class LoadResult:
         return self.latency.p99_ms
 
     @property
+    def stage_latencies(self) -> list[LatencySummary]:
+        """Each stage's latency (a staged load's; empty otherwise): its stall is judged stage by stage."""
+        return [stage.latency for stage in self.stages]
+
+    @property
     def server_figures(self) -> ServerBreakdown | None:
         """Triton's breakdown where it has figures to show: None without metrics, or when the model ran no batch in
         the window (a batch size and queue time of nothing is no 0)."""
@@ -213,7 +218,7 @@ class LoadResult:
 
     def _stalled(self) -> tuple[Stall | None, float | None]:
         """The step's stall (`loadtest.timeline.stall`) and the rate its window offered."""
-        return stall(self.mode, self.latency, self.timeline), self.offered_rps or self.rate_rps
+        return stall(self.mode, self.latency, self.timeline, self.stage_latencies), self.offered_rps or self.rate_rps
 
     def _cores(self) -> int | None:
         return (self.utilization.usable_cores or self.utilization.cpu_count) if self.utilization else None
@@ -352,7 +357,7 @@ class LoadResult:
             deadline_note(
                 self.label, self.deadline_failures, self.request_timeout_s, self.server_restarted, self.queue_delay_s
             ),
-            stall_note(self.label, self.mode, self.latency, self.timeline),
+            stall_note(self.label, self.mode, self.latency, self.timeline, self.stage_latencies),
             cut_note(self.label, self.mode, self.cut_at_end, self.requests - self.failed_requests, self.cut_max_ms),
             tail_note(self.label, self.latency.count),
             *(f"{self.label}: {said}" for key in WARM_UP_NOTES if (said := (self.warm_up or {}).get(key))),

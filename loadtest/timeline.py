@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -179,19 +180,35 @@ class Stall:
         return 0.0 if self.quiet_from_s is None or self.quiet_to_s is None else self.quiet_to_s - self.quiet_from_s
 
 
-def stall(mode: str, latency: LatencySummary, timeline: list[SecondStats]) -> Stall | None:
+def stall(
+    mode: str, latency: LatencySummary, timeline: list[SecondStats], stages: Sequence[LatencySummary] = ()
+) -> Stall | None:
     """A closed or staged loop's stall: its slowest successful request took STALL_MIN_MS or more and STALL_FACTOR
-    times its p50 or more. Every user there always waits on a request, so a whole second in which none ended (no
+    times its p50 or more; a staged loop's (`stages`: each stage's latency) judged within each stage, against its own
+    p50 (`stage_stall`). Every user there always waits on a request, so a whole second in which none ended (no
     success, no failure) means all of them waited at once: the server (or the one load generator) stopped; a slow
     request while others kept ending means some users waited (a stopped Locust worker, a stuck instance). A
     tritonserver stopped 5 s among 4 users: p99 53.9 ms, max 5014 ms, four empty seconds, no note before. An open
     loop's is `open_stall`. None: no stall."""
     if mode == "open":
         return open_stall(latency, timeline)
-    slowest, p50 = latency.max_ms, latency.p50_ms
-    if not (slowest >= STALL_MIN_MS and slowest >= STALL_FACTOR * p50):
+    judged = stage_stall(stages) if stages else (latency.max_ms, latency.p50_ms)
+    if judged is None or not stalled(*judged):
         return None
-    return Stall(slowest, p50, *(quiet_seconds(timeline) or (None, None)))
+    return Stall(*judged, *(quiet_seconds(timeline) or (None, None)))
+
+
+def stalled(slowest_ms: float, p50_ms: float) -> bool:
+    """Whether a slowest request is a stall against its p50 (STALL_MIN_MS, STALL_FACTOR)."""
+    return slowest_ms >= STALL_MIN_MS and slowest_ms >= STALL_FACTOR * p50_ms
+
+
+def stage_stall(stages: Sequence[LatencySummary]) -> tuple[float, float] | None:
+    """A staged load's stall: the stage whose slowest request stands furthest past its own p50 (slowest, p50), of
+    those that stalled (None: none did). The whole step's p50 is the quiet stages': README's spike (`--stages
+    4:8s,32:5s,4:8s`) queued to a p99 of 1183 ms in its 32-user stage, read as users stalled (session 41)."""
+    judged = [(stage.max_ms, stage.p50_ms) for stage in stages if stage.count and stalled(stage.max_ms, stage.p50_ms)]
+    return max(judged, key=lambda pair: pair[0] / pair[1]) if judged else None
 
 
 def open_stall(latency: LatencySummary, timeline: list[SecondStats]) -> Stall | None:

@@ -183,7 +183,7 @@ def counts_disagree(server_succeeded: int, client_succeeded: int, in_flight: int
     """Whether Triton's count of a model's successful requests over the window is off the client's by more than
     the noise at its ends: requests in flight when each scrape was taken (up to `in_flight` each), and those
     answered while a scrape was read (`COUNT_SLACK` of the count); Triton may count up to `unreported` more, the
-    closed-loop users' warm-up requests that ended in the window (a staged rise's new users). A version unloaded or
+    closed-loop users' warm-up requests that ended in the window (past the window's cap on them). A version unloaded or
     reloaded during the window (the same version number again, which nothing else shows) dropped its counters;
     another client's load on the model added to them."""
     allowed = COUNT_SLACK * client_succeeded + 2 * in_flight + COUNT_FLOOR

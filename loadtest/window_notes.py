@@ -8,6 +8,7 @@ judged without a run.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from loadtest.percentiles import LatencySummary
 from loadtest.queue_delay import queue_delay_cause, within_queue_delay
@@ -144,12 +145,14 @@ def other_load_note(label: str, others: dict[str, int], requests: int) -> str | 
     )
 
 
-def stall_note(label: str, mode: str, latency: LatencySummary, timeline: list[SecondStats]) -> str | None:
+def stall_note(
+    label: str, mode: str, latency: LatencySummary, timeline: list[SecondStats], stages: Sequence[LatencySummary] = ()
+) -> str | None:
     """One line when a step stalled (`loadtest.timeline.stall`): the whole seconds in which no request ended while
     its users waited (an open loop's: while requests kept arriving), or (none such) that others kept ending, the
     slowest request against the p50, and whether the p99 hides it (below the stall's own threshold: the step's
     figures alone look fine)."""
-    found = stall(mode, latency, timeline)
+    found = stall(mode, latency, timeline, stages)  # a staged load's judged stage by stage
     if found is None:
         return None
     before = " just before it" if mode == "open" else ""  # an open loop's stall inflates its own p50 (`open_stall`)
