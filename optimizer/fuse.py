@@ -59,6 +59,7 @@ class FuseGraph:
         before = onnx.load(str(artifact.path))
         counts_before = op_type_counts(before)
         inputs_before, defaults = input_names(before), defaulted_inputs(before)
+        declared = output_dim_names(before)
         try:
             fused = onnxslim.slim(before)
         except Exception as exc:  # onnxslim raises plain exceptions on graphs it cannot handle
@@ -71,6 +72,7 @@ class FuseGraph:
             del fused
             return self._unfused(artifact, out_path, f"onnxslim's {changed}")
         name_nodes(fused)
+        canonical_dim_names(fused, declared)
         onnx_files.save(fused, out_path, keep_weights=False)
         del fused
         # onnxslim's graph leaves both models in reference cycles: without a collection they stayed alive through the
@@ -170,6 +172,63 @@ def name_nodes(model: onnx.ModelProto) -> None:
             candidate = f"{node.op_type}_{index}"
             node.name = candidate if candidate not in taken else f"{candidate}_unnamed"
             taken.add(node.name)
+
+
+def output_dim_names(model: onnx.ModelProto) -> dict[str, list[str]]:
+    """Each graph output's symbolic axis names as the model declares them ('' where an axis has none)."""
+    return {value.name: [dim.dim_param for dim in value.type.tensor_type.shape.dim] for value in model.graph.output}
+
+
+def canonical_dim_names(model: onnx.ModelProto, declared: dict[str, list[str]]) -> None:
+    """Rename, in place, the symbolic axes onnxslim named, so the same model slims to the same bytes in any process.
+
+    onnxslim's shape inference merges axes it proves equal and names each merged group after one member, picked
+    by iterating a set() of strings (`add_suggested_merge`): the pick follows PYTHONHASHSEED. Session 41: a Keras
+    BERT (g2p-id-py's bert_mlm.onnx) optimized twice gave fp32.onnx files differing only in such names
+    ('Reshape_159_o0__d0' against 'Reshape_163_o0__d0'), so its sha256, the build's source identity, differed and
+    evaluate and report called the INT8 and FP32 builds "different models". Which axes are merged does not
+    depend on the set order, only the name kept, so the names are canonicalized after the fact rather than onnxslim
+    run in a child process with a fixed seed (a second load of the weights, up to 2.2 GB): the graph inputs' names
+    stay (they are the served model's axes); an output axis the model declared takes its declared name back;
+    every other name becomes `unk__<k>`, numbered by first appearance in the outputs, then in value_info, then in
+    subgraphs. Axes equal before stay equal after and no two groups share a name, so the shapes say the same."""
+    kept = {dim.dim_param for value in model.graph.input for dim in value.type.tensor_type.shape.dim if dim.dim_param}
+    rename = _declared_output_names(model, declared, kept)
+    taken = kept | set(rename.values())
+    counter = 0
+    values = [*model.graph.output, *model.graph.value_info, *_subgraph_values(model.graph)]
+    for value in values:
+        for dim in value.type.tensor_type.shape.dim:
+            if not dim.dim_param or dim.dim_param in kept:
+                continue
+            if dim.dim_param not in rename:
+                while f"unk__{counter}" in taken:
+                    counter += 1
+                rename[dim.dim_param] = f"unk__{counter}"
+                taken.add(rename[dim.dim_param])
+            dim.dim_param = rename[dim.dim_param]
+
+
+def _declared_output_names(model: onnx.ModelProto, declared: dict[str, list[str]], kept: set[str]) -> dict[str, str]:
+    """onnxslim's name -> the name the model declared at the same output axis; first come first named, so that
+    no two merged groups take one name, and no input's name is given to an axis the inputs do not have."""
+    rename: dict[str, str] = {}
+    for value in model.graph.output:
+        for dim, name in zip(value.type.tensor_type.shape.dim, declared.get(value.name, []), strict=False):
+            free = name and name not in kept and name not in rename.values()
+            if free and dim.dim_param and dim.dim_param not in kept and dim.dim_param not in rename:
+                rename[dim.dim_param] = name
+    return rename
+
+
+def _subgraph_values(graph: onnx.GraphProto) -> list[onnx.ValueInfoProto]:
+    """The inputs, outputs and value_info of every subgraph (If, Loop, Scan bodies), depth first in node order."""
+    found: list[onnx.ValueInfoProto] = []
+    for node in graph.node:
+        for attribute in node.attribute:
+            for body in [*([attribute.g] if attribute.HasField("g") else []), *attribute.graphs]:
+                found += [*body.input, *body.output, *body.value_info, *_subgraph_values(body)]
+    return found
 
 
 def op_type_counts(model: onnx.ModelProto) -> dict[str, int]:
