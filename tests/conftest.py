@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import socket
@@ -134,3 +135,43 @@ def no_gevent_monkey_patching() -> Iterator[None]:
         from gevent import monkey
 
         assert not monkey.is_module_patched("threading"), "this test imported locust in the pytest process"
+
+
+def _just_above_the_candidates(
+    art: Any,
+    calib: Any,
+    held: Any,
+    tmp_path: Path,
+    scheme: str | None = None,
+    lax_bound: float = 0.99,
+    **options: Any,
+) -> float:
+    """A cosine-mean bound the whole-model candidates (or the one of `scheme`) miss by 3 % of its room (margin about
+    -0.03), read from a lax search's candidates on this CPU: with every other check lax, cosine mean binds, its slack
+    (v − lax_bound) / (1 − lax_bound). A fixed bound held on one CPU's INT8 kernels and not on another's (AVX2 vs
+    AVX-512 VNNI EPYC, session 41)."""
+    from optimizer.drift_budget import DriftBudget
+    from optimizer.int8_measure import SearchSettings
+    from optimizer.int8_search import SearchInt8
+
+    lax = DriftBudget(min_top1_agreement=0.0, min_cosine_mean=lax_bound, min_cosine_worst=0.0)
+    lax = dataclasses.replace(lax, min_channel_correlation=0.0)
+    search = SearchInt8(
+        calib,
+        held,
+        budget=lax,
+        **{"search": SearchSettings(max_probes=4, probe_samples=32, timing_repeats=1), **options},
+    )
+    with pytest.MonkeyPatch.context() as patch:  # its calibration cached apart: the search under test calibrates
+        patch.setenv("QUANTSERVE_CACHE_DIR", str(tmp_path / "lax-cache"))
+        record = search(art, tmp_path / "lax.onnx").manifest.stages[-1]
+    room = 1.0 - lax_bound
+    best = max(lax_bound + room * c["margin"] for c in record["candidates"] if scheme in (None, c["scheme"]))
+    assert best < 1.0, record["candidates"]
+    return 1.0 - 0.97 * (1.0 - best)
+
+
+@pytest.fixture
+def just_above_the_candidates() -> Callable[..., float]:
+    """`_just_above_the_candidates`: a cosine bound an INT8 search's candidates miss on this CPU."""
+    return _just_above_the_candidates

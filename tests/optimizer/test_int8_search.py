@@ -6,6 +6,7 @@ depends on the machine, so tests check drift, what was excluded and what the rec
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -175,7 +176,9 @@ def test_dynamic_chosen_where_static_ranges_clip_the_held_out_data(tmp_path: Pat
     assert record["speed"]["fp32_run_ms"] > 0 and record["speed"]["int8_run_ms"] > 0
 
 
-def test_mixed_precision_keeps_nodes_fp32_until_a_strict_budget_holds(tmp_path: Path) -> None:
+def test_mixed_precision_keeps_nodes_fp32_until_a_strict_budget_holds(
+    tmp_path: Path, just_above_the_candidates: Callable[..., float]
+) -> None:
     art = mlp(tmp_path / "mlp.onnx")
     rng = np.random.default_rng(6)
     calib = TensorData({"x": rng.standard_normal((128, 16)).astype(np.float32)})
@@ -185,7 +188,7 @@ def test_mixed_precision_keeps_nodes_fp32_until_a_strict_budget_holds(tmp_path: 
     # this CPU: a fixed 0.99977 (best candidate 0.99975 on an AVX2 EPYC, fc1 kept FP32 holding with margin about 0.45)
     # was held by two candidates on an AVX-512 VNNI EPYC, whose INT8 kernels round otherwise (session 41)
     strict = DriftBudget(
-        min_cosine_mean=_just_above_the_best_candidate(art, calib, held, tmp_path),
+        min_cosine_mean=just_above_the_candidates(art, calib, held, tmp_path, cpu_flags=VNNI, search=FAST),
         min_cosine_worst=0.99,
         min_channel_correlation=0.99,
     )
@@ -218,19 +221,6 @@ def test_mixed_precision_keeps_nodes_fp32_until_a_strict_budget_holds(tmp_path: 
     assert 0.0 < record["int8_mac_share"] < 1.0 and record["int8_nodes"] >= 1, record
     margins = [s["margin"] for s in mixed["steps"]]
     assert max(margins) > min(c["margin"] for c in record["candidates"])
-
-
-def _just_above_the_best_candidate(art: Artifact, calib: TensorData, held: TensorData, tmp_path: Path) -> float:
-    """A cosine-mean bound every whole-model candidate misses by 3 % of its room (margin about -0.03), read from a
-    lax search's candidates (cosine mean the binding check: slack (v − 0.99) / 0.01)."""
-    lax = DriftBudget(min_cosine_mean=0.99, min_cosine_worst=0.0, min_channel_correlation=0.0)
-    search = SearchInt8(calib, held, budget=lax, search=FAST, cpu_flags=VNNI)
-    with pytest.MonkeyPatch.context() as patch:  # its calibration cached apart: the search under test calibrates
-        patch.setenv("QUANTSERVE_CACHE_DIR", str(tmp_path / "lax-cache"))
-        record = search(art, tmp_path / "lax.onnx").manifest.stages[-1]
-    best = max(0.99 + 0.01 * c["margin"] for c in record["candidates"])
-    assert best < 1.0, record["candidates"]
-    return 1.0 - 0.97 * (1.0 - best)
 
 
 def _counted(counts: list[tuple[int, int, str]], what: str) -> list[tuple[int, int]]:

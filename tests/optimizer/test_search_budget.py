@@ -55,16 +55,20 @@ def _data(seed: int, scale: float, rows: int) -> TensorData:
 
 
 def test_a_search_out_of_time_before_anything_holds_refuses_in_one_line_naming_the_flag(
-    tmp_path: Path, slow_profiles: Callable[[], float]
+    tmp_path: Path, slow_profiles: Callable[[], float], just_above_the_candidates: Callable[..., float]
 ) -> None:
     """FP32 profile + the first candidate spend 200 of 250 s: no second candidate (100 s each) fits, nor the
     mixed-precision search with the winner's profile kept back; static misses this budget, so nothing shipped."""
-    strict = DriftBudget(min_cosine_mean=0.99977, min_cosine_worst=0.99, min_channel_correlation=0.99)
+    calib, held, art = _data(6, 1.0, 128), _data(7, 1.0, 96), mlp(tmp_path / "mlp.onnx")
+    bound = just_above_the_candidates(
+        art, calib, held, tmp_path, "static_qdq", search=FAST
+    )  # as this CPU's kernels round
+    strict = DriftBudget(min_cosine_mean=bound, min_cosine_worst=0.99, min_channel_correlation=0.99)
     settings = SearchSettings(max_search_s=250.0, max_probes=4, timing_repeats=1)
-    search = SearchInt8(_data(6, 1.0, 128), _data(7, 1.0, 96), budget=strict, search=settings)
+    search = SearchInt8(calib, held, budget=strict, search=settings)
     started = slow_profiles()
     with pytest.raises(BudgetExceeded) as refused:
-        search(mlp(tmp_path / "mlp.onnx"), tmp_path / "int8.onnx")
+        search(art, tmp_path / "int8.onnx")
     spent = slow_profiles() - started
     line = str(refused.value)
     assert line.startswith("the INT8 search ran out of time: "), line

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -69,11 +70,15 @@ def test_search_measures_static_dynamic_and_smoothed_and_ships_one_within_budget
 
 
 def test_strict_budget_keeps_nodes_fp32_and_ships_what_it_measured(
-    fused: Artifact, trained_encoder, tmp_path: Path
+    fused: Artifact, trained_encoder, tmp_path: Path, just_above_the_candidates: Callable[..., float]
 ) -> None:
-    strict = DriftBudget(min_top1_agreement=1.0, min_cosine_mean=0.99999, min_cosine_worst=0.9999)
     held_out = trained_encoder.held_out.take(0, 200)
     search = SearchSettings(max_probes=6, probe_samples=48)
+    # the cosine bound just above the candidates' as this CPU's INT8 kernels round (a fixed 0.99999 was held by a
+    # candidate on an AVX-512 VNNI EPYC, session 41): nothing holds the lax search's 0.999999, the closest kept
+    lax = {"lax_bound": 0.999999, "keep_failing": True, "search": SearchSettings(max_probes=2, probe_samples=48)}
+    bound = just_above_the_candidates(fused, trained_encoder.calib, held_out, tmp_path, **lax)
+    strict = DriftBudget(min_top1_agreement=1.0, min_cosine_mean=bound, min_cosine_worst=0.9999)
     stage = SearchInt8(trained_encoder.calib, held_out, budget=strict, search=search)
     quantized = stage(fused, tmp_path / "q.onnx")
     record = quantized.manifest.stages[-1]
