@@ -10,12 +10,11 @@ vector, judged as an embedding (per-row cosine). Its per-step outputs (Y) are no
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 
 import onnx
 
-from optimizer.sigmoid_outputs import CARRY_OPS
+from optimizer.sigmoid_outputs import outputs_made_by
 
 RECURRENT_OPS = frozenset({"LSTM", "GRU", "RNN"})
 STATE_SLOTS = (1, 2)  # a recurrent node's outputs Y_h and Y_c (0 is Y, every step's hidden state)
@@ -30,22 +29,9 @@ STATE_KINDS = {
 
 def recurrent_state_outputs(model: onnx.ModelProto | Path | str) -> frozenset[str]:
     """The graph outputs that are a recurrent node's Y_h or Y_c, directly or through `CARRY_OPS`."""
-    if not isinstance(model, onnx.ModelProto):
-        model = onnx.load(str(model), load_external_data=False)
-    producers = {out: node for node in model.graph.node for out in node.output}
-    return frozenset(value.name for value in model.graph.output if _a_state(value.name, producers))
-
-
-def _a_state(name: str, producers: Mapping[str, onnx.NodeProto]) -> bool:
-    seen: set[str] = set()
-    while (node := producers.get(name)) is not None and name not in seen:
-        if node.op_type in RECURRENT_OPS:
-            return list(node.output).index(name) in STATE_SLOTS
-        if node.op_type not in CARRY_OPS or not node.input:
-            return False
-        seen.add(name)
-        name = node.input[0]
-    return False
+    return outputs_made_by(
+        model, lambda node, output: node.op_type in RECURRENT_OPS and list(node.output).index(output) in STATE_SLOTS
+    )
 
 
 def state_kind(kind: str) -> str:

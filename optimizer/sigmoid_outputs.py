@@ -11,7 +11,7 @@ already reads as a classifier or a tagger, and a wide one's features are the emb
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -28,22 +28,30 @@ CARRY_OPS = frozenset(
 
 def sigmoid_outputs(model: onnx.ModelProto | Path | str) -> frozenset[str]:
     """The graph outputs a Sigmoid makes, directly or through `CARRY_OPS`."""
+    return outputs_made_by(model, lambda node, _: node.op_type == "Sigmoid")
+
+
+def outputs_made_by(model: onnx.ModelProto | Path | str, made: Callable[[onnx.NodeProto, str], bool]) -> frozenset[str]:
+    """The graph outputs whose maker — the first node back from each through `CARRY_OPS`, and the output of it
+    carried — passes `made` (a Sigmoid here; a recurrent node's state in `optimizer.recurrent_states`)."""
     if not isinstance(model, onnx.ModelProto):
         model = onnx.load(str(model), load_external_data=False)
     producers = {out: node for node in model.graph.node for out in node.output}
-    return frozenset(value.name for value in model.graph.output if _made_by_sigmoid(value.name, producers))
+    return frozenset(
+        value.name for value in model.graph.output if (found := _maker(value.name, producers)) and made(*found)
+    )
 
 
-def _made_by_sigmoid(name: str, producers: Mapping[str, onnx.NodeProto]) -> bool:
+def _maker(name: str, producers: Mapping[str, onnx.NodeProto]) -> tuple[onnx.NodeProto, str] | None:
     seen: set[str] = set()
     while (node := producers.get(name)) is not None and name not in seen:
-        if node.op_type == "Sigmoid":
-            return True
-        if node.op_type not in CARRY_OPS or not node.input:
-            return False
+        if node.op_type not in CARRY_OPS:
+            return node, name
+        if not node.input:
+            return None
         seen.add(name)
         name = node.input[0]
-    return False
+    return None
 
 
 def sigmoid_kind(kind: str, values: np.ndarray) -> str:
