@@ -178,7 +178,7 @@ def compute_record(macs: dict[str, int], samples_per_s: dict[str, float], peak: 
         achieved[label] = rate * per_sample
         lines.append(
             f"{label}: {rate:.1f}/s × {amount(per_sample)} = {amount(achieved[label])}/s "
-            f"= {achieved[label] / peak.macs_per_s * 100:.1f} % of the INT8 peak"
+            f"= {share_text(achieved[label] / peak.macs_per_s * 100)} % of the INT8 peak"
         )
     return {
         "macs_per_sample": per_sample,
@@ -197,3 +197,8 @@ def amount(count: float) -> str:
     if count >= 1e5:
         return f"{count / 1e6:.2f} M"
     return f"{count / 1e3:.2f} k" if count >= 1e3 else f"{count:.0f}"
+
+
+def share_text(percent: float) -> str:
+    """A share of the peak: one decimal, or two significant digits below 1 % (a tiny model's 0.03 % read 0.0)."""
+    return f"{percent:.1f}" if percent >= 1.0 else f"{percent:.2g}"

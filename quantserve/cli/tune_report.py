@@ -141,12 +141,19 @@ def trials_table(document: dict[str, Any], front: set[int]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
+SLO_SHOWN_WITHIN = 3.0  # the SLO line is drawn where it is at most this many times the slowest trial's p99
+
+
 def scatter_svg(trials: Sequence[dict[str, Any]], front: set[int], slo_ms: float) -> str:
     """Throughput (x) against p99 (y) per trial; the Pareto front joined by a line; the SLO as a dashed line."""
     points = [(_num(t["throughput_rps"]), _num(t["p99_ms"])) for t in trials]
     shown = [p for p in points if math.isfinite(p[0]) and math.isfinite(p[1])]
     xs = [p[0] for p in shown] or [1.0]
-    ys = [p[1] for p in shown] + ([slo_ms] if math.isfinite(slo_ms) else [])
+    # an SLO far above every trial (--slo-p99-ms 100000) scaled the axis to it and laid every point on the x axis
+    # (session 41): drawn where it is within SLO_SHOWN_WITHIN of the slowest trial's p99, else named at the top
+    slowest = max((p[1] for p in shown), default=0.0)
+    slo_drawn = math.isfinite(slo_ms) and (not shown or slo_ms <= SLO_SHOWN_WITHIN * slowest)
+    ys = [p[1] for p in shown] + ([slo_ms] if slo_drawn else [])
     x_ticks, y_ticks = nice_ticks(0.0, max(xs)), nice_ticks(0.0, max(ys or [1.0]))
 
     def px(x: float) -> float:
@@ -165,11 +172,16 @@ def scatter_svg(trials: Sequence[dict[str, Any]], front: set[int], slo_ms: float
     ]
     parts += [f'<text x="{px(t):.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle">{t:g}</text>' for t in x_ticks]
     parts += [f'<text x="{LEFT - 6}" y="{py(t) + 4:.1f}" text-anchor="end">{t:g}</text>' for t in y_ticks]
-    if math.isfinite(slo_ms):
+    if slo_drawn:
         parts.append(
             f'<line x1="{LEFT}" y1="{py(slo_ms):.1f}" x2="{WIDTH - RIGHT}" y2="{py(slo_ms):.1f}" '
             f'stroke="{PALETTE[1]}" stroke-dasharray="5,4"/><text x="{LEFT + 4}" y="{py(slo_ms) - 4:.1f}" '
             f'fill="{PALETTE[1]}">SLO {slo_ms:g} ms</text>'
+        )
+    elif math.isfinite(slo_ms):
+        parts.append(
+            f'<text x="{LEFT + 4}" y="{TOP + 12}" fill="{PALETTE[1]}">SLO {slo_ms:g} ms: above the chart '
+            f"(every trial's p99 is at most {slowest:.3g} ms)</text>"
         )
     ordered = sorted((points[i] for i in front), key=lambda p: p[0])
     if len(ordered) > 1:

@@ -32,3 +32,9 @@ def test_a_missed_slo_is_said(met: bool, tmp_path: Path, monkeypatch: pytest.Mon
     assert bool(missed) is not met
     if missed:
         assert "(its best's p99 4.2 ms): row 5 is tune's closest, deployed anyway" in missed[0]
+
+
+def test_small_figures_keep_their_digits() -> None:
+    from quantserve.cli.bench_peak import share_text
+
+    assert share_text(0.0312) == "0.031" and share_text(3.456) == "3.5" and share_text(123.4) == "123.4"
