@@ -202,10 +202,25 @@ def checking_session(path: Path, model: str | Path) -> Any:
         raise cannot_load(model, exc, path) from exc
 
 
-def unbatched_output(session: Any, feeds: dict[str, np.ndarray], model: str | Path, advice: str = "") -> str:
+def answered_shapes(session: Any, feeds: dict[str, np.ndarray], model: str | Path) -> list[list[int]]:
+    """Each output's shape as `session` answers `feeds`; a model that does not run at the data's shapes is a
+    QuantserveError naming `model`."""
+    try:
+        return [list(np.shape(value)) for value in session.run(None, feeds)]
+    except Exception as exc:  # ORT's own error types: the model does not run at the data's shapes
+        raise does_not_run(session, feeds, model, exc) from exc
+
+
+def unbatched_output(
+    session: Any,
+    feeds: dict[str, np.ndarray],
+    model: str | Path,
+    advice: str = "",
+    answered: list[list[int]] | None = None,
+) -> str:
     """'' when every output of `session`'s model holds one row per row of `feeds` along axis 0, for all of
     them and for the first alone; else which does not, its shape and what to do (`unbatched_reason`, `advice`
-    said before its route).
+    said before its route). `answered`: the outputs' shapes for `feeds` where the caller ran them already.
 
     An output whose other axes change with the number of rows is a QuantserveError naming `model`, and so is a
     model that does not run at the data's shapes.
@@ -214,10 +229,8 @@ def unbatched_output(session: Any, feeds: dict[str, np.ndarray], model: str | Pa
     shapes = []
     for batch in (feeds, {name: array[:1] for name, array in feeds.items()}):
         rows = len(next(iter(batch.values())))
-        try:
-            shapes.append([list(np.shape(value)) for value in session.run(None, batch)])
-        except Exception as exc:  # ORT's own error types: the model does not run at the data's shapes
-            raise does_not_run(session, batch, model, exc) from exc
+        ran = answered if answered is not None and batch is feeds else answered_shapes(session, batch, model)
+        shapes.append(ran)
         for name, shape in zip(names, shapes[-1], strict=True):
             if not shape or shape[0] != rows:
                 return unbatched_reason(name, shape, rows, advice)

@@ -13,21 +13,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import onnx
 
 from quantserve.artifact import TensorSpec
-
-
-def answered_shapes(session: Any, feeds: Mapping[str, np.ndarray]) -> dict[str, tuple[int, ...]]:
-    """Each output's shape as `session` answers `feeds`; {} where it does not run (said by the row checks)."""
-    try:
-        values = session.run(None, dict(feeds))
-    except Exception:  # ORT's own error types: the row checks name them
-        return {}
-    return {output.name: tuple(np.shape(value)) for output, value in zip(session.get_outputs(), values, strict=True)}
 
 
 def stale_axes(specs: list[TensorSpec], answered: Mapping[str, tuple[int, ...]]) -> dict[str, list[int]]:

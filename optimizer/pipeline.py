@@ -18,9 +18,15 @@ import onnx
 from optimizer import calib_cache, onnx_files
 from optimizer.atomic_output import check_output_folder, run_atomically
 from optimizer.batch_advice import UNBATCHED_ROUTE, selection_advice
-from optimizer.batch_axis import checking_session, dependent_rows, sizes_fixed_in_graph, unbatched_output
+from optimizer.batch_axis import (
+    answered_shapes,
+    checking_session,
+    dependent_rows,
+    sizes_fixed_in_graph,
+    unbatched_output,
+)
 from optimizer.calibrate import CalibrationSettings
-from optimizer.declared_dims import answered_shapes, redeclare, redeclared_note, redeclared_specs, stale_axes
+from optimizer.declared_dims import redeclare, redeclared_note, redeclared_specs, stale_axes
 from optimizer.drift_budget import BudgetExceeded, DriftBudget
 from optimizer.drift_evidence import evidence_refusal, evidence_rows, one_answer_refusal
 from optimizer.early_evidence import early_evidence_refusal
@@ -175,10 +181,12 @@ class OptimizeJob:
         if self.options.unbatched:
             check_requests(session, self.held_out, self.options.source, self.options.precision)
             return
-        unbatched = unbatched_output(session, check_inputs, self.options.source, selection_advice(exported.path))
+        shapes = answered_shapes(session, check_inputs, self.options.source)  # run once, read twice
+        advice = selection_advice(exported.path)
+        unbatched = unbatched_output(session, check_inputs, self.options.source, advice, answered=shapes)
         if unbatched:
             raise QuantserveError(f"{self.options.source}: {unbatched}")
-        answered = answered_shapes(session, check_inputs)
+        answered = {output.name: tuple(shape) for output, shape in zip(session.get_outputs(), shapes, strict=True)}
         self.stale_outputs = stale_axes(exported.manifest.outputs, answered)
         if self.stale_outputs:
             self.stale_note = redeclared_note(exported.manifest.outputs, self.stale_outputs, answered)
