@@ -61,7 +61,7 @@ class LoadResult:
     window_s: float
     requests: int
     failed_requests: int
-    throughput_rps: float  # successful requests per second of the window
+    throughput_rps: float  # successful requests per second of the window (open loop: of its planned part)
     inferences_per_s: float  # samples per second (requests × request batch)
     latency: LatencySummary
     request_batch: int | None = 1  # None: a replayed trace set each request's samples (`trace`: their mean, max)

@@ -175,6 +175,7 @@ def _summarize(
     if window.metrics_before is not None and window.metrics_after is not None:
         server = breakdown(window.metrics_before, window.metrics_after, settings.model, settings.model_version)
     lag_p50, lag_p99, generator_p99 = _send_lags(samples) if step.mode == "open" else (None, None, None)
+    rated, rate_span = _rated(step, window, samples, ok)
     columns = samples.shape[1] if samples.ndim == 2 and len(samples) else 0  # a window with no arrival has no rows
     # in flight as each request arrived, itself included: --max-in-flight + 1 where one found every slot taken
     peak = int(samples[:, 6].max()) if step.mode == "open" and columns >= 7 else None
@@ -189,8 +190,10 @@ def _summarize(
         window_s=span,
         requests=len(ok),
         failed_requests=int((~ok).sum()),
-        throughput_rps=float(ok.sum() / span) if span > 0 else math.nan,
-        inferences_per_s=_samples_sent(samples, ok, settings.request_batch) / span if span > 0 else math.nan,
+        throughput_rps=float(rated.sum() / rate_span) if rate_span > 0 else math.nan,
+        inferences_per_s=_samples_sent(samples, rated, settings.request_batch) / rate_span
+        if rate_span > 0
+        else math.nan,
         latency=LatencySummary.from_samples(latencies),
         request_batch=recorded_request_batch(step, settings.request_batch),
         workers=settings.workers,
@@ -205,6 +208,22 @@ def _summarize(
         request_timeout_s=settings.request_timeout_s,
         queue_delay_s=settings.queue_delay_s,
     )
+
+
+def _rated(
+    step: LoadStep, window: recording_files.Window, samples: np.ndarray, ok: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """The answers an open loop's rates count, and the span they divide by: those that came by the planned end,
+    over the planned window, as perf_analyzer's request-rate windows count. Its schedule offers nothing after that
+    end, so the window's run on to its last answer (`recording_files.measured_end`) held only what was already
+    late: one request answered 1.95 s after a 4 s trace replay's end (CI, loaded) divided 140 answers of 140
+    offered at 35 req/s by 5.95 s, "23.5 req/s". Past capacity the count is the same: what the server answered in
+    the planned window. A closed loop sends on to the stop, so its rates keep the whole window; so does a window
+    cut short."""
+    span = window.end - window.start
+    if step.mode != "open" or window.planned_end is None or window.end <= window.planned_end or not len(ok):
+        return ok, span
+    return ok & (samples[:, 0] <= window.planned_end), window.planned_end - window.start
 
 
 def recorded_request_batch(step: LoadStep, request_batch: int) -> int | None:
