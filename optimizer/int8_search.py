@@ -284,6 +284,9 @@ class _SearchRun(FallbackSchemes):
         )
         if built is None:
             self.skipped[scheme.name] = f"stopped at the end of the search's time budget ({self.budget.seconds:g} s)"
+        for candidate in built or []:  # ranges calibrated in it are cached: the next static candidate skips that
+            if candidate.record.get("cache") == "miss" and candidate.record.get("ranges_cache") == "miss":
+                self.budget.spent_once(CANDIDATE, float(candidate.record.get("calibration_s") or 0.0))
         return built or []
 
     def _built_candidate(self, scheme: Scheme, base: Sequence[str]) -> list[Candidate]:
