@@ -56,6 +56,22 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
         pass
 
 
+def holds_the_lock(serve: subprocess.Popen[bytes], repo: Path, output: Path) -> None:
+    """Wait until `serve` holds `repo`'s serve lock (its pid in the lock file), not a fixed head start: the second
+    serve was started 0.5 s after the first, and a `quantserve serve` takes the lock some 1.2 s after its start on an
+    idle 2-core box (Python's start and imports), later on a loaded one. CI, session 41, three test processes on 2
+    cores: the first took it after the second, which then started its tritonserver and ran, and the test timed out
+    waiting 30 s for the second to be refused (the lock itself right: the first was refused)."""
+    held = os.stat(repo)
+    lock = Path(os.environ["QUANTSERVE_RUNTIME_DIR"]) / f"repository-{held.st_dev:x}-{held.st_ino:x}.lock"
+    for _ in range(2400):  # 120 s: never reached unless the serve hangs before its first step
+        assert serve.poll() is None, output.read_text()
+        if lock.exists() and lock.read_text().strip() == str(serve.pid):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"quantserve serve (pid {serve.pid}) never took the repository's lock: {output.read_text()}")
+
+
 @pytest.mark.e2e
 def test_a_second_serve_is_refused_while_the_first_is_starting(
     dense_build: Path, tmp_path: Path, free_port_factory: Callable[[], int]
@@ -70,7 +86,8 @@ def test_a_second_serve_is_refused_while_the_first_is_starting(
             command += ["--http-port", ports[1], "--metrics-port", ports[2]]
             output = (tmp_path / f"{name}.out").open("w")
             serves.append(subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True))
-            time.sleep(0.5)
+            if name == "first":
+                holds_the_lock(serves[0], repo, tmp_path / "first.out")
         first, second = serves
         rc = second.wait(timeout=30)  # without the lock it starts its own tritonserver and runs
         said = (tmp_path / "second.out").read_text()
