@@ -43,7 +43,8 @@ class Serve:
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
 
     def _read(self) -> None:
         for line in self.process.stdout:  # type: ignore[union-attr]
@@ -221,7 +222,10 @@ def test_stopped_tritonserver_is_killed_and_restarted(
 
 
 def iter_lines(server: Serve) -> list[str]:
-    time.sleep(0.5)  # the reader thread drains what the exited process wrote
+    """What the exited serve wrote after the lines already seen: all of it, read to the end of its output (a fixed
+    0.5 s for the reader thread to drain it was a guess a loaded machine could miss)."""
+    server.reader.join(timeout=60)  # its end of output: serve and every process it started that held it are gone
+    assert not server.reader.is_alive(), "serve's output never ended: a process it started still holds it"
     lines = []
     while not server.lines.empty():
         lines.append(server.lines.get())
