@@ -25,6 +25,7 @@ from optimizer.column_readings import CHANNEL_METRICS, columns_hint, doubted_col
 from optimizer.decision_metrics import decision_doubt
 from optimizer.drift_budget import DriftBudget, DriftReport, Violation, judge
 from optimizer.drift_metrics import nonfinite_count, nonfinite_where_finite, output_metrics
+from optimizer.gated_maps import GATED_KINDS, HeatGate, gated, gated_rows, heat_rows, heatmap_gate
 from optimizer.ordered_bins import ordered_bins_doubt
 from optimizer.output_kinds import infer_kind, on_real_axes, token_positions
 from optimizer.row_kinds import kind_doubt
@@ -52,6 +53,8 @@ def measure_drift(
         raise QuantserveError(f"the compared model lacks output(s) {', '.join(missing)} of the FP32 reference")
     report = DriftReport(outputs={})
     token_rows = token_positions(inputs)
+    gate = heatmap_gate(reference, kinds, budget.label_threshold)  # a CenterNet head's heat decides what counts
+    selected = gate.selected(reference) if gate is not None else None
     for name, ref in reference.items():
         positions = output_positions(axes, name, token_rows)
         if np.shape(ref) != np.shape(candidate[name]):
@@ -61,9 +64,14 @@ def measure_drift(
         ref, got_values, fp32_nonfinite = finite_in_fp32(name, np.asarray(ref), np.asarray(candidate[name]))
         kind = kinds.get(name) or infer_kind(ref, labels, positions)
         expected, got = _classes_on_axis_1(kind, ref, got_values, labels)
+        judged_at = ""
+        if gate is not None and selected is not None and kind in GATED_KINDS:
+            expected, got, judged_at = _gated(name, gate, selected, reference, kinds, expected, got)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # non-finite values: reported below
             record = output_metrics(kind, expected, got, labels, positions, budget.label_threshold)
         record["shape"] = list(np.shape(ref))
+        if judged_at:
+            record["judged_at"] = judged_at
         violations, slacks = judge(name, record, budget)
         # (N, 1, 1, C) logits read as (N, C); a single-channel map read as a mask or not
         doubt = (
@@ -113,6 +121,27 @@ def measure_drift(
         report.slacks.extend(slacks)
     report.rank()
     return report
+
+
+def _gated(
+    name: str,
+    gate: HeatGate,
+    selected: np.ndarray,
+    reference: Mapping[str, np.ndarray],
+    kinds: Mapping[str, str],
+    expected: np.ndarray,
+    got: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """A heatmap's and its gated maps' values where they are read (`optimizer.gated_maps`), and the words saying
+    where; any other output as it is, with ""."""
+    if name == gate.heatmap:
+        heat, heat_got = heat_rows(gate, expected, got)
+        words = f"at the {len(heat)} positions where FP32 or this model's heat ≥ {gate.threshold / 10:g}"
+        return heat, heat_got, words
+    if gated(name, gate.heatmap, reference, kinds):
+        rows, rows_got = gated_rows(gate, selected, expected, got)
+        return rows, rows_got, gate.where(reference)
+    return expected, got, ""
 
 
 def _classes_on_axis_1(

@@ -368,6 +368,9 @@ def _where(metric: str, record: Mapping[str, Any]) -> str:
         return psnr_words(metric, record)
     if metric in ("box_agreement", "box_iou_mean"):
         return box_words(record)
+    if record.get("judged_at"):  # a heatmap-gated map's positions (`optimizer.gated_maps`), then where
+        rest = {key: value for key, value in record.items() if key != "judged_at"}
+        return "; ".join(words for words in (str(record["judged_at"]), _where(metric, rest)) if words)
     if record.get("mask_unjudged"):  # a soft mask judged as a dense map: why, then where
         rest = {key: value for key, value in record.items() if key != "mask_unjudged"}
         return "; ".join(words for words in (str(record["mask_unjudged"]), _where(metric, rest)) if words)
