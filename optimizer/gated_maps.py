@@ -67,7 +67,7 @@ def heatmap_gate(
     heats = [
         name
         for name, values in reference.items()
-        if kinds.get(name, "dense") in GATED_KINDS  # a soft mask (a solid foreground) gates nothing
+        if kinds.get(name, "dense") in GATED_KINDS  # declared another kind (--output-kind): it gates nothing
         and _is_heatmap(np.asarray(values), threshold)
         and any(_gated_by(np.asarray(values), np.asarray(other)) for key, other in reference.items() if key != name)
     ]
