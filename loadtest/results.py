@@ -44,6 +44,8 @@ OUTSIDE_SHARE = 0.5
 OUTSIDE_MIN_MS = 5.0
 LATE_SEND_MS = 10.0  # an open-loop p99 send lag above this is reported: the client, not the server, added it
 NO_PROCESS_AT_END = "no process at the end"  # how `server_restarted` says the server stopped and none took its place
+# how `server_restarted` ends where the process that served the window was shutting down at its end (still listening)
+SHUTTING_DOWN_AT_END = "shutting down at the end"
 # how `server_counters_left_out` begins where the metrics address was no Triton's: the model itself did not change
 NO_TRITON_COUNTERS = "the metrics address answered with no Triton counters"
 
@@ -251,7 +253,8 @@ class LoadResult:
         """One line when tritonserver was replaced during the window, so its own figures were left out."""
         if not self.server_restarted:
             return None
-        what = "stopped" if self.server_restarted.endswith(NO_PROCESS_AT_END) else "restarted"
+        stopped = self.server_restarted.endswith((NO_PROCESS_AT_END, SHUTTING_DOWN_AT_END))
+        what = "stopped" if stopped else "restarted"
         return (
             f"{self.label}: tritonserver {what} during the measured window ({self.server_restarted}); its "
             "counters and the CPU/memory samples cover only part of the window, so the server-side figures (avg "

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,18 @@ from loadtest.load_pattern import LoadStep
 from loadtest.load_settings import LoadSettings, step_paths
 from loadtest.model_gone import cut_short, gone_at, read_gone
 from loadtest.percentiles import LatencySummary, cdf_points
-from loadtest.results import NO_PROCESS_AT_END, NO_TRITON_COUNTERS, UNANSWERED_ERROR, LoadResult
+from loadtest.results import (
+    NO_PROCESS_AT_END,
+    NO_TRITON_COUNTERS,
+    SHUTTING_DOWN_AT_END,
+    UNANSWERED_ERROR,
+    LoadResult,
+)
 from loadtest.server_pids import ServerPids, listening_pid, replaced_before_window
 from loadtest.stage_figures import read_stage_starts, stage_figures
 from loadtest.timeline import outages, per_second
 from loadtest.triton_metrics import (
+    COUNTERS,
     addressed_version,
     breakdown,
     counters_went_back,
@@ -39,6 +47,8 @@ from serving.tls import ClientTls
 # how Triton refuses a request for a model it does not serve (NOT_FOUND): "… 'm' has no available versions", "… 'm'
 # is not found"
 UNKNOWN_MODEL = "Request for unknown model"
+# how a tritonserver shutting down refuses a request it has not begun (UNAVAILABLE), before its models are unloaded
+SERVER_STOPPING = "Server is stopping"
 LIVENESS_TIMEOUT_S = 2.0  # a server that answers nothing within this at the end of a run has stopped answering
 
 
@@ -60,6 +70,10 @@ def step_result(
     restarted = _server_restarted(pids.at_window(window.start), at_end, window, settings.model)
     utilization = sampler.result(window.start, window.end)
     result = _result_of_window(settings, step, record_dir, window, csv_prefix, utilization)
+    if not restarted and at_end is not None:
+        restarted = server_shutting_down(
+            at_end, result.errors, whole, settings.model, lambda: server_live(settings.url, settings.tls)
+        )
     result.utilization, result.lost_workers = utilization, lost
     if whole.metrics_before is not None and whole.metrics_after is not None:  # load the server's CPU carried too
         result.other_models = other_models_requests(whole.metrics_before, whole.metrics_after, settings.model)
@@ -274,6 +288,37 @@ def _server_restarted(
             return None  # the same process: the model alone lost its counters
         return f"Triton's cumulative counters were lower at the end than at the start (or model '{model}' reloaded)"
     return None
+
+
+def server_shutting_down(
+    pid: int, errors: dict[str, int], window: recording_files.Window, model: str, live: Callable[[], bool]
+) -> str | None:
+    """How the process that served the window (`pid`, listening at both ends) showed it was shutting down at the
+    end (None: it did not): it refused requests with "Server is stopping", or the model's counters went back and it
+    no longer answered a liveness check (`live`, asked only then: a model unloaded from a running server leaves it
+    live). Measured with the tests' tritonserver 2.51 after a SIGTERM: for ~2 s its liveness check said no, its
+    model-ready question got an error, not an answer, and its metrics listed every model at zero, before the ports
+    closed. A `serve` stopped by SIGTERM 5.2 s into a 16 s open loop (session 41): Triton, shutting down, answered
+    31 requests "Server is stopping" and 289 "unknown model … has no available versions" for ~10 s (so the run went
+    on, `loadtest.model_gone`), every model at zero at the end: the note said "model 'digits_int8' was unloaded
+    during the window", not that the server stopped."""
+    refused = sum(count for error, count in errors.items() if SERVER_STOPPING in error)
+    before, after = window.metrics_before, window.metrics_after
+    went_back = before is not None and after is not None and counters_went_back(before, after, model)
+    if not refused and not went_back:
+        return None
+    silent = not live()
+    if not refused and not silent:
+        return None
+    requests = "request" if refused == 1 else "requests"
+    evidence = [f"it refused {refused} {requests} with '{SERVER_STOPPING}'"] if refused else []
+    if went_back and before is not None and after is not None:
+        others = [name for name, counters in before.items() if name != model and any(counters[c] for c in COUNTERS)]
+        if others and not others_kept_counting(before, after, model):
+            evidence.append("every model's counters went back to zero at once")
+    if silent:
+        evidence.append("it no longer answered a liveness check")
+    return f"pid {pid} listened on its port at the start; {', '.join(evidence)}: {SHUTTING_DOWN_AT_END}"
 
 
 def counters_not_whole(window: recording_files.Window, result: LoadResult, warm_ups: int = 0) -> str | None:
