@@ -63,7 +63,12 @@ def step_lines(runs: list[LoadRun]) -> list[tuple[str, str]]:
         notes = (
             ("Model gone", r.gone_note()),
             ("Failed", r.failure_note()),
-            ("Deadline", deadline_note(r.label, r.deadline_failures, r.request_timeout_s, r.server_restarted)),
+            (
+                "Deadline",
+                deadline_note(
+                    r.label, r.deadline_failures, r.request_timeout_s, r.server_restarted, silence=r.deadline_silence
+                ),
+            ),
             ("Stall", stall_note(r.label, r.mode, r.latency, r.timeline, r.stage_latencies)),
             ("Window end", cut_note(r.label, r.mode, r.cut_at_end, answered, r.cut_max_ms)),
             ("Tail", tail_note(r.label, r.latency.count)),

@@ -114,6 +114,9 @@ class LoadResult:
     # not in `offered_requests`
     arrived_before_window: int = 0
     deadline_failures: int = 0  # failed by the client's own deadline (--request-timeout), not by the server
+    # ... while the server answered no request at all: the span, seconds from the window's start
+    # (`loadtest.timeline.deadline_silence`; None: others were answered meanwhile, or a file from before session 42)
+    deadline_silence: tuple[float, float] | None = None
     request_timeout_s: float | None = None  # that deadline (None: a file from before it was recorded)
     queue_delay_s: float | None = None  # the model's max_queue_delay as configured (None: none, or not read)
     lost_workers: list[str] = field(default_factory=list)  # Locust workers that died before the end, and how
@@ -358,7 +361,12 @@ class LoadResult:
             self.utilization.busy_note(self.label) if self.utilization and not self.server_restarted else None,
             other_load_note(self.label, self.other_models, self.requests),
             deadline_note(
-                self.label, self.deadline_failures, self.request_timeout_s, self.server_restarted, self.queue_delay_s
+                self.label,
+                self.deadline_failures,
+                self.request_timeout_s,
+                self.server_restarted,
+                self.queue_delay_s,
+                self.deadline_silence,
             ),
             stall_note(self.label, self.mode, self.latency, self.timeline, self.stage_latencies),
             cut_note(self.label, self.mode, self.cut_at_end, self.requests - self.failed_requests, self.cut_max_ms),
@@ -383,6 +391,8 @@ class LoadResult:
         fields["timeline"] = [SecondStats(**second) for second in data.get("timeline", [])]
         fields["outages"] = [Outage(**outage) for outage in data.get("outages", [])]
         fields["stages"] = [StageFigures.from_dict(stage) for stage in data.get("stages", [])]
+        silence = data.get("deadline_silence")
+        fields["deadline_silence"] = (float(silence[0]), float(silence[1])) if silence else None
         return cls(**fields)
 
 

@@ -28,7 +28,7 @@ from loadtest.results import (
 )
 from loadtest.server_pids import ServerPids, listening_pid, replaced_before_window
 from loadtest.stage_figures import read_stage_starts, stage_figures
-from loadtest.timeline import outages, per_second
+from loadtest.timeline import deadline_silence, outages, per_second
 from loadtest.triton_metrics import (
     COUNTERS,
     addressed_version,
@@ -219,6 +219,7 @@ def _summarize(
         timeline=timeline,
         outages=outages(samples, window.start, window.end),
         deadline_failures=int((~ok & (samples[:, recording_files.DEADLINE_COLUMN] > 0.5)).sum()) if len(ok) else 0,
+        deadline_silence=deadline_silence(samples, window.start),
         request_timeout_s=settings.request_timeout_s,
         queue_delay_s=settings.queue_delay_s,
     )

@@ -145,6 +145,34 @@ def outages(samples: np.ndarray, start: float, end: float) -> list[Outage]:
     ]
 
 
+def deadline_silence(samples: np.ndarray, start: float) -> tuple[float, float] | None:
+    """The span, in seconds from the window's `start`, through which the server answered no request while the ones
+    that failed by the client's deadline waited (None: not so): every such request waited, and had seen no success
+    end for, a second or more and STALL_FACTOR times the answered requests' median by its deadline, and a success
+    had ended before it (the server was answering, then went silent). From the last success before the first of
+    their deadlines to the last of them. That is a hung server, not a slow request: a soak of 2 users whose
+    tritonserver was SIGSTOPped 40 s (session 41, p50 9 ms) had 2 requests wait their 30 s deadline with nothing
+    answered from 11.69 s on (one was sent 5 ms before the other's last answer), and their note said to raise
+    --request-timeout and blamed a crash on the cancellations. A slow model's deadline (others answered meanwhile,
+    or waits near its median) and a deadline of a millisecond are no silence."""
+    samples = np.asarray(samples, dtype=np.float64)
+    if samples.ndim != 2 or samples.shape[1] <= DEADLINE_COLUMN or not len(samples):
+        return None
+    ok = samples[:, 2] > 0.5
+    deadline = (samples[:, DEADLINE_COLUMN] > 0.5) & ~ok
+    if not deadline.any() or not ok.any():
+        return None
+    successes, ends = np.sort(samples[ok, 0]), samples[deadline, 0]
+    before = np.searchsorted(successes, ends, side="left")  # successes that ended before each deadline
+    if (before == 0).any():
+        return None
+    last_answer = successes[before - 1]
+    floor_s = max(MIN_OUTAGE_S, STALL_FACTOR * float(np.median(samples[ok, 1])) / 1000.0)
+    if min(float((ends - last_answer).min()), float(samples[deadline, 1].min()) / 1000.0) < floor_s:
+        return None
+    return round(float(last_answer.min() - start), 3), round(float(ends.max() - start), 3)
+
+
 def slow_not_down(samples: np.ndarray) -> np.ndarray:
     """Which rows are requests the client gave up on at its own deadline (--request-timeout) while the server kept
     answering: a success ended between the request's send (its end less its latency) and its failure. The server

@@ -72,21 +72,41 @@ def cut_note(label: str, mode: str, cut: int, answered: int, cut_max_ms: float |
 
 
 def deadline_note(
-    label: str, count: int, timeout_s: float | None, restarted: str | None = None, queue_delay_s: float | None = None
+    label: str,
+    count: int,
+    timeout_s: float | None,
+    restarted: str | None = None,
+    queue_delay_s: float | None = None,
+    silence: Sequence[float] | None = None,
 ) -> str | None:
     """One line when requests failed by the client's own deadline (--request-timeout): the client gave up on them;
     the server had not refused them. Where the deadline is within the model's queue delay (`queue_delay_s`), that is
-    named as the cause. Where tritonserver was also replaced or stopped in the window (`restarted`,
-    `LoadResult.server_restarted`), the cancellations are the likely cause (CANCEL_CRASH)."""
+    named as the cause. Where the server answered no request at all while they waited (`silence`, seconds into the
+    window: `loadtest.timeline.deadline_silence`), it hung: that is the cause, and where tritonserver was replaced
+    too (`restarted`, `LoadResult.server_restarted`) the replacement followed the hang (`quantserve serve` kills a
+    server silent past --hang-timeout), so a longer deadline would not have helped. Otherwise, where tritonserver was
+    replaced or stopped in the window, the cancellations are the likely cause (CANCEL_CRASH)."""
     if not count:
         return None
     limit = f"{timeout_s:g} s " if timeout_s else ""
     requests = "request" if count == 1 else "requests"
+    line = f"{label}: {count} {requests} hit the client's {limit}deadline (--request-timeout)"
+    if silence is not None:
+        begin, end = silence[0], silence[1]
+        line += (
+            f" while the server answered no request at all for {end - begin:.1f} s (t = {begin:.2f}–{end:.2f} s): "
+            "it hung, they were not slow"
+        )
+        if restarted:
+            return line + (
+                f", and it was replaced ({restarted}: `quantserve serve` restarts a server silent past its "
+                "--hang-timeout, its log says so); a longer deadline would not have helped"
+            )
+        return line + "; find why it stopped answering (see the outage note): a longer deadline would only wait longer"
     why = "raise it or send fewer samples a request (--request-batch)"
     if within_queue_delay(timeout_s, queue_delay_s):
         why = queue_delay_cause(queue_delay_s or 0.0)
-    line = f"{label}: {count} {requests} hit the client's {limit}deadline (--request-timeout): they were slow, not "
-    line += f"refused; {why}"
+    line += f": they were slow, not refused; {why}"
     return line + (f"; {CANCEL_CRASH}" if restarted else "")
 
 
