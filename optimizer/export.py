@@ -42,13 +42,14 @@ class ExportOnnx:
             exporter = "none (ONNX input)"
             loaded = prepare_onnx_input(source.path, out_path, self.opset, self.unbatched)
             model, source_opset, freed, zipmaps = loaded.model, loaded.source_opset, loaded.freed, loaded.zipmaps
+            split = loaded.fused_convs_split
         else:
             opset = MIN_OPSET if self.opset is None else self.opset
             if opset < MIN_OPSET:
                 raise QuantserveError(f"opset {opset} is too old; use {MIN_OPSET} or newer")
             exporter = export_torch(source, out_path, opset)
             model = check_onnx(out_path)
-            source_opset, freed, zipmaps = None, None, []
+            source_opset, freed, zipmaps, split = None, None, [], ()
         record: dict[str, Any] = {
             "stage": "export",
             "exporter": exporter,
@@ -58,6 +59,8 @@ class ExportOnnx:
         }
         if freed is not None:
             record["batch_axis_made_dynamic"] = freed.to_dict()
+        if split:  # ORT's FusedConv, which its quantizer cannot take, as the standard ops it computes
+            record["fused_convs_split"] = list(split)
         if zipmaps:  # the outputs' class labels, which the tensors' columns no longer carry
             record["zipmaps_removed"] = zipmaps_record(zipmaps)
         if defaulted_inputs(model):

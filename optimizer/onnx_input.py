@@ -18,6 +18,7 @@ import onnx
 
 from optimizer import onnx_files
 from optimizer.batch_axis import BATCH, FreedBatch, free_unit_batch, graph_inputs
+from optimizer.fused_ops import split_fused_convs
 from optimizer.zipmap import RemovedZipMap, remove_output_zipmaps
 from quantserve.errors import QuantserveError
 
@@ -32,6 +33,7 @@ class OnnxInput:
     source_opset: int
     freed: FreedBatch | None  # what was done to free a fixed batch of 1 (None: nothing; `optimizer.batch_axis`)
     zipmaps: list[RemovedZipMap]  # ZipMaps removed from outputs (`optimizer.zipmap`)
+    fused_convs_split: tuple[str, ...] = ()  # ORT's FusedConv nodes made Conv + activation (`optimizer.fused_ops`)
 
 
 def load_onnx_input(
@@ -73,7 +75,8 @@ def prepare_onnx_input(path: Path, save_to: Path, opset: int | None = None, unba
     elif target > original:
         _check(path, model)  # the converter expects a valid graph
         model = upgrade_opset(path, model, target)
-    return OnnxInput(_finish(path, model, save_to, not unbatched), original, freed, zipmaps)
+    split = split_fused_convs(model)  # after the upgrade: Clip's bounds are inputs from opset 11
+    return OnnxInput(_finish(path, model, save_to, not unbatched), original, freed, zipmaps, tuple(split))
 
 
 def sort_topologically(model: onnx.ModelProto) -> onnx.ModelProto:
