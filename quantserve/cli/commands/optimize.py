@@ -123,7 +123,9 @@ def register(subparsers: Any) -> None:
         help="held-out rows per timed run: the request batch the server will form (default %(default)s)",
     )
     speed.add_argument(
-        "--skip-timing", action="store_true", help="do not time FP32 vs INT8 (nothing refused for speed)"
+        "--skip-timing",
+        action="store_true",
+        help="no speed gate: nothing refused for speed (the INT8 search still times its candidates to choose one)",
     )
     parser.add_argument(
         "--max-search-s",
