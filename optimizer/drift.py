@@ -140,7 +140,7 @@ def _gated(
         return heat, heat_got, words
     if gated(name, gate.heatmap, reference, kinds):
         rows, rows_got = gated_rows(gate, selected, expected, got)
-        return rows, rows_got, gate.where(reference)
+        return rows, rows_got, gate.where(selected)
     return expected, got, ""
 
 

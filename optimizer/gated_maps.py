@@ -53,9 +53,9 @@ class HeatGate:
             chosen = heat >= cut
         return chosen
 
-    def where(self, reference: Mapping[str, np.ndarray]) -> str:
-        """The words a record carries: what was judged where."""
-        count = int(self.selected(reference).sum())
+    def where(self, selected: np.ndarray) -> str:
+        """The words a record carries: what was judged where (`selected`: `selected`'s positions)."""
+        count = int(selected.sum())
         return f"at the {count} positions where FP32's heatmap '{self.heatmap}' ≥ {self.threshold:g}"
 
 
