@@ -14,7 +14,7 @@ from loadtest.stage_figures import StageFigures
 from loadtest.sweep_knee import sweep_note
 from loadtest.timeline import Outage
 from loadtest.verdict import Verdict
-from loadtest.window_notes import cut_note, deadline_note, other_load_note, stall_note, tail_note
+from loadtest.window_notes import cut_note, other_load_note, stall_note, tail_note
 
 
 def outage_text(outage: Outage) -> str:
@@ -63,12 +63,7 @@ def step_lines(runs: list[LoadRun]) -> list[tuple[str, str]]:
         notes = (
             ("Model gone", r.gone_note()),
             ("Failed", r.failure_note()),
-            (
-                "Deadline",
-                deadline_note(
-                    r.label, r.deadline_failures, r.request_timeout_s, r.server_restarted, silence=r.deadline_silence
-                ),
-            ),
+            ("Deadline", r.deadline_line()),
             ("Stall", stall_note(r.label, r.mode, r.latency, r.timeline, r.stage_latencies)),
             ("Window end", cut_note(r.label, r.mode, r.cut_at_end, answered, r.cut_max_ms)),
             ("Tail", tail_note(r.label, r.latency.count)),

@@ -344,6 +344,19 @@ class LoadResult:
             )
         return line + "; throughput and latency count successes only"
 
+    def deadline_line(self) -> str | None:
+        """The client's-deadline line (`loadtest.window_notes.deadline_note`) from everything this step knows: its
+        queue delay and the server's silence too, in the printed notes and the report's alike (session 43: the
+        report's line left the queue delay out and named no cause where the printed one did)."""
+        return deadline_note(
+            self.label,
+            self.deadline_failures,
+            self.request_timeout_s,
+            self.server_restarted,
+            self.queue_delay_s,
+            self.deadline_silence,
+        )
+
     def notes(self) -> list[str]:
         """What the figures alone do not say: failures, a restarted server, late requests, a p99 on few requests."""
         notes = (
@@ -360,14 +373,7 @@ class LoadResult:
             self.outside_server_note(),
             self.utilization.busy_note(self.label) if self.utilization and not self.server_restarted else None,
             other_load_note(self.label, self.other_models, self.requests),
-            deadline_note(
-                self.label,
-                self.deadline_failures,
-                self.request_timeout_s,
-                self.server_restarted,
-                self.queue_delay_s,
-                self.deadline_silence,
-            ),
+            self.deadline_line(),
             stall_note(self.label, self.mode, self.latency, self.timeline, self.stage_latencies),
             cut_note(self.label, self.mode, self.cut_at_end, self.requests - self.failed_requests, self.cut_max_ms),
             tail_note(self.label, self.latency.count),
