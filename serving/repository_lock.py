@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +28,7 @@ LOCK_NAME = ".quantserve.lock"
 # The highest version number ever issued in the folder (serving.versions.next_version), so that numbers only grow.
 VERSION_RECORD = ".quantserve.highest-version"
 HOUSEKEEPING = frozenset({LOCK_NAME, VERSION_RECORD})  # quantserve's own files, not a model's
+HOLDER_WAIT_S = 1.0  # how long a refused serve waits for the lock's holder to write its pid
 SERVE_LOCK_PREFIX = "repository-"  # + the repository's device and inode: the serve lock's file in the runtime folder
 
 
@@ -130,7 +132,7 @@ def _acquire_serve_lock(repo: Path, path: Path) -> int | None:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.read(fd, 64).decode(errors="replace").strip()
+            holder = _holder_pid(fd)
             os.close(fd)
             by = f"quantserve serve (pid {holder})" if holder.isdigit() else "another quantserve serve"
             raise QuantserveError(
@@ -141,3 +143,14 @@ def _acquire_serve_lock(repo: Path, path: Path) -> int | None:
             os.write(fd, f"{os.getpid()}\n".encode())
             return fd
         os.close(fd)  # its holder removed it as it exited: lock the one there now
+
+
+def _holder_pid(fd: int) -> str:
+    """The pid the lock's holder wrote, waiting up to `HOLDER_WAIT_S` for it: the holder takes the lock first and
+    writes its pid just after, so a serve arriving in between read an empty file and named no process (session 42)."""
+    deadline = time.monotonic() + HOLDER_WAIT_S
+    while True:
+        holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
+        if holder.isdigit() or time.monotonic() >= deadline:
+            return holder
+        time.sleep(0.02)
