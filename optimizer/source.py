@@ -23,7 +23,7 @@ from optimizer.ort_failure import trim
 from quantserve.errors import QuantserveError
 
 FACTORY_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-OPTION_KEYS = {"output_names", "dynamic_axes", "dynamic_shapes"}
+OPTION_KEYS = {"input_names", "output_names", "dynamic_axes", "dynamic_shapes"}
 
 
 @dataclass
@@ -206,7 +206,15 @@ def _from_factory_result(spec: str, name: str, result: Any) -> ModelSource:
     named = _name_examples(spec, examples)
     if isinstance(examples, dict):
         named = in_forward_order(spec, module, named)
-    return ModelSource(kind="torch", name=name, module=module.eval(), example_inputs=named, options=options)
+    # input_names as torch.onnx.export takes them, by position (as --input-names): refused as unknown, it was a trap
+    # for a factory written after an export call (session 43), while output_names was taken
+    input_names = options.pop("input_names", None)
+    source = ModelSource(kind="torch", name=name, module=module.eval(), example_inputs=named, options=options)
+    if input_names is None:
+        return source
+    if not isinstance(input_names, list | tuple) or not all(isinstance(n, str) and n for n in input_names):
+        raise QuantserveError(f"{spec}: the factory's input_names must be a list of names, not {input_names!r}")
+    return source.renamed(list(input_names))
 
 
 def forward_parameters(module: Any) -> list[str] | None:
