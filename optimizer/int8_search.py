@@ -53,7 +53,8 @@ import numpy as np
 import onnx
 
 from optimizer import onnx_files
-from optimizer.calibrate import CalibrationSettings
+from optimizer.activation_outliers import STATS_BATCH
+from optimizer.calibrate import MEMORY_BUDGET_BYTES, CalibrationSettings
 from optimizer.cpu_isa import cpu_flags as cpu_flags_here
 from optimizer.drift_budget import BudgetExceeded, DriftBudget, DriftReport
 from optimizer.drift_evidence import evidence_refusal, evidence_shortfall
@@ -74,7 +75,7 @@ from optimizer.quant_exclusions import activation_matmuls, find_exclusions
 from optimizer.search_budget import CANDIDATE, PROFILE, TIMING, DeadlineReached, SearchBudget, mixed_view
 from optimizer.sensitivity import Attempt, MixedPrecisionSearch, compute_macs, time_saved_ms
 from optimizer.speed import Block, SpeedSettings, time_pair
-from optimizer.tensor_ranges import ProgressCallback
+from optimizer.tensor_ranges import ProgressCallback, activation_bytes_per_sample, rows_per_chunk
 from optimizer.transformer import TRANSFORMER_OP_TYPES, detect_encoder, run_model
 from optimizer.user_metric import MetricError, UserMetric
 from optimizer.verify import verify_batch_size
@@ -172,9 +173,14 @@ class _SearchRun(FallbackSchemes):
         if short and not stage.allow_thin_evidence:  # known before any calibration: refused in seconds
             raise BudgetExceeded(evidence_refusal(short))
         stats = stage.calib.take(0, min(len(stage.calib), stage.search.stats_samples))
+        # every Concat's (and, after a refusal, every compute node's) input kept for these rows at once: 8 rows of
+        # YOLOv8n at 1024² were 3.7 GB of them (session 43); as many as fit calibration's chunk budget (an
+        # --unbatched set runs request by request whatever it is asked)
+        sample_bytes = 0 if stats.unbatched else activation_bytes_per_sample(fused.path, stats)
+        self.stats_rows = rows_per_chunk(sample_bytes, MEMORY_BUDGET_BYTES, STATS_BATCH)
         user = stage.settings.nodes_to_exclude
         self.exclusions = find_exclusions(
-            self.model, fused.path, stats.batches(8), stage.search.mixed_range_ratio, user
+            self.model, fused.path, stats.batches(self.stats_rows), stage.search.mixed_range_ratio, user
         )
         self.timing_batch = next(held.batches(stage.search.timing_batch))
         self.fp32_profile = self._profile(fused.path)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from optimizer.activation_outliers import ActivationOutliers, activation_outliers
+from optimizer.activation_outliers import STATS_BATCH, ActivationOutliers, activation_outliers
 from optimizer.drift_budget import BudgetExceeded, Violation, normalized_slack
 from optimizer.int8_measure import Candidate, HeldOutDrift
 from optimizer.int8_schemes import Scheme, SmoothStaticScheme
@@ -38,6 +38,7 @@ class SearchVerdict(HeldOutDrift):
     macs: dict[str, int]
     fp32_profile: ModelProfile
     timing_batch: dict[str, np.ndarray]
+    stats_rows: int  # rows of the statistics rows run at once (`_SearchRun`: bounded by their activations' bytes)
     schemes: dict[str, Scheme]
     skipped: dict[str, str]
     _int8_nodes: dict[Path, list[str]]
@@ -199,7 +200,8 @@ class SearchVerdict(HeldOutDrift):
         """Calibration data's activation outliers (`optimizer.activation_outliers`), measured once, on a miss."""
         if not hasattr(self, "_outliers_seen"):
             stats = self.stage.calib.take(0, min(len(self.stage.calib), self.stage.search.stats_samples))
-            self._outliers_seen = activation_outliers(self.model, self.fused.path, stats.batches(8))
+            at_once = None if stats.unbatched else self.stats_rows  # an --unbatched request is run whole
+            self._outliers_seen = activation_outliers(self.model, self.fused.path, stats.batches(STATS_BATCH), at_once)
         return self._outliers_seen
 
     def _outlier_record(self) -> dict[str, Any]:
