@@ -107,7 +107,7 @@ class ControlClient:
         except OSError as exc:
             raise QuantserveError(f"{self.url}: loading '{model}' failed ({exc})") from exc
         if code != 200:
-            raise QuantserveError(f"{self.url}: loading '{model}' failed: {_error(body)}")
+            raise QuantserveError(f"{self.url}: loading '{model}' failed: {_load_refusal(body)}")
 
     def refused(self) -> str | None:
         """How the server is gone where nothing listens at its port any more (a connection refused); None while
@@ -167,6 +167,22 @@ def watched(call: Callable[[], Any], gone: Callable[[], str | None]) -> Any:
     if not ok:
         raise value
     return value
+
+
+# Triton 2.51's answer to a load under --model-control-mode none as well as poll (session 43: a serve run with
+# --model-control none, no polling on; the deploy passed the words on as they were)
+NO_LOAD_API = "explicit model load / unload is not allowed if polling is enabled"
+
+
+def _load_refusal(body: Any) -> str:
+    """Triton's reason a load failed; its words for a server that takes no loads told what its mode may be."""
+    reason = _error(body)
+    if NO_LOAD_API in reason:
+        return (
+            f"the server takes no model loads: it runs with --model-control-mode none or poll, not explicit "
+            f"(Triton: {reason})"
+        )
+    return reason
 
 
 def _error(body: Any) -> str:

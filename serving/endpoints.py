@@ -1,7 +1,7 @@
 """Where a running `quantserve serve` listens, so `loadtest`/`evaluate` find its metrics port by the gRPC URL.
 
 `quantserve serve` writes one small JSON record per server (pid, repository, host, gRPC/HTTP/metrics
-ports) into the runtime folder and removes it on exit:
+ports, model control mode) into the runtime folder and removes it on exit:
 `$QUANTSERVE_RUNTIME_DIR`, else `$XDG_RUNTIME_DIR/quantserve`, else `~/.cache/quantserve/run`,
 file `serve-<grpc port>.json`. A record whose pid is gone is stale and removed when read.
 Triton cannot be asked for its metrics port over gRPC, so without a record the only other
@@ -42,6 +42,14 @@ class ServedEndpoints:
     grpc_port: int
     http_port: int
     metrics_port: int
+    # how it loads changes: "none" loads the repository only at tritonserver's start, so a deploy or rollback into it
+    # is served from the next start only (a record from before it was kept: "explicit", serve's default)
+    model_control: str = "explicit"
+
+    @property
+    def loads_changes(self) -> bool:
+        """Whether a change to its repository is served without a restart (explicit: serve reloads it; poll: Triton)."""
+        return self.model_control != "none"
 
     @property
     def grpc_url(self) -> str:
@@ -56,8 +64,10 @@ def endpoints_of(server: Any) -> ServedEndpoints:
     """The record for a started `serving.server.TritonServer`, owned by this process (which may restart it)."""
     if server.pid is None:
         raise InternalError("the server is not running: nothing to record")
-    ports = server.ports
-    return ServedEndpoints(os.getpid(), str(server.repo), server.host, ports["grpc"], ports["http"], ports["metrics"])
+    ports, control = server.ports, server.options.model_control
+    return ServedEndpoints(
+        os.getpid(), str(server.repo), server.host, ports["grpc"], ports["http"], ports["metrics"], control
+    )
 
 
 def runtime_dir() -> Path:
@@ -149,11 +159,45 @@ def find_endpoints_by_http(http_url: str) -> ServedEndpoints | None:
     return None
 
 
+def find_serving_repository(repo: Path) -> ServedEndpoints | None:
+    """The live `quantserve serve` recorded as serving `repo`, or None."""
+    for path in sorted(runtime_dir().glob(f"{RECORD_PREFIX}*.json")):
+        endpoints = _read_record(path)
+        if endpoints is not None and Path(endpoints.repo).resolve() == Path(repo).resolve() and _alive(endpoints.pid):
+            return endpoints
+    return None
+
+
+def not_loaded_until_restart(repo: Path) -> str | None:
+    """Where a `quantserve serve --model-control none` serves `repo`, the words for a change just written into it
+    (a deploy's version, a rollback's): on disk, served from tritonserver's next start only; None where no such
+    serve runs. Measured (session 43): deploy said "deployed as 'm' version 2" while Triton kept serving 1, and an
+    unrelated tritonserver restart switched to 2 (a worse INT8 build) in silence."""
+    endpoints = find_serving_repository(repo)
+    if endpoints is None or endpoints.loads_changes:
+        return None
+    return (
+        f"on disk, not served: quantserve serve (pid {endpoints.pid}) runs {repo} with --model-control none and "
+        "loads the repository only when tritonserver starts, serving what it loaded until then; restart serve to "
+        "serve it now"
+    )
+
+
 def check_serves_repository(http_url: str, repo: Path) -> None:
     """Refuse a `--url` whose server is a `quantserve serve` of another repository: it would reload its own copy
-    of the model, and the deploy would say the new version is live. A server not recorded is not checked."""
+    of the model, and the deploy would say the new version is live; and one run with --model-control none, which
+    loads no model after its start (Triton's refusal named polling, which was not on: session 43). A server not
+    recorded is not checked."""
     endpoints = find_endpoints_by_http(http_url)
-    if endpoints is None or Path(endpoints.repo).resolve() == Path(repo).resolve():
+    if endpoints is None:
+        return
+    if not endpoints.loads_changes:
+        raise QuantserveError(
+            f"{http_url}: quantserve serve (pid {endpoints.pid}) runs with --model-control none: it loads no model "
+            "after its start, so --url cannot make a change live; leave out --url and restart serve, or serve with "
+            "--model-control explicit: nothing written"
+        )
+    if Path(endpoints.repo).resolve() == Path(repo).resolve():
         return
     raise QuantserveError(
         f"{http_url}: serves repository {endpoints.repo} (quantserve serve, pid {endpoints.pid}), not --repo {repo}; "

@@ -130,6 +130,7 @@ class Supervisor:
         self._instances = InstanceRecovery(log)  # learnt from by load threads too
         self._loading: dict[str, threading.Thread] = {}  # model → the thread of its latest load
         self._poll_loads = PollLoadWatch()  # poll model control: Triton's own reloads, read from its log
+        self._served: dict[str, list[str]] = {}  # each model's READY versions, as last known (`served_changes`)
 
     @property
     def ready(self) -> bool:
@@ -157,7 +158,8 @@ class Supervisor:
         self._poll_loads.begin(self.server.log_path if self.options.model_control == "poll" else None)
         for name, reason in {**self.server.not_loaded, **self._said(skipped)}.items():
             self.log(f"warning: model '{name}' not loaded: {reason}; the other models serve")
-        for name in sorted(self.server.loaded_models()):
+        self._served = self.server.loaded_models()
+        for name in sorted(self._served):
             self._warn_queue_policy(name)
         self.watchdog.reset(time.monotonic())
         self._instances.learn(self.server.pid)
@@ -207,7 +209,7 @@ class Supervisor:
     def _restart(self, cause: str, kill: bool = False) -> None:
         """Stop the server (`kill`: SIGKILL at once, it is hung) and start it again after the policy's backoff."""
         self._ready.clear()
-        now = time.monotonic()
+        before, now = self._served, time.monotonic()
         recent = [t for t in self.restarts if now - t < self.policy.window_s]
         if len(recent) >= self.policy.max_restarts:
             self.server.stop(kill=kill)
@@ -234,6 +236,8 @@ class Supervisor:
         self._down_cause = None
         ready = self.server.control().is_ready()
         self.log(restarted_line(self.server.pid, time.monotonic() - started, ready, self.server.not_loaded))
+        for line in served_changes(before, self._served, self.options.model_control):
+            self.log(line)
 
     def reload_changed(self, wait: bool = True) -> list[str]:
         """Ask Triton to load every model whose folder changed since the last look; returns their names.
@@ -305,7 +309,9 @@ class Supervisor:
             try:
                 control.load(name)
                 self._instances.learn(server_pid)  # its new instances, before anyone hears it is live
-                outcome = f"{'reloaded' if served else 'loaded'}: versions {control.ready_versions(name)} live"
+                live = control.ready_versions(name)
+                outcome = f"{'reloaded' if served else 'loaded'}: versions {live} live"
+                self._served = {**self._served, name: [str(v) for v in live]}
                 loaded = True
             except QuantserveError as exc:
                 reason = with_poll_reason(str(exc), self.server.log_path, logged, name)
@@ -375,3 +381,25 @@ class Supervisor:
         if models:
             self.watchdog.reset(time.monotonic())
         return models
+
+
+def served_changes(before: dict[str, list[str]], after: dict[str, list[str]], model_control: str) -> list[str]:
+    """One line per model whose READY versions differ after a restart from those served before it ("now serves
+    version 2 of 'm', was 1"). Under --model-control none the repository is read only at a start: a deploy of a worse
+    INT8 version 2 was served from an unrelated kill -9's restart on, and serve said only "ready again" (session 43).
+    Under poll Triton reloads by itself, so the versions before are not known: nothing is said."""
+    if model_control == "poll":
+        return []
+    why = " (changed on disk while it ran: --model-control none loads the repository only at a start)"
+    why = why if model_control == "none" else ""
+    lines = []
+    for name in sorted(after):
+        now = ", ".join(sorted(after[name], key=_number))
+        was = ", ".join(sorted(before[name], key=_number)) if name in before else "not served before the restart"
+        if now != was:
+            lines.append(f"now serves version {now} of '{name}', was {was}{why}")
+    return lines
+
+
+def _number(version: str) -> tuple[int, str]:
+    return (len(version), version)

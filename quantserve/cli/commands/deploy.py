@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     from serving.build_verdict import missed_checks
     from serving.deploy import ServingPolicy, deploy, load_artifact, max_batch_for
     from serving.deploy_numbers import DEFAULT_QUEUE_DELAY_US, check_delay_batched, check_numbers
-    from serving.endpoints import check_serves_repository
+    from serving.endpoints import check_serves_repository, not_loaded_until_restart
     from serving.model_config import QueuePolicy
     from serving.queue_policy_stall import warn_queue_policy
     from serving.versions import prune_versions
@@ -157,7 +157,9 @@ def run(args: argparse.Namespace) -> int:
     if args.url:
         make_live_or_withdraw(args.url, args.repo, args.name, result)
         prune_versions(result.model_dir, args.keep_versions)
-    print(f"deployed {args.build_dir} as '{args.name}' version {result.version}: {result.version_dir}")
+    unserved = None if args.url else not_loaded_until_restart(args.repo)  # serve --model-control none
+    said = f"deployed {args.build_dir} as '{args.name}' version {result.version}: {result.version_dir}"
+    print(f"{said}; {unserved}" if unserved else said)
     print(f"config: {result.config_path}")
     if kept:
         print(f"note: kept '{args.name}''s serving settings from its config: {', '.join(kept)} (a flag changes one)")

@@ -38,7 +38,26 @@ def run(args: argparse.Namespace) -> int:
         control = ControlClient(args.url, timeout_s=120.0)
         version = rollback_live(args.repo, args.name, control, args.to)
         print(f"live on {control.url}: '{args.name}' version {version}")
-    else:
-        version = rollback(args.repo, args.name, args.to)
-    print(f"'{args.name}' now serves version {version} ({args.repo / args.name / str(version)})")
+        print(f"'{args.name}' now serves version {version} ({args.repo / args.name / str(version)})")
+        return 0
+    version = rollback(args.repo, args.name, args.to)
+    print(rolled_back_line(args.name, args.repo, version))
     return 0
+
+
+def rolled_back_line(name: str, repo: Path, version: int) -> str:
+    """What a rollback without --url changed: "now serves" only where a `quantserve serve` of the repository loads
+    changes (explicit or poll model control); else what it changed on disk, and when that is served. It said
+    "'m' now serves version 1" while a serve --model-control none served version 2 (session 43)."""
+    from serving.endpoints import find_serving_repository, not_loaded_until_restart
+
+    folder = repo / name / str(version)
+    if find_serving_repository(repo) is None:
+        return (
+            f"'{name}''s config now names version {version} ({folder}); no quantserve serve of {repo} runs: a server "
+            "serves it once it loads the model again (--url loads it on one now)"
+        )
+    unserved = not_loaded_until_restart(repo)
+    if unserved:
+        return f"'{name}''s config now names version {version} ({folder}), {unserved}"
+    return f"'{name}' now serves version {version} ({folder})"
