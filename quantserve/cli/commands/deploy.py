@@ -57,8 +57,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--ragged-batching",
         choices=RAGGED_BATCHING,
-        default="group",
-        help="embedded target, inputs of varying length: run each shape apart (exact) or zero-pad into one batch "
+        default=None,
+        help="embedded target, inputs of varying length: run each shape apart (exact; default, unless the model's "
+        "config pads: then pad, checked again) or zero-pad into one batch "
         "(exact only where the model masks or ignores padded positions, as an encoder with an attention mask does; "
         "checked on synthesized rows before anything is written, and refused where an output changes, e.g. a mean "
         "over the sequence)",
@@ -126,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
     manifest = load_artifact(Path(args.build_dir)).manifest
     kept = keep_serving_settings(args, Path(args.repo) / args.name, manifest.unbatched)
     args.instances = 1 if args.instances is None else args.instances
+    args.ragged_batching = args.ragged_batching or "group"
     args.live_versions = 1 if args.live_versions is None else args.live_versions
     args.max_queue_size = args.max_queue_size or 0
     args.queue_timeout_us = args.queue_timeout_us or 0
@@ -185,11 +187,22 @@ def keep_serving_settings(args: argparse.Namespace, model_dir: Path, unbatched: 
     was = int(served.get("max_batch_size", 0) or 0)
     if not (unbatched or was <= 0 or args.max_batch == 0):
         kept += _keep_batching(args, served, was)
+        kept += _keep_ragged_batching(args, served)
     latest = served.get("version_policy", {}).get("latest")
     if args.live_versions is None and latest is not None:
         args.live_versions = int(latest.get("num_versions", 1) or 1)
         kept.append(f"--live-versions {args.live_versions}")
     return kept
+
+
+def _keep_ragged_batching(args: argparse.Namespace, served: dict[str, Any]) -> list[str]:
+    """`keep_serving_settings`' ragged batching: pad where the config pads and no flag was given (group is the
+    default anyway, so it is not named)."""
+    value = served.get("parameters", {}).get("ragged_batching", {})
+    if args.ragged_batching is None and isinstance(value, dict) and value.get("string_value") == "pad":
+        args.ragged_batching = "pad"
+        return ["--ragged-batching pad"]
+    return []
 
 
 def _keep_batching(args: argparse.Namespace, served: dict[str, Any], was: int) -> list[str]:
