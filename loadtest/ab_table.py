@@ -7,8 +7,8 @@ all. Runs are compared only where `loadtest.run_pairing` would pair them (one so
 server, request batch, Locust workers), and a line says why where they are not. The ratios are to the run
 load-tested first (its recorded start; the file name where none is recorded): the "before" of a before/after, not a
 pick by the figures. This judges nothing: figures and ratios only. Runs are named by model, the versions served at
-their start and how they were served (`run_identity.served_config`: max batch, queue delay, instances), and Triton's
-own avg batch shows what the batcher did.
+their start and how they were served (`run_identity.served_config`: max batch, queue delay, preferred sizes not the
+default, ragged batching, queue policy, instances), and Triton's own avg batch shows what the batcher did.
 """
 
 from __future__ import annotations

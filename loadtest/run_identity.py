@@ -20,7 +20,7 @@ import numpy as np
 
 from loadtest.data_file import read_data
 from quantserve.errors import QuantserveError
-from serving.model_config import recorded_precision, recorded_source
+from serving.model_config import default_preferred_batch_sizes, recorded_precision, recorded_source
 from serving.tls import ClientTls
 
 
@@ -100,7 +100,9 @@ def served_identity(url: str, model: str, data: Path, tls: ClientTls | None = No
 def served_config(config: dict[str, Any]) -> str:
     """A served model's batching and instances as its config says: `max batch 32, queue 500 µs, 2 instances`, or
     `no batching, 1 instance` (max_batch_size 0). Two runs of one precision side by side (the report's A/B table)
-    were told apart by model name alone: the results held no deploy config."""
+    were told apart by model name alone: the results held no deploy config. Preferred sizes other than deploy's
+    default, ragged batching and a queue policy are named too: two runs of group and pad read as one configuration
+    (session 43)."""
     batch = int(config.get("max_batch_size") or 0)
     dynamic = config.get("dynamic_batching")
     if not batch:
@@ -109,5 +111,23 @@ def served_config(config: dict[str, Any]) -> str:
         words = f"max batch {batch}, no dynamic batching"
     else:
         words = f"max batch {batch}, queue {int(dynamic.get('max_queue_delay_microseconds') or 0)} µs"
+        words += "".join(f", {part}" for part in _batcher_words(batch, dynamic))
+    ragged = (config.get("parameters") or {}).get("ragged_batching") or {}
+    if batch and isinstance(ragged, dict) and ragged.get("string_value"):
+        words += f", ragged {ragged['string_value']}"
     count = sum(int(group.get("count") or 1) for group in config.get("instance_group") or [{}])
     return f"{words}, {count} instance{'s' if count != 1 else ''}"
+
+
+def _batcher_words(batch: int, dynamic: dict[str, Any]) -> list[str]:
+    """The dynamic batcher's preferred sizes where not deploy's default for `batch`, and its queue bounds."""
+    words = []
+    preferred = tuple(sorted(int(size) for size in dynamic.get("preferred_batch_size") or []))
+    if preferred and preferred != default_preferred_batch_sizes(batch):
+        words.append(f"preferred {','.join(map(str, preferred))}")
+    queue = dynamic.get("default_queue_policy") or {}
+    if int(queue.get("max_queue_size") or 0):
+        words.append(f"at most {int(queue['max_queue_size'])} waiting")
+    if int(queue.get("default_timeout_microseconds") or 0):
+        words.append(f"queue timeout {int(queue['default_timeout_microseconds'])} µs")
+    return words
