@@ -39,6 +39,8 @@ class RunIdentity:
     client_cores: int | None = None
     # how the model was served at the start (`served_config`): max batch, queue delay, instances (None: not read)
     config: str | None = None
+    # the model's versions READY at the run's end (None: not read, or a file from before it was)
+    versions_at_end: list[str] | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunIdentity:
@@ -46,6 +48,27 @@ class RunIdentity:
         if not isinstance(identity.started_at, str) or not isinstance(identity.versions, list):
             raise ValueError(f"'identity' is {data!r}, not a run's start time and versions")
         return identity
+
+    def versions_changed(self) -> bool:
+        """Whether the versions READY at the end differ from those at the start (both read)."""
+        return bool(self.versions) and self.versions_at_end is not None and self.versions_at_end != self.versions
+
+    def versions_words(self) -> str:
+        """The versions served, `1`, or `1 → 2` where they changed during the run; "–" where none was read."""
+        start = ", ".join(self.versions) or "–"
+        return f"{start} → {', '.join(self.versions_at_end or []) or 'none'}" if self.versions_changed() else start
+
+    def versions_note(self, model: str, precision: str | None) -> str | None:
+        """One line where the model's served versions changed during the run. Measured (session 43): a loadtest
+        across a `serve --model-control none` restart that served a new INT8 version recorded precision fp32 and
+        versions ['1'], read at its start, though its window's end was served by version 2."""
+        if not self.versions_changed():
+            return None
+        read = f"precision {precision} and " if precision else ""
+        return (
+            f"model '{model}' served versions changed during the run ({self.versions_words()}): its {read}versions "
+            "were read at the start, and its figures are of both"
+        )
 
     def client(self) -> str | None:
         """`host (CPU, N cores)`: the client machine as recorded; None where nothing was."""
@@ -95,6 +118,18 @@ def served_identity(url: str, model: str, data: Path, tls: ClientTls | None = No
         return identity, None
     identity.source, identity.config = recorded_source(config), served_config(config)
     return identity, recorded_precision(config)
+
+
+def versions_now(url: str, model: str, tls: ClientTls | None = None) -> list[str] | None:
+    """The model's versions READY now (a run's end, `RunIdentity.versions_at_end`); None where the server does not
+    answer."""
+    from serving.client import NO_RETRY, TritonGrpcClient
+
+    try:
+        with TritonGrpcClient(url, 10.0, tls, NO_RETRY) as client:
+            return client.ready_versions(model)
+    except QuantserveError:
+        return None
 
 
 def served_config(config: dict[str, Any]) -> str:

@@ -232,6 +232,8 @@ def run_load_command(args: argparse.Namespace) -> int:
             print_stage_table(runs[-1])
             for note in (n for r in runs[-1].results for n in r.notes()):
                 print(f"note: {note}")
+            if changed := runs[-1].identity and runs[-1].identity.versions_note(settings.label, runs[-1].precision):
+                print(f"note: {changed}")
             if sweep := sweep_note(runs[-1]):
                 print(f"note: {sweep}")
     md_path, html_path = render(args.out)
@@ -376,6 +378,7 @@ def run_with_progress(settings: Any, args: argparse.Namespace) -> Any:
     from loadtest.harness import measure_step, run_identity, save_run
     from loadtest.interruption import MeasuredSteps
     from loadtest.recording_files import results_folder_held
+    from loadtest.run_identity import versions_now
     from quantserve.cli.progress import StepProgress, is_quiet
 
     settings.check()
@@ -391,4 +394,5 @@ def run_with_progress(settings: Any, args: argparse.Namespace) -> Any:
                 bar.describe(f"{step.name}, {step.run_seconds(settings.duration_s):g} s")
                 measure_step(measured, settings, steps, number, Path(args.out), args.server_pid or None)
                 bar.advance()
+        identity.versions_at_end = versions_now(settings.url, settings.model, settings.tls)
         return save_run(measured.run(), Path(args.out))
