@@ -10,7 +10,7 @@ matched FP32 → INT8 and the agreement of the two sets judged (`box_list_metric
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ BOX_LIST_MIN_ROWS = 10
 BOX_MATCH_IOU = 0.5
 BOX_SCORE_THRESHOLD = 0.25  # YOLO's default confidence: the boxes' cut where --label-threshold is not given
 SORT_SLACK = 1e-6  # a score may rise by this much down the rows and still read as sorted (ties allowed)
+Boxes = tuple[np.ndarray, np.ndarray, np.ndarray]  # one sample's corners (B, 4), classes (B,), scores (B,)
 
 
 @dataclass(frozen=True)
@@ -116,28 +117,39 @@ def named_box_list(name: str, values: np.ndarray) -> None:
 
 
 def box_list_metrics(reference: np.ndarray, candidate: np.ndarray, threshold: float) -> dict[str, Any]:
-    """Each sample's boxes with score ≥ `threshold`, FP32's matched greedily, highest score first, to the INT8 box
-    of the same class with the highest IoU ≥ BOX_MATCH_IOU not yet taken. `box_agreement`: F1 over all samples,
-    2·matched / (FP32 boxes + INT8 boxes), 1.0 where neither has one; `box_iou_mean`: the matched boxes' mean IoU
-    (F1 at IoU 0.5 passes every box moved by a third of its width); as information the counts, the matched boxes'
-    mean absolute score change, the worst sample's F1, and a relative error (1 − F1 × mean IoU) that ranks
-    candidates."""
+    """Each sample's boxes with score ≥ `threshold` (`_boxes`), FP32's matched to INT8's (`box_set_metrics`), and the
+    columns they were read from."""
     columns = box_columns(reference)
     if columns is None:
         raise QuantserveError(f"output of shape {reference.shape} is no box list (see optimizer.box_lists)")
-    counts = np.zeros((len(reference), 3), dtype=np.int64)  # FP32 boxes, INT8 boxes, matched
+    samples = (
+        (_boxes(fp32, columns, threshold), _boxes(int8, columns, threshold))
+        for fp32, int8 in zip(reference, candidate, strict=True)
+    )
+    return {**box_set_metrics(samples, threshold), "box_columns": columns.to_dict()}
+
+
+def box_set_metrics(samples: Iterable[tuple[Boxes, Boxes]], threshold: float) -> dict[str, Any]:
+    """FP32's boxes of each sample (corners, classes, scores: highest score first) matched greedily, highest score
+    first, to the INT8 box of the same class with the highest IoU ≥ BOX_MATCH_IOU not yet taken (`matched_boxes`).
+    `box_agreement`: F1 over all samples, 2·matched / (FP32 boxes + INT8 boxes), 1.0 where neither has one;
+    `box_iou_mean`: the matched boxes' mean IoU (F1 at IoU 0.5 passes every box moved by a third of its width); as
+    information the counts, the matched boxes' mean absolute score change, the worst sample's F1, and a relative
+    error (1 − F1 × mean IoU) that ranks candidates. Shared by a box list and a decoded raw head
+    (`optimizer.decoded_heads`)."""
+    counts_rows: list[tuple[int, int, int]] = []  # FP32 boxes, INT8 boxes, matched
     ious: list[float] = []
     score_errors: list[float] = []
-    for sample, (fp32, int8) in enumerate(zip(reference, candidate, strict=True)):
-        ref, new = _boxes(fp32, columns, threshold), _boxes(int8, columns, threshold)
-        matched = _matched(ref, new)
-        counts[sample] = len(ref[0]), len(new[0]), len(matched)
+    for ref, new in samples:
+        matched = matched_boxes(ref, new)
+        counts_rows.append((len(ref[0]), len(new[0]), len(matched)))
         ious += [iou for iou, _ in matched]
         score_errors += [error for _, error in matched]
-    fp32_boxes, int8_boxes, matched_boxes = (int(total) for total in counts.sum(axis=0))
+    counts = np.array(counts_rows, dtype=np.int64).reshape(-1, 3)
+    fp32_boxes, int8_boxes, matched_count = (int(total) for total in counts.sum(axis=0))
     shown = counts[:, 0] + counts[:, 1]
     f1 = np.where(shown > 0, 2 * counts[:, 2] / np.maximum(shown, 1), 1.0)
-    agreement = 2 * matched_boxes / (fp32_boxes + int8_boxes) if fp32_boxes + int8_boxes else 1.0
+    agreement = 2 * matched_count / (fp32_boxes + int8_boxes) if fp32_boxes + int8_boxes else 1.0
     iou_mean = float(np.mean(ious)) if ious else None
     return {
         "box_agreement": float(agreement),
@@ -145,24 +157,25 @@ def box_list_metrics(reference: np.ndarray, candidate: np.ndarray, threshold: fl
         "box_threshold": float(threshold),
         "boxes_fp32": fp32_boxes,
         "boxes_int8": int8_boxes,
-        "boxes_matched": matched_boxes,
+        "boxes_matched": matched_count,
         "box_score_error_mean": float(np.mean(score_errors)) if score_errors else None,
         "box_agreement_worst_sample": float(f1.min()) if len(f1) else 1.0,
         "box_worst_sample": int(f1.argmin()) if len(f1) else None,
-        "box_columns": columns.to_dict(),
         "relative_error": 1.0 - float(agreement) * (iou_mean if iou_mean is not None else 1.0),
     }
 
 
 def box_words(record: Mapping[str, Any]) -> str:
-    """Where a box agreement was read: "score >= 0.25: 58 boxes in FP32, 54 in INT8, 50 matched"."""
+    """Where a box agreement was read: "score >= 0.25: 58 boxes in FP32, 54 in INT8, 50 matched"; a decoded raw
+    head's, after its NMS (`optimizer.decoded_heads`): "score >= 0.25, class-aware NMS at IoU 0.7: …"."""
+    nms = f", class-aware NMS at IoU {record['box_nms_iou']:g}" if record.get("box_nms_iou") is not None else ""
     return (
-        f"score >= {record['box_threshold']:g}: {record['boxes_fp32']} boxes in FP32, {record['boxes_int8']} in INT8, "
-        f"{record['boxes_matched']} matched"
+        f"score >= {record['box_threshold']:g}{nms}: {record['boxes_fp32']} boxes in FP32, {record['boxes_int8']} in "
+        f"INT8, {record['boxes_matched']} matched"
     )
 
 
-def _boxes(rows: np.ndarray, columns: BoxColumns, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _boxes(rows: np.ndarray, columns: BoxColumns, threshold: float) -> Boxes:
     """One sample's boxes at `threshold` or above, highest score first: corners (B, 4), classes (B,), scores (B,).
     Padding rows (score ≤ 0) hold no box, even at threshold 0."""
     rows = rows.astype(np.float64)
@@ -175,10 +188,10 @@ def _boxes(rows: np.ndarray, columns: BoxColumns, threshold: float) -> tuple[np.
     return box, labels, kept[:, columns.score]
 
 
-def _matched(ref: tuple[np.ndarray, ...], new: tuple[np.ndarray, ...]) -> list[tuple[float, float]]:
-    """Each FP32 box matched to an INT8 one (`box_list_metrics`: greedy, highest FP32 score first): the pair's IoU
+def matched_boxes(ref: Boxes, new: Boxes) -> list[tuple[float, float]]:
+    """Each FP32 box matched to an INT8 one (`box_set_metrics`: greedy, highest FP32 score first): the pair's IoU
     and absolute score change."""
-    iou = np.where(ref[1][:, None] == new[1][None, :], _iou(ref[0], new[0]), 0.0)
+    iou = np.where(ref[1][:, None] == new[1][None, :], corner_iou(ref[0], new[0]), 0.0)
     matched = []
     for row, score in zip(iou, ref[2], strict=True):  # FP32's boxes in score order
         best = int(np.argmax(row)) if row.size else -1
@@ -188,7 +201,7 @@ def _matched(ref: tuple[np.ndarray, ...], new: tuple[np.ndarray, ...]) -> list[t
     return matched
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def corner_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(A, B) IoU of corner boxes (A, 4) and (B, 4); 0 where the union is empty."""
     low = np.maximum(a[:, None, :2], b[None, :, :2])
     high = np.minimum(a[:, None, 2:], b[None, :, 2:])

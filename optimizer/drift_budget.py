@@ -13,7 +13,9 @@ under the cut), as a dense map too (`optimizer.soft_masks.unjudged_words`); imag
 FP32 over its pixel range, mean and worst (`optimizer.image_outputs`); box_list — the F1 of FP32's and INT8's boxes
 at score ≥ --label-threshold (0.25 where not given) matched by class at IoU ≥ 0.5, and the matched boxes' mean IoU
 (`optimizer.box_lists`); detection and dense — worst channel correlation and worst channel error (RMS error over
-the channel's FP32 standard deviation: correlation alone passes a channel shifted by a constant or rescaled), and a
+the channel's FP32 standard deviation: correlation alone passes a channel shifted by a constant or rescaled; a
+detection head of pixel boxes beside [0, 1] scores also by its decoded boxes, as a box list's, its channels judged
+where its decoder reads them: `optimizer.decoded_heads`), and a
 dense yes/no flag (one score in [0, 1] per sample, most near 0 or 1) also by the share of its decisions at
 --label-threshold unchanged, and a dense probability (one such score spread over the range, FP32 on both sides of
 the threshold) by the share of its decisions unchanged on the rows farther than 0.02 from it (both against the
@@ -136,10 +138,10 @@ BUDGET_FLAGS: dict[str, tuple[str, str]] = {
     "min_psnr_worst": ("--min-psnr-worst", "image outputs: worst sample's PSNR against FP32 over the pixel range, dB"),
     "min_box_agreement": (
         "--min-box-agreement",
-        "box_list outputs: F1 of FP32's and INT8's boxes at score >= --label-threshold (0.25 unless given), matched "
-        "by class at IoU >= 0.5",
+        "box_list outputs and decoded detection heads: F1 of FP32's and INT8's boxes at score >= --label-threshold "
+        "(0.25 unless given), matched by class at IoU >= 0.5",
     ),
-    "min_box_iou": ("--min-box-iou", "box_list outputs: mean IoU of the boxes matched FP32 -> INT8"),
+    "min_box_iou": ("--min-box-iou", "box_list outputs and decoded detection heads: mean IoU of the boxes matched"),
     "max_channel_error": (
         "--max-channel-error",
         "detection/dense outputs: worst channel's RMS error over its FP32 standard deviation (catches shifts)",
@@ -157,8 +159,9 @@ BUDGET_FLAGS: dict[str, tuple[str, str]] = {
     "label_threshold": (
         "--label-threshold",
         "multilabel and soft_mask outputs, dense flags and probabilities: the score at which a class or pixel is "
-        "on, as the model is used (logits: at its logit); box_list outputs: the score from which a box counts (not "
-        "given: 0.25); classification outputs, given: the confidence from which the top class is answered",
+        "on, as the model is used (logits: at its logit); box_list outputs and detection heads of pixel boxes: the "
+        "score from which a box counts (not given: 0.25); classification outputs, given: the confidence from which "
+        "the top class is answered",
     ),
 }
 
@@ -196,7 +199,14 @@ BUDGETED: dict[str, tuple[str, ...]] = {
     "multilabel": ("label_set_agreement",),
     "embedding": ("cosine_mean", "cosine_worst"),
     "sequence": ("sequence_agreement",),
-    "detection": ("channel_correlation_worst", "channel_error_worst", "channel_gain_worst"),
+    # a decoded raw head's boxes too (`optimizer.decoded_heads`), its channels where its decoder reads them
+    "detection": (
+        "box_agreement",
+        "box_iou_mean",
+        "channel_correlation_worst",
+        "channel_error_worst",
+        "channel_gain_worst",
+    ),
     "box_list": ("box_agreement", "box_iou_mean"),  # an end-to-end detector's sorted detections (`optimizer.box_lists`)
     # a flag's or a probability's decisions: where it is one (`optimizer.decision_metrics`); quiet channels': where
     # the output is scores (`optimizer.drift_metrics`)
@@ -340,7 +350,9 @@ def judge(output: str, record: Mapping[str, Any], budget: DriftBudget) -> tuple[
         slacks.append(normalized_slack(agreeing / rows, budget.min_top1_agreement, True))
     fired = int(record.get("quiet_fired") or 0)
     if fired:  # a channel FP32 never turns on, on in INT8: a false detection, refused whatever its size
-        where = f"{_where('quiet_fired', record)}, at --label-threshold {budget.label_threshold:g}"
+        cut = record.get("box_threshold", budget.label_threshold)  # a decoded head's: where its boxes are read
+        named = "score" if "box_threshold" in record else "--label-threshold"
+        where = f"{_where('quiet_fired', record)}, at {named} {cut:g}"
         violations.insert(0, Violation(output, "quiet_fired", float(fired), 0.0, False, where=where))
         slacks.append(-1.0 - math.log10(fired))
     return violations, slacks

@@ -15,7 +15,8 @@ channel), and its largest absolute error must stay within --max-quiet-error (0.0
 one collapsed to 0 refuses where FP32 ever reached 0.05). The record counts the quiet channels per axis
 (`quiet_channels`) and names the worst. Channels that turn on, and outputs that are not scores (or turn nothing
 on: a [0, 1] regression, features), are judged by correlation and spread error as before; detections and class
-maps too (a box coordinate in [0, 1] is not a score). So FCPE is still refused, now at bin 293 (FP32 peak
+maps too (a box coordinate in [0, 1] is not a score), but a decoded raw head's score channels under its box threshold
+are quiet (`optimizer.decoded_heads`). So FCPE is still refused, now at bin 293 (FP32 peak
 0.266, never on, RMS error 0.41 of its spread): a bin that reaches a quarter of the range is not quiet.
 """
 
@@ -36,10 +37,11 @@ from optimizer.decision_metrics import (
     score_decisions,
     value_decisions,
 )
+from optimizer.decoded_heads import DecodedHead, decoded_head
 from optimizer.drift_budget import BUDGETED, UnsetThreshold
 from optimizer.image_outputs import image_metrics
 from optimizer.mask_metrics import class_map_metrics, mask_metrics
-from optimizer.output_kinds import detection_axis, real_axes
+from optimizer.output_kinds import BOX_CHANNELS, detection_axis, real_axes
 from optimizer.row_kinds import usable_labels
 from optimizer.soft_masks import mask_threshold, soft_mask_metrics, unjudged_words
 from optimizer.token_values import MEASURED_PER_TOKEN, per_token, token_values_metrics
@@ -179,7 +181,11 @@ def _layout_metrics(
         record["labels_unused"] = unused  # unused labels may be why a classifier reads as dense or an embedding
     if kind == "classification" and not isinstance(label_threshold, UnsetThreshold):  # used at a confidence
         record.update(confident_decisions(reference, candidate, label_threshold))  # (`optimizer.decision_metrics`)
-    record.update(_channel_metrics(kind, reference, candidate, label_threshold))
+    head = decoded_head(reference, label_threshold) if kind == "detection" else None
+    if head is not None:  # a raw YOLO head's boxes, and its channels where its decoder reads them
+        record.update(_decoded_head_metrics(head, reference, candidate))
+    else:
+        record.update(_channel_metrics(kind, reference, candidate, label_threshold))
     if kind == "dense":  # one score per sample: its decisions at the threshold (`optimizer.decision_metrics`)
         record.update(score_decisions(reference, candidate, label_threshold))
         if "decision_agreement" not in record and not isinstance(label_threshold, UnsetThreshold):
@@ -313,6 +319,48 @@ def _channel_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray, th
         across = np.where(still, np.nan, metrics.channel_correlations(reference, candidate, other))
         across_errors = np.where(still, np.nan, metrics.channel_errors(reference, candidate, other))
         _keep_worst(record, other, across, across_errors)
+    return record
+
+
+def _decoded_head_metrics(head: DecodedHead, reference: np.ndarray, candidate: np.ndarray) -> dict[str, Any]:
+    """A decoded raw head (`optimizer.decoded_heads`): its boxes matched FP32 → INT8, its box channels at the anchors
+    FP32 keeps and its score channels where either model's top score reaches a tenth of the threshold. A score channel
+    FP32 never turns on at the threshold is quiet (its values decide no box; the DocLayNet head's "Title", peak 0.139
+    on synthetic pages, read slope 1.28 at its 5721 anchors, session 43): left out of the channel figures, judged by
+    INT8 turning it on. The relative error that ranks candidates: the worst of the boxes' (1 − F1 × IoU) and the
+    judged values'."""
+    ref, new = head.rows(reference), head.rows(candidate)
+    boxes, scores = head.box_anchors(ref), head.score_anchors(ref, new)
+    record = {**head.box_metrics(ref, new), "judged_at": head.where(boxes, scores)}
+    box_ref, box_new = ref[boxes][:, :BOX_CHANNELS], new[boxes][:, :BOX_CHANNELS]
+    shown_ref, shown_new = ref[scores], new[scores]  # (P, 4 + K): every anchor where a channel reaches the threshold
+    score_ref, score_new = shown_ref[:, BOX_CHANNELS:], shown_new[:, BOX_CHANNELS:]
+    correlations = np.concatenate(
+        [metrics.channel_correlations(box_ref, box_new, 1), metrics.channel_correlations(score_ref, score_new, 1)]
+    )
+    errors = np.concatenate(
+        [metrics.channel_errors(box_ref, box_new, 1), metrics.channel_errors(score_ref, score_new, 1)]
+    )
+    gains = np.concatenate(
+        [
+            gain_errors(box_ref, box_new, 1, correlations[:BOX_CHANNELS]),
+            gain_errors(score_ref, score_new, 1, correlations[BOX_CHANNELS:]),
+        ]
+    )
+    quiet = _quiet_channels(record, shown_ref, shown_new, 1, head.threshold, head.threshold)
+    quiet[:BOX_CHANNELS] = False  # coordinates, not scores
+    for key in ("quiet_error_worst_axis", "quiet_fired_axis"):
+        if key in record:
+            record[key] = head.axis
+    record["quiet_channels"] = {str(head.axis): int(quiet.sum())}
+    _keep_worst(record, head.axis, *_unless(quiet, correlations, errors))
+    keep_worst_gain(record, np.where(quiet, np.nan, gains), head.axis)
+    judged = [metrics.relative_error(*pair)[0] for pair in ((box_ref, box_new), (score_ref, score_new)) if pair[0].size]
+    record.update(
+        relative_error=max([float(record["relative_error"]), *(float(error) for error in judged)]),
+        channels=int(correlations.size),
+        channels_constant=int(np.isnan(correlations).sum()),
+    )
     return record
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from optimizer.box_lists import box_words
 from optimizer.drift import measure_drift
 from optimizer.drift_budget import BudgetExceeded, DriftBudget, Violation
 from optimizer.drift_evidence import (
@@ -187,10 +188,16 @@ def test_a_collapsed_score_channel_fails_although_whole_tensor_cosine_is_near_on
     assert record["cosine_mean"] > 0.999 and record["max_abs_diff"] < 1.0  # the figures that hid it
     assert record["channel_correlation_worst"] == 0.0 and record["channel_worst"] == 5
     assert not report.holds and report.margin() < 0
+    # pixel boxes beside [0, 1] scores: its decoded boxes too, its channels where read (`optimizer.decoded_heads`)
+    where, boxes = record["judged_at"], box_words(record)
+    assert where.startswith("box channels at the ") and "score channels at the 1200 where" in where
     assert [v.line() for v in report.violations] == [
-        "output 'output0': worst channel correlation 0 < budget 0.98",
-        f"output 'output0': worst channel error (RMS / FP32 std) {record['channel_error_worst']:.4g} > budget 0.25",
+        f"output 'output0': box agreement (F1 at IoU 0.5) ({boxes}) {record['box_agreement']:.4g} < budget 0.95",
+        f"output 'output0': worst channel correlation ({where}) 0 < budget 0.98",
+        f"output 'output0': worst channel error (RMS / FP32 std) ({where}) {record['channel_error_worst']:.4g} > "
+        "budget 0.25",
     ]
+    assert "class-aware NMS at IoU 0.7" in boxes
     assert record["channel_error_worst"] > 1 and record["channel_error_worst_channel"] == 5
 
 
