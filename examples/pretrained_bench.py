@@ -43,6 +43,8 @@ FLOORS = {
     "pooled_cosine_worst": 0.97,
     "text_agreement": 0.98,
     "score_channel_correlation_worst": 0.98,
+    "box_f1": 0.95,  # a YOLOv8 head's boxes as its package decodes them (`detector_drift`): issue 9's box budgets
+    "box_iou_mean": 0.9,
     "map_correlation": 0.98,
     "top1_agreement": 0.99,
     "posteriorgram_channel_correlation_worst": 0.98,
@@ -220,16 +222,71 @@ def recognizer_drift(ref: dict[str, np.ndarray], got: dict[str, np.ndarray], lab
 
 
 def detector_drift(ref: dict[str, np.ndarray], got: dict[str, np.ndarray], labels: Any) -> dict[str, float]:
-    """Pearson correlation of every score row (rows 4…) over all anchors of all images; the worst, and the boxes'."""
+    """Pearson correlation of every score row (rows 4…) over all anchors of all images; the worst, and the boxes'.
+    A head of pixel boxes beside [0, 1] scores (NudeNet's YOLOv8n) is judged by the boxes NudeNet's own decoding keeps
+    (`nudenet_boxes`), matched FP32 → INT8 by class at IoU ≥ 0.5: their F1 and matched IoU; its score rows over every
+    anchor are information there, as most anchors are background no decoder reads (session 43). A YOLOX raw head
+    (box regressions of a few units) is judged by its score rows as before."""
     a, b = _only(ref), _only(got)  # (N, 4 + classes, anchors), or (N, anchors, 4 + classes) channels last
     if a.shape[2] < a.shape[1]:
         a, b = a.transpose(0, 2, 1), b.transpose(0, 2, 1)
     rows = [_correlation(a[:, c], b[:, c]) for c in range(a.shape[1])]
-    return {
-        "score_channel_correlation_worst": min(rows[4:]),
+    scores = "score_channel_correlation_all_anchors" if _pixel_boxes(a) else "score_channel_correlation_worst"
+    drift = {
+        scores: min(rows[4:]),
         "box_row_correlation_worst": min(rows[:4]),
         "max_score_fp32": float(a[:, 4:].max()),
         "max_score_int8": float(b[:, 4:].max()),
+    }
+    if _pixel_boxes(a):
+        drift.update(_box_agreement([nudenet_boxes(x) for x in a], [nudenet_boxes(x) for x in b]))
+    return drift
+
+
+def _pixel_boxes(head: np.ndarray) -> bool:
+    """(N, 4 + K, A) whose box rows span at least 10× any score row, with positive sizes and scores in [0, 1]."""
+    spans = np.ptp(head, axis=(0, 2))
+    scores = head[:, 4:]
+    return bool(spans[:4].min() >= 10 * spans[4:].max() and head[:, 2:4].min() > 0 and 0 <= scores.min() <= 1)
+
+
+def nudenet_boxes(head: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One image's (4 + K, A) head decoded as nudenet 3.4's `_postprocess`: anchors whose top score reaches 0.25
+    (cv2.dnn.NMSBoxes' score threshold), class-agnostic NMS at IoU 0.45; corners (B, 4) and classes, best first."""
+    top = head[4:].max(axis=0)
+    kept = np.flatnonzero(top >= 0.25)
+    kept = kept[np.argsort(-top[kept], kind="stable")]
+    cx, cy, w, h = head[:4, kept].astype(np.float64)
+    corners = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+    order, chosen = np.arange(len(kept)), list[int]()
+    while order.size:
+        chosen.append(int(order[0]))
+        order = order[1:][_ious(corners[order[0]], corners[order[1:]]) <= 0.45]
+    return corners[chosen], head[4:, kept[chosen]].argmax(axis=0)
+
+
+def _ious(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    low, high = np.maximum(box[:2], boxes[:, :2]), np.minimum(box[2:], boxes[:, 2:])
+    inter = np.prod(np.clip(high - low, 0, None), axis=1)
+    union = np.prod(box[2:] - box[:2]) + np.prod(boxes[:, 2:] - boxes[:, :2], axis=1) - inter
+    return inter / np.maximum(union, 1e-12)  # type: ignore[no-any-return]
+
+
+def _box_agreement(fp32: list, int8: list) -> dict[str, float]:
+    """F1 of FP32's boxes matched greedily (best first) to INT8's of the same class at IoU ≥ 0.5, and matched IoU."""
+    matched, ious = 0, list[float]()
+    for (ref, ref_class), (new, new_class) in zip(fp32, int8, strict=True):
+        free = np.ones(len(new), dtype=bool)
+        for box, label in zip(ref, ref_class, strict=True):
+            overlap = np.where(free & (new_class == label), _ious(box, new) if len(new) else [], 0.0)
+            if len(overlap) and overlap.max() >= 0.5:
+                free[int(overlap.argmax())] = False
+                matched, ious = matched + 1, [*ious, float(overlap.max())]
+    shown = sum(len(boxes) for boxes, _ in fp32) + sum(len(boxes) for boxes, _ in int8)
+    return {
+        "box_f1": 2 * matched / shown if shown else 1.0,
+        "box_iou_mean": float(np.mean(ious)) if ious else 1.0,
+        "boxes_fp32": float(sum(len(boxes) for boxes, _ in fp32)),
     }
 
 

@@ -55,6 +55,33 @@ def test_detector_drift_shows_a_collapsed_score_row():
     assert pretrained_bench.broken_metrics(drift) == ["score_channel_correlation_worst 0 < 0.98"]
 
 
+def _pixel_head(rng: np.random.Generator) -> np.ndarray:
+    """A YOLOv8-style (2, 4 + 2, 300) head: random background boxes in pixels at scores near 0, two objects an image
+    each seen by 5 anchors within a pixel, at 0.5-0.9 (class 0 and 1)."""
+    head = np.concatenate([rng.uniform(10, 300, (2, 4, 300)), rng.uniform(0, 0.01, (2, 2, 300))], axis=1)
+    for image in range(2):
+        for number, box in enumerate(([80, 80, 60, 40], [200, 150, 50, 90])):
+            seen = slice(10 * number, 10 * number + 5)
+            head[image, :4, seen] = np.array(box)[:, None] + rng.normal(0, 0.5, (4, 5))
+            head[image, 4 + number, seen] = rng.uniform(0.5, 0.9, 5)
+    return head.astype(np.float32)
+
+
+def test_detector_drift_judges_a_pixel_head_by_its_decoded_boxes():
+    """Background noise no decoder reads is information; a box set moved by 30 % of its width is broken."""
+    rng = np.random.default_rng(2)
+    fp32 = _pixel_head(rng)
+    noisy = fp32.copy()
+    noisy[:, :4, 20:] += rng.normal(0, 60, (2, 4, 280)).astype(np.float32)  # background anchors' boxes only
+    drift = pretrained_bench.detector_drift({"o": fp32}, {"o": noisy}, None)
+    assert drift["box_f1"] == 1.0 and drift["boxes_fp32"] == 4 and drift["box_row_correlation_worst"] < 0.98
+    assert pretrained_bench.broken_metrics(drift) == []
+    moved = fp32.copy()
+    moved[:, 0, :20] += 0.3 * fp32[:, 2, :20]
+    drift = pretrained_bench.detector_drift({"o": fp32}, {"o": moved}, None)
+    assert pretrained_bench.broken_metrics(drift) == [f"box_iou_mean {drift['box_iou_mean']:.4g} < 0.9"]
+
+
 def test_refusal_lines_are_recognised():
     drift = (
         "quantserve: error: INT8 misses the drift budget: output 'x': worst cosine 0.91 < budget 0.97; nothing written"
