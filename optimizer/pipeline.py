@@ -37,6 +37,7 @@ from optimizer.quant_exclusions import graph_no_compute_refusal, no_compute_refu
 from optimizer.sample_axis import graph_packed_refusal
 from optimizer.source import ModelSource, forward_parameters, load_source
 from optimizer.speed import SpeedSettings, compare_speed
+from optimizer.speed_verdict import drift_kept
 from optimizer.state_loop import StatePair, find_state_pairs
 from optimizer.targets import PRECISIONS, EngineTarget, get_target, target_names
 from optimizer.transformer import TransformerSettings
@@ -252,20 +253,22 @@ class OptimizeJob:
             if record.get("one_answer") and self.user_metric is None:  # a --metric judges the task on its truth
                 raise BudgetExceeded(one_answer_refusal(record["one_answer"]))
         if self.options.precision == "int8" and self._timed_here():
-            record["speed"] = self._speed(reference, candidate, record)
+            record["speed"] = self._speed(reference, candidate, record, drift_kept(stages))
         return record
 
     def _timed_here(self) -> bool:
         """Speed is measured where the target runs the ONNX model on this CPU (not for TensorRT engines)."""
         return self.options.speed.enabled and bool(getattr(self.engine, "runs_on_cpu", self.engine.name != "tensorrt"))
 
-    def _speed(self, fp32: Path, int8: Path, verification: dict[str, Any]) -> dict[str, Any]:
+    def _speed(self, fp32: Path, int8: Path, verification: dict[str, Any], kept_for_drift: str) -> dict[str, Any]:
         """`verification`: the drift, judged first (failing only under --keep-failing, which the refusal must not
-        hide); a refusal carries it, so the figures behind "its drift is within the budget" are printed with it."""
+        hide); a refusal carries it, so the figures behind "its drift is within the budget" are printed with it.
+        `kept_for_drift`: what the search kept FP32 to hold the budget (`speed_verdict.drift_kept`)."""
         self.options.progress("time")
         settings = self.options.speed
         batch = next(self.held_out.batches(settings.batch_size))
-        speed = compare_speed(fp32, int8, batch, settings, 1 if self.held_out.requests.whole else None)
+        samples = 1 if self.held_out.requests.whole else None
+        speed = compare_speed(fp32, int8, batch, settings, samples, kept_for_drift)
         if not speed.holds and not settings.allow_slower:
             line = speed.line(bool(verification["holds"]))
             raise BudgetExceeded(line, {**getattr(line, "record", {}), "verification": dict(verification)})

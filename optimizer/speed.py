@@ -125,6 +125,7 @@ class SpeedRecord:
     busy_rounds_dropped: int = 0  # blocks left out because the machine was busy while they were timed
     int8_mac_share: float | None = None  # share of multiply-adds INT8 runs (None: not read; read when INT8 is slower)
     fp32_compute: dict[str, int] = field(default_factory=dict)  # op type -> compute nodes left FP32, most MACs first
+    kept_for_drift: str = ""  # why they are: the mixed-precision search kept them to hold the budget (`drift_kept`)
 
     @property
     def busy(self) -> bool:
@@ -149,9 +150,8 @@ class SpeedRecord:
             drift = "; its drift is within the budget" if drift_holds else "; its drift misses the budget too"
         if self.int8_sliver():
             text = (
-                f"INT8 is {beside_bar(self.speedup, self.min_speedup)}× FP32 here{bar}: {self.sliver_reason()}; INT8 "
-                "cannot be faster here; "
-                f"deploy fp32 (or pass --allow-slower){drift}"
+                f"INT8 is {beside_bar(self.speedup, self.min_speedup)}× FP32 here{bar}: {self.sliver_reason()}; "
+                f"{self.sliver_cause()}; deploy fp32 (or pass --allow-slower){drift}"
             )
         elif self.verdict().outcome == UNCERTAIN:  # the median clears the bar, its lower bound does not
             text = uncertain_line(self.verdict(), self.others_share, drift)
@@ -168,6 +168,14 @@ class SpeedRecord:
     def sliver_reason(self) -> str:
         """E.g. "only 0.03 % of multiply-adds are INT8 (LSTM ×3 stays FP32: ...)" (`speed_verdict.sliver_reason`)."""
         return sliver_reason(self.int8_mac_share or 0.0, self.fp32_compute)
+
+    def sliver_cause(self) -> str:
+        """Why INT8 covers a sliver: the drift budget, where the mixed-precision search kept the rest FP32 to hold it
+        (a captcha reader's full INT8 ran 2.01× and missed it; "INT8 cannot be faster here" told its user the model
+        could not be quantized at all, session 43), else that no INT8 run of this graph can be faster."""
+        if self.kept_for_drift:
+            return f"{self.kept_for_drift}; no INT8 model that holds the budget is faster here"
+        return "INT8 cannot be faster here"
 
     def busy_note(self) -> str:
         """E.g. "; timed on a busy machine (other processes used 80% of the cores): time again when idle"."""
@@ -198,7 +206,12 @@ def timing_batch(data: TensorData, settings: SpeedSettings) -> dict[str, np.ndar
 
 
 def compare_speed(
-    fp32: Path, int8: Path, batch: dict[str, np.ndarray], settings: SpeedSettings, samples: int | None = None
+    fp32: Path,
+    int8: Path,
+    batch: dict[str, np.ndarray],
+    settings: SpeedSettings,
+    samples: int | None = None,
+    kept_for_drift: str = "",
 ) -> SpeedRecord:
     """Time FP32 and INT8 on one batch, alternating run by run; speedup = the median of the blocks' ratios. The batch
     holds `samples` samples (default: its axis 0; one where it is an --unbatched build's whole sample, whose axis 0 is
@@ -233,7 +246,7 @@ def compare_speed(
         return record
     whole = samples is not None and samples != len(next(iter(batch.values())))  # an --unbatched build's sample
     share, kept = _compute_share(fp32, int8, batch, whole)
-    return replace(record, int8_mac_share=share, fp32_compute=kept)
+    return replace(record, int8_mac_share=share, fp32_compute=kept, kept_for_drift=kept_for_drift)
 
 
 def _compute_share(

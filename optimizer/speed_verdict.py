@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 # Where INT8 is no faster, its rounds may all clear the lower bound with at most this probability: the chance that
 # three rounds (the default) all land above 1.0 by luck.
@@ -123,3 +124,22 @@ def sliver_reason(int8_mac_share: float, fp32_compute: Mapping[str, int]) -> str
     names = ", ".join(f"{op} ×{fp32_compute[op]}" for op in kept)
     why = "; ".join(NO_STATIC_INT8[op] for op in kept if op in NO_STATIC_INT8)
     return f"{share} ({names} {'stays' if len(kept) == 1 else 'stay'} FP32{': ' + why if why else ''})"
+
+
+def drift_kept(stages: Iterable[Mapping[str, Any]]) -> str:
+    """Where the INT8 search's mixed precision kept compute nodes FP32 to hold the drift budget, the words for it and
+    for the fastest candidate that missed it, e.g. "the mixed-precision search kept 9 compute nodes FP32 to hold the
+    drift budget (static_qdq, all of them INT8, ran 2.01× FP32 and missed it: output 'digit_1': top-1 agreement
+    0.94 < budget 0.99)"; "" where it did not."""
+    for stage in stages:
+        mixed = stage.get("mixed_precision")
+        if not isinstance(mixed, dict) or not mixed.get("chosen") or not mixed.get("kept_fp32"):
+            continue
+        words = f"the mixed-precision search kept {len(mixed['kept_fp32'])} compute nodes FP32 to hold the drift budget"
+        missed = [c for c in stage.get("candidates") or [] if not c.get("holds") and c.get("speedup")]
+        if not missed:
+            return words
+        fastest = max(missed, key=lambda c: float(c["speedup"]))
+        why = f": {fastest['violations'][0]}" if fastest.get("violations") else ""
+        return f"{words} ({fastest['scheme']} ran {float(fastest['speedup']):.2f}× FP32 and missed it{why})"
+    return ""

@@ -207,7 +207,8 @@ def speed_notes(speed: dict[str, Any]) -> list[str]:
     names = [field.name for field in dataclasses.fields(SpeedRecord)]
     record = SpeedRecord(**{name: speed[name] for name in names if name in speed})
     if record.int8_sliver():
-        return [f"INT8 was timed at {record.speedup:.2f}× FP32: {record.sliver_reason()}; it cannot be faster here"]
+        cause = record.sliver_cause() if record.kept_for_drift else "it cannot be faster here"
+        return [f"INT8 was timed at {record.speedup:.2f}× FP32: {record.sliver_reason()}; {cause}"]
     if record.verdict().outcome == UNCERTAIN:
         reason = uncertain_reason(record.verdict(), record.others_share)
         return [f"{reason}: shipped under --allow-slower; time again on a quiet machine"]
