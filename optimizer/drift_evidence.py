@@ -30,6 +30,8 @@ BOX_METRICS = ("box_agreement",)
 FOUND_IN_VALUES = ("flag_agreement", "decision_agreement")
 MAX_ROWS_NEEDED = 100_000
 
+MORE_NAMED = 6  # other outputs a refusal names before it counts the rest
+
 
 def thin_evidence(report: DriftReport, budget: DriftBudget, rows: int) -> list[dict[str, Any]]:
     """Budgeted agreement rates that hold on `rows` held-out rows without the rows to show it: their 95 % lower
@@ -129,7 +131,7 @@ def one_answer_outputs(
 def one_answer_refusal(found: Sequence[Mapping[str, Any]]) -> str:
     """The one line optimize refuses with when a classifier's held-out rows all get one FP32 answer."""
     entry = found[0]
-    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    more = _more(entry, found, "outputs, alike")
     return Refusal(
         f"the held-out rows cannot show the drift budget: output '{entry['output']}' (classification): FP32 answers "
         f"class {entry['class']} on all {entry['rows']} of them, so top-1 agreement says nothing of its other "
@@ -142,7 +144,7 @@ def one_answer_refusal(found: Sequence[Mapping[str, Any]]) -> str:
 def evidence_refusal(short: Sequence[Mapping[str, Any]]) -> str:
     """The one line optimize refuses with when the held-out rows are too few to show the budget."""
     entry = max(short, key=lambda e: e["rows_needed"])
-    more = f" (and {len(short) - 1} more)" if len(short) > 1 else ""
+    more = _more(entry, short, "short too")
     return Refusal(
         f"too few held-out rows to show the drift budget: output '{entry['output']}': {CHECKS[entry['metric']][0]} "
         f"≥ {entry['budget']:g} needs at least {entry['rows_needed']} held-out rows (95 % lower bound, every row "
@@ -150,6 +152,17 @@ def evidence_refusal(short: Sequence[Mapping[str, Any]]) -> str:
         "(or --allow-thin-evidence to judge the rate seen)",
         {"refused_for": "evidence", "evidence_short": list(short)},
     )
+
+
+def _more(entry: Mapping[str, Any], found: Sequence[Mapping[str, Any]], how: str) -> str:
+    """The other outputs named after the line's own, e.g. " (outputs 'digit_1', 'digit_2', short too)": "(and 4
+    more)" left a captcha reader's user to guess which of its five heads (session 43)."""
+    others = list(dict.fromkeys(str(e["output"]) for e in found if e["output"] != entry["output"]))
+    if not others:
+        return ""
+    shown = ", ".join(f"'{name}'" for name in others[:MORE_NAMED])
+    rest = f" and {len(others) - MORE_NAMED} more" if len(others) > MORE_NAMED else ""
+    return f" (output{'s' if len(others) > 1 else ''} {shown}{rest}, {how})"
 
 
 def thin_evidence_line(entry: Mapping[str, Any], flag: str = "--eval") -> str:
