@@ -331,7 +331,9 @@ def print_table(report: Any, console: Any = None) -> None:
             row.append(fmt(v.user_metric["value"], 4) if v.user_metric else "")
     shown = [i for i, rows_at in enumerate(zip(*rows, strict=True)) if i not in (1, 2) or _told(rows_at)]
     columns, rows = [columns[i] for i in shown], [[row[i] for i in shown] for row in rows]
-    print_rows(f"accuracy drift vs {report.reference}", columns, rows, console)
+    # the output scored named: a five-head model's table read digit_0's figures unnamed beside digit_4's drift (s43)
+    scored = f", output '{report.output}'" if report.output else ""
+    print_rows(f"accuracy drift vs {report.reference}{scored}", columns, rows, console)
     print_drift_rows(report, console)
 
 
