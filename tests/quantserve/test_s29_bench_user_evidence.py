@@ -58,7 +58,7 @@ def test_every_row_agreeing_too_few_and_one_answer_name_optimizes_reason(tmp_pat
     short = reused(write_build(tmp_path / "short", "int8", evidence_short=SHORT))
     assert int8_budget_note(short) == (
         "INT8's held-out rows cannot show its drift budget (output 'logits': top-1 agreement ≥ 0.99 needs at least "
-        f"268 held-out rows (95 % lower bound, every row agreeing), 256 given (and 1 more)): {SHIP}"
+        f"268 held-out rows (95 % lower bound, every row agreeing), 256 given (output 'cls', short too)): {SHIP}"
     )
     one = [{"output": "p", "class": 0, "classes": 10, "rows": 300}]
     answer = reused(write_build(tmp_path / "one", "int8", one_answer=one))
