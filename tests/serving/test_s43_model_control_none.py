@@ -88,9 +88,11 @@ def test_rollback_claims_now_serves_only_where_a_serve_loads_it(
     assert main(["rollback", "--repo", str(repo), "--name", "dense"]) == 0  # no serve runs
     out = capsys.readouterr().out
     assert out.startswith("'dense''s config now names version 1") and f"no quantserve serve of {repo} runs" in out
-    with recorded(serve_of(repo, "explicit")):
-        assert main(["rollback", "--repo", str(repo), "--name", "dense", "--to", "3"]) == 0
-    assert capsys.readouterr().out == f"'dense' now serves version 3 ({repo / 'dense' / '3'})\n"
+    with recorded(serve_of(repo, "explicit")):  # nothing answers on its HTTP port: not claimed (session 44)
+        assert main(["rollback", "--repo", str(repo), "--name", "dense", "--to", "3"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith(f"'dense''s config now names version 3 ({repo / 'dense' / '3'}); not served after 60 s: ")
+    assert "now serves" not in out and f"127.0.0.1:{HTTP_PORT}: repository index failed" in out
 
 
 def test_a_restart_names_each_model_whose_served_versions_changed() -> None:

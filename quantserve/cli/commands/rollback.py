@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from quantserve.cli.commands.deploy import add_live_url, check_server_answers
+from quantserve.errors import QuantserveError
 
 
 def register(subparsers: Any) -> None:
@@ -41,23 +42,45 @@ def run(args: argparse.Namespace) -> int:
         print(f"'{args.name}' now serves version {version} ({args.repo / args.name / str(version)})")
         return 0
     version = rollback(args.repo, args.name, args.to)
-    print(rolled_back_line(args.name, args.repo, version))
-    return 0
+    line, served = rolled_back_line(args.name, args.repo, version)
+    print(line)
+    return 0 if served else 1
 
 
-def rolled_back_line(name: str, repo: Path, version: int) -> str:
-    """What a rollback without --url changed: "now serves" only where a `quantserve serve` of the repository loads
-    changes (explicit or poll model control); else what it changed on disk, and when that is served. It said
-    "'m' now serves version 1" while a serve --model-control none served version 2 (session 43)."""
+SERVED_WAIT_S = 60.0  # Triton polls a repository every 15 s by default (--repository-poll-secs), then loads
+
+
+def rolled_back_line(name: str, repo: Path, version: int, wait_s: float = SERVED_WAIT_S) -> tuple[str, bool]:
+    """What a rollback without --url changed, and whether it is served: "now serves" only once the `quantserve
+    serve` of the repository answers that version alone READY (explicit model control: serve's watcher loads it;
+    poll: Triton at its next poll); else what it changed on disk, and when that is served. It said "'m' now serves
+    version 1" while a serve --model-control none served version 2 (session 43), and under poll while Triton served
+    version 2 for up to its 15 s poll (session 44). False where a serve runs and did not confirm it in `wait_s`."""
     from serving.endpoints import find_serving_repository, not_loaded_until_restart
+    from serving.tls import connect_host
 
     folder = repo / name / str(version)
-    if find_serving_repository(repo) is None:
+    endpoints = find_serving_repository(repo)
+    if endpoints is None:
         return (
             f"'{name}''s config now names version {version} ({folder}); no quantserve serve of {repo} runs: a server "
             "serves it once it loads the model again (--url loads it on one now)"
-        )
+        ), True
     unserved = not_loaded_until_restart(repo)
     if unserved:
-        return f"'{name}''s config now names version {version} ({folder}), {unserved}"
-    return f"'{name}' now serves version {version} ({folder})"
+        return f"'{name}''s config now names version {version} ({folder}), {unserved}", True
+    return _confirmed_line(name, version, folder, f"{connect_host(endpoints.host)}:{endpoints.http_port}", wait_s)
+
+
+def _confirmed_line(name: str, version: int, folder: Path, http_url: str, wait_s: float) -> tuple[str, bool]:
+    from serving.control import ControlClient
+
+    control = ControlClient(http_url, timeout_s=10.0)
+    try:
+        control.wait_versions(name, [version], timeout_s=wait_s)
+    except QuantserveError as exc:
+        return (
+            f"'{name}''s config now names version {version} ({folder}); not served after {wait_s:.0f} s: {exc}",
+            False,
+        )
+    return f"'{name}' now serves version {version} ({folder}; READY alone on {control.url})", True

@@ -1,0 +1,40 @@
+"""A rollback without --url under `quantserve serve --model-control poll` says "now serves" only once Triton serves
+that version alone: it said so at once while Triton, polling its repository every 15 s, served the newer version
+(session 44). Under explicit model control serve's watcher loads it; the line waits for that too."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from quantserve.cli import main
+from serving import endpoints
+from serving.deploy import deploy
+from serving.endpoints import endpoints_of, recorded
+from serving.server import TritonServer
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_rollback_under_poll_claims_the_version_once_triton_serves_it(
+    dense_build: Path,
+    tmp_path: Path,
+    triton_server_factory: Callable[..., TritonServer],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv(endpoints.RUNTIME_ENV, str(tmp_path / "run"))
+    repo = tmp_path / "repo"
+    for _ in range(2):
+        deploy(dense_build, repo, "dense", max_batch=8)
+    server = triton_server_factory(repo, model_control="poll")
+    control = server.control()
+    assert control.ready_versions("dense") == [2]
+    with recorded(endpoints_of(server)):  # this process stands in for the serve that runs the server
+        assert main(["rollback", "--repo", str(repo), "--name", "dense"]) == 0
+        served_when_said = control.ready_versions("dense")
+    out = capsys.readouterr().out
+    assert served_when_said == [1], out
+    assert out.startswith(f"'dense' now serves version 1 ({repo / 'dense' / '1'}; READY alone on http://"), out
