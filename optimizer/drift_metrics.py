@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from optimizer.anchor_scores import anchor_decisions
 from optimizer.box_lists import BOX_SCORE_THRESHOLD, box_list_metrics
 from optimizer.channel_gain import gain_errors, keep_worst_gain
 from optimizer.class_agreement import class_flips
@@ -190,6 +191,7 @@ def _layout_metrics(
         record.update(score_decisions(reference, candidate, label_threshold))
         if "decision_agreement" not in record and not isinstance(label_threshold, UnsetThreshold):
             record.update(value_decisions(reference, candidate, label_threshold))  # every value a decision: said
+        record.update(anchor_decisions(reference, candidate, label_threshold))  # many positions' scores, as read
     cosines = metrics.cosine_similarity(reference, candidate) if reference.size else np.ones(1)
     record.setdefault("cosine_mean", float(cosines.mean()))
     record.setdefault("cosine_worst", float(cosines.min()))

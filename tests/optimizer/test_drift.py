@@ -142,7 +142,12 @@ def test_a_per_anchor_dense_map_is_judged_per_class_channel() -> None:
     candidate[..., 3] = 0.0  # one class's scores collapsed
     report = measure_drift({"scores": scores}, {"scores": candidate}, {"scores": "dense"}, DriftBudget())
     assert report.outputs["scores"]["channels"] == 10 and report.outputs["scores"]["channel_worst"] == 3
-    assert [v.metric for v in report.violations] == ["channel_correlation_worst", "channel_error_worst"]
+    assert [v.metric for v in report.violations] == [
+        "channel_correlation_worst",
+        "channel_error_worst",
+        "anchor_decision_agreement",  # its clear positives lost too (`optimizer.anchor_scores`, session 44)
+    ]
+    assert "channel 3 of axis 2: INT8 keeps 0 at" in report.violations[2].where
 
 
 def test_integer_outputs_are_judged_by_unchanged_ids() -> None:
