@@ -36,13 +36,25 @@ MAX_CLASS_AXIS = 64  # a class axis is at most this long, and at most 1/16 of th
 BACKGROUND_SHARE = 0.5  # FP32 on at more than this share of a channel's positions: background, not detections
 
 
-def anchor_decisions(reference: np.ndarray, candidate: np.ndarray, label_threshold: float) -> dict[str, Any]:
+def head_score_decisions(
+    reference: np.ndarray, candidate: np.ndarray, label_threshold: float, axis: int, first: int
+) -> dict[str, Any]:
+    """`anchor_decisions` of a raw detection head's score channels (`first` on along `axis`), each judged apart: a
+    YOLOX head's objectness and class scores, beside box regressions no threshold reads (views, nothing copied)."""
+    scores = (slice(None),) * axis + (slice(first, None),)
+    return anchor_decisions(reference[scores], candidate[scores], label_threshold, axis, first)
+
+
+def anchor_decisions(
+    reference: np.ndarray, candidate: np.ndarray, label_threshold: float, axis: int | None = -1, first: int = 0
+) -> dict[str, Any]:
     """`anchor_decision_agreement` and where its worst lies (`anchor_decision_at`: channel, threshold, counts) for
-    an output of scores in [0, 1] over at least MIN_POSITIONS positions per sample and channel; {} for any other
-    output, or where no channel has enough clear positives at any threshold. Counted a block of samples at a time."""
+    an output of scores in [0, 1] over at least MIN_POSITIONS positions per sample and channel (its class `axis`:
+    -1, found from the shape, `_class_axis`; its channels named from `first`); {} for any other output, or where
+    no channel has enough clear positives at any threshold. Counted a block of samples at a time."""
     if reference.ndim < 2 or reference.size == 0 or not metrics.probabilities(reference):
         return {}
-    axis = _class_axis(reference.shape)
+    axis = _class_axis(reference.shape) if axis == -1 else axis
     channels = reference.shape[axis] if axis is not None else 1
     if reference[0].size // channels < MIN_POSITIONS:
         return {}
@@ -68,7 +80,7 @@ def anchor_decisions(reference: np.ndarray, candidate: np.ndarray, label_thresho
     side, channel, index = (int(i) for i in np.unravel_index(int(np.argmin(shares)), shares.shape))
     threshold = float(thresholds[index])
     who, other = ("FP32", "INT8 keeps") if side == 0 else ("INT8", "FP32 has")
-    named = f", channel {channel} of axis {axis}" if axis is not None else ""
+    named = f", channel {channel + first} of axis {axis}" if axis is not None else ""
     return {
         "anchor_decision_agreement": float(shares[side, channel, index]),
         "anchor_decision_threshold": threshold,

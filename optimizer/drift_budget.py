@@ -211,6 +211,7 @@ BUDGETED: dict[str, tuple[str, ...]] = {
         "channel_correlation_worst",
         "channel_error_worst",
         "channel_gain_worst",
+        "anchor_decision_agreement",  # a raw head's score channels, where no decoder's boxes are read
     ),
     "box_list": ("box_agreement", "box_iou_mean"),  # an end-to-end detector's sorted detections (`optimizer.box_lists`)
     # a flag's or a probability's decisions: where it is one (`optimizer.decision_metrics`); quiet channels': where

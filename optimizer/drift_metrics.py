@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from optimizer.anchor_scores import anchor_decisions
+from optimizer.anchor_scores import anchor_decisions, head_score_decisions
 from optimizer.box_lists import BOX_SCORE_THRESHOLD, box_list_metrics
 from optimizer.channel_gain import gain_errors, keep_worst_gain
 from optimizer.class_agreement import class_flips
@@ -187,6 +187,9 @@ def _layout_metrics(
         record.update(_decoded_head_metrics(head, reference, candidate))
     else:
         record.update(_channel_metrics(kind, reference, candidate, label_threshold))
+        if kind == "detection":  # its score channels' clear decisions, as a split head's scores are judged
+            axis = detection_axis(reference)
+            record.update(head_score_decisions(reference, candidate, label_threshold, axis, BOX_CHANNELS))
     if kind == "dense":  # one score per sample: its decisions at the threshold (`optimizer.decision_metrics`)
         record.update(score_decisions(reference, candidate, label_threshold))
         if "decision_agreement" not in record and not isinstance(label_threshold, UnsetThreshold):

@@ -88,3 +88,19 @@ def test_per_sample_scores_and_logits_are_left_to_their_own_checks() -> None:
     assert anchor_decisions(rng.random((200, 1)), rng.random((200, 1)), 0.5) == {}  # one score a sample
     logits = rng.normal(size=(20, 500, 3))
     assert anchor_decisions(logits, logits, 0.5) == {}  # not scores in [0, 1]
+
+
+def test_a_raw_yolox_heads_class_scores_capped_are_refused_naming_the_heads_channel() -> None:
+    """(N, A, 4 + 1 + 2): box regressions of a few units (no decoder's boxes to match), objectness and 2 classes."""
+    rng = np.random.default_rng(3)
+    boxes = rng.normal(0.0, 1.2, (40, 2000, 4))
+    scores = 1 / (1 + np.exp(-rng.normal(-3.0, 2.0, (40, 2000, 3))))
+    reference = np.concatenate([boxes, scores], axis=2).astype(np.float32)
+    candidate = reference.copy()
+    candidate[..., 6] = np.minimum(candidate[..., 6], 0.6)  # the second class never reaches 0.7
+    report = measure_drift({"head": reference}, {"head": candidate}, {}, DriftBudget())
+    assert report.outputs["head"]["kind"] == "detection"
+    violation = next(v for v in report.violations if v.metric == "anchor_decision_agreement")
+    assert violation.value == 0.0 and "channel 6 of axis 2: INT8 keeps 0 at ≥ 0.7" in violation.where
+    faithful = measure_drift({"head": reference}, {"head": reference + 1e-4}, {}, DriftBudget())
+    assert faithful.holds and faithful.outputs["head"]["anchor_decision_agreement"] == 1.0
