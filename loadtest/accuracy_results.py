@@ -10,6 +10,7 @@ from typing import Any
 
 from loadtest.result_files import numbers_checked, read_json, write_json
 from quantserve.errors import QuantserveError
+from quantserve.metrics import beyond
 
 ACCURACY_FILE = "accuracy.json"
 
@@ -77,7 +78,7 @@ class AccuracyReport:
 
     def _accuracy_over(self, v: VariantAccuracy) -> bool:
         limit = self.max_accuracy_drop
-        return limit is not None and v.accuracy_drop_points is not None and v.accuracy_drop_points > limit
+        return limit is not None and v.accuracy_drop_points is not None and beyond(v.accuracy_drop_points, limit, False)
 
     def save(self, out_dir: Path) -> Path:
         return write_json(Path(out_dir) / ACCURACY_FILE, self)

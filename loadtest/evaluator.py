@@ -273,7 +273,7 @@ def score_user_metric(
             "relative_drop": compared.relative_drop,
             "max_relative_drop": limit,
         }
-        if limit is not None and variant.model != reference and compared.relative_drop > limit:
+        if limit is not None and variant.model != reference and metrics.beyond(compared.relative_drop, limit, False):
             variant.violations.append(metric_violation(metric.spec, compared.relative_drop, limit).line())
 
 

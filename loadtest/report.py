@@ -37,6 +37,7 @@ from loadtest.unfinished_steps import RECOVERED_HEADER, UnfinishedStep, recovere
 from loadtest.verdict import NOT_LOADED, NOT_SHOWN, THIN, ServedPrecisions, Verdict, gather, load_manifest
 from quantserve.errors import QuantserveError
 from quantserve.files import write_atomic
+from quantserve.metrics import beyond
 
 BREAKDOWN_SEGMENTS = ("queue", "compute input", "compute infer", "compute output")
 UNFINISHED_TITLE = "INCOMPLETE: load tests that did not finish (recomputed from their raw records; not judged)"
@@ -254,7 +255,7 @@ def _missed(report: AccuracyReport, v: VariantAccuracy) -> str:
         [f"accuracy fell {drop:.2f} points > {limit:g}"]
         if drop is not None
         and limit is not None
-        and drop > limit
+        and beyond(drop, limit, False)
         and not any("accuracy drop" in line for line in v.violations)
         else []  # the drift budget's own line of it, where an output was judged by labels, said it already
     )

@@ -42,7 +42,7 @@ from optimizer.decision_metrics import decision_words
 from optimizer.image_outputs import psnr_words
 from optimizer.soft_masks import cut_words, mask_cut_words
 from quantserve.errors import QuantserveError
-from quantserve.metrics import on_its_side
+from quantserve.metrics import beyond, on_its_side
 
 
 class Refusal(str):
@@ -347,7 +347,7 @@ def judge(output: str, record: Mapping[str, Any], budget: DriftBudget) -> tuple[
         _, budget_field, higher = CHECKS[metric]
         limit = float(getattr(budget, budget_field))
         slacks.append(normalized_slack(float(value), limit, higher))
-        if (value < limit) if higher else (value > limit):
+        if beyond(float(value), limit, higher):
             violations.append(Violation(output, metric, float(value), limit, higher, where=_where(metric, record)))
     lost = lost_class(record, budget.min_top1_agreement) if record["kind"] == "classification" else None
     if lost is not None:  # one class INT8 answers otherwise beyond chance, hidden in the pooled agreement

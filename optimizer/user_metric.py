@@ -19,6 +19,7 @@ import numpy as np
 
 from optimizer.drift_budget import DriftBudget, DriftReport, Violation, normalized_slack
 from quantserve.errors import QuantserveError
+from quantserve.metrics import beyond
 
 
 class MetricError(QuantserveError):
@@ -154,7 +155,7 @@ def add_user_metric(
         "max_relative_drop": limit,
     }
     report.slacks.append(normalized_slack(relative, limit, higher_is_better=False))
-    if relative > limit:
+    if beyond(relative, limit, False):
         report.violations.append(metric_violation(metric.spec, relative, limit))
         report.rank()
 
