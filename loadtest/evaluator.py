@@ -83,7 +83,8 @@ def served_outputs(
         sent = RowsSent(data.batches(batch_size), len(data), len(data) if state else -(-len(data) // batch_size))
         try:
             if state:
-                return stream_through(runner, data.arrays, [StatePair(out, into) for out, into in state.items()])
+                pairs = [StatePair(out, into) for out, into in state.items()]
+                return stream_through(runner, data.arrays, pairs, data.requests.whole)
             return run_batches(LoggedRunner(runner, log), sent, data.requests.whole)
         except QuantserveError as exc:
             failure = request_failure(exc, url, model, sent, request_timeout_s)

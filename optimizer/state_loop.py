@@ -28,7 +28,7 @@ from optimizer.drift_budget import DriftBudget, Refusal
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from quantserve.errors import QuantserveError
 from quantserve.metrics import cosine_similarity
-from quantserve.runner import Runner
+from quantserve.runner import Runner, one_row
 
 NO_STATE = "none"  # --state none: the model has no recurrent state, whatever its inputs and outputs look like
 # name pairs (input word, output word) a state's input and output differ by, one token of the name apart
@@ -199,40 +199,48 @@ def _source(name: str, producers: Mapping[str, onnx.NodeProto]) -> str:
     return name
 
 
-def run_stream(path: Path, arrays: Mapping[str, np.ndarray], pairs: Sequence[StatePair]) -> dict[str, np.ndarray]:
+def run_stream(
+    path: Path, arrays: Mapping[str, np.ndarray], pairs: Sequence[StatePair], whole: bool = False
+) -> dict[str, np.ndarray]:
     """Every output of the model at `path` over the rows of `arrays` in order, one row a call, each state input fed
-    the previous call's state output (the first row's from `arrays`); outputs stacked along axis 0."""
+    the previous call's state output (the first row's from `arrays`); outputs stacked along axis 0. `whole`
+    (`TensorData.requests.whole`): each row is one whole request, fed as `arrays[name][row]`, no sample axis."""
     with OnnxRuntimeRunner(path) as runner:
-        return stream_through(runner, arrays, pairs)
+        return stream_through(runner, arrays, pairs, whole)
 
 
 def stream_through(
-    runner: Runner, arrays: Mapping[str, np.ndarray], pairs: Sequence[StatePair]
+    runner: Runner, arrays: Mapping[str, np.ndarray], pairs: Sequence[StatePair], whole: bool = False
 ) -> dict[str, np.ndarray]:
-    """`run_stream` on an active runner (ONNX Runtime here, a served model's TritonRunner in `evaluate`)."""
+    """`run_stream` on an active runner (ONNX Runtime here, a served model's TritonRunner in `evaluate`). Whole
+    requests were fed as `data[row:row + 1]`, one axis too many: faster-whisper's Silero VAD (utterances of
+    (125, 576) frames, h and c (1, 1, 128)) crashed optimize after its calibration (session 44)."""
     rows = int(next(iter(arrays.values())).shape[0])
-    state = {pair.input: np.asarray(arrays[pair.input][:1]) for pair in pairs}
+    state = {pair.input: np.asarray(arrays[pair.input][0] if whole else arrays[pair.input][:1]) for pair in pairs}
     steps: list[dict[str, np.ndarray]] = []
     for row in range(rows):
-        feeds = {name: np.asarray(values[row : row + 1]) for name, values in arrays.items()}
+        feeds = {name: np.asarray(values[row] if whole else values[row : row + 1]) for name, values in arrays.items()}
         feeds.update(state)
         got = runner.infer(feeds)
         state = {pair.input: got[pair.output].astype(arrays[pair.input].dtype, copy=False) for pair in pairs}
-        refuse_growing_state(pairs, state, arrays)
-        steps.append(got)
+        refuse_growing_state(pairs, state, arrays, whole)
+        steps.append({name: one_row(value) for name, value in got.items()} if whole else got)
     return {name: np.concatenate([step[name] for step in steps]) for name in steps[0]} if steps else {}
 
 
 def refuse_growing_state(
-    pairs: Sequence[StatePair], state: Mapping[str, np.ndarray], arrays: Mapping[str, np.ndarray]
+    pairs: Sequence[StatePair], state: Mapping[str, np.ndarray], arrays: Mapping[str, np.ndarray], whole: bool = False
 ) -> None:
     """One line where a state output comes back shaped unlike its input's rows: a cache that grows each call (a
-    decoder's past/present keys) is no fixed state to feed back (it crashed in a concatenate, a traceback)."""
+    decoder's past/present keys) is no fixed state to feed back (it crashed in a concatenate, a traceback). `whole`:
+    a row is one request, no sample axis: the state comes back shaped as the row."""
     for pair in pairs:
-        if state[pair.input].shape[1:] != np.shape(arrays[pair.input])[1:]:
+        got = state[pair.input].shape if whole else state[pair.input].shape[1:]
+        if got != np.shape(arrays[pair.input])[1:]:
+            after = "" if whole else " after the batch axis"
             raise QuantserveError(
-                f"state {pair}: output '{pair.output}' came back shaped {state[pair.input].shape[1:]} after the batch "
-                f"axis, input '{pair.input}' takes {np.shape(arrays[pair.input])[1:]}: a cache that grows is no "
+                f"state {pair}: output '{pair.output}' came back shaped {got}{after}, "
+                f"input '{pair.input}' takes {np.shape(arrays[pair.input])[1:]}: a cache that grows is no "
                 "fixed state to feed back; pass --state none (or --state OUT=IN for the real ones)"
             )
 
@@ -245,11 +253,13 @@ def closed_loop_record(
     kinds: Mapping[str, str],
     budget: DriftBudget,
     labels: np.ndarray | None = None,
+    whole: bool = False,
 ) -> dict[str, Any]:
-    """FP32 and the candidate each run as one stream on its own state (`run_stream`); the non-state outputs judged
-    by `measure_drift` with `kinds` (as inferred row by row) and `budget`; each state's cosine to FP32 per step."""
-    expected = run_stream(reference, arrays, pairs)
-    got = run_stream(candidate, arrays, pairs)
+    """FP32 and the candidate each run as one stream on its own state (`run_stream`, `whole` requests as there); the
+    non-state outputs judged by `measure_drift` with `kinds` (as inferred row by row) and `budget`; each state's
+    cosine to FP32 per step."""
+    expected = run_stream(reference, arrays, pairs, whole)
+    got = run_stream(candidate, arrays, pairs, whole)
     states = {pair.output for pair in pairs}
     judged = [name for name in expected if name not in states]
     report = measure_drift(

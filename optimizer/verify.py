@@ -136,7 +136,14 @@ class VerifyAgainstReference:
             record["judged_at"] = composition
         if self.state_pairs and not itself:
             loop = closed_loop_record(
-                self.reference, candidate, self.data.arrays, self.state_pairs, kinds, self.budget, labels
+                self.reference,
+                candidate,
+                self.data.arrays,
+                self.state_pairs,
+                kinds,
+                self.budget,
+                labels,
+                self.data.requests.whole,
             )
             record["closed_loop"] = loop
             record["holds"] = bool(record["holds"] and loop["holds"])

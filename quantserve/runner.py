@@ -76,7 +76,7 @@ class Runner(abc.ABC):
         """Release resources; the default holds none."""
 
 
-def _one_row(answer: np.ndarray) -> np.ndarray:
+def one_row(answer: np.ndarray) -> np.ndarray:
     """A whole sample's answer as one row: as it is where its axis 0 is already 1 (key_cnn's (1, 24)), else with an
     axis added ((24) scores, a (T − 10, 88) frame sequence)."""
     answer = np.asarray(answer)
@@ -157,11 +157,11 @@ class LoggedRunner(Runner):
 def run_batches(runner: Runner, batches: Iterable[dict[str, np.ndarray]], whole: bool = False) -> dict[str, np.ndarray]:
     """Every output of an active `runner` over `batches` (e.g. `TensorData.batches(n)`), concatenated; `whole`
     (`TensorData.requests.whole`: each batch one whole sample, no sample axis) makes each answer one row
-    (`_one_row`), so a clip's (24) key scores are (N, 24), not 24·N values.
+    (`one_row`), so a clip's (24) key scores are (N, 24), not 24·N values.
 
     The one "run a runner over a data set" loop: build-time verification, the transformer search,
     served evaluation, `quantserve infer` and the gRPC runner's over-max-batch split all use it.
     """
     if whole:
-        return concat_outputs([{k: _one_row(v) for k, v in runner.infer(b).items()} for b in batches])
+        return concat_outputs([{k: one_row(v) for k, v in runner.infer(b).items()} for b in batches])
     return concat_outputs([runner.infer(batch) for batch in batches])
