@@ -348,6 +348,10 @@ class LoadResult:
         """The client's-deadline line (`loadtest.window_notes.deadline_note`) from everything this step knows: its
         queue delay and the server's silence too, in the printed notes and the report's alike (session 43: the
         report's line left the queue delay out and named no cause where the printed one did)."""
+        answered = 0  # given up on, answered anyway: Triton counted more successes than the client
+        if self.server is not None and self.deadline_failures:
+            surplus = self.server.requests_succeeded - (self.requests - self.failed_requests)
+            answered = min(self.deadline_failures, max(0, surplus))
         return deadline_note(
             self.label,
             self.deadline_failures,
@@ -355,6 +359,7 @@ class LoadResult:
             self.server_restarted,
             self.queue_delay_s,
             self.deadline_silence,
+            answered,
         )
 
     def notes(self) -> list[str]:

@@ -78,6 +78,7 @@ def deadline_note(
     restarted: str | None = None,
     queue_delay_s: float | None = None,
     silence: Sequence[float] | None = None,
+    answered: int = 0,
 ) -> str | None:
     """One line when requests failed by the client's own deadline (--request-timeout): the client gave up on them;
     the server had not refused them. Where the deadline is within the model's queue delay (`queue_delay_s`), that is
@@ -85,7 +86,8 @@ def deadline_note(
     window: `loadtest.timeline.deadline_silence`), it hung: that is the cause, and where tritonserver was replaced
     too (`restarted`, `LoadResult.server_restarted`) the replacement followed the hang (`quantserve serve` kills a
     server silent past --hang-timeout), so a longer deadline would not have helped. Otherwise, where tritonserver was
-    replaced or stopped in the window, the cancellations are the likely cause (CANCEL_CRASH)."""
+    replaced or stopped in the window, the cancellations are the likely cause (CANCEL_CRASH). `answered`: how many
+    more successes Triton counted than the client (at most `count`): it finished them after the client gave up."""
     if not count:
         return None
     limit = f"{timeout_s:g} s " if timeout_s else ""
@@ -107,6 +109,8 @@ def deadline_note(
     if within_queue_delay(timeout_s, queue_delay_s):
         why = queue_delay_cause(queue_delay_s or 0.0)
     line += f": they were slow, not refused; {why}"
+    if answered:
+        line += f"; Triton still answered up to {answered} of them after the client had given up (counted there)"
     return line + (f"; {CANCEL_CRASH}" if restarted else "")
 
 
