@@ -93,6 +93,23 @@ def served_outputs(
             raise failure from exc
 
 
+def refuse_self_comparison(model: str, reference: str, served: Mapping[str, ServedModel]) -> None:
+    """One line where `model` answered from the very version the reference answered from: its drift against itself
+    is 0 whatever it is. `evaluate --models c@2 --reference c` with an INT8 canary c@2 the newest live version of
+    c scored INT8 against INT8, "ok", exit 0, while against c@1 (FP32) it missed the budget (session 44)."""
+    if model == reference or model not in served or reference not in served:
+        return
+    name, ref_name = split_addressed(model)[0], split_addressed(reference)[0]
+    version = served[model].version
+    if name == ref_name and version and version == served[reference].version:
+        precision = f", deployed as {served[reference].precision}" if served[reference].precision else ""
+        raise QuantserveError(
+            f"'{model}' answers from version {version} of '{name}', the very version the reference '{reference}' "
+            f"answers from{precision}: compared with itself it drifts by nothing; name the reference's FP32 version "
+            f"(--reference {name}@N)"
+        )
+
+
 def served_source(url: str, model: str) -> str | None:
     """The source model `deploy` recorded in the model's served config, or None (none recorded, or unreadable)."""
     config = served_config(url, model)
@@ -149,10 +166,10 @@ def evaluate_accuracy(
     configs = {model: served_config(url, split_addressed(model)[0]) for model in models}
     state = stream_state(models, configs.__getitem__)  # a recurrent model is run as a stream
     graph = recorded_graph(configs[reference] or {})  # the reference graph's word on its outputs, as optimize read it
-    outputs = {
-        model: served_outputs(url, model, dataset, batch_size, source, served, request_timeout_s, state)
-        for model in models
-    }
+    outputs: dict[str, dict[str, np.ndarray]] = {}
+    for model in models:  # the reference first
+        outputs[model] = served_outputs(url, model, dataset, batch_size, source, served, request_timeout_s, state)
+        refuse_self_comparison(model, reference, served)
     notes = {model: state_notes(outputs[reference], produced, state) for model, produced in outputs.items()}
     stream = stream_record(state, dataset.arrays, outputs[reference])
     outputs = {model: {k: v for k, v in produced.items() if k not in state} for model, produced in outputs.items()}
