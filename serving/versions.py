@@ -171,13 +171,19 @@ def rollback_live(repo: Path | str, name: str, control: ControlClient, to: str |
         control.load(name)
         control.wait_versions(name, [target])
     except QuantserveError as exc:
-        with model_folder_lock(model_dir):  # a deploy since wrote a newer config: that one stays
-            ours = config_path.is_file() and config_path.read_bytes() == written
-            if ours:
-                restore_config(config_path, previous)
-        done = "put back" if ours else "kept (changed since the rollback wrote it)"
-        raise QuantserveError(f"{exc}; {config_path} {done}, the server keeps what it served") from exc
+        raise QuantserveError(f"{exc}; {put_back(config_path, previous, written)}") from exc
     return target
+
+
+def put_back(config_path: Path, previous: bytes | None, written: bytes) -> str:
+    """Put back the config a rollback replaced, where it is still the one the rollback wrote (a deploy since wrote
+    a newer one: that one stays); the words for it."""
+    with model_folder_lock(config_path.parent):
+        ours = config_path.is_file() and config_path.read_bytes() == written
+        if ours:
+            restore_config(config_path, previous)
+    done = "put back" if ours else "kept (changed since the rollback wrote it)"
+    return f"{config_path} {done}, the server keeps what it served"
 
 
 def prune_versions(model_dir: Path, keep: int) -> list[int]:

@@ -4,6 +4,7 @@ that version alone: it said so at once while Triton, polling its repository ever
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from quantserve.cli import main
 from serving import endpoints
 from serving.deploy import deploy
-from serving.endpoints import endpoints_of, recorded
+from serving.endpoints import ServedEndpoints, endpoints_of, recorded
 from serving.server import TritonServer
 
 
@@ -38,3 +39,23 @@ def test_rollback_under_poll_claims_the_version_once_triton_serves_it(
     out = capsys.readouterr().out
     assert served_when_said == [1], out
     assert out.startswith(f"'dense' now serves version 1 ({repo / 'dense' / '1'}; READY alone on http://"), out
+
+
+def test_a_rollback_the_server_does_not_serve_puts_the_config_back(
+    dense_build: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A rollback to a version the server did not load (its file damaged on disk) left the config pinned to it: the
+    next tritonserver start served no version of the model (session 44). Here nothing answers on the recorded
+    serve's HTTP port, so nothing confirms it."""
+    monkeypatch.setenv(endpoints.RUNTIME_ENV, str(tmp_path / "run"))
+    repo = tmp_path / "repo"
+    for _ in range(2):
+        deploy(dense_build, repo, "dense", max_batch=8)
+    config = (repo / "dense" / "config.pbtxt").read_bytes()
+    record = ServedEndpoints(os.getpid(), str(repo), "127.0.0.1", 18398, 18399, 18397, "explicit")
+    with recorded(record):
+        assert main(["rollback", "--repo", str(repo), "--name", "dense"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("'dense''s config now names version 1") and "not served after 60 s" in out
+    assert out.rstrip().endswith(f"{repo / 'dense' / 'config.pbtxt'} put back, the server keeps what it served")
+    assert (repo / "dense" / "config.pbtxt").read_bytes() == config

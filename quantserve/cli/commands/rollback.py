@@ -31,7 +31,8 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from serving.control import ControlClient
     from serving.endpoints import check_serves_repository
-    from serving.versions import rollback, rollback_live
+    from serving.model_config import CONFIG_NAME
+    from serving.versions import model_dir_of, put_back, rollback, rollback_live
 
     if args.url:  # from the version the server serves, and claimed only once it has loaded the old one
         check_serves_repository(args.url, args.repo)
@@ -41,8 +42,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"live on {control.url}: '{args.name}' version {version}")
         print(f"'{args.name}' now serves version {version} ({args.repo / args.name / str(version)})")
         return 0
+    config_path = model_dir_of(args.repo, args.name) / CONFIG_NAME
+    previous = config_path.read_bytes() if config_path.is_file() else None
     version = rollback(args.repo, args.name, args.to)
+    written = config_path.read_bytes()
     line, served = rolled_back_line(args.name, args.repo, version)
+    if not served:  # a version the server does not load stays out of the config: its next start would serve nothing
+        line += f"; {put_back(config_path, previous, written)}"
     print(line)
     return 0 if served else 1
 
