@@ -389,4 +389,5 @@ def compute_for(bench: ModelBench, peak: Any) -> dict[str, Any] | None:
         for row, label in labels.items()
         if not bench.rows[row].not_measured
     }
-    return compute_record(bench.macs, rates, peak) if rates else None
+    share = (bench.builds.get("int8") or {}).get("int8_mac_share")
+    return compute_record(bench.macs, rates, peak, None if share is None else float(share)) if rates else None
