@@ -156,9 +156,26 @@ def run(args: argparse.Namespace) -> int:
     else:
         print_summary(document, args.out)
     if document["deployed"]:
-        return 0
+        return deployed_exit(document, args.allow_slo_miss)
     # nothing deployed: the best missed the SLO (print_summary said why; --json readers see slo_met false)
     print(f"quantserve: tune: {slo_missed(result)}; nothing deployed (--allow-slo-miss deploys it)", file=sys.stderr)
+    return 1
+
+
+def deployed_exit(document: dict[str, Any], allow_slo_miss: bool) -> int:
+    """0, or 1 with a line where the deployed winner's re-measure missed the SLO (`remeasure_missed`): a script
+    trusting the exit code would take a deployment the SLO was not shown to hold for (--allow-slo-miss: 0)."""
+    from quantserve.cli.tune_lines import remeasure_missed
+
+    missed = remeasure_missed(document)
+    if missed is None or allow_slo_miss:
+        return 0
+    where = f"{document['deployed']['repo']}/{document['deployed']['name']}"
+    print(
+        f"quantserve: tune: the winner is deployed in {where}, but {missed}: the SLO is not shown to hold there "
+        "(tune again on a quieter machine, or with a looser --slo-p99-ms; --allow-slo-miss exits 0)",
+        file=sys.stderr,
+    )
     return 1
 
 
