@@ -170,7 +170,7 @@ class VerifyAgainstReference:
         return run_model(path, self.data, self.batch_size)
 
 
-def _same_answers(alone: np.ndarray, batched: np.ndarray) -> bool:
+def same_answers(alone: np.ndarray, batched: np.ndarray) -> bool:
     """Numbers within float tolerance; anything else (a classifier's string labels) equal."""
     if alone.dtype.kind in "biufc" and batched.dtype.kind in "biufc":
         return bool(np.allclose(alone, batched, rtol=1e-4, atol=1e-5))
@@ -189,7 +189,7 @@ def batch_compositions(path: Path, data: TensorData, batch_size: int) -> list[tu
             return [("one request at a time", in_order)]
         first = data.take(0, min(len(data), PROBE_ROWS))
         alone = run_batches(runner, first.batches(1))
-        if len(data) < 2 or all(_same_answers(alone[k], v[: len(first)]) for k, v in in_order.items()):
+        if len(data) < 2 or all(same_answers(alone[k], v[: len(first)]) for k, v in in_order.items()):
             return [(name, in_order)]
         order = np.random.default_rng(0).permutation(len(data))
         shuffled = run_batches(runner, data.take_rows(order).batches(batch_size))
