@@ -4,6 +4,7 @@ that version alone: it said so at once while Triton, polling its repository ever
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -59,3 +60,28 @@ def test_a_rollback_the_server_does_not_serve_puts_the_config_back(
     assert out.startswith("'dense''s config now names version 1") and "not served after 60 s" in out
     assert out.rstrip().endswith(f"{repo / 'dense' / 'config.pbtxt'} put back, the server keeps what it served")
     assert (repo / "dense" / "config.pbtxt").read_bytes() == config
+
+
+def test_a_rollback_to_a_build_that_missed_its_checks_warns_as_deploy_does(
+    dense_build: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """deploy v1, v2 (an INT8 build shipped past its drift budget), rollback, v3, rollback: the default target is
+    v2 again, the newest below the one served; it returned to it in silence (session 44)."""
+    repo = tmp_path / "repo"
+    for _ in range(3):
+        deploy(dense_build, repo, "dense", max_batch=8)
+    manifest = repo / "dense" / "2" / "manifest.json"
+    record = json.loads(manifest.read_text())
+    record["verification"] = {
+        "holds": False,
+        "violations": [{"line": "output 'y': top-1 agreement 0.95 < budget 0.99"}],
+    }
+    manifest.write_text(json.dumps(record))
+    assert main(["rollback", "--repo", str(repo), "--name", "dense"]) == 0  # no serve runs: the config alone
+    err = capsys.readouterr().err
+    assert err == (
+        f"warning: version 2 ({repo / 'dense' / '2'}) missed its drift budget row by row: output 'y': top-1 agreement "
+        "0.95 < budget 0.99; shipped with --keep-failing: evaluate it through the server first\n"
+    )
+    assert main(["rollback", "--repo", str(repo), "--name", "dense", "--to", "1"]) == 0
+    assert capsys.readouterr().err == ""
