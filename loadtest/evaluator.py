@@ -93,7 +93,15 @@ def served_outputs(
             raise failure from exc
 
 
-def neighbour_dependence(probe: tuple[Any, ...], batched: Mapping[str, np.ndarray]) -> list[str]:
+def neighbour_dependence(
+    url: str,
+    model: str,
+    dataset: TensorData,
+    batch_size: int,
+    source: Any,
+    request_timeout_s: float,
+    batched: Mapping[str, np.ndarray],
+) -> list[str]:
     """A note where a served model's answers depend on the rows batched with it (dynamic INT8: one activation scale
     per batch): its first rows sent alone answer otherwise than in their batches. Its figures are then those of this
     run's batches only; Triton's dynamic batcher forms whichever the traffic brings. A dynamic-INT8 build read
@@ -101,7 +109,6 @@ def neighbour_dependence(probe: tuple[Any, ...], batched: Mapping[str, np.ndarra
     build at its worst of three batch compositions (`optimizer.verify`)."""
     from optimizer.verify import PROBE_ROWS, same_answers
 
-    url, model, dataset, batch_size, source, request_timeout_s = probe
     if batch_size <= 1 or len(dataset) < 2:
         return []
     first = dataset.take(0, min(len(dataset), PROBE_ROWS))
@@ -238,8 +245,11 @@ def evaluate_accuracy(
         variant.notes.extend(notes[variant.model] + told if variant.model != reference else [])
         variant.notes.extend([answered.precision_note] if answered.precision_note else [])
         if variant.model != reference and not state and not dataset.unbatched:
-            probe = (url, variant.model, dataset, batch_size, source, request_timeout_s)
-            variant.notes.extend(neighbour_dependence(probe, outputs[variant.model]))
+            variant.notes.extend(
+                neighbour_dependence(
+                    url, variant.model, dataset, batch_size, source, request_timeout_s, outputs[variant.model]
+                )
+            )
     _set_drops(variants, reference)
     if budget is not None:
         kinds = dict(output_kinds or {})
