@@ -236,7 +236,7 @@ class _SearchRun(FallbackSchemes):
                 if mixed:
                     mixed["chosen"] = False
             else:
-                self._refuse_exhausted(chosen, mixed)
+                self._refuse_exhausted(chosen, mixed, tried)
         except BudgetExceeded as refusal:  # the outliers calibration saw, and the method advice that fits them
             if refusal.record.get("refused_for") == "drift":
                 refusal.record.update(self._outlier_record())

@@ -71,8 +71,9 @@ def test_every_compute_node_fp32_still_missing_is_not_said_to_hold() -> None:
     assert str(refused.value) == (
         "no INT8 model holds the drift budget: with its compute nodes in INT8, static_qdq_compute misses it (output "
         "'Identity': worst channel correlation 0.2172 < budget 0.98), and still missed it with every compute node "
-        "kept FP32 in turn: the drift is in the quantized data movement between them; nothing written: deploy fp32 "
-        "(or pass --keep-failing to ship the closest INT8 model)"
+        "kept FP32 in turn: the drift is in the quantized data movement between them, and in the compute nodes too "
+        "(static_qdq_compute quantizes them alone); nothing written: deploy fp32 (or pass --keep-failing to ship the "
+        "closest INT8 model)"
     )
     with pytest.raises(BudgetExceeded, match=r"\); it holds only with every compute node FP32; nothing written"):
         _SearchRun._nothing_in_int8(run, [closest], {"result": {"holds": True}})  # type: ignore[arg-type]

@@ -201,13 +201,13 @@ def test_a_search_that_kept_every_group_fp32_and_still_missed_says_where_the_dri
     chosen = SimpleNamespace(scheme="static_qdq", drift=missing)
     run = SimpleNamespace(stage=SimpleNamespace(keep_failing=False))
     with pytest.raises(BudgetExceeded) as refused:
-        _SearchRun._refuse_exhausted(run, chosen, {"stopped": EXHAUSTED})  # type: ignore[arg-type]
+        _SearchRun._refuse_exhausted(run, chosen, {"stopped": EXHAUSTED}, [chosen])  # type: ignore[arg-type]
     assert str(refused.value) == (
         "no INT8 model holds the drift budget: static_qdq misses it (output 'Identity': worst channel correlation "
         "0.7636 < budget 0.98), and still missed it with every compute node kept FP32 in turn: the drift is in the "
         "quantized data movement between them; nothing written: deploy fp32 (or pass --keep-failing to ship the "
         "closest INT8 model)"
     )
-    _SearchRun._refuse_exhausted(run, chosen, {"stopped": "budget holds"})  # type: ignore[arg-type]
+    _SearchRun._refuse_exhausted(run, chosen, {"stopped": "budget holds"}, [chosen])  # type: ignore[arg-type]
     run.stage.keep_failing = True
-    _SearchRun._refuse_exhausted(run, chosen, {"stopped": EXHAUSTED})  # type: ignore[arg-type]
+    _SearchRun._refuse_exhausted(run, chosen, {"stopped": EXHAUSTED}, [chosen])  # type: ignore[arg-type]
