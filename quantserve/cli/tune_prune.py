@@ -13,6 +13,11 @@ trial's window 1 is the first load after its model's load, 3 s in --quick, while
 (to 9 s): the two are not the same measurement. A probe's baseline (--quick, 16 users) served 64 req/s in window 1
 and 180 in window 2 (151 over both): against its two windows, a trial serving 85 in window 1, more than the baseline's
 own, read as clearly worse (< 0.6 x 151). Over 29 closed-loop trials here a window 1 was 0.36-1.61x its window 2.
+
+The fraction is PRUNE_FRACTION where this run's windows agree, and lower where they do not (`prune_fraction`): a
+busy machine's window 1 ranged 0.44-1.0x its own trial's figure within one search (session 44), so a trial as good
+as the best could read below 0.6x of it in window 1 alone; the rule then prunes only below the low end of that
+spread over its high end, the worst two equal trials measured in this run could differ by.
 """
 
 from __future__ import annotations
@@ -23,10 +28,12 @@ from typing import Protocol
 
 PRUNE_FRACTION = 0.6  # first-window goodput below 60 % of the best: past the 0.72-1.3x spread of two windows here
 MEANINGFUL_SHARE = 0.5  # the best serves at least half its requests within the SLO: its median meets it
+MIN_SPREAD_TRIALS = 2  # complete trials whose window 1 and whole figures measure the spread of this run's windows
 RULE = (
     f"after window 1, its goodput < {PRUNE_FRACTION:g} x the best complete trial's window-1 goodput; while that best "
     f"serves under {MEANINGFUL_SHARE:.0%} of its requests within the SLO, throughput < {PRUNE_FRACTION:g} x the most "
-    "window-1 throughput instead"
+    "window-1 throughput instead; the fraction lowered to the low over the high end of window 1's share of its own "
+    "trial's figure in this run's complete trials, where that is lower"
 )
 
 
@@ -57,8 +64,22 @@ def clearly_worse(first: Measured, rivals: Sequence[Measured]) -> bool:
         return False
     best = max(complete, key=lambda t: t.goodput_rps)
     if goodput_counts(best):
-        return first.goodput_rps < PRUNE_FRACTION * best.goodput_rps
-    return first.throughput_rps < PRUNE_FRACTION * max(t.throughput_rps for t in complete)
+        return first.goodput_rps < prune_fraction(kept, "goodput_rps") * best.goodput_rps
+    return first.throughput_rps < prune_fraction(kept, "throughput_rps") * max(t.throughput_rps for t in complete)
+
+
+def prune_fraction(kept: Sequence[Measured], measure: str) -> float:
+    """PRUNE_FRACTION, or lower where this run's complete trials show their window 1 spread wider: the lowest over the
+    highest of window 1's `measure` as a share of its own whole trial's (module docstring). Measured from
+    MIN_SPREAD_TRIALS trials with both figures; fewer keep the fixed fraction."""
+    shares = [
+        trial.first_window[measure] / getattr(trial, measure)
+        for trial in kept
+        if trial.first_window and getattr(trial, measure) > 0
+    ]
+    if len(shares) < MIN_SPREAD_TRIALS or max(shares) <= 0:
+        return PRUNE_FRACTION
+    return min(PRUNE_FRACTION, min(shares) / max(shares))
 
 
 def window_one(trial: Measured) -> Figures:
