@@ -14,7 +14,7 @@ from optimizer.scratch import process_alive
 from quantserve.errors import QuantserveError
 from serving.config_check import FIX, config_mismatch
 from serving.model_config import CONFIG_NAME
-from serving.repository_lock import VERSION_RECORD, model_folder_lock, remove_if_empty
+from serving.repository_lock import ROLLED_BACK_RECORD, VERSION_RECORD, model_folder_lock, remove_if_empty
 from serving.versions import existing_versions, pinned_missing_because
 
 STAGING_PREFIX = ".deploy-"
@@ -26,7 +26,11 @@ def remove_stale_staging(model_dir: Path) -> None:
     for path in model_dir.glob(f"{STAGING_PREFIX}*"):
         if _writer_gone(path.name[len(STAGING_PREFIX) :]):
             shutil.rmtree(path, ignore_errors=True)
-    for written in (CONFIG_NAME, VERSION_RECORD):  # `.NAME.<pid>-<token>`, as write_config and write_atomic name them
+    for written in (
+        CONFIG_NAME,
+        VERSION_RECORD,
+        ROLLED_BACK_RECORD,
+    ):  # `.NAME.<pid>-<token>`: write_config's, write_atomic's
         for path in model_dir.glob(f".{written}.*"):
             if path.is_file() and _writer_gone(path.name[len(written) + 2 :]):
                 path.unlink(missing_ok=True)

@@ -27,7 +27,9 @@ from quantserve.errors import QuantserveError
 LOCK_NAME = ".quantserve.lock"
 # The highest version number ever issued in the folder (serving.versions.next_version), so that numbers only grow.
 VERSION_RECORD = ".quantserve.highest-version"
-HOUSEKEEPING = frozenset({LOCK_NAME, VERSION_RECORD})  # quantserve's own files, not a model's
+# The versions a rollback moved away from (serving.versions: the default rollback target skips them).
+ROLLED_BACK_RECORD = ".quantserve.rolled-back"
+HOUSEKEEPING = frozenset({LOCK_NAME, VERSION_RECORD, ROLLED_BACK_RECORD})  # quantserve's own files, not a model's
 HOLDER_WAIT_S = 1.0  # how long a refused serve waits for the lock's holder to write its pid
 SERVE_LOCK_PREFIX = "repository-"  # + the repository's device and inode: the serve lock's file in the runtime folder
 

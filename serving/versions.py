@@ -3,7 +3,10 @@
 The served version is the config's `version_policy`: `latest { num_versions: N }` after a deploy,
 `specific { versions: [V] }` after a rollback. Rolling back rewrites only `config.pbtxt`
 (atomically), so the version folders stay untouched and the next deploy rolls forward again.
-Old folders beyond `keep` are renamed to a hidden name (Triton ignores it) before removal, so a
+A rollback records the version it moved away from, and the default target (no --to) skips those: deploy 4,
+roll back to 3, deploy 5, roll back, and 3 is served again, not 4 (session 45: the default returned to a version
+rolled back from before, an INT8 build that had missed its drift budget). Serving a version with --to takes it off
+the record. Old folders beyond `keep` are renamed to a hidden name (Triton ignores it) before removal, so a
 half-deleted version never looks like a numbered one. Numbers only grow: the highest ever issued is recorded in
 the model folder, so a version withdrawn or removed never has its number given to another model.
 """
@@ -21,7 +24,7 @@ from quantserve.errors import QuantserveError
 from quantserve.files import write_atomic
 from serving.control import ControlClient
 from serving.model_config import CONFIG_NAME, check_model_name, check_version_name, parse_config, write_config
-from serving.repository_lock import VERSION_RECORD, model_folder_lock
+from serving.repository_lock import ROLLED_BACK_RECORD, VERSION_RECORD, model_folder_lock
 
 PRUNE_PREFIX = ".pruned-"
 DEPLOY_RECORD = "deploy.json"  # in each version folder: what deployed it, with the config it was deployed with
@@ -51,6 +54,37 @@ def highest_issued(model_dir: Path) -> int:
 def record_issued(model_dir: Path, version: int) -> None:
     """Record `version` as issued (the caller holds the folder's lock and takes numbers upwards only)."""
     write_atomic(Path(model_dir) / VERSION_RECORD, f"{version}\n")
+
+
+def rolled_back_from(model_dir: Path) -> list[int]:
+    """The versions a rollback moved away from and no --to served since, ascending ([] with no readable record)."""
+    try:
+        words = (Path(model_dir) / ROLLED_BACK_RECORD).read_text().split()
+    except (OSError, UnicodeDecodeError):
+        return []
+    return sorted({int(word) for word in words if word.isdigit()})
+
+
+def _record_rolled_back(model_dir: Path, left: list[int], target: int) -> None:
+    """Add the versions a rollback left to the record and take its target off (the caller holds the lock)."""
+    versions = (set(rolled_back_from(model_dir)) | set(left)) - {target}
+    write_atomic(Path(model_dir) / ROLLED_BACK_RECORD, "".join(f"{v}\n" for v in sorted(versions)))
+
+
+def restore_rolled_back(model_dir: Path, before: list[int]) -> None:
+    """Put the record back as it was before a rollback whose config was put back (the version was never left)."""
+    write_atomic(Path(model_dir) / ROLLED_BACK_RECORD, "".join(f"{v}\n" for v in before))
+
+
+def skipped_note(before: list[int], after: list[int], target: int) -> str:
+    """Words for the versions a default rollback passed over (rolled back from before), from the record `before` and
+    `after` it: " (skipped version 4: rolled back from before; --to 4 serves it)", or ""."""
+    left = max(set(after) - set(before), default=None)
+    skipped = [v for v in before if target < v and (left is None or v < left)]
+    if not skipped:
+        return ""
+    word = "version" if len(skipped) == 1 else "versions"
+    return f" (skipped {word} {_listed(skipped)}: rolled back from before; --to {skipped[-1]} serves it)"
 
 
 def served_versions(model_dir: Path) -> list[int]:
@@ -118,21 +152,38 @@ def _rollback(repo: Path | str, name: str, to: str | int | None, current: int | 
         target = check_version_name(to)
         if target not in on_disk:
             raise QuantserveError(f"{model_dir}: has no version {target} (versions: {_listed(on_disk)})")
+        left = [current] if current is not None else _served_or_none(model_dir)
     else:
         if current is None and (problem := pinned_missing_because(model_dir)):
             raise QuantserveError(f"{model_dir}: model '{name}' {problem}")
         current = current if current is not None else max(served_versions(model_dir), default=0)
         older = [v for v in on_disk if v < current]
+        skipped = set(rolled_back_from(model_dir))
         if not older:
             raise QuantserveError(f"{model_dir}: no version older than {current} to roll back to")
-        target = older[-1]
+        if not [v for v in older if v not in skipped]:
+            raise QuantserveError(
+                f"{model_dir}: every version older than {current} ({_listed(older)}) was rolled back from before; "
+                "name the one to serve with --to"
+            )
+        target = [v for v in older if v not in skipped][-1]
+        left = [current]
     # The version's own config (its inputs, batching, instances), not the one a newer version brought: rolled back
     # under a newer version's config, a version whose input was 16 wide was served as 32 wide and every request
     # failed. A version without a readable record (hand-placed) keeps the config as it is.
     config = recorded_config(model_dir / str(target)) or _current_config_serving(model_dir, target)
     config["version_policy"] = {"specific": {"versions": [target]}}
     write_config(config, model_dir)
+    _record_rolled_back(model_dir, [v for v in left if v > target], target)  # rolled back from, not forward
     return target
+
+
+def _served_or_none(model_dir: Path) -> list[int]:
+    """The versions the config serves now, or [] where it cannot be read (a --to then records nothing it left)."""
+    try:
+        return served_versions(model_dir)
+    except QuantserveError:
+        return []
 
 
 def _current_config_serving(model_dir: Path, target: int) -> dict[str, Any]:
@@ -164,13 +215,14 @@ def rollback_live(repo: Path | str, name: str, control: ControlClient, to: str |
         raise QuantserveError(f"{control.url}: '{name}' serves no version now; name the one to serve with --to")
     config_path = model_dir / CONFIG_NAME
     with model_folder_lock(model_dir):
-        previous = config_path.read_bytes()
+        previous, before = config_path.read_bytes(), rolled_back_from(model_dir)
         target = _rollback(repo, name, to, current=max(served, default=None))
         written = config_path.read_bytes()
     try:
         control.load(name)
         control.wait_versions(name, [target])
     except QuantserveError as exc:
+        restore_rolled_back(model_dir, before)
         raise QuantserveError(f"{exc}; {put_back(config_path, previous, written)}") from exc
     return target
 

@@ -24,7 +24,10 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--repo", type=Path, default=Path("model_repo"), help="Triton model repository")
     parser.add_argument("--name", required=True, help="model name in the repository")
-    parser.add_argument("--to", help="the version to serve (default: the newest below the one served now)")
+    parser.add_argument(
+        "--to",
+        help="the version to serve (default: the newest below the one served now that no rollback moved away from)",
+    )
     add_live_url(parser)
     parser.set_defaults(func=run)
 
@@ -33,25 +36,38 @@ def run(args: argparse.Namespace) -> int:
     from serving.control import ControlClient
     from serving.endpoints import check_serves_repository
     from serving.model_config import CONFIG_NAME
-    from serving.versions import model_dir_of, put_back, rollback, rollback_live
+    from serving.versions import (
+        model_dir_of,
+        put_back,
+        restore_rolled_back,
+        rollback,
+        rollback_live,
+        rolled_back_from,
+        skipped_note,
+    )
 
+    model_dir = model_dir_of(args.repo, args.name)
+    before = rolled_back_from(model_dir)
     if args.url:  # from the version the server serves, and claimed only once it has loaded the old one
         check_serves_repository(args.url, args.repo)
         check_server_answers(args.url, nothing="nothing rolled back")
         control = ControlClient(args.url, timeout_s=120.0)
         version = rollback_live(args.repo, args.name, control, args.to)
         warn_missed_checks(args.repo, args.name, version)
+        skipped = skipped_note(before, rolled_back_from(model_dir), version) if args.to is None else ""
         print(f"live on {control.url}: '{args.name}' version {version}")
-        print(f"'{args.name}' now serves version {version} ({args.repo / args.name / str(version)})")
+        print(f"'{args.name}' now serves version {version} ({args.repo / args.name / str(version)}){skipped}")
         return 0
-    config_path = model_dir_of(args.repo, args.name) / CONFIG_NAME
+    config_path = model_dir / CONFIG_NAME
     previous = config_path.read_bytes() if config_path.is_file() else None
     version = rollback(args.repo, args.name, args.to)
     written = config_path.read_bytes()
     warn_missed_checks(args.repo, args.name, version)
     line, served = rolled_back_line(args.name, args.repo, version)
+    line += skipped_note(before, rolled_back_from(model_dir), version) if args.to is None else ""
     if not served:  # a version the server does not load stays out of the config: its next start would serve nothing
         line += f"; {put_back(config_path, previous, written)}"
+        restore_rolled_back(model_dir, before)
     print(line)
     return 0 if served else 1
 
