@@ -39,9 +39,9 @@ PAD_INSIDE_SHARE = 0.01  # a pad id found more often among the real tokens is co
 
 def token_positions(inputs: Mapping[str, np.ndarray] | None) -> np.ndarray | None:
     """(N, T) True at each real token of a text model's rows, None when the model takes no tokens. Tokens are a
-    2-D integer input (token ids); the real ones are where an attention mask (a 2-D input named "*mask*" of 0s
-    and 1s) is non-zero; without one, the positions before a row's trailing pad ids (`unpadded`), else every
-    position. Padded positions carry whatever the model
+    2-D integer input (token ids); the real ones are where a mask (a 2-D input named "*mask*" of 0s and 1s) says
+    (`_mask_marks_pads`: an attention mask is 1 at real tokens, a padding mask at pads); without one, the positions
+    before a row's trailing pad ids (`unpadded`), else every position. Padded positions carry whatever the model
     computes for padding: judged like tokens, they refused a faithful encoder, or could pass a broken one."""
     if not inputs:
         return None
@@ -51,8 +51,41 @@ def token_positions(inputs: Mapping[str, np.ndarray] | None) -> np.ndarray | Non
         return None
     for name, array in arrays.items():
         if "mask" in name.lower() and array.shape == ids[0].shape and np.isin(array, (0, 1)).all():
-            return array != 0
+            on = array != 0
+            return ~on if _mask_marks_pads(name, on, _token_ids(arrays, on)) else on
     return unpadded(ids[0])
+
+
+def _token_ids(arrays: Mapping[str, np.ndarray], mask: np.ndarray) -> np.ndarray | None:
+    """The token ids beside a mask: a 2-D integer input of its shape that is not itself 0s and 1s."""
+    for name, array in arrays.items():
+        if (
+            "mask" not in name.lower()
+            and array.shape == mask.shape
+            and np.issubdtype(array.dtype, np.integer)
+            and not np.isin(array, (0, 1)).all()
+        ):
+            return array
+    return None
+
+
+def _mask_marks_pads(name: str, on: np.ndarray, ids: np.ndarray | None) -> bool:
+    """Whether a mask's 1s are the pads (PyTorch's `key_padding_mask`, True where a position is ignored), not the
+    real tokens (an attention mask). The ids decide where they show it: pads are one id, so the side of the mask
+    holding (almost) a single id while the other side varies is the pads'. Else the name does: "pad" or "padding"
+    among its words. A NER tagger's `pad_mask` (True at pads) was read as an attention mask: its 2676 pad positions
+    alone were judged, token agreement 1.0 and max abs diff 0 (real tokens: 0.9968, 1.43), session 45."""
+    if ids is not None and on.any() and (~on).any():
+        on_one, off_one = _one_id(ids[on]), _one_id(ids[~on])
+        if on_one != off_one:
+            return on_one
+    return bool({"pad", "padding"} & set(re.split(r"[^a-z]+", name.lower())))
+
+
+def _one_id(ids: np.ndarray) -> bool:
+    """Whether (almost) every id here is one value: a pad's (PAD_INSIDE_SHARE of others allowed)."""
+    _, counts = np.unique(ids, return_counts=True)
+    return bool(counts.max() >= (1.0 - PAD_INSIDE_SHARE) * ids.size)
 
 
 def unpadded(ids: np.ndarray) -> np.ndarray:
