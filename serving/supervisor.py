@@ -29,6 +29,7 @@ or loaded live with a default_queue_policy (a hand edit too) gets deploy's warni
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -46,6 +47,8 @@ from serving.queue_policy_stall import served_queue_policy_warning
 from serving.repository import prepare_repository
 from serving.served_files import replaced_model_files
 from serving.server import ServerOptions, TritonServer
+
+TLS_CHECK_S = 60.0  # how often a serving supervisor looks at its TLS certificate's dates
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,8 @@ class Supervisor:
         self._loading: dict[str, threading.Thread] = {}  # model → the thread of its latest load
         self._poll_loads = PollLoadWatch()  # poll model control: Triton's own reloads, read from its log
         self._served: dict[str, list[str]] = {}  # each model's READY versions, as last known (`served_changes`)
+        self._tls_said: str | None = None  # the certificate's state last warned of (`_check_certificate`)
+        self._tls_checked = -math.inf  # monotonic time of the last look at the certificate
 
     @property
     def ready(self) -> bool:
@@ -163,7 +168,18 @@ class Supervisor:
             self._warn_queue_policy(name)
         self.watchdog.reset(time.monotonic())
         self._instances.learn(self.server.pid)
+        self._tls_said = None  # a start serves the file as it is now: said again where it still warrants a word
+        self._check_certificate()
         self._ready.set()
+
+    def _check_certificate(self) -> None:
+        """Warn once per start, and once more where it changes, that the TLS certificate expires soon or has expired
+        (`ServerTls.expiry_note`); looked at every TLS_CHECK_S while serving."""
+        self._tls_checked = time.monotonic()
+        note = self.options.tls.expiry_note() if self.options.tls is not None else None
+        if note is not None and note[0] != self._tls_said:
+            self.log(f"warning: {note[1]}")
+        self._tls_said = note[0] if note else None
 
     def _options_skipping(self, skipped: dict[str, str]) -> ServerOptions:
         """The options with the skipped folders left out of the models to load (explicit control: otherwise
@@ -197,6 +213,8 @@ class Supervisor:
                     self.reload_changed(wait=False)
                 self.say_poll_loads()
                 self.recover_dead_instances()
+                if time.monotonic() - self._tls_checked >= TLS_CHECK_S:
+                    self._check_certificate()
 
     def _is_hung(self) -> bool:
         """Ask the liveness endpoint when a check is due; True once it has gone unanswered for the watchdog's hang_s."""

@@ -25,6 +25,7 @@ from typing import Any
 from quantserve.errors import QuantserveError
 
 ENV_CA, ENV_CERT, ENV_KEY = "QUANTSERVE_TLS_CA", "QUANTSERVE_TLS_CERT", "QUANTSERVE_TLS_KEY"
+EXPIRY_NOTICE = dt.timedelta(days=7)  # a server certificate expiring sooner is warned of at start and while serving
 
 
 def _readable(path: Path | None, flag: str) -> Path | None:
@@ -51,6 +52,34 @@ class ServerTls:
         check_key_pair(self.cert, "--tls-cert", self.key, "--tls-key")
         if self.client_ca is not None:
             check_ca_file(self.client_ca, "--tls-client-ca")
+
+    def expiry_note(self, now: dt.datetime | None = None) -> tuple[str, str] | None:
+        """("expires" | "expired" | "unreadable", a warning) where the server's certificate has expired, expires
+        within EXPIRY_NOTICE or cannot be read, else None (and without `cryptography`, which reads the dates).
+
+        Checked at start only, a serve started 4 min before its certificate expired said nothing, kept serving it
+        past expiry in silence (every TLS client refused), and restarted tritonserver on it after a crash: "ready
+        again" (session 45). The file is read each time: a certificate renewed in place is what the next
+        tritonserver start serves."""
+        try:
+            certificates = pem_certificates(self.cert, "--tls-cert")
+        except OSError as exc:
+            return "unreadable", f"--tls-cert {self.cert}: {exc.strerror or exc}; a restart cannot serve TLS from it"
+        except QuantserveError as exc:
+            return "unreadable", f"{exc}; a restart cannot serve TLS from it"
+        if not certificates:
+            return None
+        ends = min(c.not_valid_after_utc for c in certificates)
+        now = now or dt.datetime.now(dt.UTC)
+        when = f"{ends:%Y-%m-%d %H:%M} UTC"
+        if ends <= now:
+            return "expired", f"--tls-cert {self.cert} expired on {when}: every TLS client refuses it; renew the file"
+        if ends - now <= EXPIRY_NOTICE:
+            left = ends - now
+            hours, minutes = divmod(int(left.total_seconds() // 60), 60)
+            span = f"{left.days} d" if left.days else f"{hours} h {minutes} min" if hours else f"{minutes} min"
+            return "expires", f"--tls-cert {self.cert} expires on {when} (in {span}): then every TLS client refuses it"
+        return None
 
     def flags(self) -> list[str]:
         """tritonserver's gRPC TLS flags (checked against the 2.51 binary's --help)."""

@@ -212,7 +212,7 @@ def _print_ready(server: TritonServer) -> None:
     tls = server.options.tls
     scheme = "gRPC+mTLS" if tls and tls.client_ca else "gRPC+TLS" if tls else "gRPC"
     print(f"tritonserver ready (pid {server.pid}), repository {server.repo}", flush=True)
-    print(f"  {scheme:<8}{server.grpc_url}", flush=True)
+    print(f"  {scheme + ' ':<8}{server.grpc_url}", flush=True)  # "gRPC+mTLS" is wider than the column
     print(f"  HTTP    http://{server.http_url}", flush=True)
     print(f"  metrics {server.metrics_url}", flush=True)
     print(f"  log     {server.log_path}", flush=True)
