@@ -14,7 +14,7 @@ import os
 import shutil
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +110,7 @@ class Deployment:
     previous_config: bytes | None = None  # the config.pbtxt this deploy replaced (None: it wrote the first)
     written_config: bytes = b""  # the config.pbtxt this deploy wrote
     previous_versions: tuple[int, ...] = ()  # the versions on disk when this deploy renamed its own in
+    pruned: tuple[int, ...] = ()  # the old version folders this deploy removed (`ServingPolicy.keep_versions`)
 
     @property
     def version_dir(self) -> Path:
@@ -188,7 +189,7 @@ def deploy(
         abandon_staging(staging)
         raise
     if prune:
-        prune_versions(deployment.model_dir, policy.keep_versions)
+        return replace(deployment, pruned=tuple(prune_versions(deployment.model_dir, policy.keep_versions)))
     return deployment
 
 

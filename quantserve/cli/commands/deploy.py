@@ -156,13 +156,20 @@ def run(args: argparse.Namespace) -> int:
     warn_queue_policy(QueuePolicy(args.max_queue_size, args.queue_timeout_us))  # Triton 2.51 stalls on any
     for line in missed_checks(load_artifact(Path(args.build_dir)).manifest.verification):  # shipped past them
         print(f"warning: {args.build_dir} {line}: evaluate it through the server first", file=sys.stderr)
+    pruned = list(result.pruned)
     if args.url:
         make_live_or_withdraw(args.url, args.repo, args.name, result)
-        prune_versions(result.model_dir, args.keep_versions)
+        pruned = prune_versions(result.model_dir, args.keep_versions)
     unserved = None if args.url else not_loaded_until_restart(args.repo)  # serve --model-control none
     said = f"deployed {args.build_dir} as '{args.name}' version {result.version}: {result.version_dir}"
     print(f"{said}; {unserved}" if unserved else said)
     print(f"config: {result.config_path}")
+    if pruned:  # said: a version another deploy had just reported was gone without a word (session 45)
+        word = "version" if len(pruned) == 1 else "versions"
+        listed = ", ".join(str(v) for v in pruned)
+        print(
+            f"removed {word} {listed} of '{args.name}' (--keep-versions {args.keep_versions}: the newest folders kept)"
+        )
     if kept:
         print(f"note: kept '{args.name}''s serving settings from its config: {', '.join(kept)} (a flag changes one)")
     return 0
