@@ -5,16 +5,15 @@ gone (its port still takes connections: "start it again" told the user of a SIGS
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterable, Iterator
 
 import numpy as np
 
 from quantserve.errors import QuantserveError
+from serving.client import takes_connections
 from serving.triton_runner import LIVENESS_TIMEOUT_S, ServerStopped
 
 DEADLINE_EXCEEDED = "StatusCode.DEADLINE_EXCEEDED"  # in the client's error: a request ran past its deadline
-CONNECT_TIMEOUT_S = 2.0  # for a TCP connection to a server that does not answer: open (hung) or refused (gone)
 
 
 class RowsSent:
@@ -41,18 +40,6 @@ def answers_now(url: str) -> bool:
             return probe.is_server_live()
     except QuantserveError:
         return False
-
-
-def takes_connections(url: str, timeout_s: float = CONNECT_TIMEOUT_S) -> bool:
-    """Whether a TCP connection to `url` (host:port) opens: the kernel still accepts them for a stopped process."""
-    host, _, port = url.rpartition(":")
-    if not port.isdigit():
-        return False
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
-    except OSError:
-        return False
-    return True
 
 
 def request_failure(

@@ -326,13 +326,13 @@ def _check_model_ready(settings: LoadSettings, requests: tuple[tuple[int, ...], 
     loaded, the data does not fit it, a request would carry more samples than the model's max_batch_size, or the
     requests as the users build them (shaped and trimmed by `loadtest.request_data`) do not fit the model's config:
     every such request would fail."""
-    from serving.client import TritonGrpcClient
+    from serving.client import TritonGrpcClient, no_answer_line
 
     url, model, data_path = settings.url, settings.model, settings.data
     with TritonGrpcClient(url, timeout_s=5.0, tls=settings.tls) as client:
         if not client.is_model_ready(model):
             if not client.is_server_live():
-                raise QuantserveError(f"no Triton server answers at {url}")
+                raise QuantserveError(no_answer_line(url))
             ready = sorted(client.ready_models())
             if model not in ready:  # else its readiness went unanswered within 5 s, a server paused (SIGSTOP)
                 # then back: "'m' is not ready (ready: m)" contradicted itself (session 41); it is ready now

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -107,6 +108,34 @@ def _server_error() -> type[Exception]:
     return InferenceServerException
 
 
+PORT_OPEN_TIMEOUT_S = 2.0  # for a TCP connection to a server that does not answer: open (hung) or refused (gone)
+
+
+def takes_connections(url: str, timeout_s: float = PORT_OPEN_TIMEOUT_S) -> bool:
+    """Whether a TCP connection to `url` (host:port) opens: the kernel still accepts them for a stopped process."""
+    host, _, port = url.rpartition(":")
+    if not port.isdigit():
+        return False
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError:
+        return False
+    return True
+
+
+def no_answer_line(url: str) -> str:
+    """The line for a server that does not answer at `url`: gone, or hung where its port still takes connections.
+    A SIGSTOPped tritonserver was "no Triton server answers" to loadtest (after 12 s) and infer (26.6 s), as if
+    nothing ran there, while evaluate said it was hung (session 45)."""
+    if takes_connections(url):
+        return (
+            f"the Triton server at {url} is hung: its port takes connections but it answers nothing (stopped, "
+            "deadlocked?); kill it (SIGKILL: a hung process ignores SIGTERM) and start it again, or let `serve` "
+            "restart it (--hang-timeout)"
+        )
+    return f"no Triton server answers at {url}"
+
+
 class TritonGrpcClient:
     """Health, metadata, inference and statistics over gRPC; every call bounded by `timeout_s`."""
 
@@ -181,7 +210,7 @@ class TritonGrpcClient:
             if self.is_server_live():
                 self._check_served(model)
             elif time.monotonic() > connect_deadline:
-                raise QuantserveError(f"no Triton server answers at {self.url}")
+                raise QuantserveError(no_answer_line(self.url))
             if time.monotonic() > deadline:
                 raise QuantserveError(f"{self.url}: model '{model}' not ready after {timeout_s:.0f} s")
             time.sleep(0.2)
