@@ -34,16 +34,17 @@ def early_evidence_refusal(
     if len(held_out) >= evidence_rows(budget):
         return None
     rows = len(held_out)
-    if rows > SCREEN_ROWS and not _shortfall(model_path, held_out.take(0, SCREEN_ROWS), rows, budget, output_kinds):
+    screen = held_out.take(0, SCREEN_ROWS)
+    if rows > SCREEN_ROWS and not _shortfall(model_path, screen, held_out, budget, output_kinds):
         return None
-    short = _shortfall(model_path, held_out, rows, budget, output_kinds)
+    short = _shortfall(model_path, held_out, held_out, budget, output_kinds)
     return evidence_refusal(short) if short else None
 
 
 def _shortfall(
-    model_path: Path, data: TensorData, rows: int, budget: DriftBudget, output_kinds: Mapping[str, str]
+    model_path: Path, data: TensorData, held_out: TensorData, budget: DriftBudget, output_kinds: Mapping[str, str]
 ) -> list[dict[str, Any]]:
-    """`evidence_shortfall` of `rows` held-out rows, the kinds read from the model's outputs on `data`."""
+    """`evidence_shortfall` of the `held_out` rows, the kinds read from the model's outputs on `data`."""
     reference = run_model(model_path, data, verify_batch_size(model_path, data))
     words = read_graph_words(model_path)  # which outputs a Sigmoid makes, which 2-D ones are per token
     kinds = infer_output_kinds(
@@ -55,4 +56,4 @@ def _shortfall(
         sigmoid=words.sigmoid,
         state=words.state,
     )
-    return evidence_shortfall(kinds, budget, rows)
+    return evidence_shortfall(kinds, budget, len(held_out), held_out.arrays)

@@ -169,7 +169,7 @@ class _SearchRun(FallbackSchemes):
             sigmoid=words.sigmoid,
             state=words.state,
         )
-        short = evidence_shortfall(self.kinds, stage.budget, len(held))
+        short = evidence_shortfall(self.kinds, stage.budget, len(held), held.arrays)
         if short and not stage.allow_thin_evidence:  # known before any calibration: refused in seconds
             raise BudgetExceeded(evidence_refusal(short))
         stats = stage.calib.take(0, min(len(stage.calib), stage.search.stats_samples))

@@ -127,7 +127,7 @@ class VerifyAgainstReference:
         itself = self.is_reference(candidate)  # an FP32 build judged against its own file: agreement says nothing
         record["thin_evidence"] = [] if itself else thin_evidence(report, self.budget, len(self.data))
         record["notes"] = neighbour_notes(report.outputs) + kind_notes(report.outputs)
-        record["evidence_short"] = evidence_shortfall(kinds, self.budget, len(self.data))
+        record["evidence_short"] = evidence_shortfall(kinds, self.budget, len(self.data), self.data.arrays)
         record["one_answer"] = one_answer_outputs(expected, kinds, labels)
         if len(judged) > 1:
             record["batch_compositions"] = [
