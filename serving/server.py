@@ -29,7 +29,7 @@ from serving.ports import accepts_connections, check_port_free, free_ports
 from serving.process_group import die_with_parent, terminate_group
 from serving.stub_path import RepositoryLink, link_for_stub, plain_temp_parent
 from serving.tls import ServerTls, connect_host, is_loopback
-from serving.triton_install import TritonInstall, locate_tritonserver
+from serving.triton_install import TritonInstall, explain_missing_backend, locate_tritonserver
 
 MODEL_CONTROL_MODES = ("none", "explicit", "poll")
 LOG_TAIL_LINES = 15
@@ -294,6 +294,8 @@ class TritonServer:
 
     def in_user_paths(self, reasons: dict[str, str]) -> dict[str, str]:
         """Triton's reasons with the link path put back as the repository path its user gave."""
+        if self._install is not None:  # Triton's "unable to find backend library" named no backend it has
+            reasons = {name: explain_missing_backend(why, self._install) for name, why in reasons.items()}
         if self.link is None:
             return reasons
         return {name: why.replace(str(self.link.link), str(self.repo)) for name, why in reasons.items()}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import sys
 import sysconfig
@@ -83,3 +84,73 @@ def _wheel_env(server_dir: Path) -> dict[str, str]:
         "LD_LIBRARY_PATH": ":".join([p for p in libs if p] + ([existing] if existing else [])),
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
     }
+
+
+# Triton's platform names -> the backend folder that runs them (a layout names one or the other)
+PLATFORM_BACKENDS = {
+    "onnxruntime_onnx": "onnxruntime",
+    "tensorrt_plan": "tensorrt",
+    "pytorch_libtorch": "pytorch",
+    "tensorflow_savedmodel": "tensorflow",
+    "tensorflow_graphdef": "tensorflow",
+}
+MISSING_BACKEND = re.compile(r"unable to find backend library for backend '([A-Za-z0-9_]+)'")
+WHAT_TO_DO = (
+    "build it with --target embedded to serve it here, or run inside NVIDIA's Triton image (/opt/tritonserver/backends)"
+)
+
+
+def backend_of(runtime: dict[str, str]) -> str:
+    """The backend a config's runtime (`{"backend": …}` or `{"platform": …}`) is run by."""
+    if "backend" in runtime:
+        return runtime["backend"]
+    platform = runtime.get("platform", "")
+    return PLATFORM_BACKENDS.get(platform, platform)
+
+
+def located_backends() -> tuple[str, list[str]] | None:
+    """The tritonserver `locate_tritonserver` would start, in words, and its backends; nothing copied. None where
+    there is none (starting one says so)."""
+    on_path = shutil.which("tritonserver")
+    if on_path and NGC_BACKENDS.is_dir():
+        return f"{on_path} (NGC image)", sorted(p.name for p in NGC_BACKENDS.iterdir() if p.is_dir())
+    wheel = _pytriton_server_dir()
+    if wheel is None:
+        return None
+    return f"{wheel / 'bin' / 'tritonserver'} (nvidia-pytriton wheel)", sorted(
+        p.name for p in (wheel / "backends").iterdir() if p.is_dir()
+    )
+
+
+def check_backend(runtime: dict[str, str], what: str) -> None:
+    """Refuse `what` (a build, a model) whose runtime needs a backend the tritonserver found here lacks: the
+    nvidia-pytriton wheel has the Python backend alone, so an `onnxruntime_onnx` build failed at every load
+    (session 45: `tune` ran each of its trials to "unable to find backend library for backend 'onnxruntime'")."""
+    line = missing_backend(runtime, what)
+    if line is not None:
+        raise QuantserveError(line)
+
+
+def missing_backend(runtime: dict[str, str], what: str) -> str | None:
+    """The line saying `what` needs a backend the tritonserver found here lacks, or None where it has it (or where
+    no tritonserver is found: starting one says so)."""
+    located = located_backends()
+    backend = backend_of(runtime)
+    if located is None or backend in located[1]:
+        return None
+    server, backends = located
+    platform = f" (platform {runtime['platform']})" if "platform" in runtime else ""
+    return (
+        f"{what} needs Triton's '{backend}' backend{platform}, but the tritonserver found here, {server}, has "
+        f"only: {', '.join(backends) or 'none'}; {WHAT_TO_DO}"
+    )
+
+
+def explain_missing_backend(reason: str, install: TritonInstall) -> str:
+    """Triton's "unable to find backend library" reason, with the backends this server has and what to do."""
+    found = MISSING_BACKEND.search(reason)
+    if found is None or not install.backends.is_dir():
+        return reason
+    backends = ", ".join(sorted(p.name for p in install.backends.iterdir() if p.is_dir())) or "none"
+    needs = f"it needs Triton's '{found.group(1)}' backend, but {install.binary} has only: {backends}"
+    return f"{needs}; {WHAT_TO_DO} (Triton: {reason})"

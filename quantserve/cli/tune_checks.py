@@ -87,10 +87,13 @@ def check_interface_kept(build: Path, settings: TuneSettings) -> None:
 def check_deployable(build: Path) -> None:
     """Refuse a build the trials could not deploy: a file its target's layout needs is missing (each trial's
     deploy would fail, and the search would end as "SLO missed"), a damaged ONNX file, or a target that serves
-    on GPU instances where there is no NVIDIA GPU. The checks are deploy's own, run once up front."""
+    on GPU instances where there is no NVIDIA GPU, or one whose backend the tritonserver found here lacks (an
+    `--target onnxruntime` build under the nvidia-pytriton wheel: session 45, every trial failed to load it). The
+    checks are deploy's own, run once up front."""
     from optimizer.targets import get_target
     from serving.deploy import check_onnx_file, load_artifact
     from serving.machine import gpus
+    from serving.triton_install import check_backend
 
     artifact = load_artifact(build)
     layout = get_target(artifact.manifest.target).triton_layout(artifact)
@@ -102,6 +105,7 @@ def check_deployable(build: Path) -> None:
     found = gpus() if kind == "KIND_GPU" else []
     if isinstance(found, str):
         raise QuantserveError(f"{build}: its target serves on {kind} instances, but this machine has {found}")
+    check_backend(layout.runtime, f"{build} (target {artifact.manifest.target})")
 
 
 def check_one_model(builds: list[Path]) -> None:

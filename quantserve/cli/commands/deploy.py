@@ -154,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
         allow_interface_change=args.allow_interface_change,
     )
     warn_queue_policy(QueuePolicy(args.max_queue_size, args.queue_timeout_us))  # Triton 2.51 stalls on any
+    warn_missing_backend(Path(args.build_dir))
     for line in missed_checks(load_artifact(Path(args.build_dir)).manifest.verification):  # shipped past them
         print(f"warning: {args.build_dir} {line}: evaluate it through the server first", file=sys.stderr)
     pruned = list(result.pruned)
@@ -290,3 +291,17 @@ def make_live(url: str, repo: Path, name: str) -> None:
     expected = served_versions(repo / name)
     control.wait_versions(name, expected)
     print(f"live on {control.url}: '{name}' versions {', '.join(map(str, expected))}")
+
+
+def warn_missing_backend(build: Path) -> None:
+    """A build the tritonserver found here cannot load is deployed all the same (the repository may be served from
+    NVIDIA's image), with a warning: session 45, an `--target onnxruntime` build deployed in silence and `serve`
+    then failed to load it."""
+    from optimizer.targets import get_target
+    from serving.deploy import load_artifact
+    from serving.triton_install import missing_backend
+
+    artifact = load_artifact(build)
+    line = missing_backend(get_target(artifact.manifest.target).triton_layout(artifact).runtime, str(build))
+    if line is not None:
+        print(f"warning: {line}", file=sys.stderr)
