@@ -50,6 +50,7 @@ def model_section(name: str, model: dict[str, Any]) -> list[str]:
         # a ratio not taken (a row not measured) has no value or spread: "–", not "–× (–––)"
         value = "–" if r["value"] is None else f"{num(r['value'], 2)}× ({num(r['min'], 2)}–{num(r['max'], 2)})"
         absent = f"; not taken: {r['not_measured']}" if r.get("not_measured") else ""
+        absent += f"; **{r['doubt']}**" if r.get("doubt") else ""
         lines.append(f"| {key} | {value} | {target} | {r['meaning']} ({r['of']}){absent} |")
     lines += ["", *(f"- row {row['row']}: {row['how']}" for row in model["rows"])]
     lines += [f"- {text}" for text in (model.get("source") or {}).get("notes", [])]

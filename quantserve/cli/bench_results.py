@@ -29,6 +29,7 @@ ROWS = {
     5: ("triton_int8_tuned", "Triton INT8 tuned"),
 }
 FIGURES = ("saturation_samples_per_s", "concurrent_samples_per_s", "p50_ms", "p99_ms")
+MIN_REPEATS = 3  # a ratio over fewer has no spread worth the name: said beside it, not quoted bare
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,8 @@ def ratio(spec: RatioSpec, rows: dict[int, RowResult], model: str) -> dict[str, 
         "value": value,
         "min": min(per_repeat, default=math.nan),
         "max": max(per_repeat, default=math.nan),
+        "repeats": len(per_repeat),
+        "doubt": ratio_doubt(top, bottom, len(per_repeat)),
         "of": f"row {spec.top} {spec.figure} / row {spec.bottom} {spec.figure}",
         "meaning": spec.meaning,
         "target": spec.target if applies else None,
@@ -143,10 +146,28 @@ def ratio(spec: RatioSpec, rows: dict[int, RowResult], model: str) -> dict[str, 
     }
 
 
+def ratio_doubt(top: Figure, bottom: Figure, repeats: int) -> str | None:
+    """Why a ratio is not a figure to quote, or None: fewer than MIN_REPEATS repeats, or rows so spread that the
+    ratio could lie either side of 1.0 (its top row's min over the bottom's max up to the top's max over the
+    bottom's min). Session 45: `bench --quick`'s one-repeat 5/4 read 0.35 in one run and 1.05 in the next on a busy
+    machine, printed bare as if either were the figure."""
+    if repeats < MIN_REPEATS:
+        said = "one repeat: no spread measured" if repeats == 1 else f"{repeats} repeats: too few to show a spread"
+        return f"{said}; not a figure to quote"
+    top_low, top_high = top.to_dict()["min"], top.to_dict()["max"]
+    bottom_low, bottom_high = bottom.to_dict()["min"], bottom.to_dict()["max"]
+    if not (bottom_low > 0 and bottom_high > 0):
+        return None
+    low, high = top_low / bottom_high, top_high / bottom_low
+    if low < 1.0 < high:
+        return f"its rows' spread puts it anywhere in {low:.2f}-{high:.2f}, either side of 1: not a figure to quote"
+    return None
+
+
 def absent_ratio(spec: RatioSpec, reason: str) -> dict[str, Any]:
     """A ratio that could not be taken, with why."""
     of = f"row {spec.top} {spec.figure} / row {spec.bottom} {spec.figure}"
-    empty = {"value": None, "min": None, "max": None, "target": None, "met": None}
+    empty = {"value": None, "min": None, "max": None, "repeats": 0, "doubt": None, "target": None, "met": None}
     return {**empty, "of": of, "meaning": spec.meaning, "not_measured": reason}
 
 

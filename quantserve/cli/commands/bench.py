@@ -197,9 +197,12 @@ def ratio_spread(ratio: dict[str, Any]) -> str:
 
 
 def ratio_meaning(ratio: dict[str, Any]) -> str:
-    """What the ratio is of; where it could not be taken, why (a row it needs was not measured)."""
-    absent = ratio.get("not_measured")
-    return f"{ratio['meaning']} — not taken: {absent}" if absent else ratio["meaning"]
+    """What the ratio is of; where it could not be taken, why (a row it needs was not measured); where it is thin
+    (too few repeats, or rows spread either side of 1.0), that it is not a figure to quote."""
+    absent, doubt = ratio.get("not_measured"), ratio.get("doubt")
+    if absent:
+        return f"{ratio['meaning']} — not taken: {absent}"
+    return f"{ratio['meaning']} — {doubt}" if doubt else ratio["meaning"]
 
 
 def target_cell(ratio: dict[str, Any]) -> str:
