@@ -177,7 +177,7 @@ def record_request(
             float(lags.get("generator_lag_ms", 0.0)),
             float(lags.get("samples", 0.0)),
             float(lags.get("in_flight", 0.0)),
-            1.0 if exception and lags.get("client_deadline") else 0.0,
+            float(lags.get("client_deadline") or 0.0) if exception else 0.0,  # 1.0, or EARLY_DEADLINE (2.0)
         )
     )
 

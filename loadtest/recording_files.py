@@ -153,6 +153,8 @@ def _answer_ends(record_dir: Path) -> np.ndarray | None:
 
 SAMPLE_COLUMNS = 8
 DEADLINE_COLUMN = 7  # 1.0: the request failed by the client's own deadline (--request-timeout), not an answer
+# ... 2.0: by gRPC's DEADLINE_EXCEEDED before 0.99 of that deadline had passed (`grpc_user.deadline_kind`)
+EARLY_DEADLINE = 2.0
 
 
 def read_latencies(record_dir: Path, start: float, end: float) -> np.ndarray:

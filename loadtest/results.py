@@ -113,7 +113,8 @@ class LoadResult:
     # starts at the window's opening, `loadtest.recording.schedule_start`; results of older runs): in `requests`,
     # not in `offered_requests`
     arrived_before_window: int = 0
-    deadline_failures: int = 0  # failed by the client's own deadline (--request-timeout), not by the server
+    deadline_failures: int = 0  # failed with gRPC's DEADLINE_EXCEEDED (--request-timeout), not refused by the server
+    early_deadline_failures: int = 0  # ... of them, those that ended before 0.99 of that deadline had passed
     # ... while the server answered no request at all: the span, seconds from the window's start
     # (`loadtest.timeline.deadline_silence`; None: others were answered meanwhile, or a file from before session 42)
     deadline_silence: tuple[float, float] | None = None
@@ -360,6 +361,7 @@ class LoadResult:
             self.queue_delay_s,
             self.deadline_silence,
             answered,
+            self.early_deadline_failures,
         )
 
     def notes(self) -> list[str]:

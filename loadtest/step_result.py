@@ -219,6 +219,9 @@ def _summarize(
         timeline=timeline,
         outages=outages(samples, window.start, window.end),
         deadline_failures=int((~ok & (samples[:, recording_files.DEADLINE_COLUMN] > 0.5)).sum()) if len(ok) else 0,
+        early_deadline_failures=int((~ok & (samples[:, recording_files.DEADLINE_COLUMN] > 1.5)).sum())
+        if len(ok)
+        else 0,
         deadline_silence=deadline_silence(samples, window.start),
         request_timeout_s=settings.request_timeout_s,
         queue_delay_s=settings.queue_delay_s,

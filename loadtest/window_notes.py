@@ -79,6 +79,7 @@ def deadline_note(
     queue_delay_s: float | None = None,
     silence: Sequence[float] | None = None,
     answered: int = 0,
+    early: int = 0,
 ) -> str | None:
     """One line when requests failed by the client's own deadline (--request-timeout): the client gave up on them;
     the server had not refused them. Where the deadline is within the model's queue delay (`queue_delay_s`), that is
@@ -87,12 +88,16 @@ def deadline_note(
     too (`restarted`, `LoadResult.server_restarted`) the replacement followed the hang (`quantserve serve` kills a
     server silent past --hang-timeout), so a longer deadline would not have helped. Otherwise, where tritonserver was
     replaced or stopped in the window, the cancellations are the likely cause (CANCEL_CRASH). `answered`: how many
-    more successes Triton counted than the client (at most `count`): it finished them after the client gave up."""
+    more successes Triton counted than the client (at most `count`): it finished them after the client gave up.
+    `early`: how many of them gRPC ended with DEADLINE_EXCEEDED before 0.99 of the deadline had passed (the server's
+    side gave up on them first, `grpc_user._past_deadline`)."""
     if not count:
         return None
     limit = f"{timeout_s:g} s " if timeout_s else ""
     requests = "request" if count == 1 else "requests"
     line = f"{label}: {count} {requests} hit the client's {limit}deadline (--request-timeout)"
+    if early:
+        line += f" ({early} of them ended with DEADLINE_EXCEEDED before it: given up on first by the server's side)"
     if silence is not None:
         begin, end = silence[0], silence[1]
         line += (
