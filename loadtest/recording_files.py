@@ -153,7 +153,7 @@ def _answer_ends(record_dir: Path) -> np.ndarray | None:
 
 SAMPLE_COLUMNS = 8
 DEADLINE_COLUMN = 7  # 1.0: the request failed by the client's own deadline (--request-timeout), not an answer
-# ... 2.0: by gRPC's DEADLINE_EXCEEDED before 0.99 of that deadline had passed (`grpc_user.deadline_kind`)
+# ... 2.0: by gRPC's DEADLINE_EXCEEDED before 0.99 of that deadline had passed (`grpc_user._past_deadline`)
 EARLY_DEADLINE = 2.0
 
 

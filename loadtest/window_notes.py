@@ -97,7 +97,10 @@ def deadline_note(
     requests = "request" if count == 1 else "requests"
     line = f"{label}: {count} {requests} hit the client's {limit}deadline (--request-timeout)"
     if early:
-        line += f" ({early} of them ended with DEADLINE_EXCEEDED before it: given up on first by the server's side)"
+        line += (
+            f" ({early} of them ended with DEADLINE_EXCEEDED before it had passed on the client's clock: the "
+            "server's side, passed the deadline by gRPC, may give up first)"
+        )
     if silence is not None:
         begin, end = silence[0], silence[1]
         line += (

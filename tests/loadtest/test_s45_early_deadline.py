@@ -50,7 +50,8 @@ def test_the_deadline_line_counts_them_all_and_names_the_early_ones() -> None:
     line = result.deadline_line() or ""
     assert line.startswith(
         "m @ 32 users: 845 requests hit the client's 0.5 s deadline (--request-timeout) (1 of them ended with "
-        "DEADLINE_EXCEEDED before it: given up on first by the server's side)"
+        "DEADLINE_EXCEEDED before it had passed on the client's clock: the server's side, passed the deadline by gRPC, "
+        "may give up first)"
     )
     result.early_deadline_failures = 0
     assert "before it" not in (result.deadline_line() or "")
