@@ -87,7 +87,7 @@ def served_outputs(
                 return stream_through(runner, data.arrays, pairs, data.requests.whole)
             return run_batches(LoggedRunner(runner, log), sent, data.requests.whole)
         except QuantserveError as exc:
-            failure = request_failure(exc, url, model, sent, request_timeout_s)
+            failure = request_failure(exc, url, model, sent, request_timeout_s, runner.max_batch_size)
             if failure is None:
                 raise
             raise failure from exc

@@ -43,9 +43,11 @@ def answers_now(url: str) -> bool:
 
 
 def request_failure(
-    exc: QuantserveError, url: str, model: str, sent: RowsSent, request_timeout_s: float
+    exc: QuantserveError, url: str, model: str, sent: RowsSent, request_timeout_s: float, max_batch: int = 0
 ) -> QuantserveError | None:
-    """The one line for a run of `model` that stopped on `exc`, or None where `exc` says it already."""
+    """The one line for a run of `model` that stopped on `exc`, or None where `exc` says it already. `max_batch`: the
+    served model's max_batch_size, above which a batch goes in slices (a deadline is a slice's: "a request of 64
+    samples" timed out where the requests were its 32-row slices, session 45)."""
     if isinstance(exc, ServerStopped):
         stopped = (
             f"the server at {url} stopped answering during the run (after {exc.answered} of {sent.requests} batches "
@@ -65,8 +67,15 @@ def request_failure(
         return QuantserveError(f"{stopped}; no figure of this run counts: start it again and run evaluate again")
     if DEADLINE_EXCEEDED not in str(exc):
         return None
+    rows = f"rows {sent.first + 1}–{sent.first + sent.rows} of {sent.total}"
+    if 0 < max_batch < sent.rows:
+        request = (
+            f"a request of at most {max_batch} samples (a slice of {rows}: the model's max_batch_size {max_batch})"
+        )
+        fewer = f"--batch-size below {max_batch}"
+    else:
+        request, fewer = f"a request of {sent.rows} samples ({rows})", "--batch-size"
     return QuantserveError(
-        f"{url}: model '{model}' did not answer a request of {sent.rows} samples (rows {sent.first + 1}–"
-        f"{sent.first + sent.rows} of {sent.total}) within {request_timeout_s:g} s, the limit per request "
-        "(--request-timeout, default 30): raise --request-timeout, or send fewer samples a request (--batch-size)"
+        f"{url}: model '{model}' did not answer {request} within {request_timeout_s:g} s, the limit per request "
+        f"(--request-timeout, default 30): raise --request-timeout, or send fewer samples a request ({fewer})"
     )
