@@ -86,6 +86,16 @@ class UserShape:
         """Read the file and dry-run its shape: each mistake one line naming --shape (`plan_shape`)."""
         if not self.plan.stages:
             raise QuantserveError(f"{self.flag}: {self.plan.class_name}.tick() returned None at once, no stage")
+        if not self.plan.peak_users:
+            # session 45: `(0, 100)` for 5 s ran 5 s, then exited 1 on "no request completed", the cause unnamed, while
+            # --stages refuses a 0-user stage up front. The dry run covers the whole run (to the cap where it never
+            # ends), so a shape at 0 users throughout it would send nothing
+            total = sum(seconds for _, seconds in self.plan.stages)
+            within = f" its {total:g} s" if self.plan.ended else f" its {self.cap_s:g} s cap"
+            raise QuantserveError(
+                f"{self.flag}: {self.plan.class_name}.tick() asks 0 users throughout{within}: no request would be "
+                "sent, nothing measured"
+            )
 
     def steps(self) -> tuple[LoadStep, ...]:
         return (self,)
