@@ -5,12 +5,13 @@ DEFAULT_CAP_S), noted.
 
 The file is read before any server work, in a child process (importing `locust` monkey-patches the interpreter with
 gevent): a missing file, no shape class or several, an import that raises, and a `tick()` that raises or answers
-something else than (users, spawn_rate) or None in a dry run are each refused in one line. The dry run calls `tick()`
-once a simulated second, as Locust's runner does, its `get_run_time()` the simulated clock and a stand-in runner at the
-users last asked for (`get_current_user_count()`): its plan is printed, and the result records the stages as they ran
-(`UserShape.as_ran`). In the run itself (`locustfile_user_shape.py`) a `tick()` that
-raises ends the run with the figures so far and a note naming the exception: Locust alone logged it as an
-unhandled greenlet exception and exited with code 2, and the harness kept nothing.
+something else than (users, spawn_rate) or None in a dry run are each refused in one line, as are a shape at 0 users
+throughout and a stage whose users its spawn rate cannot all start or stop within it (`UserShape._check_ramps`). The dry
+run calls `tick()` once a simulated second, as Locust's runner does, its `get_run_time()` the simulated clock and a
+stand-in runner at the users last asked for (`get_current_user_count()`): its plan is printed, and the result records
+the stages as they ran (`UserShape.as_ran`). In the run itself (`locustfile_user_shape.py`) a `tick()` that raises ends
+the run with the figures so far and a note naming the exception: Locust alone logged it as an unhandled greenlet
+exception and exited with code 2, and the harness kept nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import math
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from types import SimpleNamespace
@@ -37,11 +38,13 @@ PLAN_MARK = "quantserve-shape-plan: "  # the probe's answer, among what the user
 
 @dataclass(frozen=True)
 class ShapePlan:
-    """The shape's dry run: its class and its stages as (users, seconds); `ended` False where it reached the cap."""
+    """The shape's dry run: its class and its stages as (users, seconds); `ended` False where it reached the cap;
+    `spawn_rates` each stage's spawn rate, as its first tick asked (Locust starts the stage's ramp then)."""
 
     class_name: str
     stages: tuple[tuple[int, float], ...]
     ended: bool
+    spawn_rates: tuple[float, ...] = field(default=(), compare=False)  # a plan is its stages
 
     @property
     def peak_users(self) -> int:
@@ -96,6 +99,29 @@ class UserShape:
                 f"{self.flag}: {self.plan.class_name}.tick() asks 0 users throughout{within}: no request would be "
                 "sent, nothing measured"
             )
+
+        self._check_ramps()
+
+    def _check_ramps(self) -> None:
+        """Refuse a stage whose users cannot all start (or stop) within it at its spawn rate: Locust ramps from the
+        users before at that rate, both ways, and the measured window opens only once all users of the first stage
+        are spawned and warm (`recording.open_window`, by design: a ramp is not a load), so such a stage is at best
+        half measured and its row's users were never all running. Session 45: `(16, 2)` for 5 s then `(4, 100)`
+        for 5 s showed stage 1 as "16 users | 0.0 of 5 | 0 requests" (the window opened at stage 2's spawn), while
+        up to 10 users had 9400 requests answered in it; `(16, 2)` alone exited 2 on "did any user start?". Refused
+        before the run rather than reported after it: the dry run knows each stage's users, length and rate, and a
+        row named with the users it reached would still blend a ramp into a stage's figures."""
+        before = 0
+        for number, ((users, seconds), rate) in enumerate(zip(self.plan.stages, self.plan.spawn_rates, strict=True), 1):
+            change = abs(users - before)
+            if change and change / rate >= seconds:
+                verb = "starting" if users > before else "stopping"
+                raise QuantserveError(
+                    f"{self.flag}: stage {number} ({users} users for {seconds:g} s) asks spawn rate {rate:g}/s: "
+                    f"{verb} {change} users takes {change / rate:g} s, the stage's whole length or more, so it would "
+                    f"never run at its {users} users; use a spawn rate above {change / seconds:g}/s or a longer stage"
+                )
+            before = users
 
     def steps(self) -> tuple[LoadStep, ...]:
         return (self,)
@@ -176,8 +202,9 @@ def plan_shape(path: str, class_name: str, cap_s: float) -> ShapePlan:
         told = _run_probe(path, class_name, cap_s)
     except QuantserveError as exc:
         raise QuantserveError(f"{where}: {exc}") from None
-    stages = tuple((int(users), float(seconds)) for users, seconds in told["stages"])
-    return ShapePlan(told["class_name"], stages, bool(told["ended"]))
+    stages = tuple((int(users), float(seconds)) for users, seconds, _ in told["stages"])
+    rates = tuple(float(rate) for _, _, rate in told["stages"])
+    return ShapePlan(told["class_name"], stages, bool(told["ended"]), rates)
 
 
 def _run_probe(path: str, class_name: str, cap_s: float) -> dict[str, Any]:
@@ -271,7 +298,8 @@ def _defined_in(value: Any, module: Any) -> bool:
 
 
 def dry_run(shape: Any, cap_s: float) -> dict[str, Any]:
-    """`tick()` once a simulated second from 0 until it returns None or the cap: the stages, as (users, seconds)."""
+    """`tick()` once a simulated second from 0 until it returns None or the cap: the stages, as (users, seconds,
+    spawn rate of its first tick)."""
     clock = [0.0]
     shape.get_run_time = lambda: clock[0]
     # a stand-in runner at the users last asked for: Locust's own get_current_user_count() reads runner.user_count,
@@ -285,7 +313,7 @@ def dry_run(shape: Any, cap_s: float) -> dict[str, Any]:
             return {"stages": stages, "ended": True}
         shape.runner.user_count = asked[0]
         if not stages or stages[-1][0] != asked[0]:
-            stages.append([asked[0], 0.0])
+            stages.append([asked[0], 0.0, asked[1]])
         stages[-1][1] += 1.0
     return {"stages": stages, "ended": False}
 
