@@ -67,6 +67,7 @@ def step_lines(runs: list[LoadRun]) -> list[tuple[str, str]]:
             ("Stall", stall_note(r.label, r.mode, r.latency, r.timeline, r.stage_latencies)),
             ("Window end", cut_note(r.label, r.mode, r.cut_at_end, answered, r.cut_max_ms)),
             ("Tail", tail_note(r.label, r.latency.count)),
+            *(("Tail", note) for note in r.stage_tail_notes()),
             ("Client", r.outside_server_note()),
             ("Other load", other_load_note(r.label, r.other_models, r.requests)),
             ("Stages", r.stages_note()),
