@@ -12,6 +12,7 @@ import numpy as np
 from optimizer.drift_budget import BUDGETED, CHECKS, DriftBudget, DriftReport, Refusal
 from optimizer.output_kinds import on_real_axes
 from optimizer.row_kinds import usable_labels
+from optimizer.token_values import token_positions
 from quantserve import metrics
 
 DISCRETE_METRICS = (
@@ -33,7 +34,7 @@ TOKEN_METRICS = ("token_agreement",)
 UNITS = {
     "decision_agreement": "clear rows",
     **dict.fromkeys(BOX_METRICS, "FP32 boxes"),
-    "token_agreement": "real tokens",
+    **dict.fromkeys(TOKEN_METRICS, "real tokens"),
 }
 # a dense output's decisions, judged only where its values turn out to be a flag's or a probability's (the kind alone
 # does not say): not known before the held-out rows are run
@@ -126,8 +127,6 @@ def evidence_shortfall(
 
 def real_tokens(inputs: Mapping[str, np.ndarray] | None) -> int | None:
     """The real tokens in a text model's input rows (`token_values.token_positions`), None without token ids."""
-    from optimizer.token_values import token_positions
-
     positions = token_positions(inputs)
     return None if positions is None else int(positions.sum())
 
@@ -172,7 +171,7 @@ def evidence_refusal(short: Sequence[Mapping[str, Any]]) -> str:
     entry = max(short, key=lambda e: e["rows_needed"])
     more = _more(entry, short, "short too")
     unit = UNITS.get(entry["metric"], "rows")
-    one = unit.split()[-1].rstrip("s")  # row, token
+    one = "token" if entry["metric"] in TOKEN_METRICS else "row"  # a shortfall is counted in rows or tokens
     return Refusal(
         f"too few held-out rows to show the drift budget: output '{entry['output']}': {CHECKS[entry['metric']][0]} "
         f"≥ {entry['budget']:g} needs at least {entry['rows_needed']} held-out {unit} (95 % lower bound, every {one} "

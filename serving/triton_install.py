@@ -38,16 +38,23 @@ class TritonInstall:
 
 def locate_tritonserver(scratch_parent: Path | None = None) -> TritonInstall:
     """The NGC image's `tritonserver` if on PATH, else the one inside the `nvidia-pytriton` wheel."""
-    on_path = shutil.which("tritonserver")
-    if on_path and NGC_BACKENDS.is_dir():
-        return TritonInstall(Path(on_path), NGC_BACKENDS)
-    wheel = _pytriton_server_dir()
-    if wheel is None:
+    found = _found_server()
+    if found is None:
         raise QuantserveError(
             "no tritonserver found: run inside NVIDIA's Triton image (tritonserver on PATH) "
             "or install the pinned nvidia-pytriton wheel (pip install -r requirements.lock)"
         )
-    return _wheel_install(wheel, scratch_parent)
+    binary, backends, wheel = found
+    return _wheel_install(binary.parent.parent, scratch_parent) if wheel else TritonInstall(binary, backends)
+
+
+def _found_server() -> tuple[Path, Path, bool] | None:
+    """The tritonserver binary to start, its backends folder and whether it is the wheel's; None where none is."""
+    on_path = shutil.which("tritonserver")
+    if on_path and NGC_BACKENDS.is_dir():
+        return Path(on_path), NGC_BACKENDS, False
+    wheel = _pytriton_server_dir()
+    return None if wheel is None else (wheel / "bin" / "tritonserver", wheel / "backends", True)
 
 
 def _pytriton_server_dir() -> Path | None:
@@ -111,14 +118,12 @@ def backend_of(runtime: dict[str, str]) -> str:
 def located_backends() -> tuple[str, list[str]] | None:
     """The tritonserver `locate_tritonserver` would start, in words, and its backends; nothing copied. None where
     there is none (starting one says so)."""
-    on_path = shutil.which("tritonserver")
-    if on_path and NGC_BACKENDS.is_dir():
-        return f"{on_path} (NGC image)", sorted(p.name for p in NGC_BACKENDS.iterdir() if p.is_dir())
-    wheel = _pytriton_server_dir()
-    if wheel is None:
+    found = _found_server()
+    if found is None:
         return None
-    return f"{wheel / 'bin' / 'tritonserver'} (nvidia-pytriton wheel)", sorted(
-        p.name for p in (wheel / "backends").iterdir() if p.is_dir()
+    binary, backends, wheel = found
+    return f"{binary} ({'nvidia-pytriton wheel' if wheel else 'NGC image'})", sorted(
+        p.name for p in backends.iterdir() if p.is_dir()
     )
 
 

@@ -154,8 +154,8 @@ def ratio_doubt(top: Figure, bottom: Figure, repeats: int) -> str | None:
     if repeats < MIN_REPEATS:
         said = "one repeat: no spread measured" if repeats == 1 else f"{repeats} repeats: too few to show a spread"
         return f"{said}; not a figure to quote"
-    top_low, top_high = top.to_dict()["min"], top.to_dict()["max"]
-    bottom_low, bottom_high = bottom.to_dict()["min"], bottom.to_dict()["max"]
+    tops, bottoms = top.to_dict(), bottom.to_dict()
+    top_low, top_high, bottom_low, bottom_high = tops["min"], tops["max"], bottoms["min"], bottoms["max"]
     if not (bottom_low > 0 and bottom_high > 0):
         return None
     low, high = top_low / bottom_high, top_high / bottom_low

@@ -10,6 +10,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from quantserve.artifact import Artifact
 from quantserve.errors import QuantserveError
 from serving.deploy import RAGGED_BATCHING, Deployment
 
@@ -124,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
     from serving.queue_policy_stall import warn_queue_policy
     from serving.versions import prune_versions
 
-    manifest = load_artifact(Path(args.build_dir)).manifest
+    artifact = load_artifact(Path(args.build_dir))
+    manifest = artifact.manifest
     kept = keep_serving_settings(args, Path(args.repo) / args.name, manifest.unbatched)
     args.instances = 1 if args.instances is None else args.instances
     args.ragged_batching = args.ragged_batching or "group"
@@ -154,8 +156,8 @@ def run(args: argparse.Namespace) -> int:
         allow_interface_change=args.allow_interface_change,
     )
     warn_queue_policy(QueuePolicy(args.max_queue_size, args.queue_timeout_us))  # Triton 2.51 stalls on any
-    warn_missing_backend(Path(args.build_dir))
-    for line in missed_checks(load_artifact(Path(args.build_dir)).manifest.verification):  # shipped past them
+    warn_missing_backend(artifact, str(args.build_dir))
+    for line in missed_checks(manifest.verification):  # shipped past them
         print(f"warning: {args.build_dir} {line}: evaluate it through the server first", file=sys.stderr)
     pruned = list(result.pruned)
     if args.url:
@@ -293,15 +295,13 @@ def make_live(url: str, repo: Path, name: str) -> None:
     print(f"live on {control.url}: '{name}' versions {', '.join(map(str, expected))}")
 
 
-def warn_missing_backend(build: Path) -> None:
+def warn_missing_backend(artifact: Artifact, build: str) -> None:
     """A build the tritonserver found here cannot load is deployed all the same (the repository may be served from
     NVIDIA's image), with a warning: session 45, an `--target onnxruntime` build deployed in silence and `serve`
     then failed to load it."""
     from optimizer.targets import get_target
-    from serving.deploy import load_artifact
     from serving.triton_install import missing_backend
 
-    artifact = load_artifact(build)
-    line = missing_backend(get_target(artifact.manifest.target).triton_layout(artifact).runtime, str(build))
+    line = missing_backend(get_target(artifact.manifest.target).triton_layout(artifact).runtime, build)
     if line is not None:
         print(f"warning: {line}", file=sys.stderr)
