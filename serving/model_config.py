@@ -15,6 +15,7 @@ from typing import Any
 
 from quantserve.artifact import TensorSpec
 from quantserve.errors import QuantserveError
+from quantserve.files import write_failed
 
 CONFIG_NAME = "config.pbtxt"
 # numpy dtype name -> Triton DataType
@@ -378,14 +379,17 @@ def write_config(config: dict[str, Any], model_dir: Path) -> Path:
     text = to_protobuf_text(config)
     path = Path(model_dir) / CONFIG_NAME
     temp = Path(model_dir) / f".{CONFIG_NAME}.{os.getpid()}-{secrets.token_hex(4)}"
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
     try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:  # `rollback` on a full disk said "[Errno 28] No space left on device", no path (session 46)
+        raise write_failed(path, temp, exc) from exc
     return path
