@@ -8,8 +8,9 @@ from __future__ import annotations
 import math
 from html import escape
 from pathlib import Path
+from typing import Any
 
-from loadtest.results import LoadRun
+from loadtest.results import LoadResult, LoadRun
 from loadtest.stage_figures import StageFigures
 from loadtest.sweep_knee import sweep_note
 from loadtest.timeline import Outage
@@ -36,11 +37,24 @@ def trace_lines(runs: list[LoadRun]) -> list[str]:
             else ""
         )
         lines.append(
-            f"{r.label}: {t['requests_per_pass']} arrivals a {t['pass_s']:.4g} s pass (looped; speed {t['speed']:g}), "
+            f"{r.label}: {t['requests_per_pass']} arrivals a {t['pass_s']:.4g} s pass ({played(r, t)}; speed "
+            f"{t['speed']:g}), "
             f"mean {t['mean_rate_rps']:.4g}/s, busiest second {t['peak_rate_rps_1s']:.4g}/s, gaps' coefficient of "
             f"variation {t['gap_cv']:g} (0 even, 1 Poisson){sizes}"
         )
     return lines
+
+
+def played(result: LoadResult, trace: dict[str, Any]) -> str:
+    """How much of the trace the window played: "1 pass", "looped: 2.5 passes" (a one-pass replay's report read
+    "looped" beside a plan line of "1 pass", session 46), or "0.4 of a pass"."""
+    span = result.offered_window_s or result.window_s
+    if not trace.get("pass_s") or not span:
+        return "passes not known"
+    passes = float(f"{span / trace['pass_s']:.3g}")  # as the plan line rounds it (`trace_plan.plan_lines`)
+    if passes < 1:
+        return f"{passes:g} of a pass"
+    return "1 pass" if passes == 1 else f"looped: {passes:g} passes"
 
 
 def late_lines(runs: list[LoadRun]) -> list[str]:
