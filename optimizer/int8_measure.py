@@ -49,6 +49,7 @@ class SearchSettings:
     max_eval_samples: int = 512
     stats_samples: int = 16
     timing_batch: int = 8  # held-out rows per profiled run: optimize passes its --timing-batch
+    timing_batch_given: bool = False  # the user gave it: lowered only past half the memory free (`timing_rows`)
     timing_repeats: int = 3
     # 0: os.cpu_count(), the threads the serving target and optimize's speed gate use; timing the
     # candidates on one thread while the gate times on all of them chose schemes the gate refused

@@ -76,6 +76,7 @@ from optimizer.search_budget import CANDIDATE, PROFILE, TIMING, DeadlineReached,
 from optimizer.sensitivity import Attempt, MixedPrecisionSearch, compute_macs, time_saved_ms
 from optimizer.speed import Block, SpeedSettings, time_pair
 from optimizer.tensor_ranges import ProgressCallback, activation_bytes_per_sample, rows_per_chunk
+from optimizer.timing_rows import fit_timing_rows
 from optimizer.transformer import TRANSFORMER_OP_TYPES, detect_encoder, run_model
 from optimizer.user_metric import MetricError, UserMetric
 from optimizer.verify import verify_batch_size
@@ -131,7 +132,12 @@ class SearchInt8:
         work.mkdir(parents=True, exist_ok=True)
         try:
             run = _SearchRun(self, fused, work, SearchBudget(self.search.max_search_s))
-            chosen, record = run.choose()
+            try:
+                chosen, record = run.choose()
+            except BudgetExceeded as refusal:  # a refusal says the batch its candidates were timed at, if lowered
+                if run.timing_rows.lowered:
+                    refusal.record.setdefault("timing_rows", run.timing_rows.to_dict())
+                raise
             onnx_files.copy(chosen.path, out_path)
         finally:
             shutil.rmtree(work, ignore_errors=True)
@@ -182,7 +188,12 @@ class _SearchRun(FallbackSchemes):
         self.exclusions = find_exclusions(
             self.model, fused.path, stats.batches(self.stats_rows), stage.search.mixed_range_ratio, user
         )
-        self.timing_batch = next(held.batches(stage.search.timing_batch))
+        # the rows --timing-batch asks, fewer where FP32 and INT8 timed side by side would not fit (`timing_rows`)
+        asked, given = stage.search.timing_batch, stage.search.timing_batch_given
+        self.timing_rows = fit_timing_rows(fused.path, held, asked, self._threads(), given)
+        if self.timing_rows.lowered:
+            self._step(self.timing_rows.note())
+        self.timing_batch = next(held.batches(self.timing_rows.rows))
         self.fp32_profile = self._profile(fused.path)
         self.macs = compute_macs(self.model, fused.path, next(held.batches(1)))
         self.probe = held.take(0, min(len(held), stage.search.probe_samples))

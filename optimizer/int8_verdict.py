@@ -20,6 +20,7 @@ from optimizer.quant_exclusions import Exclusion
 from optimizer.search_budget import BUDGET_FLAG, MIXED_OUT_OF_TIME, SearchBudget
 from optimizer.sensitivity import EXHAUSTED, quantized_nodes
 from optimizer.speed import Block
+from optimizer.timing_rows import TimingRows
 from quantserve.artifact import Artifact
 
 # a miss by more than this many times the drift the budget allows (normalized slack below −10: a 0.98 correlation
@@ -41,6 +42,7 @@ class SearchVerdict(HeldOutDrift):
     macs: dict[str, int]
     fp32_profile: ModelProfile
     timing_batch: dict[str, np.ndarray]
+    timing_rows: TimingRows
     stats_rows: int  # rows of the statistics rows run at once (`_SearchRun`: bounded by their activations' bytes)
     schemes: dict[str, Scheme]
     skipped: dict[str, str]
@@ -238,6 +240,7 @@ class SearchVerdict(HeldOutDrift):
                 "others_share": self.paired[chosen.path].others_share,
                 "threads": self._threads(),
                 "batch": len(next(iter(self.timing_batch.values()))),
+                "timing_rows": self.timing_rows.to_dict(),  # --timing-batch, and why fewer were timed
             },
             "candidates": [c.summary() for c in tried],
             "skipped": self.skipped,

@@ -7,8 +7,9 @@ when INT8 misses the drift budget or runs slower than FP32 (BudgetExceeded, exit
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from optimizer.speed import SpeedSettings, compare_speed
 from optimizer.speed_verdict import drift_kept
 from optimizer.state_loop import StatePair, find_state_pairs
 from optimizer.targets import PRECISIONS, EngineTarget, get_target, target_names
+from optimizer.timing_rows import TimingRows, fit_timing_rows, searched_rows
 from optimizer.transformer import TransformerSettings
 from optimizer.unbatched import check_requests, request_specs
 from optimizer.user_metric import UserMetric
@@ -253,22 +255,32 @@ class OptimizeJob:
             if record.get("one_answer") and self.user_metric is None:  # a --metric judges the task on its truth
                 raise BudgetExceeded(one_answer_refusal(record["one_answer"]))
         if self.options.precision == "int8" and self._timed_here():
-            record["speed"] = self._speed(reference, candidate, record, drift_kept(stages))
+            speed = self.options.speed
+            threads = speed.threads or os.cpu_count() or 1
+            rows = searched_rows(stages) or fit_timing_rows(
+                reference, self.held_out, speed.batch_size, threads, speed.batch_given
+            )
+            record["speed"] = self._speed(reference, candidate, record, drift_kept(stages), rows)
         return record
 
     def _timed_here(self) -> bool:
         """Speed is measured where the target runs the ONNX model on this CPU (not for TensorRT engines)."""
         return self.options.speed.enabled and bool(getattr(self.engine, "runs_on_cpu", self.engine.name != "tensorrt"))
 
-    def _speed(self, fp32: Path, int8: Path, verification: dict[str, Any], kept_for_drift: str) -> dict[str, Any]:
+    def _speed(
+        self, fp32: Path, int8: Path, verification: dict[str, Any], kept_for_drift: str, rows: TimingRows
+    ) -> dict[str, Any]:
         """`verification`: the drift, judged first (failing only under --keep-failing, which the refusal must not
         hide); a refusal carries it, so the figures behind "its drift is within the budget" are printed with it.
-        `kept_for_drift`: what the search kept FP32 to hold the budget (`speed_verdict.drift_kept`)."""
+        `kept_for_drift`: what the search kept FP32 to hold the budget (`speed_verdict.drift_kept`). `rows`: the
+        batch timed, --timing-batch or fewer where that would not fit (`optimizer.timing_rows`)."""
         self.options.progress("time")
         settings = self.options.speed
-        batch = next(self.held_out.batches(settings.batch_size))
+        batch = next(self.held_out.batches(rows.rows))
         samples = 1 if self.held_out.requests.whole else None
         speed = compare_speed(fp32, int8, batch, settings, samples, kept_for_drift)
+        if rows.lowered:
+            speed = replace(speed, batch_asked=rows.asked, batch_note=rows.note())
         if not speed.holds and not settings.allow_slower:
             line = speed.line(bool(verification["holds"]))
             raise BudgetExceeded(line, {**getattr(line, "record", {}), "verification": dict(verification)})
@@ -341,6 +353,7 @@ def int8_stage(job: OptimizeJob) -> Callable[[Artifact, Path], Artifact]:
             max_search_s=job.options.max_search_s,
             threads=job.options.speed.threads,
             timing_batch=job.options.speed.batch_size,
+            timing_batch_given=job.options.speed.batch_given,
         ),
         user_metric=job.user_metric,
         on_step=lambda what: job.options.progress(f"calibrate: {what}"),

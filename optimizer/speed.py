@@ -95,6 +95,7 @@ class SpeedSettings:
     enabled: bool = True
     threads: int = 0  # 0: os.cpu_count(), what the embedded target's ONNX Runtime uses
     batch_size: int = 8  # rows of the held-out data per timed run: the request batch to be served
+    batch_given: bool = False  # --timing-batch given: lowered only where it would not fit half the memory free
     seconds_per_model: float = 1.0  # timing budget per model over all blocks, warm-up excluded
     repeats: int = 5  # pairs per block at least
     rounds: int = 3  # blocks of alternated pairs, up to twice as many where busy or unsettled (`take_blocks`)
@@ -126,6 +127,8 @@ class SpeedRecord:
     int8_mac_share: float | None = None  # share of multiply-adds INT8 runs (None: not read; read when INT8 is slower)
     fp32_compute: dict[str, int] = field(default_factory=dict)  # op type -> compute nodes left FP32, most MACs first
     kept_for_drift: str = ""  # why they are: the mixed-precision search kept them to hold the budget (`drift_kept`)
+    batch_asked: int = 0  # --timing-batch, where `batch_size` is fewer: that batch would not fit (`timing_rows`)
+    batch_note: str = ""  # "timed at batch 2, not 8: batch 8 would need ~7.7 GB …" (`TimingRows.note`)
 
     @property
     def busy(self) -> bool:
@@ -357,7 +360,7 @@ def time_alternating(
     models: tuple[Path, Path], batch: dict[str, np.ndarray], threads: int, seconds: float, min_pairs: int
 ) -> Block:
     """Warm both sessions up, then pairs of runs back to back for `seconds`, the order swapped every pair."""
-    sessions = tuple(_session(model, threads) for model in models)
+    sessions = tuple(timing_session(model, threads) for model in models)
 
     def run_ms(session: Any) -> float:
         started = time.perf_counter()
@@ -383,7 +386,8 @@ def time_alternating(
     return Block.of_pairs(fp32_ms, int8_ms, clock.others_share())
 
 
-def _session(model: Path, threads: int) -> Any:
+def timing_session(model: Path, threads: int) -> Any:
+    """`model`'s session as the paired timing runs it (`optimizer.timing_rows` measures its footprint the same way)."""
     import onnxruntime as ort
 
     from optimizer.onnxruntime_runner import session_options

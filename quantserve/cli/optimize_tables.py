@@ -116,7 +116,8 @@ def _speed_row(speed: dict[str, Any]) -> list[str]:
     rounds = speed.get("round_speedups") or []
     if speed.get("verdict") == "uncertain" and rounds and not spread_shown:
         value += f", uncertain: rounds {min(rounds):.2f}-{max(rounds):.2f}×"
-    label = f"speedup, batch {speed.get('batch_size', '?')}, {speed['threads']} threads"
+    lowered = f" (not {speed['batch_asked']}: memory)" if speed.get("batch_asked") else ""  # `timing_rows`
+    label = f"speedup, batch {speed.get('batch_size', '?')}{lowered}, {speed['threads']} threads"
     return [label, value, f"≥ {speed['min_speedup']:g}"]
 
 

@@ -118,9 +118,10 @@ def register(subparsers: Any) -> None:
     speed.add_argument(
         "--timing-batch",
         type=int,
-        default=SpeedSettings().batch_size,
         metavar="N",
-        help="held-out rows per timed run: the request batch the server will form (default %(default)s)",
+        help="held-out rows per timed run: the request batch the server will form (default "
+        f"{SpeedSettings().batch_size}, fewer where timing FP32 and INT8 side by side would hold more than 2 GB; a "
+        "batch given is lowered only past half the memory free)",
     )
     speed.add_argument(
         "--skip-timing",
@@ -157,6 +158,9 @@ def run(args: argparse.Namespace) -> int:
             artifact = optimize(dataclasses.replace(options, on_stage=progress, on_progress=progress.on_progress))
     except BudgetExceeded as refusal:
         refused = with_method_hint(refusal, options)
+        if not getattr(args, "quiet", False):
+            for note in refusal_notes(refused.record):
+                print(f"quantserve: note: {note}", file=sys.stderr)
         if args.json:  # one document on stdout for a refusal too; the line on stderr and exit 1 stay
             print_json(refusal_document(refused, args))
         else:  # the figures the line rests on, as a shipped build shows them
@@ -198,12 +202,18 @@ def busy_note(speed: dict[str, Any]) -> str:
 def speed_notes(speed: dict[str, Any]) -> list[str]:
     """The shipped speed figure's caveat: where INT8 covers a sliver of the multiply-adds (`--allow-slower`), that
     it cannot be faster, whatever the machine's load; where its rounds left the speedup uncertain (`--allow-slower`),
-    their spread and the load; else, timed on a busy machine, that the figure is uncertain."""
+    their spread and the load; else, timed on a busy machine, that the figure is uncertain. First, where fewer rows
+    than --timing-batch were timed, how many and why (`optimizer.timing_rows`)."""
+    if not speed:
+        return []
+    lowered = [speed["batch_note"]] if speed.get("batch_note") else []  # timed at fewer rows than --timing-batch
+    return lowered + _speed_caveats(speed)
+
+
+def _speed_caveats(speed: dict[str, Any]) -> list[str]:
     from optimizer.speed import SpeedRecord
     from optimizer.speed_verdict import UNCERTAIN, uncertain_reason
 
-    if not speed:
-        return []
     names = [field.name for field in dataclasses.fields(SpeedRecord)]
     record = SpeedRecord(**{name: speed[name] for name in names if name in speed})
     if record.int8_sliver():
@@ -213,6 +223,13 @@ def speed_notes(speed: dict[str, Any]) -> list[str]:
         reason = uncertain_reason(record.verdict(), record.others_share)
         return [f"{reason}: shipped under --allow-slower; time again on a quiet machine"]
     return [busy_note(speed)] if speed.get("busy") else []
+
+
+def refusal_notes(record: dict[str, Any]) -> list[str]:
+    """What a refusal's figures were taken at, where it is not what was asked: the timing batch lowered to fit memory
+    (`optimizer.timing_rows`; U²-Net-p's drift refusal had said nothing of its candidates timed at batch 2 of 8)."""
+    lowered = (record.get("timing_rows") or {}).get("note") or (record.get("speed") or {}).get("batch_note")
+    return [lowered] if lowered else []
 
 
 def search_overrun_note(stage: dict[str, Any]) -> str:
@@ -291,7 +308,8 @@ def build_options(args: argparse.Namespace) -> Any:
             min_speedup=args.min_speedup,
             allow_slower=args.allow_slower,
             enabled=not args.skip_timing,
-            batch_size=args.timing_batch,
+            batch_size=args.timing_batch or SpeedSettings().batch_size,
+            batch_given=args.timing_batch is not None,
         ),
     )
 

@@ -1,0 +1,184 @@
+"""How many held-out rows the speed timing runs at once: --timing-batch, fewer where that batch would not fit.
+
+The paired timing (`optimizer.speed.time_alternating`, in the INT8 search and in the speed gate) holds an FP32 and an
+INT8 session in one child, each keeping ONNX Runtime's CPU arena: their activations at the timing batch stay
+resident. rembg's U²-Net-p (320², 7 mask outputs) at the default batch 8 peaked at 7.1 GB (session 46; FP32 alone
+4.3 GB, growing by 0.47 GB a row, where shape inference's activation sum said 4.6 GB a row), `--timing-batch 2`
+kept the whole optimize at 3.1 GB. So the FP32 session's footprint is measured, not estimated from shapes: a fresh
+child (as the timing child starts) creates it and runs one row twice; its peak RSS less its RSS once created is the
+row's cost. Both sessions are counted at the FP32 row's cost (an INT8 model's activations were at most FP32's in
+every candidate measured), and the batch is lowered to what fits `allowed_bytes`, saying so in the output and in
+the manifest ("timed at batch 2, not 8: batch 8 would need ~5.9 GB"). The count is an estimate from one row: the
+U²-Net-p child held 2.64 GB at batch 3 where it counted 2.33 GB (the arena grows in steps), hence the margin below.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+
+from quantserve.data import TensorData
+from quantserve.errors import InternalError, QuantserveError
+
+# What the timing child's two sessions may hold as counted: with optimize's own process beside it (1.05 GB for
+# U²-Net-p while the child timed) and the count's 13 % short of the child's real peak, within the 4 GB issue 9 asks of
+# a whole optimize run (2.5 GB let U²-Net-p time batch 3, 3.69 GB in all). Never more than AVAILABLE_SHARE of what the
+# machine has free when the batch is chosen: a smaller machine, or one whose memory others hold, gets a smaller batch.
+TIMING_MEMORY_BYTES = 2000 << 20
+AVAILABLE_SHARE = 0.5
+FOOTPRINT_RUNS = 2  # the second run of one row grew RSS further (U²-Net-p: 0.36 GB after one, 0.56 GB after two)
+GB = 1e9
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """One FP32 session as the timing child holds it: its RSS once created, and what one row's run added at peak."""
+
+    session_bytes: int
+    row_bytes: int
+
+
+@dataclass(frozen=True)
+class TimingRows:
+    """The rows timed at once, the rows asked (--timing-batch), and the measured figures behind a lowered batch."""
+
+    rows: int
+    asked: int
+    need_bytes: int = 0  # what the asked batch would hold in the paired child (0: not measured)
+    allowed_bytes: int = 0
+    given: bool = False  # --timing-batch was given: `allowed_bytes` is half the memory free, not the fixed share
+
+    @property
+    def lowered(self) -> bool:
+        return self.rows < self.asked
+
+    def note(self) -> str:
+        """E.g. "timed at batch 2, not 8: batch 8 would need ~7.7 GB of memory, 2.6 GB allowed"; "" where not
+        lowered."""
+        if not self.lowered:
+            return ""
+        allowed = "half the memory free" if self.given else "allowed (pass a smaller --timing-batch to choose it)"
+        return (
+            f"timed at batch {self.rows}, not {self.asked}: batch {self.asked} would need ~{self.need_bytes / GB:.1f} "
+            f"GB of memory to time FP32 and INT8 side by side, {self.allowed_bytes / GB:.1f} GB {allowed}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "note": self.note()}
+
+
+def allowed_bytes(available: int, given: bool = False) -> int:
+    """What the paired timing may hold: TIMING_MEMORY_BYTES, or AVAILABLE_SHARE of `available` where that is less;
+    for a --timing-batch the user `given`, that share alone (their server's batch, timed where memory allows)."""
+    share = int(available * AVAILABLE_SHARE)
+    return share if given else min(TIMING_MEMORY_BYTES, share)
+
+
+def paired_bytes(footprint: Footprint, rows: int) -> int:
+    """The paired child's peak at `rows` rows: two sessions, each counted at the FP32 session's size and row cost."""
+    return 2 * (footprint.session_bytes + rows * footprint.row_bytes)
+
+
+def rows_that_fit(footprint: Footprint, asked: int, allowed: int, given: bool = False) -> TimingRows:
+    """The most rows up to `asked` whose paired peak fits `allowed`; at least one (a row is what is served)."""
+    rows = asked
+    while rows > 1 and paired_bytes(footprint, rows) > allowed:
+        rows -= 1
+    return TimingRows(rows, asked, paired_bytes(footprint, asked), allowed, given)
+
+
+def fit_timing_rows(fp32: Path, data: TensorData, asked: int, threads: int, given: bool = False) -> TimingRows:
+    """--timing-batch `asked`, or fewer where its paired timing would not fit (`rows_that_fit`); the footprint is
+    measured in a child only where there is a batch to lower (an --unbatched build times one request whole)."""
+    if asked <= 1 or data.unbatched or len(data) <= 1:
+        return TimingRows(min(asked, max(1, len(data))), asked)
+    asked = min(asked, len(data))  # all there is: `speed.timing_batch` takes no more
+    footprint = measure_footprint(fp32, next(data.batches(1)), threads)
+    return rows_that_fit(footprint, asked, allowed_bytes(psutil.virtual_memory().available, given), given)
+
+
+def searched_rows(stages: Sequence[Mapping[str, Any]]) -> TimingRows | None:
+    """The rows the INT8 search timed its candidates at (its stage record), for the gate to time the same batch
+    without measuring again; None where no search ran."""
+    for stage in stages:
+        rows = (stage.get("speed") or {}).get("timing_rows")
+        if rows:
+            return TimingRows(**{k: v for k, v in rows.items() if k != "note"})
+    return None
+
+
+def measure_footprint(fp32: Path, row: dict[str, np.ndarray], threads: int) -> Footprint:
+    """The FP32 session's size and one row's cost, measured in a fresh child (`python -m optimizer.timing_rows`)."""
+    with tempfile.TemporaryDirectory(prefix="quantserve-footprint-") as tmp:
+        feeds, result = Path(tmp) / "row.npz", Path(tmp) / "footprint.json"
+        np.savez(feeds, **row)  # type: ignore[arg-type]
+        argv = [sys.executable, "-m", "optimizer.timing_rows", str(fp32), str(feeds), str(result)]
+        argv += ["--threads", str(threads)]
+        root = str(Path(__file__).resolve().parents[1])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+        if done.returncode == QuantserveError.exit_code:
+            raise QuantserveError(done.stderr.strip().splitlines()[-1])
+        if done.returncode != 0:
+            tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise InternalError(
+                f"measuring {fp32}'s memory failed in its child process (exit {done.returncode}): {tail}"
+            )
+        return Footprint(**json.loads(result.read_text()))
+
+
+def _footprint_here(fp32: Path, row: dict[str, np.ndarray], threads: int) -> Footprint:
+    """In the child: the session as `speed.time_alternating` makes it, then FOOTPRINT_RUNS runs of one row."""
+    from optimizer.speed import timing_session
+
+    session = timing_session(fp32, threads)
+    created = psutil.Process().memory_info().rss
+    for _ in range(FOOTPRINT_RUNS):
+        session.run(None, row)
+    return Footprint(created, max(0, _peak_rss() - created))
+
+
+def _peak_rss() -> int:
+    """This process's peak RSS: /proc's VmHWM, which starts afresh at exec. Not getrusage's ru_maxrss: Linux keeps that
+    across exec, so a child of a 4 GB optimize read 4 GB before loading anything (a 16-wide MatMul "needed" 4.3 GB)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:  # not Linux: ru_maxrss (bytes on macOS), at worst the parent's, which lowers the batch
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024  # kB
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m optimizer.timing_rows FP32 ROW.npz OUT.json`: write the FP32 session's footprint to OUT.json."""
+    parser = argparse.ArgumentParser(prog="python -m optimizer.timing_rows")
+    parser.add_argument("fp32", type=Path)
+    parser.add_argument("row", type=Path)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    with np.load(args.row, allow_pickle=False) as npz:
+        row = {name: npz[name] for name in npz.files}
+    try:
+        footprint = _footprint_here(args.fp32, row, args.threads)
+    except QuantserveError as exc:
+        print(exc, file=sys.stderr)
+        return QuantserveError.exit_code
+    args.out.write_text(json.dumps(asdict(footprint)) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
