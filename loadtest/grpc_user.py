@@ -38,7 +38,7 @@ from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 from tritonclient.utils import np_to_triton_dtype
 
 from loadtest.grpc_channel import channel_args, client_tls
-from loadtest.model_gone import ServedCheck, write_gone
+from loadtest.model_gone import RELOADING, ServedCheck, write_gone
 from loadtest.recording import (
     at_quit,
     record_unanswered,
@@ -52,6 +52,7 @@ from loadtest.request_data import MAX_REQUESTS, request_batches, request_limit
 from loadtest.request_failures import TritonRequestFailed, readable_failure
 from loadtest.request_shapes import ServedInputs, as_served, read_served_inputs
 from quantserve.data import TensorData, as_sent, load_npz
+from serving.client import reloading
 from serving.declared_outputs import DeclaredOutput, declared_outputs, read_declared_outputs, wire_mismatch
 from serving.response_rows import batches_requests, row_mismatch
 
@@ -263,8 +264,11 @@ class _TritonClientMixin:
         except Exception as exc:  # judged without ever replacing `exc`: its status says whose deadline it was
             ended, addressed = clock[2] if len(clock) == 3 else time.time(), (self.model, self.model_version)
 
-            def ready() -> bool:  # asked only after a NOT_SERVED answer (`ServedCheck.judge`)
-                return bool(client.is_model_ready(*addressed, client_timeout=READY_TIMEOUT_S))
+            def ready() -> bool | str:  # asked only after a NOT_SERVED answer (`ServedCheck.judge`)
+                if client.is_model_ready(*addressed, client_timeout=READY_TIMEOUT_S):
+                    return True
+                index = client.get_model_repository_index(as_json=True, client_timeout=READY_TIMEOUT_S)
+                return RELOADING if reloading(list(index.get("models", [])), addressed) else False
 
             _still_served.judge(exc, ended, addressed, ready, time.monotonic())
             raise

@@ -9,6 +9,11 @@ unloads the old (readiness read every 20 ms across a deploy and a rollback, unde
 model control, never read false; no request failed), so a run that names no version goes on across a swap, and one
 that names a version stops only when that version goes.
 
+A model that is not ready is not yet gone where Triton's index shows it LOADING or UNLOADING, or for SETTLE_S after
+the first "no": `serve` brings a model whose instance died back by unloading and loading the same version, and a run
+that asked once in between was cut short, blamed on "a deploy or rollback", though version 1 served again 2.3 s later
+(session 46; an 8-user run cut at 8.2 of 15 s, exit 1). Its failed requests count as any outage's do.
+
 The pure parts live here: the pacing of that question (`ServedCheck`, asked in each Locust process), the record the
 Locust master writes (`model_gone.json` in the step's raw folder), and the step's result cut short (`ModelGoneResult`,
 its one line). The Locust side is in `loadtest.grpc_user`; `loadtest.step_result` reads the record.
@@ -35,6 +40,10 @@ GONE_FILE = "model_gone.json"  # in the step's raw folder, written by the Locust
 # a process asks Triton at most this often: every request fails once the model is gone (64 in flight, open loop), and
 # a NOT_SERVED while the model stays ready (none seen across swaps, but possible) must not become a stream of questions
 ASK_EVERY_S = 0.2
+# a model not ready and not LOADING/UNLOADING is gone once it stays so this long: serve's reload unloads, then loads
+# (a few ms apart), and a withdrawn model's run still ends within about a second
+SETTLE_S = 1.0
+RELOADING = "reloading"  # what `ready()` answers where Triton's index shows the model LOADING or UNLOADING
 
 
 def not_served(failure: BaseException) -> bool:
@@ -51,13 +60,22 @@ class ServedCheck:
     gone: dict[str, Any] | None = None  # the record, once Triton said it serves the model (or version) no more
     told: bool = False
     asked_at: float = -math.inf  # `now` as `judge` was last given it when it asked
+    # the first "no" since the model was last ready: (its failure's end, wall time; `now` then); None while ready
+    unready: tuple[float, float] | None = None
 
     def judge(
-        self, failure: BaseException, ended_at: float, addressed: tuple[str, str], ready: Callable[[], bool], now: float
+        self,
+        failure: BaseException,
+        ended_at: float,
+        addressed: tuple[str, str],
+        ready: Callable[[], bool | str],
+        now: float,
     ) -> bool:
         """Whether the model (`addressed`: name, and the version the run names or "") is gone, asking `ready()` after
-        a NOT_SERVED `failure` that ended at wall time `ended_at`. A question that gets no answer decides nothing:
-        a server that stopped is the outage notes' case, not this one."""
+        a NOT_SERVED `failure` that ended at wall time `ended_at`: True, False, or RELOADING (not ready, Triton's
+        index shows it loading or unloading). Gone once "no" has held SETTLE_S, placed at the first "no"'s failure; a
+        model ready again, or reloading, is not gone. A question that gets no answer decides nothing: a server that
+        stopped is the outage notes' case, not this one."""
         if self.gone is not None:
             return True
         if not not_served(failure) or now - self.asked_at < ASK_EVERY_S:
@@ -67,10 +85,16 @@ class ServedCheck:
             served = ready()
         except Exception:  # no answer (a deadline, the connection): not a "no"
             return False
-        if not served:
-            model, version = addressed
-            self.gone = {"at": ended_at, "model": model, "version": version, "said": str(readable_failure(failure))}
-        return not served
+        if served is True:
+            self.unready = None
+            return False
+        first_at, first_now = self.unready or (ended_at, now)
+        self.unready = (first_at, first_now)
+        if served == RELOADING or now - first_now < SETTLE_S:
+            return False
+        model, version = addressed
+        self.gone = {"at": first_at, "model": model, "version": version, "said": str(readable_failure(failure))}
+        return True
 
     def to_tell(self) -> dict[str, Any] | None:
         """The record, to the first caller after the verdict (it tells the Locust master); None after, or before."""

@@ -49,6 +49,18 @@ RETRYABLE = ("StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EXCEEDED")
 # connection that failed. Sent again they were answered the same up to 20 times, and a rolled-back version was named
 # ~21 s late.
 NOT_SERVED = ("Request for unknown model", "is not at ready state")
+# a model between versions of itself: serve's reload of a model whose instance died unloads and loads the same version
+RELOADING_STATES = ("LOADING", "UNLOADING")
+
+
+def reloading(index: list[dict[str, Any]], addressed: tuple[str, str]) -> bool:
+    """Whether Triton's repository index (`get_model_repository_index`'s "models") shows the model, or the version
+    `addressed` names, loading or unloading."""
+    model, version = addressed
+    return any(
+        m.get("name") == model and m.get("state") in RELOADING_STATES and (not version or m.get("version") == version)
+        for m in index
+    )
 
 
 @dataclass(frozen=True)

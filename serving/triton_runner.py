@@ -8,6 +8,7 @@ deploy meanwhile fails the run instead of mixing two versions' answers.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -15,7 +16,7 @@ import numpy as np
 from quantserve.artifact import TensorSpec
 from quantserve.errors import InternalError, QuantserveError
 from quantserve.runner import Runner, concat_outputs
-from serving.client import TritonGrpcClient, reshaped_tensors
+from serving.client import TritonGrpcClient, reloading, reshaped_tensors
 from serving.declared_outputs import DeclaredOutput, array_mismatch, declared_outputs
 from serving.model_config import check_version_name, recorded_precision
 from serving.model_version import NOT_PER_VERSION, version_precision
@@ -27,6 +28,11 @@ LIVENESS_TIMEOUT_S = 5.0  # a server that does not say it is live within this, a
 # (`evaluate --request-timeout`), and at 3 ms on a busy machine a ready model read "not ready after 0 s", its config
 # call "DEADLINE_EXCEEDED" and a request's timeout "version 1 stopped being served", none naming the flag (session 40)
 CONTROL_TIMEOUT_S = 10.0
+# a version found loading or unloading after a failed request is waited for this long (serve's reload of a dead
+# instance took 2.3 s for a small model; a model's own load time adds to it), and one neither ready nor reloading
+# for SETTLE_S is gone (serve's unload and load are a few ms apart)
+RELOAD_WAIT_S = 120.0
+SETTLE_S = 1.0
 
 
 class ServerStopped(QuantserveError):
@@ -140,6 +146,7 @@ class TritonRunner(Runner):
             raise InternalError("gRPC client used before activate()")
         n = int(next(iter(feeds.values())).shape[0]) if feeds else 0
         feeds = {k: self._as_shape(k, v, served=True) for k, v in feeds.items()}
+        rows_before = self._rows_answered
         try:
             if self._max_batch <= 0 or n <= self._max_batch:
                 results = self._request(feeds)
@@ -153,7 +160,10 @@ class TritonRunner(Runner):
                 raise ServerStopped(self.url, self.answered) from exc
             # a version named (`--model-version`) or pinned: its going away is said alike (named, it read Triton's line)
             if self.version and not self._version_ready():
-                raise VersionGone(self.url, self.model, self.version, self._rows_answered) from exc
+                if not self._back_after_reload():
+                    raise VersionGone(self.url, self.model, self.version, self._rows_answered) from exc
+                self._rows_answered = rows_before  # the same version's files answer the batch again, whole
+                return self.infer_impl({k: self._as_shape(k, v, served=False) for k, v in feeds.items()})
             raise
         self.answered += 1
         return {k: self._as_shape(k, v, served=False) for k, v in results.items()}
@@ -162,6 +172,25 @@ class TritonRunner(Runner):
         """Whether the version requests name is still ready, asked with a control call's time, not a request's."""
         with TritonGrpcClient(self.url, self.control_timeout_s, self.tls) as probe:
             return probe.is_model_ready(self.model, self.version)
+
+    def _back_after_reload(self) -> bool:
+        """Whether the version requests name is ready again after Triton's index showed it loading or unloading:
+        `serve` reloads a model whose instance died by unloading and loading the same version (its files, its answers),
+        and `evaluate` said "a deploy or rollback meanwhile?; answers of two versions would be mixed, so none count"
+        of 2361 rows answered, though version 1 served again 2.3 s later (session 46). Waits while it reloads, up to
+        RELOAD_WAIT_S; a version neither ready nor reloading for SETTLE_S is gone."""
+        started = time.monotonic()
+        unready_since = started
+        with TritonGrpcClient(self.url, self.control_timeout_s, self.tls) as probe:
+            while time.monotonic() - started < RELOAD_WAIT_S:
+                if probe.is_model_ready(self.model, self.version):
+                    return True
+                if reloading(probe.repository_index(), (self.model, self.version)):
+                    unready_since = time.monotonic()
+                elif time.monotonic() - unready_since >= SETTLE_S:
+                    return False
+                time.sleep(0.2)
+        return False
 
     def _server_gone(self) -> bool:
         """Whether the server stopped answering: not live, or unreachable. Asked before the model's readiness, which

@@ -19,7 +19,16 @@ import pytest
 from tritonclient.utils import InferenceServerException
 
 from loadtest.interruption import MeasuredSteps
-from loadtest.model_gone import ASK_EVERY_S, ModelGone, ModelGoneResult, ServedCheck, cut_short, read_gone, write_gone
+from loadtest.model_gone import (
+    ASK_EVERY_S,
+    SETTLE_S,
+    ModelGone,
+    ModelGoneResult,
+    ServedCheck,
+    cut_short,
+    read_gone,
+    write_gone,
+)
 from loadtest.percentiles import LatencySummary
 from loadtest.results import LoadResult, LoadRun
 from loadtest.triton_metrics import scrape, served_versions
@@ -60,7 +69,8 @@ def test_a_not_served_answer_is_judged_by_asking_whether_the_model_is_ready() ->
         raise InferenceServerException("Deadline Exceeded", status="StatusCode.DEADLINE_EXCEEDED")
 
     assert not check.judge(_not_served(), 100.3, ("slow", "3"), no_answer, now=10.0)  # no answer: no verdict
-    assert check.judge(_not_served(), 104.2, ("slow", "3"), ready(False), now=11.0)
+    assert not check.judge(_not_served(), 104.2, ("slow", "3"), ready(False), now=11.0)  # the first "no"
+    assert check.judge(_not_served(), 105.3, ("slow", "3"), ready(False), now=11.0 + SETTLE_S)  # held SETTLE_S
     said = f"[StatusCode.UNAVAILABLE] {UNKNOWN_VERSION}"
     assert check.to_tell() == {"at": 104.2, "model": "slow", "version": "3", "said": said}
     assert check.to_tell() is None  # told once
