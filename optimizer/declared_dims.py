@@ -6,6 +6,11 @@ config, and Triton's answers of 80 were refused on every request ("the model's e
 session 41) — the FP32 build that optimize's own refusal recommended could not be served. Where a run on the data
 answers another size on an axis after the batch, that axis is declared dynamic in the build's files and manifest,
 and a note says so.
+
+The manifest's shapes are read off the graph the build ships (`shipped_specs`), not the export's: session 46, a
+YOLO11n-pose ONNX declares its output ['batch', 'Concatoutput0_dim_1', 'Concatoutput0_dim_2'], fusion's shape
+inference resolved it to [batch, 56, 8400] in model.onnx, yet the manifest kept the exporter's names and deploy
+wrote `dims: [-1, -1]`, hiding from Triton and every client the sizes the served model fixes.
 """
 
 from __future__ import annotations
@@ -30,6 +35,29 @@ def stale_axes(specs: list[TensorSpec], answered: Mapping[str, tuple[int, ...]])
         if axes:
             stale[spec.name] = axes
     return stale
+
+
+def shipped_specs(specs: list[TensorSpec], path: Path) -> list[TensorSpec]:
+    """`specs` with the axes after the batch as the ONNX graph at `path` declares them: fixed where it fixes them,
+    dynamic where it does not; axis 0 is kept as `specs` has it (the batch, dynamic unless an --unbatched build
+    fixed it), as is a tensor the graph does not list or lists with another rank."""
+    graph = onnx.load(str(path), load_external_data=False).graph
+    declared = {value.name: list(value.type.tensor_type.shape.dim) for value in [*graph.input, *graph.output]}
+    shipped = []
+    for spec in specs:
+        dims = declared.get(spec.name, [])
+        if len(dims) == len(spec.shape):
+            shape = [spec.shape[0], *(_shipped_dim(spec, axis, dims[axis]) for axis in range(1, len(dims)))]
+            spec = dataclasses.replace(spec, shape=tuple(shape))
+        shipped.append(spec)
+    return shipped
+
+
+def _shipped_dim(spec: TensorSpec, axis: int, dim: onnx.TensorShapeProto.Dimension) -> int | str:
+    """The graph's fixed size, else the spec's axis name, else the graph's (an axis the graph leaves dynamic)."""
+    if dim.dim_value > 0:
+        return int(dim.dim_value)
+    return spec.shape[axis] if isinstance(spec.shape[axis], str) else dim.dim_param or dynamic_name(spec.name, axis)
 
 
 def dynamic_name(output: str, axis: int) -> str:

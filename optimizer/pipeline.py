@@ -27,7 +27,7 @@ from optimizer.batch_axis import (
     unbatched_output,
 )
 from optimizer.calibrate import CalibrationSettings
-from optimizer.declared_dims import redeclare, redeclared_note, redeclared_specs, stale_axes
+from optimizer.declared_dims import redeclare, redeclared_note, redeclared_specs, shipped_specs, stale_axes
 from optimizer.drift_budget import BudgetExceeded, DriftBudget
 from optimizer.drift_evidence import evidence_refusal, evidence_rows, one_answer_refusal
 from optimizer.early_evidence import early_evidence_refusal
@@ -159,6 +159,9 @@ class OptimizeJob:
                     redeclare(path, self.stale_outputs)
             built.manifest.outputs = redeclared_specs(built.manifest.outputs, self.stale_outputs)
             built.manifest.stages[0].setdefault("sizes_fixed", {}).setdefault("notes", []).append(self.stale_note)
+        shipped = built.path if built.path.suffix == ".onnx" else staging / REFERENCE_FILE  # a plan's ONNX source
+        built.manifest.inputs = shipped_specs(built.manifest.inputs, shipped)  # sizes fusion resolved, fixed
+        built.manifest.outputs = shipped_specs(built.manifest.outputs, shipped)
         built.manifest.extra[MODEL_SHA256] = file_sha256(built.path)  # deploy checks it
         if self.state_pairs:  # deploy records them in the served config: evaluate runs the model as a stream
             built.manifest.extra[STATE_PAIRS] = [{"output": p.output, "input": p.input} for p in self.state_pairs]
