@@ -331,7 +331,8 @@ def parse_config(path: Path) -> dict[str, Any]:
 def interface_changes(served: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """How `new` (a config dict) changes what clients of `served` (a config as `parse_config` reads it) send and
     receive: tensors added, removed, or of another type or shape; [] if none. Shapes as clients see them: a batched
-    config's dims behind its batch axis (-1), so max_batch_size 0 with dims [-1, 16] and 8 with [16] are alike."""
+    config's dims behind its batch axis (-1), so max_batch_size 0 with dims [-1, 16] and 8 with [16] are alike; an
+    output's -1 axes fixed are no change (`_fixes_dynamic`), an input's are (requests of other sizes would fail)."""
     from google.protobuf import json_format, text_format
     from tritonclient.grpc import model_config_pb2
 
@@ -348,6 +349,8 @@ def interface_changes(served: dict[str, Any], new: dict[str, Any]) -> list[str]:
                 was, now = before[name].get(field_name), after[name].get(field_name)
                 if field_name == "dims":
                     was, now = _client_shape(served, was), _client_shape(new, now)
+                    if kind == "output" and _fixes_dynamic(was, now):
+                        continue
                 if was != now:
                     changes.append(f"{kind} '{name}' {words} {was} → {now}")
     return changes
@@ -362,6 +365,14 @@ def batch_limit_cut(served: dict[str, Any], new: dict[str, Any]) -> str | None:
     if not 0 < now < was:
         return None
     return f"max_batch_size {was} → {now} (requests of {now + 1} to {was} rows would be refused)"
+
+
+def _fixes_dynamic(was: list[int], now: list[int]) -> bool:
+    """`now` is `was` with some -1 axes fixed. For an output no client feels it: what it sends is unchanged, and the
+    answers it read as [-1, -1] it reads as their sizes. Session 46: optimize now writes the sizes fusion resolved
+    (YOLO11n-pose's output, [-1, 56, 8400]), and redeploying such a build over a version deployed with [-1, -1, -1]
+    was refused as an interface change."""
+    return len(was) == len(now) and all(w in (-1, n) for w, n in zip(was, now, strict=True))
 
 
 def _client_shape(config: dict[str, Any], dims: list[Any] | None) -> list[int]:
