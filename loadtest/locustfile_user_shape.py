@@ -19,7 +19,7 @@ from locust import LoadTestShape, events
 
 from loadtest import recording  # registers the Triton options and recorders
 from loadtest.grpc_user import TritonGrpcUser
-from loadtest.stage_figures import write_shape_end, write_stage_start
+from loadtest.stage_figures import write_shape_end, write_stage_reached, write_stage_start
 from loadtest.user_shape import checked_tick, load_shape, new_shape, split_shape
 from quantserve.errors import QuantserveError
 
@@ -41,6 +41,7 @@ class UserShapeDriver(LoadTestShape):
     shape: Any = None
     users: int | None = None  # the user count of the stage under way
     started = 0  # stages started so far
+    reached = -1  # the most users Locust's runner had running in the stage under way, as the ticks read it
 
     def reset_time(self) -> None:
         super().reset_time()
@@ -49,6 +50,7 @@ class UserShapeDriver(LoadTestShape):
 
     def tick(self) -> Any:
         options = self.runner.environment.parsed_options if self.runner is not None else None
+        self._note_running(options)
         if self.get_run_time() >= self._cap(options):
             cap = f"{self._cap(options):g} s (--duration; 1 h without it)"
             return self._end(
@@ -75,10 +77,23 @@ class UserShapeDriver(LoadTestShape):
         return float(options.user_shape_cap) if options is not None else 3600.0
 
     def _note_start(self, users: int, options: Any) -> None:
-        """Record the tick that changed the user count: the moment Locust is told it (count and length not known)."""
-        self.users, self.started = users, self.started + 1
+        """Record the tick that changed the user count: the moment Locust is told it (count and length not known);
+        the users still running from the stage before are the new stage's first reading."""
+        self.users, self.started, self.reached = users, self.started + 1, -1  # the first reading is written
         if options is not None and options.record_dir:
             write_stage_start(Path(options.record_dir), self.started, 0, users, 0.0, time.time())
+        self._note_running(options)
+
+    def _note_running(self, options: Any) -> None:
+        """Record a new most of users running in the stage under way (Locust's runner's count, read once a tick,
+        the tick ending a stage included): the stages' asked users are not what ran where a stage was cut mid-rise
+        (`LoadResult._users_ran`)."""
+        running = int(getattr(self.runner, "user_count", 0) or 0)
+        if not self.started or running <= self.reached:
+            return
+        self.reached = running
+        if options is not None and options.record_dir:
+            write_stage_reached(Path(options.record_dir), self.started, running)
 
     def _end(self, options: Any, note: str) -> None:
         ended = time.time()

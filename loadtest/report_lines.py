@@ -111,7 +111,7 @@ def stage_cells(stage: StageFigures) -> list[str]:
     latency = stage.latency
     return [
         f"{stage.number}/{stage.stages}",
-        str(stage.users),
+        stage.users_ran,
         f"{stage.end_s - stage.start_s:.1f} of {stage.planned_s:g}",
         str(stage.requests),
         str(stage.failed_requests),

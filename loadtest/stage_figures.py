@@ -51,11 +51,20 @@ class StageFigures:
     latency: LatencySummary
     note: str = ""  # the user's shape (--shape) ended in this stage otherwise than by its tick() returning None
     others_share: float | None = None  # other processes' share of the machine's cores in the stage (None: unread)
+    reached: int | None = None  # --shape: the most users Locust's runner had running in it (None: not read)
 
     @property
     def label(self) -> str:
-        """`stage 2/3: 48 users`."""
-        return f"stage {self.number}/{self.stages}: {self.users} user{'s' if self.users != 1 else ''}"
+        """`stage 2/3: 48 users`; `stage 2/2: 24 of 40 users` where fewer ran than it asked."""
+        return f"stage {self.number}/{self.stages}: {self.users_ran} user{'s' if self.users != 1 else ''}"
+
+    @property
+    def users_ran(self) -> str:
+        """`40`, or `24 of 40` where Locust's runner never had all the users the stage asked running (a stage cut
+        mid-rise; `reached`)."""
+        if self.reached is None or self.reached >= self.users:
+            return str(self.users)
+        return f"{self.reached} of {self.users}"
 
     @property
     def cut_short(self) -> str:
@@ -77,6 +86,17 @@ def write_stage_start(record_dir: Path, number: int, stages: int, users: int, se
     path = Path(record_dir) / STAGES_FILE
     started = json.loads(path.read_text()) if path.is_file() else []
     started.append({"number": number, "stages": stages, "users": users, "seconds": seconds, "started": at})
+    _replace(path, started)
+
+
+def write_stage_reached(record_dir: Path, number: int, users: int) -> None:
+    """Stage `number` had `users` running at once (Locust's runner, read at a tick of the user's shape): recorded as
+    its `reached` in `record_dir/stages.json`, replaced whole."""
+    path = Path(record_dir) / STAGES_FILE
+    started = json.loads(path.read_text()) if path.is_file() else []
+    for stage in started:
+        if stage["number"] == number:
+            stage["reached"] = users
     _replace(path, started)
 
 
@@ -151,6 +171,7 @@ def stage_figures(
                 latency=LatencySummary.from_samples(rows[ok, 1]),
                 note=str(stage.get("note", "")),
                 others_share=utilization.others_share_between(low, high) if utilization else None,
+                reached=int(stage["reached"]) if stage.get("reached") is not None else None,
             )
         )
     return figures
