@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
-from loadtest.evaluator_failures import RowsSent, request_failure
+from loadtest.evaluator_failures import DEADLINE_EXCEEDED, RowsSent, request_failure
 from loadtest.request_answers import shape_changes
 from loadtest.request_data import check_request_size
 from loadtest.served_graph import served_kinds, told_kinds, unrecorded_graph_notes
@@ -33,6 +33,7 @@ from quantserve import metrics
 from quantserve.data import TensorData, check_against, fixed_request_rows, load_npz, whole_samples
 from quantserve.errors import InternalError, QuantserveError
 from quantserve.runner import LoggedRunner, RequestLog, run_batches
+from serving.client import takes_connections
 from serving.graph_parameter import recorded_graph
 from serving.model_config import recorded_source
 from serving.model_version import split_addressed
@@ -147,14 +148,27 @@ def served_source(url: str, model: str) -> str | None:
     return recorded_source(config) if config is not None else None
 
 
+CONFIG_READ_S = 10.0  # a config read unanswered this long on a port that takes connections: the server is hung
+
+
 def served_config(url: str, model: str) -> dict[str, Any] | None:
-    """The model's served config as Triton's JSON, or None where it cannot be read (the run then says why)."""
-    from serving.client import NO_RETRY, TritonGrpcClient
+    """The model's served config as Triton's JSON, or None where it cannot be read (the run then says why); a read
+    unanswered within CONFIG_READ_S while the server's port takes connections is the one line of a hung server.
+
+    Session 46: evaluate against a SIGSTOPped tritonserver took 37-47 s to say hung: each model's config read here
+    waited its 10 s and returned None, then the reference's readiness waited 20 s (gRPC's connect timeout) and its
+    liveness 6 s. Now the first unanswered read says it (11 s in all). A slow model is not taken for a hung server:
+    Triton answers config reads from its own gRPC threads, not from a model's instances, and none of evaluate's
+    requests has been sent yet (each keeps --request-timeout); a server that refuses the connection (not started
+    yet) is left to the model's readiness wait, as before."""
+    from serving.client import NO_RETRY, TritonGrpcClient, no_answer_line
 
     try:
-        with TritonGrpcClient(url, 10.0, None, NO_RETRY) as client:
+        with TritonGrpcClient(url, CONFIG_READ_S, None, NO_RETRY) as client:
             return dict(client.model_config(model))
-    except QuantserveError:
+    except QuantserveError as exc:
+        if DEADLINE_EXCEEDED in str(exc) and takes_connections(url):
+            raise QuantserveError(no_answer_line(url)) from None
         return None
 
 
