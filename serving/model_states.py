@@ -251,3 +251,31 @@ def restarted_line(pid: int | None, after_s: float, ready: bool, not_loaded: dic
         "the other models serve: deploy a version that loads, or run serve --allow-failed-models to judge readiness "
         "per model"
     )
+
+
+_LOADING = re.compile(r'"loading: (?P<model>[^"]+):(?P<version>\d+)"')
+_LOADED = re.compile(r"successfully loaded '(?P<model>[^']+)'")
+_INSTANCE = re.compile(r"TRITONBACKEND_ModelInstanceInitialize: (?P<instance>\S+?)_\d+_\d+ ")
+
+
+def crash_suspect(log_tail: str) -> str:
+    """Which model a tritonserver that died while starting was bringing up, from its log's tail: "; it was loading model
+    'bad' (its instance was initializing): remove it from the repository or roll it back", or "".
+
+    Session 46: a model whose initialize crashed the server (SIGSEGV) took every model down on each restart, and serve
+    said "gave up after 3 restarts … (tritonserver exited with code -11 while starting)", never naming it, though
+    each crash's log ended with "TRITONBACKEND_ModelInstanceInitialize: bad_0_0". The model whose instance began
+    initializing last, of those whose load began and never ended, is named; else the unfinished loads are."""
+    loading = [m["model"] for m in _LOADING.finditer(log_tail)]
+    loaded = {m["model"] for m in _LOADED.finditer(log_tail)}
+    unfinished = [model for model in dict.fromkeys(loading) if model not in loaded]
+    initializing = [m["instance"] for m in _INSTANCE.finditer(log_tail) if m["instance"] in unfinished]
+    if initializing:
+        return (
+            f"; it was loading model '{initializing[-1]}' (its instance was initializing): remove it from the "
+            "repository or roll it back"
+        )
+    if unfinished:
+        named = ", ".join(f"'{model}'" for model in unfinished)
+        return f"; it was loading {named}"
+    return ""

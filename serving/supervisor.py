@@ -41,7 +41,7 @@ from serving.control import ControlClient
 from serving.instance_recovery import InstanceRecovery, death_line
 from serving.model_config import MODEL_NAME
 from serving.model_files import ModelPrint, files_changed, model_fingerprints
-from serving.model_states import restarted_line
+from serving.model_states import crash_suspect, restarted_line
 from serving.poll_loads import PollLoad, PollLoadWatch, log_size, with_poll_reason
 from serving.queue_policy_stall import served_queue_policy_warning
 from serving.repository import prepare_repository
@@ -248,7 +248,7 @@ class Supervisor:
             self.start(first=False)
         except QuantserveError as exc:
             self.server.stop()
-            self._down_cause = f"did not come back ({str(exc).splitlines()[0]})"
+            self._down_cause = f"did not come back ({str(exc).splitlines()[0]}{crash_suspect(str(exc))})"
             self.log(f"restart failed: {self._down_cause}")
             return
         self._down_cause = None
