@@ -46,7 +46,7 @@ def shipped_specs(specs: list[TensorSpec], path: Path) -> list[TensorSpec]:
     shipped = []
     for spec in specs:
         dims = declared.get(spec.name, [])
-        if len(dims) == len(spec.shape):
+        if spec.shape and len(dims) == len(spec.shape):  # a rank-0 declaration has no batch to keep (`unranked`)
             shape = [spec.shape[0], *(_shipped_dim(spec, axis, dims[axis]) for axis in range(1, len(dims)))]
             spec = dataclasses.replace(spec, shape=tuple(shape))
         shipped.append(spec)
@@ -58,6 +58,45 @@ def _shipped_dim(spec: TensorSpec, axis: int, dim: onnx.TensorShapeProto.Dimensi
     if dim.dim_value > 0:
         return int(dim.dim_value)
     return spec.shape[axis] if isinstance(spec.shape[axis], str) else dim.dim_param or dynamic_name(spec.name, axis)
+
+
+def unranked(specs: list[TensorSpec], answered: Mapping[str, tuple[int, ...]]) -> dict[str, int]:
+    """Outputs declared rank 0 (a scalar) that answer rank 1 or more on the data: name → the rank answered.
+
+    PaddleOCR's exports declare every output `[]` (session 46: ppocrv5_cls answers [N, 2], ppocrv5_det [N, 1, H, W]);
+    the manifest kept `[]`, so an INT8 build whose quantizer re-declared [batch, 2] was refused by deploy ("rank
+    differs") and its FP32 build crashed optimize. Their files and manifest get the rank answered, every axis
+    dynamic (`declare_ranks`, `ranked_specs`)."""
+    return {
+        spec.name: len(answered[spec.name]) for spec in specs if not spec.shape and len(answered.get(spec.name, ())) > 0
+    }
+
+
+def declare_ranks(path: Path, ranks: Mapping[str, int]) -> None:
+    """The ONNX file at `path` with each output in `ranks` still declared rank 0 given that rank, axes dynamic."""
+    model = onnx.load(str(path), load_external_data=False)
+    for output in model.graph.output:
+        shape = output.type.tensor_type.shape
+        if output.name in ranks and len(shape.dim) == 0:
+            for axis in range(ranks[output.name]):
+                shape.dim.add().dim_param = dynamic_name(output.name, axis)
+    onnx.save(model, str(path))
+
+
+def ranked_specs(specs: list[TensorSpec], ranks: Mapping[str, int]) -> list[TensorSpec]:
+    """`specs` with each output in `ranks` given that rank, axes named dynamic as `declare_ranks` names them."""
+    return [
+        dataclasses.replace(spec, shape=tuple(dynamic_name(spec.name, a) for a in range(ranks[spec.name])))
+        if spec.name in ranks and not spec.shape
+        else spec
+        for spec in specs
+    ]
+
+
+def ranked_note(ranks: Mapping[str, int], answered: Mapping[str, tuple[int, ...]]) -> str:
+    """The note on outputs declared rank 0: what they answered, and how the build declares them."""
+    parts = [f"output '{name}' declared rank 0, answered {list(answered[name])}" for name in ranks]
+    return f"{'; '.join(parts)} on the data: declared with that rank, every axis dynamic, in the build"
 
 
 def dynamic_name(output: str, axis: int) -> str:

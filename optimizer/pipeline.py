@@ -27,7 +27,17 @@ from optimizer.batch_axis import (
     unbatched_output,
 )
 from optimizer.calibrate import CalibrationSettings
-from optimizer.declared_dims import redeclare, redeclared_note, redeclared_specs, shipped_specs, stale_axes
+from optimizer.declared_dims import (
+    declare_ranks,
+    ranked_note,
+    ranked_specs,
+    redeclare,
+    redeclared_note,
+    redeclared_specs,
+    shipped_specs,
+    stale_axes,
+    unranked,
+)
 from optimizer.drift_budget import BudgetExceeded, DriftBudget
 from optimizer.drift_evidence import evidence_refusal, evidence_rows, one_answer_refusal
 from optimizer.early_evidence import early_evidence_refusal
@@ -130,6 +140,8 @@ class OptimizeJob:
     data_files: list[tuple[str | Path, TensorData]] = field(default_factory=list)  # as loaded, checked after export
     state_pairs: list[StatePair] = field(default_factory=list)  # recurrent state, verified as a stream too
     stale_outputs: dict[str, list[int]] = field(default_factory=dict)  # declared sizes not answered (`declared_dims`)
+    unranked: dict[str, int] = field(default_factory=dict)  # outputs declared rank 0 → the rank answered
+    unranked_note: str = ""
     stale_note: str = ""
 
     def run(self, staging: Path, work: Path) -> Artifact:
@@ -159,6 +171,12 @@ class OptimizeJob:
                     redeclare(path, self.stale_outputs)
             built.manifest.outputs = redeclared_specs(built.manifest.outputs, self.stale_outputs)
             built.manifest.stages[0].setdefault("sizes_fixed", {}).setdefault("notes", []).append(self.stale_note)
+        if self.unranked:  # outputs declared rank 0 that answer [N, …]: the build declares the rank answered
+            for path in {staging / REFERENCE_FILE, built.path}:
+                if path.suffix == ".onnx":
+                    declare_ranks(path, self.unranked)
+            built.manifest.outputs = ranked_specs(built.manifest.outputs, self.unranked)
+            built.manifest.stages[0].setdefault("sizes_fixed", {}).setdefault("notes", []).append(self.unranked_note)
         shipped = built.path if built.path.suffix == ".onnx" else staging / REFERENCE_FILE  # a plan's ONNX source
         built.manifest.inputs = shipped_specs(built.manifest.inputs, shipped)  # sizes fusion resolved, fixed
         built.manifest.outputs = shipped_specs(built.manifest.outputs, shipped)
@@ -194,6 +212,9 @@ class OptimizeJob:
             raise QuantserveError(f"{self.options.source}: {unbatched}")
         answered = {output.name: tuple(shape) for output, shape in zip(session.get_outputs(), shapes, strict=True)}
         self.stale_outputs = stale_axes(exported.manifest.outputs, answered)
+        self.unranked = unranked(exported.manifest.outputs, answered)
+        if self.unranked:
+            self.unranked_note = ranked_note(self.unranked, answered)
         if self.stale_outputs:
             self.stale_note = redeclared_note(exported.manifest.outputs, self.stale_outputs, answered)
         fixed = sizes_fixed_in_graph(session, check_inputs)
