@@ -43,6 +43,7 @@ class ExportOnnx:
             loaded = prepare_onnx_input(source.path, out_path, self.opset, self.unbatched)
             model, source_opset, freed, zipmaps = loaded.model, loaded.source_opset, loaded.freed, loaded.zipmaps
             split = loaded.fused_convs_split
+            stored = {"weights_folded": loaded.weights_folded, "unread_inputs_dropped": list(loaded.inputs_dropped)}
         else:
             opset = MIN_OPSET if self.opset is None else self.opset
             if opset < MIN_OPSET:
@@ -50,6 +51,7 @@ class ExportOnnx:
             exporter = export_torch(source, out_path, opset)
             model = check_onnx(out_path)
             source_opset, freed, zipmaps, split = None, None, [], ()
+            stored = {"weights_folded": 0}
         record: dict[str, Any] = {
             "stage": "export",
             "exporter": exporter,
@@ -61,6 +63,8 @@ class ExportOnnx:
             record["batch_axis_made_dynamic"] = freed.to_dict()
         if split:  # ORT's FusedConv, which its quantizer cannot take, as the standard ops it computes
             record["fused_convs_split"] = list(split)
+        if stored["weights_folded"]:  # INT8-stored weights the graph dequantized at every run, now FP32 initializers
+            record["int8_stored_weights_folded"] = stored
         if zipmaps:  # the outputs' class labels, which the tensors' columns no longer carry
             record["zipmaps_removed"] = zipmaps_record(zipmaps)
         if defaulted_inputs(model):

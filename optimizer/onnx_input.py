@@ -19,6 +19,7 @@ import onnx
 from optimizer import onnx_files
 from optimizer.batch_axis import BATCH, FreedBatch, free_unit_batch, graph_inputs
 from optimizer.fused_ops import split_fused_convs
+from optimizer.stored_weights import drop_unread_inputs, fold_stored_weights
 from optimizer.zipmap import RemovedZipMap, remove_output_zipmaps
 from quantserve.errors import QuantserveError
 
@@ -34,6 +35,8 @@ class OnnxInput:
     freed: FreedBatch | None  # what was done to free a fixed batch of 1 (None: nothing; `optimizer.batch_axis`)
     zipmaps: list[RemovedZipMap]  # ZipMaps removed from outputs (`optimizer.zipmap`)
     fused_convs_split: tuple[str, ...] = ()  # ORT's FusedConv nodes made Conv + activation (`optimizer.fused_ops`)
+    weights_folded: int = 0  # INT8-stored weights' DequantizeLinear folded to FP32 (`optimizer.stored_weights`)
+    inputs_dropped: tuple[str, ...] = ()  # graph inputs nothing read, left by that storage's converter
 
 
 def load_onnx_input(
@@ -53,6 +56,8 @@ def prepare_onnx_input(path: Path, save_to: Path, opset: int | None = None, unba
     """
     model = sort_topologically(_load_onnx(path))
     original = onnx_opset(model)
+    folded = fold_stored_weights(model)  # weight storage, not quantized compute: the FP32 it computes with
+    dropped = tuple(drop_unread_inputs(model)) if folded else ()
     ml_only = original == 0 and not any(node.domain in ("", "ai.onnx") for node in model.graph.node)
     zipmaps = remove_output_zipmaps(model)  # before naming batch axes: the outputs it makes have one
     target = max(QDQ_MIN_OPSET, original if opset is None else opset)
@@ -76,7 +81,8 @@ def prepare_onnx_input(path: Path, save_to: Path, opset: int | None = None, unba
         _check(path, model)  # the converter expects a valid graph
         model = upgrade_opset(path, model, target)
     split = split_fused_convs(model)  # after the upgrade: Clip's bounds are inputs from opset 11
-    return OnnxInput(_finish(path, model, save_to, not unbatched), original, freed, zipmaps, tuple(split))
+    finished = _finish(path, model, save_to, not unbatched)
+    return OnnxInput(finished, original, freed, zipmaps, tuple(split), folded, dropped)
 
 
 def sort_topologically(model: onnx.ModelProto) -> onnx.ModelProto:
