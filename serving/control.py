@@ -31,6 +31,12 @@ class ServerGone(Exception):
     """The server went away while a call waited for its answer: its exit cause ("killed by SIGKILL")."""
 
 
+class LoadStuck(QuantserveError):
+    """A load Triton will never finish: a process it started for the model died while it loaded (session 46: a
+    stub killed during serve's reload left the model LOADING for minutes, every deploy hanging; only a restart
+    clears it)."""
+
+
 class ControlClient:
     """Health, repository index and model load/unload at `http://host:port`; every call bounded by `timeout_s`.
     `exit_cause`: where the caller runs the server, how its process ended (None while it runs), watched by `load`."""
@@ -89,20 +95,31 @@ class ControlClient:
             if m.get("name") == model and m.get("state") == "READY" and str(m.get("version", "")).isdigit()
         )
 
-    def load(self, model: str) -> None:
+    def load(self, model: str, stuck: Callable[[], str | None] | None = None) -> None:
         """Load or reload `model` from the repository (explicit model control); blocks until Triton answers, or until
         its server is found gone: its process ended (`exit_cause`), or, with no process known, its port refuses
-        connections.
+        connections; or until `stuck()` says why the load will never end (`LoadStuck`).
 
         Triton keeps serving the versions already loaded until the new ones are ready.
         """
         check_model_name(model)
         path = f"/v2/repository/models/{quote(model)}/load"
+        found: list[str] = []
+
+        def gone() -> str | None:
+            cause = stuck() if stuck is not None else None
+            if cause:
+                found.append(cause)
+                return cause
+            return (self.exit_cause or self.refused)()
+
         try:
-            code, body = watched(lambda: self._request("POST", path, {}), self.exit_cause or self.refused)
-        except ServerGone as gone:
+            code, body = watched(lambda: self._request("POST", path, {}), gone)
+        except ServerGone as gone_cause:
+            if found:
+                raise LoadStuck(f"{self.url}: loading '{model}' will not end: {found[0]}") from None
             raise QuantserveError(
-                f"{self.url}: loading '{model}' failed: tritonserver {gone} while loading it"
+                f"{self.url}: loading '{model}' failed: tritonserver {gone_cause} while loading it"
             ) from None
         except OSError as exc:
             raise QuantserveError(f"{self.url}: loading '{model}' failed ({exc})") from exc

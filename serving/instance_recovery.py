@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 
 from quantserve.errors import QuantserveError
-from serving.control import ControlClient
+from serving.control import ControlClient, LoadStuck
 from serving.model_states import InstanceStop, InstanceWatch, ModelInstance
 
 
@@ -46,16 +46,27 @@ class InstanceRecovery:
             self.log(stop_line(stop))
         return dead
 
-    def reload(self, model: str, control: ControlClient, server_pid: int | None) -> None:
+    def reload(self, model: str, control: ControlClient, server_pid: int | None) -> str | None:
         """Unload and load `model`, and say so once its stubs are all new processes; otherwise unload it and say so.
+        Returns why the server must restart, where a process Triton started for the load died during it (Triton then
+        leaves the model LOADING for good: session 46, minutes with every deploy hanging); else None.
 
         A load alone is a no-op for a model whose files did not change (Triton 2.51), leaving the dead stub in place.
         """
         with self._lock:
             before = self._watch.running(model)  # its other instances, still running
+            _, zombies_before = self._watch.learn(server_pid)
+
+        def stuck() -> str | None:
+            """A child of the server that died since the load began (Triton reaps the stubs it stops itself)."""
+            with self._lock:
+                _, zombies = self._watch.learn(server_pid)
+            died = sorted(zombies - zombies_before)
+            return f"its new model process (pid {died[0]}) died while it loaded" if died else None
+
         try:
             control.unload(model)
-            control.load(model)
+            control.load(model, stuck)
             with self._lock:
                 self._watch.learn(server_pid)  # its new instances, before anyone hears it serves again
                 after = self._watch.running(model)
@@ -64,6 +75,8 @@ class InstanceRecovery:
             pids = ", ".join(str(pid) for pid in sorted(after))
             versions = control.ready_versions(model)
             self.log(f"model '{model}' reloaded after its instance died: versions {versions} live (pid {pids})")
+        except LoadStuck as exc:
+            return f"left model '{model}' loading for good ({str(exc).split(': ', 2)[-1]})"
         except QuantserveError as exc:
             with contextlib.suppress(QuantserveError, OSError):
                 control.unload(model)
@@ -71,6 +84,7 @@ class InstanceRecovery:
                 f"model '{model}' reload failed after its instance died ({str(exc).splitlines()[0]}); unloaded: not "
                 "ready until it is deployed again or serve restarts"
             )
+        return None
 
 
 def death_line(instance: ModelInstance, how: str, model_control: str) -> str:

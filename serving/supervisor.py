@@ -395,7 +395,10 @@ class Supervisor:
             self.log(death_line(instance, how, self.options.model_control))
         models = sorted({instance.model for instance, _ in dead}) if self.watches_repository else []
         for model in models:
-            self._instances.reload(model, self._long_control(), self.server.pid)
+            stuck = self._instances.reload(model, self._long_control(), self.server.pid)
+            if stuck:  # only a restart clears a load Triton will never finish
+                self._restart(stuck, kill=True)
+                return models
         if models:
             self.watchdog.reset(time.monotonic())
         return models
