@@ -31,3 +31,9 @@ def test_a_pair_that_shows_the_speedup_is_shown() -> None:
 def test_an_uncertain_verdict_names_the_spread_once() -> None:
     row = _speed_row({**PROBE, "verdict": "uncertain"})[1]
     assert row.count("0.89-1.20×") == 1
+
+
+def test_a_pair_within_the_slack_that_points_the_other_way_is_not_shown() -> None:
+    # session 46: arabic-diacritizer's table read "1.02× (91.3 → 91.7 ms)": INT8's ms larger, the ratio above 1
+    contrary = {**PROBE, "speedup": 1.02, "fp32_ms": 91.3, "int8_ms": 91.7, "round_speedups": [0.98, 1.02, 1.05]}
+    assert _speed_row(contrary)[1] == "1.02× (the median of 3 blocks' ratios, 0.98-1.05×; FP32 91.3 ms)"
