@@ -135,11 +135,19 @@ def drift_kept(stages: Iterable[Mapping[str, Any]]) -> str:
         mixed = stage.get("mixed_precision")
         if not isinstance(mixed, dict) or not mixed.get("chosen") or not mixed.get("kept_fp32"):
             continue
-        words = f"the mixed-precision search kept {len(mixed['kept_fp32'])} compute nodes FP32 to hold the drift budget"
         missed = [c for c in stage.get("candidates") or [] if not c.get("holds") and c.get("speedup")]
-        if not missed:
+        fastest = max(missed, key=lambda c: float(c["speedup"])) if missed else None
+        # the scheme it started from, where that is not the miss named after it (session 46: "kept 1 compute nodes
+        # FP32 … (dynamic ran 2.07× and missed it)" read as dynamic plus one FP32 node, where the mix began from
+        # static_qdq_smooth, its LSTMs FP32 too)
+        start = mixed.get("from_scheme")
+        started = f" from {start}" if start and (fastest is None or fastest["scheme"] != start) else ""
+        words = (
+            f"the mixed-precision search{started} kept {len(mixed['kept_fp32'])} compute nodes FP32 to hold the drift "
+            "budget"
+        )
+        if fastest is None:
             return words
-        fastest = max(missed, key=lambda c: float(c["speedup"]))
         why = f": {fastest['violations'][0]}" if fastest.get("violations") else ""
         return f"{words} ({fastest['scheme']} ran {float(fastest['speedup']):.2f}× FP32 and missed it{why})"
     return ""

@@ -4,11 +4,13 @@ budget; the line told its user the model could not be faster in INT8 at all)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from optimizer.speed import SpeedRecord
 from optimizer.speed_verdict import drift_kept
 from quantserve.cli.commands.optimize import speed_notes
 
-STAGES = [
+STAGES: list[dict[str, Any]] = [
     {"stage": "export"},
     {
         "stage": "calibrate",
@@ -39,3 +41,11 @@ def test_the_search_keeping_nodes_fp32_for_the_budget_is_named_with_the_fastest_
 def test_nothing_kept_for_drift_where_the_search_kept_nothing() -> None:
     assert drift_kept([{"stage": "calibrate", "mixed_precision": {"chosen": False, "kept_fp32": []}}]) == ""
     assert drift_kept([{"stage": "calibrate"}]) == ""
+
+
+def test_the_scheme_the_mix_started_from_is_named_where_it_is_not_the_miss() -> None:
+    # session 46: arabic-diacritizer's line named dynamic's miss beside a mix that began from static_qdq_smooth
+    calibrate = {**STAGES[1], "mixed_precision": {**STAGES[1]["mixed_precision"], "from_scheme": "static_qdq_smooth"}}
+    assert drift_kept([calibrate]).startswith("the mixed-precision search from static_qdq_smooth kept 9 compute nodes")
+    same = {**STAGES[1], "mixed_precision": {**STAGES[1]["mixed_precision"], "from_scheme": "static_qdq"}}
+    assert drift_kept([same]).startswith("the mixed-precision search kept 9")  # the miss it names is its start
