@@ -341,11 +341,13 @@ def time_pair(
         argv = [sys.executable, "-m", "optimizer.speed_child", str(fp32), str(int8), str(feeds), str(result)]
         argv += ["--threads", str(threads), "--seconds", str(2 * settings.seconds_per_model / settings.rounds)]
         argv += ["--min-pairs", str(settings.repeats)]
-        _run_child(argv, int8, timeout_s)
+        run_child(argv, int8, timeout_s)
         return Block(**json.loads(result.read_text()))
 
 
-def _run_child(argv: list[str], model: Path, timeout_s: float | None = None) -> None:
+def run_child(argv: list[str], model: Path, timeout_s: float | None = None, doing: str = "timing") -> None:
+    """Run a `python -m optimizer.…` child with this checkout on its path: its one-line QuantserveError raised as
+    such, any other failure an InternalError naming what it was `doing` with `model` (`timing_rows` measures too)."""
     root = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
     done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False, timeout=timeout_s)
@@ -353,7 +355,7 @@ def _run_child(argv: list[str], model: Path, timeout_s: float | None = None) -> 
         raise QuantserveError(done.stderr.strip().splitlines()[-1])
     if done.returncode != 0:
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise InternalError(f"timing {model} failed in its child process (exit {done.returncode}): {tail}")
+        raise InternalError(f"{doing} {model} failed in its child process (exit {done.returncode}): {tail}")
 
 
 def time_alternating(

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
-import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -29,8 +27,9 @@ from typing import Any
 import numpy as np
 import psutil
 
+from optimizer.speed import run_child, timing_session
 from quantserve.data import TensorData
-from quantserve.errors import InternalError, QuantserveError
+from quantserve.errors import QuantserveError
 
 # What the timing child's two sessions may hold as counted: with optimize's own process beside it (1.05 GB for
 # U²-Net-p while the child timed) and the count's 13 % short of the child's real peak, within the 4 GB issue 9 asks of
@@ -126,22 +125,12 @@ def measure_footprint(fp32: Path, row: dict[str, np.ndarray], threads: int) -> F
         np.savez(feeds, **row)  # type: ignore[arg-type]
         argv = [sys.executable, "-m", "optimizer.timing_rows", str(fp32), str(feeds), str(result)]
         argv += ["--threads", str(threads)]
-        root = str(Path(__file__).resolve().parents[1])
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-        done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
-        if done.returncode == QuantserveError.exit_code:
-            raise QuantserveError(done.stderr.strip().splitlines()[-1])
-        if done.returncode != 0:
-            tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            raise InternalError(
-                f"measuring {fp32}'s memory failed in its child process (exit {done.returncode}): {tail}"
-            )
+        run_child(argv, fp32, doing="measuring the memory of")
         return Footprint(**json.loads(result.read_text()))
 
 
 def _footprint_here(fp32: Path, row: dict[str, np.ndarray], threads: int) -> Footprint:
     """In the child: the session as `speed.time_alternating` makes it, then FOOTPRINT_RUNS runs of one row."""
-    from optimizer.speed import timing_session
 
     session = timing_session(fp32, threads)
     created = psutil.Process().memory_info().rss
