@@ -56,7 +56,8 @@ format: venv
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-benchmark: venv
+# The bench's CNN is fitted on photo crops, scikit-image's sample photos among them: the real-model lock installs it.
+benchmark: $(REAL_STAMP)
 	@test -f build/demo/digits_int8/manifest.json || $(MAKE) demo
 	$(VENV)/bin/python -m quantserve.cli.bench_int8
 	$(VENV)/bin/python -m quantserve.cli.overhead_bench --out reports/overhead --onnx build/demo/digits_int8/model.onnx --data build/demo/heldout.npz --users 1,16

@@ -213,7 +213,10 @@ def scene_photos() -> list[np.ndarray]:
 
     spec = importlib.util.find_spec("skimage")
     if spec is None or not spec.submodule_search_locations:
-        raise QuantserveError("scikit-image is not installed (pip install -r requirements-realmodels.lock)")
+        raise QuantserveError(
+            "scikit-image is not installed (its sample photos are read): "
+            "pip install --no-deps -r requirements-realmodels.lock, or `make benchmark`, which installs it"
+        )
     folder = Path(next(iter(spec.submodule_search_locations))) / "data"
     extra = [np.asarray(Image.open(folder / name).convert("RGB")) for name in SKIMAGE_PHOTOS]
     return [*load_sample_images().images, *extra]
