@@ -23,6 +23,7 @@ from quantserve.errors import InternalError, QuantserveError
 from serving.endpoints import grpc_address_problem, http_port_problem
 from serving.model_config import recorded_precision
 from serving.model_version import version_precision
+from serving.reshaped import Reshapes, as_model_shape, as_served, model_spec, reshaped_tensors
 from serving.tls import HANDSHAKE_TIMEOUT_S, ClientTls, tls_problem
 
 # Triton's wire datatypes and numpy's names for them.
@@ -162,6 +163,7 @@ class TritonGrpcClient:
         self.tls = tls if tls is not None else ClientTls.from_env()
         self.retry = retry if retry is not None else RetryPolicy(deadline_s=timeout_s)
         self._client = _grpc().InferenceServerClient(url=url, **(self.tls.grpc_kwargs() if self.tls else {}))
+        self._reshapes: dict[str, Reshapes] = {}  # model: its config's reshapes, read on its first request
 
     def __enter__(self) -> TritonGrpcClient:
         return self
@@ -302,14 +304,48 @@ class TritonGrpcClient:
         ]
         return specs[0], specs[1]
 
+    def _model_reshapes(self, model: str) -> Reshapes:
+        """`model`'s tensors its config reshapes (`reshaped_tensors`), read once per model and client, retried as an
+        inference is (a server restarting answers its first request); tritonclient's error where it fails."""
+        if model not in self._reshapes:
+
+            def once(timeout_s: float) -> Any:
+                return self._client.get_model_config(model, as_json=True, client_timeout=timeout_s)
+
+            config = call_with_retry(once, self.retry, self.timeout_s)["config"]
+            self._reshapes[model] = reshaped_tensors(dict(config))
+        return self._reshapes[model]
+
     def infer(
-        self, model: str, feeds: dict[str, np.ndarray], outputs: Sequence[str] | None = None, version: str = ""
+        self,
+        model: str,
+        feeds: dict[str, np.ndarray],
+        outputs: Sequence[str] | None = None,
+        version: str = "",
+        reshapes: Reshapes | None = None,
     ) -> dict[str, np.ndarray]:
-        """One request: `{input name: array}` in, `{output name: array}` out."""
+        """One request: `{input name: array}` in, `{output name: array}` out, in the model's own shapes, as
+        `model_metadata` gives them: a tensor the config reshapes (an argmax label, served [N, 1]) is taken and
+        answered as the model has it ([N]); an [N, 1] input is sent as it is. `reshapes`: the model's
+        (`reshaped_tensors` of its config) where the caller has read them, else read here on the first request."""
+        try:
+            shapes = self._model_reshapes(model) if reshapes is None else reshapes
+            request = self._request(model, feeds, shapes, outputs, version)
+            result = call_with_retry(request, self.retry, self.timeout_s)
+        except _server_error() as exc:
+            cause = self._tls_cause(exc)
+            raise QuantserveError(f"{self.url}: inference on '{model}' failed: {cause or exc}") from exc
+        names = outputs or [o["name"] for o in result.get_response(as_json=True)["outputs"]]
+        return {name: as_model_shape(name, result.as_numpy(name), shapes) for name in names}
+
+    def _request(
+        self, model: str, feeds: dict[str, np.ndarray], shapes: Reshapes, outputs: Sequence[str] | None, version: str
+    ) -> Callable[[float], Any]:
+        """One inference as a call of its timeout, its inputs in the served shapes."""
         grpc = _grpc()
         inputs = []
         for name, array in feeds.items():
-            array = np.ascontiguousarray(as_sent(array))  # str (U) arrays as UTF-8 bytes: Triton's BYTES
+            array = np.ascontiguousarray(as_served(name, as_sent(array), shapes))  # str (U) as UTF-8: Triton's BYTES
             tensor = grpc.InferInput(name, list(array.shape), _triton_dtype(array.dtype))
             tensor.set_data_from_numpy(array)
             inputs.append(tensor)
@@ -318,13 +354,7 @@ class TritonGrpcClient:
         def once(timeout_s: float) -> Any:
             return self._client.infer(model, inputs, model_version=version, outputs=requested, client_timeout=timeout_s)
 
-        try:
-            result = call_with_retry(once, self.retry, self.timeout_s)
-        except _server_error() as exc:
-            cause = self._tls_cause(exc)
-            raise QuantserveError(f"{self.url}: inference on '{model}' failed: {cause or exc}") from exc
-        names = outputs or [o["name"] for o in result.get_response(as_json=True)["outputs"]]
-        return {name: result.as_numpy(name) for name in names}
+        return once
 
     def statistics(self, model: str = "") -> dict[str, Any]:
         """Triton's per-model counters (inference_count, execution_count, queue/compute times)."""
@@ -362,23 +392,3 @@ def _spec(tensor: dict[str, Any], batched: bool) -> TensorSpec:
             shape.append("batch" if batched and axis == 0 else f"dim{axis}")
     dtype = TRITON_TO_NUMPY.get(tensor["datatype"], tensor["datatype"].lower())
     return TensorSpec(name=tensor["name"], dtype=dtype, shape=tuple(shape))
-
-
-def reshaped_tensors(config: dict[str, Any]) -> dict[str, tuple[tuple[int, ...], tuple[int, ...]]]:
-    """Tensors whose config has a `reshape`: name → (served dims, the model's own shape), batch axis excluded
-    (a model that does not batch: none, its shapes are taken as served)."""
-    found: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
-    if int(config.get("max_batch_size", 0)) <= 0:
-        return found
-    for tensor in [*config.get("input", []), *config.get("output", [])]:
-        if "reshape" in tensor and all(int(d) > 0 for d in tensor.get("dims", [])):
-            dims = tuple(int(d) for d in tensor["dims"])
-            found[tensor["name"]] = (dims, tuple(int(d) for d in tensor["reshape"].get("shape", [])))
-    return found
-
-
-def model_spec(spec: TensorSpec, reshaped: dict[str, tuple[tuple[int, ...], tuple[int, ...]]]) -> TensorSpec:
-    """An input's spec with the model's own shape where the config reshapes it (what callers' data has)."""
-    if spec.name not in reshaped:
-        return spec
-    return TensorSpec(spec.name, spec.dtype, (*spec.shape[:1], *reshaped[spec.name][1]))

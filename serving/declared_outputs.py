@@ -18,6 +18,7 @@ import numpy as np
 
 from quantserve.errors import QuantserveError
 from serving.client import NO_RETRY, TRITON_TO_NUMPY, TritonGrpcClient
+from serving.reshaped import reshaped_tensors
 from serving.response_rows import batches_requests
 from serving.tls import ClientTls
 
@@ -58,13 +59,15 @@ class DeclaredOutput:
         return f"{self.datatype} {_dims(self.shape)}"
 
 
-def declared_outputs(config: dict[str, Any]) -> dict[str, DeclaredOutput]:
+def declared_outputs(config: dict[str, Any], model_shapes: bool = False) -> dict[str, DeclaredOutput]:
     """{name: DeclaredOutput} from a model config as Triton's JSON gives it (dims may be strings there). The served
-    dims, not a `reshape`'s: Triton gives the answer the config's dims."""
-    batched = batches_requests(config)
+    dims, not a `reshape`'s: Triton gives the answer the config's dims on the wire. `model_shapes`: a reshaped
+    output's own shape instead, as `TritonGrpcClient.infer` hands the answer back (an argmax label [N], not [N, 1])."""
+    batched, reshapes = batches_requests(config), reshaped_tensors(config) if model_shapes else {}
     found = {}
     for tensor in config.get("output", []):
         dims = tuple(int(d) for d in tensor.get("dims", []))
+        dims = reshapes[tensor["name"]][1] if tensor["name"] in reshapes else dims
         datatype = str(tensor.get("data_type", "")).removeprefix("TYPE_")
         found[tensor["name"]] = DeclaredOutput(
             tensor["name"], WIRE_NAMES.get(datatype, datatype), (-1, *dims) if batched else dims

@@ -16,10 +16,11 @@ import numpy as np
 from quantserve.artifact import TensorSpec
 from quantserve.errors import InternalError, QuantserveError
 from quantserve.runner import Runner, concat_outputs
-from serving.client import TritonGrpcClient, reloading, reshaped_tensors
+from serving.client import TritonGrpcClient, reloading
 from serving.declared_outputs import DeclaredOutput, array_mismatch, declared_outputs
 from serving.model_config import check_version_name, recorded_precision
 from serving.model_version import NOT_PER_VERSION, version_precision
+from serving.reshaped import Reshapes, reshaped_tensors
 from serving.response_rows import row_mismatch
 from serving.tls import ClientTls
 
@@ -89,7 +90,7 @@ class TritonRunner(Runner):
         self._max_batch = 0
         self.precision: str | None = None  # as its deployment recorded it (None: not recorded); known once active
         self.precision_note: str | None = None  # why `precision` is None where the config names one (another version's)
-        self._reshaped: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}  # name: (served dims, model shape)
+        self._reshaped: Reshapes = {}  # name: (served dims, model shape); known once active
         self._declared: dict[str, DeclaredOutput] = {}  # the outputs as its config declares them; known once active
         self._rows_answered = 0  # rows answered since activation: where a wrong answer's rows stand in the data
         self.answered = 0  # batches answered since activation: how far a run got when the server went away
@@ -123,7 +124,7 @@ class TritonRunner(Runner):
             self.precision = version_precision(config, self.version or (served or [""])[-1], served)
             self.precision_note = self._precision_note(recorded_precision(config), served)
             self._reshaped = reshaped_tensors(config)
-            self._declared, self._rows_answered = declared_outputs(config), 0
+            self._declared, self._rows_answered = declared_outputs(config, model_shapes=True), 0
         except BaseException:
             self._client.close()
             self._client = None
@@ -145,7 +146,6 @@ class TritonRunner(Runner):
         if self._client is None:
             raise InternalError("gRPC client used before activate()")
         n = int(next(iter(feeds.values())).shape[0]) if feeds else 0
-        feeds = {k: self._as_shape(k, v, served=True) for k, v in feeds.items()}
         rows_before = self._rows_answered
         try:
             if self._max_batch <= 0 or n <= self._max_batch:
@@ -163,10 +163,10 @@ class TritonRunner(Runner):
                 if not self._back_after_reload():
                     raise VersionGone(self.url, self.model, self.version, self._rows_answered) from exc
                 self._rows_answered = rows_before  # the same version's files answer the batch again, whole
-                return self.infer_impl({k: self._as_shape(k, v, served=False) for k, v in feeds.items()})
+                return self.infer_impl(feeds)
             raise
         self.answered += 1
-        return {k: self._as_shape(k, v, served=False) for k, v in results.items()}
+        return results
 
     def _version_ready(self) -> bool:
         """Whether the version requests name is still ready, asked with a control call's time, not a request's."""
@@ -203,13 +203,13 @@ class TritonRunner(Runner):
 
     def _request(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """One request, its answer checked to hold one row per row sent in every output (a batching model), each of
-        the datatype and dims its config declares."""
+        the datatype and dims its config declares; tensors the config reshapes travel in the model's own shape."""
         if self._client is None:
             raise InternalError("gRPC client used before activate()")
         sent = int(next(iter(feeds.values())).shape[0]) if feeds else 0
         first, last = self._rows_answered + 1, self._rows_answered + sent
         try:
-            results = self._client.infer(self.model, feeds, version=self.version)
+            results = self._client.infer(self.model, feeds, version=self.version, reshapes=self._reshaped)
         except QuantserveError as exc:  # which rows to look at: "inference on 'mlp2' failed: ... idx=1000" named none
             raise QuantserveError(f"{exc} (the request held {_rows(first, last)} of the data)") from exc
         if self._max_batch > 0:
@@ -223,13 +223,6 @@ class TritonRunner(Runner):
         if problem is not None:
             raise QuantserveError(f"{self.url}: model '{self.model}': {problem}")
         return results
-
-    def _as_shape(self, name: str, array: np.ndarray, served: bool) -> np.ndarray:
-        """A reshaped tensor (config `reshape`) as the server takes it (`served`) or as the model has it."""
-        if name not in self._reshaped or self._max_batch <= 0:
-            return array
-        dims, model_shape = self._reshaped[name]
-        return array.reshape(len(array), *(dims if served else model_shape))
 
     def deactivate_impl(self) -> None:
         if self._client is not None:

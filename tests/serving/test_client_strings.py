@@ -25,7 +25,7 @@ def test_bytes_and_str_arrays_are_sent_as_bytes(strings: np.ndarray) -> None:
     sent: list[Any] = []
     client = TritonGrpcClient("127.0.0.1:1", timeout_s=1)
     client._client.infer = lambda model, inputs, **_: sent.extend(inputs) or _Result()
-    assert client.infer("strin", {"x": strings})["y"][0, 0] == b"ok"
+    assert client.infer("strin", {"x": strings}, reshapes={})["y"][0, 0] == b"ok"  # its config said: none reshaped
     tensor = sent[0]
     assert tensor.datatype() == "BYTES" and tensor.shape() == [2, 1]
     expected = [s.encode() if isinstance(s, str) else s for s in strings.ravel().tolist()]

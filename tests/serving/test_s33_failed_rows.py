@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from quantserve.errors import QuantserveError
+from serving.reshaped import Reshapes
 from serving.triton_runner import TritonRunner
 
 FAILURE = "127.0.0.1:1: inference on 'mlp2' failed: [StatusCode.INTERNAL] ... idx=1000 must be within [-100,99]"
@@ -18,7 +19,9 @@ class FailingSecond:
     def __init__(self) -> None:
         self.calls = 0
 
-    def infer(self, model: str, feeds: dict[str, np.ndarray], version: str = "") -> dict[str, np.ndarray]:
+    def infer(
+        self, model: str, feeds: dict[str, np.ndarray], version: str = "", reshapes: Reshapes | None = None
+    ) -> dict[str, np.ndarray]:
         self.calls += 1
         if self.calls == 2:
             raise QuantserveError(FAILURE)
