@@ -1,8 +1,10 @@
 """Which models a tritonserver does not serve: those it did not load, and why; and loaded ones whose process died.
 
-Triton lists a model that failed to load as UNAVAILABLE with a reason, but a model whose config.pbtxt
-it cannot parse only by name, with no state and no reason (the parse error is in its log alone):
-that one is named with the same parse, by Triton's own message type.
+Triton lists a model that failed to load as UNAVAILABLE with a reason, but one it refused before loading (a
+config.pbtxt it cannot parse, a config whose name is not its folder's) only by name, with no state and no reason:
+the reason is in its log alone. A config that does not parse is named with the same parse, by Triton's own message
+type; for any other, the first error line of the log that names the model is its reason (session 48: a name that
+was not the folder's said "not loaded, no reason given" while the log said "unexpected directory name").
 
 A Python backend model instance runs in its own process (`triton_python_backend_stub`, a child of
 tritonserver whose command line names the model's folder and the instance). When it dies (kill -9, the
@@ -30,16 +32,19 @@ PROC_DIR = Path("/proc")
 # Triton's log lines for a model load: begun per version, ended once per model (model_lifecycle.cc, Triton 2.51).
 LOADING = re.compile(r'"loading: ([A-Za-z0-9_.-]+):(\d+)"')
 LOAD_ENDED = re.compile(r"(?:successfully loaded|failed to load) '([A-Za-z0-9_.-]+)'")
+# Triton's error lines: 'E1205 10:30:03.035724 23160 model_repository_manager.cc:1460] "<message>"'; a message's
+# newlines are written as the two characters \n, and its first line is the reason.
+ERROR_LINE = re.compile(r'^E\d{4} [^\]\n]*\] "(.*?)(?:\\n|"?$)', re.MULTILINE)
 STOPPED_BY = {psutil.STATUS_STOPPED: "SIGSTOP", psutil.STATUS_TRACING_STOP: "a debugger"}  # states T and t
 STOP_SAID_AFTER_S = 1.0  # a stop shorter than this is not said
 
 
 def models_not_loaded(
-    index: list[dict[str, Any]], repo: Path, asked: tuple[str, ...] | None, log_path: Path | None
+    index: list[dict[str, Any]], repo: Path, asked: tuple[str, ...] | None, log_text: str
 ) -> dict[str, str]:
     """Each model asked for (`asked`: names, "*" for all; None: every model) that is not READY → Triton's reason
     (its first line; a Python traceback follows in the log) or, for one listed with no state, why its config
-    cannot be read."""
+    cannot be read or what Triton's log (`log_text`: this start's lines) says of it."""
     ready = {m["name"] for m in index if m.get("state") == "READY"}
     failed: dict[str, str] = {}
     for m in index:
@@ -49,16 +54,21 @@ def models_not_loaded(
         if state == "UNAVAILABLE":
             failed[name] = (str(m.get("reason", "")).strip().splitlines() or ["unavailable"])[0]
         elif name not in ready:
-            failed.setdefault(name, config_problem(repo / name, log_path))
+            failed.setdefault(name, config_problem(repo / name, log_text))
     return failed
 
 
-def config_problem(model_dir: Path, log_path: Path | None) -> str:
+def config_problem(model_dir: Path, log_text: str) -> str:
     try:
         parse_config(model_dir / CONFIG_NAME)
     except QuantserveError as exc:
         return str(exc)
-    return f"not loaded, no reason given (log: {log_path})"
+    return logged_error(log_text, model_dir.name) or "not loaded, no reason given"
+
+
+def logged_error(log_text: str, name: str) -> str | None:
+    """The first error Triton logged that names model or model folder `name` (it quotes both: 'x'), or None."""
+    return next((m[1] for m in ERROR_LINE.finditer(log_text) if f"'{name}'" in m[1]), None)
 
 
 def not_loaded_line(failed: dict[str, str], log_path: Path | None) -> str:

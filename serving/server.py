@@ -271,7 +271,7 @@ class TritonServer:
             if client.is_live():  # Triton opens its endpoints once the models to load at start are tried
                 index = client.repository_index()
                 failed = self.in_user_paths(
-                    models_not_loaded(index, self.repo, self.options.models_asked_for, self.log_path)
+                    models_not_loaded(index, self.repo, self.options.models_asked_for, self._log_since_start())
                 )
                 if failed and strict:
                     raise QuantserveError(not_loaded_line(failed, self.log_path))

@@ -69,12 +69,12 @@ def test_models_triton_did_not_load_are_each_named_with_a_reason(tmp_path: Path)
         {"name": "dense", "version": "1", "state": "READY"},
         {"name": "later"},  # not asked for
     ]
-    failed = models_not_loaded(index, tmp_path, ("bad", "broken", "dense"), tmp_path / "log")
+    failed = models_not_loaded(index, tmp_path, ("bad", "broken", "dense"), "")
     assert list(failed) == ["bad", "broken"] and failed["broken"] == "RuntimeError: corrupt"
     assert failed["bad"].startswith(f"{tmp_path / 'bad' / 'config.pbtxt'}: {PARSE_ERROR}")
     line = not_loaded_line(failed, tmp_path / "log")
     assert line.startswith("2 models failed to load: 'bad': ") and "; 'broken': RuntimeError: corrupt (log: " in line
-    assert models_not_loaded(index, tmp_path, None, None).keys() == {"bad", "broken", "later"}
+    assert models_not_loaded(index, tmp_path, None, "").keys() == {"bad", "broken", "later"}
 
 
 @pytest.mark.e2e
