@@ -233,11 +233,14 @@ def _scrape(environment: Environment) -> dict[str, Any] | None:
     from loadtest.triton_metrics import scrape
     from quantserve.errors import QuantserveError
 
+    began = time.monotonic()
     try:
         return scrape(options.metrics_url)
     except QuantserveError as exc:  # a hung server: the load's own figures stand, its counters are not known
         _window.setdefault("metrics_errors", []).append(str(exc))
         return None
+    finally:  # how long each end's scrape took to read: the answers then are Triton's alone (`Window.scrape_s`)
+        _window.setdefault("scrape_s", []).append(time.monotonic() - began)
 
 
 def warm_up_ended(environment: Environment, clock: list[float], answered: bool) -> None:

@@ -46,6 +46,9 @@ class Window:
     metrics_errors: tuple[str, ...] = ()  # why a scrape at either end got nothing (the endpoint did not answer)
     # --window-time after the start (where an open loop's schedule stops offering), or where a shape's stages end
     planned_end: float | None = None
+    # seconds the scrapes at both ends took to read, together (None: a record from before session 48): the client's
+    # answers meanwhile are counted by Triton alone (`triton_metrics.counts_disagree`)
+    scrape_s: float | None = None
 
     @property
     def ran_to_plan(self) -> bool:
@@ -125,7 +128,9 @@ def read_window(record_dir: Path, gone_at: float | None = None) -> Window:
         raise QuantserveError(f"{path}: not a readable load record ({type(exc).__name__}: {exc})") from exc
     end = measured_end(start, stopped, planned, _answer_ends(record_dir))
     errors = tuple(data.get("metrics_errors", ()))
-    return Window(start, end, data.get("metrics_before"), data.get("metrics_after"), errors, planned)
+    scrape_s = data.get("scrape_s")
+    scraped = float(sum(scrape_s)) if isinstance(scrape_s, list) else None
+    return Window(start, end, data.get("metrics_before"), data.get("metrics_after"), errors, planned, scraped)
 
 
 def measured_end(start: float, stopped: float, planned_end: float | None, answered: np.ndarray | None) -> float:

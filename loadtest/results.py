@@ -288,8 +288,16 @@ class LoadResult:
         """One line when Triton's failure counter over the window is below the client's failed requests: Triton's
         `nv_inference_request_failure` (every `reason`: OTHER, BACKEND, CANCELED, REJECTED) misses most failures
         (measured with the venv's tritonserver, ONNX Runtime backend: a Gather index out of range counted as a
-        success, a wrong shape, data type or input name refused before the model in neither counter)."""
+        success, a wrong shape, data type or input name refused before the model in neither counter). Above the
+        client's, the failures were another client's (its requests cancelled mid-flight: CANCELED), and its load is in
+        Triton's figures (session 47: 60 Triton counted where this client had none, said nowhere)."""
         server = self.server
+        if server is not None and server.requests_failed > self.failed_requests and not self.lost_workers:
+            return (
+                f"{self.label}: Triton counted {server.requests_failed} failed requests over the window where the "
+                f"client had {self.failed_requests}: another client's (e.g. CANCELED, killed mid-flight) loaded the "
+                "model too, so Triton's server-side figures (avg batch, queue, infer) are not this load's alone"
+            )
         if server is None or self.failed_requests <= server.requests_failed:
             return None
         return (

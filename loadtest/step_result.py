@@ -38,6 +38,7 @@ from loadtest.triton_metrics import (
     model_reset,
     other_models_requests,
     others_kept_counting,
+    scrape_answers,
     served_versions,
     versions_changed,
 )
@@ -352,19 +353,28 @@ def counters_not_whole(window: recording_files.Window, result: LoadResult, warm_
     if result.lost_workers and server.requests_succeeded >= client:  # Triton answered the lost workers' requests too
         return None
     slack = result.users * (result.max_in_flight or 1)
-    if not counts_disagree(server.requests_succeeded, client, slack, warm_ups):
+    scraping = scrape_answers(result.requests, window.end - window.start, window.scrape_s)
+    if not counts_disagree(server.requests_succeeded, client, slack, warm_ups, scraping):
         return None
-    if result.failed_requests and not counts_disagree(server.requests_succeeded, result.requests, slack, warm_ups):
+    if result.failed_requests and not counts_disagree(
+        server.requests_succeeded, result.requests, slack, warm_ups, scraping
+    ):
         return None  # Triton answered them all; the client failed answers it checked (rows short of those sent)
     if result.deadline_failures and not counts_disagree(
-        server.requests_succeeded, client, slack, warm_ups + result.deadline_failures
+        server.requests_succeeded, client, slack, warm_ups + result.deadline_failures, scraping
     ):  # Triton answered some the client had given up on at its deadline (`LoadResult.deadline_line` says so)
         return None
     counted = f"model '{result.model}'" + (f" version {server.version}" if server.version else "")
+    failed = ""
+    if server.requests_failed > result.failed_requests and not result.lost_workers:  # the note on them needs server
+        failed = (
+            f"; and {server.requests_failed} failed requests where the client had {result.failed_requests}: "
+            "another client's (e.g. CANCELED, killed mid-flight)"
+        )
     return (
         f"Triton counted {server.requests_succeeded} successful requests of {counted} over the window, "
         f"the client {client}: a version unloaded or reloaded during it (a deploy, a rollback) takes its counters "
-        "with it, another client's load adds to them"
+        f"with it, another client's load adds to them{failed}"
     )
 
 
