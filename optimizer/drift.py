@@ -26,6 +26,7 @@ from optimizer.decision_metrics import decision_doubt
 from optimizer.drift_budget import DriftBudget, DriftReport, Violation, judge
 from optimizer.drift_metrics import nonfinite_count, nonfinite_where_finite, output_metrics
 from optimizer.gated_maps import GATED_KINDS, HeatGate, gated, gated_rows, heat_rows, heatmap_gate
+from optimizer.joint_tokens import JOINT_WHERE, joint_records, token_answers
 from optimizer.ordered_bins import ordered_bins_doubt
 from optimizer.output_kinds import infer_kind, on_real_axes, token_positions
 from optimizer.row_kinds import kind_doubt
@@ -55,6 +56,7 @@ def measure_drift(
     token_rows = token_positions(inputs)
     gate = heatmap_gate(reference, kinds, budget.label_threshold)  # a CenterNet head's heat decides what counts
     selected = gate.selected(reference) if gate is not None else None
+    answers = {}  # per-token top-1 outputs' real and changed tokens: judged together too (`optimizer.joint_tokens`)
     for name, ref in reference.items():
         positions = output_positions(axes, name, token_rows)
         if np.shape(ref) != np.shape(candidate[name]):
@@ -73,6 +75,8 @@ def measure_drift(
         if judged_at:
             record["judged_at"] = judged_at
         violations, slacks = judge(name, record, budget)
+        if (answer := token_answers(kind, expected, got, positions)) is not None:
+            answers[name] = answer
         # (N, 1, 1, C) logits read as (N, C); a single-channel map read as a mask or not
         doubt = (
             token_values_doubt(name, kind, ref, positions)  # a yes/no per token, not a tagger's logits
@@ -118,6 +122,11 @@ def measure_drift(
             slacks.append(-1.0 - math.log10(broken))
         report.outputs[name] = record
         report.violations.extend(violations)
+        report.slacks.extend(slacks)
+    for joint, record in joint_records(answers).items():  # a token's analysis, read whole
+        violations, slacks = judge(joint, record, budget)
+        report.outputs[joint] = record
+        report.violations += [replace(violation, scope="outputs", where=JOINT_WHERE) for violation in violations]
         report.slacks.extend(slacks)
     report.rank()
     return report

@@ -4,7 +4,8 @@ against which limit, and the violations and slack that rank candidates and refus
 Judged by (`BUDGETED`): classification — top-1 agreement and, with labels, accuracy drop; multilabel — the
 share of samples whose set of classes on (score ≥ --label-threshold, 0.5; logits at its logit) is unchanged
 (against the top-1 budget); embedding — cosine mean and worst; token_classification — per-token top-1
-agreement over the real tokens (against the top-1 budget) and, with token labels, accuracy drop;
+agreement over the real tokens (against the top-1 budget) and, with token labels, accuracy drop, and two or more
+of them over the same tokens also by the share of tokens where all agree (`optimizer.joint_tokens`);
 token_embedding — per-token cosine mean and worst; sequence — decoded-sequence agreement; ids — share of
 samples whose values are all unchanged (against the top-1 agreement budget); mask — share of values unchanged
 (against the same budget) and worst class IoU; soft_mask — the IoU of each sample's map cut at --label-threshold,
@@ -255,6 +256,7 @@ BUDGETED: dict[str, tuple[str, ...]] = {
     "image": ("psnr_mean", "psnr_worst"),  # a picture (`optimizer.image_outputs`)
     "token_classification": ("token_agreement", "accuracy_drop_points"),
     "token_embedding": ("cosine_mean", "cosine_worst"),
+    "token_joint": ("token_agreement",),  # every per-token top-1 output over the same tokens (`optimizer.joint_tokens`)
 }
 
 
@@ -322,7 +324,9 @@ class DriftReport:
         """Mean relative error over the outputs (ids: the share of values changed): a continuous drift figure
         that still moves where a discrete metric (top-1 or sequence agreement on a few probe rows) does not."""
         errors = [
-            float(o["relative_error"]) if "relative_error" in o else _changed_share(o) for o in self.outputs.values()
+            float(o["relative_error"]) if "relative_error" in o else _changed_share(o)
+            for o in self.outputs.values()
+            if o.get("kind") != "token_joint"  # outputs read together: no output of their own
         ]
         return float(np.mean(errors)) if errors else 0.0
 

@@ -210,9 +210,7 @@ def _token_metrics(
     carry no attention mask): token_classification by per-token top-1 agreement (and, with (N, T) token labels,
     accuracy over the labelled tokens; negative labels, Hugging Face's -100, are unlabelled), token_embedding by
     per-token cosine. The share of samples with every token's class unchanged is information."""
-    real = positions if positions is not None and positions.shape == reference.shape[:2] else None
-    if real is None or not real.any():
-        real = np.ones(reference.shape[:2], dtype=bool)
+    real = real_tokens(reference, positions)
     # per-token rows: an embedding's cosines without its neighbour search (tokens × tokens similarities)
     base = "classification" if TOKEN_KINDS[kind] == "classification" else "dense"
     record = output_metrics(base, reference[real], candidate[real])
@@ -226,6 +224,13 @@ def _token_metrics(
             if scored.any():
                 record.update(_accuracy(reference[scored], candidate[scored], labels[scored]))
     return record
+
+
+def real_tokens(reference: np.ndarray, positions: np.ndarray | None) -> np.ndarray:
+    """The (N, T) positions a (N, T, C) per-token output is judged over: its real tokens, or every position where
+    the rows mark none."""
+    real = positions if positions is not None and positions.shape == reference.shape[:2] else None
+    return real if real is not None and real.any() else np.ones(reference.shape[:2], dtype=bool)
 
 
 def _kind_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray, label_threshold: float) -> dict[str, Any]:
