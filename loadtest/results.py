@@ -284,6 +284,16 @@ class LoadResult:
             "left out; the client's figures stand"
         )
 
+    def others_failures(self, server_failed: int) -> str | None:
+        """Failures Triton counted over the window beyond the client's (no Locust worker lost): another client's,
+        its requests cancelled mid-flight; None where there are none."""
+        if server_failed <= self.failed_requests or self.lost_workers:
+            return None
+        return (
+            f"{server_failed} failed requests where the client had {self.failed_requests}: another client's (e.g. "
+            "CANCELED, killed mid-flight)"
+        )
+
     def server_failures_note(self) -> str | None:
         """One line when Triton's failure counter over the window is below the client's failed requests: Triton's
         `nv_inference_request_failure` (every `reason`: OTHER, BACKEND, CANCELED, REJECTED) misses most failures
@@ -292,11 +302,10 @@ class LoadResult:
         client's, the failures were another client's (its requests cancelled mid-flight: CANCELED), and its load is in
         Triton's figures (session 47: 60 Triton counted where this client had none, said nowhere)."""
         server = self.server
-        if server is not None and server.requests_failed > self.failed_requests and not self.lost_workers:
+        if server is not None and (others := self.others_failures(server.requests_failed)):
             return (
-                f"{self.label}: Triton counted {server.requests_failed} failed requests over the window where the "
-                f"client had {self.failed_requests}: another client's (e.g. CANCELED, killed mid-flight) loaded the "
-                "model too, so Triton's server-side figures (avg batch, queue, infer) are not this load's alone"
+                f"{self.label}: Triton counted {others} loaded the model too, so Triton's server-side figures (avg "
+                "batch, queue, infer) are not this load's alone"
             )
         if server is None or self.failed_requests <= server.requests_failed:
             return None

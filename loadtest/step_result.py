@@ -365,12 +365,8 @@ def counters_not_whole(window: recording_files.Window, result: LoadResult, warm_
     ):  # Triton answered some the client had given up on at its deadline (`LoadResult.deadline_line` says so)
         return None
     counted = f"model '{result.model}'" + (f" version {server.version}" if server.version else "")
-    failed = ""
-    if server.requests_failed > result.failed_requests and not result.lost_workers:  # the note on them needs server
-        failed = (
-            f"; and {server.requests_failed} failed requests where the client had {result.failed_requests}: "
-            "another client's (e.g. CANCELED, killed mid-flight)"
-        )
+    others = result.others_failures(server.requests_failed)  # said here: `server_failures_note` needs the columns
+    failed = f"; and {others}" if others else ""
     return (
         f"Triton counted {server.requests_succeeded} successful requests of {counted} over the window, "
         f"the client {client}: a version unloaded or reloaded during it (a deploy, a rollback) takes its counters "

@@ -173,7 +173,7 @@ def test_failures_triton_counted_beyond_the_clients_are_said() -> None:
     assert result.server_failures_note() is None
     result.server = dataclasses.replace(result.server, requests_failed=60)
     assert result.server_failures_note() == (
-        "m @ 2 users: Triton counted 60 failed requests over the window where the client had 0: another client's "
+        "m @ 2 users: Triton counted 60 failed requests where the client had 0: another client's "
         "(e.g. CANCELED, killed mid-flight) loaded the model too, so Triton's server-side figures (avg batch, queue, "
         "infer) are not this load's alone"
     )
