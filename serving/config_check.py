@@ -17,6 +17,19 @@ from serving.model_config import CONFIG_NAME, parse_config
 from serving.versions import served_versions
 
 FIX = f"fix {CONFIG_NAME} or redeploy with 'quantserve deploy'"
+# The file each backend loads from a version folder when the config names none (Triton's model repository docs).
+# The Python backend's stub, started on a version with no model.py, logs "Failed to preinitialize Python stub:
+# Python model file not found" at info level and Triton 2.51 then waits on that model forever (seen in session 48).
+BACKEND_FILES = {
+    "python": "model.py",
+    "onnxruntime": MODEL_FILE,
+    "onnxruntime_onnx": MODEL_FILE,
+    "tensorrt": "model.plan",
+    "tensorrt_plan": "model.plan",
+    "pytorch": "model.pt",
+    "pytorch_libtorch": "model.pt",
+    "openvino": "model.xml",
+}
 
 
 def config_mismatch(model_dir: Path) -> str | None:
@@ -42,6 +55,29 @@ def config_mismatch(model_dir: Path) -> str | None:
         if problem:
             return f"has a {CONFIG_NAME} that does not match version {version}'s {file_name}: {problem}; {FIX}"
     return None
+
+
+def missing_model_file(model_dir: Path) -> str | None:
+    """Why (a phrase to follow the folder's path) a version the config serves lacks the file its backend loads, or
+    None (also for a config that does not parse, or a backend or platform not known here: Triton names those)."""
+    model_dir = Path(model_dir)
+    try:
+        config = parse_config(model_dir / CONFIG_NAME)
+        versions = served_versions(model_dir)
+    except (QuantserveError, ValueError, OSError):
+        return None
+    backend = str(config.get("backend") or config.get("platform") or "")
+    file_name = BACKEND_FILES.get(backend)
+    if file_name is None:
+        return None
+    named = str(config.get("default_model_filename") or "")
+    if named and (backend != "python" or named.endswith(".py")):  # config_mismatch reads it as the ONNX model's
+        file_name = named
+    missing = [v for v in versions if not (model_dir / str(v) / file_name).exists()]
+    if not missing:
+        return None
+    which = f"version {missing[0]}" if len(missing) == 1 else "versions " + ", ".join(map(str, missing))
+    return f"has no {file_name} in {which} ({model_dir / str(missing[0])}), the file its {backend} backend loads"
 
 
 def _empty(path: Path) -> bool:

@@ -35,6 +35,9 @@ LOAD_ENDED = re.compile(r"(?:successfully loaded|failed to load) '([A-Za-z0-9_.-
 # Triton's error lines: 'E1205 10:30:03.035724 23160 model_repository_manager.cc:1460] "<message>"'; a message's
 # newlines are written as the two characters \n, and its first line is the reason.
 ERROR_LINE = re.compile(r'^E\d{4} [^\]\n]*\] "(.*?)(?:\\n|"?$)', re.MULTILINE)
+# A Python model's stub that could not start (no model.py): logged at info level, naming the file it looked for;
+# Triton 2.51 then waits on that model forever, never opening its endpoints (session 48).
+STUB_NOT_STARTED = re.compile(r"Failed to preinitialize Python stub: ([^\n]*?'([^'\n]*)'[^\n]*)$", re.MULTILINE)
 STOPPED_BY = {psutil.STATUS_STOPPED: "SIGSTOP", psutil.STATUS_TRACING_STOP: "a debugger"}  # states T and t
 STOP_SAID_AFTER_S = 1.0  # a stop shorter than this is not said
 
@@ -69,6 +72,15 @@ def config_problem(model_dir: Path, log_text: str) -> str:
 def logged_error(log_text: str, name: str) -> str | None:
     """The first error Triton logged that names model or model folder `name` (it quotes both: 'x'), or None."""
     return next((m[1] for m in ERROR_LINE.finditer(log_text) if f"'{name}'" in m[1]), None)
+
+
+def stubs_not_started(log_text: str) -> dict[str, str]:
+    """The Python models whose stub could not start, name → Triton's reason (the model named by the path the stub
+    looked in, `<repo>/<model>/<version>/<file>`): models Triton will wait on forever."""
+    failed: dict[str, str] = {}
+    for match in STUB_NOT_STARTED.finditer(log_text):
+        failed.setdefault(Path(match[2]).parent.parent.name, match[1].strip())
+    return failed
 
 
 def not_loaded_line(failed: dict[str, str], log_path: Path | None) -> str:

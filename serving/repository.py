@@ -12,7 +12,7 @@ from pathlib import Path
 
 from optimizer.scratch import process_alive
 from quantserve.errors import QuantserveError
-from serving.config_check import FIX, config_mismatch
+from serving.config_check import FIX, config_mismatch, missing_model_file
 from serving.model_config import CONFIG_NAME
 from serving.repository_lock import ROLLED_BACK_RECORD, VERSION_RECORD, model_folder_lock, remove_if_empty
 from serving.versions import existing_versions, pinned_missing_because
@@ -45,10 +45,11 @@ def _writer_gone(suffix: str) -> bool:
 def prepare_repository(repo: Path, strict: bool = True) -> dict[str, str]:
     """Before a server starts: clear what killed deploys left, and find the model folders Triton cannot serve.
 
-    Such a folder (no version: Triton would wait on it until its startup timeout and name none; no config.pbtxt:
-    Triton would guess one and fail with an unrelated backend error; a config whose inputs or outputs are not its
-    model's: loaded, every request would fail) is refused in one line naming them all when `strict` (a first start);
-    else (a restart) they are returned, name → reason, for the caller to skip.
+    Such a folder (no version, or a Python model's version without model.py: Triton would wait on it until its
+    startup timeout and name none; no config.pbtxt: Triton would guess one and fail with an unrelated backend error;
+    a config whose inputs or outputs are not its model's: loaded, every request would fail) is refused in one line
+    naming them all when `strict` (a first start); else (a restart) they are returned, name → reason, for the caller
+    to skip.
     """
     unservable: dict[str, str] = {}
     for model_dir in sorted(p for p in Path(repo).iterdir() if p.is_dir() and not p.name.startswith(".")):
@@ -56,7 +57,7 @@ def prepare_repository(repo: Path, strict: bool = True) -> dict[str, str]:
             remove_stale_staging(model_dir)
             if remove_if_empty(model_dir):  # only a dead first deploy's staging was in it
                 continue
-            problem = unservable_because(model_dir) or config_mismatch(model_dir)
+            problem = unservable_because(model_dir) or missing_model_file(model_dir) or config_mismatch(model_dir)
         if problem:
             unservable[model_dir.name] = problem
     if strict and unservable:

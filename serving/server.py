@@ -24,7 +24,7 @@ from typing import Any
 
 from quantserve.errors import InternalError, QuantserveError
 from serving.control import ControlClient
-from serving.model_states import models_not_loaded, not_loaded_line, not_ready_line
+from serving.model_states import models_not_loaded, not_loaded_line, not_ready_line, stubs_not_started
 from serving.ports import accepts_connections, check_port_free, free_ports
 from serving.process_group import die_with_parent, terminate_group
 from serving.stub_path import RepositoryLink, link_for_stub, plain_temp_parent
@@ -268,6 +268,9 @@ class TritonServer:
         client = self.control()
         while time.monotonic() < deadline:
             self._check_alive()
+            never_loading = stubs_not_started(self._log_since_start())
+            if never_loading:  # Triton waits on such a model forever: endpoints never open, strict or not
+                raise QuantserveError(not_loaded_line(self.in_user_paths(never_loading), self.log_path))
             if client.is_live():  # Triton opens its endpoints once the models to load at start are tried
                 index = client.repository_index()
                 failed = self.in_user_paths(
