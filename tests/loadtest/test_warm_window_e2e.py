@@ -19,7 +19,8 @@ import loadtest_models as models
 import numpy as np
 import pytest
 
-from loadtest.triton_metrics import counts_disagree
+from loadtest.recording_files import read_window
+from loadtest.triton_metrics import counts_disagree, scrape_answers
 from quantserve.cli import main
 from serving.server import TritonServer
 
@@ -87,9 +88,14 @@ def _check_first_batch_left_out(result: dict[str, Any], out: Path, users: int, i
     server_count = result["server"]["requests_succeeded"]
     in_flight = in_flight or users  # a closed loop has one request in flight a user
     assert server_count >= result["requests"] - 2 * in_flight, "Triton's window missed measured answers"
-    assert not counts_disagree(server_count, result["requests"], in_flight=in_flight), (
+    (record_dir,) = (path.parent for path in out.glob("raw/*/window.json"))
+    recorded = read_window(record_dir)  # as step_result reads it
+    assert recorded.scrape_s is not None, "the scrapes' time was not recorded"
+    scraping = scrape_answers(result["requests"], recorded.end - recorded.start, recorded.scrape_s)
+    assert not counts_disagree(server_count, result["requests"], in_flight=in_flight, scraping=scraping), (
         server_count,
         result["requests"],
+        scraping,
     )
 
 
