@@ -9,6 +9,7 @@ load, so the mismatch is found here, from the graph's inputs and outputs alone (
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from quantserve.artifact import MODEL_FILE
 from quantserve.errors import QuantserveError
@@ -41,11 +42,10 @@ def config_mismatch(model_dir: Path) -> str | None:
     named as such: ONNX reads it as a model with no inputs, which said every config input was not the model's.
     """
     model_dir = Path(model_dir)
-    try:
-        config = parse_config(model_dir / CONFIG_NAME)
-        versions = served_versions(model_dir)
-    except (QuantserveError, ValueError, OSError):
+    read = _config_and_versions(model_dir)
+    if read is None:
         return None
+    config, versions = read
     file_name = str(config.get("default_model_filename") or MODEL_FILE)
     for version in versions:
         model_path = model_dir / str(version) / file_name
@@ -61,11 +61,10 @@ def missing_model_file(model_dir: Path) -> str | None:
     """Why (a phrase to follow the folder's path) a version the config serves lacks the file its backend loads, or
     None (also for a config that does not parse, or a backend or platform not known here: Triton names those)."""
     model_dir = Path(model_dir)
-    try:
-        config = parse_config(model_dir / CONFIG_NAME)
-        versions = served_versions(model_dir)
-    except (QuantserveError, ValueError, OSError):
+    read = _config_and_versions(model_dir)
+    if read is None:
         return None
+    config, versions = read
     backend = str(config.get("backend") or config.get("platform") or "")
     file_name = BACKEND_FILES.get(backend)
     if file_name is None:
@@ -78,6 +77,15 @@ def missing_model_file(model_dir: Path) -> str | None:
         return None
     which = f"version {missing[0]}" if len(missing) == 1 else "versions " + ", ".join(map(str, missing))
     return f"has no {file_name} in {which} ({model_dir / str(missing[0])}), the file its {backend} backend loads"
+
+
+def _config_and_versions(model_dir: Path) -> tuple[dict[str, Any], list[int]] | None:
+    """The folder's config and the versions its policy serves; None where the config does not parse (Triton names
+    that when it loads the model)."""
+    try:
+        return parse_config(model_dir / CONFIG_NAME), served_versions(model_dir)
+    except (QuantserveError, ValueError, OSError):
+        return None
 
 
 def _empty(path: Path) -> bool:
