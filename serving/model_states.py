@@ -38,6 +38,8 @@ ERROR_LINE = re.compile(r'^E\d{4} [^\]\n]*\] "(.*?)(?:\\n|"?$)', re.MULTILINE)
 # A Python model's stub that could not start (no model.py): logged at info level, naming the file it looked for;
 # Triton 2.51 then waits on that model forever, never opening its endpoints (session 48).
 STUB_NOT_STARTED = re.compile(r"Failed to preinitialize Python stub: ([^\n]*?'([^'\n]*)'[^\n]*)$", re.MULTILINE)
+# A C++ exception nobody caught (libstdc++'s words on stderr, which the log receives), and its what() line.
+THREW = re.compile(r"terminate called after throwing an instance of '([^'\n]+)'(?:\n\s*what\(\):\s*([^\n]*))?")
 STOPPED_BY = {psutil.STATUS_STOPPED: "SIGSTOP", psutil.STATUS_TRACING_STOP: "a debugger"}  # states T and t
 STOP_SAID_AFTER_S = 1.0  # a stop shorter than this is not said
 
@@ -81,6 +83,17 @@ def stubs_not_started(log_text: str) -> dict[str, str]:
     for match in STUB_NOT_STARTED.finditer(log_text):
         failed.setdefault(Path(match[2]).parent.parent.name, match[1].strip())
     return failed
+
+
+def aborted_because(log_text: str) -> str | None:
+    """Why a tritonserver that died of a signal aborted by itself, from its log: "terminate called after throwing an
+    instance of 'std::length_error' (basic_string::_M_replace_aux)", the last such; None if its log says none."""
+    threw = list(THREW.finditer(log_text))
+    if not threw:
+        return None
+    last = threw[-1]
+    what = f" ({last[2].strip()})" if last[2] and last[2].strip() else ""
+    return f"terminate called after throwing an instance of '{last[1]}'{what}"
 
 
 def not_loaded_line(failed: dict[str, str], log_path: Path | None) -> str:

@@ -24,7 +24,13 @@ from typing import Any
 
 from quantserve.errors import InternalError, QuantserveError
 from serving.control import ControlClient
-from serving.model_states import models_not_loaded, not_loaded_line, not_ready_line, stubs_not_started
+from serving.model_states import (
+    aborted_because,
+    models_not_loaded,
+    not_loaded_line,
+    not_ready_line,
+    stubs_not_started,
+)
 from serving.ports import accepts_connections, check_port_free, free_ports
 from serving.process_group import die_with_parent, terminate_group
 from serving.stub_path import RepositoryLink, link_for_stub, plain_temp_parent
@@ -336,13 +342,16 @@ class TritonServer:
         return self._process is not None and self._process.poll() is None
 
     def exit_cause(self) -> str | None:
-        """None while running; else how the process ended: 'killed by SIGKILL' or 'exited with code 1'."""
+        """None while running; else how the process ended: 'killed by SIGKILL', 'exited with code 1', or, where its
+        log says it threw, 'aborted (SIGABRT): terminate called after throwing …' (it crashed by itself)."""
         code = self._process.poll() if self._process is not None else None
         if code is None:
             return None
         if code < 0:
+            aborted = aborted_because(self._log_since_start())
             with contextlib.suppress(ValueError):
-                return f"killed by {signal.Signals(-code).name}"
+                name = signal.Signals(-code).name
+                return f"aborted ({name}): {aborted}" if aborted else f"killed by {name}"
             return f"killed by signal {-code}"
         return f"exited with code {code}"
 

@@ -202,7 +202,8 @@ class Supervisor:
     def run(self) -> None:
         """Watch until `stop()`: restart a dead or hung server, reload changed models; raise past the restart cap."""
         while not self._stop.wait(self.poll_s):
-            cause = self._down_cause or self.server.exit_cause()
+            ended = self.server.exit_cause()
+            cause = self._down_cause or (ended and ended + self._instances.stopped_lately())
             if cause is not None:
                 self._restart(cause)
             elif self._is_hung():
