@@ -35,6 +35,7 @@ from loadtest.triton_metrics import (
     breakdown,
     counters_went_back,
     counts_disagree,
+    idle_versions_added,
     model_reset,
     other_models_requests,
     others_kept_counting,
@@ -346,7 +347,8 @@ def counters_not_whole(window: recording_files.Window, result: LoadResult, warm_
     if reset := model_reset(before, after, result.model, told_unknown):
         return reset
     changed = versions_changed(before, after, result.model)
-    if changed:  # a version unloaded (its counters gone), or two versions both loaded answering (a rollback)
+    idle_added = idle_versions_added(before, after, result.model)  # whole if the counts agree: judged below
+    if changed and not idle_added:  # a version unloaded (its counters gone), or two versions both loaded answering
         unloaded = set(served_versions(before, result.model)) != set(served_versions(after, result.model))
         return f"{changed}: Triton's counters of an unloaded version are gone" if unloaded else changed
     client = result.requests - result.failed_requests
@@ -364,6 +366,8 @@ def counters_not_whole(window: recording_files.Window, result: LoadResult, warm_
         server.requests_succeeded, client, slack, warm_ups + result.deadline_failures, scraping
     ):  # Triton answered some the client had given up on at its deadline (`LoadResult.deadline_line` says so)
         return None
+    if changed:  # a version listed at zero at the end, and the counts disagree: it answered some, and went
+        return f"{changed}: Triton's counters of an unloaded version are gone"
     counted = f"model '{result.model}'" + (f" version {server.version}" if server.version else "")
     others = result.others_failures(server.requests_failed)  # said here: `server_failures_note` needs the columns
     failed = f"; and {others}" if others else ""

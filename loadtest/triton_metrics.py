@@ -219,6 +219,20 @@ def addressed_version(scrape: dict[str, ModelCounters], model: str, version: str
     return view
 
 
+def idle_versions_added(before: dict[str, ModelCounters], after: dict[str, ModelCounters], model: str) -> list[str]:
+    """The versions listed at the end only, at zero, where that is the whole change and the versions served at the
+    start still count upwards: e.g. a version whose load failed (tritonserver 2.51 lists it at zero while it tries)
+    or still loading. The carried versions' counters then cover the window, if the client's count agrees (a version
+    that answered and was unloaded again would have taken answers with it). Else []."""
+    start, end = served_versions(before, model), served_versions(after, model)
+    added = [v for v in end if v not in start]
+    if not start or not added or not set(start) <= set(end) or any(any(end[v].values()) for v in added):
+        return []
+    if any(end[v].get(SUCCESS, 0.0) < start[v].get(SUCCESS, 0.0) for v in start):
+        return []
+    return sorted(added, key=lambda v: (len(v), v))
+
+
 def _shown(versions: dict[str, dict[str, float]], before: dict[str, dict[str, float]] | None = None) -> str:
     """The versions that counted anything, or are new since `before` (a deploy's, listed at zero until it serves),
     else all listed: one listed at zero after an unload is not served (a swap read "1 → 1, 2")."""

@@ -176,3 +176,25 @@ def test_a_new_version_listed_at_zero_beside_another_is_said_to_be_late_or_unloa
     assert versions_changed(scrape(v1=(14, 14)), scrape(v2=(0, 0)), "m") == (
         "model 'm' served versions changed during the window (1 → 2)"  # the only version: a deploy's, nothing else
     )
+
+
+def test_a_version_that_never_loaded_beside_the_served_one_keeps_the_server_figures() -> None:
+    """Session 49 probe: config switched to a version 3 whose model.onnx was truncated, mid-load: serve kept v1
+    serving; Triton 2.51 listed v3 at zero while it tried, v1's counters ran on (14505 → 29459 over 14925 client
+    requests), yet the note said "1 → 1, 3 … loaded late or unloaded again" and dropped avg batch and queue."""
+    window = Window(0.0, 30.0, scrape(v1=(14505, 5000)), scrape(v1=(29459, 10000), v3=(0, 0)))
+    result = measured(client_result(14925), window)
+    assert result.server_counters_left_out is None and result.server is not None
+    assert result.server.requests_succeeded == 29459 - 14505
+
+
+def test_a_version_at_zero_at_the_end_whose_answers_went_with_it_is_still_said() -> None:
+    """traffic34's shape: the new version answered, then was unloaded (its counters gone): the client counted more."""
+    window = Window(0.0, 20.0, scrape(v2=(10, 10)), scrape(v2=(599, 300), v3=(0, 0)))
+    result = measured(client_result(1200), window)
+    assert result.server is None
+    assert (result.server_counters_left_out or "").startswith(
+        "model 'm' served versions changed during the window (2 → 2, 3); 3 listed at zero at the end"
+    )
+    went_back = Window(0.0, 20.0, scrape(v1=(900, 300)), scrape(v1=(40, 20), v3=(0, 0)))  # v1 reloaded: no carry-on
+    assert measured(client_result(40), went_back).server is None
