@@ -309,12 +309,19 @@ class LoadResult:
             )
         if server is None or self.failed_requests <= server.requests_failed:
             return None
+        refused = queue_refused(self.errors)  # session 49: 17285 'Exceeds maximum queue size', Triton's counter at 0
+        queue = (
+            f"; {refused} of them its queue refused (max_queue_size reached or its timeout spent: Triton 2.51 counts "
+            "those in no counter either)"
+            if refused
+            else ""
+        )
         return (
             f"{self.label}: Triton's failure counter (nv_inference_request_failure) read {server.requests_failed} "
             f"over the window where the client had {self.failed_requests} requests fail: Triton counts a request its "
             "backend failed (an ONNX Runtime error, e.g. an index out of range) as a success, one it refused before "
             "the model (a wrong shape, data type or input name) in no counter, and the client's own failures (its "
-            "deadline, a lost connection, a wrong answer) never reach it; the client's count is the failures"
+            f"deadline, a lost connection, a wrong answer) never reach it; the client's count is the failures{queue}"
         )
 
     def unanswered_note(self) -> str | None:

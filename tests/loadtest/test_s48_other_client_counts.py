@@ -182,3 +182,19 @@ def test_failures_triton_counted_beyond_the_clients_are_said() -> None:
         "m @ 2 users: Triton's failure counter (nv_inference_request_failure) read 60 over the window where the "
         "client had 80 requests fail"
     )
+
+
+def test_requests_the_queue_refused_are_said_among_those_triton_did_not_count() -> None:
+    """Session 49 probe: 64 users against max_queue_size 2: 17285 failed 'Exceeds maximum queue size' while Triton's
+    failure counter read 0 (every reason), and the note named only backend errors, wrong shapes and the client's own."""
+    window = Window(0.0, 20.0, scrape(v1=(14, 14)), scrape(v1=(14 + 253, 200)), scrape_s=0.02)
+    result = measured(client_result(17538, failed=17285, users=64), window)
+    result.errors = {"InferenceServerException: [StatusCode.UNAVAILABLE] Exceeds maximum queue size": 17285}
+    assert result.server is not None
+    note = result.server_failures_note() or ""
+    assert note.endswith(
+        "; 17285 of them its queue refused (max_queue_size reached or its timeout spent: Triton 2.51 counts those in "
+        "no counter either)"
+    ), note
+    result.errors = {"deadline exceeded": 17285}
+    assert "queue refused" not in (result.server_failures_note() or "x")
