@@ -51,8 +51,8 @@ class InstanceRecovery:
         return dead
 
     def stopped_lately(self, within_s: float = STOP_BLAMED_S) -> str:
-        """ "; N s after model 'm' …'s process was stopped (SIGSTOP)" where an instance was seen stopped or resuming
-        in the last `within_s`, for a server crash's line; else "".
+        """For a server crash's line: "; N s after model 'm' instance …'s process (pid P) was seen stopped (SIGSTOP)
+        …" where an instance was seen stopped or resuming in the last `within_s`; else "".
 
         Seen twice in session 49 (Triton 2.51): a stub stopped by SIGSTOP for 5 s under load and then resumed made
         tritonserver itself abort (`terminate called after throwing an instance of 'std::length_error'` in its
