@@ -349,7 +349,8 @@ def pixel_boxes(values: np.ndarray) -> bool:
     axis = detection_axis(values)
     if values.shape[axis] < BOX_CHANNELS + 1 or values.size == 0:
         return False
-    spans = np.ptp(np.moveaxis(values.astype(np.float64), axis, -1).reshape(-1, values.shape[axis]), axis=0)
+    others = tuple(a for a in range(values.ndim) if a != axis)  # reduced in place: no float64 copy of the output
+    spans = values.max(axis=others).astype(np.float64) - values.min(axis=others).astype(np.float64)
     return bool(spans[:BOX_CHANNELS].min() >= DETECTION_SPAN_RATIO * max(float(np.median(spans[BOX_CHANNELS:])), 1e-12))
 
 
