@@ -331,6 +331,11 @@ def _token_kind(values: np.ndarray, positions: np.ndarray) -> str:
     agreement 0.05) are token_embedding; anything else is dense."""
     if values.shape[2] < 2:
         return "dense"
+    if values.shape[1] == values.shape[2] and positions.any():  # a score for every token (a parser's heads):
+        # padded tokens' columns masked (-1e4) read `dense` and went unjudged by top-1; read them at a row's floor
+        columns = np.broadcast_to(positions[:, None, :], values.shape)
+        floor = np.where(columns, values, np.inf).min(axis=2, keepdims=True)
+        values = np.where(columns, values, floor)
     rows = values[positions] if positions.any() else values.reshape(-1, values.shape[2])
     if token_logits(rows.astype(np.float64)):
         return "token_classification"  # a tagger's ≥ 64 tags, most tokens "keep" (`row_kinds.token_logits`)

@@ -1,0 +1,53 @@
+"""A dependency parser's head scores (N, T, T) with padded tokens' columns masked are per-token class scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from optimizer.drift import measure_drift
+from optimizer.drift_budget import DriftBudget
+from optimizer.output_kinds import infer_output_kinds
+
+N, T, LABELS = 64, 24, 40
+
+
+def _parser(fill: float) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
+    rng = np.random.default_rng(0)
+    mask = np.ones((N, T), np.int64)
+    for row in range(N):
+        mask[row, rng.integers(8, T) :] = 0
+    inputs = {"input_ids": rng.integers(5, 30000, (N, T)).astype(np.int64), "attention_mask": mask}
+
+    def peaked(classes: int) -> np.ndarray:
+        scores = rng.normal(size=(N, T, classes)).astype(np.float32) * 2
+        np.put_along_axis(scores, rng.integers(0, classes, (N, T))[..., None], 8.0, 2)
+        return scores
+
+    heads = peaked(T)
+    heads[np.broadcast_to(mask[:, None, :] == 0, heads.shape)] = fill
+    return {"heads": heads, "labels": peaked(LABELS)}, inputs, mask
+
+
+@pytest.mark.parametrize("fill", [-1e4, -1e9])
+def test_masked_head_scores_are_token_classification(fill: float) -> None:
+    reference, inputs, _ = _parser(fill)
+    assert infer_output_kinds(reference, inputs=inputs) == {
+        "heads": "token_classification",
+        "labels": "token_classification",
+    }
+
+
+def test_masked_heads_judged_with_labels_by_top1() -> None:
+    reference, inputs, mask = _parser(-1e4)
+    candidate = {name: values.copy() for name, values in reference.items()}
+    real = np.argwhere(mask == 1)[:12]  # 12 tokens' heads change their top-1
+    for row, token in real:
+        top = int(candidate["heads"][row, token, : int(mask[row].sum())].argmax())
+        other = (top + 1) % int(mask[row].sum())
+        candidate["heads"][row, token, other] = candidate["heads"][row, token, top] + 1
+    kinds = infer_output_kinds(reference, inputs=inputs)
+    report = measure_drift(reference, candidate, kinds, DriftBudget(), inputs=inputs)
+    judged = int(mask.sum())
+    assert report.outputs["heads"]["token_agreement"] == pytest.approx(1 - 12 / judged)
+    assert report.outputs["heads+labels"]["token_agreement"] == pytest.approx(1 - 12 / judged)
