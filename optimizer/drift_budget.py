@@ -241,7 +241,7 @@ BUDGETED: dict[str, tuple[str, ...]] = {
     # an angle in radians (--output-kind NAME=angle, never inferred): a regression once INT8's value is taken to the
     # turn FP32's is on (`optimizer.drift_metrics.same_turn`): π − ε and −π + ε are 2ε apart, not 2π
     "angle": ("channel_correlation_worst", "channel_error_worst", "channel_gain_worst", "quiet_error_worst"),
-    "ids": ("id_agreement",),
+    "ids": ("id_agreement", "token_agreement"),  # an id per sample; per real token where the ids are per token
     "mask": ("value_agreement", "class_iou_worst"),
     # a sigmoid foreground (`optimizer.soft_masks`); a dense map's figures where too few samples' masks were judged
     "soft_mask": (

@@ -39,6 +39,9 @@ UNITS = {
 # a dense output's decisions, judged only where its values turn out to be a flag's or a probability's (the kind alone
 # does not say): not known before the held-out rows are run
 FOUND_IN_VALUES = ("flag_agreement", "decision_agreement")
+# ids are judged per sample, or per real token where they are one per token (`drift_metrics.token_ids_metrics`): the
+# kind alone does not say which; before the run, with token inputs, by the tokens, else by the rows (after it, as read)
+PER_SAMPLE_OR_TOKEN = {"ids": ("id_agreement", "token_agreement")}
 MAX_ROWS_NEEDED = 100_000
 
 MORE_NAMED = 6  # other outputs a refusal names before it counts the rest
@@ -115,7 +118,10 @@ def evidence_shortfall(
     short = []
     tokens = real_tokens(inputs)
     for output, kind in kinds.items():
-        for metric in (m for m in BUDGETED.get(kind, ()) if m in DISCRETE_METRICS and m not in FOUND_IN_VALUES):
+        budgeted = BUDGETED.get(kind, ())
+        if kind in PER_SAMPLE_OR_TOKEN:
+            budgeted = (PER_SAMPLE_OR_TOKEN[kind][tokens is not None],)
+        for metric in (m for m in budgeted if m in DISCRETE_METRICS and m not in FOUND_IN_VALUES):
             floor = float(getattr(budget, CHECKS[metric][1]))
             needed = rows_to_show(floor)
             count = tokens if metric in TOKEN_METRICS and tokens is not None else rows

@@ -94,6 +94,8 @@ def output_metrics(
         return {**{key: value for key, value in record.items() if key not in DECISION_KEYS}, "kind": kind}
     if kind in TOKEN_KINDS:  # its axes are (samples, tokens, values) as they stand: the token positions name them
         return _token_metrics(kind, reference, candidate, labels, positions)
+    if kind == "ids" and positions is not None and reference.ndim == 2 and reference.shape == positions.shape:
+        return token_ids_metrics(reference, candidate, positions)
     if kind in MEASURED_PER_TOKEN and positions is not None and per_token(reference, positions):  # (N, T)
         return token_values_metrics(output_metrics, kind, reference, candidate, labels, positions, label_threshold)
     axes = real_axes(reference.shape)
@@ -224,6 +226,24 @@ def _token_metrics(
             if scored.any():
                 record.update(_accuracy(reference[scored], candidate[scored], labels[scored]))
     return record
+
+
+def token_ids_metrics(reference: np.ndarray, candidate: np.ndarray, positions: np.ndarray) -> dict[str, Any]:
+    """A (N, T) integer output of one id per token (a tagger with its argmax in the graph) measured over its real
+    tokens, as a tagger's logits are (`_token_metrics`): per-token agreement, judged; the share of samples with every
+    real token's id unchanged, information. Judged per sample over every position, padding included, a tagger whose
+    INT8 ids changed only at padded positions (which nothing reads) was refused at id agreement 0.95."""
+    real = real_tokens(reference, positions)
+    changed = (reference != candidate) & real
+    judged = int(real.sum())
+    return {
+        "kind": "ids",
+        "shape": list(reference.shape),
+        "token_agreement": 1.0 - float(changed.sum()) / judged,
+        "samples_unchanged": float(np.mean(~changed.any(axis=1))) if len(reference) else 1.0,
+        "tokens_judged": judged,
+        "values_changed": int(changed.sum()),
+    }
 
 
 def real_tokens(reference: np.ndarray, positions: np.ndarray | None) -> np.ndarray:

@@ -26,7 +26,11 @@ def token_answers(
     kind: str, reference: np.ndarray, candidate: np.ndarray, positions: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """A (N, T, C) token_classification output's real tokens and the tokens whose top-1 INT8 changed there, both
-    (N, T); None for any other output."""
+    (N, T), or a (N, T) per-token ids output's (a tagger's argmax in the graph) and the tokens whose id changed; None
+    for any other output."""
+    if kind == "ids" and positions is not None and reference.ndim == 2 and reference.shape == positions.shape:
+        real = real_tokens(reference, positions)
+        return real, (reference != candidate) & real
     if kind != "token_classification" or reference.ndim != 3:
         return None
     real = real_tokens(reference, positions)

@@ -91,7 +91,9 @@ as typed, `optimizer.typed_kinds`):
   deltas (N, 4) and landmark coordinates (N, 10) were judged by the top-1 agreement of their argmax
   (a near-tie between coordinates) and refused at 0.98 with every compute node FP32; values in different units
   (std 1, 30, 1000) committed the softmax and, read as logits, held top-1 agreement 1.0000 with one flat-lined;
-- ids: integer or boolean outputs of at most 2 axes (class ids, argmax labels, token ids);
+- ids: integer or boolean outputs of at most 2 axes (class ids, argmax labels, token ids); a (N, T) one over a
+  text model's tokens (a tagger's argmax in the graph) is judged per real token, as a tagger's logits are
+  (`drift_metrics.token_ids_metrics`): judged per sample over every position, ids changed only at padding refused;
 - mask: integer or boolean outputs of 3 or more axes (a segmentation's label per pixel);
 - soft_mask: a float map of one channel — (N, H, W, 1), (N, 1, H, W), (N, H, W), both sides ≥ 8 — in [0, 1] with
   at least 3/4 of its values within 0.1 of 0 or 1 and half of those over 0.1 at 0.9 or more: a sigmoid foreground
