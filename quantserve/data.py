@@ -227,6 +227,12 @@ def _check_batch_dims(path: Path, data: TensorData) -> None:
             f"the model's inputs and '{LABELS}' alone){_rank_0(data)}"
         )
     if next(iter(sizes.values())) == 0:
+        if all(not array.ndim for array in data.arrays.values()):  # no rows at all, not rows of none
+            raise QuantserveError(
+                f"{path}: holds no samples: every array is rank 0 (a single value of shape ()), and samples are rows "
+                "of axis 0 of every input; save one sample as x[None] (shape (1, …)), or leave a per-model constant "
+                "out of the data"
+            )
         raise QuantserveError(f"{path}: holds zero samples")
     if data.labels is not None:
         check_labels(path, data.labels, len(data))
