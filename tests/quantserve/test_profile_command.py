@@ -267,3 +267,16 @@ def test_an_out_under_a_file_is_refused_before_any_timing(tmp_path: Path, capsys
     (tmp_path / "a_file").write_text("")
     assert main(["profile", str(tmp_path), "--out", str(tmp_path / "a_file" / "profile")]) == 2
     assert capsys.readouterr().err.strip().endswith("is a file, not a folder")
+
+
+def test_a_model_file_given_as_the_build_is_one_line(tmp_path: Path, capsys) -> None:
+    """`profile model.onnx` said "--out model.onnx/profile: … is a file, not a folder", an option never given."""
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"onnx")
+    assert main(["profile", str(model)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"quantserve: error: {model}: is a file, not a folder; profile reads a build folder, written by "
+        "'quantserve optimize MODEL --out FOLDER'"
+    )
+    assert main(["profile", str(tmp_path / "gone")]) == 2
+    assert capsys.readouterr().err.strip().startswith(f"quantserve: error: {tmp_path / 'gone'}: not found; ")

@@ -54,6 +54,11 @@ def run(args: argparse.Namespace) -> int:
     for option in ("batch", "threads", "repeats", "rounds", "top"):
         if getattr(args, option) is not None and getattr(args, option) < 1:
             raise QuantserveError(f"--{option} must be at least 1, got {getattr(args, option)}")
+    if not args.build.is_dir():  # a model file given: said as the folder it is not, not as --out's default inside it
+        what = "is a file, not a folder" if args.build.exists() else "not found"
+        raise QuantserveError(
+            f"{args.build}: {what}; profile reads a build folder, written by 'quantserve optimize MODEL --out FOLDER'"
+        )
     out = args.out or args.build / "profile"
     check_out_folder(out)  # before the minutes of timing: a file there was said only after them
     result = profile_build(args.build, args.data, args.batch, args.threads, (args.repeats, args.rounds))
