@@ -33,6 +33,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--url", default="127.0.0.1:8001", help="Triton gRPC address host:port")
     parser.add_argument(
         "--models",
+        "--model",  # loadtest's and infer's spelling: it read "ambiguous option: --model could match --models, …"
         required=True,
         help="comma-separated model names, e.g. digits_fp32,digits_int8; NAME@N is version N of a model that serves "
         "several (--live-versions): m@2 judged against --reference m@1 is an A/B of two live versions",
