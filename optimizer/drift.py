@@ -29,6 +29,7 @@ from optimizer.gated_maps import GATED_KINDS, HeatGate, gated, gated_rows, heat_
 from optimizer.joint_tokens import JOINT_WHERE, joint_records, token_answers
 from optimizer.ordered_bins import ordered_bins_doubt
 from optimizer.output_kinds import infer_kind, on_real_axes, token_positions
+from optimizer.ranked_ids import ranked_metrics, ranked_outputs
 from optimizer.row_kinds import kind_doubt
 from optimizer.sigmoid_outputs import undecided_labels_doubt
 from optimizer.soft_masks import mask_doubt
@@ -57,6 +58,7 @@ def measure_drift(
     gate = heatmap_gate(reference, kinds, budget.label_threshold)  # a CenterNet head's heat decides what counts
     selected = gate.selected(reference) if gate is not None else None
     answers = {}  # per-token top-1 outputs' real and changed tokens: judged together too (`optimizer.joint_tokens`)
+    ranked = ranked_outputs(reference)  # a TopK's indices beside its values (`optimizer.ranked_ids`)
     for name, ref in reference.items():
         positions = output_positions(axes, name, token_rows)
         if np.shape(ref) != np.shape(candidate[name]):
@@ -70,7 +72,10 @@ def measure_drift(
         if gate is not None and selected is not None and kind in GATED_KINDS:
             expected, got, judged_at = _gated(name, gate, selected, reference, kinds, expected, got)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # non-finite values: reported below
-            record = output_metrics(kind, expected, got, labels, positions, budget.label_threshold)
+            if kind == "ids" and name in ranked:
+                record = ranked_metrics(expected, got)
+            else:
+                record = output_metrics(kind, expected, got, labels, positions, budget.label_threshold)
         record["shape"] = list(np.shape(ref))
         if judged_at:
             record["judged_at"] = judged_at

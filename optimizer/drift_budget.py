@@ -182,6 +182,7 @@ CHECKS: dict[str, tuple[str, str, bool]] = {
     "sequence_agreement": ("decoded-sequence agreement", "min_sequence_agreement", True),
     "token_agreement": ("per-token top-1 agreement", "min_top1_agreement", True),
     "id_agreement": ("id agreement", "min_top1_agreement", True),
+    "first_id_agreement": ("first-ranked id agreement", "min_top1_agreement", True),  # `optimizer.ranked_ids`
     "value_agreement": ("share of values unchanged", "min_top1_agreement", True),
     "class_iou_worst": ("worst class IoU", "min_class_iou", True),
     "mask_iou_mean": ("mean per-sample mask IoU", "min_mask_iou_mean", True),
@@ -241,7 +242,8 @@ BUDGETED: dict[str, tuple[str, ...]] = {
     # an angle in radians (--output-kind NAME=angle, never inferred): a regression once INT8's value is taken to the
     # turn FP32's is on (`optimizer.drift_metrics.same_turn`): π − ε and −π + ε are 2ε apart, not 2π
     "angle": ("channel_correlation_worst", "channel_error_worst", "channel_gain_worst", "quiet_error_worst"),
-    "ids": ("id_agreement", "token_agreement"),  # an id per sample; per real token where the ids are per token
+    # an id per sample; per real token where the ids are one per token; a TopK's first index (`optimizer.ranked_ids`)
+    "ids": ("id_agreement", "token_agreement", "first_id_agreement"),
     "mask": ("value_agreement", "class_iou_worst"),
     # a sigmoid foreground (`optimizer.soft_masks`); a dense map's figures where too few samples' masks were judged
     "soft_mask": (

@@ -22,6 +22,7 @@ DISCRETE_METRICS = (
     "label_set_agreement",
     "token_agreement",
     "id_agreement",
+    "first_id_agreement",
     "sequence_agreement",
 )  # shares of rows: resolved by count
 # counted over boxes, not rows: a box list's F1 rests on FP32's boxes at the threshold, however many rows hold them
