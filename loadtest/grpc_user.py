@@ -47,7 +47,7 @@ from loadtest.recording import (
     warm_up_ended,
     window_opened,
 )
-from loadtest.recording_files import EARLY_DEADLINE
+from loadtest.recording_files import EARLY_DEADLINE, answering_version
 from loadtest.request_data import MAX_REQUESTS, request_batches, request_limit
 from loadtest.request_failures import TritonRequestFailed, readable_failure
 from loadtest.request_shapes import ServedInputs, as_served, read_served_inputs
@@ -242,6 +242,7 @@ class _TritonClientMixin:
         finally:
             clock[1:] = [time.perf_counter(), time.time()]
         response = result.get_response()
+        clock.append(answering_version(response.model_version))  # which version answered (`VERSION_COLUMN`)
         if self.model not in _batched:  # the server did not say before the window
             config = client.get_model_config(self.model, as_json=True, client_timeout=self.timeout_s)["config"]
             _batched[self.model], _declared[self.model] = batches_requests(config), declared_outputs(config)
@@ -262,7 +263,7 @@ class _TritonClientMixin:
         try:
             return self._infer_blocking(client, inputs, clock)
         except Exception as exc:  # judged without ever replacing `exc`: its status says whose deadline it was
-            ended, addressed = clock[2] if len(clock) == 3 else time.time(), (self.model, self.model_version)
+            ended, addressed = clock[2] if len(clock) >= 3 else time.time(), (self.model, self.model_version)
 
             def ready() -> bool | str:  # asked only after a NOT_SERVED answer (`ServedCheck.judge`)
                 if client.is_model_ready(*addressed, client_timeout=READY_TIMEOUT_S):
@@ -319,7 +320,7 @@ class _TritonClientMixin:
         deadline = self._past_deadline(exception, clock)
         if exception is not None:
             exception = readable_failure(exception)
-        answered, answered_wall = (clock[1], clock[2]) if len(clock) == 3 else (time.perf_counter(), time.time())
+        answered, answered_wall = (clock[1], clock[2]) if len(clock) >= 3 else (time.perf_counter(), time.time())
         self.environment.events.request.fire(
             request_type=REQUEST_TYPE,
             name=self.model,
@@ -333,6 +334,7 @@ class _TritonClientMixin:
                 "in_flight": in_flight,
                 "ended_at": answered_wall,
                 "client_deadline": deadline,
+                "model_version": clock[3] if len(clock) > 3 and exception is None else 0.0,
             },
         )
 

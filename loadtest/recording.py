@@ -53,9 +53,10 @@ locust.stats.CSV_STATS_INTERVAL_SEC = 0.2  # type: ignore[assignment]
 # (end wall time, latency ms, 1.0 ok / 0.0 failed, and for the open loop: send lag ms — how long after its
 # arrival time it left the client — and generator lag ms — how late the generator woke for it; then the samples the
 # request carried, and for the open loop its user's requests in flight when it arrived, itself included; then 1.0
-# when it failed by the client's own deadline, --request-timeout). The end time is when its answer came back to the
-# OS thread that sent it (`grpc_user`), not when its greenlet woke to report it.
-_samples: list[tuple[float, float, float, float, float, float, float, float]] = []
+# when it failed by the client's own deadline, --request-timeout; then the model version that answered it, 0 where
+# it failed). The end time is when its answer came back to the OS thread that sent it (`grpc_user`), not when its
+# greenlet woke to report it.
+_samples: list[tuple[float, ...]] = []  # `recording_files.SAMPLE_COLUMNS` values a request
 _window: dict[str, Any] = {}
 # Requests still waiting for their answer when the run stopped: (stop wall time, ms waited since sent, samples in
 # the request, arrival wall time: open loop its scheduled arrival, else when it was sent). Locust drops them; a server
@@ -178,6 +179,7 @@ def record_request(
             float(lags.get("samples", 0.0)),
             float(lags.get("in_flight", 0.0)),
             float(lags.get("client_deadline") or 0.0) if exception else 0.0,  # 1.0, or EARLY_DEADLINE (2.0)
+            float(lags.get("model_version") or 0.0),  # the version that answered (0: failed, or not said)
         )
     )
 
@@ -248,8 +250,8 @@ def warm_up_ended(environment: Environment, clock: list[float], answered: bool) 
     told to the master, or in one process to its own runner (`_warm_up_ended`)."""
     if _stopping:  # killed by the stop: the window is closing, not waiting
         return
-    ms = (clock[1] - clock[0]) * 1000.0 if len(clock) == 3 else 0.0
-    end = clock[2] if len(clock) == 3 else time.time()
+    ms = (clock[1] - clock[0]) * 1000.0 if len(clock) >= 3 else 0.0
+    end = clock[2] if len(clock) >= 3 else time.time()
     if environment.runner is not None:
         environment.runner.send_message(WARM_UP_MESSAGE, {"end": end, "ms": ms, "answered": answered})
 

@@ -156,10 +156,18 @@ def _answer_ends(record_dir: Path) -> np.ndarray | None:
         return None
 
 
-SAMPLE_COLUMNS = 8
+SAMPLE_COLUMNS = 9
 DEADLINE_COLUMN = 7  # 1.0: the request failed by the client's own deadline (--request-timeout), not an answer
 # ... 2.0: by gRPC's DEADLINE_EXCEEDED before 0.99 of that deadline had passed (`grpc_user._past_deadline`)
 EARLY_DEADLINE = 2.0
+# the model version that answered the request, as Triton's response names it (0: a failure, or a record from before
+# it was kept): a stage answered by two versions was a swap mid-stage, not only more users (`stage_figures`)
+VERSION_COLUMN = 8
+
+
+def answering_version(version: str) -> float:
+    """The version a Triton response names ("2") as a sample's `VERSION_COLUMN` value; 0.0 where it names none."""
+    return float(version) if version.isdigit() else 0.0
 
 
 def read_latencies(record_dir: Path, start: float, end: float) -> np.ndarray:

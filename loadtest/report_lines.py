@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.results import LoadResult, LoadRun
-from loadtest.stage_figures import StageFigures
+from loadtest.stage_figures import StageFigures, versions_note
 from loadtest.sweep_knee import sweep_note
 from loadtest.timeline import Outage
 from loadtest.verdict import Verdict
@@ -85,6 +85,7 @@ def step_lines(runs: list[LoadRun]) -> list[tuple[str, str]]:
             ("Client", r.outside_server_note()),
             ("Other load", other_load_note(r.label, r.other_models, r.requests)),
             ("Stages", r.stages_note()),
+            ("Stages", versions_note(r.label, r.stages)),
             ("Restart", r.restart_note()),
             ("Server counters", r.counters_note()),
             ("Unanswered", r.unanswered_note()),
@@ -107,10 +108,12 @@ def stage_rows(runs: list[LoadRun]) -> list[list[str]]:
 
 
 def stage_cells(stage: StageFigures) -> list[str]:
-    """A stage's cells after the step: stage, users, seconds measured (of those planned), figures."""
+    """A stage's cells after the step: stage (and the versions that answered it, where more than one did: a swap fell
+    inside it), users, seconds measured (of those planned), figures."""
     latency = stage.latency
+    swapped = f" (v{'+'.join(map(str, stage.versions))})" if stage.versions and len(stage.versions) > 1 else ""
     return [
-        f"{stage.number}/{stage.stages}",
+        f"{stage.number}/{stage.stages}{swapped}",
         stage.users_ran,
         f"{stage.end_s - stage.start_s:.1f} of {stage.planned_s:g}",
         str(stage.requests),

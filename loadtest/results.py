@@ -18,7 +18,7 @@ from loadtest.percentiles import LatencySummary
 from loadtest.result_files import numbers_checked, precision_of, read_json, safe_name, write_json
 from loadtest.run_identity import RunIdentity
 from loadtest.send_lag import ClientLags, queue_refused, send_lag_note, unsent_held_by
-from loadtest.stage_figures import StageFigures, stages_note
+from loadtest.stage_figures import StageFigures, stages_note, versions_note
 from loadtest.timeline import Outage, SecondStats, Stall, peak_offered_rps, stall
 from loadtest.triton_metrics import ServerBreakdown
 from loadtest.unanswered_notes import OfferedRequests, in_flight_note, unanswered_note, unsent_note
@@ -421,7 +421,8 @@ class LoadResult:
             *(f"{self.label}: {said}" for key in WARM_UP_NOTES if (said := (self.warm_up or {}).get(key))),
         )
         staged = (f"{self.label}, {stage.label}: {stage.note}" for stage in self.stages if stage.note)  # --shape
-        return [n for n in (*notes, self.send_lag_note(), self.stages_note(), *staged) if n]
+        swapped = versions_note(self.label, self.stages)  # the stages a model swap fell in
+        return [n for n in (*notes, self.send_lag_note(), self.stages_note(), swapped, *staged) if n]
 
     def stage_tail_notes(self) -> list[str]:
         """A staged step's stages whose p99 rests on few requests, each one line as the whole window's is

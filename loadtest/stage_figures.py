@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from loadtest.percentiles import LatencySummary
+from loadtest.recording_files import VERSION_COLUMN
 from loadtest.utilization import Utilization, others_shift
 
 STAGES_FILE = "stages.json"
@@ -52,6 +53,9 @@ class StageFigures:
     note: str = ""  # the user's shape (--shape) ended in this stage otherwise than by its tick() returning None
     others_share: float | None = None  # other processes' share of the machine's cores in the stage (None: unread)
     reached: int | None = None  # --shape: the most users Locust's runner had running in it (None: not read)
+    # the model versions that answered in it, as Triton's responses named them (None: a record from before they were
+    # kept; empty: nothing answered)
+    versions: list[int] | None = None
 
     @property
     def label(self) -> str:
@@ -172,9 +176,41 @@ def stage_figures(
                 note=str(stage.get("note", "")),
                 others_share=utilization.others_share_between(low, high) if utilization else None,
                 reached=int(stage["reached"]) if stage.get("reached") is not None else None,
+                versions=_answering_versions(rows[ok]),
             )
         )
     return figures
+
+
+def _answering_versions(rows: np.ndarray) -> list[int] | None:
+    """The versions named by the answers in `rows` (`VERSION_COLUMN`); None where the record did not keep them."""
+    if rows.shape[1] <= VERSION_COLUMN:
+        return None
+    named = rows[:, VERSION_COLUMN]
+    if len(named) and not named.any():  # answers, none naming its version: a record from before it was kept
+        return None
+    return sorted({int(version) for version in named if version > 0})
+
+
+def versions_note(label: str, stages: list[StageFigures]) -> str | None:
+    """The versions that answered each stage, where more than one answered over the stages: a staged load during
+    which the model was swapped (a deploy, a rollback) said so only for the whole run, and a reader put the stage's
+    latency step down to its users (session 50). A stage answered by two versions had the swap inside it."""
+    named = [stage for stage in stages if stage.versions]
+    if len({version for stage in named for version in stage.versions or []}) < 2:
+        return None
+    said = [f"{stage.number}/{stage.stages} by {_versions_words(stage.versions or [])}" for stage in named]
+    mixed = [f"{stage.number}/{stage.stages}" for stage in named if len(stage.versions or []) > 1]
+    inside = f"; the swap fell inside stage {', '.join(mixed)}, whose figures are of both" if mixed else ""
+    return (
+        f"{label}: the model's served version changed during the stages — stage {'; '.join(said)}{inside}: the "
+        "stages' figures differ by the version as well as by their users"
+    )
+
+
+def _versions_words(versions: list[int]) -> str:
+    words = [str(version) for version in versions]
+    return f"version {words[0]}" if len(words) == 1 else f"versions {', '.join(words[:-1])} and {words[-1]}"
 
 
 def stages_note(label: str, stages: list[StageFigures]) -> str | None:

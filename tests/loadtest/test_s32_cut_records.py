@@ -21,7 +21,7 @@ LIMIT_BYTES = 40 * 1024  # `ulimit -f 40`
 
 
 def _cut(path: Path, rows: int = 1498) -> Path:
-    """A record of `rows` rows of 8 columns, as a Locust process saves it, cut at LIMIT_BYTES."""
+    """A record of `rows` rows of SAMPLE_COLUMNS columns, as a Locust process saves it, cut at LIMIT_BYTES."""
     array = np.zeros((rows, recording_files.SAMPLE_COLUMNS))
     array[:, 0], array[:, 2] = 1_001.0, 1.0
     np.save(path, array)
@@ -44,7 +44,7 @@ def test_report_on_a_cut_latencies_file_names_it_in_one_line(
     assert main(["report", str(tmp_path)]) == 2
     assert capsys.readouterr().err == (
         f"quantserve: error: {cut}: not a readable load record "
-        "(ValueError: cannot reshape array of size 5104 into shape (1498,8))\n"
+        f"(ValueError: cannot reshape array of size 5104 into shape (1498,{recording_files.SAMPLE_COLUMNS}))\n"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["raw"]  # no report half-written
 

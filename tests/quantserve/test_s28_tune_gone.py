@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from loadtest.recording_files import SAMPLE_COLUMNS
 from quantserve.cli.tune import Trial, search
 from quantserve.cli.tune_server import TrialServer
 from quantserve.cli.tune_trials import SCRATCH_MODEL, ServingConfig, best_trial, meets_slo
@@ -66,7 +67,9 @@ class Windows:
         served, refused = ends[ends < cut_at], ends[ends >= cut_at][:4]
         ends = np.concatenate([served, refused])
         ok = np.concatenate([np.ones(served.size), np.zeros(refused.size)])
-        rows = np.zeros((ends.size, 8))  # recording_files' columns: end, latency ms, ok, then lags and counts
+        rows = np.zeros(
+            (ends.size, SAMPLE_COLUMNS)
+        )  # recording_files' columns: end, latency ms, ok, then lags and counts
         rows[:, 0], rows[:, 1], rows[:, 2] = ends, 2.0, ok
         return rows
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from loadtest.recording_files import SAMPLE_COLUMNS
 from quantserve.cli.tune_trials import SCRATCH_MODEL, TuneSettings
 from tests.quantserve.test_s28_tune_gone import trial_server
 from tests.quantserve.test_tune_limits import MB16X2, settings
@@ -54,7 +55,7 @@ class Runs:
 def served(start: float, end: float) -> np.ndarray:
     """500 requests a second, 2 ms each, all served (recording_files' columns: end, latency ms, ok, then 0s)."""
     ends = np.arange(start, end, 0.002)
-    rows = np.zeros((ends.size, 8))
+    rows = np.zeros((ends.size, SAMPLE_COLUMNS))
     rows[:, 0], rows[:, 1], rows[:, 2] = ends, 2.0, 1.0
     return rows
 
