@@ -126,6 +126,8 @@ class LoadResult:
     interrupted: bool = False
     planned_window_s: float | None = None
     stages: list[StageFigures] = field(default_factory=list)  # staged: each stage between the shape's switches
+    # the model versions that answered in the window, as Triton's answers named them (None: an older record)
+    answered_versions: list[int] | None = None
     # the users' warm-up requests (each one's first), left out of the window, which opened once all had ended
     # (requests, failed, max_ms, warm_up_s, in_window, unfinished: `loadtest.step_result.warm_up`); None: older files
     warm_up: dict[str, Any] | None = None

@@ -176,13 +176,13 @@ def stage_figures(
                 note=str(stage.get("note", "")),
                 others_share=utilization.others_share_between(low, high) if utilization else None,
                 reached=int(stage["reached"]) if stage.get("reached") is not None else None,
-                versions=_answering_versions(rows[ok]),
+                versions=answering_versions(rows[ok]),
             )
         )
     return figures
 
 
-def _answering_versions(rows: np.ndarray) -> list[int] | None:
+def answering_versions(rows: np.ndarray) -> list[int] | None:
     """The versions named by the answers in `rows` (`VERSION_COLUMN`); None where the record did not keep them."""
     if rows.shape[1] <= VERSION_COLUMN:
         return None

@@ -19,6 +19,7 @@ import pytest
 from loadtest.recording_files import SAMPLE_COLUMNS, VERSION_COLUMN, answering_version
 from loadtest.report_lines import stage_cells
 from loadtest.results import LoadRun
+from loadtest.run_identity import RunIdentity
 from loadtest.stage_figures import StageFigures, read_stage_starts, stage_figures, versions_note, write_stage_start
 from loadtest.triton_metrics import scrape, served_versions
 from quantserve.cli import main
@@ -100,3 +101,18 @@ def test_a_deploy_mid_stage_is_said_stage_by_stage(triton_server_factory, tmp_pa
     assert any("the model's served version changed during the stages" in note for note in result.notes())
     saved = json.loads((tmp_path / "out" / "load-mlp-staged.json").read_text())
     assert saved["results"][0]["stages"][-1]["versions"] == [2]
+    assert result.answered_versions == [1, 2]
+
+
+def test_a_swap_and_a_swap_back_is_said_from_the_answers() -> None:
+    """Version 1 served at the start and at the end, version 2 answering between: the reads saw no change."""
+    identity = RunIdentity("2026-12-05T16:00:00Z", versions=["1"], versions_at_end=["1"])
+    assert identity.answered_note("mlp", [1, 2]) == (
+        "model 'mlp' was answered by versions 1, 2 during the run, though version 1 was served at its start and end "
+        "(a swap and a swap back): its figures are of all of them"
+    )
+    assert identity.answered_note("mlp", [1]) is None
+    changed = RunIdentity("2026-12-05T16:00:00Z", versions=["1"], versions_at_end=["2"])
+    assert changed.answered_note("mlp", [1, 2]) is None  # versions_note says it
+    unread = RunIdentity("2026-12-05T16:00:00Z", versions=["1"])
+    assert unread.answered_note("mlp", [1, 2]) is None
