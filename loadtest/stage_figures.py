@@ -189,7 +189,7 @@ def answering_versions(rows: np.ndarray) -> list[int] | None:
     named = rows[:, VERSION_COLUMN]
     if len(named) and not named.any():  # answers, none naming its version: a record from before it was kept
         return None
-    return sorted({int(version) for version in named if version > 0})
+    return [int(version) for version in np.unique(named[named > 0])]  # sorted, as np.unique leaves them
 
 
 def versions_note(label: str, stages: list[StageFigures]) -> str | None:
