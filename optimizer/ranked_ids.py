@@ -35,7 +35,8 @@ def _sorted_rows(values: np.ndarray) -> bool:
     if values.ndim != 2 or values.shape[1] < 2 or not len(values) or not np.issubdtype(values.dtype, np.floating):
         return False
     steps = np.diff(values, axis=1)
-    return bool(np.all(steps <= 0) or np.all(steps >= 0))
+    ranks = bool(np.any(steps != 0))  # rows of one value (an all-zero output) rank nothing
+    return ranks and bool(np.all(steps <= 0) or np.all(steps >= 0))
 
 
 def _distinct_rows(ids: np.ndarray) -> bool:

@@ -69,5 +69,6 @@ def test_ascending_values_and_repeated_ids() -> None:
     values = np.sort(np.random.default_rng(2).standard_normal((8, 4)), axis=1).astype(np.float32)
     ids = np.tile(np.arange(4, dtype=np.int64), (8, 1))
     assert ranked_outputs({"v": values, "i": ids}) == {"i"}  # TopK's largest=0
+    assert ranked_outputs({"v": np.zeros((8, 4), np.float32), "i": ids}) == set()  # constant rows rank nothing
     ids[3, 1] = ids[3, 0]
     assert ranked_outputs({"v": values, "i": ids}) == set()  # a row repeating an id is no ranking
