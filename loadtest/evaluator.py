@@ -243,7 +243,7 @@ def evaluate_accuracy(
             return values
         return values[real] if values.ndim == 3 else np.where(real, values, 0.0)  # (tokens, C); (N, T) pads at 0
 
-    scored = dataset.labels if classify else None
+    scored = dataset.labels if classify or class_ids(ref) else None  # ids are scored as the answers they are
     changed = {model: _shape_changes(served, reference, model) for model in models}
     variants = [
         score_variant(model, rows(ref), rows(outputs[model][name]), scored, source)
@@ -406,6 +406,8 @@ def score_variant(
         raise QuantserveError(
             f"model '{model}' output shape {candidate.shape} differs from the reference's {reference.shape}"
         )
+    if class_ids(reference):
+        return _score_ids(model, reference, candidate, labels, source)
     if labels is not None:
         check_class_labels(source, labels, candidate, model)
     if candidate.dtype.kind in STRING_OUTPUT_KINDS:
@@ -425,6 +427,39 @@ def score_variant(
     result.precision_macro, result.recall_macro, result.f1_macro = metrics.precision_recall_f1_macro(labels, predicted)
     result.auc_roc_ovr = metrics.one_vs_rest("auc_roc", labels, probabilities)
     result.auc_pr_ovr = metrics.one_vs_rest("auc_pr", labels, probabilities)
+    return result
+
+
+def class_ids(values: np.ndarray) -> bool:
+    """One integer id per sample, (N,) or (N, 1): a classifier's ArgMax in its graph."""
+    return values.dtype.kind in "biu" and values.ndim in (1, 2) and values.size == len(values) > 0
+
+
+def _score_ids(
+    model: str, reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray | None, source: Path | str
+) -> VariantAccuracy:
+    """A class id per sample: top-1 agreement is the share of ids unchanged, accuracy and macro P/R/F1 the ids'
+    against the labels (no AUC: no scores), and a value's difference 0 or 1 as a string's. Scored as class scores,
+    an ArgMax model's ids were refused as "not class scores" with labels, and without them read a cosine of class
+    ids, which means nothing (session 50)."""
+    ref, got = reference.reshape(-1), candidate.reshape(-1)
+    same = ref == got
+    result = VariantAccuracy(
+        model=model,
+        samples=len(got),
+        top1_agreement=float(same.mean()),
+        mean_abs_diff=float(1.0 - same.mean()),
+        max_abs_diff=float(not same.all()),
+    )
+    if labels is None:
+        return result
+    if not np.issubdtype(labels.dtype, np.integer) or labels.shape != ref.shape:
+        raise QuantserveError(
+            f"{source}: 'labels' ({labels.dtype}, shape {labels.shape}) cannot score model '{model}''s class ids: "
+            f"they need one integer class id per sample, shape {ref.shape}"
+        )
+    result.accuracy = metrics.accuracy(labels, got)
+    result.precision_macro, result.recall_macro, result.f1_macro = metrics.precision_recall_f1_macro(labels, got)
     return result
 
 

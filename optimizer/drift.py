@@ -24,7 +24,7 @@ from optimizer.class_maps import class_axis, dense_map_note
 from optimizer.column_readings import CHANNEL_METRICS, columns_hint, doubted_columns, position_map_doubt
 from optimizer.decision_metrics import decision_doubt
 from optimizer.drift_budget import DriftBudget, DriftReport, Violation, judge
-from optimizer.drift_metrics import nonfinite_count, nonfinite_where_finite, output_metrics
+from optimizer.drift_metrics import id_accuracy, nonfinite_count, nonfinite_where_finite, output_metrics
 from optimizer.gated_maps import GATED_KINDS, HeatGate, gated, gated_rows, heat_rows, heatmap_gate
 from optimizer.joint_tokens import JOINT_WHERE, joint_records, token_answers
 from optimizer.ordered_bins import ordered_bins_doubt
@@ -72,8 +72,8 @@ def measure_drift(
         if gate is not None and selected is not None and kind in GATED_KINDS:
             expected, got, judged_at = _gated(name, gate, selected, reference, kinds, expected, got)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # non-finite values: reported below
-            if kind == "ids" and name in ranked:
-                record = ranked_metrics(expected, got)
+            if kind == "ids" and name in ranked:  # its first index is the answer: scored as one
+                record = {**ranked_metrics(expected, got), **id_accuracy(expected[:, :1], got[:, :1], labels)}
             else:
                 record = output_metrics(kind, expected, got, labels, positions, budget.label_threshold)
         record["shape"] = list(np.shape(ref))

@@ -243,7 +243,7 @@ BUDGETED: dict[str, tuple[str, ...]] = {
     # turn FP32's is on (`optimizer.drift_metrics.same_turn`): π − ε and −π + ε are 2ε apart, not 2π
     "angle": ("channel_correlation_worst", "channel_error_worst", "channel_gain_worst", "quiet_error_worst"),
     # an id per sample; per real token where the ids are one per token; a TopK's first index (`optimizer.ranked_ids`)
-    "ids": ("id_agreement", "token_agreement", "first_id_agreement"),
+    "ids": ("id_agreement", "token_agreement", "first_id_agreement", "accuracy_drop_points"),
     "mask": ("value_agreement", "class_iou_worst"),
     # a sigmoid foreground (`optimizer.soft_masks`); a dense map's figures where too few samples' masks were judged
     "soft_mask": (

@@ -166,6 +166,7 @@ def _layout_metrics(
         **_kind_metrics(kind, reference, candidate, label_threshold),
     }
     if kind in ("ids", "mask"):  # only equality means anything (correlation or cosine of class ids does not)
+        record.update(id_accuracy(reference, candidate, labels) if kind == "ids" else {})
         return {**record, "values_changed": int(np.sum(reference != candidate))}
     if kind == "soft_mask":  # its cut maps' IoU, and a continuous figure that ranks candidates (`DriftReport.error`)
         drift = metrics.relative_error(reference, candidate)[0] if reference.size else 0.0
@@ -307,6 +308,22 @@ def _label_set_metrics(reference: np.ndarray, candidate: np.ndarray, threshold: 
         "lower_label_threshold": lower,
         "label_set_agreement_lower": metrics.label_set_agreement(reference, candidate, lower)[0],
     }
+
+
+def id_accuracy(reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray | None) -> dict[str, float]:
+    """The accuracy of one class id per sample (a classifier's ArgMax in its graph; a TopK's first index) against
+    integer labels of one class per sample, FP32's and INT8's and the drop, as a classifier's logits get; {} where
+    the ids or labels are not one per sample. Judged by id agreement alone, a loosened --min-top1-agreement left
+    --max-accuracy-drop unjudged, and evaluate showed no accuracy for such a model."""
+    if labels is None or not np.issubdtype(np.asarray(labels).dtype, np.integer) or not len(reference):
+        return {}
+    rows = len(reference)
+    first = (reference.reshape(rows, -1), candidate.reshape(rows, -1))
+    if first[0].shape[1] != 1 or np.asarray(labels).size != rows:
+        return {}
+    truth = np.asarray(labels).reshape(rows)
+    fp32, int8 = metrics.accuracy(truth, first[0][:, 0]), metrics.accuracy(truth, first[1][:, 0])
+    return {"fp32_accuracy": fp32, "accuracy": int8, "accuracy_drop_points": 100.0 * (fp32 - int8)}
 
 
 def _accuracy(reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray) -> dict[str, float]:

@@ -23,6 +23,7 @@ from loadtest.harness import run_load, run_pattern
 from loadtest.load_pattern import ClosedLoop, OpenLoop
 from loadtest.load_settings import LoadSettings
 from loadtest.results import LoadRun
+from optimizer.drift_budget import DriftBudget
 from quantserve.cli import main
 
 # serial: it judges rates, latencies, time or memory, so it runs alone after the parallel part (make test)
@@ -402,3 +403,21 @@ def test_a_trace_of_a_burst_plays_it_once_by_default(served_models, tmp_path: Pa
     (result,) = LoadRun.load(tmp_path / "out" / f"load-{served_models.fp32}-open.json").results
     assert result.requests == 41 and result.failed_requests == 0
     assert result.trace is not None and result.trace["idle_after_pass_s"] == pytest.approx(2 - 1.025)
+
+
+def test_an_argmax_output_is_scored_as_the_class_ids_it_is(served_models) -> None:
+    """`label` [batch] int64, a classifier's ArgMax in its graph, scored against the labels: its accuracy, and its
+    top-1 agreement as the share of ids unchanged. It was refused as "not class scores" (session 50)."""
+    from loadtest.evaluator import evaluate_accuracy
+    from quantserve.data import TensorData, load_npz
+
+    data = load_npz(served_models.heldout)
+    gain = np.ones(len(data), np.float32)
+    rows = TensorData({"x": data.arrays["x"], "gain": gain}, labels=data.labels)
+    report = evaluate_accuracy(
+        served_models.url, [served_models.gain], served_models.gain, rows, output="label", budget=DriftBudget()
+    )
+    (variant,) = report.variants
+    want = models.reference_logits(data.arrays["x"], models.mlp_weights()).argmax(axis=1)
+    assert variant.accuracy == pytest.approx(float(np.mean(want == data.labels)))
+    assert variant.top1_agreement == 1.0 and variant.cosine_mean is None and variant.f1_macro is not None
