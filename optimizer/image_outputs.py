@@ -96,11 +96,12 @@ def _sample(values: np.ndarray, axis: int) -> np.ndarray:
 
 def named_image_range(name: str, values: np.ndarray) -> tuple[float, float]:
     """The pixel range of an output the user named an image (`--output-kind NAME=image`): [0, 1], [-1, 1] or
-    [0, 255]; a one-line refusal where it is no float output of 2 axes or more, or its values fit none."""
-    if not np.issubdtype(values.dtype, np.floating) or values.ndim < 2:
+    [0, 255]; a one-line refusal where it is no float (or uint8: bytes) output of 2 axes or more, or its values fit
+    none."""
+    if not (np.issubdtype(values.dtype, np.floating) or values.dtype == np.uint8) or values.ndim < 2:
         raise QuantserveError(
             f"--output-kind {name}=image: output '{name}' holds {values.dtype} of shape {values.shape}; an image is "
-            "a float map of 2 axes or more after the samples'"
+            "a float (or uint8) map of 2 axes or more after the samples'"
         )
     low, high = pixel_range(values, NAMED_RANGES)
     if math.isnan(low):

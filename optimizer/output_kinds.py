@@ -107,7 +107,8 @@ as typed, `optimizer.typed_kinds`):
   by its argmax, as a mask;
 - image: a float (N, 3 or 4, H, W) or (N, H, W, 3 or 4), both sides ≥ 16, in a pixel range ([0, 1] or [0, 255],
   a tenth's overshoot), reaching a quarter of it, at most half blank, not a distribution over its channels (read
-  after class_map) — a picture, judged by each sample's PSNR against FP32 over its range (`optimizer.image_outputs`).
+  after class_map) — a picture, judged by each sample's PSNR against FP32 over its range (`optimizer.image_outputs`);
+  so is the same in uint8 (a Cast to uint8 last), which read as a mask refused ±1 levels over 256 "classes".
   Judged as a dense map, waifu2x's super-resolution shipped 4.7 dB worse than FP32 against the true images, worse
   than bicubic: a dense channel's error is scaled by the image content's spread;
 - dense: anything else (maps, features, scalars); a 3-D dense output's channels are the smaller of
@@ -268,6 +269,8 @@ def infer_kind(
         return "dense"  # one channel at each of L positions (module docstring)
     values = on_real_axes(values)
     if not np.issubdtype(values.dtype, np.floating):
+        if values.ndim == 4 and values.dtype == np.uint8 and is_image(values[:KIND_SAMPLES].astype(np.float32)):
+            return "image"  # a picture stored as bytes (a Cast to uint8 last), not a label per pixel
         return "mask" if values.ndim >= 3 else "ids"
     if values.ndim >= 4 and (_class_map(values[:KIND_SAMPLES]) or labelled_class_axis(values, labels) is not None):
         return "class_map"
