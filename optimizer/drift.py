@@ -27,6 +27,7 @@ from optimizer.drift_budget import DriftBudget, DriftReport, Violation, judge
 from optimizer.drift_metrics import id_accuracy, nonfinite_count, nonfinite_where_finite, output_metrics
 from optimizer.gated_maps import GATED_KINDS, HeatGate, gated, gated_rows, heat_rows, heatmap_gate
 from optimizer.joint_tokens import JOINT_WHERE, joint_records, token_answers
+from optimizer.mask_metrics import levels_doubt
 from optimizer.ordered_bins import ordered_bins_doubt
 from optimizer.output_kinds import infer_kind, on_real_axes, token_positions
 from optimizer.ranked_ids import ranked_metrics, ranked_outputs
@@ -87,6 +88,7 @@ def measure_drift(
             token_values_doubt(name, kind, ref, positions)  # a yes/no per token, not a tagger's logits
             or kind_doubt(name, kind, on_real_axes(np.asarray(ref)))
             or mask_doubt(name, kind, np.asarray(ref))
+            or levels_doubt(name, kind, np.asarray(ref))  # an integer quantity read as labels
             or undecided_labels_doubt(name, kind, on_real_axes(np.asarray(ref)), bool(violations))
             or ordered_bins_doubt(name, kind, on_real_axes(np.asarray(ref)), bool(violations))
             or (decision_doubt(name, (v.metric for v in violations)) if kind == "dense" else "")

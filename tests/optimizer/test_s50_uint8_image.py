@@ -44,3 +44,21 @@ def test_label_maps_stay_masks_and_a_uint8_image_may_be_named() -> None:
     blocks[:, 20:30, 20:30, :] = 2  # three label planes, mostly background: no picture
     assert infer_output_kinds({"seg": blocks}) == {"seg": "mask"}
     check_typed_kind("out", "image", _pictures())  # --output-kind out=image: accepted, no refusal
+
+
+def test_an_integer_quantity_read_as_a_mask_names_the_override() -> None:
+    """A uint16 depth in millimetres, ±2 mm: refused as a mask, the line says how to read it as a quantity; a label
+    map of a few classes gets no such word."""
+    y, x = np.mgrid[0:64, 0:64]
+    depth = np.stack([1000 + x * 20 + y * 7 + i * 50 for i in range(8)]).astype(np.uint16)
+    moved = (depth.astype(int) + np.random.default_rng(0).integers(-2, 3, depth.shape)).astype(np.uint16)
+    kinds = infer_output_kinds({"depth": depth})
+    (violation,) = measure_drift({"depth": depth}, {"depth": moved}, kinds, DriftBudget()).violations
+    assert "distinct values, more than a label map has classes" in violation.hint
+    assert violation.hint.endswith("pass --output-kind depth=dense")
+    assert measure_drift({"depth": depth}, {"depth": moved}, {"depth": "dense"}, DriftBudget()).holds
+    labels = np.random.default_rng(1).integers(0, 4, (4, 64, 64)).astype(np.uint8)
+    flipped = labels.copy()
+    flipped[:, :8] = (flipped[:, :8] + 1) % 4
+    (refused,) = measure_drift({"seg": labels}, {"seg": flipped}, {"seg": "mask"}, DriftBudget()).violations[:1]
+    assert "distinct values" not in refused.hint
