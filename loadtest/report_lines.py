@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.results import LoadResult, LoadRun
-from loadtest.stage_figures import StageFigures, versions_note
+from loadtest.stage_figures import StageFigures, spans_note, versions_note
 from loadtest.sweep_knee import sweep_note
 from loadtest.timeline import Outage
 from loadtest.verdict import Verdict
@@ -86,6 +86,7 @@ def step_lines(runs: list[LoadRun]) -> list[tuple[str, str]]:
             ("Other load", other_load_note(r.label, r.other_models, r.requests)),
             ("Stages", r.stages_note()),
             ("Stages", versions_note(r.label, r.stages)),
+            ("Versions", None if r.stages else spans_note(r.label, r.version_spans)),
             ("Restart", r.restart_note()),
             ("Server counters", r.counters_note()),
             ("Unanswered", r.unanswered_note()),

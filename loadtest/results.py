@@ -18,7 +18,7 @@ from loadtest.percentiles import LatencySummary
 from loadtest.result_files import numbers_checked, precision_of, read_json, safe_name, write_json
 from loadtest.run_identity import RunIdentity
 from loadtest.send_lag import ClientLags, queue_refused, send_lag_note, unsent_held_by
-from loadtest.stage_figures import StageFigures, stages_note, versions_note
+from loadtest.stage_figures import StageFigures, spans_note, stages_note, versions_note
 from loadtest.timeline import Outage, SecondStats, Stall, peak_offered_rps, stall
 from loadtest.triton_metrics import ServerBreakdown
 from loadtest.unanswered_notes import OfferedRequests, in_flight_note, unanswered_note, unsent_note
@@ -126,8 +126,9 @@ class LoadResult:
     interrupted: bool = False
     planned_window_s: float | None = None
     stages: list[StageFigures] = field(default_factory=list)  # staged: each stage between the shape's switches
-    # the model versions that answered in the window, as Triton's answers named them (None: an older record)
-    answered_versions: list[int] | None = None
+    # each model version that answered in the window, as Triton's answers named it: its first and last answer (s
+    # from the window's start) and its answers (`stage_figures.version_spans`; None: an older record)
+    version_spans: list[dict[str, float]] | None = None
     # the users' warm-up requests (each one's first), left out of the window, which opened once all had ended
     # (requests, failed, max_ms, warm_up_s, in_window, unfinished: `loadtest.step_result.warm_up`); None: older files
     warm_up: dict[str, Any] | None = None
@@ -423,7 +424,7 @@ class LoadResult:
             *(f"{self.label}: {said}" for key in WARM_UP_NOTES if (said := (self.warm_up or {}).get(key))),
         )
         staged = (f"{self.label}, {stage.label}: {stage.note}" for stage in self.stages if stage.note)  # --shape
-        swapped = versions_note(self.label, self.stages)  # the stages a model swap fell in
+        swapped = versions_note(self.label, self.stages) or spans_note(self.label, self.version_spans)  # a swap
         return [n for n in (*notes, self.send_lag_note(), self.stages_note(), swapped, *staged) if n]
 
     def stage_tail_notes(self) -> list[str]:

@@ -70,20 +70,6 @@ class RunIdentity:
             "were read at the start, and its figures are of both"
         )
 
-    def answered_note(self, model: str, answered: list[int]) -> str | None:
-        """One line where Triton's answers name more versions than the reads at the run's start and end saw change:
-        a swap and a swap back (a deploy, then a rollback) left the same version served at both, and the run said
-        nothing of the other version that answered part of it."""
-        if not self.versions or self.versions_at_end is None or self.versions_changed() or len(answered) < 2:
-            return None
-        named = ", ".join(str(version) for version in answered)
-        one = len(self.versions) == 1
-        served = f"version {self.versions[0]} was" if one else f"versions {self.versions_words()} were"
-        return (
-            f"model '{model}' was answered by versions {named} during the run, though {served} served at its start "
-            "and end (a swap and a swap back): its figures are of all of them"
-        )
-
     def client(self) -> str | None:
         """`host (CPU, N cores)`: the client machine as recorded; None where nothing was."""
         if not self.client_host and not self.client_cpu:

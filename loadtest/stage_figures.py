@@ -192,6 +192,39 @@ def answering_versions(rows: np.ndarray) -> list[int] | None:
     return [int(version) for version in np.unique(named[named > 0])]  # sorted, as np.unique leaves them
 
 
+def version_spans(rows: np.ndarray, start: float) -> list[dict[str, float]] | None:
+    """Each version that answered `rows` (answered requests, `VERSION_COLUMN`): its first and last answer, in seconds
+    from the window's `start`, and its answers; None where the record did not keep them."""
+    versions = answering_versions(rows)
+    if versions is None:
+        return None
+    spans = []
+    for version in versions:
+        ends = rows[rows[:, VERSION_COLUMN] == version, 0] - start
+        spans.append(
+            {
+                "version": version,
+                "first_s": round(float(ends.min()), 3),
+                "last_s": round(float(ends.max()), 3),
+                "answers": int(ends.size),
+            }
+        )
+    return spans
+
+
+def spans_note(label: str, spans: list[dict[str, float]] | None) -> str | None:
+    """Where more than one version answered a window: when each did. A deploy and a rollback within a run left the
+    same version served at its start and end, and the run said nothing of the other (session 50); a swap was said
+    only as "1 → 2", not when."""
+    if not spans or len(spans) < 2:
+        return None
+    said = [
+        f"version {int(s['version'])} from {s['first_s']:.1f} s to {s['last_s']:.1f} s ({int(s['answers'])} answers)"
+        for s in sorted(spans, key=lambda span: span["first_s"])
+    ]
+    return f"{label}: answered by {', then '.join(said)} of its window: its figures are of all of them"
+
+
 def versions_note(label: str, stages: list[StageFigures]) -> str | None:
     """The versions that answered each stage, where more than one answered over the stages: a staged load during
     which the model was swapped (a deploy, a rollback) said so only for the whole run, and a reader put the stage's

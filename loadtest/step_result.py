@@ -27,7 +27,7 @@ from loadtest.results import (
     LoadResult,
 )
 from loadtest.server_pids import ServerPids, listening_pid, replaced_before_window
-from loadtest.stage_figures import answering_versions, read_stage_starts, stage_figures
+from loadtest.stage_figures import read_stage_starts, stage_figures, version_spans
 from loadtest.timeline import deadline_silence, outages, per_second
 from loadtest.triton_metrics import (
     COUNTERS,
@@ -122,7 +122,7 @@ def _result_of_window(
     rows = np.concatenate([samples, stuck])
     result = _summarize(settings, step, window, rows, csv_prefix)
     result.stages = stage_figures(rows, window.start, window.end, read_stage_starts(record_dir), utilization)
-    result.answered_versions = answering_versions(rows[rows[:, 2] > 0.5])
+    result.version_spans = version_spans(rows[rows[:, 2] > 0.5], window.start)
     if hasattr(step, "as_ran"):  # --shape: the users its stages reached, not its dry run's plan
         result.users = step.as_ran(result.stages)
     if len(stuck):

@@ -45,3 +45,6 @@ def test_a_deploy_in_the_window_leaves_out_triton_figures(triton_server_factory,
     (result,) = results
     assert result.requests > 100 and result.server is None and result.server_restarted is None
     assert "model 'mlp' served versions changed during the window (1 → 2)" in (result.counters_note() or "")
+    first, second = result.version_spans or []  # when each version answered, from Triton's answers (session 50)
+    assert (first["version"], second["version"]) == (1, 2) and first["first_s"] < second["first_s"]
+    assert any(" answered by version 1 from " in note for note in result.notes())

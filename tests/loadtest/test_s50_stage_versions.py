@@ -19,8 +19,15 @@ import pytest
 from loadtest.recording_files import SAMPLE_COLUMNS, VERSION_COLUMN, answering_version
 from loadtest.report_lines import stage_cells
 from loadtest.results import LoadRun
-from loadtest.run_identity import RunIdentity
-from loadtest.stage_figures import StageFigures, read_stage_starts, stage_figures, versions_note, write_stage_start
+from loadtest.stage_figures import (
+    StageFigures,
+    read_stage_starts,
+    spans_note,
+    stage_figures,
+    version_spans,
+    versions_note,
+    write_stage_start,
+)
 from loadtest.triton_metrics import scrape, served_versions
 from quantserve.cli import main
 from serving.deploy import deploy
@@ -101,18 +108,21 @@ def test_a_deploy_mid_stage_is_said_stage_by_stage(triton_server_factory, tmp_pa
     assert any("the model's served version changed during the stages" in note for note in result.notes())
     saved = json.loads((tmp_path / "out" / "load-mlp-staged.json").read_text())
     assert saved["results"][0]["stages"][-1]["versions"] == [2]
-    assert result.answered_versions == [1, 2]
+    assert [span["version"] for span in result.version_spans or []] == [1, 2]
 
 
-def test_a_swap_and_a_swap_back_is_said_from_the_answers() -> None:
-    """Version 1 served at the start and at the end, version 2 answering between: the reads saw no change."""
-    identity = RunIdentity("2026-12-05T16:00:00Z", versions=["1"], versions_at_end=["1"])
-    assert identity.answered_note("mlp", [1, 2]) == (
-        "model 'mlp' was answered by versions 1, 2 during the run, though version 1 was served at its start and end "
-        "(a swap and a swap back): its figures are of all of them"
+def test_a_swap_and_a_swap_back_is_said_with_when_each_version_answered() -> None:
+    """Version 1, then 2, then 1 again (a deploy, then a rollback): the same version served at the start and the end,
+    which the reads at both saw as no change."""
+    rows = _rows([101.0, 103.0, 105.0, 106.0, 109.0, 111.0], [1, 1, 2, 2, 1, 0], [1, 1, 1, 1, 1, 0])
+    spans = version_spans(rows[rows[:, 2] > 0.5], 100.0)
+    assert spans == [
+        {"version": 1, "first_s": 1.0, "last_s": 9.0, "answers": 3},
+        {"version": 2, "first_s": 5.0, "last_s": 6.0, "answers": 2},
+    ]
+    assert spans_note("mlp", spans) == (
+        "mlp: answered by version 1 from 1.0 s to 9.0 s (3 answers), then version 2 from 5.0 s to 6.0 s (2 answers) "
+        "of its window: its figures are of all of them"
     )
-    assert identity.answered_note("mlp", [1]) is None
-    changed = RunIdentity("2026-12-05T16:00:00Z", versions=["1"], versions_at_end=["2"])
-    assert changed.answered_note("mlp", [1, 2]) is None  # versions_note says it
-    unread = RunIdentity("2026-12-05T16:00:00Z", versions=["1"])
-    assert unread.answered_note("mlp", [1, 2]) is None
+    assert spans_note("mlp", spans[:1]) is None and spans_note("mlp", None) is None
+    assert version_spans(np.array([[101.0, 2.0, 1.0]]), 100.0) is None  # a record from before: not kept

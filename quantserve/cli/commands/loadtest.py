@@ -234,9 +234,6 @@ def run_load_command(args: argparse.Namespace) -> int:
                 print(f"note: {note}")
             if changed := runs[-1].identity and runs[-1].identity.versions_note(settings.label, runs[-1].precision):
                 print(f"note: {changed}")
-            answered = sorted({v for r in runs[-1].results for v in r.answered_versions or []})
-            if back := runs[-1].identity and runs[-1].identity.answered_note(settings.label, answered):
-                print(f"note: {back}")
             if sweep := sweep_note(runs[-1]):
                 print(f"note: {sweep}")
     md_path, html_path = render(args.out)
