@@ -26,6 +26,7 @@ from optimizer.drift_budget import DriftBudget
 from optimizer.drift_evidence import neighbour_notes, thin_evidence, thin_evidence_line
 from optimizer.graph_words import GraphWords
 from optimizer.output_kinds import token_positions
+from optimizer.ranked_ids import ranked_outputs
 from optimizer.state_loop import StatePair, stream_through
 from optimizer.token_axes import output_positions
 from optimizer.user_metric import MetricComparison, UserMetric, metric_violation
@@ -238,7 +239,11 @@ def evaluate_accuracy(
     per_token = not classify and real is not None and ref.shape[:2] == real.shape  # a float (N, T): a value per token
     per_token = per_token and (ref.ndim == 3 or (ref.ndim == 2 and np.issubdtype(ref.dtype, np.floating)))
 
+    first_ranked = name in ranked_outputs(outputs[reference])  # a TopK's indices: the first is the class answered
+
     def rows(values: np.ndarray) -> np.ndarray:  # padded positions' values are not answers, as the verdict reads them
+        if first_ranked:
+            return values[:, :1]
         if not per_token or real is None:
             return values
         return values[real] if values.ndim == 3 else np.where(real, values, 0.0)  # (tokens, C); (N, T) pads at 0
@@ -376,7 +381,12 @@ def _headline_output(
 ) -> str:
     """The first output (by name) of the most scoreable kind: a model's logits, not the argmax label beside them."""
     found = served_kinds(produced, kinds, labels, inputs, graph)
-    return min(sorted(produced), key=lambda name: HEADLINE_KINDS.index(found[name]))
+    ranked = ranked_outputs(produced)  # a TopK's indices answer a class, as logits do, not its sorted values beside
+
+    def order(name: str) -> int:
+        return HEADLINE_KINDS.index("classification" if name in ranked else found[name])
+
+    return min(sorted(produced), key=order)
 
 
 def reads_as_embedding(values: np.ndarray, kind: str | None = None, labels: np.ndarray | None = None) -> bool:
