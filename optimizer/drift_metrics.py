@@ -240,7 +240,7 @@ def token_ids_metrics(reference: np.ndarray, candidate: np.ndarray, positions: n
     return {
         "kind": "ids",
         "shape": list(reference.shape),
-        "token_agreement": 1.0 - float(changed.sum()) / judged,
+        "token_agreement": 1.0 - float(changed.sum()) / judged if judged else 1.0,
         "samples_unchanged": float(np.mean(~changed.any(axis=1))) if len(reference) else 1.0,
         "tokens_judged": judged,
         "values_changed": int(changed.sum()),
@@ -318,11 +318,10 @@ def id_accuracy(reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray
     if labels is None or not np.issubdtype(np.asarray(labels).dtype, np.integer) or not len(reference):
         return {}
     rows = len(reference)
-    first = (reference.reshape(rows, -1), candidate.reshape(rows, -1))
-    if first[0].shape[1] != 1 or np.asarray(labels).size != rows:
+    if reference.size != rows or np.asarray(labels).size != rows:  # not one id a sample, or not one label a sample
         return {}
     truth = np.asarray(labels).reshape(rows)
-    fp32, int8 = metrics.accuracy(truth, first[0][:, 0]), metrics.accuracy(truth, first[1][:, 0])
+    fp32, int8 = metrics.accuracy(truth, reference.reshape(rows)), metrics.accuracy(truth, candidate.reshape(rows))
     return {"fp32_accuracy": fp32, "accuracy": int8, "accuracy_drop_points": 100.0 * (fp32 - int8)}
 
 
