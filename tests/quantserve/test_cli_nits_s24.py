@@ -118,3 +118,10 @@ def test_a_refused_trace_run_leaves_a_folder_as_it_was(tmp_path: Path, capsys: p
     _refused_trace_run(tmp_path, out, capsys)
     assert [p.name for p in out.iterdir()] == ["machine.json"]
     assert (out / "machine.json").read_text() == '{"model": "the machine of the earlier run"}\n'
+
+
+def test_top1_column_shows_a_taggers_token_agreement() -> None:
+    """khmersm's segmenter (session 50): its drift record judges per-token agreement, the column read "–"."""
+    report = _unlabelled_report()
+    report.variants[1].drift = {"labels": {"kind": "token_classification", "token_agreement": 0.99933}}
+    assert _top1_cells(report) == {"icl_fp32": "1.0000", "icl_int8": "0.9993"}

@@ -349,8 +349,14 @@ def top1_agreement(report: Any, variant: Any) -> float | None:
     return 1.0 if any(_drift_top1(report, v) is not None for v in report.variants) else None
 
 
+# the drift record's top-1 figure by the output's kind: a class-score output's, a tagger's per real token (khmersm's
+# segmenter read "–" beside the drift table's token agreement 0.9993, session 50), a TopK's first id, an id's
+TOP1_FIGURES = ("top1_agreement", "token_agreement", "first_id_agreement", "id_agreement")
+
+
 def _drift_top1(report: Any, variant: Any) -> float | None:
-    return ((variant.drift or {}).get(report.output) or {}).get("top1_agreement")  # type: ignore[no-any-return]
+    record = (variant.drift or {}).get(report.output) or {}
+    return next((record[key] for key in TOP1_FIGURES if record.get(key) is not None), None)
 
 
 def _cosine_told(report: Any, variant: Any) -> bool:
