@@ -94,7 +94,7 @@ def output_metrics(
         return {**{key: value for key, value in record.items() if key not in DECISION_KEYS}, "kind": kind}
     if kind in TOKEN_KINDS:  # its axes are (samples, tokens, values) as they stand: the token positions name them
         return _token_metrics(kind, reference, candidate, labels, positions)
-    if kind == "ids" and positions is not None and reference.ndim == 2 and reference.shape == positions.shape:
+    if positions is not None and per_token_ids(kind, reference, positions):
         return token_ids_metrics(reference, candidate, positions)
     if kind in MEASURED_PER_TOKEN and positions is not None and per_token(reference, positions):  # (N, T)
         return token_values_metrics(output_metrics, kind, reference, candidate, labels, positions, label_threshold)
@@ -227,6 +227,11 @@ def _token_metrics(
             if scored.any():
                 record.update(_accuracy(reference[scored], candidate[scored], labels[scored]))
     return record
+
+
+def per_token_ids(kind: str, reference: np.ndarray, positions: np.ndarray) -> bool:
+    """Whether an ids output holds one id per token, (N, T) as the token positions are (`token_ids_metrics`)."""
+    return kind == "ids" and reference.ndim == 2 and reference.shape == positions.shape
 
 
 def token_ids_metrics(reference: np.ndarray, candidate: np.ndarray, positions: np.ndarray) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from optimizer.drift_metrics import real_tokens
+from optimizer.drift_metrics import per_token_ids, real_tokens
 
 JOINT_KIND = "token_joint"  # the kind of a joint record: its outputs' names joined by "+" key it in the report
 JOINT_WHERE = "every output's top-1 at once"
@@ -28,7 +28,7 @@ def token_answers(
     """A (N, T, C) token_classification output's real tokens and the tokens whose top-1 INT8 changed there, both
     (N, T), or a (N, T) per-token ids output's (a tagger's argmax in the graph) and the tokens whose id changed; None
     for any other output."""
-    if kind == "ids" and positions is not None and reference.ndim == 2 and reference.shape == positions.shape:
+    if positions is not None and per_token_ids(kind, reference, positions):
         real = real_tokens(reference, positions)
         return real, (reference != candidate) & real
     if kind != "token_classification" or reference.ndim != 3:
