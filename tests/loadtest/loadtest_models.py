@@ -162,3 +162,15 @@ def own_mlp_repo(root: Path, names: tuple[str, ...] = ("mlp",), max_batch: int =
         source = int8 if "int8" in name and int8 is not None else build
         deploy(source, root / "repo", name, max_batch=max_batch, instances=1)
     return root / "repo", data
+
+
+def version_swap_repo(root: Path) -> tuple[Path, Path, Path]:
+    """For a deploy during a load: a repository serving 'mlp' version 1, a version-2 build (other weights) to deploy
+    into it, and the load's data file."""
+    from serving.deploy import deploy
+
+    weights = mlp_weights()
+    data = labeled_data(64, weights, seed=3).save(root / "load.npz")
+    repo = root / "repo"
+    deploy(make_build_dir(root / "build" / "v1", weights=weights), repo, "mlp", max_batch=32)
+    return repo, make_build_dir(root / "build" / "v2", weights=perturbed(weights, scale=0.1)), data

@@ -14,17 +14,12 @@ from loadtest.harness import run_load
 from loadtest.results import LoadResult
 from loadtest.triton_metrics import scrape, served_versions
 from quantserve.cli import main
-from serving.deploy import deploy
 
 pytestmark = pytest.mark.e2e
 
 
 def test_a_deploy_in_the_window_leaves_out_triton_figures(triton_server_factory, tmp_path: Path) -> None:
-    weights = models.mlp_weights()
-    data = models.labeled_data(64, weights, seed=3).save(tmp_path / "load.npz")
-    repo = tmp_path / "repo"
-    deploy(models.make_build_dir(tmp_path / "build" / "v1", weights=weights), repo, "mlp", max_batch=32)
-    v2 = models.make_build_dir(tmp_path / "build" / "v2", weights=models.perturbed(weights, scale=0.1))
+    repo, v2, data = models.version_swap_repo(tmp_path)
     server = triton_server_factory(repo, model_control="explicit", load_models=("*",))
     results: list[LoadResult] = []
     load = threading.Thread(

@@ -30,7 +30,6 @@ from loadtest.stage_figures import (
 )
 from loadtest.triton_metrics import scrape, served_versions
 from quantserve.cli import main
-from serving.deploy import deploy
 
 
 def _rows(ends: list[float], versions: list[int], ok: list[int]) -> np.ndarray:
@@ -79,11 +78,7 @@ def test_a_response_s_version_string_is_read_as_a_number() -> None:
 def test_a_deploy_mid_stage_is_said_stage_by_stage(triton_server_factory, tmp_path: Path) -> None:
     """A real tritonserver, a staged load, version 2 deployed during stage 2: stage 1 answered by version 1, the
     last by version 2, and the note says where the swap fell."""
-    weights = models.mlp_weights()
-    data = models.labeled_data(64, weights, seed=3).save(tmp_path / "load.npz")
-    repo = tmp_path / "repo"
-    deploy(models.make_build_dir(tmp_path / "build" / "v1", weights=weights), repo, "mlp", max_batch=32)
-    v2 = models.make_build_dir(tmp_path / "build" / "v2", weights=models.perturbed(weights, scale=0.1))
+    repo, v2, data = models.version_swap_repo(tmp_path)
     server = triton_server_factory(repo, model_control="explicit", load_models=("*",))
     target = ["--url", server.grpc_url, "--model", "mlp", "--data", str(data), "--out", str(tmp_path / "out")]
     codes: list[int] = []
