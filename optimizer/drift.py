@@ -130,9 +130,11 @@ def measure_drift(
         report.outputs[name] = record
         report.violations.extend(violations)
         report.slacks.extend(slacks)
+        report.output_margins[name] = min(slacks, default=1.0)
     for joint, record in joint_records(answers).items():  # a token's analysis, read whole
         violations, slacks = judge(joint, record, budget)
         report.outputs[joint] = record
+        report.output_margins[joint] = min(slacks, default=1.0)
         report.violations += [replace(violation, scope="outputs", where=JOINT_WHERE) for violation in violations]
         report.slacks.extend(slacks)
     report.rank()

@@ -262,6 +262,10 @@ BUDGETED: dict[str, tuple[str, ...]] = {
 }
 
 
+# an id output's record: the relative error of the scores an ArgMax/TopK in the graph made it from, on probe rows
+SCORES_ERROR = "scores_relative_error"
+
+
 @dataclass(frozen=True)
 class Violation:
     """One metric of one output beyond its budget."""
@@ -300,6 +304,7 @@ class DriftReport:
     outputs: dict[str, dict[str, Any]]
     violations: list[Violation] = field(default_factory=list)
     slacks: list[float] = field(default_factory=list)  # normalized slack of every check made
+    output_margins: dict[str, float] = field(default_factory=dict)  # each output's worst slack (and a joint reading's)
     user_metric: dict[str, Any] | None = None  # --metric: FP32 and INT8 scores side by side
 
     @property
@@ -323,14 +328,27 @@ class DriftReport:
         return min(self.slacks, default=1.0)
 
     def error(self) -> float:
-        """Mean relative error over the outputs (ids: the share of values changed): a continuous drift figure
-        that still moves where a discrete metric (top-1 or sequence agreement on a few probe rows) does not."""
+        """Mean relative error over the outputs (ids: that of the scores they were made from, where measured
+        (`optimizer.answer_scores`), else the share of values changed): a continuous drift figure that still moves
+        where a discrete metric (top-1 or sequence agreement on a few probe rows) does not."""
         errors = [
-            float(o["relative_error"]) if "relative_error" in o else _changed_share(o)
+            float(o["relative_error"])
+            if "relative_error" in o
+            else float(o[SCORES_ERROR])
+            if SCORES_ERROR in o
+            else _changed_share(o)
             for o in self.outputs.values()
             if o.get("kind") != "token_joint"  # outputs read together: no output of their own
         ]
         return float(np.mean(errors)) if errors else 0.0
+
+    def scores_lead(self) -> bool:
+        """The output with the least slack is an id per sample whose scores were measured: its judged figure moves a
+        whole row at a time, the scores behind it continuously (the INT8 search then ranks its probes by them)."""
+        worst = min(self.output_margins, key=self.output_margins.__getitem__, default=None)
+        if worst is None or self.output_margins[worst] > self.margin():  # a --metric misses most
+            return False
+        return SCORES_ERROR in self.outputs.get(worst, {})
 
     def to_dict(self) -> dict[str, Any]:
         return {

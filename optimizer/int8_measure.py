@@ -14,9 +14,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from optimizer.answer_scores import MAX_SCORE_BYTES, scores_error, with_scores
 from optimizer.calibrate import CalibrationSettings
 from optimizer.drift import measure_drift
-from optimizer.drift_budget import DriftBudget, DriftReport
+from optimizer.drift_budget import SCORES_ERROR, DriftBudget, DriftReport
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from optimizer.profile import ModelProfile
 from optimizer.quant_exclusions import MIXED_RANGE_RATIO
@@ -124,6 +125,8 @@ class HeldOutDrift:
     _calib_reference: dict[str, Any] | None
     _probe_reference: dict[str, np.ndarray]
     _last_run: tuple[Path, dict[str, np.ndarray]] | None
+    _probe_scores: dict[str, np.ndarray]  # the FP32 scores behind ids over the probe rows, by output (`answer_scores`)
+    ranked: set[str]  # a TopK's indices beside its values (`optimizer.ranked_ids`)
 
     def _calib_margin(self, path: Path) -> float:
         """`path`'s drift margin on calibration rows: what SmoothQuant's alpha is chosen by (the held-out rows
@@ -197,11 +200,51 @@ class HeldOutDrift:
     def _probe_drift(self, path: Path) -> DriftReport:
         self.probes_run += 1
         self._step(f"mixed precision: variant {self.probes_run}")
-        got = self._outputs(path, len(self.probe))
+        got, scores = self._probe_outputs(path)
         labels = None if self.labels is None else self.labels[: len(self.probe)]
-        return measure_drift(
+        report = measure_drift(
             self._probe_reference, got, self.kinds, self.stage.budget, labels, self.probe.arrays, self.axes
         )
+        for name, values in scores.items():  # the scores behind an id per sample: what ranks the probes
+            report.outputs[name][SCORES_ERROR] = scores_error(self._probe_scores[name], values)
+        return report
+
+    def _scores_outputs(self, path: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None:
+        """The model at `path` over the probe rows: its outputs, and the scores behind its ids of one answer per
+        sample (`optimizer.answer_scores`) by output name; None where it has none."""
+        answers = [
+            name
+            for name, kind in self.kinds.items()
+            if kind == "ids" and name in self.reference and _one_answer_per_row(self.reference[name], name, self.ranked)
+        ]
+        copy = with_scores(path, answers, path.with_name(f"{path.stem}-scores.onnx")) if answers else None
+        if copy is None:
+            return None
+        try:
+            got = self._run_checked(copy[0], self.probe, "a mixed-precision probe")
+        finally:
+            copy[0].unlink(missing_ok=True)
+        scores = {name: got[tensor] for name, tensor in copy[1].items()}
+        for tensor in set(copy[1].values()):
+            got.pop(tensor, None)
+        return got, scores
+
+    def _fp32_probe_scores(self) -> dict[str, np.ndarray]:
+        """The FP32 model's scores behind its ids over the probe rows; none where they would take more than
+        `MAX_SCORE_BYTES` (or the model has no such ids)."""
+        ran = self._scores_outputs(self.fused.path)
+        if ran is None or sum(values.nbytes for values in ran[1].values()) > MAX_SCORE_BYTES:
+            return {}
+        return ran[1]
+
+    def _probe_outputs(self, path: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """The probe rows' outputs, and the scores behind ids where the FP32 model's were measured (`_probe_scores`)."""
+        ran = self._scores_outputs(path) if self._probe_scores else None
+        if ran is None:
+            return self._outputs(path, len(self.probe)), {}
+        got, scores = ran
+        self._last_run = (path, got)
+        return got, {name: values for name, values in scores.items() if name in self._probe_scores}
 
     def _step(self, what: str) -> None:
         if self.stage.on_step is not None:
@@ -213,3 +256,9 @@ class HeldOutDrift:
 
     def _threads(self) -> int:
         return self.stage.search.threads or os.cpu_count() or 1
+
+
+def _one_answer_per_row(ids: np.ndarray, name: str, ranked: Collection[str]) -> bool:
+    """One class id per sample: (N,), (N, 1), or a TopK's indices judged by their first column. Ids many to a row (a
+    per-pixel ArgMax, a tagger's per-token ids) move by one position of many: their agreement is a fine figure."""
+    return ids.ndim == 1 or (ids.ndim == 2 and (ids.shape[1] == 1 or name in ranked))

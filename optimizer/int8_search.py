@@ -72,6 +72,7 @@ from optimizer.int8_schemes import (
 from optimizer.output_kinds import infer_output_kinds
 from optimizer.profile import ModelProfile, profile_model
 from optimizer.quant_exclusions import activation_matmuls, find_exclusions
+from optimizer.ranked_ids import ranked_outputs
 from optimizer.search_budget import CANDIDATE, PROFILE, TIMING, DeadlineReached, SearchBudget, mixed_view
 from optimizer.sensitivity import Attempt, MixedPrecisionSearch, compute_macs, time_saved_ms
 from optimizer.speed import Block, SpeedSettings, time_pair
@@ -204,6 +205,8 @@ class _SearchRun(FallbackSchemes):
         self._int8_nodes: dict[Path, list[str]] = {}  # per built model: its compute nodes that run in INT8
         self.paired: dict[Path, Block] = {}  # per built model: FP32 and it timed alternately (`_paired`)
         self._last_run: tuple[Path, dict[str, np.ndarray]] | None = None  # `_outputs`' one model kept
+        self.ranked = ranked_outputs(self.reference)
+        self._probe_scores = self._fp32_probe_scores()  # the scores behind ids, where any: they rank the probes
 
     def choose(self) -> tuple[Candidate, dict[str, Any]]:
         """Measure each scheme; the fastest that holds, else the mixed-precision search on the closest."""
@@ -407,6 +410,7 @@ class _SearchRun(FallbackSchemes):
             self._accept,
             self.stage.on_progress,
             reserve_s=self.budget.cost(TIMING),  # the winner is still to be timed
+            scores_lead=DriftReport.scores_lead,
         )
         result = search.run(Attempt([], start.path, start.drift, full=True), nodes, saved)
         self.budget.absorb(mixed_budget)
@@ -436,6 +440,7 @@ class _SearchRun(FallbackSchemes):
             "steps": result.steps,
             "returned_to_int8": result.returned,
             "stopped": result.stopped,
+            "ranked_by": result.ranked_by,
             "search_s": round(time.monotonic() - started, 2),
         }
         return chosen, record

@@ -139,6 +139,7 @@ class MixedPrecisionResult:
     probes: list[dict[str, Any]] = field(default_factory=list)
     steps: list[dict[str, Any]] = field(default_factory=list)
     stopped: str = ""
+    ranked_by: str = ""  # what ordered the probed groups: the margin gained, or the scores behind ids (`_rank`)
     returned: list[dict[str, Any]] = field(default_factory=list)  # kept groups tried back in INT8 once it held
 
 
@@ -160,8 +161,10 @@ class MixedPrecisionSearch:
         accept: Callable[[Any], bool] = lambda drift: bool(drift.holds),
         on_progress: Callable[[int, int, str], None] | None = None,
         reserve_s: float = 0.0,
+        scores_lead: Callable[[Any], bool] = lambda drift: False,
     ) -> None:
         self.build, self.measure_probe, self.measure_full = build, measure_probe, measure_full
+        self.scores_lead = scores_lead  # the start's probe drift: rank the groups by error removed first
         if not isinstance(budget, SearchBudget):
             budget = SearchBudget(budget - time.monotonic())
         self.budget, self.max_probes, self.accept = budget, max_probes, accept
@@ -256,9 +259,16 @@ class MixedPrecisionSearch:
             return [(group, None) for group in groups]
         base, base_error = float(before.margin()), float(before.error())
         scored: list[tuple[list[str], float, float, float]] = []
+        # an id per sample sets the margin: its agreement moves one probe row at a time, the scores it is made from
+        # move continuously (`optimizer.answer_scores`): the error they lose per ms ranks first
+        by_scores = self.scores_lead(before)
+        result.ranked_by = "scores behind the ids" if by_scores else "margin"
 
         def ranked() -> list[tuple[list[str], float | None]]:
-            order = sorted(scored, key=lambda item: (-item[1], -item[2], item[3]))
+            if by_scores:
+                order = sorted(scored, key=lambda item: (-item[2], -item[1], item[3]))
+            else:
+                order = sorted(scored, key=lambda item: (-item[1], -item[2], item[3]))
             return [(group, score) for group, score, _, _ in order]
 
         for index, group in enumerate(groups):
