@@ -312,6 +312,7 @@ def keep_fp32(int8: onnx.ModelProto, fp32: onnx.ModelProto, nodes: Sequence[str]
         return tensor in fp32_producers and tensor in producers and producers[tensor].name == fp32_producers[tensor]
 
     inputs = {i.name for i in model.graph.input}
+    refolded: dict[str, onnx.NodeProto] = {}  # a folded activation's output name → the activation put back
     for node in model.graph.node:
         if node.name not in set(nodes) or node.name not in originals:
             continue
@@ -324,9 +325,48 @@ def keep_fp32(int8: onnx.ModelProto, fp32: onnx.ModelProto, nodes: Sequence[str]
                 node.input[index] = _restore_weight(model, weights[source], taken=source in producers)
             elif source in inputs or same(source):
                 node.input[index] = source
+            elif (activation := _folded_activation(fp32, source, dq, producers, refolded)) is not None:
+                node.input[index] = activation.output[0]
         _bypass_output_qdq(model, node, fp32_inputs, [o for o in node.output if same(o)])
+    for activation in refolded.values():  # after the node whose output it reads (the graph stays in order)
+        before = producers[activation.input[0]]
+        at = next(i for i, node in enumerate(model.graph.node) if node == before)
+        model.graph.node.insert(at + 1, activation)
+        for value in activation.input[1:]:  # a Clip's bounds
+            if value and value in weights and not any(i.name == value for i in model.graph.initializer):
+                model.graph.initializer.append(weights[value])
     _prune(model)
     return model
+
+
+def _folded_activation(
+    fp32: onnx.ModelProto,
+    source: str,
+    dq: onnx.NodeProto,
+    producers: dict[str, onnx.NodeProto],
+    refolded: dict[str, onnx.NodeProto],
+) -> onnx.NodeProto | None:
+    """The Relu or Clip that ORT folded into the Q range of `source` (a kept node's FP32 input), put back on the float
+    tensor that Q reads: without it a node kept FP32 after a Relu still read its input quantized, and an MLP with
+    every MatMul kept FP32 drifted half as far as the whole INT8 model (max abs diff 0.018 against 0.037)."""
+    if source in refolded:
+        return refolded[source]
+    fp32_producers = {out: n for n in fp32.graph.node for out in n.output}
+    activation, q = fp32_producers.get(source), producers.get(dq.input[0])
+    if activation is None or activation.op_type not in ("Relu", "Clip") or q is None or q.op_type != "QuantizeLinear":
+        return None
+    before, quantized = fp32_producers.get(activation.input[0]), q.input[0]
+    if before is None or quantized not in producers or producers[quantized].name != before.name:
+        return None
+    initializers = {i.name for i in fp32.graph.initializer}
+    if any(value and value not in initializers for value in activation.input[1:]):
+        return None  # bounds made by a node: not carried over
+    put_back = onnx.NodeProto()
+    put_back.CopyFrom(activation)
+    put_back.name = f"{activation.name or source}_fp32"
+    put_back.input[0], put_back.output[:] = quantized, [f"{source}_fp32"]
+    refolded[source] = put_back
+    return put_back
 
 
 def _restore_weight(model: onnx.ModelProto, weight: onnx.TensorProto, taken: bool) -> str:
