@@ -24,7 +24,7 @@ from optimizer.class_maps import class_axis, dense_map_note
 from optimizer.column_readings import CHANNEL_METRICS, columns_hint, doubted_columns, position_map_doubt
 from optimizer.decision_metrics import decision_doubt
 from optimizer.drift_budget import DriftBudget, DriftReport, Violation, judge
-from optimizer.drift_metrics import id_accuracy, nonfinite_count, nonfinite_where_finite, output_metrics
+from optimizer.drift_metrics import ctc_path, id_accuracy, nonfinite_count, nonfinite_where_finite, output_metrics
 from optimizer.gated_maps import GATED_KINDS, HeatGate, gated, gated_rows, heat_rows, heatmap_gate
 from optimizer.joint_tokens import JOINT_WHERE, joint_records, token_answers
 from optimizer.mask_metrics import levels_doubt
@@ -36,6 +36,7 @@ from optimizer.sigmoid_outputs import undecided_labels_doubt
 from optimizer.soft_masks import mask_doubt
 from optimizer.token_axes import TokenAxes, output_positions, whole_row_check, whole_row_hint
 from optimizer.token_values import token_values_doubt
+from optimizer.typed_kinds import is_typed
 from quantserve.errors import QuantserveError
 
 
@@ -93,6 +94,7 @@ def measure_drift(
             or ordered_bins_doubt(name, kind, on_real_axes(np.asarray(ref)), bool(violations))
             or (decision_doubt(name, (v.metric for v in violations)) if kind == "dense" else "")
             or sequence_doubt(name, kind, record, (v.metric for v in violations))
+            or ctc_path_doubt(name, kind, np.asarray(ref), (v.metric for v in violations))
             or position_map_doubt(name, kind, np.shape(ref), record, (v.metric for v in violations))
         )
         cut_doubt = label_threshold_doubt(record, budget)
@@ -244,6 +246,29 @@ def finite_in_fp32(name: str, reference: np.ndarray, candidate: np.ndarray) -> t
     return np.where(bad, 0, reference), np.where(bad, 0, candidate), note
 
 
+def ctc_path_doubt(name: str, kind: str, reference: np.ndarray, failed: Iterable[str]) -> str:
+    """The line a refusal of (N, T) ids judged frame by frame carries: if they are a CTC recogniser's best path (an
+    ArgMax per frame in its graph), its text is what is read, and `--output-kind NAME=sequence` judges that."""
+    if kind != "ids" or is_typed(kind) or not ctc_path(reference) or "id_agreement" not in set(failed):
+        return ""
+    if not _path_like(reference):
+        return ""
+    return (
+        "read as an id per position, every position counted; if it is a CTC recogniser's best path (a class id per "
+        f"frame, 0 the blank), pass --output-kind {name}=sequence to judge the text it decodes to"
+    )
+
+
+def _path_like(paths: np.ndarray) -> bool:
+    """A best path's look: frames many (≥ 8), the blank (0) the most frequent id, and ids held over runs of frames
+    (half the frames or more repeat the frame before)."""
+    if paths.shape[1] < 8 or not paths.size or paths.min() < 0:
+        return False
+    counts = np.bincount(paths.ravel()[:1_000_000])
+    repeats = float(np.mean(paths[:, 1:] == paths[:, :-1]))
+    return int(counts.argmax()) == 0 and repeats >= 0.5
+
+
 def sequence_doubt(name: str, kind: str, record: Mapping[str, Any], failed: Iterable[str]) -> str:
     """The line a refusal on decoded-sequence agreement carries: what was decoded, the per-position figure beside it,
     and the overrides. FSMN-VAD's (1, T, 248) frame posteriors (state 0 silence) were read as CTC and refused at
@@ -254,6 +279,8 @@ def sequence_doubt(name: str, kind: str, record: Mapping[str, Any], failed: Iter
         return ""
     positions = record.get("position_agreement")
     per_position = f" (per-position agreement {positions:.4f})" if isinstance(positions, float) else ""
+    if record.get("best_path"):  # class ids per frame (`ctc_path_metrics`): no argmax taken, no other reading
+        return f"decoded from the best path: repeats merged, then the blank (0) dropped{per_position}"
     return (
         f"read as CTC-style sequences: each position's argmax, repeats and the blank merged{per_position}; if each "
         f"position is an answer of its own (frames classified one by one), pass --output-kind {name}="

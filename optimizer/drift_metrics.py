@@ -96,6 +96,8 @@ def output_metrics(
         return _token_metrics(kind, reference, candidate, labels, positions)
     if positions is not None and per_token_ids(kind, reference, positions):
         return token_ids_metrics(reference, candidate, positions)
+    if kind == "sequence" and ctc_path(reference):
+        return ctc_path_metrics(reference, candidate)
     if kind in MEASURED_PER_TOKEN and positions is not None and per_token(reference, positions):  # (N, T)
         return token_values_metrics(output_metrics, kind, reference, candidate, labels, positions, label_threshold)
     axes = real_axes(reference.shape)
@@ -249,6 +251,27 @@ def token_ids_metrics(reference: np.ndarray, candidate: np.ndarray, positions: n
         "samples_unchanged": float(np.mean(~changed.any(axis=1))) if len(reference) else 1.0,
         "tokens_judged": judged,
         "values_changed": int(changed.sum()),
+    }
+
+
+def ctc_path(values: np.ndarray) -> bool:
+    """(N, T) integers: a CTC recogniser's best path, one class id per frame (an ArgMax in its graph)."""
+    return values.ndim == 2 and np.issubdtype(values.dtype, np.integer)
+
+
+def ctc_path_metrics(reference: np.ndarray, candidate: np.ndarray) -> dict[str, Any]:
+    """A best path's frames and decoded text (repeats merged, the blank, 0, dropped), as a CTC head's logits are
+    judged (`sequence`): frames flip between a character and the blank at its edges without changing the text, and
+    judged as ids, every frame counted, such a recogniser was refused on frames nobody reads."""
+    reference, candidate = np.asarray(reference), np.asarray(candidate)
+    decoded = list(zip(metrics.ctc_collapse(reference), metrics.ctc_collapse(candidate), strict=True))
+    return {
+        "kind": "sequence",
+        "best_path": True,
+        "shape": list(reference.shape),
+        "position_agreement": float(np.mean(reference == candidate)) if reference.size else 1.0,
+        "sequence_agreement": float(np.mean([a == b for a, b in decoded])) if decoded else 1.0,
+        "values_changed": int(np.count_nonzero(reference != candidate)),
     }
 
 

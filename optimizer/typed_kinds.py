@@ -67,6 +67,11 @@ def check_typed_kind(name: str, kind: str, values: np.ndarray) -> None:
         named_box_list(name, values)  # its columns read from its values, or a one-line refusal
     if kind == "image":
         named_image_range(name, values)  # a float map in a pixel range, or a one-line refusal
+    if kind == "sequence" and not floats and values.ndim != 2:
+        raise QuantserveError(
+            f"--output-kind {name}=sequence: output '{name}' holds {values.dtype} values of shape {values.shape}; "
+            "integers are read as a sequence when they are a best path, one class id per frame: (samples, frames)"
+        )
     if kind in TOKEN_KINDS and values.ndim != 3:
         raise QuantserveError(
             f"--output-kind {name}={kind}: output '{name}' has shape {values.shape}; a per-token "
