@@ -44,16 +44,19 @@ def answer_scores(model: onnx.ModelProto, outputs: Collection[str]) -> dict[str,
 
 
 def with_scores(path: Path, outputs: Collection[str], out: Path) -> tuple[Path, dict[str, str]] | None:
-    """A copy of the model at `path`, written at `out` (beside it: a large model's weights file is shared), with the
-    scores behind `outputs` as extra graph outputs, and which extra output stands behind which output; None where
-    none of `outputs` is an answer made from scores in this graph."""
+    """The model at `path` with the scores behind `outputs` among its graph outputs, and which output of it holds
+    the scores behind which of `outputs`: `path` itself where they are outputs already (an export giving both its
+    scores and their ArgMax), else a copy written at `out` (beside `path`: a large model's weights file is shared)
+    with them added. None where none of `outputs` is an answer made from scores in this graph."""
     model = onnx.load(str(path), load_external_data=False)
     scores = answer_scores(model, outputs)
-    graph_outputs = {o.name for o in model.graph.output}
-    extra = {output: tensor for output, tensor in scores.items() if tensor not in graph_outputs}
-    if not extra:
+    if not scores:
         return None
-    for tensor in dict.fromkeys(extra.values()):
+    graph_outputs = {o.name for o in model.graph.output}
+    extra = [tensor for tensor in dict.fromkeys(scores.values()) if tensor not in graph_outputs]
+    if not extra:
+        return path, scores
+    for tensor in extra:
         model.graph.output.append(onnx.helper.make_empty_tensor_value_info(tensor))
     if onnx_files.is_large(model) or any(
         t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer
@@ -61,7 +64,7 @@ def with_scores(path: Path, outputs: Collection[str], out: Path) -> tuple[Path, 
         onnx.save(model, str(out))
     else:
         onnx_files.save(model, out)
-    return out, extra
+    return out, scores
 
 
 def scores_error(reference: np.ndarray, candidate: np.ndarray) -> float:

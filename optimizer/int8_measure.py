@@ -223,9 +223,10 @@ class HeldOutDrift:
         try:
             got = self._run_checked(copy[0], self.probe, "a mixed-precision probe")
         finally:
-            copy[0].unlink(missing_ok=True)
+            if copy[0] != path:
+                copy[0].unlink(missing_ok=True)
         scores = {name: got[tensor] for name, tensor in copy[1].items()}
-        for tensor in set(copy[1].values()):
+        for tensor in set(copy[1].values()) - set(self.reference):  # the copy's own outputs, not the model's
             got.pop(tensor, None)
         return got, scores
 

@@ -69,6 +69,11 @@ def test_the_scores_behind_an_argmax_and_a_top_k_s_indices_are_found(tmp_path: P
         np.array_equal(got["class_id"], got["y"].argmax(axis=1))
         and got["top_ids"][:, 0].tolist() == got["class_id"].tolist()
     )
+    # scores that are an output already are read from the model itself: no copy
+    model.graph.output.append(onnx.helper.make_empty_tensor_value_info("y"))
+    onnx.save(model, str(tmp_path / "both.onnx"))
+    both = with_scores(tmp_path / "both.onnx", ["class_id"], tmp_path / "both-scores.onnx")
+    assert both == (tmp_path / "both.onnx", {"class_id": "y"}) and not (tmp_path / "both-scores.onnx").exists()
     # a model whose outputs are not made from scores in its graph has no copy made
     assert with_scores(art.path, ["y"], tmp_path / "plain-scores.onnx") is None
     assert not (tmp_path / "plain-scores.onnx").exists()
