@@ -336,9 +336,9 @@ def _token_kind(values: np.ndarray, positions: np.ndarray) -> str:
     agreement 0.05) are token_embedding; anything else is dense."""
     if values.shape[2] < 2:
         return "dense"
-    if values.shape[1] == values.shape[2] and positions.any():  # a score for every token (a parser's heads):
-        # padded tokens' columns masked (-1e4) read `dense` and went unjudged by top-1; read them at a row's floor
-        columns = np.broadcast_to(positions[:, None, :], values.shape)
+    columns = head_columns(values, positions)
+    if columns is not None:  # a score for every token (a parser's heads): padded tokens' columns masked (-1e4)
+        # read `dense` and went unjudged by top-1; read them at a row's floor
         floor = np.where(columns, values, np.inf).min(axis=2, keepdims=True)
         values = np.where(columns, values, floor)
     rows = values[positions] if positions.any() else values.reshape(-1, values.shape[2])
@@ -346,6 +346,27 @@ def _token_kind(values: np.ndarray, positions: np.ndarray) -> str:
         return "token_classification"  # a tagger's ≥ 64 tags, most tokens "keep" (`row_kinds.token_logits`)
     found = classification_or_embedding(rows, None, wide_logits=False)
     return {"classification": "token_classification", "embedding": "token_embedding"}.get(found, "dense")
+
+
+def head_columns(values: np.ndarray, positions: np.ndarray) -> np.ndarray | None:
+    """For (N, T, C) scores over the tokens themselves (a dependency parser's heads: C = T, or T + 1 with a root
+    column first or last), which columns are real tokens, broadcast to `values`' shape; None for other outputs.
+    slovnet's parser scores (N, T, T + 1), its root first: read with C = T only, its heads were `dense`, unjudged by
+    top-1, and an INT8 build whose heads held 0.9867 of real tokens shipped (session 51)."""
+    tokens, width = values.shape[1], values.shape[2]
+    if not positions.any() or width not in (tokens, tokens + 1):
+        return None
+    real = positions.astype(bool)
+    if width == tokens:
+        return np.broadcast_to(real[:, None, :], values.shape)
+    root = np.ones((len(real), 1), dtype=bool)
+    layouts = [np.concatenate(pair, axis=1) for pair in ((root, real), (real, root))]
+    for layout in layouts:  # the layout whose padded columns hold one fill value (the mask's), else the root first
+        columns = np.broadcast_to(layout[:, None, :], values.shape)
+        padded = values[~columns]
+        if padded.size and np.all(padded == padded.flat[0]):
+            return columns
+    return np.broadcast_to(layouts[0][:, None, :], values.shape)
 
 
 def detection_axis(values: np.ndarray) -> int:

@@ -51,3 +51,24 @@ def test_masked_heads_judged_with_labels_by_top1() -> None:
     judged = int(mask.sum())
     assert report.outputs["heads"]["token_agreement"] == pytest.approx(1 - 12 / judged)
     assert report.outputs["heads+labels"]["token_agreement"] == pytest.approx(1 - 12 / judged)
+
+
+def _rooted(reference: dict[str, np.ndarray], mask: np.ndarray, root_first: bool) -> dict[str, np.ndarray]:
+    """The parser's heads with a root column (slovnet: (N, T, T + 1), the root first), padded columns still masked."""
+    root = np.random.default_rng(3).normal(size=(N, T, 1)).astype(np.float32)
+    pieces = (root, reference["heads"]) if root_first else (reference["heads"], root)
+    return {**reference, "heads": np.concatenate(pieces, axis=2)}
+
+
+@pytest.mark.parametrize("root_first", [True, False])
+def test_head_scores_with_a_root_column_are_token_classification(root_first: bool) -> None:
+    """slovnet's parser (session 51): read `dense`, its INT8 heads at 0.9867 of real tokens shipped unjudged."""
+    reference, inputs, mask = _parser(-1e4)
+    rooted = _rooted(reference, mask, root_first)
+    kinds = infer_output_kinds(rooted, inputs=inputs)
+    assert kinds == {"heads": "token_classification", "labels": "token_classification"}
+    candidate = {name: values.copy() for name, values in rooted.items()}
+    row, token = np.argwhere(mask == 1)[0]
+    candidate["heads"][row, token] = -candidate["heads"][row, token]  # one real token's head changes
+    report = measure_drift(rooted, candidate, kinds, DriftBudget(), inputs=inputs)
+    assert report.outputs["heads+labels"]["token_agreement"] == pytest.approx(1 - 1 / int(mask.sum()))
