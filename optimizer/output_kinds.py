@@ -361,12 +361,12 @@ def head_columns(values: np.ndarray, positions: np.ndarray) -> np.ndarray | None
         return np.broadcast_to(real[:, None, :], values.shape)
     root = np.ones((len(real), 1), dtype=bool)
     layouts = [np.concatenate(pair, axis=1) for pair in ((root, real), (real, root))]
-    for layout in layouts:  # the layout whose padded columns hold one fill value (the mask's), else the root first
+    for layout in layouts:  # the layout whose padded columns hold one fill value (the mask's); none: no padding
         columns = np.broadcast_to(layout[:, None, :], values.shape)
         padded = values[~columns]
-        if padded.size and np.all(padded == padded.flat[0]):
+        if not padded.size or np.all(padded == padded.flat[0]):
             return columns
-    return np.broadcast_to(layouts[0][:, None, :], values.shape)
+    return None  # T + 1 columns of other scores (a tagger with as many tags): read as they are
 
 
 def detection_axis(values: np.ndarray) -> int:

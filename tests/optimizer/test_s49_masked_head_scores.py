@@ -72,3 +72,13 @@ def test_head_scores_with_a_root_column_are_token_classification(root_first: boo
     candidate["heads"][row, token] = -candidate["heads"][row, token]  # one real token's head changes
     report = measure_drift(rooted, candidate, kinds, DriftBudget(), inputs=inputs)
     assert report.outputs["heads+labels"]["token_agreement"] == pytest.approx(1 - 1 / int(mask.sum()))
+
+
+def test_t_plus_one_columns_without_a_masked_fill_are_not_read_as_heads() -> None:
+    """As many tags as tokens + 1, padded positions unmasked: other scores, left as they are."""
+    from optimizer.output_kinds import head_columns
+
+    _, _, mask = _parser(-1e4)
+    scores = np.random.default_rng(4).normal(size=(N, T, T + 1)).astype(np.float32)
+    assert head_columns(scores, mask.astype(bool)) is None
+    assert head_columns(scores, np.ones((N, T), bool)) is not None  # no padding: nothing to read at a floor
