@@ -7,7 +7,7 @@ import pytest
 
 from optimizer.drift import measure_drift
 from optimizer.drift_budget import DriftBudget
-from optimizer.output_kinds import infer_output_kinds
+from optimizer.output_kinds import head_columns, infer_output_kinds
 
 N, T, LABELS = 64, 24, 40
 
@@ -76,8 +76,6 @@ def test_head_scores_with_a_root_column_are_token_classification(root_first: boo
 
 def test_t_plus_one_columns_without_a_masked_fill_are_not_read_as_heads() -> None:
     """As many tags as tokens + 1, padded positions unmasked: other scores, left as they are."""
-    from optimizer.output_kinds import head_columns
-
     _, _, mask = _parser(-1e4)
     scores = np.random.default_rng(4).normal(size=(N, T, T + 1)).astype(np.float32)
     assert head_columns(scores, mask.astype(bool)) is None
