@@ -20,7 +20,12 @@ import numpy as np
 
 from loadtest.data_file import read_data
 from quantserve.errors import QuantserveError
-from serving.model_config import default_preferred_batch_sizes, recorded_precision, recorded_source
+from serving.model_config import (
+    default_preferred_batch_sizes,
+    recorded_precision,
+    recorded_source,
+    recorded_speed,
+)
 from serving.tls import ClientTls
 
 
@@ -41,6 +46,8 @@ class RunIdentity:
     config: str | None = None
     # the model's versions READY at the run's end (None: not read, or a file from before it was)
     versions_at_end: list[str] | None = None
+    # the build's in-process speed verdict its deployment recorded (`serving.model_config.recorded_speed`; None: none)
+    in_process: dict[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunIdentity:
@@ -117,6 +124,7 @@ def served_identity(url: str, model: str, data: Path, tls: ClientTls | None = No
     except QuantserveError:
         return identity, None
     identity.source, identity.config = recorded_source(config), served_config(config)
+    identity.in_process = recorded_speed(config)
     return identity, recorded_precision(config)
 
 

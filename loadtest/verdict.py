@@ -385,6 +385,8 @@ def gather(
             verdict.drift += drift_rows(manifest.get("name", "int8"), outputs, verification.get("budget"))
             verdict.drift += metric_row(manifest.get("name", "int8"), verification.get("metric"))
             note_evidence(verdict, manifest.get("name", "int8"), verification.get("thin_evidence") or [], "--eval")
+    if not manifests:  # no build given: the speed each served model's deployment recorded
+        verdict.in_process += served_in_process(runs)
     if accuracy is not None:
         for v in accuracy.variants:
             if v.model != accuracy.reference and v.drift:
@@ -414,3 +416,15 @@ def gather(
     ]
     verdict.machine = machine_line(results_dir, manifests, runs)
     return verdict
+
+
+def served_in_process(runs: list[LoadRun]) -> list[dict[str, Any]]:
+    """The in-process speed verdict each run's deployment recorded (`RunIdentity.in_process`), once per model: a
+    build refused for speed and deployed with --allow-slower (0.97× in-process) was reported "verdict: PASS" unless
+    the report was given its build folder."""
+    speeds: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        speed = run.identity.in_process if run.identity is not None else None
+        if speed:
+            speeds.setdefault(run.model, {"model": run.model, **speed, "from": "its deployment"})
+    return list(speeds.values())

@@ -60,6 +60,7 @@ from serving.model_config import (
     interface_changes,
     merge_extra,
     parse_config,
+    speed_parameter,
     to_protobuf_text,
     write_config,
 )
@@ -299,12 +300,14 @@ def pads_ragged(manifest: Manifest, layout: TritonLayout, max_batch: int) -> boo
 def model_parameters(manifest: Manifest, ragged_batching: str | None) -> dict[str, str]:
     """The config's parameters: the build's precision, where clients read it (not from the model's name), a
     recurrent model's state pairs (`serving.state_parameter`), the reference graph's word on the outputs
-    (`serving.graph_parameter`), the kinds the build was told (`serving.kinds_parameter`), and how the Python backend
-    batches requests of different lengths where it must."""
+    (`serving.graph_parameter`), the kinds the build was told (`serving.kinds_parameter`), its in-process speed
+    verdict (`serving.model_config.speed_parameter`), and how the Python backend batches requests of different
+    lengths where it must."""
     parameters = {PRECISION_PARAMETER: manifest.precision} if manifest.precision else {}
     parameters.update(state_parameter(manifest.extra.get(STATE_PAIRS) or []))  # evaluate runs it as a stream
     parameters.update(graph_parameter(manifest.extra.get(GRAPH_OUTPUTS)))  # evaluate reads kinds as optimize did
     parameters.update(kinds_parameter(manifest.extra.get(TYPED_KINDS)))  # … and takes the kinds it was told
+    parameters.update(speed_parameter((manifest.verification or {}).get("speed")))  # a report's speed verdict
     return {**parameters, **({"ragged_batching": ragged_batching} if ragged_batching else {})}
 
 

@@ -6,6 +6,7 @@ The text is produced only when writing, through Triton's own `model_config_pb2` 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -46,6 +47,11 @@ PRECISION_PARAMETER = "quantserve_precision"
 # source model, byte for byte the same in an INT8 and an FP32 build of one model), so a report pairs INT8 with FP32
 # only where both are variants of one model (a digits CNN was judged 0.61x an unrelated linear model).
 SOURCE_PARAMETER = "quantserve_source"
+# ... and the build's in-process speed verdict (`quantserve optimize`'s, in its manifest), so a report of a load test
+# of the served model judges it without being given the build folder: a build refused for speed and deployed with
+# --allow-slower (0.97x in-process) read "verdict: PASS" in every report but one given --build (session 51)
+SPEED_PARAMETER = "quantserve_in_process_speed"
+SPEED_KEYS = ("speedup", "holds", "min_speedup", "threads", "batch_size", "cpu", "busy")
 
 
 @dataclass(frozen=True)
@@ -275,6 +281,25 @@ def recorded_source(config: dict[str, Any]) -> str | None:
     value = (config.get("parameters") or {}).get(SOURCE_PARAMETER) or {}
     source = value.get("string_value") if isinstance(value, dict) else None
     return str(source) if source else None
+
+
+def speed_parameter(speed: dict[str, Any] | None) -> dict[str, str]:
+    """The config parameter recording a build's in-process speed verdict (`SPEED_PARAMETER`); none where the build
+    was not timed (an FP32 build)."""
+    if not speed or "speedup" not in speed:
+        return {}
+    return {SPEED_PARAMETER: json.dumps({key: speed[key] for key in SPEED_KEYS if key in speed}, sort_keys=True)}
+
+
+def recorded_speed(config: dict[str, Any]) -> dict[str, Any] | None:
+    """The in-process speed verdict `deploy` recorded in a config, or None where none is (or it cannot be read)."""
+    value = (config.get("parameters") or {}).get(SPEED_PARAMETER) or {}
+    text = value.get("string_value") if isinstance(value, dict) else None
+    try:
+        speed = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return speed if isinstance(speed, dict) and isinstance(speed.get("speedup"), int | float) else None
 
 
 def check_model_name(name: str) -> None:
