@@ -5,10 +5,12 @@ INT8 session in one child, each keeping ONNX Runtime's CPU arena: their activati
 resident. rembg's U²-Net-p (320², 7 mask outputs) at the default batch 8 peaked at 7.1 GB (session 46; FP32 alone
 4.3 GB, growing by 0.47 GB a row, where shape inference's activation sum said 4.6 GB a row), `--timing-batch 2`
 kept the whole optimize at 3.1 GB. So the FP32 session's footprint is measured, not estimated from shapes: a fresh
-child (as the timing child starts) creates it and runs one row twice; its peak RSS less its RSS once created is the
-row's cost. Both sessions are counted at the FP32 row's cost (an INT8 model's activations were at most FP32's in
-every candidate measured), and the batch is lowered to what fits `allowed_bytes`, saying so in the output and in
-the manifest ("timed at batch 2, not 8: batch 8 would need ~5.9 GB"). The count is an estimate from one row: the
+child (as the timing child starts) creates it and runs one row twice, then four rows twice; what the three rows
+beyond the first added at peak is three rows' cost (at least a quarter of one row's run each), the rest of one row's
+run a run's workspace, counted once (CREPE's 176 MB of it were counted once a row: "batch 8 would need ~3.3 GB"; 1.4
+GB counted now, 0.40 GB held). Both sessions are counted at the FP32 row's cost (an INT8 model's activations were
+at most FP32's in every candidate measured), and the batch is lowered to what fits `allowed_bytes`, saying so in the
+output and in the manifest ("timed at batch 2, not 8: batch 8 would need ~5.9 GB"). The count is an estimate: the
 U²-Net-p child held 2.64 GB at batch 3 where it counted 2.33 GB (the arena grows in steps), hence the margin below.
 """
 
@@ -38,15 +40,18 @@ from quantserve.errors import QuantserveError
 TIMING_MEMORY_BYTES = 2000 << 20
 AVAILABLE_SHARE = 0.5
 FOOTPRINT_RUNS = 2  # the second run of one row grew RSS further (U²-Net-p: 0.36 GB after one, 0.56 GB after two)
+FOOTPRINT_ROWS = 4  # rows of the second measured run: what they add beyond one row is the cost of a row
 GB = 1e9
 
 
 @dataclass(frozen=True)
 class Footprint:
-    """One FP32 session as the timing child holds it: its RSS once created, and what one row's run added at peak."""
+    """One FP32 session as the timing child holds it: its RSS once created, what each row's run adds at peak, and
+    what a run adds whatever its rows (its kernels' workspace: `fixed_bytes`, where a run of more rows was measured)."""
 
     session_bytes: int
     row_bytes: int
+    fixed_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,7 @@ def allowed_bytes(available: int, given: bool = False) -> int:
 
 def paired_bytes(footprint: Footprint, rows: int) -> int:
     """The paired child's peak at `rows` rows: two sessions, each counted at the FP32 session's size and row cost."""
-    return 2 * (footprint.session_bytes + rows * footprint.row_bytes)
+    return 2 * (footprint.session_bytes + footprint.fixed_bytes + rows * footprint.row_bytes)
 
 
 def rows_that_fit(footprint: Footprint, asked: int, allowed: int, given: bool = False) -> TimingRows:
@@ -104,7 +109,8 @@ def fit_timing_rows(fp32: Path, data: TensorData, asked: int, threads: int, give
     if asked <= 1 or data.unbatched or len(data) <= 1:
         return TimingRows(min(asked, max(1, len(data))), asked)
     asked = min(asked, len(data))  # all there is: `speed.timing_batch` takes no more
-    footprint = measure_footprint(fp32, next(data.batches(1)), threads)
+    more = min(asked, FOOTPRINT_ROWS)
+    footprint = measure_footprint(fp32, next(data.batches(1)), threads, next(data.batches(more)), more)
     return rows_that_fit(footprint, asked, allowed_bytes(psutil.virtual_memory().available, given), given)
 
 
@@ -118,25 +124,43 @@ def searched_rows(stages: Sequence[Mapping[str, Any]]) -> TimingRows | None:
     return None
 
 
-def measure_footprint(fp32: Path, row: dict[str, np.ndarray], threads: int) -> Footprint:
-    """The FP32 session's size and one row's cost, measured in a fresh child (`python -m optimizer.timing_rows`)."""
+def measure_footprint(
+    fp32: Path, row: dict[str, np.ndarray], threads: int, more: dict[str, np.ndarray] | None = None, rows: int = 1
+) -> Footprint:
+    """The FP32 session's size and one row's cost, measured in a fresh child (`python -m optimizer.timing_rows`); with
+    `more` (a batch of `rows` rows), a row's cost is what the rows beyond the first added, the rest of one row's run
+    counted once (`fixed_bytes`)."""
     with tempfile.TemporaryDirectory(prefix="quantserve-footprint-") as tmp:
         feeds, result = Path(tmp) / "row.npz", Path(tmp) / "footprint.json"
         np.savez(feeds, **row)  # type: ignore[arg-type]
         argv = [sys.executable, "-m", "optimizer.timing_rows", str(fp32), str(feeds), str(result)]
         argv += ["--threads", str(threads)]
+        if more is not None and rows > 1:
+            np.savez(Path(tmp) / "more.npz", **more)  # type: ignore[arg-type]
+            argv += ["--more", str(Path(tmp) / "more.npz"), "--more-rows", str(rows)]
         run_child(argv, fp32, doing="measuring the memory of")
         return Footprint(**json.loads(result.read_text()))
 
 
-def _footprint_here(fp32: Path, row: dict[str, np.ndarray], threads: int) -> Footprint:
-    """In the child: the session as `speed.time_alternating` makes it, then FOOTPRINT_RUNS runs of one row."""
-
+def _footprint_here(
+    fp32: Path, row: dict[str, np.ndarray], threads: int, more: dict[str, np.ndarray] | None = None, rows: int = 1
+) -> Footprint:
+    """In the child: the session as `speed.time_alternating` makes it, then FOOTPRINT_RUNS runs of one row, and of
+    `more` (`rows` rows) where given. Counted from one row alone, a run's workspace was counted once a row: CREPE's
+    "batch 8 would need ~3.3 GB" (176 MB a row) held 0.40 GB at batch 8, FP32 and INT8 together (session 51)."""
     session = timing_session(fp32, threads)
     created = psutil.Process().memory_info().rss
     for _ in range(FOOTPRINT_RUNS):
         session.run(None, row)
-    return Footprint(created, max(0, _peak_rss() - created))
+    one = max(0, _peak_rss() - created)
+    if more is None or rows <= 1:
+        return Footprint(created, one)
+    for _ in range(FOOTPRINT_RUNS):
+        session.run(None, more)
+    # at least a `rows`-th of one row's run: an arena one row's run grew past what `rows` rows need (CREPE: 4 rows
+    # added nothing) still grows in steps at a larger batch
+    per_row = max((_peak_rss() - created - one) // (rows - 1), one // rows)
+    return Footprint(created, per_row, max(0, one - per_row))
 
 
 def _peak_rss() -> int:
@@ -157,11 +181,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("row", type=Path)
     parser.add_argument("out", type=Path)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--more", type=Path, default=None)
+    parser.add_argument("--more-rows", type=int, default=1)
     args = parser.parse_args(argv)
     with np.load(args.row, allow_pickle=False) as npz:
         row = {name: npz[name] for name in npz.files}
+    more = None
+    if args.more is not None:
+        with np.load(args.more, allow_pickle=False) as npz:
+            more = {name: npz[name] for name in npz.files}
     try:
-        footprint = _footprint_here(args.fp32, row, args.threads)
+        footprint = _footprint_here(args.fp32, row, args.threads, more, args.more_rows)
     except QuantserveError as exc:
         print(exc, file=sys.stderr)
         return QuantserveError.exit_code
