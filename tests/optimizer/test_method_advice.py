@@ -95,3 +95,22 @@ def test_optimize_prints_the_measured_advice_where_the_refusal_carries_it() -> N
     assert str(carried) == f"INT8 misses; calibrated with --method minmax: {measured}"
     general = with_method_hint(BudgetExceeded("INT8 misses", {"refused_for": "drift"}), options)
     assert str(general).endswith("--method percentile or --method entropy clips outliers and may hold it")
+
+
+def test_all_fp32_holding_says_when_groups_were_not_tried_back_in_int8() -> None:
+    """basic-pitch (session 51): told "it holds only with every compute node FP32" where the search's time ran out
+    before it tried the kept groups back in INT8; a search that tried them all found a mix holding at 6.5 % of MACs."""
+    closest = SimpleNamespace(scheme="static_qdq_compute", drift=_missing(0.2172), summary=dict)
+    run = SimpleNamespace(stage=SimpleNamespace(keep_failing=False), exclusions=[], _quantizes_anything=bool)
+    steps = [{"holds": False}] * 3 + [{"holds": True}]
+    cut = {"result": {"holds": True}, "steps": steps, "returned_to_int8": [{"holds": False}], "stopped": "budget holds"}
+    with pytest.raises(BudgetExceeded) as refused:
+        _SearchRun._nothing_in_int8(run, [closest], cut)  # type: ignore[arg-type]
+    assert (
+        "; it holds only with every compute node FP32 as far as the search went: its time ran out with 2 of the 3 "
+        "groups kept FP32 before the last not tried back in INT8 (more --max-search-s may find a mix that holds); "
+        "nothing written"
+    ) in str(refused.value)
+    done = {**cut, "returned_to_int8": [{"holds": False}] * 3}
+    with pytest.raises(BudgetExceeded, match=r"\); it holds only with every compute node FP32; nothing written"):
+        _SearchRun._nothing_in_int8(run, [closest], done)  # type: ignore[arg-type]
