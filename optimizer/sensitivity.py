@@ -305,7 +305,8 @@ def keep_fp32(int8: onnx.ModelProto, fp32: onnx.ModelProto, nodes: Sequence[str]
     originals = {n.name: n for n in fp32.graph.node}
     weights = {i.name: i for i in fp32.graph.initializer}
     producers = {out: n for n in model.graph.node for out in n.output}
-    fp32_producers = {out: n.name for n in fp32.graph.node for out in n.output}
+    fp32_nodes = {out: n for n in fp32.graph.node for out in n.output}
+    fp32_producers = {out: node.name for out, node in fp32_nodes.items()}
     fp32_inputs = {n.name: set(n.input) for n in fp32.graph.node}
 
     def same(tensor: str) -> bool:
@@ -325,7 +326,7 @@ def keep_fp32(int8: onnx.ModelProto, fp32: onnx.ModelProto, nodes: Sequence[str]
                 node.input[index] = _restore_weight(model, weights[source], taken=source in producers)
             elif source in inputs or same(source):
                 node.input[index] = source
-            elif (activation := _folded_activation(fp32, source, dq, producers, refolded)) is not None:
+            elif (activation := _folded_activation(fp32_nodes, weights, source, dq, producers, refolded)) is not None:
                 node.input[index] = activation.output[0]
         _bypass_output_qdq(model, node, fp32_inputs, [o for o in node.output if same(o)])
     for activation in refolded.values():  # after the node whose output it reads (the graph stays in order)
@@ -340,7 +341,8 @@ def keep_fp32(int8: onnx.ModelProto, fp32: onnx.ModelProto, nodes: Sequence[str]
 
 
 def _folded_activation(
-    fp32: onnx.ModelProto,
+    fp32_producers: dict[str, onnx.NodeProto],
+    weights: dict[str, onnx.TensorProto],
     source: str,
     dq: onnx.NodeProto,
     producers: dict[str, onnx.NodeProto],
@@ -351,15 +353,13 @@ def _folded_activation(
     every MatMul kept FP32 drifted half as far as the whole INT8 model (max abs diff 0.018 against 0.037)."""
     if source in refolded:
         return refolded[source]
-    fp32_producers = {out: n for n in fp32.graph.node for out in n.output}
     activation, q = fp32_producers.get(source), producers.get(dq.input[0])
     if activation is None or activation.op_type not in ("Relu", "Clip") or q is None or q.op_type != "QuantizeLinear":
         return None
     before, quantized = fp32_producers.get(activation.input[0]), q.input[0]
     if before is None or quantized not in producers or producers[quantized].name != before.name:
         return None
-    initializers = {i.name for i in fp32.graph.initializer}
-    if any(value and value not in initializers for value in activation.input[1:]):
+    if any(value and value not in weights for value in activation.input[1:]):
         return None  # bounds made by a node: not carried over
     put_back = onnx.NodeProto()
     put_back.CopyFrom(activation)
