@@ -251,7 +251,7 @@ def ctc_path_doubt(name: str, kind: str, reference: np.ndarray, failed: Iterable
     ArgMax per frame in its graph), its text is what is read, and `--output-kind NAME=sequence` judges that."""
     if kind != "ids" or is_typed(kind) or not ctc_path(reference) or "id_agreement" not in set(failed):
         return ""
-    if not _path_like(reference):
+    if not _path_like(reference):  # a per-frame labeller's ids (an onset a frame late must show): no such reading
         return ""
     return (
         "read as an id per position, every position counted; if it is a CTC recogniser's best path (a class id per "
