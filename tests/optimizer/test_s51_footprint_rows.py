@@ -52,7 +52,8 @@ def test_a_run_s_workspace_is_counted_once_not_once_a_row(tmp_path: Path) -> Non
     assert one_row.row_bytes > 30 * 10**6, one_row  # the workspace read as a row's cost
     counted = measure_footprint(model, {"x": x[:1]}, 1, {"x": x[:4]}, 4)
     assert counted.fixed_bytes > 20 * 10**6 and counted.row_bytes <= one_row.row_bytes // 3, counted
-    assert paired_bytes(counted, 8) < paired_bytes(one_row, 8) / 2
+    # what 8 rows add to the sessions: a run's workspace once and a little a row, not the workspace 8 times
+    assert paired_bytes(counted, 8) - paired_bytes(Footprint(counted.session_bytes, 0), 0) < 8 * one_row.row_bytes
 
 
 def test_the_batch_is_chosen_from_rows_beyond_the_first(tmp_path: Path, monkeypatch) -> None:
