@@ -247,7 +247,7 @@ class _SearchRun(FallbackSchemes):
             mixed["chosen"] = chosen is mixed_candidate
         try:
             self._refuse_unverified(chosen, mixed)
-            self._refuse_capped(chosen, mixed)
+            self._refuse_capped(chosen, mixed, tried)
             if not self._quantizes_anything(chosen):
                 chosen = self._nothing_in_int8(tried, mixed)
                 if mixed:

@@ -5,6 +5,7 @@ measured and kept.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,7 @@ class SearchVerdict(HeldOutDrift):
             line, {**getattr(line, "record", {}), **figures, **outliers, "candidates": [chosen.summary()]}
         )
 
-    def _refuse_capped(self, chosen: Candidate, mixed: dict[str, Any]) -> None:
+    def _refuse_capped(self, chosen: Candidate, mixed: dict[str, Any], tried: Sequence[Candidate] = ()) -> None:
         """Where the mixed-precision search stopped at its own cap (`SearchSettings.mixed_cap_s`) with the whole
         budget not spent and the closest model still missing, refused in one line saying so and how to give that
         search more time. deepCR's U-Net at --max-search-s 1200 stopped it after 5 of 8 steps with 859 s left and
@@ -82,8 +83,11 @@ class SearchVerdict(HeldOutDrift):
         closest = f"; closest: {chosen.scheme}{self._kept_fp32(chosen)}, {worst}" if worst else ""
         far, shortfall, _ = self._far_from_budget(chosen, mixed)
         more = f"{BUDGET_FLAG} {max(2 * self.budget.seconds, 120):g}"
-        advice = (
-            far or f"nothing written: give it time with {more} (the time past the default goes to it) or deploy fp32"
+        slower = _all_slower(tried)
+        advice = far or (
+            f"nothing written: {slower}: deploy fp32 (or give it time with {more})"
+            if slower
+            else f"nothing written: give it time with {more} (the time past the default goes to it) or deploy fp32"
         )
         raise BudgetExceeded(
             f"no INT8 model holds the drift budget yet: the mixed-precision search stopped at its {cap:g} s cap after "
@@ -322,4 +326,18 @@ def _untried_back(mixed: dict[str, Any]) -> str:
     return (
         f" as far as the search went: its time ran out with {untried} of the {kept_before} groups kept FP32 before "
         "the last not tried back in INT8 (more --max-search-s may find a mix that holds)"
+    )
+
+
+def _all_slower(tried: Sequence[Candidate]) -> str:
+    """Where every INT8 candidate, each with every compute node it could quantize in INT8, ran slower than FP32: the
+    words that say so before more time is offered, as a mix that keeps nodes FP32 to hold the budget is unlikely to
+    run faster. DeepFilterNet3's encoder was told to give the search 600 s, and after 505 s more was refused for speed
+    (0.94×): its candidates had run 0.64–0.89× FP32 (session 51)."""
+    if not tried or max(candidate.speedup for candidate in tried) >= 1.0:
+        return ""
+    fastest = max(tried, key=lambda candidate: candidate.speedup)
+    return (
+        f"every INT8 candidate ran slower than FP32 here (the fastest, {fastest.scheme}, {fastest.speedup:.2f}×), so a "
+        "mix that holds is unlikely to be faster"
     )

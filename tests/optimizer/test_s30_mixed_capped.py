@@ -67,3 +67,21 @@ def test_no_capped_refusal_where_the_search_finished_held_or_the_user_keeps_fail
     _run(300.0)._refuse_capped(chosen, _mixed("every group kept FP32, the budget still missed"))
     _run(300.0)._refuse_capped(chosen, {})  # no mixed search
     _run(300.0, keep_failing=True)._refuse_capped(chosen, _mixed(MIXED_OUT_OF_TIME))
+
+
+def test_a_capped_refusal_where_every_candidate_ran_slower_says_so_first() -> None:
+    """DeepFilterNet3's encoder (session 51): told to give the search 600 s, and after 505 s more refused for speed
+    (0.94×); its candidates had run 0.64–0.89× FP32."""
+    slow = [
+        SimpleNamespace(scheme="static_qdq", speedup=0.89),
+        SimpleNamespace(scheme="static_qdq_compute", speedup=0.64),
+    ]
+    with pytest.raises(BudgetExceeded) as refused:
+        _run(300.0)._refuse_capped(_closest(DEEPCR), _mixed(MIXED_OUT_OF_TIME), slow)  # type: ignore[arg-type]
+    assert str(refused.value).endswith(
+        "0.95; nothing written: every INT8 candidate ran slower than FP32 here (the fastest, static_qdq, 0.89×), so a "
+        "mix that holds is unlikely to be faster: deploy fp32 (or give it time with --max-search-s 600)"
+    ), str(refused.value)
+    fast = [*slow, SimpleNamespace(scheme="dynamic", speedup=1.2)]
+    with pytest.raises(BudgetExceeded, match=r"nothing written: give it time with --max-search-s 600 \(the time"):
+        _run(300.0)._refuse_capped(_closest(DEEPCR), _mixed(MIXED_OUT_OF_TIME), fast)  # type: ignore[arg-type]
