@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Collection
 from pathlib import Path
 
-import numpy as np
 import onnx
 
 from optimizer import onnx_files
@@ -65,12 +64,3 @@ def with_scores(path: Path, outputs: Collection[str], out: Path) -> tuple[Path, 
     else:
         onnx_files.save(model, out)
     return out, scores
-
-
-def scores_error(reference: np.ndarray, candidate: np.ndarray) -> float:
-    """‖candidate − reference‖ / ‖reference‖ over the whole scores tensor (the relative error `drift_metrics` gives a
-    dense output)."""
-    ref, got = np.asarray(reference, np.float64), np.asarray(candidate, np.float64)
-    norm = float(np.linalg.norm(ref))
-    error = float(np.linalg.norm(got - ref))
-    return error / norm if norm > 0 else (0.0 if error == 0 else float("inf"))

@@ -332,11 +332,7 @@ class DriftReport:
         (`optimizer.answer_scores`), else the share of values changed): a continuous drift figure that still moves
         where a discrete metric (top-1 or sequence agreement on a few probe rows) does not."""
         errors = [
-            float(o["relative_error"])
-            if "relative_error" in o
-            else float(o[SCORES_ERROR])
-            if SCORES_ERROR in o
-            else _changed_share(o)
+            _output_error(o)
             for o in self.outputs.values()
             if o.get("kind") != "token_joint"  # outputs read together: no output of their own
         ]
@@ -358,6 +354,14 @@ class DriftReport:
             "violations": [v.to_dict() for v in self.violations],
             "metric": self.user_metric,
         }
+
+
+def _output_error(output: Mapping[str, Any]) -> float:
+    """One output's continuous drift figure (`DriftReport.error`)."""
+    for key in ("relative_error", SCORES_ERROR):
+        if key in output:
+            return float(output[key])
+    return _changed_share(output)
 
 
 def _changed_share(output: Mapping[str, Any]) -> float:

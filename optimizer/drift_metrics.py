@@ -264,13 +264,12 @@ def ctc_path_metrics(reference: np.ndarray, candidate: np.ndarray) -> dict[str, 
     judged (`sequence`): frames flip between a character and the blank at its edges without changing the text, and
     judged as ids, every frame counted, such a recogniser was refused on frames nobody reads."""
     reference, candidate = np.asarray(reference), np.asarray(candidate)
-    decoded = list(zip(metrics.ctc_collapse(reference), metrics.ctc_collapse(candidate), strict=True))
     return {
         "kind": "sequence",
         "best_path": True,
         "shape": list(reference.shape),
         "position_agreement": float(np.mean(reference == candidate)) if reference.size else 1.0,
-        "sequence_agreement": float(np.mean([a == b for a, b in decoded])) if decoded else 1.0,
+        "sequence_agreement": metrics.path_sequence_agreement(reference, candidate),
         "values_changed": int(np.count_nonzero(reference != candidate)),
     }
 

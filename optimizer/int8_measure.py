@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from optimizer.answer_scores import MAX_SCORE_BYTES, scores_error, with_scores
+from optimizer.answer_scores import MAX_SCORE_BYTES, with_scores
 from optimizer.calibrate import CalibrationSettings
 from optimizer.drift import measure_drift
 from optimizer.drift_budget import SCORES_ERROR, DriftBudget, DriftReport
@@ -27,6 +27,7 @@ from optimizer.token_axes import TokenAxes
 from optimizer.transformer import run_model
 from optimizer.user_metric import UserMetric, add_user_metric
 from optimizer.verify import batch_compositions
+from quantserve import metrics
 from quantserve.artifact import Artifact
 from quantserve.data import TensorData
 from quantserve.errors import QuantserveError
@@ -206,7 +207,7 @@ class HeldOutDrift:
             self._probe_reference, got, self.kinds, self.stage.budget, labels, self.probe.arrays, self.axes
         )
         for name, values in scores.items():  # the scores behind an id per sample: what ranks the probes
-            report.outputs[name][SCORES_ERROR] = scores_error(self._probe_scores[name], values)
+            report.outputs[name][SCORES_ERROR] = float(metrics.relative_error(self._probe_scores[name], values)[0])
         return report
 
     def _scores_outputs(self, path: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None:

@@ -334,9 +334,9 @@ def _all_slower(tried: Sequence[Candidate]) -> str:
     words that say so before more time is offered, as a mix that keeps nodes FP32 to hold the budget is unlikely to
     run faster. DeepFilterNet3's encoder was told to give the search 600 s, and after 505 s more was refused for speed
     (0.94×): its candidates had run 0.64–0.89× FP32 (session 51)."""
-    if not tried or max(candidate.speedup for candidate in tried) >= 1.0:
+    fastest = max(tried, key=lambda candidate: candidate.speedup, default=None)
+    if fastest is None or fastest.speedup >= 1.0:
         return ""
-    fastest = max(tried, key=lambda candidate: candidate.speedup)
     return (
         f"every INT8 candidate ran slower than FP32 here (the fastest, {fastest.scheme}, {fastest.speedup:.2f}×), so a "
         "mix that holds is unlikely to be faster"

@@ -401,8 +401,12 @@ def ctc_collapse(labels: np.ndarray, blank: int = 0) -> list[tuple[int, ...]]:
 
 def decoded_sequence_agreement(reference: np.ndarray, candidate: np.ndarray, blank: int = 0) -> float:
     """Share of samples whose greedy CTC-decoded sequence is identical for (samples, positions, classes) logits."""
-    ref = ctc_collapse(np.argmax(reference, axis=-1), blank)
-    new = ctc_collapse(np.argmax(candidate, axis=-1), blank)
+    return path_sequence_agreement(np.argmax(reference, axis=-1), np.argmax(candidate, axis=-1), blank)
+
+
+def path_sequence_agreement(reference: np.ndarray, candidate: np.ndarray, blank: int = 0) -> float:
+    """Share of samples whose (samples, positions) best paths decode (`ctc_collapse`) to the same sequence."""
+    ref, new = ctc_collapse(reference, blank), ctc_collapse(candidate, blank)
     return float(np.mean([a == b for a, b in zip(ref, new, strict=True)])) if ref else 1.0
 
 

@@ -271,16 +271,21 @@ class ModelConfig:
 def recorded_precision(config: dict[str, Any]) -> str | None:
     """The precision `deploy` recorded in a config (the dict Triton's get_model_config or `parse_config` gives), or
     None where none is recorded (deployed before it was, or not by quantserve)."""
-    value = (config.get("parameters") or {}).get(PRECISION_PARAMETER) or {}
-    precision = value.get("string_value") if isinstance(value, dict) else None
-    return str(precision).lower() if precision else None
+    precision = _string_parameter(config, PRECISION_PARAMETER)
+    return precision.lower() if precision else None
 
 
 def recorded_source(config: dict[str, Any]) -> str | None:
     """The source model's identity `deploy` recorded in a config (`SOURCE_PARAMETER`), or None where none is."""
-    value = (config.get("parameters") or {}).get(SOURCE_PARAMETER) or {}
-    source = value.get("string_value") if isinstance(value, dict) else None
-    return str(source) if source else None
+    return _string_parameter(config, SOURCE_PARAMETER)
+
+
+def _string_parameter(config: dict[str, Any], name: str) -> str | None:
+    """The string value of config parameter `name` (as Triton's get_model_config or `parse_config` gives it), None
+    where the config has none."""
+    value = (config.get("parameters") or {}).get(name) or {}
+    text = value.get("string_value") if isinstance(value, dict) else None
+    return str(text) if text else None
 
 
 def speed_parameter(speed: dict[str, Any] | None) -> dict[str, str]:
@@ -293,8 +298,7 @@ def speed_parameter(speed: dict[str, Any] | None) -> dict[str, str]:
 
 def recorded_speed(config: dict[str, Any]) -> dict[str, Any] | None:
     """The in-process speed verdict `deploy` recorded in a config, or None where none is (or it cannot be read)."""
-    value = (config.get("parameters") or {}).get(SPEED_PARAMETER) or {}
-    text = value.get("string_value") if isinstance(value, dict) else None
+    text = _string_parameter(config, SPEED_PARAMETER)
     try:
         speed = json.loads(text) if text else None
     except ValueError:
