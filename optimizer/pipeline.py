@@ -328,7 +328,14 @@ class OptimizeJob:
     def _check_names_before_export(self, model: ModelSource) -> None:
         """A PyTorch model's input names are its example's: data naming none of them is refused before the export
         (a 200 000-class head took 30 s and 3 GB to say so), with the flag that names them. Data naming some is
-        left to the check after the export, which knows the inputs the graph kept."""
+        left to the check after the export, which knows the inputs the graph kept. Files naming their arrays
+        differently are refused first, together: each checked alone told the user to rename one, then the
+        other back (session 52)."""
+        named = {str(path): sorted(data.arrays) for path, data in self.data_files}
+        if len({tuple(names) for names in named.values()}) > 1:
+            each = ", ".join(f"{path} has {names}" for path, names in named.items())
+            inputs = f" (the model's inputs: {sorted(model.input_names)})" if model.input_names else ""
+            raise QuantserveError(f"the data files name their arrays differently: {each}; name them alike{inputs}")
         if model.kind == "onnx" or not model.input_names:
             return
         for data_path, data in self.data_files:
