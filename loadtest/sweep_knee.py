@@ -8,7 +8,8 @@ throughput was:
 - at the highest, and the step below gave LEVEL or less of it: still rising, the server's capacity lies beyond;
 - otherwise it levelled off: from the first step within LEVEL of the most, more clients added latency, not
   throughput (closed-loop clients wait in Triton's queue once its instances are busy).
-A band, not a test of significance: these machines are shared, and the steps' own spread is not measured; the
+Steps cut short (interrupted, or their model gone) are left out, and the line says which. A band, not a test of
+significance: these machines are shared, and the steps' own spread is not measured; the
 line states what the figures show, it judges nothing (no exit status rests on it). Where other processes' share of
 the cores differed by `utilization.OTHERS_SHIFT` or more between the steps it compares, the line gives the figures,
 names the shares and asks for a rerun instead of reading the server's behaviour from them.
@@ -25,17 +26,19 @@ LEVEL = 0.9  # within 10 % of the most throughput: levelled off (module docstrin
 
 def sweep_note(run: LoadRun) -> str | None:
     """The sweep's one line (module docstring), or None where the run is no closed-loop sweep."""
-    steps = sorted(
-        (r for r in run.results if r.mode == ClosedLoop.mode and r.requests > r.failed_requests),
-        key=lambda r: r.users,
-    )
+    answered = [r for r in run.results if r.mode == ClosedLoop.mode and r.requests > r.failed_requests]
+    # a step cut short (Ctrl-C, its model gone) measured part of its window: read with the others, an interrupted
+    # last step's 3.6 of 10 s told the user the sweep "still rose … sweep higher" (session 52)
+    steps = sorted((r for r in answered if not r.interrupted and not r.model_gone), key=lambda r: r.users)
     if len(steps) < 2 or len({r.users for r in steps}) < len(steps):
         return None
+    short = sorted({r.users for r in answered} - {r.users for r in steps})
+    left_out = f" (the {', '.join(map(str, short))}-user step cut short, left out)" if short else ""
     figures, reading, compared = _reading(steps)
     neighbour = _neighbour(compared)
     if neighbour:
-        return f"{run.name} sweep: {figures}, but {neighbour}: rerun on a quiet machine before reading a knee"
-    return f"{run.name} sweep: {figures}: {reading}"
+        return f"{run.name} sweep{left_out}: {figures}, but {neighbour}: rerun on a quiet machine before reading a knee"
+    return f"{run.name} sweep{left_out}: {figures}: {reading}"
 
 
 def _reading(steps: list[LoadResult]) -> tuple[str, str, list[LoadResult]]:
