@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.evaluator import TASKS
-from quantserve.checks import positive_seconds
+from quantserve.checks import distinct, positive_seconds
 from quantserve.cli.port_flags import add_port_range_flag
 from quantserve.cli.tables import add_json_flag, print_json
 from quantserve.cli.tls_flags import add_tls_flags, client_tls, tls_environment
@@ -99,7 +99,9 @@ def evaluate(args: argparse.Namespace) -> int:
     from quantserve.errors import QuantserveError
     from serving.machine import write_machine_facts
 
-    models = [versioned(m.strip(), args.model_version) for m in args.models.split(",") if m.strip()]
+    models = distinct(
+        "--models", [versioned(m.strip(), args.model_version) for m in args.models.split(",") if m.strip()]
+    )
     if not models:
         raise QuantserveError("--models names no model")
     reference = versioned(args.reference.strip(), args.model_version)
