@@ -174,7 +174,9 @@ def run(args: argparse.Namespace) -> int:
             f"removed {word} {listed} of '{args.name}' (--keep-versions {args.keep_versions}: the newest folders kept)"
         )
     if kept:
-        print(f"note: kept '{args.name}''s serving settings from its config: {', '.join(kept)} (a flag changes one)")
+        print(
+            f"note: kept the serving settings of '{args.name}' from its config: {', '.join(kept)} (a flag changes one)"
+        )
     return 0
 
 
