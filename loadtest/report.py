@@ -418,7 +418,8 @@ def verdict_headline(verdict: Verdict) -> str:
     else:
         parts.append(f"served INT8 vs FP32 not measured ({verdict.served_missing})")
     for speed in verdict.in_process:
-        parts.append(f"{speed['speedup']:.2f}× in-process ({speed['model']}, {speed['threads']} threads)")
+        caveat = f", caveat: {'; '.join(speed['caveats'])}" if speed.get("caveats") else ""  # as the served ratio's
+        parts.append(f"{speed['speedup']:.2f}× in-process ({speed['model']}, {speed['threads']} threads){caveat}")
     if verdict.drift:
         held, thin = sum(r.holds for r in verdict.drift), sum(bool(r.evidence) for r in verdict.drift)
         rows = f" on the rows given, {thin} on too few rows to show it" if thin else ""

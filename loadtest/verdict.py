@@ -1,7 +1,8 @@
 """The report's verdict, gathered from results already measured: is INT8 worth shipping here?
 
 INT8 vs FP32 speed served through Triton (the load runs' throughput at the same concurrency) and
-in-process (the `speed` section `quantserve optimize` records in a build's manifest.json), drift
+in-process (the `speed` section `quantserve optimize` records in a build's manifest.json; its caveat, a busy machine,
+is `loadtest.in_process_speed`'s to say), drift
 per output against its budget (accuracy.json, or the INT8 build's manifest), pass or fail, and
 the machine (machine.json: the client's, as the last loadtest or evaluate into the folder recorded it; a load run
 recorded from another client machine is named beside it; a machine.json of another shape is one line, as the other
@@ -25,6 +26,7 @@ from typing import Any
 
 from loadtest.accuracy_results import AccuracyReport
 from loadtest.empty_window import nothing_measured
+from loadtest.in_process_speed import in_process_entry
 from loadtest.machine_notes import other_clients, recorded_machine, timed_elsewhere
 from loadtest.results import LoadRun
 from loadtest.run_pairing import accuracy_source_notes, spread_note
@@ -75,7 +77,7 @@ class Verdict:
 
     served: ServedSpeedup | None = None  # the headline's pair: the lowest ratio of `served_pairs`
     served_pairs: list[ServedSpeedup] = field(default_factory=list)  # every INT8-vs-FP32 pair, each judged
-    in_process: list[dict[str, Any]] = field(default_factory=list)  # manifest speed records, with the model name
+    in_process: list[dict[str, Any]] = field(default_factory=list)  # speed records, named, with caveats
     drift: list[DriftRow] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # one line per reason it does not pass
     notes: list[str] = field(default_factory=list)  # what the reader should know: how precisions were known
@@ -379,7 +381,7 @@ def gather(
     for manifest in manifests:
         verification = manifest.get("verification") or {}
         if verification.get("speed"):
-            verdict.in_process.append({"model": manifest.get("name", "?"), **verification["speed"]})
+            verdict.in_process.append(in_process_entry(manifest.get("name", "?"), verification["speed"]))
         if not accuracy and manifest.get("precision") == "int8":
             outputs = verification.get("outputs") or {}
             verdict.drift += drift_rows(manifest.get("name", "int8"), outputs, verification.get("budget"))
@@ -426,5 +428,5 @@ def served_in_process(runs: list[LoadRun]) -> list[dict[str, Any]]:
     for run in runs:
         speed = run.identity.in_process if run.identity is not None else None
         if speed:
-            speeds.setdefault(run.model, {"model": run.model, **speed, "from": "its deployment"})
+            speeds.setdefault(run.model, in_process_entry(run.model, speed, "its deployment"))
     return list(speeds.values())
