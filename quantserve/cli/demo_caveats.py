@@ -13,6 +13,8 @@ from typing import Any
 
 CAVEATS_KEY = "int8_speedup_caveats"  # summary.json: report.md's caveats on the served ratio
 IN_PROCESS_KEY = "int8_in_process"  # summary.json: the INT8 build's speedup over FP32 in-process, as optimize timed it
+# ... its fields: the figure, its verdict, and report.md's caveats on it with the load they come from (a busy machine)
+IN_PROCESS_FIELDS = ("speedup", "verdict", "holds", "threads", "busy", "others_share", "caveats")
 REPORT_KEY = "report"  # summary.json: report.md's verdict word, its failures and headline
 
 
@@ -66,19 +68,23 @@ def report_verdict(out: Path, int8_model: str) -> dict[str, Any]:
 
     verdict = load_results(out).verdict
     speed = next((s for s in verdict.in_process if s.get("model") == int8_model), None)
-    in_process = {key: speed.get(key) for key in ("speedup", "verdict", "holds", "threads")} if speed else None
+    in_process = {key: speed.get(key) for key in IN_PROCESS_FIELDS} if speed else None
     report = {"verdict": verdict.word if verdict.judged else "NO VERDICT", "failures": list(verdict.failures)}
     return {IN_PROCESS_KEY: in_process, REPORT_KEY: {**report, "headline": verdict_headline(verdict)}}
 
 
 def in_process_words(summary: dict[str, Any]) -> str:
-    """The verdict line's in-process part, e.g. "0.93× in-process (slower here: served anyway, --allow-slower), ";
-    "" where the build recorded no timing."""
+    """The verdict line's in-process part, e.g. "0.93× in-process (slower here: served anyway, --allow-slower), " or
+    "3.07× in-process (caveat: others took 50% of the cores while optimize timed it), " (report.md's caveats); ""
+    where the build recorded no timing."""
     speed = summary.get(IN_PROCESS_KEY)
     if not speed or speed.get("speedup") is None:
         return ""
-    served_anyway = f" ({speed.get('verdict') or 'slower'} here: served anyway, --allow-slower)"
-    return f"{speed['speedup']:.2f}× in-process{'' if speed.get('holds', True) else served_anyway}, "
+    slower = f"{speed.get('verdict') or 'slower'} here: served anyway, --allow-slower"
+    said = [] if speed.get("holds", True) else [slower]
+    said += [f"caveat: {'; '.join(speed['caveats'])}"] if speed.get("caveats") else []
+    words = f" ({'; '.join(said)})" if said else ""
+    return f"{speed['speedup']:.2f}× in-process{words}, "
 
 
 def report_line(summary: dict[str, Any]) -> str:

@@ -62,7 +62,8 @@ def test_the_summary_records_the_in_process_speed_and_the_reports_verdict(
 ) -> None:
     settings, _ = demo_run
     summary = json.loads((settings.out / "summary.json").read_text())
-    assert summary["int8_in_process"] == {"speedup": 0.93, "verdict": "slower", "holds": False, "threads": 2}
+    recorded = {"speedup": 0.93, "verdict": "slower", "holds": False, "threads": 2}  # no load recorded: no caveat
+    assert summary["int8_in_process"] == {**recorded, "busy": None, "others_share": None, "caveats": []}
     assert (summary["report"]["verdict"], summary["report"]["failures"]) == ("FAIL", [FAILURE])
     assert summary["report"]["headline"].endswith("· 0.93× in-process (digits_int8, 2 threads)")
     assert "**FAIL · INT8 1.15× FP32 served" in (settings.out / "report.md").read_text()
