@@ -392,7 +392,8 @@ def test_a_new_version_without_serving_flags_keeps_the_models_serving_settings(
     kept = parse_config(repo / "m" / "config.pbtxt")
     assert kept["max_batch_size"] == 64 and kept["instance_group"][0]["count"] == 2
     assert kept["dynamic_batching"] == first["dynamic_batching"]
-    assert "note: kept the serving settings of 'm' from its config: --instances 2, --max-batch 64, --preferred-batch " in out
+    note = "note: kept the serving settings of 'm' from its config: --instances 2, --max-batch 64, --preferred-batch "
+    assert note in out
     assert "--max-queue-delay-us 2000" in out
     assert main([*argv, "--instances", "1", "--max-queue-delay-us", "100"]) == 0
     changed = parse_config(repo / "m" / "config.pbtxt")
