@@ -180,6 +180,8 @@ CHECKS: dict[str, tuple[str, str, bool]] = {
     "cosine_mean": ("cosine mean", "min_cosine_mean", True),
     "cosine_worst": ("worst cosine", "min_cosine_worst", True),
     "sequence_agreement": ("decoded-sequence agreement", "min_sequence_agreement", True),
+    # ... with each symbol's run where FP32 has it: an inferred sequence only (`optimizer.drift.sequence_in_place`)
+    "located_agreement": ("decoded-sequence agreement, each symbol in place", "min_sequence_agreement", True),
     "token_agreement": ("per-token top-1 agreement", "min_top1_agreement", True),
     "id_agreement": ("id agreement", "min_top1_agreement", True),
     "first_id_agreement": ("first-ranked id agreement", "min_top1_agreement", True),  # `optimizer.ranked_ids`
@@ -213,7 +215,7 @@ BUDGETED: dict[str, tuple[str, ...]] = {
     "classification": ("top1_agreement", "accuracy_drop_points", "decision_agreement"),
     "multilabel": ("label_set_agreement",),
     "embedding": ("cosine_mean", "cosine_worst"),
-    "sequence": ("sequence_agreement",),
+    "sequence": ("sequence_agreement", "located_agreement"),
     # a decoded raw head's boxes too (`optimizer.decoded_heads`), its channels where its decoder reads them
     "detection": (
         "box_agreement",

@@ -24,6 +24,7 @@ DISCRETE_METRICS = (
     "id_agreement",
     "first_id_agreement",
     "sequence_agreement",
+    "located_agreement",
 )  # shares of rows: resolved by count
 # counted over boxes, not rows: a box list's F1 rests on FP32's boxes at the threshold, however many rows hold them
 BOX_METRICS = ("box_agreement",)

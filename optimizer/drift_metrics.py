@@ -297,10 +297,11 @@ def _kind_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray, label
         return {"top1_agreement": metrics.top1_agreement(reference, candidate), **class_flips(reference, candidate)}
     if kind == "multilabel":
         return _label_set_metrics(reference, candidate, label_threshold)
-    if kind == "sequence":
+    if kind == "sequence":  # the calls in their places too, where the kind was read off the values (`optimizer.drift`)
         return {
             "position_agreement": metrics.position_agreement(reference, candidate),
             "sequence_agreement": metrics.decoded_sequence_agreement(reference, candidate),
+            "located_agreement": metrics.located_sequence_agreement(reference, candidate),
         }
     if kind == "embedding" and len(reference) >= 2:
         k = min(5, len(reference) - 1)
