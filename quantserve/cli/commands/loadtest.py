@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loadtest.load_pattern import ARRIVALS
-from quantserve.checks import distinct, positive_seconds
+from quantserve.checks import positive_seconds
 from quantserve.cli.loadtest_start import (
     DEFAULT_MAX_IN_FLIGHT,
     DEFAULT_REQUEST_BATCH,
@@ -363,11 +363,9 @@ def run_soak_command(args: argparse.Namespace) -> int:
 
 def addressed_models(args: argparse.Namespace) -> list[tuple[str, str]]:
     """(model, version) per --model entry: its own @N, else --model-version ("": the newest served)."""
-    from serving.model_version import addressed, split_addressed
+    from serving.model_version import split_addressed
 
-    models = [split_addressed(m.strip(), args.model_version) for m in args.model.split(",") if m.strip()]
-    distinct("--model", [addressed(*model) for model in models])
-    return models
+    return [split_addressed(m.strip(), args.model_version) for m in args.model.split(",") if m.strip()]
 
 
 def resolve_metrics_url(args: argparse.Namespace) -> str | None:
