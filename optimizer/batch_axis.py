@@ -205,8 +205,13 @@ def checking_session(path: Path, model: str | Path) -> Any:
 def answered_shapes(session: Any, feeds: dict[str, np.ndarray], model: str | Path) -> list[list[int]]:
     """Each output's shape as `session` answers `feeds`; a model that does not run at the data's shapes is a
     QuantserveError naming `model`."""
+    return [list(np.shape(value)) for value in answered_values(session, feeds, model)]
+
+
+def answered_values(session: Any, feeds: dict[str, np.ndarray], model: str | Path) -> list[Any]:
+    """Each output as `session` answers `feeds` (`answered_shapes`)."""
     try:
-        return [list(np.shape(value)) for value in session.run(None, feeds)]
+        return list(session.run(None, feeds))
     except Exception as exc:  # ORT's own error types: the model does not run at the data's shapes
         raise does_not_run(session, feeds, model, exc) from exc
 

@@ -20,7 +20,7 @@ from optimizer import calib_cache, onnx_files
 from optimizer.atomic_output import check_output_folder, run_atomically
 from optimizer.batch_advice import UNBATCHED_ROUTE, selection_advice
 from optimizer.batch_axis import (
-    answered_shapes,
+    answered_values,
     checking_session,
     dependent_rows,
     sizes_fixed_in_graph,
@@ -44,6 +44,7 @@ from optimizer.early_evidence import early_evidence_refusal
 from optimizer.export import ExportOnnx, refuse_quantized
 from optimizer.fuse import FuseGraph
 from optimizer.graph_words import read_graph_words, words_record
+from optimizer.nan_outputs import nan_refusal
 from optimizer.quant_exclusions import graph_no_compute_refusal, no_compute_refusal
 from optimizer.sample_axis import graph_packed_refusal
 from optimizer.source import ModelSource, forward_parameters, load_source
@@ -205,7 +206,12 @@ class OptimizeJob:
         if self.options.unbatched:
             check_requests(session, self.held_out, self.options.source, self.options.precision)
             return
-        shapes = answered_shapes(session, check_inputs, self.options.source)  # run once, read twice
+        answers = answered_values(session, check_inputs, self.options.source)  # run once, read three times
+        shapes = [list(np.shape(value)) for value in answers]
+        names = [output.name for output in session.get_outputs()]
+        nan = nan_refusal(exported.path, names, answers, check_inputs, str(self.options.source))
+        if nan:
+            raise QuantserveError(nan)
         advice = selection_advice(exported.path)
         unbatched = unbatched_output(session, check_inputs, self.options.source, advice, answered=shapes)
         if unbatched:
