@@ -261,8 +261,9 @@ def drift_refusal(record: Mapping[str, Any], precision: str = "int8") -> str:
         subject = f"the {precision.upper()} build"
         if where:
             cause = (
-                "; a row's answer depends on the rows batched with it (dynamic quantization takes one scale per "
-                "batch), so Triton's dynamic batching would change it"
+                "; a row's answer depends on the rows batched with it (a dynamically quantized graph takes one "
+                "scale per batch; a float one may compute an op otherwise by batch size, or spread a NaN), so "
+                "Triton's dynamic batching would change it"
             )
     return Refusal(
         f"{subject} misses the drift budget{where}: {first}{more}{cause}; nothing written "
