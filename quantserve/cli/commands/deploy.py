@@ -160,12 +160,16 @@ def run(args: argparse.Namespace) -> int:
     for line in missed_checks(manifest.verification):  # shipped past them
         print(f"warning: {args.build_dir} {line}: evaluate it through the server first", file=sys.stderr)
     pruned = list(result.pruned)
+    superseded = ""
     if args.url:
-        make_live_or_withdraw(args.url, args.repo, args.name, result)
+        served = make_live_or_withdraw(args.url, args.repo, args.name, result)
+        superseded = superseded_line(result.version, served)
         pruned = prune_versions(result.model_dir, args.keep_versions)
     unserved = None if args.url else not_loaded_until_restart(args.repo)  # serve --model-control none
     said = f"deployed {args.build_dir} as '{args.name}' version {result.version}: {result.version_dir}"
     print(f"{said}; {unserved}" if unserved else said)
+    if superseded:
+        print(f"warning: {superseded}", file=sys.stderr)
     print(f"config: {result.config_path}")
     if pruned:  # said: a version another deploy had just reported was gone without a word (session 45)
         word = "version" if len(pruned) == 1 else "versions"
@@ -273,20 +277,34 @@ def _why(exc: OSError, timeout_s: float) -> str:
     return str(getattr(reason, "strerror", None) or reason)
 
 
-def make_live_or_withdraw(url: str, repo: Path, name: str, result: Deployment) -> None:
+def superseded_line(version: int, served: list[int]) -> str:
+    """Empty where the server serves `version`; else what serves in its place. Two `deploy --url` of one model at
+    once: each printed "live on …" and "deployed … version 18", exit 0, while the server served only version 19, the
+    other deploy's build, as the config's newest-version policy asks (session 52)."""
+    if version in served:
+        return ""
+    newer = [v for v in served if v > version]
+    instead = f"version {', '.join(map(str, newer))}, deployed meanwhile," if newer else "no version of it"
+    return (
+        f"version {version} is not served: the server serves {instead} in its place (the config's version policy "
+        "names which); load-test or evaluate that version knowing which build it is"
+    )
+
+
+def make_live_or_withdraw(url: str, repo: Path, name: str, result: Deployment) -> list[int]:
     """`make_live`; if the server will not load the new version, take it out of the repository again, so that
     no restart ever loads a version that fails (the server keeps serving the previous one meanwhile). The line
     says what the withdrawal did: a deploy that ran meanwhile keeps its version and its config."""
     from serving.withdraw import withdraw
 
     try:
-        make_live(url, repo, name)
+        return make_live(url, repo, name)
     except QuantserveError as exc:
         raise QuantserveError(f"{exc}; {withdraw(result)}") from exc
 
 
-def make_live(url: str, repo: Path, name: str) -> None:
-    """Load `name` on the server at `url` and wait until it serves exactly the versions its config names."""
+def make_live(url: str, repo: Path, name: str) -> list[int]:
+    """Load `name` on the server at `url` and wait until it serves exactly the versions its config names: those."""
     from serving.control import ControlClient
     from serving.versions import served_versions
 
@@ -295,6 +313,7 @@ def make_live(url: str, repo: Path, name: str) -> None:
     expected = served_versions(repo / name)
     control.wait_versions(name, expected)
     print(f"live on {control.url}: '{name}' versions {', '.join(map(str, expected))}")
+    return list(expected)
 
 
 def warn_missing_backend(artifact: Artifact, build: str) -> None:
