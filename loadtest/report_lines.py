@@ -5,11 +5,14 @@ verdict's drift table and its lines on thin evidence; and a table as Markdown or
 
 from __future__ import annotations
 
+import fcntl
 import math
+import os
 from html import escape
 from pathlib import Path
 from typing import Any
 
+from loadtest.recording_files import LOCK_FILE
 from loadtest.results import LoadResult, LoadRun
 from loadtest.stage_figures import StageFigures, spans_note, versions_note
 from loadtest.sweep_knee import sweep_note
@@ -164,4 +167,26 @@ def no_results_line(results_dir: Path, loads: str, accuracy: str) -> str:
         again = results_dir / REMEASURED
         where = f"; its winner's re-measure: quantserve report {again}" if again.is_dir() else ""
         return f"{said}: it holds a tune search ({TUNE_FILE}, reported in tune.html){where}"
+    left = left_by(results_dir / LOCK_FILE)
+    if left:  # a run held the folder and saved nothing: stopped before its end (an evaluation saves only then)
+        return f"{said}: {left}"
     return f"{said}; run loadtest or evaluate first"
+
+
+def left_by(lock: Path) -> str:
+    """What the lock a load run or evaluation leaves in its --out says of it (`recording_files.results_folder_held`:
+    it writes its pid there): still running, or gone before saving anything; "" where no pid is recorded. An
+    evaluate killed while scoring left only the lock, and `report` said "run loadtest or evaluate first" (session
+    52)."""
+    try:
+        pid = int(lock.read_text().strip())
+        fd = os.open(lock, os.O_RDONLY)
+    except (OSError, ValueError):
+        return ""
+    try:  # the run holds its flock while it runs: taken here, nothing holds it any more
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return f"a run (pid {pid}) is still writing here: report it when it ends"
+    finally:
+        os.close(fd)
+    return f"a run (pid {pid}) worked here and stopped before saving anything (interrupted or killed): run it again"

@@ -9,8 +9,10 @@ the command exits 1 when a variant misses it, naming the output, metric, value a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +119,7 @@ def evaluate(args: argparse.Namespace) -> int:
     with results_folder_held(Path(args.out)):
         refuse_replacing(Path(args.out))  # held: an evaluation saving here as this one looked would be replaced
         # The evaluator's gRPC clients take QUANTSERVE_TLS_* when given no TLS of their own.
-        with tls_environment(client_tls(args)):
+        with tls_environment(client_tls(args)), said_when_interrupted(Path(args.out)):
             report = evaluate_accuracy(
                 args.url,
                 models,
@@ -161,6 +163,22 @@ def evaluate(args: argparse.Namespace) -> int:
             print(line)
         return EXIT_OVER_BUDGET
     return load_status(loads)
+
+
+@contextlib.contextmanager
+def said_when_interrupted(out: Path) -> Iterator[None]:
+    """A Ctrl-C or SIGTERM while scoring says what is lost: it printed only "quantserve: interrupted", and `report`
+    on the folder said "run loadtest or evaluate first" (session 52). An evaluation is saved whole, at its end: a
+    part of the rows judges nothing."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        print(
+            f"quantserve: evaluate stopped before it finished scoring: nothing saved in {out} (an evaluation is saved "
+            "whole, when every model has answered every row); run it again",
+            file=sys.stderr,
+        )
+        raise
 
 
 def load_status(loads: list[Any]) -> int:
