@@ -10,7 +10,8 @@ Two file forms are read:
   as JavaScript's Date.now() and tracing spans write them): numbers (any origin), or date-times such as
   `2023-11-16 18:15:46.6805900` (the form of Azure's public inference traces), with a zone or not
   (`2024-05-01T12:00:00.123Z`, `…+02:00`: moved to UTC). Rows need not be sorted (the plan says where they were
-  not); other columns are ignored, and a quoted cell of one may span lines (a prompt).
+  not); other columns are ignored (one whose name is a near miss of a name read here, `batch_sise`, is refused
+  naming it), and a quoted cell of one may span lines (a prompt).
   Unit-less stamps read as seconds that look like milliseconds (1000 or more arrivals a mean 1 s or more apart, or
   whole numbers a median 10 s or more apart) carry a warning naming the `_ms` suffix and `--trace-speed 1000`
   (`ArrivalTrace.unit_note`, loadtest.trace_plan).
@@ -68,6 +69,7 @@ from loadtest.trace_columns import (
     millisecond_stamps_note,
     other_delimiter,
     read_as_plain_seconds,
+    refuse_near_misses,
 )
 from quantserve.errors import QuantserveError
 
@@ -77,6 +79,8 @@ RATE_COLUMNS = ("rate", "rps", "qps")  # arrivals per second over the row's inte
 SIZE_COLUMNS = ("batch_size", "batch", "samples")  # samples in the row's request
 COUNT_SEED = 0  # where in its interval each counted arrival falls: fixed, so a replay is repeatable
 TIME_UNITS = {"": 1.0, "_s": 1.0, "_ms": 1e-3, "_us": 1e-6, "_ns": 1e-9}  # a column name's suffix
+# every column name the CSV reader reads: an unread column's name close to one is refused as a typo (trace_columns)
+KNOWN_COLUMNS = [n + u for n in TIME_COLUMNS for u in TIME_UNITS] + [*COUNT_COLUMNS, *RATE_COLUMNS, *SIZE_COLUMNS]
 MAX_ARRIVALS = 10_000_000  # a trace's arrivals held in memory (80 MB of float64)
 # a window offering a rate this far (a share) from the pass's mean is labelled with its own: 10 s of a 30 s diurnal
 # pass offered 184 req/s, its label said "283.1 req/s mean" and the table read as the server falling 35 % short.
@@ -348,6 +352,7 @@ def _from_timestamps(
     sized = [i for i, name in enumerate(lowered) if name in SIZE_COLUMNS]
     sizes = as_sizes(rows, rows.header[sized[0]], rows.cells(sized[0])) if sized else None
     counted = [i for i, name in enumerate(lowered) if name in COUNT_COLUMNS + RATE_COLUMNS]
+    refuse_near_misses(rows, {column, *sized[:1], *counted[:1]}, KNOWN_COLUMNS)
     if counted:
         offsets, period, source = _from_column_counts(rows, counted[0], seconds, scale)
         return offsets, period, None if sizes is None else sizes[source], True, "", None

@@ -6,6 +6,7 @@ is where every cell is parsed and checked, and every bad cell is one line naming
 from __future__ import annotations
 
 import csv
+import difflib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +33,10 @@ MS_SUSPECT_MEAN_GAP_S = 1.0
 # ... and, whatever the row count, whole-number stamps this far apart on median: 300 rows of 0, 10, …, 2990 (ms) were
 # read as a 3000 s pass without a word (session 31); a load-test trace in seconds is rarely whole seconds 10 s apart
 MS_SUSPECT_WHOLE_GAP_S = 10.0
+# how close (difflib's ratio) an unread column's name must be to a name the reader knows to be taken for a typo of it:
+# `batch_sise` (0.9 to batch_size) was ignored, every request replayed at --request-batch (session 52); `model`,
+# `prompt_tokens` or `hash_ids` are far below it
+NEAR_MISS_CUTOFF = 0.8
 # what a spreadsheet's or a tool's export may split columns by instead of the comma a trace CSV needs
 OTHER_DELIMITERS = {";": "semicolons (;)", "\t": "tabs", "|": "bars (|)"}
 
@@ -113,6 +118,18 @@ def _records(lines: list[str]) -> list[tuple[int, str]]:
     if parts:  # an unclosed quote ran to the end of the file
         return list(enumerate(lines))
     return records
+
+
+def refuse_near_misses(rows: TraceRows, read: set[int], known: list[str]) -> None:
+    """One line naming the first column not `read` whose name (any case) is a near miss of a `known` one
+    (NEAR_MISS_CUTOFF): a typo there silently dropped what the column says. A known name left unread (a second time
+    column) and any other column stay ignored, as the trace's other columns are."""
+    for index, name in enumerate(rows.header):
+        if index in read or name.lower() in known:
+            continue
+        near = difflib.get_close_matches(name.lower(), known, n=1, cutoff=NEAR_MISS_CUTOFF)
+        if near:
+            raise QuantserveError(f"--trace {rows.path}: column '{name}' is not read; did you mean '{near[0]}'?")
 
 
 def other_delimiter(line: str) -> str | None:
