@@ -10,8 +10,8 @@ Two file forms are read:
   as JavaScript's Date.now() and tracing spans write them): numbers (any origin), or date-times such as
   `2023-11-16 18:15:46.6805900` (the form of Azure's public inference traces), with a zone or not
   (`2024-05-01T12:00:00.123Z`, `…+02:00`: moved to UTC). Rows need not be sorted (the plan says where they were
-  not); other columns are ignored (one whose name is a near miss of a name read here, `batch_sise`, is refused
-  naming it), and a quoted cell of one may span lines (a prompt).
+  not, naming a stamp far outside the rows around it); other columns are ignored (one whose name is a near miss of
+  a name read here, `batch_sise`, is refused naming it), and a quoted cell of one may span lines (a prompt).
   Unit-less stamps read as seconds that look like milliseconds (1000 or more arrivals a mean 1 s or more apart, or
   whole numbers a median 10 s or more apart) carry a warning naming the `_ms` suffix and `--trace-speed 1000`
   (`ArrivalTrace.unit_note`, loadtest.trace_plan).
@@ -67,6 +67,7 @@ from loadtest.trace_columns import (
     as_sizes,
     is_number,
     millisecond_stamps_note,
+    order_note,
     other_delimiter,
     read_as_plain_seconds,
     refuse_near_misses,
@@ -332,7 +333,7 @@ def _from_timestamps(
     """A CSV's arrival-time column; a pass lasts the span plus one mean gap, so looping keeps the mean rate. Also
     whether the rows were counts per interval (scaled here by `scale`, before any arrival is placed), the time
     column's name where its unit-less numbers were read as seconds (else ""), and a note where the rows were out of
-    time order (`_order_note`). `first_line`: the number of `lines[0]` in the file."""
+    time order (`order_note`). `first_line`: the number of `lines[0]` in the file."""
     rows = TraceRows.of(path, lines, first_line)
     lowered = [name.lower() for name in rows.header]
     found = [(lowered.index(n + u), u) for n in TIME_COLUMNS for u in TIME_UNITS if n + u in lowered]
@@ -364,22 +365,7 @@ def _from_timestamps(
     if span <= 0:
         raise QuantserveError(f"--trace {path}: every arrival has the same time; a replay needs time between them")
     period = span * len(offsets) / (len(offsets) - 1)
-    return offsets, period, None if sizes is None else sizes[order], False, plain, _order_note(rows, seconds)
-
-
-def _order_note(rows: TraceRows, seconds: np.ndarray) -> str | None:
-    """A line where rows come earlier than the row before them (logs merged from several servers, an export newest
-    first): they are replayed in time order, and the user hears so rather than finding the sort silently (issue 11)."""
-    back = np.flatnonzero(np.diff(seconds) < 0)
-    if not len(back):
-        return None
-    first = rows.numbers[int(back[0]) + 1]
-    what = (
-        "every row is earlier than the one before (newest first)"
-        if len(back) == len(seconds) - 1
-        else (f"{len(back)} of {len(seconds)} rows are earlier than the row before them (the first at line {first})")
-    )
-    return f"trace {rows.path}: {what}; the arrivals are replayed in time order"
+    return offsets, period, None if sizes is None else sizes[order], False, plain, order_note(rows, seconds, cells)
 
 
 def _from_column_counts(

@@ -244,6 +244,63 @@ def millisecond_stamps_note(
     )
 
 
+def order_note(rows: TraceRows, seconds: np.ndarray, cells: list[str]) -> str | None:
+    """A line where rows come earlier than the row before them (logs merged from several servers, an export newest
+    first): they are replayed in time order, and the user hears so rather than finding the sort silently (issue 11).
+    A stray stamp among them is named, line and value (`_strays_note`)."""
+    back = np.flatnonzero(np.diff(seconds) < 0)
+    if not len(back):
+        return None
+    first = rows.numbers[int(back[0]) + 1]
+    what = (
+        "every row is earlier than the one before (newest first)"
+        if len(back) == len(seconds) - 1
+        else (f"{len(back)} of {len(seconds)} rows are earlier than the row before them (the first at line {first})")
+    )
+    strays = _strays_note(rows, seconds, cells)
+    return f"trace {rows.path}: {what}{'; ' + strays if strays else ''}; the arrivals are replayed in time order"
+
+
+def stray_rows(seconds: np.ndarray) -> np.ndarray:
+    """Rows whose stamp lies outside the two rows around it, in order themselves, by more than the gap between them:
+    a lone -1 among rows of 0–60 s (a typo, a clock reset) rather than a merge of logs or a newest-first export."""
+    before, here, after = seconds[:-2], seconds[1:-1], seconds[2:]
+    gap = after - before
+    return np.flatnonzero((gap >= 0) & ((here < before - gap) | (here > after + gap))) + 1
+
+
+def _strays_note(rows: TraceRows, seconds: np.ndarray, cells: list[str], shown: int = 3) -> str:
+    """The stray rows (`stray_rows`), line and stamp as the file writes it, and where one is the pass's first or last
+    arrival, how far it moves the pass's edge. Noted, not refused (a negative µs gap of --request-intervals is): a
+    CSV's stamps are times of any origin (a trace wholly before zero is read as relative), a row earlier than the one
+    before it is replayed sorted, so a stray is a time like any other; the note says where it took the pass."""
+    strays = stray_rows(seconds)
+    if not len(strays):
+        return ""
+    if len(strays) == 1:
+        row = int(strays[0])
+        around = f"'{cells[row - 1][:24]}' and '{cells[row + 1][:24]}'"
+        words = f"line {rows.numbers[row]}'s stamp '{cells[row][:40]}' lies outside the rows around it ({around})"
+    else:
+        named = [f"{rows.numbers[int(i)]} ('{cells[int(i)][:24]}')" for i in strays[:shown]]
+        last = f"{len(strays) - shown} more" if len(strays) > shown else named.pop()
+        words = f"lines {', '.join(named)} and {last} lie outside the rows around them"
+    return words + _edge_words(rows, seconds, strays)
+
+
+def _edge_words(rows: TraceRows, seconds: np.ndarray, strays: np.ndarray) -> str:
+    """`, and is the pass's first arrival, 1 s before the next` where a stray row is the trace's earliest (or its
+    latest: after the one before; `, line 9's is …` among several strays), else ""."""
+    ordered = np.sort(seconds)
+    for row in strays:
+        who = "and" if len(strays) == 1 else f"line {rows.numbers[int(row)]}'s"
+        if seconds[row] == ordered[0] and ordered[1] > ordered[0]:
+            return f", {who} is the pass's first arrival, {ordered[1] - ordered[0]:.3g} s before the next"
+        if seconds[row] == ordered[-1] and ordered[-1] > ordered[-2]:
+            return f", {who} is the pass's last arrival, {ordered[-1] - ordered[-2]:.3g} s after the one before"
+    return ""
+
+
 def _as_date_times(rows: TraceRows, name: str, cells: list[str]) -> np.ndarray:
     """Date-times as seconds from the first (numpy's ISO 8601 parser, to the nanosecond, a whole column at once);
     a zone suffix, Z or ±HH:MM as JSON and cloud logs write them, moves each to UTC: on every row, or on none."""
