@@ -60,6 +60,7 @@ from typing import Any
 
 import numpy as np
 
+from loadtest.timeline import most_arrivals_within
 from loadtest.trace_columns import (
     TraceRows,
     as_amounts,
@@ -135,9 +136,9 @@ class ArrivalTrace:
         # wrap around the pass's end, hence two passes (a 0.01 s pass of 2 arrivals: 200/s, not "4/s")
         whole = math.floor(window_s / self.period_s)
         rest = window_s - whole * self.period_s
+        # (a window from the second pass holds no more than the same window from the first, wrapped)
         two_passes = np.concatenate([self.offsets_s, self.offsets_s + self.period_s])
-        ends = np.searchsorted(two_passes, self.offsets_s + rest, side="left")
-        return float((whole * self.requests + (ends - np.arange(self.requests)).max()) / window_s)
+        return float((whole * self.requests + most_arrivals_within(two_passes, rest)) / window_s)
 
     def gap_cv(self) -> float:
         """Coefficient of variation of the gaps between arrivals: 0 even, 1 Poisson, above 1 bursty."""

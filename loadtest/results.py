@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +102,9 @@ class LoadResult:
     # open loop: the part of the window the schedule offered them in, to its planned end (the window runs on to the
     # last answer after it): the offered rate divides by it; None: the whole window (a file from before)
     offered_window_s: float | None = None
+    # open loop: the most arrivals the schedule offered in a second of the window, a sliding second as the trace's
+    # "busiest second" (`loadtest.timeline.busiest_second_rps`); None: a file from before session 52
+    peak_offered_rps: float | None = None
     unsent: int = 0
     # requests sent and still on their way, not overdue, when the window ended (Locust's stop dropped them; open loop
     # also those answered after it and arrivals due in its last UNSENT_FLOOR_MS not yet sent, as many as free slots
@@ -228,7 +231,12 @@ class LoadResult:
         """One line when open-loop requests left the client late (`loadtest.send_lag.send_lag_note`), its advice
         knowing the --workers used, the cores the run saw, and a stall that filled the in-flight slots."""
         lags = (*self._client_lags(), self.workers, self._cores(), *self._stalled())
-        return send_lag_note(self.label, *lags, peak_offered_rps=peak_offered_rps(self.timeline))
+        return send_lag_note(self.label, *lags, peak_offered_rps=self.busiest_second_rps())
+
+    def busiest_second_rps(self) -> float | None:
+        """The window's busiest second's offered arrivals, per second, as recorded; the timeline's busiest whole
+        second in a file from before it was (`loadtest.timeline.peak_offered_rps`)."""
+        return self.peak_offered_rps if self.peak_offered_rps is not None else peak_offered_rps(self.timeline)
 
     def _client_lags(self) -> tuple[ClientLags, float]:
         lags = (self.send_lag_p99_ms, self.send_lag_p50_ms, self.generator_lag_p99_ms)
@@ -236,7 +244,10 @@ class LoadResult:
 
     def _stalled(self) -> tuple[Stall | None, float | None]:
         """The step's stall (`loadtest.timeline.stall`) and the rate its window offered."""
-        return stall(self.mode, self.latency, self.timeline, self.stage_latencies), self.offered_rps or self.rate_rps
+        stalled = stall(self.mode, self.latency, self.timeline, self.stage_latencies)
+        if stalled is not None and stalled.peak_offered_rps is not None and self.peak_offered_rps is not None:
+            stalled = replace(stalled, peak_offered_rps=self.peak_offered_rps)  # one busiest second in the report
+        return stalled, self.offered_rps or self.rate_rps
 
     def _cores(self) -> int | None:
         return (self.utilization.usable_cores or self.utilization.cpu_count) if self.utilization else None

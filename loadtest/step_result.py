@@ -28,7 +28,7 @@ from loadtest.results import (
 )
 from loadtest.server_pids import ServerPids, listening_pid, replaced_before_window
 from loadtest.stage_figures import read_stage_starts, stage_figures, version_spans
-from loadtest.timeline import deadline_silence, outages, per_second
+from loadtest.timeline import busiest_second_rps, deadline_silence, outages, per_second
 from loadtest.triton_metrics import (
     COUNTERS,
     addressed_version,
@@ -148,11 +148,14 @@ def _count_offered(result: LoadResult, record_dir: Path, window: recording_files
     sent after it, or due in its last quarter second were in no count: 1439 offered of 1521 at 300 req/s. On their
     way are at most what the in-flight slots hold (`max_in_flight` a user) beside the overdue: the rest waited in
     the client behind a full pool, never sent (a trace at 4812 req/s through 64 slots to a server answering ~600
-    read "1253 on their way at the end", 1220 of them due in the last quarter second behind 20245 unsent)."""
+    read "1253 on their way at the end", 1220 of them due in the last quarter second behind 20245 unsent). Also the
+    most of them in a second of the window (`busiest_second_rps`), the report's one busiest second."""
     result.unsent = recording_files.read_unsent(record_dir, window.end, window.start)
     arrived = rows[:, 0] - rows[:, 1] / 1000.0 if len(rows) else np.zeros(0)  # latency counts from the arrival
     result.arrived_before_window = int((arrived < window.start).sum())
-    offered = recording_files.offered_in_window(recording_files.read_arrivals(record_dir), window.start, window.end)
+    arrivals = recording_files.read_arrivals(record_dir)
+    offered = recording_files.offered_in_window(arrivals, window.start, window.end)
+    result.peak_offered_rps = busiest_second_rps(arrivals, window.start, window.end)
     accounted = result.requests - result.arrived_before_window + result.unsent + result.in_flight_at_end
     residual, slots = max(0, offered - accounted), result.users * (result.max_in_flight or 1)
     held = result.in_flight_at_end + result.errors.get(UNANSWERED_ERROR, 0)  # sent, unanswered: slots taken
