@@ -34,9 +34,9 @@ MS_SUSPECT_MEAN_GAP_S = 1.0
 # read as a 3000 s pass without a word (session 31); a load-test trace in seconds is rarely whole seconds 10 s apart
 MS_SUSPECT_WHOLE_GAP_S = 10.0
 # how close (difflib's ratio) an unread column's name must be to a name the reader knows to be taken for a typo of it:
-# `batch_sise` (0.9 to batch_size) was ignored, every request replayed at --request-batch (session 52); `model`,
-# `prompt_tokens` or `hash_ids` are far below it
-NEAR_MISS_CUTOFF = 0.8
+# `batch_sise` (0.9 to batch_size) was ignored, every request replayed at --request-batch (session 52); a log's
+# `requestId` (0.82 to requests) is no typo, and `model`, `prompt_tokens` or `hash_ids` are far below it
+NEAR_MISS_CUTOFF = 0.85
 # what a spreadsheet's or a tool's export may split columns by instead of the comma a trace CSV needs
 OTHER_DELIMITERS = {";": "semicolons (;)", "\t": "tabs", "|": "bars (|)"}
 

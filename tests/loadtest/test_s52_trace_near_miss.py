@@ -33,6 +33,6 @@ def test_a_near_miss_of_a_count_or_time_column_is_refused_too(tmp_path: Path) ->
 
 def test_other_columns_stay_ignored(tmp_path: Path) -> None:
     path = tmp_path / "llm.csv"
-    path.write_text("timestamp,model,prompt_tokens,hash_ids,Log Type,time\n0,a,5,x,y,9\n1,b,6,x,y,3\n")
+    path.write_text("timestamp,model,requestId,prompt_tokens,hash_ids,Log Type,time\n0,a,1,5,x,y,9\n1,b,2,6,x,y,3\n")
     trace = read_trace(path)  # `time`, a name the reader knows, is not a near miss: it is not the one it read
     assert trace.requests == 2 and trace.sizes is None
