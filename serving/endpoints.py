@@ -127,6 +127,14 @@ def _read_record(path: Path) -> ServedEndpoints | None:
         return None
 
 
+def served_records() -> Iterator[tuple[Path, ServedEndpoints]]:
+    """Every record in the runtime folder, live or stale, with its path (unreadable files skipped)."""
+    for path in sorted(runtime_dir().glob(f"{RECORD_PREFIX}*.json")):
+        endpoints = _read_record(path)
+        if endpoints is not None:
+            yield path, endpoints
+
+
 def find_endpoints(grpc_url: str) -> ServedEndpoints | None:
     """The live server recorded for this gRPC URL, or None; a record of a dead process is removed."""
     parts = _split(grpc_url)

@@ -19,6 +19,7 @@ import random
 import socket
 
 from quantserve.errors import QuantserveError
+from serving.port_holder import left_tritonserver, wait_gone
 
 PORT_RANGE_ENV = "QUANTSERVE_PORT_RANGE"
 PORT_RANGE_FROM_ENV = "QUANTSERVE_PORT_RANGE_FROM"  # "--port-range" while the flag set PORT_RANGE_ENV (port_flags)
@@ -101,24 +102,41 @@ def _bindable(host: str, port: int) -> bool:
     """Bindable as the servers bind (tritonserver's gRPC, HTTP and metrics, Locust's ZeroMQ: SO_REUSEADDR): a port a
     stopped server left connections of in TIME_WAIT is theirs to take (tune's re-measure found 2 of its trial
     server's 3 ports "in use" for a minute after it stopped); on Linux a port something listens on still is not."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
+    return _bind_error(host, port) is None
 
 
 def check_port_free(host: str, port: int, role: str) -> None:
-    """Raise a QuantserveError naming the port if something already listens on it."""
+    """Raise a QuantserveError naming the port if something already listens on it. A tritonserver left by a
+    `quantserve serve` that is gone (SIGKILLed: its server still shutting down) is waited for, up to
+    serving.port_holder.LEFT_EXIT_S, and named with its state where it stays (stopped, hung); never killed."""
+    error = _bind_error(host, port)
+    if error is not None and error.errno == errno.EADDRINUSE:
+        error = _wait_left_server(host, port, role)
+    if error is not None:
+        reason = "is already in use" if error.errno == errno.EADDRINUSE else f"cannot be bound ({error.strerror})"
+        raise QuantserveError(f"{role} port {port} on {host} {reason}; choose another with --{role}-port") from error
+
+
+def _wait_left_server(host: str, port: int, role: str) -> OSError | None:
+    """The bind's error (None: free) once a left tritonserver holding the port has exited; a refusal naming it
+    where it stays; the bind's error at once where the holder is anything else."""
+    left = left_tritonserver(port)
+    if left is not None and not wait_gone(left, lambda: _bindable(host, port)):
+        raise QuantserveError(
+            f"{role} port {port} on {host} {left.still_running()}; stop it (kill {left.pid}) or choose another port"
+        )
+    return _bind_error(host, port)
+
+
+def _bind_error(host: str, port: int) -> OSError | None:
+    """Why `host`:`port` cannot be bound as the servers bind it (SO_REUSEADDR), or None where it can."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:
-            reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror})"
-            raise QuantserveError(f"{role} port {port} on {host} {reason}; choose another with --{role}-port") from exc
+            return exc
+    return None
 
 
 def accepts_connections(host: str, port: int, timeout_s: float = 0.5) -> bool:

@@ -62,7 +62,8 @@ def group_running(pgid: int) -> list[int]:
 
 def die_with_parent() -> Callable[[], None] | None:
     """A preexec_fn asking Linux to SIGTERM the child when this thread ends (PR_SET_PDEATHSIG), so a
-    SIGKILLed `serve` leaves no tritonserver behind holding its ports; None elsewhere.
+    SIGKILLed `serve` leaves no tritonserver behind holding its ports; None elsewhere. Triton takes seconds
+    to stop (and never does while SIGSTOPped): a `serve` started meanwhile waits for it (serving.port_holder).
 
     The signal fires when the *thread* that forked exits, not the process: it is set only from the main
     thread (where `serve` starts and restarts the server), never from a worker thread that may end first.

@@ -31,6 +31,7 @@ from serving.model_states import (
     not_ready_line,
     stubs_not_started,
 )
+from serving.port_holder import starter_env
 from serving.ports import accepts_connections, check_port_free, free_ports
 from serving.process_group import die_with_parent, terminate_group
 from serving.stub_path import RepositoryLink, link_for_stub, plain_temp_parent
@@ -243,7 +244,7 @@ class TritonServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env={**os.environ, **install.env},
+                env={**os.environ, **install.env, **starter_env()},  # known as ours once we are gone
                 start_new_session=True,  # own process group: stopped by pid, never by name
                 preexec_fn=die_with_parent(),
             )
