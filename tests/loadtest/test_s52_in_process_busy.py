@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
+from test_s51_recorded_speed import _step
 
 from loadtest.in_process_speed import in_process_caveats
-from loadtest.percentiles import LatencySummary
 from loadtest.report import load_results, verdict_headline
-from loadtest.results import LoadResult, LoadRun
+from loadtest.results import LoadRun
 from loadtest.run_identity import RunIdentity
 from quantserve.artifact import Manifest
 from quantserve.cli import main
@@ -48,14 +47,6 @@ def _build(directory: Path, speed: dict) -> Path:
     manifest.verification = {"speed": speed}
     manifest.save(directory)
     return directory
-
-
-def _step(model: str, rps: float) -> LoadResult:
-    requests = int(rps * 10)
-    return LoadResult(
-        model, "127.0.0.1:1", "closed", 4, 10.0, requests, 0, rps, 16 * rps,
-        LatencySummary.from_samples(np.full(requests, 20.0)), 16,
-    )  # fmt: skip
 
 
 def _runs(results: Path, in_process: dict | None) -> None:
