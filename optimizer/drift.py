@@ -83,6 +83,7 @@ def measure_drift(
         if judged_at:
             record["judged_at"] = judged_at
         violations, slacks = judge(name, record, budget)
+        violations = in_place_unless_text_missed(violations)
         if (answer := token_answers(kind, expected, got, positions)) is not None:
             answers[name] = answer
         # (N, 1, 1, C) logits read as (N, C); a single-channel map read as a mask or not
@@ -279,6 +280,14 @@ def sequence_in_place(kind: str, record: dict[str, Any]) -> None:
     by its text alone."""
     if kind == "sequence" and is_typed(kind):
         record.pop("located_agreement", None)
+
+
+def in_place_unless_text_missed(violations: list[Violation]) -> list[Violation]:
+    """`violations` without the symbols-in-place one where the decoded sequences already miss: it can only read as
+    low or lower (a row whose text changed is not in place), and the refusal named it beside them as "1 more"."""
+    if not any(violation.metric == "sequence_agreement" for violation in violations):
+        return violations
+    return [violation for violation in violations if violation.metric != "located_agreement"]
 
 
 def sequence_doubt(name: str, kind: str, record: Mapping[str, Any], failed: Iterable[str]) -> str:
