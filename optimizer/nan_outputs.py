@@ -53,21 +53,17 @@ def nan_refusal(
 
 def first_nan_node(model_path: Path, row: dict[str, np.ndarray]) -> str:
     """E.g. ", first at node '/MatMul' (MatMul), whose input '/Log_output_0' holds -inf": the first node in the
-    graph's order whose output holds a NaN on `row`, every intermediate tensor run as an output; "" where the graph
-    cannot be run so (external data, a tensor ONNX Runtime will not return)."""
-    import onnxruntime as ort
+    graph's order whose output holds a NaN on `row`, every node's output run as an output (`run_with_tensors`); ""
+    where the graph cannot be run so (a tensor ONNX Runtime will not return)."""
+    from optimizer.quant_exclusions import run_with_tensors
 
     try:
-        model = onnx.load(str(model_path))
-        known = {output.name for output in model.graph.output}
-        tensors = [t for node in model.graph.node for t in node.output if t and t not in known]
-        model.graph.output.extend(onnx.helper.make_empty_tensor_value_info(t) for t in tensors)
-        session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-        names = [output.name for output in session.get_outputs()]
-        values = dict(zip(names, session.run(None, row), strict=True))
+        graph = onnx.load(str(model_path), load_external_data=False).graph
+        tensors = [t for node in graph.node for t in node.output if t]
+        values = next(iter(run_with_tensors(model_path, [row], tensors)))
     except Exception:  # the node is a courtesy: the refusal stands without it
         return ""
-    for node in model.graph.node:
+    for node in graph.node:
         if any(_has(values.get(t), np.isnan) for t in node.output):
             infinite = [t for t in node.input if _has(values.get(t), np.isinf)]
             held = "".join(
