@@ -272,7 +272,7 @@ def _path_like(paths: np.ndarray) -> bool:
 
 
 def sequence_in_place(kind: str, record: dict[str, Any]) -> None:
-    """A sequence read off the values is judged with its symbols in place too (`metrics.located_sequence_agreement`):
+    """A sequence read off the values is judged with its symbols in place too (`metrics.located_path_agreement`):
     CTC's text and a per-position classifier's sparse calls look alike, and as CTC a classifier's calls are read in
     order only. SpliceAI's (N, 500, 3) splice-site softmax, background first, read as CTC: every call moved 7
     nucleotides kept 0.979 of its decoded sequences and 0.993 of its positions, inside both budgets (session 52). A

@@ -425,15 +425,14 @@ def ctc_runs(labels: np.ndarray, blank: int = 0) -> list[list[tuple[int, int, in
 PLACE_TOLERANCE = 1  # positions a decoded symbol's run may lie from FP32's and still be in place
 
 
-def located_sequence_agreement(reference: np.ndarray, candidate: np.ndarray, blank: int = 0) -> float:
-    """Share of samples whose decoded sequences (`decoded_sequence_agreement`) are identical and whose every symbol's
-    run of positions lies within PLACE_TOLERANCE of FP32's run of it: the calls in their places, not only in their
-    order. SpliceAI's splice calls, each moved 7 nucleotides, decoded to the same sequences (0.958 with those shifted
-    off the end) at 0.993 of positions alike; in place, 0.104 (session 52). One position of play, as a CTC
-    recogniser's spikes have it: PP-OCRv4's INT8 build kept 0.9044 of its texts, and those same texts with every
-    character's run overlapping FP32's were 0.7794 (single-frame characters one frame over), within one 0.9044."""
-    ref = ctc_runs(np.argmax(reference, axis=-1), blank)
-    new = ctc_runs(np.argmax(candidate, axis=-1), blank)
+def located_path_agreement(reference: np.ndarray, candidate: np.ndarray, blank: int = 0) -> float:
+    """Share of (samples, positions) best paths whose decoded sequences (`path_sequence_agreement`) are identical and
+    whose every symbol's run of positions lies within PLACE_TOLERANCE of FP32's run of it: the calls in their places,
+    not only in their order. SpliceAI's splice calls, each moved 7 nucleotides, decoded to the same sequences (0.958
+    with those shifted off the end) at 0.993 of positions alike; in place, 0.104 (session 52). One position of play,
+    as a CTC recogniser's spikes have it: PP-OCRv4's INT8 build kept 0.9044 of its texts, and those same texts with
+    every character's run overlapping FP32's were 0.7794 (single-frame characters one frame over), within one 0.9044."""
+    ref, new = ctc_runs(reference, blank), ctc_runs(candidate, blank)
     near = PLACE_TOLERANCE
     same = [
         len(a) == len(b)

@@ -3,7 +3,7 @@
 SpliceAI's (N, 500, 3) splice-site softmax ("neither" first, a call every few hundred positions) was read as CTC:
 its decoded sequence is the order of its calls, so a build moving every call 7 nucleotides kept 0.979 of its
 sequences and 0.993 of its positions, inside both budgets. Read off the values, a sequence now also needs each
-decoded symbol's run to overlap FP32's (`metrics.located_sequence_agreement`); typed `sequence` (a CTC recogniser,
+decoded symbol's run to overlap FP32's (`metrics.located_path_agreement`); typed `sequence` (a CTC recogniser,
 its text all that matters) is judged by its text alone.
 """
 
@@ -62,10 +62,9 @@ def test_a_recognisers_runs_moving_at_their_edges_stay_in_place() -> None:
     reference[0, 2:5], reference[0, 7:10] = 3, 5
     candidate = reference.copy()
     candidate[0, 4], candidate[0, 6] = 0, 5  # one run shorter, the next one longer
-    one_hot = np.eye(6)
-    assert metrics.located_sequence_agreement(one_hot[reference], one_hot[candidate]) == 1.0
+    assert metrics.located_path_agreement(reference, candidate) == 1.0
     candidate[0, 6:10], candidate[0, 10] = 0, 5  # the second character one frame past its FP32 run: in place
-    assert metrics.located_sequence_agreement(one_hot[reference], one_hot[candidate]) == 1.0
+    assert metrics.located_path_agreement(reference, candidate) == 1.0
     candidate[0, 10], candidate[0, 11] = 0, 5  # two frames past: moved
-    assert metrics.located_sequence_agreement(one_hot[reference], one_hot[candidate]) == 0.0
-    assert metrics.decoded_sequence_agreement(one_hot[reference], one_hot[candidate]) == pytest.approx(1.0)
+    assert metrics.located_path_agreement(reference, candidate) == 0.0
+    assert metrics.path_sequence_agreement(reference, candidate) == pytest.approx(1.0)
