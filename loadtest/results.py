@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -244,9 +244,7 @@ class LoadResult:
 
     def _stalled(self) -> tuple[Stall | None, float | None]:
         """The step's stall (`loadtest.timeline.stall`) and the rate its window offered."""
-        stalled = stall(self.mode, self.latency, self.timeline, self.stage_latencies)
-        if stalled is not None and stalled.peak_offered_rps is not None and self.peak_offered_rps is not None:
-            stalled = replace(stalled, peak_offered_rps=self.peak_offered_rps)  # one busiest second in the report
+        stalled = stall(self.mode, self.latency, self.timeline, self.stage_latencies, self.peak_offered_rps)
         return stalled, self.offered_rps or self.rate_rps
 
     def _cores(self) -> int | None:

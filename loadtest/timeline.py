@@ -209,7 +209,11 @@ class Stall:
 
 
 def stall(
-    mode: str, latency: LatencySummary, timeline: list[SecondStats], stages: Sequence[LatencySummary] = ()
+    mode: str,
+    latency: LatencySummary,
+    timeline: list[SecondStats],
+    stages: Sequence[LatencySummary] = (),
+    busiest_rps: float | None = None,
 ) -> Stall | None:
     """A closed or staged loop's stall: its slowest successful request took STALL_MIN_MS or more and STALL_FACTOR
     times its p50 or more; a staged loop's (`stages`: each stage's latency) judged within each stage, against its own
@@ -217,9 +221,9 @@ def stall(
     success, no failure) means all of them waited at once: the server (or the one load generator) stopped; a slow
     request while others kept ending means some users waited (a stopped Locust worker, a stuck instance). A
     tritonserver stopped 5 s among 4 users: p99 53.9 ms, max 5014 ms, four empty seconds, no note before. An open
-    loop's is `open_stall`. None: no stall."""
+    loop's is `open_stall` (`busiest_rps`: its busiest second, where the step recorded it). None: no stall."""
     if mode == "open":
-        return open_stall(latency, timeline)
+        return open_stall(latency, timeline, busiest_rps)
     judged = stage_stall(stages) if stages else (latency.max_ms, latency.p50_ms)
     if judged is None or not stalled(*judged):
         return None
@@ -239,7 +243,7 @@ def stage_stall(stages: Sequence[LatencySummary]) -> tuple[float, float] | None:
     return max(judged, key=lambda pair: pair[0] / pair[1]) if judged else None
 
 
-def open_stall(latency: LatencySummary, timeline: list[SecondStats]) -> Stall | None:
+def open_stall(latency: LatencySummary, timeline: list[SecondStats], busiest_rps: float | None = None) -> Stall | None:
     """An open loop's stall: its longest run of quiet seconds that arrivals waited through and that lasted far longer
     than requests took just before it (WAITED_SHARE): --rate 200 against a server stopped 5 s, none answered in 3–8 s
     and 994 in the next. A slow request among others that kept ending is left to its send-lag note. None: no stall."""
@@ -248,7 +252,7 @@ def open_stall(latency: LatencySummary, timeline: list[SecondStats]) -> Stall | 
     if run is None:
         return None
     first, count = run
-    peak = peak_offered_rps(timeline)
+    peak = busiest_rps if busiest_rps is not None else peak_offered_rps(timeline)
     after = max(second.ok_per_s for second in timeline[first + count :])
     quiet = span(timeline, first, count)
     return Stall(latency.max_ms, timeline[first - 1].p50_ms, *quiet, answered_after_rps=after, peak_offered_rps=peak)
