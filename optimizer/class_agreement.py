@@ -19,15 +19,28 @@ import numpy as np
 
 MAX_LISTED = 20  # classes with flips recorded, the worst shares first (a broken 1000-class model flips most)
 SIGNIFICANCE = 0.05  # over all classes answered (Bonferroni)
+MAX_IDS = 4096  # ids past this many classes are a vocabulary's (a generator's tokens), not a tagger's classes
 
 
 def class_flips(reference: np.ndarray, candidate: np.ndarray) -> dict[str, Any]:
     """The classes FP32 answers, and those some of whose rows INT8 answers otherwise: [class, rows, agreeing]."""
     if reference.ndim != 2 or not len(reference) or reference.shape[1] < 2:
         return {}
-    fp32, int8 = reference.argmax(axis=1), candidate.argmax(axis=1)
-    rows = np.bincount(fp32, minlength=reference.shape[1])
-    agree = np.bincount(fp32[fp32 == int8], minlength=reference.shape[1])
+    return id_flips(reference.argmax(axis=1), candidate.argmax(axis=1), reference.shape[1])
+
+
+def id_flips(fp32: np.ndarray, int8: np.ndarray, classes: int = 0) -> dict[str, Any]:
+    """`class_flips` of answers given as class ids (a tagger's ArgMax in its graph, its logits' top-1 per token):
+    {} where they are not non-negative integers, or, unless `classes` (the scores' columns) says how many there are,
+    where they reach `MAX_IDS` (ids of a vocabulary, not classes)."""
+    fp32, int8 = np.asarray(fp32).ravel(), np.asarray(int8).ravel()
+    if not fp32.size or not np.issubdtype(fp32.dtype, np.integer) or not np.issubdtype(int8.dtype, np.integer):
+        return {}
+    if min(fp32.min(), int8.min()) < 0 or (not classes and max(fp32.max(), int8.max()) >= MAX_IDS):
+        return {}
+    classes = max(classes, int(fp32.max()) + 1)
+    rows = np.bincount(fp32, minlength=classes)
+    agree = np.bincount(fp32[fp32 == int8], minlength=classes)
     flipped = np.flatnonzero(agree < rows)
     worst = flipped[np.argsort(agree[flipped] / rows[flipped], kind="stable")][:MAX_LISTED]
     return {

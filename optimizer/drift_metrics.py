@@ -30,7 +30,7 @@ import numpy as np
 from optimizer.anchor_scores import anchor_decisions, head_score_decisions
 from optimizer.box_lists import BOX_SCORE_THRESHOLD, box_list_metrics
 from optimizer.channel_gain import gain_errors, keep_worst_gain
-from optimizer.class_agreement import class_flips
+from optimizer.class_agreement import class_flips, id_flips
 from optimizer.decision_metrics import (
     DECISION_KEYS,
     FLAG_COMMITTED,
@@ -251,6 +251,7 @@ def token_ids_metrics(reference: np.ndarray, candidate: np.ndarray, positions: n
         "samples_unchanged": float(np.mean(~changed.any(axis=1))) if len(reference) else 1.0,
         "tokens_judged": judged,
         "values_changed": int(changed.sum()),
+        **id_flips(reference[real], candidate[real]),
     }
 
 

@@ -614,7 +614,8 @@ def test_a_taggers_padded_positions_are_not_judged_its_real_tokens_are() -> None
     report = measure_drift({"logits": logits}, {"logits": flipped}, kinds, DriftBudget(), inputs=inputs)
     assert report.outputs["logits"]["samples_unchanged"] == pytest.approx(0.8)
     assert report.outputs["logits"]["token_agreement"] == pytest.approx(1 - len(rows) / real.sum())
-    assert [v.metric for v in report.violations] == ["token_agreement"]  # 60 of about 3 000 tokens: 0.98 < 0.99
+    # 60 of about 3 000 tokens: 0.98 < 0.99 (and the class that lost most of them, beyond chance: session 53)
+    assert [v.metric for v in report.violations] in (["token_agreement"], ["token_agreement", "class_agreement"])
     assert "per-token top-1 agreement" in report.violations[0].line()
 
 

@@ -66,7 +66,8 @@ def test_a_faithful_taggers_padding_is_not_judged_and_a_lost_edit_is() -> None:
     edited = np.argwhere(real & (logits.argmax(axis=2) != KEEP))
     quantized[edited[:, 0], edited[:, 1], KEEP] = 30.0
     report = measure_drift({"logits": logits}, {"logits": quantized}, kinds, DriftBudget(), inputs=inputs)
-    assert [v.metric for v in report.violations] == ["token_agreement"]
+    # and each edit class lost, beyond chance (session 53: a class is judged, as a classifier's is)
+    assert [v.metric for v in report.violations] == ["token_agreement", "class_agreement"]
     assert report.outputs["logits"]["cosine_mean"] > 0.99
 
 
