@@ -59,8 +59,10 @@ class TuneResult:
     @property
     def winner_precision(self) -> str:
         """The best's precision label where it won, meeting the SLO or deployed anyway (--allow-slo-miss); "" where no
-        configuration won (the closest to the SLO is no winner: an SLO of 0.05 ms was said won by int8), or with one
-        build."""
+        configuration won (the closest to the SLO is no winner: an SLO of 0.05 ms was said won by int8), where the
+        search was interrupted before anything was deployed (its best so far won nothing), or with one build."""
+        if self.interrupted and not self.deployed:
+            return ""
         return self.best.config.precision if self.slo_met or self.deployed else ""
 
     def to_json(self) -> dict:

@@ -159,3 +159,18 @@ def test_a_pick_that_loses_its_confirmation_is_printed_and_recorded_beside_the_b
     assert document["deployed"]["config"]["max_batch"] == 0 and document["interrupted"] is False
     html = (tmp_path / "out" / "tune.html").read_text()
     assert "confirmed at 1850.0 good req/s, p99 14.00 ms: it did not beat" in html  # the terminal's line (tune_lines)
+
+
+def test_a_search_interrupted_before_deploying_names_no_winning_precision() -> None:
+    """Given FP32 and INT8 builds, a search cut before anything was deployed won nothing: tune.json said
+    `winner_precision: int8` beside `interrupted: true` (session 52's probe)."""
+    from quantserve.cli.tune_result import TuneResult
+
+    best = trial(make_config("int8", 8, "powers", 500, 1), 1500.0, 20.0)
+    baseline = trial(make_config("fp32", 0, "powers", 0, 1), 1169.0, 35.1)
+    finished = TuneResult(trials=[baseline, best], best=best, baseline=baseline, seconds=1.0)
+    assert finished.winner_precision == "int8"
+    cut = TuneResult(trials=[baseline, best], best=best, baseline=baseline, seconds=1.0, interrupted="the search")
+    assert cut.winner_precision == "" and cut.to_json()["winner_precision"] == ""
+    deployed = TuneResult([baseline, best], best, baseline, 1.0, interrupted="the re-measure", deployed={"version": 1})
+    assert deployed.winner_precision == "int8"
