@@ -211,7 +211,9 @@ class TritonRunner(Runner):
         try:
             results = self._client.infer(self.model, feeds, version=self.version, reshapes=self._reshaped)
         except QuantserveError as exc:  # which rows to look at: "inference on 'mlp2' failed: ... idx=1000" named none
-            raise QuantserveError(f"{exc} (the request held {_rows(first, last)} of the data)") from exc
+            # and the shapes sent: SpliceAI's runtime said only "QLinearConv … Invalid input shape: {0}" of a sequence
+            # shorter than its 10 000-position context (session 52)
+            raise QuantserveError(f"{exc} (the request held {_rows(first, last)} of the data, {_sent(feeds)})") from exc
         if self._max_batch > 0:
             problem = row_mismatch(self.model, sent, ((name, value.shape) for name, value in results.items()))
             if problem is not None:
@@ -228,6 +230,12 @@ class TritonRunner(Runner):
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+def _sent(feeds: dict[str, np.ndarray]) -> str:
+    """`sent as input 'x' [32, 400, 4]`: the request's shapes, as the model got them."""
+    shapes = ", ".join(f"'{name}' {list(np.shape(value))}" for name, value in feeds.items())
+    return f"sent as input{'s' if len(feeds) > 1 else ''} {shapes}"
 
 
 def _rows(first: int, last: int) -> str:

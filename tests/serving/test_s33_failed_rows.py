@@ -36,4 +36,5 @@ def test_a_failed_request_names_its_rows(monkeypatch: pytest.MonkeyPatch) -> Non
     runner.infer_impl(batch)
     with pytest.raises(QuantserveError) as failed:
         runner.infer_impl(batch)
-    assert str(failed.value) == f"{FAILURE} (the request held rows 33–64 of the data)"
+    # and the shapes sent (session 53): a runtime's "Invalid input shape: {0}" names neither input nor length
+    assert str(failed.value) == f"{FAILURE} (the request held rows 33–64 of the data, sent as input 'x' [32, 4])"
