@@ -20,7 +20,10 @@ def print_stages(stages: list[dict[str, Any]], console: Any = None) -> None:
 def _details(record: dict[str, Any]) -> str:
     stage = record.get("stage")
     if stage == "export":
-        return f"opset {record.get('opset')}, {record.get('nodes')} nodes"
+        source, opset = record.get("source_opset"), record.get("opset")
+        # an ONNX file converted up (its opset 9 read "opset 13" as if the file were 13): both said
+        upgraded = f"{source} → " if source is not None and source != opset else ""
+        return f"opset {upgraded}{opset}, {record.get('nodes')} nodes"
     if stage == "fuse":
         skipped = " (left unfused: see the note)" if record.get("unfused") else ""
         return f"nodes {record.get('nodes_before')} → {record.get('nodes_after')}{skipped}"

