@@ -71,6 +71,14 @@ class AccuracyReport:
     drift_budget: dict[str, float] | None = None  # the DriftBudget applied to every output; None: none
     stream: dict[str, Any] | None = None  # a recurrent model's run as one stream (loadtest.served_stream)
 
+    def cosine_told(self, variant: VariantAccuracy) -> bool:
+        """Whether `variant`'s per-sample cosine is shown (`VariantAccuracy.cosine_told`); the reference's (1 with
+        itself, no drift record of its own) where the others' is: it read 1.0000 beside "–" for an ids output in
+        evaluate's table, and 1.00000 beside "–" for an image output in the report's (session 53)."""
+        if variant.model != self.reference:
+            return bool(variant.cosine_told(self.output))
+        return all(v.cosine_told(self.output) for v in self.variants if v.model != self.reference)
+
     @property
     def over_budget(self) -> list[str]:
         """Variants whose accuracy fell by more than the budget, or with any output beyond the drift budget."""

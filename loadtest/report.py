@@ -217,7 +217,7 @@ def _score_rows(report: AccuracyReport) -> tuple[list[str], list[list[str]]]:
         ]
         return header, rows
     header = ["model", "cosine mean", "cosine min", "cosine p1", "mean abs diff", "max abs diff"]
-    told = [(v, v.cosine_told(report.output)) for v in report.variants]  # "–" where another kind's figures judge
+    told = [(v, report.cosine_told(v)) for v in report.variants]  # "–" where another kind's figures judge
     rows = [
         [v.model, *(_n(c if ok else None, 5) for c in (v.cosine_mean, v.cosine_min, v.cosine_p01)), *_diffs(v)]
         for v, ok in told

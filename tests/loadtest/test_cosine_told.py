@@ -40,3 +40,12 @@ def test_the_reference_shows_no_cosine_where_the_others_do_not(capsys: pytest.Ca
     out = capsys.readouterr().out
     cells = [line.replace("│", " ").split()[2:] for line in out.splitlines() if "cosine min" in line]
     assert cells and all(cell == "–" for row in cells for cell in row), out
+
+
+def test_the_reports_reference_row_shows_no_cosine_where_the_others_do_not() -> None:
+    """The report's table read 1.00000 for the reference beside "–" for an INT8 upscaler judged by PSNR (session 53:
+    waifu2x's CUNet), as evaluate's table did for an ids output."""
+    _, rows = _accuracy_rows(_report("image"))
+    assert rows[0][0] == "kh_fp32" and rows[0][1:4] == ["–", "–", "–"] and rows[1][1:4] == ["–", "–", "–"]
+    _, rows = _accuracy_rows(_report("embedding"))
+    assert rows[0][1:4] == ["1.00000", "1.00000", "1.00000"]

@@ -341,7 +341,7 @@ def print_table(report: Any, console: Any = None) -> None:
             fmt(v.auc_roc_ovr, 4),
             fmt(top1_agreement(report, v), 4),
             fmt(v.max_abs_diff, 5),
-            fmt(v.cosine_min if _cosine_told(report, v) else None, 4),  # an embedding's figure only
+            fmt(v.cosine_min if report.cosine_told(v) else None, 4),  # an embedding's figure only
         ]
         for v in report.variants
     ]
@@ -377,14 +377,6 @@ TOP1_FIGURES = ("top1_agreement", "token_agreement", "first_id_agreement", "id_a
 def _drift_top1(report: Any, variant: Any) -> float | None:
     record = (variant.drift or {}).get(report.output) or {}
     return next((record[key] for key in TOP1_FIGURES if record.get(key) is not None), None)
-
-
-def _cosine_told(report: Any, variant: Any) -> bool:
-    """The reference's cosine (1 with itself) where the others' is told: it read 1.0000 beside "–" for an ids
-    output, whose cosine nobody judges (`cosine_told`; the reference has no drift record of its own)."""
-    if variant.model != report.reference:
-        return bool(variant.cosine_told(report.output))
-    return all(v.cosine_told(report.output) for v in report.variants if v.model != report.reference)
 
 
 def _told(cells: tuple[str, ...]) -> bool:
