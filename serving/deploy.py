@@ -67,7 +67,7 @@ from serving.model_config import (
 from serving.model_version import with_version_precisions
 from serving.ragged_check import check_pad_exact
 from serving.repository import STAGING_PREFIX, remove_stale_staging
-from serving.repository_lock import model_folder_lock, remove_if_empty
+from serving.repository_lock import FolderLockTimeout, model_folder_lock, remove_if_empty
 from serving.state_parameter import state_parameter
 from serving.versions import (
     DEPLOY_RECORD,
@@ -186,8 +186,8 @@ def deploy(
     except OSError as exc:
         abandon_staging(staging)
         raise naming_the_repository(exc, staging.parent) from exc
-    except BaseException:
-        abandon_staging(staging)
+    except BaseException as exc:
+        abandon_staging(staging, tidy=not isinstance(exc, FolderLockTimeout))  # not a second wait on that lock
         raise
     if prune:
         return replace(deployment, pruned=tuple(prune_versions(deployment.model_dir, policy.keep_versions)))
@@ -352,11 +352,13 @@ def open_staging(repo: Path, name: str) -> Path:
     return staging
 
 
-def abandon_staging(staging: Path) -> None:
-    """After a failed deploy: its staging folder goes, and the model folder too if that leaves it empty."""
+def abandon_staging(staging: Path, tidy: bool = True) -> None:
+    """After a failed deploy: its staging folder goes, and the model folder too if that leaves it empty (`tidy`; not
+    where its lock was given up on: `serve` removes such a folder)."""
     shutil.rmtree(staging, ignore_errors=True)
-    with model_folder_lock(staging.parent):
-        remove_if_empty(staging.parent)
+    if tidy:
+        with model_folder_lock(staging.parent):
+            remove_if_empty(staging.parent)
 
 
 def stage_version(staging: Path, version_files: dict[str, Path], manifest: Manifest, record: dict[str, Any]) -> None:

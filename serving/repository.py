@@ -14,7 +14,13 @@ from optimizer.scratch import process_alive
 from quantserve.errors import QuantserveError
 from serving.config_check import FIX, config_mismatch, missing_model_file
 from serving.model_config import CONFIG_NAME
-from serving.repository_lock import ROLLED_BACK_RECORD, VERSION_RECORD, model_folder_lock, remove_if_empty
+from serving.repository_lock import (
+    ROLLED_BACK_RECORD,
+    VERSION_RECORD,
+    FolderLockTimeout,
+    model_folder_lock,
+    remove_if_empty,
+)
 from serving.versions import existing_versions, pinned_missing_because
 
 STAGING_PREFIX = ".deploy-"
@@ -53,11 +59,16 @@ def prepare_repository(repo: Path, strict: bool = True) -> dict[str, str]:
     """
     unservable: dict[str, str] = {}
     for model_dir in sorted(p for p in Path(repo).iterdir() if p.is_dir() and not p.name.startswith(".")):
-        with model_folder_lock(model_dir):
-            remove_stale_staging(model_dir)
-            if remove_if_empty(model_dir):  # only a dead first deploy's staging was in it
-                continue
-            problem = unservable_because(model_dir) or missing_model_file(model_dir) or config_mismatch(model_dir)
+        try:
+            with model_folder_lock(model_dir):
+                remove_stale_staging(model_dir)
+                if remove_if_empty(model_dir):  # only a dead first deploy's staging was in it
+                    continue
+                problem = unservable_because(model_dir) or missing_model_file(model_dir) or config_mismatch(model_dir)
+        except FolderLockTimeout as exc:
+            if strict:
+                raise
+            problem = f"still locked after {exc.waited_s:g} s by {exc.holder}"  # the other models serve meanwhile
         if problem:
             unservable[model_dir.name] = problem
     if strict and unservable:

@@ -13,9 +13,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 from quantserve.errors import QuantserveError
 
@@ -30,6 +34,13 @@ VERSION_RECORD = ".quantserve.highest-version"
 # The versions a rollback moved away from (serving.versions: the default rollback target skips them).
 ROLLED_BACK_RECORD = ".quantserve.rolled-back"
 HOUSEKEEPING = frozenset({LOCK_NAME, VERSION_RECORD, ROLLED_BACK_RECORD})  # quantserve's own files, not a model's
+# A deploy, rollback or withdrawal holds a folder's lock for its short steps (well under a second); one held longer
+# is a stopped or stuck process, said after LOCK_SAID_AFTER_S and given up on after LOCK_WAIT_S (session 53: a
+# deploy suspended by Ctrl-Z held it, and `serve` waited without a word or a limit).
+LOCK_SAID_AFTER_S = 1.0
+LOCK_WAIT_S = 60.0
+LOCK_POLL_S = 0.05
+STOPPED = (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP)  # states T and t
 HOLDER_WAIT_S = 1.0  # how long a refused serve waits for the lock's holder to write its pid
 SERVE_LOCK_PREFIX = "repository-"  # + the repository's device and inode: the serve lock's file in the runtime folder
 
@@ -38,27 +49,94 @@ SERVE_LOCK_PREFIX = "repository-"  # + the repository's device and inode: the se
 def model_folder_lock(model_dir: Path | str, create: bool = False) -> Iterator[None]:
     """Hold `model_dir`'s lock (fcntl.flock, exclusive) for the `with` block; released on close, even if the
     process is killed. `create`: make the folder if it is missing (or was removed while waiting). Without a
-    folder, or in one this process cannot write and that has no lock file, no lock is needed: nothing changes."""
+    folder, or in one this process cannot write and that has no lock file, no lock is needed: nothing changes.
+    Held by another process: said on stderr after `LOCK_SAID_AFTER_S`, naming it (its pid is written in the lock
+    file), and `FolderLockTimeout` raised after `LOCK_WAIT_S` (a stopped deploy held every later serve start)."""
     fd = _acquire(Path(model_dir), create)
     try:
         yield
     finally:
         if fd is not None:
+            with contextlib.suppress(OSError):  # a pid left behind would name us to whoever waits on an older holder
+                os.ftruncate(fd, 0)
             os.close(fd)
 
 
 def _acquire(model_dir: Path, create: bool) -> int | None:
     path = model_dir / LOCK_NAME
+    waiting = _Wait(model_dir, time.monotonic())
     while True:
         if create:
             model_dir.mkdir(exist_ok=True)
         fd = _open_lock_file(path)
         if fd is None:
             return None
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            waiting.lock(fd)
+        except BaseException:
+            os.close(fd)
+            raise
         if _still_linked(fd, path):
+            with contextlib.suppress(OSError):  # a read-only descriptor (read-only repository) names no one
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
             return fd
         os.close(fd)  # the folder was removed while we waited
+
+
+class FolderLockTimeout(QuantserveError):
+    """A model folder's lock still held by another process (`holder`, in words) after `LOCK_WAIT_S`: nothing was
+    changed."""
+
+    def __init__(self, model_dir: Path, holder: str, pid: str | None) -> None:
+        end = f" or end it (kill {pid})" if pid else ""
+        super().__init__(
+            f"{model_dir}: gave up waiting for its lock after {LOCK_WAIT_S:g} s, held by {holder}; nothing was "
+            f"changed: let it finish{end}, then try again"
+        )
+        self.holder = holder
+        self.waited_s = LOCK_WAIT_S
+
+
+@dataclass
+class _Wait:
+    """One wait for a model folder's lock (across the folder's removal and re-creation): said once after
+    `LOCK_SAID_AFTER_S`, given up after `LOCK_WAIT_S`, naming the holder by the pid it wrote in the lock file."""
+
+    model_dir: Path
+    started: float
+    said: bool = False
+
+    def lock(self, fd: int) -> None:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                pass
+            waited = time.monotonic() - self.started
+            if waited >= LOCK_WAIT_S:
+                raise FolderLockTimeout(self.model_dir, *lock_holder(fd))
+            if not self.said and waited >= LOCK_SAID_AFTER_S:
+                holder = lock_holder(fd)[0]
+                line = f"waiting for {self.model_dir}'s lock, held by {holder}; giving up after {LOCK_WAIT_S:g} s"
+                print(line, file=sys.stderr, flush=True)
+                self.said = True
+            time.sleep(LOCK_POLL_S)
+
+
+def lock_holder(fd: int) -> tuple[str, str | None]:
+    """The process holding a model folder's lock, in words, and its pid where it wrote one and runs; the words
+    say whether it is stopped (a deploy suspended by Ctrl-Z held the lock, and every serve start waited on it)."""
+    text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+    try:
+        status = psutil.Process(int(text)).status() if text.isdigit() else None
+    except psutil.Error:  # the pid of an earlier holder, gone
+        status = None
+    if status is None:  # none written: a quantserve older than session 53 holds it, or one about to write it
+        return "another process (a deploy, rollback or withdrawal of that model?)", None
+    stopped = f", stopped: resume it (fg, or kill -CONT {text})" if status in STOPPED else ""
+    return f"pid {text} (a deploy, rollback or withdrawal of that model{stopped})", text
 
 
 def _open_lock_file(path: Path) -> int | None:
