@@ -7,6 +7,7 @@ Python backend only), whose backends are copied beside the Python stub for the r
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import os
 import re
@@ -76,9 +77,40 @@ def _wheel_install(server_dir: Path, scratch_parent: Path | None) -> TritonInsta
     remove_stale_dirs(parent, (SCRATCH_PREFIX,))  # a live process's folder is kept, whoever's it is
     scratch = make_owned_dir(parent, SCRATCH_PREFIX)
     backends = scratch / "backends"
-    shutil.copytree(server_dir / "backends", backends, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy2(stub, backends / "python" / "triton_python_backend_stub")
+    try:
+        _copy_backends(server_dir / "backends", stub, backends)
+    except OSError as exc:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise QuantserveError(f"cannot copy Triton's Python backend into {scratch}: {_copy_failure(exc)}") from None
     return TritonInstall(server_dir / "bin" / "tritonserver", backends, _wheel_env(server_dir), scratch)
+
+
+def _copy_backends(source: Path, stub: Path, backends: Path) -> None:
+    """Copy the wheel's backends and the stub; the first file that failed is raised as itself, not as the list of
+    (source, destination, message) tuples that shutil.copytree gathers, printed raw under a file-size limit."""
+    failed: list[OSError] = []
+
+    def copy(src: str, dst: str) -> object:
+        try:
+            return shutil.copy2(src, dst)
+        except OSError as exc:
+            failed.append(exc)
+            raise
+
+    try:
+        shutil.copytree(source, backends, ignore=shutil.ignore_patterns("__pycache__"), copy_function=copy)
+    except shutil.Error:
+        if failed:
+            raise failed[0] from None
+        raise
+    shutil.copy2(stub, backends / "python" / "triton_python_backend_stub")
+
+
+def _copy_failure(exc: OSError) -> str:
+    """The reason a copy failed, in words; a file-size limit (`ulimit -f`) or a full disk said as such."""
+    if exc.errno in (errno.EFBIG, errno.ENOSPC, errno.EDQUOT):
+        return f"{exc.strerror} (a file-size limit or a full disk?)"
+    return exc.strerror or str(exc)
 
 
 def _wheel_env(server_dir: Path) -> dict[str, str]:
