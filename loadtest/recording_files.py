@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from quantserve.errors import QuantserveError
+from serving.model_config import is_version_name
 
 WINDOW_FILE = "window.json"
 LOCK_FILE = ".loadtest.lock"  # in --out: held by the load run writing there
@@ -167,7 +168,7 @@ VERSION_COLUMN = 8
 
 def answering_version(version: str) -> float:
     """The version a Triton response names ("2") as a sample's `VERSION_COLUMN` value; 0.0 where it names none."""
-    return float(version) if version.isdigit() else 0.0
+    return float(version) if is_version_name(version) else 0.0
 
 
 def read_latencies(record_dir: Path, start: float, end: float) -> np.ndarray:

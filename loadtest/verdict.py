@@ -38,6 +38,7 @@ from optimizer.speed_verdict import UNCERTAIN
 from quantserve.errors import QuantserveError
 from quantserve.metrics import beside_bar
 from serving.machine import MACHINE_FILE, cpu_facts
+from serving.model_config import is_version_name
 from serving.model_version import VERSION_SEPARATOR
 
 
@@ -358,7 +359,7 @@ def _load_version(run: LoadRun) -> str:
     """The version a load run's requests went to: the one it addressed (`m@2`), else the newest READY at its start
     (Triton answers an unversioned request with its highest version); "" where not recorded."""
     addressed = run.model.partition(VERSION_SEPARATOR)[2]
-    ready = [v for v in (run.identity.versions if run.identity else []) if v.isdigit()]
+    ready = [v for v in (run.identity.versions if run.identity else []) if is_version_name(v)]
     return addressed or (max(ready, key=int) if ready else "")
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from quantserve.errors import QuantserveError
-from serving.model_config import check_model_name
+from serving.model_config import check_model_name, is_version_name
 
 WATCH_S = 0.5  # how often a load waiting for Triton's answer looks whether its server is still there
 
@@ -92,7 +92,7 @@ class ControlClient:
         return sorted(
             int(m["version"])
             for m in self.repository_index()
-            if m.get("name") == model and m.get("state") == "READY" and str(m.get("version", "")).isdigit()
+            if m.get("name") == model and m.get("state") == "READY" and is_version_name(str(m.get("version", "")))
         )
 
     def load(self, model: str, stuck: Callable[[], str | None] | None = None) -> None:

@@ -71,6 +71,7 @@ from serving.repository_lock import FolderLockTimeout, model_folder_lock, remove
 from serving.state_parameter import state_parameter
 from serving.versions import (
     DEPLOY_RECORD,
+    check_version_numbers,
     existing_versions,
     next_version,
     prune_versions,
@@ -345,8 +346,9 @@ def open_staging(repo: Path, name: str) -> Path:
         remove_stale_pruned(model_dir)
         staging = model_dir / f"{STAGING_PREFIX}{os.getpid()}-{time.monotonic_ns()}"
         try:
+            check_version_numbers(model_dir)
             staging.mkdir()
-        except OSError:
+        except (OSError, QuantserveError):
             remove_if_empty(model_dir)
             raise
     return staging

@@ -38,7 +38,9 @@ NUMPY_TO_TRITON = {
 INSTANCE_KINDS = ("KIND_AUTO", "KIND_CPU", "KIND_GPU", "KIND_MODEL")
 RUNTIME_KEYS = ("backend", "platform")
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-VERSION_NAME = re.compile(r"^[1-9][0-9]{0,17}$")
+VERSION_NAME = re.compile(r"[1-9][0-9]{0,18}")  # ASCII digits only: '²'.isdigit() is True, int('²') raises
+# Triton reads a version folder's name with std::stoll: above this it throws out_of_range, uncaught, and aborts
+MAX_VERSION = 2**63 - 1
 # The config parameter `deploy` records the build's precision under (its manifest's `precision`): clients read what a
 # model really is from the server, not from its name (an INT8 build deployed as `sw_fp32` was judged as FP32).
 # Triton and its backends ignore parameters they do not know.
@@ -330,10 +332,19 @@ def check_model_name(name: str) -> None:
         )
 
 
+def is_version_name(name: str) -> bool:
+    """Whether `name` (a folder's, a served version's) is a version as Triton reads it and quantserve numbers them:
+    ASCII digits without a leading zero, 1 … 2**63−1. The one test for it: `str.isdigit` let '²' through (int('²')
+    raises) and counted '٣' as version 3, which Triton ignores."""
+    return VERSION_NAME.fullmatch(name) is not None and int(name) <= MAX_VERSION
+
+
 def check_version_name(version: str | int) -> int:
-    """The version as an integer; raise unless it is a plain positive number (no path, no sign)."""
-    if not VERSION_NAME.fullmatch(str(version)):
-        raise QuantserveError(f"invalid model version '{version}': use a positive whole number such as 2")
+    """The version as an integer; raise unless it is a plain positive number (no path, no sign) Triton can read."""
+    if not is_version_name(str(version)):
+        raise QuantserveError(
+            f"invalid model version '{version}': use a positive whole number such as 2 (at most {MAX_VERSION})"
+        )
     return int(version)
 
 

@@ -14,7 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from serving.model_config import CONFIG_NAME, MODEL_NAME
+from serving.model_config import CONFIG_NAME, MODEL_NAME, is_version_name
+from serving.versions import unreadable_version_folders
 
 FileStat = tuple[str, int, int]  # a path under the version folder, its size and its mtime (ns)
 NOT_MODEL_FILES = ("__pycache__",)
@@ -41,7 +42,9 @@ def model_fingerprints(repo: Path) -> dict[str, ModelPrint]:
         if not MODEL_NAME.fullmatch(model_dir.name) or not config.is_file():
             continue
         stat = config.stat()
-        versions = sorted(p.name for p in model_dir.iterdir() if p.name.isdigit())
+        # a folder Triton cannot read as a version counts too: its arrival is a change, named where it is loaded
+        versions = sorted(p.name for p in model_dir.iterdir() if is_version_name(p.name))
+        versions += unreadable_version_folders(model_dir)
         files = tuple((version, version_files(model_dir / version)) for version in versions)
         prints[model_dir.name] = ModelPrint((stat.st_size, stat.st_mtime_ns), files)
     return prints

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from serving.model_config import check_version_name, recorded_precision
+from serving.model_config import check_version_name, is_version_name, recorded_precision
 from serving.versions import DEPLOY_RECORD
 
 VERSION_SEPARATOR = "@"  # `m@2`: version 2 of model m (Triton model names hold no '@')
@@ -52,7 +52,7 @@ def version_precision(config: dict[str, Any], version: str, served: Sequence[str
     if version in table:
         return table[version]
     newest = max((int(v) for v in table), default=0)
-    return recorded_precision(config) if version.isdigit() and int(version) > newest else None
+    return recorded_precision(config) if is_version_name(version) and int(version) > newest else None
 
 
 def recorded_version_precisions(config: dict[str, Any]) -> dict[str, str | None] | None:

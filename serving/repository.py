@@ -21,7 +21,7 @@ from serving.repository_lock import (
     model_folder_lock,
     remove_if_empty,
 )
-from serving.versions import existing_versions, pinned_missing_because
+from serving.versions import MOVE_OUT, existing_versions, pinned_missing_because, unreadable_versions_because
 
 STAGING_PREFIX = ".deploy-"
 
@@ -48,16 +48,18 @@ def _writer_gone(suffix: str) -> bool:
     return pid.isdigit() and not process_alive(int(pid))
 
 
-def prepare_repository(repo: Path, strict: bool = True) -> dict[str, str]:
+def prepare_repository(repo: Path, strict: bool = True, loads_every_folder: bool = False) -> dict[str, str]:
     """Before a server starts: clear what killed deploys left, and find the model folders Triton cannot serve.
 
     Such a folder (no version, or a Python model's version without model.py: Triton would wait on it until its
     startup timeout and name none; no config.pbtxt: Triton would guess one and fail with an unrelated backend error;
     a config whose inputs or outputs are not its model's: loaded, every request would fail) is refused in one line
     naming them all when `strict` (a first start); else (a restart) they are returned, name → reason, for the caller
-    to skip.
+    to skip. A version folder Triton cannot read aborts the server whatever it was asked to load: where it
+    `loads_every_folder` (poll or no model control), such a folder is refused even on a restart.
     """
     unservable: dict[str, str] = {}
+    aborting: dict[str, str] = {}
     for model_dir in sorted(p for p in Path(repo).iterdir() if p.is_dir() and not p.name.startswith(".")):
         try:
             with model_folder_lock(model_dir):
@@ -71,13 +73,18 @@ def prepare_repository(repo: Path, strict: bool = True) -> dict[str, str]:
             problem = f"still locked after {exc.waited_s:g} s by {exc.holder}"  # the other models serve meanwhile
         if problem:
             unservable[model_dir.name] = problem
-    if strict and unservable:
-        raise QuantserveError(_refusal(Path(repo), unservable))
+        if problem and problem.endswith(MOVE_OUT):
+            aborting[model_dir.name] = problem
+    if (strict and unservable) or (loads_every_folder and aborting):
+        raise QuantserveError(_refusal(Path(repo), unservable if strict else aborting))
     return unservable
 
 
 def unservable_because(model_dir: Path) -> str | None:
-    """Why Triton cannot serve this model folder as quantserve deploys it, or None."""
+    """Why Triton cannot serve this model folder as quantserve deploys it, or None. A version folder whose number
+    Triton cannot read comes first: tritonserver aborts on it, taking every model down."""
+    if problem := unreadable_versions_because(model_dir):
+        return problem
     if not existing_versions(model_dir):
         return "has no version folder"
     if not (model_dir / CONFIG_NAME).is_file():
@@ -86,7 +93,7 @@ def unservable_because(model_dir: Path) -> str | None:
 
 
 def _refusal(repo: Path, unservable: dict[str, str]) -> str:
-    advised = all(reason.endswith(FIX) for reason in unservable.values())  # each says what to do already
+    advised = all(reason.endswith((FIX, MOVE_OUT)) for reason in unservable.values())  # each says what to do already
     if len(unservable) == 1:
         name, reason = next(iter(unservable.items()))
         return f"{repo / name}: model '{name}' {reason}" + ("" if advised else "; deploy it or remove the folder")

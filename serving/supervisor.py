@@ -47,6 +47,7 @@ from serving.queue_policy_stall import served_queue_policy_warning
 from serving.repository import prepare_repository
 from serving.served_files import replaced_model_files
 from serving.server import ServerOptions, TritonServer
+from serving.versions import unreadable_versions_because
 
 TLS_CHECK_S = 60.0  # how often a serving supervisor looks at its TLS certificate's dates
 
@@ -154,7 +155,8 @@ class Supervisor:
         """
         strict = first and not self.options.allow_failed_models
         watch = self.watches_repository and self.options.repo.is_dir()  # else start() names the missing folder
-        skipped = prepare_repository(self.options.repo, strict=strict) if self.options.repo.is_dir() else {}
+        repo, every = self.options.repo, not self.watches_repository
+        skipped = prepare_repository(repo, strict=strict, loads_every_folder=every) if repo.is_dir() else {}
         self._prints = model_fingerprints(self.options.repo) if watch else {}
         self.server.options = self._options_skipping(skipped)
         self.server.start(strict=strict)
@@ -318,7 +320,8 @@ class Supervisor:
         how a served version's files changed on disk (a file moved away or replaced in place), said first.
         """
         served = self._ready_versions(control, name)
-        problem = config_mismatch(self.options.repo / name)
+        # a version folder Triton cannot read (too big a number) would abort the server: not loaded, named instead
+        problem = unreadable_versions_because(self.options.repo / name) or config_mismatch(self.options.repo / name)
         loaded = False
         if problem:
             said = f"not reloaded, versions {served} keep serving" if served else "not loaded"

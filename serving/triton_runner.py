@@ -18,7 +18,7 @@ from quantserve.errors import InternalError, QuantserveError
 from quantserve.runner import Runner, concat_outputs
 from serving.client import TritonGrpcClient, reloading
 from serving.declared_outputs import DeclaredOutput, array_mismatch, declared_outputs
-from serving.model_config import check_version_name, recorded_precision
+from serving.model_config import check_version_name, is_version_name, recorded_precision
 from serving.model_version import NOT_PER_VERSION, version_precision
 from serving.reshaped import Reshapes, reshaped_tensors
 from serving.response_rows import row_mismatch
@@ -116,7 +116,7 @@ class TritonRunner(Runner):
             if self.version:
                 self._client.check_version_served(self.model, self.version)
             elif self.pin_version:
-                self.version = max((v for v in served if v.isdigit()), key=int, default="")
+                self.version = max((v for v in served if is_version_name(v)), key=int, default="")
             self._inputs, self._outputs = self._client.model_metadata(self.model, self.version)
             config = self._client.model_config(self.model)
             self._max_batch = int(config.get("max_batch_size", 0) or 0)

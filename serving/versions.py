@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -23,32 +24,97 @@ from typing import Any
 from quantserve.errors import QuantserveError
 from quantserve.files import write_atomic
 from serving.control import ControlClient
-from serving.model_config import CONFIG_NAME, check_model_name, check_version_name, parse_config, write_config
+from serving.model_config import (
+    CONFIG_NAME,
+    MAX_VERSION,
+    check_model_name,
+    check_version_name,
+    is_version_name,
+    parse_config,
+    write_config,
+)
 from serving.repository_lock import ROLLED_BACK_RECORD, VERSION_RECORD, model_folder_lock
 
 PRUNE_PREFIX = ".pruned-"
 DEPLOY_RECORD = "deploy.json"  # in each version folder: what deployed it, with the config it was deployed with
+MOVE_OUT = "out of the model folder"  # how a refusal naming a version folder Triton cannot read ends
+# What Triton's std::stoll reads of a folder name: blanks, a sign, digits (the rest is ignored: '7abc' is 7)
+_STOLL_PREFIX = re.compile(r"[ \t\n\v\f\r]*([+-]?[0-9]+)", re.ASCII)
 
 
 def existing_versions(model_dir: Path) -> list[int]:
-    """The numbered version folders in `model_dir`, ascending."""
-    return sorted(int(p.name) for p in Path(model_dir).iterdir() if p.is_dir() and p.name.isdigit())
+    """The numbered version folders in `model_dir` (`is_version_name`), ascending."""
+    return sorted(int(p.name) for p in Path(model_dir).iterdir() if p.is_dir() and is_version_name(p.name))
+
+
+def unreadable_version_folders(model_dir: Path) -> list[str]:
+    """The folders in `model_dir` whose name Triton reads as a number too big for int64 (`99999999999999999999`):
+    its std::stoll throws out_of_range, uncaught, and tritonserver aborts (SIGABRT), taking every model down."""
+    return sorted(p.name for p in Path(model_dir).iterdir() if p.is_dir() and _aborts_triton(p.name))
+
+
+def _aborts_triton(name: str) -> bool:
+    if len(name) > 1 and name.startswith("0"):
+        return False  # Triton skips a name with a leading zero before reading it
+    number = _STOLL_PREFIX.match(name)
+    return number is not None and not -MAX_VERSION - 1 <= int(number.group(1)) <= MAX_VERSION
+
+
+def unreadable_versions_because(model_dir: Path) -> str | None:
+    """Why Triton cannot read this model folder's version folders (it would abort), in a phrase; or None."""
+    names = unreadable_version_folders(model_dir)
+    if not names:
+        return None
+    word = "folder" if len(names) == 1 else "folders"
+    listed = ", ".join(f"'{name}'" for name in names)
+    return (
+        f"has version {word} {listed} above Triton's largest version number {MAX_VERSION} "
+        f"(tritonserver would abort, taking every model down); move {'it' if len(names) == 1 else 'them'} {MOVE_OUT}"
+    )
+
+
+def check_version_folders(model_dir: Path) -> None:
+    """Raise, in one line naming them, where `model_dir` holds a folder Triton cannot read as a version."""
+    problem = unreadable_versions_because(model_dir)
+    if problem:
+        raise QuantserveError(f"{model_dir}: {problem}")
+
+
+def check_version_numbers(model_dir: Path) -> None:
+    """Before a deploy writes anything: refuse (one line) a model folder Triton cannot read as versions, a record of
+    the highest version that is not a version, and a folder whose numbers are used up."""
+    check_version_folders(model_dir)
+    next_version(model_dir)
 
 
 def next_version(model_dir: Path) -> int:
     """One above the highest number issued in `model_dir`: the record's, or its folders' where higher (a repository
     from before the record, a record damaged). Triton keeps no trace of a removed version folder, and a client or
     cache that saw version N must never get another model under N."""
-    return max(highest_issued(model_dir), *existing_versions(model_dir), 0) + 1
+    version = max(highest_issued(model_dir), *existing_versions(model_dir), 0) + 1
+    if version > MAX_VERSION:
+        raise QuantserveError(
+            f"{model_dir}: version {MAX_VERSION}, the largest Triton can read, was issued: none is left"
+        )
+    return version
 
 
 def highest_issued(model_dir: Path) -> int:
-    """The version number recorded as the highest issued (0 with no readable record)."""
+    """The version number recorded as the highest issued (0 with no readable record). A number Triton cannot read
+    as a version (0, above 2**63−1) is refused in one line: a version folder named after it would abort Triton."""
+    record = Path(model_dir) / VERSION_RECORD
     try:
-        text = (Path(model_dir) / VERSION_RECORD).read_text().strip()
+        text = record.read_text().strip()
     except (OSError, UnicodeDecodeError):
         return 0
-    return int(text) if text.isdigit() else 0
+    if not text.isdigit():
+        return 0  # damaged: the folders decide
+    if not is_version_name(text):
+        raise QuantserveError(
+            f"{record}: records version {text[:40]}{'…' if len(text) > 40 else ''} as issued, not a version Triton "
+            f"can read (1 … {MAX_VERSION}); fix or remove the file (the version folders then decide)"
+        )
+    return int(text)
 
 
 def record_issued(model_dir: Path, version: int) -> None:
@@ -62,7 +128,7 @@ def rolled_back_from(model_dir: Path) -> list[int]:
         words = (Path(model_dir) / ROLLED_BACK_RECORD).read_text().split()
     except (OSError, UnicodeDecodeError):
         return []
-    return sorted({int(word) for word in words if word.isdigit()})
+    return sorted({int(word) for word in words if is_version_name(word)})
 
 
 def _record_rolled_back(model_dir: Path, left: list[int], target: int) -> None:
@@ -147,6 +213,7 @@ def rollback(repo: Path | str, name: str, to: str | int | None = None, current: 
 
 def _rollback(repo: Path | str, name: str, to: str | int | None, current: int | None) -> int:
     model_dir = model_dir_of(repo, name)
+    check_version_folders(model_dir)  # the config it writes would be loaded by a server that aborts on the folder
     on_disk = existing_versions(model_dir)
     if to is not None:
         target = check_version_name(to)
