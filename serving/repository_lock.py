@@ -78,8 +78,7 @@ def _acquire(model_dir: Path, create: bool) -> int | None:
             raise
         if _still_linked(fd, path):
             with contextlib.suppress(OSError):  # a read-only descriptor (read-only repository) names no one
-                os.ftruncate(fd, 0)
-                os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+                _write_pid(fd)
             return fd
         os.close(fd)  # the folder was removed while we waited
 
@@ -128,7 +127,7 @@ class _Wait:
 def lock_holder(fd: int) -> tuple[str, str | None]:
     """The process holding a model folder's lock, in words, and its pid where it wrote one and runs; the words
     say whether it is stopped (a deploy suspended by Ctrl-Z held the lock, and every serve start waited on it)."""
-    text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+    text = _read_pid(fd)
     try:
         status = psutil.Process(int(text)).status() if text.isdigit() else None
     except psutil.Error:  # the pid of an earlier holder, gone
@@ -219,10 +218,20 @@ def _acquire_serve_lock(repo: Path, path: Path) -> int | None:
                 f"{repo}: already served by {by}, starting or running; stop it first, or serve a copy of the repository"
             ) from None
         if _still_linked(fd, path):
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
+            _write_pid(fd)
             return fd
         os.close(fd)  # its holder removed it as it exited: lock the one there now
+
+
+def _write_pid(fd: int) -> None:
+    """This process's pid as the lock file's whole text: whoever waits on the lock names its holder by it."""
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+
+
+def _read_pid(fd: int) -> str:
+    """The text a lock's holder wrote (`_write_pid`), stripped: its pid, or "" where none is written yet."""
+    return os.pread(fd, 64, 0).decode(errors="replace").strip()
 
 
 def _holder_pid(fd: int) -> str:
@@ -230,7 +239,7 @@ def _holder_pid(fd: int) -> str:
     writes its pid just after, so a serve arriving in between read an empty file and named no process (session 42)."""
     deadline = time.monotonic() + HOLDER_WAIT_S
     while True:
-        holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
+        holder = _read_pid(fd)
         if holder.isdigit() or time.monotonic() >= deadline:
             return holder
         time.sleep(0.02)
