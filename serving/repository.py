@@ -21,7 +21,13 @@ from serving.repository_lock import (
     model_folder_lock,
     remove_if_empty,
 )
-from serving.versions import MOVE_OUT, existing_versions, pinned_missing_because, unreadable_versions_because
+from serving.versions import (
+    MEND_LINKS,
+    MOVE_OUT,
+    existing_versions,
+    pinned_missing_because,
+    unreadable_versions_because,
+)
 
 STAGING_PREFIX = ".deploy-"
 
@@ -93,7 +99,9 @@ def unservable_because(model_dir: Path) -> str | None:
 
 
 def _refusal(repo: Path, unservable: dict[str, str]) -> str:
-    advised = all(reason.endswith((FIX, MOVE_OUT)) for reason in unservable.values())  # each says what to do already
+    advised = all(
+        reason.endswith((FIX, MOVE_OUT, *MEND_LINKS)) for reason in unservable.values()
+    )  # each says what to do already
     if len(unservable) == 1:
         name, reason = next(iter(unservable.items()))
         return f"{repo / name}: model '{name}' {reason}" + ("" if advised else "; deploy it or remove the folder")

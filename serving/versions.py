@@ -38,6 +38,7 @@ from serving.repository_lock import ROLLED_BACK_RECORD, VERSION_RECORD, model_fo
 PRUNE_PREFIX = ".pruned-"
 DEPLOY_RECORD = "deploy.json"  # in each version folder: what deployed it, with the config it was deployed with
 MOVE_OUT = "out of the model folder"  # how a refusal naming a version folder Triton cannot read ends
+MEND_LINKS = ("remove or mend it", "remove or mend them")  # how one naming links that lead nowhere ends
 # What Triton's std::stoll reads of a folder name: blanks, a sign, digits (the rest is ignored: '7abc' is 7)
 _STOLL_PREFIX = re.compile(r"[ \t\n\v\f\r]*([+-]?[0-9]+)", re.ASCII)
 
@@ -60,11 +61,35 @@ def _aborts_triton(name: str) -> bool:
     return number is not None and not -MAX_VERSION - 1 <= int(number.group(1)) <= MAX_VERSION
 
 
+def broken_links(model_dir: Path) -> list[tuple[str, str]]:
+    """The entries of `model_dir` (hidden ones too) that are links leading nowhere or round in a loop, each with
+    where it points. Triton stats each entry of a model folder, following links, to find its versions, and fails the
+    model on one it cannot stat (measured, session 54: a dangling link named `7`, `notes` or `.hidden` beside version
+    1 failed it, "Poll failed for model directory … failed to stat file", yet deploy had written version 4 beside
+    it; one deeper, inside a version folder, is only logged). An entry gone between listing and reading it (a pruned
+    version's) is not one: reading where it points fails too."""
+    found: list[tuple[str, str]] = []
+    try:
+        entries = sorted(os.scandir(model_dir), key=lambda entry: entry.name)
+    except OSError:  # removed meanwhile
+        return found
+    for entry in entries:
+        try:
+            entry.stat()  # follows links, as Triton's stat does
+        except OSError:
+            try:
+                found.append((entry.name, os.readlink(entry.path)))
+            except OSError:
+                continue  # gone since it was listed
+    return found
+
+
 def unreadable_versions_because(model_dir: Path) -> str | None:
-    """Why Triton cannot read this model folder's version folders (it would abort), in a phrase; or None."""
+    """Why Triton cannot read this model folder's version folders (it would abort), or an entry in it (it would fail
+    the model), in a phrase; or None."""
     names = unreadable_version_folders(model_dir)
     if not names:
-        return None
+        return _broken_links_because(model_dir)
     word = "folder" if len(names) == 1 else "folders"
     listed = ", ".join(f"'{name}'" for name in names)
     return (
@@ -73,8 +98,22 @@ def unreadable_versions_because(model_dir: Path) -> str | None:
     )
 
 
+def _broken_links_because(model_dir: Path) -> str | None:
+    links = broken_links(model_dir)
+    if not links:
+        return None
+    named = ", ".join(f"'{path}' → '{target}'" for path, target in links[:3])
+    more = f" and {len(links) - 3} more" if len(links) > 3 else ""
+    which = "a link that leads" if len(links) == 1 else "links that lead"
+    return (
+        f"has {which} nowhere, {named}{more} (tritonserver reads each entry of a model folder and fails the model "
+        f"on one it cannot read): {MEND_LINKS[len(links) > 1]}"
+    )
+
+
 def check_version_folders(model_dir: Path) -> None:
-    """Raise, in one line naming them, where `model_dir` holds a folder Triton cannot read as a version."""
+    """Raise, in one line naming them, where `model_dir` holds a folder Triton cannot read as a version, or a link
+    that leads nowhere."""
     problem = unreadable_versions_because(model_dir)
     if problem:
         raise QuantserveError(f"{model_dir}: {problem}")
