@@ -113,6 +113,7 @@ class Deployment:
     written_config: bytes = b""  # the config.pbtxt this deploy wrote
     previous_versions: tuple[int, ...] = ()  # the versions on disk when this deploy renamed its own in
     pruned: tuple[int, ...] = ()  # the old version folders this deploy removed (`ServingPolicy.keep_versions`)
+    unpruned: str = ""  # why it removed none where it should have (`prune_after_deploy`), or ""
 
     @property
     def version_dir(self) -> Path:
@@ -191,8 +192,22 @@ def deploy(
         abandon_staging(staging, tidy=not isinstance(exc, FolderLockTimeout))  # not a second wait on that lock
         raise
     if prune:
-        return replace(deployment, pruned=tuple(prune_versions(deployment.model_dir, policy.keep_versions)))
+        pruned, unpruned = prune_after_deploy(deployment.model_dir, policy.keep_versions)
+        return replace(deployment, pruned=tuple(pruned), unpruned=unpruned)
     return deployment
+
+
+def prune_after_deploy(model_dir: Path, keep: int) -> tuple[list[int], str]:
+    """The old version folders removed once a new version is in place, and, where the model folder's lock was held
+    too long by another process, why none were: the new version is deployed all the same, so the lock's own refusal
+    ("nothing was changed") would be untrue (session 54)."""
+    try:
+        return prune_versions(model_dir, keep), ""
+    except FolderLockTimeout as exc:
+        return [], (
+            f"old versions of {model_dir} left in place (--keep-versions {keep}): gave up waiting for its lock after "
+            f"{exc.waited_s:g} s, held by {exc.holder}; the next deploy removes them"
+        )
 
 
 def check_same_interface(

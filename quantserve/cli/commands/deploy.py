@@ -7,6 +7,7 @@ import http.client
 import sys
 import urllib.error
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -118,12 +119,11 @@ def _batch_sizes(text: str) -> list[int]:
 
 def run(args: argparse.Namespace) -> int:
     from serving.build_verdict import missed_checks
-    from serving.deploy import ServingPolicy, deploy, load_artifact, max_batch_for
+    from serving.deploy import ServingPolicy, deploy, load_artifact, max_batch_for, prune_after_deploy
     from serving.deploy_numbers import DEFAULT_QUEUE_DELAY_US, check_delay_batched, check_numbers
     from serving.endpoints import check_serves_repository, not_loaded_until_restart
     from serving.model_config import QueuePolicy
     from serving.queue_policy_stall import warn_queue_policy
-    from serving.versions import prune_versions
 
     artifact = load_artifact(Path(args.build_dir))
     manifest = artifact.manifest
@@ -164,7 +164,8 @@ def run(args: argparse.Namespace) -> int:
     if args.url:
         served = make_live_or_withdraw(args.url, args.repo, args.name, result)
         superseded = superseded_line(result.version, served)
-        pruned = prune_versions(result.model_dir, args.keep_versions)
+        pruned, unpruned = prune_after_deploy(result.model_dir, args.keep_versions)
+        result = replace(result, unpruned=unpruned)
     unserved = None if args.url else not_loaded_until_restart(args.repo)  # serve --model-control none
     said = f"deployed {args.build_dir} as '{args.name}' version {result.version}: {result.version_dir}"
     print(f"{said}; {unserved}" if unserved else said)
@@ -177,6 +178,8 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"removed {word} {listed} of '{args.name}' (--keep-versions {args.keep_versions}: the newest folders kept)"
         )
+    if result.unpruned:
+        print(f"warning: {result.unpruned}", file=sys.stderr)
     if kept:
         print(
             f"note: kept the serving settings of '{args.name}' from its config: {', '.join(kept)} (a flag changes one)"
