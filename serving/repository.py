@@ -24,6 +24,7 @@ from serving.repository_lock import (
 from serving.versions import (
     MEND_LINKS,
     MOVE_OUT,
+    RENAME,
     existing_versions,
     pinned_missing_because,
     unreadable_versions_because,
@@ -100,7 +101,7 @@ def unservable_because(model_dir: Path) -> str | None:
 
 def _refusal(repo: Path, unservable: dict[str, str]) -> str:
     advised = all(
-        reason.endswith((FIX, MOVE_OUT, *MEND_LINKS)) for reason in unservable.values()
+        reason.endswith((FIX, MOVE_OUT, RENAME, *MEND_LINKS)) for reason in unservable.values()
     )  # each says what to do already
     if len(unservable) == 1:
         name, reason = next(iter(unservable.items()))

@@ -39,6 +39,7 @@ PRUNE_PREFIX = ".pruned-"
 DEPLOY_RECORD = "deploy.json"  # in each version folder: what deployed it, with the config it was deployed with
 MOVE_OUT = "out of the model folder"  # how a refusal naming a version folder Triton cannot read ends
 MEND_LINKS = ("remove or mend it", "remove or mend them")  # how one naming links that lead nowhere ends
+RENAME = "rename it to start with a letter"  # how one naming a folder Triton misreads as a version ends
 # What Triton's std::stoll reads of a folder name: blanks, a sign, digits (the rest is ignored: '7abc' is 7)
 _STOLL_PREFIX = re.compile(r"[ \t\n\v\f\r]*([+-]?[0-9]+)", re.ASCII)
 
@@ -84,17 +85,45 @@ def broken_links(model_dir: Path) -> list[tuple[str, str]]:
     return found
 
 
+def misread_version_folders(model_dir: Path) -> list[tuple[str, int]]:
+    """The folders in `model_dir` Triton reads as a version whose own folder is not there, each with that number: it
+    reads the number a name starts with (`5.bak`, `3-old`, ` 2`, `+4`), then loads the version from the folder
+    named by the number alone. Measured (session 54): a backup `5.bak` beside versions 1 and 4 made Triton load
+    version 5 ("Python model file not found in '…/5/model.py'") and fail the model."""
+    found = []
+    for path in sorted(Path(model_dir).iterdir()):
+        number = None if path.name.startswith("0") else _STOLL_PREFIX.match(path.name)
+        if number is None or is_version_name(path.name) or not path.is_dir() or _aborts_triton(path.name):
+            continue
+        version = int(number.group(1))
+        if not (Path(model_dir) / str(version)).is_dir():
+            found.append((path.name, version))
+    return found
+
+
 def unreadable_versions_because(model_dir: Path) -> str | None:
-    """Why Triton cannot read this model folder's version folders (it would abort), or an entry in it (it would fail
-    the model), in a phrase; or None."""
+    """Why Triton cannot read this model folder's version folders (it would abort, or load a version that is not
+    there), or an entry in it (it would fail the model), in a phrase; or None."""
     names = unreadable_version_folders(model_dir)
     if not names:
-        return _broken_links_because(model_dir)
+        return _misread_because(model_dir) or _broken_links_because(model_dir)
     word = "folder" if len(names) == 1 else "folders"
     listed = ", ".join(f"'{name}'" for name in names)
     return (
         f"has version {word} {listed} above Triton's largest version number {MAX_VERSION} "
         f"(tritonserver would abort, taking every model down); move {'it' if len(names) == 1 else 'them'} {MOVE_OUT}"
+    )
+
+
+def _misread_because(model_dir: Path) -> str | None:
+    misread = misread_version_folders(model_dir)
+    if not misread:
+        return None
+    name, version = misread[0]
+    more = f" (and {len(misread) - 1} more such)" if len(misread) > 1 else ""
+    return (
+        f"has a folder '{name}' that Triton reads as version {version}{more}, with no folder '{version}' to load it "
+        f"from (the model would fail to load): {RENAME}"
     )
 
 
