@@ -34,6 +34,7 @@ CONTROL_TIMEOUT_S = 10.0
 # for SETTLE_S is gone (serve's unload and load are a few ms apart)
 RELOAD_WAIT_S = 120.0
 SETTLE_S = 1.0
+STUB_DEAD = ("is not healthy", "health mutex")  # Triton's words for a request to a Python model whose process died
 
 
 class ServerStopped(QuantserveError):
@@ -142,7 +143,10 @@ class TritonRunner(Runner):
             f"({configured}) is the last deploy's, not recorded for {which}; a deploy records each version's"
         )
 
-    def infer_impl(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def infer_impl(self, feeds: dict[str, np.ndarray], resent: bool = False) -> dict[str, np.ndarray]:
+        """The answers to `feeds`; sent once more where `serve` reloaded the version meanwhile (its instance died),
+        but not twice: a request that takes the instance down each time it is sent (1 024 000 rows on the demo's
+        model: 20 GB, killed by the kernel) was sent again after every reload, for 312 s (session 54)."""
         if self._client is None:
             raise InternalError("gRPC client used before activate()")
         n = int(next(iter(feeds.values())).shape[0]) if feeds else 0
@@ -162,8 +166,14 @@ class TritonRunner(Runner):
             if self.version and not self._version_ready():
                 if not self._back_after_reload():
                     raise VersionGone(self.url, self.model, self.version, self._rows_answered) from exc
+                if resent:
+                    raise QuantserveError(
+                        f"{exc}: model '{self.model}' version {self.version} went down while answering this request, "
+                        f"and again when it was sent once more after serve reloaded it: a request of {n} rows may be "
+                        "more than the model's process can hold; send fewer rows per request"
+                    ) from exc
                 self._rows_answered = rows_before  # the same version's files answer the batch again, whole
-                return self.infer_impl(feeds)
+                return self.infer_impl(feeds, resent=True)
             raise
         self.answered += 1
         return results
@@ -213,7 +223,10 @@ class TritonRunner(Runner):
         except QuantserveError as exc:  # which rows to look at: "inference on 'mlp2' failed: ... idx=1000" named none
             # and the shapes sent: SpliceAI's runtime said only "QLinearConv … Invalid input shape: {0}" of a sequence
             # shorter than its 10 000-position context (session 52)
-            raise QuantserveError(f"{exc} (the request held {_rows(first, last)} of the data, {_sent(feeds)})") from exc
+            died = " (the model's process died while answering it: serve's output says why)" if _died(exc) else ""
+            raise QuantserveError(
+                f"{exc}{died} (the request held {_rows(first, last)} of the data, {_sent(feeds)})"
+            ) from exc
         if self._max_batch > 0:
             problem = row_mismatch(self.model, sent, ((name, value.shape) for name, value in results.items()))
             if problem is not None:
@@ -230,6 +243,12 @@ class TritonRunner(Runner):
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+def _died(exc: QuantserveError) -> bool:
+    """Whether Triton's error says the Python model's process (its stub) is dead: Triton 2.51 words it "Stub process
+    '…' is not healthy", or, where it died during the request, "Failed to obtain the health mutex"."""
+    return any(words in str(exc) for words in STUB_DEAD)
 
 
 def _sent(feeds: dict[str, np.ndarray]) -> str:
