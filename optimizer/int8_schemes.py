@@ -144,6 +144,12 @@ class SevenBitDynamicScheme(DynamicScheme):
     seven_bit = True
 
 
+def calibrates_activations(scheme: str) -> bool:
+    """Whether a scheme's model carries activation ranges calibrated on data (static Q/DQ): dynamic INT8 quantizes
+    each activation per run, so no --method changes its model (g2p's GRU decoder: byte-identical figures)."""
+    return not scheme.startswith(DynamicScheme.name)
+
+
 MATMUL_SUFFIX = "_MatMul"  # ONNX Runtime's rewrite names the MatMul of Gemm `X` `X_MatMul` (and its Add `X_Add`)
 
 

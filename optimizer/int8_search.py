@@ -255,8 +255,8 @@ class _SearchRun(FallbackSchemes):
             else:
                 self._refuse_exhausted(chosen, mixed, tried)
         except BudgetExceeded as refusal:  # the outliers calibration saw, and the method advice that fits them
-            if refusal.record.get("refused_for") == "drift":
-                refusal.record.update(self._outlier_record())
+            if refusal.record.get("refused_for") == "drift":  # every candidate tried missed: each one refused
+                refusal.record.update(self._outlier_record(), refused_schemes=sorted({c.scheme for c in tried}))
             raise
         return chosen, self._record(chosen, tried, mixed)
 

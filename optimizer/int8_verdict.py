@@ -15,7 +15,13 @@ import onnx
 from optimizer.activation_outliers import STATS_BATCH, ActivationOutliers, activation_outliers
 from optimizer.drift_budget import BudgetExceeded, Violation, normalized_slack
 from optimizer.int8_measure import Candidate, HeldOutDrift
-from optimizer.int8_schemes import ComputeStaticScheme, DynamicScheme, Scheme, SmoothStaticScheme
+from optimizer.int8_schemes import (
+    ComputeStaticScheme,
+    DynamicScheme,
+    Scheme,
+    SmoothStaticScheme,
+    calibrates_activations,
+)
 from optimizer.profile import ModelProfile
 from optimizer.quant_exclusions import Exclusion
 from optimizer.search_budget import BUDGET_FLAG, MIXED_OUT_OF_TIME, SearchBudget
@@ -140,7 +146,7 @@ class SearchVerdict(HeldOutDrift):
         """What may hold the budget instead of more time, as " (or …)": clipping calibration where min/max calibration
         saw outliers (not for dynamic INT8, which calibrates nothing), and the flag that loosens the worst check."""
         options = []
-        static = not chosen.scheme.startswith("dynamic")
+        static = calibrates_activations(chosen.scheme)
         outliers = self._outliers() if self.method == "minmax" and static else None
         if outliers is not None and outliers.seen:
             peak = f"'{outliers.tensor}' peaks at {outliers.ratio:.1f}× its 99.9th percentile"

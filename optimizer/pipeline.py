@@ -278,6 +278,7 @@ class OptimizeJob:
         if not record["holds"] and not self.options.keep_failing:
             refusal = drift_refusal(record, self.options.precision)
             advice: dict[str, Any] = {k: s[k] for s in stages for k in ("method_hint", "activation_outliers") if k in s}
+            advice["refused_schemes"] = [s["scheme"] for s in stages if s.get("stage") == "calibrate" and "scheme" in s]
             raise BudgetExceeded(refusal, {**getattr(refusal, "record", {}), **advice})
         if self.options.precision == "int8" and not self.options.judges_thin_evidence:
             if record["evidence_short"]:
