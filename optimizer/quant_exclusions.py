@@ -33,7 +33,8 @@ COMPUTE_OPS = frozenset({"Conv", "ConvTranspose", "MatMul", "Gemm", "Attention",
 DYNAMIC_ONLY_OPS = frozenset({"LSTM"})
 # Ops whose multiply-adds count in the INT8 share: the compute ops, and the recurrent ops ONNX Runtime has no INT8
 # kernel for at all (GRU, RNN), which count as FP32: an encoder's two GRUs hold ~99.7 % of its multiply-adds.
-MAC_OPS = COMPUTE_OPS | {"GRU", "RNN"}
+NO_INT8_RECURRENT_OPS = frozenset({"GRU", "RNN"})
+MAC_OPS = COMPUTE_OPS | NO_INT8_RECURRENT_OPS
 # Ops whose output holds the input's values rearranged: a mixed-range tensor stays mixed through them.
 DATA_MOVEMENT_OPS = frozenset(
     {"Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "Identity", "Slice", "Split", "Gather", "Expand"}
@@ -141,23 +142,39 @@ def graph_no_compute_refusal(model: onnx.ModelProto) -> str | None:
 
 
 def _no_compute(model: onnx.ModelProto) -> str | None:
-    ops = list(dict.fromkeys(_op_types(model.graph)))
+    ops = _ops_by_compute(model)
     if COMPUTE_OPS.intersection(ops):
         return None
     shown = ", ".join(ops[:6]) + (", …" if len(ops) > 6 else "")
+    recurrent = [op for op in ops if op in NO_INT8_RECURRENT_OPS]
+    kernel = f"; ONNX Runtime has no INT8 kernel for {' or '.join(recurrent)}" if recurrent else ""
     return (
-        f"nothing to quantize: the model has no Conv, MatMul or Gemm (its ops: {shown or 'none'}); "
+        f"nothing to quantize: the model has no Conv, MatMul or Gemm (its ops: {shown or 'none'}{kernel}); "
         "deploy it with --precision fp32"
     )
 
 
-def _op_types(graph: onnx.GraphProto) -> Iterable[str]:
-    """Every node's op type, subgraphs (If/Loop/Scan bodies) included."""
+def _ops_by_compute(model: onnx.ModelProto) -> list[str]:
+    """The model's op types, those that hold its compute first: recurrent ones, then by the weight elements their
+    nodes read, then in graph order. g2p's encoder was refused naming "Gather, Sub, Shape, Transpose, Reshape,
+    Expand, …", the GRU that holds all its compute left behind the "…"."""
+    graphs = list(_graphs(model.graph))
+    sizes = {i.name: int(np.prod(i.dims)) for graph in graphs for i in graph.initializer}
+    first: dict[str, int] = {}
+    weights: dict[str, int] = defaultdict(int)
+    for node in (node for graph in graphs for node in graph.node):
+        first.setdefault(node.op_type, len(first))
+        weights[node.op_type] += sum(sizes.get(name, 0) for name in node.input)
+    return sorted(first, key=lambda op: (op not in NO_INT8_RECURRENT_OPS, -weights[op], first[op]))
+
+
+def _graphs(graph: onnx.GraphProto) -> Iterable[onnx.GraphProto]:
+    """The graph and its subgraphs (If/Loop/Scan bodies), each before its own."""
+    yield graph
     for node in graph.node:
-        yield node.op_type
         for attribute in node.attribute:
             for subgraph in [attribute.g, *attribute.graphs] if attribute.HasField("g") else attribute.graphs:
-                yield from _op_types(subgraph)
+                yield from _graphs(subgraph)
 
 
 def read_fp32(model: onnx.ModelProto, fp32: onnx.ModelProto, excluded: Iterable[str]) -> int:
