@@ -147,6 +147,7 @@ class TritonServer:
         self.shm_prefix = python_shm_prefix()
         self.not_loaded: dict[str, str] = {}  # after a lenient start: model → why Triton did not load it
         self.still_running: list[int] = []  # after `stop`: pids of its process group that had not ended (rare)
+        self.killed_at_stop = False  # after `stop`: tritonserver outlived SIGTERM by `stop_timeout_s` and was killed
         self.link: RepositoryLink | None = None  # while running: the plain path tritonserver is given for `repo`
         # the log made in the temp folder (no log_path given): removed at a clean stop unless something went wrong
         # while it was written (a start failed, the server died or was killed): the error lines name it
@@ -364,10 +365,11 @@ class TritonServer:
         waiting `stop_timeout_s` for it would only lengthen the outage.
         """
         process, self._process = self._process, None
-        self.still_running = []
+        self.still_running, self.killed_at_stop = [], False
         if process is not None:
             ran = process.poll() is None  # not dead by itself before this stop
             self.still_running = terminate_group(process, self.options.stop_timeout_s, graceful=not kill)
+            self.killed_at_stop = ran and not kill and process.returncode == -signal.SIGKILL
             remove_shm_regions(self.shm_prefix)
             self._log_kept = self._log_kept or not ran or process.returncode != 0
             self._remove_temp_log()
