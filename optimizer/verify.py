@@ -36,8 +36,8 @@ from optimizer.drift_evidence import evidence_shortfall, neighbour_notes, one_an
 from optimizer.graph_words import read_graph_words
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from optimizer.output_kinds import infer_output_kinds
-from optimizer.rollout import find_token_feedback, rollout_record, rollout_refusal
-from optimizer.state_loop import StatePair, closed_loop_record, closed_loop_refusal
+from optimizer.rollout import find_end_token, find_token_feedback, rollout_record, rollout_refusal
+from optimizer.state_loop import StatePair, closed_loop_record, closed_loop_refusal, sequence_starts
 from optimizer.tensor_ranges import activation_bytes_per_sample, rows_per_chunk
 from optimizer.transformer import run_model
 from optimizer.user_metric import UserMetric, add_user_metric
@@ -135,6 +135,7 @@ class VerifyAgainstReference:
             ]
             record["judged_at"] = composition
         if self.state_pairs and not itself:
+            starts = sequence_starts(self.data.arrays, expected, self.state_pairs)  # each a fresh state in the data
             loop = closed_loop_record(
                 self.reference,
                 candidate,
@@ -144,19 +145,26 @@ class VerifyAgainstReference:
                 self.budget,
                 labels,
                 self.data.requests.whole,
+                starts,
             )
             record["closed_loop"] = loop
             record["holds"] = bool(record["holds"] and loop["holds"])
-            self.add_rollout(record, candidate, expected)
+            self.add_rollout(record, candidate, expected, starts)
         return record
 
-    def add_rollout(self, record: dict[str, Any], candidate: Path, expected: Mapping[str, np.ndarray]) -> None:
+    def add_rollout(
+        self, record: dict[str, Any], candidate: Path, expected: Mapping[str, np.ndarray], starts: np.ndarray
+    ) -> None:
         """Where the stateful model's argmax is fed back as its next token, the free-running rollout's record and
-        verdict (`optimizer.rollout`); an --unbatched build's rows have no batch axis to start from together."""
+        verdict (`optimizer.rollout`), from the data's sequence `starts` and to FP32's end token where the data shows
+        them; an --unbatched build's rows have no batch axis to start from together."""
         feedback = find_token_feedback(self.data.arrays, expected, self.state_pairs)
         if feedback is None or self.data.unbatched:
             return
-        roll = rollout_record(self.reference, candidate, self.data.arrays, self.state_pairs, feedback, self.budget)
+        end = find_end_token(self.data.arrays, expected, feedback, starts)
+        roll = rollout_record(
+            self.reference, candidate, self.data.arrays, self.state_pairs, feedback, self.budget, starts=starts, end=end
+        )
         record["rollout"] = roll
         record["holds"] = bool(record["holds"] and roll["holds"])
 

@@ -80,6 +80,8 @@ def print_verification(verification: dict[str, Any], console: Any = None) -> Non
     loop = verification.get("closed_loop") or {}
     judged = [(name, record, "") for name, record in (verification.get("outputs") or {}).items()]
     stream = f", {loop.get('rows')} rows as one stream fed its own state"  # a stateful model's (state_loop)
+    if int(loop.get("sequences", 1)) > 1:  # each sequence's first row fed the data's state
+        stream = f", {loop.get('rows')} rows in {loop['sequences']} sequences, each fed its own state"
     judged += [(name, record, stream) for name, record in (loop.get("outputs") or {}).items()]
     for name, record, how in judged:
         kind = record.get("kind", "?")
@@ -92,7 +94,11 @@ def print_verification(verification: dict[str, Any], console: Any = None) -> Non
         print_rows(f"output {name} ({kind}{how})", columns, rows, console)
     roll = verification.get("rollout")  # a decoder fed its own tokens (optimizer.rollout): was in the manifest only
     if roll:
-        heading = f"output {roll['output']} (free-running rollout: {roll['starts']} starts × {roll['steps']} steps)"
+        starts = f"{roll['starts']} sequence starts" if roll.get("sequence_starts") else f"{roll['starts']} starts"
+        steps = f"{roll['steps']} steps"
+        if roll.get("end_token") is not None:
+            steps = f"up to {steps}, ended at FP32's token {roll['end_token']}"
+        heading = f"output {roll['output']} (free-running rollout: {starts} × {steps})"
         rows = [
             ["sequence_agreement", _fmt(roll["sequence_agreement"]), _fmt(roll["budget"])],
             ["token_agreement", _fmt(roll["token_agreement"]), ""],
