@@ -27,7 +27,7 @@ from optimizer.drift_evidence import neighbour_notes, thin_evidence, thin_eviden
 from optimizer.graph_words import GraphWords
 from optimizer.output_kinds import token_positions
 from optimizer.ranked_ids import ranked_outputs
-from optimizer.state_loop import StatePair, stream_through
+from optimizer.state_loop import StatePair, sequence_starts, stream_through
 from optimizer.token_axes import output_positions
 from optimizer.user_metric import MetricComparison, UserMetric, metric_violation
 from quantserve import metrics
@@ -51,6 +51,7 @@ def served_outputs(
     served: dict[str, ServedModel] | None = None,
     request_timeout_s: float = 30.0,
     state: Mapping[str, str] | None = None,
+    starts: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Every output of `model` for every sample, sent in requests of `batch_size` samples; data that does not fit
     the model's inputs, or requests gRPC cannot carry, is one line naming `source`, before any request. Every
@@ -60,7 +61,8 @@ def served_outputs(
     `request_timeout_s` is one line naming the limit, the model and its rows (it said only "Deadline Exceeded").
     A recurrent model's `state` ({output: input}, `serving.state_parameter`) runs the rows in order as one stream,
     one row a request, each fed the model's own previous state output (the first row's from the data), as
-    `optimize` checks it: fed the data's FP32 state row by row, INT8 drift that builds up over a stream hides.
+    `optimize` checks it: fed the data's FP32 state row by row, INT8 drift that builds up over a stream hides; each
+    of `starts`' rows (a sequence's first, `optimizer.state_loop.sequence_starts`) takes the data's state instead.
     `served` also keeps each request's rows and answer shapes (`ServedModel.requests`), which an answer whose length
     varies per request is compared by. `model` may name one version (`m@2`, `serving.model_version`): every request
     then asks for it, refused before any request unless served."""
@@ -86,7 +88,7 @@ def served_outputs(
         try:
             if state:
                 pairs = [StatePair(out, into) for out, into in state.items()]
-                return stream_through(runner, data.arrays, pairs, data.requests.whole)
+                return stream_through(runner, data.arrays, pairs, data.requests.whole, starts)
             return run_batches(LoggedRunner(runner, log), sent, data.requests.whole)
         except QuantserveError as exc:
             failure = request_failure(exc, url, model, sent, request_timeout_s, runner.max_batch_size)
@@ -213,11 +215,16 @@ def evaluate_accuracy(
     state = stream_state(models, configs.__getitem__)  # a recurrent model is run as a stream
     graph = recorded_graph(configs[reference] or {})  # the reference graph's word on its outputs, as optimize read it
     outputs: dict[str, dict[str, np.ndarray]] = {}
+    starts, rowwise = None, {}
+    if state:  # the reference on the data's own rows: where its state output is not the next row's, a sequence starts
+        rowwise = served_outputs(url, reference, dataset, batch_size, source, None, request_timeout_s)
+        starts = sequence_starts(dataset.arrays, rowwise, [StatePair(out, into) for out, into in state.items()])
     for model in models:  # the reference first
-        outputs[model] = served_outputs(url, model, dataset, batch_size, source, served, request_timeout_s, state)
+        args = (url, model, dataset, batch_size, source, served, request_timeout_s, state)
+        outputs[model] = served_outputs(*args, starts) if state else served_outputs(*args)
         refuse_self_comparison(model, reference, served)
     notes = {model: state_notes(outputs[reference], produced, state) for model, produced in outputs.items()}
-    stream = stream_record(state, dataset.arrays, outputs[reference])
+    stream = stream_record(state, dataset.arrays, rowwise, starts)
     outputs = {model: {k: v for k, v in produced.items() if k not in state} for model, produced in outputs.items()}
     output_kinds, told = told_kinds(configs, output_kinds, outputs[reference])  # as each build was told to judge
     name = output or _headline_output(outputs[reference], output_kinds, dataset.labels, dataset.arrays, graph)
