@@ -65,6 +65,15 @@ def thin_evidence(report: DriftReport, budget: DriftBudget, rows: int) -> list[d
     return thin
 
 
+def rollout_thin(roll: Mapping[str, Any], budget: DriftBudget) -> dict[str, Any] | None:
+    """The thin-evidence entry of a free-running rollout (`optimizer.rollout`) whose sequence agreement holds on too
+    few starts to show it, counted by its starts (the data's sequences where it has them), else None."""
+    entry = _thin(roll["output"], "sequence_agreement", float(roll["sequence_agreement"]), int(roll["starts"]), budget)
+    if entry:
+        entry["units"] = "sequences (rolled out)" if roll.get("sequence_starts") else "rollout starts"
+    return entry
+
+
 def _rows_judged(metric: str, record: Mapping[str, Any], rows: int) -> int:
     """The rows `metric` was measured on: all held-out rows, but a probability's clear ones (ties left out), a box
     list's FP32 boxes and a tagger's real tokens."""
@@ -204,7 +213,7 @@ def thin_evidence_line(entry: Mapping[str, Any], flag: str = "--eval") -> str:
     """E.g. "output 'p': top-1 agreement 1 over 32 held-out rows shows only ≥ 0.92 (95 % lower bound), not the
     budget's 0.99; about 268 rows would (--eval)"; `flag`: the option that gives the rows (evaluate's is --data)."""
     words = CHECKS[entry["metric"]][0]
-    rows = UNITS.get(entry["metric"], "rows")
+    rows = entry.get("units") or UNITS.get(entry["metric"], "rows")
     needed = entry["rows_needed"]
     more = f"about {needed} {rows} would ({flag})" if needed else "no row count would at this rate"
     return (

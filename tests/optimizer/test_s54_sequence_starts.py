@@ -17,6 +17,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from optimizer.drift_budget import DriftBudget
+from optimizer.drift_evidence import thin_evidence_line
 from optimizer.rollout import TokenFeedback, find_end_token, rollout_record, rollout_refusal
 from optimizer.state_loop import StatePair, closed_loop_refusal, run_stream, sequence_starts
 from optimizer.transformer import run_model
@@ -135,6 +136,10 @@ def test_verify_runs_sequences_and_rolls_out_to_fp32s_end(decoders: tuple[Path, 
     # what the candidate answers once END is fed back (after FP32 ended) is read by no user
     assert (roll["starts"], roll["sequence_starts"], roll["end_token"]) == (SEQUENCES, True, END)
     assert roll["steps"] == LONGEST + 8 and roll["sequence_agreement"] == 1.0 and record["holds"]
+    (thin,) = [e for e in record["thin_evidence"] if e["metric"] == "sequence_agreement"]  # 60 show no 0.98
+    assert thin_evidence_line(thin).startswith(
+        f"output 'logits': decoded-sequence agreement 1 over {SEQUENCES} held-out sequences (rolled out) shows only ≥ "
+    )
     blind = rollout_record(reference, candidate, arrays, PAIRS, TokenFeedback("logits", "token"), budget)
     assert blind["end_token"] is None and blind["steps"] == 8  # no sequences given: 8 steps from any row, as before
     assert blind["sequence_agreement"] < 0.9  # past FP32's end, what no user reads
