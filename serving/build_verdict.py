@@ -43,9 +43,11 @@ def _first(record: Mapping[str, Any]) -> str:
 
 
 def _rollout_miss(roll: Mapping[str, Any]) -> str:
+    from optimizer.rollout import rolled_out
+
     agreement, budget = roll.get("sequence_agreement", float("nan")), roll.get("budget", float("nan"))
+    said = rolled_out({"starts": "?", "steps": "?", **roll})  # optimize's own words for what it is the share of
     return (
         f"decoding on its own: output '{roll.get('output', '?')}' free-running rollout agreement {agreement:.4f} "
-        f"< budget {budget:g} (share of {roll.get('starts', '?')} starts whose {roll.get('steps', '?')} generated "
-        "tokens match FP32)"
+        f"< budget {budget:g} ({said})"
     )

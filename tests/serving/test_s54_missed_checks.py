@@ -48,3 +48,14 @@ def test_a_miss_with_no_cause_recorded_is_still_warned() -> None:
     assert missed_checks({"holds": False}) == [
         "missed its drift budget row by row: no violation recorded; shipped with --keep-failing"
     ]
+
+
+def test_a_rollout_ended_at_fp32s_end_token_is_said_so() -> None:
+    from serving.build_verdict import _rollout_miss
+
+    roll = {"output": "logits", "sequence_agreement": 0.95, "budget": 0.98, "starts": 323, "steps": 26}
+    assert _rollout_miss({**roll, "sequence_starts": True, "end_token": 3}).endswith(
+        "(share of 323 sequence starts whose generated tokens match FP32's up to its end token, at most 26 steps "
+        "(ended at FP32's token 3))"
+    )
+    assert _rollout_miss(roll).endswith("(share of 323 starts whose 26 generated tokens match FP32)")
