@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,16 +66,28 @@ class RunIdentity:
         start = ", ".join(self.versions) or "–"
         return f"{start} → {', '.join(self.versions_at_end or []) or 'none'}" if self.versions_changed() else start
 
-    def versions_note(self, model: str, precision: str | None) -> str | None:
+    def versions_note(self, model: str, precision: str | None, answered: list[int] | None = None) -> str | None:
         """One line where the model's served versions changed during the run. Measured (session 43): a loadtest
         across a `serve --model-control none` restart that served a new INT8 version recorded precision fp32 and
-        versions ['1'], read at its start, though its window's end was served by version 2."""
+        versions ['1'], read at its start, though its window's end was served by version 2. `answered`: the versions
+        that answered its windows (`answered_versions`; None: not recorded): one alone (a run pinned to it, or a
+        change after its last answer) is what its figures are of. A run pinned to version 4 whose rollback to 3
+        landed after its window said "its figures are of both" though version 4 gave all 699 answers (session 54)."""
         if not self.versions_changed():
             return None
+        head = f"model '{model}' served versions changed"
+        if answered is not None and len(answered) < 2:
+            if not answered:
+                return f"{head} by the run's end ({self.versions_words()}); no request was answered in its window"
+            return (
+                f"{head} by the run's end ({self.versions_words()}), but version {answered[0]} gave every answer in "
+                "its window: its figures are of that version alone"
+            )
         read = f"precision {precision} and " if precision else ""
+        versions = f"versions {', '.join(map(str, answered))}" if answered else "both"
         return (
-            f"model '{model}' served versions changed during the run ({self.versions_words()}): its {read}versions "
-            "were read at the start, and its figures are of both"
+            f"{head} during the run ({self.versions_words()}): its {read}versions were read at the start, and its "
+            f"figures are of {versions}"
         )
 
     def client(self) -> str | None:
@@ -90,6 +103,17 @@ class RunIdentity:
         except ValueError:
             return None
         return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def answered_versions(spans: Iterable[list[dict[str, float]] | None]) -> list[int] | None:
+    """The versions that answered a run's windows, from each window's `version_spans`; None where one did not keep
+    them (a record from before they were)."""
+    answered: set[int] = set()
+    for window in spans:
+        if window is None:
+            return None
+        answered.update(int(span["version"]) for span in window)
+    return sorted(answered)
 
 
 def now_utc() -> str:

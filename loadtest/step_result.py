@@ -81,7 +81,7 @@ def step_result(
         result.other_models = other_models_requests(whole.metrics_before, whole.metrics_after, settings.model)
     if restarted:  # the new process's counters began at zero: their delta covers part of the window
         result.server_restarted, result.server = restarted, None  # samples kept (a soak's evidence), never shown
-    elif partial := counters_not_whole(window, result, warm_ups_in_window(record_dir)):  # same process, counters cut
+    elif partial := counters_not_whole(window, result, warm_ups_in_window(record_dir), settings.model_version):
         result.server_counters_left_out, result.server = partial, None
     result.locust_csv_prefix, result.warm_up = str(csv_prefix.relative_to(out_dir)), warm_up(record_dir)
     if replaced := replaced_before_window(pids.seen, window.start):  # said, the counters kept
@@ -331,13 +331,16 @@ def server_shutting_down(
     return f"pid {pid} listened on its port at the start; {', '.join(evidence)}: {SHUTTING_DOWN_AT_END}"
 
 
-def counters_not_whole(window: recording_files.Window, result: LoadResult, warm_ups: int = 0) -> str | None:
+def counters_not_whole(
+    window: recording_files.Window, result: LoadResult, warm_ups: int = 0, version: str = ""
+) -> str | None:
     """Why Triton's counters over the window do not cover it though the server stayed up (None: they do): the
     model's served versions changed (a deploy or rollback: an unloaded version's counters are gone), the model was
     unloaded or reloaded (its counters went back, the server's others did not), or Triton's count of successful
     requests is off the client's beyond noise (a version reloaded under the same number). Requests the client gave up
     on at its deadline (--request-timeout) that Triton still answered are no such cause: 1227 of them were blamed on a
-    deploy or another client that never happened, and Triton's columns dropped (session 44)."""
+    deploy or another client that never happened, and Triton's columns dropped (session 44). `version`: the one a
+    pinned run addressed (--model-version), to which `window`'s scrapes are narrowed (`addressed_window`)."""
     before, after, server = window.metrics_before, window.metrics_after, result.server
     if before is None or after is None or server is None:
         return None
@@ -348,7 +351,7 @@ def counters_not_whole(window: recording_files.Window, result: LoadResult, warm_
             "Triton's metrics port (8002 by default)?"
         )
     told_unknown = any(UNKNOWN_MODEL in error for error in result.errors)
-    if reset := model_reset(before, after, result.model, told_unknown):
+    if reset := model_reset(before, after, result.model, told_unknown, version):  # version: a pinned run's
         return reset
     changed = versions_changed(before, after, result.model)
     idle_added = idle_versions_added(before, after, result.model)  # whole if the counts agree: judged below

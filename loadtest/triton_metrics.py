@@ -105,26 +105,35 @@ def others_kept_counting(before: dict[str, ModelCounters], after: dict[str, Mode
 
 
 def model_reset(
-    before: dict[str, ModelCounters], after: dict[str, ModelCounters], model: str, told_unknown: bool = False
+    before: dict[str, ModelCounters],
+    after: dict[str, ModelCounters],
+    model: str,
+    told_unknown: bool = False,
+    version: str = "",
 ) -> str | None:
     """How the model's own counters went back while the server stayed (None: they did not): its series gone from
     the scrape, or listed again at zero (tritonserver 2.51 after an unload), is a model unloaded, losing its
     versions (a folder moved out of the repository, an unload call); lower but counting again under the same
     versions, a reload. `told_unknown`: Triton answered the client that it has no such model (NOT_FOUND), which
-    tells an unload where its counters were at zero already at the start (a model loaded again just before)."""
+    tells an unload where its counters were at zero already at the start (a model loaded again just before).
+    `version`: the one version the scrapes were narrowed to (--model-version, `addressed_version`): that version,
+    not the model, went: a run pinned to version 3 across a rollback to 5 read "model 'digits_int8' was unloaded
+    … (version 3 → none served)" while version 5 served (session 54)."""
     went_back, end = counters_went_back(before, after, model), after.get(model)
     if end is not None and versions_changed(before, after, model):  # a deploy or rollback: `versions_changed` says
         return None  # (a new version listed at zero, not served yet, is no unload)
+    what = f"version {version} of model '{model}' (the one addressed)" if version else f"model '{model}'"
     if (went_back or told_unknown) and (end is None or not any(end[name] for name in COUNTERS)):
+        if version:
+            return f"{what} was unloaded during the window (a rollback or deploy?) and Triton dropped its counters"
         start = served_versions(before, model)
         versions = f" (version{'s' if len(start) > 1 else ''} {_shown(start)} → none served)" if start else ""
         return (
-            f"model '{model}' was unloaded during the window: it lost its versions{versions} and Triton dropped "
-            "their counters"
+            f"{what} was unloaded during the window: it lost its versions{versions} and Triton dropped their counters"
         )
     if not went_back:
         return None
-    return f"model '{model}' was reloaded during the window: Triton's counters of it began again at zero"
+    return f"{what} was reloaded during the window: Triton's counters of it began again at zero"
 
 
 def other_models_requests(

@@ -38,6 +38,8 @@ DEFAULT_REQUEST_TIMEOUT_S = 30.0  # the client's gRPC deadline per request, as e
 
 if TYPE_CHECKING:
     from loadtest.interruption import RunInterrupted
+    from loadtest.load_settings import LoadSettings
+    from loadtest.results import LoadRun
 
 
 def register(subparsers: Any) -> None:
@@ -232,7 +234,7 @@ def run_load_command(args: argparse.Namespace) -> int:
             print_stage_table(runs[-1])
             for note in (n for r in runs[-1].results for n in r.notes()):
                 print(f"note: {note}")
-            if changed := runs[-1].identity and runs[-1].identity.versions_note(settings.label, runs[-1].precision):
+            if changed := versions_line(runs[-1], settings):
                 print(f"note: {changed}")
             if sweep := sweep_note(runs[-1]):
                 print(f"note: {sweep}")
@@ -247,6 +249,19 @@ def run_load_command(args: argparse.Namespace) -> int:
             print(metrics_hint(args.url))
         print(f"report: {html_path} and {md_path}")
     return failure_status(runs, args.allow_failures)
+
+
+def versions_line(run: LoadRun, settings: LoadSettings) -> str | None:
+    """The run's note where its model's served versions changed (`RunIdentity.versions_note`), judged by the versions
+    that answered it: those its windows recorded, or the one a run pinned to a version (--model-version) addressed."""
+    from loadtest.run_identity import answered_versions
+
+    if run.identity is None:
+        return None
+    answered = answered_versions(result.version_spans for result in run.results)
+    if answered is None and settings.model_version:  # a record without spans: the pinned version alone answered
+        answered = [int(settings.model_version)]
+    return run.identity.versions_note(settings.label, run.precision, answered)
 
 
 def print_plan(pattern: Any, duration: float, json_out: bool, unused: list[str]) -> None:
