@@ -82,7 +82,7 @@ def step_lines(runs: list[LoadRun]) -> list[tuple[str, str]]:
             ("Failed", r.failure_note()),
             ("Deadline", r.deadline_line()),
             ("Stall", stall_note(r.label, r.mode, r.latency, r.timeline, r.stage_latencies)),
-            ("Window end", cut_note(r.label, r.mode, r.cut_at_end, answered, r.cut_max_ms)),
+            ("Window end", cut_note(r.label, r.mode, r.cut_at_end, answered, r.cut_max_ms, r.unsent)),
             ("Tail", tail_note(r.label, r.latency.count)),
             *(("Tail", note) for note in r.stage_tail_notes()),
             ("Client", r.outside_server_note()),

@@ -18,9 +18,9 @@ from loadtest.timeline import STALL_FACTOR, STALL_MIN_MS, SecondStats, stall
 # interpolation between closest ranks, `loadtest.percentiles`): just under the slowest, not a tail (2 requests of
 # 4.73 and 38.62 ms gave 38.29 ms, and a note that called it their slowest one)
 TAIL_REQUESTS = 100
-# closed loop: requests cut at the window's end are reported from this share of the answered ones (each user has
-# one on its way at the stop: 16 users of a 2 ms model over 10 s cut 16 of some 80 000, nothing to say; 6 users of
-# a 30 s model over 40 s cut 3 of 8)
+# requests cut at the window's end are reported from this share of the answered ones (a closed loop's users have
+# one on its way each at the stop: 16 users of a 2 ms model over 10 s cut 16 of some 80 000, nothing to say; 6 users
+# of a 30 s model over 40 s cut 3 of 8; an open loop's, its rate times their latency)
 CUT_SHARE = 0.05
 # an error message's numbers (a length, a request id, an address): messages equal but for them are one error
 _NUMBER = re.compile(r"0x[0-9a-fA-F]+|\d+")
@@ -55,12 +55,14 @@ def tail_note(label: str, successes: int) -> str | None:
     )
 
 
-def cut_note(label: str, mode: str, cut: int, answered: int, cut_max_ms: float | None) -> str | None:
-    """Closed loop (and stages): one line when the requests on their way at the window's end, dropped by the stop
-    and in no figure, are CUT_SHARE or more of those answered. Each is a request that had not finished: the longer
-    requests take, the likelier they are cut, so few answered against these the latencies lean to the quick ones
-    and the throughput leaves out the work the server was doing on them."""
-    if mode == "open" or not cut or cut < CUT_SHARE * answered:
+def cut_note(label: str, mode: str, cut: int, answered: int, cut_max_ms: float | None, unsent: int = 0) -> str | None:
+    """One line when the requests on their way at the window's end, dropped by the stop and in no figure, are
+    CUT_SHARE or more of those answered. Each is a request that had not finished: the longer requests take, the
+    likelier they are cut, so few answered against these the latencies lean to the quick ones and the throughput
+    leaves out the work the server was doing on them. An open loop's with arrivals never sent (`unsent`) are said by
+    the never-sent note (`unanswered_notes.unsent_note`); without, by none: a server stopped 8 s in a 20 s open loop
+    at 50 req/s left 49 backlogged arrivals cut at the end, 6 % of 823 answered, with no word (session 54)."""
+    if (mode == "open" and unsent) or not cut or cut < CUT_SHARE * answered:
         return None
     waited = f" (sent up to {cut_max_ms / 1000:.1f} s before)" if cut_max_ms is not None else ""
     were = "request was" if cut == 1 else "requests were"
