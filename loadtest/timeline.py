@@ -57,6 +57,14 @@ class SecondStats:
     p50_ms: float  # NaN: no successful request ended in this second
     p99_ms: float
     arrived: int | None = None  # requests due to be sent in this second (their end less their latency); None: unknown
+    # of `failed`, those the client gave up on at its own deadline (--request-timeout): no answer; None: not recorded
+    gave_up: int | None = None
+
+    @property
+    def answered(self) -> int:
+        """Requests the server answered that ended in this second, with a result or an error: those the client gave
+        up on at its deadline had none."""
+        return self.ok + self.failed - (self.gave_up or 0)
 
     @property
     def ok_per_s(self) -> float:
@@ -103,6 +111,7 @@ def per_second(samples: np.ndarray, start: float, end: float) -> list[SecondStat
     edges = bin_edges(start, end)
     ok = samples[:, 2] > 0.5
     index = _bin_index(edges, samples[:, 0])
+    gave_up = (samples[:, DEADLINE_COLUMN] > 0.5) & ~ok if samples.shape[1] > DEADLINE_COLUMN else None
     arrivals = np.bincount(_bin_index(edges, samples[:, 0] - samples[:, 1] / 1000.0), minlength=len(edges) - 1)
     series = []
     for i in range(len(edges) - 1):
@@ -111,7 +120,8 @@ def per_second(samples: np.ndarray, start: float, end: float) -> list[SecondStat
         t_s, width_s = round(float(edges[i] - start), 3), round(float(edges[i + 1] - edges[i]), 3)
         failed = int((here & ~ok).sum())
         p50, p99 = percentile(latencies, 50.0), percentile(latencies, 99.0)
-        series.append(SecondStats(t_s, width_s, int(latencies.size), failed, p50, p99, int(arrivals[i])))
+        deadline = None if gave_up is None else int((here & gave_up).sum())
+        series.append(SecondStats(t_s, width_s, int(latencies.size), failed, p50, p99, int(arrivals[i]), deadline))
     return series
 
 
@@ -310,16 +320,18 @@ def sudden(timeline: list[SecondStats], first: int, count: int) -> bool:
 
 
 def quiet_seconds(timeline: list[SecondStats]) -> tuple[float, float] | None:
-    """The longest run of seconds in which no request ended, succeeded or failed ((from, to) into the window; the
-    first of equal runs), between seconds in which some did; None: every second had one."""
+    """The longest run of seconds in which no request was answered, with a result or an error ((from, to) into the
+    window; the first of equal runs), between seconds in which some were; None: every second had one."""
     run = longest(quiet_runs(timeline))
     return None if run is None else span(timeline, *run)
 
 
 def quiet_runs(timeline: list[SecondStats]) -> list[tuple[int, int]]:
-    """Each run of seconds in which no request ended, between seconds in which some did: (its first second's index,
-    how many seconds)."""
-    busy = [i for i, second in enumerate(timeline) if second.ok or second.failed]
+    """Each run of seconds in which no request was answered, between seconds in which some were: (its first second's
+    index, how many seconds). A request the client gave up on at its deadline had no answer: counted as one, a server
+    SIGSTOPped 8 s under a 3 s deadline read "no request finished for 2 whole seconds (7–9 s)" beside "8.7 s without
+    a success (6.38–15.12 s)", the deadline failures filling 9–15 s (session 54)."""
+    busy = [i for i, second in enumerate(timeline) if second.answered]
     return [(a + 1, b - a - 1) for a, b in itertools.pairwise(busy) if b - a > 1]
 
 

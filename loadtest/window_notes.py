@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from loadtest.percentiles import LatencySummary
 from loadtest.queue_delay import queue_delay_cause, within_queue_delay
-from loadtest.timeline import STALL_FACTOR, STALL_MIN_MS, SecondStats, stall
+from loadtest.timeline import STALL_FACTOR, STALL_MIN_MS, SecondStats, Stall, stall
 
 # a p99 is a tail figure from this many successful requests on: below, it lies between their two slowest (linear
 # interpolation between closest ranks, `loadtest.percentiles`): just under the slowest, not a tail (2 requests of
@@ -182,10 +182,10 @@ def other_load_note(label: str, others: dict[str, int], requests: int) -> str | 
 def stall_note(
     label: str, mode: str, latency: LatencySummary, timeline: list[SecondStats], stages: Sequence[LatencySummary] = ()
 ) -> str | None:
-    """One line when a step stalled (`loadtest.timeline.stall`): the whole seconds in which no request ended while
-    its users waited (an open loop's: while requests kept arriving), or (none such) that others kept ending, the
-    slowest request against the p50, and whether the p99 hides it (below the stall's own threshold: the step's
-    figures alone look fine)."""
+    """One line when a step stalled (`loadtest.timeline.stall`): the whole seconds in which no request was answered
+    (those the client gave up on at its deadline had no answer) while its users waited (an open loop's: while
+    requests kept arriving), or (none such) that others kept being answered, the slowest request against the p50,
+    and whether the p99 hides it (below the stall's own threshold: the step's figures alone look fine)."""
     found = stall(mode, latency, timeline, stages)  # a staged load's judged stage by stage
     if found is None:
         return None
@@ -196,17 +196,27 @@ def stall_note(
     if found.quiet_from_s is not None:
         seconds = found.quiet_seconds
         head = (
-            f"{label}: no request finished for {seconds:g} whole second{'s' if seconds != 1 else ''} "
-            f"({found.quiet_from_s:g}–{found.quiet_to_s:g} s into the window) while {WAITING[mode == 'open']}; "
-            f"the slowest took {slowest}: the server or the load generator stalled"
+            f"{label}: no request was answered for {seconds:g} whole second{'s' if seconds != 1 else ''} "
+            f"({found.quiet_from_s:g}–{found.quiet_to_s:g} s into the window{_gave_up(timeline, found)}) while "
+            f"{WAITING[mode == 'open']}; the slowest took {slowest}: the server or the load generator stalled"
         )
     else:
         head = (
-            f"{label}: the slowest request took {slowest} while others kept finishing: some users stalled (a "
+            f"{label}: the slowest request took {slowest} while others kept being answered: some users stalled (a "
             "stopped Locust worker, a stuck model instance or connection)"
         )
     hidden = latency.p99_ms < max(STALL_MIN_MS, STALL_FACTOR * found.p50_ms)  # alone, the p99 is no stall
     return head + (f"; the p99 ({latency.p99_ms:.1f} ms) hides it" if hidden else "")
+
+
+def _gave_up(timeline: list[SecondStats], found: Stall) -> str:
+    """`; N failed meanwhile at the client's deadline`: the requests the client gave up on in a stall's quiet seconds
+    (`SecondStats.gave_up`), no answer; "" where none did."""
+    begin, end = found.quiet_from_s, found.quiet_to_s
+    if begin is None or end is None:
+        return ""
+    count = sum(second.gave_up or 0 for second in timeline if begin <= second.t_s < end)
+    return f"; {count} failed meanwhile at the client's deadline" if count else ""
 
 
 def workers_note(workers: int, cores: int | None) -> str | None:

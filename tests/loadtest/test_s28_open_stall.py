@@ -57,9 +57,9 @@ def test_the_probes_stall_is_named_and_the_slots_it_filled_are_blamed_on_it(tmp_
     result = open_result(open_loop(200.0, 700.0, 20.0, (2.95, 7.98)), 200.0, 20.0, 4306.0)
     stalled = stall_note(result.label, result.mode, result.latency, result.timeline)
     assert stalled == (
-        "dense @ 200 req/s constant: no request finished for 4 whole seconds (3–7 s into the window) while requests "
-        "kept arriving (those answered next had waited through them); the slowest took 5035 ms (928× the p50 of "
-        "5.4 ms just before it): the server or the load generator stalled"
+        "dense @ 200 req/s constant: no request was answered for 4 whole seconds (3–7 s into the window) while "
+        "requests kept arriving (those answered next had waited through them); the slowest took 5035 ms (928× the "
+        "p50 of 5.4 ms just before it): the server or the load generator stalled"
     )
     late = result.send_lag_note() or ""
     assert late == (

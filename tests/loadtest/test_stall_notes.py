@@ -44,7 +44,7 @@ def test_a_server_stopped_5_s_is_named_with_its_quiet_seconds_and_a_p99_that_hid
     assert result.latency.p99_ms == 10.0
     assert quiet_seconds(result.timeline) == (7.0, 11.0)
     assert stall_note(result.label, result.mode, result.latency, result.timeline) == (
-        "slow @ 4 users: no request finished for 4 whole seconds (7–11 s into the window) while its users waited; "
+        "slow @ 4 users: no request was answered for 4 whole seconds (7–11 s into the window) while its users waited; "
         "the slowest took 5010 ms (501× the p50 of 10.0 ms): the server or the load generator stalled; the p99 "
         "(10.0 ms) hides it"
     )
@@ -57,8 +57,8 @@ def test_a_stopped_worker_is_named_though_the_other_users_kept_finishing(tmp_pat
     result = summarized(np.concatenate([answered, frozen]))
     assert quiet_seconds(result.timeline) is None
     note = (
-        "slow @ 4 users: the slowest request took 5024 ms (502× the p50 of 10.0 ms) while others kept finishing: some "
-        "users stalled (a stopped Locust worker, a stuck model instance or connection); the p99 (10.0 ms) hides it"
+        "slow @ 4 users: the slowest request took 5024 ms (502× the p50 of 10.0 ms) while others kept being answered: "
+        "some users stalled (a stopped Locust worker, a stuck model instance or connection); the p99 (10.0 ms) hides it"
     )
     assert stall_note(result.label, result.mode, result.latency, result.timeline) == note
     LoadRun("slow", [result]).save(tmp_path)  # the report's lines, from the saved file
@@ -73,7 +73,7 @@ def test_no_stall_in_a_steady_loop_a_slow_model_or_a_quiet_start() -> None:
     assert stall("closed", slow_model, steady.timeline) is None
     stopped = summarized(closed_loop(6.1, 5.0), mode="open")  # an open loop's stall is named too (test_s28_open_stall)
     note = stall_note("open", stopped.mode, stopped.latency, stopped.timeline) or ""
-    assert "no request finished for 4 whole seconds (7–11 s" in note
+    assert "no request was answered for 4 whole seconds (7–11 s" in note
     shy = [SecondStats(0.0, 1.0, 0, 0, float("nan"), float("nan")), *steady.timeline[1:]]
     assert quiet_seconds(shy) is None  # no second before it ended a request: a start, not a stall between
 
