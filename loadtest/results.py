@@ -240,7 +240,8 @@ class LoadResult:
 
     def _client_lags(self) -> tuple[ClientLags, float]:
         lags = (self.send_lag_p99_ms, self.send_lag_p50_ms, self.generator_lag_p99_ms)
-        return ClientLags(*lags, self.peak_in_flight, self.max_in_flight, queue_refused(self.errors)), LATE_SEND_MS
+        slots = self.peak_in_flight, self.max_in_flight, queue_refused(self.errors)
+        return ClientLags(*lags, *slots, processes=max(1, self.workers)), LATE_SEND_MS
 
     def _stalled(self) -> tuple[Stall | None, float | None]:
         """The step's stall (`loadtest.timeline.stall`) and the rate its window offered."""
@@ -356,7 +357,7 @@ class LoadResult:
         before = self.arrived_before_window
         requests = OfferedRequests(self.offered_requests, answered, self.failed_requests, on_way, before, self.unsent)
         held = unsent_held_by(*self._client_lags(), *self._stalled())  # the stall's wait, not the rate's
-        return unsent_note(self.label, requests, self.max_in_flight, self.peak_in_flight, held)
+        return unsent_note(self.label, requests, self.max_in_flight, self.peak_in_flight, held, max(1, self.workers))
 
     def in_flight_note(self) -> str | None:
         """One line when requests were still in flight at the end of a window that answered none: a model slower

@@ -43,6 +43,17 @@ class ClientLags:
     peak_in_flight: int | None = None
     max_in_flight: int | None = None
     queue_refused: int = 0  # requests the server's own queue refused (`queue_refused`)
+    processes: int = 1  # the Locust processes that sent, each with `max_in_flight` slots of its own (--workers)
+
+
+def slots_words(limit: int | None, processes: int = 1) -> str:
+    """`all 64 in-flight slots`; with --workers, every process's: `all 128 in-flight slots (64 in each of 2 Locust
+    workers)`. A run of 2 workers said "all 64 in-flight slots were taken" while its 128 were (session 54)."""
+    if not limit:
+        return "all in-flight slots"
+    if processes <= 1:
+        return "the 1 in-flight slot" if limit == 1 else f"all {limit} in-flight slots"
+    return f"all {limit * processes} in-flight slots ({limit} in each of {processes} Locust workers)"
 
 
 def queue_refused(errors: dict[str, int]) -> int:
@@ -71,9 +82,9 @@ def send_lag_cause(lags: ClientLags, late_ms: float) -> SendLagCause | None:
     if generator is not None and generator > late_ms and generator >= p99 / 2:  # the larger part of the wait
         return generator_behind(generator)
     if peak and limit and peak < limit:
-        return threads_late(peak, limit)
+        return threads_late(peak, limit, lags.processes)
     if (peak and limit) or generator is not None:
-        return queue_full(lags) if lags.queue_refused else slots_taken(limit, generator or 0.0)
+        return queue_full(lags) if lags.queue_refused else slots_taken(lags)
     return SendLagCause(
         UNRECORDED,
         "which part of the client held them was not recorded (the load generator's CPU or a full in-flight pool)",
@@ -89,25 +100,26 @@ def generator_behind(generator_ms: float) -> SendLagCause:
     )
 
 
-def threads_late(peak: int, limit: int) -> SendLagCause:
+def threads_late(peak: int, limit: int, processes: int = 1) -> SendLagCause:
+    """The slots were free: `peak` of a process's `limit` in use at most (of each worker's, with --workers)."""
+    whose = "its" if processes <= 1 else "a worker's"
+    of = "" if processes <= 1 else "a worker's "
     return SendLagCause(
         THREADS,
-        f"at most {peak} of its {limit} in-flight slots were in use, so the wait was the client's own threads "
+        f"at most {peak} of {whose} {limit} in-flight slots were in use, so the wait was the client's own threads "
         "taking the calls up late (its CPU, shared here with the server)",
-        f"at most {peak} of {limit} in-flight slots were in use: the client's own threads took the calls up late, "
+        f"at most {peak} of {of}{limit} in-flight slots were in use: the client's own threads took the calls up late, "
         "its CPU shared with the server",
     )
 
 
-def slots_taken(
-    limit: int | None, generator_ms: float, why: str = "the server answered slower than the offered rate"
-) -> SendLagCause:
-    taken = f"all {limit}" if limit else "all"
+def slots_taken(lags: ClientLags, why: str = "the server answered slower than the offered rate") -> SendLagCause:
+    taken, generator_ms = slots_words(lags.max_in_flight, lags.processes), lags.generator_p99_ms or 0.0
     return SendLagCause(
         SLOTS,
-        f"{taken} in-flight slots were taken, so requests waited for a free in-flight slot (the generator itself "
-        f"was {generator_ms:.0f} ms late at p99): {why}",
-        f"{taken} in-flight slots were taken: a burst's backlog beyond the in-flight cap",
+        f"{taken} were taken, so requests waited for a free in-flight slot (the generator itself was "
+        f"{generator_ms:.0f} ms late at p99): {why}",
+        f"{taken} were taken: a burst's backlog beyond the in-flight cap",
     )
 
 
@@ -115,13 +127,13 @@ def queue_full(lags: ClientLags) -> SendLagCause:
     """Every slot taken while the server's own queue refused requests (a queue policy: max_queue_size, timeout_us):
     the server's capacity held them, and more --max-in-flight only hands its queue more to refuse (a run whose 95 % of
     requests failed 'Exceeds maximum queue size' was told to raise it)."""
-    taken = f"all {lags.max_in_flight}" if lags.max_in_flight else "all"
+    taken = slots_words(lags.max_in_flight, lags.processes)
     refused = f"the server's own queue was full ({lags.queue_refused} requests refused by it in the run)"
     return SendLagCause(
         QUEUE_FULL,
-        f"{taken} in-flight slots were taken while {refused}, so requests waited for a free in-flight slot: the "
-        "server answered slower than the offered rate",
-        f"{taken} in-flight slots were taken while {refused}: the server's capacity was below the offered rate",
+        f"{taken} were taken while {refused}, so requests waited for a free in-flight slot: the server answered "
+        "slower than the offered rate",
+        f"{taken} were taken while {refused}: the server's capacity was below the offered rate",
     )
 
 
@@ -140,14 +152,14 @@ def stalled_slots(
         return cause
     if (lags.p99_ms or 0.0) > 1000.0 * (stalled.quiet_seconds + STALL_EDGES_S):
         return cause
-    taken = f"all {lags.max_in_flight}" if lags.max_in_flight else "all"
+    taken = slots_words(lags.max_in_flight, lags.processes)
     quiet = f"{stalled.quiet_from_s:g}–{stalled.quiet_to_s:g} s into the window"
     return SendLagCause(
         STALLED,
-        f"{taken} in-flight slots were taken while the server answered nothing ({quiet}), so requests waited for a "
-        f"free in-flight slot: the wait came from that stall, not the rate (after it the server answered up to "
-        f"{after:.0f} req/s, against {offered_rps:.4g} req/s offered)",
-        f"{taken} in-flight slots were taken while the server stalled ({quiet}): the stall's wait, not the rate's",
+        f"{taken} were taken while the server answered nothing ({quiet}), so requests waited for a free in-flight "
+        f"slot: the wait came from that stall, not the rate (after it the server answered up to {after:.0f} req/s, "
+        f"against {offered_rps:.4g} req/s offered)",
+        f"{taken} were taken while the server stalled ({quiet}): the stall's wait, not the rate's",
     )
 
 
@@ -159,7 +171,7 @@ def burst_slots(
     if cause.part != SLOTS or not peak_offered_rps or not offered_rps or peak_offered_rps < BURST_SHARE * offered_rps:
         return cause
     burst = f"a burst offered {peak_offered_rps:.0f} req/s in its busiest second (against {offered_rps:.4g} req/s mean)"
-    return slots_taken(lags.max_in_flight, lags.generator_p99_ms or 0.0, f"{burst}, more than the server answered")
+    return slots_taken(lags, f"{burst}, more than the server answered")
 
 
 def unsent_held_by(lags: ClientLags, late_ms: float, stalled: Stall | None, offered_rps: float | None) -> str | None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from loadtest.send_lag import slots_words
+
 
 @dataclass(frozen=True)
 class OfferedRequests:
@@ -43,32 +45,35 @@ def unsent_note(
     max_in_flight: int | None,
     peak_in_flight: int | None,
     held_by: str | None = None,
+    processes: int = 1,
 ) -> str | None:
     """One line when open-loop arrivals were never sent: they waited in the client behind a server slower than
     the offered rate (or its full in-flight slots: `unsent_cause`), or behind what the send-lag note blames (`held_by`,
-    `loadtest.send_lag.unsent_held_by`: a stall, the generator's CPU, the client's threads), which it names too."""
+    `loadtest.send_lag.unsent_held_by`: a stall, the generator's CPU, the client's threads), which it names too.
+    `processes`: the Locust processes that sent, each with `max_in_flight` slots."""
     if not requests.unsent:
         return None
     failed = f"{requests.failed} failed, " if requests.failed else ""
     cut = f"{requests.on_way} on their way at the end, " if requests.on_way else ""
     before = requests.arrived_before
     earlier = f" ({before} of them arrived before the window opened)" if before else ""
+    cause = held_by or unsent_cause(max_in_flight, peak_in_flight, processes)
     return (
         f"{label}: offered {requests.offered} requests, {requests.answered} answered{earlier}, {failed}{cut}"
-        f"{requests.unsent} never sent: {held_by or unsent_cause(max_in_flight, peak_in_flight)} (they waited in "
-        "the client when the run stopped; the latency figures, of answered requests, do not show them)"
+        f"{requests.unsent} never sent: {cause} (they waited in the client when the run stopped; the latency figures, "
+        "of answered requests, do not show them)"
     )
 
 
-def unsent_cause(limit: int | None, peak_in_flight: int | None) -> str:
+def unsent_cause(limit: int | None, peak_in_flight: int | None, processes: int = 1) -> str:
     """Why arrivals waited. An arrival that found every in-flight slot taken counts itself over the `limit`: then
     the client's --max-in-flight held them as much as the server (by Little's law a full pool serves exactly
     what the server answers, so the two cannot be told apart from one run); else the server's capacity."""
     if limit and peak_in_flight and peak_in_flight > limit:
-        slots = "the 1 in-flight slot was" if limit == 1 else f"all {limit} in-flight slots were"
+        were = "was" if limit == 1 and processes <= 1 else "were"
         return (
-            f"{slots} taken (--max-in-flight {limit}): the server's capacity or that limit was below the offered "
-            "rate (raise --max-in-flight to tell which, or lower the rate)"
+            f"{slots_words(limit, processes)} {were} taken (--max-in-flight {limit}): the server's capacity or that "
+            "limit was below the offered rate (raise --max-in-flight to tell which, or lower the rate)"
         )
     return "the server's capacity was below the offered rate"
 

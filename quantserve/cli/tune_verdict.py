@@ -130,6 +130,7 @@ def send_lag_line(best: dict[str, Any]) -> str:
         generator_p99_ms=best.get("generator_lag_p99_ms"),
         peak_in_flight=best.get("peak_in_flight"),
         max_in_flight=best.get("max_in_flight"),
+        processes=max(1, best.get("workers") or 0),  # each Locust process holds max_in_flight slots
     )
     cause = send_lag_cause(lags, LATE_SEND_MS)
     if cause is None:

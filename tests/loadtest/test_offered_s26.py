@@ -60,8 +60,13 @@ def test_arrivals_queued_behind_a_full_pool_are_never_sent_not_on_their_way(
     counts = (result.requests, result.unsent, result.in_flight_at_end, result.cut_at_end)
     assert (result.offered_requests, counts) == (1000, (300, 700 - on_way, 0, on_way))
     assert result.offered_requests == result.requests + result.unsent + result.cut_at_end + result.in_flight_at_end
+    slots = (
+        f"all {SLOTS} in-flight slots"
+        if users == 1
+        else f"all {on_way} in-flight slots ({SLOTS} in each of 2 Locust workers)"
+    )
     note = (
         f"m @ 100 req/s constant: offered 1000 requests, 300 answered, {on_way} on their way at the end, "
-        f"{700 - on_way} never sent: all {SLOTS} in-flight slots were taken (--max-in-flight {SLOTS})"
+        f"{700 - on_way} never sent: {slots} were taken (--max-in-flight {SLOTS})"
     )
     assert (result.unsent_note() or "").startswith(note), result.unsent_note()

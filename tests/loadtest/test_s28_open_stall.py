@@ -37,7 +37,7 @@ def open_loop(rate: float, capacity: float, window_s: float, stop: tuple[float, 
 
 
 def open_result(samples: np.ndarray, rate: float, window_s: float, lag_p99_ms: float) -> LoadResult:
-    """An open-loop step of `samples`, summarized as `loadtest.step_result` does, its 64 in-flight slots all taken
+    """An open-loop step of `samples`, summarized as `loadtest.step_result` does, its 2 × 64 in-flight slots all taken
     and its requests `lag_p99_ms` late at p99 (the generator itself 68 ms: the probe's)."""
     latency = LatencySummary.from_samples(samples[:, 1])
     offered = int(rate * window_s)
@@ -64,9 +64,10 @@ def test_the_probes_stall_is_named_and_the_slots_it_filled_are_blamed_on_it(tmp_
     late = result.send_lag_note() or ""
     assert late == (
         "dense @ 200 req/s constant: requests left the client up to 4306 ms after their arrival time (p99; p50 1.7 "
-        "ms), and their latencies include that wait: all 64 in-flight slots were taken while the server answered "
-        "nothing (3–7 s into the window), so requests waited for a free in-flight slot: the wait came from that "
-        "stall, not the rate (after it the server answered up to 700 req/s, against 200 req/s offered)" + STALL_ADVICE
+        "ms), and their latencies include that wait: all 128 in-flight slots (64 in each of 2 Locust workers) were "
+        "taken while the server answered nothing (3–7 s into the window), so requests waited for a free in-flight "
+        "slot: the wait came from that stall, not the rate (after it the server answered up to 700 req/s, against "
+        "200 req/s offered)" + STALL_ADVICE
     )
     assert "--max-in-flight" not in late and "slower than the offered rate" not in late
     assert stalled in result.notes() and late in result.notes()
@@ -145,7 +146,10 @@ def test_the_never_sent_note_blames_the_stall_too() -> None:
     result = open_result(open_loop(200.0, 700.0, 20.0, (2.95, 7.98)), 200.0, 20.0, 4306.0)
     result.offered_requests, result.unsent = 4000, 35
     unsent = result.unsent_note() or ""
-    assert "35 never sent: all 64 in-flight slots were taken while the server stalled (3–7 s into the window)" in unsent
+    assert (
+        "35 never sent: all 128 in-flight slots (64 in each of 2 Locust workers) were taken while the server stalled "
+        "(3–7 s into the window)"
+    ) in unsent
     assert "--max-in-flight" not in unsent.split("never sent")[1]
     over = open_result(open_loop(600.0, 200.0, 10.0), 600.0, 10.0, 6000.0)
     over.unsent = 300
