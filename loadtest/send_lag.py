@@ -52,7 +52,7 @@ def slots_words(limit: int | None, processes: int = 1) -> str:
     if not limit:
         return "all in-flight slots"
     if processes <= 1:
-        return "the 1 in-flight slot" if limit == 1 else f"all {limit} in-flight slots"
+        return f"all {limit} in-flight slots"
     return f"all {limit * processes} in-flight slots ({limit} in each of {processes} Locust workers)"
 
 

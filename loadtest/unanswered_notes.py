@@ -70,9 +70,10 @@ def unsent_cause(limit: int | None, peak_in_flight: int | None, processes: int =
     the client's --max-in-flight held them as much as the server (by Little's law a full pool serves exactly
     what the server answers, so the two cannot be told apart from one run); else the server's capacity."""
     if limit and peak_in_flight and peak_in_flight > limit:
-        were = "was" if limit == 1 and processes <= 1 else "were"
+        one = limit == 1 and processes <= 1
+        slots = "the 1 in-flight slot was" if one else f"{slots_words(limit, processes)} were"
         return (
-            f"{slots_words(limit, processes)} {were} taken (--max-in-flight {limit}): the server's capacity or that "
+            f"{slots} taken (--max-in-flight {limit}): the server's capacity or that "
             "limit was below the offered rate (raise --max-in-flight to tell which, or lower the rate)"
         )
     return "the server's capacity was below the offered rate"

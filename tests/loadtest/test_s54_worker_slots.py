@@ -37,4 +37,16 @@ def test_the_slots_said_taken_are_every_workers(workers: int, slots: str) -> Non
 def test_free_slots_are_said_of_a_worker() -> None:
     cause = send_lag_cause(ClientLags(900.0, 100.0, 2.0, 20, 64, processes=2), 100.0)
     assert cause is not None and cause.words.startswith("at most 20 of a worker's 64 in-flight slots were in use")
-    assert slots_words(None, 2) == "all in-flight slots" and slots_words(1) == "the 1 in-flight slot"
+    assert (
+        slots_words(None, 2) == "all in-flight slots"
+        and slots_words(1, 2) == "all 2 in-flight slots (1 in each of 2 Locust workers)"
+    )
+
+
+def test_one_slot_of_one_process_reads_as_before() -> None:
+    """The end-to-end run's wording (`test_load_e2e`): "all 1 in-flight slots were taken" in the send-lag note,
+    "the 1 in-flight slot was taken" in the never-sent note."""
+    step = overloaded(0)
+    step.max_in_flight, step.peak_in_flight = 1, 2
+    notes = " ".join(step.notes())
+    assert "all 1 in-flight slots were taken, so" in notes and "never sent: the 1 in-flight slot was taken" in notes
