@@ -13,6 +13,7 @@ import pytest
 from test_state_loop import _optimize, stateful
 
 from optimizer.drift_budget import BudgetExceeded
+from optimizer.int8_schemes import calibrates_activations
 from optimizer.int8_search import _SearchRun
 from quantserve.cli import main
 from quantserve.cli.commands.optimize import with_method_hint
@@ -53,7 +54,10 @@ def test_a_stream_refusal_names_its_scheme_and_hints_only_where_it_was_calibrate
     captured = capsys.readouterr()
     document = json.loads(captured.out)
     assert document["verification"]["closed_loop"]["holds"] is False and not document["verification"]["violations"]
-    assert document["refused_schemes"] == [scheme]
+    # the scheme asked for, or its fallback (static Q/DQ of the compute ops alone, tried where the first missed or
+    # ran slower on a busy machine): calibrated alike, or dynamic alike
+    refused = document["refused_schemes"]
+    assert refused[0].startswith(scheme) and all(calibrates_activations(s) is hinted for s in refused)
     assert captured.err.strip().startswith("quantserve: error: INT8 holds row by row but not fed its own state")
     assert captured.err.strip().endswith(CLIPS) is hinted and ("--method" in document["reason"]) is hinted
 
