@@ -220,7 +220,14 @@ class TritonGrpcClient:
         """Block until `model` is ready; raise at once if the server is up but does not serve it."""
         deadline = time.monotonic() + timeout_s
         connect_deadline = time.monotonic() + min(timeout_s, CONNECT_TIMEOUT_S)
-        while not self.is_model_ready(model):
+        while True:
+            asked = time.monotonic()
+            if self.is_model_ready(model):
+                return
+            # unanswered for the call's whole deadline on a port that takes connections: hung, said now (a liveness
+            # call would wait as long again: `infer --timeout 5` said so of a SIGSTOPped server after 27 s, session 54)
+            if time.monotonic() - asked >= 0.95 * self.timeout_s and takes_connections(self.url):
+                raise QuantserveError(no_answer_line(self.url))
             if self.is_server_live():
                 self._check_served(model)
             elif time.monotonic() > connect_deadline:
