@@ -126,6 +126,16 @@ def triton_server_factory(
         server.stop()
 
 
+@pytest.fixture
+def silent_port() -> Iterator[str]:
+    """A port whose connections the kernel accepts (a listening socket) and nobody answers: a stopped process's, as a
+    SIGSTOPped tritonserver's."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        yield f"127.0.0.1:{listener.getsockname()[1]}"
+
+
 @pytest.fixture(autouse=True)
 def no_gevent_monkey_patching() -> Iterator[None]:
     """Locust patches threading with gevent at import; in the pytest process that would serialize

@@ -5,7 +5,6 @@ if nothing ran there, while evaluate already said "hung, not gone"."""
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,15 +15,6 @@ from quantserve.errors import QuantserveError
 from serving.client import TritonGrpcClient, no_answer_line
 
 HUNG = "is hung: its port takes connections but it answers nothing"
-
-
-@pytest.fixture
-def silent_port() -> Iterator[str]:
-    """A port whose connections the kernel accepts (a listening socket) and nobody answers: a stopped process's."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(64)
-        yield f"127.0.0.1:{listener.getsockname()[1]}"
 
 
 def _closed_port() -> str:

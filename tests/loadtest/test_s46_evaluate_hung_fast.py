@@ -23,15 +23,6 @@ from serving.client import TritonGrpcClient
 HUNG = "is hung: its port takes connections but it answers nothing"
 
 
-@pytest.fixture
-def silent_port() -> Iterator[str]:
-    """A port whose connections the kernel accepts (a listening socket) and nobody answers: a stopped process's."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(64)
-        yield f"127.0.0.1:{listener.getsockname()[1]}"
-
-
 def test_evaluate_names_a_hung_server_at_its_first_unanswered_read(
     silent_port: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -8,7 +8,6 @@ say so. A listening socket nobody answers stands in for the stopped process here
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 
 import pytest
 
@@ -16,14 +15,6 @@ from quantserve.errors import QuantserveError
 from serving.client import TritonGrpcClient
 
 HUNG = "is hung: its port takes connections but it answers nothing"
-
-
-@pytest.fixture
-def silent_port() -> Iterator[str]:
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(64)
-        yield f"127.0.0.1:{listener.getsockname()[1]}"
 
 
 def test_an_unanswered_readiness_call_names_the_server_hung_without_asking_liveness(

@@ -17,35 +17,30 @@ from serving.deploy import deploy
 from serving.server import TritonServer
 
 
+@pytest.fixture
+def repo(dense_build: Path, tmp_path: Path) -> Path:
+    deploy(dense_build, tmp_path / "repo", "dense")
+    return tmp_path / "repo"
+
+
 def test_a_server_killed_at_stop_is_said_killed_naming_its_log(
-    dense_build: Path,
-    tmp_path: Path,
-    triton_server_factory: Callable[..., TritonServer],
-    capsys: pytest.CaptureFixture[str],
+    repo: Path, triton_server_factory: Callable[..., TritonServer], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    repo = tmp_path / "repo"
-    deploy(dense_build, repo, "dense")
     server = triton_server_factory(repo, stop_timeout_s=0.001)
     log = server.log_path
     server.stop()
     assert server.killed_at_stop
     _say_stopped(server)
-    said = capsys.readouterr()
-    assert f"stopped: tritonserver had not exited 0.001 s after SIGTERM and was killed (log kept: {log})" in said.out
+    said = f"stopped: tritonserver had not exited 0.001 s after SIGTERM and was killed (log kept: {log})"
+    assert said in capsys.readouterr().out
     assert log is not None and log.is_file()
 
 
 def test_a_clean_stop_says_stopped(
-    dense_build: Path,
-    tmp_path: Path,
-    triton_server_factory: Callable[..., TritonServer],
-    capsys: pytest.CaptureFixture[str],
+    repo: Path, triton_server_factory: Callable[..., TritonServer], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    repo = tmp_path / "repo"
-    deploy(dense_build, repo, "dense")
     server = triton_server_factory(repo)
     server.stop()
     assert not server.killed_at_stop
     _say_stopped(server)
-    said = capsys.readouterr()
-    assert said.out.rstrip().endswith("stopped")
+    assert capsys.readouterr().out.rstrip().endswith("stopped")
