@@ -150,7 +150,7 @@ def _no_compute(model: onnx.ModelProto) -> str | None:
     kernel = f"; ONNX Runtime has no INT8 kernel for {' or '.join(recurrent)}" if recurrent else ""
     return (
         f"nothing to quantize: the model has no Conv, MatMul or Gemm (its ops: {shown or 'none'}{kernel}); "
-        "deploy it with --precision fp32"
+        "optimize it with --precision fp32 and deploy that build"
     )
 
 

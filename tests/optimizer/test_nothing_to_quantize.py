@@ -18,7 +18,7 @@ from optimizer.pipeline import OptimizeOptions, optimize
 
 REFUSAL = (
     "nothing to quantize: the model has no Conv, MatMul or Gemm (its ops: TreeEnsembleRegressor); "
-    "deploy it with --precision fp32"
+    "optimize it with --precision fp32 and deploy that build"
 )
 
 

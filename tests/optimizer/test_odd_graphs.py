@@ -126,7 +126,7 @@ def test_int8_of_a_model_without_compute_ops_is_refused(tmp_path: Path) -> None:
         optimize(options)
     assert str(caught.value) == (
         "nothing to quantize: the model has no Conv, MatMul or Gemm (its ops: Add, Relu); "
-        "deploy it with --precision fp32"
+        "optimize it with --precision fp32 and deploy that build"
     )
     assert caught.value.exit_code == 1
     assert not (tmp_path / "out").exists()

@@ -50,19 +50,19 @@ def _model(recurrent: str | None) -> onnx.ModelProto:
 def test_a_gru_encoder_is_refused_naming_the_gru_first_and_its_missing_int8_kernel() -> None:
     assert graph_no_compute_refusal(_model("GRU")) == (
         "nothing to quantize: the model has no Conv, MatMul or Gemm (its ops: GRU, Gather, Sub, Reshape, Expand, "
-        "Shape, …; ONNX Runtime has no INT8 kernel for GRU); deploy it with --precision fp32"
+        "Shape, …; ONNX Runtime has no INT8 kernel for GRU); optimize it with --precision fp32 and deploy that build"
     )
 
 
 def test_an_rnn_is_named_so_too() -> None:
     refusal = graph_no_compute_refusal(_model("RNN"))
     assert refusal is not None and "(its ops: RNN, Gather, " in refusal
-    assert refusal.endswith("; ONNX Runtime has no INT8 kernel for RNN); deploy it with --precision fp32")
+    assert refusal.endswith("; ONNX Runtime has no INT8 kernel for RNN); optimize it with --precision fp32 and deploy that build")
 
 
 def test_ops_without_a_recurrent_one_come_by_their_weights_and_no_kernel_is_named() -> None:
     refusal = graph_no_compute_refusal(_model(None))
     assert refusal == (
         "nothing to quantize: the model has no Conv, MatMul or Gemm (its ops: Gather, Sub, Reshape, Expand, Shape, "
-        "Transpose, …); deploy it with --precision fp32"
+        "Transpose, …); optimize it with --precision fp32 and deploy that build"
     )
