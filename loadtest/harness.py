@@ -327,6 +327,7 @@ def _check_model_ready(settings: LoadSettings, requests: tuple[tuple[int, ...], 
     requests as the users build them (shaped and trimmed by `loadtest.request_data`) do not fit the model's config:
     every such request would fail."""
     from serving.client import TritonGrpcClient, no_answer_line
+    from serving.nan_parameter import served_nan_accepted
 
     url, model, data_path = settings.url, settings.model, settings.data
     with TritonGrpcClient(url, timeout_s=5.0, tls=settings.tls) as client:
@@ -344,7 +345,7 @@ def _check_model_ready(settings: LoadSettings, requests: tuple[tuple[int, ...], 
     served = ServedInputs.from_config(model, config)
     settings.queue_delay_s = max_queue_delay_s(config)  # the deadline notes' cause where --request-timeout is within
     data, max_batch = read_data(data_path), served.max_batch_size
-    check_against(data_path, data, inputs)
+    check_against(data_path, data, inputs, served_nan_accepted(config))  # NaN where the build accepted it
     sizes, flag = requests
     samples = max(sizes)
     if max_batch > 0 and samples > max_batch:

@@ -44,6 +44,7 @@ from optimizer.early_evidence import early_evidence_refusal
 from optimizer.export import ExportOnnx, refuse_quantized
 from optimizer.fuse import FuseGraph
 from optimizer.graph_words import read_graph_words, words_record
+from optimizer.nan_inputs import NAN_INPUTS, accepted_nan_inputs, int8_nan_refusal
 from optimizer.nan_outputs import nan_refusal
 from optimizer.quant_exclusions import graph_no_compute_refusal, no_compute_refusal
 from optimizer.sample_axis import graph_packed_refusal
@@ -70,7 +71,7 @@ from quantserve.artifact import (
     Manifest,
     file_sha256,
 )
-from quantserve.data import TensorData, check_against, load_npz
+from quantserve.data import NanAccepted, TensorData, check_against, load_npz
 from quantserve.errors import QuantserveError
 
 HOLDOUT_FRACTION = 0.2
@@ -144,6 +145,7 @@ class OptimizeJob:
     unranked: dict[str, int] = field(default_factory=dict)  # outputs declared rank 0 → the rank answered
     unranked_note: str = ""
     stale_note: str = ""
+    nan_inputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # NaN the FP32 model answers (`nan_inputs`)
 
     def run(self, staging: Path, work: Path) -> Artifact:
         """export → fuse → (calibrate) → build → verify → time; writes fp32.onnx, the model and manifest.json."""
@@ -182,6 +184,8 @@ class OptimizeJob:
         built.manifest.inputs = shipped_specs(built.manifest.inputs, shipped)  # sizes fusion resolved, fixed
         built.manifest.outputs = shipped_specs(built.manifest.outputs, shipped)
         built.manifest.extra[MODEL_SHA256] = file_sha256(built.path)  # deploy checks it
+        if self.nan_inputs:  # deploy records them in the served config: the commands sending data accept their NaN
+            built.manifest.extra[NAN_INPUTS] = self.nan_inputs
         if self.state_pairs:  # deploy records them in the served config: evaluate runs the model as a stream
             built.manifest.extra[STATE_PAIRS] = [{"output": p.output, "input": p.input} for p in self.state_pairs]
         # the kinds verify read off the reference graph: deploy records them, evaluate judges the served outputs alike
@@ -318,7 +322,8 @@ class OptimizeJob:
         return {**speed.to_dict(), "enforced": not settings.allow_slower}
 
     def _export(self, path: Path) -> Artifact:
-        """Export and check both data sets against the model's inputs."""
+        """Export and check both data sets against the model's inputs; NaN in them is accepted where the FP32
+        model answers it finitely (`optimizer.nan_inputs`), and refused for INT8."""
         self.options.progress("export")
         options = self.options
         model = load_source(options.source)
@@ -328,8 +333,12 @@ class OptimizeJob:
         exported = ExportOnnx(options.opset, options.name, options.unbatched)(model, path)
         if options.precision != "fp32":
             refuse_quantized(exported.manifest.stages[0], options.precision, str(options.source))
+        anywhere = NanAccepted(frozenset(spec.name for spec in exported.manifest.inputs))  # decided just below
         for data_path, data in self.data_files:
-            check_against(data_path, data, exported.manifest.inputs)
+            check_against(data_path, data, exported.manifest.inputs, anywhere)
+        self.nan_inputs = accepted_nan_inputs(exported.path, self.data_files, str(options.source))
+        if self.nan_inputs and options.precision == "int8":
+            raise BudgetExceeded(int8_nan_refusal(self.nan_inputs))
         return exported
 
     def _check_names_before_export(self, model: ModelSource) -> None:

@@ -7,7 +7,7 @@ calibrator adapts to the iterable of `dict[str, np.ndarray]` batches this yields
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,24 +96,32 @@ class TensorData:
 
 
 def load_npz(
-    path: Path | str, inputs: Sequence[TensorSpec] | None = None, *, float_truth: bool = False, whole: bool = False
+    path: Path | str,
+    inputs: Sequence[TensorSpec] | None = None,
+    *,
+    float_truth: bool = False,
+    whole: bool = False,
+    nan_ok: NanAccepted | None = None,
 ) -> TensorData:
     """Read an `.npz` (never unpickling objects) and check it against the model's inputs if given.
 
     `float_truth` (a --metric is given): float `labels` are kept as `truth`, for the metric alone. `whole` (a model
     served with max_batch_size 0): arrays with one axis more than `inputs` are whole samples, each data[i] one request
-    (`whole_samples`); arrays of the inputs' rank are read as without it.
+    (`whole_samples`); arrays of the inputs' rank are read as without it. `nan_ok`: the inputs that may carry NaN
+    (`check_against`).
     """
     path = Path(path)
     try:
-        data = _load_checked(path, inputs, float_truth, whole)
+        data = _load_checked(path, inputs, float_truth, whole, nan_ok or NanAccepted())
         data.unbatched = data.requests.whole
         return data
     except MemoryError:  # numpy's _ArrayMemoryError traceback, from reading the arrays or from a check
         raise QuantserveError(too_big_line(path)) from None
 
 
-def _load_checked(path: Path, inputs: Sequence[TensorSpec] | None, float_truth: bool, whole: bool) -> TensorData:
+def _load_checked(
+    path: Path, inputs: Sequence[TensorSpec] | None, float_truth: bool, whole: bool, nan_ok: NanAccepted
+) -> TensorData:
     """`load_npz`'s reading and checks; a MemoryError in any of them is said by `load_npz` (`too_big_line`)."""
     arrays = _read_arrays(path, inputs)
     labels = arrays.pop(LABELS, None)
@@ -131,12 +139,12 @@ def _load_checked(path: Path, inputs: Sequence[TensorSpec] | None, float_truth: 
                 "truth for the --metric to score against"
             )
         if inputs is not None:
-            check_against(path, data, inputs)
+            check_against(path, data, inputs, nan_ok)
         return data
     data = TensorData(arrays, labels, None, whole)
     _check_batch_dims(path, data)
     if inputs is not None:
-        check_against(path, data, inputs)
+        check_against(path, data, inputs, nan_ok)
     return data
 
 
@@ -304,8 +312,12 @@ def fixed_request_rows(specs: Sequence[TensorSpec]) -> int:
     return first if isinstance(first, int) and first > 0 else 0
 
 
-def check_against(path: Path | str, data: TensorData, inputs: Sequence[TensorSpec]) -> None:
-    """Raise a QuantserveError naming the first input whose name, dtype or shape does not match."""
+def check_against(
+    path: Path | str, data: TensorData, inputs: Sequence[TensorSpec], nan_ok: NanAccepted | None = None
+) -> None:
+    """Raise a QuantserveError naming the first input whose name, dtype or shape does not match, or that holds a
+    value that is not finite: an infinity anywhere, a NaN outside `nan_ok`'s inputs."""
+    nan_ok = nan_ok or NanAccepted()
     expected = {t.name for t in inputs}
     if set(data.arrays) != expected:
         raise QuantserveError(f"{path}: arrays {sorted(data.arrays)} do not match the model inputs {sorted(expected)}")
@@ -323,7 +335,7 @@ def check_against(path: Path | str, data: TensorData, inputs: Sequence[TensorSpe
                     f"{path}: input '{spec.name}' has shape {array.shape}, the model expects {list(spec.shape)}"
                 )
         _check_dtype(path, spec, array)
-        _check_finite(path, spec.name, array)
+        _check_finite(path, spec.name, array, nan_ok)
 
 
 def whole_samples(path: Path | str, arrays: dict[str, np.ndarray], inputs: Sequence[TensorSpec]) -> bool:
@@ -366,26 +378,85 @@ def as_sent(array: np.ndarray) -> np.ndarray:
     return np.char.encode(array, "utf-8") if array.dtype.kind == "U" else array
 
 
-def _check_finite(path: Path | str, name: str, array: np.ndarray) -> None:
+def _check_finite(path: Path | str, name: str, array: np.ndarray, nan_ok: NanAccepted) -> None:
     """A NaN or infinity in a float input reached calibration as a NaN range, and optimize failed later with
-    "fused model's output differs from the unfused model by up to 0"; name it here instead.
-
-    Checked FINITE_CHECK_BYTES of the array at a time: one mask of the whole array (and its negation) needed half
-    as much memory again as a float32 file, and a file that had just fit failed here with numpy's MemoryError."""
-    if not np.issubdtype(array.dtype, np.floating) or not array.size:
+    "fused model's output differs from the unfused model by up to 0"; name it here instead. A NaN is let through in
+    the inputs `nan_ok` names: a tree ensemble's "missing" (`optimizer.nan_inputs`), which its build records."""
+    if not non_finite_rows(array, _not_finite).count:  # the common case: one pass, as before NaN was told apart
         return
+    infinite = non_finite_rows(array, np.isinf)
+    nan = NonFinite() if name in nan_ok.names else non_finite_rows(array, np.isnan)
+    if not nan.count and not infinite.count:
+        return
+    both = nan.count and infinite.count
+    what = "NaN or infinite" if both else "NaN" if nan.count else "infinite"
+    rows = np.union1d(nan.rows, infinite.rows)
+    said = f"{path}: input '{name}' has {nan.count + infinite.count} {what} value(s), in {len(rows)} row(s) "
+    said += f"(first: row {int(rows[0])}); inputs must be finite"
+    if name in nan_ok.names:
+        said += " (NaN only where the model takes it as a missing value; an infinity never)"
+    elif nan.count and not both:
+        said += f"{nan_ok.refused(name)}"
+    raise QuantserveError(said)
+
+
+@dataclass(frozen=True)
+class NonFinite:
+    """How many values of an array a test (np.isnan, np.isinf) holds, and in which rows (axis 0), in order."""
+
+    count: int = 0
+    rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+
+def non_finite_rows(array: np.ndarray, test: Callable[[np.ndarray], np.ndarray]) -> NonFinite:
+    """`test`'s values and rows of a float array (nothing in any other), counted FINITE_CHECK_BYTES of the array
+    at a time: one mask of the whole array (and its negation) needed half as much memory again as a float32 file,
+    and a file that had just fit failed here with numpy's MemoryError."""
+    if not np.issubdtype(array.dtype, np.floating) or not array.size or not array.ndim:
+        return NonFinite()
     flat = array.reshape(len(array), -1)  # every input has its batch axis (checked above)
     step = max(1, FINITE_CHECK_BYTES // max(1, flat.shape[1] * array.itemsize))
-    bad_rows: list[np.ndarray] = []
-    bad_values = 0
+    rows: list[np.ndarray] = []
+    count = 0
     for start in range(0, len(flat), step):
-        bad = ~np.isfinite(flat[start : start + step])
-        if bad.any():
-            bad_values += int(bad.sum())
-            bad_rows.append(start + np.flatnonzero(bad.any(axis=1)))
-    if bad_rows:
-        rows = np.concatenate(bad_rows)
-        raise QuantserveError(
-            f"{path}: input '{name}' has {bad_values} NaN or infinite value(s), in {len(rows)} row(s) "
-            f"(first: row {int(rows[0])}); inputs must be finite"
+        found = test(flat[start : start + step])
+        if found.any():
+            count += int(found.sum())
+            rows.append(start + np.flatnonzero(found.any(axis=1)))
+    return NonFinite(count, np.concatenate(rows) if rows else np.zeros(0, np.int64))
+
+
+def _not_finite(values: np.ndarray) -> np.ndarray:
+    return ~np.isfinite(values)
+
+
+# How a NaN can be accepted, said where an input's NaN is refused with no build's record to name.
+NAN_ROUTE = (
+    ' (NaN as a value, a tree ensemble\'s "missing", is accepted where the FP32 model answers it finitely: optimize '
+    "checks that and records it for the commands that serve the build)"
+)
+
+
+class NanAccepted:
+    """The inputs that may carry NaN, as a build recorded them (`optimizer.nan_inputs`): a model that takes NaN as
+    a value (LightGBM's "missing") answers it finitely, and 0 in its place moved a score by up to 1.016 (session 54).
+    `recorded_by` names the record ("the served model's build", "the build at out/m"); "" where none was read.
+    `names` is read only where an input holds a value that is not finite (a served config's record is read then,
+    `serving.nan_parameter`)."""
+
+    def __init__(self, names: Iterable[str] = (), recorded_by: str = "") -> None:
+        self._names = frozenset(names)
+        self.recorded_by = recorded_by
+
+    @property
+    def names(self) -> frozenset[str]:
+        return self._names
+
+    def refused(self, name: str) -> str:
+        """What a refusal of input `name`'s NaN adds: the record that did not accept it, or how one would."""
+        if not self.recorded_by:
+            return NAN_ROUTE
+        return (
+            f"; {self.recorded_by} did not record NaN as accepted for input '{name}' (optimize records it where the "
+            "FP32 model answers NaN there finitely)"
         )

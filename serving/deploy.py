@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from optimizer.graph_words import read_graph_words, words_record
+from optimizer.nan_inputs import NAN_INPUTS
 from optimizer.onnx_files import model_sha256
 from optimizer.targets import TritonLayout, get_target
 from quantserve.artifact import (
@@ -65,6 +66,7 @@ from serving.model_config import (
     write_config,
 )
 from serving.model_version import with_version_precisions
+from serving.nan_parameter import nan_parameter
 from serving.ragged_check import check_pad_exact
 from serving.repository import STAGING_PREFIX, remove_stale_staging
 from serving.repository_lock import FolderLockTimeout, model_folder_lock, remove_if_empty
@@ -316,13 +318,14 @@ def pads_ragged(manifest: Manifest, layout: TritonLayout, max_batch: int) -> boo
 def model_parameters(manifest: Manifest, ragged_batching: str | None) -> dict[str, str]:
     """The config's parameters: the build's precision, where clients read it (not from the model's name), a
     recurrent model's state pairs (`serving.state_parameter`), the reference graph's word on the outputs
-    (`serving.graph_parameter`), the kinds the build was told (`serving.kinds_parameter`), its in-process speed
-    verdict (`serving.model_config.speed_parameter`), and how the Python backend batches requests of different
-    lengths where it must."""
+    (`serving.graph_parameter`), the kinds the build was told (`serving.kinds_parameter`), the inputs whose NaN it
+    accepts (`serving.nan_parameter`), its in-process speed verdict (`serving.model_config.speed_parameter`), and how
+    the Python backend batches requests of different lengths where it must."""
     parameters = {PRECISION_PARAMETER: manifest.precision} if manifest.precision else {}
     parameters.update(state_parameter(manifest.extra.get(STATE_PAIRS) or []))  # evaluate runs it as a stream
     parameters.update(graph_parameter(manifest.extra.get(GRAPH_OUTPUTS)))  # evaluate reads kinds as optimize did
     parameters.update(kinds_parameter(manifest.extra.get(TYPED_KINDS)))  # … and takes the kinds it was told
+    parameters.update(nan_parameter(manifest.extra.get(NAN_INPUTS)))  # the sending commands accept NaN there
     parameters.update(speed_parameter((manifest.verification or {}).get("speed")))  # a report's speed verdict
     return {**parameters, **({"ragged_batching": ragged_batching} if ragged_batching else {})}
 

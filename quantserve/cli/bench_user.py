@@ -20,7 +20,7 @@ from typing import Any
 
 from quantserve.artifact import TensorSpec, file_sha256
 from quantserve.cli.bench_build import PreparedModel, Say, build, with_evidence
-from quantserve.data import TensorData, check_against, load_npz
+from quantserve.data import NanAccepted, TensorData, check_against, load_npz
 from quantserve.errors import QuantserveError
 from serving.model_config import check_model_name
 
@@ -72,8 +72,9 @@ class UserModelSpec:
         from optimizer.source import load_source
 
         inputs = expected_inputs(load_source(self.model))
+        nan_left_to_optimize = NanAccepted(frozenset(spec.name for spec in inputs))  # `check_requests` after it
         for path in self.data_files():
-            check_against(path, load_npz(path), inputs)
+            check_against(path, load_npz(path), inputs, nan_left_to_optimize)
 
     def to_dict(self) -> dict[str, Any]:
         given = {"calib": self.calib, "heldout": self.heldout}
@@ -239,9 +240,22 @@ def prepare_user(user: UserModelSpec, root: Path, say: Say) -> PreparedModel:
     fresh = not builds_current(root, stamp)
     options = user_options(model, "fp32", root / "fp32")
     prepared.builds["fp32"], prepared.records["fp32"] = batched_build(model.name, options, fresh, say)
+    if user.data not in (user.calib_path, user.heldout_path):  # files optimize did not see: their NaN judged now
+        check_requests(user.data, prepared.builds["fp32"])
     int8_or_refusal(prepared, user_options(model, "int8", root / "int8"), fresh, say)
     mark_built(root, stamp)
     return prepared
+
+
+def check_requests(data: Path, fp32: Path) -> None:
+    """The requests against the FP32 build's inputs, NaN accepted only where it accepted it: `check` left NaN to
+    optimize (`optimizer.nan_inputs`), which saw the calibration and held-out files, not requests given beside
+    both."""
+    from optimizer.nan_inputs import NAN_INPUTS, build_nan_accepted
+    from quantserve.artifact import Manifest
+
+    manifest = Manifest.load(fp32)
+    check_against(data, load_npz(data), manifest.inputs, build_nan_accepted(manifest.extra.get(NAN_INPUTS), fp32))
 
 
 def batched_build(name: str, options: Any, fresh: bool, say: Say) -> tuple[Path, dict[str, Any]]:

@@ -14,6 +14,7 @@ from quantserve.errors import QuantserveError
 
 def check_settings(settings: TuneSettings) -> None:
     """Every input checked before any server starts; each problem is one line naming it."""
+    from optimizer.nan_inputs import NAN_INPUTS, build_nan_accepted
     from quantserve.data import check_against, load_npz
     from serving.deploy import load_artifact
     from serving.model_config import check_model_name
@@ -42,7 +43,8 @@ def check_settings(settings: TuneSettings) -> None:
                 "has no batch size or queue delay to search; deploy it with 'quantserve deploy' (--instances N runs "
                 "N requests at once)"
             )
-        check_against(settings.data, data, manifest.inputs)
+        # NaN only in the inputs whose NaN the build accepted (`optimizer.nan_inputs`): a tree ensemble's "missing"
+        check_against(settings.data, data, manifest.inputs, build_nan_accepted(manifest.extra.get(NAN_INPUTS), build))
         check_deployable(Path(build))
     check_one_model([Path(build) for build in settings.builds.values()])
     for build in settings.builds.values():

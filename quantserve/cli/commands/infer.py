@@ -15,7 +15,8 @@ from quantserve.cli.tls_flags import add_tls_flags, client_tls
 from quantserve.errors import QuantserveError
 
 if TYPE_CHECKING:
-    from serving.triton_runner import ServerStopped, VersionGone
+    from quantserve.data import TensorData
+    from serving.triton_runner import ServerStopped, TritonRunner, VersionGone
 
 SHOWN_SAMPLES = 10
 # Beside an output not answered one row per sample (det [K, 6] of an --unbatched NMS model, K its own per request):
@@ -50,7 +51,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from quantserve.data import fixed_request_rows, load_npz
+    from quantserve.data import fixed_request_rows
     from quantserve.runner import LoggedRunner, RequestLog, run_batches
     from serving.model_version import split_addressed
     from serving.triton_runner import ServerStopped, TritonRunner, VersionGone
@@ -63,8 +64,7 @@ def run(args: argparse.Namespace) -> int:
     # pinned to the version served at the start: a rollback meanwhile saved one file of two versions' answers, exit 0
     runner = TritonRunner(args.url, model, version, timeout_s=args.timeout, tls=client_tls(args), pin_version=True)
     with runner:
-        # a regressor's float labels are its truth, which infer does not score (evaluate --metric does)
-        data = load_npz(args.data, runner.input_specs(), float_truth=True, whole=runner.max_batch_size <= 0)
+        data = served_data(args, runner, model)
         batch_size = args.batch_size or runner.max_batch_size or fixed_request_rows(runner.input_specs()) or len(data)
         if 0 < runner.max_batch_size < batch_size:
             print(
@@ -98,6 +98,18 @@ def run(args: argparse.Namespace) -> int:
     if out:
         print(f"saved {', '.join(saved)} to {out}")
     return 0
+
+
+def served_data(args: argparse.Namespace, runner: TritonRunner, model: str) -> TensorData:
+    """--data checked against the served model's inputs; NaN accepted only in the inputs its build accepted it in
+    (`serving.nan_parameter`), the served config read only where the data holds NaN."""
+    from quantserve.data import load_npz
+    from serving.nan_parameter import ServedNanAccepted, served_config_at
+
+    nan_ok = ServedNanAccepted(lambda: served_config_at(args.url, model, client_tls(args), args.timeout))
+    # a regressor's float labels are its truth, which infer does not score (evaluate --metric does)
+    whole = runner.max_batch_size <= 0
+    return load_npz(args.data, runner.input_specs(), float_truth=True, whole=whole, nan_ok=nan_ok)
 
 
 def version_gone(gone: VersionGone, total: int) -> str:
