@@ -64,3 +64,17 @@ def test_bench_user_leaves_nan_to_optimize_then_checks_requests_by_its_build(
     np.savez(requests, x=x)
     with pytest.raises(QuantserveError, match=r"input 'x' has 1 infinite value\(s\), in 1 row\(s\) \(first: row 1\)"):
         UserModelSpec(str(model), requests).check()
+
+
+def test_profile_times_the_builds_own_data_with_its_nan(trees: tuple[Path, Path, Path]) -> None:
+    """Its verification data is the data optimize accepted: `profile BUILD` refused it."""
+    from quantserve.artifact import Manifest
+    from quantserve.cli.commands.profile import choose_inputs
+
+    _, data, build = trees
+    batches, said = choose_inputs(build, Manifest.load(build), None, 16)
+    assert said.startswith(f"verification data {data}") and np.isnan(np.concatenate([b["x"] for b in batches])).any()
+    _unrecord(build)
+    with pytest.raises(QuantserveError) as refused:
+        choose_inputs(build, Manifest.load(build), None, 16)
+    assert f"; the build at {build} {UNRECORDED}" in str(refused.value)

@@ -166,6 +166,7 @@ def _model_files(build: Path, manifest: Any) -> tuple[Path, Path]:
 
 def choose_inputs(build: Path, manifest: Any, data: Path | None, batch: int) -> tuple[list[dict[str, np.ndarray]], str]:
     """Batches from --data, else the verification data the manifest names (if that file exists), else random."""
+    from optimizer.nan_inputs import NAN_INPUTS, build_nan_accepted
     from quantserve.data import load_npz
 
     recorded = _verification_file(build, manifest)
@@ -173,7 +174,8 @@ def choose_inputs(build: Path, manifest: Any, data: Path | None, batch: int) -> 
     if path is None:
         batches = [random_batch(manifest.inputs, batch, seed) for seed in range(MAX_BATCHES)]
         return batches, f"random inputs from the manifest's input specs ({MAX_BATCHES} batches of {batch})"
-    tensors = load_npz(path, manifest.inputs, float_truth=True)  # float truth: never scored here
+    nan_ok = build_nan_accepted(manifest.extra.get(NAN_INPUTS), build)  # NaN where the build accepted it
+    tensors = load_npz(path, manifest.inputs, float_truth=True, nan_ok=nan_ok)  # float truth: never scored here
     batches = list(tensors.batches(batch))[:MAX_BATCHES]
     return batches, f"{label} {path} ({len(batches)} batches of up to {batch})"
 
