@@ -396,7 +396,7 @@ def _check_finite(path: Path | str, name: str, array: np.ndarray, nan_ok: NanAcc
     if name in nan_ok.names:
         said += " (NaN only where the model takes it as a missing value; an infinity never)"
     elif nan.count and not both:
-        said += f"{nan_ok.refused(name)}"
+        said += nan_ok.refused(name)
     raise QuantserveError(said)
 
 
