@@ -57,7 +57,9 @@ def test_a_gru_encoder_is_refused_naming_the_gru_first_and_its_missing_int8_kern
 def test_an_rnn_is_named_so_too() -> None:
     refusal = graph_no_compute_refusal(_model("RNN"))
     assert refusal is not None and "(its ops: RNN, Gather, " in refusal
-    assert refusal.endswith("; ONNX Runtime has no INT8 kernel for RNN); optimize it with --precision fp32 and deploy that build")
+    assert refusal.endswith(
+        "; ONNX Runtime has no INT8 kernel for RNN); optimize it with --precision fp32 and deploy that build"
+    )
 
 
 def test_ops_without_a_recurrent_one_come_by_their_weights_and_no_kernel_is_named() -> None:

@@ -129,7 +129,7 @@ def test_an_infinity_is_refused_before_any_model_runs(tmp_path: Path) -> None:
 
 def test_int8_of_data_carrying_nan_is_refused_in_one_line(tmp_path: Path) -> None:
     """Calibration would take a NaN range of x: refused, not calibrated (a tree-only graph is refused before, by its
-    op types: nothing to quantize, deploy it with --precision fp32, which the test above ships)."""
+    op types: nothing to quantize, optimize it with --precision fp32, which the test above ships)."""
     data = rows_with_nan(tmp_path / "d.npz")
     stages: list[str] = []
     model = projection(tmp_path / "p.onnx", fill_nan=True)
@@ -140,5 +140,5 @@ def test_int8_of_data_carrying_nan_is_refused_in_one_line(tmp_path: Path) -> Non
         "read by IsNaN; INT8 calibration cannot take a range of NaN: build it with --precision fp32, which accepts it"
     )
     assert "calibrate" not in stages and not (tmp_path / "out").exists()
-    with pytest.raises(BudgetExceeded, match=r"^nothing to quantize: .*TreeEnsembleRegressor.*--precision fp32$"):
+    with pytest.raises(BudgetExceeded, match=r"^nothing to quantize: .*TreeEnsembleRegressor.*deploy that build$"):
         optimize(_options(missing_trees(tmp_path / "t.onnx"), data, "int8", tmp_path / "out"))
