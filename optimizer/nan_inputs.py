@@ -123,6 +123,22 @@ def build_nan_accepted(record: object, build: str | Path) -> NanAccepted:
     return NanAccepted(nan_input_names(record), f"the build at {build}")
 
 
+def nan_notes(record: object) -> list[str]:
+    """optimize's note per input whose NaN it accepted: the atspm trees shipped without a word on the 5313 NaN they
+    took, and a user could not tell the build would take NaN where the served commands refuse it for other builds."""
+    if not isinstance(record, Mapping):
+        return []
+    notes = []
+    for name, seen in record.items():
+        read_by = f" (read by {', '.join(seen.get('read_by') or [])})" if seen.get("read_by") else ""
+        notes.append(
+            f"input '{name}' carries NaN in {seen.get('rows', 0)} row(s) of the data ({seen.get('values', 0)} "
+            f"value(s)), which the FP32 model answers finitely{read_by}: taken as missing values; deploy records "
+            "it, and infer, evaluate and loadtest accept NaN in this input (an infinity never)"
+        )
+    return notes
+
+
 def int8_nan_refusal(record: Mapping[str, Mapping[str, Any]]) -> str:
     """The line refusing INT8 of data carrying NaN: calibration would take a NaN range (a tree-only graph is refused
     before this, by its op types: nothing to quantize)."""

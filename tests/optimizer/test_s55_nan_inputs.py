@@ -142,3 +142,20 @@ def test_int8_of_data_carrying_nan_is_refused_in_one_line(tmp_path: Path) -> Non
     assert "calibrate" not in stages and not (tmp_path / "out").exists()
     with pytest.raises(BudgetExceeded, match=r"^nothing to quantize: .*TreeEnsembleRegressor.*deploy that build$"):
         optimize(_options(missing_trees(tmp_path / "t.onnx"), data, "int8", tmp_path / "out"))
+
+
+def test_optimize_says_which_inputs_it_took_nan_in(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The atspm trees shipped without a word on the NaN they took: the command names each input, its rows and values
+    and what reads them."""
+    from quantserve.cli import main
+
+    data = rows_with_nan(tmp_path / "d.npz")
+    x = np.load(data)["x"]
+    args = [str(missing_trees(tmp_path / "t.onnx")), "--calib", str(data), "--precision", "fp32"]
+    assert main(["optimize", *args, "--out", str(tmp_path / "out"), "--skip-timing"]) == 0
+    assert (
+        f"quantserve: note: input 'x' carries NaN in {int(np.isnan(x).any(axis=1).sum())} row(s) of the data "
+        f"({int(np.isnan(x).sum())} value(s)), which the FP32 model answers finitely (read by TreeEnsembleRegressor): "
+        "taken as missing values; deploy records it, and infer, evaluate and loadtest accept NaN in this input (an "
+        "infinity never)"
+    ) in capsys.readouterr().err

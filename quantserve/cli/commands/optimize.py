@@ -145,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
 
     from optimizer.drift_budget import BudgetExceeded
     from optimizer.drift_evidence import thin_evidence_line
+    from optimizer.nan_inputs import NAN_INPUTS, nan_notes
     from optimizer.pipeline import optimize
     from optimizer.search_budget import unfinished_note
     from quantserve.cli.library_log import quiet_onnxruntime
@@ -178,6 +179,7 @@ def run(args: argparse.Namespace) -> int:
     notes += [stage["unfused"]["note"] for stage in artifact.manifest.stages if stage.get("unfused")]  # fusion broke it
     notes += [thin_evidence_line(entry) for entry in verification.get("thin_evidence") or []]
     notes += verification.get("notes") or []  # e.g. an embedding whose nearest neighbours changed
+    notes += nan_notes(artifact.manifest.extra.get(NAN_INPUTS))  # NaN accepted as a value: deploy carries it on
     if not getattr(args, "quiet", False):
         for note in notes:
             print(f"quantserve: note: {note}", file=sys.stderr)
