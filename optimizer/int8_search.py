@@ -257,6 +257,8 @@ class _SearchRun(FallbackSchemes):
         except BudgetExceeded as refusal:  # the outliers calibration saw, and the method advice that fits them
             if refusal.record.get("refused_for") == "drift":  # every candidate tried missed: each one refused
                 refusal.record.update(self._outlier_record(), refused_schemes=sorted({c.scheme for c in tried}))
+            for key, figures in self._closest_figures(chosen, tried).items():  # the table optimize prints first
+                refusal.record.setdefault(key, figures)
             raise
         return chosen, self._record(chosen, tried, mixed)
 

@@ -54,8 +54,9 @@ def _calibrate_details(record: dict[str, Any]) -> str:
 
 def print_refusal_figures(record: dict[str, Any], console: Any = None) -> None:
     """A refused build's verification table (drift, and speed where it was timed) on stdout, before the line on
-    stderr: "its drift is within the budget" is otherwise shown by nothing. Refusals that carry neither (the
-    search's, too few rows) print nothing."""
+    stderr: "its drift is within the budget" is otherwise shown by nothing. The INT8 search's refusals carry their
+    closest candidate's (`optimizer.refusal_figures`); refusals that carry neither (too few rows, a search that
+    measured no candidate) print nothing."""
     verification = dict(record.get("verification") or {})
     if record.get("speed"):
         verification["speed"] = record["speed"]

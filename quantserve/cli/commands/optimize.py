@@ -158,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
         with StageProgress("optimize", planned_stages(options), is_quiet(args), heartbeat=heartbeat) as progress:
             artifact = optimize(dataclasses.replace(options, on_stage=progress, on_progress=progress.on_progress))
     except BudgetExceeded as refusal:
-        refused = with_method_hint(refusal, options)
+        refused = with_method_hint(with_miss_words(refusal), options)
         if not getattr(args, "quiet", False):
             for note in refusal_notes(refused.record):
                 print(f"quantserve: note: {note}", file=sys.stderr)
@@ -239,6 +239,18 @@ def search_overrun_note(stage: dict[str, Any]) -> str:
     from optimizer.search_budget import overrun_note
 
     return overrun_note(stage["time_budget"]) if stage.get("time_budget") else ""
+
+
+def with_miss_words(refusal: Any) -> Any:
+    """A refusal whose record carries a verification that missed, with each missed check named by its flag, the
+    samples a worst-sample check misses, and the user's --metric where it held (`optimizer.refusal_figures`): a
+    low-light enhancer was told "deploy fp32" with no word that its PSNR to the true images had held (session 55).
+    Any other refusal as it was."""
+    from optimizer.drift_budget import BudgetExceeded
+    from optimizer.refusal_figures import miss_words
+
+    words = miss_words(refusal.record.get("verification") or {})
+    return BudgetExceeded(f"{refusal}; {words}", refusal.record) if words else refusal
 
 
 def with_method_hint(refusal: Any, options: Any) -> Any:

@@ -1,0 +1,87 @@
+"""What a drift refusal rests on, put so a user can weigh it: the INT8 search's closest candidate as the verification
+record `optimize` prints before the line (per output, and the --metric row: FP32 beside INT8), and the words after the
+line that name each missed check by the flag that sets it, count the samples a worst-sample check misses, and say
+where the user's own --metric held.
+
+A low-light enhancer (session 55) was refused by the search with "mean PSNR to FP32 40.66 < 45 (and 1 more: worst
+sample 21.44) … deploy fp32" and nothing on stdout: its --metric, PSNR to the true images, had held (15.50 → 15.46 dB,
+a 0.24 % drop within 1 %), and seeing that took --keep-failing --allow-slower and six minutes more.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from optimizer.drift_budget import BUDGET_FLAGS, CHECKS, DriftBudget, DriftReport
+from quantserve.metrics import beyond
+
+METRIC_FIELD = "max_metric_drop"  # the budget a --metric's relative drop is judged against
+
+
+def candidate_verification(drift: DriftReport, budget: DriftBudget, data: str, samples: int) -> dict[str, Any]:
+    """A candidate's held-out drift as the verification record a shipped build carries (`print_verification`
+    reads it): `data` says whose figures they are, `samples` over how many rows."""
+    return {"data": data, "budget": budget.to_dict(), "samples": samples, **drift.to_dict()}
+
+
+def miss_words(verification: Mapping[str, Any]) -> str:
+    """E.g. "missed: --min-psnr-mean 45, --min-psnr-worst 40 (11 of 128 samples under 40 dB); your --metric m:psnr
+    held: 15.50 → 15.46, a drop of 0.24 %, within --max-metric-drop 0.01 (1 %)"; "" where nothing missed."""
+    violations = list(verification.get("violations") or [])
+    if not violations:
+        return ""
+    outputs = verification.get("outputs") or {}
+    flags = [_flag_words(violation, outputs) for violation in violations]
+    missed = list(dict.fromkeys(flag for flag in flags if flag))
+    said = [f"missed: {', '.join(missed)}" if missed else "", metric_held_words(verification.get("metric"))]
+    return "; ".join(words for words in said if words)
+
+
+def _flag_words(violation: Mapping[str, Any], outputs: Mapping[str, Any]) -> str:
+    """The flag that sets a missed check and its value ("--min-psnr-worst 40"), with the samples under a worst
+    sample's PSNR floor; "" for a check no flag loosens (NaN where FP32 is finite, a channel FP32 never turns on)."""
+    field = METRIC_FIELD if violation.get("scope") == "metric" else CHECKS.get(violation["metric"], ("", ""))[1]
+    if field not in BUDGET_FLAGS:
+        return ""
+    record = outputs.get(violation["output"]) or {}
+    under = samples_under(record, float(violation["budget"])) if violation["metric"] == "psnr_worst" else ""
+    named = f"output '{violation['output']}': " if under and len(outputs) > 1 else ""
+    return f"{BUDGET_FLAGS[field][0]} {violation['budget']:g}" + (f" ({named}{under})" if under else "")
+
+
+def samples_under(record: Mapping[str, Any], floor: float) -> str:
+    """How many of an image output's samples read a PSNR to FP32 under `floor`, from its lowest ones kept
+    (`optimizer.image_outputs.PSNR_LOWEST_KEPT`): "11 of 128 samples under 40 dB", "at least 128 of 512 …" where
+    every one kept is under it; "" where the record keeps none."""
+    lowest, total = record.get("psnr_lowest"), record.get("psnr_samples")
+    if not lowest or not total:
+        return ""
+    under = sum(1 for value in lowest if beyond(float(value), floor, True))
+    at_least = "at least " if under == len(lowest) < int(total) else ""
+    return f"{at_least}{under} of {total} sample{'s' * (int(total) != 1)} under {floor:g} dB"
+
+
+def metric_held_words(metric: Mapping[str, Any] | None) -> str:
+    """Where the user's --metric held its budget, its FP32 and INT8 scores and the drop: "your --metric m:f held:
+    15.50 → 15.46, a drop of 0.24 %, within --max-metric-drop 0.01 (1 %)"; "" where none was given or it missed (its
+    miss is a violation, named with the others)."""
+    if not metric:
+        return ""
+    drop, limit = float(metric["relative_drop"]), float(metric["max_relative_drop"])
+    if not math.isfinite(drop) or beyond(drop, limit, False):
+        return ""
+    change = f"a drop of {drop * 100:.2g} %" if drop > 0 else "no drop"
+    scores = side_by_side(float(metric["fp32"]), float(metric["int8"]))
+    flag = BUDGET_FLAGS[METRIC_FIELD][0]
+    return f"your --metric {metric['spec']} held: {scores}, {change}, within {flag} {limit:g} ({limit * 100:g} %)"
+
+
+def side_by_side(fp32: float, int8: float) -> str:
+    """Both scores to the same decimals, 4 significant digits of the larger: "15.50 → 15.46", "0.8734 → 0.8702"."""
+    largest = max(abs(fp32), abs(int8))
+    if not math.isfinite(largest):
+        return f"{fp32:.4g} → {int8:.4g}"
+    decimals = min(6, max(0, 3 - math.floor(math.log10(largest)))) if largest > 0 else 0
+    return f"{fp32:.{decimals}f} → {int8:.{decimals}f}"
