@@ -137,3 +137,27 @@ def test_samples_under_a_floor_where_every_one_kept_misses_says_at_least() -> No
     assert samples_under({"psnr_samples": 128, "psnr_lowest": [30.0] * 128}, 40.0) == "128 of 128 samples under 40 dB"
     assert samples_under({}, 40.0) == ""  # recorded before the lowest were kept
     assert side_by_side(0.87341, 0.87019) == "0.8734 → 0.8702" and side_by_side(0.0, 0.0) == "0 → 0"
+
+
+def test_a_closest_model_running_nothing_in_int8_gives_way_to_the_nearest_that_does() -> None:
+    from types import SimpleNamespace
+
+    from optimizer.drift_budget import DriftBudget, DriftReport, Violation
+    from optimizer.int8_verdict import SearchVerdict
+
+    def candidate(scheme: str, worst: float, int8: bool) -> SimpleNamespace:
+        violation = Violation("enhanced", "psnr_worst", worst, 40.0)
+        outputs = {"enhanced": {"kind": "image", "psnr_worst": worst}}
+        return SimpleNamespace(scheme=scheme, excluded=[], int8=int8, drift=DriftReport(outputs, [violation], [worst]))
+
+    run = SearchVerdict.__new__(SearchVerdict)
+    run.stage = SimpleNamespace(budget=DriftBudget(), held_out=range(128))  # type: ignore[assignment]
+    run.exclusions = []
+    run._quantizes_anything = lambda c: c.int8  # type: ignore[method-assign]
+    all_fp32 = candidate("static_qdq", 39.0, int8=False)  # every compute node kept FP32
+    tried = [candidate("static_qdq", 21.4, int8=True), candidate("static_qdq_compute", 30.1, int8=True)]
+    figures = run._closest_figures(all_fp32, tried)["verification"]  # type: ignore[arg-type]
+    assert figures["data"] == "the search's held-out rows, closest INT8 model: static_qdq_compute"
+    assert figures["outputs"]["enhanced"]["psnr_worst"] == 30.1 and figures["samples"] == 128
+    assert figures["budget"]["min_psnr_worst"] == 40.0 and figures["holds"] is False
+    assert run._closest_figures(all_fp32, [all_fp32]) == {}  # nothing in INT8 to show  # type: ignore[arg-type]
