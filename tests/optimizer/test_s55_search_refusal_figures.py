@@ -137,6 +137,7 @@ def test_samples_under_a_floor_where_every_one_kept_misses_says_at_least() -> No
     assert samples_under({"psnr_samples": 128, "psnr_lowest": [30.0] * 128}, 40.0) == "128 of 128 samples under 40 dB"
     assert samples_under({}, 40.0) == ""  # recorded before the lowest were kept
     assert side_by_side(0.87341, 0.87019) == "0.8734 → 0.8702" and side_by_side(0.0, 0.0) == "0 → 0"
+    assert side_by_side(15.4582, 15.4597) == "15.458 → 15.460"  # two that differ never read alike
 
 
 def test_a_closest_model_running_nothing_in_int8_gives_way_to_the_nearest_that_does() -> None:
