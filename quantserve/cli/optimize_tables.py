@@ -72,6 +72,7 @@ def print_verification(verification: dict[str, Any], console: Any = None) -> Non
     from rich.console import Console
 
     from optimizer.drift_budget import BUDGETED, CHECKS
+    from optimizer.refusal_figures import side_by_side
 
     console = console or Console()
     budget = verification.get("budget") or {}
@@ -108,7 +109,7 @@ def print_verification(verification: dict[str, Any], console: Any = None) -> Non
     overall = [["samples", _fmt(verification.get("samples")), ""]]
     user = verification.get("metric")
     if user:
-        value = f"{_fmt(user['fp32'])} → {_fmt(user['int8'])}"
+        value = side_by_side(float(user["fp32"]), float(user["int8"]))  # "15.458 → 15.460", not "15.46 → 15.46"
         overall.append([user["spec"], value, f"drop ≤ {_fmt(budget.get('max_metric_drop'))}"])
     if verification.get("speed"):
         overall.append(_speed_row(verification["speed"]))
