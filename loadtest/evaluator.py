@@ -21,7 +21,7 @@ from loadtest.request_answers import shape_changes
 from loadtest.request_data import check_request_size
 from loadtest.served_graph import served_kinds, told_kinds, unrecorded_graph_notes
 from loadtest.served_stream import state_notes, stream_record, stream_state
-from optimizer.drift import kind_notes, measure_drift
+from optimizer.drift import chance_notes, kind_notes, measure_drift
 from optimizer.drift_budget import DriftBudget
 from optimizer.drift_evidence import neighbour_notes, thin_evidence, thin_evidence_line
 from optimizer.graph_words import GraphWords
@@ -278,7 +278,8 @@ def evaluate_accuracy(
                     url, variant.model, dataset, batch_size, source, request_timeout_s, outputs[variant.model]
                 )
             )
-    _set_drops(variants, reference)
+    classes = rows(ref).shape[1] if scored is not None and not class_ids(ref) else None  # class scores (N, C)
+    _set_drops(variants, reference, name, classes)
     if budget is not None:
         kinds = dict(output_kinds or {})
         if task != "auto":
@@ -331,6 +332,7 @@ def judge_variants(
         variant.thin_evidence = [thin_evidence_line(entry, "--data") for entry in short]  # evaluate's rows: --data
         inferred = {name: report.outputs[name] for name in unnamed if name in report.outputs}
         variant.notes += neighbour_notes(report.outputs) + kind_notes(inferred) + unrecorded
+        variant.notes += [note for note in chance_notes(report.outputs) if note not in variant.notes]  # `_set_drops`
 
 
 def score_user_metric(
@@ -532,9 +534,16 @@ def _shape_changes(served: Mapping[str, ServedModel], reference: str, model: str
     return shape_changes(served[reference].requests, served[model].requests)
 
 
-def _set_drops(variants: list[VariantAccuracy], reference: str) -> None:
+def _set_drops(variants: list[VariantAccuracy], reference: str, output: str, classes: int | None) -> None:
+    """Each variant's accuracy drop from the reference's; none where the reference's own accuracy is at chance for
+    the output's `classes` (`metrics.chance_labels_note`, as optimize rules): a note says so instead."""
     ref = next(v for v in variants if v.model == reference)
     if ref.accuracy is None:
+        return
+    chance = metrics.chance_labels_note(output, ref.accuracy, classes, ref.samples) if classes else ""
+    if chance:  # the labels are not this output's classes: a drop on them judges nothing
+        for variant in variants:
+            variant.notes += [chance] if variant.model != reference else []
         return
     for variant in variants:
         if variant.accuracy is None and variant.violations:  # its answers changed shape: not scored

@@ -38,6 +38,7 @@ from optimizer.token_axes import TokenAxes, output_positions, whole_row_check, w
 from optimizer.token_values import token_values_doubt
 from optimizer.typed_kinds import is_typed
 from quantserve.errors import QuantserveError
+from quantserve.metrics import chance_labels_note
 
 
 def measure_drift(
@@ -230,6 +231,16 @@ def kind_notes(outputs: Mapping[str, Mapping[str, Any]]) -> list[str]:
             if note
         ]
     )
+
+
+def chance_notes(outputs: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """A note for each output whose labels FP32 itself scores at or below chance (`drift_metrics._accuracy`): its
+    accuracy drop was not budgeted, in evaluate's words too (`quantserve.metrics.chance_labels_note`)."""
+    return [
+        chance_labels_note(name, float(record["fp32_accuracy"]), chance["classes"], chance["samples"])
+        for name, record in outputs.items()
+        if (chance := record.get("labels_at_chance"))
+    ]
 
 
 def finite_in_fp32(name: str, reference: np.ndarray, candidate: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:

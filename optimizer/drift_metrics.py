@@ -355,9 +355,15 @@ def id_accuracy(reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray
     return {"fp32_accuracy": fp32, "accuracy": int8, "accuracy_drop_points": 100.0 * (fp32 - int8)}
 
 
-def _accuracy(reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+def _accuracy(reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """FP32's and INT8's accuracy of class scores (N, C) against labels, and the drop the budget judges; where FP32's
+    own is at chance (`metrics.labels_at_chance`), the labels are not this output's classes: no drop is budgeted,
+    and `labels_at_chance` ({classes, samples}) says so (`drift.chance_notes`)."""
     fp32 = metrics.accuracy(labels, reference.argmax(axis=1))
     int8 = metrics.accuracy(labels, candidate.argmax(axis=1))
+    classes, samples = int(reference.shape[1]), len(labels)
+    if metrics.labels_at_chance(fp32, classes, samples):
+        return {"fp32_accuracy": fp32, "accuracy": int8, "labels_at_chance": {"classes": classes, "samples": samples}}
     return {"fp32_accuracy": fp32, "accuracy": int8, "accuracy_drop_points": 100.0 * (fp32 - int8)}
 
 

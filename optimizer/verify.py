@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from optimizer.drift import kind_notes, measure_drift
+from optimizer.drift import chance_notes, kind_notes, measure_drift
 from optimizer.drift_budget import CHECKS, DriftBudget, Refusal, Violation
 from optimizer.drift_evidence import (
     evidence_shortfall,
@@ -132,7 +132,7 @@ class VerifyAgainstReference:
             record["samples"] = len(self.data)
         itself = self.is_reference(candidate)  # an FP32 build judged against its own file: agreement says nothing
         record["thin_evidence"] = [] if itself else thin_evidence(report, self.budget, len(self.data))
-        record["notes"] = neighbour_notes(report.outputs) + kind_notes(report.outputs)
+        record["notes"] = neighbour_notes(report.outputs) + kind_notes(report.outputs) + chance_notes(report.outputs)
         record["evidence_short"] = evidence_shortfall(kinds, self.budget, len(self.data), self.data.arrays)
         record["one_answer"] = one_answer_outputs(expected, kinds, labels)
         if len(judged) > 1:

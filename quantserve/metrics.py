@@ -36,6 +36,33 @@ def accuracy(labels: np.ndarray, predicted: np.ndarray) -> float:
     return float(np.mean(np.asarray(labels) == np.asarray(predicted)))
 
 
+# labelled samples from which an accuracy at or below chance says the labels are not the output's classes
+CHANCE_MIN_SAMPLES = 50
+
+
+def labels_at_chance(fp32_accuracy: float, classes: int, samples: int) -> bool:
+    """Whether FP32's own accuracy against integer labels, on `samples` rows of an output of `classes` classes, is at
+    or below chance (1/classes) on CHANCE_MIN_SAMPLES or more: then the labels are not that output's truth (ids meant
+    for a --metric, or another head's), and an accuracy drop on them judges nothing. A classifier these labels were
+    made for answers well above a guess; at 50 samples a binary one right 70 % of the time reads 0.5 or less with
+    probability 0.002, and on fewer a sample is 2 points or more: too noisy to tell."""
+    return classes >= 2 and samples >= CHANCE_MIN_SAMPLES and fp32_accuracy * classes <= 1.0 + FLOAT_SLACK
+
+
+def chance_labels_note(output: str, fp32_accuracy: float, classes: int, samples: int) -> str:
+    """The note an output gets where its labels are at chance (`labels_at_chance`), "" otherwise: optimize's and
+    evaluate's words alike. The probe's 12 sound-class ids, given for its --metric, scored a 78-class head at
+    0.0035 and passed "accuracy_drop_points 0 (budget 1)" without a word (session 55)."""
+    if not labels_at_chance(fp32_accuracy, classes, samples):
+        return ""
+    return (
+        f"output '{output}': FP32's own accuracy against the labels is {fp32_accuracy:.4f} on {samples} labelled "
+        f"samples, at or below chance (1/{classes} = {1 / classes:.4f}): the labels are not this output's classes, "
+        "so its accuracy drop was not budgeted (its agreement with FP32 still is); labels meant for a --metric "
+        "alone: save them as floats (float labels are truth for a --metric alone)"
+    )
+
+
 def precision_recall_f1_macro(labels: np.ndarray, predicted: np.ndarray) -> tuple[float, float, float]:
     """Unweighted means over every class present in labels or predictions (0 where undefined)."""
     labels, predicted = np.asarray(labels), np.asarray(predicted)
