@@ -9,7 +9,7 @@ budget exactly as `optimize` judges the INT8 build (`optimizer.drift`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -287,7 +287,8 @@ def evaluate_accuracy(
         labels = None if task == "embedding" else dataset.labels
         judge_variants(variants, outputs, reference, budget, kinds, labels, dataset.arrays, changed, graph)
     if metric is not None:
-        score_user_metric(variants, outputs, reference, metric, dataset.metric_truth, budget)
+        named = replace(metric, labels_from=str(source))  # where a failing metric's labels=None came from
+        score_user_metric(variants, outputs, reference, named, dataset.metric_truth, budget)
     return AccuracyReport(
         reference=reference,
         data=str(data) if not isinstance(data, TensorData) else "<in memory>",

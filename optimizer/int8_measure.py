@@ -127,6 +127,7 @@ class HeldOutDrift:
     _probe_reference: dict[str, np.ndarray]
     _last_run: tuple[Path, dict[str, np.ndarray]] | None
     _probe_scores: dict[str, np.ndarray]  # the FP32 scores behind ids over the probe rows, by output (`answer_scores`)
+    fp32_metric: tuple[float, bool] | None  # --metric on `reference`, taken before any calibration (`int8_search`)
     ranked: set[str]  # a TopK's indices beside its values (`optimizer.ranked_ids`)
 
     def _calib_margin(self, path: Path) -> float:
@@ -162,9 +163,8 @@ class HeldOutDrift:
                 self.reference, got, self.kinds, self.stage.budget, self.labels, held.arrays, self.axes
             )
             if self.stage.user_metric is not None:
-                add_user_metric(
-                    report, self.stage.user_metric, self.reference, got, held.metric_truth, self.stage.budget
-                )
+                metric, truth = self.stage.user_metric, held.metric_truth
+                add_user_metric(report, metric, self.reference, got, truth, self.stage.budget, self.fp32_metric)
             reports.append(report)
         return min(reports, key=lambda report: (report.holds, report.margin()))
 

@@ -167,6 +167,10 @@ class _SearchRun(FallbackSchemes):
         self.labels = held.labels
         self.verify_batch = verify_batch_size(fused.path, held)  # as the verification that follows runs
         self.reference = run_model(fused.path, held, self.verify_batch)
+        # --metric on FP32's own answers first: a function that fails on them fails in seconds, not after calibration
+        # and the search (81 s for a sound-effects CNN, session 55); its score is reused for every candidate
+        metric = stage.user_metric
+        self.fp32_metric = metric.score(self.reference, held.metric_truth) if metric is not None else None
         words = read_graph_words(self.model)  # outputs a Sigmoid makes, 2-D ones per token, a recurrent layer's state
         self.axes = words.axes
         self.kinds = infer_output_kinds(

@@ -35,6 +35,7 @@ class UserMetric:
 
     spec: str
     function: Callable[[dict[str, np.ndarray], np.ndarray | None], Any]
+    labels_from: str = "the data"  # the file its labels are read from: named where it has none and the function fails
 
     @classmethod
     def load(cls, spec: str) -> UserMetric:
@@ -61,7 +62,7 @@ class UserMetric:
         # The user's code: their error, in one line. sys.exit() in it ended evaluate/optimize silently with its code;
         # KeyboardInterrupt (a BaseException too) still interrupts.
         except (Exception, SystemExit) as exc:
-            raise MetricError(f"--metric '{self.spec}' raised {_raised(exc)}") from exc
+            raise MetricError(f"--metric '{self.spec}' raised {_raised(exc)}{self._no_labels(labels)}") from exc
         value, higher = result, True
         if isinstance(result, Mapping):
             value, higher = result.get("value"), self._direction(result.get("higher_is_better", True))
@@ -72,6 +73,13 @@ class UserMetric:
                 "{'value': finite number, 'higher_is_better': bool}"
             )
         return number, higher
+
+    def _no_labels(self, labels: np.ndarray | None) -> str:
+        """Why the function got labels=None, where it did: a retrieval mAP indexing None's classes failed with
+        "IndexError: index 59 is out of bounds …", which did not say the data file had no labels (session 55)."""
+        if labels is not None:
+            return ""
+        return f" (it was called with labels=None: {self.labels_from} has no 'labels' array)"
 
     def _direction(self, higher: Any) -> bool:
         """A returned `higher_is_better` as a bool: bool("False") is True, so a string turned the metric around."""
@@ -128,9 +136,11 @@ def compare_user_metric(
     reference: dict[str, np.ndarray],
     candidate: dict[str, np.ndarray],
     labels: np.ndarray | None,
+    fp32_score: tuple[float, bool] | None = None,
 ) -> MetricComparison:
-    """Score the reference's and the candidate's outputs with the user's metric (the reference's direction counts)."""
-    fp32, higher = metric.score(reference, labels)
+    """Score the reference's and the candidate's outputs with the user's metric (the reference's direction counts);
+    `fp32_score`: the reference's score already taken on these outputs and labels (the INT8 search's, up front)."""
+    fp32, higher = fp32_score or metric.score(reference, labels)
     other, _ = metric.score(candidate, labels)
     return MetricComparison(metric.spec, fp32, other, higher)
 
@@ -142,9 +152,11 @@ def add_user_metric(
     candidate: dict[str, np.ndarray],
     labels: np.ndarray | None,
     budget: DriftBudget,
+    fp32_score: tuple[float, bool] | None = None,
 ) -> None:
-    """Score FP32 and INT8 with the user's metric, record both, and judge the relative drop against the budget."""
-    compared = compare_user_metric(metric, reference, candidate, labels)
+    """Score FP32 and INT8 with the user's metric, record both, and judge the relative drop against the budget
+    (`fp32_score`: FP32's, where already taken: `compare_user_metric`)."""
+    compared = compare_user_metric(metric, reference, candidate, labels, fp32_score)
     relative, limit = compared.relative_drop, budget.max_metric_drop
     report.user_metric = {
         "spec": metric.spec,
