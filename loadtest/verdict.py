@@ -246,6 +246,9 @@ def saved_thin_evidence(outputs: dict[str, dict[str, Any]], budget: dict[str, fl
     return thin_evidence(DriftReport(dict(outputs)), drift_budget, rows)
 
 
+BUILD_FOLDER = "build_folder"  # where `load_manifest` read a build: named where builds share a name (`build_labels`)
+
+
 def load_manifest(path: Path) -> dict[str, Any]:
     """A build's manifest.json (the folder or the file); one that is not a JSON object is one line naming it (a
     truncated one was a JSONDecodeError traceback and exit 1, report's FAIL code, session 40)."""
@@ -256,7 +259,20 @@ def load_manifest(path: Path) -> dict[str, Any]:
         raise QuantserveError(f"{path}: not a readable build manifest ({type(exc).__name__}: {exc})") from None
     if not isinstance(manifest, dict):
         raise QuantserveError(f"{path}: not a build manifest (a JSON {type(manifest).__name__}, not an object)")
-    return manifest
+    return {**manifest, BUILD_FOLDER: str(path.resolve().parent)}
+
+
+def build_labels(manifests: list[dict[str, Any]], default: str) -> list[str]:
+    """What each build's in-process speed and drift rows are named: its model's name, and where two builds given
+    share one, its folder too. The name of a factory's build is its module's ("aisfx_factory"): two builds of one
+    module (an embedder and its tagger) could not be told apart (session 55)."""
+    names = [str(manifest.get("name", default)) for manifest in manifests]
+    return [
+        f"{name} ({Path(manifest[BUILD_FOLDER]).name})"
+        if names.count(name) > 1 and manifest.get(BUILD_FOLDER)
+        else name
+        for name, manifest in zip(names, manifests, strict=True)
+    ]
 
 
 def machine_line(results_dir: Path, manifests: list[dict[str, Any]], runs: list[LoadRun]) -> str:
@@ -381,15 +397,15 @@ def gather(
     verdict.notes += _pair_notes(pairs)
     if not pairs and pairing:  # candidates there were, none a pair: the first reason heads the report
         verdict.served_missing = pairing[0]
-    for manifest in manifests:
+    for manifest, label in zip(manifests, build_labels(manifests, "int8"), strict=True):
         verification = manifest.get("verification") or {}
         if verification.get("speed"):
-            verdict.in_process.append(in_process_entry(manifest.get("name", "?"), verification["speed"]))
+            verdict.in_process.append(in_process_entry(label, verification["speed"]))
         if not accuracy and manifest.get("precision") == "int8":
             outputs = verification.get("outputs") or {}
-            verdict.drift += drift_rows(manifest.get("name", "int8"), outputs, verification.get("budget"))
-            verdict.drift += metric_row(manifest.get("name", "int8"), verification.get("metric"))
-            note_evidence(verdict, manifest.get("name", "int8"), verification.get("thin_evidence") or [], "--eval")
+            verdict.drift += drift_rows(label, outputs, verification.get("budget"))
+            verdict.drift += metric_row(label, verification.get("metric"))
+            note_evidence(verdict, label, verification.get("thin_evidence") or [], "--eval")
     if not manifests:  # no build given: the speed each served model's deployment recorded
         verdict.in_process += served_in_process(runs)
     if accuracy is not None:
