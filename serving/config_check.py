@@ -4,6 +4,7 @@ Seen against tritonserver 2.51: an input's `dims: 32` edited by hand to `dims: 3
 reloaded ("versions [2] live") and every request then failed — ONNX Runtime refused the 33-wide ones ("Got: 33
 Expected: 32"), Triton's shape check the 32-wide. The Python backend of the embedded target compares nothing at
 load, so the mismatch is found here, from the graph's inputs and outputs alone (external weights are never read).
+A hand edit that changes the interface served now (a lower max_batch_size) is judged here too, in deploy's words.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import Any
 from quantserve.artifact import MODEL_FILE
 from quantserve.errors import QuantserveError
 from serving.config_fit import model_mismatch
-from serving.model_config import CONFIG_NAME, parse_config
-from serving.versions import served_versions
+from serving.model_config import CONFIG_NAME, batch_limit_cut, interface_changes, parse_config, to_protobuf_text
+from serving.versions import existing_versions, recorded_config, served_versions
 
 FIX = f"fix {CONFIG_NAME} or redeploy with 'quantserve deploy'"
 # The file each backend loads from a version folder when the config names none (Triton's model repository docs).
@@ -55,6 +56,67 @@ def config_mismatch(model_dir: Path) -> str | None:
         if problem:
             return f"has a {CONFIG_NAME} that does not match version {version}'s {file_name}: {problem}; {FIX}"
     return None
+
+
+def interface_change(served: dict[str, Any], new: dict[str, Any], batch_limit: bool = True) -> str | None:
+    """How `new` (a config dict) changes what the clients of `served` (a config as `parse_config` reads it) may send
+    or get back, in deploy's words ("changes the model's interface: …; requests made for the version there now would
+    fail"), None where it does not. `batch_limit`: a lower max_batch_size counts (`batch_limit_cut`)."""
+    cut = batch_limit_cut(served, new) if batch_limit else None
+    changes = interface_changes(served, new) + ([cut] if cut else [])
+    if not changes:
+        return None
+    more = f" (and {len(changes) - 2} more)" if len(changes) > 2 else ""
+    return (
+        f"changes the model's interface: {'; '.join(changes[:2])}{more}; requests made for the version there now "
+        "would fail"
+    )
+
+
+def edited_interface_change(model_dir: Path, served: dict[str, Any] | None) -> str | None:
+    """Why (a phrase to follow the folder's path) its config, edited by hand, is not loaded over `served` (the config
+    the model serves now, None: none): it changes the interface as `deploy` refuses to (`interface_change`). Session
+    55: max_batch_size edited 64 → 8 under a running serve was reloaded ("versions [1] live") and every request of
+    9 to 64 rows failed from then on. A config a deploy or rollback wrote (one a version's deploy record holds) is
+    loaded: that command checked it, or was told to allow it (`--allow-interface-change`, tune's winner)."""
+    model_dir = Path(model_dir)
+    try:
+        config = parse_config(model_dir / CONFIG_NAME)
+        change = interface_change(served, config) if served is not None else None
+        if change is None or written_by_deploy(model_dir, config):
+            return None
+    except (QuantserveError, OSError):  # Triton names a config that does not parse, or a folder gone, at its load
+        return None
+    return (
+        f"has a {CONFIG_NAME} edited by hand that {change}; put back the config it served, or deploy the build with "
+        "--allow-interface-change to serve it so"
+    )
+
+
+def readable_config(model_dir: Path) -> dict[str, Any] | None:
+    """The folder's config as `parse_config` reads it; None where there is none or it does not parse."""
+    try:
+        return parse_config(Path(model_dir) / CONFIG_NAME)
+    except QuantserveError:
+        return None
+
+
+def written_by_deploy(model_dir: Path, config: dict[str, Any]) -> bool:
+    """Whether `config` is one a deploy of a version on disk wrote, or a rollback to it (which writes that version's
+    recorded config with another version_policy)."""
+    text = _without_version_policy(config)
+    for version in existing_versions(model_dir) if text is not None else []:
+        recorded = recorded_config(model_dir / str(version))
+        if recorded is not None and _without_version_policy(recorded) == text:
+            return True
+    return False
+
+
+def _without_version_policy(config: dict[str, Any]) -> str | None:
+    try:
+        return to_protobuf_text({key: value for key, value in config.items() if key != "version_policy"})
+    except QuantserveError:
+        return None
 
 
 def missing_model_file(model_dir: Path) -> str | None:

@@ -34,6 +34,7 @@ from quantserve.artifact import (
 from quantserve.errors import QuantserveError
 from serving.batch_axes import check_batch_axes, check_model_batch_axes, max_batch_for
 from serving.build_checks import check_build_model, check_cpu_session, check_onnx_file, is_onnx, model_file_in
+from serving.config_check import interface_change
 from serving.deploy_files import (
     copy_file,
     fsync_path,
@@ -55,7 +56,6 @@ from serving.model_config import (
     QueuePolicy,
     TensorConfig,
     VersionPolicy,
-    batch_limit_cut,
     check_model_name,
     default_preferred_batch_sizes,
     interface_changes,
@@ -223,14 +223,10 @@ def check_same_interface(
     if not config_path.is_file():
         return
     served = parse_config(config_path)
-    cut = batch_limit_cut(served, config) if batch_limit else None
-    changes = interface_changes(served, config) + ([cut] if cut else [])
-    if changes and not (older is not None and not interface_changes(served, older)):
-        more = f" (and {len(changes) - 2} more)" if len(changes) > 2 else ""
+    change = interface_change(served, config, batch_limit)
+    if change and not (older is not None and not interface_changes(served, older)):
         raise QuantserveError(
-            f"{model_dir}: this version changes the model's interface: {'; '.join(changes[:2])}{more}; requests "
-            "made for the version there now would fail. Deploy it under another --name, or pass "
-            "--allow-interface-change"
+            f"{model_dir}: this version {change}. Deploy it under another --name, or pass --allow-interface-change"
         )
 
 

@@ -14,7 +14,9 @@ its own thread, so a model with a slow `initialize` holds up no other model's de
 A restart never lets one broken model folder take the healthy models down: a folder Triton cannot serve
 (no config.pbtxt, no version) is left out of the models asked for, a model that fails to load is set
 aside, and each is named in a warning line; only the first start refuses them (see `start`). A config whose inputs
-or outputs are not its model's (edited by hand) counts as such a folder, and a change to one is not loaded live.
+or outputs are not its model's (edited by hand) counts as such a folder, and a change to one is not loaded live; nor is
+a hand edit that changes the served interface as `deploy` refuses to (a lower max_batch_size). A config.pbtxt removed
+alone, its version folders still there, leaves the model serving, said once; a model folder removed is unloaded.
 
 A model instance whose process dies (a Python backend stub killed by kill -9 or the out-of-memory killer) is
 named in one line and, under explicit model control, that model alone is unloaded and loaded again through the
@@ -34,12 +36,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from quantserve.errors import InternalError, QuantserveError
-from serving.config_check import config_mismatch
+from serving.config_check import config_mismatch, edited_interface_change, readable_config
 from serving.control import ControlClient
 from serving.instance_recovery import InstanceRecovery, death_line
-from serving.model_config import MODEL_NAME
+from serving.model_config import CONFIG_NAME, MODEL_NAME
 from serving.model_files import ModelPrint, files_changed, model_fingerprints
 from serving.model_states import crash_suspect, restarted_line
 from serving.poll_loads import PollLoad, PollLoadWatch, log_size, with_poll_reason
@@ -47,7 +50,7 @@ from serving.queue_policy_stall import served_queue_policy_warning
 from serving.repository import prepare_repository
 from serving.served_files import replaced_model_files
 from serving.server import ServerOptions, TritonServer
-from serving.versions import unreadable_versions_because
+from serving.versions import existing_versions, unreadable_versions_because
 
 TLS_CHECK_S = 60.0  # how often a serving supervisor looks at its TLS certificate's dates
 
@@ -135,6 +138,8 @@ class Supervisor:
         self._loading: dict[str, threading.Thread] = {}  # model → the thread of its latest load
         self._poll_loads = PollLoadWatch()  # poll model control: Triton's own reloads, read from its log
         self._served: dict[str, list[str]] = {}  # each model's READY versions, as last known (`served_changes`)
+        self._configs: dict[str, dict[str, Any]] = {}  # each model's config as last loaded (`_load`)
+        self._no_config: set[str] = set()  # served models whose config.pbtxt is gone, said once (`_config_gone`)
         self._tls_said: str | None = None  # the certificate's state last warned of (`_check_certificate`)
         self._tls_checked = -math.inf  # monotonic time of the last look at the certificate
 
@@ -158,6 +163,7 @@ class Supervisor:
         repo, every = self.options.repo, not self.watches_repository
         skipped = prepare_repository(repo, strict=strict, loads_every_folder=every) if repo.is_dir() else {}
         self._prints = model_fingerprints(self.options.repo) if watch else {}
+        self._no_config = set()
         self.server.options = self._options_skipping(skipped)
         self.server.start(strict=strict)
         grpc, http, metrics = self.server.ports.values()  # ports chosen again at start when one was taken
@@ -166,6 +172,7 @@ class Supervisor:
         for name, reason in {**self.server.not_loaded, **self._said(skipped)}.items():
             self.log(f"warning: model '{name}' not loaded: {reason}; the other models serve")
         self._served = self.server.loaded_models()
+        self._configs = {name: c for name in self._served if (c := readable_config(self.options.repo / name))}
         for name in sorted(self._served):
             self._warn_queue_policy(name)
         self.watchdog.reset(time.monotonic())
@@ -276,21 +283,46 @@ class Supervisor:
         for name in changed:
             self._begin_load(name, files_changed(self._prints.get(name), current[name]))
         control = self._long_control()
-        for name in removed:
+        self._no_config -= set(current)
+        gone = [name for name in removed if not self._config_gone(name, control)]
+        for name in gone:
             try:
                 control.unload(name)
                 self.log(f"model '{name}' removed from the repository: unloaded")
             except QuantserveError as exc:
                 self.log(f"model '{name}' unload failed: {exc}")
-        # A model still loading keeps the fingerprint it was loaded for, so a later change to it is seen afterwards.
-        kept = {name: self._prints[name] for name in busy if name in self._prints}
+        # A model still loading keeps the fingerprint it was loaded for, so a later change to it is seen afterwards;
+        # one whose config alone is gone keeps the one it serves, so its config put back as it was is no change.
+        kept = {name: self._prints[name] for name in busy | (set(removed) - set(gone)) if name in self._prints}
         self._prints = {**{name: fp for name, fp in current.items() if name not in busy}, **kept}
-        if removed:
+        if gone:
             self.watchdog.reset(time.monotonic())
         if wait:
             for name in changed:
                 self._loading[name].join()
         return changed
+
+    def _config_gone(self, name: str, control: ControlClient) -> bool:
+        """Whether the folder of `name`, no longer among the models, still holds version folders: its config.pbtxt
+        alone went (a stray `rm`, a checkout). Its versions keep serving, said once: unloaded, a live model went down
+        with the words "removed from the repository" while its folder was there (session 55)."""
+        model_dir = self.options.repo / name
+        try:
+            on_disk = existing_versions(model_dir)
+        except OSError:  # the folder is gone
+            on_disk = []
+        if not on_disk:
+            self._no_config.discard(name)
+            return False
+        if name not in self._no_config:
+            self._no_config.add(name)
+            served = self._ready_versions(control, name)
+            kept = f"versions {served} keep serving" if served else "no version of it serves"
+            self.log(
+                f"model '{name}' has no {CONFIG_NAME} now: {kept}; put it back, or remove {model_dir} to take the "
+                "model out of service"
+            )
+        return True
 
     def _read_fingerprints(self) -> dict[str, ModelPrint] | None:
         try:
@@ -300,6 +332,8 @@ class Supervisor:
                 self.log(f"repository {self.options.repo} unreadable ({exc.strerror}); loaded models keep serving")
             self._repo_unreadable = True
             return None
+        if self._repo_unreadable:
+            self.log(f"repository {self.options.repo} readable again; changes made to it meanwhile are loaded now")
         self._repo_unreadable = False
         return current
 
@@ -321,7 +355,9 @@ class Supervisor:
         """
         served = self._ready_versions(control, name)
         # a version folder Triton cannot read (too big a number) would abort the server: not loaded, named instead
-        problem = unreadable_versions_because(self.options.repo / name) or config_mismatch(self.options.repo / name)
+        model_dir, config = self.options.repo / name, readable_config(self.options.repo / name)
+        problem = unreadable_versions_because(model_dir) or config_mismatch(model_dir)
+        problem = problem or (edited_interface_change(model_dir, self._configs.get(name)) if served else None)
         loaded = False
         if problem:
             said = f"not reloaded, versions {served} keep serving" if served else "not loaded"
@@ -334,6 +370,7 @@ class Supervisor:
                 live = control.ready_versions(name)
                 outcome = f"{'reloaded' if served else 'loaded'}: versions {live} live"
                 self._served = {**self._served, name: [str(v) for v in live]}
+                self._configs = {**self._configs, name: config} if config else self._configs
                 loaded = True
             except QuantserveError as exc:
                 reason = with_poll_reason(str(exc), self.server.log_path, logged, name)

@@ -28,7 +28,8 @@ def test_a_refused_reload_names_tritons_reason(
         server.wait_for("press Ctrl-C")
         config = tmp_path / "repo" / "dense" / "config.pbtxt"
         assert "preferred_batch_size: 8" in config.read_text()
-        config.write_text(config.read_text().replace("max_batch_size: 8", "max_batch_size: 4"))
+        # a preferred size above max_batch_size: a lower max_batch_size is refused before Triton (test_s55_hand_edits)
+        config.write_text(config.read_text().replace("preferred_batch_size: 8", "preferred_batch_size: 16"))
         line = server.wait_for("model 'dense'", timeout_s=120)
         assert "reload failed, previous versions keep serving (versions [1])" in line, line
         assert line.rstrip().endswith(
