@@ -39,6 +39,7 @@ from serving.graph_parameter import recorded_graph
 from serving.model_config import recorded_source
 from serving.model_version import split_addressed
 from serving.nan_parameter import ServedNanAccepted
+from serving.served_files import served_file_notes
 
 TASKS = ("auto", "classification", "embedding")
 
@@ -272,6 +273,7 @@ def evaluate_accuracy(
         variant.version, variant.precision, variant.source = answered.version, answered.precision, answered.source
         variant.notes.extend(notes[variant.model] + told if variant.model != reference else [])
         variant.notes.extend([answered.precision_note] if answered.precision_note else [])
+        variant.notes.extend(served_file_notes(url, variant.model, answered.version))  # what serve warns of its file
         if variant.model != reference and not state and not dataset.unbatched:
             variant.notes.extend(
                 neighbour_dependence(

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from quantserve.artifact import MANIFEST_NAME, MODEL_SHA256, file_sha256
+from serving.model_version import split_addressed
 from serving.versions import served_versions
 
 
@@ -21,13 +22,29 @@ def replaced_model_files(model_dir: Path) -> list[str]:
         versions = served_versions(model_dir)
     except Exception:  # an unreadable config: serve names it elsewhere
         return []
-    lines = (_version_line(Path(model_dir), version) for version in versions)
-    return [line for line in lines if line]
+    said = f"warning: model '{Path(model_dir).name}' "
+    lines = (version_file_warning(Path(model_dir), version) for version in versions)
+    return [said + line for line in lines if line]
 
 
-def _version_line(model_dir: Path, version: int) -> str | None:
-    """The warning for one version's model file, or None where it is the file deployed or nothing can tell."""
-    folder, said = model_dir / str(version), f"warning: model '{model_dir.name}' version {version}"
+def served_file_notes(grpc_url: str, model: str, version: str) -> list[str]:
+    """What `serve` warns of the model file `version` of `model` answers from (`version_file_warning`), for commands
+    that reach only the server: `evaluate` of a version whose model.onnx differs from its manifest's sha256 said
+    PASS and nothing else, while serve's log warned (session 55). The repository is read from serve's record of the
+    server at `grpc_url`: [] where none is recorded (a tritonserver serve did not start) or `version` is no number."""
+    from serving.endpoints import find_endpoints
+
+    endpoints = find_endpoints(grpc_url)
+    if endpoints is None or not version.isdigit():
+        return []
+    line = version_file_warning(Path(endpoints.repo) / split_addressed(model)[0], int(version))
+    return [line] if line else []
+
+
+def version_file_warning(model_dir: Path, version: int) -> str | None:
+    """Why one version's model file may not be the file deployed ("version 2: model.onnx is not the file deployed
+    …"), or None where it is, or nothing can tell (no manifest, no hash recorded)."""
+    folder, said = Path(model_dir) / str(version), f"version {version}"
     try:
         manifest = json.loads((folder / MANIFEST_NAME).read_text())
         recorded = manifest.get("extra", {}).get(MODEL_SHA256)

@@ -9,6 +9,7 @@ read is named: it turned off the check that a served model file is the one deplo
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -18,14 +19,15 @@ import pytest
 from test_edited_config import FakeControl, edit_config
 from test_supervisor import Serve, serve_command
 
-from quantserve.artifact import MANIFEST_NAME
+from quantserve.artifact import MANIFEST_NAME, MODEL_SHA256, Manifest, file_sha256
 from quantserve.cli import main
 from quantserve.errors import QuantserveError
 from serving.config_check import edited_interface_change
 from serving.control import ControlClient
 from serving.deploy import deploy
+from serving.endpoints import ServedEndpoints, recorded
 from serving.model_config import parse_config
-from serving.served_files import replaced_model_files
+from serving.served_files import replaced_model_files, served_file_notes
 from serving.server import ServerOptions
 from serving.supervisor import Supervisor
 from serving.versions import rollback
@@ -178,3 +180,19 @@ def test_serve_refuses_a_hand_cut_and_keeps_a_model_whose_config_was_removed(
         assert main([*infer, "--batch-size", "8"]) == 0
     finally:
         serve.stop()
+
+
+def test_served_file_notes_read_the_repository_from_serves_record(dense_build: Path, tmp_path: Path) -> None:
+    manifest = Manifest.load(dense_build)
+    manifest.extra[MODEL_SHA256] = file_sha256(dense_build / "model.onnx")
+    manifest.save(dense_build)
+    model_dir = deploy(dense_build, tmp_path / "repo", "m", max_batch=8).model_dir
+    record = ServedEndpoints(os.getpid(), str(tmp_path / "repo"), "127.0.0.1", 19650, 19651, 19652)
+    assert served_file_notes("127.0.0.1:19650", "m", "1") == [], "no serve recorded there: nothing to read"
+    with recorded(record):
+        assert served_file_notes("127.0.0.1:19650", "m@1", "1") == []
+        (model_dir / "1" / "model.onnx").write_bytes(b"another file")
+        assert served_file_notes("127.0.0.1:19650", "m@1", "1") == [
+            "version 1: model.onnx is not the file deployed (its sha256 differs from 1/manifest.json's); it serves "
+            "what is on disk now: deploy the build again to serve what was verified"
+        ]
