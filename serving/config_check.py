@@ -16,6 +16,7 @@ from quantserve.artifact import MODEL_FILE
 from quantserve.errors import QuantserveError
 from serving.config_fit import model_mismatch
 from serving.model_config import CONFIG_NAME, batch_limit_cut, interface_changes, parse_config, to_protobuf_text
+from serving.repository_lock import model_folder_lock
 from serving.versions import existing_versions, recorded_config, served_versions
 
 FIX = f"fix {CONFIG_NAME} or redeploy with 'quantserve deploy'"
@@ -78,19 +79,30 @@ def edited_interface_change(model_dir: Path, served: dict[str, Any] | None) -> s
     the model serves now, None: none): it changes the interface as `deploy` refuses to (`interface_change`). Session
     55: max_batch_size edited 64 → 8 under a running serve was reloaded ("versions [1] live") and every request of
     9 to 64 rows failed from then on. A config a deploy or rollback wrote (one a version's deploy record holds) is
-    loaded: that command checked it, or was told to allow it (`--allow-interface-change`, tune's winner)."""
+    loaded: that command checked it, or was told to allow it (`--allow-interface-change`, tune's winner). A deploy
+    writes its config, then renames its version in, both under the folder's lock: a change is judged again under it."""
+    if served is None:
+        return None
     model_dir = Path(model_dir)
     try:
-        config = parse_config(model_dir / CONFIG_NAME)
-        change = interface_change(served, config) if served is not None else None
-        if change is None or written_by_deploy(model_dir, config):
-            return None
+        change = _hand_change(model_dir, served)
+        if change is not None:
+            with model_folder_lock(model_dir):
+                change = _hand_change(model_dir, served)
     except (QuantserveError, OSError):  # Triton names a config that does not parse, or a folder gone, at its load
+        return None
+    if change is None:
         return None
     return (
         f"has a {CONFIG_NAME} edited by hand that {change}; put back the config it served, or deploy the build with "
         "--allow-interface-change to serve it so"
     )
+
+
+def _hand_change(model_dir: Path, served: dict[str, Any]) -> str | None:
+    config = parse_config(model_dir / CONFIG_NAME)
+    change = interface_change(served, config)
+    return None if change is None or written_by_deploy(model_dir, config) else change
 
 
 def readable_config(model_dir: Path) -> dict[str, Any] | None:

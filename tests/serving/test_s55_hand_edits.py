@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from serving.control import ControlClient
 from serving.deploy import deploy
 from serving.endpoints import ServedEndpoints, recorded
 from serving.model_config import parse_config
+from serving.repository_lock import model_folder_lock
 from serving.served_files import replaced_model_files, served_file_notes
 from serving.server import ServerOptions
 from serving.supervisor import Supervisor
@@ -73,6 +75,24 @@ def test_a_cut_that_deploy_or_rollback_wrote_is_loaded(dense_build: Path, tmp_pa
     assert edited_interface_change(model_dir, served) is None
     deploy(dense_build, repo, "m", max_batch=4, allow_batch_cut=True)  # tune's winner: it says so itself
     assert edited_interface_change(model_dir, served) is None
+
+
+def test_a_deploys_config_is_judged_once_its_version_is_in(dense_build: Path, tmp_path: Path) -> None:
+    """A deploy writes its config, then renames its version in, under the model folder's lock: a watcher that looked
+    in between took a cut it was allowed to make (tune's winner) for a hand edit."""
+    model_dir = deploy(dense_build, tmp_path / "repo", "m", max_batch=64).model_dir
+    served = parse_config(model_dir / "config.pbtxt")
+    other = deploy(dense_build, tmp_path / "other", "m", max_batch=8).model_dir  # what that deploy writes
+    judged: list[str | None] = []
+    with model_folder_lock(model_dir):
+        shutil.copy(other / "config.pbtxt", model_dir / "config.pbtxt")
+        watcher = threading.Thread(target=lambda: judged.append(edited_interface_change(model_dir, served)))
+        watcher.start()
+        watcher.join(timeout=1.0)
+        assert watcher.is_alive(), f"judged while the deploy held the lock: {judged}"
+        shutil.copytree(other / "1", model_dir / "2")
+    watcher.join()
+    assert judged == [None]
 
 
 def supervisor_of(repo: Path, lines: list[str], control: ControlClient) -> Supervisor:
