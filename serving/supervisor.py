@@ -39,7 +39,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from quantserve.errors import InternalError, QuantserveError
-from serving.config_check import config_mismatch, edited_interface_change, readable_config
+from serving.config_check import config_mismatch, edited_interface_change, interface_change, readable_config
 from serving.control import ControlClient
 from serving.instance_recovery import InstanceRecovery, death_line
 from serving.model_config import CONFIG_NAME, MODEL_NAME
@@ -237,7 +237,7 @@ class Supervisor:
     def _restart(self, cause: str, kill: bool = False) -> None:
         """Stop the server (`kill`: SIGKILL at once, it is hung) and start it again after the policy's backoff."""
         self._ready.clear()
-        before, now = self._served, time.monotonic()
+        before, configs, now = self._served, self._configs, time.monotonic()
         recent = [t for t in self.restarts if now - t < self.policy.window_s]
         if len(recent) >= self.policy.max_restarts:
             self.server.stop(kill=kill)
@@ -265,6 +265,8 @@ class Supervisor:
         ready = self.server.control().is_ready()
         self.log(restarted_line(self.server.pid, time.monotonic() - started, ready, self.server.not_loaded))
         for line in served_changes(before, self._served, self.options.model_control):
+            self.log(line)
+        for line in restart_interface_changes(configs, self._configs) if self.watches_repository else []:
             self.log(line)
 
     def reload_changed(self, wait: bool = True) -> list[str]:
@@ -460,6 +462,20 @@ def served_changes(before: dict[str, list[str]], after: dict[str, list[str]], mo
         was = ", ".join(sorted(before[name], key=_number)) if name in before else "not served before the restart"
         if now != was:
             lines.append(f"now serves version {now} of '{name}', was {was}{why}")
+    return lines
+
+
+def restart_interface_changes(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -> list[str]:
+    """A warning per model whose config, as a restart loaded it from disk, changes the interface served before it
+    (`interface_change`): a hand edit the watcher refused to load (a lower max_batch_size) is loaded by the next
+    restart, as any start loads what is on disk, and was then served with no word."""
+    lines = []
+    for name in sorted(set(before) & set(after)):
+        change = interface_change(before[name], after[name])
+        if change:
+            lines.append(
+                f"warning: model '{name}': the restart loaded its config.pbtxt as it is on disk, which {change}"
+            )
     return lines
 
 

@@ -31,7 +31,7 @@ from serving.model_config import parse_config
 from serving.repository_lock import model_folder_lock
 from serving.served_files import replaced_model_files, served_file_notes
 from serving.server import ServerOptions
-from serving.supervisor import Supervisor
+from serving.supervisor import Supervisor, restart_interface_changes
 from serving.versions import rollback
 
 CUT = (
@@ -178,7 +178,7 @@ def test_an_unreadable_manifest_is_named_and_a_missing_one_is_not(dense_build: P
 
 
 @pytest.mark.e2e
-def test_serve_refuses_a_hand_cut_and_keeps_a_model_whose_config_was_removed(
+def test_serve_refuses_a_hand_cut_names_it_at_a_restart_and_keeps_a_model_whose_config_was_removed(
     dense_build: Path, tmp_path: Path, free_port_factory: Callable[[], int]
 ) -> None:
     ports = [str(free_port_factory()) for _ in range(3)]
@@ -194,10 +194,13 @@ def test_serve_refuses_a_hand_cut_and_keeps_a_model_whose_config_was_removed(
         assert line.startswith(f"model 'dense' not reloaded, versions [1] keep serving: {model_dir} has a config")
         assert "max_batch_size 8 → 4 (requests of 5 to 8 rows would be refused)" in line
         assert main([*infer, "--batch-size", "8"]) == 0
+        serve.tritonserver().kill()  # a restart loads what is on disk: said
+        line = serve.wait_for("model 'dense'", timeout_s=120).rstrip("\n")
+        assert line.startswith("warning: model 'dense': the restart loaded its config.pbtxt as it is on disk, which ")
         (model_dir / "config.pbtxt").unlink()
         line = serve.wait_for("model 'dense' ", timeout_s=30).rstrip("\n")
         assert line.startswith("model 'dense' has no config.pbtxt now: versions [1] keep serving")
-        assert main([*infer, "--batch-size", "8"]) == 0
+        assert main([*infer, "--batch-size", "4"]) == 0
     finally:
         serve.stop()
 
@@ -216,3 +219,16 @@ def test_served_file_notes_read_the_repository_from_serves_record(dense_build: P
             "version 1: model.onnx is not the file deployed (its sha256 differs from 1/manifest.json's); it serves "
             "what is on disk now: deploy the build again to serve what was verified"
         ]
+
+
+def test_a_restart_that_loads_a_refused_cut_says_so(dense_build: Path, tmp_path: Path) -> None:
+    model_dir = deploy(dense_build, tmp_path / "repo", "m", max_batch=64).model_dir
+    before = {"m": parse_config(model_dir / "config.pbtxt")}
+    edit_all(model_dir, CUT_64_TO_8)
+    after = {"m": parse_config(model_dir / "config.pbtxt")}
+    assert restart_interface_changes(before, after) == [
+        "warning: model 'm': the restart loaded its config.pbtxt as it is on disk, which changes the model's "
+        "interface: max_batch_size 64 → 8 (requests of 9 to 64 rows would be refused); requests made for the version "
+        "there now would fail"
+    ]
+    assert restart_interface_changes(after, before) == [] and restart_interface_changes(before, {}) == []
