@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import socket
 import time
 from collections.abc import Callable, Sequence
@@ -149,6 +150,24 @@ def no_answer_line(url: str) -> str:
     return f"no Triton server answers at {url}"
 
 
+# Triton's answer to a repository index when it cannot read its repository folder (model_repository_manager.cc)
+UNREADABLE_FOLDER = re.compile(r"failed to open directory (\S.*?)\s*$", re.MULTILINE)
+
+
+def unreadable_folder(exc: Exception) -> str | None:
+    """The repository folder a failed repository index says Triton cannot open, or None for another failure."""
+    match = UNREADABLE_FOLDER.search(str(exc))
+    return match[1] if match else None
+
+
+def repository_unreadable(folder: str) -> str:
+    """The cause of a failed repository index, in serve's words for it: the loaded models keep serving."""
+    return (
+        f"the server's repository folder {folder} cannot be read (moved away, unmounted, a network filesystem's "
+        "blip?): the models it loaded keep serving, but none can be listed, loaded or unloaded until it is back"
+    )
+
+
 class TritonGrpcClient:
     """Health, metadata, inference and statistics over gRPC; every call bounded by `timeout_s`."""
 
@@ -237,7 +256,16 @@ class TritonGrpcClient:
             time.sleep(0.2)
 
     def _check_served(self, model: str) -> None:
-        index = self.repository_index()
+        try:
+            index = self.repository_index()
+        except QuantserveError as exc:
+            folder = unreadable_folder(exc)
+            if folder is None:
+                raise
+            raise QuantserveError(
+                f"{self.url}: model '{model}' is not ready, and the server cannot say why: "
+                f"{repository_unreadable(folder)}"
+            ) from exc
         states = {m["name"]: m.get("state", "") for m in index}
         if model not in states:
             served = ", ".join(sorted(states)) or "none"
@@ -280,8 +308,28 @@ class TritonGrpcClient:
         return recorded_precision(self.model_config(model))
 
     def ready_versions(self, model: str) -> list[str]:
-        """The versions of `model` the server has ready, ascending by number."""
-        return sorted(self.ready_models().get(model, []), key=lambda v: (len(v), v))
+        """The versions of `model` the server has ready, ascending by number. Where the repository index fails (Triton
+        reads the repository folder for it: moved away, a network filesystem's blip), the model's own metadata names
+        them: the models loaded keep serving, and `infer m@1` stopped on the index (session 55)."""
+        try:
+            ready = self.ready_models().get(model, [])
+        except QuantserveError as exc:
+            ready = self._metadata_versions(model, exc)
+        return sorted(ready, key=lambda v: (len(v), v))
+
+    def _metadata_versions(self, model: str, index_failed: QuantserveError) -> list[str]:
+        """The ready versions `model`'s metadata lists (Triton answers it from the loaded model, not the folder); a
+        model it does not answer for is one line naming both failures, the folder's cause first."""
+        try:
+            meta = self._client.get_model_metadata(model, as_json=True, client_timeout=self.timeout_s)
+        except _server_error() as exc:
+            folder = unreadable_folder(index_failed)
+            if folder is None:
+                raise index_failed from None
+            raise QuantserveError(
+                f"{self.url}: model '{model}' is not served ({exc}), and {repository_unreadable(folder)}"
+            ) from None
+        return [str(v) for v in meta.get("versions", [])]
 
     def version_precision(self, model: str, version: str = "") -> str | None:
         """The precision `version` of `model` was deployed with ("": the newest served, which answers a request that
