@@ -137,16 +137,20 @@ def takes_connections(url: str, timeout_s: float = PORT_OPEN_TIMEOUT_S) -> bool:
     return True
 
 
-def no_answer_line(url: str) -> str:
+def no_answer_line(url: str, supervisor: str = "") -> str:
     """The line for a server that does not answer at `url`: gone, or hung where its port still takes connections.
     A SIGSTOPped tritonserver was "no Triton server answers" to loadtest (after 12 s) and infer (26.6 s), as if
-    nothing ran there, while evaluate said it was hung (session 45)."""
+    nothing ran there, while evaluate said it was hung (session 45). `supervisor`: the `quantserve serve` that
+    restarts it ("quantserve serve (pid N)"), named in place of the advice to restart it."""
     if takes_connections(url):
-        return (
-            f"the Triton server at {url} is hung: its port takes connections but it answers nothing (stopped, "
-            "deadlocked?); kill it (SIGKILL: a hung process ignores SIGTERM) and start it again, or let `serve` "
-            "restart it (--hang-timeout)"
+        advice = (
+            f"{supervisor} restarts it once its --hang-timeout passes"
+            if supervisor
+            else "kill it (SIGKILL: a hung process ignores SIGTERM) and start it again, or let `serve` restart it "
+            "(--hang-timeout)"
         )
+        hung = "its port takes connections but it answers nothing (stopped, deadlocked?)"
+        return f"the Triton server at {url} is hung: {hung}; {advice}"
     return f"no Triton server answers at {url}"
 
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import sys
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import replace
 from pathlib import Path
@@ -19,6 +22,10 @@ from serving.deploy import RAGGED_BATCHING, Deployment
 # milliseconds; a typo'd URL whose host accepts the connection and never answers wrote the version first, a watching
 # `serve` loaded it, and the deploy withdrew it as "failed (timed out)" 2 minutes later.
 LIVE_CHECK_S = 5.0
+# How long a refused --url is waited for where a live `quantserve serve` supervises it: its restart backoff (0.5 s,
+# doubling) and tritonserver's start (3.4 s for the demo's models after a SIGKILL, session 55)
+RESTART_WAIT_S = 60.0
+RESTART_POLL_S = 0.5
 
 
 def register(subparsers: Any) -> None:
@@ -252,24 +259,62 @@ def _keep_batching(args: argparse.Namespace, served: dict[str, Any], was: int) -
 def check_server_answers(url: str, timeout_s: float = LIVE_CHECK_S, nothing: str = "nothing deployed") -> None:
     """Refuse, before anything is written, a --url where no Triton answers `/v2/health/live` within `timeout_s`: a
     refused connection, a host that never answers, or a port that does not speak HTTP. `nothing` ends the line
-    (what was not done: "nothing deployed", "nothing rolled back")."""
+    (what was not done: "nothing deployed", "nothing rolled back"). A port that takes connections and answers nothing
+    is a hung server, named so; a refused one that a live `quantserve serve` supervises is waited for while it
+    restarts tritonserver (`RESTART_WAIT_S`)."""
     from serving.control import ControlClient
 
     live = f"{ControlClient(url).url}/v2/health/live"
     try:
-        with urllib.request.urlopen(live, timeout=timeout_s) as response:
-            status = response.status
-    except urllib.error.HTTPError as exc:
-        status = exc.code
+        status = _live_status(live, timeout_s)
     except (http.client.HTTPException, ValueError) as exc:  # the gRPC port given for --url
         raise QuantserveError(
             f"{url}: not a Triton HTTP endpoint ({type(exc).__name__}); --url takes the HTTP port (8000 by default), "
             f"not the gRPC one: {nothing}"
         ) from exc
     except OSError as exc:  # refused, unreachable, or no answer within the timeout
-        raise QuantserveError(f"no Triton server answers at {url} ({_why(exc, timeout_s)}): {nothing}") from exc
+        status = _down_or_restarting(url, live, f"{_why(exc, timeout_s)}", nothing)
     if status != 200:
         raise QuantserveError(f"no Triton server answers at {url} (GET {live}: HTTP {status}): {nothing}")
+
+
+def _live_status(live: str, timeout_s: float) -> int:
+    """The HTTP status of the liveness endpoint `live`; an OSError where nothing answers."""
+    try:
+        with urllib.request.urlopen(live, timeout=timeout_s) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def _down_or_restarting(url: str, live: str, why: str, nothing: str) -> int:
+    """The liveness status once a `quantserve serve` restarting the server at `url` has it back; else the one line
+    for a server that does not answer: hung (its port takes connections: a SIGSTOPped tritonserver was "no Triton
+    server answers … (no answer within 5 s)" where infer named it hung), or gone (0.3 s after a SIGKILL: "Connection
+    refused", while serve had it ready again 3.4 s later, session 55)."""
+    from serving.client import no_answer_line, takes_connections
+    from serving.endpoints import find_endpoints_by_http
+
+    address = urllib.parse.urlsplit(live).netloc
+    supervisor = find_endpoints_by_http(url)
+    serve = f"quantserve serve (pid {supervisor.pid})" if supervisor is not None else ""
+    if takes_connections(address):
+        again = ": run this again then" if serve else ""
+        raise QuantserveError(f"{no_answer_line(address, serve)}{again}: {nothing}")
+    if supervisor is None:
+        raise QuantserveError(f"no Triton server answers at {url} ({why}): {nothing}")
+    print(f"note: no Triton server answers at {url} ({why}); {serve} restarts it: waiting up to {RESTART_WAIT_S:g} s")
+    started = time.monotonic()
+    while time.monotonic() - started < RESTART_WAIT_S:
+        time.sleep(RESTART_POLL_S)
+        with contextlib.suppress(OSError, http.client.HTTPException, ValueError):
+            status = _live_status(live, RESTART_POLL_S)
+            print(f"note: the server at {url} answers again, {time.monotonic() - started:.1f} s later")
+            return status
+    raise QuantserveError(
+        f"no Triton server answers at {url} ({why}), and {serve}, which restarts it, has not brought it back within "
+        f"{RESTART_WAIT_S:g} s (its output says why): {nothing}"
+    )
 
 
 def _why(exc: OSError, timeout_s: float) -> str:
