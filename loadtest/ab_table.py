@@ -63,7 +63,7 @@ class ABTable:
     def _row(self, key: Hashable, run: LoadRun) -> list[str]:
         r, base = _step(run, key), _step(self.runs[0], key)
         versions = run.identity.versions_words() if run.identity else "–"
-        versions += f"; {(run.identity.config if run.identity else None) or '?'}"
+        versions += f"; {(run.identity.config_words() if run.identity else None) or '?'}"
         figures = [_n(r.throughput_rps, 1), _n(r.latency.p50_ms, 2), _n(r.latency.p99_ms, 2), str(r.failed_requests)]
         ratios = ["base", "base"] if run is self.runs[0] else [_x(*pair) for pair in _ratios(r, base)]
         return [step_name(r), run.name, versions, *figures, _n(r.avg_batch_size, 2), *ratios]

@@ -36,7 +36,7 @@ from loadtest.queue_delay import max_queue_delay_s, queue_delay_note
 from loadtest.request_data import check_sent_shapes, sample_note
 from loadtest.request_shapes import ServedInputs
 from loadtest.results import LoadResult, LoadRun
-from loadtest.run_identity import RunIdentity, served_identity, versions_now
+from loadtest.run_identity import RunIdentity, config_now, served_identity, versions_now
 from loadtest.server_pids import ServerPids
 from loadtest.step_result import step_result
 from loadtest.triton_metrics import metrics_endpoint
@@ -78,6 +78,7 @@ def run_pattern(settings: LoadSettings, out_dir: Path | str, server_pid: int | N
             for number in range(len(steps)):
                 measure_step(measured, settings, steps, number, Path(out_dir), server_pid)
         identity.versions_at_end = versions_now(settings.url, settings.model, settings.tls)
+        identity.config_at_end = config_now(settings.url, settings.model, settings.tls)
         return save_run(measured.run(), Path(out_dir))
 
 

@@ -49,6 +49,8 @@ class RunIdentity:
     versions_at_end: list[str] | None = None
     # the build's in-process speed verdict its deployment recorded (`serving.model_config.recorded_speed`; None: none)
     in_process: dict[str, Any] | None = None
+    # how the model was served at the run's end (`served_config`; None: not read, or a file from before it was)
+    config_at_end: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunIdentity:
@@ -88,6 +90,25 @@ class RunIdentity:
         return (
             f"{head} during the run ({self.versions_words()}): its {read}versions were read at the start, and its "
             f"figures are of {versions}"
+        )
+
+    def config_changed(self) -> bool:
+        """Whether the served config read at the end differs from the one read at the start (both read)."""
+        return bool(self.config) and self.config_at_end is not None and self.config_at_end != self.config
+
+    def config_words(self) -> str | None:
+        """How the model was served: the start's config, or `start → end` where it changed during the run."""
+        return f"{self.config} → {self.config_at_end}" if self.config_changed() else self.config
+
+    def config_note(self, model: str) -> str | None:
+        """One line where the model's served config changed during the run. Measured (session 55): a config reload of
+        the same version 6 s into 15 (1 → 2 instances, queue 500 → 2000 µs) went unsaid, and the result recorded the
+        start's config alone."""
+        if not self.config_changed():
+            return None
+        return (
+            f"model '{model}' served config changed during the run ({self.config_words()}): it was read at the start, "
+            "and its figures are of both"
         )
 
     def client(self) -> str | None:
@@ -144,7 +165,7 @@ def served_identity(url: str, model: str, data: Path, tls: ClientTls | None = No
     try:
         with TritonGrpcClient(url, 10.0, tls, NO_RETRY) as client:
             config = client.model_config(model)
-            identity.versions = sorted(client.ready_models().get(model, []), key=lambda v: (len(v), v))
+            identity.versions = client.ready_versions(model)
     except QuantserveError:
         return identity, None
     identity.source, identity.config = recorded_source(config), served_config(config)
@@ -160,6 +181,18 @@ def versions_now(url: str, model: str, tls: ClientTls | None = None) -> list[str
     try:
         with TritonGrpcClient(url, 10.0, tls, NO_RETRY) as client:
             return client.ready_versions(model)
+    except QuantserveError:
+        return None
+
+
+def config_now(url: str, model: str, tls: ClientTls | None = None) -> str | None:
+    """How the model is served now (`served_config`; a run's end, `RunIdentity.config_at_end`); None where the
+    server does not answer."""
+    from serving.client import NO_RETRY, TritonGrpcClient
+
+    try:
+        with TritonGrpcClient(url, 10.0, tls, NO_RETRY) as client:
+            return served_config(client.model_config(model))
     except QuantserveError:
         return None
 

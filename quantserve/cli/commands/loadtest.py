@@ -236,6 +236,8 @@ def run_load_command(args: argparse.Namespace) -> int:
                 print(f"note: {note}")
             if changed := versions_line(runs[-1], settings):
                 print(f"note: {changed}")
+            if reloaded := runs[-1].identity and runs[-1].identity.config_note(settings.label):
+                print(f"note: {reloaded}")
             if sweep := sweep_note(runs[-1]):
                 print(f"note: {sweep}")
     md_path, html_path = render(args.out)
@@ -393,7 +395,7 @@ def run_with_progress(settings: Any, args: argparse.Namespace) -> Any:
     from loadtest.harness import measure_step, run_identity, save_run
     from loadtest.interruption import MeasuredSteps
     from loadtest.recording_files import results_folder_held
-    from loadtest.run_identity import versions_now
+    from loadtest.run_identity import config_now, versions_now
     from quantserve.cli.progress import StepProgress, is_quiet
 
     settings.check()
@@ -410,4 +412,5 @@ def run_with_progress(settings: Any, args: argparse.Namespace) -> Any:
                 measure_step(measured, settings, steps, number, Path(args.out), args.server_pid or None)
                 bar.advance()
         identity.versions_at_end = versions_now(settings.url, settings.model, settings.tls)
+        identity.config_at_end = config_now(settings.url, settings.model, settings.tls)
         return save_run(measured.run(), Path(args.out))
