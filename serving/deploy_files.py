@@ -16,12 +16,22 @@ from quantserve.errors import QuantserveError
 WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
 
 
+# what set the limit a write met, where its errno alone does not say: "file too large" (session 55, under
+# `ulimit -f 1000`) named neither the limit nor that the deploy wrote nothing
+WRITE_CAUSES = {errno.EFBIG: "this process's file size limit, ulimit -f, cut a file written there"}
+NOTHING_WRITTEN = "nothing written"
+
+
 def naming_the_repository(exc: OSError, model_dir: Path) -> OSError:
-    """A full (or read-only) disk named by the model folder being written, not by the source file being read
-    (shutil names the source) nor a hidden temporary name; other errors unchanged."""
+    """A full (or read-only) disk, or a file size limit, named by the model folder being written, not by the source
+    file being read (shutil names the source) nor a hidden temporary name, with its cause and what the deploy left
+    (the caller has removed its staged version); other errors unchanged."""
     if exc.errno not in WRITE_ERRNOS:
         return exc
-    return OSError(exc.errno, exc.strerror, str(model_dir))
+    reason = exc.strerror or os.strerror(exc.errno or 0)
+    cause = f" ({WRITE_CAUSES[exc.errno]})" if exc.errno in WRITE_CAUSES else ""
+    left = "" if NOTHING_WRITTEN in reason else f"; {NOTHING_WRITTEN}: its versions and config are as they were"
+    return OSError(exc.errno, f"{reason}{cause}{left}", str(model_dir))
 
 
 def prepare_repo_dir(repo: Path) -> None:

@@ -330,7 +330,10 @@ def test_a_full_disk_names_the_model_folder_being_written(
     before = tree(repo)
     monkeypatch.setattr(os, "sendfile", disk_full)  # what shutil.copyfile writes with on Linux
     assert main(["deploy", str(dense_build), "--repo", str(repo), "--name", "dense"]) == 2
-    assert capsys.readouterr().err == f"quantserve: error: {repo / 'dense'}: no space left on device\n"
+    assert capsys.readouterr().err == (
+        f"quantserve: error: {repo / 'dense'}: no space left on device; nothing written: its versions and config are "
+        "as they were\n"
+    )
     assert tree(repo) == before
 
 
