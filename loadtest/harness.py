@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -45,6 +46,9 @@ from quantserve.data import check_against
 from quantserve.errors import QuantserveError
 from serving.ports import free_port
 from serving.tls import ClientTls
+
+if TYPE_CHECKING:
+    from serving.client import TritonGrpcClient
 
 STARTUP_MARGIN_S = 45.0
 LOCUST_CSVS = ("stats", "stats_history", "failures", "exceptions")  # what `locust --csv PREFIX` writes
@@ -322,6 +326,22 @@ def _request_sizes(settings: LoadSettings, step: LoadStep) -> tuple[tuple[int, .
     return (settings.request_batch,), "--request-batch"
 
 
+def _ready_models(client: TritonGrpcClient, model: str) -> list[str]:
+    """The models the server has ready; where its repository folder cannot be read (its index fails), the one line
+    saying so: `model` is not ready, and the models it loaded keep serving (session 55)."""
+    from serving.client import repository_unreadable, unreadable_folder
+
+    try:
+        return sorted(client.ready_models())
+    except QuantserveError as exc:
+        folder = unreadable_folder(exc)
+        if folder is None:
+            raise
+        raise QuantserveError(
+            f"model '{model}' is not ready on {client.url}, and {repository_unreadable(folder)}"
+        ) from None
+
+
 def _check_model_ready(settings: LoadSettings, requests: tuple[tuple[int, ...], str] = ((1,), "")) -> str | None:
     """Fail in one line when the server is not there, the model (or the version --model-version names) is not
     loaded, the data does not fit it, a request would carry more samples than the model's max_batch_size, or the
@@ -335,7 +355,7 @@ def _check_model_ready(settings: LoadSettings, requests: tuple[tuple[int, ...], 
         if not client.is_model_ready(model):
             if not client.is_server_live():
                 raise QuantserveError(no_answer_line(url))
-            ready = sorted(client.ready_models())
+            ready = _ready_models(client, model)
             if model not in ready:  # else its readiness went unanswered within 5 s, a server paused (SIGSTOP)
                 # then back: "'m' is not ready (ready: m)" contradicted itself (session 41); it is ready now
                 raise QuantserveError(f"model '{model}' is not ready on {url} (ready: {', '.join(ready) or 'none'})")
