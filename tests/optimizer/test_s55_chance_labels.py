@@ -64,7 +64,7 @@ def test_labels_above_chance_are_still_budgeted() -> None:
     assert chance_notes(report.outputs) == []
 
 
-def _linear_classifier(path: Path) -> np.ndarray:
+def linear_classifier(path: Path) -> np.ndarray:
     """A 16 → 10 Gemm classifier written with onnx.helper; returns its weights."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -82,7 +82,7 @@ def _linear_classifier(path: Path) -> np.ndarray:
 
 
 def test_optimize_says_its_labels_are_at_chance(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    weights = _linear_classifier(tmp_path / "linear.onnx")
+    weights = linear_classifier(tmp_path / "linear.onnx")
     x = np.random.default_rng(1).normal(size=(400, 16)).astype(np.float32)
     labels = ((x @ weights).argmax(axis=1) + 1) % 10  # another task's ids: FP32 never answers one
     np.savez(tmp_path / "other.npz", x=x, labels=labels)

@@ -12,6 +12,7 @@ import pytest
 from optimizer import int8_search
 from optimizer.user_metric import MetricError, UserMetric
 from quantserve.cli import main
+from tests.optimizer.test_s55_chance_labels import linear_classifier
 
 METRIC_CODE = """
 import numpy as np
@@ -38,22 +39,6 @@ def test_a_metric_failing_on_labels_none_is_told_the_file_has_none() -> None:
     assert "labels=None" not in str(error.value), "labels were given: nothing to say about them"
 
 
-def _linear_onnx(path: Path) -> Path:
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    weights = np.random.default_rng(0).normal(size=(16, 10)).astype(np.float32)
-    graph = helper.make_graph(
-        [helper.make_node("Gemm", ["x", "w", "b"], ["logits"])],
-        "linear",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 16])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 10])],
-        [numpy_helper.from_array(weights, "w"), numpy_helper.from_array(np.zeros(10, np.float32), "b")],
-    )
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
-    return path
-
-
 def test_optimize_refuses_a_metric_failing_on_fp32_before_calibrating(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -64,7 +49,8 @@ def test_optimize_refuses_a_metric_failing_on_fp32_before_calibrating(
     monkeypatch.setattr(int8_search._SearchRun, "choose", searched)
     (tmp_path / "s55_metric.py").write_text(METRIC_CODE)
     monkeypatch.syspath_prepend(str(tmp_path))
-    model = _linear_onnx(tmp_path / "linear.onnx")
+    model = tmp_path / "linear.onnx"
+    linear_classifier(model)
     x = np.random.default_rng(1).normal(size=(400, 16)).astype(np.float32)
     np.savez(tmp_path / "calib.npz", x=x[:100])
     np.savez(tmp_path / "held.npz", x=x)  # no labels
