@@ -22,7 +22,7 @@ import resource
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,8 @@ class TimingRows:
     need_bytes: int = 0  # what the asked batch would hold in the paired child (0: not measured)
     allowed_bytes: int = 0
     given: bool = False  # --timing-batch was given: `allowed_bytes` is half the memory free, not the fixed share
+    # what was measured, kept in the manifest: deploy weighs --max-batch against it (serving.batch_memory)
+    footprint: Footprint | None = None
 
     @property
     def lowered(self) -> bool:
@@ -111,7 +113,8 @@ def fit_timing_rows(fp32: Path, data: TensorData, asked: int, threads: int, give
     asked = min(asked, len(data))  # all there is: `speed.timing_batch` takes no more
     more = min(asked, FOOTPRINT_ROWS)
     footprint = measure_footprint(fp32, next(data.batches(1)), threads, next(data.batches(more)), more)
-    return rows_that_fit(footprint, asked, allowed_bytes(psutil.virtual_memory().available, given), given)
+    rows = rows_that_fit(footprint, asked, allowed_bytes(psutil.virtual_memory().available, given), given)
+    return replace(rows, footprint=footprint)
 
 
 def searched_rows(stages: Sequence[Mapping[str, Any]]) -> TimingRows | None:
@@ -120,7 +123,9 @@ def searched_rows(stages: Sequence[Mapping[str, Any]]) -> TimingRows | None:
     for stage in stages:
         rows = (stage.get("speed") or {}).get("timing_rows")
         if rows:
-            return TimingRows(**{k: v for k, v in rows.items() if k != "note"})
+            footprint = rows.get("footprint")
+            fields = {k: v for k, v in rows.items() if k not in ("note", "footprint")}
+            return TimingRows(**fields, footprint=Footprint(**footprint) if footprint else None)
     return None
 
 
