@@ -33,6 +33,7 @@ from quantserve.artifact import (
 )
 from quantserve.errors import QuantserveError
 from serving.batch_axes import check_batch_axes, check_model_batch_axes, max_batch_for
+from serving.batch_memory import batch_memory_line
 from serving.build_checks import check_build_model, check_cpu_session, check_onnx_file, is_onnx, model_file_in
 from serving.config_check import interface_change
 from serving.deploy_files import (
@@ -116,6 +117,7 @@ class Deployment:
     previous_versions: tuple[int, ...] = ()  # the versions on disk when this deploy renamed its own in
     pruned: tuple[int, ...] = ()  # the old version folders this deploy removed (`ServingPolicy.keep_versions`)
     unpruned: str = ""  # why it removed none where it should have (`prune_after_deploy`), or ""
+    memory_warning: str = ""  # a full batch would outgrow this machine's memory (`serving.batch_memory`), or ""
 
     @property
     def version_dir(self) -> Path:
@@ -170,6 +172,7 @@ def deploy(
         check_cpu_session(artifact.path)
     if check_pad and ragged_batching == "pad" and pads_ragged(artifact.manifest, layout, max_batch):
         check_pad_exact(artifact, name)
+    memory_warning = batch_memory_line(artifact.manifest.stages, max_batch, instances)  # warned, not refused
     source = source_identity(build_dir, artifact.manifest.files)
     graph_words_of_older_build(build_dir, artifact.manifest)
     config = build_config(
@@ -186,7 +189,7 @@ def deploy(
         record = deploy_record(build_dir, artifact.manifest, config_dict)
         stage_version(staging, layout.version_files, artifact.manifest, record)
         with model_folder_lock(staging.parent):  # our staging folder in it: nobody removes the folder now
-            deployment = install_version(staging, config_dict, record)
+            deployment = replace(install_version(staging, config_dict, record), memory_warning=memory_warning)
     except OSError as exc:
         abandon_staging(staging)
         raise naming_the_repository(exc, staging.parent) from exc

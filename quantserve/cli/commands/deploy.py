@@ -187,6 +187,8 @@ def run(args: argparse.Namespace) -> int:
         )
     if result.unpruned:
         print(f"warning: {result.unpruned}", file=sys.stderr)
+    if result.memory_warning:  # a request of --max-batch rows would get the model's process killed (session 54)
+        print(f"warning: {result.memory_warning}", file=sys.stderr)
     if kept:
         print(
             f"note: kept the serving settings of '{args.name}' from its config: {', '.join(kept)} (a flag changes one)"
