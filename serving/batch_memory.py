@@ -71,7 +71,7 @@ def batch_memory_line(
     return (
         f"--max-batch {max_batch} would need ~{_size(need)} of memory at a full batch ({each}; optimize measured "
         f"~{_size(footprint.row_bytes)} a row in FP32, INT8 counted the same): this machine has {_size(total)}, and a "
-        f"request that large kills the model's process: lower {lower}"
+        f"batch that large can get the model's process killed: lower {lower}"
     )
 
 

@@ -42,8 +42,8 @@ def test_a_max_batch_past_half_the_memory_is_warned_in_one_line() -> None:
     stages = _stages(Footprint(DEMO.session_bytes, DEMO.row_bytes))
     assert batch_memory_line(stages, 2_000_000, 1, total=24 * GB) == (
         "--max-batch 2000000 would need ~40 GB of memory at a full batch (1 instance; optimize measured ~20 KB a row "
-        "in FP32, INT8 counted the same): this machine has 24 GB, and a request that large kills the model's "
-        "process: lower --max-batch (at most ~595000 rows fit in half the memory)"
+        "in FP32, INT8 counted the same): this machine has 24 GB, and a batch that large can get the model's "
+        "process killed: lower --max-batch (at most ~595000 rows fit in half the memory)"
     )
     two = batch_memory_line(stages, 400_000, 2, total=24 * GB)  # 8.1 GB each, 16.2 in all
     assert two.startswith("--max-batch 400000 would need ~16 GB of memory at a full batch (2 instances, each its own")
@@ -78,7 +78,7 @@ def test_deploy_warns_and_still_deploys_also_a_kept_max_batch(
     assert _deploy(build, repo, "--max-batch", "64") == 0
     err = capsys.readouterr().err
     assert "warning: --max-batch 64 would need ~" in err and "lower --max-batch" not in err, err  # not one row fits
-    assert "a request that large kills the model's process: lower --instances" in err
+    assert "a batch that large can get the model's process killed: lower --instances" in err
     assert _deploy(build, repo, "--instances", "2") == 0  # the max batch kept from the config is weighed too
     captured = capsys.readouterr()
     assert "--max-batch 64" in captured.out and "(2 instances, each its own session;" in captured.err, captured
