@@ -34,7 +34,7 @@ from quantserve import metrics
 from quantserve.data import TensorData, check_against, fixed_request_rows, load_npz, whole_samples
 from quantserve.errors import InternalError, QuantserveError
 from quantserve.runner import LoggedRunner, RequestLog, run_batches
-from serving.client import takes_connections
+from serving.call_failures import takes_connections
 from serving.graph_parameter import recorded_graph
 from serving.model_config import recorded_source
 from serving.model_version import split_addressed
@@ -167,7 +167,8 @@ def served_config(url: str, model: str) -> dict[str, Any] | None:
     Triton answers config reads from its own gRPC threads, not from a model's instances, and none of evaluate's
     requests has been sent yet (each keeps --request-timeout); a server that refuses the connection (not started
     yet) is left to the model's readiness wait, as before."""
-    from serving.client import NO_RETRY, TritonGrpcClient, no_answer_line
+    from serving.call_failures import NO_RETRY, no_answer_line
+    from serving.client import TritonGrpcClient
 
     try:
         with TritonGrpcClient(url, CONFIG_READ_S, None, NO_RETRY) as client:

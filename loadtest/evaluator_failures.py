@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from quantserve.errors import QuantserveError
-from serving.client import takes_connections
+from serving.call_failures import takes_connections
 from serving.triton_runner import LIVENESS_TIMEOUT_S, ServerStopped
 
 DEADLINE_EXCEEDED = "StatusCode.DEADLINE_EXCEEDED"  # in the client's error: a request ran past its deadline
@@ -33,7 +33,8 @@ class RowsSent:
 
 def answers_now(url: str) -> bool:
     """Whether the server at `url` says it is live now, asked once without retries."""
-    from serving.client import NO_RETRY, TritonGrpcClient
+    from serving.call_failures import NO_RETRY
+    from serving.client import TritonGrpcClient
 
     try:
         with TritonGrpcClient(url, LIVENESS_TIMEOUT_S, None, NO_RETRY) as probe:

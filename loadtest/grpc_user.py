@@ -52,7 +52,7 @@ from loadtest.request_data import MAX_REQUESTS, request_batches, request_limit
 from loadtest.request_failures import TritonRequestFailed, readable_failure
 from loadtest.request_shapes import ServedInputs, as_served, read_served_inputs
 from quantserve.data import TensorData, as_sent, load_npz
-from serving.client import reloading
+from serving.call_failures import reloading
 from serving.declared_outputs import DeclaredOutput, declared_outputs, read_declared_outputs, wire_mismatch
 from serving.response_rows import batches_requests, row_mismatch
 

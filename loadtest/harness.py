@@ -329,7 +329,7 @@ def _request_sizes(settings: LoadSettings, step: LoadStep) -> tuple[tuple[int, .
 def _ready_models(client: TritonGrpcClient, model: str) -> list[str]:
     """The models the server has ready; where its repository folder cannot be read (its index fails), the one line
     saying so: `model` is not ready, and the models it loaded keep serving (session 55)."""
-    from serving.client import repository_unreadable, unreadable_folder
+    from serving.call_failures import repository_unreadable, unreadable_folder
 
     try:
         return sorted(client.ready_models())
@@ -347,7 +347,8 @@ def _check_model_ready(settings: LoadSettings, requests: tuple[tuple[int, ...], 
     loaded, the data does not fit it, a request would carry more samples than the model's max_batch_size, or the
     requests as the users build them (shaped and trimmed by `loadtest.request_data`) do not fit the model's config:
     every such request would fail."""
-    from serving.client import TritonGrpcClient, no_answer_line
+    from serving.call_failures import no_answer_line
+    from serving.client import TritonGrpcClient
     from serving.nan_parameter import served_nan_accepted
 
     url, model, data_path = settings.url, settings.model, settings.data

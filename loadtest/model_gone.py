@@ -34,7 +34,7 @@ import numpy as np
 
 from loadtest.request_failures import readable_failure
 from loadtest.results import LoadResult
-from serving.client import NOT_SERVED
+from serving.call_failures import NOT_SERVED
 
 GONE_FILE = "model_gone.json"  # in the step's raw folder, written by the Locust master (or the single process)
 # a process asks Triton at most this often: every request fails once the model is gone (64 in flight, open loop), and

@@ -156,7 +156,8 @@ def arrays_sha256(path: Path) -> str:
 def served_identity(url: str, model: str, data: Path, tls: ClientTls | None = None) -> tuple[RunIdentity, str | None]:
     """The run's identity at its start, and the precision the deployment recorded; what the server does not say
     (an older deployment, another tool's, a config that cannot be read) stays None."""
-    from serving.client import NO_RETRY, TritonGrpcClient
+    from serving.call_failures import NO_RETRY
+    from serving.client import TritonGrpcClient
     from serving.machine import cpu_facts  # here: it imports optimizer.speed, and onnx with it
 
     cpu = cpu_facts()
@@ -176,7 +177,8 @@ def served_identity(url: str, model: str, data: Path, tls: ClientTls | None = No
 def versions_now(url: str, model: str, tls: ClientTls | None = None) -> list[str] | None:
     """The model's versions READY now (a run's end, `RunIdentity.versions_at_end`); None where the server does not
     answer."""
-    from serving.client import NO_RETRY, TritonGrpcClient
+    from serving.call_failures import NO_RETRY
+    from serving.client import TritonGrpcClient
 
     try:
         with TritonGrpcClient(url, 10.0, tls, NO_RETRY) as client:
@@ -188,7 +190,8 @@ def versions_now(url: str, model: str, tls: ClientTls | None = None) -> list[str
 def config_now(url: str, model: str, tls: ClientTls | None = None) -> str | None:
     """How the model is served now (`served_config`; a run's end, `RunIdentity.config_at_end`); None where the
     server does not answer."""
-    from serving.client import NO_RETRY, TritonGrpcClient
+    from serving.call_failures import NO_RETRY
+    from serving.client import TritonGrpcClient
 
     try:
         with TritonGrpcClient(url, 10.0, tls, NO_RETRY) as client:

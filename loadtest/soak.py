@@ -184,7 +184,8 @@ def run_soak(
 
 def _versions_checked(soak: SoakResult, settings: LoadSettings) -> SoakResult:
     """The soak with the model's versions READY at its end, judged against those at its start (`versions_judged`)."""
-    from serving.client import NO_RETRY, TritonGrpcClient
+    from serving.call_failures import NO_RETRY
+    from serving.client import TritonGrpcClient
 
     with contextlib.suppress(QuantserveError), TritonGrpcClient(settings.url, 10.0, settings.tls, NO_RETRY) as client:
         soak.versions_at_end = client.ready_versions(settings.model)

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from quantserve.errors import QuantserveError
-from serving.client import NO_RETRY, TRITON_TO_NUMPY, TritonGrpcClient
+from serving.call_failures import NO_RETRY
+from serving.client import TRITON_TO_NUMPY, TritonGrpcClient
 from serving.reshaped import reshaped_tensors
 from serving.response_rows import batches_requests
 from serving.tls import ClientTls

@@ -16,7 +16,8 @@ import numpy as np
 from quantserve.artifact import TensorSpec
 from quantserve.errors import InternalError, QuantserveError
 from quantserve.runner import Runner, concat_outputs
-from serving.client import TritonGrpcClient, reloading
+from serving.call_failures import reloading
+from serving.client import TritonGrpcClient
 from serving.declared_outputs import DeclaredOutput, array_mismatch, declared_outputs
 from serving.model_config import check_version_name, is_version_name, recorded_precision
 from serving.model_version import NOT_PER_VERSION, version_precision

@@ -12,7 +12,8 @@ import pytest
 
 from quantserve import cli
 from quantserve.errors import QuantserveError
-from serving.client import TritonGrpcClient, no_answer_line
+from serving.call_failures import no_answer_line
+from serving.client import TritonGrpcClient
 
 HUNG = "is hung: its port takes connections but it answers nothing"
 

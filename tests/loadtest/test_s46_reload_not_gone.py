@@ -9,7 +9,7 @@ from collections.abc import Callable
 from tritonclient.utils import InferenceServerException
 
 from loadtest.model_gone import RELOADING, SETTLE_S, ServedCheck
-from serving.client import reloading
+from serving.call_failures import reloading
 
 NOT_SERVED = "Request for unknown model: 'm' has no available versions"
 

@@ -17,7 +17,8 @@ import psutil
 import pytest
 from test_supervisor import Serve, serve_command
 
-from serving.client import RetryPolicy, TritonGrpcClient
+from serving.call_failures import RetryPolicy
+from serving.client import TritonGrpcClient
 
 pytestmark = pytest.mark.e2e
 BROKEN_MODEL_PY = "raise RuntimeError('this model cannot start')\n"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from tritonclient.utils import InferenceServerException
 
-from serving.client import RetryPolicy, call_with_retry
+from serving.call_failures import RetryPolicy, call_with_retry
 
 QUICK = RetryPolicy(deadline_s=30.0, initial_s=0.001, max_s=0.001, max_attempts=3)
 

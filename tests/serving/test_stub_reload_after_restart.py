@@ -18,7 +18,8 @@ import pytest
 from test_dead_model_instance import _stub_of
 from test_supervisor import Serve, serve_command
 
-from serving.client import RetryPolicy, TritonGrpcClient
+from serving.call_failures import RetryPolicy
+from serving.client import TritonGrpcClient
 
 pytestmark = pytest.mark.e2e
 

@@ -27,7 +27,8 @@ from loadtest.report import render
 from loadtest.results import LoadResult
 from quantserve.cli import main
 from quantserve.errors import QuantserveError
-from serving.client import RetryPolicy, TritonGrpcClient
+from serving.call_failures import RetryPolicy
+from serving.client import TritonGrpcClient
 from serving.control import ControlClient
 from serving.supervisor import LivenessWatchdog, RestartPolicy
 

@@ -18,7 +18,8 @@ import trustme
 from loadtest.harness import run_load
 from quantserve.cli import main
 from quantserve.errors import QuantserveError
-from serving.client import RetryPolicy, TritonGrpcClient
+from serving.call_failures import RetryPolicy
+from serving.client import TritonGrpcClient
 from serving.server import ServerOptions, TritonServer
 from serving.tls import ClientTls, ServerTls
 

@@ -294,7 +294,7 @@ def _down_or_restarting(url: str, live: str, why: str, nothing: str) -> int:
     for a server that does not answer: hung (its port takes connections: a SIGSTOPped tritonserver was "no Triton
     server answers … (no answer within 5 s)" where infer named it hung), or gone (0.3 s after a SIGKILL: "Connection
     refused", while serve had it ready again 3.4 s later, session 55)."""
-    from serving.client import no_answer_line, takes_connections
+    from serving.call_failures import no_answer_line, takes_connections
     from serving.endpoints import find_endpoints_by_http
 
     address = urllib.parse.urlsplit(live).netloc
