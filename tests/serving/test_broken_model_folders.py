@@ -19,8 +19,9 @@ from quantserve.errors import QuantserveError
 from serving.deploy import deploy
 from serving.model_states import models_not_loaded, not_loaded_line
 from serving.repository import prepare_repository
+from serving.restarts import RestartPolicy
 from serving.server import ServerOptions, TritonServer
-from serving.supervisor import RestartPolicy, Supervisor
+from serving.supervisor import Supervisor
 
 BAD_CONFIG = 'name: "bad"\nnonsense_field: 3\n'
 PARSE_ERROR = 'not a readable Triton config (2:1 : Message type "inference.ModelConfig" has no field named'

@@ -19,8 +19,9 @@ from serving.deploy import deploy
 from serving.model_files import files_changed, model_fingerprints
 from serving.model_states import restarted_line
 from serving.poll_loads import PollLoadWatch
+from serving.restarts import RestartPolicy
 from serving.server import ServerOptions
-from serving.supervisor import RestartPolicy, Supervisor
+from serving.supervisor import Supervisor
 
 # Triton 2.51's own lines (tritonserver log, poll model control, model.onnx moved away, then back)
 FAILED = (

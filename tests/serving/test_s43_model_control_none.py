@@ -20,7 +20,7 @@ from serving import endpoints
 from serving.control import _load_refusal
 from serving.deploy import deploy
 from serving.endpoints import ServedEndpoints, recorded
-from serving.supervisor import served_changes
+from serving.restarts import served_changes
 
 HTTP_PORT = 18399  # only ever read from the record: nothing listens on it
 

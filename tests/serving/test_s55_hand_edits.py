@@ -29,9 +29,10 @@ from serving.deploy import deploy
 from serving.endpoints import ServedEndpoints, recorded
 from serving.model_config import parse_config
 from serving.repository_lock import model_folder_lock
+from serving.restarts import restart_interface_changes
 from serving.served_files import replaced_model_files, served_file_notes
 from serving.server import ServerOptions
-from serving.supervisor import Supervisor, restart_interface_changes
+from serving.supervisor import Supervisor
 from serving.versions import rollback
 
 CUT = (

@@ -18,8 +18,9 @@ import pytest
 
 from quantserve.cli import main
 from serving.client import TritonGrpcClient
+from serving.restarts import RestartPolicy
 from serving.server import SHM_DIR, ServerOptions
-from serving.supervisor import RestartPolicy, Supervisor
+from serving.supervisor import Supervisor
 
 pytestmark = pytest.mark.e2e
 

@@ -30,7 +30,7 @@ from quantserve.errors import QuantserveError
 from serving.call_failures import RetryPolicy
 from serving.client import TritonGrpcClient
 from serving.control import ControlClient
-from serving.supervisor import LivenessWatchdog, RestartPolicy
+from serving.restarts import LivenessWatchdog, RestartPolicy
 
 pytestmark = pytest.mark.e2e
 

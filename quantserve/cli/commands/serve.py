@@ -81,7 +81,8 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from serving.repository_lock import serving_repository
-    from serving.supervisor import LivenessWatchdog, RestartPolicy, Supervisor
+    from serving.restarts import LivenessWatchdog, RestartPolicy
+    from serving.supervisor import Supervisor
 
     options = server_options(args)
     if options.exposed_without_tls:
