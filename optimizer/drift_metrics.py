@@ -3,43 +3,27 @@ decoded sequences, masks' IoU (a soft mask's per sample, `optimizer.soft_masks`)
 (`optimizer.image_outputs`), a box list's matched boxes (`optimizer.box_lists`), per-channel correlation and
 error along every axis channels may lie on.
 The metric math itself lives in `quantserve.metrics`.
-
-Quiet channels. A dense output of scores (every FP32 value in [0, 1], some at --label-threshold or above) may
-have channels that never turn on: every FP32 value under the threshold and plainly off (under QUIET_CEILING,
-0.1). Such a channel carries noise around a small value, whose correlation means nothing: torchfcpe's (N, 200,
-360) pitch posteriorgram was refused at bin 55's correlation 0.8772, a bin whose FP32 values peak at 0.069
-(std 0.0008, on in 0 of 12 800 frames), while its INT8 model kept raw pitch accuracy (0.9956 against 0.9958); 85
-of the 89 bins under 0.98 were such bins, their worst absolute error 0.038. A quiet channel is judged instead
-by what its values can do: INT8 must not turn it on either (`quiet_fired`, refused at any value, naming the
-channel), and its largest absolute error must stay within --max-quiet-error (0.05, half the plainly-off mark:
-one collapsed to 0 refuses where FP32 ever reached 0.05). The record counts the quiet channels per axis
-(`quiet_channels`) and names the worst. Channels that turn on, and outputs that are not scores (or turn nothing
-on: a [0, 1] regression, features), are judged by correlation and spread error as before; detections and class
-maps too (a box coordinate in [0, 1] is not a score), but a decoded raw head's score channels under its box threshold
-are quiet (`optimizer.decoded_heads`). So FCPE is still refused, now at bin 293 (FP32 peak
-0.266, never on, RMS error 0.41 of its spread): a bin that reaches a quarter of the range is not quiet.
+Per-channel correlation, spread error and quiet channels: `optimizer.channel_metrics`.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 from optimizer.anchor_scores import anchor_decisions, head_score_decisions
 from optimizer.box_lists import BOX_SCORE_THRESHOLD, box_list_metrics
-from optimizer.channel_gain import gain_errors, keep_worst_gain
+from optimizer.channel_metrics import channel_metrics, decoded_head_metrics
 from optimizer.class_agreement import class_flips, id_flips
 from optimizer.decision_metrics import (
     DECISION_KEYS,
-    FLAG_COMMITTED,
     confident_decisions,
     score_decisions,
     value_decisions,
 )
-from optimizer.decoded_heads import DecodedHead, decoded_head
-from optimizer.drift_budget import BUDGETED, UnsetThreshold
+from optimizer.decoded_heads import decoded_head
+from optimizer.drift_budget import UnsetThreshold
 from optimizer.image_outputs import image_metrics
 from optimizer.mask_metrics import class_map_metrics, mask_metrics
 from optimizer.output_kinds import BOX_CHANNELS, detection_axis, real_axes
@@ -52,17 +36,6 @@ from quantserve.errors import QuantserveError
 
 UNSET_THRESHOLD = UnsetThreshold(0.5)  # no --label-threshold given (`DriftBudget`'s default)
 LOWER_CUT_FACTOR = 10  # a multilabel output's label sets are also measured at its --label-threshold over this
-CROSS_AXIS_FLOOR = 0.01  # cross-axis entries whose FP32 spread is under this share of the median entry's: not judged
-QUIET_CEILING = FLAG_COMMITTED  # a score channel whose FP32 values all stay under this and the threshold is quiet
-
-
-def channel_axis(kind: str, values: np.ndarray) -> int | None:
-    """The axis whose entries are separate channels for this kind (None: a single channel)."""
-    if kind in ("detection", "dense") and values.ndim == 3:
-        return detection_axis(values)
-    if kind == "sequence" or kind in TOKEN_KINDS:
-        return values.ndim - 1
-    return 1 if values.ndim >= 2 else None
 
 
 def output_metrics(
@@ -175,7 +148,7 @@ def _layout_metrics(
         record["relative_error"] = float(drift)
         unjudged = unjudged_words(record)  # too few samples' masks to judge by IoU: the map's values as a dense one's
         if unjudged:
-            record.update(_channel_metrics("dense", reference, candidate, label_threshold), mask_unjudged=unjudged)
+            record.update(channel_metrics("dense", reference, candidate, label_threshold), mask_unjudged=unjudged)
         return record
     if kind == "image":  # per-sample PSNR (`optimizer.image_outputs`); a relative error ranks candidates
         return {**record, **image_metrics(reference, candidate)}
@@ -189,9 +162,9 @@ def _layout_metrics(
         record.update(confident_decisions(reference, candidate, label_threshold))  # (`optimizer.decision_metrics`)
     head = decoded_head(reference, label_threshold) if kind == "detection" else None
     if head is not None:  # a raw YOLO head's boxes, and its channels where its decoder reads them
-        record.update(_decoded_head_metrics(head, reference, candidate))
+        record.update(decoded_head_metrics(head, reference, candidate))
     else:
-        record.update(_channel_metrics(kind, reference, candidate, label_threshold))
+        record.update(channel_metrics(kind, reference, candidate, label_threshold))
         if kind == "detection":  # its score channels' clear decisions, as a split head's scores are judged
             axis = detection_axis(reference)
             record.update(head_score_decisions(reference, candidate, label_threshold, axis, BOX_CHANNELS))
@@ -365,188 +338,6 @@ def _accuracy(reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray) 
     if metrics.labels_at_chance(fp32, classes, samples):
         return {"fp32_accuracy": fp32, "accuracy": int8, "labels_at_chance": {"classes": classes, "samples": samples}}
     return {"fp32_accuracy": fp32, "accuracy": int8, "accuracy_drop_points": 100.0 * (fp32 - int8)}
-
-
-def _channel_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
-    """Worst per-channel correlation and relative error; channels constant in FP32 are skipped, and a score
-    output's quiet channels are judged by their absolute error instead (`_quiet_channels`). A dense output of
-    three or more axes is also judged along its other candidate channel axis (`_cross_axes`): `channel_axes`
-    names both with their entry counts, and the worst figures the axis they lie on."""
-    axis = channel_axis(kind, reference)
-    if reference.size == 0 or reference.ndim < 1:
-        return {}
-    correlations = metrics.channel_correlations(reference, candidate, axis)
-    errors = metrics.relative_error(reference, candidate, axis)
-    record: dict[str, Any] = {
-        "relative_error": float(metrics.relative_error(reference, candidate)[0]),
-        "channels": int(correlations.size),
-        "channels_constant": int(np.isnan(correlations).sum()),
-        "channel_relative_error_worst": float(errors.max()),
-    }
-    judged = "channel_error_worst" in BUDGETED[kind]  # maps and detections: their spread errors are budgeted
-    spread_errors = metrics.channel_errors(reference, candidate, axis) if judged else None
-    cut = quiet_cut(kind, reference, threshold)
-    quiet = _quiet_channels(record, reference, candidate, axis, cut, threshold)
-    _keep_worst(record, axis, *_unless(quiet, correlations, spread_errors))
-    if judged:  # a rescaled channel: `optimizer.channel_gain`
-        keep_worst_gain(record, np.where(quiet, np.nan, gain_errors(reference, candidate, axis, correlations)), axis)
-    others = _cross_axes(kind, reference, axis)
-    if others:  # which axes were judged, and their entries: "channels" counts axis 1's alone (an NHWC map's rows)
-        record["channel_axes"] = {str(a): int(reference.shape[a]) for a in (axis, *others) if a is not None}
-    for other in others:
-        spreads = metrics.channel_spreads(reference, other)
-        moving = spreads[spreads > 0]
-        still = spreads < CROSS_AXIS_FLOOR * (float(np.median(moving)) if moving.size else 0.0)
-        still |= _quiet_channels(record, reference, candidate, other, cut, threshold)
-        across = np.where(still, np.nan, metrics.channel_correlations(reference, candidate, other))
-        across_errors = np.where(still, np.nan, metrics.channel_errors(reference, candidate, other))
-        _keep_worst(record, other, across, across_errors)
-    return record
-
-
-def _decoded_head_metrics(head: DecodedHead, reference: np.ndarray, candidate: np.ndarray) -> dict[str, Any]:
-    """A decoded raw head (`optimizer.decoded_heads`): its boxes matched FP32 → INT8, its box channels at the anchors
-    FP32 keeps and its score channels where either model's top score reaches a tenth of the threshold. A score channel
-    FP32 never turns on at the threshold is quiet (its values decide no box; the DocLayNet head's "Title", peak 0.139
-    on synthetic pages, read slope 1.28 at its 5721 anchors, session 43): left out of the channel figures, judged by
-    INT8 turning it on. The relative error that ranks candidates: the worst of the boxes' (1 − F1 × IoU) and the
-    judged values'."""
-    ref, new = head.rows(reference), head.rows(candidate)
-    boxes, scores = head.box_anchors(ref), head.score_anchors(ref, new)
-    record = {**head.box_metrics(ref, new), "judged_at": head.where(boxes, scores)}
-    box_ref, box_new = ref[boxes][:, :BOX_CHANNELS], new[boxes][:, :BOX_CHANNELS]
-    shown_ref, shown_new = ref[scores], new[scores]  # (P, 4 + K): every anchor where a channel reaches the threshold
-    score_ref, score_new = shown_ref[:, BOX_CHANNELS:], shown_new[:, BOX_CHANNELS:]
-    correlations = np.concatenate(
-        [metrics.channel_correlations(box_ref, box_new, 1), metrics.channel_correlations(score_ref, score_new, 1)]
-    )
-    errors = np.concatenate(
-        [metrics.channel_errors(box_ref, box_new, 1), metrics.channel_errors(score_ref, score_new, 1)]
-    )
-    gains = np.concatenate(
-        [
-            gain_errors(box_ref, box_new, 1, correlations[:BOX_CHANNELS]),
-            gain_errors(score_ref, score_new, 1, correlations[BOX_CHANNELS:]),
-        ]
-    )
-    quiet = _quiet_channels(record, shown_ref, shown_new, 1, head.threshold, head.threshold)
-    quiet[:BOX_CHANNELS] = False  # coordinates, not scores
-    for key in ("quiet_error_worst_axis", "quiet_fired_axis"):
-        if key in record:
-            record[key] = head.axis
-    record["quiet_channels"] = {str(head.axis): int(quiet.sum())}
-    _keep_worst(record, head.axis, *_unless(quiet, correlations, errors))
-    keep_worst_gain(record, np.where(quiet, np.nan, gains), head.axis)
-    judged = [metrics.relative_error(*pair)[0] for pair in ((box_ref, box_new), (score_ref, score_new)) if pair[0].size]
-    record.update(
-        relative_error=max([float(record["relative_error"]), *(float(error) for error in judged)]),
-        channels=int(correlations.size),
-        channels_constant=int(np.isnan(correlations).sum()),
-    )
-    return record
-
-
-def _unless(
-    quiet: np.ndarray, correlations: np.ndarray, spread_errors: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """The channel figures with the quiet channels' taken out (NaN: judged by `_quiet_channels` instead)."""
-    if spread_errors is not None:
-        spread_errors = np.where(quiet, np.nan, spread_errors)
-    return np.where(quiet, np.nan, correlations), spread_errors
-
-
-def quiet_cut(kind: str, reference: np.ndarray, threshold: float) -> float | None:
-    """The FP32 peak under which a channel of this output is quiet (see the module's docstring): for a dense output
-    of scores that turns something on at `threshold`, the lower of the threshold and QUIET_CEILING; else None."""
-    if kind != "dense" or reference.size == 0 or not metrics.probabilities(reference):
-        return None
-    return min(threshold, QUIET_CEILING) if float(reference.max()) >= threshold else None
-
-
-def _quiet_channels(
-    record: dict[str, Any],
-    reference: np.ndarray,
-    candidate: np.ndarray,
-    axis: int | None,
-    cut: float | None,
-    threshold: float,
-) -> np.ndarray:
-    """Which entries along `axis` are quiet (FP32 peak under `cut`); their count, worst absolute error and the most
-    values INT8 turned on in one of them (at `threshold`) go to the record, each naming axis and entry."""
-    if cut is None or axis is None:
-        return np.zeros(reference.shape[axis] if axis is not None else 1, dtype=bool)
-    peaks, errors, fired = _channel_peaks(reference, candidate, axis, threshold)
-    quiet = peaks < cut
-    record["quiet_cut"] = cut
-    record.setdefault("quiet_channels", {})[str(axis)] = int(quiet.sum())
-    if quiet.any():
-        errors, fired = np.where(quiet, errors, -np.inf), np.where(quiet, fired, 0)
-        worst, most = int(np.argmax(errors)), int(np.argmax(fired))
-        if errors[worst] > record.get("quiet_error_worst", -math.inf):
-            record.update(quiet_error_worst=float(errors[worst]), quiet_error_worst_channel=worst)
-            record["quiet_error_worst_axis"] = axis
-        if fired[most] > record.get("quiet_fired", 0):
-            record.update(quiet_fired=int(fired[most]), quiet_fired_channel=most, quiet_fired_axis=axis)
-        record.setdefault("quiet_fired", 0)
-    return quiet  # type: ignore[no-any-return]
-
-
-def _channel_peaks(
-    reference: np.ndarray, candidate: np.ndarray, axis: int, threshold: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per entry along `axis` (never 0, the samples'), over every other position: the FP32 peak, the largest
-    absolute error, and how many candidate values are at `threshold` or above; a block of samples at a time."""
-    others = tuple(a for a in range(reference.ndim) if a != axis)
-    peaks, errors = np.full(reference.shape[axis], -np.inf), np.zeros(reference.shape[axis])
-    fired = np.zeros(reference.shape[axis], dtype=np.int64)
-    step = max(1, metrics.BLOCK_BYTES // max(8 * reference[0].size, 1))
-    for start in range(0, len(reference), step):
-        ref = reference[start : start + step].astype(np.float64)
-        new = candidate[start : start + step].astype(np.float64)
-        peaks = np.maximum(peaks, ref.max(axis=others))
-        errors = np.maximum(errors, np.abs(new - ref).max(axis=others))
-        fired += np.count_nonzero(new >= threshold, axis=others)
-    return peaks, errors, fired
-
-
-def _cross_axes(kind: str, reference: np.ndarray, axis: int | None) -> list[int]:
-    """The other axis a dense output's channels may lie on. Its shape does not say which axis holds them: ONNX
-    convolutions put them at axis 1 ((N, C, L), (N, C, H, W)), Keras exports and linear layers last ((N, L, C),
-    (N, H, W, C)), and a collapsed channel shows only along its own axis — judged along axis 1 alone, an (N, H,
-    W, C) map with one of its 8 channels zeroed passed at correlation 0.98, and so did an (N, 128, 16) feature
-    map judged by its 16 positions. So both candidates, axis 1 and the last, are judged and the worst counts.
-    Along the axis that turns out not to hold channels, each entry pools every channel, so its figures are no
-    stricter than the channels' own; entries whose FP32 values barely vary (a border that is background in
-    every sample) are skipped. A candidate of one entry is looked past to the nearest axis of more: (N, 1, T, C)
-    is judged along T and C, (N, H, W, 1) along H and W — openWakeWord's melspectrogram (N, 1, T, 32) was judged as
-    one map, where a collapsed mel band would pool into the other 31 (outputs of a single wide axis are read as
-    (N, D) before this: `optimizer.output_kinds.real_axes`)."""
-    if kind != "dense" or reference.ndim < 3 or axis is None:
-        return []
-    wide = [a for a in range(1, reference.ndim) if reference.shape[a] > 1]
-    if len(wide) < 2:
-        return []
-    return [c for c in dict.fromkeys((wide[0], wide[-1])) if c != axis]
-
-
-def _keep_worst(
-    record: dict[str, Any], axis: int | None, correlations: np.ndarray, spread_errors: np.ndarray | None
-) -> None:
-    """Fold one axis's per-entry correlations and spread errors into the record's worst, naming axis and entry."""
-    if not np.all(np.isnan(correlations)):
-        worst = int(np.nanargmin(correlations))
-        if correlations[worst] < record.get("channel_correlation_worst", math.inf):
-            record.update(
-                channel_correlation_worst=float(correlations[worst]), channel_worst=worst, channel_worst_axis=axis
-            )
-    if spread_errors is not None and not np.all(np.isnan(spread_errors)):
-        worst = int(np.nanargmax(spread_errors))
-        if spread_errors[worst] > record.get("channel_error_worst", -math.inf):
-            record.update(
-                channel_error_worst=float(spread_errors[worst]),
-                channel_error_worst_channel=worst,
-                channel_error_worst_axis=axis,
-            )
 
 
 def nonfinite_where_finite(reference: np.ndarray, candidate: np.ndarray) -> int:
