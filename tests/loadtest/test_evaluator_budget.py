@@ -85,15 +85,15 @@ def test_budget_flags_build_the_budget() -> None:
 
 
 def test_the_headline_output_is_the_class_scores_not_the_argmax_label_beside_them() -> None:
-    from loadtest.evaluator import _headline_output
+    from loadtest.variant_scores import headline_output
 
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(16, 10)).astype(np.float32)
     produced = {"label": logits.argmax(axis=1), "logits": logits}  # "label" sorts first
-    assert _headline_output(produced, None, None) == "logits"
+    assert headline_output(produced, None, None) == "logits"
     ids = produced["label"]
-    assert _headline_output({"label": ids, "code": ids.copy()}, None, None) == "code"  # ties: by name
-    assert _headline_output({"b": logits, "a": logits.copy()}, None, None) == "a"
+    assert headline_output({"label": ids, "code": ids.copy()}, None, None) == "code"  # ties: by name
+    assert headline_output({"b": logits, "a": logits.copy()}, None, None) == "a"
 
 
 def test_served_agreement_on_too_few_rows_is_noted_per_variant(tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from loadtest import evaluator
-from loadtest.evaluator import score_variant
+from loadtest import evaluator, variant_scores
+from loadtest.variant_scores import score_variant
 from quantserve.cli.commands import evaluate as evaluate_command
 from quantserve.data import TensorData
 from quantserve.errors import QuantserveError
@@ -108,4 +108,6 @@ def test_every_output_kind_has_a_headline_rank() -> None:
     (`soft_mask`, added to optimize, made `_headline_output` raise `tuple.index(x): x not in tuple`)."""
     from optimizer.output_kinds import OUTPUT_KINDS
 
-    assert set(OUTPUT_KINDS) <= set(evaluator.HEADLINE_KINDS), set(OUTPUT_KINDS) - set(evaluator.HEADLINE_KINDS)
+    assert set(OUTPUT_KINDS) <= set(variant_scores.HEADLINE_KINDS), set(OUTPUT_KINDS) - set(
+        variant_scores.HEADLINE_KINDS
+    )

@@ -64,7 +64,7 @@ def test_the_decision_hint_is_only_for_a_score_s_decisions(kind: str) -> None:
 
 def test_evaluate_can_headline_a_regression_output() -> None:
     """evaluate picks the output its headline table scores by kind: a kind it did not list raised ValueError."""
-    from loadtest.evaluator import HEADLINE_KINDS
+    from loadtest.variant_scores import HEADLINE_KINDS
     from optimizer.output_kinds import OUTPUT_KINDS
 
     assert set(OUTPUT_KINDS) <= set(HEADLINE_KINDS)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from loadtest.evaluator import reads_as_embedding
+from loadtest.variant_scores import reads_as_embedding
 from quantserve.cli.commands.infer import summary
 
 RNG = np.random.default_rng(0)

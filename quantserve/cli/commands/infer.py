@@ -164,7 +164,7 @@ def check_scored_labels(
     """Labels that score a classifier's output as `evaluate` checks them (`check_class_labels`: class ids inside
     its classes, one a sample), before anything is saved: ids the model never outputs printed `accuracy: 0.0000`
     and exit 0 where evaluate refused the same file. Without one class-score output no accuracy is taken."""
-    from loadtest.evaluator import check_class_labels
+    from loadtest.variant_scores import check_class_labels
 
     scores = _class_scores(outputs, per_request, labels)
     if labels is not None and len(scores) == 1:
@@ -212,7 +212,7 @@ def _class_scores(
 ) -> list[np.ndarray]:
     """2-D outputs one row per sample (an argmax over det [K, 6]'s box columns means nothing), but embeddings, as
     `evaluate` reads them (`reads_as_embedding`)."""
-    from loadtest.evaluator import reads_as_embedding
+    from loadtest.variant_scores import reads_as_embedding
 
     rows = [v for n, v in outputs.items() if v.ndim == 2 and v.shape[1] > 1 and n not in (per_request or [])]
     return [v for v in rows if not reads_as_embedding(v, labels=labels)]
