@@ -14,6 +14,7 @@ import onnx
 
 from optimizer.activation_outliers import STATS_BATCH, ActivationOutliers, activation_outliers
 from optimizer.drift_budget import BudgetExceeded, Violation, normalized_slack
+from optimizer.image_scale import with_fp32_scale
 from optimizer.int8_measure import Candidate, HeldOutDrift
 from optimizer.int8_schemes import (
     ComputeStaticScheme,
@@ -110,15 +111,18 @@ class SearchVerdict(HeldOutDrift):
         prints (per output, the --metric's FP32 and INT8 scores), which `optimize` prints before the line: `chosen`,
         or where it runs nothing in INT8, the tried candidate nearest the budget that does (`_nothing_in_int8`'s).
         A low-light enhancer's search refusal printed nothing, its --metric held (15.50 → 15.46 dB) unheard
-        (session 55). {} where no candidate quantizes anything."""
+        (session 55). An image output's PSNR miss carries FP32's own under 8-bit inputs (`optimizer.image_scale`).
+        {} where no candidate quantizes anything."""
         if not self._quantizes_anything(chosen):
             int8 = [c for c in tried if self._quantizes_anything(c)]
             if not int8:
                 return {}
             chosen = max(int8, key=lambda c: c.drift.margin())
         data = f"the search's held-out rows, closest INT8 model: {chosen.scheme}{self._kept_fp32(chosen)}"
-        held_out = len(self.stage.held_out)
-        return {"verification": candidate_verification(chosen.drift, self.stage.budget, data, held_out)}
+        held = self.stage.held_out
+        verification = candidate_verification(chosen.drift, self.stage.budget, data, len(held))
+        # an image output's PSNR miss: FP32's own under 8-bit inputs, for scale (FP32's answers are at hand)
+        return {"verification": with_fp32_scale(verification, self.fused.path, held, self.verify_batch, self.reference)}
 
     def _kept_fp32(self, chosen: Candidate) -> str:
         """The closest model's compute nodes kept FP32 beyond the search's own exclusions (the mixed-precision

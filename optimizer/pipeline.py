@@ -44,6 +44,7 @@ from optimizer.early_evidence import early_evidence_refusal
 from optimizer.export import ExportOnnx, refuse_quantized
 from optimizer.fuse import FuseGraph
 from optimizer.graph_words import read_graph_words, words_record
+from optimizer.image_scale import scale_words, with_fp32_scale
 from optimizer.nan_inputs import NAN_INPUTS, accepted_nan_inputs, int8_nan_refusal
 from optimizer.nan_outputs import nan_refusal
 from optimizer.quant_exclusions import graph_no_compute_refusal, no_compute_refusal
@@ -279,6 +280,11 @@ class OptimizeJob:
         )
         record = verify.measure(candidate)
         record["enforced"] = not self.options.keep_failing
+        if not record["holds"]:  # an image output's PSNR miss: FP32's own under 8-bit inputs, for scale
+            record = with_fp32_scale(record, reference, self.held_out, verify.batch_size)
+            scale = scale_words(record)
+            if scale and self.options.keep_failing:
+                record["notes"] = [*(record.get("notes") or []), f"kept failing: {scale}"]
         if not record["holds"] and not self.options.keep_failing:
             refusal = drift_refusal(record, self.options.precision)
             advice: dict[str, Any] = {k: s[k] for s in stages for k in ("method_hint", "activation_outliers") if k in s}

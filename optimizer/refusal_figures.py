@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from optimizer.drift_budget import BUDGET_FLAGS, CHECKS, DriftBudget, DriftReport
+from optimizer.image_scale import scale_words
 from quantserve.metrics import beyond
 
 METRIC_FIELD = "max_metric_drop"  # the budget a --metric's relative drop is judged against
@@ -27,7 +28,8 @@ def candidate_verification(drift: DriftReport, budget: DriftBudget, data: str, s
 
 
 def miss_words(verification: Mapping[str, Any]) -> str:
-    """E.g. "missed: --min-psnr-mean 45, --min-psnr-worst 40 (11 of 128 samples under 40 dB); your --metric m:psnr
+    """E.g. "missed: --min-psnr-mean 45, --min-psnr-worst 40 (11 of 128 samples under 40 dB); for scale: FP32 itself,
+    given its inputs rounded to 8 bits, reads … (`optimizer.image_scale`); your --metric m:psnr
     held: 15.50 → 15.46, a drop of 0.24 %, within --max-metric-drop 0.01 (1 %)"; "" where nothing missed."""
     violations = list(verification.get("violations") or [])
     if not violations:
@@ -35,7 +37,8 @@ def miss_words(verification: Mapping[str, Any]) -> str:
     outputs = verification.get("outputs") or {}
     flags = [_flag_words(violation, outputs) for violation in violations]
     missed = list(dict.fromkeys(flag for flag in flags if flag))
-    said = [f"missed: {', '.join(missed)}" if missed else "", metric_held_words(verification.get("metric"))]
+    said = [f"missed: {', '.join(missed)}" if missed else "", scale_words(verification)]
+    said.append(metric_held_words(verification.get("metric")))
     return "; ".join(words for words in said if words)
 
 
