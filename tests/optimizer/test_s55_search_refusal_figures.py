@@ -140,7 +140,9 @@ def test_samples_under_a_floor_where_every_one_kept_misses_says_at_least() -> No
     assert side_by_side(15.4582, 15.4597) == "15.458 → 15.460"  # two that differ never read alike
 
 
-def test_a_closest_model_running_nothing_in_int8_gives_way_to_the_nearest_that_does() -> None:
+def test_a_closest_model_running_nothing_in_int8_gives_way_to_the_nearest_that_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from types import SimpleNamespace
 
     from optimizer.drift_budget import DriftBudget, DriftReport, Violation
@@ -151,7 +153,10 @@ def test_a_closest_model_running_nothing_in_int8_gives_way_to_the_nearest_that_d
         outputs = {"enhanced": {"kind": "image", "psnr_worst": worst}}
         return SimpleNamespace(scheme=scheme, excluded=[], int8=int8, drift=DriftReport(outputs, [violation], [worst]))
 
+    # no model here to read FP32's own PSNR under 8-bit inputs by (`optimizer.image_scale`, session 56's test)
+    monkeypatch.setattr("optimizer.int8_verdict.with_fp32_scale", lambda verification, *_: verification)
     run = SearchVerdict.__new__(SearchVerdict)
+    run.fused, run.reference, run.verify_batch = SimpleNamespace(path=None), {}, 1  # type: ignore[assignment]
     run.stage = SimpleNamespace(budget=DriftBudget(), held_out=range(128))  # type: ignore[assignment]
     run.exclusions = []
     run._quantizes_anything = lambda c: c.int8  # type: ignore[method-assign]
