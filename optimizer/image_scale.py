@@ -93,6 +93,8 @@ def scale_words(verification: Mapping[str, Any]) -> str:
     violations = list(verification.get("violations") or [])
     words = []
     for name, fp32 in figures.items():
+        if not all(math.isfinite(float(fp32[metric])) for metric in PSNR_CHECKS):
+            continue  # no scale to give (FP32 answered NaN on rounded inputs)
         missed = [v["metric"] for v in violations if v["output"] == name and v.get("metric") in PSNR_CHECKS]
         named = f"output '{name}': " if len(outputs) > 1 else ""
         reads = f"{fp32['psnr_mean']:.2f} dB mean / {fp32['psnr_worst']:.2f} dB worst against its own answers"

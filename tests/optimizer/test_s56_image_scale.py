@@ -123,3 +123,5 @@ def test_the_words_say_whether_int8_is_within_fp32s_own_sensitivity() -> None:
     sharp = {**LOW_LIGHT, FP32_SCALE: {"outputs": {"enhanced": {"psnr_mean": 60.0, "psnr_worst": 52.0}}}}
     assert scale_words(sharp).endswith("; INT8 (40.66 / 21.44 dB) moves the output more than 8-bit input rounding does")
     assert scale_words({**LOW_LIGHT, FP32_SCALE: {}}) == ""  # not read: nothing said
+    unread = {"outputs": {"enhanced": {"psnr_mean": float("nan"), "psnr_worst": 20.0}}}
+    assert scale_words({**LOW_LIGHT, FP32_SCALE: unread}) == ""
