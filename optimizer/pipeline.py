@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,14 @@ from optimizer.speed import SpeedSettings, compare_speed
 from optimizer.speed_verdict import drift_kept
 from optimizer.state_loop import StatePair, find_state_pairs
 from optimizer.targets import PRECISIONS, EngineTarget, get_target, target_names
-from optimizer.timing_rows import TimingRows, fit_timing_rows, searched_rows
+from optimizer.timing_rows import (
+    Footprint,
+    TimingRows,
+    fit_timing_rows,
+    footprint_record,
+    searched_rows,
+    start_fp32_footprint,
+)
 from optimizer.transformer import TransformerSettings
 from optimizer.unbatched import check_requests, request_specs
 from optimizer.user_metric import UserMetric
@@ -163,6 +171,7 @@ class OptimizeJob:
             else transformer.fuse_stage(check_inputs)
         )
         fused = fuse(exported, staging / REFERENCE_FILE)
+        measuring = self._start_footprint(fused.path)
         self.state_pairs = find_state_pairs(fused.path, self.options.state)  # a bad --state fails before calibrating
         onnx_model = self._lower_precision(fused, work)
         self.options.progress("build")
@@ -200,8 +209,19 @@ class OptimizeJob:
             graph = onnx.load(str(staging / REFERENCE_FILE), load_external_data=False).graph
             built.manifest.inputs = request_specs(built.manifest.inputs, graph)
             built.manifest.outputs = request_specs(built.manifest.outputs, graph)
+        if measuring is not None:  # kept on the fuse stage, which wrote the FP32 model measured
+            fuse_record = next(s for s in built.manifest.stages if s.get("stage") == "fuse")
+            fuse_record.update(footprint_record(measuring))
         built.manifest.save(staging)
         return built
+
+    def _start_footprint(self, fp32: Path) -> Future[Footprint] | None:
+        """An FP32 build served on this CPU: its session's footprint, measured beside the build for deploy to weigh
+        --max-batch against (an INT8 build's timing batch measures it: `optimizer.timing_rows`)."""
+        on_cpu = bool(getattr(self.engine, "runs_on_cpu", self.engine.name != "tensorrt"))
+        if self.options.precision != "fp32" or not on_cpu:
+            return None
+        return start_fp32_footprint(fp32, self.held_out, self.options.speed.threads or os.cpu_count() or 1)
 
     def _check_rows(self, exported: Artifact, check_inputs: dict[str, np.ndarray]) -> None:
         """Axis 0 must be a batch Triton can split: checked on one ONNX Runtime session of the exported model,

@@ -12,6 +12,8 @@ GB counted now, 0.40 GB held). Both sessions are counted at the FP32 row's cost 
 at most FP32's in every candidate measured), and the batch is lowered to what fits `allowed_bytes`, saying so in the
 output and in the manifest ("timed at batch 2, not 8: batch 8 would need ~5.9 GB"). The count is an estimate: the
 U²-Net-p child held 2.64 GB at batch 3 where it counted 2.33 GB (the arena grows in steps), hence the margin below.
+An FP32 build times nothing, so its footprint is measured alone (`start_fp32_footprint`), beside its verification,
+for deploy to weigh --max-batch against (`serving.batch_memory`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import resource
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -42,6 +45,7 @@ AVAILABLE_SHARE = 0.5
 FOOTPRINT_RUNS = 2  # the second run of one row grew RSS further (U²-Net-p: 0.36 GB after one, 0.56 GB after two)
 FOOTPRINT_ROWS = 4  # rows of the second measured run: what they add beyond one row is the cost of a row
 GB = 1e9
+FOOTPRINT_KEY = "footprint"  # a stage record's figures, as `serving.batch_memory` reads them (beside `TimingRows`')
 
 
 @dataclass(frozen=True)
@@ -127,6 +131,29 @@ def searched_rows(stages: Sequence[Mapping[str, Any]]) -> TimingRows | None:
             fields = {k: v for k, v in rows.items() if k not in ("note", "footprint")}
             return TimingRows(**fields, footprint=Footprint(**footprint) if footprint else None)
     return None
+
+
+def start_fp32_footprint(fp32: Path, data: TensorData, threads: int) -> Future[Footprint] | None:
+    """`measure_footprint` of an FP32 build's session on a row and FOOTPRINT_ROWS rows of `data`, in a thread while
+    the build verifies (its child took 0.7-2 s, a third of the demo's FP32 build, where run after it); None where
+    no batch is served (an --unbatched build) or there are no rows."""
+    if data.unbatched or len(data) == 0:
+        return None
+    more = min(len(data), FOOTPRINT_ROWS)
+    row, rows = next(data.batches(1)), next(data.batches(more))  # read here: the build reads `data` meanwhile
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fp32-footprint")
+    measuring = pool.submit(measure_footprint, fp32, row, threads, rows, more)
+    pool.shutdown(wait=False)  # the thread ends with its child
+    return measuring
+
+
+def footprint_record(measuring: Future[Footprint]) -> dict[str, Any]:
+    """What an FP32 build's stage record keeps of `start_fp32_footprint`: the figures, or why there are none."""
+    try:
+        return {FOOTPRINT_KEY: asdict(measuring.result())}
+    except Exception as exc:  # deploy's warning alone reads it: noted, never failing the build it would inform
+        why = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+        return {"footprint_note": f"the FP32 session's memory was not measured ({why}); deploy cannot weigh a batch"}
 
 
 def measure_footprint(

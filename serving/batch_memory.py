@@ -3,10 +3,11 @@
 Session 54: `infer` of 1 024 000 rows to the demo's model deployed with `--max-batch 2000000` grew the model process to
 20 GB and the kernel killed it; deploy had said nothing. Shape inference is too coarse to warn by (it summed 6.3 MiB a
 sample for a model whose process grew 20 KB a row), but optimize measures the FP32 session in a child to choose its
-timing batch (`optimizer.timing_rows`) and keeps the figures in the INT8 search's stage record. Each instance is its
+timing batch (`optimizer.timing_rows`) and keeps the figures in the INT8 search's stage record; an FP32 build, timing
+nothing, measures its session alone and keeps them in its fuse stage's record (session 56). Each instance is its
 own ONNX Runtime session with its own arena, so a full batch is counted once an instance; an INT8 model's rows are
 counted at FP32's cost, as the timing batch counts them. An estimate, and the serving machine may differ: a warning.
-Builds without the figures (older manifests, FP32 builds, --unbatched ones) are not weighed.
+Builds without the figures (older manifests, --unbatched or TensorRT ones) are not weighed.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from typing import Any
 import psutil
 
 # Where the figures sit in a stage record: `speed.timing_rows.footprint`, as `optimizer.timing_rows.TimingRows` writes
-# them (its field names; serving reads the manifest's dict, not the optimizer's types)
+# them, or `footprint` (an FP32 build's: `timing_rows.footprint_record`); their field names, as serving reads the
+# manifest's dict, not the optimizer's types
 SPEED_KEY, TIMING_ROWS_KEY, FOOTPRINT_KEY = "speed", "timing_rows", "footprint"
 MEMORY_SHARE = 0.5  # a full batch may hold this much of the machine's memory before deploy warns
 
@@ -30,6 +32,7 @@ class MeasuredFootprint:
     session_bytes: int
     row_bytes: int
     fixed_bytes: int = 0
+    int8_counted: bool = True  # an INT8 build's, its rows counted at FP32's cost (an FP32 build's own: False)
 
     def batch_bytes(self, max_batch: int, instances: int = 1) -> int:
         """A full batch's peak: every instance its own session, arena and batch of `max_batch` rows."""
@@ -45,11 +48,11 @@ def measured_footprint(stages: Sequence[Mapping[str, Any]]) -> MeasuredFootprint
     """The footprint the build's stage records keep; None where none was measured."""
     for stage in stages:
         rows = (stage.get(SPEED_KEY) or {}).get(TIMING_ROWS_KEY) or {}
-        figures = rows.get(FOOTPRINT_KEY)
+        figures = rows.get(FOOTPRINT_KEY) or stage.get(FOOTPRINT_KEY)
         if figures:
-            return MeasuredFootprint(
-                int(figures["session_bytes"]), int(figures["row_bytes"]), int(figures["fixed_bytes"])
-            )
+            int8 = bool(rows.get(FOOTPRINT_KEY))  # the INT8 search's timing batch measured it
+            sizes = (int(figures["session_bytes"]), int(figures["row_bytes"]), int(figures["fixed_bytes"]))
+            return MeasuredFootprint(*sizes, int8_counted=int8)
     return None
 
 
@@ -66,11 +69,12 @@ def batch_memory_line(
     if need <= total * MEMORY_SHARE:
         return ""
     fit = footprint.rows_within(int(total * MEMORY_SHARE), instances)
+    counted = ", INT8 counted the same" if footprint.int8_counted else ""
     each = "1 instance" if instances == 1 else f"{instances} instances, each its own session"
     lower = f"--max-batch (at most ~{fit} rows fit in half the memory)" if fit else "--instances"
     return (
         f"--max-batch {max_batch} would need ~{_size(need)} of memory at a full batch ({each}; optimize measured "
-        f"~{_size(footprint.row_bytes)} a row in FP32, INT8 counted the same): this machine has {_size(total)}, and a "
+        f"~{_size(footprint.row_bytes)} a row in FP32{counted}): this machine has {_size(total)}, and a "
         f"batch that large can get the model's process killed: lower {lower}"
     )
 
