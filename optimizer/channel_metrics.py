@@ -34,6 +34,7 @@ from optimizer.typed_kinds import TOKEN_KINDS
 from quantserve import metrics
 
 CROSS_AXIS_FLOOR = 0.01  # cross-axis entries whose FP32 spread is under this share of the median entry's: not judged
+STILL_LEVEL = 1e-3  # a channel also under this share of its own level (|mean|) in spread is still: `_skip_still`
 QUIET_CEILING = FLAG_COMMITTED  # a score channel whose FP32 values all stay under this and the threshold is quiet
 
 
@@ -47,7 +48,8 @@ def channel_axis(kind: str, values: np.ndarray) -> int | None:
 
 
 def channel_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
-    """Worst per-channel correlation and relative error; channels constant in FP32 are skipped, and a score
+    """Worst per-channel correlation and relative error; channels constant in FP32 are skipped, so are still ones
+    (`_skip_still`: nearly constant in FP32, next to the other channels and to their own level), and a score
     output's quiet channels are judged by their absolute error instead (`_quiet_channels`). A dense output of
     three or more axes is also judged along its other candidate channel axis (`_cross_axes`): `channel_axes`
     names both with their entry counts, and the worst figures the axis they lie on."""
@@ -64,6 +66,7 @@ def channel_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray, thr
     }
     judged = "channel_error_worst" in BUDGETED[kind]  # maps and detections: their spread errors are budgeted
     spread_errors = metrics.channel_errors(reference, candidate, axis) if judged else None
+    correlations, spread_errors = _skip_still(record, reference, axis, correlations, spread_errors)
     cut = quiet_cut(kind, reference, threshold)
     quiet = _quiet_channels(record, reference, candidate, axis, cut, threshold)
     _keep_worst(record, axis, *_unless(quiet, correlations, spread_errors))
@@ -73,14 +76,53 @@ def channel_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray, thr
     if others:  # which axes were judged, and their entries: "channels" counts axis 1's alone (an NHWC map's rows)
         record["channel_axes"] = {str(a): int(reference.shape[a]) for a in (axis, *others) if a is not None}
     for other in others:
-        spreads = metrics.channel_spreads(reference, other)
-        moving = spreads[spreads > 0]
-        still = spreads < CROSS_AXIS_FLOOR * (float(np.median(moving)) if moving.size else 0.0)
+        still = _still(metrics.channel_spreads(reference, other))[0]
         still |= _quiet_channels(record, reference, candidate, other, cut, threshold)
         across = np.where(still, np.nan, metrics.channel_correlations(reference, candidate, other))
         across_errors = np.where(still, np.nan, metrics.channel_errors(reference, candidate, other))
         _keep_worst(record, other, across, across_errors)
     return record
+
+
+def _still(spreads: np.ndarray) -> tuple[np.ndarray, float]:
+    """Which entries' FP32 spread is under CROSS_AXIS_FLOOR of the median moving entry's, and that median (0.0 where
+    nothing moves). Decided by FP32's spread alone: an entry INT8 collapses still moves in FP32 and is judged."""
+    moving = spreads[spreads > 0]
+    median = float(np.median(moving)) if moving.size else 0.0
+    return spreads < CROSS_AXIS_FLOOR * median, median
+
+
+def _skip_still(
+    record: dict[str, Any],
+    reference: np.ndarray,
+    axis: int | None,
+    correlations: np.ndarray,
+    spread_errors: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The channel figures with the still channels' correlations taken out (NaN), counted in `channels_still`
+    (beside `channels_constant`, the exactly constant ones; the two do not overlap). A still channel is nearly
+    constant in FP32: its spread is under CROSS_AXIS_FLOOR of the median moving channel's and under STILL_LEVEL of
+    its own level (|mean|). Baidu LAC's (N, T, 59) emissions carry 10 unused tag slots at −13.7 ± 0.00011 (116
+    float32 steps; the median channel's spread is 1.84) that INT8 rounds to one value each: their correlation read
+    0, the "worst channel" of an output whose moving channels' worst is 0.994 (session 56). Both tests, not the
+    first alone: a small feature moving around 0 is signal however small next to the others (a Keras head's 4 small
+    features, 3e-5 of the big ones' spread, flattened to 0 by one INT8 input scale, must refuse: test_singleton_axes)
+    — FP32's values decide, so INT8 collapsing a channel FP32 moves still shows. A still channel's spread error is
+    measured against the median moving channel's spread instead of its own: INT8 swinging one as far as a channel
+    moves still refuses where spread errors are budgeted."""
+    if axis is None or correlations.size < 2:
+        return correlations, spread_errors
+    spreads = metrics.channel_spreads(reference, axis)
+    others = tuple(a for a in range(reference.ndim) if a != axis)
+    level = np.abs(reference.mean(axis=others, dtype=np.float64))
+    still, median = _still(spreads)
+    still &= (spreads < STILL_LEVEL * level) & ~np.isnan(correlations)  # exactly constant: counted as such already
+    record["channels_still"] = int(still.sum())
+    if not still.any():
+        return correlations, spread_errors
+    if spread_errors is not None:  # RMS over the channel's own spread → RMS over the median moving channel's
+        spread_errors = np.where(still, spread_errors * spreads / median, spread_errors)
+    return np.where(still, np.nan, correlations), spread_errors
 
 
 def decoded_head_metrics(head: DecodedHead, reference: np.ndarray, candidate: np.ndarray) -> dict[str, Any]:

@@ -89,7 +89,7 @@ def print_verification(verification: dict[str, Any], console: Any = None) -> Non
         kind = record.get("kind", "?")
         budgeted = BUDGETED.get(kind, ())
         rows = [
-            [metric, _fmt(record[metric]), _fmt(budget.get(CHECKS[metric][1])) if metric in budgeted else ""]
+            [metric, _value(record, metric), _fmt(budget.get(CHECKS[metric][1])) if metric in budgeted else ""]
             for metric in dict.fromkeys((*budgeted, *INFORMATIVE))
             if metric in record
         ]
@@ -163,6 +163,16 @@ INFORMATIVE = (
     "relative_error",
     "max_abs_diff",
 )
+
+
+def _value(record: dict[str, Any], metric: str) -> str:
+    """A metric's value; the worst channel correlation says how many channels it skipped as still in FP32
+    (`optimizer.channel_metrics`): LAC's 10 unused tag slots had read as a worst channel of 0 (session 56)."""
+    value = _fmt(record[metric])
+    still = int(record.get("channels_still") or 0)
+    if metric == "channel_correlation_worst" and still:
+        value += f" ({still} of {record.get('channels', '?')} channels still in FP32, skipped)"
+    return value
 
 
 def _fmt(value: Any) -> str:
