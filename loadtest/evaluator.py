@@ -22,7 +22,7 @@ from loadtest.request_data import check_request_size
 from loadtest.served_graph import served_kinds, told_kinds, unrecorded_graph_notes
 from loadtest.served_stream import state_notes, stream_record, stream_state
 from loadtest.variant_scores import class_ids, headline_output, reads_as_embedding, score_variant, set_drops
-from optimizer.drift import chance_notes, kind_notes, measure_drift
+from optimizer.drift import chance_notes, kind_notes, measure_drift, tokens_notes
 from optimizer.drift_budget import DriftBudget
 from optimizer.drift_evidence import neighbour_notes, thin_evidence, thin_evidence_line
 from optimizer.graph_words import GraphWords
@@ -336,7 +336,8 @@ def judge_variants(
         short = thin_evidence(report, budget, variant.samples)
         variant.thin_evidence = [thin_evidence_line(entry, "--data") for entry in short]  # evaluate's rows: --data
         inferred = {name: report.outputs[name] for name in unnamed if name in report.outputs}
-        variant.notes += neighbour_notes(report.outputs) + kind_notes(inferred) + unrecorded
+        told_tokens = tokens_notes({name: r for name, r in report.outputs.items() if name not in inferred})
+        variant.notes += neighbour_notes(report.outputs) + kind_notes(inferred) + told_tokens + unrecorded
         variant.notes += [note for note in chance_notes(report.outputs) if note not in variant.notes]  # `set_drops`
 
 

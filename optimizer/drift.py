@@ -29,13 +29,14 @@ from optimizer.gated_maps import GATED_KINDS, HeatGate, gated, gated_rows, heat_
 from optimizer.joint_tokens import JOINT_WHERE, joint_records, token_answers
 from optimizer.mask_metrics import levels_doubt
 from optimizer.ordered_bins import ordered_bins_doubt
-from optimizer.output_kinds import infer_kind, on_real_axes, token_positions
+from optimizer.output_kinds import infer_kind, on_real_axes
 from optimizer.ranked_ids import ranked_metrics, ranked_outputs
 from optimizer.row_kinds import kind_doubt
 from optimizer.sigmoid_outputs import undecided_labels_doubt
 from optimizer.soft_masks import mask_doubt
 from optimizer.token_axes import TokenAxes, output_positions, whole_row_check, whole_row_hint
-from optimizer.token_values import token_values_doubt
+from optimizer.token_lengths import said_by_length
+from optimizer.token_values import real_tokens_read, token_values_doubt
 from optimizer.typed_kinds import is_typed
 from quantserve.errors import QuantserveError
 from quantserve.metrics import chance_labels_note
@@ -57,7 +58,7 @@ def measure_drift(
     if missing:
         raise QuantserveError(f"the compared model lacks output(s) {', '.join(missing)} of the FP32 reference")
     report = DriftReport(outputs={})
-    token_rows = token_positions(inputs)
+    token_rows, token_words = real_tokens_read(inputs)
     gate = heatmap_gate(reference, kinds, budget.label_threshold)  # a CenterNet head's heat decides what counts
     selected = gate.selected(reference) if gate is not None else None
     answers = {}  # per-token top-1 outputs' real and changed tokens: judged together too (`optimizer.joint_tokens`)
@@ -125,6 +126,8 @@ def measure_drift(
         )
         if note:  # what the budget may not see: recorded, and listed by kind_notes
             record["kind_note"] = note
+        if positions is not None and "tokens_judged" in record and list(record["shape"][:2]) == list(positions.shape):
+            record["tokens_at"] = token_words  # which positions were its real tokens (`token_values.token_basis`)
         if fp32_nonfinite:  # left out of every figure above: said, as nothing judged them
             record["fp32_nonfinite"] = fp32_nonfinite
         broken = nonfinite_where_finite(ref, got_values)
@@ -206,7 +209,8 @@ def label_threshold_doubt(record: Mapping[str, Any], budget: DriftBudget) -> str
 def kind_notes(outputs: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """The notes on how outputs were judged that a passing verdict does not show (`optimizer.class_maps`, and a
     multilabel output's label sets that hold at --label-threshold but not at a tenth of it: `label_threshold_doubt`),
-    and labels no output could score (`drift_metrics.labels_unused`)."""
+    labels no output could score (`drift_metrics.labels_unused`), and real tokens a length input said
+    (`tokens_notes`)."""
     scored = any("accuracy" in record for record in outputs.values())  # labels of another output: no word
     unused = [
         f"output '{name}': labels not scored: {record['labels_unused']}; its accuracy and the accuracy budget were "
@@ -230,7 +234,20 @@ def kind_notes(outputs: Mapping[str, Mapping[str, Any]]) -> list[str]:
             for note in (record.get("kind_note"), record.get("fp32_nonfinite"))
             if note
         ]
+        + tokens_notes(outputs)
     )
+
+
+def tokens_notes(outputs: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """A note for each per-token output whose real tokens a length input said (`optimizer.token_lengths`): which
+    positions were judged, of how many. A mask, or pad ids at each row's end, say it as the data shows it; a length
+    input is the model's word, and a wrong one would move every per-token figure."""
+    return [
+        f"output '{name}': judged over its real tokens, {record['tokens_at']}: {record['tokens_judged']} of "
+        f"{math.prod(record['shape'][:2])} positions"
+        for name, record in outputs.items()
+        if said_by_length(str(record.get("tokens_at", "")))
+    ]
 
 
 def chance_notes(outputs: Mapping[str, Mapping[str, Any]]) -> list[str]:

@@ -26,6 +26,7 @@ import numpy as np
 
 from optimizer.decision_metrics import FLAG_COMMITTED, is_flag
 from optimizer.row_kinds import answers_vary, peaked_softmax, sums_to_one
+from optimizer.token_lengths import length_input, length_positions, length_words
 from quantserve import metrics
 
 NONE_ON_SHARE = 0.1  # rows with every real token plainly off, from which signed values per token are yes/no logits
@@ -40,20 +41,42 @@ PAD_INSIDE_SHARE = 0.01  # a pad id found more often among the real tokens is co
 def token_positions(inputs: Mapping[str, np.ndarray] | None) -> np.ndarray | None:
     """(N, T) True at each real token of a text model's rows, None when the model takes no tokens. Tokens are a
     2-D integer input (token ids); the real ones are where a mask (a 2-D input named "*mask*" of 0s and 1s) says
-    (`_mask_marks_pads`: an attention mask is 1 at real tokens, a padding mask at pads); without one, the positions
-    before a row's trailing pad ids (`unpadded`), else every position. Padded positions carry whatever the model
-    computes for padding: judged like tokens, they refused a faithful encoder, or could pass a broken one."""
+    (`_mask_marks_pads`: an attention mask is 1 at real tokens, a padding mask at pads); without one, where a length
+    input (N,) says (`optimizer.token_lengths`: positions 0..length-1), else the positions before a row's trailing
+    pad ids (`unpadded`), else every position. Padded positions carry whatever the model computes for padding:
+    judged like tokens, they refused a faithful encoder, or could pass a broken one."""
+    return real_tokens_read(inputs)[0]
+
+
+def token_basis(inputs: Mapping[str, np.ndarray] | None) -> str:
+    """Which positions `token_positions` took for real tokens, in words ("" without token ids): the note beside a
+    per-token output's figures."""
+    return real_tokens_read(inputs)[1]
+
+
+def real_tokens_read(inputs: Mapping[str, np.ndarray] | None) -> tuple[np.ndarray | None, str]:
+    """`token_positions` and `token_basis` together."""
     if not inputs:
-        return None
+        return None, ""
     arrays = {name: np.asarray(value) for name, value in inputs.items()}
     ids = [a for a in arrays.values() if a.ndim == 2 and np.issubdtype(a.dtype, np.integer)]
+    wide = [a for a in ids if a.shape[1] > 1]  # an (N, 1) length input is no token row
+    ids = wide or ids
     if not ids:
-        return None
+        return None, ""
     for name, array in arrays.items():
         if "mask" in name.lower() and array.shape == ids[0].shape and np.isin(array, (0, 1)).all():
             on = array != 0
-            return ~on if _mask_marks_pads(name, on, _token_ids(arrays, on)) else on
-    return unpadded(ids[0])
+            if _mask_marks_pads(name, on, _token_ids(arrays, on)):
+                return ~on, f"where input '{name}' is 0"
+            return on, f"where input '{name}' is 1"
+    if (found := length_input(arrays, ids[0])) is not None:
+        name, lengths = found
+        return length_positions(lengths, ids[0].shape[1]), length_words(name)
+    positions = unpadded(ids[0])
+    if positions.all():
+        return positions, "every position (no mask, length or trailing pad id found)"
+    return positions, "before each row's trailing pad ids"
 
 
 def _token_ids(arrays: Mapping[str, np.ndarray], mask: np.ndarray) -> np.ndarray | None:
