@@ -131,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
     from serving.endpoints import check_serves_repository, not_loaded_until_restart
     from serving.model_config import QueuePolicy
     from serving.queue_policy_stall import warn_queue_policy
+    from serving.watching_serve import watching_serve_note
 
     artifact = load_artifact(Path(args.build_dir))
     manifest = artifact.manifest
@@ -176,6 +177,9 @@ def run(args: argparse.Namespace) -> int:
     unserved = None if args.url else not_loaded_until_restart(args.repo)  # serve --model-control none
     said = f"deployed {args.build_dir} as '{args.name}' version {result.version}: {result.version_dir}"
     print(f"{said}; {unserved}" if unserved else said)
+    watcher = None if args.url or unserved else watching_serve_note(Path(args.repo), result.version)
+    if watcher:  # stopped or gone: exit 0 all the same, the version is written (session 56)
+        print(watcher)
     if superseded:
         print(f"warning: {superseded}", file=sys.stderr)
     print(f"config: {result.config_path}")
