@@ -79,6 +79,16 @@ class AccuracyReport:
             return bool(variant.cosine_told(self.output))
         return all(v.cosine_told(self.output) for v in self.variants if v.model != self.reference)
 
+    def accuracy_scope(self) -> str:
+        """How the headline's accuracy was measured where the drift measured it, not the headline scoring (labels it
+        cannot use: per token, `variant_scores.drift_accuracies`; class ids): "by token, …" for a tagger's per-token
+        record, else "against the labels"; "" where the headline scored class scores or no accuracy was measured."""
+        if self.has_labels or all(v.accuracy is None for v in self.variants):
+            return ""
+        records = [(v.drift or {}).get(self.output) for v in self.variants]
+        token = any(isinstance(r, dict) and r.get("tokens_judged") is not None for r in records)
+        return "by token, over the labelled tokens" if token else "against the labels"
+
     @property
     def over_budget(self) -> list[str]:
         """Variants whose accuracy fell by more than the budget, or with any output beyond the drift budget."""

@@ -21,7 +21,14 @@ from loadtest.request_answers import shape_changes
 from loadtest.request_data import check_request_size
 from loadtest.served_graph import served_kinds, told_kinds, unrecorded_graph_notes
 from loadtest.served_stream import state_notes, stream_record, stream_state
-from loadtest.variant_scores import class_ids, headline_output, reads_as_embedding, score_variant, set_drops
+from loadtest.variant_scores import (
+    class_ids,
+    drift_accuracies,
+    headline_output,
+    reads_as_embedding,
+    score_variant,
+    set_drops,
+)
 from optimizer.drift import chance_notes, kind_notes, measure_drift, tokens_notes
 from optimizer.drift_budget import DriftBudget
 from optimizer.drift_evidence import neighbour_notes, thin_evidence, thin_evidence_line
@@ -290,6 +297,7 @@ def evaluate_accuracy(
             kinds.setdefault(name, task)
         labels = None if task == "embedding" else dataset.labels
         judge_variants(variants, outputs, reference, budget, kinds, labels, dataset.arrays, changed, graph)
+        drift_accuracies(variants, reference, name)  # labels only the drift could use (per token): its accuracy
     if metric is not None:
         named = replace(metric, labels_from=str(source))  # where a failing metric's labels=None came from
         score_user_metric(variants, outputs, reference, named, dataset.metric_truth, budget)

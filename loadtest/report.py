@@ -222,6 +222,16 @@ def _score_rows(report: AccuracyReport) -> tuple[list[str], list[list[str]]]:
         [v.model, *(_n(c if ok else None, 5) for c in (v.cosine_mean, v.cosine_min, v.cosine_p01)), *_diffs(v)]
         for v, ok in told
     ]
+    scope = report.accuracy_scope()
+    if not scope:
+        return header, rows
+    # labels only the drift could use (a tagger's per token): its accuracy, as the verdict table judged it (s56)
+    by = " (by token)" if scope.startswith("by token") else ""
+    header = [header[0], f"accuracy{by}", "drop (pts)", *header[1:]]
+    rows = [
+        [row[0], _n(v.accuracy, 4), _n(v.accuracy_drop_points), *row[1:]]
+        for row, v in zip(rows, report.variants, strict=True)
+    ]
     return header, rows
 
 
@@ -239,7 +249,9 @@ def _budget_line(report: AccuracyReport) -> str:
         return "No accuracy-drop budget set."
     budgets = []
     if drop is not None:
-        unmeasured = "" if report.has_labels else " (not measured: the data has no labels)"
+        scope = report.accuracy_scope()  # labels the drift used, per token: "the data has no labels" was false (s56)
+        unmeasured = f" (measured {scope})" if scope else " (not measured: no labels that score this output)"
+        unmeasured = "" if report.has_labels else unmeasured
         budgets.append(f"at most {drop:g} points of accuracy drop{unmeasured}")
     if report.drift_budget is not None:
         budgets.append("every output's drift budget")

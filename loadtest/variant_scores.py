@@ -200,3 +200,25 @@ def set_drops(variants: list[VariantAccuracy], reference: str, output: str, clas
         if variant.accuracy is None:
             raise InternalError(f"{variant.model}: accuracy missing beside a reference accuracy")
         variant.accuracy_drop_points = (ref.accuracy - variant.accuracy) * 100.0
+
+
+def drift_accuracies(variants: list[VariantAccuracy], reference: str, output: str) -> None:
+    """The headline output's accuracy as the drift measured it, where the headline scoring could not use the labels
+    (per-token labels (N, T) of a tagger's (N, T, C) emissions; a TopK's first id): FP32's own (the reference's),
+    each variant's and its drop, from each variant's drift record of `output`. The table read "accuracy –" and "the
+    data has no labels" beside the verdict's accuracy drop 0.01 points on those labels (LAC tagger, session 56)."""
+    ref = next(v for v in variants if v.model == reference)
+    records = {v.model: (v.drift or {}).get(output) for v in variants if v.model != reference}
+    measured = {model: r for model, r in records.items() if isinstance(r, dict) and r.get("accuracy") is not None}
+    if ref.accuracy is not None or not measured:
+        return
+    ref.accuracy = float(next(iter(measured.values()))["fp32_accuracy"])
+    ref.accuracy_drop_points = (
+        0.0 if any(r.get("accuracy_drop_points") is not None for r in measured.values()) else None
+    )
+    for variant in variants:
+        record = measured.get(variant.model)
+        if record is not None:
+            variant.accuracy = float(record["accuracy"])
+            drop = record.get("accuracy_drop_points")  # none where FP32's own is at chance (`chance_notes` says so)
+            variant.accuracy_drop_points = float(drop) if drop is not None else None

@@ -27,8 +27,8 @@ def _report(int8: VariantAccuracy, labels: bool, drop: float | None = 1.0, drift
 def test_a_miss_without_labels_names_the_metric_that_missed() -> None:
     line = _budget_line(_report(VariantAccuracy("int8", 64, violations=[PSNR]), labels=False))
     assert line == (
-        "Budget vs `fp32`: at most 1 points of accuracy drop (not measured: the data has no labels) and every "
-        f"output's drift budget — OVER BUDGET: int8 ({PSNR})."
+        "Budget vs `fp32`: at most 1 points of accuracy drop (not measured: no labels that score this output)"
+        f" and every output's drift budget — OVER BUDGET: int8 ({PSNR})."
     )
 
 

@@ -354,6 +354,8 @@ def print_table(report: Any, console: Any = None) -> None:
     columns, rows = [columns[i] for i in shown], [[row[i] for i in shown] for row in rows]
     # the output scored named: a five-head model's table read digit_0's figures unnamed beside digit_4's drift (s43)
     scored = f", output '{report.output}'" if report.output else ""
+    scope = report.accuracy_scope()  # labels only the drift could use: a tagger's accuracy is per token (s56)
+    scored += f" (accuracy {scope})" if scope.startswith("by token") else ""
     print_rows(f"accuracy drift vs {report.reference}{scored}", columns, rows, console)
     print_drift_rows(report, console)
 
