@@ -62,7 +62,8 @@ def config_mismatch(model_dir: Path) -> str | None:
 def interface_change(served: dict[str, Any], new: dict[str, Any], batch_limit: bool = True) -> str | None:
     """How `new` (a config dict) changes what the clients of `served` (a config as `parse_config` reads it) may send
     or get back, in deploy's words ("changes the model's interface: …; requests made for the version there now would
-    fail"), None where it does not. `batch_limit`: a lower max_batch_size counts (`batch_limit_cut`)."""
+    fail"), None where it does not. `batch_limit`: a lower max_batch_size counts, and a row limit over max_batch_size 0
+    (0 → N: no row limit before, `batch_limit_cut`)."""
     cut = batch_limit_cut(served, new) if batch_limit else None
     changes = interface_changes(served, new) + ([cut] if cut else [])
     if not changes:

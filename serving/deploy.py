@@ -146,10 +146,10 @@ def deploy(
     and the version folder each appear by one atomic rename. `prune=False` keeps old folders, so a
     caller can still `withdraw` this version and leave the repository as it was. A version whose inputs or outputs
     differ from the config there now (its clients' requests would fail) is refused unless `allow_interface_change`.
-    A lower max_batch_size than the config's there now is such a change too, unless `allow_batch_cut` (tune's
-    winner, which says so itself). `max_batch` None: DEFAULT_MAX_BATCH, or 0 for an --unbatched build
-    (`max_batch_for`). `check_pad`: ragged_batching "pad" is refused where it would change the model's answers
-    (serving.ragged_check).
+    A lower max_batch_size than the config's there now (or any over its 0, no row limit) is such a change too, unless
+    `allow_batch_cut` (tune's winner, which says so itself). `max_batch` None: DEFAULT_MAX_BATCH, or 0 for an
+    --unbatched build (`max_batch_for`). `check_pad`: ragged_batching "pad" is refused where it would change the
+    model's answers (serving.ragged_check).
     """
     check_model_name(name)
     policy = policy or ServingPolicy()

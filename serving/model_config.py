@@ -415,11 +415,24 @@ def batch_limit_cut(served: dict[str, Any], new: dict[str, Any]) -> str | None:
     """How `new` lowers the rows a request may carry below what `served` takes ("max_batch_size 32 → 4 (requests of
     5 to 32 rows would be refused)"), None where it does not: a live deploy at --max-batch 4 over 32 passed the
     interface check in silence, and every 8-row request failed from the swap on (issue 11, session 40). From batched
-    to 0 the tensors' shapes say it (`interface_changes`)."""
+    to 0 the tensors' shapes say it (`interface_changes`). From 0 to N is a cut where every input of `served` takes
+    any size on axis 0 (`_no_row_limit`): a plain deploy over a tune winner's max batch 0 wrote 32, and a 100-row
+    request that version 1 answered was refused ("batch-size must be <= 32", session 56)."""
     was, now = int(served.get("max_batch_size", 0) or 0), int(new.get("max_batch_size", 0) or 0)
+    if was == 0 and now > 0 and _no_row_limit(served):
+        return f"max_batch_size 0 → {now} (requests of more than {now} rows would be refused; was no row limit)"
     if not 0 < now < was:
         return None
     return f"max_batch_size {was} → {now} (requests of {now + 1} to {was} rows would be refused)"
+
+
+def _no_row_limit(config: dict[str, Any]) -> bool:
+    """Whether `config`, served with max_batch_size 0, takes requests of any number of rows: each input's axis 0 is
+    dynamic (-1). A fixed axis 0 (an --unbatched build's 1) is a shape, which `interface_changes` compares."""
+    try:
+        return all(list(t.get("dims") or []) and int(t["dims"][0]) == -1 for t in config.get("input", []))
+    except (TypeError, ValueError, AttributeError):
+        return False
 
 
 def _fixes_dynamic(was: list[int], now: list[int]) -> bool:

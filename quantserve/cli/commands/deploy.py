@@ -43,8 +43,8 @@ def register(subparsers: Any) -> None:
         "--max-batch",
         type=int,
         default=None,
-        help="max_batch_size (0: no batching; default: the model's config's, else 32, or 0 for a build made with "
-        "optimize --unbatched)",
+        help="max_batch_size (0: no batching; default: the model's config's, 0 included, else 32, or 0 for a build "
+        "made with optimize --unbatched)",
     )
     parser.add_argument(  # None: left out, told from an explicit value, which max_batch_size 0 refuses
         "--max-queue-delay-us",
@@ -129,10 +129,11 @@ def run(args: argparse.Namespace) -> int:
     from serving.deploy import ServingPolicy, deploy, load_artifact, max_batch_for, prune_after_deploy
     from serving.deploy_numbers import DEFAULT_QUEUE_DELAY_US, check_delay_batched, check_numbers
     from serving.endpoints import check_serves_repository, not_loaded_until_restart
-    from serving.model_config import QueuePolicy
+    from serving.model_config import QueuePolicy, check_model_name
     from serving.queue_policy_stall import warn_queue_policy
     from serving.watching_serve import watching_serve_note
 
+    check_model_name(args.name)  # before its folder is read: 300 characters said "file name too long" (session 56)
     artifact = load_artifact(Path(args.build_dir))
     manifest = artifact.manifest
     kept = keep_serving_settings(args, Path(args.repo) / args.name, manifest.unbatched)
@@ -217,6 +218,8 @@ def keep_serving_settings(args: argparse.Namespace, model_dir: Path, unbatched: 
         args.instances = sum(int(group.get("count", 1)) for group in served.get("instance_group", [])) or 1
         kept.append(f"--instances {args.instances}")
     was = int(served.get("max_batch_size", 0) or 0)
+    if was == 0 and args.max_batch is None and not unbatched:
+        kept += _keep_no_batching(args, model_dir.name)
     if not (unbatched or was <= 0 or args.max_batch == 0):
         kept += _keep_batching(args, served, was)
         kept += _keep_ragged_batching(args, served)
@@ -225,6 +228,22 @@ def keep_serving_settings(args: argparse.Namespace, model_dir: Path, unbatched: 
         args.live_versions = int(latest.get("num_versions", 1) or 1)
         kept.append(f"--live-versions {args.live_versions}")
     return kept
+
+
+def _keep_no_batching(args: argparse.Namespace, name: str) -> list[str]:
+    """`keep_serving_settings` of a config served with max_batch_size 0 (no batching, no row limit: a tune winner's
+    "no batching"): kept, as the other settings are. A deploy with no --max-batch wrote 32 over it in silence, and a
+    100-row request version 1 answered was then refused (session 56). A batching flag with it is refused: there is no
+    batcher to take it, and the words would otherwise blame a --max-batch 0 nobody gave."""
+    for flag, value in (("--max-queue-delay-us", args.max_queue_delay_us), ("--preferred-batch", args.preferred_batch)):
+        if value:
+            raise QuantserveError(
+                f"{flag}: '{name}' is served with max_batch_size 0 (no batching), which a deploy without --max-batch "
+                "keeps; give --max-batch N as well to batch (with --allow-interface-change: requests of more than N "
+                "rows would then be refused)"
+            )
+    args.max_batch = 0
+    return ["--max-batch 0"]
 
 
 def _keep_ragged_batching(args: argparse.Namespace, served: dict[str, Any]) -> list[str]:
