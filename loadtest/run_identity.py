@@ -21,6 +21,7 @@ import numpy as np
 
 from loadtest.data_file import read_data
 from quantserve.errors import QuantserveError
+from serving.drift_parameter import recorded_drift_misses
 from serving.model_config import (
     default_preferred_batch_sizes,
     recorded_precision,
@@ -51,6 +52,9 @@ class RunIdentity:
     in_process: dict[str, Any] | None = None
     # how the model was served at the run's end (`served_config`; None: not read, or a file from before it was)
     config_at_end: str | None = None
+    # the drift budget its build missed at optimize and was shipped past (--keep-failing), as its deployment recorded it
+    # (`serving.drift_parameter`): deploy's lines; None where none is recorded (a build that held, an older file)
+    drift_missed: list[str] | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunIdentity:
@@ -171,6 +175,7 @@ def served_identity(url: str, model: str, data: Path, tls: ClientTls | None = No
         return identity, None
     identity.source, identity.config = recorded_source(config), served_config(config)
     identity.in_process = recorded_speed(config)
+    identity.drift_missed = recorded_drift_misses(config) or None
     return identity, recorded_precision(config)
 
 

@@ -406,8 +406,9 @@ def gather(
             verdict.drift += drift_rows(label, outputs, verification.get("budget"))
             verdict.drift += metric_row(label, verification.get("metric"))
             note_evidence(verdict, label, verification.get("thin_evidence") or [], "--eval")
-    if not manifests:  # no build given: the speed each served model's deployment recorded
+    if not manifests:  # no build given: the speed each served model's deployment recorded, and the drift it missed
         verdict.in_process += served_in_process(runs)
+        note_drift_misses(verdict, runs, accuracy)
     if accuracy is not None:
         for v in accuracy.variants:
             if v.model != accuracy.reference and v.drift:
@@ -444,6 +445,34 @@ def speed_failure(speed: Mapping[str, Any]) -> str:
     if speed.get("verdict") == UNCERTAIN and isinstance(low, int | float):
         return f"{shown}, not shown faster: its timing rounds' lower bound is {low:.2f}× (rounds too spread)"
     return f"{shown}, below its speed budget"
+
+
+NOT_MEASURED_HERE = "its deployment's record; a load test measures no drift: evaluate it through the server"
+MEASURED_HERE = "its deployment's record; the verdict judges the drift evaluate measured through the server"
+
+
+def note_drift_misses(verdict: Verdict, runs: list[LoadRun], accuracy: AccuracyReport | None) -> None:
+    """The drift budget each run's build missed at optimize and was shipped past (--keep-failing), as its deployment
+    recorded it (`RunIdentity.drift_missed`), once per model: a failure where nothing here measured its drift, a note
+    where evaluate scored it through the server (what it measured is judged). Session 56: a load test of such a build
+    read "PASS · INT8 1.97× FP32 served", no word of drift, and `report --build` of the same results FAIL."""
+    variants = [v.model for v in accuracy.variants if v.model != accuracy.reference] if accuracy else []
+    scored = {model.partition(VERSION_SEPARATOR)[0] for model in variants}
+    for model, missed in _recorded_misses(runs).items():
+        if model.partition(VERSION_SEPARATOR)[0] in scored:
+            verdict.notes += [f"{model}: its build {line} ({MEASURED_HERE})" for line in missed]
+        else:
+            verdict.failures += [f"{model}: its build {line} ({NOT_MEASURED_HERE})" for line in missed]
+
+
+def _recorded_misses(runs: list[LoadRun]) -> dict[str, list[str]]:
+    """{model: the drift misses its deployment recorded}, for the models whose runs recorded any (the first run's)."""
+    misses: dict[str, list[str]] = {}
+    for run in runs:
+        missed = run.identity.drift_missed if run.identity is not None else None
+        if missed:
+            misses.setdefault(run.model, list(missed))
+    return misses
 
 
 def served_in_process(runs: list[LoadRun]) -> list[dict[str, Any]]:
