@@ -12,10 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
+from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
 from loadtest.percentiles import LatencySummary
 from loadtest.report import load_results, verdict_headline
 from loadtest.results import LoadResult, LoadRun
 from loadtest.run_identity import RunIdentity
+from loadtest.verdict import gather
 from quantserve.artifact import Manifest
 from serving.deploy import deploy
 from serving.drift_parameter import DRIFT_MISSED_PARAMETER, recorded_drift_misses
@@ -85,3 +87,14 @@ def test_a_load_test_of_a_build_that_held_still_passes(tmp_path: Path) -> None:
     verdict = load_results(_results(tmp_path / "held", None)).verdict
     assert verdict.passed and not verdict.failures, verdict.failures
     assert verdict_headline(verdict).startswith("PASS · INT8 1.97× FP32 served (pxl_int8 vs pxl_fp32")
+
+
+def test_where_evaluate_measured_the_served_drift_the_record_is_a_note_not_a_failure(tmp_path: Path) -> None:
+    runs = load_results(_results(tmp_path / "evaluated", [RECORDED])).runs
+    accuracy = AccuracyReport(
+        "pxl_fp32", "eval.npz", "probs", False, None,
+        [VariantAccuracy("pxl_fp32", 64), VariantAccuracy("pxl_int8", 64, precision="int8")],
+    )  # fmt: skip
+    verdict = gather(tmp_path / "evaluated", runs, accuracy, [])
+    assert verdict.passed and not verdict.failures, verdict.failures
+    assert any(note.startswith(f"pxl_int8: its build {RECORDED}") for note in verdict.notes), verdict.notes
