@@ -55,6 +55,7 @@ import onnx
 from optimizer import onnx_files
 from optimizer.activation_outliers import STATS_BATCH
 from optimizer.calibrate import MEMORY_BUDGET_BYTES, CalibrationSettings
+from optimizer.cpu_clock import CpuClock
 from optimizer.cpu_isa import cpu_flags as cpu_flags_here
 from optimizer.drift_budget import BudgetExceeded, DriftBudget, DriftReport
 from optimizer.drift_evidence import evidence_refusal, evidence_shortfall
@@ -73,7 +74,7 @@ from optimizer.output_kinds import infer_output_kinds
 from optimizer.profile import ModelProfile, profile_model
 from optimizer.quant_exclusions import activation_matmuls, find_exclusions
 from optimizer.ranked_ids import ranked_outputs
-from optimizer.search_budget import CANDIDATE, PROFILE, TIMING, DeadlineReached, SearchBudget, mixed_view
+from optimizer.search_budget import CANDIDATE, PROFILE, STEP, TIMING, DeadlineReached, SearchBudget, mixed_view
 from optimizer.sensitivity import Attempt, MixedPrecisionSearch, compute_macs, time_saved_ms
 from optimizer.speed import Block, SpeedSettings, time_pair
 from optimizer.tensor_ranges import ProgressCallback, activation_bytes_per_sample, rows_per_chunk
@@ -260,7 +261,9 @@ class _SearchRun(FallbackSchemes):
                 self._refuse_exhausted(chosen, mixed, tried)
         except BudgetExceeded as refusal:  # the outliers calibration saw, and the method advice that fits them
             if refusal.record.get("refused_for") == "drift":  # every candidate tried missed: each one refused
-                refusal.record.update(self._outlier_record(), refused_schemes=sorted({c.scheme for c in tried}))
+                more_time = bool(refusal.record.get("time_may_help"))  # the advice ends with deploy fp32 already
+                schemes = sorted({c.scheme for c in tried})
+                refusal.record.update(self._outlier_record(more_time), refused_schemes=schemes)
             for key, figures in self._closest_figures(chosen, tried).items():  # the table optimize prints first
                 refusal.record.setdefault(key, figures)
             raise
@@ -418,7 +421,9 @@ class _SearchRun(FallbackSchemes):
             reserve_s=self.budget.cost(TIMING),  # the winner is still to be timed
             scores_lead=DriftReport.scores_lead,
         )
+        clock = CpuClock.now()  # how busy the machine was while it searched: said where its time cuts it short
         result = search.run(Attempt([], start.path, start.drift, full=True), nodes, saved)
+        others_share = clock.others_share()
         self.budget.absorb(mixed_budget)
         kept = result.best.kept
         # Ship the variant the search measured (for static Q/DQ: the calibrated model with `kept` restored to FP32),
@@ -448,6 +453,12 @@ class _SearchRun(FallbackSchemes):
             "stopped": result.stopped,
             "ranked_by": result.ranked_by,
             "search_s": round(time.monotonic() - started, 2),
+            # what cut it short, where time did: its own cap, or the whole --max-search-s (`search_cut_words`)
+            "cut_by": (("max_search_s" if mixed_budget.bound_by_parent else "cap") if mixed_budget.cut else None),
+            "cap_s": self.stage.search.mixed_cap_s(),
+            "max_search_s": self.budget.seconds,
+            "step_s": round(self.budget.cost(STEP), 2),  # the longest step so far: what one more would take
+            "others_share": others_share,  # share of the cores other processes used while it searched
         }
         return chosen, record
 

@@ -5,6 +5,7 @@ measured and kept.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,10 @@ import numpy as np
 import onnx
 
 from optimizer.activation_outliers import STATS_BATCH, ActivationOutliers, activation_outliers
+from optimizer.cpu_clock import BUSY_SHARE
 from optimizer.drift_budget import BudgetExceeded, Violation, normalized_slack
 from optimizer.image_scale import with_fp32_scale
-from optimizer.int8_measure import Candidate, HeldOutDrift
+from optimizer.int8_measure import DEFAULT_SEARCH_S, Candidate, HeldOutDrift
 from optimizer.int8_schemes import (
     ComputeStaticScheme,
     DynamicScheme,
@@ -92,17 +94,21 @@ class SearchVerdict(HeldOutDrift):
         far, shortfall, _ = self._far_from_budget(chosen, mixed)
         more = f"{BUDGET_FLAG} {max(2 * self.budget.seconds, 120):g}"
         slower = _all_slower(tried)
+        busy = busy_words(mixed)
+        idle = ", or run it again when the machine is idle," if busy else ""
         advice = far or (
             f"nothing written: {slower}: deploy fp32 (or give it time with {more})"
             if slower
-            else f"nothing written: give it time with {more} (the time past the default goes to it) or deploy fp32"
+            else f"nothing written: give it time with {more} (the time past the default goes to it){idle} or deploy "
+            "fp32"
         )
         raise BudgetExceeded(
             f"no INT8 model holds the drift budget yet: the mixed-precision search stopped at its {cap:g} s cap after "
-            f"{steps} step{'s' * (steps != 1)}{closest}; {advice}",
+            f"{steps} step{'s' * (steps != 1)}{busy}{closest}; {advice}",
             {
                 **_drift_record(chosen, [], mixed),
                 "shortfall_in_allowed_drift": round(shortfall, 2),
+                **({"time_may_help": True} if not far else {}),
             },
         )
 
@@ -219,15 +225,18 @@ class SearchVerdict(HeldOutDrift):
             return closest
         first = _worst_line(closest)
         all_fp32 = (mixed.get("result") or {}).get("holds", True)
+        cut, more_time = search_cut_words(mixed) if all_fp32 else ("", "")
         verdict = (
-            f"; it holds only with every compute node FP32{_untried_back(mixed)}"
+            f"; it holds only with every compute node FP32{cut}"
             if all_fp32
             else f", and still missed it with every compute node kept FP32 in turn: {_where_drift_is(tried, closest)}"
         )
+        advice = more_time or "nothing written: deploy fp32 (or pass --keep-failing to ship the closest INT8 model)"
+        record = {**_drift_record(closest, tried, mixed), **({"time_may_help": True} if more_time else {})}
         raise BudgetExceeded(
             f"no INT8 model holds the drift budget: with its compute nodes in INT8, {closest.scheme} misses it "
-            f"({first}){verdict}; nothing written: deploy fp32 (or pass --keep-failing to ship the closest INT8 model)",
-            _drift_record(closest, tried, mixed),
+            f"({first}){verdict}; {advice}",
+            record,
         )
 
     def _outliers(self) -> ActivationOutliers | None:
@@ -238,12 +247,16 @@ class SearchVerdict(HeldOutDrift):
             self._outliers_seen = activation_outliers(self.model, self.fused.path, stats.batches(STATS_BATCH), at_once)
         return self._outliers_seen
 
-    def _outlier_record(self) -> dict[str, Any]:
-        """The outliers calibration saw and, for a min/max calibration, the method advice that fits them."""
+    def _outlier_record(self, time_may_help: bool = False) -> dict[str, Any]:
+        """The outliers calibration saw and, for a min/max calibration, the method advice that fits them (where the
+        refusal's own advice is more time, ending with "deploy fp32" already, without its closing "deploy fp32")."""
         outliers = self._outliers()
         if outliers is None:
             return {}
-        hint = {"method_hint": outliers.method_hint()} if self.method == "minmax" else {}
+        advice = outliers.method_hint()
+        if time_may_help:
+            advice = advice.removesuffix(": deploy fp32")
+        hint = {"method_hint": advice} if self.method == "minmax" else {}
         return {"activation_outliers": outliers.to_dict(), **hint}
 
     def _record(self, chosen: Candidate, tried: list[Candidate], mixed: dict[str, Any]) -> dict[str, Any]:
@@ -341,18 +354,58 @@ def _worst_line(candidate: Candidate) -> str:
     return worst.line(kind) + others_named([v.to_dict() for v in violations[1:]])
 
 
-def _untried_back(mixed: dict[str, Any]) -> str:
-    """Where the search's time ran out before each group kept FP32 was tried back in INT8 alone, how many were not:
+def search_cut_words(mixed: dict[str, Any]) -> tuple[str, str]:
+    """Where the mixed-precision search held the budget only by keeping every group FP32 and its time ran out before
+    it tried each group kept before the last back in INT8 alone: what cut it short (its own cap, or the whole
+    --max-search-s), how many it tried back, how busy the machine was meanwhile (`others_share`, measured over the
+    search), and the advice, a budget that holds the steps left first and "deploy fp32" last; ("", "") otherwise.
     basic-pitch was told "it holds only with every compute node FP32" twice, and with --keep-failing (whose search
-    tried them all) a mix holding at 6.5 % of MACs in INT8 was found (1.01×: refused for speed, session 51)."""
-    kept_before = max(len(mixed.get("steps") or []) - 1, 0)
-    untried = kept_before - len(mixed.get("returned_to_int8") or [])
+    tried them all) a mix holding at 6.5 % of MACs in INT8 was found (session 51). PickerXL's phase picker (load 15
+    on 2 cores, session 56) was told "its time ran out with 11 of the 11 groups kept FP32 before the last not tried
+    back in INT8 … deploy fp32" for a 0.9793-vs-0.98 miss; the same command shipped 53 % of its MACs in INT8 once the
+    load fell, and 89 % (1.51×) with --max-search-s 600."""
+    steps = mixed.get("steps") or []
+    kept_before = max(len(steps) - 1, 0)
+    tried = len(mixed.get("returned_to_int8") or [])
+    untried = kept_before - tried
     if untried <= 0 or mixed.get("stopped") != "budget holds":
-        return ""
-    return (
-        f" as far as the search went: its time ran out with {untried} of the {kept_before} groups kept FP32 before "
-        "the last not tried back in INT8 (more --max-search-s may find a mix that holds)"
+        return "", ""
+    seconds = float(mixed.get("max_search_s") or DEFAULT_SEARCH_S)
+    cap = mixed.get("cap_s")
+    if mixed.get("cut_by") == "max_search_s":
+        stop = f"then the search's whole budget (--max-search-s {seconds:g}) ran out"
+    elif cap:
+        stop = f"then the mixed-precision search stopped at its {float(cap):g} s cap (of --max-search-s {seconds:g})"
+    else:
+        stop = "then the mixed-precision search's time ran out"
+    share = mixed.get("others_share")
+    busy = share is not None and float(share) > BUSY_SHARE
+    load = "" if share is None else f" (other processes used {float(share):.0%} of the cores while it searched)"
+    said = (
+        f" as far as the search went: it kept {len(steps)} groups FP32 one at a time before the budget held, {stop} "
+        f"after trying {tried} of the first {kept_before} back in INT8"
+        f"{', on a busy machine' if busy else ''}{load}; a mix with some of them in INT8 may hold it"
     )
+    step_s = float(mixed.get("step_s") or 0.0)
+    need = untried * step_s
+    more = max(2 * seconds, 120, max(seconds, DEFAULT_SEARCH_S) + math.ceil(2 * need / 100) * 100)
+    pace = f": {untried} more steps of about {step_s:.0f} s each" if step_s >= 1 else ""
+    idle = ", or run it again when the machine is idle" if busy else ""
+    advice = (
+        f"nothing written: give the search time with {BUDGET_FLAG} {more:g} (the time past {DEFAULT_SEARCH_S:g} s "
+        f"goes to the mixed-precision search{pace}){idle}, or pass --keep-failing to ship the closest INT8 model, or "
+        "deploy fp32"
+    )
+    return said, advice
+
+
+def busy_words(mixed: dict[str, Any]) -> str:
+    """ ", on a busy machine (other processes used 70% of the cores while it searched)" where the mixed-precision
+    search's record measured others' share above `BUSY_SHARE`, else ""."""
+    share = mixed.get("others_share")
+    if share is None or float(share) <= BUSY_SHARE:
+        return ""
+    return f", on a busy machine (other processes used {float(share):.0%} of the cores while it searched)"
 
 
 def _all_slower(tried: Sequence[Candidate]) -> str:

@@ -51,7 +51,20 @@ def _flag_words(violation: Mapping[str, Any], outputs: Mapping[str, Any]) -> str
     record = outputs.get(violation["output"]) or {}
     under = samples_under(record, float(violation["budget"])) if violation["metric"] == "psnr_worst" else ""
     named = f"output '{violation['output']}': " if under and len(outputs) > 1 else ""
+    under = under or _measures(violation)
     return f"{BUDGET_FLAGS[field][0]} {violation['budget']:g}" + (f" ({named}{under})" if under else "")
+
+
+def _measures(violation: Mapping[str, Any]) -> str:
+    """What --min-box-agreement measured where no boxes are read (a probability map's or a raw head's score channels,
+    `optimizer.anchor_scores`): "clear positives of output 'probs' agreed: 0.8605". PickerXL's phase picker (a
+    per-sample probability trace, session 56) was told "missed: --min-box-agreement 0.95" and had no boxes."""
+    output, value = violation["output"], float(violation["value"])
+    if violation["metric"] == "anchor_decision_agreement":
+        return f"clear positives of output '{output}' agreed: {value:.4g}"
+    if violation["metric"] == "anchor_far_agreement":
+        return f"output '{output}', 1 - positions turned on from nothing or off to nothing per sample: {value:.4g}"
+    return ""
 
 
 def samples_under(record: Mapping[str, Any], floor: float) -> str:

@@ -107,9 +107,10 @@ def test_all_fp32_holding_says_when_groups_were_not_tried_back_in_int8() -> None
     with pytest.raises(BudgetExceeded) as refused:
         _SearchRun._nothing_in_int8(run, [closest], cut)  # type: ignore[arg-type]
     assert (
-        "; it holds only with every compute node FP32 as far as the search went: its time ran out with 2 of the 3 "
-        "groups kept FP32 before the last not tried back in INT8 (more --max-search-s may find a mix that holds); "
-        "nothing written"
+        "; it holds only with every compute node FP32 as far as the search went: it kept 4 groups FP32 one at a time "
+        "before the budget held, then the mixed-precision search's time ran out after trying 1 of the first 3 back in "
+        "INT8; a mix with some of them in INT8 may hold it; nothing written: give the search time with --max-search-s "
+        "600"
     ) in str(refused.value)
     done = {**cut, "returned_to_int8": [{"holds": False}] * 3}
     with pytest.raises(BudgetExceeded, match=r"\); it holds only with every compute node FP32; nothing written"):
