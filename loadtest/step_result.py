@@ -17,6 +17,7 @@ import numpy as np
 from loadtest import recording_files
 from loadtest.load_pattern import LoadStep
 from loadtest.load_settings import LoadSettings, step_paths
+from loadtest.metrics_owner import other_server_too, other_servers_counters
 from loadtest.model_gone import cut_short, gone_at, read_gone
 from loadtest.percentiles import LatencySummary, cdf_points
 from loadtest.results import (
@@ -365,6 +366,8 @@ def counters_not_whole(
     scraping = scrape_answers(result.requests, window.end - window.start, window.scrape_s)
     if not counts_disagree(server.requests_succeeded, client, slack, warm_ups, scraping):
         return None
+    if other := other_servers_counters(before, after, result.model, client):  # no deploy moves none of them
+        return other
     if result.failed_requests and not counts_disagree(
         server.requests_succeeded, result.requests, slack, warm_ups, scraping
     ):
@@ -381,7 +384,7 @@ def counters_not_whole(
     return (
         f"Triton counted {server.requests_succeeded} successful requests of {counted} over the window, "
         f"the client {client}: a version unloaded or reloaded during it (a deploy, a rollback) takes its counters "
-        f"with it, another client's load adds to them{failed}"
+        f"with it, another client's load adds to them{failed}{other_server_too(before, after, result.model)}"
     )
 
 

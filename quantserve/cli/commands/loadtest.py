@@ -386,8 +386,15 @@ def addressed_models(args: argparse.Namespace) -> list[tuple[str, str]]:
 
 
 def resolve_metrics_url(args: argparse.Namespace) -> str | None:
-    """--metrics-url, else the port `quantserve serve` recorded for --url, else the default port if it answers."""
-    return str(args.metrics_url) if args.metrics_url else find_metrics_url(args.url)
+    """--metrics-url, else the port `quantserve serve` recorded for --url, else the default port if it answers. A
+    --metrics-url the serve records prove another server's is refused, one they doubt said (`check_metrics_owner`)."""
+    from loadtest.metrics_owner import check_metrics_owner
+
+    if not args.metrics_url:
+        return find_metrics_url(args.url)
+    if doubt := check_metrics_owner(args.url, str(args.metrics_url)):
+        print(f"warning: {doubt}", file=sys.stderr)
+    return str(args.metrics_url)
 
 
 def run_with_progress(settings: Any, args: argparse.Namespace) -> Any:
