@@ -28,9 +28,16 @@ def metrics_address(metrics_url: str) -> str:
 def check_metrics_owner(grpc_url: str, metrics_url: str) -> str | None:
     """Refuse a --metrics-url that `quantserve serve`'s records prove is not the metrics of the server at --url (the
     metrics of another recorded server, where --url's is recorded too; a gRPC or HTTP port); a warning line where one
-    record alone says they differ; None where they agree or nothing is recorded."""
+    record alone says they differ; None where they agree or nothing is recorded. Without a record that proves it,
+    two tritonserver processes listening on the two ports do (`_check_listeners`)."""
     address = metrics_address(metrics_url)
+    doubt = _recorded_owner(grpc_url, metrics_url, address)  # the records name serve's pid and the port to use
     _check_listeners(grpc_url, metrics_url, address)
+    return doubt
+
+
+def _recorded_owner(grpc_url: str, metrics_url: str, address: str) -> str | None:
+    """`check_metrics_owner` by `quantserve serve`'s records alone."""
     own, owner = find_endpoints(grpc_url), recorded_port(address)
     host = grpc_url.rpartition(":")[0]
     own_metrics = f"{host}:{own.metrics_port}" if own is not None else None
@@ -132,7 +139,7 @@ def other_servers_counters(
         listed = ", ".join(f"'{name}'" for name in sorted(after))
         what = f"they list no model '{model}' (only {listed})"
     return (
-        f"{NO_TRITON_COUNTERS} of this load: {what} while the client got {client} answers from it: is the metrics "
+        f"{NO_TRITON_COUNTERS} of this load: {what} while the client got {client} answers from --url: is the metrics "
         "address another Triton server's? pass --metrics-url the metrics port of the server at --url"
     )
 

@@ -43,7 +43,11 @@ def two_servers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     endpoints.write_record(ServedEndpoints(OTHER, "/repo2", "127.0.0.1", 19811, 19810, 19812))
 
 
-def test_the_metrics_of_another_recorded_server_are_refused(two_servers: None) -> None:
+def test_the_metrics_of_another_recorded_server_are_refused(
+    two_servers: None, listeners: dict[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(metrics_owner, "process_name", lambda pid: "tritonserver")
+    listeners.update({19801: 101, 19802: 101, 19811: 202, 19812: 202})  # the records' words come first
     with pytest.raises(QuantserveError) as refused:
         check_metrics_owner("127.0.0.1:19801", "127.0.0.1:19812")
     assert str(refused.value) == (
