@@ -110,10 +110,11 @@ def _tune(
     from quantserve.cli.tune_report import write_report
     from quantserve.cli.tune_trace import pass_note
     from quantserve.cli.tune_trials import best_trial
-    from quantserve.cli.tune_winner import deploy_winner, remeasure
+    from quantserve.cli.tune_winner import changed_meanwhile, deploy_winner, remeasure, served_versions
     from serving.machine import cpu_facts
 
     started, out = progress.started, Path(settings.out)
+    versions_before = served_versions(Path(settings.repo), settings.name)
     shutil.rmtree(out / "runs", ignore_errors=True)
     if pass_note(settings):
         say(f"note: {pass_note(settings)}")
@@ -139,6 +140,9 @@ def _tune(
     progress.result = result
     if result.slo_met or settings.allow_slo_miss:
         progress.stage = "the deploy"
+        meanwhile = changed_meanwhile(Path(settings.repo), settings.name, versions_before)
+        if meanwhile:
+            say(f"note: {meanwhile}")
         result.deployed = deploy_winner(settings, result.best.config)
         best = result.best.config
         say(f"deployed {best.label()} into {settings.repo} as {settings.name} v{result.deployed['version']}")

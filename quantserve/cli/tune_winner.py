@@ -42,6 +42,28 @@ def deploy_winner(settings: TuneSettings, config: ServingConfig) -> dict[str, An
     }
 
 
+def served_versions(repo: Path, name: str) -> list[int]:
+    """The version folders of model `name` in `repo` now ([] where it has none yet)."""
+    from serving.versions import existing_versions
+
+    folder = Path(repo) / name
+    return existing_versions(folder) if folder.is_dir() else []
+
+
+def changed_meanwhile(repo: Path, name: str, before: list[int]) -> str | None:
+    """The words for a model whose version folders changed in the user's repository while tune searched (a deploy
+    or a rollback beside it), said before tune deploys its winner over them; None where they did not. A deploy of
+    version 4 (2 instances) 30 s into a search was followed by tune's version 5 (1 instance), with no word of it
+    (session 56)."""
+    now = served_versions(repo, name)
+    if now == before:
+        return None
+    return (
+        f"'{name}' changed in {repo} while tune searched (versions {before or 'none'} -> {now or 'none'}: a deploy or "
+        "a rollback beside it?); the winner, measured on tune's own builds, is deployed over it"
+    )
+
+
 def remeasure_seconds(settings: TuneSettings) -> float:
     """A trial's span, all measured: its warm-up and two windows; on a trace, the warm-up and window 2, the part of
     the trace both windows replay from its start (`tune_trace`): two 10 s windows from the start had re-measured 0-21 s
