@@ -166,13 +166,20 @@ INFORMATIVE = (
 
 
 def _value(record: dict[str, Any], metric: str) -> str:
-    """A metric's value; the worst channel correlation says how many channels it skipped as still in FP32
-    (`optimizer.channel_metrics`): LAC's 10 unused tag slots had read as a worst channel of 0 (session 56)."""
+    """A metric's value; the worst channel correlation names where it lies (axis and entry, as refusals do: a
+    denoiser's (N, 1, H, W) worst "channel" was an image row, axis 2, read as its one colour channel, session 56) and
+    how many channels it skipped as still in FP32 (`optimizer.channel_metrics`): LAC's 10 unused tag slots had read as
+    a worst channel of 0 (session 56)."""
     value = _fmt(record[metric])
+    if metric != "channel_correlation_worst":
+        return value
+    said = []
+    if record.get("channel_worst_axis") is not None and record.get("channel_worst") is not None:
+        said.append(f"axis {record['channel_worst_axis']}, entry {record['channel_worst']}")
     still = int(record.get("channels_still") or 0)
-    if metric == "channel_correlation_worst" and still:
-        value += f" ({still} of {record.get('channels', '?')} channels still in FP32, skipped)"
-    return value
+    if still:
+        said.append(f"{still} of {record.get('channels', '?')} channels still in FP32, skipped")
+    return f"{value} ({'; '.join(said)})" if said else value
 
 
 def _fmt(value: Any) -> str:
