@@ -331,6 +331,7 @@ def measure_repeat(
     from quantserve.cli.bench_inprocess import (
         QUICK_SATURATION_ROUNDS,
         SATURATION_ROUNDS,
+        WARMUP_FRACTION,
         batches_of,
         concurrency,
         saturation_rounds,
@@ -346,7 +347,8 @@ def measure_repeat(
         window = window_for(saturation[row], model.request_batch, settings.users, settings.inprocess_s)
         throughput, latency = concurrency(infer, data, model.request_batch, settings.users, window)
         figures = {"saturation_samples_per_s": saturation[row], "concurrent_samples_per_s": throughput}
-        rows[row].add({**figures, "p50_ms": latency.p50_ms, "p99_ms": latency.p99_ms, "requests": latency.count})
+        measured = {"requests": latency.count, "window_s": (1.0 - WARMUP_FRACTION) * window, "clients": settings.users}
+        rows[row].add({**figures, "p50_ms": latency.p50_ms, "p99_ms": latency.p99_ms, **measured})
         say(f"{model.name} repeat {repeat}: {ROWS[row][1]}: {line(rows[row])}")
     fp32_rate = rows[2].figures["concurrent_samples_per_s"].runs[-1]  # the naive server's rate, roughly
     seconds = round(window_for(fp32_rate, model.request_batch, settings.users, settings.served_s))
@@ -363,6 +365,7 @@ def line(row: RowResult) -> str:
     return (
         f"{f['saturation_samples_per_s']:.1f} samples/s at saturation, {f['concurrent_samples_per_s']:.1f} "
         f"at {row.where} concurrency, p50 {f['p50_ms']:.3g} ms, p99 {f['p99_ms']:.3g} ms"  # in-process: 0.013 ms
+        + (f" (concurrency {doubt})" if (doubt := row.concurrent_doubt) else "")
     )
 
 

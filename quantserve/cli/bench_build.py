@@ -60,10 +60,27 @@ def build(name: str, options: Any, fresh: bool, say: Say) -> tuple[Path, dict[st
     calibrate = next((s for s in manifest.stages if s.get("stage") == "calibrate"), {})
     record = {"path": str(out), "drift_holds": verification.get("holds"), "reused": reused}
     record.update({k: calibrate[k] for k in ("scheme", "kept_fp32", "int8_mac_share") if k in calibrate})
+    record.update(search_speed_record(calibrate))
     violations = verification.get("violations") or []
     if violations:  # the first miss, as optimize's refusal would have named it
         record["drift_line"] = violations[0].get("line", "")
     return out, record
+
+
+def search_speed_record(calibrate: dict[str, Any]) -> dict[str, Any]:
+    """What the INT8 search timed (the FP32/INT8 pairs its speed gate times, `optimizer.int8_search`): the chosen
+    scheme's speedup as `search_speedup`, and the fastest scheme it tried as `fastest_scheme` (scheme, speedup,
+    whether it held the drift budget). The bench switches optimize's own speed gate off, so a build optimize would
+    refuse as slower is timed here: these let the bench say so (bench_results.int8_budget_note)."""
+    record: dict[str, Any] = {}
+    speedup = (calibrate.get("speed") or {}).get("speedup")
+    if isinstance(speedup, int | float):
+        record["search_speedup"] = float(speedup)
+    tried = [c for c in calibrate.get("candidates") or [] if isinstance(c.get("speedup"), int | float)]
+    if tried:
+        fastest = max(tried, key=lambda c: c["speedup"])
+        record["fastest_scheme"] = {k: fastest.get(k) for k in ("scheme", "speedup", "holds")}
+    return record
 
 
 def with_evidence(record: dict[str, Any], flag: str) -> dict[str, Any]:

@@ -36,14 +36,22 @@ def model_section(name: str, model: dict[str, Any]) -> list[str]:
     lines += ["", header, "|---|---|---|---|---|---|"]
     note = model.get("int8_budget_note")
     for row in model["rows"]:
-        cells = [spread(row["saturation_samples_per_s"]), spread(row["concurrent_samples_per_s"])]
+        concurrent = spread(row["concurrent_samples_per_s"]) + (" ‡" if row.get("concurrent_doubt") else "")
+        cells = [spread(row["saturation_samples_per_s"]), concurrent]
         cells += [spread(row["p50_ms"], 2), spread(row["p99_ms"], 2)]
         if row.get("not_measured"):
             cells = [f"not measured: {row['not_measured']}", "", "", ""]
         label = f"{row['label']} †" if note and row["row"] in (3, 5) else row["label"]
         lines.append(f"| {row['row']} | {label} | " + " | ".join(cells) + " |")
+    short = [
+        f"‡ row {row['row']}'s samples/s at fixed concurrency: **{row['concurrent_doubt']}**."
+        for row in model["rows"]
+        if row.get("concurrent_doubt")
+    ]
     if note:
         lines += ["", f"† {note}."]
+    if short:
+        lines += ["", *short]
     lines += ["", "| ratio | value (min–max of repeats) | target | what |", "|---|---|---|---|"]
     for key, r in model["ratios"].items():
         target = "" if r["target"] is None else f"≥ {r['target']:g}: {'met' if r['met'] else '**not met**'}"

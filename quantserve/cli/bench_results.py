@@ -30,6 +30,12 @@ ROWS = {
 }
 FIGURES = ("saturation_samples_per_s", "concurrent_samples_per_s", "p50_ms", "p99_ms")
 MIN_REPEATS = 3  # a ratio over fewer has no spread worth the name: said beside it, not quoted bare
+# A fixed-concurrency figure counts the requests that end inside its window (`bench_inprocess.concurrent_requests`):
+# unbiased, but off by up to one request per client at each edge, and a window shorter than a second can land in
+# one quiet or busy stretch of a shared machine's load. Session 56: `bench --quick`'s 0.4 s window read FP32
+# 34000 samples/s, 2.4x its own saturation row; the same session by hand read 15.0k over 0.4 s and 12.6k over 3 s.
+MIN_TRUSTED_WINDOW_S = 1.0  # a measured window under this is not a figure to quote
+MIN_TRUSTED_REQUESTS_PER_CLIENT = 20  # fewer: the one-request-per-client edge alone may move it by over 5 %
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,11 @@ class RowResult:
             target = self.figures if name in FIGURES else self.extra
             target.setdefault(name, Figure()).runs.append(float(value))
 
+    @property
+    def concurrent_doubt(self) -> str | None:
+        """Why this row's fixed-concurrency figure is not one to quote, or None (`concurrency_doubt`)."""
+        return concurrency_doubt(self.extra)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "row": self.row,
@@ -112,6 +123,7 @@ class RowResult:
             **{name: figure.to_dict() for name, figure in self.figures.items()},
             "extra": {name: figure.to_dict() for name, figure in self.extra.items()},
             "not_measured": self.not_measured,
+            "concurrent_doubt": self.concurrent_doubt,
         }
 
     @classmethod
@@ -121,6 +133,29 @@ class RowResult:
             {name: Figure.from_dict(data[name]) for name in FIGURES},
             {name: Figure.from_dict(v) for name, v in data.get("extra", {}).items()}, data.get("not_measured"),
         )  # fmt: skip
+
+
+def concurrency_doubt(extra: dict[str, Figure]) -> str | None:
+    """Why a fixed-concurrency figure is not one to quote, or None: a repeat's measured window (`window_s`, recorded
+    by the in-process rows) under MIN_TRUSTED_WINDOW_S, or fewer than MIN_TRUSTED_REQUESTS_PER_CLIENT requests a
+    client in it (`requests` over `clients`). Rows that record no window (served: seconds long) have none."""
+    windows = [w for w in extra.get("window_s", Figure()).runs if math.isfinite(w)]
+    if not windows:
+        return None
+    requests, clients = extra.get("requests", Figure()).runs, extra.get("clients", Figure()).runs
+    per_client = [r / c for r, c in zip(requests, clients, strict=False) if c > 0 and math.isfinite(r)]
+    shortest, fewest = min(windows), min(per_client, default=math.inf)
+    if shortest >= MIN_TRUSTED_WINDOW_S and fewest >= MIN_TRUSTED_REQUESTS_PER_CLIENT:
+        return None
+    where = next(i for i, w in enumerate(extra["window_s"].runs) if w == shortest)
+    counted = requests[where] if where < len(requests) else math.nan
+    said = f"measured over {shortest:.2f} s ({counted:.0f} requests)"
+    why = (
+        f"a window under {MIN_TRUSTED_WINDOW_S:g} s"
+        if shortest < MIN_TRUSTED_WINDOW_S
+        else f"under {MIN_TRUSTED_REQUESTS_PER_CLIENT} requests a client"
+    )
+    return f"{said}: {why}; not a figure to quote"
 
 
 def ratio(spec: RatioSpec, rows: dict[int, RowResult], model: str) -> dict[str, Any]:
@@ -138,7 +173,7 @@ def ratio(spec: RatioSpec, rows: dict[int, RowResult], model: str) -> dict[str, 
         "min": min(per_repeat, default=math.nan),
         "max": max(per_repeat, default=math.nan),
         "repeats": len(per_repeat),
-        "doubt": ratio_doubt(top, bottom, len(per_repeat)),
+        "doubt": ratio_doubt(top, bottom, len(per_repeat)) or window_doubt(spec, rows),
         "of": f"row {spec.top} {spec.figure} / row {spec.bottom} {spec.figure}",
         "meaning": spec.meaning,
         "target": spec.target if applies else None,
@@ -164,6 +199,13 @@ def ratio_doubt(top: Figure, bottom: Figure, repeats: int) -> str | None:
     return None
 
 
+def window_doubt(spec: RatioSpec, rows: dict[int, RowResult]) -> str | None:
+    """A concurrency ratio whose row's figure is itself not one to quote (`concurrency_doubt`): that row's words."""
+    if spec.figure != "concurrent_samples_per_s":
+        return None
+    return next((f"row {n} {d}" for n in (spec.top, spec.bottom) if (d := rows[n].concurrent_doubt)), None)
+
+
 def absent_ratio(spec: RatioSpec, reason: str) -> dict[str, Any]:
     """A ratio that could not be taken, with why."""
     of = f"row {spec.top} {spec.figure} / row {spec.bottom} {spec.figure}"
@@ -171,17 +213,52 @@ def absent_ratio(spec: RatioSpec, reason: str) -> dict[str, Any]:
     return {**empty, "of": of, "meaning": spec.meaning, "not_measured": reason}
 
 
-def int8_budget_note(int8_build: dict[str, Any]) -> str | None:
+def int8_budget_note(int8_build: dict[str, Any], measured: float | None = None) -> str | None:
     """The line for an INT8 build that missed its drift budget, or whose held-out rows cannot show it (both kept by
-    keep_failing to be timed; bench_build.evidence_record), else None."""
+    keep_failing to be timed; bench_build.evidence_record), or that optimize's speed gate would refuse as slower
+    (the bench switches that gate off; bench_build.search_speed_record), else None. `measured`: the bench's own
+    3/2 (INT8 over FP32 in-process at saturation), once taken. The line names the build's scheme, how fast it ran,
+    and whether optimize would also refuse it as slower."""
     ship = "its rows are timed, but this INT8 build is not one optimize would ship"
+    words = speed_words(int8_build, measured)
+    ship = f"{words}. Its rows are timed, but this INT8 build is not one optimize would ship" if words else f": {ship}"
     unshown = int8_build.get("evidence_line")
     if int8_build.get("drift_holds") is None and unshown:
-        return f"INT8's held-out rows cannot show its drift budget ({unshown}): {ship}"
-    if int8_build.get("drift_holds") is not False:
-        return None
-    missed = int8_build.get("drift_line") or "see its manifest's verification"
-    return f"INT8 misses its drift budget ({missed}): {ship}"
+        return f"INT8's held-out rows cannot show its drift budget ({unshown}){ship}"
+    if int8_build.get("drift_holds") is False:
+        missed = int8_build.get("drift_line") or "see its manifest's verification"
+        return f"INT8 misses its drift budget ({missed}){ship}"
+    if int8_build.get("drift_holds") and "would refuse" in words:  # holds its budget, but slower than the gate allows
+        return f"INT8 holds its drift budget{ship}"
+    return None
+
+
+def speed_words(int8_build: dict[str, Any], measured: float | None) -> str:
+    """ "; its scheme, …, ran …× FP32 …": the build's scheme and speed (optimize's search, and the bench's 3/2 where
+    measured), whether optimize's speed gate would refuse it as slower, and a faster scheme the search tried; "" where
+    the build records none of this (an older build)."""
+    from optimizer.speed import SpeedSettings
+
+    gate = SpeedSettings().min_speedup
+    scheme, searched = int8_build.get("scheme"), int8_build.get("search_speedup")
+    if scheme is None and searched is None:
+        return ""
+    ran = [f"{searched:.2f}× FP32 in optimize's search"] if searched is not None else []
+    if measured is not None and math.isfinite(measured):
+        ran.append(f"{measured:.2f}× here (3/2){' — slower than FP32' if measured < 1.0 else ''}")
+    words = f"; its scheme, {scheme or 'unrecorded'}, ran {' and '.join(ran)}" if ran else f"; its scheme: {scheme}"
+    # the gate's verdict from the search's timing (as the gate times: paired, the request batch) where recorded
+    judged = searched if searched is not None else measured
+    if judged is not None and math.isfinite(judged) and judged < gate:
+        words += f": below --min-speedup {gate:g}, so `quantserve optimize` would refuse it as slower"
+        words += " too" if int8_build.get("drift_holds") is not True else ""
+    fastest = int8_build.get("fastest_scheme") or {}
+    if fastest.get("scheme") not in (None, scheme) and searched is not None and fastest.get("speedup", 0) > searched:
+        held = "and held the drift budget" if fastest.get("holds") else "but missed the drift budget too"
+        words += (
+            f"; the fastest scheme the search tried, {fastest['scheme']}, ran {fastest['speedup']:.2f}× FP32 {held}"
+        )
+    return words
 
 
 @dataclass
@@ -204,6 +281,11 @@ class ModelBench:
     def ratios(self) -> dict[str, dict[str, Any]]:
         return {spec.key: ratio(spec, self.rows, self.model) for spec in RATIOS}
 
+    def int8_measured(self) -> float | None:
+        """The bench's 3/2 (INT8 over FP32 in-process at saturation), or None before it is measured."""
+        value = ratio(next(s for s in RATIOS if s.key == "3/2"), self.rows, self.model)["value"]
+        return value if value is not None and math.isfinite(value) else None
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model,
@@ -213,7 +295,7 @@ class ModelBench:
             "rows": [self.rows[n].to_dict() for n in sorted(self.rows)],
             "ratios": self.ratios(),
             "builds": self.builds,
-            "int8_budget_note": int8_budget_note(self.builds.get("int8", {})),
+            "int8_budget_note": int8_budget_note(self.builds.get("int8", {}), self.int8_measured()),
             "source": self.source,
             "tune": self.tune,
             "compute": self.compute,

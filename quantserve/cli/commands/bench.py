@@ -152,6 +152,7 @@ def print_bench(document: dict[str, Any], console: Any = None) -> None:
 
 
 OVER_BUDGET = "†"  # marks the INT8 rows of a build that missed its drift budget
+SHORT_WINDOW = "‡"  # marks a concurrency figure measured over too short a window (bench_results.concurrency_doubt)
 
 
 def print_model(name: str, model: dict[str, Any], console: Any) -> None:
@@ -166,12 +167,16 @@ def print_model(name: str, model: dict[str, Any], console: Any) -> None:
         spread = "not measured" if row.get("not_measured") else f"{fmt(low, 0)}-{fmt(high, 0)}"
         figures = [row[k]["median"] for k in ("saturation_samples_per_s", "concurrent_samples_per_s")]
         label = f"{row['label']} {OVER_BUDGET}" if budget_note and row["row"] in (3, 5) else row["label"]
-        rows.append([str(row["row"]), label, *(fmt(v, 1) for v in figures)])
+        cells = [fmt(v, 1) for v in figures]
+        cells[1] += f" {SHORT_WINDOW}" if row.get("concurrent_doubt") else ""
+        rows.append([str(row["row"]), label, *cells])
         rows[-1] += [fmt(row["p50_ms"]["median"], 1), fmt(row["p99_ms"]["median"], 1), spread]
     title = f"{name}: {model['description']} (samples/s; saturation batch {model['saturation_batch']})"
     print_rows(title, columns, rows, console)
     for row in (r for r in model["rows"] if r.get("not_measured")):
         console.print(f"row {row['row']} not measured: {row['not_measured']}")
+    for row in (r for r in model["rows"] if r.get("concurrent_doubt")):
+        console.print(f"{SHORT_WINDOW} row {row['row']} conc. /s {row['concurrent_doubt']}")
     if budget_note:
         console.print(f"[bold red]{OVER_BUDGET} {budget_note}[/]")
     print_ratios(model["ratios"], console)
