@@ -221,7 +221,7 @@ def int8_budget_note(int8_build: dict[str, Any], measured: float | None = None) 
     and whether optimize would also refuse it as slower."""
     ship = "its rows are timed, but this INT8 build is not one optimize would ship"
     words = speed_words(int8_build, measured)
-    ship = f"{words}. Its rows are timed, but this INT8 build is not one optimize would ship" if words else f": {ship}"
+    ship = f"{words} — {ship}" if words else f": {ship}"
     unshown = int8_build.get("evidence_line")
     if int8_build.get("drift_holds") is None and unshown:
         return f"INT8's held-out rows cannot show its drift budget ({unshown}){ship}"

@@ -182,7 +182,7 @@ def test_an_int8_build_over_its_drift_budget_is_said_and_marked(
     assert note.endswith("its rows are timed, but this INT8 build is not one optimize would ship")
     assert int8_budget_note({**record, "drift_holds": True, "search_speedup": 2.0}) is None  # holds, and not slow
     marked = {**onnx_bench[0]["models"]["tiny_mlp"], "int8_budget_note": note}
-    console = Console(record=True, width=200)
+    console = Console(record=True, width=500)  # the note, with its scheme and speeds, on one line
     print_model("tiny_mlp", marked, console)
     text, markdown = console.export_text(), "\n".join(model_section("tiny_mlp", marked))
     for shown in (text, markdown):

@@ -125,7 +125,7 @@ def test_the_int8_note_names_the_scheme_its_speed_and_optimizes_refusal() -> Non
         "INT8 misses its drift budget (output 'logits': top-1 agreement 0.982 < budget 0.99); its scheme, static_qdq, "
         "ran 0.56× FP32 in optimize's search and 0.65× here (3/2) — slower than FP32: below --min-speedup 1.1, so "
         "`quantserve optimize` would refuse it as slower too; the fastest scheme the search tried, dynamic, ran 2.39× "
-        "FP32 but missed the drift budget too. Its rows are timed, but this INT8 build is not one optimize would ship"
+        "FP32 but missed the drift budget too — its rows are timed, but this INT8 build is not one optimize would ship"
     )
 
 
@@ -135,7 +135,7 @@ def test_a_build_that_holds_its_budget_but_is_slower_than_the_gate_is_noted() ->
     slow = {**int8_record(), "drift_holds": True, "fastest_scheme": {}}
     assert int8_budget_note(slow) == (
         "INT8 holds its drift budget; its scheme, static_qdq, ran 0.56× FP32 in optimize's search: below "
-        "--min-speedup 1.1, so `quantserve optimize` would refuse it as slower. Its rows are timed, but this INT8 "
+        "--min-speedup 1.1, so `quantserve optimize` would refuse it as slower — its rows are timed, but this INT8 "
         "build is not one optimize would ship"
     )
     assert int8_budget_note({**slow, "search_speedup": 2.4}) is None  # holds and fast: what optimize ships
