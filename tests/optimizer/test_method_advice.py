@@ -64,7 +64,7 @@ def _missing(value: float) -> SimpleNamespace:
 def test_every_compute_node_fp32_still_missing_is_not_said_to_hold() -> None:
     """MediaPipe's palm detector under percentile calibration: the all-FP32 variant missed too (0.88), and the line
     said "it holds only with every compute node FP32"."""
-    closest = SimpleNamespace(scheme="static_qdq_compute", drift=_missing(0.2172), summary=dict)
+    closest = SimpleNamespace(scheme="static_qdq_compute", drift=_missing(0.2172), summary=dict, speedup=1.5)
     run = SimpleNamespace(stage=SimpleNamespace(keep_failing=False), exclusions=[], _quantizes_anything=bool)
     with pytest.raises(BudgetExceeded) as refused:
         _SearchRun._nothing_in_int8(run, [closest], {"result": {"holds": False}})  # type: ignore[arg-type]
@@ -100,7 +100,7 @@ def test_optimize_prints_the_measured_advice_where_the_refusal_carries_it() -> N
 def test_all_fp32_holding_says_when_groups_were_not_tried_back_in_int8() -> None:
     """basic-pitch (session 51): told "it holds only with every compute node FP32" where the search's time ran out
     before it tried the kept groups back in INT8; a search that tried them all found a mix holding at 6.5 % of MACs."""
-    closest = SimpleNamespace(scheme="static_qdq_compute", drift=_missing(0.2172), summary=dict)
+    closest = SimpleNamespace(scheme="static_qdq_compute", drift=_missing(0.2172), summary=dict, speedup=1.5)
     run = SimpleNamespace(stage=SimpleNamespace(keep_failing=False), exclusions=[], _quantizes_anything=bool)
     steps = [{"holds": False}] * 3 + [{"holds": True}]
     cut = {"result": {"holds": True}, "steps": steps, "returned_to_int8": [{"holds": False}], "stopped": "budget holds"}

@@ -151,7 +151,9 @@ def test_a_closest_model_running_nothing_in_int8_gives_way_to_the_nearest_that_d
     def candidate(scheme: str, worst: float, int8: bool) -> SimpleNamespace:
         violation = Violation("enhanced", "psnr_worst", worst, 40.0)
         outputs = {"enhanced": {"kind": "image", "psnr_worst": worst}}
-        return SimpleNamespace(scheme=scheme, excluded=[], int8=int8, drift=DriftReport(outputs, [violation], [worst]))
+        return SimpleNamespace(
+            scheme=scheme, excluded=[], int8=int8, speedup=1.5, drift=DriftReport(outputs, [violation], [worst])
+        )
 
     # no model here to read FP32's own PSNR under 8-bit inputs by (`optimizer.image_scale`, session 56's test)
     monkeypatch.setattr("optimizer.int8_verdict.with_fp32_scale", lambda verification, *_: verification)

@@ -62,6 +62,7 @@ def test_an_idle_search_is_not_told_to_wait_for_an_idle_machine_and_a_finished_o
 def test_the_refusal_line_and_its_method_advice_say_deploy_fp32_once() -> None:
     closest = SimpleNamespace(
         scheme="static_qdq",
+        speedup=1.5,
         drift=SimpleNamespace(
             holds=False, violations=[PICKER], outputs={"probs": {"kind": "dense"}}, margin=lambda: -0.1
         ),
