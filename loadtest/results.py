@@ -268,12 +268,24 @@ class LoadResult:
     def outside_share(self) -> float | None:
         """The share of a closed loop's mean latency spent outside Triton, where it is OUTSIDE_SHARE or more and at
         least OUTSIDE_MIN_MS (None: less, open loop, or no counters)."""
+        share = self.outside_fraction()
+        if share is None:
+            return None
+        outside = share * self.latency.mean_ms
+        if not (outside >= OUTSIDE_MIN_MS and share >= OUTSIDE_SHARE):
+            return None
+        return share
+
+    def outside_fraction(self) -> float | None:
+        """The share of a closed loop's mean latency spent outside Triton (the client's mean less Triton's own time per
+        request, from its counters), however small: `tune` records it per trial; None for an open loop, where the
+        counters are missing, or where the client measured no latency."""
         if self.mode == "open" or self.server is None or not self.server.avg_request_us > 0:
             return None
-        outside = self.latency.mean_ms - self.server.avg_request_us / 1000
-        if not (outside >= OUTSIDE_MIN_MS and outside >= OUTSIDE_SHARE * self.latency.mean_ms):
+        mean = self.latency.mean_ms
+        if not mean > 0:
             return None
-        return outside / self.latency.mean_ms
+        return max(0.0, mean - self.server.avg_request_us / 1000) / mean
 
     def restart_note(self) -> str | None:
         """One line when tritonserver was replaced during the window, so its own figures were left out."""

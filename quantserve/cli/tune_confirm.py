@@ -42,7 +42,12 @@ def settle_confirmation(result: TuneResult, say: Callable[[str], None]) -> None:
     say(f"confirmed back to back: baseline {describe(baseline)}; {picked}")
     slo = result.settings.slo_p99_ms if result.settings is not None else None
     if best_trial([baseline, pick], traced, slo) is baseline:
-        say("the search's pick did not beat the baseline when both were measured again: the baseline is kept as best")
+        from quantserve.cli.tune_trials import meets_slo
+
+        kept = (
+            "kept as best" if slo is None or meets_slo(baseline, slo) else f"kept, though it missed the {slo:g} ms SLO"
+        )
+        say(f"the search's pick did not beat the baseline when both were measured again: the baseline is {kept}")
         result.best = baseline
 
 

@@ -108,7 +108,7 @@ class TuneResult:
         """The SLO's outcome in words (`tune_verdict`): the trials that met it in the search (where the confirmation
         missed, "none met it" would be false), the most of the cores other processes took, and the line said."""
         from quantserve.cli.tune_trials import met_slo
-        from quantserve.cli.tune_verdict import measured, others_share, shared_line, slo_missed
+        from quantserve.cli.tune_verdict import machine_line, measured, others_share, outside_line, slo_missed
 
         slo = self.settings.slo_p99_ms if self.settings else math.nan
         share = others_share(measured(self))
@@ -116,7 +116,9 @@ class TuneResult:
             "slo_met_in_search": [{"config": t.config.label(), "p99_ms": t.p99_ms} for t in met_slo(self.trials, slo)],
             "slo_missed": "" if self.slo_met or self.failure else slo_missed(self, advice=True),
             "others_share_max": share,
-            "shared_machine": shared_line(share),
+            "shared_machine": machine_line(self),
+            # the baseline's or the best's latency mostly the client's (`tune_verdict.outside_line`); "" where not
+            "outside_server": outside_line(self),
         }
 
     def confirmation(self) -> dict[str, Any]:

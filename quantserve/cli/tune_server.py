@@ -326,6 +326,7 @@ def window_samples(settings: TuneSettings, load: Any, step: Any, folder: Path, r
     client = (result.generator_lag_p99_ms, result.peak_in_flight, result.max_in_flight) if settings.trace else ()
     seconds = max(window.end - start, 0.0)  # the load result's own window less the warm-up
     samples = Samples(rows[:, 1], rows[:, 2] > 0.5, seconds, lags, dict(result.errors), share, *client)
+    samples.outside_share = result.outside_fraction() if settings.trace is None else None
     samples.windows = ((warmed, seconds),)
     samples.gone = gone_in_window(result, settings.warmup_s)
     return samples

@@ -37,7 +37,8 @@ TRACE_MAX_IN_FLIGHT = 512
 TIE_SHARE = 0.01  # a trace offers every trial the same load: goodputs this close are a tie, broken by p99
 LIVENESS_TIMEOUT_S = 10.0  # after a trial: a server that cannot say it is live in this long is hung
 WRAPPED = re.compile(r"^\w+\((['\"])(.*)\1\)$", re.DOTALL)  # Locust's repr of a failure: Name("message")
-WORST_OF = ("others_share", "generator_lag_p99_ms", "peak_in_flight", "max_in_flight")  # per window, the worst kept
+# per window, the worst kept
+WORST_OF = ("others_share", "generator_lag_p99_ms", "peak_in_flight", "max_in_flight", "outside_share")
 TIES = f"trace: goodput within {TIE_SHARE:.0%} of the most is a tie, won by the lowest p99"
 
 
@@ -89,6 +90,10 @@ class Trial:
     generator_lag_p99_ms: float | None = None
     peak_in_flight: int | None = None
     max_in_flight: int | None = None
+    # closed loop, where Triton's counters were read: the share of the client's mean latency spent outside Triton
+    # (`LoadResult.outside_fraction`: the load generator on this machine's cores, serialization, transfer), the worst
+    # window's; a high one holds every trial's rate down alike and so the gain over the baseline (`tune_verdict`)
+    outside_share: float | None = None
     # its model stopped being served mid-trial (`loadtest.model_gone`): not a measurement, `error` says where
     cut_short: bool = False
     # each measured window as it ran: the warm-up dropped before it and its own length (`window_s` is their sum),
@@ -219,6 +224,7 @@ class Samples:
     generator_lag_p99_ms: float | None = None
     peak_in_flight: int | None = None
     max_in_flight: int | None = None
+    outside_share: float | None = None
     # the model stopped being served (`loadtest.model_gone.ModelGone`), its `after_s` into the measured time
     gone: Any = None
     windows: tuple[tuple[float, float], ...] = ()  # per window: (warm-up dropped, seconds measured), as they ran

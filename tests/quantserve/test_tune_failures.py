@@ -95,7 +95,11 @@ def test_a_model_that_fails_some_requests_meets_no_slo_and_is_not_deployed(
         line,
     ), line
     assert "nothing deployed (the SLO was missed)" in captured.out and "deployed:" not in captured.out
-    assert re.search(r"^best: .*, \d+ of \d+ requests failed\)$", captured.out, re.MULTILINE), captured.out
+    assert re.search(
+        r"^(best|kept, though it misses the 1000 ms p99 SLO): .*, \d+ of \d+ requests failed\)$",
+        captured.out,
+        re.MULTILINE,
+    ), captured.out
     assert not (repo / "flaky").exists()
     document = json.loads((out / "tune.json").read_text())
     assert document["slo_met"] is False and document["slo_met_in_search"] == []
@@ -167,9 +171,10 @@ def test_a_confirmation_that_failed_requests_is_not_deployed_and_says_so(
     line = slo_missed(result)
     assert line == (
         "2 configuration(s) met the 100 ms p99 SLO in the search (no batching x1 p99 70.0 ms, "
-        "mb16 pref 2,4,8,16 q500us x1 p99 60.0 ms), but the confirmation run missed it (mb16 pref 2,4,8,16 q500us x1 "
-        "p99 62.0 ms, 100% of its requests within it, and 12 of its 888 requests failed): the result is not stable "
-        "under this load"
+        "mb16 pref 2,4,8,16 q500us x1 p99 60.0 ms), but the confirmation run missed it: the search's pick, mb16 pref "
+        "2,4,8,16 q500us x1, came in at p99 62.0 ms (60.0 ms in the search), 100% of its requests within it, and 12 of "
+        "its 888 requests failed; the baseline came in at p99 71.0 ms, and 9 of its 768 requests failed: the result is "
+        "not stable under this load"
     )
     printed = summary(result, capsys)
     assert line in printed and "(148.0 good req/s, p99 62.00 ms, 12 of 888 requests failed)" in printed, printed

@@ -37,8 +37,9 @@ def test_a_confirmation_that_misses_does_not_say_no_trial_met_the_slo(
     line = slo_missed(result)
     assert line == (
         "2 configuration(s) met the 100 ms p99 SLO in the search (no batching x1 p99 70.0 ms, "
-        "mb16 pref 2,4,8,16 q500us x1 p99 73.6 ms), but the confirmation run missed it (no batching x1 p99 185.5 ms, "
-        "94% of its requests within it): the result is not stable under this load"
+        "mb16 pref 2,4,8,16 q500us x1 p99 73.6 ms), but the confirmation run missed it: the search's pick, the "
+        "baseline (no batching x1), came in at p99 185.5 ms (70.0 ms in the search), 94% of its requests within it: "
+        "the result is not stable under this load; mb16 pref 2,4,8,16 q500us x1 was not measured again"
     )
     printed = summary(result, capsys)
     assert line in printed and "no configuration met" not in printed and "faster build" not in printed, printed
