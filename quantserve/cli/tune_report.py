@@ -33,7 +33,19 @@ table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:
 th:nth-child(2),td:nth-child(2){text-align:left}tr.best{background:#e6f4e6}tr.baseline{background:#f3f3f3}
 svg text{font-size:11px}svg .title{font-size:13px;font-weight:bold}.axis{stroke:#333}.grid{stroke:#eee}
 """
-COLUMNS = ("#", "config", "req/s", "p50 ms", "p99 ms", "goodput/s", "failed", "pruned", "front", "others' CPU")
+COLUMNS = (
+    "#",
+    "config",
+    "req/s",
+    "p50 ms",
+    "p99 ms",
+    "goodput/s",
+    "failed",
+    "pruned",
+    "front",
+    "others' CPU",
+    "outside Triton",
+)
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
@@ -135,6 +147,8 @@ def trials_table(document: dict[str, Any], front: set[int]) -> str:
             "yes" if trial["pruned"] else "",
             "●" if index in front else "",
             f"{trial['others_share']:.0%}" if trial.get("others_share") is not None else "",
+            # the share of its latency the client spent (`Trial.outside_share`): closed loop, with Triton's counters
+            f"{trial['outside_share']:.0%}" if trial.get("outside_share") is not None else "",
         ]
         rows.append(f"<tr class='{kind}'>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     head = "".join(f"<th>{escape(c)}</th>" for c in COLUMNS)

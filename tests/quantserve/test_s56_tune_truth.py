@@ -100,7 +100,7 @@ def test_the_confirmation_s_share_of_the_cores_is_said_only_where_it_is_more_tha
 def t2_result(tmp_path: Path, baseline_outside: float | None, best_outside: float | None) -> TuneResult:
     """out/t2: 7 trials, the pick fp32 mb128 pref 64,128 confirmed at 825.8 good req/s (p99 46.4 ms) against the
     baseline's 740, deployed; the shares of their latency spent outside Triton as given."""
-    search = [trial(BASE, 600.0, 80.0, 590.0), trial(FP32_MB128_HALF, 850.0, 44.0, 845.0)]
+    search = [trial(BASE, 600.0, 80.0, 590.0, outside_share=0.71), trial(FP32_MB128_HALF, 850.0, 44.0, 845.0)]
     baseline = trial(BASE, 760.0, 70.1, 740.0, outside_share=baseline_outside)
     pick = trial(FP32_MB128_HALF, 830.0, 46.4, 825.8, outside_share=best_outside)
     tuned = settings(tmp_path, users=16, slo_p99_ms=100.0, builds=BUILDS, request_batch=ROWS, name="mlp")
@@ -122,7 +122,8 @@ def test_a_baseline_whose_latency_is_mostly_the_client_s_says_the_gain_is_a_lowe
     from quantserve.cli.tune_report import render_html
 
     document = t2_result(tmp_path, 0.66, 0.40).to_json()
-    assert [t["outside_share"] for t in document["trials"]] == [None, None]  # the search's, not given here
+    assert [t["outside_share"] for t in document["trials"]] == [0.71, None]  # each trial's, where measured
+    assert "<th>outside Triton</th>" in render_html(document) and "<td>71%</td>" in render_html(document)
     assert document["baseline"]["outside_share"] == 0.66 and document["best"]["outside_share"] == 0.40
     lines = outcome_lines(document)
     assert lines[1].startswith("gain over the naive baseline: 1.12x goodput") and lines[2] == OUTSIDE_NOTE, lines
