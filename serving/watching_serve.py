@@ -54,6 +54,21 @@ def watching_serve_note(repo: Path, version: int) -> str | None:
     return None
 
 
+def stopped_watcher(repo: Path) -> str | None:
+    """Where the only serves recorded as watching `repo` under explicit model control are stopped (or traced):
+    "quantserve serve (pid N) watching R is stopped (SIGSTOP?)", for a command that waits on the watcher to refuse
+    up front (a rollback without --url waited its 60 s for a load that could not come, then put the config back);
+    None otherwise."""
+    states = recorded_states(repo)
+    if any(state == "running" for state, _ in states):
+        return None
+    for state, endpoints in states:
+        if state in ("stopped", "traced") and endpoints.model_control == "explicit":
+            how = "stopped by a debugger (state t)" if state == "traced" else "stopped (SIGSTOP?)"
+            return f"quantserve serve (pid {endpoints.pid}) watching {repo} is {how}"
+    return None
+
+
 def recorded_states(repo: Path) -> list[tuple[str, ServedEndpoints]]:
     """Each serve recorded as serving `repo`, with its `serve_state`; the records of those gone are removed."""
     states = []

@@ -153,3 +153,21 @@ def test_a_stale_record_beside_a_running_serve_says_nothing_and_is_removed(
     record(repo, serve_process.pid)
     assert watching_serve_note(repo, 2) is None
     assert not stale.exists() and record_path(18498).exists()
+
+
+def test_a_rollback_into_a_stopped_serves_repository_is_refused_up_front(
+    dense_build: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], serve_process: subprocess.Popen[bytes]
+) -> None:
+    """A rollback without --url waits on the watcher: with it stopped, it had waited its 60 s for a load that could
+    not come, then put the config back; it is refused before anything changes."""
+    repo, pid = tmp_path / "repo", serve_process.pid
+    for _ in range(2):
+        assert main(["deploy", str(dense_build), "--repo", str(repo), "--name", "dense"]) == 0
+    config = (repo / "dense" / "config.pbtxt").read_bytes()
+    record(repo, pid)
+    stopped(serve_process)
+    capsys.readouterr()
+    assert main(["rollback", "--repo", str(repo), "--name", "dense"]) == 2
+    err = capsys.readouterr().err
+    assert f"quantserve serve (pid {pid}) watching {repo} is stopped (SIGSTOP?): nothing rolled back" in err, err
+    assert (repo / "dense" / "config.pbtxt").read_bytes() == config

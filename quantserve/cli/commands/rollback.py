@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
         rolled_back_from,
         skipped_note,
     )
+    from serving.watching_serve import stopped_watcher
 
     model_dir = model_dir_of(args.repo, args.name)
     before = rolled_back_from(model_dir)
@@ -58,6 +59,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"live on {control.url}: '{args.name}' version {version}")
         print(f"'{args.name}' now serves version {version} ({args.repo / args.name / str(version)}){skipped}")
         return 0
+    stopped = stopped_watcher(args.repo)
+    if stopped:  # its watcher loads nothing: a wait of 60 s, then the config put back (session 56)
+        raise QuantserveError(f"{stopped}: nothing rolled back; let it run again first, or roll back with --url")
     config_path = model_dir / CONFIG_NAME
     previous = config_path.read_bytes() if config_path.is_file() else None
     version = rollback(args.repo, args.name, args.to)
