@@ -218,8 +218,7 @@ class OptimizeJob:
     def _start_footprint(self, fp32: Path) -> Future[Footprint] | None:
         """An FP32 build served on this CPU: its session's footprint, measured beside the build for deploy to weigh
         --max-batch against (an INT8 build's timing batch measures it: `optimizer.timing_rows`)."""
-        on_cpu = bool(getattr(self.engine, "runs_on_cpu", self.engine.name != "tensorrt"))
-        if self.options.precision != "fp32" or not on_cpu:
+        if self.options.precision != "fp32" or not self._runs_here():
             return None
         return start_fp32_footprint(fp32, self.held_out, self.options.speed.threads or os.cpu_count() or 1)
 
@@ -326,7 +325,11 @@ class OptimizeJob:
 
     def _timed_here(self) -> bool:
         """Speed is measured where the target runs the ONNX model on this CPU (not for TensorRT engines)."""
-        return self.options.speed.enabled and bool(getattr(self.engine, "runs_on_cpu", self.engine.name != "tensorrt"))
+        return self.options.speed.enabled and self._runs_here()
+
+    def _runs_here(self) -> bool:
+        """Whether the target runs the ONNX model on this CPU (TensorRT builds an engine for a GPU)."""
+        return bool(getattr(self.engine, "runs_on_cpu", self.engine.name != "tensorrt"))
 
     def _speed(
         self, fp32: Path, int8: Path, verification: dict[str, Any], kept_for_drift: str, rows: TimingRows
