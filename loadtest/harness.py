@@ -170,7 +170,9 @@ def run_identity(settings: LoadSettings) -> tuple[RunIdentity, str | None]:
     --model-version names one, that version's own, not the config's (the last deploy's, `serving.model_version`)."""
     from serving.client import served_precision
 
-    identity, precision = served_identity(settings.url, settings.model, settings.data, settings.tls)
+    identity, precision = served_identity(
+        settings.url, settings.model, settings.data, settings.tls, settings.model_version
+    )
     if settings.model_version:
         precision = served_precision(settings.url, settings.model, settings.tls, version=settings.model_version)
     return identity, precision

@@ -21,12 +21,12 @@ import numpy as np
 
 from loadtest.data_file import read_data
 from quantserve.errors import QuantserveError
-from serving.drift_parameter import recorded_drift_misses
+from serving.drift_parameter import version_build
 from serving.model_config import (
     default_preferred_batch_sizes,
+    is_version_name,
     recorded_precision,
     recorded_source,
-    recorded_speed,
 )
 from serving.tls import ClientTls
 
@@ -157,9 +157,12 @@ def arrays_sha256(path: Path) -> str:
     return f"sha256:{digest.hexdigest()}"
 
 
-def served_identity(url: str, model: str, data: Path, tls: ClientTls | None = None) -> tuple[RunIdentity, str | None]:
+def served_identity(
+    url: str, model: str, data: Path, tls: ClientTls | None = None, version: str = ""
+) -> tuple[RunIdentity, str | None]:
     """The run's identity at its start, and the precision the deployment recorded; what the server does not say
-    (an older deployment, another tool's, a config that cannot be read) stays None."""
+    (an older deployment, another tool's, a config that cannot be read) stays None. `version`: the one the run's
+    requests name ("": Triton's choice, the newest READY), whose own drift misses and speed verdict are recorded."""
     from serving.call_failures import NO_RETRY
     from serving.client import TritonGrpcClient
     from serving.machine import cpu_facts  # here: it imports optimizer.speed, and onnx with it
@@ -174,9 +177,16 @@ def served_identity(url: str, model: str, data: Path, tls: ClientTls | None = No
     except QuantserveError:
         return identity, None
     identity.source, identity.config = recorded_source(config), served_config(config)
-    identity.in_process = recorded_speed(config)
-    identity.drift_missed = recorded_drift_misses(config) or None
+    build = version_build(config, version or loaded_version(identity.versions), identity.versions)
+    identity.in_process = build.in_process if build else None
+    identity.drift_missed = list(build.drift_missed) if build and build.drift_missed else None
     return identity, recorded_precision(config)
+
+
+def loaded_version(ready: list[str]) -> str:
+    """The version an unversioned request goes to: the newest READY (Triton's answer); "" where none was read."""
+    numbered = [v for v in ready if is_version_name(v)]
+    return max(numbered, key=int) if numbered else ""
 
 
 def versions_now(url: str, model: str, tls: ClientTls | None = None) -> list[str] | None:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from loadtest.accuracy_results import AccuracyReport
+from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
 from loadtest.empty_window import nothing_measured
 from loadtest.in_process_speed import in_process_entry
 from loadtest.machine_notes import other_clients, recorded_machine, timed_elsewhere
@@ -455,14 +455,24 @@ def note_drift_misses(verdict: Verdict, runs: list[LoadRun], accuracy: AccuracyR
     """The drift budget each run's build missed at optimize and was shipped past (--keep-failing), as its deployment
     recorded it (`RunIdentity.drift_missed`), once per model: a failure where nothing here measured its drift, a note
     where evaluate scored it through the server (what it measured is judged). Session 56: a load test of such a build
-    read "PASS · INT8 1.97× FP32 served", no word of drift, and `report --build` of the same results FAIL."""
-    variants = [v.model for v in accuracy.variants if v.model != accuracy.reference] if accuracy else []
-    scored = {model.partition(VERSION_SEPARATOR)[0] for model in variants}
+    read "PASS · INT8 1.97× FP32 served", no word of drift, and `report --build` of the same results FAIL. Each run is
+    judged by the version it loaded: evaluate's score of version 1 is no measure of version 2's drift (session 57)."""
+    variants = [v for v in accuracy.variants if v.model != accuracy.reference] if accuracy else []
     for model, missed in _recorded_misses(runs).items():
-        if model.partition(VERSION_SEPARATOR)[0] in scored:
+        if any(_scored_same_version(model, v, runs) for v in variants):
             verdict.notes += [f"{model}: its build {line} ({MEASURED_HERE})" for line in missed]
         else:
             verdict.failures += [f"{model}: its build {line} ({NOT_MEASURED_HERE})" for line in missed]
+
+
+def _scored_same_version(model: str, variant: VariantAccuracy, runs: list[LoadRun]) -> bool:
+    """Whether evaluate's `variant` scored the model version whose load runs are labelled `model`: same model, and
+    the same version where both say which (`_load_version`, the variant's pinned one)."""
+    if model.partition(VERSION_SEPARATOR)[0] != variant.model.partition(VERSION_SEPARATOR)[0]:
+        return False
+    loaded = {_load_version(run) for run in runs if run.model == model} - {""}
+    scored = variant.version or variant.model.partition(VERSION_SEPARATOR)[2]
+    return not scored or not loaded or scored in loaded
 
 
 def _recorded_misses(runs: list[LoadRun]) -> dict[str, list[str]]:

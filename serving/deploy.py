@@ -45,7 +45,7 @@ from serving.deploy_files import (
     write_json,
 )
 from serving.deploy_numbers import check_numbers
-from serving.drift_parameter import drift_missed_parameter
+from serving.drift_parameter import drift_missed_parameter, with_version_builds
 from serving.graph_parameter import graph_parameter
 from serving.kinds_parameter import kinds_parameter
 from serving.model_config import (
@@ -395,12 +395,14 @@ def stage_version(staging: Path, version_files: dict[str, Path], manifest: Manif
 def install_version(staging: Path, config: dict[str, Any], record: dict[str, Any]) -> Deployment:
     """Write the config, then rename the staged folder to the next version (the caller holds the lock). The config
     (and the record's copy, which a rollback or withdrawal writes back) records the versions on disk and their
-    precisions: one config serves them all, and its own precision is the new version's (`serving.model_version`)."""
+    precisions and builds' records: one config serves them all, and its own precision, drift misses and speed are the
+    new version's (`serving.model_version`, `serving.drift_parameter`)."""
     model_dir = staging.parent
     config_path = model_dir / CONFIG_NAME
     previous = config_bytes(model_dir)
     before = tuple(existing_versions(model_dir))
-    config = record["config"] = with_version_precisions(config, model_dir, before)
+    config = with_version_builds(with_version_precisions(config, model_dir, before), model_dir, before)
+    record["config"] = config
     write_config(config, model_dir)
     try:
         version = rename_to_next_version(staging, model_dir, record)
