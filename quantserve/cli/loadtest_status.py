@@ -5,14 +5,22 @@ being served mid-run: allowed or not); else 0. A step cut short by its model's g
 the requests Triton refused before the run ended are that line's, not another.
 
 A shape that reached its cap (`--duration`, 1 h without it) ran as planned: its note says so, and it exits 0.
+
+The report it writes is judged too, as `quantserve report` judges it: a FAIL verdict exits 1 with one stderr line
+naming its first cause (`verdict_status`). Session 57: a load test of a build shipped past its drift budget
+(`optimize --keep-failing`) wrote a report reading FAIL and exited 0, so a CI step gating on `loadtest` passed it.
+Failed requests and steps that measured nothing are `failure_status`'s to say (and `--allow-failures`'s to allow).
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loadtest.empty_window import nothing_measured
+
+if TYPE_CHECKING:
+    from loadtest.report import ReportInputs
 
 REPORTED = "(notes above, report written); exit 1"
 
@@ -57,3 +65,19 @@ def _failures(results: list[Any]) -> str:
     lost = sum(len(r.lost_workers) for r in results)
     parts += [f"{lost} Locust worker{'s' if lost > 1 else ''} lost"] if lost else []
     return ", ".join(parts)
+
+
+def verdict_status(inputs: ReportInputs, command: str = "loadtest") -> int:
+    """1 where the verdict of the report just written (the results folder's, as `quantserve report` judges it) is FAIL
+    for a cause other than the failed or empty steps `failure_status` speaks for, with one stderr line naming the
+    first; else 0."""
+    from loadtest.verdict import load_failures
+
+    said = set(load_failures(inputs.runs))
+    causes = [line for line in inputs.verdict.failures if line not in said]
+    if not causes:
+        return 0
+    more = f" (and {len(causes) - 1} more)" if len(causes) > 1 else ""
+    line = f"the report's verdict is FAIL: {causes[0]}{more} (report written); exit 1"
+    print(f"quantserve {command}: {line}", file=sys.stderr)
+    return 1

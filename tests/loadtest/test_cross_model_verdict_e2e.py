@@ -19,6 +19,7 @@ import pytest
 
 from loadtest.report import load_results, render, verdict_headline
 from loadtest.results import LoadRun
+from loadtest.verdict import load_failures
 from quantserve.artifact import Manifest
 from quantserve.cli import main
 
@@ -55,7 +56,9 @@ def three_runs(tmp_path_factory: pytest.TempPathFactory, triton_server_factory: 
     server = triton_server_factory(root / "repo")
     out = root / "out"
     common = ["--url", server.grpc_url, "--data", str(data), "--out", str(out)]  # type: ignore[attr-defined]
-    assert main(["loadtest", *common, "--model", "alpha,beta,other", "--users", "2", "--duration", "2s"]) == 0
+    code = main(["loadtest", *common, "--model", "alpha,beta,other", "--users", "2", "--duration", "2s"])
+    results = load_results(out)  # a FAIL report (this toy INT8 may serve slower) exits 1, as `report` does (s57)
+    assert code == (1 if results.verdict.failures else 0) and not load_failures(results.runs), results.verdict.failures
     evaluated = ["--url", server.grpc_url, "--data", str(data), "--out", str(root / "acc")]  # type: ignore[attr-defined]
     main(["evaluate", *evaluated, "--models", "beta,alpha,other", "--reference", "beta"])  # `other` fails its budget
     (out / "server.json").write_text(json.dumps({"url": server.grpc_url, "data": str(data)}))  # type: ignore[attr-defined]

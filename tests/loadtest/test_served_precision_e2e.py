@@ -12,7 +12,9 @@ import loadtest_models as models
 import pytest
 
 from loadtest.accuracy_results import AccuracyReport
+from loadtest.report import load_results
 from loadtest.results import LoadRun
+from loadtest.verdict import load_failures
 from quantserve.cli import main
 
 pytestmark = pytest.mark.e2e
@@ -34,7 +36,9 @@ def neutral_results(tmp_path_factory: pytest.TempPathFactory, triton_server_fact
     server = triton_server_factory(root / "repo")
     out = root / "out"
     common = ["--url", server.grpc_url, "--data", str(data), "--out", str(out)]  # type: ignore[attr-defined]
-    assert main(["loadtest", *common, "--model", "beta,alpha", "--users", "2", "--duration", "3s"]) == 0
+    code = main(["loadtest", *common, "--model", "beta,alpha", "--users", "2", "--duration", "3s"])
+    results = load_results(out)  # a FAIL report (this toy INT8 may serve slower) exits 1, as `report` does (s57)
+    assert code == (1 if results.verdict.failures else 0) and not load_failures(results.runs), results.verdict.failures
     assert main(["evaluate", *common, "--models", "beta,alpha", "--reference", "beta"]) == 0
     from loadtest.harness import run_pattern
     from loadtest.load_pattern import ClosedLoop

@@ -27,7 +27,7 @@ from quantserve.cli.loadtest_start import (
     set_aside_unused,
     trace_request_sizes,
 )
-from quantserve.cli.loadtest_status import failure_status
+from quantserve.cli.loadtest_status import failure_status, verdict_status
 from quantserve.cli.port_flags import add_port_range_flag
 from quantserve.cli.tables import add_json_flag
 from quantserve.cli.tls_flags import add_tls_flags, client_tls
@@ -39,6 +39,7 @@ DEFAULT_REQUEST_TIMEOUT_S = 30.0  # the client's gRPC deadline per request, as e
 if TYPE_CHECKING:
     from loadtest.interruption import RunInterrupted
     from loadtest.load_settings import LoadSettings
+    from loadtest.report import ReportInputs
     from loadtest.results import LoadRun
 
 
@@ -191,7 +192,7 @@ def run_load_command(args: argparse.Namespace) -> int:
     """One load run (a step, a sweep, a rate list, stages or a trace) per model, then the report and a table."""
     from loadtest.load_flags import parse_duration
     from loadtest.load_settings import LoadSettings, check_expected_arrivals
-    from loadtest.report import render
+    from loadtest.report import load_results, render
     from loadtest.results import load_file_name
     from loadtest.sweep_knee import sweep_note
     from quantserve.cli.tables import print_json, print_load_table
@@ -241,8 +242,9 @@ def run_load_command(args: argparse.Namespace) -> int:
             if sweep := sweep_note(runs[-1]):
                 print(f"note: {sweep}")
     md_path, html_path = render(args.out)
+    inputs = load_results(args.out)  # what the report says: the folder's runs and their verdict
     if not args.json:
-        print_earlier_runs(Path(args.out), {run.model for run in runs})
+        print_earlier_runs(Path(args.out), inputs, {run.model for run in runs})
     if args.json:
         document = {"runs": [dataclasses.asdict(r) for r in runs], "metrics_url": metrics_url, "report": str(html_path)}
         print_json(document)
@@ -250,7 +252,8 @@ def run_load_command(args: argparse.Namespace) -> int:
         if metrics_url is None:
             print(metrics_hint(args.url))
         print(f"report: {html_path} and {md_path}")
-    return failure_status(runs, args.allow_failures)
+    failed = failure_status(runs, args.allow_failures)
+    return max(failed, verdict_status(inputs))  # a FAIL report exits 1, as `quantserve report` does
 
 
 def versions_line(run: LoadRun, settings: LoadSettings) -> str | None:
@@ -293,12 +296,12 @@ def print_stage_table(run: Any) -> None:
         print_rows(title, columns, [stage_cells(stage) for stage in result.stages])
 
 
-def print_earlier_runs(out: Path, models: set[str]) -> None:
-    """A note when the folder also holds other models' runs (an earlier loadtest into the same --out): the report
-    compares every run in the folder, so its verdict is said here too."""
-    from loadtest.report import load_results, verdict_headline
+def print_earlier_runs(out: Path, inputs: ReportInputs, models: set[str]) -> None:
+    """A note when the folder (`inputs`: its results, as the report read them) also holds other models' runs (an
+    earlier loadtest into the same --out): the report compares every run in the folder, so its verdict is said here
+    too."""
+    from loadtest.report import verdict_headline
 
-    inputs = load_results(out)
     others = [run for run in inputs.runs if run.model not in models]
     if not others:
         return
