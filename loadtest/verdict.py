@@ -32,7 +32,8 @@ from loadtest.machine_notes import other_clients, recorded_machine, timed_elsewh
 from loadtest.results import LoadRun
 from loadtest.run_pairing import accuracy_source_notes, spread_note
 from loadtest.served_speed import ServedSpeedup, lowest, served_speedups
-from optimizer.drift_budget import BUDGETED, CHECKS, DriftBudget, DriftReport
+from optimizer.drift_budget import DriftBudget
+from optimizer.drift_checks import BUDGETED, CHECKS, DriftReport
 from optimizer.drift_evidence import rows_to_show, thin_evidence, thin_evidence_line
 from optimizer.speed_verdict import UNCERTAIN
 from quantserve.errors import QuantserveError

@@ -28,7 +28,7 @@ import numpy as np
 from optimizer.channel_gain import gain_errors, keep_worst_gain
 from optimizer.decision_metrics import FLAG_COMMITTED
 from optimizer.decoded_heads import DecodedHead
-from optimizer.drift_budget import BUDGETED
+from optimizer.drift_checks import BUDGETED
 from optimizer.output_kinds import BOX_CHANNELS, detection_axis
 from optimizer.typed_kinds import TOKEN_KINDS
 from quantserve import metrics

@@ -23,7 +23,8 @@ import numpy as np
 from optimizer.class_maps import class_axis, dense_map_note
 from optimizer.column_readings import CHANNEL_METRICS, columns_hint, doubted_columns, position_map_doubt
 from optimizer.decision_metrics import decision_doubt
-from optimizer.drift_budget import DriftBudget, DriftReport, Violation, judge
+from optimizer.drift_budget import DriftBudget
+from optimizer.drift_checks import DriftReport, Violation, judge
 from optimizer.drift_metrics import ctc_path, id_accuracy, nonfinite_count, nonfinite_where_finite, output_metrics
 from optimizer.gated_maps import GATED_KINDS, HeatGate, gated, gated_rows, heat_rows, heatmap_gate
 from optimizer.joint_tokens import JOINT_WHERE, joint_records, token_answers

@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from optimizer.drift_budget import BUDGETED, CHECKS, DriftBudget, DriftReport, Refusal
+from optimizer.drift_budget import DriftBudget, Refusal
+from optimizer.drift_checks import BUDGETED, CHECKS, DriftReport
 from optimizer.output_kinds import on_real_axes
 from optimizer.row_kinds import usable_labels
 from optimizer.token_values import token_positions

@@ -17,7 +17,8 @@ import numpy as np
 from optimizer.answer_scores import MAX_SCORE_BYTES, with_scores
 from optimizer.calibrate import CalibrationSettings
 from optimizer.drift import measure_drift
-from optimizer.drift_budget import SCORES_ERROR, DriftBudget, DriftReport
+from optimizer.drift_budget import DriftBudget
+from optimizer.drift_checks import SCORES_ERROR, DriftReport
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from optimizer.profile import ModelProfile
 from optimizer.quant_exclusions import MIXED_RANGE_RATIO

@@ -57,7 +57,8 @@ from optimizer.activation_outliers import STATS_BATCH
 from optimizer.calibrate import MEMORY_BUDGET_BYTES, CalibrationSettings
 from optimizer.cpu_clock import CpuClock
 from optimizer.cpu_isa import cpu_flags as cpu_flags_here
-from optimizer.drift_budget import BudgetExceeded, DriftBudget, DriftReport
+from optimizer.drift_budget import BudgetExceeded, DriftBudget
+from optimizer.drift_checks import DriftReport
 from optimizer.drift_evidence import evidence_refusal, evidence_shortfall
 from optimizer.graph_words import read_graph_words
 from optimizer.int8_fallbacks import FallbackSchemes

@@ -15,7 +15,8 @@ import onnx
 
 from optimizer.activation_outliers import STATS_BATCH, ActivationOutliers, activation_outliers
 from optimizer.cpu_clock import BUSY_SHARE
-from optimizer.drift_budget import BudgetExceeded, Violation, normalized_slack
+from optimizer.drift_budget import BudgetExceeded
+from optimizer.drift_checks import Violation, normalized_slack
 from optimizer.image_scale import with_fp32_scale
 from optimizer.int8_measure import DEFAULT_SEARCH_S, Candidate, HeldOutDrift
 from optimizer.int8_schemes import (

@@ -14,7 +14,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from optimizer.drift_budget import BUDGET_FLAGS, CHECKS, DriftBudget, DriftReport
+from optimizer.drift_budget import BUDGET_FLAGS, DriftBudget
+from optimizer.drift_checks import CHECKS, DriftReport
 from optimizer.image_scale import scale_words
 from quantserve.metrics import beyond
 

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from optimizer.drift_budget import DriftBudget, DriftReport, Violation, normalized_slack
+from optimizer.drift_budget import DriftBudget
+from optimizer.drift_checks import DriftReport, Violation, normalized_slack
 from quantserve.errors import QuantserveError
 from quantserve.metrics import beyond
 

@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 
 from optimizer.drift import chance_notes, kind_notes, measure_drift
-from optimizer.drift_budget import CHECKS, DriftBudget, Refusal, Violation
+from optimizer.drift_budget import DriftBudget, Refusal
+from optimizer.drift_checks import CHECKS, Violation
 from optimizer.drift_evidence import (
     evidence_shortfall,
     neighbour_notes,

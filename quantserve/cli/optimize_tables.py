@@ -71,7 +71,7 @@ def print_verification(verification: dict[str, Any], console: Any = None) -> Non
     """Per output (its kind in the heading): each budgeted metric against its budget, then the extras; then speed."""
     from rich.console import Console
 
-    from optimizer.drift_budget import BUDGETED, CHECKS
+    from optimizer.drift_checks import BUDGETED, CHECKS
     from optimizer.refusal_figures import side_by_side
 
     console = console or Console()

@@ -7,7 +7,8 @@ import pytest
 
 from optimizer.box_lists import box_words
 from optimizer.drift import measure_drift
-from optimizer.drift_budget import BudgetExceeded, DriftBudget, Violation
+from optimizer.drift_budget import BudgetExceeded, DriftBudget
+from optimizer.drift_checks import Violation
 from optimizer.drift_evidence import (
     evidence_refusal,
     evidence_rows,

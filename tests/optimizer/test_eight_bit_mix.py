@@ -10,7 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from optimizer.drift_budget import DriftReport, Violation
+from optimizer.drift_checks import DriftReport, Violation
 from optimizer.int8_measure import Candidate
 from optimizer.int8_search import _SearchRun
 from optimizer.profile import ModelProfile

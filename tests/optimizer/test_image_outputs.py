@@ -12,7 +12,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper, save
 
 from optimizer.drift import measure_drift
-from optimizer.drift_budget import DriftBudget, normalized_slack
+from optimizer.drift_budget import DriftBudget
+from optimizer.drift_checks import normalized_slack
 from optimizer.output_kinds import infer_kind, infer_output_kinds
 from optimizer.verify import VerifyAgainstReference, drift_refusal
 from quantserve.cli import main

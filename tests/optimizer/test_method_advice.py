@@ -13,7 +13,8 @@ from onnx import TensorProto, helper, numpy_helper
 from test_int8_search import FAST, outlier_images, outlier_input_convs
 
 from optimizer.activation_outliers import OUTLIER_RATIO, activation_outliers
-from optimizer.drift_budget import BudgetExceeded, Violation
+from optimizer.drift_budget import BudgetExceeded
+from optimizer.drift_checks import Violation
 from optimizer.int8_search import SearchInt8, _SearchRun
 
 

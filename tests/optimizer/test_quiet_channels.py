@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from optimizer.drift import measure_drift
-from optimizer.drift_budget import DriftBudget, DriftReport
+from optimizer.drift_budget import DriftBudget
+from optimizer.drift_checks import DriftReport
 
 FIRING = 20  # bins 0-19 carry a moving peak (bin 20 too, from the peak's tail); bins 22-39 never reach 0.1
 

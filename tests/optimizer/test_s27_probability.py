@@ -10,7 +10,8 @@ import pytest
 
 from optimizer.decision_metrics import DECISION_TIE_MARGIN
 from optimizer.drift import measure_drift
-from optimizer.drift_budget import DriftBudget, DriftReport
+from optimizer.drift_budget import DriftBudget
+from optimizer.drift_checks import DriftReport
 from optimizer.output_kinds import infer_output_kinds
 
 ROWS = 1000

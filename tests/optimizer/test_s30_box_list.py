@@ -13,7 +13,8 @@ import pytest
 
 from optimizer.box_lists import box_columns, is_box_list
 from optimizer.drift import measure_drift
-from optimizer.drift_budget import DriftBudget, DriftReport
+from optimizer.drift_budget import DriftBudget
+from optimizer.drift_checks import DriftReport
 from optimizer.output_kinds import infer_output_kinds
 from quantserve.errors import QuantserveError
 

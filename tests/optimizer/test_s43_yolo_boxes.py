@@ -10,7 +10,8 @@ import pytest
 
 from optimizer.decoded_heads import NMS_IOU, decoded_boxes, decoded_head
 from optimizer.drift import measure_drift
-from optimizer.drift_budget import DriftBudget, DriftReport
+from optimizer.drift_budget import DriftBudget
+from optimizer.drift_checks import DriftReport
 from optimizer.output_kinds import infer_output_kinds
 
 ROWS, ANCHORS, CLASSES, SIDE = 12, 2100, 3, 640

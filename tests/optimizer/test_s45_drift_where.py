@@ -8,7 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from optimizer.drift_budget import BudgetExceeded, Violation
+from optimizer.drift_budget import BudgetExceeded
+from optimizer.drift_checks import Violation
 from optimizer.int8_search import _SearchRun
 from optimizer.sensitivity import EXHAUSTED
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from optimizer.drift_budget import DriftBudget, DriftReport
+from optimizer.drift_budget import DriftBudget
+from optimizer.drift_checks import DriftReport
 from optimizer.drift_evidence import evidence_refusal, evidence_shortfall, thin_evidence
 
 KINDS = {"tags": "token_classification"}

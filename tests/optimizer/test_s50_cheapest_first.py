@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from optimizer.drift_budget import DriftReport
+from optimizer.drift_checks import DriftReport
 from optimizer.sensitivity import Attempt, MixedPrecisionSearch
 from tests.optimizer.test_sensitivity import _report
 

@@ -17,7 +17,8 @@ from test_int8_search import mlp
 
 from optimizer.answer_scores import answer_scores, with_scores
 from optimizer.drift import measure_drift
-from optimizer.drift_budget import SCORES_ERROR, DriftBudget, DriftReport
+from optimizer.drift_budget import DriftBudget
+from optimizer.drift_checks import SCORES_ERROR, DriftReport
 from optimizer.export import manifest_from_onnx
 from optimizer.int8_measure import SearchSettings
 from optimizer.int8_search import SearchInt8

@@ -145,7 +145,8 @@ def test_a_closest_model_running_nothing_in_int8_gives_way_to_the_nearest_that_d
 ) -> None:
     from types import SimpleNamespace
 
-    from optimizer.drift_budget import DriftBudget, DriftReport, Violation
+    from optimizer.drift_budget import DriftBudget
+    from optimizer.drift_checks import DriftReport, Violation
     from optimizer.int8_verdict import SearchVerdict
 
     def candidate(scheme: str, worst: float, int8: bool) -> SimpleNamespace:

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from optimizer.activation_outliers import ActivationOutliers
-from optimizer.drift_budget import BudgetExceeded, Violation
+from optimizer.drift_budget import BudgetExceeded
+from optimizer.drift_checks import Violation
 from optimizer.int8_search import _SearchRun
 from optimizer.int8_verdict import search_cut_words
 from optimizer.refusal_figures import miss_words

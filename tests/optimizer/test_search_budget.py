@@ -17,7 +17,8 @@ import pytest
 from test_int8_search import FAST, mlp
 
 import optimizer.int8_search as int8_search
-from optimizer.drift_budget import BudgetExceeded, DriftBudget, Violation
+from optimizer.drift_budget import BudgetExceeded, DriftBudget
+from optimizer.drift_checks import Violation
 from optimizer.int8_measure import SearchSettings
 from optimizer.int8_search import SearchInt8
 from optimizer.search_budget import STEP, SearchBudget

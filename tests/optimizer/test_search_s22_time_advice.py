@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from optimizer.activation_outliers import ActivationOutliers
-from optimizer.drift_budget import BudgetExceeded, Violation, normalized_slack
+from optimizer.drift_budget import BudgetExceeded
+from optimizer.drift_checks import Violation, normalized_slack
 from optimizer.int8_verdict import SearchVerdict
 from optimizer.search_budget import SearchBudget
 

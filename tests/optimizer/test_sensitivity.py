@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from optimizer.drift_budget import DriftReport, Violation
+from optimizer.drift_checks import DriftReport, Violation
 from optimizer.sensitivity import Attempt, MixedPrecisionSearch
 
 
