@@ -202,7 +202,8 @@ def deployed_line(document: dict[str, Any]) -> str:
 
 
 def outcome_lines(document: dict[str, Any]) -> list[str]:
-    """After the trials: the best, the pick that lost, the gain, the SLO's outcome or the machine, the send lag, the
+    """After the trials: the best, the pick that lost, the gain, the client's share of the latency, an SLO that bound
+    no trial, the SLO's outcome or the machine, the send lag, the
     winning precision, the search's size and the re-measure, in the terminal's words and order (`deployed_line`
     follows)."""
     from quantserve.cli.tune_verdict import send_lag_line
@@ -210,6 +211,8 @@ def outcome_lines(document: dict[str, Any]) -> list[str]:
     lines = [best_line(document), pick_lost_line(document), gain_line(document)]
     if document.get("outside_server"):  # the client's share of the latency holds the gain down
         lines.append(f"note: {document['outside_server']}")
+    if document.get("slo_unbound"):  # goodput is throughput: the SLO chose nothing
+        lines.append(f"note: {document['slo_unbound']}")
     if document.get("slo_missed"):
         lines.append(document["slo_missed"])
     elif document.get("shared_machine"):  # met anyway: the figures are still below what an idle machine serves

@@ -106,9 +106,17 @@ class TuneResult:
 
     def verdict(self) -> dict[str, Any]:
         """The SLO's outcome in words (`tune_verdict`): the trials that met it in the search (where the confirmation
-        missed, "none met it" would be false), the most of the cores other processes took, and the line said."""
+        missed, "none met it" would be false), the most of the cores other processes took, and the line said; where
+        the SLO bound no run, that (`tune_verdict.slo_unbound_line`)."""
         from quantserve.cli.tune_trials import met_slo
-        from quantserve.cli.tune_verdict import machine_line, measured, others_share, outside_line, slo_missed
+        from quantserve.cli.tune_verdict import (
+            machine_line,
+            measured,
+            others_share,
+            outside_line,
+            slo_missed,
+            slo_unbound_line,
+        )
 
         slo = self.settings.slo_p99_ms if self.settings else math.nan
         share = others_share(measured(self))
@@ -119,6 +127,8 @@ class TuneResult:
             "shared_machine": machine_line(self),
             # the baseline's or the best's latency mostly the client's (`tune_verdict.outside_line`); "" where not
             "outside_server": outside_line(self),
+            # every run within the SLO with room: goodput is throughput, the SLO chose nothing (`slo_unbound_line`)
+            "slo_unbound": "" if self.failure else slo_unbound_line(self),
         }
 
     def confirmation(self) -> dict[str, Any]:
