@@ -31,15 +31,21 @@ def served_caveats(out: Path, names: list[str], users: int) -> list[str]:
     return [f"report.md: {verdict_headline(verdict)}"]
 
 
+# tune.json's notes the demo's terminal says as tune's does ("note: …"), in `tune_lines.outcome_lines`'s order: the
+# client's share of the latency (`tune_verdict.outside_line`), an SLO that bound no run, a busy machine
+TUNE_NOTES = ("outside_server", "slo_unbound", "shared_machine")
+
+
 def tune_caveats(result: Any) -> dict[str, Any]:
-    """The summary's tune section's share of what tune.html's headline says (`tune_lines`): the most of the cores
-    other processes took during the trials, and the re-measure of the deployed winner against the claim."""
+    """The summary's tune section's share of what tune.html's headline says (`tune_lines`): its notes (TUNE_NOTES),
+    the most of the cores other processes took during the trials, and the re-measure of the deployed winner against
+    the claim."""
     from quantserve.cli.tune_lines import remeasure_line
 
     document = result.to_json()
     return {
+        **{key: document[key] for key in TUNE_NOTES},
         "others_share_max": document["others_share_max"],
-        "shared_machine": document["shared_machine"],
         "remeasured": document["remeasured"],
         "remeasure_line": remeasure_line(document) if document["remeasured"] else "",
     }
@@ -52,11 +58,12 @@ def served_caveat_line(summary: dict[str, Any]) -> str:
 
 
 def tune_caveat_lines(section: dict[str, Any] | None) -> list[str]:
-    """The terminal's lines under tune's: tune.html's busy-machine note and re-measure; none where nothing was
-    deployed (the failure line says why) or there is nothing to say."""
+    """The terminal's lines under tune's: tune.html's notes (TUNE_NOTES: the demo's tune once left out the one on
+    latency spent outside Triton) and re-measure; none where nothing was deployed (the failure line says why) or
+    there is nothing to say."""
     if not section or section.get("status") != "ok":
         return []
-    lines = [f"tune: note: {section['shared_machine']}"] if section.get("shared_machine") else []
+    lines = [f"tune: note: {section[key]}" for key in TUNE_NOTES if section.get(key)]
     return lines + ([f"tune: {section['remeasure_line']}"] if section.get("remeasure_line") else [])
 
 
