@@ -31,6 +31,7 @@ STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.2em 2em;color:#222;max-width:1400px}h1{font-size:1.5em}
 table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
 th:nth-child(2),td:nth-child(2){text-align:left}tr.best{background:#e6f4e6}tr.baseline{background:#f3f3f3}
+tr.kept td:nth-child(2){font-weight:bold}
 svg text{font-size:11px}svg .title{font-size:13px;font-weight:bold}.axis{stroke:#333}.grid{stroke:#eee}
 """
 COLUMNS = (
@@ -88,6 +89,7 @@ def render_html(document: dict[str, Any]) -> str:
     body.append(scatter_svg(trials, front, _num(document["settings"].get("slo_p99_ms"))))
     body.append("<p>Filled: measured in two windows; hollow: pruned after one; green: the Pareto front.</p>")
     body.append(trials_table(document, front))
+    body.append(f"<p>{escape(table_legend(document))}</p>")
     body.append(f"<h2>Settings</h2><pre>{escape(json.dumps(document['settings'], indent=2))}</pre>")
     body.append(f"<h2>Machine</h2><pre>{escape(json.dumps(document.get('machine', {}), indent=2))}</pre>")
     head = f"<!doctype html><html><head><meta charset='utf-8'><title>quantserve tune</title><style>{STYLE}</style>"
@@ -131,11 +133,29 @@ def interrupted_summary(document: dict[str, Any]) -> str:
     return f"{line} {cut[:1].upper()}{cut[1:]}." if cut else line
 
 
+def row_class(trial: dict[str, Any], document: dict[str, Any]) -> str:
+    """A trials table row's CSS class: "best" for the winner's alone, "baseline" for the naive baseline's, "baseline
+    kept" where the baseline itself stands as the result (no trial beat it). The kept baseline's row was "best",
+    coloured as a winner where the headline said "kept, though it misses the SLO" (session 57)."""
+    best, base = document["best"]["config"], document["baseline"]["config"]
+    if trial["config"] == base:
+        return "baseline kept" if best == base and not document.get("failure") else "baseline"
+    return "best" if trial["config"] == best else ""
+
+
+def table_legend(document: dict[str, Any]) -> str:
+    """The words under the trials table for its row colours (`row_class`)."""
+    if document.get("failure"):
+        return "Grey row: the naive baseline (no trial served a request)."
+    if document["best"]["config"] == document["baseline"]["config"]:
+        return "Grey row, bold: the naive baseline, kept: no trial beat it (no row is green)."
+    return "Green row: the winner; grey row: the naive baseline."
+
+
 def trials_table(document: dict[str, Any], front: set[int]) -> str:
-    best_config, base_config = document["best"]["config"], document["baseline"]["config"]
     rows = []
     for index, trial in enumerate(document["trials"]):
-        kind = "best" if trial["config"] == best_config else "baseline" if trial["config"] == base_config else ""
+        kind = row_class(trial, document)
         cells = [
             str(index + 1),
             escape(config_label(trial["config"]))
