@@ -37,6 +37,7 @@ from optimizer.output_kinds import token_positions
 from optimizer.ranked_ids import ranked_outputs
 from optimizer.state_loop import StatePair, sequence_starts, stream_through
 from optimizer.token_axes import output_positions
+from optimizer.token_lengths import told_length
 from optimizer.user_metric import MetricComparison, UserMetric, metric_violation
 from quantserve import metrics
 from quantserve.data import TensorData, check_against, fixed_request_rows, load_npz, whole_samples
@@ -212,15 +213,52 @@ def evaluate_accuracy(
     output_kinds: Mapping[str, str] | None = None,
     metric: UserMetric | None = None,
     request_timeout_s: float = 30.0,
+    length_input: str | None = None,
 ) -> AccuracyReport:
     """Score every model (the reference included) on `data`; drift is measured against `reference`.
 
     With `budget`, every output of every variant is judged against it too (`VariantAccuracy.violations`), and so is
-    the user's `metric` (`--metric`), scored on every model's served outputs.
+    the user's `metric` (`--metric`), scored on every model's served outputs. `length_input` (--length-input NAME or
+    none) says which input counts each row's real tokens, as optimize's does (`optimizer.token_lengths`).
     """
+    dataset = data if isinstance(data, TensorData) else load_npz(data, float_truth=metric is not None)
+    with told_length(length_input):
+        token_positions(dataset.arrays)  # a --length-input naming no length input fails here, before any request
+        return _evaluated(
+            url,
+            models,
+            reference,
+            data,
+            dataset,
+            output,
+            max_accuracy_drop,
+            batch_size,
+            task,
+            budget,
+            output_kinds,
+            metric,
+            request_timeout_s,
+        )
+
+
+def _evaluated(
+    url: str,
+    models: Sequence[str],
+    reference: str,
+    data: Path | str | TensorData,
+    dataset: TensorData,
+    output: str | None,
+    max_accuracy_drop: float | None,
+    batch_size: int,
+    task: str,
+    budget: DriftBudget | None,
+    output_kinds: Mapping[str, str] | None,
+    metric: UserMetric | None,
+    request_timeout_s: float,
+) -> AccuracyReport:
+    """`evaluate_accuracy` on the loaded `dataset` (from `data`)."""
     if reference not in models:
         models = [reference, *models]
-    dataset = data if isinstance(data, TensorData) else load_npz(data, float_truth=metric is not None)
     source = "the data" if isinstance(data, TensorData) else data
     served: dict[str, ServedModel] = {}
     configs = {model: served_config(url, split_addressed(model)[0]) for model in models}

@@ -63,6 +63,8 @@ from optimizer.timing_rows import (
     searched_rows,
     start_fp32_footprint,
 )
+from optimizer.token_lengths import LENGTH_INPUT, told_length
+from optimizer.token_values import token_positions
 from optimizer.transformer import TransformerSettings
 from optimizer.unbatched import check_requests, request_specs
 from optimizer.user_metric import UserMetric
@@ -115,6 +117,7 @@ class OptimizeOptions:
     transformer: TransformerSettings | None = None  # --model-type: transformer fusions and INT8 policy
     budget: DriftBudget = field(default_factory=DriftBudget)
     output_kinds: dict[str, str] = field(default_factory=dict)  # --output-kind NAME=kind overrides
+    length_input: str | None = None  # --length-input NAME or none; None: inferred (optimizer.token_lengths)
     metric: str | None = None  # --metric package.module:function
     keep_failing: bool = False  # ship even when the drift budget is missed (recorded as such)
     allow_thin_evidence: bool = False  # judge the agreement rates seen on held-out rows too few to show the budget
@@ -202,6 +205,8 @@ class OptimizeJob:
         built.manifest.extra[GRAPH_OUTPUTS] = words_record(read_graph_words(fused.path))
         if self.options.output_kinds:  # deploy records them too: evaluate judges those outputs as typed here
             built.manifest.extra[TYPED_KINDS] = dict(self.options.output_kinds)
+        if self.options.length_input is not None:  # the user's word on the length input: named, or none
+            built.manifest.extra[LENGTH_INPUT] = self.options.length_input
         if self.options.unbatched:  # deploy serves it with max_batch_size 0, dims the full request shape
             built.manifest.extra[BATCHING] = NO_BATCHING
             if self.held_out.requests.whole:  # each data[i] a request: deploy keeps axis 0 as the graph declares it
@@ -469,7 +474,9 @@ def optimize(options: OptimizeOptions) -> Artifact:
     if options.eval_path is not None and held_out is not None:
         files.append((options.eval_path, held_out))
     job = OptimizeJob(options, engine, calib_set, eval_set, eval_source, user_metric, files)
-    return run_atomically(job, Path(options.out_dir))
+    with told_length(options.length_input):  # real tokens are read in every stage that measures drift
+        token_positions(eval_set.arrays)  # a --length-input naming no length input fails here, before any work
+        return run_atomically(job, Path(options.out_dir))
 
 
 def _checked_engine(options: OptimizeOptions) -> EngineTarget:

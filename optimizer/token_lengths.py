@@ -8,17 +8,50 @@ character) pads with 0, the space, which also occurs inside sentences, and takes
 INT8 build was judged over all 64 positions, 74 % of them pads: token agreement 0.9989 held a 0.998 budget while
 its real characters agreed 0.9958 (session 56). A mask input, where there is one, still decides first; values
 outside 0..T, or not integers, are not lengths and change nothing.
+
+The name is a guess, and a wrong one moves every per-token figure: a `max_len` that is a per-row decode limit or a
+bucket size is no count of real tokens. So the user's word overrides it (`told_length`, set once around a whole
+optimize or evaluate run: real tokens are read in a dozen places between them): `--length-input NAME` names the
+length input, before any mask (refused in one line where NAME is no integer (N,) input within 0..T), and
+`--length-input none` reads no input as a length. The words beside each per-token output say which it was.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
 
+from quantserve.errors import QuantserveError
+
 LENGTH_WORDS = {"len", "lens", "length", "lengths", "seqlen", "seqlens", "seqlength", "seqlengths"}
 LENGTH_ENDINGS = ("len", "lens", "length", "lengths")  # seqLen, textlen, valid_len: lowered, the name's end
+LENGTH_OFF = "none"  # --length-input none: no input is read as a length
+LENGTH_INPUT = "length_input"  # manifest extra: what --length-input said (a name or "none"); absent: inferred
+LENGTH_HELP = (
+    "the integer (N,) input that holds each row's count of real tokens, where per-token drift is judged (default: "
+    "inferred from a name like seq_len or lengths); 'none': no input is one"
+)
+_TOLD: ContextVar[str | None] = ContextVar("length_input", default=None)  # None: inferred from the names
+
+
+@contextmanager
+def told_length(choice: str | None) -> Iterator[None]:
+    """Within it, the length input is the one `choice` names (--length-input NAME), none (LENGTH_OFF), or inferred
+    from the names (None) (module docstring)."""
+    token = _TOLD.set(choice)
+    try:
+        yield
+    finally:
+        _TOLD.reset(token)
+
+
+def length_told() -> str | None:
+    """What --length-input said in this run: an input's name, LENGTH_OFF, or None (inferred)."""
+    return _TOLD.get()
 
 
 def length_named(name: str) -> bool:
@@ -38,10 +71,37 @@ def length_values(array: np.ndarray, rows: int) -> np.ndarray | None:
     return array[:, 0] if array.ndim == 2 and array.shape[1] == 1 else None
 
 
+def named_length(arrays: Mapping[str, np.ndarray], ids: np.ndarray | None) -> tuple[str, np.ndarray] | None:
+    """The input --length-input NAME named and its lengths (N,), checked against the (N, T) token `ids`; None where
+    no input was named (module docstring)."""
+    name = length_told()
+    if name is None or name == LENGTH_OFF:
+        return None
+    known = f"(inputs: {', '.join(arrays)})"
+    if name not in arrays:
+        raise QuantserveError(f"--length-input {name}: no input '{name}' {known}")
+    if ids is None or ids.ndim != 2:
+        raise QuantserveError(f"--length-input {name}: no (N, T) integer token ids input for it to mark {known}")
+    array = np.asarray(arrays[name])
+    lengths = length_values(array, ids.shape[0])
+    if lengths is None:
+        raise QuantserveError(
+            f"--length-input {name}: input '{name}' holds {array.dtype} of shape {array.shape}, not one integer per "
+            f"row of the {ids.shape[0]} rows {known}"
+        )
+    if lengths.size and (int(lengths.min()) < 0 or int(lengths.max()) > ids.shape[1]):
+        raise QuantserveError(
+            f"--length-input {name}: input '{name}' holds {int(lengths.min())}..{int(lengths.max())}, not within "
+            f"0..{ids.shape[1]} of the token ids' {ids.shape[1]} positions {known}"
+        )
+    return name, lengths
+
+
 def length_input(arrays: Mapping[str, np.ndarray], ids: np.ndarray) -> tuple[str, np.ndarray] | None:
     """The input (its name and lengths, (N,)) that says where each row of the (N, T) token `ids` ends: named for a
-    length, one integer per row, each within 0..T (module docstring); None where no input is one."""
-    if ids.ndim != 2:
+    length, one integer per row, each within 0..T (module docstring); None where no input is one, or where
+    --length-input said which (`named_length`) or none."""
+    if ids.ndim != 2 or length_told() is not None:
         return None
     rows, width = ids.shape
     for name, array in arrays.items():
@@ -61,11 +121,22 @@ def length_positions(lengths: np.ndarray, width: int) -> np.ndarray:
 LENGTH_SAID = "positions 0..length-1 of each row"
 
 
+LENGTH_OFF_SAID = "(--length-input none)"
+
+
 def length_words(name: str) -> str:
-    """Which positions a length input makes real, as the note on a per-token output says it."""
-    return f"{LENGTH_SAID} (input '{name}')"
+    """Which positions a length input makes real, and whether the user named it or its name was read, as the note on
+    a per-token output says it."""
+    how = "named by --length-input" if length_told() == name else "inferred: --length-input NAME or none says otherwise"
+    return f"{LENGTH_SAID} (input '{name}', {how})"
+
+
+def off_words(words: str) -> str:
+    """`words` (how the real tokens were read without a length input) marked as --length-input none's, where it was."""
+    return f"{words} {LENGTH_OFF_SAID}" if length_told() == LENGTH_OFF else words
 
 
 def said_by_length(words: str) -> bool:
-    """Whether a per-token output's real tokens (`token_values.token_basis`'s words) were a length input's."""
-    return words.startswith(LENGTH_SAID)
+    """Whether a per-token output's real tokens (`token_values.token_basis`'s words) were a length input's, or
+    --length-input none said no input's."""
+    return words.startswith(LENGTH_SAID) or words.endswith(LENGTH_OFF_SAID)

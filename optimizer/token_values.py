@@ -26,7 +26,7 @@ import numpy as np
 
 from optimizer.decision_metrics import FLAG_COMMITTED, is_flag
 from optimizer.row_kinds import answers_vary, peaked_softmax, sums_to_one
-from optimizer.token_lengths import length_input, length_positions, length_words
+from optimizer.token_lengths import length_input, length_positions, length_words, named_length, off_words
 from quantserve import metrics
 
 NONE_ON_SHARE = 0.1  # rows with every real token plainly off, from which signed values per token are yes/no logits
@@ -40,10 +40,11 @@ PAD_INSIDE_SHARE = 0.01  # a pad id found more often among the real tokens is co
 
 def token_positions(inputs: Mapping[str, np.ndarray] | None) -> np.ndarray | None:
     """(N, T) True at each real token of a text model's rows, None when the model takes no tokens. Tokens are a
-    2-D integer input (token ids); the real ones are where a mask (a 2-D input named "*mask*" of 0s and 1s) says
-    (`_mask_marks_pads`: an attention mask is 1 at real tokens, a padding mask at pads); without one, where a length
-    input (N,) says (`optimizer.token_lengths`: positions 0..length-1), else the positions before a row's trailing
-    pad ids (`unpadded`), else every position. Padded positions carry whatever the model computes for padding:
+    2-D integer input (token ids); the real ones are where the length input --length-input names says, else where a
+    mask (a 2-D input named "*mask*" of 0s and 1s) says (`_mask_marks_pads`: an attention mask is 1 at real tokens, a
+    padding mask at pads); without one, where a length input (N,) says (`optimizer.token_lengths`: positions
+    0..length-1, unless --length-input none), else the positions before a row's trailing pad ids (`unpadded`), else
+    every position. Padded positions carry whatever the model computes for padding:
     judged like tokens, they refused a faithful encoder, or could pass a broken one."""
     return real_tokens_read(inputs)[0]
 
@@ -62,6 +63,8 @@ def real_tokens_read(inputs: Mapping[str, np.ndarray] | None) -> tuple[np.ndarra
     ids = [a for a in arrays.values() if a.ndim == 2 and np.issubdtype(a.dtype, np.integer)]
     wide = [a for a in ids if a.shape[1] > 1]  # an (N, 1) length input is no token row
     ids = wide or ids
+    if (named := named_length(arrays, ids[0] if ids else None)) is not None:  # --length-input NAME: before a mask
+        return length_positions(named[1], ids[0].shape[1]), length_words(named[0])
     if not ids:
         return None, ""
     for name, array in arrays.items():
@@ -75,8 +78,8 @@ def real_tokens_read(inputs: Mapping[str, np.ndarray] | None) -> tuple[np.ndarra
         return length_positions(lengths, ids[0].shape[1]), length_words(name)
     positions = unpadded(ids[0])
     if positions.all():
-        return positions, "every position (no mask, length or trailing pad id found)"
-    return positions, "before each row's trailing pad ids"
+        return positions, off_words("every position (no mask, length or trailing pad id found)")
+    return positions, off_words("before each row's trailing pad ids")
 
 
 def _token_ids(arrays: Mapping[str, np.ndarray], mask: np.ndarray) -> np.ndarray | None:

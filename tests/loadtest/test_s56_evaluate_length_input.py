@@ -32,4 +32,4 @@ def test_evaluate_judges_the_length_inputs_real_tokens(told: dict[str, str]) -> 
     judge_variants(variants, outputs, "fp32", DriftBudget(min_top1_agreement=0.99), told, None, inputs)
     record = variants[1].drift["emissions"] if variants[1].drift else {}
     assert record["token_agreement"] == 1.0 - 10 / real.sum()  # not 1 - 10 / (N * T)
-    assert any("positions 0..length-1 of each row (input 'length')" in note for note in variants[1].notes)
+    assert any("positions 0..length-1 of each row (input 'length', inferred" in note for note in variants[1].notes)

@@ -57,7 +57,9 @@ def test_a_length_input_marks_the_real_tokens() -> None:
     inputs, real = _rows(np.random.default_rng(0))
     positions = token_positions(inputs)
     assert positions is not None and (positions == real).all()
-    assert token_basis(inputs) == "positions 0..length-1 of each row (input 'length')"
+    assert token_basis(inputs) == (
+        "positions 0..length-1 of each row (input 'length', inferred: --length-input NAME or none says otherwise)"
+    )
     column = {"ids": inputs["ids"], "seq_len": inputs["length"][:, None]}  # (N, 1), named otherwise, listed last
     positions = token_positions(column)
     assert positions is not None and (positions == real).all()
@@ -109,6 +111,7 @@ def test_drift_is_judged_over_the_length_inputs_real_tokens() -> None:
     assert record["token_agreement"] == 1.0 - len(flips) / real.sum()  # 0.98, not diluted by the pads
     assert not report.holds
     assert (
-        f"output 'emissions': judged over its real tokens, positions 0..length-1 of each row (input 'length'): "
-        f"{int(real.sum())} of {N * T} positions" in kind_notes(report.outputs)
+        f"output 'emissions': judged over its real tokens, positions 0..length-1 of each row (input 'length', "
+        f"inferred: --length-input NAME or none says otherwise): {int(real.sum())} of {N * T} positions"
+        in kind_notes(report.outputs)
     )

@@ -133,6 +133,7 @@ def evaluate(args: argparse.Namespace) -> int:
                 output_kinds=parse_output_kinds(args.output_kind),
                 metric=metric,
                 request_timeout_s=args.request_timeout,
+                length_input=args.length_input,
             )
         report.save(args.out)
         write_machine_facts(Path(args.out))
@@ -201,6 +202,7 @@ def add_budget_flags(parser: argparse.ArgumentParser) -> None:
     """The drift budget's flags, as `optimize` has them, and the user's own task metric."""
     from optimizer.drift_budget import BUDGET_FLAGS, DriftBudget
     from optimizer.output_kinds import OUTPUT_KINDS
+    from optimizer.token_lengths import LENGTH_HELP
 
     group = parser.add_argument_group("drift budget (every output; a variant beyond it: exit 1)")
     defaults = DriftBudget()
@@ -222,6 +224,7 @@ def add_budget_flags(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=KIND",
         help=f"what an output is, instead of inferring it ({', '.join(OUTPUT_KINDS)}); repeatable",
     )
+    group.add_argument("--length-input", metavar="NAME", help=LENGTH_HELP)
     group.add_argument("--no-budget", action="store_true", help="only the accuracy-drop check, if given")
 
 

@@ -19,6 +19,7 @@ def register(subparsers: Any) -> None:
     from optimizer.pipeline import PRECISIONS
     from optimizer.speed import SpeedSettings
     from optimizer.targets import target_names
+    from optimizer.token_lengths import LENGTH_HELP
     from optimizer.transformer import MODEL_TYPES
     from optimizer.unbatched import UNBATCHED_HELP
 
@@ -80,6 +81,7 @@ def register(subparsers: Any) -> None:
         metavar="NAME=KIND",
         help=f"what an output is, instead of inferring it ({', '.join(OUTPUT_KINDS)}); repeatable",
     )
+    budget.add_argument("--length-input", metavar="NAME", help=LENGTH_HELP)
     budget.add_argument(
         "--metric",
         help="package.module:function(outputs, labels) -> score, compared FP32 vs INT8 (labels: the data's "
@@ -317,6 +319,7 @@ def build_options(args: argparse.Namespace) -> Any:
         transformer=_transformer_settings(args),
         budget=DriftBudget(**{name: getattr(args, name) for name in BUDGET_FLAGS}),
         output_kinds=parse_output_kinds(args.output_kind),
+        length_input=args.length_input,
         metric=args.metric,
         keep_failing=args.keep_failing,
         allow_thin_evidence=args.allow_thin_evidence,
