@@ -34,7 +34,7 @@ from loadtest.locust_processes import (
     wait_for,
 )
 from loadtest.queue_delay import max_queue_delay_s, queue_delay_note
-from loadtest.request_data import check_sent_shapes, sample_note
+from loadtest.request_data import check_sent_shapes, padding_note, sample_note
 from loadtest.request_shapes import ServedInputs
 from loadtest.results import LoadResult, LoadRun
 from loadtest.run_identity import RunIdentity, config_now, served_identity, versions_now
@@ -58,13 +58,12 @@ BEFORE_WINDOW = "the interrupt stopped its users as they started or warmed up, b
 def check_ready(settings: LoadSettings) -> list[str]:
     """What each step checks before its Locust run, for every step at once: with several models, one that is not
     ready is said before the first model's run (it used to run the first, then stop with no report). Returns the
-    notes on what the steps will send (`sample_note`), each once."""
+    notes on what the steps will send (`sample_note`, `padding_note`), each once."""
     settings.check()
     notes: dict[str, None] = {}
     for step in settings.pattern.steps():
         step.check()
-        if note := _check_model_ready(settings, _request_sizes(settings, step)):
-            notes[note] = None
+        notes.update(dict.fromkeys(_check_model_ready(settings, _request_sizes(settings, step))))
     if note := queue_delay_note(settings.label, settings.request_timeout_s, settings.queue_delay_s):
         notes[note] = None
     return list(notes)
@@ -344,11 +343,11 @@ def _ready_models(client: TritonGrpcClient, model: str) -> list[str]:
         ) from None
 
 
-def _check_model_ready(settings: LoadSettings, requests: tuple[tuple[int, ...], str] = ((1,), "")) -> str | None:
+def _check_model_ready(settings: LoadSettings, requests: tuple[tuple[int, ...], str] = ((1,), "")) -> list[str]:
     """Fail in one line when the server is not there, the model (or the version --model-version names) is not
     loaded, the data does not fit it, a request would carry more samples than the model's max_batch_size, or the
     requests as the users build them (shaped and trimmed by `loadtest.request_data`) do not fit the model's config:
-    every such request would fail."""
+    every such request would fail. Returns the notes on what the requests will be (`sample_note`, `padding_note`)."""
     from serving.call_failures import no_answer_line
     from serving.client import TritonGrpcClient
     from serving.nan_parameter import served_nan_accepted
@@ -378,7 +377,7 @@ def _check_model_ready(settings: LoadSettings, requests: tuple[tuple[int, ...], 
             "Triton would reject every one: send smaller requests or deploy with a larger --max-batch"
         )
     check_sent_shapes(data, sizes, served, flag)
-    return sample_note(data_path, len(data), sizes)
+    return [note for note in (sample_note(data_path, len(data), sizes), padding_note(data, served)) if note]
 
 
 def check_server_pid(server_pid: int, listening: int | None, url: str) -> None:
