@@ -19,7 +19,7 @@ from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
 from loadtest.evaluator_failures import DEADLINE_EXCEEDED, RowsSent, request_failure
 from loadtest.request_answers import shape_changes
 from loadtest.request_data import check_request_size
-from loadtest.served_graph import served_kinds, told_kinds, unrecorded_graph_notes
+from loadtest.served_graph import served_kinds, told_kinds, told_length_input, unrecorded_graph_notes
 from loadtest.served_stream import state_notes, stream_record, stream_state
 from loadtest.variant_scores import (
     class_ids,
@@ -219,17 +219,23 @@ def evaluate_accuracy(
 
     With `budget`, every output of every variant is judged against it too (`VariantAccuracy.violations`), and so is
     the user's `metric` (`--metric`), scored on every model's served outputs. `length_input` (--length-input NAME or
-    none) says which input counts each row's real tokens, as optimize's does (`optimizer.token_lengths`).
+    none) says which input counts each row's real tokens, as optimize's does (`optimizer.token_lengths`); without it,
+    the one the models' builds were told, where their deploy recorded it (`served_graph.told_length_input`).
     """
     dataset = data if isinstance(data, TensorData) else load_npz(data, float_truth=metric is not None)
     with told_length(length_input):
         token_positions(dataset.arrays)  # a --length-input naming no length input fails here, before any request
-        return _evaluated(
+    models = models if reference in models else [reference, *models]
+    configs = {model: served_config(url, split_addressed(model)[0]) for model in models}
+    length_input, length_notes = told_length_input(configs, length_input, dataset.arrays)  # as the builds were told
+    with told_length(length_input):
+        report = _evaluated(
             url,
             models,
             reference,
             data,
             dataset,
+            configs,
             output,
             max_accuracy_drop,
             batch_size,
@@ -239,6 +245,9 @@ def evaluate_accuracy(
             metric,
             request_timeout_s,
         )
+    for variant in report.variants:
+        variant.notes.extend(length_notes if variant.model != reference else [])
+    return report
 
 
 def _evaluated(
@@ -247,6 +256,7 @@ def _evaluated(
     reference: str,
     data: Path | str | TensorData,
     dataset: TensorData,
+    configs: Mapping[str, dict[str, Any] | None],
     output: str | None,
     max_accuracy_drop: float | None,
     batch_size: int,
@@ -256,12 +266,10 @@ def _evaluated(
     metric: UserMetric | None,
     request_timeout_s: float,
 ) -> AccuracyReport:
-    """`evaluate_accuracy` on the loaded `dataset` (from `data`)."""
-    if reference not in models:
-        models = [reference, *models]
+    """`evaluate_accuracy` on the loaded `dataset` (from `data`), `models` (the reference among them) served with
+    `configs`."""
     source = "the data" if isinstance(data, TensorData) else data
     served: dict[str, ServedModel] = {}
-    configs = {model: served_config(url, split_addressed(model)[0]) for model in models}
     state = stream_state(models, configs.__getitem__)  # a recurrent model is run as a stream
     graph = recorded_graph(configs[reference] or {})  # the reference graph's word on its outputs, as optimize read it
     outputs: dict[str, dict[str, np.ndarray]] = {}

@@ -7,7 +7,8 @@ off their values alone, as before, and a Sigmoid's per-label probabilities (2+ c
 judged by correlation where optimize judged their label sets. Such an output gets this note.
 
 A kind the user typed at `optimize` (`--output-kind`) is the build's word, not the graph's: `deploy` records it
-(`serving.kinds_parameter`) and evaluate judges that output as typed (`told_kinds`).
+(`serving.kinds_parameter`) and evaluate judges that output as typed (`told_kinds`); so is the input the build was told
+counts each row's real tokens (`--length-input`, `serving.length_parameter`, `told_length_input`).
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from typing import Any
 import numpy as np
 
 from optimizer.graph_words import GraphWords
-from optimizer.output_kinds import infer_output_kinds, on_real_axes
+from optimizer.output_kinds import infer_output_kinds, on_real_axes, token_positions
 from optimizer.sigmoid_outputs import sigmoid_kind
+from optimizer.token_lengths import told_length
 from optimizer.typed_kinds import is_typed
 from quantserve.errors import QuantserveError
 from serving.kinds_parameter import recorded_kinds
+from serving.length_parameter import recorded_length
 
 
 def served_kinds(
@@ -88,3 +91,47 @@ def told_kinds(
         for name, model in told_by.items()
     ]
     return kinds, notes
+
+
+def told_length_input(
+    configs: Mapping[str, Mapping[str, Any] | None], typed: str | None, arrays: Mapping[str, np.ndarray]
+) -> tuple[str | None, list[str]]:
+    """The length input evaluate reads real tokens by (`optimizer.token_lengths.told_length`): its own --length-input
+    (`typed`), else the one the evaluated models' builds were told (`serving.length_parameter`, read off each model's
+    served `configs`), else None (inferred); and a note saying whose word it was, or where the flag overrode a build's.
+    Two builds told different length inputs, or a build's that is no length input of the data's `arrays`, are one
+    line naming the flag."""
+    recorded = {model: name for model, config in configs.items() if (name := recorded_length(config or {}))}
+    if typed is not None:
+        return typed, [
+            f"--length-input {typed} read each row's real tokens; model '{model}' was built with --length-input {name}"
+            for model, name in recorded.items()
+            if name != typed
+        ]
+    if len(set(recorded.values())) > 1:
+        (first, one), (second, other) = _differing(recorded)
+        raise QuantserveError(
+            f"model '{first}' was built with --length-input {one}, model '{second}' with --length-input {other}: pass "
+            "--length-input NAME or none to say which input counts each row's real tokens"
+        )
+    if not recorded:
+        return None, []
+    name = next(iter(recorded.values()))
+    many = len(recorded) > 1
+    built = (
+        f"model{'s' if many else ''} {', '.join(repr(model) for model in recorded)} {'were' if many else 'was'} built"
+    )
+    with told_length(name):
+        try:
+            token_positions(arrays)
+        except QuantserveError as exc:
+            raise QuantserveError(
+                f"{exc}, as {built}: pass --length-input NAME or none to read them otherwise"
+            ) from None
+    return name, [f"real tokens read as {built} (optimize --length-input {name}); --length-input NAME|none otherwise"]
+
+
+def _differing(recorded: Mapping[str, str]) -> tuple[tuple[str, str], tuple[str, str]]:
+    """The first recorded (model, length input) and the first after it that names another."""
+    first = next(iter(recorded.items()))
+    return first, next(item for item in recorded.items() if item[1] != first[1])

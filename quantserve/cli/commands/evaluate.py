@@ -224,7 +224,9 @@ def add_budget_flags(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=KIND",
         help=f"what an output is, instead of inferring it ({', '.join(OUTPUT_KINDS)}); repeatable",
     )
-    group.add_argument("--length-input", metavar="NAME", help=LENGTH_HELP)
+    # the default here is the build's word, where its deploy recorded one (loadtest.served_graph.told_length_input)
+    told = LENGTH_HELP.replace("(default: ", "(default: as the models' builds were told at optimize, else ")
+    group.add_argument("--length-input", metavar="NAME", help=told)
     group.add_argument("--no-budget", action="store_true", help="only the accuracy-drop check, if given")
 
 
