@@ -103,24 +103,10 @@ def told_length_input(
     line naming the flag."""
     recorded = {model: name for model, config in configs.items() if (name := recorded_length(config or {}))}
     if typed is not None:
-        return typed, [
-            f"--length-input {typed} read each row's real tokens; model '{model}' was built with --length-input {name}"
-            for model, name in recorded.items()
-            if name != typed
-        ]
-    if len(set(recorded.values())) > 1:
-        (first, one), (second, other) = _differing(recorded)
-        raise QuantserveError(
-            f"model '{first}' was built with --length-input {one}, model '{second}' with --length-input {other}: pass "
-            "--length-input NAME or none to say which input counts each row's real tokens"
-        )
+        return typed, _overridden(typed, recorded)
     if not recorded:
         return None, []
-    name = next(iter(recorded.values()))
-    many = len(recorded) > 1
-    built = (
-        f"model{'s' if many else ''} {', '.join(repr(model) for model in recorded)} {'were' if many else 'was'} built"
-    )
+    name, built = _one_length(recorded), _built(list(recorded))
     with told_length(name):
         try:
             token_positions(arrays)
@@ -131,7 +117,31 @@ def told_length_input(
     return name, [f"real tokens read as {built} (optimize --length-input {name}); --length-input NAME|none otherwise"]
 
 
-def _differing(recorded: Mapping[str, str]) -> tuple[tuple[str, str], tuple[str, str]]:
-    """The first recorded (model, length input) and the first after it that names another."""
-    first = next(iter(recorded.items()))
-    return first, next(item for item in recorded.items() if item[1] != first[1])
+def _overridden(typed: str, recorded: Mapping[str, str]) -> list[str]:
+    """A note per length input builds were told other than evaluate's own --length-input `typed`."""
+    others: dict[str, list[str]] = {}
+    for model, name in recorded.items():
+        if name != typed:
+            others.setdefault(name, []).append(model)
+    return [
+        f"--length-input {typed} read each row's real tokens; {_built(models)} with --length-input {name}"
+        for name, models in others.items()
+    ]
+
+
+def _one_length(recorded: Mapping[str, str]) -> str:
+    """The one length input the builds were told; two are one line naming the flag."""
+    (first, one), *rest = recorded.items()
+    for model, other in rest:
+        if other != one:
+            raise QuantserveError(
+                f"model '{first}' was built with --length-input {one}, model '{model}' with --length-input {other}: "
+                "pass --length-input NAME or none to say which input counts each row's real tokens"
+            )
+    return one
+
+
+def _built(models: list[str]) -> str:
+    """ "model 'a' was built" or "models 'a', 'b' were built"."""
+    many = len(models) > 1
+    return f"model{'s' if many else ''} {', '.join(repr(model) for model in models)} {'were' if many else 'was'} built"

@@ -139,7 +139,15 @@ def test_builds_told_different_length_inputs_are_one_line() -> None:
         "model 'fp32' was built with --length-input n_chars, model 'int8b' with --length-input none: pass "
         "--length-input NAME or none to say which input counts each row's real tokens"
     )
-    assert told_length_input(configs, "none", inputs)[0] == "none"  # the flag settles it
+    assert told_length_input(configs, "none", inputs) == (  # the flag settles it, naming the builds it overrode
+        "none",
+        ["--length-input none read each row's real tokens; model 'fp32' was built with --length-input n_chars"],
+    )
+    both = {"fp32": _told("n_chars"), "int8": _told("n_chars")}
+    assert told_length_input(both, "max_len", inputs)[1] == [
+        "--length-input max_len read each row's real tokens; models 'fp32', 'int8' were built with --length-input "
+        "n_chars"
+    ]
     choice, notes = told_length_input({"fp32": _told("n_chars"), "int8": _told("n_chars"), "x": None}, None, inputs)
     assert choice == "n_chars" and notes == [
         "real tokens read as models 'fp32', 'int8' were built (optimize --length-input n_chars); --length-input "
