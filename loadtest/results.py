@@ -314,9 +314,11 @@ class LoadResult:
         its requests cancelled mid-flight; None where there are none."""
         if server_failed <= self.failed_requests or self.lost_workers:
             return None
+        reasons = failed_reasons(self.server.failure_reasons if self.server else {})
         return (
-            f"{server_failed} failed requests where the client had {self.failed_requests}: another client's (e.g. "
-            "CANCELED, killed mid-flight)"
+            f"{server_failed} failed requests where the client had {self.failed_requests}"
+            + (f" ({reasons})" if reasons else "")
+            + ": another client's (e.g. CANCELED, killed mid-flight)"
         )
 
     def server_failures_note(self) -> str | None:
@@ -341,13 +343,60 @@ class LoadResult:
             if refused
             else ""
         )
-        return (
+        read = (
             f"{self.label}: Triton's failure counter (nv_inference_request_failure) read {server.requests_failed} "
-            f"over the window where the client had {self.failed_requests} requests fail: Triton counts a request its "
-            "backend failed (an ONNX Runtime error, e.g. an index out of range) as a success, one it refused before "
-            "the model (a wrong shape, data type or input name) in no counter, and the client's own failures (its "
-            f"deadline, a lost connection, a wrong answer) never reach it; the client's count is the failures{queue}"
+            f"over the window where the client had {self.failed_requests} requests fail: "
         )
+        if not server.failure_reasons:  # a server without the `reason` label (before Triton 24.x), an older file
+            return read + (
+                "Triton counts a request its backend failed (an ONNX Runtime error, e.g. an index out of range) as a "
+                "success, one it refused before the model (a wrong shape, data type or input name) in no counter, "
+                "and the client's own failures (its deadline, a lost connection, a wrong answer) never reach it; the "
+                f"client's count is the failures{queue}"
+            )
+        return read + self._failures_by_reason(server.failure_reasons) + f"; the client's count is the failures{queue}"
+
+    def _failures_by_reason(self, reasons: dict[str, int]) -> str:
+        """What Triton's failures by `reason` say of the client's: those of its deadline Triton cancelled before
+        they ran (CANCELED) and those it ran anyway (`late_answers`), other reasons by name, then what no counter
+        shows. Session 57: 364 CANCELED read as failures "never reaching" Triton, where they were 364 of the
+        client's 1673 deadline failures (and 1310 more were answered after it gave up)."""
+        parts, explained = [], 0
+        canceled, deadline = reasons.get("CANCELED", 0), self.deadline_failures
+        if canceled and deadline:
+            mine = min(canceled, deadline)
+            in_all = f", {canceled} CANCELED in all" if canceled > deadline else ""
+            parts.append(
+                f"{mine} of the client's {deadline} deadline failures were cancelled by Triton before they ran "
+                f"(reason CANCELED{in_all})"
+            )
+            explained += mine
+        elif canceled:
+            parts.append(f"{canceled} were cancelled by Triton before they ran (reason CANCELED: a client gave up)")
+            explained += canceled
+        if late := self.late_answers():
+            parts.append(f"about {late} ran anyway, answered after the client's deadline (successes to Triton)")
+            explained += late
+        if others := failed_reasons({r: n for r, n in reasons.items() if r != "CANCELED"}):
+            parts.append(f"Triton's other failures by reason: {others}")
+            explained += sum(n for r, n in reasons.items() if r != "CANCELED")
+        if explained < self.failed_requests:
+            parts.append(
+                ("the rest are in no failure count: " if parts else "")
+                + "Triton counts a request its backend failed (an ONNX Runtime error, "
+                "e.g. an index out of range) as a success, one it refused before the model (a wrong shape, data type "
+                "or input name) in no counter, and the client's other failures (a lost connection, a wrong answer) "
+                "never reach it"
+            )
+        return "; ".join(parts)
+
+    def late_answers(self) -> int:
+        """The client's deadline failures Triton answered anyway, after it had given up: the successes it counted
+        beyond the client's (at most the deadline failures); 0 without its counters."""
+        if self.server is None or not self.deadline_failures:
+            return 0
+        surplus = self.server.requests_succeeded - (self.requests - self.failed_requests)
+        return min(self.deadline_failures, max(0, surplus))
 
     def unanswered_note(self) -> str | None:
         """One line when requests were still waiting at the window's end, long unanswered
@@ -407,10 +456,6 @@ class LoadResult:
         """The client's-deadline line (`loadtest.window_notes.deadline_note`) from everything this step knows: its
         queue delay and the server's silence too, in the printed notes and the report's alike (session 43: the
         report's line left the queue delay out and named no cause where the printed one did)."""
-        answered = 0  # given up on, answered anyway: Triton counted more successes than the client
-        if self.server is not None and self.deadline_failures:
-            surplus = self.server.requests_succeeded - (self.requests - self.failed_requests)
-            answered = min(self.deadline_failures, max(0, surplus))
         return deadline_note(
             self.label,
             self.deadline_failures,
@@ -418,7 +463,7 @@ class LoadResult:
             self.server_restarted,
             self.queue_delay_s,
             self.deadline_silence,
-            answered,
+            self.late_answers(),  # given up on, answered anyway: Triton counted more successes than the client
             self.early_deadline_failures,
         )
 
@@ -482,6 +527,11 @@ class LoadResult:
         silence = data.get("deadline_silence")
         fields["deadline_silence"] = (float(silence[0]), float(silence[1])) if silence else None
         return cls(**fields)
+
+
+def failed_reasons(reasons: dict[str, int]) -> str:
+    """Triton's failures by `reason`, those counted: "2 REJECTED, 1 BACKEND" ("" for none)."""
+    return ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items(), key=lambda r: -r[1]) if n > 0)
 
 
 def load_file_name(model: str, modes: Iterable[str] = ()) -> str:

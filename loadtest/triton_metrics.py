@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from quantserve.errors import QuantserveError
@@ -42,6 +42,10 @@ SCRAPE_FLOOR_S = 0.2
 COUNT_FLOOR = 10
 VERSIONS = "versions"  # a model's entry also holds its counters per version: {version: {counter: value}}
 SUCCESS = "nv_inference_request_success"
+FAILURE = "nv_inference_request_failure"
+# Triton 24.x+ (tritonserver 2.4x) labels its failure counter by `reason`: REJECTED, CANCELED, BACKEND, OTHER; each
+# reason's count is also kept as `FAILURE:<reason>` beside the sum (older servers have no label, and no such keys)
+REASON_KEY = FAILURE + ":"
 
 # {counter: value summed over versions, VERSIONS: {version: {counter: value}}}; plain dicts, saved as JSON
 ModelCounters = dict[str, Any]
@@ -65,7 +69,18 @@ def parse_metrics(text: str) -> dict[str, ModelCounters]:
         version = counters[VERSIONS].setdefault(labels.get("version", ""), dict.fromkeys(COUNTERS, 0.0))
         counters[match["name"]] += float(match["value"])
         version[match["name"]] += float(match["value"])
+        if match["name"] == FAILURE and "reason" in labels:
+            key = REASON_KEY + labels["reason"]
+            for counted in (counters, version):
+                counted[key] = counted.get(key, 0.0) + float(match["value"])
     return models
+
+
+def failure_reasons(start: dict[str, Any], end: dict[str, Any]) -> dict[str, int]:
+    """Triton's failures of one model (or version) between two scrapes by `reason` (empty: a server, or a scrape,
+    without the label)."""
+    reasons = sorted({key for key in (*start, *end) if isinstance(key, str) and key.startswith(REASON_KEY)})
+    return {key[len(REASON_KEY) :]: int(end.get(key, 0.0) - start.get(key, 0.0)) for key in reasons}
 
 
 def metrics_endpoint(url: str) -> str:
@@ -266,6 +281,9 @@ class ServerBreakdown:
     avg_compute_infer_us: float
     avg_compute_output_us: float
     version: str = ""  # the one version counted (--model-version: `addressed_version`); "": all versions summed
+    # `requests_failed` by Triton's `reason` label (REJECTED, CANCELED, BACKEND, OTHER); empty: a server without the
+    # label (before Triton 24.x), or a file from before session 57
+    failure_reasons: dict[str, int] = field(default_factory=dict)
 
 
 def breakdown(
@@ -296,4 +314,5 @@ def breakdown(
         avg_compute_infer_us=per_request("nv_inference_compute_infer_duration_us"),
         avg_compute_output_us=per_request("nv_inference_compute_output_duration_us"),
         version=counted,
+        failure_reasons=failure_reasons(start, end),
     )
