@@ -13,6 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.arrival_trace import MEAN_TOLERANCE
+from loadtest.failure_notes import (
+    ClientFailures,
+    failed_share_line,
+    failure_note,
+    late_answers,
+    others_failures,
+    server_failures_note,
+)
 from loadtest.interruption_record import Interruption
 from loadtest.percentiles import LatencySummary
 from loadtest.result_files import numbers_checked, precision_of, read_json, safe_name, write_json
@@ -26,7 +34,6 @@ from loadtest.utilization import Utilization
 from loadtest.window_notes import (
     cut_note,
     deadline_note,
-    errors_clause,
     other_load_note,
     stall_note,
     tail_note,
@@ -309,94 +316,23 @@ class LoadResult:
             "left out; the client's figures stand"
         )
 
+    def client_failures(self) -> ClientFailures:
+        """This step's failures as the client counted them, for the notes beside Triton's counter
+        (`loadtest.failure_notes`)."""
+        counted = (self.requests, self.failed_requests, self.deadline_failures, self.late_answers())
+        return ClientFailures(self.label, *counted, self.errors, bool(self.lost_workers))
+
     def others_failures(self, server_failed: int) -> str | None:
-        """Failures Triton counted over the window beyond the client's (no Locust worker lost): another client's,
-        its requests cancelled mid-flight; None where there are none."""
-        if server_failed <= self.failed_requests or self.lost_workers:
-            return None
-        reasons = failed_reasons(self.server.failure_reasons if self.server else {})
-        return (
-            f"{server_failed} failed requests where the client had {self.failed_requests}"
-            + (f" ({reasons})" if reasons else "")
-            + ": another client's (e.g. CANCELED, killed mid-flight)"
-        )
+        """Failures Triton counted beyond the client's: another client's (`failure_notes.others_failures`)."""
+        return others_failures(self.client_failures(), server_failed, self.server)
 
     def server_failures_note(self) -> str | None:
-        """One line when Triton's failure counter over the window is below the client's failed requests: Triton's
-        `nv_inference_request_failure` (every `reason`: OTHER, BACKEND, CANCELED, REJECTED) misses most failures
-        (measured with the venv's tritonserver, ONNX Runtime backend: a Gather index out of range counted as a
-        success, a wrong shape, data type or input name refused before the model in neither counter). Above the
-        client's, the failures were another client's (its requests cancelled mid-flight: CANCELED), and its load is in
-        Triton's figures (session 47: 60 Triton counted where this client had none, said nowhere)."""
-        server = self.server
-        if server is not None and (others := self.others_failures(server.requests_failed)):
-            return (
-                f"{self.label}: Triton counted {others} loaded the model too, so Triton's server-side figures (avg "
-                "batch, queue, infer) are not this load's alone"
-            )
-        if server is None or self.failed_requests <= server.requests_failed:
-            return None
-        refused = queue_refused(self.errors)  # session 49: 17285 'Exceeds maximum queue size', Triton's counter at 0
-        queue = (
-            f"; {refused} of them its queue refused (max_queue_size reached or its timeout spent: Triton 2.51 counts "
-            "those in no counter either)"
-            if refused
-            else ""
-        )
-        read = (
-            f"{self.label}: Triton's failure counter (nv_inference_request_failure) read {server.requests_failed} "
-            f"over the window where the client had {self.failed_requests} requests fail: "
-        )
-        if not server.failure_reasons:  # a server without the `reason` label (before Triton 24.x), an older file
-            return read + (
-                "Triton counts a request its backend failed (an ONNX Runtime error, e.g. an index out of range) as a "
-                "success, one it refused before the model (a wrong shape, data type or input name) in no counter, "
-                "and the client's own failures (its deadline, a lost connection, a wrong answer) never reach it; the "
-                f"client's count is the failures{queue}"
-            )
-        return read + self._failures_by_reason(server.failure_reasons) + f"; the client's count is the failures{queue}"
-
-    def _failures_by_reason(self, reasons: dict[str, int]) -> str:
-        """What Triton's failures by `reason` say of the client's: those of its deadline Triton cancelled before
-        they ran (CANCELED) and those it ran anyway (`late_answers`), other reasons by name, then what no counter
-        shows. Session 57: 364 CANCELED read as failures "never reaching" Triton, where they were 364 of the
-        client's 1673 deadline failures (and 1310 more were answered after it gave up)."""
-        parts, explained = [], 0
-        canceled, deadline = reasons.get("CANCELED", 0), self.deadline_failures
-        if canceled and deadline:
-            mine = min(canceled, deadline)
-            in_all = f", {canceled} CANCELED in all" if canceled > deadline else ""
-            parts.append(
-                f"{mine} of the client's {deadline} deadline failures were cancelled by Triton before they ran "
-                f"(reason CANCELED{in_all})"
-            )
-            explained += mine
-        elif canceled:
-            parts.append(f"{canceled} were cancelled by Triton before they ran (reason CANCELED: a client gave up)")
-            explained += canceled
-        if late := self.late_answers():
-            parts.append(f"about {late} ran anyway, answered after the client's deadline (successes to Triton)")
-            explained += late
-        if others := failed_reasons({r: n for r, n in reasons.items() if r != "CANCELED"}):
-            parts.append(f"Triton's other failures by reason: {others}")
-            explained += sum(n for r, n in reasons.items() if r != "CANCELED")
-        if explained < self.failed_requests:
-            parts.append(
-                ("the rest are in no failure count: " if parts else "")
-                + "Triton counts a request its backend failed (an ONNX Runtime error, "
-                "e.g. an index out of range) as a success, one it refused before the model (a wrong shape, data type "
-                "or input name) in no counter, and the client's other failures (a lost connection, a wrong answer) "
-                "never reach it"
-            )
-        return "; ".join(parts)
+        """Triton's failure counter below (or above) the client's failures (`failure_notes.server_failures_note`)."""
+        return server_failures_note(self.client_failures(), self.server)
 
     def late_answers(self) -> int:
-        """The client's deadline failures Triton answered anyway, after it had given up: the successes it counted
-        beyond the client's (at most the deadline failures); 0 without its counters."""
-        if self.server is None or not self.deadline_failures:
-            return 0
-        surplus = self.server.requests_succeeded - (self.requests - self.failed_requests)
-        return min(self.deadline_failures, max(0, surplus))
+        """The client's deadline failures Triton answered anyway (`failure_notes.late_answers`)."""
+        return late_answers(self.server, self.requests - self.failed_requests, self.deadline_failures)
 
     def unanswered_note(self) -> str | None:
         """One line when requests were still waiting at the window's end, long unanswered
@@ -433,24 +369,12 @@ class LoadResult:
         return f"{self.label}: server-side figures left out, Triton's counters could not be read ({missing})"
 
     def failed_share_line(self) -> str:
-        """`label: F of N requests failed (P %)`; where Locust's error table counts more, it says the window."""
-        share = self.failed_requests / self.requests if self.requests else 1.0
-        counted = sum(self.errors.values())
-        failed = "ended failed in the window" if counted > self.failed_requests else "failed"
-        return f"{self.label}: {self.failed_requests} of {self.requests} requests {failed} ({100 * share:.1f} %)"
+        """`label: F of N requests failed (P %)` (`failure_notes.failed_share_line`)."""
+        return failed_share_line(self.client_failures())
 
     def failure_note(self) -> str | None:
-        """One line when requests failed: how many, the commonest error (`errors_clause`), and the outages."""
-        if not self.failed_requests:
-            return None
-        line = self.failed_share_line() + errors_clause(self.errors, self.failed_requests)
-        if self.outages:
-            worst = max(self.outages, key=lambda o: o.duration_s)
-            line += (
-                f"; {len(self.outages)} outage(s), the longest {worst.duration_s:.1f} s without a success "
-                f"(t = {worst.start_s:.2f}–{worst.end_s:.2f} s)"
-            )
-        return line + "; throughput and latency count successes only"
+        """One line when requests failed (`failure_notes.failure_note`)."""
+        return failure_note(self.client_failures(), self.outages)
 
     def deadline_line(self) -> str | None:
         """The client's-deadline line (`loadtest.window_notes.deadline_note`) from everything this step knows: its
@@ -527,11 +451,6 @@ class LoadResult:
         silence = data.get("deadline_silence")
         fields["deadline_silence"] = (float(silence[0]), float(silence[1])) if silence else None
         return cls(**fields)
-
-
-def failed_reasons(reasons: dict[str, int]) -> str:
-    """Triton's failures by `reason`, those counted: "2 REJECTED, 1 BACKEND" ("" for none)."""
-    return ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items(), key=lambda r: -r[1]) if n > 0)
 
 
 def load_file_name(model: str, modes: Iterable[str] = ()) -> str:
