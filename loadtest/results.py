@@ -26,6 +26,14 @@ from loadtest.percentiles import LatencySummary
 from loadtest.result_files import numbers_checked, precision_of, read_json, safe_name, write_json
 from loadtest.run_identity import RunIdentity
 from loadtest.send_lag import ClientLags, queue_refused, send_lag_note, unsent_held_by
+from loadtest.server_figure_notes import (
+    counters_note,
+    lost_workers_note,
+    metrics_note,
+    outside_fraction,
+    outside_server_note,
+    restart_note,
+)
 from loadtest.stage_figures import StageFigures, spans_note, stages_note, versions_note
 from loadtest.timeline import Outage, SecondStats, Stall, peak_offered_rps, stall
 from loadtest.triton_metrics import ServerBreakdown
@@ -259,18 +267,12 @@ class LoadResult:
         return (self.utilization.usable_cores or self.utilization.cpu_count) if self.utilization else None
 
     def outside_server_note(self) -> str | None:
-        """One line when most of a closed loop's latency was spent outside Triton: its own time per request (queue and
-        compute, from its counters) against the client's mean. The rest is the load generator (Python gRPC users,
-        their CPU shared here with the server), serialization and transfer: the latencies measure the client too."""
+        """One line when most of a closed loop's latency was spent outside Triton
+        (`server_figure_notes.outside_server_note`)."""
         share = self.outside_share()
         if share is None or self.server is None:
             return None
-        return (
-            f"{self.label}: Triton's own time per request averaged {self.server.avg_request_us / 1000:.1f} ms, the "
-            f"client measured {self.latency.mean_ms:.1f} ms (mean): {share:.0%} of the latency was spent "
-            "outside the server (the load generator's CPU, serialization, transfer), so these figures measure the "
-            "client too; fewer users, --workers N, or the load from another machine show the server's own"
-        )
+        return outside_server_note(self.label, share, self.server.avg_request_us, self.latency.mean_ms)
 
     def outside_share(self) -> float | None:
         """The share of a closed loop's mean latency spent outside Triton, where it is OUTSIDE_SHARE or more and at
@@ -284,37 +286,21 @@ class LoadResult:
         return share
 
     def outside_fraction(self) -> float | None:
-        """The share of a closed loop's mean latency spent outside Triton (the client's mean less Triton's own time per
-        request, from its counters), however small: `tune` records it per trial; None for an open loop, where the
-        counters are missing, or where the client measured no latency."""
-        if self.mode == "open" or self.server is None or not self.server.avg_request_us > 0:
-            return None
-        mean = self.latency.mean_ms
-        if not mean > 0:
-            return None
-        return max(0.0, mean - self.server.avg_request_us / 1000) / mean
+        """The share of a closed loop's mean latency spent outside Triton, however small
+        (`server_figure_notes.outside_fraction`): `tune` records it per trial."""
+        return outside_fraction(self.mode, self.latency.mean_ms, self.server)
 
     def restart_note(self) -> str | None:
-        """One line when tritonserver was replaced during the window, so its own figures were left out."""
+        """One line when tritonserver was replaced during the window (`server_figure_notes.restart_note`)."""
         if not self.server_restarted:
             return None
         stopped = self.server_restarted.endswith((NO_PROCESS_AT_END, SHUTTING_DOWN_AT_END))
-        what = "stopped" if stopped else "restarted"
-        return (
-            f"{self.label}: tritonserver {what} during the measured window ({self.server_restarted}); its "
-            "counters and the CPU/memory samples cover only part of the window, so the server-side figures (avg "
-            "batch, queue, infer, utilization) are left out; the client's figures stand"
-        )
+        return restart_note(self.label, self.server_restarted, stopped)
 
     def counters_note(self) -> str | None:
-        """One line when the model's served versions changed (or its counters disagree with the client's) during the
-        window, so Triton's own figures were left out."""
-        if not self.server_counters_left_out:
-            return None
-        return (
-            f"{self.label}: {self.server_counters_left_out}, so its server-side figures (avg batch, queue, infer) are "
-            "left out; the client's figures stand"
-        )
+        """One line when Triton's own figures were left out (`server_figure_notes.counters_note`)."""
+        left_out = self.server_counters_left_out
+        return counters_note(self.label, left_out) if left_out else None
 
     def client_failures(self) -> ClientFailures:
         """This step's failures as the client counted them, for the notes beside Triton's counter
@@ -328,7 +314,7 @@ class LoadResult:
 
     def server_failures_note(self) -> str | None:
         """Triton's failure counter below (or above) the client's failures (`failure_notes.server_failures_note`)."""
-        return server_failures_note(self.client_failures(), self.server)
+        return server_failures_note(self.client_failures(), self.server) if self.server is not None else None
 
     def late_answers(self) -> int:
         """The client's deadline failures Triton answered anyway (`failure_notes.late_answers`)."""
@@ -340,13 +326,8 @@ class LoadResult:
         return unanswered_note(self.label, self.errors.get(UNANSWERED_ERROR, 0), self.unanswered_max_ms)
 
     def lost_workers_note(self) -> str | None:
-        """One line when Locust worker processes died before the end: their users' requests are in no figure."""
-        if not self.lost_workers:
-            return None
-        return (
-            f"{self.label}: Locust {', '.join(self.lost_workers)} before the end; its users' requests are lost "
-            "(the figures cover the other processes only), so the run failed"
-        )
+        """One line when Locust worker processes died before the end (`server_figure_notes.lost_workers_note`)."""
+        return lost_workers_note(self.label, self.lost_workers) if self.lost_workers else None
 
     def unsent_note(self) -> str | None:
         """One line when open-loop arrivals were never sent (`loadtest.unanswered_notes.unsent_note`)."""
@@ -362,11 +343,9 @@ class LoadResult:
         return in_flight_note(self.label, self.in_flight_at_end, self.in_flight_max_ms, self.failed_requests)
 
     def metrics_note(self) -> str | None:
-        """One line when Triton's metrics endpoint gave nothing at an end of the window."""
-        if not self.metrics_missing:
-            return None
-        missing = self.metrics_missing
-        return f"{self.label}: server-side figures left out, Triton's counters could not be read ({missing})"
+        """One line when Triton's metrics endpoint gave nothing at an end of the window
+        (`server_figure_notes.metrics_note`)."""
+        return metrics_note(self.label, self.metrics_missing) if self.metrics_missing else None
 
     def failed_share_line(self) -> str:
         """`label: F of N requests failed (P %)` (`failure_notes.failed_share_line`)."""
@@ -374,7 +353,7 @@ class LoadResult:
 
     def failure_note(self) -> str | None:
         """One line when requests failed (`failure_notes.failure_note`)."""
-        return failure_note(self.client_failures(), self.outages)
+        return failure_note(self.client_failures(), self.outages) if self.failed_requests else None
 
     def deadline_line(self) -> str | None:
         """The client's-deadline line (`loadtest.window_notes.deadline_note`) from everything this step knows: its
