@@ -20,8 +20,9 @@ from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 
+from loadtest.load_run import LoadRun
 from loadtest.report_lines import html_table, md_table
-from loadtest.results import LoadResult, LoadRun
+from loadtest.results import LoadResult
 from loadtest.run_pairing import pairing_notes, pairing_problem
 
 OUTCOME = "not compared in the A/B table"

@@ -23,6 +23,7 @@ from loadtest import recording_files
 from loadtest.data_file import read_data
 from loadtest.interruption import MeasuredSteps, StepInterrupted
 from loadtest.load_pattern import ClosedLoop, LoadStep
+from loadtest.load_run import LoadRun
 from loadtest.load_settings import LoadSettings, step_paths
 from loadtest.locust_processes import (
     FULL_ERRNOS,
@@ -36,7 +37,7 @@ from loadtest.locust_processes import (
 from loadtest.queue_delay import max_queue_delay_s, queue_delay_note
 from loadtest.request_data import check_sent_shapes, padding_note, sample_note
 from loadtest.request_shapes import ServedInputs
-from loadtest.results import LoadResult, LoadRun
+from loadtest.results import LoadResult
 from loadtest.run_identity import RunIdentity, config_now, served_identity, versions_now
 from loadtest.server_pids import ServerPids
 from loadtest.step_result import step_result

@@ -24,8 +24,9 @@ from pathlib import Path
 from types import TracebackType
 
 from loadtest.interruption_record import Interruption
+from loadtest.load_run import LoadRun
 from loadtest.model_gone import with_steps_left
-from loadtest.results import LoadResult, LoadRun
+from loadtest.results import LoadResult
 from loadtest.run_identity import RunIdentity
 
 OUTSIDE_LOCUST = "omitted: interrupted outside its Locust run (before it started, or while its figures were summarized)"

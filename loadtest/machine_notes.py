@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from loadtest.load_run import LoadRun
 from loadtest.result_files import read_json
-from loadtest.results import LoadRun
 from quantserve.errors import QuantserveError
 
 

@@ -16,6 +16,7 @@ from loadtest import svg_plots
 from loadtest.ab_table import ABReport, ab_html, ab_markdown, ab_report
 from loadtest.accuracy_results import ACCURACY_FILE, AccuracyReport, VariantAccuracy
 from loadtest.load_pattern import ClosedLoop
+from loadtest.load_run import LOAD_PREFIX, LoadRun
 from loadtest.recorded_builds import recorded_builds
 from loadtest.report_lines import (
     STAGE_HEADER,
@@ -32,7 +33,7 @@ from loadtest.report_lines import (
     step_lines,
     trace_lines,
 )
-from loadtest.results import LOAD_PREFIX, LoadResult, LoadRun
+from loadtest.results import LoadResult
 from loadtest.unfinished_steps import RECOVERED_HEADER, UnfinishedStep, recovered_rows, unfinished_steps, writer_pid
 from loadtest.verdict import NOT_LOADED, NOT_SHOWN, THIN, ServedPrecisions, Verdict, gather, load_manifest
 from quantserve.errors import QuantserveError

@@ -12,8 +12,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from loadtest.load_run import LoadRun
 from loadtest.recording_files import LOCK_FILE
-from loadtest.results import LoadResult, LoadRun
+from loadtest.results import LoadResult
 from loadtest.stage_figures import StageFigures, spans_note, versions_note
 from loadtest.sweep_knee import sweep_note
 from loadtest.timeline import Outage

@@ -7,7 +7,6 @@ measurement.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,10 +20,7 @@ from loadtest.failure_notes import (
     others_failures,
     server_failures_note,
 )
-from loadtest.interruption_record import Interruption
 from loadtest.percentiles import LatencySummary
-from loadtest.result_files import numbers_checked, precision_of, read_json, safe_name, write_json
-from loadtest.run_identity import RunIdentity
 from loadtest.send_lag import ClientLags, queue_refused, send_lag_note, unsent_held_by
 from loadtest.server_figure_notes import (
     counters_note,
@@ -46,9 +42,7 @@ from loadtest.window_notes import (
     stall_note,
     tail_note,
 )
-from quantserve.errors import QuantserveError
 
-LOAD_PREFIX = "load-"
 # what a step's warm-up record says of it: requests the warm-up left unfinished, a server restarted before the window
 WARM_UP_NOTES = ("unfinished", "server_restarted")
 UNANSWERED_ERROR = "no reply by the end of the measured window"  # the error a request the server never answered gets
@@ -430,61 +424,3 @@ class LoadResult:
         silence = data.get("deadline_silence")
         fields["deadline_silence"] = (float(silence[0]), float(silence[1])) if silence else None
         return cls(**fields)
-
-
-def load_file_name(model: str, modes: Iterable[str] = ()) -> str:
-    """The file a run of `model`, its steps of these modes, is saved as: `load-<model>.json`, `-open` or `-staged`
-    added for a run of that kind (`run_kind`), so a model's runs of each kind sit side by side."""
-    kind = run_kind(modes)
-    return f"{LOAD_PREFIX}{safe_name(model)}{f'-{kind}' if kind else ''}.json"
-
-
-def run_kind(modes: Iterable[str]) -> str:
-    """The step kind that names a run of steps of these modes: "open" or "staged"; "" for closed-loop runs."""
-    return next((mode for mode in modes if mode in ("open", "staged")), "")
-
-
-@dataclass
-class LoadRun:
-    """Every step of one `quantserve loadtest` invocation for one model (one step, or a sweep)."""
-
-    model: str
-    results: list[LoadResult]
-    interrupted: Interruption | None = None  # stopped by Ctrl-C or SIGTERM: `results` hold what it measured
-    # the precision the model's deployment recorded in its served config (int8, fp32…); None: none recorded (an
-    # older deployment, another tool's, or a file from before it was read), so the verdict goes by the name
-    precision: str | None = None
-    identity: RunIdentity | None = None  # its start, served versions, source model and data (None: older files)
-    file: str = ""  # the file name it was saved as or loaded from ("" until then), for lines that name the run
-
-    @property
-    def name(self) -> str:
-        """The model, marked when the run is open loop or staged (runs of a model sit side by side)."""
-        kind = run_kind(r.mode for r in self.results)
-        return f"{self.model} ({'open loop' if kind == 'open' else kind})" if kind else self.model
-
-    def save(self, out_dir: Path) -> Path:
-        self.file = load_file_name(self.model, (r.mode for r in self.results))
-        return write_json(Path(out_dir) / self.file, self)
-
-    @classmethod
-    def load(cls, path: Path) -> LoadRun:
-        """The run saved at `path`; a file of another shape (hand-edited, another tool's) is one line naming what
-        is wrong, not a traceback from the report that reads it."""
-        data = read_json(path)
-        try:
-            stop = Interruption(**data["interrupted"]) if data.get("interrupted") else None
-            if not isinstance(data["results"], list) or not (data["results"] or stop):
-                raise ValueError(f"'results' is {data['results']!r}, not a list of measured steps")
-            results = [LoadResult.from_dict(r) for r in data["results"]]
-            run = cls(data["model"], results, interrupted=stop, precision=precision_of(data.get("precision")))
-            run.identity = RunIdentity.from_dict(data["identity"]) if data.get("identity") else None
-            run.file = Path(path).name
-            for result in run.results:
-                for record in (result, result.latency, *result.stages, *(s.latency for s in result.stages)):
-                    numbers_checked(record)
-        except KeyError as exc:
-            raise QuantserveError(f"{path}: not a quantserve load results file (no {exc} field)") from exc
-        except (TypeError, ValueError, AttributeError) as exc:
-            raise QuantserveError(f"{path}: not a quantserve load results file ({exc})") from exc
-        return run

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from loadtest.accuracy_results import AccuracyReport
-from loadtest.results import LoadRun
+from loadtest.load_run import LoadRun
 
 VERDICT = "no INT8-vs-FP32 verdict"  # what a pair that does not compare loses (the A/B table passes its own)
 FAR_APART_S = 3600.0  # runs further apart than this are noted: the machine, its load or the deployment may differ

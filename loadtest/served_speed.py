@@ -23,7 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from loadtest.load_pattern import ClosedLoop
-from loadtest.results import NO_TRITON_COUNTERS, LoadResult, LoadRun
+from loadtest.load_run import LoadRun
+from loadtest.results import NO_TRITON_COUNTERS, LoadResult
 from loadtest.run_pairing import pairing_notes, pairing_problem
 from loadtest.window_notes import OTHER_LOAD_FLOOR
 from optimizer.cpu_clock import BUSY_SHARE

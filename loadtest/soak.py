@@ -31,10 +31,11 @@ from loadtest.harness import run_identity, run_step
 from loadtest.interruption import MeasuredSteps, RunInterrupted
 from loadtest.interruption_record import Interruption
 from loadtest.load_pattern import ClosedLoop
+from loadtest.load_run import load_file_name
 from loadtest.load_settings import LoadSettings, step_paths
 from loadtest.model_gone import gone_at
 from loadtest.result_files import safe_name
-from loadtest.results import LoadResult, load_file_name
+from loadtest.results import LoadResult
 from loadtest.run_identity import RunIdentity
 from loadtest.utilization import others_shift
 from quantserve.errors import QuantserveError

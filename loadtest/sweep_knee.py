@@ -18,7 +18,8 @@ names the shares and asks for a rerun instead of reading the server's behaviour 
 from __future__ import annotations
 
 from loadtest.load_pattern import ClosedLoop
-from loadtest.results import LoadResult, LoadRun
+from loadtest.load_run import LoadRun
+from loadtest.results import LoadResult
 from loadtest.utilization import others_shift
 
 LEVEL = 0.9  # within 10 % of the most throughput: levelled off (module docstring)

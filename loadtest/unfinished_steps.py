@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from loadtest import recording_files
+from loadtest.load_run import LoadRun
 from loadtest.model_gone import gone_at
 from loadtest.percentiles import LatencySummary
 from loadtest.result_files import safe_name
-from loadtest.results import LoadRun
 from loadtest.stage_figures import StageFigures, read_stage_starts, stage_figures
 from loadtest.triton_metrics import ServerBreakdown, breakdown, counters_went_back, versions_changed
 from quantserve.errors import QuantserveError

@@ -28,8 +28,8 @@ from typing import Any
 from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
 from loadtest.empty_window import nothing_measured
 from loadtest.in_process_speed import in_process_entry
+from loadtest.load_run import LoadRun
 from loadtest.machine_notes import other_clients, recorded_machine, timed_elsewhere
-from loadtest.results import LoadRun
 from loadtest.run_pairing import accuracy_source_notes, spread_note
 from loadtest.served_speed import ServedSpeedup, lowest, served_speedups
 from optimizer.drift_budget import DriftBudget

@@ -205,8 +205,8 @@ def clear_previous_run(out: Path) -> None:
     (another server and port) and its summary.json still read 2.23×, nothing marking them stale. Called once the
     server is up: a range with a busy port failed the demo after training and deleted the earlier run's results."""
     from loadtest.accuracy_results import ACCURACY_FILE
+    from loadtest.load_run import LOAD_PREFIX
     from loadtest.recorded_builds import BUILDS_FILE
-    from loadtest.results import LOAD_PREFIX
 
     for pattern in (f"{LOAD_PREFIX}*.json", ACCURACY_FILE, BUILDS_FILE, SUMMARY_FILE, "report.md", "report.html"):
         for path in out.glob(pattern):

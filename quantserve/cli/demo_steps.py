@@ -20,7 +20,8 @@ from typing import Any
 from loadtest.interruption import MeasuredSteps, RunInterrupted
 from loadtest.interruption_record import Interruption
 from loadtest.load_pattern import LoadStep
-from loadtest.results import LoadResult, LoadRun
+from loadtest.load_run import LoadRun
+from loadtest.results import LoadResult
 
 
 class DemoInterrupted(KeyboardInterrupt):

@@ -17,8 +17,8 @@ from pathlib import Path
 import loadtest_models as models
 import pytest
 
+from loadtest.load_run import LoadRun
 from loadtest.report import load_results, render, verdict_headline
-from loadtest.results import LoadRun
 from loadtest.verdict import load_failures
 from quantserve.artifact import Manifest
 from quantserve.cli import main

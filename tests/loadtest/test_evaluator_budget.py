@@ -300,7 +300,7 @@ def test_float_truth_reaches_the_users_metric_and_no_class_metric(monkeypatch, t
 def test_the_side_by_side_load_keeps_evaluates_request_timeout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`evaluate --request-timeout 120 --load-duration …`: the scoring waited 120 s a request, the load after it
     still gave up at loadtest's 30 s default."""
-    from loadtest.results import LoadRun
+    from loadtest.load_run import LoadRun
     from quantserve.cli.commands import loadtest as loadtest_command
 
     seen: list[float] = []

@@ -87,7 +87,7 @@ def test_results_that_cannot_be_saved_say_where_their_records_are(tiny_disk: Pat
     from test_load_results import make_result
 
     from loadtest.harness import save_run
-    from loadtest.results import LoadRun
+    from loadtest.load_run import LoadRun
 
     out = tiny_disk / "run"
     (out / "raw").mkdir(parents=True)

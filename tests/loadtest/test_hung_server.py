@@ -23,9 +23,10 @@ import pytest
 from loadtest import recording_files
 from loadtest.harness import run_pattern
 from loadtest.load_pattern import ClosedLoop, LoadPattern, OpenLoop
+from loadtest.load_run import LoadRun
 from loadtest.load_settings import LoadSettings
 from loadtest.report import render
-from loadtest.results import UNANSWERED_ERROR, LoadResult, LoadRun
+from loadtest.results import UNANSWERED_ERROR, LoadResult
 from loadtest.step_result import _answering_at_end
 from loadtest.triton_metrics import scrape
 from serving.server import TritonServer

@@ -20,7 +20,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from loadtest.results import LoadResult, LoadRun
+from loadtest.load_run import LoadRun
+from loadtest.results import LoadResult
 from quantserve.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -21,8 +21,8 @@ import pytest
 from loadtest.accuracy_results import AccuracyReport
 from loadtest.harness import run_load, run_pattern
 from loadtest.load_pattern import ClosedLoop, OpenLoop
+from loadtest.load_run import LoadRun
 from loadtest.load_settings import LoadSettings
-from loadtest.results import LoadRun
 from optimizer.drift_budget import DriftBudget
 from quantserve.cli import main
 

@@ -11,11 +11,12 @@ import pytest
 from rich.console import Console
 
 from loadtest.load_pattern import ClosedLoop, OpenLoop, Sweep
+from loadtest.load_run import LoadRun
 from loadtest.load_settings import LoadSettings
 from loadtest.percentiles import LatencySummary
 from loadtest.recording_files import SAMPLE_COLUMNS, WINDOW_FILE, Window, read_window
 from loadtest.report import render
-from loadtest.results import LoadResult, LoadRun
+from loadtest.results import LoadResult
 from loadtest.step_result import _result_of_window, _server_restarted
 from loadtest.triton_metrics import ServerBreakdown
 from quantserve.cli import main

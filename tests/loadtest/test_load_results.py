@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
+from loadtest.load_run import LoadRun
 from loadtest.percentiles import LatencySummary, cdf_points
 from loadtest.report import load_results, render
-from loadtest.results import LoadResult, LoadRun
+from loadtest.results import LoadResult
 from loadtest.svg_plots import nice_ticks
 from loadtest.triton_metrics import ServerBreakdown
 from loadtest.utilization import Utilization

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from loadtest.load_run import LoadRun
 from loadtest.report import load_results, verdict_headline
-from loadtest.results import LoadRun
 from quantserve.cli import main
 from serving.machine import cpu_facts
 

@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 
 from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
+from loadtest.load_run import LoadRun
 from loadtest.percentiles import LatencySummary
 from loadtest.report import render
-from loadtest.results import LoadResult, LoadRun
+from loadtest.results import LoadResult
 from loadtest.run_identity import RunIdentity
 from quantserve.errors import QuantserveError
 from serving.machine import MACHINE_FILE, CpuFacts

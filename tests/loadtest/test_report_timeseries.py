@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 from loadtest import svg_plots
+from loadtest.load_run import LoadRun
 from loadtest.percentiles import LatencySummary
 from loadtest.report import render, timeline_charts
-from loadtest.results import LoadResult, LoadRun
+from loadtest.results import LoadResult
 from loadtest.timeline import Outage, bin_edges, outages, per_second
 
 START = 1_000.0

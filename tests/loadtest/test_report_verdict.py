@@ -17,9 +17,10 @@ import numpy as np
 import pytest
 
 from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
+from loadtest.load_run import LoadRun
 from loadtest.percentiles import LatencySummary
 from loadtest.report import render
-from loadtest.results import LoadResult, LoadRun
+from loadtest.results import LoadResult
 from loadtest.triton_metrics import ServerBreakdown
 from optimizer.drift_budget import DriftBudget
 from serving.machine import MACHINE_FILE

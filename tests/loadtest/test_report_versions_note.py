@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
+from loadtest.load_run import LoadRun
 from loadtest.percentiles import LatencySummary
 from loadtest.report import load_results, render
-from loadtest.results import LoadResult, LoadRun
+from loadtest.results import LoadResult
 from loadtest.run_identity import RunIdentity
 from optimizer.drift_budget import DriftBudget
 

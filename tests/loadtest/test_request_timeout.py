@@ -19,8 +19,8 @@ import loadtest_models as models
 import numpy as np
 import pytest
 
+from loadtest.load_run import LoadRun
 from loadtest.recording_files import DEADLINE_COLUMN, EARLY_DEADLINE, SAMPLE_COLUMNS
-from loadtest.results import LoadRun
 from loadtest.timeline import outages
 from quantserve.cli import main
 from serving.server import TritonServer

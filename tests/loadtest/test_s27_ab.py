@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from loadtest.load_run import LoadRun
 from loadtest.percentiles import LatencySummary
 from loadtest.report import load_results, render, verdict_headline
-from loadtest.results import LoadResult, LoadRun
+from loadtest.results import LoadResult
 from loadtest.run_identity import RunIdentity
 from quantserve.cli import main
 

@@ -10,9 +10,10 @@ import json
 import re
 from pathlib import Path
 
+from loadtest.load_run import LoadRun
 from loadtest.percentiles import LatencySummary
 from loadtest.report import render
-from loadtest.results import LoadResult, LoadRun
+from loadtest.results import LoadResult
 from loadtest.run_identity import RunIdentity
 from serving.machine import MACHINE_FILE
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from loadtest.load_run import LoadRun
 from loadtest.percentiles import LatencySummary
-from loadtest.results import LoadResult, LoadRun
+from loadtest.results import LoadResult
 from loadtest.stage_figures import read_stage_starts, stage_figures, write_shape_end, write_stage_start
 from quantserve.cli.commands.loadtest import failure_status
 

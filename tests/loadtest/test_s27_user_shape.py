@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from loadtest.load_flags import shape_from_flags
-from loadtest.results import LoadRun
+from loadtest.load_run import LoadRun
 from loadtest.stage_figures import read_stage_starts, stage_figures, write_shape_end, write_stage_start
 from quantserve import cli
 from quantserve.errors import QuantserveError

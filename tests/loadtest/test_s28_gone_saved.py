@@ -14,10 +14,11 @@ import pytest
 
 from loadtest import recording_files
 from loadtest.interruption import MeasuredSteps
+from loadtest.load_run import LoadRun
 from loadtest.model_gone import ModelGone, cut_short, read_gone, write_gone
 from loadtest.percentiles import LatencySummary
 from loadtest.report import render
-from loadtest.results import LoadResult, LoadRun
+from loadtest.results import LoadResult
 from quantserve.cli.loadtest_status import failure_status
 
 CUT_LABEL = "slow @ 4 users (cut short, the model no longer served: 4.3 of 60 s measured)"

@@ -19,6 +19,7 @@ import pytest
 from tritonclient.utils import InferenceServerException
 
 from loadtest.interruption import MeasuredSteps
+from loadtest.load_run import LoadRun
 from loadtest.model_gone import (
     ASK_EVERY_S,
     SETTLE_S,
@@ -30,7 +31,7 @@ from loadtest.model_gone import (
     write_gone,
 )
 from loadtest.percentiles import LatencySummary
-from loadtest.results import LoadResult, LoadRun
+from loadtest.results import LoadResult
 from loadtest.triton_metrics import scrape, served_versions
 from quantserve.cli import main
 from quantserve.cli.loadtest_status import failure_status

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
+from loadtest.load_run import LoadRun
 from loadtest.percentiles import LatencySummary
 from loadtest.report_lines import step_lines
-from loadtest.results import LoadResult, LoadRun
+from loadtest.results import LoadResult
 from loadtest.send_lag import ClientLags, send_lag_note
 from loadtest.timeline import SecondStats, per_second, quiet_seconds, stall
 from loadtest.window_notes import stall_note

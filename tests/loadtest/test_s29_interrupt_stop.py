@@ -19,9 +19,9 @@ import pytest
 from loadtest import harness
 from loadtest.interruption import MeasuredSteps, RunInterrupted
 from loadtest.load_pattern import ClosedLoop
+from loadtest.load_run import LoadRun
 from loadtest.load_settings import LoadSettings, step_paths
 from loadtest.locust_processes import LocustStopped, stop_gracefully
-from loadtest.results import LoadRun
 
 
 class StandIn:

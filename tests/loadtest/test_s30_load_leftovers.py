@@ -18,9 +18,10 @@ import pytest
 
 import loadtest.harness as harness
 import loadtest.soak as soak
+from loadtest.load_run import LoadRun
 from loadtest.percentiles import LatencySummary
 from loadtest.request_data import MAX_REQUESTS, sample_note
-from loadtest.results import LoadResult, LoadRun
+from loadtest.results import LoadResult
 from loadtest.utilization import Utilization
 from quantserve import cli
 from quantserve.cli.commands import loadtest as loadtest_command

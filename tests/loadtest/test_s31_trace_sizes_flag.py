@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from loadtest.load_pattern import ClosedLoop, TraceReplay
+from loadtest.load_run import LoadRun
 from loadtest.percentiles import LatencySummary
-from loadtest.results import LoadResult, LoadRun
+from loadtest.results import LoadResult
 from loadtest.run_pairing import pairing_problem
 from loadtest.step_result import recorded_request_batch
 from quantserve import cli

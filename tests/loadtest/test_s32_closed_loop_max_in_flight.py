@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 import loadtest.harness as harness
+from loadtest.load_run import LoadRun
 from loadtest.percentiles import LatencySummary
-from loadtest.results import LoadResult, LoadRun
+from loadtest.results import LoadResult
 from quantserve import cli
 from quantserve.cli.commands import loadtest as loadtest_command
 

@@ -19,10 +19,11 @@ import pytest
 from loadtest import harness
 from loadtest.interruption import MeasuredSteps, RunInterrupted, StepInterrupted
 from loadtest.load_pattern import ClosedLoop
+from loadtest.load_run import LoadRun
 from loadtest.load_settings import LoadSettings, step_paths
 from loadtest.percentiles import LatencySummary
 from loadtest.recording_files import WINDOW_FILE, Window
-from loadtest.results import LoadResult, LoadRun
+from loadtest.results import LoadResult
 
 
 def _step(users: int = 2, window_s: float = 5.0) -> LoadResult:

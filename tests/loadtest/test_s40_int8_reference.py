@@ -4,7 +4,7 @@ both variants into this folder)" although both were (session 40)."""
 
 from __future__ import annotations
 
-from loadtest.results import LoadRun
+from loadtest.load_run import LoadRun
 from loadtest.served_speed import served_speedups
 from loadtest.verdict import ServedPrecisions
 from tests.quantserve.test_s30_demo_truth import IDENTITY, _step

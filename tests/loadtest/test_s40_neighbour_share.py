@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 from test_load_results import make_result
 
+from loadtest.load_run import LoadRun
 from loadtest.percentiles import LatencySummary
 from loadtest.report import render
-from loadtest.results import LoadResult, LoadRun
+from loadtest.results import LoadResult
 from loadtest.soak import judge_soak
 from loadtest.stage_figures import stage_figures
 from loadtest.sweep_knee import sweep_note

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from test_load_results import make_result
 
-from loadtest.results import LoadRun
+from loadtest.load_run import LoadRun
 from quantserve.cli.commands import evaluate as evaluate_command
 from quantserve.cli.commands import loadtest as loadtest_command
 

@@ -17,8 +17,9 @@ import loadtest_models as models
 import numpy as np
 import pytest
 
+from loadtest.load_run import LoadRun
 from loadtest.percentiles import LatencySummary
-from loadtest.results import LoadResult, LoadRun
+from loadtest.results import LoadResult
 from loadtest.stage_figures import StageFigures
 from quantserve.cli import main
 from serving.server import TritonServer

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from loadtest.load_run import LoadRun
 from loadtest.report_lines import step_lines
-from loadtest.results import LatencySummary, LoadResult, LoadRun
+from loadtest.results import LatencySummary, LoadResult
 
 
 def _failed(queue_delay_s: float | None) -> LoadResult:

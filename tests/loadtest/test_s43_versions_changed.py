@@ -14,9 +14,9 @@ from test_s34_stop_after_window import _step
 
 from loadtest import harness
 from loadtest.load_pattern import ClosedLoop
+from loadtest.load_run import LoadRun
 from loadtest.load_settings import LoadSettings
 from loadtest.report import render
-from loadtest.results import LoadRun
 from loadtest.run_identity import RunIdentity
 
 STARTED = "2026-12-04T16:00:00Z"

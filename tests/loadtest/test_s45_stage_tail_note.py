@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
+from loadtest.load_run import LoadRun
 from loadtest.percentiles import LatencySummary
 from loadtest.report_lines import step_lines
-from loadtest.results import LoadResult, LoadRun
+from loadtest.results import LoadResult
 from loadtest.stage_figures import read_stage_starts, stage_figures, write_shape_end, write_stage_start
 
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from loadtest.load_run import LoadRun
 from loadtest.percentiles import LatencySummary
 from loadtest.report_lines import trace_lines
-from loadtest.results import LoadResult, LoadRun
+from loadtest.results import LoadResult
 
 TRACE = {
     "file": "t.csv",

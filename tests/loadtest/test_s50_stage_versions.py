@@ -16,9 +16,9 @@ import loadtest_models as models
 import numpy as np
 import pytest
 
+from loadtest.load_run import LoadRun
 from loadtest.recording_files import SAMPLE_COLUMNS, VERSION_COLUMN, answering_version
 from loadtest.report_lines import stage_cells
-from loadtest.results import LoadRun
 from loadtest.stage_figures import (
     StageFigures,
     read_stage_starts,

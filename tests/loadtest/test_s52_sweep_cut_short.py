@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from test_load_results import make_result
 
-from loadtest.results import LoadRun
+from loadtest.load_run import LoadRun
 from loadtest.sweep_knee import sweep_note
 
 

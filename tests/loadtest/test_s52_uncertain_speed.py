@@ -9,8 +9,8 @@ from pathlib import Path
 
 from test_s51_recorded_speed import _build, _step
 
+from loadtest.load_run import LoadRun
 from loadtest.report import load_results
-from loadtest.results import LoadRun
 from loadtest.run_identity import RunIdentity
 from serving.deploy import deploy
 from serving.model_config import CONFIG_NAME, parse_config, recorded_speed

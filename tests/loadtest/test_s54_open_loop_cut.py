@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from loadtest.load_run import LoadRun
 from loadtest.percentiles import LatencySummary
 from loadtest.report_lines import step_lines
-from loadtest.results import LoadResult, LoadRun
+from loadtest.results import LoadResult
 
 CUT_LINE = (
     "digits_fp32 @ 50 req/s constant: 49 requests were still on their way when the window ended (sent up to 0.4 s "

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from loadtest.load_run import LoadRun
 from loadtest.percentiles import LatencySummary
 from loadtest.recording_files import DEADLINE_COLUMN
-from loadtest.results import LoadResult, LoadRun
+from loadtest.results import LoadResult
 from loadtest.timeline import SecondStats, outages, per_second, quiet_seconds
 from loadtest.window_notes import stall_note
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from loadtest.load_run import LoadRun
 from loadtest.percentiles import LatencySummary
 from loadtest.report import load_results
-from loadtest.results import LoadResult, LoadRun
+from loadtest.results import LoadResult
 from optimizer.drift_budget import DriftBudget
 
 SPEED = {

@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
+from loadtest.load_run import LoadRun
 from loadtest.percentiles import LatencySummary
 from loadtest.report import load_results, verdict_headline
-from loadtest.results import LoadResult, LoadRun
+from loadtest.results import LoadResult
 from loadtest.run_identity import RunIdentity
 from loadtest.verdict import gather
 from quantserve.artifact import Manifest

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from loadtest.load_run import LoadRun
 from loadtest.percentiles import LatencySummary
-from loadtest.results import LoadResult, LoadRun
+from loadtest.results import LoadResult
 from loadtest.triton_metrics import breakdown, parse_metrics
 
 # the probe's scrape at the window's end (lt_abandon.metrics, tritonserver with the `reason` label), and one at its

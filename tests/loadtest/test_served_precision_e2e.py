@@ -12,8 +12,8 @@ import loadtest_models as models
 import pytest
 
 from loadtest.accuracy_results import AccuracyReport
+from loadtest.load_run import LoadRun
 from loadtest.report import load_results
-from loadtest.results import LoadRun
 from loadtest.verdict import load_failures
 from quantserve.cli import main
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import loadtest_models as models
 import pytest
 
-from loadtest.results import LoadRun
+from loadtest.load_run import LoadRun
 from quantserve.cli import main
 from serving.endpoints import ServedEndpoints, recorded
 from serving.server import TritonServer

@@ -21,7 +21,7 @@ import loadtest_models as models
 import psutil
 import pytest
 
-from loadtest.results import LoadRun
+from loadtest.load_run import LoadRun
 from quantserve.cli import main
 from serving.server import TritonServer
 

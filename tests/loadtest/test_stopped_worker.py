@@ -21,7 +21,7 @@ import psutil
 import pytest
 
 from loadtest import locust_processes
-from loadtest.results import LoadRun
+from loadtest.load_run import LoadRun
 
 pytestmark = pytest.mark.e2e
 

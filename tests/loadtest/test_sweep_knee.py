@@ -7,8 +7,9 @@ from pathlib import Path
 
 from test_load_results import make_result
 
+from loadtest.load_run import LoadRun
 from loadtest.report import render
-from loadtest.results import LoadResult, LoadRun
+from loadtest.results import LoadResult
 from loadtest.sweep_knee import sweep_note
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import psutil
 import pytest
 
-from loadtest.results import LoadRun
+from loadtest.load_run import LoadRun
 from quantserve.cli import main
 from serving.server import TritonServer
 

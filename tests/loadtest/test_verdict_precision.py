@@ -12,9 +12,10 @@ import re
 from pathlib import Path
 
 from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
+from loadtest.load_run import LoadRun
 from loadtest.percentiles import LatencySummary
 from loadtest.report import render
-from loadtest.results import LoadResult, LoadRun
+from loadtest.results import LoadResult
 from loadtest.run_identity import RunIdentity
 
 FROM_NAMES = "taken from the model names"

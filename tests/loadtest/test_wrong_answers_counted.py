@@ -14,7 +14,7 @@ import loadtest_models as models
 import numpy as np
 import pytest
 
-from loadtest.results import LoadRun
+from loadtest.load_run import LoadRun
 from quantserve.cli import main
 from quantserve.data import load_npz
 from serving.server import TritonServer

@@ -16,8 +16,9 @@ import pytest
 
 from loadtest import evaluator, harness
 from loadtest.interruption import StepInterrupted
+from loadtest.load_run import LoadRun
 from loadtest.percentiles import LatencySummary
-from loadtest.results import LoadResult, LoadRun
+from loadtest.results import LoadResult
 from loadtest.run_identity import RunIdentity
 from serving import server
 

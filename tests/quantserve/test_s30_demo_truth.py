@@ -24,8 +24,9 @@ from typing import Any
 import pytest
 
 from loadtest import evaluator, harness
+from loadtest.load_run import LoadRun
 from loadtest.percentiles import LatencySummary
-from loadtest.results import LoadResult, LoadRun
+from loadtest.results import LoadResult
 from loadtest.run_identity import RunIdentity
 from loadtest.utilization import Utilization
 from quantserve.cli import demo, main

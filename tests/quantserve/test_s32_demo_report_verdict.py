@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
+from loadtest.load_run import LoadRun
 from loadtest.recorded_builds import BUILDS_FILE
-from loadtest.results import LoadRun
 from quantserve.cli import demo, main
 from quantserve.errors import QuantserveError
 from tests.quantserve.test_s30_demo_truth import IDENTITY, NAMES, _step

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from loadtest.interruption import RunInterrupted
-from loadtest.results import LoadRun
+from loadtest.load_run import LoadRun
 from quantserve.cli.commands.loadtest import INTERRUPTED_EXIT, interrupted_status
 
 

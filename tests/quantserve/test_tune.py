@@ -19,7 +19,7 @@ import numpy as np
 import psutil
 import pytest
 
-from loadtest.results import LoadRun
+from loadtest.load_run import LoadRun
 from quantserve.cli import main
 from quantserve.cli.tune import PRUNE_FRACTION, ServingConfig, TuneSettings, make_config, suggest_config
 from quantserve.cli.tune_checks import check_settings

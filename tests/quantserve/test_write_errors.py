@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from loadtest.load_run import LoadRun
 from loadtest.percentiles import LatencySummary
-from loadtest.results import LoadResult, LoadRun
+from loadtest.results import LoadResult
 from quantserve import cli
 from quantserve.files import write_atomic
 

@@ -283,8 +283,8 @@ def refuse_replacing_loads(out: Path, models: list[str]) -> None:
     """Before the accuracy pass, one line where a side-by-side load would replace a load run saved in `out`
     (`refuse_replacing`, as `loadtest` refuses it): it replaced that run's load-NAME.json in silence; or clear a
     soak's records (`refuse_load_over_soak`: its closed loop takes the soak's step folders)."""
+    from loadtest.load_run import load_file_name
     from loadtest.recording_files import refuse_replacing
-    from loadtest.results import load_file_name
     from loadtest.soak import refuse_load_over_soak
 
     runs = [(label, load_file_name(label)) for label in dict.fromkeys(models)]

@@ -38,9 +38,9 @@ DEFAULT_REQUEST_TIMEOUT_S = 30.0  # the client's gRPC deadline per request, as e
 
 if TYPE_CHECKING:
     from loadtest.interruption import RunInterrupted
+    from loadtest.load_run import LoadRun
     from loadtest.load_settings import LoadSettings
     from loadtest.report import ReportInputs
-    from loadtest.results import LoadRun
 
 
 def register(subparsers: Any) -> None:
@@ -191,9 +191,9 @@ def interrupted_status(stop: RunInterrupted, out: Path) -> int:
 def run_load_command(args: argparse.Namespace) -> int:
     """One load run (a step, a sweep, a rate list, stages or a trace) per model, then the report and a table."""
     from loadtest.load_flags import parse_duration
+    from loadtest.load_run import load_file_name
     from loadtest.load_settings import LoadSettings, check_expected_arrivals
     from loadtest.report import load_results, render
-    from loadtest.results import load_file_name
     from loadtest.sweep_knee import sweep_note
     from quantserve.cli.tables import print_json, print_load_table
 
