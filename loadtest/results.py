@@ -1,4 +1,6 @@
-"""Load-test results as dataclasses that save to and load from JSON (accuracy's: `loadtest.accuracy_results`).
+"""One measured load step as a dataclass that saves to and loads from JSON: `LoadResult` (a run of them, its file:
+`loadtest.load_run`; accuracy's: `loadtest.accuracy_results`). Its notes' words are in `loadtest.failure_notes`,
+`loadtest.server_figure_notes`, `loadtest.step_label` and the other `*_notes` modules.
 
 Reports are rendered from these files only; nothing here or in the renderers recomputes a
 measurement.
@@ -8,10 +10,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from loadtest.arrival_trace import MEAN_TOLERANCE
 from loadtest.failure_notes import (
     ClientFailures,
     failed_share_line,
@@ -31,6 +31,7 @@ from loadtest.server_figure_notes import (
     restart_note,
 )
 from loadtest.stage_figures import StageFigures, spans_note, stages_note, versions_note
+from loadtest.step_label import step_label
 from loadtest.timeline import Outage, SecondStats, Stall, peak_offered_rps, stall
 from loadtest.triton_metrics import ServerBreakdown
 from loadtest.unanswered_notes import OfferedRequests, in_flight_note, unanswered_note, unsent_note
@@ -206,35 +207,9 @@ class LoadResult:
         return f"{self._load_label()}: {self.model_gone['line']}" if self.model_gone else None
 
     def _load_label(self) -> str:
-        if self.mode == "open" and self.trace:
-            return f"{self.model} replaying {Path(self.trace['file']).name} ({self._trace_rate()})"
-        if self.mode == "open":
-            return f"{self.model} @ {self.rate_rps:g} req/s {self.arrivals}"
-        if self.mode == "staged":
-            return f"{self.model} staged, all stages together (up to {self._users_ran()})"
-        return f"{self.model} @ {self.users} users"
-
-    def _users_ran(self) -> str:
-        """`40 users`: the most that ran; `24 users; the shape asked 40` where Locust's runner never had as many
-        running as the stages that ran asked (session 46: a --shape cut 3 s into a rise to 40 users at 8/s read "up
-        to 40 users"). A cut run counts the stages it ran, not those planned."""
-        asked = max((stage.users for stage in self.stages), default=self.users)
-        counted = [stage.reached for stage in self.stages if stage.reached is not None]
-        ran = max(counted) if len(counted) == len(self.stages) and counted else asked
-        users = f"{ran} user{'s' if ran != 1 else ''}"
-        return users if ran >= asked else f"{users}; the shape asked {asked}"
-
-    def _trace_rate(self) -> str:
-        """The rate a replayed trace offered in the window: the pass's mean, or, where the window played part of a
-        pass (its offered arrivals off that mean by over MEAN_TOLERANCE), its own beside the mean (10 s of a 30 s
-        diurnal pass offered 184.3 req/s; labelled "283.1 req/s mean", the table read as the server 35 % short)."""
-        mean = f"{self.rate_rps:.4g} req/s mean"
-        offered = self.offered_rps
-        if offered is None or not self.rate_rps:
-            return mean
-        if abs(offered - self.rate_rps) <= MEAN_TOLERANCE * self.rate_rps:
-            return mean
-        return f"{offered:.4g} req/s offered, part of a pass of {mean}"
+        """The step's label without a cut's words (`loadtest.step_label.step_label`)."""
+        how = (self.mode, self.users, self.rate_rps, self.arrivals, self.trace, self.offered_rps)
+        return step_label(self.model, *how, self.stages)
 
     def send_lag_note(self) -> str | None:
         """One line when open-loop requests left the client late (`loadtest.send_lag.send_lag_note`), its advice
