@@ -87,7 +87,7 @@ class UserShapeDriver(LoadTestShape):
     def _note_running(self, options: Any) -> None:
         """Record a new most of users running in the stage under way (Locust's runner's count, read once a tick,
         the tick ending a stage included): the stages' asked users are not what ran where a stage was cut mid-rise
-        (`LoadResult._users_ran`)."""
+        (`loadtest.step_label.users_ran`)."""
         running = int(getattr(self.runner, "user_count", 0) or 0)
         if not self.started or running <= self.reached:
             return
