@@ -86,7 +86,7 @@ def measure_drift(
         if judged_at:
             record["judged_at"] = judged_at
         violations, slacks = judge(name, record, budget)
-        violations = in_place_unless_text_missed(violations)
+        violations = labelled_where(record, in_place_unless_text_missed(violations))
         if (answer := token_answers(kind, expected, got, positions)) is not None:
             answers[name] = answer
         # (N, 1, 1, C) logits read as (N, C); a single-channel map read as a mask or not
@@ -242,12 +242,40 @@ def kind_notes(outputs: Mapping[str, Mapping[str, Any]]) -> list[str]:
 def tokens_notes(outputs: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """A note for each per-token output whose real tokens a length input said (`optimizer.token_lengths`): which
     positions were judged, of how many. A mask, or pad ids at each row's end, say it as the data shows it; a length
-    input is the model's word, and a wrong one would move every per-token figure."""
-    return [
+    input is the model's word, and a wrong one would move every per-token figure. And one for each judged on its
+    labelled tokens alone (`labelled_tokens_note`)."""
+    said = [
         f"output '{name}': judged over its real tokens, {record['tokens_at']}: {record['tokens_judged']} of "
         f"{math.prod(record['shape'][:2])} positions"
         for name, record in outputs.items()
         if said_by_length(str(record.get("tokens_at", "")))
+    ]
+    return said + [labelled_tokens_note(name, record) for name, record in outputs.items() if "tokens_real" in record]
+
+
+def labelled_tokens_note(name: str, record: Mapping[str, Any]) -> str:
+    """E.g. "output 'logits': per-token top-1 agreement judged on the 3742 labelled tokens (labels -100 elsewhere);
+    over all 17408 real tokens 0.9688" (`drift_metrics.labelled_tokens`): the figure the task does not read, said."""
+    return (
+        f"output '{name}': per-token top-1 agreement judged on the {record['tokens_judged']} labelled tokens "
+        f"({record['unlabelled_as']} elsewhere); over all {record['tokens_real']} real tokens "
+        f"{record['token_agreement_real']:.4f}"
+    )
+
+
+def labelled_where(record: Mapping[str, Any], violations: list[Violation]) -> list[Violation]:
+    """`violations` of a per-token output judged on its labelled tokens alone, saying so: its pooled agreement "on
+    its 3742 labelled tokens", a lost class's tokens as labelled ones; as they are for any other output."""
+    if "tokens_real" not in record:
+        return violations
+    labelled = f"on its {record['tokens_judged']} labelled tokens"
+    return [
+        replace(v, where=labelled)
+        if v.metric == "token_agreement"
+        else replace(v, where=v.where.replace(" tokens ", " labelled tokens ", 1))
+        if v.metric == "class_agreement"
+        else v
+        for v in violations
     ]
 
 

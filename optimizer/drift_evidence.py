@@ -62,6 +62,8 @@ def thin_evidence(report: DriftReport, budget: DriftBudget, rows: int) -> list[d
         counted = (*DISCRETE_METRICS, *BOX_METRICS)
         for metric in (m for m in counted if m in budgeted and record.get(m) is not None):
             entry = _thin(output, metric, float(record[metric]), _rows_judged(metric, record, rows), budget)
+            if entry and metric in TOKEN_METRICS and "tokens_real" in record:  # judged on its labelled tokens
+                entry["units"] = "labelled tokens"
             thin += [entry] if entry else []
     return thin
 
@@ -77,7 +79,8 @@ def rollout_thin(roll: Mapping[str, Any], budget: DriftBudget) -> dict[str, Any]
 
 def _rows_judged(metric: str, record: Mapping[str, Any], rows: int) -> int:
     """The rows `metric` was measured on: all held-out rows, but a probability's clear ones (ties left out), a box
-    list's FP32 boxes and a tagger's real tokens."""
+    list's FP32 boxes and a tagger's real tokens (its labelled ones, where labels left some unlabelled:
+    `drift_metrics.labelled_tokens`)."""
     if metric in BOX_METRICS:
         return int(record.get("boxes_fp32") or 0)
     if metric in TOKEN_METRICS and record.get("tokens_judged") is not None:
