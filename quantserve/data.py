@@ -232,7 +232,7 @@ def _check_batch_dims(path: Path, data: TensorData) -> None:
         raise QuantserveError(
             f"{path}: arrays disagree on the number of samples, read as axis 0 of each: {_batch_axes(data.arrays)} "
             f"(samples are rows of axis 0 of every input, as Triton's dynamic batching stacks them; the file holds "
-            f"the model's inputs and '{LABELS}' alone){_rank_0(data)}"
+            f"the model's inputs and '{LABELS}' alone){_rank_0(data)}{_batch_elsewhere(data.arrays)}"
         )
     if next(iter(sizes.values())) == 0:
         if all(not array.ndim for array in data.arrays.values()):  # no rows at all, not rows of none
@@ -260,6 +260,22 @@ def _batch_axes(arrays: dict[str, np.ndarray]) -> str:
         moved = f"; its axis {elsewhere[0]} holds {common}" if elsewhere else ""
         said.append(f"'{name}' {array.shape[0]} (axis 0 of shape {tuple(array.shape)}{moved})")
     return ", ".join(said)
+
+
+def _batch_elsewhere(arrays: dict[str, np.ndarray]) -> str:
+    """The axis other than 0 on which every array of rank 2 or more agrees, said as a likely batch with the two routes
+    that serve it: TabPFN's x (208, 4, 100) and y (200, 4), (seq, batch, …), were refused as "208 vs 200" alone."""
+    shaped = [array.shape for array in arrays.values() if array.ndim >= 2]
+    shared = [axis for axis in range(1, min(map(len, shaped), default=0)) if len({s[axis] for s in shaped}) == 1]
+    if len(shaped) < 2 or not shared:
+        return ""
+    axis = shared[0]
+    return (
+        f"; they agree on axis {axis} ({shaped[0][axis]} each), which may be the batch: quantserve reads the batch as "
+        f"axis 0 of every input, so either wrap the model to take the batch first (moving it back to axis {axis} "
+        f"inside) and save each array as np.moveaxis(a, {axis}, 0), or build with --unbatched and save whole "
+        "requests, one axis more than the model's inputs (each data[i] one request: a[None] for the one here)"
+    )
 
 
 def _rank_0(data: TensorData) -> str:
