@@ -272,9 +272,10 @@ def _batch_elsewhere(arrays: dict[str, np.ndarray]) -> str:
     axis = shared[0]
     return (
         f"; they agree on axis {axis} ({shaped[0][axis]} each), which may be the batch: quantserve reads the batch as "
-        f"axis 0 of every input, so either wrap the model to take the batch first (moving it back to axis {axis} "
-        f"inside) and save each array as np.moveaxis(a, {axis}, 0), or build with --unbatched and save whole "
-        "requests, one axis more than the model's inputs (each data[i] one request: a[None] for the one here)"
+        f"axis 0 of every input and output, so either wrap the model to take and return the batch on axis 0 (moving "
+        f"it to axis {axis} and back inside) and save each array as np.moveaxis(a, {axis}, 0), or build with "
+        "--unbatched and save whole requests, one axis more than the model's inputs (each data[i] one request: a[None] "
+        "for the one here)"
     )
 
 

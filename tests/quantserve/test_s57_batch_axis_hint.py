@@ -27,10 +27,10 @@ def test_a_batch_on_axis_1_is_named_with_both_routes(tmp_path: Path) -> None:
             f"{path}: arrays disagree on the number of samples, read as axis 0 of each: 'x' 208 (axis 0 of shape "
             "(208, 4, 100)), 'y' 200 (axis 0 of shape (200, 4)) (samples are rows of axis 0 of every input, as "
             "Triton's dynamic batching stacks them; the file holds the model's inputs and 'labels' alone); they "
-            "agree on axis 1 (4 each), which may be the batch: quantserve reads the batch as axis 0 of every input, "
-            "so either wrap the model to take the batch first (moving it back to axis 1 inside) and save each array "
-            "as np.moveaxis(a, 1, 0), or build with --unbatched and save whole requests, one axis more than the "
-            "model's inputs (each data[i] one request: a[None] for the one here)"
+            "agree on axis 1 (4 each), which may be the batch: quantserve reads the batch as axis 0 of every input "
+            "and output, so either wrap the model to take and return the batch on axis 0 (moving it to axis 1 and "
+            "back inside) and save each array as np.moveaxis(a, 1, 0), or build with --unbatched and save whole "
+            "requests, one axis more than the model's inputs (each data[i] one request: a[None] for the one here)"
         )
 
 
