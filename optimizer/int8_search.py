@@ -70,6 +70,7 @@ from optimizer.int8_schemes import (
     Scheme,
     SmoothStaticScheme,
     StaticScheme,
+    calibrates_activations,
 )
 from optimizer.output_kinds import infer_output_kinds
 from optimizer.profile import ModelProfile, profile_model
@@ -220,10 +221,7 @@ class _SearchRun(FallbackSchemes):
             self.exclusions += activation_matmuls(self.model, {e.node for e in self.exclusions})
         base = [e.node for e in self.exclusions]
         self.schemes = {scheme.name: scheme for scheme in self._schemes()}
-        tried: list[Candidate] = []
-        for done, scheme in enumerate(list(self.schemes.values()), start=1):
-            tried += self._timed_candidate(scheme, base)
-            self._progress(done, len(self.schemes), CANDIDATES)
+        tried = self._first_round(base)
         # the last judges the one before it (the static schemes' weights); dynamic 7-bit first: no calibration to run
         for fallback in (self._seven_bit_dynamic_scheme, self._seven_bit_scheme, self._compute_only_scheme):
             extra = fallback(tried)
@@ -269,6 +267,19 @@ class _SearchRun(FallbackSchemes):
                 refusal.record.setdefault(key, figures)
             raise
         return chosen, self._record(chosen, tried, mixed)
+
+    def _first_round(self, base: Sequence[str]) -> list[Candidate]:
+        """Each planned scheme's candidate, time allowing, run those that calibrate nothing first (dynamic INT8: no
+        ranges to calibrate) so the clock drops the schemes that calibrate, not the cheap one; returned in the planned
+        order, which the choice's tie-breaks and the record keep. TabPFN v1 (busy 2-core EPYC, 300 s): static Q/DQ's
+        calibration took 109 s, the dynamic candidate was left undone, and static shipped at 1.22× where dynamic
+        holds the same budget at 2.58×."""
+        planned = list(self.schemes.values())
+        built: dict[str, list[Candidate]] = {}
+        for done, scheme in enumerate(sorted(planned, key=lambda s: calibrates_activations(s.name)), start=1):
+            built[scheme.name] = self._timed_candidate(scheme, base)
+            self._progress(done, len(planned), CANDIDATES)
+        return [candidate for scheme in planned for candidate in built[scheme.name]]
 
     def _schemes(self) -> list[Scheme]:
         static_settings = self.stage.settings

@@ -29,7 +29,7 @@ from optimizer.int8_schemes import (
 from optimizer.profile import ModelProfile
 from optimizer.quant_exclusions import Exclusion
 from optimizer.refusal_figures import candidate_verification
-from optimizer.search_budget import BUDGET_FLAG, MIXED_OUT_OF_TIME, SearchBudget
+from optimizer.search_budget import BUDGET_FLAG, MIXED_OUT_OF_TIME, SearchBudget, time_cut_note
 from optimizer.sensitivity import EXHAUSTED, quantized_nodes
 from optimizer.speed import Block
 from optimizer.timing_rows import TimingRows
@@ -273,7 +273,7 @@ class SearchVerdict(HeldOutDrift):
         int8 = self._quantized(chosen.path)
         total = sum(self.macs.values())
         kept = [e.node for e in self.exclusions] + [k["node"] for k in mixed.get("kept_fp32", [])]
-        return {
+        record: dict[str, Any] = {
             "stage": "calibrate",
             **chosen.record,
             "tool": chosen.record.get("tool", ""),
@@ -306,6 +306,7 @@ class SearchVerdict(HeldOutDrift):
             "time_budget": self.budget.record(),
             **({} if chosen.drift.holds else self._outlier_record()),  # what verification's refusal may cite
         }
+        return {**record, "left_undone_note": time_cut_note(record)}  # what its time cut short, as optimize says it
 
     def _smooth_record(self, chosen: Candidate) -> dict[str, Any] | None:
         """What smoothing did, where a smoothed candidate was tried; whether it was the one shipped."""

@@ -205,7 +205,7 @@ def test_mixed_precision_keeps_nodes_fp32_until_a_strict_budget_holds(
     )
     record = search(art, tmp_path / "int8.onnx").manifest.stages[-1]
     mixed = record["mixed_precision"]
-    assert steps[:2] == ["static_qdq candidate", "dynamic candidate"] and "mixed precision: variant 1" in steps
+    assert steps[:2] == ["dynamic candidate", "static_qdq candidate"] and "mixed precision: variant 1" in steps
     # 128 rows in 32s, for static_qdq and for each alpha static_qdq_smooth judges (the chosen one is then cached)
     chunks = [(1, 4), (2, 4), (3, 4), (4, 4)]
     assert _counted(counts, "calibration: min/max ranges") == chunks * (1 + len(SMOOTH_ALPHAS))

@@ -59,11 +59,10 @@ def test_a_search_out_of_time_before_anything_holds_refuses_in_one_line_naming_t
     tmp_path: Path, slow_profiles: Callable[[], float], just_above_the_candidates: Callable[..., float]
 ) -> None:
     """FP32 profile + the first candidate spend 200 of 250 s: no second candidate (100 s each) fits, nor the
-    mixed-precision search with the winner's profile kept back; static misses this budget, so nothing shipped."""
+    mixed-precision search with the winner's profile kept back; the first (dynamic: it calibrates nothing) misses
+    this budget, so nothing shipped."""
     calib, held, art = _data(6, 1.0, 128), _data(7, 1.0, 96), mlp(tmp_path / "mlp.onnx")
-    bound = just_above_the_candidates(
-        art, calib, held, tmp_path, "static_qdq", search=FAST
-    )  # as this CPU's kernels round
+    bound = just_above_the_candidates(art, calib, held, tmp_path, search=FAST)  # as this CPU's kernels round
     strict = DriftBudget(min_cosine_mean=bound, min_cosine_worst=0.99, min_channel_correlation=0.99)
     settings = SearchSettings(max_search_s=250.0, max_probes=4, timing_repeats=1)
     search = SearchInt8(calib, held, budget=strict, search=settings)
@@ -74,7 +73,7 @@ def test_a_search_out_of_time_before_anything_holds_refuses_in_one_line_naming_t
     line = str(refused.value)
     assert line.startswith("the INT8 search ran out of time: "), line
     assert "--max-search-s" in line and "of its 250 s budget" in line and "\n" not in line, line
-    assert "static_qdq" in line and "cosine" in line, line  # the closest model and what it misses
+    assert "closest: dynamic, " in line and "cosine" in line, line  # the closest model and what it misses
     # within the budget plus one unit (the candidate that began in time): two profiles, not one per scheme and step
     assert 2 * PROFILE_S <= spent < 250.0 + PROFILE_S, spent
     assert not (tmp_path / "int8.onnx").exists()

@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
     from optimizer.drift_evidence import thin_evidence_line
     from optimizer.nan_inputs import NAN_INPUTS, nan_notes
     from optimizer.pipeline import optimize
-    from optimizer.search_budget import unfinished_note
+    from optimizer.search_budget import time_cut_note
     from quantserve.cli.library_log import quiet_onnxruntime
     from quantserve.cli.progress import Heartbeat, StageProgress, is_quiet, wants_heartbeat
 
@@ -172,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
     verification = artifact.manifest.verification or {}
     notes = speed_notes(verification.get("speed") or {})
     notes += [note for note in map(search_overrun_note, artifact.manifest.stages) if note]  # past --max-search-s
-    notes += [note for note in map(unfinished_note, artifact.manifest.stages) if note]  # --keep-failing, cut short
+    notes += [note for note in map(time_cut_note, artifact.manifest.stages) if note]  # its search cut short by time
     # the served model's inputs differ from the file's: an input with a default was folded in as that constant
     notes += [stage["inputs_folded"]["note"] for stage in artifact.manifest.stages if stage.get("inputs_folded")]
     # an output was a ZipMap's sequence of maps: now its [N, C] float tensor, the classes in order
