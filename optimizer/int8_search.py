@@ -26,12 +26,12 @@ misses too, static Q/DQ of the compute ops alone (from the same ranges, with the
 less) is tried. If none holds, or one that misses runs clearly faster, the mixed-precision search
 (`optimizer.sensitivity`) keeps nodes FP32 on it. The whole stage — reference run, candidates, probes, steps,
 profiles — spends one wall-clock budget (`SearchSettings.max_search_s`, `optimizer.search_budget`): work that the
-time left cannot hold is not started, and where the time ran out before any INT8 model was verified within the drift
-budget and timed, the stage refuses in one line: naming the flag that raises the budget where more time may hold it,
-else saying to deploy fp32 (`SearchVerdict._refuse_unverified`: the closest model far short, nothing moving it).
-Graph outputs and mixed-range tensors are never quantized (`optimizer.quant_exclusions`). Whatever
-comes out, the stage record says what was tried, measured and kept, so the pipeline can refuse a
-model that misses the budget or is not faster with one line.
+time left cannot hold is not started (the candidates that calibrate nothing run first: `_SearchRun._first_round`),
+and where the time ran out before any INT8 model was verified within the drift budget and timed, the stage refuses
+in one line: naming the flag that raises the budget where more time may hold it, else saying to deploy fp32
+(`SearchVerdict._refuse_unverified`: the closest model far short, nothing moving it). Graph outputs and mixed-range
+tensors are never quantized (`optimizer.quant_exclusions`). Whatever comes out, the stage record says what was
+tried, measured and kept, so the pipeline can refuse a model that misses the budget or is not faster with one line.
 
 Its parts: the schemes (`optimizer.int8_schemes`), how a built model is measured (`optimizer.int8_measure`),
 the refusals and the stage record (`optimizer.int8_verdict`), the second-round candidates
@@ -231,7 +231,7 @@ class _SearchRun(FallbackSchemes):
         if not tried and self.budget.ran_out:
             raise BudgetExceeded(self.budget.refusal())
         if not tried:
-            reasons = "; ".join(f"{name}: {why}" for name, why in self.failed.items())
+            reasons = "; ".join(f"{name}: {self.failed[name]}" for name in self.schemes if name in self.failed)
             raise BudgetExceeded(f"no INT8 scheme could be built ({reasons}); nothing written: deploy fp32")
         holding = [c for c in tried if self._accept(c.drift)]
         best = max(holding, key=lambda c: c.speedup) if holding else None
