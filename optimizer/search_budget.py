@@ -289,7 +289,8 @@ def left_undone_note(stage: dict[str, Any]) -> str:
         return ""
     more = f"give it time with {_more_time(record)}" if record.get("left_undone") else ""  # not a mix's own cap
     busy = float((stage.get("speed") or {}).get("others_share") or 0.0) > BUSY_SHARE  # as the candidates were timed
-    options = [option for option in (more, "run it again when the machine is idle" * busy) if option]
+    idle = "run it again when the machine is idle" if busy else ""
+    options = [option for option in (more, idle) if option]
     advice = f"; {' or '.join(options)}" if options else ""
     return (
         f"the INT8 search's time ran out before it tried everything: {_spent(record)}{misfit_phrase(record)} (left "
