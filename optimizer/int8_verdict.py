@@ -306,7 +306,34 @@ class SearchVerdict(HeldOutDrift):
             "time_budget": self.budget.record(),
             **({} if chosen.drift.holds else self._outlier_record()),  # what verification's refusal may cite
         }
+        record["passed_over_note"] = self._passed_over_note(chosen, tried)  # optimize prints it
         return {**record, "left_undone_note": time_cut_note(record)}  # what its time cut short, as optimize says it
+
+    def _passed_over_note(self, chosen: Candidate, tried: Sequence[Candidate]) -> str:
+        """Where a candidate timed faster than the chosen one met the drift budget with less slack than the search
+        trusts (`SearchSettings.min_margin`, kept for held-out noise), the note that says it was passed over and why;
+        "" otherwise. g2pM's masked tagger (session 57) shipped static Q/DQ over dynamic INT8, timed faster in the
+        search and within budget at margin 0.023, with no word of why."""
+        floor = self.stage.search.min_margin
+        thin = [
+            c
+            for c in tried
+            if c is not chosen and c.drift.holds and c.drift.margin() < floor and c.speedup > chosen.speedup
+        ]
+        if not thin:
+            return ""
+        faster = max(thin, key=lambda c: c.speedup)
+        rows, most = len(self.stage.held_out), self.stage.search.max_eval_samples
+        surer = (
+            f"more held-out rows (--eval: it read {rows}, of up to {most}) would measure it more surely"
+            if rows < most
+            else f"it was judged on {rows} held-out rows, the most the search reads"
+        )
+        return (
+            f"the {faster.scheme} candidate ({faster.speedup:.2f}× in the search) met the drift budget with too little "
+            f"slack to trust (margin {faster.drift.margin():.3f} < {floor:g} of the budget's allowance) and was passed "
+            f"over for {chosen.scheme}{self._kept_fp32(chosen)} ({chosen.speedup:.2f}×); {surer}"
+        )
 
     def _smooth_record(self, chosen: Candidate) -> dict[str, Any] | None:
         """What smoothing did, where a smoothed candidate was tried; whether it was the one shipped."""

@@ -173,6 +173,8 @@ def run(args: argparse.Namespace) -> int:
     notes = speed_notes(verification.get("speed") or {})
     notes += [note for note in map(search_overrun_note, artifact.manifest.stages) if note]  # past --max-search-s
     notes += [note for note in map(time_cut_note, artifact.manifest.stages) if note]  # its search cut short by time
+    # a faster candidate met the drift budget with too little slack for the search to trust it
+    notes += [stage["passed_over_note"] for stage in artifact.manifest.stages if stage.get("passed_over_note")]
     # the served model's inputs differ from the file's: an input with a default was folded in as that constant
     notes += [stage["inputs_folded"]["note"] for stage in artifact.manifest.stages if stage.get("inputs_folded")]
     # an output was a ZipMap's sequence of maps: now its [N, C] float tensor, the classes in order
