@@ -11,6 +11,7 @@ import pytest
 
 from loadtest.load_run import LoadRun
 from loadtest.report import load_results, verdict_headline
+from loadtest.verdict import load_failures
 from quantserve.cli import main
 from serving.machine import cpu_facts
 
@@ -24,7 +25,9 @@ def test_merged_runs_record_their_machine_and_pair_only_one_request_batch(
     fp32, int8 = served.fp32, served.int8  # type: ignore[attr-defined]
     common = ["--url", served.url, "--data", str(served.load_data), "--out", str(tmp_path)]  # type: ignore[attr-defined]
     common += ["--users", "2", "--duration", "2s"]
-    assert main(["-q", "loadtest", *common, "--model", f"{fp32},{int8}"]) == 0
+    code = main(["-q", "loadtest", *common, "--model", f"{fp32},{int8}"])
+    verdict = load_results(tmp_path).verdict  # a FAIL report (this toy INT8 may serve slower) exits 1, as `report`
+    assert code == (1 if verdict.failures else 0) and not load_failures(load_results(tmp_path).runs), verdict.failures
     run = LoadRun.load(tmp_path / f"load-{fp32}.json")
     assert run.identity is not None and run.identity.client_host == socket.gethostname()
     assert (run.identity.client_cpu, run.identity.client_cores) == (cpu_facts().model, cpu_facts().usable_cores)
