@@ -31,10 +31,18 @@ LENGTH_WORDS = {"len", "lens", "length", "lengths", "seqlen", "seqlens", "seqlen
 LENGTH_ENDINGS = ("len", "lens", "length", "lengths")  # seqLen, textlen, valid_len: lowered, the name's end
 LENGTH_OFF = "none"  # --length-input none: no input is read as a length
 LENGTH_INPUT = "length_input"  # manifest extra: what --length-input said (a name or "none"); absent: inferred
-LENGTH_HELP = (
-    "the integer (N,) input that holds each row's count of real tokens, where per-token drift is judged (default: "
-    "inferred from a name like seq_len or lengths); 'none': no input is one"
-)
+INFERRED = "inferred from a name like seq_len or lengths"
+
+
+def length_help(default: str = INFERRED) -> str:
+    """--length-input's help text, its default said as the command takes it (evaluate's: the builds' word first)."""
+    return (
+        "the integer (N,) input that holds each row's count of real tokens, where per-token drift is judged "
+        f"(default: {default}); 'none': no input is one"
+    )
+
+
+LENGTH_HELP = length_help()
 _TOLD: ContextVar[str | None] = ContextVar("length_input", default=None)  # None: inferred from the names
 
 

@@ -202,7 +202,7 @@ def add_budget_flags(parser: argparse.ArgumentParser) -> None:
     """The drift budget's flags, as `optimize` has them, and the user's own task metric."""
     from optimizer.drift_budget import BUDGET_FLAGS, DriftBudget
     from optimizer.output_kinds import OUTPUT_KINDS
-    from optimizer.token_lengths import LENGTH_HELP
+    from optimizer.token_lengths import INFERRED, length_help
 
     group = parser.add_argument_group("drift budget (every output; a variant beyond it: exit 1)")
     defaults = DriftBudget()
@@ -225,7 +225,7 @@ def add_budget_flags(parser: argparse.ArgumentParser) -> None:
         help=f"what an output is, instead of inferring it ({', '.join(OUTPUT_KINDS)}); repeatable",
     )
     # the default here is the build's word, where its deploy recorded one (loadtest.served_graph.told_length_input)
-    told = LENGTH_HELP.replace("(default: ", "(default: as the models' builds were told at optimize, else ")
+    told = length_help(f"as the models' builds were told at optimize, else {INFERRED}")
     group.add_argument("--length-input", metavar="NAME", help=told)
     group.add_argument("--no-budget", action="store_true", help="only the accuracy-drop check, if given")
 
