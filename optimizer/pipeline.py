@@ -27,7 +27,6 @@ from optimizer.batch_axis import (
     sizes_fixed_in_graph,
     unbatched_output,
 )
-from optimizer.calibrate import CalibrationSettings
 from optimizer.declared_dims import (
     declare_ranks,
     ranked_note,
@@ -39,19 +38,21 @@ from optimizer.declared_dims import (
     stale_axes,
     unranked,
 )
-from optimizer.drift_budget import BudgetExceeded, DriftBudget
+from optimizer.drift_budget import BudgetExceeded
 from optimizer.drift_evidence import evidence_refusal, evidence_rows, one_answer_refusal
 from optimizer.early_evidence import early_evidence_refusal
 from optimizer.export import ExportOnnx, refuse_quantized
 from optimizer.fuse import FuseGraph
 from optimizer.graph_words import read_graph_words, words_record
+from optimizer.holdout import split_holdout
 from optimizer.image_scale import scale_words, with_fp32_scale
 from optimizer.nan_inputs import NAN_INPUTS, accepted_nan_inputs, int8_nan_refusal
 from optimizer.nan_outputs import nan_refusal
+from optimizer.optimize_options import OptimizeOptions
 from optimizer.quant_exclusions import graph_no_compute_refusal, no_compute_refusal
 from optimizer.sample_axis import graph_packed_refusal
 from optimizer.source import ModelSource, forward_parameters, load_source
-from optimizer.speed import SpeedSettings, compare_speed
+from optimizer.speed import compare_speed
 from optimizer.speed_verdict import drift_kept
 from optimizer.state_loop import StatePair, find_state_pairs
 from optimizer.targets import PRECISIONS, EngineTarget, get_target, target_names
@@ -65,7 +66,6 @@ from optimizer.timing_rows import (
 )
 from optimizer.token_lengths import LENGTH_INPUT, told_length
 from optimizer.token_values import token_positions
-from optimizer.transformer import TransformerSettings
 from optimizer.unbatched import check_requests, request_specs
 from optimizer.user_metric import UserMetric
 from optimizer.verify import VerifyAgainstReference, drift_refusal, verify_batch_size
@@ -85,60 +85,8 @@ from quantserve.artifact import (
 from quantserve.data import NanAccepted, TensorData, check_against, load_npz
 from quantserve.errors import QuantserveError
 
-HOLDOUT_FRACTION = 0.2
-# calibration rows kept when more are held out to show the budget: ONNX Runtime's min-max and histogram
-# calibrators settle on a hundred or so representative rows; verification's agreement rates need 268 for 0.99
-MIN_CALIB_ROWS = 128
 MODEL_FILE = "model.onnx"
 REFERENCE_FILE = "fp32.onnx"
-
-
-@dataclass(frozen=True)
-class OptimizeOptions:
-    """Everything one optimize run is asked to do, built once by the CLI (or a caller) and passed down.
-
-    The first fields keep the order of the former positional `optimize(...)` arguments.
-    """
-
-    source: str | Path  # .onnx, .pt2 or package.module:factory
-    calib_path: str | Path
-    precision: str
-    target: str
-    out_dir: str | Path
-    method: str = "minmax"
-    eval_path: str | Path | None = None  # held-out .npz; default: split from the calibration file (split_holdout)
-    name: str | None = None
-    opset: int | None = None  # None: PyTorch exports at 17, an .onnx keeps its own opset (at least 13)
-    settings: CalibrationSettings | None = None  # default: CalibrationSettings(method=method)
-    input_names: list[str] | None = None
-    output_names: list[str] | None = None
-    on_stage: Callable[[str], None] | None = None  # progress: called with each stage's name
-    on_progress: Callable[[int, int, str], None] | None = None  # (done, total, what) inside long stages
-    transformer: TransformerSettings | None = None  # --model-type: transformer fusions and INT8 policy
-    budget: DriftBudget = field(default_factory=DriftBudget)
-    output_kinds: dict[str, str] = field(default_factory=dict)  # --output-kind NAME=kind overrides
-    length_input: str | None = None  # --length-input NAME or none; None: inferred (optimizer.token_lengths)
-    metric: str | None = None  # --metric package.module:function
-    keep_failing: bool = False  # ship even when the drift budget is missed (recorded as such)
-    allow_thin_evidence: bool = False  # judge the agreement rates seen on held-out rows too few to show the budget
-    speed: SpeedSettings = field(default_factory=SpeedSettings)
-    max_search_s: float = 300.0  # --max-search-s: the INT8 search's whole wall-clock budget (SearchSettings)
-    state: dict[str, str] | None = None  # --state OUT=IN recurrent state pairs; {}: none; None: detected
-    # --unbatched: one request at a time (Triton's max_batch_size 0), each data row along axis 0 one request
-    # data[i:i+1]; every stage feeds single rows (TensorData.unbatched), optimizer.unbatched checks the model
-    unbatched: bool = False
-
-    def calibration_settings(self) -> CalibrationSettings:
-        return self.settings or CalibrationSettings(method=self.method)
-
-    @property
-    def judges_thin_evidence(self) -> bool:
-        """Held-out rows too few to show the budget are judged anyway (asked, or no budget is enforced)."""
-        return self.allow_thin_evidence or self.keep_failing
-
-    def progress(self, stage: str) -> None:
-        if self.on_stage is not None:
-            self.on_stage(stage)
 
 
 @dataclass
@@ -505,24 +453,3 @@ def _refuse_from_graph(options: OptimizeOptions) -> None:
         raise BudgetExceeded(refusal)
     if refusal := graph_packed_refusal(graph, options.source, options.unbatched):
         raise QuantserveError(refusal)  # the model's, not the data's: its calibration file would be blamed
-
-
-def split_holdout(
-    calib: TensorData,
-    held_out: TensorData | None,
-    calib_path: Path,
-    eval_path: str | Path | None,
-    wanted: int = 0,
-) -> tuple[TensorData, TensorData, str]:
-    """Calibration and verification sets: `--eval` if given, else the last 20% of the calibration file, or up
-    to `wanted` rows (what the budget's agreement rates need to be shown) while MIN_CALIB_ROWS stay to calibrate."""
-    if held_out is not None:  # absolute: `profile` reads it from wherever it runs
-        return calib, held_out, str(Path(str(eval_path)).resolve())
-    count = len(calib)
-    if count < 2:
-        raise QuantserveError(
-            f"{calib_path}: {count} sample is too few to hold out verification data; give more or --eval"
-        )
-    n_eval = max(1, int(count * HOLDOUT_FRACTION), min(count - MIN_CALIB_ROWS, wanted))
-    source = f"{Path(calib_path).resolve()} (last {n_eval} of {count} samples held out)"
-    return calib.take(0, count - n_eval), calib.take(count - n_eval, count), source
