@@ -87,6 +87,7 @@ def step_lines(runs: list[LoadRun]) -> list[tuple[str, str]]:
             ("Tail", tail_note(r.label, r.latency.count)),
             *(("Tail", note) for note in r.stage_tail_notes()),
             ("Client", r.outside_server_note()),
+            ("Server percentiles", r.server_percentiles_note()),
             ("Other load", other_load_note(r.label, r.other_models, r.requests)),
             ("Stages", r.stages_note()),
             ("Stages", versions_note(r.label, r.stages)),

@@ -23,12 +23,14 @@ from loadtest.failure_notes import (
 from loadtest.percentiles import LatencySummary
 from loadtest.send_lag import ClientLags, queue_refused, send_lag_note, unsent_held_by
 from loadtest.server_figure_notes import (
+    ClientPercentiles,
     counters_note,
     lost_workers_note,
     metrics_note,
     outside_fraction,
     outside_server_note,
     restart_note,
+    server_percentiles_note,
 )
 from loadtest.stage_figures import StageFigures, spans_note, stages_note, versions_note
 from loadtest.step_label import step_label
@@ -243,6 +245,11 @@ class LoadResult:
             return None
         return outside_server_note(self.label, share, self.server.avg_request_us, self.latency.mean_ms)
 
+    def server_percentiles_note(self) -> str | None:
+        """Triton's own request p50/p99 beside the client's (`server_figure_notes.server_percentiles_note`)."""
+        client = ClientPercentiles(self.latency.p50_ms, self.latency.p99_ms, self.window_s, self.send_lag_p99_ms)
+        return server_percentiles_note(self.label, self.server, client)
+
     def outside_share(self) -> float | None:
         """The share of a closed loop's mean latency spent outside Triton, where it is OUTSIDE_SHARE or more and at
         least OUTSIDE_MIN_MS (None: less, open loop, or no counters)."""
@@ -353,6 +360,7 @@ class LoadResult:
             self.server_failures_note(),
             self.metrics_note(),
             self.outside_server_note(),
+            self.server_percentiles_note(),
             self.utilization.busy_note(self.label) if self.utilization and not self.server_restarted else None,
             other_load_note(self.label, self.other_models, self.requests),
             self.deadline_line(),

@@ -8,6 +8,7 @@ scrape keeps them per version too: a delta across a deploy or a rollback is no w
 
 from __future__ import annotations
 
+import math
 import re
 import urllib.error
 import urllib.request
@@ -47,6 +48,13 @@ FAILURE = "nv_inference_request_failure"
 # reason's count is also kept as `FAILURE:<reason>` beside the sum (older servers have no label, and no such keys)
 REASON_KEY = FAILURE + ":"
 
+# Triton's request latency summary (`--metrics-config=summary_latencies=true`, `quantserve serve`'s default): quantiles
+# over a sliding window of the last 48-60 s (prometheus-cpp's 60 s in 5 buckets), not the run's window; kept per model
+# as {QUANTILES: {version: {"0.5": us, "0.99": us, ...}}}, beside the counters and never summed over versions
+REQUEST_SUMMARY = "nv_inference_request_summary_us"
+QUANTILES = "request_quantiles_us"
+SUMMARY_WINDOW_S = (48.0, 60.0)
+
 # {counter: value summed over versions, VERSIONS: {version: {counter: value}}}; plain dicts, saved as JSON
 ModelCounters = dict[str, Any]
 
@@ -59,13 +67,16 @@ def parse_metrics(text: str) -> dict[str, ModelCounters]:
         if not line or line.startswith("#"):
             continue
         match = _SAMPLE.match(line)
-        if match is None or match["name"] not in COUNTERS:
+        if match is None or match["name"] not in (*COUNTERS, REQUEST_SUMMARY):
             continue
         labels = dict(_LABEL.findall(match["labels"] or ""))
         model = labels.get("model")
         if model is None:
             continue
         counters = models.setdefault(model, {**dict.fromkeys(COUNTERS, 0.0), VERSIONS: {}})
+        if match["name"] == REQUEST_SUMMARY:
+            _add_quantile(counters, labels, match["value"])
+            continue
         version = counters[VERSIONS].setdefault(labels.get("version", ""), dict.fromkeys(COUNTERS, 0.0))
         counters[match["name"]] += float(match["value"])
         version[match["name"]] += float(match["value"])
@@ -74,6 +85,23 @@ def parse_metrics(text: str) -> dict[str, ModelCounters]:
             for counted in (counters, version):
                 counted[key] = counted.get(key, 0.0) + float(match["value"])
     return models
+
+
+def _add_quantile(counters: ModelCounters, labels: dict[str, str], value: str) -> None:
+    """Keep one quantile of the request summary by version; NaN (no request in Triton's window) is not kept."""
+    if "quantile" in labels and math.isfinite(float(value)):
+        version = counters.setdefault(QUANTILES, {}).setdefault(labels.get("version", ""), {})
+        version[labels["quantile"]] = float(value)
+
+
+def request_quantiles(scrape: dict[str, ModelCounters], model: str, version: str = "") -> dict[str, float]:
+    """Triton's request latency quantiles of `model` in one scrape (µs, by quantile: "0.5", "0.99"), of `version`
+    where one is named, else of its one version that has them; empty where the summary is not exported, its window
+    held no request, or several versions answered (quantiles of two versions cannot be merged)."""
+    by_version = scrape.get(model, {}).get(QUANTILES, {})
+    if version:
+        return dict(by_version.get(version, {}))
+    return dict(next(iter(by_version.values()))) if len(by_version) == 1 else {}
 
 
 def failure_reasons(start: dict[str, Any], end: dict[str, Any]) -> dict[str, int]:
@@ -240,6 +268,9 @@ def addressed_version(scrape: dict[str, ModelCounters], model: str, version: str
     view = {name: counters for name, counters in scrape.items() if name != model}
     if version in versions:
         view[model] = {**versions[version], VERSIONS: {version: versions[version]}}
+        quantiles = scrape[model].get(QUANTILES, {})
+        if version in quantiles:
+            view[model][QUANTILES] = {version: quantiles[version]}
     return view
 
 
@@ -284,6 +315,10 @@ class ServerBreakdown:
     # `requests_failed` by Triton's `reason` label (REJECTED, CANCELED, BACKEND, OTHER); empty: a server without the
     # label (before Triton 24.x), or a file from before session 57
     failure_reasons: dict[str, int] = field(default_factory=dict)
+    # Triton's own request latency p50/p99 from its summary at the window's end (`request_quantiles`): its sliding
+    # window (SUMMARY_WINDOW_S), every client's requests of the model; None where the server exports no summary
+    request_p50_us: float | None = None
+    request_p99_us: float | None = None
 
 
 def breakdown(
@@ -292,6 +327,7 @@ def breakdown(
     """The per-request averages of one model's counters between two scrapes: of `version` alone where one is
     addressed and the scrapes keep versions (`addressed_version`), else of all its versions summed."""
     counted = version if served_versions(after, model) or served_versions(before, model) else ""
+    quantiles = request_quantiles(after, model, counted)
     before, after = addressed_version(before, model, counted), addressed_version(after, model, counted)
     zero = dict.fromkeys(COUNTERS, 0.0)
     start, end = before.get(model, zero), after.get(model, zero)
@@ -315,4 +351,6 @@ def breakdown(
         avg_compute_output_us=per_request("nv_inference_compute_output_duration_us"),
         version=counted,
         failure_reasons=failure_reasons(start, end),
+        request_p50_us=quantiles.get("0.5"),
+        request_p99_us=quantiles.get("0.99"),
     )

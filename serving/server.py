@@ -43,6 +43,8 @@ LOG_TAIL_LINES = 15
 PORT_PICKS = 4  # tries on ports the tool chose before a port taken at each is an error
 METRICS_WAIT_S = 10.0  # at most this long for the metrics endpoint once the server is ready
 PORT_TAKEN = "already in use"  # how tritonserver's log says a port it was to bind was taken (gRPC, HTTP, metrics)
+# quantiles of each model's latencies over Triton's sliding window (prometheus-cpp's summary: the last 60 s)
+SUMMARY_LATENCIES = "summary_latencies=true"
 SHM_DIR = Path("/dev/shm")  # where Linux keeps POSIX shared memory (shm_open) as files
 _SERVER_STARTS = itertools.count(1)
 
@@ -72,6 +74,9 @@ class ServerOptions:
     # The tool picked the ports itself (`on_free_ports`): a port taken between the pick and tritonserver's bind (an
     # ephemeral port an outgoing connection took meanwhile; CI saw gRPC's "already in use") is picked again at start.
     ports_chosen: bool = False
+    # Triton's latency summaries (`--metrics-config=summary_latencies=true`): p50/p90/p95/p99 of each model's request,
+    # queue and compute times over a sliding window, beside its cumulative counters; a load test reads them
+    summary_latencies: bool = True
 
     def __post_init__(self) -> None:
         if self.model_control not in MODEL_CONTROL_MODES:
@@ -268,6 +273,8 @@ class TritonServer:
             args += self.options.tls.flags()
         # Regions named by this start alone, so `stop` can remove what a killed server leaves in /dev/shm.
         args.append(f"--backend-config=python,shm-region-prefix-name={self.shm_prefix}")
+        if self.options.summary_latencies:
+            args.append(f"--metrics-config={SUMMARY_LATENCIES}")
         args += [f"--load-model={name}" for name in self.options.load_models]
         return args
 

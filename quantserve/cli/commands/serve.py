@@ -73,6 +73,13 @@ def register(subparsers: Any) -> None:
         help="start even if some models do not load: serve the others and name each failed one with Triton's reason; "
         "/v2/health/ready then stays true while the server runs (ask /v2/models/NAME/ready per model)",
     )
+    parser.add_argument(
+        "--no-summary-latencies",
+        dest="summary_latencies",
+        action="store_false",
+        help="leave out Triton's latency summaries (p50/p90/p95/p99 of each model's request, queue and compute times "
+        "over its last minute, on /metrics; a load test's report sets them beside the client's), kept by default",
+    )
     parser.add_argument("--tls-cert", type=Path, help="serve gRPC over TLS with this PEM certificate")
     parser.add_argument("--tls-key", type=Path, help="the certificate's PEM private key")
     parser.add_argument("--tls-client-ca", type=Path, help="mutual TLS: clients need a certificate this CA signed")
@@ -162,6 +169,7 @@ def server_options(args: argparse.Namespace) -> ServerOptions:
         startup_timeout_s=args.startup_timeout,
         tls=tls,
         allow_failed_models=args.allow_failed_models,
+        summary_latencies=args.summary_latencies,
     )
 
 
