@@ -71,7 +71,7 @@ def _summary_window_words(window_s: float) -> str:
     requests from before it (the warm-up, an earlier step), a longer one's only its end."""
     shortest, longest = SUMMARY_WINDOW_S
     if window_s < shortest:
-        return f" (this window ran {window_s:.1f} s: they include requests from before it, a warm-up, an earlier step)"
+        return f" (this window ran {window_s:.1f} s: they take in the requests of a warm-up or step before it)"
     if window_s > longest:
         return f" (this window ran {window_s:.1f} s: they cover its end only)"
     return ""

@@ -89,7 +89,7 @@ def test_the_note_sets_tritons_percentiles_beside_the_clients() -> None:
 
 
 def test_the_note_says_when_the_windows_do_not_match() -> None:
-    assert "(this window ran 10.0 s: they include requests from before it, a warm-up, an earlier step)" in (
+    assert "(this window ran 10.0 s: they take in the requests of a warm-up or step before it)" in (
         _percentiles_note(_step(window_s=10.0))
     )
     assert "(this window ran 300.0 s: they cover its end only)" in _percentiles_note(_step(window_s=300.0))
