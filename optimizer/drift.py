@@ -27,7 +27,7 @@ from optimizer.drift_budget import DriftBudget
 from optimizer.drift_checks import DriftReport, Violation, judge
 from optimizer.drift_metrics import ctc_path, id_accuracy, nonfinite_count, nonfinite_where_finite, output_metrics
 from optimizer.gated_maps import GATED_KINDS, HeatGate, gated, gated_rows, heat_rows, heatmap_gate
-from optimizer.joint_tokens import JOINT_WHERE, joint_records, token_answers
+from optimizer.joint_tokens import JOINT_KIND, joint_records, joint_where, token_answers
 from optimizer.mask_metrics import levels_doubt
 from optimizer.ordered_bins import ordered_bins_doubt
 from optimizer.output_kinds import infer_kind, on_real_axes
@@ -87,7 +87,7 @@ def measure_drift(
             record["judged_at"] = judged_at
         violations, slacks = judge(name, record, budget)
         violations = labelled_where(record, in_place_unless_text_missed(violations))
-        if (answer := token_answers(kind, expected, got, positions)) is not None:
+        if (answer := token_answers(kind, expected, got, positions, labels)) is not None:
             answers[name] = answer
         # (N, 1, 1, C) logits read as (N, C); a single-channel map read as a mask or not
         doubt = (
@@ -144,7 +144,8 @@ def measure_drift(
         violations, slacks = judge(joint, record, budget)
         report.outputs[joint] = record
         report.output_margins[joint] = min(slacks, default=1.0)
-        report.violations += [replace(violation, scope="outputs", where=JOINT_WHERE) for violation in violations]
+        where = joint_where(record)  # on its labelled tokens alone, where labels left some unlabelled
+        report.violations += [replace(violation, scope="outputs", where=where) for violation in violations]
         report.slacks.extend(slacks)
     report.rank()
     return report
@@ -255,9 +256,15 @@ def tokens_notes(outputs: Mapping[str, Mapping[str, Any]]) -> list[str]:
 
 def labelled_tokens_note(name: str, record: Mapping[str, Any]) -> str:
     """E.g. "output 'logits': per-token top-1 agreement judged on the 3742 labelled tokens (labels -100 elsewhere);
-    over all 17408 real tokens 0.9688" (`drift_metrics.labelled_tokens`): the figure the task does not read, said."""
+    over all 17408 real tokens 0.9688" (`drift_metrics.labelled_tokens`): the figure the task does not read, said;
+    outputs read together (`optimizer.joint_tokens`) as "outputs 'heads+rels': every output's top-1 at once …"."""
+    judged = (
+        f"outputs '{name}': every output's top-1 at once"
+        if record.get("kind") == JOINT_KIND
+        else f"output '{name}': per-token top-1 agreement"
+    )
     return (
-        f"output '{name}': per-token top-1 agreement judged on the {record['tokens_judged']} labelled tokens "
+        f"{judged} judged on the {record['tokens_judged']} labelled tokens "
         f"({record['unlabelled_as']} elsewhere); over all {record['tokens_real']} real tokens "
         f"{record['token_agreement_real']:.4f}"
     )
