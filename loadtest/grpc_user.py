@@ -48,7 +48,7 @@ from loadtest.recording import (
     window_opened,
 )
 from loadtest.recording_files import EARLY_DEADLINE, answering_version
-from loadtest.request_data import MAX_REQUESTS, request_batches, request_limit
+from loadtest.request_data import MAX_REQUESTS, request_batches, request_limit, sent_lengths
 from loadtest.request_failures import TritonRequestFailed, readable_failure
 from loadtest.request_shapes import ServedInputs, as_served, read_served_inputs
 from quantserve.data import TensorData, as_sent, load_npz
@@ -98,9 +98,21 @@ def request_inputs(data_path: str, request_batch: int, model: str = "", limit: i
     return _feeds_cache[key]
 
 
+class SentRequest(list[Any]):
+    """A prebuilt request's `InferInput`s and its length as sent (`request_data.sent_lengths`; 0: uncut)."""
+
+    sent_length = 0
+
+
 def _built_requests(data: TensorData, request_batch: int, model: str, limit: int) -> list[Any]:
     served = _served.get(model)
-    return [_to_infer_inputs(batch, served) for batch in request_batches(data, request_batch, served, limit)]
+    batches = request_batches(data, request_batch, served, limit)
+    built = []
+    for batch, length in zip(batches, sent_lengths(data, batches, served), strict=True):
+        request = SentRequest(_to_infer_inputs(batch, served))
+        request.sent_length = length
+        built.append(request)
+    return built
 
 
 @events.test_start.add_listener
@@ -230,7 +242,8 @@ class _TritonClientMixin:
         the response's datatypes and shapes, no tensor decoded).
 
         `clock` gets the call's own span, read in this thread: [perf_counter as tritonclient starts the call,
-        perf_counter as it returns (answer or failure), wall time then]. It spans tritonclient building the request,
+        perf_counter as it returns (answer or failure), wall time then], then the answering version (0.0 where none)
+        and the request's length as sent (`SentRequest`). It spans tritonclient building the request,
         gRPC's send and wait, and reading the answer's protobuf; not the hand-off to this thread and back to the
         greenlet waiting on it (the gevent hub, the GIL), nor the row check. 10 users of 350 MB answers on 2 shared
         cores, in two runs: failures at the 30 s gRPC deadline timed 41.4 s with that hand-off, 31–34 s without
@@ -239,10 +252,10 @@ class _TritonClientMixin:
         try:
             named = {"model_version": self.model_version} if self.model_version else {}  # none: Triton's, the newest
             result = client.infer(self.model, inputs, client_timeout=self.timeout_s, **named)
-        finally:
-            clock[1:] = [time.perf_counter(), time.time()]
+        finally:  # then the answering version, once read, and the request's length as sent (`LENGTH_COLUMN`)
+            clock[1:] = [time.perf_counter(), time.time(), 0.0, float(getattr(inputs, "sent_length", 0))]
         response = result.get_response()
-        clock.append(answering_version(response.model_version))  # which version answered (`VERSION_COLUMN`)
+        clock[3] = answering_version(response.model_version)  # which version answered (`VERSION_COLUMN`)
         if self.model not in _batched:  # the server did not say before the window
             config = client.get_model_config(self.model, as_json=True, client_timeout=self.timeout_s)["config"]
             _batched[self.model], _declared[self.model] = batches_requests(config), declared_outputs(config)
@@ -335,6 +348,7 @@ class _TritonClientMixin:
                 "ended_at": answered_wall,
                 "client_deadline": deadline,
                 "model_version": clock[3] if len(clock) > 3 and exception is None else 0.0,
+                "sent_length": clock[4] if len(clock) > 4 else 0.0,
             },
         )
 

@@ -54,8 +54,8 @@ locust.stats.CSV_STATS_INTERVAL_SEC = 0.2  # type: ignore[assignment]
 # arrival time it left the client — and generator lag ms — how late the generator woke for it; then the samples the
 # request carried, and for the open loop its user's requests in flight when it arrived, itself included; then 1.0
 # when it failed by the client's own deadline, --request-timeout; then the model version that answered it, 0 where
-# it failed). The end time is when its answer came back to the OS thread that sent it (`grpc_user`), not when its
-# greenlet woke to report it.
+# it failed; then its length as sent, 0 where its padding was not cut). The end time is when its answer came back
+# to the OS thread that sent it (`grpc_user`), not when its greenlet woke to report it.
 _samples: list[tuple[float, ...]] = []  # `recording_files.SAMPLE_COLUMNS` values a request
 _window: dict[str, Any] = {}
 # Requests still waiting for their answer when the run stopped: (stop wall time, ms waited since sent, samples in
@@ -180,6 +180,7 @@ def record_request(
             float(lags.get("in_flight", 0.0)),
             float(lags.get("client_deadline") or 0.0) if exception else 0.0,  # 1.0, or EARLY_DEADLINE (2.0)
             float(lags.get("model_version") or 0.0),  # the version that answered (0: failed, or not said)
+            float(lags.get("sent_length") or 0.0),  # its padded inputs' axis-1 width, cut (0: sent uncut)
         )
     )
 

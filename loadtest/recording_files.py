@@ -157,13 +157,16 @@ def _answer_ends(record_dir: Path) -> np.ndarray | None:
         return None
 
 
-SAMPLE_COLUMNS = 9
+SAMPLE_COLUMNS = 10
 DEADLINE_COLUMN = 7  # 1.0: the request failed by the client's own deadline (--request-timeout), not an answer
 # ... 2.0: by gRPC's DEADLINE_EXCEEDED before 0.99 of that deadline had passed (`grpc_user._past_deadline`)
 EARLY_DEADLINE = 2.0
 # the model version that answered the request, as Triton's response names it (0: a failure, or a record from before
 # it was kept): a stage answered by two versions was a swap mid-stage, not only more users (`stage_figures`)
 VERSION_COLUMN = 8
+# the request's length as sent: its padded inputs' axis-1 width once cut to its real length (`request_data.
+# trim_padding`); 0 where the run sends them uncut (or a record from before it was kept): `loadtest.length_figures`
+LENGTH_COLUMN = 9
 
 
 def answering_version(version: str) -> float:
@@ -173,8 +176,8 @@ def answering_version(version: str) -> float:
 
 def read_latencies(record_dir: Path, start: float, end: float) -> np.ndarray:
     """Rows of (end wall time, latency ms, ok, send lag ms, generator lag ms, samples in the request, requests in
-    flight at its arrival, failed by the client's deadline) from every Locust process, for requests ending in the
-    window; columns a process did not record (an older one) are 0."""
+    flight at its arrival, failed by the client's deadline, answering version, sent length) from every Locust
+    process, for requests ending in the window; columns a process did not record (an older one) are 0."""
     samples = _latency_records(record_dir)
     return samples[(samples[:, 0] >= start) & (samples[:, 0] <= end)]
 

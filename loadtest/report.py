@@ -19,11 +19,14 @@ from loadtest.load_pattern import ClosedLoop
 from loadtest.load_run import LOAD_PREFIX, LoadRun
 from loadtest.recorded_builds import recorded_builds
 from loadtest.report_lines import (
+    LENGTH_HEADER,
+    LENGTH_TITLE,
     STAGE_HEADER,
     drift_table,
     evidence_lines,
     html_table,
     late_lines,
+    length_rows,
     md_table,
     no_results_line,
     outage_lines,
@@ -289,6 +292,8 @@ def render_markdown(inputs: ReportInputs) -> str:
         parts += [md_table(*_load_rows(inputs.runs)), ""]
         stages = stage_rows(inputs.runs)
         parts += [f"### {STAGES_TITLE}", "", md_table(STAGE_HEADER, stages), ""] if stages else []
+        lengths = length_rows(inputs.runs)
+        parts += [f"### {LENGTH_TITLE}", "", md_table(LENGTH_HEADER, lengths), ""] if lengths else []
         parts += [*(f"- Trace: {line}" for line in trace_lines(inputs.runs)), ""] if trace_lines(inputs.runs) else []
         late = late_lines(inputs.runs)
         parts += [*(f"- Sent late: {line}" for line in late), ""] if late else []
@@ -386,6 +391,8 @@ def render_html(inputs: ReportInputs) -> str:
         body.append(html_table(*_load_rows(inputs.runs)))
         if stage_rows(inputs.runs):
             body += [f"<h3>{escape(STAGES_TITLE)}</h3>", html_table(STAGE_HEADER, stage_rows(inputs.runs))]
+        if length_rows(inputs.runs):
+            body += [f"<h3>{escape(LENGTH_TITLE)}</h3>", html_table(LENGTH_HEADER, length_rows(inputs.runs))]
         body += [f"<p>Trace: {escape(line)}</p>" for line in trace_lines(inputs.runs)]
         body += [f'<p class="fail">Sent late: {escape(line)}</p>' for line in late_lines(inputs.runs)]
         body += [f'<p class="fail">Outage: {escape(line)}</p>' for line in outage_lines(inputs.runs)]

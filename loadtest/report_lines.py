@@ -99,9 +99,20 @@ def step_lines(runs: list[LoadRun]) -> list[tuple[str, str]]:
             ("In flight", r.in_flight_note()),
             ("Counters", r.metrics_note()),
             ("Workers", r.lost_workers_note()),
+            ("Lengths", r.lengths_note()),
         )
         found += [(kind, note) for kind, note in notes if note]
     return found + [("Sweep", note) for run in runs if (note := sweep_note(run))]
+
+
+LENGTH_TITLE = "Per request length (requests cut to their real length went at several; the row above pools them)"
+LENGTH_HEADER = ["step", "length", "requests", "share", "p50 ms", "p99 ms"]
+
+
+def length_rows(runs: list[LoadRun]) -> list[list[str]]:
+    """A row per length (or range of lengths) of each step whose requests went at several
+    (`loadtest.length_figures`)."""
+    return [[r.label, *part.cells()] for run in runs for r in run.results if r.lengths for part in r.lengths.ranges]
 
 
 STAGE_HEADER = ["step", "stage", "users", "seconds", "requests", "failed", "req/s", "p50 ms", "p90 ms", "p99 ms"]

@@ -179,6 +179,17 @@ def request_batches(
     return [trim_padding(batch, served, padding) for batch in batches]
 
 
+def sent_lengths(data: TensorData, batches: list[dict[str, np.ndarray]], served: ServedInputs | None) -> list[int]:
+    """Each of `batches`' length as `request_batches` built it from `data`: its padded inputs' axis-1 width where the
+    run cuts them to the request's own length (`trim_padding`); 0 each where it sends them uncut. Recorded per request
+    (`recording_files.LENGTH_COLUMN`): a run of mixed lengths is summed up per length (`loadtest.length_figures`)."""
+    padding = padding_input(data.arrays) if served is not None else None
+    padded = padded_inputs(data.arrays, padding) if padding is not None else []
+    if not padded or served is None or fixed_length_input(padded, served) is not None:
+        return [0] * len(batches)
+    return [int(batch[padded[0]].shape[1]) for batch in batches]
+
+
 def sample_note(source: Path | str, rows: int, sizes: Collection[int]) -> str | None:
     """One line where a large data file's requests are a sample of it (`request_limit`): how many of its rows are
     sent; or where a request takes more samples than the file has rows; None where every whole request of the file

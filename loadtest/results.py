@@ -20,6 +20,7 @@ from loadtest.failure_notes import (
     others_failures,
     server_failures_note,
 )
+from loadtest.length_figures import LengthFigures
 from loadtest.percentiles import LatencySummary
 from loadtest.send_lag import ClientLags, queue_refused, send_lag_note, unsent_held_by
 from loadtest.server_figure_notes import (
@@ -150,6 +151,9 @@ class LoadResult:
     # the model (or version) stopped being served, which ended the run (`loadtest.model_gone.ModelGone`: its line,
     # after_s into the window, steps_left not run); None: it ran as planned (or an older file)
     model_gone: dict[str, Any] | None = None
+    # requests cut to their real length went at 2 or more lengths: each length's (or range's) share, p50, p99
+    # (`loadtest.length_figures`; None: one length, uncut, or an older file)
+    lengths: LengthFigures | None = None
 
     @property
     def latency_p50_ms(self) -> float:
@@ -379,7 +383,12 @@ class LoadResult:
         )
         staged = (f"{self.label}, {stage.label}: {stage.note}" for stage in self.stages if stage.note)  # --shape
         swapped = versions_note(self.label, self.stages) or spans_note(self.label, self.version_spans)  # a swap
-        return [n for n in (*notes, self.send_lag_note(), self.stages_note(), swapped, *staged) if n]
+        mixed = (self.lengths.line(self.label), self.lengths_note()) if self.lengths else ()
+        return [n for n in (*notes, self.send_lag_note(), self.stages_note(), swapped, *staged, *mixed) if n]
+
+    def lengths_note(self) -> str | None:
+        """One line where short requests waited as long as long ones (`length_figures.LengthFigures.batched_note`)."""
+        return self.lengths.batched_note(self.label) if self.lengths else None
 
     def stage_tail_notes(self) -> list[str]:
         """A staged step's stages whose p99 rests on few requests, each one line as the whole window's is
@@ -404,6 +413,7 @@ class LoadResult:
         fields["timeline"] = [SecondStats(**second) for second in data.get("timeline", [])]
         fields["outages"] = [Outage(**outage) for outage in data.get("outages", [])]
         fields["stages"] = [StageFigures.from_dict(stage) for stage in data.get("stages", [])]
+        fields["lengths"] = LengthFigures.from_dict(data["lengths"]) if data.get("lengths") else None
         silence = data.get("deadline_silence")
         fields["deadline_silence"] = (float(silence[0]), float(silence[1])) if silence else None
         return cls(**fields)

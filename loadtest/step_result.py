@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from loadtest import recording_files
+from loadtest.length_figures import length_figures
 from loadtest.load_pattern import LoadStep
 from loadtest.load_settings import LoadSettings, step_paths
 from loadtest.metrics_owner import other_server_too, other_servers_counters
@@ -232,6 +233,7 @@ def _summarize(
         deadline_silence=deadline_silence(samples, window.start),
         request_timeout_s=settings.request_timeout_s,
         queue_delay_s=settings.queue_delay_s,
+        lengths=length_figures(samples),
     )
 
 
