@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -55,31 +55,48 @@ def token_basis(inputs: Mapping[str, np.ndarray] | None) -> str:
     return real_tokens_read(inputs)[1]
 
 
+class RealTokens(NamedTuple):
+    """How a text model's real tokens were read (`real_tokens`): the positions, in words, and the input that marked
+    them (a mask or a length input; None where none did: trailing pad ids, or every position)."""
+
+    positions: np.ndarray | None
+    basis: str
+    input_name: str | None
+
+
 def real_tokens_read(inputs: Mapping[str, np.ndarray] | None) -> tuple[np.ndarray | None, str]:
     """`token_positions` and `token_basis` together."""
+    found = real_tokens(inputs)
+    return found.positions, found.basis
+
+
+def real_tokens(inputs: Mapping[str, np.ndarray] | None) -> RealTokens:
+    """`token_positions`, `token_basis` and the input that marked them, by its name as data: the load test found it
+    by its quoted name in the words, and an input named inside another's quoted name ("s mask" in "where input
+    'it's mask' is 1") was taken for it."""
     if not inputs:
-        return None, ""
+        return RealTokens(None, "", None)
     arrays = {name: np.asarray(value) for name, value in inputs.items()}
     ids = [a for a in arrays.values() if a.ndim == 2 and np.issubdtype(a.dtype, np.integer)]
     wide = [a for a in ids if a.shape[1] > 1]  # an (N, 1) length input is no token row
     ids = wide or ids
     if (named := named_length(arrays, ids[0] if ids else None)) is not None:  # --length-input NAME: before a mask
-        return length_positions(named[1], ids[0].shape[1]), length_words(named[0])
+        return RealTokens(length_positions(named[1], ids[0].shape[1]), length_words(named[0]), named[0])
     if not ids:
-        return None, ""
+        return RealTokens(None, "", None)
     for name, array in arrays.items():
         if "mask" in name.lower() and array.shape == ids[0].shape and np.isin(array, (0, 1)).all():
             on = array != 0
             if _mask_marks_pads(name, on, _token_ids(arrays, on)):
-                return ~on, f"where input '{name}' is 0"
-            return on, f"where input '{name}' is 1"
+                return RealTokens(~on, f"where input '{name}' is 0", name)
+            return RealTokens(on, f"where input '{name}' is 1", name)
     if (found := length_input(arrays, ids[0])) is not None:
         name, lengths = found
-        return length_positions(lengths, ids[0].shape[1]), length_words(name)
+        return RealTokens(length_positions(lengths, ids[0].shape[1]), length_words(name), name)
     positions = unpadded(ids[0])
     if positions.all():
-        return positions, off_words("every position (no mask, length or trailing pad id found)")
-    return positions, off_words("before each row's trailing pad ids")
+        return RealTokens(positions, off_words("every position (no mask, length or trailing pad id found)"), None)
+    return RealTokens(positions, off_words("before each row's trailing pad ids"), None)
 
 
 def _token_ids(arrays: Mapping[str, np.ndarray], mask: np.ndarray) -> np.ndarray | None:
