@@ -43,6 +43,7 @@ from optimizer.drift_evidence import evidence_refusal, evidence_rows, one_answer
 from optimizer.early_evidence import early_evidence_refusal
 from optimizer.export import ExportOnnx, refuse_quantized
 from optimizer.fuse import FuseGraph
+from optimizer.gather_indices import negative_ids_refusal
 from optimizer.graph_words import read_graph_words, words_record
 from optimizer.holdout import split_holdout
 from optimizer.image_scale import scale_words, with_fp32_scale
@@ -318,6 +319,8 @@ class OptimizeJob:
         anywhere = NanAccepted(frozenset(spec.name for spec in exported.manifest.inputs))  # decided just below
         for data_path, data in self.data_files:
             check_against(data_path, data, exported.manifest.inputs, anywhere)
+        if refusal := negative_ids_refusal(exported.path, self.data_files):  # read from the end by Gather
+            raise QuantserveError(refusal)
         self.nan_inputs = accepted_nan_inputs(exported.path, self.data_files, str(options.source))
         if self.nan_inputs and options.precision == "int8":
             raise BudgetExceeded(int8_nan_refusal(self.nan_inputs))

@@ -1,0 +1,136 @@
+"""Negative token ids in the data of an input the model reads as Gather indices: refused before any stage runs.
+
+ONNX Gather takes an index of -k as the k-th row from the end (-1: the last row); PyTorch's nn.Embedding raises
+IndexError on it. A token classifier (nn.Embedding(100, 32) → MLP, session 58) given ids of -1 (padding, an unknown
+token) was answered from its embedding table's last row: `infer` exited 0, evaluate passed, accuracy a quiet 0.6445.
+An id past the table is refused by ONNX Runtime at run time; a negative one is not. optimize refuses it here, from
+the exported graph and the data alone (a walk over the graph's nodes, no session): an integer input that reaches the
+indices of a Gather of a weight table (an embedding lookup) directly or through ops that only reshape or retype it,
+and holds a negative value. A Gather of a computed tensor (the last time step at -1) is no lookup: PyTorch's indexing
+reads -1 from the end too. A graph that
+looks at the ids' sign first (a Clip, Max, Relu, Where, a comparison: `ids.clamp(min=0)`, a padding mask) handles
+them and is left alone, as are float inputs (features, not ids) and ids shifted by arithmetic (Add, Sub).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from quantserve.data import TensorData
+
+# ops that pass their first input's values on unchanged (only its shape or type): ids through them are still ids
+PASS_THROUGH = frozenset({"Cast", "Reshape", "Unsqueeze", "Squeeze", "Identity", "Flatten"})
+# ops through which a graph can see or remove a negative id (a clamp, a mask, a replacement): it handles them
+SIGN_READERS = frozenset(
+    {"Clip", "Max", "Relu", "Abs", "Mod", "Where", "Less", "LessOrEqual", "Greater", "GreaterOrEqual"}
+)
+# ops through which a weight table is still a table: an FP16 table cast to float, an INT8 one dequantized
+TABLE_PASS_THROUGH = frozenset({"Cast", "Identity", "DequantizeLinear"})
+INTEGER_TYPES = frozenset(
+    {onnx.TensorProto.INT8, onnx.TensorProto.INT16, onnx.TensorProto.INT32, onnx.TensorProto.INT64}
+)
+
+
+@dataclass(frozen=True)
+class IdLookup:
+    """An integer input whose values reach the indices of a Gather (`node`) of a weight table of `rows` rows along
+    the gathered axis (0 where its size is unknown)."""
+
+    input: str
+    node: str
+    rows: int
+
+
+def negative_ids_refusal(model_path: Path, files: Sequence[tuple[str | Path, TensorData]]) -> str:
+    """The refusal of the first data file in `files` holding a negative value in an input the model at `model_path`
+    reads as Gather indices (its sign unhandled in the graph); "" where none does."""
+    lookups = id_lookups(onnx.load(str(model_path), load_external_data=False).graph)
+    for path, data in files:
+        for lookup in lookups:
+            array = data.arrays.get(lookup.input)
+            if array is not None and np.issubdtype(array.dtype, np.signedinteger) and array.size and array.min() < 0:
+                return _refusal(path, lookup, array)
+    return ""
+
+
+def id_lookups(graph: onnx.GraphProto) -> list[IdLookup]:
+    """The integer inputs of `graph` that reach the indices of a Gather of a weight table (an embedding lookup)
+    through PASS_THROUGH ops alone, none of those tensors read by a SIGN_READERS op; one per input (its first such
+    Gather in graph order)."""
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in set(node.input):
+            consumers.setdefault(name, []).append(node)
+    tables = weight_tables(graph)
+    found = []
+    for value in graph.input:
+        if value.name in tables or value.type.tensor_type.elem_type not in INTEGER_TYPES:
+            continue
+        reached = _passed_through(value.name, consumers)
+        readers = [node for name in reached for node in consumers.get(name, [])]
+        if any(node.op_type in SIGN_READERS for node in readers):
+            continue
+        first = next((n for n in graph.node if n.op_type == "Gather" and _looks_up(n, reached, tables)), None)
+        if first is not None:
+            found.append(IdLookup(value.name, first.name or first.output[0], _table_rows(first, tables)))
+    return found
+
+
+def weight_tables(graph: onnx.GraphProto) -> dict[str, list[int]]:
+    """{tensor: its dims} for the weights of `graph`: initializers, Constant nodes' values, and those cast,
+    dequantized or passed on by Identity (an FP16 table cast to float, an INT8 one dequantized)."""
+    tables = {tensor.name: list(tensor.dims) for tensor in graph.initializer}
+    for node in graph.node:  # in graph order: a node's inputs come before it
+        if node.op_type == "Constant":
+            value = next((attr.t for attr in node.attribute if attr.name == "value"), None)
+            tables[node.output[0]] = list(value.dims) if value is not None else []
+        elif node.op_type in TABLE_PASS_THROUGH and node.input and node.input[0] in tables:
+            tables[node.output[0]] = tables[node.input[0]]
+    return tables
+
+
+def _looks_up(gather: onnx.NodeProto, ids: list[str], tables: dict[str, list[int]]) -> bool:
+    """Whether `gather` reads rows of a weight table at indices among the tensors `ids`: an embedding lookup. A
+    Gather of a computed tensor at a negative index (the last time step at -1) is left alone: PyTorch's indexing
+    reads -1 from the end too; its Embedding alone raises."""
+    return len(gather.input) > 1 and gather.input[1] in ids and gather.input[0] in tables
+
+
+def _passed_through(name: str, consumers: dict[str, list[onnx.NodeProto]]) -> list[str]:
+    """`name` and every tensor holding its values after PASS_THROUGH ops (as their data input, input 0)."""
+    reached, todo = [name], [name]
+    while todo:
+        for node in consumers.get(todo.pop(), []):
+            if node.op_type in PASS_THROUGH and node.input[0] in reached and node.output[0] not in reached:
+                reached.append(node.output[0])
+                todo.append(node.output[0])
+    return reached
+
+
+def _table_rows(gather: onnx.NodeProto, tables: dict[str, list[int]]) -> int:
+    """The size of the gathered axis of `gather`'s table, 0 where its dims are unknown."""
+    dims = tables.get(gather.input[0])
+    axis = next((attr.i for attr in gather.attribute if attr.name == "axis"), 0)
+    return int(dims[axis]) if dims and -len(dims) <= axis < len(dims) else 0
+
+
+def _refusal(path: str | Path, lookup: IdLookup, array: np.ndarray) -> str:
+    ids = np.atleast_1d(array)
+    negative = ids.reshape(len(ids), -1) < 0
+    rows = np.flatnonzero(negative.any(axis=1))
+    smallest = int(array.min())
+    table = f" of a {lookup.rows}-row table" if lookup.rows else ""
+    last = f" (-1 reads row {lookup.rows - 1})" if lookup.rows else ""
+    return (
+        f"{path}: input '{lookup.input}' holds {int(negative.sum())} negative value(s) in {len(rows)} row(s) "
+        f"(smallest {smallest}, first in row {int(rows[0])}), and the model reads it as the indices of Gather "
+        f"'{lookup.node}'{table} (an embedding lookup): ONNX Gather takes -k as the k-th row from the end{last}, "
+        "where PyTorch's Embedding raises IndexError, so those rows would be answered silently from the wrong "
+        "embeddings; an id of -1 is usually padding or an unknown token: map it to a real id (such as the pad id) "
+        "in the data, or clamp the ids in the model (ids.clamp(min=0)) before the lookup"
+    )
