@@ -8,7 +8,8 @@ the exported graph and the data alone (a walk over the graph's nodes, no session
 indices of a Gather of a weight table (an embedding lookup) directly or through ops that only reshape or retype it,
 and holds a negative value. A Gather of a computed tensor (the last time step at -1) is no lookup: PyTorch's indexing
 reads -1 from the end too. A graph that
-looks at the ids' sign first (a Clip, Max, Relu, Where, a comparison: `ids.clamp(min=0)`, a padding mask) handles
+looks at the ids' sign first (a Clip, Max, Relu, Where, a comparison: `ids.clamp(min=0)`, a padding mask, an Equal
+with a negative constant: `ids == -1`) handles
 them and is left alone, as are float inputs (features, not ids) and ids shifted by arithmetic (Add, Sub).
 """
 
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+from onnx import numpy_helper
 
 from quantserve.data import TensorData
 
@@ -31,6 +33,7 @@ SIGN_READERS = frozenset(
 )
 # ops through which a weight table is still a table: an FP16 table cast to float, an INT8 one dequantized
 TABLE_PASS_THROUGH = frozenset({"Cast", "Identity", "DequantizeLinear"})
+SMALL_CONSTANT = 16  # values an Equal's constant operand may hold to be read (a pad id, a few special ids)
 INTEGER_TYPES = frozenset(
     {onnx.TensorProto.INT8, onnx.TensorProto.INT16, onnx.TensorProto.INT32, onnx.TensorProto.INT64}
 )
@@ -73,12 +76,35 @@ def id_lookups(graph: onnx.GraphProto) -> list[IdLookup]:
             continue
         reached = _passed_through(value.name, consumers)
         readers = [node for name in reached for node in consumers.get(name, [])]
-        if any(node.op_type in SIGN_READERS for node in readers):
+        if any(node.op_type in SIGN_READERS or _compares_to_negative(node, graph) for node in readers):
             continue
         first = next((n for n in graph.node if n.op_type == "Gather" and _looks_up(n, reached, tables)), None)
         if first is not None:
             found.append(IdLookup(value.name, first.name or first.output[0], _table_rows(first, tables)))
     return found
+
+
+def _compares_to_negative(node: onnx.NodeProto, graph: onnx.GraphProto) -> bool:
+    """Whether `node` is an Equal of the ids with a constant holding a negative value (`ids == -1`): a mask of the
+    negative ids, which the graph then reads (an output masked where the id is -1). An Equal with the pad id 0 says
+    nothing of -1 and is not one."""
+    if node.op_type != "Equal":
+        return False
+    small = {t.name: t for t in graph.initializer if int(np.prod(t.dims)) <= SMALL_CONSTANT}
+    for other in node.input:
+        tensor = small.get(other) or next(
+            (
+                a.t
+                for n in graph.node
+                if n.op_type == "Constant" and n.output[0] == other
+                for a in n.attribute
+                if a.name == "value"
+            ),
+            None,
+        )
+        if tensor is not None and (values := numpy_helper.to_array(tensor)).size and values.min() < 0:
+            return True
+    return False
 
 
 def weight_tables(graph: onnx.GraphProto) -> dict[str, list[int]]:

@@ -175,3 +175,13 @@ def test_a_gather_of_a_computed_tensor_at_a_negative_index_is_no_lookup(tmp_path
     onnx.save(model, str(tmp_path / "computed.onnx"))
     assert negative_ids_refusal(tmp_path / "computed.onnx", _padded()) == ""
     assert negative_ids_refusal(tmp_path / "m.onnx", _padded()) != ""  # the same Gather of the table itself
+
+
+def test_ids_the_graph_masks_by_equal_to_a_negative_id_are_left_alone_but_not_by_equal_to_zero(tmp_path: Path) -> None:
+    """`ids == -1` marks the negative ids (an output masked there); `ids == 0`, a pad id's mask, says nothing of -1."""
+    minus_one = helper.make_node("Constant", [], ["minus_one"], value=numpy_helper.from_array(np.array(-1, np.int64)))
+    by_minus_one = [minus_one, helper.make_node("Equal", ["ids", "minus_one"], ["pad"])]
+    by_minus_one.append(helper.make_node("Identity", ["ids"], ["x"]))
+    assert negative_ids_refusal(_lookup(tmp_path / "minus.onnx", by_minus_one), _padded()) == ""
+    by_zero = [helper.make_node("Equal", ["ids", "zero"], ["pad"]), helper.make_node("Identity", ["ids"], ["x"])]
+    assert negative_ids_refusal(_lookup(tmp_path / "zero.onnx", by_zero), _padded()) != ""
