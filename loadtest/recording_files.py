@@ -212,9 +212,10 @@ def _read_record(path: Path) -> np.ndarray:
 
 
 def _widened(rows: np.ndarray) -> np.ndarray:
-    """`rows` with zero columns added up to SAMPLE_COLUMNS."""
+    """`rows` with zero columns added up to SAMPLE_COLUMNS, or cut to them: a record a newer quantserve wrote with
+    more columns (mid-upgrade) failed the concatenation with a traceback ("size 10 … size 9")."""
     missing = SAMPLE_COLUMNS - rows.shape[1]
-    return np.pad(rows, ((0, 0), (0, missing))) if missing > 0 else rows
+    return np.pad(rows, ((0, 0), (0, missing))) if missing > 0 else rows[:, :SAMPLE_COLUMNS]
 
 
 def read_unanswered(record_dir: Path, end: float) -> np.ndarray:
