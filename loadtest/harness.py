@@ -39,7 +39,7 @@ from loadtest.request_data import check_sent_shapes, padding_note, sample_note
 from loadtest.request_shapes import ServedInputs
 from loadtest.results import LoadResult
 from loadtest.run_identity import RunIdentity, config_now, served_identity, versions_now
-from loadtest.server_pids import ServerPids
+from loadtest.server_pids import ServerPids, listening_pid
 from loadtest.step_result import step_result
 from loadtest.triton_metrics import metrics_endpoint
 from loadtest.utilization import UtilizationSampler
@@ -53,6 +53,13 @@ if TYPE_CHECKING:
 
 STARTUP_MARGIN_S = 45.0
 LOCUST_CSVS = ("stats", "stats_history", "failures", "exceptions")  # what `locust --csv PREFIX` writes
+# a server that stopped answering between two steps is waited for this long before the next: `quantserve serve`
+# restarts a dead tritonserver (its backoff doubles from 0.5 s, to 30 s), which then loads its models (3.9-4.4 s
+# for the probe's); without a live serve record, another supervisor (systemd, a container's restart policy) may
+RESTART_WAIT_S = 60.0
+UNSUPERVISED_WAIT_S = 10.0
+BACK_POLL_S = 0.25
+BETWEEN_STEPS = "restarted_between_steps"  # the step's `warm_up` key for the line saying so (`results.WARM_UP_NOTES`)
 BEFORE_WINDOW = "the interrupt stopped its users as they started or warmed up, before the measured window opened"
 
 
@@ -98,10 +105,98 @@ def measure_step(
     what ran, what was measured and what never ran (`full_disk_error`)."""
     step = steps[number]
     measured.start(step.name)  # none after a step whose model stopped being served (`MeasuredSteps`)
+    if measured.server_pid is None:
+        measured.server_pid = listening_pid(settings.url)
+    back = server_back(measured, settings, steps, number, out_dir) if measured.results else None
     try:
-        measured.finish(run_step(settings, step, out_dir, server_pid))
+        result = run_step(settings, step, out_dir, server_pid)
     except OSError as exc:
         raise full_disk_error(exc, measured.results, steps[number + 1 :]) from None
+    if back:
+        result.warm_up = {**(result.warm_up or {}), BETWEEN_STEPS: back}
+    measured.finish(result)
+    measured.server_pid = listening_pid(settings.url) or measured.server_pid
+
+
+class ServerGoneBetweenSteps(QuantserveError):
+    """The server stopped answering between two steps and did not come back in time: the finished steps saved and
+    reported as a run's are, the line says so; exit 1 (the run did not measure what was planned), not 2."""
+
+    exit_code = 1
+
+
+def server_back(
+    measured: MeasuredSteps, settings: LoadSettings, steps: Sequence[LoadStep], number: int, out_dir: Path
+) -> str | None:
+    """Before a later step: None where the server answers; where it does not (tritonserver died after the step
+    before), wait for it to answer again with the model ready (`quantserve serve` restarts it in seconds: its
+    record, `serving.endpoints`, says one runs; RESTART_WAIT_S, else UNSUPERVISED_WAIT_S) and return the step's note
+    saying so. Where it does not come back, save the finished steps and the report and raise
+    `ServerGoneBetweenSteps` (it raised "no Triton server answers", exit 2, and the finished steps were lost)."""
+    from serving.endpoints import find_endpoints
+
+    if _answers(settings, live_only=True):
+        return None
+    started, supervisor = time.monotonic(), find_endpoints(settings.url)
+    bound = RESTART_WAIT_S if supervisor is not None else UNSUPERVISED_WAIT_S
+    while time.monotonic() - started < bound:
+        time.sleep(BACK_POLL_S)
+        if _answers(settings):
+            waited, before, after = time.monotonic() - started, measured.server_pid, listening_pid(settings.url)
+            pids = f" (pid {before} → pid {after})" if before and after and before != after else ""
+            return (
+                f"the server restarted between steps{pids}: it stopped answering after {steps[number - 1].name} and "
+                f"answered again {waited:.1f} s later, before this step started; this step measured the new one"
+            )
+        if supervisor is not None and find_endpoints(settings.url) is None:
+            break  # serve itself ended: nothing restarts it
+    raise _gone_between_steps(measured, settings, steps, number, out_dir, bound, supervisor)
+
+
+def _answers(settings: LoadSettings, live_only: bool = False) -> bool:
+    """Whether the server says it is live (and, unless `live_only`, serves the run's model or version), asked
+    once without retries."""
+    from serving.call_failures import NO_RETRY
+    from serving.client import TritonGrpcClient
+
+    try:
+        with TritonGrpcClient(settings.url, 2.0, settings.tls, NO_RETRY) as client:
+            if not client.is_server_live():
+                return False
+            return live_only or client.is_model_ready(settings.model, settings.model_version)
+    except QuantserveError:
+        return False
+
+
+def _gone_between_steps(
+    measured: MeasuredSteps,
+    settings: LoadSettings,
+    steps: Sequence[LoadStep],
+    number: int,
+    out_dir: Path,
+    bound: float,
+    supervisor: object | None,
+) -> ServerGoneBetweenSteps:
+    """The finished steps saved (marked: the run stopped before step `number`) with the report, and the one line."""
+    from loadtest.report import render
+    from serving.endpoints import find_endpoints
+
+    step = steps[number]
+    said = f"the server at {settings.url} stopped answering before step {number + 1} of {len(steps)} ({step.name})"
+    serve = getattr(supervisor, "pid", None)
+    if serve is None:
+        why = "no `quantserve serve` restarts it here"
+    elif find_endpoints(settings.url) is None:
+        why = f"quantserve serve (pid {serve}), which restarts it, ended too"
+    else:
+        why = f"quantserve serve (pid {serve}) had not brought it back"
+    said += f" and did not answer again with model '{settings.label}' ready within {bound:g} s ({why})"
+    run = measured.stopped_before(step.name, f"{step.name} not run: {said}")
+    path = save_run(run, out_dir)
+    _, html = render(out_dir)
+    done = len(measured.results)
+    which = "step 1's figures are" if done == 1 else f"steps 1-{done}' figures are"
+    return ServerGoneBetweenSteps(f"{said}; {which} saved in {path} (report: {html})")
 
 
 def save_run(run: LoadRun, out_dir: Path) -> LoadRun:

@@ -91,6 +91,7 @@ class MeasuredSteps:
         self.results: list[LoadResult] = []
         self.current = ""
         self.started = time.time()
+        self.server_pid: int | None = None  # the server listening at the last step's end (`harness.measure_step`)
 
     def start(self, step_name: str) -> None:
         if self.results and self.results[-1].model_gone:
@@ -103,6 +104,21 @@ class MeasuredSteps:
 
     def run(self) -> LoadRun:
         return LoadRun(self.model, self.results, precision=self.precision, identity=self.identity)
+
+    def stopped_before(self, step_name: str, note: str) -> LoadRun:
+        """The finished steps as a run stopped before step `step_name` started (the server gone between steps):
+        none partial, `note` saying why."""
+        run = self.run()
+        run.interrupted = Interruption(
+            *self._when(time.time()),
+            step=step_name,
+            step_number=len(self.results) + 1,
+            steps=self.steps,
+            completed_steps=len(self.results),
+            partial_step_saved=False,
+            note=note,
+        )
+        return run
 
     def __enter__(self) -> MeasuredSteps:
         return self
