@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 
-from loadtest import recording_files
 from loadtest.recording_files import SAMPLE_COLUMNS, read_latencies
 
 
