@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 
 from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
-from loadtest.evaluator_failures import DEADLINE_EXCEEDED, RowsSent, request_failure
+from loadtest.evaluator_failures import DEADLINE_EXCEEDED, ResentCount, RowsSent, request_failure, restart_note
 from loadtest.request_answers import shape_changes
 from loadtest.request_data import check_request_size
 from loadtest.served_graph import served_kinds, told_kinds, told_length_input, unrecorded_graph_notes
 from loadtest.served_stream import state_notes, stream_record, stream_state
+from loadtest.server_pids import listening_pid
 from loadtest.variant_scores import (
     class_ids,
     drift_accuracies,
@@ -82,6 +83,8 @@ def served_outputs(
     name, version = split_addressed(model)
     runner = TritonRunner(url, name, version, timeout_s=request_timeout_s, pin_version=True)
     with runner:
+        # the process serving at the start, and the requests sent again: a restart during the run is said
+        listening, resent = listening_pid(url), ResentCount.installed(runner._client)
         if runner.max_batch_size <= 0 and whole_samples(source, data.arrays, runner.input_specs()):
             data.unbatched = True  # an --unbatched build of whole samples (a clip's frames): each data[i] a request
         # NaN where the build accepted it (a tree ensemble's "missing"): its config is read only for data holding NaN
@@ -100,13 +103,18 @@ def served_outputs(
         try:
             if state:
                 pairs = [StatePair(out, into) for out, into in state.items()]
-                return stream_through(runner, data.arrays, pairs, data.requests.whole, starts)
-            return run_batches(LoggedRunner(runner, log), sent, data.requests.whole)
+                produced = stream_through(runner, data.arrays, pairs, data.requests.whole, starts)
+            else:
+                produced = run_batches(LoggedRunner(runner, log), sent, data.requests.whole)
         except QuantserveError as exc:
             failure = request_failure(exc, url, model, sent, request_timeout_s, runner.max_batch_size)
             if failure is None:
                 raise
             raise failure from exc
+    restarted = restart_note(url, listening, listening_pid(url), len(resent.waits))
+    if served is not None and restarted:
+        served[model] = replace(served[model], restart_note=restarted)
+    return produced
 
 
 def neighbour_dependence(
@@ -198,6 +206,7 @@ class ServedModel:
     source: str | None = None  # the source model its deployment recorded (None: none recorded)
     requests: RequestLog | None = None  # the rows and answer shapes of each request (None: not recorded)
     precision_note: str | None = None  # why `precision` is None where the config names another version's
+    restart_note: str | None = None  # the server restarted during its run, requests sent again (`restart_note`)
 
 
 def evaluate_accuracy(
@@ -328,6 +337,7 @@ def _evaluated(
         variant.version, variant.precision, variant.source = answered.version, answered.precision, answered.source
         variant.notes.extend(notes[variant.model] + told if variant.model != reference else [])
         variant.notes.extend([answered.precision_note] if answered.precision_note else [])
+        variant.notes.extend([answered.restart_note] if answered.restart_note else [])
         variant.notes.extend(served_file_notes(url, variant.model, answered.version))  # what serve warns of its file
         if variant.model != reference and not state and not dataset.unbatched:
             variant.notes.extend(
