@@ -150,7 +150,7 @@ def server_back(
             )
         if supervisor is not None and find_endpoints(settings.url) is None:
             break  # serve itself ended: nothing restarts it
-    raise _gone_between_steps(measured, settings, steps, number, out_dir, bound, supervisor)
+    raise _gone_between_steps(measured, settings, steps, number, out_dir, time.monotonic() - started, supervisor)
 
 
 def _answers(settings: LoadSettings, live_only: bool = False) -> bool:
@@ -174,7 +174,7 @@ def _gone_between_steps(
     steps: Sequence[LoadStep],
     number: int,
     out_dir: Path,
-    bound: float,
+    waited_s: float,
     supervisor: object | None,
 ) -> ServerGoneBetweenSteps:
     """The finished steps saved (marked: the run stopped before step `number`) with the report, and the one line."""
@@ -190,9 +190,9 @@ def _gone_between_steps(
         why = f"quantserve serve (pid {serve}), which restarts it, ended too"
     else:
         why = f"quantserve serve (pid {serve}) had not brought it back"
-    said += f" and did not answer again with model '{settings.label}' ready within {bound:g} s ({why})"
-    run = measured.stopped_before(step.name, f"{step.name} not run: {said}")
-    path = save_run(run, out_dir)
+    said += f" and did not answer again with model '{settings.label}' ready in the {waited_s:.0f} s waited ({why})"
+    run = save_run(measured.stopped_before(step.name, f"{step.name} not run: {said}"), out_dir)
+    path = out_dir / run.file
     _, html = render(out_dir)
     done = len(measured.results)
     which = "step 1's figures are" if done == 1 else f"steps 1-{done}' figures are"

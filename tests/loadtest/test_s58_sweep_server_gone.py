@@ -97,4 +97,4 @@ def test_a_server_that_does_not_come_back_keeps_the_finished_steps(
     assert "INCOMPLETE" not in report and "stopped answering before step 2 of 2 (u2)" in report
     err = capsys.readouterr().err
     assert f"the server at {server.grpc_url} stopped answering before step 2 of 2 (u2)" in err
-    assert "step 1's figures are saved in" in err
+    assert f"step 1's figures are saved in {out / 'load-mlp.json'} (report: {out / 'report.html'})" in err
