@@ -111,7 +111,7 @@ def served_outputs(
             if failure is None:
                 raise
             raise failure from exc
-    restarted = restart_note(url, listening, listening_pid(url), len(resent.waits))
+    restarted = restart_note(url, listening, listening_pid(url), resent.waits)
     if served is not None and restarted:
         served[model] = replace(served[model], restart_note=restarted)
     return produced

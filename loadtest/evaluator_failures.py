@@ -91,8 +91,8 @@ def request_failure(
 class ResentCount(RetryPolicy):
     """A client's retry policy (`serving.call_failures.call_with_retry`) that counts the waits it is asked for: one
     before each request sent again. The wait before a last failure is asked for too, but that request fails the run
-    (or the runner sends it once more itself, `TritonRunner`'s reload): in a run that ended answered, each counts one
-    request sent again."""
+    (or the runner sends it once more itself, `TritonRunner`'s reload): in a run that ended answered, each is one
+    resend, attempt 0 a request's first."""
 
     waits: list[int] = field(default_factory=list, compare=False, hash=False)
 
@@ -108,11 +108,12 @@ class ResentCount(RetryPolicy):
         return counting
 
 
-def restart_note(url: str, before: int | None, after: int | None, resent: int) -> str | None:
-    """One line where a run that ended answered had requests sent again (`resent`), or the process listening at
-    `url` changed (`before`, `after`: pids, None where unknown): the server restarted during it, the figures stand.
-    None where neither."""
+def restart_note(url: str, before: int | None, after: int | None, waits: list[int]) -> str | None:
+    """One line where a run that ended answered had requests sent again (`waits`: `ResentCount.waits`, attempt 0
+    the first resend of a request), or the process listening at `url` changed (`before`, `after`: pids, None where
+    unknown): the server restarted during it, the figures stand. None where neither."""
     restarted = before is not None and after is not None and before != after
+    resent = waits.count(0)  # requests sent again, each as often as it took (the probe's one request: 8 times)
     if not resent and not restarted:
         return None
     said = (
@@ -122,4 +123,5 @@ def restart_note(url: str, before: int | None, after: int | None, resent: int) -
     )
     many = resent != 1
     again = f"{resent} request{'s' if many else ''} went unanswered and {'were' if many else 'was'} sent again"
+    again += f" ({len(waits)} resends in all, until answered)" if len(waits) > resent else ""
     return f"{said}; {again if resent else 'no request was sent again'}; the figures stand (each row answered once)"
