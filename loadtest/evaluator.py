@@ -84,7 +84,7 @@ def served_outputs(
     runner = TritonRunner(url, name, version, timeout_s=request_timeout_s, pin_version=True)
     with runner:
         # the process serving at the start, and the requests sent again: a restart during the run is said
-        listening, resent = listening_pid(url), ResentCount.installed(runner._client)
+        listening, resent = listening_pid(url), ResentCount.installed(runner.request_client)
         if runner.max_batch_size <= 0 and whole_samples(source, data.arrays, runner.input_specs()):
             data.unbatched = True  # an --unbatched build of whole samples (a clip's frames): each data[i] a request
         # NaN where the build accepted it (a tree ensemble's "missing"): its config is read only for data holding NaN

@@ -106,6 +106,13 @@ class TritonRunner(Runner):
         return self._max_batch
 
     @property
+    def request_client(self) -> TritonGrpcClient:
+        """The client requests go through once active (its retry policy may be replaced: `evaluate` counts resends)."""
+        if self._client is None:
+            raise InternalError("gRPC client used before activate()")
+        return self._client
+
+    @property
     def control_timeout_s(self) -> float:
         return max(self.timeout_s, CONTROL_TIMEOUT_S)
 
