@@ -456,7 +456,13 @@ def _check_model_ready(settings: LoadSettings, requests: tuple[tuple[int, ...], 
             ready = _ready_models(client, model)
             if model not in ready:  # else its readiness went unanswered within 5 s, a server paused (SIGSTOP)
                 # then back: "'m' is not ready (ready: m)" contradicted itself (session 41); it is ready now
-                raise QuantserveError(f"model '{model}' is not ready on {url} (ready: {', '.join(ready) or 'none'})")
+                why, coming = client.not_served_because(model)  # Triton's reason, or serve's (session 58)
+                if why or not coming:
+                    raise QuantserveError(
+                        why or f"model '{model}' is not ready on {url} (ready: {', '.join(ready) or 'none'})"
+                    )
+                # loading, or deployed and its serve will load it: waited for as evaluate and infer wait
+                client.wait_model_ready(model, timeout_s=30.0)
         if settings.model_version:
             client.check_version_served(model, settings.model_version)
         inputs, _ = client.model_metadata(model, settings.model_version)

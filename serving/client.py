@@ -27,7 +27,7 @@ from serving.call_failures import (
     takes_connections,
     unreadable_folder,
 )
-from serving.endpoints import grpc_address_problem, http_port_problem
+from serving.endpoints import find_endpoints, grpc_address_problem, http_port_problem, refused_reason
 from serving.model_config import recorded_precision
 from serving.model_version import version_precision
 from serving.reshaped import Reshapes, as_model_shape, as_served, model_spec, reshaped_tensors
@@ -149,6 +149,7 @@ class TritonGrpcClient:
             time.sleep(0.2)
 
     def _check_served(self, model: str) -> None:
+        """Raise at once where `model` is not served and no load of it may come; return where one may."""
         try:
             index = self.repository_index()
         except QuantserveError as exc:
@@ -163,11 +164,42 @@ class TritonGrpcClient:
         if model not in states:
             served = ", ".join(sorted(states)) or "none"
             raise QuantserveError(f"{self.url}: serves no model '{model}' (models: {served})")
-        if states[model] == "UNAVAILABLE":
-            reason = next((m.get("reason", "") for m in index if m["name"] == model), "")
-            raise QuantserveError(
-                f"{self.url}: model '{model}' is unavailable: {(reason.strip().splitlines() or ['no reason given'])[0]}"
+        why, _coming = self._not_served(model, index)
+        if why:
+            raise QuantserveError(why)
+
+    def not_served_because(self, model: str) -> tuple[str | None, bool]:
+        """For a model not ready: why it is not served, said at once (None where that is not known), and whether a
+        load of it may still come (then wait for it). See `_not_served`."""
+        return self._not_served(model, self.repository_index())
+
+    def _not_served(self, model: str, index: list[dict[str, Any]]) -> tuple[str | None, bool]:
+        """Triton's reason for a model UNAVAILABLE; for one listed with no state, serve's reason where its record says
+        it left the model out (refused by its own check, never handed to Triton: clients waited 30 s, then said "not
+        ready", session 58). A load may still come for one LOADING, or one not loaded yet that the recorded serve
+        loads when it sees it (a deploy after its last look); with no serve recorded, who loads it is not known."""
+        entries = [m for m in index if m.get("name") == model]
+        states = {m.get("state", "") for m in entries}
+        if "LOADING" in states:
+            return None, True
+        if "UNAVAILABLE" in states:
+            reason = next((m.get("reason", "") for m in entries if m.get("state") == "UNAVAILABLE"), "")
+            first = (str(reason).strip().splitlines() or ["no reason given"])[0]
+            return f"{self.url}: model '{model}' is unavailable: {first}", False
+        if not entries or states - {""}:  # absent, or in a state with no load to come (UNLOADING, READY)
+            return None, False
+        left_out = refused_reason(self.url, model)
+        if left_out:
+            return f"{self.url}: model '{model}' is not served: {left_out}", False
+        endpoints = find_endpoints(self.url)
+        if endpoints is not None and not endpoints.loads_changes:
+            return (
+                f"{self.url}: model '{model}' is not served: quantserve serve (pid {endpoints.pid}) runs with "
+                "--model-control none and loads the repository only when tritonserver starts; restart serve to "
+                "serve it",
+                False,
             )
+        return None, endpoints is not None
 
     def repository_index(self) -> list[dict[str, Any]]:
         """Every model the server knows: name, version, state (READY/UNAVAILABLE/LOADING) and reason."""

@@ -3,7 +3,10 @@
 `quantserve serve` writes one small JSON record per server (pid, repository, host, gRPC/HTTP/metrics
 ports, model control mode) into the runtime folder and removes it on exit:
 `$QUANTSERVE_RUNTIME_DIR`, else `$XDG_RUNTIME_DIR/quantserve`, else `~/.cache/quantserve/run`,
-file `serve-<grpc port>.json`. A record whose pid is gone is stale and removed when read.
+file `serve-<grpc port>.json`. A record whose pid is gone is stale and removed when read. It also lists the models
+serve left out (refused by its own checks, or by Triton before loading: listed by Triton with no state and no
+reason), each with serve's reason, rewritten as that changes: a client asking for one says why at once (session 58:
+evaluate and infer waited 30 s, then said only "not ready").
 Triton cannot be asked for its metrics port over gRPC, so without a record the only other
 source is the default layout (gRPC 8001 → metrics 8002 on the same host), probed before use.
 """
@@ -17,7 +20,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -45,6 +48,7 @@ class ServedEndpoints:
     # how it loads changes: "none" loads the repository only at tritonserver's start, so a deploy or rollback into it
     # is served from the next start only (a record from before it was kept: "explicit", serve's default)
     model_control: str = "explicit"
+    refused: dict[str, str] = field(default_factory=dict)  # models serve left out → its reason (`refused_reason`)
 
     @property
     def loads_changes(self) -> bool:
@@ -60,13 +64,21 @@ class ServedEndpoints:
         return f"{self.host}:{self.metrics_port}"
 
 
-def endpoints_of(server: Any) -> ServedEndpoints:
-    """The record for a started `serving.server.TritonServer`, owned by this process (which may restart it)."""
+def endpoints_of(server: Any, refused: dict[str, str] | None = None) -> ServedEndpoints:
+    """The record for a started `serving.server.TritonServer`, owned by this process (which may restart it);
+    `refused`: the models left out, with serve's reason (`Supervisor.refused`)."""
     if server.pid is None:
         raise InternalError("the server is not running: nothing to record")
     ports, control = server.ports, server.options.model_control
     return ServedEndpoints(
-        os.getpid(), str(server.repo), server.host, ports["grpc"], ports["http"], ports["metrics"], control
+        os.getpid(),
+        str(server.repo),
+        server.host,
+        ports["grpc"],
+        ports["http"],
+        ports["metrics"],
+        control,
+        dict(refused or {}),
     )
 
 
@@ -98,6 +110,23 @@ def recorded(endpoints: ServedEndpoints) -> Iterator[Path]:
         yield path
     finally:
         path.unlink(missing_ok=True)
+
+
+def refused_reason(grpc_url: str, model: str) -> str | None:
+    """Why the live `quantserve serve` at `grpc_url` left `model` out, as its record says; None where none is
+    recorded, serve did not refuse it, or its folder changed after the record was written (serve's watcher looks at
+    it again: a load may still come)."""
+    endpoints = find_endpoints(grpc_url)
+    reason = endpoints.refused.get(model) if endpoints is not None else None
+    if endpoints is None or reason is None:
+        return None
+    try:
+        written = record_path(endpoints.grpc_port).stat().st_mtime
+        folder = Path(endpoints.repo) / model
+        changed = max(p.stat().st_mtime for p in (folder, *folder.iterdir()))
+    except (OSError, ValueError):
+        return f"quantserve serve (pid {endpoints.pid}) left it out: {reason}"
+    return None if changed > written else f"quantserve serve (pid {endpoints.pid}) left it out: {reason}"
 
 
 def _split(url: str) -> tuple[str, int] | None:

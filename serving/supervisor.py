@@ -25,7 +25,8 @@ every request to it fails. A reload counts once the model runs in new processes 
 that fails unloads the model, so it reads as not ready rather than failing. A stopped one (SIGSTOP) is named.
 A load Triton refuses for its config names Triton's reason, read from its log (serving.poll_loads). A model started
 or loaded live with a default_queue_policy (a hand edit too) gets deploy's warning that Triton 2.51 stalls on it
-(serving.queue_policy_stall), once per load.
+(serving.queue_policy_stall), once per load. The models left out, each with serve's reason, are kept in `refused`
+and handed to `on_refused` at each change, for serve's endpoint record (serving.endpoints.refused_reason).
 """
 
 from __future__ import annotations
@@ -87,6 +88,9 @@ class Supervisor:
         self._no_config: set[str] = set()  # served models whose config.pbtxt is gone, said once (`_config_gone`)
         self._tls_said: str | None = None  # the certificate's state last warned of (`_check_certificate`)
         self._tls_checked = -math.inf  # monotonic time of the last look at the certificate
+        self.refused: dict[str, str] = {}  # models left out → why (this start's, and loads refused since)
+        self.on_refused: Callable[[dict[str, str]], None] | None = None  # told each time a model is judged
+        self._refused_lock = threading.Lock()  # load threads judge models at once
 
     @property
     def ready(self) -> bool:
@@ -114,8 +118,10 @@ class Supervisor:
         grpc, http, metrics = self.server.ports.values()  # ports chosen again at start when one was taken
         self.options = replace(self.options, grpc_port=grpc, http_port=http, metrics_port=metrics)
         self._poll_loads.begin(self.server.log_path if self.options.model_control == "poll" else None)
-        for name, reason in {**self.server.not_loaded, **self._said(skipped)}.items():
+        refused = {**self.server.not_loaded, **self._said(skipped)}
+        for name, reason in refused.items():
             self.log(f"warning: model '{name}' not loaded: {reason}; the other models serve")
+        self._set_refused(lambda _before: refused)
         self._served = self.server.loaded_models()
         self._configs = {name: c for name in self._served if (c := readable_config(self.options.repo / name))}
         for name in sorted(self._served):
@@ -125,6 +131,15 @@ class Supervisor:
         self._tls_said = None  # a start serves the file as it is now: said again where it still warrants a word
         self._check_certificate()
         self._ready.set()
+
+    def _set_refused(self, change: Callable[[dict[str, str]], dict[str, str]]) -> None:
+        """Keep the models left out (`change` of those before) and tell `on_refused`: told at each judgement, a same
+        reason again included (a client takes a refusal older than the model folder's last change as a load still to
+        come)."""
+        with self._refused_lock:
+            self.refused = change(self.refused)
+            if self.on_refused is not None:
+                self.on_refused(self.refused)
 
     def _check_certificate(self) -> None:
         """Warn once per start, and once more where it changes, that the TLS certificate expires soon or has expired
@@ -232,6 +247,8 @@ class Supervisor:
         control = self._long_control()
         self._no_config -= set(current)
         gone = [name for name in removed if not self._config_gone(name, control)]
+        if gone and set(gone) & set(self.refused):
+            self._set_refused(lambda before: {n: r for n, r in before.items() if n not in gone})
         for name in gone:
             try:
                 control.unload(name)
@@ -323,6 +340,8 @@ class Supervisor:
                 reason = with_poll_reason(str(exc), self.server.log_path, logged, name)
                 outcome = self._load_failed(name, control, reason, change)
         if self.server.pid == server_pid:
+            left_out = {name: outcome} if not loaded and not self._ready_versions(control, name) else {}
+            self._set_refused(lambda before: {**{n: r for n, r in before.items() if n != name}, **left_out})
             self.log(f"model '{name}' {change + ': ' if change else ''}{outcome}")
             if loaded:
                 self._warn_queue_policy(name)

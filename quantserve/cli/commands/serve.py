@@ -20,11 +20,14 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from serving.endpoints import endpoints_of, recorded
 from serving.ports import check_port_free
 from serving.server import MODEL_CONTROL_MODES, ServerOptions, TritonServer
+
+if TYPE_CHECKING:
+    from serving.supervisor import Supervisor
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)  # each stops serve as Ctrl-C does
 
@@ -111,7 +114,9 @@ def run(args: argparse.Namespace) -> int:
         check_repository_free(options)
         check_ports(options)
         supervisor.start()
-        with recorded(endpoints_of(supervisor.server)) as record:  # loadtest/evaluate find the metrics port here
+        with recorded(endpoints_of(supervisor.server, supervisor.refused)) as record:  # loadtest/evaluate read it
+            # the models serve leaves out, rewritten as they change: a client asking for one says why at once
+            supervisor.on_refused = lambda refused: _record_refused(supervisor, refused, record)
             _print_ready(supervisor.server)
             print(f"  ports recorded in {record}", flush=True)
             supervisor.run()
@@ -122,12 +127,21 @@ def run(args: argparse.Namespace) -> int:
         _say("stopping… (tritonserver and its model processes)")
         return 0
     finally:
+        supervisor.on_refused = None  # the record is gone: a load thread ending now writes none again
         supervisor.stop()
         held.close()  # the repository is free once its tritonserver is gone
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         if interrupted:  # said once the server and every process it started are gone: its ports are free
             _say_stopped(supervisor.server)
+
+
+def _record_refused(supervisor: Supervisor, refused: dict[str, str], record: Path) -> None:
+    """Rewrite serve's endpoint record with the models it leaves out, while it is there."""
+    from serving.endpoints import write_record
+
+    if record.exists():
+        write_record(endpoints_of(supervisor.server, refused))
 
 
 def _say_stopped(server: TritonServer) -> None:
