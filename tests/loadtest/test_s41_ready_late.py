@@ -40,6 +40,9 @@ def _client(ready: list[str]) -> type:
         def ready_models(self) -> list[str]:
             return ready
 
+        def not_served_because(self, model: str) -> tuple[str | None, bool]:
+            return None, False  # listed with no reason, no load to come
+
         def model_metadata(self, model: str, version: str = "") -> Any:
             raise Reached
 
