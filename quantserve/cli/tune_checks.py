@@ -1,11 +1,14 @@
 """`quantserve tune`'s inputs checked before any server starts: the settings, that each build deploys, that two
 builds are two precisions of one model, that the winner would keep the interface of a model already served
-under the name, that --out is a folder and that --port-range has a server's ports free. Each problem is one line
+under the name, that --out is a folder, that --repo and its model folder --name can be written (the winner's deploy
+failed on a read-only --repo only after the whole search, writing no tune.json: session 58) and that --port-range has
+a server's ports free. Each problem is one line
 naming it; nothing is searched."""
 
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 from quantserve.cli.tune_trials import TuneSettings
@@ -34,6 +37,7 @@ def check_settings(settings: TuneSettings) -> None:
         raise QuantserveError(f"--request-batch must be at least 1, got {settings.request_batch}")
     check_model_name(settings.name)
     check_out_folder(Path(settings.out))
+    check_repo_folder(Path(settings.repo), settings.name)
     data = load_npz(settings.data, float_truth=True)  # a regressor's float truth: never scored here
     for build in settings.builds.values():
         manifest = load_artifact(Path(build)).manifest
@@ -61,6 +65,31 @@ def check_out_folder(out: Path) -> None:
     if not found.is_dir():
         where = "" if found == out else f"{found} "
         raise QuantserveError(f"--out {out}: {where}is a file, not a folder")
+
+
+def check_repo_folder(repo: Path, name: str) -> None:
+    """--repo, and its folder for --name, must be folders the winner can be deployed into (or be creatable there):
+    on a read-only --repo the deploy failed after every trial and the confirmation (71-86 s), and tune.json and
+    tune.html were never written (session 58)."""
+    found = next(path for path in [repo, *repo.absolute().parents] if path.exists())  # the root exists
+    _check_writable(f"--repo {repo}", found, "" if found == repo else f"{found} ")
+    if (repo / name).exists():
+        _check_writable(f"--name {name}", repo / name, f"{repo / name} ")
+
+
+def _check_writable(flag: str, folder: Path, where: str) -> None:
+    if not folder.is_dir():
+        raise QuantserveError(f"{flag}: {where}is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        why = "is on a read-only file system" if _read_only(folder) else "is not writable"
+        raise QuantserveError(f"{flag}: {where}{why}, so the winner could not be deployed there (nothing was searched)")
+
+
+def _read_only(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def check_interface_kept(build: Path, settings: TuneSettings) -> None:
