@@ -140,8 +140,9 @@ def _record_refused(supervisor: Supervisor, refused: dict[str, str], record: Pat
     """Rewrite serve's endpoint record with the models it leaves out, while it is there."""
     from serving.endpoints import write_record
 
-    if record.exists():
-        write_record(endpoints_of(supervisor.server, refused))
+    if record.exists() and supervisor.server.pid is not None:  # not between a restart's stop and start
+        with contextlib.suppress(OSError):  # a full disk: the clients keep the older list, serve keeps serving
+            write_record(endpoints_of(supervisor.server, refused))
 
 
 def _say_stopped(server: TritonServer) -> None:
