@@ -28,6 +28,7 @@ from loadtest.variant_scores import (
     headline_output,
     reads_as_embedding,
     score_variant,
+    scores_no_class,
     set_drops,
 )
 from optimizer.drift import chance_notes, kind_notes, measure_drift, tokens_notes
@@ -304,12 +305,14 @@ def _evaluated(
     # auto: labels and a 2-D output mean class scores; an embedding output is compared by cosine even when the data
     # file carries labels for another head (`reads_as_embedding`)
     auto_classify = task == "auto" and dataset.labels is not None and ref.ndim == 2
+    real = output_positions(graph.axes if graph else None, name, token_positions(dataset.arrays))  # per token
     classify = task == "classification" or (
-        auto_classify and not reads_as_embedding(ref, (output_kinds or {}).get(name), dataset.labels)
+        auto_classify
+        and not reads_as_embedding(ref, (output_kinds or {}).get(name), dataset.labels)
+        and not scores_no_class(ref, dataset.labels, real)  # judged (and scored) at --label-threshold, as optimize
     )
     if classify and dataset.labels is None:
         raise QuantserveError(f"{data}: task 'classification' needs a 'labels' array in the data file")
-    real = output_positions(graph.axes if graph else None, name, token_positions(dataset.arrays))  # per token
     per_token = not classify and real is not None and ref.shape[:2] == real.shape  # a float (N, T): a value per token
     per_token = per_token and (ref.ndim == 3 or (ref.ndim == 2 and np.issubdtype(ref.dtype, np.floating)))
 

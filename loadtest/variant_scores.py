@@ -71,6 +71,19 @@ def reads_as_embedding(values: np.ndarray, kind: str | None = None, labels: np.n
     return bool(infer_kind(values, ids if ids is not None and len(ids) == len(values) else None) == "embedding")
 
 
+def scores_no_class(values: np.ndarray, labels: np.ndarray | None, positions: np.ndarray | None) -> bool:
+    """Whether `labels` score no class output here, as optimize reads them: one float score per sample ((N,), (N, 1):
+    a sigmoid head), or a float per token (N, T) beside labels per token. The drift judges such an output at
+    --label-threshold and scores 0/1 labels there (`optimizer.sigmoid_outputs.score_accuracy`); a --metric gets the
+    labels as they are. Read as class scores, deepcut's 0/1 labels were "3796 class id(s) outside 0..0", and its
+    per-character labels "needs one class id per sample", exit 2, where optimize took the same file (session 58)."""
+    if labels is None or not np.issubdtype(values.dtype, np.floating):
+        return False
+    if values.ndim in (1, 2) and values.size == len(values):
+        return True
+    return positions is not None and values.shape == positions.shape == labels.shape
+
+
 def score_variant(
     model: str,
     reference: np.ndarray,
@@ -91,6 +104,8 @@ def score_variant(
         return _score_strings(model, reference, candidate)
     mean_diff, max_diff = metrics.abs_difference(reference, candidate)
     result = VariantAccuracy(model=model, samples=len(candidate), mean_abs_diff=mean_diff, max_abs_diff=max_diff)
+    if labels is None and candidate.size == len(candidate):  # a cosine of one value per sample is 1 or 0: none
+        return result
     if labels is None:
         cosine = metrics.cosine_similarity(reference, candidate)
         result.cosine_mean = float(cosine.mean())

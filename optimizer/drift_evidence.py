@@ -4,7 +4,7 @@ show (95 % lower bound), the refusal when too few are given, and notes on what t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -13,7 +13,7 @@ from optimizer.drift_budget import DriftBudget, Refusal
 from optimizer.drift_checks import BUDGETED, CHECKS, DriftReport
 from optimizer.output_kinds import on_real_axes
 from optimizer.row_kinds import usable_labels
-from optimizer.token_values import token_positions
+from optimizer.token_values import per_token, token_positions
 from quantserve import metrics
 
 DISCRETE_METRICS = (
@@ -34,6 +34,11 @@ BOX_METRICS = ("box_agreement",)
 # 268 rows a 0.99 budget needs, a faithful 1.83× build (session 45). Tokens of one sentence are not independent, nor
 # are boxes of one image; the rows a sentence-level answer needs are `sequence_agreement`'s, counted by rows.
 TOKEN_METRICS = ("token_agreement",)
+# a per-token (N, T) output's values judged as rows of one token each (`token_values.token_values_metrics`): its label
+# sets, flags and decisions are shares of real tokens, as a tagger's token agreement is, and counted so. deepcut's
+# per-character word starts agreed 0.9974 over 9532 characters of 200 sentences (95 % lower bound 0.996) and read
+# "NOT SHOWN" by its 200 rows, ≥ 0.982; optimize refused the same 200 sentences up front (session 58)
+TOKEN_VALUE_METRICS = ("label_set_agreement", "flag_agreement", "decision_agreement")
 UNITS = {
     "decision_agreement": "clear rows",
     **dict.fromkeys(BOX_METRICS, "FP32 boxes"),
@@ -62,8 +67,8 @@ def thin_evidence(report: DriftReport, budget: DriftBudget, rows: int) -> list[d
         counted = (*DISCRETE_METRICS, *BOX_METRICS)
         for metric in (m for m in counted if m in budgeted and record.get(m) is not None):
             entry = _thin(output, metric, float(record[metric]), _rows_judged(metric, record, rows), budget)
-            if entry and metric in TOKEN_METRICS and "tokens_real" in record:  # judged on its labelled tokens
-                entry["units"] = "labelled tokens"
+            if entry and _per_token(metric, record):  # judged on its real tokens (its labelled ones, where told)
+                entry["units"] = "labelled tokens" if "tokens_real" in record else "real tokens"
             thin += [entry] if entry else []
     return thin
 
@@ -83,9 +88,17 @@ def _rows_judged(metric: str, record: Mapping[str, Any], rows: int) -> int:
     `drift_metrics.labelled_tokens`)."""
     if metric in BOX_METRICS:
         return int(record.get("boxes_fp32") or 0)
-    if metric in TOKEN_METRICS and record.get("tokens_judged") is not None:
-        return int(record["tokens_judged"])
+    if _per_token(metric, record):
+        rows = int(record["tokens_judged"])
     return rows - int(record.get("decision_ties") or 0) if metric == "decision_agreement" else rows
+
+
+def _per_token(metric: str, record: Mapping[str, Any]) -> bool:
+    """Whether `metric` of `record` is a share of tokens: a tagger's token agreement, or a per-token output's values
+    read a token at a time (`TOKEN_VALUE_METRICS`; a classification over positions answers once a row)."""
+    if record.get("tokens_judged") is None:
+        return False
+    return metric in TOKEN_METRICS or (metric in TOKEN_VALUE_METRICS and record.get("kind") != "classification")
 
 
 def _thin(output: str, metric: str, value: float, rows: int, budget: DriftBudget) -> dict[str, Any] | None:
@@ -124,12 +137,17 @@ def evidence_rows(budget: DriftBudget) -> int:
 
 
 def evidence_shortfall(
-    kinds: Mapping[str, str], budget: DriftBudget, rows: int, inputs: Mapping[str, np.ndarray] | None = None
+    kinds: Mapping[str, str],
+    budget: DriftBudget,
+    rows: int,
+    inputs: Mapping[str, np.ndarray] | None = None,
+    per_token: Collection[str] = (),
 ) -> list[dict[str, Any]]:
     """Budgeted agreement rates that `rows` held-out rows cannot show even if every row agrees: 32 rows that all
     agree show only ≥ 0.92, so a 0.99 budget "held" on them says nothing (magika shipped on 32 of 32, and agreed
     97.3 % on 512 other files). Known from the output kinds alone, before any INT8 work; a per-token rate from the
-    real tokens in the held-out rows' `inputs` (`TOKEN_METRICS`)."""
+    real tokens in the held-out rows' `inputs` (`TOKEN_METRICS`, and the values of the `per_token` outputs,
+    `token_value_outputs`: `TOKEN_VALUE_METRICS`)."""
     short = []
     tokens = real_tokens(inputs)
     for output, kind in kinds.items():
@@ -139,11 +157,22 @@ def evidence_shortfall(
         for metric in (m for m in budgeted if m in DISCRETE_METRICS and m not in FOUND_IN_VALUES):
             floor = float(getattr(budget, CHECKS[metric][1]))
             needed = rows_to_show(floor)
-            count = tokens if metric in TOKEN_METRICS and tokens is not None else rows
+            by_token = metric in TOKEN_METRICS or (metric in TOKEN_VALUE_METRICS and output in per_token)
+            count = tokens if by_token and tokens is not None and kind != "classification" else rows
             if count < needed:
                 entry = {"output": output, "metric": metric, "budget": floor, "rows": count, "rows_needed": needed}
+                entry.update({"units": "real tokens"} if count is tokens and metric not in TOKEN_METRICS else {})
                 short.append(entry)
     return short
+
+
+def token_value_outputs(expected: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray] | None) -> frozenset[str]:
+    """The outputs of one float value per real token, (N, T) as the token ids in `inputs` (the rows `expected`
+    answered) are: measured a token at a time (`token_values.per_token`)."""
+    positions = token_positions(inputs)
+    if positions is None:
+        return frozenset()
+    return frozenset(name for name, values in expected.items() if per_token(np.asarray(values), positions))
 
 
 def real_tokens(inputs: Mapping[str, np.ndarray] | None) -> int | None:
@@ -191,8 +220,8 @@ def evidence_refusal(short: Sequence[Mapping[str, Any]]) -> str:
     """The one line optimize refuses with when the held-out rows are too few to show the budget."""
     entry = max(short, key=lambda e: e["rows_needed"])
     more = _more(entry, short, "short too")
-    unit = UNITS.get(entry["metric"], "rows")
-    one = "token" if entry["metric"] in TOKEN_METRICS else "row"  # a shortfall is counted in rows or tokens
+    unit = entry.get("units") or UNITS.get(entry["metric"], "rows")
+    one = "token" if unit.endswith("tokens") else "row"  # a shortfall is counted in rows or tokens
     return Refusal(
         f"too few held-out rows to show the drift budget: output '{entry['output']}': {CHECKS[entry['metric']][0]} "
         f"≥ {entry['budget']:g} needs at least {entry['rows_needed']} held-out {unit} (95 % lower bound, every {one} "

@@ -28,6 +28,7 @@ from optimizer.image_outputs import image_metrics
 from optimizer.mask_metrics import class_map_metrics, mask_metrics
 from optimizer.output_kinds import BOX_CHANNELS, detection_axis, real_axes
 from optimizer.row_kinds import usable_labels
+from optimizer.sigmoid_outputs import score_accuracy, score_labels
 from optimizer.soft_masks import mask_threshold, soft_mask_metrics, unjudged_words
 from optimizer.token_values import MEASURED_PER_TOKEN, per_token, token_values_metrics
 from optimizer.typed_kinds import TOKEN_KINDS
@@ -72,7 +73,11 @@ def output_metrics(
     if kind == "sequence" and ctc_path(reference):
         return ctc_path_metrics(reference, candidate)
     if kind in MEASURED_PER_TOKEN and positions is not None and per_token(reference, positions):  # (N, T)
-        return token_values_metrics(output_metrics, kind, reference, candidate, labels, positions, label_threshold)
+        record = token_values_metrics(output_metrics, kind, reference, candidate, labels, positions, label_threshold)
+        truth = score_labels(labels, reference) if kind != "classification" else None  # 0/1 (-100) per token
+        if truth is not None and (truth[positions] >= 0).any():  # judged at the threshold: scored there, by token
+            record.update(score_accuracy(reference[positions], candidate[positions], truth[positions], label_threshold))
+        return record
     axes = real_axes(reference.shape)
     shape = [reference.shape[axis] for axis in axes]
     record = _layout_metrics(kind, reference.reshape(shape), candidate.reshape(shape), labels, label_threshold)
@@ -111,6 +116,8 @@ def labels_unused(labels: np.ndarray | None, scores: np.ndarray) -> str:
     labels of shape (N, 1), were dropped in silence: no accuracy, its budget unjudged, exit 0 (session 41), where
     `infer` and `evaluate` refuse the same file."""
     if labels is None or scores.ndim != 2 or not np.issubdtype(labels.dtype, np.integer):
+        return ""
+    if score_labels(labels, scores) is not None:  # 0/1 answers of one score per sample: scored at the threshold
         return ""
     if labels.size != len(scores) or not labels.size:
         return ""
@@ -154,6 +161,9 @@ def _layout_metrics(
         return {**record, **image_metrics(reference, candidate)}
     if kind == "box_list":  # its rows are ranks: row by row, the tail's reordering reads as drift
         return record
+    one_value = reference.size == len(reference)  # one score per sample: no cosine, 0/1 labels scored at the cut
+    if kind in ("dense", "multilabel") and one_value and (truth := score_labels(labels, reference)) is not None:
+        record.update(score_accuracy(reference, candidate, truth, label_threshold))
     if kind == "classification" and usable_labels(labels, reference):
         record.update(_accuracy(reference, candidate, labels))  # type: ignore[arg-type]
     elif kind in ("classification", "dense", "embedding") and (unused := labels_unused(labels, reference)):
@@ -173,9 +183,10 @@ def _layout_metrics(
         if "decision_agreement" not in record and not isinstance(label_threshold, UnsetThreshold):
             record.update(value_decisions(reference, candidate, label_threshold))  # every value a decision: said
         record.update(anchor_decisions(reference, candidate, label_threshold))  # many positions' scores, as read
-    cosines = metrics.cosine_similarity(reference, candidate) if reference.size else np.ones(1)
-    record.setdefault("cosine_mean", float(cosines.mean()))
-    record.setdefault("cosine_worst", float(cosines.min()))
+    if not one_value:  # a cosine of one value is 1 or 0 (0 where one side's sigmoid is exactly 0): it means nothing
+        cosines = metrics.cosine_similarity(reference, candidate) if reference.size else np.ones(1)
+        record.setdefault("cosine_mean", float(cosines.mean()))
+        record.setdefault("cosine_worst", float(cosines.min()))
     mean_abs, max_abs = metrics.abs_difference(reference, candidate) if reference.size else (0.0, 0.0)
     record.update(max_abs_diff=max_abs, mean_abs_diff=mean_abs)
     return record

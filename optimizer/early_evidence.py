@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from optimizer.drift_budget import DriftBudget
-from optimizer.drift_evidence import evidence_refusal, evidence_rows, evidence_shortfall
+from optimizer.drift_evidence import evidence_refusal, evidence_rows, evidence_shortfall, token_value_outputs
 from optimizer.graph_words import read_graph_words
 from optimizer.output_kinds import infer_output_kinds
 from optimizer.transformer import run_model
@@ -56,4 +56,5 @@ def _shortfall(
         sigmoid=words.sigmoid,
         state=words.state,
     )
-    return evidence_shortfall(kinds, budget, len(held_out), held_out.arrays)
+    per_token = token_value_outputs(reference, data.arrays)  # values a token at a time, counted by the tokens
+    return evidence_shortfall(kinds, budget, len(held_out), held_out.arrays, per_token)

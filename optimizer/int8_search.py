@@ -59,7 +59,7 @@ from optimizer.cpu_clock import CpuClock
 from optimizer.cpu_isa import cpu_flags as cpu_flags_here
 from optimizer.drift_budget import BudgetExceeded, DriftBudget
 from optimizer.drift_checks import DriftReport
-from optimizer.drift_evidence import evidence_refusal, evidence_shortfall
+from optimizer.drift_evidence import evidence_refusal, evidence_shortfall, token_value_outputs
 from optimizer.graph_words import read_graph_words
 from optimizer.int8_fallbacks import FallbackSchemes
 from optimizer.int8_measure import Candidate, SearchSettings
@@ -185,7 +185,9 @@ class _SearchRun(FallbackSchemes):
             sigmoid=words.sigmoid,
             state=words.state,
         )
-        short = evidence_shortfall(self.kinds, stage.budget, len(held), held.arrays)
+        short = evidence_shortfall(
+            self.kinds, stage.budget, len(held), held.arrays, token_value_outputs(self.reference, held.arrays)
+        )
         if short and not stage.allow_thin_evidence:  # known before any calibration: refused in seconds
             raise BudgetExceeded(evidence_refusal(short))
         stats = stage.calib.take(0, min(len(stage.calib), stage.search.stats_samples))

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from optimizer.soft_masks import mask_threshold
 from optimizer.typed_kinds import is_typed
 from quantserve.metrics import probabilities
 
@@ -81,3 +82,29 @@ def undecided_labels_doubt(name: str, kind: str, values: np.ndarray, failed: boo
         f"{undecided:.0%} of its values lie between {UNDECIDED[0]} and {UNDECIDED[1]}; if its columns are not labels "
         f"(coordinates, scores), name --output-kind {name}=dense"
     )
+
+
+def score_labels(labels: np.ndarray | None, scores: np.ndarray) -> np.ndarray | None:
+    """`labels` as one 0/1 answer per score (negative: unlabelled, Hugging Face's -100), where they are that for
+    `scores` — one value per sample, (N,) or (N, 1), or per token, labels of its (N, T) shape; None otherwise."""
+    if labels is None or not np.issubdtype(labels.dtype, np.integer) or not np.issubdtype(scores.dtype, np.floating):
+        return None
+    one_per_sample = scores.ndim in (1, 2) and scores.size == len(scores) == labels.size
+    if not (one_per_sample or labels.shape == scores.shape) or not np.isin(labels[labels >= 0], (0, 1)).all():
+        return None
+    return labels.reshape(scores.shape) if (labels >= 0).any() else None
+
+
+def score_accuracy(
+    reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray, threshold: float
+) -> dict[str, float]:
+    """FP32's and INT8's accuracy of one yes/no score per sample or token, read at `threshold` (its logit for logits,
+    `soft_masks.mask_threshold`) against 0/1 `labels` of the same shape over the labelled ones, and the drop. A Keras
+    binary head (N, 1) with 0/1 labels read as "1 class": "3796 class id(s) outside 0..0", unscored, though its
+    decisions at 0.5 were judged (deepcut, session 58)."""
+    labelled = labels >= 0
+    cut, _ = mask_threshold(reference, threshold)
+    truth = labels[labelled] == 1
+    fp32 = float(np.mean((reference[labelled] >= cut) == truth))
+    int8 = float(np.mean((candidate[labelled] >= cut) == truth))
+    return {"fp32_accuracy": fp32, "accuracy": int8, "accuracy_drop_points": 100.0 * (fp32 - int8)}

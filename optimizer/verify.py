@@ -39,6 +39,7 @@ from optimizer.drift_evidence import (
     one_answer_outputs,
     rollout_thin,
     thin_evidence,
+    token_value_outputs,
 )
 from optimizer.graph_words import read_graph_words
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
@@ -134,7 +135,8 @@ class VerifyAgainstReference:
         itself = self.is_reference(candidate)  # an FP32 build judged against its own file: agreement says nothing
         record["thin_evidence"] = [] if itself else thin_evidence(report, self.budget, len(self.data))
         record["notes"] = neighbour_notes(report.outputs) + kind_notes(report.outputs) + chance_notes(report.outputs)
-        record["evidence_short"] = evidence_shortfall(kinds, self.budget, len(self.data), self.data.arrays)
+        per_token = token_value_outputs(expected, self.data.arrays)
+        record["evidence_short"] = evidence_shortfall(kinds, self.budget, len(self.data), self.data.arrays, per_token)
         record["one_answer"] = one_answer_outputs(expected, kinds, labels)
         if len(judged) > 1:
             record["batch_compositions"] = [
