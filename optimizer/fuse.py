@@ -20,6 +20,7 @@ import onnx
 
 from optimizer import onnx_files
 from optimizer.export import defaulted_inputs
+from optimizer.nan_outputs import nan_alike_difference
 from optimizer.onnx_input import check_onnx
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from quantserve.artifact import Artifact, TensorSpec
@@ -121,9 +122,8 @@ class FuseGraph:
                 if want.shape != got[name].shape or not np.array_equal(want, got[name]):
                     raise FusionChanged(f"fused model's output '{name}' differs from the unfused model's")
                 continue
-            diff = np.abs(got[name].astype(np.float64) - want.astype(np.float64))
-            worst = max(worst, float(diff.max(initial=0.0)))
-            if not np.allclose(got[name], want, rtol=rtol, atol=atol):
+            worst = max(worst, nan_alike_difference(want, got[name]))  # a NaN in both alike (a 0/0 on silence)
+            if not np.allclose(got[name], want, rtol=rtol, atol=atol, equal_nan=True):
                 raise FusionChanged(
                     f"fused model's output '{name}' differs from the unfused model by up to {worst:.3g} "
                     f"(rtol={rtol}, atol={atol})"

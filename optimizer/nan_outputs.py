@@ -74,6 +74,18 @@ def first_nan_node(model_path: Path, row: dict[str, np.ndarray]) -> str:
     return ""
 
 
+def nan_alike_difference(want: np.ndarray, got: np.ndarray) -> float:
+    """The largest absolute difference of two numeric outputs, a NaN in both (or the same infinity) alike, 0; a NaN
+    or infinity in one only, inf. A NaN compared as unequal to NaN skipped onnxslim's fusion of a pitch model whose
+    decoder divides 0/0 on silence ("differs … by up to 0"), and `max` over a NaN read a miss as 0 (session 58)."""
+    a, b = np.asarray(want, np.float64), np.asarray(got, np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = np.abs(b - a)
+    alike = (a == b) | (np.isnan(a) & np.isnan(b))
+    diff = np.where(alike, 0.0, np.where(np.isnan(diff), np.inf, diff))
+    return float(diff.max(initial=0.0))
+
+
 def _has(value: Any, test: Any) -> bool:
     array = np.asarray(value) if value is not None else None
     return array is not None and np.issubdtype(array.dtype, np.floating) and bool(test(array).any())

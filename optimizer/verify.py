@@ -191,9 +191,11 @@ class VerifyAgainstReference:
 
 
 def same_answers(alone: np.ndarray, batched: np.ndarray) -> bool:
-    """Numbers within float tolerance; anything else (a classifier's string labels) equal."""
+    """Numbers within float tolerance, a NaN alike to a NaN (a static INT8 pitch decoder's 0/0 on silence, at the
+    same places alone and batched, read as dynamic INT8's batch dependence: session 58); anything else (a
+    classifier's string labels) equal."""
     if alone.dtype.kind in "biufc" and batched.dtype.kind in "biufc":
-        return bool(np.allclose(alone, batched, rtol=1e-4, atol=1e-5))
+        return bool(np.allclose(alone, batched, rtol=1e-4, atol=1e-5, equal_nan=True))
     return bool(np.array_equal(alone, batched))
 
 
