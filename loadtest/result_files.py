@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 import types
 import typing
@@ -14,11 +15,13 @@ from typing import Any
 
 from quantserve.errors import QuantserveError
 from quantserve.files import write_atomic
+from quantserve.json_files import strict_json
 
 
 def numbers_checked(record: Any) -> None:
     """A ValueError naming the first field declared a number (int, float, or either or None) that holds another
-    value: dataclasses do not check, and a string there would fail only when the report formats it."""
+    value: dataclasses do not check, and a string there would fail only when the report formats it. A null in a
+    float field that cannot be None is read back as the NaN `write_json` wrote as null."""
     hints = typing.get_type_hints(type(record))
     for item in dataclasses.fields(record):
         hint = hints[item.name]
@@ -26,6 +29,9 @@ def numbers_checked(record: Any) -> None:
         allowed = set(typing.get_args(hint)) if union else {hint}
         value = getattr(record, item.name)
         if not allowed & {int, float} or (value is None and type(None) in allowed):
+            continue
+        if value is None and float in allowed:  # written as null (`strict_json`): not a number, as it was
+            setattr(record, item.name, math.nan)
             continue
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"'{item.name}' is {value!r}, not a number")
@@ -38,7 +44,7 @@ def safe_name(name: str) -> str:
 
 def write_json(path: Path, result: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, json.dumps(dataclasses.asdict(result), indent=2, allow_nan=True) + "\n")
+    write_atomic(path, strict_json(dataclasses.asdict(result), indent=2) + "\n")  # NaN as null: strict JSON
     return path
 
 

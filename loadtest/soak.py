@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +39,7 @@ from loadtest.run_identity import RunIdentity
 from loadtest.utilization import others_shift
 from quantserve.errors import QuantserveError
 from quantserve.files import write_atomic
+from quantserve.json_files import strict_json
 
 WARMUP_FRACTION = 0.2
 EDGE_FRACTION = 0.2  # the first and last windows whose p99 are compared
@@ -80,7 +80,7 @@ class SoakResult:
     def save(self, out_dir: Path) -> Path:
         path = Path(out_dir) / soak_file_name(self.model)
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, json.dumps(dataclasses.asdict(self), indent=2) + "\n")
+        write_atomic(path, strict_json(dataclasses.asdict(self), indent=2) + "\n")  # NaN as null
         return path
 
     def summary(self) -> str:

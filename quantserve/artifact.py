@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from quantserve.errors import QuantserveError
+from quantserve.json_files import strict_json
 
 MANIFEST_NAME = "manifest.json"
 # The ONNX model's file name in a build folder and in a Triton version folder.
@@ -95,7 +96,7 @@ class Manifest:
 
     def save(self, directory: Path) -> Path:
         path = Path(directory) / MANIFEST_NAME
-        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        path.write_text(strict_json(self.to_dict(), indent=2, sort_keys=True) + "\n")  # NaN as null
         return path
 
     @classmethod

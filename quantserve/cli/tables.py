@@ -19,6 +19,8 @@ from rich.console import Console, Group, JustifyMethod, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from quantserve.json_files import finite_json
+
 NAME, NUMBER, TEXT = "name", "number", "text"
 TEXT_MIN_WIDTH = 12  # a wrapping text column is never squeezed below this
 MISSING = "–"
@@ -117,17 +119,6 @@ def print_json(document: Any) -> None:
     """`--json`: one JSON document on stdout and nothing else (NaN written as null)."""
     sys.stdout.write(json.dumps(finite_json(document), indent=2, default=str) + "\n")
     sys.stdout.flush()
-
-
-def finite_json(value: Any) -> Any:
-    """NaN and infinities as null, recursively: what `json.dumps` writes stays strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): finite_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [finite_json(v) for v in value]
-    return value
 
 
 def add_json_flag(parser: Any) -> None:
