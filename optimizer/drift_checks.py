@@ -167,7 +167,8 @@ class Violation:
         "output 'scores' (dense): …" — how it was judged, which `--output-kind` can change."""
         where = f"{self.scope} '{self.output}'" + (f" ({kind})" if kind else "")
         if self.metric == "nonfinite_values":
-            return f"{where}: {self.value:.0f} values NaN or infinite where FP32 is finite"
+            at = f" ({self.where})" if self.where else ""  # the node making them (`nan_outputs.nonfinite_origins`)
+            return f"{where}: {self.value:.0f} values NaN or infinite where FP32 is finite{at}"
         if self.metric == "quiet_fired":
             return f"{where}: INT8 turns on a channel FP32 never does ({self.where}): {self.value:.0f} values"
         words = CHECKS[self.metric][0] if self.metric in CHECKS else self.metric

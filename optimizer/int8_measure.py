@@ -19,6 +19,7 @@ from optimizer.calibrate import CalibrationSettings
 from optimizer.drift import measure_drift
 from optimizer.drift_budget import DriftBudget
 from optimizer.drift_checks import SCORES_ERROR, DriftReport
+from optimizer.nan_outputs import nonfinite_origins
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from optimizer.profile import ModelProfile
 from optimizer.quant_exclusions import MIXED_RANGE_RATIO
@@ -158,7 +159,7 @@ class HeldOutDrift:
             if independent
             else [got for _, got in batch_compositions(path, held, self.verify_batch)]
         )
-        reports = []
+        reports: list[tuple[DriftReport, dict[str, np.ndarray]]] = []
         for got in compositions:
             report = measure_drift(
                 self.reference, got, self.kinds, self.stage.budget, self.labels, held.arrays, self.axes
@@ -166,8 +167,9 @@ class HeldOutDrift:
             if self.stage.user_metric is not None:
                 metric, truth = self.stage.user_metric, held.metric_truth
                 add_user_metric(report, metric, self.reference, got, truth, self.stage.budget, self.fp32_metric)
-            reports.append(report)
-        return min(reports, key=lambda report: (report.holds, report.margin()))
+            reports.append((report, got))
+        report, got = min(reports, key=lambda item: (item[0].holds, item[0].margin()))
+        return nonfinite_origins(report, path, self.reference, got, held.arrays)  # where INT8 first makes a NaN
 
     def _outputs(self, path: Path, rows: int) -> dict[str, np.ndarray]:
         """The model's outputs over the first `rows` held-out rows in order, reused where the last model run was this

@@ -14,12 +14,15 @@ Only NaN on over half the rows checked is refused: an infinity may be an answer 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnx
+
+from optimizer.drift_checks import DriftReport
 
 MOST_ROWS = 0.5  # NaN on more than this share of the rows checked: the FP32 reference cannot judge anything
 
@@ -51,10 +54,10 @@ def nan_refusal(
     return ""
 
 
-def first_nan_node(model_path: Path, row: dict[str, np.ndarray]) -> str:
+def first_nan_node(model_path: Path, row: dict[str, np.ndarray], test: Any = np.isnan) -> str:
     """E.g. ", first at node '/MatMul' (MatMul), whose input '/Log_output_0' holds -inf": the first node in the
-    graph's order whose output holds a NaN on `row`, every node's output run as an output (`run_with_tensors`); ""
-    where the graph cannot be run so (a tensor ONNX Runtime will not return)."""
+    graph's order whose output holds a NaN (or what `test` finds) on `row`, every node's output run as an output
+    (`run_with_tensors`); "" where the graph cannot be run so (a tensor ONNX Runtime will not return)."""
     from optimizer.quant_exclusions import run_with_tensors
 
     try:
@@ -64,7 +67,7 @@ def first_nan_node(model_path: Path, row: dict[str, np.ndarray]) -> str:
     except Exception:  # the node is a courtesy: the refusal stands without it
         return ""
     for node in graph.node:
-        if any(_has(values.get(t), np.isnan) for t in node.output):
+        if any(_has(values.get(t), test) for t in node.output):
             infinite = [t for t in node.input if _has(values.get(t), np.isinf)]
             held = "".join(
                 f", whose input '{t}' holds {'-inf' if np.any(np.asarray(values[t]) < 0) else 'inf'}"
@@ -72,6 +75,51 @@ def first_nan_node(model_path: Path, row: dict[str, np.ndarray]) -> str:
             )
             return f", first at node '{node.name}' ({node.op_type}){held}"
     return ""
+
+
+def nonfinite_origins(
+    report: DriftReport,
+    model_path: Path,
+    reference: Mapping[str, np.ndarray],
+    got: Mapping[str, np.ndarray],
+    feeds: Mapping[str, np.ndarray],
+) -> DriftReport:
+    """`report` with each "values NaN or infinite where FP32 is finite" violation saying where the compared model
+    first makes one (`first_nan_node`, on the first row FP32 answers finite there) and what cures it. A pitch
+    model's INT8 answered 1097 NaN on silence, FP32 none there: a Sigmoid's outputs rounded to 0 (step 1/255) under
+    its decoder's sum(c*y)/sum(y), and the refusal named no node (session 58)."""
+    violations = []
+    for violation in report.violations:
+        name = violation.output
+        if violation.metric == "nonfinite_values" and not violation.where and name in got and name in reference:
+            where = _nonfinite_where(model_path, np.asarray(reference[name]), np.asarray(got[name]), feeds)
+            if where:
+                report.outputs.get(name, {})["nonfinite_at"] = where
+                violation = replace(violation, where=where)
+        violations.append(violation)
+    report.violations = violations
+    return report
+
+
+def _nonfinite_where(model_path: Path, ref: np.ndarray, new: np.ndarray, feeds: Mapping[str, np.ndarray]) -> str:
+    if not ref.ndim or not len(new) or any(np.ndim(v) == 0 or len(v) != len(new) for v in feeds.values()):
+        return ""  # rows that are no sample's (an --unbatched build's joined outputs): no row to run alone
+    with np.errstate(invalid="ignore"):
+        rows = (~np.isfinite(new) & np.isfinite(ref)).reshape(len(new), -1).any(axis=1)
+    if not rows.any():
+        return ""
+    row = int(np.argmax(rows))
+    start = first_nan_node(model_path, {k: np.asarray(v)[row : row + 1] for k, v in feeds.items()}, _nonfinite)
+    if not start:
+        return ""
+    return (
+        f"{start.removeprefix(', ')} on held-out row {row}: an activation INT8 rounds to 0 under a division or a log "
+        "(FP32 is finite there); an epsilon in the model (x / (y + 1e-6)) or that path kept in FP32 cures it"
+    )
+
+
+def _nonfinite(values: np.ndarray) -> np.ndarray:
+    return ~np.isfinite(values)
 
 
 def nan_alike_difference(want: np.ndarray, got: np.ndarray) -> float:

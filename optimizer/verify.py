@@ -42,6 +42,7 @@ from optimizer.drift_evidence import (
     token_value_outputs,
 )
 from optimizer.graph_words import read_graph_words
+from optimizer.nan_outputs import nonfinite_origins
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from optimizer.output_kinds import infer_output_kinds
 from optimizer.rollout import find_end_token, find_token_feedback, rollout_record, rollout_refusal
@@ -123,6 +124,7 @@ class VerifyAgainstReference:
                 add_user_metric(report, self.user_metric, expected, got, self.data.metric_truth, self.budget)
             judged.append((composition, got, report))
         composition, got, report = min(judged, key=lambda item: (item[2].holds, item[2].margin()))
+        report = nonfinite_origins(report, candidate, expected, got, self.data.arrays)  # where INT8 makes NaN
         first = next(iter(expected))
         record = {
             "data": self.data_source,

@@ -80,3 +80,38 @@ def test_a_nan_where_fp32_is_finite_is_no_zero_difference() -> None:
     assert record["nonfinite_values"] == 1
     alike = measure_drift({"cents": ref}, {"cents": ref.copy()}, {"cents": "dense"}, DriftBudget())
     assert alike.outputs["cents"]["max_abs_diff"] == 0.0 and alike.outputs["cents"]["mean_abs_diff"] == 0.0
+
+
+def _sigmoid_ratio(path: Path) -> Path:
+    """y = s / s with s = Relu(x): NaN where x ≤ 0, as an INT8 Sigmoid rounded to 0 under a decoder's division."""
+    graph = helper.make_graph(
+        [
+            helper.make_node("Relu", ["x"], ["s"], name="relu"),
+            helper.make_node("Div", ["s", "s"], ["y"], name="decoder_div"),
+        ],
+        "sigmoid_ratio",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def test_a_nan_where_fp32_is_finite_names_the_node_making_it(tmp_path: Path) -> None:
+    from optimizer.nan_outputs import nonfinite_origins
+    from optimizer.onnxruntime_runner import OnnxRuntimeRunner
+
+    x = np.abs(np.random.default_rng(2).standard_normal((8, 4))).astype(np.float32) + 0.1
+    x[5, 1] = 0.0  # INT8's zero on row 5
+    path = _sigmoid_ratio(tmp_path / "int8.onnx")
+    with OnnxRuntimeRunner(path) as runner:
+        got = runner.infer({"x": x})
+    fp32 = {"y": np.ones((8, 4), np.float32)}
+    report = measure_drift(fp32, got, {"y": "dense"}, DriftBudget())
+    report = nonfinite_origins(report, path, fp32, got, {"x": x})
+    line = next(v.line() for v in report.violations if v.metric == "nonfinite_values")
+    assert line.startswith(
+        "output 'y': 1 values NaN or infinite where FP32 is finite (first at node 'decoder_div' (Div)"
+    )
+    assert "on held-out row 5" in line and "epsilon" in line
+    assert report.outputs["y"]["nonfinite_at"].startswith("first at node 'decoder_div'")

@@ -9,8 +9,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
 from quantserve.artifact import Manifest
 from quantserve.json_files import strict_json
