@@ -153,8 +153,10 @@ def _speed_times(speed: dict[str, Any]) -> tuple[str, bool]:
     return f"(FP32 {fp32:.3g} ms)", False
 
 
-# recorded for every kind, shown beside the budgeted ones (whole-tensor figures are information only)
+# recorded for every kind, shown beside the budgeted ones (whole-tensor figures are information only); the accuracy
+# behind a budgeted drop, FP32's and INT8's (a sigmoid head's 0/1 labels at --label-threshold read its drop alone)
 INFORMATIVE = (
+    "accuracy",
     "top1_agreement",
     "decision_agreement",
     "top_class_agreement",
@@ -166,10 +168,14 @@ INFORMATIVE = (
 
 
 def _value(record: dict[str, Any], metric: str) -> str:
-    """A metric's value; the worst channel correlation names where it lies (axis and entry, as refusals do: a
-    denoiser's (N, 1, H, W) worst "channel" was an image row, axis 2, read as its one colour channel, session 56) and
-    how many channels it skipped as still in FP32 (`optimizer.channel_metrics`): LAC's 10 unused tag slots had read as
-    a worst channel of 0 (session 56)."""
+    """A metric's value; an accuracy as FP32's beside INT8's; the worst channel correlation names where it lies (axis
+    and entry, as refusals do: a denoiser's (N, 1, H, W) worst "channel" was an image row, axis 2, read as its one
+    colour channel, session 56) and how many channels it skipped as still in FP32 (`optimizer.channel_metrics`):
+    LAC's 10 unused tag slots had read as a worst channel of 0 (session 56)."""
+    if metric == "accuracy" and isinstance(record.get("fp32_accuracy"), float) and isinstance(record[metric], float):
+        from optimizer.refusal_figures import side_by_side
+
+        return f"{side_by_side(record['fp32_accuracy'], record[metric])} (FP32 → INT8)"
     value = _fmt(record[metric])
     if metric != "channel_correlation_worst":
         return value
