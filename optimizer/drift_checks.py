@@ -26,7 +26,7 @@ top-1 budget, `optimizer.decision_metrics`); a dense output of scores also by it
 slack at all, INT8 turning one on — and, over many positions (per-anchor scores, a probability map), by the share of
 its clear positives kept and not invented at a decoder's thresholds, and by its positions turned on from nothing
 or off to nothing there, each counted a detection whole, per sample (both against the box-agreement budget,
-`optimizer.anchor_scores`); a dense, multilabel or regression output of one score per sample or token given 0/1
+`optimizer.anchor_scores`); a dense or multilabel output of one score per sample or token given 0/1
 labels also by its accuracy drop at --label-threshold (`optimizer.sigmoid_outputs.score_accuracy`), as evaluate's
 headline judges it (a build optimize shipped was failed by evaluate for the same drop). Every other metric (the
 channel figures of the other kinds, relative error, neighbour agreement, whole-tensor cosine, abs differences) is
@@ -119,22 +119,10 @@ BUDGETED: dict[str, tuple[str, ...]] = {
         "accuracy_drop_points",  # one score per sample or token with 0/1 labels, at --label-threshold
     ),
     # a dense output said to be a regression (--output-kind NAME=regression, never inferred): its values, no decisions
-    "regression": (
-        "channel_correlation_worst",
-        "channel_error_worst",
-        "channel_gain_worst",
-        "quiet_error_worst",
-        "accuracy_drop_points",  # where 0/1 labels scored it at --label-threshold, as evaluate's headline judges it
-    ),
+    "regression": ("channel_correlation_worst", "channel_error_worst", "channel_gain_worst", "quiet_error_worst"),
     # an angle in radians (--output-kind NAME=angle, never inferred): a regression once INT8's value is taken to the
     # turn FP32's is on (`optimizer.drift_metrics.same_turn`): π − ε and −π + ε are 2ε apart, not 2π
-    "angle": (
-        "channel_correlation_worst",
-        "channel_error_worst",
-        "channel_gain_worst",
-        "quiet_error_worst",
-        "accuracy_drop_points",
-    ),
+    "angle": ("channel_correlation_worst", "channel_error_worst", "channel_gain_worst", "quiet_error_worst"),
     # an id per sample; per real token where the ids are one per token; a TopK's first index (`optimizer.ranked_ids`)
     "ids": ("id_agreement", "token_agreement", "first_id_agreement", "accuracy_drop_points"),
     "mask": ("value_agreement", "class_iou_worst"),

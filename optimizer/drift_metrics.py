@@ -29,7 +29,7 @@ from optimizer.image_outputs import image_metrics
 from optimizer.mask_metrics import class_map_metrics, mask_metrics
 from optimizer.output_kinds import BOX_CHANNELS, detection_axis, real_axes
 from optimizer.row_kinds import usable_labels
-from optimizer.sigmoid_outputs import score_accuracy, score_labels
+from optimizer.sigmoid_outputs import SCORE_ACCURACY_KEYS, score_accuracy, score_labels
 from optimizer.soft_masks import mask_threshold, soft_mask_metrics, unjudged_words
 from optimizer.token_values import MEASURED_PER_TOKEN, per_token, token_values_metrics
 from optimizer.typed_kinds import TOKEN_KINDS
@@ -66,7 +66,8 @@ def output_metrics(
         }
     if kind == "regression":  # a dense output's values, without a score's decisions (the user said what it is)
         record = output_metrics("dense", reference, candidate, labels, positions, label_threshold)
-        return {**{key: value for key, value in record.items() if key not in DECISION_KEYS}, "kind": kind}
+        unread = (*DECISION_KEYS, *SCORE_ACCURACY_KEYS)  # nor a score's accuracy at a threshold: values alone
+        return {**{key: value for key, value in record.items() if key not in unread}, "kind": kind}
     if kind in TOKEN_KINDS:  # its axes are (samples, tokens, values) as they stand: the token positions name them
         return _token_metrics(kind, reference, candidate, labels, positions)
     if positions is not None and per_token_ids(kind, reference, positions):
@@ -75,7 +76,8 @@ def output_metrics(
         return ctc_path_metrics(reference, candidate)
     if kind in MEASURED_PER_TOKEN and positions is not None and per_token(reference, positions):  # (N, T)
         record = token_values_metrics(output_metrics, kind, reference, candidate, labels, positions, label_threshold)
-        truth = score_labels(labels, reference) if kind != "classification" else None  # 0/1 (-100) per token
+        # 0/1 (-100) per token of a score (not of a regression or an angle, judged by their values alone)
+        truth = score_labels(labels, reference) if kind in ("dense", "multilabel") else None
         if truth is not None and (truth[positions] >= 0).any():  # judged at the threshold: scored there, by token
             record.update(score_accuracy(reference[positions], candidate[positions], truth[positions], label_threshold))
         return record

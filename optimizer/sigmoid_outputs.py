@@ -95,6 +95,9 @@ def score_labels(labels: np.ndarray | None, scores: np.ndarray) -> np.ndarray | 
     return labels.reshape(scores.shape) if (labels >= 0).any() else None
 
 
+SCORE_ACCURACY_KEYS = ("fp32_accuracy", "accuracy", "accuracy_drop_points")  # what `score_accuracy` records
+
+
 def score_accuracy(
     reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray, threshold: float
 ) -> dict[str, float]:

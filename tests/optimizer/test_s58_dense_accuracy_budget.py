@@ -64,3 +64,17 @@ def test_the_table_shows_the_accuracy_and_its_budgeted_drop() -> None:
     record = report.outputs["boundary"]
     assert rows["accuracy"] == [f"{record['fp32_accuracy']:.4f} → {record['accuracy']:.4f} (FP32 → INT8)", ""]
     assert rows["accuracy_drop_points"] == [f"{record['accuracy_drop_points']:.4g}", "1"]  # its budget beside it
+
+
+def test_a_regression_or_an_angle_with_0_1_labels_is_judged_by_its_values_alone() -> None:
+    """`--output-kind NAME=regression` says the output is values, not a score read at a threshold: 0/1 labels give it
+    no accuracy to record or budget (a dense score's would be)."""
+    from optimizer.drift_metrics import output_metrics
+
+    rng = np.random.default_rng(0)
+    reference = rng.uniform(0, 1, (300, 1)).astype(np.float32)
+    candidate = reference + rng.normal(0, 0.05, reference.shape).astype(np.float32)
+    labels = (rng.uniform(0, 1, 300) > 0.5).astype(np.int64)
+    assert "accuracy_drop_points" in output_metrics("dense", reference, candidate, labels)
+    for kind in ("regression", "angle"):
+        assert "accuracy_drop_points" not in output_metrics(kind, reference, candidate, labels)
