@@ -394,8 +394,19 @@ def close_window(environment: Environment, **_: Any) -> None:
     if _is_worker(environment) or "start" not in _window or "end" in _window:
         return
     _window.update(end=time.time(), metrics_after=_scrape(environment))
+    _window.update(listening_pid=_listening_pid(environment))  # at the window's end, not once Locust has exited
     _window.update(warm_up=_warm_up_record(_window["start"], _window["end"]))
     _write(environment, WINDOW_FILE, lambda path: path.write_text(json.dumps(_window)))
+
+
+def _listening_pid(environment: Environment) -> int | None:
+    """The process listening on the server's gRPC port as the window closes (`step_result.pid_at_window_end`):
+    read by the harness once Locust had exited, a tritonserver killed after the window closed (between two steps)
+    read as "stopped during the measured window", the step's server figures left out."""
+    from loadtest.server_pids import listening_pid
+
+    options = environment.parsed_options
+    return listening_pid(options.triton_url) if options is not None and options.triton_url else None
 
 
 def _warm_up_record(start: float, end: float) -> dict[str, Any] | None:

@@ -69,7 +69,7 @@ def step_result(
     record_dir, csv_prefix = step_paths(settings, step, out_dir)
     whole = recording_files.read_window(record_dir, gone_at(record_dir))  # none: gone in the warm-up
     window = addressed_window(whole, settings)
-    at_end = listening_pid(settings.url)
+    at_end = pid_at_window_end(record_dir, settings.url)
     pids.saw(at_end)
     restarted = _server_restarted(pids.at_window(window.start), at_end, window, settings.model)
     utilization = sampler.result(window.start, window.end)
@@ -89,6 +89,19 @@ def step_result(
     if replaced := replaced_before_window(pids.seen, window.start):  # said, the counters kept
         result.warm_up = {**(result.warm_up or {}), "server_restarted": replaced}
     return result
+
+
+def pid_at_window_end(record_dir: Path, url: str) -> int | None:
+    """The process listening on the server's port when the window closed, as the window file records it
+    (`recording.close_window`); looked up now where it does not (a file from before). Read after Locust had exited,
+    a tritonserver killed just after the window closed (between two steps: `serve` restarts it, the next step says
+    so) read as stopped during the window, "no process at the end", and the step's server figures were left out."""
+    path = record_dir / recording_files.WINDOW_FILE
+    record = json.loads(path.read_text()) if path.is_file() else {}
+    if isinstance(record, dict) and "listening_pid" in record:
+        pid = record["listening_pid"]
+        return int(pid) if isinstance(pid, int) and pid > 0 else None
+    return listening_pid(url)
 
 
 def addressed_window(window: recording_files.Window, settings: LoadSettings) -> recording_files.Window:
