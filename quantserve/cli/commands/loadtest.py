@@ -190,6 +190,7 @@ def interrupted_status(stop: RunInterrupted, out: Path) -> int:
 
 def run_load_command(args: argparse.Namespace) -> int:
     """One load run (a step, a sweep, a rate list, stages or a trace) per model, then the report and a table."""
+    from loadtest.harness import ModelsInTurn
     from loadtest.load_flags import parse_duration
     from loadtest.load_run import load_file_name
     from loadtest.load_settings import LoadSettings, check_expected_arrivals
@@ -228,8 +229,10 @@ def run_load_command(args: argparse.Namespace) -> int:
     ]
     before_load(every, [load_file_name(s.label, (step.mode for step in pattern.steps())) for s in every], args)
     write_machine_facts(Path(args.out))  # after every check: a refused run leaves --out as it found it
+    in_turn = ModelsInTurn(len(every), Path(args.out))  # a server gone between two models' runs: waited for
     for settings in every:
-        runs.append(run_with_progress(settings, args))
+        back = in_turn.before(settings)
+        runs.append(in_turn.finished(run_with_progress(settings, args), settings, back))
         if not args.json:
             print_load_table(runs[-1].results)
             print_stage_table(runs[-1])
