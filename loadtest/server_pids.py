@@ -22,16 +22,24 @@ from typing import NamedTuple
 START_TIME_FIELD = 19  # /proc/PID/stat's field 22 (starttime, clock ticks since boot), counted after "pid (comm)"
 
 
+LOOKUP_TRIES = 3  # a lookup that failed (a process gone while its sockets were read) is tried again
+
+
 def listening_pid(url: str) -> int | None:
-    """The pid of the local process listening on the gRPC port, for CPU/memory sampling."""
+    """The pid of the local process listening on the gRPC port, for CPU/memory sampling. A lookup that failed
+    (psutil reads every process's sockets; one ending meanwhile can fail it) is tried again: a None here reads as
+    "no process at the end" of a window (`step_result`), the server's figures left out."""
     import psutil
 
     port = int(url.rsplit(":", 1)[-1])
-    try:
-        for conn in psutil.net_connections(kind="tcp"):
+    for _ in range(LOOKUP_TRIES):
+        try:
+            connections = psutil.net_connections(kind="tcp")
+        except (psutil.Error, OSError):
+            continue
+        for conn in connections:
             if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
                 return int(conn.pid)
-    except (psutil.Error, OSError):
         return None
     return None
 

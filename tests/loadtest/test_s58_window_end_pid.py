@@ -6,15 +6,19 @@ now read as the window closes (`recording.close_window`, `step_result.pid_at_win
 from __future__ import annotations
 
 import json
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import loadtest_models as models
 import pytest
 
 from loadtest import recording_files
+from loadtest.server_pids import listening_pid
 from loadtest.step_result import pid_at_window_end
 from quantserve.cli import main
 from serving.server import TritonServer
@@ -63,3 +67,22 @@ def test_the_pid_is_read_from_the_window_file_not_looked_up_late(tmp_path: Path)
     assert pid_at_window_end(tmp_path, "127.0.0.1:1") == 4242  # nothing listens on port 1 now
     window.write_text(json.dumps({"start": 1.0, "end": 2.0, "listening_pid": None}))  # none listened as it closed
     assert pid_at_window_end(tmp_path, "127.0.0.1:1") is None
+
+
+def test_a_lookup_that_failed_once_is_tried_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """psutil reads every process's sockets; one ending meanwhile can fail the lookup, which read as no server."""
+    import psutil
+
+    real, calls = psutil.net_connections, []
+
+    def failing_once(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise psutil.NoSuchProcess(1)
+        return real(*args, **kwargs)
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        monkeypatch.setattr(psutil, "net_connections", failing_once)
+        assert listening_pid(f"127.0.0.1:{listener.getsockname()[1]}") == os.getpid()
