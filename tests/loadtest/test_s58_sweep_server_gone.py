@@ -59,7 +59,9 @@ def test_the_next_step_waits_for_the_server_serve_restarts(
     server = triton_server_factory(repo, stop_timeout_s=3.0)
     killed = server.pid
     port = int(server.grpc_url.rsplit(":", 1)[1])
-    # this process restarts it, as `quantserve serve` does: its record says a supervisor runs
+    # this process restarts it, as `quantserve serve` does: its record says a supervisor runs; in a runtime folder of
+    # its own (its made-up HTTP port 1, left in the session's, failed later tests as another server's --metrics-url)
+    monkeypatch.setenv("QUANTSERVE_RUNTIME_DIR", str(tmp_path / "run"))
     write_record(ServedEndpoints(os.getpid(), str(repo), "127.0.0.1", port, 1, 2))
     threads = _kill_after_first_step(monkeypatch, server, restart_after_s=2.0)
     try:
