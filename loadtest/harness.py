@@ -39,6 +39,7 @@ from loadtest.request_data import check_sent_shapes, padding_note, sample_note
 from loadtest.request_shapes import ServedInputs
 from loadtest.results import LoadResult
 from loadtest.run_identity import RunIdentity, config_now, served_identity, versions_now
+from loadtest.server_back import BETWEEN_STEPS, save_run, server_back
 from loadtest.server_pids import ServerPids, listening_pid
 from loadtest.step_result import step_result
 from loadtest.triton_metrics import metrics_endpoint
@@ -53,13 +54,6 @@ if TYPE_CHECKING:
 
 STARTUP_MARGIN_S = 45.0
 LOCUST_CSVS = ("stats", "stats_history", "failures", "exceptions")  # what `locust --csv PREFIX` writes
-# a server that stopped answering between two steps is waited for this long before the next: `quantserve serve`
-# restarts a dead tritonserver (its backoff doubles from 0.5 s, to 30 s), which then loads its models (3.9-4.4 s
-# for the probe's); without a live serve record, another supervisor (systemd, a container's restart policy) may
-RESTART_WAIT_S = 60.0
-UNSUPERVISED_WAIT_S = 10.0
-BACK_POLL_S = 0.25
-BETWEEN_STEPS = "restarted_between_steps"  # the step's `warm_up` key for the line saying so (`results.WARM_UP_NOTES`)
 BEFORE_WINDOW = "the interrupt stopped its users as they started or warmed up, before the measured window opened"
 
 
@@ -116,175 +110,6 @@ def measure_step(
         result.warm_up = {**(result.warm_up or {}), BETWEEN_STEPS: back}
     measured.finish(result)
     measured.server_pid = listening_pid(settings.url) or measured.server_pid
-
-
-class ServerGoneBetweenSteps(QuantserveError):
-    """The server stopped answering between two steps (or two models' runs) and did not come back in time: the
-    finished steps saved and reported as a run's are, the line says so; exit 1 (the run did not measure what was
-    planned), not 2."""
-
-    exit_code = 1
-
-
-class _NotBack(Exception):
-    """The server did not answer again within the wait (`wait_back`): `waited_s`, and the serve record found."""
-
-    def __init__(self, waited_s: float, supervisor: object | None) -> None:
-        super().__init__(f"not back after {waited_s:.1f} s")
-        self.waited_s, self.supervisor = waited_s, supervisor
-
-
-def server_back(
-    measured: MeasuredSteps, settings: LoadSettings, steps: Sequence[LoadStep], number: int, out_dir: Path
-) -> str | None:
-    """Before a later step: None where the server answers; where it does not (tritonserver died after the step
-    before), wait for it (`wait_back`) and return the step's note saying so. Where it does not come back, save the
-    finished steps and the report and raise `ServerGoneBetweenSteps` (it raised "no Triton server answers", exit 2,
-    and the finished steps were lost)."""
-    try:
-        return wait_back(settings, measured.server_pid, "steps", steps[number - 1].name, "step")
-    except _NotBack as gone:
-        raise _gone_between_steps(measured, settings, steps, number, out_dir, gone) from None
-
-
-def wait_back(settings: LoadSettings, before_pid: int | None, between: str, after: str, this: str) -> str | None:
-    """None where the server answers now; where it does not, wait for it to answer again with the model ready
-    (`quantserve serve` restarts it in seconds: its record, `serving.endpoints`, says one runs; RESTART_WAIT_S, else
-    UNSUPERVISED_WAIT_S) and return the note saying so: it restarted between `between` (pid `before_pid` → the one
-    listening now), stopping after `after`, before `this` started. Raises `_NotBack` where it does not come back."""
-    from serving.endpoints import find_endpoints
-
-    if _answers(settings, live_only=True):
-        return None
-    started, supervisor = time.monotonic(), find_endpoints(settings.url)
-    bound = RESTART_WAIT_S if supervisor is not None else UNSUPERVISED_WAIT_S
-    while time.monotonic() - started < bound:
-        time.sleep(BACK_POLL_S)
-        if _answers(settings):
-            waited, now = time.monotonic() - started, listening_pid(settings.url)
-            pids = f" (pid {before_pid} → pid {now})" if before_pid and now and before_pid != now else ""
-            return (
-                f"the server restarted between {between}{pids}: it stopped answering after {after} and answered "
-                f"again {waited:.1f} s later, before this {this} started; this {this} measured the new one"
-            )
-        if supervisor is not None and find_endpoints(settings.url) is None:
-            break  # serve itself ended: nothing restarts it
-    raise _NotBack(time.monotonic() - started, supervisor)
-
-
-def _answers(settings: LoadSettings, live_only: bool = False) -> bool:
-    """Whether the server says it is live (and, unless `live_only`, serves the run's model or version), asked
-    once without retries."""
-    from serving.call_failures import NO_RETRY
-    from serving.client import TritonGrpcClient
-
-    try:
-        with TritonGrpcClient(settings.url, 2.0, settings.tls, NO_RETRY) as client:
-            if not client.is_server_live():
-                return False
-            return live_only or client.is_model_ready(settings.model, settings.model_version)
-    except QuantserveError:
-        return False
-
-
-def _not_back_line(settings: LoadSettings, before: str, gone: _NotBack) -> str:
-    """The server at the run's address stopped answering `before` (a step, a model's run) and did not come back:
-    how long it was waited for and why nothing brought it back."""
-    from serving.endpoints import find_endpoints
-
-    serve = getattr(gone.supervisor, "pid", None)
-    if serve is None:
-        why = "no `quantserve serve` restarts it here"
-    elif find_endpoints(settings.url) is None:
-        why = f"quantserve serve (pid {serve}), which restarts it, ended too"
-    else:
-        why = f"quantserve serve (pid {serve}) had not brought it back"
-    return (
-        f"the server at {settings.url} stopped answering {before} and did not answer again with model "
-        f"'{settings.label}' ready in the {gone.waited_s:.0f} s waited ({why})"
-    )
-
-
-def _gone_between_steps(
-    measured: MeasuredSteps,
-    settings: LoadSettings,
-    steps: Sequence[LoadStep],
-    number: int,
-    out_dir: Path,
-    gone: _NotBack,
-) -> ServerGoneBetweenSteps:
-    """The finished steps saved (marked: the run stopped before step `number`) with the report, and the one line."""
-    from loadtest.report import render
-
-    step = steps[number]
-    said = _not_back_line(settings, f"before step {number + 1} of {len(steps)} ({step.name})", gone)
-    run = save_run(measured.stopped_before(step.name, f"{step.name} not run: {said}"), out_dir)
-    path = out_dir / run.file
-    _, html = render(out_dir)
-    done = len(measured.results)
-    which = "step 1's figures are" if done == 1 else f"steps 1-{done}' figures are"
-    return ServerGoneBetweenSteps(f"{said}; {which} saved in {path} (report: {html})")
-
-
-class ModelsInTurn:
-    """Several models' runs one after another (`loadtest --model a,b`). Before each after the first, a server that
-    stopped answering (tritonserver died after the last model's last step) is waited for as between two steps
-    (`wait_back`), the next run's first step noting its restart; where it does not come back, the finished runs
-    (each saved as it finished) are rendered into the report and one line says where: `ServerGoneBetweenSteps`,
-    exit 1. It raised "no Triton server answers" from the next model's start, exit 2, no report."""
-
-    def __init__(self, models: int, out_dir: Path) -> None:
-        self.models, self.out_dir = models, Path(out_dir)
-        self.runs: list[LoadRun] = []
-        self.server_pid: int | None = None  # listening after the last run (or before it, where none listened after)
-
-    def before(self, settings: LoadSettings) -> str | None:
-        """Before `settings`' run: None where the server answers (or none ran before), else the restart's note."""
-        if not self.runs:
-            self.server_pid = listening_pid(settings.url)
-            return None
-        last = f"model '{self.runs[-1].model}''s run"
-        try:
-            return wait_back(settings, self.server_pid, "models' runs", last, "run")
-        except _NotBack as gone:
-            raise self._gone(settings, gone) from None
-
-    def finished(self, run: LoadRun, settings: LoadSettings, back: str | None) -> LoadRun:
-        """`run` kept; the restart before it (`back`) noted on its first step, and the run saved again with it."""
-        if back and run.results:
-            first = run.results[0]
-            first.warm_up = {**(first.warm_up or {}), BETWEEN_STEPS: back}
-            save_run(run, self.out_dir)
-        self.runs.append(run)
-        self.server_pid = listening_pid(settings.url) or self.server_pid
-        return run
-
-    def _gone(self, settings: LoadSettings, gone: _NotBack) -> ServerGoneBetweenSteps:
-        from loadtest.report import render
-
-        number = len(self.runs) + 1
-        said = _not_back_line(settings, f"before model '{settings.label}''s run ({number} of {self.models})", gone)
-        _, html = render(self.out_dir)
-        paths = ", ".join(str(self.out_dir / run.file) for run in self.runs)
-        which = f"model '{self.runs[0].model}''s figures are" if len(self.runs) == 1 else "the finished models' are"
-        return ServerGoneBetweenSteps(f"{said}; {which} saved in {paths} (report: {html})")
-
-
-def save_run(run: LoadRun, out_dir: Path) -> LoadRun:
-    """`run` saved as `load-<model>.json`; where that cannot be written (a full disk), the line says every step's
-    records are kept under raw/, which `quantserve report` reads once there is room (the probe found out alone)."""
-    try:
-        run.save(out_dir)
-    except OSError as exc:
-        if exc.errno not in FULL_ERRNOS:
-            raise
-        raise OSError(
-            exc.errno,
-            f"{exc.strerror}; the records of its {len(run.results)} step(s) are kept in {out_dir / 'raw'}: with "
-            f"space freed, `quantserve report {out_dir}` reads them",
-            exc.filename,
-        ) from None
-    return run
 
 
 class LoadCutShort(OSError):

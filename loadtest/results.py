@@ -48,7 +48,7 @@ from loadtest.window_notes import (
 )
 
 # what a step's warm-up record says of it: requests the warm-up left unfinished, a server restarted before the window
-WARM_UP_NOTES = ("unfinished", "server_restarted", "restarted_between_steps")  # the last: `harness.server_back`
+WARM_UP_NOTES = ("unfinished", "server_restarted", "restarted_between_steps")  # the last: `server_back.server_back`
 UNANSWERED_ERROR = "no reply by the end of the measured window"  # the error a request the server never answered gets
 # a closed loop's mean latency spent outside Triton (client mean minus Triton's own time per request) from which it
 # is reported: at least this share of the latency, and this many ms (500 Locust users on 2 shared cores: 243 ms

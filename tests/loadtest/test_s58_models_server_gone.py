@@ -1,6 +1,6 @@
 """tritonserver gone BETWEEN two models' runs of one `loadtest --model a,b`: the next model's start exited 2 with
 "no Triton server answers", no report, the finished model's figures not named. Now, as between two steps of a
-sweep (`harness.wait_back`), the next run waits for the server to come back (its first step says it restarted,
+sweep (`server_back.wait_back`), the next run waits for the server to come back (its first step says it restarted,
 pid A → B), or the finished run is rendered into the report and one line names it; exit 1."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import loadtest_models as models
 import pytest
 
 import loadtest.harness
+import loadtest.server_back
 import quantserve.cli.commands.loadtest as loadtest_command
 from quantserve.cli import main
 from serving.endpoints import ServedEndpoints, write_record
@@ -92,7 +93,7 @@ def test_a_server_that_does_not_come_back_keeps_the_finished_model(
 ) -> None:
     repo, data = models.own_mlp_repo(tmp_path / "models", ("a", "b"), 8)
     server = triton_server_factory(repo, stop_timeout_s=3.0)
-    monkeypatch.setattr(loadtest.harness, "UNSUPERVISED_WAIT_S", 2.0)
+    monkeypatch.setattr(loadtest.server_back, "UNSUPERVISED_WAIT_S", 2.0)
     _kill_after_first_model(monkeypatch, server, restart_after_s=None)
     out = tmp_path / "out"
     assert main(_argv(server, data, out)) == 1

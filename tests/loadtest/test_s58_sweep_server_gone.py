@@ -17,6 +17,7 @@ import loadtest_models as models
 import pytest
 
 import loadtest.harness
+import loadtest.server_back
 from quantserve.cli import main
 from serving.endpoints import ServedEndpoints, write_record
 from serving.server import TritonServer
@@ -87,7 +88,7 @@ def test_a_server_that_does_not_come_back_keeps_the_finished_steps(
 ) -> None:
     repo, data = models.own_mlp_repo(tmp_path / "models", ("mlp",), 8)
     server = triton_server_factory(repo, stop_timeout_s=3.0)
-    monkeypatch.setattr(loadtest.harness, "UNSUPERVISED_WAIT_S", 2.0, raising=False)
+    monkeypatch.setattr(loadtest.server_back, "UNSUPERVISED_WAIT_S", 2.0)
     _kill_after_first_step(monkeypatch, server, restart_after_s=None)
     out = tmp_path / "out"
     assert main(_argv(server, data, out)) == 1

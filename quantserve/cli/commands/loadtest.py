@@ -190,11 +190,11 @@ def interrupted_status(stop: RunInterrupted, out: Path) -> int:
 
 def run_load_command(args: argparse.Namespace) -> int:
     """One load run (a step, a sweep, a rate list, stages or a trace) per model, then the report and a table."""
-    from loadtest.harness import ModelsInTurn
     from loadtest.load_flags import parse_duration
     from loadtest.load_run import load_file_name
     from loadtest.load_settings import LoadSettings, check_expected_arrivals
     from loadtest.report import load_results, render
+    from loadtest.server_back import ModelsInTurn
     from loadtest.sweep_knee import sweep_note
     from quantserve.cli.tables import print_json, print_load_table
 
