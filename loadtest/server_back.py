@@ -1,4 +1,4 @@
-"""Between two steps of a load run (or two models' runs): a server that stopped answering is waited for
+"""Between two steps of a load run (or two models' runs or soaks): a server that stopped answering is waited for
 (`quantserve serve` restarts it) and its restart noted, or the finished steps are saved with the report and one line
 says so (`ServerGoneBetweenSteps`, exit 1); and `save_run`, a run saved as its file (a full disk said in its terms).
 A probe's kill of tritonserver between two sweep steps had exited 2 with "no Triton server answers", the finished
@@ -136,25 +136,26 @@ def _gone_between_steps(
 
 
 class ModelsInTurn:
-    """Several models' runs one after another (`loadtest --model a,b`). Before each after the first, a server that
-    stopped answering (tritonserver died after the last model's last step) is waited for as between two steps
-    (`wait_back`), the next run's first step noting its restart; where it does not come back, the finished runs
-    (each saved as it finished) are rendered into the report and one line says where: `ServerGoneBetweenSteps`,
-    exit 1. It raised "no Triton server answers" from the next model's start, exit 2, no report."""
+    """Several models' runs (or soaks) one after another (`loadtest --model a,b`, `--soak`). Before each after the
+    first, a server that stopped answering (tritonserver died after the last model's) is waited for as between two
+    steps (`wait_back`), and the restart noted on the next one; where it does not come back, the finished ones (each
+    saved as it finished; runs rendered into the report) are named in one line: `ServerGoneBetweenSteps`, exit 1. It
+    raised "no Triton server answers" from the next model's start, exit 2, no report."""
 
-    def __init__(self, models: int, out_dir: Path) -> None:
-        self.models, self.out_dir = models, Path(out_dir)
-        self.runs: list[LoadRun] = []
+    def __init__(self, models: int, out_dir: Path, kind: str = "run") -> None:
+        """`kind`: "run" (load runs, which the report renders) or "soak" (`soak-<model>.json`, which it does not)."""
+        self.models, self.out_dir, self.kind = models, Path(out_dir), kind
+        self.done: list[tuple[str, str]] = []  # (model, the file it was saved as) of each finished run
         self.server_pid: int | None = None  # listening after the last run (or before it, where none listened after)
 
     def before(self, settings: LoadSettings) -> str | None:
         """Before `settings`' run: None where the server answers (or none ran before), else the restart's note."""
-        if not self.runs:
+        if not self.done:
             self.server_pid = listening_pid(settings.url)
             return None
-        last = f"model '{self.runs[-1].model}''s run"
+        last = f"model '{self.done[-1][0]}''s {self.kind}"
         try:
-            return wait_back(settings, self.server_pid, "models' runs", last, "run")
+            return wait_back(settings, self.server_pid, f"models' {self.kind}s", last, self.kind)
         except _NotBack as gone:
             raise self._gone(settings, gone) from None
 
@@ -164,19 +165,26 @@ class ModelsInTurn:
             first = run.results[0]
             first.warm_up = {**(first.warm_up or {}), BETWEEN_STEPS: back}
             save_run(run, self.out_dir)
-        self.runs.append(run)
-        self.server_pid = listening_pid(settings.url) or self.server_pid
+        self.kept(run.model, run.file, settings)
         return run
+
+    def kept(self, model: str, file: str, settings: LoadSettings) -> None:
+        """`model`'s run finished, saved as `file` (its restart, if any, noted there by its caller)."""
+        self.done.append((model, file))
+        self.server_pid = listening_pid(settings.url) or self.server_pid
 
     def _gone(self, settings: LoadSettings, gone: _NotBack) -> ServerGoneBetweenSteps:
         from loadtest.report import render
 
-        number = len(self.runs) + 1
-        said = _not_back_line(settings, f"before model '{settings.label}''s run ({number} of {self.models})", gone)
-        _, html = render(self.out_dir)
-        paths = ", ".join(str(self.out_dir / run.file) for run in self.runs)
-        which = f"model '{self.runs[0].model}''s figures are" if len(self.runs) == 1 else "the finished models' are"
-        return ServerGoneBetweenSteps(f"{said}; {which} saved in {paths} (report: {html})")
+        number = len(self.done) + 1
+        before = f"before model '{settings.label}''s {self.kind} ({number} of {self.models})"
+        said = _not_back_line(settings, before, gone)
+        where = ", ".join(str(self.out_dir / file) for _, file in self.done)
+        if self.kind == "run":
+            where += f" (report: {render(self.out_dir)[1]})"
+        one = "figures are" if self.kind == "run" else "soak is"
+        which = f"model '{self.done[0][0]}''s {one}" if len(self.done) == 1 else "the finished models' are"
+        return ServerGoneBetweenSteps(f"{said}; {which} saved in {where}")
 
 
 def save_run(run: LoadRun, out_dir: Path) -> LoadRun:

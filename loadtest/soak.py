@@ -36,6 +36,7 @@ from loadtest.model_gone import gone_at
 from loadtest.result_files import safe_name
 from loadtest.results import LoadResult
 from loadtest.run_identity import RunIdentity
+from loadtest.server_back import ModelsInTurn
 from loadtest.utilization import others_shift
 from quantserve.errors import QuantserveError
 from quantserve.files import write_atomic
@@ -181,6 +182,21 @@ def run_soak(
             raise
         soak = _judge(result, record_dir, margin_mb, margin_pct, identity=identity)
         return _saved(_versions_checked(soak, settings), settings, precision, out_dir)
+
+
+def soak_in_turn(
+    in_turn: ModelsInTurn, settings: LoadSettings, out_dir: Path | str, server_pid: int | None = None
+) -> SoakResult:
+    """One model's soak of several (`--soak --model a,b`): a server that stopped answering since the soak before is
+    waited for and its restart noted among this soak's notes, or the finished soaks named in one line, exit 1
+    (`ModelsInTurn`); the next soak's start had exited 2 with "no Triton server answers"."""
+    back = in_turn.before(settings)
+    soak = run_soak(settings, out_dir, server_pid)
+    if back:  # it measured the new server from its start: a note, not `server_restarted` (never flat)
+        soak.notes.insert(0, f"{soak.model}: {back}")
+        soak.save(Path(out_dir))
+    in_turn.kept(soak.model, soak_file_name(soak.model), settings)
+    return soak
 
 
 def _versions_checked(soak: SoakResult, settings: LoadSettings) -> SoakResult:

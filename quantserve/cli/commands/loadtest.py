@@ -345,7 +345,8 @@ def run_soak_command(args: argparse.Namespace) -> int:
     """`--soak`: one long closed-loop run per model; memory trend and p99 drift, saved as soak-<model>.json."""
     from loadtest.load_flags import soak_from_flags
     from loadtest.load_settings import LoadSettings
-    from loadtest.soak import refuse_soak_over_load, run_soak, soak_file_name
+    from loadtest.server_back import ModelsInTurn
+    from loadtest.soak import refuse_soak_over_load, soak_file_name, soak_in_turn
 
     unused = set_aside_unused(args)
     others = {"--rate": str(args.rate), "--trace": args.trace, "--stages": args.stages, "--sweep": args.sweep}
@@ -374,9 +375,9 @@ def run_soak_command(args: argparse.Namespace) -> int:
     ]
     refuse_soak_over_load(Path(args.out), [settings.label for settings in every])
     before_load(every, [soak_file_name(settings.label) for settings in every], args)
-    flat = True
+    flat, in_turn = True, ModelsInTurn(len(every), Path(args.out), "soak")  # a server gone between two soaks
     for settings in every:
-        result = run_soak(settings, args.out, server_pid=args.server_pid or None)
+        result = soak_in_turn(in_turn, settings, args.out, args.server_pid or None)
         print(f"soak {settings.label}:\n{result.summary()}")
         if result.model_gone:  # the one line a plain run's cut step gets (`loadtest_status`)
             print(f"quantserve loadtest: soak {settings.label}: {result.model_gone}; exit 1", file=sys.stderr)

@@ -1,0 +1,106 @@
+"""tritonserver gone BETWEEN two models' soaks of one `loadtest --soak 3s --model a,b`: the next soak's start exited 2
+with "no Triton server answers", the finished soak not named. Now, as between two models' runs (`ModelsInTurn`), the
+next soak waits for the server to come back (its notes say it restarted, pid A → B), or the line names the finished
+soak's file; exit 1."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import loadtest_models as models
+import pytest
+
+import loadtest.server_back
+import loadtest.soak
+from quantserve.cli import main
+from serving.endpoints import ServedEndpoints, write_record
+from serving.server import TritonServer
+
+
+def _kill_after_first_soak(
+    monkeypatch: pytest.MonkeyPatch, server: TritonServer, restart_after_s: float | None
+) -> list[threading.Thread]:
+    """tritonserver killed as the first model's soak returns; restarted on its ports `restart_after_s` later."""
+    run_soak, calls, threads = loadtest.soak.run_soak, [], []
+
+    def killing(*args: Any, **kwargs: Any) -> Any:
+        soak = run_soak(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 1:
+            server.stop(kill=True)
+            if restart_after_s is not None:
+                thread = threading.Thread(target=lambda: (time.sleep(restart_after_s), server.start()))
+                thread.start()
+                threads.append(thread)
+        return soak
+
+    monkeypatch.setattr(loadtest.soak, "run_soak", killing)
+    return threads
+
+
+def _argv(server: TritonServer, data: Path, out: Path) -> list[str]:
+    argv = ["loadtest", "--url", server.grpc_url, "--model", "a,b", "--data", str(data), "--users", "1"]
+    return [*argv, "--soak", "3s", "--metrics-url", server.metrics_url, "--out", str(out)]
+
+
+@pytest.mark.e2e
+def test_the_next_soak_waits_for_the_server_serve_restarts(
+    tmp_path: Path,
+    triton_server_factory: Callable[..., TritonServer],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    repo, data = models.own_mlp_repo(tmp_path / "models", ("a", "b"), 8)
+    server = triton_server_factory(repo, stop_timeout_s=3.0)
+    killed = server.pid
+    ports = server.options.ports
+    # this process restarts it, as `quantserve serve` does: its record (in this test's own folder) says one runs
+    monkeypatch.setenv("QUANTSERVE_RUNTIME_DIR", str(tmp_path / "run"))
+    write_record(ServedEndpoints(os.getpid(), str(repo), "127.0.0.1", ports["grpc"], ports["http"], ports["metrics"]))
+    threads = _kill_after_first_soak(monkeypatch, server, restart_after_s=2.0)
+    out = tmp_path / "out"
+    try:
+        status = main(_argv(server, data, out))
+    finally:
+        for thread in threads:
+            thread.join()
+    printed = capsys.readouterr()
+    assert status in (0, 1), printed.err  # a 3 s soak's memory verdict is not this test's
+    first = json.loads((out / "soak-a.json").read_text())
+    assert first["requests"] > 0 and not any("restarted between" in note for note in first["notes"])
+    second = json.loads((out / "soak-b.json").read_text())
+    said = next(note for note in second["notes"] if "restarted between" in note)
+    assert said.startswith(
+        f"b: the server restarted between models' soaks (pid {killed} → pid {server.pid}): it stopped answering "
+        "after model 'a''s soak"
+    ), said
+    assert said.endswith("before this soak started; this soak measured the new one"), said
+    assert second["failed_requests"] == 0 and second["requests"] > 0 and second["server_restarted"] is None
+    assert "note: b: the server restarted between models' soaks" in printed.out
+
+
+@pytest.mark.e2e
+def test_a_server_that_does_not_come_back_keeps_the_finished_soak(
+    tmp_path: Path,
+    triton_server_factory: Callable[..., TritonServer],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    repo, data = models.own_mlp_repo(tmp_path / "models", ("a", "b"), 8)
+    server = triton_server_factory(repo, stop_timeout_s=3.0)
+    monkeypatch.setattr(loadtest.server_back, "UNSUPERVISED_WAIT_S", 2.0)
+    _kill_after_first_soak(monkeypatch, server, restart_after_s=None)
+    out = tmp_path / "out"
+    assert main(_argv(server, data, out)) == 1
+    assert json.loads((out / "soak-a.json").read_text())["requests"] > 0
+    assert not (out / "soak-b.json").exists() and not (out / "load-b.json").exists()
+    err = capsys.readouterr().err
+    assert f"the server at {server.grpc_url} stopped answering before model 'b''s soak (2 of 2)" in err
+    assert "in the 2 s waited (no `quantserve serve` restarts it here)" in err
+    assert err.rstrip().endswith(f"model 'a''s soak is saved in {out / 'soak-a.json'}"), err
