@@ -5,9 +5,9 @@ Ctrl-C/SIGTERM, `loadtest.interruption`). Killed outright (SIGKILL, the OOM kill
 processes, told by the kernel that their parent died, still close their window and save the raw latencies, the
 window's bounds and Triton's counters at both ends (`window.json`). A folder with only those was reported as "run
 loadtest or evaluate first". What those records hold is measured as a finished step is (client requests, failures,
-latency over the window, Triton's counters between its ends), and said as such; what only the killed process had
-is not: its CPU/GPU samples, its check for a server restarted mid-window, the served precision and versions, and
-whether the requests left unanswered at the end were overdue. Nothing here is judged or joins a verdict.
+latency over the window and per request length, Triton's counters between its ends), and said as such; what only the
+killed process had is not: its CPU/GPU samples, its check for a server restarted mid-window, the served precision and
+versions, and whether the requests left unanswered at the end were overdue. Nothing here is judged or joins a verdict.
 Measured: `kill -9` of an 8-user closed loop 9 s into its window left 15 594 requests in its records, and the
 report said nothing but "run loadtest or evaluate first".
 
@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from loadtest import recording_files
+from loadtest.length_figures import LengthFigures, length_figures
 from loadtest.load_run import LoadRun
 from loadtest.model_gone import gone_at
 from loadtest.percentiles import LatencySummary
@@ -62,6 +63,7 @@ class UnfinishedStep:
     server: ServerBreakdown | None = None  # Triton's counters over the window, where whole
     server_missing: str = ""  # why not
     stages: list[StageFigures] = field(default_factory=list)
+    lengths: LengthFigures | None = None  # by the requests' sent lengths, as a finished step's (None: fewer than 2)
 
     @property
     def label(self) -> str:
@@ -145,6 +147,7 @@ def read_unfinished(record_dir: Path, files: list[str]) -> UnfinishedStep:
     step.throughput_rps = float(ok.sum() / step.window_s) if step.window_s > 0 else math.nan
     step.latency = LatencySummary.from_samples(rows[ok, 1])
     step.stages = stage_figures(rows, window.start, window.end, read_stage_starts(record_dir))
+    step.lengths = length_figures(rows)  # the same rows as a finished step's (`step_result._summarize`)
     step.server, step.server_missing = _server_figures(record_dir.name, window)
     return step
 
