@@ -69,6 +69,11 @@ class LoadRun:
             for result in run.results:
                 for record in (result, result.latency, *result.stages, *(s.latency for s in result.stages)):
                     numbers_checked(record)
+                # NaN written as null (strict JSON) read back as NaN: a second with no answer has no p50
+                nested = (result.server, result.utilization, *result.timeline, *result.outages)
+                for record in (*nested, *(result.lengths.ranges if result.lengths else ())):
+                    if record is not None:
+                        numbers_checked(record)
         except KeyError as exc:
             raise QuantserveError(f"{path}: not a quantserve load results file (no {exc} field)") from exc
         except (TypeError, ValueError, AttributeError) as exc:

@@ -79,7 +79,12 @@ def _recorded(repo: Path, grpc_port: int, refused: dict[str, str], control: str 
     return write_record(ServedEndpoints(os.getpid(), str(repo), "127.0.0.1", grpc_port, 1, 2, control, refused))
 
 
-def test_a_client_names_serves_reason_and_waits_only_where_a_load_may_come(tmp_path: Path) -> None:
+def test_a_client_names_serves_reason_and_waits_only_where_a_load_may_come(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # its made-up serve records (HTTP port 1) in a runtime folder of its own: left in the session's, a later test's
+    # --metrics-url 127.0.0.1:1 was read as this record's HTTP port
+    monkeypatch.setenv("QUANTSERVE_RUNTIME_DIR", str(tmp_path / "run"))
     (tmp_path / "hand" / "1").mkdir(parents=True)
     (tmp_path / "late").mkdir()
     old = time.time() - 60
