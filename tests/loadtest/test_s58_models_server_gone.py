@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import json
 import os
-import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import loadtest_models as models
 import pytest
@@ -22,27 +19,6 @@ import quantserve.cli.commands.loadtest as loadtest_command
 from quantserve.cli import main
 from serving.endpoints import ServedEndpoints, write_record
 from serving.server import TritonServer
-
-
-def _kill_after_first_model(
-    monkeypatch: pytest.MonkeyPatch, server: TritonServer, restart_after_s: float | None
-) -> list[threading.Thread]:
-    """tritonserver killed as the first model's run returns; restarted on its ports `restart_after_s` later."""
-    run_with_progress, calls, threads = loadtest_command.run_with_progress, [], []
-
-    def killing(*args: Any, **kwargs: Any) -> Any:
-        run = run_with_progress(*args, **kwargs)
-        calls.append(1)
-        if len(calls) == 1:
-            server.stop(kill=True)
-            if restart_after_s is not None:
-                thread = threading.Thread(target=lambda: (time.sleep(restart_after_s), server.start()))
-                thread.start()
-                threads.append(thread)
-        return run
-
-    monkeypatch.setattr(loadtest_command, "run_with_progress", killing)
-    return threads
 
 
 def _argv(server: TritonServer, data: Path, out: Path) -> list[str]:
@@ -65,7 +41,9 @@ def test_the_next_model_waits_for_the_server_serve_restarts(
     # test's own: its made-up HTTP and metrics ports would be another test's serve record)
     monkeypatch.setenv("QUANTSERVE_RUNTIME_DIR", str(tmp_path / "run"))
     write_record(ServedEndpoints(os.getpid(), str(repo), "127.0.0.1", port, 1, 2))
-    threads = _kill_after_first_model(monkeypatch, server, restart_after_s=2.0)
+    threads = models.kill_after_first_call(
+        monkeypatch, loadtest_command, "run_with_progress", server, restart_after_s=2.0
+    )
     out = tmp_path / "out"
     try:
         assert main(_argv(server, data, out)) == 0
@@ -94,7 +72,7 @@ def test_a_server_that_does_not_come_back_keeps_the_finished_model(
     repo, data = models.own_mlp_repo(tmp_path / "models", ("a", "b"), 8)
     server = triton_server_factory(repo, stop_timeout_s=3.0)
     monkeypatch.setattr(loadtest.server_back, "UNSUPERVISED_WAIT_S", 2.0)
-    _kill_after_first_model(monkeypatch, server, restart_after_s=None)
+    models.kill_after_first_call(monkeypatch, loadtest_command, "run_with_progress", server, restart_after_s=None)
     out = tmp_path / "out"
     assert main(_argv(server, data, out)) == 1
     saved = json.loads((out / "load-a.json").read_text())

@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import json
 import os
-import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import loadtest_models as models
 import pytest
@@ -21,27 +18,6 @@ import loadtest.soak
 from quantserve.cli import main
 from serving.endpoints import ServedEndpoints, write_record
 from serving.server import TritonServer
-
-
-def _kill_after_first_soak(
-    monkeypatch: pytest.MonkeyPatch, server: TritonServer, restart_after_s: float | None
-) -> list[threading.Thread]:
-    """tritonserver killed as the first model's soak returns; restarted on its ports `restart_after_s` later."""
-    run_soak, calls, threads = loadtest.soak.run_soak, [], []
-
-    def killing(*args: Any, **kwargs: Any) -> Any:
-        soak = run_soak(*args, **kwargs)
-        calls.append(1)
-        if len(calls) == 1:
-            server.stop(kill=True)
-            if restart_after_s is not None:
-                thread = threading.Thread(target=lambda: (time.sleep(restart_after_s), server.start()))
-                thread.start()
-                threads.append(thread)
-        return soak
-
-    monkeypatch.setattr(loadtest.soak, "run_soak", killing)
-    return threads
 
 
 def _argv(server: TritonServer, data: Path, out: Path) -> list[str]:
@@ -63,7 +39,7 @@ def test_the_next_soak_waits_for_the_server_serve_restarts(
     # this process restarts it, as `quantserve serve` does: its record (in this test's own folder) says one runs
     monkeypatch.setenv("QUANTSERVE_RUNTIME_DIR", str(tmp_path / "run"))
     write_record(ServedEndpoints(os.getpid(), str(repo), "127.0.0.1", ports["grpc"], ports["http"], ports["metrics"]))
-    threads = _kill_after_first_soak(monkeypatch, server, restart_after_s=2.0)
+    threads = models.kill_after_first_call(monkeypatch, loadtest.soak, "run_soak", server, restart_after_s=2.0)
     out = tmp_path / "out"
     try:
         status = main(_argv(server, data, out))
@@ -95,7 +71,7 @@ def test_a_server_that_does_not_come_back_keeps_the_finished_soak(
     repo, data = models.own_mlp_repo(tmp_path / "models", ("a", "b"), 8)
     server = triton_server_factory(repo, stop_timeout_s=3.0)
     monkeypatch.setattr(loadtest.server_back, "UNSUPERVISED_WAIT_S", 2.0)
-    _kill_after_first_soak(monkeypatch, server, restart_after_s=None)
+    models.kill_after_first_call(monkeypatch, loadtest.soak, "run_soak", server, restart_after_s=None)
     out = tmp_path / "out"
     assert main(_argv(server, data, out)) == 1
     assert json.loads((out / "soak-a.json").read_text())["requests"] > 0

@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import json
 import os
-import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import loadtest_models as models
 import pytest
@@ -21,27 +18,6 @@ import loadtest.server_back
 from quantserve.cli import main
 from serving.endpoints import ServedEndpoints, write_record
 from serving.server import TritonServer
-
-
-def _kill_after_first_step(
-    monkeypatch: pytest.MonkeyPatch, server: TritonServer, restart_after_s: float | None
-) -> list[threading.Thread]:
-    """tritonserver killed as the sweep's first step returns; restarted on its ports `restart_after_s` later."""
-    run_step, calls, threads = loadtest.harness.run_step, [], []
-
-    def killing(*args: Any, **kwargs: Any) -> Any:
-        result = run_step(*args, **kwargs)
-        calls.append(1)
-        if len(calls) == 1:
-            server.stop(kill=True)
-            if restart_after_s is not None:
-                thread = threading.Thread(target=lambda: (time.sleep(restart_after_s), server.start()))
-                thread.start()
-                threads.append(thread)
-        return result
-
-    monkeypatch.setattr(loadtest.harness, "run_step", killing)
-    return threads
 
 
 def _argv(server: TritonServer, data: Path, out: Path) -> list[str]:
@@ -64,7 +40,7 @@ def test_the_next_step_waits_for_the_server_serve_restarts(
     # its own (its made-up HTTP port 1, left in the session's, failed later tests as another server's --metrics-url)
     monkeypatch.setenv("QUANTSERVE_RUNTIME_DIR", str(tmp_path / "run"))
     write_record(ServedEndpoints(os.getpid(), str(repo), "127.0.0.1", port, 1, 2))
-    threads = _kill_after_first_step(monkeypatch, server, restart_after_s=2.0)
+    threads = models.kill_after_first_call(monkeypatch, loadtest.harness, "run_step", server, restart_after_s=2.0)
     try:
         assert main(_argv(server, data, tmp_path / "out")) == 0
     finally:
@@ -89,7 +65,7 @@ def test_a_server_that_does_not_come_back_keeps_the_finished_steps(
     repo, data = models.own_mlp_repo(tmp_path / "models", ("mlp",), 8)
     server = triton_server_factory(repo, stop_timeout_s=3.0)
     monkeypatch.setattr(loadtest.server_back, "UNSUPERVISED_WAIT_S", 2.0)
-    _kill_after_first_step(monkeypatch, server, restart_after_s=None)
+    models.kill_after_first_call(monkeypatch, loadtest.harness, "run_step", server, restart_after_s=None)
     out = tmp_path / "out"
     assert main(_argv(server, data, out)) == 1
     saved = json.loads((out / "load-mlp.json").read_text())
