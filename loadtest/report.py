@@ -37,7 +37,15 @@ from loadtest.report_lines import (
     trace_lines,
 )
 from loadtest.results import LoadResult
-from loadtest.unfinished_steps import RECOVERED_HEADER, UnfinishedStep, recovered_rows, unfinished_steps, writer_pid
+from loadtest.unfinished_steps import (
+    RECOVERED_HEADER,
+    UnfinishedStep,
+    recovered_length_notes,
+    recovered_length_rows,
+    recovered_rows,
+    unfinished_steps,
+    writer_pid,
+)
 from loadtest.verdict import NOT_LOADED, NOT_SHOWN, THIN, ServedPrecisions, Verdict, gather, load_manifest
 from quantserve.errors import QuantserveError
 from quantserve.files import write_atomic
@@ -287,13 +295,15 @@ def render_markdown(inputs: ReportInputs) -> str:
         parts += [f"## {UNFINISHED_TITLE}", "", md_table(RECOVERED_HEADER, recovered_rows(inputs.unfinished)), ""]
         stages = [[s.label, *stage_cells(stage)] for s in inputs.unfinished for stage in s.stages]
         parts += [md_table(STAGE_HEADER, stages), ""] if stages else []
+        recovered = [f"- Lengths: {note}" for note in recovered_length_notes(inputs.unfinished)]
+        parts += [*recovered, ""] if recovered else []
+        parts += [] if inputs.runs else _lengths_markdown(inputs)
     if inputs.runs:
         parts += ["## Load (client latency, Triton server-side counters over the measured window)", ""]
         parts += [md_table(*_load_rows(inputs.runs)), ""]
         stages = stage_rows(inputs.runs)
         parts += [f"### {STAGES_TITLE}", "", md_table(STAGE_HEADER, stages), ""] if stages else []
-        lengths = length_rows(inputs.runs)
-        parts += [f"### {LENGTH_TITLE}", "", md_table(LENGTH_HEADER, lengths), ""] if lengths else []
+        parts += _lengths_markdown(inputs)
         parts += [*(f"- Trace: {line}" for line in trace_lines(inputs.runs)), ""] if trace_lines(inputs.runs) else []
         late = late_lines(inputs.runs)
         parts += [*(f"- Sent late: {line}" for line in late), ""] if late else []
@@ -308,6 +318,21 @@ def render_markdown(inputs: ReportInputs) -> str:
         parts += [f"## Accuracy drift vs `{inputs.accuracy.reference}` (output `{inputs.accuracy.output}`)", ""]
         parts += [md_table(*_accuracy_rows(inputs.accuracy)), "", _budget_line(inputs.accuracy), ""]
     return "\n".join(parts)
+
+
+def _length_rows(inputs: ReportInputs) -> list[list[str]]:
+    """The "Per request length" rows of the finished steps, then of those recovered from raw records."""
+    return [*length_rows(inputs.runs), *recovered_length_rows(inputs.unfinished)]
+
+
+def _lengths_markdown(inputs: ReportInputs) -> list[str]:
+    lengths = _length_rows(inputs)
+    return [f"### {LENGTH_TITLE}", "", md_table(LENGTH_HEADER, lengths), ""] if lengths else []
+
+
+def _lengths_html(inputs: ReportInputs) -> list[str]:
+    lengths = _length_rows(inputs)
+    return [f"<h3>{escape(LENGTH_TITLE)}</h3>", html_table(LENGTH_HEADER, lengths)] if lengths else []
 
 
 def charts(runs: list[LoadRun]) -> list[str]:
@@ -385,14 +410,15 @@ def render_html(inputs: ReportInputs) -> str:
         body.append(html_table(RECOVERED_HEADER, recovered_rows(inputs.unfinished)))
         stages = [[s.label, *stage_cells(stage)] for s in inputs.unfinished for stage in s.stages]
         body += [html_table(STAGE_HEADER, stages)] if stages else []
+        body += [f'<p class="fail">Lengths: {escape(note)}</p>' for note in recovered_length_notes(inputs.unfinished)]
+        body += [] if inputs.runs else _lengths_html(inputs)
     if inputs.runs:
         body.append("<h2>Load</h2>")
         body.append('<div class="charts">' + "\n".join(charts(inputs.runs)) + "</div>")
         body.append(html_table(*_load_rows(inputs.runs)))
         if stage_rows(inputs.runs):
             body += [f"<h3>{escape(STAGES_TITLE)}</h3>", html_table(STAGE_HEADER, stage_rows(inputs.runs))]
-        if length_rows(inputs.runs):
-            body += [f"<h3>{escape(LENGTH_TITLE)}</h3>", html_table(LENGTH_HEADER, length_rows(inputs.runs))]
+        body += _lengths_html(inputs)
         body += [f"<p>Trace: {escape(line)}</p>" for line in trace_lines(inputs.runs)]
         body += [f'<p class="fail">Sent late: {escape(line)}</p>' for line in late_lines(inputs.runs)]
         body += [f'<p class="fail">Outage: {escape(line)}</p>' for line in outage_lines(inputs.runs)]

@@ -198,5 +198,22 @@ def recovered_rows(steps: list[UnfinishedStep]) -> list[list[str]]:
     return rows
 
 
+def recovered_length_rows(steps: list[UnfinishedStep]) -> list[list[str]]:
+    """The "Per request length" table's rows of each unfinished step whose requests went at several lengths, its
+    step cell marked as recovered and saying how many answered requests the rows rest on (a killed run's few)."""
+    return [[_length_label(s), *part.cells()] for s in steps if s.lengths for part in s.lengths.ranges]
+
+
+def recovered_length_notes(steps: list[UnfinishedStep]) -> list[str]:
+    """The note on short requests waiting as long as long ones (`LengthFigures.batched_note`), as a finished step's."""
+    notes = [s.lengths.batched_note(_length_label(s)) for s in steps if s.lengths]
+    return [note for note in notes if note]
+
+
+def _length_label(step: UnfinishedStep) -> str:
+    answered = sum(part.requests for part in step.lengths.ranges) if step.lengths else 0
+    return f"{step.folder.name} (INCOMPLETE, recovered from {answered} answered requests)"
+
+
 def _cell(value: float, digits: int) -> str:
     return "–" if not np.isfinite(value) else f"{value:.{digits}f}"
