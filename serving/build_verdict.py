@@ -5,6 +5,7 @@ names what optimize found, so the operator evaluates it through the server befor
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,9 +19,17 @@ def missed_checks(verification: Mapping[str, Any] | None) -> list[str]:
     lines = [f"{said}; shipped with --keep-failing" for said in _drift_misses(verification)]
     speed = verification.get("speed") or {}
     if speed.get("holds") is False:
-        shown = beside_bar(speed.get("speedup", float("nan")), speed.get("min_speedup", 1.0))
-        lines.append(f"was not faster than FP32 at optimize ({shown}×); shipped with --allow-slower")
+        speedup = _figure(speed.get("speedup"))
+        shown = f"{beside_bar(speedup, speed.get('min_speedup', 1.0))}×" if speedup else "speedup n/a: not measured"
+        lines.append(f"was not faster than FP32 at optimize ({shown}); shipped with --allow-slower")
     return lines
+
+
+def _figure(value: Any) -> float | None:
+    """A recorded figure as a float, None where it is not a finite number: a NaN is written to the manifest as null
+    (`quantserve.json_files`), which formatted as a number had crashed deploy (session 59)."""
+    finite = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if finite else None
 
 
 def _drift_misses(verification: Mapping[str, Any]) -> list[str]:
@@ -45,9 +54,10 @@ def _first(record: Mapping[str, Any]) -> str:
 def _rollout_miss(roll: Mapping[str, Any]) -> str:
     from optimizer.rollout import rolled_out
 
-    agreement, budget = roll.get("sequence_agreement", float("nan")), roll.get("budget", float("nan"))
+    agreement, budget = _figure(roll.get("sequence_agreement")), _figure(roll.get("budget"))
     said = rolled_out({"starts": "?", "steps": "?", **roll})  # optimize's own words for what it is the share of
+    shown = f"{agreement:.4f} <" if agreement is not None else "n/a (not measured),"
     return (
-        f"decoding on its own: output '{roll.get('output', '?')}' free-running rollout agreement {agreement:.4f} "
-        f"< budget {budget:g} ({said})"
+        f"decoding on its own: output '{roll.get('output', '?')}' free-running rollout agreement {shown} "
+        f"budget {'n/a' if budget is None else f'{budget:g}'} ({said})"
     )
