@@ -46,7 +46,16 @@ from loadtest.unfinished_steps import (
     unfinished_steps,
     writer_pid,
 )
-from loadtest.verdict import NOT_LOADED, NOT_SHOWN, THIN, ServedPrecisions, Verdict, gather, load_manifest
+from loadtest.verdict import (
+    NOT_LOADED,
+    NOT_SHOWN,
+    THIN,
+    ServedPrecisions,
+    Verdict,
+    gather,
+    load_manifest,
+    timed_speedup,
+)
 from quantserve.errors import QuantserveError
 from quantserve.files import write_atomic
 from quantserve.metrics import beyond
@@ -465,7 +474,8 @@ def verdict_headline(verdict: Verdict) -> str:
         parts.append(f"served INT8 vs FP32 not measured ({verdict.served_missing})")
     for speed in verdict.in_process:
         caveat = f", caveat: {'; '.join(speed['caveats'])}" if speed.get("caveats") else ""  # as the served ratio's
-        parts.append(f"{speed['speedup']:.2f}× in-process ({speed['model']}, {speed['threads']} threads){caveat}")
+        shown = f"{speed['speedup']:.2f}× in-process" if timed_speedup(speed) else "in-process speedup n/a"
+        parts.append(f"{shown} ({speed['model']}, {speed['threads']} threads){caveat}")
     if verdict.drift:
         held, thin = sum(r.holds for r in verdict.drift), sum(bool(r.evidence) for r in verdict.drift)
         rows = f" on the rows given, {thin} on too few rows to show it" if thin else ""

@@ -20,6 +20,7 @@ An agreement rate held on rows too few to show it is no plain PASS (`note_eviden
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -431,9 +432,17 @@ def gather(
         ]
     verdict.failures += load_failures(runs)
     verdict.failures += served_failures(pairs)
-    verdict.failures += [speed_failure(s) for s in verdict.in_process if not s.get("holds", True)]
+    verdict.failures += [
+        speed_failure(s) for s in verdict.in_process if not s.get("holds", True) or not timed_speedup(s)
+    ]
     verdict.machine = machine_line(results_dir, manifests, runs)
     return verdict
+
+
+def timed_speedup(speed: Mapping[str, Any]) -> bool:
+    """The in-process speed record's speedup is a finite number: null (a NaN written as strict JSON) never passes."""
+    value = speed.get("speedup")
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def speed_failure(speed: Mapping[str, Any]) -> str:
@@ -441,6 +450,8 @@ def speed_failure(speed: Mapping[str, Any]) -> str:
     spread to show INT8 faster (`optimizer.speed_verdict`: its lower bound under 1.0), which read "1.15× FP32
     in-process, below its speed budget" against a bar of 1.1."""
     bar = float(speed.get("min_speedup", 1.0))
+    if not timed_speedup(speed):  # a NaN the manifest or served config holds as null (strict JSON)
+        return f"{speed['model']}: INT8 in-process speedup n/a: not measured, not shown faster than FP32"
     shown = f"{speed['model']}: INT8 {beside_bar(speed['speedup'], bar)}× FP32 in-process"
     low = speed.get("speedup_low")
     if speed.get("verdict") == UNCERTAIN and isinstance(low, int | float):

@@ -249,10 +249,18 @@ def thin_evidence_line(entry: Mapping[str, Any], flag: str = "--eval") -> str:
     rows = entry.get("units") or UNITS.get(entry["metric"], "rows")
     needed = entry["rows_needed"]
     more = f"about {needed} {rows} would ({flag})" if needed else "no row count would at this rate"
+    value, bound = _shown(entry.get("value"), ".4g"), _shown(entry.get("lower_bound"), ".3g")
     return (
-        f"output '{entry['output']}': {words} {entry['value']:.4g} over {entry['rows']} held-out {rows} shows only "
-        f"≥ {entry['lower_bound']:.3g} (95 % lower bound), not the budget's {entry['budget']:g}; {more}"
+        f"output '{entry['output']}': {words} {value} over {entry['rows']} held-out {rows} shows only "
+        f"≥ {bound} (95 % lower bound), not the budget's {_shown(entry.get('budget'), 'g')}; {more}"
     )
+
+
+def _shown(figure: Any, spec: str) -> str:
+    """A recorded figure formatted by `spec`, "n/a" where it is not a finite number: a manifest or accuracy.json
+    holds a NaN as null (`quantserve.json_files`), which had crashed report --build and bench (session 59)."""
+    number = isinstance(figure, int | float) and not isinstance(figure, bool) and np.isfinite(figure)
+    return format(figure, spec) if number else "n/a"
 
 
 NEIGHBOUR_REGRET_NOTED = 0.05  # mean regret (metrics.nearest_neighbour_regret) above which an embedding gets a note
