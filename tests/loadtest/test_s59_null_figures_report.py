@@ -9,9 +9,11 @@ import math
 import shutil
 from pathlib import Path
 
+from loadtest.load_run import LoadRun
 from loadtest.report import load_results, render, verdict_headline
+from loadtest.run_identity import RunIdentity
 from quantserve.artifact import Manifest
-from tests.loadtest.test_s56_kept_failing_verdict import _build, _results
+from tests.loadtest.test_s56_kept_failing_verdict import _build, _results, _step
 
 UNTIMED = {"speedup": math.nan, "holds": False, "min_speedup": 1.1, "threads": 2, "batch_size": 8, "cpu": "EPYC"}
 THIN = {
@@ -48,3 +50,15 @@ def test_a_null_thin_evidence_rate_reads_n_a(tmp_path: Path) -> None:
     text = md.read_text()
     assert "top-1 agreement n/a over 268 held-out rows shows only ≥ n/a (95 % lower bound)" in text
     assert "None" not in text
+
+
+def test_a_served_config_s_null_speedup_fails_the_report_without_the_build(tmp_path: Path) -> None:
+    results = tmp_path / "r"
+    results.mkdir()
+    LoadRun("pxl_fp32", [_step("pxl_fp32", 3.5)], precision="fp32").save(results)
+    identity = RunIdentity("2026-12-06T10:00:00Z", ["1"])
+    identity.in_process = {**UNTIMED, "speedup": None}  # as deploy recorded it from the manifest's null
+    LoadRun("pxl_int8", [_step("pxl_int8", 6.9)], precision="int8", identity=identity).save(results)
+    verdict = load_results(results).verdict
+    assert "pxl_int8: INT8 in-process speedup n/a: not measured, not shown faster than FP32" in verdict.failures
+    assert not verdict.passed

@@ -11,7 +11,7 @@ from quantserve.artifact import Manifest
 from serving.build_verdict import missed_checks
 from serving.deploy import deploy
 from serving.drift_parameter import recorded_drift_misses
-from serving.model_config import CONFIG_NAME, parse_config
+from serving.model_config import CONFIG_NAME, parse_config, recorded_speed
 from tests.serving.serving_models import DENSE_IO, write_dense_onnx
 
 SLOWER = {"speedup": math.nan, "holds": False, "min_speedup": 1.1, "threads": 2, "batch_size": 8, "cpu": "EPYC"}
@@ -48,3 +48,11 @@ def test_a_null_rollout_agreement_is_said_not_measured_and_deploy_records_the_mi
     repo = tmp_path / "repo"
     deploy(build, repo, "tok_int8", max_batch=8)
     assert recorded_drift_misses(parse_config(repo / "tok_int8" / CONFIG_NAME)) == [missed]
+
+
+def test_deploy_records_a_null_speedup_as_a_speed_verdict_not_as_untimed(tmp_path: Path) -> None:
+    build = tmp_path / "b"
+    _read_back(build, {"holds": True, "violations": [], "speed": SLOWER})
+    deploy(build, tmp_path / "repo", "slow_int8", max_batch=8)
+    recorded = recorded_speed(parse_config(tmp_path / "repo" / "slow_int8" / CONFIG_NAME))
+    assert recorded is not None and recorded["speedup"] is None and recorded["holds"] is False
