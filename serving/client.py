@@ -31,6 +31,7 @@ from serving.endpoints import find_endpoints, grpc_address_problem, http_port_pr
 from serving.model_config import recorded_precision
 from serving.model_version import version_precision
 from serving.reshaped import Reshapes, as_model_shape, as_served, model_spec, reshaped_tensors
+from serving.server_mode import listening_tritonserver
 from serving.tls import HANDSHAKE_TIMEOUT_S, ClientTls, tls_problem
 
 # Triton's wire datatypes and numpy's names for them.
@@ -130,8 +131,9 @@ class TritonGrpcClient:
 
     def wait_model_ready(self, model: str, timeout_s: float = 60.0) -> None:
         """Block until `model` is ready; raise at once if the server is up but does not serve it."""
-        deadline = time.monotonic() + timeout_s
-        connect_deadline = time.monotonic() + min(timeout_s, CONNECT_TIMEOUT_S)
+        start = time.monotonic()
+        deadline = start + timeout_s
+        connect_deadline = start + min(timeout_s, CONNECT_TIMEOUT_S)
         while True:
             asked = time.monotonic()
             if self.is_model_ready(model):
@@ -141,15 +143,16 @@ class TritonGrpcClient:
             if time.monotonic() - asked >= 0.95 * self.timeout_s and takes_connections(self.url):
                 raise QuantserveError(no_answer_line(self.url))
             if self.is_server_live():
-                self._check_served(model)
+                self._check_served(model, time.monotonic() - start)
             elif time.monotonic() > connect_deadline:
                 raise QuantserveError(no_answer_line(self.url))
             if time.monotonic() > deadline:
                 raise QuantserveError(f"{self.url}: model '{model}' not ready after {timeout_s:.0f} s")
             time.sleep(0.2)
 
-    def _check_served(self, model: str) -> None:
-        """Raise at once where `model` is not served and no load of it may come; return where one may."""
+    def _check_served(self, model: str, waited_s: float = 0.0) -> None:
+        """Raise at once where `model` is not served and no load of it may come; return where one may (`waited_s`:
+        how long it has been waited for so far)."""
         try:
             index = self.repository_index()
         except QuantserveError as exc:
@@ -164,7 +167,7 @@ class TritonGrpcClient:
         if model not in states:
             served = ", ".join(sorted(states)) or "none"
             raise QuantserveError(f"{self.url}: serves no model '{model}' (models: {served})")
-        why, _coming = self._not_served(model, index)
+        why, _coming = self._not_served(model, index, waited_s)
         if why:
             raise QuantserveError(why)
 
@@ -173,11 +176,12 @@ class TritonGrpcClient:
         load of it may still come (then wait for it). See `_not_served`."""
         return self._not_served(model, self.repository_index())
 
-    def _not_served(self, model: str, index: list[dict[str, Any]]) -> tuple[str | None, bool]:
+    def _not_served(self, model: str, index: list[dict[str, Any]], waited_s: float = 0.0) -> tuple[str | None, bool]:
         """Triton's reason for a model UNAVAILABLE; for one listed with no state, serve's reason where its record says
         it left the model out (refused by its own check, never handed to Triton: clients waited 30 s, then said "not
         ready", session 58). A load may still come for one LOADING, or one not loaded yet that the recorded serve
-        loads when it sees it (a deploy after its last look); with no serve recorded, who loads it is not known."""
+        loads when it sees it (a deploy after its last look); with no serve recorded, the listening tritonserver's
+        own model control mode says (`_plain_server`)."""
         entries = [m for m in index if m.get("name") == model]
         states = {m.get("state", "") for m in entries}
         if "LOADING" in states:
@@ -192,14 +196,25 @@ class TritonGrpcClient:
         if left_out:
             return f"{self.url}: model '{model}' is not served: {left_out}", False
         endpoints = find_endpoints(self.url)
-        if endpoints is not None and not endpoints.loads_changes:
+        if endpoints is None:
+            return self._plain_server(model, waited_s)
+        if not endpoints.loads_changes:
             return (
                 f"{self.url}: model '{model}' is not served: quantserve serve (pid {endpoints.pid}) runs with "
                 "--model-control none and loads the repository only when tritonserver starts; restart serve to "
                 "serve it",
                 False,
             )
-        return None, endpoints is not None
+        return None, True
+
+    def _plain_server(self, model: str, waited_s: float) -> tuple[str | None, bool]:
+        """For a model listed unloaded by a tritonserver no serve recorded (started by hand): under none or explicit
+        control nothing loads it, said at once; under poll its next look may (session 58: waited 30 s, then "not
+        ready"). Where its process cannot be read (another user's, a remote URL): not known, waited for."""
+        server = listening_tritonserver(self.url)
+        if server is None:
+            return None, False
+        return server.unloaded(self.url, model, waited_s)
 
     def repository_index(self) -> list[dict[str, Any]]:
         """Every model the server knows: name, version, state (READY/UNAVAILABLE/LOADING) and reason."""
