@@ -6,7 +6,6 @@ compute a measurement.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html import escape
@@ -14,16 +13,15 @@ from pathlib import Path
 
 from loadtest import svg_plots
 from loadtest.ab_table import ABReport, ab_html, ab_markdown, ab_report
-from loadtest.accuracy_results import ACCURACY_FILE, AccuracyReport, VariantAccuracy
+from loadtest.accuracy_results import ACCURACY_FILE, AccuracyReport
 from loadtest.load_pattern import ClosedLoop
 from loadtest.load_run import LOAD_PREFIX, LoadRun
 from loadtest.recorded_builds import recorded_builds
+from loadtest.report_accuracy import accuracy_rows, budget_line, cell
 from loadtest.report_lines import (
     LENGTH_HEADER,
     LENGTH_TITLE,
     STAGE_HEADER,
-    drift_table,
-    evidence_lines,
     html_table,
     late_lines,
     length_rows,
@@ -36,6 +34,7 @@ from loadtest.report_lines import (
     step_lines,
     trace_lines,
 )
+from loadtest.report_verdict import verdict_html, verdict_markdown
 from loadtest.results import LoadResult
 from loadtest.unfinished_steps import (
     RECOVERED_HEADER,
@@ -47,18 +46,13 @@ from loadtest.unfinished_steps import (
     writer_pid,
 )
 from loadtest.verdict import (
-    NOT_LOADED,
-    NOT_SHOWN,
-    THIN,
     ServedPrecisions,
     Verdict,
     gather,
     load_manifest,
-    timed_speedup,
 )
 from quantserve.errors import QuantserveError
 from quantserve.files import write_atomic
-from quantserve.metrics import beyond
 
 BREAKDOWN_SEGMENTS = ("queue", "compute input", "compute infer", "compute output")
 UNFINISHED_TITLE = "INCOMPLETE: load tests that did not finish (recomputed from their raw records; not judged)"
@@ -159,12 +153,6 @@ def _interrupted_lines(runs: list[LoadRun]) -> list[str]:
     return [f"{run.name}: {run.interrupted.summary()}" for run in runs if run.interrupted]
 
 
-def _n(value: float | int | None, digits: int = 2) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
-
-
 def _load_rows(runs: list[LoadRun]) -> tuple[list[str], list[list[str]]]:
     header = ["step", "requests", "failed", "req/s", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "mean ms", "avg batch"]
     header += ["queue µs", "infer µs", "utilization"]
@@ -177,15 +165,15 @@ def _load_rows(runs: list[LoadRun]) -> tuple[list[str], list[list[str]]]:
                     r.label,
                     str(r.requests),
                     str(r.failed_requests),
-                    _n(r.throughput_rps, 1),
-                    _n(r.latency.p50_ms),
-                    _n(r.latency.p90_ms),
-                    _n(r.latency.p95_ms),
-                    _n(r.latency.p99_ms),
-                    _n(r.latency.mean_ms),
-                    _n(r.avg_batch_size),
-                    _n(server.avg_queue_us, 0) if server else "–",
-                    _n(server.avg_compute_infer_us, 0) if server else "–",
+                    cell(r.throughput_rps, 1),
+                    cell(r.latency.p50_ms),
+                    cell(r.latency.p90_ms),
+                    cell(r.latency.p95_ms),
+                    cell(r.latency.p99_ms),
+                    cell(r.latency.mean_ms),
+                    cell(r.avg_batch_size),
+                    cell(server.avg_queue_us, 0) if server else "–",
+                    cell(server.avg_compute_infer_us, 0) if server else "–",
                     _utilization_text(r),
                 ]
             )
@@ -204,95 +192,13 @@ def _utilization_text(result: LoadResult) -> str:
         return "–"
     machine = ""
     if u.others_share is not None:
-        machine = f" · machine CPU {_n(u.machine_cpu_pct_mean, 0)}% of {u.cpu_count} cores, others {u.others_share:.0%}"
-    if u.source == "nvml":
-        gpu = (
-            f"GPU {_n(u.gpu_util_pct_mean, 0)}% · {_n(u.gpu_memory_used_mb_max, 0)} MB · {_n(u.gpu_power_w_mean, 0)} W"
+        machine = (
+            f" · machine CPU {cell(u.machine_cpu_pct_mean, 0)}% of {u.cpu_count} cores, others {u.others_share:.0%}"
         )
-        return gpu + machine
-    return f"no GPU; server CPU {_n(u.process_cpu_pct_mean, 0)}% · RSS {_n(u.process_rss_mb_max, 0)} MB{machine}"
-
-
-def _accuracy_rows(report: AccuracyReport) -> tuple[list[str], list[list[str]]]:
-    header, rows = _score_rows(report)
-    spec = next((v.user_metric["spec"] for v in report.variants if v.user_metric), None)
-    if spec is None:
-        return header, rows
-    # the user's own task metric (--metric), last: what they judge the model by
-    cells = [_n(v.user_metric["value"], 4) if v.user_metric else "–" for v in report.variants]
-    return [*header, spec], [[*row, cell] for row, cell in zip(rows, cells, strict=True)]
-
-
-def _score_rows(report: AccuracyReport) -> tuple[list[str], list[list[str]]]:
-    if report.has_labels:
-        header = ["model", "accuracy", "drop (pts)", "precision", "recall", "F1", "AUC-ROC", "AUC-PR", "top-1 agree"]
-        header += ["mean abs diff", "max abs diff"]
-        rows = [
-            [
-                v.model,
-                *(_n(v.accuracy, 4), _n(v.accuracy_drop_points), _n(v.precision_macro, 4), _n(v.recall_macro, 4)),
-                *(_n(v.f1_macro, 4), _n(v.auc_roc_ovr, 4), _n(v.auc_pr_ovr, 4), _n(v.top1_agreement, 4)),
-                *(_n(v.mean_abs_diff, 5), _n(v.max_abs_diff, 5)),
-            ]
-            for v in report.variants
-        ]
-        return header, rows
-    header = ["model", "cosine mean", "cosine min", "cosine p1", "mean abs diff", "max abs diff"]
-    told = [(v, report.cosine_told(v)) for v in report.variants]  # "–" where another kind's figures judge
-    rows = [
-        [v.model, *(_n(c if ok else None, 5) for c in (v.cosine_mean, v.cosine_min, v.cosine_p01)), *_diffs(v)]
-        for v, ok in told
-    ]
-    scope = report.accuracy_scope()
-    if not scope:
-        return header, rows
-    # labels only the drift could use (a tagger's per token): its accuracy, as the verdict table judged it (s56)
-    by = " (by token)" if scope.startswith("by token") else ""
-    header = [header[0], f"accuracy{by}", "drop (pts)", *header[1:]]
-    rows = [
-        [row[0], _n(v.accuracy, 4), _n(v.accuracy_drop_points), *row[1:]]
-        for row, v in zip(rows, report.variants, strict=True)
-    ]
-    return header, rows
-
-
-def _diffs(v: VariantAccuracy) -> list[str]:
-    return [_n(v.mean_abs_diff, 5), _n(v.max_abs_diff, 5)]
-
-
-def _budget_line(report: AccuracyReport) -> str:
-    """The budget and, per variant over it, what missed: it said "at most 1 points of accuracy drop … OVER BUDGET:
-    ffdnet_int8" of a denoiser evaluated without labels (no accuracy measured) whose miss was its PSNR to FP32, and
-    "No accuracy-drop budget set." above a variant that missed the drift budget."""
-    drop = report.max_accuracy_drop
-    over = [v for v in report.variants if v.model in report.over_budget]
-    if drop is None and report.drift_budget is None and not over:
-        return "No accuracy-drop budget set."
-    budgets = []
-    if drop is not None:
-        scope = report.accuracy_scope()  # labels the drift used, per token: "the data has no labels" was false (s56)
-        unmeasured = f" (measured {scope})" if scope else " (not measured: no labels that score this output)"
-        unmeasured = "" if report.has_labels else unmeasured
-        budgets.append(f"at most {drop:g} points of accuracy drop{unmeasured}")
-    if report.drift_budget is not None:
-        budgets.append("every output's drift budget")
-    verdict = "OVER BUDGET: " + "; ".join(f"{v.model} ({_missed(report, v)})" for v in over) if over else None
-    verdict = verdict or "all variants within budget"
-    return f"Budget vs `{report.reference}`: {' and '.join(budgets) or 'none set'} — {verdict}."
-
-
-def _missed(report: AccuracyReport, v: VariantAccuracy) -> str:
-    """What of the budget `v` missed: its accuracy drop, then each metric line beyond the drift budget."""
-    drop, limit = v.accuracy_drop_points, report.max_accuracy_drop
-    fell = (
-        [f"accuracy fell {drop:.2f} points > {limit:g}"]
-        if drop is not None
-        and limit is not None
-        and beyond(drop, limit, False)
-        and not any("accuracy drop" in line for line in v.violations)
-        else []  # the drift budget's own line of it, where an output was judged by labels, said it already
-    )
-    return "; ".join([*fell, *v.violations]) or "over budget"
+    if u.source == "nvml":
+        memory, power = cell(u.gpu_memory_used_mb_max, 0), cell(u.gpu_power_w_mean, 0)
+        return f"GPU {cell(u.gpu_util_pct_mean, 0)}% · {memory} MB · {power} W{machine}"
+    return f"no GPU; server CPU {cell(u.process_cpu_pct_mean, 0)}% · RSS {cell(u.process_rss_mb_max, 0)} MB{machine}"
 
 
 def render_markdown(inputs: ReportInputs) -> str:
@@ -325,7 +231,7 @@ def render_markdown(inputs: ReportInputs) -> str:
     parts += ab_markdown(inputs.ab)
     if inputs.accuracy is not None:
         parts += [f"## Accuracy drift vs `{inputs.accuracy.reference}` (output `{inputs.accuracy.output}`)", ""]
-        parts += [md_table(*_accuracy_rows(inputs.accuracy)), "", _budget_line(inputs.accuracy), ""]
+        parts += [md_table(*accuracy_rows(inputs.accuracy)), "", budget_line(inputs.accuracy), ""]
     return "\n".join(parts)
 
 
@@ -443,69 +349,10 @@ def render_html(inputs: ReportInputs) -> str:
     if inputs.accuracy is not None:
         report = inputs.accuracy
         body.append(f"<h2>Accuracy drift vs {escape(report.reference)} (output {escape(report.output)})</h2>")
-        body.append(html_table(*_accuracy_rows(report)))
+        body.append(html_table(*accuracy_rows(report)))
         css = "fail" if report.over_budget else "ok"
-        body.append(f'<p class="{css}">{escape(_budget_line(report))}</p>')
+        body.append(f'<p class="{css}">{escape(budget_line(report))}</p>')
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>quantserve report</title>'
         f"<style>{STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
     )
-
-
-def verdict_headline(verdict: Verdict) -> str:
-    """One sentence: pass/fail, INT8 vs FP32 served and in-process."""
-    if not verdict.judged:  # why, where something was loaded but not compared (different models, unknown precision)
-        why = verdict.served_missing if verdict.served_missing != NOT_LOADED else ""
-        return f"No verdict: {why or 'load-test an FP32 and an INT8 variant, or evaluate them, to compare.'}"
-    parts = [verdict.word]
-    served = verdict.served
-    if served is not None and not served.comparable:
-        parts.append(
-            f"served INT8 vs FP32 not comparable: {served.idle_side()} ({served.int8_model} vs {served.fp32_model}, "
-            f"{served.int8_rps:.1f} vs {served.fp32_rps:.1f} req/s)"
-        )
-    elif served is not None:
-        caveat = f", caveat: {'; '.join(served.caveats)}" if served.caveats else ""
-        parts.append(
-            f"INT8 {served.speedup:.2f}× FP32 served ({served.int8_model} vs {served.fp32_model}, "
-            f"{served.int8_rps:.1f} vs {served.fp32_rps:.1f} req/s at {served.users} users){caveat}"
-        )
-    else:
-        parts.append(f"served INT8 vs FP32 not measured ({verdict.served_missing})")
-    for speed in verdict.in_process:
-        caveat = f", caveat: {'; '.join(speed['caveats'])}" if speed.get("caveats") else ""  # as the served ratio's
-        shown = f"{speed['speedup']:.2f}× in-process" if timed_speedup(speed) else "in-process speedup n/a"
-        parts.append(f"{shown} ({speed['model']}, {speed['threads']} threads){caveat}")
-    if verdict.drift:
-        held, thin = sum(r.holds for r in verdict.drift), sum(bool(r.evidence) for r in verdict.drift)
-        rows = f" on the rows given, {thin} on too few rows to show it" if thin else ""
-        parts.append(f"drift: {held} of {len(verdict.drift)} budgeted metrics within budget{rows}")
-    return " · ".join(parts)
-
-
-def verdict_markdown(verdict: Verdict) -> list[str]:
-    """The verdict section, first in report.md."""
-    parts = ["## Verdict", "", f"**{verdict_headline(verdict)}**", ""]
-    parts += [f"- {line}" for line in verdict.failures]
-    parts += [f"- {kind}: {line}" for kind, line in evidence_lines(verdict)]
-    parts += [f"- Note: {line}" for line in verdict.notes]
-    if verdict.drift:
-        parts += ["", md_table(*drift_table(verdict))]
-    return [*parts, "", f"Machine: {verdict.machine}.", ""]
-
-
-def verdict_html(verdict: Verdict) -> str:
-    """The verdict box the HTML report opens with (visible without scrolling)."""
-    css = "verdict" if verdict.passed or not verdict.judged else "verdict failed"
-    css += " thin" if verdict.judged and verdict.word in (NOT_SHOWN, THIN) else ""
-    word, _, rest = verdict_headline(verdict).partition(" · ")
-    mark = {"PASS": "ok", "FAIL": "fail", NOT_SHOWN: "thin", THIN: "thin"}.get(word)
-    headline = f'<span class="{mark}">{escape(word)}</span> · {escape(rest)}' if mark else escape(word)
-    parts = [f'<section id="verdict" class="{css}">', f'<p class="headline">{headline}</p>']
-    parts += [f'<p class="fail">{escape(line)}</p>' for line in verdict.failures]
-    parts += [f'<p class="thin">{kind}: {escape(line)}</p>' for kind, line in evidence_lines(verdict)]
-    parts += [f"<p>Note: {escape(line)}</p>" for line in verdict.notes]
-    if verdict.drift:
-        parts.append(html_table(*drift_table(verdict)))
-    parts.append(f'<p class="machine">Machine: {escape(verdict.machine)}</p></section>')
-    return "\n".join(parts)

@@ -22,7 +22,8 @@ def served_caveats(out: Path, names: list[str], users: int) -> list[str]:
     """report.md's caveats on its served INT8-vs-FP32 ratio (`loadtest.served_speed`: a busy machine, other models'
     load on the server, latency spent outside it) where that ratio is the summary's (these models at `users`); where
     report.md compares other steps (the summary's were unfit: failed requests, a restart), its headline instead."""
-    from loadtest.report import load_results, verdict_headline
+    from loadtest.report import load_results
+    from loadtest.report_verdict import verdict_headline
 
     verdict = load_results(out).verdict
     served = verdict.served
@@ -71,7 +72,8 @@ def report_verdict(out: Path, int8_model: str) -> dict[str, Any]:
     """summary.json's share of report.md's verdict (`loadtest.report`, the builds the folder records): the INT8 build's
     in-process speed as optimize timed it, and the verdict's word and failures. The quick-start probe's terminal said
     "1.15× served" and nothing else where report.md said `FAIL · … · 0.93× in-process`."""
-    from loadtest.report import load_results, verdict_headline
+    from loadtest.report import load_results
+    from loadtest.report_verdict import verdict_headline
 
     verdict = load_results(out).verdict
     speed = next((s for s in verdict.in_process if s.get("model") == int8_model), None)

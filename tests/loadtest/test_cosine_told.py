@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
-from loadtest.report import _accuracy_rows
+from loadtest.report_accuracy import accuracy_rows
 from quantserve.cli.commands.evaluate import print_table
 
 
@@ -20,7 +20,7 @@ def _report(kind: str) -> AccuracyReport:
 
 def test_a_token_classifiers_table_shows_no_cosine(capsys: pytest.CaptureFixture[str]) -> None:
     report = _report("token_classification")
-    header, rows = _accuracy_rows(report)
+    header, rows = accuracy_rows(report)
     assert header[1:4] == ["cosine mean", "cosine min", "cosine p1"] and rows[1][1:4] == ["–", "–", "–"]
     print_table(report)
     assert "-0.6796" not in capsys.readouterr().out
@@ -28,7 +28,7 @@ def test_a_token_classifiers_table_shows_no_cosine(capsys: pytest.CaptureFixture
 
 def test_an_embeddings_table_keeps_its_cosine(capsys: pytest.CaptureFixture[str]) -> None:
     report = _report("embedding")
-    _, rows = _accuracy_rows(report)
+    _, rows = accuracy_rows(report)
     assert rows[1][1:4] == ["0.98000", "-0.67960", "0.20000"]
     print_table(report)
     assert "-0.6796" in capsys.readouterr().out
@@ -45,7 +45,7 @@ def test_the_reference_shows_no_cosine_where_the_others_do_not(capsys: pytest.Ca
 def test_the_reports_reference_row_shows_no_cosine_where_the_others_do_not() -> None:
     """The report's table read 1.00000 for the reference beside "–" for an INT8 upscaler judged by PSNR (session 53:
     waifu2x's CUNet), as evaluate's table did for an ids output."""
-    _, rows = _accuracy_rows(_report("image"))
+    _, rows = accuracy_rows(_report("image"))
     assert rows[0][0] == "kh_fp32" and rows[0][1:4] == ["–", "–", "–"] and rows[1][1:4] == ["–", "–", "–"]
-    _, rows = _accuracy_rows(_report("embedding"))
+    _, rows = accuracy_rows(_report("embedding"))
     assert rows[0][1:4] == ["1.00000", "1.00000", "1.00000"]

@@ -18,7 +18,8 @@ import loadtest_models as models
 import pytest
 
 from loadtest.load_run import LoadRun
-from loadtest.report import load_results, render, verdict_headline
+from loadtest.report import load_results, render
+from loadtest.report_verdict import verdict_headline
 from loadtest.verdict import load_failures
 from quantserve.artifact import Manifest
 from quantserve.cli import main

@@ -14,7 +14,8 @@ from loadtest import recording_files
 from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
 from loadtest.load_run import LoadRun
 from loadtest.percentiles import LatencySummary
-from loadtest.report import load_results, render, verdict_headline
+from loadtest.report import load_results, render
+from loadtest.report_verdict import verdict_headline
 from loadtest.results import LoadResult
 from loadtest.timeline import Outage
 from quantserve.cli.commands.loadtest import failure_status

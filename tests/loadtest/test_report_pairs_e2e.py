@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from loadtest.load_run import LoadRun
-from loadtest.report import load_results, verdict_headline
+from loadtest.report import load_results
+from loadtest.report_verdict import verdict_headline
 from loadtest.verdict import load_failures
 from quantserve.cli import main
 from serving.machine import cpu_facts

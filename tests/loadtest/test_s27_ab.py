@@ -13,7 +13,8 @@ import pytest
 
 from loadtest.load_run import LoadRun
 from loadtest.percentiles import LatencySummary
-from loadtest.report import load_results, render, verdict_headline
+from loadtest.report import load_results, render
+from loadtest.report_verdict import verdict_headline
 from loadtest.results import LoadResult
 from loadtest.run_identity import RunIdentity
 from quantserve.cli import main

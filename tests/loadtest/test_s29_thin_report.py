@@ -17,7 +17,8 @@ from pathlib import Path
 from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
 from loadtest.load_run import LoadRun
 from loadtest.percentiles import LatencySummary
-from loadtest.report import load_results, render, verdict_headline
+from loadtest.report import load_results, render
+from loadtest.report_verdict import verdict_headline
 from loadtest.results import LoadResult
 from optimizer.drift_budget import DriftBudget
 from quantserve.cli.commands import report as report_command

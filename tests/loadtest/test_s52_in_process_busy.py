@@ -16,7 +16,8 @@ from test_s51_recorded_speed import _step
 
 from loadtest.in_process_speed import in_process_caveats
 from loadtest.load_run import LoadRun
-from loadtest.report import load_results, verdict_headline
+from loadtest.report import load_results
+from loadtest.report_verdict import verdict_headline
 from loadtest.run_identity import RunIdentity
 from quantserve.artifact import Manifest
 from quantserve.cli import main

@@ -10,7 +10,8 @@ import shutil
 from pathlib import Path
 
 from loadtest.load_run import LoadRun
-from loadtest.report import load_results, render, verdict_headline
+from loadtest.report import load_results, render
+from loadtest.report_verdict import verdict_headline
 from loadtest.run_identity import RunIdentity
 from quantserve.artifact import Manifest
 from tests.loadtest.test_s56_kept_failing_verdict import _build, _results, _step

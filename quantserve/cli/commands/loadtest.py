@@ -303,7 +303,7 @@ def print_earlier_runs(out: Path, inputs: ReportInputs, models: set[str]) -> Non
     """A note when the folder (`inputs`: its results, as the report read them) also holds other models' runs (an
     earlier loadtest into the same --out): the report compares every run in the folder, so its verdict is said here
     too."""
-    from loadtest.report import verdict_headline
+    from loadtest.report_verdict import verdict_headline
 
     others = [run for run in inputs.runs if run.model not in models]
     if not others:

@@ -31,7 +31,8 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from loadtest.report import load_results, render, verdict_headline
+    from loadtest.report import load_results, render
+    from loadtest.report_verdict import verdict_headline
 
     md_path, html_path = render(args.results, args.build)
     print(f"wrote {html_path} and {md_path}")

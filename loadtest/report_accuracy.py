@@ -1,0 +1,107 @@
+"""The report's accuracy section: each variant's scores against the reference, and the budget line under them."""
+
+from __future__ import annotations
+
+import math
+
+from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
+from quantserve.metrics import beyond
+
+
+def cell(value: float | int | None, digits: int = 2) -> str:
+    """A table cell: "–" for a figure not measured (None, NaN)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def accuracy_rows(report: AccuracyReport) -> tuple[list[str], list[list[str]]]:
+    header, rows = _score_rows(report)
+    spec = next((v.user_metric["spec"] for v in report.variants if v.user_metric), None)
+    if spec is None:
+        return header, rows
+    # the user's own task metric (--metric), last: what they judge the model by
+    cells = [cell(v.user_metric["value"], 4) if v.user_metric else "–" for v in report.variants]
+    return [*header, spec], [[*row, cell] for row, cell in zip(rows, cells, strict=True)]
+
+
+def _score_rows(report: AccuracyReport) -> tuple[list[str], list[list[str]]]:
+    if report.has_labels:
+        header = ["model", "accuracy", "drop (pts)", "precision", "recall", "F1", "AUC-ROC", "AUC-PR", "top-1 agree"]
+        header += ["mean abs diff", "max abs diff"]
+        rows = [
+            [
+                v.model,
+                *(
+                    cell(v.accuracy, 4),
+                    cell(v.accuracy_drop_points),
+                    cell(v.precision_macro, 4),
+                    cell(v.recall_macro, 4),
+                ),
+                *(
+                    cell(v.f1_macro, 4),
+                    cell(v.auc_roc_ovr, 4),
+                    cell(v.auc_pr_ovr, 4),
+                    cell(v.top1_agreement, 4),
+                ),
+                *(cell(v.mean_abs_diff, 5), cell(v.max_abs_diff, 5)),
+            ]
+            for v in report.variants
+        ]
+        return header, rows
+    header = ["model", "cosine mean", "cosine min", "cosine p1", "mean abs diff", "max abs diff"]
+    told = [(v, report.cosine_told(v)) for v in report.variants]  # "–" where another kind's figures judge
+    rows = [
+        [v.model, *(cell(c if ok else None, 5) for c in (v.cosine_mean, v.cosine_min, v.cosine_p01)), *_diffs(v)]
+        for v, ok in told
+    ]
+    scope = report.accuracy_scope()
+    if not scope:
+        return header, rows
+    # labels only the drift could use (a tagger's per token): its accuracy, as the verdict table judged it (s56)
+    by = " (by token)" if scope.startswith("by token") else ""
+    header = [header[0], f"accuracy{by}", "drop (pts)", *header[1:]]
+    rows = [
+        [row[0], cell(v.accuracy, 4), cell(v.accuracy_drop_points), *row[1:]]
+        for row, v in zip(rows, report.variants, strict=True)
+    ]
+    return header, rows
+
+
+def _diffs(v: VariantAccuracy) -> list[str]:
+    return [cell(v.mean_abs_diff, 5), cell(v.max_abs_diff, 5)]
+
+
+def budget_line(report: AccuracyReport) -> str:
+    """The budget and, per variant over it, what missed: it said "at most 1 points of accuracy drop … OVER BUDGET:
+    ffdnet_int8" of a denoiser evaluated without labels (no accuracy measured) whose miss was its PSNR to FP32, and
+    "No accuracy-drop budget set." above a variant that missed the drift budget."""
+    drop = report.max_accuracy_drop
+    over = [v for v in report.variants if v.model in report.over_budget]
+    if drop is None and report.drift_budget is None and not over:
+        return "No accuracy-drop budget set."
+    budgets = []
+    if drop is not None:
+        scope = report.accuracy_scope()  # labels the drift used, per token: "the data has no labels" was false (s56)
+        unmeasured = f" (measured {scope})" if scope else " (not measured: no labels that score this output)"
+        unmeasured = "" if report.has_labels else unmeasured
+        budgets.append(f"at most {drop:g} points of accuracy drop{unmeasured}")
+    if report.drift_budget is not None:
+        budgets.append("every output's drift budget")
+    verdict = "OVER BUDGET: " + "; ".join(f"{v.model} ({_missed(report, v)})" for v in over) if over else None
+    verdict = verdict or "all variants within budget"
+    return f"Budget vs `{report.reference}`: {' and '.join(budgets) or 'none set'} — {verdict}."
+
+
+def _missed(report: AccuracyReport, v: VariantAccuracy) -> str:
+    """What of the budget `v` missed: its accuracy drop, then each metric line beyond the drift budget."""
+    drop, limit = v.accuracy_drop_points, report.max_accuracy_drop
+    fell = (
+        [f"accuracy fell {drop:.2f} points > {limit:g}"]
+        if drop is not None
+        and limit is not None
+        and beyond(drop, limit, False)
+        and not any("accuracy drop" in line for line in v.violations)
+        else []  # the drift budget's own line of it, where an output was judged by labels, said it already
+    )
+    return "; ".join([*fell, *v.violations]) or "over budget"
