@@ -39,7 +39,7 @@ from loadtest.request_data import check_sent_shapes, padding_note, sample_note
 from loadtest.request_shapes import ServedInputs
 from loadtest.results import LoadResult
 from loadtest.run_identity import RunIdentity, config_now, served_identity, versions_now
-from loadtest.server_back import BETWEEN_STEPS, save_run, server_back
+from loadtest.server_back import BETWEEN_STEPS, ToldServerPid, joined, save_run, server_back
 from loadtest.server_pids import ServerPids, listening_pid
 from loadtest.step_result import step_result
 from loadtest.triton_metrics import metrics_endpoint
@@ -77,11 +77,12 @@ def run_pattern(settings: LoadSettings, out_dir: Path | str, server_pid: int | N
     whose model stopped being served ends the run there, saved (`loadtest.model_gone`)."""
     settings.check()
     steps = settings.pattern.steps()
+    told = ToldServerPid(server_pid)  # followed through a restart between steps
     with recording_files.results_folder_held(Path(out_dir)):
         identity, precision = run_identity(settings)
         with MeasuredSteps(settings.label, len(steps), Path(out_dir), precision, identity) as measured:
             for number in range(len(steps)):
-                measure_step(measured, settings, steps, number, Path(out_dir), server_pid)
+                measure_step(measured, settings, steps, number, Path(out_dir), told)
         identity.versions_at_end = versions_now(settings.url, settings.model, settings.tls)
         identity.config_at_end = config_now(settings.url, settings.model, settings.tls)
         return save_run(measured.run(), Path(out_dir))
@@ -93,23 +94,37 @@ def measure_step(
     steps: Sequence[LoadStep],
     number: int,
     out_dir: Path,
-    server_pid: int | None = None,
+    told: ToldServerPid | None = None,
+    restarted: str | None = None,
 ) -> None:
     """Step `number` of `steps` run (`run_step`) and kept in `measured`; a full disk meanwhile is one line saying
-    what ran, what was measured and what never ran (`full_disk_error`)."""
-    step = steps[number]
+    what ran, what was measured and what never ran (`full_disk_error`). `told`: --server-pid, followed through a
+    restart between steps; `restarted`: the note of one before the run (`ModelsInTurn`), on its first step from the
+    start, so a run cut short keeps it too."""
+    step, told = steps[number], told or ToldServerPid(None)
     measured.start(step.name)  # none after a step whose model stopped being served (`MeasuredSteps`)
     if measured.server_pid is None:
         measured.server_pid = listening_pid(settings.url)
-    back = server_back(measured, settings, steps, number, out_dir) if measured.results else None
+    back = restarted
+    if measured.results:  # a restart since the step before waited for, and --server-pid followed through it
+        back = server_back(measured, settings, steps, number, out_dir)
+        back = joined(back, told.follow(measured.server_pid, settings.url))
     try:
-        result = run_step(settings, step, out_dir, server_pid)
+        result = run_step(settings, step, out_dir, told.pid)
+    except StepInterrupted as stop:  # its window cut short, kept: with the restart's note too
+        _restart_noted(stop.result, back)
+        raise
     except OSError as exc:
         raise full_disk_error(exc, measured.results, steps[number + 1 :]) from None
-    if back:
-        result.warm_up = {**(result.warm_up or {}), BETWEEN_STEPS: back}
+    _restart_noted(result, back)
     measured.finish(result)
     measured.server_pid = listening_pid(settings.url) or measured.server_pid
+
+
+def _restart_noted(result: LoadResult | None, back: str | None) -> None:
+    """`result` with the note of a restart before its step (`back`) among its warm-up's (`results.WARM_UP_NOTES`)."""
+    if result is not None and back:
+        result.warm_up = {**(result.warm_up or {}), BETWEEN_STEPS: back}
 
 
 class LoadCutShort(OSError):

@@ -93,6 +93,7 @@ def step_lines(runs: list[LoadRun]) -> list[tuple[str, str]]:
             ("Stages", versions_note(r.label, r.stages)),
             ("Versions", None if r.stages else spans_note(r.label, r.version_spans)),
             ("Restart", r.restart_note()),
+            ("Restart", between_steps_note(r)),
             ("Server counters", r.counters_note()),
             ("Unanswered", r.unanswered_note()),
             ("Unsent", r.unsent_note()),
@@ -103,6 +104,13 @@ def step_lines(runs: list[LoadRun]) -> list[tuple[str, str]]:
         )
         found += [(kind, note) for kind, note in notes if note]
     return found + [("Sweep", note) for run in runs if (note := sweep_note(run))]
+
+
+def between_steps_note(result: LoadResult) -> str | None:
+    """The note of a restart before the step (between two steps or models' runs, `server_back`): the report had
+    left it out, said only in the results file and the loadtest's output (session 59)."""
+    said = (result.warm_up or {}).get("restarted_between_steps")  # `server_back.BETWEEN_STEPS` (it imports report)
+    return f"{result.label}: {said}" if said else None
 
 
 LENGTH_TITLE = "Per request length (requests cut to their real length went at several; the row above pools them)"

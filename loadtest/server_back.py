@@ -2,7 +2,7 @@
 (`quantserve serve` restarts it) and its restart noted, or the finished steps are saved with the report and one line
 says so (`ServerGoneBetweenSteps`, exit 1); and `save_run`, a run saved as its file (a full disk said in its terms).
 A probe's kill of tritonserver between two sweep steps had exited 2 with "no Triton server answers", the finished
-step lost (session 58)."""
+step lost (session 58). `ToldServerPid`: --server-pid through such a restart (session 59)."""
 
 from __future__ import annotations
 
@@ -135,6 +135,43 @@ def _gone_between_steps(
     return ServerGoneBetweenSteps(f"{said}; {which} saved in {path} (report: {html})")
 
 
+class ToldServerPid:
+    """`--server-pid` through a restart between steps or models' runs: where the pid told was tritonserver itself (it
+    listened at the run's address before the restart) and is gone, the server listening now is measured in its place,
+    said once in the restart's note; a supervisor's pid (`quantserve serve`, the server's parent) outlives the restart
+    and stays. A pid never the server is refused by each step's check (`harness.check_server_pid`) as before, which
+    had refused the restarted server too: "--server-pid P: no such process", exit 2 (session 59)."""
+
+    def __init__(self, pid: int | None) -> None:
+        self.pid = pid
+
+    def follow(self, before: int | None, url: str) -> str | None:
+        """After a restart (`before`: the pid listening before it): where the pid told was that one and is gone,
+        take the one listening now and return the note saying so; else None, the pid as it was."""
+        if self.pid is None or self.pid != before or _runs(self.pid):
+            return None
+        now = listening_pid(url)
+        if now is None:
+            return None
+        gone, self.pid = self.pid, now
+        return f"--server-pid {gone} gone; measuring the server now listening (pid {now})"
+
+
+def _runs(pid: int) -> bool:
+    """Whether `pid` runs (a killed server its parent has not reaped yet, a zombie, is gone)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+    except psutil.Error:
+        return False
+
+
+def joined(*notes: str | None) -> str | None:
+    """The notes given, in one line (None where none is)."""
+    return "; ".join(note for note in notes if note) or None
+
+
 class ModelsInTurn:
     """Several models' runs (or soaks) one after another (`loadtest --model a,b`, `--soak`). Before each after the
     first, a server that stopped answering (tritonserver died after the last model's) is waited for as between two
@@ -142,9 +179,11 @@ class ModelsInTurn:
     saved as it finished; runs rendered into the report) are named in one line: `ServerGoneBetweenSteps`, exit 1. It
     raised "no Triton server answers" from the next model's start, exit 2, no report."""
 
-    def __init__(self, models: int, out_dir: Path, kind: str = "run") -> None:
-        """`kind`: "run" (load runs, which the report renders) or "soak" (`soak-<model>.json`, which it does not)."""
+    def __init__(self, models: int, out_dir: Path, kind: str = "run", server_pid: int | None = None) -> None:
+        """`kind`: "run" (load runs, which the report renders) or "soak" (`soak-<model>.json`, which it does not);
+        `server_pid`: --server-pid, followed through a restart (`told`, which each run measures)."""
         self.models, self.out_dir, self.kind = models, Path(out_dir), kind
+        self.told = ToldServerPid(server_pid)
         self.done: list[tuple[str, str]] = []  # (model, the file it was saved as) of each finished run
         self.server_pid: int | None = None  # listening after the last run (or before it, where none listened after)
 
@@ -155,18 +194,31 @@ class ModelsInTurn:
             return None
         last = f"model '{self.done[-1][0]}''s {self.kind}"
         try:
-            return wait_back(settings, self.server_pid, f"models' {self.kind}s", last, self.kind)
+            back = wait_back(settings, self.server_pid, f"models' {self.kind}s", last, self.kind)
         except _NotBack as gone:
             raise self._gone(settings, gone) from None
+        return joined(back, self.told.follow(self.server_pid, settings.url))
 
     def finished(self, run: LoadRun, settings: LoadSettings, back: str | None) -> LoadRun:
-        """`run` kept; the restart before it (`back`) noted on its first step, and the run saved again with it."""
-        if back and run.results:
+        """`run` kept, the restart before it (`back`) noted on it (`noted`)."""
+        self.kept(run.model, self.noted(run, back).file, settings)
+        return run
+
+    def noted(self, run: LoadRun, back: str | None) -> LoadRun:
+        """`run`, whole or interrupted, with the restart before it (`back`) noted and saved again: on its first step
+        (the run measured the new server from its start), or, where it kept no step (interrupted before any window),
+        in what its interruption says. It was noted only on a run that finished: an interrupted one lost it."""
+        said = (run.results[0].warm_up or {}).get(BETWEEN_STEPS, "") if run.results else ""
+        if not back or back in str(said):
+            return run  # none, or the first step carries it already (`harness.measure_step`)
+        if run.results:
             first = run.results[0]
             first.warm_up = {**(first.warm_up or {}), BETWEEN_STEPS: back}
-            save_run(run, self.out_dir)
-        self.kept(run.model, run.file, settings)
-        return run
+        elif run.interrupted:
+            run.interrupted.note = f"{run.interrupted.note}; before it, {back}"
+        else:
+            return run
+        return save_run(run, self.out_dir)
 
     def kept(self, model: str, file: str, settings: LoadSettings) -> None:
         """`model`'s run finished, saved as `file` (its restart, if any, noted there by its caller)."""

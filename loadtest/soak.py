@@ -184,14 +184,17 @@ def run_soak(
         return _saved(_versions_checked(soak, settings), settings, precision, out_dir)
 
 
-def soak_in_turn(
-    in_turn: ModelsInTurn, settings: LoadSettings, out_dir: Path | str, server_pid: int | None = None
-) -> SoakResult:
+def soak_in_turn(in_turn: ModelsInTurn, settings: LoadSettings, out_dir: Path | str) -> SoakResult:
     """One model's soak of several (`--soak --model a,b`): a server that stopped answering since the soak before is
     waited for and its restart noted among this soak's notes, or the finished soaks named in one line, exit 1
-    (`ModelsInTurn`); the next soak's start had exited 2 with "no Triton server answers"."""
+    (`ModelsInTurn`); the next soak's start had exited 2 with "no Triton server answers". It measures the server
+    --server-pid names, followed through such a restart (`ModelsInTurn.told`)."""
     back = in_turn.before(settings)
-    soak = run_soak(settings, out_dir, server_pid)
+    try:
+        soak = run_soak(settings, out_dir, in_turn.told.pid)
+    except RunInterrupted as stop:  # the restart's note kept in the load it saved
+        in_turn.noted(stop.run, back)
+        raise
     if back:  # it measured the new server from its start: a note, not `server_restarted` (never flat)
         soak.notes.insert(0, f"{soak.model}: {back}")
         soak.save(Path(out_dir))

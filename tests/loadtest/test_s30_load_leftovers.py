@@ -69,7 +69,7 @@ def test_a_sweep_says_the_workers_note_once_from_the_cores_this_process_may_use(
     monkeypatch.setattr(os, "cpu_count", lambda: 64)
     monkeypatch.setattr(harness, "check_ready", lambda settings: [])
 
-    def measured(settings: Any, args: Any) -> LoadRun:
+    def measured(settings: Any, args: Any, **_: Any) -> LoadRun:
         run = LoadRun(settings.label, [_step(step.users, settings.workers) for step in settings.pattern.steps()])
         run.save(Path(args.out))
         return run

@@ -85,7 +85,7 @@ def test_an_open_loop_sends_with_the_max_in_flight_given_or_the_default(
     monkeypatch.setattr(harness, "check_ready", lambda settings: [])
     seen: list[int] = []
 
-    def measured(settings: Any, args: Any) -> LoadRun:
+    def measured(settings: Any, args: Any, **_: Any) -> LoadRun:
         seen.append(settings.max_in_flight)
         latency = LatencySummary.from_samples(np.full(500, 5.0))
         result = LoadResult("m", DEAD_URL, "open", 1, 5.0, 500, 0, 100.0, 100.0, latency)

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from loadtest.load_run import LoadRun
     from loadtest.load_settings import LoadSettings
     from loadtest.report import ReportInputs
+    from loadtest.server_back import ToldServerPid
 
 
 def register(subparsers: Any) -> None:
@@ -190,6 +191,7 @@ def interrupted_status(stop: RunInterrupted, out: Path) -> int:
 
 def run_load_command(args: argparse.Namespace) -> int:
     """One load run (a step, a sweep, a rate list, stages or a trace) per model, then the report and a table."""
+    from loadtest.interruption import RunInterrupted
     from loadtest.load_flags import parse_duration
     from loadtest.load_run import load_file_name
     from loadtest.load_settings import LoadSettings, check_expected_arrivals
@@ -229,10 +231,16 @@ def run_load_command(args: argparse.Namespace) -> int:
     ]
     before_load(every, [load_file_name(s.label, (step.mode for step in pattern.steps())) for s in every], args)
     write_machine_facts(Path(args.out))  # after every check: a refused run leaves --out as it found it
-    in_turn = ModelsInTurn(len(every), Path(args.out))  # a server gone between two models' runs: waited for
+    # a server gone between two models' runs: waited for, and --server-pid followed where it was the server's own
+    in_turn = ModelsInTurn(len(every), Path(args.out), server_pid=args.server_pid or None)
     for settings in every:
         back = in_turn.before(settings)
-        runs.append(in_turn.finished(run_with_progress(settings, args), settings, back))
+        try:
+            run = run_with_progress(settings, args, told=in_turn.told, restarted=back)
+        except RunInterrupted as stop:  # the restart's note kept in what it saved, whatever of it was measured
+            in_turn.noted(stop.run, back)
+            raise
+        runs.append(in_turn.finished(run, settings, back))
         if not args.json:
             print_load_table(runs[-1].results)
             print_stage_table(runs[-1])
@@ -375,9 +383,9 @@ def run_soak_command(args: argparse.Namespace) -> int:
     ]
     refuse_soak_over_load(Path(args.out), [settings.label for settings in every])
     before_load(every, [soak_file_name(settings.label) for settings in every], args)
-    flat, in_turn = True, ModelsInTurn(len(every), Path(args.out), "soak")  # a server gone between two soaks
+    flat, in_turn = True, ModelsInTurn(len(every), Path(args.out), "soak", args.server_pid or None)  # gone between
     for settings in every:
-        result = soak_in_turn(in_turn, settings, args.out, args.server_pid or None)
+        result = soak_in_turn(in_turn, settings, args.out)
         print(f"soak {settings.label}:\n{result.summary()}")
         if result.model_gone:  # the one line a plain run's cut step gets (`loadtest_status`)
             print(f"quantserve loadtest: soak {settings.label}: {result.model_gone}; exit 1", file=sys.stderr)
@@ -404,14 +412,20 @@ def resolve_metrics_url(args: argparse.Namespace) -> str | None:
     return str(args.metrics_url)
 
 
-def run_with_progress(settings: Any, args: argparse.Namespace) -> Any:
-    """`run_pattern`, one step at a time under a progress bar (elapsed, remaining), saved the same way."""
+def run_with_progress(
+    settings: Any, args: argparse.Namespace, told: ToldServerPid | None = None, restarted: str | None = None
+) -> Any:
+    """`run_pattern`, one step at a time under a progress bar (elapsed, remaining), saved the same way. `told`:
+    --server-pid as followed through restarts (`ModelsInTurn.told`); `restarted`: the note of a restart before this
+    run, on its first step (`harness.measure_step`)."""
     from loadtest.harness import measure_step, run_identity, save_run
     from loadtest.interruption import MeasuredSteps
     from loadtest.recording_files import results_folder_held
     from loadtest.run_identity import config_now, versions_now
+    from loadtest.server_back import ToldServerPid
     from quantserve.cli.progress import StepProgress, is_quiet
 
+    told = told or ToldServerPid(args.server_pid or None)
     settings.check()
     steps = list(settings.pattern.steps())
     # what it is, whatever its name says: precision, source model, versions; and the data sent
@@ -423,7 +437,7 @@ def run_with_progress(settings: Any, args: argparse.Namespace) -> Any:
         ):
             for number, step in enumerate(steps):
                 bar.describe(f"{step.name}, {step.run_seconds(settings.duration_s):g} s")
-                measure_step(measured, settings, steps, number, Path(args.out), args.server_pid or None)
+                measure_step(measured, settings, steps, number, Path(args.out), told, restarted)
                 bar.advance()
         identity.versions_at_end = versions_now(settings.url, settings.model, settings.tls)
         identity.config_at_end = config_now(settings.url, settings.model, settings.tls)

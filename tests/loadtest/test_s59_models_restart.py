@@ -1,0 +1,144 @@
+"""tritonserver restarted between two models' runs (or two steps of a sweep) under `--server-pid P`, P tritonserver
+itself: the next run was refused as a stale pid ("--server-pid P: no such process", exit 2) though the server was
+back and answering. Now it measures the server listening now and the restart's note says so once. And the restart's
+note between models was saved only once the next model's run finished: that run interrupted, the note was lost; now
+it is on the run as saved, whole or not."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import loadtest_models as models
+import pytest
+
+import loadtest.harness
+import quantserve.cli.commands.loadtest as loadtest_command
+from loadtest.interruption import StepInterrupted
+from quantserve.cli import main
+from serving.endpoints import ServedEndpoints, write_record
+from serving.server import TritonServer
+
+
+def _argv(server: TritonServer, data: Path, out: Path, model: str, *more: str) -> list[str]:
+    argv = ["loadtest", "--url", server.grpc_url, "--model", model, "--data", str(data)]
+    argv += [] if "--sweep" in more else ["--users", "1"]
+    return [*argv, "--duration", "1s", "--metrics-url", server.metrics_url, "--out", str(out), *more]
+
+
+def _served(
+    tmp_path: Path, factory: Callable[..., TritonServer], monkeypatch: pytest.MonkeyPatch, names: tuple[str, ...]
+) -> tuple[TritonServer, Path]:
+    """A server of `names` that this process restarts as `quantserve serve` would (its record says one runs, in a
+    runtime folder of this test's own), and the load data."""
+    repo, data = models.own_mlp_repo(tmp_path / "models", names, 8)
+    server = factory(repo, stop_timeout_s=3.0)
+    monkeypatch.setenv("QUANTSERVE_RUNTIME_DIR", str(tmp_path / "run"))
+    port = int(server.grpc_url.rsplit(":", 1)[1])
+    write_record(ServedEndpoints(os.getpid(), str(repo), "127.0.0.1", port, 1, 2))
+    return server, data
+
+
+def _restarted(main_argv: list[str], threads: list[Any]) -> int:
+    try:
+        return main(main_argv)
+    finally:
+        for thread in threads:
+            thread.join()
+
+
+@pytest.mark.e2e
+def test_the_next_model_measures_the_restarted_server_its_pid_gone(
+    tmp_path: Path,
+    triton_server_factory: Callable[..., TritonServer],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    server, data = _served(tmp_path, triton_server_factory, monkeypatch, ("a", "b"))
+    killed, out = server.pid, tmp_path / "out"
+    threads = models.kill_after_first_call(monkeypatch, loadtest_command, "run_with_progress", server, 2.0)
+    argv = _argv(server, data, out, "a,b", "--server-pid", str(killed))
+    assert _restarted(argv, threads) == 0, capsys.readouterr().err
+    second = json.loads((out / "load-b.json").read_text())["results"][0]
+    said = second["warm_up"]["restarted_between_steps"]
+    assert f"--server-pid {killed} gone; measuring the server now listening (pid {server.pid})" in said, said
+    assert said.count("--server-pid") == 1 and second["requests"] > 0
+    assert second["utilization"]["process_rss_mb_max"]  # the new server's process sampled
+
+
+@pytest.mark.e2e
+def test_the_next_step_measures_the_restarted_server_its_pid_gone(
+    tmp_path: Path,
+    triton_server_factory: Callable[..., TritonServer],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    server, data = _served(tmp_path, triton_server_factory, monkeypatch, ("mlp",))
+    killed, out = server.pid, tmp_path / "out"
+    threads = models.kill_after_first_call(monkeypatch, loadtest.harness, "run_step", server, 2.0)
+    argv = _argv(server, data, out, "mlp", "--sweep", "1,2,3", "--server-pid", str(killed))
+    assert _restarted(argv, threads) == 0, capsys.readouterr().err
+    results = json.loads((out / "load-mlp.json").read_text())["results"]
+    assert [r["users"] for r in results] == [1, 2, 3]
+    said = results[1]["warm_up"]["restarted_between_steps"]
+    assert f"--server-pid {killed} gone; measuring the server now listening (pid {server.pid})" in said, said
+    assert not (results[2]["warm_up"] or {}).get("restarted_between_steps")  # said once; step 3 measured it too
+    assert results[2]["utilization"]["process_rss_mb_max"]
+
+
+@pytest.mark.e2e
+def test_a_pid_that_never_was_the_server_is_still_refused(
+    tmp_path: Path,
+    triton_server_factory: Callable[..., TritonServer],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    server, data = _served(tmp_path, triton_server_factory, monkeypatch, ("a", "b"))
+    argv = _argv(server, data, tmp_path / "out", "a,b", "--server-pid", "1")  # init, not this test (its parent)
+    assert main(argv) == 2
+    assert "--server-pid 1: process 1 (" in capsys.readouterr().err
+
+
+def _interrupt_second_run(monkeypatch: pytest.MonkeyPatch, partial: bool) -> None:
+    """`harness.run_step` stopped by Ctrl-C in the second model's run: its window cut short and kept (`partial`), or
+    before its Locust run started (the step omitted)."""
+    original, calls = loadtest.harness.run_step, []
+
+    def stopping(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            return original(*args, **kwargs)
+        if not partial:
+            raise KeyboardInterrupt
+        result = original(*args, **kwargs)
+        result.interrupted, result.planned_window_s = True, 2.0
+        raise StepInterrupted(time.time(), result)
+
+    monkeypatch.setattr(loadtest.harness, "run_step", stopping)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("partial", [True, False], ids=["partial-step", "step-omitted"])
+def test_the_restart_note_is_kept_when_the_next_run_is_interrupted(
+    partial: bool,
+    tmp_path: Path,
+    triton_server_factory: Callable[..., TritonServer],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    server, data = _served(tmp_path, triton_server_factory, monkeypatch, ("a", "b"))
+    killed, out = server.pid, tmp_path / "out"
+    _interrupt_second_run(monkeypatch, partial)
+    threads = models.kill_after_first_call(monkeypatch, loadtest_command, "run_with_progress", server, 2.0)
+    assert _restarted(_argv(server, data, out, "a,b"), threads) == 130
+    saved = json.loads((out / "load-b.json").read_text())
+    restart = f"the server restarted between models' runs (pid {killed} → pid {server.pid})"
+    if partial:
+        assert saved["results"][0]["warm_up"]["restarted_between_steps"].startswith(restart)
+    else:
+        assert saved["results"] == [] and restart in saved["interrupted"]["note"]
+    assert restart in (out / "report.md").read_text()
