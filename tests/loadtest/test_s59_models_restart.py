@@ -17,10 +17,12 @@ import loadtest_models as models
 import pytest
 
 import loadtest.harness
+import loadtest.server_back
+import loadtest.soak
 import quantserve.cli.commands.loadtest as loadtest_command
 from loadtest.interruption import StepInterrupted
 from quantserve.cli import main
-from serving.endpoints import ServedEndpoints, write_record
+from serving.endpoints import ServedEndpoints, record_path, write_record
 from serving.server import TritonServer
 
 
@@ -141,4 +143,68 @@ def test_the_restart_note_is_kept_when_the_next_run_is_interrupted(
         assert saved["results"][0]["warm_up"]["restarted_between_steps"].startswith(restart)
     else:
         assert saved["results"] == [] and restart in saved["interrupted"]["note"]
+    assert restart in (out / "report.md").read_text()
+
+
+@pytest.mark.e2e
+def test_the_supervisors_pid_stays_through_the_restart(
+    tmp_path: Path,
+    triton_server_factory: Callable[..., TritonServer],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    server, data = _served(tmp_path, triton_server_factory, monkeypatch, ("a", "b"))
+    out = tmp_path / "out"  # this test's process is tritonserver's parent, as `quantserve serve` is
+    threads = models.kill_after_first_call(monkeypatch, loadtest_command, "run_with_progress", server, 2.0)
+    argv = _argv(server, data, out, "a,b", "--server-pid", str(os.getpid()))
+    assert _restarted(argv, threads) == 0, capsys.readouterr().err
+    said = json.loads((out / "load-b.json").read_text())["results"][0]["warm_up"]["restarted_between_steps"]
+    assert said.startswith("the server restarted between models' runs") and "--server-pid" not in said
+
+
+@pytest.mark.e2e
+def test_the_next_soak_measures_the_restarted_server_its_pid_gone(
+    tmp_path: Path,
+    triton_server_factory: Callable[..., TritonServer],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    server, data = _served(tmp_path, triton_server_factory, monkeypatch, ("a", "b"))
+    killed, out = server.pid, tmp_path / "out"
+    threads = models.kill_after_first_call(monkeypatch, loadtest.soak, "run_soak", server, 2.0)
+    argv = _argv(server, data, out, "a,b", "--server-pid", str(killed))
+    argv[argv.index("--duration") : argv.index("--duration") + 2] = ["--soak", "3s"]
+    assert _restarted(argv, threads) in (0, 1), capsys.readouterr().err  # 1: memory not judged flat in 3 s
+    notes = json.loads((out / "soak-b.json").read_text())["notes"]
+    said = f"--server-pid {killed} gone; measuring the server now listening (pid {server.pid})"
+    assert any(said in note for note in notes), notes
+
+
+@pytest.mark.e2e
+def test_the_restart_note_is_kept_when_the_server_goes_during_the_next_run(
+    tmp_path: Path,
+    triton_server_factory: Callable[..., TritonServer],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    server, data = _served(tmp_path, triton_server_factory, monkeypatch, ("a", "b"))
+    out, port = tmp_path / "out", int(server.grpc_url.rsplit(":", 1)[1])
+    original, calls = loadtest.harness.run_step, []
+
+    def gone_after_b_first_step(*args: Any, **kwargs: Any) -> Any:
+        answer = original(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 3:  # a's u1 and u2, b's u1: the server gone, and its serve with it
+            server.stop(kill=True)
+            record_path(port).unlink()
+        return answer
+
+    monkeypatch.setattr(loadtest.harness, "run_step", gone_after_b_first_step)
+    monkeypatch.setattr(loadtest.server_back, "UNSUPERVISED_WAIT_S", 1.0)
+    threads = models.kill_after_first_call(monkeypatch, loadtest_command, "run_with_progress", server, 2.0)
+    assert _restarted(_argv(server, data, out, "a,b", "--sweep", "1,2"), threads) == 1
+    saved = json.loads((out / "load-b.json").read_text())
+    restart = "the server restarted between models' runs (pid "
+    assert saved["results"][0]["warm_up"]["restarted_between_steps"].startswith(restart)
+    assert saved["interrupted"]["step"] == "u2" and saved["results"][0]["requests"] > 0
     assert restart in (out / "report.md").read_text()
