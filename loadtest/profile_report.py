@@ -6,6 +6,7 @@ The row builders are shared with the command's terminal tables, so all three sho
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
@@ -46,22 +47,29 @@ def labels(result: BuildProfile) -> tuple[str, str]:
 
 
 def _ms(value: float) -> str:
-    return f"{value:.3f}" if value else "–"
+    return _fixed(value, 3) if value else "–"  # 0.0: that model ran no kernel for it
 
 
 def _x(value: float | None) -> str:
-    return "–" if value is None else f"{value:.2f}×"
+    return "–" if value is None else _fixed(value, 2, "×")
+
+
+def _fixed(value: float, places: int, unit: str = "") -> str:
+    """A figure, or "n/a" for a NaN (a timing not measured, written as null in profile.json)."""
+    return f"{value:.{places}f}{unit}" if math.isfinite(value) else "n/a"
 
 
 def summary_lines(result: BuildProfile) -> list[str]:
     ref, mod = labels(result)
     return [
-        f"build {result.build}: {ref} {result.reference.run_ms:.3f} ms per run, {mod} {result.model.run_ms:.3f} ms "
+        f"build {result.build}: {ref} {_fixed(result.reference.run_ms, 3)} ms per run, {mod} "
+        f"{_fixed(result.model.run_ms, 3)} ms "
         f"({mod} speedup {_x(result.run_speedup)})",
         f"CPU: {result.cpu}; {result.reference.threads} intra-op thread(s); {result.repeats} timed passes "
         f"over {result.batches} batch(es) after a warm-up",
         f"inputs: {result.inputs}",
-        f"kernel time per run: {ref} {result.reference.kernel_ms:.3f} ms, {mod} {result.model.kernel_ms:.3f} ms "
+        f"kernel time per run: {ref} {_fixed(result.reference.kernel_ms, 3)} ms, {mod} "
+        f"{_fixed(result.model.kernel_ms, 3)} ms "
         "(the rest of a run is ORT's own overhead)",
         *([f"timed: {result.timing}"] if result.timing else []),
         *result.notes,  # a busy machine, an FP32 build: what the figures cannot say
@@ -77,8 +85,8 @@ def op_type_rows(result: BuildProfile) -> tuple[list[str], list[list[str]]]:
             _ms(r.reference_ms),
             _ms(r.model_ms),
             _x(r.speedup),
-            f"{r.reference_share * 100:.1f}",
-            f"{r.model_share * 100:.1f}",
+            _fixed(r.reference_share * 100, 1),
+            _fixed(r.model_share * 100, 1),
             _runs_as(r.op_type, r.runs_as),
         ]
         for r in result.op_types

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import statistics
@@ -35,6 +36,7 @@ import numpy as np
 
 from optimizer.cpu_clock import BUSY_SHARE, CpuClock
 from quantserve.errors import InternalError, QuantserveError
+from quantserve.json_files import strict_json
 
 # Suffixes ORT's graph transformers append to a node or tensor name when they make a new node.
 _ORT_SUFFIX = re.compile(r"(_token_\d+|_nchwc|_output|_Output|_quant|_dequant)$")
@@ -87,9 +89,16 @@ class ModelProfile:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelProfile:
-        fields = dict(data)
-        fields["nodes"] = [NodeTime(**n) for n in data["nodes"]]
+        """A profile from its JSON: a timing written as null (a NaN, strict JSON) read back as NaN, not measured."""
+        fields = nan_for_null(data, ("run_ms",))
+        fields["nodes"] = [NodeTime(**nan_for_null(n, ("ms",))) for n in data["nodes"]]
         return cls(**fields)
+
+
+def nan_for_null(record: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+    """`record` with each of `keys` that holds null as NaN: `strict_json` wrote a NaN timing as null, and a
+    timing read as None failed the sums and the report's formatting (a TypeError)."""
+    return {**record, **{key: math.nan for key in keys if key in record and record[key] is None}}
 
 
 def node_times_ms(
@@ -373,7 +382,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except QuantserveError as exc:
         print(exc, file=sys.stderr)
         return QuantserveError.exit_code
-    args.out.write_text(json.dumps(profile.to_dict(), indent=2) + "\n")
+    args.out.write_text(strict_json(profile.to_dict(), indent=2) + "\n")
     return 0
 
 

@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from optimizer.profile import ModelProfile, NodeTime, op_type_totals
+from optimizer.profile import ModelProfile, NodeTime, nan_for_null, op_type_totals
+from quantserve.json_files import strict_json
 
 
 @dataclass(frozen=True)
@@ -64,19 +65,27 @@ class BuildProfile:
     notes: list[str] = field(default_factory=list)  # the busy machine; an FP32 build with nothing to compare
 
     def save(self, path: Path) -> Path:
-        Path(path).write_text(json.dumps(asdict(self), indent=2) + "\n")
+        """Strict JSON: a NaN timing as null (a bare NaN is refused by jq and JavaScript's JSON.parse)."""
+        Path(path).write_text(strict_json(asdict(self), indent=2) + "\n")
         return Path(path)
 
     @classmethod
     def load(cls, path: Path) -> BuildProfile:
+        """A saved profile; a timing or share written as null read back as NaN (a speedup's null stays None)."""
         data = json.loads(Path(path).read_text())
         fields = {**data, "reference": ModelProfile.from_dict(data["reference"])}
         fields["model"] = ModelProfile.from_dict(data["model"])
-        fields["op_types"] = [
-            OpTypeRow(**{**row, "runs_as": tuple(row.get("runs_as", ()))}) for row in data["op_types"]
-        ]
-        fields["nodes"] = [NodeRow(**{**row, "runs_as": tuple(row.get("runs_as", ()))}) for row in data["nodes"]]
+        fields["op_types"] = [OpTypeRow(**_row(row, _OP_TYPE_FIGURES)) for row in data["op_types"]]
+        fields["nodes"] = [NodeRow(**_row(row, _NODE_FIGURES)) for row in data["nodes"]]
         return cls(**fields)
+
+
+_OP_TYPE_FIGURES = ("reference_ms", "model_ms", "reference_share", "model_share")
+_NODE_FIGURES = ("reference_ms", "model_ms")
+
+
+def _row(row: dict[str, Any], figures: tuple[str, ...]) -> dict[str, Any]:
+    return {**nan_for_null(row, figures), "runs_as": tuple(row.get("runs_as", ()))}
 
 
 def speedup(reference_ms: float, model_ms: float) -> float | None:

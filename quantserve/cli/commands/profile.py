@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import filecmp
-import json
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -50,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from loadtest.profile_report import render
     from quantserve.cli.tune_checks import check_out_folder
     from quantserve.errors import QuantserveError
+    from quantserve.json_files import strict_json
 
     for option in ("batch", "threads", "repeats", "rounds", "top"):
         if getattr(args, option) is not None and getattr(args, option) < 1:
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     result.save(out / "profile.json")
     md_path, html_path = render(out, top=args.top)
     if args.json:
-        print(json.dumps(asdict(result), indent=2))
+        print(strict_json(asdict(result), indent=2))  # as profile.json: a NaN timing as null
         return 0
     print_tables(result, args.top)
     print(f"report: {html_path} and {md_path}")
