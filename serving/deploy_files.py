@@ -5,13 +5,13 @@ named by the folder being written."""
 from __future__ import annotations
 
 import errno
-import json
 import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 from quantserve.errors import QuantserveError
+from quantserve.json_files import strict_json
 
 WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
 
@@ -65,8 +65,9 @@ def copy_file(source: Path, target: Path) -> None:
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
+    """`data` as strict JSON (a NaN as null: other readers refuse a bare NaN), fsynced."""
     with open(path, "w") as handle:
-        handle.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        handle.write(strict_json(data, indent=2, sort_keys=True) + "\n")
         handle.flush()
         os.fsync(handle.fileno())
 

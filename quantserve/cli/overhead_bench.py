@@ -10,7 +10,6 @@ Client CPU is the Locust processes' own CPU time (`RUSAGE_CHILDREN`) over the me
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import tempfile
 import time
@@ -22,6 +21,7 @@ import numpy as np
 from quantserve.artifact import MODEL_FILE, Manifest, TensorSpec
 from quantserve.data import TensorData, load_npz
 from quantserve.errors import QuantserveError
+from quantserve.json_files import strict_json
 
 
 def tiny_mlp(directory: Path) -> tuple[Path, Path]:
@@ -123,7 +123,7 @@ def served_steps(build: Path, data_path: Path, out: Path, users: list[int], seco
                     "client_cpu_cores": client_cpu / result.window_s,
                 }
             )
-            print(json.dumps(steps[-1]), flush=True)
+            print(strict_json(steps[-1]), flush=True)  # a step with no answer: its latencies NaN, as null
     return steps
 
 
@@ -151,8 +151,14 @@ def main() -> None:
         batches = sorted({1, max(1, round(max(s["avg_batch"] for s in steps)))})
         ort = {f"batch{b}": ort_throughput(build / MODEL_FILE, data, b) for b in batches}
     summary = {"model": str(args.onnx or "tiny MLP 32-128-10"), "ort_samples_per_s": ort, "served": steps}
-    (args.out / "overhead.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(json.dumps(summary, indent=2))
+    print(write_summary(args.out, summary))
+
+
+def write_summary(out: Path, summary: dict[str, Any]) -> str:
+    """Write overhead.json into `out` as strict JSON (a step's NaN latency as null) and return its text."""
+    text = strict_json(summary, indent=2)
+    (out / "overhead.json").write_text(text + "\n")
+    return text
 
 
 if __name__ == "__main__":

@@ -47,3 +47,12 @@ def test_profile_with_a_nan_timing_prints_strict_json_or_n_a(
         assert _strict(printed)["run_speedup"] is None
     else:
         assert not re.search(r"\bnan\b", printed, re.IGNORECASE) and "n/a" in printed
+
+
+def test_overhead_bench_writes_a_step_with_no_answer_as_strict_json(tmp_path: Path) -> None:
+    from quantserve.cli.overhead_bench import write_summary
+
+    summary = {"model": "tiny", "served": [{"users": 1, "p50_ms": math.nan, "throughput_rps": 0.0}]}
+    printed = write_summary(tmp_path, summary)
+    assert _strict(printed) == _strict((tmp_path / "overhead.json").read_text())
+    assert _strict(printed)["served"][0]["p50_ms"] is None
