@@ -35,7 +35,7 @@ from loadtest.run_pairing import accuracy_source_notes, spread_note
 from loadtest.served_speed import ServedSpeedup, lowest, served_speedups
 from optimizer.drift_budget import DriftBudget
 from optimizer.drift_checks import BUDGETED, CHECKS, DriftReport
-from optimizer.drift_evidence import rows_to_show, thin_evidence, thin_evidence_line
+from optimizer.drift_evidence import null_budget, rows_to_show, thin_evidence, thin_evidence_line
 from optimizer.speed_verdict import UNCERTAIN
 from quantserve.errors import QuantserveError
 from quantserve.metrics import beside_bar
@@ -261,6 +261,8 @@ def load_manifest(path: Path) -> dict[str, Any]:
         raise QuantserveError(f"{path}: not a readable build manifest ({type(exc).__name__}: {exc})") from None
     if not isinstance(manifest, dict):
         raise QuantserveError(f"{path}: not a build manifest (a JSON {type(manifest).__name__}, not an object)")
+    if missing := null_budget(manifest.get("verification") or {}):  # was float(None), a TypeError
+        raise QuantserveError(f"{path}: {missing}; rebuild or fix it")
     return {**manifest, BUILD_FOLDER: str(path.resolve().parent)}
 
 
@@ -449,7 +451,7 @@ def speed_failure(speed: Mapping[str, Any]) -> str:
     """The failure line of an in-process speed that does not hold: below the bar, or above it on timing rounds too
     spread to show INT8 faster (`optimizer.speed_verdict`: its lower bound under 1.0), which read "1.15× FP32
     in-process, below its speed budget" against a bar of 1.1."""
-    bar = float(speed.get("min_speedup", 1.0))
+    bar = float(speed.get("min_speedup") or 1.0)  # null as absent: the bar only picks the digits; `holds` judges
     if not timed_speedup(speed):  # a NaN the manifest or served config holds as null (strict JSON)
         return f"{speed['model']}: INT8 in-process speedup n/a: not measured, not shown faster than FP32"
     shown = f"{speed['model']}: INT8 {beside_bar(speed['speedup'], bar)}× FP32 in-process"

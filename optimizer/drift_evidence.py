@@ -256,6 +256,16 @@ def thin_evidence_line(entry: Mapping[str, Any], flag: str = "--eval") -> str:
     )
 
 
+def null_budget(verification: Mapping[str, Any]) -> str | None:
+    """Which thin-evidence entry of a saved verification has no budget ("verification.thin_evidence[0].budget is
+    null"), None where each has one. No flag gives a NaN budget: a null is a hand-edited or cut manifest, and the
+    budget decides whether the rate is shown at all (`rows_to_show`), so a reader says so rather than guess."""
+    for i, entry in enumerate(verification.get("thin_evidence") or []):
+        if isinstance(entry, Mapping) and entry.get("budget") is None:
+            return f"verification.thin_evidence[{i}].budget is {'null' if 'budget' in entry else 'missing'}"
+    return None
+
+
 def _shown(figure: Any, spec: str) -> str:
     """A recorded figure formatted by `spec`, "n/a" where it is not a finite number: a manifest or accuracy.json
     holds a NaN as null (`quantserve.json_files`), which had crashed report --build and bench (session 59)."""
