@@ -8,6 +8,7 @@ tune.html "others took 72%" and "Re-measured: 28.1 req/s (0.69x the claim)"; sum
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -85,10 +86,14 @@ def report_verdict(out: Path, int8_model: str) -> dict[str, Any]:
 def in_process_words(summary: dict[str, Any]) -> str:
     """The verdict line's in-process part, e.g. "0.93× in-process (slower here: served anyway, --allow-slower), " or
     "3.07× in-process (caveat: others took 50% of the cores while optimize timed it), " (report.md's caveats); ""
-    where the build recorded no timing."""
+    where the build recorded no timing, and "in-process speedup n/a (not measured), " where its figure is null or
+    NaN (strict JSON writes a NaN as null), as report.md's headline says it: it had said nothing."""
     speed = summary.get(IN_PROCESS_KEY)
-    if not speed or speed.get("speedup") is None:
+    if not speed:
         return ""
+    value = speed.get("speedup")
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        return "in-process speedup n/a (not measured), "
     slower = f"{speed.get('verdict') or 'slower'} here: served anyway, --allow-slower"
     said = [] if speed.get("holds", True) else [slower]
     said += [f"caveat: {'; '.join(speed['caveats'])}"] if speed.get("caveats") else []

@@ -56,3 +56,15 @@ def test_overhead_bench_writes_a_step_with_no_answer_as_strict_json(tmp_path: Pa
     printed = write_summary(tmp_path, summary)
     assert _strict(printed) == _strict((tmp_path / "overhead.json").read_text())
     assert _strict(printed)["served"][0]["p50_ms"] is None
+
+
+@pytest.mark.parametrize("speedup", [None, math.nan])
+def test_the_demo_says_an_in_process_speedup_not_measured_as_the_report_does(speedup: float | None) -> None:
+    from quantserve.cli.commands.demo import verdict_line
+    from quantserve.cli.demo_caveats import in_process_words
+
+    speed = {"speedup": speedup, "holds": False, "verdict": None, "threads": 2, "caveats": []}
+    assert in_process_words({"int8_in_process": speed}) == "in-process speedup n/a (not measured), "
+    summary = {"int8_in_process": speed, "int8_speedup": 1.5, "int8_accuracy_drop_points": 0.0}
+    assert verdict_line(summary).startswith("INT8 vs FP32: in-process speedup n/a (not measured), 1.50× served")
+    assert in_process_words({"int8_in_process": None}) == ""  # no timing recorded: nothing said, as before
