@@ -36,6 +36,7 @@ from loadtest.report_lines import (
 )
 from loadtest.report_verdict import verdict_html, verdict_markdown
 from loadtest.results import LoadResult
+from loadtest.served_precisions import ServedPrecisions
 from loadtest.unfinished_steps import (
     RECOVERED_HEADER,
     UnfinishedStep,
@@ -46,7 +47,6 @@ from loadtest.unfinished_steps import (
     writer_pid,
 )
 from loadtest.verdict import (
-    ServedPrecisions,
     Verdict,
     gather,
     load_manifest,

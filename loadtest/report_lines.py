@@ -153,7 +153,7 @@ def _figure(value: float, digits: int) -> str:
 
 
 def drift_table(verdict: Verdict) -> tuple[list[str], list[list[str]]]:
-    """The verdict's budgeted metrics: a row each (`loadtest.verdict.DriftRow.cells`)."""
+    """The verdict's budgeted metrics: a row each (`loadtest.budget_rows.DriftRow.cells`)."""
     header = ["variant", "output", "kind", "metric", "value", "budget", ""]
     return header, [r.cells() for r in verdict.drift]
 

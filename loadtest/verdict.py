@@ -15,6 +15,7 @@ and steps the served ratio may be taken from, and the caveats it carries, is `lo
 Every INT8-vs-FP32 pair it finds is judged: the verdict fails if any INT8 variant is slower than its FP32 (or is not
 comparable), and the headline gives that pair (else the lowest ratio), with a note per pair where there are several.
 An agreement rate held on rows too few to show it is no plain PASS (`note_evidence`), yet no failure: none missed.
+The drift table's rows are `loadtest.budget_rows`', each model's precision `loadtest.served_precisions`'.
 """
 
 from __future__ import annotations
@@ -22,53 +23,26 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
+from loadtest.budget_rows import DriftRow, drift_rows, metric_row, saved_thin_evidence
 from loadtest.empty_window import nothing_measured
 from loadtest.in_process_speed import in_process_entry
 from loadtest.load_run import LoadRun
 from loadtest.machine_notes import other_clients, recorded_machine, timed_elsewhere
 from loadtest.run_pairing import accuracy_source_notes, spread_note
+from loadtest.served_precisions import ServedPrecisions
 from loadtest.served_speed import ServedSpeedup, lowest, served_speedups
-from optimizer.drift_budget import DriftBudget
-from optimizer.drift_checks import BUDGETED, CHECKS, DriftReport
-from optimizer.drift_evidence import null_budget, rows_to_show, thin_evidence, thin_evidence_line
+from optimizer.drift_evidence import null_budget, rows_to_show, thin_evidence_line
 from optimizer.speed_verdict import UNCERTAIN
 from quantserve.errors import QuantserveError
 from quantserve.metrics import beside_bar
 from serving.machine import MACHINE_FILE, cpu_facts
 from serving.model_config import is_version_name
 from serving.model_version import VERSION_SEPARATOR
-
-
-@dataclass(frozen=True)
-class DriftRow:
-    """One budgeted metric of one output of one INT8 variant, against its budget."""
-
-    variant: str
-    output: str
-    kind: str
-    metric: str
-    value: float
-    budget: float | None
-    higher_is_better: bool
-    evidence: str = ""  # its cell where held on rows too few to show it (`note_evidence`): NOT_SHOWN or THIN_CELL
-
-    @property
-    def holds(self) -> bool:
-        if self.budget is None:
-            return True
-        return self.value >= self.budget if self.higher_is_better else self.value <= self.budget
-
-    def cells(self) -> list[str]:
-        """variant, output, kind, metric, value, budget (with its direction), ok/MISSED: one table row."""
-        budget = "–" if self.budget is None else f"{'≥' if self.higher_is_better else '≤'} {self.budget:g}"
-        verdict = (self.evidence or "ok") if self.holds else "MISSED"
-        return [self.variant, self.output, self.kind, self.metric, f"{self.value:.4g}", budget, verdict]
-
 
 NOT_LOADED = "load-test both variants into this folder"
 NOT_SHOWN = "NOT SHOWN"  # too few held-out rows to show the budget had every row agreed: optimize refuses them
@@ -108,76 +82,6 @@ class Verdict:
         return NOT_SHOWN if self.not_shown else THIN if self.thin else "PASS"
 
 
-NAMED_PRECISIONS = ("int8", "fp16", "fp32")  # what a name can say; the first it holds counts
-
-
-def named_precision(name: str) -> str | None:
-    """The precision a model's name says (`digits_int8`: int8), or None: the rule only where none is recorded."""
-    lowered = name.lower()
-    return next((p for p in NAMED_PRECISIONS if p in lowered), None)
-
-
-@dataclass(frozen=True)
-class ServedPrecisions:
-    """Each served model's precision: as its deployment recorded it in the served config (`recorded`), else as its
-    name says, for results of older deployments or another tool's."""
-
-    recorded: dict[str, str]
-
-    @classmethod
-    def of(cls, runs: list[LoadRun], accuracy: AccuracyReport | None) -> ServedPrecisions:
-        variants = accuracy.variants if accuracy is not None else []
-        found = [(v.model, v.precision) for v in variants] + [(run.model, run.precision) for run in runs]
-        return cls({model: precision for model, precision in found if precision})
-
-    def precision(self, model: str) -> str | None:
-        return self.recorded.get(model) or named_precision(model)
-
-    def unknown(self, models: list[str]) -> list[str]:
-        """The models neither a deployment's record nor a name gives a precision."""
-        return [m for m in dict.fromkeys(models) if not self.precision(m)]
-
-    def notes(self, models: list[str], loaded: list[str], reference: str | None) -> list[str]:
-        """A line per name that says another precision than the deployment recorded (of `models`), one if the
-        evaluated reference is not FP32, and one for the `loaded` models whose precision came from their name, or
-        from nowhere."""
-        lines = [self._contradiction(m) for m in dict.fromkeys(models)]
-        served_fp32 = any(self.recorded.get(m) == "fp32" for m in loaded)
-        if reference and self.recorded.get(reference) == "int8" and served_fp32:  # `served_speedups` takes it as INT8
-            lines.append(
-                f"the reference {reference} (evaluate --reference) is served as INT8: the served verdict compares it "
-                "as INT8 with the runs served as FP32, and the accuracy drops are against it"
-            )
-        elif reference and self.recorded.get(reference, "fp32") != "fp32":
-            lines.append(
-                f"the reference {reference} (evaluate --reference) is served as {self.recorded[reference].upper()}, "
-                "and the verdict compares against it as FP32"
-            )
-        return [line for line in lines if line] + self._unrecorded(loaded)
-
-    def _unrecorded(self, loaded: list[str]) -> list[str]:
-        """A line for the models whose precision came from their name, and one for those it came from nowhere."""
-        guessed = [m for m in dict.fromkeys(loaded) if m not in self.recorded and named_precision(m)]
-        unknown = self.unknown(loaded)
-        why = "their served config records none (deployed before quantserve recorded it, or not by quantserve)"
-        lines = [f"precision of {', '.join(guessed)} taken from the model names: {why}"] if guessed else []
-        if unknown:
-            lines.append(
-                f"precision of {', '.join(unknown)} unknown: {why} and the names say none, so they are not "
-                "compared as INT8 or FP32; redeploy them with quantserve deploy"
-            )
-        return lines
-
-    def _contradiction(self, model: str) -> str:
-        recorded, named = self.recorded.get(model), named_precision(model)
-        if not recorded or not named or named == recorded:
-            return ""
-        return (
-            f"{model} is served as {recorded.upper()} (its deployment's precision), though its name says "
-            f"{named.upper()}: the verdict goes by what is deployed"
-        )
-
-
 def load_failures(runs: list[LoadRun]) -> list[str]:
     """One line per load step that failed (requests failed, arrivals never sent, a Locust worker lost) or measured
     nothing: its figures cannot stand for the variant, so the verdict fails, whichever steps it compares."""
@@ -199,33 +103,6 @@ def load_failures(runs: list[LoadRun]) -> list[str]:
     return lines
 
 
-def drift_rows(variant: str, outputs: dict[str, dict[str, Any]], budget: dict[str, float] | None) -> list[DriftRow]:
-    """The budgeted metrics of every output (kind decides which), each with its budget; first, values NaN or
-    infinite where FP32 is finite, always a miss (the table read "ok" beside a refusal for them)."""
-    rows = []
-    for output, record in outputs.items():
-        kind = str(record.get("kind", "?"))
-        if broken := record.get("nonfinite_values"):
-            rows.append(DriftRow(variant, output, kind, "nonfinite_values", float(broken), 0, False))
-        for metric in BUDGETED.get(kind, ()):
-            if record.get(metric) is None:
-                continue
-            _, budget_field, higher = CHECKS[metric]
-            limit = (budget or {}).get(budget_field)
-            rows.append(DriftRow(variant, output, kind, metric, float(record[metric]), limit, higher))
-    return rows
-
-
-def metric_row(variant: str, record: dict[str, Any] | None) -> list[DriftRow]:
-    """The user metric's relative drop (`--metric`) as a budgeted row, where one was scored."""
-    if not record or record.get("relative_drop") is None:
-        return []
-    limit = record.get("max_relative_drop")
-    return [
-        DriftRow(variant, str(record["spec"]), "metric", "relative drop", float(record["relative_drop"]), limit, False)
-    ]
-
-
 def note_evidence(verdict: Verdict, variant: str, entries: list[dict[str, Any]], flag: str) -> None:
     """A line per rate of `variant` held on rows too few to show it (`entries`: `drift_evidence.thin_evidence`'s;
     `flag`: the option giving the rows), its drift row marked: NOT_SHOWN where no agreement on so few rows could show
@@ -236,16 +113,6 @@ def note_evidence(verdict: Verdict, variant: str, entries: list[dict[str, Any]],
         (verdict.not_shown if unshown else verdict.thin).append(f"{variant}: {thin_evidence_line(entry, flag)}")
         marks[variant, entry["output"], entry["metric"]] = NOT_SHOWN if unshown else THIN_CELL
     verdict.drift = [replace(r, evidence=marks.get((r.variant, r.output, r.metric), r.evidence)) for r in verdict.drift]
-
-
-def saved_thin_evidence(outputs: dict[str, dict[str, Any]], budget: dict[str, float] | None, rows: int) -> list[Any]:
-    """`optimizer.drift_evidence.thin_evidence` of a variant's saved drift record (accuracy.json keeps only its
-    lines), as evaluate found it: the same record, budget and rows."""
-    if not budget or not outputs:
-        return []
-    known = {f.name for f in fields(DriftBudget)}
-    drift_budget = DriftBudget(**{name: value for name, value in budget.items() if name in known})
-    return thin_evidence(DriftReport(dict(outputs)), drift_budget, rows)
 
 
 BUILD_FOLDER = "build_folder"  # where `load_manifest` read a build: named where builds share a name (`build_labels`)

@@ -5,8 +5,8 @@ both variants into this folder)" although both were (session 40)."""
 from __future__ import annotations
 
 from loadtest.load_run import LoadRun
+from loadtest.served_precisions import ServedPrecisions
 from loadtest.served_speed import served_speedups
-from loadtest.verdict import ServedPrecisions
 from tests.quantserve.test_s30_demo_truth import IDENTITY, _step
 
 PRECISIONS = {"cls_fp32": "fp32", "cls_int8": "int8"}

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from loadtest import evaluator
-from loadtest.verdict import saved_thin_evidence
+from loadtest.budget_rows import saved_thin_evidence
 from optimizer.drift_budget import DriftBudget
 from quantserve.data import TensorData
 

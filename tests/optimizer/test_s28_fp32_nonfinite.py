@@ -50,7 +50,7 @@ def test_int8_nonfinite_where_fp32_is_finite_stays_a_miss() -> None:
 
 def test_the_drift_table_misses_an_output_with_nonfinite_values() -> None:
     """evaluate's table read "ok" for the output it refused for NaN/inf values (its kind's metric held)."""
-    from loadtest.verdict import drift_rows
+    from loadtest.budget_rows import drift_rows
 
     reference = np.random.default_rng(3).normal(size=(64, 10)).astype(np.float32)
     candidate = reference.copy()

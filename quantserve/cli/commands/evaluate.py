@@ -396,7 +396,7 @@ def _told(cells: tuple[str, ...]) -> bool:
 def print_drift_rows(report: Any, console: Any = None) -> None:
     """Every budgeted metric of every output of every variant (the table above scores one output; a detector's
     box output was judged but shown only in accuracy.json)."""
-    from loadtest.verdict import drift_rows, metric_row
+    from loadtest.budget_rows import drift_rows, metric_row
     from quantserve.cli.tables import NAME, NUMBER, TEXT, Column, print_rows
 
     rows = [
