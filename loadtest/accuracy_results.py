@@ -48,7 +48,7 @@ class VariantAccuracy:
     user_metric: dict[str, Any] | None = None
     version: str = ""  # the model version that answered every request (pinned at the start)
     precision: str | None = None  # as its deployment recorded it in the served config (None: none recorded)
-    source: str | None = None  # the source model its deployment recorded (serving.model_config.SOURCE_PARAMETER)
+    source: str | None = None  # the source model its deployment recorded (serving.build_parameters.SOURCE_PARAMETER)
 
     def cosine_told(self, output: str) -> bool:
         """Whether the per-sample cosine describes `output`: an embedding's (or one the drift did not judge). For

@@ -45,9 +45,9 @@ from quantserve import metrics
 from quantserve.data import TensorData, check_against, fixed_request_rows, load_npz, whole_samples
 from quantserve.errors import QuantserveError
 from quantserve.runner import LoggedRunner, RequestLog, run_batches
+from serving.build_parameters import recorded_source
 from serving.call_failures import takes_connections
 from serving.graph_parameter import recorded_graph
-from serving.model_config import recorded_source
 from serving.model_version import split_addressed
 from serving.nan_parameter import ServedNanAccepted
 from serving.served_files import served_file_notes

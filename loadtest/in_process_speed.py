@@ -1,7 +1,7 @@
 """The verdict's INT8-vs-FP32 in-process speed: the build's own timing, with what it cannot vouch for.
 
 The figure is the one `quantserve optimize` timed and recorded in the build's manifest (read with `--build`), or the
-one `deploy` copied from it into the served config (`serving.model_config.SPEED_PARAMETER`, kept with each run).
+one `deploy` copied from it into the served config (`serving.build_parameters.SPEED_PARAMETER`, kept with each run).
 Where other processes took over BUSY_SHARE of the cores while it was timed, it carries a caveat, as the served ratio
 does (`loadtest.served_speed`). Session 52's probe: optimize said "INT8 was timed at 3.07× FP32 while other
 processes took 50% of the cores: that figure is uncertain", and the report read "PASS · … · 3.07× in-process" and

@@ -21,13 +21,9 @@ import numpy as np
 
 from loadtest.data_file import read_data
 from quantserve.errors import QuantserveError
+from serving.build_parameters import recorded_precision, recorded_source
 from serving.drift_parameter import version_build
-from serving.model_config import (
-    default_preferred_batch_sizes,
-    is_version_name,
-    recorded_precision,
-    recorded_source,
-)
+from serving.model_config import default_preferred_batch_sizes, is_version_name
 from serving.tls import ClientTls
 
 
@@ -48,7 +44,7 @@ class RunIdentity:
     config: str | None = None
     # the model's versions READY at the run's end (None: not read, or a file from before it was)
     versions_at_end: list[str] | None = None
-    # the build's in-process speed verdict its deployment recorded (`serving.model_config.recorded_speed`; None: none)
+    # the build's in-process speed verdict its deployment recorded (`build_parameters.recorded_speed`; None: none)
     in_process: dict[str, Any] | None = None
     # how the model was served at the run's end (`served_config`; None: not read, or a file from before it was)
     config_at_end: str | None = None

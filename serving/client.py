@@ -17,6 +17,7 @@ import numpy as np
 from quantserve.artifact import Dim, TensorSpec
 from quantserve.data import as_sent
 from quantserve.errors import QuantserveError
+from serving.build_parameters import recorded_precision
 from serving.call_failures import (
     NO_RETRY,
     RetryPolicy,
@@ -28,7 +29,6 @@ from serving.call_failures import (
     unreadable_folder,
 )
 from serving.endpoints import find_endpoints, grpc_address_problem, http_port_problem, refused_reason
-from serving.model_config import recorded_precision
 from serving.model_version import version_precision
 from serving.reshaped import Reshapes, as_model_shape, as_served, model_spec, reshaped_tensors
 from serving.server_mode import listening_tritonserver

@@ -14,8 +14,9 @@ from typing import Any
 
 from quantserve.artifact import MODEL_FILE
 from quantserve.errors import QuantserveError
+from serving.config_changes import batch_limit_cut, interface_changes
 from serving.config_fit import model_mismatch
-from serving.model_config import CONFIG_NAME, batch_limit_cut, interface_changes, parse_config, to_protobuf_text
+from serving.model_config import CONFIG_NAME, parse_config, to_protobuf_text
 from serving.repository_lock import model_folder_lock
 from serving.versions import existing_versions, recorded_config, served_versions
 

@@ -36,6 +36,8 @@ from quantserve.errors import QuantserveError
 from serving.batch_axes import check_batch_axes, check_model_batch_axes, max_batch_for
 from serving.batch_memory import batch_memory_line
 from serving.build_checks import check_build_model, check_cpu_session, check_onnx_file, is_onnx, model_file_in
+from serving.build_parameters import PRECISION_PARAMETER, SOURCE_PARAMETER, speed_parameter
+from serving.config_changes import interface_changes
 from serving.config_check import interface_change
 from serving.deploy_files import (
     copy_file,
@@ -52,8 +54,6 @@ from serving.kinds_parameter import kinds_parameter
 from serving.length_parameter import length_parameter
 from serving.model_config import (
     CONFIG_NAME,
-    PRECISION_PARAMETER,
-    SOURCE_PARAMETER,
     DynamicBatching,
     InstanceGroup,
     ModelConfig,
@@ -62,10 +62,8 @@ from serving.model_config import (
     VersionPolicy,
     check_model_name,
     default_preferred_batch_sizes,
-    interface_changes,
     merge_extra,
     parse_config,
-    speed_parameter,
     to_protobuf_text,
     write_config,
 )
@@ -322,7 +320,7 @@ def model_parameters(manifest: Manifest, ragged_batching: str | None) -> dict[st
     recurrent model's state pairs (`serving.state_parameter`), the reference graph's word on the outputs
     (`serving.graph_parameter`), the kinds and the length input the build was told (`serving.kinds_parameter`,
     `serving.length_parameter`), the inputs whose NaN it accepts (`serving.nan_parameter`), its in-process speed
-    verdict (`serving.model_config.speed_parameter`), the drift budget it missed (`serving.drift_parameter`), and how
+    verdict (`serving.build_parameters`), the drift budget it missed (`serving.drift_parameter`), and how
     the Python backend batches requests of different lengths where it must."""
     parameters = {PRECISION_PARAMETER: manifest.precision} if manifest.precision else {}
     parameters.update(state_parameter(manifest.extra.get(STATE_PAIRS) or []))  # evaluate runs it as a stream

@@ -4,7 +4,7 @@
 `deploy` warns of it (`serving.build_verdict`), and the served config said nothing of it. Session 56's probe: the load
 test of such a build beside FP32 headlined "PASS · INT8 1.97× FP32 served", where `report --build` of the same results
 read FAIL ("drift: 4 of 6 budgeted metrics within budget"). `deploy` now writes deploy's own lines for the misses as
-one config parameter (JSON text), the way it records the build's speed verdict (`serving.model_config`), and
+one config parameter (JSON text), the way it records the build's speed verdict (`serving.build_parameters`), and
 `loadtest` keeps them with each run (`loadtest.run_identity`).
 
 `config.pbtxt` is one per model, not per version: its drift misses and speed verdict are the last deploy's. Session
@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from serving.build_parameters import recorded_speed
 from serving.build_verdict import missed_checks
-from serving.model_config import is_version_name, recorded_speed
+from serving.model_config import is_version_name
 from serving.versions import DEPLOY_RECORD
 
 DRIFT_MISSED_PARAMETER = "quantserve_drift_missed"  # ["missed its drift budget …; shipped with --keep-failing", …]

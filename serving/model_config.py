@@ -2,11 +2,12 @@
 
 The text is produced only when writing, through Triton's own `model_config_pb2` (shipped in
 `tritonclient`), so a config that would not parse in Triton is never written.
+What deploy records of the build in it is `serving.build_parameters`', what a new config changes for the served
+one's clients `serving.config_changes`'.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import secrets
@@ -41,34 +42,6 @@ MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 VERSION_NAME = re.compile(r"[1-9][0-9]{0,18}")  # ASCII digits only: '²'.isdigit() is True, int('²') raises
 # Triton reads a version folder's name with std::stoll: above this it throws out_of_range, uncaught, and aborts
 MAX_VERSION = 2**63 - 1
-# The config parameter `deploy` records the build's precision under (its manifest's `precision`): clients read what a
-# model really is from the server, not from its name (an INT8 build deployed as `sw_fp32` was judged as FP32).
-# Triton and its backends ignore parameters they do not know.
-PRECISION_PARAMETER = "quantserve_precision"
-# ... and the source model's identity: the sha256 of the build's FP32 reference (fp32.onnx, the exported and fused
-# source model, byte for byte the same in an INT8 and an FP32 build of one model), so a report pairs INT8 with FP32
-# only where both are variants of one model (a digits CNN was judged 0.61x an unrelated linear model).
-SOURCE_PARAMETER = "quantserve_source"
-# ... and the build's in-process speed verdict (`quantserve optimize`'s, in its manifest), so a report of a load test
-# of the served model judges it without being given the build folder: a build refused for speed and deployed with
-# --allow-slower (0.97x in-process) read "verdict: PASS" in every report but one given --build (session 51)
-SPEED_PARAMETER = "quantserve_in_process_speed"
-# With the share of the cores other processes took while it was timed, so a report says what optimize said of a busy
-# machine's figure (session 52: "3.07× in-process" with no word of the 50 % others took).
-# And the rounds' verdict with its lower bound: a build whose median cleared the bar on rounds too spread to show it
-# (`optimizer.speed_verdict`, "uncertain") read "below its speed budget" at 1.15× against 1.1.
-SPEED_KEYS = (
-    "speedup",
-    "holds",
-    "min_speedup",
-    "threads",
-    "batch_size",
-    "cpu",
-    "busy",
-    "others_share",
-    "verdict",
-    "speedup_low",
-)
 
 
 @dataclass(frozen=True)
@@ -285,48 +258,6 @@ class ModelConfig:
         return data
 
 
-def recorded_precision(config: dict[str, Any]) -> str | None:
-    """The precision `deploy` recorded in a config (the dict Triton's get_model_config or `parse_config` gives), or
-    None where none is recorded (deployed before it was, or not by quantserve)."""
-    precision = _string_parameter(config, PRECISION_PARAMETER)
-    return precision.lower() if precision else None
-
-
-def recorded_source(config: dict[str, Any]) -> str | None:
-    """The source model's identity `deploy` recorded in a config (`SOURCE_PARAMETER`), or None where none is."""
-    return _string_parameter(config, SOURCE_PARAMETER)
-
-
-def _string_parameter(config: dict[str, Any], name: str) -> str | None:
-    """The string value of config parameter `name` (as Triton's get_model_config or `parse_config` gives it), None
-    where the config has none."""
-    value = (config.get("parameters") or {}).get(name) or {}
-    text = value.get("string_value") if isinstance(value, dict) else None
-    return str(text) if text else None
-
-
-def speed_parameter(speed: dict[str, Any] | None) -> dict[str, str]:
-    """The config parameter recording a build's in-process speed verdict (`SPEED_PARAMETER`); none where the build
-    was not timed (an FP32 build)."""
-    if not speed or "speedup" not in speed:
-        return {}
-    return {SPEED_PARAMETER: json.dumps({key: speed[key] for key in SPEED_KEYS if key in speed}, sort_keys=True)}
-
-
-def recorded_speed(config: dict[str, Any]) -> dict[str, Any] | None:
-    """The in-process speed verdict `deploy` recorded in a config, or None where none is (or it cannot be read)."""
-    text = _string_parameter(config, SPEED_PARAMETER)
-    try:
-        speed = json.loads(text) if text else None
-    except ValueError:
-        return None
-    if not isinstance(speed, dict) or "speedup" not in speed:
-        return None
-    # a speedup of null is a NaN the build timed (strict JSON): kept, so the verdict fails it rather than read the
-    # build as untimed and pass (session 59)
-    return speed if speed["speedup"] is None or isinstance(speed["speedup"], int | float) else None
-
-
 def check_model_name(name: str) -> None:
     """Raise unless `name` is a safe Triton model (and folder) name."""
     if not isinstance(name, str) or not MODEL_NAME.fullmatch(name):
@@ -385,72 +316,6 @@ def parse_config(path: Path) -> dict[str, Any]:
     except (OSError, text_format.ParseError) as exc:
         raise QuantserveError(f"{path}: not a readable Triton config ({exc})") from exc
     return dict(json_format.MessageToDict(message, preserving_proto_field_name=True))
-
-
-def interface_changes(served: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """How `new` (a config dict) changes what clients of `served` (a config as `parse_config` reads it) send and
-    receive: tensors added, removed, or of another type or shape; [] if none. Shapes as clients see them: a batched
-    config's dims behind its batch axis (-1), so max_batch_size 0 with dims [-1, 16] and 8 with [16] are alike; an
-    output's -1 axes fixed are no change (`_fixes_dynamic`), an input's are (requests of other sizes would fail)."""
-    from google.protobuf import json_format, text_format
-    from tritonclient.grpc import model_config_pb2
-
-    message = text_format.Parse(to_protobuf_text(new), model_config_pb2.ModelConfig())
-    new = json_format.MessageToDict(message, preserving_proto_field_name=True)  # the form parse_config gives
-    changes = []
-    for kind in ("input", "output"):
-        before = {t["name"]: t for t in served.get(kind, [])}
-        after = {t["name"]: t for t in new.get(kind, [])}
-        changes += [f"{kind} '{name}' removed" for name in before if name not in after]
-        changes += [f"{kind} '{name}' added" for name in after if name not in before]
-        for name in (n for n in before if n in after):
-            for field_name, words in (("data_type", "type"), ("dims", "dims")):
-                was, now = before[name].get(field_name), after[name].get(field_name)
-                if field_name == "dims":
-                    was, now = _client_shape(served, was), _client_shape(new, now)
-                    if kind == "output" and _fixes_dynamic(was, now):
-                        continue
-                if was != now:
-                    changes.append(f"{kind} '{name}' {words} {was} → {now}")
-    return changes
-
-
-def batch_limit_cut(served: dict[str, Any], new: dict[str, Any]) -> str | None:
-    """How `new` lowers the rows a request may carry below what `served` takes ("max_batch_size 32 → 4 (requests of
-    5 to 32 rows would be refused)"), None where it does not: a live deploy at --max-batch 4 over 32 passed the
-    interface check in silence, and every 8-row request failed from the swap on (issue 11, session 40). From batched
-    to 0 the tensors' shapes say it (`interface_changes`). From 0 to N is a cut where every input of `served` takes
-    any size on axis 0 (`_no_row_limit`): a plain deploy over a tune winner's max batch 0 wrote 32, and a 100-row
-    request that version 1 answered was refused ("batch-size must be <= 32", session 56)."""
-    was, now = int(served.get("max_batch_size", 0) or 0), int(new.get("max_batch_size", 0) or 0)
-    if was == 0 and now > 0 and _no_row_limit(served):
-        return f"max_batch_size 0 → {now} (requests of more than {now} rows would be refused; was no row limit)"
-    if not 0 < now < was:
-        return None
-    return f"max_batch_size {was} → {now} (requests of {now + 1} to {was} rows would be refused)"
-
-
-def _no_row_limit(config: dict[str, Any]) -> bool:
-    """Whether `config`, served with max_batch_size 0, takes requests of any number of rows: each input's axis 0 is
-    dynamic (-1). A fixed axis 0 (an --unbatched build's 1) is a shape, which `interface_changes` compares."""
-    try:
-        return all(list(t.get("dims") or []) and int(t["dims"][0]) == -1 for t in config.get("input", []))
-    except (TypeError, ValueError, AttributeError):
-        return False
-
-
-def _fixes_dynamic(was: list[int], now: list[int]) -> bool:
-    """`now` is `was` with some -1 axes fixed. For an output no client feels it: what it sends is unchanged, and the
-    answers it read as [-1, -1] it reads as their sizes. Session 46: optimize now writes the sizes fusion resolved
-    (YOLO11n-pose's output, [-1, 56, 8400]), and redeploying such a build over a version deployed with [-1, -1, -1]
-    was refused as an interface change."""
-    return len(was) == len(now) and all(w in (-1, n) for w, n in zip(was, now, strict=True))
-
-
-def _client_shape(config: dict[str, Any], dims: list[Any] | None) -> list[int]:
-    """A tensor's shape as a client sends or reads it: behind the batch axis where the config batches."""
-    shape = [int(d) for d in dims or []]
-    return [-1, *shape] if int(config.get("max_batch_size", 0)) > 0 else shape
 
 
 def write_config(config: dict[str, Any], model_dir: Path) -> Path:

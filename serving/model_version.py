@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from serving.model_config import check_version_name, is_version_name, recorded_precision
+from serving.build_parameters import recorded_precision
+from serving.model_config import check_version_name, is_version_name
 from serving.versions import DEPLOY_RECORD
 
 VERSION_SEPARATOR = "@"  # `m@2`: version 2 of model m (Triton model names hold no '@')

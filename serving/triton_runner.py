@@ -16,10 +16,11 @@ import numpy as np
 from quantserve.artifact import TensorSpec
 from quantserve.errors import InternalError, QuantserveError
 from quantserve.runner import Runner, concat_outputs
+from serving.build_parameters import recorded_precision
 from serving.call_failures import reloading
 from serving.client import TritonGrpcClient
 from serving.declared_outputs import DeclaredOutput, array_mismatch, declared_outputs
-from serving.model_config import check_version_name, is_version_name, recorded_precision
+from serving.model_config import check_version_name, is_version_name
 from serving.model_version import NOT_PER_VERSION, version_precision
 from serving.reshaped import Reshapes, reshaped_tensors
 from serving.response_rows import row_mismatch

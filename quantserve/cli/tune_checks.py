@@ -97,8 +97,9 @@ def check_interface_kept(build: Path, settings: TuneSettings) -> None:
     `repo/name`: the winner's deploy would be refused only after the whole search (49 s at --max-trials 1), and
     nothing of the search was written."""
     from optimizer.targets import get_target
+    from serving.config_changes import interface_changes
     from serving.deploy import build_config, load_artifact
-    from serving.model_config import CONFIG_NAME, interface_changes, merge_extra, parse_config
+    from serving.model_config import CONFIG_NAME, merge_extra, parse_config
 
     config_path = Path(settings.repo) / settings.name / CONFIG_NAME
     if not config_path.is_file():

@@ -14,9 +14,10 @@ from quantserve.cli.tune_trials import TRACE_MAX_IN_FLIGHT, ServingConfig, Trial
 def deploy_winner(settings: TuneSettings, config: ServingConfig) -> dict[str, Any]:
     """Deploy the winning build with the winning settings into the user's repository. A winner that takes fewer rows
     a request than the model there now is deployed (a lower max batch is what the search found best) and said:
-    `batch_cut`, the words `tune` prints (deploy alone refuses it, `serving.model_config.batch_limit_cut`)."""
+    `batch_cut`, the words `tune` prints (deploy alone refuses it, `serving.config_changes.batch_limit_cut`)."""
+    from serving.config_changes import batch_limit_cut
     from serving.deploy import deploy
-    from serving.model_config import CONFIG_NAME, batch_limit_cut, parse_config
+    from serving.model_config import CONFIG_NAME, parse_config
 
     build = settings.build_for(config.precision)
     served = Path(settings.repo) / settings.name / CONFIG_NAME

@@ -18,8 +18,9 @@ from loadtest.report_verdict import verdict_headline
 from loadtest.results import LoadResult
 from loadtest.run_identity import RunIdentity
 from quantserve.artifact import Manifest
+from serving.build_parameters import SPEED_PARAMETER, recorded_speed
 from serving.deploy import deploy
-from serving.model_config import CONFIG_NAME, SPEED_PARAMETER, parse_config, recorded_speed
+from serving.model_config import CONFIG_NAME, parse_config
 from tests.serving.serving_models import DENSE_IO, write_dense_onnx
 
 SLOW = {

@@ -21,8 +21,9 @@ from loadtest.report_verdict import verdict_headline
 from loadtest.run_identity import RunIdentity
 from quantserve.artifact import Manifest
 from quantserve.cli import main
+from serving.build_parameters import recorded_speed
 from serving.deploy import deploy
-from serving.model_config import CONFIG_NAME, parse_config, recorded_speed
+from serving.model_config import CONFIG_NAME, parse_config
 from tests.serving.serving_models import DENSE_IO, write_dense_onnx
 
 BUSY = {

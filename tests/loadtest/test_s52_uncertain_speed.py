@@ -12,8 +12,9 @@ from test_s51_recorded_speed import _build, _step
 from loadtest.load_run import LoadRun
 from loadtest.report import load_results
 from loadtest.run_identity import RunIdentity
+from serving.build_parameters import recorded_speed
 from serving.deploy import deploy
-from serving.model_config import CONFIG_NAME, parse_config, recorded_speed
+from serving.model_config import CONFIG_NAME, parse_config
 
 UNSURE = {
     "speedup": 1.15,

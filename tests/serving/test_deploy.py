@@ -20,8 +20,9 @@ import serving.deploy
 from quantserve.artifact import Manifest
 from quantserve.cli import main
 from quantserve.errors import QuantserveError
+from serving.build_parameters import PRECISION_PARAMETER, recorded_precision
 from serving.deploy import ServingPolicy, deploy, existing_versions
-from serving.model_config import PRECISION_PARAMETER, QueuePolicy, parse_config, recorded_precision
+from serving.model_config import QueuePolicy, parse_config
 from serving.repository import STAGING_PREFIX
 from serving.repository_lock import LOCK_NAME, VERSION_RECORD
 from serving.versions import DEPLOY_RECORD as VERSION_RECORD_FILE

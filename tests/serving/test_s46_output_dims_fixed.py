@@ -13,8 +13,9 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from quantserve.cli import main
+from serving.config_changes import interface_changes
 from serving.deploy import deploy
-from serving.model_config import interface_changes, parse_config
+from serving.model_config import parse_config
 
 
 def _config(kind: str, dims: list[int]) -> dict:

@@ -14,9 +14,10 @@ from serving_models import make_build_dir
 
 from quantserve.cli import main
 from quantserve.errors import QuantserveError
+from serving.config_changes import batch_limit_cut
 from serving.config_check import edited_interface_change, interface_change
 from serving.deploy import deploy
-from serving.model_config import batch_limit_cut, parse_config
+from serving.model_config import parse_config
 from serving.versions import existing_versions
 
 ZERO_TO_32 = "max_batch_size 0 → 32 (requests of more than 32 rows would be refused; was no row limit)"

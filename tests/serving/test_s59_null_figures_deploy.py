@@ -8,10 +8,11 @@ import math
 from pathlib import Path
 
 from quantserve.artifact import Manifest
+from serving.build_parameters import recorded_speed
 from serving.build_verdict import missed_checks
 from serving.deploy import deploy
 from serving.drift_parameter import recorded_drift_misses
-from serving.model_config import CONFIG_NAME, parse_config, recorded_speed
+from serving.model_config import CONFIG_NAME, parse_config
 from tests.serving.serving_models import DENSE_IO, write_dense_onnx
 
 SLOWER = {"speedup": math.nan, "holds": False, "min_speedup": 1.1, "threads": 2, "batch_size": 8, "cpu": "EPYC"}
