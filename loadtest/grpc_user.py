@@ -38,15 +38,9 @@ from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 from tritonclient.utils import np_to_triton_dtype
 
 from loadtest.grpc_channel import channel_args, client_tls
+from loadtest.locust_options import replayed_trace
 from loadtest.model_gone import RELOADING, ServedCheck, write_gone
-from loadtest.recording import (
-    at_quit,
-    record_unanswered,
-    replayed_trace,
-    run_stopping,
-    warm_up_ended,
-    window_opened,
-)
+from loadtest.recording import at_quit, record_unanswered, run_stopping, warm_up_ended, window_opened
 from loadtest.recording_files import EARLY_DEADLINE, answering_version
 from loadtest.request_data import MAX_REQUESTS, request_batches, request_limit, sent_lengths
 from loadtest.request_failures import TritonRequestFailed, readable_failure

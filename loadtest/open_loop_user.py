@@ -23,15 +23,9 @@ from locust import User, task
 from loadtest.arrival_trace import ArrivalTrace
 from loadtest.grpc_user import _TritonClientMixin, blocking_call_pool, request_inputs
 from loadtest.load_pattern import ARRIVALS, rate_arrivals
+from loadtest.locust_options import replayed_trace
 from loadtest.pending_arrivals import PendingArrivals
-from loadtest.recording import (
-    at_quit,
-    record_unanswered,
-    replayed_trace,
-    schedule_span,
-    schedule_start,
-    warm_up_ended,
-)
+from loadtest.recording import at_quit, record_unanswered, schedule_span, schedule_start, warm_up_ended
 
 
 class OpenLoopTritonUser(_TritonClientMixin, User):
