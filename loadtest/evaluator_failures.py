@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from quantserve.data import batch_rows
 from quantserve.errors import QuantserveError
 from serving.call_failures import RetryPolicy, takes_connections
 from serving.triton_runner import LIVENESS_TIMEOUT_S, ServerStopped
@@ -32,7 +33,7 @@ class RowsSent:
     def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
         for batch in self.batches:
             self.first += self.rows
-            self.rows = len(next(iter(batch.values()))) if batch else 0
+            self.rows = batch_rows(batch)
             yield batch
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import onnx
 
 from optimizer.quant_exclusions import COMPUTE_OPS, run_with_tensors
+from quantserve.data import batch_rows
 
 OUTLIER_RATIO = 8.0
 PERCENTILE = 99.9
@@ -102,7 +103,7 @@ def _row_parts(
 ) -> Iterator[dict[str, np.ndarray]]:
     """Each batch in parts of `rows_at_once` rows (whole without it), each part's place noted in `parts`."""
     for batch in batches:
-        total = len(next(iter(batch.values()))) if batch else 0
+        total = batch_rows(batch)
         size = max(1, rows_at_once or total)
         for first in range(0, max(total, 1), size):
             parts.append((first, min(size, total - first), total))

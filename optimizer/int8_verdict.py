@@ -34,6 +34,7 @@ from optimizer.sensitivity import EXHAUSTED, quantized_nodes
 from optimizer.speed import Block
 from optimizer.timing_rows import TimingRows
 from quantserve.artifact import Artifact
+from quantserve.data import batch_rows
 
 # a miss by more than this many times the drift the budget allows (normalized slack below −10: a 0.98 correlation
 # budget missed below 0.78, a 0.99 cosine one below 0.89) is far: more search time is offered only where the
@@ -292,7 +293,7 @@ class SearchVerdict(HeldOutDrift):
                 "pairs": self.paired[chosen.path].pairs,
                 "others_share": self.paired[chosen.path].others_share,
                 "threads": self._threads(),
-                "batch": len(next(iter(self.timing_batch.values()))),
+                "batch": batch_rows(self.timing_batch),
                 "timing_rows": self.timing_rows.to_dict(),  # --timing-batch, and why fewer were timed
             },
             "candidates": [c.summary() for c in tried],

@@ -70,7 +70,7 @@ from optimizer.speed_verdict import (
     sliver_reason,
     uncertain_line,
 )
-from quantserve.data import TensorData
+from quantserve.data import TensorData, batch_rows
 from quantserve.errors import InternalError, QuantserveError
 from quantserve.metrics import beside_bar
 
@@ -238,7 +238,7 @@ def compare_speed(
         speedup=statistics.median(b.ratio for b in used),
         round_speedups=tuple(b.ratio for b in used),
         min_speedup=settings.min_speedup,
-        batch_size=samples if samples is not None else len(next(iter(batch.values()))),
+        batch_size=samples if samples is not None else batch_rows(batch),
         threads=threads,
         cpu=cpu_model(),
         input_shapes={name: list(array.shape) for name, array in batch.items()},
@@ -247,7 +247,7 @@ def compare_speed(
     )
     if record.holds:
         return record
-    whole = samples is not None and samples != len(next(iter(batch.values())))  # an --unbatched build's sample
+    whole = samples is not None and samples != batch_rows(batch)  # an --unbatched build's sample
     share, kept = _compute_share(fp32, int8, batch, whole)
     return replace(record, int8_mac_share=share, fp32_compute=kept, kept_for_drift=kept_for_drift)
 

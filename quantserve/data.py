@@ -7,7 +7,7 @@ calibrator adapts to the iterable of `dict[str, np.ndarray]` batches this yields
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,9 +64,10 @@ class TensorData:
 
     def request(self, row: int) -> dict[str, np.ndarray]:
         """Sample `row` as one request of an --unbatched build: `data[row]` whole where the arrays have one axis more
-        than the model's inputs, else `data[row:row+1]`."""
+        than the model's inputs, else `data[row:row+1]`. A rank-0 input's `data[row]` is a 0-d array: numpy's scalar
+        was refused by ONNX Runtime ("Unable to handle object of type <class 'numpy.float32'>", swift-f0's fmin)."""
         if self.requests.whole:
-            return {k: v[row] for k, v in self.arrays.items()}
+            return {k: np.asarray(v[row]) for k, v in self.arrays.items()}
         return {k: v[row : row + 1] for k, v in self.arrays.items()}
 
     @property
@@ -93,6 +94,12 @@ class TensorData:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         np.savez(path, **arrays)  # type: ignore[arg-type]
         return Path(path)
+
+
+def batch_rows(batch: Mapping[str, np.ndarray]) -> int:
+    """The rows of a batch of inputs: axis 0 of its first input that has one; 0 where none has. A whole request of
+    --unbatched data may hold a rank-0 input (swift-f0's fmin) first, and len() of it raised a TypeError."""
+    return next((len(array) for array in batch.values() if np.ndim(array)), 0)
 
 
 def load_npz(

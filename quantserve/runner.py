@@ -14,6 +14,7 @@ from types import TracebackType
 import numpy as np
 
 from quantserve.artifact import TensorSpec
+from quantserve.data import batch_rows
 from quantserve.errors import QuantserveError
 
 
@@ -115,7 +116,7 @@ class RequestLog:
     shapes: dict[str, list[tuple[int, ...]]] = field(default_factory=dict)
 
     def record(self, batch: dict[str, np.ndarray], answer: dict[str, np.ndarray]) -> None:
-        self.rows.append(len(next(iter(batch.values()))) if batch else 0)
+        self.rows.append(batch_rows(batch))
         for name, value in answer.items():
             self.shapes.setdefault(name, []).append(tuple(np.shape(value)))
 
