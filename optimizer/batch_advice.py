@@ -27,6 +27,23 @@ UNBATCHED_ROUTE = (
 )
 
 
+def fixed_batch_advice(name: str, shape: list[str], scalars: list[str]) -> str:
+    """What to do with a model whose input `name` of `shape` fixes its batch axis: re-export it with a dynamic one,
+    or, a published file that cannot be (swift-f0's audio [1, samples]), build it as it is (UNBATCHED_ROUTE). Beside
+    rank-0 inputs (`scalars`: swift-f0's fmin, fmax), one value a request, it cannot batch even re-exported: the
+    route alone, with the data each input then takes."""
+    if not scalars:
+        return f"re-export it with a dynamic batch axis (dim_param) so Triton can batch requests{UNBATCHED_ROUTE}"
+    quoted = [f"'{scalar}'" for scalar in scalars]
+    said = f"input {quoted[0]} has" if len(quoted) == 1 else f"inputs {', '.join(quoted[:-1])} and {quoted[-1]} have"
+    forms = ", ".join([f"'{name}' ({', '.join(['N', *shape])})", *(f"{q} (N,)" for q in quoted)])
+    return (
+        f"{said} rank 0 (one value a request, which no batch axis carries), so it cannot batch even re-exported: "
+        "build it as it is with --unbatched (Triton then serves it with max_batch_size 0, one request at a time) "
+        f"and give data with one axis more than each input, N requests: {forms}, each data[i] one whole request"
+    )
+
+
 def unbatched_reason(name: str, shape: list[int], rows: int, advice: str = "") -> str:
     """Why output `name` of `shape` for `rows` input rows cannot be split per request, and what to do: a time-major
     output (a CTC recognizer's logits, [T, N, C]) needs a Transpose; a per-model constant among the outputs

@@ -17,6 +17,7 @@ from pathlib import Path
 import onnx
 
 from optimizer import onnx_files
+from optimizer.batch_advice import fixed_batch_advice
 from optimizer.batch_axis import BATCH, FreedBatch, free_unit_batch, graph_inputs
 from optimizer.fused_ops import split_fused_convs
 from optimizer.stored_weights import drop_unread_inputs, fold_stored_weights
@@ -347,9 +348,11 @@ def _require_dynamic_batch(path: Path, model: onnx.ModelProto) -> None:
         if dims[0].HasField("dim_value"):
             dynamic = [i for i, dim in enumerate(dims) if not dim.HasField("dim_value")]
             where = f", and axis {dynamic[0]} is dynamic: Triton batches along axis 0" if dynamic else ""
+            shape = [str(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?") for d in dims]
+            scalars = [t.name for t in inputs if not t.type.tensor_type.shape.dim]
             raise QuantserveError(
                 f"{path}: input '{tensor.name}' has a fixed batch axis ({dims[0].dim_value}){where}; "
-                "re-export it with a dynamic batch axis (dim_param) so Triton can batch requests"
+                + fixed_batch_advice(tensor.name, shape, scalars)
             )
 
 

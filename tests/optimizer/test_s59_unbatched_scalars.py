@@ -15,10 +15,12 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from optimizer.batch_advice import UNBATCHED_ROUTE
 from optimizer.pipeline import OptimizeOptions, optimize
 from optimizer.speed import SpeedSettings
 from quantserve.artifact import Manifest
 from quantserve.cli import main
+from quantserve.errors import QuantserveError
 
 SAMPLES = 64
 
@@ -78,3 +80,35 @@ def test_the_cli_builds_it_with_unbatched(tmp_path: Path) -> None:
     model, calib = scalar_model(tmp_path / "m.onnx"), scalar_data(tmp_path / "calib.npz", 40)
     argv = ["-q", "optimize", str(model), "--calib", str(calib), "--precision", "fp32", "--unbatched"]
     assert main([*argv, "--out", str(tmp_path / "o")]) == 0 and Manifest.load(tmp_path / "o").unbatched
+
+
+def test_without_unbatched_the_refusal_names_the_route_and_says_the_scalars_rule_out_a_batch(tmp_path: Path) -> None:
+    model = scalar_model(tmp_path / "m.onnx")
+    with pytest.raises(QuantserveError) as refused:
+        optimize(_options(model, scalar_data(tmp_path / "c.npz", 40, whole=False), tmp_path / "out", unbatched=False))
+    message = str(refused.value)
+    assert message.startswith(f"{model}: input 'audio' has a fixed batch axis (1), and axis 1 is dynamic")
+    assert "re-export it with" not in message, "a published file cannot be re-exported; its scalars forbid a batch"
+    assert "inputs 'fmin' and 'fmax' have rank 0 (one value a request, which no batch axis carries)" in message
+    assert "build it as it is with --unbatched" in message
+    assert "'audio' (N, 1, samples), 'fmin' (N,), 'fmax' (N,)" in message
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_fixed_batch_without_scalars_is_told_both_routes(tmp_path: Path) -> None:
+    """No rank-0 input: re-exporting may make it batch, and --unbatched builds the published file as it is."""
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["audio"], ["y"])],
+        "fixed",
+        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, [2, "samples"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, "samples"])],
+    )
+    model = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(model))
+    np.savez(tmp_path / "c.npz", audio=np.ones((40, SAMPLES), np.float32))
+    with pytest.raises(QuantserveError) as refused:
+        optimize(_options(model, tmp_path / "c.npz", tmp_path / "out", unbatched=False))
+    assert str(refused.value) == (
+        f"{model}: input 'audio' has a fixed batch axis (2), and axis 1 is dynamic: Triton batches along axis 0; "
+        f"re-export it with a dynamic batch axis (dim_param) so Triton can batch requests{UNBATCHED_ROUTE}"
+    )
