@@ -10,10 +10,12 @@ read them, never write them. Locust's own processes read the file themselves (`l
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
-from quantserve.data import TensorData, load_npz
+from quantserve.artifact import TensorSpec
+from quantserve.data import TensorData, load_npz, read_as_served
 
 
 def read_data(path: Path | str) -> TensorData:
@@ -23,6 +25,14 @@ def read_data(path: Path | str) -> TensorData:
     except OSError:
         return load_npz(path, float_truth=True)  # its one line naming the file
     return _read(str(path), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+def served_data(path: Path | str, inputs: Sequence[TensorSpec], max_batch_size: int) -> TensorData:
+    """`read_data(path)` as the served model takes it (`read_as_served`, evaluate's rule): each data[i] one whole
+    request where the model does not batch and every array has one axis more than its input. A TensorData of its
+    own over the read arrays, whose marks do not reach the next asker of the shared read."""
+    data = read_data(path)
+    return read_as_served(path, TensorData(data.arrays, data.labels, data.truth), inputs, max_batch_size)
 
 
 @lru_cache(maxsize=1)

@@ -42,7 +42,7 @@ from optimizer.token_axes import output_positions
 from optimizer.token_lengths import told_length
 from optimizer.user_metric import MetricComparison, UserMetric, metric_violation
 from quantserve import metrics
-from quantserve.data import TensorData, check_against, fixed_request_rows, load_npz, whole_samples
+from quantserve.data import TensorData, check_against, fixed_request_rows, load_npz, read_as_served
 from quantserve.errors import QuantserveError
 from quantserve.runner import LoggedRunner, RequestLog, run_batches
 from serving.build_parameters import recorded_source
@@ -86,8 +86,7 @@ def served_outputs(
     with runner:
         # the process serving at the start, and the requests sent again: a restart during the run is said
         listening, resent = listening_pid(url), ResentCount.installed(runner.request_client)
-        if runner.max_batch_size <= 0 and whole_samples(source, data.arrays, runner.input_specs()):
-            data.unbatched = True  # an --unbatched build of whole samples (a clip's frames): each data[i] a request
+        read_as_served(source, data, runner.input_specs(), runner.max_batch_size)  # whole samples: data[i] a request
         # NaN where the build accepted it (a tree ensemble's "missing"): its config is read only for data holding NaN
         check_against(source, data, runner.input_specs(), ServedNanAccepted(lambda: served_config(url, name)))
         if data.requests.whole:  # one sample a request

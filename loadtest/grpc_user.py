@@ -45,7 +45,7 @@ from loadtest.recording_files import EARLY_DEADLINE, answering_version
 from loadtest.request_data import MAX_REQUESTS, request_batches, request_limit, sent_lengths
 from loadtest.request_failures import TritonRequestFailed, readable_failure
 from loadtest.request_shapes import ServedInputs, as_served, read_served_inputs
-from quantserve.data import TensorData, as_sent, load_npz
+from quantserve.data import TensorData, as_sent, load_npz, read_as_served
 from serving.call_failures import reloading
 from serving.declared_outputs import DeclaredOutput, declared_outputs, read_declared_outputs, wire_mismatch
 from serving.response_rows import batches_requests, row_mismatch
@@ -100,6 +100,8 @@ class SentRequest(list[Any]):
 
 def _built_requests(data: TensorData, request_batch: int, model: str, limit: int) -> list[Any]:
     served = _served.get(model)
+    if served is not None:  # whole requests as the run's check read them (`loadtest.data_file.served_data`)
+        read_as_served("--data", data, served.input_specs(), served.max_batch_size)
     batches = request_batches(data, request_batch, served, limit)
     built = []
     for batch, length in zip(batches, sent_lengths(data, batches, served), strict=True):

@@ -20,7 +20,7 @@ import numpy as np
 
 import loadtest
 from loadtest import recording_files
-from loadtest.data_file import read_data
+from loadtest.data_file import served_data
 from loadtest.interruption import MeasuredSteps, StepInterrupted
 from loadtest.load_pattern import ClosedLoop, LoadStep
 from loadtest.load_run import LoadRun
@@ -380,7 +380,7 @@ def _check_model_ready(settings: LoadSettings, requests: tuple[tuple[int, ...], 
         config = client.model_config(model)
     served = ServedInputs.from_config(model, config)
     settings.queue_delay_s = max_queue_delay_s(config)  # the deadline notes' cause where --request-timeout is within
-    data, max_batch = read_data(data_path), served.max_batch_size
+    data, max_batch = served_data(data_path, inputs, served.max_batch_size), served.max_batch_size
     check_against(data_path, data, inputs, served_nan_accepted(config))  # NaN where the build accepted it
     sizes, flag = requests
     samples = max(sizes)

@@ -165,7 +165,10 @@ def request_batches(
 ) -> list[dict[str, np.ndarray]]:
     """The data's samples as requests of `request_batch` each (the file repeated where it holds fewer, a last
     partial one dropped, at most `limit` of them: `request_starts`), padding trimmed where the served model allows it
-    (not at all where it is unknown). Views of the data: no row is copied."""
+    (not at all where it is unknown). Views of the data: no row is copied. Data of whole requests (`requests.whole`)
+    is a request a data[i], whatever `request_batch` (`check_sent_shapes` refuses more than 1)."""
+    if data.requests.whole:  # each data[i] one request, as it is (`quantserve.data.read_as_served`)
+        return [data.request(row) for row in request_starts(len(data), 1, limit).tolist()]
     if len(data) < request_batch:
         data = TensorData({k: np.resize(v, (request_batch, *v.shape[1:])) for k, v in data.arrays.items()})
     starts = request_starts(len(data), request_batch, limit).tolist()
@@ -180,7 +183,7 @@ def sent_lengths(data: TensorData, batches: list[dict[str, np.ndarray]], served:
     """Each of `batches`' length as `request_batches` built it from `data`: its padded inputs' axis-1 width where the
     run cuts them to the request's own length (`trim_padding`); 0 each where it sends them uncut. Recorded per request
     (`recording_files.LENGTH_COLUMN`): a run of mixed lengths is summed up per length (`loadtest.length_figures`)."""
-    padding = padding_input(data.arrays) if served is not None else None
+    padding = padding_input(data.arrays) if served is not None and not data.requests.whole else None
     padded = padded_inputs(data.arrays, padding) if padding is not None else []
     if not padded or served is None or fixed_length_input(padded, served) is not None:
         return [0] * len(batches)
@@ -218,6 +221,12 @@ def check_sent_shapes(data: TensorData, sizes: Collection[int], served: ServedIn
     requests made of it (1-D flags to a max_batch_size 0 model); every row of a 2 M-row file checked as a request of
     its own took 165 s."""
     limit = request_limit(sizes)
+    more = [size for size in sizes if size > 1]
+    if data.requests.whole and more:
+        raise QuantserveError(
+            f"{flag}: requests of {more[0]} samples, but each data[i] is one whole request of model "
+            f"'{served.model}' (max_batch_size 0; the data has one axis more than its inputs): send 1 sample a request"
+        )
     for size in sizes:
         checked: set[tuple[tuple[str, tuple[int, ...]], ...]] = set()
         for batch in request_batches(data, size, served, limit):

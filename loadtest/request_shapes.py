@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from quantserve.artifact import TensorSpec
+
 
 @dataclass(frozen=True)
 class ServedInputs:
@@ -40,6 +42,11 @@ class ServedInputs:
     @property
     def batched(self) -> bool:
         return self.max_batch_size > 0
+
+    def input_specs(self) -> list[TensorSpec]:
+        """The inputs' shapes as a request carries them, for the data's rank rule (`quantserve.data.read_as_served`);
+        the config's dtypes are not kept here ('')."""
+        return [TensorSpec(name, "", shape) for name, shape in self.shapes.items()]
 
     def dynamic(self, name: str, axis: int) -> bool:
         """Whether input `name` may be sent at any length on `axis` (of the request as sent): -1 in its config. A

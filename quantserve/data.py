@@ -362,6 +362,18 @@ def check_against(
         _check_finite(path, spec.name, array, nan_ok)
 
 
+def read_as_served(
+    source: Path | str, data: TensorData, inputs: Sequence[TensorSpec], max_batch_size: int
+) -> TensorData:
+    """`data` marked as whole requests (`unbatched`, `requests.whole`) where a model served with `max_batch_size` 0
+    takes it so: every array one axis more than its input (`whole_samples`: an --unbatched build of swift-f0 given
+    audio (N, 1, samples)), each data[i] one request; else as it is. One rule for evaluate and loadtest, which
+    refused the file evaluate took ("input 'audio' has shape (256, 1, 32000), the model expects [1, 'dim1']")."""
+    if max_batch_size <= 0 and whole_samples(source, data.arrays, inputs):
+        data.unbatched = data.requests.whole = True
+    return data
+
+
 def whole_samples(path: Path | str, arrays: dict[str, np.ndarray], inputs: Sequence[TensorSpec]) -> bool:
     """The rank rule of --unbatched data: True where every array has one axis more than its input (data (N, T, 144)
     for a model taking (T, 144)): each `data[i]` is one whole request; False where every array has its input's rank
