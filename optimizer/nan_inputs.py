@@ -21,8 +21,9 @@ import onnx
 
 from optimizer.batch_axis import answered_values, checking_session
 from optimizer.verify import verify_batch_size
-from quantserve.data import NanAccepted, NonFinite, TensorData, non_finite_rows
+from quantserve.data import TensorData
 from quantserve.errors import QuantserveError
+from quantserve.finite_data import NanAccepted, NonFinite, non_finite_rows
 
 NAN_INPUTS = "nan_inputs"  # manifest.extra: {input: {"values": n, "rows": n, "read_by": [op types]}}
 # ops that take NaN as a value: a tree's "missing" branch (missing_value_tracks_true), a test for it, a fill of it

@@ -83,8 +83,9 @@ from quantserve.artifact import (
     Manifest,
     file_sha256,
 )
-from quantserve.data import NanAccepted, TensorData, check_against, load_npz
+from quantserve.data import TensorData, check_against, load_npz
 from quantserve.errors import QuantserveError
+from quantserve.finite_data import NanAccepted
 
 MODEL_FILE = "model.onnx"
 REFERENCE_FILE = "fp32.onnx"

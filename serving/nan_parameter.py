@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from optimizer.nan_inputs import nan_input_names
-from quantserve.data import NanAccepted
+from quantserve.finite_data import NanAccepted
 
 NAN_PARAMETER = "quantserve_nan_inputs"  # ["input", …] as compact JSON
 SERVED_BUILD = "the served model's build"

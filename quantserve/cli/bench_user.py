@@ -20,8 +20,9 @@ from typing import Any
 
 from quantserve.artifact import TensorSpec, file_sha256
 from quantserve.cli.bench_build import PreparedModel, Say, build, with_evidence
-from quantserve.data import NanAccepted, TensorData, check_against, load_npz
+from quantserve.data import TensorData, check_against, load_npz
 from quantserve.errors import QuantserveError
+from quantserve.finite_data import NanAccepted
 from serving.model_config import check_model_name
 
 LONGEST_SUFFIX = "_fp32_naive"  # of the deployments bench names after --name (serving.model_config: 128 at most)

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from quantserve import data as data_module
+from quantserve import finite_data
 from quantserve.artifact import TensorSpec
-from quantserve.data import check_against, load_npz
+from quantserve.data import TensorData, check_against, load_npz
 from quantserve.errors import QuantserveError
 
 SPEC = [TensorSpec("x", "float32", ("batch", 32))]
@@ -49,7 +49,7 @@ def test_the_finiteness_check_holds_a_slice_not_a_mask_of_the_whole_input() -> N
     rows = np.ones((250_000, 32), np.float32)  # 30.5 MiB: a whole-array mask and its negation took 15 MiB
     tracemalloc.start()
     try:
-        check_against("f.npz", data_module.TensorData({"x": rows}), SPEC)
+        check_against("f.npz", TensorData({"x": rows}), SPEC)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -57,7 +57,7 @@ def test_the_finiteness_check_holds_a_slice_not_a_mask_of_the_whole_input() -> N
 
 
 def test_non_finite_values_are_counted_across_slices(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(data_module, "FINITE_CHECK_BYTES", 3 * 32 * 4)  # 3 rows a slice
+    monkeypatch.setattr(finite_data, "FINITE_CHECK_BYTES", 3 * 32 * 4)  # 3 rows a slice
     x = np.zeros((10, 32), np.float32)
     x[4, 1], x[4, 2], x[9, 0] = np.nan, np.inf, -np.inf
     np.savez(tmp_path / "d.npz", x=x)

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from quantserve.artifact import TensorSpec
-from quantserve.data import NAN_ROUTE, NanAccepted, TensorData, check_against, load_npz
+from quantserve.data import TensorData, check_against, load_npz
 from quantserve.errors import QuantserveError
+from quantserve.finite_data import NAN_ROUTE, NanAccepted
 
 SPEC = [TensorSpec("x", "float32", ("N", 4)), TensorSpec("k", "float32", ("N", 2))]
 
