@@ -116,7 +116,7 @@ class RequestLog:
     shapes: dict[str, list[tuple[int, ...]]] = field(default_factory=dict)
 
     def record(self, batch: dict[str, np.ndarray], answer: dict[str, np.ndarray]) -> None:
-        self.rows.append(batch_rows(batch))
+        self.rows.append(request_rows(batch))
         for name, value in answer.items():
             self.shapes.setdefault(name, []).append(tuple(np.shape(value)))
 
@@ -128,6 +128,14 @@ class RequestLog:
     def row_counts(self, name: str) -> np.ndarray:
         """The rows each request's answer added to output `name` when stacked (1 for a rank-0 answer)."""
         return np.array([shape[0] if shape else 1 for shape in self.shapes[name]], dtype=np.int64)
+
+
+def request_rows(feeds: dict[str, np.ndarray]) -> int:
+    """A request's rows: axis 0 of its first input that has one; 1 where every input is a scalar, 0 for none. A model
+    that does not batch takes rank-0 inputs (swift-f0's `fmin`, session 59): one sent first raised TypeError here."""
+    if any(np.ndim(value) for value in feeds.values()):
+        return batch_rows(feeds)
+    return int(bool(feeds))
 
 
 def _one_row_per_sample(shape: tuple[int, ...], rows: int) -> bool:

@@ -72,6 +72,7 @@ from serving.nan_parameter import nan_parameter
 from serving.ragged_check import check_pad_exact
 from serving.repository import STAGING_PREFIX, remove_stale_staging
 from serving.repository_lock import FolderLockTimeout, model_folder_lock, remove_if_empty
+from serving.scalar_tensors import check_scalars_servable, scalar_parameter, served_spec, wrap_staged_model
 from serving.state_parameter import state_parameter
 from serving.versions import (
     DEPLOY_RECORD,
@@ -160,6 +161,7 @@ def deploy(
     artifact = load_artifact(build_dir)
     max_batch = max_batch_for(artifact.manifest, max_batch)
     target = get_target(artifact.manifest.target)
+    check_scalars_servable(artifact.manifest, artifact.path, max_batch)
     check_onnx_file(artifact.path)
     check_build_model(artifact)
     if max_batch > 0 and is_onnx(artifact.path):
@@ -188,7 +190,7 @@ def deploy(
     staging = open_staging(repo, name)
     try:
         record = deploy_record(build_dir, artifact.manifest, config_dict)
-        stage_version(staging, layout.version_files, artifact.manifest, record)
+        stage_version(staging, layout.version_files, artifact.manifest, record, max_batch)
         with model_folder_lock(staging.parent):  # our staging folder in it: nobody removes the folder now
             deployment = replace(install_version(staging, config_dict, record), memory_warning=memory_warning)
     except OSError as exc:
@@ -237,7 +239,7 @@ def check_same_interface(
 def older_unbatched_config(config: dict[str, Any], manifest: Manifest) -> dict[str, Any]:
     """`config` of an --unbatched build with the inputs deploy wrote before they said one row a request (axis 0 as
     the manifest has it, `request_inputs`): redeploying such a build over its older config is no interface change."""
-    return {**config, "input": [TensorConfig.from_spec(t, False).to_dict() for t in manifest.inputs]}
+    return {**config, "input": [TensorConfig.from_spec(served_spec(t), False).to_dict() for t in manifest.inputs]}
 
 
 def config_bytes(model_dir: Path) -> bytes | None:
@@ -280,8 +282,9 @@ def build_config(
     ragged = pads_ragged(manifest, layout, max_batch)
     if ragged_batching not in RAGGED_BATCHING:
         raise QuantserveError(f"ragged batching '{ragged_batching}' is not one of {', '.join(RAGGED_BATCHING)}")
-    specs = manifest.inputs if batched else request_inputs(manifest)
+    specs = manifest.inputs if batched else [served_spec(t) for t in request_inputs(manifest)]
     inputs = [TensorConfig.from_spec(t, batched, ragged and _has_dynamic_inner_dim(t)) for t in specs]
+    outputs = manifest.outputs if batched else [served_spec(t) for t in manifest.outputs]
     batching = None
     if batched:
         sizes = tuple(preferred) if preferred else default_preferred_batch_sizes(max_batch)
@@ -290,11 +293,11 @@ def build_config(
         name=name,
         runtime=dict(layout.runtime),
         inputs=inputs,
-        outputs=[TensorConfig.from_spec(t, batched) for t in manifest.outputs],
+        outputs=[TensorConfig.from_spec(t, batched) for t in outputs],
         max_batch_size=max(max_batch, 0),
         dynamic_batching=batching,
         instance_groups=[InstanceGroup(layout.instance_kind, instances)],
-        parameters=model_parameters(manifest, ragged_batching if ragged else None),
+        parameters=model_parameters(manifest, ragged_batching if ragged else None, batched),
         version_policy=VersionPolicy(policy.live_versions),
     )
 
@@ -315,13 +318,14 @@ def pads_ragged(manifest: Manifest, layout: TritonLayout, max_batch: int) -> boo
     return max_batch > 0 and backend == "python" and any(map(_has_dynamic_inner_dim, manifest.inputs))
 
 
-def model_parameters(manifest: Manifest, ragged_batching: str | None) -> dict[str, str]:
+def model_parameters(manifest: Manifest, ragged_batching: str | None, batched: bool = True) -> dict[str, str]:
     """The config's parameters: the build's precision, where clients read it (not from the model's name), a
     recurrent model's state pairs (`serving.state_parameter`), the reference graph's word on the outputs
     (`serving.graph_parameter`), the kinds and the length input the build was told (`serving.kinds_parameter`,
     `serving.length_parameter`), the inputs whose NaN it accepts (`serving.nan_parameter`), its in-process speed
-    verdict (`serving.build_parameters`), the drift budget it missed (`serving.drift_parameter`), and how
-    the Python backend batches requests of different lengths where it must."""
+    verdict (`serving.build_parameters`), the drift budget it missed (`serving.drift_parameter`), the scalars a model
+    that does not batch serves as [1] (`serving.scalar_tensors`), and how the Python backend batches requests of
+    different lengths where it must."""
     parameters = {PRECISION_PARAMETER: manifest.precision} if manifest.precision else {}
     parameters.update(state_parameter(manifest.extra.get(STATE_PAIRS) or []))  # evaluate runs it as a stream
     parameters.update(graph_parameter(manifest.extra.get(GRAPH_OUTPUTS)))  # evaluate reads kinds as optimize did
@@ -330,6 +334,8 @@ def model_parameters(manifest: Manifest, ragged_batching: str | None) -> dict[st
     parameters.update(nan_parameter(manifest.extra.get(NAN_INPUTS)))  # the sending commands accept NaN there
     parameters.update(speed_parameter((manifest.verification or {}).get("speed")))  # a report's speed verdict
     parameters.update(drift_missed_parameter(manifest.verification))  # a build shipped with --keep-failing
+    scalars = [] if batched else [t.name for t in [*manifest.inputs, *manifest.outputs] if not t.shape]
+    parameters.update(scalar_parameter(scalars))  # the client sends and answers them as the model's rank 0
     return {**parameters, **({"ragged_batching": ragged_batching} if ragged_batching else {})}
 
 
@@ -384,10 +390,14 @@ def abandon_staging(staging: Path, tidy: bool = True) -> None:
             remove_if_empty(staging.parent)
 
 
-def stage_version(staging: Path, version_files: dict[str, Path], manifest: Manifest, record: dict[str, Any]) -> None:
-    """Copy the version's files into its staging folder (the slow part: no lock held) and fsync them."""
+def stage_version(
+    staging: Path, version_files: dict[str, Path], manifest: Manifest, record: dict[str, Any], max_batch: int = 1
+) -> None:
+    """Copy the version's files into its staging folder (the slow part: no lock held) and fsync them; a model that
+    does not batch gets its scalars wrapped (`serving.scalar_tensors`)."""
     for file_name, source in version_files.items():
         copy_file(Path(source), staging / file_name)
+    manifest = wrap_staged_model(staging, version_files, manifest, max_batch)
     manifest.save(staging)
     write_json(staging / DEPLOY_RECORD, record)
     fsync_path(staging)

@@ -15,7 +15,7 @@ import numpy as np
 
 from quantserve.artifact import TensorSpec
 from quantserve.errors import InternalError, QuantserveError
-from quantserve.runner import Runner, concat_outputs
+from quantserve.runner import Runner, concat_outputs, request_rows
 from serving.build_parameters import recorded_precision
 from serving.call_failures import reloading
 from serving.client import TritonGrpcClient
@@ -158,7 +158,7 @@ class TritonRunner(Runner):
         model: 20 GB, killed by the kernel) was sent again after every reload, for 312 s (session 54)."""
         if self._client is None:
             raise InternalError("gRPC client used before activate()")
-        n = int(next(iter(feeds.values())).shape[0]) if feeds else 0
+        n = request_rows(feeds)
         rows_before = self._rows_answered
         try:
             if self._max_batch <= 0 or n <= self._max_batch:
@@ -225,7 +225,7 @@ class TritonRunner(Runner):
         the datatype and dims its config declares; tensors the config reshapes travel in the model's own shape."""
         if self._client is None:
             raise InternalError("gRPC client used before activate()")
-        sent = int(next(iter(feeds.values())).shape[0]) if feeds else 0
+        sent = request_rows(feeds)
         first, last = self._rows_answered + 1, self._rows_answered + sent
         try:
             results = self._client.infer(self.model, feeds, version=self.version, reshapes=self._reshaped)
