@@ -11,6 +11,7 @@ takes and hands back the model's own rank-0 values (`serving.reshaped`).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -20,7 +21,7 @@ from typing import Any
 from quantserve.artifact import MODEL_SHA256, Manifest, TensorSpec, file_sha256
 from quantserve.errors import QuantserveError
 
-SCALAR_PARAMETER = "scalar_tensors"  # config parameter: the rank-0 tensors served as dims [1], comma-separated
+SCALAR_PARAMETER = "quantserve_scalar_tensors"  # the rank-0 tensors served as dims [1]: ["name", …] as compact JSON
 WRAPPED = "scalars_wrapped"  # version manifest's extra: the tensors wrapped and the build's own model sha256
 INNER = "__rank0"  # suffix of the original graph's scalar tensor, renamed behind the wrapper
 
@@ -37,15 +38,19 @@ def served_spec(spec: TensorSpec) -> TensorSpec:
 
 def scalar_parameter(names: Iterable[str]) -> dict[str, str]:
     """The config parameter naming the wrapped tensors ({} where none is)."""
-    joined = ",".join(names)
-    return {SCALAR_PARAMETER: joined} if joined else {}
+    listed = list(names)
+    return {SCALAR_PARAMETER: json.dumps(listed, separators=(",", ":"))} if listed else {}
 
 
 def wrapped_scalars(config: dict[str, Any]) -> list[str]:
-    """The tensors a config says are served as [1] for a rank-0 model tensor (`scalar_parameter`)."""
-    value = config.get("parameters", {}).get(SCALAR_PARAMETER, {})
-    text = value.get("string_value", "") if isinstance(value, dict) else str(value)
-    return [name for name in text.split(",") if name]
+    """The tensors a config (Triton's JSON) says are served as [1] for a rank-0 model tensor (`scalar_parameter`);
+    none where none is recorded or readable."""
+    value = (config.get("parameters") or {}).get(SCALAR_PARAMETER) or {}
+    try:
+        names = json.loads(str(value.get("string_value", "") if isinstance(value, dict) else value) or "[]")
+    except ValueError:
+        return []
+    return [str(name) for name in names] if isinstance(names, list) else []
 
 
 def check_scalars_servable(manifest: Manifest, model_path: Path, max_batch: int) -> None:

@@ -118,7 +118,7 @@ def test_deploy_serves_scalars_as_dims_1_and_keeps_the_build_and_its_checks(tmp_
     assert int(config.get("max_batch_size", 0)) == 0
     dims = {t["name"]: [int(d) for d in t["dims"]] for t in [*config["input"], *config["output"]]}
     assert dims == {"x": [1, WIDTH], "lo": [1], "hi": [1], "y": [1, WIDTH], "peak": [1], "spread": [1]}
-    assert config["parameters"][SCALAR_PARAMETER]["string_value"] == "lo,hi,peak,spread"
+    assert config["parameters"][SCALAR_PARAMETER]["string_value"] == '["lo","hi","peak","spread"]'
     assert file_sha256(build / "model.onnx") == before  # the build's own file untouched
     served = Manifest.load(deployed.version_dir)
     assert served.extra[MODEL_SHA256] == file_sha256(deployed.version_dir / "model.onnx") != before
@@ -147,7 +147,7 @@ def test_a_tensorrt_build_with_scalars_is_refused_before_anything_is_written(tmp
 
 
 def test_the_client_sends_and_answers_wrapped_scalars_in_the_models_rank_0() -> None:
-    config = {"max_batch_size": 0, "parameters": {SCALAR_PARAMETER: {"string_value": "lo,peak"}}}
+    config = {"max_batch_size": 0, "parameters": {SCALAR_PARAMETER: {"string_value": '["lo","peak"]'}}}
     reshapes = reshaped_tensors(config)
     assert as_served("lo", np.float32(0.5), reshapes).shape == (1,)  # a data row's numpy scalar
     assert as_served("lo", np.array(0.5, np.float32), reshapes).shape == (1,)
