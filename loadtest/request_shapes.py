@@ -15,12 +15,14 @@ from typing import Any
 import numpy as np
 
 from quantserve.artifact import TensorSpec
+from serving.scalar_tensors import wrapped_scalars
 
 
 @dataclass(frozen=True)
 class ServedInputs:
     """How a served model takes its inputs: `shapes`, per input, the shape a request carries (-1: the batch axis
-    and dynamic dims); `reshaped`, the batched inputs its config reshapes (sent as [n, *dims])."""
+    and dynamic dims); `reshaped`, the batched inputs its config reshapes (sent as [n, *dims]), or, of a model that
+    does not batch, the rank-0 inputs deploy serves as [1] (`serving.scalar_tensors`: sent as [1])."""
 
     model: str
     max_batch_size: int
@@ -31,7 +33,7 @@ class ServedInputs:
     def from_config(cls, model: str, config: dict[str, Any]) -> ServedInputs:
         """From the config as Triton's JSON gives it (dims may be strings there)."""
         max_batch = int(config.get("max_batch_size", 0) or 0)
-        shapes, reshaped = {}, set()
+        shapes, reshaped = {}, set(wrapped_scalars(config) if max_batch <= 0 else ())
         for tensor in config.get("input", []):
             dims = tuple(int(d) for d in tensor.get("dims", []))
             shapes[tensor["name"]] = (-1, *dims) if max_batch > 0 else dims
@@ -45,8 +47,12 @@ class ServedInputs:
 
     def input_specs(self) -> list[TensorSpec]:
         """The inputs' shapes as a request carries them, for the data's rank rule (`quantserve.data.read_as_served`);
-        the config's dtypes are not kept here ('')."""
-        return [TensorSpec(name, "", shape) for name, shape in self.shapes.items()]
+        the config's dtypes are not kept here (''), and a scalar deploy serves as [1] has the model's own rank 0."""
+        return [TensorSpec(name, "", self._own_shape(name, shape)) for name, shape in self.shapes.items()]
+
+    def _own_shape(self, name: str, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """A wrapped scalar's shape as the model has it (rank 0), which the data's rank rule reads; else as sent."""
+        return () if name in self.reshaped and not self.batched else shape
 
     def dynamic(self, name: str, axis: int) -> bool:
         """Whether input `name` may be sent at any length on `axis` (of the request as sent): -1 in its config. A
@@ -62,8 +68,9 @@ def as_served(batch: dict[str, np.ndarray], served: ServedInputs | None) -> dict
         return {name: array[:, None] if array.ndim == 1 else array for name, array in batch.items()}
     shaped = {}
     for name, array in batch.items():
-        if name in served.reshaped:
-            array = array.reshape(len(array), *served.shapes[name][1:])
+        if name in served.reshaped:  # a scalar of a model that does not batch goes whole, as [1]
+            shape = (len(array), *served.shapes[name][1:]) if served.batched else served.shapes[name]
+            array = np.reshape(array, shape)
         shaped[name] = array
     return shaped
 
