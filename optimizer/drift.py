@@ -122,8 +122,10 @@ def measure_drift(
             more, more_slacks = judge(name, columns, budget)
             violations += [replace(violation, hint=columns_hint(name, ratio)) for violation in more]
             slacks += more_slacks
-        note = dense_map_note(name, kind, np.asarray(ref), labels) or (
-            cut_doubt and f"output '{name}' ({kind}): {cut_doubt}"
+        note = (
+            getattr(kind, "note", "")
+            or dense_map_note(name, kind, np.asarray(ref), labels)
+            or (cut_doubt and f"output '{name}' ({kind}): {cut_doubt}")
         )
         if note:  # what the budget may not see: recorded, and listed by kind_notes
             record["kind_note"] = note

@@ -34,7 +34,7 @@ from optimizer.soft_masks import mask_threshold, soft_mask_metrics, unjudged_wor
 from optimizer.token_values import MEASURED_PER_TOKEN, per_token, token_values_metrics
 from optimizer.typed_kinds import TOKEN_KINDS
 from quantserve import metrics
-from quantserve.errors import QuantserveError
+from quantserve.errors import InternalError, QuantserveError
 
 UNSET_THRESHOLD = UnsetThreshold(0.5)  # no --label-threshold given (`DriftBudget`'s default)
 LOWER_CUT_FACTOR = 10  # a multilabel output's label sets are also measured at its --label-threshold over this
@@ -340,6 +340,9 @@ def _kind_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray, label
             "sequence_agreement": metrics.path_sequence_agreement(*paths),
             "located_agreement": metrics.located_path_agreement(*paths),
         }
+    if kind == "embedding" and reference.ndim != 2:  # a caller's slip, not the user's data: raised as a user error,
+        # it read as every INT8 scheme failing to build, "deploy fp32" (AntiBERTy's (N, T, 512), session 59)
+        raise InternalError(f"an embedding is measured as (samples, dim) rows; got shape {reference.shape}")
     if kind == "embedding" and len(reference) >= 2:
         k = min(5, len(reference) - 1)
         unchanged, overlap = metrics.retrieval_agreement(reference, candidate, k)

@@ -24,7 +24,9 @@ as typed, `optimizer.typed_kinds`):
   rows of ≥ 64 values (an encoder's last_hidden_state, 0.01 of the softmax mass on the median token) make
   token_embedding, judged by per-token cosine mean and worst. Padded positions are never judged:
   all-MiniLM-L6-v2's last_hidden_state was read as CTC logits over 384 "classes" and refused at
-  decoded-sequence agreement 0.05, a faithful INT8 model;
+  decoded-sequence agreement 0.05, a faithful INT8 model. One of ≥ 64 values that (N, T) token labels do not score,
+  beside one they do, is token_embedding too (`optimizer.unscored_heads`: a masked LM's hidden state beside its
+  logits), and `--output-kind NAME=embedding` of a (N, T, D) output means token_embedding;
 - one value per token, a 2-D (N, T) float output over a text model's tokens (its graph not saying otherwise:
   `optimizer.token_axes`), is read off its real tokens (`optimizer.token_values`): yes/no values (an ELECTRA
   discriminator's logit per token) multilabel per real token; span start/end logits a classification; others dense;
@@ -158,6 +160,7 @@ from optimizer.soft_masks import is_soft_mask
 from optimizer.token_axes import TokenAxes, output_positions
 from optimizer.token_values import per_token, span_kind, token_positions, token_values_kind
 from optimizer.typed_kinds import TypedKind, check_overrides
+from optimizer.unscored_heads import unscored_token_heads
 from quantserve.errors import QuantserveError
 from quantserve.metrics import probabilities
 
@@ -213,14 +216,30 @@ def infer_output_kinds(
     for name, values in reference.items():
         at = output_positions(axes, name, positions)
         if name in overrides:
-            kinds[name] = TypedKind(overrides[name])
+            kinds[name] = TypedKind(typed_on_tokens(name, overrides[name], np.asarray(values)))
         elif found := span_kind(name, np.asarray(values), at):  # start/end logits: named
             kinds[name] = found
         else:
             found = infer_kind(np.asarray(values), labels, at, inputs)
             found = state_kind(found) if name in state else found
             kinds[name] = sigmoid_kind(found, on_real_axes(np.asarray(values))) if name in sigmoid else found
-    return kinds
+    at_tokens = {name: output_positions(axes, name, positions) for name in reference}
+    return unscored_token_heads(kinds, reference, labels, at_tokens)  # hidden states beside the labels' head
+
+
+def typed_on_tokens(name: str, kind: str, values: np.ndarray) -> str:
+    """A typed `embedding` of (N, T, D) on its real axes is judged per token (token_embedding: cosine per real
+    token), one of more axes refused in one line before any calibration; any other typed kind as typed. Judged as
+    (samples, dim) rows, AntiBERTy's (N, T, 512) hidden state failed every INT8 candidate after the whole
+    calibration, read as "no INT8 scheme could be built … deploy fp32" (session 59)."""
+    rank = on_real_axes(values).ndim
+    if kind == "embedding" and rank > 3:
+        raise QuantserveError(
+            f"--output-kind {name}=embedding: output '{name}' has shape {values.shape}; an embedding is a vector per "
+            f"sample (samples, dim) or per token (samples, tokens, dim): a map of {rank} axes is dense "
+            f"(--output-kind {name}=dense)"
+        )
+    return "token_embedding" if kind == "embedding" and rank == 3 else kind
 
 
 def _one_hot_of(labels: np.ndarray, values: np.ndarray) -> bool:

@@ -67,8 +67,9 @@ def print_refusal_figures(record: dict[str, Any], console: Any = None) -> None:
         print_rows("speed", columns, [_speed_row(record["speed"])], console)
 
 
-def print_verification(verification: dict[str, Any], console: Any = None) -> None:
-    """Per output (its kind in the heading): each budgeted metric against its budget, then the extras; then speed."""
+def print_verification(verification: dict[str, Any], console: Any = None, compared: str = "int8") -> None:
+    """Per output (its kind in the heading): each budgeted metric against its budget, then the extras; then speed.
+    `compared` is the build's precision: an FP32 build's accuracy reads "(FP32 → FP32 build)", not "→ INT8"."""
     from rich.console import Console
 
     from optimizer.drift_checks import BUDGETED, CHECKS
@@ -89,7 +90,11 @@ def print_verification(verification: dict[str, Any], console: Any = None) -> Non
         kind = record.get("kind", "?")
         budgeted = BUDGETED.get(kind, ())
         rows = [
-            [metric, _value(record, metric), _fmt(budget.get(CHECKS[metric][1])) if metric in budgeted else ""]
+            [
+                metric,
+                _value(record, metric, compared),
+                _fmt(budget.get(CHECKS[metric][1])) if metric in budgeted else "",
+            ]
             for metric in dict.fromkeys((*budgeted, *INFORMATIVE))
             if metric in record
         ]
@@ -167,7 +172,7 @@ INFORMATIVE = (
 )
 
 
-def _value(record: dict[str, Any], metric: str) -> str:
+def _value(record: dict[str, Any], metric: str, compared: str = "int8") -> str:
     """A metric's value; an accuracy as FP32's beside INT8's; the worst channel correlation names where it lies (axis
     and entry, as refusals do: a denoiser's (N, 1, H, W) worst "channel" was an image row, axis 2, read as its one
     colour channel, session 56) and how many channels it skipped as still in FP32 (`optimizer.channel_metrics`):
@@ -175,7 +180,8 @@ def _value(record: dict[str, Any], metric: str) -> str:
     if metric == "accuracy" and isinstance(record.get("fp32_accuracy"), float) and isinstance(record[metric], float):
         from optimizer.refusal_figures import side_by_side
 
-        return f"{side_by_side(record['fp32_accuracy'], record[metric])} (FP32 → INT8)"
+        built = "FP32 build" if compared.lower() == "fp32" else compared.upper()
+        return f"{side_by_side(record['fp32_accuracy'], record[metric])} (FP32 → {built})"
     value = _fmt(record[metric])
     if metric != "channel_correlation_worst":
         return value

@@ -192,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     console = Console()
     print_stages(artifact.manifest.stages, console)
-    print_verification(artifact.manifest.verification or {}, console)
+    print_verification(artifact.manifest.verification or {}, console, artifact.manifest.precision or "int8")
     console.print(f"wrote {Path(args.out) / 'manifest.json'}")
     return 0
 
