@@ -42,6 +42,7 @@ class StaticScheme:
 
     name = "static_qdq"
     why: str | None = None  # why its settings were chosen, for the stage record (7-bit weights: `SEVEN_BIT_WHY`)
+    fixed_fp32: tuple[str, ...] = ()  # compute nodes the scheme itself keeps FP32 (`WeightedComputeStaticScheme`)
 
     def __init__(
         self, calib: TensorData, settings: CalibrationSettings, on_progress: ProgressCallback | None = None
@@ -52,6 +53,7 @@ class StaticScheme:
         self._graphs: tuple[onnx.ModelProto, onnx.ModelProto] | None = None  # the first build and its FP32 model
 
     def build(self, fused: Artifact, excluded: Sequence[str], out: Path) -> Path:
+        excluded = with_fixed_fp32(excluded, self)
         settings = dataclasses.replace(self.settings, nodes_to_exclude=tuple(excluded))
         calibrate = CalibrateInt8(self.calib, settings, on_progress=self.on_progress)
         record = calibrate(fused, out).manifest.stages[-1]
@@ -76,6 +78,7 @@ class DynamicScheme:
 
     name = "dynamic"
     why: str | None = None  # why every weight is 7-bit, for the stage record (`SevenBitDynamicScheme`)
+    fixed_fp32: tuple[str, ...] = ()  # dynamic INT8 quantizes weight MatMuls alone (`MatMulConstBOnly`)
     seven_bit = False  # 7-bit weights throughout (else only where an LSTM is quantized)
 
     def __init__(self, op_types: Sequence[str] = DYNAMIC_OP_TYPES) -> None:
@@ -221,6 +224,74 @@ class ComputeStaticScheme(StaticScheme):
         on_progress: ProgressCallback | None = None,
     ) -> None:
         super().__init__(calib, dataclasses.replace(settings, quantize_op_types=tuple(op_types)), on_progress)
+
+
+PRODUCTS_KEY = "activation_products_fp32"  # the stage record's key: what `WeightedComputeStaticScheme` kept FP32
+
+
+class WeightedComputeStaticScheme(ComputeStaticScheme):
+    """Static Q/DQ of the compute ops that carry a weight, those multiplying two activations kept FP32.
+
+    Tried where the compute ops alone missed and some multiply two computed tensors (`activation_products`): one
+    per-tensor scale per side there (an STFT's signal against its computed Sin/Cos basis, attention's QK^T) is what
+    drifts. swift-f0's pitch estimator (21 STFT MatMuls, 18 Conv): Conv and MatMul in INT8 overall accuracy 0.9903 →
+    0.9012, Conv alone 0.9909, a configuration the mixed-precision search from static_qdq never reached (session 59).
+    """
+
+    name = "static_qdq_weighted"
+
+    def __init__(
+        self,
+        calib: TensorData,
+        settings: CalibrationSettings,
+        op_types: Sequence[str],
+        fp32_nodes: Sequence[str],
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        super().__init__(calib, settings, op_types, on_progress)
+        self.fixed_fp32 = tuple(fp32_nodes)
+
+    def build(self, fused: Artifact, excluded: Sequence[str], out: Path) -> Path:
+        built = super().build(fused, excluded, out)
+        self.records[built] = {**self.records[built], PRODUCTS_KEY: list(self.fixed_fp32)}
+        return built
+
+
+# ops a weight passes through unchanged in value on its way to a compute node (a cast, a dequantized weight, a view)
+_WEIGHT_PATH_OPS = frozenset({"Cast", "DequantizeLinear", "Identity", "Reshape", "Transpose", "Squeeze", "Unsqueeze"})
+# the inputs that may carry a compute node's weight: either side of a product, a convolution's kernel
+_WEIGHT_INPUTS = {"MatMul": (0, 1), "Gemm": (0, 1), "Conv": (1,), "ConvTranspose": (1,)}
+
+
+def activation_products(model: onnx.ModelProto) -> list[str]:
+    """The compute nodes (MatMul, Gemm, Conv, ConvTranspose) none of whose weight inputs is a constant (an
+    initializer or a Constant, followed back through casts, dequantization and views), in graph order."""
+    constants = {t.name for t in model.graph.initializer}
+    producers = {out: node for node in model.graph.node for out in node.output}
+
+    def constant(tensor: str) -> bool:
+        while tensor not in constants:
+            node = producers.get(tensor)
+            if node is None:
+                return False
+            if node.op_type == "Constant":
+                return True
+            if node.op_type not in _WEIGHT_PATH_OPS or not node.input:
+                return False
+            tensor = node.input[0]
+        return True
+
+    return [
+        node.name
+        for node in model.graph.node
+        if node.op_type in _WEIGHT_INPUTS
+        and not any(i < len(node.input) and constant(node.input[i]) for i in _WEIGHT_INPUTS[node.op_type])
+    ]
+
+
+def with_fixed_fp32(excluded: Sequence[str], scheme: StaticScheme | DynamicScheme) -> list[str]:
+    """`excluded` and the nodes `scheme` keeps FP32 by design, each once."""
+    return [*excluded, *(n for n in scheme.fixed_fp32 if n not in excluded)]
 
 
 class SevenBitStaticScheme(StaticScheme):

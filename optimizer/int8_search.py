@@ -71,6 +71,7 @@ from optimizer.int8_schemes import (
     SmoothStaticScheme,
     StaticScheme,
     calibrates_activations,
+    with_fixed_fp32,
 )
 from optimizer.output_kinds import infer_output_kinds
 from optimizer.profile import ModelProfile, profile_model
@@ -225,7 +226,13 @@ class _SearchRun(FallbackSchemes):
         self.schemes = {scheme.name: scheme for scheme in self._schemes()}
         tried = self._first_round(base)
         # the last judges the one before it (the static schemes' weights); dynamic 7-bit first: no calibration to run
-        for fallback in (self._seven_bit_dynamic_scheme, self._seven_bit_scheme, self._compute_only_scheme):
+        fallbacks = (
+            self._seven_bit_dynamic_scheme,
+            self._seven_bit_scheme,
+            self._compute_only_scheme,
+            self._weighted_compute_scheme,
+        )
+        for fallback in fallbacks:
             extra = fallback(tried)
             if extra is not None:
                 self.schemes[extra.name] = extra
@@ -357,6 +364,7 @@ class _SearchRun(FallbackSchemes):
     ) -> Candidate:
         """A built model as a candidate: drift on the held-out set (unless measured there already), its nodes' times
         from a profile, its speed from FP32 and it alternated (`_paired`), each in a child process."""
+        excluded = with_fixed_fp32(excluded, scheme)  # a scheme's own FP32 nodes count as kept (`_kept_fp32`)
         if drift is None:
             drift = self._drift(path, independent=not isinstance(scheme, DynamicScheme))
         with self.budget.spend(TIMING):  # what the mixed-precision search keeps back for its winner

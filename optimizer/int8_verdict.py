@@ -20,10 +20,12 @@ from optimizer.drift_checks import Violation, normalized_slack
 from optimizer.image_scale import with_fp32_scale
 from optimizer.int8_measure import DEFAULT_SEARCH_S, Candidate, HeldOutDrift
 from optimizer.int8_schemes import (
+    PRODUCTS_KEY,
     ComputeStaticScheme,
     DynamicScheme,
     Scheme,
     SmoothStaticScheme,
+    WeightedComputeStaticScheme,
     calibrates_activations,
 )
 from optimizer.profile import ModelProfile
@@ -41,7 +43,7 @@ from quantserve.data import batch_rows
 # mixed-precision steps were closing it (`SearchVerdict._far_from_budget`)
 FAR_SHORTFALL = 10.0
 # schemes that put no Q/DQ on the data movement between compute nodes: their miss is drift in the compute nodes
-COMPUTE_ALONE = (ComputeStaticScheme.name, DynamicScheme.name)
+COMPUTE_ALONE = (ComputeStaticScheme.name, WeightedComputeStaticScheme.name, DynamicScheme.name)
 DATA_MOVEMENT = "the drift is in the quantized data movement between them"
 
 
@@ -273,7 +275,8 @@ class SearchVerdict(HeldOutDrift):
     def _record(self, chosen: Candidate, tried: list[Candidate], mixed: dict[str, Any]) -> dict[str, Any]:
         int8 = self._quantized(chosen.path)
         total = sum(self.macs.values())
-        kept = [e.node for e in self.exclusions] + [k["node"] for k in mixed.get("kept_fp32", [])]
+        # the chosen model's own: a mix not chosen kept nothing of it, a scheme's own FP32 nodes do count
+        kept = list(dict.fromkeys([*(e.node for e in self.exclusions), *chosen.excluded]))
         record: dict[str, Any] = {
             "stage": "calibrate",
             **chosen.record,
@@ -364,19 +367,34 @@ def _where_drift_is(tried: list[Candidate], said: Candidate | None = None) -> st
     """Where the drift is, once keeping every compute node FP32 still missed: in the quantized data movement, and,
     where a scheme that quantizes the compute nodes alone (no Q/DQ between them) missed too, in those nodes as well.
     The line had said "the drift is in the quantized data movement" alone for SSD's face detector and WHENet's head
-    pose net, whose conv-only INT8 broke them as well (session 44: F1 0.866, yaw error 8.3°). `said`: the candidate
-    whose miss the line has named already (its figure is not repeated)."""
+    pose net, whose conv-only INT8 broke them as well (session 44: F1 0.866, yaw error 8.3°). Where the weight-bearing
+    compute nodes alone (`WeightedComputeStaticScheme`) missed as well, that is said too: swift-f0's line blamed the
+    data movement and the compute nodes while Conv alone in INT8 held, never tried (session 59). `said`: the
+    candidate whose miss the line has named already (its figure is not repeated)."""
     alone = [c for c in tried if c.scheme in COMPUTE_ALONE and c.drift.violations]
     if not alone:
         return DATA_MOVEMENT
+    weighted = next((c for c in alone if c.scheme == WeightedComputeStaticScheme.name), None)
+    also = "" if weighted is None or weighted is said else f", and {_weighted_words(weighted)}"
     if said in alone:
-        return f"{DATA_MOVEMENT}, and in the compute nodes too ({said.scheme} quantizes them alone)"
-    worst = alone[0].drift.violations[0]
-    kind = alone[0].drift.outputs.get(worst.output, {}).get("kind", "")
+        said_words = _weighted_words(said) if said is weighted else f"{said.scheme} quantizes them alone"
+        return f"{DATA_MOVEMENT}, and in the compute nodes too ({said_words}){also}"
+    first = alone[0]
+    worst = first.drift.violations[0]
+    kind = first.drift.outputs.get(worst.output, {}).get("kind", "")
     return (
-        f"{DATA_MOVEMENT}, and in the compute nodes too: {alone[0].scheme}, which quantizes them alone, misses it "
-        f"({worst.line(kind)})"
+        f"{DATA_MOVEMENT}, and in the compute nodes too: {first.scheme}, which quantizes them alone, misses it "
+        f"({worst.line(kind)}){also if first is not weighted else ''}"
     )
+
+
+def _weighted_words(candidate: Candidate) -> str:
+    """ "static_qdq_weighted, with the 21 compute nodes that multiply two activations FP32, misses it (…)"."""
+    worst = candidate.drift.violations[0]
+    kind = candidate.drift.outputs.get(worst.output, {}).get("kind", "")
+    count = len(candidate.record.get(PRODUCTS_KEY, ())) if isinstance(candidate.record, dict) else 0
+    nodes = f"the {count} compute nodes" if count else "the compute nodes"
+    return f"{candidate.scheme}, with {nodes} that multiply two activations FP32, misses it ({worst.line(kind)})"
 
 
 def _worst_line(candidate: Candidate) -> str:
