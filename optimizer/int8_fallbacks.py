@@ -19,6 +19,7 @@ from optimizer.int8_schemes import (
     SEVEN_BIT_WHY,
     ComputeStaticScheme,
     DynamicScheme,
+    OpTypeStaticScheme,
     SevenBitDynamicScheme,
     SevenBitStaticScheme,
     StaticScheme,
@@ -98,24 +99,42 @@ class FallbackSchemes(SearchVerdict):
         scheme.why = SEVEN_BIT_WHY if seven_bit else None
         return scheme
 
-    def _weighted_compute_scheme(self, tried: list[Candidate]) -> WeightedComputeStaticScheme | None:
-        """Static Q/DQ of the weight-bearing compute ops alone, where the compute ops alone were measured and missed
-        and some of them multiply two computed tensors (`activation_products`), kept FP32 here. The mixed-precision
-        search starts from one candidate, the closest, and keeps compute nodes FP32 on it: from static Q/DQ of every
-        op type (swift-f0's pitch estimator, margin −17.0 against the compute ops' −18.1) the Q/DQ it puts between
-        them stay, and Conv alone in INT8, which held (overall accuracy 0.9903 → 0.9909), was never tried."""
+    def _narrower_compute_schemes(self, tried: list[Candidate]) -> list[WeightedComputeStaticScheme]:
+        """Where static Q/DQ of the compute ops alone was measured and missed, narrower sets of them, from the same
+        calibrated ranges: those with a constant weight (the nodes whose weight side is computed kept FP32:
+        `activation_products`), then each compute op type alone (most multiply-adds first), each where it leaves some
+        node in INT8 and differs from the sets before it. The mixed-precision search starts from one candidate, the
+        closest, and keeps groups of compute nodes FP32 on it: from static Q/DQ of every op type the Q/DQ it puts
+        between them stay. swift-f0's pitch estimator (session 59): static_qdq margin −17.0 (still −17.9 with every
+        compute node FP32), compute ops −18.1, and Conv alone in INT8, which holds (ONNX Runtime's own quantizer:
+        overall accuracy 0.9903 → 0.9909), was never tried."""
         compute = next((c for c in tried if c.scheme == ComputeStaticScheme.name), None)
         if compute is None or self._accept(compute.drift):
-            return None
-        excluded = set(compute.excluded)
-        products = [n for n in activation_products(self.model) if n not in excluded]
-        if not products:
-            return None
+            return []
         base = self.schemes[ComputeStaticScheme.name]
         assert isinstance(base, ComputeStaticScheme)
-        settings = base.settings
-        scheme = WeightedComputeStaticScheme(
-            self.stage.calib, settings, settings.quantize_op_types, products, self._checked_progress
+        settings, progress, excluded = base.settings, self._checked_progress, set(compute.excluded)
+        products = [n for n in activation_products(self.model) if n not in excluded]
+        op_of = {n.name: n.op_type for n in self.model.graph.node}
+        free = [n.name for n in self.model.graph.node if n.op_type in settings.quantize_op_types]
+        weighted = [n for n in free if n not in excluded and n not in products]
+        options: list[WeightedComputeStaticScheme] = []
+        sets = [{n for n in free if n not in excluded}]  # the compute ops' own set
+        if products and weighted:
+            options.append(
+                WeightedComputeStaticScheme(self.stage.calib, settings, settings.quantize_op_types, products)
+            )
+            sets.append(set(weighted))
+        by_macs = sorted(
+            {op_of[n] for n in weighted}, key=lambda op: -sum(self.macs.get(n, 0) for n in weighted if op_of[n] == op)
         )
-        scheme.why = base.why
-        return scheme
+        for op_type in by_macs:
+            alone = {n for n in weighted if op_of[n] == op_type}
+            if alone in sets:
+                continue
+            kept = [n for n in products if op_of[n] == op_type]
+            options.append(OpTypeStaticScheme(self.stage.calib, settings, op_type, kept))
+            sets.append(alone)
+        for scheme in options:
+            scheme.on_progress, scheme.why = progress, base.why
+        return options

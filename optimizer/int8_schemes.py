@@ -226,17 +226,14 @@ class ComputeStaticScheme(StaticScheme):
         super().__init__(calib, dataclasses.replace(settings, quantize_op_types=tuple(op_types)), on_progress)
 
 
-PRODUCTS_KEY = "activation_products_fp32"  # the stage record's key: what `WeightedComputeStaticScheme` kept FP32
+PRODUCTS_KEY = "activation_products_fp32"  # the stage record's key: the nodes of no constant weight kept FP32
+ALONE_KEY = "op_type_alone"  # the stage record's key: the one compute op type `OpTypeStaticScheme` quantizes
 
 
 class WeightedComputeStaticScheme(ComputeStaticScheme):
-    """Static Q/DQ of the compute ops that carry a weight, those multiplying two activations kept FP32.
-
-    Tried where the compute ops alone missed and some multiply two computed tensors (`activation_products`): one
-    per-tensor scale per side there (an STFT's signal against its computed Sin/Cos basis, attention's QK^T) is what
-    drifts. swift-f0's pitch estimator (21 STFT MatMuls, 18 Conv): Conv and MatMul in INT8 overall accuracy 0.9903 →
-    0.9012, Conv alone 0.9909, a configuration the mixed-precision search from static_qdq never reached (session 59).
-    """
+    """Static Q/DQ of the compute ops that carry a constant weight, those whose weight side is computed kept FP32
+    (`activation_products`: an STFT's raw signal by its basis, attention's QK^T), where one per-tensor scale per side
+    may be what drifts. Tried where the compute ops alone missed (`FallbackSchemes._narrower_compute_schemes`)."""
 
     name = "static_qdq_weighted"
 
@@ -253,19 +250,52 @@ class WeightedComputeStaticScheme(ComputeStaticScheme):
 
     def build(self, fused: Artifact, excluded: Sequence[str], out: Path) -> Path:
         built = super().build(fused, excluded, out)
-        self.records[built] = {**self.records[built], PRODUCTS_KEY: list(self.fixed_fp32)}
+        self.records[built] = {**self.records[built], PRODUCTS_KEY: list(self.fixed_fp32), **self._own_record()}
         return built
 
+    def _own_record(self) -> dict[str, Any]:
+        return {}
 
+
+class OpTypeStaticScheme(WeightedComputeStaticScheme):
+    """Static Q/DQ of one compute op type alone (its nodes of no constant weight FP32 too), where the compute ops
+    alone missed in a graph mixing them. swift-f0's pitch estimator (its STFT 21 MatMuls, after onnxslim each of a
+    constant basis, then 18 Conv): Conv and MatMul in INT8 overall accuracy 0.9903 → 0.9012 by ONNX Runtime's own
+    quantizer, Conv alone 0.9909; no graph feature told its MatMuls from a weight's (session 59)."""
+
+    def __init__(
+        self,
+        calib: TensorData,
+        settings: CalibrationSettings,
+        op_type: str,
+        fp32_nodes: Sequence[str],
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        super().__init__(calib, settings, [op_type], fp32_nodes, on_progress)
+        self.op_type = op_type
+        self.name = f"static_qdq_{op_type.lower()}_only"
+
+    def _own_record(self) -> dict[str, Any]:
+        return {ALONE_KEY: self.op_type}
+
+
+def quantizes_compute_alone(scheme: str) -> bool:
+    """Whether a scheme's model puts no Q/DQ between the compute nodes (only at their inputs): its miss is drift in
+    the compute nodes it quantizes, not in the data movement between them."""
+    narrower = scheme.startswith("static_qdq_") and scheme.endswith("_only")
+    return narrower or scheme in (ComputeStaticScheme.name, WeightedComputeStaticScheme.name, DynamicScheme.name)
+
+
+_PRODUCT_OPS = frozenset({"MatMul", "Gemm", "Conv", "ConvTranspose"})
 # ops a weight passes through unchanged in value on its way to a compute node (a cast, a dequantized weight, a view)
 _WEIGHT_PATH_OPS = frozenset({"Cast", "DequantizeLinear", "Identity", "Reshape", "Transpose", "Squeeze", "Unsqueeze"})
-# the inputs that may carry a compute node's weight: either side of a product, a convolution's kernel
-_WEIGHT_INPUTS = {"MatMul": (0, 1), "Gemm": (0, 1), "Conv": (1,), "ConvTranspose": (1,)}
 
 
 def activation_products(model: onnx.ModelProto) -> list[str]:
-    """The compute nodes (MatMul, Gemm, Conv, ConvTranspose) none of whose weight inputs is a constant (an
-    initializer or a Constant, followed back through casts, dequantization and views), in graph order."""
+    """The compute nodes (MatMul, Gemm, Conv, ConvTranspose) whose second input, where ONNX Runtime takes a weight
+    per channel, is computed: not an initializer or a Constant (followed back through casts, dequantization and
+    views), in graph order. Both their sides get one per-tensor scale each. swift-f0's STFT, after onnxslim folded
+    its Sin/Cos bases, is 21 MatMuls of a constant basis (left) by the raw audio frames (right)."""
     constants = {t.name for t in model.graph.initializer}
     producers = {out: node for node in model.graph.node for out in node.output}
 
@@ -284,8 +314,7 @@ def activation_products(model: onnx.ModelProto) -> list[str]:
     return [
         node.name
         for node in model.graph.node
-        if node.op_type in _WEIGHT_INPUTS
-        and not any(i < len(node.input) and constant(node.input[i]) for i in _WEIGHT_INPUTS[node.op_type])
+        if node.op_type in _PRODUCT_OPS and len(node.input) > 1 and not constant(node.input[1])
     ]
 
 

@@ -230,13 +230,18 @@ class _SearchRun(FallbackSchemes):
             self._seven_bit_dynamic_scheme,
             self._seven_bit_scheme,
             self._compute_only_scheme,
-            self._weighted_compute_scheme,
         )
         for fallback in fallbacks:
             extra = fallback(tried)
             if extra is not None:
                 self.schemes[extra.name] = extra
                 tried += self._timed_candidate(extra, base)
+        for narrower in self._narrower_compute_schemes(tried):  # the first that holds ends them
+            self.schemes[narrower.name] = narrower
+            built = self._timed_candidate(narrower, base)
+            tried += built
+            if any(self._accept(c.drift) for c in built):
+                break
         if not tried and self.budget.ran_out:
             raise BudgetExceeded(self.budget.refusal())
         if not tried:

@@ -20,13 +20,12 @@ from optimizer.drift_checks import Violation, normalized_slack
 from optimizer.image_scale import with_fp32_scale
 from optimizer.int8_measure import DEFAULT_SEARCH_S, Candidate, HeldOutDrift
 from optimizer.int8_schemes import (
+    ALONE_KEY,
     PRODUCTS_KEY,
-    ComputeStaticScheme,
-    DynamicScheme,
     Scheme,
     SmoothStaticScheme,
-    WeightedComputeStaticScheme,
     calibrates_activations,
+    quantizes_compute_alone,
 )
 from optimizer.profile import ModelProfile
 from optimizer.quant_exclusions import Exclusion
@@ -42,8 +41,6 @@ from quantserve.data import batch_rows
 # budget missed below 0.78, a 0.99 cosine one below 0.89) is far: more search time is offered only where the
 # mixed-precision steps were closing it (`SearchVerdict._far_from_budget`)
 FAR_SHORTFALL = 10.0
-# schemes that put no Q/DQ on the data movement between compute nodes: their miss is drift in the compute nodes
-COMPUTE_ALONE = (ComputeStaticScheme.name, WeightedComputeStaticScheme.name, DynamicScheme.name)
 DATA_MOVEMENT = "the drift is in the quantized data movement between them"
 
 
@@ -367,34 +364,45 @@ def _where_drift_is(tried: list[Candidate], said: Candidate | None = None) -> st
     """Where the drift is, once keeping every compute node FP32 still missed: in the quantized data movement, and,
     where a scheme that quantizes the compute nodes alone (no Q/DQ between them) missed too, in those nodes as well.
     The line had said "the drift is in the quantized data movement" alone for SSD's face detector and WHENet's head
-    pose net, whose conv-only INT8 broke them as well (session 44: F1 0.866, yaw error 8.3°). Where the weight-bearing
-    compute nodes alone (`WeightedComputeStaticScheme`) missed as well, that is said too: swift-f0's line blamed the
+    pose net, whose conv-only INT8 broke them as well (session 44: F1 0.866, yaw error 8.3°). The narrower sets of
+    compute nodes tried after the compute ops alone missed are named with their figures: swift-f0's line blamed the
     data movement and the compute nodes while Conv alone in INT8 held, never tried (session 59). `said`: the
     candidate whose miss the line has named already (its figure is not repeated)."""
-    alone = [c for c in tried if c.scheme in COMPUTE_ALONE and c.drift.violations]
+    alone = [c for c in tried if quantizes_compute_alone(c.scheme) and c.drift.violations]
     if not alone:
         return DATA_MOVEMENT
-    weighted = next((c for c in alone if c.scheme == WeightedComputeStaticScheme.name), None)
-    also = "" if weighted is None or weighted is said else f", and {_weighted_words(weighted)}"
+    narrower = [c for c in alone if c is not said and _narrower_words(c)]
+    named = [c for c in alone if c not in narrower]
+    also = ""
+    if narrower:
+        each = ", ".join(f"{c.scheme} ({_narrower_words(c)}: {_first_violation(c)})" for c in narrower)
+        also = f", and so {'does' if len(narrower) == 1 else 'do'} {each}"
     if said in alone:
-        said_words = _weighted_words(said) if said is weighted else f"{said.scheme} quantizes them alone"
-        return f"{DATA_MOVEMENT}, and in the compute nodes too ({said_words}){also}"
-    first = alone[0]
-    worst = first.drift.violations[0]
-    kind = first.drift.outputs.get(worst.output, {}).get("kind", "")
+        what = f": {_narrower_words(said)}" if _narrower_words(said) else " quantizes them alone"
+        return f"{DATA_MOVEMENT}, and in the compute nodes too ({said.scheme}{what}){also}"
+    if not named:
+        return f"{DATA_MOVEMENT}, and in the compute nodes too{also.removeprefix(', and so')}"
+    first = named[0]
     return (
         f"{DATA_MOVEMENT}, and in the compute nodes too: {first.scheme}, which quantizes them alone, misses it "
-        f"({worst.line(kind)}){also if first is not weighted else ''}"
+        f"({_first_violation(first)}){also}"
     )
 
 
-def _weighted_words(candidate: Candidate) -> str:
-    """ "static_qdq_weighted, with the 21 compute nodes that multiply two activations FP32, misses it (…)"."""
+def _narrower_words(candidate: Candidate) -> str:
+    """What a narrower compute-only candidate left FP32, as "Conv alone in INT8" or "6 compute nodes of no constant
+    weight FP32"; "" for any other candidate."""
+    record = getattr(candidate, "record", None) or {}  # a search record; duck-typed candidates may have none
+    if record.get(ALONE_KEY):
+        return f"{record[ALONE_KEY]} alone in INT8"
+    products = len(record.get(PRODUCTS_KEY) or ())
+    return f"{products} compute node{'s' * (products != 1)} of no constant weight FP32" if products else ""
+
+
+def _first_violation(candidate: Candidate) -> str:
     worst = candidate.drift.violations[0]
     kind = candidate.drift.outputs.get(worst.output, {}).get("kind", "")
-    count = len(candidate.record.get(PRODUCTS_KEY, ())) if isinstance(candidate.record, dict) else 0
-    nodes = f"the {count} compute nodes" if count else "the compute nodes"
-    return f"{candidate.scheme}, with {nodes} that multiply two activations FP32, misses it ({worst.line(kind)})"
+    return str(worst.line(kind))
 
 
 def _worst_line(candidate: Candidate) -> str:
