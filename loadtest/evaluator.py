@@ -16,7 +16,14 @@ from typing import Any
 import numpy as np
 
 from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
-from loadtest.evaluator_failures import DEADLINE_EXCEEDED, ResentCount, RowsSent, request_failure, restart_note
+from loadtest.evaluator_failures import (
+    DEADLINE_EXCEEDED,
+    ResentCount,
+    RowsSent,
+    request_failure,
+    restart_note,
+    rows_sent_words,
+)
 from loadtest.request_answers import shape_changes
 from loadtest.request_data import check_request_size
 from loadtest.served_graph import served_kinds, told_kinds, told_length_input, unrecorded_graph_notes
@@ -97,7 +104,12 @@ def served_outputs(
         log = RequestLog()
         if served is not None:
             served[model] = ServedModel(
-                runner.version, runner.precision, served_source(url, name), log, runner.precision_note
+                runner.version,
+                runner.precision,
+                served_source(url, name),
+                log,
+                runner.precision_note,
+                max_batch_size=runner.max_batch_size,
             )
         sent = RowsSent(data.batches(batch_size), len(data), len(data) if state else -(-len(data) // batch_size))
         try:
@@ -125,12 +137,14 @@ def neighbour_dependence(
     source: Any,
     request_timeout_s: float,
     batched: Mapping[str, np.ndarray],
+    max_batch: int = 0,
 ) -> list[str]:
     """A note where a served model's answers depend on the rows batched with it (dynamic INT8: one activation scale
     per batch): its first rows sent alone answer otherwise than in their batches. Its figures are then those of this
     run's batches only; Triton's dynamic batcher forms whichever the traffic brings. A dynamic-INT8 build read
     accuracy drop 0.00 at --batch-size 7 and 0.33 points at 1 or 32, with no word (session 44); optimize judges such a
-    build at its worst of three batch compositions (`optimizer.verify`)."""
+    build at its worst of three batch compositions (`optimizer.verify`). `max_batch`: the served model's
+    max_batch_size, which caps the rows a request carries (`rows_sent_words`)."""
     from optimizer.verify import PROBE_ROWS, same_answers
 
     if batch_size <= 1 or len(dataset) < 2:
@@ -142,9 +156,9 @@ def neighbour_dependence(
         return []  # the same answers, or none whose rows are samples
     return [
         f"its answers depend on the rows batched with it (its first {len(first)} rows alone answer otherwise; dynamic "
-        f"INT8 scales each batch as a whole): these figures are at --batch-size {batch_size} in order, and Triton's "
-        "dynamic batcher forms whichever batches the traffic brings; optimize's verification judged it at its worst "
-        "of three batch compositions (manifest's verification.batch_compositions)"
+        f"INT8 scales each batch as a whole): these figures are at {rows_sent_words(batch_size, max_batch)}, and "
+        "Triton's dynamic batcher forms whichever batches the traffic brings; optimize's verification judged it at its "
+        "worst of three batch compositions (manifest's verification.batch_compositions)"
     ]
 
 
@@ -207,6 +221,7 @@ class ServedModel:
     requests: RequestLog | None = None  # the rows and answer shapes of each request (None: not recorded)
     precision_note: str | None = None  # why `precision` is None where the config names another version's
     restart_note: str | None = None  # the server restarted during its run, requests sent again (`restart_note`)
+    max_batch_size: int = 0  # the served model's, which caps the rows a request carries (0: it does not batch)
 
 
 def evaluate_accuracy(
@@ -342,11 +357,8 @@ def _evaluated(
         variant.notes.extend([answered.restart_note] if answered.restart_note else [])
         variant.notes.extend(served_file_notes(url, variant.model, answered.version))  # what serve warns of its file
         if variant.model != reference and not state and not dataset.unbatched:
-            variant.notes.extend(
-                neighbour_dependence(
-                    url, variant.model, dataset, batch_size, source, request_timeout_s, outputs[variant.model]
-                )
-            )
+            sent = (batch_size, source, request_timeout_s, outputs[variant.model], answered.max_batch_size)
+            variant.notes.extend(neighbour_dependence(url, variant.model, dataset, *sent))
     classes = rows(ref).shape[1] if scored is not None and not class_ids(ref) else None  # class scores (N, C)
     set_drops(variants, reference, name, classes)
     if budget is not None:
