@@ -411,7 +411,8 @@ def optimize(options: OptimizeOptions) -> Artifact:
     _refuse_from_graph(options)
     user_metric = UserMetric.load(options.metric) if options.metric else None
     if user_metric is not None:  # where a failing metric's labels=None came from, named
-        user_metric = replace(user_metric, labels_from=str(options.eval_path or options.calib_path))
+        source, no_eval = str(options.eval_path or options.calib_path), options.eval_path is None
+        user_metric = replace(user_metric, labels_from=source, no_eval=no_eval)
     float_truth = user_metric is not None  # float labels are truth for the metric alone
     calib = load_npz(options.calib_path, float_truth=float_truth)
     held_out = load_npz(options.eval_path, float_truth=float_truth) if options.eval_path is not None else None

@@ -84,7 +84,7 @@ def metric_held_words(metric: Mapping[str, Any] | None) -> str:
     """Where the user's --metric held its budget, its FP32 and INT8 scores and the drop: "your --metric m:f held:
     15.50 → 15.46, a drop of 0.24 %, within --max-metric-drop 0.01 (1 %)"; "" where none was given or it missed (its
     miss is a violation, named with the others)."""
-    if not metric:
+    if not metric or metric.get("relative_drop") is None:  # not scored (`MetricComparison.scored`): it held nothing
         return ""
     drop, limit = float(metric["relative_drop"]), float(metric["max_relative_drop"])
     if not math.isfinite(drop) or beyond(drop, limit, False):

@@ -36,7 +36,8 @@ class UserMetric:
 
     spec: str
     function: Callable[[dict[str, np.ndarray], np.ndarray | None], Any]
-    labels_from: str = "the data"  # the file its labels are read from: named where it has none and the function fails
+    labels_from: str = "the data"  # the file its labels are read from: named where it has none
+    no_eval: bool = False  # optimize without --eval: the held-out rows are calibration's, whose file has no labels
 
     @classmethod
     def load(cls, spec: str) -> UserMetric:
@@ -82,6 +83,11 @@ class UserMetric:
             return ""
         return f" (it was called with labels=None: {self.labels_from} has no 'labels' array)"
 
+    def no_labels_note(self) -> str:
+        """The one line saying the function was called with labels=None, and why (`metric_notes`)."""
+        given = " (and no --eval was given)" if self.no_eval else ""
+        return f"--metric {self.spec} was called with labels=None: {self.labels_from} has no 'labels' array{given}"
+
     def _direction(self, higher: Any) -> bool:
         """A returned `higher_is_better` as a bool: bool("False") is True, so a string turned the metric around."""
         if not isinstance(higher, (bool, np.bool_)):
@@ -124,6 +130,15 @@ class MetricComparison:
     reference: float
     candidate: float
     higher_is_better: bool
+    labelled: bool = True  # the function was given labels (False: labels=None)
+
+    @property
+    def scored(self) -> bool:
+        """Whether the scores are evidence: called with labels=None, a function that gave the reference and the
+        candidate the very same value (a macro-F1's 0 without a true positive anywhere) showed nothing about the
+        candidate, and its drop of 0 read as held (session 59). A function that needs no labels moves with the
+        outputs, so the two differ in their low digits and count."""
+        return self.labelled or self.reference != self.candidate
 
     @property
     def relative_drop(self) -> float:
@@ -143,7 +158,7 @@ def compare_user_metric(
     `fp32_score`: the reference's score already taken on these outputs and labels (the INT8 search's, up front)."""
     fp32, higher = fp32_score or metric.score(reference, labels)
     other, _ = metric.score(candidate, labels)
-    return MetricComparison(metric.spec, fp32, other, higher)
+    return MetricComparison(metric.spec, fp32, other, higher, labels is not None)
 
 
 def add_user_metric(
@@ -164,9 +179,13 @@ def add_user_metric(
         "fp32": compared.reference,
         "int8": compared.candidate,
         "higher_is_better": compared.higher_is_better,
-        "relative_drop": relative,
+        "relative_drop": relative if compared.scored else None,  # None: not measured (`MetricComparison.scored`)
         "max_relative_drop": limit,
+        **({} if compared.scored else {"scored": False}),
+        **({} if compared.labelled else {"no_labels": metric.no_labels_note()}),
     }
+    if not compared.scored:  # no evidence either way: the other budgets judge
+        return
     report.slacks.append(normalized_slack(relative, limit, higher_is_better=False))
     if beyond(relative, limit, False):
         report.violations.append(metric_violation(metric.spec, relative, limit))
@@ -176,3 +195,18 @@ def add_user_metric(
 def metric_violation(spec: str, relative_drop: float, limit: float) -> Violation:
     """The user metric's relative drop beyond its budget, e.g. "metric 'm:f1': relative drop 0.25 > budget 0.01"."""
     return Violation(spec, "relative drop", relative_drop, limit, False, scope="metric")
+
+
+def metric_notes(record: Mapping[str, Any] | None) -> list[str]:
+    """The one note of a metric record (`add_user_metric`, evaluate's) whose function got labels=None, saying too
+    where that left it unscored; none where it had labels."""
+    if not record or not record.get("no_labels"):
+        return []
+    if record.get("scored", True):
+        return [record["no_labels"]]
+    value = record.get("fp32", record.get("reference"))
+    return [
+        f"{record['no_labels']}; it scored FP32 and INT8 alike ({value:g}), which shows nothing about INT8: recorded "
+        "as not scored, the other budgets judge (a 'labels' array in the held-out file, or --eval with one, lets it "
+        "score)"
+    ]

@@ -49,7 +49,7 @@ from optimizer.rollout import find_end_token, find_token_feedback, rollout_recor
 from optimizer.state_loop import StatePair, closed_loop_record, closed_loop_refusal, sequence_starts
 from optimizer.tensor_ranges import activation_bytes_per_sample, rows_per_chunk
 from optimizer.transformer import run_model
-from optimizer.user_metric import UserMetric, add_user_metric
+from optimizer.user_metric import UserMetric, add_user_metric, metric_notes
 from quantserve import metrics
 from quantserve.artifact import Artifact
 from quantserve.data import TensorData
@@ -137,6 +137,7 @@ class VerifyAgainstReference:
         itself = self.is_reference(candidate)  # an FP32 build judged against its own file: agreement says nothing
         record["thin_evidence"] = [] if itself else thin_evidence(report, self.budget, len(self.data))
         record["notes"] = neighbour_notes(report.outputs) + kind_notes(report.outputs) + chance_notes(report.outputs)
+        record["notes"] += metric_notes(report.user_metric)  # a --metric given labels=None, said once
         per_token = token_value_outputs(expected, self.data.arrays)
         record["evidence_short"] = evidence_shortfall(kinds, self.budget, len(self.data), self.data.arrays, per_token)
         record["one_answer"] = one_answer_outputs(expected, kinds, labels)

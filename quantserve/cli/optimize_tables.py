@@ -115,6 +115,8 @@ def print_verification(verification: dict[str, Any], console: Any = None, compar
     user = verification.get("metric")
     if user:
         value = side_by_side(float(user["fp32"]), float(user["int8"]))  # "15.458 → 15.460", not "15.46 → 15.46"
+        if user.get("relative_drop") is None:  # labels=None and both alike: no evidence (the note says why)
+            value = f"not scored (labels=None; {_fmt(user['fp32'])} for both)"
         overall.append([user["spec"], value, f"drop ≤ {_fmt(budget.get('max_metric_drop'))}"])
     if verification.get("speed"):
         overall.append(_speed_row(verification["speed"]))
