@@ -24,6 +24,7 @@ from loadtest.evaluator_failures import (
     restart_note,
     rows_sent_words,
 )
+from loadtest.evaluator_metric import score_user_metric
 from loadtest.request_answers import shape_changes
 from loadtest.request_data import check_request_size
 from loadtest.served_graph import served_kinds, told_kinds, told_length_input, unrecorded_graph_notes
@@ -47,8 +48,7 @@ from optimizer.ranked_ids import ranked_outputs
 from optimizer.state_loop import StatePair, sequence_starts, stream_through
 from optimizer.token_axes import output_positions
 from optimizer.token_lengths import told_length
-from optimizer.user_metric import MetricComparison, UserMetric, metric_violation
-from quantserve import metrics
+from optimizer.user_metric import UserMetric
 from quantserve.data import TensorData, check_against, fixed_request_rows, load_npz, read_as_served
 from quantserve.errors import QuantserveError
 from quantserve.runner import LoggedRunner, RequestLog, run_batches
@@ -417,33 +417,6 @@ def judge_variants(
         told_tokens = tokens_notes({name: r for name, r in report.outputs.items() if name not in inferred})
         variant.notes += neighbour_notes(report.outputs) + kind_notes(inferred) + told_tokens + unrecorded
         variant.notes += [note for note in chance_notes(report.outputs) if note not in variant.notes]  # `set_drops`
-
-
-def score_user_metric(
-    variants: list[VariantAccuracy],
-    outputs: dict[str, dict[str, np.ndarray]],
-    reference: str,
-    metric: UserMetric,
-    labels: np.ndarray | None,
-    budget: DriftBudget | None,
-) -> None:
-    """The user's task metric on every variant's served outputs beside the reference's; with `budget`, a relative
-    drop beyond `max_metric_drop` is a violation like any output's (the same rule `optimize` applies)."""
-    expected, higher = metric.score(outputs[reference], labels)  # once: the user's function may be slow
-    for variant in variants:
-        value = expected if variant.model == reference else metric.score(outputs[variant.model], labels)[0]
-        compared = MetricComparison(metric.spec, expected, value, higher)
-        limit = budget.max_metric_drop if budget is not None else None
-        variant.user_metric = {
-            "spec": metric.spec,
-            "value": compared.candidate,
-            "reference": compared.reference,
-            "higher_is_better": compared.higher_is_better,
-            "relative_drop": compared.relative_drop,
-            "max_relative_drop": limit,
-        }
-        if limit is not None and variant.model != reference and metrics.beyond(compared.relative_drop, limit, False):
-            variant.violations.append(metric_violation(metric.spec, compared.relative_drop, limit).line())
 
 
 def _shape_changes(served: Mapping[str, ServedModel], reference: str, model: str) -> dict[str, str]:
