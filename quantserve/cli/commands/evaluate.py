@@ -57,7 +57,12 @@ def register(subparsers: Any) -> None:
         help="auto: classification when the data has labels and the output is 2-D; embedding: cosine statistics",
     )
     parser.add_argument("--output", default="", help="which model output to score (default: the only/first one)")
-    parser.add_argument("--batch-size", type=int, default=64, help="samples per request")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=64,
+        help="samples per request, at most the served model's max_batch_size (a larger one is cut to it, said so)",
+    )
     parser.add_argument(
         "--request-timeout",
         type=float,
