@@ -74,5 +74,6 @@ def saved_thin_evidence(outputs: dict[str, dict[str, Any]], budget: dict[str, fl
     if not budget or not outputs:
         return []
     known = {f.name for f in fields(DriftBudget)}
-    drift_budget = DriftBudget(**{name: value for name, value in budget.items() if name in known})
+    limits: dict[str, Any] = {name: value for name, value in budget.items() if name in known}  # saved: no gates
+    drift_budget = DriftBudget(**limits)
     return thin_evidence(DriftReport(dict(outputs)), drift_budget, rows)

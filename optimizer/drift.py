@@ -26,7 +26,16 @@ from optimizer.decision_metrics import decision_doubt
 from optimizer.drift_budget import DriftBudget
 from optimizer.drift_checks import DriftReport, Violation, judge
 from optimizer.drift_metrics import ctc_path, id_accuracy, nonfinite_count, nonfinite_where_finite, output_metrics
-from optimizer.gated_maps import GATED_KINDS, HeatGate, gated, gated_rows, heat_rows, heatmap_gate
+from optimizer.gated_maps import (
+    GATED_KINDS,
+    HeatGate,
+    OutputGate,
+    gated,
+    gated_rows,
+    heat_rows,
+    heatmap_gate,
+    output_gates,
+)
 from optimizer.joint_tokens import JOINT_KIND, joint_records, joint_where, token_answers
 from optimizer.mask_metrics import levels_doubt
 from optimizer.ordered_bins import ordered_bins_doubt
@@ -62,6 +71,8 @@ def measure_drift(
     token_rows, token_words = real_tokens_read(inputs)
     gate = heatmap_gate(reference, kinds, budget.label_threshold)  # a CenterNet head's heat decides what counts
     selected = gate.selected(reference) if gate is not None else None
+    shapes = {name: np.shape(values) for name, values in reference.items()}
+    told = output_gates(budget.gates, shapes, budget.label_threshold)  # --gate NAME=BY: where BY reads NAME
     answers = {}  # per-token top-1 outputs' real and changed tokens: judged together too (`optimizer.joint_tokens`)
     ranked = ranked_outputs(reference)  # a TopK's indices beside its values (`optimizer.ranked_ids`)
     for name, ref in reference.items():
@@ -74,7 +85,21 @@ def measure_drift(
         kind = kinds.get(name) or infer_kind(ref, labels, positions)
         expected, got = _classes_on_axis_1(kind, ref, got_values, labels)
         judged_at = ""
-        if gate is not None and selected is not None and kind in GATED_KINDS:
+        if name in told:
+            kind = told_gate_kind(name, kinds.get(name))
+            expected, got, judged_at = _gated(
+                name, told[name], told[name].selected(reference), reference, kinds, ref, got_values
+            )
+            positions = None  # its rows are the gate's positions, not the samples' tokens
+            if not len(expected):  # no position to judge: said, not passed in silence
+                report.outputs[name] = {
+                    "kind": kind,
+                    "shape": list(np.shape(ref)),
+                    "judged_at": judged_at,
+                    "kind_note": told[name].nowhere(len(ref)),
+                }
+                continue
+        elif gate is not None and selected is not None and kind in GATED_KINDS:
             expected, got, judged_at = _gated(name, gate, selected, reference, kinds, expected, got)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # non-finite values: reported below
             if kind == "ids" and name in ranked:  # its first index is the answer: scored as one
@@ -163,7 +188,9 @@ def _gated(
     got: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """A heatmap's and its gated maps' values where they are read (`optimizer.gated_maps`), and the words saying
-    where; any other output as it is, with ""."""
+    where; any other output as it is, with "". An output the user gated (`OutputGate`) at BY's selected positions."""
+    if isinstance(gate, OutputGate):
+        return *gated_rows(gate, selected, expected, got), gate.where(selected)
     if name == gate.heatmap:
         heat, heat_got = heat_rows(gate, expected, got)
         words = f"at the {len(heat)} positions where FP32 or this model's heat ≥ {gate.threshold / 10:g}"
@@ -172,6 +199,17 @@ def _gated(
         rows, rows_got = gated_rows(gate, selected, expected, got)
         return rows, rows_got, gate.where(selected)
     return expected, got, ""
+
+
+def told_gate_kind(name: str, kind: str | None) -> str:
+    """How an output the user gated is judged at its positions: as typed where dense or regression, else as a
+    regression (its values alone: a pitch in Hz has no decisions at the threshold); another typed kind is refused."""
+    if kind is not None and is_typed(kind) and kind not in GATED_KINDS:
+        raise QuantserveError(
+            f"--gate {name}=…: output '{name}' is declared --output-kind {name}={kind}; a gated output is judged as "
+            f"values at its gate's positions (--output-kind {name}=regression or dense)"
+        )
+    return kind if kind is not None and is_typed(kind) else "regression"
 
 
 def _classes_on_axis_1(

@@ -78,9 +78,12 @@ class DriftBudget:
     max_quiet_error: float = 0.05
     max_metric_drop: float = 0.01  # the user metric (--metric): relative drop, 0.01 = 1 %
     label_threshold: float = UnsetThreshold(0.5)  # a class is on from this score (not a budget, the rule)
+    # --gate NAME=BY: output NAME judged only where FP32's BY reaches label_threshold (`optimizer.gated_maps`); a rule
+    # of where outputs are read, as label_threshold is, carried here so optimize and evaluate judge it alike
+    gates: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
-        for name, value in asdict(self).items():
+        for name, value in self.to_dict().items():
             in_unit = (name.startswith("min_") or name == "label_threshold") and name not in DECIBEL_FIELDS
             if not math.isfinite(value) or value < 0 or (in_unit and value > 1):
                 flag = BUDGET_FLAGS[name][0]
@@ -89,7 +92,8 @@ class DriftBudget:
                 raise QuantserveError(f"{flag} {value:g}: expected a number in [0, 1] (drops: any number >= 0)")
 
     def to_dict(self) -> dict[str, float]:
-        return asdict(self)
+        """The limits and the threshold (the gates: each gated record's `judged_at` says them)."""
+        return {name: value for name, value in asdict(self).items() if name != "gates"}
 
 
 DECIBEL_FIELDS = ("min_psnr_mean", "min_psnr_worst")  # levels in dB, not shares: any number >= 0

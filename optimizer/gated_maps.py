@@ -19,6 +19,16 @@ threshold (a peak lost or a peak made counts, the near-zero background does not)
 whose regression maps drift at the heat's positions is refused as before. Session 42, that plain static INT8 model on
 120 of those scenes: heat 0.990 at its 24980 positions (the worst row 0.83 before), scale 0.996 and offset 0.995 at
 the 3343 positions where the heat reaches 0.2, its landmarks 0.976 there — still below 0.98, now where it is read.
+
+The same need beyond a heatmap, named by the user (`OutputGate`, `--gate NAME=BY`): a pitch tracker's Hz per frame
+matters only where its voicing confidence is high, a detector's boxes where its objectness is, keypoints where
+visible. swift-f0's pitch on unvoiced frames is arbitrary (FP32 against itself served differed by 1026 Hz on one),
+so its Conv-only INT8, task metric 0.9903 → 0.9904, read cosine 0.9505 over every frame and 0.997 on voiced ones
+(session 59). NAME is then judged at the positions of its leading axes (BY's shape) where FP32's BY reaches
+--label-threshold — 0.5 unless given: BY is a confidence, objectness or visibility read at even odds, as every
+score --label-threshold reads; the heatmap's 0.2 is deface's decoder's — as a regression of its values there (its
+trailing axes the channels: boxes (N, A, 4) gated by scores (N, A) as (P, 4)). Where no position reaches it, nothing
+of NAME is judged, and its record says so.
 """
 
 from __future__ import annotations
@@ -29,12 +39,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from optimizer.drift_budget import UnsetThreshold
+from quantserve.errors import QuantserveError
 
 HEAT_THRESHOLD = 0.2  # deface's CenterFace decoder reads faces from heat 0.2
 MAX_HEAT_CHANNELS = 16  # a heatmap's classes (CenterNet on COCO has 80: name the threshold and kinds for those)
 MIN_POSITIONS = 16  # fewer positions at the threshold: the hottest this many are judged
 BACKGROUND_SHARE = 0.9  # a heatmap's values under a tenth of the threshold: its background
 GATED_KINDS = ("dense", "regression")
+GATE_HELP = (
+    "judge output NAME only where FP32's output BY reaches --label-threshold (0.5 unless given), elementwise over "
+    "NAME's leading axes (BY's shape: a pitch (N, T) by its confidence (N, T), boxes (N, A, 4) by scores (N, A)); "
+    "repeatable, or NAME=BY,NAME2=BY2"
+)
 
 
 @dataclass(frozen=True)
@@ -57,6 +73,85 @@ class HeatGate:
         """The words a record carries: what was judged where (`selected`: `selected`'s positions)."""
         count = int(selected.sum())
         return f"at the {count} positions where FP32's heatmap '{self.heatmap}' ≥ {self.threshold:g}"
+
+    def rows(self, values: np.ndarray, selected: np.ndarray) -> np.ndarray:
+        """A gated map's (P, C') values at the `selected` positions."""
+        return _rows(values, selected)
+
+
+@dataclass(frozen=True)
+class OutputGate(HeatGate):
+    """An output the user gated (`--gate NAME=BY`): judged where FP32's `heatmap` (BY, any shape) reaches the
+    threshold, elementwise over NAME's leading axes; no hottest positions stand in where none does."""
+
+    output: str = ""
+
+    def selected(self, reference: Mapping[str, np.ndarray]) -> np.ndarray:
+        """BY's shape of booleans: where FP32's BY reaches the threshold."""
+        return np.asarray(reference[self.heatmap]) >= self.threshold
+
+    def where(self, selected: np.ndarray) -> str:
+        return f"at the {int(selected.sum())} positions where FP32's '{self.heatmap}' ≥ {self.threshold:g}"
+
+    def rows(self, values: np.ndarray, selected: np.ndarray) -> np.ndarray:
+        """(P, C): NAME's values at the selected positions, its trailing axes flattened into C (1 where none)."""
+        at = values[selected]
+        return at.reshape(len(at), int(np.prod(at.shape[1:], dtype=int)))
+
+    def nowhere(self, rows: int) -> str:
+        """The note of a gate no held-out position passes: nothing of the output was judged."""
+        return (
+            f"output '{self.output}': not judged: FP32's '{self.heatmap}' reaches {self.threshold:g} at no position "
+            f"of the {rows} held-out rows (--gate {self.output}={self.heatmap}); give rows where it does, or a lower "
+            "--label-threshold"
+        )
+
+
+def parse_gates(specs: list[str] | str | None) -> tuple[tuple[str, str], ...]:
+    """`NAME=BY` strings (repeatable --gate, each also a comma list; from the environment, comma-separated)."""
+    if isinstance(specs, str):
+        specs = [specs]
+    pairs: dict[str, str] = {}
+    for spec in (part.strip() for text in specs or [] for part in text.split(",")):
+        name, sep, by = (word.strip() for word in spec.partition("="))
+        if not sep or not name or not by or name == by:
+            raise QuantserveError(f"--gate '{spec}': expected NAME=BY, two output names (BY gates NAME)")
+        pairs[name] = by
+    return tuple(pairs.items())
+
+
+def output_gates(
+    gates: tuple[tuple[str, str], ...], shapes: Mapping[str, tuple[int | str | None, ...]], threshold: float
+) -> dict[str, OutputGate]:
+    """Each gated output's `OutputGate`, after `check_gates`."""
+    check_gates(gates, shapes)
+    return {name: OutputGate(by, float(threshold), output=name) for name, by in gates}
+
+
+def check_gates(gates: tuple[tuple[str, str], ...], shapes: Mapping[str, tuple[int | str | None, ...]]) -> None:
+    """One line for the first --gate naming an output the model lacks, or whose BY's shape is not NAME's leading
+    axes (a dim a graph leaves as a name or None matches any)."""
+    for name, by in gates:
+        missing = [output for output in (name, by) if output not in shapes]
+        if missing:
+            raise QuantserveError(
+                f"--gate {name}={by}: the model has no output {' or '.join(repr(m) for m in missing)} (its outputs: "
+                f"{', '.join(shapes)})"
+            )
+        shape, gate = tuple(shapes[name]), tuple(shapes[by])
+        if len(gate) > len(shape) or not all(_same_dim(a, b) for a, b in zip(shape, gate, strict=False)):
+            raise QuantserveError(
+                f"--gate {name}={by}: output '{by}' has shape {_shown(gate)}, not the leading axes of output '{name}' "
+                f"{_shown(shape)}: BY must have NAME's shape, or its first axes (boxes (N, A, 4) by scores (N, A))"
+            )
+
+
+def _same_dim(one: int | str | None, other: int | str | None) -> bool:
+    return not isinstance(one, int) or not isinstance(other, int) or one == other
+
+
+def _shown(shape: tuple[int | str | None, ...]) -> str:
+    return "(" + ", ".join("?" if dim is None else str(dim) for dim in shape) + ")"
 
 
 def heatmap_gate(
@@ -99,8 +194,8 @@ def heat_rows(gate: HeatGate, reference: np.ndarray, candidate: np.ndarray) -> t
 def gated_rows(
     gate: HeatGate, selected: np.ndarray, reference: np.ndarray, candidate: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A gated map's (P, C') values at the heat's selected positions, FP32's and the compared model's."""
-    return _rows(reference, selected), _rows(candidate, selected)
+    """A gated map's (P, C') values at the gate's selected positions, FP32's and the compared model's."""
+    return gate.rows(reference, selected), gate.rows(candidate, selected)
 
 
 def _rows(values: np.ndarray, where: np.ndarray) -> np.ndarray:

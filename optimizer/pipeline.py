@@ -43,6 +43,7 @@ from optimizer.drift_evidence import evidence_refusal, evidence_rows, one_answer
 from optimizer.early_evidence import early_evidence_refusal
 from optimizer.export import ExportOnnx, refuse_quantized
 from optimizer.fuse import FuseGraph
+from optimizer.gated_maps import check_gates
 from optimizer.gather_indices import negative_ids_refusal
 from optimizer.graph_words import read_graph_words, words_record
 from optimizer.holdout import split_holdout
@@ -196,6 +197,7 @@ class OptimizeJob:
         if unbatched:
             raise QuantserveError(f"{self.options.source}: {unbatched}")
         answered = {output.name: tuple(shape) for output, shape in zip(session.get_outputs(), shapes, strict=True)}
+        check_gates(self.options.budget.gates, answered)  # --gate: outputs named and shaped, before calibration
         self.stale_outputs = stale_axes(exported.manifest.outputs, answered)
         self.unranked = unranked(exported.manifest.outputs, answered)
         if self.unranked:

@@ -206,6 +206,7 @@ def versioned(label: str, default_version: str) -> str:
 def add_budget_flags(parser: argparse.ArgumentParser) -> None:
     """The drift budget's flags, as `optimize` has them, and the user's own task metric."""
     from optimizer.drift_budget import BUDGET_FLAGS, DriftBudget
+    from optimizer.gated_maps import GATE_HELP
     from optimizer.output_kinds import OUTPUT_KINDS
     from optimizer.token_lengths import INFERRED, length_help
 
@@ -229,6 +230,7 @@ def add_budget_flags(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=KIND",
         help=f"what an output is, instead of inferring it ({', '.join(OUTPUT_KINDS)}); repeatable",
     )
+    group.add_argument("--gate", action="append", metavar="NAME=BY", help=GATE_HELP)
     # the default here is the build's word, where its deploy recorded one (loadtest.served_graph.told_length_input)
     told = length_help(f"as the models' builds were told at optimize, else {INFERRED}")
     group.add_argument("--length-input", metavar="NAME", help=told)
@@ -244,14 +246,15 @@ def _accuracy_drop_budget(args: argparse.Namespace) -> float | None:
 
 
 def _budget(args: argparse.Namespace) -> Any:
-    """The DriftBudget from the flags, or None with --no-budget."""
+    """The DriftBudget from the flags (--gate's included), or None with --no-budget."""
     from optimizer.drift_budget import BUDGET_FLAGS, DriftBudget
+    from optimizer.gated_maps import parse_gates
 
     if args.no_budget:
         return None
     values = {name: getattr(args, name) for name in BUDGET_FLAGS}
     values["max_accuracy_drop_points"] = _accuracy_drop_budget(args)
-    return DriftBudget(**values)
+    return DriftBudget(**values, gates=parse_gates(getattr(args, "gate", None)))
 
 
 def budget_lines(report: Any) -> list[str]:

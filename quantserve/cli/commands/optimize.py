@@ -15,6 +15,7 @@ from quantserve.cli.tables import add_json_flag, print_json
 def register(subparsers: Any) -> None:
     from optimizer.calibrate import METHODS
     from optimizer.drift_budget import BUDGET_FLAGS, DriftBudget
+    from optimizer.gated_maps import GATE_HELP
     from optimizer.output_kinds import OUTPUT_KINDS
     from optimizer.pipeline import PRECISIONS
     from optimizer.speed import SpeedSettings
@@ -81,6 +82,7 @@ def register(subparsers: Any) -> None:
         metavar="NAME=KIND",
         help=f"what an output is, instead of inferring it ({', '.join(OUTPUT_KINDS)}); repeatable",
     )
+    budget.add_argument("--gate", action="append", metavar="NAME=BY", help=GATE_HELP)
     budget.add_argument("--length-input", metavar="NAME", help=LENGTH_HELP)
     budget.add_argument(
         "--metric",
@@ -299,6 +301,7 @@ def planned_stages(options: Any) -> list[str]:
 def build_options(args: argparse.Namespace) -> Any:
     """The one OptimizeOptions for this command line (budget, output kinds, metric, speed included)."""
     from optimizer.drift_budget import BUDGET_FLAGS, DriftBudget
+    from optimizer.gated_maps import parse_gates
     from optimizer.output_kinds import parse_output_kinds
     from optimizer.pipeline import OptimizeOptions
     from optimizer.speed import SpeedSettings
@@ -319,7 +322,7 @@ def build_options(args: argparse.Namespace) -> Any:
         input_names=args.input_names.split(",") if args.input_names else None,
         output_names=args.output_names.split(",") if args.output_names else None,
         transformer=_transformer_settings(args),
-        budget=DriftBudget(**{name: getattr(args, name) for name in BUDGET_FLAGS}),
+        budget=DriftBudget(**{name: getattr(args, name) for name in BUDGET_FLAGS}, gates=parse_gates(args.gate)),
         output_kinds=parse_output_kinds(args.output_kind),
         length_input=args.length_input,
         metric=args.metric,
