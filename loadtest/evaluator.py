@@ -42,6 +42,7 @@ from loadtest.variant_scores import (
 from optimizer.drift import chance_notes, kind_notes, measure_drift, tokens_notes
 from optimizer.drift_budget import DriftBudget
 from optimizer.drift_evidence import neighbour_notes, thin_evidence, thin_evidence_line
+from optimizer.gated_maps import check_gates
 from optimizer.graph_words import GraphWords
 from optimizer.output_kinds import token_positions
 from optimizer.ranked_ids import ranked_outputs
@@ -399,6 +400,7 @@ def judge_variants(
     optimize reads them, None where not recorded); outputs `changed` names for a variant ({model: {output:
     line}}, answers whose shape changed in some request) are left out, their lines already its violations."""
     expected = outputs[reference]
+    check_gates(budget.gates, {name: np.shape(values) for name, values in expected.items()})  # before judging any
     unnamed = [name for name in expected if name not in kinds]  # an output given --output-kind gets no kind note
     axes = graph.axes if graph is not None else None
     kinds = served_kinds(expected, kinds, labels, inputs, graph)

@@ -72,7 +72,8 @@ def measure_drift(
     gate = heatmap_gate(reference, kinds, budget.label_threshold)  # a CenterNet head's heat decides what counts
     selected = gate.selected(reference) if gate is not None else None
     shapes = {name: np.shape(values) for name, values in reference.items()}
-    told = output_gates(budget.gates, shapes, budget.label_threshold)  # --gate NAME=BY: where BY reads NAME
+    # --gate NAME=BY: where BY reads NAME (of the outputs judged here: a stream's state outputs are judged apart)
+    told = output_gates(tuple(g for g in budget.gates if g[0] in reference), shapes, budget.label_threshold)
     answers = {}  # per-token top-1 outputs' real and changed tokens: judged together too (`optimizer.joint_tokens`)
     ranked = ranked_outputs(reference)  # a TopK's indices beside its values (`optimizer.ranked_ids`)
     for name, ref in reference.items():

@@ -156,3 +156,11 @@ def test_a_gate_naming_no_output_or_another_shape_is_refused_before_calibration(
 def test_a_gate_spec_without_two_names_is_refused() -> None:
     with pytest.raises(QuantserveError, match="--gate 'value': expected NAME=BY"):
         parse_gates(["value"])
+
+
+def test_a_gated_output_typed_as_another_kind_is_refused() -> None:
+    x = _data().arrays["input"]
+    reference = {"value": 100 * x + 200, "confidence": 1 / (1 + np.exp(-4 * x))}
+    kinds = infer_output_kinds(reference, {"value": "embedding"})
+    with pytest.raises(QuantserveError, match="output 'value' is declared --output-kind value=embedding"):
+        measure_drift(reference, reference, kinds, DriftBudget(gates=(("value", "confidence"),)))
