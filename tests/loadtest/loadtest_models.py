@@ -167,6 +167,24 @@ def own_mlp_repo(root: Path, names: tuple[str, ...] = ("mlp",), max_batch: int =
     return root / "repo", data
 
 
+def fp32_and_dynamic_int8_repo(root: Path, max_batch: int) -> Path:
+    """An MLP as `mlp` and its dynamic INT8 build (one activation scale per batch: its answers depend on the rows
+    batched with it) as `mlp_int8`, deployed into root/repo at `max_batch`; their labelled data saved as root/data.npz.
+    Returns the data file."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from serving.deploy import deploy
+
+    weights = mlp_weights()
+    data = labeled_data(64, weights, seed=3).save(root / "data.npz")
+    fp32 = make_build_dir(root / "fp32", weights=weights)
+    quantize_dynamic(fp32 / "model.onnx", root / "dyn.onnx", weight_type=QuantType.QInt8)
+    int8 = make_build_dir(root / "int8", model_path=root / "dyn.onnx", precision="int8")
+    for build, name in ((fp32, "mlp"), (int8, "mlp_int8")):
+        deploy(build, root / "repo", name, max_batch=max_batch, instances=1)
+    return Path(data)
+
+
 def version_swap_repo(root: Path) -> tuple[Path, Path, Path]:
     """For a deploy during a load: a repository serving 'mlp' version 1, a version-2 build (other weights) to deploy
     into it, and the load's data file."""

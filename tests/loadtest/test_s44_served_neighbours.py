@@ -19,17 +19,7 @@ pytestmark = pytest.mark.e2e
 def test_a_served_dynamic_int8_builds_batch_dependence_is_noted(
     tmp_path: Path, triton_server_factory: Callable[..., object]
 ) -> None:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    from serving.deploy import deploy
-
-    weights = models.mlp_weights()
-    data = models.labeled_data(64, weights, seed=3).save(tmp_path / "data.npz")
-    fp32 = models.make_build_dir(tmp_path / "fp32", weights=weights)
-    quantize_dynamic(fp32 / "model.onnx", tmp_path / "dyn.onnx", weight_type=QuantType.QInt8)
-    int8 = models.make_build_dir(tmp_path / "int8", model_path=tmp_path / "dyn.onnx", precision="int8")
-    for build, name in ((fp32, "mlp"), (int8, "mlp_int8")):
-        deploy(build, tmp_path / "repo", name, max_batch=16, instances=1)
+    data = models.fp32_and_dynamic_int8_repo(tmp_path, max_batch=16)
     server = triton_server_factory(tmp_path / "repo")
     argv = ["evaluate", "--url", server.grpc_url, "--models", "mlp_int8", "--reference", "mlp"]  # type: ignore[attr-defined]
     assert main([*argv, "--data", str(data), "--batch-size", "16", "--no-budget", "--out", str(tmp_path / "ev")]) == 0

@@ -38,17 +38,7 @@ def _notes(argv: list[str], out: Path) -> tuple[list[str], dict[str, float]]:
 def test_a_served_max_batch_of_4_is_the_batch_the_note_names(
     tmp_path: Path, triton_server_factory: Callable[..., object]
 ) -> None:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    from serving.deploy import deploy
-
-    weights = models.mlp_weights()
-    data = models.labeled_data(64, weights, seed=3).save(tmp_path / "data.npz")
-    fp32 = models.make_build_dir(tmp_path / "fp32", weights=weights)
-    quantize_dynamic(fp32 / "model.onnx", tmp_path / "dyn.onnx", weight_type=QuantType.QInt8)
-    int8 = models.make_build_dir(tmp_path / "int8", model_path=tmp_path / "dyn.onnx", precision="int8")
-    for build, name in ((fp32, "mlp"), (int8, "mlp_int8")):
-        deploy(build, tmp_path / "repo", name, max_batch=4, instances=1)
+    data = models.fp32_and_dynamic_int8_repo(tmp_path, max_batch=4)
     server = triton_server_factory(tmp_path / "repo")
     argv = ["evaluate", "--url", server.grpc_url, "--models", "mlp_int8", "--reference", "mlp", "--data", str(data)]  # type: ignore[attr-defined]
     notes, figures = _notes([*argv, "--batch-size", "16", "--no-budget"], tmp_path / "b16")
