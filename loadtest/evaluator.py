@@ -24,6 +24,7 @@ from loadtest.evaluator_failures import (
     restart_note,
     rows_sent_words,
 )
+from loadtest.evaluator_gates import told_gates
 from loadtest.evaluator_metric import score_user_metric
 from loadtest.request_answers import shape_changes
 from loadtest.request_data import check_request_size
@@ -310,6 +311,9 @@ def _evaluated(
     stream = stream_record(state, dataset.arrays, rowwise, starts)
     outputs = {model: {k: v for k, v in produced.items() if k not in state} for model, produced in outputs.items()}
     output_kinds, told = told_kinds(configs, output_kinds, outputs[reference])  # as each build was told to judge
+    if budget is not None:  # judged where each build's --gate judged it, unless evaluate's own --gate says otherwise
+        budget, gated = told_gates(configs, budget, outputs[reference])
+        told = [*told, *gated]
     name = output or headline_output(outputs[reference], output_kinds, dataset.labels, dataset.arrays, graph)
     for model, produced in outputs.items():
         if name not in produced:

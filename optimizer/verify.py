@@ -132,6 +132,8 @@ class VerifyAgainstReference:
             "budget": self.budget.to_dict(),
             **report.to_dict(),
         }
+        if self.budget.gates:  # deploy records them (`serving.gates_parameter`): evaluate judges where optimize did
+            record["gates"] = dict(self.budget.gates)
         if self.data.unbatched:  # the requests, not the rows of their joined outputs (an NMS output's K each)
             record["samples"] = len(self.data)
         itself = self.is_reference(candidate)  # an FP32 build judged against its own file: agreement says nothing

@@ -49,6 +49,7 @@ from serving.deploy_files import (
 )
 from serving.deploy_numbers import check_numbers
 from serving.drift_parameter import drift_missed_parameter, with_version_builds
+from serving.gates_parameter import gates_parameter
 from serving.graph_parameter import graph_parameter
 from serving.kinds_parameter import kinds_parameter
 from serving.length_parameter import length_parameter
@@ -321,16 +322,17 @@ def pads_ragged(manifest: Manifest, layout: TritonLayout, max_batch: int) -> boo
 def model_parameters(manifest: Manifest, ragged_batching: str | None, batched: bool = True) -> dict[str, str]:
     """The config's parameters: the build's precision, where clients read it (not from the model's name), a
     recurrent model's state pairs (`serving.state_parameter`), the reference graph's word on the outputs
-    (`serving.graph_parameter`), the kinds and the length input the build was told (`serving.kinds_parameter`,
-    `serving.length_parameter`), the inputs whose NaN it accepts (`serving.nan_parameter`), its in-process speed
-    verdict (`serving.build_parameters`), the drift budget it missed (`serving.drift_parameter`), the scalars a model
-    that does not batch serves as [1] (`serving.scalar_tensors`), and how the Python backend batches requests of
-    different lengths where it must."""
+    (`serving.graph_parameter`), the kinds, the length input and the gates the build was told
+    (`serving.kinds_parameter`, `serving.length_parameter`, `serving.gates_parameter`), the inputs whose NaN it
+    accepts (`serving.nan_parameter`), its in-process speed verdict (`serving.build_parameters`), the drift budget it
+    missed (`serving.drift_parameter`), the scalars a model that does not batch serves as [1]
+    (`serving.scalar_tensors`), and how the Python backend batches requests of different lengths where it must."""
     parameters = {PRECISION_PARAMETER: manifest.precision} if manifest.precision else {}
     parameters.update(state_parameter(manifest.extra.get(STATE_PAIRS) or []))  # evaluate runs it as a stream
     parameters.update(graph_parameter(manifest.extra.get(GRAPH_OUTPUTS)))  # evaluate reads kinds as optimize did
     parameters.update(kinds_parameter(manifest.extra.get(TYPED_KINDS)))  # … and takes the kinds it was told
     parameters.update(length_parameter(manifest.extra.get(LENGTH_INPUT)))  # … and the length input it was told
+    parameters.update(gates_parameter(manifest.verification))  # … and the gates it was judged under
     parameters.update(nan_parameter(manifest.extra.get(NAN_INPUTS)))  # the sending commands accept NaN there
     parameters.update(speed_parameter((manifest.verification or {}).get("speed")))  # a report's speed verdict
     parameters.update(drift_missed_parameter(manifest.verification))  # a build shipped with --keep-failing
