@@ -17,12 +17,15 @@ from loadtest.accuracy_results import VariantAccuracy
 from loadtest.evaluator import judge_variants
 from loadtest.evaluator_gates import told_gates
 from optimizer.drift_budget import DriftBudget
+from optimizer.pipeline import OptimizeOptions, optimize
+from optimizer.speed import SpeedSettings
 from optimizer.verify import VerifyAgainstReference
 from quantserve.artifact import Manifest, TensorSpec
 from quantserve.data import TensorData
 from quantserve.errors import QuantserveError
-from serving.deploy import model_parameters
+from serving.deploy import deploy, model_parameters
 from serving.gates_parameter import recorded_gates
+from serving.model_config import parse_config
 
 ROWS, FRAMES = 300, 32
 GATED = DriftBudget(gates=(("value", "confidence"),))
@@ -73,6 +76,18 @@ def _served() -> dict[str, dict[str, np.ndarray]]:
 def test_optimize_records_its_gates_and_deploy_writes_them_into_the_served_config(tmp_path: Path) -> None:
     config = _served_config(_verification(tmp_path, GATED))
     assert recorded_gates(config) == ((("value", "confidence"),), 0.5)
+
+
+def test_an_optimized_build_deployed_carries_its_gates_in_config_pbtxt(tmp_path: Path) -> None:
+    model = _pitch_model(tmp_path / "pitch.onnx")
+    x = np.random.default_rng(1).normal(0.0, 1.0, (ROWS, FRAMES)).astype(np.float32)
+    np.savez(tmp_path / "calib.npz", input=x)
+    out = tmp_path / "build"
+    untimed = SpeedSettings(enabled=False)
+    optimize(OptimizeOptions(model, tmp_path / "calib.npz", "fp32", "embedded", out, speed=untimed, budget=GATED))
+    assert Manifest.load(out).verification["gates"] == {"value": "confidence"}  # type: ignore[index]
+    deployed = deploy(out, tmp_path / "repo", "pitch")
+    assert recorded_gates(parse_config(deployed.config_path)) == ((("value", "confidence"),), 0.5)
 
 
 def test_a_build_without_gates_records_none(tmp_path: Path) -> None:
