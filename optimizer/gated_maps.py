@@ -49,7 +49,8 @@ GATED_KINDS = ("dense", "regression")
 GATE_HELP = (
     "judge output NAME only where FP32's output BY reaches --label-threshold (0.5 unless given), elementwise over "
     "NAME's leading axes (BY's shape: a pitch (N, T) by its confidence (N, T), boxes (N, A, 4) by scores (N, A)); "
-    "repeatable, or NAME=BY,NAME2=BY2"
+    "repeatable, or NAME=BY,NAME2=BY2; optimize records them and evaluate judges a deployed build under them "
+    "unless given its own"
 )
 
 
