@@ -9,41 +9,44 @@ model of dims [-1], and token inputs cut to their own length for a model of fixe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from quantserve.artifact import TensorSpec
-from serving.scalar_tensors import wrapped_scalars
+from serving.reshaped import Reshapes, WholeReshape, reshaped_tensors
+from serving.reshaped import as_served as reshaped_as_served
 
 
 @dataclass(frozen=True)
 class ServedInputs:
     """How a served model takes its inputs: `shapes`, per input, the shape a request carries (-1: the batch axis
-    and dynamic dims); `reshaped`, the batched inputs its config reshapes (sent as [n, *dims]), or, of a model that
-    does not batch, the rank-0 inputs deploy serves as [1] (`serving.scalar_tensors`: sent as [1])."""
+    and dynamic dims); `reshapes`, the inputs its config reshapes, as the client reads them (`serving.reshaped`): a
+    batching model's, sent as [n, *dims], or, of a model that does not batch, the rank-0 inputs deploy serves as [1]
+    (`serving.scalar_tensors`: sent as [1])."""
 
     model: str
     max_batch_size: int
     shapes: dict[str, tuple[int, ...]]
-    reshaped: frozenset[str] = frozenset()
+    reshapes: Reshapes = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, model: str, config: dict[str, Any]) -> ServedInputs:
         """From the config as Triton's JSON gives it (dims may be strings there)."""
         max_batch = int(config.get("max_batch_size", 0) or 0)
-        shapes, reshaped = {}, set(wrapped_scalars(config) if max_batch <= 0 else ())
-        for tensor in config.get("input", []):
-            dims = tuple(int(d) for d in tensor.get("dims", []))
-            shapes[tensor["name"]] = (-1, *dims) if max_batch > 0 else dims
-            if max_batch > 0 and "reshape" in tensor and all(d > 0 for d in dims):
-                reshaped.add(tensor["name"])
-        return cls(model, max_batch, shapes, frozenset(reshaped))
+        shapes = {tensor["name"]: _sent_shape(tensor, max_batch) for tensor in config.get("input", [])}
+        reshapes = {name: reshape for name, reshape in reshaped_tensors(config).items() if name in shapes}
+        return cls(model, max_batch, shapes, reshapes)
 
     @property
     def batched(self) -> bool:
         return self.max_batch_size > 0
+
+    @property
+    def reshaped(self) -> frozenset[str]:
+        """The inputs the config reshapes, by name."""
+        return frozenset(self.reshapes)
 
     def input_specs(self) -> list[TensorSpec]:
         """The inputs' shapes as a request carries them, for the data's rank rule (`quantserve.data.read_as_served`);
@@ -52,27 +55,29 @@ class ServedInputs:
 
     def _own_shape(self, name: str, shape: tuple[int, ...]) -> tuple[int, ...]:
         """A wrapped scalar's shape as the model has it (rank 0), which the data's rank rule reads; else as sent."""
-        return () if name in self.reshaped and not self.batched else shape
+        reshape = self.reshapes.get(name)
+        return reshape.own if isinstance(reshape, WholeReshape) else shape
 
     def dynamic(self, name: str, axis: int) -> bool:
         """Whether input `name` may be sent at any length on `axis` (of the request as sent): -1 in its config. A
         reshaped input is not: its served dims are fixed."""
         shape = self.shapes.get(name)
-        return shape is not None and name not in self.reshaped and axis < len(shape) and shape[axis] == -1
+        return shape is not None and name not in self.reshapes and axis < len(shape) and shape[axis] == -1
+
+
+def _sent_shape(tensor: dict[str, Any], max_batch: int) -> tuple[int, ...]:
+    """An input's shape as a request carries it: its config dims, after the batch axis (-1) of a batching model."""
+    dims = tuple(int(d) for d in tensor.get("dims", []))
+    return (-1, *dims) if max_batch > 0 else dims
 
 
 def as_served(batch: dict[str, np.ndarray], served: ServedInputs | None) -> dict[str, np.ndarray]:
-    """`batch` (samples on axis 0, as the data file has them) shaped as the served model takes it. `served` None (the
-    server did not say): a 1-D array goes as [n, 1], as deploy serves one value per sample of a batching model."""
+    """`batch` (samples on axis 0, as the data file has them) shaped as the served model takes it, as the client
+    shapes a caller's arrays (`serving.reshaped.as_served`). `served` None (the server did not say): a 1-D array goes
+    as [n, 1], as deploy serves one value per sample of a batching model."""
     if served is None:
         return {name: array[:, None] if array.ndim == 1 else array for name, array in batch.items()}
-    shaped = {}
-    for name, array in batch.items():
-        if name in served.reshaped:  # a scalar of a model that does not batch goes whole, as [1]
-            shape = (len(array), *served.shapes[name][1:]) if served.batched else served.shapes[name]
-            array = np.reshape(array, shape)
-        shaped[name] = array
-    return shaped
+    return {name: reshaped_as_served(name, array, served.reshapes) for name, array in batch.items()}
 
 
 def shape_problem(request: dict[str, np.ndarray], served: ServedInputs) -> tuple[str, tuple[int, ...]] | None:
