@@ -98,7 +98,10 @@ class TensorData:
 
 def batch_rows(batch: Mapping[str, np.ndarray]) -> int:
     """The rows of a batch of inputs: axis 0 of its first input that has one; 0 where none has. A whole request of
-    --unbatched data may hold a rank-0 input (swift-f0's fmin) first, and len() of it raised a TypeError."""
+    --unbatched data may hold a rank-0 input (swift-f0's fmin) first, and len() of it raised a TypeError.
+
+    Rows to slice, not samples sent: a batch of scalars alone has no axis 0 (speed's `whole` reads 0 as "a whole
+    --unbatched sample", not one to cut to `[:1]`); `quantserve.runner.request_rows` counts it one sample sent."""
     return next((len(array) for array in batch.values() if np.ndim(array)), 0)
 
 

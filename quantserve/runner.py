@@ -132,7 +132,10 @@ class RequestLog:
 
 def request_rows(feeds: dict[str, np.ndarray]) -> int:
     """A request's rows: axis 0 of its first input that has one; 1 where every input is a scalar, 0 for none. A model
-    that does not batch takes rank-0 inputs (swift-f0's `fmin`, session 59): one sent first raised TypeError here."""
+    that does not batch takes rank-0 inputs (swift-f0's `fmin`, session 59): one sent first raised TypeError here.
+
+    Samples sent, not rows to slice (`quantserve.data.batch_rows`, 0 for scalars alone): a request of scalars alone is
+    one sample, answered by one rank-0 value (`_one_row_per_sample`), and counted so in the runner's rows."""
     if any(np.ndim(value) for value in feeds.values()):
         return batch_rows(feeds)
     return int(bool(feeds))
