@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from quantserve.data import batch_rows
 from quantserve.errors import QuantserveError
+from quantserve.runner import request_rows
 from serving.call_failures import RetryPolicy, takes_connections
 from serving.triton_runner import LIVENESS_TIMEOUT_S, ServerStopped
 
@@ -24,7 +24,8 @@ DEADLINE_EXCEEDED = "StatusCode.DEADLINE_EXCEEDED"  # in the client's error: a r
 
 class RowsSent:
     """The batches of a data set, remembering where the one last taken starts and how many rows it holds: which
-    request a timeout cut short. `total` rows in `batches` requests (one row a request for a stream)."""
+    request a timeout cut short. `total` rows in `batches` requests (one row a request for a stream; one for a request
+    of scalars alone, an --unbatched sample: `request_rows`, where `batch_rows`' 0 named "rows 1–0")."""
 
     def __init__(self, batches: Iterable[dict[str, np.ndarray]], total: int, requests: int) -> None:
         self.batches, self.first, self.rows = batches, 0, 0
@@ -33,7 +34,7 @@ class RowsSent:
     def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
         for batch in self.batches:
             self.first += self.rows
-            self.rows = batch_rows(batch)
+            self.rows = request_rows(batch)
             yield batch
 
 

@@ -31,3 +31,11 @@ def test_a_batch_sent_whole_names_its_rows() -> None:
     said = str(request_failure(TIMED_OUT, "127.0.0.1:1", "big", _sent_first_batch(64, 16), 0.15, max_batch=32))
     assert "did not answer a request of 16 samples (rows 1–16 of 64) within 0.15 s" in said, said
     assert said.endswith("(--batch-size)"), said
+
+
+def test_a_request_of_scalars_alone_names_its_one_sample() -> None:
+    """An --unbatched model of rank-0 inputs alone: each request is one sample, not "rows 1–0" (session 60)."""
+    sent = RowsSent(({"x": np.float32(1.0)} for _ in range(3)), 3, 3)
+    next(iter(sent))
+    said = str(request_failure(TIMED_OUT, "127.0.0.1:1", "scalars", sent, 0.15))
+    assert "rows 1–1 of 3" in said, said
