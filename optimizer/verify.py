@@ -41,6 +41,7 @@ from optimizer.drift_evidence import (
     thin_evidence,
     token_value_outputs,
 )
+from optimizer.gate_advice import gate_advice
 from optimizer.graph_words import read_graph_words
 from optimizer.nan_outputs import nonfinite_origins
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
@@ -134,6 +135,8 @@ class VerifyAgainstReference:
         }
         if self.budget.gates:  # deploy records them (`serving.gates_parameter`): evaluate judges where optimize did
             record["gates"] = dict(self.budget.gates)
+        if not report.holds and (advice := gate_advice(expected, got, kinds, self.budget, report)):
+            record["gate_advice"] = advice  # the --gate that would hold, measured: said by the refusal, not applied
         if self.data.unbatched:  # the requests, not the rows of their joined outputs (an NMS output's K each)
             record["samples"] = len(self.data)
         itself = self.is_reference(candidate)  # an FP32 build judged against its own file: agreement says nothing
@@ -292,8 +295,9 @@ def drift_refusal(record: Mapping[str, Any], precision: str = "int8") -> str:
                 "scale per batch; a float one may compute an op otherwise by batch size, or spread a NaN), so "
                 "Triton's dynamic batching would change it"
             )
+    advice = "".join(f"; {line}" for line in record.get("gate_advice") or [])
     return Refusal(
         f"{subject} misses the drift budget{where}: {first}{more}{cause}; nothing written "
-        "(pass --keep-failing to ship anyway)",
+        f"(pass --keep-failing to ship anyway){advice}",
         {"refused_for": "drift", "violations": violations, "verification": dict(record)},
     )
