@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from optimizer.drift import chance_notes, kind_notes, measure_drift
-from optimizer.drift_budget import DriftBudget, Refusal
+from optimizer.drift_budget import DriftBudget, Refusal, UnsetThreshold
 from optimizer.drift_checks import CHECKS, Violation
 from optimizer.drift_evidence import (
     evidence_shortfall,
@@ -135,6 +135,8 @@ class VerifyAgainstReference:
         }
         if self.budget.gates:  # deploy records them (`serving.gates_parameter`): evaluate judges where optimize did
             record["gates"] = dict(self.budget.gates)
+        if not isinstance(self.budget.label_threshold, UnsetThreshold):  # given: deploy records it as the gates
+            record["label_threshold"] = float(self.budget.label_threshold)
         if not report.holds and (advice := gate_advice(expected, got, kinds, self.budget, report)):
             record["gate_advice"] = advice  # the --gate that would hold, measured: said by the refusal, not applied
         if self.data.unbatched:  # the requests, not the rows of their joined outputs (an NMS output's K each)

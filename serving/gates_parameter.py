@@ -1,11 +1,14 @@
-"""The gates a build was judged under (`optimize --gate NAME=BY`), recorded by `deploy` for `evaluate`.
+"""The gates and --label-threshold a build was judged under (`optimize --gate NAME=BY --label-threshold T`), recorded by
+`deploy` for `evaluate`.
 
 A gated output is judged only where FP32's BY reaches --label-threshold (`optimizer.gated_maps.OutputGate`); a rule
 of where outputs are read, and `evaluate` applies the same budget as optimize. Unrecorded, evaluate of a deployed
 swift-f0-like build judged its pitch over every frame, the unvoiced ones included, and failed what optimize had
-shipped under its gate unless the user repeated --gate (session 59). Verify records the gates in the manifest's
-verification (`gates`, {NAME: BY}, beside its `budget`'s label_threshold); `deploy` writes both as one config
-parameter (JSON text), and `evaluate` judges under them unless its own --gate is given
+shipped under its gate unless the user repeated --gate (session 59). --label-threshold is such a rule too (where a
+score's decisions, a mask's pixels, a box list's boxes are read), and was carried only beside gates: a build given
+--label-threshold alone was evaluated at the default (session 60). Verify records the gates in the manifest's
+verification (`gates`, {NAME: BY}) and a --label-threshold given (`label_threshold`, beside them); `deploy` writes
+both as one config parameter (JSON text), and `evaluate` judges under them unless given its own
 (`loadtest.evaluator_gates.told_gates`).
 """
 
@@ -16,34 +19,53 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-GATES_PARAMETER = "quantserve_gates"  # {"gates": {"NAME": "BY"}, "label_threshold": 0.5} as compact JSON
+# {"gates": {"NAME": "BY"}, "label_threshold": 0.5, "label_threshold_given": true} as compact JSON: label_threshold
+# is the one the gates were read at, and optimize's own --label-threshold where label_threshold_given (a build
+# recorded before session 60 carries gates and the threshold they were read at, given or not)
+GATES_PARAMETER = "quantserve_gates"
 
 
 def gates_parameter(verification: Mapping[str, Any] | None) -> dict[str, str]:
-    """The config parameter for a manifest's verification's gates and the threshold they were read at; {} where
-    the build was judged under none (or the record is garbled)."""
-    gates = _gates((verification or {}).get("gates"))
-    if not gates:
+    """The config parameter for a manifest's verification's gates and the threshold they were read at, and its
+    --label-threshold where given; {} where the build was judged under neither (or the record is garbled)."""
+    verification = verification or {}
+    gates = _gates(verification.get("gates"))
+    given = _threshold(verification.get("label_threshold"))  # optimize's --label-threshold, where given
+    if not gates and given is None:
         return {}
-    record: dict[str, Any] = {"gates": dict(gates)}
-    threshold = _threshold(((verification or {}).get("budget") or {}).get("label_threshold"))
+    record: dict[str, Any] = {"gates": dict(gates)} if gates else {}
+    threshold = given if given is not None else _threshold((verification.get("budget") or {}).get("label_threshold"))
     if threshold is not None:
         record["label_threshold"] = threshold
+    if given is not None:
+        record["label_threshold_given"] = True
     return {GATES_PARAMETER: json.dumps(record, sort_keys=True, separators=(",", ":"))}
 
 
 def recorded_gates(config: Mapping[str, Any]) -> tuple[tuple[tuple[str, str], ...], float | None]:
     """The (NAME, BY) gates `deploy` recorded in a served config (Triton's JSON), and the --label-threshold the
     build read them at; ((), None) where none is recorded or readable."""
+    record = _record(config)
+    if not (gates := _gates(record.get("gates"))):
+        return (), None
+    return gates, _threshold(record.get("label_threshold"))
+
+
+def recorded_label_threshold(config: Mapping[str, Any]) -> float | None:
+    """The --label-threshold the build was given at optimize, as `deploy` recorded it in a served config; None where
+    it was not given (or the record is unreadable)."""
+    record = _record(config)
+    return _threshold(record.get("label_threshold")) if record.get("label_threshold_given") is True else None
+
+
+def _record(config: Mapping[str, Any]) -> dict[str, Any]:
     value = (config.get("parameters") or {}).get(GATES_PARAMETER) or {}
     text = value.get("string_value", "") if isinstance(value, dict) else ""
     try:
         record = json.loads(str(text))
     except ValueError:
-        return (), None
-    if not isinstance(record, dict) or not (gates := _gates(record.get("gates"))):
-        return (), None
-    return gates, _threshold(record.get("label_threshold"))
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
 def _gates(record: object) -> tuple[tuple[str, str], ...]:

@@ -142,7 +142,11 @@ def test_a_gate_on_the_command_line_wins_over_the_builds_and_says_so(tmp_path: P
 
 
 def test_a_build_at_another_label_threshold_is_said(tmp_path: Path) -> None:
-    configs = {"m@2": _served_config(_verification(tmp_path, DriftBudget(gates=GATED.gates, label_threshold=0.3)))}
+    # recorded before session 60: the threshold the gates were read at, not whether it was given (now taken where
+    # given: tests/loadtest/test_s60_label_threshold_carried.py)
+    verification = _verification(tmp_path, DriftBudget(gates=GATED.gates, label_threshold=0.3))
+    verification.pop("label_threshold")
+    configs = {"m@2": _served_config(verification)}
     budget, notes = told_gates(configs, DriftBudget(), ["value", "confidence"])
     assert budget.gates == GATED.gates
     assert notes[0].endswith("; the build read them at --label-threshold 0.3: pass it to judge them there")

@@ -215,6 +215,8 @@ def add_budget_flags(parser: argparse.ArgumentParser) -> None:
     for field_name, (flag, text) in BUDGET_FLAGS.items():
         default = getattr(defaults, field_name)
         help_text = f"{text} (default {default:g})"
+        if field_name == "label_threshold":  # a rule of reading, as --gate: the builds' word where recorded
+            help_text = f"{text} (default: as the models' builds were given it at optimize, else {default:g})"
         # accuracy drop: None until given, so that --no-budget keeps only an explicitly given drop budget
         value = None if field_name == "max_accuracy_drop_points" else default
         group.add_argument(flag, dest=field_name, type=float, default=value, metavar="X", help=help_text)
