@@ -34,17 +34,23 @@ def gate_advice(
     such sibling, in output order); [] where none would."""
     given = dict(budget.gates)
     refused = dict.fromkeys(v.output for v in report.violations if v.scope == "output" and v.output in reference)
-    lines = []
-    for name in (name for name in refused if name not in given and name in candidate):
-        line = next(
-            filter(
-                None, (_held_under(name, by, reference, candidate, kinds, budget) for by in _gates(name, reference))
-            ),
-            "",
-        )
-        if line:
-            lines.append(line)
-    return lines
+    names = [name for name in refused if name not in given and name in candidate]
+    advice = (_first_held(name, reference, candidate, kinds, budget) for name in names)
+    return [line for line in advice if line]
+
+
+def _first_held(
+    name: str,
+    reference: Mapping[str, np.ndarray],
+    candidate: Mapping[str, np.ndarray],
+    kinds: Mapping[str, str],
+    budget: DriftBudget,
+) -> str:
+    """The advice line of the first sibling whose gate `name` would hold under; "" where none would."""
+    for by in _gates(name, reference):
+        if line := _held_under(name, by, reference, candidate, kinds, budget):
+            return line
+    return ""
 
 
 def _gates(name: str, reference: Mapping[str, np.ndarray]) -> Iterator[str]:
