@@ -39,7 +39,14 @@ from loadtest.request_data import check_sent_shapes, padding_note, sample_note
 from loadtest.request_shapes import ServedInputs
 from loadtest.results import LoadResult
 from loadtest.run_identity import RunIdentity, config_now, served_identity, versions_now
-from loadtest.server_back import BETWEEN_STEPS, ToldServerPid, joined, save_run, server_back
+from loadtest.server_back import (
+    BETWEEN_STEPS,
+    ToldServerPid,
+    joined,
+    restart_kept_on_error,
+    save_run,
+    server_back,
+)
 from loadtest.server_pids import ServerPids, listening_pid
 from loadtest.step_result import step_result
 from loadtest.triton_metrics import metrics_endpoint
@@ -116,6 +123,9 @@ def measure_step(
         raise
     except OSError as exc:
         raise full_disk_error(exc, measured.results, steps[number + 1 :]) from None
+    except Exception as exc:  # the restart's note saved with what the run measured, as an interrupt saves it
+        restart_kept_on_error(measured, step.name, exc, back, restarted, out_dir)
+        raise
     _restart_noted(result, back)
     measured.finish(result)
     measured.server_pid = listening_pid(settings.url) or measured.server_pid

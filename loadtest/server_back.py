@@ -2,7 +2,8 @@
 (`quantserve serve` restarts it) and its restart noted, or the finished steps are saved with the report and one line
 says so (`ServerGoneBetweenSteps`, exit 1); and `save_run`, a run saved as its file (a full disk said in its terms).
 A probe's kill of tritonserver between two sweep steps had exited 2 with "no Triton server answers", the finished
-step lost (session 58). `ToldServerPid`: --server-pid through such a restart (session 59)."""
+step lost (session 58). `ToldServerPid`: --server-pid through such a restart (session 59). `restart_kept_on_error`:
+the restart's note saved when the step after it fails with an error (session 60)."""
 
 from __future__ import annotations
 
@@ -165,6 +166,21 @@ def _runs(pid: int) -> bool:
         return psutil.Process(pid).status() not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
     except psutil.Error:
         return False
+
+
+def restart_kept_on_error(
+    measured: MeasuredSteps, step: str, error: Exception, back: str | None, restarted: str | None, out_dir: Path
+) -> None:
+    """A step that failed with an error (not an interrupt) after a restart: the run's finished steps saved as
+    stopped in `step`, with the restart's note: `back`, the one before this step, said in why it stopped;
+    `restarted`, the one before the run, on its first step where one finished. Saved as an interrupt saves them
+    (`MeasuredSteps`); an error had lost the note with the run (session 60). Nothing where no restart came before."""
+    if not back and not (restarted and measured.results):
+        return
+    run = measured.stopped_before(step, f"{step} not measured: it failed ({error})")
+    if back and run.interrupted:
+        run.interrupted.note = f"{run.interrupted.note}; before it, {back}"
+    save_run(run, out_dir)
 
 
 def joined(*notes: str | None) -> str | None:

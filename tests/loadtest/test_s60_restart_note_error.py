@@ -1,0 +1,85 @@
+"""tritonserver restarted between two models' runs (or two steps of a sweep), and the run after the restart failed with
+an error (not an interrupt) before it saved its results: the restart's note was lost with the run, kept only where
+the run was interrupted (session 59). Now it is saved with what the run measured, as an interrupt saves it, and the
+report says it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import loadtest_models as models
+import pytest
+from test_s59_models_restart import _argv, _restarted, _served
+
+import loadtest.harness
+import quantserve.cli.commands.loadtest as loadtest_command
+from loadtest.report import render
+from quantserve.errors import QuantserveError
+from serving.server import TritonServer
+
+FAILURE = "Locust failed: a worker ended without figures (test)"
+
+
+def _fail_call(monkeypatch: pytest.MonkeyPatch, failing: int) -> None:
+    """`harness.run_step`'s call number `failing` fails with an error, the others run."""
+    original, calls = loadtest.harness.run_step, []
+
+    def failing_once(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == failing:
+            raise QuantserveError(FAILURE)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(loadtest.harness, "run_step", failing_once)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("sweep", [False, True], ids=["first-step", "second-step"])
+def test_the_restart_note_between_models_is_kept_when_the_next_run_fails(
+    sweep: bool,
+    tmp_path: Path,
+    triton_server_factory: Callable[..., TritonServer],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    server, data = _served(tmp_path, triton_server_factory, monkeypatch, ("a", "b"))
+    killed, out = server.pid, tmp_path / "out"
+    _fail_call(monkeypatch, 4 if sweep else 2)  # b's u2 (after a's u1, u2 and b's u1), or b's only step
+    threads = models.kill_after_first_call(monkeypatch, loadtest_command, "run_with_progress", server, 2.0)
+    argv = _argv(server, data, out, "a,b", *(["--sweep", "1,2"] if sweep else []))
+    assert _restarted(argv, threads) == 2
+    assert FAILURE in capsys.readouterr().err
+    saved = json.loads((out / "load-b.json").read_text())
+    restart = f"the server restarted between models' runs (pid {killed} → pid {server.pid})"
+    assert FAILURE in saved["interrupted"]["note"]
+    if sweep:  # on the step that finished, which measured the new server
+        assert saved["results"][0]["warm_up"]["restarted_between_steps"].startswith(restart)
+        assert saved["interrupted"]["step"] == "u2" and saved["results"][0]["requests"] > 0
+    else:
+        assert saved["results"] == [] and restart in saved["interrupted"]["note"]
+    render(out)  # `quantserve report`: the run's own report was never written
+    assert restart in (out / "report.md").read_text()
+
+
+@pytest.mark.e2e
+def test_the_restart_note_between_steps_is_kept_when_the_next_step_fails(
+    tmp_path: Path,
+    triton_server_factory: Callable[..., TritonServer],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    server, data = _served(tmp_path, triton_server_factory, monkeypatch, ("mlp",))
+    killed, out = server.pid, tmp_path / "out"
+    _fail_call(monkeypatch, 2)
+    threads = models.kill_after_first_call(monkeypatch, loadtest.harness, "run_step", server, 2.0)
+    argv = _argv(server, data, out, "mlp", "--sweep", "1,2,3")
+    assert _restarted(argv, threads) == 2, capsys.readouterr().err
+    saved = json.loads((out / "load-mlp.json").read_text())
+    restart = f"the server restarted between steps (pid {killed} → pid {server.pid})"
+    assert [r["users"] for r in saved["results"]] == [1] and saved["interrupted"]["step"] == "u2"
+    assert FAILURE in saved["interrupted"]["note"] and restart in saved["interrupted"]["note"]
+    render(out)
+    assert restart in (out / "report.md").read_text()
