@@ -6,12 +6,14 @@ waited its whole timeout and said only "model 'm' not ready after 30 s" (session
 --model-control-mode says: under none (Triton's default) and explicit nothing loads the model unasked; under poll
 Triton loads it at its next look at the repository, every --repository-poll-secs. The server is the process that
 listens on the URL's port on this machine (serving.port_holder); one that cannot be read (another user's, a remote
-URL) is not known, and the client waits as before.
+URL) is not known, and the client waits as before. Where a poll did not load the model, the line names the server's
+log: its --log-file, else the file its stderr goes to, else its stderr by pid (it had said "its log" and named none,
+session 60).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import psutil
@@ -34,6 +36,7 @@ class ListeningServer:
     model_control: str
     poll_s: float
     http_port: int
+    log_path: str | None = None  # where its log goes: --log-file, else the file its stderr writes (`stderr_file`)
 
     @classmethod
     def from_argv(cls, pid: int, argv: list[str]) -> ListeningServer | None:
@@ -47,6 +50,7 @@ class ListeningServer:
             option_value(argv, "--model-control-mode") or DEFAULT_MODEL_CONTROL,
             float(poll) if poll and _is_number(poll) else DEFAULT_POLL_S,
             int(http) if http and http.isdigit() else DEFAULT_HTTP_PORT,
+            option_value(argv, "--log-file") or None,
         )
 
     def unloaded(self, url: str, model: str, waited_s: float) -> tuple[str | None, bool]:
@@ -73,12 +77,14 @@ class ListeningServer:
         )
 
     def poll_missed_line(self, url: str, model: str, waited_s: float) -> str:
-        """The one line for a model a polling server left unloaded past its next look."""
+        """The one line for a model a polling server left unloaded past its next look, naming where its log is
+        (`(log: …)`, as the lines of a server that quantserve started name theirs)."""
+        log = self.log_path or f"tritonserver's stderr, where pid {self.pid} was started (no --log-file; not a file)"
         return (
             f"{url}: model '{model}' is in the repository but not loaded after {waited_s:.0f} s: tritonserver "
             f"(pid {self.pid}) runs with --model-control-mode=poll and looks every {self.poll_s:g} s, yet did not load "
             "it: it refused the folder before loading it (its log names why: a config.pbtxt it cannot read, or one "
-            "named unlike its folder)"
+            f"named unlike its folder; log: {log})"
         )
 
 
@@ -94,8 +100,18 @@ def listening_tritonserver(url: str) -> ListeningServer | None:
         except psutil.Error:  # ended while we looked, or another user's
             continue
         if server is not None:
-            return server
+            return replace(server, log_path=server.log_path or stderr_file(pid))
     return None
+
+
+def stderr_file(pid: int) -> str | None:
+    """The file process `pid`'s stderr writes to (`tritonserver … 2> log`, or quantserve's own servers), or None:
+    a terminal or a pipe, a file since removed, or a process we cannot read."""
+    try:
+        files = psutil.Process(pid).open_files()  # regular files only, with their descriptors on Linux
+    except psutil.Error:
+        return None
+    return next((f.path for f in files if f.fd == 2), None)
 
 
 def option_value(argv: list[str], name: str) -> str | None:

@@ -63,7 +63,8 @@ def test_under_poll_the_client_waits_a_poll_and_a_margin_then_says_so(monkeypatc
     assert why == (
         f"{url}: model 'b' is in the repository but not loaded after {2.0 + POLL_MARGIN_S + 0.1:.0f} s: tritonserver "
         "(pid 4242) runs with --model-control-mode=poll and looks every 2 s, yet did not load it: it refused the "
-        "folder before loading it (its log names why: a config.pbtxt it cannot read, or one named unlike its folder)"
+        "folder before loading it (its log names why: a config.pbtxt it cannot read, or one named unlike its folder; "
+        "log: tritonserver's stderr, where pid 4242 was started (no --log-file; not a file))"  # session 60
     )
 
 
