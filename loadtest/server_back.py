@@ -7,6 +7,7 @@ the restart's note saved when the step after it fails with an error (session 60)
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -180,7 +181,8 @@ def restart_kept_on_error(
     run = measured.stopped_before(step, f"{step} not measured: it failed ({error})")
     if back and run.interrupted:
         run.interrupted.note = f"{run.interrupted.note}; before it, {back}"
-    save_run(run, out_dir)
+    with contextlib.suppress(OSError):  # a full disk: the step's error is the one to say
+        save_run(run, out_dir)
 
 
 def joined(*notes: str | None) -> str | None:

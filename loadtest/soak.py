@@ -36,7 +36,7 @@ from loadtest.model_gone import gone_at
 from loadtest.result_files import safe_name
 from loadtest.results import LoadResult
 from loadtest.run_identity import RunIdentity
-from loadtest.server_back import ModelsInTurn
+from loadtest.server_back import ModelsInTurn, restart_kept_on_error
 from loadtest.utilization import others_shift
 from quantserve.errors import QuantserveError
 from quantserve.files import write_atomic
@@ -158,11 +158,14 @@ def run_soak(
     server_pid: int | None = None,
     margin_mb: float = 20.0,
     margin_pct: float = 5.0,
+    restarted: str | None = None,
 ) -> SoakResult:
     """Load for `settings.duration_s` with `settings.pattern` (a `ClosedLoop`); judge memory and p99 drift.
     Ctrl-C or SIGTERM saves the load measured up to then as `load-<model>.json` (and the soak judged over it, where
     it is long enough), both marked interrupted, and raises `RunInterrupted`. With --model-version both name the
-    version (`m@N`, its own precision) and the soak records it: requests went to it, not to the newest."""
+    version (`m@N`, its own precision) and the soak records it: requests went to it, not to the newest. `restarted`:
+    the note of a restart before it (`ModelsInTurn`), saved with the load as an interrupt's is where it fails with an
+    error (`restart_kept_on_error`)."""
     if not isinstance(settings.pattern, ClosedLoop):
         raise QuantserveError("a soak runs closed-loop users (--users), not a sweep or an open-loop rate")
     out_dir = Path(out_dir)
@@ -172,7 +175,11 @@ def run_soak(
         try:
             with MeasuredSteps(settings.label, 1, out_dir, precision, identity) as measured:
                 measured.start(settings.pattern.name)
-                result = run_step(settings, settings.pattern, out_dir, server_pid)
+                try:
+                    result = run_step(settings, settings.pattern, out_dir, server_pid)
+                except Exception as exc:  # not an interrupt: the restart's note kept all the same
+                    restart_kept_on_error(measured, settings.pattern.name, exc, restarted, None, out_dir)
+                    raise
         except RunInterrupted as stop:
             if stop.run.results:
                 with contextlib.suppress(QuantserveError):  # too short to judge: the load file holds what it measured
@@ -191,7 +198,7 @@ def soak_in_turn(in_turn: ModelsInTurn, settings: LoadSettings, out_dir: Path | 
     --server-pid names, followed through such a restart (`ModelsInTurn.told`)."""
     back = in_turn.before(settings)
     try:
-        soak = run_soak(settings, out_dir, in_turn.told.pid)
+        soak = run_soak(settings, out_dir, in_turn.told.pid, restarted=back)
     except RunInterrupted as stop:  # the restart's note kept in the load it saved
         in_turn.noted(stop.run, back)
         raise

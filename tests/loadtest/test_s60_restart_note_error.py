@@ -15,6 +15,7 @@ import pytest
 from test_s59_models_restart import _argv, _restarted, _served
 
 import loadtest.harness
+import loadtest.soak
 import quantserve.cli.commands.loadtest as loadtest_command
 from loadtest.report import render
 from quantserve.errors import QuantserveError
@@ -23,9 +24,9 @@ from serving.server import TritonServer
 FAILURE = "Locust failed: a worker ended without figures (test)"
 
 
-def _fail_call(monkeypatch: pytest.MonkeyPatch, failing: int) -> None:
-    """`harness.run_step`'s call number `failing` fails with an error, the others run."""
-    original, calls = loadtest.harness.run_step, []
+def _fail_call(monkeypatch: pytest.MonkeyPatch, failing: int, module: Any = loadtest.harness) -> None:
+    """`run_step`'s call number `failing` (in `module`) fails with an error, the others run."""
+    original, calls = module.run_step, []
 
     def failing_once(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)
@@ -33,7 +34,7 @@ def _fail_call(monkeypatch: pytest.MonkeyPatch, failing: int) -> None:
             raise QuantserveError(FAILURE)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(loadtest.harness, "run_step", failing_once)
+    monkeypatch.setattr(module, "run_step", failing_once)
 
 
 @pytest.mark.e2e
@@ -83,3 +84,24 @@ def test_the_restart_note_between_steps_is_kept_when_the_next_step_fails(
     assert FAILURE in saved["interrupted"]["note"] and restart in saved["interrupted"]["note"]
     render(out)
     assert restart in (out / "report.md").read_text()
+
+
+@pytest.mark.e2e
+def test_the_restart_note_between_soaks_is_kept_when_the_next_soak_fails(
+    tmp_path: Path,
+    triton_server_factory: Callable[..., TritonServer],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    server, data = _served(tmp_path, triton_server_factory, monkeypatch, ("a", "b"))
+    killed, out = server.pid, tmp_path / "out"
+    _fail_call(monkeypatch, 2, loadtest.soak)
+    threads = models.kill_after_first_call(monkeypatch, loadtest.soak, "run_soak", server, 2.0)
+    argv = _argv(server, data, out, "a,b")
+    argv[argv.index("--duration") : argv.index("--duration") + 2] = ["--soak", "3s"]
+    assert _restarted(argv, threads) == 2
+    assert FAILURE in capsys.readouterr().err
+    saved = json.loads((out / "load-b.json").read_text())  # where a soak stopped early saves its load
+    restart = f"the server restarted between models' soaks (pid {killed} → pid {server.pid})"
+    assert saved["results"] == [] and FAILURE in saved["interrupted"]["note"]
+    assert restart in saved["interrupted"]["note"]
