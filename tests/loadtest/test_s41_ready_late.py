@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_triton_client import FakeTritonClient
 
 import serving.client
 from loadtest.harness import _check_model_ready
@@ -21,21 +22,9 @@ class Reached(Exception):
 
 
 def _client(ready: list[str]) -> type:
-    class Paused:
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            pass
-
-        def __enter__(self) -> Paused:
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            pass
-
+    class Paused(FakeTritonClient):
         def is_model_ready(self, model: str) -> bool:
             return False  # its answer did not come within the timeout
-
-        def is_server_live(self) -> bool:
-            return True
 
         def ready_models(self) -> list[str]:
             return ready

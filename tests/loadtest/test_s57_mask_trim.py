@@ -6,10 +6,10 @@ padding cannot be cut, or an input only looks like a mask, a note says the reque
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
+from fake_triton_client import served_model
 
 import serving.client
 from loadtest.harness import check_ready
@@ -108,29 +108,10 @@ def test_data_without_padding_says_nothing() -> None:
 
 def _server(dims: list[int]) -> type:
     """A served sequence model of inputs x [batch, T, 4] (`dims`: T and 4) and mask [batch, T]."""
-
-    class Served:
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            pass
-
-        def __enter__(self) -> Served:
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            pass
-
-        def is_model_ready(self, model: str) -> bool:
-            return True
-
-        def model_metadata(self, model: str, version: str = "") -> Any:
-            shapes = {"x": ("batch", "time", 4), "mask": ("batch", "time")}
-            return [TensorSpec(n, "float32" if n == "x" else "int64", shape) for n, shape in shapes.items()], []
-
-        def model_config(self, model: str) -> dict[str, Any]:
-            inputs = [{"name": "x", "dims": [str(d) for d in dims]}, {"name": "mask", "dims": ["-1"]}]
-            return {"max_batch_size": 8, "input": inputs}
-
-    return Served
+    shapes = {"x": ("batch", "time", 4), "mask": ("batch", "time")}
+    specs = [TensorSpec(n, "float32" if n == "x" else "int64", shape) for n, shape in shapes.items()]
+    inputs = [{"name": "x", "dims": [str(d) for d in dims]}, {"name": "mask", "dims": ["-1"]}]
+    return served_model(specs, {"max_batch_size": 8, "input": inputs})
 
 
 @pytest.mark.parametrize(("dims", "said"), [([-1, 4], "requests cut"), ([WIDTH, 4], "requests sent at their")])

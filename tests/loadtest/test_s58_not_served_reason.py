@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_triton_client import FakeTritonClient
 
 import serving.client
 from loadtest.harness import _check_model_ready
@@ -24,21 +25,9 @@ class Reached(Exception):
 
 
 def _client(answer: tuple[str | None, bool], waited: list[str]) -> type:
-    class NotReady:
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            pass
-
-        def __enter__(self) -> NotReady:
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            pass
-
+    class NotReady(FakeTritonClient):
         def is_model_ready(self, model: str) -> bool:
             return False
-
-        def is_server_live(self) -> bool:
-            return True
 
         def ready_models(self) -> list[str]:
             return ["other"]

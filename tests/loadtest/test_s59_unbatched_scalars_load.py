@@ -12,10 +12,10 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
+from fake_triton_client import served_model
 
 import serving.client
 from loadtest.harness import _check_model_ready
@@ -55,33 +55,10 @@ def _whole_data(path: Path) -> Path:
     return path
 
 
-def _served_client() -> type:
-    class Served:
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            pass
-
-        def __enter__(self) -> Served:
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            pass
-
-        def is_model_ready(self, model: str) -> bool:
-            return True
-
-        def model_metadata(self, model: str, version: str = "") -> Any:
-            return INPUTS, []
-
-        def model_config(self, model: str) -> dict[str, Any]:
-            return CONFIG
-
-    return Served
-
-
 def test_the_run_check_takes_whole_requests_for_a_model_that_does_not_batch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(serving.client, "TritonGrpcClient", _served_client())
+    monkeypatch.setattr(serving.client, "TritonGrpcClient", served_model(INPUTS, CONFIG))
     settings = LoadSettings("127.0.0.1:1", "sf0", _whole_data(tmp_path / "w.npz"), ClosedLoop(1), 1.0)
     assert _check_model_ready(settings) == []
     with pytest.raises(QuantserveError) as refused:
