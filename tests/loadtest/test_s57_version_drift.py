@@ -24,7 +24,7 @@ from loadtest.verdict import gather
 from serving.deploy import ServingPolicy, deploy
 from serving.model_config import CONFIG_NAME, parse_config
 from serving.versions import rollback
-from tests.loadtest.test_s56_kept_failing_verdict import KEPT_FAILING, RECORDED, _build, _results
+from tests.loadtest.verdict_records import KEPT_FAILING, RECORDED, dense_build, fp32_int8_results
 
 FAITHFUL = {**KEPT_FAILING, "holds": True, "violations": [], "speed": {**KEPT_FAILING["speed"], "speedup": 1.5}}
 
@@ -65,8 +65,8 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def _deploy_two(tmp_path: Path, repo: Path, first: dict[str, Any], second: dict[str, Any]) -> None:
     live = ServingPolicy(live_versions=2)
-    deploy(_build(tmp_path / "v1", first), repo, "pxl_int8", max_batch=8, policy=live)
-    deploy(_build(tmp_path / "v2", second), repo, "pxl_int8", max_batch=8, policy=live)
+    deploy(dense_build(tmp_path / "v1", first), repo, "pxl_int8", max_batch=8, policy=live)
+    deploy(dense_build(tmp_path / "v2", second), repo, "pxl_int8", max_batch=8, policy=live)
 
 
 def _identity(tmp_path: Path, version: str = "") -> RunIdentity:
@@ -101,7 +101,7 @@ def test_a_run_pinned_to_the_kept_failing_version_records_its_miss_though_a_fait
 def test_evaluate_s_score_of_another_version_does_not_excuse_the_loaded_version_s_miss(tmp_path: Path) -> None:
     """Evaluate scored version 1 through the server; the load test loaded version 2, kept failing: its record is a
     failure (nothing here measured version 2's drift), not a note."""
-    folder = _results(tmp_path / "results", [RECORDED])
+    folder = fp32_int8_results(tmp_path / "results", [RECORDED])
     for run in (runs := load_results(folder).runs):
         if run.identity is not None:
             run.identity.versions = ["1", "2"]

@@ -6,7 +6,6 @@ whether the rate is shown at all, is one line naming the file and the key."""
 from __future__ import annotations
 
 import math
-import shutil
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ import pytest
 from loadtest.report import load_results, render
 from quantserve.artifact import Manifest
 from quantserve.errors import QuantserveError
-from tests.loadtest.test_s56_kept_failing_verdict import _build, _results
+from tests.loadtest.verdict_records import dense_build, fp32_int8_results, thin_evidence_build
 
 SLOWER = {"speedup": 1.05, "holds": False, "min_speedup": math.nan, "threads": 2, "batch_size": 8, "cpu": "EPYC"}
 THIN = {
@@ -24,9 +23,9 @@ THIN = {
 
 
 def test_a_null_min_speedup_reads_as_absent_and_the_slower_build_fails(tmp_path: Path) -> None:
-    build = _build(tmp_path / "b", {"holds": True, "violations": [], "speed": SLOWER})
+    build = dense_build(tmp_path / "b", {"holds": True, "violations": [], "speed": SLOWER})
     assert Manifest.load(build).verification["speed"]["min_speedup"] is None  # type: ignore[index]
-    results = _results(tmp_path / "r", None)
+    results = fp32_int8_results(tmp_path / "r", None)
     render(results, [build])
     verdict = load_results(results, [build]).verdict
     assert "dense: INT8 1.05× FP32 in-process, below its speed budget" in verdict.failures
@@ -34,12 +33,7 @@ def test_a_null_min_speedup_reads_as_absent_and_the_slower_build_fails(tmp_path:
 
 
 def test_a_null_thin_evidence_budget_is_one_line_naming_the_file_and_the_key(tmp_path: Path) -> None:
-    build = _build(tmp_path / "b", {"holds": True, "violations": [], "thin_evidence": [THIN]})
-    manifest = Manifest.load(build)
-    manifest.precision = "int8"
-    manifest.save(build)
-    results = _results(tmp_path / "r", None)
-    shutil.rmtree(results / "unused", ignore_errors=True)
+    build, results = thin_evidence_build(tmp_path / "b", THIN), fp32_int8_results(tmp_path / "r", None)
     with pytest.raises(QuantserveError) as caught:
         render(results, [build])
     assert str(caught.value) == (

@@ -18,7 +18,7 @@ from loadtest.report import load_results
 from quantserve.cli import main
 from quantserve.cli.loadtest_status import verdict_status
 from serving.deploy import ServingPolicy, deploy
-from tests.loadtest.test_s56_kept_failing_verdict import KEPT_FAILING, RECORDED, _build, _results
+from tests.loadtest.verdict_records import KEPT_FAILING, RECORDED, dense_build, fp32_int8_results
 
 FAITHFUL = {**KEPT_FAILING, "holds": True, "violations": []}
 
@@ -26,13 +26,13 @@ FAITHFUL = {**KEPT_FAILING, "holds": True, "violations": []}
 def test_a_fail_verdict_is_exit_1_with_one_line_naming_its_cause(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert verdict_status(load_results(_results(tmp_path / "kept", [RECORDED]))) == 1
+    assert verdict_status(load_results(fp32_int8_results(tmp_path / "kept", [RECORDED]))) == 1
     [line] = capsys.readouterr().err.splitlines()
     assert line == (
         f"quantserve loadtest: the report's verdict is FAIL: pxl_int8: its build {RECORDED} (its deployment's record; "
         "a load test measures no drift: evaluate it through the server) (report written); exit 1"
     )
-    assert verdict_status(load_results(_results(tmp_path / "held", None))) == 0
+    assert verdict_status(load_results(fp32_int8_results(tmp_path / "held", None))) == 0
     assert not capsys.readouterr().err
 
 
@@ -40,7 +40,7 @@ def test_failed_requests_are_left_to_failure_status_and_allow_failures(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A verdict failed by failed requests alone: `failure_status` says it (or `--allow-failures` allows it)."""
-    folder = _results(tmp_path / "failed", None)
+    folder = fp32_int8_results(tmp_path / "failed", None)
     inputs = load_results(folder)
     step = inputs.runs[1].results[0]
     step.failed_requests = 3
@@ -55,8 +55,8 @@ def test_loadtest_exits_1_on_the_kept_failing_version_and_0_on_the_faithful_one(
     tmp_path: Path, triton_server_factory: Callable[..., object], capsys: pytest.CaptureFixture[str]
 ) -> None:
     repo, live = tmp_path / "repo", ServingPolicy(live_versions=2)
-    deploy(_build(tmp_path / "v1", FAITHFUL), repo, "pxl_int8", max_batch=8, policy=live)
-    deploy(_build(tmp_path / "v2", KEPT_FAILING), repo, "pxl_int8", max_batch=8, policy=live)
+    deploy(dense_build(tmp_path / "v1", FAITHFUL), repo, "pxl_int8", max_batch=8, policy=live)
+    deploy(dense_build(tmp_path / "v2", KEPT_FAILING), repo, "pxl_int8", max_batch=8, policy=live)
     server = triton_server_factory(repo)
     np.savez(data := tmp_path / "x.npz", x=np.random.default_rng(0).standard_normal((16, 8)).astype(np.float32))
     common = ["-q", "loadtest", "--url", server.grpc_url, "--data", str(data), "--users", "1", "--duration", "1s"]  # type: ignore[attr-defined]
