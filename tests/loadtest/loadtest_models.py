@@ -7,10 +7,7 @@ weights perturbed; the INT8 variant comes from the project's real calibration st
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -195,26 +192,3 @@ def version_swap_repo(root: Path) -> tuple[Path, Path, Path]:
     repo = root / "repo"
     deploy(make_build_dir(root / "build" / "v1", weights=weights), repo, "mlp", max_batch=32)
     return repo, make_build_dir(root / "build" / "v2", weights=perturbed(weights, scale=0.1)), data
-
-
-def kill_after_first_call(
-    monkeypatch: Any, module: Any, name: str, server: Any, restart_after_s: float | None
-) -> list[threading.Thread]:
-    """`module.name` wrapped so tritonserver (`server`) is killed as its first call returns, and restarted on its
-    ports `restart_after_s` later (None: not restarted): a server gone between two steps, models' runs or soaks.
-    Returns the restarting threads, for the test to join."""
-    original, calls, threads = getattr(module, name), [], []
-
-    def killing(*args: Any, **kwargs: Any) -> Any:
-        answer = original(*args, **kwargs)
-        calls.append(1)
-        if len(calls) == 1:
-            server.stop(kill=True)
-            if restart_after_s is not None:
-                thread = threading.Thread(target=lambda: (time.sleep(restart_after_s), server.start()))
-                thread.start()
-                threads.append(thread)
-        return answer
-
-    monkeypatch.setattr(module, name, killing)
-    return threads

@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import loadtest_models as models
 import pytest
+from restarted_server import mlp_server
 
 import loadtest.harness
 from loadtest.recording_files import Window
@@ -173,8 +173,7 @@ def test_a_server_restarted_before_the_window_keeps_its_counters(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """The server killed and restarted on its ports after the run read its pid, before Locust started."""
-    repo, data = models.own_mlp_repo(tmp_path / "models", ("mlp",), 8)
-    server = triton_server_factory(repo, stop_timeout_s=3.0)
+    server, data = mlp_server(tmp_path, triton_server_factory, ("mlp",))
     killed, run_locust = server.pid, loadtest.harness._run_locust
 
     def restart_first(*args: Any) -> list[str]:

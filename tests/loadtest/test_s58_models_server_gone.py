@@ -6,24 +6,17 @@ pid A → B), or the finished run is rendered into the report and one line names
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
-import loadtest_models as models
 import pytest
+from restarted_server import kill_after_first_call, load_argv, mlp_server, restarted_run, supervised_mlp_server
 
 import loadtest.harness
 import loadtest.server_back
 import quantserve.cli.commands.loadtest as loadtest_command
 from quantserve.cli import main
-from serving.endpoints import ServedEndpoints, write_record
 from serving.server import TritonServer
-
-
-def _argv(server: TritonServer, data: Path, out: Path) -> list[str]:
-    argv = ["loadtest", "--url", server.grpc_url, "--model", "a,b", "--data", str(data), "--users", "1"]
-    return [*argv, "--duration", "1s", "--metrics-url", server.metrics_url, "--out", str(out)]
 
 
 @pytest.mark.e2e
@@ -33,23 +26,10 @@ def test_the_next_model_waits_for_the_server_serve_restarts(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    repo, data = models.own_mlp_repo(tmp_path / "models", ("a", "b"), 8)
-    server = triton_server_factory(repo, stop_timeout_s=3.0)
-    killed = server.pid
-    port = int(server.grpc_url.rsplit(":", 1)[1])
-    # this process restarts it, as `quantserve serve` does: its record says a supervisor runs (in a folder of this
-    # test's own: its made-up HTTP and metrics ports would be another test's serve record)
-    monkeypatch.setenv("QUANTSERVE_RUNTIME_DIR", str(tmp_path / "run"))
-    write_record(ServedEndpoints(os.getpid(), str(repo), "127.0.0.1", port, 1, 2))
-    threads = models.kill_after_first_call(
-        monkeypatch, loadtest_command, "run_with_progress", server, restart_after_s=2.0
-    )
-    out = tmp_path / "out"
-    try:
-        assert main(_argv(server, data, out)) == 0
-    finally:
-        for thread in threads:
-            thread.join()
+    server, data = supervised_mlp_server(tmp_path, triton_server_factory, monkeypatch, ("a", "b"))
+    killed, out = server.pid, tmp_path / "out"
+    argv = load_argv(server, data, out, "a,b")
+    assert restarted_run(monkeypatch, loadtest_command, "run_with_progress", server, argv) == 0
     first = json.loads((out / "load-a.json").read_text())["results"][0]
     assert first["requests"] > 0 and not (first["warm_up"] or {}).get("restarted_between_steps")
     second = json.loads((out / "load-b.json").read_text())["results"][0]
@@ -69,12 +49,11 @@ def test_a_server_that_does_not_come_back_keeps_the_finished_model(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    repo, data = models.own_mlp_repo(tmp_path / "models", ("a", "b"), 8)
-    server = triton_server_factory(repo, stop_timeout_s=3.0)
+    server, data = mlp_server(tmp_path, triton_server_factory, ("a", "b"))
     monkeypatch.setattr(loadtest.server_back, "UNSUPERVISED_WAIT_S", 2.0)
-    models.kill_after_first_call(monkeypatch, loadtest_command, "run_with_progress", server, restart_after_s=None)
+    kill_after_first_call(monkeypatch, loadtest_command, "run_with_progress", server, restart_after_s=None)
     out = tmp_path / "out"
-    assert main(_argv(server, data, out)) == 1
+    assert main(load_argv(server, data, out, "a,b")) == 1
     saved = json.loads((out / "load-a.json").read_text())
     assert saved["results"][0]["requests"] > 0 and saved["interrupted"] is None
     assert not (out / "load-b.json").exists()

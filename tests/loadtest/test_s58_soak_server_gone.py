@@ -6,23 +6,20 @@ soak's file; exit 1."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
-import loadtest_models as models
 import pytest
+from restarted_server import kill_after_first_call, load_argv, mlp_server, restarted_run, supervised_mlp_server
 
 import loadtest.server_back
 import loadtest.soak
 from quantserve.cli import main
-from serving.endpoints import ServedEndpoints, write_record
 from serving.server import TritonServer
 
 
 def _argv(server: TritonServer, data: Path, out: Path) -> list[str]:
-    argv = ["loadtest", "--url", server.grpc_url, "--model", "a,b", "--data", str(data), "--users", "1"]
-    return [*argv, "--soak", "3s", "--metrics-url", server.metrics_url, "--out", str(out)]
+    return load_argv(server, data, out, "a,b", window=("--soak", "3s"))
 
 
 @pytest.mark.e2e
@@ -32,20 +29,9 @@ def test_the_next_soak_waits_for_the_server_serve_restarts(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    repo, data = models.own_mlp_repo(tmp_path / "models", ("a", "b"), 8)
-    server = triton_server_factory(repo, stop_timeout_s=3.0)
-    killed = server.pid
-    ports = server.options.ports
-    # this process restarts it, as `quantserve serve` does: its record (in this test's own folder) says one runs
-    monkeypatch.setenv("QUANTSERVE_RUNTIME_DIR", str(tmp_path / "run"))
-    write_record(ServedEndpoints(os.getpid(), str(repo), "127.0.0.1", ports["grpc"], ports["http"], ports["metrics"]))
-    threads = models.kill_after_first_call(monkeypatch, loadtest.soak, "run_soak", server, restart_after_s=2.0)
-    out = tmp_path / "out"
-    try:
-        status = main(_argv(server, data, out))
-    finally:
-        for thread in threads:
-            thread.join()
+    server, data = supervised_mlp_server(tmp_path, triton_server_factory, monkeypatch, ("a", "b"))
+    killed, out = server.pid, tmp_path / "out"
+    status = restarted_run(monkeypatch, loadtest.soak, "run_soak", server, _argv(server, data, out))
     printed = capsys.readouterr()
     assert status in (0, 1), printed.err  # a 3 s soak's memory verdict is not this test's
     first = json.loads((out / "soak-a.json").read_text())
@@ -68,10 +54,9 @@ def test_a_server_that_does_not_come_back_keeps_the_finished_soak(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    repo, data = models.own_mlp_repo(tmp_path / "models", ("a", "b"), 8)
-    server = triton_server_factory(repo, stop_timeout_s=3.0)
+    server, data = mlp_server(tmp_path, triton_server_factory, ("a", "b"))
     monkeypatch.setattr(loadtest.server_back, "UNSUPERVISED_WAIT_S", 2.0)
-    models.kill_after_first_call(monkeypatch, loadtest.soak, "run_soak", server, restart_after_s=None)
+    kill_after_first_call(monkeypatch, loadtest.soak, "run_soak", server, restart_after_s=None)
     out = tmp_path / "out"
     assert main(_argv(server, data, out)) == 1
     assert json.loads((out / "soak-a.json").read_text())["requests"] > 0

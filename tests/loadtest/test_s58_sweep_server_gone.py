@@ -6,23 +6,20 @@ and the one line names the step it stopped before; exit 1."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
-import loadtest_models as models
 import pytest
+from restarted_server import kill_after_first_call, load_argv, mlp_server, restarted_run, supervised_mlp_server
 
 import loadtest.harness
 import loadtest.server_back
 from quantserve.cli import main
-from serving.endpoints import ServedEndpoints, write_record
 from serving.server import TritonServer
 
 
 def _argv(server: TritonServer, data: Path, out: Path) -> list[str]:
-    argv = ["loadtest", "--url", server.grpc_url, "--model", "mlp", "--data", str(data), "--sweep", "1,2"]
-    return [*argv, "--duration", "1s", "--metrics-url", server.metrics_url, "--out", str(out)]
+    return load_argv(server, data, out, "mlp", "--sweep", "1,2")
 
 
 @pytest.mark.e2e
@@ -32,20 +29,9 @@ def test_the_next_step_waits_for_the_server_serve_restarts(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    repo, data = models.own_mlp_repo(tmp_path / "models", ("mlp",), 8)
-    server = triton_server_factory(repo, stop_timeout_s=3.0)
+    server, data = supervised_mlp_server(tmp_path, triton_server_factory, monkeypatch, ("mlp",))
     killed = server.pid
-    port = int(server.grpc_url.rsplit(":", 1)[1])
-    # this process restarts it, as `quantserve serve` does: its record says a supervisor runs; in a runtime folder of
-    # its own (its made-up HTTP port 1, left in the session's, failed later tests as another server's --metrics-url)
-    monkeypatch.setenv("QUANTSERVE_RUNTIME_DIR", str(tmp_path / "run"))
-    write_record(ServedEndpoints(os.getpid(), str(repo), "127.0.0.1", port, 1, 2))
-    threads = models.kill_after_first_call(monkeypatch, loadtest.harness, "run_step", server, restart_after_s=2.0)
-    try:
-        assert main(_argv(server, data, tmp_path / "out")) == 0
-    finally:
-        for thread in threads:
-            thread.join()
+    assert restarted_run(monkeypatch, loadtest.harness, "run_step", server, _argv(server, data, tmp_path / "out")) == 0
     saved = json.loads((tmp_path / "out" / "load-mlp.json").read_text())
     assert [r["users"] for r in saved["results"]] == [1, 2] and saved["interrupted"] is None
     said = saved["results"][1]["warm_up"]["restarted_between_steps"]
@@ -62,10 +48,9 @@ def test_a_server_that_does_not_come_back_keeps_the_finished_steps(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    repo, data = models.own_mlp_repo(tmp_path / "models", ("mlp",), 8)
-    server = triton_server_factory(repo, stop_timeout_s=3.0)
+    server, data = mlp_server(tmp_path, triton_server_factory, ("mlp",))
     monkeypatch.setattr(loadtest.server_back, "UNSUPERVISED_WAIT_S", 2.0)
-    models.kill_after_first_call(monkeypatch, loadtest.harness, "run_step", server, restart_after_s=None)
+    kill_after_first_call(monkeypatch, loadtest.harness, "run_step", server, restart_after_s=None)
     out = tmp_path / "out"
     assert main(_argv(server, data, out)) == 1
     saved = json.loads((out / "load-mlp.json").read_text())

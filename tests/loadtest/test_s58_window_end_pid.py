@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import loadtest_models as models
 import pytest
+from restarted_server import load_argv, mlp_server
 
 from loadtest import recording_files
 from loadtest.server_pids import listening_pid
@@ -42,14 +42,12 @@ def _kill_when_window_closes(window: Path, server: TritonServer, gave_up_s: floa
 def test_a_server_killed_after_the_window_closed_keeps_the_steps_figures(
     tmp_path: Path, triton_server_factory: Callable[..., TritonServer]
 ) -> None:
-    repo, data = models.own_mlp_repo(tmp_path / "models", ("mlp",), 8)
-    server = triton_server_factory(repo, stop_timeout_s=3.0)
+    server, data = mlp_server(tmp_path, triton_server_factory, ("mlp",))
     served = server.pid
     out = tmp_path / "out"
     killer = _kill_when_window_closes(out / "raw" / "mlp-u1" / recording_files.WINDOW_FILE, server)
-    argv = ["loadtest", "--url", server.grpc_url, "--model", "mlp", "--data", str(data), "--users", "1"]
     try:
-        main([*argv, "--duration", "1s", "--metrics-url", server.metrics_url, "--out", str(out)])
+        main(load_argv(server, data, out, "mlp"))
     finally:
         killer.join()
     assert server.pid is None  # killed

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import loadtest_models as models
 import pytest
+from restarted_server import load_argv, restarted_run, supervised_mlp_server
 
 import loadtest.harness
 import loadtest.server_back
@@ -22,35 +22,10 @@ import loadtest.soak
 import quantserve.cli.commands.loadtest as loadtest_command
 from loadtest.interruption import StepInterrupted
 from quantserve.cli import main
-from serving.endpoints import ServedEndpoints, record_path, write_record
+from serving.endpoints import record_path
 from serving.server import TritonServer
 
-
-def _argv(server: TritonServer, data: Path, out: Path, model: str, *more: str) -> list[str]:
-    argv = ["loadtest", "--url", server.grpc_url, "--model", model, "--data", str(data)]
-    argv += [] if "--sweep" in more else ["--users", "1"]
-    return [*argv, "--duration", "1s", "--metrics-url", server.metrics_url, "--out", str(out), *more]
-
-
-def _served(
-    tmp_path: Path, factory: Callable[..., TritonServer], monkeypatch: pytest.MonkeyPatch, names: tuple[str, ...]
-) -> tuple[TritonServer, Path]:
-    """A server of `names` that this process restarts as `quantserve serve` would (its record says one runs, in a
-    runtime folder of this test's own), and the load data."""
-    repo, data = models.own_mlp_repo(tmp_path / "models", names, 8)
-    server = factory(repo, stop_timeout_s=3.0)
-    monkeypatch.setenv("QUANTSERVE_RUNTIME_DIR", str(tmp_path / "run"))
-    port = int(server.grpc_url.rsplit(":", 1)[1])
-    write_record(ServedEndpoints(os.getpid(), str(repo), "127.0.0.1", port, 1, 2))
-    return server, data
-
-
-def _restarted(main_argv: list[str], threads: list[Any]) -> int:
-    try:
-        return main(main_argv)
-    finally:
-        for thread in threads:
-            thread.join()
+RUNS = "run_with_progress"  # each model's run of `loadtest --model a,b`, killed after the first
 
 
 @pytest.mark.e2e
@@ -60,11 +35,10 @@ def test_the_next_model_measures_the_restarted_server_its_pid_gone(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    server, data = _served(tmp_path, triton_server_factory, monkeypatch, ("a", "b"))
+    server, data = supervised_mlp_server(tmp_path, triton_server_factory, monkeypatch, ("a", "b"))
     killed, out = server.pid, tmp_path / "out"
-    threads = models.kill_after_first_call(monkeypatch, loadtest_command, "run_with_progress", server, 2.0)
-    argv = _argv(server, data, out, "a,b", "--server-pid", str(killed))
-    assert _restarted(argv, threads) == 0, capsys.readouterr().err
+    argv = load_argv(server, data, out, "a,b", "--server-pid", str(killed))
+    assert restarted_run(monkeypatch, loadtest_command, RUNS, server, argv) == 0, capsys.readouterr().err
     second = json.loads((out / "load-b.json").read_text())["results"][0]
     said = second["warm_up"]["restarted_between_steps"]
     assert f"--server-pid {killed} gone; measuring the server now listening (pid {server.pid})" in said, said
@@ -79,11 +53,10 @@ def test_the_next_step_measures_the_restarted_server_its_pid_gone(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    server, data = _served(tmp_path, triton_server_factory, monkeypatch, ("mlp",))
+    server, data = supervised_mlp_server(tmp_path, triton_server_factory, monkeypatch, ("mlp",))
     killed, out = server.pid, tmp_path / "out"
-    threads = models.kill_after_first_call(monkeypatch, loadtest.harness, "run_step", server, 2.0)
-    argv = _argv(server, data, out, "mlp", "--sweep", "1,2,3", "--server-pid", str(killed))
-    assert _restarted(argv, threads) == 0, capsys.readouterr().err
+    argv = load_argv(server, data, out, "mlp", "--sweep", "1,2,3", "--server-pid", str(killed))
+    assert restarted_run(monkeypatch, loadtest.harness, "run_step", server, argv) == 0, capsys.readouterr().err
     results = json.loads((out / "load-mlp.json").read_text())["results"]
     assert [r["users"] for r in results] == [1, 2, 3]
     said = results[1]["warm_up"]["restarted_between_steps"]
@@ -99,8 +72,8 @@ def test_a_pid_that_never_was_the_server_is_still_refused(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    server, data = _served(tmp_path, triton_server_factory, monkeypatch, ("a", "b"))
-    argv = _argv(server, data, tmp_path / "out", "a,b", "--server-pid", "1")  # init, not this test (its parent)
+    server, data = supervised_mlp_server(tmp_path, triton_server_factory, monkeypatch, ("a", "b"))
+    argv = load_argv(server, data, tmp_path / "out", "a,b", "--server-pid", "1")  # init, not this test (its parent)
     assert main(argv) == 2
     assert "--server-pid 1: process 1 (" in capsys.readouterr().err
 
@@ -132,11 +105,11 @@ def test_the_restart_note_is_kept_when_the_next_run_is_interrupted(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    server, data = _served(tmp_path, triton_server_factory, monkeypatch, ("a", "b"))
+    server, data = supervised_mlp_server(tmp_path, triton_server_factory, monkeypatch, ("a", "b"))
     killed, out = server.pid, tmp_path / "out"
     _interrupt_second_run(monkeypatch, partial)
-    threads = models.kill_after_first_call(monkeypatch, loadtest_command, "run_with_progress", server, 2.0)
-    assert _restarted(_argv(server, data, out, "a,b"), threads) == 130
+    argv = load_argv(server, data, out, "a,b")
+    assert restarted_run(monkeypatch, loadtest_command, RUNS, server, argv) == 130
     saved = json.loads((out / "load-b.json").read_text())
     restart = f"the server restarted between models' runs (pid {killed} → pid {server.pid})"
     if partial:
@@ -153,11 +126,10 @@ def test_the_supervisors_pid_stays_through_the_restart(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    server, data = _served(tmp_path, triton_server_factory, monkeypatch, ("a", "b"))
+    server, data = supervised_mlp_server(tmp_path, triton_server_factory, monkeypatch, ("a", "b"))
     out = tmp_path / "out"  # this test's process is tritonserver's parent, as `quantserve serve` is
-    threads = models.kill_after_first_call(monkeypatch, loadtest_command, "run_with_progress", server, 2.0)
-    argv = _argv(server, data, out, "a,b", "--server-pid", str(os.getpid()))
-    assert _restarted(argv, threads) == 0, capsys.readouterr().err
+    argv = load_argv(server, data, out, "a,b", "--server-pid", str(os.getpid()))
+    assert restarted_run(monkeypatch, loadtest_command, RUNS, server, argv) == 0, capsys.readouterr().err
     said = json.loads((out / "load-b.json").read_text())["results"][0]["warm_up"]["restarted_between_steps"]
     assert said.startswith("the server restarted between models' runs") and "--server-pid" not in said
 
@@ -169,12 +141,11 @@ def test_the_next_soak_measures_the_restarted_server_its_pid_gone(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    server, data = _served(tmp_path, triton_server_factory, monkeypatch, ("a", "b"))
+    server, data = supervised_mlp_server(tmp_path, triton_server_factory, monkeypatch, ("a", "b"))
     killed, out = server.pid, tmp_path / "out"
-    threads = models.kill_after_first_call(monkeypatch, loadtest.soak, "run_soak", server, 2.0)
-    argv = _argv(server, data, out, "a,b", "--server-pid", str(killed))
-    argv[argv.index("--duration") : argv.index("--duration") + 2] = ["--soak", "3s"]
-    assert _restarted(argv, threads) in (0, 1), capsys.readouterr().err  # 1: memory not judged flat in 3 s
+    argv = load_argv(server, data, out, "a,b", "--server-pid", str(killed), window=("--soak", "3s"))
+    status = restarted_run(monkeypatch, loadtest.soak, "run_soak", server, argv)
+    assert status in (0, 1), capsys.readouterr().err  # 1: memory not judged flat in 3 s
     notes = json.loads((out / "soak-b.json").read_text())["notes"]
     said = f"--server-pid {killed} gone; measuring the server now listening (pid {server.pid})"
     assert any(said in note for note in notes), notes
@@ -187,7 +158,7 @@ def test_the_restart_note_is_kept_when_the_server_goes_during_the_next_run(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    server, data = _served(tmp_path, triton_server_factory, monkeypatch, ("a", "b"))
+    server, data = supervised_mlp_server(tmp_path, triton_server_factory, monkeypatch, ("a", "b"))
     out, port = tmp_path / "out", int(server.grpc_url.rsplit(":", 1)[1])
     original, calls = loadtest.harness.run_step, []
 
@@ -201,8 +172,8 @@ def test_the_restart_note_is_kept_when_the_server_goes_during_the_next_run(
 
     monkeypatch.setattr(loadtest.harness, "run_step", gone_after_b_first_step)
     monkeypatch.setattr(loadtest.server_back, "UNSUPERVISED_WAIT_S", 1.0)
-    threads = models.kill_after_first_call(monkeypatch, loadtest_command, "run_with_progress", server, 2.0)
-    assert _restarted(_argv(server, data, out, "a,b", "--sweep", "1,2"), threads) == 1
+    argv = load_argv(server, data, out, "a,b", "--sweep", "1,2")
+    assert restarted_run(monkeypatch, loadtest_command, RUNS, server, argv) == 1
     saved = json.loads((out / "load-b.json").read_text())
     restart = "the server restarted between models' runs (pid "
     assert saved["results"][0]["warm_up"]["restarted_between_steps"].startswith(restart)
