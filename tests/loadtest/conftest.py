@@ -1,7 +1,9 @@
-"""A real tritonserver serving three variants of a tiny MLP (FP32, INT8, damaged), shared per module."""
+"""A real tritonserver serving three variants of a tiny MLP (FP32, INT8, damaged), shared per module; and a server of
+the MLP a test of its own kills and restarts (`serve_mlp`, `serve_supervised_mlp`)."""
 
 from __future__ import annotations
 
+import functools
 import shutil
 import socket
 from collections.abc import Callable, Iterator
@@ -10,6 +12,10 @@ from pathlib import Path
 
 import loadtest_models as models
 import pytest
+import restarted_server
+from restarted_server import ServerOf
+
+from serving.server import TritonServer
 
 
 @dataclass
@@ -80,3 +86,17 @@ def silent_server() -> Iterator[str]:
         yield f"127.0.0.1:{listener.getsockname()[1]}"
     finally:
         listener.close()
+
+
+@pytest.fixture
+def serve_mlp(tmp_path: Path, triton_server_factory: Callable[..., TritonServer]) -> ServerOf:
+    """`restarted_server.mlp_server` in this test's folder: called with the model names, (server, load data)."""
+    return functools.partial(restarted_server.mlp_server, tmp_path, triton_server_factory)
+
+
+@pytest.fixture
+def serve_supervised_mlp(
+    tmp_path: Path, triton_server_factory: Callable[..., TritonServer], monkeypatch: pytest.MonkeyPatch
+) -> ServerOf:
+    """`restarted_server.supervised_mlp_server` in this test's folder: as `serve_mlp`, its serve record written."""
+    return functools.partial(restarted_server.supervised_mlp_server, tmp_path, triton_server_factory, monkeypatch)

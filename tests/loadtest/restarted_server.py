@@ -16,6 +16,8 @@ import loadtest_models as models
 from serving.endpoints import ServedEndpoints, write_record
 from serving.server import TritonServer
 
+ServerOf = Callable[[tuple[str, ...]], tuple[TritonServer, Path]]  # the conftest's `serve_mlp`: names → (server, data)
+
 
 def mlp_server(root: Path, factory: Callable[..., TritonServer], names: tuple[str, ...]) -> tuple[TritonServer, Path]:
     """A server of the test MLP under each of `names`, started alone by `factory` (the `triton_server_factory`

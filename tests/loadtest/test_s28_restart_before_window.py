@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from restarted_server import mlp_server
+from restarted_server import ServerOf
 
 import loadtest.harness
 from loadtest.recording_files import Window
@@ -27,7 +27,6 @@ from loadtest.server_pids import Listener, ServerPids, replaced_before_window, s
 from loadtest.step_result import _server_restarted
 from loadtest.utilization import UtilizationSampler
 from quantserve.cli import main
-from serving.server import TritonServer
 
 OPENED = 100.0  # the window opened at this wall time
 
@@ -167,13 +166,10 @@ def _wait(condition: Callable[[], bool], limit_s: float = 30.0) -> None:
 
 @pytest.mark.e2e
 def test_a_server_restarted_before_the_window_keeps_its_counters(
-    tmp_path: Path,
-    triton_server_factory: Callable[..., TritonServer],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    serve_mlp: ServerOf, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The server killed and restarted on its ports after the run read its pid, before Locust started."""
-    server, data = mlp_server(tmp_path, triton_server_factory, ("mlp",))
+    server, data = serve_mlp(("mlp",))
     killed, run_locust = server.pid, loadtest.harness._run_locust
 
     def restart_first(*args: Any) -> list[str]:

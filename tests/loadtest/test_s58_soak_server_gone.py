@@ -6,11 +6,10 @@ soak's file; exit 1."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from restarted_server import kill_after_first_call, load_argv, mlp_server, restarted_run, supervised_mlp_server
+from restarted_server import ServerOf, kill_after_first_call, load_argv, restarted_run
 
 import loadtest.server_back
 import loadtest.soak
@@ -24,12 +23,9 @@ def _argv(server: TritonServer, data: Path, out: Path) -> list[str]:
 
 @pytest.mark.e2e
 def test_the_next_soak_waits_for_the_server_serve_restarts(
-    tmp_path: Path,
-    triton_server_factory: Callable[..., TritonServer],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    serve_supervised_mlp: ServerOf, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    server, data = supervised_mlp_server(tmp_path, triton_server_factory, monkeypatch, ("a", "b"))
+    server, data = serve_supervised_mlp(("a", "b"))
     killed, out = server.pid, tmp_path / "out"
     status = restarted_run(monkeypatch, loadtest.soak, "run_soak", server, _argv(server, data, out))
     printed = capsys.readouterr()
@@ -49,12 +45,9 @@ def test_the_next_soak_waits_for_the_server_serve_restarts(
 
 @pytest.mark.e2e
 def test_a_server_that_does_not_come_back_keeps_the_finished_soak(
-    tmp_path: Path,
-    triton_server_factory: Callable[..., TritonServer],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    serve_mlp: ServerOf, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    server, data = mlp_server(tmp_path, triton_server_factory, ("a", "b"))
+    server, data = serve_mlp(("a", "b"))
     monkeypatch.setattr(loadtest.server_back, "UNSUPERVISED_WAIT_S", 2.0)
     kill_after_first_call(monkeypatch, loadtest.soak, "run_soak", server, restart_after_s=None)
     out = tmp_path / "out"

@@ -6,11 +6,10 @@ and the one line names the step it stopped before; exit 1."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from restarted_server import kill_after_first_call, load_argv, mlp_server, restarted_run, supervised_mlp_server
+from restarted_server import ServerOf, kill_after_first_call, load_argv, restarted_run
 
 import loadtest.harness
 import loadtest.server_back
@@ -24,12 +23,9 @@ def _argv(server: TritonServer, data: Path, out: Path) -> list[str]:
 
 @pytest.mark.e2e
 def test_the_next_step_waits_for_the_server_serve_restarts(
-    tmp_path: Path,
-    triton_server_factory: Callable[..., TritonServer],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    serve_supervised_mlp: ServerOf, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    server, data = supervised_mlp_server(tmp_path, triton_server_factory, monkeypatch, ("mlp",))
+    server, data = serve_supervised_mlp(("mlp",))
     killed = server.pid
     assert restarted_run(monkeypatch, loadtest.harness, "run_step", server, _argv(server, data, tmp_path / "out")) == 0
     saved = json.loads((tmp_path / "out" / "load-mlp.json").read_text())
@@ -43,12 +39,9 @@ def test_the_next_step_waits_for_the_server_serve_restarts(
 
 @pytest.mark.e2e
 def test_a_server_that_does_not_come_back_keeps_the_finished_steps(
-    tmp_path: Path,
-    triton_server_factory: Callable[..., TritonServer],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    serve_mlp: ServerOf, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    server, data = mlp_server(tmp_path, triton_server_factory, ("mlp",))
+    server, data = serve_mlp(("mlp",))
     monkeypatch.setattr(loadtest.server_back, "UNSUPERVISED_WAIT_S", 2.0)
     kill_after_first_call(monkeypatch, loadtest.harness, "run_step", server, restart_after_s=None)
     out = tmp_path / "out"

@@ -10,12 +10,11 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from restarted_server import load_argv, mlp_server
+from restarted_server import ServerOf, load_argv
 
 from loadtest import recording_files
 from loadtest.server_pids import listening_pid
@@ -39,10 +38,8 @@ def _kill_when_window_closes(window: Path, server: TritonServer, gave_up_s: floa
 
 
 @pytest.mark.e2e
-def test_a_server_killed_after_the_window_closed_keeps_the_steps_figures(
-    tmp_path: Path, triton_server_factory: Callable[..., TritonServer]
-) -> None:
-    server, data = mlp_server(tmp_path, triton_server_factory, ("mlp",))
+def test_a_server_killed_after_the_window_closed_keeps_the_steps_figures(serve_mlp: ServerOf, tmp_path: Path) -> None:
+    server, data = serve_mlp(("mlp",))
     served = server.pid
     out = tmp_path / "out"
     killer = _kill_when_window_closes(out / "raw" / "mlp-u1" / recording_files.WINDOW_FILE, server)

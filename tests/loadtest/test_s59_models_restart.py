@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from restarted_server import load_argv, restarted_run, supervised_mlp_server
+from restarted_server import ServerOf, load_argv, restarted_run
 
 import loadtest.harness
 import loadtest.server_back
@@ -23,19 +22,15 @@ import quantserve.cli.commands.loadtest as loadtest_command
 from loadtest.interruption import StepInterrupted
 from quantserve.cli import main
 from serving.endpoints import record_path
-from serving.server import TritonServer
 
 RUNS = "run_with_progress"  # each model's run of `loadtest --model a,b`, killed after the first
 
 
 @pytest.mark.e2e
 def test_the_next_model_measures_the_restarted_server_its_pid_gone(
-    tmp_path: Path,
-    triton_server_factory: Callable[..., TritonServer],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    serve_supervised_mlp: ServerOf, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    server, data = supervised_mlp_server(tmp_path, triton_server_factory, monkeypatch, ("a", "b"))
+    server, data = serve_supervised_mlp(("a", "b"))
     killed, out = server.pid, tmp_path / "out"
     argv = load_argv(server, data, out, "a,b", "--server-pid", str(killed))
     assert restarted_run(monkeypatch, loadtest_command, RUNS, server, argv) == 0, capsys.readouterr().err
@@ -48,12 +43,9 @@ def test_the_next_model_measures_the_restarted_server_its_pid_gone(
 
 @pytest.mark.e2e
 def test_the_next_step_measures_the_restarted_server_its_pid_gone(
-    tmp_path: Path,
-    triton_server_factory: Callable[..., TritonServer],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    serve_supervised_mlp: ServerOf, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    server, data = supervised_mlp_server(tmp_path, triton_server_factory, monkeypatch, ("mlp",))
+    server, data = serve_supervised_mlp(("mlp",))
     killed, out = server.pid, tmp_path / "out"
     argv = load_argv(server, data, out, "mlp", "--sweep", "1,2,3", "--server-pid", str(killed))
     assert restarted_run(monkeypatch, loadtest.harness, "run_step", server, argv) == 0, capsys.readouterr().err
@@ -67,12 +59,9 @@ def test_the_next_step_measures_the_restarted_server_its_pid_gone(
 
 @pytest.mark.e2e
 def test_a_pid_that_never_was_the_server_is_still_refused(
-    tmp_path: Path,
-    triton_server_factory: Callable[..., TritonServer],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    serve_supervised_mlp: ServerOf, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    server, data = supervised_mlp_server(tmp_path, triton_server_factory, monkeypatch, ("a", "b"))
+    server, data = serve_supervised_mlp(("a", "b"))
     argv = load_argv(server, data, tmp_path / "out", "a,b", "--server-pid", "1")  # init, not this test (its parent)
     assert main(argv) == 2
     assert "--server-pid 1: process 1 (" in capsys.readouterr().err
@@ -99,13 +88,13 @@ def _interrupt_second_run(monkeypatch: pytest.MonkeyPatch, partial: bool) -> Non
 @pytest.mark.e2e
 @pytest.mark.parametrize("partial", [True, False], ids=["partial-step", "step-omitted"])
 def test_the_restart_note_is_kept_when_the_next_run_is_interrupted(
+    serve_supervised_mlp: ServerOf,
     partial: bool,
     tmp_path: Path,
-    triton_server_factory: Callable[..., TritonServer],
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    server, data = supervised_mlp_server(tmp_path, triton_server_factory, monkeypatch, ("a", "b"))
+    server, data = serve_supervised_mlp(("a", "b"))
     killed, out = server.pid, tmp_path / "out"
     _interrupt_second_run(monkeypatch, partial)
     argv = load_argv(server, data, out, "a,b")
@@ -121,12 +110,9 @@ def test_the_restart_note_is_kept_when_the_next_run_is_interrupted(
 
 @pytest.mark.e2e
 def test_the_supervisors_pid_stays_through_the_restart(
-    tmp_path: Path,
-    triton_server_factory: Callable[..., TritonServer],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    serve_supervised_mlp: ServerOf, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    server, data = supervised_mlp_server(tmp_path, triton_server_factory, monkeypatch, ("a", "b"))
+    server, data = serve_supervised_mlp(("a", "b"))
     out = tmp_path / "out"  # this test's process is tritonserver's parent, as `quantserve serve` is
     argv = load_argv(server, data, out, "a,b", "--server-pid", str(os.getpid()))
     assert restarted_run(monkeypatch, loadtest_command, RUNS, server, argv) == 0, capsys.readouterr().err
@@ -136,12 +122,9 @@ def test_the_supervisors_pid_stays_through_the_restart(
 
 @pytest.mark.e2e
 def test_the_next_soak_measures_the_restarted_server_its_pid_gone(
-    tmp_path: Path,
-    triton_server_factory: Callable[..., TritonServer],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    serve_supervised_mlp: ServerOf, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    server, data = supervised_mlp_server(tmp_path, triton_server_factory, monkeypatch, ("a", "b"))
+    server, data = serve_supervised_mlp(("a", "b"))
     killed, out = server.pid, tmp_path / "out"
     argv = load_argv(server, data, out, "a,b", "--server-pid", str(killed), window=("--soak", "3s"))
     status = restarted_run(monkeypatch, loadtest.soak, "run_soak", server, argv)
@@ -153,12 +136,9 @@ def test_the_next_soak_measures_the_restarted_server_its_pid_gone(
 
 @pytest.mark.e2e
 def test_the_restart_note_is_kept_when_the_server_goes_during_the_next_run(
-    tmp_path: Path,
-    triton_server_factory: Callable[..., TritonServer],
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    serve_supervised_mlp: ServerOf, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    server, data = supervised_mlp_server(tmp_path, triton_server_factory, monkeypatch, ("a", "b"))
+    server, data = serve_supervised_mlp(("a", "b"))
     out, port = tmp_path / "out", int(server.grpc_url.rsplit(":", 1)[1])
     original, calls = loadtest.harness.run_step, []
 
