@@ -6,20 +6,17 @@ report says it."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import loadtest_models as models
 import pytest
-from test_s59_models_restart import _argv, _restarted, _served
+from restarted_server import ServerOf, load_argv, restarted_run
 
 import loadtest.harness
 import loadtest.soak
 import quantserve.cli.commands.loadtest as loadtest_command
 from loadtest.report import render
 from quantserve.errors import QuantserveError
-from serving.server import TritonServer
 
 FAILURE = "Locust failed: a worker ended without figures (test)"
 
@@ -41,17 +38,16 @@ def _fail_call(monkeypatch: pytest.MonkeyPatch, failing: int, module: Any = load
 @pytest.mark.parametrize("sweep", [False, True], ids=["first-step", "second-step"])
 def test_the_restart_note_between_models_is_kept_when_the_next_run_fails(
     sweep: bool,
+    serve_supervised_mlp: ServerOf,
     tmp_path: Path,
-    triton_server_factory: Callable[..., TritonServer],
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    server, data = _served(tmp_path, triton_server_factory, monkeypatch, ("a", "b"))
+    server, data = serve_supervised_mlp(("a", "b"))
     killed, out = server.pid, tmp_path / "out"
     _fail_call(monkeypatch, 4 if sweep else 2)  # b's u2 (after a's u1, u2 and b's u1), or b's only step
-    threads = models.kill_after_first_call(monkeypatch, loadtest_command, "run_with_progress", server, 2.0)
-    argv = _argv(server, data, out, "a,b", *(["--sweep", "1,2"] if sweep else []))
-    assert _restarted(argv, threads) == 2
+    argv = load_argv(server, data, out, "a,b", *(["--sweep", "1,2"] if sweep else []))
+    assert restarted_run(monkeypatch, loadtest_command, "run_with_progress", server, argv) == 2
     assert FAILURE in capsys.readouterr().err
     saved = json.loads((out / "load-b.json").read_text())
     restart = f"the server restarted between models' runs (pid {killed} → pid {server.pid})"
@@ -67,17 +63,16 @@ def test_the_restart_note_between_models_is_kept_when_the_next_run_fails(
 
 @pytest.mark.e2e
 def test_the_restart_note_between_steps_is_kept_when_the_next_step_fails(
+    serve_supervised_mlp: ServerOf,
     tmp_path: Path,
-    triton_server_factory: Callable[..., TritonServer],
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    server, data = _served(tmp_path, triton_server_factory, monkeypatch, ("mlp",))
+    server, data = serve_supervised_mlp(("mlp",))
     killed, out = server.pid, tmp_path / "out"
     _fail_call(monkeypatch, 2)
-    threads = models.kill_after_first_call(monkeypatch, loadtest.harness, "run_step", server, 2.0)
-    argv = _argv(server, data, out, "mlp", "--sweep", "1,2,3")
-    assert _restarted(argv, threads) == 2, capsys.readouterr().err
+    argv = load_argv(server, data, out, "mlp", "--sweep", "1,2,3")
+    assert restarted_run(monkeypatch, loadtest.harness, "run_step", server, argv) == 2, capsys.readouterr().err
     saved = json.loads((out / "load-mlp.json").read_text())
     restart = f"the server restarted between steps (pid {killed} → pid {server.pid})"
     assert [r["users"] for r in saved["results"]] == [1] and saved["interrupted"]["step"] == "u2"
@@ -88,18 +83,16 @@ def test_the_restart_note_between_steps_is_kept_when_the_next_step_fails(
 
 @pytest.mark.e2e
 def test_the_restart_note_between_soaks_is_kept_when_the_next_soak_fails(
+    serve_supervised_mlp: ServerOf,
     tmp_path: Path,
-    triton_server_factory: Callable[..., TritonServer],
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    server, data = _served(tmp_path, triton_server_factory, monkeypatch, ("a", "b"))
+    server, data = serve_supervised_mlp(("a", "b"))
     killed, out = server.pid, tmp_path / "out"
     _fail_call(monkeypatch, 2, loadtest.soak)
-    threads = models.kill_after_first_call(monkeypatch, loadtest.soak, "run_soak", server, 2.0)
-    argv = _argv(server, data, out, "a,b")
-    argv[argv.index("--duration") : argv.index("--duration") + 2] = ["--soak", "3s"]
-    assert _restarted(argv, threads) == 2
+    argv = load_argv(server, data, out, "a,b", window=("--soak", "3s"))
+    assert restarted_run(monkeypatch, loadtest.soak, "run_soak", server, argv) == 2
     assert FAILURE in capsys.readouterr().err
     saved = json.loads((out / "load-b.json").read_text())  # where a soak stopped early saves its load
     restart = f"the server restarted between models' soaks (pid {killed} → pid {server.pid})"
