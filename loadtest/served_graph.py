@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from optimizer.graph_words import GraphWords
-from optimizer.output_kinds import infer_output_kinds, on_real_axes, token_positions
+from optimizer.output_kinds import infer_output_kinds, token_positions
+from optimizer.real_axes import on_real_axes
 from optimizer.sigmoid_outputs import sigmoid_kind
 from optimizer.token_lengths import told_length
 from optimizer.typed_kinds import is_typed

@@ -28,8 +28,8 @@ import numpy as np
 from optimizer.channel_gain import gain_errors, keep_worst_gain
 from optimizer.decision_metrics import FLAG_COMMITTED
 from optimizer.decoded_heads import DecodedHead
+from optimizer.detection_heads import BOX_CHANNELS, detection_axis
 from optimizer.drift_checks import BUDGETED
-from optimizer.output_kinds import BOX_CHANNELS, detection_axis
 from optimizer.typed_kinds import TOKEN_KINDS
 from quantserve import metrics
 
@@ -241,7 +241,7 @@ def _cross_axes(kind: str, reference: np.ndarray, axis: int | None) -> list[int]
     every sample) are skipped. A candidate of one entry is looked past to the nearest axis of more: (N, 1, T, C)
     is judged along T and C, (N, H, W, 1) along H and W — openWakeWord's melspectrogram (N, 1, T, 32) was judged as
     one map, where a collapsed mel band would pool into the other 31 (outputs of a single wide axis are read as
-    (N, D) before this: `optimizer.output_kinds.real_axes`)."""
+    (N, D) before this: `optimizer.real_axes`)."""
     if kind != "dense" or reference.ndim < 3 or axis is None:
         return []
     wide = [a for a in range(1, reference.ndim) if reference.shape[a] > 1]

@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from optimizer.output_kinds import KIND_SAMPLES, on_real_axes
+from optimizer.output_kinds import KIND_SAMPLES
+from optimizer.real_axes import on_real_axes
 from optimizer.row_kinds import DOUBTED_RISE_RATIO, QUANTITY_RISE_RATIO, row_form, win_rise_ratio
 from optimizer.typed_kinds import is_typed
 

@@ -27,9 +27,10 @@ from typing import Any
 import numpy as np
 
 from optimizer.box_lists import BOX_SCORE_THRESHOLD, Boxes, box_set_metrics, corner_iou
+from optimizer.detection_heads import BOX_CHANNELS, detection_axis, pixel_boxes
 from optimizer.drift_budget import UnsetThreshold
 from optimizer.gated_maps import MIN_POSITIONS
-from optimizer.output_kinds import BOX_CHANNELS, KIND_SAMPLES, detection_axis, pixel_boxes
+from optimizer.output_kinds import KIND_SAMPLES
 
 NMS_IOU = 0.7  # ultralytics' non_max_suppression default (iou=0.7), class-aware
 MAX_DETECTIONS = 300  # ultralytics' max_det: the boxes kept per sample after NMS
@@ -74,7 +75,7 @@ class DecodedHead:
 
 def decoded_head(values: np.ndarray, label_threshold: float) -> DecodedHead | None:
     """The decoded head `values` (a detection output) is, or None: its first four channels pixel boxes
-    (`output_kinds.pixel_boxes`: they span ≥ 10× the scores' median span) of positive widths and heights (a box of
+    (`detection_heads.pixel_boxes`: they span ≥ 10× the scores' median span) of positive widths and heights (a box of
     zero width matches nothing, not even itself: a ReLU head's zeros are no boxes), every other channel a score in
     [0, 1]."""
     if values.ndim != 3 or not np.issubdtype(values.dtype, np.floating) or not values.size:

@@ -39,8 +39,9 @@ from optimizer.gated_maps import (
 from optimizer.joint_tokens import JOINT_KIND, joint_records, joint_where, token_answers
 from optimizer.mask_metrics import levels_doubt
 from optimizer.ordered_bins import ordered_bins_doubt
-from optimizer.output_kinds import infer_kind, on_real_axes
+from optimizer.output_kinds import infer_kind
 from optimizer.ranked_ids import ranked_metrics, ranked_outputs
+from optimizer.real_axes import on_real_axes
 from optimizer.row_kinds import kind_doubt
 from optimizer.sigmoid_outputs import undecided_labels_doubt
 from optimizer.soft_masks import mask_doubt

@@ -11,7 +11,7 @@ import numpy as np
 
 from optimizer.drift_budget import DriftBudget, Refusal
 from optimizer.drift_checks import BUDGETED, CHECKS, DriftReport
-from optimizer.output_kinds import on_real_axes
+from optimizer.real_axes import on_real_axes
 from optimizer.row_kinds import usable_labels
 from optimizer.token_values import per_token, token_positions
 from quantserve import metrics

@@ -24,10 +24,11 @@ from optimizer.decision_metrics import (
     value_decisions,
 )
 from optimizer.decoded_heads import decoded_head
+from optimizer.detection_heads import BOX_CHANNELS, detection_axis
 from optimizer.drift_budget import UnsetThreshold
 from optimizer.image_outputs import image_metrics
 from optimizer.mask_metrics import class_map_metrics, mask_metrics
-from optimizer.output_kinds import BOX_CHANNELS, detection_axis, real_axes
+from optimizer.real_axes import real_axes
 from optimizer.row_kinds import usable_labels
 from optimizer.sigmoid_outputs import SCORE_ACCURACY_KEYS, score_accuracy, score_labels
 from optimizer.soft_masks import mask_threshold, soft_mask_metrics, unjudged_words
@@ -49,7 +50,7 @@ def output_metrics(
     label_threshold: float = UNSET_THRESHOLD,
 ) -> dict[str, Any]:
     """Every metric of one output: those of its kind, worst channel correlation, and the whole-tensor extras, measured
-    along its real axes (`optimizer.output_kinds.real_axes`: (N, 1, 1, 96) as (N, 96)); the axes the record names
+    along its real axes (`optimizer.real_axes.real_axes`: (N, 1, 1, 96) as (N, 96)); the axes the record names
     are the output's own."""
     if reference.shape != candidate.shape:
         raise QuantserveError(f"output shape {candidate.shape} differs from the FP32 reference's {reference.shape}")

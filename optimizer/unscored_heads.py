@@ -2,7 +2,7 @@
 
 A masked LM exported with its last hidden state beside its logits gives two (N, T, C) outputs over the tokens; with
 a small vocabulary (AntiBERTy's 25 residues) the hidden state's 512 values read as a vocabulary's scores
-(`output_kinds._vocabulary_scores`), so it was judged by the top-1 agreement of an argmax over 512 hidden dimensions
+(`token_kinds.vocabulary_scores`), so it was judged by the top-1 agreement of an argmax over 512 hidden dimensions
 (0.945) and in the joint agreement with the logits (0.9415), and a faithful INT8 model (logits 0.9965, per-token
 cosine 0.9993) was refused, while FP32's own accuracy against the labels on it was 0.0008, at chance (session 59).
 Where the labels score one per-token output (its FP32 accuracy above chance, every id one of its classes) and not

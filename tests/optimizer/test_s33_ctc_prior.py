@@ -10,7 +10,8 @@ import numpy as np
 
 from optimizer.drift import measure_drift
 from optimizer.drift_budget import DriftBudget
-from optimizer.output_kinds import _alike_positions, infer_output_kinds
+from optimizer.output_kinds import infer_output_kinds
+from optimizer.position_kinds import alike_positions
 
 
 def _ctc_logits(rng: np.random.Generator, n: int = 64, frames: int = 60, classes: int = 400) -> np.ndarray:
@@ -26,7 +27,7 @@ def _ctc_logits(rng: np.random.Generator, n: int = 64, frames: int = 60, classes
 def test_ctc_logits_sharing_a_prior_are_a_sequence() -> None:
     rng = np.random.default_rng(33)
     logits = _ctc_logits(rng)
-    assert _alike_positions(logits)  # what made it `dense`
+    assert alike_positions(logits)  # what made it `dense`
     kinds = infer_output_kinds({"logits": logits})
     assert kinds == {"logits": "sequence"}
     broken = logits.copy()

@@ -7,7 +7,8 @@ import pytest
 
 from optimizer.drift import measure_drift
 from optimizer.drift_budget import DriftBudget
-from optimizer.output_kinds import head_columns, infer_output_kinds
+from optimizer.output_kinds import infer_output_kinds
+from optimizer.token_kinds import head_columns
 
 N, T, LABELS = 64, 24, 40
 

@@ -6,7 +6,7 @@ import tracemalloc
 
 import numpy as np
 
-from optimizer.output_kinds import pixel_boxes
+from optimizer.detection_heads import pixel_boxes
 
 
 def _old_spans(values: np.ndarray, axis: int) -> np.ndarray:

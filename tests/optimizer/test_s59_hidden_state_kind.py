@@ -1,7 +1,7 @@
 """A masked LM's hidden state beside its logits, and per-token labels of the logits' classes (session 59).
 
 AntiBERTy exported with `logits` (N, T, 25) and `embeddings` (N, T, 512, its last hidden state): with 25 token ids
-the hidden state read as a vocabulary's scores (`output_kinds._vocabulary_scores`), so INT8 was judged by the top-1
+the hidden state read as a vocabulary's scores (`token_kinds.vocabulary_scores`), so INT8 was judged by the top-1
 agreement of an argmax over 512 hidden dimensions (0.945) and in a joint agreement with the logits (0.9415), and a
 faithful INT8 model (logits 0.9965, per-token cosine 0.9993) was refused, while the FP32 build had noted the labels
 score that output at chance (`optimizer.unscored_heads`). Typed `--output-kind embeddings=embedding`, the (N, T, 512)
