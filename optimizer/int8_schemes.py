@@ -17,7 +17,7 @@ import onnx
 
 from optimizer import onnx_files
 from optimizer.calibrate import CalibrateInt8, CalibrationSettings
-from optimizer.sensitivity import keep_fp32
+from optimizer.fp32_restore import keep_fp32
 from optimizer.smoothquant import SmoothRecord, smooth_quant, smoothing_maxima
 from optimizer.tensor_ranges import ProgressCallback
 from quantserve.artifact import Artifact

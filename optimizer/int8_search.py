@@ -55,6 +55,7 @@ import onnx
 from optimizer import onnx_files
 from optimizer.activation_outliers import STATS_BATCH
 from optimizer.calibrate import MEMORY_BUDGET_BYTES, CalibrationSettings
+from optimizer.compute_share import compute_macs
 from optimizer.cpu_clock import CpuClock
 from optimizer.cpu_isa import cpu_flags as cpu_flags_here
 from optimizer.drift_budget import BudgetExceeded, DriftBudget
@@ -78,7 +79,7 @@ from optimizer.profile import ModelProfile, profile_model
 from optimizer.quant_exclusions import activation_matmuls, find_exclusions
 from optimizer.ranked_ids import ranked_outputs
 from optimizer.search_budget import CANDIDATE, PROFILE, STEP, TIMING, DeadlineReached, SearchBudget, mixed_view
-from optimizer.sensitivity import Attempt, MixedPrecisionSearch, compute_macs, time_saved_ms
+from optimizer.sensitivity import Attempt, MixedPrecisionSearch, time_saved_ms
 from optimizer.speed import Block, SpeedSettings, time_pair
 from optimizer.tensor_ranges import ProgressCallback, activation_bytes_per_sample, rows_per_chunk
 from optimizer.timing_rows import fit_timing_rows

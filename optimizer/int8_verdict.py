@@ -14,6 +14,7 @@ import numpy as np
 import onnx
 
 from optimizer.activation_outliers import STATS_BATCH, ActivationOutliers, activation_outliers
+from optimizer.compute_share import quantized_nodes
 from optimizer.cpu_clock import BUSY_SHARE
 from optimizer.drift_budget import BudgetExceeded
 from optimizer.drift_checks import Violation, normalized_slack
@@ -31,7 +32,7 @@ from optimizer.profile import ModelProfile
 from optimizer.quant_exclusions import Exclusion
 from optimizer.refusal_figures import candidate_verification
 from optimizer.search_budget import BUDGET_FLAG, MIXED_OUT_OF_TIME, SearchBudget, time_cut_note
-from optimizer.sensitivity import EXHAUSTED, quantized_nodes
+from optimizer.sensitivity import EXHAUSTED
 from optimizer.speed import Block
 from optimizer.timing_rows import TimingRows
 from quantserve.artifact import Artifact

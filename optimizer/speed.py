@@ -57,10 +57,10 @@ from typing import Any
 
 import numpy as np
 
+from optimizer.compute_share import int8_compute_share
 from optimizer.cpu_clock import BUSY_SHARE, CpuClock
 from optimizer.cpu_isa import read_cpuinfo
 from optimizer.drift_budget import Refusal
-from optimizer.sensitivity import int8_compute_share
 from optimizer.speed_verdict import (
     FASTER,
     LOW_INT8_SHARE,

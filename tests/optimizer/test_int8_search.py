@@ -15,6 +15,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from optimizer.calibrate import CalibrateInt8
+from optimizer.compute_share import compute_macs, quantized_nodes
 from optimizer.drift import measure_drift
 from optimizer.drift_budget import BudgetExceeded, DriftBudget
 from optimizer.export import manifest_from_onnx
@@ -23,7 +24,7 @@ from optimizer.int8_schemes import SMOOTH_ALPHAS
 from optimizer.int8_search import CANDIDATES, SearchInt8
 from optimizer.output_kinds import infer_output_kinds
 from optimizer.quant_exclusions import find_exclusions, output_side_exclusions
-from optimizer.sensitivity import KEEPING, PROBING, compute_macs, probe_groups, quantized_nodes
+from optimizer.sensitivity import KEEPING, PROBING, probe_groups
 from optimizer.transformer import run_model
 from quantserve.artifact import Artifact
 from quantserve.data import TensorData
@@ -246,7 +247,7 @@ def test_probe_groups_are_contiguous_and_bounded(count: int, probes: int, sizes:
 
 def test_keep_fp32_surgery_restores_float_weights_and_inputs(tmp_path: Path) -> None:
     from optimizer.calibrate import CalibrationSettings
-    from optimizer.sensitivity import keep_fp32
+    from optimizer.fp32_restore import keep_fp32
 
     art = mlp(tmp_path / "mlp.onnx")
     calib = TensorData({"x": np.random.default_rng(7).standard_normal((32, 16)).astype(np.float32)})
@@ -283,7 +284,7 @@ def test_tensorrt_target_gets_static_qdq_of_the_smoothed_model_only(tmp_path: Pa
 
 def test_keep_fp32_never_reads_a_name_orts_folded_relu_handed_over(tmp_path: Path) -> None:
     """Quantized with every op type, ORT drops the Relus and names fc0's pre-Relu output 'a0': reading it is wrong."""
-    from optimizer.sensitivity import keep_fp32
+    from optimizer.fp32_restore import keep_fp32
 
     art = mlp(tmp_path / "mlp.onnx")
     calib = TensorData({"x": np.random.default_rng(6).standard_normal((64, 16)).astype(np.float32)})
@@ -297,7 +298,7 @@ def test_keep_fp32_never_reads_a_name_orts_folded_relu_handed_over(tmp_path: Pat
 
 
 def test_keep_fp32_restores_biases_whose_name_orts_dequantize_output_took(tmp_path: Path) -> None:
-    from optimizer.sensitivity import keep_fp32
+    from optimizer.fp32_restore import keep_fp32
 
     art = detector(tmp_path / "det.onnx")
     data = images(16, 3)

@@ -10,12 +10,12 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from optimizer.calibrate import CalibrateInt8, CalibrationSettings
+from optimizer.compute_share import compute_macs
 from optimizer.drift_budget import BudgetExceeded
 from optimizer.export import export_onnx
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from optimizer.pipeline import OptimizeOptions, optimize
 from optimizer.quant_exclusions import output_side_exclusions, run_with_tensors
-from optimizer.sensitivity import compute_macs
 from optimizer.source import load_source
 from quantserve.data import TensorData
 from quantserve.errors import QuantserveError

@@ -12,9 +12,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from optimizer.compute_share import int8_compute_share
 from optimizer.drift_budget import BudgetExceeded
 from optimizer.search_budget import SearchBudget, overrun_note
-from optimizer.sensitivity import int8_compute_share
 from optimizer.speed import SpeedRecord
 from optimizer.verify import drift_refusal
 from quantserve.cli import main

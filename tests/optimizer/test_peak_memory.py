@@ -179,7 +179,7 @@ def test_a_gemm_kept_fp32_stays_fp32_in_the_matmul_form(tmp_path: Path) -> None:
 def test_a_model_whose_only_gemm_makes_the_output_ships_no_int8(tmp_path: Path) -> None:
     """Its one compute node is the graph output, kept FP32: the dynamic candidate then holds a plain MatMul (renamed
     `fc0_MatMul`), which had counted as INT8 — an all-FP32 model recorded as "INT8, 100 % of MACs" and shipped."""
-    from optimizer.sensitivity import quantized_nodes
+    from optimizer.compute_share import quantized_nodes
 
     art = _gemm_mlp(tmp_path / "fp32.onnx")
     out = DynamicScheme().build(art, ["fc0", "fc1", "fc2"], tmp_path / "int8.onnx")

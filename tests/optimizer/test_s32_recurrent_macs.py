@@ -10,7 +10,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from optimizer.sensitivity import compute_macs, int8_compute_share
+from optimizer.compute_share import compute_macs, int8_compute_share
 from optimizer.speed_verdict import sliver_reason
 
 GATES = {"GRU": 3, "RNN": 1}

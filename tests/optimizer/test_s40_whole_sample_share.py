@@ -11,7 +11,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from optimizer.sensitivity import int8_compute_share
+from optimizer.compute_share import int8_compute_share
 
 
 def _frames_conv(path: Path) -> None:

@@ -1,5 +1,5 @@
 """A node kept FP32 after a Relu that ORT folded into a Q range reads the float tensor with the Relu put back
-(optimizer.sensitivity.keep_fp32; session 51).
+(optimizer.fp32_restore.keep_fp32; session 51).
 
 Before, such a node kept its quantized input: with every MatMul of an MLP kept FP32 its output still drifted half as
 far as the whole INT8 model's, so the mixed-precision search could not win back what a kept group should.
@@ -14,7 +14,7 @@ import onnx
 from test_int8_search import mlp
 
 from optimizer.calibrate import CalibrateInt8
-from optimizer.sensitivity import keep_fp32
+from optimizer.fp32_restore import keep_fp32
 from optimizer.transformer import run_model
 from quantserve.data import TensorData
 

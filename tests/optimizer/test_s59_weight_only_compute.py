@@ -13,13 +13,13 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from optimizer.compute_share import quantized_nodes
 from optimizer.drift_checks import Violation
 from optimizer.export import manifest_from_onnx
 from optimizer.int8_measure import SearchSettings
 from optimizer.int8_schemes import ALONE_KEY, PRODUCTS_KEY, activation_products
 from optimizer.int8_search import SearchInt8
 from optimizer.int8_verdict import _where_drift_is
-from optimizer.sensitivity import quantized_nodes
 from quantserve.artifact import Artifact
 from quantserve.data import TensorData
 
