@@ -13,7 +13,7 @@ Options also come from the environment: QUANTSERVE_URL, QUANTSERVE_MODEL, QUANTS
 """
 
 from loadtest import recording  # noqa: F401  - registers the Triton options and recorders
-from loadtest.grpc_user import TritonGrpcUser
+from loadtest.closed_loop_user import TritonGrpcUser
 
 
 class TritonUser(TritonGrpcUser):

@@ -17,7 +17,7 @@ from typing import Any
 from locust import LoadTestShape
 
 from loadtest import recording  # registers the Triton options and recorders
-from loadtest.grpc_user import TritonGrpcUser
+from loadtest.closed_loop_user import TritonGrpcUser
 from loadtest.load_flags import parse_stages
 from loadtest.stage_figures import write_stage_start
 

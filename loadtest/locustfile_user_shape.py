@@ -18,7 +18,7 @@ from typing import Any
 from locust import LoadTestShape, events
 
 from loadtest import recording  # registers the Triton options and recorders
-from loadtest.grpc_user import TritonGrpcUser
+from loadtest.closed_loop_user import TritonGrpcUser
 from loadtest.stage_figures import write_shape_end, write_stage_reached, write_stage_start
 from loadtest.user_shape import checked_tick, load_shape, new_shape, split_shape
 from quantserve.errors import QuantserveError

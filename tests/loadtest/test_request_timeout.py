@@ -54,6 +54,7 @@ CLOCK_CHILD = textwrap.dedent(
     import gevent
     from gevent import monkey
     from tritonclient.utils import InferenceServerException
+    import loadtest.closed_loop_user as closed
     import loadtest.grpc_user as users
 
     real_sleep = monkey.get_original("time", "sleep")
@@ -68,7 +69,7 @@ CLOCK_CHILD = textwrap.dedent(
                 raise InferenceServerException(self.fail, status="StatusCode.DEADLINE_EXCEEDED")
             return types.SimpleNamespace(get_response=lambda: types.SimpleNamespace(raw_output_contents=[b"1234"]))
 
-    user = object.__new__(users.TritonGrpcUser)
+    user = object.__new__(closed.TritonGrpcUser)
     user.model, user.request_batch, user.timeout_s, user.requests = "m", 1, 0.3, [[]]
     users._batched["m"] = False
     user.environment = types.SimpleNamespace(

@@ -81,6 +81,7 @@ RAMP_DOWN_CHILD = textwrap.dedent(
     import json, types
     import gevent
     from gevent import monkey
+    import loadtest.closed_loop_user as closed
     import loadtest.grpc_user as users
 
     real_sleep = monkey.get_original("time", "sleep")
@@ -97,7 +98,7 @@ RAMP_DOWN_CHILD = textwrap.dedent(
             pass
 
     def user(name, wait_s):
-        made = object.__new__(users.TritonGrpcUser)
+        made = object.__new__(closed.TritonGrpcUser)
         made.model, made.request_batch, made.timeout_s, made.requests = "m", 1, 5.0, [[]]
         made.environment = types.SimpleNamespace(
             events=types.SimpleNamespace(request=types.SimpleNamespace(fire=lambda **kw: fired.append((name, kw))))

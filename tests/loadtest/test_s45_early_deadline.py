@@ -22,7 +22,8 @@ CHILD = textwrap.dedent(
     import json, types
     from tritonclient.utils import InferenceServerException
     from loadtest import recording
-    from loadtest.grpc_user import DEADLINE_STATUS, TritonGrpcUser
+    from loadtest.closed_loop_user import TritonGrpcUser
+    from loadtest.grpc_user import DEADLINE_STATUS
 
     user = types.SimpleNamespace(timeout_s=0.5)
     kinds = []
