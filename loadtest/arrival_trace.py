@@ -53,7 +53,7 @@ import io
 import itertools
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -63,7 +63,6 @@ import numpy as np
 from loadtest.timeline import most_arrivals_within
 from loadtest.trace_columns import (
     TraceRows,
-    as_amounts,
     as_seconds,
     as_sizes,
     is_number,
@@ -73,17 +72,22 @@ from loadtest.trace_columns import (
     read_as_plain_seconds,
     refuse_near_misses,
 )
+from loadtest.trace_counts import (
+    COUNT_COLUMNS,
+    COUNT_SEED,
+    MAX_ARRIVALS,
+    RATE_COLUMNS,
+    from_column_counts,
+    from_minute_counts,
+    minute_columns,
+)
 from quantserve.errors import QuantserveError
 
 TIME_COLUMNS = ("timestamp", "time", "arrival_time", "arrival")
-COUNT_COLUMNS = ("count", "requests", "invocations")  # arrivals in the row's interval
-RATE_COLUMNS = ("rate", "rps", "qps")  # arrivals per second over the row's interval
 SIZE_COLUMNS = ("batch_size", "batch", "samples")  # samples in the row's request
-COUNT_SEED = 0  # where in its interval each counted arrival falls: fixed, so a replay is repeatable
 TIME_UNITS = {"": 1.0, "_s": 1.0, "_ms": 1e-3, "_us": 1e-6, "_ns": 1e-9}  # a column name's suffix
 # every column name the CSV reader reads: an unread column's name close to one is refused as a typo (trace_columns)
 KNOWN_COLUMNS = [n + u for n in TIME_COLUMNS for u in TIME_UNITS] + [*COUNT_COLUMNS, *RATE_COLUMNS, *SIZE_COLUMNS]
-MAX_ARRIVALS = 10_000_000  # a trace's arrivals held in memory (80 MB of float64)
 # a window offering a rate this far (a share) from the pass's mean is labelled with its own: 10 s of a 30 s diurnal
 # pass offered 184 req/s, its label said "283.1 req/s mean" and the table read as the server falling 35 % short.
 # Wide enough for a window's end past the schedule's (10.09 s measured of 10 s played) on a short run.
@@ -304,30 +308,6 @@ def _csv_line(cells: list[str]) -> str:
     return buffer.getvalue()
 
 
-def _minute_columns(header: list[str]) -> list[int]:
-    """Indices of columns named 1, 2, … N in order (Azure Functions' invocations per minute), or none."""
-    columns = [i for i, name in enumerate(header) if name.isdigit()]
-    if len(columns) < 2 or [int(header[i]) for i in columns] != list(range(1, len(columns) + 1)):
-        return []
-    return columns
-
-
-def _from_minute_counts(rows: TraceRows, scale: float = 1.0) -> tuple[np.ndarray, float]:
-    """Counts per minute in columns 1 … N, summed over the rows (functions), as a count per 60 s interval."""
-    columns = _minute_columns(rows.header)
-    table = [next(csv.reader([line])) for line in rows.lines]
-    cells = [row[i].strip() if i < len(row) else "" for row in table for i in columns]
-    flat = TraceRows(rows.path, rows.header, [number for number in rows.numbers for _ in columns], [])
-    totals = as_amounts(flat, "a minute's count", cells).reshape(len(table), len(columns)).sum(axis=0)
-
-    def describe(minute: int) -> str:
-        return f": minute {rows.header[columns[minute]]}'s count {totals[minute]:g} (summed over the rows)"
-
-    starts = np.arange(len(columns)) * 60.0
-    offsets, period, _ = _from_counts(rows.path, "count per minute", starts, totals * scale, False, describe)
-    return offsets, period
-
-
 def _from_timestamps(
     path: Path, lines: list[str], scale: float = 1.0, first_line: int = 1
 ) -> tuple[np.ndarray, float, np.ndarray | None, bool, str, str | None]:
@@ -338,8 +318,8 @@ def _from_timestamps(
     rows = TraceRows.of(path, lines, first_line)
     lowered = [name.lower() for name in rows.header]
     found = [(lowered.index(n + u), u) for n in TIME_COLUMNS for u in TIME_UNITS if n + u in lowered]
-    if not found and _minute_columns(rows.header):
-        offsets, period = _from_minute_counts(rows, scale)
+    if not found and minute_columns(rows.header):
+        offsets, period = from_minute_counts(rows, scale)
         return offsets, period, None, True, "", None
     if not found:
         header = rows.header
@@ -356,7 +336,7 @@ def _from_timestamps(
     counted = [i for i, name in enumerate(lowered) if name in COUNT_COLUMNS + RATE_COLUMNS]
     refuse_near_misses(rows, {column, *sized[:1], *counted[:1]}, KNOWN_COLUMNS)
     if counted:
-        offsets, period, source = _from_column_counts(rows, counted[0], seconds, scale)
+        offsets, period, source = from_column_counts(rows, counted[0], seconds, scale)
         return offsets, period, None if sizes is None else sizes[source], True, "", None
     if len(seconds) < 2:
         raise QuantserveError(f"--trace {path}: {len(seconds)} arrival(s); a replay needs at least 2 to have a rate")
@@ -367,58 +347,3 @@ def _from_timestamps(
         raise QuantserveError(f"--trace {path}: every arrival has the same time; a replay needs time between them")
     period = span * len(offsets) / (len(offsets) - 1)
     return offsets, period, None if sizes is None else sizes[order], False, plain, order_note(rows, seconds, cells)
-
-
-def _from_column_counts(
-    rows: TraceRows, column: int, seconds: np.ndarray, scale: float
-) -> tuple[np.ndarray, float, np.ndarray]:
-    """`_from_counts` of a count or rate column, each row named by its line if its interval holds too many."""
-    name, cells = rows.header[column], rows.cells(column)
-    amounts = as_amounts(rows, name, cells) * scale
-
-    def describe(row: int) -> str:
-        return f" line {rows.numbers[row]}: {name} '{cells[row][:40]}'"
-
-    return _from_counts(rows.path, name, seconds, amounts, name.lower() in RATE_COLUMNS, describe)
-
-
-def _from_counts(
-    path: Path,
-    name: str,
-    seconds: np.ndarray,
-    amounts: np.ndarray,
-    per_second: bool,
-    describe: Callable[[int], str],
-) -> tuple[np.ndarray, float, np.ndarray]:
-    """Arrivals from a count (or rate) per interval (module docstring); a pass is the intervals' whole span. Also
-    the row each arrival came from. An interval expecting more than MAX_ARRIVALS is refused, named by
-    `describe(row)` (it overflowed into "-9223372036854775808 arrival(s)")."""
-    order = np.argsort(seconds, kind="stable")
-    starts, amounts = seconds[order] - seconds[order][0], amounts[order]
-    widths = np.diff(starts)
-    if len(starts) < 2 or not np.all(widths > 0):
-        raise QuantserveError(
-            f"--trace {path}: a {name} per interval needs 2 or more rows at distinct times (an interval runs from "
-            "one row's time to the next)"
-        )
-    widths = np.append(widths, np.median(widths))
-    per_interval = amounts * widths if per_second else amounts
-    over = np.flatnonzero(~(per_interval <= MAX_ARRIVALS))  # NaN and inf too (0 × an infinite width)
-    if len(over):
-        at = int(over[0])
-        raise QuantserveError(
-            f"--trace {path}{describe(int(order[at]))} over its {widths[at]:g} s interval is "
-            f"{per_interval[at]:.3g} arrivals, more than {MAX_ARRIVALS} (a smaller --trace-scale thins it)"
-        )
-    expected = np.cumsum(per_interval)
-    if expected[-1] > MAX_ARRIVALS:
-        raise QuantserveError(
-            f"--trace {path}: {expected[-1]:.0f} arrivals, more than {MAX_ARRIVALS} (a smaller --trace-scale thins it)"
-        )
-    counts = np.diff(np.floor(expected + 1e-9), prepend=0.0).astype(np.int64)  # fractions carried forward
-    if counts.sum() < 2:
-        raise QuantserveError(f"--trace {path}: {int(counts.sum())} arrival(s) in all; a replay needs at least 2")
-    rng = np.random.default_rng(COUNT_SEED)
-    offsets = np.repeat(starts, counts) + rng.random(int(counts.sum())) * np.repeat(widths, counts)
-    placed = np.argsort(offsets, kind="stable")
-    return offsets[placed], float(starts[-1] + widths[-1]), np.repeat(order, counts)[placed]
