@@ -21,7 +21,7 @@ from loadtest.results import LoadResult
 from loadtest.run_identity import RunIdentity, answered_versions
 from loadtest.step_result import counters_not_whole
 from loadtest.triton_metrics import addressed_version, breakdown, parse_metrics
-from quantserve.cli.commands.loadtest import versions_line
+from quantserve.cli.loadtest_lines import versions_line
 
 STARTED = "2026-12-06T04:09:48Z"
 
