@@ -42,7 +42,8 @@ class FallbackSchemes(SearchVerdict):
     def _seven_bit_dynamic_scheme(self, tried: list[Candidate]) -> SevenBitDynamicScheme | None:
         """Dynamic INT8 with 7-bit weights, where dynamic INT8 was measured and missed with 8-bit weights, on a CPU
         whose u8×s8 kernels saturate. Not tried where dynamic held or was not a candidate (TensorRT, a conv net),
-        where its weights were 7-bit already (an LSTM's), where a candidate that holds ran as fast, or on a VNNI CPU."""
+        where its weights were 7-bit already (an LSTM's, on such a CPU: `DynamicScheme`), where a candidate that holds
+        ran as fast, or on a VNNI CPU (an LSTM's weights 8-bit there too)."""
         dynamic = next((c for c in tried if c.scheme == DynamicScheme.name), None)
         if dynamic is None or self._accept(dynamic.drift) or dynamic.record.get("reduce_range"):
             return None

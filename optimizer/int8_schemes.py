@@ -9,7 +9,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,8 @@ import onnx
 
 from optimizer import onnx_files
 from optimizer.calibrate import CalibrateInt8, CalibrationSettings
+from optimizer.cpu_isa import cpu_flags as cpu_flags_here
+from optimizer.cpu_isa import u8s8_saturates
 from optimizer.fp32_restore import keep_fp32
 from optimizer.smoothquant import SmoothRecord, smooth_quant, smoothing_maxima
 from optimizer.tensor_ranges import ProgressCallback
@@ -74,26 +76,27 @@ class StaticScheme:
 
 
 class DynamicScheme:
-    """ONNX Runtime's dynamic INT8: per-channel S8 MatMul weights, activations quantized per run."""
+    """ONNX Runtime's dynamic INT8: per-channel S8 MatMul weights, activations quantized per run.
+
+    `cpu_flags`: those of the CPU that serves the model (`optimizer.cpu_isa`; this machine's by default), which decide
+    whether an LSTM's weights are 7-bit.
+    """
 
     name = "dynamic"
     why: str | None = None  # why every weight is 7-bit, for the stage record (`SevenBitDynamicScheme`)
     fixed_fp32: tuple[str, ...] = ()  # dynamic INT8 quantizes weight MatMuls alone (`MatMulConstBOnly`)
-    seven_bit = False  # 7-bit weights throughout (else only where an LSTM is quantized)
+    seven_bit = False  # 7-bit weights throughout (else only where an LSTM is quantized on a saturating CPU)
 
-    def __init__(self, op_types: Sequence[str] = DYNAMIC_OP_TYPES) -> None:
+    def __init__(self, op_types: Sequence[str] = DYNAMIC_OP_TYPES, cpu_flags: Collection[str] | None = None) -> None:
         self.op_types = list(op_types)
+        self.cpu_flags = frozenset(cpu_flags) if cpu_flags is not None else cpu_flags_here()
         self.records: dict[Path, dict[str, Any]] = {}
         self._matmul_form: dict[Path, Path] = {}  # per FP32 model: its Gemms as MatMuls (`gemms_as_matmuls`)
 
     def build(self, fused: Artifact, excluded: Sequence[str], out: Path) -> Path:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        # 7-bit weights (all of them) where an LSTM is quantized: DynamicQuantizeLSTM's u8 x s8 products with
-        # per-channel full-range weights saturate on AVX2 without VNNI (a 12-step LSTM's output: relative error
-        # 0.12 with 8-bit weights, 0.015 with 7-bit; per-tensor 8-bit 0.015)
-        graph_ops = {n.op_type for n in onnx.load(str(fused.path), load_external_data=False).graph.node}
-        reduce_range = self.seven_bit or ("LSTM" in self.op_types and "LSTM" in graph_ops)
+        reduce_range = self.seven_bit or self._lstm_needs_seven_bits(fused.path)
         source = self._matmul_form.get(fused.path)
         if source is None:
             source = self._matmul_form[fused.path] = gemms_as_matmuls(
@@ -125,9 +128,19 @@ class DynamicScheme:
             "reduce_range": reduce_range,
             "weight_type": "QInt8",
             "op_types_to_quantize": self.op_types,
-            **({"reduce_range_why": self.why} if self.why else {}),
+            **({"reduce_range_why": self.why or SEVEN_BIT_WHY} if reduce_range else {}),
         }
         return out
+
+    def _lstm_needs_seven_bits(self, model_path: Path) -> bool:
+        """Whether an LSTM is quantized here on a CPU whose u8×s8 kernels saturate (AVX2 without VNNI): then every
+        weight is 7-bit. DynamicQuantizeLSTM's products with per-channel full-range weights saturate there (a 12-step
+        LSTM's output: relative error 0.12 with 8-bit weights, 0.015 with 7-bit; per-tensor 8-bit 0.015); with VNNI
+        or on ARM 8-bit weights drift less at the same speed (nagisa's BiLSTM on an AVX512-VNNI EPYC, session 60:
+        relative error 0.0087 vs 0.0097 segmentation, 0.0098 vs 0.0128 POS, 1.24× vs 1.26× FP32)."""
+        if "LSTM" not in self.op_types or not u8s8_saturates(self.cpu_flags):
+            return False
+        return any(n.op_type == "LSTM" for n in onnx.load(str(model_path), load_external_data=False).graph.node)
 
     def variant(self, fused: Artifact, excluded: Sequence[str], kept: Sequence[str], out: Path) -> Path:
         """Quantized again with `kept` excluded too (dynamic quantization is only weight work: fast)."""

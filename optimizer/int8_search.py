@@ -312,7 +312,7 @@ class _SearchRun(FallbackSchemes):
             return [smooth]  # TensorRT: static Q/DQ only, so outliers are smoothed away before calibrating
         schemes: list[Scheme] = [StaticScheme(calib, static_settings, progress)]
         if self.encoder or self._weight_matmul_share() >= DYNAMIC_MIN_MAC_SHARE:
-            schemes.append(DynamicScheme())
+            schemes.append(DynamicScheme(cpu_flags=self.stage.cpu_flags))
             if self.large:  # measured: a 2.2 GB MLP's search was killed at 23.8 GB of 24 while smoothing it
                 self.skipped[smooth.name] = (
                     "a model of 1 GiB or more: SmoothQuant's rewrite holds three copies of its weights, and each "
