@@ -36,13 +36,20 @@ from optimizer.sensitivity import EXHAUSTED
 from optimizer.speed import Block
 from optimizer.timing_rows import TimingRows
 from quantserve.artifact import Artifact
-from quantserve.data import batch_rows
+from quantserve.runner import request_rows
 
 # a miss by more than this many times the drift the budget allows (normalized slack below −10: a 0.98 correlation
 # budget missed below 0.78, a 0.99 cosine one below 0.89) is far: more search time is offered only where the
 # mixed-precision steps were closing it (`SearchVerdict._far_from_budget`)
 FAR_SHORTFALL = 10.0
 DATA_MOVEMENT = "the drift is in the quantized data movement between them"
+
+
+def timed_samples(batch: dict[str, np.ndarray], whole: bool) -> int:
+    """The samples in the paired timing's batch, as verification's speed record counts them (`batch_size`): one where
+    it is an --unbatched build's whole request (its axis 0 a sample's frames), else its requests' rows
+    (`request_rows`: one for rank-0 inputs alone, where `batch_rows`, rows to slice, read 0)."""
+    return 1 if whole else request_rows(batch)
 
 
 def closest_candidate(candidates: list[Candidate]) -> Candidate:
@@ -294,7 +301,7 @@ class SearchVerdict(HeldOutDrift):
                 "pairs": self.paired[chosen.path].pairs,
                 "others_share": self.paired[chosen.path].others_share,
                 "threads": self._threads(),
-                "batch": batch_rows(self.timing_batch),
+                "batch": timed_samples(self.timing_batch, self.stage.held_out.requests.whole),
                 "timing_rows": self.timing_rows.to_dict(),  # --timing-batch, and why fewer were timed
             },
             "candidates": [c.summary() for c in tried],
