@@ -194,6 +194,7 @@ class DriftReport:
     slacks: list[float] = field(default_factory=list)  # normalized slack of every check made
     output_margins: dict[str, float] = field(default_factory=dict)  # each output's worst slack (and a joint reading's)
     user_metric: dict[str, Any] | None = None  # --metric: FP32 and INT8 scores side by side
+    advice: list[str] = field(default_factory=list)  # a miss's measured way out, said by its refusal (`gate_advice`)
 
     @property
     def holds(self) -> bool:
@@ -241,6 +242,7 @@ class DriftReport:
             "outputs": self.outputs,
             "violations": [v.to_dict() for v in self.violations],
             "metric": self.user_metric,
+            **({"advice": self.advice} if self.advice else {}),
         }
 
 

@@ -19,6 +19,7 @@ from optimizer.calibrate import CalibrationSettings
 from optimizer.drift import measure_drift
 from optimizer.drift_budget import DriftBudget
 from optimizer.drift_checks import SCORES_ERROR, DriftReport
+from optimizer.gate_advice import gate_advice
 from optimizer.nan_outputs import nonfinite_origins
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from optimizer.profile import ModelProfile
@@ -169,6 +170,8 @@ class HeldOutDrift:
                 add_user_metric(report, metric, self.reference, got, truth, self.stage.budget, self.fp32_metric)
             reports.append((report, got))
         report, got = min(reports, key=lambda item: (item[0].holds, item[0].margin()))
+        if not report.holds:  # the --gate that would hold, measured: the search's refusal names it as verification's
+            report.advice = gate_advice(self.reference, got, self.kinds, self.stage.budget, report)
         return nonfinite_origins(report, path, self.reference, got, held.arrays)  # where INT8 first makes a NaN
 
     def _outputs(self, path: Path, rows: int) -> dict[str, np.ndarray]:

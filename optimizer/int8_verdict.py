@@ -424,7 +424,8 @@ def _worst_line(candidate: Candidate) -> str:
         return ""
     worst = violations[0]
     kind = candidate.drift.outputs.get(worst.output, {}).get("kind", "")
-    return worst.line(kind) + others_named([v.to_dict() for v in violations[1:]])
+    advice = "".join(f"; {line}" for line in candidate.drift.advice)  # swift-f0's pitch: the gate it would hold under
+    return worst.line(kind) + others_named([v.to_dict() for v in violations[1:]]) + advice
 
 
 def search_cut_words(mixed: dict[str, Any]) -> tuple[str, str]:

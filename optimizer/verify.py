@@ -126,6 +126,8 @@ class VerifyAgainstReference:
             judged.append((composition, got, report))
         composition, got, report = min(judged, key=lambda item: (item[2].holds, item[2].margin()))
         report = nonfinite_origins(report, candidate, expected, got, self.data.arrays)  # where INT8 makes NaN
+        if not report.holds:  # the --gate that would hold, measured: said by the refusal (`advice`), not applied
+            report.advice = gate_advice(expected, got, kinds, self.budget, report)
         first = next(iter(expected))
         record = {
             "data": self.data_source,
@@ -137,8 +139,6 @@ class VerifyAgainstReference:
             record["gates"] = dict(self.budget.gates)
         if not isinstance(self.budget.label_threshold, UnsetThreshold):  # given: deploy records it as the gates
             record["label_threshold"] = float(self.budget.label_threshold)
-        if not report.holds and (advice := gate_advice(expected, got, kinds, self.budget, report)):
-            record["gate_advice"] = advice  # the --gate that would hold, measured: said by the refusal, not applied
         if self.data.unbatched:  # the requests, not the rows of their joined outputs (an NMS output's K each)
             record["samples"] = len(self.data)
         itself = self.is_reference(candidate)  # an FP32 build judged against its own file: agreement says nothing
@@ -297,7 +297,7 @@ def drift_refusal(record: Mapping[str, Any], precision: str = "int8") -> str:
                 "scale per batch; a float one may compute an op otherwise by batch size, or spread a NaN), so "
                 "Triton's dynamic batching would change it"
             )
-    advice = "".join(f"; {line}" for line in record.get("gate_advice") or [])
+    advice = "".join(f"; {line}" for line in record.get("advice") or [])
     return Refusal(
         f"{subject} misses the drift budget{where}: {first}{more}{cause}; nothing written "
         f"(pass --keep-failing to ship anyway){advice}",

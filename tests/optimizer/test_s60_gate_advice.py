@@ -79,7 +79,7 @@ def test_a_refusal_names_the_gate_that_would_hold_and_stays_a_refusal(tmp_path: 
 
 def test_no_gate_is_named_where_the_output_misses_under_it_too(tmp_path: Path) -> None:
     record = _verified(tmp_path, "above")
-    assert not record["holds"] and "gate_advice" not in record
+    assert not record["holds"] and "advice" not in record
     assert "--gate" not in drift_refusal(record)
 
 
@@ -105,3 +105,21 @@ def test_the_advice_reads_the_gate_at_the_label_threshold_given() -> None:
     selected = int((reference["confidence"] >= 0.9).sum())
     assert len(lines) == 1 and "FP32's 'confidence' ≥ 0.9, output 'value' would hold" in lines[0]
     assert f" over {selected} of {ROWS * FRAMES} positions)" in lines[0]
+
+
+def test_the_searchs_refusal_names_the_gate_its_closest_model_would_hold_under(tmp_path: Path) -> None:
+    """swift-f0 (session 60): the INT8 search's own refusal ("no INT8 model holds the drift budget: … closest …")
+    said nothing of the gate, where verification's line did: the closest candidate's measured advice goes with it."""
+    from optimizer.int8_measure import Candidate
+    from optimizer.int8_verdict import _worst_line
+
+    x = _inputs()
+    reference = {"value": 100 * x + 200, "confidence": 1 / (1 + np.exp(-4 * x))}
+    got = dict(reference, value=reference["value"] + 3000 * np.maximum(-x, 0) ** 2)  # wrong only where unvoiced
+    kinds = infer_output_kinds(reference)
+    report = measure_drift(reference, got, kinds, DriftBudget())
+    report.advice = gate_advice(reference, got, kinds, DriftBudget(), report)
+    assert report.advice, "the gate should hold where FP32's confidence is high"
+    closest = Candidate("static_qdq", tmp_path / "int8.onnx", [], report, None, 1.0)  # type: ignore[arg-type]
+    line = _worst_line(closest)
+    assert line.startswith("output 'value'") and line.endswith("rerun with --gate value=confidence"), line
