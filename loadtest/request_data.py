@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from loadtest.request_shapes import ServedInputs, as_served, shape_problem
+from optimizer.length_axes import length_axes
 from optimizer.token_lengths import length_positions, length_values
 from optimizer.token_values import real_tokens
 from quantserve.data import TensorData
@@ -26,11 +27,13 @@ REAL_ON, PADS_ON, LENGTH = "1 at real positions", "1 at pads", "a length per row
 @dataclass(frozen=True)
 class PaddingInput:
     """The input that says where a data file's rows are padded on axis 1, `width` wide: a mask (`REAL_ON`, an
-    attention mask; `PADS_ON`, a padding mask) or one length per row (`LENGTH`)."""
+    attention mask; `PADS_ON`, a padding mask) or one length per row (`LENGTH`); `inputs`, those it cuts where a
+    model has one length input per padded axis (`padding_axes`), else () (every input of its width)."""
 
     name: str
     marks: str
     width: int
+    inputs: tuple[str, ...] = ()
 
     def real(self, batch: Mapping[str, np.ndarray]) -> np.ndarray:
         """(N, width) True at the real positions of `batch`'s rows."""
@@ -64,15 +67,32 @@ def padding_input(arrays: Mapping[str, np.ndarray]) -> PaddingInput | None:
     return PaddingInput(name, LENGTH, positions.shape[1])
 
 
-def _sample_rows(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The inputs that may carry tokens, masks or lengths (1-D or 2-D), at `PADDING_SAMPLE_ROWS` rows at most."""
+def padding_axes(arrays: Mapping[str, np.ndarray]) -> list[PaddingInput]:
+    """The inputs that mark the rows' padding, one per padded axis: each length input with the inputs whose axis 1 it
+    counts, where the data holds one per axis (`optimizer.length_axes`); else `padding_input`'s, or none. nagisa's
+    character inputs went at their padded 60 positions (26 real) while its word inputs were cut by `word_len`, and
+    the note said the requests were cut (session 60)."""
+    axes = length_axes(_sample_rows(arrays, any_rank=True))
+    if axes:
+        return [PaddingInput(axis.length, LENGTH, axis.width, axis.inputs) for axis in axes]
+    padding = padding_input(arrays)
+    return [padding] if padding is not None else []
+
+
+def _sample_rows(arrays: Mapping[str, np.ndarray], any_rank: bool = False) -> dict[str, np.ndarray]:
+    """The inputs that may carry tokens, masks or lengths (1-D or 2-D; `any_rank`: every input), at
+    `PADDING_SAMPLE_ROWS` rows at most."""
     rows = min((len(a) for a in arrays.values()), default=0)
     picked = np.unique(np.linspace(0, rows - 1, min(rows, PADDING_SAMPLE_ROWS)).astype(np.int64))
-    return {name: np.asarray(a[picked]) for name, a in arrays.items() if a.ndim <= 2 and len(a) == rows and rows}
+    kept = {name: a for name, a in arrays.items() if (any_rank or a.ndim <= 2) and a.ndim and len(a) == rows and rows}
+    return {name: np.asarray(a[picked]) for name, a in kept.items()}
 
 
 def padded_inputs(batch: Mapping[str, np.ndarray], padding: PaddingInput) -> list[str]:
-    """The inputs padded as `padding` says: their axis 1 as wide as its rows."""
+    """The inputs padded as `padding` says: those it names (`PaddingInput.inputs`), else those whose axis 1 is as
+    wide as its rows."""
+    if padding.inputs:
+        return [k for k in padding.inputs if k in batch and batch[k].ndim >= 2]
     return [k for k, v in batch.items() if v.ndim >= 2 and v.shape[1] == padding.width]
 
 
@@ -82,30 +102,37 @@ def fixed_length_input(padded: Collection[str], served: ServedInputs) -> str | N
 
 
 def trim_padding(
-    batch: dict[str, np.ndarray], served: ServedInputs | None = None, padding: PaddingInput | None = None
+    batch: dict[str, np.ndarray],
+    served: ServedInputs | None = None,
+    padding: PaddingInput | list[PaddingInput] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Cut padded inputs to the request's own length: drop trailing columns that `padding` (where not given, the
-    batch's own `padding_input`) marks as padding in every row.
+    """Cut padded inputs to the request's own length: drop trailing columns that `padding` (one per padded axis;
+    where not given, the batch's own `padding_axes`) marks as padding in every row, each axis by its own.
 
     Data files of token ids are padded to one width; real clients send each request at its own
     length, and that mixed-length traffic is what Triton's ragged batching must join. Only where the
     served model takes every padded input at any length on that axis (-1; `served` None: the caller
     knows it does): a model of fixed length 16 refused every cut request ("Expected [-1,16], got [1,8]").
     """
-    padding = padding or padding_input(batch)
-    if padding is None or padding.name not in batch:
-        return batch
-    padded = padded_inputs(batch, padding)
-    if served is not None and fixed_length_input(padded, served) is not None:
-        return batch
-    length = padding.length(batch)
-    return {k: v[:, :length] if k in padded else v for k, v in batch.items()}
+    axes = padding_axes(batch) if padding is None else [padding] if isinstance(padding, PaddingInput) else padding
+    cut: dict[str, np.ndarray] = {}
+    for axis in axes:
+        padded = padded_inputs(batch, axis)
+        if axis.name not in batch or (served is not None and fixed_length_input(padded, served) is not None):
+            continue
+        length = axis.length(batch)
+        cut.update({k: batch[k][:, :length] for k in padded})
+    return {k: cut.get(k, v) for k, v in batch.items()} if cut else batch
 
 
 def padding_note(data: TensorData, served: ServedInputs) -> str | None:
     """One line on how the requests' padding is sent: cut, and by which input (`padding_input`); sent at its width,
     and why (the served model takes a padded input at a fixed length, or an input looks like a padding mask by its
-    values alone); None where the data has no padding to speak of."""
+    values alone); None where the data has no padding to speak of. With one length input per padded axis, which
+    inputs each cut, and which went at their padded width (`_axes_note`)."""
+    axes = padding_axes(data.arrays)
+    if len(axes) > 1:
+        return _axes_note(data.arrays, served, axes)
     padding = padding_input(data.arrays)
     if padding is None:
         return _mask_lookalike_note(data.arrays)
@@ -120,6 +147,32 @@ def padding_note(data: TensorData, served: ServedInputs) -> str | None:
         f"requests sent at their padded width ({padding.width} positions), not cut to their real length by "
         f"{marked}: model '{served.model}' takes input '{fixed}' at a fixed length on that axis"
     )
+
+
+def _axes_note(arrays: Mapping[str, np.ndarray], served: ServedInputs, axes: list[PaddingInput]) -> str:
+    """`padding_note` for one length input per padded axis: by which input each axis's inputs were cut (or why not),
+    and the inputs of a padded axis's width no length input marks, sent at their padded width."""
+    sample, parts = _sample_rows(arrays), []
+    for axis in axes:
+        padded = padded_inputs(arrays, axis)
+        share = 1.0 - float(np.mean(axis.real(sample)))
+        named = ", ".join(repr(name) for name in padded)
+        fixed = fixed_length_input(padded, served)
+        how = "cut" if fixed is None else f"not cut (model '{served.model}' takes input '{fixed}' at a fixed length)"
+        parts.append(f"inputs {named} {how} by input '{axis.name}' ({share:.0%} of their positions are padding)")
+    widths, tied = {axis.width for axis in axes}, {name for axis in axes for name in axis.inputs}
+    lengths = {axis.name for axis in axes}
+    loose = [
+        name
+        for name, array in arrays.items()
+        if name not in tied and name not in lengths and array.ndim >= 2 and array.shape[1] in widths
+    ]
+    if loose:
+        parts.append(
+            f"inputs {', '.join(repr(name) for name in loose)} sent at their padded width (no length input marks "
+            "them: pass data whose pads past each length hold one value)"
+        )
+    return "requests cut to their real length per padded axis, each by its own length input: " + "; ".join(parts)
 
 
 def _mask_lookalike_note(arrays: Mapping[str, np.ndarray]) -> str | None:
@@ -175,19 +228,21 @@ def request_batches(
     batches = [{k: v[s : s + request_batch] for k, v in data.arrays.items()} for s in starts]
     if served is None:
         return batches
-    padding = padding_input(data.arrays)
+    padding = padding_axes(data.arrays)
     return [trim_padding(batch, served, padding) for batch in batches]
 
 
 def sent_lengths(data: TensorData, batches: list[dict[str, np.ndarray]], served: ServedInputs | None) -> list[int]:
     """Each of `batches`' length as `request_batches` built it from `data`: its padded inputs' axis-1 width where the
     run cuts them to the request's own length (`trim_padding`); 0 each where it sends them uncut. Recorded per request
-    (`recording_files.LENGTH_COLUMN`): a run of mixed lengths is summed up per length (`loadtest.length_figures`)."""
-    padding = padding_input(data.arrays) if served is not None and not data.requests.whole else None
-    padded = padded_inputs(data.arrays, padding) if padding is not None else []
-    if not padded or served is None or fixed_length_input(padded, served) is not None:
-        return [0] * len(batches)
-    return [int(batch[padded[0]].shape[1]) for batch in batches]
+    (`recording_files.LENGTH_COLUMN`): a run of mixed lengths is summed up per length (`loadtest.length_figures`).
+    With one length input per padded axis, the first axis cut is the one recorded."""
+    axes = padding_axes(data.arrays) if served is not None and not data.requests.whole else []
+    for axis in axes:
+        padded = padded_inputs(data.arrays, axis)
+        if padded and served is not None and fixed_length_input(padded, served) is None:
+            return [int(batch[padded[0]].shape[1]) for batch in batches]
+    return [0] * len(batches)
 
 
 def sample_note(source: Path | str, rows: int, sizes: Collection[int]) -> str | None:

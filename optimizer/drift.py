@@ -37,6 +37,7 @@ from optimizer.gated_maps import (
     output_gates,
 )
 from optimizer.joint_tokens import JOINT_KIND, joint_records, joint_where, token_answers
+from optimizer.length_axes import output_positions_by_length
 from optimizer.mask_metrics import levels_doubt
 from optimizer.ordered_bins import ordered_bins_doubt
 from optimizer.output_kinds import infer_kind
@@ -78,7 +79,10 @@ def measure_drift(
     answers = {}  # per-token top-1 outputs' real and changed tokens: judged together too (`optimizer.joint_tokens`)
     ranked = ranked_outputs(reference)  # a TopK's indices beside its values (`optimizer.ranked_ids`)
     for name, ref in reference.items():
-        positions = output_positions(axes, name, token_rows)
+        positions, words = output_positions(axes, name, token_rows), token_words
+        own = None if axes is not None and name in axes.not_tokens else output_positions_by_length(name, ref, inputs)
+        if own is not None:
+            positions, words = own  # one length input per padded axis: this output's own (`optimizer.length_axes`)
         if np.shape(ref) != np.shape(candidate[name]):
             raise QuantserveError(
                 f"output '{name}' has shape {np.shape(candidate[name])}, the FP32 reference's {np.shape(ref)}"
@@ -157,7 +161,7 @@ def measure_drift(
         if note:  # what the budget may not see: recorded, and listed by kind_notes
             record["kind_note"] = note
         if positions is not None and "tokens_judged" in record and list(record["shape"][:2]) == list(positions.shape):
-            record["tokens_at"] = token_words  # which positions were its real tokens (`token_values.token_basis`)
+            record["tokens_at"] = words  # which positions were its real tokens (`token_values.token_basis`)
         if fp32_nonfinite:  # left out of every figure above: said, as nothing judged them
             record["fp32_nonfinite"] = fp32_nonfinite
         broken = nonfinite_where_finite(ref, got_values)

@@ -38,7 +38,8 @@ def length_help(default: str = INFERRED) -> str:
     """--length-input's help text, its default said as the command takes it (evaluate's: the builds' word first)."""
     return (
         "the integer (N,) input that holds each row's count of real tokens, where per-token drift is judged "
-        f"(default: {default}); 'none': no input is one"
+        f"(default: {default}); 'none': no input is one; OUTPUT=INPUT[,OUTPUT=INPUT…]: the input that counts that "
+        "output's axis 1, where each padded axis has its own length input"
     )
 
 
@@ -58,8 +59,32 @@ def told_length(choice: str | None) -> Iterator[None]:
 
 
 def length_told() -> str | None:
-    """What --length-input said in this run: an input's name, LENGTH_OFF, or None (inferred)."""
-    return _TOLD.get()
+    """What --length-input said in this run for every output not paired (`told_pairs`): an input's name, LENGTH_OFF,
+    or None (inferred)."""
+    plain = [part for part in _told_parts() if "=" not in part]
+    return plain[0] if plain else None
+
+
+def told_pairs() -> dict[str, str]:
+    """{output: length input} of --length-input OUTPUT=INPUT[,OUTPUT=INPUT…]: the input that counts that output's
+    axis 1, where a model has one length input per padded axis (`optimizer.length_axes`)."""
+    pairs = (part.split("=", 1) for part in _told_parts() if "=" in part)
+    return {output.strip(): name.strip() for output, name in pairs}
+
+
+def _told_parts() -> list[str]:
+    return [part.strip() for part in (_TOLD.get() or "").split(",") if part.strip()]
+
+
+def check_pairs(arrays: Mapping[str, np.ndarray]) -> None:
+    """Refuse, in one line, a --length-input OUTPUT=INPUT whose INPUT is no integer input of one value per row."""
+    for output, name in told_pairs().items():
+        array = np.asarray(arrays[name]) if name in arrays else None
+        if array is None or length_values(array, len(array)) is None:
+            raise QuantserveError(
+                f"--length-input {output}={name}: no input '{name}' of one integer per row "
+                f"(inputs: {', '.join(arrays)})"
+            )
 
 
 def length_named(name: str) -> bool:
@@ -81,7 +106,8 @@ def length_values(array: np.ndarray, rows: int) -> np.ndarray | None:
 
 def named_length(arrays: Mapping[str, np.ndarray], ids: np.ndarray | None) -> tuple[str, np.ndarray] | None:
     """The input --length-input NAME named and its lengths (N,), checked against the (N, T) token `ids`; None where
-    no input was named (module docstring)."""
+    no input was named (module docstring). A --length-input OUTPUT=INPUT is checked here too (`check_pairs`)."""
+    check_pairs(arrays)
     name = length_told()
     if name is None or name == LENGTH_OFF:
         return None

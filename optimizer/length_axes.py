@@ -1,0 +1,144 @@
+"""A model with two length inputs, one per padded axis: which inputs and outputs each one counts.
+
+nagisa's BiLSTM segmenter and tagger takes `char_len` for its character inputs (B, T, …) and `word_len` for its word
+inputs (B, W, …), and answers per character (`ws_scores`, (B, T, 6)) and per word (`pos_scores`, (B, W, 24)). Read
+with one length input, evaluate judged the words' tags over the characters' positions (4 632 of 10 433 of them
+padded word slots where W was padded to T's 60: top-1 agreement 0.9968 for 0.9998), and the load test cut the word
+inputs by `word_len` while the character inputs went at their padded 60 (real mean 26), saying it had cut them all
+(session 60).
+
+So, where the data holds two or more length inputs (`optimizer.token_lengths.length_named`, one integer per row),
+each 2+-D input is tied to the length input that marks its axis 1 (`length_axes`): every position past a row's
+length holds one pad value; of several lengths that do, the tightest (a word count is at most the characters'
+count, and the words' inputs are pads past it). An input the data cannot tie (one value throughout) goes with the
+only axis of its width, else stays uncut. An output's axis 1 goes with the axis of its width where one axis has
+it (`output_length`); where two have it, the graph's symbolic axis names decide (`graph_lengths`, the symbol its
+tied inputs' axis 1 shares), else `--length-input OUTPUT=INPUT` (`optimizer.token_lengths.told_pairs`).
+With one length input none of this applies: the real tokens are read as before (`optimizer.token_values`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from optimizer.token_lengths import LENGTH_SAID, length_named, length_positions, length_values, told_pairs
+
+
+@dataclass(frozen=True)
+class LengthAxis:
+    """A length input (`length`) and the inputs whose axis 1 (`width` wide in the data) it counts."""
+
+    length: str
+    width: int
+    inputs: tuple[str, ...]
+
+
+def length_inputs(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """{name: lengths (N,)} of the inputs named for a length, one non-negative integer per row."""
+    rows = min((len(a) for a in arrays.values() if np.ndim(a)), default=0)
+    found = {}
+    for name, array in arrays.items():
+        lengths = length_values(np.asarray(array), rows) if length_named(name) else None
+        if lengths is not None and lengths.size and int(lengths.min()) >= 0:
+            found[name] = lengths
+    return found
+
+
+def length_axes(arrays: Mapping[str, np.ndarray]) -> list[LengthAxis]:
+    """One `LengthAxis` per length input that marks some input's axis 1 (module docstring); [] unless two or more
+    length inputs do: one length input is read as before."""
+    lengths = length_inputs(arrays)
+    if len(lengths) < 2:
+        return []
+    tied: dict[str, list[str]] = {name: [] for name in lengths}
+    loose = []
+    for name, array in arrays.items():
+        array = np.asarray(array)
+        if name in lengths or array.ndim < 2 or array.shape[1] < 2:
+            continue
+        marks = [length for length, values in lengths.items() if _pads_past(array, values)]
+        if not marks:
+            continue
+        tightest = min(marks, key=lambda length: int(lengths[length].sum()))
+        if _one_value(array):  # no evidence which axis: the only one of its width, below
+            loose.append(name)
+        else:
+            tied[tightest].append(name)
+    axes = [
+        LengthAxis(length, np.asarray(arrays[names[0]]).shape[1], tuple(names))
+        for length, names in tied.items()
+        if names
+    ]
+    for name in loose:
+        same = [axis for axis in axes if axis.width == np.asarray(arrays[name]).shape[1]]
+        if len(same) == 1:
+            axes[axes.index(same[0])] = LengthAxis(same[0].length, same[0].width, (*same[0].inputs, name))
+    return axes if len(axes) >= 2 else []
+
+
+def _pads_past(array: np.ndarray, lengths: np.ndarray) -> bool:
+    """Whether every position past each row's length holds one and the same value (a pad) and some row has one."""
+    if len(lengths) != len(array) or int(lengths.max()) > array.shape[1]:
+        return False
+    past = np.arange(array.shape[1])[None, :] >= lengths[:, None]
+    values = array[past]
+    return bool(values.size) and bool((values == values.flat[0]).all())
+
+
+def _one_value(array: np.ndarray) -> bool:
+    return bool(array.size) and bool((array == array.flat[0]).all())
+
+
+def output_length(name: str, width: int, axes: list[LengthAxis], graph: Mapping[str, str] | None = None) -> str | None:
+    """The length input that counts output `name`'s axis 1 (`width` wide): `graph`'s word ({output: length input},
+    `graph_lengths`), else the one axis of that width; None where none or two are (read as before)."""
+    if graph and name in graph:
+        return graph[name]
+    same = [axis.length for axis in axes if axis.width == width]
+    return same[0] if len(same) == 1 else None
+
+
+def graph_lengths(
+    axes: list[LengthAxis], input_symbols: Mapping[str, str], output_symbols: Mapping[str, str]
+) -> dict[str, str]:
+    """{output: length input} by the graph's symbolic axis names: an output whose axis 1 is the symbol every input
+    tied to one length input shares on its axis 1 (and no other length's inputs do)."""
+    symbol_length: dict[str, str | None] = {}
+    for axis in axes:
+        symbols = {input_symbols.get(name) for name in axis.inputs}
+        if len(symbols) != 1 or None in symbols:
+            continue
+        (symbol,) = symbols
+        symbol_length[str(symbol)] = axis.length if symbol not in symbol_length else None  # two lengths: no word
+    return {
+        output: length for output, symbol in output_symbols.items() if (length := symbol_length.get(symbol)) is not None
+    }
+
+
+def output_positions_by_length(
+    name: str, values: np.ndarray, arrays: Mapping[str, np.ndarray] | None, graph: Mapping[str, str] | None = None
+) -> tuple[np.ndarray, str] | None:
+    """(N, T) True at the real positions of output `name`'s axis 1 by its own length input, and in words which; None
+    where it is read as before (one length input, or no axis of its width: `output_length`). --length-input
+    OUTPUT=INPUT (`told_pairs`) decides first."""
+    values = np.asarray(values)
+    if not arrays or values.ndim < 2:
+        return None
+    width, told = values.shape[1], told_pairs().get(name)
+    if told is not None:
+        how = f"named by --length-input {name}={told}"
+        length = told
+    else:
+        axes = length_axes(arrays)
+        length = output_length(name, width, axes, graph)
+        how = "the graph's axis names" if graph and name in graph else f"the length input of the inputs {width} wide"
+        how = f"{how}; --length-input {name}=INPUT says otherwise"
+    if length is None or length not in arrays:
+        return None
+    lengths = length_values(np.asarray(arrays[length]), len(values))
+    if lengths is None or (lengths.size and int(lengths.max()) > width):
+        return None
+    return length_positions(lengths, width), f"{LENGTH_SAID} (input '{length}', {how})"
