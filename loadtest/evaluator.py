@@ -45,7 +45,7 @@ from optimizer.drift_budget import DriftBudget
 from optimizer.drift_evidence import neighbour_notes, thin_evidence, thin_evidence_line
 from optimizer.gated_maps import check_gates
 from optimizer.graph_words import GraphWords
-from optimizer.length_axes import output_positions_by_length
+from optimizer.length_axes import own_positions
 from optimizer.output_kinds import token_positions
 from optimizer.ranked_ids import ranked_outputs
 from optimizer.state_loop import StatePair, sequence_starts, stream_through
@@ -326,8 +326,8 @@ def _evaluated(
     # file carries labels for another head (`reads_as_embedding`)
     auto_classify = task == "auto" and dataset.labels is not None and ref.ndim == 2
     real = output_positions(graph.axes if graph else None, name, token_positions(dataset.arrays))  # per token
-    own = output_positions_by_length(name, ref, dataset.arrays)  # one length input per padded axis: its own
-    real = own[0] if own is not None and (graph is None or name not in graph.axes.not_tokens) else real
+    own = own_positions(graph.axes if graph else None, name, ref, dataset.arrays)  # a length input per padded axis
+    real = own[0] if own is not None else real
     classify = task == "classification" or (
         auto_classify
         and not reads_as_embedding(ref, (output_kinds or {}).get(name), dataset.labels)

@@ -37,7 +37,7 @@ from optimizer.gated_maps import (
     output_gates,
 )
 from optimizer.joint_tokens import JOINT_KIND, joint_records, joint_where, token_answers
-from optimizer.length_axes import output_positions_by_length
+from optimizer.length_axes import own_positions
 from optimizer.mask_metrics import levels_doubt
 from optimizer.ordered_bins import ordered_bins_doubt
 from optimizer.output_kinds import infer_kind
@@ -80,8 +80,7 @@ def measure_drift(
     ranked = ranked_outputs(reference)  # a TopK's indices beside its values (`optimizer.ranked_ids`)
     for name, ref in reference.items():
         positions, words = output_positions(axes, name, token_rows), token_words
-        own = None if axes is not None and name in axes.not_tokens else output_positions_by_length(name, ref, inputs)
-        if own is not None:
+        if (own := own_positions(axes, name, ref, inputs)) is not None:
             positions, words = own  # one length input per padded axis: this output's own (`optimizer.length_axes`)
         if np.shape(ref) != np.shape(candidate[name]):
             raise QuantserveError(

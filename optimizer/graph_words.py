@@ -47,7 +47,8 @@ def words_record(words: GraphWords) -> dict[str, Any]:
     left out (and "state" where empty: a record of a quantserve before it reads the same)."""
     axes = {key: sorted(getattr(words.axes, key)) for key in AXES_FIELDS if getattr(words.axes, key)}
     state = {"state": sorted(words.state)} if words.state else {}
-    return {"sigmoid": sorted(words.sigmoid), "token_axes": axes, **state}
+    named = {"axis_names": dict(words.axes.axis_names)} if words.axes.axis_names else {}  # two padded axes or more
+    return {"sigmoid": sorted(words.sigmoid), "token_axes": axes, **state, **named}
 
 
 def words_from_record(record: object) -> GraphWords | None:
@@ -60,7 +61,10 @@ def words_from_record(record: object) -> GraphWords | None:
     if not all(_names(v) for v in axes.values()) or any(key not in AXES_FIELDS for key in axes):
         return None
     sets = {key: frozenset(axes.get(key, ())) for key in AXES_FIELDS}
-    return GraphWords(frozenset(sigmoid), TokenAxes(**sets), frozenset(state))
+    named = record.get("axis_names", {})
+    if not isinstance(named, Mapping) or not all(isinstance(v, str) for v in [*named, *named.values()]):
+        return None
+    return GraphWords(frozenset(sigmoid), TokenAxes(**sets, axis_names=tuple(named.items())), frozenset(state))
 
 
 def _names(value: object) -> TypeGuard[list[str]]:

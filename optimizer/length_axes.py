@@ -19,12 +19,14 @@ With one length input none of this applies: the real tokens are read as before (
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from optimizer.token_axes import TokenAxes
 from optimizer.token_lengths import LENGTH_SAID, length_named, length_positions, length_values, told_pairs
+from quantserve.errors import QuantserveError
 
 
 @dataclass(frozen=True)
@@ -101,44 +103,62 @@ def output_length(name: str, width: int, axes: list[LengthAxis], graph: Mapping[
     return same[0] if len(same) == 1 else None
 
 
-def graph_lengths(
-    axes: list[LengthAxis], input_symbols: Mapping[str, str], output_symbols: Mapping[str, str]
-) -> dict[str, str]:
-    """{output: length input} by the graph's symbolic axis names: an output whose axis 1 is the symbol every input
-    tied to one length input shares on its axis 1 (and no other length's inputs do)."""
-    symbol_length: dict[str, str | None] = {}
+def graph_lengths(axes: list[LengthAxis], symbols: Mapping[str, str]) -> dict[str, str]:
+    """{output: length input} by the graph's symbolic axis names (`symbols`, {input or output: its axis 1's symbol},
+    `optimizer.token_axes.axis_names`): an output whose axis 1 is the symbol every input tied to one length input
+    shares on its axis 1, and no other length's inputs do."""
+    by_symbol: dict[str, set[str]] = {}
     for axis in axes:
-        symbols = {input_symbols.get(name) for name in axis.inputs}
-        if len(symbols) != 1 or None in symbols:
-            continue
-        (symbol,) = symbols
-        symbol_length[str(symbol)] = axis.length if symbol not in symbol_length else None  # two lengths: no word
+        found = {symbols.get(name) for name in axis.inputs}
+        symbol = found.pop() if len(found) == 1 else None
+        if symbol is not None:
+            by_symbol.setdefault(symbol, set()).add(axis.length)
+    tied = {name for axis in axes for name in axis.inputs}
     return {
-        output: length for output, symbol in output_symbols.items() if (length := symbol_length.get(symbol)) is not None
+        name: next(iter(by_symbol[symbol]))
+        for name, symbol in symbols.items()
+        if name not in tied and len(by_symbol.get(symbol, ())) == 1
     }
 
 
 def output_positions_by_length(
-    name: str, values: np.ndarray, arrays: Mapping[str, np.ndarray] | None, graph: Mapping[str, str] | None = None
+    name: str,
+    values: np.ndarray,
+    arrays: Mapping[str, np.ndarray] | None,
+    symbols: Sequence[tuple[str, str]] = (),
 ) -> tuple[np.ndarray, str] | None:
     """(N, T) True at the real positions of output `name`'s axis 1 by its own length input, and in words which; None
     where it is read as before (one length input, or no axis of its width: `output_length`). --length-input
-    OUTPUT=INPUT (`told_pairs`) decides first."""
+    OUTPUT=INPUT (`told_pairs`) decides first, then the graph's axis names (`symbols`: `TokenAxes.axis_names`)."""
     values = np.asarray(values)
     if not arrays or values.ndim < 2:
         return None
-    width, told = values.shape[1], told_pairs().get(name)
-    if told is not None:
-        how = f"named by --length-input {name}={told}"
-        length = told
-    else:
+    width, length = values.shape[1], told_pairs().get(name)
+    how = f"named by --length-input {name}={length}"
+    if length is None:
         axes = length_axes(arrays)
+        graph = graph_lengths(axes, dict(symbols))
         length = output_length(name, width, axes, graph)
-        how = "the graph's axis names" if graph and name in graph else f"the length input of the inputs {width} wide"
+        how = "by the graph's axis names" if name in graph else f"the length input of the inputs {width} wide"
         how = f"{how}; --length-input {name}=INPUT says otherwise"
     if length is None or length not in arrays:
         return None
     lengths = length_values(np.asarray(arrays[length]), len(values))
+    if lengths is not None and lengths.size and int(lengths.max()) > width and name in told_pairs():
+        raise QuantserveError(
+            f"--length-input {name}={length}: input '{length}' holds lengths up to {int(lengths.max())}, more than "
+            f"output '{name}''s {width} positions on axis 1"
+        )
     if lengths is None or (lengths.size and int(lengths.max()) > width):
         return None
     return length_positions(lengths, width), f"{LENGTH_SAID} (input '{length}', {how})"
+
+
+def own_positions(
+    axes: TokenAxes | None, name: str, values: np.ndarray, arrays: Mapping[str, np.ndarray] | None
+) -> tuple[np.ndarray, str] | None:
+    """`output_positions_by_length` with the graph's word (`axes`, where known): None where it says output `name`'s
+    axis 1 is not per token."""
+    if axes is not None and name in axes.not_tokens:
+        return None
+    return output_positions_by_length(name, values, arrays, axes.axis_names if axes is not None else ())

@@ -40,6 +40,9 @@ class TokenAxes:
     tokens: frozenset[str] = frozenset()
     not_tokens: frozenset[str] = frozenset()
     unsaid: frozenset[str] = frozenset()
+    # (input or output, its axis 1's symbol) where the graph's 2+-D inputs name two or more axes 1 (a length input
+    # per padded axis: `optimizer.length_axes`); () otherwise
+    axis_names: tuple[tuple[str, str], ...] = ()
 
     def positions(self, name: str, positions: np.ndarray | None) -> np.ndarray | None:
         """The real-token positions an output is read over: none where its axis 1 is not the token axis."""
@@ -64,13 +67,14 @@ def token_axes(model: onnx.ModelProto | Path | str) -> TokenAxes:
     if not isinstance(model, onnx.ModelProto):
         model = onnx.load(str(model), load_external_data=False)
     weights = {init.name for init in model.graph.initializer}
+    named = axis_names(model)
     token_dims = set()
     for value in model.graph.input:
         dims = _dims(value)
         if value.name not in weights and dims and len(dims) == 2 and value.type.tensor_type.elem_type in INTEGER_TYPES:
             token_dims.add(dims[1])
     if not token_dims:
-        return TokenAxes()
+        return TokenAxes(axis_names=named)
     symbols = {dim for dim in token_dims if isinstance(dim, str)}
     found: dict[str, set[str]] = {"tokens": set(), "not_tokens": set(), "unsaid": set()}
     for value in model.graph.output:
@@ -83,7 +87,22 @@ def token_axes(model: onnx.ModelProto | Path | str) -> TokenAxes:
             found["not_tokens"].add(value.name)  # a fixed width while the tokens' axis is symbolic
         else:
             found["unsaid"].add(value.name)
-    return TokenAxes(**{key: frozenset(names) for key, names in found.items()})
+    return TokenAxes(**{key: frozenset(names) for key, names in found.items()}, axis_names=named)
+
+
+def axis_names(model: onnx.ModelProto) -> tuple[tuple[str, str], ...]:
+    """(name, symbol) of each 2+-D graph input and output whose axis 1 is symbolic, where the inputs name two or
+    more such axes (nagisa: 'T' for its characters, 'W' for its words); () where they name one or none. An exporter
+    that names every axis afresh (torch's `uni_dynamic_axes_1`) ties nothing: each symbol is one input's."""
+    weights = {init.name for init in model.graph.initializer}
+    inputs = [value for value in model.graph.input if value.name not in weights]
+    named = []
+    for value in [*inputs, *model.graph.output]:
+        dims = _dims(value)
+        if dims and len(dims) >= 2 and isinstance(dims[1], str):
+            named.append((value.name, dims[1]))
+    input_names = {value.name for value in inputs}
+    return tuple(named) if len({symbol for name, symbol in named if name in input_names}) >= 2 else ()
 
 
 def whole_row_check(
