@@ -45,7 +45,7 @@ from optimizer.drift_budget import DriftBudget
 from optimizer.drift_evidence import neighbour_notes, thin_evidence, thin_evidence_line
 from optimizer.gated_maps import check_gates
 from optimizer.graph_words import GraphWords
-from optimizer.length_axes import own_positions
+from optimizer.length_axes import own_positions, undecided_notes
 from optimizer.output_kinds import token_positions
 from optimizer.ranked_ids import ranked_outputs
 from optimizer.state_loop import StatePair, sequence_starts, stream_through
@@ -355,12 +355,13 @@ def _evaluated(
         else VariantAccuracy(model, len(dataset), mean_abs_diff=float("nan"), max_abs_diff=float("nan"))  # not compared
         for model in models
     ]
+    undecided = undecided_notes(outputs[reference], dataset.arrays, graph.axes if graph else None)
     for variant in variants:
         variant.violations = list(changed[variant.model].values())
         variant.samples = len(dataset)  # rows of the data, whatever was scored in them
         answered = served.get(variant.model, ServedModel(""))
         variant.version, variant.precision, variant.source = answered.version, answered.precision, answered.source
-        variant.notes.extend(notes[variant.model] + told if variant.model != reference else [])
+        variant.notes.extend(notes[variant.model] + told + undecided if variant.model != reference else [])
         variant.notes.extend([answered.precision_note] if answered.precision_note else [])
         variant.notes.extend([answered.restart_note] if answered.restart_note else [])
         variant.notes.extend(served_file_notes(url, variant.model, answered.version))  # what serve warns of its file

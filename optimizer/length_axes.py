@@ -162,3 +162,25 @@ def own_positions(
     if axes is not None and name in axes.not_tokens:
         return None
     return output_positions_by_length(name, values, arrays, axes.axis_names if axes is not None else ())
+
+
+def undecided_notes(
+    outputs: Mapping[str, np.ndarray], arrays: Mapping[str, np.ndarray] | None, axes: TokenAxes | None
+) -> list[str]:
+    """A line per output as wide on axis 1 as two length inputs' axes where neither --length-input OUTPUT=INPUT nor
+    the graph's axis names say which counts it: read as before, by one length input for every output."""
+    found = length_axes(arrays) if arrays else []
+    graph = graph_lengths(found, dict(axes.axis_names if axes is not None else ()))
+    notes = []
+    for name, values in outputs.items():
+        shape = np.shape(values)
+        if len(shape) < 2 or name in told_pairs() or name in graph:
+            continue
+        same = [axis.length for axis in found if axis.width == shape[1]]
+        if len(same) > 1:
+            notes.append(
+                f"output '{name}' is as wide on axis 1 ({shape[1]}) as the inputs of length inputs "
+                f"{', '.join(repr(length) for length in same)}, and neither the graph's axis names nor --length-input "
+                f"say which counts it: its real positions read as before; --length-input {name}=INPUT says which"
+            )
+    return notes

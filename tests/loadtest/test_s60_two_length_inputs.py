@@ -19,6 +19,7 @@ from loadtest.request_data import padding_note, request_batches
 from loadtest.request_shapes import ServedInputs
 from optimizer.drift_budget import DriftBudget
 from optimizer.graph_words import read_graph_words, words_from_record, words_record
+from optimizer.length_axes import undecided_notes
 from optimizer.token_lengths import told_length
 from optimizer.token_values import token_positions
 from quantserve.data import TensorData
@@ -133,3 +134,13 @@ def test_length_input_pairs_where_the_graph_says_nothing(tmp_path: Path) -> None
         "--length-input word_scores=lengths: no input 'lengths' of one integer per row "
         "(inputs: chars, char_len, words, word_len)"
     )
+
+
+def test_an_output_neither_the_graph_nor_the_flag_ties_is_said() -> None:
+    arrays = two_length_data()
+    outputs = {"char_scores": np.zeros((N, WIDTH, CHAR_CLASSES)), "word_scores": np.zeros((N, WIDTH, WORD_CLASSES))}
+    notes = undecided_notes(outputs, arrays, None)
+    assert [note.split("'")[1] for note in notes] == ["char_scores", "word_scores"]
+    assert notes[1].endswith("--length-input word_scores=INPUT says which")
+    with told_length("word_scores=word_len"):
+        assert [note.split("'")[1] for note in undecided_notes(outputs, arrays, None)] == ["char_scores"]
