@@ -97,12 +97,14 @@ def metric_held_words(metric: Mapping[str, Any] | None) -> str:
 
 def side_by_side(fp32: float, int8: float) -> str:
     """Both scores to the same decimals, 4 significant digits of the larger, more where two that differ would read
-    alike (up to 6): "15.50 → 15.46", "0.8734 → 0.8702", "15.458 → 15.460" (the probe's 8-bit run had read
-    "15.46 → 15.46")."""
+    alike or the difference would round away (up to 6): "15.50 → 15.46", "0.8734 → 0.8702", "15.458 → 15.460" (the
+    probe's 8-bit run had read "15.46 → 15.46"), "1.0000 → 0.9994" (nagisa's had read "1.000 → 0.999")."""
     largest = max(abs(fp32), abs(int8))
     if not math.isfinite(largest):
         return f"{fp32:.4g} → {int8:.4g}"
     decimals = min(6, max(0, 3 - math.floor(math.log10(largest)))) if largest > 0 else 0
+    if fp32 != int8:  # the difference to its first digit: 1.0 and 0.9994 had read "1.000 → 0.999", a drop of 0.001
+        decimals = max(decimals, min(6, -math.floor(math.log10(abs(fp32 - int8)))))
     while decimals < 6 and fp32 != int8 and f"{fp32:.{decimals}f}" == f"{int8:.{decimals}f}":
         decimals += 1
     return f"{fp32:.{decimals}f} → {int8:.{decimals}f}"

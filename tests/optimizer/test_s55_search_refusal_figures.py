@@ -138,6 +138,8 @@ def test_samples_under_a_floor_where_every_one_kept_misses_says_at_least() -> No
     assert samples_under({}, 40.0) == ""  # recorded before the lowest were kept
     assert side_by_side(0.87341, 0.87019) == "0.8734 → 0.8702" and side_by_side(0.0, 0.0) == "0 → 0"
     assert side_by_side(15.4582, 15.4597) == "15.458 → 15.460"  # two that differ never read alike
+    assert side_by_side(1.0, 0.9994) == "1.0000 → 0.9994"  # nagisa's metric (session 60): not a drop of 0.001
+    assert side_by_side(15.50, 15.46) == "15.50 → 15.46"
 
 
 def test_a_closest_model_running_nothing_in_int8_gives_way_to_the_nearest_that_does(
