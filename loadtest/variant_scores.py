@@ -24,6 +24,7 @@ from quantserve.errors import InternalError, QuantserveError
 HEADLINE_KINDS = (
     "classification",
     "multilabel",
+    "multitask",
     "embedding",
     "token_classification",
     "token_embedding",

@@ -46,6 +46,7 @@ from optimizer.real_axes import on_real_axes
 from optimizer.row_kinds import kind_doubt
 from optimizer.sigmoid_outputs import undecided_labels_doubt
 from optimizer.soft_masks import mask_doubt
+from optimizer.task_outputs import tasks_doubt
 from optimizer.token_axes import TokenAxes, output_positions, whole_row_check, whole_row_hint
 from optimizer.token_lengths import said_by_length
 from optimizer.token_values import real_tokens_read, token_values_doubt
@@ -133,7 +134,8 @@ def measure_drift(
             or position_map_doubt(name, kind, np.shape(ref), record, (v.metric for v in violations))
         )
         cut_doubt = label_threshold_doubt(record, budget)
-        doubt = "; ".join(line for line in (doubt, cut_doubt) if line)
+        tasks = tasks_doubt(name, kind, record, budget.min_top1_agreement, (v.metric for v in violations))
+        doubt = "; ".join(line for line in (doubt, cut_doubt, tasks) if line)
         if doubt:
             record["kind_doubt"] = doubt
             violations = [replace(violation, hint=doubt) for violation in violations]

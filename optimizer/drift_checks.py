@@ -4,7 +4,9 @@ and the violations and slack that rank candidates and refuse a build.
 
 Judged by (`BUDGETED`): classification — top-1 agreement and, with labels, accuracy drop; multilabel — the
 share of samples whose set of classes on (score ≥ --label-threshold, 0.5; logits at its logit) is unchanged
-(against the top-1 budget); embedding — cosine mean and worst; token_classification — per-token top-1
+(against the top-1 budget); multitask (never inferred) — its worst task's share of decisions unchanged at
+--label-threshold (against the top-1 budget; the label sets recorded beside it, `optimizer.task_outputs`);
+embedding — cosine mean and worst; token_classification — per-token top-1
 agreement over the real tokens (against the top-1 budget) and, with token labels, accuracy drop, and two or more
 of them over the same tokens also by the share of tokens where all agree (`optimizer.joint_tokens`);
 token_embedding — per-token cosine mean and worst; sequence — decoded-sequence agreement; ids — share of
@@ -48,12 +50,14 @@ from optimizer.decision_metrics import decision_words
 from optimizer.drift_budget import DriftBudget
 from optimizer.image_outputs import psnr_words
 from optimizer.soft_masks import cut_words, mask_cut_words
+from optimizer.task_outputs import TASK_METRIC, TASKS_KIND, task_where
 from quantserve.metrics import beyond, on_its_side
 
 # metric key -> (words in a message, budget field, higher is better)
 CHECKS: dict[str, tuple[str, str, bool]] = {
     "top1_agreement": ("top-1 agreement", "min_top1_agreement", True),
     "label_set_agreement": ("label-set agreement", "min_top1_agreement", True),
+    TASK_METRIC: ("worst task's decision agreement", "min_top1_agreement", True),  # `optimizer.task_outputs`
     "accuracy_drop_points": ("accuracy drop (points)", "max_accuracy_drop_points", False),
     "cosine_mean": ("cosine mean", "min_cosine_mean", True),
     "cosine_worst": ("worst cosine", "min_cosine_worst", True),
@@ -92,6 +96,8 @@ BUDGETED: dict[str, tuple[str, ...]] = {
     # and, used at a confidence threshold (--label-threshold given), its answers there (`decision_metrics`)
     "classification": ("top1_agreement", "accuracy_drop_points", "decision_agreement"),
     "multilabel": ("label_set_agreement", "accuracy_drop_points"),
+    # independent yes/no tasks (--output-kind NAME=multitask, never inferred): each task on its own, the worst judged
+    TASKS_KIND: (TASK_METRIC,),
     "embedding": ("cosine_mean", "cosine_worst"),
     "sequence": ("sequence_agreement", "located_agreement"),
     # a decoded raw head's boxes too (`optimizer.decoded_heads`), its channels where its decoder reads them
@@ -327,6 +333,8 @@ def _where(metric: str, record: Mapping[str, Any]) -> str:
         return f"at --label-threshold {record['label_threshold']:g}, unsure where no class reaches it"
     if metric == "decision_agreement" and record.get("label_threshold") is not None:  # a probability's (dense)
         return decision_words(record)
+    if metric == TASK_METRIC and record.get("task_worst") is not None:  # which task, and the cut it was read at
+        return task_where(record)
     if metric == "label_set_agreement" and record.get("label_threshold") is not None:  # the cut the sets were read at
         return cut_words(record["label_threshold"], record.get("label_cut"), bool(record.get("label_logits")))
     if metric not in WORST_AT or (len(record.get("channel_axes") or ()) < 2 and metric not in QUIET_METRICS):

@@ -13,6 +13,7 @@ from optimizer.drift_budget import DriftBudget, Refusal
 from optimizer.drift_checks import BUDGETED, CHECKS, DriftReport
 from optimizer.real_axes import on_real_axes
 from optimizer.row_kinds import usable_labels
+from optimizer.task_outputs import TASK_METRIC
 from optimizer.token_values import per_token, token_positions
 from quantserve import metrics
 
@@ -21,6 +22,7 @@ DISCRETE_METRICS = (
     "flag_agreement",
     "decision_agreement",
     "label_set_agreement",
+    TASK_METRIC,  # each task's decisions over every held-out row: the worst task's (`optimizer.task_outputs`)
     "token_agreement",
     "id_agreement",
     "first_id_agreement",

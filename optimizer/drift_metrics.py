@@ -32,6 +32,7 @@ from optimizer.real_axes import real_axes
 from optimizer.row_kinds import usable_labels
 from optimizer.sigmoid_outputs import SCORE_ACCURACY_KEYS, score_accuracy, score_labels
 from optimizer.soft_masks import mask_threshold, soft_mask_metrics, unjudged_words
+from optimizer.task_outputs import TASKS_KIND, task_metrics
 from optimizer.token_values import MEASURED_PER_TOKEN, per_token, token_values_metrics
 from optimizer.typed_kinds import TOKEN_KINDS
 from quantserve import metrics
@@ -332,8 +333,12 @@ def _kind_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray, label
         return class_map_metrics(reference, candidate, label_threshold)
     if kind == "classification":  # and the classes FP32 answers that INT8 answers otherwise (`class_agreement`)
         return {"top1_agreement": metrics.top1_agreement(reference, candidate), **class_flips(reference, candidate)}
-    if kind == "multilabel":
-        return _label_set_metrics(reference, candidate, label_threshold)
+    if kind in ("multilabel", TASKS_KIND):  # each class's own decisions too: all of a multitask output's
+        every = kind == TASKS_KIND  # (`optimizer.task_outputs`), a tagger's worst for its refusal's word
+        return {
+            **_label_set_metrics(reference, candidate, label_threshold),
+            **task_metrics(reference, candidate, label_threshold, every),
+        }
     if kind == "sequence":  # the calls in their places too, where the kind was read off the values (`optimizer.drift`)
         paths = np.argmax(reference, axis=-1), np.argmax(candidate, axis=-1)  # once: PP-OCRv5's is 100 M values
         return {

@@ -120,6 +120,8 @@ as typed, `optimizer.typed_kinds`):
   either counts. One score in [0, 1] per sample, (N,) or (N, 1), is also judged by its decisions at
   --label-threshold (`optimizer.decision_metrics`): CapSpot's "same icon?" probability shipped on correlation 0.9991
   with its decisions at 0.5 agreeing 0.987 (5 of 384 flipped, all FP32 near-ties at 0.45–0.53), which nothing judged.
+- multitask: never inferred; `--output-kind NAME=multitask` says the columns of a (N, C) yes/no output are
+  independent tasks, not one tagger's label set: judged by the worst task's decisions (`optimizer.task_outputs`);
 - regression: never inferred; `--output-kind NAME=regression` says a dense output is a value, not a yes/no, and
   measures it as dense without a score's decisions (a quality or similarity score in [0, 1] nobody thresholds).
 
@@ -158,6 +160,7 @@ from quantserve.errors import QuantserveError
 OUTPUT_KINDS = (
     "classification",
     "multilabel",
+    "multitask",
     "embedding",
     "dense",
     "regression",

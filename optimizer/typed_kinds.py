@@ -14,6 +14,7 @@ import numpy as np
 
 from optimizer.box_lists import named_box_list
 from optimizer.image_outputs import named_image_range
+from optimizer.real_axes import on_real_axes
 from quantserve.errors import QuantserveError
 
 # per-token kinds -> the kind each real token's row is measured as
@@ -58,6 +59,12 @@ def check_typed_kind(name: str, kind: str, values: np.ndarray) -> None:
             f"{'a regression' if kind == 'regression' else 'an angle'} is a float value judged by its correlation "
             "and error, integer labels or ids are ids"
         )  # accepted, class ids 0-3 were judged by correlation
+    if kind == "multitask" and (not floats or on_real_axes(values).ndim != 2 or on_real_axes(values).shape[1] < 2):
+        raise QuantserveError(
+            f"--output-kind {name}=multitask: output '{name}' ({values.dtype}, shape {values.shape}) is not float "
+            "scores or logits of two or more yes/no tasks per sample (samples, tasks); one score per sample is "
+            "judged by its decisions as dense"
+        )
     if kind == "soft_mask" and not floats:
         raise QuantserveError(
             f"--output-kind {name}=soft_mask: output '{name}' holds {values.dtype} labels; "
