@@ -134,9 +134,9 @@ BUDGET_FLAGS: dict[str, tuple[str, str]] = {
     "max_metric_drop": ("--max-metric-drop", "--metric: largest relative drop of the user metric (0.01 = 1 %%)"),
     "label_threshold": (
         "--label-threshold",
-        "multilabel and soft_mask outputs, dense flags and probabilities: the score at which a class or pixel is "
-        "on, as the model is used (logits: at its logit); box_list outputs and detection heads of pixel boxes: the "
-        "score from which a box counts (not given: 0.25); classification outputs, given: the confidence from which "
-        "the top class is answered",
+        "multilabel, multitask and soft_mask outputs, dense flags and probabilities: the score at which a class, "
+        "task or pixel is on, as the model is used (logits: at its logit); box_list outputs and detection heads of "
+        "pixel boxes: the score from which a box counts (not given: 0.25); classification outputs, given: the "
+        "confidence from which the top class is answered",
     ),
 }

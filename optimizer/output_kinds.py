@@ -160,11 +160,11 @@ from quantserve.errors import QuantserveError
 OUTPUT_KINDS = (
     "classification",
     "multilabel",
-    "multitask",
     "embedding",
     "dense",
     "regression",
     "angle",
+    "multitask",
     "sequence",
     "detection",
     "box_list",
