@@ -40,7 +40,7 @@ def _run(max_search_s: float, keep_failing: bool = False) -> SearchVerdict:
 
 def _closest(violation: Violation) -> Any:
     margin = normalized_slack(violation.value, violation.budget, violation.higher_is_better)
-    drift = SimpleNamespace(holds=False, violations=[violation], outputs={}, margin=lambda: margin)
+    drift = SimpleNamespace(holds=False, violations=[violation], outputs={}, margin=lambda: margin, advice=[])
     summary = {"scheme": "static_qdq"}
     return SimpleNamespace(scheme="static_qdq", excluded=list("abcde"), drift=drift, summary=lambda: summary)
 

@@ -16,7 +16,9 @@ from optimizer.sensitivity import EXHAUSTED
 
 def _candidate(scheme: str, value: float | None) -> SimpleNamespace:
     violations = [] if value is None else [Violation("scores", "channel_correlation_worst", value, 0.98)]
-    drift = SimpleNamespace(holds=not violations, violations=violations, outputs={}, margin=lambda: (value or 1) - 0.98)
+    drift = SimpleNamespace(
+        holds=not violations, violations=violations, outputs={}, margin=lambda: (value or 1) - 0.98, advice=[]
+    )
     return SimpleNamespace(scheme=scheme, drift=drift, summary=dict)
 
 

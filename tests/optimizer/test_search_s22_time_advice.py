@@ -40,7 +40,7 @@ def verdict(method: str = "minmax", outlier_ratio: float = 11.1) -> SearchVerdic
 
 def missing(violation: Violation, scheme: str = "static_qdq", kept: tuple[str, ...] = ()) -> Any:
     margin = normalized_slack(violation.value, violation.budget, violation.higher_is_better)
-    drift = SimpleNamespace(holds=False, violations=[violation], outputs={}, margin=lambda: margin)
+    drift = SimpleNamespace(holds=False, violations=[violation], outputs={}, margin=lambda: margin, advice=[])
     summary = {"scheme": scheme, "margin": margin}
     return SimpleNamespace(scheme=scheme, excluded=list(kept), drift=drift, summary=lambda: summary)
 
