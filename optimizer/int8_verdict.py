@@ -16,6 +16,7 @@ import onnx
 from optimizer.activation_outliers import STATS_BATCH, ActivationOutliers, activation_outliers
 from optimizer.compute_share import quantized_nodes
 from optimizer.cpu_clock import BUSY_SHARE
+from optimizer.cpu_isa import BUILD_CPU, SATURATING_WEIGHTS, build_cpu_record, cpu_flags, saturating_weights
 from optimizer.drift_budget import BudgetExceeded
 from optimizer.drift_checks import Violation, normalized_slack
 from optimizer.image_scale import with_fp32_scale
@@ -33,7 +34,7 @@ from optimizer.quant_exclusions import Exclusion
 from optimizer.refusal_figures import candidate_verification
 from optimizer.search_budget import BUDGET_FLAG, MIXED_OUT_OF_TIME, SearchBudget, time_cut_note
 from optimizer.sensitivity import EXHAUSTED
-from optimizer.speed import Block
+from optimizer.speed import Block, cpu_model
 from optimizer.timing_rows import TimingRows
 from quantserve.artifact import Artifact
 from quantserve.runner import request_rows
@@ -294,6 +295,9 @@ class SearchVerdict(HeldOutDrift):
             "budget": self.stage.budget.to_dict(),
             "drift": chosen.drift.to_dict(),
             "within_budget": chosen.drift.holds,
+            # the CPU this drift was measured on, the one the INT8 kernels ran on (deploy warns where serving's differ)
+            BUILD_CPU: build_cpu_record(cpu_model(), cpu_flags()),
+            SATURATING_WEIGHTS: saturating_weights(chosen.record),
             "speed": {  # timed alternately, FP32 beside the chosen model (`_SearchRun._paired`)
                 "fp32_run_ms": self.paired[chosen.path].fp32_ms,
                 "int8_run_ms": self.paired[chosen.path].int8_ms,

@@ -4,15 +4,22 @@ The deploy writes the Triton config from manifest.json: a manifest edited by han
 model takes 8×8, a renamed input) deployed with exit 0 and every request then failed; a `files.model`
 naming manifest.json or a file outside the build raised a protobuf traceback or copied that file in; an FP32
 model.onnx copied into an INT8 build was served labelled int8. Each is now refused in one line.
+
+One is warned, not refused (`int8_isa_warning`): an INT8 build with 8-bit weights verified on a CPU whose u8 × s8
+kernels do not saturate (VNNI, ARM), deployed where they do (x86 AVX2 without VNNI), may drift beyond what its
+verification measured (`optimizer.cpu_isa`); the build's stage record names the CPU it was verified on.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from optimizer.cpu_isa import BUILD_CPU, INT8_FLAGS, SATURATING_WEIGHTS, u8s8_saturates
 from quantserve.artifact import MANIFEST_NAME, MODEL_SHA256, Artifact, Manifest, TensorSpec, file_sha256
 from quantserve.errors import QuantserveError
+from serving.machine import ISA_FLAGS
 
 # Targets whose model file is not ONNX (a TensorRT plan is checked where it is built).
 NOT_ONNX_TARGETS = ("tensorrt",)
@@ -173,3 +180,40 @@ def onnx_dtype_name(elem_type: int) -> str | None:
 
 def _shape(dims: Any) -> str:
     return f"[{', '.join(map(str, dims))}]"
+
+
+def int8_isa_warning(manifest: Manifest, name: str, flags_here: Collection[str], cpu_here: str) -> str:
+    """One line where an INT8 build with 8-bit weights, verified on a CPU whose u8 × s8 kernels do not saturate, is
+    deployed on this CPU (`flags_here`, `cpu_here`) whose kernels do; "" otherwise, and for builds that recorded no CPU
+    (older than session 60), FP32 builds and 7-bit weights. `name`: the model the deploy serves it as."""
+    built = _verified_on(manifest)
+    if built is None or not u8s8_saturates(flags_here):
+        return ""
+    here = f"{cpu_here} ({_isa_names(flags_here)})"
+    return (
+        f"INT8 build with 8-bit weights verified on {built.get('model', 'another CPU')} "
+        f"({_isa_names(built.get('flags') or [])}), whose u8×s8 INT8 kernels do not saturate; this machine's {here} "
+        "runs them without VNNI, where 8-bit weights saturate, so served drift may exceed what verification measured "
+        "(a 12-step LSTM's output: relative error 0.12 with 8-bit weights, 0.015 with 7-bit): "
+        f"`quantserve evaluate --models {name} --reference FP32_MODEL` here, or rebuild here with `quantserve "
+        "optimize` (its search then picks 7-bit weights where they are needed)"
+    )
+
+
+def _verified_on(manifest: Manifest) -> Mapping[str, Any] | None:
+    """The recorded CPU of an INT8 build with saturating 8-bit weights verified where they do not saturate, or None."""
+    if manifest.precision != "int8":
+        return None
+    for stage in manifest.stages:
+        built = stage.get(BUILD_CPU) if isinstance(stage, Mapping) else None
+        if isinstance(built, Mapping) and stage.get(SATURATING_WEIGHTS) is True:
+            return built if built.get("u8s8_saturates") is False else None
+    return None
+
+
+def _isa_names(flags: Collection[str]) -> str:
+    """E.g. "AVX2 AVX512-VNNI" (serving.machine's names), "AVX2, no VNNI", or "no AVX2/VNNI: ARM or older x86"."""
+    names = [ISA_FLAGS.get(flag, flag) for flag in sorted(INT8_FLAGS & set(flags))]
+    if not names:
+        return "no AVX2/VNNI: ARM or older x86"
+    return " ".join(names) if len(names) > 1 else f"{names[0]}, no VNNI"

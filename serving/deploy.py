@@ -18,9 +18,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from optimizer.cpu_isa import cpu_flags
 from optimizer.graph_words import read_graph_words, words_record
 from optimizer.nan_inputs import NAN_INPUTS
 from optimizer.onnx_files import model_sha256
+from optimizer.speed import cpu_model
 from optimizer.targets import TritonLayout, get_target
 from optimizer.token_lengths import LENGTH_INPUT
 from quantserve.artifact import (
@@ -35,7 +37,14 @@ from quantserve.artifact import (
 from quantserve.errors import QuantserveError
 from serving.batch_axes import check_batch_axes, check_model_batch_axes, max_batch_for
 from serving.batch_memory import batch_memory_line
-from serving.build_checks import check_build_model, check_cpu_session, check_onnx_file, is_onnx, model_file_in
+from serving.build_checks import (
+    check_build_model,
+    check_cpu_session,
+    check_onnx_file,
+    int8_isa_warning,
+    is_onnx,
+    model_file_in,
+)
 from serving.build_parameters import PRECISION_PARAMETER, SOURCE_PARAMETER, speed_parameter
 from serving.config_changes import interface_changes
 from serving.config_check import interface_change
@@ -121,6 +130,7 @@ class Deployment:
     pruned: tuple[int, ...] = ()  # the old version folders this deploy removed (`ServingPolicy.keep_versions`)
     unpruned: str = ""  # why it removed none where it should have (`prune_after_deploy`), or ""
     memory_warning: str = ""  # a full batch would outgrow this machine's memory (`serving.batch_memory`), or ""
+    isa_warning: str = ""  # 8-bit INT8 weights verified where they do not saturate, served here where they do, or ""
 
     @property
     def version_dir(self) -> Path:
@@ -177,6 +187,8 @@ def deploy(
     if check_pad and ragged_batching == "pad" and pads_ragged(artifact.manifest, layout, max_batch):
         check_pad_exact(artifact, name)
     memory_warning = batch_memory_line(artifact.manifest.stages, max_batch, instances)  # warned, not refused
+    on_cpu = layout.instance_kind == "KIND_CPU"  # the local tritonserver serves it on this machine's CPU
+    isa_warning = int8_isa_warning(artifact.manifest, name, cpu_flags(), cpu_model()) if on_cpu else ""
     source = source_identity(build_dir, artifact.manifest.files)
     graph_words_of_older_build(build_dir, artifact.manifest)
     config = build_config(
@@ -193,7 +205,8 @@ def deploy(
         record = deploy_record(build_dir, artifact.manifest, config_dict)
         stage_version(staging, layout.version_files, artifact.manifest, record, max_batch)
         with model_folder_lock(staging.parent):  # our staging folder in it: nobody removes the folder now
-            deployment = replace(install_version(staging, config_dict, record), memory_warning=memory_warning)
+            installed = install_version(staging, config_dict, record)
+            deployment = replace(installed, memory_warning=memory_warning, isa_warning=isa_warning)
     except OSError as exc:
         abandon_staging(staging)
         raise naming_the_repository(exc, staging.parent) from exc

@@ -194,6 +194,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {result.unpruned}", file=sys.stderr)
     if result.memory_warning:  # a request of --max-batch rows would get the model's process killed (session 54)
         print(f"warning: {result.memory_warning}", file=sys.stderr)
+    if result.isa_warning:  # verified where 8-bit INT8 weights do not saturate, served where they do (session 60)
+        print(f"warning: {args.build_dir}: {result.isa_warning}", file=sys.stderr)
     if kept:
         print(
             f"note: kept the serving settings of '{args.name}' from its config: {', '.join(kept)} (a flag changes one)"
