@@ -45,7 +45,7 @@ from optimizer.drift_budget import DriftBudget
 from optimizer.drift_evidence import neighbour_notes, thin_evidence, thin_evidence_line
 from optimizer.gated_maps import check_gates
 from optimizer.graph_words import GraphWords
-from optimizer.length_axes import own_positions, undecided_notes
+from optimizer.length_axes import check_output_pairs, own_positions, undecided_notes
 from optimizer.output_kinds import token_positions
 from optimizer.ranked_ids import ranked_outputs
 from optimizer.state_loop import StatePair, sequence_starts, stream_through
@@ -311,6 +311,7 @@ def _evaluated(
     notes = {model: state_notes(outputs[reference], produced, state) for model, produced in outputs.items()}
     stream = stream_record(state, dataset.arrays, rowwise, starts)
     outputs = {model: {k: v for k, v in produced.items() if k not in state} for model, produced in outputs.items()}
+    check_output_pairs(outputs[reference])  # --length-input OUTPUT=INPUT naming no output: refused, judged or not
     output_kinds, told = told_kinds(configs, output_kinds, outputs[reference])  # as each build was told to judge
     if budget is not None:  # judged where each build's --gate judged it, unless evaluate's own --gate says otherwise
         budget, gated = told_gates(configs, budget, outputs[reference])

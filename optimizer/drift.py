@@ -37,7 +37,7 @@ from optimizer.gated_maps import (
     output_gates,
 )
 from optimizer.joint_tokens import JOINT_KIND, joint_records, joint_where, token_answers
-from optimizer.length_axes import own_positions
+from optimizer.length_axes import own_positions, unused_pair_note
 from optimizer.mask_metrics import levels_doubt
 from optimizer.ordered_bins import ordered_bins_doubt
 from optimizer.output_kinds import infer_kind
@@ -163,6 +163,9 @@ def measure_drift(
             record["kind_note"] = note
         if positions is not None and "tokens_judged" in record and list(record["shape"][:2]) == list(positions.shape):
             record["tokens_at"] = words  # which positions were its real tokens (`token_values.token_basis`)
+        per_token = own is not None and positions is not None and "tokens_judged" in record
+        if unused := unused_pair_note(axes, name, kind, np.shape(ref), per_token):  # --length-input OUTPUT=INPUT
+            record["length_pair_unused"] = unused
         if fp32_nonfinite:  # left out of every figure above: said, as nothing judged them
             record["fp32_nonfinite"] = fp32_nonfinite
         broken = nonfinite_where_finite(ref, got_values)
@@ -290,7 +293,8 @@ def kind_notes(outputs: Mapping[str, Mapping[str, Any]]) -> list[str]:
 def tokens_notes(outputs: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """A note for each per-token output whose real tokens a length input said (`optimizer.token_lengths`): which
     positions were judged, of how many. A mask, or pad ids at each row's end, say it as the data shows it; a length
-    input is the model's word, and a wrong one would move every per-token figure. And one for each judged on its
+    input is the model's word, and a wrong one would move every per-token figure. One for each --length-input
+    OUTPUT=INPUT pair its output was not judged by (`length_axes.unused_pair_note`), and one for each judged on its
     labelled tokens alone (`labelled_tokens_note`)."""
     said = [
         f"output '{name}': judged over its real tokens, {record['tokens_at']}: {record['tokens_judged']} of "
@@ -298,6 +302,7 @@ def tokens_notes(outputs: Mapping[str, Mapping[str, Any]]) -> list[str]:
         for name, record in outputs.items()
         if said_by_length(str(record.get("tokens_at", "")))
     ]
+    said += [str(record["length_pair_unused"]) for record in outputs.values() if record.get("length_pair_unused")]
     return said + [labelled_tokens_note(name, record) for name, record in outputs.items() if "tokens_real" in record]
 
 

@@ -14,17 +14,21 @@ count, and the words' inputs are pads past it). An input the data cannot tie (on
 only axis of its width, else stays uncut. An output's axis 1 goes with the axis of its width where one axis has
 it (`output_length`); where two have it, the graph's symbolic axis names decide (`graph_lengths`, the symbol its
 tied inputs' axis 1 shares), else `--length-input OUTPUT=INPUT` (`optimizer.token_lengths.told_pairs`).
+An output's kind is read over those positions too (`kind_positions`): read over the token ids' (the words'), nagisa's
+per-character tag scores (N, 60, 6) were taken for a detector's head, 4 of its tags for boxes, and judged over all 60
+positions, 13 567 of 24 000 padded, while with the words padded to 60 the same output read per character (session
+60). A pair naming no output is refused; one its output is not judged by is said (`unused_pair_note`).
 With one length input none of this applies: the real tokens are read as before (`optimizer.token_values`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from optimizer.token_axes import TokenAxes
+from optimizer.token_axes import TokenAxes, output_positions
 from optimizer.token_lengths import LENGTH_SAID, length_named, length_positions, length_values, told_pairs
 from quantserve.errors import QuantserveError
 
@@ -162,6 +166,43 @@ def own_positions(
     if axes is not None and name in axes.not_tokens:
         return None
     return output_positions_by_length(name, values, arrays, axes.axis_names if axes is not None else ())
+
+
+def kind_positions(
+    axes: TokenAxes | None,
+    name: str,
+    values: np.ndarray,
+    arrays: Mapping[str, np.ndarray] | None,
+    positions: np.ndarray | None,
+) -> np.ndarray | None:
+    """The (N, T) real positions output `name`'s kind is read over: its own length input's (`own_positions`), else
+    the token `positions` as one length input (or a mask) marks them (`token_axes.output_positions`)."""
+    own = own_positions(axes, name, values, arrays)
+    return own[0] if own is not None else output_positions(axes, name, positions)
+
+
+def check_output_pairs(outputs: Collection[str]) -> None:
+    """Refuse, in one line, a --length-input OUTPUT=INPUT whose OUTPUT is none of the model's `outputs`."""
+    for output, length in told_pairs().items():
+        if output not in outputs:
+            raise QuantserveError(
+                f"--length-input {output}={length}: the model has no output '{output}' (outputs: {', '.join(outputs)})"
+            )
+
+
+def unused_pair_note(axes: TokenAxes | None, name: str, kind: str, shape: Sequence[int], per_token: bool) -> str:
+    """The line saying a --length-input OUTPUT=INPUT pair went unused for output `name`, judged as `kind` and not over
+    its real tokens (`per_token` False); "" where it was, or where no pair names it."""
+    length = told_pairs().get(name)
+    if length is None or per_token:
+        return ""
+    if len(shape) < 2:
+        why = f"output '{name}' has no axis 1 of positions, shape {tuple(shape)}"
+    elif axes is not None and name in axes.not_tokens:
+        why = f"the graph says output '{name}''s axis 1 is no token's"
+    else:
+        why = f"output '{name}' is judged as {kind}, over every position"
+    return f"--length-input {name}={length}: not used: {why}"
 
 
 def undecided_notes(

@@ -144,13 +144,14 @@ from optimizer.box_lists import is_box_list
 from optimizer.class_maps import distribution_axis, labelled_class_axis
 from optimizer.detection_heads import is_detection
 from optimizer.image_outputs import is_image
+from optimizer.length_axes import check_output_pairs, kind_positions
 from optimizer.position_kinds import alike_positions, is_sequence, position_features
 from optimizer.real_axes import on_real_axes
 from optimizer.recurrent_states import state_kind
 from optimizer.row_kinds import classification_or_embedding, row_form
 from optimizer.sigmoid_outputs import sigmoid_kind
 from optimizer.soft_masks import is_soft_mask
-from optimizer.token_axes import TokenAxes, output_positions
+from optimizer.token_axes import TokenAxes
 from optimizer.token_kinds import token_kind, vocabulary_scores
 from optimizer.token_values import per_token, span_kind, token_positions, token_values_kind
 from optimizer.typed_kinds import TypedKind, check_overrides
@@ -195,6 +196,7 @@ def infer_output_kinds(
     `state` (a recurrent layer's Y_h or Y_c: `optimizer.recurrent_states`) vectors that are no class scores."""
     overrides = dict(overrides or {})
     check_overrides(overrides, reference, OUTPUT_KINDS)
+    check_output_pairs(reference)  # --length-input OUTPUT=INPUT: refused before any calibration
     positions = token_positions(inputs)
     for name, values in reference.items():
         if labels is not None and np.ndim(values) == 2 and _one_hot_of(labels, np.asarray(values)):
@@ -203,8 +205,12 @@ def infer_output_kinds(
                 "one class id per sample (one-hot labels: save their argmax)"
             )  # else they would be dropped without a word and no accuracy judged
     kinds: dict[str, str] = {}
+    # each output over its own length input's positions where the data holds one per padded axis
+    at_tokens = {
+        name: kind_positions(axes, name, np.asarray(values), inputs, positions) for name, values in reference.items()
+    }
     for name, values in reference.items():
-        at = output_positions(axes, name, positions)
+        at = at_tokens[name]
         if name in overrides:
             kinds[name] = TypedKind(typed_on_tokens(name, overrides[name], np.asarray(values)))
         elif found := span_kind(name, np.asarray(values), at):  # start/end logits: named
@@ -213,7 +219,6 @@ def infer_output_kinds(
             found = infer_kind(np.asarray(values), labels, at, inputs)
             found = state_kind(found) if name in state else found
             kinds[name] = sigmoid_kind(found, on_real_axes(np.asarray(values))) if name in sigmoid else found
-    at_tokens = {name: output_positions(axes, name, positions) for name in reference}
     return unscored_token_heads(kinds, reference, labels, at_tokens)  # hidden states beside the labels' head
 
 
