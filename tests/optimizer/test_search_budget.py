@@ -196,7 +196,10 @@ def test_a_search_that_kept_every_group_fp32_and_still_missed_says_where_the_dri
     from optimizer.sensitivity import EXHAUSTED
 
     missing = SimpleNamespace(
-        holds=False, violations=[Violation("Identity", "channel_correlation_worst", 0.7636, 0.98)], outputs={}
+        holds=False,
+        violations=[Violation("Identity", "channel_correlation_worst", 0.7636, 0.98)],
+        outputs={},
+        advice=[],
     )
     chosen = SimpleNamespace(scheme="static_qdq", drift=missing)
     run = SimpleNamespace(stage=SimpleNamespace(keep_failing=False))
