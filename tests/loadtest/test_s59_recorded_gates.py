@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper
+from pitch_model import FRAMES, pitch_model
 
 from loadtest.accuracy_results import VariantAccuracy
 from loadtest.evaluator import judge_variants
@@ -27,35 +26,13 @@ from serving.deploy import deploy, model_parameters
 from serving.gates_parameter import recorded_gates
 from serving.model_config import parse_config
 
-ROWS, FRAMES = 300, 32
+ROWS = 300
 GATED = DriftBudget(gates=(("value", "confidence"),))
-
-
-def _pitch_model(path: Path) -> Path:
-    """input (N, T) -> value = 100·input + 200, confidence = sigmoid(4·input)."""
-    nodes = [
-        helper.make_node("Mul", ["input", "hundred"], ["scaled"]),
-        helper.make_node("Add", ["scaled", "base"], ["value"]),
-        helper.make_node("Mul", ["input", "four"], ["steep"]),
-        helper.make_node("Sigmoid", ["steep"], ["confidence"]),
-    ]
-    inits = [
-        helper.make_tensor(name, TensorProto.FLOAT, [], [value])
-        for name, value in (("hundred", 100.0), ("base", 200.0), ("four", 4.0))
-    ]
-    outputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["N", FRAMES]) for n in ("value", "confidence")]
-    graph = helper.make_graph(
-        nodes, "pitch", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", FRAMES])], outputs, inits
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
-    return path
 
 
 def _verification(tmp_path: Path, budget: DriftBudget) -> dict[str, Any]:
     x = np.random.default_rng(0).normal(0.0, 1.0, (ROWS, FRAMES)).astype(np.float32)
-    model = _pitch_model(tmp_path / "pitch.onnx")
+    model = pitch_model(tmp_path / "pitch.onnx")
     return VerifyAgainstReference(model, TensorData({"input": x}), "held_out.npz", budget=budget).measure(model)
 
 
@@ -79,7 +56,7 @@ def test_optimize_records_its_gates_and_deploy_writes_them_into_the_served_confi
 
 
 def test_an_optimized_build_deployed_carries_its_gates_in_config_pbtxt(tmp_path: Path) -> None:
-    model = _pitch_model(tmp_path / "pitch.onnx")
+    model = pitch_model(tmp_path / "pitch.onnx")
     x = np.random.default_rng(1).normal(0.0, 1.0, (ROWS, FRAMES)).astype(np.float32)
     np.savez(tmp_path / "calib.npz", input=x)
     out = tmp_path / "build"

@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper
+from pitch_model import FRAMES, pitch_model
 
 from loadtest.evaluator_gates import told_gates
 from optimizer.drift_budget import DriftBudget, UnsetThreshold
@@ -24,34 +23,12 @@ from serving.deploy import deploy, model_parameters
 from serving.gates_parameter import recorded_gates, recorded_label_threshold
 from serving.model_config import parse_config
 
-ROWS, FRAMES = 300, 32
-
-
-def _model(path: Path) -> Path:
-    """input (N, T) -> value = 100·input + 200, confidence = sigmoid(4·input)."""
-    nodes = [
-        helper.make_node("Mul", ["input", "hundred"], ["scaled"]),
-        helper.make_node("Add", ["scaled", "base"], ["value"]),
-        helper.make_node("Mul", ["input", "four"], ["steep"]),
-        helper.make_node("Sigmoid", ["steep"], ["confidence"]),
-    ]
-    inits = [
-        helper.make_tensor(name, TensorProto.FLOAT, [], [value])
-        for name, value in (("hundred", 100.0), ("base", 200.0), ("four", 4.0))
-    ]
-    outputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["N", FRAMES]) for n in ("value", "confidence")]
-    graph = helper.make_graph(
-        nodes, "pitch", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", FRAMES])], outputs, inits
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
-    return path
+ROWS = 300
 
 
 def _deployed(tmp_path: Path, budget: DriftBudget) -> dict[str, Any]:
     """The served config (Triton's JSON, parsed back from config.pbtxt) of an FP32 build optimized under `budget`."""
-    model = _model(tmp_path / "pitch.onnx")
+    model = pitch_model(tmp_path / "pitch.onnx")
     x = np.random.default_rng(1).normal(0.0, 1.0, (ROWS, FRAMES)).astype(np.float32)
     np.savez(tmp_path / "calib.npz", input=x)
     out = tmp_path / "build"
