@@ -37,6 +37,14 @@ class VariantAccuracy:
     cosine_mean: float | None = None  # embeddings (no labels): similarity to the reference per sample
     cosine_min: float | None = None
     cosine_p01: float | None = None
+    # a multitask headline output (`loadtest.evaluator_tasks`): each task's decision agreement with the reference at
+    # --label-threshold, the worst (also `top1_agreement`) and its task; with 0/1 labels per task, each task's accuracy
+    # (None: no row labels it) and the worst (`accuracy`: their mean)
+    task_agreements: list[float] | None = None
+    task_agreement_worst: float | None = None
+    task_worst: int | None = None
+    task_accuracies: list[float | None] | None = None
+    task_accuracy_worst: float | None = None
     # every output against the reference's under the drift budget (optimizer.drift): kind + metrics per output
     drift: dict[str, dict[str, Any]] | None = None
     violations: list[str] = field(default_factory=list)  # one line per metric beyond the budget

@@ -24,8 +24,9 @@ from loadtest.evaluator_failures import (
     restart_note,
     rows_sent_words,
 )
-from loadtest.evaluator_gates import told_gates
+from loadtest.evaluator_gates import told_gates, told_threshold
 from loadtest.evaluator_metric import score_user_metric
+from loadtest.evaluator_tasks import score_tasks, tasks_headline
 from loadtest.request_answers import shape_changes
 from loadtest.request_data import check_request_size
 from loadtest.served_graph import served_kinds, told_kinds, told_length_input, unrecorded_graph_notes
@@ -329,8 +330,11 @@ def _evaluated(
     real = output_positions(graph.axes if graph else None, name, token_positions(dataset.arrays))  # per token
     own = own_positions(graph.axes if graph else None, name, ref, dataset.arrays)  # a length input per padded axis
     real = own[0] if own is not None else real
+    tasks = tasks_headline((output_kinds or {}).get(name), task)  # independent yes/no tasks: each task judged
+    threshold = (budget or told_threshold(configs, DriftBudget())[0]).label_threshold if tasks else 0.5
     classify = task == "classification" or (
         auto_classify
+        and not tasks
         and not reads_as_embedding(ref, (output_kinds or {}).get(name), dataset.labels)
         and not scores_no_class(ref, dataset.labels, real)  # judged (and scored) at --label-threshold, as optimize
     )
@@ -351,7 +355,9 @@ def _evaluated(
     scored = dataset.labels if classify or class_ids(ref) else None  # ids are scored as the answers they are
     changed = {model: _shape_changes(served, reference, model) for model in models}
     variants = [
-        score_variant(model, rows(ref), rows(outputs[model][name]), scored, source)
+        score_tasks(model, rows(ref), rows(outputs[model][name]), dataset.labels, threshold, source)
+        if tasks and name not in changed[model]
+        else score_variant(model, rows(ref), rows(outputs[model][name]), scored, source)
         if name not in changed[model]
         else VariantAccuracy(model, len(dataset), mean_abs_diff=float("nan"), max_abs_diff=float("nan"))  # not compared
         for model in models
@@ -385,7 +391,7 @@ def _evaluated(
         reference=reference,
         data=str(data) if not isinstance(data, TensorData) else "<in memory>",
         output=name,
-        has_labels=classify,
+        has_labels=classify or (tasks and dataset.labels is not None),
         max_accuracy_drop=max_accuracy_drop,
         variants=variants,
         drift_budget=budget.to_dict() if budget is not None else None,

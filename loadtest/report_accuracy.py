@@ -26,6 +26,8 @@ def accuracy_rows(report: AccuracyReport) -> tuple[list[str], list[list[str]]]:
 
 
 def _score_rows(report: AccuracyReport) -> tuple[list[str], list[list[str]]]:
+    if any(v.task_agreements is not None for v in report.variants):
+        return _task_rows(report)
     if report.has_labels:
         header = ["model", "accuracy", "drop (pts)", "precision", "recall", "F1", "AUC-ROC", "AUC-PR", "top-1 agree"]
         header += ["mean abs diff", "max abs diff"]
@@ -66,6 +68,27 @@ def _score_rows(report: AccuracyReport) -> tuple[list[str], list[list[str]]]:
         for row, v in zip(rows, report.variants, strict=True)
     ]
     return header, rows
+
+
+def _task_rows(report: AccuracyReport) -> tuple[list[str], list[list[str]]]:
+    """A multitask output's rows (`loadtest.evaluator_tasks`): the worst task's decision agreement and which task, the
+    mean over tasks; with labels per task, the tasks' mean accuracy, its drop and the worst task's accuracy. Read as a
+    tagger's, it showed a cosine (no labels) beside the drift table's worst task (session 60)."""
+    header = ["model", "worst task agree", "worst task", "mean task agree"]
+    rows = [
+        [v.model, cell(v.task_agreement_worst, 4), cell(v.task_worst), _mean(v.task_agreements)]
+        for v in report.variants
+    ]
+    if report.has_labels:
+        header += ["task accuracy (mean)", "drop (pts)", "worst task accuracy"]
+        for row, v in zip(rows, report.variants, strict=True):
+            row += [cell(v.accuracy, 4), cell(v.accuracy_drop_points), cell(v.task_accuracy_worst, 4)]
+    rows = [[*row, *_diffs(v)] for row, v in zip(rows, report.variants, strict=True)]
+    return [*header, "mean abs diff", "max abs diff"], rows
+
+
+def _mean(shares: list[float] | None) -> str:
+    return cell(sum(shares) / len(shares), 4) if shares else "–"
 
 
 def _diffs(v: VariantAccuracy) -> list[str]:

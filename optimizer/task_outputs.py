@@ -32,6 +32,18 @@ def task_agreements(reference: np.ndarray, candidate: np.ndarray, threshold: flo
     return kept.mean(axis=0) if len(reference) else np.ones(rows[1])
 
 
+def task_accuracies(reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray, threshold: float) -> np.ndarray:
+    """Each task's share of its labelled rows `candidate` decides right at the cut `task_agreements` reads
+    `reference` at: 0/1 `labels` of its (samples, tasks) shape, a negative one unlabelled; NaN for a task no row
+    labels. `evaluate`'s headline accuracy of a multitask output is their mean, its worst task's beside it."""
+    cut, _ = mask_threshold(reference, threshold)
+    rows = (len(reference), int(np.prod(reference.shape[1:])))
+    truth, labelled = labels.reshape(rows) == 1, labels.reshape(rows) >= 0
+    right = np.count_nonzero(((candidate.reshape(rows) >= cut) == truth) & labelled, axis=0)
+    counts = np.count_nonzero(labelled, axis=0)
+    return np.where(counts > 0, right / np.maximum(counts, 1), np.nan)
+
+
 def task_metrics(reference: np.ndarray, candidate: np.ndarray, threshold: float, every: bool) -> dict[str, Any]:
     """The worst task's decision agreement and its column; with `every` (a multitask output's record) each task's."""
     shares = task_agreements(reference, candidate, threshold)
