@@ -20,7 +20,7 @@ class OptimizeOptions:
     """
 
     source: str | Path  # .onnx, .pt2 or package.module:factory
-    calib_path: str | Path
+    calib_path: str | Path | None  # None: a build that calibrates nothing (fp32, fp16) checked on eval_path's rows
     precision: str
     target: str
     out_dir: str | Path

@@ -46,7 +46,7 @@ from optimizer.fuse import FuseGraph
 from optimizer.gated_maps import check_gates
 from optimizer.gather_indices import negative_ids_refusal
 from optimizer.graph_words import read_graph_words, words_record
-from optimizer.holdout import split_holdout
+from optimizer.holdout import check_row_sources, no_calib_note, split_holdout
 from optimizer.image_scale import scale_words, with_fp32_scale
 from optimizer.nan_inputs import NAN_INPUTS, accepted_nan_inputs, int8_nan_refusal
 from optimizer.nan_outputs import nan_refusal
@@ -131,6 +131,11 @@ class OptimizeJob:
         self.options.progress("build")
         built = self.engine.build(onnx_model, staging)
         built.manifest.verification = self._verify(fused.path, onnx_model.path, onnx_model.manifest.stages)
+        if self.options.calib_path is None:  # said in the build's record: its rows were --eval's, for every check
+            note = no_calib_note(
+                built.manifest.precision or self.options.precision, self.held_out, measuring is not None
+            )
+            built.manifest.verification["notes"] = [*(built.manifest.verification.get("notes") or []), note]
         built.manifest.files = {"model": built.path.name, "reference": REFERENCE_FILE}
         if self.stale_outputs:  # a declared output size the model does not answer: served dynamic
             for path in {staging / REFERENCE_FILE, built.path}:
@@ -410,24 +415,22 @@ def optimize(options: OptimizeOptions) -> Artifact:
     if options.precision == "int8":  # a junk size read mid-search was "no INT8 scheme could be built … deploy fp32"
         calib_cache.limit_bytes()
     engine = _checked_engine(options)
+    check_row_sources(options.precision, options.calib_path, options.eval_path)  # FP32 and FP16 need no --calib
     _refuse_from_graph(options)
     user_metric = UserMetric.load(options.metric) if options.metric else None
     if user_metric is not None:  # where a failing metric's labels=None came from, named
         source, no_eval = str(options.eval_path or options.calib_path), options.eval_path is None
         user_metric = replace(user_metric, labels_from=source, no_eval=no_eval)
     float_truth = user_metric is not None  # float labels are truth for the metric alone
-    calib = load_npz(options.calib_path, float_truth=float_truth)
+    calib = load_npz(options.calib_path, float_truth=float_truth) if options.calib_path is not None else None
     held_out = load_npz(options.eval_path, float_truth=float_truth) if options.eval_path is not None else None
     for data in (calib, held_out):  # every stage then feeds one request at a time
         if data is not None:
             data.unbatched = options.unbatched
     wanted = evidence_rows(options.budget) if options.precision == "int8" else 0  # FP16 verifies the FP32 ONNX
-    calib_set, eval_set, eval_source = split_holdout(
-        calib, held_out, Path(options.calib_path), options.eval_path, wanted
-    )
-    files: list[tuple[str | Path, TensorData]] = [(options.calib_path, calib)]
-    if options.eval_path is not None and held_out is not None:
-        files.append((options.eval_path, held_out))
+    calib_set, eval_set, eval_source = split_holdout(calib, held_out, options.calib_path, options.eval_path, wanted)
+    given = ((options.calib_path, calib), (options.eval_path, held_out))
+    files = [(path, data) for path, data in given if path is not None and data is not None]
     job = OptimizeJob(options, engine, calib_set, eval_set, eval_source, user_metric, files)
     with told_length(options.length_input):  # real tokens are read in every stage that measures drift
         token_positions(eval_set.arrays)  # a --length-input naming no length input fails here, before any work

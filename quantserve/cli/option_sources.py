@@ -14,6 +14,7 @@ import difflib
 import json
 import os
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -163,15 +164,34 @@ def relax_required(parser: argparse.ArgumentParser) -> dict[str, list[argparse.A
     return required
 
 
+NEEDED_ATTR = "quantserve_needed"  # on a required option's action: its `needed_when` rule
+
+
+def needed_when(action: argparse.Action, rule: Callable[[argparse.Namespace], str | None]) -> None:
+    """Make a required option needed only where `rule(args)` names it (the words naming it in the missing line),
+    not where it returns None: optimize's --calib is needed for INT8 alone, an FP32 build takes --eval's rows."""
+    setattr(action, NEEDED_ATTR, rule)
+
+
+def _missing_name(action: argparse.Action, args: argparse.Namespace) -> str | None:
+    """How the missing line names an argument or option no source gave (None: given, or not needed here)."""
+    if getattr(args, action.dest, None) not in (None, "", []):  # QUANTSERVE_X= is not given
+        return None
+    if not action.option_strings:
+        return _name(action)
+    rule = getattr(action, NEEDED_ATTR, None)
+    return rule(args) if rule is not None else _flag(action)
+
+
 def refuse_missing(command: str, required: list[argparse.Action], args: argparse.Namespace) -> None:
     """One line naming every required argument and option no source gave (`relax_required`), and where to give
     each: an argument on the command line, an option there or in either of the other two sources."""
-    missing = [action for action in required if getattr(args, action.dest, None) in (None, "", [])]  # QUANTSERVE_X=
+    missing = [(action, name) for action in required if (name := _missing_name(action, args))]
     if not missing:
         return
-    arguments = [_name(action) for action in missing if not action.option_strings]
-    options = [action for action in missing if action.option_strings]
-    named = _listed(arguments + [_flag(action) for action in options])
+    arguments = [name for action, name in missing if not action.option_strings]
+    options = [action for action, _ in missing if action.option_strings]
+    named = _listed([name for _, name in missing])
     raise QuantserveError(f"{command} needs {named}: {_where_to_give(command, arguments, options)}")
 
 

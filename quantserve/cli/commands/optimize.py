@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from quantserve.cli.optimize_tables import print_refusal_figures, print_stages, print_verification
+from quantserve.cli.option_sources import needed_when
 from quantserve.cli.tables import add_json_flag, print_json
 
 
@@ -34,7 +35,15 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "model", metavar="MODEL", help=".onnx file, torch.export .pt2 program, or package.module:factory"
     )
-    parser.add_argument("--calib", type=Path, required=True, help="calibration .npz (one array per input name)")
+    calib = parser.add_argument(
+        "--calib",
+        type=Path,
+        required=True,
+        help="calibration .npz (one array per input name); needed for INT8 alone (required there: here, in the "
+        "environment or in a config file): fp32 and fp16 calibrate nothing, and without it are checked, verified "
+        "and measured on --eval's rows",
+    )
+    needed_when(calib, calib_needed)
     parser.add_argument("--precision", choices=PRECISIONS, default="int8", help="fp16: GPU targets only")
     parser.add_argument("--target", default="embedded", help=f"engine target ({', '.join(target_names())})")
     parser.add_argument("--out", type=Path, required=True, help="output folder, e.g. build/NAME")
@@ -48,7 +57,7 @@ def register(subparsers: Any) -> None:
         "--eval",
         type=Path,
         help="held-out .npz for verification (default: the last 20%% of --calib, or for INT8 the 268 rows a 0.99 "
-        "top-1 budget needs, while 128 rows stay to calibrate)",
+        "top-1 budget needs, while 128 rows stay to calibrate); for fp32 or fp16 without --calib, every check's rows",
     )
     parser.add_argument("--name", help="model name recorded in the manifest (default: from MODEL)")
     parser.add_argument("--unbatched", action="store_true", help=UNBATCHED_HELP)
@@ -142,6 +151,16 @@ def register(subparsers: Any) -> None:
     )
     add_json_flag(parser)
     parser.set_defaults(func=run)
+
+
+def calib_needed(args: argparse.Namespace) -> str | None:
+    """How the missing line names --calib where no source gave it: needed for INT8; FP32 and FP16 calibrate
+    nothing and take --eval's rows (None: not needed), given neither they need one of the two for their checks."""
+    from optimizer.holdout import NO_ROWS_WHY
+
+    if args.precision == "int8":
+        return "--calib"
+    return None if args.eval is not None else f"--calib or --eval ({NO_ROWS_WHY.format(args.precision.upper())})"
 
 
 def run(args: argparse.Namespace) -> int:
