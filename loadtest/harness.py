@@ -35,7 +35,7 @@ from loadtest.locust_processes import (
     wait_for,
 )
 from loadtest.queue_delay import max_queue_delay_s, queue_delay_note
-from loadtest.request_data import check_sent_shapes, padding_note, sample_note
+from loadtest.request_data import check_sent_shapes, cut_inputs, padding_note, sample_note
 from loadtest.request_shapes import ServedInputs
 from loadtest.results import LoadResult
 from loadtest.run_identity import RunIdentity, config_now, served_identity, versions_now
@@ -400,7 +400,8 @@ def _check_model_ready(settings: LoadSettings, requests: tuple[tuple[int, ...], 
             "Triton would reject every one: send smaller requests or deploy with a larger --max-batch"
         )
     check_sent_shapes(data, sizes, served, flag)
-    return [note for note in (sample_note(data_path, len(data), sizes), padding_note(data, served)) if note]
+    settings.cut_by, settings.padding_note = cut_inputs(data, served), padding_note(data, served)  # each step records
+    return [note for note in (sample_note(data_path, len(data), sizes), settings.padding_note) if note]
 
 
 def check_server_pid(server_pid: int, listening: int | None, url: str) -> None:

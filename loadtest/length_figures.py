@@ -9,6 +9,7 @@ one by one, many in up to `MAX_RANGES` ranges cut at the quartiles of the reques
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,22 +49,38 @@ class LengthRange:
 
 @dataclass
 class LengthFigures:
-    """A step's answered requests by length: how many distinct lengths they went at, and the ranges shown."""
+    """A step's answered requests by length: how many distinct lengths they went at, and the ranges shown; the input
+    whose cut they count (`request_data.cut_inputs`' first) and the other inputs that cut the requests, whose lengths
+    they do not (None and []: not known, a record recovered from raw files or an older one)."""
 
     lengths: int
     ranges: list[LengthRange] = field(default_factory=list)
+    length_input: str | None = None
+    not_counted: list[str] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LengthFigures:
-        return cls(int(data["lengths"]), [LengthRange(**part) for part in data["ranges"]])
+        ranges = [LengthRange(**part) for part in data["ranges"]]
+        return cls(int(data["lengths"]), ranges, data.get("length_input"), list(data.get("not_counted") or []))
 
     def line(self, step: str) -> str:
-        """One line: the lengths, and each one's (or range's) share, p50 and p99."""
+        """One line: the lengths, the input whose cut they are, and each one's (or range's) share, p50 and p99. With
+        two length inputs (nagisa's `char_len` and `word_len`) the line had not said whose positions it counted."""
         grouped = "" if self.lengths == len(self.ranges) else f", in {len(self.ranges)} ranges"
         parts = "; ".join(
             f"{r.label}: {r.share:.0%}, p50 {r.p50_ms:.1f} ms, p99 {r.p99_ms:.1f} ms" for r in self.ranges
         )
-        return f"{step}: requests went at {self.lengths} lengths (positions as sent{grouped}): {parts}"
+        by = f", as cut by input '{self.length_input}'" if self.length_input else ""
+        return (
+            f"{step}: requests went at {self.lengths} lengths{by} (positions as sent{grouped}{self._others()}): {parts}"
+        )
+
+    def _others(self) -> str:
+        """`; not the lengths input 'word_len' cut`: the other inputs that cut the requests, where any did."""
+        if not self.not_counted:
+            return ""
+        inputs = "inputs" if len(self.not_counted) > 1 else "input"
+        return f"; not the lengths {inputs} {', '.join(repr(name) for name in self.not_counted)} cut"
 
     def batched_note(self, step: str) -> str | None:
         """A note where the shortest requests waited about as long as the longest (`SIMILAR_WAIT`) though they are a
@@ -84,9 +101,11 @@ class LengthFigures:
         )
 
 
-def length_figures(samples: np.ndarray) -> LengthFigures | None:
+def length_figures(samples: np.ndarray, cut_by: Sequence[str] = ()) -> LengthFigures | None:
     """The answered requests of `samples` (raw rows, `recording_files.read_latencies`) by the length they were sent
-    at; None where they went at fewer than 2 lengths (or uncut: length 0, or a record from before it was kept)."""
+    at; None where they went at fewer than 2 lengths (or uncut: length 0, or a record from before it was kept).
+    `cut_by`: the inputs that cut the requests (`request_data.cut_inputs`), the first the one whose lengths were
+    recorded (`request_data.sent_lengths`)."""
     if samples.ndim != 2 or samples.shape[1] <= LENGTH_COLUMN or not len(samples):
         return None
     answered = samples[(samples[:, 2] > 0.5) & (samples[:, LENGTH_COLUMN] > 0)]
@@ -103,7 +122,7 @@ def length_figures(samples: np.ndarray) -> LengthFigures | None:
         p50, p99 = percentile(latencies[inside], 50.0), percentile(latencies[inside], 99.0)
         ranges.append(LengthRange(int(kept.min()), int(kept.max()), int(inside.sum()), share, p50, p99))
         low = high
-    return LengthFigures(int(distinct.size), ranges)
+    return LengthFigures(int(distinct.size), ranges, cut_by[0] if cut_by else None, list(cut_by[1:]))
 
 
 def range_ends(lengths: np.ndarray) -> list[int]:

@@ -38,6 +38,10 @@ class LoadSettings:
     request_timeout_s: float = 30.0  # the client's deadline per request (gRPC): a slower answer fails
     model_version: str = ""  # the version every request names (--model-version); "": Triton's choice, the newest
     queue_delay_s: float | None = None  # the model's max_queue_delay, read by `harness.check_ready` (None: not read)
+    # how the requests' padding is sent, read by `harness.check_ready` and recorded with each step: the inputs each
+    # length (or mask) input cuts (`request_data.cut_inputs`; None: not read) and the line that says so (`padding_note`)
+    cut_by: dict[str, list[str]] | None = None
+    padding_note: str | None = None
 
     @property
     def label(self) -> str:

@@ -29,6 +29,7 @@ from loadtest.report_lines import (
     no_results_line,
     outage_lines,
     outage_text,
+    padding_lines,
     stage_cells,
     stage_rows,
     step_lines,
@@ -218,6 +219,8 @@ def render_markdown(inputs: ReportInputs) -> str:
         parts += [md_table(*_load_rows(inputs.runs)), ""]
         stages = stage_rows(inputs.runs)
         parts += [f"### {STAGES_TITLE}", "", md_table(STAGE_HEADER, stages), ""] if stages else []
+        padding = padding_lines(inputs.runs)
+        parts += [*(f"- Padding: {line}" for line in padding), ""] if padding else []
         parts += _lengths_markdown(inputs)
         parts += [*(f"- Trace: {line}" for line in trace_lines(inputs.runs)), ""] if trace_lines(inputs.runs) else []
         late = late_lines(inputs.runs)
@@ -333,6 +336,7 @@ def render_html(inputs: ReportInputs) -> str:
         body.append(html_table(*_load_rows(inputs.runs)))
         if stage_rows(inputs.runs):
             body += [f"<h3>{escape(STAGES_TITLE)}</h3>", html_table(STAGE_HEADER, stage_rows(inputs.runs))]
+        body += [f"<p>Padding: {escape(line)}</p>" for line in padding_lines(inputs.runs)]
         body += _lengths_html(inputs)
         body += [f"<p>Trace: {escape(line)}</p>" for line in trace_lines(inputs.runs)]
         body += [f'<p class="fail">Sent late: {escape(line)}</p>' for line in late_lines(inputs.runs)]

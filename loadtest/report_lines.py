@@ -113,6 +113,21 @@ def between_steps_note(result: LoadResult) -> str | None:
     return f"{result.label}: {said}" if said else None
 
 
+def padding_lines(runs: list[LoadRun]) -> list[str]:
+    """How each run's requests were sent where the data is padded, once a run (`LoadResult.padding_note`: which
+    inputs each length input cut, or why none was cut), as `quantserve loadtest` printed it before the load; and,
+    where several inputs cut them, whose lengths the per-length table counts. Neither was in the report nor the
+    results before session 60: a reader could not tell the requests had been cut at all."""
+    lines: dict[str, None] = {}
+    for run in runs:
+        for r in run.results:
+            counted = r.lengths.length_input if r.lengths and r.lengths.not_counted else None
+            table = f"; the lengths per request below are those input '{counted}' cut" if counted else ""
+            if r.padding_note:
+                lines[f"{run.name}: {r.padding_note}{table}"] = None
+    return list(lines)
+
+
 LENGTH_TITLE = "Per request length (requests cut to their real length went at several; the row above pools them)"
 LENGTH_HEADER = ["step", "length", "requests", "share", "p50 ms", "p99 ms"]
 

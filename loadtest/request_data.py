@@ -236,13 +236,28 @@ def sent_lengths(data: TensorData, batches: list[dict[str, np.ndarray]], served:
     """Each of `batches`' length as `request_batches` built it from `data`: its padded inputs' axis-1 width where the
     run cuts them to the request's own length (`trim_padding`); 0 each where it sends them uncut. Recorded per request
     (`recording_files.LENGTH_COLUMN`): a run of mixed lengths is summed up per length (`loadtest.length_figures`).
-    With one length input per padded axis, the first axis cut is the one recorded."""
-    axes = padding_axes(data.arrays) if served is not None and not data.requests.whole else []
-    for axis in axes:
+    With one length input per padded axis, the first that cuts (`cut_inputs`' first) is the one recorded."""
+    cuts = cut_inputs(data, served)
+    if not cuts:
+        return [0] * len(batches)
+    counted = next(iter(cuts.values()))[0]
+    return [int(batch[counted].shape[1]) for batch in batches]
+
+
+def cut_inputs(data: TensorData, served: ServedInputs | None) -> dict[str, list[str]]:
+    """The inputs the requests are cut to their own length (`trim_padding`), by the input that marks each padded
+    axis (a length input or a mask), in `padding_axes`' order: nagisa's `{'char_len': ['uni', …], 'word_len':
+    ['pos_wid', …]}`; {} where none is (no padding, a model that takes them at a fixed length, whole requests, a
+    served model not known). Recorded with each step (`results.LoadResult.cut_by`): the note that said so was only
+    printed, and nothing in the results said the requests had been cut, nor by which input (session 60)."""
+    if served is None or data.requests.whole:
+        return {}
+    cuts: dict[str, list[str]] = {}
+    for axis in padding_axes(data.arrays):
         padded = padded_inputs(data.arrays, axis)
-        if padded and served is not None and fixed_length_input(padded, served) is None:
-            return [int(batch[padded[0]].shape[1]) for batch in batches]
-    return [0] * len(batches)
+        if padded and fixed_length_input(padded, served) is None:
+            cuts[axis.name] = padded
+    return cuts
 
 
 def sample_note(source: Path | str, rows: int, sizes: Collection[int]) -> str | None:

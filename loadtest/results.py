@@ -154,6 +154,12 @@ class LoadResult:
     # requests cut to their real length went at 2 or more lengths: each length's (or range's) share, p50, p99
     # (`loadtest.length_figures`; None: one length, uncut, or an older file)
     lengths: LengthFigures | None = None
+    # how the requests' padding was sent: each input that marks a padded axis (a length input, a mask) and the inputs
+    # it cut to the request's own length (`request_data.cut_inputs`; {}: none cut; None: not read, or an older file),
+    # and the line that says so, as printed before the load (`request_data.padding_note`; None: no padding to speak
+    # of). Only printed before session 60: the results did not say the requests had been cut, nor by which input
+    cut_by: dict[str, list[str]] | None = None
+    padding_note: str | None = None
 
     @property
     def latency_p50_ms(self) -> float:

@@ -246,7 +246,9 @@ def _summarize(
         deadline_silence=deadline_silence(samples, window.start),
         request_timeout_s=settings.request_timeout_s,
         queue_delay_s=settings.queue_delay_s,
-        lengths=length_figures(samples),
+        lengths=length_figures(samples, list(settings.cut_by or {})),
+        cut_by=settings.cut_by,
+        padding_note=settings.padding_note,
     )
 
 
