@@ -120,7 +120,7 @@ def test_a_soak_says_the_sample_of_a_large_data_file_as_a_plain_run_does(
     monkeypatch.setattr(harness, "_check_model_ready", ready)
     soaked: list[str] = []
 
-    def fake_soak(settings: Any, out: Any, server_pid: Any = None) -> Any:
+    def fake_soak(settings: Any, out: Any, server_pid: Any = None, restarted: Any = None) -> Any:
         soaked.append(settings.label)
         return soak.SoakResult("m", 10.0, 4, 10, 0, 1.0, 1.0, 0.0, 0.0, 20.0, True, 1.0, 1.0, 0.0)
 

@@ -80,7 +80,7 @@ def test_a_duration_from_a_config_file_or_the_environment_is_left_unused_by_a_so
     monkeypatch.setattr(harness, "check_ready", lambda settings: [])
     soaked: list[float] = []
 
-    def fake_soak(settings: Any, out: Any, server_pid: Any = None) -> Any:
+    def fake_soak(settings: Any, out: Any, server_pid: Any = None, restarted: Any = None) -> Any:
         soaked.append(settings.duration_s)
         return soak.SoakResult("m", 10.0, 4, 10, 0, 1.0, 1.0, 0.0, 0.0, 20.0, True, 1.0, 1.0, 0.0)
 
