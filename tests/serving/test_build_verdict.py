@@ -19,7 +19,7 @@ def test_each_missed_check_is_one_line_naming_the_flag_that_shipped_it() -> None
     assert lines == [
         "missed its drift budget as a stream fed its own state: output 'y': top-1 agreement 0.95 < budget 0.99 "
         "(and 1 more); shipped with --keep-failing",
-        "was not faster than FP32 at optimize (0.87×); shipped with --allow-slower",
+        "was slower than FP32 at optimize (0.87×); shipped with --allow-slower",
     ]
 
 

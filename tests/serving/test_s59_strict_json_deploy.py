@@ -33,7 +33,7 @@ def test_deploy_of_a_slower_build_whose_min_speedup_is_null_says_its_speedup(tmp
     manifest = _read_back(tmp_path / "b", {"holds": True, "violations": [], "speed": slower})
     assert manifest.verification is not None and manifest.verification["speed"]["min_speedup"] is None
     assert missed_checks(manifest.verification) == [
-        "was not faster than FP32 at optimize (1.05×); shipped with --allow-slower"
+        "was not shown faster than FP32 at optimize (1.05× FP32); shipped with --allow-slower"
     ]
     deploy(tmp_path / "b", tmp_path / "repo", "slow_int8", max_batch=8)
     assert (tmp_path / "repo" / "slow_int8" / "1" / "deploy.json").is_file()
