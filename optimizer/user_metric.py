@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import math
+import os
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -47,10 +48,13 @@ class UserMetric:
             raise QuantserveError(f"--metric '{spec}': expected package.module:function")
         try:
             with _prints_to_stderr():
-                module = importlib.import_module(module_name)
+                module = _import_here_too(module_name)
                 function = getattr(module, attr, None)
         except (Exception, SystemExit) as exc:  # ImportError, or whatever the module raises (or exits) while importing
             detail = _raised(exc) if isinstance(exc, SystemExit) else str(exc)
+            if _not_found(exc, module_name):
+                here = os.getcwd()
+                detail += f"; looked on the import path and in the current folder {here}; put its folder on PYTHONPATH"
             raise QuantserveError(f"--metric '{spec}': cannot import {module_name} ({detail})") from exc
         if not callable(function):
             raise QuantserveError(f"--metric '{spec}': {module_name} has no function '{attr}'")
@@ -95,6 +99,34 @@ class UserMetric:
                 f"--metric '{self.spec}' returned higher_is_better {higher!r}; expected True or False (a bool)"
             )
         return bool(higher)
+
+
+def _import_here_too(module_name: str) -> Any:
+    """The module `--metric` names, looked for in the current folder too where the import path has none of it.
+
+    `python -m quantserve` puts the current folder on the import path, the `quantserve` console script does not: run
+    from the folder holding mhcmetric.py, `--metric mhcmetric:pearson` read "cannot import mhcmetric" (session 60's
+    probe). The folder is appended (an installed module of the same name still comes first) for this import only, so
+    nothing else the run imports is shadowed by a file that happens to lie where it was started."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        here = os.getcwd()
+        if not _not_found(exc, module_name) or here in sys.path:
+            raise
+        sys.path.append(here)
+        try:
+            importlib.invalidate_caches()  # a finder cached before the module was written would not see it
+            return importlib.import_module(module_name)
+        finally:
+            sys.path.remove(here)
+
+
+def _not_found(exc: BaseException, module_name: str) -> bool:
+    """`exc` says the named module (or its top package) is nowhere, not that something it imports is missing."""
+    if not isinstance(exc, ModuleNotFoundError) or not exc.name:
+        return False
+    return module_name == exc.name or module_name.startswith(f"{exc.name}.")
 
 
 @contextlib.contextmanager
