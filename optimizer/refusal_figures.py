@@ -17,6 +17,7 @@ from typing import Any
 from optimizer.drift_budget import BUDGET_FLAGS, DriftBudget
 from optimizer.drift_checks import CHECKS, DriftReport
 from optimizer.image_scale import scale_words
+from optimizer.user_metric import NONFINITE_SCORE
 from quantserve.metrics import beyond
 
 METRIC_FIELD = "max_metric_drop"  # the budget a --metric's relative drop is judged against
@@ -46,6 +47,8 @@ def miss_words(verification: Mapping[str, Any]) -> str:
 def _flag_words(violation: Mapping[str, Any], outputs: Mapping[str, Any]) -> str:
     """The flag that sets a missed check and its value ("--min-psnr-worst 40"), with the samples under a worst
     sample's PSNR floor; "" for a check no flag loosens (NaN where FP32 is finite, a channel FP32 never turns on)."""
+    if violation["metric"] == NONFINITE_SCORE:  # the metric read NaN on INT8's outputs: no drop a flag could allow
+        return ""
     field = METRIC_FIELD if violation.get("scope") == "metric" else CHECKS.get(violation["metric"], ("", ""))[1]
     if field not in BUDGET_FLAGS:
         return ""

@@ -23,9 +23,22 @@ from optimizer.drift_checks import DriftReport, Violation, normalized_slack
 from quantserve.errors import QuantserveError
 from quantserve.metrics import beyond
 
+NONFINITE_SCORE = "nonfinite_score"  # a candidate's violation: the metric NaN or infinite on its outputs
+
 
 class MetricError(QuantserveError):
     """The user's metric failed or returned no number: their error, whatever the model (never a scheme's failure)."""
+
+
+class MetricNotFinite(MetricError):
+    """The metric returned NaN or an infinity (`value`). On FP32's outputs it can judge nothing: the user's error, one
+    line. On a candidate's, that candidate fails the metric and the search goes on (`add_user_metric`): static Q/DQ
+    of every op made an MHC binding predictor's answers constant, Pearson read nan, and optimize exited 2 where the
+    dynamic candidate held (session 60)."""
+
+    def __init__(self, message: str, value: float) -> None:
+        super().__init__(message)
+        self.value = value
 
 
 @dataclass(frozen=True)
@@ -74,10 +87,12 @@ class UserMetric:
             value, higher = result.get("value"), self._direction(result.get("higher_is_better", True))
         number = _finite(value)
         if number is None:
-            raise MetricError(
+            message = (
                 f"--metric '{self.spec}' returned {result!r}; expected a finite number or "
                 "{'value': finite number, 'higher_is_better': bool}"
             )
+            real = _nonfinite(value)
+            raise MetricError(message) if real is None else MetricNotFinite(message, real)
         return number, higher
 
     def _no_labels(self, labels: np.ndarray | None) -> str:
@@ -154,6 +169,13 @@ def _finite(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _nonfinite(value: Any) -> float | None:
+    """`value` as a float where it is a NaN or an infinity (a float's: an int beyond float's range is no score)."""
+    if isinstance(value, (float, np.floating)) and not math.isfinite(value):
+        return float(value)
+    return None
+
+
 @dataclass(frozen=True)
 class MetricComparison:
     """The user's metric on the reference (FP32) outputs and on a candidate's, and the candidate's relative drop."""
@@ -188,8 +210,11 @@ def compare_user_metric(
 ) -> MetricComparison:
     """Score the reference's and the candidate's outputs with the user's metric (the reference's direction counts);
     `fp32_score`: the reference's score already taken on these outputs and labels (the INT8 search's, up front)."""
-    fp32, higher = fp32_score or metric.score(reference, labels)
-    other, _ = metric.score(candidate, labels)
+    fp32, higher = fp32_score or metric.score(reference, labels)  # FP32's NaN: one line (it can judge nothing)
+    try:
+        other, _ = metric.score(candidate, labels)
+    except MetricNotFinite as unscored:  # the candidate's: it fails the metric (`add_user_metric`)
+        other = unscored.value
     return MetricComparison(metric.spec, fp32, other, higher, labels is not None)
 
 
@@ -205,6 +230,9 @@ def add_user_metric(
     """Score FP32 and INT8 with the user's metric, record both, and judge the relative drop against the budget
     (`fp32_score`: FP32's, where already taken: `compare_user_metric`)."""
     compared = compare_user_metric(metric, reference, candidate, labels, fp32_score)
+    if not math.isfinite(compared.candidate):
+        _add_unscored(report, metric, compared, candidate, budget.max_metric_drop)
+        return
     relative, limit = compared.relative_drop, budget.max_metric_drop
     report.user_metric = {
         "spec": metric.spec,
@@ -222,6 +250,57 @@ def add_user_metric(
     if beyond(relative, limit, False):
         report.violations.append(metric_violation(metric.spec, relative, limit))
         report.rank()
+
+
+def _add_unscored(
+    report: DriftReport,
+    metric: UserMetric,
+    compared: MetricComparison,
+    candidate: dict[str, np.ndarray],
+    limit: float,
+) -> None:
+    """The candidate whose outputs the metric scored NaN or infinite: it fails the metric, recorded with the reason,
+    and ranks as one that lost the whole score (a relative drop of 1)."""
+    why = unscored_words(compared.candidate, candidate)
+    report.user_metric = {
+        "spec": metric.spec,
+        "fp32": compared.reference,
+        "int8": compared.candidate,  # written as null: not a number to judge by
+        "higher_is_better": compared.higher_is_better,
+        "relative_drop": None,
+        "max_relative_drop": limit,
+        "failed": f"{metric.spec} {why}",
+        **({} if compared.labelled else {"no_labels": metric.no_labels_note()}),
+    }
+    report.slacks.append(normalized_slack(1.0, limit, higher_is_better=False))
+    failed = MetricUnscored(metric.spec, NONFINITE_SCORE, math.nan, limit, False, scope="metric", where=why)
+    report.violations.append(failed)
+    report.rank()
+
+
+def unscored_words(value: float, candidate: Mapping[str, np.ndarray]) -> str:
+    """Why a candidate has no score: "returned nan on this candidate's outputs (they are all one value: a correlation
+    or a normalized score of them is undefined)"."""
+    numbers = [np.asarray(v) for v in candidate.values() if np.asarray(v).dtype.kind in "biuf"]  # no string outputs
+    constant = all(v.size > 1 and np.ptp(v.astype(np.float64)) == 0 for v in numbers)
+    nonfinite = any(not np.isfinite(v).all() for v in numbers if v.dtype.kind == "f")
+    if constant and numbers:
+        cause = " (they are all one value: a correlation or a normalized score of them is undefined)"
+    elif nonfinite:
+        cause = " (they hold NaN or infinite values)"
+    else:
+        cause = ""
+    return f"returned {value:g} on this candidate's outputs{cause}"
+
+
+@dataclass(frozen=True)
+class MetricUnscored(Violation):
+    """The user's metric NaN or infinite on a candidate's outputs while finite on FP32's: no drop to weigh against
+    --max-metric-drop, the candidate fails the metric (`where` says why)."""
+
+    def line(self, kind: str = "") -> str:
+        """E.g. "metric 'm:pearson': returned nan on this candidate's outputs (…); it fails the metric"."""
+        return f"{self.scope} '{self.output}': {self.where}; it fails the metric"
 
 
 def metric_violation(spec: str, relative_drop: float, limit: float) -> Violation:

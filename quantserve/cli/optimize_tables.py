@@ -114,9 +114,12 @@ def print_verification(verification: dict[str, Any], console: Any = None, compar
     overall = [["samples", _fmt(verification.get("samples")), ""]]
     user = verification.get("metric")
     if user:
-        value = side_by_side(float(user["fp32"]), float(user["int8"]))  # "15.458 → 15.460", not "15.46 → 15.46"
-        if user.get("relative_drop") is None:  # labels=None and both alike: no evidence (the note says why)
+        if user.get("failed"):  # NaN or infinite on INT8's outputs (`optimizer.user_metric.add_user_metric`)
+            value = f"{_fmt(user['fp32'])} → failed: {user['failed']}"
+        elif user.get("relative_drop") is None:  # labels=None and both alike: no evidence (the note says why)
             value = f"not scored (labels=None; {_fmt(user['fp32'])} for both)"
+        else:
+            value = side_by_side(float(user["fp32"]), float(user["int8"]))  # "15.458 → 15.460", not "15.46 → 15.46"
         overall.append([user["spec"], value, f"drop ≤ {_fmt(budget.get('max_metric_drop'))}"])
     if verification.get("speed"):
         overall.append(_speed_row(verification["speed"]))
