@@ -208,9 +208,9 @@ def test_a_second_interrupt_while_locust_stops_ends_the_wait_and_kills_it(
     monkeypatch.setattr(harness, "locust_command", lambda *_: [sys.executable, "-c", stubborn + "time.sleep(60)"])
     settings = LoadSettings("127.0.0.1:1", "m", tmp_path / "d.npz", duration_s=60.0)
     record_dir = tmp_path / "raw"
-    returned = threading.Event()
-    ctrl_c = threading.Thread(target=_press_ctrl_c_twice, args=(record_dir / "locust.log", returned), daemon=True)
-    started = time.monotonic()
+    returned, pressed = threading.Event(), []
+    args = (record_dir / "locust.log", returned, pressed)
+    ctrl_c = threading.Thread(target=_press_ctrl_c_twice, args=args, daemon=True)
     ctrl_c.start()
     with pytest.raises(KeyboardInterrupt):
         try:
@@ -222,17 +222,19 @@ def test_a_second_interrupt_while_locust_stops_ends_the_wait_and_kills_it(
         time.sleep(0.1)
     except KeyboardInterrupt:
         pass
-    assert time.monotonic() - started < locust_processes.STOP_GRACE_S / 2
+    # from the first Ctrl-C, not from the start: a loaded machine took 12 s to start the stand-in (CI, session 60)
+    assert pressed and time.monotonic() - pressed[0] < locust_processes.STOP_GRACE_S / 2
     assert (record_dir / "locust.log").read_text().strip() == "up"
     assert not [p for p in psutil.process_iter(["cmdline"]) if stubborn in " ".join(p.info["cmdline"] or [])]
 
 
-def _press_ctrl_c_twice(log: Path, returned: threading.Event) -> None:
+def _press_ctrl_c_twice(log: Path, returned: threading.Event, pressed: list[float]) -> None:
     """Ctrl-C once the stand-in Locust is up (ignoring SIGTERM), and again while the harness waits for it to stop
-    (not once it has `returned`)."""
+    (not once it has `returned`); `pressed` gets the first press's time."""
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and not (log.is_file() and log.read_text().strip() == "up"):
         time.sleep(0.05)
+    pressed.append(time.monotonic())
     _thread.interrupt_main()
     if not returned.wait(1.0):  # well inside the harness's grace for Locust to stop
         _thread.interrupt_main()
