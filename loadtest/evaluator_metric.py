@@ -3,17 +3,27 @@
 A function called with labels=None (the data file has none) says so once, beside each variant; one that then scored
 the reference and a variant alike showed nothing about the variant and is recorded as not scored
 (`optimizer.user_metric.MetricComparison.scored`): a macro-F1's 0 → 0 read as a drop of 0 within budget (session 59).
+A variant the function scores NaN or infinite (a correlation of answers that are all one value) fails the metric
+with the reason, the others still judged: evaluate had stopped with exit 2, as optimize's search had (session 60).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from loadtest.accuracy_results import VariantAccuracy
 from optimizer.drift_budget import DriftBudget
-from optimizer.user_metric import MetricComparison, UserMetric, metric_notes, metric_violation
+from optimizer.user_metric import (
+    MetricComparison,
+    MetricNotFinite,
+    UserMetric,
+    metric_notes,
+    metric_violation,
+    unscored_words,
+)
 from quantserve import metrics
 
 
@@ -32,7 +42,7 @@ def score_user_metric(
         v.model: MetricComparison(
             metric.spec,
             expected,
-            expected if v.model == reference else metric.score(outputs[v.model], labels)[0],
+            expected if v.model == reference else _score(metric, outputs[v.model], labels),
             higher,
             labels is not None,
         )
@@ -46,6 +56,13 @@ def score_user_metric(
         if variant.model == reference:
             continue
         variant.notes.extend(metric_notes(variant.user_metric))
+        value = compared[variant.model].candidate
+        if not math.isfinite(value):  # no drop to weigh: it fails the metric, said with why
+            failed = f"metric '{metric.spec}': {unscored_words(value, outputs[variant.model], 'variant')}"
+            variant.user_metric.update(relative_drop=None, failed=failed)
+            words = f"{failed}; it fails the metric"
+            (variant.violations if limit is not None else variant.notes).append(words)
+            continue
         drop = compared[variant.model].relative_drop
         if scored and limit is not None and metrics.beyond(drop, limit, False):
             variant.violations.append(metric_violation(metric.spec, drop, limit).line())
@@ -65,3 +82,12 @@ def _record(
         **({} if scored else {"scored": False}),
         **({} if labels is not None else {"no_labels": metric.no_labels_note()}),
     }
+
+
+def _score(metric: UserMetric, outputs: dict[str, np.ndarray], labels: np.ndarray | None) -> float:
+    """`metric`'s score of a variant's outputs; NaN or infinite where it returned so (`MetricNotFinite`), for the
+    caller to fail that variant alone (the reference's own NaN stays one error line: it can judge nothing)."""
+    try:
+        return metric.score(outputs, labels)[0]
+    except MetricNotFinite as unscored:
+        return unscored.value

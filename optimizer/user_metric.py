@@ -278,7 +278,7 @@ def _add_unscored(
     report.rank()
 
 
-def unscored_words(value: float, candidate: Mapping[str, np.ndarray]) -> str:
+def unscored_words(value: float, candidate: Mapping[str, np.ndarray], whose: str = "candidate") -> str:
     """Why a candidate has no score: "returned nan on this candidate's outputs (they are all one value: a correlation
     or a normalized score of them is undefined)"."""
     numbers = [np.asarray(v) for v in candidate.values() if np.asarray(v).dtype.kind in "biuf"]  # no string outputs
@@ -290,7 +290,7 @@ def unscored_words(value: float, candidate: Mapping[str, np.ndarray]) -> str:
         cause = " (they hold NaN or infinite values)"
     else:
         cause = ""
-    return f"returned {value:g} on this candidate's outputs{cause}"
+    return f"returned {value:g} on this {whose}'s outputs{cause}"
 
 
 @dataclass(frozen=True)
