@@ -3,13 +3,13 @@
 A function called with labels=None (the data file has none) says so once, beside each variant; one that then scored
 the reference and a variant alike showed nothing about the variant and is recorded as not scored
 (`optimizer.user_metric.MetricComparison.scored`): a macro-F1's 0 → 0 read as a drop of 0 within budget (session 59).
-A variant the function scores NaN or infinite (a correlation of answers that are all one value) fails the metric
-with the reason, the others still judged: evaluate had stopped with exit 2, as optimize's search had (session 60).
+A variant the function scores NaN or infinite (a correlation of answers that are all one value), or raises on (sklearn
+on such answers), fails the metric with the reason, the others still judged: evaluate had stopped with exit 2, as
+optimize's search had (sessions 60 and 61).
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -18,8 +18,8 @@ from loadtest.accuracy_results import VariantAccuracy
 from optimizer.drift_budget import DriftBudget
 from optimizer.user_metric import (
     MetricComparison,
-    MetricNotFinite,
     UserMetric,
+    compare_user_metric,
     metric_notes,
     metric_violation,
     unscored_words,
@@ -37,17 +37,7 @@ def score_user_metric(
 ) -> None:
     """The user's task metric on every variant's served outputs beside the reference's; with `budget`, a relative
     drop beyond `max_metric_drop` is a violation like any output's (the same rule `optimize` applies)."""
-    expected, higher = metric.score(outputs[reference], labels)  # once: the user's function may be slow
-    compared = {
-        v.model: MetricComparison(
-            metric.spec,
-            expected,
-            expected if v.model == reference else _score(metric, outputs[v.model], labels),
-            higher,
-            labels is not None,
-        )
-        for v in variants
-    }
+    compared = _compared(variants, outputs, reference, metric, labels)
     others = [c.scored for model, c in compared.items() if model != reference]
     limit = budget.max_metric_drop if budget is not None else None
     for variant in variants:
@@ -56,9 +46,9 @@ def score_user_metric(
         if variant.model == reference:
             continue
         variant.notes.extend(metric_notes(variant.user_metric))
-        value = compared[variant.model].candidate
-        if not math.isfinite(value):  # no drop to weigh: it fails the metric, said with why
-            failed = f"metric '{metric.spec}': {unscored_words(value, outputs[variant.model], 'variant')}"
+        unscored = compared[variant.model].unscored
+        if unscored:  # no drop to weigh: it fails the metric, said with why
+            failed = f"metric '{metric.spec}': {unscored_words(unscored, outputs[variant.model], 'variant')}"
             variant.user_metric.update(relative_drop=None, failed=failed)
             words = f"{failed}; it fails the metric"
             (variant.violations if limit is not None else variant.notes).append(words)
@@ -66,6 +56,25 @@ def score_user_metric(
         drop = compared[variant.model].relative_drop
         if scored and limit is not None and metrics.beyond(drop, limit, False):
             variant.violations.append(metric_violation(metric.spec, drop, limit).line())
+
+
+def _compared(
+    variants: list[VariantAccuracy],
+    outputs: dict[str, dict[str, np.ndarray]],
+    reference: str,
+    metric: UserMetric,
+    labels: np.ndarray | None,
+) -> dict[str, MetricComparison]:
+    """Every variant's score beside the reference's, by model; a variant the metric scores NaN or raises on is
+    `unscored` (it fails the metric), while the reference's own NaN or raise is one error line: it judges nothing."""
+    expected, higher = metric.score(outputs[reference], labels)  # once: the user's function may be slow
+    compared = {
+        v.model: compare_user_metric(metric, outputs[reference], outputs[v.model], labels, (expected, higher))
+        for v in variants
+        if v.model != reference
+    }
+    compared[reference] = MetricComparison(metric.spec, expected, expected, higher, labels is not None)
+    return compared
 
 
 def _record(
@@ -82,12 +91,3 @@ def _record(
         **({} if scored else {"scored": False}),
         **({} if labels is not None else {"no_labels": metric.no_labels_note()}),
     }
-
-
-def _score(metric: UserMetric, outputs: dict[str, np.ndarray], labels: np.ndarray | None) -> float:
-    """`metric`'s score of a variant's outputs; NaN or infinite where it returned so (`MetricNotFinite`), for the
-    caller to fail that variant alone (the reference's own NaN stays one error line: it can judge nothing)."""
-    try:
-        return metric.score(outputs, labels)[0]
-    except MetricNotFinite as unscored:
-        return unscored.value

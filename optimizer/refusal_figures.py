@@ -47,7 +47,7 @@ def miss_words(verification: Mapping[str, Any]) -> str:
 def _flag_words(violation: Mapping[str, Any], outputs: Mapping[str, Any]) -> str:
     """The flag that sets a missed check and its value ("--min-psnr-worst 40"), with the samples under a worst
     sample's PSNR floor; "" for a check no flag loosens (NaN where FP32 is finite, a channel FP32 never turns on)."""
-    if violation["metric"] == NONFINITE_SCORE:  # the metric read NaN on INT8's outputs: no drop a flag could allow
+    if violation["metric"] == NONFINITE_SCORE:  # no score on INT8's outputs (NaN, or it raised): no drop to allow
         return ""
     field = METRIC_FIELD if violation.get("scope") == "metric" else CHECKS.get(violation["metric"], ("", ""))[1]
     if field not in BUDGET_FLAGS:

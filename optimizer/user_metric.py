@@ -23,21 +23,25 @@ from optimizer.drift_checks import DriftReport, Violation, normalized_slack
 from quantserve.errors import QuantserveError
 from quantserve.metrics import beyond
 
-NONFINITE_SCORE = "nonfinite_score"  # a candidate's violation: the metric NaN or infinite on its outputs
+# A candidate's violation: the metric gave no score on its outputs (NaN, infinite, or it raised). The name and value
+# are session 60's, when NaN was the only way: verification records written since carry it.
+NONFINITE_SCORE = "nonfinite_score"
 
 
 class MetricError(QuantserveError):
     """The user's metric failed or returned no number: their error, whatever the model (never a scheme's failure)."""
 
 
-class MetricNotFinite(MetricError):
-    """The metric returned NaN or an infinity (`value`). On FP32's outputs it can judge nothing: the user's error, one
-    line. On a candidate's, that candidate fails the metric and the search goes on (`add_user_metric`): static Q/DQ
-    of every op made an MHC binding predictor's answers constant, Pearson read nan, and optimize exited 2 where the
-    dynamic candidate held (session 60)."""
+class MetricNoScore(MetricError):
+    """The metric gave no score on these outputs: it returned NaN or an infinity (`value`), or raised (`value` NaN);
+    `did` says which ("returned nan", "raised ValueError: …"). On FP32's outputs it can judge nothing: the user's
+    error, one line. On a candidate's, that candidate fails the metric and the search goes on (`_score_candidate`):
+    static Q/DQ of every op made an MHC binding predictor's answers constant, Pearson read nan, and optimize exited 2
+    where the dynamic candidate held (session 60); sklearn's metrics raise on such answers instead (session 61)."""
 
-    def __init__(self, message: str, value: float) -> None:
+    def __init__(self, message: str, did: str, value: float = math.nan) -> None:
         super().__init__(message)
+        self.did = did
         self.value = value
 
 
@@ -81,7 +85,8 @@ class UserMetric:
         # The user's code: their error, in one line. sys.exit() in it ended evaluate/optimize silently with its code;
         # KeyboardInterrupt (a BaseException too) still interrupts.
         except (Exception, SystemExit) as exc:
-            raise MetricError(f"--metric '{self.spec}' raised {_raised(exc)}{self._no_labels(labels)}") from exc
+            message = f"--metric '{self.spec}' raised {_raised(exc)}{self._no_labels(labels)}"
+            raise MetricNoScore(message, "raised " + " ".join(_raised(exc).split())) from exc  # one line in a table
         value, higher = result, True
         if isinstance(result, Mapping):
             value, higher = result.get("value"), self._direction(result.get("higher_is_better", True))
@@ -92,7 +97,7 @@ class UserMetric:
                 "{'value': finite number, 'higher_is_better': bool}"
             )
             real = _nonfinite(value)
-            raise MetricError(message) if real is None else MetricNotFinite(message, real)
+            raise MetricError(message) if real is None else MetricNoScore(message, f"returned {real:g}", real)
         return number, higher
 
     def _no_labels(self, labels: np.ndarray | None) -> str:
@@ -185,6 +190,7 @@ class MetricComparison:
     candidate: float
     higher_is_better: bool
     labelled: bool = True  # the function was given labels (False: labels=None)
+    unscored: str = ""  # what the metric did instead of scoring the candidate ("returned nan", "raised …"): it fails
 
     @property
     def scored(self) -> bool:
@@ -210,12 +216,20 @@ def compare_user_metric(
 ) -> MetricComparison:
     """Score the reference's and the candidate's outputs with the user's metric (the reference's direction counts);
     `fp32_score`: the reference's score already taken on these outputs and labels (the INT8 search's, up front)."""
-    fp32, higher = fp32_score or metric.score(reference, labels)  # FP32's NaN: one line (it can judge nothing)
+    fp32, higher = fp32_score or metric.score(reference, labels)  # FP32's NaN or raise: one line (it judges nothing)
+    other, unscored = _score_candidate(metric, candidate, labels)
+    return MetricComparison(metric.spec, fp32, other, higher, labels is not None, unscored)
+
+
+def _score_candidate(
+    metric: UserMetric, candidate: dict[str, np.ndarray], labels: np.ndarray | None
+) -> tuple[float, str]:
+    """(score, "") of the candidate's outputs, or (NaN or the infinity returned, what the metric did instead) where
+    it gave none (`MetricNoScore`): that candidate fails the metric (`add_user_metric`), the others are judged."""
     try:
-        other, _ = metric.score(candidate, labels)
-    except MetricNotFinite as unscored:  # the candidate's: it fails the metric (`add_user_metric`)
-        other = unscored.value
-    return MetricComparison(metric.spec, fp32, other, higher, labels is not None)
+        return metric.score(candidate, labels)[0], ""
+    except MetricNoScore as unscored:
+        return unscored.value, unscored.did
 
 
 def add_user_metric(
@@ -230,7 +244,7 @@ def add_user_metric(
     """Score FP32 and INT8 with the user's metric, record both, and judge the relative drop against the budget
     (`fp32_score`: FP32's, where already taken: `compare_user_metric`)."""
     compared = compare_user_metric(metric, reference, candidate, labels, fp32_score)
-    if not math.isfinite(compared.candidate):
+    if compared.unscored:
         _add_unscored(report, metric, compared, candidate, budget.max_metric_drop)
         return
     relative, limit = compared.relative_drop, budget.max_metric_drop
@@ -259,9 +273,9 @@ def _add_unscored(
     candidate: dict[str, np.ndarray],
     limit: float,
 ) -> None:
-    """The candidate whose outputs the metric scored NaN or infinite: it fails the metric, recorded with the reason,
-    and ranks as one that lost the whole score (a relative drop of 1)."""
-    why = unscored_words(compared.candidate, candidate)
+    """The candidate whose outputs the metric gave no score (NaN, infinite, or it raised): it fails the metric,
+    recorded with the reason, and ranks as one that lost the whole score (a relative drop of 1)."""
+    why = unscored_words(compared.unscored, candidate)
     report.user_metric = {
         "spec": metric.spec,
         "fp32": compared.reference,
@@ -278,9 +292,10 @@ def _add_unscored(
     report.rank()
 
 
-def unscored_words(value: float, candidate: Mapping[str, np.ndarray], whose: str = "candidate") -> str:
-    """Why a candidate has no score: "returned nan on this candidate's outputs (they are all one value: a correlation
-    or a normalized score of them is undefined)"."""
+def unscored_words(did: str, candidate: Mapping[str, np.ndarray], whose: str = "candidate") -> str:
+    """Why a candidate has no score, from what the metric `did` ("returned nan", "raised ValueError: …"): "returned
+    nan on this candidate's outputs (they are all one value: a correlation or a normalized score of them is
+    undefined)"."""
     numbers = [np.asarray(v) for v in candidate.values() if np.asarray(v).dtype.kind in "biuf"]  # no string outputs
     constant = all(v.size > 1 and np.ptp(v.astype(np.float64)) == 0 for v in numbers)
     nonfinite = any(not np.isfinite(v).all() for v in numbers if v.dtype.kind == "f")
@@ -290,13 +305,13 @@ def unscored_words(value: float, candidate: Mapping[str, np.ndarray], whose: str
         cause = " (they hold NaN or infinite values)"
     else:
         cause = ""
-    return f"returned {value:g} on this {whose}'s outputs{cause}"
+    return f"{did} on this {whose}'s outputs{cause}"
 
 
 @dataclass(frozen=True)
 class MetricUnscored(Violation):
-    """The user's metric NaN or infinite on a candidate's outputs while finite on FP32's: no drop to weigh against
-    --max-metric-drop, the candidate fails the metric (`where` says why)."""
+    """The user's metric NaN, infinite or raising on a candidate's outputs while it scored FP32's: no drop to weigh
+    against --max-metric-drop, the candidate fails the metric (`where` says why)."""
 
     def line(self, kind: str = "") -> str:
         """E.g. "metric 'm:pearson': returned nan on this candidate's outputs (…); it fails the metric"."""

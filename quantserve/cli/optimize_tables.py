@@ -114,7 +114,7 @@ def print_verification(verification: dict[str, Any], console: Any = None, compar
     overall = [["samples", _fmt(verification.get("samples")), ""]]
     user = verification.get("metric")
     if user:
-        if user.get("failed"):  # NaN or infinite on INT8's outputs (`optimizer.user_metric.add_user_metric`)
+        if user.get("failed"):  # NaN, infinite or raising on INT8's outputs (`optimizer.user_metric.add_user_metric`)
             value = f"{_fmt(user['fp32'])} → failed: {user['failed']}"
         elif user.get("relative_drop") is None:  # labels=None and both alike: no evidence (the note says why)
             value = f"not scored (labels=None; {_fmt(user['fp32'])} for both)"
