@@ -34,8 +34,8 @@ tensors are never quantized (`optimizer.quant_exclusions`). Whatever comes out, 
 tried, measured and kept, so the pipeline can refuse a model that misses the budget or is not faster with one line.
 
 Its parts: the schemes (`optimizer.int8_schemes`), how a built model is measured (`optimizer.int8_measure`),
-the refusals and the stage record (`optimizer.int8_verdict`), the second-round candidates
-(`optimizer.int8_fallbacks`).
+the refusals and the stage record (`optimizer.int8_verdict`, their words `optimizer.int8_refusal_words`), the
+second-round candidates (`optimizer.int8_fallbacks`).
 """
 
 from __future__ import annotations

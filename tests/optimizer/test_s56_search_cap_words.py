@@ -16,8 +16,8 @@ import pytest
 from optimizer.activation_outliers import ActivationOutliers
 from optimizer.drift_budget import BudgetExceeded
 from optimizer.drift_checks import Violation
+from optimizer.int8_refusal_words import search_cut_words
 from optimizer.int8_search import _SearchRun
-from optimizer.int8_verdict import search_cut_words
 from optimizer.refusal_figures import miss_words
 
 PICKER = Violation("probs", "channel_correlation_worst", 0.9793, 0.98)

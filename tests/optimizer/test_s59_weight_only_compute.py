@@ -17,9 +17,9 @@ from optimizer.compute_share import quantized_nodes
 from optimizer.drift_checks import Violation
 from optimizer.export import manifest_from_onnx
 from optimizer.int8_measure import SearchSettings
+from optimizer.int8_refusal_words import where_drift_is
 from optimizer.int8_schemes import ALONE_KEY, PRODUCTS_KEY, activation_products
 from optimizer.int8_search import SearchInt8
-from optimizer.int8_verdict import _where_drift_is
 from quantserve.artifact import Artifact
 from quantserve.data import TensorData
 
@@ -142,7 +142,7 @@ def test_a_refusal_names_the_narrower_compute_sets_missing_too() -> None:
         _missed("static_qdq_weighted", 0.9, {PRODUCTS_KEY: ["a", "b"]}),
         _missed("static_qdq_conv_only", 0.95, {ALONE_KEY: "Conv"}),
     ]
-    line = _where_drift_is(tried)  # type: ignore[arg-type]
+    line = where_drift_is(tried)  # type: ignore[arg-type]
     assert line.endswith(
         "static_qdq_compute, which quantizes them alone, misses it (output 'y': worst channel correlation 0.7 < "
         "budget 0.98), and so do static_qdq_weighted (2 compute nodes of no constant weight FP32: output 'y': worst "

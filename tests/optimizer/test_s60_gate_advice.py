@@ -111,7 +111,7 @@ def test_the_searchs_refusal_names_the_gate_its_closest_model_would_hold_under(t
     """swift-f0 (session 60): the INT8 search's own refusal ("no INT8 model holds the drift budget: … closest …")
     said nothing of the gate, where verification's line did: the closest candidate's measured advice goes with it."""
     from optimizer.int8_measure import Candidate
-    from optimizer.int8_verdict import _worst_line
+    from optimizer.int8_refusal_words import worst_line
 
     x = _inputs()
     reference = {"value": 100 * x + 200, "confidence": 1 / (1 + np.exp(-4 * x))}
@@ -121,5 +121,5 @@ def test_the_searchs_refusal_names_the_gate_its_closest_model_would_hold_under(t
     report.advice = gate_advice(reference, got, kinds, DriftBudget(), report)
     assert report.advice, "the gate should hold where FP32's confidence is high"
     closest = Candidate("static_qdq", tmp_path / "int8.onnx", [], report, None, 1.0)  # type: ignore[arg-type]
-    line = _worst_line(closest)
+    line = worst_line(closest)
     assert line.startswith("output 'value'") and line.endswith("rerun with --gate value=confidence"), line

@@ -1,0 +1,159 @@
+"""The words of the INT8 search's refusal lines: where the drift is once every compute node was kept FP32, the
+closest model's worst violation with the others named, what cut the mixed-precision search short and the advice
+that follows, how busy the machine was, and whether every candidate ran slower than FP32; and the record a drift
+refusal rests on. `optimizer.int8_verdict` decides when to refuse and puts these together.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from optimizer.cpu_clock import BUSY_SHARE
+from optimizer.int8_measure import DEFAULT_SEARCH_S, Candidate
+from optimizer.int8_schemes import ALONE_KEY, PRODUCTS_KEY, quantizes_compute_alone
+from optimizer.search_budget import BUDGET_FLAG
+
+DATA_MOVEMENT = "the drift is in the quantized data movement between them"
+
+
+def drift_record(closest: Candidate, tried: list[Candidate], mixed: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What a search's drift refusal rests on, for `optimize --json`: the closest model's scheme and violations,
+    the candidates tried (where the refusal has them), the mixed-precision search's record (the search adds the
+    outliers calibration saw: `SearchVerdict._outlier_record`)."""
+    return {
+        "refused_for": "drift",
+        "closest": closest.scheme,
+        "violations": [v.to_dict() for v in closest.drift.violations],
+        "candidates": [c.summary() for c in tried],
+        "mixed_precision": mixed,
+    }
+
+
+def where_drift_is(tried: list[Candidate], said: Candidate | None = None) -> str:
+    """Where the drift is, once keeping every compute node FP32 still missed: in the quantized data movement, and,
+    where a scheme that quantizes the compute nodes alone (no Q/DQ between them) missed too, in those nodes as well.
+    The line had said "the drift is in the quantized data movement" alone for SSD's face detector and WHENet's head
+    pose net, whose conv-only INT8 broke them as well (session 44: F1 0.866, yaw error 8.3°). The narrower sets of
+    compute nodes tried after the compute ops alone missed are named with their figures: swift-f0's line blamed the
+    data movement and the compute nodes while Conv alone in INT8 held, never tried (session 59). `said`: the
+    candidate whose miss the line has named already (its figure is not repeated)."""
+    alone = [c for c in tried if quantizes_compute_alone(c.scheme) and c.drift.violations]
+    if not alone:
+        return DATA_MOVEMENT
+    narrower = [c for c in alone if c is not said and _narrower_words(c)]
+    named = [c for c in alone if c not in narrower]
+    also = ""
+    if narrower:
+        each = ", ".join(f"{c.scheme} ({_narrower_words(c)}: {_first_violation(c)})" for c in narrower)
+        also = f", and so {'does' if len(narrower) == 1 else 'do'} {each}"
+    if said in alone:
+        what = f": {_narrower_words(said)}" if _narrower_words(said) else " quantizes them alone"
+        return f"{DATA_MOVEMENT}, and in the compute nodes too ({said.scheme}{what}){also}"
+    if not named:
+        return f"{DATA_MOVEMENT}, and in the compute nodes too{also.removeprefix(', and so')}"
+    first = named[0]
+    return (
+        f"{DATA_MOVEMENT}, and in the compute nodes too: {first.scheme}, which quantizes them alone, misses it "
+        f"({_first_violation(first)}){also}"
+    )
+
+
+def _narrower_words(candidate: Candidate) -> str:
+    """What a narrower compute-only candidate left FP32, as "Conv alone in INT8" or "6 compute nodes of no constant
+    weight FP32"; "" for any other candidate."""
+    record = getattr(candidate, "record", None) or {}  # a search record; duck-typed candidates may have none
+    if record.get(ALONE_KEY):
+        return f"{record[ALONE_KEY]} alone in INT8"
+    products = len(record.get(PRODUCTS_KEY) or ())
+    return f"{products} compute node{'s' * (products != 1)} of no constant weight FP32" if products else ""
+
+
+def _first_violation(candidate: Candidate) -> str:
+    worst = candidate.drift.violations[0]
+    kind = candidate.drift.outputs.get(worst.output, {}).get("kind", "")
+    return str(worst.line(kind))
+
+
+def worst_line(candidate: Candidate) -> str:
+    """The candidate's worst violation (its drift report ranks them), with its output's kind, and the others named
+    ("… (and 2 more: output 'keypoints' worst channel correlation 0.8623, …)"); "" where none. XFeat's refusal
+    named one output's miss of 0.006 and hid the two others, among them the one whose task broke (session 40)."""
+    from optimizer.verify import others_named
+
+    violations = candidate.drift.violations
+    if not violations:
+        return ""
+    worst = violations[0]
+    kind = candidate.drift.outputs.get(worst.output, {}).get("kind", "")
+    advice = "".join(f"; {line}" for line in candidate.drift.advice)  # swift-f0's pitch: the gate it would hold under
+    return worst.line(kind) + others_named([v.to_dict() for v in violations[1:]]) + advice
+
+
+def search_cut_words(mixed: dict[str, Any]) -> tuple[str, str]:
+    """Where the mixed-precision search held the budget only by keeping every group FP32 and its time ran out before
+    it tried each group kept before the last back in INT8 alone: what cut it short (its own cap, or the whole
+    --max-search-s), how many it tried back, how busy the machine was meanwhile (`others_share`, measured over the
+    search), and the advice, a budget that holds the steps left first and "deploy fp32" last; ("", "") otherwise.
+    basic-pitch was told "it holds only with every compute node FP32" twice, and with --keep-failing (whose search
+    tried them all) a mix holding at 6.5 % of MACs in INT8 was found (session 51). PickerXL's phase picker (load 15
+    on 2 cores, session 56) was told "its time ran out with 11 of the 11 groups kept FP32 before the last not tried
+    back in INT8 … deploy fp32" for a 0.9793-vs-0.98 miss; the same command shipped 53 % of its MACs in INT8 once the
+    load fell, and 89 % (1.51×) with --max-search-s 600."""
+    steps = mixed.get("steps") or []
+    kept_before = max(len(steps) - 1, 0)
+    tried = len(mixed.get("returned_to_int8") or [])
+    untried = kept_before - tried
+    if untried <= 0 or mixed.get("stopped") != "budget holds":
+        return "", ""
+    seconds = float(mixed.get("max_search_s") or DEFAULT_SEARCH_S)
+    cap = mixed.get("cap_s")
+    if mixed.get("cut_by") == "max_search_s":
+        stop = f"then the search's whole budget (--max-search-s {seconds:g}) ran out"
+    elif cap:
+        stop = f"then the mixed-precision search stopped at its {float(cap):g} s cap (of --max-search-s {seconds:g})"
+    else:
+        stop = "then the mixed-precision search's time ran out"
+    share = mixed.get("others_share")
+    busy = share is not None and float(share) > BUSY_SHARE
+    load = "" if share is None else f" (other processes used {float(share):.0%} of the cores while it searched)"
+    said = (
+        f" as far as the search went: it kept {len(steps)} groups FP32 one at a time before the budget held, {stop} "
+        f"after trying {tried} of the first {kept_before} back in INT8"
+        f"{', on a busy machine' if busy else ''}{load}; a mix with some of them in INT8 may hold it"
+    )
+    step_s = float(mixed.get("step_s") or 0.0)
+    need = untried * step_s
+    more = max(2 * seconds, 120, max(seconds, DEFAULT_SEARCH_S) + math.ceil(2 * need / 100) * 100)
+    pace = f": {untried} more steps of about {step_s:.0f} s each" if step_s >= 1 else ""
+    idle = ", or run it again when the machine is idle" if busy else ""
+    advice = (
+        f"nothing written: give the search time with {BUDGET_FLAG} {more:g} (the time past {DEFAULT_SEARCH_S:g} s "
+        f"goes to the mixed-precision search{pace}){idle}, or pass --keep-failing to ship the closest INT8 model, or "
+        "deploy fp32"
+    )
+    return said, advice
+
+
+def busy_words(mixed: dict[str, Any]) -> str:
+    """ ", on a busy machine (other processes used 70% of the cores while it searched)" where the mixed-precision
+    search's record measured others' share above `BUSY_SHARE`, else ""."""
+    share = mixed.get("others_share")
+    if share is None or float(share) <= BUSY_SHARE:
+        return ""
+    return f", on a busy machine (other processes used {float(share):.0%} of the cores while it searched)"
+
+
+def all_slower(tried: Sequence[Candidate]) -> str:
+    """Where every INT8 candidate, each with every compute node it could quantize in INT8, ran slower than FP32: the
+    words that say so before more time is offered, as a mix that keeps nodes FP32 to hold the budget is unlikely to
+    run faster. DeepFilterNet3's encoder was told to give the search 600 s, and after 505 s more was refused for speed
+    (0.94×): its candidates had run 0.64–0.89× FP32 (session 51)."""
+    fastest = max(tried, key=lambda candidate: candidate.speedup, default=None)
+    if fastest is None or fastest.speedup >= 1.0:
+        return ""
+    return (
+        f"every INT8 candidate ran slower than FP32 here (the fastest, {fastest.scheme}, {fastest.speedup:.2f}×), so a "
+        "mix that holds is unlikely to be faster"
+    )
