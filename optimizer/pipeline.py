@@ -39,7 +39,7 @@ from optimizer.declared_dims import (
     unranked,
 )
 from optimizer.drift_budget import BudgetExceeded
-from optimizer.drift_evidence import evidence_refusal, evidence_rows, one_answer_refusal
+from optimizer.drift_evidence import evidence_rows
 from optimizer.early_evidence import early_evidence_refusal
 from optimizer.export import ExportOnnx, refuse_quantized
 from optimizer.fuse import FuseGraph
@@ -47,30 +47,20 @@ from optimizer.gated_maps import check_gates
 from optimizer.gather_indices import negative_ids_refusal
 from optimizer.graph_words import read_graph_words, words_record
 from optimizer.holdout import check_row_sources, no_calib_note, split_holdout
-from optimizer.image_scale import scale_words, with_fp32_scale
 from optimizer.nan_inputs import NAN_INPUTS, accepted_nan_inputs, int8_nan_refusal
 from optimizer.nan_outputs import nan_refusal
 from optimizer.optimize_options import OptimizeOptions
 from optimizer.quant_exclusions import graph_no_compute_refusal, no_compute_refusal
 from optimizer.sample_axis import graph_packed_refusal
 from optimizer.source import ModelSource, forward_parameters, load_source
-from optimizer.speed import compare_speed
-from optimizer.speed_verdict import drift_kept
 from optimizer.state_loop import StatePair, find_state_pairs
 from optimizer.targets import PRECISIONS, EngineTarget, get_target, target_names
-from optimizer.timing_rows import (
-    Footprint,
-    TimingRows,
-    fit_timing_rows,
-    footprint_record,
-    searched_rows,
-    start_fp32_footprint,
-)
+from optimizer.timing_rows import Footprint, footprint_record, start_fp32_footprint
 from optimizer.token_lengths import LENGTH_INPUT, told_length
 from optimizer.token_values import token_positions
 from optimizer.unbatched import check_requests, request_specs
 from optimizer.user_metric import UserMetric
-from optimizer.verify import VerifyAgainstReference, drift_refusal, verify_batch_size
+from optimizer.verify_and_time import VerifyAndTime
 from quantserve.artifact import (
     BATCHING,
     GRAPH_OUTPUTS,
@@ -93,7 +83,7 @@ REFERENCE_FILE = "fp32.onnx"
 
 
 @dataclass
-class OptimizeJob:
+class OptimizeJob(VerifyAndTime):
     """One run: the options plus what was loaded and checked from them; `run` does the stages in a staging folder."""
 
     options: OptimizeOptions
@@ -244,73 +234,6 @@ class OptimizeJob:
         if self.options.precision == "fp16" or half:
             return Artifact(fused.path, Manifest.from_dict({**fused.manifest.to_dict(), "precision": "fp16"}))
         return fused
-
-    def _verify(self, reference: Path, candidate: Path, stages: list[dict[str, Any]]) -> dict[str, Any]:
-        """Drift on every output (refused beyond the budget), then speed for INT8 (refused when slower). A drift
-        refusal carries the calibrate stage's method advice (what its outliers say), which `optimize` prints."""
-        self.options.progress("verify")
-        verify = VerifyAgainstReference(
-            reference,
-            self.held_out,
-            self.held_out_source,
-            batch_size=verify_batch_size(reference, self.held_out),
-            budget=self.options.budget,
-            output_kinds=self.options.output_kinds,
-            user_metric=self.user_metric,
-            state_pairs=self.state_pairs,
-        )
-        record = verify.measure(candidate)
-        record["enforced"] = not self.options.keep_failing
-        if not record["holds"]:  # an image output's PSNR miss: FP32's own under 8-bit inputs, for scale
-            record = with_fp32_scale(record, reference, self.held_out, verify.batch_size)
-            scale = scale_words(record)
-            if scale and self.options.keep_failing:
-                record["notes"] = [*(record.get("notes") or []), f"kept failing: {scale}"]
-        if not record["holds"] and not self.options.keep_failing:
-            refusal = drift_refusal(record, self.options.precision)
-            advice: dict[str, Any] = {k: s[k] for s in stages for k in ("method_hint", "activation_outliers") if k in s}
-            advice["refused_schemes"] = [s["scheme"] for s in stages if s.get("stage") == "calibrate" and "scheme" in s]
-            raise BudgetExceeded(refusal, {**getattr(refusal, "record", {}), **advice})
-        if self.options.precision == "int8" and not self.options.judges_thin_evidence:
-            if record["evidence_short"]:
-                raise BudgetExceeded(evidence_refusal(record["evidence_short"]))
-            if record.get("one_answer") and self.user_metric is None:  # a --metric judges the task on its truth
-                raise BudgetExceeded(one_answer_refusal(record["one_answer"]))
-        if self.options.precision == "int8" and self._timed_here():
-            speed = self.options.speed
-            threads = speed.threads or os.cpu_count() or 1
-            rows = searched_rows(stages) or fit_timing_rows(
-                reference, self.held_out, speed.batch_size, threads, speed.batch_given
-            )
-            record["speed"] = self._speed(reference, candidate, record, drift_kept(stages), rows)
-        return record
-
-    def _timed_here(self) -> bool:
-        """Speed is measured where the target runs the ONNX model on this CPU (not for TensorRT engines)."""
-        return self.options.speed.enabled and self._runs_here()
-
-    def _runs_here(self) -> bool:
-        """Whether the target runs the ONNX model on this CPU (TensorRT builds an engine for a GPU)."""
-        return bool(getattr(self.engine, "runs_on_cpu", self.engine.name != "tensorrt"))
-
-    def _speed(
-        self, fp32: Path, int8: Path, verification: dict[str, Any], kept_for_drift: str, rows: TimingRows
-    ) -> dict[str, Any]:
-        """`verification`: the drift, judged first (failing only under --keep-failing, which the refusal must not
-        hide); a refusal carries it, so the figures behind "its drift is within the budget" are printed with it.
-        `kept_for_drift`: what the search kept FP32 to hold the budget (`speed_verdict.drift_kept`). `rows`: the
-        batch timed, --timing-batch or fewer where that would not fit (`optimizer.timing_rows`)."""
-        self.options.progress("time")
-        settings = self.options.speed
-        batch = next(self.held_out.batches(rows.rows))
-        samples = 1 if self.held_out.requests.whole else None
-        speed = compare_speed(fp32, int8, batch, settings, samples, kept_for_drift)
-        if rows.lowered:
-            speed = replace(speed, batch_asked=rows.asked, batch_note=rows.note())
-        if not speed.holds and not settings.allow_slower:
-            line = speed.line(bool(verification["holds"]))
-            raise BudgetExceeded(line, {**getattr(line, "record", {}), "verification": dict(verification)})
-        return {**speed.to_dict(), "enforced": not settings.allow_slower}
 
     def _export(self, path: Path) -> Artifact:
         """Export and check both data sets against the model's inputs; NaN in them is accepted where the FP32

@@ -150,7 +150,7 @@ def test_existing_output_replaced_only_on_success(
     out = tmp_path / "out"
     _optimize(tiny_onnx, calib_npz, "fp32", out)
     before = (out / "manifest.json").read_text()
-    monkeypatch.setattr("optimizer.pipeline.VerifyAgainstReference.measure", _raise_interrupted)
+    monkeypatch.setattr("optimizer.verify_and_time.VerifyAgainstReference.measure", _raise_interrupted)
     with pytest.raises(KeyboardInterrupt):
         _optimize(tiny_onnx, calib_npz, "int8", out)
     assert (out / "manifest.json").read_text() == before

@@ -1,0 +1,103 @@
+"""What verification concludes of a built model: its drift on the held-out rows judged against the budget (refused
+beyond it, unless --keep-failing; an INT8 build also refused on held-out rows too few to show the budget or one
+answer everywhere), then, for INT8 where the target runs the ONNX model on this CPU, its speed against FP32 (refused
+when slower, unless --allow-slower). `optimizer.pipeline` runs it as the build's last stage.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from optimizer.drift_budget import BudgetExceeded
+from optimizer.drift_evidence import evidence_refusal, one_answer_refusal
+from optimizer.image_scale import scale_words, with_fp32_scale
+from optimizer.optimize_options import OptimizeOptions
+from optimizer.speed import compare_speed
+from optimizer.speed_verdict import drift_kept
+from optimizer.state_loop import StatePair
+from optimizer.targets import EngineTarget
+from optimizer.timing_rows import TimingRows, fit_timing_rows, searched_rows
+from optimizer.user_metric import UserMetric
+from optimizer.verify import VerifyAgainstReference, drift_refusal, verify_batch_size
+from quantserve.data import TensorData
+
+
+class VerifyAndTime:
+    """The optimize run's verification and speed gate (the run's state: `optimizer.pipeline.OptimizeJob`)."""
+
+    options: OptimizeOptions
+    engine: EngineTarget
+    held_out: TensorData
+    held_out_source: str
+    user_metric: UserMetric | None
+    state_pairs: list[StatePair]
+
+    def _verify(self, reference: Path, candidate: Path, stages: list[dict[str, Any]]) -> dict[str, Any]:
+        """Drift on every output (refused beyond the budget), then speed for INT8 (refused when slower). A drift
+        refusal carries the calibrate stage's method advice (what its outliers say), which `optimize` prints."""
+        self.options.progress("verify")
+        verify = VerifyAgainstReference(
+            reference,
+            self.held_out,
+            self.held_out_source,
+            batch_size=verify_batch_size(reference, self.held_out),
+            budget=self.options.budget,
+            output_kinds=self.options.output_kinds,
+            user_metric=self.user_metric,
+            state_pairs=self.state_pairs,
+        )
+        record = verify.measure(candidate)
+        record["enforced"] = not self.options.keep_failing
+        if not record["holds"]:  # an image output's PSNR miss: FP32's own under 8-bit inputs, for scale
+            record = with_fp32_scale(record, reference, self.held_out, verify.batch_size)
+            scale = scale_words(record)
+            if scale and self.options.keep_failing:
+                record["notes"] = [*(record.get("notes") or []), f"kept failing: {scale}"]
+        if not record["holds"] and not self.options.keep_failing:
+            refusal = drift_refusal(record, self.options.precision)
+            advice: dict[str, Any] = {k: s[k] for s in stages for k in ("method_hint", "activation_outliers") if k in s}
+            advice["refused_schemes"] = [s["scheme"] for s in stages if s.get("stage") == "calibrate" and "scheme" in s]
+            raise BudgetExceeded(refusal, {**getattr(refusal, "record", {}), **advice})
+        if self.options.precision == "int8" and not self.options.judges_thin_evidence:
+            if record["evidence_short"]:
+                raise BudgetExceeded(evidence_refusal(record["evidence_short"]))
+            if record.get("one_answer") and self.user_metric is None:  # a --metric judges the task on its truth
+                raise BudgetExceeded(one_answer_refusal(record["one_answer"]))
+        if self.options.precision == "int8" and self._timed_here():
+            speed = self.options.speed
+            threads = speed.threads or os.cpu_count() or 1
+            rows = searched_rows(stages) or fit_timing_rows(
+                reference, self.held_out, speed.batch_size, threads, speed.batch_given
+            )
+            record["speed"] = self._speed(reference, candidate, record, drift_kept(stages), rows)
+        return record
+
+    def _timed_here(self) -> bool:
+        """Speed is measured where the target runs the ONNX model on this CPU (not for TensorRT engines)."""
+        return self.options.speed.enabled and self._runs_here()
+
+    def _runs_here(self) -> bool:
+        """Whether the target runs the ONNX model on this CPU (TensorRT builds an engine for a GPU)."""
+        return bool(getattr(self.engine, "runs_on_cpu", self.engine.name != "tensorrt"))
+
+    def _speed(
+        self, fp32: Path, int8: Path, verification: dict[str, Any], kept_for_drift: str, rows: TimingRows
+    ) -> dict[str, Any]:
+        """`verification`: the drift, judged first (failing only under --keep-failing, which the refusal must not
+        hide); a refusal carries it, so the figures behind "its drift is within the budget" are printed with it.
+        `kept_for_drift`: what the search kept FP32 to hold the budget (`speed_verdict.drift_kept`). `rows`: the
+        batch timed, --timing-batch or fewer where that would not fit (`optimizer.timing_rows`)."""
+        self.options.progress("time")
+        settings = self.options.speed
+        batch = next(self.held_out.batches(rows.rows))
+        samples = 1 if self.held_out.requests.whole else None
+        speed = compare_speed(fp32, int8, batch, settings, samples, kept_for_drift)
+        if rows.lowered:
+            speed = replace(speed, batch_asked=rows.asked, batch_note=rows.note())
+        if not speed.holds and not settings.allow_slower:
+            line = speed.line(bool(verification["holds"]))
+            raise BudgetExceeded(line, {**getattr(line, "record", {}), "verification": dict(verification)})
+        return {**speed.to_dict(), "enforced": not settings.allow_slower}
