@@ -16,7 +16,6 @@ from optimizer.activation_outliers import STATS_BATCH, ActivationOutliers, activ
 from optimizer.compute_share import quantized_nodes
 from optimizer.cpu_isa import BUILD_CPU, SATURATING_WEIGHTS, build_cpu_record, cpu_flags, saturating_weights
 from optimizer.drift_budget import BudgetExceeded
-from optimizer.drift_checks import Violation, normalized_slack
 from optimizer.image_scale import with_fp32_scale
 from optimizer.int8_measure import Candidate, HeldOutDrift
 from optimizer.int8_refusal_words import (
@@ -351,7 +350,3 @@ class SearchVerdict(HeldOutDrift):
         smooth = next((s for s in self.schemes.values() if isinstance(s, SmoothStaticScheme)), None)
         record = smooth.record() if smooth else None
         return None if record is None else {**record, "chosen": chosen.scheme == SmoothStaticScheme.name}
-
-
-def _slack(violation: Violation) -> float:
-    return normalized_slack(violation.value, violation.budget, violation.higher_is_better)
