@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from optimizer.token_axes import TokenAxes, output_positions
-from optimizer.token_lengths import LENGTH_SAID, length_named, length_positions, length_values, told_pairs
+from optimizer.token_lengths import LENGTH_SAID, length_named, length_positions, length_values, pads_past, told_pairs
 from quantserve.errors import QuantserveError
 
 
@@ -65,7 +65,7 @@ def length_axes(arrays: Mapping[str, np.ndarray]) -> list[LengthAxis]:
         array = np.asarray(array)
         if name in lengths or array.ndim < 2 or array.shape[1] < 2:
             continue
-        marks = [length for length, values in lengths.items() if _pads_past(array, values)]
+        marks = [length for length, values in lengths.items() if pads_past(array, values)]
         if not marks:
             continue
         tightest = min(marks, key=lambda length: int(lengths[length].sum()))
@@ -83,15 +83,6 @@ def length_axes(arrays: Mapping[str, np.ndarray]) -> list[LengthAxis]:
         if len(same) == 1:
             axes[axes.index(same[0])] = LengthAxis(same[0].length, same[0].width, (*same[0].inputs, name))
     return axes if len(axes) >= 2 else []
-
-
-def _pads_past(array: np.ndarray, lengths: np.ndarray) -> bool:
-    """Whether every position past each row's length holds one and the same value (a pad) and some row has one."""
-    if len(lengths) != len(array) or int(lengths.max()) > array.shape[1]:
-        return False
-    past = np.arange(array.shape[1])[None, :] >= lengths[:, None]
-    values = array[past]
-    return bool(values.size) and bool((values == values.flat[0]).all())
 
 
 def _one_value(array: np.ndarray) -> bool:

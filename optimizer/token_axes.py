@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from optimizer.token_lengths import length_named
 from optimizer.token_values import MEASURED_PER_TOKEN, per_token
 from optimizer.typed_kinds import is_typed
 
@@ -63,16 +64,12 @@ def _dims(value: onnx.ValueInfoProto) -> list[str | int | None] | None:
 
 
 def token_axes(model: onnx.ModelProto | Path | str) -> TokenAxes:
-    """The graph's word on each 2-D output's axis 1 (module docstring); empty where no input is 2-D integer."""
+    """The graph's word on each 2-D output's axis 1 (module docstring); empty where no input is 2-D integer, nor a
+    sequence beside a length input (`_token_dims`)."""
     if not isinstance(model, onnx.ModelProto):
         model = onnx.load(str(model), load_external_data=False)
-    weights = {init.name for init in model.graph.initializer}
     named = axis_names(model)
-    token_dims = set()
-    for value in model.graph.input:
-        dims = _dims(value)
-        if value.name not in weights and dims and len(dims) == 2 and value.type.tensor_type.elem_type in INTEGER_TYPES:
-            token_dims.add(dims[1])
+    token_dims = _token_dims(model)
     if not token_dims:
         return TokenAxes(axis_names=named)
     symbols = {dim for dim in token_dims if isinstance(dim, str)}
@@ -88,6 +85,19 @@ def token_axes(model: onnx.ModelProto | Path | str) -> TokenAxes:
         else:
             found["unsaid"].add(value.name)
     return TokenAxes(**{key: frozenset(names) for key, names in found.items()}, axis_names=named)
+
+
+def _token_dims(model: onnx.ModelProto) -> set[str | int | None]:
+    """The declared axis 1 of the graph's 2-D integer inputs (token ids); without any, of its 2+-D inputs beside an
+    integer input named for a length (a sleep stager's features (N, epochs, 36) beside `lengths`: the sequence a
+    length input counts, `optimizer.token_lengths.sequence_length`)."""
+    weights = {init.name for init in model.graph.initializer}
+    inputs = [(value, _dims(value)) for value in model.graph.input if value.name not in weights]
+    integer = [(value, dims) for value, dims in inputs if value.type.tensor_type.elem_type in INTEGER_TYPES]
+    token_dims = {dims[1] for _, dims in integer if dims and len(dims) == 2}
+    if token_dims or not any(dims and len(dims) <= 2 and length_named(value.name) for value, dims in integer):
+        return token_dims
+    return {dims[1] for _, dims in inputs if dims and len(dims) >= 2}
 
 
 def axis_names(model: onnx.ModelProto) -> tuple[tuple[str, str], ...]:

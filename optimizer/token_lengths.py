@@ -14,6 +14,13 @@ bucket size is no count of real tokens. So the user's word overrides it (`told_l
 optimize or evaluate run: real tokens are read in a dozen places between them): `--length-input NAME` names the
 length input, before any mask (refused in one line where NAME is no integer (N,) input within 0..T), and
 `--length-input none` reads no input as a length. The words beside each per-token output say which it was.
+
+A model without token ids counts a sequence of any other values the same way (`sequence_length`): sleepecg's sleep
+stager takes `features` (N, 960 epochs, 36), -1 past each night's epochs, beside `lengths` (N,), and answers per epoch
+(N, 960, 4). Read by token ids alone, its INT8 build was judged over all 261 120 epochs, 89 212 of them padded and
+agreeing trivially (0.9988 for 0.9982 over the real ones), and `--length-input lengths` was refused (session 61). So
+a length input marks the axis 1 of a 2+-D input of any dtype whose every position past each row's length holds one
+pad value (`pads_past`); the outputs of that width are judged over those positions.
 """
 
 from __future__ import annotations
@@ -105,17 +112,16 @@ def length_values(array: np.ndarray, rows: int) -> np.ndarray | None:
 
 
 def named_length(arrays: Mapping[str, np.ndarray], ids: np.ndarray | None) -> tuple[str, np.ndarray] | None:
-    """The input --length-input NAME named and its lengths (N,), checked against the (N, T) token `ids`; None where
-    no input was named (module docstring). A --length-input OUTPUT=INPUT is checked here too (`check_pairs`)."""
+    """The input --length-input NAME named and its lengths (N,), checked against the (N, T) token `ids` (refused
+    without them: a sequence of other values it marks is `sequence_length`'s); None where no input was named (module
+    docstring). A --length-input OUTPUT=INPUT is checked here too (`check_pairs`)."""
     check_pairs(arrays)
     name = length_told()
     if name is None or name == LENGTH_OFF:
         return None
     known = f"(inputs: {', '.join(arrays)})"
-    if name not in arrays:
-        raise QuantserveError(f"--length-input {name}: no input '{name}' {known}")
-    if ids is None or ids.ndim != 2:
-        raise QuantserveError(f"--length-input {name}: no (N, T) integer token ids input for it to mark {known}")
+    if name not in arrays or ids is None:
+        raise QuantserveError(_unmarked_words(arrays, name))
     array = np.asarray(arrays[name])
     lengths = length_values(array, ids.shape[0])
     if lengths is None:
@@ -145,6 +151,61 @@ def length_input(arrays: Mapping[str, np.ndarray], ids: np.ndarray) -> tuple[str
         if lengths is not None and lengths.size and int(lengths.min()) >= 0 and int(lengths.max()) <= width:
             return name, lengths
     return None
+
+
+def sequence_length(arrays: Mapping[str, np.ndarray]) -> tuple[str, np.ndarray, int] | None:
+    """Where no (N, T) token ids are: the length input (its name and lengths (N,)) and the axis-1 width of the 2+-D
+    input of any dtype it marks (`pads_past`; module docstring). --length-input NAME names it (`named_length` refuses
+    it where it marks none), `none` reads none; else the first input named for a length that marks one. None where
+    none does."""
+    check_pairs(arrays)
+    told = length_told()
+    if told == LENGTH_OFF:
+        return None
+    names = [told] if told is not None else [name for name in arrays if length_named(name)]
+    return next(((name, *found) for name in names if (found := _marked(arrays, name)) is not None), None)
+
+
+def _marked(arrays: Mapping[str, np.ndarray], name: str) -> tuple[np.ndarray, int] | None:
+    """Input `name`'s lengths (N,) and the axis-1 width of the first 2+-D input they pad past (`pads_past`); None
+    where `name` holds no non-negative integer per row, or marks no input."""
+    array = np.asarray(arrays[name]) if name in arrays else None
+    lengths = length_values(array, len(array)) if array is not None and array.ndim else None
+    if lengths is None or not lengths.size or int(lengths.min()) < 0:
+        return None
+    for other, values in arrays.items():
+        values = np.asarray(values)
+        if other != name and values.ndim >= 2 and pads_past(values, lengths):
+            return lengths, values.shape[1]
+    return None
+
+
+def _unmarked_words(arrays: Mapping[str, np.ndarray], name: str) -> str:
+    """The line refusing --length-input NAME where it marks no input: what was looked for, and the OUTPUT=INPUT form
+    where NAME holds one integer per row."""
+    known = f"(inputs: {', '.join(arrays)})"
+    if name not in arrays:
+        return f"--length-input {name}: no input '{name}' {known}"
+    array = np.asarray(arrays[name])
+    if length_values(array, len(array)) is None:
+        return (
+            f"--length-input {name}: input '{name}' holds {array.dtype} of shape {array.shape}, not one integer per "
+            f"row {known}"
+        )
+    return (
+        f"--length-input {name}: no input for it to mark: neither (N, T) integer token ids nor an input whose axis 1 "
+        f"is padded past the lengths in '{name}' with one value {known}; --length-input OUTPUT={name} names the "
+        "output whose axis 1 it counts"
+    )
+
+
+def pads_past(array: np.ndarray, lengths: np.ndarray) -> bool:
+    """Whether every position past each row's length holds one and the same value (a pad) and some row has one."""
+    if len(lengths) != len(array) or int(lengths.max()) > array.shape[1]:
+        return False
+    past = np.arange(array.shape[1])[None, :] >= lengths[:, None]
+    values = array[past]
+    return bool(values.size) and bool((values == values.flat[0]).all())
 
 
 def length_positions(lengths: np.ndarray, width: int) -> np.ndarray:

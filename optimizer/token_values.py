@@ -26,7 +26,14 @@ import numpy as np
 
 from optimizer.decision_metrics import FLAG_COMMITTED, is_flag
 from optimizer.row_kinds import answers_vary, peaked_softmax, sums_to_one
-from optimizer.token_lengths import length_input, length_positions, length_words, named_length, off_words
+from optimizer.token_lengths import (
+    length_input,
+    length_positions,
+    length_words,
+    named_length,
+    off_words,
+    sequence_length,
+)
 from quantserve import metrics
 
 NONE_ON_SHARE = 0.1  # rows with every real token plainly off, from which signed values per token are yes/no logits
@@ -44,7 +51,8 @@ def token_positions(inputs: Mapping[str, np.ndarray] | None) -> np.ndarray | Non
     mask (a 2-D input named "*mask*" of 0s and 1s) says (`_mask_marks_pads`: an attention mask is 1 at real tokens, a
     padding mask at pads); without one, where a length input (N,) says (`optimizer.token_lengths`: positions
     0..length-1, unless --length-input none), else the positions before a row's trailing pad ids (`unpadded`), else
-    every position. Padded positions carry whatever the model computes for padding:
+    every position. Without token ids, where a length input counts another 2+-D input's axis 1 (a sequence of
+    features: `sequence_positions`), else None. Padded positions carry whatever the model computes for padding:
     judged like tokens, they refused a faithful encoder, or could pass a broken one."""
     return real_tokens_read(inputs)[0]
 
@@ -79,6 +87,8 @@ def real_tokens(inputs: Mapping[str, np.ndarray] | None) -> RealTokens:
     arrays = {name: np.asarray(value) for name, value in inputs.items()}
     ids = [a for a in arrays.values() if a.ndim == 2 and np.issubdtype(a.dtype, np.integer)]
     wide = [a for a in ids if a.shape[1] > 1]  # an (N, 1) length input is no token row
+    if not wide and (sequence := sequence_positions(arrays)).positions is not None:
+        return sequence  # no token ids: a length input counts another input's axis 1 (before (N, 1) integers)
     ids = wide or ids
     if (named := named_length(arrays, ids[0] if ids else None)) is not None:  # --length-input NAME: before a mask
         return RealTokens(length_positions(named[1], ids[0].shape[1]), length_words(named[0]), named[0])
@@ -97,6 +107,17 @@ def real_tokens(inputs: Mapping[str, np.ndarray] | None) -> RealTokens:
     if positions.all():
         return RealTokens(positions, off_words("every position (no mask, length or trailing pad id found)"), None)
     return RealTokens(positions, off_words("before each row's trailing pad ids"), None)
+
+
+def sequence_positions(arrays: Mapping[str, np.ndarray]) -> RealTokens:
+    """`real_tokens` of a model without token ids: positions 0..length-1 of the 2+-D input (of any dtype: a sleep
+    stager's per-epoch features) a length input marks (`optimizer.token_lengths.sequence_length`); none where no
+    length input marks one."""
+    found = sequence_length(arrays)
+    if found is None:
+        return RealTokens(None, "", None)
+    name, lengths, width = found
+    return RealTokens(length_positions(lengths, width), length_words(name), name)
 
 
 def _token_ids(arrays: Mapping[str, np.ndarray], mask: np.ndarray) -> np.ndarray | None:
