@@ -14,28 +14,23 @@ import os
 import shutil
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from optimizer.cpu_isa import cpu_flags
 from optimizer.graph_words import read_graph_words, words_record
-from optimizer.nan_inputs import NAN_INPUTS
 from optimizer.onnx_files import model_sha256
 from optimizer.speed import cpu_model
-from optimizer.targets import TritonLayout, get_target
-from optimizer.token_lengths import LENGTH_INPUT
+from optimizer.targets import get_target
 from quantserve.artifact import (
     GRAPH_OUTPUTS,
     MANIFEST_NAME,
-    STATE_PAIRS,
-    TYPED_KINDS,
     Artifact,
     Manifest,
-    TensorSpec,
 )
 from quantserve.errors import QuantserveError
-from serving.batch_axes import check_batch_axes, check_model_batch_axes, max_batch_for
+from serving.batch_axes import check_model_batch_axes, max_batch_for
 from serving.batch_memory import batch_memory_line
 from serving.build_checks import (
     check_build_model,
@@ -45,9 +40,10 @@ from serving.build_checks import (
     is_onnx,
     model_file_in,
 )
-from serving.build_parameters import PRECISION_PARAMETER, SOURCE_PARAMETER, speed_parameter
+from serving.build_parameters import SOURCE_PARAMETER
 from serving.config_changes import interface_changes
 from serving.config_check import interface_change
+from serving.deploy_config import ServingPolicy, build_config, older_unbatched_config, pads_ragged
 from serving.deploy_files import (
     copy_file,
     fsync_path,
@@ -57,33 +53,20 @@ from serving.deploy_files import (
     write_json,
 )
 from serving.deploy_numbers import check_numbers
-from serving.drift_parameter import drift_missed_parameter, with_version_builds
-from serving.gates_parameter import gates_parameter
-from serving.graph_parameter import graph_parameter
-from serving.kinds_parameter import kinds_parameter
-from serving.length_parameter import length_parameter
+from serving.drift_parameter import with_version_builds
 from serving.model_config import (
     CONFIG_NAME,
-    DynamicBatching,
-    InstanceGroup,
-    ModelConfig,
-    QueuePolicy,
-    TensorConfig,
-    VersionPolicy,
     check_model_name,
-    default_preferred_batch_sizes,
     merge_extra,
     parse_config,
     to_protobuf_text,
     write_config,
 )
 from serving.model_version import with_version_precisions
-from serving.nan_parameter import nan_parameter
 from serving.ragged_check import check_pad_exact
 from serving.repository import STAGING_PREFIX, remove_stale_staging
 from serving.repository_lock import FolderLockTimeout, model_folder_lock, remove_if_empty
-from serving.scalar_tensors import check_scalars_servable, scalar_parameter, served_spec, wrap_staged_model
-from serving.state_parameter import state_parameter
+from serving.scalar_tensors import check_scalars_servable, wrap_staged_model
 from serving.versions import (
     DEPLOY_RECORD,
     check_version_numbers,
@@ -94,27 +77,6 @@ from serving.versions import (
     remove_stale_pruned,
     restore_config,
 )
-
-# How the embedded Python backend batches requests of different lengths (optimizer/python_backend/model.py).
-RAGGED_BATCHING = ("group", "pad")
-KEEP_VERSIONS = 5  # version folders kept on disk for rollback
-# Errors about the disk being written, not the file being read: a full disk is the repository's.
-
-
-@dataclass(frozen=True)
-class ServingPolicy:
-    """How the deployed model behaves in service: its bounded queue and how many versions are live or kept."""
-
-    queue: QueuePolicy = field(default_factory=QueuePolicy)
-    live_versions: int = 1  # version_policy latest { num_versions }
-    keep_versions: int = KEEP_VERSIONS  # folders kept on disk (0: all)
-
-    def __post_init__(self) -> None:
-        VersionPolicy(self.live_versions)  # validates
-        if self.keep_versions < 0:
-            raise QuantserveError(f"--keep-versions must be ≥ 0, got {self.keep_versions}")
-        if self.keep_versions and self.keep_versions < self.live_versions:
-            raise QuantserveError(f"--keep-versions {self.keep_versions} is below --live-versions {self.live_versions}")
 
 
 @dataclass(frozen=True)
@@ -250,12 +212,6 @@ def check_same_interface(
         )
 
 
-def older_unbatched_config(config: dict[str, Any], manifest: Manifest) -> dict[str, Any]:
-    """`config` of an --unbatched build with the inputs deploy wrote before they said one row a request (axis 0 as
-    the manifest has it, `request_inputs`): redeploying such a build over its older config is no interface change."""
-    return {**config, "input": [TensorConfig.from_spec(served_spec(t), False).to_dict() for t in manifest.inputs]}
-
-
 def config_bytes(model_dir: Path) -> bytes | None:
     path = model_dir / CONFIG_NAME
     return path.read_bytes() if path.is_file() else None
@@ -270,88 +226,6 @@ def load_artifact(build_dir: Path) -> Artifact:
     if not model_file:
         raise QuantserveError(f"{build_dir / MANIFEST_NAME}: names no model file (files.model)")
     return Artifact(model_file_in(build_dir, model_file), manifest)
-
-
-def build_config(
-    manifest: Manifest,
-    layout: TritonLayout,
-    name: str,
-    max_batch: int,
-    max_queue_delay_us: int,
-    preferred: Sequence[int] | None,
-    instances: int,
-    ragged_batching: str = "group",
-    policy: ServingPolicy | None = None,
-) -> ModelConfig:
-    """The model's Triton config from its manifest, the target's layout and the batching options."""
-    policy = policy or ServingPolicy()
-    batched = max_batch > 0
-    if policy.queue.bounded and not batched:
-        raise QuantserveError("a bounded queue (--max-queue-size, --queue-timeout-us) needs --max-batch > 0")
-    if preferred and not batched:  # dropped in silence, it deployed something other than what was asked
-        raise QuantserveError("preferred batch sizes (--preferred-batch) need --max-batch > 0 (dynamic batching)")
-    if batched:
-        check_batch_axes(manifest)
-    # The Python backend pads requests of different lengths into one batch (optimizer/python_backend).
-    ragged = pads_ragged(manifest, layout, max_batch)
-    if ragged_batching not in RAGGED_BATCHING:
-        raise QuantserveError(f"ragged batching '{ragged_batching}' is not one of {', '.join(RAGGED_BATCHING)}")
-    specs = manifest.inputs if batched else [served_spec(t) for t in request_inputs(manifest)]
-    inputs = [TensorConfig.from_spec(t, batched, ragged and _has_dynamic_inner_dim(t)) for t in specs]
-    outputs = manifest.outputs if batched else [served_spec(t) for t in manifest.outputs]
-    batching = None
-    if batched:
-        sizes = tuple(preferred) if preferred else default_preferred_batch_sizes(max_batch)
-        batching = DynamicBatching(sizes, max_queue_delay_us, policy.queue)
-    return ModelConfig(
-        name=name,
-        runtime=dict(layout.runtime),
-        inputs=inputs,
-        outputs=[TensorConfig.from_spec(t, batched) for t in outputs],
-        max_batch_size=max(max_batch, 0),
-        dynamic_batching=batching,
-        instance_groups=[InstanceGroup(layout.instance_kind, instances)],
-        parameters=model_parameters(manifest, ragged_batching if ragged else None, batched),
-        version_policy=VersionPolicy(policy.live_versions),
-    )
-
-
-def request_inputs(manifest: Manifest) -> list[TensorSpec]:
-    """The inputs of a build served with max_batch_size 0, axis 0 fixed at 1 where it is an --unbatched build's: such
-    a build was verified one data row a request (`data[i:i+1]`), and dims [1, …] tell clients so. Served as [-1, …]
-    (a graph declaring axis 0 dynamic that bakes 1), `infer` sent a whole file as one request (ORT asked for 29 GB)
-    and `evaluate` 64 rows ("Shape mismatch … {1,128,192} != {64,128,192}")."""
-    if not manifest.unbatched or manifest.whole_samples:  # a whole sample's frames: axis 0 is its length
-        return list(manifest.inputs)
-    return [TensorSpec(t.name, t.dtype, (1, *t.shape[1:])) if t.shape else t for t in manifest.inputs]
-
-
-def pads_ragged(manifest: Manifest, layout: TritonLayout, max_batch: int) -> bool:
-    """Whether requests of different lengths meet in one batch of the Python backend (optimizer/python_backend)."""
-    backend = layout.runtime.get("backend")
-    return max_batch > 0 and backend == "python" and any(map(_has_dynamic_inner_dim, manifest.inputs))
-
-
-def model_parameters(manifest: Manifest, ragged_batching: str | None, batched: bool = True) -> dict[str, str]:
-    """The config's parameters: the build's precision, where clients read it (not from the model's name), a
-    recurrent model's state pairs (`serving.state_parameter`), the reference graph's word on the outputs
-    (`serving.graph_parameter`), the kinds, the length input and the gates the build was told
-    (`serving.kinds_parameter`, `serving.length_parameter`, `serving.gates_parameter`), the inputs whose NaN it
-    accepts (`serving.nan_parameter`), its in-process speed verdict (`serving.build_parameters`), the drift budget it
-    missed (`serving.drift_parameter`), the scalars a model that does not batch serves as [1]
-    (`serving.scalar_tensors`), and how the Python backend batches requests of different lengths where it must."""
-    parameters = {PRECISION_PARAMETER: manifest.precision} if manifest.precision else {}
-    parameters.update(state_parameter(manifest.extra.get(STATE_PAIRS) or []))  # evaluate runs it as a stream
-    parameters.update(graph_parameter(manifest.extra.get(GRAPH_OUTPUTS)))  # evaluate reads kinds as optimize did
-    parameters.update(kinds_parameter(manifest.extra.get(TYPED_KINDS)))  # … and takes the kinds it was told
-    parameters.update(length_parameter(manifest.extra.get(LENGTH_INPUT)))  # … and the length input it was told
-    parameters.update(gates_parameter(manifest.verification))  # … and the gates it was judged under
-    parameters.update(nan_parameter(manifest.extra.get(NAN_INPUTS)))  # the sending commands accept NaN there
-    parameters.update(speed_parameter((manifest.verification or {}).get("speed")))  # a report's speed verdict
-    parameters.update(drift_missed_parameter(manifest.verification))  # a build shipped with --keep-failing
-    scalars = [] if batched else [t.name for t in [*manifest.inputs, *manifest.outputs] if not t.shape]
-    parameters.update(scalar_parameter(scalars))  # the client sends and answers them as the model's rank 0
-    return {**parameters, **({"ragged_batching": ragged_batching} if ragged_batching else {})}
 
 
 def graph_words_of_older_build(build_dir: Path, manifest: Manifest) -> None:
@@ -372,10 +246,6 @@ def source_identity(build_dir: Path, files: Mapping[str, str]) -> str | None:
     reference = files.get("reference")  # a manifest's `files`
     path = build_dir / reference if reference else None
     return f"sha256:{model_sha256(path)}" if path is not None and path.is_file() else None
-
-
-def _has_dynamic_inner_dim(spec: TensorSpec) -> bool:
-    return any(not isinstance(d, int) or d < 1 for d in spec.shape[1:])
 
 
 def open_staging(repo: Path, name: str) -> Path:

@@ -98,7 +98,8 @@ def check_interface_kept(build: Path, settings: TuneSettings) -> None:
     nothing of the search was written."""
     from optimizer.targets import get_target
     from serving.config_changes import interface_changes
-    from serving.deploy import build_config, load_artifact
+    from serving.deploy import load_artifact
+    from serving.deploy_config import build_config
     from serving.model_config import CONFIG_NAME, merge_extra, parse_config
 
     config_path = Path(settings.repo) / settings.name / CONFIG_NAME

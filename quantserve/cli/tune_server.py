@@ -78,7 +78,8 @@ class TrialServer:
 
     def install(self, config: ServingConfig) -> None:
         """Deploy the candidate as the scratch model's next version and load it (the old one unloads)."""
-        from serving.deploy import ServingPolicy, deploy
+        from serving.deploy import deploy
+        from serving.deploy_config import ServingPolicy
 
         build = self.settings.build_for(config.precision)
         policy = ServingPolicy(keep_versions=1)

@@ -35,7 +35,8 @@ class TwoVersions:
 def two_version_repo(root: Path) -> tuple[Path, dict[int, dict[str, np.ndarray]]]:
     """`root/repo` with model 'mlp' as `deploy --live-versions 2` leaves it: version 1 FP32, version 2 other weights
     recorded as int8 (the newest, the config's); the data file (labelled by version 1) and each version's weights."""
-    from serving.deploy import ServingPolicy, deploy
+    from serving.deploy import deploy
+    from serving.deploy_config import ServingPolicy
 
     weights = {1: models.mlp_weights(), 2: models.perturbed(models.mlp_weights(), scale=1.0)}
     data = models.labeled_data(64, weights[1], seed=3).save(root / "data.npz")

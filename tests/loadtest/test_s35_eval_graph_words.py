@@ -21,7 +21,8 @@ from optimizer.speed import SpeedSettings
 from optimizer.token_axes import TokenAxes
 from quantserve.artifact import GRAPH_OUTPUTS, Manifest, TensorSpec
 from quantserve.data import TensorData
-from serving.deploy import deploy, model_parameters
+from serving.deploy import deploy
+from serving.deploy_config import model_parameters
 from serving.graph_parameter import GRAPH_PARAMETER, recorded_graph
 from serving.model_config import parse_config, to_protobuf_text
 

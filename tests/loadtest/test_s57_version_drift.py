@@ -21,7 +21,8 @@ from loadtest.load_settings import LoadSettings
 from loadtest.report import load_results
 from loadtest.run_identity import RunIdentity
 from loadtest.verdict import gather
-from serving.deploy import ServingPolicy, deploy
+from serving.deploy import deploy
+from serving.deploy_config import ServingPolicy
 from serving.model_config import CONFIG_NAME, parse_config
 from serving.versions import rollback
 from tests.loadtest.verdict_records import KEPT_FAILING, RECORDED, dense_build, fp32_int8_results

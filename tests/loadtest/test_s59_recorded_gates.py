@@ -22,7 +22,8 @@ from optimizer.verify import VerifyAgainstReference
 from quantserve.artifact import Manifest, TensorSpec
 from quantserve.data import TensorData
 from quantserve.errors import QuantserveError
-from serving.deploy import deploy, model_parameters
+from serving.deploy import deploy
+from serving.deploy_config import model_parameters
 from serving.gates_parameter import recorded_gates
 from serving.model_config import parse_config
 

@@ -19,7 +19,8 @@ from optimizer.speed import SpeedSettings
 from quantserve.artifact import Manifest, TensorSpec
 from quantserve.data import TensorData
 from quantserve.errors import QuantserveError
-from serving.deploy import deploy, model_parameters
+from serving.deploy import deploy
+from serving.deploy_config import model_parameters
 from serving.gates_parameter import recorded_gates, recorded_label_threshold
 from serving.model_config import parse_config
 

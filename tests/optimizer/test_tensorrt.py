@@ -290,7 +290,7 @@ def test_tensorrt_config_from_deploy_parses_with_triton(tmp_path: Path, monkeypa
     from google.protobuf import text_format
     from tritonclient.grpc import model_config_pb2
 
-    from serving.deploy import build_config
+    from serving.deploy_config import build_config
     from serving.model_config import merge_extra, to_protobuf_text
 
     monkeypatch.setenv(trt_target.SKIP_CHECK_ENV, "1")

@@ -17,7 +17,8 @@ import pytest
 from loadtest.report import load_results
 from quantserve.cli import main
 from quantserve.cli.loadtest_status import verdict_status
-from serving.deploy import ServingPolicy, deploy
+from serving.deploy import deploy
+from serving.deploy_config import ServingPolicy
 from tests.loadtest.verdict_records import KEPT_FAILING, RECORDED, dense_build, fp32_int8_results
 
 FAITHFUL = {**KEPT_FAILING, "holds": True, "violations": []}

@@ -21,7 +21,8 @@ from quantserve.artifact import Manifest
 from quantserve.cli import main
 from quantserve.errors import QuantserveError
 from serving.build_parameters import PRECISION_PARAMETER, recorded_precision
-from serving.deploy import ServingPolicy, deploy, existing_versions
+from serving.deploy import deploy, existing_versions
+from serving.deploy_config import ServingPolicy
 from serving.model_config import QueuePolicy, parse_config
 from serving.repository import STAGING_PREFIX
 from serving.repository_lock import LOCK_NAME, VERSION_RECORD

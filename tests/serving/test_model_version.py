@@ -11,7 +11,8 @@ from serving_models import DENSE_IO, write_dense_onnx
 from quantserve.artifact import Manifest
 from quantserve.errors import QuantserveError
 from serving.build_parameters import PRECISION_PARAMETER
-from serving.deploy import ServingPolicy, deploy
+from serving.deploy import deploy
+from serving.deploy_config import ServingPolicy
 from serving.model_config import CONFIG_NAME, parse_config
 from serving.model_version import split_addressed, version_precision
 from serving.versions import rollback

@@ -22,7 +22,8 @@ import pytest
 from loadtest.harness import run_pattern
 from loadtest.load_pattern import OpenLoop
 from loadtest.load_settings import LoadSettings
-from serving.deploy import ServingPolicy, deploy
+from serving.deploy import deploy
+from serving.deploy_config import ServingPolicy
 from serving.model_config import DynamicBatching, ModelConfig, QueuePolicy, TensorConfig, write_config
 
 # serial: it judges rates, latencies, time or memory, so it runs alone after the parallel part (make test)

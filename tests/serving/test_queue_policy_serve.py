@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from serving.deploy import ServingPolicy, deploy
+from serving.deploy import deploy
+from serving.deploy_config import ServingPolicy
 from serving.model_config import QueuePolicy
 from serving.queue_policy_stall import TRITON_ISSUE, served_queue_policy_warning
 from serving.server import TritonServer

@@ -19,7 +19,8 @@ from test_s53_lock_wait import HOLD, WHAT
 import serving.deploy as deploy_module
 from quantserve.cli import main
 from serving import repository_lock
-from serving.deploy import ServingPolicy, deploy
+from serving.deploy import deploy
+from serving.deploy_config import ServingPolicy
 from serving.versions import existing_versions
 
 ROOT = Path(__file__).resolve().parents[2]

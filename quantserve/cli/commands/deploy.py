@@ -16,7 +16,8 @@ from typing import Any
 
 from quantserve.artifact import Artifact
 from quantserve.errors import QuantserveError
-from serving.deploy import RAGGED_BATCHING, Deployment
+from serving.deploy import Deployment
+from serving.deploy_config import RAGGED_BATCHING
 
 # How long the server at --url has to answer its liveness check before anything is written: a live Triton answers in
 # milliseconds; a typo'd URL whose host accepts the connection and never answers wrote the version first, a watching
@@ -126,7 +127,8 @@ def _batch_sizes(text: str) -> list[int]:
 
 def run(args: argparse.Namespace) -> int:
     from serving.build_verdict import missed_checks
-    from serving.deploy import ServingPolicy, deploy, load_artifact, max_batch_for, prune_after_deploy
+    from serving.deploy import deploy, load_artifact, max_batch_for, prune_after_deploy
+    from serving.deploy_config import ServingPolicy
     from serving.deploy_numbers import DEFAULT_QUEUE_DELAY_US, check_delay_batched, check_numbers
     from serving.endpoints import check_serves_repository, not_loaded_until_restart
     from serving.model_config import QueuePolicy, check_model_name
