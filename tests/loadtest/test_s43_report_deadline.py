@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from loadtest.load_run import LoadRun
+from loadtest.percentiles import LatencySummary
 from loadtest.report_lines import step_lines
-from loadtest.results import LatencySummary, LoadResult
+from loadtest.results import LoadResult
 
 
 def _failed(queue_delay_s: float | None) -> LoadResult:
