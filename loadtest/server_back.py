@@ -141,7 +141,7 @@ class ToldServerPid:
     """`--server-pid` through a restart between steps or models' runs: where the pid told was tritonserver itself (it
     listened at the run's address before the restart) and is gone, the server listening now is measured in its place,
     said once in the restart's note; a supervisor's pid (`quantserve serve`, the server's parent) outlives the restart
-    and stays. A pid never the server is refused by each step's check (`harness.check_server_pid`) as before, which
+    and stays. A pid never the server is refused by each step's check (`step_checks.check_server_pid`) as before, which
     had refused the restarted server too: "--server-pid P: no such process", exit 2 (session 59)."""
 
     def __init__(self, pid: int | None) -> None:

@@ -46,7 +46,7 @@ def test_a_server_pid_that_is_not_the_listening_server_or_its_parent_is_refused(
     thread and the run still exited 0."""
     import os
 
-    from loadtest.harness import check_server_pid
+    from loadtest.step_checks import check_server_pid
     from quantserve.errors import QuantserveError
 
     server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])

@@ -117,7 +117,7 @@ def test_a_soak_says_the_sample_of_a_large_data_file_as_a_plain_run_does(
     """The server's part of the check stands in (its note is `sample_note` of the file's rows); the soak itself too."""
     rows = 4 * MAX_REQUESTS
     ready = lambda settings, requests: [sample_note(settings.data, rows, requests[0])]  # noqa: E731
-    monkeypatch.setattr(harness, "_check_model_ready", ready)
+    monkeypatch.setattr(harness, "check_model_ready", ready)
     soaked: list[str] = []
 
     def fake_soak(settings: Any, out: Any, server_pid: Any = None, restarted: Any = None) -> Any:

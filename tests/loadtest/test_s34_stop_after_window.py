@@ -115,7 +115,7 @@ def test_a_stop_while_the_figures_are_summarized_keeps_the_step_whole(
 
         def __exit__(self, *_: Any) -> None: ...
 
-    monkeypatch.setattr(harness, "_check_model_ready", lambda *_: None)
+    monkeypatch.setattr(harness, "check_model_ready", lambda *_: None)
     monkeypatch.setattr(harness.ServerPids, "at_start", classmethod(lambda cls, url: cls(url)))
     monkeypatch.setattr(harness, "UtilizationSampler", Sampler)
     monkeypatch.setattr(harness, "_run_locust", lambda *_: [])

@@ -11,9 +11,9 @@ import pytest
 from fake_triton_client import FakeTritonClient
 
 import serving.client
-from loadtest.harness import _check_model_ready
 from loadtest.load_pattern import ClosedLoop
 from loadtest.load_settings import LoadSettings
+from loadtest.step_checks import check_model_ready
 from quantserve.errors import QuantserveError
 
 
@@ -45,6 +45,6 @@ def test_a_model_ready_when_asked_again_is_taken(
     monkeypatch.setattr(serving.client, "TritonGrpcClient", _client(ready))
     settings = LoadSettings("127.0.0.1:1", "m", tmp_path / "d.npz", ClosedLoop(1), 1.0)
     with pytest.raises(expected) as raised:
-        _check_model_ready(settings)
+        check_model_ready(settings)
     if expected is QuantserveError:
         assert "model 'm' is not ready on 127.0.0.1:1 (ready: other)" in str(raised.value)

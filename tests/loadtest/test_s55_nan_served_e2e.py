@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from loadtest.harness import _check_model_ready
 from loadtest.load_settings import LoadSettings
+from loadtest.step_checks import check_model_ready
 from optimizer.nan_inputs import NAN_INPUTS
 from optimizer.pipeline import OptimizeOptions, optimize
 from quantserve.artifact import MANIFEST_NAME
@@ -67,6 +67,6 @@ def test_infer_and_evaluate_send_nan_as_the_build_accepted_it(
 
 def test_loadtest_checks_take_nan_as_the_served_build_accepted_it(served: tuple[TritonServer, Path]) -> None:
     server, root = served
-    _check_model_ready(LoadSettings(server.grpc_url, "trees", root / "d.npz"))
+    check_model_ready(LoadSettings(server.grpc_url, "trees", root / "d.npz"))
     with pytest.raises(QuantserveError, match=UNRECORDED):
-        _check_model_ready(LoadSettings(server.grpc_url, "older", root / "d.npz"))
+        check_model_ready(LoadSettings(server.grpc_url, "older", root / "d.npz"))

@@ -14,9 +14,9 @@ import pytest
 from fake_triton_client import FakeTritonClient
 
 import serving.client
-from loadtest.harness import _check_model_ready
 from loadtest.load_pattern import ClosedLoop
 from loadtest.load_settings import LoadSettings
+from loadtest.step_checks import check_model_ready
 from quantserve.errors import QuantserveError
 
 
@@ -59,6 +59,6 @@ def test_a_model_not_ready_is_refused_with_the_reason_or_waited_for(
     monkeypatch.setattr(serving.client, "TritonGrpcClient", _client(answer, waited))
     settings = LoadSettings("127.0.0.1:1", "m", tmp_path / "d.npz", ClosedLoop(1), 1.0)
     with pytest.raises(expected) as raised:
-        _check_model_ready(settings)
+        check_model_ready(settings)
     assert said in str(raised.value)
     assert waited == (["m"] if expected is Reached else []), "waited only where a load may still come"

@@ -18,11 +18,11 @@ import pytest
 from fake_triton_client import served_model
 
 import serving.client
-from loadtest.harness import _check_model_ready
 from loadtest.load_pattern import ClosedLoop
 from loadtest.load_settings import LoadSettings
 from loadtest.request_data import check_sent_shapes, request_batches
 from loadtest.request_shapes import ServedInputs
+from loadtest.step_checks import check_model_ready
 from quantserve.artifact import TensorSpec
 from quantserve.data import TensorData, read_as_served
 from quantserve.errors import QuantserveError
@@ -60,9 +60,9 @@ def test_the_run_check_takes_whole_requests_for_a_model_that_does_not_batch(
 ) -> None:
     monkeypatch.setattr(serving.client, "TritonGrpcClient", served_model(INPUTS, CONFIG))
     settings = LoadSettings("127.0.0.1:1", "sf0", _whole_data(tmp_path / "w.npz"), ClosedLoop(1), 1.0)
-    assert _check_model_ready(settings) == []
+    assert check_model_ready(settings) == []
     with pytest.raises(QuantserveError) as refused:
-        _check_model_ready(settings, ((4,), "--request-batch"))
+        check_model_ready(settings, ((4,), "--request-batch"))
     assert str(refused.value) == (
         "--request-batch: requests of 4 samples, but each data[i] is one whole request of model 'sf0' "
         "(max_batch_size 0; the data has one axis more than its inputs): send 1 sample a request"

@@ -62,13 +62,13 @@ def test_a_model_not_served_names_the_folder_that_cannot_be_read(moved_away: tup
 def test_loadtest_of_a_model_not_served_names_the_folder_that_cannot_be_read(
     moved_away: tuple[str, Path], tmp_path: Path
 ) -> None:
-    from loadtest import harness
+    from loadtest import step_checks
     from loadtest.load_pattern import ClosedLoop
     from loadtest.load_settings import LoadSettings
 
     url, repo = moved_away
     with pytest.raises(QuantserveError) as refused:
-        harness._check_model_ready(LoadSettings(url, "other", tmp_path / "d.npz", ClosedLoop(1), 5.0))
+        step_checks.check_model_ready(LoadSettings(url, "other", tmp_path / "d.npz", ClosedLoop(1), 5.0))
     assert str(refused.value) == (
         f"model 'other' is not ready on {url}, and the server's repository folder {repo} cannot be read (moved away, "
         "unmounted, a network filesystem's blip?): the models it loaded keep serving, but none can be listed, loaded "

@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 from test_supervisor import Serve, serve_command
 
-from loadtest.harness import _check_model_ready
 from loadtest.load_pattern import ClosedLoop
 from loadtest.load_settings import LoadSettings
+from loadtest.step_checks import check_model_ready
 from quantserve.cli import main
 from quantserve.errors import QuantserveError
 from serving.client import TritonGrpcClient
@@ -132,7 +132,7 @@ def test_infer_and_loadtest_name_serves_reason_at_once(
         assert f"model 'hand' is not served: quantserve serve (pid {serve.process.pid}) left it out: " in said
         assert f"{repo / 'hand'} {MISMATCH}" in said
         with pytest.raises(QuantserveError, match=f"model 'hand' is not served: .*{re.escape(MISMATCH)}"):
-            _check_model_ready(LoadSettings(url, "hand", data, ClosedLoop(1), 1.0))
+            check_model_ready(LoadSettings(url, "hand", data, ClosedLoop(1), 1.0))
         shutil.move(staged / "late", repo / "late")  # added live, refused by serve's watcher
         serve.wait_for("model 'late' not loaded", timeout_s=30)
         assert main(["infer", "--url", url, "--model", "late", "--data", str(data)]) == 2
