@@ -371,6 +371,8 @@ def print_table(report: Any, console: Any = None) -> None:
     scored = f", output '{report.output}'" if report.output else ""
     scope = report.accuracy_scope()  # labels only the drift could use: a tagger's accuracy is per token (s56)
     scored += f" (accuracy {scope})" if scope.startswith("by token") else ""
+    # a multitask output's top-1 figure is its worst task's decision agreement (`loadtest.evaluator_tasks`, s61)
+    scored += " (top-1 agree: the worst task's decision agreement)" if _tasks_scored(report) else ""
     print_rows(f"accuracy drift vs {report.reference}{scored}", columns, rows, console)
     print_drift_rows(report, console)
 
@@ -394,6 +396,11 @@ TOP1_FIGURES = ("top1_agreement", "token_agreement", "first_id_agreement", "id_a
 def _drift_top1(report: Any, variant: Any) -> float | None:
     record = (variant.drift or {}).get(report.output) or {}
     return next((record[key] for key in TOP1_FIGURES if record.get(key) is not None), None)
+
+
+def _tasks_scored(report: Any) -> bool:
+    """Whether the headline scored a multitask output: each task's agreement recorded, not one top-1 figure."""
+    return any(v.task_agreements is not None for v in report.variants)
 
 
 def _told(cells: tuple[str, ...]) -> bool:
