@@ -23,6 +23,7 @@ With one length input none of this applies: the real tokens are read as before (
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -55,7 +56,45 @@ def length_inputs(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def length_axes(arrays: Mapping[str, np.ndarray]) -> list[LengthAxis]:
     """One `LengthAxis` per length input that marks some input's axis 1 (module docstring); [] unless two or more
-    length inputs do: one length input is read as before."""
+    length inputs do: one length input is read as before. Read once per data set (`_LastRead`)."""
+    kept = _last_read.axes(arrays)
+    if kept is not None:
+        return list(kept)
+    axes = _read_axes(arrays)
+    _last_read.keep(arrays, axes)
+    return axes
+
+
+class _LastRead:
+    """The last data set `length_axes` read and its axes, known by its arrays' identity. Each output's kind, its drift
+    per variant and the undecided notes ask again for the same rows (a pass over every input each time, session 61);
+    passing the axes down instead would thread them through `kind_positions`, `own_positions` and their callers in
+    `output_kinds`, `drift` and `evaluator`. Weak references: the data set is not kept alive, nor its identity
+    reused for another's; a mapping naming other arrays (or holding one that is not an ndarray) is read afresh."""
+
+    def __init__(self) -> None:
+        # one tuple, replaced whole: a reader on another thread never pairs one data set's arrays with another's axes
+        self._last: tuple[tuple[tuple[str, weakref.ref[np.ndarray]], ...], tuple[LengthAxis, ...]] = ((), ())
+
+    def axes(self, arrays: Mapping[str, np.ndarray]) -> tuple[LengthAxis, ...] | None:
+        """The axes read last, where `arrays` holds the same arrays by the same names; else None."""
+        seen, axes = self._last
+        same = (
+            bool(seen)
+            and len(seen) == len(arrays)
+            and all(name in arrays and arrays[name] is ref() for name, ref in seen)
+        )
+        return axes if same else None
+
+    def keep(self, arrays: Mapping[str, np.ndarray], axes: list[LengthAxis]) -> None:
+        if all(isinstance(array, np.ndarray) for array in arrays.values()):
+            self._last = (tuple((name, weakref.ref(array)) for name, array in arrays.items()), tuple(axes))
+
+
+_last_read = _LastRead()
+
+
+def _read_axes(arrays: Mapping[str, np.ndarray]) -> list[LengthAxis]:
     lengths = length_inputs(arrays)
     if len(lengths) < 2:
         return []
