@@ -6,6 +6,8 @@ report says it."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import loadtest.soak
 import quantserve.cli.commands.loadtest as loadtest_command
 from loadtest.report import render
 from quantserve.errors import QuantserveError
+from serving.server import TritonServer
 
 FAILURE = "Locust failed: a worker ended without figures (test)"
 
@@ -34,67 +37,81 @@ def _fail_call(monkeypatch: pytest.MonkeyPatch, failing: int, module: Any = load
     monkeypatch.setattr(module, "run_step", failing_once)
 
 
+@dataclass(frozen=True)
+class FailingRun:
+    """A served test MLP whose load run fails with FAILURE after the restart: the server, its load data, the pid
+    killed before the restart and the results folder."""
+
+    server: TritonServer
+    data: Path
+    killed: int | None
+    out: Path
+
+    def saved(self, model: str) -> dict[str, Any]:
+        """`model`'s load as the run saved it."""
+        return json.loads((self.out / f"load-{model}.json").read_text())  # type: ignore[no-any-return]
+
+
+FailingRunOf = Callable[..., FailingRun]  # (model names, the failing call, its module) → the run's server and folder
+
+
+@pytest.fixture
+def failing_run(serve_supervised_mlp: ServerOf, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FailingRunOf:
+    """Called with the model names and which `run_step` call fails (and in which module, `_fail_call`)."""
+
+    def serve(names: tuple[str, ...], failing: int, module: Any = loadtest.harness) -> FailingRun:
+        server, data = serve_supervised_mlp(names)
+        _fail_call(monkeypatch, failing, module)
+        return FailingRun(server, data, server.pid, tmp_path / "out")
+
+    return serve
+
+
 @pytest.mark.e2e
 @pytest.mark.parametrize("sweep", [False, True], ids=["first-step", "second-step"])
 def test_the_restart_note_between_models_is_kept_when_the_next_run_fails(
-    sweep: bool,
-    serve_supervised_mlp: ServerOf,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    sweep: bool, failing_run: FailingRunOf, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    server, data = serve_supervised_mlp(("a", "b"))
-    killed, out = server.pid, tmp_path / "out"
-    _fail_call(monkeypatch, 4 if sweep else 2)  # b's u2 (after a's u1, u2 and b's u1), or b's only step
-    argv = load_argv(server, data, out, "a,b", *(["--sweep", "1,2"] if sweep else []))
-    assert restarted_run(monkeypatch, loadtest_command, "run_with_progress", server, argv) == 2
+    run = failing_run(("a", "b"), 4 if sweep else 2)  # b's u2 (after a's u1, u2 and b's u1), or b's only step
+    argv = load_argv(run.server, run.data, run.out, "a,b", *(["--sweep", "1,2"] if sweep else []))
+    assert restarted_run(monkeypatch, loadtest_command, "run_with_progress", run.server, argv) == 2
     assert FAILURE in capsys.readouterr().err
-    saved = json.loads((out / "load-b.json").read_text())
-    restart = f"the server restarted between models' runs (pid {killed} → pid {server.pid})"
+    saved = run.saved("b")
+    restart = f"the server restarted between models' runs (pid {run.killed} → pid {run.server.pid})"
     assert FAILURE in saved["interrupted"]["note"]
     if sweep:  # on the step that finished, which measured the new server
         assert saved["results"][0]["warm_up"]["restarted_between_steps"].startswith(restart)
         assert saved["interrupted"]["step"] == "u2" and saved["results"][0]["requests"] > 0
     else:
         assert saved["results"] == [] and restart in saved["interrupted"]["note"]
-    render(out)  # `quantserve report`: the run's own report was never written
-    assert restart in (out / "report.md").read_text()
+    render(run.out)  # `quantserve report`: the run's own report was never written
+    assert restart in (run.out / "report.md").read_text()
 
 
 @pytest.mark.e2e
 def test_the_restart_note_between_steps_is_kept_when_the_next_step_fails(
-    serve_supervised_mlp: ServerOf,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    failing_run: FailingRunOf, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    server, data = serve_supervised_mlp(("mlp",))
-    killed, out = server.pid, tmp_path / "out"
-    _fail_call(monkeypatch, 2)
-    argv = load_argv(server, data, out, "mlp", "--sweep", "1,2,3")
-    assert restarted_run(monkeypatch, loadtest.harness, "run_step", server, argv) == 2, capsys.readouterr().err
-    saved = json.loads((out / "load-mlp.json").read_text())
-    restart = f"the server restarted between steps (pid {killed} → pid {server.pid})"
+    run = failing_run(("mlp",), 2)
+    argv = load_argv(run.server, run.data, run.out, "mlp", "--sweep", "1,2,3")
+    assert restarted_run(monkeypatch, loadtest.harness, "run_step", run.server, argv) == 2, capsys.readouterr().err
+    saved = run.saved("mlp")
+    restart = f"the server restarted between steps (pid {run.killed} → pid {run.server.pid})"
     assert [r["users"] for r in saved["results"]] == [1] and saved["interrupted"]["step"] == "u2"
     assert FAILURE in saved["interrupted"]["note"] and restart in saved["interrupted"]["note"]
-    render(out)
-    assert restart in (out / "report.md").read_text()
+    render(run.out)
+    assert restart in (run.out / "report.md").read_text()
 
 
 @pytest.mark.e2e
 def test_the_restart_note_between_soaks_is_kept_when_the_next_soak_fails(
-    serve_supervised_mlp: ServerOf,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    failing_run: FailingRunOf, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    server, data = serve_supervised_mlp(("a", "b"))
-    killed, out = server.pid, tmp_path / "out"
-    _fail_call(monkeypatch, 2, loadtest.soak)
-    argv = load_argv(server, data, out, "a,b", window=("--soak", "3s"))
-    assert restarted_run(monkeypatch, loadtest.soak, "run_soak", server, argv) == 2
+    run = failing_run(("a", "b"), 2, loadtest.soak)
+    argv = load_argv(run.server, run.data, run.out, "a,b", window=("--soak", "3s"))
+    assert restarted_run(monkeypatch, loadtest.soak, "run_soak", run.server, argv) == 2
     assert FAILURE in capsys.readouterr().err
-    saved = json.loads((out / "load-b.json").read_text())  # where a soak stopped early saves its load
-    restart = f"the server restarted between models' soaks (pid {killed} → pid {server.pid})"
+    saved = run.saved("b")  # where a soak stopped early saves its load
+    restart = f"the server restarted between models' soaks (pid {run.killed} → pid {run.server.pid})"
     assert saved["results"] == [] and FAILURE in saved["interrupted"]["note"]
     assert restart in saved["interrupted"]["note"]
