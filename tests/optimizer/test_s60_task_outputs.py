@@ -18,6 +18,7 @@ from optimizer.drift_evidence import thin_evidence
 from optimizer.output_kinds import infer_output_kinds, parse_output_kinds
 from optimizer.pipeline import OptimizeOptions, optimize
 from optimizer.speed import SpeedSettings
+from optimizer.verify import VERIFY_BATCH
 from quantserve.errors import QuantserveError
 
 TASKS = 20
@@ -119,21 +120,48 @@ def _assay_head(path: Path, rng: np.random.Generator) -> Path:
 
 
 def test_optimize_ships_the_tasks_typed_multitask_recording_each(tmp_path: Path) -> None:
-    """The pipeline's wiring, typed kind to manifest. The refusal naming the kind is shown on made-up flips above,
-    not here: a real INT8 build's flips near 0.5 move with the CPU's kernels, and the label sets' reading sat a few
-    rows from its budget (worst task 4 flips of 1200 here, the label sets 17: a margin of rows on either side)."""
+    """The pipeline's wiring, typed kind to manifest: each task's decision agreement recorded as computed here from
+    the files it wrote (FP32 and the shipped model run on the held-out rows, as the verdict's batches held them), the
+    worst task the headline. No count of flips is asserted: a real INT8 build's flips near 0.5 move with the CPU's
+    kernels (4 of 1200 on the worst task in session 60, against the default budget's 12), so the budget is loose
+    enough that any CPU's build ships; the refusal naming the kind is shown on made-up flips above."""
     rng = np.random.default_rng(1)
     model = _assay_head(tmp_path / "assays.onnx", rng)
+    held_out = rng.normal(0.0, 1.0, (1200, 64)).astype(np.float32)
     np.savez(tmp_path / "calib.npz", x=rng.normal(0.0, 1.0, (400, 64)).astype(np.float32))
-    np.savez(tmp_path / "eval.npz", x=rng.normal(0.0, 1.0, (1200, 64)).astype(np.float32))
+    np.savez(tmp_path / "eval.npz", x=held_out)
+    untimed, loose = SpeedSettings(enabled=False), DriftBudget(min_top1_agreement=0.9)
+    paths = (model, tmp_path / "calib.npz", "int8", "embedded", tmp_path / "tasks")
+    built = optimize(
+        OptimizeOptions(*paths, eval_path=tmp_path / "eval.npz", speed=untimed, budget=loose, output_kinds=TYPED)
+    )
+    verification = built.manifest.verification or {}
+    record = verification["outputs"]["probs"]
+    judged_at = verification.get("judged_at", f"batches of {VERIFY_BATCH} in order")
+    fp32 = _run(model, held_out, VERIFY_BATCH)[judged_at] >= 0.5
+    by_hand = (_run(built.path, held_out, VERIFY_BATCH)[judged_at] >= 0.5) == fp32
+    shares = by_hand.mean(axis=0)
+    assert record["kind"] == "multitask" and record["task_agreements"] == pytest.approx(list(shares), abs=1e-12)
+    assert record["task_agreement_worst"] == pytest.approx(shares.min(), abs=1e-12)
+    assert shares[record["task_worst"]] == shares.min()
+    assert built.manifest.extra["typed_kinds"] == TYPED  # deploy records it for evaluate
 
-    def options(out: str, kinds: dict[str, str]) -> OptimizeOptions:
-        untimed = SpeedSettings(enabled=False)
-        paths = (model, tmp_path / "calib.npz", "int8", "embedded", tmp_path / out)
-        return OptimizeOptions(*paths, eval_path=tmp_path / "eval.npz", speed=untimed, output_kinds=kinds)
 
-    built = optimize(options("tasks", {"probs": "multitask"}))
-    record = built.manifest.verification["outputs"]["probs"]
-    assert record["kind"] == "multitask" and len(record["task_agreements"]) == TASKS
-    assert record["task_agreement_worst"] >= 0.99, record
-    assert built.manifest.extra["typed_kinds"] == {"probs": "multitask"}  # deploy records it for evaluate
+TYPED = {"probs": "multitask"}
+
+
+def _run(path: Path, x: np.ndarray, batch: int) -> dict[str, np.ndarray]:
+    """The model's scores over `x` at each batch composition the verification runs (`optimizer.verify`), by name."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+    def batched(rows: np.ndarray, size: int) -> np.ndarray:
+        return np.concatenate([session.run(None, {"x": rows[i : i + size]})[0] for i in range(0, len(rows), size)])
+
+    order = np.random.default_rng(0).permutation(len(x))
+    return {
+        f"batches of {batch} in order": batched(x, batch),
+        f"batches of {batch} shuffled": batched(x[order], batch)[np.argsort(order)],
+        "each row alone": batched(x, 1),
+    }
