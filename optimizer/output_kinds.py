@@ -40,7 +40,11 @@ as typed, `optimizer.typed_kinds`):
   takes at least min(C, 3) classes, and whose classes taken share one scale (spreads within 10×,
   `row_kinds.shared_scale`), win by rises within 10× of one another (`row_kinds.win_rise_ratio`: a spindle detector's
   confidence, offset and duration are dense; 3× to 10×, both ways: `optimizer.quantity_columns`) and are no map's
-  smooth rows — per-position class scores (CTC); raw values
+  smooth rows — per-position class scores (CTC), unless labels of its positions come with it: (N, T) class ids in
+  [0, C), negatives unlabelled (`class_maps.labelled_positions`), make it token_classification, each position an
+  answer of its own, judged per labelled position (sleepecg's (N, 960, 4) sleep-stage softmax per epoch, labelled
+  per epoch, was refused as CTC where per epoch INT8 kept 0.9982 of its stages; a note says the labels decided);
+  raw values
   committing to none, or always to the same one or two (a forecast whose pressure in hPa dwarfs its
   temperature), or features in units of different scales (a PatchTST forecast's channels at 1, 30 and 1000,
   whose flat-lined first channel held decoded-sequence agreement 0.9833), are per-position regressions
@@ -141,7 +145,7 @@ from collections.abc import Collection, Mapping
 import numpy as np
 
 from optimizer.box_lists import is_box_list
-from optimizer.class_maps import distribution_axis, labelled_class_axis
+from optimizer.class_maps import distribution_axis, labelled_class_axis, labelled_positions
 from optimizer.detection_heads import is_detection
 from optimizer.image_outputs import is_image
 from optimizer.length_axes import check_output_pairs, kind_positions
@@ -155,7 +159,7 @@ from optimizer.token_axes import TokenAxes
 from optimizer.token_kinds import token_kind, vocabulary_scores
 from optimizer.token_values import per_token, span_kind, token_positions, token_values_kind
 from optimizer.typed_kinds import TypedKind, check_overrides
-from optimizer.unscored_heads import unscored_token_heads
+from optimizer.unscored_heads import NotedKind, unscored_token_heads
 from quantserve.errors import QuantserveError
 
 OUTPUT_KINDS = (
@@ -217,9 +221,26 @@ def infer_output_kinds(
             kinds[name] = found
         else:
             found = infer_kind(np.asarray(values), labels, at, inputs)
+            found = labelled_sequence_kind(name, found, np.asarray(values), labels)
             found = state_kind(found) if name in state else found
             kinds[name] = sigmoid_kind(found, on_real_axes(np.asarray(values))) if name in sigmoid else found
     return unscored_token_heads(kinds, reference, labels, at_tokens)  # hidden states beside the labels' head
+
+
+def labelled_sequence_kind(name: str, kind: str, values: np.ndarray, labels: np.ndarray | None) -> str:
+    """An inferred `sequence` whose labels are a class id per position (`class_maps.labelled_positions`) as
+    token_classification, with the note saying the labels decided it (`NotedKind`); any other `kind` as it is."""
+    values = on_real_axes(values)
+    if kind != "sequence" or labels is None or not labelled_positions(values, labels):
+        return kind
+    unlabelled = int(np.count_nonzero(labels < 0))
+    ignored = f" ({unlabelled} negative, not judged)" if unlabelled else ""
+    return NotedKind(
+        "token_classification",
+        f"output '{name}': read as per-position classification (token_classification), not as CTC-style sequences, "
+        f"because the labels are a class id in [0, {values.shape[2]}) per position, shape {tuple(labels.shape)} as "
+        f"the output's (N, T){ignored}; --output-kind {name}=sequence judges it as CTC",
+    )
 
 
 def typed_on_tokens(name: str, kind: str, values: np.ndarray) -> str:
