@@ -157,7 +157,7 @@ from optimizer.sigmoid_outputs import sigmoid_kind
 from optimizer.soft_masks import is_soft_mask
 from optimizer.token_axes import TokenAxes
 from optimizer.token_kinds import token_kind, vocabulary_scores
-from optimizer.token_values import per_token, span_kind, token_positions, token_values_kind
+from optimizer.token_values import frames_not_tokens, per_token, span_kind, token_positions, token_values_kind
 from optimizer.typed_kinds import TypedKind, check_overrides
 from optimizer.unscored_heads import NotedKind, unscored_token_heads
 from quantserve.errors import QuantserveError
@@ -302,6 +302,11 @@ def infer_kind(
     if values.ndim == 3 and vocabulary_scores(values, inputs):
         return "token_classification"
     if values.ndim == 3 and positions is not None and values.shape[:2] == positions.shape:
+        if frames_not_tokens(inputs) and values.shape[2] > 1 and is_sequence(values[:KIND_SAMPLES]):
+            # class scores per frame a length input counts: CTC's, read as before the frames were known (a
+            # tagger's per-frame reading is weaker: a frame in a hundred may change a night's or a line's decode)
+            # unless labels per position say otherwise (`labelled_sequence_kind`)
+            return "sequence"
         return token_kind(values[:KIND_SAMPLES], positions[:KIND_SAMPLES])
     if positions is not None and per_token(values, positions):  # (N, T): a value per token (`optimizer.token_values`)
         return token_values_kind(values, positions)

@@ -86,7 +86,7 @@ def real_tokens(inputs: Mapping[str, np.ndarray] | None) -> RealTokens:
         return RealTokens(None, "", None)
     arrays = {name: np.asarray(value) for name, value in inputs.items()}
     ids = [a for a in arrays.values() if a.ndim == 2 and np.issubdtype(a.dtype, np.integer)]
-    wide = [a for a in ids if a.shape[1] > 1]  # an (N, 1) length input is no token row
+    wide = _token_rows(arrays)
     if not wide and (sequence := sequence_positions(arrays)).positions is not None:
         return sequence  # no token ids: a length input counts another input's axis 1 (before (N, 1) integers)
     ids = wide or ids
@@ -107,6 +107,18 @@ def real_tokens(inputs: Mapping[str, np.ndarray] | None) -> RealTokens:
     if positions.all():
         return RealTokens(positions, off_words("every position (no mask, length or trailing pad id found)"), None)
     return RealTokens(positions, off_words("before each row's trailing pad ids"), None)
+
+
+def _token_rows(arrays: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    """The (N, T > 1) integer inputs: token ids (an (N, 1) length input is no token row)."""
+    ids = [a for a in arrays.values() if a.ndim == 2 and np.issubdtype(a.dtype, np.integer)]
+    return [a for a in ids if a.shape[1] > 1]
+
+
+def frames_not_tokens(inputs: Mapping[str, np.ndarray] | None) -> bool:
+    """Whether real positions, where there are any, are a sequence's a length input counts (`sequence_positions`:
+    frames of features, no token ids beside them)."""
+    return bool(inputs) and not _token_rows({name: np.asarray(value) for name, value in (inputs or {}).items()})
 
 
 def sequence_positions(arrays: Mapping[str, np.ndarray]) -> RealTokens:

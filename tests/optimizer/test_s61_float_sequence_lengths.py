@@ -96,8 +96,7 @@ def test_drift_is_judged_over_the_real_positions_only() -> None:
     candidate = reference.copy()
     flipped = real & (np.random.default_rng(6).random((N, T)) < 0.1)
     candidate[flipped] = np.roll(candidate[flipped], 1, axis=1)  # another class on ~10 % of the real positions
-    kinds = infer_output_kinds({"stages": reference}, inputs=inputs)
-    assert kinds["stages"] == "token_classification"
+    kinds = {"stages": "token_classification"}  # as typed, or as per-position labels read it (below)
     record = measure_drift({"stages": reference}, {"stages": candidate}, kinds, DriftBudget(), inputs=inputs)
     record = record.outputs["stages"]
     assert record["tokens_judged"] == int(real.sum())
@@ -112,6 +111,7 @@ def test_optimize_accepts_the_plain_length_input(tmp_path: Path, capsys: pytest.
     inputs, real = sequences(7)
     np.savez(tmp_path / "d.npz", **inputs)
     args = [str(_stager(tmp_path / "s.onnx")), "--calib", str(tmp_path / "d.npz"), "--precision", "fp32"]
+    args += ["--output-kind", "stages=token_classification"]
     assert main(["optimize", *args, "--out", str(tmp_path / "out"), "--skip-timing", "--length-input", "lengths"]) == 0
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["extra"]["length_input"] == "lengths"
@@ -145,3 +145,19 @@ def test_the_graph_says_which_2d_outputs_are_per_position_of_a_float_sequence() 
     )
     axes = token_axes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]))
     assert axes.tokens == {"per_epoch"} and axes.not_tokens == {"pooled"}
+
+
+def test_class_scores_per_frame_read_as_ctc_unless_labels_per_position_say_otherwise() -> None:
+    """Frames a length input counts are no tagger's tokens: their class scores read as CTC's, as before the frames were
+    known (a frame in a hundred changed may change a line's decode, which per-frame agreement would pass); labels of
+    one class per position read them per position (`labelled_sequence_kind`). Read as a tagger's by the frames alone,
+    the stager's kind turned with the length input (session 61)."""
+    inputs, real = sequences(8)
+    logits = np.random.default_rng(9).standard_normal((N, T, C)).astype(np.float32) * 3
+    reference = np.exp(logits) / np.exp(logits).sum(axis=2, keepdims=True)
+    assert infer_output_kinds({"stages": reference}, inputs=inputs) == {"stages": "sequence"}
+    labels = np.where(real, reference.argmax(axis=2), -100)
+    kinds = infer_output_kinds({"stages": reference}, labels=labels, inputs=inputs)
+    assert kinds == {"stages": "token_classification"}
+    hidden = np.random.default_rng(10).standard_normal((N, T, 64)).astype(np.float32)  # a vector per frame
+    assert infer_output_kinds({"hidden": hidden}, inputs=inputs)["hidden"] != "sequence"
