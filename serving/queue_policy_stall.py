@@ -21,6 +21,7 @@ policy, 17–18 with queue 4 + 200 ms timeout, 20–24 with queue 4 alone.
 from __future__ import annotations
 
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -31,19 +32,28 @@ TRITON_ISSUE = "triton-inference-server/server#8870"
 TRITON_FIX = "triton-inference-server/core#509"
 # The default_queue_policy fields that turn prefetching off (see the module docstring), as config.pbtxt spells them.
 STALLING_FIELDS = ("max_queue_size", "default_timeout_microseconds", "allow_timeout_override")
+# What removes a policy: a deploy without the flags keeps the config's (deploy's `keep_serving_settings`), so "redeploy
+# without them" kept it (probed, session 61); explicit zeros write none, and a hand-edited policy goes with them.
+REMOVE_POLICY = "redeploy with --max-queue-size 0 --queue-timeout-us 0"
+KEPT_FROM_CONFIG = "(kept from the config of the version before: a queue flag left out keeps its value)"
 
 
-def queue_policy_warning(queue: QueuePolicy) -> str | None:
+def queue_policy_warning(queue: QueuePolicy, kept: Collection[str] = ()) -> str | None:
     """The one line deploy prints when it writes a queue policy (any bound: Triton 2.51 stalls on each, see the
-    module docstring), naming the flags given, the issue and what to do instead; None when it writes none."""
+    module docstring), naming its flags, those in `kept` as kept from the model's config (deploy keeps a setting left
+    out: the probe's redeploy without them was told of flags nobody gave), the issue and what removes it; None when
+    it writes none."""
     if not queue.bounded:
         return None
-    flags = " ".join(
-        f"{flag} {value}"
+    flags = [
+        (flag, f"{flag} {value}")
         for flag, value in (("--max-queue-size", queue.max_queue_size), ("--queue-timeout-us", queue.timeout_us))
         if value
-    )
-    return _stall_warning(f"{flags} writes a default_queue_policy", "deploy without them")
+    ]
+    given = " ".join(words for flag, words in flags if flag not in kept)
+    carried = " ".join(words for flag, words in flags if flag in kept)
+    subject = " and ".join(part for part in (given, carried and f"{carried} {KEPT_FROM_CONFIG}") if part)
+    return _stall_warning(f"{subject} writes a default_queue_policy", f"remove it ({REMOVE_POLICY})")
 
 
 def served_queue_policy_warning(model_dir: Path) -> str | None:
@@ -60,7 +70,7 @@ def served_queue_policy_warning(model_dir: Path) -> str | None:
     policy = "default_queue_policy { " + " ".join(f"{name}: {value}" for name, value in fields) + " }"
     return _stall_warning(
         f"model '{Path(model_dir).name}' is served with {policy} from its {CONFIG_NAME}",
-        "remove it (redeploy without --max-queue-size/--queue-timeout-us)",
+        f"remove it ({REMOVE_POLICY})",
     )
 
 
@@ -82,8 +92,8 @@ def _stall_warning(subject: str, remedy: str) -> str:
     )
 
 
-def warn_queue_policy(queue: QueuePolicy) -> None:
+def warn_queue_policy(queue: QueuePolicy, kept: Collection[str] = ()) -> None:
     """Print `queue_policy_warning` to stderr where there is one (deploy's command, once it wrote the config)."""
-    warning = queue_policy_warning(queue)
+    warning = queue_policy_warning(queue, kept)
     if warning:
         print(warning, file=sys.stderr, flush=True)

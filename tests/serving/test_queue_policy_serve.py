@@ -21,7 +21,7 @@ from serving.server import TritonServer
 from serving.supervisor import Supervisor
 
 STALL = ", and on Triton 2.51 (the embedded server, NGC 24.10) any queue policy stalls the dynamic batcher 0.5 s"
-REMEDY = "on this Triton remove it (redeploy without --max-queue-size/--queue-timeout-us) and bound the load"
+REMEDY = "on this Triton remove it (redeploy with --max-queue-size 0 --queue-timeout-us 0) and bound the load"
 
 
 def edit_in_policy(model_dir: Path, policy: str) -> None:

@@ -34,7 +34,10 @@ def test_a_queue_policy_is_written_with_one_warning_line(
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1, warnings
     assert warnings[0].startswith(f"warning: {named} writes a default_queue_policy, and on Triton 2.51")
-    assert TRITON_ISSUE in warnings[0] and "deploy without them" in warnings[0]
+    assert (
+        TRITON_ISSUE in warnings[0]
+        and "remove it (redeploy with --max-queue-size 0 --queue-timeout-us 0)" in warnings[0]
+    )
     written = parse_config(tmp_path / "repo" / "dense" / "config.pbtxt")["dynamic_batching"]["default_queue_policy"]
     assert written  # what was asked is still written: a Triton with the fix serves it as meant
 

@@ -166,7 +166,8 @@ def run(args: argparse.Namespace) -> int:
         prune=not args.url,  # with --url, old folders stay until the server has loaded the new version
         allow_interface_change=args.allow_interface_change,
     )
-    warn_queue_policy(QueuePolicy(args.max_queue_size, args.queue_timeout_us))  # Triton 2.51 stalls on any
+    kept_flags = {setting.split()[0] for setting in kept}  # a queue flag kept is named so, not as given
+    warn_queue_policy(QueuePolicy(args.max_queue_size, args.queue_timeout_us), kept_flags)  # Triton 2.51 stalls on any
     warn_missing_backend(artifact, str(args.build_dir))
     for line in missed_checks(manifest.verification):  # shipped past them
         print(f"warning: {args.build_dir} {line}: evaluate it through the server first", file=sys.stderr)
