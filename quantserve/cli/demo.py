@@ -13,9 +13,12 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from quantserve.errors import QuantserveError
+
+if TYPE_CHECKING:
+    from quantserve.cli.progress import Heartbeat
 
 VARIANTS = ("fp32", "int8")
 MODEL_NAME = "digits"
@@ -52,13 +55,25 @@ class DemoSettings:
     allow_slower: bool = False
 
 
-def prepare_model(settings: DemoSettings, say: Callable[[str], None]) -> dict[str, Path]:
-    """Train the CNN and write the .pt2 program plus calibration and held-out .npz files."""
+def prepare_model(
+    settings: DemoSettings, say: Callable[[str], None], heartbeat: Heartbeat | None = None
+) -> dict[str, Path]:
+    """Train the CNN and write the .pt2 program plus calibration and held-out .npz files. `heartbeat` (where no bar
+    is drawn: optimize's lines) beats while it trains: `make demo` into a file said nothing for 9 minutes of training
+    on a busy machine (session 61)."""
     from examples import digits
 
     splits = digits.load_splits(settings.seed)
-    say(f"training the digits CNN ({settings.epochs} epochs, seed {settings.seed})")
-    model = digits.train(splits, settings.seed, settings.epochs)
+    training = f"training the digits CNN ({settings.epochs} epochs, seed {settings.seed})"
+    say(training)
+    if heartbeat is not None:
+        heartbeat.set(training)
+        heartbeat.start()
+    try:
+        model = digits.train(splits, settings.seed, settings.epochs)
+    finally:
+        if heartbeat is not None:
+            heartbeat.stop()
     say(f"torch FP32 held-out accuracy: {digits.accuracy(model, splits.heldout):.2f}%")
     build = settings.build
     return {
@@ -213,8 +228,11 @@ def clear_previous_run(out: Path) -> None:
             path.unlink()
 
 
-def run_demo(settings: DemoSettings, say: Callable[[str], None] = print) -> dict[str, Any]:
-    """The whole job end to end; returns the summary (also written to `out/summary.json`)."""
+def run_demo(
+    settings: DemoSettings, say: Callable[[str], None] = print, heartbeat: Heartbeat | None = None
+) -> dict[str, Any]:
+    """The whole job end to end; returns the summary (also written to `out/summary.json`). `heartbeat` beats while
+    the model trains (`prepare_model`)."""
     from loadtest.recorded_builds import record_builds
     from loadtest.report import render
     from quantserve.cli.demo_caveats import CAVEATS_KEY, report_verdict, served_caveats
@@ -225,7 +243,7 @@ def run_demo(settings: DemoSettings, say: Callable[[str], None] = print) -> dict
         raise QuantserveError(f"--tune-trials must be at least 1, got {settings.tune_trials}")
     # before the minutes of training and optimizing (as tune checks): one server at a time, on 3 ports at once
     check_free_ports(3)
-    files = prepare_model(settings, say)
+    files = prepare_model(settings, say, heartbeat)
     names = optimize_and_deploy(settings, files, say)
     try:
         measured = measure(settings, names, files["heldout"], say)

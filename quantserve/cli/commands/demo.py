@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from loadtest.report import render
     from quantserve.cli.demo import DemoSettings, run_demo
     from quantserve.cli.demo_caveats import tune_caveat_lines
+    from quantserve.cli.progress import Heartbeat, wants_heartbeat
     from quantserve.cli.tables import print_json
     from serving.machine import write_machine_facts
 
@@ -76,7 +77,11 @@ def run(args: argparse.Namespace) -> int:
         allow_slower=args.allow_slower,
     )
     quiet = getattr(args, "quiet", False) or args.json
-    summary = run_demo(settings, say=lambda line: None if quiet else console.print(f"[bold cyan]›[/] {line}"))
+    summary = run_demo(
+        settings,
+        say=lambda line: None if quiet else console.print(f"[bold cyan]›[/] {line}"),
+        heartbeat=Heartbeat("demo") if wants_heartbeat(args) else None,  # optimize's lines, while it trains
+    )
     # the report again, now with the machine (the builds' in-process speed: those the folder records)
     write_machine_facts(settings.out)
     render(settings.out)
