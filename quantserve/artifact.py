@@ -30,6 +30,9 @@ BATCHING = "batching"
 REQUESTS = "requests"
 WHOLE_SAMPLES = "whole samples"
 NO_BATCHING = "none"
+# The max_batch_size deploy serves a batched build with where none is asked (serving.batch_axes), and the largest batch
+# verification judges a build whose answers depend on their batch neighbours at (optimizer.verify), so the two agree.
+DEFAULT_MAX_BATCH = 32
 # Dimension values: a positive int is fixed; a string names a dynamic axis ("batch", "sequence").
 Dim = int | str
 

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from quantserve.artifact import Manifest, TensorSpec
+from quantserve.artifact import DEFAULT_MAX_BATCH, Manifest, TensorSpec
 from quantserve.errors import QuantserveError
 
 BATCH = "batch"  # the name optimize gives axis 0 of every input and output (optimizer.export)
-DEFAULT_MAX_BATCH = 32  # max_batch_size where none is asked, but for an --unbatched build (0: see `max_batch_for`)
 AS_IS = "deploy it with --max-batch 0 (each request served as it comes), or re-export it with the batch first"
 
 
@@ -32,6 +31,23 @@ def max_batch_for(manifest: Manifest, asked: int | None) -> int:
             "for such a build)"
         )
     return 0
+
+
+def batch_dependence_warning(manifest: Manifest, max_batch: int) -> str:
+    """One line where `manifest`'s build answers by its batch neighbours (its verification judged several batch
+    compositions: dynamic INT8 takes one activation scale per batch) and is served with a `max_batch` above the
+    largest batch it was verified at; "" otherwise, and for builds older than that record (session 61). rxnfp's BERT
+    classifier held in batches of 16 and flipped a near-tie row in batches of 64."""
+    record = manifest.verification or {}
+    largest = record.get("largest_batch_verified")
+    if not record.get("batch_compositions") or not isinstance(largest, int) or max_batch <= largest:
+        return ""
+    return (
+        f"model '{manifest.name}' answers depend on the rows batched with it (one activation scale per batch) and "
+        f"were verified in batches of at most {largest}; served with --max-batch {max_batch}, a larger batch may "
+        f"change answers beyond what verification measured: deploy with --max-batch {largest}, or check the served "
+        "model with `quantserve evaluate`"
+    )
 
 
 def check_batch_axes(manifest: Manifest) -> None:

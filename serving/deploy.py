@@ -30,7 +30,7 @@ from quantserve.artifact import (
     Manifest,
 )
 from quantserve.errors import QuantserveError
-from serving.batch_axes import check_model_batch_axes, max_batch_for
+from serving.batch_axes import batch_dependence_warning, check_model_batch_axes, max_batch_for
 from serving.batch_memory import batch_memory_line
 from serving.build_checks import (
     check_build_model,
@@ -93,6 +93,7 @@ class Deployment:
     unpruned: str = ""  # why it removed none where it should have (`prune_after_deploy`), or ""
     memory_warning: str = ""  # a full batch would outgrow this machine's memory (`serving.batch_memory`), or ""
     isa_warning: str = ""  # 8-bit INT8 weights verified where they do not saturate, served here where they do, or ""
+    batch_warning: str = ""  # answers that move with their batch, served in larger batches than verified, or ""
 
     @property
     def version_dir(self) -> Path:
@@ -149,6 +150,7 @@ def deploy(
     if check_pad and ragged_batching == "pad" and pads_ragged(artifact.manifest, layout, max_batch):
         check_pad_exact(artifact, name)
     memory_warning = batch_memory_line(artifact.manifest.stages, max_batch, instances)  # warned, not refused
+    batch_warning = batch_dependence_warning(artifact.manifest, max_batch)  # warned, not refused
     on_cpu = layout.instance_kind == "KIND_CPU"  # the local tritonserver serves it on this machine's CPU
     isa_warning = int8_isa_warning(artifact.manifest, name, cpu_flags(), cpu_model()) if on_cpu else ""
     source = source_identity(build_dir, artifact.manifest.files)
@@ -168,7 +170,9 @@ def deploy(
         stage_version(staging, layout.version_files, artifact.manifest, record, max_batch)
         with model_folder_lock(staging.parent):  # our staging folder in it: nobody removes the folder now
             installed = install_version(staging, config_dict, record)
-            deployment = replace(installed, memory_warning=memory_warning, isa_warning=isa_warning)
+            deployment = replace(
+                installed, memory_warning=memory_warning, isa_warning=isa_warning, batch_warning=batch_warning
+            )
     except OSError as exc:
         abandon_staging(staging)
         raise naming_the_repository(exc, staging.parent) from exc

@@ -125,7 +125,12 @@ def test_dynamic_int8_is_judged_at_its_worst_batch_composition(tmp_path: Path) -
     kinds = {"embedding": "embedding"}
     record = VerifyAgainstReference(reference, data, "x.npz", 16, output_kinds=kinds).measure(tmp_path / "int8.onnx")
     compositions = {c["composition"]: c for c in record["batch_compositions"]}
-    assert set(compositions) == {"batches of 16 in order", "batches of 16 shuffled", "each row alone"}
+    assert set(compositions) == {
+        "batches of 16 in order",
+        "batches of 16 shuffled",
+        "each row alone",
+        "batches of 32 in order",
+    }
     assert compositions["each row alone"]["margin"] > compositions["batches of 16 in order"]["margin"]
     worst = min(compositions.values(), key=lambda c: c["margin"])
     assert record["judged_at"] == worst["composition"] and record["margin"] == worst["margin"]

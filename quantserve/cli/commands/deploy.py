@@ -199,6 +199,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {result.memory_warning}", file=sys.stderr)
     if result.isa_warning:  # verified where 8-bit INT8 weights do not saturate, served where they do (session 60)
         print(f"warning: {args.build_dir}: {result.isa_warning}", file=sys.stderr)
+    if result.batch_warning:  # answers that move with their batch, served larger than verified (session 61)
+        print(f"warning: {args.build_dir}: {result.batch_warning}", file=sys.stderr)
     if kept:
         print(
             f"note: kept the serving settings of '{args.name}' from its config: {', '.join(kept)} (a flag changes one)"
