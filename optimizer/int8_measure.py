@@ -110,6 +110,7 @@ class SearchStage(Protocol):
     on_progress: ProgressCallback | None
     keep_failing: bool
     user_metric: UserMetric | None
+    model_type: str | None  # --model-type (None: not given; the graph may still be an encoder, `detect_encoder`)
     cpu_flags: Collection[str]  # the serving CPU's /proc/cpuinfo flags (`optimizer.cpu_isa`)
 
 

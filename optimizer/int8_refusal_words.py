@@ -10,12 +10,20 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import onnx
+
 from optimizer.cpu_clock import BUSY_SHARE
+from optimizer.drift_budget import Refusal
 from optimizer.int8_measure import DEFAULT_SEARCH_S, Candidate
 from optimizer.int8_schemes import ALONE_KEY, PRODUCTS_KEY, quantizes_compute_alone
 from optimizer.search_budget import BUDGET_FLAG
+from optimizer.transformer import unfused_encoder
 
 DATA_MOVEMENT = "the drift is in the quantized data movement between them"
+FUSION_HINT = (
+    "the graph is a BERT-style encoder: --model-type bert fuses it first (ONNX Runtime's transformer fusions), a "
+    "smaller graph to search"
+)
 
 
 def drift_record(closest: Candidate, tried: list[Candidate], mixed: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -134,6 +142,16 @@ def search_cut_words(mixed: dict[str, Any]) -> tuple[str, str]:
         "deploy fp32"
     )
     return said, advice
+
+
+def with_fusion_hint(line: str, model: onnx.ModelProto, model_type: str | None) -> str:
+    """The out-of-time refusal `line`, its record kept, with FUSION_HINT added where no --model-type was given and
+    `model` is a transformer encoder ONNX Runtime has not fused (`unfused_encoder`). rxnfp's 12-layer BERT (882
+    nodes) ran out of its 300 s unfused with no word of --model-type bert, which fused it to 93 nodes and shipped
+    (session 61)."""
+    if model_type or not unfused_encoder(model):
+        return line
+    return Refusal(f"{line}; {FUSION_HINT}", getattr(line, "record", None))
 
 
 def busy_words(mixed: dict[str, Any]) -> str:

@@ -239,7 +239,7 @@ class _SearchRun(MixedPrecisionStarts):
             if any(self._accept(c.drift) for c in built):
                 break
         if not tried and self.budget.ran_out:
-            raise BudgetExceeded(self.budget.refusal())
+            raise BudgetExceeded(self._time_refusal())
         if not tried:
             reasons = "; ".join(f"{name}: {self.failed[name]}" for name in self.schemes if name in self.failed)
             raise BudgetExceeded(f"no INT8 scheme could be built ({reasons}); nothing written: deploy fp32")

@@ -24,6 +24,7 @@ from optimizer.int8_refusal_words import (
     drift_record,
     search_cut_words,
     where_drift_is,
+    with_fusion_hint,
     worst_line,
 )
 from optimizer.int8_schemes import Scheme, SmoothStaticScheme, calibrates_activations
@@ -77,6 +78,11 @@ class SearchVerdict(HeldOutDrift):
     _outliers_seen: ActivationOutliers | None  # set by `_outliers`, once
     paired: dict[Path, Block]
 
+    def _time_refusal(self, closest: str = "", far: str = "") -> str:
+        """The search budget's out-of-time line (`SearchBudget.refusal`), naming --model-type bert where the graph is
+        an encoder ONNX Runtime's fusions would shrink (`with_fusion_hint`)."""
+        return with_fusion_hint(self.budget.refusal(closest, far), self.model, self.stage.model_type)
+
     def _refuse_unverified(self, chosen: Candidate, mixed: dict[str, Any]) -> None:
         """Where the time ran out and the best model found misses the budget, the search did not finish: refused in
         one line naming the flag that raises the budget where more time may hold it, else saying to deploy fp32 and
@@ -86,7 +92,7 @@ class SearchVerdict(HeldOutDrift):
         worst = worst_line(chosen)
         closest = f"{chosen.scheme}{self._kept_fp32(chosen)}, {worst}" if worst else ""
         far, shortfall, moved = self._far_from_budget(chosen, mixed)
-        line = self.budget.refusal(closest, far)
+        line = self._time_refusal(closest, far)
         figures = {"shortfall_in_allowed_drift": round(shortfall, 2), "mixed_precision_moved": round(moved, 2)}
         outliers = self._outlier_record() if far else {}
         raise BudgetExceeded(

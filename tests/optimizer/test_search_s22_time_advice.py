@@ -10,6 +10,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+import onnx
 import pytest
 
 from optimizer.activation_outliers import ActivationOutliers
@@ -32,7 +33,8 @@ def spent_budget() -> SearchBudget:
 def verdict(method: str = "minmax", outlier_ratio: float = 11.1) -> SearchVerdict:
     run = SearchVerdict.__new__(SearchVerdict)
     run.budget, run.method = spent_budget(), method
-    run.stage = SimpleNamespace(keep_failing=False)  # type: ignore[assignment]
+    run.stage = SimpleNamespace(keep_failing=False, model_type=None)  # type: ignore[assignment]
+    run.model = onnx.ModelProto()  # no encoder: no --model-type hint (`with_fusion_hint`)
     run._outliers_seen = ActivationOutliers("model/BLOCK_4-4_MULTIPLY/mul", outlier_ratio, 16)
     run.exclusions = []
     return run
