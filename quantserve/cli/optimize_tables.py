@@ -35,7 +35,7 @@ def _details(record: dict[str, Any], recurrent: dict[str, int] | None = None) ->
         source, opset = record.get("source_opset"), record.get("opset")
         # an ONNX file converted up (its opset 9 read "opset 13" as if the file were 13): both said
         upgraded = f"{source} → " if source is not None and source != opset else ""
-        return f"opset {upgraded}{opset}, {record.get('nodes')} nodes"
+        return f"opset {upgraded}{opset}, {nodes_word(record.get('nodes'))}"
     if stage == "fuse":
         skipped = " (left unfused: see the note)" if record.get("unfused") else ""
         return f"nodes {record.get('nodes_before')} → {record.get('nodes_after')}{skipped}"
@@ -60,11 +60,16 @@ def _calibrate_details(record: dict[str, Any], recurrent: dict[str, int]) -> str
             f"{record.get('samples')} samples, cache {record.get('cache')}",
         ]
     if "int8_mac_share" in record:
-        kept = f"{len(record.get('kept_fp32') or [])} nodes {'kept FP32' if recurrent else 'FP32'}"
+        kept = f"{nodes_word(len(record.get('kept_fp32') or []))} {'kept FP32' if recurrent else 'FP32'}"
         parts.append(f"{mac_share(record['int8_mac_share'])} of MACs in INT8, {kept}")
         if recurrent:  # beside the nodes kept, those no INT8 kernel runs: "3 nodes FP32" read as almost all INT8
             parts.append(" and ".join(f"{count} {op}" for op, count in recurrent.items()) + " with no INT8 kernel")
     return ", ".join(parts)
+
+
+def nodes_word(count: Any) -> str:
+    """A count of nodes, one in the singular ("1 node"): rxnfp's calibrate row read "1 nodes FP32" (session 61)."""
+    return f"{count} node{'' if count == 1 else 's'}"
 
 
 def print_refusal_figures(record: dict[str, Any], console: Any = None) -> None:
