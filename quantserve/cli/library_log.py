@@ -4,8 +4,8 @@ ONNX Runtime's quantization tools log advice on Python's root logger ("Please co
 pre-processing before quantization …") and onnxslim, onnx and Locust have their own loggers and
 `warnings`. While a command runs, every log record and warning lands in
 `$QUANTSERVE_LOG_DIR/quantserve.log` (default `~/.cache/quantserve/log/quantserve.log`, appended,
-one header line per command); at the end the command prints one line of its own for each known
-message and where the rest is.
+one header line per command, each line marked with its process id: several users' runs may share the file,
+session 61); at the end the command prints one line of its own for each known message and where the rest is.
 """
 
 from __future__ import annotations
@@ -54,7 +54,9 @@ class CapturedLog:
         if self.records and self.unwritable:
             lines.append(f"{self.records} library log messages not kept: {self.path}: {self.unwritable} (${LOG_ENV})")
         elif self.records:
-            lines.append(f"{self.records} library log messages kept in {self.path}")
+            lines.append(
+                f"{self.records} library log messages kept in {self.path} (its lines marked pid {os.getpid()})"
+            )
         return lines
 
 
@@ -78,7 +80,7 @@ class _LogFile(logging.Handler):
         super().__init__(logging.INFO)
         self.path, self.command, self.captured = path, command, captured
         self.stream: Any = None
-        self.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        self.setFormatter(logging.Formatter("%(asctime)s pid %(process)d %(name)s %(levelname)s %(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
         try:

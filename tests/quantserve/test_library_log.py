@@ -115,7 +115,7 @@ def test_logging_and_warnings_are_routed_then_restored(tmp_path: Path, monkeypat
         warnings.warn("a library's deprecation", DeprecationWarning, stacklevel=1)
     assert root.handlers == before
     assert captured.records == 2 and captured.lines() == [
-        f"2 library log messages kept in {tmp_path / 'quantserve.log'}"
+        f"2 library log messages kept in {tmp_path / 'quantserve.log'} (its lines marked pid {os.getpid()})"
     ]
     text = (tmp_path / "quantserve.log").read_text()
     assert "a_library_never_configured WARNING slimmed 3 nodes" in text and "a library's deprecation" in text
