@@ -63,6 +63,9 @@ PROBE_ROWS = 8  # rows run alone to learn whether a model's answers depend on th
 VERIFY_BATCH = 32  # rows a verification run holds: INT8 kernels' results differ slightly by batch size
 VERIFY_MEMORY_BYTES = 1 << 30  # activations one verification run may hold (estimated from shape inference)
 MORE_NAMED = 3  # violations past the first a refusal line names
+# activations the pass at the served batch may hold: the candidate's session alone, where a verification run's
+# VERIFY_MEMORY_BYTES sit beside its reference's; 4 GB of a 24 GB machine (`served_batch`)
+SERVED_PASS_BYTES = 4 << 30
 MIN_VERIFY_BATCH = 4  # fewest rows a run holds however large they are: batch neighbours must still meet
 
 
@@ -156,7 +159,7 @@ class VerifyAgainstReference:
                 {"composition": name, "holds": r.holds, "margin": r.margin()} for name, _, r in judged
             ]
             record["judged_at"] = composition
-            record["largest_batch_verified"] = served_batch(len(self.data), self.batch_size)
+            record["largest_batch_verified"] = served_batch(candidate, self.data, self.batch_size)
         if self.state_pairs and not itself:
             starts = sequence_starts(self.data.arrays, expected, self.state_pairs)  # each a fresh state in the data
             loop = closed_loop_record(
@@ -213,10 +216,17 @@ def same_answers(alone: np.ndarray, batched: np.ndarray) -> bool:
     return bool(np.array_equal(alone, batched))
 
 
-def served_batch(rows: int, batch_size: int) -> int:
+def served_batch(path: Path, data: TensorData, batch_size: int) -> int:
     """The largest batch a build whose answers depend on their batch is verified at: deploy's default max batch where
-    it passes `batch_size` (the verification batch, fewer where rows are large), at most the `rows` there are."""
-    return min(rows, max(batch_size, DEFAULT_MAX_BATCH))
+    it passes `batch_size` (the verification batch, fewer where rows are large), at most the rows there are, and no
+    more than SERVED_PASS_BYTES of the model's activations hold (DNSMOS, ~370 MB a row, would need 12 GB at 32: the
+    kernel killed a verification at 12 GB before `verify_batch_size` capped it). Where that leaves it below the max
+    batch deploy serves, deploy says so (`serving.batch_axes.batch_dependence_warning`)."""
+    largest = min(len(data), max(batch_size, DEFAULT_MAX_BATCH))
+    if largest <= batch_size:
+        return largest
+    fits = rows_per_chunk(activation_bytes_per_sample(path, data), SERVED_PASS_BYTES, largest)
+    return max(batch_size, fits)
 
 
 def batch_compositions(path: Path, data: TensorData, batch_size: int) -> list[tuple[str, dict[str, np.ndarray]]]:
@@ -242,7 +252,7 @@ def batch_compositions(path: Path, data: TensorData, batch_size: int) -> list[tu
             (f"batches of {batch_size} shuffled", {k: v[back] for k, v in shuffled.items()}),
             ("each row alone", run_batches(runner, data.batches(1))),
         ]
-        served = served_batch(len(data), batch_size)
+        served = served_batch(path, data, batch_size)
         if served > batch_size:
             judged.append((f"batches of {served} in order", run_batches(runner, data.batches(served))))
         return judged

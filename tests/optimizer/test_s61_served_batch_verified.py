@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from optimizer.verify import VerifyAgainstReference
@@ -77,3 +78,27 @@ def test_a_batch_independent_build_runs_no_more_passes(tmp_path: Path) -> None:
     reference = _classifier(tmp_path / "fp32.onnx", 0.0)
     record = VerifyAgainstReference(reference, _near_ties(), "x.npz", 8, output_kinds=KINDS).measure(reference)
     assert "batch_compositions" not in record and "largest_batch_verified" not in record
+
+
+def test_the_served_pass_holds_no_more_rows_than_its_memory_allows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows of ~1 GB of activations each (DNSMOS holds ~370 MB): the pass at the served batch stops where 4 GB hold,
+    and the record says the largest batch verified, which deploy warns about (the kernel killed a verification at
+    12 GB before)."""
+    import optimizer.verify as verify
+
+    monkeypatch.setattr(verify, "activation_bytes_per_sample", lambda path, data: 1 << 30)
+    reference = _classifier(tmp_path / "fp32.onnx", 0.0)
+    candidate = _classifier(tmp_path / "int8.onnx", EPS)
+    record = VerifyAgainstReference(reference, _near_ties(), "x.npz", 2, output_kinds=KINDS).measure(candidate)
+    assert "batches of 4 in order" in {c["composition"] for c in record["batch_compositions"]}
+    assert record["largest_batch_verified"] == 4
+    monkeypatch.setattr(verify, "activation_bytes_per_sample", lambda path, data: 8 << 30)
+    record = VerifyAgainstReference(reference, _near_ties(), "x.npz", 2, output_kinds=KINDS).measure(candidate)
+    assert {c["composition"] for c in record["batch_compositions"]} == {
+        "batches of 2 in order",
+        "batches of 2 shuffled",
+        "each row alone",
+    }
+    assert record["largest_batch_verified"] == 2
