@@ -29,7 +29,13 @@ from loadtest.evaluator_metric import score_user_metric
 from loadtest.evaluator_tasks import score_tasks, tasks_headline
 from loadtest.request_answers import shape_changes
 from loadtest.request_data import check_request_size
-from loadtest.served_graph import served_kinds, told_kinds, told_length_input, unrecorded_graph_notes
+from loadtest.served_graph import (
+    decided_kinds,
+    served_kinds,
+    told_kinds,
+    told_length_input,
+    unrecorded_graph_notes,
+)
 from loadtest.served_stream import state_notes, stream_record, stream_state
 from loadtest.server_pids import listening_pid
 from loadtest.variant_scores import (
@@ -382,7 +388,8 @@ def _evaluated(
         if task != "auto":
             kinds.setdefault(name, task)
         labels = None if task == "embedding" else dataset.labels
-        judge_variants(variants, outputs, reference, budget, kinds, labels, dataset.arrays, changed, graph)
+        decided = decided_kinds(configs, kinds)  # where the rows here, without the build's labels, read otherwise
+        judge_variants(variants, outputs, reference, budget, kinds, labels, dataset.arrays, changed, graph, decided)
         drift_accuracies(variants, reference, name)  # labels only the drift could use (per token): its accuracy
     if metric is not None:
         named = replace(metric, labels_from=str(source))  # where a failing metric's labels=None came from
@@ -409,16 +416,18 @@ def judge_variants(
     inputs: Mapping[str, np.ndarray] | None = None,
     changed: Mapping[str, Mapping[str, str]] | None = None,
     graph: GraphWords | None = None,
+    decided: Mapping[str, str] | None = None,
 ) -> None:
     """Every output of each non-reference variant measured by kind and judged against `budget` (`inputs`: the
     rows sent, which mark a text model's real tokens; `graph`: the reference's served config's graph words, read as
-    optimize reads them, None where not recorded); outputs `changed` names for a variant ({model: {output:
+    optimize reads them, None where not recorded; `decided`: the kinds the builds' labels decided,
+    `served_graph.decided_kinds`); outputs `changed` names for a variant ({model: {output:
     line}}, answers whose shape changed in some request) are left out, their lines already its violations."""
     expected = outputs[reference]
     check_gates(budget.gates, {name: np.shape(values) for name, values in expected.items()})  # before judging any
     unnamed = [name for name in expected if name not in kinds]  # an output given --output-kind gets no kind note
     axes = graph.axes if graph is not None else None
-    kinds = served_kinds(expected, kinds, labels, inputs, graph)
+    kinds = served_kinds(expected, kinds, labels, inputs, graph, decided)
     unrecorded = unrecorded_graph_notes(expected, kinds, graph)
     for variant in variants:
         if variant.model == reference:

@@ -8,7 +8,8 @@ judged by correlation where optimize judged their label sets. Such an output get
 
 A kind the user typed at `optimize` (`--output-kind`) is the build's word, not the graph's: `deploy` records it
 (`serving.kinds_parameter`) and evaluate judges that output as typed (`told_kinds`); so is the input the build was told
-counts each row's real tokens (`--length-input`, `serving.length_parameter`, `told_length_input`).
+counts each row's real tokens (`--length-input`, `serving.length_parameter`, `told_length_input`), and so is a kind the
+build's labels decided (`decided_kinds`), where evaluate's own rows, without those labels, read the output otherwise.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from optimizer.real_axes import on_real_axes
 from optimizer.sigmoid_outputs import sigmoid_kind
 from optimizer.token_lengths import told_length
 from optimizer.typed_kinds import is_typed
+from optimizer.unscored_heads import NotedKind
 from quantserve.errors import QuantserveError
-from serving.kinds_parameter import recorded_kinds
+from serving.kinds_parameter import recorded_kinds, recorded_labelled_kinds
 from serving.length_parameter import recorded_length
 
 
@@ -35,13 +37,40 @@ def served_kinds(
     labels: np.ndarray | None,
     inputs: Mapping[str, np.ndarray] | None,
     graph: GraphWords | None,
+    decided: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Each served output's kind (`infer_output_kinds`), read with the reference graph's words where its served
-    config records them (`graph`), as optimize reads the build's; off the values alone where not."""
+    config records them (`graph`), as optimize reads the build's; off the values alone where not. An output the
+    build's labels `decided` (`decided_kinds`) that the rows here read as `sequence` takes the build's kind: the
+    only reading such labels overturn (`optimizer.output_kinds.labelled_sequence_kind`)."""
     axes = graph.axes if graph is not None else None  # None: the graph's word unknown, not "no output per token"
     words = graph or GraphWords()
-    return infer_output_kinds(
+    kinds = infer_output_kinds(
         outputs, overrides, labels=labels, inputs=inputs, axes=axes, sigmoid=words.sigmoid, state=words.state
+    )
+    overturned = [name for name, kind in kinds.items() if kind == "sequence" and not is_typed(kind)]
+    return {**kinds, **{name: (decided or {})[name] for name in overturned if name in (decided or {})}}
+
+
+def decided_kinds(configs: Mapping[str, Mapping[str, Any] | None], typed: Mapping[str, str]) -> dict[str, str]:
+    """{output: kind} the evaluated models' builds' labels decided (`serving.kinds_parameter`, read off each model's
+    served `configs`), each with the note saying so (`NotedKind`); none for an output of `typed` kinds (evaluate's
+    --output-kind, a build's), which keep priority. The same rows without their labels (kept apart) read a sleep
+    stager's per-epoch softmax as CTC again: decoded-sequence agreement, not optimize's verdict (session 61)."""
+    decided: dict[str, str] = {}
+    for model, config in configs.items():
+        for name, kind in recorded_labelled_kinds(config or {}).items():
+            if name not in typed and name not in decided:
+                decided[name] = NotedKind(kind, _decided_note(name, kind, model))
+    return decided
+
+
+def _decided_note(name: str, kind: str, model: str) -> str:
+    """The line saying the build's labels decided `name`'s kind."""
+    return (
+        f"output '{name}': judged per position ({kind}) as model '{model}' was built, its labels a class id per "
+        f"position; the data here does not label its positions, which alone read as CTC-style sequences; "
+        f"--output-kind {name}=sequence judges it as CTC"
     )
 
 

@@ -182,6 +182,19 @@ OUTPUT_KINDS = (
     "token_embedding",
 )
 KIND_SAMPLES = 16  # rows a 3-D output's kind is inferred from (a PP-OCRv5 row: 40 × 18385 logits)
+# verification record: {output: kind} the labels decided (`labels_decided`); deploy carries it for evaluate, whose
+# data may come without the labels (`serving.kinds_parameter.labelled_kinds_parameter`)
+LABELS_DECIDED = "labels_decided"
+
+
+class LabelledKind(NotedKind):
+    """A kind the labels decided (`labelled_sequence_kind`), with its note: the values alone read another."""
+
+
+def labels_decided(kinds: Mapping[str, str]) -> dict[str, str]:
+    """{output: kind} of the `kinds` the labels decided (`LabelledKind`): what the same rows without them would
+    read otherwise, recorded by the build for evaluate."""
+    return {name: str(kind) for name, kind in kinds.items() if isinstance(kind, LabelledKind)}
 
 
 def infer_output_kinds(
@@ -229,13 +242,13 @@ def infer_output_kinds(
 
 def labelled_sequence_kind(name: str, kind: str, values: np.ndarray, labels: np.ndarray | None) -> str:
     """An inferred `sequence` whose labels are a class id per position (`class_maps.labelled_positions`) as
-    token_classification, with the note saying the labels decided it (`NotedKind`); any other `kind` as it is."""
+    token_classification, with the note saying the labels decided it (`LabelledKind`); any other `kind` as it is."""
     values = on_real_axes(values)
     if kind != "sequence" or labels is None or not labelled_positions(values, labels):
         return kind
     unlabelled = int(np.count_nonzero(labels < 0))
     ignored = f" ({unlabelled} negative, not judged)" if unlabelled else ""
-    return NotedKind(
+    return LabelledKind(
         "token_classification",
         f"output '{name}': read as per-position classification (token_classification), not as CTC-style sequences, "
         f"because the labels are a class id in [0, {values.shape[2]}) per position, shape {tuple(labels.shape)} as "

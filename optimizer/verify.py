@@ -48,7 +48,7 @@ from optimizer.gate_advice import gate_advice
 from optimizer.graph_words import read_graph_words
 from optimizer.nan_outputs import nonfinite_origins
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
-from optimizer.output_kinds import infer_output_kinds
+from optimizer.output_kinds import LABELS_DECIDED, infer_output_kinds, labels_decided
 from optimizer.rollout import find_end_token, find_token_feedback, rollout_record, rollout_refusal
 from optimizer.state_loop import StatePair, closed_loop_record, closed_loop_refusal, sequence_starts
 from optimizer.tensor_ranges import activation_bytes_per_sample, rows_per_chunk
@@ -143,6 +143,8 @@ class VerifyAgainstReference:
         }
         if self.budget.gates:  # deploy records them (`serving.gates_parameter`): evaluate judges where optimize did
             record["gates"] = dict(self.budget.gates)
+        if decided := labels_decided(kinds):  # deploy records them: evaluate's rows may come without the labels
+            record[LABELS_DECIDED] = decided
         if not isinstance(self.budget.label_threshold, UnsetThreshold):  # given: deploy records it as the gates
             record["label_threshold"] = float(self.budget.label_threshold)
         if self.data.unbatched:  # the requests, not the rows of their joined outputs (an NMS output's K each)

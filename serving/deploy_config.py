@@ -19,7 +19,7 @@ from serving.build_parameters import PRECISION_PARAMETER, speed_parameter
 from serving.drift_parameter import drift_missed_parameter
 from serving.gates_parameter import gates_parameter
 from serving.graph_parameter import graph_parameter
-from serving.kinds_parameter import kinds_parameter
+from serving.kinds_parameter import kinds_parameter, labelled_kinds_parameter
 from serving.length_parameter import length_parameter
 from serving.model_config import (
     DynamicBatching,
@@ -124,8 +124,8 @@ def pads_ragged(manifest: Manifest, layout: TritonLayout, max_batch: int) -> boo
 def model_parameters(manifest: Manifest, ragged_batching: str | None, batched: bool = True) -> dict[str, str]:
     """The config's parameters: the build's precision, where clients read it (not from the model's name), a
     recurrent model's state pairs (`serving.state_parameter`), the reference graph's word on the outputs
-    (`serving.graph_parameter`), the kinds, the length input and the gates the build was told
-    (`serving.kinds_parameter`, `serving.length_parameter`, `serving.gates_parameter`), the inputs whose NaN it
+    (`serving.graph_parameter`), the kinds, the length input and the gates the build was told, the kinds its labels
+    decided (`serving.kinds_parameter`, `serving.length_parameter`, `serving.gates_parameter`), the inputs whose NaN it
     accepts (`serving.nan_parameter`), its in-process speed verdict (`serving.build_parameters`), the drift budget it
     missed (`serving.drift_parameter`), the scalars a model that does not batch serves as [1]
     (`serving.scalar_tensors`), and how the Python backend batches requests of different lengths where it must."""
@@ -133,6 +133,7 @@ def model_parameters(manifest: Manifest, ragged_batching: str | None, batched: b
     parameters.update(state_parameter(manifest.extra.get(STATE_PAIRS) or []))  # evaluate runs it as a stream
     parameters.update(graph_parameter(manifest.extra.get(GRAPH_OUTPUTS)))  # evaluate reads kinds as optimize did
     parameters.update(kinds_parameter(manifest.extra.get(TYPED_KINDS)))  # … and takes the kinds it was told
+    parameters.update(labelled_kinds_parameter(manifest.verification))  # … and those its labels decided
     parameters.update(length_parameter(manifest.extra.get(LENGTH_INPUT)))  # … and the length input it was told
     parameters.update(gates_parameter(manifest.verification))  # … and the gates it was judged under
     parameters.update(nan_parameter(manifest.extra.get(NAN_INPUTS)))  # the sending commands accept NaN there
