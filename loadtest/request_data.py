@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import numpy as np
 
 from loadtest.request_shapes import ServedInputs, as_served, shape_problem
 from optimizer.length_axes import length_axes
-from optimizer.token_lengths import length_positions, length_values
+from optimizer.token_lengths import length_positions, length_values, told_length
 from optimizer.token_values import real_tokens
 from quantserve.data import TensorData
 from quantserve.errors import QuantserveError
@@ -67,6 +68,14 @@ def padding_input(arrays: Mapping[str, np.ndarray]) -> PaddingInput | None:
     if array.shape == positions.shape:
         return PaddingInput(name, REAL_ON if np.array_equal(positions, array != 0) else PADS_ON, array.shape[1])
     return PaddingInput(name, LENGTH, positions.shape[1])
+
+
+def told_padding(served: ServedInputs | None) -> AbstractContextManager[None]:
+    """Within it, the length input is the one the served model's build was told (`ServedInputs.length_input`), as
+    evaluate reads real tokens (`optimizer.token_lengths.told_length`); inferred from the names where none is
+    recorded. A length input named `n_epochs`, told at optimize, was found by no length-like name, and every request
+    went at the padded width (session 61)."""
+    return told_length(served.length_input if served is not None else None)
 
 
 def padding_axes(arrays: Mapping[str, np.ndarray]) -> list[PaddingInput]:
@@ -131,17 +140,21 @@ def padding_note(data: TensorData, served: ServedInputs) -> str | None:
     """One line on how the requests' padding is sent: cut, and by which input (`padding_input`); sent at its width,
     and why (the served model takes a padded input at a fixed length, or an input looks like a padding mask by its
     values alone); None where the data has no padding to speak of. With one length input per padded axis, which
-    inputs each cut, and which went at their padded width (`_axes_note`)."""
-    axes = padding_axes(data.arrays)
+    inputs each cut, and which went at their padded width (`_axes_note`). The length input read as the served
+    model's build was told (`told_padding`)."""
+    with told_padding(served):
+        axes = padding_axes(data.arrays)
+        padding = padding_input(data.arrays) if len(axes) <= 1 else None
     if len(axes) > 1:
         return _axes_note(data.arrays, served, axes)
-    padding = padding_input(data.arrays)
     if padding is None:
         return _mask_lookalike_note(data.arrays)
     share = 1.0 - float(np.mean(padding.real(_sample_rows(data.arrays))))
     if share <= 0.0:
         return None
     marked = f"input '{padding.name}' ({padding.marks}; {share:.0%} of the data's positions are padding)"
+    if padding.name == served.length_input:
+        marked += f", as model '{served.model}' was built (optimize --length-input {padding.name})"
     fixed = fixed_length_input(padded_inputs(data.arrays, padding), served)
     if fixed is None:
         return f"requests cut to their real length by {marked}"
@@ -230,7 +243,8 @@ def request_batches(
     batches = [{k: v[s : s + request_batch] for k, v in data.arrays.items()} for s in starts]
     if served is None:
         return batches
-    padding = padding_axes(data.arrays)
+    with told_padding(served):
+        padding = padding_axes(data.arrays)
     return [trim_padding(batch, served, padding) for batch in batches]
 
 
@@ -255,7 +269,9 @@ def cut_inputs(data: TensorData, served: ServedInputs | None) -> dict[str, list[
     if served is None or data.requests.whole:
         return {}
     cuts: dict[str, list[str]] = {}
-    for axis in padding_axes(data.arrays):
+    with told_padding(served):
+        axes = padding_axes(data.arrays)
+    for axis in axes:
         padded = padded_inputs(data.arrays, axis)
         if padded and fixed_length_input(padded, served) is None:
             cuts[axis.name] = padded

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from quantserve.artifact import TensorSpec
+from serving.length_parameter import recorded_length
 from serving.reshaped import Reshapes, WholeReshape, reshaped_tensors
 from serving.reshaped import as_served as reshaped_as_served
 
@@ -24,12 +25,15 @@ class ServedInputs:
     """How a served model takes its inputs: `shapes`, per input, the shape a request carries (-1: the batch axis
     and dynamic dims); `reshapes`, the inputs its config reshapes, as the client reads them (`serving.reshaped`): a
     batching model's, sent as [n, *dims], or, of a model that does not batch, the rank-0 inputs deploy serves as [1]
-    (`serving.scalar_tensors`: sent as [1])."""
+    (`serving.scalar_tensors`: sent as [1]); `length_input`, the input its build was told counts each row's real
+    positions (`optimize --length-input NAME|none`, `serving.length_parameter`; None: inferred from the names), which
+    the requests are cut by (`loadtest.request_data`), as evaluate reads real tokens by it."""
 
     model: str
     max_batch_size: int
     shapes: dict[str, tuple[int, ...]]
     reshapes: Reshapes = field(default_factory=dict)
+    length_input: str | None = None
 
     @classmethod
     def from_config(cls, model: str, config: dict[str, Any]) -> ServedInputs:
@@ -37,7 +41,7 @@ class ServedInputs:
         max_batch = int(config.get("max_batch_size", 0) or 0)
         shapes = {tensor["name"]: _sent_shape(tensor, max_batch) for tensor in config.get("input", [])}
         reshapes = {name: reshape for name, reshape in reshaped_tensors(config).items() if name in shapes}
-        return cls(model, max_batch, shapes, reshapes)
+        return cls(model, max_batch, shapes, reshapes, recorded_length(config))
 
     @property
     def batched(self) -> bool:
