@@ -120,7 +120,7 @@ def preload_requests(environment: Environment, **_: Any) -> None:
         served = threads.apply(read_served_inputs, (url, model, tls))
         declared = threads.apply(read_declared_outputs, (url, model, tls)) if served is not None else None
         if served is not None:
-            _served[model] = served
+            _served[model] = served.told(getattr(options, "triton_length_input", "") or None)  # --length-input
             if declared is not None:  # else the first answer reads both
                 _batched[model], _declared[model] = served.batched, declared
     if options.triton_data:  # in an OS thread: a worker whose loop it held (a 512 MB file) sent no heartbeat, and

@@ -261,6 +261,8 @@ def locust_command(
     command += ["--request-timeout", f"{settings.request_timeout_s:g}"]
     if settings.model_version:
         command += ["--triton-model-version", settings.model_version]
+    if settings.length_input is not None:
+        command += ["--triton-length-input", settings.length_input]
     if settings.metrics_url:
         command += ["--metrics-url", metrics_endpoint(settings.metrics_url)]
     for flag, value in _tls_flags(settings.tls):

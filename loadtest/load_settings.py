@@ -37,6 +37,9 @@ class LoadSettings:
     max_in_flight: int = 64  # open loop: requests a Locust process keeps in flight; later arrivals wait in the client
     request_timeout_s: float = 30.0  # the client's deadline per request (gRPC): a slower answer fails
     model_version: str = ""  # the version every request names (--model-version); "": Triton's choice, the newest
+    # the input that counts each row's real positions, which requests are cut by (--length-input NAME|none); None: the
+    # one the model's build was told, recorded in its served config (`request_shapes.ServedInputs.told`)
+    length_input: str | None = None
     queue_delay_s: float | None = None  # the model's max_queue_delay, read by `harness.check_ready` (None: not read)
     # how the requests' padding is sent, read by `harness.check_ready` and recorded with each step: the inputs each
     # length (or mask) input cuts (`request_data.cut_inputs`; None: not read) and the line that says so (`padding_note`)

@@ -26,6 +26,9 @@ def add_triton_options(parser: Any) -> None:
     # every request names version N of the model (two versions live: an A/B)
     group.add_argument("--triton-model-version", default="", env_var="QUANTSERVE_MODEL_VERSION", help="N (newest)")
     group.add_argument("--triton-data", default="", env_var="QUANTSERVE_DATA", help=".npz of inputs")
+    group.add_argument(  # "": the one the model's build was told (`request_shapes.ServedInputs.told`)
+        "--triton-length-input", default="", env_var="QUANTSERVE_LENGTH_INPUT", help="input requests are cut by"
+    )
     group.add_argument("--request-batch", type=int, default=1, env_var="QUANTSERVE_REQUEST_BATCH")
     group.add_argument(
         "--request-timeout",

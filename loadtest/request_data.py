@@ -153,8 +153,9 @@ def padding_note(data: TensorData, served: ServedInputs) -> str | None:
     if share <= 0.0:
         return None
     marked = f"input '{padding.name}' ({padding.marks}; {share:.0%} of the data's positions are padding)"
-    if padding.name == served.length_input:
-        marked += f", as model '{served.model}' was built (optimize --length-input {padding.name})"
+    if padding.name == served.length_input:  # whose word it was
+        built = f"as model '{served.model}' was built (optimize --length-input {padding.name})"
+        marked += f", as --length-input {padding.name} says" if served.length_flag else f", {built}"
     fixed = fixed_length_input(padded_inputs(data.arrays, padding), served)
     if fixed is None:
         return f"requests cut to their real length by {marked}"

@@ -9,7 +9,7 @@ model of dims [-1], and token inputs cut to their own length for a model of fixe
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -26,14 +26,16 @@ class ServedInputs:
     and dynamic dims); `reshapes`, the inputs its config reshapes, as the client reads them (`serving.reshaped`): a
     batching model's, sent as [n, *dims], or, of a model that does not batch, the rank-0 inputs deploy serves as [1]
     (`serving.scalar_tensors`: sent as [1]); `length_input`, the input its build was told counts each row's real
-    positions (`optimize --length-input NAME|none`, `serving.length_parameter`; None: inferred from the names), which
-    the requests are cut by (`loadtest.request_data`), as evaluate reads real tokens by it."""
+    positions (`optimize --length-input NAME|none`, `serving.length_parameter`; None: inferred from the names), or
+    loadtest's own --length-input (`length_flag`, `told`), which the requests are cut by (`loadtest.request_data`), as
+    evaluate reads real tokens by it."""
 
     model: str
     max_batch_size: int
     shapes: dict[str, tuple[int, ...]]
     reshapes: Reshapes = field(default_factory=dict)
     length_input: str | None = None
+    length_flag: bool = False
 
     @classmethod
     def from_config(cls, model: str, config: dict[str, Any]) -> ServedInputs:
@@ -42,6 +44,10 @@ class ServedInputs:
         shapes = {tensor["name"]: _sent_shape(tensor, max_batch) for tensor in config.get("input", [])}
         reshapes = {name: reshape for name, reshape in reshaped_tensors(config).items() if name in shapes}
         return cls(model, max_batch, shapes, reshapes, recorded_length(config))
+
+    def told(self, length_input: str | None) -> ServedInputs:
+        """These inputs with loadtest's --length-input `length_input` in place of the build's record, where given."""
+        return self if length_input is None else replace(self, length_input=length_input, length_flag=True)
 
     @property
     def batched(self) -> bool:

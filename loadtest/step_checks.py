@@ -74,7 +74,7 @@ def check_model_ready(settings: LoadSettings, requests: tuple[tuple[int, ...], s
             client.check_version_served(model, settings.model_version)
         inputs, _ = client.model_metadata(model, settings.model_version)
         config = client.model_config(model)
-    served = ServedInputs.from_config(model, config)
+    served = ServedInputs.from_config(model, config).told(settings.length_input)  # the requests' length input
     settings.queue_delay_s = max_queue_delay_s(config)  # the deadline notes' cause where --request-timeout is within
     data, max_batch = served_data(data_path, inputs, served.max_batch_size), served.max_batch_size
     check_against(data_path, data, inputs, served_nan_accepted(config))  # NaN where the build accepted it

@@ -140,6 +140,13 @@ def register(subparsers: Any) -> None:
         f"{DEFAULT_REQUEST_TIMEOUT_S:g}); raise it for a slow model or a large --request-batch",
     )
     parser.add_argument(
+        "--length-input",
+        metavar="NAME",
+        help="the integer (N,) input that holds each row's count of real positions, by which each request is cut to "
+        "its own length (default: as the model's build was told at optimize, else inferred from a name like seq_len "
+        "or lengths); 'none': no input is one",
+    )
+    parser.add_argument(
         "--metrics-url",
         default="",
         help="Triton metrics host:port (default: the one `quantserve serve` recorded for --url)",
@@ -224,6 +231,7 @@ def run_load_command(args: argparse.Namespace) -> int:
             tls=client_tls(args),
             max_in_flight=DEFAULT_MAX_IN_FLIGHT if args.max_in_flight is None else args.max_in_flight,
             request_timeout_s=args.request_timeout,
+            length_input=args.length_input,
         )
         for model, version in addressed_models(args)
     ]
@@ -319,6 +327,7 @@ def run_soak_command(args: argparse.Namespace) -> int:
             metrics_url=resolve_metrics_url(args),
             tls=client_tls(args),
             request_timeout_s=args.request_timeout,
+            length_input=args.length_input,
         )
         for model, version in addressed_models(args)
     ]
