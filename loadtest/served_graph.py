@@ -166,7 +166,8 @@ def _one_length(recorded: Mapping[str, str]) -> str:
         if other != one:
             raise QuantserveError(
                 f"model '{first}' was built with --length-input {one}, model '{model}' with --length-input {other}: "
-                "pass --length-input NAME or none to say which input counts each row's real tokens"
+                "pass --length-input NAME (OUTPUT=NAME[,OUTPUT=NAME…] for an output's own) or none to say which "
+                "input counts each row's real tokens"
             )
     return one
 

@@ -137,7 +137,8 @@ def test_builds_told_different_length_inputs_are_one_line() -> None:
         told_length_input(configs, None, inputs)
     assert str(raised.value) == (
         "model 'fp32' was built with --length-input n_chars, model 'int8b' with --length-input none: pass "
-        "--length-input NAME or none to say which input counts each row's real tokens"
+        "--length-input NAME (OUTPUT=NAME[,OUTPUT=NAME…] for an output's own) or none to say which input counts "
+        "each row's real tokens"
     )
     assert told_length_input(configs, "none", inputs) == (  # the flag settles it, naming the builds it overrode
         "none",
