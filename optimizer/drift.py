@@ -48,7 +48,7 @@ from optimizer.sigmoid_outputs import undecided_labels_doubt
 from optimizer.soft_masks import mask_doubt
 from optimizer.task_outputs import tasks_doubt
 from optimizer.token_axes import TokenAxes, output_positions, whole_row_check, whole_row_hint
-from optimizer.token_lengths import said_by_length
+from optimizer.token_lengths import said_by_length, unnamed_length, unnamed_length_note
 from optimizer.token_values import real_tokens_read, token_values_doubt
 from optimizer.typed_kinds import is_typed
 from quantserve.errors import QuantserveError
@@ -72,6 +72,7 @@ def measure_drift(
         raise QuantserveError(f"the compared model lacks output(s) {', '.join(missing)} of the FP32 reference")
     report = DriftReport(outputs={})
     token_rows, token_words = real_tokens_read(inputs)
+    unnamed = unnamed_length(inputs) if token_rows is None else None  # said on the first output it would count
     gate = heatmap_gate(reference, kinds, budget.label_threshold)  # a CenterNet head's heat decides what counts
     selected = gate.selected(reference) if gate is not None else None
     shapes = {name: np.shape(values) for name, values in reference.items()}
@@ -163,6 +164,8 @@ def measure_drift(
             record["kind_note"] = note
         if positions is not None and "tokens_judged" in record and list(record["shape"][:2]) == list(positions.shape):
             record["tokens_at"] = words  # which positions were its real tokens (`token_values.token_basis`)
+        if unnamed is not None and positions is None and counted_by(unnamed, ref, inputs):
+            record["length_hint"], unnamed = unnamed_length_note(*unnamed), None
         per_token = own is not None and positions is not None and "tokens_judged" in record
         if unused := unused_pair_note(axes, name, kind, np.shape(ref), per_token):  # --length-input OUTPUT=INPUT
             record["length_pair_unused"] = unused
@@ -294,7 +297,8 @@ def tokens_notes(outputs: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """A note for each per-token output whose real tokens a length input said (`optimizer.token_lengths`): which
     positions were judged, of how many. A mask, or pad ids at each row's end, say it as the data shows it; a length
     input is the model's word, and a wrong one would move every per-token figure. One for each --length-input
-    OUTPUT=INPUT pair its output was not judged by (`length_axes.unused_pair_note`), and one for each judged on its
+    OUTPUT=INPUT pair its output was not judged by (`length_axes.unused_pair_note`), the input that would count an
+    output's positions if named for a length (`token_lengths.unnamed_length`), and one for each judged on its
     labelled tokens alone (`labelled_tokens_note`)."""
     said = [
         f"output '{name}': judged over its real tokens, {record['tokens_at']}: {record['tokens_judged']} of "
@@ -303,6 +307,7 @@ def tokens_notes(outputs: Mapping[str, Mapping[str, Any]]) -> list[str]:
         if said_by_length(str(record.get("tokens_at", "")))
     ]
     said += [str(record["length_pair_unused"]) for record in outputs.values() if record.get("length_pair_unused")]
+    said += [str(record["length_hint"]) for record in outputs.values() if record.get("length_hint")]
     return said + [labelled_tokens_note(name, record) for name, record in outputs.items() if "tokens_real" in record]
 
 
@@ -396,6 +401,12 @@ def sequence_in_place(kind: str, record: dict[str, Any]) -> None:
     by its text alone."""
     if kind == "sequence" and is_typed(kind):
         record.pop("located_agreement", None)
+
+
+def counted_by(unnamed: tuple[str, str], values: np.ndarray, inputs: Mapping[str, np.ndarray] | None) -> bool:
+    """Whether an output's axis 1 is as wide as that of the input an unnamed length pads (`unnamed_length`)."""
+    padded = np.shape((inputs or {})[unnamed[1]])
+    return np.ndim(values) >= 2 and np.shape(values)[1] == padded[1]
 
 
 def in_place_unless_text_missed(violations: list[Violation]) -> list[Violation]:

@@ -169,15 +169,45 @@ def sequence_length(arrays: Mapping[str, np.ndarray]) -> tuple[str, np.ndarray, 
 def _marked(arrays: Mapping[str, np.ndarray], name: str) -> tuple[np.ndarray, int] | None:
     """Input `name`'s lengths (N,) and the axis-1 width of the first 2+-D input they pad past (`pads_past`); None
     where `name` holds no non-negative integer per row, or marks no input."""
+    other = _padded_by(arrays, name)
+    if other is None:
+        return None
+    array = np.asarray(arrays[name])
+    lengths = length_values(array, len(array))
+    return None if lengths is None else (lengths, np.asarray(arrays[other]).shape[1])
+
+
+def _padded_by(arrays: Mapping[str, np.ndarray], name: str) -> str | None:
+    """The first 2+-D input whose axis 1 input `name`'s lengths pad past (`pads_past`); None where `name` holds no
+    non-negative integer per row, or marks no input."""
     array = np.asarray(arrays[name]) if name in arrays else None
     lengths = length_values(array, len(array)) if array is not None and array.ndim else None
     if lengths is None or not lengths.size or int(lengths.min()) < 0:
         return None
-    for other, values in arrays.items():
-        values = np.asarray(values)
-        if other != name and values.ndim >= 2 and pads_past(values, lengths):
-            return lengths, values.shape[1]
-    return None
+    padded = (other for other, values in arrays.items() if other != name and np.ndim(values) >= 2)
+    return next((other for other in padded if pads_past(np.asarray(arrays[other]), lengths)), None)
+
+
+def unnamed_length(arrays: Mapping[str, np.ndarray] | None) -> tuple[str, str] | None:
+    """(An integer input of one value per row not named for a length, the 2+-D input padded past it: `pads_past`)
+    where no token ids, no length-named input and no --length-input say where rows end. GSSC's sleep stager takes
+    `eeg` (N, 10, 2560), 0 past each row's `n_epochs`: without --length-input all 400 positions were judged, 146 of
+    them padding (session 61). A guess from the values: said (`unnamed_length_note`), never acted on."""
+    if not arrays or _TOLD.get() is not None or sequence_length(arrays) is not None:
+        return None
+    values = [np.asarray(array) for array in arrays.values()]
+    if any(a.ndim == 2 and a.shape[1] > 1 and np.issubdtype(a.dtype, np.integer) for a in values):
+        return None  # token ids: their mask, pad ids or a length-named input say it
+    unnamed = (name for name in arrays if not length_named(name))
+    return next(((name, other) for name in unnamed if (other := _padded_by(arrays, name)) is not None), None)
+
+
+def unnamed_length_note(name: str, padded: str) -> str:
+    """The note naming an input that would mark real positions if named for a length (`unnamed_length`)."""
+    return (
+        f"input '{name}' holds one integer per row and every position of '{padded}' past it holds one value: if it "
+        f"counts real frames, --length-input {name} judges only them"
+    )
 
 
 def _unmarked_words(arrays: Mapping[str, np.ndarray], name: str) -> str:
