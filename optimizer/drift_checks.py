@@ -62,7 +62,7 @@ CHECKS: dict[str, tuple[str, str, bool]] = {
     "cosine_mean": ("cosine mean", "min_cosine_mean", True),
     "cosine_worst": ("worst cosine", "min_cosine_worst", True),
     "sequence_agreement": ("decoded-sequence agreement", "min_sequence_agreement", True),
-    # ... with each symbol's run where FP32 has it: an inferred sequence only (`optimizer.drift.sequence_in_place`)
+    # ... with each symbol's run where FP32 has it: an inferred sequence only (`sequence_verdicts.sequence_in_place`)
     "located_agreement": ("decoded-sequence agreement, each symbol in place", "min_sequence_agreement", True),
     "token_agreement": ("per-token top-1 agreement", "min_top1_agreement", True),
     "id_agreement": ("id agreement", "min_top1_agreement", True),
