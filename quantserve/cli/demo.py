@@ -58,22 +58,18 @@ class DemoSettings:
 def prepare_model(
     settings: DemoSettings, say: Callable[[str], None], heartbeat: Heartbeat | None = None
 ) -> dict[str, Path]:
-    """Train the CNN and write the .pt2 program plus calibration and held-out .npz files. `heartbeat` (where no bar
-    is drawn: optimize's lines) beats while it trains: `make demo` into a file said nothing for 9 minutes of training
-    on a busy machine (session 61)."""
+    """Train the CNN and write the .pt2 program plus calibration and held-out .npz files. `heartbeat`, where given
+    (started and stopped by `train_and_optimize`), names the loading and the training while they run."""
     from examples import digits
 
+    if heartbeat is not None:
+        heartbeat.set("loading the digits data set")
     splits = digits.load_splits(settings.seed)
     training = f"training the digits CNN ({settings.epochs} epochs, seed {settings.seed})"
     say(training)
     if heartbeat is not None:
         heartbeat.set(training)
-        heartbeat.start()
-    try:
-        model = digits.train(splits, settings.seed, settings.epochs)
-    finally:
-        if heartbeat is not None:
-            heartbeat.stop()
+    model = digits.train(splits, settings.seed, settings.epochs)
     say(f"torch FP32 held-out accuracy: {digits.accuracy(model, splits.heldout):.2f}%")
     build = settings.build
     return {
@@ -83,8 +79,28 @@ def prepare_model(
     }
 
 
-def optimize_and_deploy(settings: DemoSettings, files: dict[str, Path], say: Callable[[str], None]) -> list[str]:
-    """Optimize and deploy each variant; return the Triton model names."""
+def train_and_optimize(
+    settings: DemoSettings, say: Callable[[str], None], heartbeat: Heartbeat | None = None
+) -> tuple[dict[str, Path], list[str]]:
+    """Train the model, then optimize and deploy each variant; return the files written and the Triton model names.
+    One `heartbeat` (where no bar is drawn: optimize's lines) beats through all of it, naming the stage now running,
+    and stops when they end or fail: `make demo` into a file said nothing for 9 minutes of training on a busy
+    machine, nor for the minutes of each optimize stage after it (session 61)."""
+    if heartbeat is not None:
+        heartbeat.start()
+    try:
+        files = prepare_model(settings, say, heartbeat)
+        return files, optimize_and_deploy(settings, files, say, heartbeat)
+    finally:
+        if heartbeat is not None:
+            heartbeat.stop()
+
+
+def optimize_and_deploy(
+    settings: DemoSettings, files: dict[str, Path], say: Callable[[str], None], heartbeat: Heartbeat | None = None
+) -> list[str]:
+    """Optimize and deploy each variant; return the Triton model names. `heartbeat`, where given, names the
+    variant being optimized."""
     from examples.digits import INPUT_NAME, OUTPUT_NAME
     from optimizer.pipeline import OptimizeOptions
     from optimizer.speed import SpeedSettings
@@ -93,7 +109,10 @@ def optimize_and_deploy(settings: DemoSettings, files: dict[str, Path], say: Cal
     names = []
     for precision in VARIANTS:
         name = f"{MODEL_NAME}_{precision}"
-        say(f"optimize {name}: export → fuse → {'calibrate → ' if precision == 'int8' else ''}build → verify")
+        stage = f"optimize {name}: export → fuse → {'calibrate → ' if precision == 'int8' else ''}build → verify"
+        say(stage)
+        if heartbeat is not None:
+            heartbeat.set(stage)
         options = OptimizeOptions(
             files["program"],
             files["calib"],
@@ -232,7 +251,7 @@ def run_demo(
     settings: DemoSettings, say: Callable[[str], None] = print, heartbeat: Heartbeat | None = None
 ) -> dict[str, Any]:
     """The whole job end to end; returns the summary (also written to `out/summary.json`). `heartbeat` beats while
-    the model trains (`prepare_model`)."""
+    the model trains and its variants are optimized (`train_and_optimize`)."""
     from loadtest.recorded_builds import record_builds
     from loadtest.report import render
     from quantserve.cli.demo_caveats import CAVEATS_KEY, report_verdict, served_caveats
@@ -243,8 +262,7 @@ def run_demo(
         raise QuantserveError(f"--tune-trials must be at least 1, got {settings.tune_trials}")
     # before the minutes of training and optimizing (as tune checks): one server at a time, on 3 ports at once
     check_free_ports(3)
-    files = prepare_model(settings, say, heartbeat)
-    names = optimize_and_deploy(settings, files, say)
+    files, names = train_and_optimize(settings, say, heartbeat)
     try:
         measured = measure(settings, names, files["heldout"], say)
     except DemoInterrupted as stop:  # the server stopped: the report of what was saved, and one line of it

@@ -186,7 +186,7 @@ def test_the_summary_and_the_terminal_carry_the_reports_caveats_on_the_served_ra
     from quantserve.cli.commands.demo import print_summary
 
     monkeypatch.setattr(demo, "prepare_model", lambda settings, say, heartbeat: {"heldout": tmp_path / "heldout.npz"})
-    monkeypatch.setattr(demo, "optimize_and_deploy", lambda settings, files, say: NAMES)
+    monkeypatch.setattr(demo, "optimize_and_deploy", lambda settings, files, say, heartbeat: NAMES)
     monkeypatch.setattr(demo, "measure", _busy_measure)
     settings = demo.DemoSettings(out=tmp_path / "out", tune=False)
     settings.out.mkdir()

@@ -49,7 +49,7 @@ def _builds(build: Path) -> None:
 @pytest.fixture
 def demo_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[demo.DemoSettings, dict[str, Any]]:
     monkeypatch.setattr(demo, "prepare_model", lambda settings, say, heartbeat: {"heldout": tmp_path / "heldout.npz"})
-    monkeypatch.setattr(demo, "optimize_and_deploy", lambda settings, files, say: NAMES)
+    monkeypatch.setattr(demo, "optimize_and_deploy", lambda settings, files, say, heartbeat: NAMES)
     monkeypatch.setattr(demo, "measure", _measure)
     settings = demo.DemoSettings(out=tmp_path / "reports" / "demo", build=tmp_path / "build" / "demo", tune=False)
     settings.out.mkdir(parents=True)

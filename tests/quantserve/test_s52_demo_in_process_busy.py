@@ -35,7 +35,7 @@ CAVEAT = "others took 50% of the cores while optimize timed it"
 @pytest.fixture
 def demo_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[demo.DemoSettings, dict[str, Any]]:
     monkeypatch.setattr(demo, "prepare_model", lambda settings, say, heartbeat: {"heldout": tmp_path / "heldout.npz"})
-    monkeypatch.setattr(demo, "optimize_and_deploy", lambda settings, files, say: NAMES)
+    monkeypatch.setattr(demo, "optimize_and_deploy", lambda settings, files, say, heartbeat: NAMES)
     monkeypatch.setattr(demo, "measure", _measure)  # INT8 1.15× FP32 served, the machine idle while served
     settings = demo.DemoSettings(out=tmp_path / "reports" / "demo", build=tmp_path / "build" / "demo", tune=False)
     settings.out.mkdir(parents=True)
