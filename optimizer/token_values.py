@@ -85,8 +85,8 @@ def real_tokens(inputs: Mapping[str, np.ndarray] | None) -> RealTokens:
     if not inputs:
         return RealTokens(None, "", None)
     arrays = {name: np.asarray(value) for name, value in inputs.items()}
-    ids = [a for a in arrays.values() if a.ndim == 2 and np.issubdtype(a.dtype, np.integer)]
-    wide = _token_rows(arrays)
+    ids = _integer_rows(arrays)
+    wide = [a for a in ids if a.shape[1] > 1]  # an (N, 1) length input is no token row
     if not wide and (sequence := sequence_positions(arrays)).positions is not None:
         return sequence  # no token ids: a length input counts another input's axis 1 (before (N, 1) integers)
     ids = wide or ids
@@ -109,16 +109,16 @@ def real_tokens(inputs: Mapping[str, np.ndarray] | None) -> RealTokens:
     return RealTokens(positions, off_words("before each row's trailing pad ids"), None)
 
 
-def _token_rows(arrays: Mapping[str, np.ndarray]) -> list[np.ndarray]:
-    """The (N, T > 1) integer inputs: token ids (an (N, 1) length input is no token row)."""
-    ids = [a for a in arrays.values() if a.ndim == 2 and np.issubdtype(a.dtype, np.integer)]
-    return [a for a in ids if a.shape[1] > 1]
+def _integer_rows(arrays: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    """The 2-D integer inputs: token ids, or (N, 1) length inputs."""
+    return [a for a in arrays.values() if a.ndim == 2 and np.issubdtype(a.dtype, np.integer)]
 
 
 def frames_not_tokens(inputs: Mapping[str, np.ndarray] | None) -> bool:
     """Whether real positions, where there are any, are a sequence's a length input counts (`sequence_positions`:
-    frames of features, no token ids beside them)."""
-    return bool(inputs) and not _token_rows({name: np.asarray(value) for name, value in (inputs or {}).items()})
+    frames of features, no (N, T > 1) token ids beside them)."""
+    rows = _integer_rows({name: np.asarray(value) for name, value in (inputs or {}).items()})
+    return bool(inputs) and not any(a.shape[1] > 1 for a in rows)
 
 
 def sequence_positions(arrays: Mapping[str, np.ndarray]) -> RealTokens:
