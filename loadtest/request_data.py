@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,12 +70,23 @@ def padding_input(arrays: Mapping[str, np.ndarray]) -> PaddingInput | None:
     return PaddingInput(name, LENGTH, positions.shape[1])
 
 
-def told_padding(served: ServedInputs | None) -> AbstractContextManager[None]:
+@contextmanager
+def told_padding(served: ServedInputs | None) -> Iterator[None]:
     """Within it, the length input is the one the served model's build was told (`ServedInputs.length_input`), as
     evaluate reads real tokens (`optimizer.token_lengths.told_length`); inferred from the names where none is
     recorded. A length input named `n_epochs`, told at optimize, was found by no length-like name, and every request
-    went at the padded width (session 61)."""
-    return told_length(served.length_input if served is not None else None)
+    went at the padded width (session 61). A recorded one the data does not fit is refused as the build's word, not
+    as a --length-input the user never gave loadtest (session 62)."""
+    with told_length(served.length_input if served is not None else None):
+        try:
+            yield
+        except QuantserveError as exc:
+            if served is None or served.length_flag or not served.length_input:
+                raise
+            raise QuantserveError(
+                f"{exc}, as model '{served.model}' was built (optimize --length-input {served.length_input}): pass "
+                "--length-input NAME or none to cut the requests otherwise"
+            ) from None
 
 
 def padding_axes(arrays: Mapping[str, np.ndarray]) -> list[PaddingInput]:
