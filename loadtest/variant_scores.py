@@ -48,9 +48,12 @@ def headline_output(
     labels: np.ndarray | None,
     inputs: Mapping[str, np.ndarray] | None = None,
     graph: GraphWords | None = None,
+    decided: Mapping[str, str] | None = None,
 ) -> str:
-    """The first output (by name) of the most scoreable kind: a model's logits, not the argmax label beside them."""
-    found = served_kinds(produced, kinds, labels, inputs, graph)
+    """The first output (by name) of the most scoreable kind: a model's logits, not the argmax label beside them.
+    Kinds as the verdict reads them, those the build's labels `decided` too (`served_graph.decided_kinds`): a
+    labelled per-epoch softmax read as CTC here ranked below the per-epoch features beside it (session 62)."""
+    found = served_kinds(produced, kinds, labels, inputs, graph, decided)
     ranked = ranked_outputs(produced)  # a TopK's indices answer a class, as logits do, not its sorted values beside
 
     def order(name: str) -> int:
