@@ -11,7 +11,7 @@ import numpy as np
 
 from loadtest.request_shapes import ServedInputs, as_served, shape_problem
 from optimizer.length_axes import length_axes
-from optimizer.token_lengths import length_positions, length_values, told_length
+from optimizer.token_lengths import BuiltLength, length_positions, length_values, told_length
 from optimizer.token_values import real_tokens
 from quantserve.data import TensorData
 from quantserve.errors import QuantserveError
@@ -77,14 +77,17 @@ def told_padding(served: ServedInputs | None) -> Iterator[None]:
     recorded. A length input named `n_epochs`, told at optimize, was found by no length-like name, and every request
     went at the padded width (session 61). A recorded one the data does not fit is refused as the build's word, not
     as a --length-input the user never gave loadtest (session 62)."""
-    with told_length(served.length_input if served is not None else None):
+    told = served.length_input if served is not None else None
+    if served is not None and told is not None and not served.length_flag:
+        told = BuiltLength(told)  # the build's word, not loadtest's own --length-input
+    with told_length(told):
         try:
             yield
         except QuantserveError as exc:
-            if served is None or served.length_flag or not served.length_input:
+            if served is None or not isinstance(told, BuiltLength):
                 raise
             raise QuantserveError(
-                f"{exc}, as model '{served.model}' was built (optimize --length-input {served.length_input}): pass "
+                f"{exc}, as model '{served.model}' was built (optimize --length-input {told}): pass "
                 "--length-input NAME or none to cut the requests otherwise"
             ) from None
 

@@ -23,7 +23,7 @@ from optimizer.graph_words import GraphWords
 from optimizer.output_kinds import infer_output_kinds, token_positions
 from optimizer.real_axes import on_real_axes
 from optimizer.sigmoid_outputs import sigmoid_kind
-from optimizer.token_lengths import told_length
+from optimizer.token_lengths import BuiltLength, told_length
 from optimizer.typed_kinds import is_typed
 from optimizer.unscored_heads import NotedKind
 from quantserve.errors import QuantserveError
@@ -144,7 +144,8 @@ def told_length_input(
             raise QuantserveError(
                 f"{exc}, as {built}: pass --length-input NAME or none to read them otherwise"
             ) from None
-    return name, [f"real tokens read as {built} (optimize --length-input {name}); --length-input NAME|none otherwise"]
+    notes = [f"real tokens read as {built} (optimize --length-input {name}); --length-input NAME|none otherwise"]
+    return BuiltLength(name), notes  # the build's word, said so (`token_lengths.length_words`)
 
 
 def _overridden(typed: str, recorded: Mapping[str, str]) -> list[str]:

@@ -51,6 +51,15 @@ def length_help(default: str = INFERRED) -> str:
 
 
 LENGTH_HELP = length_help()
+
+
+class BuiltLength(str):
+    """A --length-input a build was told, as its deploy recorded it, read by evaluate or loadtest without one of their
+    own (`told_length`): equal to the plain choice, said as the build's word (`length_words`), not the user's. evaluate
+    read real positions by a build's `n_epochs` and said "(input 'n_epochs', named by --length-input)", a flag its
+    user never gave (session 62)."""
+
+
 _TOLD: ContextVar[str | None] = ContextVar("length_input", default=None)  # None: inferred from the names
 
 
@@ -250,9 +259,10 @@ LENGTH_OFF_SAID = "(--length-input none)"
 
 
 def length_words(name: str) -> str:
-    """Which positions a length input makes real, and whether the user named it or its name was read, as the note on
-    a per-token output says it."""
-    how = "named by --length-input" if length_told() == name else "inferred: --length-input NAME or none says otherwise"
+    """Which positions a length input makes real, and whether the user named it, a build was told it (`BuiltLength`)
+    or its name was read, as the note on a per-token output says it."""
+    told = "as the build was told" if isinstance(_TOLD.get(), BuiltLength) else "named by --length-input"
+    how = told if length_told() == name else "inferred: --length-input NAME or none says otherwise"
     return f"{LENGTH_SAID} (input '{name}', {how})"
 
 
