@@ -125,7 +125,8 @@ class VerifyAgainstReference:
             state=words.state,
         )
         judged = []
-        for composition, got in batch_compositions(candidate, self.data, self.batch_size):
+        compositions, largest = verified_compositions(candidate, self.data, self.batch_size)
+        for composition, got in compositions:
             report = measure_drift(expected, got, kinds, self.budget, labels, self.data.arrays, axes)
             if self.user_metric is not None:
                 add_user_metric(report, self.user_metric, expected, got, self.data.metric_truth, self.budget)
@@ -161,7 +162,7 @@ class VerifyAgainstReference:
                 {"composition": name, "holds": r.holds, "margin": r.margin()} for name, _, r in judged
             ]
             record["judged_at"] = composition
-            record["largest_batch_verified"] = served_batch(candidate, self.data, self.batch_size)
+            record["largest_batch_verified"] = largest
         if self.state_pairs and not itself:
             starts = sequence_starts(self.data.arrays, expected, self.state_pairs)  # each a fresh state in the data
             loop = closed_loop_record(
@@ -237,15 +238,23 @@ def batch_compositions(path: Path, data: TensorData, batch_size: int) -> list[tu
     `served_batch` in order (the batches deploy serves by default), every set in `data`'s order.
     One session for all of them (a 400 MB model was loaded four times per candidate). --unbatched data runs one
     request at a time, the only composition its server forms (an NMS output's rows are no sample's to compare)."""
+    return verified_compositions(path, data, batch_size)[0]
+
+
+def verified_compositions(
+    path: Path, data: TensorData, batch_size: int
+) -> tuple[list[tuple[str, dict[str, np.ndarray]]], int]:
+    """`batch_compositions` and the largest batch among them: `served_batch`'s where the answers depend on their
+    batch (its activation bytes read once, for the run and the record's `largest_batch_verified` alike)."""
     with OnnxRuntimeRunner(path) as runner:
         in_order = run_batches(runner, data.batches(batch_size), data.requests.whole)
         name = f"batches of {batch_size} in order"
         if data.unbatched:
-            return [("one request at a time", in_order)]
+            return [("one request at a time", in_order)], 1
         first = data.take(0, min(len(data), PROBE_ROWS))
         alone = run_batches(runner, first.batches(1))
         if len(data) < 2 or all(same_answers(alone[k], v[: len(first)]) for k, v in in_order.items()):
-            return [(name, in_order)]
+            return [(name, in_order)], min(len(data), batch_size)
         order = np.random.default_rng(0).permutation(len(data))
         shuffled = run_batches(runner, data.take_rows(order).batches(batch_size))
         back = np.argsort(order)
@@ -257,7 +266,7 @@ def batch_compositions(path: Path, data: TensorData, batch_size: int) -> list[tu
         served = served_batch(path, data, batch_size)
         if served > batch_size:
             judged.append((f"batches of {served} in order", run_batches(runner, data.batches(served))))
-        return judged
+        return judged, served
 
 
 def first_output_summary(expected: np.ndarray, got: np.ndarray, measured: Mapping[str, Any]) -> dict[str, Any]:
