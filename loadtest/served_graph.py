@@ -24,6 +24,7 @@ from optimizer.output_kinds import infer_output_kinds, token_positions
 from optimizer.real_axes import on_real_axes
 from optimizer.sigmoid_outputs import sigmoid_kind
 from optimizer.token_lengths import BuiltLength, told_length
+from optimizer.token_values import position_unit
 from optimizer.typed_kinds import is_typed
 from optimizer.unscored_heads import NotedKind
 from quantserve.errors import QuantserveError
@@ -133,7 +134,7 @@ def told_length_input(
     line naming the flag."""
     recorded = {model: name for model, config in configs.items() if (name := recorded_length(config or {}))}
     if typed is not None:
-        return typed, _overridden(typed, recorded)
+        return typed, _overridden(typed, recorded, position_unit(arrays))
     if not recorded:
         return None, []
     name, built = _one_length(recorded), _built(list(recorded))
@@ -144,18 +145,20 @@ def told_length_input(
             raise QuantserveError(
                 f"{exc}, as {built}: pass --length-input NAME or none to read them otherwise"
             ) from None
-    notes = [f"real tokens read as {built} (optimize --length-input {name}); --length-input NAME|none otherwise"]
+    unit = position_unit(arrays)  # tokens, or a sequence's positions (frames of features)
+    notes = [f"real {unit} read as {built} (optimize --length-input {name}); --length-input NAME|none otherwise"]
     return BuiltLength(name), notes  # the build's word, said so (`token_lengths.length_words`)
 
 
-def _overridden(typed: str, recorded: Mapping[str, str]) -> list[str]:
-    """A note per length input builds were told other than evaluate's own --length-input `typed`."""
+def _overridden(typed: str, recorded: Mapping[str, str], unit: str) -> list[str]:
+    """A note per length input builds were told other than evaluate's own --length-input `typed` (`unit`: what the
+    real positions are, `token_values.position_unit`)."""
     others: dict[str, list[str]] = {}
     for model, name in recorded.items():
         if name != typed:
             others.setdefault(name, []).append(model)
     return [
-        f"--length-input {typed} read each row's real tokens; {_built(models)} with --length-input {name}"
+        f"--length-input {typed} read each row's real {unit}; {_built(models)} with --length-input {name}"
         for name, models in others.items()
     ]
 

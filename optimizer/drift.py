@@ -24,7 +24,7 @@ from optimizer.class_maps import class_axis, dense_map_note
 from optimizer.column_readings import CHANNEL_METRICS, columns_hint, doubted_columns, position_map_doubt
 from optimizer.decision_metrics import decision_doubt
 from optimizer.drift_budget import DriftBudget
-from optimizer.drift_checks import DriftReport, Violation, judge
+from optimizer.drift_checks import DriftReport, Violation, check_words, judge
 from optimizer.drift_metrics import id_accuracy, nonfinite_count, nonfinite_where_finite, output_metrics
 from optimizer.gated_maps import (
     GATED_KINDS,
@@ -50,7 +50,14 @@ from optimizer.soft_masks import mask_doubt
 from optimizer.task_outputs import tasks_doubt
 from optimizer.token_axes import TokenAxes, output_positions, whole_row_check, whole_row_hint
 from optimizer.token_lengths import said_by_length, unnamed_length, unnamed_length_note
-from optimizer.token_values import real_tokens_read, token_values_doubt
+from optimizer.token_values import (
+    POSITIONS_ARE,
+    TOKENS,
+    position_unit,
+    real_tokens_read,
+    token_values_doubt,
+    unit_of,
+)
 from optimizer.typed_kinds import is_typed
 from quantserve.errors import QuantserveError
 from quantserve.metrics import chance_labels_note
@@ -73,6 +80,7 @@ def measure_drift(
         raise QuantserveError(f"the compared model lacks output(s) {', '.join(missing)} of the FP32 reference")
     report = DriftReport(outputs={})
     token_rows, token_words = real_tokens_read(inputs)
+    unit = position_unit(inputs)  # tokens, or positions of a sequence of other values: said so in each record
     unnamed = unnamed_length(inputs) if token_rows is None else None  # said on the first output it would count
     gate = heatmap_gate(reference, kinds, budget.label_threshold)  # a CenterNet head's heat decides what counts
     selected = gate.selected(reference) if gate is not None else None
@@ -116,6 +124,7 @@ def measure_drift(
                 record = output_metrics(kind, expected, got, labels, positions, budget.label_threshold)
         sequence_in_place(kind, record)
         record["shape"] = list(np.shape(ref))
+        record.update({POSITIONS_ARE: unit} if "tokens_judged" in record and unit != TOKENS else {})
         if judged_at:
             record["judged_at"] = judged_at
         violations, slacks = judge(name, record, budget)
@@ -182,6 +191,7 @@ def measure_drift(
         report.slacks.extend(slacks)
         report.output_margins[name] = min(slacks, default=1.0)
     for joint, record in joint_records(answers).items():  # a token's analysis, read whole
+        record.update({POSITIONS_ARE: unit} if unit != TOKENS else {})
         violations, slacks = judge(joint, record, budget)
         report.outputs[joint] = record
         report.output_margins[joint] = min(slacks, default=1.0)
@@ -302,7 +312,7 @@ def tokens_notes(outputs: Mapping[str, Mapping[str, Any]]) -> list[str]:
     output's positions if named for a length (`token_lengths.unnamed_length`), and one for each judged on its
     labelled tokens alone (`labelled_tokens_note`)."""
     said = [
-        f"output '{name}': judged over its real tokens, {record['tokens_at']}: {record['tokens_judged']} of "
+        f"output '{name}': judged over its real {unit_of(record)}, {record['tokens_at']}: {record['tokens_judged']} of "
         f"{math.prod(record['shape'][:2])} positions"
         for name, record in outputs.items()
         if said_by_length(str(record.get("tokens_at", "")))
@@ -316,14 +326,15 @@ def labelled_tokens_note(name: str, record: Mapping[str, Any]) -> str:
     """E.g. "output 'logits': per-token top-1 agreement judged on the 3742 labelled tokens (labels -100 elsewhere);
     over all 17408 real tokens 0.9688" (`drift_metrics.labelled_tokens`): the figure the task does not read, said;
     outputs read together (`optimizer.joint_tokens`) as "outputs 'heads+rels': every output's top-1 at once …"."""
+    unit = unit_of(record)  # tokens, or a sequence's positions (`token_values.position_unit`)
     judged = (
         f"outputs '{name}': every output's top-1 at once"
         if record.get("kind") == JOINT_KIND
-        else f"output '{name}': per-token top-1 agreement"
+        else f"output '{name}': {check_words('token_agreement', unit)}"
     )
     return (
-        f"{judged} judged on the {record['tokens_judged']} labelled tokens "
-        f"({record['unlabelled_as']} elsewhere); over all {record['tokens_real']} real tokens "
+        f"{judged} judged on the {record['tokens_judged']} labelled {unit} "
+        f"({record['unlabelled_as']} elsewhere); over all {record['tokens_real']} real {unit} "
         f"{record['token_agreement_real']:.4f}"
     )
 
@@ -333,11 +344,12 @@ def labelled_where(record: Mapping[str, Any], violations: list[Violation]) -> li
     its 3742 labelled tokens", a lost class's tokens as labelled ones; as they are for any other output."""
     if "tokens_real" not in record:
         return violations
-    labelled = f"on its {record['tokens_judged']} labelled tokens"
+    unit = unit_of(record)
+    labelled = f"on its {record['tokens_judged']} labelled {unit}"
     return [
         replace(v, where=labelled)
         if v.metric == "token_agreement"
-        else replace(v, where=v.where.replace(" tokens ", " labelled tokens ", 1))
+        else replace(v, where=v.where.replace(f" {unit} ", f" labelled {unit} ", 1))
         if v.metric == "class_agreement"
         else v
         for v in violations

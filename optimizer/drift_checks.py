@@ -51,6 +51,7 @@ from optimizer.drift_budget import DriftBudget
 from optimizer.image_outputs import psnr_words
 from optimizer.soft_masks import cut_words, mask_cut_words
 from optimizer.task_outputs import TASK_METRIC, TASKS_KIND, task_where
+from optimizer.token_values import POSITIONS, TOKENS, unit_of
 from quantserve.metrics import beyond, on_its_side
 
 # metric key -> (words in a message, budget field, higher is better)
@@ -171,6 +172,7 @@ class Violation:
     scope: str = "output"
     hint: str = ""  # how the output's kind was read, where it may be misread (`kind_doubt`), and the override
     where: str = ""  # where in the output the worst value lies, where more than one axis was judged ("axis 3, entry 1")
+    unit: str = TOKENS  # what a per-token metric's positions are (`token_values.position_unit`)
 
     def line(self, kind: str = "") -> str:
         """E.g. "output 'scores': worst channel correlation 0.12 < budget 0.98"; with the output's `kind`,
@@ -181,7 +183,7 @@ class Violation:
             return f"{where}: {self.value:.0f} values NaN or infinite where FP32 is finite{at}"
         if self.metric == "quiet_fired":
             return f"{where}: INT8 turns on a channel FP32 never does ({self.where}): {self.value:.0f} values"
-        words = CHECKS[self.metric][0] if self.metric in CHECKS else self.metric
+        words = check_words(self.metric, self.unit)
         op = "<" if self.higher_is_better else ">"
         hint = f" ({self.hint})" if self.hint else ""
         at = f" ({self.where})" if self.where else ""
@@ -252,6 +254,13 @@ class DriftReport:
         }
 
 
+def check_words(metric: str, unit: str = TOKENS) -> str:
+    """`metric`'s words in a message (CHECKS'), a per-token figure said per position where the positions are no
+    token ids' (`unit`: `token_values.position_unit`)."""
+    words = CHECKS[metric][0] if metric in CHECKS else metric
+    return words.replace("per-token", "per-position") if unit == POSITIONS else words
+
+
 def _output_error(output: Mapping[str, Any]) -> float:
     """One output's continuous drift figure (`DriftReport.error`)."""
     for key in ("relative_error", SCORES_ERROR):
@@ -282,11 +291,13 @@ def judge(output: str, record: Mapping[str, Any], budget: DriftBudget) -> tuple[
         limit = float(getattr(budget, budget_field))
         slacks.append(normalized_slack(float(value), limit, higher))
         if beyond(float(value), limit, higher):
-            violations.append(Violation(output, metric, float(value), limit, higher, where=_where(metric, record)))
+            where = _where(metric, record)
+            violations.append(Violation(output, metric, float(value), limit, higher, where=where, unit=unit_of(record)))
     lost = lost_class(record, budget.min_top1_agreement) if record["kind"] in CLASS_JUDGED else None
     if lost is not None:  # one class INT8 answers otherwise beyond chance, hidden in the pooled agreement
         label, rows, agreeing = lost
-        where = f"the {rows} {CLASS_JUDGED[record['kind']]} FP32 answers class {label}"
+        judged = CLASS_JUDGED[record["kind"]].replace(TOKENS, unit_of(record))
+        where = f"the {rows} {judged} FP32 answers class {label}"
         violations.append(Violation(output, "class_agreement", agreeing / rows, budget.min_top1_agreement, where=where))
         slacks.append(normalized_slack(agreeing / rows, budget.min_top1_agreement, True))
     fired = int(record.get("quiet_fired") or 0)

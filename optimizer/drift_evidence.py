@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 
 from optimizer.drift_budget import DriftBudget, Refusal
-from optimizer.drift_checks import BUDGETED, CHECKS, DriftReport
+from optimizer.drift_checks import BUDGETED, CHECKS, DriftReport, check_words
 from optimizer.real_axes import on_real_axes
 from optimizer.row_kinds import usable_labels
 from optimizer.task_outputs import TASK_METRIC
-from optimizer.token_values import per_token, token_positions
+from optimizer.token_values import POSITIONS, TOKENS, per_token, position_unit, token_positions, unit_of
 from quantserve import metrics
 
 DISCRETE_METRICS = (
@@ -70,7 +70,7 @@ def thin_evidence(report: DriftReport, budget: DriftBudget, rows: int) -> list[d
         for metric in (m for m in counted if m in budgeted and record.get(m) is not None):
             entry = _thin(output, metric, float(record[metric]), _rows_judged(metric, record, rows), budget)
             if entry and _per_token(metric, record):  # judged on its real tokens (its labelled ones, where told)
-                entry["units"] = "labelled tokens" if "tokens_real" in record else "real tokens"
+                entry["units"] = f"{'labelled' if 'tokens_real' in record else 'real'} {unit_of(record)}"
             thin += [entry] if entry else []
     return thin
 
@@ -151,7 +151,7 @@ def evidence_shortfall(
     real tokens in the held-out rows' `inputs` (`TOKEN_METRICS`, and the values of the `per_token` outputs,
     `token_value_outputs`: `TOKEN_VALUE_METRICS`)."""
     short = []
-    tokens = real_tokens(inputs)
+    tokens, unit = real_tokens(inputs), position_unit(inputs)
     for output, kind in kinds.items():
         budgeted = BUDGETED.get(kind, ())
         if kind in PER_SAMPLE_OR_TOKEN:
@@ -163,7 +163,8 @@ def evidence_shortfall(
             count = tokens if by_token and tokens is not None and kind != "classification" else rows
             if count < needed:
                 entry = {"output": output, "metric": metric, "budget": floor, "rows": count, "rows_needed": needed}
-                entry.update({"units": "real tokens"} if count is tokens and metric not in TOKEN_METRICS else {})
+                said = count is tokens and (metric not in TOKEN_METRICS or unit != TOKENS)  # else UNITS' words
+                entry.update({"units": f"real {unit}"} if said else {})
                 short.append(entry)
     return short
 
@@ -223,14 +224,19 @@ def evidence_refusal(short: Sequence[Mapping[str, Any]]) -> str:
     entry = max(short, key=lambda e: e["rows_needed"])
     more = _more(entry, short, "short too")
     unit = entry.get("units") or UNITS.get(entry["metric"], "rows")
-    one = "token" if unit.endswith("tokens") else "row"  # a shortfall is counted in rows or tokens
+    one = next((word for word in (TOKENS, POSITIONS) if unit.endswith(word)), "rows")[:-1]  # counted in rows or these
     return Refusal(
-        f"too few held-out rows to show the drift budget: output '{entry['output']}': {CHECKS[entry['metric']][0]} "
+        f"too few held-out rows to show the drift budget: output '{entry['output']}': {_words(entry)} "
         f"≥ {entry['budget']:g} needs at least {entry['rows_needed']} held-out {unit} (95 % lower bound, every {one} "
         f"agreeing), {entry['rows']} given{more}; nothing written: pass --eval with more rows, or lower the budget "
         "(or --allow-thin-evidence to judge the rate seen)",
         {"refused_for": "evidence", "evidence_short": list(short)},
     )
+
+
+def _words(entry: Mapping[str, Any]) -> str:
+    """An evidence entry's metric in words, per position where it was counted over positions that are no tokens."""
+    return check_words(entry["metric"], POSITIONS if str(entry.get("units", "")).endswith(POSITIONS) else TOKENS)
 
 
 def _more(entry: Mapping[str, Any], found: Sequence[Mapping[str, Any]], how: str) -> str:
@@ -247,7 +253,7 @@ def _more(entry: Mapping[str, Any], found: Sequence[Mapping[str, Any]], how: str
 def thin_evidence_line(entry: Mapping[str, Any], flag: str = "--eval") -> str:
     """E.g. "output 'p': top-1 agreement 1 over 32 held-out rows shows only ≥ 0.92 (95 % lower bound), not the
     budget's 0.99; about 268 rows would (--eval)"; `flag`: the option that gives the rows (evaluate's is --data)."""
-    words = CHECKS[entry["metric"]][0]
+    words = _words(entry)
     rows = entry.get("units") or UNITS.get(entry["metric"], "rows")
     needed = entry["rows_needed"]
     more = f"about {needed} {rows} would ({flag})" if needed else "no row count would at this rate"

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from optimizer.drift_metrics import labelled_tokens, per_token_ids, real_tokens, unlabelled_words
+from optimizer.token_values import unit_of
 
 JOINT_KIND = "token_joint"  # the kind of a joint record: its outputs' names joined by "+" key it in the report
 JOINT_WHERE = "every output's top-1 at once"
@@ -75,7 +76,7 @@ def joint_where(record: Mapping[str, Any]) -> str:
     labelled tokens" where labels left some real tokens unlabelled."""
     if "tokens_real" not in record:
         return JOINT_WHERE
-    return f"{JOINT_WHERE}, on its {record['tokens_judged']} labelled tokens"
+    return f"{JOINT_WHERE}, on its {record['tokens_judged']} labelled {unit_of(record)}"
 
 
 def _joint_record(names: list[str], answers: Mapping[str, TokenAnswers]) -> dict[str, Any]:

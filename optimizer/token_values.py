@@ -121,6 +121,23 @@ def frames_not_tokens(inputs: Mapping[str, np.ndarray] | None) -> bool:
     return bool(inputs) and not any(a.shape[1] > 1 for a in rows)
 
 
+TOKENS, POSITIONS = "tokens", "positions"  # what a per-token output's real positions are called (`position_unit`)
+POSITIONS_ARE = "positions_are"  # a drift record's word for them, where they are no token ids' (`unit_of`)
+
+
+def position_unit(inputs: Mapping[str, np.ndarray] | None) -> str:
+    """What a per-token output's real positions are, in words: TOKENS over integer token ids, POSITIONS over a
+    sequence of other values a length input counts (`frames_not_tokens`: a sleep stager's epochs, audio frames).
+    Decided here once: its notes, violations and evidence lines read "per-token top-1 agreement … real tokens" for
+    a stager that takes no token (session 62)."""
+    return POSITIONS if frames_not_tokens(inputs) else TOKENS
+
+
+def unit_of(record: Mapping[str, object]) -> str:
+    """A drift record's `position_unit` (TOKENS where it says none)."""
+    return str(record.get(POSITIONS_ARE) or TOKENS)
+
+
 def sequence_positions(arrays: Mapping[str, np.ndarray]) -> RealTokens:
     """`real_tokens` of a model without token ids: positions 0..length-1 of the 2+-D input (of any dtype: a sleep
     stager's per-epoch features) a length input marks (`optimizer.token_lengths.sequence_length`); none where no

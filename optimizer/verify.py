@@ -286,7 +286,7 @@ def first_output_summary(expected: np.ndarray, got: np.ndarray, measured: Mappin
 def _with_kind(violation: Mapping[str, Any], kinds: Mapping[str, str]) -> str:
     """A recorded violation's line (`Violation.to_dict`) with its output's kind named: how it was judged, which
     --output-kind changes."""
-    names = ("output", "metric", "value", "budget", "higher_is_better", "scope", "hint", "where")
+    names = ("output", "metric", "value", "budget", "higher_is_better", "scope", "hint", "where", "unit")
     fields = {name: violation[name] for name in names if name in violation}
     kind = kinds.get(fields["output"], "") if fields["scope"] == "output" else ""
     return Violation(**fields).line(kind)

@@ -43,7 +43,7 @@ def test_padding_alone_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert record["tokens_judged"] == int(LENGTHS.sum())
     assert not int8.violations
     assert any(
-        note.startswith("output 'stage_logprobs': judged over its real tokens, positions 0..length-1 of each row")
+        note.startswith("output 'stage_logprobs': judged over its real positions, positions 0..length-1 of each row")
         and f"{int(LENGTHS.sum())} of {N * T} positions" in note
         for note in int8.notes
     ), int8.notes

@@ -93,6 +93,6 @@ def test_drift_says_which_frames_were_judged() -> None:
     assert record["kind"] == "sequence"
     assert record["sequence_agreement"] == 1.0 and report.holds
     assert notes == [
-        "output 'stage_logprobs': judged over its real tokens, positions 0..length-1 of each row (input 'n_epochs', "
+        "output 'stage_logprobs': judged over its real positions, positions 0..length-1 of each row (input 'n_epochs', "
         f"named by --length-input): {int(REAL.sum())} of {N * T} positions"
     ]
