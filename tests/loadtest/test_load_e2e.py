@@ -321,7 +321,7 @@ def test_data_that_does_not_fit_the_model_is_one_clear_line(
 
 def test_inputs_and_outputs_with_one_value_per_sample_load_and_evaluate(served_models, tmp_path: Path) -> None:
     """`gain` [batch] in, `label` [batch] out: Triton takes and gives them as [batch, 1]; the data has [batch]."""
-    from loadtest.evaluator import served_outputs
+    from loadtest.served_answers import served_outputs
     from quantserve.data import TensorData, load_npz
 
     data = load_npz(served_models.load_data)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from loadtest import evaluator
+from loadtest.served_answers import ServedModel
 from optimizer.drift_budget import DriftBudget
 from quantserve.data import TensorData
 from quantserve.runner import RequestLog
@@ -18,7 +19,7 @@ COUNTS = {"fp32": (2, 3), "int8": (3, 2)}
 def _served(monkeypatch: pytest.MonkeyPatch) -> None:
     def served_outputs(url, model, data, batch_size, source, served=None, request_timeout_s=30.0, state=None):  # type: ignore[no-untyped-def]
         log = RequestLog(rows=[1, 1], shapes={"det": [(k, 6) for k in COUNTS[model]]})
-        served[model] = evaluator.ServedModel("1", requests=log)
+        served[model] = ServedModel("1", requests=log)
         rng = np.random.default_rng(0)
         return {"det": rng.random((5, 6))}  # the same values: only the split differs
 

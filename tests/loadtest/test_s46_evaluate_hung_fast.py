@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from tritonclient.grpc import model_config_pb2, service_pb2, service_pb2_grpc
 
-from loadtest.evaluator import evaluate_accuracy, served_config
+from loadtest.evaluator import evaluate_accuracy
+from loadtest.served_answers import served_config
 from quantserve.errors import QuantserveError
 from serving.client import TritonGrpcClient
 

@@ -13,7 +13,7 @@ import loadtest_models as models
 import numpy as np
 import pytest
 
-import loadtest.evaluator
+import loadtest.served_answers
 from loadtest.evaluator_failures import ResentCount, restart_note
 from quantserve.cli import main
 from quantserve.runner import LoggedRunner
@@ -68,7 +68,7 @@ def test_a_restart_during_evaluate_is_said_and_the_figures_stand(
                 restarts[-1].start()
             return super().infer_impl(feeds)
 
-    monkeypatch.setattr(loadtest.evaluator, "LoggedRunner", KillingRunner)
+    monkeypatch.setattr(loadtest.served_answers, "LoggedRunner", KillingRunner)
     argv = ["evaluate", "--url", server.grpc_url, "--models", "mlp2", "--reference", "mlp", "--data", str(data)]
     try:
         status = main([*argv, "--batch-size", "4", "--out", str(tmp_path / "out")])
