@@ -20,7 +20,8 @@ from onnx import TensorProto, helper, numpy_helper
 from optimizer import onnx_files
 from optimizer.export import manifest_from_onnx
 from optimizer.fuse import FuseGraph
-from optimizer.int8_schemes import DynamicScheme, gemms_as_matmuls
+from optimizer.gemm_rewrite import gemms_as_matmuls
+from optimizer.int8_schemes import DynamicScheme
 from optimizer.tensor_ranges import collect_ranges
 from quantserve.artifact import Artifact
 from quantserve.data import TensorData
