@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,41 +17,24 @@ from loadtest import recording_files
 from loadtest.length_figures import length_figures
 from loadtest.load_pattern import LoadStep
 from loadtest.load_settings import LoadSettings, step_paths
-from loadtest.metrics_owner import other_server_too, other_servers_counters
 from loadtest.model_gone import cut_short, gone_at, read_gone
+from loadtest.partial_counters import counters_not_whole, server_shutting_down
 from loadtest.percentiles import LatencySummary, cdf_points
-from loadtest.results import (
-    NO_PROCESS_AT_END,
-    NO_TRITON_COUNTERS,
-    SHUTTING_DOWN_AT_END,
-    UNANSWERED_ERROR,
-    LoadResult,
-)
+from loadtest.results import NO_PROCESS_AT_END, UNANSWERED_ERROR, LoadResult
 from loadtest.server_pids import ServerPids, listening_pid, replaced_before_window
 from loadtest.stage_figures import read_stage_starts, stage_figures, version_spans
 from loadtest.timeline import busiest_second_rps, deadline_silence, outages, per_second
 from loadtest.triton_metrics import (
-    COUNTERS,
     addressed_version,
     breakdown,
     counters_went_back,
-    counts_disagree,
-    idle_versions_added,
-    model_reset,
     other_models_requests,
     others_kept_counting,
-    scrape_answers,
-    served_versions,
     versions_changed,
 )
 from loadtest.utilization import Utilization, UtilizationSampler
 from serving.tls import ClientTls
 
-# how Triton refuses a request for a model it does not serve (NOT_FOUND): "… 'm' has no available versions", "… 'm'
-# is not found"
-UNKNOWN_MODEL = "Request for unknown model"
-# how a tritonserver shutting down refuses a request it has not begun (UNAVAILABLE), before its models are unloaded
-SERVER_STOPPING = "Server is stopping"
 LIVENESS_TIMEOUT_S = 2.0  # a server that answers nothing within this at the end of a run has stopped answering
 
 
@@ -316,93 +298,6 @@ def _server_restarted(
             return None  # the same process: the model alone lost its counters
         return f"Triton's cumulative counters were lower at the end than at the start (or model '{model}' reloaded)"
     return None
-
-
-def server_shutting_down(
-    pid: int, errors: dict[str, int], window: recording_files.Window, model: str, live: Callable[[], bool]
-) -> str | None:
-    """How the process that served the window (`pid`, listening at both ends) showed it was shutting down at the
-    end (None: it did not): it refused requests with "Server is stopping", or the model's counters went back and it
-    no longer answered a liveness check (`live`, asked only then: a model unloaded from a running server leaves it
-    live). Measured with the tests' tritonserver 2.51 after a SIGTERM: for ~2 s its liveness check said no, its
-    model-ready question got an error, not an answer, and its metrics listed every model at zero, before the ports
-    closed. A `serve` stopped by SIGTERM 5.2 s into a 16 s open loop (session 41): Triton, shutting down, answered
-    31 requests "Server is stopping" and 289 "unknown model … has no available versions" for ~10 s (so the run went
-    on, `loadtest.model_gone`), every model at zero at the end: the note said "model 'digits_int8' was unloaded
-    during the window", not that the server stopped."""
-    refused = sum(count for error, count in errors.items() if SERVER_STOPPING in error)
-    before, after = window.metrics_before, window.metrics_after
-    went_back = before is not None and after is not None and counters_went_back(before, after, model)
-    if not refused and not went_back:
-        return None
-    silent = not live()
-    if not refused and not silent:
-        return None
-    requests = "request" if refused == 1 else "requests"
-    evidence = [f"it refused {refused} {requests} with '{SERVER_STOPPING}'"] if refused else []
-    if went_back and before is not None and after is not None:
-        others = [name for name, counters in before.items() if name != model and any(counters[c] for c in COUNTERS)]
-        if others and not others_kept_counting(before, after, model):
-            evidence.append("every model's counters went back to zero at once")
-    if silent:
-        evidence.append("it no longer answered a liveness check")
-    return f"pid {pid} listened on its port at the start; {', '.join(evidence)}: {SHUTTING_DOWN_AT_END}"
-
-
-def counters_not_whole(
-    window: recording_files.Window, result: LoadResult, warm_ups: int = 0, version: str = ""
-) -> str | None:
-    """Why Triton's counters over the window do not cover it though the server stayed up (None: they do): the
-    model's served versions changed (a deploy or rollback: an unloaded version's counters are gone), the model was
-    unloaded or reloaded (its counters went back, the server's others did not), or Triton's count of successful
-    requests is off the client's beyond noise (a version reloaded under the same number). Requests the client gave up
-    on at its deadline (--request-timeout) that Triton still answered are no such cause: 1227 of them were blamed on a
-    deploy or another client that never happened, and Triton's columns dropped (session 44). `version`: the one a
-    pinned run addressed (--model-version), to which `window`'s scrapes are narrowed (`addressed_window`)."""
-    before, after, server = window.metrics_before, window.metrics_after, result.server
-    if before is None or after is None or server is None:
-        return None
-    if not before and not after and result.requests > result.failed_requests:  # an address that is not Triton's
-        return (
-            f"{NO_TRITON_COUNTERS} for any model (no nv_inference_* series) while "
-            f"model '{result.model}' served {result.requests - result.failed_requests} requests: is --metrics-url "
-            "Triton's metrics port (8002 by default)?"
-        )
-    told_unknown = any(UNKNOWN_MODEL in error for error in result.errors)
-    if reset := model_reset(before, after, result.model, told_unknown, version):  # version: a pinned run's
-        return reset
-    changed = versions_changed(before, after, result.model)
-    idle_added = idle_versions_added(before, after, result.model)  # whole if the counts agree: judged below
-    if changed and not idle_added:  # a version unloaded (its counters gone), or two versions both loaded answering
-        unloaded = set(served_versions(before, result.model)) != set(served_versions(after, result.model))
-        return f"{changed}: Triton's counters of an unloaded version are gone" if unloaded else changed
-    client = result.requests - result.failed_requests
-    if result.lost_workers and server.requests_succeeded >= client:  # Triton answered the lost workers' requests too
-        return None
-    slack = result.users * (result.max_in_flight or 1)
-    scraping = scrape_answers(result.requests, window.end - window.start, window.scrape_s)
-    if not counts_disagree(server.requests_succeeded, client, slack, warm_ups, scraping):
-        return None
-    if other := other_servers_counters(before, after, result.model, client):  # no deploy moves none of them
-        return other
-    if result.failed_requests and not counts_disagree(
-        server.requests_succeeded, result.requests, slack, warm_ups, scraping
-    ):
-        return None  # Triton answered them all; the client failed answers it checked (rows short of those sent)
-    if result.deadline_failures and not counts_disagree(
-        server.requests_succeeded, client, slack, warm_ups + result.deadline_failures, scraping
-    ):  # Triton answered some the client had given up on at its deadline (`LoadResult.deadline_line` says so)
-        return None
-    if changed:  # a version listed at zero at the end, and the counts disagree: it answered some, and went
-        return f"{changed}: Triton's counters of an unloaded version are gone"
-    counted = f"model '{result.model}'" + (f" version {server.version}" if server.version else "")
-    others = result.others_failures(server.requests_failed)  # said here: `server_failures_note` needs the columns
-    failed = f"; and {others}" if others else ""
-    return (
-        f"Triton counted {server.requests_succeeded} successful requests of {counted} over the window, "
-        f"the client {client}: a version unloaded or reloaded during it (a deploy, a rollback) takes its counters "
-        f"with it, another client's load adds to them{failed}{other_server_too(before, after, result.model)}"
-    )
 
 
 def warm_up(record_dir: Path) -> dict[str, Any] | None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from loadtest.partial_counters import server_shutting_down
 from loadtest.percentiles import LatencySummary
 from loadtest.recording_files import Window
 from loadtest.results import LoadResult
-from loadtest.step_result import server_shutting_down
 from loadtest.triton_metrics import COUNTERS, VERSIONS
 
 STOPPING = (

@@ -24,8 +24,8 @@ import loadtest_models as models
 import pytest
 from test_server_counters import client_result, measured, scrape
 
+from loadtest.partial_counters import counters_not_whole
 from loadtest.recording_files import Window
-from loadtest.step_result import counters_not_whole
 from loadtest.triton_metrics import COUNT_SLACK, breakdown, counts_disagree, scrape_answers
 from quantserve.cli import main
 from serving.server import TritonServer

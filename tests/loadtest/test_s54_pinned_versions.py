@@ -15,11 +15,11 @@ from pathlib import Path
 from loadtest.load_pattern import OpenLoop
 from loadtest.load_run import LoadRun
 from loadtest.load_settings import LoadSettings
+from loadtest.partial_counters import counters_not_whole
 from loadtest.percentiles import LatencySummary
 from loadtest.recording_files import Window
 from loadtest.results import LoadResult
 from loadtest.run_identity import RunIdentity, answered_versions
-from loadtest.step_result import counters_not_whole
 from loadtest.triton_metrics import addressed_version, breakdown, parse_metrics
 from quantserve.cli.loadtest_lines import versions_line
 

@@ -15,9 +15,9 @@ from test_server_counters import client_result
 
 from loadtest import metrics_owner, server_pids
 from loadtest.metrics_owner import check_metrics_owner, counted_nothing
+from loadtest.partial_counters import counters_not_whole
 from loadtest.recording_files import Window
 from loadtest.results import NO_TRITON_COUNTERS, LoadResult
-from loadtest.step_result import counters_not_whole
 from loadtest.triton_metrics import breakdown, parse_metrics
 from quantserve.cli import main
 from quantserve.errors import QuantserveError

@@ -8,11 +8,12 @@ from pathlib import Path
 from rich.console import Console
 
 from loadtest.load_run import LoadRun
+from loadtest.partial_counters import counters_not_whole
 from loadtest.percentiles import LatencySummary
 from loadtest.recording_files import Window
 from loadtest.report import render
 from loadtest.results import LoadResult
-from loadtest.step_result import _server_restarted, counters_not_whole
+from loadtest.step_result import _server_restarted
 from loadtest.triton_metrics import breakdown, counts_disagree, parse_metrics, served_versions, versions_changed
 from quantserve.cli.tables import print_load_table
 

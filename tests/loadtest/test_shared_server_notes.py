@@ -10,10 +10,11 @@ one message per trimmed length, read "Locust counted 38 × … over its whole ru
 
 from __future__ import annotations
 
+from loadtest.partial_counters import counters_not_whole
 from loadtest.percentiles import LatencySummary
 from loadtest.recording_files import Window
 from loadtest.results import LoadResult
-from loadtest.step_result import _server_restarted, counters_not_whole
+from loadtest.step_result import _server_restarted
 from loadtest.triton_metrics import breakdown, parse_metrics
 
 
