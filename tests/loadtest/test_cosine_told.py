@@ -8,7 +8,7 @@ import pytest
 
 from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
 from loadtest.report_accuracy import accuracy_rows
-from quantserve.cli.commands.evaluate import print_table
+from quantserve.cli.evaluate_tables import print_table
 
 
 def _report(kind: str) -> AccuracyReport:

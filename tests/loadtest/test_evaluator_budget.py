@@ -12,6 +12,7 @@ from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
 from loadtest.evaluator import judge_variants
 from optimizer.drift_budget import DriftBudget
 from quantserve.cli.commands import evaluate as evaluate_command
+from quantserve.cli.evaluate_tables import print_table
 from quantserve.errors import QuantserveError
 
 RNG = np.random.default_rng(1)
@@ -206,7 +207,7 @@ def test_the_metric_shows_in_the_table_the_report_and_the_verdict(monkeypatch, t
     from loadtest.report import render
 
     report = _served_with_metric(monkeypatch, tmp_path, "eval_task_metric:accuracy", DriftBudget())
-    evaluate_command.print_table(report)
+    print_table(report)
     printed = capsys.readouterr().out
     assert "eval_task_metric:accuracy" in printed and "0.6000" in printed
     assert "drift per output, against the budget" in printed and "MISSED" in printed and "top1_agreement" in printed

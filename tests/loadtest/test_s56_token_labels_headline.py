@@ -11,7 +11,7 @@ import pytest
 from loadtest import evaluator
 from loadtest.report import ReportInputs, render_markdown
 from optimizer.drift_budget import DriftBudget
-from quantserve.cli.commands.evaluate import print_table
+from quantserve.cli.evaluate_tables import print_table
 from quantserve.data import TensorData
 
 N, T, C = 40, 6, 5

@@ -9,7 +9,7 @@ import pytest
 
 from loadtest import evaluator
 from optimizer.drift_budget import DriftBudget
-from quantserve.cli.commands.evaluate import top1_agreement
+from quantserve.cli.evaluate_tables import top1_agreement
 from quantserve.data import TensorData
 
 N, T, C = 60, 10, 6

@@ -15,7 +15,7 @@ from rich.console import Console
 from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
 from optimizer.drift_budget import DriftBudget
 from quantserve import cli
-from quantserve.cli.commands.evaluate import print_table
+from quantserve.cli.evaluate_tables import print_table
 
 
 def _accuracy_folder(folder: Path) -> Path:

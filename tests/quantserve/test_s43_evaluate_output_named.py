@@ -6,7 +6,7 @@ from __future__ import annotations
 from rich.console import Console
 
 from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
-from quantserve.cli.commands.evaluate import print_table
+from quantserve.cli.evaluate_tables import print_table
 
 
 def test_the_accuracy_table_names_the_scored_output() -> None:

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
 from loadtest.report_accuracy import accuracy_rows
-from quantserve.cli.commands.evaluate import print_table
+from quantserve.cli.evaluate_tables import print_table
 
 WORST = "(top-1 agree: the worst task's decision agreement)"
 

@@ -10,7 +10,7 @@ from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
 from loadtest.percentiles import LatencySummary
 from loadtest.results import LoadResult
 from quantserve.cli.commands.demo import print_summary
-from quantserve.cli.commands.evaluate import print_table as print_accuracy_table
+from quantserve.cli.evaluate_tables import print_table as print_accuracy_table
 from quantserve.cli.optimize_tables import print_stages, print_verification
 from quantserve.cli.tables import NAME, Column, fmt, needed_width, print_load_table, print_rows
 
