@@ -184,7 +184,8 @@ def _evaluated(
     if budget is not None:  # judged where each build's --gate judged it, unless evaluate's own --gate says otherwise
         budget, gated = told_gates(configs, budget, outputs[reference])
         told = [*told, *gated]
-    name = output or headline_output(outputs[reference], output_kinds, dataset.labels, dataset.arrays, graph)
+    decided = decided_kinds(configs, output_kinds or {})  # a build's labels' word on its outputs: ranks them too
+    name = output or headline_output(outputs[reference], output_kinds, dataset.labels, dataset.arrays, graph, decided)
     for model, produced in outputs.items():
         if name not in produced:
             raise QuantserveError(f"model '{model}' has no output '{name}' (it has {sorted(produced)})")

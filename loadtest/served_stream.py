@@ -1,7 +1,7 @@
 """`evaluate` of a recurrent model: which state pairs its served configs record, and what its state did.
 
 A model whose output is fed back as its input next call (`serving.state_parameter`) is evaluated as a stream: the
-held-out rows in order, one a request, every model fed its own state (`loadtest.evaluator.served_outputs`), the
+held-out rows in order, one a request, every model fed its own state (`loadtest.served_answers.served_outputs`), the
 check `optimize` makes on the build (`optimizer.state_loop`). The state outputs are not scored as answers, as there;
 each variant's state is compared with the reference's step by step instead, as a note.
 """
