@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.result_files import numbers_checked, read_json, write_json
+from optimizer.token_values import unit_of
 from quantserve.errors import QuantserveError
 from quantserve.metrics import beyond
 
@@ -90,12 +91,16 @@ class AccuracyReport:
     def accuracy_scope(self) -> str:
         """How the headline's accuracy was measured where the drift measured it, not the headline scoring (labels it
         cannot use: per token, `variant_scores.drift_accuracies`; class ids): "by token, …" for a tagger's per-token
-        record, else "against the labels"; "" where the headline scored class scores or no accuracy was measured."""
+        record ("by position, …" over frames: `token_values.position_unit`), else "against the labels"; "" where the
+        headline scored class scores or no accuracy was measured."""
         if self.has_labels or all(v.accuracy is None for v in self.variants):
             return ""
         records = [(v.drift or {}).get(self.output) for v in self.variants]
-        token = any(isinstance(r, dict) and r.get("tokens_judged") is not None for r in records)
-        return "by token, over the labelled tokens" if token else "against the labels"
+        token = [r for r in records if isinstance(r, dict) and r.get("tokens_judged") is not None]
+        if not token:
+            return "against the labels"
+        unit = unit_of(token[0])  # a sleep stager's epochs are positions, not tokens (session 62)
+        return f"by {unit[:-1]}, over the labelled {unit}"
 
     @property
     def over_budget(self) -> list[str]:

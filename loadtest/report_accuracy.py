@@ -61,7 +61,7 @@ def _score_rows(report: AccuracyReport) -> tuple[list[str], list[list[str]]]:
     if not scope:
         return header, rows
     # labels only the drift could use (a tagger's per token): its accuracy, as the verdict table judged it (s56)
-    by = " (by token)" if scope.startswith("by token") else ""
+    by = f" ({scope.split(',')[0]})" if scope.startswith("by ") else ""
     header = [header[0], f"accuracy{by}", "drop (pts)", *header[1:]]
     rows = [
         [row[0], cell(v.accuracy, 4), cell(v.accuracy_drop_points), *row[1:]]

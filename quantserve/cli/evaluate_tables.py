@@ -40,7 +40,7 @@ def print_table(report: Any, console: Any = None) -> None:
     # the output scored named: a five-head model's table read digit_0's figures unnamed beside digit_4's drift (s43)
     scored = f", output '{report.output}'" if report.output else ""
     scope = report.accuracy_scope()  # labels only the drift could use: a tagger's accuracy is per token (s56)
-    scored += f" (accuracy {scope})" if scope.startswith("by token") else ""
+    scored += f" (accuracy {scope})" if scope.startswith("by ") else ""
     # a multitask output's top-1 figure is its worst task's decision agreement (`loadtest.evaluator_tasks`, s61)
     scored += " (top-1 agree: the worst task's decision agreement)" if _tasks_scored(report) else ""
     print_rows(f"accuracy drift vs {report.reference}{scored}", columns, rows, console)
