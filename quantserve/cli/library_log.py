@@ -28,7 +28,17 @@ PRE_PROCESSING_NOTE = (
     "ONNX Runtime's shape pre-processing did not run on this graph (its symbolic shape inference gave up, or the "
     "model holds 1 GiB of weights or more, which it would hold as one protobuf); INT8 was quantized without it"
 )
-KNOWN_MESSAGES = {"consider to run pre-processing": PRE_PROCESSING_NOTE, "consider pre-processing": PRE_PROCESSING_NOTE}
+# ONNX Runtime's "Axis 1 is out-of-range for weight 'w' with rank 1": a 1-D weight (a BatchNormalization's scale
+# or bias no convolution absorbed: a Keras model with BN before its convolutions, tempocnn) quantized per tensor
+PER_TENSOR_NOTE = (
+    "ONNX Runtime quantized some 1-D weights (a BatchNormalization's scale or bias that no convolution absorbed, "
+    "or the like) with one scale per tensor: they have no per-channel axis; the drift table judges the result"
+)
+KNOWN_MESSAGES = {
+    "consider to run pre-processing": PRE_PROCESSING_NOTE,
+    "consider pre-processing": PRE_PROCESSING_NOTE,
+    "is out-of-range for weight": PER_TENSOR_NOTE,
+}
 
 
 def log_path() -> Path:
