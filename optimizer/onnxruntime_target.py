@@ -21,6 +21,8 @@ from quantserve.errors import QuantserveError
 DEVICES = ("cpu", "gpu")
 # precision of the ONNX -> `precision_mode` of ONNX Runtime's TensorRT provider in Triton
 TRT_PRECISION_MODES = {"fp32": "FP32", "fp16": "FP16", "int8": "INT8"}
+# what makes `--precision fp16` run in FP16 on this target (its refusal and `optimize --help` say it)
+FP16_ROUTE = "ONNX Runtime's TensorRT accelerator on a GPU (QUANTSERVE_ORT_TENSORRT=1)"
 
 
 @dataclass(frozen=True)
@@ -73,8 +75,14 @@ class OnnxRuntimeTarget:
     """`--target onnxruntime`: the ONNX itself is the engine; Triton's ONNX Runtime backend runs it."""
 
     name: str = "onnxruntime"
-    supports_fp16: bool = True  # through the TensorRT execution provider on a GPU instance
     settings: OnnxRuntimeSettings | None = None
+    fp16_route: str = FP16_ROUTE
+
+    @property
+    def supports_fp16(self) -> bool:
+        """FP16 only through ONNX Runtime's TensorRT accelerator: without it Triton's ONNX Runtime backend runs the
+        FP32 graph, so an fp16 build shipped FLOAT32 weights labelled fp16 (session 62)."""
+        return self._settings().tensorrt_accelerator
 
     def preflight(self) -> None:
         """Nothing to check before the pipeline: ONNX Runtime runs inside Triton, not here."""

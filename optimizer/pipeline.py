@@ -54,7 +54,7 @@ from optimizer.quant_exclusions import graph_no_compute_refusal, no_compute_refu
 from optimizer.sample_axis import graph_packed_refusal
 from optimizer.source import ModelSource, forward_parameters, load_source
 from optimizer.state_loop import StatePair, find_state_pairs
-from optimizer.targets import PRECISIONS, EngineTarget, get_target, target_names
+from optimizer.targets import PRECISIONS, EngineTarget, fp16_refusal, get_target
 from optimizer.timing_rows import Footprint, footprint_record, start_fp32_footprint
 from optimizer.token_lengths import LENGTH_INPUT, told_length
 from optimizer.token_values import token_positions
@@ -329,8 +329,8 @@ def int8_stage(job: OptimizeJob) -> Callable[[Artifact, Path], Artifact]:
 def optimize(options: OptimizeOptions) -> Artifact:
     """Run every stage for the model and write out_dir/{manifest.json, model.onnx, fp32.onnx}; return the artifact.
 
-    Refused before any work: an unknown precision or target, fp16 on a CPU target, INT8 of an .onnx with nothing
-    to quantize (exit 1), a bad --metric.
+    Refused before any work: an unknown precision or target, fp16 where the target would run FP32, INT8 of an .onnx
+    with nothing to quantize (exit 1), a bad --metric.
     Refused after verification (BudgetExceeded, nothing written): drift beyond the budget, held-out rows
     too few to show it (the INT8 search refuses that before calibrating), or INT8 slower than FP32 here.
     """
@@ -369,9 +369,8 @@ def _checked_engine(options: OptimizeOptions) -> EngineTarget:
         raise QuantserveError(f"--max-search-s {options.max_search_s:g}: expected a positive number of seconds")
     # FP16 is an engine build mode (TensorRT, ONNX Runtime's TensorRT accelerator); the CPU runs FP32 as is.
     supports_fp16 = getattr(engine, "supports_fp16", engine.name in ("tensorrt", "onnxruntime"))
-    if options.precision == "fp16" and not supports_fp16:
-        able = [name for name in target_names() if getattr(get_target(name), "supports_fp16", False)]
-        raise QuantserveError(f"precision fp16 needs a GPU target ({', '.join(able)}), not '{options.target}'")
+    if options.precision == "fp16" and not supports_fp16:  # onnxruntime without its TensorRT accelerator included
+        raise QuantserveError(fp16_refusal(options.target))
     engine.preflight()  # e.g. TensorRT missing: one clear line before export/calibration
     return engine
 

@@ -38,8 +38,12 @@ class EngineTarget(Protocol):
     """A build target: turns the (Q/DQ or FP32) ONNX artifact into a deployable engine."""
 
     name: str
-    # Whether `optimize --precision fp16` can build for this target (a GPU engine can; the CPU one cannot).
-    supports_fp16: bool
+
+    @property
+    def supports_fp16(self) -> bool:
+        """Whether `optimize --precision fp16` can build for this target as set up now (a GPU engine can; the CPU
+        one cannot; ONNX Runtime only with its TensorRT accelerator)."""
+        ...
 
     def preflight(self) -> object:
         """Fail in one line, before any expensive stage, if this machine cannot build for the target."""
@@ -85,3 +89,26 @@ def get_target(name: str) -> EngineTarget:
     if getattr(target, "name", None) != name:
         raise QuantserveError(f"target '{name}' ({point.value}) calls itself '{getattr(target, 'name', None)}'")
     return target  # type: ignore[no-any-return]
+
+
+def fp16_routes(but: str = "") -> list[str]:
+    """Every way to an FP16 build, whatever the environment now: a target that builds it ("tensorrt"), or one that
+    needs its `fp16_route` on first ("onnxruntime with ONNX Runtime's TensorRT accelerator …"); `but` left out."""
+    routes = []
+    for name in target_names():
+        target = get_target(name)
+        route = getattr(target, "fp16_route", "")
+        if name != but and (route or getattr(target, "supports_fp16", False)):
+            routes.append(f"{name} with {route}" if route else name)
+    return routes
+
+
+def fp16_refusal(name: str) -> str:
+    """Why `--precision fp16` cannot build for target `name` now, and what would make it: its own `fp16_route` where it
+    has one, else the other targets' routes."""
+    route = getattr(get_target(name), "fp16_route", "")
+    others = ", or ".join(fp16_routes(but=name))
+    if route:
+        alternative = f"; or --target {others}" if others else ""
+        return f"precision fp16 on target '{name}' needs {route}, without which it runs the model in FP32{alternative}"
+    return f"precision fp16 needs a GPU target, not '{name}': {others or 'none is installed'}"

@@ -51,12 +51,18 @@ def test_entry_points_resolve_to_the_target_modules(name: str, module: str) -> N
     assert target.name == name
 
 
-def test_fp16_is_a_property_of_the_target() -> None:
+def test_fp16_is_a_property_of_the_target(monkeypatch: pytest.MonkeyPatch) -> None:
+    """onnxruntime builds FP16 only with ONNX Runtime's TensorRT accelerator on (session 62: without it, an "fp16"
+    build ran FP32 on the CPU)."""
+    monkeypatch.delenv("QUANTSERVE_ORT_TENSORRT", raising=False)
+    monkeypatch.delenv("QUANTSERVE_ORT_DEVICE", raising=False)
     assert {name: get_target(name).supports_fp16 for name in BUILT_IN} == {
         "embedded": False,
-        "onnxruntime": True,
+        "onnxruntime": False,
         "tensorrt": True,
     }
+    monkeypatch.setenv("QUANTSERVE_ORT_TENSORRT", "1")
+    assert get_target("onnxruntime").supports_fp16 is True
 
 
 def test_unknown_target_lists_the_registered_ones() -> None:

@@ -20,7 +20,7 @@ def register(subparsers: Any) -> None:
     from optimizer.output_kinds import OUTPUT_KINDS
     from optimizer.pipeline import PRECISIONS
     from optimizer.speed import SpeedSettings
-    from optimizer.targets import target_names
+    from optimizer.targets import fp16_routes, target_names
     from optimizer.token_lengths import LENGTH_HELP
     from optimizer.transformer import MODEL_TYPES
     from optimizer.unbatched import UNBATCHED_HELP
@@ -44,7 +44,12 @@ def register(subparsers: Any) -> None:
         "and measured on --eval's rows",
     )
     needed_when(calib, calib_needed)
-    parser.add_argument("--precision", choices=PRECISIONS, default="int8", help="fp16: GPU targets only")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="int8",
+        help=f"fp16 on a GPU target alone: {', or '.join(fp16_routes())}",
+    )
     parser.add_argument("--target", default="embedded", help=f"engine target ({', '.join(target_names())})")
     parser.add_argument("--out", type=Path, required=True, help="output folder, e.g. build/NAME")
     parser.add_argument(
