@@ -27,7 +27,9 @@ from quantserve.artifact import Artifact, TensorSpec
 from quantserve.errors import QuantserveError
 
 ENGINE_FILE = "model.plan"
-NGC_IMAGE = "nvcr.io/nvidia/tritonserver:24.10-py3"
+# TensorRT's Python API is in the Dockerfile's `optimizer` stage alone, not in the NGC base image it starts from
+OPTIMIZER_IMAGE = "quantserve:optimizer"
+OPTIMIZER_IMAGE_BUILD = f"docker build --target optimizer -t {OPTIMIZER_IMAGE} ."
 MIN_TENSORRT_MAJOR = 10
 ERROR_PREFIX = "tensorrt_build: error: "
 # Deploying onto an unverified GPU is allowed only when the operator says so explicitly.
@@ -258,7 +260,8 @@ def probe_runtime(timeout_s: float = 120.0) -> DeviceRuntime:
     if reason:
         raise QuantserveError(
             f"--target tensorrt needs TensorRT {MIN_TENSORRT_MAJOR}+ and an NVIDIA GPU: {reason}; "
-            f"build inside {NGC_IMAGE} (see docs/production.md)"
+            f"build inside the project's optimizer image {OPTIMIZER_IMAGE} ({OPTIMIZER_IMAGE_BUILD}; see "
+            "docs/production.md)"
         )
     return DeviceRuntime(**json.loads(run_child(["probe"], timeout_s)))
 

@@ -217,7 +217,7 @@ def test_preflight_without_tensorrt_is_one_clear_line(tmp_path: Path) -> None:
         target.build(onnx_artifact(matmul_onnx(tmp_path / "m.onnx", qdq=True), "int8"), tmp_path / "out")
     message = str(caught.value)
     assert "\n" not in message
-    assert "'tensorrt' Python module is not installed" in message and trt_target.NGC_IMAGE in message
+    assert "'tensorrt' Python module is not installed" in message and trt_target.OPTIMIZER_IMAGE in message
     assert not (tmp_path / "out").exists()
 
 
