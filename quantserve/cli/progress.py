@@ -105,6 +105,8 @@ class StageProgress:
     """One bar over a known list of named stages; call it with each stage's name as the stage starts.
 
     Matches the optimizer's `on_stage(stage)` callback: the bar advances past every earlier stage.
+    `stage_words` names a stage's work where its name alone says too little (a factory training the model for
+    minutes inside "export": `optimize`'s `stage_words`).
     `on_progress(done, total, what)` (the optimizer's callback inside a long stage: calibration chunks,
     INT8 candidates, mixed-precision groups) draws a second bar under it, restarted whenever `what`
     changes so its remaining time is that of the work now running; it goes when the next stage starts.
@@ -117,8 +119,10 @@ class StageProgress:
         quiet: bool,
         console: Console | None = None,
         heartbeat: Heartbeat | None = None,
+        stage_words: dict[str, str] | None = None,
     ) -> None:
         self.title = title
+        self.stage_words = stage_words or {}
         self.stages = list(stages)
         self.progress = new_progress(quiet, console)
         self.task: TaskID | None = None
@@ -143,12 +147,13 @@ class StageProgress:
 
     def __call__(self, stage: str) -> None:
         self.stage = stage
+        shown = self.stage_words.get(stage, stage)
         if self.heartbeat is not None:
-            self.heartbeat.set(stage)
+            self.heartbeat.set(shown)
         if self.task is None:
             return
         done = self.stages.index(stage) if stage in self.stages else self.progress.tasks[0].completed
-        self.progress.update(self.task, completed=done, description=f"{self.title}: {stage}")
+        self.progress.update(self.task, completed=done, description=f"{self.title}: {shown}")
         if stage in self.stages and self.detail is not None:
             self.progress.remove_task(self.detail)
             self.detail, self.detail_what = None, ""

@@ -183,7 +183,10 @@ def run(args: argparse.Namespace) -> int:
     quiet_onnxruntime()
     heartbeat = Heartbeat("optimize") if wants_heartbeat(args) else None
     try:
-        with StageProgress("optimize", planned_stages(options), is_quiet(args), heartbeat=heartbeat) as progress:
+        words = stage_words(args.model)  # a factory trains inside "export": said so (session 62)
+        with StageProgress(
+            "optimize", planned_stages(options), is_quiet(args), heartbeat=heartbeat, stage_words=words
+        ) as progress:
             artifact = optimize(dataclasses.replace(options, on_stage=progress, on_progress=progress.on_progress))
     except BudgetExceeded as refusal:
         refused = with_method_hint(with_miss_words(refusal), options)
@@ -320,6 +323,16 @@ def planned_stages(options: Any) -> list[str]:
     """The pipeline's stages for these options, in the order its `on_stage` callback names them."""
     stages = ["export", "fuse"] + (["calibrate"] if options.precision == "int8" else []) + ["build", "verify"]
     return stages + (["time"] if options.precision == "int8" and options.speed.enabled else [])
+
+
+def stage_words(model: str) -> dict[str, str]:
+    """What the export stage does for a `package.module:factory` MODEL: the factory builds (often trains) the model
+    first, for minutes where it trains, and a log said only `still running (19m30s): export`."""
+    from optimizer.source import FACTORY_PATTERN
+
+    if not FACTORY_PATTERN.match(model) or Path(model).exists():  # load_source's test for a factory
+        return {}
+    return {"export": f"export ({model} building the model)"}
 
 
 def build_options(args: argparse.Namespace) -> Any:
