@@ -100,7 +100,7 @@ def test_help_lists_the_registered_targets(capsys: pytest.CaptureFixture[str]) -
 
     with pytest.raises(SystemExit):
         _parse(["--help"])
-    assert f"engine target ({', '.join(target_names())})" in " ".join(capsys.readouterr().out.split())
+    assert f"engine target ({', '.join(target_names())}; default embedded)" in " ".join(capsys.readouterr().out.split())
 
 
 def test_budget_missed_exits_1_and_writes_nothing(

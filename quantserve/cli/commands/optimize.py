@@ -48,9 +48,11 @@ def register(subparsers: Any) -> None:
         "--precision",
         choices=PRECISIONS,
         default="int8",
-        help=f"fp16 on a GPU target alone: {', or '.join(fp16_routes())}",
+        help=f"fp16 on a GPU target alone: {', or '.join(fp16_routes())} (default %(default)s)",
     )
-    parser.add_argument("--target", default="embedded", help=f"engine target ({', '.join(target_names())})")
+    parser.add_argument(
+        "--target", default="embedded", help=f"engine target ({', '.join(target_names())}; default %(default)s)"
+    )
     parser.add_argument("--out", type=Path, required=True, help="output folder, e.g. build/NAME")
     parser.add_argument(
         "--method",
