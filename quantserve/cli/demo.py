@@ -256,10 +256,13 @@ def run_demo(
     from loadtest.report import render
     from quantserve.cli.demo_caveats import CAVEATS_KEY, report_verdict, served_caveats
     from quantserve.cli.demo_steps import DemoInterrupted
+    from quantserve.cli.tune_checks import check_optuna
     from serving.ports import check_free_ports
 
     if settings.tune and settings.tune_trials < 1:
         raise QuantserveError(f"--tune-trials must be at least 1, got {settings.tune_trials}")
+    if settings.tune:  # its search's sampler, before the minutes of training and the demo's own server
+        check_optuna(", or run the demo with --no-tune")
     # before the minutes of training and optimizing (as tune checks): one server at a time, on 3 ports at once
     check_free_ports(3)
     files, names = train_and_optimize(settings, say, heartbeat)

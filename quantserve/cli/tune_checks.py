@@ -1,9 +1,8 @@
-"""`quantserve tune`'s inputs checked before any server starts: the settings, that each build deploys, that two
-builds are two precisions of one model, that the winner would keep the interface of a model already served
-under the name, that --out is a folder, that --repo and its model folder --name can be written (the winner's deploy
-failed on a read-only --repo only after the whole search, writing no tune.json: session 58) and that --port-range has
-a server's ports free. Each problem is one line
-naming it; nothing is searched."""
+"""`quantserve tune`'s inputs checked before any server starts: that optuna imports, the settings, that each build
+deploys, that two builds are two precisions of one model, that the winner would keep the interface of a model
+already served under the name, that --out is a folder, that --repo and its model folder --name can be written (the
+winner's deploy failed on a read-only --repo only after the whole search, writing no tune.json: session 58) and that
+--port-range has a server's ports free. Each problem is one line naming it; nothing is searched."""
 
 from __future__ import annotations
 
@@ -17,6 +16,7 @@ from quantserve.errors import QuantserveError
 
 def check_settings(settings: TuneSettings) -> None:
     """Every input checked before any server starts; each problem is one line naming it."""
+    check_optuna()
     from optimizer.nan_inputs import NAN_INPUTS, build_nan_accepted
     from quantserve.data import check_against, load_npz
     from serving.deploy import load_artifact
@@ -56,6 +56,18 @@ def check_settings(settings: TuneSettings) -> None:
     # one server at a time (the trials', then the re-measure's), each on 3 ports at once: a range with fewer free
     # deployed the winner after a 50 s search, then could not start the re-measure's server
     check_free_ports(3)
+
+
+def check_optuna(alternative: str = "") -> None:
+    """The search's sampler imports, or one line naming the package and how to install it, `alternative` after it:
+    without it `tune` failed at its first trial with a 20-line traceback, its server already started (session 62)."""
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        raise QuantserveError(
+            "tune needs the 'optuna' package, which is not installed here: pip install optuna (its pin is in "
+            f"requirements.lock and requirements-serving.txt){alternative}"
+        ) from None
 
 
 def check_out_folder(out: Path) -> None:
