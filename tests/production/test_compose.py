@@ -79,9 +79,9 @@ def test_locust_services_run_the_projects_locustfile(services: dict[str, Any], n
 
 def test_master_options_parse_with_locust_and_target_triton(services: dict[str, Any]) -> None:
     master = services["locust-master"]
-    command = [word.replace("${LOCUST_WORKERS:-2}", "2") for word in master["command"]]
+    command = [word.replace("${LOCUST_WORKERS:-1}", "1") for word in master["command"]]
     options = locust_options(command, resolved_env(master))
-    assert options.master and options.expect_workers == 2
+    assert options.master and options.expect_workers == 1
     assert options.triton_url == "triton:8001" and options.triton_model == "demo"
     assert options.num_users == 64 and options.run_time == 60
     assert master["depends_on"]["triton"]["condition"] == "service_healthy"
