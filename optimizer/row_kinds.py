@@ -118,9 +118,10 @@ def independent_scores(rows: np.ndarray) -> bool:
     """Rows in [0, 1] that may be independent per-class (sigmoid) scores: at most SIGMOID_MAX_ZERO_SHARE exact zeros,
     or more where they are saturated (`_saturated`). A ReLU's features are about half zeros; so are a sigmoid's
     scores where most logits are very negative, since ONNX Runtime's Sigmoid gives exactly 0 below about -17.5 (not
-    float32's -88): BirdNET's location model (6522 species in [0, 1], 27.5 % zeros) was read as ReLU features,
-    judged by cosine (0.9976) and shipped while its species list at 0.03 was identical on 20 % of the rows."""
-    if not len(rows) or not probabilities(rows):
+    float32's -88): BirdNET's location model (6522 species, 27.5 % zeros) was read as ReLU features, judged by cosine
+    (0.9976) and shipped with its species list at 0.03 identical on 20 % of the rows. Not rows summing to 1: a
+    softmax's, saturated to exact zeros (MEGnet's 4 classes, 72 %), were called sigmoid scores or features."""
+    if not len(rows) or not probabilities(rows) or sums_to_one(rows):
         return False
     return bool(np.mean(rows == 0.0) <= SIGMOID_MAX_ZERO_SHARE or _saturated(rows))
 
