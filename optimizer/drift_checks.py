@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from optimizer.box_lists import box_words
-from optimizer.class_agreement import lost_class
+from optimizer.class_agreement import lost_classes, lost_where
 from optimizer.decision_metrics import decision_words
 from optimizer.drift_budget import DriftBudget
 from optimizer.image_outputs import psnr_words
@@ -90,7 +90,7 @@ CHECKS: dict[str, tuple[str, str, bool]] = {
         "min_box_agreement",
         True,
     ),
-    "class_agreement": ("top-1 agreement on one class", "min_top1_agreement", True),  # `class_agreement.lost_class`
+    "class_agreement": ("top-1 agreement on one class", "min_top1_agreement", True),  # `class_agreement.lost_classes`
 }
 # which metrics each kind is judged by (the others are recorded as information)
 BUDGETED: dict[str, tuple[str, ...]] = {
@@ -150,7 +150,7 @@ BUDGETED: dict[str, tuple[str, ...]] = {
 }
 
 
-# the kinds whose answer classes are each judged too (`class_agreement.lost_class`), and what their answers are: a
+# the kinds whose answer classes are each judged too (`class_agreement.lost_classes`), and what their answers are: a
 # tagger's per-token agreement pooled over a background class hides a class it loses (a splice-site tagger's calls
 # all moved 7 positions agreed on 0.9925 of positions, session 52)
 CLASS_JUDGED = {"classification": "rows", "token_classification": "tokens", "ids": "tokens"}
@@ -293,11 +293,11 @@ def judge(output: str, record: Mapping[str, Any], budget: DriftBudget) -> tuple[
         if beyond(float(value), limit, higher):
             where = _where(metric, record)
             violations.append(Violation(output, metric, float(value), limit, higher, where=where, unit=unit_of(record)))
-    lost = lost_class(record, budget.min_top1_agreement) if record["kind"] in CLASS_JUDGED else None
-    if lost is not None:  # one class INT8 answers otherwise beyond chance, hidden in the pooled agreement
-        label, rows, agreeing = lost
+    lost = lost_classes(record, budget.min_top1_agreement) if record["kind"] in CLASS_JUDGED else []
+    if lost:  # classes INT8 answers otherwise beyond chance, hidden in the pooled agreement: the worst named
+        _, rows, agreeing = lost[0]
         judged = CLASS_JUDGED[record["kind"]].replace(TOKENS, unit_of(record))
-        where = f"the {rows} {judged} FP32 answers class {label}"
+        where = lost_where(lost, judged, budget.min_top1_agreement)
         violations.append(Violation(output, "class_agreement", agreeing / rows, budget.min_top1_agreement, where=where))
         slacks.append(normalized_slack(agreeing / rows, budget.min_top1_agreement, True))
     fired = int(record.get("quiet_fired") or 0)
