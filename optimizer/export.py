@@ -60,7 +60,7 @@ class ExportOnnx:
             "nodes": len(model.graph.node),
         }
         if freed is not None:
-            record["batch_axis_made_dynamic"] = freed.to_dict()
+            record["batch_axis_made_dynamic"] = {**freed.to_dict(), "note": freed_batch_note(freed.to_dict())}
         if split:  # ORT's FusedConv, which its quantizer cannot take, as the standard ops it computes
             record["fused_convs_split"] = list(split)
         if stored["weights_folded"]:  # INT8-stored weights the graph dequantized at every run, now FP32 initializers
@@ -202,4 +202,16 @@ def defaults_note(model: onnx.ModelProto) -> str:
         f"{noun} {which} {'has' if len(names) == 1 else 'have'} a default (an initializer of the same name) and "
         f"{'is' if len(names) == 1 else 'are'} folded into the model as that constant; the served model takes "
         f"only {served}"
+    )
+
+
+def freed_batch_note(freed: dict[str, Any]) -> str:
+    """The line saying the inputs' batch axis, fixed at 1, was made dynamic and how that was proven: the served
+    interface changes (deploy writes a max_batch_size above 1), and it was said only in manifest.json (MEGnet)."""
+    which = ", ".join(f"'{name}'" for name in freed["inputs"])
+    noun = "input" if len(freed["inputs"]) == 1 else "inputs"
+    their = "its" if len(freed["inputs"]) == 1 else "their"
+    return (
+        f"{noun} {which} had {their} batch axis fixed at 1; made dynamic, as Triton batches requests only along a "
+        f"dynamic axis 0: {freed['proof']}"
     )

@@ -210,6 +210,8 @@ def run(args: argparse.Namespace) -> int:
     notes += [stage["inputs_folded"]["note"] for stage in artifact.manifest.stages if stage.get("inputs_folded")]
     # an output was a ZipMap's sequence of maps: now its [N, C] float tensor, the classes in order
     notes += [stage["zipmaps_removed"]["note"] for stage in artifact.manifest.stages if stage.get("zipmaps_removed")]
+    # a batch axis fixed at 1, made dynamic and proven so: deploy batches requests the file took one at a time
+    notes += [stage["batch_axis_made_dynamic"]["note"] for stage in artifact.manifest.stages if _freed(stage)]
     notes += [note for stage in artifact.manifest.stages for note in (stage.get("sizes_fixed") or {}).get("notes", [])]
     notes += [stage["unfused"]["note"] for stage in artifact.manifest.stages if stage.get("unfused")]  # fusion broke it
     notes += [thin_evidence_line(entry) for entry in verification.get("thin_evidence") or []]
@@ -267,6 +269,11 @@ def refusal_notes(record: dict[str, Any]) -> list[str]:
     (`optimizer.timing_rows`; U²-Net-p's drift refusal had said nothing of its candidates timed at batch 2 of 8)."""
     lowered = (record.get("timing_rows") or {}).get("note") or (record.get("speed") or {}).get("batch_note")
     return [lowered] if lowered else []
+
+
+def _freed(stage: dict[str, Any]) -> bool:
+    """The export stage made a fixed batch axis of 1 dynamic (`optimizer.export.freed_batch_note` says so)."""
+    return bool((stage.get("batch_axis_made_dynamic") or {}).get("note"))
 
 
 def search_overrun_note(stage: dict[str, Any]) -> str:
