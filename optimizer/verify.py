@@ -35,7 +35,7 @@ import numpy as np
 
 from optimizer.drift import chance_notes, kind_notes, measure_drift
 from optimizer.drift_budget import DriftBudget, Refusal, UnsetThreshold
-from optimizer.drift_checks import CHECKS, Violation
+from optimizer.drift_checks import CHECKS, Violation, check_words
 from optimizer.drift_evidence import (
     evidence_shortfall,
     neighbour_notes,
@@ -52,6 +52,7 @@ from optimizer.output_kinds import LABELS_DECIDED, infer_output_kinds, labels_de
 from optimizer.rollout import find_end_token, find_token_feedback, rollout_record, rollout_refusal
 from optimizer.state_loop import StatePair, closed_loop_record, closed_loop_refusal, sequence_starts
 from optimizer.tensor_ranges import activation_bytes_per_sample, rows_per_chunk
+from optimizer.token_values import TOKENS
 from optimizer.transformer import run_model
 from optimizer.user_metric import UserMetric, add_user_metric, metric_notes
 from quantserve import metrics
@@ -297,13 +298,18 @@ def others_named(violations: list[Mapping[str, Any]]) -> str:
     MORE_NAMED; "(and 1 more)" left the user to rerun with --keep-failing to learn what else missed)."""
     if not violations:
         return ""
-    words = {metric: check[0] for metric, check in CHECKS.items()}
-    named = [
-        f"{v.get('scope', 'output')} '{v['output']}' {words.get(v['metric'], v['metric'])} {v['value']:.4g}"
-        for v in violations[:MORE_NAMED]
-    ]
+    named = [_named(v) for v in violations[:MORE_NAMED]]
     rest = f", and {len(violations) - MORE_NAMED} others" if len(violations) > MORE_NAMED else ""
     return f" (and {len(violations)} more: {', '.join(named)}{rest})"
+
+
+def _named(violation: Mapping[str, Any]) -> str:
+    """One violation past the first, short: its output, words and where it lies (tempocnn's "top-1 agreement on one
+    class 0.3333" named no class: now "(the 6 rows FP32 answers class 108)", session 62), and its value."""
+    words = check_words(violation["metric"], violation.get("unit", TOKENS)) if violation["metric"] in CHECKS else ""
+    at = f" ({violation['where']})" if violation.get("where") else ""
+    scope = violation.get("scope", "output")
+    return f"{scope} '{violation['output']}' {words or violation['metric']}{at} {violation['value']:.4g}"
 
 
 def drift_refusal(record: Mapping[str, Any], precision: str = "int8") -> str:

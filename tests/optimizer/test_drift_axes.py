@@ -44,5 +44,5 @@ def test_a_collapsed_last_axis_channel_is_caught_and_its_axis_named(tmp_path: Pa
     assert {v["where"] for v in record["violations"]} == {"axis 3, entry 1"}
     assert drift_refusal(record).startswith(
         "INT8 misses the drift budget: output 'maps' (dense): worst channel correlation (axis 3, entry 1) 0 < budget "
-        "0.98 (and 1 more: output 'maps' worst channel error (RMS / FP32 std) 1)"
+        "0.98 (and 1 more: output 'maps' worst channel error (RMS / FP32 std) (axis 3, entry 1) 1)"
     )
