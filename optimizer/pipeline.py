@@ -54,7 +54,7 @@ from optimizer.quant_exclusions import graph_no_compute_refusal, no_compute_refu
 from optimizer.sample_axis import graph_packed_refusal
 from optimizer.source import ModelSource, forward_parameters, load_source
 from optimizer.state_loop import StatePair, find_state_pairs
-from optimizer.targets import PRECISIONS, EngineTarget, fp16_refusal, get_target
+from optimizer.targets import PRECISIONS, EngineTarget, fp16_refusal, get_target, target_mismatch
 from optimizer.timing_rows import Footprint, footprint_record, start_fp32_footprint
 from optimizer.token_lengths import LENGTH_INPUT, told_length
 from optimizer.token_values import token_positions
@@ -120,6 +120,8 @@ class OptimizeJob(VerifyAndTime):
         onnx_model = self._lower_precision(fused, work)
         self.options.progress("build")
         built = self.engine.build(onnx_model, staging)
+        if built.manifest.target != self.engine.name:  # deploy lays a build out by its recorded target alone
+            raise QuantserveError(target_mismatch(self.engine.name, built.manifest.target))
         built.manifest.verification = self._verify(fused.path, onnx_model.path, onnx_model.manifest.stages)
         if self.options.calib_path is None:  # said in the build's record: its rows were --eval's, for every check
             note = no_calib_note(

@@ -112,3 +112,13 @@ def fp16_refusal(name: str) -> str:
         alternative = f"; or --target {others}" if others else ""
         return f"precision fp16 on target '{name}' needs {route}, without which it runs the model in FP32{alternative}"
     return f"precision fp16 needs a GPU target, not '{name}': {others or 'none is installed'}"
+
+
+def target_mismatch(name: str, recorded: str) -> str:
+    """Why a target's build that records another target's name is refused: deploy lays a build out by its manifest's
+    target alone, so a plugin delegating to the embedded build (`target: embedded`) deployed as embedded, unchecked
+    (docs/adding-a-target.md; session 62)."""
+    return (
+        f"target '{name}' built a model recorded as target '{recorded}': deploy would lay it out as '{recorded}'; "
+        f"its build must set the manifest's target to '{name}' (docs/adding-a-target.md); nothing written"
+    )
