@@ -19,7 +19,7 @@ from optimizer import onnx_files
 # How a refusal of a model's batch axis ends where no graph change makes it batch (an `If` on one sample's score,
 # NMS, pooling over axis 0, a sample's frames on axis 0: `quantserve.data.whole_samples`): the route that builds it as
 # it is. Not where a fix lets Triton batch it after all (a time-major output's Transpose, a Resize's `scales`): there
-# the better advice is said alone.
+# the better advice comes first (a Resize's then SIZES_ROUTE, the short way on without editing the graph).
 UNBATCHED_ROUTE = (
     "; or, if the model takes one sample per request, build it with --unbatched (Triton then serves it with "
     "max_batch_size 0, one request at a time): data of the inputs' rank is sent a row a request, data with one axis "
@@ -68,24 +68,50 @@ def unbatched_reason(name: str, shape: list[int], rows: int, advice: str = "") -
 
 def resize_sizes_advice(model: onnx.ModelProto, failing: str) -> str:
     """What to do where the graph's batch of 1 is a Resize's constant `sizes` (a converted TFLite model's
-    RESIZE_BILINEAR: tflite2onnx writes `sizes`): re-exporting does not change it, `scales` do. The Resize ORT
-    failed to run, or the first such one where none failed (a 'nearest' Resize returns 1 row for 2); '' if none."""
+    RESIZE_BILINEAR: tflite2onnx writes `sizes`): re-exporting does not change it, `scales` do; or build it as
+    published with --unbatched (SIZES_ROUTE). The Resize ORT failed to run, or the first such one where none failed
+    (a 'nearest' Resize returns 1 row for 2), and how many there are (imgly's ISNet has 39); '' if none."""
+    resizes = _resizes_by_sizes(model)
+    node, target = next(((n, t) for n, t in resizes if not failing or n.name == failing), (None, None))
+    if node is None or target is None:
+        return ""
+    scales = _resize_scales(model, node.input[0], target)
+    sizes = target.astype(int).tolist()
+    if len(resizes) > 1:
+        return (
+            f"{len(resizes)} Resize nodes take their output size from constant `sizes`, {SIZES_WHY}, e.g. "
+            f"'{node.name}' {sizes}: give each `scales` instead of `sizes` ('{node.name}': {scales}) so they resize "
+            f"any number of rows{SIZES_ROUTE}"
+        )
+    which = "that Resize" if failing else f"Resize node '{node.name}'"
+    return (
+        f"{which} takes its output size from the constant `sizes` {sizes}, {SIZES_WHY}: give it `scales` {scales} "
+        f"instead of `sizes` so it resizes any number of rows{SIZES_ROUTE}"
+    )
+
+
+SIZES_WHY = (
+    "batch 1 included (as converters such as tflite2onnx write it; re-exporting with a dynamic batch axis keeps it)"
+)
+# where the fix is an edit of the graph, the way on without one (a probe rewrote ISNet's 39 Resize nodes to learn it)
+SIZES_ROUTE = (
+    "; or, to serve it as published without editing the graph, build it with --unbatched (batch 1: Triton serves it "
+    "with max_batch_size 0, one request at a time)"
+)
+
+
+def _resizes_by_sizes(model: onnx.ModelProto) -> list[tuple[onnx.NodeProto, np.ndarray]]:
+    """Each Resize node whose constant `sizes` start with the batch of 1, with those sizes, in graph order."""
     known = constants(model)
+    found = []
     for node in model.graph.node:
         sizes = node.input[3] if node.op_type == "Resize" and len(node.input) > 3 else ""
-        if not sizes or sizes not in known or (failing and node.name != failing):
+        if not sizes or sizes not in known:
             continue
         target = numpy_helper.to_array(known[sizes])
-        if target.ndim != 1 or target.size < 2 or target[0] != 1:
-            continue
-        scales = _resize_scales(model, node.input[0], target)
-        which = "that Resize" if failing else f"Resize node '{node.name}'"
-        return (
-            f"{which} takes its output size from the constant `sizes` {target.astype(int).tolist()}, batch 1 "
-            "included (as converters such as tflite2onnx write it; re-exporting with a dynamic batch axis keeps it): "
-            f"give it `scales` {scales} instead of `sizes` so it resizes any number of rows"
-        )
-    return ""
+        if target.ndim == 1 and target.size >= 2 and target[0] == 1:
+            found.append((node, target))
+    return found
 
 
 def _resize_scales(model: onnx.ModelProto, resized: str, sizes: np.ndarray) -> str:

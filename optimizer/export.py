@@ -6,6 +6,7 @@ Here: the stage itself, the refusal of already-quantized graphs, and the manifes
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +27,17 @@ MIN_OPSET = 17
 class ExportOnnx:
     """Turn a ModelSource into a checked, shape-inferred ONNX file with a dynamic batch axis."""
 
-    def __init__(self, opset: int | None = None, name: str | None = None, unbatched: bool = False) -> None:
+    def __init__(
+        self, opset: int | None = None, name: str | None = None, unbatched: bool = False, precision: str = "fp32"
+    ) -> None:
         """`opset`: what the user asked for; None exports PyTorch at 17 and keeps an ONNX file's own (≥ 13).
-        `unbatched` (optimize --unbatched): an ONNX file's axis 0 is kept as published (see `load_onnx_input`)."""
+        `unbatched` (optimize --unbatched): an ONNX file's axis 0 is kept as published (see `load_onnx_input`).
+        `precision` other than fp32: an already-quantized ONNX file is refused (`refuse_quantized`) before its batch
+        axis is freed, so that refusal comes first, not a fixed batch's advice to rewrite its Resize nodes."""
         self.opset = opset
         self.name = name
         self.unbatched = unbatched
+        self.precision = precision
 
     def __call__(self, source: ModelSource, out_path: Path) -> Artifact:
         out_path = Path(out_path)
@@ -40,7 +46,8 @@ class ExportOnnx:
             if source.path is None:
                 raise InternalError("an ONNX model source without a path")
             exporter = "none (ONNX input)"
-            loaded = prepare_onnx_input(source.path, out_path, self.opset, self.unbatched)
+            refuse = None if self.precision == "fp32" else partial(_refuse_quantized_graph, self.precision, source.path)
+            loaded = prepare_onnx_input(source.path, out_path, self.opset, self.unbatched, refuse)
             model, source_opset, freed, zipmaps = loaded.model, loaded.source_opset, loaded.freed, loaded.zipmaps
             split = loaded.fused_convs_split
             stored = {"weights_folded": loaded.weights_folded, "unread_inputs_dropped": list(loaded.inputs_dropped)}
@@ -130,6 +137,11 @@ def refuse_quantized(export_record: dict[str, Any], precision: str, source: str)
             "FP32 model to quantize and to measure drift and speed against; give the FP32 original, or serve "
             "this one with --precision fp32"
         )
+
+
+def _refuse_quantized_graph(precision: str, source: Path, model: onnx.ModelProto) -> None:
+    """`refuse_quantized` of a loaded ONNX file, before the export stage's record of it exists."""
+    refuse_quantized({"quantized_ops": quantized_ops(model)}, precision, str(source))
 
 
 # a ZipMap writing an output itself is removed on loading (`optimizer.zipmap`); one behind another node is not

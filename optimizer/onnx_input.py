@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,17 +49,27 @@ def load_onnx_input(
     return loaded.model, loaded.source_opset, loaded.freed
 
 
-def prepare_onnx_input(path: Path, save_to: Path, opset: int | None = None, unbatched: bool = False) -> OnnxInput:
+def prepare_onnx_input(
+    path: Path,
+    save_to: Path,
+    opset: int | None = None,
+    unbatched: bool = False,
+    refuse: Callable[[onnx.ModelProto], None] | None = None,
+) -> OnnxInput:
     """Check a user's ONNX file, make ZipMap outputs tensors, upgrade its opset (to ≥ 13, or to `opset`), name its
     batch axes; save it.
 
     An `opset` older than the model's is refused: opsets are not downgraded.
     `unbatched` (optimize --unbatched): axis 0 is left as published, neither freed nor required dynamic.
+    `refuse`: raises on a graph the build cannot take (an already-quantized one for INT8), run on the model as loaded
+    (its INT8-stored weights folded) before any opset or batch-axis work.
     """
     model = sort_topologically(_load_onnx(path))
     original = onnx_opset(model)
     folded = fold_stored_weights(model)  # weight storage, not quantized compute: the FP32 it computes with
     dropped = tuple(drop_unread_inputs(model)) if folded else ()
+    if refuse is not None:
+        refuse(model)
     ml_only = original == 0 and not any(node.domain in ("", "ai.onnx") for node in model.graph.node)
     zipmaps = remove_output_zipmaps(model)  # before naming batch axes: the outputs it makes have one
     target = max(QDQ_MIN_OPSET, original if opset is None else opset)
@@ -149,29 +160,9 @@ def _load_onnx(path: Path, weights: bool = True) -> onnx.ModelProto:
         try:
             onnx.load_external_data_for_model(model, str(Path(path).parent))
         except Exception as exc:  # a missing or short .data file
-            why = _external_problem(model, Path(path).parent) or type(exc).__name__
+            why = onnx_files.external_weights_problem(model, Path(path).parent) or type(exc).__name__
             raise QuantserveError(f"{path}: its external weights cannot be read ({why})") from exc
     return model
-
-
-def _external_problem(model: onnx.ModelProto, folder: Path) -> str:
-    """Which external weights file is missing or too short for the tensors it should hold, or "" (the error is
-    another). ONNX's own error (`ValidationError`) named neither: a published ResNet's 45 MB `.onnx.data` left behind
-    read as an unreadable model (session 30)."""
-    ends: dict[str, int] = {}
-    for tensor in model.graph.initializer:
-        if tensor.data_location != onnx.TensorProto.EXTERNAL:
-            continue
-        info = {entry.key: entry.value for entry in tensor.external_data}
-        end = int(info.get("offset") or 0) + int(info.get("length") or 0)
-        ends[info.get("location", "")] = max(ends.get(info.get("location", ""), 0), end)
-    for location, end in ends.items():
-        file = folder / location
-        if not file.is_file():
-            return f"{location!r} is not beside it"
-        if file.stat().st_size < end:
-            return f"{location!r} holds {file.stat().st_size} bytes, its tensors need {end}"
-    return ""
 
 
 def _check(path: Path, model: onnx.ModelProto | Path) -> None:

@@ -246,7 +246,7 @@ class OptimizeJob(VerifyAndTime):
         if options.input_names or options.output_names:
             model = model.renamed(options.input_names or [], options.output_names)
         self._check_names_before_export(model)
-        exported = ExportOnnx(options.opset, options.name, options.unbatched)(model, path)
+        exported = ExportOnnx(options.opset, options.name, options.unbatched, options.precision)(model, path)
         if options.precision != "fp32":
             refuse_quantized(exported.manifest.stages[0], options.precision, str(options.source))
         anywhere = NanAccepted(frozenset(spec.name for spec in exported.manifest.inputs))  # decided just below

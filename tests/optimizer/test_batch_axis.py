@@ -94,7 +94,9 @@ def test_a_resize_with_sizes_fixing_the_batch_is_said_with_its_message_and_scale
         "innermost scale values being 1 or 5-D inputs with the corresponding outermost 2 scale values being 1in "
         "the Resize operator); that Resize takes its output size from the constant `sizes` [1, 2, 8, 8], batch 1 "
         "included (as converters such as tflite2onnx write it; re-exporting with a dynamic batch axis keeps it): "
-        "give it `scales` [1, 1, 2.66667, 2.66667] instead of `sizes` so it resizes any number of rows"
+        "give it `scales` [1, 1, 2.66667, 2.66667] instead of `sizes` so it resizes any number of rows; or, to serve "
+        "it as published without editing the graph, build it with --unbatched (batch 1: Triton serves it with "
+        "max_batch_size 0, one request at a time)"
     )
     out, err = capfd.readouterr()
     assert "onnxruntime" not in out + err and "Resize" not in out + err
@@ -112,7 +114,8 @@ def test_a_resize_with_sizes_fixing_the_batch_that_runs_is_named_by_the_same_adv
         "'up/ResizeBilinear' takes its output size from the constant `sizes` [1, 2, 8, 8], batch 1 included (as "
         "converters such as tflite2onnx write it; re-exporting with a dynamic batch axis keeps it): give it "
         "`scales` (1 on the batch axis, output over input size on the others) instead of `sizes` so it resizes any "
-        "number of rows"
+        "number of rows; or, to serve it as published without editing the graph, build it with --unbatched (batch "
+        "1: Triton serves it with max_batch_size 0, one request at a time)"
     )
 
 
