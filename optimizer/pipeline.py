@@ -105,12 +105,13 @@ class OptimizeJob(VerifyAndTime):
         exported = self._export(work / "exported.onnx")
         self.options.progress("fuse")
         check_inputs = next(self.calib.batches(8))
+        self.options.progress("fuse: checking axis 0 on the data")  # ONNX Runtime runs rows together and alone
         self._check_rows(exported, check_inputs)
         self._check_evidence(exported.path)
         transformer = self.options.transformer
         unbatched = self.options.unbatched
         fuse = (
-            FuseGraph(check_inputs, unbatched=unbatched)
+            FuseGraph(check_inputs, unbatched=unbatched, on_step=self.options.progress)
             if transformer is None
             else transformer.fuse_stage(check_inputs)
         )
