@@ -51,6 +51,9 @@ class RunIdentity:
     # the drift budget its build missed at optimize and was shipped past (--keep-failing), as its deployment recorded it
     # (`serving.drift_parameter`): deploy's lines; None where none is recorded (a build that held, an older file)
     drift_missed: list[str] | None = None
+    # the rates its build held on --eval rows too few to show the budget (--allow-thin-evidence), as its deployment
+    # recorded them (`serving.drift_parameter.thin_evidence_records`); None where none is recorded
+    thin_evidence: list[dict[str, Any]] | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunIdentity:
@@ -176,6 +179,7 @@ def served_identity(
     build = version_build(config, version or loaded_version(identity.versions), identity.versions)
     identity.in_process = build.in_process if build else None
     identity.drift_missed = list(build.drift_missed) if build and build.drift_missed else None
+    identity.thin_evidence = list(build.thin_evidence) if build and build.thin_evidence else None
     return identity, recorded_precision(config)
 
 

@@ -15,6 +15,8 @@ and steps the served ratio may be taken from, and the caveats it carries, is `lo
 Every INT8-vs-FP32 pair it finds is judged: the verdict fails if any INT8 variant is slower than its FP32 (or is not
 comparable), and the headline gives that pair (else the lowest ratio), with a note per pair where there are several.
 An agreement rate held on rows too few to show it is no plain PASS (`note_evidence`), yet no failure: none missed.
+Without a build folder, what each served model's deployment recorded of its build (drift misses, thin evidence, its
+in-process speed) is `loadtest.recorded_drift`'s to judge.
 The drift table's rows are `loadtest.budget_rows`', each model's precision `loadtest.served_precisions`'.
 """
 
@@ -27,12 +29,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
+from loadtest.accuracy_results import AccuracyReport
 from loadtest.budget_rows import DriftRow, drift_rows, metric_row, saved_thin_evidence
 from loadtest.empty_window import nothing_measured
 from loadtest.in_process_speed import in_process_entry
 from loadtest.load_run import LoadRun
 from loadtest.machine_notes import other_clients, recorded_machine, timed_elsewhere
+from loadtest.recorded_drift import load_version, recorded_drift, served_in_process
 from loadtest.run_pairing import accuracy_source_notes, spread_note
 from loadtest.served_precisions import ServedPrecisions
 from loadtest.served_speed import ServedSpeedup, lowest, served_speedups
@@ -41,7 +44,6 @@ from optimizer.speed_verdict import UNCERTAIN
 from quantserve.errors import QuantserveError
 from quantserve.metrics import beside_bar
 from serving.machine import MACHINE_FILE, cpu_facts
-from serving.model_config import is_version_name
 from serving.model_version import VERSION_SEPARATOR
 
 NOT_LOADED = "load-test both variants into this folder"
@@ -233,21 +235,13 @@ def version_notes(runs: list[LoadRun], accuracy: AccuracyReport) -> list[str]:
     lines = []
     for run in runs:
         variant = scored.get(run.model.partition(VERSION_SEPARATOR)[0])
-        measured = _load_version(run)
+        measured = load_version(run)
         if variant is not None and measured and measured != variant.version:
             lines.append(
                 f"{run.model}'s load test measured version {measured}, its accuracy ({variant.model}) was scored on "
                 f"version {variant.version}: the verdict judges one version's speed with another's accuracy"
             )
     return lines
-
-
-def _load_version(run: LoadRun) -> str:
-    """The version a load run's requests went to: the one it addressed (`m@2`), else the newest READY at its start
-    (Triton answers an unversioned request with its highest version); "" where not recorded."""
-    addressed = run.model.partition(VERSION_SEPARATOR)[2]
-    ready = [v for v in (run.identity.versions if run.identity else []) if is_version_name(v)]
-    return addressed or (max(ready, key=int) if ready else "")
 
 
 def gather(
@@ -277,9 +271,13 @@ def gather(
             verdict.drift += drift_rows(label, outputs, verification.get("budget"))
             verdict.drift += metric_row(label, verification.get("metric"))
             note_evidence(verdict, label, verification.get("thin_evidence") or [], "--eval")
-    if not manifests:  # no build given: the speed each served model's deployment recorded, and the drift it missed
+    if not manifests:  # no build given: the speed each served model's deployment recorded, and its drift record
         verdict.in_process += served_in_process(runs)
-        note_drift_misses(verdict, runs, accuracy)
+        recorded = recorded_drift(runs, accuracy)
+        verdict.failures += recorded.failures
+        verdict.notes += recorded.notes
+        verdict.not_shown += recorded.not_shown
+        verdict.thin += recorded.thin
     if accuracy is not None:
         for v in accuracy.variants:
             if v.model != accuracy.reference and v.drift:
@@ -326,53 +324,3 @@ def speed_failure(speed: Mapping[str, Any]) -> str:
     if speed.get("verdict") == UNCERTAIN and isinstance(low, int | float):
         return f"{shown}, not shown faster: its timing rounds' lower bound is {low:.2f}× (rounds too spread)"
     return f"{shown}, below its speed budget"
-
-
-NOT_MEASURED_HERE = "its deployment's record; a load test measures no drift: evaluate it through the server"
-MEASURED_HERE = "its deployment's record; the verdict judges the drift evaluate measured through the server"
-
-
-def note_drift_misses(verdict: Verdict, runs: list[LoadRun], accuracy: AccuracyReport | None) -> None:
-    """The drift budget each run's build missed at optimize and was shipped past (--keep-failing), as its deployment
-    recorded it (`RunIdentity.drift_missed`), once per model: a failure where nothing here measured its drift, a note
-    where evaluate scored it through the server (what it measured is judged). Session 56: a load test of such a build
-    read "PASS · INT8 1.97× FP32 served", no word of drift, and `report --build` of the same results FAIL. Each run is
-    judged by the version it loaded: evaluate's score of version 1 is no measure of version 2's drift (session 57)."""
-    variants = [v for v in accuracy.variants if v.model != accuracy.reference] if accuracy else []
-    for model, missed in _recorded_misses(runs).items():
-        if any(_scored_same_version(model, v, runs) for v in variants):
-            verdict.notes += [f"{model}: its build {line} ({MEASURED_HERE})" for line in missed]
-        else:
-            verdict.failures += [f"{model}: its build {line} ({NOT_MEASURED_HERE})" for line in missed]
-
-
-def _scored_same_version(model: str, variant: VariantAccuracy, runs: list[LoadRun]) -> bool:
-    """Whether evaluate's `variant` scored the model version whose load runs are labelled `model`: same model, and
-    the same version where both say which (`_load_version`, the variant's pinned one)."""
-    if model.partition(VERSION_SEPARATOR)[0] != variant.model.partition(VERSION_SEPARATOR)[0]:
-        return False
-    loaded = {_load_version(run) for run in runs if run.model == model} - {""}
-    scored = variant.version or variant.model.partition(VERSION_SEPARATOR)[2]
-    return not scored or not loaded or scored in loaded
-
-
-def _recorded_misses(runs: list[LoadRun]) -> dict[str, list[str]]:
-    """{model: the drift misses its deployment recorded}, for the models whose runs recorded any (the first run's)."""
-    misses: dict[str, list[str]] = {}
-    for run in runs:
-        missed = run.identity.drift_missed if run.identity is not None else None
-        if missed:
-            misses.setdefault(run.model, list(missed))
-    return misses
-
-
-def served_in_process(runs: list[LoadRun]) -> list[dict[str, Any]]:
-    """The in-process speed verdict each run's deployment recorded (`RunIdentity.in_process`), once per model: a
-    build refused for speed and deployed with --allow-slower (0.97× in-process) was reported "verdict: PASS" unless
-    the report was given its build folder."""
-    speeds: dict[str, dict[str, Any]] = {}
-    for run in runs:
-        speed = run.identity.in_process if run.identity is not None else None
-        if speed:
-            speeds.setdefault(run.model, in_process_entry(run.model, speed, "its deployment"))
-    return list(speeds.values())

@@ -16,7 +16,7 @@ from quantserve.artifact import GRAPH_OUTPUTS, STATE_PAIRS, TYPED_KINDS, Manifes
 from quantserve.errors import QuantserveError
 from serving.batch_axes import check_batch_axes
 from serving.build_parameters import PRECISION_PARAMETER, speed_parameter
-from serving.drift_parameter import drift_missed_parameter
+from serving.drift_parameter import drift_missed_parameter, thin_evidence_parameter
 from serving.gates_parameter import gates_parameter
 from serving.graph_parameter import graph_parameter
 from serving.kinds_parameter import kinds_parameter, labelled_kinds_parameter
@@ -127,8 +127,9 @@ def model_parameters(manifest: Manifest, ragged_batching: str | None, batched: b
     (`serving.graph_parameter`), the kinds, the length input and the gates the build was told, the kinds its labels
     decided (`serving.kinds_parameter`, `serving.length_parameter`, `serving.gates_parameter`), the inputs whose NaN it
     accepts (`serving.nan_parameter`), its in-process speed verdict (`serving.build_parameters`), the drift budget it
-    missed (`serving.drift_parameter`), the scalars a model that does not batch serves as [1]
-    (`serving.scalar_tensors`), and how the Python backend batches requests of different lengths where it must."""
+    missed and the rates it held on rows too few to show them (`serving.drift_parameter`), the scalars a model that
+    does not batch serves as [1] (`serving.scalar_tensors`), and how the Python backend batches requests of different
+    lengths where it must."""
     parameters = {PRECISION_PARAMETER: manifest.precision} if manifest.precision else {}
     parameters.update(state_parameter(manifest.extra.get(STATE_PAIRS) or []))  # evaluate runs it as a stream
     parameters.update(graph_parameter(manifest.extra.get(GRAPH_OUTPUTS)))  # evaluate reads kinds as optimize did
@@ -139,6 +140,7 @@ def model_parameters(manifest: Manifest, ragged_batching: str | None, batched: b
     parameters.update(nan_parameter(manifest.extra.get(NAN_INPUTS)))  # the sending commands accept NaN there
     parameters.update(speed_parameter((manifest.verification or {}).get("speed")))  # a report's speed verdict
     parameters.update(drift_missed_parameter(manifest.verification))  # a build shipped with --keep-failing
+    parameters.update(thin_evidence_parameter(manifest.verification))  # … or with --allow-thin-evidence
     scalars = [] if batched else [t.name for t in [*manifest.inputs, *manifest.outputs] if not t.shape]
     parameters.update(scalar_parameter(scalars))  # the client sends and answers them as the model's rank 0
     return {**parameters, **({"ragged_batching": ragged_batching} if ragged_batching else {})}

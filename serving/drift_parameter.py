@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from optimizer.drift_evidence import rows_to_show, thin_evidence_line
 from serving.build_parameters import recorded_speed
 from serving.build_verdict import missed_checks
 from serving.model_config import is_version_name
@@ -32,22 +33,28 @@ DRIFT_MISSED_PARAMETER = "quantserve_drift_missed"  # ["missed its drift budget 
 # what its deploy recorded ({} where nothing: a build that held and was not timed, a hand-placed folder); {} where
 # none was on disk (a first deploy)
 VERSION_BUILDS_PARAMETER = "quantserve_version_builds"
+# [{"line": "output 'probs': top-1 agreement 1 over 128 held-out rows shows only ≥ 0.979 …", "not_shown": true}, …]
+THIN_EVIDENCE_PARAMETER = "quantserve_thin_evidence"
 
 
 @dataclass(frozen=True)
 class VersionBuild:
-    """What one version's deploy recorded of its build: the drift checks it missed, its in-process speed verdict."""
+    """What one version's deploy recorded of its build: the drift checks it missed, its in-process speed verdict,
+    the agreement rates it held on rows too few to show them (`thin_evidence_records`)."""
 
     drift_missed: tuple[str, ...] = ()
     in_process: dict[str, Any] | None = None
+    thin_evidence: tuple[dict[str, Any], ...] = ()
 
     @classmethod
     def of_config(cls, config: Mapping[str, Any]) -> VersionBuild:
         """The record a config holds as its own (the version its deploy added)."""
-        return cls(tuple(recorded_drift_misses(config)), recorded_speed(dict(config)))
+        thin = tuple(recorded_thin_evidence(config))
+        return cls(tuple(recorded_drift_misses(config)), recorded_speed(dict(config)), thin)
 
     def to_dict(self) -> dict[str, Any]:
         record: dict[str, Any] = {"drift_missed": list(self.drift_missed)} if self.drift_missed else {}
+        record |= {"thin_evidence": list(self.thin_evidence)} if self.thin_evidence else {}
         return record | ({"in_process": self.in_process} if self.in_process else {})
 
 
@@ -57,6 +64,47 @@ def drift_missed_parameter(verification: Mapping[str, Any] | None) -> dict[str, 
     drift = {key: value for key, value in (verification or {}).items() if key != "speed"}
     lines = missed_checks(drift)
     return {DRIFT_MISSED_PARAMETER: json.dumps(lines, ensure_ascii=False)} if lines else {}
+
+
+def thin_evidence_parameter(verification: Mapping[str, Any] | None) -> dict[str, str]:
+    """The config parameter for the rates a build held on --eval rows too few to show them; {} where none."""
+    records = thin_evidence_records((verification or {}).get("thin_evidence"))
+    return {THIN_EVIDENCE_PARAMETER: json.dumps(records, ensure_ascii=False)} if records else {}
+
+
+def thin_evidence_records(entries: Any) -> list[dict[str, Any]]:
+    """{"line": optimize's words, "not_shown": whether no agreement on so few rows could show the budget} per
+    `drift_evidence.thin_evidence` entry (as `loadtest.verdict.note_evidence` judges them); one that cannot be read
+    (no budget: a hand-edited manifest) is left out."""
+    records = []
+    for entry in entries if isinstance(entries, list) else []:
+        try:
+            unshown = int(entry["rows"]) < rows_to_show(float(entry["budget"]))
+            records.append({"line": thin_evidence_line(entry, "--eval"), "not_shown": unshown})
+        except (KeyError, TypeError, ValueError):
+            continue
+    return records
+
+
+def recorded_thin_evidence(config: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The thin-evidence records `deploy` wrote in a served config; [] where none is recorded or readable."""
+    value = (config.get("parameters") or {}).get(THIN_EVIDENCE_PARAMETER) or {}
+    text = value.get("string_value", "") if isinstance(value, dict) else ""
+    try:
+        records = json.loads(str(text)) if text else []
+    except ValueError:
+        return []
+    return _thin_records(records)
+
+
+def _thin_records(records: Any) -> list[dict[str, Any]]:
+    """The well-formed {"line", "not_shown"} records of a list read back; anything else reads as none."""
+    items = records if isinstance(records, list) else []
+    return [
+        {"line": str(r["line"]), "not_shown": bool(r.get("not_shown"))}
+        for r in items
+        if isinstance(r, dict) and r.get("line")
+    ]
 
 
 def recorded_drift_misses(config: Mapping[str, Any]) -> list[str]:
@@ -104,7 +152,8 @@ def _version_build(record: Any) -> VersionBuild:
     missed = record.get("drift_missed")
     speed = record.get("in_process")
     lines = tuple(str(line) for line in missed) if isinstance(missed, list) else ()
-    return VersionBuild(lines, speed if isinstance(speed, dict) and "speedup" in speed else None)
+    thin = tuple(_thin_records(record.get("thin_evidence")))
+    return VersionBuild(lines, speed if isinstance(speed, dict) and "speedup" in speed else None, thin)
 
 
 def with_version_builds(config: dict[str, Any], model_dir: Path, versions: Sequence[int]) -> dict[str, Any]:
