@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
+from loadtest.budget_rows import DriftRow, drift_rows, metric_row, saved_thin_evidence
+from loadtest.verdict import Verdict, note_evidence
 from quantserve.metrics import beyond
 
 
@@ -112,8 +114,37 @@ def budget_line(report: AccuracyReport) -> str:
     if report.drift_budget is not None:
         budgets.append("every output's drift budget")
     verdict = "OVER BUDGET: " + "; ".join(f"{v.model} ({_missed(report, v)})" for v in over) if over else None
-    verdict = verdict or "all variants within budget"
+    verdict = verdict or "all variants within budget" + _evidence_words(report)
     return f"Budget vs `{report.reference}`: {' and '.join(budgets) or 'none set'} — {verdict}."
+
+
+def _evidence_words(report: AccuracyReport) -> str:
+    """Which variants' rates held on rows too few to show the budget: "within budget" alone read beside the verdict's
+    NOT SHOWN (session 62)."""
+    judged = Verdict()
+    for v in report.variants:
+        if v.model != report.reference:
+            note_evidence(judged, v.model, saved_thin_evidence(v.drift or {}, report.drift_budget, v.samples), "--data")
+    unshown = _models(judged.not_shown)
+    thin = [m for m in _models(judged.thin) if m not in unshown]
+    words = [f"not shown (rows too few) for {', '.join(unshown)}"] if unshown else []
+    words += [f"thin evidence for {', '.join(thin)}"] if thin else []
+    return f" on the rows given; {'; '.join(words)}" if words else ""
+
+
+def _models(lines: list[str]) -> list[str]:
+    """The variants `note_evidence`'s lines name ("slow8: output 'probs': …"), once each, in order."""
+    return list(dict.fromkeys(line.partition(": ")[0] for line in lines))
+
+
+def marked_drift_rows(report: AccuracyReport, v: VariantAccuracy) -> list[DriftRow]:
+    """A variant's budgeted metrics as the verdict's drift table marks them: a rate held on rows too few to show it
+    reads NOT SHOWN or "ok, thin evidence" (`loadtest.verdict.note_evidence`), not "ok"."""
+    judged = Verdict(
+        drift=[*drift_rows(v.model, v.drift or {}, report.drift_budget), *metric_row(v.model, v.user_metric)]
+    )
+    note_evidence(judged, v.model, saved_thin_evidence(v.drift or {}, report.drift_budget, v.samples), "--data")
+    return judged.drift
 
 
 def _missed(report: AccuracyReport, v: VariantAccuracy) -> str:

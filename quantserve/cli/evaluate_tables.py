@@ -82,16 +82,12 @@ def _told(cells: tuple[str, ...]) -> bool:
 
 def print_drift_rows(report: Any, console: Any = None) -> None:
     """Every budgeted metric of every output of every variant (the table above scores one output; a detector's
-    box output was judged but shown only in accuracy.json)."""
-    from loadtest.budget_rows import drift_rows, metric_row
+    box output was judged but shown only in accuracy.json), a rate held on rows too few to show it marked as the
+    report's verdict marks it (it read "ok" beside report.md's NOT SHOWN, session 62)."""
+    from loadtest.report_accuracy import marked_drift_rows
     from quantserve.cli.tables import NAME, NUMBER, TEXT, Column, print_rows
 
-    rows = [
-        r.cells()
-        for v in report.variants
-        if v.model != report.reference
-        for r in [*drift_rows(v.model, v.drift or {}, report.drift_budget), *metric_row(v.model, v.user_metric)]
-    ]
+    rows = [r.cells() for v in report.variants if v.model != report.reference for r in marked_drift_rows(report, v)]
     if rows:
         kinds = ((NAME, "model"), (NAME, "output"), (TEXT, "kind"), (NAME, "metric"), (NUMBER, "value"))
         columns = [*(Column(h, k) for k, h in kinds), Column("budget", TEXT), Column("", TEXT)]
