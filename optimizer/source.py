@@ -73,7 +73,7 @@ def load_source(model: str | Path) -> ModelSource:
             " (a .pt/.pth state dict or pickled module is not read: nothing here unpickles a file; write a "
             "package.module:factory that builds the module, loads its weights and returns it with example inputs)"
             if path.suffix in (".pt", ".pth", ".bin", ".ckpt")
-            else ""
+            else tensorflow_hint(path)
         )
         raise QuantserveError(
             f"{path}: unsupported model file type '{path.suffix}'; expected .onnx, .pt2 or package.module:factory"
@@ -82,6 +82,24 @@ def load_source(model: str | Path) -> ModelSource:
     raise QuantserveError(
         f"{text}: not a model file or factory; give an .onnx file, a .pt2 torch.export program "
         "or package.module:factory"
+    )
+
+
+# TensorFlow's own forms, converted to ONNX first by tf2onnx's command line (its flag for each): tempocnn's Keras .h5
+# and nsfwjs's TF.js model were converted so by hand (session 62)
+TF2ONNX = {".h5": "--keras", ".keras": "--keras", ".tflite": "--tflite", ".json": "--tfjs", ".pb": "--saved-model"}
+
+
+def tensorflow_hint(path: Path) -> str:
+    """How a TensorFlow, Keras, TFLite or TF.js model becomes ONNX (tf2onnx), where `path` looks like one; "" else."""
+    saved = path.is_dir() and (path / "saved_model.pb").is_file()
+    flag = TF2ONNX[".pb"] if saved else TF2ONNX.get(path.suffix)
+    if flag is None:
+        return ""
+    given = path.parent if path.suffix == ".pb" else path  # a SavedModel is its folder
+    return (
+        f" (a TensorFlow model: convert it to ONNX first, e.g. python -m tf2onnx.convert {flag} {given} "
+        "--output model.onnx --opset 17, and check its outputs equal the original's)"
     )
 
 

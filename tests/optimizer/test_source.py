@@ -69,3 +69,19 @@ def test_unsupported_file_type(tmp_path: Path) -> None:
     path.write_bytes(b"\x80\x04")
     with pytest.raises(QuantserveError, match=r"unsupported model file type '\.pth'"):
         load_source(path)
+
+
+def test_tensorflow_models_are_pointed_at_tf2onnx(tmp_path: Path) -> None:
+    """A Keras .h5, a TF.js model.json or a SavedModel folder is refused with how to convert it: nsfwjs's user got
+    only "unsupported model file type '.json'" (session 62)."""
+    for name, flag in (("tempo.h5", "--keras"), ("model.json", "--tfjs"), ("m.tflite", "--tflite")):
+        (tmp_path / name).write_bytes(b"x")
+        with pytest.raises(QuantserveError) as caught:
+            load_source(tmp_path / name)
+        assert f"python -m tf2onnx.convert {flag} {tmp_path / name} --output model.onnx" in str(caught.value)
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    (saved / "saved_model.pb").write_bytes(b"x")
+    with pytest.raises(QuantserveError) as caught:
+        load_source(saved)
+    assert f"python -m tf2onnx.convert --saved-model {saved} --output" in str(caught.value)
