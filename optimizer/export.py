@@ -32,8 +32,9 @@ class ExportOnnx:
     ) -> None:
         """`opset`: what the user asked for; None exports PyTorch at 17 and keeps an ONNX file's own (≥ 13).
         `unbatched` (optimize --unbatched): an ONNX file's axis 0 is kept as published (see `load_onnx_input`).
-        `precision` other than fp32: an already-quantized ONNX file is refused (`refuse_quantized`) before its batch
-        axis is freed, so that refusal comes first, not a fixed batch's advice to rewrite its Resize nodes."""
+        `precision` other than fp32: an already-quantized ONNX file (or a float16 one, for int8) is refused
+        (`refuse_quantized`) before its batch axis is freed, so that refusal comes first, not a fixed batch's advice
+        to rewrite its Resize nodes."""
         self.opset = opset
         self.name = name
         self.unbatched = unbatched
@@ -79,9 +80,7 @@ class ExportOnnx:
         quantized = quantized_ops(model)
         if quantized:
             record["quantized_ops"] = quantized
-        types = [t.data_type for t in model.graph.initializer]
-        half = types.count(onnx.TensorProto.FLOAT16)
-        if half > types.count(onnx.TensorProto.FLOAT):  # a float16 model, not an FP32 one with a stray table
+        if half := float16_weights(model):
             record["float16_weights"] = half
         manifest = manifest_from_onnx(model, self.name or source.name)
         manifest.stages.append(record)
@@ -139,9 +138,19 @@ def refuse_quantized(export_record: dict[str, Any], precision: str, source: str)
         )
 
 
+def float16_weights(model: onnx.ModelProto) -> int:
+    """How many float16 initializers the graph has where they outnumber the float32 ones (a float16 model, not an
+    FP32 one with a stray table); else 0."""
+    types = [t.data_type for t in model.graph.initializer]
+    half = types.count(onnx.TensorProto.FLOAT16)
+    return half if half > types.count(onnx.TensorProto.FLOAT) else 0
+
+
 def _refuse_quantized_graph(precision: str, source: Path, model: onnx.ModelProto) -> None:
-    """`refuse_quantized` of a loaded ONNX file, before the export stage's record of it exists."""
-    refuse_quantized({"quantized_ops": quantized_ops(model)}, precision, str(source))
+    """`refuse_quantized` of a loaded ONNX file, before the export stage's record of it exists (its float16 weights
+    too, so a float16 model is refused for INT8 before a fixed batch axis is judged)."""
+    record = {"quantized_ops": quantized_ops(model), "float16_weights": float16_weights(model)}
+    refuse_quantized(record, precision, str(source))
 
 
 # a ZipMap writing an output itself is removed on loading (`optimizer.zipmap`); one behind another node is not

@@ -61,8 +61,8 @@ def prepare_onnx_input(
 
     An `opset` older than the model's is refused: opsets are not downgraded.
     `unbatched` (optimize --unbatched): axis 0 is left as published, neither freed nor required dynamic.
-    `refuse`: raises on a graph the build cannot take (an already-quantized one for INT8), run on the model as loaded
-    (its INT8-stored weights folded) before any opset or batch-axis work.
+    `refuse`: raises on a graph the build cannot take (an already-quantized one, or for INT8 a float16 one), run on
+    the model as loaded (its INT8-stored weights folded) before any opset or batch-axis work.
     """
     model = sort_topologically(_load_onnx(path))
     original = onnx_opset(model)
