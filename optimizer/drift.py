@@ -37,13 +37,13 @@ from optimizer.gated_maps import (
     output_gates,
 )
 from optimizer.joint_tokens import JOINT_KIND, joint_records, joint_where, token_answers
+from optimizer.kind_doubt import kind_doubt
 from optimizer.length_axes import own_positions, unused_pair_note
 from optimizer.mask_metrics import levels_doubt
 from optimizer.ordered_bins import ordered_bins_doubt
 from optimizer.output_kinds import infer_kind
 from optimizer.ranked_ids import ranked_metrics, ranked_outputs
 from optimizer.real_axes import on_real_axes
-from optimizer.row_kinds import kind_doubt
 from optimizer.sequence_verdicts import ctc_path_doubt, in_place_unless_text_missed, sequence_doubt, sequence_in_place
 from optimizer.sigmoid_outputs import undecided_labels_doubt
 from optimizer.soft_masks import mask_doubt

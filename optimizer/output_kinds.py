@@ -90,7 +90,7 @@ as typed, `optimizer.typed_kinds`):
   agreement 0.9851 of an argmax that means nothing (session 41); also 2-D (N, D > 1) rows of unit L2 norm, or
   D ≥ 64 otherwise (not a classifier's or a tagger's logits;
   signed rows at an embedding's width with one position the largest on a quarter of the rows or more whose softmax
-  commits are doubted either way, the line naming the override: `optimizer.row_kinds.kind_doubt`), unless the rows
+  commits are doubted either way, the line naming the override: `optimizer.kind_doubt.kind_doubt`), unless the rows
   all point nearly where their mean does (median cosine to it ≥ 0.99: many coordinates near fixed points, a
   landmark regressor's), whose whole-row cosine cannot see one value move — those are dense;
 - dense, for 2-D: C < 64 values per sample where no class stands out — regressions. MTCNN's ONet box

@@ -1,7 +1,7 @@
 """What a block of rows holds, one row a sample (a 2-D output, or a per-token output's real tokens): class scores
 (classification, multilabel), an embedding, or regressions (dense) — the rules are listed with every kind in
-`optimizer.output_kinds`, which reads 3-D and wider outputs and sends rows here. Also the doubt on a classification
-read off raw values, and whether labels can score an output.
+`optimizer.output_kinds`, which reads 3-D and wider outputs and sends rows here. Also whether labels can score an
+output; the doubt on how rows were read is `optimizer.kind_doubt`'s.
 """
 
 from __future__ import annotations
@@ -14,11 +14,6 @@ from quantserve.metrics import probabilities
 
 EMBEDDING_MIN_DIM = 64
 ALIKE_ROWS = 0.99  # median cosine of the rows to their mean row above which D ≥ 64 values are regressions
-MAX_COORDINATES = 4096  # values a sample beyond which a "classification" output is not doubted (a face mesh: 1 404)
-DOUBT_ROWS = 512  # rows the doubt is read from
-ALIKE_LOGIT_ROWS = 0.95  # the same of rows less their own means, above which "logits" may be coordinates (a doubt)
-# the median row's gap between its two largest values over the row's std, below which "logits" may be coordinates
-NEAR_TIE_GAP = 0.1
 STANDS_OUT = 0.5  # how far a class must stand out (score over the row's median, or softmax mass) to be the answer
 MULTILABEL_MIN_SHARE = 0.1  # rows with several classes on, at least this share of rows, most of them scattered
 DECIDED = 0.2  # a sigmoid score this close to 0 or 1 is a decision (`_decided`)
@@ -29,7 +24,6 @@ SIGMOID_TAIL = 0.01  # … and most of its other nonzero values lie below this o
 EMBEDDING_WIDTH_STEP = 32  # layer widths are its multiples (64, 96 … 768); class counts seldom are (1000, 214, 7)
 TOKEN_TAGS_MIN = 2  # classes a tagger's argmax takes over the real tokens at least (most tokens: one "keep" tag)
 OUTLIER_ANSWER_SHARE = 0.5  # at an embedding's width, one feature the largest on this share of rows: not logits
-DOUBTED_ANSWER_SHARE = 0.25  # … on this share, yet read as logits: doubted
 GRID_MAX_VALUES = 4096  # distinct values up to which rows may lie on a quantization grid (uint8: 256)
 GRID_MIN_VALUES = 16  # fewer distinct values show no grid: any two lie on one
 MAX_GRID_STEP = 1 / 64  # a coarser grid is no quantized probability's (uint8: 1/255)
@@ -137,22 +131,6 @@ def _saturated(rows: np.ndarray) -> bool:
     return bool(np.mean((nonzero < SIGMOID_TAIL) | (nonzero >= SATURATED_TOP)) >= 0.5)
 
 
-def zeros_doubt(name: str, kind: str, values: np.ndarray) -> str:
-    """Why scores read off saturated rows with more than SIGMOID_MAX_ZERO_SHARE exact zeros (`independent_scores`)
-    may be a misreading, with the override; "" otherwise. A ReLU's features, cut into [0, 1], could look so."""
-    if kind not in ("classification", "multilabel") or values.ndim != 2 or not len(values):
-        return ""
-    rows = values[:DOUBT_ROWS].astype(np.float64)
-    zeros = float(np.mean(rows == 0.0))
-    if zeros <= SIGMOID_MAX_ZERO_SHARE or not independent_scores(rows):
-        return ""
-    return (
-        f"read as per-class sigmoid scores although {zeros * 100:.0f} % of its values are exactly 0, as a ReLU's "
-        f"features are (ONNX Runtime's Sigmoid gives 0 below -17.5): if they are features, pass --output-kind "
-        f"{name}=embedding"
-    )
-
-
 def embedding_width(width: int) -> bool:
     """EMBEDDING_MIN_DIM or more values, a multiple of EMBEDDING_WIDTH_STEP: a layer's width, as embeddings have."""
     return width >= EMBEDDING_MIN_DIM and width % EMBEDDING_WIDTH_STEP == 0
@@ -185,79 +163,8 @@ def token_logits(rows: np.ndarray) -> bool:
     return peaked_softmax(rows) and tags >= TOKEN_TAGS_MIN and not outlier_feature(rows)
 
 
-def kind_doubt(name: str, kind: str, values: np.ndarray) -> str:
-    """Why a classification read off raw values may be a misreading, with the override; "" where it is not in doubt.
-
-    Raw values whose softmax commits to a class read as logits whatever their unit: MediaPipe's hand landmarks
-    (63 coordinates in pixels) and iris contours (213) were judged by the "top-1 agreement" of their largest
-    coordinate and refused for it (6 of 300 rows had their two largest within 1 px). Two signs, either enough:
-    logits mean the same shifted by a constant, so a classifier's rows, each less its own mean, point different ways
-    (its answers differ); coordinates near a fixed layout point where their mean row does (median cosine 0.965 and
-    0.993 for those two). And a classifier's top class stands clear of the next: the median row's gap between its two
-    largest values is 1.65 of the row's std on magika's 214 logits (0.23-1.75 on synthetic 10- to 1000-way logits,
-    pure noise included), while coordinates crowd there: 0.037 on MediaPipe's pose landmarks (195 values in pixels,
-    median cosine 0.941; a 0.5 px jitter of FP32 moves its "top-1" on 7.5 % of rows), 0.066 on the iris contours.
-    Judging them as classification stays (a classifier mistaken for a dense map could ship with rare answers
-    flipped under a correlation that barely moves); the line names the doubt and how to say what the output is.
-    Signed rows at an embedding's width are doubted both ways where one feature is the largest on many rows
-    (`outlier_feature`, `_width_doubt`); scores in [0, 1] with many exact zeros, as ReLU features (`zeros_doubt`);
-    raw values read as multi-label logits, as features could be (`logits_doubt`)."""
-    if doubt := zeros_doubt(name, kind, values) or logits_doubt(name, kind, values):
-        return doubt
-    if kind not in ("classification", "embedding") or values.ndim != 2 or len(values) < 2:
-        return ""
-    if kind == "embedding" or not 3 <= values.shape[1] <= MAX_COORDINATES:
-        return _width_doubt(name, kind, values)  # wider rows are a vocabulary's or a class list's, never coordinates
-    rows = values[:DOUBT_ROWS].astype(np.float64)  # measured on every candidate: its first rows say it
-    if row_form(rows) != "raw":
-        return ""
-    centred = rows - rows.mean(axis=1, keepdims=True)
-    if np.median(_cosines_to_mean(centred)) >= ALIKE_LOGIT_ROWS:
-        sign = "its rows all sit near one pattern"
-    elif (gap := top_two_gap(rows)) < NEAR_TIE_GAP:
-        sign = (
-            f"its two largest values lie {gap:.2g} of a row's std apart on the median row (a classifier's stand clear)"
-        )
-    else:
-        return _width_doubt(name, kind, values)
-    override = f"if they are regressions, pass --output-kind {name}=dense"
-    return f"judged as a classifier's logits; {sign}, as coordinates do: {override}"
-
-
-def _width_doubt(name: str, kind: str, values: np.ndarray) -> str:
-    """Signed rows at an embedding's width whose softmax commits, one feature the largest on DOUBTED_ANSWER_SHARE of
-    the rows or more: judged as logits (labels of its classes given, or that feature short of OUTLIER_ANSWER_SHARE),
-    they may be an embedding's features; judged as an embedding, they may be a classifier's logits on rows that
-    mostly answer one class. "" otherwise."""
-    if not embedding_width(values.shape[1]) or values.shape[1] > MAX_COORDINATES:
-        return ""
-    rows = values[:DOUBT_ROWS].astype(np.float64)
-    share = top_answer_share(rows)
-    if rows.min() >= 0.0 or share < DOUBTED_ANSWER_SHARE or not peaked_softmax(rows):
-        return ""
-    sign = (
-        f"its {rows.shape[1]} values are an embedding's width and one of them is the largest on {share * 100:.0f} % "
-        "of rows"
-    )
-    if kind == "classification":
-        return f"judged as a classifier's logits; {sign}: if it is an embedding, pass --output-kind {name}=embedding"
-    return (
-        f"judged as an embedding; {sign}, as a feature of large scale is: if they are class logits, pass "
-        f"--output-kind {name}=classification (or labels of its classes)"
-    )
-
-
-def top_two_gap(rows: np.ndarray) -> float:
-    """Median over rows that vary of (largest - second largest) / the row's std (`kind_doubt`; inf: none vary)."""
-    spread = rows.std(axis=1)
-    varied = rows[spread > 0]
-    if not len(varied):
-        return float("inf")
-    top = np.sort(varied, axis=1)[:, -2:]
-    return float(np.median((top[:, 1] - top[:, 0]) / spread[spread > 0]))
-
-
-def _cosines_to_mean(rows: np.ndarray) -> np.ndarray:
+def cosines_to_mean(rows: np.ndarray) -> np.ndarray:
+    """Each row's cosine to the mean row (0 where either is zero)."""
     mean = rows.mean(axis=0)
     norms = np.linalg.norm(rows, axis=1) * np.linalg.norm(mean)
     return np.asarray(rows @ mean / np.where(norms > 0, norms, 1.0))
@@ -275,7 +182,7 @@ def _rows_alike(rows: np.ndarray) -> bool:
     cosine of 0.998 to FP32 and shipped; judged per value, those two read correlation 0."""
     if len(rows) < 2:
         return False
-    return bool(np.median(_cosines_to_mean(rows)) >= ALIKE_ROWS)
+    return bool(np.median(cosines_to_mean(rows)) >= ALIKE_ROWS)
 
 
 def _several_scattered_labels(scores: np.ndarray, few_decided: bool = False) -> bool:
@@ -314,17 +221,6 @@ def tag_logits(rows: np.ndarray) -> bool:
     if not len(rows) or rows.min() >= 0.0 or np.median(np.mean(rows >= 0.0, axis=1)) > TAG_LOGITS_MAX_ON:
         return False
     return _several_scattered_labels(np.exp(-np.logaddexp(0.0, -rows)))
-
-
-def logits_doubt(name: str, kind: str, values: np.ndarray) -> str:
-    """How a multilabel output of raw values (not scores in [0, 1]) was read, with the override; "" otherwise."""
-    if kind != "multilabel" or values.ndim != 2 or not values.size or probabilities(values):
-        return ""
-    override = (  # a (N, 96) forecast in °C, crossing 0 at midday, read as tags and advised `embedding`
-        f"if they are features, pass --output-kind {name}=embedding; if values in a unit (a forecast), "
-        f"--output-kind {name}=dense"
-    )
-    return f"read as raw multi-label logits, a class on at logit 0: {override}"
 
 
 def _a_class_stands_out(scores: np.ndarray) -> bool:

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from optimizer.kind_doubt import ALIKE_LOGIT_ROWS, kind_doubt
 from optimizer.output_kinds import infer_output_kinds
-from optimizer.row_kinds import ALIKE_LOGIT_ROWS, _cosines_to_mean, kind_doubt
+from optimizer.row_kinds import cosines_to_mean
 
 
 def _pose(rows: int, seed: int) -> np.ndarray:
@@ -26,7 +27,7 @@ def test_pose_landmarks_read_as_logits_are_doubted() -> None:
     assert infer_output_kinds({"Identity": landmarks}) == {"Identity": "classification"}
     rows = landmarks.astype(np.float64)
     centred = rows - rows.mean(axis=1, keepdims=True)
-    assert np.median(_cosines_to_mean(centred)) < ALIKE_LOGIT_ROWS  # the layout alone does not say it
+    assert np.median(cosines_to_mean(centred)) < ALIKE_LOGIT_ROWS  # the layout alone does not say it
     doubt = kind_doubt("Identity", "classification", landmarks)
     assert "two largest values lie" in doubt and doubt.endswith("pass --output-kind Identity=dense")
 

@@ -13,8 +13,8 @@ from onnx import TensorProto, helper, numpy_helper, save
 
 from optimizer.drift import measure_drift
 from optimizer.drift_budget import DriftBudget
+from optimizer.kind_doubt import kind_doubt
 from optimizer.output_kinds import infer_output_kinds
-from optimizer.row_kinds import kind_doubt
 from optimizer.verify import VerifyAgainstReference
 from quantserve.data import TensorData
 

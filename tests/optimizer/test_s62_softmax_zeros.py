@@ -13,7 +13,8 @@ import numpy as np
 
 from optimizer.drift import measure_drift
 from optimizer.drift_budget import DriftBudget
-from optimizer.row_kinds import independent_scores, kind_doubt, zeros_doubt
+from optimizer.kind_doubt import kind_doubt, zeros_doubt
+from optimizer.row_kinds import independent_scores
 
 
 def _saturated_softmax(rows: int = 400, classes: int = 4, seed: int = 62) -> np.ndarray:

@@ -1,0 +1,128 @@
+"""The doubt on how an output's rows were read (`optimizer.row_kinds`): a classification read off raw values that
+may be coordinates or an embedding's features, an embedding that may be a classifier's logits, sigmoid scores that
+may be ReLU features, raw multi-label logits that may be features or values in a unit. Each doubt is one line naming
+the override; `optimizer.drift` records it with the output's drift.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from optimizer.row_kinds import (
+    SIGMOID_MAX_ZERO_SHARE,
+    cosines_to_mean,
+    embedding_width,
+    independent_scores,
+    peaked_softmax,
+    row_form,
+    top_answer_share,
+)
+from quantserve.metrics import probabilities
+
+MAX_COORDINATES = 4096  # values a sample beyond which a "classification" output is not doubted (a face mesh: 1 404)
+DOUBT_ROWS = 512  # rows the doubt is read from
+# median cosine of the rows, each less its own mean, to their mean row, above which "logits" may be coordinates
+ALIKE_LOGIT_ROWS = 0.95
+# the median row's gap between its two largest values over the row's std, below which "logits" may be coordinates
+NEAR_TIE_GAP = 0.1
+# at an embedding's width, one feature the largest on this share of rows or more, yet read as logits: doubted
+DOUBTED_ANSWER_SHARE = 0.25
+
+
+def zeros_doubt(name: str, kind: str, values: np.ndarray) -> str:
+    """Why scores read off saturated rows with more than SIGMOID_MAX_ZERO_SHARE exact zeros (`independent_scores`)
+    may be a misreading, with the override; "" otherwise. A ReLU's features, cut into [0, 1], could look so."""
+    if kind not in ("classification", "multilabel") or values.ndim != 2 or not len(values):
+        return ""
+    rows = values[:DOUBT_ROWS].astype(np.float64)
+    zeros = float(np.mean(rows == 0.0))
+    if zeros <= SIGMOID_MAX_ZERO_SHARE or not independent_scores(rows):
+        return ""
+    return (
+        f"read as per-class sigmoid scores although {zeros * 100:.0f} % of its values are exactly 0, as a ReLU's "
+        f"features are (ONNX Runtime's Sigmoid gives 0 below -17.5): if they are features, pass --output-kind "
+        f"{name}=embedding"
+    )
+
+
+def kind_doubt(name: str, kind: str, values: np.ndarray) -> str:
+    """Why a classification read off raw values may be a misreading, with the override; "" where it is not in doubt.
+
+    Raw values whose softmax commits to a class read as logits whatever their unit: MediaPipe's hand landmarks
+    (63 coordinates in pixels) and iris contours (213) were judged by the "top-1 agreement" of their largest
+    coordinate and refused for it (6 of 300 rows had their two largest within 1 px). Two signs, either enough:
+    logits mean the same shifted by a constant, so a classifier's rows, each less its own mean, point different ways
+    (its answers differ); coordinates near a fixed layout point where their mean row does (median cosine 0.965 and
+    0.993 for those two). And a classifier's top class stands clear of the next: the median row's gap between its two
+    largest values is 1.65 of the row's std on magika's 214 logits (0.23-1.75 on synthetic 10- to 1000-way logits,
+    pure noise included), while coordinates crowd there: 0.037 on MediaPipe's pose landmarks (195 values in pixels,
+    median cosine 0.941; a 0.5 px jitter of FP32 moves its "top-1" on 7.5 % of rows), 0.066 on the iris contours.
+    Judging them as classification stays (a classifier mistaken for a dense map could ship with rare answers
+    flipped under a correlation that barely moves); the line names the doubt and how to say what the output is.
+    Signed rows at an embedding's width are doubted both ways where one feature is the largest on many rows
+    (`outlier_feature`, `_width_doubt`); scores in [0, 1] with many exact zeros, as ReLU features (`zeros_doubt`);
+    raw values read as multi-label logits, as features could be (`logits_doubt`)."""
+    if doubt := zeros_doubt(name, kind, values) or logits_doubt(name, kind, values):
+        return doubt
+    if kind not in ("classification", "embedding") or values.ndim != 2 or len(values) < 2:
+        return ""
+    if kind == "embedding" or not 3 <= values.shape[1] <= MAX_COORDINATES:
+        return _width_doubt(name, kind, values)  # wider rows are a vocabulary's or a class list's, never coordinates
+    rows = values[:DOUBT_ROWS].astype(np.float64)  # measured on every candidate: its first rows say it
+    if row_form(rows) != "raw":
+        return ""
+    centred = rows - rows.mean(axis=1, keepdims=True)
+    if np.median(cosines_to_mean(centred)) >= ALIKE_LOGIT_ROWS:
+        sign = "its rows all sit near one pattern"
+    elif (gap := top_two_gap(rows)) < NEAR_TIE_GAP:
+        sign = (
+            f"its two largest values lie {gap:.2g} of a row's std apart on the median row (a classifier's stand clear)"
+        )
+    else:
+        return _width_doubt(name, kind, values)
+    override = f"if they are regressions, pass --output-kind {name}=dense"
+    return f"judged as a classifier's logits; {sign}, as coordinates do: {override}"
+
+
+def _width_doubt(name: str, kind: str, values: np.ndarray) -> str:
+    """Signed rows at an embedding's width whose softmax commits, one feature the largest on DOUBTED_ANSWER_SHARE of
+    the rows or more: judged as logits (labels of its classes given, or that feature short of OUTLIER_ANSWER_SHARE),
+    they may be an embedding's features; judged as an embedding, they may be a classifier's logits on rows that
+    mostly answer one class. "" otherwise."""
+    if not embedding_width(values.shape[1]) or values.shape[1] > MAX_COORDINATES:
+        return ""
+    rows = values[:DOUBT_ROWS].astype(np.float64)
+    share = top_answer_share(rows)
+    if rows.min() >= 0.0 or share < DOUBTED_ANSWER_SHARE or not peaked_softmax(rows):
+        return ""
+    sign = (
+        f"its {rows.shape[1]} values are an embedding's width and one of them is the largest on {share * 100:.0f} % "
+        "of rows"
+    )
+    if kind == "classification":
+        return f"judged as a classifier's logits; {sign}: if it is an embedding, pass --output-kind {name}=embedding"
+    return (
+        f"judged as an embedding; {sign}, as a feature of large scale is: if they are class logits, pass "
+        f"--output-kind {name}=classification (or labels of its classes)"
+    )
+
+
+def top_two_gap(rows: np.ndarray) -> float:
+    """Median over rows that vary of (largest - second largest) / the row's std (`kind_doubt`; inf: none vary)."""
+    spread = rows.std(axis=1)
+    varied = rows[spread > 0]
+    if not len(varied):
+        return float("inf")
+    top = np.sort(varied, axis=1)[:, -2:]
+    return float(np.median((top[:, 1] - top[:, 0]) / spread[spread > 0]))
+
+
+def logits_doubt(name: str, kind: str, values: np.ndarray) -> str:
+    """How a multilabel output of raw values (not scores in [0, 1]) was read, with the override; "" otherwise."""
+    if kind != "multilabel" or values.ndim != 2 or not values.size or probabilities(values):
+        return ""
+    override = (  # a (N, 96) forecast in °C, crossing 0 at midday, read as tags and advised `embedding`
+        f"if they are features, pass --output-kind {name}=embedding; if values in a unit (a forecast), "
+        f"--output-kind {name}=dense"
+    )
+    return f"read as raw multi-label logits, a class on at logit 0: {override}"
