@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from unbatched_models import resize_model
 
 from optimizer.export import ExportOnnx
 from optimizer.source import load_source
@@ -25,34 +23,8 @@ FLOAT16_REFUSAL = (
 )
 
 
-def _half_two_resizes(path: Path) -> Path:
-    """x [1, 3, 3, 3] float16 → Conv → Resize to the constant `sizes` [1, 2, 7, 7] → Resize to [1, 2, 8, 8]."""
-    weight = np.random.default_rng(0).standard_normal((2, 3, 3, 3)).astype(np.float16)
-    inits = [
-        numpy_helper.from_array(weight, "W"),
-        numpy_helper.from_array(np.array([1, 2, 7, 7], np.int64), "sizes7"),
-        numpy_helper.from_array(np.array([1, 2, 8, 8], np.int64), "sizes8"),
-    ]
-    nodes = [
-        helper.make_node("Conv", ["x", "W"], ["c"], name="conv", pads=[1, 1, 1, 1]),
-        helper.make_node("Resize", ["c", "", "", "sizes7"], ["r"], name="up/first", mode="linear"),
-        helper.make_node("Resize", ["r", "", "", "sizes8"], ["y"], name="up/second", mode="linear"),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT16, [1, 3, 3, 3])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT16, [1, 2, 8, 8])],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
-    return path
-
-
 def test_a_float16_fixed_batch_source_is_refused_as_float16_for_int8(tmp_path: Path) -> None:
-    path = _half_two_resizes(tmp_path / "half.onnx")
+    path = resize_model(tmp_path / "half.onnx", half=True)
     with pytest.raises(QuantserveError) as refused:
         ExportOnnx(precision="int8")(load_source(path), tmp_path / "out.onnx")
     assert str(refused.value) == f"{path}: {FLOAT16_REFUSAL}"
@@ -61,7 +33,7 @@ def test_a_float16_fixed_batch_source_is_refused_as_float16_for_int8(tmp_path: P
 
 def test_fp16_of_a_float16_fixed_batch_source_still_gets_the_batch_advice(tmp_path: Path) -> None:
     """Only INT8 is refused for float16: --precision fp16 judges its batch axis as any other's."""
-    path = _half_two_resizes(tmp_path / "half.onnx")
+    path = resize_model(tmp_path / "half.onnx", half=True)
     with pytest.raises(QuantserveError) as refused:
         ExportOnnx(precision="fp16")(load_source(path), tmp_path / "out.onnx")
     assert "fixed batch axis (1)" in str(refused.value)

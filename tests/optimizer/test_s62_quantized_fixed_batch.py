@@ -13,9 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from unbatched_models import resize_model
 
 from optimizer.export import ExportOnnx
 from optimizer.pipeline import OptimizeOptions, optimize
@@ -36,43 +35,17 @@ ALREADY_QUANTIZED = (
 )
 
 
-def _two_resizes(path: Path) -> Path:
-    """x [1, 3, 3, 3] → Conv → Resize to the constant `sizes` [1, 2, 7, 7] → Resize to [1, 2, 8, 8]."""
-    weight = np.random.default_rng(0).standard_normal((2, 3, 3, 3)).astype(np.float32)
-    inits = [
-        numpy_helper.from_array(weight, "W"),
-        numpy_helper.from_array(np.array([1, 2, 7, 7], np.int64), "sizes7"),
-        numpy_helper.from_array(np.array([1, 2, 8, 8], np.int64), "sizes8"),
-    ]
-    nodes = [
-        helper.make_node("Conv", ["x", "W"], ["c"], name="conv", pads=[1, 1, 1, 1]),
-        helper.make_node("Resize", ["c", "", "", "sizes7"], ["r"], name="up/first", mode="linear"),
-        helper.make_node("Resize", ["r", "", "", "sizes8"], ["y"], name="up/second", mode="linear"),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 3, 3])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 8, 8])],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
-    return path
-
-
 def _quantized(path: Path) -> Path:
     """`quantize_dynamic` of `_two_resizes`: ConvInteger behind a DynamicQuantizeLinear, as imgly's ISNet."""
     from onnxruntime.quantization import quantize_dynamic
 
-    source = _two_resizes(path.with_name("fp32.onnx"))
+    source = resize_model(path.with_name("fp32.onnx"))
     quantize_dynamic(str(source), str(path))
     return path
 
 
 def test_the_fixed_batch_refusal_counts_the_resizes_and_names_unbatched(tmp_path: Path) -> None:
-    path = _two_resizes(tmp_path / "two.onnx")
+    path = resize_model(tmp_path / "two.onnx")
     with pytest.raises(QuantserveError) as refused:
         ExportOnnx()(load_source(path), tmp_path / "out.onnx")
     said = str(refused.value)

@@ -2,7 +2,7 @@
 
 `gated_model`: batch fixed at 1, an `If` on the ReduceMax of the whole hidden tensor picks one of two heads
 (openWakeWord's hey_jarvis gates its second stage on one sample's score so). `nms_model`: NonMaxSuppression
-inside the graph, its [K, 3] output's K set by the scores.
+inside the graph, its [K, 3] output's K set by the scores. `resize_model`: Resize nodes to constant `sizes`.
 """
 
 from __future__ import annotations
@@ -96,4 +96,32 @@ def nms_data(path: Path, rows: int, boxes: int = 8) -> Path:
     size = rng.uniform(1, 4, (rows, boxes, 2))
     scores = rng.uniform(0, 1, (rows, boxes, 1))
     np.savez(path, x=np.concatenate([corner, corner + size, scores], axis=2).astype(np.float32))
+    return path
+
+
+def resize_model(path: Path, half: bool = False) -> Path:
+    """x [1, 3, 3, 3] → Conv → Resize to the constant `sizes` [1, 2, 7, 7] → Resize to [1, 2, 8, 8] (float16 where
+    `half`): scales 7/3 and 8/7 are not exact in float32, so the batch cannot be freed (imgly's ISNet in small)."""
+    weight = np.random.default_rng(0).standard_normal((2, 3, 3, 3)).astype(np.float16 if half else np.float32)
+    elem = TensorProto.FLOAT16 if half else TensorProto.FLOAT
+    inits = [
+        numpy_helper.from_array(weight, "W"),
+        numpy_helper.from_array(np.array([1, 2, 7, 7], np.int64), "sizes7"),
+        numpy_helper.from_array(np.array([1, 2, 8, 8], np.int64), "sizes8"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "W"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+        helper.make_node("Resize", ["c", "", "", "sizes7"], ["r"], name="up/first", mode="linear"),
+        helper.make_node("Resize", ["r", "", "", "sizes8"], ["y"], name="up/second", mode="linear"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", elem, [1, 3, 3, 3])],
+        [helper.make_tensor_value_info("y", elem, [1, 2, 8, 8])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
     return path
