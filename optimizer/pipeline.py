@@ -181,8 +181,12 @@ class OptimizeJob(VerifyAndTime):
         released on return (before calibration needs the memory). An --unbatched build has no batch to split: its
         requests are checked instead (`check_requests`)."""
         session = checking_session(exported.path, self.options.source)
-        if self.options.unbatched:
+        if self.options.unbatched:  # one request's answer: a declared size it does not answer is served dynamic
             check_requests(session, self.held_out, self.options.source, self.options.precision)
+            request = next(self.held_out.take(0, 1).batches(1))
+            values = session.run(None, request)
+            names = [output.name for output in session.get_outputs()]
+            self._redeclare(exported, {name: tuple(np.shape(v)) for name, v in zip(names, values, strict=True)})
             return
         answers = answered_values(session, check_inputs, self.options.source)  # run once, read three times
         shapes = [list(np.shape(value)) for value in answers]
@@ -196,12 +200,7 @@ class OptimizeJob(VerifyAndTime):
             raise QuantserveError(f"{self.options.source}: {unbatched}")
         answered = {output.name: tuple(shape) for output, shape in zip(session.get_outputs(), shapes, strict=True)}
         check_gates(self.options.budget.gates, answered)  # --gate: outputs named and shaped, before calibration
-        self.stale_outputs = stale_axes(exported.manifest.outputs, answered)
-        self.unranked = unranked(exported.manifest.outputs, answered)
-        if self.unranked:
-            self.unranked_note = ranked_note(self.unranked, answered)
-        if self.stale_outputs:
-            self.stale_note = redeclared_note(exported.manifest.outputs, self.stale_outputs, answered)
+        self._redeclare(exported, answered)
         fixed = sizes_fixed_in_graph(session, check_inputs)
         if fixed:  # said, not refused: traffic of the data's sizes is served right
             exported.manifest.stages[0]["sizes_fixed"] = {"notes": fixed}
@@ -214,6 +213,17 @@ class OptimizeJob(VerifyAndTime):
                     "must hold independent samples (a recurrent model's time steps or state belong on another axis)"
                     f"{UNBATCHED_ROUTE}"
                 )
+
+    def _redeclare(self, exported: Artifact, answered: dict[str, tuple[int, ...]]) -> None:
+        """Declared output sizes the model does not answer (`answered`: each output's shape), to be served dynamic, and
+        outputs declared without a rank. An --unbatched build kept them: thai2rom's decoder declares its attention
+        [1, 11] and answers [1, 13]; every served request failed, FP32 or INT8 (session 62)."""
+        self.stale_outputs = stale_axes(exported.manifest.outputs, answered)
+        self.unranked = unranked(exported.manifest.outputs, answered)
+        if self.unranked:
+            self.unranked_note = ranked_note(self.unranked, answered)
+        if self.stale_outputs:
+            self.stale_note = redeclared_note(exported.manifest.outputs, self.stale_outputs, answered)
 
     def _check_evidence(self, exported: Path) -> None:
         """Held-out rows too few to show the budget: refused before fuse and calibration (`early_evidence`)."""
