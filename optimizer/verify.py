@@ -49,7 +49,7 @@ from optimizer.graph_words import read_graph_words
 from optimizer.nan_outputs import nonfinite_origins
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from optimizer.output_kinds import LABELS_DECIDED, infer_output_kinds, labels_decided
-from optimizer.rollout import find_end_token, find_token_feedback, rollout_record, rollout_refusal
+from optimizer.rollout import TokenFeedback, find_end_token, find_token_feedback, rollout_record, rollout_refusal
 from optimizer.state_loop import StatePair, closed_loop_record, closed_loop_refusal, sequence_starts
 from optimizer.tensor_ranges import activation_bytes_per_sample, rows_per_chunk
 from optimizer.token_values import TOKENS
@@ -189,6 +189,8 @@ class VerifyAgainstReference:
         verdict (`optimizer.rollout`), from the data's sequence `starts` and to FP32's end token where the data shows
         them; an --unbatched build's rows have no batch axis to start from together."""
         feedback = find_token_feedback(self.data.arrays, expected, self.state_pairs)
+        if feedback is not None and self.data.unbatched:  # said, not skipped unsaid (thai2rom's decoder, session 62)
+            record["notes"] = [*(record.get("notes") or []), unjudged_rollout(feedback)]
         if feedback is None or self.data.unbatched:
             return
         end = find_end_token(self.data.arrays, expected, feedback, starts)
@@ -209,6 +211,16 @@ class VerifyAgainstReference:
     def outputs(self, path: Path) -> dict[str, np.ndarray]:
         """Every output of the model at `path` over the held-out data."""
         return run_model(path, self.data, self.batch_size)
+
+
+def unjudged_rollout(feedback: TokenFeedback) -> str:
+    """Why an --unbatched decoder's free-running rollout was not judged, and what was: the README offers that check
+    for a decoder fed its own argmax, and a fixed-batch decoder (pythainlp's thai2rom) got none, unsaid (session 62)."""
+    return (
+        f"output '{feedback.output}' feeds input '{feedback.input}' its argmax, but an --unbatched build's rows have "
+        "no batch axis to roll sequences out together: its free-running (greedy) decoding was not judged, only each "
+        "step and the closed state loop; judge decoded sequences end to end yourself (a --metric sees only the steps)"
+    )
 
 
 def same_answers(alone: np.ndarray, batched: np.ndarray) -> bool:

@@ -186,3 +186,15 @@ def test_input_passed_through_under_state_names_is_no_state(tmp_path: Path) -> N
     onnx.save(model, str(path))
     assert names_pair("mask_out", "mask_in")
     assert find_state_pairs(path) == []
+
+
+def test_an_unbatched_decoder_says_its_rollout_was_not_judged(decoders: tuple[Path, Path, dict]) -> None:
+    """--unbatched rows have no batch axis to roll sequences out together: the rollout is not run, and the record
+    says so (pythainlp's thai2rom decoder, batch fixed at 1, got none and no word, session 62)."""
+    reference, candidate, arrays = decoders
+    budget = DriftBudget(min_top1_agreement=0.9)
+    data = TensorData({k: v[:64] for k, v in arrays.items()}, unbatched=True)
+    record = VerifyAgainstReference(reference, data, "eval.npz", budget=budget, state_pairs=PAIRS).measure(candidate)
+    assert "rollout" not in record and "closed_loop" in record
+    said = [note for note in record["notes"] if "free-running (greedy) decoding was not judged" in note]
+    assert said and said[0].startswith("output 'logprobs' feeds input 'prefix' its argmax"), record["notes"]
