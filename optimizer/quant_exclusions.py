@@ -6,7 +6,8 @@ score, while whole-tensor cosine still read 0.9996. So two kinds of nodes are ex
 
 - the output side: the nodes producing graph outputs and every non-compute node between the last
   Conv/MatMul/Gemm and an output (sigmoids, box decoding, concatenation, pooling, normalisation), so no
-  graph output and nothing that is only a rearrangement of one gets a scale;
+  graph output and nothing that is only a rearrangement of one gets a scale (not an LSTM writing one: ONNX
+  Runtime quantizes it only dynamically, its outputs float);
 - mixed-range tensors: a Concat whose inputs' value ranges (from calibration samples) differ by more
   than `ratio` (20× by default), with every node that reads the concatenation or a reshaped view of it.
   Ranges are compared per concatenated input rather than per channel: feature-map concatenations in
@@ -69,6 +70,8 @@ def output_side_exclusions(model: onnx.ModelProto) -> list[Exclusion]:
                 continue
             if node.op_type in COMPUTE_OPS and not direct:
                 continue  # the last compute node may run INT8: its output is not quantized by it
+            if node.op_type in DYNAMIC_ONLY_OPS:  # INT8 only dynamically (DynamicQuantizeLSTM): its outputs stay float
+                continue  # pythainlp's thai2rom LSTMs write graph outputs: none kept every compute node FP32 (s62)
             why = f"produces graph output '{output.name}'" if direct else f"feeds graph output '{output.name}'"
             found[node.name] = Exclusion(node.name, node.op_type, why + " (outputs are never quantized)")
             if node.op_type not in COMPUTE_OPS:
