@@ -88,13 +88,7 @@ def thin_evidence_records(entries: Any) -> list[dict[str, Any]]:
 
 def recorded_thin_evidence(config: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The thin-evidence records `deploy` wrote in a served config; [] where none is recorded or readable."""
-    value = (config.get("parameters") or {}).get(THIN_EVIDENCE_PARAMETER) or {}
-    text = value.get("string_value", "") if isinstance(value, dict) else ""
-    try:
-        records = json.loads(str(text)) if text else []
-    except ValueError:
-        return []
-    return _thin_records(records)
+    return _thin_records(_json_parameter(config, THIN_EVIDENCE_PARAMETER))
 
 
 def _thin_records(records: Any) -> list[dict[str, Any]]:
@@ -110,13 +104,19 @@ def _thin_records(records: Any) -> list[dict[str, Any]]:
 def recorded_drift_misses(config: Mapping[str, Any]) -> list[str]:
     """The drift misses `deploy` recorded in a served config (Triton's JSON or `parse_config`'s dict); [] where none
     is recorded (a build that held, one deployed before they were, another tool's) or readable."""
-    value = (config.get("parameters") or {}).get(DRIFT_MISSED_PARAMETER) or {}
+    lines = _json_parameter(config, DRIFT_MISSED_PARAMETER)
+    return [str(line) for line in lines] if isinstance(lines, list) else []
+
+
+def _json_parameter(config: Mapping[str, Any], name: str) -> Any:
+    """The JSON a served config's string parameter `name` holds (Triton's JSON or `parse_config`'s dict); None where
+    it is absent or not JSON."""
+    value = (config.get("parameters") or {}).get(name) or {}
     text = value.get("string_value", "") if isinstance(value, dict) else ""
     try:
-        lines = json.loads(str(text)) if text else []
+        return json.loads(str(text)) if text else None
     except ValueError:
-        return []
-    return [str(line) for line in lines] if isinstance(lines, list) else []
+        return None
 
 
 def version_build(config: Mapping[str, Any], version: str, served: Sequence[str]) -> VersionBuild | None:
