@@ -35,7 +35,7 @@ import numpy as np
 
 from optimizer.drift import chance_notes, kind_notes, measure_drift
 from optimizer.drift_budget import DriftBudget, Refusal, UnsetThreshold
-from optimizer.drift_checks import CHECKS, Violation, check_words
+from optimizer.drift_checks import Violation, check_words
 from optimizer.drift_evidence import (
     evidence_shortfall,
     neighbour_notes,
@@ -318,10 +318,9 @@ def others_named(violations: list[Mapping[str, Any]]) -> str:
 def _named(violation: Mapping[str, Any]) -> str:
     """One violation past the first, short: its output, words and where it lies (tempocnn's "top-1 agreement on one
     class 0.3333" named no class: now "(the 6 rows FP32 answers class 108)", session 62), and its value."""
-    words = check_words(violation["metric"], violation.get("unit", TOKENS)) if violation["metric"] in CHECKS else ""
+    words = check_words(violation["metric"], violation.get("unit", TOKENS))  # the metric's own name where unknown
     at = f" ({violation['where']})" if violation.get("where") else ""
-    scope = violation.get("scope", "output")
-    return f"{scope} '{violation['output']}' {words or violation['metric']}{at} {violation['value']:.4g}"
+    return f"{violation.get('scope', 'output')} '{violation['output']}' {words}{at} {violation['value']:.4g}"
 
 
 def drift_refusal(record: Mapping[str, Any], precision: str = "int8") -> str:
