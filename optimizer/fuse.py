@@ -89,7 +89,7 @@ class FuseGraph:
         counts_after = op_type_counts(check_onnx(Path(out_path), batched=not self.unbatched))
         feeds = self.check_inputs or random_feeds(artifact.manifest.inputs)
         half = any(stage.get("float16_weights") for stage in artifact.manifest.stages)
-        self._step(f"proving outputs unchanged on {_rows(feeds)}")
+        self._step(f"proving outputs unchanged on {fused_rows(feeds)}")
         try:
             worst = self._compare(artifact.path, Path(out_path), feeds, *(FLOAT16_TOLERANCE if half else ()))
         except FusionChanged as changed:
@@ -157,7 +157,7 @@ def fuse_record(before: dict[str, int], after: dict[str, int], worst: float) -> 
     }
 
 
-def _rows(feeds: dict[str, np.ndarray]) -> str:
+def fused_rows(feeds: dict[str, np.ndarray]) -> str:
     """'8 rows' for feeds of 8 rows along axis 0; 'one request' for rank-0 inputs alone (an --unbatched build's)."""
     rows = max((int(np.shape(value)[0]) for value in feeds.values() if np.ndim(value)), default=0)
     return f"{rows} rows" if rows > 1 else f"{rows} row" if rows else "one request"

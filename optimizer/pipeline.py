@@ -113,7 +113,7 @@ class OptimizeJob(VerifyAndTime):
         fuse = (
             FuseGraph(check_inputs, unbatched=unbatched, on_step=self.options.progress)
             if transformer is None
-            else transformer.fuse_stage(check_inputs)
+            else transformer.fuse_stage(check_inputs, on_step=self.options.progress)
         )
         fused = fuse(exported, staging / REFERENCE_FILE)
         measuring = self._start_footprint(fused.path)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +29,15 @@ import onnx
 
 from optimizer import onnx_files
 from optimizer.export import defaulted_inputs
-from optimizer.fuse import FuseGraph, FusionChanged, check_inputs_kept, input_names, name_nodes, op_type_counts
+from optimizer.fuse import (
+    FuseGraph,
+    FusionChanged,
+    check_inputs_kept,
+    fused_rows,
+    input_names,
+    name_nodes,
+    op_type_counts,
+)
 from optimizer.onnx_input import check_onnx
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from quantserve.artifact import Artifact
@@ -56,7 +64,10 @@ class FuseTransformer:
         check_inputs: dict[str, np.ndarray] | None = None,
         rtol: float = 1e-3,
         atol: float = 1e-4,
+        on_step: Callable[[str], None] | None = None,
     ) -> None:
+        """`on_step` hears each step as it starts ("fuse: ONNX Runtime's bert fusions"; optimize's progress line), as
+        the generic stage's does: on a large encoder the fusions run minutes."""
         if model_type not in MODEL_TYPES:
             raise QuantserveError(f"unknown transformer model type '{model_type}'; choose one of: {MODEL_TYPES}")
         self.num_heads, self.hidden_size = num_heads, hidden_size  # 0: detected from the graph
@@ -64,6 +75,7 @@ class FuseTransformer:
         self.opt_level = opt_level  # 0: fusions only, portable; ≥1 also bakes ORT's CPU-specific rewrites in
         self.check_inputs = check_inputs
         self.rtol, self.atol = rtol, atol
+        self.on_step = on_step
 
     def __call__(self, artifact: Artifact, out_path: Path) -> Artifact:
         """The transformer-fused model at `out_path`; where ORT's fusion scripts fail on the graph or their model
@@ -71,7 +83,8 @@ class FuseTransformer:
         try:
             return self._fused(artifact, out_path)
         except FusionChanged as failed:
-            generic = FuseGraph(self.check_inputs, self.rtol, self.atol)(artifact, out_path)
+            self._step("the transformer fusions failed: onnxslim's instead")
+            generic = FuseGraph(self.check_inputs, self.rtol, self.atol, on_step=self.on_step)(artifact, out_path)
             record = generic.manifest.stages[-1]
             why = f"ONNX Runtime's transformer fusion skipped: {failed}; onnxslim's fusions only"
             skipped = record.get("unfused")  # onnxslim failed too: both said, the unfused graph goes on
@@ -83,14 +96,17 @@ class FuseTransformer:
 
     def _fused(self, artifact: Artifact, out_path: Path) -> Artifact:
         before = onnx.load(str(artifact.path), load_external_data=False)  # its nodes are counted, nothing more
+        self._step(f"ONNX Runtime's {self.model_type} fusions")
         fused = self._optimize(artifact.path)
         folded = check_inputs_kept(input_names(before), defaulted_inputs(before), input_names(fused))
         name_nodes(fused)
         counts, nodes_after = op_type_counts(fused), len(fused.graph.node)
         onnx_files.save(fused, out_path, keep_weights=False)
         del fused
+        self._step("checking the fused graph")
         check_onnx(Path(out_path))
         feeds = self.check_inputs or _token_feeds(artifact)
+        self._step(f"proving outputs unchanged on {fused_rows(feeds)}")
         worst = max_output_difference(artifact.path, Path(out_path), feeds, self.rtol, self.atol)
         record = {
             "stage": "fuse",
@@ -109,6 +125,10 @@ class FuseTransformer:
         if folded:
             record["defaults_folded"] = folded
         return artifact.with_stage(out_path, record)
+
+    def _step(self, text: str) -> None:
+        if self.on_step is not None:
+            self.on_step(f"fuse: {text}")
 
     def _optimize(self, path: Path) -> onnx.ModelProto:
         from onnxruntime.transformers.optimizer import optimize_model
@@ -241,6 +261,10 @@ class TransformerSettings:
                 f"hidden size {self.hidden_size} must be a non-negative multiple of num heads {self.num_heads}"
             )
 
-    def fuse_stage(self, check_inputs: dict[str, np.ndarray] | None) -> FuseTransformer:
-        """The fuse stage the pipeline runs instead of the generic one."""
-        return FuseTransformer(self.num_heads, self.hidden_size, self.model_type, check_inputs=check_inputs)
+    def fuse_stage(
+        self, check_inputs: dict[str, np.ndarray] | None, on_step: Callable[[str], None] | None = None
+    ) -> FuseTransformer:
+        """The fuse stage the pipeline runs instead of the generic one (`on_step`: its steps as they start)."""
+        return FuseTransformer(
+            self.num_heads, self.hidden_size, self.model_type, check_inputs=check_inputs, on_step=on_step
+        )
