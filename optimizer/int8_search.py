@@ -30,7 +30,9 @@ time left cannot hold is not started (the candidates that calibrate nothing run 
 and where the time ran out before any INT8 model was verified within the drift budget and timed, the stage refuses
 in one line: naming the flag that raises the budget where more time may hold it, else saying to deploy fp32
 (`SearchVerdict._refuse_unverified`: the closest model far short, nothing moving it). Graph outputs and mixed-range
-tensors are never quantized (`optimizer.quant_exclusions`). Whatever comes out, the stage record says what was
+tensors are never quantized (`optimizer.quant_exclusions`). Candidates are judged on the first `max_eval_samples`
+held-out rows; the winner is judged on all of them, as verification judges it, and gives way to the next that holds
+there where it misses (`SearchVerdict._confirmed`). Whatever comes out, the stage record says what was
 tried, measured and kept, so the pipeline can refuse a model that misses the budget or is not faster with one line.
 
 Its parts: the schemes (`optimizer.int8_schemes`), how a built model is measured (`optimizer.int8_measure`),
@@ -126,6 +128,7 @@ class SearchInt8:
         self.on_progress = on_progress  # (done, total, what): calibration chunks, candidates, mixed-precision groups
         self.search = search or SearchSettings()
         self.held_out = held_out.take(0, min(len(held_out), self.search.max_eval_samples))
+        self.all_held_out = held_out  # verification's rows: the winner is judged on all of them (`_confirmed`)
         self.target, self.budget = target, budget or DriftBudget()
         self.output_kinds, self.model_type = dict(output_kinds or {}), model_type
 
@@ -210,6 +213,7 @@ class _SearchRun(MixedPrecisionStarts):
         self._probe_reference = {k: v[: len(self.probe)] for k, v in self.reference.items()}
         self._int8_nodes: dict[Path, list[str]] = {}  # per built model: its compute nodes that run in INT8
         self.paired: dict[Path, Block] = {}  # per built model: FP32 and it timed alternately (`_paired`)
+        self.every_row = stage.all_held_out  # verification's held-out rows, all of them (`_confirmed`)
         self._last_run: tuple[Path, dict[str, np.ndarray]] | None = None  # `_outputs`' one model kept
         self.ranked = ranked_outputs(self.reference)
         self._probe_scores = self._fp32_probe_scores()  # the scores behind ids, where any: they rank the probes
@@ -249,6 +253,7 @@ class _SearchRun(MixedPrecisionStarts):
         faster = [c for c in tried if c not in holding and (best is None or c.speedup > FASTER * best.speedup)]
         chosen: Candidate = best or tried[0]
         mixed: dict[str, Any] = {}
+        mixed_candidate: Candidate | None = None
         if faster:
             start = max(faster, key=lambda c: (c.drift.margin(), c.speedup))
             mixed_candidate, mixed = self._mixed_precision(start, base)
@@ -260,6 +265,9 @@ class _SearchRun(MixedPrecisionStarts):
             )
             mixed["chosen"] = chosen is mixed_candidate
         try:
+            chosen = self._confirmed(chosen, [*tried, *([mixed_candidate] if mixed_candidate else [])])
+            if mixed:
+                mixed["chosen"] = chosen is mixed_candidate
             self._refuse_unverified(chosen, mixed)
             self._refuse_capped(chosen, mixed, tried)
             if not self._quantizes_anything(chosen):
@@ -268,14 +276,11 @@ class _SearchRun(MixedPrecisionStarts):
                     mixed["chosen"] = False
             else:
                 self._refuse_exhausted(chosen, mixed, tried)
-        except BudgetExceeded as refusal:  # the outliers calibration saw, and the method advice that fits them
-            if refusal.record.get("refused_for") == "drift":  # every candidate tried missed: each one refused
-                more_time = bool(refusal.record.get("time_may_help"))  # the advice ends with deploy fp32 already
-                schemes = sorted({c.scheme for c in tried})
-                refusal.record.update(self._outlier_record(more_time), refused_schemes=schemes)
-            for key, figures in self._closest_figures(chosen, tried).items():  # the table optimize prints first
-                refusal.record.setdefault(key, figures)
-            raise
+        except BudgetExceeded as refusal:  # with the candidates tried, their figures and what calibration saw
+            told = self._told(refusal, chosen, [*tried, *([mixed_candidate] if mixed_candidate else [])])
+            if told is refusal:
+                raise
+            raise told from None
         return chosen, self._record(chosen, tried, mixed)
 
     def _first_round(self, base: Sequence[str]) -> list[Candidate]:

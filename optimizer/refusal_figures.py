@@ -15,8 +15,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from optimizer.drift_budget import BUDGET_FLAGS, DriftBudget
-from optimizer.drift_checks import CHECKS, DriftReport
+from optimizer.drift_checks import CHECKS, DriftReport, check_words
 from optimizer.image_scale import scale_words
+from optimizer.token_values import TOKENS
 from optimizer.user_metric import NONFINITE_SCORE
 from quantserve.metrics import beyond
 
@@ -111,3 +112,61 @@ def side_by_side(fp32: float, int8: float) -> str:
     while decimals < 6 and fp32 != int8 and f"{fp32:.{decimals}f}" == f"{int8:.{decimals}f}":
         decimals += 1
     return f"{fp32:.{decimals}f} → {int8:.{decimals}f}"
+
+
+def check_figure(drift: DriftReport, violation: Mapping[str, Any]) -> float | None:
+    """A drift report's figure on the check `violation` (a `Violation.to_dict`) failed: its output's metric, or the
+    --metric's INT8 score; None where the report does not read that check."""
+    if violation.get("scope") == "metric":
+        score = (drift.user_metric or {}).get("int8")
+        return None if score is None else float(score)
+    value = (drift.outputs.get(str(violation["output"])) or {}).get(str(violation["metric"]))
+    return float(value) if isinstance(value, int | float) else None
+
+
+def figure_rows(
+    violation: Mapping[str, Any], tried: list[tuple[str, float, DriftReport, DriftReport | None]]
+) -> list[dict[str, Any]]:
+    """`failing_check_figures`' rows: per candidate (its name, speed, drift on the search's rows and, where judged
+    there, on every held-out row) its figure on the check `violation` failed."""
+    rows = []
+    for name, speedup, drift, every in tried:
+        row = {
+            "scheme": name,
+            "value": check_figure(drift, violation),
+            "holds": drift.holds,
+            "speedup": round(speedup, 3),
+        }
+        if every is not None:
+            row.update(value_on_all_rows=check_figure(every, violation), holds_on_all_rows=every.holds)
+        rows.append(row)
+    return rows
+
+
+def failing_check_figures(
+    violation: Mapping[str, Any], tried: list[dict[str, Any]], undone: Mapping[str, str], rows: tuple[int, int]
+) -> tuple[str, dict[str, Any]]:
+    """The words and record that name every candidate a refused search tried and its figure on the check that failed
+    (`violation`), and what it left undone and why: "candidates tried (output 'h' worst cosine, budget 0.97, on the
+    search's 512 held-out rows): static_qdq 0.9872 (0.9643 on all 3590), dynamic 0.9994; left undone: static_qdq_7bit
+    (…)". `tried`: per candidate its "scheme" (with the compute nodes it kept FP32 said), "value" on the search's rows
+    and, where judged on every held-out row, "value_on_all_rows" and "holds_on_all_rows". `rows`: the search's
+    held-out rows and all of them. pythainlp's thai2rom decoder was refused at 0.9643 with no word of what was tried.
+    """
+    searched, every = rows
+    words = check_words(str(violation["metric"]), str(violation.get("unit", TOKENS)))
+    check = f"{violation.get('scope', 'output')} '{violation['output']}' {words}, budget {float(violation['budget']):g}"
+    on = f", on the search's {searched} held-out rows" if searched < every else ""
+    named = ", ".join(_tried_figure(row, every) for row in tried)
+    left = "; ".join(f"{scheme} ({why})" for scheme, why in undone.items())
+    said = f"candidates tried ({check}{on}): {named or 'none'}" + (f"; left undone: {left}" if left else "")
+    record = {**{k: violation[k] for k in ("output", "metric", "budget", "scope") if k in violation}}
+    return said, {**record, "searched_rows": searched, "rows": every, "figures": tried, "left_undone": dict(undone)}
+
+
+def _tried_figure(row: Mapping[str, Any], every: int) -> str:
+    value = row.get("value")
+    said = f"{row['scheme']} {'not read' if value is None else f'{float(value):.4g}'}"
+    if row.get("value_on_all_rows") is not None:
+        said += f" ({float(row['value_on_all_rows']):.4g} on all {every})"
+    return said

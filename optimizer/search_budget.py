@@ -29,7 +29,8 @@ BUDGET_FLAG = "--max-search-s"  # the optimize flag that sets SearchSettings.max
 # kinds of unit the budget times
 CANDIDATE, PROBE, STEP, PROFILE = "candidate", "probe", "step", "profile"
 TIMING = "timing"  # a built model's profile and paired timing: what the mixed-precision winner still needs
-NOUNS = {PROBE: "mixed-precision probe", STEP: "mixed-precision step", TIMING: "timing"}  # a unit's kind, as said
+CONFIRM = "confirmation"  # the winner judged on every held-out row, where the search judged fewer (`int8_verdict`)
+NOUNS = {PROBE: "mixed-precision probe", STEP: "mixed-precision step", TIMING: "timing", CONFIRM: "confirmation"}
 MIXED_OUT_OF_TIME = "search time budget spent"  # how `sensitivity.MixedPrecisionSearch` records its stop for time
 T = TypeVar("T")
 
