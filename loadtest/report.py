@@ -17,7 +17,7 @@ from loadtest.accuracy_results import ACCURACY_FILE, AccuracyReport
 from loadtest.load_pattern import ClosedLoop
 from loadtest.load_run import LOAD_PREFIX, LoadRun
 from loadtest.recorded_builds import recorded_builds
-from loadtest.report_accuracy import accuracy_rows, budget_line, cell
+from loadtest.report_accuracy import VALUE_DIFFERENCE_TITLE, accuracy_rows, budget_line, cell, value_difference_rows
 from loadtest.report_lines import (
     LENGTH_HEADER,
     LENGTH_TITLE,
@@ -235,6 +235,8 @@ def render_markdown(inputs: ReportInputs) -> str:
     if inputs.accuracy is not None:
         parts += [f"## Accuracy drift vs `{inputs.accuracy.reference}` (output `{inputs.accuracy.output}`)", ""]
         parts += [md_table(*accuracy_rows(inputs.accuracy)), "", budget_line(inputs.accuracy), ""]
+        values = value_difference_rows(inputs.accuracy)  # a regression's years, an angle's radians (session 63)
+        parts += [f"### {VALUE_DIFFERENCE_TITLE}", "", md_table(*values), ""] if values[1] else []
     return "\n".join(parts)
 
 
@@ -356,6 +358,8 @@ def render_html(inputs: ReportInputs) -> str:
         body.append(html_table(*accuracy_rows(report)))
         css = "fail" if report.over_budget else "ok"
         body.append(f'<p class="{css}">{escape(budget_line(report))}</p>')
+        values = value_difference_rows(report)
+        body += [f"<h3>{escape(VALUE_DIFFERENCE_TITLE)}</h3>", html_table(*values)] if values[1] else []
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>quantserve report</title>'
         f"<style>{STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"

@@ -36,6 +36,7 @@ from optimizer.soft_masks import mask_threshold, soft_mask_metrics, unjudged_wor
 from optimizer.task_outputs import TASKS_KIND, task_metrics
 from optimizer.token_values import MEASURED_PER_TOKEN, per_token, token_values_metrics
 from optimizer.typed_kinds import TOKEN_KINDS
+from optimizer.value_errors import value_difference
 from quantserve import metrics
 from quantserve.errors import InternalError, QuantserveError
 
@@ -199,6 +200,7 @@ def _layout_metrics(
         record.setdefault("cosine_worst", float(cosines.min()))
     mean_abs, max_abs = abs_difference_told(reference, candidate) if reference.size else (0.0, 0.0)
     record.update(max_abs_diff=max_abs, mean_abs_diff=mean_abs)
+    record.update(value_difference(kind, reference, candidate, math.isinf(max_abs)))  # its p95 too, in its units
     return record
 
 

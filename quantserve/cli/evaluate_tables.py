@@ -43,8 +43,28 @@ def print_table(report: Any, console: Any = None) -> None:
     scored += f" (accuracy {scope})" if scope.startswith("by ") else ""
     # a multitask output's top-1 figure is its worst task's decision agreement (`loadtest.evaluator_tasks`, s61)
     scored += " (top-1 agree: the worst task's decision agreement)" if _tasks_scored(report) else ""
+    scored += "; other outputs: the tables below" if _other_outputs(report) else ""
     print_rows(f"accuracy drift vs {report.reference}{scored}", columns, rows, console)
     print_drift_rows(report, console)
+    print_value_rows(report, console)
+
+
+def _other_outputs(report: Any) -> bool:
+    """Whether a variant's drift record holds outputs besides the one the table above scores: the headline block
+    titled "output 'gender'" said nothing of the age head beside it (session 63)."""
+    return any(set(v.drift or {}) - {report.output} for v in report.variants)
+
+
+def print_value_rows(report: Any, console: Any = None) -> None:
+    """Each value output's mean, p95 and max |Δ| from the reference in its own units (`loadtest.report_accuracy`)."""
+    from loadtest.report_accuracy import VALUE_DIFFERENCE_TITLE, value_difference_rows
+    from quantserve.cli.tables import NAME, TEXT, Column, print_rows
+
+    header, rows = value_difference_rows(report)
+    if rows:
+        named = [Column(header[0], NAME), Column(header[1], NAME), Column(header[2], TEXT)]
+        columns = [*named, *(Column(h) for h in header[3:])]
+        print_rows(VALUE_DIFFERENCE_TITLE, columns, rows, console)
 
 
 def top1_agreement(report: Any, variant: Any) -> float | None:

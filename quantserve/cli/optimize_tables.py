@@ -118,6 +118,7 @@ def print_verification(verification: dict[str, Any], console: Any = None, compar
             for metric in dict.fromkeys((*budgeted, *INFORMATIVE))
             if metric in record
         ]
+        rows = in_own_units(record, rows)
         print_rows(f"output {name} ({kind}{how})", columns, rows, console)
     roll = verification.get("rollout")  # a decoder fed its own tokens (optimizer.rollout): was in the manifest only
     if roll:
@@ -144,6 +145,17 @@ def print_verification(verification: dict[str, Any], console: Any = None, compar
     if verification.get("speed"):
         overall.append(_speed_row(verification["speed"]))
     print_rows("overall", columns, overall, console)
+
+
+def in_own_units(record: dict[str, Any], rows: list[list[str]]) -> list[list[str]]:
+    """A value output's rows with its max_abs_diff row read as |Δ| in its own units: mean, p95 and max
+    (`optimizer.value_errors`); a score's rows as they are. Information: no budget."""
+    from optimizer.value_errors import VALUE_DIFFERENCE_LABEL, value_difference_words
+
+    words = value_difference_words(record)
+    if words is None:
+        return rows
+    return [[VALUE_DIFFERENCE_LABEL, words, ""] if row[0] == "max_abs_diff" else row for row in rows]
 
 
 def _speed_row(speed: dict[str, Any]) -> list[str]:
