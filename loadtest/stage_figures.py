@@ -192,37 +192,79 @@ def answering_versions(rows: np.ndarray) -> list[int] | None:
     return [int(version) for version in np.unique(named[named > 0])]  # sorted, as np.unique leaves them
 
 
+# a version's answers are split into spans where it gave none for SPLIT_GAP_S or more while others gave SPLIT_OTHERS or
+# more: a rollback (1, then 2, then 1 again), not an answer of the old version in flight at a swap
+SPLIT_GAP_S = 1.0
+SPLIT_OTHERS = 2
+
+
 def version_spans(rows: np.ndarray, start: float) -> list[dict[str, float]] | None:
-    """Each version that answered `rows` (answered requests, `VERSION_COLUMN`): its first and last answer, in seconds
-    from the window's `start`, and its answers; None where the record did not keep them."""
-    versions = answering_versions(rows)
-    if versions is None:
+    """Each stretch of one version's answers in `rows` (answered requests, `VERSION_COLUMN`), in the order they began:
+    its first and last answer, in seconds from the window's `start`, and its answers; None where the record did not
+    keep them. A deploy and a rollback gave one span to version 1 from 0.0 s to 25.0 s beside version 2's from 15.3 s
+    to 24.0 s, read as version 1 all along (session 63): version 1's answers are now two spans around version 2's."""
+    if answering_versions(rows) is None:
         return None
-    spans = []
-    for version in versions:
-        ends = rows[rows[:, VERSION_COLUMN] == version, 0] - start
-        spans.append(
-            {
-                "version": version,
-                "first_s": round(float(ends.min()), 3),
-                "last_s": round(float(ends.max()), 3),
-                "answers": int(ends.size),
-            }
-        )
-    return spans
+    ordered = rows[np.argsort(rows[:, 0], kind="stable")]
+    named = ordered[ordered[:, VERSION_COLUMN] > 0]
+    spans = [_span(int(version), part, start) for version, part in _stretches(named)]
+    return sorted(spans, key=lambda span: span["first_s"])
+
+
+def _stretches(named: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """Each version's answers (rows in time order, all naming a version), split at the gaps `SPLIT_GAP_S` long in
+    which other versions answered `SPLIT_OTHERS` times or more."""
+    stretches = []
+    for version in np.unique(named[:, VERSION_COLUMN]):
+        at = np.flatnonzero(named[:, VERSION_COLUMN] == version)
+        others = np.diff(at) - 1  # other versions' answers between two of this version's
+        gaps = np.diff(named[at, 0])
+        cuts = np.flatnonzero((gaps >= SPLIT_GAP_S) & (others >= SPLIT_OTHERS)) + 1
+        stretches += [(int(version), named[part]) for part in np.split(at, cuts)]
+    return stretches
+
+
+def _span(version: int, rows: np.ndarray, start: float) -> dict[str, float]:
+    ends = rows[:, 0] - start
+    return {
+        "version": version,
+        "first_s": round(float(ends.min()), 3),
+        "last_s": round(float(ends.max()), 3),
+        "answers": int(ends.size),
+    }
 
 
 def spans_note(label: str, spans: list[dict[str, float]] | None) -> str | None:
-    """Where more than one version answered a window: when each did. A deploy and a rollback within a run left the
-    same version served at its start and end, and the run said nothing of the other (session 50); a swap was said
-    only as "1 → 2", not when."""
-    if not spans or len(spans) < 2:
+    """Where more than one version answered a window: when each did, in the order they began, a version that came
+    back said "again" and one answering while another's span went on said "alongside". A deploy and a rollback within
+    a run left the same version served at its start and end, and the run said nothing of the other (session 50); a
+    swap was said only as "1 → 2", not when."""
+    if not spans or len({int(span["version"]) for span in spans}) < 2:
         return None
-    said = [
-        f"version {int(s['version'])} from {s['first_s']:.1f} s to {s['last_s']:.1f} s ({int(s['answers'])} answers)"
-        for s in sorted(spans, key=lambda span: span["first_s"])
-    ]
-    return f"{label}: answered by {', then '.join(said)} of its window: its figures are of all of them"
+    ordered = sorted(spans, key=lambda span: span["first_s"])
+    said = []
+    for i, span in enumerate(ordered):
+        earlier = ordered[:i]
+        again = " again" if any(int(s["version"]) == int(span["version"]) for s in earlier) else ""
+        answers = int(span["answers"])
+        words = (
+            f"version {int(span['version'])}{again} from {span['first_s']:.1f} s to {span['last_s']:.1f} s "
+            f"({answers} answer{'s' if answers != 1 else ''})"
+        )
+        if not earlier:
+            said.append(f"answered by {words}")
+        elif span["first_s"] < max(s["last_s"] for s in earlier) - SPLIT_GAP_S:
+            said.append(f"alongside it {words}")
+        else:
+            said.append(f"then {words}")
+    return f"{label}: {', '.join(said)} of its window: its figures are of all of them"
+
+
+def answering_order(spans: list[dict[str, float]] | None) -> str | None:
+    """The versions in the order their spans began, `1 → 2 → 1`; None where fewer than two answered (or unkept)."""
+    if not spans or len({int(span["version"]) for span in spans}) < 2:
+        return None
+    return " → ".join(str(int(span["version"])) for span in sorted(spans, key=lambda span: span["first_s"]))
 
 
 def versions_note(label: str, stages: list[StageFigures]) -> str | None:

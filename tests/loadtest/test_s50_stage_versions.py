@@ -112,12 +112,13 @@ def test_a_swap_and_a_swap_back_is_said_with_when_each_version_answered() -> Non
     rows = _rows([101.0, 103.0, 105.0, 106.0, 109.0, 111.0], [1, 1, 2, 2, 1, 0], [1, 1, 1, 1, 1, 0])
     spans = version_spans(rows[rows[:, 2] > 0.5], 100.0)
     assert spans == [
-        {"version": 1, "first_s": 1.0, "last_s": 9.0, "answers": 3},
+        {"version": 1, "first_s": 1.0, "last_s": 3.0, "answers": 2},
         {"version": 2, "first_s": 5.0, "last_s": 6.0, "answers": 2},
+        {"version": 1, "first_s": 9.0, "last_s": 9.0, "answers": 1},
     ]
     assert spans_note("mlp", spans) == (
-        "mlp: answered by version 1 from 1.0 s to 9.0 s (3 answers), then version 2 from 5.0 s to 6.0 s (2 answers) "
-        "of its window: its figures are of all of them"
+        "mlp: answered by version 1 from 1.0 s to 3.0 s (2 answers), then version 2 from 5.0 s to 6.0 s (2 answers), "
+        "then version 1 again from 9.0 s to 9.0 s (1 answer) of its window: its figures are of all of them"
     )
     assert spans_note("mlp", spans[:1]) is None and spans_note("mlp", None) is None
     assert version_spans(np.array([[101.0, 2.0, 1.0]]), 100.0) is None  # a record from before: not kept
