@@ -6,13 +6,17 @@ reads each step's result and says these beside it.
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Callable
 
 from loadtest import recording_files
 from loadtest.metrics_owner import other_server_too, other_servers_counters
 from loadtest.results import NO_TRITON_COUNTERS, SHUTTING_DOWN_AT_END, LoadResult
+from loadtest.stage_figures import answering_order
 from loadtest.triton_metrics import (
     COUNTERS,
+    SUCCESS,
     counters_went_back,
     counts_disagree,
     idle_versions_added,
@@ -23,6 +27,11 @@ from loadtest.triton_metrics import (
     versions_changed,
 )
 
+# why a swap leaves the counters short, as tritonserver 2.51 showed it: a rollback to version 1 at 24.0 s of 25 left
+# version 1 at 2047 though it answered 34360 in the window (its count began again at its load), and version 2, still
+# being unloaded as the window closed, listed with all its 18207 answers (session 63); a deploy's unloaded version 3
+# was listed at zero once its unload ended (157827 → 0)
+COUNTS_FROM_LOAD = "a version's counters start from zero each time Triton loads it and go to zero once it is unloaded"
 # how Triton refuses a request for a model it does not serve (NOT_FOUND): "… 'm' has no available versions", "… 'm'
 # is not found"
 UNKNOWN_MODEL = "Request for unknown model"
@@ -65,7 +74,8 @@ def counters_not_whole(
     window: recording_files.Window, result: LoadResult, warm_ups: int = 0, version: str = ""
 ) -> str | None:
     """Why Triton's counters over the window do not cover it though the server stayed up (None: they do): the
-    model's served versions changed (a deploy or rollback: an unloaded version's counters are gone), the model was
+    model's served versions changed (a deploy or rollback: `COUNTS_FROM_LOAD`, said in the order the versions
+    answered and with the versions Triton counted short, `_swapped`), the model was
     unloaded or reloaded (its counters went back, the server's others did not), or Triton's count of successful
     requests is off the client's beyond noise (a version reloaded under the same number). Requests the client gave up
     on at its deadline (--request-timeout) that Triton still answered are no such cause: 1227 of them were blamed on a
@@ -85,9 +95,9 @@ def counters_not_whole(
         return reset
     changed = versions_changed(before, after, result.model)
     idle_added = idle_versions_added(before, after, result.model)  # whole if the counts agree: judged below
-    if changed and not idle_added:  # a version unloaded (its counters gone), or two versions both loaded answering
+    if changed and not idle_added:  # a version loaded or unloaded meanwhile, or two versions both loaded answering
         unloaded = set(served_versions(before, result.model)) != set(served_versions(after, result.model))
-        return f"{changed}: Triton's counters of an unloaded version are gone" if unloaded else changed
+        return _swapped(changed, window, result) if unloaded else changed
     client = result.requests - result.failed_requests
     if result.lost_workers and server.requests_succeeded >= client:  # Triton answered the lost workers' requests too
         return None
@@ -106,7 +116,7 @@ def counters_not_whole(
     ):  # Triton answered some the client had given up on at its deadline (`LoadResult.deadline_line` says so)
         return None
     if changed:  # a version listed at zero at the end, and the counts disagree: it answered some, and went
-        return f"{changed}: Triton's counters of an unloaded version are gone"
+        return _swapped(changed, window, result)
     counted = f"model '{result.model}'" + (f" version {server.version}" if server.version else "")
     others = result.others_failures(server.requests_failed)  # said here: `server_failures_note` needs the columns
     failed = f"; and {others}" if others else ""
@@ -115,3 +125,35 @@ def counters_not_whole(
         f"the client {client}: a version unloaded or reloaded during it (a deploy, a rollback) takes its counters "
         f"with it, another client's load adds to them{failed}{other_server_too(before, after, result.model)}"
     )
+
+
+def _swapped(changed: str, window: recording_files.Window, result: LoadResult) -> str:
+    """The served versions' change (`versions_changed`'s line, its "before → after" the versions in the order the
+    answers named them where the window kept them, "1 → 2 → 1": Triton's counters listed "1 → 1, 2" for it),
+    the versions Triton counted fewer answers of than the client got, and why (`COUNTS_FROM_LOAD`)."""
+    order = answering_order(result.version_spans)
+    if order:
+        changed = re.sub(r"\(([^)]*)\)", lambda listed: f"({order})", changed, count=1)
+    short = _counted_short(window, result)
+    return f"{changed}: {short + '; ' if short else ''}{COUNTS_FROM_LOAD}"
+
+
+def _counted_short(window: recording_files.Window, result: LoadResult) -> str:
+    """`version 1 answered 34360 times, Triton counted 2041 of them` for each version whose counters' change over the
+    window falls short of the answers the client got from it by more than the requests in flight ("": none)."""
+    if not result.version_spans or window.metrics_before is None or window.metrics_after is None:
+        return ""
+    answered: Counter[int] = Counter()
+    for span in result.version_spans:
+        answered[int(span["version"])] += int(span["answers"])
+    start = served_versions(window.metrics_before, result.model)
+    end = served_versions(window.metrics_after, result.model)
+    slack = result.users * (result.max_in_flight or 1)
+    said = []
+    for version, answers in sorted(answered.items()):
+        at_end = end.get(str(version), {}).get(SUCCESS, 0.0)
+        counted = at_end - start.get(str(version), {}).get(SUCCESS, 0.0)
+        counted = int(at_end if counted < 0 else counted)  # went back: counted from zero since
+        if answers - counted > slack:
+            said.append(f"version {version} answered {answers} times, Triton counted {counted} of them")
+    return "; ".join(said)

@@ -83,9 +83,9 @@ def test_hot_swap_window_leaves_out_the_server_figures_with_a_note(tmp_path: Pat
     assert result.server is None
     note = result.counters_note()
     assert note == (
-        "m @ 8 users: model 'm' served versions changed during the window (1 → 2): Triton's counters of an unloaded "
-        "version are gone, so its server-side figures (avg batch, queue, infer) are left out; the client's figures "
-        "stand"
+        "m @ 8 users: model 'm' served versions changed during the window (1 → 2): a version's counters start from "
+        "zero each time Triton loads it and go to zero once it is unloaded, so its server-side figures (avg batch, "
+        "queue, infer) are left out; the client's figures stand"
     )
     assert note in result.notes() and result.restart_note() is None
     console = Console(width=160, record=True, force_terminal=False)
