@@ -149,9 +149,17 @@ def _weights_beside(bare: onnx.ModelProto, path: Path, save_to: Path) -> bool:
     return external and inline < onnx_files.EXTERNAL_AT and beside
 
 
+def refuse_empty_file(path: Path) -> None:
+    """Refuse a 0-byte file by name: protobuf reads it as an empty model, which ONNX's checker then rejected as
+    "The model does not have an ir_version set properly", sending a reader to the export (session 63)."""
+    if Path(path).is_file() and Path(path).stat().st_size == 0:
+        raise QuantserveError(f"{path}: the file is empty (0 bytes), not an ONNX model")
+
+
 def _load_onnx(path: Path, weights: bool = True) -> onnx.ModelProto:
     """The model with its weights, external ones read from beside it (any size: `optimizer.onnx_files`); with
     `weights=False` its external ones stay in their file."""
+    refuse_empty_file(path)
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf DecodeError and friends for a damaged file

@@ -57,6 +57,9 @@ def check_onnx_file(model_path: Path, require: bool = False) -> None:
         return  # a missing file is named below, with every other file the deploy needs
     import onnx
 
+    from optimizer.onnx_input import refuse_empty_file
+
+    refuse_empty_file(model_path)
     try:
         onnx.load(str(model_path), load_external_data=False)
     except Exception as exc:  # protobuf DecodeError and friends for a damaged file

@@ -47,7 +47,7 @@ def damage(build: Path, how: str) -> None:
     ("how", "reason"),
     [
         ("truncated", "not a readable ONNX model (DecodeError)"),
-        ("empty", "ONNX checker rejected the model (The model does not have an ir_version set properly.)"),
+        ("empty", "the file is empty (0 bytes), not an ONNX model"),
         ("no_such_op", "ONNX checker rejected the model (No Op registered for NoSuchOp with domain_version of 17)"),
         ("weight_type", "ONNX Runtime cannot load the model ("),
     ],
