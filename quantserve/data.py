@@ -347,7 +347,10 @@ def check_against(
     nan_ok = nan_ok or NanAccepted()
     expected = {t.name for t in inputs}
     if set(data.arrays) != expected:
-        raise QuantserveError(f"{path}: arrays {sorted(data.arrays)} do not match the model inputs {sorted(expected)}")
+        raise QuantserveError(
+            f"{path}: arrays {sorted(data.arrays)} do not match the model inputs {sorted(expected)}"
+            + _names_apart(set(data.arrays), expected)
+        )
     whole = data.unbatched and whole_samples(path, data.arrays, inputs)
     data.requests.whole = whole
     for spec in inputs:
@@ -363,6 +366,19 @@ def check_against(
                 )
         _check_dtype(path, spec, array)
         check_finite(path, spec.name, array, nan_ok)
+
+
+def _names_apart(names: set[str], expected: set[str]) -> str:
+    """Where some arrays are inputs: those that are not and the inputs missing (`label` beside `x` was said only as
+    "arrays ['label', 'x'] do not match the model inputs ['x']", session 63); "" where none is."""
+    if not names & expected:
+        return ""
+    extra = [
+        f"'{n}' is not one of them"
+        + (f" (class ids go in an array named '{LABELS}')" if n.lower().startswith("label") else "")
+        for n in sorted(names - expected)
+    ]
+    return ": " + "; ".join(extra + [f"'{n}' is missing" for n in sorted(expected - names)])
 
 
 def read_as_served(
