@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from quantserve.artifact import TensorSpec
+from quantserve.data_words import batch_axes_words, batch_elsewhere_words, rank_0_words
 from quantserve.errors import QuantserveError
 from quantserve.finite_data import NanAccepted, check_finite
 
@@ -240,9 +241,9 @@ def _check_batch_dims(path: Path, data: TensorData) -> None:
     sizes = {name: a.shape[0] if a.ndim else 0 for name, a in data.arrays.items()}
     if len(set(sizes.values())) != 1:
         raise QuantserveError(
-            f"{path}: arrays disagree on the number of samples, read as axis 0 of each: {_batch_axes(data.arrays)} "
+            f"{path}: arrays disagree on the number of samples, read as axis 0 of each: {batch_axes_words(data.arrays)} "
             f"(samples are rows of axis 0 of every input, as Triton's dynamic batching stacks them; the file holds "
-            f"the model's inputs and '{LABELS}' alone){_rank_0(data)}{_batch_elsewhere(data.arrays)}"
+            f"the model's inputs and '{LABELS}' alone){rank_0_words(data)}{batch_elsewhere_words(data.arrays)}"
         )
     if next(iter(sizes.values())) == 0:
         if all(not array.ndim for array in data.arrays.values()):  # no rows at all, not rows of none
@@ -254,53 +255,6 @@ def _check_batch_dims(path: Path, data: TensorData) -> None:
         raise QuantserveError(f"{path}: holds zero samples")
     if data.labels is not None:
         check_labels(path, data.labels, len(data))
-
-
-def _batch_axes(arrays: dict[str, np.ndarray]) -> str:
-    """Each array's count of samples and where it was read, and the other axis holding the most common count: silero-
-    vad's state (2, 1870, 128) was read as 2 samples, its 1870 rows lying on axis 1."""
-    counts = [a.shape[0] for a in arrays.values() if a.ndim]
-    common = max(set(counts), key=lambda count: (counts.count(count), count)) if counts else 0
-    said = []
-    for name, array in arrays.items():
-        if not array.ndim:
-            said.append(f"'{name}' none (rank 0: one value, no axis 0)")
-            continue
-        elsewhere = [axis for axis in range(1, array.ndim) if array.shape[0] != common == array.shape[axis]]
-        moved = f"; its axis {elsewhere[0]} holds {common}" if elsewhere else ""
-        said.append(f"'{name}' {array.shape[0]} (axis 0 of shape {tuple(array.shape)}{moved})")
-    return ", ".join(said)
-
-
-def _batch_elsewhere(arrays: dict[str, np.ndarray]) -> str:
-    """The axis other than 0 on which every array of rank 2 or more agrees, said as a likely batch with the two routes
-    that serve it: TabPFN's x (208, 4, 100) and y (200, 4), (seq, batch, …), were refused as "208 vs 200" alone."""
-    shaped = [array.shape for array in arrays.values() if array.ndim >= 2]
-    shared = [axis for axis in range(1, min(map(len, shaped), default=0)) if len({s[axis] for s in shaped}) == 1]
-    if len(shaped) < 2 or not shared:
-        return ""
-    axis = shared[0]
-    return (
-        f"; they agree on axis {axis} ({shaped[0][axis]} each), which may be the batch: quantserve reads the batch as "
-        f"axis 0 of every input and output, so either wrap the model to take and return the batch on axis 0 (moving "
-        f"it to axis {axis} and back inside) and save each array as np.moveaxis(a, {axis}, 0), or build with "
-        "--unbatched and save whole requests, one axis more than the model's inputs (each data[i] one request: a[None] "
-        "for the one here)"
-    )
-
-
-def _rank_0(data: TensorData) -> str:
-    """The way out for rank-0 arrays (a sample rate): one value for the whole model, which belongs in the model."""
-    scalars = [name for name, array in data.arrays.items() if not array.ndim]
-    if not scalars:
-        return ""
-    names = ", ".join(f"'{name}'" for name in scalars)
-    return (
-        f"; {names} (rank 0) {'is a' if len(scalars) == 1 else 'are'} per-model constant"
-        f"{'' if len(scalars) == 1 else 's'}: leave {'it' if len(scalars) == 1 else 'them'} out of the data and give "
-        "the model an initializer of the same name holding the value (the input's default), which optimize folds "
-        "into the model as that constant"
-    )
 
 
 def check_labels(path: Path | str, labels: np.ndarray, samples: int) -> None:
