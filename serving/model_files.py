@@ -97,3 +97,16 @@ def _file_changes(before: tuple[FileStat, ...], after: tuple[FileStat, ...]) -> 
         sizes = f", {old[name][0]} → {new[name][0]} bytes" if old[name][0] != new[name][0] else ""
         changes.append(f"{name} replaced{sizes}")
     return ", ".join(changes)
+
+
+def versions_removed_only(before: ModelPrint | None, after: ModelPrint) -> set[str] | None:
+    """The version folders `after` lacks where that is all that changed since `before` (the config and the other
+    versions' files as they were), else None: a load would serve the versions it served from the same files, only
+    starting their processes again, unless a removed one is served (session 63: a prune after `deploy --url` was one
+    of three loads)."""
+    if before is None or before.config != after.config or not after.versions:
+        return None
+    old = dict(before.versions)
+    if any(old.get(version) != files for version, files in after.versions):
+        return None
+    return set(old) - set(after.version_names)

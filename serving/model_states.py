@@ -25,6 +25,7 @@ from typing import Any
 import psutil
 
 from quantserve.errors import QuantserveError
+from serving.control import ControlClient
 from serving.model_config import CONFIG_NAME, parse_config
 
 STUB_PROGRAM = "triton_python_backend_stub"
@@ -314,3 +315,24 @@ def crash_suspect(log_tail: str) -> str:
         named = ", ".join(f"'{model}'" for model in unfinished)
         return f"; it was loading {named}"
     return ""
+
+
+def load_failed_words(served: list[int], exc: str, change: str) -> str:
+    """A failed load leaves what was served before (`served`, READY now) serving: say so and which versions, or that
+    nothing of the model is served. After a `change` to a served version's files, what serves is what was loaded
+    before it."""
+    if not served:
+        return f"{'reload failed' if change else 'failed to load'}, not served: {exc}"
+    if change:
+        return (
+            f"reload failed, versions {served} keep serving what was loaded before the change (a restart would "
+            f"not load them): {exc}"
+        )
+    return f"reload failed, previous versions keep serving (versions {served}): {exc}"
+
+
+def ready_versions_now(control: ControlClient, name: str) -> list[int]:
+    """The versions of `name` served now; [] when none is or the server does not answer."""
+    with contextlib.suppress(QuantserveError):
+        return control.ready_versions(name)
+    return []

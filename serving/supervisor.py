@@ -6,10 +6,12 @@ within `window_s` (a crash loop is reported, not hidden); each is logged with it
 explicit model control the supervisor watches the repository (each model's config and every file of its version
 folders, serving.model_files) and asks Triton (HTTP repository API) to load a model whose folder changed: Triton
 keeps serving the loaded versions until the new ones are ready, so a deploy or a rollback goes live with no failed
-request, and a file moved away under a served version is named with what serves now. Under poll model control
-Triton reloads by itself; each reload it fails is named once from its log (serving.poll_loads). A restart that
-leaves a model out under strict readiness says "back … but not ready", never "ready again". Each model loads in
-its own thread, so a model with a slow `initialize` holds up no other model's deploy.
+request, and a file moved away under a served version is named with what serves now. A change a command loads
+over the URL (`deploy --url`), or old version folders not served removed, is not loaded again (serving.url_loads).
+Under poll model control Triton reloads by itself; each reload it fails is named once from its log
+(serving.poll_loads). A restart that leaves a model out under strict readiness says "back … but not ready", never
+"ready again". Each model loads in its own thread, so a model with a slow `initialize` holds up no other model's
+deploy.
 
 A restart never lets one broken model folder take the healthy models down: a folder Triton cannot serve
 (no config.pbtxt, no version) is left out of the models asked for, a model that fails to load is set
@@ -31,7 +33,7 @@ and handed to `on_refused` at each change, for serve's endpoint record (serving.
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import math
 import threading
 import time
@@ -45,13 +47,14 @@ from serving.control import ControlClient
 from serving.instance_recovery import InstanceRecovery, death_line
 from serving.model_config import CONFIG_NAME, MODEL_NAME
 from serving.model_files import ModelPrint, files_changed, model_fingerprints
-from serving.model_states import crash_suspect, restarted_line
+from serving.model_states import crash_suspect, load_failed_words, ready_versions_now, restarted_line
 from serving.poll_loads import PollLoad, PollLoadWatch, log_size, with_poll_reason
 from serving.queue_policy_stall import served_queue_policy_warning
 from serving.repository import prepare_repository
 from serving.restarts import LivenessWatchdog, RestartPolicy, restart_interface_changes, served_changes
 from serving.served_files import replaced_model_files
 from serving.server import ServerOptions, TritonServer
+from serving.url_loads import sort_changes
 from serving.versions import existing_versions, unreadable_versions_because
 
 TLS_CHECK_S = 60.0  # how often a serving supervisor looks at its TLS certificate's dates
@@ -242,6 +245,11 @@ class Supervisor:
         busy = {name for name, thread in self._loading.items() if thread.is_alive()}
         changed = [name for name, fp in current.items() if self._prints.get(name) != fp and name not in busy]
         removed = sorted(set(self._prints) - set(current) - busy)
+        served = functools.partial(ready_versions_now, self.server.control())
+        changed, waiting, loaded = sort_changes(self.options.repo, changed, self._prints, current, served)
+        busy |= set(waiting)  # a command loads it over the URL now: looked at again once that load is done
+        for name in loaded:
+            self._loaded_elsewhere(name)
         for name in changed:
             self._begin_load(name, files_changed(self._prints.get(name), current[name]))
         control = self._long_control()
@@ -266,6 +274,18 @@ class Supervisor:
                 self._loading[name].join()
         return changed
 
+    def _loaded_elsewhere(self, name: str) -> None:
+        """A change already loaded (`serving.url_loads`): said where it changed the versions served, as a load is."""
+        live = [str(v) for v in ready_versions_now(self.server.control(), name)]
+        if live and live != self._served.get(name):
+            self._served = {**self._served, name: live}
+            self._configs = (
+                {**self._configs, name: c} if (c := readable_config(self.options.repo / name)) else self._configs
+            )
+            self._set_refused(lambda before: {n: r for n, r in before.items() if n != name})
+            self.log(f"model '{name}' loaded over its URL: versions {[int(v) for v in live]} live")
+            self._warn_queue_policy(name)
+
     def _config_gone(self, name: str, control: ControlClient) -> bool:
         """Whether the folder of `name`, no longer among the models, still holds version folders: its config.pbtxt
         alone went (a stray `rm`, a checkout). Its versions keep serving, said once: unloaded, a live model went down
@@ -280,7 +300,7 @@ class Supervisor:
             return False
         if name not in self._no_config:
             self._no_config.add(name)
-            served = self._ready_versions(control, name)
+            served = ready_versions_now(control, name)
             kept = f"versions {served} keep serving" if served else "no version of it serves"
             self.log(
                 f"model '{name}' has no {CONFIG_NAME} now: {kept}; put it back, or remove {model_dir} to take the "
@@ -317,7 +337,7 @@ class Supervisor:
         every request would fail): the versions served before keep serving, and the line says what differs. `change`:
         how a served version's files changed on disk (a file moved away or replaced in place), said first.
         """
-        served = self._ready_versions(control, name)
+        served = ready_versions_now(control, name)
         # a version folder Triton cannot read (too big a number) would abort the server: not loaded, named instead
         model_dir, config = self.options.repo / name, readable_config(self.options.repo / name)
         problem = unreadable_versions_because(model_dir) or config_mismatch(model_dir)
@@ -338,9 +358,9 @@ class Supervisor:
                 loaded = True
             except QuantserveError as exc:
                 reason = with_poll_reason(str(exc), self.server.log_path, logged, name)
-                outcome = self._load_failed(name, control, reason, change)
+                outcome = load_failed_words(ready_versions_now(control, name), reason, change)
         if self.server.pid == server_pid:
-            left_out = {name: outcome} if not loaded and not self._ready_versions(control, name) else {}
+            left_out = {name: outcome} if not loaded and not ready_versions_now(control, name) else {}
             self._set_refused(lambda before: {**{n: r for n, r in before.items() if n != name}, **left_out})
             self.log(f"model '{name}' {change + ': ' if change else ''}{outcome}")
             if loaded:
@@ -357,33 +377,13 @@ class Supervisor:
         for line in replaced_model_files(self.options.repo / name):  # and a model file not the one deployed
             self.log(line)
 
-    @staticmethod
-    def _ready_versions(control: ControlClient, name: str) -> list[int]:
-        """The versions of `name` served now; [] when none is or the server does not answer."""
-        with contextlib.suppress(QuantserveError):
-            return control.ready_versions(name)
-        return []
-
-    def _load_failed(self, name: str, control: ControlClient, exc: str, change: str) -> str:
-        """A failed load leaves what was served before serving: say so and which versions, or that nothing of the model
-        is served. After a `change` to a served version's files, what serves is what was loaded before it."""
-        served = self._ready_versions(control, name)
-        if not served:
-            return f"{'reload failed' if change else 'failed to load'}, not served: {exc}"
-        if change:
-            return (
-                f"reload failed, versions {served} keep serving what was loaded before the change (a restart would "
-                f"not load them): {exc}"
-            )
-        return f"reload failed, previous versions keep serving (versions {served}): {exc}"
-
     def say_poll_loads(self) -> list[PollLoad]:
         """Under poll model control, name each reload Triton failed by itself once (it retries every poll), and the
         reload that ends such failures; returns what was said."""
         news = self._poll_loads.news()
         control = self.server.control()
         for load in news:
-            served = self._ready_versions(control, load.model)
+            served = ready_versions_now(control, load.model)
             if load.reason is None:
                 self.log(f"model '{load.model}' reloaded by Triton's poll: versions {served} live")
                 continue

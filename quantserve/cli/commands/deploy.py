@@ -126,6 +126,15 @@ def _batch_sizes(text: str) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from serving.url_loads import loading_over_url
+
+    if not args.url:
+        return _run(args)
+    with loading_over_url(Path(args.repo) / args.name):  # serve's watcher leaves this load to it (session 63)
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from serving.build_verdict import missed_checks
     from serving.deploy import deploy, load_artifact, max_batch_for, prune_after_deploy
     from serving.deploy_config import ServingPolicy
@@ -133,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
     from serving.endpoints import check_serves_repository, not_loaded_until_restart
     from serving.model_config import QueuePolicy, check_model_name
     from serving.queue_policy_stall import warn_queue_policy
+    from serving.url_loads import superseded_line
     from serving.watching_serve import watching_serve_note
 
     check_model_name(args.name)  # before its folder is read: 300 characters said "file name too long" (session 56)
@@ -357,20 +367,6 @@ def _why(exc: OSError, timeout_s: float) -> str:
     return str(getattr(reason, "strerror", None) or reason)
 
 
-def superseded_line(version: int, served: list[int]) -> str:
-    """Empty where the server serves `version`; else what serves in its place. Two `deploy --url` of one model at
-    once: each printed "live on …" and "deployed … version 18", exit 0, while the server served only version 19, the
-    other deploy's build, as the config's newest-version policy asks (session 52)."""
-    if version in served:
-        return ""
-    newer = [v for v in served if v > version]
-    instead = f"version {', '.join(map(str, newer))}, deployed meanwhile," if newer else "no version of it"
-    return (
-        f"version {version} is not served: the server serves {instead} in its place (the config's version policy "
-        "names which); load-test or evaluate that version knowing which build it is"
-    )
-
-
 def make_live_or_withdraw(url: str, repo: Path, name: str, result: Deployment) -> list[int]:
     """`make_live`; if the server will not load the new version, take it out of the repository again, so that
     no restart ever loads a version that fails (the server keeps serving the previous one meanwhile). The line
@@ -386,9 +382,11 @@ def make_live_or_withdraw(url: str, repo: Path, name: str, result: Deployment) -
 def make_live(url: str, repo: Path, name: str) -> list[int]:
     """Load `name` on the server at `url` and wait until it serves exactly the versions its config names: those."""
     from serving.control import ControlClient
+    from serving.url_loads import about_to_load
     from serving.versions import served_versions
 
     control = ControlClient(url, timeout_s=120.0)
+    about_to_load(repo / name)
     control.load(name)
     expected = served_versions(repo / name)
     control.wait_versions(name, expected)
