@@ -122,6 +122,26 @@ def confident_decisions(reference: np.ndarray, candidate: np.ndarray, threshold:
     }
 
 
+def tie_margin(threshold: float) -> float:
+    """How near a threshold in (0, 1) an FP32 probability is a near-tie: DECISION_TIE_MARGIN at 0.5, narrowed
+    toward 0 and 1 as a sigmoid's slope is (0.02 · 4t(1 − t): the same ±0.08 in logits). A fixed 0.02 at 0.05 would
+    leave out every score from 0.03 to 0.07: 12 % of musicnn's tag decisions there (session 63)."""
+    if not 0.0 < threshold < 1.0:
+        return DECISION_TIE_MARGIN
+    return DECISION_TIE_MARGIN * 4.0 * threshold * (1.0 - threshold)
+
+
+def near_ties(reference: np.ndarray, threshold: float, logits: bool) -> np.ndarray:
+    """Where FP32's values lie within `tie_margin` of `threshold`, read as probabilities (`logits`: through a
+    sigmoid first, so raw logits cut at the threshold's logit leave out the same decisions their probabilities
+    would): decisions a coin toss of INT8 noise may turn."""
+    values = np.asarray(reference, dtype=np.float64)
+    if logits:
+        with np.errstate(over="ignore"):
+            values = 1.0 / (1.0 + np.exp(-values))
+    return np.abs(values - threshold) <= tie_margin(threshold)  # as `_clear_decisions` reads a tie
+
+
 def decision_doubt(name: str, missed: Iterable[str]) -> str:
     """The override, where a score's decisions missed their budget: a value in [0, 1] that nobody reads at a
     threshold (a quality or similarity regression) is judged by decisions it does not make."""

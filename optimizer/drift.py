@@ -38,6 +38,7 @@ from optimizer.gated_maps import (
 )
 from optimizer.joint_tokens import JOINT_KIND, joint_records, joint_where, token_answers
 from optimizer.kind_doubt import kind_doubt
+from optimizer.label_sets import label_threshold_doubt
 from optimizer.length_axes import own_positions, unused_pair_note
 from optimizer.mask_metrics import levels_doubt
 from optimizer.ordered_bins import ordered_bins_doubt
@@ -244,32 +245,6 @@ def _classes_on_axis_1(
     if kind != "class_map" or class_axis(reference, labels) != reference.ndim - 1:
         return reference, candidate
     return np.moveaxis(reference, -1, 1), np.moveaxis(candidate, -1, 1)
-
-
-def label_threshold_doubt(record: Mapping[str, Any], budget: DriftBudget) -> str:
-    """Why a multilabel output's verdict may not be the one at the cut-off its classes are read at, naming
-    --label-threshold; "" otherwise. Two signs: half the rows or more have no class on at the judged threshold (their
-    empty sets agree whatever INT8 does below it), or these label sets hold the budget while those at a tenth of the
-    threshold miss it (`optimizer.drift_metrics`): BirdNET's species lists are read at 0.03, not at 0.5, and a
-    model that holds at 0.5 can ship with its lists at 0.03 changed. The threshold is the user's to give: no other
-    is judged."""
-    sets = record.get("label_set_agreement")
-    if record.get("kind") != "multilabel" or sets is None or record.get("label_threshold") is None:
-        return ""
-    at = f"at --label-threshold {record['label_threshold']:g}"
-    if record.get("label_logits") and record.get("label_cut") is not None:
-        at += f" (logit {record['label_cut']:.3g})"
-    advice = "if its classes are read at another cut-off, pass that with --label-threshold"
-    empty = float(record.get("rows_without_labels") or 0.0)
-    if empty >= 0.5:
-        return f"{empty * 100:.0f} % of the rows have no class on {at}: {advice}"
-    lower, limit = record.get("label_set_agreement_lower"), budget.min_top1_agreement
-    if lower is None or sets < limit or lower >= limit:
-        return ""
-    return (
-        f"label sets agree on {sets:.4g} of the rows {at} but on {lower:.4g} at a tenth of it "
-        f"({record['lower_label_threshold']:g}): {advice}"
-    )
 
 
 def kind_notes(outputs: Mapping[str, Mapping[str, Any]]) -> list[str]:

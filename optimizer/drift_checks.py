@@ -3,9 +3,10 @@ and the violations and slack that rank candidates and refuse a build.
 
 
 Judged by (`BUDGETED`): classification — top-1 agreement and, with labels, accuracy drop; multilabel — the
-share of samples whose set of classes on (score ≥ --label-threshold, 0.5; logits at its logit) is unchanged
-(against the top-1 budget); multitask (never inferred) — its worst task's share of decisions unchanged at
---label-threshold (against the top-1 budget; the label sets recorded beside it, `optimizer.task_outputs`);
+share of samples whose set of classes on (score ≥ --label-threshold, 0.5; logits at its logit) is unchanged, its
+decisions FP32 leaves within 0.02 of the threshold left out (against the top-1 budget, `optimizer.label_sets`);
+multitask (never inferred) — its worst task's share of decisions unchanged at --label-threshold, near-ties so too
+(against the top-1 budget; the label sets recorded beside it, `optimizer.task_outputs`);
 embedding — cosine mean and worst; token_classification — per-token top-1
 agreement over the real tokens (against the top-1 budget) and, with token labels, accuracy drop, and two or more
 of them over the same tokens also by the share of tokens where all agree (`optimizer.joint_tokens`);
@@ -49,6 +50,7 @@ from optimizer.class_agreement import lost_classes, lost_where
 from optimizer.decision_metrics import decision_words
 from optimizer.drift_budget import DriftBudget
 from optimizer.image_outputs import psnr_words
+from optimizer.label_sets import tie_words
 from optimizer.soft_masks import cut_words, mask_cut_words
 from optimizer.task_outputs import TASK_METRIC, TASKS_KIND, task_where
 from optimizer.token_values import POSITIONS, TOKENS, unit_of
@@ -344,10 +346,11 @@ def _where(metric: str, record: Mapping[str, Any]) -> str:
         return f"at --label-threshold {record['label_threshold']:g}, unsure where no class reaches it"
     if metric == "decision_agreement" and record.get("label_threshold") is not None:  # a probability's (dense)
         return decision_words(record)
-    if metric == TASK_METRIC and record.get("task_worst") is not None:  # which task, and the cut it was read at
-        return task_where(record)
+    if metric == TASK_METRIC and record.get("task_worst") is not None:  # which task, the cut, its near-ties
+        return task_where(record) + tie_words(record)
     if metric == "label_set_agreement" and record.get("label_threshold") is not None:  # the cut the sets were read at
-        return cut_words(record["label_threshold"], record.get("label_cut"), bool(record.get("label_logits")))
+        cut = cut_words(record["label_threshold"], record.get("label_cut"), bool(record.get("label_logits")))
+        return cut + tie_words(record)  # and the near-ties left out (`optimizer.label_sets`)
     if metric not in WORST_AT or (len(record.get("channel_axes") or ()) < 2 and metric not in QUIET_METRICS):
         return ""
     axis, entry = (record.get(key) for key in WORST_AT[metric])

@@ -1,7 +1,8 @@
 """The drift metrics of one output, by its kind: top-1 and label-set agreement, cosines and neighbours,
 decoded sequences (a best path's, `optimizer.sequence_paths`), masks' IoU (a soft mask's per sample,
 `optimizer.soft_masks`), images' PSNR per sample (`optimizer.image_outputs`), a box list's matched boxes
-(`optimizer.box_lists`), per-channel correlation and error along every axis channels may lie on.
+(`optimizer.box_lists`), a tagger's label sets (`optimizer.label_sets`), per-channel correlation and error along
+every axis channels may lie on.
 The metric math itself lives in `quantserve.metrics`.
 Per-channel correlation, spread error and quiet channels: `optimizer.channel_metrics`.
 """
@@ -27,13 +28,14 @@ from optimizer.decoded_heads import decoded_head
 from optimizer.detection_heads import BOX_CHANNELS, detection_axis
 from optimizer.drift_budget import UnsetThreshold
 from optimizer.image_outputs import image_metrics
+from optimizer.label_sets import label_set_metrics
 from optimizer.mask_metrics import class_map_metrics, mask_metrics
 from optimizer.real_axes import real_axes
 from optimizer.row_kinds import usable_labels
 from optimizer.sequence_paths import ctc_path, ctc_path_metrics, path_metrics, real_frames
 from optimizer.sigmoid_outputs import SCORE_ACCURACY_KEYS, score_accuracy, score_labels
-from optimizer.soft_masks import mask_threshold, soft_mask_metrics, unjudged_words
-from optimizer.task_outputs import TASKS_KIND, task_metrics
+from optimizer.soft_masks import soft_mask_metrics, unjudged_words
+from optimizer.task_outputs import TASKS_KIND
 from optimizer.token_values import MEASURED_PER_TOKEN, per_token, token_values_metrics
 from optimizer.typed_kinds import TOKEN_KINDS
 from optimizer.value_errors import value_difference
@@ -41,7 +43,6 @@ from quantserve import metrics
 from quantserve.errors import InternalError, QuantserveError
 
 UNSET_THRESHOLD = UnsetThreshold(0.5)  # no --label-threshold given (`DriftBudget`'s default)
-LOWER_CUT_FACTOR = 10  # a multilabel output's label sets are also measured at its --label-threshold over this
 
 
 def output_metrics(
@@ -324,10 +325,7 @@ def _kind_metrics(
         return {"top1_agreement": metrics.top1_agreement(reference, candidate), **class_flips(reference, candidate)}
     if kind in ("multilabel", TASKS_KIND):  # each class's own decisions too: all of a multitask output's
         every = kind == TASKS_KIND  # (`optimizer.task_outputs`), a tagger's worst for its refusal's word
-        return {
-            **_label_set_metrics(reference, candidate, label_threshold),
-            **task_metrics(reference, candidate, label_threshold, every),
-        }
+        return label_set_metrics(reference, candidate, label_threshold, every)  # near-ties left out
     if kind == "sequence":  # the calls in their places too, where the kind was read off the values (`optimizer.drift`)
         paths = np.argmax(reference, axis=-1), np.argmax(candidate, axis=-1)  # once: PP-OCRv5's is 100 M values
         return path_metrics(*paths, frames)  # over its real frames, where known
@@ -346,27 +344,6 @@ def _kind_metrics(
             "neighbour_regret": regret,
         }
     return {}
-
-
-def _label_set_metrics(reference: np.ndarray, candidate: np.ndarray, threshold: float) -> dict[str, Any]:
-    """A tagger's label sets at `threshold` (its logit for logits: `mask_threshold`), judged; as information, the share
-    of rows with no class on there, and the label sets at a tenth of it — where the model's own cut-off may lie
-    (BirdNET's species lists are read at 0.03): the verdict at 0.5 need not be the verdict there (`optimizer.drift`)."""
-    sets, decisions = metrics.label_set_agreement(reference, candidate, threshold)
-    cut, logits = mask_threshold(reference, threshold)
-    rows = reference.reshape(len(reference), -1) >= cut if len(reference) else np.ones((0, 1), dtype=bool)
-    lower = threshold / LOWER_CUT_FACTOR
-    return {
-        "label_threshold": threshold,
-        "label_cut": cut,
-        "label_logits": logits,
-        "label_set_agreement": sets,
-        "decision_agreement": decisions,
-        "top_class_agreement": metrics.top1_agreement(reference, candidate) if reference.ndim == 2 else None,
-        "rows_without_labels": float(np.mean(~rows.any(axis=1))) if len(rows) else 0.0,
-        "lower_label_threshold": lower,
-        "label_set_agreement_lower": metrics.label_set_agreement(reference, candidate, lower)[0],
-    }
 
 
 def id_accuracy(reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray | None) -> dict[str, float]:

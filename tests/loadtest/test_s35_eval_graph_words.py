@@ -97,10 +97,12 @@ def test_the_graph_words_round_trip_through_a_served_config(tmp_path: Path) -> N
 
 
 def _low_confidence_probs() -> tuple[np.ndarray, np.ndarray]:
-    """A 10-label sigmoid head's scores mostly 0.1-0.9, and a build's with ~3 % of its label sets flipped at 0.5."""
+    """A 10-label sigmoid head's scores mostly 0.1-0.9, and a build's with ~3 % of its label sets flipped at 0.5,
+    each from 0.03 off it (a flip within 0.02 is FP32's near-tie, left out: `optimizer.label_sets`)."""
     rng = np.random.default_rng(3)
     probs = (1.0 / (1.0 + np.exp(-rng.normal(0.0, 0.6, (400, 10))))).astype(np.float32)
     got = (probs + rng.normal(0.0, 0.002, probs.shape)).astype(np.float32)
+    probs[:12, 0], got[:12, 0] = 0.53, 0.47
     changed = float(np.mean(((probs >= 0.5) != (got >= 0.5)).any(axis=1)))
     assert 0.01 < changed < 0.1, changed
     return probs, got

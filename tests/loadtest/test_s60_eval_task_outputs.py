@@ -18,6 +18,9 @@ from serving.kinds_parameter import kinds_parameter
 def _assays() -> tuple[np.ndarray, np.ndarray]:
     """20 tasks' scores, and a build flipping 3 decisions of each on rows of its own (label sets 0.94, each 0.997)."""
     probs = np.random.default_rng(60).uniform(0.05, 0.95, (1000, 20)).astype(np.float32)
+    for task in range(20):  # flipped from clear of 0.5 (within 0.02 a flip is a near-tie, left out)
+        rows = probs[task * 3 : task * 3 + 3, task]
+        rows[np.abs(rows - 0.5) < 0.05] = 0.3
     got = probs.copy()
     for task in range(20):
         got[task * 3 : task * 3 + 3, task] = 1.0 - probs[task * 3 : task * 3 + 3, task]

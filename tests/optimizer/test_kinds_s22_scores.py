@@ -76,7 +76,8 @@ def test_sigmoid_scores_with_many_exact_zeros_are_judged_by_their_label_sets(tmp
     assert output["cosine_mean"] > 0.99 and output["cosine_worst"] > 0.97  # what passed it as an embedding
     line = drift_refusal(record)
     agreement = f"{output['label_set_agreement']:.4g} < budget 0.99"
-    assert f"output 'scores' (multilabel): label-set agreement (at --label-threshold 0.5) {agreement}" in line, line
+    at = f"at --label-threshold 0.5; {output['label_ties']} decisions within 0.02 of it left out"
+    assert f"output 'scores' (multilabel): label-set agreement ({at}) {agreement}" in line, line
     zeros = f"{np.mean(fp32 == 0.0) * 100:.0f} % of its values are exactly 0"
     assert f"read as per-class sigmoid scores although {zeros}" in line
     assert "if they are features, pass --output-kind scores=embedding" in line
@@ -136,7 +137,7 @@ def test_label_sets_that_hold_at_the_threshold_but_not_at_a_tenth_of_it_are_note
     assert kind_notes(report.outputs) == [note]
     at_005 = measure_drift({"tags": reference}, {"tags": moved}, {}, DriftBudget(label_threshold=0.05))
     assert not at_005.holds  # the user's cut-off, given, is the one judged
-    assert "(at --label-threshold 0.05)" in at_005.violations[0].line()
+    assert "(at --label-threshold 0.05; " in at_005.violations[0].line()
     faithful = measure_drift({"tags": reference}, {"tags": reference.copy()}, {}, DriftBudget()).outputs["tags"]
     assert "kind_note" not in faithful and "kind_doubt" not in faithful
 

@@ -55,6 +55,9 @@ def test_a_sigmoids_low_confidence_scores_are_judged_by_their_label_sets(tmp_pat
         probs = runner.infer({"x": x})["probs"]
     assert np.mean((probs > 0.1) & (probs < 0.9)) > 0.95  # hardly a class plainly off or on
     got = (probs + np.random.default_rng(2).normal(0.0, 0.002, probs.shape)).astype(np.float32)
+    near = np.abs(probs - 0.5)
+    clear = np.flatnonzero(((near > 0.022) & (near < 0.035)).any(axis=1))[:8]  # past FP32's near-ties (left out)
+    got[clear] = np.where((near[clear] > 0.022) & (near[clear] < 0.035), 1.0 - probs[clear], got[clear])
     changed = float(np.mean(((probs >= 0.5) != (got >= 0.5)).any(axis=1)))
     assert 0.015 < changed < 0.05, changed
     assert infer_output_kinds({"probs": probs}) == {"probs": "dense"}  # read off the values alone
@@ -64,7 +67,7 @@ def test_a_sigmoids_low_confidence_scores_are_judged_by_their_label_sets(tmp_pat
     report = measure_drift({"probs": probs}, {"probs": got}, kinds, DriftBudget())
     assert not report.holds
     line = report.violations[0].line()
-    assert line.startswith("output 'probs': label-set agreement (at --label-threshold 0.5) 0.9"), line
+    assert line.startswith("output 'probs': label-set agreement (at --label-threshold 0.5; "), line
     assert "< budget 0.99" in line, line
     assert "if its columns are not labels (coordinates, scores), name --output-kind probs=dense" in line, line
     typed = infer_output_kinds({"probs": probs}, {"probs": "multilabel"}, sigmoid=sigmoid_outputs(model))

@@ -46,7 +46,8 @@ def test_raw_tag_logits_are_judged_by_their_label_sets_at_logit_0() -> None:
     assert record["kind"] == "multilabel" and record["label_logits"] and record["label_cut"] == 0.0
     assert record["label_set_agreement"] == 0.9
     assert [violation.line("multilabel") for violation in report.violations] == [
-        "output 'tags' (multilabel): label-set agreement (at logit 0: --label-threshold 0.5) 0.9 < budget 0.99 "
+        f"output 'tags' (multilabel): label-set agreement (at logit 0: --label-threshold 0.5; {record['label_ties']} "
+        "decisions within 0.02 of it left out) 0.9 < budget 0.99 "
         "(read as raw multi-label logits, a class on at logit 0: if they are features, pass --output-kind "
         "tags=embedding; if values in a unit (a forecast), --output-kind tags=dense; each of its 200 labels holds on "
         "its own (worst 0.9950, label 0): if they are independent tasks rather than one label set, judge them each "
