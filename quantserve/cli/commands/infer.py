@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -81,20 +82,22 @@ def run(args: argparse.Namespace) -> int:
             raise QuantserveError(server_stopped(stop)) from stop
     varying = log.per_request()
     check_scored_labels(args.data, data.labels, outputs, varying, args.model)
+    tags = served_tag_cuts(args, model, outputs, data.labels, varying)
     saved = {**outputs, **{f"{name}{ROWS_SUFFIX}": log.row_counts(name) for name in varying}}
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         np.savez(out, **saved)  # type: ignore[arg-type]
     answered = {"model_version": version, "precision": runner.precision} if version else {}
     if args.json:
-        print_json({**summary_record(outputs, data.labels, varying), **answered, "saved": str(out) if out else None})
+        record = summary_record(outputs, data.labels, varying, tags)
+        print_json({**record, **answered, "saved": str(out) if out else None})
         return 0
     if version:  # which of the versions served answered, and what it is as deployed
         said = runner.precision or (runner.precision_note or "precision not recorded").split(":")[0]
         print(f"model '{model}' version {version} ({said})")
         if runner.precision_note:
             print(f"quantserve: note: {runner.precision_note}", file=sys.stderr)
-    print(summary(outputs, data.labels, varying))
+    print(summary(outputs, data.labels, varying, tags))
     if out:
         print(f"saved {', '.join(saved)} to {out}")
     return 0
@@ -171,16 +174,81 @@ def check_scored_labels(
         check_class_labels(data, labels, scores[0], model)
 
 
+def served_tag_cuts(
+    args: argparse.Namespace,
+    model: str,
+    outputs: dict[str, np.ndarray],
+    labels: np.ndarray | None,
+    per_request: list[str],
+) -> dict[str, tuple[float, float]]:
+    """`tag_cuts` of the served model, its config read only where one class-score output would print an argmax; a
+    config that cannot be read now (the server gone after answering) reads as one recording nothing: the outputs'
+    kinds off their values alone, as `evaluate` reads a reference deployed without the words."""
+    from serving.nan_parameter import served_config_at
+
+    if len(_class_scores(outputs, per_request, labels)) != 1:
+        return {}
+    try:
+        config = served_config_at(args.url, model, client_tls(args), args.timeout)
+    except QuantserveError:
+        config = {}
+    return tag_cuts(outputs, per_request, labels, config)
+
+
+def tag_cuts(
+    outputs: dict[str, np.ndarray], per_request: list[str], labels: np.ndarray | None, config: Mapping[str, Any]
+) -> dict[str, tuple[float, float]]:
+    """{output: (threshold, cut)} of the class-score outputs read as taggers (multilabel, multitask) as `evaluate`
+    reads them with the build's words deploy recorded in the served `config` (a Sigmoid makes it; a kind it was
+    told): their answer is the set of tags on at optimize's --label-threshold (0.5 where not given; logits at its
+    logit), not one class. An argmax printed "10 10 10 …" for musicnn's tagger, whose rows had no tag on at 0.5."""
+    from loadtest.served_graph import served_kinds
+    from optimizer.soft_masks import mask_threshold
+    from serving.gates_parameter import recorded_label_threshold
+    from serving.graph_parameter import recorded_graph
+    from serving.kinds_parameter import recorded_kinds
+
+    scores = {name: values for name, values in outputs.items() if name not in per_request}
+    kinds = served_kinds(scores, recorded_kinds(config), labels, None, recorded_graph(config))
+    threshold = recorded_label_threshold(config) or 0.5
+    return {
+        name: (threshold, float(mask_threshold(scores[name], threshold)[0]))
+        for name in _class_score_names(outputs, per_request, labels)
+        if kinds.get(name) in ("multilabel", "multitask")
+    }
+
+
+def _tags_on(values: np.ndarray, cut: float) -> list[list[int]]:
+    """Each row's tags at or over `cut`."""
+    return [np.flatnonzero(row >= cut).tolist() for row in values]
+
+
+def _tag_words(values: np.ndarray, threshold: float, cut: float) -> str:
+    """E.g. "tags on at 0.5: none 3,7 none …" (at a logit: "at 0.25 (logit -1.1)")."""
+    rows = _tags_on(values[:SHOWN_SAMPLES], cut)
+    shown = " ".join(",".join(str(tag) for tag in row) or "none" for row in rows)
+    at = f"{threshold:g}" + (f" (logit {cut:.2g})" if cut != threshold else "")
+    return f"tags on at {at}: {shown}{' …' if len(values) > SHOWN_SAMPLES else ''}"
+
+
 def summary_record(
-    outputs: dict[str, np.ndarray], labels: np.ndarray | None, per_request: list[str] | None = None
+    outputs: dict[str, np.ndarray],
+    labels: np.ndarray | None,
+    per_request: list[str] | None = None,
+    tags: Mapping[str, tuple[float, float]] | None = None,
 ) -> dict[str, Any]:
-    """`--json`: each output's dtype and shape; for a classifier, argmax per sample and accuracy if labelled."""
+    """`--json`: each output's dtype and shape; for a classifier, argmax per sample and accuracy if labelled; for a
+    tagger (`tag_cuts`), each sample's tags on at its threshold."""
     record: dict[str, Any] = {
         "outputs": {n: {"dtype": str(v.dtype), "shape": list(v.shape)} for n, v in outputs.items()}
     }
     for name in per_request or []:
         record["outputs"][name]["rows_per_request"] = f"{name}{ROWS_SUFFIX}"
     scores = _class_scores(outputs, per_request, labels)
+    tagged = [(name, cut) for name, cut in (tags or {}).items() if name in outputs]
+    if len(scores) == 1 and tagged:
+        name, (threshold, cut) = tagged[0]
+        return {**record, "tags_on": _tags_on(outputs[name], cut), "tag_threshold": threshold}
     if len(scores) == 1:
         predicted = scores[0].argmax(axis=1)
         record["argmax"] = predicted.tolist()
@@ -189,15 +257,25 @@ def summary_record(
     return record
 
 
-def summary(outputs: dict[str, np.ndarray], labels: np.ndarray | None, per_request: list[str] | None = None) -> str:
-    """Shapes of each output; for a classifier (one 2-D output), argmax per sample and accuracy if labelled."""
+def summary(
+    outputs: dict[str, np.ndarray],
+    labels: np.ndarray | None,
+    per_request: list[str] | None = None,
+    tags: Mapping[str, tuple[float, float]] | None = None,
+) -> str:
+    """Shapes of each output; for a classifier (one 2-D output), argmax per sample and accuracy if labelled; for a
+    tagger (`tag_cuts`), each sample's tags on at its threshold."""
     lines = [f"{name}: {value.dtype} {list(value.shape)}" for name, value in outputs.items()]
     lines += [
         f"{name}: rows vary per request; {name}{ROWS_SUFFIX} (saved with --out) holds each request's count"
         for name in per_request or []
     ]
     scores = _class_scores(outputs, per_request, labels)
-    if len(scores) == 1:
+    tagged = [(name, cut) for name, cut in (tags or {}).items() if name in outputs]
+    if len(scores) == 1 and tagged:
+        name, (threshold, cut) = tagged[0]
+        lines.append(_tag_words(outputs[name], threshold, cut))
+    elif len(scores) == 1:
         predicted = scores[0].argmax(axis=1)
         shown = " ".join(str(p) for p in predicted[:SHOWN_SAMPLES])
         more = " …" if len(predicted) > SHOWN_SAMPLES else ""
@@ -212,7 +290,14 @@ def _class_scores(
 ) -> list[np.ndarray]:
     """2-D outputs one row per sample (an argmax over det [K, 6]'s box columns means nothing), but embeddings, as
     `evaluate` reads them (`reads_as_embedding`)."""
+    return [outputs[name] for name in _class_score_names(outputs, per_request, labels)]
+
+
+def _class_score_names(
+    outputs: dict[str, np.ndarray], per_request: list[str] | None, labels: np.ndarray | None = None
+) -> list[str]:
+    """The names of `_class_scores`' outputs."""
     from loadtest.variant_scores import reads_as_embedding
 
-    rows = [v for n, v in outputs.items() if v.ndim == 2 and v.shape[1] > 1 and n not in (per_request or [])]
-    return [v for v in rows if not reads_as_embedding(v, labels=labels)]
+    rows = [n for n, v in outputs.items() if v.ndim == 2 and v.shape[1] > 1 and n not in (per_request or [])]
+    return [n for n in rows if not reads_as_embedding(outputs[n], labels=labels)]
