@@ -3,7 +3,8 @@
 The server-side breakdown (queue, compute input/infer/output) and the average batch size
 (`nv_inference_count / nv_inference_exec_count`) come from here, never from the client.
 Triton keeps these counters per model version, from zero each time it loads one and at zero once it has unloaded
-it (an unload finishing after a scrape still lists the version's counts), so each scrape keeps them per version too: a delta across a deploy or a rollback is no window's figure.
+it (an unload finishing after a scrape still lists the version's counts), so each scrape keeps them per version
+too: a delta across a deploy or a rollback is no window's figure.
 """
 
 from __future__ import annotations
@@ -206,7 +207,8 @@ def served_versions(scrape: dict[str, ModelCounters], model: str) -> dict[str, d
 def versions_changed(before: dict[str, ModelCounters], after: dict[str, ModelCounters], model: str) -> str | None:
     """How the versions of `model` in Triton's counters changed between two scrapes (None: they did not): their
     counters are then no delta over the time between, since Triton's counters of a version go to zero once it has
-    unloaded it (tritonserver 2.51 may list it again at zero; an unload finishing after the scrape still lists them) and a new version's begin at zero. A version unloaded and loaded
+    unloaded it (tritonserver 2.51 may list it again at zero; an unload finishing after the scrape still lists them)
+    and a new version's begin at zero. A version unloaded and loaded
     again under the same number, as a rollback to it does, is not seen here: the client's count tells that
     (`counts_disagree`). The same versions listed at both ends, two or more of them answering in between, is a
     rollback (or deploy) among versions both still loaded (v2 → v1 at 9 s of 12: Triton listed both before and after,

@@ -241,7 +241,8 @@ def _check_batch_dims(path: Path, data: TensorData) -> None:
     sizes = {name: a.shape[0] if a.ndim else 0 for name, a in data.arrays.items()}
     if len(set(sizes.values())) != 1:
         raise QuantserveError(
-            f"{path}: arrays disagree on the number of samples, read as axis 0 of each: {batch_axes_words(data.arrays)} "
+            f"{path}: arrays disagree on the number of samples, read as axis 0 of each: "
+            f"{batch_axes_words(data.arrays)} "
             f"(samples are rows of axis 0 of every input, as Triton's dynamic batching stacks them; the file holds "
             f"the model's inputs and '{LABELS}' alone){rank_0_words(data)}{batch_elsewhere_words(data.arrays)}"
         )
