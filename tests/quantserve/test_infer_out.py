@@ -15,7 +15,8 @@ from quantserve import cli
 
 @pytest.fixture
 def no_server(monkeypatch: pytest.MonkeyPatch) -> None:
-    import quantserve.data
+    import loadtest.evaluator  # noqa: F401  imported before the patch: it binds load_npz by name, and a first import
+    import quantserve.data  # under the patch kept the fake for every later test in the process (a served evaluate)
     import quantserve.runner
     import serving.triton_runner
 
