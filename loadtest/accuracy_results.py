@@ -58,6 +58,9 @@ class VariantAccuracy:
     version: str = ""  # the model version that answered every request (pinned at the start)
     precision: str | None = None  # as its deployment recorded it in the served config (None: none recorded)
     source: str | None = None  # the source model its deployment recorded (serving.build_parameters.SOURCE_PARAMETER)
+    # the in-process speed verdict its version's deploy recorded (`served_answers.served_speed_record`; None: none),
+    # judged by the report's verdict as a load run's is (`loadtest.recorded_drift.served_in_process`)
+    in_process: dict[str, Any] | None = None
 
     def cosine_told(self, output: str) -> bool:
         """Whether the per-sample cosine describes `output`: an embedding's (or one the drift did not judge). For

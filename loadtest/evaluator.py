@@ -236,6 +236,7 @@ def _evaluated(
         variant.samples = len(dataset)  # rows of the data, whatever was scored in them
         answered = served.get(variant.model, ServedModel(""))
         variant.version, variant.precision, variant.source = answered.version, answered.precision, answered.source
+        variant.in_process = answered.in_process  # as its deploy recorded it: the verdict judges it (session 63)
         variant.notes.extend(notes[variant.model] + told + undecided if variant.model != reference else [])
         variant.notes.extend([answered.precision_note] if answered.precision_note else [])
         variant.notes.extend([answered.restart_note] if answered.restart_note else [])

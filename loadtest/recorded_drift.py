@@ -5,7 +5,8 @@ recorded it in the served config (`serving.drift_parameter`, `serving.build_para
 (`loadtest.run_identity`). Session 56: a build shipped past its drift budget (--keep-failing) read "PASS"; session 62:
 one shipped on agreement held over --eval rows too few to show the budget (--allow-thin-evidence) read "PASS", no word
 of it. Each run is judged by the version it loaded: evaluate's score of version 1 is no measure of version 2's drift
-(session 57).
+(session 57). The speed verdict a deployment recorded reaches it from a load run or from evaluate's variants
+(session 63).
 """
 
 from __future__ import annotations
@@ -85,13 +86,26 @@ def _recorded(runs: list[LoadRun], what: str) -> dict[str, list[Any]]:
     return records
 
 
-def served_in_process(runs: list[LoadRun]) -> list[dict[str, Any]]:
+def served_in_process(runs: list[LoadRun], accuracy: AccuracyReport | None = None) -> list[dict[str, Any]]:
     """The in-process speed verdict each run's deployment recorded (`RunIdentity.in_process`), once per model: a
     build refused for speed and deployed with --allow-slower (0.97× in-process) was reported "verdict: PASS" unless
-    the report was given its build folder."""
+    the report was given its build folder. Then those of the variants evaluate scored (`evaluated_in_process`)."""
     speeds: dict[str, dict[str, Any]] = {}
     for run in runs:
         speed = run.identity.in_process if run.identity is not None else None
         if speed:
             speeds.setdefault(run.model, in_process_entry(run.model, speed, "its deployment"))
-    return list(speeds.values())
+    return [*speeds.values(), *(evaluated_in_process(accuracy, runs) if accuracy else [])]
+
+
+def evaluated_in_process(accuracy: AccuracyReport, runs: list[LoadRun]) -> list[dict[str, Any]]:
+    """The in-process speed verdict each variant's deployment recorded as evaluate read it (`VariantAccuracy.
+    in_process`), but where a load run of that model kept the same record (said once). evaluate alone headlined PASS
+    for a build refused for speed and deployed with --allow-slower; a load test into the folder made it FAIL (session
+    63)."""
+    loaded = [(run.model.partition(VERSION_SEPARATOR)[0], run.identity.in_process) for run in runs if run.identity]
+    return [
+        in_process_entry(v.model, v.in_process, "its deployment")
+        for v in accuracy.variants
+        if v.in_process and (v.model.partition(VERSION_SEPARATOR)[0], v.in_process) not in loaded
+    ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +22,7 @@ import numpy as np
 from loadtest.data_file import read_data
 from quantserve.errors import QuantserveError
 from serving.build_parameters import recorded_precision, recorded_source
-from serving.drift_parameter import version_build
+from serving.drift_parameter import VersionBuild, version_build
 from serving.model_config import default_preferred_batch_sizes, is_version_name
 from serving.tls import ClientTls
 
@@ -176,11 +176,19 @@ def served_identity(
     except QuantserveError:
         return identity, None
     identity.source, identity.config = recorded_source(config), served_config(config)
-    build = version_build(config, version or loaded_version(identity.versions), identity.versions)
+    build = deployed_build(config, version, identity.versions)
     identity.in_process = build.in_process if build else None
     identity.drift_missed = list(build.drift_missed) if build and build.drift_missed else None
     identity.thin_evidence = list(build.thin_evidence) if build and build.thin_evidence else None
     return identity, recorded_precision(config)
+
+
+def deployed_build(config: Mapping[str, Any], version: str, ready: list[str]) -> VersionBuild | None:
+    """What the deploy of `version` ("": the one an unversioned request goes to) recorded of its build in the served
+    `config` (its in-process speed verdict, drift misses, thin evidence); None where none is recorded for it. `ready`:
+    the versions READY. A load run's identity and evaluate's variants read it alike (session 63: evaluate alone
+    passed a build deployed past its speed budget)."""
+    return version_build(config, version or loaded_version(ready), ready)
 
 
 def loaded_version(ready: list[str]) -> str:

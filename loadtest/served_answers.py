@@ -1,9 +1,9 @@
 """Each served model's outputs over the same gRPC endpoint users hit, and what answered them.
 
 `served_outputs` sends the held-out rows to one served model (a recurrent one as a stream) and records the version
-and precision that answered (`ServedModel`); `served_config` and `served_source` read what its deployment recorded;
-`refuse_self_comparison` refuses a variant answered by the reference's own version. Split from `loadtest.evaluator`,
-which scores and judges the variants on these outputs.
+and precision that answered (`ServedModel`); `served_config`, `served_source` and `served_speed_record` read what
+its deployment recorded; `refuse_self_comparison` refuses a variant answered by the reference's own version. Split
+from `loadtest.evaluator`, which scores and judges the variants on these outputs.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from loadtest.evaluator_failures import (
     restart_note,
 )
 from loadtest.request_data import check_request_size
+from loadtest.run_identity import deployed_build
 from loadtest.server_pids import listening_pid
 from optimizer.state_loop import StatePair, stream_through
 from quantserve.data import TensorData, check_against, fixed_request_rows, read_as_served
@@ -82,6 +83,7 @@ def served_outputs(
                 log,
                 runner.precision_note,
                 max_batch_size=runner.max_batch_size,
+                in_process=served_speed_record(url, name, runner.version),
             )
         sent = RowsSent(data.batches(batch_size), len(data), len(data) if state else -(-len(data) // batch_size))
         try:
@@ -124,6 +126,22 @@ def served_source(url: str, model: str) -> str | None:
     return recorded_source(config) if config is not None else None
 
 
+def served_speed_record(url: str, model: str, version: str) -> dict[str, Any] | None:
+    """The in-process speed verdict the deploy of `version` recorded in the model's served config, read as a load
+    run's identity reads it (`run_identity.deployed_build`); None where none is recorded, or unreadable. evaluate
+    alone passed an INT8 build refused for speed and deployed with --allow-slower (session 63)."""
+    from serving.call_failures import NO_RETRY
+    from serving.client import TritonGrpcClient
+
+    try:
+        with TritonGrpcClient(url, CONFIG_READ_S, None, NO_RETRY) as client:
+            config, ready = client.model_config(model), client.ready_versions(model)
+    except QuantserveError:
+        return None
+    build = deployed_build(config, version, ready)
+    return build.in_process if build is not None else None
+
+
 CONFIG_READ_S = 10.0  # a config read unanswered this long on a port that takes connections: the server is hung
 
 
@@ -161,3 +179,5 @@ class ServedModel:
     precision_note: str | None = None  # why `precision` is None where the config names another version's
     restart_note: str | None = None  # the server restarted during its run, requests sent again (`restart_note`)
     max_batch_size: int = 0  # the served model's, which caps the rows a request carries (0: it does not batch)
+    # the in-process speed verdict its version's deploy recorded (`served_speed_record`; None: none recorded)
+    in_process: dict[str, Any] | None = None

@@ -272,7 +272,7 @@ def gather(
             verdict.drift += metric_row(label, verification.get("metric"))
             note_evidence(verdict, label, verification.get("thin_evidence") or [], "--eval")
     if not manifests:  # no build given: the speed each served model's deployment recorded, and its drift record
-        verdict.in_process += served_in_process(runs)
+        verdict.in_process += served_in_process(runs, accuracy)
         recorded = recorded_drift(runs, accuracy)
         verdict.failures += recorded.failures
         verdict.notes += recorded.notes
