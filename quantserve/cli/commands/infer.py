@@ -180,7 +180,7 @@ def served_tag_cuts(
     outputs: dict[str, np.ndarray],
     labels: np.ndarray | None,
     per_request: list[str],
-) -> dict[str, tuple[float, float]]:
+) -> dict[str, tuple[float, float] | None]:
     """`tag_cuts` of the served model, its config read only where one class-score output would print an argmax; a
     config that cannot be read now (the server gone after answering) reads as one recording nothing: the outputs'
     kinds off their values alone, as `evaluate` reads a reference deployed without the words."""
@@ -197,13 +197,16 @@ def served_tag_cuts(
 
 def tag_cuts(
     outputs: dict[str, np.ndarray], per_request: list[str], labels: np.ndarray | None, config: Mapping[str, Any]
-) -> dict[str, tuple[float, float]]:
+) -> dict[str, tuple[float, float] | None]:
     """{output: (threshold, cut)} of the class-score outputs read as taggers (multilabel, multitask) as `evaluate`
     reads them with the build's words deploy recorded in the served `config` (a Sigmoid makes it; a kind it was
     told): their answer is the set of tags on at optimize's --label-threshold (0.5 where not given; logits at its
-    logit), not one class. An argmax printed "10 10 10 …" for musicnn's tagger, whose rows had no tag on at 0.5."""
+    logit), not one class. An argmax printed "10 10 10 …" for musicnn's tagger, whose rows had no tag on at 0.5.
+    A value output (dense, regression, angle: `optimizer.value_errors.VALUE_KINDS`) maps to None: no answer is shown
+    (face-api's 136 landmark coordinates printed "argmax: 17 17 32 …", session 63)."""
     from loadtest.served_graph import served_kinds
     from optimizer.soft_masks import mask_threshold
+    from optimizer.value_errors import VALUE_KINDS
     from serving.gates_parameter import recorded_label_threshold
     from serving.graph_parameter import recorded_graph
     from serving.kinds_parameter import recorded_kinds
@@ -211,11 +214,13 @@ def tag_cuts(
     scores = {name: values for name, values in outputs.items() if name not in per_request}
     kinds = served_kinds(scores, recorded_kinds(config), labels, None, recorded_graph(config))
     threshold = recorded_label_threshold(config) or 0.5
-    return {
-        name: (threshold, float(mask_threshold(scores[name], threshold)[0]))
-        for name in _class_score_names(outputs, per_request, labels)
-        if kinds.get(name) in ("multilabel", "multitask")
-    }
+    cuts: dict[str, tuple[float, float] | None] = {}
+    for name in _class_score_names(outputs, per_request, labels):
+        if kinds.get(name) in ("multilabel", "multitask"):
+            cuts[name] = (threshold, float(mask_threshold(scores[name], threshold)[0]))
+        elif kinds.get(name) in VALUE_KINDS:  # coordinates, a regression: no class to show
+            cuts[name] = None
+    return cuts
 
 
 def _tags_on(values: np.ndarray, cut: float) -> list[list[int]]:
@@ -235,7 +240,7 @@ def summary_record(
     outputs: dict[str, np.ndarray],
     labels: np.ndarray | None,
     per_request: list[str] | None = None,
-    tags: Mapping[str, tuple[float, float]] | None = None,
+    tags: Mapping[str, tuple[float, float] | None] | None = None,
 ) -> dict[str, Any]:
     """`--json`: each output's dtype and shape; for a classifier, argmax per sample and accuracy if labelled; for a
     tagger (`tag_cuts`), each sample's tags on at its threshold."""
@@ -247,7 +252,10 @@ def summary_record(
     scores = _class_scores(outputs, per_request, labels)
     tagged = [(name, cut) for name, cut in (tags or {}).items() if name in outputs]
     if len(scores) == 1 and tagged:
-        name, (threshold, cut) = tagged[0]
+        name, reading = tagged[0]
+        if reading is None:
+            return {**record, "values": name}
+        threshold, cut = reading
         return {**record, "tags_on": _tags_on(outputs[name], cut), "tag_threshold": threshold}
     if len(scores) == 1:
         predicted = scores[0].argmax(axis=1)
@@ -261,7 +269,7 @@ def summary(
     outputs: dict[str, np.ndarray],
     labels: np.ndarray | None,
     per_request: list[str] | None = None,
-    tags: Mapping[str, tuple[float, float]] | None = None,
+    tags: Mapping[str, tuple[float, float] | None] | None = None,
 ) -> str:
     """Shapes of each output; for a classifier (one 2-D output), argmax per sample and accuracy if labelled; for a
     tagger (`tag_cuts`), each sample's tags on at its threshold."""
@@ -273,8 +281,11 @@ def summary(
     scores = _class_scores(outputs, per_request, labels)
     tagged = [(name, cut) for name, cut in (tags or {}).items() if name in outputs]
     if len(scores) == 1 and tagged:
-        name, (threshold, cut) = tagged[0]
-        lines.append(_tag_words(outputs[name], threshold, cut))
+        name, reading = tagged[0]
+        if reading is None:
+            lines.append(f"{name}: values (as evaluate reads them), not class scores: no argmax")
+        else:
+            lines.append(_tag_words(outputs[name], *reading))
     elif len(scores) == 1:
         predicted = scores[0].argmax(axis=1)
         shown = " ".join(str(p) for p in predicted[:SHOWN_SAMPLES])
