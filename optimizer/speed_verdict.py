@@ -130,7 +130,37 @@ def drift_kept(stages: Iterable[Mapping[str, Any]]) -> str:
     """Where the INT8 search's mixed precision kept compute nodes FP32 to hold the drift budget, the words for it and
     for the fastest candidate that missed it, e.g. "the mixed-precision search kept 9 compute nodes FP32 to hold the
     drift budget (static_qdq, all of them INT8, ran 2.01× FP32 and missed it: output 'digit_1': top-1 agreement
-    0.94 < budget 0.99)"; "" where it did not."""
+    0.94 < budget 0.99)"; else where candidates faster than the one that held missed it, the words for those
+    (`faster_missed`); "" where neither."""
+    stages = list(stages)
+    return _mixed_kept(stages) or faster_missed(stages)
+
+
+def faster_missed(stages: Iterable[Mapping[str, Any]]) -> str:
+    """Where the candidate that held was the slower one and candidates that quantized more ran faster than it, and
+    than FP32, but missed the drift budget, e.g. "the faster INT8 builds missed the drift budget
+    (static_qdq_conv_only ran 1.19× FP32 and missed it: output 'landmarks': worst channel correlation 0.7573 <
+    budget 0.98)"; "" otherwise. face-api's landmark net shipped its MatMul alone in INT8 (0.061 % of the
+    multiply-adds) and was told "INT8 cannot be faster here", where its INT8 convolutions ran 1.19× and broke its
+    landmarks (session 63)."""
+    for stage in stages:
+        candidates = [c for c in stage.get("candidates") or [] if c.get("speedup") is not None]
+        held = [float(c["speedup"]) for c in candidates if c.get("holds")]
+        if not held:
+            continue
+        bar = max(1.0, max(held))
+        missed = [c for c in candidates if not c.get("holds") and float(c["speedup"]) > bar]
+        if not missed:
+            continue
+        fastest = max(missed, key=lambda c: float(c["speedup"]))
+        why = f": {fastest['violations'][0]}" if fastest.get("violations") else ""
+        ran = f"{fastest['scheme']} ran {float(fastest['speedup']):.2f}× FP32 and missed it{why}"
+        return f"the faster INT8 build{'s' if len(missed) > 1 else ''} missed the drift budget ({ran})"
+    return ""
+
+
+def _mixed_kept(stages: Iterable[Mapping[str, Any]]) -> str:
+    """`drift_kept`'s words where the mixed-precision search chose a mix that kept compute nodes FP32."""
     for stage in stages:
         mixed = stage.get("mixed_precision")
         if not isinstance(mixed, dict) or not mixed.get("chosen") or not mixed.get("kept_fp32"):
