@@ -72,24 +72,27 @@ def nodes_word(count: Any) -> str:
     return f"{count} node{'' if count == 1 else 's'}"
 
 
-def print_refusal_figures(record: dict[str, Any], console: Any = None) -> None:
+def print_refusal_figures(record: dict[str, Any], console: Any = None, noted: bool = True) -> None:
     """A refused build's verification table (drift, and speed where it was timed) on stdout, before the line on
     stderr: "its drift is within the budget" is otherwise shown by nothing. The INT8 search's refusals carry their
     closest candidate's (`optimizer.refusal_figures`); refusals that carry neither (too few rows, a search that
-    measured no candidate) print nothing."""
+    measured no candidate) print nothing. `noted`: the notes are printed (not --quiet; `thin_words`)."""
     verification = dict(record.get("verification") or {})
     if record.get("speed"):
         verification["speed"] = record["speed"]
     if verification.get("outputs"):
-        print_verification(verification, console)
+        print_verification(verification, console, noted=noted)
     elif verification.get("speed"):  # the drift figures not carried: the speed row alone, no drift verdict claimed
         columns = [Column("metric", NAME), Column("value"), Column("budget")]
         print_rows("speed", columns, [_speed_row(record["speed"])], console)
 
 
-def print_verification(verification: dict[str, Any], console: Any = None, compared: str = "int8") -> None:
+def print_verification(
+    verification: dict[str, Any], console: Any = None, compared: str = "int8", noted: bool = True
+) -> None:
     """Per output (its kind in the heading): each budgeted metric against its budget, then the extras; then speed.
-    `compared` is the build's precision: an FP32 build's accuracy reads "(FP32 → FP32 build)", not "→ INT8"."""
+    `compared` is the build's precision: an FP32 build's accuracy reads "(FP32 → FP32 build)", not "→ INT8".
+    `noted`: the notes are printed beside it (not --quiet), so the header may point to one (`thin_words`)."""
     from rich.console import Console
 
     from optimizer.drift_checks import BUDGETED, CHECKS
@@ -98,7 +101,7 @@ def print_verification(verification: dict[str, Any], console: Any = None, compar
     console = console or Console()
     budget = verification.get("budget") or {}
     verdict = "holds" if verification.get("holds", True) else "MISSED"
-    verdict += thin_words(verification) if verification.get("holds", True) else ""
+    verdict += thin_words(verification, noted) if verification.get("holds", True) else ""
     console.print(f"[bold]verification vs FP32[/] ({verification.get('data', 'n/a')}): budget {verdict}")
     columns = [Column("metric", NAME), Column("value"), Column("budget")]
     loop = verification.get("closed_loop") or {}
@@ -148,15 +151,17 @@ def print_verification(verification: dict[str, Any], console: Any = None, compar
     print_rows("overall", columns, overall, console)
 
 
-def thin_words(verification: dict[str, Any]) -> str:
+def thin_words(verification: dict[str, Any], noted: bool = True) -> str:
     """ " on thin evidence (output 'gender': see the note)" where an agreement rate held on held-out rows too few to
     show its budget (`optimizer.drift_evidence.thin_evidence`, the note optimize prints); "" otherwise. The header
-    read plain "budget holds" beside that note (face-api's gender, 0.9933 over 300 rows, session 63)."""
+    read plain "budget holds" beside that note (face-api's gender, 0.9933 over 300 rows, session 63). Where no note
+    is printed (`noted` False: --quiet), what it would say in short: a header pointed to a note none printed."""
     outputs = list(dict.fromkeys(str(entry.get("output")) for entry in verification.get("thin_evidence") or []))
     if not outputs:
         return ""
     named = ", ".join(f"'{name}'" for name in outputs)
-    return f" on thin evidence (output{'s' if len(outputs) > 1 else ''} {named}: see the note)"
+    where = "see the note" if noted else "held-out rows too few to show the budget"
+    return f" on thin evidence (output{'s' if len(outputs) > 1 else ''} {named}: {where})"
 
 
 def in_own_units(record: dict[str, Any], rows: list[list[str]]) -> list[list[str]]:

@@ -192,13 +192,13 @@ def run(args: argparse.Namespace) -> int:
             artifact = optimize(dataclasses.replace(options, on_stage=progress, on_progress=progress.on_progress))
     except BudgetExceeded as refusal:
         refused = with_method_hint(with_miss_words(refusal), options)
-        if not getattr(args, "quiet", False):
-            for note in refusal_notes(refused.record):
-                print(f"quantserve: note: {note}", file=sys.stderr)
+        noted = not getattr(args, "quiet", False)
+        for note in refusal_notes(refused.record) if noted else []:
+            print(f"quantserve: note: {note}", file=sys.stderr)
         if args.json:  # one document on stdout for a refusal too; the line on stderr and exit 1 stay
             print_json(refusal_document(refused, args))
         else:  # the figures the line rests on, as a shipped build shows them
-            print_refusal_figures(refused.record)
+            print_refusal_figures(refused.record, noted=noted)
         raise refused from None
     verification = artifact.manifest.verification or {}
     notes = speed_notes(verification.get("speed") or {})
@@ -225,7 +225,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     console = Console()
     print_stages(artifact.manifest.stages, console)
-    print_verification(artifact.manifest.verification or {}, console, artifact.manifest.precision or "int8")
+    noted = not getattr(args, "quiet", False)  # the header points to a thin-evidence note only where one is printed
+    print_verification(artifact.manifest.verification or {}, console, artifact.manifest.precision or "int8", noted)
     console.print(f"wrote {Path(args.out) / 'manifest.json'}")
     return 0
 
@@ -266,9 +267,13 @@ def _speed_caveats(speed: dict[str, Any]) -> list[str]:
 
 def refusal_notes(record: dict[str, Any]) -> list[str]:
     """What a refusal's figures were taken at, where it is not what was asked: the timing batch lowered to fit memory
-    (`optimizer.timing_rows`; U²-Net-p's drift refusal had said nothing of its candidates timed at batch 2 of 8)."""
+    (`optimizer.timing_rows`; U²-Net-p's drift refusal had said nothing of its candidates timed at batch 2 of 8); and
+    the drift held on thin evidence, the note its header points to (face-api's expressions, session 63)."""
+    from optimizer.drift_evidence import thin_evidence_line
+
     lowered = (record.get("timing_rows") or {}).get("note") or (record.get("speed") or {}).get("batch_note")
-    return [lowered] if lowered else []
+    thin = (record.get("verification") or {}).get("thin_evidence") or []
+    return ([lowered] if lowered else []) + [thin_evidence_line(entry) for entry in thin]
 
 
 def _freed(stage: dict[str, Any]) -> bool:
