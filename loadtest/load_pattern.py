@@ -36,20 +36,24 @@ from quantserve.errors import QuantserveError
 ARRIVALS = ("constant", "poisson")
 
 
-def rate_arrivals(rate: float, arrivals: str, rng: random.Random, share: int = 0, shares: int = 1) -> Iterator[float]:
-    """Seconds from the schedule's start of one user's arrivals at `rate` a second (its share of the run's): Poisson
-    gaps, or constant ones placed at (k + share/shares) / rate, k = 0, 1, …, so the `shares` users' arrivals interleave
-    evenly at the run's rate and a window of T s offers rate × T of them. The constant schedule began one gap in and
-    summed its gaps: each user offered one arrival short (59995 of 60000 at 3000 req/s over 20 s, five users), all
-    users at the same instants (bursts of five)."""
+def rate_arrivals(
+    rate: float, arrivals: str, rng: random.Random, share: int = 0, shares: int = 1, lead: float = 0.0
+) -> Iterator[float]:
+    """Seconds from the schedule's start, `lead` s after the window's, of one user's arrivals at `rate` a second (its
+    share of the run's): Poisson gaps, or constant ones placed at (k + share/shares) / rate from the window's start,
+    k = 0, 1, …, so the `shares` users' arrivals interleave evenly at the run's rate and a window of T s offers
+    rate × T of them. Those due within the lead arrive at its end. The constant schedule began one gap in and summed
+    its gaps: each user offered one arrival short (59995 of 60000 at 3000 req/s over 20 s, five users), all users at
+    the same instants (bursts of five); counted from the schedule's start, rate × lead were lost (14997 of 15000 at
+    3000 req/s over 5 s)."""
     if arrivals == "poisson":
         offset = 0.0
         while True:
             offset += rng.expovariate(rate)
-            yield offset
+            yield max(0.0, offset - lead)
     phase = (share % max(1, shares)) / max(1, shares)
     for k in itertools.count():
-        yield (k + phase) / rate
+        yield max(0.0, (k + phase) / rate - lead)
 
 
 class LoadStep(Protocol):

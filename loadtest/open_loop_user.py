@@ -25,7 +25,14 @@ from loadtest.grpc_user import _TritonClientMixin, blocking_call_pool, request_i
 from loadtest.load_pattern import ARRIVALS, rate_arrivals
 from loadtest.locust_options import replayed_trace
 from loadtest.pending_arrivals import PendingArrivals
-from loadtest.recording import at_quit, record_unanswered, schedule_span, schedule_start, warm_up_ended
+from loadtest.recording import (
+    SCHEDULE_LEAD_S,
+    at_quit,
+    record_unanswered,
+    schedule_span,
+    schedule_start,
+    warm_up_ended,
+)
 
 
 class OpenLoopTritonUser(_TritonClientMixin, User):
@@ -116,7 +123,8 @@ class OpenLoopTritonUser(_TritonClientMixin, User):
             yield from self._trace.arrivals(*self._share)
             return
         share, shares = self._share
-        for offset in rate_arrivals(self.rate, self.arrivals, self._rng, share, shares):
+        # placed from the window's start, as the window's end bounds them (`schedule_span`): rate × window of them
+        for offset in rate_arrivals(self.rate, self.arrivals, self._rng, share, shares, SCHEDULE_LEAD_S):
             yield offset, 0
 
     def _inputs(self, samples: int) -> list[Any]:
