@@ -3,6 +3,7 @@ Locust worker lost), or showing that most of the latency was spent outside the s
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from loadtest.triton_metrics import SUMMARY_WINDOW_S, ServerBreakdown
@@ -49,6 +50,13 @@ def server_percentiles_note(label: str, server: ServerBreakdown | None, client: 
     if server is None or server.request_p50_us is None or server.request_p99_us is None:
         return None
     p50, p99 = server.request_p50_us / 1000, server.request_p99_us / 1000
+    own = f"{label}: Triton's own request latency p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+    span = (
+        f"Triton's are quantiles over its last {SUMMARY_WINDOW_S[0]:g}–{SUMMARY_WINDOW_S[1]:g} s before the window's "
+        f"end, of every client's requests to the model{_summary_window_words(client.window_s)}"
+    )
+    if not (math.isfinite(client.p50_ms) and math.isfinite(client.p99_ms)):  # it read "the client's p50 nan ms"
+        return f"{own}; the client measured no request to set beside them. {span}"
     lag = f"the client's send lag (p99 {client.send_lag_p99_ms:.1f} ms), " if client.send_lag_p99_ms else ""
     gap = client.p99_ms - p99
     between = (
@@ -58,12 +66,7 @@ def server_percentiles_note(label: str, server: ServerBreakdown | None, client: 
         else f"Triton's p99 is {-gap:.1f} ms above the client's: its window held slower requests the client did not "
         "measure"
     )
-    return (
-        f"{label}: Triton's own request latency p50 {p50:.1f} ms, p99 {p99:.1f} ms; the client's p50 "
-        f"{client.p50_ms:.1f} ms, p99 {client.p99_ms:.1f} ms; {between}. Triton's are quantiles over its last "
-        f"{SUMMARY_WINDOW_S[0]:g}–{SUMMARY_WINDOW_S[1]:g} s before the window's end, of every client's requests to the "
-        f"model{_summary_window_words(client.window_s)}"
-    )
+    return f"{own}; the client's p50 {client.p50_ms:.1f} ms, p99 {client.p99_ms:.1f} ms; {between}. {span}"
 
 
 def _summary_window_words(window_s: float) -> str:
