@@ -50,7 +50,7 @@ def _reading(steps: list[LoadResult]) -> tuple[str, str, list[LoadResult]]:
         return (
             f"throughput peaked at {_figures(best)} and fell to {_figures(last)}, "
             f"{1 - last.throughput_rps / most:.0%} less",
-            f"past {best.users} users more clients cost throughput as well as latency; keep the clients near "
+            f"past {_users(best.users)} more clients cost throughput as well as latency; keep the clients near "
             f"{best.users} (or cap Triton's queue)",
             [best, last],
         )
@@ -63,7 +63,7 @@ def _reading(steps: list[LoadResult]) -> tuple[str, str, list[LoadResult]]:
     level = next(r for r in steps if r.throughput_rps > LEVEL * most)  # below the highest: both cases above
     return (
         f"throughput levelled off from {_figures(level)}, within {1 - LEVEL:.0%} of the most ({most:.1f} req/s at "
-        f"{best.users} users); at {last.users} users p99 was {last.latency.p99_ms:.1f} ms",
+        f"{_users(best.users)}); at {_users(last.users)} p99 was {last.latency.p99_ms:.1f} ms",
         "more clients added latency, not throughput",
         [level, best, last],
     )
@@ -81,10 +81,15 @@ def _neighbour(compared: list[LoadResult]) -> str | None:
         return None
     busiest, quietest = shift
     return (
-        f"other processes took {shares[busiest]:.0%} of the machine's cores at {busiest} users against "
-        f"{shares[quietest]:.0%} at {quietest} users"
+        f"other processes took {shares[busiest]:.0%} of the machine's cores at {_users(busiest)} against "
+        f"{shares[quietest]:.0%} at {_users(quietest)}"
     )
 
 
 def _figures(result: LoadResult) -> str:
-    return f"{result.users} users ({result.throughput_rps:.1f} req/s, p99 {result.latency.p99_ms:.1f} ms)"
+    return f"{_users(result.users)} ({result.throughput_rps:.1f} req/s, p99 {result.latency.p99_ms:.1f} ms)"
+
+
+def _users(count: int) -> str:
+    """`1 user`, `4 users`: the sweep line read "against 1 users"."""
+    return f"{count} user{'' if count == 1 else 's'}"

@@ -52,8 +52,8 @@ def played_line(trace: ArrivalTrace, run_s: float) -> str | None:
     if abs(rate - trace.mean_rate_rps) <= MEAN_TOLERANCE * trace.mean_rate_rps:
         return None
     return (
-        f"the {span(run_s)} played offer {played} arrivals, {rate:.4g} req/s, not the pass's mean "
-        f"{trace.mean_rate_rps:.4g} req/s: the run replays part of a pass"
+        f"the {span(run_s)} played offer {played} arrival{'' if played == 1 else 's'}, {rate:.4g} req/s, not the "
+        f"pass's mean {trace.mean_rate_rps:.4g} req/s: the run replays part of a pass"
     )
 
 
