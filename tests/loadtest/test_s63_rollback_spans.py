@@ -7,27 +7,15 @@ version 2 15.3-24.0 s, version 1 again 24.1-25.0 s, read from the probe's own re
 from __future__ import annotations
 
 import numpy as np
+from version_rows import answers
 
-from loadtest.recording_files import VERSION_COLUMN
 from loadtest.stage_figures import spans_note, version_spans
-
-SAMPLE_COLUMNS = VERSION_COLUMN + 2
-
-
-def _answers(runs: list[tuple[int, float, float, int]]) -> np.ndarray:
-    """Answered rows: each run of (version, first, last, count) evenly spread, wall times from 100.0."""
-    parts = []
-    for version, first, last, count in runs:
-        rows = np.zeros((count, SAMPLE_COLUMNS))
-        rows[:, 0], rows[:, 1], rows[:, 2], rows[:, VERSION_COLUMN] = np.linspace(first, last, count), 2.0, 1, version
-        parts.append(rows)
-    return np.concatenate(parts)
 
 
 def _probes_rows() -> np.ndarray:
     """Version 1, then 2 (deploy at 15.3 s), then 1 again (rollback at 24.0 s); a stray answer of version 1 in flight
     at the swap comes back after version 2's first."""
-    return _answers([(1, 100.0, 115.3, 400), (2, 115.31, 124.0, 300), (1, 115.32, 115.32, 1), (1, 124.01, 125.0, 50)])
+    return answers([(1, 100.0, 115.3, 400), (2, 115.31, 124.0, 300), (1, 115.32, 115.32, 1), (1, 124.01, 125.0, 50)])
 
 
 def test_a_rollback_is_said_in_the_order_the_versions_answered() -> None:
@@ -46,7 +34,7 @@ def test_a_rollback_is_said_in_the_order_the_versions_answered() -> None:
 
 def test_versions_answering_alongside_are_not_split() -> None:
     """Two versions both loaded, answering in turn (another client addressing one): one span each, overlapping."""
-    rows = _answers([(1, 100.0, 110.0, 200), (2, 100.02, 110.02, 200)])
+    rows = answers([(1, 100.0, 110.0, 200), (2, 100.02, 110.02, 200)])
     rows = rows[np.argsort(rows[:, 0])]
     spans = version_spans(rows, 100.0)
     assert [(s["version"], s["answers"]) for s in spans or []] == [(1, 200), (2, 200)]

@@ -9,23 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 from test_server_counters import client_result
+from version_rows import answers
 
 from loadtest.partial_counters import counters_not_whole
-from loadtest.recording_files import VERSION_COLUMN, Window
+from loadtest.recording_files import Window
 from loadtest.stage_figures import version_spans
 from loadtest.triton_metrics import COUNTERS, VERSIONS, breakdown
-
-SAMPLE_COLUMNS = VERSION_COLUMN + 2
-
-
-def _answers(runs: list[tuple[int, float, float, int]]) -> np.ndarray:
-    """Answered rows: each run of (version, first, last, count) evenly spread, wall times from 100.0."""
-    parts = []
-    for version, first, last, count in runs:
-        rows = np.zeros((count, SAMPLE_COLUMNS))
-        rows[:, 0], rows[:, 1], rows[:, 2], rows[:, VERSION_COLUMN] = np.linspace(first, last, count), 2.0, 1, version
-        parts.append(rows)
-    return np.concatenate(parts)
 
 
 def _scrape(**versions: int) -> dict:
@@ -38,7 +27,7 @@ def _scrape(**versions: int) -> dict:
 def _probes_rows() -> np.ndarray:
     """Version 1, then 2 (deploy at 15.3 s), then 1 again (rollback at 24.0 s); a stray answer of version 1 in flight
     at the swap comes back after version 2's first."""
-    return _answers([(1, 100.0, 115.3, 400), (2, 115.31, 124.0, 300), (1, 115.32, 115.32, 1), (1, 124.01, 125.0, 50)])
+    return answers([(1, 100.0, 115.3, 400), (2, 115.31, 124.0, 300), (1, 115.32, 115.32, 1), (1, 124.01, 125.0, 50)])
 
 
 def test_the_counters_note_names_the_answering_order_and_the_true_reason() -> None:
