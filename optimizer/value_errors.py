@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from quantserve.metrics.blocks import row_blocks
-
 # the kinds whose outputs are values, not scores: a regression and an angle are measured as dense (`drift_metrics`)
 VALUE_KINDS = ("dense", "regression", "angle")
+# the values a p95 is read over at most (32 MB of float64): a larger output is sampled evenly
+P95_VALUES = 1 << 22
 VALUE_DIFFERENCE_LABEL = "|Δ| vs FP32, its own units"  # the row's name in optimize's verification table
 
 
@@ -31,16 +31,18 @@ def value_difference(kind: str, reference: np.ndarray, candidate: np.ndarray, br
 
 
 def abs_difference_p95(reference: np.ndarray, candidate: np.ndarray) -> float:
-    """The 95th percentile of |candidate − reference| over every value (0 of none): each block subtracted in
-    float64, the differences held in float32, one copy of the output's size (a dense map can be 100 M values)."""
+    """The 95th percentile of |candidate − reference| (0 of none): over every value up to P95_VALUES of them, else over
+    an even sample of that many (every k-th value of the flat output), the mean and max beside it staying exact over
+    all. A float32 copy of the whole difference took 0.46 GB more on PP-OCRv5's 136 × 40 × 18385 logits, and optimize,
+    which measures every candidate's drift, peaked at 4.3 GB where it had peaked at 3.45 (session 63)."""
     if not reference.size:
         return 0.0
     if reference.ndim == 0:
         return float(abs(float(candidate) - float(reference)))
-    diff = np.empty(reference.shape, dtype=np.float32)
-    for rows in row_blocks(reference):
-        diff[rows] = np.abs(candidate[rows].astype(np.float64) - reference[rows].astype(np.float64))
-    return float(np.percentile(diff.reshape(-1), 95, overwrite_input=True))
+    step = max(1, -(-reference.size // P95_VALUES))  # ceil: at most P95_VALUES values
+    ref, got = reference.reshape(-1)[::step], candidate.reshape(-1)[::step]
+    diff = np.abs(got.astype(np.float64) - ref.astype(np.float64))
+    return float(np.percentile(diff, 95, overwrite_input=True))
 
 
 def value_difference_words(record: Mapping[str, Any]) -> str | None:
