@@ -13,7 +13,6 @@ metric), the metric, its value and the budget, or the speed. Never exit 0 with a
 from __future__ import annotations
 
 import json
-import resource
 
 import pytest
 
@@ -50,7 +49,6 @@ def test_default_int8_is_faithful_and_faster_or_refused(name, tmp_path, request)
 
     assert outcome in ("shipped", "refused"), f"{outcome}, exit {run.exit_code}, stderr: {run.stderr_lines[-5:]}"
     assert run.peak_rss_mb <= MAX_RSS_MB, f"optimize peaked at {run.peak_rss_mb:.0f} MB"
-    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 <= MAX_RSS_MB
     if outcome == "refused":
         assert not (build / "model.onnx").exists(), f"refused ({line}) yet wrote a model"
         return
