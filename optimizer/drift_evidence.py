@@ -264,6 +264,33 @@ def thin_evidence_line(entry: Mapping[str, Any], flag: str = "--eval") -> str:
     )
 
 
+def within_budget_words(thin: Sequence[Mapping[str, Any]] = ()) -> str:
+    """ "within the budget", as a refusal says a drift that held (a speed refusal's "; its drift is …"); where it held
+    on thin evidence (`thin_evidence`'s entries), on how few rows and why they are too few, the thinnest output named:
+    the flat words read as a proven fact beside a header that says "budget holds on thin evidence" (session 64)."""
+    if not thin:
+        return "within the budget"
+    entry = max(thin, key=_shortfall)
+    unit = entry.get("units") or UNITS.get(entry["metric"], "rows")
+    value, bound = _shown(entry.get("value"), ".4g"), _shown(entry.get("lower_bound"), ".3g")
+    others = list(dict.fromkeys(str(e["output"]) for e in thin if e["output"] != entry["output"]))
+    named = ", ".join(f"'{name}'" for name in others)
+    more = f"; output{'s' if len(others) > 1 else ''} {named} thin too" if others else ""
+    return (
+        f"within the budget on only {entry['rows']} held-out {unit} (thin evidence: output '{entry['output']}': "
+        f"{_words(entry)} {value} shows only ≥ {bound} at its 95 % lower bound, not the budget's "
+        f"{_shown(entry.get('budget'), 'g')}{more})"
+    )
+
+
+def _shortfall(entry: Mapping[str, Any]) -> float:
+    """How far an entry's 95 % lower bound falls below its budget (0 where a figure is not recorded)."""
+    figures = (entry.get("budget"), entry.get("lower_bound"))
+    if not all(isinstance(x, int | float) and np.isfinite(x) for x in figures):
+        return 0.0
+    return float(entry["budget"]) - float(entry["lower_bound"])
+
+
 def null_budget(verification: Mapping[str, Any]) -> str | None:
     """Which thin-evidence entry of a saved verification has no budget ("verification.thin_evidence[0].budget is
     null"), None where each has one. No flag gives a NaN budget: a null is a hand-edited or cut manifest, and the

@@ -50,7 +50,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,7 @@ from optimizer.compute_share import int8_compute_share
 from optimizer.cpu_clock import BUSY_SHARE, CpuClock
 from optimizer.cpu_isa import read_cpuinfo
 from optimizer.drift_budget import Refusal
+from optimizer.drift_evidence import within_budget_words
 from optimizer.speed_verdict import (
     FASTER,
     LOW_INT8_SHARE,
@@ -144,13 +145,14 @@ class SpeedRecord:
         """What the rounds show (a record without rounds: its speedup as the one round)."""
         return judge_rounds(self.round_speedups or (self.speedup,), self.min_speedup)
 
-    def line(self, drift_holds: bool | None = None) -> str:
+    def line(self, drift_holds: bool | None = None, thin: Sequence[Mapping[str, Any]] = ()) -> str:
         """E.g. "INT8 is 0.68× FP32 here; deploy fp32 (or pass --allow-slower)"; with `drift_holds`, whether the drift
-        held too, so the user knows whether --allow-slower would ship a faithful model."""
+        held too, so the user knows whether --allow-slower would ship a faithful model; `thin`: the verification's
+        thin-evidence entries, on whose few rows it held (`drift_evidence.within_budget_words`)."""
         bar = "" if self.min_speedup == 1.0 else f", below --min-speedup {self.min_speedup:g}"
-        drift = ""
-        if drift_holds is not None:
-            drift = "; its drift is within the budget" if drift_holds else "; its drift misses the budget too"
+        drift = "" if drift_holds is None else "; its drift misses the budget too"
+        if drift_holds:
+            drift = f"; its drift is {within_budget_words(thin)}"
         if self.int8_sliver():
             text = (
                 f"INT8 is {beside_bar(self.speedup, self.min_speedup)}× FP32 here{bar}: {self.sliver_reason()}; "

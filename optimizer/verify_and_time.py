@@ -87,7 +87,8 @@ class VerifyAndTime:
         self, fp32: Path, int8: Path, verification: dict[str, Any], kept_for_drift: str, rows: TimingRows
     ) -> dict[str, Any]:
         """`verification`: the drift, judged first (failing only under --keep-failing, which the refusal must not
-        hide); a refusal carries it, so the figures behind "its drift is within the budget" are printed with it.
+        hide); a refusal carries it, so the figures behind "its drift is within the budget" are printed with it, and
+        says on how few rows it held where they are too few to show the budget (`drift_evidence.thin_evidence`).
         `kept_for_drift`: what the search kept FP32 to hold the budget (`speed_verdict.drift_kept`). `rows`: the
         batch timed, --timing-batch or fewer where that would not fit (`optimizer.timing_rows`)."""
         self.options.progress("time")
@@ -98,6 +99,6 @@ class VerifyAndTime:
         if rows.lowered:
             speed = replace(speed, batch_asked=rows.asked, batch_note=rows.note())
         if not speed.holds and not settings.allow_slower:
-            line = speed.line(bool(verification["holds"]))
+            line = speed.line(bool(verification["holds"]), verification.get("thin_evidence") or ())
             raise BudgetExceeded(line, {**getattr(line, "record", {}), "verification": dict(verification)})
         return {**speed.to_dict(), "enforced": not settings.allow_slower}
