@@ -79,6 +79,7 @@ from optimizer.output_kinds import infer_output_kinds
 from optimizer.profile import ModelProfile, profile_model
 from optimizer.quant_exclusions import activation_matmuls, find_exclusions
 from optimizer.ranked_ids import ranked_outputs
+from optimizer.runners_up import runners_up_record
 from optimizer.search_budget import CANDIDATE, PROFILE, TIMING, DeadlineReached, SearchBudget
 from optimizer.speed import Block, SpeedSettings, time_pair
 from optimizer.tensor_ranges import ProgressCallback, activation_bytes_per_sample, rows_per_chunk
@@ -264,8 +265,9 @@ class _SearchRun(MixedPrecisionStarts):
                 options, key=lambda c: (self._accept(c.drift), c.speedup if self._accept(c.drift) else c.drift.margin())
             )
             mixed["chosen"] = chosen is mixed_candidate
+        judged = [*tried, *([mixed_candidate] if mixed_candidate else [])]
         try:
-            chosen = self._confirmed(chosen, [*tried, *([mixed_candidate] if mixed_candidate else [])])
+            chosen = self._confirmed(chosen, judged)
             if mixed:
                 mixed["chosen"] = chosen is mixed_candidate
             self._refuse_unverified(chosen, mixed)
@@ -277,11 +279,14 @@ class _SearchRun(MixedPrecisionStarts):
             else:
                 self._refuse_exhausted(chosen, mixed, tried)
         except BudgetExceeded as refusal:  # with the candidates tried, their figures and what calibration saw
-            told = self._told(refusal, chosen, [*tried, *([mixed_candidate] if mixed_candidate else [])])
+            told = self._told(refusal, chosen, judged)
             if told is refusal:
                 raise
             raise told from None
-        return chosen, self._record(chosen, tried, mixed)
+        held = [c for c in judged if self._accept(c.drift) and self._quantizes_anything(c)]
+        rows, name = len(self.stage.held_out), lambda c: f"{c.scheme}{self._kept_fp32(c)}"
+        also = runners_up_record(chosen, held, self.all_rows, name, self.schemes, rows)  # verification may name them
+        return chosen, {**self._record(chosen, tried, mixed), **also}
 
     def _first_round(self, base: Sequence[str]) -> list[Candidate]:
         """Each planned scheme's candidate, time allowing, run those that calibrate nothing first (dynamic INT8: no

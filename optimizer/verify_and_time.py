@@ -15,6 +15,7 @@ from optimizer.drift_budget import BudgetExceeded
 from optimizer.drift_evidence import evidence_refusal, one_answer_refusal
 from optimizer.image_scale import scale_words, with_fp32_scale
 from optimizer.optimize_options import OptimizeOptions
+from optimizer.runners_up import untried_words
 from optimizer.speed import compare_speed
 from optimizer.speed_verdict import drift_kept
 from optimizer.state_loop import StatePair
@@ -60,7 +61,9 @@ class VerifyAndTime:
             refusal = drift_refusal(record, self.options.precision)
             advice: dict[str, Any] = {k: s[k] for s in stages for k in ("method_hint", "activation_outliers") if k in s}
             advice["refused_schemes"] = [s["scheme"] for s in stages if s.get("stage") == "calibrate" and "scheme" in s]
-            raise BudgetExceeded(refusal, {**getattr(refusal, "record", {}), **advice})
+            untried, others = untried_words(record, stages)  # the search's runners-up, never judged so
+            line = f"{refusal}; {untried}" if untried else refusal
+            raise BudgetExceeded(line, {**getattr(refusal, "record", {}), **advice, **others})
         if self.options.precision == "int8" and not self.options.judges_thin_evidence:
             if record["evidence_short"]:
                 raise BudgetExceeded(evidence_refusal(record["evidence_short"]))
