@@ -42,6 +42,7 @@ from optimizer.refusal_figures import candidate_verification, failing_check_figu
 from optimizer.search_budget import CONFIRM, MIXED_OUT_OF_TIME, SearchBudget, time_cut_note
 from optimizer.sensitivity import EXHAUSTED
 from optimizer.speed import Block, cpu_model
+from optimizer.speed_share import fp32_compute_record
 from optimizer.timing_rows import TimingRows
 from optimizer.user_metric import add_user_metric
 from optimizer.verify import batch_compositions
@@ -365,6 +366,7 @@ class SearchVerdict(HeldOutDrift):
             "kept_fp32": kept,
             "int8_nodes": len(int8),
             "int8_mac_share": sum(self.macs.get(n, 0) for n in int8) / total if total else 0.0,
+            **(fp32_compute_record(self.model, self.macs, int8, kept) if self.macs else {}),  # all FP32 compute
             "smoothquant": self._smooth_record(chosen),
             "time_budget": self.budget.record(),
             "all_rows": self._all_rows_record(),  # the winner judged on every held-out row (`_confirmed`)

@@ -57,17 +57,20 @@ from typing import Any
 
 import numpy as np
 
-from optimizer.compute_share import int8_compute_share
 from optimizer.cpu_clock import BUSY_SHARE, CpuClock
 from optimizer.cpu_isa import read_cpuinfo
 from optimizer.drift_budget import Refusal
 from optimizer.drift_evidence import within_budget_words
+from optimizer.speed_share import amdahl_ceiling, noise_reason
+from optimizer.speed_share import compute_share as _compute_share  # the name tests stub in this module
 from optimizer.speed_verdict import (
     FASTER,
     LOW_INT8_SHARE,
+    SLOWER,
     UNCERTAIN,
     RoundsVerdict,
     judge_rounds,
+    median_index,
     sliver_reason,
     uncertain_line,
 )
@@ -125,7 +128,7 @@ class SpeedRecord:
     input_shapes: dict[str, list[int]] = field(default_factory=dict)  # the batch timed, e.g. input_ids [8, 32]
     others_share: float | None = None  # share of the cores others used, median over the timings (None: unknown)
     busy_rounds_dropped: int = 0  # blocks left out because the machine was busy while they were timed
-    int8_mac_share: float | None = None  # share of multiply-adds INT8 runs (None: not read; read when INT8 is slower)
+    int8_mac_share: float | None = None  # share of multiply-adds INT8 runs (None: not read, or the graph cannot say)
     fp32_compute: dict[str, int] = field(default_factory=dict)  # op type -> compute nodes left FP32, most MACs first
     kept_for_drift: str = ""  # why they are: the mixed-precision search kept them to hold the budget (`drift_kept`)
     batch_asked: int = 0  # --timing-batch, where `batch_size` is fewer: that batch would not fit (`timing_rows`)
@@ -138,8 +141,14 @@ class SpeedRecord:
 
     @property
     def holds(self) -> bool:
-        """The median clears the bar and its lower bound clears 1.0 (`optimizer.speed_verdict`)."""
-        return self.verdict().outcome == FASTER
+        """The median clears the bar and its lower bound clears 1.0 (`optimizer.speed_verdict`), and the INT8 share
+        of the multiply-adds can reach the bar at all (`int8_capped`): else the clock's pass was noise."""
+        return self.verdict().outcome == FASTER and not self.int8_capped()
+
+    def int8_capped(self) -> bool:
+        """Even a generous per-op INT8 gain on its share of the multiply-adds cannot reach --min-speedup (Amdahl)."""
+        share = self.int8_mac_share
+        return share is not None and amdahl_ceiling(share) < self.min_speedup
 
     def verdict(self) -> RoundsVerdict:
         """What the rounds show (a record without rounds: its speedup as the one round)."""
@@ -153,7 +162,10 @@ class SpeedRecord:
         drift = "" if drift_holds is None else "; its drift misses the budget too"
         if drift_holds:
             drift = f"; its drift is {within_budget_words(thin)}"
-        if self.int8_sliver():
+        if self.int8_capped() and self.verdict().outcome != SLOWER:  # the clock cleared the bar: noise
+            reason = noise_reason(self.speedup, self.int8_mac_share or 0.0, self.fp32_compute, self.min_speedup)
+            text = f"{reason}; {self.sliver_cause()}; deploy fp32 (or pass --allow-slower){drift}"
+        elif self.int8_sliver():
             text = (
                 f"INT8 is {beside_bar(self.speedup, self.min_speedup)}× FP32 here{bar}: {self.sliver_reason()}; "
                 f"{self.sliver_cause()}; deploy fp32 (or pass --allow-slower){drift}"
@@ -192,7 +204,8 @@ class SpeedRecord:
     def to_dict(self) -> dict[str, Any]:
         verdict = self.verdict()
         judged = {"verdict": verdict.outcome, "speedup_low": verdict.low}  # the median's lower bound over the rounds
-        return {**asdict(self), "holds": self.holds, "busy": self.busy, **judged}
+        ceiling = None if self.int8_mac_share is None else amdahl_ceiling(self.int8_mac_share)  # `int8_capped`'s
+        return {**asdict(self), "holds": self.holds, "busy": self.busy, **judged, "int8_ceiling": ceiling}
 
 
 def cpu_model() -> str:
@@ -226,7 +239,8 @@ def compare_speed(
     FP32/INT8 ratios). A block timed while other processes took the cores (above `BUSY_SHARE`) says
     little: up to `rounds` more blocks are taken until `rounds` quiet ones exist and their ratios settle
     the verdict (`take_blocks`), and the figure comes from the quiet blocks when there are at least two;
-    otherwise from all of them, marked busy."""
+    otherwise from all of them, marked busy. The INT8 share of the multiply-adds is read whatever the clock said: a
+    sliver timed faster is noise (`SpeedRecord.int8_capped`; faceres, session 64)."""
     threads = settings.threads or os.cpu_count() or 1
     blocks = take_blocks(
         lambda: time_pair(fp32, int8, batch, threads, settings), settings.rounds, min_speedup=settings.min_speedup
@@ -247,28 +261,9 @@ def compare_speed(
         others_share=round(statistics.median(shares), 3) if shares else None,
         busy_rounds_dropped=len(blocks) - len(used),
     )
-    if record.holds:
-        return record
     whole = samples is not None and samples != batch_rows(batch)  # an --unbatched build's sample
     share, kept = _compute_share(fp32, int8, batch, whole)
     return replace(record, int8_mac_share=share, fp32_compute=kept, kept_for_drift=kept_for_drift)
-
-
-def _compute_share(
-    fp32: Path, int8: Path, batch: dict[str, np.ndarray], whole: bool = False
-) -> tuple[float | None, dict[str, int]]:
-    """What INT8 covers of a model timed slower (`int8_compute_share`; `whole`: the batch is one --unbatched sample,
-    read whole); (None, {}) where the graph cannot say (the refusal then keeps its general line: the figures are for
-    its wording, never a reason to fail)."""
-    try:
-        return int8_compute_share(fp32, int8, batch, whole)
-    except Exception:  # any graph ONNX Runtime or shape reading balks at: the general line stays
-        return None, {}
-
-
-def median_index(values: list[float]) -> int:
-    """Where the median of `values` is: the lower of the middle two for an even count (a measured value, not a mean)."""
-    return sorted(range(len(values)), key=values.__getitem__)[(len(values) - 1) // 2]
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,11 @@ def judge_rounds(rounds: Sequence[float], min_speedup: float) -> RoundsVerdict:
     return RoundsVerdict(tuple(rounds), min_speedup, median, low, high, outcome, settled)
 
 
+def median_index(values: list[float]) -> int:
+    """Where the median of `values` is: the lower of the middle two for an even count (a measured value, not a mean)."""
+    return sorted(range(len(values)), key=values.__getitem__)[(len(values) - 1) // 2]
+
+
 def uncertain_reason(verdict: RoundsVerdict, others_share: float | None) -> str:
     """E.g. "INT8's speedup is uncertain: its 6 timing rounds spread 0.90-1.55× FP32 (median 1.14×, 2 of them below
     1.00×) while other processes used 78% of the cores"."""

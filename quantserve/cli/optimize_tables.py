@@ -59,12 +59,33 @@ def _calibrate_details(record: dict[str, Any], recurrent: dict[str, int]) -> str
             f"{record.get('activation_type')}/{weights}",
             f"{record.get('samples')} samples, cache {record.get('cache')}",
         ]
-    if "int8_mac_share" in record:
+    if "fp32_compute" in record:
+        parts.append(f"{mac_share(record['int8_mac_share'])} of MACs in INT8, {_fp32_compute_words(record, recurrent)}")
+    elif "int8_mac_share" in record:  # a manifest from before session 64: the nodes kept, not the scheme's own
         kept = f"{nodes_word(len(record.get('kept_fp32') or []))} {'kept FP32' if recurrent else 'FP32'}"
         parts.append(f"{mac_share(record['int8_mac_share'])} of MACs in INT8, {kept}")
         if recurrent:  # beside the nodes kept, those no INT8 kernel runs: "3 nodes FP32" read as almost all INT8
             parts.append(" and ".join(f"{count} {op}" for op, count in recurrent.items()) + " with no INT8 kernel")
     return ", ".join(parts)
+
+
+def _fp32_compute_words(record: dict[str, Any], recurrent: dict[str, int]) -> str:
+    """E.g. "28 compute nodes FP32 (Conv ×27, MatMul ×1): 27 left FP32 by static_qdq_matmul_only, 1 kept FP32": every
+    compute node left FP32 (`int8_verdict`'s `fp32_compute`), then why: the scheme does not quantize its op type, the
+    search kept it (`fp32_compute_kept`), or no INT8 kernel runs it. faceres' row read "10 nodes FP32", its 9 output
+    ops and 1 MatMul kept, beside 27 convolutions matmul_only never quantizes (session 64)."""
+    by_op: dict[str, int] = record["fp32_compute"]
+    total, kept = sum(by_op.values()), int(record.get("fp32_compute_kept") or 0)
+    no_kernel = sum(recurrent.values())
+    left = total - kept - no_kernel
+    why = [f"{left} left FP32 by {record.get('scheme', 'the scheme')}"] if left > 0 else []
+    why += [f"{kept} kept FP32"] if kept else []
+    why += (
+        [" and ".join(f"{count} {op}" for op, count in recurrent.items()) + " with no INT8 kernel"] if recurrent else []
+    )
+    ops = ", ".join(f"{op} ×{count}" for op, count in by_op.items())
+    words = f"{total} compute node{'' if total == 1 else 's'} FP32" + (f" ({ops})" if ops else "")
+    return f"{words}: {', '.join(why)}" if why else words
 
 
 def nodes_word(count: Any) -> str:
@@ -183,6 +204,9 @@ def _speed_row(speed: dict[str, Any]) -> list[str]:
     value = f"{beside_bar(speed['speedup'], speed['min_speedup'])}× {times}"
     if speed.get("busy"):
         value += f", busy: others took {speed['others_share']:.0%} of the cores"
+    ceiling = speed.get("int8_ceiling")
+    if ceiling is not None and ceiling < speed["min_speedup"]:  # shipped under --allow-slower (`int8_capped`)
+        value += f", timing noise: FP32 in all but {mac_share(speed['int8_mac_share'])} of MACs, at most {ceiling:.2f}×"
     rounds = speed.get("round_speedups") or []
     if speed.get("verdict") == "uncertain" and rounds and not spread_shown:
         value += f", uncertain: rounds {min(rounds):.2f}-{max(rounds):.2f}×"
