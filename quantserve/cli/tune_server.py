@@ -261,7 +261,10 @@ class TrialServer:
     def window(self, index: int, window_s: float | None = None) -> Samples:
         folder = self.out / "runs" / f"trial{self.count:02d}{self.attempt_tag}-w{index}"
         seconds = window_s or self.settings.window_s
-        return measure_window(self.settings, self.server.grpc_url, SCRATCH_MODEL, folder, self.server.pid, seconds)
+        server = self.server
+        return measure_window(
+            self.settings, server.grpc_url, SCRATCH_MODEL, folder, server.pid, seconds, server.metrics_url
+        )
 
 
 def server_failed(trial: Trial, cause: str, notes: list[str]) -> Trial:
@@ -271,10 +274,17 @@ def server_failed(trial: Trial, cause: str, notes: list[str]) -> Trial:
 
 
 def measure_window(
-    settings: TuneSettings, url: str, model: str, folder: Path, pid: int | None, window_s: float
+    settings: TuneSettings,
+    url: str,
+    model: str,
+    folder: Path,
+    pid: int | None,
+    window_s: float,
+    metrics_url: str | None = None,
 ) -> Samples:
     """One Locust run of warm-up + window (closed loop, or the trace from its start); the requests ending in the
-    warm-up are discarded."""
+    warm-up are discarded. `metrics_url`: the server's, whose counters give Triton's own times (compute, queue): none
+    was passed before session 64, so no trial recorded them (`outside_share`, `compute_ms` stayed null)."""
     from loadtest.harness import run_step
     from loadtest.interruption import StepInterrupted
     from loadtest.load_settings import LoadSettings
@@ -283,9 +293,8 @@ def measure_window(
     # --window-time (`loadtest.recording`): Locust's window opens once every user is spawned and warm and lasts this
     # long; a second added for the spawn (from when Locust's -t counted it) made each window ~1 s over what was asked
     duration = settings.warmup_s + window_s
-    load = LoadSettings(
-        url, model, Path(settings.data), step, duration, settings.request_batch, max_in_flight=TRACE_MAX_IN_FLIGHT
-    )
+    load = LoadSettings(url, model, Path(settings.data), step, duration, settings.request_batch)
+    load = replace(load, metrics_url=metrics_url, max_in_flight=TRACE_MAX_IN_FLIGHT)
     try:
         result = run_step(load, step, folder, server_pid=pid)
     except StepInterrupted as stop:  # its requests up to the interrupt are a measurement too: kept, marked
@@ -329,8 +338,19 @@ def window_samples(settings: TuneSettings, load: Any, step: Any, folder: Path, r
     samples = Samples(rows[:, 1], rows[:, 2] > 0.5, seconds, lags, dict(result.errors), share, *client)
     samples.outside_share = result.outside_fraction() if settings.trace is None else None
     samples.windows = ((warmed, seconds),)
+    counted(samples, result.server)
     samples.gone = gone_in_window(result, settings.warmup_s)
     return samples
+
+
+def counted(samples: Samples, server: Any) -> None:
+    """Triton's compute time of the window's requests and its executions into `samples` (`Trial.compute_ms`), where
+    its counters were read (`server`: the load result's `ServerBreakdown`, None where not)."""
+    if server is None or server.requests_succeeded <= 0 or server.executions <= 0:
+        return
+    per_request = server.avg_compute_input_us + server.avg_compute_infer_us + server.avg_compute_output_us
+    samples.server_compute_us = per_request * server.requests_succeeded
+    samples.server_requests, samples.server_executions = server.requests_succeeded, server.executions
 
 
 def gone_in_window(result: Any, warmup_s: float) -> Any:

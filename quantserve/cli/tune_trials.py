@@ -108,6 +108,11 @@ class Trial:
     # its first window's throughput_rps and goodput_rps: with a trace, windows see different parts of it, and a
     # trial is pruned on window 1 against the others' window 1 (`tune_trace`); {} where not measured
     first_window: dict[str, float] = field(default_factory=dict)
+    # Triton's compute time (input + infer + output) per request, from its counters: each request counts the whole
+    # execution it ran in, so this is an execution's compute as its requests saw it, and requests_per_execution how
+    # many shared one (1.0: none batched together); None where the counters were not read (`tune_reach`)
+    compute_ms: float | None = None
+    requests_per_execution: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -228,6 +233,10 @@ class Samples:
     # the model stopped being served (`loadtest.model_gone.ModelGone`), its `after_s` into the measured time
     gone: Any = None
     windows: tuple[tuple[float, float], ...] = ()  # per window: (warm-up dropped, seconds measured), as they ran
+    # Triton's counters over the windows where they were read: summed compute µs (per request), requests, executions
+    server_compute_us: float = 0.0
+    server_requests: int = 0
+    server_executions: int = 0
 
     def __add__(self, other: Samples) -> Samples:
         errors = dict(self.errors)
@@ -245,7 +254,16 @@ class Samples:
             **{name: _worst(getattr(self, name), getattr(other, name)) for name in WORST_OF},
             gone=gone,
             windows=self.windows + other.windows,
+            server_compute_us=self.server_compute_us + other.server_compute_us,
+            server_requests=self.server_requests + other.server_requests,
+            server_executions=self.server_executions + other.server_executions,
         )
+
+    def compute(self) -> tuple[float | None, float | None]:
+        """Triton's compute ms per request and requests per execution, over the windows its counters were read in."""
+        if self.server_requests <= 0 or self.server_executions <= 0:
+            return None, None
+        return self.server_compute_us / self.server_requests / 1000, self.server_requests / self.server_executions
 
     def trial(self, config: ServingConfig, slo_ms: float, pruned: bool = False) -> Trial:
         return trial_figures(config, self, slo_ms, pruned)
@@ -277,6 +295,8 @@ def trial_figures(config: ServingConfig, samples: Samples, slo_ms: float, pruned
         commonest_failure_count=window_count(samples.errors, commonest[1], failed),
         **{name: getattr(samples, name) for name in WORST_OF},
         windows=[{"warmup_s": round(warm, 3), "window_s": round(seconds, 3)} for warm, seconds in samples.windows],
+        compute_ms=samples.compute()[0],
+        requests_per_execution=samples.compute()[1],
     )
     if samples.gone is None:
         return trial

@@ -78,7 +78,7 @@ def trial_server(tmp_path: Path) -> TrialServer:
     """A TrialServer with no tritonserver behind it: its windows come from `Windows`."""
     bench = object.__new__(TrialServer)
     bench.settings, bench.out, bench.count = settings(tmp_path, users=4), tmp_path / "out", 0
-    bench.server = SimpleNamespace(grpc_url="127.0.0.1:1", pid=None)  # type: ignore[assignment]
+    bench.server = SimpleNamespace(grpc_url="127.0.0.1:1", pid=None, metrics_url=None)  # type: ignore[assignment]
     bench.install = lambda config: None  # type: ignore[method-assign]
     bench.down = lambda: None  # type: ignore[method-assign]
     return bench

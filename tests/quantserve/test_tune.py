@@ -355,24 +355,28 @@ def test_a_traces_remeasure_is_checked_by_the_arrivals_of_its_span_not_a_ratio_o
 
 
 def _measured(precision: str, fastest_ms: float, p99_ms: float = 50.0, error: str = "") -> Trial:
+    """A trial whose Triton compute time per request (none batched) is its fastest request's: the out-of-reach bound."""
     config = make_config(precision, 0, "powers", 0, 1)
-    return Trial(config, 100.0, 10.0, p99_ms, 0, 0.0, requests=400, error=error, fastest_ms=fastest_ms)
+    compute = {"compute_ms": fastest_ms, "requests_per_execution": 1.0} if not error else {}
+    return Trial(config, 100.0, 10.0, p99_ms, 0, 0.0, requests=400, error=error, fastest_ms=fastest_ms, **compute)
 
 
-def test_an_slo_below_half_the_fastest_request_of_every_build_is_out_of_reach(tmp_path: Path) -> None:
+def test_an_slo_below_half_the_compute_time_of_every_build_is_out_of_reach(tmp_path: Path) -> None:
     """`tune --slo-p99-ms 0.001` measured every trial before saying nothing met it: the search stops as soon as each
-    build has been measured and the SLO is below half the fastest request any trial saw."""
+    build has been measured and the SLO is below half the least compute time per request Triton measured."""
     from quantserve.cli.tune_reach import out_of_reach
 
     one = settings_for(tmp_path, {"": tmp_path}, slo_p99_ms=1.0)
     assert out_of_reach(one, [_measured("", fastest_ms=1.9)]) == ""  # 1 ms >= half of 1.9: a config might
     line = out_of_reach(one, [_measured("", fastest_ms=2.5)])
-    assert line.startswith("the fastest of 400 requests took 2.50 ms, 2.5x the 1 ms SLO"), line
+    assert line.startswith("its model computes a request in 2.50 ms in Triton, 2.5x the 1 ms SLO"), line
     assert out_of_reach(one, [_measured("", fastest_ms=math.nan, error="tritonserver killed")]) == ""
     both = settings_for(tmp_path, {"int8": tmp_path, "fp32": tmp_path}, slo_p99_ms=1.0)
     assert out_of_reach(both, [_measured("fp32", fastest_ms=9.0)]) == ""  # the INT8 build may be faster
     assert out_of_reach(both, [_measured("fp32", 9.0), _measured("int8", 1.5)]) == ""
-    assert out_of_reach(both, [_measured("fp32", 9.0), _measured("int8", 4.0)]).startswith("the fastest of 800")
+    assert out_of_reach(both, [_measured("fp32", 9.0), _measured("int8", 4.0)]).endswith(
+        "the fastest of 800 requests took 4.00 ms"
+    )
 
 
 def test_the_slo_line_says_why_a_stopped_search_stopped(tmp_path: Path) -> None:
@@ -525,7 +529,8 @@ def test_an_slo_no_configuration_meets_deploys_nothing_and_fails(
     assert main(argv) == 1
     captured = capsys.readouterr()
     line = captured.err.strip().splitlines()[-1]
-    assert line.startswith("quantserve: tune: no configuration can meet the 0.001 ms p99 SLO: the fastest of ")
+    assert line.startswith("quantserve: tune: no configuration can meet the 0.001 ms p99 SLO: its model computes ")
+    assert "(Triton's compute time per execution: trial 1, no batching x1)" in line, line
     assert line.endswith("(stopped after 1 trial(s)); nothing deployed (--allow-slo-miss deploys it)"), line
     assert "nothing deployed (the SLO was missed)" in captured.out and "stopping the search" in captured.err
     assert not (repo / "mlp").exists()
@@ -534,6 +539,7 @@ def test_an_slo_no_configuration_meets_deploys_nothing_and_fails(
     # the baseline alone: out of reach once the only build was measured, not after every trial and a confirmation
     assert len(document["trials"]) == 1 and document["trials"][0]["requests"] > 0
     assert document["trials"][0]["fastest_ms"] > 0.002 and document["search"]["stopped"]
+    assert document["trials"][0]["compute_ms"] > 0.002  # Triton's counters read in tune's windows (session 64)
 
 
 @pytest.mark.e2e

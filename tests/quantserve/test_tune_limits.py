@@ -78,7 +78,13 @@ def test_littles_law_names_a_closed_loop_whose_users_alone_miss_the_slo(tmp_path
     failed = trial(MB32, 0.0, float("nan"), 0.0, error="no request completed")
     assert "at 880 req/s" in load_bound(settings(tmp_path), [trials[0], failed])
     # a single request already takes over twice the SLO (`out_of_reach`): fewer users would not help
-    assert load_bound(settings(tmp_path), [trial(BASELINE, 880.0, 424.6, 0.0, fastest_ms=250.0)]) == ""
+    assert (
+        load_bound(
+            settings(tmp_path),
+            [trial(BASELINE, 880.0, 424.6, 0.0, fastest_ms=250.0, compute_ms=250.0, requests_per_execution=1.0)],
+        )
+        == ""
+    )
 
 
 # --- tune's flow, its server faked -------------------------------------------------------------------------------
