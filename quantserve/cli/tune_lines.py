@@ -46,6 +46,9 @@ def best_line(document: dict[str, Any]) -> str:
         slo = document["settings"].get("slo_p99_ms")
         which = f"the {slo:g} ms p99 SLO" if isinstance(slo, int | float) else "the SLO"
         return f"kept, though it misses {which}: the naive baseline, {config_label(best['config'])} ({figures})"
+    if document.get("slo_met") is False and not any(t["goodput_rps"] > 0 for t in document["trials"]):
+        # no request within the SLO anywhere: `best_trial` kept the lowest p99, what --allow-slo-miss deploys
+        return f"lowest p99, no trial met the SLO: {config_label(best['config'])} ({figures})"
     return f"best: {config_label(best['config'])} ({figures})"
 
 

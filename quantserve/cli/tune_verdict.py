@@ -147,7 +147,11 @@ def slo_missed(result: TuneResult, advice: bool = False) -> str:
         return f"no configuration was measured: the best failed ({best.error})"
     if result.stopped:
         count = len(result.trials)
-        return f"no configuration can meet the {slo:g} ms p99 SLO: {result.stopped} (stopped after {count} trial(s))"
+        kept = "the lowest p99 measured" if best.goodput_rps <= 0 else "the most goodput measured"  # `best_trial`
+        return (
+            f"no configuration can meet the {slo:g} ms p99 SLO: {result.stopped} (stopped after {count} trial(s)); "
+            f"kept: {best.config.label()}, {kept} (p99 {best.p99_ms:.1f} ms)"
+        )
     within = best.goodput_rps / best.throughput_rps if best.throughput_rps > 0 else 0.0
     shared = machine_line(result)
     met = met_slo(result.trials, slo)

@@ -8,13 +8,14 @@ request holds its queueing, and more instances or batching shorten that.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from quantserve.cli.tune import make_config
+from quantserve.cli.tune import TuneResult, make_config
 from quantserve.cli.tune_trials import SCRATCH_MODEL, Samples, Trial
 from tests.quantserve.test_s56_tune_truth import ClientBound
 from tests.quantserve.test_tune_limits import settings
@@ -80,3 +81,20 @@ def test_a_window_records_tritons_compute_time_and_requests_per_execution(
     unread = Samples(np.array([5.0]), np.array([True]), 1.0).trial(BASE, 100.0)
     assert unread.compute_ms is None and unread.requests_per_execution is None
     assert one.to_json()["compute_ms"] == pytest.approx(0.52)
+
+
+def test_a_stopped_search_with_no_goodput_says_which_configuration_it_kept(tmp_path: Path) -> None:
+    from quantserve.cli.tune_lines import best_line
+    from quantserve.cli.tune_verdict import slo_missed
+
+    tight = settings(tmp_path, slo_p99_ms=1.0)
+    base, nearest = measured(BASE, 40.0), measured(MB16, 30.0)
+    result = TuneResult([base, nearest], nearest, base, 1.0, tight, search_best=nearest, search_baseline=base)
+    result.stopped = "its model computes a request in 25.00 ms in Triton, …"
+    line = best_line(result.to_json())
+    assert line.startswith("lowest p99, no trial met the SLO: max batch 1600"), line  # before: "best: max batch …"
+    assert slo_missed(result).endswith(
+        "(stopped after 2 trial(s)); kept: mb1600 pref 200,400,800,1600 q500us x1, the lowest p99 measured "
+        "(p99 60.0 ms)"
+    )
+    assert not math.isnan(result.best.p99_ms)

@@ -391,7 +391,7 @@ def test_the_slo_line_says_why_a_stopped_search_stopped(tmp_path: Path) -> None:
     missed.stopped = "the fastest of 400 requests took 3.00 ms, …"
     assert slo_missed(missed) == (
         "no configuration can meet the 1 ms p99 SLO: the fastest of 400 requests took 3.00 ms, … "
-        "(stopped after 1 trial(s))"
+        "(stopped after 1 trial(s)); kept: no batching x1, the lowest p99 measured (p99 9.0 ms)"
     )
     assert missed.to_json()["search"]["stopped"] == missed.stopped
 
@@ -531,7 +531,8 @@ def test_an_slo_no_configuration_meets_deploys_nothing_and_fails(
     line = captured.err.strip().splitlines()[-1]
     assert line.startswith("quantserve: tune: no configuration can meet the 0.001 ms p99 SLO: its model computes ")
     assert "(Triton's compute time per execution: trial 1, no batching x1)" in line, line
-    assert line.endswith("(stopped after 1 trial(s)); nothing deployed (--allow-slo-miss deploys it)"), line
+    assert "(stopped after 1 trial(s)); kept: no batching x1, the lowest p99 measured (p99 " in line, line
+    assert line.endswith("; nothing deployed (--allow-slo-miss deploys it)"), line
     assert "nothing deployed (the SLO was missed)" in captured.out and "stopping the search" in captured.err
     assert not (repo / "mlp").exists()
     document = json.loads((out / "tune.json").read_text())
