@@ -5,7 +5,7 @@ batch and sequence axes; outputs are class `logits` and a mean-pooled, L2-normal
 `embedding`. The task: `[CLS] seg0 [SEP] seg1 [SEP]`, padded with 0. Label bit 0 says whether
 marker A comes before marker B, bit 1 whether marker C sits in the second segment, so the
 model has to use positions, token types and attention across the sequence, and padding must
-be masked. Deterministic given a seed; trains in about 10 s on 2 cores.
+be masked. Deterministic given a seed; trains in about 20 s on one thread (`train`).
 """
 
 from __future__ import annotations
@@ -152,7 +152,22 @@ def train(
     config: EncoderConfig = EncoderConfig(),
     max_length: int = 32,
 ) -> Any:
-    """Train the encoder deterministically with AdamW on fresh synthetic batches; return it in eval mode."""
+    """Train the encoder deterministically with AdamW on fresh synthetic batches; return it in eval mode.
+
+    On one torch thread, whatever the process has: this model's steps are too small to share between threads, and
+    on a shared 2-core machine two threads spin-wait on each other (138 s against 38 s on one thread at load 4-5,
+    and the worked example's optimize spent 20 of its 23 min training at load 8-15, session 64)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _train(seed, steps, batch_size, config, max_length)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(seed: int, steps: int, batch_size: int, config: EncoderConfig, max_length: int) -> Any:
     import torch
 
     torch.manual_seed(seed)

@@ -1,6 +1,6 @@
 """One trained text encoder per session: the torch model, its exported ONNX file and token data files.
 
-Training takes about 10 s on 2 cores (30 s when the cores are shared); everything else reuses it.
+Training takes 20–40 s on its one torch thread (`text_encoder.train`); everything else reuses it.
 """
 
 from __future__ import annotations
