@@ -13,7 +13,7 @@ calibrates the smoothed model. Drift is always measured against the unsmoothed F
 the FP32 reference the pipeline ships is the unsmoothed model.
 
 Each candidate's drift is measured on the held-out set against the budget (row by row: a stateful model's rows each
-fed FP32's state; the stream fed its own state, `optimizer.state_loop`, is checked on the chosen one alone), and its
+fed FP32's state; the stream fed its own state, `optimizer.state_loop`, is the winner's confirmation), and its
 speed vs FP32 as optimize's speed gate times it (`optimizer.speed`: the two models alternated pair by pair in one
 fresh child, on `--timing-batch` rows and the target's threads; one block, the median pair ratio). ONNX Runtime's
 profiler still times each model's nodes (what the mixed-precision search weighs), but a ratio of two profiles taken
@@ -31,14 +31,14 @@ and where the time ran out before any INT8 model was verified within the drift b
 in one line: naming the flag that raises the budget where more time may hold it, else saying to deploy fp32
 (`SearchVerdict._refuse_unverified`: the closest model far short, nothing moving it). Graph outputs and mixed-range
 tensors are never quantized (`optimizer.quant_exclusions`). Candidates are judged on the first `max_eval_samples`
-held-out rows; the winner is judged on all of them, as verification judges it, and gives way to the next that holds
-there where it misses (`SearchVerdict._confirmed`). Whatever comes out, the stage record says what was
+held-out rows; the winner is judged on all of them and fed its own state, as verification judges it, and gives way to
+the next that holds there where it misses (`optimizer.int8_confirm`). Whatever comes out, the stage record says what was
 tried, measured and kept, so the pipeline can refuse a model that misses the budget or is not faster with one line.
 
 Its parts: the schemes (`optimizer.int8_schemes`), how a built model is measured (`optimizer.int8_measure`),
 the refusals and the stage record (`optimizer.int8_verdict`, their words `optimizer.int8_refusal_words`), the
 second-round candidates (`optimizer.int8_fallbacks`), the mixed-precision runs and their starts
-(`optimizer.int8_mixed`).
+(`optimizer.int8_mixed`), the winner's confirmation (`optimizer.int8_confirm`).
 """
 
 from __future__ import annotations
@@ -79,9 +79,9 @@ from optimizer.output_kinds import infer_output_kinds
 from optimizer.profile import ModelProfile, profile_model
 from optimizer.quant_exclusions import activation_matmuls, find_exclusions
 from optimizer.ranked_ids import ranked_outputs
-from optimizer.runners_up import runners_up_record
 from optimizer.search_budget import CANDIDATE, PROFILE, TIMING, DeadlineReached, SearchBudget
 from optimizer.speed import Block, SpeedSettings, time_pair
+from optimizer.state_loop import StatePair
 from optimizer.tensor_ranges import ProgressCallback, activation_bytes_per_sample, rows_per_chunk
 from optimizer.timing_rows import fit_timing_rows
 from optimizer.transformer import TRANSFORMER_OP_TYPES, detect_encoder, run_model
@@ -117,6 +117,7 @@ class SearchInt8:
         allow_thin_evidence: bool = False,
         user_metric: UserMetric | None = None,
         cpu_flags: Collection[str] | None = None,
+        state_pairs: Sequence[StatePair] = (),
     ) -> None:
         self.calib, self.settings = calib, settings or CalibrationSettings()
         self.cpu_flags = cpu_flags if cpu_flags is not None else cpu_flags_here()  # of the CPU that serves the model
@@ -130,6 +131,7 @@ class SearchInt8:
         self.search = search or SearchSettings()
         self.held_out = held_out.take(0, min(len(held_out), self.search.max_eval_samples))
         self.all_held_out = held_out  # verification's rows: the winner is judged on all of them (`_confirmed`)
+        self.state_pairs = tuple(state_pairs)  # a stateful model's: the winner is judged fed its own state too
         self.target, self.budget = target, budget or DriftBudget()
         self.output_kinds, self.model_type = dict(output_kinds or {}), model_type
 
@@ -214,7 +216,7 @@ class _SearchRun(MixedPrecisionStarts):
         self._probe_reference = {k: v[: len(self.probe)] for k, v in self.reference.items()}
         self._int8_nodes: dict[Path, list[str]] = {}  # per built model: its compute nodes that run in INT8
         self.paired: dict[Path, Block] = {}  # per built model: FP32 and it timed alternately (`_paired`)
-        self.every_row = stage.all_held_out  # verification's held-out rows, all of them (`_confirmed`)
+        self.every_row, self.state_pairs = stage.all_held_out, stage.state_pairs  # verification's (`_confirmed`)
         self._last_run: tuple[Path, dict[str, np.ndarray]] | None = None  # `_outputs`' one model kept
         self.ranked = ranked_outputs(self.reference)
         self._probe_scores = self._fp32_probe_scores()  # the scores behind ids, where any: they rank the probes
@@ -283,10 +285,7 @@ class _SearchRun(MixedPrecisionStarts):
             if told is refusal:
                 raise
             raise told from None
-        held = [c for c in judged if self._accept(c.drift) and self._quantizes_anything(c)]
-        rows, name = len(self.stage.held_out), lambda c: f"{c.scheme}{self._kept_fp32(c)}"
-        also = runners_up_record(chosen, held, self.all_rows, name, self.schemes, rows)  # verification may name them
-        return chosen, {**self._record(chosen, tried, mixed), **also}
+        return chosen, {**self._record(chosen, tried, mixed), **self._runners_up(chosen, judged)}  # refusals name them
 
     def _first_round(self, base: Sequence[str]) -> list[Candidate]:
         """Each planned scheme's candidate, time allowing, run those that calibrate nothing first (dynamic INT8: no

@@ -5,26 +5,21 @@ measured and kept.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
-import onnx
 
 from optimizer.activation_outliers import STATS_BATCH, ActivationOutliers, activation_outliers
-from optimizer.compute_share import quantized_nodes
 from optimizer.cpu_isa import BUILD_CPU, SATURATING_WEIGHTS, build_cpu_record, cpu_flags, saturating_weights
-from optimizer.drift import measure_drift
 from optimizer.drift_budget import BudgetExceeded
-from optimizer.drift_checks import DriftReport
 from optimizer.image_scale import with_fp32_scale
-from optimizer.int8_measure import Candidate, HeldOutDrift
+from optimizer.int8_confirm import SearchConfirmation
+from optimizer.int8_measure import Candidate
 from optimizer.int8_refusal_words import (
     all_rows_passed_over,
-    all_rows_refusal,
     capped_line,
     closest_candidate,
     drift_record,
@@ -35,19 +30,15 @@ from optimizer.int8_refusal_words import (
     with_fusion_hint,
     worst_line,
 )
-from optimizer.int8_schemes import DynamicScheme, Scheme, SmoothStaticScheme, calibrates_activations
+from optimizer.int8_schemes import SmoothStaticScheme, calibrates_activations
 from optimizer.profile import ModelProfile
-from optimizer.quant_exclusions import Exclusion
 from optimizer.refusal_figures import candidate_verification, failing_check_figures, figure_rows
-from optimizer.search_budget import CONFIRM, MIXED_OUT_OF_TIME, SearchBudget, time_cut_note
+from optimizer.search_budget import MIXED_OUT_OF_TIME, SearchBudget, time_cut_note
 from optimizer.sensitivity import EXHAUSTED
 from optimizer.speed import Block, cpu_model
 from optimizer.speed_share import fp32_compute_record
 from optimizer.timing_rows import TimingRows
-from optimizer.user_metric import add_user_metric
-from optimizer.verify import batch_compositions
 from quantserve.artifact import Artifact
-from quantserve.data import TensorData
 from quantserve.runner import request_rows
 
 
@@ -58,89 +49,21 @@ def timed_samples(batch: dict[str, np.ndarray], whole: bool) -> int:
     return 1 if whole else request_rows(batch)
 
 
-class SearchVerdict(HeldOutDrift):
+class SearchVerdict(SearchConfirmation):
     """The search run's refusals and stage record (the run's state: `optimizer.int8_search`)."""
 
     budget: SearchBudget
-    model: onnx.ModelProto
-    exclusions: list[Exclusion]
     encoder: str | None
     macs: dict[str, int]
     fp32_profile: ModelProfile
     timing_batch: dict[str, np.ndarray]
     timing_rows: TimingRows
     stats_rows: int  # rows of the statistics rows run at once (`_SearchRun`: bounded by their activations' bytes)
-    schemes: dict[str, Scheme]
     skipped: dict[str, str]
-    _int8_nodes: dict[Path, list[str]]
     fused: Artifact
     method: str  # the calibration method of the static schemes (`--method`)
     _outliers_seen: ActivationOutliers | None  # set by `_outliers`, once
     paired: dict[Path, Block]
-    every_row: TensorData | None = None  # verification's held-out rows, all of them (the search reads up to 512)
-    # the models judged on every held-out row (`_confirmed`), and FP32's answers there while they are judged
-    all_rows: Mapping[Path, tuple[Candidate, DriftReport]] = MappingProxyType({})
-    _all_reference: dict[str, np.ndarray] | None = None
-
-    def _confirmed(self, chosen: Candidate, options: Sequence[Candidate]) -> Candidate:
-        """`chosen`, or where it held the budget on the search's held-out rows (`max_eval_samples` of them) but misses
-        it on all of them, as verification judges it, the fastest of `options` that holds there too; refused where
-        none does (--keep-failing: `chosen`). pythainlp's thai2rom decoder (session 63, 512 of 3590 rows): static Q/DQ
-        and dynamic INT8 tied on the first 512, the timing chose, and on a busy machine static won once and was
-        refused by verification at 0.9643 on all rows, where dynamic holds: one run in six refused. A judgement the
-        deadline stops ships the model unconfirmed (verification judges it, as before)."""
-        every, searched = self.every_row, len(self.stage.held_out)
-        if every is None or len(every) <= searched or not self._accept(chosen.drift):
-            return chosen
-        if not self._quantizes_anything(chosen):
-            return chosen
-        others = [c for c in options if c is not chosen and self._accept(c.drift) and self._quantizes_anything(c)]
-        judged: dict[Path, tuple[Candidate, DriftReport]] = {}
-        self.all_rows = judged
-        for candidate in [chosen, *sorted(others, key=lambda c: -c.speedup)]:
-            what = f"judging {candidate.scheme}{self._kept_fp32(candidate)} on all {len(every)} held-out rows"
-            drift = self.budget.attempt(CONFIRM, what, partial(self._all_rows_drift, candidate, every))
-            if drift is not None:
-                judged[candidate.path] = (candidate, drift)
-            if drift is None or drift.holds:
-                self._all_reference = None
-                return candidate
-        self._all_reference = None
-        if self.stage.keep_failing:
-            return chosen
-        missed = list(judged.values())
-        closest, drift = max(missed, key=lambda m: (m[1].margin(), m[0].speedup))
-        data = f"all held-out rows, closest INT8 model: {closest.scheme}{self._kept_fp32(closest)}"
-        raise BudgetExceeded(
-            all_rows_refusal([(f"{c.scheme}{self._kept_fp32(c)}", d) for c, d in missed], searched, len(every)),
-            {
-                "refused_for": "drift",
-                "closest": closest.scheme,
-                "violations": [v.to_dict() for v in drift.violations],
-                "candidates": [c.summary() for c in options],
-                "verification": candidate_verification(drift, self.stage.budget, data, len(every)),
-            },
-        )
-
-    def _all_rows_drift(self, candidate: Candidate, every: TensorData) -> DriftReport:
-        """`candidate`'s drift on `every` held-out row, at the worst batch composition for dynamic INT8 (`_drift`'s)."""
-        part = "the drift run on every held-out row"
-        if self._all_reference is None:
-            self._all_reference = self._run_checked(self.fused.path, every, part)
-        reference, budget, metric = self._all_reference, self.stage.budget, self.stage.user_metric
-        if isinstance(self.schemes.get(candidate.scheme), DynamicScheme):
-            self.budget.check(part)
-            runs = [got for _, got in batch_compositions(candidate.path, every, self.verify_batch)]
-        else:
-            runs = [self._run_checked(candidate.path, every, part)]
-        reports = []
-        for got in runs:
-            report = measure_drift(reference, got, self.kinds, budget, every.labels, every.arrays, self.axes)
-            if metric is not None:
-                fp32 = metric.score(reference, every.metric_truth)
-                add_user_metric(report, metric, reference, got, every.metric_truth, budget, fp32)
-            reports.append(report)
-        return min(reports, key=lambda r: (r.holds, r.margin()))
 
     def _told(self, refusal: BudgetExceeded, chosen: Candidate, tried: Sequence[Candidate]) -> BudgetExceeded:
         """A refusal of the search, with what a drift one rests on: the outliers calibration saw and the method advice
@@ -226,15 +149,6 @@ class SearchVerdict(HeldOutDrift):
         # an image output's PSNR miss: FP32's own under 8-bit inputs, for scale (FP32's answers are at hand)
         return {"verification": with_fp32_scale(verification, self.fused.path, held, self.verify_batch, self.reference)}
 
-    def _kept_fp32(self, chosen: Candidate) -> str:
-        """The closest model's compute nodes kept FP32 beyond the search's own exclusions (the mixed-precision
-        search's), as " with 2 compute nodes FP32": its scheme's name alone read as the all-INT8 candidate. HiFi-GAN's
-        vocoder was refused at 300 s with "closest: static_qdq_7bit, … cosine mean 0.887" after its mixed-precision
-        search had kept groups FP32, and at 600 s with "static_qdq_7bit misses it (… 0.613)" with every node in INT8:
-        one scheme name, two figures, no word of what differed."""
-        kept = len(set(chosen.excluded) - {e.node for e in self.exclusions})
-        return f" with {kept} compute node{'s' * (kept != 1)} FP32" if kept else ""
-
     def _far(self, chosen: Candidate, mixed: dict[str, Any]) -> tuple[str, float, float]:
         return far_from_budget(chosen, mixed, self.budget.seconds, partial(self._what_may_help, chosen))
 
@@ -266,15 +180,6 @@ class SearchVerdict(HeldOutDrift):
             "--keep-failing to ship the closest INT8 model)",
             drift_record(chosen, [], mixed),
         )
-
-    def _quantized(self, path: Path) -> list[str]:
-        """The compute nodes the model at `path` runs in INT8, read once per model (the choice and the record ask)."""
-        if path not in self._int8_nodes:
-            self._int8_nodes[path] = quantized_nodes(self.model, onnx.load(str(path), load_external_data=False))
-        return self._int8_nodes[path]
-
-    def _quantizes_anything(self, candidate: Candidate) -> bool:
-        return bool(self._quantized(candidate.path))
 
     def _nothing_in_int8(self, tried: list[Candidate], mixed: dict[str, Any]) -> Candidate:
         """The mixed-precision search ended by keeping every compute node FP32: that is the FP32 model with Q/DQ
@@ -380,13 +285,12 @@ class SearchVerdict(HeldOutDrift):
         trusts (`SearchSettings.min_margin`, kept for held-out noise), the note that says it was passed over and why;
         "" otherwise. g2pM's masked tagger (session 57) shipped static Q/DQ over dynamic INT8, timed faster in the
         search and within budget at margin 0.023, with no word of why. And where a faster one held on the search's
-        held-out rows but missed on all of them (`_confirmed`), the note that says so (`all_rows_passed_over`)."""
+        held-out rows but missed on all of them, or fed its own state (`_confirmed`), the note that says so."""
         missed = [(f"{c.scheme}{self._kept_fp32(c)}", c.speedup, d) for c, d in self.all_rows.values() if not d.holds]
         counts = (len(self.stage.held_out), self._rows())
         chosen_words = f"{chosen.scheme}{self._kept_fp32(chosen)} ({chosen.speedup:.2f}×)"
-        return "; ".join(
-            w for w in (all_rows_passed_over(missed, chosen_words, *counts), self._thin(chosen, tried)) if w
-        )
+        notes = (all_rows_passed_over(missed, chosen_words, *counts), self._stream_passed_over(chosen))
+        return "; ".join(w for w in (*notes, self._thin(chosen, tried)) if w)
 
     def _rows(self) -> int:
         """Verification's held-out rows: all of them, not the search's first `max_eval_samples`."""

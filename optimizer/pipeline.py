@@ -315,7 +315,6 @@ def int8_stage(job: OptimizeJob) -> Callable[[Artifact, Path], Artifact]:
     from optimizer.int8_measure import SearchSettings
     from optimizer.int8_search import SearchInt8
 
-    transformer = job.options.transformer
     return SearchInt8(
         job.calib,
         job.held_out,
@@ -323,7 +322,7 @@ def int8_stage(job: OptimizeJob) -> Callable[[Artifact, Path], Artifact]:
         target=job.engine.name,
         budget=job.options.budget,
         output_kinds=job.options.output_kinds,
-        model_type=transformer.model_type if transformer is not None else None,
+        model_type=getattr(job.options.transformer, "model_type", None),
         # candidates timed as the gate times: the target's threads, the request batch (--timing-batch)
         search=SearchSettings(
             max_search_s=job.options.max_search_s,
@@ -336,6 +335,7 @@ def int8_stage(job: OptimizeJob) -> Callable[[Artifact, Path], Artifact]:
         on_progress=job.options.on_progress,
         keep_failing=job.options.keep_failing,
         allow_thin_evidence=job.options.judges_thin_evidence,
+        state_pairs=job.state_pairs,  # the winner fed its own state, as verification feeds it (`int8_confirm`)
     )
 
 

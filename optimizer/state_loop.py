@@ -14,7 +14,8 @@ of 323 words, each word's first state the encoder's): carried across a word's en
 next word's fresh one. So a row whose state in the data is not FP32's state output of the row before (FP32 run on the
 data's own rows: `sequence_starts`) starts a sequence, and there both models take the data's state.
 
-The INT8 search judges its candidates row by row; this check applies to the candidate it chose (`verify`).
+The INT8 search judges its candidates row by row, and confirms its winner by this check (`optimizer.int8_confirm`:
+the next that holds it where the winner misses); verification judges the one shipped by it again (`verify`).
 """
 
 from __future__ import annotations

@@ -165,22 +165,23 @@ class VerifyAgainstReference:
             record["judged_at"] = composition
             record["largest_batch_verified"] = largest
         if self.state_pairs and not itself:
-            starts = sequence_starts(self.data.arrays, expected, self.state_pairs)  # each a fresh state in the data
-            loop = closed_loop_record(
-                self.reference,
-                candidate,
-                self.data.arrays,
-                self.state_pairs,
-                kinds,
-                self.budget,
-                labels,
-                self.data.requests.whole,
-                starts,
-            )
-            record["closed_loop"] = loop
-            record["holds"] = bool(record["holds"] and loop["holds"])
-            self.add_rollout(record, candidate, expected, starts)
+            self.add_stream_checks(record, candidate, expected, kinds)
         return record
+
+    def add_stream_checks(
+        self, record: dict[str, Any], candidate: Path, expected: Mapping[str, np.ndarray], kinds: Mapping[str, str]
+    ) -> None:
+        """A stateful model's closed loop (`closed_loop` in `record`: each model fed its own state) and, where its
+        argmax is its next token, its free-running rollout (`add_rollout`), each ANDed into `record["holds"]`;
+        `expected`: FP32's answers on the data's rows. The INT8 search confirms its candidates by it too."""
+        starts = sequence_starts(self.data.arrays, expected, self.state_pairs)  # each a fresh state in the data
+        labels, whole = self.data.labels, self.data.requests.whole
+        loop = closed_loop_record(
+            self.reference, candidate, self.data.arrays, self.state_pairs, kinds, self.budget, labels, whole, starts
+        )
+        record["closed_loop"] = loop
+        record["holds"] = bool(record["holds"] and loop["holds"])
+        self.add_rollout(record, candidate, expected, starts)
 
     def add_rollout(
         self, record: dict[str, Any], candidate: Path, expected: Mapping[str, np.ndarray], starts: np.ndarray
