@@ -171,9 +171,7 @@ def pem_certificates(path: Path, flag: str) -> list[Any]:
     """The certificates in a PEM file (`cryptography` objects; none listed where it is not installed)."""
     data = path.read_bytes()
     if _CERT_PEM not in data:
-        holds = (
-            " (it holds a private key: are --tls-cert and --tls-key swapped?)" if b"PRIVATE KEY-----" in data else ""
-        )
+        holds = f" (it holds a private key: {_key_hint(flag)})" if b"PRIVATE KEY-----" in data else ""
         raise QuantserveError(f"{flag} {path}: no PEM certificate in it{holds}")
     try:
         from cryptography import x509
@@ -183,6 +181,13 @@ def pem_certificates(path: Path, flag: str) -> list[Any]:
         return list(x509.load_pem_x509_certificates(data))
     except ValueError as exc:
         raise QuantserveError(f"{flag} {path}: not a readable PEM certificate ({exc})") from exc
+
+
+def _key_hint(flag: str) -> str:
+    """What a key given where a certificate belongs means: swapped with --tls-key, or a CA flag given a key."""
+    if flag == "--tls-cert":
+        return "are --tls-cert and --tls-key swapped?"
+    return f"{flag} takes the CA's certificate, not a key"
 
 
 def check_dates(certificates: list[Any], path: Path, flag: str, any_will_do: bool = False) -> None:
