@@ -19,6 +19,7 @@ import random
 import socket
 
 from quantserve.errors import QuantserveError
+from serving.bind_host import family
 from serving.port_holder import left_tritonserver, wait_gone
 
 PORT_RANGE_ENV = "QUANTSERVE_PORT_RANGE"
@@ -105,16 +106,26 @@ def _bindable(host: str, port: int) -> bool:
     return _bind_error(host, port) is None
 
 
-def check_port_free(host: str, port: int, role: str) -> None:
-    """Raise a QuantserveError naming the port if something already listens on it. A tritonserver left by a
-    `quantserve serve` that is gone (SIGKILLed: its server still shutting down) is waited for, up to
-    serving.port_holder.LEFT_EXIT_S, and named with its state where it stays (stopped, hung); never killed."""
+def check_port_free(host: str, port: int, role: str, shown: str | None = None) -> None:
+    """Raise a QuantserveError naming the port if something already listens on it, or --host (`shown`: how to name
+    it, default `host`) where the address is at fault: not one of this machine's, or of a family it lacks. A
+    tritonserver left by a `quantserve serve` that is gone (SIGKILLed: its server still shutting down) is waited for,
+    up to serving.port_holder.LEFT_EXIT_S, and named with its state where it stays (stopped, hung); never killed."""
     error = _bind_error(host, port)
     if error is not None and error.errno == errno.EADDRINUSE:
         error = _wait_left_server(host, port, role)
-    if error is not None:
-        reason = "is already in use" if error.errno == errno.EADDRINUSE else f"cannot be bound ({error.strerror})"
-        raise QuantserveError(f"{role} port {port} on {host} {reason}; choose another with --{role}-port") from error
+    if error is None:
+        return
+    if error.errno in HOST_ERRORS or isinstance(error, socket.gaierror):
+        raise QuantserveError(
+            f"--host {shown or host} cannot be bound on this machine ({role} port {port}: {error.strerror}); "
+            "give one of its addresses with --host"
+        ) from error
+    reason = "is already in use" if error.errno == errno.EADDRINUSE else f"cannot be bound ({error.strerror})"
+    raise QuantserveError(f"{role} port {port} on {host} {reason}; choose another with --{role}-port") from error
+
+
+HOST_ERRORS = (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT)  # the address is not this machine's / its family absent
 
 
 def _wait_left_server(host: str, port: int, role: str) -> OSError | None:
@@ -130,7 +141,11 @@ def _wait_left_server(host: str, port: int, role: str) -> OSError | None:
 
 def _bind_error(host: str, port: int) -> OSError | None:
     """Why `host`:`port` cannot be bound as the servers bind it (SO_REUSEADDR), or None where it can."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    try:
+        sock = socket.socket(family(host), socket.SOCK_STREAM)
+    except OSError as exc:  # no IPv6 on this machine
+        return exc
+    with sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))

@@ -9,7 +9,6 @@ tritonserver as a plainly named symlink, made at each start and removed at each 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import shutil
 import signal
@@ -23,6 +22,7 @@ from types import TracebackType
 from typing import Any
 
 from quantserve.errors import InternalError, QuantserveError
+from serving.bind_host import bind_address, triton_address, url_host
 from serving.control import ControlClient
 from serving.model_states import (
     aborted_because,
@@ -34,6 +34,8 @@ from serving.model_states import (
 from serving.port_holder import starter_env
 from serving.ports import accepts_connections, check_port_free, free_ports
 from serving.process_group import die_with_parent, terminate_group
+from serving.shm_regions import SHM_DIR as SHM_DIR  # where tests look for a server's regions
+from serving.shm_regions import python_shm_prefix, remove_shm_regions
 from serving.stub_path import RepositoryLink, link_for_stub, plain_temp_parent
 from serving.tls import ServerTls, connect_host, is_loopback
 from serving.triton_install import TritonInstall, explain_missing_backend, locate_tritonserver
@@ -45,8 +47,6 @@ METRICS_WAIT_S = 10.0  # at most this long for the metrics endpoint once the ser
 PORT_TAKEN = "already in use"  # how tritonserver's log says a port it was to bind was taken (gRPC, HTTP, metrics)
 # quantiles of each model's latencies over Triton's sliding window (prometheus-cpp's summary: the last 60 s)
 SUMMARY_LATENCIES = "summary_latencies=true"
-SHM_DIR = Path("/dev/shm")  # where Linux keeps POSIX shared memory (shm_open) as files
-_SERVER_STARTS = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,7 @@ class ServerOptions:
     summary_latencies: bool = True
 
     def __post_init__(self) -> None:
+        bind_address(self.host)  # a name that resolves to nothing is refused here, before anything starts
         if self.model_control not in MODEL_CONTROL_MODES:
             raise QuantserveError(
                 f"model control mode '{self.model_control}' is not one of {', '.join(MODEL_CONTROL_MODES)}"
@@ -120,7 +121,12 @@ class ServerOptions:
         """Where `role` binds: the host, except HTTP and metrics stay on loopback under TLS (Triton has no HTTPS)."""
         if self.tls is not None and role != "grpc":
             return "127.0.0.1"
-        return self.host
+        return self.bound_host
+
+    @property
+    def bound_host(self) -> str:
+        """The one address `host` binds (serving.bind_host: tritonserver's HTTP and metrics take no names)."""
+        return bind_address(self.host)
 
     @property
     def models_asked_for(self) -> tuple[str, ...] | None:
@@ -130,7 +136,7 @@ class ServerOptions:
     @property
     def exposed_without_tls(self) -> bool:
         """True when gRPC listens beyond loopback in plain text."""
-        return self.tls is None and not is_loopback(self.host)
+        return self.tls is None and not is_loopback(self.bound_host)
 
 
 class _PortTaken(QuantserveError):
@@ -144,7 +150,7 @@ class TritonServer:
         self.options = options
         self.log = log  # told what the server does that its caller did not ask for (a repository served by a link)
         self.repo = options.repo
-        self.host = options.host
+        self.host = url_host(options.host)
         self.ports = options.ports
         self.log_path = options.log_path
         self._process: subprocess.Popen[bytes] | None = None
@@ -166,16 +172,16 @@ class TritonServer:
 
     @property
     def http_url(self) -> str:
-        return f"{self.options.address('http')}:{self.ports['http']}"
+        return f"{url_host(self.options.address('http'))}:{self.ports['http']}"
 
     @property
     def metrics_url(self) -> str:
-        return f"http://{self.options.address('metrics')}:{self.ports['metrics']}/metrics"
+        return f"http://{url_host(self.options.address('metrics'))}:{self.ports['metrics']}/metrics"
 
     @property
     def control_url(self) -> str:
         """The HTTP endpoint this process uses for health and model loads (loopback when bound to all addresses)."""
-        return f"http://{connect_host(self.options.address('http'))}:{self.ports['http']}"
+        return f"http://{url_host(connect_host(self.options.address('http')))}:{self.ports['http']}"
 
     def control(self, timeout_s: float = 5.0) -> ControlClient:
         """A control client whose model loads watch this process: one killed meanwhile names how it ended."""
@@ -268,7 +274,7 @@ class TritonServer:
             f"--log-verbose={self.options.log_verbose}",
         ]
         for role, port in self.ports.items():
-            args += [f"--{role}-address={self.options.address(role)}", f"--{role}-port={port}"]
+            args += [f"--{role}-address={triton_address(role, self.options.address(role))}", f"--{role}-port={port}"]
         if self.options.tls is not None:
             args += self.options.tls.flags()
         # Regions named by this start alone, so `stop` can remove what a killed server leaves in /dev/shm.
@@ -395,22 +401,3 @@ class TritonServer:
         with contextlib.suppress(FileNotFoundError):
             self._temp_log.unlink()
         self.log_path = self._temp_log = None
-
-
-def python_shm_prefix() -> str:
-    """A Python backend shared memory prefix no other tritonserver uses: this process's pid and a start count.
-
-    Triton names each model instance's region `<prefix><uuid>`; the default prefix is shared by every server.
-    """
-    return f"quantserve_{os.getpid()}_{next(_SERVER_STARTS)}_"
-
-
-def remove_shm_regions(prefix: str) -> None:
-    """Unlink the Python backend regions named with `prefix`: a graceful tritonserver removes its own, but a
-    killed one leaves each stub's region (up to hundreds of MB) in /dev/shm, and restarts add them up."""
-    if not SHM_DIR.is_dir():
-        return
-    for path in SHM_DIR.iterdir():
-        if path.name.startswith(prefix):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()

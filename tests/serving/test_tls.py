@@ -108,7 +108,8 @@ def test_tls_flags_reach_tritonserver(pki: dict[str, Path], tmp_path: Path) -> N
 def test_exposed_without_tls_warns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--repo", str(tmp_path / "missing"), "--host", "0.0.0.0"]) == 2
     err = capsys.readouterr().err
-    assert "warning: gRPC and HTTP listen on 0.0.0.0 without TLS" in err and "model repository not found" in err
+    assert "warning: gRPC, HTTP and metrics listen on 0.0.0.0 without TLS" in err
+    assert "model repository not found" in err
     assert main(["serve", "--repo", str(tmp_path / "missing")]) == 2
     assert "warning" not in capsys.readouterr().err
 

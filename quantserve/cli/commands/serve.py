@@ -40,7 +40,12 @@ def register(subparsers: Any) -> None:
         "loaded live.",
     )
     parser.add_argument("--repo", type=Path, default=Path("model_repo"), help="Triton model repository")
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1 only)")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind, IPv4 or IPv6, or a name, bound as the one address it resolves to (IPv4 first) "
+        "(default: 127.0.0.1 only)",
+    )
     parser.add_argument("--grpc-port", type=int, default=8001, help="inference over gRPC (default %(default)s)")
     parser.add_argument(
         "--http-port", type=int, default=8000, help="HTTP: health, model control, --url (default %(default)s)"
@@ -95,13 +100,6 @@ def run(args: argparse.Namespace) -> int:
     from serving.supervisor import Supervisor
 
     options = server_options(args)
-    if options.exposed_without_tls:
-        print(
-            f"warning: gRPC and HTTP listen on {options.host} without TLS: anyone who can reach it can run and "
-            "manage models; use --tls-cert/--tls-key (and --tls-client-ca) or bind 127.0.0.1",
-            file=sys.stderr,
-            flush=True,
-        )
     policy = RestartPolicy(args.max_restarts, args.restart_window)
     supervisor = Supervisor(options, policy, log=_say, watchdog=LivenessWatchdog(args.hang_timeout))
     # SIGTERM and SIGHUP (the terminal closed) take the same path as Ctrl-C, so the server is stopped (by pid),
@@ -113,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
         held.enter_context(serving_repository(options.repo))  # before anything starts: a second serve is refused
         check_repository_free(options)
         check_ports(options)
+        if options.exposed_without_tls:  # said once the server can bind there: one refused never listened
+            print(exposure_warning(options), file=sys.stderr, flush=True)
         supervisor.start()
         with recorded(endpoints_of(supervisor.server, supervisor.refused)) as record:  # loadtest/evaluate read it
             # the models serve leaves out, rewritten as they change: a client asking for one says why at once
@@ -134,6 +134,28 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(signum, handler)
         if interrupted:  # said once the server and every process it started are gone: its ports are free
             _say_stopped(supervisor.server)
+
+
+def exposure_warning(options: ServerOptions) -> str:
+    """The warning for a server bound beyond loopback without TLS: all three endpoints follow --host then."""
+    return (
+        f"warning: gRPC, HTTP and metrics listen on {shown_address(options, 'grpc')} without TLS: anyone who can "
+        "reach it can run and manage models; use --tls-cert/--tls-key (and --tls-client-ca) or bind 127.0.0.1"
+    )
+
+
+def shown_address(options: ServerOptions, role: str) -> str:
+    """Where `role` binds, with the --host name it was resolved from: 'localhost (127.0.0.1)'."""
+    address = options.address(role)
+    return f"{options.host} ({address})" if address == options.bound_host and options.host != address else address
+
+
+def host_line(options: ServerOptions) -> str | None:
+    """The startup line saying which address a --host name was bound as (tritonserver binds addresses, not
+    names), or None where --host is an address."""
+    if options.bound_host == options.host.strip("[]"):
+        return None
+    return f"  host    {options.host}, bound as {options.bound_host}"
 
 
 def _record_refused(supervisor: Supervisor, refused: dict[str, str], record: Path) -> None:
@@ -194,7 +216,7 @@ def check_ports(options: ServerOptions) -> None:
 
     for role, port in options.ports.items():
         try:
-            check_port_free(options.address(role), port, role)
+            check_port_free(options.address(role), port, role, shown_address(options, role))
         except QuantserveError as exc:
             holder = serve_holding(port)
             raise QuantserveError(f"{exc}; held by {holder}" if holder else str(exc)) from exc
@@ -249,6 +271,8 @@ def _print_ready(server: TritonServer) -> None:
     print(f"  HTTP    http://{server.http_url}", flush=True)
     print(f"  metrics {server.metrics_url}", flush=True)
     print(f"  log     {server.log_path}", flush=True)
+    if host_line(server.options) is not None:
+        print(host_line(server.options), flush=True)
     for name, versions in sorted(models.items()):
         print(f"  model   {name} (versions {', '.join(versions)})", flush=True)
     if not models:
