@@ -25,6 +25,7 @@ from optimizer.column_readings import CHANNEL_METRICS, columns_hint, doubted_col
 from optimizer.decision_metrics import decision_doubt
 from optimizer.drift_budget import DriftBudget
 from optimizer.drift_checks import DriftReport, Violation, check_words, judge
+from optimizer.drift_evidence import minority_note
 from optimizer.drift_metrics import id_accuracy, nonfinite_count, nonfinite_where_finite, output_metrics
 from optimizer.gated_maps import (
     GATED_KINDS,
@@ -129,6 +130,8 @@ def measure_drift(
         if judged_at:
             record["judged_at"] = judged_at
         violations, slacks = judge(name, record, budget)
+        if side_note := minority_note(name, record, budget.min_top1_agreement):  # too few rows on one side
+            record["decision_minority_note"] = side_note
         violations = labelled_where(record, in_place_unless_text_missed(violations))
         if (answer := token_answers(kind, expected, got, positions, labels)) is not None:
             answers[name] = answer
@@ -272,7 +275,7 @@ def kind_notes(outputs: Mapping[str, Mapping[str, Any]]) -> list[str]:
         + [
             str(note)
             for record in outputs.values()
-            for note in (record.get("kind_note"), record.get("fp32_nonfinite"))
+            for note in (record.get("kind_note"), record.get("fp32_nonfinite"), record.get("decision_minority_note"))
             if note
         ]
         + tokens_notes(outputs)

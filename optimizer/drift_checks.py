@@ -23,8 +23,9 @@ detection head of pixel boxes beside [0, 1] scores also by its decoded boxes, as
 where its decoder reads them: `optimizer.decoded_heads`), and a
 dense yes/no flag (one score in [0, 1] per sample, most near 0 or 1) also by the share of its decisions at
 --label-threshold unchanged, and a dense probability (one such score spread over the range, FP32 on both sides of
-the threshold) by the share of its decisions unchanged on the rows farther than 0.02 from it (both against the
-top-1 budget, `optimizer.decision_metrics`); a dense output of scores also by its quiet channels
+the threshold) by the share of its decisions unchanged on the rows farther than 0.02 from it, each also on the
+side of the threshold where it agrees least, as FP32 decides (all against the top-1 budget,
+`optimizer.decision_metrics`); a dense output of scores also by its quiet channels
 (`optimizer.drift_metrics`: never on in FP32, plainly off) — the largest absolute error among them, and, with no
 slack at all, INT8 turning one on — and, over many positions (per-anchor scores, a probability map), by the share of
 its clear positives kept and not invented at a decoder's thresholds, and by its positions turned on from nothing
@@ -47,7 +48,7 @@ import numpy as np
 
 from optimizer.box_lists import box_words
 from optimizer.class_agreement import lost_classes, lost_where
-from optimizer.decision_metrics import decision_words
+from optimizer.decision_metrics import DECISION_METRICS, SIDE_METRIC, decision_words, side_words, worse_side
 from optimizer.drift_budget import DriftBudget
 from optimizer.image_outputs import psnr_words
 from optimizer.label_sets import tie_words
@@ -83,6 +84,7 @@ CHECKS: dict[str, tuple[str, str, bool]] = {
     "channel_gain_worst": ("worst channel gain error (|slope - 1|)", "max_channel_gain", False),
     "flag_agreement": ("share of flag decisions unchanged", "min_top1_agreement", True),
     "decision_agreement": ("share of clear decisions unchanged", "min_top1_agreement", True),
+    SIDE_METRIC: ("share of decisions unchanged on one side of the threshold", "min_top1_agreement", True),
     "quiet_error_worst": ("worst absolute error of a channel never on in FP32", "max_quiet_error", False),
     # a map's or an anchor set's clear decisions at a decoder's threshold (`optimizer.anchor_scores`)
     "anchor_decision_agreement": ("share of clear positives agreed", "min_box_agreement", True),
@@ -295,6 +297,13 @@ def judge(output: str, record: Mapping[str, Any], budget: DriftBudget) -> tuple[
         if beyond(float(value), limit, higher):
             where = _where(metric, record)
             violations.append(Violation(output, metric, float(value), limit, higher, where=where, unit=unit_of(record)))
+    side = worse_side(record) if set(DECISION_METRICS) & set(BUDGETED[record["kind"]]) else None
+    if side is not None:  # a rare side hides in the pooled share; named where the pooled share holds
+        slacks.append(normalized_slack(side["agreement"], budget.min_top1_agreement, True))
+        pooled = any(violation.metric in DECISION_METRICS for violation in violations)
+        if beyond(side["agreement"], budget.min_top1_agreement, True) and not pooled:
+            where = side_words(record, side, unit_of(record) if "tokens_judged" in record else "rows")
+            violations.append(Violation(output, SIDE_METRIC, side["agreement"], budget.min_top1_agreement, where=where))
     lost = lost_classes(record, budget.min_top1_agreement) if record["kind"] in CLASS_JUDGED else []
     if lost:  # classes INT8 answers otherwise beyond chance, hidden in the pooled agreement: the worst named
         _, rows, agreeing = lost[0]

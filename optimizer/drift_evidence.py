@@ -331,3 +331,22 @@ def neighbour_notes(outputs: Mapping[str, Mapping[str, Any]]) -> list[str]:
             "search, judge it by that search: --metric package.module:function"
         )
     return notes
+
+
+def minority_note(name: str, record: Mapping[str, Any], floor: float) -> str:
+    """The note on a score whose decisions lie on one side of the threshold on too few rows to show `floor` there
+    (`decision_metrics.decision_sides`, the side with fewer rows): pooled over every row, "decision agreement 1"
+    rested on 4 of @vladmandic/human's 400 antispoof rows below 0.5 (session 64). A note, not a refusal: the rows
+    FP32 puts on each side are not known before the held-out rows are run. "" where that side has the rows."""
+    sides = record.get("decision_sides") or []
+    needed = rows_to_show(floor)
+    if not sides or sides[0]["rows"] >= needed:
+        return ""
+    side, other = sides[0], sides[-1]
+    unit = unit_of(record) if "tokens_judged" in record else "rows"
+    clear = "clear " if "decision_agreement" in record else ""
+    return (
+        f"output '{name}': its decisions were judged on only {side['rows']} {clear}{unit} FP32 puts {side['side']} "
+        f"{side['threshold']:g} (INT8 agrees {side['agreement']:.4g} there; {other['rows']} {other['side']}); about "
+        f"{needed} on that side would show the budget's {floor:g} there (95 % lower bound, every one agreeing)"
+    )

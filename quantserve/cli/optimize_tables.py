@@ -254,13 +254,18 @@ def _value(record: dict[str, Any], metric: str, compared: str = "int8") -> str:
     """A metric's value; an accuracy as FP32's beside INT8's; the worst channel correlation names where it lies (axis
     and entry, as refusals do: a denoiser's (N, 1, H, W) worst "channel" was an image row, axis 2, read as its one
     colour channel, session 56) and how many channels it skipped as still in FP32 (`optimizer.channel_metrics`):
-    LAC's 10 unused tag slots had read as a worst channel of 0 (session 56)."""
+    LAC's 10 unused tag slots had read as a worst channel of 0 (session 56); a score's decision agreement its
+    minority side's rows and agreement: "1" had rested on 4 rows below 0.5 (session 64)."""
     if metric == "accuracy" and isinstance(record.get("fp32_accuracy"), float) and isinstance(record[metric], float):
         from optimizer.refusal_figures import side_by_side
 
         built = "FP32 build" if compared.lower() == "fp32" else compared.upper()
         return f"{side_by_side(record['fp32_accuracy'], record[metric])} (FP32 → {built})"
     value = _fmt(record[metric])
+    sides = record.get("decision_sides") or []
+    if metric in ("decision_agreement", "flag_agreement") and sides:  # the side with fewer rows (`decision_sides`)
+        side = sides[0]
+        return f"{value} ({side['side']} {side['threshold']:g}: {side['rows']} rows, {_fmt(side['agreement'])})"
     if metric != "channel_correlation_worst":
         return value
     said = []
