@@ -177,8 +177,9 @@ def _mixed_kept(stages: Iterable[Mapping[str, Any]]) -> str:
         # static_qdq_smooth, its LSTMs FP32 too)
         start = mixed.get("from_scheme")
         started = f" from {start}" if start and (fastest is None or fastest["scheme"] != start) else ""
+        kept = len(mixed["kept_fp32"])
         words = (
-            f"the mixed-precision search{started} kept {len(mixed['kept_fp32'])} compute nodes FP32 to hold the drift "
+            f"the mixed-precision search{started} kept {kept} compute node{'s' * (kept != 1)} FP32 to hold the drift "
             "budget"
         )
         if fastest is None:

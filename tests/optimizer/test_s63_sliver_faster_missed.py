@@ -60,7 +60,7 @@ def test_misses_no_faster_than_the_shipped_candidate_or_than_fp32_leave_the_grap
 def test_the_mixed_precision_search_keeps_its_own_words() -> None:
     # session 43's case: the search chose a mix, kept nodes FP32; its words, not the faster-builds ones
     kept = drift_kept(_calibrate(PROBE, chosen=True))
-    assert kept.startswith("the mixed-precision search from static_qdq_compute kept 1 compute nodes FP32"), kept
+    assert kept.startswith("the mixed-precision search from static_qdq_compute kept 1 compute node FP32"), kept
 
 
 def test_one_faster_miss_reads_in_the_singular() -> None:
