@@ -39,6 +39,10 @@ class LoadSettings:
     max_in_flight: int = 64  # open loop: requests a Locust process keeps in flight; later arrivals wait in the client
     request_timeout_s: float = 30.0  # the client's deadline per request (gRPC): a slower answer fails
     model_version: str = ""  # the version every request names (--model-version); "": Triton's choice, the newest
+    # the version whose counters Triton's figures count where the requests name none (tune: the version it just
+    # deployed; the one before, still unloading as a window opened, had its counts summed in and then zeroed: -413
+    # requests, the trial's Triton figures lost, probe 64D); "": every served version summed
+    counters_version: str = ""
     # the input that counts each row's real positions, which requests are cut by (--length-input NAME|none); None: the
     # one the model's build was told, recorded in its served config (`request_shapes.ServedInputs.told`)
     length_input: str | None = None
@@ -53,6 +57,11 @@ class LoadSettings:
         """The run's name in results and reports: `model@version` where one version is addressed (an A/B of two
         live versions loaded into one folder keeps both runs), else the model's."""
         return addressed(self.model, self.model_version)
+
+    @property
+    def counted_version(self) -> str:
+        """The one version Triton's counters are read for: the addressed one, else `counters_version` ("": all)."""
+        return self.model_version or self.counters_version
 
     def check(self) -> None:
         """Reject impossible settings before any process starts."""

@@ -65,7 +65,7 @@ def step_result(
         result.other_models = other_models_requests(whole.metrics_before, whole.metrics_after, settings.model)
     if restarted:  # the new process's counters began at zero: their delta covers part of the window
         result.server_restarted, result.server = restarted, None  # samples kept (a soak's evidence), never shown
-    elif partial := counters_not_whole(window, result, warm_ups_in_window(record_dir), settings.model_version):
+    elif partial := counters_not_whole(window, result, warm_ups_in_window(record_dir), settings.counted_version):
         result.server_counters_left_out, result.server = partial, None
     result.locust_csv_prefix, result.warm_up = str(csv_prefix.relative_to(out_dir)), warm_up(record_dir)
     if replaced := replaced_before_window(pids.seen, window.start):  # said, the counters kept
@@ -87,14 +87,15 @@ def pid_at_window_end(record_dir: Path, url: str) -> int | None:
 
 
 def addressed_window(window: recording_files.Window, settings: LoadSettings) -> recording_files.Window:
-    """The window with the model's counters those of the version --model-version addresses alone
-    (`addressed_version`): Triton sums all served versions into the model's, so another client loading version 2
-    while version 1 was measured dropped the server breakdown ("counts disagree") instead of showing version 1's."""
-    if not settings.model_version:
+    """The window with the model's counters those of the version --model-version addresses alone, or of the one the
+    run counts (`LoadSettings.counted_version`, `addressed_version`): Triton sums all served versions into the
+    model's, so another client loading version 2 while version 1 was measured dropped the server breakdown ("counts
+    disagree") instead of showing version 1's."""
+    if not settings.counted_version:
         return window
 
     def view(scrape: dict | None) -> dict | None:
-        return None if scrape is None else addressed_version(scrape, settings.model, settings.model_version)
+        return None if scrape is None else addressed_version(scrape, settings.model, settings.counted_version)
 
     return dataclasses.replace(
         window, metrics_before=view(window.metrics_before), metrics_after=view(window.metrics_after)
@@ -190,7 +191,7 @@ def _summarize(
     timeline = per_second(samples, window.start, window.end)
     server = None
     if window.metrics_before is not None and window.metrics_after is not None:
-        server = breakdown(window.metrics_before, window.metrics_after, settings.model, settings.model_version)
+        server = breakdown(window.metrics_before, window.metrics_after, settings.model, settings.counted_version)
     lag_p50, lag_p99, generator_p99 = _send_lags(samples) if step.mode == "open" else (None, None, None)
     rated, rate_span = _rated(step, window, samples, ok)
     columns = samples.shape[1] if samples.ndim == 2 and len(samples) else 0  # a window with no arrival has no rows

@@ -53,6 +53,7 @@ class TrialServer:
 
     attempt_tag = ""  # "-retry": the trial measured again after its server died (its windows' folders apart)
     stop_after: WindowInterrupted | None = None  # a stop that came after the trial's window ran to plan (`_window`)
+    version = ""  # the scratch model's version the last `install` deployed: its windows count its counters alone
 
     def __init__(self, settings: TuneSettings, out: Path) -> None:
         from serving.server import ServerOptions, TritonServer
@@ -88,7 +89,7 @@ class TrialServer:
         # change the interface by design (a 1-D input is [-1] at max batch 0, [-1, 1] batched: every batched trial
         # was refused after the baseline). A name per mode would only keep a check that guards no one; the winner's
         # deploy into the user's repository (`tune_winner`) keeps it.
-        deploy(
+        deployed = deploy(
             build,
             self.repo,
             SCRATCH_MODEL,
@@ -99,6 +100,7 @@ class TrialServer:
             policy=policy,
             allow_interface_change=True,
         )
+        self.version = str(deployed.version)
         self.server.control(timeout_s=120.0).load(SCRATCH_MODEL)
 
     def down(self) -> str | None:
@@ -263,7 +265,7 @@ class TrialServer:
         seconds = window_s or self.settings.window_s
         server = self.server
         return measure_window(
-            self.settings, server.grpc_url, SCRATCH_MODEL, folder, server.pid, seconds, server.metrics_url
+            self.settings, server.grpc_url, SCRATCH_MODEL, folder, server.pid, seconds, server.metrics_url, self.version
         )
 
 
@@ -281,10 +283,13 @@ def measure_window(
     pid: int | None,
     window_s: float,
     metrics_url: str | None = None,
+    version: str = "",
 ) -> Samples:
     """One Locust run of warm-up + window (closed loop, or the trace from its start); the requests ending in the
     warm-up are discarded. `metrics_url`: the server's, whose counters give Triton's own times (compute, queue): none
-    was passed before session 64, so no trial recorded them (`outside_share`, `compute_ms` stayed null)."""
+    was passed before session 64, so no trial recorded them (`outside_share`, `compute_ms` stayed null). `version`:
+    the one just deployed, whose counters alone are counted (`LoadSettings.counters_version`); the requests name
+    none, so Triton answers from the newest, that one."""
     from loadtest.harness import run_step
     from loadtest.interruption import StepInterrupted
     from loadtest.load_settings import LoadSettings
@@ -294,7 +299,7 @@ def measure_window(
     # long; a second added for the spawn (from when Locust's -t counted it) made each window ~1 s over what was asked
     duration = settings.warmup_s + window_s
     load = LoadSettings(url, model, Path(settings.data), step, duration, settings.request_batch)
-    load = replace(load, metrics_url=metrics_url, max_in_flight=TRACE_MAX_IN_FLIGHT)
+    load = replace(load, metrics_url=metrics_url, max_in_flight=TRACE_MAX_IN_FLIGHT, counters_version=version)
     try:
         result = run_step(load, step, folder, server_pid=pid)
     except StepInterrupted as stop:  # its requests up to the interrupt are a measurement too: kept, marked
