@@ -48,11 +48,26 @@ def out_of_reach(settings: TuneSettings, trials: list[Trial]) -> str:
     if slo >= REACH_FACTOR * solo or slo >= fastest:
         return ""
     return (
-        f"its model computes a request in {solo:.2f} ms in Triton, {times(solo / slo)} the {slo:g} ms SLO "
-        f"({compute_source(least)}: trial {number}, {least.config.label()}), and no configuration serves a request "
-        f"faster than its model computes it; the fastest of {sum(t.requests for t in measured)} requests took "
-        f"{fastest:.2f} ms"
+        f"its model computes {request_words(settings)} in {solo:.2f} ms in Triton, {times(solo / slo)} the {slo:g} ms "
+        f"SLO ({compute_source(least)}: trial {number}, {least.config.label()}{busy_words(least)}), and no "
+        f"configuration serves a request faster than its model computes it; the fastest of "
+        f"{sum(t.requests for t in measured)} requests took {fastest:.2f} ms"
     )
+
+
+def request_words(settings: TuneSettings) -> str:
+    """The request the compute time is of: its rows where every request holds --request-batch of them (the setting
+    that shortens it: probe 64D's stop on "a request in 69.38 ms" was a 100-row one); a trace's vary."""
+    return "a request" if settings.trace is not None else f"a {settings.request_batch}-row request (--request-batch)"
+
+
+def busy_words(trial: Trial) -> str:
+    """Where other processes took over the busy mark of the cores in `trial`'s windows, said: its compute time was
+    taken on a busy machine (probe 64D: 69.38 ms with 73 % of the cores taken, 39.2 ms in a quieter run); else ""."""
+    from optimizer.cpu_clock import BUSY_SHARE
+
+    share = trial.others_share
+    return f", while other processes took {share:.0%} of the cores" if share is not None and share > BUSY_SHARE else ""
 
 
 def solo_ms(trial: Trial) -> float | None:

@@ -57,7 +57,8 @@ def test_the_stop_names_the_compute_time_its_trial_and_the_fastest_request(tmp_p
         measured(MB16, 2.9, compute_ms=10.0, requests_per_execution=4.0),  # 10 ms shared by 4 requests: 2.5 each
     ]
     assert out_of_reach(tight, trials) == (
-        "its model computes a request in 2.50 ms in Triton, 2.5x the 1 ms SLO (Triton's compute time per execution, "
+        "its model computes a 1-row request (--request-batch) in 2.50 ms in Triton, 2.5x the 1 ms SLO "
+        "(Triton's compute time per execution, "
         "10.00 ms, shared by its 4.0 requests on average: trial 2, mb1600 pref 200,400,800,1600 q500us x1), and "
         "no configuration serves a request faster than its model computes it; the fastest of 338 requests took 2.90 ms"
     )

@@ -1,9 +1,11 @@
-"""Tune counts Triton's figures of the version it just deployed.
+"""Tune counts Triton's figures of the version it just deployed, and its early stop says the request size and a busy
+machine.
 
 Probe D (session 64): trial 6's window opened while version 5 was still unloading; its scrapes held v5 (512 requests)
 + v6 (22) at the start and v6 (121) alone at the end. Tune loads with no --model-version, so the delta summed every
 version (-413 requests), the counters were judged not whole and the trial lost compute_ms, requests_per_execution and
-outside_share.
+outside_share. Its early stop read "its model computes a request in 69.38 ms in Triton, 2.3x the 30 ms SLO" for a
+100-row request (--request-batch 100) measured while other processes took 73 % of the cores (39.2 ms in a quieter run).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from loadtest.step_result import addressed_window
 from loadtest.triton_metrics import COUNTERS, VERSIONS, breakdown
 from quantserve.cli.tune import make_config
 from quantserve.cli.tune_server import TrialServer
-from quantserve.cli.tune_trials import SCRATCH_MODEL
+from quantserve.cli.tune_trials import SCRATCH_MODEL, Trial
 from tests.quantserve.test_tune_limits import settings
 
 ROWS = 100
@@ -94,3 +96,22 @@ def test_each_trial_window_is_told_the_version_its_trial_deployed(
     with pytest.raises(RuntimeError, match="measured"):
         bench.window(1)
     assert asked[0].counters_version == "6" and asked[0].model_version == ""
+
+
+def test_the_early_stop_says_the_request_size_and_a_busy_machine(tmp_path: Path) -> None:
+    from quantserve.cli.tune_reach import out_of_reach
+
+    probe = settings(tmp_path, users=16, slo_p99_ms=30.0, request_batch=ROWS)
+    base = make_config("", 0, "powers", 0, 1, ROWS)
+    busy = Trial(base, 20.0, 700.0, 1400.0, 0, 0.0, requests=169, fastest_ms=400.0, others_share=0.73)
+    busy.compute_ms, busy.requests_per_execution = 69.38, 1.0
+    line = out_of_reach(probe, [busy])
+    assert line.startswith(
+        "its model computes a 100-row request (--request-batch) in 69.38 ms in Triton, 2.3x the 30 ms SLO "
+        "(Triton's compute time per execution: trial 1, no batching x1, while other processes took 73% of the cores)"
+    ), line
+    quiet = Trial(base, 20.0, 700.0, 1400.0, 0, 0.0, requests=169, fastest_ms=400.0, others_share=0.1)
+    quiet.compute_ms, quiet.requests_per_execution = 69.38, 1.0
+    assert "of the cores" not in out_of_reach(probe, [quiet])
+    one_row = settings(tmp_path, users=16, slo_p99_ms=30.0)
+    assert out_of_reach(one_row, [quiet]).startswith("its model computes a 1-row request (--request-batch) in 69.38")
