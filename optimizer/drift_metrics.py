@@ -192,7 +192,8 @@ def _layout_metrics(
             record.update(head_score_decisions(reference, candidate, label_threshold, axis, BOX_CHANNELS))
     if kind == "dense":  # one score per sample: its decisions at the threshold (`optimizer.decision_metrics`)
         record.update(score_decisions(reference, candidate, label_threshold))
-        if "decision_agreement" not in record and not isinstance(label_threshold, UnsetThreshold):
+        judged = "decision_agreement" in record or "flag_agreement" in record  # a flag's are judged as its own
+        if not judged and not isinstance(label_threshold, UnsetThreshold):
             record.update(value_decisions(reference, candidate, label_threshold))  # every value a decision: said
         record.update(anchor_decisions(reference, candidate, label_threshold))  # many positions' scores, as read
     if not one_value:  # a cosine of one value is 1 or 0 (0 where one side's sigmoid is exactly 0): it means nothing
