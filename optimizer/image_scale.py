@@ -37,10 +37,19 @@ def rounded_to_8_bits(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]
             continue
         finite = values[np.isfinite(values)]
         low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
-        if high > low:
-            step = (high - low) / (LEVELS - 1)
-            rounded[name] = (low + np.round((values.astype(np.float64) - low) / step) * step).astype(values.dtype)
+        if high <= low or eight_bit_already(finite, low, high):
+            continue
+        step = (high - low) / (LEVELS - 1)
+        moved = (low + np.round((values.astype(np.float64) - low) / step) * step).astype(values.dtype)
+        rounded[name] = values if np.array_equal(moved, values, equal_nan=True) else moved
     return rounded
+
+
+def eight_bit_already(finite: np.ndarray, low: float, high: float) -> bool:
+    """Whole numbers over at most LEVELS levels (a picture's 0-255 pixels as floats): rounding them to 8 bits is
+    rounding them to themselves. An upscaler fed PNG pixels read "FP32 itself, given its inputs rounded to 8 bits,
+    reads 100.00 dB" (PSNR's cap: nothing moved) as if a sensitivity had been measured (probe 65C)."""
+    return high - low <= LEVELS - 1 and bool(np.all(finite == np.round(finite)))
 
 
 def missed_image_outputs(verification: Mapping[str, Any]) -> list[str]:
@@ -88,8 +97,10 @@ def scale_words(verification: Mapping[str, Any]) -> str:
     given its inputs rounded to 8 bits, reads 40.47 dB mean / 20.76 dB worst against its own answers; INT8's drift
     is within that (a budget of --min-psnr-mean 40 --min-psnr-worst 20 would ship it; check your --metric)", or
     that INT8 moves it more; "" where none was read."""
-    figures = (verification.get(FP32_SCALE) or {}).get("outputs") or {}
-    outputs = verification.get("outputs") or {}
+    scale = verification.get(FP32_SCALE) or {}
+    figures, outputs = scale.get("outputs") or {}, verification.get("outputs") or {}
+    if scale.get("inputs_rounded") == []:  # read, and no input moved
+        return "FP32's own sensitivity to 8-bit input rounding not read: its inputs are whole 8-bit levels already"
     violations = list(verification.get("violations") or [])
     words = []
     for name, fp32 in figures.items():

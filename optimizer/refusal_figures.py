@@ -116,10 +116,11 @@ def side_by_side(fp32: float, int8: float) -> str:
 
 def check_figure(drift: DriftReport, violation: Mapping[str, Any]) -> float | None:
     """A drift report's figure on the check `violation` (a `Violation.to_dict`) failed: its output's metric, or the
-    --metric's INT8 score; None where the report does not read that check."""
-    if violation.get("scope") == "metric":
-        score = (drift.user_metric or {}).get("int8")
-        return None if score is None else float(score)
+    --metric's relative drop (its INT8 score, 31.5 dB, stood beside "relative drop, budget 0.01": probe 65C); None
+    where the report does not read that check."""
+    if violation.get("scope") == "metric":  # its relative drop, the figure the budget names (not the INT8 score)
+        drop = (drift.user_metric or {}).get("relative_drop")
+        return None if drop is None else float(drop)
     value = (drift.outputs.get(str(violation["output"])) or {}).get(str(violation["metric"]))
     return float(value) if isinstance(value, int | float) else None
 
