@@ -32,9 +32,12 @@ One timing basis, used by `optimize`'s speed gate and re-used by every figure re
 - **The machine:** while a child times, it reads how much CPU the other processes took
   (/proc/stat less its own); the median share over the timings is recorded, and above
   `BUSY_SHARE` a block is busy: on 2 shared cores at load 7 the paired rounds of one encoder
-  spanned 0.3×-10×, so no timing basis is honest there. Busy blocks are retaken (up to `rounds`
+  spanned 0.3×-10×, so the wall clock is not honest there. Busy blocks are retaken (up to `rounds`
   more) and left out when two or more quiet ones exist; when they cannot be, the figure is marked
-  busy and the verdict line says so.
+  busy and the verdict line says so. Each run's CPU time is read beside its wall time: on a busy machine the
+  blocks' CPU-time ratios decide (a run waiting for the cores stretches its wall time, not its CPU time), and a
+  clock that shows INT8 slower than FP32 while the deciding one clears the bar refuses the build
+  (`optimizer.speed_blocks`: liveness, refused at 1.04× by the wall clock 51 % busy, read 1.11-1.18× by CPU time).
 - **The verdict** (`optimizer.speed_verdict`): the median round must clear the bar and its lower
   confidence bound 1.0; rounds that straddle the verdict are retaken within the same bounds, and a
   median over rounds that stay unsettled is refused as uncertain, not shipped on a busy machine's luck.
@@ -50,7 +53,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -61,18 +64,26 @@ from optimizer.cpu_clock import BUSY_SHARE, CpuClock
 from optimizer.cpu_isa import read_cpuinfo
 from optimizer.drift_budget import Refusal
 from optimizer.drift_evidence import within_budget_words
+from optimizer.speed_blocks import (
+    CPU_TIME,
+    BasisVerdict,
+    Block,
+    basis_note,
+    decide,
+    disagree_line,
+    judged_blocks,
+    take_blocks,
+    uncertain_basis_line,
+)
 from optimizer.speed_share import amdahl_ceiling, noise_reason
 from optimizer.speed_share import compute_share as _compute_share  # the name tests stub in this module
 from optimizer.speed_verdict import (
-    FASTER,
     LOW_INT8_SHARE,
     SLOWER,
     UNCERTAIN,
     RoundsVerdict,
-    judge_rounds,
     median_index,
     sliver_reason,
-    uncertain_line,
 )
 from quantserve.data import TensorData, batch_rows
 from quantserve.errors import InternalError, QuantserveError
@@ -82,9 +93,6 @@ WARMUP_RUNS = 3
 # Warm-up pairs past the first stop once they took this long: one run settles ORT's allocations and kernel choice,
 # and three warm-up pairs of a YOLOv8-seg at batch 8 (640²) took 20-40 s of every block on 2 cores.
 WARMUP_SECONDS = 1.0
-# Busy blocks are retaken only while the gate has run less than this: a YOLOv8-seg's six blocks (three retaken
-# for other processes' load) took 6 min of a 10-min optimize; past it the figure stands, marked busy.
-RETAKE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -133,6 +141,8 @@ class SpeedRecord:
     kept_for_drift: str = ""  # why they are: the mixed-precision search kept them to hold the budget (`drift_kept`)
     batch_asked: int = 0  # --timing-batch, where `batch_size` is fewer: that batch would not fit (`timing_rows`)
     batch_note: str = ""  # "timed at batch 2, not 8: batch 8 would need ~7.7 GB …" (`TimingRows.note`)
+    cpu_speedup: float | None = None  # the median of the blocks' CPU-time ratios (`Block.cpu_ratio`; None: not read)
+    cpu_round_speedups: tuple[float, ...] = ()  # one per block: on a busy machine they decide (`speed_blocks`)
 
     @property
     def busy(self) -> bool:
@@ -141,9 +151,10 @@ class SpeedRecord:
 
     @property
     def holds(self) -> bool:
-        """The median clears the bar and its lower bound clears 1.0 (`optimizer.speed_verdict`), and the INT8 share
-        of the multiply-adds can reach the bar at all (`int8_capped`): else the clock's pass was noise."""
-        return self.verdict().outcome == FASTER and not self.int8_capped()
+        """The deciding clock's median clears the bar and its lower bound clears 1.0 (`optimizer.speed_verdict`), the
+        other clock does not show INT8 slower (`speed_blocks.decide`), and the INT8 share of the multiply-adds can
+        reach the bar at all (`int8_capped`): else the clock's pass was noise."""
+        return self.judged().ships and not self.int8_capped()
 
     def int8_capped(self) -> bool:
         """Even a generous per-op INT8 gain on its share of the multiply-adds cannot reach --min-speedup (Amdahl)."""
@@ -151,8 +162,12 @@ class SpeedRecord:
         return share is not None and amdahl_ceiling(share) < self.min_speedup
 
     def verdict(self) -> RoundsVerdict:
-        """What the rounds show (a record without rounds: its speedup as the one round)."""
-        return judge_rounds(self.round_speedups or (self.speedup,), self.min_speedup)
+        """What the deciding clock's rounds show (a record without rounds: its speedup as the one round)."""
+        return self.judged().verdict
+
+    def judged(self) -> BasisVerdict:
+        """The rounds by the wall clock, or by CPU time where the machine was busy (`speed_blocks.decide`)."""
+        return decide(self.round_speedups or (self.speedup,), self.cpu_round_speedups, self.min_speedup, self.busy)
 
     def line(self, drift_holds: bool | None = None, thin: Sequence[Mapping[str, Any]] = ()) -> str:
         """E.g. "INT8 is 0.68× FP32 here; deploy fp32 (or pass --allow-slower)"; with `drift_holds`, whether the drift
@@ -170,12 +185,16 @@ class SpeedRecord:
                 f"INT8 is {beside_bar(self.speedup, self.min_speedup)}× FP32 here{bar}: {self.sliver_reason()}; "
                 f"{self.sliver_cause()}; deploy fp32 (or pass --allow-slower){drift}"
             )
+        elif self.judged().disagree:  # the deciding clock shows INT8 faster, the other slower than FP32
+            text = disagree_line(self.judged(), self.others_share, self.busy, drift)
         elif self.verdict().outcome == UNCERTAIN:  # the median clears the bar, its lower bound does not
-            text = uncertain_line(self.verdict(), self.others_share, drift)
+            text = uncertain_basis_line(self.judged(), self.others_share, drift)
         else:
-            shown = beside_bar(self.speedup, self.min_speedup)
-            text = f"INT8 is {shown}× FP32 here{bar}; deploy fp32 (or pass --allow-slower){drift}"
-            text += self.busy_note()
+            judged = self.judged()
+            shown = beside_bar(judged.verdict.median if judged.basis == CPU_TIME else self.speedup, self.min_speedup)
+            note = basis_note(judged, self.others_share)
+            text = f"INT8 is {shown}× FP32 here{bar}{note}; deploy fp32 (or pass --allow-slower){drift}"
+            text += "" if judged.basis == CPU_TIME else self.busy_note()
         return Refusal(text, {"refused_for": "speed", "speed": self.to_dict()})
 
     def int8_sliver(self) -> bool:
@@ -204,6 +223,7 @@ class SpeedRecord:
     def to_dict(self) -> dict[str, Any]:
         verdict = self.verdict()
         judged = {"verdict": verdict.outcome, "speedup_low": verdict.low}  # the median's lower bound over the rounds
+        judged["basis"] = self.judged().basis  # the clock that decided: CPU time on a busy machine (`speed_blocks`)
         ceiling = None if self.int8_mac_share is None else amdahl_ceiling(self.int8_mac_share)  # `int8_capped`'s
         return {**asdict(self), "holds": self.holds, "busy": self.busy, **judged, "int8_ceiling": ceiling}
 
@@ -247,6 +267,8 @@ def compare_speed(
     )
     used = judged_blocks(blocks)
     shares = [b.others_share for b in used if b.others_share is not None]
+    cpu = tuple(b.cpu_ratio for b in used if b.cpu_ratio is not None)
+    cpu = cpu if len(cpu) == len(used) else ()  # every block's, or none: one clock's rounds judge the same blocks
     middle = used[median_index([b.ratio for b in used])]
     record = SpeedRecord(
         fp32_ms=middle.fp32_ms,
@@ -260,66 +282,12 @@ def compare_speed(
         input_shapes={name: list(array.shape) for name, array in batch.items()},
         others_share=round(statistics.median(shares), 3) if shares else None,
         busy_rounds_dropped=len(blocks) - len(used),
+        cpu_speedup=statistics.median(cpu) if cpu else None,
+        cpu_round_speedups=cpu,
     )
     whole = samples is not None and samples != batch_rows(batch)  # an --unbatched build's sample
     share, kept = _compute_share(fp32, int8, batch, whole)
     return replace(record, int8_mac_share=share, fp32_compute=kept, kept_for_drift=kept_for_drift)
-
-
-@dataclass(frozen=True)
-class Block:
-    """One block of alternated FP32/INT8 runs: its median pair's ms and ratio, others' share, the pairs timed."""
-
-    fp32_ms: float  # the pair whose ratio is the block's median (`median_index`; the lower middle for an even count)
-    int8_ms: float
-    ratio: float  # median over the block's pairs of fp32 ms / int8 ms, each pair timed back to back
-    others_share: float | None = None
-    pairs: int = 0
-
-    @property
-    def quiet(self) -> bool:
-        return self.others_share is None or self.others_share <= BUSY_SHARE
-
-    @classmethod
-    def of_pairs(cls, fp32_ms: list[float], int8_ms: list[float], others_share: float | None = None) -> Block:
-        """The block of these pairs of runs (fp32_ms[i] and int8_ms[i] timed back to back): the median of their
-        ratios (the gate's figure, as ever), and the ms of its median pair (the lower middle for an even count)."""
-        ratios = [f / i if i > 0 else float("inf") for f, i in zip(fp32_ms, int8_ms, strict=True)]
-        middle = median_index(ratios)
-        ratio = float(statistics.median(ratios))
-        return cls(float(fp32_ms[middle]), float(int8_ms[middle]), ratio, others_share, len(ratios))
-
-
-def judged_blocks(blocks: list[Block]) -> list[Block]:
-    """The blocks the figure comes from: the quiet ones where at least two exist, else all of them (marked busy)."""
-    quiet = [block for block in blocks if block.quiet]
-    return quiet if len(quiet) >= 2 else blocks
-
-
-def take_blocks(
-    one_block: Callable[[], Block],
-    rounds: int,
-    retake_s: float = RETAKE_SECONDS,
-    clock: Callable[[], float] = time.monotonic,
-    min_speedup: float | None = None,
-) -> list[Block]:
-    """`rounds` blocks, and up to `rounds` more while fewer than `rounds` of them were quiet or (given `min_speedup`)
-    the judged blocks' ratios do not settle the verdict (`speed_verdict.judge_rounds`), as long as another block
-    (as long as the mean so far) ends within `retake_s` of the start."""
-    started = clock()
-    blocks = [one_block() for _ in range(rounds)]
-    for _ in range(rounds):
-        spent = clock() - started
-        if _enough(blocks, rounds, min_speedup) or spent + spent / len(blocks) > retake_s:
-            break
-        blocks.append(one_block())
-    return blocks
-
-
-def _enough(blocks: list[Block], rounds: int, min_speedup: float | None) -> bool:
-    if sum(block.quiet for block in blocks) < rounds:
-        return False
-    return min_speedup is None or judge_rounds([b.ratio for b in judged_blocks(blocks)], min_speedup).settled
 
 
 def time_pair(
@@ -361,9 +329,10 @@ def time_alternating(
     """Warm both sessions up, then pairs of runs back to back for `seconds`, the order swapped every pair."""
     sessions = tuple(timing_session(model, threads) for model in models)
 
-    def run_ms(session: Any) -> float:
-        started = time.perf_counter()
+    def run_ms(session: Any, cpu_ms: list[float]) -> float:
+        started, cpu = time.perf_counter(), time.process_time()  # the child's own CPU time: ORT's workers included
         session.run(None, batch)
+        cpu_ms.append((time.process_time() - cpu) * 1000.0)
         return (time.perf_counter() - started) * 1000.0
 
     started, warmups = time.perf_counter(), 0
@@ -373,16 +342,19 @@ def time_alternating(
         warmups += 1
     pair_ms = (time.perf_counter() - started) * 1000.0 / warmups
     pairs = max(min_pairs, int(seconds * 1000.0 / max(pair_ms, 1e-3)))
-    fp32_ms, int8_ms = [], []
+    fp32_ms: list[float] = []
+    int8_ms: list[float] = []
+    fp32_cpu: list[float] = []
+    int8_cpu: list[float] = []
     clock = CpuClock.now()
     for pair in range(pairs):
         if pair % 2:  # INT8 first every other pair: neither model always runs on the other's warm caches
-            int8_ms.append(run_ms(sessions[1]))
-            fp32_ms.append(run_ms(sessions[0]))
+            int8_ms.append(run_ms(sessions[1], int8_cpu))
+            fp32_ms.append(run_ms(sessions[0], fp32_cpu))
         else:
-            fp32_ms.append(run_ms(sessions[0]))
-            int8_ms.append(run_ms(sessions[1]))
-    return Block.of_pairs(fp32_ms, int8_ms, clock.others_share())
+            fp32_ms.append(run_ms(sessions[0], fp32_cpu))
+            int8_ms.append(run_ms(sessions[1], int8_cpu))
+    return Block.of_pairs(fp32_ms, int8_ms, clock.others_share(), fp32_cpu, int8_cpu)
 
 
 def timing_session(model: Path, threads: int) -> Any:
