@@ -204,6 +204,8 @@ def _speed_row(speed: dict[str, Any]) -> list[str]:
     value = f"{beside_bar(speed['speedup'], speed['min_speedup'])}× {times}"
     if speed.get("busy"):
         value += f", busy: others took {speed['others_share']:.0%} of the cores"
+    if speed.get("basis") == "CPU time" and speed.get("cpu_speedup") is not None:  # what decided (`speed_blocks`)
+        value += f"; by CPU time {speed['cpu_speedup']:.2f}×, which decided"
     ceiling = speed.get("int8_ceiling")
     if ceiling is not None and ceiling < speed["min_speedup"]:  # shipped under --allow-slower (`int8_capped`)
         value += f", timing noise: FP32 in all but {mac_share(speed['int8_mac_share'])} of MACs, at most {ceiling:.2f}×"

@@ -78,3 +78,20 @@ def test_blocks_carry_their_cpu_time_ratio_into_the_record(monkeypatch: pytest.M
 def test_the_childs_loop_reads_each_runs_cpu_time(tiny_onnx: Path) -> None:
     block = time_alternating((tiny_onnx, tiny_onnx), {"pixels": np.zeros((2, 1, 8, 8), np.float32)}, 1, 0.05, 3)
     assert block.cpu_ratio is not None and block.cpu_ratio > 0
+
+
+def test_optimize_shows_the_cpu_time_that_decided_beside_the_wall_clock() -> None:
+    """A build shipped on CPU time: optimize's speed row and caveat said only the wall clock's 1.04× ("that figure is
+    uncertain"), the figure that had not decided."""
+    from quantserve.cli.commands.optimize import speed_notes
+    from quantserve.cli.optimize_tables import _speed_row
+
+    speed = _record(WALL_SHORT, CPU_FAST, 0.51).to_dict()
+    row = _speed_row(speed)[1]
+    assert "busy: others took 51% of the cores; by CPU time 1.16×, which decided" in row, row
+    assert speed_notes(speed) == [
+        "INT8 was timed at 1.16× FP32 by CPU time (which decided) and 1.04× by the wall clock, while other processes "
+        "took 51% of the cores; time again when the machine is idle"
+    ]
+    quiet = _record(WALL_SHORT, CPU_FAST, 0.05).to_dict()
+    assert "by CPU time" not in _speed_row(quiet)[1] and speed_notes(quiet) == []
