@@ -41,7 +41,7 @@ def prepare_repo_dir(repo: Path) -> None:
     except OSError as exc:
         raise QuantserveError(f"{repo}: cannot create the model repository ({exc.strerror})") from exc
     if not os.access(repo, os.W_OK | os.X_OK):
-        raise QuantserveError(f"{repo}: model repository is not writable")
+        raise QuantserveError(f"{repo}: model repository {unwritable_reason(repo)}; nothing was written")
 
 
 def prepare_model_dir(repo: Path, name: str) -> Path:
@@ -54,8 +54,22 @@ def prepare_model_dir(repo: Path, name: str) -> Path:
     except OSError as exc:
         raise QuantserveError(f"{model_dir}: cannot create the model folder ({exc.strerror})") from exc
     if not os.access(model_dir, os.W_OK | os.X_OK):
-        raise QuantserveError(f"{model_dir}: model folder is not writable")
+        raise QuantserveError(f"{model_dir}: model folder {unwritable_reason(model_dir)}; nothing was written")
     return model_dir
+
+
+def unwritable_reason(folder: Path) -> str:
+    """Why this process cannot write `folder`: "is on a read-only file system", or "is not writable (mode 0555,
+    owner uid 0; this process runs as uid 1000)". A read-only mount said only "is not writable", where rollback on
+    the same repository said "read-only file system" (probe 65A)."""
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return "is on a read-only file system"
+        status = folder.stat()
+    except OSError as exc:
+        return f"is not writable ({exc.strerror})"
+    owner = f"owner uid {status.st_uid}; this process runs as uid {os.geteuid()}"
+    return f"is not writable (mode {status.st_mode & 0o7777:04o}, {owner})"
 
 
 def copy_file(source: Path, target: Path) -> None:

@@ -90,18 +90,13 @@ def check_repo_folder(repo: Path, name: str) -> None:
 
 
 def _check_writable(flag: str, folder: Path, where: str) -> None:
+    from serving.deploy_files import unwritable_reason
+
     if not folder.is_dir():
         raise QuantserveError(f"{flag}: {where}is a file, not a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
-        why = "is on a read-only file system" if _read_only(folder) else "is not writable"
+        why = unwritable_reason(folder)
         raise QuantserveError(f"{flag}: {where}{why}, so the winner could not be deployed there (nothing was searched)")
-
-
-def _read_only(path: Path) -> bool:
-    try:
-        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
-    except OSError:
-        return False
 
 
 def check_interface_kept(build: Path, settings: TuneSettings) -> None:
