@@ -12,7 +12,7 @@ deadline stops leaves its candidate unconfirmed, shipped to verification to judg
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from types import MappingProxyType
@@ -34,7 +34,8 @@ from optimizer.runners_up import CLOSED_LOOP, ROLLOUT, STREAM_CHECKS, runners_up
 from optimizer.search_budget import CONFIRM
 from optimizer.state_loop import StatePair
 from optimizer.user_metric import add_user_metric
-from optimizer.verify import VerifyAgainstReference, batch_compositions
+from optimizer.verify import VerifyAgainstReference, verified_compositions
+from optimizer.worst_composition import Composition, judge_compositions
 from quantserve.data import TensorData
 
 
@@ -143,17 +144,18 @@ class SearchConfirmation(HeldOutDrift):
         reference, budget, metric = self._fp32_every_row(every), self.stage.budget, self.stage.user_metric
         if isinstance(self.schemes.get(candidate.scheme), DynamicScheme):
             self.budget.check(part)
-            runs = [got for _, got in batch_compositions(candidate.path, every, self.verify_batch)]
+            runs: Iterable[Composition] = verified_compositions(candidate.path, every, self.verify_batch)
         else:
-            runs = [self._run_checked(candidate.path, every, part)]
-        reports = []
-        for got in runs:
+            runs = [Composition("rows in order", self._run_checked(candidate.path, every, part), self.verify_batch)]
+
+        def judge(got: dict[str, np.ndarray]) -> DriftReport:
             report = measure_drift(reference, got, self.kinds, budget, every.labels, every.arrays, self.axes)
             if metric is not None:
                 fp32 = metric.score(reference, every.metric_truth)
                 add_user_metric(report, metric, reference, got, every.metric_truth, budget, fp32)
-            reports.append(report)
-        return min(reports, key=lambda r: (r.holds, r.margin()))
+            return report
+
+        return judge_compositions(runs, judge).report  # one at a time: the worst's outputs alone kept
 
     def _runners_up(self, chosen: Candidate, judged: Sequence[Candidate]) -> dict[str, Any]:
         """The stage record's runners-up (`runners_up_record`): the others of `judged` that held, and the stream

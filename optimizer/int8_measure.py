@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,7 +30,8 @@ from optimizer.tensor_ranges import ProgressCallback
 from optimizer.token_axes import TokenAxes
 from optimizer.transformer import run_model
 from optimizer.user_metric import UserMetric, add_user_metric
-from optimizer.verify import batch_compositions
+from optimizer.verify import verified_compositions
+from optimizer.worst_composition import Composition, judge_compositions
 from quantserve import metrics
 from quantserve.artifact import Artifact
 from quantserve.data import TensorData
@@ -156,24 +158,24 @@ class HeldOutDrift:
         still judges every one."""
         held = self.stage.held_out
         self.budget.check("the held-out drift run")  # dynamic INT8's compositions run whole: checked before them
-        compositions = (
-            [self._outputs(path, len(held))]
+        compositions: Iterable[Composition] = (
+            [Composition("rows in order", self._outputs(path, len(held)), self.verify_batch)]
             if independent
-            else [got for _, got in batch_compositions(path, held, self.verify_batch)]
+            else verified_compositions(path, held, self.verify_batch)  # one at a time: the worst's outputs kept
         )
-        reports: list[tuple[DriftReport, dict[str, np.ndarray]]] = []
-        for got in compositions:
-            report = measure_drift(
-                self.reference, got, self.kinds, self.stage.budget, self.labels, held.arrays, self.axes
-            )
-            if self.stage.user_metric is not None:
-                metric, truth = self.stage.user_metric, held.metric_truth
-                add_user_metric(report, metric, self.reference, got, truth, self.stage.budget, self.fp32_metric)
-            reports.append((report, got))
-        report, got = min(reports, key=lambda item: (item[0].holds, item[0].margin()))
+        worst = judge_compositions(compositions, partial(self._held_out_report, held))
+        report, got = worst.report, worst.outputs
         if not report.holds:  # the --gate that would hold, measured: the search's refusal names it as verification's
             report.advice = gate_advice(self.reference, got, self.kinds, self.stage.budget, report)
         return nonfinite_origins(report, path, self.reference, got, held.arrays)  # where INT8 first makes a NaN
+
+    def _held_out_report(self, held: TensorData, got: dict[str, np.ndarray]) -> DriftReport:
+        """`got`, a model's outputs over the `held` rows, measured against FP32's (and by the user's --metric)."""
+        report = measure_drift(self.reference, got, self.kinds, self.stage.budget, self.labels, held.arrays, self.axes)
+        if self.stage.user_metric is not None:
+            metric, truth = self.stage.user_metric, held.metric_truth
+            add_user_metric(report, metric, self.reference, got, truth, self.stage.budget, self.fp32_metric)
+        return report
 
     def _outputs(self, path: Path, rows: int) -> dict[str, np.ndarray]:
         """The model's outputs over the first `rows` held-out rows in order, reused where the last model run was this
