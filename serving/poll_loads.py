@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from serving.control import ControlClient
+from serving.model_states import ready_versions_now
 
 # Triton 2.51's lines (model_lifecycle.cc); a reason's newlines are written as the two characters \n, so it is one line.
 FAILED = re.compile(r"failed to load '([A-Za-z0-9_.-]+)' version (\d+): (.*?)(?:\\n|\"?$)")
@@ -116,3 +120,19 @@ def _poll_failure(log_path: Path, offset: int, model: str) -> str | None:
     found = [POLL_FAILED.search(line) for line in text.splitlines()]
     reasons = [match[2].strip() for match in found if match and match[1] == model]
     return reasons[-1] if reasons else None
+
+
+def say_news(news: list[PollLoad], control: ControlClient, log: Callable[[str], None]) -> list[PollLoad]:
+    """Name each reload Triton failed by itself once (it retries every poll), and the reload that ends such
+    failures, with the versions `control`'s server serves now; returns `news`."""
+    for load in news:
+        served = ready_versions_now(control, load.model)
+        if load.reason is None:
+            log(f"model '{load.model}' reloaded by Triton's poll: versions {served} live")
+            continue
+        kept = f"versions {served} keep serving the files loaded before" if served else "not served"
+        log(
+            f"model '{load.model}' version {load.version} failed to reload ({load.reason}): {kept}; Triton "
+            "retries at each repository poll, said again here only once it loads or fails otherwise"
+        )
+    return news

@@ -45,10 +45,11 @@ from quantserve.errors import QuantserveError
 from serving.config_check import config_mismatch, edited_interface_change, readable_config
 from serving.control import ControlClient
 from serving.instance_recovery import InstanceRecovery, death_line
+from serving.loads_in_flight import abandoned_line, loads_still_running
 from serving.model_config import CONFIG_NAME, MODEL_NAME
 from serving.model_files import ModelPrint, files_changed, model_fingerprints
 from serving.model_states import crash_suspect, load_failed_words, ready_versions_now, restarted_line
-from serving.poll_loads import PollLoad, PollLoadWatch, log_size, with_poll_reason
+from serving.poll_loads import PollLoad, PollLoadWatch, log_size, say_news, with_poll_reason
 from serving.queue_policy_stall import served_queue_policy_warning
 from serving.repository import prepare_repository
 from serving.restarts import LivenessWatchdog, RestartPolicy, restart_interface_changes, served_changes
@@ -85,6 +86,7 @@ class Supervisor:
         self._repo_unreadable = False  # said once, not every poll
         self._instances = InstanceRecovery(log)  # learnt from by load threads too
         self._loading: dict[str, threading.Thread] = {}  # model → the thread of its latest load
+        self._reloading: str | None = None  # a dead instance's model reloaded by `run` itself, until it returns
         self._poll_loads = PollLoadWatch()  # poll model control: Triton's own reloads, read from its log
         self._served: dict[str, list[str]] = {}  # each model's READY versions, as last known (`served_changes`)
         self._configs: dict[str, dict[str, Any]] = {}  # each model's config as last loaded (`_load`)
@@ -167,9 +169,17 @@ class Supervisor:
         return {name: f"{self.options.repo / name} {reason}" for name, reason in skipped.items()}
 
     def stop(self) -> None:
+        """Stop the server; loads in flight get a bounded wait (serving.loads_in_flight), then are abandoned: the
+        server is killed with them, said in one line, rather than waited on for its whole stop timeout."""
         self._stop.set()
         self._ready.clear()
-        self.server.stop()
+        pid, abandoned = self.server.pid, [self._reloading] if self._reloading else []
+        try:
+            abandoned += loads_still_running(self._loading) if self.server.is_running() else []
+        finally:
+            self.server.stop(kill=bool(abandoned))
+        if abandoned:
+            self.log(abandoned_line(sorted(set(abandoned)), pid))
 
     def run(self) -> None:
         """Watch until `stop()`: restart a dead or hung server, reload changed models; raise past the restart cap."""
@@ -378,21 +388,8 @@ class Supervisor:
             self.log(line)
 
     def say_poll_loads(self) -> list[PollLoad]:
-        """Under poll model control, name each reload Triton failed by itself once (it retries every poll), and the
-        reload that ends such failures; returns what was said."""
-        news = self._poll_loads.news()
-        control = self.server.control()
-        for load in news:
-            served = ready_versions_now(control, load.model)
-            if load.reason is None:
-                self.log(f"model '{load.model}' reloaded by Triton's poll: versions {served} live")
-                continue
-            kept = f"versions {served} keep serving the files loaded before" if served else "not served"
-            self.log(
-                f"model '{load.model}' version {load.version} failed to reload ({load.reason}): {kept}; Triton "
-                "retries at each repository poll, said again here only once it loads or fails otherwise"
-            )
-        return news
+        """Under poll model control, name each reload Triton failed by itself once (serving.poll_loads.say_news)."""
+        return say_news(self._poll_loads.news(), self.server.control(), self.log)
 
     def recover_dead_instances(self) -> list[str]:
         """Name each model instance whose process died or stopped, and reload a dead one's model (explicit model
@@ -402,7 +399,9 @@ class Supervisor:
             self.log(death_line(instance, how, self.options.model_control))
         models = sorted({instance.model for instance, _ in dead}) if self.watches_repository else []
         for model in models:
+            self._reloading = model  # left set where a stop cuts the reload: the stop abandons it
             stuck = self._instances.reload(model, self._long_control(), self.server.pid)
+            self._reloading = None
             if stuck:  # only a restart clears a load Triton will never finish
                 self._restart(stuck, kill=True)
                 return models
