@@ -74,11 +74,27 @@ class Serve:
             self.process.send_signal(signal.SIGTERM)
             try:
                 return self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:  # once in a loaded CI (session 64): what it was doing, said
+                raise AssertionError(f"serve did not exit within 60 s of SIGTERM: {self.stuck()}") from None
             finally:
                 if self.process.poll() is None:
                     os.killpg(self.process.pid, signal.SIGKILL)
                     self.process.wait()
         return int(self.process.returncode)
+
+    def stuck(self) -> str:
+        """serve's lines since its last awaited one, its processes and their states, and the Triton log's tail."""
+        while not self.lines.empty():
+            self.seen.append(self.lines.get())
+        try:
+            tree = [psutil.Process(self.process.pid), *psutil.Process(self.process.pid).children(recursive=True)]
+            states = [f"{p.pid} {p.name()} {p.status()}" for p in tree]
+        except psutil.Error as exc:
+            states = [f"unreadable ({exc})"]
+        args = list(self.process.args)  # type: ignore[arg-type]
+        log = Path(args[args.index("--log-file") + 1]) if "--log-file" in args else None
+        tail = log.read_text(errors="replace").splitlines()[-15:] if log is not None and log.is_file() else []
+        return f"lines {self.seen[-10:]}; processes {states}; Triton log tail {tail}"
 
 
 def serve_command(dense_build: Path, tmp_path: Path, ports: list[str], *flags: str) -> list[str]:
