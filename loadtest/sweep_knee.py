@@ -6,6 +6,11 @@ One line a sweep of two or more closed-loop steps of distinct user counts with a
 throughput was:
 - at a lower concurrency than the highest, and the highest gave LEVEL or less of it: throughput fell past it;
 - at the highest, and the step below gave LEVEL or less of it: still rising, the server's capacity lies beyond;
+  unless Triton's own counters show the highest step's batches full (an average batch of FULL or more of the model's
+  max batch, from requests smaller than it): the server was at capacity there, more clients would wait in its queue
+  (a probe's 16-user step, 62.73 samples of max batch 64 and 85 ms queued, was told "sweep higher"; 32 and 64 users
+  served no more). Where those figures are missing (no counters, no config read, a config changed during the run),
+  the line says "sweep higher" as before;
 - otherwise it levelled off: from the first step within LEVEL of the most, more clients added latency, not
   throughput (closed-loop clients wait in Triton's queue once its instances are busy).
 Steps cut short (interrupted, or their model gone) are left out, and the line says which. A band, not a test of
@@ -17,12 +22,18 @@ names the shares and asks for a rerun instead of reading the server's behaviour 
 
 from __future__ import annotations
 
+import re
+
 from loadtest.load_pattern import ClosedLoop
 from loadtest.load_run import LoadRun
 from loadtest.results import LoadResult
+from loadtest.run_identity import RunIdentity
 from loadtest.utilization import others_shift
 
 LEVEL = 0.9  # within 10 % of the most throughput: levelled off (module docstring)
+FULL = 0.9  # an average batch of 90 % of the max batch or more: the batcher found full batches waiting (docstring)
+# the max batch as `run_identity.served_config` words it; "no batching" has none
+SERVED_MAX_BATCH = re.compile(r"^max batch (\d+),")
 
 
 def sweep_note(run: LoadRun) -> str | None:
@@ -35,15 +46,16 @@ def sweep_note(run: LoadRun) -> str | None:
         return None
     short = sorted({r.users for r in answered} - {r.users for r in steps})
     left_out = f" (the {', '.join(map(str, short))}-user step cut short, left out)" if short else ""
-    figures, reading, compared = _reading(steps)
+    figures, reading, compared = _reading(steps, _max_batch(run.identity))
     neighbour = _neighbour(compared)
     if neighbour:
         return f"{run.name} sweep{left_out}: {figures}, but {neighbour}: rerun on a quiet machine before reading a knee"
     return f"{run.name} sweep{left_out}: {figures}: {reading}"
 
 
-def _reading(steps: list[LoadResult]) -> tuple[str, str, list[LoadResult]]:
-    """What the steps' figures show, what that says of the server, and the steps the two rest on."""
+def _reading(steps: list[LoadResult], max_batch: int | None) -> tuple[str, str, list[LoadResult]]:
+    """What the steps' figures show, what that says of the server, and the steps the two rest on. `max_batch`: the
+    served model's (None: not known), against which the highest step's batches are read."""
     best, last = max(steps, key=lambda r: r.throughput_rps), steps[-1]
     most = best.throughput_rps
     if best is not last and last.throughput_rps <= LEVEL * most:
@@ -51,13 +63,15 @@ def _reading(steps: list[LoadResult]) -> tuple[str, str, list[LoadResult]]:
             f"throughput peaked at {_figures(best)} and fell to {_figures(last)}, "
             f"{1 - last.throughput_rps / most:.0%} less",
             f"past {_users(best.users)} more clients cost throughput as well as latency; keep the clients near "
-            f"{best.users} (or cap Triton's queue)",
+            # not "cap Triton's queue": any queue policy stalls the batcher on the Triton we ship (README's Overload)
+            f"{best.users} (a proxy's or the load balancer's concurrency limit in front of the server can hold them "
+            "there; not a Triton queue policy, which stalls the batcher on Triton 2.51: server#8870)",
             [best, last],
         )
     if best is last and steps[-2].throughput_rps <= LEVEL * most:
         return (
             f"throughput still rose at the highest concurrency, {_figures(last)} against {_figures(steps[-2])}",
-            "the server's capacity lies beyond this sweep; sweep higher to find it",
+            _full_batches(last, max_batch) or "the server's capacity lies beyond this sweep; sweep higher to find it",
             [steps[-2], last],
         )
     level = next(r for r in steps if r.throughput_rps > LEVEL * most)  # below the highest: both cases above
@@ -66,6 +80,30 @@ def _reading(steps: list[LoadResult]) -> tuple[str, str, list[LoadResult]]:
         f"{_users(best.users)}); at {_users(last.users)} p99 was {last.latency.p99_ms:.1f} ms",
         "more clients added latency, not throughput",
         [level, best, last],
+    )
+
+
+def _max_batch(identity: RunIdentity | None) -> int | None:
+    """The served model's max batch as the run read it at its start; None where not read, not batching, or changed
+    during the run (which of the two served the highest step is not known)."""
+    if identity is None or not identity.config or identity.config_changed():
+        return None
+    match = SERVED_MAX_BATCH.match(identity.config)
+    return int(match.group(1)) if match else None
+
+
+def _full_batches(step: LoadResult, max_batch: int | None) -> str | None:
+    """Where Triton's counters show `step`'s batches full, the words that say the server was at capacity; None
+    where they do not, or cannot: no counters or max batch, or requests as large as a batch (each one full alone)."""
+    server, rows = step.server_figures, step.request_batch
+    if not max_batch or server is None or rows is None or rows >= max_batch:
+        return None
+    if server.avg_batch_size < FULL * max_batch:
+        return None
+    return (
+        f"but Triton's batches were full at {_users(step.users)} ({server.avg_batch_size:.1f} samples on average of "
+        f"max batch {max_batch}, {server.avg_queue_us / 1000:.1f} ms queued a request): the server was at capacity "
+        "there; more clients would wait in its queue"
     )
 
 

@@ -28,7 +28,8 @@ def test_throughput_falling_past_the_best_concurrency_is_said() -> None:
     assert sweep_note(run) == (
         "slow sweep: throughput peaked at 4 users (353.7 req/s, p99 38.0 ms) and fell to 16 users (269.6 req/s, "
         "p99 154.0 ms), 24% less: past 4 users more clients cost throughput as well as latency; keep the clients "
-        "near 4 (or cap Triton's queue)"
+        "near 4 (a proxy's or the load balancer's concurrency limit in front of the server can hold them there; not "
+        "a Triton queue policy, which stalls the batcher on Triton 2.51: server#8870)"
     )
 
 
