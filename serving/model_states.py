@@ -269,8 +269,11 @@ class InstanceWatch:
         return False
 
 
-def restarted_line(pid: int | None, after_s: float, ready: bool, not_loaded: dict[str, str]) -> str:
-    """How a restarted tritonserver came back: ready again, or up but not ready, naming the models it does not serve.
+def restarted_line(
+    pid: int | None, after_s: float, ready: bool, not_loaded: dict[str, str], in_flight: list[str] | None = None
+) -> str:
+    """How a restarted tritonserver came back: ready again, or up but not ready, naming the models it does not serve,
+    or else the versions still loading or unloading (`in_flight`, serving.restart_readiness) that hold it unready.
 
     Measured (issue 11): a restart that could not load a model (its file moved away) printed "tritonserver ready
     again" while /v2/health/ready answered 400: under strict readiness one model not loaded holds the server unready.
@@ -281,7 +284,10 @@ def restarted_line(pid: int | None, after_s: float, ready: bool, not_loaded: dic
     if ready:
         return f"tritonserver ready again {back}" + (f"; {which} not served (named above)" if not_loaded else "")
     if not not_loaded:
-        return f"tritonserver back {back} but not ready (/v2/health/ready false)"
+        why = f" while {', '.join(in_flight)}" if in_flight else "; no model failed to load and none is loading"
+        return (
+            f"tritonserver back {back} but not ready yet (/v2/health/ready false{why}); a line follows once it is ready"
+        )
     return (
         f"tritonserver back {back} but not ready (/v2/health/ready false while {which} not served, named above); "
         "the other models serve: deploy a version that loads, or run serve --allow-failed-models to judge readiness "

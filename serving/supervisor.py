@@ -10,8 +10,8 @@ request, and a file moved away under a served version is named with what serves 
 over the URL (`deploy --url`), or old version folders not served removed, is not loaded again (serving.url_loads).
 Under poll model control Triton reloads by itself; each reload it fails is named once from its log
 (serving.poll_loads). A restart that leaves a model out under strict readiness says "back … but not ready", never
-"ready again". Each model loads in its own thread, so a model with a slow `initialize` holds up no other model's
-deploy.
+"ready again"; one back unready while a load runs names it, and says when it is ready (serving.restart_readiness).
+Each model loads in its own thread, so a model with a slow `initialize` holds up no other model's deploy.
 
 A restart never lets one broken model folder take the healthy models down: a folder Triton cannot serve
 (no config.pbtxt, no version) is left out of the models asked for, a model that fails to load is set
@@ -46,12 +46,13 @@ from serving.config_check import config_mismatch, edited_interface_change, reada
 from serving.control import ControlClient
 from serving.instance_recovery import InstanceRecovery, death_line
 from serving.loads_in_flight import abandoned_line, loads_still_running
-from serving.model_config import CONFIG_NAME, MODEL_NAME
+from serving.model_config import CONFIG_NAME
 from serving.model_files import ModelPrint, files_changed, model_fingerprints
-from serving.model_states import crash_suspect, load_failed_words, ready_versions_now, restarted_line
+from serving.model_states import crash_suspect, load_failed_words, ready_versions_now
 from serving.poll_loads import PollLoad, PollLoadWatch, log_size, say_news, with_poll_reason
 from serving.queue_policy_stall import served_queue_policy_warning
 from serving.repository import prepare_repository
+from serving.restart_readiness import RestartReadiness, options_skipping, skipped_reasons
 from serving.restarts import LivenessWatchdog, RestartPolicy, restart_interface_changes, served_changes
 from serving.served_files import replaced_model_files
 from serving.server import ServerOptions, TritonServer
@@ -96,6 +97,7 @@ class Supervisor:
         self.refused: dict[str, str] = {}  # models left out → why (this start's, and loads refused since)
         self.on_refused: Callable[[dict[str, str]], None] | None = None  # told each time a model is judged
         self._refused_lock = threading.Lock()  # load threads judge models at once
+        self._unready = RestartReadiness(options.startup_timeout_s, log)  # a restart back unready: followed
 
     @property
     def ready(self) -> bool:
@@ -118,12 +120,12 @@ class Supervisor:
         skipped = prepare_repository(repo, strict=strict, loads_every_folder=every) if repo.is_dir() else {}
         self._prints = model_fingerprints(self.options.repo) if watch else {}
         self._no_config = set()
-        self.server.options = self._options_skipping(skipped)
+        self.server.options = options_skipping(self.options, skipped, self.watches_repository)
         self.server.start(strict=strict)
         grpc, http, metrics = self.server.ports.values()  # ports chosen again at start when one was taken
         self.options = replace(self.options, grpc_port=grpc, http_port=http, metrics_port=metrics)
         self._poll_loads.begin(self.server.log_path if self.options.model_control == "poll" else None)
-        refused = {**self.server.not_loaded, **self._said(skipped)}
+        refused = {**self.server.not_loaded, **skipped_reasons(self.options.repo, skipped)}
         for name, reason in refused.items():
             self.log(f"warning: model '{name}' not loaded: {reason}; the other models serve")
         self._set_refused(lambda _before: refused)
@@ -155,19 +157,6 @@ class Supervisor:
             self.log(f"warning: {note[1]}")
         self._tls_said = note[0] if note else None
 
-    def _options_skipping(self, skipped: dict[str, str]) -> ServerOptions:
-        """The options with the skipped folders left out of the models to load (explicit control: otherwise
-        Triton loads every folder, and a failed one is set aside once the server is up)."""
-        if not skipped or not self.watches_repository:
-            return self.options
-        wanted = self.options.load_models
-        if "*" in wanted:
-            wanted = tuple(p.name for p in sorted(self.options.repo.iterdir()) if MODEL_NAME.fullmatch(p.name))
-        return replace(self.options, load_models=tuple(n for n in wanted if n not in skipped))
-
-    def _said(self, skipped: dict[str, str]) -> dict[str, str]:
-        return {name: f"{self.options.repo / name} {reason}" for name, reason in skipped.items()}
-
     def stop(self) -> None:
         """Stop the server; loads in flight get a bounded wait (serving.loads_in_flight), then are abandoned: the
         server is killed with them, said in one line, rather than waited on for its whole stop timeout."""
@@ -195,6 +184,7 @@ class Supervisor:
                 if self.watches_repository:
                     self.reload_changed(wait=False)
                 self.say_poll_loads()
+                self._unready.follow_up(self.server.control(), self.server.pid, time.monotonic())
                 self.recover_dead_instances()
                 if time.monotonic() - self._tls_checked >= TLS_CHECK_S:
                     self._check_certificate()
@@ -235,8 +225,7 @@ class Supervisor:
             self.log(f"restart failed: {self._down_cause}")
             return
         self._down_cause = None
-        ready = self.server.control().is_ready()
-        self.log(restarted_line(self.server.pid, time.monotonic() - started, ready, self.server.not_loaded))
+        self._unready.back(self.server.control(), self.server.pid, started, time.monotonic(), self.server.not_loaded)
         for line in served_changes(before, self._served, self.options.model_control):
             self.log(line)
         for line in restart_interface_changes(configs, self._configs) if self.watches_repository else []:
