@@ -87,7 +87,8 @@ class LoadResult(StepFigures):
         """One line when open-loop requests left the client late (`loadtest.send_lag.send_lag_note`), its advice
         knowing the --workers used, the cores the run saw, and a stall that filled the in-flight slots."""
         lags = (*self._client_lags(), self.workers, self._cores(), *self._stalled())
-        return send_lag_note(self.label, *lags, peak_offered_rps=self.busiest_second_rps())
+        busiest = self.busiest_second_rps()  # with the outages: slots they filled (`send_lag.outage_slots`)
+        return send_lag_note(self.label, *lags, busiest, self.outages, self.timeline)
 
     def busiest_second_rps(self) -> float | None:
         """The window's busiest second's offered arrivals, per second, as recorded; the timeline's busiest whole
@@ -180,7 +181,7 @@ class LoadResult(StepFigures):
         answered, on_way = self.requests - self.failed_requests, self.cut_at_end + self.in_flight_at_end
         before = self.arrived_before_window
         requests = OfferedRequests(self.offered_requests, answered, self.failed_requests, on_way, before, self.unsent)
-        held = unsent_held_by(*self._client_lags(), *self._stalled())  # the stall's wait, not the rate's
+        held = unsent_held_by(*self._client_lags(), *self._stalled(), self.outages, self.timeline)  # not the rate's
         return unsent_note(self.label, requests, self.max_in_flight, self.peak_in_flight, held, max(1, self.workers))
 
     def in_flight_note(self) -> str | None:

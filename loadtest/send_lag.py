@@ -4,20 +4,23 @@ them is decided here once (`send_lag_cause`), for loadtest's note (`LoadResult.s
 for tune's (`quantserve.cli.tune_verdict.send_lag_line`), which said the same rules in its own copy, and for the
 never-sent note, which names the same part (`unsent_held_by`). Slots full only while the server stalled
 (`loadtest.timeline.Stall`) are the stall's wait, not the rate's: a server stopped 5 s under --rate 200 it answers
-at 700 req/s was told to "raise --max-in-flight or lower the rate".
+at 700 req/s was told to "raise --max-in-flight or lower the rate". Slots full only during an outage or a stall whose
+backlog failed rather than drained, the server keeping up outside it, are the outage's (`outage_slots`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from loadtest.timeline import Stall
+from loadtest.timeline import Outage, SecondStats, Stall, in_flight_at
 
 GENERATOR = "generator"  # the load generator woke late for most of the wait: its CPU
 THREADS = "threads"  # slots stayed free: the client's own threads took the calls up late
 SLOTS = "slots"  # every in-flight slot was taken (or the peak unrecorded: the rest of the wait is the slot wait)
 UNRECORDED = "unrecorded"  # neither the generator's lag nor the peak in flight was recorded
 STALLED = "stalled"  # every slot was taken while the server answered nothing, and it answered faster than offered after
+OUTAGE = "outage"  # every slot was taken during an outage (or stall) only: outside it fewer requests waited than slots
 QUEUE_FULL = "queue full"  # every slot was taken while the server's own queue refused requests: its capacity, not ours
 # Triton's words for a request its queue policy refused: max_queue_size reached, or its timeout_us spent queued
 QUEUE_REFUSALS = ("Exceeds maximum queue size", "Request timeout expired")
@@ -163,6 +166,60 @@ def stalled_slots(
     )
 
 
+def outage_slots(
+    cause: SendLagCause,
+    lags: ClientLags,
+    outages: Sequence[Outage],
+    stalled: Stall | None,
+    timeline: Sequence[SecondStats],
+) -> SendLagCause:
+    """`cause`, or where it is the full in-flight pool and the step had an outage (or a stall) that the slots' wait
+    fits in, and at every second's start outside them fewer requests waited (sent and unanswered, or due and unsent)
+    than the slots hold, that outage: the server kept up with the rate outside it. Its backlog failed ("Connection
+    refused" while tritonserver restarted), so no faster drain after it shows (`stalled_slots`): a stub stopped 8 s
+    and a restart under --rate 40, answered at 40 req/s before and after, were told to lower the rate (session 65)."""
+    windows = [(o.start_s, o.end_s) for o in outages]
+    if stalled and stalled.quiet_from_s is not None and stalled.quiet_to_s is not None:
+        windows.append((stalled.quiet_from_s, stalled.quiet_to_s))
+    if cause.part != SLOTS or not windows or not lags.max_in_flight:
+        return cause
+    longest = max(windows, key=lambda window: window[1] - window[0])
+    if (lags.p99_ms or 0.0) > 1000.0 * (longest[1] - longest[0] + STALL_EDGES_S):
+        return cause
+    if not kept_up_outside(timeline, windows, lags.max_in_flight * lags.processes):
+        return cause
+    return outage_cause(lags, longest, [o for o in outages if (o.start_s, o.end_s) == longest])
+
+
+def kept_up_outside(timeline: Sequence[SecondStats], windows: list[tuple[float, float]], slots: int) -> bool:
+    """Whether fewer than `slots` requests waited at the start of each second outside the `windows` (from their start
+    to a second after their end, STALL_EDGES_S / 2, for the last of a backlog's answers), and some second was; False
+    where the timeline has no arrivals (a file from before them)."""
+    if any(second.arrived is None for second in timeline):
+        return False
+    edge = STALL_EDGES_S / 2
+    outside = [i for i, s in enumerate(timeline) if not any(a < s.t_s < b + edge for a, b in windows)]
+    return bool(outside) and all(in_flight_at(list(timeline), i) < slots for i in outside)
+
+
+def outage_cause(lags: ClientLags, window: tuple[float, float], outage: list[Outage]) -> SendLagCause:
+    """The full in-flight pool named as the outage's (`outage`: the step's outage of that `window`; none where it is
+    a stall's quiet seconds, named as the stall's, whose note the advice then points to)."""
+    taken, (start, end) = slots_words(lags.max_in_flight, lags.processes), window
+    what = "outage" if outage else "stall"
+    during = (
+        f"during the outage (no successful request for {end - start:.1f} s, t = {start:.2f}–{end:.2f} s)"
+        if outage
+        else f"while the server answered nothing ({start:g}–{end:g} s into the window)"
+    )
+    return SendLagCause(
+        OUTAGE if outage else STALLED,
+        f"{taken} were taken {during}, so requests waited for a free in-flight slot: the wait came from that {what}, "
+        "not the rate (outside it fewer requests waited than the slots hold: the server kept up with the rate offered)",
+        f"{taken} were taken {during}: the {what}'s wait, not the rate's",
+    )
+
+
 def burst_slots(
     cause: SendLagCause, lags: ClientLags, peak_offered_rps: float | None, offered_rps: float | None
 ) -> SendLagCause:
@@ -174,16 +231,24 @@ def burst_slots(
     return slots_taken(lags, f"{burst}, more than the server answered")
 
 
-def unsent_held_by(lags: ClientLags, late_ms: float, stalled: Stall | None, offered_rps: float | None) -> str | None:
+def unsent_held_by(
+    lags: ClientLags,
+    late_ms: float,
+    stalled: Stall | None,
+    offered_rps: float | None,
+    outages: Sequence[Outage] = (),
+    timeline: Sequence[SecondStats] = (),
+) -> str | None:
     """The part of the client that held the late requests, in short, where it is not the full in-flight pool (whose
-    words the never-sent note has of its own): the stall (`stalled_slots`), the generator's CPU, or the threads. The
+    words the never-sent note has of its own): the stall (`stalled_slots`), the outage (`outage_slots`: the step's
+    `outages` and `timeline`), the generator's CPU, or the threads. The
     never-sent note names it, not a cause of its own: beside a send-lag note blaming the generator's CPU, a Pareto
     trace's never-sent note blamed "the server's capacity or that limit" and advised raising --max-in-flight."""
     cause = send_lag_cause(lags, late_ms)
     if cause is None:
         return queue_full(lags).short if lags.queue_refused else None  # arrivals waited: the slots were taken
-    cause = stalled_slots(cause, lags, stalled, offered_rps)
-    return cause.short if cause.part in (STALLED, GENERATOR, THREADS, QUEUE_FULL) else None
+    cause = outage_slots(stalled_slots(cause, lags, stalled, offered_rps), lags, outages, stalled, timeline)
+    return cause.short if cause.part in (STALLED, OUTAGE, GENERATOR, THREADS, QUEUE_FULL) else None
 
 
 def send_lag_note(
@@ -195,16 +260,20 @@ def send_lag_note(
     stalled: Stall | None = None,
     offered_rps: float | None = None,
     peak_offered_rps: float | None = None,
+    outages: Sequence[Outage] = (),
+    timeline: Sequence[SecondStats] = (),
 ) -> str | None:
     """One line when requests left the client over `late_ms` late at p99, naming which part of the client held
     them and what would help (`workers`: the run's Locust workers, 0 for one local process; `cores`: those the client
     may use (its CPU affinity), None where not recorded; `stalled`: the step's stall, `loadtest.timeline.stall`, None
     where none; `offered_rps`: the rate the window offered; `peak_offered_rps`: its busiest second's arrivals,
-    `loadtest.timeline.peak_offered_rps`, None where not known)."""
+    `loadtest.timeline.peak_offered_rps`, None where not known; `outages` and `timeline`: the step's, for
+    `outage_slots`)."""
     cause = send_lag_cause(lags, late_ms)
     if cause is None:
         return None
-    cause = burst_slots(stalled_slots(cause, lags, stalled, offered_rps), lags, peak_offered_rps, offered_rps)
+    cause = outage_slots(stalled_slots(cause, lags, stalled, offered_rps), lags, outages, stalled, timeline)
+    cause = burst_slots(cause, lags, peak_offered_rps, offered_rps)
     head = (
         f"{label}: requests left the client up to {lags.p99_ms:.0f} ms after their arrival time "
         f"(p99; p50 {lags.p50_ms or 0.0:.1f} ms), and their latencies include that wait: "
@@ -221,6 +290,8 @@ def advice(part: str, workers: int, cores: int | None) -> str:
         return "lower the rate or give the server more capacity; more --max-in-flight would only be refused too"
     if part == STALLED:
         return "find why the server stopped answering (see the stall note), then measure again for figures without it"
+    if part == OUTAGE:
+        return "find why the server stopped answering (see the outage note), then measure again for figures without it"
     if part != GENERATOR:
         return "run the load from another machine, or read these latencies as the client's too"
     if workers <= 1:
