@@ -322,7 +322,10 @@ def _refuse_rows_in_other_axes(model: str | Path, names: list[str], shapes: list
             raise QuantserveError(
                 f"{model}: output '{name}' has shape {many} for {rows} input rows and {one} for 1 input row: an axis "
                 "other than 0 changes with the rows run together (their number, or their content: a decoder's length "
-                "is its longest row's), so Triton's dynamic batching cannot split it per request"
+                "is its longest row's), so Triton's dynamic batching cannot split it per request; build it with "
+                "--unbatched (Triton then serves it with max_batch_size 0, one request at a time, that axis -1); where "
+                "its size follows the values, INT8's answers cannot be paired with FP32's to measure the drift, so "
+                "--precision fp32 --unbatched builds it"
             )
 
 

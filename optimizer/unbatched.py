@@ -56,8 +56,9 @@ def check_requests(session: Any, data: TensorData, model: str | Path, precision:
     if shaped and precision == "int8":
         raise QuantserveError(
             f"{model}: {shaped}: its shape depends on the input's values (as NonMaxSuppression's kept detections "
-            "do), so INT8's answers cannot be paired row by row with FP32's to measure the drift; build it with "
-            "--precision fp32"
+            "or a decoder's length do: INT8's may differ from FP32's for the same request), so INT8's answers cannot "
+            "be paired row by row with FP32's to measure the drift; build it with --precision fp32 --unbatched "
+            "(each request's answer kept as it is, served with that axis -1)"
         )
 
 

@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from optimizer.drift_budget import BudgetExceeded
+from optimizer.drift_budget import BudgetExceeded, DriftBudget
 from optimizer.drift_evidence import evidence_refusal, one_answer_refusal
 from optimizer.image_scale import scale_words, with_fp32_scale
 from optimizer.optimize_options import OptimizeOptions
@@ -23,6 +23,7 @@ from optimizer.targets import EngineTarget
 from optimizer.timing_rows import TimingRows, fit_timing_rows, searched_rows
 from optimizer.user_metric import UserMetric
 from optimizer.verify import VerifyAgainstReference, drift_refusal, verify_batch_size
+from optimizer.verify_per_request import per_request_record, request_answers, varying_lengths
 from quantserve.data import TensorData
 
 
@@ -40,6 +41,9 @@ class VerifyAndTime:
         """Drift on every output (refused beyond the budget), then speed for INT8 (refused when slower). A drift
         refusal carries the calibrate stage's method advice (what its outliers say), which `optimize` prints."""
         self.options.progress("verify")
+        record = self._verify_per_request(reference, candidate)
+        if record is not None:
+            return record
         verify = VerifyAgainstReference(
             reference,
             self.held_out,
@@ -76,6 +80,28 @@ class VerifyAndTime:
                 reference, self.held_out, speed.batch_size, threads, speed.batch_given
             )
             record["speed"] = self._speed(reference, candidate, record, drift_kept(stages), rows)
+        return record
+
+    def _verify_per_request(self, reference: Path, candidate: Path) -> dict[str, Any] | None:
+        """An --unbatched build (not INT8: refused before) whose answers change length from request to request (a
+        decoder's T), verified request by request (`optimizer.verify_per_request`); None where every output keeps its
+        shape past axis 0, which the stacked verification judges."""
+        if not self.options.unbatched or self.options.precision == "int8":
+            return None
+        expected = request_answers(reference, self.held_out)
+        varying = varying_lengths(expected)
+        if not varying:
+            return None
+        itself = Path(candidate).resolve() == Path(reference).resolve()
+        budget = self.options.budget or DriftBudget()
+        source = self.held_out_source
+        record = per_request_record(expected, None if itself else candidate, self.held_out, source, budget, varying)
+        record["enforced"] = not self.options.keep_failing
+        if self.user_metric is not None:  # its scorer takes the stacked answers, which these cannot be
+            record["notes"].append("--metric was not scored: its answers cannot be stacked across requests")
+        if not record["holds"] and not self.options.keep_failing:
+            refusal = drift_refusal(record, self.options.precision)
+            raise BudgetExceeded(refusal, getattr(refusal, "record", {}))
         return record
 
     def _timed_here(self) -> bool:

@@ -84,18 +84,23 @@ def one_row(answer: np.ndarray) -> np.ndarray:
     return answer if answer.ndim and answer.shape[0] == 1 else answer[None]
 
 
-def concat_outputs(parts: Sequence[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Per-batch `{output: array}` results joined along the batch axis, output by output."""
+def concat_outputs(parts: Sequence[dict[str, np.ndarray]], pad: bool = False) -> dict[str, np.ndarray]:
+    """Per-batch `{output: array}` results joined along the batch axis, output by output; `pad`: an output whose
+    axes past 0 differ from batch to batch (a decoder's length, one request at a time) padded to the longest
+    (`pad_to_longest`) rather than refused."""
     if not parts:
         raise QuantserveError("no batches were run: the data set holds zero samples")
-    return {name: _concat_output(name, [part[name] for part in parts]) for name in parts[0]}
+    return {name: _concat_output(name, [part[name] for part in parts], pad) for name in parts[0]}
 
 
-def _concat_output(name: str, arrays: list[np.ndarray]) -> np.ndarray:
-    """One output's batches joined along axis 0; a QuantserveError naming it when its other axes differ. A rank-0
-    answer (one scalar a request of an --unbatched build) is stacked into [requests]: concatenate refused it."""
+def _concat_output(name: str, arrays: list[np.ndarray], pad: bool = False) -> np.ndarray:
+    """One output's batches joined along axis 0; a QuantserveError naming it when its other axes differ (unless
+    `pad`). A rank-0 answer (one scalar a request of an --unbatched build) is stacked into [requests]: concatenate
+    refused it."""
     if all(np.ndim(a) == 0 for a in arrays):
         return np.stack(arrays)
+    if pad and len({np.ndim(a) for a in arrays}) == 1 and len({np.shape(a)[1:] for a in arrays}) > 1:
+        return np.concatenate(pad_to_longest(arrays))
     try:
         return np.concatenate(arrays)
     except ValueError as exc:  # shapes that differ beyond axis 0 (or a batch of rank 0)
@@ -104,6 +109,18 @@ def _concat_output(name: str, arrays: list[np.ndarray]) -> np.ndarray:
             f"output '{name}' cannot be joined along the batch axis: its batches have shapes "
             f"{', '.join(str(list(s)) for s in shapes)}; every axis but 0 must stay the same from batch to batch"
         ) from exc
+
+
+def pad_to_longest(arrays: list[np.ndarray]) -> list[np.ndarray]:
+    """Arrays of one rank padded at the end of each axis past 0 to the longest there: floats with NaN (never read as
+    an answer), other types with 0; what each really was is the caller's to keep (`RequestLog.shapes`)."""
+    longest = np.max([np.shape(a)[1:] for a in arrays], axis=0)
+    padded = []
+    for array in map(np.asarray, arrays):
+        widths = [(0, 0), *((0, int(n) - size) for n, size in zip(longest, array.shape[1:], strict=True))]
+        fill = np.nan if array.dtype.kind in "fc" else 0
+        padded.append(np.pad(array, widths, constant_values=fill))
+    return padded
 
 
 @dataclass
@@ -124,6 +141,10 @@ class RequestLog:
         """Outputs not answered one row per sample sent (axis 0 is not the rows of the request): their stacked
         rows split back into requests only by `row_counts`."""
         return [name for name, shapes in self.shapes.items() if not all(map(_one_row_per_sample, shapes, self.rows))]
+
+    def lengths_vary(self) -> list[str]:
+        """Outputs whose axes past 0 differ from request to request (a decoder's length): joined only padded."""
+        return [name for name, shapes in self.shapes.items() if len({shape[1:] for shape in shapes}) > 1]
 
     def row_counts(self, name: str) -> np.ndarray:
         """The rows each request's answer added to output `name` when stacked (1 for a rank-0 answer)."""
@@ -166,14 +187,17 @@ class LoggedRunner(Runner):
         return answer
 
 
-def run_batches(runner: Runner, batches: Iterable[dict[str, np.ndarray]], whole: bool = False) -> dict[str, np.ndarray]:
+def run_batches(
+    runner: Runner, batches: Iterable[dict[str, np.ndarray]], whole: bool = False, pad: bool = False
+) -> dict[str, np.ndarray]:
     """Every output of an active `runner` over `batches` (e.g. `TensorData.batches(n)`), concatenated; `whole`
     (`TensorData.requests.whole`: each batch one whole sample, no sample axis) makes each answer one row
     (`one_row`), so a clip's (24) key scores are (N, 24), not 24·N values.
 
     The one "run a runner over a data set" loop: build-time verification, the transformer search,
-    served evaluation, `quantserve infer` and the gRPC runner's over-max-batch split all use it.
+    served evaluation, `quantserve infer` and the gRPC runner's over-max-batch split all use it. `pad`
+    (`concat_outputs`): `infer`'s, which saves each request's shape beside answers whose length varies.
     """
     if whole:
-        return concat_outputs([{k: one_row(v) for k, v in runner.infer(b).items()} for b in batches])
-    return concat_outputs([runner.infer(batch) for batch in batches])
+        return concat_outputs([{k: one_row(v) for k, v in runner.infer(b).items()} for b in batches], pad)
+    return concat_outputs([runner.infer(batch) for batch in batches], pad)

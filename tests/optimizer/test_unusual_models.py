@@ -204,7 +204,9 @@ def test_an_output_whose_axis_1_follows_the_rows_is_refused_up_front(tmp_path: P
     assert str(caught.value) == (
         "clip: output 'y' has shape [8, 8] for 8 input rows and [1, 1] for 1 input row: an axis other than 0 "
         "changes with the rows run together (their number, or their content: a decoder's length is its longest "
-        "row's), so Triton's dynamic batching cannot split it per request"
+        "row's), so Triton's dynamic batching cannot split it per request; build it with --unbatched (Triton then "
+        "serves it with max_batch_size 0, one request at a time, that axis -1); where its size follows the values, "
+        "INT8's answers cannot be paired with FP32's to measure the drift, so --precision fp32 --unbatched builds it"
     )
 
 

@@ -24,7 +24,9 @@ def serve_scores(monkeypatch: pytest.MonkeyPatch, labels: np.ndarray, scores: np
     monkeypatch.setattr(serving.triton_runner, "TritonRunner", FakeRunner)
     data = SimpleNamespace(labels=labels, batches=lambda size: [], requests=SimpleNamespace(whole=False))
     monkeypatch.setattr(quantserve.data, "load_npz", lambda path, specs, **_: data)
-    monkeypatch.setattr(quantserve.runner, "run_batches", lambda runner, batches, whole=False: {"logits": scores})
+    monkeypatch.setattr(
+        quantserve.runner, "run_batches", lambda runner, batches, whole=False, pad=False: {"logits": scores}
+    )
 
 
 def infer(tmp_path: Path, *extra: str) -> int:

@@ -24,7 +24,7 @@ def no_server(monkeypatch: pytest.MonkeyPatch) -> None:
     data = SimpleNamespace(labels=None, batches=lambda size: [], requests=SimpleNamespace(whole=False))
     monkeypatch.setattr(quantserve.data, "load_npz", lambda path, specs, **_: data)
     monkeypatch.setattr(
-        quantserve.runner, "run_batches", lambda runner, batches, whole=False: {"logits": np.zeros((2, 3))}
+        quantserve.runner, "run_batches", lambda runner, batches, whole=False, pad=False: {"logits": np.zeros((2, 3))}
     )
 
 

