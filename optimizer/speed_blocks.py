@@ -110,7 +110,9 @@ class BasisVerdict:
 
     @property
     def disagree(self) -> bool:
-        """The deciding clock shows INT8 faster, the other one slower than FP32: neither is to be trusted."""
+        """The deciding clock shows INT8 faster, the other one slower than FP32: neither is to be trusted. Quiet too:
+        INT8 that finishes sooner on more CPU time (its kernels spread over both threads) serves fewer requests a
+        second once every core is busy, which is what Triton's instances make of a loaded server."""
         return self.verdict.outcome == FASTER and self.other is not None and self.other < self.verdict.floor
 
     @property
