@@ -21,6 +21,7 @@ from optimizer.speed_verdict import drift_kept
 from optimizer.state_loop import StatePair
 from optimizer.targets import EngineTarget
 from optimizer.timing_rows import TimingRows, fit_timing_rows, searched_rows
+from optimizer.unbatched import SHAPE_PROBE_REQUESTS
 from optimizer.user_metric import UserMetric
 from optimizer.verify import VerifyAgainstReference, drift_refusal, verify_batch_size
 from optimizer.verify_per_request import per_request_record, request_answers, varying_lengths
@@ -87,6 +88,9 @@ class VerifyAndTime:
         decoder's T), verified request by request (`optimizer.verify_per_request`); None where every output keeps its
         shape past axis 0, which the stacked verification judges."""
         if not self.options.unbatched or self.options.precision == "int8":
+            return None
+        probe = self.held_out.take(0, min(len(self.held_out), SHAPE_PROBE_REQUESTS))  # an NMS detector's [K, 7] too
+        if not varying_lengths(request_answers(reference, probe)):  # keeps its shape past axis 0: no second full pass
             return None
         expected = request_answers(reference, self.held_out)
         varying = varying_lengths(expected)
