@@ -192,9 +192,8 @@ class SpeedRecord:
         else:
             judged = self.judged()
             shown = beside_bar(judged.verdict.median if judged.basis == CPU_TIME else self.speedup, self.min_speedup)
-            note = basis_note(judged, self.others_share)
-            text = f"INT8 is {shown}× FP32 here{bar}{note}; deploy fp32 (or pass --allow-slower){drift}"
-            text += "" if judged.basis == CPU_TIME else self.busy_note()
+            text = f"INT8 is {shown}× FP32 here{bar}; deploy fp32 (or pass --allow-slower){drift}"
+            text += basis_note(judged, self.others_share) if judged.basis == CPU_TIME else self.busy_note()
         return Refusal(text, {"refused_for": "speed", "speed": self.to_dict()})
 
     def int8_sliver(self) -> bool:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from optimizer.cpu_clock import BUSY_SHARE
-from optimizer.speed_verdict import FASTER, RoundsVerdict, judge_rounds, median_index, uncertain_reason
+from optimizer.speed_verdict import FASTER, RoundsVerdict, judge_rounds, median_index, uncertain_line
 
 # Busy blocks are retaken only while the gate has run less than this: a YOLOv8-seg's six blocks (three retaken
 # for other processes' load) took 6 min of a 10-min optimize; past it the figure stands, marked busy.
@@ -142,22 +142,18 @@ def disagree_line(judged: BasisVerdict, others_share: float | None, busy: bool, 
 
 
 def basis_note(judged: BasisVerdict, others_share: float | None) -> str:
-    """Which clock the figure is by, and the other's, e.g. " (by CPU time: timed on a busy machine, other processes
-    used 51% of the cores; 1.04× by the wall clock)"; "" where only the wall clock was read."""
-    if judged.other is None:
+    """Where CPU time decided, which clock and why, and the wall clock's figure, said after the line's advice (its
+    words before it stay as a quiet machine's), e.g. "; judged by CPU time, the machine busy (other processes used 51%
+    of the cores): 1.04× by the wall clock"; "" where the wall clock decided."""
+    if judged.basis != CPU_TIME or judged.other is None:
         return ""
-    why = ""
-    if judged.basis == CPU_TIME and others_share is not None:
-        why = f": timed on a busy machine, other processes used {others_share:.0%} of the cores"
-    return f" (by {_the(judged.basis)}{why}; {judged.other:.2f}× by {_the(judged.other_basis)})"
+    load = f" (other processes used {others_share:.0%} of the cores)" if others_share is not None else ""
+    return f"; judged by CPU time, the machine busy{load}: {judged.other:.2f}× by the wall clock"
 
 
 def uncertain_basis_line(judged: BasisVerdict, others_share: float | None, drift: str = "") -> str:
-    """`speed_verdict.uncertain_line` naming the clock: its rounds by CPU time where the machine was busy."""
-    return (
-        f"{uncertain_reason(judged.verdict, others_share)}{basis_note(judged, None)}; time again on a quiet machine, "
-        f"or deploy fp32 (or pass --allow-slower){drift}"
-    )
+    """`speed_verdict.uncertain_line`, and where CPU time decided, its note (`basis_note`)."""
+    return uncertain_line(judged.verdict, others_share, drift) + basis_note(judged, others_share)
 
 
 def _the(basis: str) -> str:
