@@ -26,7 +26,7 @@ from optimizer.drift import measure_drift
 from optimizer.drift_budget import BudgetExceeded
 from optimizer.drift_checks import DriftReport
 from optimizer.int8_measure import Candidate, HeldOutDrift
-from optimizer.int8_refusal_words import all_rows_refusal
+from optimizer.int8_refusal_words import all_rows_refusal, closeness
 from optimizer.int8_schemes import DynamicScheme, Scheme
 from optimizer.quant_exclusions import Exclusion
 from optimizer.refusal_figures import candidate_verification
@@ -57,12 +57,12 @@ class SearchConfirmation(HeldOutDrift):
     def _confirmed(self, chosen: Candidate, options: Sequence[Candidate]) -> Candidate:
         """`chosen`, or where it held the budget on the search's held-out rows (`max_eval_samples` of them) but misses
         it on all of them, or (a stateful model) misses the closed loop or the rollout, as verification judges it, the
-        fastest of `options` that holds every one of them; refused where none holds on all rows (--keep-failing:
-        `chosen`), and `chosen` shipped to verification's refusal where one missed a stream check. pythainlp's
-        thai2rom decoder (session 63, 512 of 3590 rows): static Q/DQ and dynamic INT8 tied on the first 512, the
-        timing chose, and on a busy machine static won once and was refused by verification at 0.9643 on all rows,
-        where dynamic holds: one run in six refused. A judgement the deadline stops ships the model unconfirmed
-        (verification judges it, as before)."""
+        fastest of `options` that holds every one of them; refused where none holds on all rows (--keep-failing: the
+        closest there, the one the refusal names), and `chosen` shipped to verification's refusal where one missed a
+        stream check. pythainlp's thai2rom decoder (session 63, 512 of 3590 rows): static Q/DQ and dynamic INT8 tied
+        on the first 512, the timing chose, and on a busy machine static won once and was refused by verification
+        at 0.9643 on all rows, where dynamic holds: one run in six refused. A judgement the deadline stops ships the
+        model unconfirmed (verification judges it, as before)."""
         every, searched = self.every_row, len(self.stage.held_out)
         more_rows = every is not None and len(every) > searched
         if not (more_rows or self.state_pairs) or not self._accept(chosen.drift):
@@ -77,10 +77,12 @@ class SearchConfirmation(HeldOutDrift):
                 self._all_reference = None
                 return candidate
         self._all_reference = None
-        if self.stage.keep_failing or self.stream_misses or every is None:
+        if self.stream_misses or every is None or not judged:
             return chosen
         missed = list(judged.values())
-        closest, drift = max(missed, key=lambda m: (m[1].margin(), m[0].speedup))
+        closest, drift = max(missed, key=lambda m: closeness(m[1], m[0].speedup))  # as `closest_candidate` ranks
+        if self.stage.keep_failing:  # the one the refusal would name
+            return closest
         data = f"all held-out rows, closest INT8 model: {closest.scheme}{self._kept_fp32(closest)}"
         raise BudgetExceeded(
             all_rows_refusal([(f"{c.scheme}{self._kept_fp32(c)}", d) for c, d in missed], searched, len(every)),

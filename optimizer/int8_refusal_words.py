@@ -17,6 +17,7 @@ from optimizer.drift_budget import Refusal
 from optimizer.drift_checks import DriftReport
 from optimizer.int8_measure import DEFAULT_SEARCH_S, Candidate
 from optimizer.int8_schemes import ALONE_KEY, PRODUCTS_KEY, quantizes_compute_alone
+from optimizer.refusal_figures import side_by_side
 from optimizer.search_budget import BUDGET_FLAG
 from optimizer.transformer import unfused_encoder
 
@@ -242,11 +243,73 @@ def all_slower(tried: Sequence[Candidate]) -> str:
     )
 
 
-def closest_candidate(candidates: list[Candidate]) -> Candidate:
-    """The candidate nearest the drift budget, the faster of those equally near: static Q/DQ and dynamic INT8 of an
-    MLP tied at the same top-1 agreement margin, and the first tried (static, 0.56× FP32) was shipped by
-    --keep-failing and timed by bench over dynamic (2.39×) (session 56)."""
-    return max(candidates, key=lambda c: (c.drift.margin(), c.speedup))
+def closest_candidate(candidates: Sequence[Candidate]) -> Candidate:
+    """The candidate nearest the drift budget (`closeness`), the one a refusal names "closest" and --keep-failing
+    ships: static Q/DQ and dynamic INT8 of an MLP tied at the same top-1 agreement margin, and the first tried
+    (static, 0.56× FP32) was shipped by --keep-failing and timed by bench over dynamic (2.39×) (session 56)."""
+    return max(candidates, key=lambda c: closeness(c.drift, c.speedup))
+
+
+def search_choice(
+    options: Sequence[Candidate | None], judged: Sequence[Candidate], accept: Callable[[DriftReport], bool]
+) -> Candidate:
+    """The search's model: the fastest of `options` (the best holding scheme, the mix) the budget accepts, else the
+    closest of every candidate `judged` (`closest_candidate`), the one a refusal names and --keep-failing ships."""
+    holding = [c for c in options if c is not None and accept(c.drift)]
+    return max(holding, key=lambda c: c.speedup) if holding else closest_candidate(judged)
+
+
+def closeness(drift: DriftReport, speedup: float) -> tuple[int, float, float]:
+    """How near a model missing the budget is, for `max`: the user's --metric first (one that holds it before one
+    that misses it), then the worst slack of any check, then speed. SLANet-plus's refusal named a mix whose --metric
+    held (0.3889 → 0.4167) while --keep-failing, ranking by the padded positions' slack alone, shipped one at
+    0.0417 (probe 65D)."""
+    return metric_rank(drift), drift.margin(), speedup
+
+
+def metric_rank(drift: DriftReport) -> int:
+    """1 where the user's --metric was scored and held, -1 where it missed (or gave no score), 0 where none was
+    given or it was not scored (no evidence either way)."""
+    if any(v.scope == "metric" for v in drift.violations):
+        return -1
+    scored = drift.user_metric is not None and drift.user_metric.get("relative_drop") is not None
+    return 1 if scored else 0
+
+
+def closest_note(chosen: Candidate, tried: Sequence[Candidate], kept: Callable[[Candidate], str]) -> str:
+    """The note of a model --keep-failing shipped past the drift budget, where the user gave --metric: that it was
+    chosen by that metric first, naming a candidate nearer by the other checks that the metric passed over; ""
+    where the model holds the budget or no --metric was given. `kept`: a candidate's compute nodes kept FP32."""
+    metric = chosen.drift.user_metric
+    if chosen.drift.holds or metric is None:
+        return ""
+    spec, scores = metric.get("spec", "--metric"), _scores(metric)
+    name = f"{chosen.scheme}{kept(chosen)}"
+    if metric_rank(chosen.drift) < 1:
+        return (
+            f"kept failing: {name} misses the drift budget and is the closest INT8 candidate by the worst slack of "
+            f"any check; no candidate held your --metric {spec} ({scores} for this one)"
+        )
+    nearer = [c for c in tried if metric_rank(c.drift) < 1 and c.drift.margin() > chosen.drift.margin()]
+    passed = max(nearer, key=lambda c: (c.drift.margin(), c.speedup), default=None)
+    over = (
+        f", ahead of {passed.scheme}{kept(passed)}, nearer by the other checks but missing it "
+        f"({_scores(passed.drift.user_metric or {})})"
+        if passed is not None
+        else ""
+    )
+    return (
+        f"kept failing: {name} misses the drift budget and was chosen as the closest INT8 candidate by your --metric "
+        f"{spec} first, which it holds ({scores}), then by the worst slack of the other checks{over}"
+    )
+
+
+def _scores(metric: dict[str, Any]) -> str:
+    """FP32's and INT8's --metric scores side by side (`refusal_figures.side_by_side`); "no score" without one."""
+    fp32, int8 = metric.get("fp32"), metric.get("int8")
+    if isinstance(fp32, int | float) and isinstance(int8, int | float) and math.isfinite(fp32 + int8):
+        return side_by_side(float(fp32), float(int8))
+    return "no score"
 
 
 def far_from_budget(

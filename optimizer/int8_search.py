@@ -65,6 +65,7 @@ from optimizer.drift_evidence import evidence_refusal, evidence_shortfall, token
 from optimizer.graph_words import read_graph_words
 from optimizer.int8_measure import Candidate, SearchSettings
 from optimizer.int8_mixed import FASTER, MixedPrecisionStarts
+from optimizer.int8_refusal_words import closest_candidate, search_choice
 from optimizer.int8_schemes import (
     DYNAMIC_OP_TYPES,
     SMOOTH_ALPHAS,
@@ -229,12 +230,7 @@ class _SearchRun(MixedPrecisionStarts):
         self.schemes = {scheme.name: scheme for scheme in self._schemes()}
         tried = self._first_round(base)
         # the last judges the one before it (the static schemes' weights); dynamic 7-bit first: no calibration to run
-        fallbacks = (
-            self._seven_bit_dynamic_scheme,
-            self._seven_bit_scheme,
-            self._compute_only_scheme,
-        )
-        for fallback in fallbacks:
+        for fallback in (self._seven_bit_dynamic_scheme, self._seven_bit_scheme, self._compute_only_scheme):
             extra = fallback(tried)
             if extra is not None:
                 self.schemes[extra.name] = extra
@@ -254,20 +250,17 @@ class _SearchRun(MixedPrecisionStarts):
         best = max(holding, key=lambda c: c.speedup) if holding else None
         # A candidate that misses the budget but runs clearly faster than the best holding one is worth a search.
         faster = [c for c in tried if c not in holding and (best is None or c.speedup > FASTER * best.speedup)]
-        chosen: Candidate = best or tried[0]
         mixed: dict[str, Any] = {}
         mixed_candidate: Candidate | None = None
         if faster:
-            start = max(faster, key=lambda c: (c.drift.margin(), c.speedup))
+            start = closest_candidate(faster)
             mixed_candidate, mixed = self._mixed_precision(start, base)
             mixed_candidate, mixed = self._eight_bit_mix(faster, start, mixed_candidate, mixed, base)
             mixed_candidate, mixed = self._fastest_mix(faster, best, mixed_candidate, mixed, base)
-            options = [c for c in (best, mixed_candidate) if c is not None]
-            chosen = max(
-                options, key=lambda c: (self._accept(c.drift), c.speedup if self._accept(c.drift) else c.drift.margin())
-            )
-            mixed["chosen"] = chosen is mixed_candidate
         judged = [*tried, *([mixed_candidate] if mixed_candidate else [])]
+        chosen = search_choice((best, mixed_candidate), judged, self._accept)  # else the closest, named or shipped
+        if mixed:
+            mixed["chosen"] = chosen is mixed_candidate
         try:
             chosen = self._confirmed(chosen, judged)
             if mixed:

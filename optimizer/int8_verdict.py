@@ -22,6 +22,7 @@ from optimizer.int8_refusal_words import (
     all_rows_passed_over,
     capped_line,
     closest_candidate,
+    closest_note,
     drift_record,
     far_from_budget,
     search_cut_words,
@@ -290,7 +291,8 @@ class SearchVerdict(SearchConfirmation):
         counts = (len(self.stage.held_out), self._rows())
         chosen_words = f"{chosen.scheme}{self._kept_fp32(chosen)} ({chosen.speedup:.2f}×)"
         notes = (all_rows_passed_over(missed, chosen_words, *counts), self._stream_passed_over(chosen))
-        return "; ".join(w for w in (*notes, self._thin(chosen, tried)) if w)
+        kept_failing = closest_note(chosen, tried, self._kept_fp32)  # shipped past the budget: chosen by --metric first
+        return "; ".join(w for w in (*notes, self._thin(chosen, tried), kept_failing) if w)
 
     def _rows(self) -> int:
         """Verification's held-out rows: all of them, not the search's first `max_eval_samples`."""

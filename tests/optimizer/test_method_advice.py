@@ -59,7 +59,9 @@ def test_a_refusal_without_outliers_does_not_advise_clipping(tmp_path: Path) -> 
 
 def _missing(value: float) -> SimpleNamespace:
     violation = Violation("Identity", "channel_correlation_worst", value, 0.98)
-    return SimpleNamespace(holds=False, violations=[violation], outputs={}, margin=lambda: value - 0.98, advice=[])
+    return SimpleNamespace(
+        holds=False, violations=[violation], outputs={}, margin=lambda: value - 0.98, advice=[], user_metric=None
+    )
 
 
 def test_every_compute_node_fp32_still_missing_is_not_said_to_hold() -> None:

@@ -11,7 +11,8 @@ from optimizer.int8_verdict import closest_candidate
 
 
 def _candidate(scheme: str, margin: float, speedup: float) -> Any:
-    return SimpleNamespace(scheme=scheme, speedup=speedup, drift=SimpleNamespace(margin=lambda: margin))
+    drift = SimpleNamespace(margin=lambda: margin, violations=[], user_metric=None)  # no --metric given
+    return SimpleNamespace(scheme=scheme, speedup=speedup, drift=drift)
 
 
 def test_equally_near_candidates_go_to_the_faster() -> None:

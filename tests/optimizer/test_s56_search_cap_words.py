@@ -65,7 +65,12 @@ def test_the_refusal_line_and_its_method_advice_say_deploy_fp32_once() -> None:
         scheme="static_qdq",
         speedup=1.5,
         drift=SimpleNamespace(
-            holds=False, violations=[PICKER], outputs={"probs": {"kind": "dense"}}, margin=lambda: -0.1, advice=[]
+            holds=False,
+            violations=[PICKER],
+            outputs={"probs": {"kind": "dense"}},
+            margin=lambda: -0.1,
+            advice=[],
+            user_metric=None,
         ),
         summary=dict,
     )
