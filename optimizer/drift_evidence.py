@@ -144,12 +144,14 @@ def evidence_shortfall(
     rows: int,
     inputs: Mapping[str, np.ndarray] | None = None,
     per_token: Collection[str] = (),
+    expected: Mapping[str, np.ndarray] | None = None,
 ) -> list[dict[str, Any]]:
     """Budgeted agreement rates that `rows` held-out rows cannot show even if every row agrees: 32 rows that all
     agree show only ≥ 0.92, so a 0.99 budget "held" on them says nothing (magika shipped on 32 of 32, and agreed
     97.3 % on 512 other files). Known from the output kinds alone, before any INT8 work; a per-token rate from the
     real tokens in the held-out rows' `inputs` (`TOKEN_METRICS`, and the values of the `per_token` outputs,
-    `token_value_outputs`: `TOKEN_VALUE_METRICS`)."""
+    `token_value_outputs`: `TOKEN_VALUE_METRICS`), or without token ids, from the positions FP32's (N, T, C) answers
+    `expected` give each row (`judged_positions`)."""
     short = []
     tokens, unit = real_tokens(inputs), position_unit(inputs)
     for output, kind in kinds.items():
@@ -161,12 +163,25 @@ def evidence_shortfall(
             needed = rows_to_show(floor)
             by_token = metric in TOKEN_METRICS or (metric in TOKEN_VALUE_METRICS and output in per_token)
             count = tokens if by_token and tokens is not None and kind != "classification" else rows
+            positions = judged_positions(expected, output, rows) if by_token and tokens is None else None
+            if positions is not None:
+                count = positions
             if count < needed:
                 entry = {"output": output, "metric": metric, "budget": floor, "rows": count, "rows_needed": needed}
                 said = count is tokens and (metric not in TOKEN_METRICS or unit != TOKENS)  # else UNITS' words
-                entry.update({"units": f"real {unit}"} if said else {})
+                entry.update({"units": f"real {unit}"} if said else {"units": POSITIONS} if positions else {})
                 short.append(entry)
     return short
+
+
+def judged_positions(expected: Mapping[str, np.ndarray] | None, output: str, rows: int) -> int | None:
+    """The positions a per-token output without token ids is judged over (`drift_metrics.real_tokens`: every one,
+    nothing marking the real ones): `rows` times the T of its (N, T, C) answers; None where not (N, T, C). SLANet-plus's
+    per-step token softmax (72 held-out rows of 1024 steps) was refused as "72 real tokens given" (probe 65D)."""
+    values = None if expected is None else expected.get(output)
+    if values is None or np.ndim(values) != 3:
+        return None
+    return rows * int(np.shape(values)[1])
 
 
 def token_value_outputs(expected: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray] | None) -> frozenset[str]:

@@ -57,4 +57,4 @@ def _shortfall(
         state=words.state,
     )
     per_token = token_value_outputs(reference, data.arrays)  # values a token at a time, counted by the tokens
-    return evidence_shortfall(kinds, budget, len(held_out), held_out.arrays, per_token)
+    return evidence_shortfall(kinds, budget, len(held_out), held_out.arrays, per_token, reference)

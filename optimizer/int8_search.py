@@ -189,9 +189,8 @@ class _SearchRun(MixedPrecisionStarts):
             sigmoid=words.sigmoid,
             state=words.state,
         )
-        short = evidence_shortfall(
-            self.kinds, stage.budget, len(held), held.arrays, token_value_outputs(self.reference, held.arrays)
-        )
+        per_token = token_value_outputs(self.reference, held.arrays)
+        short = evidence_shortfall(self.kinds, stage.budget, len(held), held.arrays, per_token, self.reference)
         if short and not stage.allow_thin_evidence:  # known before any calibration: refused in seconds
             raise BudgetExceeded(evidence_refusal(short))
         stats = stage.calib.take(0, min(len(stage.calib), stage.search.stats_samples))

@@ -158,7 +158,9 @@ class VerifyAgainstReference:
         record["notes"] = neighbour_notes(report.outputs) + kind_notes(report.outputs) + chance_notes(report.outputs)
         record["notes"] += metric_notes(report.user_metric)  # a --metric given labels=None, said once
         per_token = token_value_outputs(expected, self.data.arrays)
-        record["evidence_short"] = evidence_shortfall(kinds, self.budget, len(self.data), self.data.arrays, per_token)
+        record["evidence_short"] = evidence_shortfall(
+            kinds, self.budget, len(self.data), self.data.arrays, per_token, expected
+        )
         record["one_answer"] = one_answer_outputs(expected, kinds, labels)
         if len(worst.judged) > 1:
             record["batch_compositions"] = [
