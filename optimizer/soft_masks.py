@@ -74,6 +74,12 @@ def mask_doubt(name: str, kind: str, values: np.ndarray) -> str:
     data: a mask over few foreground pixels, or a blurred one, reads less committed, a saturated heatmap more solid."""
     if kind not in ("soft_mask", "dense") or not single_channel_map(values):
         return ""
+    if kind == "soft_mask" and padded_distributions(values):
+        return (
+            f"read as a mask; yet its last axis of {values.shape[-1]} sums to 1 at every position not all 0, as one "
+            f"class distribution per step does (a decoder's, padded past its end): if each position is a step's or a "
+            f"token's classes, pass --output-kind {name}=token_classification"
+        )
     shares = mask_shares(values)
     if shares is None or (kind == "soft_mask") != is_soft_mask(values):
         return ""
@@ -154,3 +160,15 @@ def cut_words(threshold: float, cut: float | None, logits: bool) -> str:
     """E.g. "at --label-threshold 0.5", or "at logit 0: --label-threshold 0.5" where logits were cut at its logit."""
     flag = f"--label-threshold {threshold:g}"
     return f"at logit {cut:.3g}: {flag}" if logits and cut is not None else f"at {flag}"
+
+
+def padded_distributions(values: np.ndarray) -> bool:
+    """Whether an (N, T, C) output's positions (of its first READ_ROWS samples) that are not all 0 each sum to 1: a
+    softmax per step, its steps past the end padded with zeros. SLANet-plus's per-step token
+    softmax padded to 1024 steps read as a soft mask: "INT8 turns on a channel FP32 never does (only 1 sample's
+    mask covers 100 values …)" meant nothing to a table-OCR user (probe 65D)."""
+    if values.ndim != 3 or values.shape[-1] < 3:
+        return False
+    rows = np.asarray(values[:READ_ROWS], dtype=np.float64).reshape(-1, values.shape[-1])
+    rows = rows[np.abs(rows).sum(axis=1) > 0]
+    return bool(len(rows)) and rows.min() >= 0 and bool(np.allclose(rows.sum(axis=1), 1.0, atol=1e-3))
