@@ -38,9 +38,7 @@ def test_busy_blocks_short_by_the_wall_clock_ship_on_cpu_time_and_record_both() 
 def test_a_quiet_machine_decides_by_the_wall_clock() -> None:
     record = _record(WALL_SHORT, CPU_FAST, 0.05)
     assert not record.busy and not record.holds and record.to_dict()["basis"] == "wall clock"
-    assert record.line() == (
-        "INT8 is 1.04× FP32 here, below --min-speedup 1.1; deploy fp32 (or pass --allow-slower)"
-    )
+    assert record.line() == ("INT8 is 1.04× FP32 here, below --min-speedup 1.1; deploy fp32 (or pass --allow-slower)")
 
 
 def test_bases_that_disagree_refuse_and_say_both_figures() -> None:
