@@ -14,7 +14,15 @@ from optimizer.drift_checks import BUDGETED, CHECKS, DriftReport, check_words
 from optimizer.real_axes import on_real_axes
 from optimizer.row_kinds import usable_labels
 from optimizer.task_outputs import TASK_METRIC
-from optimizer.token_values import POSITIONS, TOKENS, per_token, position_unit, token_positions, unit_of
+from optimizer.token_values import (
+    POSITIONS,
+    TOKENS,
+    live_positions,
+    per_token,
+    position_unit,
+    token_positions,
+    unit_of,
+)
 from quantserve import metrics
 
 DISCRETE_METRICS = (
@@ -177,11 +185,14 @@ def evidence_shortfall(
 def judged_positions(expected: Mapping[str, np.ndarray] | None, output: str, rows: int) -> int | None:
     """The positions a per-token output without token ids is judged over (`drift_metrics.real_tokens`: every one,
     nothing marking the real ones): `rows` times the T of its (N, T, C) answers; None where not (N, T, C). SLANet-plus's
-    per-step token softmax (72 held-out rows of 1024 steps) was refused as "72 real tokens given" (probe 65D)."""
+    per-step token softmax (72 held-out rows of 1024 steps) was refused as "72 real tokens given" (probe 65D). Positions
+    all 0 (`token_values.live_positions`) are left out, as the drift leaves them."""
     values = None if expected is None else expected.get(output)
-    if values is None or np.ndim(values) != 3:
+    if values is None or np.ndim(values) != 3 or not np.size(values):
         return None
-    return rows * int(np.shape(values)[1])
+    live = live_positions(np.asarray(values))  # padding past a decoder's end (all 0) is not judged either
+    share = float(live.mean()) if live.any() else 1.0
+    return round(rows * int(np.shape(values)[1]) * share)
 
 
 def token_value_outputs(expected: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray] | None) -> frozenset[str]:

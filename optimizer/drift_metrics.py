@@ -36,7 +36,7 @@ from optimizer.sequence_paths import ctc_path, ctc_path_metrics, path_metrics, r
 from optimizer.sigmoid_outputs import SCORE_ACCURACY_KEYS, score_accuracy, score_labels
 from optimizer.soft_masks import soft_mask_metrics, unjudged_words
 from optimizer.task_outputs import TASKS_KIND
-from optimizer.token_values import MEASURED_PER_TOKEN, per_token, token_values_metrics
+from optimizer.token_values import MEASURED_PER_TOKEN, live_positions, per_token, token_values_metrics
 from optimizer.typed_kinds import TOKEN_KINDS
 from optimizer.value_errors import value_difference
 from quantserve import metrics
@@ -302,10 +302,13 @@ def token_ids_metrics(
 
 
 def real_tokens(reference: np.ndarray, positions: np.ndarray | None) -> np.ndarray:
-    """The (N, T) positions a (N, T, C) per-token output is judged over: its real tokens, or every position where
-    the rows mark none."""
+    """The (N, T) positions a (N, T, C) per-token output is judged over: its real tokens, or where the rows mark
+    none, every position whose FP32 answer is not all 0 (`live_positions`), else every position."""
     real = positions if positions is not None and positions.shape == reference.shape[:2] else None
-    return real if real is not None and real.any() else np.ones(reference.shape[:2], dtype=bool)
+    if real is not None and real.any():
+        return real
+    live = live_positions(reference)
+    return live if live.any() else np.ones(reference.shape[:2], dtype=bool)
 
 
 def _kind_metrics(

@@ -276,3 +276,10 @@ def token_values_doubt(name: str, kind: str, values: np.ndarray, positions: np.n
     if kind != "multilabel" or positions is None or not per_token(values, positions):
         return ""
     return f"read as a yes/no per real token: if they are values, pass --output-kind {name}=regression"
+
+
+def live_positions(reference: np.ndarray) -> np.ndarray:
+    """The (N, T) positions of a (N, T, C) output whose C values are not all 0: a position all 0 holds no class
+    scores, the padding past a decoder's end (SLANet-plus padded to 1024 steps held ~40 real ones a row: judged over
+    all 1024, agreement counted 0 = 0 on the padding, probe 65D)."""
+    return np.asarray(np.any(reference != 0, axis=-1))

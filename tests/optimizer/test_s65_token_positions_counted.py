@@ -57,3 +57,20 @@ def test_too_few_positions_are_refused_counted_as_positions() -> None:
     )
     assert evidence_shortfall(KINDS, DriftBudget(), 7, inputs, expected=expected) == []  # 280 positions
     assert evidence_shortfall(KINDS, DriftBudget(), 200)[0]["rows"] == 200  # no answers given: by rows, as before
+
+
+def test_positions_all_zero_are_padding_judged_nowhere() -> None:
+    """A decoder padded past its end: its padding (all 0) counted as positions, and agreeing 0 = 0 there, would dilute
+    every real step's disagreement (SLANet-plus padded to 1024 steps held ~40 real ones a row, probe 65D)."""
+    from optimizer.drift_metrics import output_metrics
+
+    rng = np.random.default_rng(2)
+    reference = np.zeros((10, STEPS, TOKENS), dtype=np.float32)
+    reference[:, :4] = rng.dirichlet(np.ones(TOKENS), size=(10, 4))  # 4 real steps a row, the rest padding
+    candidate = reference.copy()
+    candidate[:, :4] = np.roll(reference[:, :4], 1, axis=-1)  # every real step's argmax moved
+    record = output_metrics("token_classification", reference, candidate)
+    assert record["tokens_judged"] == 40 and record["token_agreement"] == 0.0, record  # not 360 of 400 (padding)
+    expected = {"structure": reference}
+    short = evidence_shortfall(KINDS, DriftBudget(), 10, {"x": np.zeros((10, 4))}, expected=expected)
+    assert [(e["rows"], e["units"]) for e in short] == [(40, "positions")]
