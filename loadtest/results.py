@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from loadtest.client_lags import ClientLags, peak_in_flight
 from loadtest.failure_notes import (
     ClientFailures,
     failed_share_line,
@@ -19,7 +20,7 @@ from loadtest.failure_notes import (
     others_failures,
     server_failures_note,
 )
-from loadtest.send_lag import ClientLags, queue_refused, send_lag_note, unsent_held_by
+from loadtest.send_lag import queue_refused, send_lag_note, unsent_held_by
 from loadtest.server_figure_notes import (
     ClientPercentiles,
     counters_note,
@@ -98,7 +99,9 @@ class LoadResult(StepFigures):
     def _client_lags(self) -> tuple[ClientLags, float]:
         lags = (self.send_lag_p99_ms, self.send_lag_p50_ms, self.generator_lag_p99_ms)
         slots = self.peak_in_flight, self.max_in_flight, queue_refused(self.errors)
-        return ClientLags(*lags, *slots, processes=max(1, self.workers)), LATE_SEND_MS
+        held = self.in_flight_at_end + self.errors.get(UNANSWERED_ERROR, 0) + self.cut_at_end  # sent, unanswered
+        offered = self.offered_rps or self.rate_rps
+        return ClientLags(*lags, *slots, max(1, self.workers), held, self.unsent, offered), LATE_SEND_MS
 
     def _stalled(self) -> tuple[Stall | None, float | None]:
         """The step's stall (`loadtest.timeline.stall`) and the rate its window offered."""
@@ -181,8 +184,9 @@ class LoadResult(StepFigures):
         answered, on_way = self.requests - self.failed_requests, self.cut_at_end + self.in_flight_at_end
         before = self.arrived_before_window
         requests = OfferedRequests(self.offered_requests, answered, self.failed_requests, on_way, before, self.unsent)
-        held = unsent_held_by(*self._client_lags(), *self._stalled(), self.outages, self.timeline)  # not the rate's
-        return unsent_note(self.label, requests, self.max_in_flight, self.peak_in_flight, held, max(1, self.workers))
+        lags, late_ms = self._client_lags()
+        held = unsent_held_by(lags, late_ms, *self._stalled(), self.outages, self.timeline)  # not the rate's
+        return unsent_note(self.label, requests, self.max_in_flight, peak_in_flight(lags), held, max(1, self.workers))
 
     def in_flight_note(self) -> str | None:
         """One line when requests were still in flight at the end of a window that answered none: a model slower

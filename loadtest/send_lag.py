@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from loadtest.client_lags import ClientLags, peak_in_flight, pool_full
 from loadtest.timeline import Outage, SecondStats, Stall, in_flight_at
 
 GENERATOR = "generator"  # the load generator woke late for most of the wait: its CPU
@@ -33,20 +34,6 @@ SPARE_SHARE = 1.2
 # the mean alone read as a server slower than a rate it answered twice over (a trace's 1500 arrivals in one second,
 # 312 req/s on average, against 706 req/s answered); a Poisson rate's busiest second is within a fifth of its mean
 BURST_SHARE = 2.0
-
-
-@dataclass(frozen=True)
-class ClientLags:
-    """What an open-loop run recorded of its requests' lag: the send lag's p99 and p50, the generator's own p99, the
-    most in flight at once and the limit (None: not recorded)."""
-
-    p99_ms: float | None
-    p50_ms: float | None = None
-    generator_p99_ms: float | None = None
-    peak_in_flight: int | None = None
-    max_in_flight: int | None = None
-    queue_refused: int = 0  # requests the server's own queue refused (`queue_refused`)
-    processes: int = 1  # the Locust processes that sent, each with `max_in_flight` slots of its own (--workers)
 
 
 def slots_words(limit: int | None, processes: int = 1) -> str:
@@ -76,12 +63,15 @@ class SendLagCause:
 
 def send_lag_cause(lags: ClientLags, late_ms: float) -> SendLagCause | None:
     """The part of the client that held requests which left it over `late_ms` late at p99; None where none did.
-    The generator's own lag, where it is the larger part of the wait, is its CPU; else, with slots free, the threads
-    taking the calls up; else the full in-flight pool (which the generator's lag leaves as the rest of the wait)."""
+    A pool its sent and unanswered requests filled at the end (`client_lags.pool_full`) is the pool's, however late
+    the generator woke; else the generator's own lag, where it is the larger part of the wait, is its CPU; else, with
+    slots free, the threads taking the calls up; else the full in-flight pool (the rest of the wait)."""
     p99, generator = lags.p99_ms, lags.generator_p99_ms
-    peak, limit = lags.peak_in_flight, lags.max_in_flight
+    peak, limit = peak_in_flight(lags), lags.max_in_flight
     if p99 is None or not p99 > late_ms:
         return None
+    if pool_full(lags):
+        return queue_full(lags) if lags.queue_refused else slots_taken(lags)
     if generator is not None and generator > late_ms and generator >= p99 / 2:  # the larger part of the wait
         return generator_behind(generator)
     if peak and limit and peak < limit:
