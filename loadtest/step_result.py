@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from loadtest import recording_files
+from loadtest.client_lags import peak_with_unanswered
 from loadtest.length_figures import length_figures
 from loadtest.load_pattern import LoadStep
 from loadtest.load_settings import LoadSettings, step_paths
@@ -134,6 +135,9 @@ def _result_of_window(
         result.cut_max_ms = float(np.sort(unanswered[:, 0])[result.cut_at_end - 1])
     if step.mode == "open":
         _count_offered(result, record_dir, window, rows)
+        result.peak_in_flight = peak_with_unanswered(  # the pool the unanswered filled: the answered never saw it
+            result.peak_in_flight, result.max_in_flight, len(unanswered), result.unsent, result.users
+        )
     gone = read_gone(record_dir, window.start, window.end, samples)  # the model stopped being served: the run ended
     return result if gone is None else cut_short(result, gone, step.run_seconds(settings.duration_s))
 

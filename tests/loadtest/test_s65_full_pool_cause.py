@@ -11,13 +11,19 @@ slots the same run said "all 64 in-flight slots were taken". With slots to spare
 
 from __future__ import annotations
 
+import json
 from collections import deque
+from pathlib import Path
 
 import numpy as np
 
 from loadtest.client_lags import peak_in_flight, peak_with_unanswered
+from loadtest.load_pattern import OpenLoop
+from loadtest.load_settings import LoadSettings
 from loadtest.percentiles import LatencySummary
+from loadtest.recording_files import SAMPLE_COLUMNS, WINDOW_FILE, read_window
 from loadtest.results import LoadResult
+from loadtest.step_result import _result_of_window
 
 START, WINDOW_S, RATE, CAPACITY = 7_000.0, 15.0, 400.0, 100.0
 SLOT_ADVICE = "raise --max-in-flight or lower the rate"
@@ -104,3 +110,26 @@ def test_slots_a_late_generator_could_fill_with_arrivals_it_owed_keep_its_blame(
     assert "the load generator fell behind its schedule (p99 310 ms late, its CPU)" in (result.send_lag_note() or "")
     result.generator_lag_p99_ms = 2.0  # on time: the count is of requests sent, the slots all taken
     assert "all 64 in-flight slots were taken" in (result.send_lag_note() or "")
+
+
+def test_the_steps_recorded_peak_counts_its_unanswered(tmp_path: Path) -> None:
+    """A step's `peak_in_flight` (its JSON) from what its Locust process recorded: 3 answered with 1 in flight at
+    their arrival, 4 sent and unanswered at the end filling --max-in-flight 4, and 200 arrivals never sent."""
+    record = tmp_path / "raw"
+    record.mkdir()
+    (record / WINDOW_FILE).write_text(json.dumps({"start": 100.0, "end": 110.0}))
+    answered = np.zeros((3, SAMPLE_COLUMNS))
+    answered[:, 0], answered[:, 1], answered[:, 2], answered[:, 6] = [101.0, 102.0, 103.0], 500.0, 1.0, 1.0
+    np.save(record / "latencies-1.npy", answered)
+    sent = np.array([104.0, 104.5, 105.0, 105.5])
+    np.save(
+        record / "unanswered-1.npy", np.column_stack([np.full(4, 110.1), (110.1 - sent) * 1000.0, np.ones(4), sent])
+    )
+    np.save(record / "unsent-1.npy", np.column_stack([np.linspace(106.0, 109.0, 200), np.ones(200)]))
+    data = tmp_path / "x.npz"
+    np.savez(data, x=np.zeros((4, 8), dtype=np.float32))
+    step = OpenLoop(40.0)
+    settings = LoadSettings("127.0.0.1:1", "m", data, step, duration_s=10.0, max_in_flight=4)
+    result = _result_of_window(settings, step, record, read_window(record), tmp_path / "locust" / "none")
+    assert result.unsent == 200 and result.peak_in_flight == 5  # an arrival found the 4 slots taken
+    assert "never sent: all 4 in-flight slots were taken (--max-in-flight 4)" in (result.unsent_note() or "")
