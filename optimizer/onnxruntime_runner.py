@@ -27,6 +27,16 @@ ORT_DTYPES = {
 OPTIMIZATION_LEVELS = ("disable", "basic", "extended", "all")
 
 
+def quiet_onnxruntime() -> None:
+    """Errors only from ORT's default logger, for the rest of this process: its warnings went raw to stderr at session
+    creation (a graph's `MergeShapeInfo`, tf2onnx's deprecated `tf_half_pixel_for_nn` at kernel creation) whatever a
+    session's own `log_severity_level`. Called once by every quantserve command (`quantserve.cli`) and by every
+    timing child; a session that fails is said in our own line (`cannot load the model (…)`)."""
+    import onnxruntime as ort
+
+    ort.set_default_logger_severity(3)
+
+
 def session_options(level: str = "all", intra_op_threads: int = 0) -> Any:
     """ORT session options for a graph optimization level (`disable`/`basic`/`extended`/`all`)."""
     import onnxruntime as ort

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from optimizer.cpu_clock import BUSY_SHARE, CpuClock
+from optimizer.onnxruntime_runner import quiet_onnxruntime
 from quantserve.errors import InternalError, QuantserveError
 from quantserve.json_files import strict_json
 
@@ -376,6 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--inputs", default="the inputs", help="where the batches came from, for errors")
     args = parser.parse_args(argv)
+    quiet_onnxruntime()  # our stderr is read back: its last line is a failure's reason
     try:
         batches = _load_batches(args.batches)
         profile = profile_in_session(args.model, batches, args.threads, args.repeats, args.inputs)

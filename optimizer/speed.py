@@ -366,7 +366,7 @@ def timing_session(model: Path, threads: int) -> Any:
     options.inter_op_num_threads = 1  # as the embedded target's Python backend runs it
     # Two sessions alternate in one process: with ORT's default spinning, the idle one's workers spin on
     # the cores the other needs (measured: the same file against itself paired 0.55-1.88x, interquartile).
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # session_options turns spinning off already (adding the entry again made ORT warn that it overwrote it).
     try:
         return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # ORT raises its own Fail/InvalidGraph types

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from optimizer.onnxruntime_runner import quiet_onnxruntime
 from optimizer.speed import time_alternating
 from quantserve.errors import QuantserveError
 
@@ -29,6 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=1.0)
     parser.add_argument("--min-pairs", type=int, default=5)
     args = parser.parse_args(argv)
+    quiet_onnxruntime()  # our stderr is read back: its last line is a failure's reason
     with np.load(args.batch, allow_pickle=False) as npz:
         batch = {name: npz[name] for name in npz.files}
     try:

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import psutil
 
+from optimizer.onnxruntime_runner import quiet_onnxruntime
 from optimizer.speed import run_child, timing_session
 from quantserve.data import TensorData
 from quantserve.errors import QuantserveError
@@ -217,6 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--more", type=Path, default=None)
     parser.add_argument("--more-rows", type=int, default=1)
     args = parser.parse_args(argv)
+    quiet_onnxruntime()  # our stderr is read back: its last line is a failure's reason
     with np.load(args.row, allow_pickle=False) as npz:
         row = {name: npz[name] for name in npz.files}
     more = None

@@ -212,9 +212,11 @@ def _sigterm_as_interrupt() -> Any:
 
 def _run_command(args: argparse.Namespace) -> int:
     """Run the subcommand with library chatter in the log file; then the tool's own notes on stderr."""
+    from optimizer.onnxruntime_runner import quiet_onnxruntime
     from quantserve.cli.library_log import library_log
     from quantserve.cli.port_flags import port_range_applied
 
+    quiet_onnxruntime()  # ORT's C++ logger writes to stderr itself, past Python's logging: every command's sessions
     with port_range_applied(args), library_log(args.command) as captured:
         try:
             return int(args.func(args) or 0)

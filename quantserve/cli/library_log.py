@@ -138,10 +138,3 @@ def library_log(command: str) -> Iterator[CapturedLog]:
 def _header(command: str) -> str:
     when = time.strftime("%Y-%m-%d %H:%M:%S")
     return f"== quantserve {command} (pid {os.getpid()}, {when}): {' '.join(sys.argv)}"
-
-
-def quiet_onnxruntime() -> None:
-    """ONNX Runtime's C++ logger writes warnings straight to stderr: errors only from here on."""
-    import onnxruntime
-
-    onnxruntime.set_default_logger_severity(3)

@@ -178,11 +178,9 @@ def run(args: argparse.Namespace) -> int:
     from optimizer.nan_inputs import NAN_INPUTS, nan_notes
     from optimizer.pipeline import optimize
     from optimizer.search_budget import time_cut_note
-    from quantserve.cli.library_log import quiet_onnxruntime
     from quantserve.cli.progress import Heartbeat, StageProgress, is_quiet, wants_heartbeat
 
     options = build_options(args)  # every user error in the flags fails here, before any work
-    quiet_onnxruntime()
     heartbeat = Heartbeat("optimize") if wants_heartbeat(args) else None
     try:
         words = stage_words(args.model)  # a factory trains inside "export": said so (session 62)
