@@ -31,9 +31,12 @@ def quiet_onnxruntime() -> None:
     """Errors only from ORT's default logger, for the rest of this process: its warnings went raw to stderr at session
     creation (a graph's `MergeShapeInfo`, tf2onnx's deprecated `tf_half_pixel_for_nn` at kernel creation) whatever a
     session's own `log_severity_level`. Called once by every quantserve command (`quantserve.cli`) and by every
-    timing child; a session that fails is said in our own line (`cannot load the model (…)`)."""
-    import onnxruntime as ort
-
+    timing child; a session that fails is said in our own line (`cannot load the model (…)`). Nothing where ONNX
+    Runtime is not installed (an image that serves TensorRT plans alone)."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return
     ort.set_default_logger_severity(3)
 
 
