@@ -22,7 +22,14 @@ from loadtest.evaluator_failures import (
 from loadtest.evaluator_gates import told_gates, told_threshold
 from loadtest.evaluator_metric import score_user_metric
 from loadtest.evaluator_tasks import score_tasks, tasks_headline
-from loadtest.request_answers import shape_changes
+from loadtest.request_answers import (
+    judge_per_request,
+    per_request_variant,
+    request_answers,
+    shape_changes,
+    varying_lengths,
+    with_shapes,
+)
 from loadtest.served_answers import ServedModel, refuse_self_comparison, served_config, served_outputs
 from loadtest.served_graph import (
     decided_kinds,
@@ -179,6 +186,14 @@ def _evaluated(
     notes = {model: state_notes(outputs[reference], produced, state) for model, produced in outputs.items()}
     stream = stream_record(state, dataset.arrays, rowwise, starts)
     outputs = {model: {k: v for k, v in produced.items() if k not in state} for model, produced in outputs.items()}
+    logs = {model: served[model].requests if model in served else None for model in models}
+    varying = varying_lengths(logs.values())  # a decoder's length per request: each request's own answer compared
+    answers = {
+        model: {n: request_answers(outputs[model][n], log, n, dataset.requests.whole) for n in varying}
+        for model, log in logs.items()
+        if log is not None
+    }
+    stacked = {model: {k: v for k, v in produced.items() if k not in varying} for model, produced in outputs.items()}
     check_output_pairs(outputs[reference])  # --length-input OUTPUT=INPUT naming no output: refused, judged or not
     output_kinds, told = told_kinds(configs, output_kinds, outputs[reference])  # as each build was told to judge
     if budget is not None:  # judged where each build's --gate judged it, unless evaluate's own --gate says otherwise
@@ -221,16 +236,18 @@ def _evaluated(
         return values[real] if values.ndim == 3 else np.where(real, values, 0.0)  # (tokens, C); (N, T) pads at 0
 
     scored = dataset.labels if classify or class_ids(ref) else None  # ids are scored as the answers they are
-    changed = {model: _shape_changes(served, reference, model) for model in models}
+    changed = {model: _shape_changes(served, reference, model, varying) for model in models}
     variants = [
-        score_tasks(model, rows(ref), rows(outputs[model][name]), dataset.labels, threshold, source)
-        if tasks and name not in changed[model]
+        VariantAccuracy(model, len(dataset), mean_abs_diff=float("nan"), max_abs_diff=float("nan"))  # not compared
+        if name in changed[model]
+        else per_request_variant(model, answers[reference][name], answers[model][name], len(dataset))
+        if name in varying
+        else score_tasks(model, rows(ref), rows(outputs[model][name]), dataset.labels, threshold, source)
+        if tasks
         else score_variant(model, rows(ref), rows(outputs[model][name]), scored, source)
-        if name not in changed[model]
-        else VariantAccuracy(model, len(dataset), mean_abs_diff=float("nan"), max_abs_diff=float("nan"))  # not compared
         for model in models
     ]
-    undecided = undecided_notes(outputs[reference], dataset.arrays, graph.axes if graph else None)
+    undecided = undecided_notes(stacked[reference], dataset.arrays, graph.axes if graph else None)
     for variant in variants:
         variant.violations = list(changed[variant.model].values())
         variant.samples = len(dataset)  # rows of the data, whatever was scored in them
@@ -252,11 +269,13 @@ def _evaluated(
             kinds.setdefault(name, task)
         labels = None if task == "embedding" else dataset.labels
         decided = decided_kinds(configs, kinds)  # where the rows here, without the build's labels, read otherwise
-        judge_variants(variants, outputs, reference, budget, kinds, labels, dataset.arrays, changed, graph, decided)
+        judge_variants(variants, stacked, reference, budget, kinds, labels, dataset.arrays, changed, graph, decided)
         drift_accuracies(variants, reference, name)  # labels only the drift could use (per token): its accuracy
+    judge_per_request(variants, answers, logs, reference, budget)  # a changed length: over budget, budget or not
     if metric is not None:
         named = replace(metric, labels_from=str(source))  # where a failing metric's labels=None came from
-        score_user_metric(variants, outputs, reference, named, dataset.metric_truth, budget)
+        shaped = {model: with_shapes(produced, logs[model], varying) for model, produced in outputs.items()}
+        score_user_metric(variants, shaped, reference, named, dataset.metric_truth, budget)
     return AccuracyReport(
         reference=reference,
         data=str(data) if not isinstance(data, TensorData) else "<in memory>",
@@ -308,8 +327,15 @@ def judge_variants(
         variant.notes += [note for note in chance_notes(report.outputs) if note not in variant.notes]  # `set_drops`
 
 
-def _shape_changes(served: Mapping[str, ServedModel], reference: str, model: str) -> dict[str, str]:
-    """{output: line} for the outputs whose answer shape changed from the reference's in some request."""
+def _shape_changes(
+    served: Mapping[str, ServedModel], reference: str, model: str, varying: Sequence[str] = ()
+) -> dict[str, str]:
+    """{output: line} for the outputs whose answer shape changed from the reference's in some request, left out of
+    the stacked comparison; those `varying` in length per request, sent in the reference's requests, are judged
+    request by request instead (`request_answers.judge_per_request`)."""
     if model == reference or model not in served or reference not in served:
         return {}
-    return shape_changes(served[reference].requests, served[model].requests)
+    expected, log = served[reference].requests, served[model].requests
+    lines = shape_changes(expected, log)
+    matched = expected is not None and log is not None and expected.rows == log.rows
+    return {name: line for name, line in lines.items() if not (matched and name in varying)}

@@ -4,11 +4,28 @@ An --unbatched NMS-style model answers det [K, 6] with K its own per request; st
 request 3 met another's request 2 wherever their K differed (cosine min 0.34 and no word that box counts
 changed), or the stacked shapes differed and evaluate stopped with no verdict. Compared request by request, a
 changed shape is the answer changed: a line naming how many requests and the first, judged as over budget.
+
+A decoder whose answer runs as long as its values make it (a table decoder's [1, T, 8], T the steps to its EOS) is
+joined padded with NaN to the longest (`served_answers.served_outputs`, as `infer` saves it) and cut back into each
+request's own answer here (`request_answers`): evaluate had stopped at "output 'y' cannot be joined along the batch
+axis" (session 66). Its requests of the reference's shape are judged by cosine, as optimize verifies such a build
+(`optimizer.verify_per_request`); the others are the answer changed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from loadtest.accuracy_results import VariantAccuracy
+from optimizer.drift_budget import DriftBudget
+from optimizer.drift_checks import Violation
+from quantserve import metrics
 from quantserve.runner import RequestLog
+
+PER_REQUEST = "per request"  # the kind such an output's drift record names, as optimize's verification does
 
 
 def shape_changes(reference: RequestLog | None, candidate: RequestLog | None) -> dict[str, str]:
@@ -18,19 +35,84 @@ def shape_changes(reference: RequestLog | None, candidate: RequestLog | None) ->
         return {}  # not recorded (a recurrent model runs as a stream): the stacked comparison stands
     if reference.rows != candidate.rows:
         varying = set(reference.per_request()) | set(candidate.per_request())
+        varying |= set(reference.lengths_vary()) | set(candidate.lengths_vary())
         return {name: _split_differs(name, reference, candidate) for name in sorted(varying)}
     changes = {}
     for name, expected in reference.shapes.items():
         got = candidate.shapes.get(name, expected)
-        differ = [i for i, (e, g) in enumerate(zip(expected, got, strict=True)) if e != g]
-        if differ:
-            first = differ[0]
-            changes[name] = (
-                f"output '{name}': its shape differs from the reference's in {len(differ)} of {len(expected)} requests "
-                f"(request {first + 1}: {list(got[first])} vs {list(expected[first])}): the answer changed, so its "
-                "values are not compared"
-            )
+        if line := changed_line(name, expected, got):
+            changes[name] = line
     return changes
+
+
+def changed_line(name: str, expected: list[tuple[int, ...]], got: list[tuple[int, ...]], compared: bool = False) -> str:
+    """The line of an output whose answer shape differs from the reference's in some request ("" in none);
+    `compared`: its values were compared on the requests of the reference's shape."""
+    differ = [i for i, (e, g) in enumerate(zip(expected, got, strict=True)) if e != g]
+    if not differ:
+        return ""
+    first, rest = differ[0], len(expected) - len(differ)
+    values = f"its values were compared on the other {rest}" if compared and rest else "so its values are not compared"
+    return (
+        f"output '{name}': its shape differs from the reference's in {len(differ)} of {len(expected)} requests "
+        f"(request {first + 1}: {list(got[first])} vs {list(expected[first])}): the answer changed, {values}"
+    )
+
+
+def varying_lengths(logs: Iterable[RequestLog | None]) -> list[str]:
+    """Outputs whose length past axis 0 varies from request to request in any model's answers (a decoder's T)."""
+    return sorted({name for log in logs if log is not None for name in log.lengths_vary()})
+
+
+def request_answers(padded: np.ndarray, log: RequestLog, name: str, whole: bool = False) -> list[np.ndarray]:
+    """Each request's own answer of output `name`, cut from the answers joined padded to the longest (NaN past each
+    request's own shape, as `infer` saves them beside NAME__shapes); `whole`: each answer was made one row
+    (`quantserve.runner.one_row`), as `TensorData.requests.whole` sends them."""
+    answers, start = [], 0
+    for shape in log.shapes[name]:
+        own = shape if whole and shape[:1] != (1,) else shape[1:]
+        rows = 1 if whole else (shape[0] if shape else 1)
+        answers.append(padded[start : start + rows][(slice(None), *(slice(0, n) for n in own))])
+        start += rows
+    return answers
+
+
+def per_request_record(expected: list[np.ndarray], got: list[np.ndarray]) -> dict[str, Any]:
+    """One output's figures over the requests: how many kept the reference's shape, and over those the cosine of
+    each request's answer with the reference's (mean and worst) and the absolute differences (NaN: none kept it)."""
+    same = [(e, g) for e, g in zip(expected, got, strict=True) if e.shape == g.shape and e.size]
+    cosines = [float(metrics.cosine_similarity(e.reshape(1, -1), g.reshape(1, -1))[0]) for e, g in same]
+    diffs = [metrics.abs_difference(e, g) for e, g in same]
+    return {
+        "kind": PER_REQUEST,
+        "requests": len(expected),
+        "requests_same_shape": sum(e.shape == g.shape for e, g in zip(expected, got, strict=True)),
+        "cosine_mean": float(np.mean(cosines)) if cosines else None,
+        "cosine_worst": min(cosines, default=None),
+        "max_abs_diff": max((d[1] for d in diffs), default=float("nan")),
+        "mean_abs_diff": float(np.mean([d[0] for d in diffs])) if diffs else float("nan"),
+    }
+
+
+def per_request_violations(name: str, record: dict[str, Any], budget: DriftBudget) -> list[str]:
+    """The record's cosines beyond `budget`, as optimize judges an output by cosine; its changed shapes are said by
+    `changed_line`."""
+    checks = (("cosine_mean", budget.min_cosine_mean), ("cosine_worst", budget.min_cosine_worst))
+    return [
+        Violation(name, metric, record[metric], limit).line(PER_REQUEST)
+        for metric, limit in checks
+        if record[metric] is not None and metrics.beyond(record[metric], limit, True)
+    ]
+
+
+def per_request_note(name: str, record: dict[str, Any]) -> str:
+    """What evaluate judged of an output whose length varies per request, and what it did not."""
+    return (
+        f"output '{name}' changes length from request to request: compared request by request, never joined "
+        f"(its shape in each of {record['requests']} requests; its values by cosine, mean and worst, over the "
+        f"{record['requests_same_shape']} of the reference's shape); per-output kinds (classes, tokens, boxes) were "
+        "not judged; a --metric gets it padded with NaN beside NAME__shapes, as infer saves it"
+    )
 
 
 def _split_differs(name: str, reference: RequestLog, candidate: RequestLog) -> str:
@@ -39,3 +121,52 @@ def _split_differs(name: str, reference: RequestLog, candidate: RequestLog) -> s
         f"the reference's in {len(reference.rows)}: its answers cannot be matched to the reference's; evaluate "
         "with --batch-size 1"
     )
+
+
+SHAPES_SUFFIX = "__shapes"  # beside a padded output handed to --metric: each request's shape, as `infer` saves it
+
+
+def with_shapes(outputs: Mapping[str, np.ndarray], log: RequestLog | None, varying: list[str]) -> dict[str, Any]:
+    """`outputs` as a --metric gets them: each output in `varying` padded with NaN to the longest, beside
+    NAME__shapes (one row a request: its answer's shape), the form `infer` saves."""
+    padded = [name for name in varying if log is not None and name in outputs]
+    shapes = {f"{name}{SHAPES_SUFFIX}": np.array(log.shapes[name], np.int64) for name in padded if log is not None}
+    return {**outputs, **shapes}
+
+
+def per_request_variant(model: str, expected: list[np.ndarray], got: list[np.ndarray], samples: int) -> VariantAccuracy:
+    """The headline figures of an output compared request by request: its cosine and differences over the requests
+    of the reference's shape (NaN differences where none kept it)."""
+    record = per_request_record(expected, got)
+    return VariantAccuracy(
+        model,
+        samples,
+        mean_abs_diff=record["mean_abs_diff"],
+        max_abs_diff=record["max_abs_diff"],
+        cosine_mean=record["cosine_mean"],
+        cosine_min=record["cosine_worst"],
+    )
+
+
+def judge_per_request(
+    variants: list[VariantAccuracy],
+    answers: Mapping[str, Mapping[str, list[np.ndarray]]],
+    logs: Mapping[str, RequestLog | None],
+    reference: str,
+    budget: DriftBudget | None,
+) -> None:
+    """Each variant's outputs in `answers` ({model: {output: each request's answer}}) against the reference's, request
+    by request: a changed shape is the answer changed (a violation naming how many requests and the first), and with
+    `budget` their cosine over the others is judged and recorded in `drift`; a note says what was judged."""
+    for variant in variants:
+        log, expected = logs.get(variant.model), logs.get(reference)
+        if variant.model == reference or log is None or expected is None or log.rows != expected.rows:
+            continue  # a split that differs is `shape_changes`' line
+        for name, got in answers[variant.model].items():
+            record = per_request_record(answers[reference][name], got)
+            line = changed_line(name, expected.shapes[name], log.shapes[name], compared=True)
+            variant.violations += [line] if line else []
+            variant.notes.append(per_request_note(name, record))
+            if budget is not None:
+                variant.violations += per_request_violations(name, record, budget)
+                variant.drift = {**(variant.drift or {}), name: record}

@@ -57,7 +57,8 @@ def served_outputs(
     `optimize` checks it: fed the data's FP32 state row by row, INT8 drift that builds up over a stream hides; each
     of `starts`' rows (a sequence's first, `optimizer.state_loop.sequence_starts`) takes the data's state instead.
     `served` also keeps each request's rows and answer shapes (`ServedModel.requests`), which an answer whose length
-    varies per request is compared by. `model` may name one version (`m@2`, `serving.model_version`): every request
+    varies per request is compared by: such an output comes back padded to the longest (NaN), as `infer` saves it.
+    `model` may name one version (`m@2`, `serving.model_version`): every request
     then asks for it, refused before any request unless served."""
     from serving.triton_runner import TritonRunner
 
@@ -91,7 +92,9 @@ def served_outputs(
                 pairs = [StatePair(out, into) for out, into in state.items()]
                 produced = stream_through(runner, data.arrays, pairs, data.requests.whole, starts)
             else:
-                produced = run_batches(LoggedRunner(runner, log), sent, data.requests.whole)
+                # padded where an answer's length follows its values (a decoder's T), as infer saves it: the
+                # evaluator cuts each request's own answer back out by `log` (`request_answers.request_answers`)
+                produced = run_batches(LoggedRunner(runner, log), sent, data.requests.whole, pad=True)
         except QuantserveError as exc:
             failure = request_failure(exc, url, model, sent, request_timeout_s, runner.max_batch_size)
             if failure is None:
