@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from loadtest.client_lags import ClientLags, peak_in_flight
+from loadtest.client_lags import ClientLags, ClientWindow, peak_in_flight
 from loadtest.failure_notes import (
     ClientFailures,
     failed_share_line,
@@ -20,7 +20,7 @@ from loadtest.failure_notes import (
     others_failures,
     server_failures_note,
 )
-from loadtest.send_lag import queue_refused, send_lag_note, unsent_held_by
+from loadtest.send_lag import queue_refused, unsent_held_by, window_note
 from loadtest.server_figure_notes import (
     ClientPercentiles,
     counters_note,
@@ -87,9 +87,14 @@ class LoadResult(StepFigures):
     def send_lag_note(self) -> str | None:
         """One line when open-loop requests left the client late (`loadtest.send_lag.send_lag_note`), its advice
         knowing the --workers used, the cores the run saw, and a stall that filled the in-flight slots."""
-        lags = (*self._client_lags(), self.workers, self._cores(), *self._stalled())
+        return window_note(self.label, self.client_window(), LATE_SEND_MS, self.workers, self._cores())
+
+    def client_window(self) -> ClientWindow:
+        """All the send-lag reading reads of this step (`send_lag.window_cause`): tune records it per window."""
+        lags, _ = self._client_lags()
+        stalled, offered = self._stalled()
         busiest = self.busiest_second_rps()  # with the outages: slots they filled (`send_lag.outage_slots`)
-        return send_lag_note(self.label, *lags, busiest, self.outages, self.timeline)
+        return ClientWindow(lags, stalled, offered, busiest, tuple(self.outages), tuple(self.timeline))
 
     def busiest_second_rps(self) -> float | None:
         """The window's busiest second's offered arrivals, per second, as recorded; the timeline's busiest whole

@@ -1,7 +1,8 @@
 """Open-loop requests that left the client late: their latency then includes a wait the server never saw (the
 generator's CPU, or every in-flight slot taken), so the figures are the client's too. Which part of the client held
 them is decided here once (`send_lag_cause`), for loadtest's note (`LoadResult.send_lag_note` calls `send_lag_note`),
-for tune's (`quantserve.cli.tune_verdict.send_lag_line`), which said the same rules in its own copy, and for the
+for tune's (`quantserve.cli.tune_verdict.send_lag_line`, which once said the same rules in its own copy), both
+through `window_cause` of a step's `client_lags.ClientWindow` (tune's as its trials recorded each window), and for the
 never-sent note, which names the same part (`unsent_held_by`). Slots full only while the server stalled
 (`loadtest.timeline.Stall`) are the stall's wait, not the rate's: a server stopped 5 s under --rate 200 it answers
 at 700 req/s was told to "raise --max-in-flight or lower the rate". Slots full only during an outage or a stall whose
@@ -13,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from loadtest.client_lags import ClientLags, peak_in_flight, pool_full
+from loadtest.client_lags import ClientLags, ClientWindow, peak_in_flight, pool_full
 from loadtest.timeline import Outage, SecondStats, Stall, in_flight_at
 
 GENERATOR = "generator"  # the load generator woke late for most of the wait: its CPU
@@ -259,16 +260,37 @@ def send_lag_note(
     where none; `offered_rps`: the rate the window offered; `peak_offered_rps`: its busiest second's arrivals,
     `loadtest.timeline.peak_offered_rps`, None where not known; `outages` and `timeline`: the step's, for
     `outage_slots`)."""
-    cause = send_lag_cause(lags, late_ms)
+    window = ClientWindow(lags, stalled, offered_rps, peak_offered_rps, tuple(outages), tuple(timeline))
+    return window_note(label, window, late_ms, workers, cores)
+
+
+def window_note(
+    label: str, window: ClientWindow, late_ms: float, workers: int = 0, cores: int | None = None
+) -> str | None:
+    """`send_lag_note` of a step's `window` (`LoadResult.client_window`)."""
+    cause = window_cause(window, late_ms)
     if cause is None:
         return None
-    cause = outage_slots(stalled_slots(cause, lags, stalled, offered_rps), lags, outages, stalled, timeline)
-    cause = burst_slots(cause, lags, peak_offered_rps, offered_rps)
+    lags = window.lags
     head = (
         f"{label}: requests left the client up to {lags.p99_ms:.0f} ms after their arrival time "
         f"(p99; p50 {lags.p50_ms or 0.0:.1f} ms), and their latencies include that wait: "
     )
     return f"{head}{cause.words}; {advice(cause.part, workers, cores)}"
+
+
+def window_cause(window: ClientWindow, late_ms: float) -> SendLagCause | None:
+    """The one reading of which part of the client held a step's late requests: `send_lag_cause` of its lags, then
+    a full pool named as its stall's (`stalled_slots`), its outage's (`outage_slots`) or its burst's (`burst_slots`).
+    Loadtest's note and tune's line (`quantserve.cli.tune_verdict.send_lag_line`, from the windows its trials
+    recorded) both say it; None where none left over `late_ms` late at p99."""
+    lags, offered = window.lags, window.offered_rps
+    cause = send_lag_cause(lags, late_ms)
+    if cause is None:
+        return None
+    cause = stalled_slots(cause, lags, window.stalled, offered)
+    cause = outage_slots(cause, lags, window.outages, window.stalled, window.timeline)
+    return burst_slots(cause, lags, window.peak_offered_rps, offered)
 
 
 def advice(part: str, workers: int, cores: int | None) -> str:

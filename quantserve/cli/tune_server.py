@@ -342,6 +342,7 @@ def window_samples(settings: TuneSettings, load: Any, step: Any, folder: Path, r
     seconds = max(window.end - start, 0.0)  # the load result's own window less the warm-up
     samples = Samples(rows[:, 1], rows[:, 2] > 0.5, seconds, lags, dict(result.errors), share, *client)
     samples.outside_share = result.outside_fraction() if settings.trace is None else None
+    samples.client_windows = (result.client_window(),) if settings.trace else ()  # loadtest's send-lag reading's
     samples.windows = ((warmed, seconds),)
     counted(samples, result.server)
     samples.gone = gone_in_window(result, settings.warmup_s)

@@ -8,8 +8,7 @@ the winner's deploy and its re-measure are `quantserve.cli.tune_winner`.
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from quantserve.cli.tune_errors import commonest_error, window_count
 from quantserve.cli.tune_prune import RULE
 
 WARMUP_S = 2.0  # after all users are spawned: ORT's first runs, batcher queues filling, gRPC channels warm
@@ -36,7 +36,6 @@ QUICK_TRACE_WINDOW_S = 10.0
 TRACE_MAX_IN_FLIGHT = 512
 TIE_SHARE = 0.01  # a trace offers every trial the same load: goodputs this close are a tie, broken by p99
 LIVENESS_TIMEOUT_S = 10.0  # after a trial: a server that cannot say it is live in this long is hung
-WRAPPED = re.compile(r"^\w+\((['\"])(.*)\1\)$", re.DOTALL)  # Locust's repr of a failure: Name("message")
 # per window, the worst kept
 WORST_OF = ("others_share", "generator_lag_p99_ms", "peak_in_flight", "max_in_flight", "outside_share")
 TIES = f"trace: goodput within {TIE_SHARE:.0%} of the most is a tie, won by the lowest p99"
@@ -113,6 +112,10 @@ class Trial:
     # many shared one (1.0: none batched together); None where the counters were not read (`tune_reach`)
     compute_ms: float | None = None
     requests_per_execution: float | None = None
+    # open loop: each window's client as loadtest's send-lag reading reads it (`loadtest.client_lags.ClientWindow`,
+    # as JSON: its lags, the unanswered and unsent at its end, its stall, outages and timeline), which
+    # `tune_verdict.send_lag_line` reads; [] closed loop, or a file from before session 66
+    client_windows: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -237,6 +240,7 @@ class Samples:
     server_compute_us: float = 0.0
     server_requests: int = 0
     server_executions: int = 0
+    client_windows: tuple[Any, ...] = ()  # open loop: each window's `loadtest.client_lags.ClientWindow`
 
     def __add__(self, other: Samples) -> Samples:
         errors = dict(self.errors)
@@ -257,6 +261,7 @@ class Samples:
             server_compute_us=self.server_compute_us + other.server_compute_us,
             server_requests=self.server_requests + other.server_requests,
             server_executions=self.server_executions + other.server_executions,
+            client_windows=self.client_windows + other.client_windows,
         )
 
     def compute(self) -> tuple[float | None, float | None]:
@@ -297,6 +302,7 @@ def trial_figures(config: ServingConfig, samples: Samples, slo_ms: float, pruned
         windows=[{"warmup_s": round(warm, 3), "window_s": round(seconds, 3)} for warm, seconds in samples.windows],
         compute_ms=samples.compute()[0],
         requests_per_execution=samples.compute()[1],
+        client_windows=[window.to_json() for window in samples.client_windows],
     )
     if samples.gone is None:
         return trial
@@ -320,41 +326,10 @@ def cut_line(gone: Any, answered: int) -> str:
     )
 
 
-def window_count(errors: Mapping[str, int], count: int, failed: int) -> int:
-    """How many of the window's `failed` requests failed with the commonest error, Locust counting `count` of them
-    over its whole run (spawn and warm-up too: 100 where the window failed 75). Where its table holds one error
-    (messages differing only in their numbers are one), every failure in the window was that one: `failed`; else
-    at most `failed` (the per-request records do not keep the message)."""
-    return failed if len(_error_groups(errors)) == 1 else min(count, failed)
-
-
 def _worst(one: Any, other: Any) -> Any:
     """The larger of two window figures, either of which may be unknown (None)."""
     known = [v for v in (one, other) if v is not None]
     return max(known) if known else None
-
-
-def commonest_error(errors: Mapping[str, int]) -> tuple[str, int]:
-    """Locust's commonest failure, unwrapped from its exception's repr, and how often it came, messages that differ
-    only in their numbers counted as one (`loadtest.window_notes.error_groups`, as the load test's failure note
-    counts them): ORT names each out-of-range index (`idx=11910`), so one cause split into 33 messages."""
-    groups = _error_groups(errors)
-    if not groups:
-        return "", 0
-    count, message, _ = groups[0]
-    return message, count
-
-
-def _error_groups(errors: Mapping[str, int]) -> list[tuple[int, str, int]]:
-    """Locust's failures unwrapped from their exceptions' reprs, grouped (`loadtest.window_notes.error_groups`)."""
-    from loadtest.window_notes import error_groups
-
-    unwrapped: dict[str, int] = {}
-    for raw, count in errors.items():
-        match = WRAPPED.match(raw)
-        message = match.group(2) if match else raw
-        unwrapped[message] = unwrapped.get(message, 0) + count
-    return error_groups(unwrapped) if unwrapped else []
 
 
 def meets_slo(trial: Trial, slo_ms: float) -> bool:

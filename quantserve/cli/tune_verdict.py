@@ -14,8 +14,9 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from loadtest.client_lags import ClientLags, ClientWindow
 from loadtest.results import LATE_SEND_MS
-from loadtest.send_lag import ClientLags, send_lag_cause
+from loadtest.send_lag import SendLagCause, send_lag_cause, window_cause
 from quantserve.cli.tune_trials import met_slo  # the one rule, beside the Trial it reads
 
 if TYPE_CHECKING:
@@ -225,19 +226,32 @@ def unstable_line(met: Sequence[Trial], result: TuneResult, slo: float) -> str:
 
 
 def send_lag_line(best: dict[str, Any]) -> str:
-    """The note on the best's requests that left the client late, naming which part of the client held them by
-    loadtest's own rules (`loadtest.send_lag.send_lag_cause`); "" where none was late."""
-    lags = ClientLags(
-        best.get("send_lag_p99_ms"),
-        generator_p99_ms=best.get("generator_lag_p99_ms"),
-        peak_in_flight=best.get("peak_in_flight"),
-        max_in_flight=best.get("max_in_flight"),
-        processes=max(1, best.get("workers") or 0),  # each Locust process holds max_in_flight slots
-    )
-    cause = send_lag_cause(lags, LATE_SEND_MS)
+    """The note on the best's requests that left the client late, naming which part of the client held them as
+    loadtest's note names it for the same run (`recorded_cause`); "" where none was late."""
+    p99 = best.get("send_lag_p99_ms")
+    cause = recorded_cause(best) if p99 is not None and p99 > LATE_SEND_MS else None
     if cause is None:
         return ""
     return (
-        f"note: in the best's windows requests left the client up to {lags.p99_ms:.0f} ms after their recorded "
+        f"note: in the best's windows requests left the client up to {p99:.0f} ms after their recorded "
         f"arrival (p99); that wait is counted in its latencies ({cause.short})"
     )
+
+
+def recorded_cause(trial: dict[str, Any]) -> SendLagCause | None:
+    """Which part of the client held a trial's late requests: loadtest's reading (`loadtest.send_lag.window_cause`)
+    of the window whose requests left latest (`Trial.client_windows`: its timeline, outages and unanswered too);
+    from the trial's worst-of-windows lags alone where no window was read late or none was kept (a tune.json from
+    before session 66), which missed a pool the unanswered filled and slots an outage held."""
+    windows = [ClientWindow.from_json(window) for window in trial.get("client_windows") or []]
+    read = [(window.lags.p99_ms or 0.0, cause) for window in windows if (cause := window_cause(window, LATE_SEND_MS))]
+    if read:
+        return max(read, key=lambda pair: pair[0])[1]
+    lags = ClientLags(
+        trial.get("send_lag_p99_ms"),
+        generator_p99_ms=trial.get("generator_lag_p99_ms"),
+        peak_in_flight=trial.get("peak_in_flight"),
+        max_in_flight=trial.get("max_in_flight"),
+        processes=max(1, trial.get("workers") or 0),  # each Locust process holds max_in_flight slots
+    )
+    return send_lag_cause(lags, LATE_SEND_MS)
