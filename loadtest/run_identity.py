@@ -54,6 +54,9 @@ class RunIdentity:
     # the rates its build held on --eval rows too few to show the budget (--allow-thin-evidence), as its deployment
     # recorded them (`serving.drift_parameter.thin_evidence_records`); None where none is recorded
     thin_evidence: list[dict[str, Any]] | None = None
+    # the served model's max_batch_size at the start, as its config says (0: no batching; None: not read, or a file
+    # from before session 66, whose `config` words still give it: `loadtest.sweep_knee` reads it)
+    max_batch: int | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunIdentity:
@@ -176,6 +179,7 @@ def served_identity(
     except QuantserveError:
         return identity, None
     identity.source, identity.config = recorded_source(config), served_config(config)
+    identity.max_batch = int(config.get("max_batch_size") or 0)
     build = deployed_build(config, version, identity.versions)
     identity.in_process = build.in_process if build else None
     identity.drift_missed = list(build.drift_missed) if build and build.drift_missed else None

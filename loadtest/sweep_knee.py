@@ -9,10 +9,13 @@ throughput was:
   unless Triton's own counters show the highest step's batches full (an average batch of FULL or more of the model's
   max batch, from requests smaller than it): the server was at capacity there, more clients would wait in its queue
   (a probe's 16-user step, 62.73 samples of max batch 64 and 85 ms queued, was told "sweep higher"; 32 and 64 users
-  served no more). Where those figures are missing (no counters, no config read, a config changed during the run),
-  the line says "sweep higher" as before;
+  served no more). Where those figures are missing (no counters, no max batch read, a config changed during the
+  run), the line says "sweep higher" as before;
 - otherwise it levelled off: from the first step within LEVEL of the most, more clients added latency, not
-  throughput (closed-loop clients wait in Triton's queue once its instances are busy).
+  throughput (closed-loop clients wait in Triton's queue once its instances are busy); where the counters show full
+  batches from that step on, the line names the first such step, the server at capacity there (session 66).
+The max batch is the run identity's `max_batch`, recorded where the identity is made; a file from before it was
+recorded gives it in its config's words (`SERVED_MAX_BATCH`).
 Steps cut short (interrupted, or their model gone) are left out, and the line says which. A band, not a test of
 significance: these machines are shared, and the steps' own spread is not measured; the
 line states what the figures show, it judges nothing (no exit status rests on it). Where other processes' share of
@@ -32,7 +35,8 @@ from loadtest.utilization import others_shift
 
 LEVEL = 0.9  # within 10 % of the most throughput: levelled off (module docstring)
 FULL = 0.9  # an average batch of 90 % of the max batch or more: the batcher found full batches waiting (docstring)
-# the max batch as `run_identity.served_config` words it; "no batching" has none
+# the max batch as `run_identity.served_config` words it ("no batching" has none): read in a file from before
+# `RunIdentity.max_batch` alone
 SERVED_MAX_BATCH = re.compile(r"^max batch (\d+),")
 
 
@@ -71,29 +75,36 @@ def _reading(steps: list[LoadResult], max_batch: int | None) -> tuple[str, str, 
     if best is last and steps[-2].throughput_rps <= LEVEL * most:
         return (
             f"throughput still rose at the highest concurrency, {_figures(last)} against {_figures(steps[-2])}",
-            _full_batches(last, max_batch) or "the server's capacity lies beyond this sweep; sweep higher to find it",
+            f"but {full}; more clients would wait in its queue"
+            if (full := _full_batches(last, max_batch))
+            else "the server's capacity lies beyond this sweep; sweep higher to find it",
             [steps[-2], last],
         )
     level = next(r for r in steps if r.throughput_rps > LEVEL * most)  # below the highest: both cases above
+    # from the step it levelled off at, the first whose batches were full: where the server reached its capacity
+    full = next((words for r in steps[steps.index(level) :] if (words := _full_batches(r, max_batch))), None)
     return (
         f"throughput levelled off from {_figures(level)}, within {1 - LEVEL:.0%} of the most ({most:.1f} req/s at "
         f"{_users(best.users)}); at {_users(last.users)} p99 was {last.latency.p99_ms:.1f} ms",
-        "more clients added latency, not throughput",
+        "more clients added latency, not throughput" + (f": {full}" if full else ""),
         [level, best, last],
     )
 
 
 def _max_batch(identity: RunIdentity | None) -> int | None:
-    """The served model's max batch as the run read it at its start; None where not read, not batching, or changed
-    during the run (which of the two served the highest step is not known)."""
-    if identity is None or not identity.config or identity.config_changed():
+    """The served model's max batch as the run read it at its start (`RunIdentity.max_batch`; a file from before it
+    was recorded: its config's words); None where not read, not batching, or changed during the run (which of the
+    two served the highest step is not known)."""
+    if identity is None or identity.config_changed():
         return None
-    match = SERVED_MAX_BATCH.match(identity.config)
+    if identity.max_batch is not None:
+        return identity.max_batch or None
+    match = SERVED_MAX_BATCH.match(identity.config or "")
     return int(match.group(1)) if match else None
 
 
 def _full_batches(step: LoadResult, max_batch: int | None) -> str | None:
-    """Where Triton's counters show `step`'s batches full, the words that say the server was at capacity; None
+    """Where Triton's counters show `step`'s batches full, the words that say the server was at capacity there; None
     where they do not, or cannot: no counters or max batch, or requests as large as a batch (each one full alone)."""
     server, rows = step.server_figures, step.request_batch
     if not max_batch or server is None or rows is None or rows >= max_batch:
@@ -101,9 +112,9 @@ def _full_batches(step: LoadResult, max_batch: int | None) -> str | None:
     if server.avg_batch_size < FULL * max_batch:
         return None
     return (
-        f"but Triton's batches were full at {_users(step.users)} ({server.avg_batch_size:.1f} samples on average of "
+        f"Triton's batches were full at {_users(step.users)} ({server.avg_batch_size:.1f} samples on average of "
         f"max batch {max_batch}, {server.avg_queue_us / 1000:.1f} ms queued a request): the server was at capacity "
-        "there; more clients would wait in its queue"
+        "there"
     )
 
 
