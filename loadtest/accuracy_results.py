@@ -61,6 +61,11 @@ class VariantAccuracy:
     # the in-process speed verdict its version's deploy recorded (`served_answers.served_speed_record`; None: none),
     # judged by the report's verdict as a load run's is (`loadtest.recorded_drift.served_in_process`)
     in_process: dict[str, Any] | None = None
+    # the headline output compared request by request (its length follows its values, `loadtest.request_answers`):
+    # its figures over the requests of the reference's shape, with how many those were and how many changed; the
+    # top-level figures then stand only where no request changed (they read 1.0 and 0.0 of an answer changed in 22
+    # of 40 requests, session 66)
+    per_request: dict[str, Any] | None = None
 
     def cosine_told(self, output: str) -> bool:
         """Whether the per-sample cosine describes `output`: an embedding's (or one the drift did not judge). For

@@ -240,7 +240,7 @@ def _evaluated(
     variants = [
         VariantAccuracy(model, len(dataset), mean_abs_diff=float("nan"), max_abs_diff=float("nan"))  # not compared
         if name in changed[model]
-        else per_request_variant(model, answers[reference][name], answers[model][name], len(dataset))
+        else per_request_variant(model, name, answers[reference][name], answers[model][name], len(dataset))
         if name in varying
         else score_tasks(model, rows(ref), rows(outputs[model][name]), dataset.labels, threshold, source)
         if tasks

@@ -7,6 +7,7 @@ from typing import Any
 
 from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
 from loadtest.budget_rows import DriftRow, drift_rows, metric_row, saved_thin_evidence
+from loadtest.request_answers import PER_REQUEST
 from loadtest.verdict import Verdict, note_evidence
 from optimizer.value_errors import VALUE_KINDS
 from quantserve.metrics import beyond
@@ -32,6 +33,8 @@ def accuracy_rows(report: AccuracyReport) -> tuple[list[str], list[list[str]]]:
 def _score_rows(report: AccuracyReport) -> tuple[list[str], list[list[str]]]:
     if any(v.task_agreements is not None for v in report.variants):
         return _task_rows(report)
+    if any(_per_request(v, report.output) for v in report.variants):
+        return _per_request_rows(report)
     if report.has_labels:
         header = ["model", "accuracy", "drop (pts)", "precision", "recall", "F1", "AUC-ROC", "AUC-PR", "top-1 agree"]
         header += ["mean abs diff", "max abs diff"]
@@ -89,6 +92,38 @@ def _task_rows(report: AccuracyReport) -> tuple[list[str], list[list[str]]]:
             row += [cell(v.accuracy, 4), cell(v.accuracy_drop_points), cell(v.task_accuracy_worst, 4)]
     rows = [[*row, *_diffs(v)] for row, v in zip(rows, report.variants, strict=True)]
     return [*header, "mean abs diff", "max abs diff"], rows
+
+
+def _per_request_rows(report: AccuracyReport) -> tuple[list[str], list[list[str]]]:
+    """An output compared request by request (`loadtest.request_answers`): its figures over the requests of the
+    reference's shape, said beside them with how many changed. It read "– | – | – | 0.00000 | 0.00000" of an answer
+    changed in 22 of 40 requests, the differences of the other 18 (session 66)."""
+    header = ["model", "compared", "cosine mean", "cosine worst", "mean abs diff", "max abs diff"]
+    figures = ("cosine_mean", "cosine_worst", "mean_abs_diff", "max_abs_diff")
+    rows = [
+        [v.model, _compared(v, report), *(cell(_per_request(v, report.output).get(f), 5) for f in figures)]
+        for v in report.variants
+    ]
+    return header, rows
+
+
+def _per_request(v: VariantAccuracy, output: str) -> dict[str, Any]:
+    """`v`'s per-request record of the headline `output`: its own, else its drift record's (a file saved before
+    session 66 kept only that one); {} where none."""
+    record = (v.drift or {}).get(output) or {}
+    return v.per_request or (record if record.get("kind") == PER_REQUEST else {})
+
+
+def _compared(v: VariantAccuracy, report: AccuracyReport) -> str:
+    """What a per-request row's figures were measured over; "–" where its answers were not compared."""
+    record = _per_request(v, report.output)
+    if not record:
+        return "–"
+    over = f"over {record['requests_same_shape']} of {record['requests']} requests"
+    if v.model == report.reference:
+        return f"{over} (the reference itself)"
+    changed = record["requests"] - record["requests_same_shape"]
+    return f"{over} of the reference's shape" + (f" ({changed} changed shape: the answer changed)" if changed else "")
 
 
 def _mean(shares: list[float] | None) -> str:
@@ -172,9 +207,8 @@ def _models(lines: list[str]) -> list[str]:
 def marked_drift_rows(report: AccuracyReport, v: VariantAccuracy) -> list[DriftRow]:
     """A variant's budgeted metrics as the verdict's drift table marks them: a rate held on rows too few to show it
     reads NOT SHOWN or "ok, thin evidence" (`loadtest.verdict.note_evidence`), not "ok"."""
-    judged = Verdict(
-        drift=[*drift_rows(v.model, v.drift or {}, report.drift_budget), *metric_row(v.model, v.user_metric)]
-    )
+    rows = [*drift_rows(v.model, v.drift or {}, report.drift_budget), *per_request_rows(v, report.drift_budget)]
+    judged = Verdict(drift=[*rows, *metric_row(v.model, v.user_metric)])
     note_evidence(judged, v.model, saved_thin_evidence(v.drift or {}, report.drift_budget, v.samples), "--data")
     return judged.drift
 
@@ -191,3 +225,23 @@ def _missed(report: AccuracyReport, v: VariantAccuracy) -> str:
         else []  # the drift budget's own line of it, where an output was judged by labels, said it already
     )
     return "; ".join([*fell, *v.violations]) or "over budget"
+
+
+def per_request_rows(v: VariantAccuracy, budget: dict[str, float] | None) -> list[DriftRow]:
+    """Each output of `v` compared request by request, as budgeted rows: how many requests changed shape (the
+    answer changed: at most 0), then its cosine mean and worst over the others, that basis in its kind. evaluate's
+    drift table had no row of them (session 66)."""
+    rows = []
+    for output, record in (v.drift or {}).items():
+        if record.get("kind") != PER_REQUEST:
+            continue
+        kind = (
+            f"{PER_REQUEST} ({record['requests_same_shape']} of {record['requests']} requests of the reference's shape)"
+        )
+        changed = record["requests"] - record["requests_same_shape"]
+        rows.append(DriftRow(v.model, output, kind, "requests_changed", float(changed), 0, False))
+        for metric in ("cosine_mean", "cosine_worst"):
+            if record.get(metric) is not None:
+                limit = (budget or {}).get(f"min_{metric}")
+                rows.append(DriftRow(v.model, output, kind, metric, float(record[metric]), limit, True))
+    return rows

@@ -83,10 +83,12 @@ def per_request_record(expected: list[np.ndarray], got: list[np.ndarray]) -> dic
     same = [(e, g) for e, g in zip(expected, got, strict=True) if e.shape == g.shape and e.size]
     cosines = [float(metrics.cosine_similarity(e.reshape(1, -1), g.reshape(1, -1))[0]) for e, g in same]
     diffs = [metrics.abs_difference(e, g) for e, g in same]
+    kept = sum(e.shape == g.shape for e, g in zip(expected, got, strict=True))
     return {
         "kind": PER_REQUEST,
         "requests": len(expected),
-        "requests_same_shape": sum(e.shape == g.shape for e, g in zip(expected, got, strict=True)),
+        "requests_same_shape": kept,
+        "requests_changed": len(expected) - kept,
         "cosine_mean": float(np.mean(cosines)) if cosines else None,
         "cosine_worst": min(cosines, default=None),
         "max_abs_diff": max((d[1] for d in diffs), default=float("nan")),
@@ -134,10 +136,17 @@ def with_shapes(outputs: Mapping[str, np.ndarray], log: RequestLog | None, varyi
     return {**outputs, **shapes}
 
 
-def per_request_variant(model: str, expected: list[np.ndarray], got: list[np.ndarray], samples: int) -> VariantAccuracy:
-    """The headline figures of an output compared request by request: its cosine and differences over the requests
-    of the reference's shape (NaN differences where none kept it)."""
-    record = per_request_record(expected, got)
+def per_request_variant(
+    model: str, output: str, expected: list[np.ndarray], got: list[np.ndarray], samples: int
+) -> VariantAccuracy:
+    """The headline figures of `output` compared request by request: its record (`per_request`), cosine and
+    differences over the requests of the reference's shape; at the top level only where every request kept it (a
+    changed answer has no difference to average: 0.0 there read as "identical")."""
+    record = {"output": output, **per_request_record(expected, got)}
+    if record["requests_changed"]:
+        return VariantAccuracy(
+            model, samples, mean_abs_diff=float("nan"), max_abs_diff=float("nan"), per_request=record
+        )
     return VariantAccuracy(
         model,
         samples,
@@ -145,6 +154,7 @@ def per_request_variant(model: str, expected: list[np.ndarray], got: list[np.nda
         max_abs_diff=record["max_abs_diff"],
         cosine_mean=record["cosine_mean"],
         cosine_min=record["cosine_worst"],
+        per_request=record,
     )
 
 

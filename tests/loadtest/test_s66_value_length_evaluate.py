@@ -65,7 +65,8 @@ def test_a_changed_length_is_the_answer_changed_the_other_requests_compared(monk
     ]
     record = longer.drift["y"]
     assert record["kind"] == "per request" and record["requests"] == 3 and record["requests_same_shape"] == 2
-    assert record["cosine_worst"] == pytest.approx(1.0) and longer.max_abs_diff == 0.0
+    assert record["cosine_worst"] == pytest.approx(1.0) and record["max_abs_diff"] == 0.0
+    assert longer.per_request["max_abs_diff"] == 0.0 and np.isnan(longer.max_abs_diff)  # not "identical" (s66)
     assert any("compared request by request, never joined" in note for note in longer.notes), longer.notes
 
 
