@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from loadtest.accuracy_results import AccuracyReport, VariantAccuracy
-from loadtest.budget_rows import DriftRow, drift_rows, metric_row, saved_thin_evidence
+from loadtest.budget_rows import DriftRow, drift_rows, metric_row, per_request_rows, saved_thin_evidence
 from loadtest.request_answers import PER_REQUEST
 from loadtest.verdict import Verdict, note_evidence
 from optimizer.value_errors import VALUE_KINDS
@@ -207,7 +207,10 @@ def _models(lines: list[str]) -> list[str]:
 def marked_drift_rows(report: AccuracyReport, v: VariantAccuracy) -> list[DriftRow]:
     """A variant's budgeted metrics as the verdict's drift table marks them: a rate held on rows too few to show it
     reads NOT SHOWN or "ok, thin evidence" (`loadtest.verdict.note_evidence`), not "ok"."""
-    rows = [*drift_rows(v.model, v.drift or {}, report.drift_budget), *per_request_rows(v, report.drift_budget)]
+    rows = [
+        *drift_rows(v.model, v.drift or {}, report.drift_budget),
+        *per_request_rows(v.model, v.drift, report.drift_budget),
+    ]
     judged = Verdict(drift=[*rows, *metric_row(v.model, v.user_metric)])
     note_evidence(judged, v.model, saved_thin_evidence(v.drift or {}, report.drift_budget, v.samples), "--data")
     return judged.drift
@@ -225,23 +228,3 @@ def _missed(report: AccuracyReport, v: VariantAccuracy) -> str:
         else []  # the drift budget's own line of it, where an output was judged by labels, said it already
     )
     return "; ".join([*fell, *v.violations]) or "over budget"
-
-
-def per_request_rows(v: VariantAccuracy, budget: dict[str, float] | None) -> list[DriftRow]:
-    """Each output of `v` compared request by request, as budgeted rows: how many requests changed shape (the
-    answer changed: at most 0), then its cosine mean and worst over the others, that basis in its kind. evaluate's
-    drift table had no row of them (session 66)."""
-    rows = []
-    for output, record in (v.drift or {}).items():
-        if record.get("kind") != PER_REQUEST:
-            continue
-        kind = (
-            f"{PER_REQUEST} ({record['requests_same_shape']} of {record['requests']} requests of the reference's shape)"
-        )
-        changed = record["requests"] - record["requests_same_shape"]
-        rows.append(DriftRow(v.model, output, kind, "requests_changed", float(changed), 0, False))
-        for metric in ("cosine_mean", "cosine_worst"):
-            if record.get(metric) is not None:
-                limit = (budget or {}).get(f"min_{metric}")
-                rows.append(DriftRow(v.model, output, kind, metric, float(record[metric]), limit, True))
-    return rows

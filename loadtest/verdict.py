@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.accuracy_results import AccuracyReport
-from loadtest.budget_rows import DriftRow, drift_rows, metric_row, saved_thin_evidence
+from loadtest.budget_rows import DriftRow, drift_rows, metric_row, per_request_rows, saved_thin_evidence
 from loadtest.empty_window import nothing_measured
 from loadtest.in_process_speed import in_process_entry
 from loadtest.load_run import LoadRun
@@ -282,6 +282,7 @@ def gather(
         for v in accuracy.variants:
             if v.model != accuracy.reference and v.drift:
                 verdict.drift += drift_rows(v.model, v.drift, accuracy.drift_budget)
+                verdict.drift += per_request_rows(v.model, v.drift, accuracy.drift_budget)
                 note_evidence(
                     verdict, v.model, saved_thin_evidence(v.drift, accuracy.drift_budget, v.samples), "--data"
                 )
