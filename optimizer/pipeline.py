@@ -60,6 +60,7 @@ from optimizer.token_lengths import LENGTH_INPUT, told_length
 from optimizer.token_values import token_positions
 from optimizer.unbatched import check_requests, request_specs
 from optimizer.user_metric import UserMetric
+from optimizer.value_length_int8 import lengths_vary_per_request, per_request_int8
 from optimizer.verify_and_time import VerifyAndTime
 from quantserve.artifact import (
     BATCHING,
@@ -228,7 +229,8 @@ class OptimizeJob(VerifyAndTime):
     def _check_evidence(self, exported: Path) -> None:
         """Held-out rows too few to show the budget: refused before fuse and calibration (`early_evidence`)."""
         options = self.options
-        if options.precision != "int8" or options.judges_thin_evidence:
+        per_request = lengths_vary_per_request(exported, self.held_out, options)  # judged per request, not by kind
+        if options.precision != "int8" or options.judges_thin_evidence or per_request:
             return
         refusal = early_evidence_refusal(exported, self.held_out, options.budget, options.output_kinds)
         if refusal:
@@ -240,7 +242,8 @@ class OptimizeJob(VerifyAndTime):
             if refusal:
                 raise BudgetExceeded(refusal)
             self.options.progress("calibrate")
-            return int8_stage(self)(fused, work / "int8.onnx")
+            stage = per_request_int8(fused.path, self.held_out, self.calib, self.options) or int8_stage(self)
+            return stage(fused, work / "int8.onnx")
         # a float16 model built without quantization computes in float16: recorded so (it was "fp32" in the build,
         # the served config and every load result), so nothing compares it as the FP32 reference
         half = any(stage.get("float16_weights") for stage in fused.manifest.stages)

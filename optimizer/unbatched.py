@@ -7,8 +7,9 @@ the detections kept ([K, 7], K set by the values); a graph that pools over axis 
 the data's axis 0 is one request, `data[i:i+1]`, so every input's axis 0 must be 1 or dynamic; or, where the data
 has one axis more than the model's inputs (a model whose axis 0 is a sample's frames: data (N, T, 144) for a
 (T, 144) input), `data[i]` whole (`quantserve.data.whole_samples`); the model must run on such requests; and an
-output whose shape changes from request to request (NMS's K) leaves nothing to pair an INT8 answer's rows with
-FP32's, so drift cannot be measured: INT8 is refused before calibrating.
+output whose rows change in number from request to request (NMS's K) leaves nothing to pair an INT8 answer's rows
+with FP32's, so drift cannot be measured: INT8 is refused before calibrating. A length past axis 0 that follows the
+values (a decoder's T) is not refused: INT8 is judged request by request (`optimizer.verify_per_request`).
 """
 
 from __future__ import annotations
@@ -52,18 +53,21 @@ def check_requests(session: Any, data: TensorData, model: str | Path, precision:
                 f"{model}: input '{spec.name}' has shape {list(spec.shape)}; --unbatched sends each row of the data's "
                 "axis 0 as one request of 1 row, so the model's axis 0 must be 1 or dynamic"
             )
-    shaped = value_shaped_output(session, data.take(0, min(len(data), SHAPE_PROBE_REQUESTS)), model)
-    if shaped and precision == "int8":
+    probe = data.take(0, min(len(data), SHAPE_PROBE_REQUESTS))
+    shaped = value_shaped_output(session, probe, model, past_axis_0=precision != "int8")
+    if shaped and precision == "int8":  # a length past axis 0 (a decoder's T) is judged request by request instead
         raise QuantserveError(
-            f"{model}: {shaped}: its shape depends on the input's values (as NonMaxSuppression's kept detections "
-            "or a decoder's length do: INT8's may differ from FP32's for the same request), so INT8's answers cannot "
-            "be paired row by row with FP32's to measure the drift; build it with --precision fp32 --unbatched "
-            "(each request's answer kept as it is, served with that axis -1)"
+            f"{model}: {shaped}: its number of rows depends on the input's values (as NonMaxSuppression's kept "
+            "detections do: INT8's may differ from FP32's for the same request), so INT8's answers cannot be paired "
+            "row by row with FP32's to measure the drift; build it with --precision fp32 --unbatched (each "
+            "request's answer kept as it is, served with that axis -1)"
         )
 
 
-def value_shaped_output(session: Any, requests: TensorData, model: str | Path) -> str:
+def value_shaped_output(session: Any, requests: TensorData, model: str | Path, past_axis_0: bool = True) -> str:
     """'' when every output keeps one shape over `requests` run one at a time; else which output changed and how.
+    `past_axis_0` False: only a change of axis 0 or of rank counts (NMS's K; a decoder's T past axis 0 does not:
+    `optimizer.verify_per_request` judges INT8 of it request by request).
 
     A request the model does not run on is a QuantserveError naming `model` and the request's shapes."""
     names = [output.name for output in session.get_outputs()]
@@ -81,7 +85,7 @@ def value_shaped_output(session: Any, requests: TensorData, model: str | Path) -
             seen = shapes
             continue
         for name, first, now in zip(names, seen, shapes, strict=True):
-            if first != now:
+            if first != now and (past_axis_0 or first[:1] != now[:1] or len(first) != len(now)):
                 return f"output '{name}' has shape {list(first)} for request 0 and {list(now)} for request {index}"
     return ""
 

@@ -23,6 +23,7 @@ from optimizer.targets import EngineTarget
 from optimizer.timing_rows import TimingRows, fit_timing_rows, searched_rows
 from optimizer.unbatched import SHAPE_PROBE_REQUESTS
 from optimizer.user_metric import UserMetric
+from optimizer.value_length_int8 import SEARCH_SKIPPED
 from optimizer.verify import VerifyAgainstReference, drift_refusal, verify_batch_size
 from optimizer.verify_per_request import per_request_record, request_answers, varying_lengths
 from quantserve.data import TensorData
@@ -43,8 +44,8 @@ class VerifyAndTime:
         refusal carries the calibrate stage's method advice (what its outliers say), which `optimize` prints."""
         self.options.progress("verify")
         record = self._verify_per_request(reference, candidate)
-        if record is not None:
-            return record
+        if record is not None:  # judged request by request: timed as any INT8 build, a request whole
+            return self._timed(reference, candidate, record, stages)
         verify = VerifyAgainstReference(
             reference,
             self.held_out,
@@ -74,6 +75,12 @@ class VerifyAndTime:
                 raise BudgetExceeded(evidence_refusal(record["evidence_short"]))
             if record.get("one_answer") and self.user_metric is None:  # a --metric judges the task on its truth
                 raise BudgetExceeded(one_answer_refusal(record["one_answer"]))
+        return self._timed(reference, candidate, record, stages)
+
+    def _timed(
+        self, reference: Path, candidate: Path, record: dict[str, Any], stages: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """`record` with INT8's speed against FP32 where the target runs here (refused when slower)."""
         if self.options.precision == "int8" and self._timed_here():
             speed = self.options.speed
             threads = speed.threads or os.cpu_count() or 1
@@ -84,10 +91,11 @@ class VerifyAndTime:
         return record
 
     def _verify_per_request(self, reference: Path, candidate: Path) -> dict[str, Any] | None:
-        """An --unbatched build (not INT8: refused before) whose answers change length from request to request (a
-        decoder's T), verified request by request (`optimizer.verify_per_request`); None where every output keeps its
-        shape past axis 0, which the stacked verification judges."""
-        if not self.options.unbatched or self.options.precision == "int8":
+        """An --unbatched build whose answers change length from request to request (a decoder's T), verified request
+        by request (`optimizer.verify_per_request`; INT8 built from the default candidate alone,
+        `optimizer.value_length_int8`); None where every output keeps its shape past axis 0, which the stacked
+        verification judges."""
+        if not self.options.unbatched:
             return None
         probe = self.held_out.take(0, min(len(self.held_out), SHAPE_PROBE_REQUESTS))  # an NMS detector's [K, 7] too
         if not varying_lengths(request_answers(reference, probe)):  # keeps its shape past axis 0: no second full pass
@@ -101,6 +109,8 @@ class VerifyAndTime:
         source = self.held_out_source
         record = per_request_record(expected, None if itself else candidate, self.held_out, source, budget, varying)
         record["enforced"] = not self.options.keep_failing
+        if self.options.precision == "int8":
+            record["notes"].append(f"INT8: {SEARCH_SKIPPED}")
         if self.user_metric is not None:  # its scorer takes the stacked answers, which these cannot be
             record["notes"].append("--metric was not scored: its answers cannot be stacked across requests")
         if not record["holds"] and not self.options.keep_failing:

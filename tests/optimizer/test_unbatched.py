@@ -66,10 +66,10 @@ def test_int8_of_outputs_shaped_by_the_values_is_refused_in_one_line_and_fp32_bu
     message = str(refused.value)
     assert message.startswith(f"{model}: output 'selected' has shape [") and "for request 0 and [" in message
     assert message.endswith(
-        "its shape depends on the input's values (as NonMaxSuppression's kept detections or a decoder's length do: "
-        "INT8's may differ from FP32's for the same request), so INT8's answers cannot be paired row by row with "
-        "FP32's to measure the drift; build it with --precision fp32 --unbatched (each request's answer kept as it "
-        "is, served with that axis -1)"
+        "its number of rows depends on the input's values (as NonMaxSuppression's kept detections do: INT8's may "
+        "differ from FP32's for the same request), so INT8's answers cannot be paired row by row with FP32's to "
+        "measure the drift; build it with --precision fp32 --unbatched (each request's answer kept as it is, served "
+        "with that axis -1)"
     )
     assert not (tmp_path / "int8").exists()
     manifest = optimize(_options(model, calib, "fp32", tmp_path / "fp32")).manifest

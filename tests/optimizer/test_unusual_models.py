@@ -206,7 +206,8 @@ def test_an_output_whose_axis_1_follows_the_rows_is_refused_up_front(tmp_path: P
         "changes with the rows run together (their number, or their content: a decoder's length is its longest "
         "row's), so Triton's dynamic batching cannot split it per request; build it with --unbatched (Triton then "
         "serves it with max_batch_size 0, one request at a time, that axis -1); where its size follows the values, "
-        "INT8's answers cannot be paired with FP32's to measure the drift, so --precision fp32 --unbatched builds it"
+        "each request's answer is judged against FP32's for the same request (INT8's changed lengths against "
+        "--min-sequence-agreement)"
     )
 
 
