@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from loadtest.request_answers import PER_REQUEST
+from loadtest.request_answers import PER_REQUEST, kept_share
 from optimizer.drift_budget import DriftBudget
 from optimizer.drift_checks import BUDGETED, CHECKS, DriftReport
 from optimizer.drift_evidence import thin_evidence
@@ -81,9 +81,9 @@ def saved_thin_evidence(outputs: dict[str, dict[str, Any]], budget: dict[str, fl
 
 
 def per_request_rows(model: str, drift: dict[str, Any] | None, budget: dict[str, float] | None) -> list[DriftRow]:
-    """Each output of `model`'s drift compared request by request, as budgeted rows: how many requests changed
-    shape (the answer changed: at most 0), then its cosine mean and worst over the others, that basis in its kind.
-    evaluate's drift tables (printed and the report's verdict) had no row of them (session 66)."""
+    """Each output of `model`'s drift compared request by request, as budgeted rows: the share of requests that
+    kept the reference's shape (--min-sequence-agreement), then its cosine mean and worst over the others, that
+    basis in its kind. evaluate's drift tables (printed and the report's verdict) had no row of them (session 66)."""
     rows = []
     for output, record in (drift or {}).items():
         if record.get("kind") != PER_REQUEST:
@@ -91,8 +91,8 @@ def per_request_rows(model: str, drift: dict[str, Any] | None, budget: dict[str,
         kind = (
             f"{PER_REQUEST} ({record['requests_same_shape']} of {record['requests']} requests of the reference's shape)"
         )
-        changed = record["requests"] - record["requests_same_shape"]
-        rows.append(DriftRow(model, output, kind, "requests_changed", float(changed), 0, False))
+        limit = (budget or {}).get("min_sequence_agreement")
+        rows.append(DriftRow(model, output, kind, "share_same_shape", kept_share(record), limit, True))
         for metric in ("cosine_mean", "cosine_worst"):
             if record.get(metric) is not None:
                 limit = (budget or {}).get(f"min_{metric}")

@@ -96,6 +96,12 @@ def per_request_record(expected: list[np.ndarray], got: list[np.ndarray]) -> dic
     }
 
 
+def kept_share(record: dict[str, Any]) -> float:
+    """The share of requests whose answer kept the reference's shape, judged against --min-sequence-agreement as
+    optimize judges a build of such a decoder (`optimizer.verify_per_request`)."""
+    return record["requests_same_shape"] / record["requests"] if record["requests"] else 1.0
+
+
 def per_request_violations(name: str, record: dict[str, Any], budget: DriftBudget) -> list[str]:
     """The record's cosines beyond `budget`, as optimize judges an output by cosine; its changed shapes are said by
     `changed_line`."""
@@ -175,7 +181,13 @@ def judge_per_request(
         for name, got in answers[variant.model].items():
             record = per_request_record(answers[reference][name], got)
             line = changed_line(name, expected.shapes[name], log.shapes[name], compared=True)
-            variant.violations += [line] if line else []
+            floor = budget.min_sequence_agreement if budget is not None else None
+            if line and floor is not None and not metrics.beyond(kept_share(record), floor, True):
+                # within --min-sequence-agreement, as optimize judged the build (session 66 review)
+                variant.notes.append(f"{line}; {kept_share(record):.4g} of requests kept it, within the budget's "
+                                     f"{floor:g} (--min-sequence-agreement)")  # fmt: skip
+            else:
+                variant.violations += [line] if line else []
             variant.notes.append(per_request_note(name, record))
             if budget is not None:
                 variant.violations += per_request_violations(name, record, budget)
