@@ -139,7 +139,7 @@ class SpeedRecord:
     int8_mac_share: float | None = None  # share of multiply-adds INT8 runs (None: not read, or the graph cannot say)
     fp32_compute: dict[str, int] = field(default_factory=dict)  # op type -> compute nodes left FP32, most MACs first
     kept_for_drift: str = ""  # why they are: the mixed-precision search kept them to hold the budget (`drift_kept`)
-    batch_asked: int = 0  # --timing-batch, where `batch_size` is fewer: that batch would not fit (`timing_rows`)
+    batch_asked: int = 0  # --timing-batch, where `batch_size` is fewer: too few rows or memory (`timing_rows`)
     batch_note: str = ""  # "timed at batch 2, not 8: batch 8 would need ~7.7 GB …" (`TimingRows.note`)
     cpu_speedup: float | None = None  # the median of the blocks' CPU-time ratios (`Block.cpu_ratio`; None: not read)
     cpu_round_speedups: tuple[float, ...] = ()  # one per block: on a busy machine they decide (`speed_blocks`)

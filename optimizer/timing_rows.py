@@ -70,20 +70,30 @@ class TimingRows:
     given: bool = False  # --timing-batch was given: `allowed_bytes` is half the memory free, not the fixed share
     # what was measured, kept in the manifest: deploy weighs --max-batch against it (serving.batch_memory)
     footprint: Footprint | None = None
+    held_out: int = 0  # the held-out rows, where fewer than `asked`: the batch could be no larger (0: not short)
 
     @property
     def lowered(self) -> bool:
         return self.rows < self.asked
 
     def note(self) -> str:
-        """E.g. "timed at batch 2, not 8: batch 8 would need ~7.7 GB of memory, 2.6 GB allowed"; "" where not
-        lowered."""
+        """E.g. "timed at batch 2, not 8: batch 8 would need ~7.7 GB of memory, 2.6 GB allowed", or where the
+        held-out rows were fewer than asked, "timed at batch 6, not 8: only 6 held-out rows to time (…)"; "" where not
+        lowered. No memory figure where none decided: probe 66C's 6 held-out rows read "batch 8 would need ~0.0 GB"."""
         if not self.lowered:
             return ""
         allowed = "half the memory free" if self.given else "allowed (pass a smaller --timing-batch to choose it)"
+        short = f"only {self.held_out} held-out rows" if self.held_out else ""
+        if short and self.rows >= self.held_out:  # the rows, not memory, decided
+            return (
+                f"timed at batch {self.rows}, not {self.asked}: {short} to time (pass --eval with at least "
+                f"{self.asked} rows, or --timing-batch {self.held_out} to choose it)"
+            )
+        fitted = min(self.asked, self.held_out) if self.held_out else self.asked  # the batch whose memory was weighed
         return (
-            f"timed at batch {self.rows}, not {self.asked}: batch {self.asked} would need ~{self.need_bytes / GB:.1f} "
-            f"GB of memory to time FP32 and INT8 side by side, {self.allowed_bytes / GB:.1f} GB {allowed}"
+            f"timed at batch {self.rows}, not {self.asked}: {short + ', and ' if short else ''}batch {fitted} would "
+            f"need ~{self.need_bytes / GB:.1f} GB of memory to time FP32 and INT8 side by side, "
+            f"{self.allowed_bytes / GB:.1f} GB {allowed}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -113,12 +123,16 @@ def rows_that_fit(footprint: Footprint, asked: int, allowed: int, given: bool = 
 def fit_timing_rows(fp32: Path, data: TensorData, asked: int, threads: int, given: bool = False) -> TimingRows:
     """--timing-batch `asked`, or fewer where its paired timing would not fit (`rows_that_fit`); the footprint is
     measured in a child only where there is a batch to lower (an --unbatched build times one request whole)."""
-    if asked <= 1 or data.unbatched or len(data) <= 1:
-        return TimingRows(min(asked, max(1, len(data))), asked)
-    asked = min(asked, len(data))  # all there is: `speed.timing_batch` takes no more
-    more = min(asked, FOOTPRINT_ROWS)
+    if data.unbatched:  # each run is one request whatever the batch (`TensorData.batches`): no batch to lower
+        return TimingRows(1, 1)
+    held_out = len(data) if len(data) < asked else 0  # the batch can be no larger: said so, not as memory
+    if asked <= 1 or len(data) <= 1:
+        return TimingRows(min(asked, max(1, len(data))), asked, held_out=held_out)
+    fitted = min(asked, len(data))  # all there is: `speed.timing_batch` takes no more
+    more = min(fitted, FOOTPRINT_ROWS)
     footprint = measure_footprint(fp32, next(data.batches(1)), threads, next(data.batches(more)), more)
-    rows = rows_that_fit(footprint, asked, allowed_bytes(psutil.virtual_memory().available, given), given)
+    rows = rows_that_fit(footprint, fitted, allowed_bytes(psutil.virtual_memory().available, given), given)
+    rows = replace(rows, asked=asked, held_out=held_out)
     return replace(rows, footprint=footprint)
 
 
