@@ -141,9 +141,11 @@ def rows_to_show(floor: float) -> int:
     return _rows_needed(1.0, floor) or 0
 
 
-def evidence_rows(budget: DriftBudget) -> int:
-    """Held-out rows every budgeted agreement rate can be shown on: what optimize holds out when it may."""
-    return max(rows_to_show(float(getattr(budget, CHECKS[metric][1]))) for metric in DISCRETE_METRICS)
+def evidence_rows(budget: DriftBudget | Mapping[str, Any]) -> int:
+    """Held-out rows every budgeted agreement rate can be shown on: what optimize holds out when it may. `budget`:
+    or a record's (`DriftBudget.to_dict`)."""
+    floors = budget if isinstance(budget, Mapping) else budget.to_dict()
+    return max(rows_to_show(float(floors[CHECKS[metric][1]])) for metric in DISCRETE_METRICS)
 
 
 def evidence_shortfall(

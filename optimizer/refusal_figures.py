@@ -16,6 +16,7 @@ from typing import Any
 
 from optimizer.drift_budget import BUDGET_FLAGS, DriftBudget
 from optimizer.drift_checks import CHECKS, DriftReport, check_words
+from optimizer.few_samples import few_samples_refusal_words
 from optimizer.image_scale import scale_words
 from optimizer.token_values import TOKENS
 from optimizer.user_metric import NONFINITE_SCORE
@@ -42,6 +43,7 @@ def miss_words(verification: Mapping[str, Any]) -> str:
     missed = list(dict.fromkeys(flag for flag in flags if flag))
     said = [f"missed: {', '.join(missed)}" if missed else "", scale_words(verification)]
     said.append(metric_held_words(verification.get("metric")))
+    said.append(few_samples_refusal_words(verification))  # a miss on figures no row count weighs, on few samples
     return "; ".join(words for words in said if words)
 
 

@@ -174,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from optimizer.drift_budget import BudgetExceeded
-    from optimizer.drift_evidence import thin_evidence_line
+    from optimizer.few_samples import evidence_notes
     from optimizer.nan_inputs import NAN_INPUTS, nan_notes
     from optimizer.pipeline import optimize
     from optimizer.search_budget import time_cut_note
@@ -212,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
     notes += [stage["batch_axis_made_dynamic"]["note"] for stage in artifact.manifest.stages if _freed(stage)]
     notes += [note for stage in artifact.manifest.stages for note in (stage.get("sizes_fixed") or {}).get("notes", [])]
     notes += [stage["unfused"]["note"] for stage in artifact.manifest.stages if stage.get("unfused")]  # fusion broke it
-    notes += [thin_evidence_line(entry) for entry in verification.get("thin_evidence") or []]
+    notes += evidence_notes(verification) if artifact.manifest.precision != "fp32" else []  # FP32: judged by itself
     notes += verification.get("notes") or []  # e.g. an embedding whose nearest neighbours changed
     notes += nan_notes(artifact.manifest.extra.get(NAN_INPUTS))  # NaN accepted as a value: deploy carries it on
     if not getattr(args, "quiet", False):
@@ -271,12 +271,13 @@ def _speed_caveats(speed: dict[str, Any]) -> list[str]:
 def refusal_notes(record: dict[str, Any]) -> list[str]:
     """What a refusal's figures were taken at, where it is not what was asked: the timing batch lowered to fit memory
     (`optimizer.timing_rows`; U²-Net-p's drift refusal had said nothing of its candidates timed at batch 2 of 8); and
-    the drift held on thin evidence, the note its header points to (face-api's expressions, session 63)."""
-    from optimizer.drift_evidence import thin_evidence_line
+    the drift held on thin evidence or few samples (face-api's expressions, session 63; `optimizer.few_samples`)."""
+    from optimizer.few_samples import evidence_notes, thin_lines
 
     lowered = (record.get("timing_rows") or {}).get("note") or (record.get("speed") or {}).get("batch_note")
-    thin = (record.get("verification") or {}).get("thin_evidence") or []
-    return ([lowered] if lowered else []) + [thin_evidence_line(entry) for entry in thin]
+    verification = record.get("verification") or {}
+    thin = evidence_notes(verification) if verification.get("holds") else thin_lines(verification)
+    return ([lowered] if lowered else []) + thin
 
 
 def _freed(stage: dict[str, Any]) -> bool:

@@ -1,0 +1,90 @@
+"""Verdicts judged by figures that carry no row count of their own, on fewer held-out samples than optimize holds
+out where it may: how many samples they rest on, and what to give.
+
+An agreement rate says how far it can be trusted by its 95 % lower bound (`drift_evidence.thin_evidence`); a dense
+output's channel figures or an embedding's cosine have no such bound. Probe 66C's hand detector (only --calib, 32
+rows, the last 6 held out) was refused at "worst channel correlation 0.9768 < 0.98" on 6 samples, no word that the
+evidence was thin, where 32 held-out rows read 0.9945 and held. No second statistic is made up for them: the count is
+the one optimize already holds out for the budget (`drift_evidence.evidence_rows`, 268 at the default budget).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from optimizer.drift_checks import BUDGETED
+from optimizer.drift_evidence import BOX_METRICS, DISCRETE_METRICS, MORE_NAMED, evidence_rows, thin_evidence_line
+
+COUNTED = (*DISCRETE_METRICS, *BOX_METRICS)  # rates whose rows are weighed by their own bound (`thin_evidence`)
+UNCOUNTED_WHY = "figures that carry no row count of their own"
+
+
+def few_samples(verification: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The outputs of a verification record whose verdict rests on budgeted figures alone that no row count weighs
+    (none of `COUNTED` measured), where its samples are fewer than `evidence_rows` of its budget; None otherwise."""
+    samples, budget = verification.get("samples"), verification.get("budget")
+    if not isinstance(samples, int) or not isinstance(budget, Mapping):
+        return None
+    wanted = evidence_rows(budget)
+    outputs = [name for name, record in (verification.get("outputs") or {}).items() if _uncounted(record)]
+    if samples >= wanted or not outputs:
+        return None
+    return {"outputs": outputs, "samples": samples, "samples_wanted": wanted}
+
+
+def _uncounted(record: Mapping[str, Any]) -> bool:
+    """Whether an output's verdict was reached by budgeted figures, none of them a rate counted over rows."""
+    measured = [m for m in BUDGETED.get(str(record.get("kind", "")), ()) if record.get(m) is not None]
+    return bool(measured) and not any(m in COUNTED for m in measured)
+
+
+def few_samples_note(verification: Mapping[str, Any]) -> str:
+    """E.g. "output 'y' (dense): its verdict rests on only 6 held-out samples (thin evidence: …); pass --eval with at
+    least 268 rows"; "" where the samples are enough or every verdict is weighed by its rows."""
+    entry = few_samples(verification)
+    if entry is None:
+        return ""
+    names = _named(entry["outputs"], verification)
+    plural = len(entry["outputs"]) > 1
+    return (
+        f"output{'s' if plural else ''} {names}: {'their' if plural else 'its'} verdict rests on only "
+        f"{entry['samples']} held-out samples (thin evidence: judged by {UNCOUNTED_WHY}, on fewer samples than the "
+        f"{entry['samples_wanted']} optimize holds out where the data allows); pass --eval with at least "
+        f"{entry['samples_wanted']} rows"
+    )
+
+
+def few_samples_refusal_words(verification: Mapping[str, Any]) -> str:
+    """What a drift refusal adds where a check it missed is one of `few_samples`' outputs': that the refusal itself
+    rests on so few samples, and what to give; "" otherwise (a miss weighed by its rows, or enough samples)."""
+    entry = few_samples(verification)
+    missed = [str(v.get("output")) for v in verification.get("violations") or []]
+    thin = [name for name in dict.fromkeys(missed) if entry and name in entry["outputs"]]
+    if entry is None or not thin:
+        return ""
+    verb = "are" if len(thin) > 1 else "is"
+    return (
+        f"this refusal rests on only {entry['samples']} held-out samples (thin evidence: output"
+        f"{'s' if len(thin) > 1 else ''} {_named(thin, verification)} {verb} judged by {UNCOUNTED_WHY}, on fewer "
+        f"samples than the {entry['samples_wanted']} optimize holds out where the data allows; pass --eval with at "
+        f"least {entry['samples_wanted']} rows)"
+    )
+
+
+def evidence_notes(verification: Mapping[str, Any]) -> list[str]:
+    """The notes optimize prints after a build on how far its verdict can be trusted: each agreement rate held on
+    too few rows (`thin_evidence_line`), then the figures no row count weighs (`few_samples_note`)."""
+    return thin_lines(verification) + [note for note in [few_samples_note(verification)] if note]
+
+
+def thin_lines(verification: Mapping[str, Any]) -> list[str]:
+    """A line per agreement rate held on too few rows to show its budget (`thin_evidence_line`)."""
+    return [thin_evidence_line(entry) for entry in verification.get("thin_evidence") or []]
+
+
+def _named(outputs: list[str], verification: Mapping[str, Any]) -> str:
+    """E.g. "'y' (dense), 'e' (embedding)": each output with its kind, MORE_NAMED at most, then how many more."""
+    records = verification.get("outputs") or {}
+    named = ", ".join(f"'{name}' ({(records.get(name) or {}).get('kind', 'n/a')})" for name in outputs[:MORE_NAMED])
+    return named + (f" and {len(outputs) - MORE_NAMED} more" if len(outputs) > MORE_NAMED else "")
