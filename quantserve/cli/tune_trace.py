@@ -16,7 +16,7 @@ import math
 from typing import TYPE_CHECKING
 
 from loadtest.trace_plan import whole_pass_seconds
-from quantserve.cli.tune_trials import MAX_STRETCH, MIN_REQUESTS
+from quantserve.cli import tune_trials  # read at call time: a lazy import's by-value copy kept a patched value
 
 if TYPE_CHECKING:
     from quantserve.cli.tune_trials import TuneSettings
@@ -29,9 +29,9 @@ def trace_second_window_s(settings: TuneSettings) -> float:
     trace, warmup, window = settings.load_step().trace, settings.warmup_s, settings.window_s
     offered = trace.arrivals_within(warmup + window) - trace.arrivals_within(warmup)
     rate = offered / window if window > 0 else 0.0
-    missing = MIN_REQUESTS - offered
+    missing = tune_trials.MIN_REQUESTS - offered
     needed = math.ceil(missing / rate) if missing > 0 and rate > 0 else 0
-    return float(min(max(window, needed, whole_pass_seconds(trace.period_s)), MAX_STRETCH * window))
+    return float(min(max(window, needed, whole_pass_seconds(trace.period_s)), tune_trials.MAX_STRETCH * window))
 
 
 def pass_note(settings: TuneSettings) -> str:
