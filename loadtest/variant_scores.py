@@ -17,6 +17,7 @@ from optimizer.drift import finite_in_fp32
 from optimizer.drift_metrics import abs_difference_told
 from optimizer.graph_words import GraphWords
 from optimizer.ranked_ids import ranked_outputs
+from optimizer.split_box_lists import split_box_lists
 from quantserve import metrics
 from quantserve.errors import InternalError, QuantserveError
 
@@ -56,8 +57,10 @@ def headline_output(
     found = served_kinds(produced, kinds, labels, inputs, graph, decided)
     ranked = ranked_outputs(produced)  # a TopK's indices answer a class, as logits do, not its sorted values beside
 
-    def order(name: str) -> int:
-        return HEADLINE_KINDS.index("classification" if name in ranked else found[name])
+    followers = {name for group in split_box_lists(produced) for name in group.members[1:]}  # its boxes first
+
+    def order(name: str) -> tuple[int, bool]:
+        return HEADLINE_KINDS.index("classification" if name in ranked else found[name]), name in followers
 
     return min(sorted(produced), key=order)
 

@@ -59,7 +59,7 @@ def box_columns(values: np.ndarray) -> BoxColumns | None:
     if not np.issubdtype(values.dtype, np.floating) or not values.size or not np.isfinite(values).all():
         return None
     columns = np.moveaxis(values.astype(np.float64), 2, 0)  # (columns, N, K)
-    readings = [_reading(columns, c) for c in range(len(columns)) if _sorted_score(columns[c])]
+    readings = [_reading(columns, c) for c in range(len(columns)) if sorted_score(columns[c])]
     found = [reading for reading in readings if reading is not None]
     if not found:
         return None
@@ -85,7 +85,7 @@ def is_box_list(values: np.ndarray) -> bool:
     return box_columns(values) is not None
 
 
-def _sorted_score(column: np.ndarray) -> bool:
+def sorted_score(column: np.ndarray) -> bool:
     """(N, K) values in [0, 1], not all equal, that never rise along K in any sample: scores sorted high to low."""
     if column.min() < 0.0 or column.max() > 1.0 or np.ptp(column) == 0:
         return False
@@ -116,10 +116,13 @@ def named_box_list(name: str, values: np.ndarray) -> None:
         )
 
 
-def box_list_metrics(reference: np.ndarray, candidate: np.ndarray, threshold: float) -> dict[str, Any]:
+def box_list_metrics(
+    reference: np.ndarray, candidate: np.ndarray, threshold: float, columns: BoxColumns | None = None
+) -> dict[str, Any]:
     """Each sample's boxes with score ≥ `threshold` (`_boxes`), FP32's matched to INT8's (`box_set_metrics`), and the
-    columns they were read from."""
-    columns = box_columns(reference)
+    columns they were read from (`columns`, where known: a split box list's assembled rows,
+    `optimizer.split_box_lists`)."""
+    columns = columns or box_columns(reference)
     if columns is None:
         raise QuantserveError(f"output of shape {reference.shape} is no box list (see optimizer.box_lists)")
     samples = (

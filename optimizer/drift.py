@@ -49,6 +49,7 @@ from optimizer.real_axes import on_real_axes
 from optimizer.sequence_verdicts import ctc_path_doubt, in_place_unless_text_missed, sequence_doubt, sequence_in_place
 from optimizer.sigmoid_outputs import undecided_labels_doubt
 from optimizer.soft_masks import mask_doubt
+from optimizer.split_box_lists import join_box_lists
 from optimizer.task_outputs import tasks_doubt
 from optimizer.token_axes import TokenAxes, output_positions, whole_row_check, whole_row_hint
 from optimizer.token_lengths import said_by_length, unnamed_length, unnamed_length_note
@@ -80,6 +81,8 @@ def measure_drift(
     missing = [name for name in reference if name not in candidate]
     if missing:
         raise QuantserveError(f"the compared model lacks output(s) {', '.join(missing)} of the FP32 reference")
+    joined = join_box_lists(reference, candidate, kinds)  # split boxes, scores, classes: one box list
+    reference, candidate, kinds = joined.reference, joined.candidate, joined.kinds
     report = DriftReport(outputs={})
     token_rows, token_words = real_tokens_read(inputs)
     unit = position_unit(inputs)  # tokens, or positions of a sequence of other values: said so in each record
@@ -202,6 +205,7 @@ def measure_drift(
         where = joint_where(record)  # on its labelled tokens alone, where labels left some unlabelled
         report.violations += [replace(violation, scope="outputs", where=where) for violation in violations]
         report.slacks.extend(slacks)
+    joined.finish(report.outputs)  # the box lists' other outputs: judged through them
     report.rank()
     return report
 

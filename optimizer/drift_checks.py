@@ -53,6 +53,7 @@ from optimizer.drift_budget import DriftBudget
 from optimizer.image_outputs import psnr_words
 from optimizer.label_sets import tie_words
 from optimizer.soft_masks import cut_words, mask_cut_words
+from optimizer.split_box_lists import JUDGED_WITH
 from optimizer.task_outputs import TASK_METRIC, TASKS_KIND, task_where
 from optimizer.token_values import POSITIONS, TOKENS, unit_of
 from quantserve.metrics import beyond, on_its_side
@@ -235,7 +236,7 @@ class DriftReport:
         errors = [
             _output_error(o)
             for o in self.outputs.values()
-            if o.get("kind") != "token_joint"  # outputs read together: no output of their own
+            if o.get("kind") != "token_joint" and JUDGED_WITH not in o  # read together: no figure of their own
         ]
         return float(np.mean(errors)) if errors else 0.0
 

@@ -322,7 +322,8 @@ def _kind_metrics(
         return soft_mask_metrics(reference, candidate, label_threshold)
     if kind == "box_list":  # boxes from the user's --label-threshold, else from YOLO's default confidence
         unset = isinstance(label_threshold, UnsetThreshold)
-        return box_list_metrics(reference, candidate, BOX_SCORE_THRESHOLD if unset else label_threshold)
+        threshold = BOX_SCORE_THRESHOLD if unset else label_threshold  # a split list's columns as it assembled them
+        return box_list_metrics(reference, candidate, threshold, getattr(kind, "columns", None))
     if kind == "class_map":  # the answer map: the class each position takes (where sure, at a threshold given)
         return class_map_metrics(reference, candidate, label_threshold)
     if kind == "classification":  # and the classes FP32 answers that INT8 answers otherwise (`class_agreement`)

@@ -4,7 +4,8 @@ measure it (`optimizer.drift_metrics`) and which of them the budget judges (`opt
 Kinds, inferred from the FP32 reference output (override with `--output-kind NAME=kind`: a typed kind is judged only
 as typed, `optimizer.typed_kinds`):
 - box_list: an end-to-end detector's top K detections (NMS inside), (N, K ≥ 10, 5..7) rows sorted by a score column
-  (`optimizer.box_lists`), judged as matched boxes: row by row, isbnx's YOLO26n refused FP32 itself;
+  (`optimizer.box_lists`), judged as matched boxes: row by row, isbnx's YOLO26n refused FP32 itself; so are boxes
+  (N, K, 4) beside scores (N, K) sorted in [0, 1] and classes, split over outputs (`optimizer.split_box_lists`);
 - detection: 3-D (N, 4+K, A) or (N, A, 4+K) — the smaller of axes 1 and 2 has ≥ 5 channels and either the first four
   (box coordinates) span at least 10× the median span of the rest (decoded boxes in pixels, scores: `pixel_boxes`,
   `optimizer.detection_heads`), or the rest lie in [0, 1] (sigmoid scores) while the first four leave it and the rows
@@ -155,6 +156,7 @@ from optimizer.recurrent_states import state_kind
 from optimizer.row_kinds import classification_or_embedding, row_form
 from optimizer.sigmoid_outputs import sigmoid_kind
 from optimizer.soft_masks import is_soft_mask
+from optimizer.split_box_lists import box_list_kinds
 from optimizer.token_axes import TokenAxes
 from optimizer.token_kinds import token_kind, vocabulary_scores
 from optimizer.token_values import frames_not_tokens, per_token, span_kind, token_positions, token_values_kind
@@ -237,7 +239,8 @@ def infer_output_kinds(
             found = labelled_sequence_kind(name, found, np.asarray(values), labels)
             found = state_kind(found) if name in state else found
             kinds[name] = sigmoid_kind(found, on_real_axes(np.asarray(values))) if name in sigmoid else found
-    return unscored_token_heads(kinds, reference, labels, at_tokens)  # hidden states beside the labels' head
+    kinds = unscored_token_heads(kinds, reference, labels, at_tokens)  # hidden states beside the labels' head
+    return {**kinds, **box_list_kinds(reference, overrides)}  # boxes, scores, classes split over outputs
 
 
 def labelled_sequence_kind(name: str, kind: str, values: np.ndarray, labels: np.ndarray | None) -> str:

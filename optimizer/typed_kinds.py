@@ -15,6 +15,7 @@ import numpy as np
 from optimizer.box_lists import named_box_list
 from optimizer.image_outputs import named_image_range
 from optimizer.real_axes import on_real_axes
+from optimizer.split_box_lists import split_box_lists
 from quantserve.errors import QuantserveError
 
 # per-token kinds -> the kind each real token's row is measured as
@@ -40,11 +41,12 @@ def check_overrides(overrides: Mapping[str, str], reference: Mapping[str, np.nda
             raise QuantserveError(f"--output-kind {name}={kind}: no output '{name}' (outputs: {', '.join(reference)})")
         if kind not in known:
             raise QuantserveError(f"--output-kind {name}={kind}: unknown kind; choose one of: {', '.join(known)}")
-        check_typed_kind(name, kind, np.asarray(reference[name]))
+        check_typed_kind(name, kind, np.asarray(reference[name]), reference)
 
 
-def check_typed_kind(name: str, kind: str, values: np.ndarray) -> None:
-    """One line where the typed `kind` cannot measure output `name`'s values; nothing where it can."""
+def check_typed_kind(name: str, kind: str, values: np.ndarray, outputs: Mapping[str, np.ndarray] | None = None) -> None:
+    """One line where the typed `kind` cannot measure output `name`'s values; nothing where it can. A box_list's
+    boxes (N, K, 4) may pair with a scores output among `outputs` (`optimizer.split_box_lists`)."""
     floats = np.issubdtype(values.dtype, np.floating)
     if kind in ("mask", "ids") and floats:
         raise QuantserveError(
@@ -70,7 +72,7 @@ def check_typed_kind(name: str, kind: str, values: np.ndarray) -> None:
             f"--output-kind {name}=soft_mask: output '{name}' holds {values.dtype} labels; "
             "soft_mask cuts a float score map at --label-threshold, labels per pixel are a mask"
         )
-    if kind == "box_list":
+    if kind == "box_list" and not any(group.boxes == name for group in split_box_lists(outputs or {})):
         named_box_list(name, values)  # its columns read from its values, or a one-line refusal
     if kind == "image":
         named_image_range(name, values)  # a float map in a pixel range, or a one-line refusal
