@@ -82,6 +82,7 @@ def measure_drift(
     if missing:
         raise QuantserveError(f"the compared model lacks output(s) {', '.join(missing)} of the FP32 reference")
     joined = join_box_lists(reference, candidate, kinds)  # split boxes, scores, classes: one box list
+    joined.refuse_gates(budget.gates)
     reference, candidate, kinds = joined.reference, joined.candidate, joined.kinds
     report = DriftReport(outputs={})
     token_rows, token_words = real_tokens_read(inputs)

@@ -11,13 +11,14 @@ follow its ranks and are judged through it, not slot by slot.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from optimizer.box_lists import BOX_LIST_MIN_ROWS, BoxColumns, is_box_list, sorted_score
+from quantserve.errors import QuantserveError
 
 BOX_LIST = "box_list"
 JUDGED_WITH = "judged_with"  # a member's record: the box list (its boxes' name) it was judged through
@@ -148,6 +149,14 @@ class JoinedBoxLists:
     kinds: dict[str, str]
     groups: list[SplitBoxList]
     shapes: dict[str, tuple[int, ...]]  # every output's as exported
+
+    def refuse_gates(self, gates: Iterable[tuple[str, ...]]) -> None:
+        """A --gate on a member of a split box list is refused: its rows are ranks, judged through the box list, so
+        the gate would have been dropped without a word (session 66 review)."""
+        for gate in gates:
+            group = next((g for g in self.groups if gate[0] in g.members), None)
+            if group is not None:
+                raise QuantserveError(f"--gate {gate[0]}=…: {group.note()}; drop the gate")
 
     def finish(self, outputs: dict[str, dict[str, Any]]) -> None:
         """Each group's records: the boxes' shape as exported, and one for each other member, judged through it."""

@@ -133,6 +133,9 @@ def print_verification(
     judged += [(name, record, stream) for name, record in (loop.get("outputs") or {}).items()]
     for name, record, how in judged:
         kind = record.get("kind", "?")
+        if record.get("judged_with"):  # a split box list's member (`optimizer.split_box_lists`): no figures of its own
+            console.print(f"output {name} ({kind}): judged as part of the box list of '{record['judged_with']}'")
+            continue
         budgeted = BUDGETED.get(kind, ())
         rows = [
             [

@@ -117,3 +117,11 @@ def test_evaluate_judges_the_served_outputs_as_one_box_list() -> None:
     assert variants[1].violations == []
     assert variants[1].drift["boxes"]["box_agreement"] == 1.0
     assert sum("judged together as one box list" in note for note in variants[1].notes) == 1
+
+
+def test_a_gate_on_a_member_is_refused_not_dropped() -> None:
+    """--gate on an output judged through a split box list had been dropped without a word (session 66 review)."""
+    fp32 = _split()
+    budget = DriftBudget(gates=(("anchors", "scores"),))
+    with pytest.raises(QuantserveError, match=r"--gate anchors=…: outputs .* judged together as one box list"):
+        measure_drift(fp32, _requantized(fp32), infer_output_kinds(fp32), budget)
