@@ -6,7 +6,7 @@ read as dense per-anchor scores and its classes, scores and anchor indices as em
 (hands at F1 0.984, IoU 0.981) was refused, 63 convolutions kept FP32 chasing the tail's reordering (probe 66C).
 Here the three are assembled into (N, K, 6) rows (`SplitBoxList.rows`) and judged by the box list's matched boxes;
 the other outputs ranked with them — an anchor index (N, K), per-class scores (N, K, C), a count (N,) or (N, 1) —
-follow its ranks and are judged through it, not slot by slot.
+follow its ranks and are not compared on their own (the matched boxes stand for them), not slot by slot.
 """
 
 from __future__ import annotations
@@ -55,7 +55,10 @@ class SplitBoxList:
         if not self.followers:
             return line
         follow = ", ".join(f"'{name}'" for name in self.followers)
-        return f"{line}; {follow} follow the box list's ranks and were judged through it"
+        return (
+            f"{line}; {follow} follow the box list's ranks and were not compared on their own (the matched boxes "
+            "stand for them)"
+        )
 
 
 class SplitBoxKind(str):
