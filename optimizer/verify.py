@@ -55,6 +55,7 @@ from optimizer.tensor_ranges import activation_bytes_per_sample, rows_per_chunk
 from optimizer.token_values import TOKENS
 from optimizer.transformer import run_model
 from optimizer.user_metric import UserMetric, add_user_metric, metric_notes
+from optimizer.verified_sizes import VERIFIED_SIZES, verified_sizes
 from optimizer.worst_composition import Composition, judge_compositions
 from quantserve import metrics
 from quantserve.artifact import DEFAULT_MAX_BATCH, Artifact
@@ -157,6 +158,10 @@ class VerifyAgainstReference:
         record["thin_evidence"] = [] if itself else thin_evidence(report, self.budget, len(self.data))
         record["notes"] = neighbour_notes(report.outputs) + kind_notes(report.outputs) + chance_notes(report.outputs)
         record["notes"] += metric_notes(report.user_metric)  # a --metric given labels=None, said once
+        sized = None if itself else verified_sizes(self.reference, self.data)  # one size, served at any (session 66)
+        if sized is not None:
+            record[VERIFIED_SIZES] = sized
+            record["notes"].append(sized["note"])
         per_token = token_value_outputs(expected, self.data.arrays)
         record["evidence_short"] = evidence_shortfall(
             kinds, self.budget, len(self.data), self.data.arrays, per_token, expected

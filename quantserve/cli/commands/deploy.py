@@ -135,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from optimizer.verified_sizes import recorded_sizes_note
     from serving.build_verdict import missed_checks
     from serving.deploy import deploy, load_artifact, max_batch_for, prune_after_deploy
     from serving.deploy_config import ServingPolicy
@@ -211,6 +212,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"warning: {args.build_dir}: {result.isa_warning}", file=sys.stderr)
     if result.batch_warning:  # answers that move with their batch, served larger than verified (session 61)
         print(f"warning: {args.build_dir}: {result.batch_warning}", file=sys.stderr)
+    if sized := recorded_sizes_note(manifest.verification):  # verified at one size, served at any (session 66)
+        print(f"note: {args.build_dir}: {sized}", file=sys.stderr)
     if kept:
         print(
             f"note: kept the serving settings of '{args.name}' from its config: {', '.join(kept)} (a flag changes one)"
