@@ -1,4 +1,4 @@
-"""The sizes a build was verified at, where its model takes any size on an axis past the batch.
+"""The sizes a build was verified at, where its model declares any size on an axis past the batch.
 
 esrgan-medium's ×2 upscaler takes [N, H, W, 3] with H and W dynamic and is served as dims [-1, -1, 3]; its INT8 build
 was verified on 64×64 crops alone (PSNR to FP32 46.26 dB, budget 45), and single images at 48×80 read 43.97 dB and at
@@ -81,7 +81,7 @@ def sizes_note(inputs: list[dict[str, Any]]) -> str:
     """E.g. "verified at input 'x' H×W 64×64 only: …": the one note, every input's verified sizes named."""
     places = " and ".join(_place(entry) for entry in inputs)
     return (
-        f"verified at {places} only: the model takes any size there (served as -1), and the build's drift can "
+        f"verified at {places} only: the model declares any size there (served as -1), and the build's drift can "
         "differ at other sizes; verify at the sizes you serve (pass --eval with a .npz of each size, or `quantserve "
         "evaluate` the deployed model on data of them)"
     )

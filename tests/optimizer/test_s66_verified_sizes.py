@@ -64,7 +64,7 @@ def _record(tmp_path: Path, shape: Dims, data: TensorData) -> dict:
 def test_dynamic_height_and_width_verified_at_one_size_are_said_once(tmp_path: Path) -> None:
     record = _record(tmp_path, ["N", 3, "H", "W"], TensorData({"x": _images()}))
     note = (
-        "verified at input 'x' H×W 16×12 only: the model takes any size there (served as -1), and the build's drift "
+        "verified at input 'x' H×W 16×12 only: the model declares any size there (served as -1), and the build's drift "
         "can differ at other sizes; verify at the sizes you serve (pass --eval with a .npz of each size, or "
         "`quantserve evaluate` the deployed model on data of them)"
     )
