@@ -166,8 +166,11 @@ def _thin(name: str, record: dict[str, Any], budget: DriftBudget) -> dict[str, A
 
 
 def _few(record: dict[str, Any], budget: DriftBudget) -> str:
-    """Where a refusal's share rests on fewer requests than could show the budget at all, the words that say so."""
-    needed = rows_to_show(budget.min_sequence_agreement)
-    if int(record["requests"]) >= needed:
+    """Where a refusal's share rests on fewer requests than could show the budget at all, and more requests could
+    still meet it (its 95 % upper bound reaches the budget), the words that say so: 3 of 72 requests keeping FP32's
+    length is a clear miss whatever the count (probe 66I read "about 133 could show the budget" under it)."""
+    needed, requests = rows_to_show(budget.min_sequence_agreement), int(record["requests"])
+    upper = 1.0 - metrics.agreement_lower_bound(1.0 - float(record[SAME_SHAPE]), requests)
+    if requests >= needed or upper < budget.min_sequence_agreement:
         return ""
     return f"; judged on only {record['requests']} held-out requests: about {needed} could show the budget (--eval)"

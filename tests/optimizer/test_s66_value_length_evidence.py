@@ -35,3 +35,11 @@ def test_a_refusal_on_few_requests_says_it_rests_on_them() -> None:
     record = per_request._output_record("y", _answers([2] * 12), _answers([2] * 11 + [3]), [1])
     (violation,) = per_request._violations("y", record, DriftBudget(), Path("x"), "1 of 12")
     assert "judged on only 12 held-out requests" in violation.line()
+
+
+def test_a_clear_miss_does_not_ask_for_more_requests() -> None:
+    """3 of 72 requests kept FP32's length (SLANet-plus INT8, probe 66I): no count of requests could show 0.98, and
+    the refusal had read "judged on only 72 held-out requests: about 133 could show the budget"."""
+    record = per_request._output_record("y", _answers([2] * 72), _answers([2] * 3 + [3] * 69), [1])
+    (violation,) = per_request._violations("y", record, DriftBudget(), Path("x"), "69 of 72")
+    assert "judged on only" not in violation.line()
