@@ -146,7 +146,7 @@ def print_verification(
             for metric in dict.fromkeys((*budgeted, *INFORMATIVE))
             if metric in record
         ]
-        rows = in_own_units(record, rows)
+        rows = per_request_rows(record, budget) if kind == "per request" else in_own_units(record, rows)
         print_rows(f"output {name} ({kind}{how})", columns, rows, console)
     roll = verification.get("rollout")  # a decoder fed its own tokens (optimizer.rollout): was in the manifest only
     if roll:
@@ -173,6 +173,21 @@ def print_verification(
     if verification.get("speed"):
         overall.append(_speed_row(verification["speed"]))
     print_rows("overall", columns, overall, console)
+
+
+def per_request_rows(record: dict[str, Any], budget: dict[str, Any]) -> list[list[str]]:
+    """An output verified request by request (`optimizer.verify_per_request`): the share of requests of FP32's length
+    and the cosine over the others, each beside its budget. The table had shown cosine_mean and max_abs_diff with no
+    budget, under "budget MISSED", and not the share that missed (probe 66I)."""
+    share = record.get("requests_same_shape")
+    requests = f" of {record['requests']} requests" if record.get("requests") else ""
+    rows = [[f"share of FP32's length{requests}", _fmt(share), _fmt(budget.get("min_sequence_agreement"))]]
+    for metric in ("cosine_mean", "cosine_worst"):
+        value = record.get(metric)
+        shown = _fmt(value) if value is not None else "– (no request of FP32's length)"
+        rows.append([metric, shown, _fmt(budget.get(f"min_{metric}"))])
+    rows.append(["max_abs_diff", _fmt(record.get("max_abs_diff")), ""])
+    return rows
 
 
 def thin_words(verification: dict[str, Any], noted: bool = True) -> str:
