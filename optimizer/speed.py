@@ -140,7 +140,9 @@ class SpeedRecord:
     fp32_compute: dict[str, int] = field(default_factory=dict)  # op type -> compute nodes left FP32, most MACs first
     kept_for_drift: str = ""  # why they are: the mixed-precision search kept them to hold the budget (`drift_kept`)
     batch_asked: int = 0  # --timing-batch, where `batch_size` is fewer: too few rows or memory (`timing_rows`)
-    batch_note: str = ""  # "timed at batch 2, not 8: batch 8 would need ~7.7 GB …" (`TimingRows.note`)
+    # "timed at batch 2, not 8: batch 8 would need ~7.7 GB …" (`TimingRows.note`); or a value-length build's request
+    # timed, "timed on answers of different lengths: …" (`value_length_int8.timed_request`)
+    batch_note: str = ""
     cpu_speedup: float | None = None  # the median of the blocks' CPU-time ratios (`Block.cpu_ratio`; None: not read)
     cpu_round_speedups: tuple[float, ...] = ()  # one per block: on a busy machine they decide (`speed_blocks`)
 

@@ -23,7 +23,13 @@ from optimizer.targets import EngineTarget
 from optimizer.timing_rows import TimingRows, fit_timing_rows, searched_rows
 from optimizer.unbatched import SHAPE_PROBE_REQUESTS
 from optimizer.user_metric import UserMetric
-from optimizer.value_length_int8 import SEARCH_SKIPPED
+from optimizer.value_length_int8 import (
+    SEARCH_SKIPPED,
+    TimedRequest,
+    build_answers,
+    refusal_advice,
+    timed_request,
+)
 from optimizer.verify import VerifyAgainstReference, drift_refusal, verify_batch_size
 from optimizer.verify_per_request import per_request_record, request_answers, varying_lengths
 from quantserve.data import TensorData
@@ -43,9 +49,10 @@ class VerifyAndTime:
         """Drift on every output (refused beyond the budget), then speed for INT8 (refused when slower). A drift
         refusal carries the calibrate stage's method advice (what its outliers say), which `optimize` prints."""
         self.options.progress("verify")
-        record = self._verify_per_request(reference, candidate)
-        if record is not None:  # judged request by request: timed as any INT8 build, a request whole
-            return self._timed(reference, candidate, record, stages)
+        per_request = self._verify_per_request(reference, candidate)
+        if per_request is not None:  # judged request by request: timed a request whole, one of FP32's length
+            record, expected = per_request
+            return self._timed(reference, candidate, record, stages, expected)
         verify = VerifyAgainstReference(
             reference,
             self.held_out,
@@ -78,23 +85,33 @@ class VerifyAndTime:
         return self._timed(reference, candidate, record, stages)
 
     def _timed(
-        self, reference: Path, candidate: Path, record: dict[str, Any], stages: list[dict[str, Any]]
+        self,
+        reference: Path,
+        candidate: Path,
+        record: dict[str, Any],
+        stages: list[dict[str, Any]],
+        expected: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
-        """`record` with INT8's speed against FP32 where the target runs here (refused when slower)."""
+        """`record` with INT8's speed against FP32 where the target runs here (refused when slower). `expected`:
+        FP32's answers per request, where their length follows the values: the request timed is the first whose
+        answers the build gives the same length (`value_length_int8.timed_request`)."""
         if self.options.precision == "int8" and self._timed_here():
+            timed = None if expected is None else timed_request(expected, build_answers(candidate, self.held_out))
             speed = self.options.speed
             threads = speed.threads or os.cpu_count() or 1
             rows = searched_rows(stages) or fit_timing_rows(
                 reference, self.held_out, speed.batch_size, threads, speed.batch_given
             )
-            record["speed"] = self._speed(reference, candidate, record, drift_kept(stages), rows)
+            record["speed"] = self._speed(reference, candidate, record, drift_kept(stages), rows, timed)
         return record
 
-    def _verify_per_request(self, reference: Path, candidate: Path) -> dict[str, Any] | None:
+    def _verify_per_request(
+        self, reference: Path, candidate: Path
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
         """An --unbatched build whose answers change length from request to request (a decoder's T), verified request
         by request (`optimizer.verify_per_request`; INT8 built from the default candidate alone,
-        `optimizer.value_length_int8`); None where every output keeps its shape past axis 0, which the stacked
-        verification judges."""
+        `optimizer.value_length_int8`): its record and FP32's answers; None where every output keeps its shape past
+        axis 0, which the stacked verification judges. An INT8 refusal names the FP32 route (`refusal_advice`)."""
         if not self.options.unbatched:
             return None
         probe = self.held_out.take(0, min(len(self.held_out), SHAPE_PROBE_REQUESTS))  # an NMS detector's [K, 7] too
@@ -114,9 +131,10 @@ class VerifyAndTime:
         if self.user_metric is not None:  # its scorer takes the stacked answers, which these cannot be
             record["notes"].append("--metric was not scored: its answers cannot be stacked across requests")
         if not record["holds"] and not self.options.keep_failing:
-            refusal = drift_refusal(record, self.options.precision)
-            raise BudgetExceeded(refusal, getattr(refusal, "record", {}))
-        return record
+            advice, extra = refusal_advice(record) if self.options.precision == "int8" else ([], {})
+            refusal = drift_refusal({**record, "advice": advice} if advice else record, self.options.precision)
+            raise BudgetExceeded(refusal, {**getattr(refusal, "record", {}), **extra})
+        return record, expected
 
     def _timed_here(self) -> bool:
         """Speed is measured where the target runs the ONNX model on this CPU (not for TensorRT engines)."""
@@ -127,20 +145,29 @@ class VerifyAndTime:
         return bool(getattr(self.engine, "runs_on_cpu", self.engine.name != "tensorrt"))
 
     def _speed(
-        self, fp32: Path, int8: Path, verification: dict[str, Any], kept_for_drift: str, rows: TimingRows
+        self,
+        fp32: Path,
+        int8: Path,
+        verification: dict[str, Any],
+        kept_for_drift: str,
+        rows: TimingRows,
+        timed: TimedRequest | None = None,
     ) -> dict[str, Any]:
         """`verification`: the drift, judged first (failing only under --keep-failing, which the refusal must not
         hide); a refusal carries it, so the figures behind "its drift is within the budget" are printed with it, and
         says on how few rows it held where they are too few to show the budget (`drift_evidence.thin_evidence`).
         `kept_for_drift`: what the search kept FP32 to hold the budget (`speed_verdict.drift_kept`). `rows`: the
-        batch timed, --timing-batch or fewer where that would not fit (`optimizer.timing_rows`)."""
+        batch timed, --timing-batch or fewer where that would not fit (`optimizer.timing_rows`). `timed`: the request
+        timed of a build whose answer length follows the values, its note (answers of different lengths) kept."""
         self.options.progress("time")
         settings = self.options.speed
-        batch = next(self.held_out.batches(rows.rows))
+        batch = next(self.held_out.batches(rows.rows)) if timed is None else self.held_out.request(timed.index)
         samples = 1 if self.held_out.requests.whole else None
         speed = compare_speed(fp32, int8, batch, settings, samples, kept_for_drift)
         if rows.lowered:
             speed = replace(speed, batch_asked=rows.asked, batch_note=rows.note())
+        if timed is not None and timed.note:  # the speed record's note, printed as the batch's is
+            speed = replace(speed, batch_note="; ".join(filter(None, (speed.batch_note, timed.note))))
         if not speed.holds and not settings.allow_slower:
             line = speed.line(bool(verification["holds"]), verification.get("thin_evidence") or ())
             raise BudgetExceeded(line, {**getattr(line, "record", {}), "verification": dict(verification)})

@@ -308,15 +308,16 @@ def with_method_hint(refusal: Any, options: Any) -> Any:
     """A drift refusal of a model calibrated with minmax, with the calibration methods that clip outliers named:
     one activation outlier stretches a minmax scale over every other value (a re-ID embedder refused at cosine
     0.68 under minmax) — or, where the search measured the activations and found none to clip (MediaPipe's palm
-    detector: 4.2×, where percentile refused again), that advice instead. Any other refusal as it was, and one whose
-    refused builds were all dynamic INT8 (`refused_schemes`): no --method changes those (g2p's GRU decoder)."""
+    detector: 4.2×, where percentile refused again), that advice instead. Any other refusal as it was, one whose
+    refused builds were all dynamic INT8 (`refused_schemes`): no --method changes those (g2p's GRU decoder), and one
+    whose requests changed length (`lengths_changed`: SLANet-plus's under percentile and entropy too, probe 66I)."""
     from optimizer.drift_budget import BudgetExceeded
     from optimizer.int8_schemes import calibrates_activations
 
     if refusal.record.get("refused_for") != "drift" or options.precision != "int8" or options.method != "minmax":
         return refusal
-    schemes = refusal.record.get("refused_schemes")
-    if schemes and not any(map(calibrates_activations, schemes)):
+    schemes = refusal.record.get("refused_schemes")  # lengths_changed: the line names the FP32 route instead
+    if refusal.record.get("lengths_changed") or (schemes and not any(map(calibrates_activations, schemes))):
         return refusal
     measured = refusal.record.get("method_hint")  # the outliers calibration saw (optimizer.activation_outliers)
     advice = measured or "--method percentile or --method entropy clips outliers and may hold it"
