@@ -23,7 +23,7 @@ from loadtest.accuracy_results import VariantAccuracy
 from optimizer.drift_budget import DriftBudget
 from optimizer.drift_checks import Violation
 from quantserve import metrics
-from quantserve.runner import RequestLog
+from quantserve.runner import SHAPES_SUFFIX, RequestLog, sample_shapes
 
 PER_REQUEST = "per request"  # the kind such an output's drift record names, as optimize's verification does
 
@@ -131,14 +131,16 @@ def _split_differs(name: str, reference: RequestLog, candidate: RequestLog) -> s
     )
 
 
-SHAPES_SUFFIX = "__shapes"  # beside a padded output handed to --metric: each request's shape, as `infer` saves it
-
-
 def with_shapes(outputs: Mapping[str, np.ndarray], log: RequestLog | None, varying: list[str]) -> dict[str, Any]:
     """`outputs` as a --metric gets them: each output in `varying` padded with NaN to the longest, beside
-    NAME__shapes (one row a request: its answer's shape), the form `infer` saves."""
+    NAME__shapes (one row a sample: its answer's shape in the padded array, `quantserve.runner.sample_shapes`), the
+    form `infer` saves."""
     padded = [name for name in varying if log is not None and name in outputs]
-    shapes = {f"{name}{SHAPES_SUFFIX}": np.array(log.shapes[name], np.int64) for name in padded if log is not None}
+    shapes = {
+        f"{name}{SHAPES_SUFFIX}": sample_shapes(log.shapes[name], np.ndim(outputs[name]))
+        for name in padded
+        if log is not None
+    }
     return {**outputs, **shapes}
 
 

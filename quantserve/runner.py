@@ -123,6 +123,22 @@ def pad_to_longest(arrays: list[np.ndarray]) -> list[np.ndarray]:
     return padded
 
 
+SHAPES_SUFFIX = "__shapes"  # beside an output joined padded to the longest: each sample's own shape there
+
+
+def sample_shapes(shapes: Sequence[tuple[int, ...]], rank: int) -> np.ndarray:
+    """NAME__shapes of an output joined padded to the longest (`pad_to_longest`), as `infer` saves it and a --metric
+    gets it: one row a row of the padded array (of `rank` axes), its own answer's shape there, of padded[i]'s rank,
+    so `padded[i][tuple(slice(0, s) for s in shapes[i])]` is sample i's answer. From each request's answer shape
+    (`RequestLog.shapes`): a request of n rows gives n rows; one of rank `rank` − 1 was made one row (`one_row`, a
+    whole sample) and gives its shape. Each request's own shape, [1, 24, 50] beside rows (429, 50), raised
+    "IndexError: too many indices" in that slice (probe 66I)."""
+    rows: list[tuple[int, ...]] = []
+    for shape in shapes:
+        rows += [tuple(shape)] if len(shape) == rank - 1 else [tuple(shape[1:])] * (shape[0] if shape else 1)
+    return np.array(rows, np.int64).reshape(len(rows), max(rank - 1, 0))
+
+
 @dataclass
 class RequestLog:
     """The rows sent in each request and the shape of each output's answer to it: what a stacked output cannot say

@@ -14,6 +14,7 @@ from quantserve.checks import positive_seconds
 from quantserve.cli.tables import add_json_flag, print_json
 from quantserve.cli.tls_flags import add_tls_flags, client_tls
 from quantserve.errors import QuantserveError
+from quantserve.runner import SHAPES_SUFFIX
 
 if TYPE_CHECKING:
     from quantserve.data import TensorData
@@ -23,7 +24,6 @@ SHOWN_SAMPLES = 10
 # Beside an output not answered one row per sample (det [K, 6] of an --unbatched NMS model, K its own per request):
 # the rows each request added, so the stacked array splits back per request (np.split at np.cumsum(rows)[:-1]).
 ROWS_SUFFIX = "__rows"
-SHAPES_SUFFIX = "__shapes"  # each request's answer shape, where its length varied (saved padded to the longest)
 
 
 def register(subparsers: Any) -> None:
@@ -54,7 +54,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from quantserve.data import fixed_request_rows
-    from quantserve.runner import LoggedRunner, RequestLog, run_batches
+    from quantserve.runner import LoggedRunner, RequestLog, run_batches, sample_shapes
     from serving.model_version import split_addressed
     from serving.triton_runner import ServerStopped, TritonRunner, VersionGone
 
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     check_scored_labels(args.data, data.labels, outputs, [*varying, *padded], args.model)
     tags = served_tag_cuts(args, model, outputs, data.labels, [*varying, *padded])
     saved = {**outputs, **{f"{name}{ROWS_SUFFIX}": log.row_counts(name) for name in varying}}
-    saved |= {f"{name}{SHAPES_SUFFIX}": np.array(log.shapes[name], dtype=np.int64) for name in padded}
+    saved |= {f"{name}{SHAPES_SUFFIX}": sample_shapes(log.shapes[name], outputs[name].ndim) for name in padded}
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         np.savez(out, **saved)  # type: ignore[arg-type]
@@ -286,7 +286,7 @@ def summary(
     ]
     lines += [
         f"{name}: length varies per request: joined padded to the longest (NaN for floats, else 0); "
-        f"{name}{SHAPES_SUFFIX} (saved with --out) holds each request's shape"
+        f"{name}{SHAPES_SUFFIX} (saved with --out) holds each sample's shape in the padded array"
         for name in padded or []
     ]
     scores = _class_scores(outputs, [*(per_request or []), *(padded or [])], labels)
