@@ -124,12 +124,11 @@ class VerifyAndTime:
         itself = Path(candidate).resolve() == Path(reference).resolve()
         budget = self.options.budget or DriftBudget()
         source = self.held_out_source
-        record = per_request_record(expected, None if itself else candidate, self.held_out, source, budget, varying)
+        built = None if itself else candidate
+        record = per_request_record(expected, built, self.held_out, source, budget, varying, self.user_metric)
         record["enforced"] = not self.options.keep_failing
         if self.options.precision == "int8":
             record["notes"].append(f"INT8: {SEARCH_SKIPPED}")
-        if self.user_metric is not None:  # its scorer takes the stacked answers, which these cannot be
-            record["notes"].append("--metric was not scored: its answers cannot be stacked across requests")
         if not record["holds"] and not self.options.keep_failing:
             advice, extra = refusal_advice(record) if self.options.precision == "int8" else ([], {})
             refusal = drift_refusal({**record, "advice": advice} if advice else record, self.options.precision)

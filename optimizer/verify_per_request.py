@@ -8,6 +8,9 @@ answers are compared with the reference's for the same request, where the build 
 FP32 build is): a changed shape is the answer changed (INT8's rounding can move a decoder's EOS), so the share of
 requests of the reference's shape is judged against --min-sequence-agreement, the decoded-sequence budget, as
 evaluate judges served answers (`loadtest.request_answers`); the requests of the same shape by cosine, mean and worst.
+The user's --metric gets the answers as evaluate gives them (`metric_form`: padded with NaN beside NAME__shapes), FP32's
+and the build's, judged against --max-metric-drop as the stacked verification judges it: it had never been called on
+this route, so a build whose lengths and cosine held but whose task metric fell would have shipped (probe 66I).
 """
 
 from __future__ import annotations
@@ -18,12 +21,13 @@ from typing import Any
 import numpy as np
 
 from optimizer.drift_budget import DriftBudget
-from optimizer.drift_checks import Violation
+from optimizer.drift_checks import DriftReport, Violation
 from optimizer.drift_evidence import rows_to_show
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
+from optimizer.user_metric import UserMetric, add_user_metric, metric_notes
 from quantserve import metrics
 from quantserve.data import TensorData
-from quantserve.runner import one_row
+from quantserve.runner import SHAPES_SUFFIX, concat_outputs, one_row, sample_shapes
 
 SAME_SHAPE = "requests_same_shape"  # the share of requests whose answer has the reference's shape
 SAME_SHAPE_WORDS = "share of requests of FP32's length"  # a violation's words: `Violation.line` names its metric
@@ -56,14 +60,22 @@ def per_request_record(
     source: str,
     budget: DriftBudget,
     varying: dict[str, list[int]],
+    metric: UserMetric | None = None,
 ) -> dict[str, Any]:
     """The verification record of a build whose outputs `varying` change length per request, judged request by
     request against `expected` (the reference's answers); `candidate` None: the build is the reference's own file,
-    whose agreement with itself says nothing (said so in the record's notes)."""
+    whose agreement with itself says nothing (said so in the record's notes), and whose --metric scores it against
+    itself, as the stacked verification does. `metric`: scored on `metric_form` against `data.metric_truth`."""
     got = expected if candidate is None else request_answers(candidate, data)
     outputs = {name: _output_record(name, expected, got, varying.get(name, [])) for name in expected[0]}
     changed = {name: _changed(name, expected, got) for name in outputs}
     violations = [v for name, r in outputs.items() for v in _violations(name, r, budget, candidate, changed[name])]
+    scored = DriftReport(outputs={})
+    if metric is not None:  # FP32's and the build's answers padded alike: either side's varying outputs
+        padded = sorted(set(varying) | set(varying_lengths(got)))
+        truth = data.metric_truth
+        add_user_metric(scored, metric, metric_form(expected, padded), metric_form(got, padded), truth, budget)
+        violations += scored.violations
     worst = max((record["max_abs_diff"] for record in outputs.values()), default=0.0)
     thin = [entry for name, record in outputs.items() if (entry := _thin(name, record, budget))]
     return {
@@ -78,10 +90,23 @@ def per_request_record(
         "outputs": outputs,
         "violations": [v.to_dict() for v in violations],
         "holds": not violations,
-        "notes": [per_request_note(varying, candidate is None)],
+        "metric": scored.user_metric,
+        "notes": [per_request_note(varying, candidate is None), *metric_notes(scored.user_metric)],
         "thin_evidence": [] if candidate is None else thin,
         "evidence_short": [],
         "one_answer": [],
+    }
+
+
+def metric_form(answers: list[dict[str, np.ndarray]], padded: list[str]) -> dict[str, np.ndarray]:
+    """Each request's answers as a --metric gets them, as evaluate gives them and `infer` saves them: joined along
+    axis 0, the outputs `padded` padded with NaN to the longest beside NAME__shapes, each sample's own shape in the
+    padded array (`quantserve.runner.sample_shapes`)."""
+    joined = concat_outputs(answers, pad=True)
+    return joined | {
+        f"{name}{SHAPES_SUFFIX}": sample_shapes([np.shape(answer[name]) for answer in answers], np.ndim(joined[name]))
+        for name in padded
+        if name in joined
     }
 
 
