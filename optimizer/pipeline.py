@@ -100,6 +100,7 @@ class OptimizeJob(VerifyAndTime):
     unranked_note: str = ""
     stale_note: str = ""
     nan_inputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # NaN the FP32 model answers (`nan_inputs`)
+    lengths_vary: bool = False  # INT8 answers whose length follows the values: probed once, before fuse (keeps them)
 
     def run(self, staging: Path, work: Path) -> Artifact:
         """export → fuse → (calibrate) → build → verify → time; writes fp32.onnx, the model and manifest.json."""
@@ -229,8 +230,8 @@ class OptimizeJob(VerifyAndTime):
     def _check_evidence(self, exported: Path) -> None:
         """Held-out rows too few to show the budget: refused before fuse and calibration (`early_evidence`)."""
         options = self.options
-        per_request = lengths_vary_per_request(exported, self.held_out, options)  # judged per request, not by kind
-        if options.precision != "int8" or options.judges_thin_evidence or per_request:
+        self.lengths_vary = lengths_vary_per_request(exported, self.held_out, options)  # per request, not by kind
+        if options.precision != "int8" or options.judges_thin_evidence or self.lengths_vary:
             return
         refusal = early_evidence_refusal(exported, self.held_out, options.budget, options.output_kinds)
         if refusal:
@@ -242,7 +243,7 @@ class OptimizeJob(VerifyAndTime):
             if refusal:
                 raise BudgetExceeded(refusal)
             self.options.progress("calibrate")
-            stage = per_request_int8(fused.path, self.held_out, self.calib, self.options) or int8_stage(self)
+            stage = per_request_int8(self.lengths_vary, self.calib, self.options) or int8_stage(self)
             return stage(fused, work / "int8.onnx")
         # a float16 model built without quantization computes in float16: recorded so (it was "fp32" in the build,
         # the served config and every load result), so nothing compares it as the FP32 reference

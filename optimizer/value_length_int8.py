@@ -11,7 +11,7 @@ cosine of the others against the cosine budget) and timed a request whole as any
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,14 +19,12 @@ from typing import Any
 import numpy as np
 
 from optimizer.calibrate import CalibrateInt8, CalibrationSettings
-from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from optimizer.optimize_options import OptimizeOptions
 from optimizer.tensor_ranges import ProgressCallback
 from optimizer.unbatched import SHAPE_PROBE_REQUESTS
 from optimizer.verify_per_request import SAME_SHAPE_WORDS, request_answers, varying_lengths
 from quantserve.artifact import Artifact
 from quantserve.data import TensorData
-from quantserve.runner import one_row
 
 # said in the calibrate stage's record, and so in the build's: what was not tried
 SEARCH_SKIPPED = (
@@ -41,12 +39,10 @@ FP32_ROUTE = (
 )
 
 
-def per_request_int8(
-    fused: Path, held_out: TensorData, calib: TensorData, options: OptimizeOptions
-) -> DefaultInt8PerRequest | None:
-    """The INT8 stage of a model at `fused` whose answer length follows its values; None for any other model (the
-    INT8 search's)."""
-    if not lengths_vary_per_request(fused, held_out, options):
+def per_request_int8(lengths_vary: bool, calib: TensorData, options: OptimizeOptions) -> DefaultInt8PerRequest | None:
+    """The INT8 stage of a model whose answer length follows its values (`lengths_vary`: `lengths_vary_per_request`,
+    probed once a run, before fuse, which keeps answer shapes); None for any other model (the INT8 search's)."""
+    if not lengths_vary:
         return None
     return DefaultInt8PerRequest(calib, options.calibration_settings(), options.on_progress)
 
@@ -94,8 +90,9 @@ class TimedRequest:
 
 
 def timed_request(expected: list[dict[str, np.ndarray]], got: Iterable[dict[str, np.ndarray]]) -> TimedRequest:
-    """The first request whose answers (`got`, the build's, read one at a time) have the shapes of FP32's
-    (`expected`); where none has, request 1, its note saying the figure was timed on answers of different lengths."""
+    """The first request whose answers (`got`, the build's, as verification ran them: not run again) have the shapes
+    of FP32's (`expected`); where none has, request 1, its note saying the figure was timed on answers of different
+    lengths."""
     first_differing = ""
     for index, (fp32, build) in enumerate(zip(expected, got, strict=False)):
         differs = _length_words(fp32, build)
@@ -108,15 +105,6 @@ def timed_request(expected: list[dict[str, np.ndarray]], got: Iterable[dict[str,
         f"timed on answers of different lengths: no held-out request's answers kept FP32's length, and request 1's "
         f"{first_differing}; the figure includes the shorter answer's fewer steps, not INT8's gain alone",
     )
-
-
-def build_answers(path: Path, data: TensorData) -> Iterator[dict[str, np.ndarray]]:
-    """The model at `path`'s answers to each request of `data`, one at a time (`timed_request` reads only as many as
-    it needs; `verify_per_request.request_answers` runs them all)."""
-    with OnnxRuntimeRunner(path) as runner:
-        for request in data.batches(1):
-            answer = runner.infer(request)
-            yield {name: one_row(value) for name, value in answer.items()} if data.requests.whole else answer
 
 
 def _length_words(fp32: dict[str, np.ndarray], build: dict[str, np.ndarray]) -> str:

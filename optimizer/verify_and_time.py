@@ -26,7 +26,6 @@ from optimizer.user_metric import UserMetric
 from optimizer.value_length_int8 import (
     SEARCH_SKIPPED,
     TimedRequest,
-    build_answers,
     refusal_advice,
     timed_request,
 )
@@ -51,8 +50,8 @@ class VerifyAndTime:
         self.options.progress("verify")
         per_request = self._verify_per_request(reference, candidate)
         if per_request is not None:  # judged request by request: timed a request whole, one of FP32's length
-            record, expected = per_request
-            return self._timed(reference, candidate, record, stages, expected)
+            record, answers = per_request
+            return self._timed(reference, candidate, record, stages, answers)
         verify = VerifyAgainstReference(
             reference,
             self.held_out,
@@ -90,13 +89,13 @@ class VerifyAndTime:
         candidate: Path,
         record: dict[str, Any],
         stages: list[dict[str, Any]],
-        expected: list[dict[str, Any]] | None = None,
+        answers: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None,
     ) -> dict[str, Any]:
-        """`record` with INT8's speed against FP32 where the target runs here (refused when slower). `expected`:
-        FP32's answers per request, where their length follows the values: the request timed is the first whose
-        answers the build gives the same length (`value_length_int8.timed_request`)."""
+        """`record` with INT8's speed against FP32 where the target runs here (refused when slower). `answers`:
+        FP32's and the build's per request, as verified, where their length follows the values: the request timed is
+        the first whose answers the build gives the same length (`value_length_int8.timed_request`)."""
         if self.options.precision == "int8" and self._timed_here():
-            timed = None if expected is None else timed_request(expected, build_answers(candidate, self.held_out))
+            timed = None if answers is None else timed_request(*answers)
             speed = self.options.speed
             threads = speed.threads or os.cpu_count() or 1
             rows = searched_rows(stages) or fit_timing_rows(
@@ -107,11 +106,12 @@ class VerifyAndTime:
 
     def _verify_per_request(
         self, reference: Path, candidate: Path
-    ) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    ) -> tuple[dict[str, Any], tuple[list[dict[str, Any]], list[dict[str, Any]]]] | None:
         """An --unbatched build whose answers change length from request to request (a decoder's T), verified request
         by request (`optimizer.verify_per_request`; INT8 built from the default candidate alone,
-        `optimizer.value_length_int8`): its record and FP32's answers; None where every output keeps its shape past
-        axis 0, which the stacked verification judges. An INT8 refusal names the FP32 route (`refusal_advice`)."""
+        `optimizer.value_length_int8`): its record, and FP32's answers and the build's, run once for the speed gate
+        too; None where every output keeps its shape past axis 0, which the stacked verification judges. An INT8
+        refusal names the FP32 route (`refusal_advice`)."""
         if not self.options.unbatched:
             return None
         probe = self.held_out.take(0, min(len(self.held_out), SHAPE_PROBE_REQUESTS))  # an NMS detector's [K, 7] too
@@ -125,7 +125,7 @@ class VerifyAndTime:
         budget = self.options.budget or DriftBudget()
         source = self.held_out_source
         built = None if itself else candidate
-        record = per_request_record(expected, built, self.held_out, source, budget, varying, self.user_metric)
+        record, got = per_request_record(expected, built, self.held_out, source, budget, varying, self.user_metric)
         record["enforced"] = not self.options.keep_failing
         if self.options.precision == "int8":
             record["notes"].append(f"INT8: {SEARCH_SKIPPED}")
@@ -133,7 +133,7 @@ class VerifyAndTime:
             advice, extra = refusal_advice(record) if self.options.precision == "int8" else ([], {})
             refusal = drift_refusal({**record, "advice": advice} if advice else record, self.options.precision)
             raise BudgetExceeded(refusal, {**getattr(refusal, "record", {}), **extra})
-        return record, expected
+        return record, (expected, got)
 
     def _timed_here(self) -> bool:
         """Speed is measured where the target runs the ONNX model on this CPU (not for TensorRT engines)."""

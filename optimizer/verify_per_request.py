@@ -61,11 +61,13 @@ def per_request_record(
     budget: DriftBudget,
     varying: dict[str, list[int]],
     metric: UserMetric | None = None,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], list[dict[str, np.ndarray]]]:
     """The verification record of a build whose outputs `varying` change length per request, judged request by
-    request against `expected` (the reference's answers); `candidate` None: the build is the reference's own file,
-    whose agreement with itself says nothing (said so in the record's notes), and whose --metric scores it against
-    itself, as the stacked verification does. `metric`: scored on `metric_form` against `data.metric_truth`."""
+    request against `expected` (the reference's answers), and the build's answers (the speed gate picks its request
+    from them: `value_length_int8.timed_request`, not running the build over the requests again); `candidate` None:
+    the build is the reference's own file, whose agreement with itself says nothing (said so in the record's notes),
+    and whose --metric scores it against itself, as the stacked verification does. `metric`: scored on
+    `metric_form` against `data.metric_truth`."""
     got = expected if candidate is None else request_answers(candidate, data)
     outputs = {name: _output_record(name, expected, got, varying.get(name, [])) for name in expected[0]}
     changed = {name: _changed(name, expected, got) for name in outputs}
@@ -78,7 +80,7 @@ def per_request_record(
         violations += scored.violations
     worst = max((record["max_abs_diff"] for record in outputs.values()), default=0.0)
     thin = [entry for name, record in outputs.items() if (entry := _thin(name, record, budget))]
-    return {
+    record: dict[str, Any] = {
         "data": source,
         "samples": len(expected),
         "max_abs_diff": worst,
@@ -96,6 +98,7 @@ def per_request_record(
         "evidence_short": [],
         "one_answer": [],
     }
+    return record, got
 
 
 def metric_form(answers: list[dict[str, np.ndarray]], padded: list[str]) -> dict[str, np.ndarray]:
