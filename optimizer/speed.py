@@ -84,6 +84,7 @@ from optimizer.speed_verdict import (
     RoundsVerdict,
     median_index,
     sliver_reason,
+    subgraph_note,
 )
 from quantserve.data import TensorData, batch_rows
 from quantserve.errors import InternalError, QuantserveError
@@ -194,7 +195,8 @@ class SpeedRecord:
         else:
             judged = self.judged()
             shown = beside_bar(judged.verdict.median if judged.basis == CPU_TIME else self.speedup, self.min_speedup)
-            text = f"INT8 is {shown}× FP32 here{bar}; deploy fp32 (or pass --allow-slower){drift}"
+            inside = subgraph_note(self.fp32_compute)  # a loop body's FP32 compute: no share says it (session 67)
+            text = f"INT8 is {shown}× FP32 here{bar}{inside}; deploy fp32 (or pass --allow-slower){drift}"
             text += basis_note(judged, self.others_share) if judged.basis == CPU_TIME else self.busy_note()
         return Refusal(text, {"refused_for": "speed", "speed": self.to_dict()})
 

@@ -131,6 +131,18 @@ def sliver_reason(int8_mac_share: float, fp32_compute: Mapping[str, int]) -> str
     return f"{share} ({names} {'stays' if len(kept) == 1 else 'stay'} FP32{': ' + why if why else ''})"
 
 
+def subgraph_note(fp32_compute: Mapping[str, int]) -> str:
+    """E.g. "; MatMul ×1 in Loop body stays FP32 (ONNX Runtime's quantizer leaves Loop, Scan and If bodies FP32)":
+    the compute `compute_share.subgraph_compute` found left FP32 inside subgraphs, whose share of the time the graph
+    cannot say; "" where none. SLANet-plus' slow INT8 build said nothing of its FP32 decoder loop (session 67)."""
+    inside = {label: count for label, count in fp32_compute.items() if " in " in label}
+    if not inside:
+        return ""
+    names = ", ".join(label.replace(" in ", f" ×{count} in ", 1) for label, count in inside.items())
+    verb = "stays" if list(inside.values()) == [1] else "stay"
+    return f"; {names} {verb} FP32 (ONNX Runtime's quantizer leaves Loop, Scan and If bodies FP32)"
+
+
 def drift_kept(stages: Iterable[Mapping[str, Any]]) -> str:
     """Where the INT8 search's mixed precision kept compute nodes FP32 to hold the drift budget, the words for it and
     for the fastest candidate that missed it, e.g. "the mixed-precision search kept 9 compute nodes FP32 to hold the

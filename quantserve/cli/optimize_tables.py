@@ -60,7 +60,7 @@ def _calibrate_details(record: dict[str, Any], recurrent: dict[str, int]) -> str
             f"{record.get('samples')} samples, cache {record.get('cache')}",
         ]
     if "fp32_compute" in record:
-        parts.append(f"{mac_share(record['int8_mac_share'])} of MACs in INT8, {_fp32_compute_words(record, recurrent)}")
+        parts.append(f"{_share_words(record['int8_mac_share'])}, {_fp32_compute_words(record, recurrent)}")
     elif "int8_mac_share" in record:  # a manifest from before session 64: the nodes kept, not the scheme's own
         kept = f"{nodes_word(len(record.get('kept_fp32') or []))} {'kept FP32' if recurrent else 'FP32'}"
         parts.append(f"{mac_share(record['int8_mac_share'])} of MACs in INT8, {kept}")
@@ -86,6 +86,14 @@ def _fp32_compute_words(record: dict[str, Any], recurrent: dict[str, int]) -> st
     ops = ", ".join(f"{op} ×{count}" for op, count in by_op.items())
     words = f"{total} compute node{'' if total == 1 else 's'} FP32" + (f" ({ops})" if ops else "")
     return f"{words}: {', '.join(why)}" if why else words
+
+
+def _share_words(share: float | None) -> str:
+    """E.g. "73% of MACs in INT8"; None: compute inside a Loop/Scan/If body runs an unknown number of times
+    (`compute_share.int8_share_with_subgraphs`): SLANet-plus' FP32 decoder loop had read "100% of MACs in INT8"."""
+    return (
+        "INT8 share of MACs unknown (loop or branch bodies)" if share is None else f"{mac_share(share)} of MACs in INT8"
+    )
 
 
 def nodes_word(count: Any) -> str:
