@@ -121,7 +121,7 @@ def session_options(ort: Any, parameters: dict[str, str]) -> Any:
     options.inter_op_num_threads = 1
     spin = parameters.get("allow_spinning") or "0"
     if spin not in ("0", "1"):
-        raise ValueError(f"config parameter allow_spinning must be \"0\" or \"1\", got {spin!r}")
+        raise ValueError(f'config parameter allow_spinning must be "0" or "1", got {spin!r}')
     options.add_session_config_entry("session.intra_op.allow_spinning", spin)
     return options
 

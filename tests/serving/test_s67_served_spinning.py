@@ -24,5 +24,5 @@ def test_config_parameters_set_spinning_and_threads() -> None:
 
 
 def test_a_bad_spinning_value_is_named() -> None:
-    with pytest.raises(ValueError, match="allow_spinning must be \"0\" or \"1\", got 'yes'"):
+    with pytest.raises(ValueError, match='allow_spinning must be "0" or "1", got \'yes\''):
         session_options(ort, {"allow_spinning": "yes"})
