@@ -23,6 +23,7 @@ from optimizer.user_metric import NONFINITE_SCORE
 from quantserve.metrics import beyond
 
 METRIC_FIELD = "max_metric_drop"  # the budget a --metric's relative drop is judged against
+MEASURES_SHOWN = 2  # what one missed flag measured, said for this many outputs, the rest counted
 
 
 def candidate_verification(drift: DriftReport, budget: DriftBudget, data: str, samples: int) -> dict[str, Any]:
@@ -39,12 +40,29 @@ def miss_words(verification: Mapping[str, Any]) -> str:
     if not violations:
         return ""
     outputs = verification.get("outputs") or {}
-    flags = [_flag_words(violation, outputs) for violation in violations]
-    missed = list(dict.fromkeys(flag for flag in flags if flag))
+    missed = _grouped([_flag_words(violation, outputs) for violation in violations])
     said = [f"missed: {', '.join(missed)}" if missed else "", scale_words(verification)]
     said.append(metric_held_words(verification.get("metric")))
     said.append(few_samples_refusal_words(verification))  # a miss on figures no row count weighs, on few samples
     return "; ".join(words for words in said if words)
+
+
+def _grouped(flags: list[str]) -> list[str]:
+    """Each missed flag once, with at most MEASURES_SHOWN of what it measured and a count of the rest: nanodet's
+    three score heads (session 67) were told "--min-box-agreement 0.95 (…)" six times in one refusal line."""
+    measures: dict[str, list[str]] = {}
+    for flag in filter(None, flags):
+        base, _, measure = flag.partition(" (")
+        said = measures.setdefault(base, [])
+        if measure and measure[:-1] not in said:
+            said.append(measure[:-1])
+    words = []
+    for base, said in measures.items():
+        shown = "; ".join(said[:MEASURES_SHOWN]) + (
+            f"; and {len(said) - MEASURES_SHOWN} more" if len(said) > MEASURES_SHOWN else ""
+        )
+        words.append(f"{base} ({shown})" if said else base)
+    return words
 
 
 def _flag_words(violation: Mapping[str, Any], outputs: Mapping[str, Any]) -> str:
