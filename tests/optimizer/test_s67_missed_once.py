@@ -3,8 +3,8 @@ and its positions turned on or off, put "--min-box-agreement 0.95 (…)" six tim
 
 from __future__ import annotations
 
-from optimizer.drift_checks import Violation
-from optimizer.refusal_figures import miss_words
+from optimizer.drift_checks import DriftReport, Violation
+from optimizer.refusal_figures import failing_check_figures, figure_rows, miss_words
 
 HEADS = ("Identity_2:0", "Identity_1:0", "Identity:0")
 
@@ -30,3 +30,26 @@ def test_one_miss_reads_as_before() -> None:
     decisions = Violation("probs", "anchor_decision_agreement", 0.8605, 0.95)
     words = miss_words({"violations": [decisions.to_dict()], "outputs": {"probs": {"kind": "dense"}}})
     assert words == "missed: --min-box-agreement 0.95 (clear positives of output 'probs' agreed: 0.8605)", words
+
+
+def _report(top1: float, *others: Violation) -> DriftReport:
+    violations = [Violation("Identity:0", "top1_agreement", top1, 0.99)] if top1 < 0.99 else []
+    return DriftReport(outputs={"Identity:0": {"top1_agreement": top1}}, violations=[*violations, *others])
+
+
+def test_a_candidate_that_held_the_named_check_and_missed_another_says_so_and_repeats_are_said_once() -> None:
+    """gear (human-models, probe 67D): "static_qdq_matmul_only 0.9933" read as holding a budget of 0.99 where it
+    missed a per-class agreement (0.7778); static_qdq was listed twice with one figure."""
+    per_class = Violation("Identity:0", "per_class_agreement", 0.7778, 0.99)
+    closest = _report(0.9767)
+    reports = [
+        ("static_qdq", 1.9, closest, None),
+        ("static_qdq_matmul_only", 1.2, _report(0.9933, per_class), None),
+        ("static_qdq", 1.9, closest, None),
+    ]
+    violation = closest.violations[0].to_dict()
+    rows = figure_rows(violation, reports)
+    said, _ = failing_check_figures(violation, rows, {}, (300, 300))
+    assert said.count("static_qdq 0.9767") == 1, said
+    assert "static_qdq_matmul_only 0.9933 (held this, missed another check)" in said, said
+    assert "static_qdq 0.9767 (held" not in said, said
