@@ -98,6 +98,10 @@ as typed, `optimizer.typed_kinds`):
   deltas (N, 4) and landmark coordinates (N, 10) were judged by the top-1 agreement of their argmax
   (a near-tie between coordinates) and refused at 0.98 with every compute node FP32; values in different units
   (std 1, 30, 1000) committed the softmax and, read as logits, held top-1 agreement 1.0000 with one flat-lined;
+  so are interleaved coordinates of any width, whatever their softmax does: columns at one position of k-tuples
+  (k 2..5, 5 points or more) correlating over the rows, median 0.4 and 0.3 above the others
+  (`row_kinds.coordinate_tuples`): MediaPipe's hand landmarks (N, 63) in pixels were read as logits, judged by the
+  argmax's agreement (the extreme landmark) while every landmark could move (session 67);
 - ids: integer or boolean outputs of at most 2 axes (class ids, argmax labels, token ids); a (N, T) one over a
   text model's tokens (a tagger's argmax in the graph) is judged per real token, as a tagger's logits are
   (`drift_metrics.token_ids_metrics`): judged per sample over every position, ids changed only at padding refused;
