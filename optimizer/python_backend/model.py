@@ -9,8 +9,8 @@ are handled by the config parameter `ragged_batching`:
   each request's length; ONE call, but exact only for models that mask or ignore padded positions
   (a mean over the sequence, for instance, changes).
 Other config parameters: `intra_op_threads` (default: all cores) and `allow_spinning` ("0" by default: ONNX Runtime's
-workers sleep between calls; "1" lets them spin, ORT's own default, which on a machine whose cores the server, its
-clients and gRPC share took a core from them: 1.65x fewer requests served, `session_options`).
+workers sleep between calls; "1" lets them spin, ORT's own default, which costs the server about a fifth more CPU a
+request, and on cores other processes also want, far more: `session_options`).
 
 This file is copied alone into each version folder, so it imports nothing from quantserve.
 """
@@ -113,9 +113,10 @@ def session_options(ort: Any, parameters: dict[str, str]) -> Any:
     """The served session's options from the config's `parameters`. Spinning is off unless `allow_spinning` is "1":
     after each call ORT's workers would spin waiting for the next, on the cores Triton's gRPC threads, this stub and
     (on one machine) the load generator need between calls. Measured on 2 cores (session 67, the demo's INT8 model,
-    16 users, alternated windows): 1006/947/1095 requests/s with spinning off against 598/662/579 with it on, the
-    server's CPU time 0.85 against 1.42 ms a request. An in-process caller running batches back to back gains from
-    spinning; a server between requests does not."""
+    16 users, alternated 20 s windows): with the machine otherwise idle, the same requests/s either way (median 1358
+    off, 1378 on) for 0.84-0.91 against 1.03-1.11 ms of server CPU a request; with other processes on the cores (load
+    9-15), 1006/947/1095 requests/s off against 598/662/579 on. An in-process caller running batches back to back
+    gains from spinning; a server between requests does not."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = int(parameters.get("intra_op_threads") or os.cpu_count() or 1)
     options.inter_op_num_threads = 1
