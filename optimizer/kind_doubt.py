@@ -59,6 +59,9 @@ def kind_doubt(name: str, kind: str, values: np.ndarray) -> str:
     median cosine 0.941; a 0.5 px jitter of FP32 moves its "top-1" on 7.5 % of rows), 0.066 on the iris contours.
     Judging them as classification stays (a classifier mistaken for a dense map could ship with rare answers
     flipped under a correlation that barely moves); the line names the doubt and how to say what the output is.
+    Coordinates whose columns move together by their place in a tuple (every x, every y: a hand moving) are read as
+    dense before any of this (`row_kinds.coordinate_tuples`, session 67): the hand model's landmarks on photos with
+    no hand committed the softmax to the wrist's y and passed at top-1 1.0 with no doubt said.
     Signed rows at an embedding's width are doubted both ways where one feature is the largest on many rows
     (`outlier_feature`, `_width_doubt`); scores in [0, 1] with many exact zeros, as ReLU features (`zeros_doubt`);
     raw values read as multi-label logits, as features could be (`logits_doubt`)."""
