@@ -288,7 +288,7 @@ class SearchVerdict(SearchConfirmation):
         total = sum(self.macs.values())
         share = sum(self.macs.get(n, 0) for n in int8) / total if total else None
         record = fp32_compute_record(self.model, self.macs, int8, kept) if self.macs else {}
-        if not has_subgraph_compute(self.model):
+        if not self.macs or not has_subgraph_compute(self.model):  # no compute read: the share 0, as before
             return {"int8_mac_share": share or 0.0, **record}
         built = onnx.load(str(path), load_external_data=False)
         read, compute = int8_share_with_subgraphs(self.model, built, share, record.get("fp32_compute", {}))
