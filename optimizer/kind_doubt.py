@@ -16,6 +16,7 @@ from optimizer.row_kinds import (
     peaked_softmax,
     row_form,
     top_answer_share,
+    tuple_correlations,
 )
 from quantserve.metrics import probabilities
 
@@ -27,6 +28,8 @@ ALIKE_LOGIT_ROWS = 0.95
 NEAR_TIE_GAP = 0.1
 # at an embedding's width, one feature the largest on this share of rows or more, yet read as logits: doubted
 DOUBTED_ANSWER_SHARE = 0.25
+# an "embedding" whose columns at one place of a k-tuple correlate this much, and this much more than the others
+TUPLE_DOUBT_CORRELATION = 0.1
 
 
 def zeros_doubt(name: str, kind: str, values: np.ndarray) -> str:
@@ -64,12 +67,15 @@ def kind_doubt(name: str, kind: str, values: np.ndarray) -> str:
     no hand committed the softmax to the wrist's y and passed at top-1 1.0 with no doubt said.
     Signed rows at an embedding's width are doubted both ways where one feature is the largest on many rows
     (`outlier_feature`, `_width_doubt`); scores in [0, 1] with many exact zeros, as ReLU features (`zeros_doubt`);
-    raw values read as multi-label logits, as features could be (`logits_doubt`)."""
+    raw values read as multi-label logits, as features could be (`logits_doubt`); an embedding whose columns move
+    together by their place in a tuple, as weakly moving coordinates do (`tuple_doubt`)."""
     if doubt := zeros_doubt(name, kind, values) or logits_doubt(name, kind, values):
         return doubt
     if kind not in ("classification", "embedding") or values.ndim != 2 or len(values) < 2:
         return ""
-    if kind == "embedding" or not 3 <= values.shape[1] <= MAX_COORDINATES:
+    if kind == "embedding":
+        return _width_doubt(name, kind, values) or tuple_doubt(name, values)
+    if not 3 <= values.shape[1] <= MAX_COORDINATES:
         return _width_doubt(name, kind, values)  # wider rows are a vocabulary's or a class list's, never coordinates
     rows = values[:DOUBT_ROWS].astype(np.float64)  # measured on every candidate: its first rows say it
     if row_form(rows) != "raw":
@@ -108,6 +114,23 @@ def _width_doubt(name: str, kind: str, values: np.ndarray) -> str:
         f"judged as an embedding; {sign}, as a feature of large scale is: if they are class logits, pass "
         f"--output-kind {name}=classification (or labels of its classes)"
     )
+
+
+def tuple_doubt(name: str, values: np.ndarray) -> str:
+    """Why rows read as an embedding may be coordinates, with the override; "" otherwise. BlazePose's world
+    landmarks (N, 117) = 39 × (x, y, z) in metres about the hips were read as an embedding and refused on a cosine
+    of -0.16 with no word of `dense`: their same-coordinate columns correlate 0.19 over the rows, under
+    `coordinate_tuples`' 0.4 that reads them dense outright. An embedding's features have no period (the two medians
+    agree within a few hundredths), so a gap of TUPLE_DOUBT_CORRELATION is said, and the reading stays."""
+    rows = values[:DOUBT_ROWS].astype(np.float64)
+    for size, within, across in tuple_correlations(rows):
+        if within >= TUPLE_DOUBT_CORRELATION and within - across >= TUPLE_DOUBT_CORRELATION:
+            return (
+                f"judged as an embedding; its columns {size} apart move together (median correlation {within:.2f} "
+                f"against {across:.2f} for the others), as interleaved coordinates do: if they are coordinates or "
+                f"values in a unit, pass --output-kind {name}=dense"
+            )
+    return ""
 
 
 def top_two_gap(rows: np.ndarray) -> float:

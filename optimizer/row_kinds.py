@@ -305,19 +305,27 @@ def coordinate_tuples(rows: np.ndarray) -> bool:
     and were judged by that argmax's agreement, blind to every landmark moving: medians 0.69 against -0.10 (its pose
     landmarks (N, 195), 39 × 5: 0.45 against -0.02). A classifier's classes have no period: the two medians agree
     within 0.2 on its logits (0.35 at most, over hundreds of random 10-class heads)."""
+    return any(
+        within >= TUPLE_CORRELATION and within - across >= TUPLE_CORRELATION_GAP
+        for _, within, across in tuple_correlations(rows)
+    )
+
+
+def tuple_correlations(rows: np.ndarray) -> list[tuple[int, float, float]]:
+    """For each tuple size k that fits the rows (`coordinate_tuples`): (k, the median correlation over the rows of
+    columns at one position of the tuples, the median of columns at different positions); [] where none fits."""
     sizes = [k for k in TUPLE_SIZES if rows.shape[1] % k == 0 and rows.shape[1] // k >= TUPLE_MIN_POINTS]
     if len(rows) < 3 or not sizes or rows.shape[1] > TUPLE_MAX_VALUES:
-        return False
+        return []
     with np.errstate(divide="ignore", invalid="ignore"):  # a constant column correlates with nothing: 0
-        correlation = np.nan_to_num(np.corrcoef(rows[:MAP_ROWS].T))
+        correlation = np.nan_to_num(np.corrcoef(rows[:MAP_ROWS].T.astype(np.float64)))
     first, second = np.triu_indices(rows.shape[1], 1)
     pairs = correlation[first, second]
+    found = []
     for size in sizes:
         same = first % size == second % size
-        within, across = float(np.median(pairs[same])), float(np.median(pairs[~same]))
-        if within >= TUPLE_CORRELATION and within - across >= TUPLE_CORRELATION_GAP:
-            return True
-    return False
+        found.append((size, float(np.median(pairs[same])), float(np.median(pairs[~same]))))
+    return found
 
 
 def peaked_softmax(logits: np.ndarray) -> bool:
