@@ -80,6 +80,8 @@ def mask_doubt(name: str, kind: str, values: np.ndarray) -> str:
             f"class distribution per step does (a decoder's, padded past its end): if each position is a step's or a "
             f"token's classes, pass --output-kind {name}=token_classification"
         )
+    if kind == "dense" and (doubt := logits_mask_doubt(name, values)):
+        return doubt
     shares = mask_shares(values)
     if shares is None or (kind == "soft_mask") != is_soft_mask(values):
         return ""
@@ -95,6 +97,24 @@ def mask_doubt(name: str, kind: str, values: np.ndarray) -> str:
     if kind == "dense" and committed >= NEAR_COMMITTED and solid >= NEAR_SOLID:
         return f"read as a dense map: {figures}; if it is a mask, pass --output-kind {name}=soft_mask"
     return ""
+
+
+def logits_mask_doubt(name: str, values: np.ndarray) -> str:
+    """Why a single-channel map of raw values, read as a dense map, may be a mask's logits, with the override; ""
+    otherwise. BlazePose's segmentation logits (N, 256, 256, 1) were judged value for value with no word of
+    `soft_mask`, which cuts logits at 0 (`mask_threshold`). Through a sigmoid a mask's logits read as a mask does
+    (`mask_shares`); both signs are asked for, as a map of positive values (a depth in metres) would read solid."""
+    rows = np.asarray(values[:READ_ROWS], dtype=np.float64)
+    if not rows.size or not np.isfinite(rows).all() or probabilities(rows) or not rows.min() < 0.0 < rows.max():
+        return ""
+    shares = mask_shares(1.0 / (1.0 + np.exp(-np.clip(rows, -60.0, 60.0))))
+    if shares is None or shares[0] < MIN_COMMITTED or shares[1] < MIN_SOLID:
+        return ""
+    return (
+        f"read as a dense map of raw values; through a sigmoid {shares[0] * 100:.0f} % of them lie within "
+        f"{COMMITTED_MARGIN:g} of 0 or 1 and {shares[1] * 100:.0f} % of those over {COMMITTED_MARGIN:g} reach "
+        f"{1 - COMMITTED_MARGIN:g}, as a mask's logits do: if it is a mask, pass --output-kind {name}=soft_mask"
+    )
 
 
 def mask_threshold(reference: np.ndarray, threshold: float) -> tuple[float, bool]:
