@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from optimizer.unknown_ops import unknown_ops_advice
 from quantserve.errors import QuantserveError
 
 MESSAGE_CHARS = 400  # ORT's longest messages (a Resize's supported modes) fit; a dump of shapes does not
@@ -53,9 +54,13 @@ def trim(text: str, limit: int = MESSAGE_CHARS) -> str:
 
 def cannot_load(model: str | Path, exc: Exception, path: str | Path | None = None) -> QuantserveError:
     """'MODEL: ONNX Runtime cannot load it (…)' with the first line of ORT's message, less its path preamble, and
-    the way out where the op it lacks is a float64 node of the file at `path` (default: `model`, where a file)."""
+    the way out where the op it lacks is a float64 node of the file at `path` (default: `model`, where a file); where
+    ORT knows no op of that file, every such op said whole and the outputs free of them in place of ORT's message."""
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     reason = _PREAMBLE.sub("", first).strip()
+    unknown = unknown_ops_advice(reason, path or model, model)
+    if unknown:
+        return QuantserveError(f"{model}: ONNX Runtime cannot load it{unknown}")
     return QuantserveError(
         f"{model}: ONNX Runtime cannot load it ({reason[:240]}){_float64_advice(reason, path or model)}"
     )
