@@ -22,6 +22,7 @@ from optimizer.batch_advice import fixed_batch_advice
 from optimizer.batch_axis import BATCH, FreedBatch, free_unit_batch, graph_inputs
 from optimizer.fused_ops import split_fused_convs
 from optimizer.stored_weights import drop_unread_inputs, fold_stored_weights
+from optimizer.unknown_ops import unknown_ops_advice
 from optimizer.zipmap import RemovedZipMap, remove_output_zipmaps
 from quantserve.errors import QuantserveError
 
@@ -178,6 +179,9 @@ def _check(path: Path, model: onnx.ModelProto | Path) -> None:
     try:
         onnx.checker.check_model(str(model) if isinstance(model, Path) else model)
     except onnx.checker.ValidationError as exc:
+        # an op of no schema (a converter's leftover): named whole with the outputs free of it, as a load failure is
+        if advice := unknown_ops_advice(str(exc), path, path):
+            raise QuantserveError(f"{path}: ONNX checker rejected the model{advice}") from exc
         raise QuantserveError(f"{path}: ONNX checker rejected the model ({checker_reason(exc)})") from exc
 
 

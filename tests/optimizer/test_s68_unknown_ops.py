@@ -50,8 +50,12 @@ def _model(path: Path, domain: str, batch: int | str) -> Path:
 
 @pytest.mark.parametrize(
     ("domain", "batch"),
-    [("", 1), ("com.mediapipe", "N")],
-    ids=["default-domain-batch-1-as-tf2onnx-writes-it", "custom-domain-dynamic-batch"],
+    [("", 1), ("com.mediapipe", "N"), ("", "N")],
+    ids=[
+        "default-domain-batch-1-as-tf2onnx-writes-it",
+        "custom-domain-dynamic-batch",
+        "default-domain-dynamic-batch-refused-by-the-checker-first",
+    ],
 )
 def test_an_unknown_op_is_named_whole_with_the_outputs_free_of_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], domain: str, batch: int | str
