@@ -2,19 +2,19 @@
 on, a decoded raw head's box and score channels, and quiet channels. Split from `optimizer.drift_metrics`, which
 picks these by the output's kind.
 
-Quiet channels. A dense output of scores (every FP32 value in [0, 1], some at --label-threshold or above) may
-have channels that never turn on: every FP32 value under the threshold and plainly off (under QUIET_CEILING,
-0.1). Such a channel carries noise around a small value, whose correlation means nothing: torchfcpe's (N, 200,
-360) pitch posteriorgram was refused at bin 55's correlation 0.8772, a bin whose FP32 values peak at 0.069
-(std 0.0008, on in 0 of 12 800 frames), while its INT8 model kept raw pitch accuracy (0.9956 against 0.9958); 85
-of the 89 bins under 0.98 were such bins, their worst absolute error 0.038. A quiet channel is judged instead
-by what its values can do: INT8 must not turn it on either (`quiet_fired`, refused at any value, naming the
-channel), and its largest absolute error must stay within --max-quiet-error (0.05, half the plainly-off mark:
-one collapsed to 0 refuses where FP32 ever reached 0.05). The record counts the quiet channels per axis
-(`quiet_channels`) and names the worst. Channels that turn on, and outputs that are not scores (or turn nothing
-on: a [0, 1] regression, features), are judged by correlation and spread error as before; detections and class
-maps too (a box coordinate in [0, 1] is not a score), but a decoded raw head's score channels under its box threshold
-are quiet (`optimizer.decoded_heads`). So FCPE is still refused, now at bin 293 (FP32 peak
+Quiet channels. A dense output of scores (every FP32 value in [0, 1], some at --label-threshold or above) may have
+channels that never turn on: every FP32 value under the threshold and plainly off (under QUIET_CEILING, 0.1). Such a
+channel carries noise around a small value, whose correlation means nothing: torchfcpe's (N, 200, 360) pitch
+posteriorgram was refused at bin 55's correlation 0.8772, a bin whose FP32 values peak at 0.069 (std 0.0008, on in 0
+of 12 800 frames), while its INT8 model kept raw pitch accuracy (0.9956 against 0.9958); 85 of the 89 bins under 0.98
+were such bins, their worst absolute error 0.038. A quiet channel is judged instead by what its values can do: INT8
+must not turn it on either (`quiet_fired`, refused at any value, naming the channel), and its largest absolute error
+must stay within --max-quiet-error (0.05, half the plainly-off mark: one collapsed to 0 refuses where FP32 ever
+reached 0.05). The record counts the quiet channels per axis (`quiet_channels`) and names the worst. Channels that
+turn on, and outputs that are not scores (or turn nothing on: a [0, 1] regression, features), are judged by
+correlation and spread error as before; detections and class maps too (a box coordinate in [0, 1] is not a score),
+but a decoded raw head's score channels under its box threshold are quiet (`optimizer.decoded_heads`), and so are an
+SSD head's anchors FP32 never fires (`optimizer.anchor_heads`). So FCPE is still refused, now at bin 293 (FP32 peak
 0.266, never on, RMS error 0.41 of its spread): a bin that reaches a quarter of the range is not quiet.
 """
 
@@ -50,7 +50,7 @@ def channel_axis(kind: str, values: np.ndarray) -> int | None:
 def channel_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
     """Worst per-channel correlation and relative error; channels constant in FP32 are skipped, so are still ones
     (`_skip_still`: nearly constant in FP32, next to the other channels and to their own level), and a score
-    output's quiet channels are judged by their absolute error instead (`_quiet_channels`). A dense output of
+    output's quiet channels are judged by their absolute error instead (`quiet_channels`). A dense output of
     three or more axes is also judged along its other candidate channel axis (`_cross_axes`): `channel_axes`
     names both with their entry counts, and the worst figures the axis they lie on."""
     axis = channel_axis(kind, reference)
@@ -68,7 +68,7 @@ def channel_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray, thr
     spread_errors = metrics.channel_errors(reference, candidate, axis) if judged else None
     correlations, spread_errors = _skip_still(record, reference, axis, correlations, spread_errors)
     cut = quiet_cut(kind, reference, threshold)
-    quiet = _quiet_channels(record, reference, candidate, axis, cut, threshold)
+    quiet = quiet_channels(record, reference, candidate, axis, cut, threshold)
     _keep_worst(record, axis, *_unless(quiet, correlations, spread_errors))
     if judged:  # a rescaled channel: `optimizer.channel_gain`
         keep_worst_gain(record, np.where(quiet, np.nan, gain_errors(reference, candidate, axis, correlations)), axis)
@@ -77,7 +77,7 @@ def channel_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray, thr
         record["channel_axes"] = {str(a): int(reference.shape[a]) for a in (axis, *others) if a is not None}
     for other in others:
         still = _still(metrics.channel_spreads(reference, other))[0]
-        still |= _quiet_channels(record, reference, candidate, other, cut, threshold)
+        still |= quiet_channels(record, reference, candidate, other, cut, threshold)
         across = np.where(still, np.nan, metrics.channel_correlations(reference, candidate, other))
         across_errors = np.where(still, np.nan, metrics.channel_errors(reference, candidate, other))
         _keep_worst(record, other, across, across_errors)
@@ -150,7 +150,7 @@ def decoded_head_metrics(head: DecodedHead, reference: np.ndarray, candidate: np
             gain_errors(score_ref, score_new, 1, correlations[BOX_CHANNELS:]),
         ]
     )
-    quiet = _quiet_channels(record, shown_ref, shown_new, 1, head.threshold, head.threshold)
+    quiet = quiet_channels(record, shown_ref, shown_new, 1, head.threshold, head.threshold)
     quiet[:BOX_CHANNELS] = False  # coordinates, not scores
     for key in ("quiet_error_worst_axis", "quiet_fired_axis"):
         if key in record:
@@ -170,7 +170,7 @@ def decoded_head_metrics(head: DecodedHead, reference: np.ndarray, candidate: np
 def _unless(
     quiet: np.ndarray, correlations: np.ndarray, spread_errors: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """The channel figures with the quiet channels' taken out (NaN: judged by `_quiet_channels` instead)."""
+    """The channel figures with the quiet channels' taken out (NaN: judged by `quiet_channels` instead)."""
     if spread_errors is not None:
         spread_errors = np.where(quiet, np.nan, spread_errors)
     return np.where(quiet, np.nan, correlations), spread_errors
@@ -184,7 +184,7 @@ def quiet_cut(kind: str, reference: np.ndarray, threshold: float) -> float | Non
     return min(threshold, QUIET_CEILING) if float(reference.max()) >= threshold else None
 
 
-def _quiet_channels(
+def quiet_channels(
     record: dict[str, Any],
     reference: np.ndarray,
     candidate: np.ndarray,

@@ -67,8 +67,10 @@ def position_map_doubt(
         return ""
     worst = record.get(WORST_ENTRY[missed[0]])
     at = f", the worst at position {worst} of {shape[1]}" if worst is not None else ""
+    fired = record.get("anchors_judged")  # an anchor head's: where FP32 fires (`optimizer.anchor_heads`)
+    each = f"each of its {shape[1]} positions" if fired is None else f"each of the {fired} positions FP32 fires at"
     return (
-        f"judged per position: each of its {shape[1]} positions a channel of its own over the {shape[0]} samples{at}; "
+        f"judged per position: {each} a channel of its own over the {shape[0]} samples{at}; "
         "a --metric (the events found, its decisions at a threshold) is judged beside this, not instead: where that "
         "holds, --keep-failing ships the build with this miss recorded"
     )

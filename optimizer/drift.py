@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from optimizer.anchor_heads import anchor_heads
 from optimizer.class_maps import class_axis, dense_map_note
 from optimizer.column_readings import CHANNEL_METRICS, columns_hint, doubted_columns, position_map_doubt
 from optimizer.decision_metrics import decision_doubt
@@ -93,6 +94,7 @@ def measure_drift(
     shapes = {name: np.shape(values) for name, values in reference.items()}
     # --gate NAME=BY: where BY reads NAME (of the outputs judged here: a stream's state outputs are judged apart)
     told = output_gates(tuple(g for g in budget.gates if g[0] in reference), shapes, budget.label_threshold)
+    heads = anchor_heads(reference, kinds, budget.label_threshold)  # an SSD's anchors: judged where FP32 fires
     answers = {}  # per-token top-1 outputs' real and changed tokens: judged together too (`optimizer.joint_tokens`)
     ranked = ranked_outputs(reference)  # a TopK's indices beside its values (`optimizer.ranked_ids`)
     for name, ref in reference.items():
@@ -127,7 +129,8 @@ def measure_drift(
             if kind == "ids" and name in ranked:  # its first index is the answer: scored as one
                 record = {**ranked_metrics(expected, got), **id_accuracy(expected[:, :1], got[:, :1], labels)}
             else:
-                record = output_metrics(kind, expected, got, labels, positions, budget.label_threshold)
+                anchors = heads.get(name) if kind == "dense" and not judged_at else None  # a gate's rows: no anchors
+                record = output_metrics(kind, expected, got, labels, positions, budget.label_threshold, anchors)
         sequence_in_place(kind, record)
         record["shape"] = list(np.shape(ref))
         record.update({POSITIONS_ARE: unit} if "tokens_judged" in record and unit != TOKENS else {})

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from optimizer.anchor_heads import AnchorEntries, anchor_channel_metrics
 from optimizer.anchor_scores import anchor_decisions, head_score_decisions
 from optimizer.box_lists import BOX_SCORE_THRESHOLD, box_list_metrics
 from optimizer.channel_metrics import channel_metrics, decoded_head_metrics
@@ -52,10 +53,11 @@ def output_metrics(
     labels: np.ndarray | None = None,
     positions: np.ndarray | None = None,
     label_threshold: float = UNSET_THRESHOLD,
+    anchors: AnchorEntries | None = None,
 ) -> dict[str, Any]:
-    """Every metric of one output: those of its kind, worst channel correlation, and the whole-tensor extras, measured
-    along its real axes (`optimizer.real_axes.real_axes`: (N, 1, 1, 96) as (N, 96)); the axes the record names
-    are the output's own."""
+    """Every metric of one output: those of its kind, worst channel correlation (an anchor head's over its firing
+    `anchors`, `optimizer.anchor_heads`), and the whole-tensor extras, measured along its real axes
+    (`optimizer.real_axes.real_axes`: (N, 1, 1, 96) as (N, 96)); the axes the record names are the output's own."""
     if reference.shape != candidate.shape:
         raise QuantserveError(f"output shape {candidate.shape} differs from the FP32 reference's {reference.shape}")
     if kind == "angle":  # radians: judged as a regression of INT8's value on FP32's turn, its angular error recorded
@@ -90,7 +92,8 @@ def output_metrics(
     axes = real_axes(reference.shape)
     shape = [reference.shape[axis] for axis in axes]
     frames = frames if len(axes) == reference.ndim else None  # (N, T) no longer the first two axes: every frame
-    record = _layout_metrics(kind, reference.reshape(shape), candidate.reshape(shape), labels, label_threshold, frames)
+    expected, got = reference.reshape(shape), candidate.reshape(shape)
+    record = _layout_metrics(kind, expected, got, labels, label_threshold, frames, anchors)
     return {**_axes_named_as_exported(record, axes), "shape": list(reference.shape)}
 
 
@@ -150,6 +153,7 @@ def _layout_metrics(
     labels: np.ndarray | None,
     label_threshold: float,
     frames: np.ndarray | None = None,
+    anchors: AnchorEntries | None = None,
 ) -> dict[str, Any]:
     """`output_metrics` of an output along the axes it has here (its real axes): the kind's own metrics (a sequence's
     over its real `frames`, where known), then the channel figures and whole-tensor extras of every float kind but ids
@@ -185,6 +189,8 @@ def _layout_metrics(
     head = decoded_head(reference, label_threshold) if kind == "detection" else None
     if head is not None:  # a raw YOLO head's boxes, and its channels where its decoder reads them
         record.update(decoded_head_metrics(head, reference, candidate))
+    elif anchors is not None:  # an anchor head's output: per anchor where FP32 fires (`optimizer.anchor_heads`)
+        record.update(anchor_channel_metrics(kind, reference, candidate, anchors))
     else:
         record.update(channel_metrics(kind, reference, candidate, label_threshold))
         if kind == "detection":  # its score channels' clear decisions, as a split head's scores are judged
