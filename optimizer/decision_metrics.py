@@ -9,19 +9,25 @@ nothing there: not judged). Both against the top-1 agreement budget. Judged by c
 [0, 1]), is said so with `--output-kind NAME=regression`: judged by its values alone. Either is judged on each side of
 the threshold as FP32 decides too (`decision_sides`, its worse side against the same budget): pooled, a rare side
 hides. @vladmandic/human's antispoof had 4 of 400 held-out rows below 0.5, and a build answering "yes" on every row
-agreed 0.99 and held (session 64).
+agreed 0.99 and held (session 64). The same flag answered before its sigmoid, a raw logit (`is_flag_logit`), is
+judged as the flag, at the threshold's logit (session 68).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
+from optimizer.soft_masks import cut_words, mask_threshold
 from quantserve import metrics
 
 FLAG_COMMITTED = 0.1  # a one-score-per-sample output in [0, 1] with most scores this near 0 or 1 is a yes/no flag
+FLAG_LOGIT_COMMITTED = math.log((1.0 - FLAG_COMMITTED) / FLAG_COMMITTED)  # 2.197: such a score's logit, in size
+# a logit mostly beyond this means nothing more (its sigmoid is 1 - 1e-13): values that large are a quantity's
+FLAG_LOGIT_LARGEST = 30.0
 # A row whose FP32 score lies this near the threshold is a near-tie, its decision a coin toss INT8 noise may turn:
 # CapSpot's faithful INT8 build (AUC 0.8108 -> 0.8100) moved scores near 0.5 by up to 0.055 and flipped 5 of 384
 # decisions, 3 of them within 0.02 of 0.5; on the 369 rows farther off it agrees 0.9946 (2 flips, FP32 0.4485 and
@@ -30,12 +36,21 @@ DECISION_TIE_MARGIN = 0.02
 DECISION_METRICS = ("flag_agreement", "decision_agreement")
 # what a score's decisions add to its record; a regression's record goes without them
 SIDE_METRIC = "decision_side_agreement"  # the worse side's agreement: judged, not recorded (`worse_side`)
-DECISION_KEYS = (*DECISION_METRICS, "decision_ties", "decision_tie_margin", "label_threshold", "decision_sides")
+DECISION_KEYS = (
+    *DECISION_METRICS,
+    "flag_cut",
+    "decision_ties",
+    "decision_tie_margin",
+    "label_threshold",
+    "decision_sides",
+)
 
 
 def score_decisions(reference: np.ndarray, candidate: np.ndarray, threshold: float) -> dict[str, Any]:
-    """The decision metrics of a dense output (on its real axes) at `threshold`: a flag's or a probability's, none
-    where it is not one score in [0, 1] per sample."""
+    """The decision metrics of a dense output (on its real axes) at `threshold`: a flag's (a raw logit's at the
+    threshold's logit) or a probability's, none where it is neither."""
+    if is_flag_logit(reference):
+        return logit_flag_decisions(reference, candidate, threshold)
     if not _one_score_a_sample(reference):
         return {}
     fp32, int8 = reference.reshape(-1).astype(np.float64), candidate.reshape(-1).astype(np.float64)
@@ -73,8 +88,41 @@ def is_flag(values: np.ndarray) -> bool:
     return bool(np.mean(committed) >= 0.5)
 
 
-def _one_score_a_sample(values: np.ndarray) -> bool:
-    """A float output of one finite value in [0, 1] per sample ((N,) or (N, 1)) on some samples."""
+def is_flag_logit(values: np.ndarray) -> bool:
+    """One raw value per sample that reads as a yes/no flag before its sigmoid: both signs present, and `is_flag`'s
+    rule through the sigmoid — half the values or more committed, |x| >= FLAG_LOGIT_COMMITTED (2.2) — with the
+    median |x| within FLAG_LOGIT_LARGEST. MediaPipe's face-mesh face flag, (N, 1) over -12..+9, had 4 of 320 rows near
+    0 flip sign in INT8, unreported by correlation alone (probe 68). A standardized regression (spread around 0, much
+    of it near 0) has 2.8 % of its values committed so and is not read so; a regression centred on 0 with a spread over
+    3.3 (a zero-mean normal's median |x| then passes 2.2) is, until said with `--output-kind NAME=regression`, which
+    a refusal names (`decision_doubt`); one in pixels or larger units (median |x| past 30) is not."""
+    values = np.asarray(values)
+    if not _one_value_a_sample(values) or metrics.probabilities(values.reshape(-1)):
+        return False
+    size = np.abs(values.reshape(-1).astype(np.float64))
+    both = bool((values < 0).any() and (values > 0).any())
+    committed = np.mean(size >= FLAG_LOGIT_COMMITTED) >= 0.5
+    return both and bool(committed) and bool(np.median(size) <= FLAG_LOGIT_LARGEST)
+
+
+def logit_flag_decisions(reference: np.ndarray, candidate: np.ndarray, threshold: float) -> dict[str, Any]:
+    """A flag logit's decisions at `threshold`'s logit (`flag_cut`, 0 for 0.5), as `is_flag`'s after the sigmoid
+    are: every row judged, none left out as a near-tie. A probability's margin (0.02 at 0.5, ±0.08 in logits:
+    `near_ties`) is not taken, since the same model verified with its Sigmoid appended is judged on every row, and a
+    flag's rows near the cut are the ones its user sees turn (probe 68's 4 of 320)."""
+    cut, _ = mask_threshold(reference, threshold)
+    fp32, int8 = reference.reshape(-1).astype(np.float64), candidate.reshape(-1).astype(np.float64)
+    kept = (fp32 >= cut) == (int8 >= cut)
+    return {
+        "flag_agreement": float(np.mean(kept)),
+        "flag_cut": float(cut),
+        "label_threshold": float(threshold),
+        **decision_sides(fp32, int8, cut, np.ones(fp32.shape, bool)),
+    }
+
+
+def _one_value_a_sample(values: np.ndarray) -> bool:
+    """A float output of one finite value per sample ((N,) or (N, 1)) on some samples."""
     if (
         not np.issubdtype(values.dtype, np.floating)
         or values.ndim == 0
@@ -82,8 +130,12 @@ def _one_score_a_sample(values: np.ndarray) -> bool:
         or not len(values)
     ):
         return False
-    flat = values.reshape(-1)
-    return bool(np.isfinite(flat).all() and metrics.probabilities(flat))
+    return bool(np.isfinite(values).all())
+
+
+def _one_score_a_sample(values: np.ndarray) -> bool:
+    """A float output of one finite value in [0, 1] per sample ((N,) or (N, 1)) on some samples."""
+    return _one_value_a_sample(values) and metrics.probabilities(values.reshape(-1))
 
 
 def _clear_decisions(reference: np.ndarray, candidate: np.ndarray, threshold: float) -> dict[str, Any]:
@@ -195,7 +247,9 @@ def decision_doubt(name: str, missed: Iterable[str]) -> str:
 
 def decision_words(record: Mapping[str, Any]) -> str:
     """E.g. "at --label-threshold 0.5; 15 rows within 0.02 of it left out": where a probability's decisions were
-    read, and the near-ties they leave out."""
+    read, and the near-ties they leave out; "at logit 0: --label-threshold 0.5" for a flag logit's."""
+    if record.get("flag_cut") is not None:
+        return cut_words(record["label_threshold"], record["flag_cut"], logits=True)
     words = f"at --label-threshold {record['label_threshold']:g}"
     ties = int(record.get("decision_ties") or 0)
     if ties:

@@ -21,15 +21,16 @@ at score ≥ --label-threshold (0.25 where not given) matched by class at IoU �
 the channel's FP32 standard deviation: correlation alone passes a channel shifted by a constant or rescaled; a
 detection head of pixel boxes beside [0, 1] scores also by its decoded boxes, as a box list's, its channels judged
 where its decoder reads them: `optimizer.decoded_heads`), and a
-dense yes/no flag (one score in [0, 1] per sample, most near 0 or 1) also by the share of its decisions at
---label-threshold unchanged, and a dense probability (one such score spread over the range, FP32 on both sides of
-the threshold) by the share of its decisions unchanged on the rows farther than 0.02 from it, each also on the
-side of the threshold where it agrees least, as FP32 decides (all against the top-1 budget,
-`optimizer.decision_metrics`); a dense output of scores also by its quiet channels
-(`optimizer.drift_metrics`: never on in FP32, plainly off) — the largest absolute error among them, and, with no
-slack at all, INT8 turning one on — and, over many positions (per-anchor scores, a probability map), by the share of
-its clear positives kept and not invented at a decoder's thresholds, and by its positions turned on from nothing
-or off to nothing there, each counted a detection whole, per sample (both against the box-agreement budget,
+dense yes/no flag (one score in [0, 1] per sample, most near 0 or 1; or its raw logit, at the threshold's logit:
+`decision_metrics.is_flag_logit`) also by the share of its decisions at --label-threshold unchanged, and a dense
+probability (one such score spread over the range, FP32 on both sides of the threshold) by the share of its
+decisions unchanged on the rows farther than 0.02 from it, each also on the side of the threshold where it agrees
+least, as FP32 decides (all against the top-1 budget, `optimizer.decision_metrics`); a dense output of scores
+also by its quiet channels (`optimizer.drift_metrics`: never on in FP32, plainly off) — the largest absolute error
+among them, and, with no slack at all, INT8 turning one on — and, over many positions (per-anchor scores, a
+probability map), by the share of its clear positives kept and not invented at a decoder's thresholds, and by its
+positions turned on from nothing or off to nothing there, each counted a detection whole, per sample (both against
+the box-agreement budget,
 `optimizer.anchor_scores`); a dense or multilabel output of one score per sample or token given 0/1
 labels also by its accuracy drop at --label-threshold (`optimizer.sigmoid_outputs.score_accuracy`), as evaluate's
 headline judges it (a build optimize shipped was failed by evaluate for the same drop). Every other metric (the
@@ -355,6 +356,8 @@ def _where(metric: str, record: Mapping[str, Any]) -> str:
     if metric in ("value_agreement", "class_iou_worst") and record.get("label_threshold") is not None:  # a class map
         return f"at --label-threshold {record['label_threshold']:g}, unsure where no class reaches it"
     if metric == "decision_agreement" and record.get("label_threshold") is not None:  # a probability's (dense)
+        return decision_words(record)
+    if metric == "flag_agreement" and record.get("flag_cut") is not None:  # a flag logit's, at the threshold's logit
         return decision_words(record)
     if metric == TASK_METRIC and record.get("task_worst") is not None:  # which task, the cut, its near-ties
         return task_where(record) + tie_words(record)
