@@ -28,6 +28,7 @@ FLAG_COMMITTED = 0.1  # a one-score-per-sample output in [0, 1] with most scores
 FLAG_LOGIT_COMMITTED = math.log((1.0 - FLAG_COMMITTED) / FLAG_COMMITTED)  # 2.197: such a score's logit, in size
 # a logit mostly beyond this means nothing more (its sigmoid is 1 - 1e-13): values that large are a quantity's
 FLAG_LOGIT_LARGEST = 30.0
+FLAG_LOGIT_HOLLOW = 0.5  # a flag logit's share within 1 of 0, at most this of a same-rms normal's (`_hollow_at_zero`)
 # A row whose FP32 score lies this near the threshold is a near-tie, its decision a coin toss INT8 noise may turn:
 # CapSpot's faithful INT8 build (AUC 0.8108 -> 0.8100) moved scores near 0.5 by up to 0.055 and flipped 5 of 384
 # decisions, 3 of them within 0.02 of 0.5; on the 369 rows farther off it agrees 0.9946 (2 flips, FP32 0.4485 and
@@ -93,16 +94,26 @@ def is_flag_logit(values: np.ndarray) -> bool:
     rule through the sigmoid — half the values or more committed, |x| >= FLAG_LOGIT_COMMITTED (2.2) — with the
     median |x| within FLAG_LOGIT_LARGEST. MediaPipe's face-mesh face flag, (N, 1) over -12..+9, had 4 of 320 rows near
     0 flip sign in INT8, unreported by correlation alone (probe 68). A standardized regression (spread around 0, much
-    of it near 0) has 2.8 % of its values committed so and is not read so; a regression centred on 0 with a spread over
-    3.3 (a zero-mean normal's median |x| then passes 2.2) is, until said with `--output-kind NAME=regression`, which
-    a refusal names (`decision_doubt`); one in pixels or larger units (median |x| past 30) is not."""
+    of it near 0) has 2.8 % of its values committed so and is not read so; one of a wider spread is committed by size
+    but fills the middle (`_hollow_at_zero`), and one in pixels or larger units (median |x| past 30) is not read so
+    either; a flag read wrongly is said with `--output-kind NAME=regression`, which a refusal names."""
     values = np.asarray(values)
     if not _one_value_a_sample(values) or metrics.probabilities(values.reshape(-1)):
         return False
     size = np.abs(values.reshape(-1).astype(np.float64))
     both = bool((values < 0).any() and (values > 0).any())
     committed = np.mean(size >= FLAG_LOGIT_COMMITTED) >= 0.5
-    return both and bool(committed) and bool(np.median(size) <= FLAG_LOGIT_LARGEST)
+    return both and bool(committed) and bool(np.median(size) <= FLAG_LOGIT_LARGEST) and _hollow_at_zero(size)
+
+
+def _hollow_at_zero(size: np.ndarray) -> bool:
+    """Few values near the cut: the share within 1 of 0 is at most FLAG_LOGIT_HOLLOW of what a zero-mean normal of
+    the same root mean square puts there. A yes/no logit sits on two sides, seldom between (the face flag: 4 of 320
+    near 0); a regression's values, normal (ratio 1) or uniform (0.72) about 0, fill the middle, whatever their
+    spread (a zero-centred age offset in years would read committed by size alone)."""
+    rms = float(np.sqrt(np.mean(size**2)))
+    expected = math.erf(1.0 / (rms * math.sqrt(2.0))) if rms > 0 else 1.0
+    return bool(np.mean(size < 1.0) <= FLAG_LOGIT_HOLLOW * expected)
 
 
 def logit_flag_decisions(reference: np.ndarray, candidate: np.ndarray, threshold: float) -> dict[str, Any]:

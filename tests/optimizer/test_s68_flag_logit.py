@@ -99,3 +99,7 @@ def test_the_rule_reads_values_not_shapes() -> None:
     assert not decision_metrics.is_flag_logit(np.abs(logits)[:, None])  # one sign only: no decision to read at 0
     assert not decision_metrics.is_flag_logit(1.0 / (1.0 + np.exp(-logits)))  # a sigmoid's: `is_flag`'s
     assert not decision_metrics.is_flag_logit(np.stack([logits, logits], axis=1))  # two values a sample
+    rng = np.random.default_rng(6)
+    for spread in (4.0, 10.0, 25.0):  # committed by size alone, yet filling the middle: regressions
+        assert not decision_metrics.is_flag_logit(rng.normal(0.0, spread, 320))
+        assert not decision_metrics.is_flag_logit(rng.uniform(-spread * 1.7, spread * 1.7, 320))
