@@ -28,6 +28,9 @@ DOUBT_SOLID = 0.6
 NEAR_COMMITTED = 0.65  # a dense map this committed (and this solid) nearly reads as a mask: the line says so
 NEAR_SOLID = 0.4
 MIN_SIDE = 8  # the map's two axes have at least this many entries: (N, T, 3) per-frame scores are no image
+# a map of raw values doubted as a mask's logits has both sides this long or more: an SSD's (N, 2304, 16) box
+# regressions in pixels read "committed" through a sigmoid too (MediaPipe's full-range face detector, session 68)
+MASK_LOGITS_MIN_SIDE = 32
 MIN_UNION = 100  # a sample whose FP32 and INT8 masks cover fewer values together is too small for its IoU to mean
 # fewer judged samples, every one holding, cannot show that even half a map's masks would (one-sided 95 % Wilson
 # bound, `quantserve.metrics.agreement_lower_bound`: 0.27 for one, 0.43 for two, 0.53 for three): the map is judged
@@ -103,8 +106,11 @@ def logits_mask_doubt(name: str, values: np.ndarray) -> str:
     """Why a single-channel map of raw values, read as a dense map, may be a mask's logits, with the override; ""
     otherwise. BlazePose's segmentation logits (N, 256, 256, 1) were judged value for value with no word of
     `soft_mask`, which cuts logits at 0 (`mask_threshold`). Through a sigmoid a mask's logits read as a mask does
-    (`mask_shares`); both signs are asked for, as a map of positive values (a depth in metres) would read solid."""
+    (`mask_shares`); both signs are asked for, as a map of positive values (a depth in metres) would read solid, and
+    both sides MASK_LOGITS_MIN_SIDE long, as regressions per anchor (N, A, 16) read committed too."""
     rows = np.asarray(values[:READ_ROWS], dtype=np.float64)
+    if min(size for size in values.shape[1:] if size != 1) < MASK_LOGITS_MIN_SIDE:
+        return ""
     if not rows.size or not np.isfinite(rows).all() or probabilities(rows) or not rows.min() < 0.0 < rows.max():
         return ""
     shares = mask_shares(1.0 / (1.0 + np.exp(-np.clip(rows, -60.0, 60.0))))

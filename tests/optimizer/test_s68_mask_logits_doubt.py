@@ -59,3 +59,5 @@ def test_heatmap_and_positive_maps_are_not_doubted() -> None:
     assert mask_doubt("heat", "dense", _heatmap_logits()) == ""
     depth = np.abs(_person_logits()) + 1.0  # metres: all positive, all "committed" through a sigmoid
     assert mask_doubt("depth", "dense", depth) == ""
+    boxes = np.random.default_rng(4).normal(0.0, 60.0, (SAMPLES, 2304, 16)).astype(np.float32)  # an SSD's, in pixels
+    assert mask_doubt("boxes", "dense", boxes) == ""
