@@ -72,5 +72,5 @@ def position_map_doubt(
     return (
         f"judged per position: {each} a channel of its own over the {shape[0]} samples{at}; "
         "a --metric (the events found, its decisions at a threshold) is judged beside this, not instead: where that "
-        "holds, --keep-failing ships the build with this miss recorded"
+        "holds, optimize --keep-failing ships the build with this miss recorded"
     )

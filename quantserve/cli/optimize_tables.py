@@ -234,7 +234,9 @@ def _speed_row(speed: dict[str, Any]) -> list[str]:
         value += f"; by CPU time {speed['cpu_speedup']:.2f}×, which decided"
     ceiling = speed.get("int8_ceiling")
     if ceiling is not None and ceiling < speed["min_speedup"]:  # shipped under --allow-slower (`int8_capped`)
-        value += f", timing noise: FP32 in all but {mac_share(speed['int8_mac_share'])} of MACs, at most {ceiling:.2f}×"
+        # a gain past the ceiling is the clock's luck; a loss under it is real (Q/DQ conversions around FP32 ops)
+        noise = "timing noise: " if speed["speedup"] > ceiling else ""
+        value += f", {noise}FP32 in all but {mac_share(speed['int8_mac_share'])} of MACs, at most {ceiling:.2f}×"
     rounds = speed.get("round_speedups") or []
     if speed.get("verdict") == "uncertain" and rounds and not spread_shown:
         value += f", uncertain: rounds {min(rounds):.2f}-{max(rounds):.2f}×"
