@@ -15,6 +15,7 @@ import onnx
 from optimizer.cpu_clock import BUSY_SHARE
 from optimizer.drift_budget import Refusal
 from optimizer.drift_checks import DriftReport
+from optimizer.hints_once import unsaid
 from optimizer.int8_measure import DEFAULT_SEARCH_S, Candidate
 from optimizer.int8_schemes import ALONE_KEY, PRODUCTS_KEY, quantizes_compute_alone
 from optimizer.refusal_figures import side_by_side
@@ -47,14 +48,15 @@ def drift_record(closest: Candidate, tried: list[Candidate], mixed: dict[str, An
     }
 
 
-def where_drift_is(tried: list[Candidate], said: Candidate | None = None) -> str:
+def where_drift_is(tried: list[Candidate], said: Candidate | None = None, hints: set[str] | None = None) -> str:
     """Where the drift is, once keeping every compute node FP32 still missed: in the quantized data movement, and,
     where a scheme that quantizes the compute nodes alone (no Q/DQ between them) missed too, in those nodes as well.
     The line had said "the drift is in the quantized data movement" alone for SSD's face detector and WHENet's head
     pose net, whose conv-only INT8 broke them as well (session 44: F1 0.866, yaw error 8.3°). The narrower sets of
     compute nodes tried after the compute ops alone missed are named with their figures: swift-f0's line blamed the
     data movement and the compute nodes while Conv alone in INT8 held, never tried (session 59). `said`: the
-    candidate whose miss the line has named already (its figure is not repeated)."""
+    candidate whose miss the line has named already (its figure is not repeated); `hints`: the hint clauses the line
+    has said already (`optimizer.hints_once`), not said again."""
     alone = [c for c in tried if quantizes_compute_alone(c.scheme) and c.drift.violations]
     if not alone:
         return DATA_MOVEMENT
@@ -62,7 +64,7 @@ def where_drift_is(tried: list[Candidate], said: Candidate | None = None) -> str
     named = [c for c in alone if c not in narrower]
     also = ""
     if narrower:
-        each = ", ".join(f"{c.scheme} ({_narrower_words(c)}: {_first_violation(c)})" for c in narrower)
+        each = ", ".join(f"{c.scheme} ({_narrower_words(c)}: {_first_violation(c, hints)})" for c in narrower)
         also = f", and so {'does' if len(narrower) == 1 else 'do'} {each}"
     if said in alone:
         what = f": {_narrower_words(said)}" if _narrower_words(said) else " quantizes them alone"
@@ -72,7 +74,7 @@ def where_drift_is(tried: list[Candidate], said: Candidate | None = None) -> str
     first = named[0]
     return (
         f"{DATA_MOVEMENT}, and in the compute nodes too: {first.scheme}, which quantizes them alone, misses it "
-        f"({_first_violation(first)}){also}"
+        f"({_first_violation(first, hints)}){also}"
     )
 
 
@@ -86,27 +88,28 @@ def _narrower_words(candidate: Candidate) -> str:
     return f"{products} compute node{'s' * (products != 1)} of no constant weight FP32" if products else ""
 
 
-def _first_violation(candidate: Candidate) -> str:
-    worst = candidate.drift.violations[0]
+def _first_violation(candidate: Candidate, hints: set[str] | None = None) -> str:
+    worst = unsaid(candidate.drift.violations[0], hints)
     kind = candidate.drift.outputs.get(worst.output, {}).get("kind", "")
     return str(worst.line(kind))
 
 
-def worst_line(candidate: Candidate) -> str:
+def worst_line(candidate: Candidate, hints: set[str] | None = None) -> str:
     """The candidate's worst violation (its drift report ranks them), with its output's kind, and the others named
     ("… (and 2 more: output 'keypoints' worst channel correlation 0.8623, …)"); "" where none. XFeat's refusal
-    named one output's miss of 0.006 and hid the two others, among them the one whose task broke (session 40)."""
-    return drift_line(candidate.drift)
+    named one output's miss of 0.006 and hid the two others, among them the one whose task broke (session 40).
+    `hints`: the hint clauses the line has said already, left out here and added to (`optimizer.hints_once`)."""
+    return drift_line(candidate.drift, hints)
 
 
-def drift_line(drift: DriftReport) -> str:
+def drift_line(drift: DriftReport, hints: set[str] | None = None) -> str:
     """`worst_line` of a drift report: its worst violation with its output's kind, the others named; "" where none."""
     from optimizer.verify import others_named
 
     violations = drift.violations
     if not violations:
         return ""
-    worst = violations[0]
+    worst = unsaid(violations[0], hints)
     kind = drift.outputs.get(worst.output, {}).get("kind", "")
     advice = "".join(f"; {line}" for line in drift.advice)  # swift-f0's pitch: the gate it would hold under
     return worst.line(kind) + others_named([v.to_dict() for v in violations[1:]]) + advice
@@ -117,7 +120,8 @@ def all_rows_refusal(missed: Sequence[tuple[str, DriftReport]], searched: int, r
     misses it on all `rows`, which verification judges: each one (`missed`: its name, its drift on every row) named
     with its figures there. pythainlp's thai2rom decoder (session 63): static Q/DQ held on the first 512 of 3590 rows
     and was refused by verification at 0.9643, the line naming no candidate, while dynamic INT8 holds on all of them."""
-    each = "; ".join(f"{name} misses it ({drift_line(drift)})" for name, drift in missed)
+    hints: set[str] = set()  # a hint said for one candidate is not said again for the next
+    each = "; ".join(f"{name} misses it ({drift_line(drift, hints)})" for name, drift in missed)
     held = f"{len(missed)} of them held it" if len(missed) > 1 else f"{missed[0][0]} held it"
     return (
         f"no INT8 model holds the drift budget on all {rows} held-out rows: the search judged its candidates on the "

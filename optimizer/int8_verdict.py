@@ -175,12 +175,16 @@ class SearchVerdict(SearchConfirmation):
         "every group kept FP32" beside an empty list kept). --keep-failing ships the closest, as elsewhere."""
         if mixed.get("stopped") != EXHAUSTED or chosen.drift.holds or self.stage.keep_failing:
             return
-        worst = worst_line(chosen)
-        first = f" ({worst})" if worst else ""
+        hints: set[str] = set()  # a hint said once (`optimizer.hints_once`)
+        worst, kept = worst_line(chosen, hints), self._kept_fp32(chosen)
+        first = f" ({worst})" if worst and not kept else ""
+        # the closest build a mix: its figures stand beside it, not beside its scheme (MediaPipe's full-range face
+        # detector read "static_qdq misses it (… 0.7702 …)" where static_qdq read 0.574, the mix 0.7702; session 68)
+        closest = f" (closest: {chosen.scheme}{kept}, {worst})" if worst and kept else ""
         raise BudgetExceeded(
             f"no INT8 model holds the drift budget: {chosen.scheme} misses it{first}, and still missed it with every "
-            f"compute node kept FP32 in turn: {where_drift_is(tried)}; nothing written: deploy fp32 (or pass "
-            "--keep-failing to ship the closest INT8 model)",
+            f"compute node kept FP32 in turn{closest}: {where_drift_is(tried, hints=hints)}; nothing written: deploy "
+            "fp32 (or pass --keep-failing to ship the closest INT8 model)",
             drift_record(chosen, [], mixed),
         )
 
@@ -201,13 +205,15 @@ class SearchVerdict(SearchConfirmation):
         closest = closest_candidate(int8)
         if self.stage.keep_failing or not closest.drift.violations:
             return closest
-        first = worst_line(closest)
+        hints: set[str] = set()  # a hint said once (`optimizer.hints_once`)
+        first = worst_line(closest, hints)
         all_fp32 = (mixed.get("result") or {}).get("holds", True)
         cut, more_time = search_cut_words(mixed) if all_fp32 else ("", "")
+        where = "" if all_fp32 else where_drift_is(tried, closest, hints)
         verdict = (
             f"; it holds only with every compute node FP32{cut}"
             if all_fp32
-            else f", and still missed it with every compute node kept FP32 in turn: {where_drift_is(tried, closest)}"
+            else f", and still missed it with every compute node kept FP32 in turn: {where}"
         )
         advice = more_time or "nothing written: deploy fp32 (or pass --keep-failing to ship the closest INT8 model)"
         record = {**drift_record(closest, tried, mixed), **({"time_may_help": True} if more_time else {})}

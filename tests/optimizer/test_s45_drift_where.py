@@ -23,7 +23,7 @@ def _candidate(scheme: str, value: float | None) -> SimpleNamespace:
 
 
 def _refusal(tried: list[SimpleNamespace]) -> str:
-    run = SimpleNamespace(stage=SimpleNamespace(keep_failing=False))
+    run = SimpleNamespace(stage=SimpleNamespace(keep_failing=False), _kept_fp32=lambda _: "")  # no mix: the scheme
     with pytest.raises(BudgetExceeded) as refused:
         _SearchRun._refuse_exhausted(run, tried[0], {"stopped": EXHAUSTED}, tried)  # type: ignore[arg-type]
     return str(refused.value)

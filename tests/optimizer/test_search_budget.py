@@ -202,7 +202,7 @@ def test_a_search_that_kept_every_group_fp32_and_still_missed_says_where_the_dri
         advice=[],
     )
     chosen = SimpleNamespace(scheme="static_qdq", drift=missing)
-    run = SimpleNamespace(stage=SimpleNamespace(keep_failing=False))
+    run = SimpleNamespace(stage=SimpleNamespace(keep_failing=False), _kept_fp32=lambda _: "")  # no mix: the scheme
     with pytest.raises(BudgetExceeded) as refused:
         _SearchRun._refuse_exhausted(run, chosen, {"stopped": EXHAUSTED}, [chosen])  # type: ignore[arg-type]
     assert str(refused.value) == (
