@@ -216,6 +216,7 @@ class _SearchRun(MixedPrecisionStarts):
         self._probe_reference = {k: v[: len(self.probe)] for k, v in self.reference.items()}
         self._int8_nodes: dict[Path, list[str]] = {}  # per built model: its compute nodes that run in INT8
         self.paired: dict[Path, Block] = {}  # per built model: FP32 and it timed alternately (`_paired`)
+        self.judged: list[tuple[str, DriftReport]] = []  # every built model's drift, judged before its timing
         self.every_row, self.state_pairs = stage.all_held_out, stage.state_pairs  # verification's (`_confirmed`)
         self._last_run: tuple[Path, dict[str, np.ndarray]] | None = None  # `_outputs`' one model kept
         self.ranked = ranked_outputs(self.reference)
@@ -241,7 +242,7 @@ class _SearchRun(MixedPrecisionStarts):
             if any(self._accept(c.drift) for c in built):
                 break
         if not tried and self.budget.ran_out:
-            raise BudgetExceeded(self._time_refusal())
+            raise BudgetExceeded(self._untimed_refusal())
         if not tried:
             reasons = "; ".join(f"{name}: {self.failed[name]}" for name in self.schemes if name in self.failed)
             raise BudgetExceeded(f"no INT8 scheme could be built ({reasons}); nothing written: deploy fp32")
@@ -369,6 +370,7 @@ class _SearchRun(MixedPrecisionStarts):
         excluded = with_fixed_fp32(excluded, scheme)  # a scheme's own FP32 nodes count as kept (`_kept_fp32`)
         if drift is None:
             drift = self._drift(path, independent=not isinstance(scheme, DynamicScheme))
+        self.judged.append((scheme.name, drift))  # what an out-of-time refusal says was measured (`_untimed_refusal`)
         with self.budget.spend(TIMING):  # what the mixed-precision search keeps back for its winner
             profile = self._profile(path)
             speedup = self._paired(path).ratio

@@ -16,7 +16,8 @@ import onnx
 from optimizer.activation_outliers import STATS_BATCH, ActivationOutliers, activation_outliers
 from optimizer.compute_share import has_subgraph_compute, int8_share_with_subgraphs
 from optimizer.cpu_isa import BUILD_CPU, SATURATING_WEIGHTS, build_cpu_record, cpu_flags, saturating_weights
-from optimizer.drift_budget import BudgetExceeded
+from optimizer.drift_budget import BudgetExceeded, Refusal
+from optimizer.drift_checks import DriftReport
 from optimizer.image_scale import with_fp32_scale
 from optimizer.int8_confirm import SearchConfirmation
 from optimizer.int8_measure import Candidate
@@ -40,6 +41,7 @@ from optimizer.search_budget import MIXED_OUT_OF_TIME, SearchBudget, time_cut_no
 from optimizer.sensitivity import EXHAUSTED
 from optimizer.speed import Block, cpu_model
 from optimizer.speed_share import fp32_compute_record
+from optimizer.time_drift_words import judged_record, judged_words, missed_far
 from optimizer.timing_rows import TimingRows
 from quantserve.artifact import Artifact
 from quantserve.runner import request_rows
@@ -67,6 +69,7 @@ class SearchVerdict(SearchConfirmation):
     method: str  # the calibration method of the static schemes (`--method`)
     _outliers_seen: ActivationOutliers | None  # set by `_outliers`, once
     paired: dict[Path, Block]
+    judged: list[tuple[str, DriftReport]]  # every built model's drift, judged before its timing (`_measured`)
 
     def _told(self, refusal: BudgetExceeded, chosen: Candidate, tried: Sequence[Candidate]) -> BudgetExceeded:
         """A refusal of the search, with what a drift one rests on: the outliers calibration saw and the method advice
@@ -99,6 +102,14 @@ class SearchVerdict(SearchConfirmation):
         """The search budget's out-of-time line (`SearchBudget.refusal`), naming --model-type bert where the graph is
         an encoder ONNX Runtime's fusions would shrink (`with_fusion_hint`)."""
         return with_fusion_hint(self.budget.refusal(closest, far), self.model, self.stage.model_type)
+
+    def _untimed_refusal(self) -> str:
+        """`_time_refusal` where no candidate was timed: with the drift judged of those stopped before their timing,
+        and where each missed far, saying more time is unlikely to help (`optimizer.time_drift_words`)."""
+        rows = (len(self.stage.held_out), self._rows())
+        words, far = judged_words(self.judged, rows), missed_far(self.judged)
+        line = with_fusion_hint(self.budget.refusal(far=far, judged=words), self.model, self.stage.model_type)
+        return Refusal(line, {**getattr(line, "record", {}), **judged_record(self.judged)})
 
     def _refuse_unverified(self, chosen: Candidate, mixed: dict[str, Any]) -> None:
         """Where the time ran out and the best model found misses the budget, the search did not finish: refused in

@@ -201,12 +201,13 @@ class SearchBudget:
             "setup_s": None if self.setup_s is None else round(self.setup_s, 2),
         }
 
-    def refusal(self, closest: str = "", far: str = "") -> str:
+    def refusal(self, closest: str = "", far: str = "", judged: str = "") -> str:
         """The one line optimize exits with when the time ran out before any INT8 model held the drift budget: it
         names the flag that raises the budget, or, given `far` (why more time is unlikely to hold it, and what to do
-        instead: `SearchVerdict._refuse_unverified`), says that instead."""
+        instead: `SearchVerdict._refuse_unverified`), says that instead; `judged`: the drift measured of candidates
+        stopped before they were timed (`optimizer.time_drift_words`)."""
         undone = f" (left undone: {self.cut[0]})" if self.cut else ""
-        near = f"; closest: {closest}" if closest else ""
+        near = f"; closest: {closest}" if closest else f"; {judged}" if judged else ""
         measured, more = self._first_candidate_advice() if not closest else ("", "")
         more = more or f"{max(2 * self.seconds, 120):g}"
         raise_it = f"raise the budget with {BUDGET_FLAG} (e.g. {BUDGET_FLAG} {more})"
