@@ -105,10 +105,10 @@ class SearchVerdict(SearchConfirmation):
 
     def _untimed_refusal(self) -> str:
         """`_time_refusal` where no candidate was timed: with the drift judged of those stopped before their timing,
-        and where each missed far, saying more time is unlikely to help (`optimizer.time_drift_words`)."""
+        and where each missed far, by how much (`optimizer.time_drift_words`)."""
         rows = (len(self.stage.held_out), self._rows())
-        words, far = judged_words(self.judged, rows), missed_far(self.judged)
-        line = with_fusion_hint(self.budget.refusal(far=far, judged=words), self.model, self.stage.model_type)
+        words = "; ".join(part for part in (judged_words(self.judged, rows), missed_far(self.judged)) if part)
+        line = with_fusion_hint(self.budget.refusal(judged=words), self.model, self.stage.model_type)
         return Refusal(line, {**getattr(line, "record", {}), **judged_record(self.judged)})
 
     def _refuse_unverified(self, chosen: Candidate, mixed: dict[str, Any]) -> None:

@@ -50,21 +50,25 @@ def _stopped_in_timing(judged: list[tuple[str, DriftReport]]) -> str:
         budget.check("the paired timing")
 
     assert budget.attempt(CANDIDATE, "the static_qdq candidate", candidate) is None
-    return str(budget.refusal(far=missed_far(judged), judged=judged_words(judged, (64, 64))))
+    words = "; ".join(part for part in (judged_words(judged, (64, 64)), missed_far(judged)) if part)
+    return str(budget.refusal(judged=words))
 
 
-def test_a_far_miss_judged_before_the_time_ran_out_is_named_and_more_time_is_not_offered() -> None:
+def test_a_far_miss_judged_before_the_time_ran_out_is_named_with_how_far() -> None:
     line = _stopped_in_timing([("static_qdq", _correlation(0.6712))])
     assert "stopped at the deadline during the paired timing" in line, line
     assert (
         f"drift judged before then: static_qdq misses the drift budget (output '{HEATMAPS}' (dense): worst channel "
         "correlation 0.6712 < budget 0.98)" in line
     ), line
+    assert (
+        "; it misses by 15× the drift the budget allows and the mixed-precision search took no step before the time "
+        "ran out, so whether more time closes it is unknown; nothing written: its set-up took 109 s"
+    ) in line, line
     assert line.endswith(
-        "it misses by 15× the drift the budget allows, which more time is unlikely to close; nothing written: "
-        "deploy fp32"
+        "raise the budget with --max-search-s (e.g. --max-search-s 1700: the set-up, and twice what "
+        "the candidate ran) or deploy fp32"
     ), line
-    assert "--max-search-s" not in line, line
 
 
 def test_a_candidate_that_held_keeps_the_advice_to_raise_the_budget_and_each_is_named() -> None:
@@ -89,7 +93,7 @@ def test_the_search_stopped_in_a_candidates_timing_names_its_measured_miss(
     slow_clock: Callable[[str], SlowClock],  # noqa: F811
 ) -> None:
     """static_qdq's held-out run (4 batches of 120 s) ends past the 450 s budget, before its profile: its drift was
-    judged, against a budget it misses by far (0.999999), and the line says so, not "raise the budget"."""
+    judged, against a budget it misses by far (0.999999), and the line says so before its advice."""
     slow_clock("static_qdq")
     strict = DriftBudget(min_cosine_mean=0.999999, min_cosine_worst=0.999999, min_channel_correlation=0.999999)
     settings = SearchSettings(max_search_s=450.0, max_probes=4, timing_repeats=1)
@@ -100,7 +104,6 @@ def test_the_search_stopped_in_a_candidates_timing_names_its_measured_miss(
     assert "(left undone: the static_qdq candidate, stopped at the deadline during the profile)" in line, line
     assert "; drift judged before then: static_qdq misses the drift budget (output 'detections'" in line, line
     assert "< budget 0.999999" in line, line
-    assert "which more time is unlikely to close; nothing written: deploy fp32" in line, line
-    assert "--max-search-s" not in line, line
+    assert "so whether more time closes it is unknown; nothing written: the first candidate ran 480 s" in line, line
     record = refused.value.record
-    assert record["time_may_help"] is False and record["judged_before_time"][0]["scheme"] == "static_qdq", record
+    assert record["judged_before_time"][0]["scheme"] == "static_qdq", record
