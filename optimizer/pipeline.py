@@ -27,6 +27,7 @@ from optimizer.batch_axis import (
     sizes_fixed_in_graph,
     unbatched_output,
 )
+from optimizer.data_names import check_names_before_export
 from optimizer.declared_dims import (
     declare_ranks,
     ranked_note,
@@ -52,7 +53,7 @@ from optimizer.nan_outputs import nan_refusal
 from optimizer.optimize_options import OptimizeOptions
 from optimizer.quant_exclusions import graph_no_compute_refusal, no_compute_refusal
 from optimizer.sample_axis import graph_packed_refusal
-from optimizer.source import ModelSource, forward_parameters, load_source
+from optimizer.source import load_source
 from optimizer.state_loop import StatePair, find_state_pairs
 from optimizer.targets import PRECISIONS, EngineTarget, fp16_refusal, get_target, target_mismatch
 from optimizer.timing_rows import Footprint, footprint_record, start_fp32_footprint
@@ -260,7 +261,7 @@ class OptimizeJob(VerifyAndTime):
         model = load_source(options.source)
         if options.input_names or options.output_names:
             model = model.renamed(options.input_names or [], options.output_names)
-        self._check_names_before_export(model)
+        check_names_before_export(model, self.data_files)
         exported = ExportOnnx(options.opset, options.name, options.unbatched, options.precision)(model, path)
         if options.precision != "fp32":
             refuse_quantized(exported.manifest.stages[0], options.precision, str(options.source))
@@ -273,42 +274,6 @@ class OptimizeJob(VerifyAndTime):
         if self.nan_inputs and options.precision == "int8":
             raise BudgetExceeded(int8_nan_refusal(self.nan_inputs))
         return exported
-
-    def _check_names_before_export(self, model: ModelSource) -> None:
-        """A PyTorch model's input names are its example's: data naming none of them is refused before the export
-        (a 200 000-class head took 30 s and 3 GB to say so), with the flag that names them. Data naming some is
-        left to the check after the export, which knows the inputs the graph kept. Files naming their arrays
-        differently are refused first, together: each checked alone told the user to rename one, then the
-        other back (session 52)."""
-        named = {str(path): sorted(data.arrays) for path, data in self.data_files}
-        if len({tuple(names) for names in named.values()}) > 1:
-            each = ", ".join(f"{path} has {names}" for path, names in named.items())
-            inputs = f" (the model's inputs: {sorted(model.input_names)})" if model.input_names else ""
-            raise QuantserveError(f"the data files name their arrays differently: {each}; name them alike{inputs}")
-        if model.kind == "onnx" or not model.input_names:
-            return
-        for data_path, data in self.data_files:
-            names = sorted(data.arrays)
-            if names and not set(names) & set(model.input_names):
-                hint = ""
-                if len(names) == len(model.input_names):
-                    hint = names_hint(model, names)
-                raise QuantserveError(
-                    f"{data_path}: arrays {names} do not match the model inputs {sorted(model.input_names)}{hint}"
-                )
-
-
-def names_hint(model: ModelSource, names: list[str]) -> str:
-    """The `--input-names` to suggest for data arrays `names` that name none of the model's inputs: in `forward`'s
-    order where they are its parameters, else with the order left to the user. The hint was the names sorted,
-    "in the order of the model's example inputs": for forward(b, a), `--input-names a,b` as told shipped the two
-    swapped, at chance accuracy (session 41)."""
-    order = forward_parameters(model.module) if model.kind == "torch" else None
-    if len(names) == 1:
-        return f"; name them with --input-names {names[0]}"
-    if order is not None and set(names) <= set(order):
-        return f"; name them with --input-names {','.join(n for n in order if n in names)} (forward's order)"
-    return f"; name them with --input-names, one per example input in their order (the data has {', '.join(names)})"
 
 
 def int8_stage(job: OptimizeJob) -> Callable[[Artifact, Path], Artifact]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from serving.model_config import CONFIG_NAME, MODEL_NAME, is_version_name
-from serving.versions import unreadable_version_folders
+from serving.version_folders import unreadable_version_folders
 
 FileStat = tuple[str, int, int]  # a path under the version folder, its size and its mtime (ns)
 NOT_MODEL_FILES = ("__pycache__",)

@@ -21,14 +21,8 @@ from serving.repository_lock import (
     model_folder_lock,
     remove_if_empty,
 )
-from serving.versions import (
-    MEND_LINKS,
-    MOVE_OUT,
-    RENAME,
-    existing_versions,
-    pinned_missing_because,
-    unreadable_versions_because,
-)
+from serving.version_folders import MEND_LINKS, MOVE_OUT, RENAME, unreadable_versions_because
+from serving.versions import existing_versions, pinned_missing_because
 
 STAGING_PREFIX = ".deploy-"
 

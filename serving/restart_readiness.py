@@ -19,7 +19,7 @@ from quantserve.errors import QuantserveError
 from serving.control import ControlClient
 from serving.model_config import MODEL_NAME
 from serving.model_states import restarted_line
-from serving.server import ServerOptions
+from serving.server_options import ServerOptions
 
 IN_FLIGHT = {"LOADING": "loading", "UNLOADING": "unloading"}  # states that hold strict readiness false for a while
 

@@ -55,9 +55,11 @@ from serving.repository import prepare_repository
 from serving.restart_readiness import RestartReadiness, options_skipping, skipped_reasons
 from serving.restarts import LivenessWatchdog, RestartPolicy, restart_interface_changes, served_changes
 from serving.served_files import replaced_model_files
-from serving.server import ServerOptions, TritonServer
+from serving.server import TritonServer
+from serving.server_options import ServerOptions
 from serving.url_loads import sort_changes
-from serving.versions import existing_versions, unreadable_versions_because
+from serving.version_folders import unreadable_versions_because
+from serving.versions import existing_versions
 
 TLS_CHECK_S = 60.0  # how often a serving supervisor looks at its TLS certificate's dates
 

@@ -116,7 +116,8 @@ class BenchServer:
     """One tritonserver on free loopback ports with the bench's models loaded; stopped by pid on exit."""
 
     def __init__(self, repo: Path, names: tuple[str, ...], log_path: Path) -> None:
-        from serving.server import ServerOptions, TritonServer
+        from serving.server import TritonServer
+        from serving.server_options import ServerOptions
 
         options = ServerOptions.on_free_ports(repo, model_control="explicit", load_models=names, log_path=log_path)
         self.server = TritonServer(options)

@@ -163,7 +163,8 @@ def measure(settings: DemoSettings, names: list[str], heldout: Path, say: Callab
     from loadtest.load_pattern import Sweep
     from loadtest.load_settings import LoadSettings
     from quantserve.cli.demo_steps import run_steps
-    from serving.server import ServerOptions, TritonServer
+    from serving.server import TritonServer
+    from serving.server_options import ServerOptions
 
     settings.out.mkdir(parents=True, exist_ok=True)
     options = ServerOptions.on_free_ports(

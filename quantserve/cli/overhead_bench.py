@@ -96,7 +96,8 @@ def served_steps(build: Path, data_path: Path, out: Path, users: list[int], seco
     """Deploy, start tritonserver, and run one closed-loop Locust step per user count (and one with 2 workers)."""
     from loadtest.harness import run_load
     from serving.deploy import deploy
-    from serving.server import ServerOptions, TritonServer
+    from serving.server import TritonServer
+    from serving.server_options import ServerOptions
 
     repo = out / "repo"
     deploy(build, repo, "bench", max_batch=64, max_queue_delay_us=500, instances=1)

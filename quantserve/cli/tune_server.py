@@ -56,7 +56,8 @@ class TrialServer:
     version = ""  # the scratch model's version the last `install` deployed: its windows count its counters alone
 
     def __init__(self, settings: TuneSettings, out: Path) -> None:
-        from serving.server import ServerOptions, TritonServer
+        from serving.server import TritonServer
+        from serving.server_options import ServerOptions
 
         self.settings = settings
         self.out = out

@@ -80,7 +80,8 @@ def remeasure(settings: TuneSettings, best: Trial, out: Path) -> dict[str, Any]:
     """One plain load (no warm-up discarded) of the deployed winner on a fresh server: the trials' own load."""
     from loadtest.harness import run_pattern
     from loadtest.load_settings import LoadSettings
-    from serving.server import ServerOptions, TritonServer
+    from serving.server import TritonServer
+    from serving.server_options import ServerOptions
 
     options = ServerOptions.on_free_ports(
         settings.repo, model_control="explicit", load_models=(settings.name,), log_path=out / "tritonserver-check.log"

@@ -88,7 +88,7 @@ def test_optimize_prints_the_measured_advice_where_the_refusal_carries_it() -> N
     from types import SimpleNamespace
 
     from optimizer.drift_budget import BudgetExceeded
-    from quantserve.cli.commands.optimize import with_method_hint
+    from quantserve.cli.optimize_refusal import with_method_hint
 
     options = SimpleNamespace(precision="int8", method="minmax")
     measured = "calibration saw no outliers to clip (worst: 'x' peaks at 4.2× its 99.9th percentile), so … deploy fp32"

@@ -16,7 +16,7 @@ from optimizer.drift_budget import BudgetExceeded
 from optimizer.int8_schemes import calibrates_activations
 from optimizer.int8_search import _SearchRun
 from quantserve.cli import main
-from quantserve.cli.commands.optimize import with_method_hint
+from quantserve.cli.optimize_refusal import with_method_hint
 
 __all__ = ["stateful"]  # the accumulating model of test_state_loop: INT8 drifts fed its own state under every scheme
 

@@ -65,7 +65,7 @@ def test_a_verdict_that_held_on_six_samples_says_so_too() -> None:
 
 
 def test_a_speed_refusal_whose_drift_held_on_six_samples_notes_them_and_a_drift_refusal_once() -> None:
-    from quantserve.cli.commands.optimize import refusal_notes
+    from quantserve.cli.optimize_refusal import refusal_notes
 
     held = _verification(6, holds=True)
     assert refusal_notes({"verification": held}) == [few_samples_note(held)]  # beside "its drift is within …"

@@ -16,7 +16,7 @@ import pytest
 from optimizer.drift_budget import BudgetExceeded
 from optimizer.optimize_options import OptimizeOptions
 from quantserve.cli import main
-from quantserve.cli.commands.optimize import with_method_hint
+from quantserve.cli.optimize_refusal import with_method_hint
 from tests.optimizer.test_s66_value_length_int8 import _optimize
 
 ROUTE = "--precision fp32 --unbatched"

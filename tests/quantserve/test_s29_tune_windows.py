@@ -92,7 +92,7 @@ def test_the_re_measure_lasts_a_trial_s_warm_up_and_two_windows_and_says_so(
 
     runs = Runs(monkeypatch)
     monkeypatch.setattr("serving.server.TritonServer", FakeServer)
-    monkeypatch.setattr("serving.server.ServerOptions", SimpleNamespace(on_free_ports=lambda *_, **__: None))
+    monkeypatch.setattr("serving.server_options.ServerOptions", SimpleNamespace(on_free_ports=lambda *_, **__: None))
     tune_settings: TuneSettings = settings(tmp_path, users=4)
     best = tune_winner.Trial(MB16X2, 100.0, 1.0, 2.0, 0, 100.0, requests=600, window_s=6.0)
     check = tune_winner.remeasure(tune_settings, best, tmp_path)

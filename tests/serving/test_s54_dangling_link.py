@@ -21,7 +21,8 @@ from serving.deploy import deploy
 from serving.repository import prepare_repository
 from serving.server import ServerOptions
 from serving.supervisor import Supervisor
-from serving.versions import broken_links, existing_versions, rollback
+from serving.version_folders import broken_links
+from serving.versions import existing_versions, rollback
 
 
 def said(*links: tuple[str, str]) -> str:

@@ -17,7 +17,8 @@ from quantserve.cli import main
 from quantserve.errors import QuantserveError
 from serving.deploy import deploy
 from serving.repository import prepare_repository
-from serving.versions import existing_versions, misread_version_folders, rollback
+from serving.version_folders import misread_version_folders
+from serving.versions import existing_versions, rollback
 
 
 def said(name: str, version: int, more: str = "") -> str:

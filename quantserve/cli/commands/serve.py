@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from serving.endpoints import endpoints_of, recorded
 from serving.ports import check_port_free
-from serving.server import MODEL_CONTROL_MODES, ServerOptions, TritonServer
+from serving.server import TritonServer
+from serving.server_options import MODEL_CONTROL_MODES, ServerOptions
 
 if TYPE_CHECKING:
     from serving.supervisor import Supervisor
