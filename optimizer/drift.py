@@ -14,7 +14,7 @@ can show the verdict is `optimizer.drift_evidence`.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -75,10 +75,13 @@ def measure_drift(
     labels: np.ndarray | None = None,
     inputs: Mapping[str, np.ndarray] | None = None,
     axes: TokenAxes | None = None,
+    before_output: Callable[[int, int, str], None] | None = None,
 ) -> DriftReport:
     """Every output of `candidate` against `reference`, measured by its kind and judged against `budget`;
     `inputs`, the rows both came from, mark the real tokens a per-token output is measured over, and `axes` (the
-    model's graph, where known: `optimizer.token_axes`) which 2-D outputs are per token."""
+    model's graph, where known: `optimizer.token_axes`) which 2-D outputs are per token. `before_output(done, total,
+    name)` hears of each output before it is measured: the INT8 search checks its deadline there (CenterNet's
+    (200, 128, 128, 80) heatmap took minutes of metric work alone, probe 68G)."""
     missing = [name for name in reference if name not in candidate]
     if missing:
         raise QuantserveError(f"the compared model lacks output(s) {', '.join(missing)} of the FP32 reference")
@@ -97,7 +100,9 @@ def measure_drift(
     heads = anchor_heads(reference, kinds, budget.label_threshold)  # an SSD's anchors: judged where FP32 fires
     answers = {}  # per-token top-1 outputs' real and changed tokens: judged together too (`optimizer.joint_tokens`)
     ranked = ranked_outputs(reference)  # a TopK's indices beside its values (`optimizer.ranked_ids`)
-    for name, ref in reference.items():
+    for done, (name, ref) in enumerate(reference.items()):
+        if before_output is not None:
+            before_output(done, len(reference), name)
         positions, words = output_positions(axes, name, token_rows), token_words
         if (own := own_positions(axes, name, ref, inputs)) is not None:
             positions, words = own  # one length input per padded axis: this output's own (`optimizer.length_axes`)

@@ -144,14 +144,16 @@ class SearchConfirmation(HeldOutDrift):
         """`candidate`'s drift on `every` held-out row, at the worst batch composition for dynamic INT8 (`_drift`'s)."""
         part = "the drift run on every held-out row"
         reference, budget, metric = self._fp32_every_row(every), self.stage.budget, self.stage.user_metric
-        if isinstance(self.schemes.get(candidate.scheme), DynamicScheme):
+        if isinstance(self.schemes.get(candidate.scheme), DynamicScheme) and not every.unbatched:
             self.budget.check(part)
             runs: Iterable[Composition] = verified_compositions(candidate.path, every, self.verify_batch)
         else:
             runs = [Composition("rows in order", self._run_checked(candidate.path, every, part), self.verify_batch)]
 
         def judge(got: dict[str, np.ndarray]) -> DriftReport:
-            report = measure_drift(reference, got, self.kinds, budget, every.labels, every.arrays, self.axes)
+            report = measure_drift(
+                reference, got, self.kinds, budget, every.labels, every.arrays, self.axes, self._measuring
+            )
             if metric is not None:
                 fp32 = metric.score(reference, every.metric_truth)
                 add_user_metric(report, metric, reference, got, every.metric_truth, budget, fp32)

@@ -39,6 +39,7 @@ from quantserve.errors import QuantserveError
 from quantserve.runner import run_batches
 
 DEFAULT_SEARCH_S = 300.0  # --max-search-s's default
+ROWS_WORDS = {"the held-out drift run": "checking drift on held-out rows"}  # a run's progress, where its part is terse
 
 
 @dataclass(frozen=True)
@@ -159,8 +160,8 @@ class HeldOutDrift:
         held = self.stage.held_out
         self.budget.check("the held-out drift run")  # dynamic INT8's compositions run whole: checked before them
         compositions: Iterable[Composition] = (
-            [Composition("rows in order", self._outputs(path, len(held)), self.verify_batch)]
-            if independent
+            [Composition(_in_order(held), self._outputs(path, len(held)), self.verify_batch)]
+            if independent or held.unbatched  # --unbatched: one request at a time, checked between them
             else verified_compositions(path, held, self.verify_batch)  # one at a time: the worst's outputs kept
         )
         worst = judge_compositions(compositions, partial(self._held_out_report, held))
@@ -171,7 +172,9 @@ class HeldOutDrift:
 
     def _held_out_report(self, held: TensorData, got: dict[str, np.ndarray]) -> DriftReport:
         """`got`, a model's outputs over the `held` rows, measured against FP32's (and by the user's --metric)."""
-        report = measure_drift(self.reference, got, self.kinds, self.stage.budget, self.labels, held.arrays, self.axes)
+        report = measure_drift(
+            self.reference, got, self.kinds, self.stage.budget, self.labels, held.arrays, self.axes, self._measuring
+        )
         if self.stage.user_metric is not None:
             metric, truth = self.stage.user_metric, held.metric_truth
             add_user_metric(report, metric, self.reference, got, truth, self.stage.budget, self.fp32_metric)
@@ -194,12 +197,27 @@ class HeldOutDrift:
         """`run_model(path, feeds, verify_batch)`, the search's budget checked before each batch: a stoppable unit
         past its deadline stops between batches (OCR's detector: 32 rows at 320², seconds a batch on a busy CPU)."""
         with OnnxRuntimeRunner(path) as runner:
-            return run_batches(runner, self._checked(feeds.batches(self.verify_batch), part), feeds.requests.whole)
+            batches = self._checked(feeds.batches(self.verify_batch), part, len(feeds))
+            return run_batches(runner, batches, feeds.requests.whole)
 
-    def _checked(self, batches: Iterable[dict[str, np.ndarray]], part: str) -> Iterator[dict[str, np.ndarray]]:
+    def _checked(
+        self, batches: Iterable[dict[str, np.ndarray]], part: str, rows: int
+    ) -> Iterator[dict[str, np.ndarray]]:
+        """`batches`, the budget checked before each and the rows run so far told (`ROWS_WORDS`): an --unbatched
+        run's 200 requests once showed the calibration's last count for minutes."""
+        words, done = ROWS_WORDS.get(part, f"{part}: rows"), 0
         for batch in batches:
             self.budget.check(part)
+            self._progress(done, rows, words)
             yield batch
+            done = min(rows, done + self.verify_batch)
+        self._progress(rows, rows, words)
+
+    def _measuring(self, done: int, total: int, name: str) -> None:
+        """`measure_drift`'s `before_output`: the output about to be measured told, then the budget checked."""
+        what = f"measuring drift of output '{name}'"
+        self._progress(done, total, what)
+        self.budget.check(what)
 
     def _checked_progress(self, done: int, total: int, what: str) -> None:
         """The schemes' progress callback: after each calibration chunk the budget is checked (a stoppable unit past
@@ -267,6 +285,11 @@ class HeldOutDrift:
 
     def _threads(self) -> int:
         return self.stage.search.threads or os.cpu_count() or 1
+
+
+def _in_order(data: TensorData) -> str:
+    """The composition of rows in order, named as `verified_compositions` names it."""
+    return "one request at a time" if data.unbatched else "rows in order"
 
 
 def _one_answer_per_row(ids: np.ndarray, name: str, ranked: Collection[str]) -> bool:

@@ -380,6 +380,7 @@ class _SearchRun(MixedPrecisionStarts):
         """FP32 and the model at `path` run alternately on the timing batch, as the speed gate times them; in a
         stoppable unit the child is killed at its stop time (DeadlineReached: no figure)."""
         self.budget.check("the paired timing")
+        self._progress(1, 2, TIMING)
         with self.budget.spend(PROFILE):
             try:
                 block = time_pair(
@@ -392,5 +393,6 @@ class _SearchRun(MixedPrecisionStarts):
 
     def _profile(self, path: Path) -> ModelProfile:
         self.budget.check("the profile")  # ONNX Runtime's profiler runs whole: checked before it
+        self._progress(0, 2, TIMING)  # the profile, then the paired timing
         with self.budget.spend(PROFILE):
             return profile_model(path, [self.timing_batch], self._threads(), repeats=self.stage.search.timing_repeats)

@@ -108,7 +108,7 @@ def test_the_search_drift_holds_two_compositions_outputs_at_most(tmp_path: Path,
     reference, candidate = _models(tmp_path)
     data = _near_ties()
     run = HeldOutDrift.__new__(HeldOutDrift)
-    run.stage = SimpleNamespace(held_out=data, budget=DriftBudget(), user_metric=None)  # type: ignore[assignment]
+    run.stage = SimpleNamespace(held_out=data, budget=DriftBudget(), user_metric=None, on_progress=None)  # type: ignore[assignment]
     run.budget, run.verify_batch = SearchBudget(300.0), BATCH
     run.reference, run.kinds, run.labels, run.axes = _reference(reference, data), dict(KINDS), None, None  # type: ignore[assignment]
     drift = run._drift(candidate)
@@ -120,7 +120,7 @@ def test_the_confirmation_on_every_row_holds_two_compositions_outputs_at_most(tm
     reference, candidate = _models(tmp_path)
     data = _near_ties()
     run = SearchConfirmation.__new__(SearchConfirmation)
-    run.stage = SimpleNamespace(budget=DriftBudget(), user_metric=None)  # type: ignore[assignment]
+    run.stage = SimpleNamespace(budget=DriftBudget(), user_metric=None, on_progress=None)  # type: ignore[assignment]
     run.budget, run.verify_batch, run.kinds, run.axes = SearchBudget(300.0), BATCH, dict(KINDS), None  # type: ignore[assignment]
     run.schemes = {"dynamic": DynamicScheme(cpu_flags=())}  # type: ignore[dict-item]
     run._all_reference = _reference(reference, data)
