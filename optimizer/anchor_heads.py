@@ -73,7 +73,7 @@ class AnchorEntries:
         rest = "the others by INT8 not turning them on" if self.is_scores else "the others' boxes feed no decision"
         return (
             f"per anchor over the {int(self.firing.sum())} of {self.firing.size} anchors where FP32's '{self.scores}' "
-            f"reaches {cut} on some of {self.rows} rows; {rest}"
+            f"reaches {cut} on some of {self.rows} rows ({rest})"
         )
 
 

@@ -109,10 +109,11 @@ def drift_line(drift: DriftReport, hints: set[str] | None = None) -> str:
     violations = drift.violations
     if not violations:
         return ""
-    worst = unsaid(violations[0], hints)
+    said = set() if hints is None else hints  # a long where-clause said once in this line too (`where_unsaid`)
+    worst = unsaid(violations[0], said)
     kind = drift.outputs.get(worst.output, {}).get("kind", "")
     advice = "".join(f"; {line}" for line in drift.advice)  # swift-f0's pitch: the gate it would hold under
-    return worst.line(kind) + others_named([v.to_dict() for v in violations[1:]]) + advice
+    return worst.line(kind) + others_named([v.to_dict() for v in violations[1:]], said) + advice
 
 
 def all_rows_refusal(missed: Sequence[tuple[str, DriftReport]], searched: int, rows: int) -> str:

@@ -46,6 +46,7 @@ from optimizer.drift_evidence import (
 )
 from optimizer.gate_advice import gate_advice
 from optimizer.graph_words import read_graph_words
+from optimizer.hints_once import where_unsaid
 from optimizer.nan_outputs import nonfinite_origins
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from optimizer.output_kinds import LABELS_DECIDED, infer_output_kinds, labels_decided
@@ -317,11 +318,14 @@ def _with_kind(violation: Mapping[str, Any], kinds: Mapping[str, str]) -> str:
     return Violation(**fields).line(kind)
 
 
-def others_named(violations: list[Mapping[str, Any]]) -> str:
+def others_named(violations: list[Mapping[str, Any]], said: set[str] | None = None) -> str:
     """E.g. " (and 1 more: output 'feature' worst cosine 0.4123)": the violations past the first, named (at most
-    MORE_NAMED; "(and 1 more)" left the user to rerun with --keep-failing to learn what else missed)."""
+    MORE_NAMED; "(and 1 more)" left the user to rerun with --keep-failing to learn what else missed); `said`: the
+    long where-clauses the line has said, left out (`optimizer.hints_once.where_unsaid`)."""
     if not violations:
         return ""
+    if said is not None:
+        violations = [{**v, "where": where_unsaid(str(v.get("where") or ""), said)} for v in violations]
     named = [_named(v) for v in violations[:MORE_NAMED]]
     rest = f", and {len(violations) - MORE_NAMED} others" if len(violations) > MORE_NAMED else ""
     return f" (and {len(violations)} more: {', '.join(named)}{rest})"
@@ -350,7 +354,9 @@ def drift_refusal(record: Mapping[str, Any], precision: str = "int8") -> str:
     if not violations and not rollout.get("holds", True):  # held fed its own state, not fed its own tokens
         return rollout_refusal(record, precision)
     lines = [_with_kind(violation, kinds) for violation in violations]
-    more = others_named(violations[1:])
+    said: set[str] = set()  # the first's long where-clause (an anchor head's) not said again for the others
+    where_unsaid(str(violations[0].get("where") or "") if violations else "", said)
+    more = others_named(violations[1:], said)
     first = lines[0] if lines else "no violation recorded"
     where = f" with {record['judged_at']}" if "judged_at" in record else ""
     subject, cause = "INT8", ""
