@@ -70,7 +70,12 @@ class AnchorEntries:
     def where(self) -> str:
         """The words a record carries: which anchors its per-anchor figures were taken over."""
         cut = f"{self.cut:g}" + (f" (logit {_logit(self.cut):.4g})" if self.logits else "")
-        rest = "the others by INT8 not turning them on" if self.is_scores else "the others' boxes feed no decision"
+        unit = ", a logit's sigmoid" if self.logits else ""  # the quiet error's unit: 0.4 of a score, not a logit
+        rest = (
+            f"the others by INT8 not turning them on and their error in score{unit}"
+            if self.is_scores
+            else "the others' boxes feed no decision"
+        )
         return (
             f"per anchor over the {int(self.firing.sum())} of {self.firing.size} anchors where FP32's '{self.scores}' "
             f"reaches {cut} on some of {self.rows} rows ({rest})"

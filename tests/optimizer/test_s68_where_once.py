@@ -35,6 +35,6 @@ def test_an_anchor_heads_where_is_said_once_a_line_for_each_output() -> None:
     for line in _missed():
         assert line.count(PHRASE) == 2, line  # once for the boxes, once for the scores
         assert line.count("(the others' boxes feed no decision)") == 1, line
-        assert line.count("(the others by INT8 not turning them on)") == 1, line
+        assert line.count("(the others by INT8 not turning them on and their error in score, a logit's sigmoid)") == 1
         assert "worst channel error (RMS / FP32 std) (axis 1, entry 22)" in line, line  # a position stays
         assert "and " in line and " more: " in line, line  # the other misses are still named
