@@ -101,8 +101,13 @@ def _alike(
 
 
 def _token_pair(input_token: str, output_token: str) -> bool:
-    """state/staten, h/hn, h0/hn, c/cn, state_in/state_out, past/present, ..."""
+    """state/staten, h/hn, h0/hn, c/cn, state_in/state_out, past/present, r1i/r1o, ... The last, a stem ending in a
+    digit with `i` then `o`, is Robust Video Matting's (its official ONNX and human-models' rvm: r1i..r4i in, r1o..r4o
+    out): four states of distinct shapes were judged as answers, with no closed loop and no word of --state."""
     if output_token in (input_token + "n", input_token + "new", input_token + "next"):
+        return True
+    stem = input_token[:-1]
+    if stem and stem[-1].isdigit() and (input_token[-1], output_token) == ("i", stem + "o"):
         return True
     if input_token.endswith("0") and output_token in (input_token[:-1] + "n", input_token[:-1] + "1"):
         return True
