@@ -92,6 +92,12 @@ def _ids_of(labels: np.ndarray, classes: int) -> bool:
     return bool(labelled.size and labelled.max() < classes)
 
 
+def _square_nhwc(shape: tuple[int, ...]) -> bool:
+    """(N, H, H, C), C another size: a square NHWC map, axis 1 its rows. PoseNet's (N, 25, 25, 34) offsets were noted
+    "[N,25,H,W] … if its channels are per-pixel class scores" (probe 68M): 25 is its row count."""
+    return shape[1] == shape[2] != shape[3]
+
+
 def dense_map_note(name: str, kind: str, values: np.ndarray, labels: np.ndarray | None = None) -> str:
     """The note on a float (N, C, H, W) map judged as dense whose 2 ≤ C ≤ MAX_NOTED_CLASSES channels number no more
     than its columns (an NHWC map's axis 1 is its rows, which outnumber its channels: CRAFT's (N, H/2, W/2, 2));
@@ -101,7 +107,7 @@ def dense_map_note(name: str, kind: str, values: np.ndarray, labels: np.ndarray 
     if kind != "dense" or values.ndim != 4 or not np.issubdtype(values.dtype, np.floating):
         return ""
     classes = values.shape[1]
-    if not 2 <= classes <= min(MAX_NOTED_CLASSES, values.shape[3]):
+    if not 2 <= classes <= min(MAX_NOTED_CLASSES, values.shape[3]) or _square_nhwc(values.shape):
         return ""
     head = f"output '{name}' [N,{classes},H,W] judged as a dense map; if its channels are per-pixel class scores, "
     if labels is not None and labels.ndim == 3 and len(labels) == len(values) and labels.shape[1:] != values.shape[2:]:
