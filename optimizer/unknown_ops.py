@@ -67,7 +67,7 @@ def unknown_ops(model: onnx.ModelProto) -> list[UnknownOp]:
 def free_outputs(model: onnx.ModelProto, ops: list[UnknownOp]) -> list[str]:
     """The graph outputs none of whose ancestors is a node of `ops` (or holds one in a subgraph)."""
     unknown = {(op.domain, op.op_type) for op in ops}
-    producers = {out: node for node in model.graph.node for out in node.output if out}
+    producers = _producers(model)
 
     def depends(tensor: str) -> bool:
         stack, seen = [tensor], set()
@@ -131,7 +131,7 @@ def _cut_loads(model: onnx.ModelProto, inputs: list[str], outputs: list[str]) ->
 
 def _needed_inputs(model: onnx.ModelProto, outputs: list[str]) -> list[str]:
     """The graph inputs (not initializers) that `outputs` are computed from, in the graph's order."""
-    producers = {out: node for node in model.graph.node for out in node.output if out}
+    producers = _producers(model)
     reached, stack = set(), list(outputs)
     while stack:
         name = stack.pop()
@@ -142,6 +142,11 @@ def _needed_inputs(model: onnx.ModelProto, outputs: list[str]) -> list[str]:
         stack.extend(_inputs(node) if node is not None else [])
     weights = {t.name for t in model.graph.initializer}
     return [i.name for i in model.graph.input if i.name in reached and i.name not in weights]
+
+
+def _producers(model: onnx.ModelProto) -> dict[str, onnx.NodeProto]:
+    """Each tensor of the main graph with the node that makes it."""
+    return {out: node for node in model.graph.node for out in node.output if out}
 
 
 def _known_ops(model: onnx.ModelProto) -> set[tuple[str, str]]:
