@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from optimizer.graph_walk import walk_graphs
 from optimizer.quant_exclusions import COMPUTE_OPS, MAC_OPS, run_with_tensors
 
 RECURRENT_GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}  # gates per step: W is (directions, gates × hidden, inputs)
@@ -92,19 +93,15 @@ def has_subgraph_compute(model: onnx.ModelProto) -> bool:
     return any(node.op_type in MAC_OPS for _, node, _ in _subgraph_nodes(model.graph))
 
 
-def _subgraph_nodes(
-    graph: onnx.GraphProto, seen: frozenset[str] | None = None
-) -> Iterator[tuple[str, onnx.NodeProto, frozenset[str]]]:
+def _subgraph_nodes(graph: onnx.GraphProto) -> Iterator[tuple[str, onnx.NodeProto, frozenset[str]]]:
     """Each node inside a subgraph of `graph`, recursively, with where it sits ("Loop body", "If branch") and the
     DequantizeLinear outputs it can read (its own graph's and those around it)."""
-    seen = _dq_outputs(graph) if seen is None else seen
-    for node in graph.node:
-        for attr in node.attribute:
-            for sub in [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs):
-                where = f"{node.op_type} {'body' if attr.name == 'body' else 'branch'}"
-                inner = seen | _dq_outputs(sub)
-                yield from ((where, n, inner) for n in sub.node)
-                yield from _subgraph_nodes(sub, inner)
+    for scope in walk_graphs(graph):
+        if scope.owner is None:
+            continue
+        where = f"{scope.owner.op_type} {'body' if scope.attribute == 'body' else 'branch'}"
+        seen = frozenset().union(*(_dq_outputs(outer.graph) for outer in scope.enclosing()))
+        yield from ((where, node, seen) for node in scope.graph.node)
 
 
 def _dq_outputs(graph: onnx.GraphProto) -> frozenset[str]:

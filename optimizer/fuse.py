@@ -21,6 +21,7 @@ import onnx
 
 from optimizer import onnx_files
 from optimizer.export import defaulted_inputs
+from optimizer.graph_walk import walk_graphs
 from optimizer.nan_outputs import nan_alike_difference
 from optimizer.onnx_input import check_onnx
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
@@ -241,13 +242,9 @@ def _declared_output_names(model: onnx.ModelProto, declared: dict[str, list[str]
 
 
 def _subgraph_values(graph: onnx.GraphProto) -> list[onnx.ValueInfoProto]:
-    """The inputs, outputs and value_info of every subgraph (If, Loop, Scan bodies), depth first in node order."""
-    found: list[onnx.ValueInfoProto] = []
-    for node in graph.node:
-        for attribute in node.attribute:
-            for body in [*([attribute.g] if attribute.HasField("g") else []), *attribute.graphs]:
-                found += [*body.input, *body.output, *body.value_info, *_subgraph_values(body)]
-    return found
+    """The inputs, outputs and value_info of every subgraph (If, Loop, Scan bodies), each before the ones it holds."""
+    bodies = [scope.graph for scope in walk_graphs(graph) if scope.owner is not None]
+    return [value for body in bodies for value in (*body.input, *body.output, *body.value_info)]
 
 
 def op_type_counts(model: onnx.ModelProto) -> dict[str, int]:

@@ -112,6 +112,8 @@ def _reach(
     for node in graph.node:
         if _looks_up(node, reached, tables):
             lookups.append((node, _table_rows(node, tables)))
+        # Not optimizer.graph_walk's walk: a body is followed with the ids its node binds (`_bound`) and the outer
+        # graphs' weight tables, which a walk over nodes alone does not carry.
         for body in (attr.g for attr in node.attribute if attr.type == onnx.AttributeProto.GRAPH):
             inner, inner_handled = _reach(body, [*reached, *_bound(node, body, reached)], tables)
             lookups += inner

@@ -27,6 +27,7 @@ import onnx
 
 from optimizer import onnx_files
 from optimizer.export import quantized_ops
+from optimizer.graph_walk import walk_graphs
 
 COMPUTE_OPS = frozenset({"Conv", "ConvTranspose", "MatMul", "Gemm", "Attention", "LSTM"})
 # Compute ops ONNX Runtime runs in INT8 only by dynamic quantization (DynamicQuantizeLSTM): static Q/DQ around
@@ -161,7 +162,7 @@ def _ops_by_compute(model: onnx.ModelProto) -> list[str]:
     """The model's op types, those that hold its compute first: recurrent ones, then by the weight elements their
     nodes read, then in graph order. g2p's encoder was refused naming "Gather, Sub, Shape, Transpose, Reshape,
     Expand, …", the GRU that holds all its compute left behind the "…"."""
-    graphs = list(_graphs(model.graph))
+    graphs = [scope.graph for scope in walk_graphs(model.graph)]
     sizes = {i.name: int(np.prod(i.dims)) for graph in graphs for i in graph.initializer}
     first: dict[str, int] = {}
     weights: dict[str, int] = defaultdict(int)
@@ -169,15 +170,6 @@ def _ops_by_compute(model: onnx.ModelProto) -> list[str]:
         first.setdefault(node.op_type, len(first))
         weights[node.op_type] += sum(sizes.get(name, 0) for name in node.input)
     return sorted(first, key=lambda op: (op not in NO_INT8_RECURRENT_OPS, -weights[op], first[op]))
-
-
-def _graphs(graph: onnx.GraphProto) -> Iterable[onnx.GraphProto]:
-    """The graph and its subgraphs (If/Loop/Scan bodies), each before its own."""
-    yield graph
-    for node in graph.node:
-        for attribute in node.attribute:
-            for subgraph in [attribute.g, *attribute.graphs] if attribute.HasField("g") else attribute.graphs:
-                yield from _graphs(subgraph)
 
 
 def read_fp32(model: onnx.ModelProto, fp32: onnx.ModelProto, excluded: Iterable[str]) -> int:

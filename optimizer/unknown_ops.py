@@ -12,9 +12,10 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import onnx
+
+from optimizer.graph_walk import node_subgraphs, walk_nodes
 
 # ORT's words for a node whose op it does not know: the default domain's "No Op registered for X with domain_version
 # of 15" (INVALID_GRAPH), another domain's "Fatal error: com.example:X(-1) is not a registered function/op" (FAIL)
@@ -58,7 +59,7 @@ def unknown_ops(model: onnx.ModelProto) -> list[UnknownOp]:
     the model's own, in the order met."""
     known = _known_ops(model)
     found: dict[tuple[str, str], list[str]] = {}
-    for node in _all_nodes(model.graph):
+    for node, _ in walk_nodes(model.graph):
         if (_domain(node.domain), node.op_type) not in known:
             found.setdefault((node.domain, node.op_type), []).append(node.name)
     return [UnknownOp(op, domain, len(names), names[0]) for (domain, op), names in found.items()]
@@ -173,20 +174,8 @@ def _inputs(node: onnx.NodeProto) -> list[str]:
 
 def _nodes_of(node: onnx.NodeProto) -> Iterator[onnx.NodeProto]:
     yield node
-    for graph in _subgraphs(node):
-        yield from _all_nodes(graph)
-
-
-def _all_nodes(graph: onnx.GraphProto) -> Iterator[onnx.NodeProto]:
-    for node in graph.node:
-        yield from _nodes_of(node)
-
-
-def _subgraphs(node: onnx.NodeProto) -> Iterator[Any]:
-    for attribute in node.attribute:
-        if attribute.type == onnx.AttributeProto.GRAPH:
-            yield attribute.g
-        yield from attribute.graphs
+    for _, body in node_subgraphs(node):
+        yield from (inner for inner, _ in walk_nodes(body))
 
 
 def _domain(domain: str) -> str:

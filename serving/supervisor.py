@@ -18,7 +18,8 @@ A restart never lets one broken model folder take the healthy models down: a fol
 aside, and each is named in a warning line; only the first start refuses them (see `start`). A config whose inputs
 or outputs are not its model's (edited by hand) counts as such a folder, and a change to one is not loaded live; nor is
 a hand edit that changes the served interface as `deploy` refuses to (a lower max_batch_size). A config.pbtxt removed
-alone, its version folders still there, leaves the model serving, said once; a model folder removed is unloaded.
+alone, its version folders still there, leaves the model serving, said once (serving.config_gone); a model folder
+removed is unloaded.
 
 A model instance whose process dies (a Python backend stub killed by kill -9 or the out-of-memory killer) is
 named in one line and, under explicit model control, that model alone is unloaded and loaded again through the
@@ -43,10 +44,10 @@ from typing import Any
 
 from quantserve.errors import QuantserveError
 from serving.config_check import config_mismatch, edited_interface_change, readable_config
+from serving.config_gone import ConfigsGone
 from serving.control import ControlClient
 from serving.instance_recovery import InstanceRecovery, death_line
 from serving.loads_in_flight import abandoned_line, loads_still_running
-from serving.model_config import CONFIG_NAME
 from serving.model_files import ModelPrint, files_changed, model_fingerprints
 from serving.model_states import crash_suspect, load_failed_words, ready_versions_now
 from serving.poll_loads import PollLoad, PollLoadWatch, log_size, say_news, with_poll_reason
@@ -59,7 +60,6 @@ from serving.server import TritonServer
 from serving.server_options import ServerOptions
 from serving.url_loads import sort_changes
 from serving.version_folders import unreadable_versions_because
-from serving.versions import existing_versions
 
 TLS_CHECK_S = 60.0  # how often a serving supervisor looks at its TLS certificate's dates
 
@@ -93,7 +93,7 @@ class Supervisor:
         self._poll_loads = PollLoadWatch()  # poll model control: Triton's own reloads, read from its log
         self._served: dict[str, list[str]] = {}  # each model's READY versions, as last known (`served_changes`)
         self._configs: dict[str, dict[str, Any]] = {}  # each model's config as last loaded (`_load`)
-        self._no_config: set[str] = set()  # served models whose config.pbtxt is gone, said once (`_config_gone`)
+        self._configs_gone = ConfigsGone()  # served models whose config.pbtxt alone is gone, said once
         self._tls_said: str | None = None  # the certificate's state last warned of (`_check_certificate`)
         self._tls_checked = -math.inf  # monotonic time of the last look at the certificate
         self.refused: dict[str, str] = {}  # models left out → why (this start's, and loads refused since)
@@ -121,7 +121,7 @@ class Supervisor:
         repo, every = self.options.repo, not self.watches_repository
         skipped = prepare_repository(repo, strict=strict, loads_every_folder=every) if repo.is_dir() else {}
         self._prints = model_fingerprints(self.options.repo) if watch else {}
-        self._no_config = set()
+        self._configs_gone.clear()
         self.server.options = options_skipping(self.options, skipped, self.watches_repository)
         self.server.start(strict=strict)
         grpc, http, metrics = self.server.ports.values()  # ports chosen again at start when one was taken
@@ -254,8 +254,9 @@ class Supervisor:
         for name in changed:
             self._begin_load(name, files_changed(self._prints.get(name), current[name]))
         control = self._long_control()
-        self._no_config -= set(current)
-        gone = [name for name in removed if not self._config_gone(name, control)]
+        self._configs_gone.back(current)
+        keeps = functools.partial(self._configs_gone.keeps_serving, self.options.repo, control=control, log=self.log)
+        gone = [name for name in removed if not keeps(name)]
         if gone and set(gone) & set(self.refused):
             self._set_refused(lambda before: {n: r for n, r in before.items() if n not in gone})
         for name in gone:
@@ -286,28 +287,6 @@ class Supervisor:
             self._set_refused(lambda before: {n: r for n, r in before.items() if n != name})
             self.log(f"model '{name}' loaded over its URL: versions {[int(v) for v in live]} live")
             self._warn_queue_policy(name)
-
-    def _config_gone(self, name: str, control: ControlClient) -> bool:
-        """Whether the folder of `name`, no longer among the models, still holds version folders: its config.pbtxt
-        alone went (a stray `rm`, a checkout). Its versions keep serving, said once: unloaded, a live model went down
-        with the words "removed from the repository" while its folder was there (session 55)."""
-        model_dir = self.options.repo / name
-        try:
-            on_disk = existing_versions(model_dir)
-        except OSError:  # the folder is gone
-            on_disk = []
-        if not on_disk:
-            self._no_config.discard(name)
-            return False
-        if name not in self._no_config:
-            self._no_config.add(name)
-            served = ready_versions_now(control, name)
-            kept = f"versions {served} keep serving" if served else "no version of it serves"
-            self.log(
-                f"model '{name}' has no {CONFIG_NAME} now: {kept}; put it back, or remove {model_dir} to take the "
-                "model out of service"
-            )
-        return True
 
     def _read_fingerprints(self) -> dict[str, ModelPrint] | None:
         try:
