@@ -52,6 +52,7 @@ from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from optimizer.output_kinds import LABELS_DECIDED, infer_output_kinds, labels_decided
 from optimizer.rollout import TokenFeedback, find_end_token, find_token_feedback, rollout_record, rollout_refusal
 from optimizer.state_loop import StatePair, closed_loop_record, closed_loop_refusal, sequence_starts
+from optimizer.state_outputs import answers_only, state_kind_notes, states_record
 from optimizer.tensor_ranges import activation_bytes_per_sample, rows_per_chunk
 from optimizer.token_values import TOKENS
 from optimizer.transformer import run_model
@@ -115,24 +116,27 @@ class VerifyAgainstReference:
     def measure(self, candidate: Path) -> dict[str, Any]:
         """The verification record: per-output drift by kind, the budget and its verdict, over all held-out samples
         (at the worst batch composition, where the candidate's answers depend on their batch neighbours)."""
-        expected = self.outputs(self.reference)
+        every = self.outputs(self.reference)
+        expected = answers_only(every, self.state_pairs)  # a state is carried, judged by its effect (`state_outputs`)
         labels = self.data.labels
         words = read_graph_words(self.reference)  # which outputs a Sigmoid makes, which 2-D ones are per token
         axes = words.axes
+        told = {name: kind for name, kind in self.output_kinds.items() if name in expected or name not in every}
         kinds = infer_output_kinds(
-            expected,
-            self.output_kinds,
+            every,
+            told,  # a state's kind is not applied: said (`state_kind_notes`)
             labels=labels,
             inputs=self.data.arrays,
             axes=axes,
             sigmoid=words.sigmoid,
             state=words.state,
         )
+        kinds = {name: kind for name, kind in kinds.items() if name in expected}
 
         def judge(got: dict[str, np.ndarray]) -> DriftReport:
             report = measure_drift(expected, got, kinds, self.budget, labels, self.data.arrays, axes)
-            if self.user_metric is not None:
-                add_user_metric(report, self.user_metric, expected, got, self.data.metric_truth, self.budget)
+            if self.user_metric is not None:  # a --metric reads every output, as the user's function was written
+                add_user_metric(report, self.user_metric, every, got, self.data.metric_truth, self.budget)
             return report
 
         worst = judge_compositions(verified_compositions(candidate, self.data, self.batch_size), judge)
@@ -159,6 +163,9 @@ class VerifyAgainstReference:
         record["thin_evidence"] = [] if itself else thin_evidence(report, self.budget, len(self.data))
         record["notes"] = neighbour_notes(report.outputs) + kind_notes(report.outputs) + chance_notes(report.outputs)
         record["notes"] += metric_notes(report.user_metric)  # a --metric given labels=None, said once
+        record["notes"] += state_kind_notes(self.output_kinds, self.state_pairs, every)
+        if states := states_record(every, got, self.state_pairs):
+            record["states"] = states
         sized = None if itself else verified_sizes(self.reference, self.data)  # one size, served at any (session 66)
         if sized is not None:
             record[VERIFIED_SIZES] = sized
@@ -175,7 +182,7 @@ class VerifyAgainstReference:
             record["judged_at"] = worst.name
             record["largest_batch_verified"] = worst.largest
         if self.state_pairs and not itself:
-            self.add_stream_checks(record, candidate, expected, kinds)
+            self.add_stream_checks(record, candidate, every, kinds)
         return record
 
     def add_stream_checks(
