@@ -4,12 +4,13 @@ shares, symbolic axis names) enter them all the same way through this module rat
 
 Two orders, each what its callers rely on: `walk_graphs` gives whole graphs, each before the graphs inside it
 (a graph's nodes all come before its bodies' nodes); `walk_nodes` gives nodes as a reader meets them, each node
-followed by the nodes of its bodies.
+followed by the nodes of its bodies. `subgraph_reads` names what the bodies of some nodes read: the tensors a stage
+that drops or renames one must keep, or rename inside them too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import onnx
@@ -61,3 +62,15 @@ def walk_nodes(graph: onnx.GraphProto) -> Iterator[tuple[onnx.NodeProto, onnx.Gr
         yield node, graph
         for _, body in node_subgraphs(node):
             yield from walk_nodes(body)
+
+
+def subgraph_reads(nodes: Iterable[onnx.NodeProto]) -> set[str]:
+    """Every name the nodes inside the subgraphs of `nodes` read, at any depth: the outer-scope names among them,
+    which a stage that drops or renames a tensor must see (names a body makes itself too: more is safe there)."""
+    return {
+        name
+        for node in nodes
+        for _, body in node_subgraphs(node)
+        for inner, _ in walk_nodes(body)
+        for name in inner.input
+    }

@@ -32,6 +32,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from optimizer import onnx_files
+from optimizer.graph_walk import subgraph_reads
 from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from quantserve.errors import QuantserveError
 
@@ -256,7 +257,7 @@ def _insert_mul(model: onnx.ModelProto, group: SmoothGroup, scale: np.ndarray) -
 def _consumers(graph: onnx.GraphProto, tensor: str) -> Iterator[onnx.NodeProto]:
     """Nodes reading `tensor`, a node whose subgraph (If/Loop body) reads it counted as reading it."""
     for node in graph.node:
-        if tensor in node.input or any(tensor in _subgraph_reads(a.g) for a in node.attribute if a.type == a.GRAPH):
+        if tensor in node.input or tensor in subgraph_reads([node]):
             yield node
 
 
@@ -271,18 +272,10 @@ def _fresh_name(model: onnx.ModelProto, base: str) -> str:
 
 def _drop_unused_initializers(model: onnx.ModelProto) -> None:
     used = {t for n in model.graph.node for t in n.input} | {o.name for o in model.graph.output}
-    used |= {t for n in model.graph.node for a in n.attribute if a.type == a.GRAPH for t in _subgraph_reads(a.g)}
+    used |= subgraph_reads(model.graph.node)
     keep = [i for i in model.graph.initializer if i.name in used]
     del model.graph.initializer[:]
     model.graph.initializer.extend(keep)
-
-
-def _subgraph_reads(graph: onnx.GraphProto) -> set[str]:
-    """Every tensor a (sub)graph's nodes read, nested subgraphs included."""
-    names = {t for n in graph.node for t in n.input}
-    for node in graph.node:
-        names |= {t for a in node.attribute if a.type == a.GRAPH for t in _subgraph_reads(a.g)}
-    return names
 
 
 def _check(model: onnx.ModelProto) -> None:

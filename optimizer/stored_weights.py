@@ -17,6 +17,8 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from optimizer.graph_walk import subgraph_reads
+
 
 def fold_stored_weights(model: onnx.ModelProto) -> int:
     """Replace, in place, each DequantizeLinear of initializers alone by the initializer it computes; returns how
@@ -54,7 +56,7 @@ def fold_stored_weights(model: onnx.ModelProto) -> int:
             kept.append(node)
     if not folded:
         return 0
-    read = {name for node in kept for name in node.input} | {v.name for v in graph.output} | _subgraph_reads(kept)
+    read = {name for node in kept for name in node.input} | {v.name for v in graph.output} | subgraph_reads(kept)
     remaining = [t for t in graph.initializer if t.name in read]
     del graph.node[:]
     graph.node.extend(kept)
@@ -70,31 +72,12 @@ def _at_least_19(model: onnx.ModelProto) -> onnx.OperatorSetIdProto:
     return onnx.helper.make_opsetid("", max(19, version))
 
 
-def _subgraph_reads(nodes: list[onnx.NodeProto]) -> set[str]:
-    """The names the subgraphs of `nodes` (If, Loop, Scan bodies) read, at any depth."""
-    read: set[str] = set()
-    stack = [
-        g
-        for node in nodes
-        for attr in node.attribute
-        for g in [*([attr.g] if attr.HasField("g") else []), *attr.graphs]
-    ]
-    while stack:
-        current = stack.pop()
-        for node in current.node:
-            read.update(node.input)
-            stack.extend(
-                g for attr in node.attribute for g in [*([attr.g] if attr.HasField("g") else []), *attr.graphs]
-            )
-    return read
-
-
 def drop_unread_inputs(model: onnx.ModelProto) -> list[str]:
     """Remove, in place, the graph inputs no node (nor a subgraph's node) reads and no output is; returns their
     names."""
     graph = model.graph
     read = {v.name for v in graph.output} | {name for node in graph.node for name in node.input}
-    read |= _subgraph_reads(list(graph.node))
+    read |= subgraph_reads(graph.node)
     unread = [v.name for v in graph.input if v.name not in read]
     if unread:
         kept = [v for v in graph.input if v.name in read]

@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass
 
 import onnx
 
+from optimizer.graph_walk import subgraph_reads
+
 ZIPMAP = "ZipMap"
 
 
@@ -71,7 +73,7 @@ def _expose(model: onnx.ModelProto, tensor: str, output: str, classes: int) -> N
     graph = model.graph
     interface = {v.name for v in [*graph.input, *graph.output]} | {i.name for i in graph.initializer}
     producers = {name for node in graph.node for name in node.output}
-    if tensor in interface or tensor not in producers or _read_in_subgraph(graph, tensor):
+    if tensor in interface or tensor not in producers or tensor in subgraph_reads(graph.node):
         graph.node.append(onnx.helper.make_node("Identity", [tensor], [output], name=f"{output}_zipmap_removed"))
     else:
         for node in graph.node:
@@ -81,13 +83,3 @@ def _expose(model: onnx.ModelProto, tensor: str, output: str, classes: int) -> N
         graph.value_info.remove(value)
     value = next(v for v in graph.output if v.name == output)
     value.type.CopyFrom(onnx.helper.make_tensor_type_proto(onnx.TensorProto.FLOAT, [None, classes or None]))
-
-
-def _read_in_subgraph(graph: onnx.GraphProto, tensor: str) -> bool:
-    """Whether a subgraph (an If/Loop/Scan body) reads `tensor` from the outer scope (a rename would miss it)."""
-    for node in graph.node:
-        for attribute in node.attribute:
-            for body in [attribute.g] if attribute.HasField("g") else list(attribute.graphs):
-                if any(tensor in n.input for n in body.node) or _read_in_subgraph(body, tensor):
-                    return True
-    return False

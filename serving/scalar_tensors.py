@@ -105,14 +105,14 @@ def _reshaping_node(op: str, source: str, result: str, opset: int, graph: Any) -
 def _rename(graph: Any, renames: dict[str, str]) -> None:
     """Every use and definition of a renamed tensor, in `graph` and the subgraphs (If, Loop, Scan) that read it from
     outside; the graph's inputs and outputs too (the wrapper gives them their names back)."""
-    for node in graph.node:
-        node.input[:] = [renames.get(name, name) for name in node.input]
-        node.output[:] = [renames.get(name, name) for name in node.output]
-        for attribute in node.attribute:
-            for subgraph in [attribute.g, *attribute.graphs] if attribute.HasField("g") else attribute.graphs:
-                _rename(subgraph, renames)
-    for value in [*graph.input, *graph.output, *graph.value_info]:
-        value.name = renames.get(value.name, value.name)
+    from optimizer.graph_walk import walk_graphs  # imports onnx: at the point of use, as onnx is here
+
+    for scope in walk_graphs(graph):
+        for node in scope.graph.node:
+            node.input[:] = [renames.get(name, name) for name in node.input]
+            node.output[:] = [renames.get(name, name) for name in node.output]
+        for value in [*scope.graph.input, *scope.graph.output, *scope.graph.value_info]:
+            value.name = renames.get(value.name, value.name)
 
 
 def served_manifest(manifest: Manifest, wrapped: Path, inputs: Sequence[str], outputs: Sequence[str]) -> Manifest:
