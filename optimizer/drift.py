@@ -38,6 +38,7 @@ from optimizer.gated_maps import (
     heatmap_gate,
     output_gates,
 )
+from optimizer.heatmap_peaks import peaks_note
 from optimizer.joint_tokens import JOINT_KIND, joint_records, joint_where, token_answers
 from optimizer.kind_doubt import kind_doubt
 from optimizer.label_sets import label_threshold_doubt
@@ -291,6 +292,7 @@ def kind_notes(outputs: Mapping[str, Mapping[str, Any]]) -> list[str]:
             for note in (record.get("kind_note"), record.get("fp32_nonfinite"), record.get("decision_minority_note"))
             if note
         ]
+        + [peaks_note(name, record) for name, record in outputs.items() if record.get("peaks_unjudged")]
         + tokens_notes(outputs)
     )
 

@@ -51,6 +51,7 @@ from optimizer.box_lists import box_words
 from optimizer.class_agreement import lost_classes, lost_where
 from optimizer.decision_metrics import DECISION_METRICS, SIDE_METRIC, decision_words, side_words, worse_side
 from optimizer.drift_budget import DriftBudget
+from optimizer.heatmap_peaks import peak_words
 from optimizer.image_outputs import psnr_words
 from optimizer.label_sets import tie_words
 from optimizer.soft_masks import cut_words, mask_cut_words
@@ -97,6 +98,8 @@ CHECKS: dict[str, tuple[str, str, bool]] = {
         True,
     ),
     "class_agreement": ("top-1 agreement on one class", "min_top1_agreement", True),  # `class_agreement.lost_classes`
+    # a keypoint heatmap's confident argmax cells (`optimizer.heatmap_peaks`)
+    "peak_agreement": ("share of confident peaks within one cell of FP32's", "min_top1_agreement", True),
 }
 # which metrics each kind is judged by (the others are recorded as information)
 BUDGETED: dict[str, tuple[str, ...]] = {
@@ -130,6 +133,7 @@ BUDGETED: dict[str, tuple[str, ...]] = {
         "anchor_far_agreement",
         "quiet_error_worst",
         "accuracy_drop_points",  # one score per sample or token with 0/1 labels, at --label-threshold
+        "peak_agreement",  # a keypoint heatmap's argmax cells (`optimizer.heatmap_peaks`)
     ),
     # a dense output said to be a regression (--output-kind NAME=regression, never inferred): its values, no decisions
     "regression": ("channel_correlation_worst", "channel_error_worst", "channel_gain_worst", "quiet_error_worst"),
@@ -347,6 +351,8 @@ def _where(metric: str, record: Mapping[str, Any]) -> str:
         return box_words(record)
     if metric in ("anchor_decision_agreement", "anchor_far_agreement"):
         return str(record.get(metric.replace("agreement", "at")) or "")
+    if metric == "peak_agreement":
+        return peak_words(record)
     if record.get("judged_at"):  # a heatmap-gated map's positions (`optimizer.gated_maps`), then where
         rest = {key: value for key, value in record.items() if key != "judged_at"}
         return "; ".join(words for words in (str(record["judged_at"]), _where(metric, rest)) if words)

@@ -28,6 +28,7 @@ from optimizer.decision_metrics import (
 from optimizer.decoded_heads import decoded_head
 from optimizer.detection_heads import BOX_CHANNELS, detection_axis
 from optimizer.drift_budget import UnsetThreshold
+from optimizer.heatmap_peaks import peak_metrics
 from optimizer.image_outputs import image_metrics
 from optimizer.label_sets import label_set_metrics
 from optimizer.mask_metrics import class_map_metrics, mask_metrics
@@ -202,6 +203,7 @@ def _layout_metrics(
         if not judged and not isinstance(label_threshold, UnsetThreshold):
             record.update(value_decisions(reference, candidate, label_threshold))  # every value a decision: said
         record.update(anchor_decisions(reference, candidate, label_threshold))  # many positions' scores, as read
+        record.update(peak_metrics(reference, candidate, label_threshold))  # a keypoint heatmap's argmax cells
     if not one_value:  # a cosine of one value is 1 or 0 (0 where one side's sigmoid is exactly 0): it means nothing
         cosines = metrics.cosine_similarity(reference, candidate) if reference.size else np.ones(1)
         record.setdefault("cosine_mean", float(cosines.mean()))
