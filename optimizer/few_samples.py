@@ -18,6 +18,10 @@ from optimizer.drift_evidence import BOX_METRICS, DISCRETE_METRICS, MORE_NAMED, 
 
 COUNTED = (*DISCRETE_METRICS, *BOX_METRICS)  # rates whose rows are weighed by their own bound (`thin_evidence`)
 UNCOUNTED_WHY = "figures that carry no row count of their own"
+# a worst sample's figure: more samples can only lower it, so a miss on it is no thin evidence (MediaPipe's selfie
+# segmentation, refused at worst-sample mask IoU 0 and its --metric 20 % down, was told its refusal was thin;
+# session 69)
+SAMPLE_FLOORS = ("cosine_worst", "mask_iou_worst", "psnr_worst")
 
 
 def few_samples(verification: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -57,11 +61,13 @@ def few_samples_note(verification: Mapping[str, Any]) -> str:
 
 def few_samples_refusal_words(verification: Mapping[str, Any]) -> str:
     """What a drift refusal adds where a check it missed is one of `few_samples`' outputs': that the refusal itself
-    rests on so few samples, and what to give; "" otherwise (a miss weighed by its rows, or enough samples)."""
+    rests on so few samples, and what to give; "" otherwise (a miss weighed by its rows, enough samples, or a miss
+    more samples cannot undo: `_certain`)."""
     entry = few_samples(verification)
-    missed = [str(v.get("output")) for v in verification.get("violations") or []]
+    violations = list(verification.get("violations") or [])
+    missed = [str(v.get("output")) for v in violations]
     thin = [name for name in dict.fromkeys(missed) if entry and name in entry["outputs"]]
-    if entry is None or not thin:
+    if entry is None or not thin or any(_certain(v) for v in violations):
         return ""
     verb = "are" if len(thin) > 1 else "is"
     return (
@@ -70,6 +76,12 @@ def few_samples_refusal_words(verification: Mapping[str, Any]) -> str:
         f"samples than the {entry['samples_wanted']} optimize holds out where the data allows; pass --eval with at "
         f"least {entry['samples_wanted']} rows)"
     )
+
+
+def _certain(violation: Mapping[str, Any]) -> bool:
+    """A miss more samples cannot undo: a worst sample's figure (`SAMPLE_FLOORS`), or the user's own --metric, which
+    then refuses the build whatever the figures with no row count say."""
+    return violation.get("metric") in SAMPLE_FLOORS or violation.get("scope") == "metric"
 
 
 def evidence_notes(verification: Mapping[str, Any]) -> list[str]:
