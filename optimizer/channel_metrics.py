@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from optimizer.channel_gain import gain_errors, keep_worst_gain
+from optimizer.channel_stats import ChannelStats, channel_stats
 from optimizer.decision_metrics import FLAG_COMMITTED
 from optimizer.decoded_heads import DecodedHead
 from optimizer.detection_heads import BOX_CHANNELS, detection_axis
@@ -56,8 +57,8 @@ def channel_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray, thr
     axis = channel_axis(kind, reference)
     if reference.size == 0 or reference.ndim < 1:
         return {}
-    correlations = metrics.channel_correlations(reference, candidate, axis)
-    errors = metrics.relative_error(reference, candidate, axis)
+    stats = channel_stats(reference, candidate, axis, threshold)  # every figure along the axis in one pass
+    correlations, errors = stats.correlations, stats.relative_errors
     record: dict[str, Any] = {
         "relative_error": float(metrics.relative_error(reference, candidate)[0]),
         "channels": int(correlations.size),
@@ -65,22 +66,20 @@ def channel_metrics(kind: str, reference: np.ndarray, candidate: np.ndarray, thr
         "channel_relative_error_worst": float(errors.max()),
     }
     judged = "channel_error_worst" in BUDGETED[kind]  # maps and detections: their spread errors are budgeted
-    spread_errors = metrics.channel_errors(reference, candidate, axis) if judged else None
-    correlations, spread_errors = _skip_still(record, reference, axis, correlations, spread_errors)
+    spread_errors = stats.spread_errors if judged else None
+    correlations, spread_errors = _skip_still(record, reference, axis, stats, spread_errors)
     cut = quiet_cut(kind, reference, threshold)
-    quiet = quiet_channels(record, reference, candidate, axis, cut, threshold)
+    quiet = _quiet(record, stats, axis, cut)
     _keep_worst(record, axis, *_unless(quiet, correlations, spread_errors))
     if judged:  # a rescaled channel: `optimizer.channel_gain`
-        keep_worst_gain(record, np.where(quiet, np.nan, gain_errors(reference, candidate, axis, correlations)), axis)
+        keep_worst_gain(record, np.where(quiet, np.nan, stats.gain_errors(correlations)), axis)
     others = _cross_axes(kind, reference, axis)
     if others:  # which axes were judged, and their entries: "channels" counts axis 1's alone (an NHWC map's rows)
         record["channel_axes"] = {str(a): int(reference.shape[a]) for a in (axis, *others) if a is not None}
     for other in others:
-        still = _still(metrics.channel_spreads(reference, other))[0]
-        still |= quiet_channels(record, reference, candidate, other, cut, threshold)
-        across = np.where(still, np.nan, metrics.channel_correlations(reference, candidate, other))
-        across_errors = np.where(still, np.nan, metrics.channel_errors(reference, candidate, other))
-        _keep_worst(record, other, across, across_errors)
+        along = channel_stats(reference, candidate, other, threshold)
+        still = _still(along.spreads)[0] | _quiet(record, along, other, cut)
+        _keep_worst(record, other, *_unless(still, along.correlations, along.spread_errors))
     return record
 
 
@@ -96,7 +95,7 @@ def _skip_still(
     record: dict[str, Any],
     reference: np.ndarray,
     axis: int | None,
-    correlations: np.ndarray,
+    stats: ChannelStats,
     spread_errors: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The channel figures with the still channels' correlations taken out (NaN), counted in `channels_still`
@@ -110,9 +109,9 @@ def _skip_still(
     — FP32's values decide, so INT8 collapsing a channel FP32 moves still shows. A still channel's spread error is
     measured against the median moving channel's spread instead of its own: INT8 swinging one as far as a channel
     moves still refuses where spread errors are budgeted."""
+    correlations, spreads = stats.correlations, stats.spreads
     if axis is None or correlations.size < 2:
         return correlations, spread_errors
-    spreads = metrics.channel_spreads(reference, axis)
     others = tuple(a for a in range(reference.ndim) if a != axis)
     level = np.abs(reference.mean(axis=others, dtype=np.float64))
     still, median = _still(spreads)
@@ -196,7 +195,20 @@ def quiet_channels(
     values INT8 turned on in one of them (at `threshold`) go to the record, each naming axis and entry."""
     if cut is None or axis is None:
         return np.zeros(reference.shape[axis] if axis is not None else 1, dtype=bool)
-    peaks, errors, fired = _channel_peaks(reference, candidate, axis, threshold)
+    return _judge_quiet(record, axis, cut, *_channel_peaks(reference, candidate, axis, threshold))
+
+
+def _quiet(record: dict[str, Any], stats: ChannelStats, axis: int | None, cut: float | None) -> np.ndarray:
+    """`quiet_channels` from the figures along `axis` measured already."""
+    if cut is None or axis is None:
+        return np.zeros(stats.peaks.size, dtype=bool)
+    return _judge_quiet(record, axis, cut, stats.peaks, stats.max_errors, stats.fired)
+
+
+def _judge_quiet(
+    record: dict[str, Any], axis: int, cut: float, peaks: np.ndarray, errors: np.ndarray, fired: np.ndarray
+) -> np.ndarray:
+    """`quiet_channels`' judgement of the entries' FP32 peaks, worst absolute errors and values turned on."""
     quiet = peaks < cut
     record["quiet_cut"] = cut
     record.setdefault("quiet_channels", {})[str(axis)] = int(quiet.sum())

@@ -11,7 +11,9 @@ its 7-bit candidate begun in time and timed far past the end (and a first unit o
 it starts on any time left). Now a unit runs `stoppable`:
 its long parts call `check` between their pieces (calibration chunks, held-out batches, the profile; the paired
 timing's child is killed), and past the deadline the unit is abandoned, never used, and recorded as left undone.
-The search then ships what finished or refuses as out of time, ending past its budget by at most one piece.
+A piece whose part took longer before than the time left is not begun either (`optimizer.search_pieces`): nanodet's
+search ran 714 s of 600 on a piece begun just before its end. The search then ships what finished or refuses as out
+of time, ending past its budget by at most a piece of a part not timed before.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any, TypeVar
 
 from optimizer.cpu_clock import BUSY_SHARE
 from optimizer.drift_budget import Refusal
+from optimizer.search_pieces import PieceTimes
 
 BUDGET_FLAG = "--max-search-s"  # the optimize flag that sets SearchSettings.max_search_s
 # kinds of unit the budget times
@@ -64,6 +67,7 @@ class SearchBudget:
         self.parts: dict[str, float] = {}  # the latest unit's parts checked: seconds from its start to their last check
         self._unit_started = 0.0
         self._latest: dict[str, tuple[float, float]] = {}  # per kind: its cost before its latest unit, that unit's time
+        self.pieces = PieceTimes()  # how long each part's pieces take: `check` begins none that would end past the stop
 
     @property
     def deadline(self) -> float:
@@ -128,6 +132,7 @@ class SearchBudget:
                 yield
         finally:
             self.stops.remove(stop)
+            self.pieces.end(self.clock())
 
     def attempt(self, kind: str, what: str, work: Callable[[], T], reserve: float = 0.0) -> T | None:
         """`work()` as one stoppable `kind` unit: its result, or None where the deadline stopped it (`what` then
@@ -145,20 +150,26 @@ class SearchBudget:
         return min(self.stops) - self.clock() if self.stops else None
 
     def check(self, part: str = "") -> None:
-        """Raise DeadlineReached where a stoppable unit is under way and its stop time has passed; called between
-        the pieces of a unit's long parts (`part`: what it is doing), a no-op outside any unit."""
+        """Raise DeadlineReached where a stoppable unit is under way and its stop time has passed, or a piece of
+        `part` (what it is about to do) took longer before than the time left; called before each piece of a unit's
+        long parts, a no-op outside any unit."""
         left = self.stop_left()
-        if left is not None and part:
-            self.parts[part] = self.clock() - self._unit_started
-        if left is not None and left <= 0:
+        if left is None:
+            return
+        now = self.clock()
+        if part:
+            self.parts[part] = now - self._unit_started
+        self.pieces.end(now)
+        if left <= 0 or self.pieces.expected(part) > left:
             raise DeadlineReached(part)
+        self.pieces.begin(part, now)
 
     def capped(self, seconds: float) -> SearchBudget:
         """A view of this budget that ends `seconds` from now, or at this budget's end if sooner: the same clock and
         unit costs, its own record of what it left undone (`absorb` hands that back where this budget's end bound)."""
         view = SearchBudget(max(0.0, min(seconds, self.left())), self.clock)
         view.costs, view._latest = self.costs, self._latest  # one record of how long each kind of unit takes
-        view.stops = self.stops  # a check on either sees the units under way in both
+        view.stops, view.pieces = self.stops, self.pieces  # a check on either sees the units under way in both
         view.bound_by_parent = self.left() <= seconds
         return view
 

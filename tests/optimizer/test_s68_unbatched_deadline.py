@@ -110,7 +110,7 @@ def test_an_unbatched_dynamic_candidate_is_stopped_between_its_held_out_requests
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Dynamic INT8's held-out requests (ROW_S each) were run as one whole composition, unchecked: all 12 (480 s)
-    ran past the 300 s budget. Now the request that would begin past it is not run."""
+    ran past the 300 s budget. Now the request that would end past it is not run (session 69)."""
     now = [0.0]
     run = OnnxRuntimeRunner.infer_impl
 
@@ -126,7 +126,7 @@ def test_an_unbatched_dynamic_candidate_is_stopped_between_its_held_out_requests
         search(three_heads(tmp_path / "model.onnx"), tmp_path / "int8.onnx")
     spent = refused.value.record.get("time_budget") or pytest.fail(str(refused.value))
     assert "the dynamic candidate, stopped at the deadline during the held-out drift run" in spent["left_undone"]
-    assert now[0] == 8 * ROW_S  # the ninth request would begin past 300 s
+    assert now[0] == 7 * ROW_S  # the eighth request would end past 300 s
 
 
 def test_a_candidate_that_holds_reports_its_timing(tmp_path: Path) -> None:
