@@ -152,7 +152,14 @@ class SearchConfirmation(HeldOutDrift):
 
         def judge(got: dict[str, np.ndarray]) -> DriftReport:
             report = measure_drift(
-                reference, got, self.kinds, budget, every.labels, every.arrays, self.axes, self._measuring
+                self._answers(reference),
+                got,
+                self.kinds,
+                budget,
+                every.labels,
+                every.arrays,
+                self.axes,
+                self._measuring,
             )
             if metric is not None:
                 fp32 = metric.score(reference, every.metric_truth)

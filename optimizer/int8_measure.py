@@ -7,7 +7,7 @@ batch, so a unit past its deadline stops there (`SearchBudget.stoppable`).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -26,6 +26,8 @@ from optimizer.onnxruntime_runner import OnnxRuntimeRunner
 from optimizer.profile import ModelProfile
 from optimizer.quant_exclusions import MIXED_RANGE_RATIO
 from optimizer.search_budget import SearchBudget
+from optimizer.state_loop import StatePair
+from optimizer.state_outputs import answers_only
 from optimizer.tensor_ranges import ProgressCallback
 from optimizer.token_axes import TokenAxes
 from optimizer.transformer import run_model
@@ -136,6 +138,13 @@ class HeldOutDrift:
     _probe_scores: dict[str, np.ndarray]  # the FP32 scores behind ids over the probe rows, by output (`answer_scores`)
     fp32_metric: tuple[float, bool] | None  # --metric on `reference`, taken before any calibration (`int8_search`)
     ranked: set[str]  # a TopK's indices beside its values (`optimizer.ranked_ids`)
+    state_pairs: Sequence[StatePair]  # a stateful model's (`optimizer.state_loop`)
+
+    def _answers(self, reference: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """`reference` less its recurrent state outputs: a state is carried, judged by its effect on the answers in
+        the closed loop, never row by row (`optimizer.state_outputs`; RVM's r1o..r4o had filled the search's refusal
+        line beside fgr and pha, session 68). A --metric still scores every output."""
+        return answers_only(reference, self.state_pairs)
 
     def _calib_margin(self, path: Path) -> float:
         """`path`'s drift margin on calibration rows: what SmoothQuant's alpha is chosen by (the held-out rows
@@ -145,7 +154,7 @@ class HeldOutDrift:
             self._calib_reference = run_model(self.fused.path, rows, self.verify_batch)
         got = self._run_checked(path, rows, "judging SmoothQuant's alpha")
         return measure_drift(
-            self._calib_reference, got, self.kinds, self.stage.budget, None, rows.arrays, self.axes
+            self._answers(self._calib_reference), got, self.kinds, self.stage.budget, None, rows.arrays, self.axes
         ).margin()
 
     def _accept(self, drift: DriftReport) -> bool:
@@ -167,13 +176,14 @@ class HeldOutDrift:
         worst = judge_compositions(compositions, partial(self._held_out_report, held))
         report, got = worst.report, worst.outputs
         if not report.holds:  # the --gate that would hold, measured: the search's refusal names it as verification's
-            report.advice = gate_advice(self.reference, got, self.kinds, self.stage.budget, report)
+            report.advice = gate_advice(self._answers(self.reference), got, self.kinds, self.stage.budget, report)
         return nonfinite_origins(report, path, self.reference, got, held.arrays)  # where INT8 first makes a NaN
 
     def _held_out_report(self, held: TensorData, got: dict[str, np.ndarray]) -> DriftReport:
         """`got`, a model's outputs over the `held` rows, measured against FP32's (and by the user's --metric)."""
+        answers = self._answers(self.reference)
         report = measure_drift(
-            self.reference, got, self.kinds, self.stage.budget, self.labels, held.arrays, self.axes, self._measuring
+            answers, got, self.kinds, self.stage.budget, self.labels, held.arrays, self.axes, self._measuring
         )
         if self.stage.user_metric is not None:
             metric, truth = self.stage.user_metric, held.metric_truth
@@ -231,7 +241,13 @@ class HeldOutDrift:
         got, scores = self._probe_outputs(path)
         labels = None if self.labels is None else self.labels[: len(self.probe)]
         report = measure_drift(
-            self._probe_reference, got, self.kinds, self.stage.budget, labels, self.probe.arrays, self.axes
+            self._answers(self._probe_reference),
+            got,
+            self.kinds,
+            self.stage.budget,
+            labels,
+            self.probe.arrays,
+            self.axes,
         )
         for name, values in scores.items():  # the scores behind an id per sample: what ranks the probes
             report.outputs[name][SCORES_ERROR] = float(metrics.relative_error(self._probe_scores[name], values)[0])

@@ -83,6 +83,7 @@ from optimizer.ranked_ids import ranked_outputs
 from optimizer.search_budget import CANDIDATE, PROFILE, TIMING, DeadlineReached, SearchBudget
 from optimizer.speed import Block, SpeedSettings, time_pair
 from optimizer.state_loop import StatePair
+from optimizer.state_outputs import answers_only
 from optimizer.tensor_ranges import ProgressCallback, activation_bytes_per_sample, rows_per_chunk
 from optimizer.timing_rows import fit_timing_rows
 from optimizer.transformer import TRANSFORMER_OP_TYPES, detect_encoder, run_model
@@ -190,7 +191,9 @@ class _SearchRun(MixedPrecisionStarts):
             state=words.state,
         )
         per_token = token_value_outputs(self.reference, held.arrays)
-        short = evidence_shortfall(self.kinds, stage.budget, len(held), held.arrays, per_token, self.reference)
+        answers = answers_only(self.reference, stage.state_pairs)  # a state is judged by its effect (`state_outputs`)
+        kinds = {name: kind for name, kind in self.kinds.items() if name in answers}
+        short = evidence_shortfall(kinds, stage.budget, len(held), held.arrays, per_token, answers)
         if short and not stage.allow_thin_evidence:  # known before any calibration: refused in seconds
             raise BudgetExceeded(evidence_refusal(short))
         stats = stage.calib.take(0, min(len(stage.calib), stage.search.stats_samples))

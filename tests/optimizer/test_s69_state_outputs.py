@@ -89,3 +89,28 @@ def test_answers_missing_in_the_closed_loop_still_refuse(tmp_path: Path) -> None
     assert not record["holds"] and not record["closed_loop"]["holds"]
     assert {v["output"] for v in record["closed_loop"]["violations"]} == {"fgr"}
     assert {v["output"] for v in record["violations"]} <= {"fgr"}
+
+
+def test_the_search_judges_the_answers_not_the_states(models: tuple[Path, Path]) -> None:
+    """The INT8 search measured every output, states included: a state's miss refused each candidate and filled the
+    search's refusal line (verification already left them out). Its held-out drift now judges the answers alone."""
+    from types import SimpleNamespace
+
+    from optimizer.drift_budget import DriftBudget
+    from optimizer.int8_measure import HeldOutDrift
+    from optimizer.token_axes import TokenAxes
+    from optimizer.transformer import run_model
+
+    reference_path, candidate_path = models
+    held = _stream()
+    reference, got = run_model(reference_path, held, 16), run_model(candidate_path, held, 16)
+    kinds = {"fgr": "dense", "r1o": "dense", "r2o": "dense"}
+    stage = SimpleNamespace(budget=DriftBudget(), user_metric=None)
+    run = SimpleNamespace(reference=reference, kinds=kinds, stage=stage, labels=None, axes=TokenAxes())
+    run._measuring = lambda done, total, name: None
+    for pairs, judged in ((PAIRS, {"fgr"}), ((), {"fgr", "r1o", "r2o"})):
+        run.state_pairs = pairs
+        run._answers = lambda outputs: HeldOutDrift._answers(run, outputs)  # type: ignore[arg-type]
+        report = HeldOutDrift._held_out_report(run, held, got)  # type: ignore[arg-type]
+        assert set(report.outputs) == judged
+        assert report.holds == (judged == {"fgr"})  # the states' misses alone refuse where they are judged
