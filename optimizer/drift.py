@@ -40,7 +40,7 @@ from optimizer.gated_maps import (
 )
 from optimizer.heatmap_peaks import peaks_note
 from optimizer.joint_tokens import JOINT_KIND, joint_records, joint_where, token_answers
-from optimizer.kind_doubt import kind_doubt
+from optimizer.kind_doubt import kind_doubt, unlabelled_width_doubt
 from optimizer.label_sets import label_threshold_doubt
 from optimizer.length_axes import own_positions, unused_pair_note
 from optimizer.mask_metrics import levels_doubt
@@ -152,6 +152,7 @@ def measure_drift(
         doubt = (
             token_values_doubt(name, kind, ref, positions)  # a yes/no per token, not a tagger's logits
             or kind_doubt(name, kind, on_real_axes(np.asarray(ref)))
+            or unlabelled_width_doubt(name, kind, on_real_axes(np.asarray(ref)), labels, bool(violations))
             or mask_doubt(name, kind, np.asarray(ref))
             or levels_doubt(name, kind, np.asarray(ref))  # an integer quantity read as labels
             or undecided_labels_doubt(name, kind, on_real_axes(np.asarray(ref)), bool(violations))

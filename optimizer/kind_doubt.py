@@ -17,7 +17,9 @@ from optimizer.row_kinds import (
     row_form,
     top_answer_share,
     tuple_correlations,
+    usable_labels,
 )
+from optimizer.typed_kinds import is_typed
 from quantserve.metrics import probabilities
 
 MAX_COORDINATES = 4096  # values a sample beyond which a "classification" output is not doubted (a face mesh: 1 404)
@@ -152,3 +154,20 @@ def logits_doubt(name: str, kind: str, values: np.ndarray) -> str:
         f"--output-kind {name}=dense"
     )
     return f"read as raw multi-label logits, a class on at logit 0: {override}"
+
+
+def unlabelled_width_doubt(name: str, kind: str, values: np.ndarray, labels: np.ndarray | None, failed: bool) -> str:
+    """A classifier's logits read off signed rows at an embedding's width, with no labels of their classes, that
+    missed the budget: they may be an embedding's features, whose largest feature means nothing. human-models'
+    mobileface (256 signed values a face) was refused on the "top-1 agreement" 0.9633 of its largest value, no word
+    of `embedding`; judged as one, with a retrieval --metric, it held 0.690 → 0.687 (session 69). The reading
+    stays (an unlabelled 256-way classifier reads alike); the line names the override. Not for a kind the user
+    typed."""
+    if not failed or kind != "classification" or is_typed(kind) or values.ndim != 2 or not len(values):
+        return ""
+    if not embedding_width(values.shape[1]) or usable_labels(labels, values) or values.min() >= 0.0:
+        return ""
+    return (
+        f"judged as a classifier's logits with no labels of its classes; its {values.shape[1]} signed values are an "
+        f"embedding's width: if it is an embedding, pass --output-kind {name}=embedding"
+    )

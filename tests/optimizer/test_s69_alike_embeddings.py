@@ -35,3 +35,18 @@ def test_unit_rows_with_a_real_spread_stay_an_embedding_and_mild_noise_holds() -
     assert infer_output_kinds({"e": rows}) == {"e": "embedding"}
     report = measure_drift({"e": rows}, {"e": close}, {}, DriftBudget())
     assert report.outputs["e"]["kind"] == "embedding" and report.holds
+
+
+def test_unlabelled_signed_rows_at_an_embeddings_width_refused_on_top1_name_the_embedding_override() -> None:
+    """human-models' mobileface (256 signed values a face, no labels) was refused on the top-1 agreement of its
+    largest value with no word of `--output-kind NAME=embedding` (session 69)."""
+    rng = np.random.default_rng(71)
+    rows = rng.normal(size=(300, 256))
+    rows[np.arange(300), rng.integers(0, 256, 300)] += 8.0  # one feature stands out, a different one each row
+    noisy = rows + 2.0 * rng.normal(size=rows.shape)
+    assert infer_output_kinds({"e": rows}) == {"e": "classification"}
+    report = measure_drift({"e": rows}, {"e": noisy}, {}, DriftBudget())
+    assert not report.holds and report.outputs["e"]["kind_doubt"].endswith("pass --output-kind e=embedding")
+    labels = rows.argmax(axis=1)  # labels of its classes: the user says it is a classifier, no doubt
+    labelled = measure_drift({"e": rows}, {"e": noisy}, {}, DriftBudget(), labels)
+    assert "=embedding" not in str(labelled.outputs["e"].get("kind_doubt", ""))
