@@ -192,7 +192,7 @@ class _SearchRun(MixedPrecisionStarts):
         )
         per_token = token_value_outputs(self.reference, held.arrays)
         answers = answers_only(self.reference, stage.state_pairs)  # a state is judged by its effect (`state_outputs`)
-        kinds = {name: kind for name, kind in self.kinds.items() if name in answers}
+        kinds = answers_only(self.kinds, stage.state_pairs)
         short = evidence_shortfall(kinds, stage.budget, len(held), held.arrays, per_token, answers)
         if short and not stage.allow_thin_evidence:  # known before any calibration: refused in seconds
             raise BudgetExceeded(evidence_refusal(short))
