@@ -138,7 +138,7 @@ class HeldOutDrift:
     _probe_scores: dict[str, np.ndarray]  # the FP32 scores behind ids over the probe rows, by output (`answer_scores`)
     fp32_metric: tuple[float, bool] | None  # --metric on `reference`, taken before any calibration (`int8_search`)
     ranked: set[str]  # a TopK's indices beside its values (`optimizer.ranked_ids`)
-    state_pairs: Sequence[StatePair]  # a stateful model's (`optimizer.state_loop`)
+    state_pairs: Sequence[StatePair] = ()  # a stateful model's (`optimizer.state_loop`)
 
     def _answers(self, reference: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """`reference` less its recurrent state outputs: a state is carried, judged by its effect on the answers in
