@@ -27,7 +27,7 @@ from optimizer.decision_metrics import decision_doubt
 from optimizer.drift_budget import DriftBudget
 from optimizer.drift_checks import DriftReport, Violation, check_words, judge
 from optimizer.drift_evidence import minority_note
-from optimizer.drift_metrics import id_accuracy, nonfinite_count, nonfinite_where_finite, output_metrics
+from optimizer.drift_metrics import id_accuracy, output_metrics
 from optimizer.gated_maps import (
     GATED_KINDS,
     HeatGate,
@@ -44,6 +44,7 @@ from optimizer.kind_doubt import kind_doubt, unlabelled_width_doubt
 from optimizer.label_sets import label_threshold_doubt
 from optimizer.length_axes import own_positions, unused_pair_note
 from optimizer.mask_metrics import levels_doubt
+from optimizer.nonfinite_counts import nonfinite_count, nonfinite_where_finite
 from optimizer.ordered_bins import ordered_bins_doubt
 from optimizer.output_kinds import infer_kind
 from optimizer.ranked_ids import ranked_metrics, ranked_outputs

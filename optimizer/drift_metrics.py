@@ -32,6 +32,7 @@ from optimizer.heatmap_peaks import peak_metrics
 from optimizer.image_outputs import image_metrics
 from optimizer.label_sets import label_set_metrics
 from optimizer.mask_metrics import class_map_metrics, mask_metrics
+from optimizer.nonfinite_counts import nonfinite_where_finite
 from optimizer.real_axes import real_axes
 from optimizer.row_kinds import usable_labels
 from optimizer.sequence_paths import ctc_path, ctc_path_metrics, path_metrics, real_frames
@@ -384,22 +385,3 @@ def _accuracy(reference: np.ndarray, candidate: np.ndarray, labels: np.ndarray) 
     if metrics.labels_at_chance(fp32, classes, samples):
         return {"fp32_accuracy": fp32, "accuracy": int8, "labels_at_chance": {"classes": classes, "samples": samples}}
     return {"fp32_accuracy": fp32, "accuracy": int8, "accuracy_drop_points": 100.0 * (fp32 - int8)}
-
-
-def nonfinite_where_finite(reference: np.ndarray, candidate: np.ndarray) -> int:
-    """How many values the candidate has NaN or infinite where FP32 is finite (an INT8 variance quantized to
-    zero under a division): a cosine, correlation or channel error over them is NaN, which no budget judges."""
-    if not (np.issubdtype(candidate.dtype, np.floating) or np.issubdtype(candidate.dtype, np.complexfloating)):
-        return 0
-    flat_ref, flat_new = reference.reshape(-1), candidate.reshape(-1)
-    step = 1 << 24  # values at a time: the two boolean masks of a PP-OCRv5 output whole would take 200 MB
-    return sum(
-        int(np.count_nonzero(~np.isfinite(flat_new[i : i + step]) & np.isfinite(flat_ref[i : i + step])))
-        for i in range(0, flat_ref.size, step)
-    )
-
-
-def nonfinite_count(values: np.ndarray) -> int:
-    """How many of a float output's values are NaN or infinite, counted a slice at a time (as above)."""
-    flat, step = values.reshape(-1), 1 << 24
-    return sum(int(np.count_nonzero(~np.isfinite(flat[i : i + step]))) for i in range(0, flat.size, step))
