@@ -48,7 +48,9 @@ def drift_record(closest: Candidate, tried: list[Candidate], mixed: dict[str, An
     }
 
 
-def where_drift_is(tried: list[Candidate], said: Candidate | None = None, hints: set[str] | None = None) -> str:
+def where_drift_is(
+    tried: list[Candidate], said: Candidate | None = None, hints: set[str] | None = None, blurred: str | None = None
+) -> str:
     """Where the drift is, once keeping every compute node FP32 still missed: in the quantized data movement, and,
     where a scheme that quantizes the compute nodes alone (no Q/DQ between them) missed too, in those nodes as well.
     The line had said "the drift is in the quantized data movement" alone for SSD's face detector and WHENet's head
@@ -56,8 +58,13 @@ def where_drift_is(tried: list[Candidate], said: Candidate | None = None, hints:
     compute nodes tried after the compute ops alone missed are named with their figures: swift-f0's line blamed the
     data movement and the compute nodes while Conv alone in INT8 held, never tried (session 59). `said`: the
     candidate whose miss the line has named already (its figure is not repeated); `hints`: the hint clauses the line
-    has said already (`optimizer.hints_once`), not said again."""
-    alone = [c for c in tried if quantizes_compute_alone(c.scheme) and c.drift.violations]
+    has said already (`optimizer.hints_once`), not said again. `blurred`: the scheme the mixed-precision search
+    started from, where its variant with every compute node FP32 missed too: that scheme's Q/DQ left beside the
+    compute nodes drifts on its own, so its miss shows no drift in them and is not named here. MediaPipe's face and
+    palm detectors were told "and in the compute nodes too (static_qdq_compute quantizes them alone)" where
+    static_qdq_compute with every Conv FP32 (its Q/DQ on Relu outputs feeding Pad, MaxPool and Add) still read
+    worst correlation 0.656 (session 69)."""
+    alone = [c for c in tried if quantizes_compute_alone(c.scheme) and c.drift.violations and c.scheme != blurred]
     if not alone:
         return DATA_MOVEMENT
     narrower = [c for c in alone if c is not said and _narrower_words(c)]
@@ -76,6 +83,12 @@ def where_drift_is(tried: list[Candidate], said: Candidate | None = None, hints:
         f"{DATA_MOVEMENT}, and in the compute nodes too: {first.scheme}, which quantizes them alone, misses it "
         f"({_first_violation(first, hints)}){also}"
     )
+
+
+def mixed_from(mixed: dict[str, Any]) -> str | None:
+    """The scheme a mixed-precision search record started from (`where_drift_is`'s `blurred`, where that search
+    missed with every compute node FP32); None where the record does not say."""
+    return mixed.get("from_scheme") or (mixed.get("result") or {}).get("scheme")
 
 
 def _narrower_words(candidate: Candidate) -> str:

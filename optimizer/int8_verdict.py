@@ -28,6 +28,7 @@ from optimizer.int8_refusal_words import (
     closest_note,
     drift_record,
     far_from_budget,
+    mixed_from,
     search_cut_words,
     thin_slack_note,
     where_drift_is,
@@ -188,13 +189,14 @@ class SearchVerdict(SearchConfirmation):
             return
         hints: set[str] = set()  # a hint said once (`optimizer.hints_once`)
         worst, kept = worst_line(chosen, hints), self._kept_fp32(chosen)
+        where = where_drift_is(tried, hints=hints, blurred=mixed_from(mixed))
         first = f" ({worst})" if worst and not kept else ""
         # the closest build a mix: its figures stand beside it, not beside its scheme (MediaPipe's full-range face
         # detector read "static_qdq misses it (… 0.7702 …)" where static_qdq read 0.574, the mix 0.7702; session 68)
         closest = f" (closest: {chosen.scheme}{kept}, {worst})" if worst and kept else ""
         raise BudgetExceeded(
             f"no INT8 model holds the drift budget: {chosen.scheme} misses it{first}, and still missed it with every "
-            f"compute node kept FP32 in turn{closest}: {where_drift_is(tried, hints=hints)}; nothing written: deploy "
+            f"compute node kept FP32 in turn{closest}: {where}; nothing written: deploy "
             "fp32 (or pass --keep-failing to ship the closest INT8 model)",
             drift_record(chosen, [], mixed),
         )
@@ -220,7 +222,7 @@ class SearchVerdict(SearchConfirmation):
         first = worst_line(closest, hints)
         all_fp32 = (mixed.get("result") or {}).get("holds", True)
         cut, more_time = search_cut_words(mixed) if all_fp32 else ("", "")
-        where = "" if all_fp32 else where_drift_is(tried, closest, hints)
+        where = "" if all_fp32 else where_drift_is(tried, closest, hints, mixed_from(mixed))
         verdict = (
             f"; it holds only with every compute node FP32{cut}"
             if all_fp32
