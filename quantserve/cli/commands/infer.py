@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     saved |= {f"{name}{SHAPES_SUFFIX}": sample_shapes(log.shapes[name], outputs[name].ndim) for name in padded}
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(out, **saved)  # type: ignore[arg-type]
+        np.savez(out, **{name: loadable(values) for name, values in saved.items()})  # type: ignore[arg-type]
     answered = {"model_version": version, "precision": runner.precision} if version else {}
     if args.json:
         record = summary_record(outputs, data.labels, varying, tags, padded)
@@ -323,3 +323,16 @@ def _class_score_names(
 
     rows = [n for n, v in outputs.items() if v.ndim == 2 and v.shape[1] > 1 and n not in (per_request or [])]
     return [n for n in rows if not reads_as_embedding(outputs[n], labels=labels)]
+
+
+def loadable(values: np.ndarray) -> np.ndarray:
+    """An output of strings (Triton's BYTES: an object array of bytes) as a str array where every value is UTF-8,
+    else a bytes array: `np.load` refuses an object array without allow_pickle, and quantserve's own data reader
+    takes strings only as str or bytes arrays (a served label output was saved so, probe 69C). Any other array as is."""
+    if values.dtype != object:
+        return values
+    items = [value if isinstance(value, bytes) else str(value).encode() for value in values.ravel()]
+    try:
+        return np.array([item.decode("utf-8") for item in items], dtype=np.str_).reshape(values.shape)
+    except UnicodeDecodeError:
+        return np.array(items, dtype=np.bytes_).reshape(values.shape)
