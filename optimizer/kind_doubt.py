@@ -1,7 +1,8 @@
 """The doubt on how an output's rows were read (`optimizer.row_kinds`): a classification read off raw values that
 may be coordinates or an embedding's features, an embedding that may be a classifier's logits, sigmoid scores that
-may be ReLU features, raw multi-label logits that may be features or values in a unit. Each doubt is one line naming
-the override; `optimizer.drift` records it with the output's drift.
+may be ReLU features, raw multi-label logits that may be features or values in a unit, unit-length rows judged per
+value for pointing all one way. Each doubt is one line naming the override (or the --metric that judges the output
+as its task does); `optimizer.drift` records it with the output's drift.
 """
 
 from __future__ import annotations
@@ -70,8 +71,13 @@ def kind_doubt(name: str, kind: str, values: np.ndarray) -> str:
     Signed rows at an embedding's width are doubted both ways where one feature is the largest on many rows
     (`outlier_feature`, `_width_doubt`); scores in [0, 1] with many exact zeros, as ReLU features (`zeros_doubt`);
     raw values read as multi-label logits, as features could be (`logits_doubt`); an embedding whose columns move
-    together by their place in a tuple, as weakly moving coordinates do (`tuple_doubt`)."""
-    if doubt := zeros_doubt(name, kind, values) or logits_doubt(name, kind, values):
+    together by their place in a tuple, as weakly moving coordinates do (`tuple_doubt`); unit-length rows read as
+    regressions for pointing all one way, why they were not judged by cosine (`alike_unit_doubt`)."""
+    if (
+        doubt := zeros_doubt(name, kind, values)
+        or logits_doubt(name, kind, values)
+        or alike_unit_doubt(name, kind, values)
+    ):
         return doubt
     if kind not in ("classification", "embedding") or values.ndim != 2 or len(values) < 2:
         return ""
@@ -93,6 +99,24 @@ def kind_doubt(name: str, kind: str, values: np.ndarray) -> str:
         return _width_doubt(name, kind, values)
     override = f"if they are regressions, pass --output-kind {name}=dense"
     return f"judged as a classifier's logits; {sign}, as coordinates do: {override}"
+
+
+def alike_unit_doubt(name: str, kind: str, values: np.ndarray) -> str:
+    """Why unit-length rows read as regressions (`row_kinds.classification_or_embedding`: all pointing near their
+    mean row) were judged per value and not as an embedding, with what judges a neighbour search; "" otherwise or
+    where the user typed the kind. human-models' mobilefacenet (faces 0.001 apart by cosine) was refused on "worst
+    channel correlation -0.7064" with no word of why a face embedding was judged per value (session 69)."""
+    if kind != "dense" or is_typed(kind) or values.ndim != 2 or len(values) < 2:
+        return ""
+    rows = values[:DOUBT_ROWS].astype(np.float64)
+    if not np.allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-2):
+        return ""
+    alike = float(np.median(cosines_to_mean(rows)))
+    return (
+        f"judged per value, not by a row's cosine: its unit-length rows all point near their mean row (median cosine "
+        f"{alike:.5f}), so a cosine near 1 leaves room to move a row farther than the rows lie from one another; if "
+        f"it serves a neighbour search, judge it by that search: --metric package.module:function"
+    )
 
 
 def _width_doubt(name: str, kind: str, values: np.ndarray) -> str:

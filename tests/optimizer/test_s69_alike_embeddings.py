@@ -9,6 +9,7 @@ import numpy as np
 from optimizer.drift import measure_drift
 from optimizer.drift_budget import DriftBudget
 from optimizer.output_kinds import infer_output_kinds
+from optimizer.typed_kinds import TypedKind
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:
@@ -50,3 +51,23 @@ def test_unlabelled_signed_rows_at_an_embeddings_width_refused_on_top1_name_the_
     labels = rows.argmax(axis=1)  # labels of its classes: the user says it is a classifier, no doubt
     labelled = measure_drift({"e": rows}, {"e": noisy}, {}, DriftBudget(), labels)
     assert "=embedding" not in str(labelled.outputs["e"].get("kind_doubt", ""))
+
+
+def test_a_refusal_of_unit_rows_read_dense_says_why_they_were_not_judged_by_cosine() -> None:
+    """mobilefacenet's refusal read "output 'embeddings' (dense): worst channel correlation -0.7064" with no word of why
+    a face embedding was judged per value: the line says its rows lie closer to one another than INT8 moves them, and
+    names --metric for a neighbour search. Not where the user typed =dense, nor on alike rows that are not unit-length
+    (a landmark regressor's coordinates)."""
+    rng = np.random.default_rng(72)
+    direction = rng.normal(size=128)
+    faces = _unit(direction + 0.01 * np.linalg.norm(direction) / np.sqrt(128) * rng.normal(size=(200, 128)))
+    broken = _unit(faces + 0.06 / np.sqrt(128) * rng.normal(size=faces.shape))
+    report = measure_drift({"e": faces}, {"e": broken}, {}, DriftBudget())
+    doubt = report.outputs["e"]["kind_doubt"]
+    assert doubt.startswith("judged per value, not by a row's cosine: its unit-length rows all point near their mean")
+    assert doubt.endswith("--metric package.module:function") and all(v.hint == doubt for v in report.violations)
+    typed = measure_drift({"e": faces}, {"e": broken}, {"e": TypedKind("dense")}, DriftBudget())
+    assert "kind_doubt" not in typed.outputs["e"] and not typed.holds
+    coordinates = faces * 100.0  # alike rows, read dense, not unit-length: coordinates, not an embedding
+    plain = measure_drift({"e": coordinates}, {"e": broken * 100.0}, {}, DriftBudget())
+    assert plain.outputs["e"]["kind"] == "dense" and "kind_doubt" not in plain.outputs["e"]
